@@ -1,0 +1,413 @@
+//! Credentials and auth schemes: picking the scheme a credential set fits, putting it on the
+//! wire, and the OAuth2 refresh-token grant with single-flight refresh and rotation.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::Engine;
+use futures::future::BoxFuture;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::error::{redact, Error, ErrorCode, Result};
+use crate::http::{HttpClient, HttpRequest, TransportError};
+use crate::spec::{AuthKind, AuthScheme, ConnectorSpec, OAuth2Config};
+
+/// Seconds before expiry at which an access token is already treated as expired.
+const EXPIRY_SKEW_SECS: i64 = 30;
+
+/// What a refresh produced, handed to the [`TokenSink`] before the new access token is used.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TokenUpdate {
+    pub access_token: String,
+    /// The refresh token now in force (the rotated one, or the old one when none came back).
+    pub refresh_token: Option<String>,
+    /// Unix seconds at which the access token expires, when the server said.
+    pub expires_at: Option<i64>,
+    /// Values named by `x-token-extract` (e.g. `instance_url`).
+    pub extracted: BTreeMap<String, String>,
+}
+
+/// Receives refreshed tokens: the `on_token_refresh` callback in local mode, the credential
+/// store in the engine. A failure aborts the call: a rotated refresh token that could not be
+/// saved must not be silently lost.
+pub trait TokenSink: Send + Sync {
+    /// Called once per refresh, before the new access token is used.
+    fn token_refreshed(&self, update: TokenUpdate) -> BoxFuture<'_, Result<()>>;
+}
+
+/// Picks the auth scheme `creds` fits: among the schemes whose required fields are all given,
+/// the one matching the most given fields; ties go to document order.
+pub fn select_scheme<'s>(spec: &'s ConnectorSpec, creds: &Map<String, Value>) -> Result<&'s AuthScheme> {
+    let given = |k: &str| creds.get(k).is_some_and(|v| !v.is_null() && v.as_str() != Some(""));
+    let mut best: Option<(&AuthScheme, usize)> = None;
+    for s in &spec.auth_schemes {
+        if !s.required_fields().iter().all(|f| given(f)) {
+            continue;
+        }
+        let matched = s.fields.iter().filter(|f| given(&f.name)).count();
+        if matched == 0 {
+            continue;
+        }
+        if best.is_none_or(|(_, m)| matched > m) {
+            best = Some((s, matched));
+        }
+    }
+    if let Some((s, _)) = best {
+        return Ok(s);
+    }
+    if spec.auth_schemes.is_empty() {
+        return Err(Error::configuration(format!("connector {} declares no auth scheme", spec.slug)));
+    }
+    let options: Vec<String> = spec
+        .auth_schemes
+        .iter()
+        .map(|s| {
+            let names: Vec<&str> = s.fields.iter().map(|f| f.name.as_str()).collect();
+            let req = s.required_fields();
+            if req.is_empty() {
+                format!("{} ({})", s.title, names.join(", "))
+            } else {
+                format!("{} (required: {})", s.title, req.join(", "))
+            }
+        })
+        .collect();
+    let mut keys: Vec<&str> = creds.keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    Err(Error::configuration(format!(
+        "the credentials given for {} (fields: {}) fit none of its auth methods: {}",
+        spec.slug,
+        if keys.is_empty() { "none".to_string() } else { keys.join(", ") },
+        options.join("; ")
+    ))
+    .with_details(serde_json::json!({"given_fields": keys})))
+}
+
+fn now_secs() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}
+
+fn cred_str(creds: &Map<String, Value>, field: Option<&String>) -> Option<String> {
+    let v = creds.get(field?)?;
+    match v {
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+struct Tokens {
+    access_token: Option<String>,
+    refresh_token: Option<String>,
+    expires_at: Option<i64>,
+    generation: u64,
+    extracted: BTreeMap<String, String>,
+}
+
+/// Auth headers and query pairs for one request, with the token generation they came from.
+#[derive(Debug, Clone, Default)]
+pub struct Applied {
+    pub headers: Vec<(String, String)>,
+    pub query: Vec<(String, String)>,
+    pub generation: u64,
+}
+
+/// The auth state of one connector handle.
+pub struct Auth {
+    scheme: AuthScheme,
+    creds: Map<String, Value>,
+    tokens: RwLock<Tokens>,
+    refresh_lock: tokio::sync::Mutex<()>,
+    token_url: Option<String>,
+    sink: Option<Arc<dyn TokenSink>>,
+}
+
+impl std::fmt::Debug for Auth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print credentials.
+        f.debug_struct("Auth").field("scheme", &self.scheme.name).finish_non_exhaustive()
+    }
+}
+
+impl Auth {
+    /// Auth for `creds` under the scheme they fit. `token_url` is where OAuth refreshes go.
+    pub fn new(
+        spec: &ConnectorSpec,
+        creds: Map<String, Value>,
+        token_url: Option<String>,
+        sink: Option<Arc<dyn TokenSink>>,
+    ) -> Result<Self> {
+        let scheme = select_scheme(spec, &creds)?.clone();
+        let mut tokens = Tokens::default();
+        if let AuthKind::OAuth2(cfg) = &scheme.kind {
+            tokens.access_token = cred_str(&creds, scheme.mapping.get("access_token"));
+            tokens.refresh_token = cred_str(&creds, scheme.mapping.get("refresh_token"));
+            tokens.expires_at = creds.get("expires_at").and_then(|v| match v {
+                Value::Number(n) => n.as_i64(),
+                Value::String(s) => s.parse().ok(),
+                _ => None,
+            });
+            for k in &cfg.extract {
+                if let Some(v) = creds.get(k).and_then(Value::as_str) {
+                    tokens.extracted.insert(k.clone(), v.to_string());
+                }
+            }
+            if tokens.access_token.is_none() && tokens.refresh_token.is_none() {
+                return Err(Error::configuration(format!(
+                    "OAuth credentials for {} need an access_token or a refresh_token",
+                    spec.slug
+                )));
+            }
+        }
+        Ok(Self { scheme, creds, tokens: RwLock::new(tokens), refresh_lock: tokio::sync::Mutex::new(()), token_url, sink })
+    }
+
+    /// The selected scheme.
+    pub fn scheme(&self) -> &AuthScheme {
+        &self.scheme
+    }
+
+    /// Values extracted from token answers (they fill server variables).
+    pub fn extracted(&self) -> BTreeMap<String, String> {
+        self.read().extracted.clone()
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Tokens> {
+        self.tokens.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Every secret this handle knows, for redaction of upstream text.
+    pub fn secrets(&self) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .creds
+            .values()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .filter(|s| s.len() >= 4)
+            .collect();
+        let t = self.read();
+        out.extend(t.access_token.clone());
+        out.extend(t.refresh_token.clone());
+        out
+    }
+
+    fn field(&self, input: &str) -> Option<String> {
+        cred_str(&self.creds, self.scheme.mapping.get(input))
+    }
+
+    fn can_refresh(&self) -> bool {
+        matches!(self.scheme.kind, AuthKind::OAuth2(_)) && self.read().refresh_token.is_some()
+    }
+
+    /// Whether the access token must be refreshed before use.
+    fn needs_refresh(&self) -> Option<u64> {
+        let t = self.read();
+        if !matches!(self.scheme.kind, AuthKind::OAuth2(_)) || t.refresh_token.is_none() {
+            return None;
+        }
+        let expired = t.expires_at.is_some_and(|e| e - EXPIRY_SKEW_SECS <= now_secs());
+        (t.access_token.is_none() || expired).then_some(t.generation)
+    }
+
+    /// Headers and query pairs for a request, refreshing first if the token is missing or
+    /// expired.
+    pub async fn apply(&self, http: &dyn HttpClient, timeout: Duration) -> Result<Applied> {
+        if let Some(generation) = self.needs_refresh() {
+            self.refresh(http, generation, timeout).await?;
+        }
+        let mut out = Applied::default();
+        match &self.scheme.kind {
+            AuthKind::Bearer => {
+                let token = self.field("token").ok_or_else(|| self.missing("token"))?;
+                out.headers.push(("authorization".into(), format!("Bearer {token}")));
+            }
+            AuthKind::Basic => {
+                let user = self.field("username").ok_or_else(|| self.missing("username"))?;
+                let pass = self.field("password").unwrap_or_default();
+                let enc = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"));
+                out.headers.push(("authorization".into(), format!("Basic {enc}")));
+            }
+            AuthKind::ApiKey { in_query, name, prefix } => {
+                let key = self
+                    .field("api_key")
+                    .or_else(|| self.field("token"))
+                    .ok_or_else(|| self.missing("api_key"))?;
+                if *in_query {
+                    out.query.push((name.clone(), key));
+                } else {
+                    out.headers.push((name.to_ascii_lowercase(), format!("{prefix}{key}")));
+                }
+            }
+            AuthKind::OAuth2(_) => {
+                let t = self.read();
+                let token = t.access_token.clone().ok_or_else(|| self.missing("access_token"))?;
+                out.generation = t.generation;
+                out.headers.push(("authorization".into(), format!("Bearer {token}")));
+            }
+        }
+        Ok(out)
+    }
+
+    fn missing(&self, input: &str) -> Error {
+        let field = self.scheme.mapping.get(input).cloned().unwrap_or_else(|| input.to_string());
+        Error::configuration(format!("credential field {field:?} is required by the {} auth method", self.scheme.title))
+    }
+
+    /// After a 401: refreshes if this handle can and nobody refreshed since `generation`.
+    /// Returns whether a retry with new credentials makes sense.
+    pub async fn refresh_after_401(&self, http: &dyn HttpClient, generation: u64, timeout: Duration) -> Result<bool> {
+        if !self.can_refresh() {
+            return Ok(false);
+        }
+        self.refresh(http, generation, timeout).await?;
+        Ok(true)
+    }
+
+    /// Runs the refresh-token grant once for all callers that saw `seen_generation`.
+    async fn refresh(&self, http: &dyn HttpClient, seen_generation: u64, timeout: Duration) -> Result<()> {
+        let _guard = self.refresh_lock.lock().await;
+        if self.read().generation != seen_generation {
+            return Ok(()); // another call refreshed while this one waited
+        }
+        let AuthKind::OAuth2(cfg) = &self.scheme.kind else {
+            return Ok(());
+        };
+        let refresh_token = self
+            .read()
+            .refresh_token
+            .clone()
+            .ok_or_else(|| Error::new(ErrorCode::Authentication, "the access token was rejected and no refresh_token was given to renew it"))?;
+        let update = self.grant(http, cfg, &refresh_token, timeout).await?;
+        if let Some(sink) = &self.sink {
+            sink.token_refreshed(update.clone()).await?;
+        }
+        let mut t = self.tokens.write().unwrap_or_else(|e| e.into_inner());
+        t.access_token = Some(update.access_token);
+        t.refresh_token = update.refresh_token;
+        t.expires_at = update.expires_at;
+        t.extracted.extend(update.extracted);
+        t.generation += 1;
+        Ok(())
+    }
+
+    async fn grant(&self, http: &dyn HttpClient, cfg: &OAuth2Config, refresh_token: &str, timeout: Duration) -> Result<TokenUpdate> {
+        let url = self
+            .token_url
+            .clone()
+            .ok_or_else(|| Error::configuration("the OAuth scheme has no token URL (flows.*.tokenUrl, or config.token_url)"))?;
+        let client_id = self.field("client_id");
+        let client_secret = self.field("client_secret");
+        let mut fields: Vec<(&str, String)> = vec![("grant_type", "refresh_token".into()), ("refresh_token", refresh_token.to_string())];
+        let mut headers = vec![("accept".to_string(), "application/json".to_string())];
+        if cfg.basic_client_auth {
+            let enc = base64::engine::general_purpose::STANDARD.encode(format!(
+                "{}:{}",
+                client_id.clone().unwrap_or_default(),
+                client_secret.clone().unwrap_or_default()
+            ));
+            headers.push(("authorization".into(), format!("Basic {enc}")));
+        } else {
+            if let Some(id) = &client_id {
+                fields.push(("client_id", id.clone()));
+            }
+            if let Some(s) = &client_secret {
+                fields.push(("client_secret", s.clone()));
+            }
+        }
+        let body = if cfg.json_body {
+            headers.push(("content-type".into(), "application/json".into()));
+            let m: Map<String, Value> = fields.iter().map(|(k, v)| (k.to_string(), Value::String(v.clone()))).collect();
+            serde_json::to_vec(&m).map_err(|e| Error::internal(format!("token request: {e}")))?
+        } else {
+            headers.push(("content-type".into(), "application/x-www-form-urlencoded".into()));
+            url::form_urlencoded::Serializer::new(String::new()).extend_pairs(fields.iter()).finish().into_bytes()
+        };
+        let host = url::Url::parse(&url).ok().and_then(|u| u.host_str().map(str::to_string)).unwrap_or_default();
+        let resp = http
+            .send(HttpRequest { method: "POST".into(), url, headers, body: Some(body), timeout })
+            .await
+            .map_err(|e| match e {
+                TransportError::Timeout => Error::new(ErrorCode::UpstreamTimeout, format!("the OAuth token endpoint at {host} did not answer in time")),
+                TransportError::Connect(m) | TransportError::Other(m) => Error::new(ErrorCode::Network, format!("the OAuth token endpoint at {host} could not be reached: {m}")),
+            })?;
+        let parsed: Value = serde_json::from_slice(&resp.body).unwrap_or(Value::Null);
+        if !(200..300).contains(&resp.status) {
+            let reason = parsed
+                .get("error_description")
+                .or_else(|| parsed.get("error"))
+                .or_else(|| parsed.get("message"))
+                .and_then(Value::as_str)
+                .unwrap_or("no reason given");
+            let reason = redact(reason, &self.secrets());
+            let code = if resp.status == 429 { ErrorCode::RateLimited } else if resp.status >= 500 { ErrorCode::UpstreamHttp } else { ErrorCode::Authentication };
+            return Err(Error::new(
+                code,
+                format!("refreshing the OAuth access token at {host} failed with {}: {reason}; the connection may need to be re-authorized", resp.status),
+            )
+            .with_status(resp.status)
+            .with_details(serde_json::json!({"upstream_status": resp.status})));
+        }
+        let access_token = parsed
+            .get("access_token")
+            .and_then(Value::as_str)
+            .ok_or_else(|| Error::new(ErrorCode::Authentication, format!("the OAuth token endpoint at {host} answered without an access_token")))?
+            .to_string();
+        let refresh_token = parsed
+            .get("refresh_token")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .or_else(|| Some(refresh_token.to_string()));
+        let expires_at = parsed.get("expires_in").and_then(|v| v.as_i64().or_else(|| v.as_str()?.parse().ok())).map(|s| now_secs() + s);
+        let extracted = cfg
+            .extract
+            .iter()
+            .filter_map(|k| parsed.get(k).and_then(Value::as_str).map(|v| (k.clone(), v.to_string())))
+            .collect();
+        Ok(TokenUpdate { access_token, refresh_token, expires_at, extracted })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::parse_spec;
+
+    const SPEC: &str = r#"
+openapi: 3.1.0
+info: {title: T, version: "1", x-connector-name: t, x-connector-definition-id: 00000000-0000-0000-0000-000000000001}
+servers: [{url: "https://api.example.com"}]
+components:
+  securitySchemes:
+    oauth:
+      type: oauth2
+      flows: {authorizationCode: {tokenUrl: "https://api.example.com/token", authorizationUrl: "https://x", scopes: {}}}
+      x-auth-config:
+        properties: {access_token: {type: string}, refresh_token: {type: string}, client_id: {type: string}, client_secret: {type: string}}
+    pat:
+      type: http
+      scheme: bearer
+      x-auth-config:
+        required: [token]
+        properties: {token: {type: string}}
+        auth_mapping: {token: "${token}"}
+paths:
+  /things:
+    get: {x-entity: things, x-action: list, responses: {"200": {description: ok}}}
+"#;
+
+    #[test]
+    fn picks_the_scheme_the_credentials_fit() {
+        let spec = parse_spec("t.yaml", SPEC).unwrap_or_else(|e| panic!("{e}"));
+        let pat: Map<String, Value> = serde_json::from_str(r#"{"token": "abc"}"#).unwrap_or_default();
+        assert_eq!(select_scheme(&spec, &pat).map(|s| s.name.as_str()).ok(), Some("pat"));
+        let oauth: Map<String, Value> = serde_json::from_str(r#"{"refresh_token": "r", "client_id": "c", "client_secret": "s"}"#).unwrap_or_default();
+        assert_eq!(select_scheme(&spec, &oauth).map(|s| s.name.as_str()).ok(), Some("oauth"));
+        let none: Map<String, Value> = serde_json::from_str(r#"{"password": "hunter2"}"#).unwrap_or_default();
+        let err = select_scheme(&spec, &none).err().unwrap_or_else(|| Error::internal("x"));
+        assert_eq!(err.code, ErrorCode::Configuration);
+        assert!(err.message.contains("token"), "{}", err.message);
+        assert!(!err.message.contains("hunter2"));
+    }
+}

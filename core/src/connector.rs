@@ -1,0 +1,489 @@
+//! The connector handle: one connector with one set of credentials, and the straight line from
+//! `execute(entity, action, params)` to a result: validate, build, auth, send, retry, map errors,
+//! extract, trim.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::Stream;
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::auth::{Auth, TokenSink};
+use crate::error::{Error, ErrorCode, Result};
+use crate::extract;
+use crate::http::{HttpClient, HttpRequest, HttpResponse, ReqwestClient, TransportError};
+use crate::request;
+use crate::spec::{AuthKind, ConnectorSpec, Operation, RetryConfig};
+use crate::upstream;
+
+/// The result of one operation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExecutionResult {
+    /// Records (list, search) or the record (others).
+    pub data: Value,
+    /// Pagination and other meta values the spec extracts.
+    pub meta: Map<String, Value>,
+}
+
+/// Per-call options.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ExecuteOptions {
+    /// Keep only these dot paths of each record.
+    #[serde(default)]
+    pub select_fields: Vec<String>,
+    /// Drop these dot paths from each record.
+    #[serde(default)]
+    pub exclude_fields: Vec<String>,
+    /// Return long text in list results whole.
+    #[serde(default)]
+    pub skip_truncation: bool,
+}
+
+/// The outcome of `check()`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckResult {
+    /// `healthy` or `unhealthy`.
+    pub status: String,
+    pub checked_entity: Option<String>,
+    pub checked_action: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<Error>,
+}
+
+/// How a handle talks to the world.
+#[derive(Clone)]
+pub struct ConnectorOptions {
+    /// The HTTP seam; the shared reqwest client when `None`.
+    pub http: Option<Arc<dyn HttpClient>>,
+    /// Receives refreshed OAuth tokens before they are used.
+    pub token_sink: Option<Arc<dyn TokenSink>>,
+    /// Time allowed for one upstream exchange.
+    pub timeout: Duration,
+    /// When set, the only hosts requests (and token refreshes) may go to.
+    pub allowed_hosts: Option<Vec<String>>,
+    /// Overrides the spec's retry bounds.
+    pub retry: Option<RetryConfig>,
+}
+
+impl Default for ConnectorOptions {
+    fn default() -> Self {
+        Self { http: None, token_sink: None, timeout: Duration::from_secs(30), allowed_hosts: None, retry: None }
+    }
+}
+
+impl std::fmt::Debug for ConnectorOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnectorOptions")
+            .field("timeout", &self.timeout)
+            .field("allowed_hosts", &self.allowed_hosts)
+            .field("retry", &self.retry)
+            .finish_non_exhaustive()
+    }
+}
+
+struct Inner {
+    spec: Arc<ConnectorSpec>,
+    config: Map<String, Value>,
+    auth: Auth,
+    http: Arc<dyn HttpClient>,
+    options: ConnectorOptions,
+}
+
+/// One connector with one set of credentials. Cheap to clone; clones share auth state, so one
+/// OAuth refresh serves every call in flight.
+#[derive(Clone)]
+pub struct Connector {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Connector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connector").field("slug", &self.inner.spec.slug).finish_non_exhaustive()
+    }
+}
+
+fn object(v: Value, what: &str) -> Result<Map<String, Value>> {
+    match v {
+        Value::Object(m) => Ok(m),
+        Value::Null => Ok(Map::new()),
+        other => Err(Error::validation(format!("{what} must be a JSON object, got {}", type_name(&other)))),
+    }
+}
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn host_of(url: &str) -> Option<String> {
+    url::Url::parse(url).ok()?.host_str().map(|h| h.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase())
+}
+
+impl Connector {
+    /// A handle for `spec` with `credentials` and `config` (JSON objects).
+    pub fn new(spec: Arc<ConnectorSpec>, credentials: Value, config: Value, options: ConnectorOptions) -> Result<Self> {
+        let creds = object(credentials, "credentials")?;
+        let config = object(config, "config")?;
+        let token_url = Self::token_url(&spec, &config, &creds)?;
+        let auth = Auth::new(&spec, creds, token_url, options.token_sink.clone())?;
+        let http = options.http.clone().unwrap_or_else(ReqwestClient::shared);
+        let c = Self { inner: Arc::new(Inner { spec, config, auth, http, options }) };
+        c.base_url()?; // missing server variables fail now, not at the first call
+        Ok(c)
+    }
+
+    fn token_url(spec: &ConnectorSpec, config: &Map<String, Value>, creds: &Map<String, Value>) -> Result<Option<String>> {
+        let scheme = crate::auth::select_scheme(spec, creds)?;
+        let AuthKind::OAuth2(cfg) = &scheme.kind else { return Ok(None) };
+        if let Some(t) = config.get("token_url").and_then(Value::as_str) {
+            return Ok(Some(t.to_string()));
+        }
+        let Some(url) = cfg.token_url.clone() else { return Ok(None) };
+        if let Some(base) = config.get("base_url").and_then(Value::as_str) {
+            let server = spec.server_url.trim_end_matches('/');
+            if let Some(rest) = url.strip_prefix(server) {
+                return Ok(Some(format!("{}{rest}", base.trim_end_matches('/'))));
+            }
+        }
+        Ok(Some(url))
+    }
+
+    /// The spec this handle runs.
+    pub fn spec(&self) -> &Arc<ConnectorSpec> {
+        &self.inner.spec
+    }
+
+    /// The URL requests go to: `config.base_url`, or the spec's server URL with its variables
+    /// filled from config, token answers and defaults.
+    pub fn base_url(&self) -> Result<String> {
+        let inner = &self.inner;
+        if let Some(b) = inner.config.get("base_url").and_then(Value::as_str) {
+            return Ok(b.trim_end_matches('/').to_string());
+        }
+        let mut url = inner.spec.server_url.clone();
+        let extracted = inner.auth.extracted();
+        let mut missing = Vec::new();
+        for (name, default) in &inner.spec.server_variables {
+            let value = inner
+                .config
+                .get(name)
+                .and_then(|v| v.as_str().map(str::to_string))
+                .or_else(|| extracted.get(name).cloned())
+                .or_else(|| default.clone());
+            match value {
+                Some(v) => {
+                    let v = if name == "instance_url" { v.trim_end_matches('/').to_string() } else { v };
+                    url = url.replace(&format!("{{{name}}}"), &v);
+                }
+                None => missing.push(name.as_str()),
+            }
+        }
+        if !missing.is_empty() {
+            return Err(Error::configuration(format!(
+                "connector {} needs config {} (it fills the server URL {})",
+                inner.spec.slug,
+                missing.iter().map(|m| format!("{m:?}")).collect::<Vec<_>>().join(", "),
+                inner.spec.server_url
+            )));
+        }
+        Ok(url.trim_end_matches('/').to_string())
+    }
+
+    fn check_egress(&self, url: &str) -> Result<()> {
+        let Some(allowed) = &self.inner.options.allowed_hosts else { return Ok(()) };
+        let host = host_of(url).unwrap_or_default();
+        if allowed.iter().any(|a| a.eq_ignore_ascii_case(&host)) {
+            return Ok(());
+        }
+        Err(Error::new(
+            ErrorCode::Forbidden,
+            format!("requests to host {host:?} are not allowed by this server's egress rules; an operator can allow it with --egress-allow"),
+        ))
+    }
+
+    /// Runs one operation.
+    pub async fn execute(&self, entity: &str, action: &str, params: Value, options: &ExecuteOptions) -> Result<ExecutionResult> {
+        let spec = &self.inner.spec;
+        let op = request::find_operation(spec, entity, action)?;
+        let params = object(params, "params")?;
+        let params = request::validate(spec, op, &params)?;
+        let started = Instant::now();
+        let result = self.run(op, &params).await;
+        tracing::debug!(
+            connector = %spec.slug, entity, action,
+            ok = result.is_ok(),
+            code = result.as_ref().err().map(|e| e.code.as_str()).unwrap_or(""),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "executed"
+        );
+        let (mut data, meta) = result?;
+        if !options.select_fields.is_empty() || !options.exclude_fields.is_empty() {
+            match &mut data {
+                Value::Array(items) => items.iter_mut().for_each(|r| extract::trim_fields(r, &options.select_fields, &options.exclude_fields)),
+                other => extract::trim_fields(other, &options.select_fields, &options.exclude_fields),
+            }
+        }
+        if op.returns_list() && !options.skip_truncation {
+            extract::truncate_strings(&mut data, extract::TRUNCATE_CHARS);
+        }
+        Ok(ExecutionResult { data, meta })
+    }
+
+    async fn run(&self, op: &Operation, params: &Map<String, Value>) -> Result<(Value, Map<String, Value>)> {
+        let inner = &self.inner;
+        let built = request::build(op, params)?;
+        let base = self.base_url()?;
+        let retry = inner.options.retry.unwrap_or(op.retry);
+        let timeout = inner.options.timeout;
+        let started = Instant::now();
+        let mut attempt: u32 = 0;
+        let mut refreshed = false;
+        loop {
+            attempt += 1;
+            let applied = inner.auth.apply(inner.http.as_ref(), timeout).await?;
+            let mut query = built.query.clone();
+            query.extend(applied.query);
+            let mut url = format!("{base}{}", built.path);
+            if !query.is_empty() {
+                url.push('?');
+                url.push_str(&url::form_urlencoded::Serializer::new(String::new()).extend_pairs(&query).finish());
+            }
+            self.check_egress(&url)?;
+            let mut headers = vec![("accept".to_string(), "application/json".to_string())];
+            headers.extend(built.headers.iter().cloned());
+            headers.extend(applied.headers);
+            let req = HttpRequest { method: built.method.clone(), url, headers, body: built.body.clone(), timeout };
+            let outcome = inner.http.send(req).await;
+            let resp = match outcome {
+                Ok(r) => r,
+                Err(e) => {
+                    let err = transport_error(&inner.spec.display_name, &e);
+                    if op.idempotent {
+                        if let Some(delay) = backoff(&retry, attempt, started, None) {
+                            tracing::debug!(connector = %inner.spec.slug, attempt, delay_ms = delay.as_millis() as u64, "retrying after a transport error");
+                            tokio::time::sleep(delay).await;
+                            continue;
+                        }
+                    }
+                    return Err(err);
+                }
+            };
+            let body: Value = if resp.body.is_empty() {
+                Value::Null
+            } else {
+                serde_json::from_slice(&resp.body).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&resp.body).into_owned()))
+            };
+            let success = (200..300).contains(&resp.status);
+            let gql = upstream::graphql_code(&body);
+            let code = if success {
+                match gql {
+                    Some(c) if graphql_failed(op, &body) => Some(c),
+                    _ => None,
+                }
+            } else {
+                Some(gql.filter(|c| *c != ErrorCode::UpstreamHttp).unwrap_or_else(|| upstream::code_for_status(resp.status)))
+            };
+            let Some(code) = code else {
+                let data = extract::records(op, &body)?;
+                let meta = extract::meta(op, &resp, &body);
+                return Ok((data, meta));
+            };
+            if code == ErrorCode::Authentication && !refreshed {
+                refreshed = true;
+                if inner.auth.refresh_after_401(inner.http.as_ref(), applied.generation, timeout).await? {
+                    attempt -= 1; // a refresh is not a retry
+                    continue;
+                }
+            }
+            let retryable = matches!(code, ErrorCode::RateLimited) || matches!(resp.status, 502..=504);
+            if retryable && op.idempotent {
+                if let Some(delay) = backoff(&retry, attempt, started, upstream::retry_after(&resp)) {
+                    tracing::debug!(connector = %inner.spec.slug, status = resp.status, attempt, delay_ms = delay.as_millis() as u64, "retrying");
+                    tokio::time::sleep(delay).await;
+                    continue;
+                }
+            }
+            return Err(self.upstream_error(&resp, &body, code));
+        }
+    }
+
+    fn upstream_error(&self, resp: &HttpResponse, body: &Value, code: ErrorCode) -> Error {
+        let mut e = upstream::error(&self.inner.spec.display_name, resp, body, code, &self.inner.auth.secrets());
+        if code == ErrorCode::RateLimited && e.retry_after.is_none() {
+            e.retry_after = Some(1.0);
+        }
+        e
+    }
+
+    /// Runs the connector's check operation with a limit of 1.
+    pub async fn check(&self) -> CheckResult {
+        let spec = &self.inner.spec;
+        let op = spec
+            .check_operation()
+            .filter(|o| !o.params.iter().any(|p| p.is_required_from_caller()))
+            .or_else(|| {
+                spec.operations
+                    .iter()
+                    .find(|o| o.action == "list" && !o.params.iter().any(|p| p.is_required_from_caller()))
+            });
+        let Some(op) = op else {
+            return CheckResult {
+                status: "unhealthy".into(),
+                checked_entity: None,
+                checked_action: None,
+                error: Some(Error::configuration(format!("connector {} has no operation check() can run without params", spec.slug))),
+            };
+        };
+        let mut params = Map::new();
+        for name in ["limit", "per_page", "first", "page_size", "pageSize"] {
+            if let Some(p) = op.param(name) {
+                let one = serde_json::json!(p.minimum.map(|m| m.max(1.0) as i64).unwrap_or(1));
+                params.insert(name.to_string(), one);
+                break;
+            }
+        }
+        let res = self.execute(&op.entity, &op.action, Value::Object(params), &ExecuteOptions::default()).await;
+        CheckResult {
+            status: if res.is_ok() { "healthy" } else { "unhealthy" }.into(),
+            checked_entity: Some(op.entity.clone()),
+            checked_action: Some(op.action.clone()),
+            error: res.err(),
+        }
+    }
+
+    /// The cursor for the page after `result`, if there is one.
+    pub fn next_cursor(&self, entity: &str, action: &str, result: &ExecutionResult) -> Result<Option<(String, Value)>> {
+        let op = request::find_operation(&self.inner.spec, entity, action)?;
+        let Some(pg) = &op.pagination else {
+            return Ok(None);
+        };
+        if let Some(flag) = &pg.has_more {
+            if result.meta.get(flag).and_then(Value::as_bool) == Some(false) {
+                return Ok(None);
+            }
+        }
+        let cursor = if let Some(m) = &pg.meta {
+            result.meta.get(m).cloned()
+        } else if let Some(field) = &pg.from_last_record {
+            result.data.as_array().and_then(|a| a.last()).and_then(|r| r.get(field)).cloned()
+        } else {
+            None
+        };
+        let empty_page = result.data.as_array().is_some_and(Vec::is_empty);
+        match cursor {
+            Some(Value::Null) | None => Ok(None),
+            Some(Value::String(s)) if s.is_empty() => Ok(None),
+            Some(_) if empty_page => Ok(None),
+            Some(c) => Ok(Some((pg.param.clone(), c))),
+        }
+    }
+
+    /// Pages through `entity` / `action`, following the connector's cursor until the last page.
+    pub fn paginate(&self, entity: &str, action: &str, params: Value, options: ExecuteOptions) -> impl Stream<Item = Result<ExecutionResult>> + Send + 'static {
+        struct St {
+            c: Connector,
+            entity: String,
+            action: String,
+            params: Value,
+            options: ExecuteOptions,
+            done: bool,
+            seen: Vec<Value>,
+        }
+        let st = St { c: self.clone(), entity: entity.into(), action: action.into(), params, options, done: false, seen: Vec::new() };
+        futures::stream::unfold(st, |mut st| async move {
+            if st.done {
+                return None;
+            }
+            let res = st.c.execute(&st.entity, &st.action, st.params.clone(), &st.options).await;
+            match res {
+                Err(e) => {
+                    st.done = true;
+                    Some((Err(e), st))
+                }
+                Ok(page) => {
+                    match st.c.next_cursor(&st.entity, &st.action, &page) {
+                        Ok(Some((param, cursor))) if !st.seen.contains(&cursor) => {
+                            st.seen.push(cursor.clone());
+                            if let Value::Object(m) = &mut st.params {
+                                m.insert(param, cursor);
+                            } else {
+                                let mut m = Map::new();
+                                m.insert(param, cursor);
+                                st.params = Value::Object(m);
+                            }
+                        }
+                        _ => st.done = true,
+                    }
+                    Some((Ok(page), st))
+                }
+            }
+        })
+    }
+}
+
+/// Whether a 2xx GraphQL answer with `errors` is a failure: no data, or nothing where the
+/// record should be.
+fn graphql_failed(op: &Operation, body: &Value) -> bool {
+    let data = body.get("data");
+    if data.is_none_or(Value::is_null) {
+        return true;
+    }
+    match &op.record_extractor {
+        Some(p) => p.query(body).all().iter().all(|v| v.is_null()),
+        None => false,
+    }
+}
+
+fn transport_error(api: &str, e: &TransportError) -> Error {
+    match e {
+        TransportError::Timeout => Error::new(ErrorCode::UpstreamTimeout, format!("{api} did not answer in time")),
+        TransportError::Connect(m) => Error::new(ErrorCode::Network, format!("{api} could not be reached: {m}")),
+        TransportError::Other(m) => Error::new(ErrorCode::Network, format!("the request to {api} failed: {m}")),
+    }
+}
+
+/// The delay before attempt `attempt + 1`, or `None` when the bounds say stop. A server's
+/// `Retry-After` is honoured as is; otherwise exponential backoff with full jitter.
+fn backoff(retry: &RetryConfig, attempt: u32, started: Instant, retry_after: Option<f64>) -> Option<Duration> {
+    if attempt >= retry.max_attempts {
+        return None;
+    }
+    let delay = match retry_after {
+        Some(secs) => Duration::from_secs_f64(secs.min(3600.0)),
+        None => {
+            let cap = retry
+                .initial_delay_ms
+                .saturating_mul(1u64 << (attempt - 1).min(20))
+                .min(retry.max_delay_ms);
+            Duration::from_millis(rand::thread_rng().gen_range(0..=cap))
+        }
+    };
+    let budget = Duration::from_millis(retry.max_elapsed_ms);
+    (started.elapsed() + delay <= budget).then_some(delay)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_is_bounded() {
+        let r = RetryConfig { max_attempts: 3, initial_delay_ms: 100, max_delay_ms: 150, max_elapsed_ms: 10_000 };
+        let now = Instant::now();
+        for attempt in 1..3 {
+            let d = backoff(&r, attempt, now, None).unwrap_or(Duration::MAX);
+            assert!(d <= Duration::from_millis(150));
+        }
+        assert_eq!(backoff(&r, 3, now, None), None);
+        assert_eq!(backoff(&r, 1, now, Some(2.0)), Some(Duration::from_secs(2)));
+        assert_eq!(backoff(&r, 1, now, Some(60.0)), None, "a Retry-After past the budget stops retrying");
+    }
+}

@@ -1,0 +1,185 @@
+//! From a response to a result: records by JSONPath, meta from the body, `Link` or headers,
+//! record filters, field trimming and truncation of long text.
+
+use serde_json::{Map, Value};
+
+use crate::error::Result;
+use crate::http::HttpResponse;
+use crate::spec::{MetaSource, Operation};
+use crate::template;
+
+/// Text longer than this in list results is cut unless the caller asks for everything.
+pub const TRUNCATE_CHARS: usize = 4000;
+
+fn wrap(v: Value) -> Value {
+    match v {
+        Value::Object(_) | Value::Null => v,
+        other => serde_json::json!({ "value": other }),
+    }
+}
+
+/// The records (list, search) or the record (other actions) of a response body.
+pub fn records(op: &Operation, body: &Value) -> Result<Value> {
+    let matched: Vec<Value> = match &op.record_extractor {
+        Some(path) => path.query(body).all().into_iter().cloned().collect(),
+        None => vec![body.clone()],
+    };
+    if op.returns_list() {
+        let mut items: Vec<Value> = match matched.len() {
+            0 => Vec::new(),
+            1 => match matched.into_iter().next() {
+                Some(Value::Array(a)) => a,
+                Some(Value::Null) | None => Vec::new(),
+                Some(other) => vec![other],
+            },
+            _ => matched,
+        };
+        items = items.into_iter().map(wrap).collect();
+        if let Some(expr) = &op.record_filter {
+            let mut kept = Vec::with_capacity(items.len());
+            for it in items {
+                if template::eval_filter(expr, &it)? {
+                    kept.push(it);
+                }
+            }
+            items = kept;
+        }
+        Ok(Value::Array(items))
+    } else {
+        Ok(wrap(matched.into_iter().next().unwrap_or(Value::Null)))
+    }
+}
+
+/// The meta values of a response.
+pub fn meta(op: &Operation, resp: &HttpResponse, body: &Value) -> Map<String, Value> {
+    let mut out = Map::new();
+    for (name, src) in &op.meta {
+        let v = match src {
+            MetaSource::Path(p) => p.query(body).all().first().map(|v| (*v).clone()),
+            MetaSource::Header(h) => resp.header(h).map(|s| Value::String(s.to_string())),
+            MetaSource::Link(rel) => resp.header("link").and_then(|l| link_rel(l, rel)).map(Value::String),
+        };
+        out.insert(name.clone(), v.unwrap_or(Value::Null));
+    }
+    out
+}
+
+/// The URL of relation `rel` in a `Link` header (RFC 8288).
+pub fn link_rel(header: &str, rel: &str) -> Option<String> {
+    for part in header.split(',') {
+        let mut pieces = part.split(';');
+        let url = pieces.next()?.trim();
+        let url = url.strip_prefix('<')?.strip_suffix('>')?;
+        for attr in pieces {
+            let attr = attr.trim();
+            if let Some(v) = attr.strip_prefix("rel=") {
+                if v.trim_matches('"').split_whitespace().any(|r| r == rel) {
+                    return Some(url.to_string());
+                }
+            }
+        }
+    }
+    None
+}
+
+/// Keeps only the dot paths in `select` (when any), then removes those in `exclude`.
+pub fn trim_fields(record: &mut Value, select: &[String], exclude: &[String]) {
+    if !select.is_empty() {
+        let paths: Vec<Vec<&str>> = select.iter().map(|s| s.split('.').collect()).collect();
+        *record = keep(record, &paths);
+    }
+    for path in exclude {
+        let parts: Vec<&str> = path.split('.').collect();
+        remove(record, &parts);
+    }
+}
+
+fn keep(v: &Value, paths: &[Vec<&str>]) -> Value {
+    match v {
+        Value::Array(items) => Value::Array(items.iter().map(|x| keep(x, paths)).collect()),
+        Value::Object(m) => {
+            let mut out = Map::new();
+            for (k, x) in m {
+                let sub: Vec<Vec<&str>> = paths.iter().filter(|p| p.first() == Some(&k.as_str())).map(|p| p[1..].to_vec()).collect();
+                if sub.is_empty() {
+                    continue;
+                }
+                if sub.iter().any(|p| p.is_empty()) {
+                    out.insert(k.clone(), x.clone());
+                } else {
+                    out.insert(k.clone(), keep(x, &sub));
+                }
+            }
+            Value::Object(out)
+        }
+        other => other.clone(),
+    }
+}
+
+fn remove(v: &mut Value, path: &[&str]) {
+    match v {
+        Value::Array(items) => items.iter_mut().for_each(|x| remove(x, path)),
+        Value::Object(m) => match path {
+            [] => {}
+            [last] => {
+                m.remove(*last);
+            }
+            [first, rest @ ..] => {
+                if let Some(x) = m.get_mut(*first) {
+                    remove(x, rest);
+                }
+            }
+        },
+        _ => {}
+    }
+}
+
+/// Cuts strings longer than `max` chars, saying how much was cut. Returns whether any was.
+pub fn truncate_strings(v: &mut Value, max: usize) -> bool {
+    match v {
+        Value::String(s) => {
+            let count = s.chars().count();
+            if count > max {
+                let cut: String = s.chars().take(max).collect();
+                *s = format!("{cut}... [truncated {} more characters; pass skip_truncation to get everything]", count - max);
+                true
+            } else {
+                false
+            }
+        }
+        Value::Array(a) => a.iter_mut().fold(false, |acc, x| truncate_strings(x, max) | acc),
+        Value::Object(m) => m.values_mut().fold(false, |acc, x| truncate_strings(x, max) | acc),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn link_header_relations() {
+        let h = r#"<https://api.github.com/x?page=2>; rel="next", <https://api.github.com/x?page=5>; rel="last""#;
+        assert_eq!(link_rel(h, "next").as_deref(), Some("https://api.github.com/x?page=2"));
+        assert_eq!(link_rel(h, "last").as_deref(), Some("https://api.github.com/x?page=5"));
+        assert_eq!(link_rel(h, "prev"), None);
+    }
+
+    #[test]
+    fn select_and_exclude_dot_paths() {
+        let mut r = json!({"id": 1, "title": "t", "user": {"login": "u", "id": 9}, "labels": [{"name": "a", "color": "f"}]});
+        trim_fields(&mut r, &["id".into(), "user.login".into(), "labels.name".into()], &[]);
+        assert_eq!(r, json!({"id": 1, "user": {"login": "u"}, "labels": [{"name": "a"}]}));
+        trim_fields(&mut r, &[], &["user.login".into()]);
+        assert_eq!(r, json!({"id": 1, "user": {}, "labels": [{"name": "a"}]}));
+    }
+
+    #[test]
+    fn truncation_says_what_it_cut() {
+        let mut v = json!([{"body": "abcdef"}]);
+        assert!(truncate_strings(&mut v, 3));
+        let body = v[0]["body"].as_str().unwrap_or_default();
+        assert!(body.starts_with("abc... [truncated 3 more characters"), "{body}");
+    }
+}

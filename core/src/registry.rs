@@ -1,0 +1,106 @@
+//! The connectors a process knows: the specs embedded at build time, plus any loaded from a
+//! directory at run time (`--specs DIR`, `SWITCHBOARD_SPECS`), ours or reference-format.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::{Arc, OnceLock};
+
+use crate::error::{Error, ErrorCode, Result};
+use crate::spec::{parse_spec, ConnectorSpec};
+
+mod embedded {
+    include!(concat!(env!("OUT_DIR"), "/specs.rs"));
+}
+
+/// A set of connector specs, by slug.
+#[derive(Debug, Clone, Default)]
+pub struct Registry {
+    specs: BTreeMap<String, Arc<ConnectorSpec>>,
+}
+
+impl Registry {
+    /// The specs embedded in this build, parsed once per process.
+    pub fn builtin() -> Result<&'static Registry> {
+        static BUILTIN: OnceLock<Result<Registry>> = OnceLock::new();
+        BUILTIN
+            .get_or_init(|| {
+                let mut r = Registry::default();
+                for (name, text) in embedded::EMBEDDED {
+                    r.insert(parse_spec(name, text)?);
+                }
+                Ok(r)
+            })
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
+    /// The built-in specs plus those in `dir` (a spec there replaces a built-in one of the same
+    /// slug). `dir` may hold `<slug>.yaml` files or `<slug>/connector.yaml` folders.
+    pub fn with_dir(dir: &Path) -> Result<Registry> {
+        let mut r = Registry::builtin()?.clone();
+        r.load_dir(dir)?;
+        Ok(r)
+    }
+
+    /// The built-in specs, plus `SWITCHBOARD_SPECS` when set.
+    pub fn from_env() -> Result<Registry> {
+        match std::env::var_os("SWITCHBOARD_SPECS") {
+            Some(d) if !d.is_empty() => Registry::with_dir(Path::new(&d)),
+            _ => Ok(Registry::builtin()?.clone()),
+        }
+    }
+
+    /// Loads every spec file in `dir`.
+    pub fn load_dir(&mut self, dir: &Path) -> Result<()> {
+        let entries = std::fs::read_dir(dir)
+            .map_err(|e| Error::configuration(format!("cannot read spec directory {}: {e}", dir.display())))?;
+        let mut files = Vec::new();
+        for entry in entries.flatten() {
+            let p = entry.path();
+            if p.is_dir() {
+                for name in ["connector.yaml", "connector.yml"] {
+                    if p.join(name).is_file() {
+                        files.push(p.join(name));
+                    }
+                }
+            } else if p.extension().is_some_and(|e| e == "yaml" || e == "yml" || e == "json") {
+                files.push(p);
+            }
+        }
+        files.sort();
+        for f in files {
+            let text = std::fs::read_to_string(&f)
+                .map_err(|e| Error::configuration(format!("cannot read spec {}: {e}", f.display())))?;
+            self.insert(parse_spec(&f.display().to_string(), &text)?);
+        }
+        Ok(())
+    }
+
+    /// Adds or replaces a spec.
+    pub fn insert(&mut self, spec: ConnectorSpec) {
+        self.specs.insert(spec.slug.clone(), Arc::new(spec));
+    }
+
+    /// Every spec, by slug.
+    pub fn all(&self) -> impl Iterator<Item = &Arc<ConnectorSpec>> {
+        self.specs.values()
+    }
+
+    /// Looks a connector up by slug, display name or definition id, ignoring case.
+    pub fn get(&self, key: &str) -> Result<Arc<ConnectorSpec>> {
+        let k = key.trim().to_ascii_lowercase();
+        if let Some(s) = self.specs.get(&k) {
+            return Ok(s.clone());
+        }
+        self.specs
+            .values()
+            .find(|s| s.definition_id.eq_ignore_ascii_case(&k) || s.display_name.eq_ignore_ascii_case(&k))
+            .cloned()
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorCode::Configuration,
+                    format!("unknown connector {key:?}; available: {}", self.specs.keys().cloned().collect::<Vec<_>>().join(", ")),
+                )
+            })
+    }
+}

@@ -1,0 +1,325 @@
+//! Param validation and request building: everything between `execute(entity, action, params)`
+//! and the bytes of an HTTP request, done before any network call.
+
+use serde_json::{Map, Value};
+
+use crate::error::{Error, Result};
+use crate::spec::{BodyKind, ConnectorSpec, Operation, Param, ParamLocation, ParamType};
+use crate::template;
+
+/// A built request, before auth.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Built {
+    pub method: String,
+    /// Path after the base URL, params filled and encoded.
+    pub path: String,
+    pub query: Vec<(String, String)>,
+    pub headers: Vec<(String, String)>,
+    pub body: Option<Vec<u8>>,
+}
+
+/// Finds the operation, with a message an LLM can correct itself from.
+pub fn find_operation<'s>(spec: &'s ConnectorSpec, entity: &str, action: &str) -> Result<&'s Operation> {
+    if let Some(op) = spec.operation(entity, action) {
+        return Ok(op);
+    }
+    let actions = spec.actions(entity);
+    if actions.is_empty() {
+        let entities = spec.entities();
+        return Err(Error::validation(format!(
+            "unknown entity {entity:?} for connector {}; valid entities: {}",
+            spec.slug,
+            entities.join(", ")
+        ))
+        .with_details(serde_json::json!({"entity": entity, "valid_entities": entities})));
+    }
+    Err(Error::validation(format!(
+        "entity {entity:?} of connector {} has no action {action:?}; valid actions: {}",
+        spec.slug,
+        actions.join(", ")
+    ))
+    .with_details(serde_json::json!({"entity": entity, "action": action, "valid_actions": actions})))
+}
+
+fn describe_value(v: &Value) -> String {
+    let s = v.to_string();
+    if s.len() > 80 {
+        format!("{}...", &s[..s.char_indices().nth(77).map(|(i, _)| i).unwrap_or(s.len())])
+    } else {
+        s
+    }
+}
+
+fn type_ok(ty: ParamType, v: &Value) -> bool {
+    match ty {
+        ParamType::String => v.is_string(),
+        ParamType::Integer => v.is_i64() || v.is_u64() || v.as_f64().is_some_and(|f| f.fract() == 0.0 && f.is_finite()),
+        ParamType::Number => v.is_number(),
+        ParamType::Boolean => v.is_boolean(),
+        ParamType::Array => v.is_array(),
+        ParamType::Object => v.is_object(),
+    }
+}
+
+/// Validates `params` against the operation: unknown names, missing required ones, types,
+/// enums and bounds. Returns the params with defaults applied where they must be sent.
+pub fn validate(spec: &ConnectorSpec, op: &Operation, params: &Map<String, Value>) -> Result<Map<String, Value>> {
+    let ctx = format!("{} {}.{}", spec.slug, op.entity, op.action);
+    let mut problems: Vec<String> = Vec::new();
+    let names: Vec<&str> = op.params.iter().map(|p| p.name.as_str()).collect();
+    for k in params.keys() {
+        if op.param(k).is_none() {
+            problems.push(format!(
+                "unknown param {k:?}; {} accepts: {}",
+                ctx,
+                if names.is_empty() { "no params".to_string() } else { names.join(", ") }
+            ));
+        }
+    }
+    let mut out = Map::new();
+    for p in &op.params {
+        match params.get(&p.name) {
+            None | Some(Value::Null) => {
+                if p.is_required_from_caller() {
+                    problems.push(format!("missing required param {:?}{}", p.name, hint(p)));
+                } else if let Some(d) = &p.default {
+                    // Defaults are sent where the request cannot be built without them
+                    // (templates, headers, required params); elsewhere the API applies its own.
+                    if matches!(p.location, ParamLocation::Template | ParamLocation::Header) || p.required {
+                        out.insert(p.name.clone(), d.clone());
+                    }
+                }
+            }
+            Some(v) => {
+                if let Some(msg) = check_value(p, v) {
+                    problems.push(msg);
+                } else {
+                    out.insert(p.name.clone(), v.clone());
+                }
+            }
+        }
+    }
+    if problems.is_empty() {
+        return Ok(out);
+    }
+    Err(Error::validation(format!("invalid params for {ctx}: {}", problems.join("; ")))
+        .with_details(serde_json::json!({"problems": problems})))
+}
+
+fn hint(p: &Param) -> String {
+    let mut parts = Vec::new();
+    if let Some(t) = p.ty {
+        parts.push(t.article().to_string());
+    }
+    if let Some(d) = &p.description {
+        let first = d.lines().next().unwrap_or_default();
+        parts.push(first.chars().take(120).collect());
+    }
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", parts.join(": "))
+    }
+}
+
+fn check_value(p: &Param, v: &Value) -> Option<String> {
+    if let Some(ty) = p.ty {
+        if !type_ok(ty, v) {
+            return Some(format!("param {:?} must be {}, got {}", p.name, ty.article(), describe_value(v)));
+        }
+        if let (ParamType::Array, Some(item_ty), Some(items)) = (ty, p.items, v.as_array()) {
+            if let Some((i, bad)) = items.iter().enumerate().find(|(_, x)| !type_ok(item_ty, x)) {
+                return Some(format!(
+                    "param {:?} must be an array of {} values, but item {i} is {}",
+                    p.name,
+                    item_ty.as_str(),
+                    describe_value(bad)
+                ));
+            }
+        }
+    }
+    if let Some(allowed) = &p.enum_values {
+        let check_one = |x: &Value| allowed.iter().any(|a| a == x);
+        let ok = match v.as_array() {
+            Some(arr) if p.ty == Some(ParamType::Array) => arr.iter().all(check_one),
+            _ => check_one(v),
+        };
+        if !ok {
+            let list: Vec<String> = allowed.iter().map(|a| a.as_str().map(str::to_string).unwrap_or_else(|| a.to_string())).collect();
+            return Some(format!("param {:?} must be one of: {}; got {}", p.name, list.join(", "), describe_value(v)));
+        }
+    }
+    if let Some(n) = v.as_f64() {
+        let below = p.minimum.is_some_and(|m| n < m);
+        let above = p.maximum.is_some_and(|m| n > m);
+        if below || above {
+            let range = match (p.minimum, p.maximum) {
+                (Some(a), Some(b)) => format!("between {a} and {b}"),
+                (Some(a), None) => format!("at least {a}"),
+                (None, Some(b)) => format!("at most {b}"),
+                (None, None) => String::new(),
+            };
+            return Some(format!("param {:?} must be {range}, got {n}", p.name));
+        }
+    }
+    if p.location == ParamLocation::Path && v.as_str() == Some("") {
+        return Some(format!("param {:?} must not be empty", p.name));
+    }
+    None
+}
+
+fn scalar_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+const PATH_SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+/// Builds the request for validated params.
+pub fn build(op: &Operation, params: &Map<String, Value>) -> Result<Built> {
+    let mut path = op.path.clone();
+    let mut query = Vec::new();
+    let mut headers = Vec::new();
+    let mut body_fields = Map::new();
+    let mut body_root: Option<Value> = None;
+    for p in &op.params {
+        let Some(v) = params.get(&p.name) else { continue };
+        match p.location {
+            ParamLocation::Path => {
+                let enc = percent_encoding::utf8_percent_encode(&scalar_text(v), PATH_SEGMENT).to_string();
+                path = path.replace(&format!("{{{}}}", p.name), &enc);
+            }
+            ParamLocation::Query => encode_query(&p.name, v, p.deep_object, p.no_explode, &mut query),
+            ParamLocation::Header => headers.push((p.name.to_ascii_lowercase(), scalar_text(v))),
+            ParamLocation::Body if p.body_root => body_root = Some(v.clone()),
+            ParamLocation::Body => {
+                body_fields.insert(p.name.clone(), v.clone());
+            }
+            ParamLocation::Template => {}
+        }
+    }
+    let body = match &op.body {
+        BodyKind::None => None,
+        BodyKind::Json => {
+            let v = body_root.unwrap_or(Value::Object(body_fields));
+            headers.push(("content-type".into(), "application/json".into()));
+            Some(serde_json::to_vec(&v).map_err(|e| Error::internal(format!("cannot encode body: {e}")))?)
+        }
+        BodyKind::Form => {
+            let v = body_root.unwrap_or(Value::Object(body_fields));
+            let mut pairs = Vec::new();
+            if let Value::Object(m) = &v {
+                for (k, x) in m {
+                    form_encode(k, x, &mut pairs);
+                }
+            }
+            headers.push(("content-type".into(), "application/x-www-form-urlencoded".into()));
+            Some(url::form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish().into_bytes())
+        }
+        BodyKind::GraphQl(g) => {
+            let mut ctx = params.clone();
+            let fields = match params.get("fields") {
+                Some(Value::Array(a)) => a.iter().map(scalar_text).collect::<Vec<_>>().join(" "),
+                Some(Value::String(s)) => s.clone(),
+                _ => g.default_fields.clone().unwrap_or_default(),
+            };
+            ctx.insert("fields".into(), Value::String(fields));
+            let ctx = Value::Object(ctx);
+            let query = template::render(&g.query, &ctx)?;
+            let mut vars = Map::new();
+            for (name, tmpl) in &g.variables {
+                let value = match tmpl {
+                    Value::String(s) => match template::bare_variable(s) {
+                        Some(var) => params.get(var).cloned().unwrap_or(Value::Null),
+                        None => Value::String(template::render(s, &ctx)?),
+                    },
+                    other => other.clone(),
+                };
+                vars.insert(name.clone(), value);
+            }
+            headers.push(("content-type".into(), "application/json".into()));
+            let body = serde_json::json!({"query": query, "variables": vars});
+            Some(serde_json::to_vec(&body).map_err(|e| Error::internal(format!("cannot encode body: {e}")))?)
+        }
+    };
+    Ok(Built { method: op.method.clone(), path, query, headers, body })
+}
+
+fn encode_query(name: &str, v: &Value, deep: bool, no_explode: bool, out: &mut Vec<(String, String)>) {
+    match v {
+        Value::Array(items) if no_explode => {
+            out.push((name.to_string(), items.iter().map(scalar_text).collect::<Vec<_>>().join(",")));
+        }
+        Value::Array(items) => {
+            for it in items {
+                out.push((name.to_string(), scalar_text(it)));
+            }
+        }
+        Value::Object(m) if deep => {
+            for (k, x) in m {
+                encode_query(&format!("{name}[{k}]"), x, true, no_explode, out);
+            }
+        }
+        Value::Object(_) => out.push((name.to_string(), v.to_string())),
+        other => out.push((name.to_string(), scalar_text(other))),
+    }
+}
+
+/// Stripe-style form encoding: `a[b]=c`, `items[0][price]=p`.
+fn form_encode(key: &str, v: &Value, out: &mut Vec<(String, String)>) {
+    match v {
+        Value::Object(m) => {
+            for (k, x) in m {
+                form_encode(&format!("{key}[{k}]"), x, out);
+            }
+        }
+        Value::Array(items) => {
+            for (i, x) in items.iter().enumerate() {
+                if x.is_object() || x.is_array() {
+                    form_encode(&format!("{key}[{i}]"), x, out);
+                } else {
+                    out.push((format!("{key}[{i}]"), scalar_text(x)));
+                }
+            }
+        }
+        Value::Null => out.push((key.to_string(), String::new())),
+        other => out.push((key.to_string(), scalar_text(other))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn form_encoding_nests_like_stripe() {
+        let mut out = Vec::new();
+        form_encode("metadata", &json!({"plan": "pro"}), &mut out);
+        form_encode("items", &json!([{"price": "p1"}]), &mut out);
+        form_encode("expand", &json!(["a", "b"]), &mut out);
+        assert_eq!(
+            out,
+            vec![
+                ("metadata[plan]".to_string(), "pro".to_string()),
+                ("items[0][price]".to_string(), "p1".to_string()),
+                ("expand[0]".to_string(), "a".to_string()),
+                ("expand[1]".to_string(), "b".to_string()),
+            ]
+        );
+    }
+
+    #[test]
+    fn deep_object_queries() {
+        let mut out = Vec::new();
+        encode_query("created", &json!({"gte": 5}), true, false, &mut out);
+        assert_eq!(out, vec![("created[gte]".to_string(), "5".to_string())]);
+    }
+}

@@ -1,0 +1,668 @@
+//! Turns a spec document (YAML or JSON) into a [`ConnectorSpec`].
+//!
+//! Every fault names the file and the JSON pointer where it is, so a spec author can go straight
+//! to it. Extensions are read in both spellings, `x-<name>` and `x-airbyte-<name>`.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde_json::{Map, Value};
+use serde_json_path::JsonPath;
+
+use super::*;
+use crate::error::{Error, Result};
+
+const ACTIONS: [&str; 7] = ["get", "list", "search", "create", "update", "delete", "download"];
+const METHODS: [&str; 7] = ["get", "post", "put", "patch", "delete", "head", "options"];
+
+/// Parses spec text (YAML, of which JSON is a subset) from `source` (a file name).
+pub fn parse_spec(source: &str, text: &str) -> Result<ConnectorSpec> {
+    let doc: Value = serde_norway::from_str(text).map_err(|e| {
+        let at = e
+            .location()
+            .map(|l| format!(" at line {}, column {}", l.line(), l.column()))
+            .unwrap_or_default();
+        Error::configuration(format!("spec {source}: not valid YAML{at}: {e}"))
+    })?;
+    parse_spec_value(source, &doc)
+}
+
+/// Parses an already-decoded spec document.
+pub fn parse_spec_value(source: &str, doc: &Value) -> Result<ConnectorSpec> {
+    Loader { source, root: doc }.spec()
+}
+
+struct Loader<'a> {
+    source: &'a str,
+    root: &'a Value,
+}
+
+/// Escapes one JSON pointer token.
+fn tok(s: &str) -> String {
+    s.replace('~', "~0").replace('/', "~1")
+}
+
+/// Reads an extension in either spelling.
+fn ext<'v>(obj: &'v Map<String, Value>, name: &str) -> Option<&'v Value> {
+    obj.get(&format!("x-{name}")).or_else(|| obj.get(&format!("x-airbyte-{name}")))
+}
+
+fn ext_key(obj: &Map<String, Value>, name: &str) -> String {
+    if obj.contains_key(&format!("x-{name}")) {
+        format!("x-{name}")
+    } else {
+        format!("x-airbyte-{name}")
+    }
+}
+
+fn as_str(v: Option<&Value>) -> Option<String> {
+    v.and_then(Value::as_str).map(str::to_string)
+}
+
+fn as_bool(v: Option<&Value>) -> bool {
+    v.and_then(Value::as_bool).unwrap_or(false)
+}
+
+impl<'a> Loader<'a> {
+    fn err(&self, pointer: &str, what: impl std::fmt::Display) -> Error {
+        Error::configuration(format!("spec {}: at {}: {}", self.source, if pointer.is_empty() { "/" } else { pointer }, what))
+    }
+
+    fn obj<'v>(&self, v: &'v Value, pointer: &str) -> Result<&'v Map<String, Value>> {
+        v.as_object().ok_or_else(|| self.err(pointer, "expected an object"))
+    }
+
+    /// Follows `$ref`s (local ones only) until a non-reference value.
+    fn resolve<'v>(&self, mut v: &'v Value, pointer: &str) -> Result<&'v Value>
+    where
+        'a: 'v,
+    {
+        for _ in 0..32 {
+            let Some(r) = v.get("$ref").and_then(Value::as_str) else {
+                return Ok(v);
+            };
+            let Some(local) = r.strip_prefix('#') else {
+                return Err(self.err(pointer, format!("only local $ref are supported, found {r:?}")));
+            };
+            v = self
+                .root
+                .pointer(local)
+                .ok_or_else(|| self.err(pointer, format!("$ref {r:?} points at nothing")))?;
+        }
+        Err(self.err(pointer, "$ref chain too deep (a cycle?)"))
+    }
+
+    /// A schema with `$ref` resolved and `allOf` parts merged (properties and required).
+    fn schema(&self, v: &Value, pointer: &str, depth: usize) -> Result<Value> {
+        let v = self.resolve(v, pointer)?;
+        let Some(all) = v.get("allOf").and_then(Value::as_array) else {
+            return Ok(v.clone());
+        };
+        if depth > 16 {
+            return Err(self.err(pointer, "allOf nesting too deep"));
+        }
+        let mut merged = v.as_object().cloned().unwrap_or_default();
+        merged.remove("allOf");
+        let mut props = Map::new();
+        let mut required: Vec<Value> = Vec::new();
+        for (i, part) in all.iter().enumerate() {
+            let part = self.schema(part, &format!("{pointer}/allOf/{i}"), depth + 1)?;
+            if let Some(p) = part.get("properties").and_then(Value::as_object) {
+                props.extend(p.clone());
+            }
+            if let Some(r) = part.get("required").and_then(Value::as_array) {
+                required.extend(r.iter().cloned());
+            }
+            if merged.get("type").is_none() {
+                if let Some(t) = part.get("type") {
+                    merged.insert("type".into(), t.clone());
+                }
+            }
+        }
+        if let Some(p) = merged.get("properties").and_then(Value::as_object) {
+            props.extend(p.clone());
+        }
+        if let Some(r) = merged.get("required").and_then(Value::as_array) {
+            required.extend(r.iter().cloned());
+        }
+        merged.insert("properties".into(), Value::Object(props));
+        merged.insert("required".into(), Value::Array(required));
+        Ok(Value::Object(merged))
+    }
+
+    fn spec(&self) -> Result<ConnectorSpec> {
+        let root = self.obj(self.root, "")?;
+        let version = as_str(root.get("openapi")).unwrap_or_default();
+        if !version.starts_with("3.") {
+            return Err(self.err("/openapi", format!("expected an OpenAPI 3.x document, found {version:?}")));
+        }
+        let info = self.obj(root.get("info").ok_or_else(|| self.err("/info", "missing"))?, "/info")?;
+        let slug = as_str(ext(info, "connector-name"))
+            .ok_or_else(|| self.err("/info/x-connector-name", "missing: every spec names its connector slug"))?;
+        let definition_id = as_str(ext(info, "connector-definition-id"))
+            .ok_or_else(|| self.err("/info/x-connector-definition-id", "missing"))?;
+        let title = as_str(info.get("title")).unwrap_or_else(|| slug.clone());
+        let display_name = as_str(ext(info, "connector-display-name"))
+            .unwrap_or_else(|| title.trim_end_matches(" API Connector").trim_end_matches(" API").to_string());
+        let description = as_str(info.get("description")).map(|d| d.trim().to_string());
+        let replication_config = ext(info, "replication-config").cloned();
+
+        let retry = match ext(info, "retry-config") {
+            Some(v) => self.retry(v, &format!("/info/{}", ext_key(info, "retry-config")), RetryConfig::default())?,
+            None => RetryConfig::default(),
+        };
+
+        let servers = root
+            .get("servers")
+            .and_then(Value::as_array)
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| self.err("/servers", "missing: a spec needs servers[0].url"))?;
+        let server_url = as_str(servers[0].get("url")).ok_or_else(|| self.err("/servers/0/url", "missing"))?;
+        let mut server_variables = BTreeMap::new();
+        if let Some(vars) = servers[0].get("variables").and_then(Value::as_object) {
+            for (k, v) in vars {
+                server_variables.insert(k.clone(), v.get("default").map(|d| match d {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                }));
+            }
+        }
+        // Placeholders without a declared variable must come from config too.
+        let mut rest = server_url.as_str();
+        while let Some(start) = rest.find('{') {
+            let Some(end) = rest[start..].find('}') else { break };
+            let name = &rest[start + 1..start + end];
+            server_variables.entry(name.to_string()).or_insert(None);
+            rest = &rest[start + end + 1..];
+        }
+
+        let auth_schemes = self.auth_schemes(root)?;
+
+        let paths = self.obj(root.get("paths").ok_or_else(|| self.err("/paths", "missing"))?, "/paths")?;
+        let mut operations = Vec::new();
+        let mut index = HashMap::new();
+        for (path_key, item) in paths {
+            let item_ptr = format!("/paths/{}", tok(path_key));
+            let item = self.obj(self.resolve(item, &item_ptr)?, &item_ptr)?;
+            let shared_params = item.get("parameters").and_then(Value::as_array).cloned().unwrap_or_default();
+            for (method, op) in item {
+                if !METHODS.contains(&method.as_str()) {
+                    continue;
+                }
+                let ptr = format!("{item_ptr}/{method}");
+                let op_obj = self.obj(op, &ptr)?;
+                let (Some(entity), Some(action)) = (ext(op_obj, "entity"), ext(op_obj, "action")) else {
+                    continue; // plain OpenAPI operations that are not connector operations
+                };
+                let operation = self.operation(path_key, method, op_obj, entity, action, &shared_params, &ptr, retry)?;
+                let key = (operation.entity.clone(), operation.action.clone());
+                if let Some(&prev) = index.get(&key) {
+                    let prev: &Operation = &operations[prev];
+                    return Err(self.err(&ptr, format!(
+                        "operation {}.{} is defined twice (also at {})",
+                        key.0, key.1, prev.pointer
+                    )));
+                }
+                index.insert(key, operations.len());
+                operations.push(operation);
+            }
+        }
+        if operations.is_empty() {
+            return Err(self.err("/paths", "no operation has x-entity and x-action"));
+        }
+        Ok(ConnectorSpec {
+            slug,
+            definition_id,
+            display_name,
+            description,
+            server_url,
+            server_variables,
+            auth_schemes,
+            operations,
+            replication_config,
+            retry,
+            source: self.source.to_string(),
+            index,
+        })
+    }
+
+    fn retry(&self, v: &Value, ptr: &str, base: RetryConfig) -> Result<RetryConfig> {
+        let o = self.obj(v, ptr)?;
+        let num = |k: &str, d: u64| -> Result<u64> {
+            match o.get(k) {
+                None => Ok(d),
+                Some(v) => v.as_u64().ok_or_else(|| self.err(&format!("{ptr}/{k}"), "expected a non-negative integer")),
+            }
+        };
+        let max_attempts = num("max_attempts", u64::from(base.max_attempts))?;
+        Ok(RetryConfig {
+            max_attempts: u32::try_from(max_attempts.clamp(1, 20)).unwrap_or(20),
+            initial_delay_ms: num("initial_delay_ms", base.initial_delay_ms)?,
+            max_delay_ms: num("max_delay_ms", base.max_delay_ms)?,
+            max_elapsed_ms: num("max_elapsed_ms", base.max_elapsed_ms)?,
+        })
+    }
+
+    fn auth_schemes(&self, root: &Map<String, Value>) -> Result<Vec<AuthScheme>> {
+        let Some(schemes) = root
+            .get("components")
+            .and_then(|c| c.get("securitySchemes"))
+            .and_then(Value::as_object)
+        else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for (name, scheme) in schemes {
+            let ptr = format!("/components/securitySchemes/{}", tok(name));
+            let s = self.obj(self.resolve(scheme, &ptr)?, &ptr)?;
+            let ty = as_str(s.get("type")).unwrap_or_default();
+            let kind = match ty.as_str() {
+                "http" => match as_str(s.get("scheme")).unwrap_or_default().to_ascii_lowercase().as_str() {
+                    "bearer" => AuthKind::Bearer,
+                    "basic" => AuthKind::Basic,
+                    other => return Err(self.err(&format!("{ptr}/scheme"), format!("unsupported http scheme {other:?} (bearer or basic)"))),
+                },
+                "apiKey" => {
+                    let loc = as_str(s.get("in")).unwrap_or_default();
+                    let header_name = as_str(s.get("name")).ok_or_else(|| self.err(&format!("{ptr}/name"), "missing"))?;
+                    if loc != "header" && loc != "query" {
+                        return Err(self.err(&format!("{ptr}/in"), format!("unsupported apiKey location {loc:?} (header or query)")));
+                    }
+                    AuthKind::ApiKey {
+                        in_query: loc == "query",
+                        name: header_name,
+                        prefix: as_str(ext(s, "auth-prefix")).unwrap_or_default(),
+                    }
+                }
+                "oauth2" => {
+                    let flows = s.get("flows").and_then(Value::as_object);
+                    let token_url = flows.and_then(|f| {
+                        f.values().find_map(|flow| as_str(flow.get("refreshUrl")).or_else(|| as_str(flow.get("tokenUrl"))))
+                    });
+                    let refresh = ext(s, "token-refresh").and_then(Value::as_object);
+                    let basic = refresh.and_then(|r| as_str(r.get("auth_style"))).is_some_and(|a| a == "basic");
+                    let json_body = refresh.and_then(|r| as_str(r.get("body_format"))).is_some_and(|a| a == "json");
+                    let extract = ext(s, "token-extract")
+                        .and_then(Value::as_array)
+                        .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+                        .unwrap_or_default();
+                    AuthKind::OAuth2(OAuth2Config { token_url, basic_client_auth: basic, json_body, extract })
+                }
+                other => return Err(self.err(&format!("{ptr}/type"), format!("unsupported security scheme type {other:?}"))),
+            };
+            let cfg = ext(s, "auth-config").and_then(Value::as_object);
+            let (fields, mapping, title) = match cfg {
+                Some(cfg) => self.auth_config(cfg, &format!("{ptr}/{}", ext_key(s, "auth-config")))?,
+                None => default_auth_config(&kind),
+            };
+            out.push(AuthScheme { name: name.clone(), title: title.unwrap_or_else(|| name.clone()), kind, fields, mapping });
+        }
+        Ok(out)
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn auth_config(&self, cfg: &Map<String, Value>, ptr: &str) -> Result<(Vec<CredentialField>, BTreeMap<String, String>, Option<String>)> {
+        let required: Vec<String> = cfg
+            .get("required")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+            .unwrap_or_default();
+        let mut fields = Vec::new();
+        if let Some(props) = cfg.get("properties").and_then(Value::as_object) {
+            for (k, v) in props {
+                fields.push(CredentialField {
+                    name: k.clone(),
+                    title: as_str(v.get("title")),
+                    description: as_str(v.get("description")),
+                    required: required.contains(k),
+                });
+            }
+        }
+        let mut mapping = BTreeMap::new();
+        if let Some(m) = cfg.get("auth_mapping").and_then(Value::as_object) {
+            for (input, tmpl) in m {
+                let t = tmpl.as_str().ok_or_else(|| self.err(&format!("{ptr}/auth_mapping/{}", tok(input)), "expected a string like \"${field}\""))?;
+                let field = t.trim().trim_start_matches("${").trim_end_matches('}').to_string();
+                if !fields.iter().any(|f| f.name == field) {
+                    return Err(self.err(&format!("{ptr}/auth_mapping/{}", tok(input)), format!("maps to {field:?}, which is not a property of the auth config")));
+                }
+                mapping.insert(input.clone(), field);
+            }
+        } else {
+            for f in &fields {
+                mapping.insert(f.name.clone(), f.name.clone());
+            }
+        }
+        Ok((fields, mapping, as_str(cfg.get("title"))))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn operation(
+        &self,
+        path_key: &str,
+        method: &str,
+        op: &Map<String, Value>,
+        entity: &Value,
+        action: &Value,
+        shared_params: &[Value],
+        ptr: &str,
+        doc_retry: RetryConfig,
+    ) -> Result<Operation> {
+        let entity = entity
+            .as_str()
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| self.err(&format!("{ptr}/{}", ext_key(op, "entity")), "expected a non-empty string"))?
+            .to_string();
+        let action = action.as_str().unwrap_or_default().to_string();
+        if !ACTIONS.contains(&action.as_str()) {
+            return Err(self.err(&format!("{ptr}/{}", ext_key(op, "action")), format!("unknown action {action:?}; one of {}", ACTIONS.join(", "))));
+        }
+        let path = match ext(op, "path-override") {
+            Some(v) => as_str(v.get("path")).ok_or_else(|| self.err(&format!("{ptr}/{}/path", ext_key(op, "path-override")), "missing"))?,
+            None => path_key.to_string(),
+        };
+        if !path.starts_with('/') {
+            return Err(self.err(ptr, format!("request path {path:?} must start with '/'")));
+        }
+
+        // `x-body-type` sits in the requestBody (reference layout) or on the operation.
+        let rb_obj = op.get("requestBody").and_then(Value::as_object);
+        let (body_type, bt_base) = match rb_obj.and_then(|rb| ext(rb, "body-type").map(|v| (v, rb))) {
+            Some((v, rb)) => (Some(v), format!("{ptr}/requestBody/{}", ext_key(rb, "body-type"))),
+            None => (ext(op, "body-type"), format!("{ptr}/{}", ext_key(op, "body-type"))),
+        };
+        let graphql = match body_type {
+            Some(bt) if bt.get("type").and_then(Value::as_str) == Some("graphql") => {
+                let bptr = bt_base.clone();
+                let query = as_str(bt.get("query")).ok_or_else(|| self.err(&format!("{bptr}/query"), "missing"))?;
+                let mut variables = Vec::new();
+                if let Some(vars) = bt.get("variables").and_then(Value::as_object) {
+                    for (k, v) in vars {
+                        variables.push((k.clone(), v.clone()));
+                    }
+                }
+                let is_query = {
+                    let t = query.trim_start();
+                    t.starts_with("query") || t.starts_with('{')
+                };
+                // Check the templates compile now, not at the first call.
+                crate::template::check(&query).map_err(|e| self.err(&format!("{bptr}/query"), e))?;
+                Some(GraphQlBody { query, variables, default_fields: as_str(bt.get("default_fields")), is_query })
+            }
+            Some(bt) => {
+                return Err(self.err(&format!("{bt_base}/type"), format!("unsupported body type {:?}", bt.get("type"))));
+            }
+            None => None,
+        };
+
+        let mut params: Vec<Param> = Vec::new();
+        let mut raw_params: Vec<(String, &Value)> = Vec::new();
+        for (i, p) in shared_params.iter().enumerate() {
+            raw_params.push((format!("{}/parameters/{i}", ptr.rsplit_once('/').map(|x| x.0).unwrap_or(ptr)), p));
+        }
+        if let Some(ps) = op.get("parameters").and_then(Value::as_array) {
+            for (i, p) in ps.iter().enumerate() {
+                raw_params.push((format!("{ptr}/parameters/{i}"), p));
+            }
+        }
+        for (pptr, p) in raw_params {
+            let p = self.obj(self.resolve(p, &pptr)?, &pptr)?;
+            let name = as_str(p.get("name")).ok_or_else(|| self.err(&format!("{pptr}/name"), "missing"))?;
+            let loc = match as_str(p.get("in")).unwrap_or_default().as_str() {
+                "path" => ParamLocation::Path,
+                "query" if graphql.is_some() => ParamLocation::Template,
+                "query" => ParamLocation::Query,
+                "header" => ParamLocation::Header,
+                "cookie" => continue,
+                other => return Err(self.err(&format!("{pptr}/in"), format!("unknown location {other:?}"))),
+            };
+            let schema = match p.get("schema") {
+                Some(s) => self.schema(s, &format!("{pptr}/schema"), 0)?,
+                None => Value::Object(Map::new()),
+            };
+            let required = as_bool(p.get("required")) || loc == ParamLocation::Path;
+            let mut param = self.param(name, loc, required, &schema, &format!("{pptr}/schema"))?;
+            if param.description.is_none() {
+                param.description = as_str(p.get("description")).map(|d| d.trim().to_string());
+            }
+            param.deep_object = as_str(p.get("style")).as_deref() == Some("deepObject");
+            param.no_explode = p.get("explode").and_then(Value::as_bool) == Some(false);
+            if params.iter().any(|q| q.name == param.name) {
+                params.retain(|q| q.name != param.name); // operation-level overrides path-level
+            }
+            params.push(param);
+        }
+        if loc_check_path(&path, &params).is_some() {
+            let missing = loc_check_path(&path, &params).unwrap_or_default();
+            return Err(self.err(ptr, format!("path {path:?} uses {{{missing}}} but no path param {missing:?} is declared")));
+        }
+
+        let mut body = match &graphql {
+            Some(g) => BodyKind::GraphQl(g.clone()),
+            None => BodyKind::None,
+        };
+        if let Some(rb) = op.get("requestBody") {
+            let rptr = format!("{ptr}/requestBody");
+            let rb = self.resolve(rb, &rptr)?;
+            if let Some(content) = rb.get("content").and_then(Value::as_object) {
+                let (ctype, media) = content
+                    .iter()
+                    .find(|(k, _)| k.starts_with("application/json"))
+                    .or_else(|| content.iter().find(|(k, _)| k.starts_with("application/x-www-form-urlencoded")))
+                    .or_else(|| content.iter().next())
+                    .map(|(k, v)| (k.clone(), v))
+                    .unwrap_or_default();
+                let is_form = ctype.starts_with("application/x-www-form-urlencoded");
+                if graphql.is_none() {
+                    body = if is_form { BodyKind::Form } else { BodyKind::Json };
+                }
+                if graphql.is_none() {
+                    if let Some(schema) = media.get("schema") {
+                        let sptr = format!("{rptr}/content/{}/schema", tok(&ctype));
+                        let schema = self.schema(schema, &sptr, 0)?;
+                        let required: Vec<&str> = schema
+                            .get("required")
+                            .and_then(Value::as_array)
+                            .map(|a| a.iter().filter_map(Value::as_str).collect())
+                            .unwrap_or_default();
+                        if let Some(props) = schema.get("properties").and_then(Value::as_object) {
+                            for (k, v) in props {
+                                let pptr = format!("{sptr}/properties/{}", tok(k));
+                                let v = self.schema(v, &pptr, 0)?;
+                                if params.iter().any(|p| &p.name == k) {
+                                    continue;
+                                }
+                                let mut param = self.param(k.clone(), ParamLocation::Body, required.contains(&k.as_str()), &v, &pptr)?;
+                                param.body_root = as_bool(ext(v.as_object().unwrap_or(&Map::new()), "body-root"));
+                                params.push(param);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+
+        let record_extractor = match ext(op, "record-extractor") {
+            Some(v) => {
+                let p = format!("{ptr}/{}", ext_key(op, "record-extractor"));
+                let s = v.as_str().ok_or_else(|| self.err(&p, "expected a JSONPath string"))?;
+                Some(JsonPath::parse(s).map_err(|e| self.err(&p, format!("invalid JSONPath {s:?}: {e}")))?)
+            }
+            None => None,
+        };
+        let mut meta = Vec::new();
+        if let Some(m) = ext(op, "meta-extractor") {
+            let mptr = format!("{ptr}/{}", ext_key(op, "meta-extractor"));
+            for (k, v) in self.obj(m, &mptr)? {
+                let p = format!("{mptr}/{}", tok(k));
+                let s = v.as_str().ok_or_else(|| self.err(&p, "expected a JSONPath, @link.<rel> or @header.<Name>"))?;
+                let src = if let Some(rel) = s.strip_prefix("@link.") {
+                    MetaSource::Link(rel.to_string())
+                } else if let Some(h) = s.strip_prefix("@header.") {
+                    MetaSource::Header(h.to_ascii_lowercase())
+                } else {
+                    MetaSource::Path(JsonPath::parse(s).map_err(|e| self.err(&p, format!("invalid JSONPath {s:?}: {e}")))?)
+                };
+                meta.push((k.clone(), src));
+            }
+        }
+        let record_filter = match ext(op, "record-filter") {
+            Some(v) => {
+                let p = format!("{ptr}/{}", ext_key(op, "record-filter"));
+                let s = v.as_str().ok_or_else(|| self.err(&p, "expected a template expression"))?;
+                let expr = crate::template::filter_expression(s);
+                crate::template::check_expression(&expr).map_err(|e| self.err(&p, e))?;
+                Some(expr)
+            }
+            None => None,
+        };
+        let pagination = match ext(op, "pagination") {
+            Some(v) => {
+                let p = format!("{ptr}/{}", ext_key(op, "pagination"));
+                let o = self.obj(v, &p)?;
+                let param = as_str(o.get("param")).ok_or_else(|| self.err(&format!("{p}/param"), "missing"))?;
+                if !params.iter().any(|x| x.name == param) {
+                    return Err(self.err(&format!("{p}/param"), format!("names {param:?}, which is not a param of the operation")));
+                }
+                let pg = Pagination {
+                    param,
+                    meta: as_str(o.get("meta")),
+                    from_last_record: as_str(o.get("from_last_record")),
+                    has_more: as_str(o.get("has_more")),
+                };
+                if pg.meta.is_none() && pg.from_last_record.is_none() {
+                    return Err(self.err(&p, "needs `meta` or `from_last_record`"));
+                }
+                Some(pg)
+            }
+            None => infer_pagination(&params, &meta),
+        };
+        let is_get = method == "get" || method == "head";
+        let idempotent = is_get
+            || as_bool(ext(op, "idempotent"))
+            || graphql.as_ref().is_some_and(|g| g.is_query);
+        let retry = match ext(op, "retry-config") {
+            Some(v) => self.retry(v, &format!("{ptr}/{}", ext_key(op, "retry-config")), doc_retry)?,
+            None => doc_retry,
+        };
+        Ok(Operation {
+            entity,
+            action,
+            method: method.to_ascii_uppercase(),
+            path,
+            summary: as_str(op.get("summary")),
+            description: as_str(op.get("description")).map(|d| d.trim().to_string()),
+            params,
+            body,
+            record_extractor,
+            meta,
+            record_filter,
+            pagination,
+            preferred_for_check: as_bool(ext(op, "preferred-for-check")),
+            idempotent,
+            retry,
+            pointer: ptr.to_string(),
+        })
+    }
+
+    fn param(&self, name: String, location: ParamLocation, required: bool, schema: &Value, ptr: &str) -> Result<Param> {
+        let ty = match schema.get("type") {
+            Some(Value::String(s)) => Some(self.param_type(s, &format!("{ptr}/type"))?),
+            Some(Value::Array(a)) => match a.iter().filter_map(Value::as_str).find(|t| *t != "null") {
+                Some(s) => Some(self.param_type(s, &format!("{ptr}/type"))?),
+                None => None,
+            },
+            Some(_) => return Err(self.err(&format!("{ptr}/type"), "expected a string or an array of strings")),
+            None if schema.get("properties").is_some() => Some(ParamType::Object),
+            None => None,
+        };
+        let items = match schema.get("items") {
+            Some(it) => {
+                let it = self.schema(it, &format!("{ptr}/items"), 0)?;
+                match it.get("type").and_then(Value::as_str) {
+                    Some(s) => Some(self.param_type(s, &format!("{ptr}/items/type"))?),
+                    None => None,
+                }
+            }
+            None => None,
+        };
+        let enum_values = schema.get("enum").and_then(Value::as_array).cloned();
+        let default = schema.get("default").cloned().filter(|d| !d.is_null());
+        Ok(Param {
+            name,
+            location,
+            required,
+            ty,
+            items,
+            enum_values,
+            default,
+            minimum: schema.get("minimum").and_then(Value::as_f64),
+            maximum: schema.get("maximum").and_then(Value::as_f64),
+            description: as_str(schema.get("description")).map(|d| d.trim().to_string()),
+            schema: schema.clone(),
+            deep_object: false,
+            no_explode: false,
+            body_root: false,
+        })
+    }
+
+    fn param_type(&self, s: &str, ptr: &str) -> Result<ParamType> {
+        Ok(match s {
+            "string" => ParamType::String,
+            "integer" => ParamType::Integer,
+            "number" => ParamType::Number,
+            "boolean" => ParamType::Boolean,
+            "array" => ParamType::Array,
+            "object" => ParamType::Object,
+            other => return Err(self.err(ptr, format!("unknown type {other:?}"))),
+        })
+    }
+}
+
+/// The name of a `{placeholder}` in `path` with no path param, if any.
+fn loc_check_path(path: &str, params: &[Param]) -> Option<String> {
+    let mut rest = path;
+    while let Some(start) = rest.find('{') {
+        let end = rest[start..].find('}')?;
+        let name = &rest[start + 1..start + end];
+        if !params.iter().any(|p| p.name == name && p.location == ParamLocation::Path) {
+            return Some(name.to_string());
+        }
+        rest = &rest[start + end + 1..];
+    }
+    None
+}
+
+/// Guesses how to page when the spec does not say: a cursor-like meta value paired with a
+/// cursor-like param, or `has_more` with `starting_after` (the last record's id).
+fn infer_pagination(params: &[Param], meta: &[(String, MetaSource)]) -> Option<Pagination> {
+    let has = |n: &str| params.iter().any(|p| p.name == n);
+    let meta_has = |n: &str| meta.iter().any(|(k, _)| k == n);
+    let has_more = ["has_next_page", "hasNextPage", "has_more", "hasMore"]
+        .into_iter()
+        .find(|k| meta_has(k))
+        .map(str::to_string);
+    const CURSORS: [&str; 8] = ["end_cursor", "endCursor", "next_cursor", "nextCursor", "cursor", "next_page", "next_page_token", "nextPageToken"];
+    const PARAMS: [&str; 6] = ["after", "cursor", "starting_after", "page_token", "pageToken", "page"];
+    if let (Some(m), Some(p)) = (CURSORS.into_iter().find(|k| meta_has(k)), PARAMS.into_iter().find(|p| has(p))) {
+        return Some(Pagination { param: p.to_string(), meta: Some(m.to_string()), from_last_record: None, has_more });
+    }
+    if has("starting_after") && meta_has("has_more") {
+        return Some(Pagination { param: "starting_after".into(), meta: None, from_last_record: Some("id".into()), has_more });
+    }
+    None
+}
+
+fn default_auth_config(kind: &AuthKind) -> (Vec<CredentialField>, BTreeMap<String, String>, Option<String>) {
+    let names: &[(&str, bool)] = match kind {
+        AuthKind::Bearer => &[("token", true)],
+        AuthKind::Basic => &[("username", true), ("password", true)],
+        AuthKind::ApiKey { .. } => &[("api_key", true)],
+        AuthKind::OAuth2(_) => &[("access_token", false), ("refresh_token", false), ("client_id", false), ("client_secret", false)],
+    };
+    let fields = names
+        .iter()
+        .map(|(n, r)| CredentialField { name: n.to_string(), title: None, description: None, required: *r })
+        .collect();
+    let mapping = names.iter().map(|(n, _)| (n.to_string(), n.to_string())).collect();
+    (fields, mapping, None)
+}

@@ -1,0 +1,342 @@
+//! Connector specs: the parsed, validated form of `connectors/<slug>.yaml`.
+//!
+//! A spec is parsed once (at start for the embedded ones) into these types; the runtime never
+//! looks at YAML again. [`load`] turns a document into a [`ConnectorSpec`], naming the file and
+//! the JSON pointer of any fault.
+
+mod load;
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::Serialize;
+use serde_json::Value;
+use serde_json_path::JsonPath;
+
+pub use load::{parse_spec, parse_spec_value};
+
+/// A connector, as its spec describes it.
+#[derive(Debug)]
+pub struct ConnectorSpec {
+    /// The slug (`github`).
+    pub slug: String,
+    /// Stable definition id (UUID), the reference's where one exists.
+    pub definition_id: String,
+    /// Human name (`GitHub`).
+    pub display_name: String,
+    /// What the API is, for descriptions.
+    pub description: Option<String>,
+    /// `servers[0].url`, possibly with `{variables}`.
+    pub server_url: String,
+    /// Server variables and their defaults.
+    pub server_variables: BTreeMap<String, Option<String>>,
+    /// Auth schemes in document order.
+    pub auth_schemes: Vec<AuthScheme>,
+    /// Operations in document order.
+    pub operations: Vec<Operation>,
+    /// The replication config schema the engine asks for, if any.
+    pub replication_config: Option<Value>,
+    /// Default retry behaviour of the connector.
+    pub retry: RetryConfig,
+    /// Where the spec came from (file name), for messages.
+    pub source: String,
+    index: HashMap<(String, String), usize>,
+}
+
+impl ConnectorSpec {
+    /// The operation for `entity` / `action`, if any.
+    pub fn operation(&self, entity: &str, action: &str) -> Option<&Operation> {
+        self.index
+            .get(&(entity.to_string(), action.to_string()))
+            .map(|&i| &self.operations[i])
+    }
+
+    /// Entity names in document order, without repeats.
+    pub fn entities(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = Vec::new();
+        for op in &self.operations {
+            if !out.contains(&op.entity.as_str()) {
+                out.push(&op.entity);
+            }
+        }
+        out
+    }
+
+    /// Actions available on `entity`.
+    pub fn actions(&self, entity: &str) -> Vec<&str> {
+        self.operations
+            .iter()
+            .filter(|o| o.entity == entity)
+            .map(|o| o.action.as_str())
+            .collect()
+    }
+
+    /// The operation `check()` runs: the one marked preferred, else the first list without
+    /// required params.
+    pub fn check_operation(&self) -> Option<&Operation> {
+        self.operations.iter().find(|o| o.preferred_for_check).or_else(|| {
+            self.operations
+                .iter()
+                .find(|o| o.action == "list" && !o.params.iter().any(|p| p.is_required_from_caller()))
+        })
+    }
+
+    /// The credential fields of every auth scheme, for templates and messages.
+    pub fn credential_fields(&self) -> Vec<&CredentialField> {
+        self.auth_schemes.iter().flat_map(|s| s.fields.iter()).collect()
+    }
+
+    /// Server variables that must come from config (no default).
+    pub fn required_config(&self) -> Vec<&str> {
+        self.server_variables
+            .iter()
+            .filter(|(_, d)| d.is_none())
+            .map(|(k, _)| k.as_str())
+            .collect()
+    }
+}
+
+/// How one auth scheme authenticates.
+#[derive(Debug, Clone)]
+pub struct AuthScheme {
+    /// The scheme's key in `securitySchemes`.
+    pub name: String,
+    /// Title for people (`Personal Access Token`).
+    pub title: String,
+    /// What it sends.
+    pub kind: AuthKind,
+    /// The credential fields a user supplies.
+    pub fields: Vec<CredentialField>,
+    /// Scheme input (`token`, `username`, ...) -> credential field name.
+    pub mapping: BTreeMap<String, String>,
+}
+
+impl AuthScheme {
+    /// Names of the required credential fields.
+    pub fn required_fields(&self) -> Vec<&str> {
+        self.fields.iter().filter(|f| f.required).map(|f| f.name.as_str()).collect()
+    }
+}
+
+/// One credential field of an auth scheme.
+#[derive(Debug, Clone, Serialize)]
+pub struct CredentialField {
+    pub name: String,
+    pub title: Option<String>,
+    pub description: Option<String>,
+    pub required: bool,
+}
+
+/// What an auth scheme puts on the wire.
+#[derive(Debug, Clone)]
+pub enum AuthKind {
+    /// `Authorization: Bearer <token>`.
+    Bearer,
+    /// `Authorization: Basic ...`.
+    Basic,
+    /// An API key in a header (with an optional prefix) or in the query.
+    ApiKey { in_query: bool, name: String, prefix: String },
+    /// OAuth2 access token, refreshed with the refresh-token grant.
+    OAuth2(OAuth2Config),
+}
+
+/// OAuth2 refresh settings.
+#[derive(Debug, Clone)]
+pub struct OAuth2Config {
+    /// Where the refresh-token grant is sent.
+    pub token_url: Option<String>,
+    /// Client credentials in a Basic header (else in the body).
+    pub basic_client_auth: bool,
+    /// JSON body (else form).
+    pub json_body: bool,
+    /// Token-answer fields that fill server variables (e.g. `instance_url`).
+    pub extract: Vec<String>,
+}
+
+/// Where a param goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ParamLocation {
+    Path,
+    Query,
+    Header,
+    Body,
+    /// Only an input of a template (GraphQL variables).
+    Template,
+}
+
+/// JSON types a param may have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ParamType {
+    String,
+    Integer,
+    Number,
+    Boolean,
+    Array,
+    Object,
+}
+
+impl ParamType {
+    /// The word used in messages (`an integer`).
+    pub fn article(self) -> &'static str {
+        match self {
+            ParamType::String => "a string",
+            ParamType::Integer => "an integer",
+            ParamType::Number => "a number",
+            ParamType::Boolean => "a boolean",
+            ParamType::Array => "an array",
+            ParamType::Object => "an object",
+        }
+    }
+
+    /// The JSON Schema type name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ParamType::String => "string",
+            ParamType::Integer => "integer",
+            ParamType::Number => "number",
+            ParamType::Boolean => "boolean",
+            ParamType::Array => "array",
+            ParamType::Object => "object",
+        }
+    }
+}
+
+/// One param of an operation.
+#[derive(Debug, Clone, Serialize)]
+pub struct Param {
+    pub name: String,
+    #[serde(rename = "in")]
+    pub location: ParamLocation,
+    pub required: bool,
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    pub ty: Option<ParamType>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub items: Option<ParamType>,
+    #[serde(rename = "enum", skip_serializing_if = "Option::is_none")]
+    pub enum_values: Option<Vec<Value>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub default: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub minimum: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub maximum: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The full JSON Schema of the param (for tool schemas).
+    #[serde(skip)]
+    pub schema: Value,
+    /// `style: deepObject` (query objects as `name[key]=value`).
+    #[serde(skip)]
+    pub deep_object: bool,
+    /// `explode: false` (query arrays as `a,b`).
+    #[serde(skip)]
+    pub no_explode: bool,
+    /// The value is the whole request body.
+    #[serde(skip)]
+    pub body_root: bool,
+}
+
+impl Param {
+    /// Whether a caller must give it (required and no default).
+    pub fn is_required_from_caller(&self) -> bool {
+        self.required && self.default.is_none()
+    }
+}
+
+/// How a request body is made.
+#[derive(Debug, Clone)]
+pub enum BodyKind {
+    None,
+    Json,
+    Form,
+    GraphQl(GraphQlBody),
+}
+
+/// A GraphQL body: query template, variable templates, default selected fields.
+#[derive(Debug, Clone)]
+pub struct GraphQlBody {
+    pub query: String,
+    pub variables: Vec<(String, Value)>,
+    pub default_fields: Option<String>,
+    /// Whether the document is a query (not a mutation), so safe to retry.
+    pub is_query: bool,
+}
+
+/// Where a meta value comes from.
+#[derive(Debug, Clone)]
+pub enum MetaSource {
+    /// A JSONPath into the response body.
+    Path(JsonPath),
+    /// The URL of a `Link` header relation.
+    Link(String),
+    /// A response header.
+    Header(String),
+}
+
+/// How `paginate` asks for the next page.
+#[derive(Debug, Clone, Serialize)]
+pub struct Pagination {
+    /// The param that takes the cursor.
+    pub param: String,
+    /// Take the cursor from this meta key ...
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub meta: Option<String>,
+    /// ... or from this field of the last record.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from_last_record: Option<String>,
+    /// A boolean meta key that says whether there is a next page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub has_more: Option<String>,
+}
+
+/// Retry bounds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryConfig {
+    pub max_attempts: u32,
+    pub initial_delay_ms: u64,
+    pub max_delay_ms: u64,
+    pub max_elapsed_ms: u64,
+}
+
+impl Default for RetryConfig {
+    fn default() -> Self {
+        Self { max_attempts: 4, initial_delay_ms: 300, max_delay_ms: 10_000, max_elapsed_ms: 30_000 }
+    }
+}
+
+/// One connector operation.
+#[derive(Debug, Clone)]
+pub struct Operation {
+    pub entity: String,
+    pub action: String,
+    /// Upper-case HTTP method.
+    pub method: String,
+    /// The real request path, with `{param}` placeholders.
+    pub path: String,
+    pub summary: Option<String>,
+    pub description: Option<String>,
+    pub params: Vec<Param>,
+    pub body: BodyKind,
+    pub record_extractor: Option<JsonPath>,
+    pub meta: Vec<(String, MetaSource)>,
+    pub record_filter: Option<String>,
+    pub pagination: Option<Pagination>,
+    pub preferred_for_check: bool,
+    pub idempotent: bool,
+    pub retry: RetryConfig,
+    /// JSON pointer of the operation in its spec, for messages.
+    pub pointer: String,
+}
+
+impl Operation {
+    /// The param called `name`.
+    pub fn param(&self, name: &str) -> Option<&Param> {
+        self.params.iter().find(|p| p.name == name)
+    }
+
+    /// Whether the action returns a list of records.
+    pub fn returns_list(&self) -> bool {
+        matches!(self.action.as_str(), "list" | "search")
+    }
+}

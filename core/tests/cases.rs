@@ -1,0 +1,285 @@
+//! Runs every `tests/cases/<slug>.yaml` against the fake upstream: each case executes one
+//! operation in local mode and asserts the request the fake saw and the result.
+//! One test per connector: `cargo test -p switchboard-core --test cases -- <slug>`.
+
+use std::path::PathBuf;
+
+use fake_upstream::{FakeUpstream, RecordedRequest};
+use futures::StreamExt;
+use serde_json::{Map, Value};
+use switchboard_core::{Connector, ConnectorOptions, ExecuteOptions, Registry};
+
+fn cases_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/cases")
+}
+
+/// `expected` is a subset of `actual`.
+fn subset(expected: &Value, actual: &Value, at: &str, errs: &mut Vec<String>) {
+    match (expected, actual) {
+        (Value::Object(e), Value::Object(a)) => {
+            for (k, ev) in e {
+                match a.get(k) {
+                    Some(av) => subset(ev, av, &format!("{at}.{k}"), errs),
+                    None => errs.push(format!("{at}.{k}: missing (expected {ev})")),
+                }
+            }
+        }
+        (Value::Array(e), Value::Array(a)) => {
+            if e.len() != a.len() {
+                errs.push(format!("{at}: expected {} items, got {}", e.len(), a.len()));
+                return;
+            }
+            for (i, (ev, av)) in e.iter().zip(a).enumerate() {
+                subset(ev, av, &format!("{at}[{i}]"), errs);
+            }
+        }
+        (Value::Number(e), Value::Number(a)) if e.as_f64() == a.as_f64() => {}
+        (e, a) if e == a => {}
+        (e, a) => errs.push(format!("{at}: expected {e}, got {a}")),
+    }
+}
+
+fn fill(v: &Value, fake: &str) -> Value {
+    match v {
+        Value::String(s) => Value::String(s.replace("{fake}", fake)),
+        Value::Array(a) => Value::Array(a.iter().map(|x| fill(x, fake)).collect()),
+        Value::Object(m) => Value::Object(m.iter().map(|(k, x)| (k.clone(), fill(x, fake))).collect()),
+        other => other.clone(),
+    }
+}
+
+fn check_request(exp: &Value, req: &RecordedRequest, errs: &mut Vec<String>) {
+    if let Some(m) = exp.get("method").and_then(Value::as_str) {
+        if !m.eq_ignore_ascii_case(&req.method) {
+            errs.push(format!("request.method: expected {m}, got {}", req.method));
+        }
+    }
+    if let Some(p) = exp.get("path").and_then(Value::as_str) {
+        if p != req.path {
+            errs.push(format!("request.path: expected {p}, got {}", req.path));
+        }
+    }
+    if let Some(q) = exp.get("query").and_then(Value::as_object) {
+        for (k, v) in q {
+            let want = match v {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            if !req.query.iter().any(|(qk, qv)| qk == k && *qv == want) {
+                errs.push(format!("request.query: expected {k}={want}, got {:?}", req.query));
+            }
+        }
+    }
+    if let Some(nq) = exp.get("no_query").and_then(Value::as_array) {
+        for k in nq.iter().filter_map(Value::as_str) {
+            if req.query.iter().any(|(qk, _)| qk == k) {
+                errs.push(format!("request.query: {k} must be absent, got {:?}", req.query));
+            }
+        }
+    }
+    if let Some(h) = exp.get("headers").and_then(Value::as_object) {
+        for (k, v) in h {
+            let got = req.headers.get(&k.to_ascii_lowercase());
+            if got.map(String::as_str) != v.as_str() {
+                errs.push(format!("request.headers.{k}: expected {v}, got {got:?}"));
+            }
+        }
+    }
+    if let Some(b) = exp.get("body") {
+        subset(b, &req.body_parsed, "request.body", errs);
+    }
+    if let Some(f) = exp.get("form").and_then(Value::as_object) {
+        let pairs: Vec<(String, String)> = serde_json::from_value(req.body_parsed.clone()).unwrap_or_default();
+        for (k, v) in f {
+            let want = match v {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            if !pairs.iter().any(|(pk, pv)| pk == k && *pv == want) {
+                errs.push(format!("request.form: expected {k}={want}, got {pairs:?}"));
+            }
+        }
+    }
+}
+
+struct File {
+    slug: String,
+    doc: Value,
+}
+
+fn load_files(filter: Option<&str>) -> Vec<File> {
+    let mut out = Vec::new();
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(cases_dir())
+        .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    paths.retain(|p| p.extension().is_some_and(|e| e == "yaml"));
+    paths.sort();
+    for p in paths {
+        let slug = p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        if filter.is_some_and(|f| f != slug) {
+            continue;
+        }
+        let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+        let doc: Value = serde_norway::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+        out.push(File { slug, doc });
+    }
+    out
+}
+
+fn connector(file: &File, fake: &FakeUpstream, case: &Value) -> Result<Connector, switchboard_core::Error> {
+    // Parse the spec file itself (not the embedded registry), so one connector's spec in
+    // progress cannot break another's cases.
+    let slug = file.doc.get("connector").and_then(Value::as_str).unwrap_or(&file.slug);
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("../connectors/{slug}.yaml"));
+    let text = std::fs::read_to_string(&path).map_err(|e| switchboard_core::Error::configuration(format!("{}: {e}", path.display())))?;
+    let spec = std::sync::Arc::new(switchboard_core::spec::parse_spec(&format!("{slug}.yaml"), &text)?);
+    let host = format!("http://{}", fake.addr);
+    let creds = case.get("credentials").or_else(|| file.doc.get("credentials")).cloned().unwrap_or(Value::Null);
+    let mut config: Map<String, Value> = file.doc.get("config").and_then(Value::as_object).cloned().unwrap_or_default();
+    if let Some(c) = case.get("config").and_then(Value::as_object) {
+        config.extend(c.clone());
+    }
+    config.entry("base_url").or_insert_with(|| Value::String(fake.base_url(&file.slug)));
+    let options = ConnectorOptions {
+        retry: Some(switchboard_core::spec::RetryConfig { max_attempts: 2, initial_delay_ms: 10, max_delay_ms: 50, max_elapsed_ms: 2000 }),
+        ..ConnectorOptions::default()
+    };
+    Connector::new(spec, fill(&creds, &host), fill(&Value::Object(config), &host), options)
+}
+
+async fn run_file(file: &File, fake: &FakeUpstream) -> Vec<String> {
+    let mut failures = Vec::new();
+    let host = format!("http://{}", fake.addr);
+    let empty = Vec::new();
+    for case in file.doc.get("cases").and_then(Value::as_array).unwrap_or(&empty) {
+        let name = format!("{}: {}", file.slug, case.get("name").and_then(Value::as_str).unwrap_or("?"));
+        fake.reset();
+        let mut errs = Vec::new();
+        let entity = case.get("entity").and_then(Value::as_str).unwrap_or_default();
+        let action = case.get("action").and_then(Value::as_str).unwrap_or_default();
+        let params = fill(&case.get("params").cloned().unwrap_or(Value::Object(Map::new())), &host);
+        let result = match connector(file, fake, case) {
+            Ok(c) => c.execute(entity, action, params, &ExecuteOptions { skip_truncation: true, ..Default::default() }).await,
+            Err(e) => Err(e),
+        };
+        let reqs = fake.requests();
+        match (case.get("error").and_then(Value::as_str), &result) {
+            (Some(code), Err(e)) => {
+                if e.code.as_str() != code {
+                    errs.push(format!("expected error {code}, got {}: {}", e.code, e.message));
+                }
+                if let Some(t) = case.get("error_contains").and_then(Value::as_str) {
+                    if !e.message.contains(t) {
+                        errs.push(format!("error message should contain {t:?}: {}", e.message));
+                    }
+                }
+            }
+            (Some(code), Ok(r)) => errs.push(format!("expected error {code}, got data {}", r.data)),
+            (None, Err(e)) => errs.push(format!("unexpected error {}: {}", e.code, e.message)),
+            (None, Ok(r)) => {
+                if let Some(n) = case.get("data_len").and_then(Value::as_u64) {
+                    let got = r.data.as_array().map(Vec::len);
+                    if got != Some(n as usize) {
+                        errs.push(format!("data_len: expected {n}, got {got:?}"));
+                    }
+                }
+                if let Some(d) = case.get("data") {
+                    subset(d, &r.data, "data", &mut errs);
+                }
+                if let Some(m) = case.get("meta") {
+                    subset(m, &Value::Object(r.meta.clone()), "meta", &mut errs);
+                }
+            }
+        }
+        let want_requests = case
+            .get("requests")
+            .and_then(Value::as_u64)
+            .unwrap_or(if case.get("error").is_some() && case.get("request").is_none() { u64::MAX } else { 1 });
+        if want_requests != u64::MAX && reqs.len() as u64 != want_requests {
+            errs.push(format!("expected {want_requests} request(s) to the fake, got {}: {:?}", reqs.len(), reqs.iter().map(|r| format!("{} {}", r.method, r.path)).collect::<Vec<_>>()));
+        }
+        if let Some(exp) = case.get("request") {
+            match reqs.last() {
+                Some(req) => check_request(&fill(exp, &host), req, &mut errs),
+                None => errs.push("no request reached the fake".into()),
+            }
+        }
+        if !errs.is_empty() {
+            failures.push(format!("{name}\n    {}", errs.join("\n    ")));
+        }
+    }
+    for pg in file.doc.get("pagination").and_then(Value::as_array).unwrap_or(&empty) {
+        let name = format!("{} pagination: {}", file.slug, pg.get("name").and_then(Value::as_str).unwrap_or("?"));
+        fake.reset();
+        let c = match connector(file, fake, pg) {
+            Ok(c) => c,
+            Err(e) => {
+                failures.push(format!("{name}\n    {e}"));
+                continue;
+            }
+        };
+        let entity = pg.get("entity").and_then(Value::as_str).unwrap_or_default();
+        let action = pg.get("action").and_then(Value::as_str).unwrap_or_default();
+        let params = pg.get("params").cloned().unwrap_or(Value::Object(Map::new()));
+        let pages: Vec<_> = c.paginate(entity, action, params, ExecuteOptions::default()).collect().await;
+        let mut errs = Vec::new();
+        let mut total = 0;
+        for p in &pages {
+            match p {
+                Ok(r) => total += r.data.as_array().map(Vec::len).unwrap_or(0),
+                Err(e) => errs.push(format!("page failed: {e}")),
+            }
+        }
+        if let Some(n) = pg.get("pages").and_then(Value::as_u64) {
+            if pages.len() as u64 != n {
+                errs.push(format!("expected {n} pages, got {}", pages.len()));
+            }
+        }
+        if let Some(n) = pg.get("total").and_then(Value::as_u64) {
+            if total as u64 != n {
+                errs.push(format!("expected {n} records in all, got {total}"));
+            }
+        }
+        if !errs.is_empty() {
+            failures.push(format!("{name}\n    {}", errs.join("\n    ")));
+        }
+    }
+    failures
+}
+
+async fn run_connector(slug: &str) {
+    let files = load_files(Some(slug));
+    assert_eq!(files.len(), 1, "no case file tests/cases/{slug}.yaml");
+    let fake = FakeUpstream::start().await.unwrap_or_else(|e| panic!("fake: {e}"));
+    let count = files[0].doc.get("cases").and_then(Value::as_array).map(Vec::len).unwrap_or(0);
+    assert!(count > 0, "no cases in tests/cases/{slug}.yaml");
+    let failures = run_file(&files[0], &fake).await;
+    assert!(failures.is_empty(), "{} of {count} {slug} cases failed:\n{}", failures.len(), failures.join("\n"));
+    eprintln!("{count} {slug} cases passed");
+}
+
+macro_rules! connector_tests {
+    ($($slug:ident),*) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $slug() {
+                run_connector(stringify!($slug)).await;
+            }
+        )*
+
+        /// Every case file has its test above, and every built-in connector has a case file.
+        #[test]
+        fn every_connector_has_cases() {
+            let known = [$(stringify!($slug)),*];
+            for f in load_files(None) {
+                assert!(known.contains(&f.slug.as_str()), "tests/cases/{}.yaml has no test in core/tests/cases.rs", f.slug);
+            }
+            let reg = Registry::builtin().unwrap_or_else(|e| panic!("{e}"));
+            for spec in reg.all() {
+                assert!(known.contains(&spec.slug.as_str()), "connector {} has no tests/cases file", spec.slug);
+            }
+        }
+    };
+}
+
+connector_tests!(github, stripe, hubspot, gong, linear);

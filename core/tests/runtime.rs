@@ -1,0 +1,239 @@
+//! Runtime behaviour against the fake upstreams over real sockets: retries and `Retry-After`,
+//! idempotency, OAuth single-flight refresh and rotation, and secrets kept out of errors and
+//! logs.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use fake_upstream::{creds, Fault, FakeUpstream};
+use futures::future::BoxFuture;
+use serde_json::{json, Value};
+use switchboard_core::{Connector, ConnectorOptions, ErrorCode, ExecuteOptions, Registry, TokenSink, TokenUpdate};
+
+async fn fake() -> FakeUpstream {
+    FakeUpstream::start().await.unwrap_or_else(|e| panic!("fake upstream: {e}"))
+}
+
+fn connector(slug: &str, fake: &FakeUpstream, credentials: Value, options: ConnectorOptions) -> Connector {
+    let spec = Registry::builtin().and_then(|r| r.get(slug)).unwrap_or_else(|e| panic!("{e}"));
+    Connector::new(spec, credentials, json!({"base_url": fake.base_url(slug)}), options).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn stripe(fake: &FakeUpstream) -> Connector {
+    connector("stripe", fake, json!({"api_key": creds::STRIPE_KEY}), ConnectorOptions::default())
+}
+
+fn fault(prefix: &str, status: u16, retry_after: Option<&str>, count: i64) -> Fault {
+    serde_json::from_value(json!({"prefix": prefix, "status": status, "retry_after": retry_after, "count": count}))
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[tokio::test]
+async fn a_429_with_retry_after_waits_then_succeeds() {
+    let fake = fake().await;
+    fake.add_fault(fault("stripe", 429, Some("1"), 1));
+    let started = Instant::now();
+    let res = stripe(&fake).execute("customers", "list", json!({"limit": 3}), &ExecuteOptions::default()).await;
+    let waited = started.elapsed();
+    assert!(res.is_ok(), "{res:?}");
+    assert_eq!(fake.requests_for("stripe").len(), 2);
+    assert!(waited >= Duration::from_millis(950), "Retry-After: 1 must be honoured, waited {waited:?}");
+}
+
+#[tokio::test]
+async fn two_503s_then_success() {
+    let fake = fake().await;
+    fake.add_fault(fault("stripe", 503, None, 2));
+    let res = stripe(&fake).execute("customers", "list", json!({}), &ExecuteOptions::default()).await;
+    assert!(res.is_ok(), "{res:?}");
+    assert_eq!(fake.requests_for("stripe").len(), 3);
+}
+
+#[tokio::test]
+async fn endless_429_surfaces_rate_limited_within_the_budget() {
+    let fake = fake().await;
+    fake.add_fault(fault("stripe", 429, Some("1"), -1));
+    let started = Instant::now();
+    let err = stripe(&fake).execute("customers", "list", json!({}), &ExecuteOptions::default()).await.err();
+    let err = err.unwrap_or_else(|| panic!("must fail"));
+    assert_eq!(err.code, ErrorCode::RateLimited, "{err}");
+    assert_eq!(err.retry_after, Some(1.0));
+    assert_eq!(err.status_code, Some(429));
+    let attempts = fake.requests_for("stripe").len();
+    assert_eq!(attempts, 4, "the default policy makes 4 attempts");
+    assert!(started.elapsed() < Duration::from_secs(30), "within the retry budget");
+}
+
+#[tokio::test]
+async fn a_post_not_marked_idempotent_is_not_retried() {
+    let fake = fake().await;
+    fake.add_fault(fault("stripe", 503, None, 1));
+    let err = stripe(&fake)
+        .execute("customers", "create", json!({"email": "a@example.com"}), &ExecuteOptions::default())
+        .await
+        .err()
+        .unwrap_or_else(|| panic!("must fail"));
+    assert_eq!(err.code, ErrorCode::UpstreamHttp);
+    assert_eq!(err.details.as_ref().and_then(|d| d.get("upstream_status")), Some(&json!(503)));
+    assert_eq!(fake.requests_for("stripe").len(), 1);
+}
+
+#[tokio::test]
+async fn invalid_params_send_nothing() {
+    let fake = fake().await;
+    let c = stripe(&fake);
+    for (entity, action, params) in [
+        ("nope", "list", json!({})),
+        ("customers", "frobnicate", json!({})),
+        ("customers", "get", json!({})),
+        ("customers", "list", json!({"limit": "many"})),
+        ("customers", "list", json!({"limit": 1000})),
+    ] {
+        let err = c.execute(entity, action, params, &ExecuteOptions::default()).await.err();
+        assert_eq!(err.map(|e| e.code), Some(ErrorCode::Validation));
+    }
+    assert!(fake.requests().is_empty());
+}
+
+/// Collects refreshed tokens, as an app's `on_token_refresh` would.
+#[derive(Default)]
+struct Collect(Mutex<Vec<TokenUpdate>>);
+
+impl TokenSink for Collect {
+    fn token_refreshed(&self, update: TokenUpdate) -> BoxFuture<'_, switchboard_core::Result<()>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).push(update);
+        Box::pin(async { Ok(()) })
+    }
+}
+
+fn hubspot_oauth(fake: &FakeUpstream, access_token: Option<&str>, refresh_token: &str, sink: Arc<Collect>) -> Connector {
+    let mut c = json!({
+        "client_id": creds::OAUTH_CLIENT_ID,
+        "client_secret": creds::OAUTH_CLIENT_SECRET,
+        "refresh_token": refresh_token,
+    });
+    if let Some(a) = access_token {
+        c["access_token"] = json!(a);
+    }
+    connector("hubspot", fake, c, ConnectorOptions { token_sink: Some(sink), ..Default::default() })
+}
+
+async fn oauth_state(fake: &FakeUpstream, api: &str) -> (u64, String) {
+    let v = fake.state.with_oauth(api, |o| (o.refresh_calls, o.refresh_token.clone()));
+    (v.0, v.1)
+}
+
+#[tokio::test]
+async fn fifty_concurrent_calls_on_an_expired_token_refresh_once() {
+    let fake = fake().await;
+    let sink = Arc::new(Collect::default());
+    let c = hubspot_oauth(&fake, Some(creds::OAUTH_EXPIRED_ACCESS_TOKEN), creds::OAUTH_INITIAL_REFRESH_TOKEN, sink.clone());
+    let calls = (0..50).map(|_| {
+        let c = c.clone();
+        tokio::spawn(async move { c.execute("contacts", "list", json!({"limit": 1}), &ExecuteOptions::default()).await })
+    });
+    let results = futures::future::join_all(calls).await;
+    for r in results {
+        let r = r.unwrap_or_else(|e| panic!("{e}"));
+        assert!(r.is_ok(), "{r:?}");
+    }
+    let (refreshes, current) = oauth_state(&fake, "hubspot").await;
+    assert_eq!(refreshes, 1, "one refresh for 50 calls");
+    let updates = sink.0.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    assert_eq!(updates.len(), 1);
+    assert_eq!(updates[0].refresh_token.as_deref(), Some(current.as_str()), "the rotated refresh token reaches the callback");
+    assert_ne!(current, creds::OAUTH_INITIAL_REFRESH_TOKEN);
+    assert!(updates[0].expires_at.is_some());
+}
+
+#[tokio::test]
+async fn a_missing_access_token_is_fetched_before_the_first_call() {
+    let fake = fake().await;
+    let sink = Arc::new(Collect::default());
+    let c = hubspot_oauth(&fake, None, creds::OAUTH_INITIAL_REFRESH_TOKEN, sink.clone());
+    let res = c.execute("contacts", "list", json!({}), &ExecuteOptions::default()).await;
+    assert!(res.is_ok(), "{res:?}");
+    let reqs = fake.requests_for("hubspot");
+    assert_eq!(reqs.len(), 2, "token call, then the API call");
+    assert_eq!(reqs[0].path, "/hubspot/oauth/v1/token");
+    assert_eq!(oauth_state(&fake, "hubspot").await.0, 1);
+}
+
+#[tokio::test]
+async fn a_refresh_answer_without_refresh_token_keeps_the_old_one() {
+    let fake = fake().await;
+    fake.state.with_oauth("hubspot", |o| {
+        o.rotate = false;
+        o.include_refresh_token = false;
+    });
+    let sink = Arc::new(Collect::default());
+    let c = hubspot_oauth(&fake, None, creds::OAUTH_INITIAL_REFRESH_TOKEN, sink.clone());
+    c.execute("contacts", "list", json!({}), &ExecuteOptions::default()).await.unwrap_or_else(|e| panic!("{e}"));
+    let updates = sink.0.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    assert_eq!(updates.len(), 1);
+    assert_eq!(updates[0].refresh_token.as_deref(), Some(creds::OAUTH_INITIAL_REFRESH_TOKEN));
+}
+
+#[tokio::test]
+async fn a_used_refresh_token_is_an_authentication_error() {
+    let fake = fake().await;
+    let first = hubspot_oauth(&fake, None, creds::OAUTH_INITIAL_REFRESH_TOKEN, Arc::new(Collect::default()));
+    first.execute("contacts", "list", json!({}), &ExecuteOptions::default()).await.unwrap_or_else(|e| panic!("{e}"));
+    // The fake rotated the refresh token: the initial one is now used.
+    let stale = hubspot_oauth(&fake, None, creds::OAUTH_INITIAL_REFRESH_TOKEN, Arc::new(Collect::default()));
+    let err = stale.execute("contacts", "list", json!({}), &ExecuteOptions::default()).await.err().unwrap_or_else(|| panic!("must fail"));
+    assert_eq!(err.code, ErrorCode::Authentication, "{err}");
+    assert!(!err.message.contains(creds::OAUTH_INITIAL_REFRESH_TOKEN), "{}", err.message);
+    assert!(!err.message.contains(creds::OAUTH_CLIENT_SECRET), "{}", err.message);
+}
+
+/// A log sink for tracing that keeps every line.
+#[derive(Clone, Default)]
+struct Logs(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Logs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn secrets_never_reach_errors_or_logs() {
+    let logs = Logs::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let fake = fake().await;
+    let secret = "sk_test_fake_known_secret_4242";
+    // A bad key: the fake rejects it, and one answer even echoes it back.
+    let c = connector("stripe", &fake, json!({"api_key": secret}), ConnectorOptions::default());
+    let e1 = c.execute("customers", "list", json!({}), &ExecuteOptions::default()).await.err().unwrap_or_else(|| panic!("must fail"));
+    assert_eq!(e1.code, ErrorCode::Authentication);
+    fake.add_fault(serde_json::from_value(json!({"prefix": "stripe", "status": 400, "body": {"error": {"message": format!("bad key {secret}")}}})).unwrap_or_else(|e| panic!("{e}")));
+    let good = connector("stripe", &fake, json!({"api_key": secret}), ConnectorOptions::default());
+    let e2 = good.execute("customers", "list", json!({}), &ExecuteOptions::default()).await.err().unwrap_or_else(|| panic!("must fail"));
+    assert!(e2.message.contains("****"), "{}", e2.message);
+    let e3 = Connector::new(
+        Registry::builtin().and_then(|r| r.get("stripe")).unwrap_or_else(|e| panic!("{e}")),
+        json!({"wrong_field": secret}),
+        json!({}),
+        ConnectorOptions::default(),
+    )
+    .err()
+    .unwrap_or_else(|| panic!("must fail"));
+    assert_eq!(e3.code, ErrorCode::Configuration);
+
+    let captured = String::from_utf8(logs.0.lock().unwrap_or_else(|e| e.into_inner()).clone()).unwrap_or_default();
+    assert!(!captured.is_empty(), "the runtime logs at trace level");
+    for text in [format!("{e1:?} {e1}"), format!("{e2:?} {e2}"), format!("{e3:?} {e3}"), format!("{c:?}"), captured] {
+        assert!(!text.contains(secret), "secret leaked into: {text}");
+    }
+}

@@ -1,0 +1,314 @@
+//! The runtime through the HTTP seam, without sockets: a scripted [`HttpClient`] records what
+//! the runtime sends and answers with canned responses. Covers request building, extraction
+//! and spec loading faults with a small inline spec.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use serde_json::{json, Value};
+use switchboard_core::http::{HttpClient, HttpRequest, HttpResponse, TransportError};
+use switchboard_core::spec::{parse_spec, RetryConfig};
+use switchboard_core::{Connector, ConnectorOptions, ErrorCode, ExecuteOptions, Registry};
+
+const SPEC: &str = r##"
+openapi: 3.1.0
+info:
+  title: Widgets API
+  version: "1"
+  x-connector-name: widgets
+  x-connector-definition-id: 11111111-2222-3333-4444-555555555555
+servers:
+  - url: "https://{region}.widgets.example.com/api"
+    variables: {region: {default: eu}}
+components:
+  securitySchemes:
+    key:
+      type: apiKey
+      in: query
+      name: api_key
+      x-auth-config: {required: [api_key], properties: {api_key: {type: string}}}
+paths:
+  /widgets:
+    get:
+      x-entity: widgets
+      x-action: list
+      x-record-extractor: $.items
+      x-meta-extractor: {next: "@link.next", total: "@header.X-Total-Count", page: $.page}
+      x-record-filter: "{{ not record.hidden }}"
+      parameters:
+        - {name: kind, in: query, schema: {type: string, enum: [round, square]}}
+        - {name: limit, in: query, schema: {type: integer, minimum: 1, maximum: 50}}
+        - {name: created, in: query, style: deepObject, schema: {type: object}}
+        - {name: tags, in: query, schema: {type: array, items: {type: string}}}
+        - {name: X-Trace, in: header, required: true, schema: {type: string, default: on}}
+      responses: {"200": {description: ok}}
+    post:
+      x-entity: widgets
+      x-action: create
+      requestBody:
+        content:
+          application/x-www-form-urlencoded:
+            schema: {$ref: "#/components/schemas/NewWidget"}
+      responses: {"200": {description: ok}}
+  /widgets/{id}:
+    get:
+      x-entity: widgets
+      x-action: get
+      x-record-extractor: $.widget
+      parameters: [{name: id, in: path, required: true, schema: {type: string}}]
+      responses: {"200": {description: ok}}
+  /graphql:count:
+    post:
+      x-entity: counts
+      x-action: get
+      x-path-override: {path: /graphql}
+      x-record-extractor: $.data.count
+      parameters:
+        - {name: first, in: query, schema: {type: integer, default: 10}}
+        - {name: after, in: query, schema: {type: string}}
+        - {name: owner, in: query, required: true, schema: {type: string}}
+      requestBody:
+        x-body-type:
+          type: graphql
+          query: "query Count($first: Int!, $after: String, $q: String!) { count(first: $first, after: $after, q: $q) { {{ fields }} } }"
+          variables: {first: "{{ first }}", after: "{{ after }}", q: "owner:{{ owner }}"}
+          default_fields: "total"
+      responses: {"200": {description: ok}}
+  components_schemas_placeholder: {}
+"##;
+
+const SCHEMAS: &str = r#"
+  schemas:
+    NewWidget:
+      type: object
+      required: [name]
+      properties:
+        name: {type: string}
+        metadata: {type: object}
+"#;
+
+fn spec_text() -> String {
+    SPEC.replace("  components_schemas_placeholder: {}\n", "").replace(
+        "components:\n  securitySchemes:",
+        &format!("components:{SCHEMAS}  securitySchemes:"),
+    )
+}
+
+#[derive(Debug, Default)]
+struct Scripted {
+    sent: Mutex<Vec<HttpRequest>>,
+    answers: Mutex<Vec<Result<HttpResponse, TransportError>>>,
+}
+
+impl Scripted {
+    fn answer(&self, status: u16, headers: &[(&str, &str)], body: Value) {
+        let r = HttpResponse {
+            status,
+            headers: headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            body: serde_json::to_vec(&body).unwrap_or_default(),
+        };
+        self.answers.lock().unwrap_or_else(|e| e.into_inner()).push(Ok(r));
+    }
+    fn sent(&self) -> Vec<HttpRequest> {
+        self.sent.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+impl HttpClient for Scripted {
+    fn send(&self, req: HttpRequest) -> BoxFuture<'_, Result<HttpResponse, TransportError>> {
+        self.sent.lock().unwrap_or_else(|e| e.into_inner()).push(req);
+        let next = {
+            let mut a = self.answers.lock().unwrap_or_else(|e| e.into_inner());
+            if a.is_empty() { Err(TransportError::Connect("no scripted answer".into())) } else { a.remove(0) }
+        };
+        Box::pin(async move { next })
+    }
+}
+
+fn connector(http: Arc<Scripted>, config: Value) -> Connector {
+    let spec = Arc::new(parse_spec("widgets.yaml", &spec_text()).unwrap_or_else(|e| panic!("{e}")));
+    let options = ConnectorOptions {
+        http: Some(http),
+        retry: Some(RetryConfig { max_attempts: 3, initial_delay_ms: 1, max_delay_ms: 5, max_elapsed_ms: 1000 }),
+        timeout: Duration::from_secs(5),
+        ..Default::default()
+    };
+    Connector::new(spec, json!({"api_key": "k-secret-123"}), config, options).unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[tokio::test]
+async fn list_builds_query_and_extracts_records_and_meta() {
+    let http = Arc::new(Scripted::default());
+    http.answer(
+        200,
+        &[("link", "<https://eu.widgets.example.com/api/widgets?page=2>; rel=\"next\""), ("x-total-count", "3")],
+        json!({"page": 1, "items": [{"id": "w1"}, {"id": "w2", "hidden": true}, {"id": "w3"}]}),
+    );
+    let c = connector(http.clone(), json!({}));
+    let res = c
+        .execute("widgets", "list", json!({"kind": "round", "limit": 2, "created": {"gte": 5}, "tags": ["a", "b"]}), &ExecuteOptions::default())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(res.data, json!([{"id": "w1"}, {"id": "w3"}]), "the record filter drops hidden widgets");
+    assert_eq!(res.meta.get("next"), Some(&json!("https://eu.widgets.example.com/api/widgets?page=2")));
+    assert_eq!(res.meta.get("total"), Some(&json!("3")));
+    assert_eq!(res.meta.get("page"), Some(&json!(1)));
+    let sent = http.sent();
+    assert_eq!(sent.len(), 1);
+    let url = url::Url::parse(&sent[0].url).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(url.host_str(), Some("eu.widgets.example.com"), "server variable default");
+    assert_eq!(url.path(), "/api/widgets");
+    let q: Vec<(String, String)> = url.query_pairs().into_owned().collect();
+    for pair in [("kind", "round"), ("limit", "2"), ("created[gte]", "5"), ("tags", "a"), ("tags", "b"), ("api_key", "k-secret-123")] {
+        assert!(q.contains(&(pair.0.to_string(), pair.1.to_string())), "{pair:?} in {q:?}");
+    }
+    assert!(sent[0].headers.contains(&("x-trace".to_string(), "on".to_string())), "header default is sent");
+}
+
+#[tokio::test]
+async fn config_fills_server_variables_and_base_url_overrides() {
+    let http = Arc::new(Scripted::default());
+    http.answer(200, &[], json!({"widget": {"id": "a/b"}}));
+    let c = connector(http.clone(), json!({"region": "us"}));
+    c.execute("widgets", "get", json!({"id": "a/b"}), &ExecuteOptions::default()).await.unwrap_or_else(|e| panic!("{e}"));
+    assert!(http.sent()[0].url.starts_with("https://us.widgets.example.com/api/widgets/a%2Fb?"), "{}", http.sent()[0].url);
+
+    let http = Arc::new(Scripted::default());
+    http.answer(200, &[], json!({}));
+    let c = connector(http.clone(), json!({"base_url": "http://127.0.0.1:9/w/"}));
+    let res = c.execute("widgets", "get", json!({"id": "x"}), &ExecuteOptions::default()).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(res.data, Value::Null, "no match for a get gives null");
+    assert!(http.sent()[0].url.starts_with("http://127.0.0.1:9/w/widgets/x"), "{}", http.sent()[0].url);
+}
+
+#[tokio::test]
+async fn form_bodies_and_graphql_variables() {
+    let http = Arc::new(Scripted::default());
+    http.answer(200, &[], json!({"id": "w9", "name": "n"}));
+    http.answer(200, &[], json!({"data": {"count": 7}}));
+    let c = connector(http.clone(), json!({}));
+    let created = c
+        .execute("widgets", "create", json!({"name": "n", "metadata": {"k": "v"}}), &ExecuteOptions::default())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(created.data["id"], "w9");
+    let count = c.execute("counts", "get", json!({"owner": "octo"}), &ExecuteOptions::default()).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(count.data, json!({"value": 7}), "a primitive record is wrapped");
+
+    let sent = http.sent();
+    let form = String::from_utf8(sent[0].body.clone().unwrap_or_default()).unwrap_or_default();
+    assert_eq!(form, "name=n&metadata%5Bk%5D=v");
+    assert!(sent[0].headers.contains(&("content-type".to_string(), "application/x-www-form-urlencoded".to_string())));
+    let gql: Value = serde_json::from_slice(sent[1].body.as_deref().unwrap_or_default()).unwrap_or_default();
+    assert_eq!(gql["variables"], json!({"first": 10, "after": null, "q": "owner:octo"}), "bare variables keep their type");
+    assert!(gql["query"].as_str().unwrap_or_default().contains("{ total }"), "default fields: {}", gql["query"]);
+    assert!(!sent[1].url.contains("owner="), "GraphQL template params are not sent on the URL");
+}
+
+#[tokio::test]
+async fn bad_params_fail_before_any_request() {
+    let http = Arc::new(Scripted::default());
+    let c = connector(http.clone(), json!({}));
+    let cases = [
+        ("gadgets", "list", json!({}), "unknown entity \"gadgets\""),
+        ("widgets", "delete", json!({}), "valid actions: list, create, get"),
+        ("widgets", "get", json!({}), "missing required param \"id\""),
+        ("widgets", "list", json!({"limit": "ten"}), "\"limit\" must be an integer"),
+        ("widgets", "list", json!({"limit": 99}), "between 1 and 50"),
+        ("widgets", "list", json!({"kind": "oval"}), "one of: round, square"),
+        ("widgets", "list", json!({"colour": "red"}), "unknown param \"colour\""),
+        ("widgets", "list", json!({"tags": [1]}), "array of string"),
+        ("widgets", "list", json!([1, 2]), "params must be a JSON object"),
+    ];
+    for (entity, action, params, needle) in cases {
+        let err = c.execute(entity, action, params, &ExecuteOptions::default()).await.err().unwrap_or_else(|| panic!("{entity}.{action} should fail"));
+        assert_eq!(err.code, ErrorCode::Validation, "{err}");
+        assert!(err.message.contains(needle), "{needle:?} not in {:?}", err.message);
+    }
+    assert!(http.sent().is_empty(), "no request may leave for invalid input");
+}
+
+#[tokio::test]
+async fn transport_errors_retry_on_reads_only() {
+    let http = Arc::new(Scripted::default());
+    http.answers.lock().unwrap_or_else(|e| e.into_inner()).push(Err(TransportError::Timeout));
+    http.answer(200, &[], json!({"items": []}));
+    let c = connector(http.clone(), json!({}));
+    c.execute("widgets", "list", json!({}), &ExecuteOptions::default()).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(http.sent().len(), 2);
+
+    let http = Arc::new(Scripted::default());
+    http.answers.lock().unwrap_or_else(|e| e.into_inner()).push(Err(TransportError::Timeout));
+    let c = connector(http.clone(), json!({}));
+    let err = c.execute("widgets", "create", json!({"name": "n"}), &ExecuteOptions::default()).await.err();
+    assert_eq!(err.map(|e| e.code), Some(ErrorCode::UpstreamTimeout));
+    assert_eq!(http.sent().len(), 1, "a POST not marked idempotent is never retried");
+}
+
+#[tokio::test]
+async fn upstream_errors_map_to_codes_without_secrets() {
+    let http = Arc::new(Scripted::default());
+    http.answer(401, &[("x-request-id", "req-7")], json!({"message": "key k-secret-123 is revoked"}));
+    let c = connector(http.clone(), json!({}));
+    let err = c.execute("widgets", "get", json!({"id": "x"}), &ExecuteOptions::default()).await.err().unwrap_or_else(|| panic!("should fail"));
+    assert_eq!(err.code, ErrorCode::Authentication);
+    assert_eq!(err.status_code, Some(401));
+    assert_eq!(err.request_id.as_deref(), Some("req-7"));
+    assert!(!format!("{err:?}").contains("k-secret-123"), "{err:?}");
+    assert!(err.message.contains("is revoked"), "{}", err.message);
+}
+
+#[test]
+fn malformed_specs_name_file_and_pointer() {
+    let bad_yaml = parse_spec("broken.yaml", "openapi: [").err().unwrap_or_else(|| panic!("should fail"));
+    assert_eq!(bad_yaml.code, ErrorCode::Configuration);
+    assert!(bad_yaml.message.contains("broken.yaml") && bad_yaml.message.contains("line"), "{}", bad_yaml.message);
+
+    let text = spec_text().replace("x-action: create", "x-action: explode");
+    let e = parse_spec("widgets.yaml", &text).err().unwrap_or_else(|| panic!("should fail"));
+    assert!(e.message.contains("widgets.yaml") && e.message.contains("/paths/~1widgets/post/x-action"), "{}", e.message);
+
+    let text = spec_text().replace("$.items", "$[items");
+    let e = parse_spec("widgets.yaml", &text).err().unwrap_or_else(|| panic!("should fail"));
+    assert!(e.message.contains("/paths/~1widgets/get/x-record-extractor"), "{}", e.message);
+
+    let text = spec_text().replace("/widgets/{id}:", "/widgets/{wid}:");
+    let e = parse_spec("widgets.yaml", &text).err().unwrap_or_else(|| panic!("should fail"));
+    assert!(e.message.contains("{wid}"), "{}", e.message);
+
+    let text = spec_text().replace("  x-connector-name: widgets\n", "");
+    let e = parse_spec("widgets.yaml", &text).err().unwrap_or_else(|| panic!("should fail"));
+    assert!(e.message.contains("/info/x-connector-name"), "{}", e.message);
+}
+
+#[test]
+fn reference_spelling_loads_the_same() {
+    let text = spec_text().replace("x-entity:", "x-airbyte-entity:").replace("x-action:", "x-airbyte-action:").replace("x-connector-name", "x-airbyte-connector-name");
+    let spec = parse_spec("widgets.yaml", &text).unwrap_or_else(|e| panic!("{e}"));
+    assert!(spec.operation("widgets", "list").is_some());
+    assert!(spec.operation("counts", "get").is_some());
+}
+
+#[test]
+fn unknown_connector_is_a_configuration_error() {
+    let reg = Registry::builtin().unwrap_or_else(|e| panic!("the built-in specs must load: {e}"));
+    let e = reg.get("nonexistent").err().unwrap_or_else(|| panic!("should fail"));
+    assert_eq!(e.code, ErrorCode::Configuration);
+    assert!(e.message.contains("unknown connector \"nonexistent\""), "{}", e.message);
+    assert!(reg.get("ef69ef6e-aa7f-4af1-a01d-ef775033524e").is_ok(), "lookup by definition id");
+    assert!(reg.get("GitHub").is_ok(), "lookup by name, any case");
+}
+
+#[test]
+fn reference_format_specs_load_from_a_directory() {
+    // A directory in the reference layout: <slug>/connector.yaml with x-airbyte- spellings.
+    let dir = std::env::temp_dir().join(format!("sb-specs-{}", std::process::id()));
+    let sub = dir.join("widgets");
+    std::fs::create_dir_all(&sub).unwrap_or_else(|e| panic!("{e}"));
+    let text = spec_text().replace("x-entity:", "x-airbyte-entity:").replace("x-action:", "x-airbyte-action:");
+    std::fs::write(sub.join("connector.yaml"), text).unwrap_or_else(|e| panic!("{e}"));
+    let reg = Registry::with_dir(&dir).unwrap_or_else(|e| panic!("{e}"));
+    assert!(reg.get("widgets").is_ok());
+    let _ = std::fs::remove_dir_all(&dir);
+}
