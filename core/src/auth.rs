@@ -29,12 +29,39 @@ pub struct TokenUpdate {
     pub extracted: BTreeMap<String, String>,
 }
 
+/// What a [`TokenSink`] says before a refresh.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RefreshStart {
+    /// Go ahead and run the refresh-token grant.
+    Proceed,
+    /// Another process already refreshed: use these tokens instead of refreshing again.
+    UseStored(TokenUpdate),
+}
+
 /// Receives refreshed tokens: the `on_token_refresh` callback in local mode, the credential
 /// store in the engine. A failure aborts the call: a rotated refresh token that could not be
 /// saved must not be silently lost.
+///
+/// Within one process the runtime already runs one refresh at a time per handle. A sink shared
+/// by several processes (the engine on PostgreSQL) also takes a lock in [`begin_refresh`] and
+/// releases it in [`end_refresh`], and may answer [`RefreshStart::UseStored`] when another
+/// process refreshed while it waited.
+///
+/// [`begin_refresh`]: TokenSink::begin_refresh
+/// [`end_refresh`]: TokenSink::end_refresh
 pub trait TokenSink: Send + Sync {
+    /// Called before a refresh-token grant.
+    fn begin_refresh(&self) -> BoxFuture<'_, Result<RefreshStart>> {
+        Box::pin(async { Ok(RefreshStart::Proceed) })
+    }
+
     /// Called once per refresh, before the new access token is used.
     fn token_refreshed(&self, update: TokenUpdate) -> BoxFuture<'_, Result<()>>;
+
+    /// Called after a refresh attempt, whatever its outcome, when `begin_refresh` succeeded.
+    fn end_refresh(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async {})
+    }
 }
 
 /// Picks the auth scheme `creds` fits: among the schemes whose required fields are all given,
@@ -278,10 +305,23 @@ impl Auth {
             .refresh_token
             .clone()
             .ok_or_else(|| Error::new(ErrorCode::Authentication, "the access token was rejected and no refresh_token was given to renew it"))?;
-        let update = self.grant(http, cfg, &refresh_token, timeout).await?;
-        if let Some(sink) = &self.sink {
-            sink.token_refreshed(update.clone()).await?;
-        }
+        let update = match &self.sink {
+            None => self.grant(http, cfg, &refresh_token, timeout).await?,
+            Some(sink) => match sink.begin_refresh().await? {
+                RefreshStart::UseStored(update) => {
+                    sink.end_refresh().await;
+                    update
+                }
+                RefreshStart::Proceed => {
+                    let outcome = match self.grant(http, cfg, &refresh_token, timeout).await {
+                        Ok(update) => sink.token_refreshed(update.clone()).await.map(|()| update),
+                        Err(e) => Err(e),
+                    };
+                    sink.end_refresh().await;
+                    outcome?
+                }
+            },
+        };
         let mut t = self.tokens.write().unwrap_or_else(|e| e.into_inner());
         t.access_token = Some(update.access_token);
         t.refresh_token = update.refresh_token;

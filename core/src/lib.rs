@@ -17,7 +17,7 @@ pub mod spec;
 pub mod template;
 pub mod upstream;
 
-pub use auth::{TokenSink, TokenUpdate};
+pub use auth::{RefreshStart, TokenSink, TokenUpdate};
 pub use connector::{CheckResult, Connector, ConnectorOptions, ExecuteOptions, ExecutionResult};
 pub use error::{Error, ErrorCode, Result};
 pub use registry::Registry;

@@ -165,7 +165,84 @@ fn check_value(p: &Param, v: &Value) -> Option<String> {
     if p.location == ParamLocation::Path && v.as_str() == Some("") {
         return Some(format!("param {:?} must not be empty", p.name));
     }
+    if v.is_array() || v.is_object() {
+        return check_nested(&p.name, v, &p.schema);
+    }
     None
+}
+
+fn parse_type(t: &str) -> Option<ParamType> {
+    Some(match t {
+        "string" => ParamType::String,
+        "integer" => ParamType::Integer,
+        "number" => ParamType::Number,
+        "boolean" => ParamType::Boolean,
+        "array" => ParamType::Array,
+        "object" => ParamType::Object,
+        _ => return None,
+    })
+}
+
+fn nullable(schema: &Value) -> bool {
+    schema.get("nullable").and_then(Value::as_bool) == Some(true)
+        || schema.get("type").and_then(Value::as_array).is_some_and(|ts| ts.iter().any(|t| t == "null"))
+}
+
+/// Checks the inside of an object or array param against its schema (types, enums, required
+/// properties), naming the path of the fault, e.g. `filterGroups[0].filters[0].operator`.
+fn check_nested(path: &str, v: &Value, schema: &Value) -> Option<String> {
+    match v {
+        Value::Array(items) => {
+            let item_schema = schema.get("items")?;
+            for (i, it) in items.iter().enumerate() {
+                if let Some(m) = check_node(&format!("{path}[{i}]"), it, item_schema) {
+                    return Some(m);
+                }
+            }
+            None
+        }
+        Value::Object(m) => {
+            if let Some(req) = schema.get("required").and_then(Value::as_array) {
+                for r in req.iter().filter_map(Value::as_str) {
+                    if !m.contains_key(r) {
+                        return Some(format!("param {path:?} is missing the required field {r:?}"));
+                    }
+                }
+            }
+            let props = schema.get("properties").and_then(Value::as_object)?;
+            for (k, x) in m {
+                if let Some(ps) = props.get(k) {
+                    if let Some(msg) = check_node(&format!("{path}.{k}"), x, ps) {
+                        return Some(msg);
+                    }
+                }
+            }
+            None
+        }
+        _ => None,
+    }
+}
+
+fn check_node(path: &str, v: &Value, schema: &Value) -> Option<String> {
+    if v.is_null() && nullable(schema) {
+        return None;
+    }
+    let types: Vec<ParamType> = match schema.get("type") {
+        Some(Value::String(t)) => parse_type(t).into_iter().collect(),
+        Some(Value::Array(ts)) => ts.iter().filter_map(Value::as_str).filter_map(parse_type).collect(),
+        _ => Vec::new(),
+    };
+    if !types.is_empty() && !types.iter().any(|t| type_ok(*t, v)) {
+        let names: Vec<&str> = types.iter().map(|t| t.article()).collect();
+        return Some(format!("{path:?} must be {}, got {}", names.join(" or "), describe_value(v)));
+    }
+    if let Some(allowed) = schema.get("enum").and_then(Value::as_array) {
+        if !allowed.iter().any(|a| a == v) {
+            let list: Vec<String> = allowed.iter().map(|a| a.as_str().map(str::to_string).unwrap_or_else(|| a.to_string())).collect();
+            return Some(format!("{path:?} must be one of: {}; got {}", list.join(", "), describe_value(v)));
+        }
+    }
+    check_nested(path, v, schema)
 }
 
 fn scalar_text(v: &Value) -> String {
@@ -257,6 +334,12 @@ fn encode_query(name: &str, v: &Value, deep: bool, no_explode: bool, out: &mut V
         Value::Array(items) if no_explode => {
             out.push((name.to_string(), items.iter().map(scalar_text).collect::<Vec<_>>().join(",")));
         }
+        Value::Array(items) if deep => {
+            // deepObject arrays are indexed: `ids[0]=a&ids[1]=b` (Stripe's form).
+            for (i, it) in items.iter().enumerate() {
+                encode_query(&format!("{name}[{i}]"), it, true, no_explode, out);
+            }
+        }
         Value::Array(items) => {
             for it in items {
                 out.push((name.to_string(), scalar_text(it)));
@@ -320,6 +403,19 @@ mod tests {
     fn deep_object_queries() {
         let mut out = Vec::new();
         encode_query("created", &json!({"gte": 5}), true, false, &mut out);
-        assert_eq!(out, vec![("created[gte]".to_string(), "5".to_string())]);
+        encode_query("ids", &json!(["a", "b"]), true, false, &mut out);
+        let want = [("created[gte]", "5"), ("ids[0]", "a"), ("ids[1]", "b")];
+        assert_eq!(out, want.map(|(k, v)| (k.to_string(), v.to_string())).to_vec());
+    }
+
+    #[test]
+    fn nested_values_are_checked_against_the_schema() {
+        let schema = json!({"type": "array", "items": {"type": "object", "required": ["operator"], "properties": {
+            "operator": {"type": "string", "enum": ["EQ", "GT"]}, "value": {"type": "string"}}}});
+        assert_eq!(check_nested("filters", &json!([{"operator": "EQ", "value": "x"}]), &schema), None);
+        let bad = check_nested("filters", &json!([{"operator": "LIKE"}]), &schema).unwrap_or_default();
+        assert!(bad.contains("filters[0].operator") && bad.contains("EQ, GT"), "{bad}");
+        let missing = check_nested("filters", &json!([{"value": "x"}]), &schema).unwrap_or_default();
+        assert!(missing.contains("required field \"operator\""), "{missing}");
     }
 }

@@ -129,6 +129,38 @@ impl<'a> Loader<'a> {
         Ok(Value::Object(merged))
     }
 
+    /// A schema with every nested `$ref` and `allOf` resolved (properties, items, anyOf,
+    /// oneOf), so params can be validated deeply. Past a depth of 12 (recursive schemas) the
+    /// rest is left open (`{}`).
+    fn inline(&self, v: &Value, pointer: &str, depth: usize) -> Result<Value> {
+        if depth > 12 {
+            return Ok(Value::Object(Map::new()));
+        }
+        let mut s = self.schema(v, pointer, 0)?;
+        if let Some(obj) = s.as_object_mut() {
+            if let Some(Value::Object(props)) = obj.get("properties").cloned() {
+                let mut out = Map::new();
+                for (k, p) in props {
+                    out.insert(k.clone(), self.inline(&p, &format!("{pointer}/properties/{}", tok(&k)), depth + 1)?);
+                }
+                obj.insert("properties".into(), Value::Object(out));
+            }
+            if let Some(items) = obj.get("items").cloned() {
+                obj.insert("items".into(), self.inline(&items, &format!("{pointer}/items"), depth + 1)?);
+            }
+            for key in ["anyOf", "oneOf"] {
+                if let Some(Value::Array(alts)) = obj.get(key).cloned() {
+                    let mut out = Vec::new();
+                    for (i, a) in alts.iter().enumerate() {
+                        out.push(self.inline(a, &format!("{pointer}/{key}/{i}"), depth + 1)?);
+                    }
+                    obj.insert(key.into(), Value::Array(out));
+                }
+            }
+        }
+        Ok(s)
+    }
+
     fn spec(&self) -> Result<ConnectorSpec> {
         let root = self.obj(self.root, "")?;
         let version = as_str(root.get("openapi")).unwrap_or_default();
@@ -598,7 +630,7 @@ impl<'a> Loader<'a> {
             minimum: schema.get("minimum").and_then(Value::as_f64),
             maximum: schema.get("maximum").and_then(Value::as_f64),
             description: as_str(schema.get("description")).map(|d| d.trim().to_string()),
-            schema: schema.clone(),
+            schema: self.inline(schema, ptr, 0)?,
             deep_object: false,
             no_explode: false,
             body_root: false,

@@ -62,7 +62,7 @@ pub struct ObjectType {
     id_base: u64,
 }
 
-/// Properties every engagement and custom object returns by default.
+/// Engagements and custom objects return no properties by default beyond id and timestamps.
 const BARE_DEFAULTS: &[&str] = &[];
 
 /// The object types the fake knows: HubSpot's standard objects plus one custom object (cars).
@@ -242,10 +242,7 @@ fn by_singular(singular: &str) -> Option<&'static ObjectType> {
 
 /// The default association type id from one type to another, if HubSpot defines one.
 fn default_association_type(from: &ObjectType, to: &ObjectType) -> Option<u32> {
-    DEFAULT_ASSOCIATION_TYPES
-        .iter()
-        .find(|(f, t, _)| *f == from.singular && *t == to.singular)
-        .map(|(_, _, id)| *id)
+    DEFAULT_ASSOCIATION_TYPES.iter().find(|(f, t, _)| *f == from.singular && *t == to.singular).map(|(_, _, id)| *id)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -294,14 +291,16 @@ impl HsError {
 }
 
 impl IntoResponse for HsError {
+    /// The body, plus the `X-HubSpot-Correlation-Id` header HubSpot sends with the same id.
     fn into_response(self) -> Response {
+        let correlation_id = uuid::Uuid::new_v4().to_string();
         let body = json!({
             "status": "error",
             "message": self.message,
-            "correlationId": uuid::Uuid::new_v4().to_string(),
+            "correlationId": correlation_id,
             "category": self.category,
         });
-        (self.status, Json(body)).into_response()
+        (self.status, [("x-hubspot-correlation-id", correlation_id)], Json(body)).into_response()
     }
 }
 
@@ -428,11 +427,13 @@ impl Default for Data {
     }
 }
 
+#[rustfmt::skip]
 const FIRST_NAMES: [&str; 25] = [
     "Ada", "Grace", "Alan", "Katherine", "Linus", "Margaret", "Dennis", "Barbara", "Ken", "Radia", "Tim",
     "Frances", "Guido", "Hedy", "John", "Joan", "Niklaus", "Sophie", "Vint", "Adele", "Bjarne", "Anita",
     "Edsger", "Mary", "Donald",
 ];
+#[rustfmt::skip]
 const LAST_NAMES: [&str; 25] = [
     "Lovelace", "Hopper", "Turing", "Johnson", "Torvalds", "Hamilton", "Ritchie", "Liskov", "Thompson",
     "Perlman", "Berners-Lee", "Allen", "van Rossum", "Lamarr", "McCarthy", "Clarke", "Wirth", "Wilson",
@@ -469,27 +470,35 @@ impl Data {
             clock_ms: SEED_EPOCH_MS + 1_000 * 3_600 * 1_000,
         };
         for (i, (name, domain, industry)) in COMPANIES.iter().enumerate() {
-            d.seed_record("companies", i, &[
-                ("name", name.to_string()),
-                ("domain", domain.to_string()),
-                ("industry", industry.to_string()),
-                ("city", ["Boston", "Austin", "Denver", "Seattle"][i % 4].to_string()),
-                ("numberofemployees", (50 * (i + 1)).to_string()),
-            ]);
+            d.seed_record(
+                "companies",
+                i,
+                &[
+                    ("name", name.to_string()),
+                    ("domain", domain.to_string()),
+                    ("industry", industry.to_string()),
+                    ("city", ["Boston", "Austin", "Denver", "Seattle"][i % 4].to_string()),
+                    ("numberofemployees", (50 * (i + 1)).to_string()),
+                ],
+            );
         }
         for i in 0..27 {
             let (first, last) = (FIRST_NAMES[i % 25], LAST_NAMES[(i * 7) % 25]);
             let domain = COMPANIES[i % 12].1;
             let email = format!("{}.{}@{domain}", first.to_lowercase(), last.to_lowercase().replace(' ', ""));
-            let id = d.seed_record("contacts", i, &[
-                ("email", email),
-                ("firstname", first.to_string()),
-                ("lastname", last.to_string()),
-                ("company", COMPANIES[i % 12].0.to_string()),
-                ("jobtitle", ["Engineer", "CTO", "Buyer", "Analyst", "VP Sales"][i % 5].to_string()),
-                ("lifecyclestage", LIFECYCLE_STAGES[i % 4].to_string()),
-                ("phone", format!("+1-555-01{:02}", i)),
-            ]);
+            let id = d.seed_record(
+                "contacts",
+                i,
+                &[
+                    ("email", email),
+                    ("firstname", first.to_string()),
+                    ("lastname", last.to_string()),
+                    ("company", COMPANIES[i % 12].0.to_string()),
+                    ("jobtitle", ["Engineer", "CTO", "Buyer", "Analyst", "VP Sales"][i % 5].to_string()),
+                    ("lifecyclestage", LIFECYCLE_STAGES[i % 4].to_string()),
+                    ("phone", format!("+1-555-01{:02}", i)),
+                ],
+            );
             if i >= 25 {
                 d.archive("contacts", id);
             } else {
@@ -497,72 +506,104 @@ impl Data {
             }
         }
         for i in 0..15 {
-            d.seed_record("deals", i, &[
-                ("dealname", format!("{} - {} licenses", COMPANIES[i % 12].0, 10 * (i + 1))),
-                ("amount", (2_500 * (i + 1)).to_string()),
-                ("dealstage", DEAL_STAGES[i % 5].to_string()),
-                ("pipeline", "default".to_string()),
-                ("closedate", iso8601(SEED_EPOCH_MS + (i as u64 + 30) * 86_400_000)),
-            ]);
+            d.seed_record(
+                "deals",
+                i,
+                &[
+                    ("dealname", format!("{} - {} licenses", COMPANIES[i % 12].0, 10 * (i + 1))),
+                    ("amount", (2_500 * (i + 1)).to_string()),
+                    ("dealstage", DEAL_STAGES[i % 5].to_string()),
+                    ("pipeline", "default".to_string()),
+                    ("closedate", iso8601(SEED_EPOCH_MS + (i as u64 + 30) * 86_400_000)),
+                ],
+            );
             d.seed_link("deals", i, "companies", i % 12);
             d.seed_link("deals", i, "contacts", i);
         }
         for i in 0..12 {
-            d.seed_record("tickets", i, &[
-                ("subject", format!("Cannot export report #{}", i + 1)),
-                ("content", "The export button stays greyed out.".to_string()),
-                ("hs_pipeline", "0".to_string()),
-                ("hs_pipeline_stage", ((i % 4) + 1).to_string()),
-                ("hs_ticket_priority", PRIORITIES[i % 3].to_string()),
-            ]);
+            d.seed_record(
+                "tickets",
+                i,
+                &[
+                    ("subject", format!("Cannot export report #{}", i + 1)),
+                    ("content", "The export button stays greyed out.".to_string()),
+                    ("hs_pipeline", "0".to_string()),
+                    ("hs_pipeline_stage", ((i % 4) + 1).to_string()),
+                    ("hs_ticket_priority", PRIORITIES[i % 3].to_string()),
+                ],
+            );
             d.seed_link("tickets", i, "contacts", i);
             let at = iso8601(SEED_EPOCH_MS + i as u64 * 86_400_000);
-            d.seed_record("notes", i, &[
-                ("hs_timestamp", at.clone()),
-                ("hs_note_body", format!("Discussed pricing options with contact #{}", i + 1)),
-            ]);
+            d.seed_record(
+                "notes",
+                i,
+                &[
+                    ("hs_timestamp", at.clone()),
+                    ("hs_note_body", format!("Discussed pricing options with contact #{}", i + 1)),
+                ],
+            );
             d.seed_link("notes", i, "contacts", i);
-            d.seed_record("calls", i, &[
-                ("hs_timestamp", at.clone()),
-                ("hs_call_title", format!("Discovery call #{}", i + 1)),
-                ("hs_call_body", "Walked through the onboarding plan.".to_string()),
-                ("hs_call_direction", ["OUTBOUND", "INBOUND"][i % 2].to_string()),
-                ("hs_call_duration", (60_000 * (i + 1)).to_string()),
-                ("hs_call_status", "COMPLETED".to_string()),
-            ]);
+            d.seed_record(
+                "calls",
+                i,
+                &[
+                    ("hs_timestamp", at.clone()),
+                    ("hs_call_title", format!("Discovery call #{}", i + 1)),
+                    ("hs_call_body", "Walked through the onboarding plan.".to_string()),
+                    ("hs_call_direction", ["OUTBOUND", "INBOUND"][i % 2].to_string()),
+                    ("hs_call_duration", (60_000 * (i + 1)).to_string()),
+                    ("hs_call_status", "COMPLETED".to_string()),
+                ],
+            );
             d.seed_link("calls", i, "contacts", i);
-            d.seed_record("emails", i, &[
-                ("hs_timestamp", at.clone()),
-                ("hs_email_subject", format!("Follow-up #{}", i + 1)),
-                ("hs_email_text", "Thanks for your time today.".to_string()),
-                ("hs_email_direction", "EMAIL".to_string()),
-                ("hs_email_status", "SENT".to_string()),
-            ]);
+            d.seed_record(
+                "emails",
+                i,
+                &[
+                    ("hs_timestamp", at.clone()),
+                    ("hs_email_subject", format!("Follow-up #{}", i + 1)),
+                    ("hs_email_text", "Thanks for your time today.".to_string()),
+                    ("hs_email_direction", "EMAIL".to_string()),
+                    ("hs_email_status", "SENT".to_string()),
+                ],
+            );
             d.seed_link("emails", i, "contacts", i);
-            d.seed_record("meetings", i, &[
-                ("hs_timestamp", at.clone()),
-                ("hs_meeting_title", format!("Quarterly review #{}", i + 1)),
-                ("hs_meeting_body", "Agenda: roadmap, renewal.".to_string()),
-                ("hs_meeting_start_time", at.clone()),
-                ("hs_meeting_end_time", iso8601(SEED_EPOCH_MS + i as u64 * 86_400_000 + 1_800_000)),
-                ("hs_meeting_outcome", ["SCHEDULED", "COMPLETED", "NO_SHOW"][i % 3].to_string()),
-            ]);
+            d.seed_record(
+                "meetings",
+                i,
+                &[
+                    ("hs_timestamp", at.clone()),
+                    ("hs_meeting_title", format!("Quarterly review #{}", i + 1)),
+                    ("hs_meeting_body", "Agenda: roadmap, renewal.".to_string()),
+                    ("hs_meeting_start_time", at.clone()),
+                    ("hs_meeting_end_time", iso8601(SEED_EPOCH_MS + i as u64 * 86_400_000 + 1_800_000)),
+                    ("hs_meeting_outcome", ["SCHEDULED", "COMPLETED", "NO_SHOW"][i % 3].to_string()),
+                ],
+            );
             d.seed_link("meetings", i, "contacts", i);
-            d.seed_record("tasks", i, &[
-                ("hs_timestamp", at),
-                ("hs_task_subject", format!("Send proposal #{}", i + 1)),
-                ("hs_task_body", "Include the volume discount.".to_string()),
-                ("hs_task_status", ["NOT_STARTED", "IN_PROGRESS", "COMPLETED"][i % 3].to_string()),
-                ("hs_task_priority", PRIORITIES[i % 3].to_string()),
-                ("hs_task_type", "TODO".to_string()),
-            ]);
+            d.seed_record(
+                "tasks",
+                i,
+                &[
+                    ("hs_timestamp", at),
+                    ("hs_task_subject", format!("Send proposal #{}", i + 1)),
+                    ("hs_task_body", "Include the volume discount.".to_string()),
+                    ("hs_task_status", ["NOT_STARTED", "IN_PROGRESS", "COMPLETED"][i % 3].to_string()),
+                    ("hs_task_priority", PRIORITIES[i % 3].to_string()),
+                    ("hs_task_type", "TODO".to_string()),
+                ],
+            );
             d.seed_link("tasks", i, "deals", i);
-            d.seed_record("p12345_cars", i, &[
-                ("make", ["Volvo", "Saab", "Fiat"][i % 3].to_string()),
-                ("model", format!("Model {}", i + 1)),
-                ("year", (2015 + i).to_string()),
-                ("vin", format!("VIN{:014}", i + 1)),
-            ]);
+            d.seed_record(
+                "p12345_cars",
+                i,
+                &[
+                    ("make", ["Volvo", "Saab", "Fiat"][i % 3].to_string()),
+                    ("model", format!("Model {}", i + 1)),
+                    ("year", (2015 + i).to_string()),
+                    ("vin", format!("VIN{:014}", i + 1)),
+                ],
+            );
             d.seed_link("p12345_cars", i, "contacts", i);
         }
         d
@@ -573,8 +614,7 @@ impl Data {
         let Ok(ty) = object_type(type_name) else { return 0 };
         let id = ty.id_base + index as u64;
         let at = iso8601(SEED_EPOCH_MS + index as u64 * 3_600_000);
-        let mut properties: BTreeMap<String, String> =
-            props.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+        let mut properties: BTreeMap<String, String> = props.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
         properties.insert("hs_object_id".into(), id.to_string());
         properties.insert(ty.created_property.into(), at.clone());
         properties.insert(ty.modified_property.into(), at.clone());
@@ -627,10 +667,7 @@ impl Data {
 
     /// Whether a live record exists.
     fn exists(&self, ty: &ObjectType, id: u64) -> bool {
-        self.objects
-            .get(ty.type_id)
-            .and_then(|m| m.get(&id))
-            .is_some_and(|o| o.archived_at.is_none())
+        self.objects.get(ty.type_id).and_then(|m| m.get(&id)).is_some_and(|o| o.archived_at.is_none())
     }
 
     /// Associates two records (no-op when they already are).
@@ -848,11 +885,8 @@ impl ReadQuery {
 
     /// The view this query asks for; unknown association types answer 400 as in HubSpot.
     fn view(&self) -> HsResult<View> {
-        let properties = if self.properties.is_empty() {
-            Selection::Defaults
-        } else {
-            Selection::Named(self.properties.clone())
-        };
+        let properties =
+            if self.properties.is_empty() { Selection::Defaults } else { Selection::Named(self.properties.clone()) };
         let associations = self.associations.iter().map(|a| object_type(a)).collect::<HsResult<_>>()?;
         Ok(View { properties, history: self.history.clone(), associations })
     }
@@ -975,12 +1009,8 @@ impl Filter {
         };
         let cmp = compare_values(actual, &value);
         let contains = || actual.to_lowercase().contains(&value.replace('*', "").to_lowercase());
-        let in_values = || {
-            self.values
-                .iter()
-                .filter_map(property_text)
-                .any(|v| compare_values(actual, &v) == Ordering::Equal)
-        };
+        let in_values =
+            || self.values.iter().filter_map(property_text).any(|v| compare_values(actual, &v) == Ordering::Equal);
         match self.operator {
             Operator::Eq => cmp == Ordering::Equal,
             Operator::Neq => cmp != Ordering::Equal,
@@ -988,7 +1018,9 @@ impl Filter {
             Operator::Lte => cmp != Ordering::Greater,
             Operator::Gt => cmp == Ordering::Greater,
             Operator::Gte => cmp != Ordering::Less,
-            Operator::Between => cmp != Ordering::Less && compare_values(actual, &text(&self.high_value)) != Ordering::Greater,
+            Operator::Between => {
+                cmp != Ordering::Less && compare_values(actual, &text(&self.high_value)) != Ordering::Greater
+            }
             Operator::In => in_values(),
             Operator::NotIn => !in_values(),
             Operator::HasProperty => true,
@@ -1172,10 +1204,7 @@ pub fn routes() -> Router<Shared> {
         .route("/oauth/v1/token", post(token))
         .route("/crm/v3/objects/{object_type}", get(list_objects).post(create_object))
         .route("/crm/v3/objects/{object_type}/search", post(search_objects))
-        .route(
-            "/crm/v3/objects/{object_type}/{object_id}",
-            get(get_object).patch(update_object).delete(archive_object),
-        )
+        .route("/crm/v3/objects/{object_type}/{object_id}", get(get_object).patch(update_object).delete(archive_object))
         .route("/crm-object-schemas/v3/schemas", get(list_schemas))
         .route("/crm-object-schemas/v3/schemas/{object_type}", get(get_schema))
         .route("/crm/v4/objects/{from_type}/{from_id}/associations/{to_type}", get(list_associations))
@@ -1211,11 +1240,8 @@ async fn list_objects(
         Some(a) => a.parse().map_err(|_| HsError::validation(format!("Invalid after: {a}")))?,
     };
     let data = lock(&state.hubspot);
-    let mut page: Vec<&CrmObject> = data
-        .records(ty)
-        .filter(|o| o.archived_at.is_some() == q.archived && o.id >= after)
-        .take(limit + 1)
-        .collect();
+    let mut page: Vec<&CrmObject> =
+        data.records(ty).filter(|o| o.archived_at.is_some() == q.archived && o.id >= after).take(limit + 1).collect();
     let next = (page.len() > limit).then(|| page.pop().map(|o| o.id)).flatten();
     let results: Vec<Value> = page.iter().map(|o| data.render(ty, o, &view)).collect();
     let mut body = json!({ "results": results });
@@ -1254,7 +1280,11 @@ async fn search_objects(
     let limit = req.limit.unwrap_or(10).max(1);
     let offset = req.offset()?;
     let view = View {
-        properties: if req.properties.is_empty() { Selection::Defaults } else { Selection::Named(req.properties.clone()) },
+        properties: if req.properties.is_empty() {
+            Selection::Defaults
+        } else {
+            Selection::Named(req.properties.clone())
+        },
         history: Vec::new(),
         associations: Vec::new(),
     };
@@ -1389,7 +1419,8 @@ async fn list_associations(
     };
     let data = lock(&state.hubspot);
     let type_id = default_association_type(from, to);
-    let mut ids: Vec<u64> = data.linked(from, from_id, to).into_iter().filter(|id| *id >= after).take(limit + 1).collect();
+    let mut ids: Vec<u64> =
+        data.linked(from, from_id, to).into_iter().filter(|id| *id >= after).take(limit + 1).collect();
     let next = (ids.len() > limit).then(|| ids.pop()).flatten();
     let results: Vec<Value> = ids
         .into_iter()
@@ -1402,10 +1433,8 @@ async fn list_associations(
         .collect();
     let mut body = json!({ "results": results });
     if let Some(next) = next {
-        let link = format!(
-            "{}/crm/v4/objects/{from_name}/{from_id}/associations/{to_name}?after={next}",
-            origin(&headers)
-        );
+        let link =
+            format!("{}/crm/v4/objects/{from_name}/{from_id}/associations/{to_name}?after={next}", origin(&headers));
         body["paging"] = json!({"next": {"after": next.to_string(), "link": link}});
     }
     Ok(Json(body))
@@ -1465,13 +1494,7 @@ fn iso8601(ms: u64) -> String {
     let secs = ms / 1_000;
     let (y, m, d) = civil_from_days(secs / 86_400);
     let rem = secs % 86_400;
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3_600,
-        rem % 3_600 / 60,
-        rem % 60,
-        ms % 1_000
-    )
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z", rem / 3_600, rem % 3_600 / 60, rem % 60, ms % 1_000)
 }
 
 /// Days since 1970-01-01 to `(year, month, day)` (Howard Hinnant's `civil_from_days`).

@@ -84,11 +84,7 @@ impl ApiError {
     }
 
     fn parameter_unknown(param: &str) -> Self {
-        Self::coded(
-            "parameter_unknown",
-            format!("Received unknown parameter: {param}"),
-            Some(param),
-        )
+        Self::coded("parameter_unknown", format!("Received unknown parameter: {param}"), Some(param))
     }
 
     /// 401 with Stripe's wording for a missing or wrong key.
@@ -114,8 +110,7 @@ impl IntoResponse for ApiError {
         }
         let mut resp = (self.status, Json(json!({ "error": error }))).into_response();
         if self.status == StatusCode::UNAUTHORIZED {
-            resp.headers_mut()
-                .insert("www-authenticate", HeaderValue::from_static("Basic realm=\"Stripe\""));
+            resp.headers_mut().insert("www-authenticate", HeaderValue::from_static("Basic realm=\"Stripe\""));
         }
         resp
     }
@@ -204,7 +199,7 @@ enum Filter {
     Flag(&'static str, &'static str),
     /// `name[gt|gte|lt|lte]=ts` (or `name=ts`) against an integer at a path.
     Range(&'static str),
-    /// `name[]=a&name[]=b`: the string at a path is one of them.
+    /// `name[]=a&name[]=b` (or `name[0]=a`): the string at a path is one of them.
     AnyOf(&'static str),
     /// Subscription status, with `all` and `ended`; canceled ones are hidden by default.
     SubscriptionStatus,
@@ -216,8 +211,16 @@ enum Filter {
 
 const COLLECTION_METHODS: &[&str] = &["charge_automatically", "send_invoice"];
 const SUBSCRIPTION_STATUSES: &[&str] = &[
-    "active", "all", "canceled", "ended", "incomplete", "incomplete_expired", "past_due", "paused",
-    "trialing", "unpaid",
+    "active",
+    "all",
+    "canceled",
+    "ended",
+    "incomplete",
+    "incomplete_expired",
+    "past_due",
+    "paused",
+    "trialing",
+    "unpaid",
 ];
 
 impl Kind {
@@ -299,11 +302,9 @@ impl Kind {
                 ("status", OneOf("status", &["draft", "open", "paid", "uncollectible", "void"])),
                 ("subscription", Eq("subscription")),
             ],
-            Kind::Charge => &[
-                ("created", Range("created")),
-                ("customer", Eq("customer")),
-                ("payment_intent", Eq("payment_intent")),
-            ],
+            Kind::Charge => {
+                &[("created", Range("created")), ("customer", Eq("customer")), ("payment_intent", Eq("payment_intent"))]
+            }
             Kind::Subscription => &[
                 ("automatic_tax", Flag("enabled", "automatic_tax.enabled")),
                 ("collection_method", OneOf("collection_method", COLLECTION_METHODS)),
@@ -315,11 +316,9 @@ impl Kind {
                 ("price", SubscriptionPrice),
                 ("status", SubscriptionStatus),
             ],
-            Kind::Refund | Kind::Dispute => &[
-                ("charge", Eq("charge")),
-                ("created", Range("created")),
-                ("payment_intent", Eq("payment_intent")),
-            ],
+            Kind::Refund | Kind::Dispute => {
+                &[("charge", Eq("charge")), ("created", Range("created")), ("payment_intent", Eq("payment_intent"))]
+            }
             Kind::Product => &[
                 ("active", Bool("active")),
                 ("created", Range("created")),
@@ -361,12 +360,28 @@ impl Kind {
         match self {
             Kind::Customer => &["created", "email", "metadata", "name", "phone"],
             Kind::Invoice => &[
-                "created", "currency", "customer", "metadata", "number", "receipt_number", "status",
-                "subscription", "total",
+                "created",
+                "currency",
+                "customer",
+                "metadata",
+                "number",
+                "receipt_number",
+                "status",
+                "subscription",
+                "total",
             ],
             Kind::Charge => &[
-                "amount", "billing_details", "created", "currency", "customer", "disputed",
-                "metadata", "payment_intent", "payment_method_details", "refunded", "status",
+                "amount",
+                "billing_details",
+                "created",
+                "currency",
+                "customer",
+                "disputed",
+                "metadata",
+                "payment_intent",
+                "payment_method_details",
+                "refunded",
+                "status",
             ],
             Kind::Subscription => &["canceled_at", "created", "metadata", "status"],
             Kind::Product => &["active", "created", "description", "metadata", "name", "shippable", "url"],
@@ -421,14 +436,14 @@ impl Data {
 
     fn seed_customers(&mut self) {
         const FIRST: [&str; 25] = [
-            "Jane", "John", "Ava", "Liam", "Mia", "Noah", "Emma", "Oliver", "Sophia", "Lucas",
-            "Isabella", "Ethan", "Amelia", "Mason", "Harper", "Logan", "Evelyn", "James", "Abigail",
-            "Benjamin", "Emily", "Elijah", "Ella", "Henry", "Grace",
+            "Jane", "John", "Ava", "Liam", "Mia", "Noah", "Emma", "Oliver", "Sophia", "Lucas", "Isabella", "Ethan",
+            "Amelia", "Mason", "Harper", "Logan", "Evelyn", "James", "Abigail", "Benjamin", "Emily", "Elijah", "Ella",
+            "Henry", "Grace",
         ];
         const LAST: [&str; 25] = [
-            "Cooper", "Smith", "Garcia", "Nguyen", "Brown", "Miller", "Davis", "Wilson", "Moore",
-            "Taylor", "Anderson", "Thomas", "Jackson", "White", "Harris", "Martin", "Thompson",
-            "Lee", "Walker", "Hall", "Allen", "Young", "King", "Wright", "Scott",
+            "Cooper", "Smith", "Garcia", "Nguyen", "Brown", "Miller", "Davis", "Wilson", "Moore", "Taylor", "Anderson",
+            "Thomas", "Jackson", "White", "Harris", "Martin", "Thompson", "Lee", "Walker", "Hall", "Allen", "Young",
+            "King", "Wright", "Scott",
         ];
         const PLANS: [&str; 3] = ["free", "pro", "team"];
         for i in 1..=25usize {
@@ -450,8 +465,12 @@ impl Data {
                 }),
             );
         }
-        const CARDS: [(&str, &str, Option<usize>); 4] =
-            [("visa", "4242", Some(1)), ("mastercard", "4444", Some(2)), ("visa", "4242", None), ("amex", "8431", None)];
+        const CARDS: [(&str, &str, Option<usize>); 4] = [
+            ("visa", "4242", Some(1)),
+            ("mastercard", "4444", Some(2)),
+            ("visa", "4242", None),
+            ("amex", "8431", None),
+        ];
         for (i, (brand, last4, customer)) in CARDS.iter().enumerate() {
             let n = i + 1;
             self.push(
@@ -469,8 +488,17 @@ impl Data {
 
     fn seed_catalog(&mut self) {
         const NAMES: [&str; 12] = [
-            "Starter Plan", "Pro Plan", "Team Plan", "Enterprise Plan", "Analytics Add-on",
-            "Priority Support", "T-Shirt", "Hoodie", "Sticker Pack", "Mug", "Onboarding Session",
+            "Starter Plan",
+            "Pro Plan",
+            "Team Plan",
+            "Enterprise Plan",
+            "Analytics Add-on",
+            "Priority Support",
+            "T-Shirt",
+            "Hoodie",
+            "Sticker Pack",
+            "Mug",
+            "Onboarding Session",
             "Gift Card",
         ];
         for (i, name) in NAMES.iter().enumerate() {
@@ -495,7 +523,17 @@ impl Data {
             let recurring = n <= 6;
             let amount = if recurring { 1000 * n as i64 } else { 25_000 * (n as i64 - 6) };
             let product = if recurring { n } else { n - 6 };
-            self.push(Kind::Price, price_object(&format!("price_{n:04}"), &format!("prod_{product:04}"), amount, "usd", recurring, T0 + n as i64 * DAY));
+            self.push(
+                Kind::Price,
+                price_object(
+                    &format!("price_{n:04}"),
+                    &format!("prod_{product:04}"),
+                    amount,
+                    "usd",
+                    recurring,
+                    T0 + n as i64 * DAY,
+                ),
+            );
         }
     }
 
@@ -861,7 +899,10 @@ fn range_op(sub: &str) -> Option<&'static str> {
 }
 
 /// Turns the query into conditions, rejecting unknown or malformed parameters.
-fn parse_conditions(kind: Kind, groups: &BTreeMap<String, Vec<(Option<String>, String)>>) -> Result<Vec<Cond>, ApiError> {
+fn parse_conditions(
+    kind: Kind,
+    groups: &BTreeMap<String, Vec<(Option<String>, String)>>,
+) -> Result<Vec<Cond>, ApiError> {
     let filters = kind.list_filters();
     let mut conds = Vec::new();
     for (name, values) in groups {
@@ -889,16 +930,24 @@ fn parse_conditions(kind: Kind, groups: &BTreeMap<String, Vec<(Option<String>, S
                         None => "eq",
                         Some(s) => range_op(s).ok_or_else(|| ApiError::parameter_unknown(&param))?,
                     };
-                    let ts = raw.parse().map_err(|_| ApiError::invalid(format!("Invalid integer: {raw}"), Some(param.as_str())))?;
+                    let ts = raw
+                        .parse()
+                        .map_err(|_| ApiError::invalid(format!("Invalid integer: {raw}"), Some(param.as_str())))?;
                     Cond::Range(path, op, ts)
                 }
-                (Filter::AnyOf(path), _) => match conds.iter_mut().find(|c| matches!(c, Cond::AnyOf(p, _) if *p == path)) {
-                    Some(Cond::AnyOf(_, ids)) => {
-                        ids.push(raw.clone());
-                        continue;
+                (Filter::AnyOf(_), None) => {
+                    // Stripe takes arrays as `ids[]=a` or `ids[0]=a`; a bare `ids=a` is not one.
+                    return Err(ApiError::invalid("Invalid array", Some(name.as_str())));
+                }
+                (Filter::AnyOf(path), Some(_)) => {
+                    match conds.iter_mut().find(|c| matches!(c, Cond::AnyOf(p, _) if *p == path)) {
+                        Some(Cond::AnyOf(_, ids)) => {
+                            ids.push(raw.clone());
+                            continue;
+                        }
+                        _ => Cond::AnyOf(path, vec![raw.clone()]),
                     }
-                    _ => Cond::AnyOf(path, vec![raw.clone()]),
-                },
+                }
                 (Filter::SubscriptionStatus, None) => {
                     check_enum(raw, SUBSCRIPTION_STATUSES, name)?;
                     Cond::SubscriptionStatus(Some(raw.clone()))
@@ -1114,9 +1163,17 @@ impl Scanner {
         } else if self.eat('~') {
             Op::Like
         } else if self.eat('>') {
-            if self.eat('=') { Op::Gte } else { Op::Gt }
+            if self.eat('=') {
+                Op::Gte
+            } else {
+                Op::Gt
+            }
         } else if self.eat('<') {
-            if self.eat('=') { Op::Lte } else { Op::Lt }
+            if self.eat('=') {
+                Op::Lte
+            } else {
+                Op::Lt
+            }
         } else {
             return None;
         };
@@ -1158,10 +1215,7 @@ fn parse_search(kind: Kind, text: &str) -> Result<SearchQuery, ApiError> {
                 None => false,
             };
             if joiner.is_some_and(|j| j != any) {
-                return Err(ApiError::invalid(
-                    "Search queries cannot combine AND and OR clauses.",
-                    Some("query"),
-                ));
+                return Err(ApiError::invalid("Search queries cannot combine AND and OR clauses.", Some("query")));
             }
             joiner = Some(any);
         }
@@ -1216,9 +1270,9 @@ impl Clause {
                 Some(v) => v.as_f64() == Some(*want),
                 None => false,
             },
-            (Op::Like, Lit::Str(want)) => found
-                .and_then(Value::as_str)
-                .is_some_and(|s| s.to_lowercase().contains(&want.to_lowercase())),
+            (Op::Like, Lit::Str(want)) => {
+                found.and_then(Value::as_str).is_some_and(|s| s.to_lowercase().contains(&want.to_lowercase()))
+            }
             (op, Lit::Num(want, _)) => found.and_then(Value::as_f64).is_some_and(|v| match op {
                 Op::Gt => v > *want,
                 Op::Gte => v >= *want,
@@ -1259,7 +1313,11 @@ fn search(state: &Shared, kind: Kind, raw: Option<&str>) -> Reply {
         .iter()
         .filter(|rec| {
             let mut results = query.clauses.iter().map(|c| c.matches(rec));
-            if query.any { results.any(|b| b) } else { results.all(|b| b) }
+            if query.any {
+                results.any(|b| b)
+            } else {
+                results.all(|b| b)
+            }
         })
         .collect();
     let page: Vec<Value> = hits.iter().skip(offset).take(limit).map(|v| (*v).clone()).collect();
@@ -1343,7 +1401,10 @@ const SUBSCRIPTION_CREATE_FIELDS: Fields = &[
     ("days_until_due", Ty::Int),
     ("default_payment_method", Ty::Str),
     ("description", Ty::Str),
-    ("payment_behavior", Ty::Enum(&["allow_incomplete", "default_incomplete", "error_if_incomplete", "pending_if_incomplete"])),
+    (
+        "payment_behavior",
+        Ty::Enum(&["allow_incomplete", "default_incomplete", "error_if_incomplete", "pending_if_incomplete"]),
+    ),
     ("trial_period_days", Ty::Int),
     ("metadata", Ty::Map),
 ];
@@ -1403,7 +1464,10 @@ const PAYMENT_INTENT_CREATE_FIELDS: Fields = &[
     ("description", Ty::Str),
     ("payment_method", Ty::Str),
     ("payment_method_types", STRINGS),
-    ("automatic_payment_methods", Ty::Obj(&[("enabled", Ty::Bool), ("allow_redirects", Ty::Enum(&["always", "never"]))])),
+    (
+        "automatic_payment_methods",
+        Ty::Obj(&[("enabled", Ty::Bool), ("allow_redirects", Ty::Enum(&["always", "never"]))]),
+    ),
     ("capture_method", CAPTURE),
     ("confirm", Ty::Bool),
     ("receipt_email", Ty::Str),
@@ -1511,11 +1575,15 @@ fn coerce(value: &Value, ty: Ty, param: &str) -> Result<Value, ApiError> {
         Ty::Str => text.map(|s| json!(s)).ok_or_else(not_scalar),
         Ty::Int => {
             let s = text.ok_or_else(not_scalar)?;
-            s.parse::<i64>().map(|n| json!(n)).map_err(|_| ApiError::invalid(format!("Invalid integer: {s}"), Some(param)))
+            s.parse::<i64>()
+                .map(|n| json!(n))
+                .map_err(|_| ApiError::invalid(format!("Invalid integer: {s}"), Some(param)))
         }
         Ty::Num => {
             let s = text.ok_or_else(not_scalar)?;
-            s.parse::<f64>().map(|n| json!(n)).map_err(|_| ApiError::invalid(format!("Invalid decimal: {s}"), Some(param)))
+            s.parse::<f64>()
+                .map(|n| json!(n))
+                .map_err(|_| ApiError::invalid(format!("Invalid decimal: {s}"), Some(param)))
         }
         Ty::Bool => parse_bool(text.ok_or_else(not_scalar)?, param).map(Value::Bool),
         Ty::Enum(allowed) => {
@@ -1526,7 +1594,9 @@ fn coerce(value: &Value, ty: Ty, param: &str) -> Result<Value, ApiError> {
             Value::Object(m) => {
                 let mut out = Map::new();
                 for (k, v) in m {
-                    let s = v.as_str().ok_or_else(|| ApiError::invalid("Invalid metadata: values must be strings", Some(param)))?;
+                    let s = v
+                        .as_str()
+                        .ok_or_else(|| ApiError::invalid("Invalid metadata: values must be strings", Some(param)))?;
                     out.insert(k.clone(), json!(s));
                 }
                 Ok(Value::Object(out))
@@ -1540,7 +1610,10 @@ fn coerce(value: &Value, ty: Ty, param: &str) -> Result<Value, ApiError> {
             let mut out = Map::new();
             for (k, v) in m {
                 let sub = format!("{param}[{k}]");
-                let (_, ty) = fields.iter().find(|(name, _)| *name == k.as_str()).ok_or_else(|| ApiError::parameter_unknown(&sub))?;
+                let (_, ty) = fields
+                    .iter()
+                    .find(|(name, _)| *name == k.as_str())
+                    .ok_or_else(|| ApiError::parameter_unknown(&sub))?;
                 out.insert(k.clone(), coerce(v, *ty, &sub)?);
             }
             Ok(Value::Object(out))
@@ -1551,17 +1624,28 @@ fn coerce(value: &Value, ty: Ty, param: &str) -> Result<Value, ApiError> {
             };
             let mut entries: Vec<(usize, &Value)> = Vec::new();
             for (k, v) in m {
-                let idx = k.parse().map_err(|_| ApiError::invalid(format!("Invalid array: {param} must be an array"), Some(param)))?;
+                let idx = k
+                    .parse()
+                    .map_err(|_| ApiError::invalid(format!("Invalid array: {param} must be an array"), Some(param)))?;
                 entries.push((idx, v));
             }
             entries.sort_by_key(|(i, _)| *i);
-            entries.iter().map(|(i, v)| coerce(v, *item, &format!("{param}[{i}]"))).collect::<Result<Vec<_>, _>>().map(Value::Array)
+            entries
+                .iter()
+                .map(|(i, v)| coerce(v, *item, &format!("{param}[{i}]")))
+                .collect::<Result<Vec<_>, _>>()
+                .map(Value::Array)
         }
     }
 }
 
 /// Parses and checks a write's form body: unknown, missing and malformed parameters answer 400.
-fn parse_params(headers: &HeaderMap, body: &[u8], fields: Fields, required: &[&str]) -> Result<Map<String, Value>, ApiError> {
+fn parse_params(
+    headers: &HeaderMap,
+    body: &[u8],
+    fields: Fields,
+    required: &[&str],
+) -> Result<Map<String, Value>, ApiError> {
     let content_type = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("");
     if !body.is_empty() && !content_type.starts_with("application/x-www-form-urlencoded") {
         let shown = content_type.split(';').next().unwrap_or("");
@@ -1711,26 +1795,28 @@ fn create_invoice(data: &mut Data, params: &Map<String, Value>, created: i64) ->
     data.check_ref(params, Kind::Customer, "customer")?;
     data.check_ref(params, Kind::Subscription, "subscription")?;
     let send = str_param(params, "collection_method") == Some("send_invoice");
-    let due_date = match (int_param(params, "due_date"), int_param(params, "days_until_due")) {
-        (Some(_), Some(_)) => {
-            return Err(ApiError::invalid("You can only specify one of `due_date` or `days_until_due`.", Some("due_date")))
-        }
-        (_, Some(_)) | (Some(_), _) if !send => {
-            return Err(ApiError::invalid(
+    let due_date =
+        match (int_param(params, "due_date"), int_param(params, "days_until_due")) {
+            (Some(_), Some(_)) => {
+                return Err(ApiError::invalid(
+                    "You can only specify one of `due_date` or `days_until_due`.",
+                    Some("due_date"),
+                ))
+            }
+            (_, Some(_)) | (Some(_), _) if !send => return Err(ApiError::invalid(
                 "You can only set `due_date` or `days_until_due` on invoices with `collection_method=send_invoice`.",
                 Some("collection_method"),
-            ))
-        }
-        (Some(d), None) => json!(d),
-        (None, Some(days)) => json!(created + days * DAY),
-        (None, None) if send => {
-            return Err(ApiError::invalid(
-                "Invoices with `collection_method=send_invoice` require `due_date` or `days_until_due`.",
-                Some("days_until_due"),
-            ))
-        }
-        (None, None) => Value::Null,
-    };
+            )),
+            (Some(d), None) => json!(d),
+            (None, Some(days)) => json!(created + days * DAY),
+            (None, None) if send => {
+                return Err(ApiError::invalid(
+                    "Invoices with `collection_method=send_invoice` require `due_date` or `days_until_due`.",
+                    Some("days_until_due"),
+                ))
+            }
+            (None, None) => Value::Null,
+        };
     let customer = str_param(params, "customer").unwrap_or_default();
     let email = data.get(Kind::Customer, customer).map(|c| c["email"].clone()).unwrap_or(Value::Null);
     let id = data.new_id(Kind::Invoice.prefix());
@@ -1752,7 +1838,13 @@ fn create_invoice(data: &mut Data, params: &Map<String, Value>, created: i64) ->
 }
 
 /// Subscription items for `{price, quantity}` entries: each price must exist and be recurring.
-fn build_items(data: &mut Data, sub: &str, entries: &[Value], param: &str, created: i64) -> Result<Vec<Value>, ApiError> {
+fn build_items(
+    data: &mut Data,
+    sub: &str,
+    entries: &[Value],
+    param: &str,
+    created: i64,
+) -> Result<Vec<Value>, ApiError> {
     let mut items = Vec::new();
     for (i, entry) in entries.iter().enumerate() {
         let p = format!("{param}[{i}][price]");
@@ -1810,7 +1902,10 @@ fn create_refund(data: &mut Data, params: &Map<String, Value>, created: i64) -> 
         (None, Some(pi)) => {
             let intent = data.require_ref(Kind::PaymentIntent, pi, "payment_intent")?;
             intent["latest_charge"].as_str().map(str::to_string).ok_or_else(|| {
-                ApiError::invalid(format!("This PaymentIntent ({pi}) does not have a successful charge to refund."), Some("payment_intent"))
+                ApiError::invalid(
+                    format!("This PaymentIntent ({pi}) does not have a successful charge to refund."),
+                    Some("payment_intent"),
+                )
             })?
         }
         (None, None) => return Err(ApiError::parameter_missing("charge")),
@@ -1820,7 +1915,11 @@ fn create_refund(data: &mut Data, params: &Map<String, Value>, created: i64) -> 
     let refunded = charge["amount_refunded"].as_i64().unwrap_or(0);
     let left = captured - refunded;
     if left <= 0 {
-        return Err(ApiError::coded("charge_already_refunded", format!("Charge {charge_id} has already been refunded."), None));
+        return Err(ApiError::coded(
+            "charge_already_refunded",
+            format!("Charge {charge_id} has already been refunded."),
+            None,
+        ));
     }
     let amount = int_param(params, "amount").unwrap_or(left);
     if amount < 1 || amount > left {
@@ -2084,7 +2183,11 @@ fn update_subscription(data: &mut Data, id: &str, mut params: Map<String, Value>
             match change["id"].as_str() {
                 Some(item_id) => {
                     let idx = items.iter().position(|it| it["id"] == item_id).ok_or_else(|| {
-                        ApiError::coded("resource_missing", format!("No such subscription item: '{item_id}'"), Some(format!("items[{i}][id]").as_str()))
+                        ApiError::coded(
+                            "resource_missing",
+                            format!("No such subscription item: '{item_id}'"),
+                            Some(format!("items[{i}][id]").as_str()),
+                        )
                     })?;
                     if change["deleted"] == true {
                         items.remove(idx);
@@ -2171,7 +2274,11 @@ fn finalize_invoice(state: &Shared, id: &str, headers: &HeaderMap, body: &[u8]) 
     }
     let paid = inv["amount_due"].as_i64().unwrap_or(0) == 0;
     inv["status"] = json!(if paid { "paid" } else { "open" });
-    inv["number"] = json!(format!("{}-{}", inv["customer"].as_str().unwrap_or("INV").trim_start_matches("cus_"), id.trim_start_matches("in_")));
+    inv["number"] = json!(format!(
+        "{}-{}",
+        inv["customer"].as_str().unwrap_or("INV").trim_start_matches("cus_"),
+        id.trim_start_matches("in_")
+    ));
     inv["hosted_invoice_url"] = json!(format!("https://invoice.stripe.com/i/acct_fake/test_{id}"));
     inv["status_transitions"]["finalized_at"] = json!(now);
     if paid {
@@ -2252,10 +2359,9 @@ fn attach_payment_method(state: &Shared, id: &str, headers: &HeaderMap, body: &[
     data.require_ref(Kind::Customer, &customer, "customer")?;
     let pm = data.require_mut(Kind::PaymentMethod, id)?;
     match pm["customer"].as_str() {
-        Some(current) if current != customer => Err(ApiError::invalid(
-            "The payment method you provided has already been attached to a customer.",
-            None,
-        )),
+        Some(current) if current != customer => {
+            Err(ApiError::invalid("The payment method you provided has already been attached to a customer.", None))
+        }
         _ => {
             pm["customer"] = json!(customer);
             Ok(Json(pm.clone()))
@@ -2273,7 +2379,8 @@ fn balance(state: &Shared) -> Reply {
     }
     for po in data.objects.get(&Kind::Payout).map(Vec::as_slice).unwrap_or_default() {
         if po["status"] == "pending" {
-            by_currency.entry(po["currency"].as_str().unwrap_or("usd").to_string()).or_default().1 += po["amount"].as_i64().unwrap_or(0);
+            by_currency.entry(po["currency"].as_str().unwrap_or("usd").to_string()).or_default().1 +=
+                po["amount"].as_i64().unwrap_or(0);
         }
     }
     let funds = |pick: fn(&(i64, i64)) -> i64| -> Vec<Value> {
@@ -2315,20 +2422,26 @@ fn create_route(kind: Kind) -> MethodRouter<Shared> {
 }
 
 fn update_route(kind: Kind) -> MethodRouter<Shared> {
-    post(move |_: Authed, State(s): State<Shared>, Path(id): Path<String>, headers: HeaderMap, body: Bytes| async move {
-        update(&s, kind, &id, &headers, &body)
-    })
+    post(
+        move |_: Authed, State(s): State<Shared>, Path(id): Path<String>, headers: HeaderMap, body: Bytes| async move {
+            update(&s, kind, &id, &headers, &body)
+        },
+    )
 }
 
 fn delete_route(kind: Kind) -> MethodRouter<Shared> {
-    axum::routing::delete(move |_: Authed, State(s): State<Shared>, Path(id): Path<String>| async move { delete(&s, kind, &id) })
+    axum::routing::delete(move |_: Authed, State(s): State<Shared>, Path(id): Path<String>| async move {
+        delete(&s, kind, &id)
+    })
 }
 
 /// A `POST /.../{id}/<action>` route.
 fn action_route(f: fn(&Shared, &str, &HeaderMap, &[u8]) -> Reply) -> MethodRouter<Shared> {
-    post(move |_: Authed, State(s): State<Shared>, Path(id): Path<String>, headers: HeaderMap, body: Bytes| async move {
-        f(&s, &id, &headers, &body)
-    })
+    post(
+        move |_: Authed, State(s): State<Shared>, Path(id): Path<String>, headers: HeaderMap, body: Bytes| async move {
+            f(&s, &id, &headers, &body)
+        },
+    )
 }
 
 /// Routes under `/stripe`.
@@ -2346,7 +2459,8 @@ pub fn routes() -> Router<Shared> {
         .route("/v1/checkout/sessions/{id}", retrieve_route(CheckoutSession));
     // Read-only collections.
     for kind in [Charge, BalanceTransaction, Dispute, Payout] {
-        router = router.route(kind.url(), list_route(kind)).route(&format!("{}/{{id}}", kind.url()), retrieve_route(kind));
+        router =
+            router.route(kind.url(), list_route(kind)).route(&format!("{}/{{id}}", kind.url()), retrieve_route(kind));
     }
     // Collections with creates; some with updates, deletes and search.
     for kind in [Customer, Invoice, Subscription, Refund, Product, Price, PaymentIntent] {

@@ -1,0 +1,643 @@
+//! Storage: one schema and one set of queries for SQLite (the embedded default, WAL) and
+//! PostgreSQL, through sqlx's `Any` driver. Every query that reads a tenant's object takes the
+//! organization id, so a foreign id reads as "not found" by construction.
+
+use std::path::Path;
+use std::time::Duration;
+
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Executor, Row};
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+use crate::crypto::Sealed;
+use crate::error::{ApiError, ApiResult};
+
+/// The schema, in order. A step is never edited once released; add a new one instead.
+const MIGRATIONS: &[(i64, &str)] = &[(
+    1,
+    r#"
+CREATE TABLE organizations (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE applications (
+    id TEXT PRIMARY KEY,
+    organization_id TEXT NOT NULL REFERENCES organizations(id),
+    client_id TEXT NOT NULL UNIQUE,
+    secret_hash TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE workspaces (
+    id TEXT PRIMARY KEY,
+    organization_id TEXT NOT NULL REFERENCES organizations(id),
+    name TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    UNIQUE (organization_id, name)
+);
+CREATE TABLE connectors (
+    id TEXT PRIMARY KEY,
+    organization_id TEXT NOT NULL REFERENCES organizations(id),
+    workspace_id TEXT NOT NULL REFERENCES workspaces(id),
+    definition_id TEXT NOT NULL,
+    slug TEXT NOT NULL,
+    name TEXT NOT NULL,
+    credentials_key_id TEXT NOT NULL,
+    credentials_ct TEXT NOT NULL,
+    credential_version BIGINT NOT NULL,
+    replication_config TEXT,
+    config TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE INDEX connectors_org_ws ON connectors (organization_id, workspace_id);
+CREATE TABLE signing_keys (
+    kid TEXT PRIMARY KEY,
+    secret_key_id TEXT NOT NULL,
+    secret_ct TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE refresh_locks (
+    connector_id TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    expires_at BIGINT NOT NULL
+);
+CREATE TABLE audit_log (
+    id TEXT PRIMARY KEY,
+    organization_id TEXT NOT NULL,
+    workspace_id TEXT,
+    connector_id TEXT,
+    token_kind TEXT NOT NULL,
+    entity TEXT NOT NULL,
+    action TEXT NOT NULL,
+    status TEXT NOT NULL,
+    error_code TEXT,
+    latency_ms BIGINT NOT NULL,
+    request_id TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX audit_log_org ON audit_log (organization_id, created_at);
+"#,
+)];
+
+/// Now as RFC 3339.
+pub fn now() -> String {
+    OffsetDateTime::now_utc().format(&Rfc3339).unwrap_or_default()
+}
+
+/// Now in unix milliseconds.
+pub fn now_ms() -> i64 {
+    (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+/// A new random id.
+pub fn new_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+/// The database.
+#[derive(Clone, Debug)]
+pub struct Db {
+    pool: AnyPool,
+    postgres: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Organization {
+    pub id: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Application {
+    pub id: String,
+    pub organization_id: String,
+    pub client_id: String,
+    pub secret_hash: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Workspace {
+    pub id: String,
+    pub organization_id: String,
+    pub name: String,
+    pub created_at: String,
+}
+
+/// A stored connector; credentials stay sealed until execution.
+#[derive(Debug, Clone)]
+pub struct ConnectorRow {
+    pub id: String,
+    pub organization_id: String,
+    pub workspace_id: String,
+    pub workspace_name: String,
+    pub definition_id: String,
+    pub slug: String,
+    pub name: String,
+    pub credentials: Sealed,
+    pub credential_version: i64,
+    pub replication_config: Option<String>,
+    pub config: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// One audit record.
+#[derive(Debug, Clone)]
+pub struct Audit {
+    pub organization_id: String,
+    pub workspace_id: Option<String>,
+    pub connector_id: Option<String>,
+    pub token_kind: String,
+    pub entity: String,
+    pub action: String,
+    pub status: String,
+    pub error_code: Option<String>,
+    pub latency_ms: i64,
+    pub request_id: String,
+}
+
+const CONNECTOR_COLUMNS: &str = "c.id, c.organization_id, c.workspace_id, w.name AS workspace_name, c.definition_id, c.slug, c.name, \
+     c.credentials_key_id, c.credentials_ct, c.credential_version, c.replication_config, c.config, c.created_at, c.updated_at";
+
+fn connector_row(r: &AnyRow) -> Result<ConnectorRow, sqlx::Error> {
+    Ok(ConnectorRow {
+        id: r.try_get("id")?,
+        organization_id: r.try_get("organization_id")?,
+        workspace_id: r.try_get("workspace_id")?,
+        workspace_name: r.try_get("workspace_name")?,
+        definition_id: r.try_get("definition_id")?,
+        slug: r.try_get("slug")?,
+        name: r.try_get("name")?,
+        credentials: Sealed { key_id: r.try_get("credentials_key_id")?, ciphertext: r.try_get("credentials_ct")? },
+        credential_version: r.try_get("credential_version")?,
+        replication_config: r.try_get("replication_config")?,
+        config: r.try_get("config")?,
+        created_at: r.try_get("created_at")?,
+        updated_at: r.try_get("updated_at")?,
+    })
+}
+
+/// Filters for listing connectors.
+#[derive(Debug, Default, Clone)]
+pub struct ConnectorFilter {
+    pub workspace_id: Option<String>,
+    pub definition_id: Option<String>,
+}
+
+impl Db {
+    /// Opens the embedded SQLite database in `dir` (WAL).
+    pub async fn open_sqlite(dir: &Path) -> ApiResult<Self> {
+        std::fs::create_dir_all(dir).map_err(|e| ApiError::internal(format!("cannot create {}: {e}", dir.display())))?;
+        let url = format!("sqlite://{}?mode=rwc", dir.join("switchboard.db").display());
+        Self::connect(&url).await
+    }
+
+    /// Connects to `url` (`sqlite://...` or `postgres://...`) and applies migrations.
+    pub async fn connect(url: &str) -> ApiResult<Self> {
+        sqlx::any::install_default_drivers();
+        let postgres = url.starts_with("postgres://") || url.starts_with("postgresql://");
+        let pool = AnyPoolOptions::new()
+            .max_connections(if postgres { 16 } else { 8 })
+            .acquire_timeout(Duration::from_secs(10))
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if !postgres {
+                        conn.execute("PRAGMA journal_mode = WAL").await?;
+                        conn.execute("PRAGMA busy_timeout = 5000").await?;
+                        conn.execute("PRAGMA foreign_keys = ON").await?;
+                        conn.execute("PRAGMA synchronous = NORMAL").await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect(url)
+            .await
+            .map_err(|e| ApiError::internal(format!("cannot open the database: {}", redact_url(&e.to_string()))))?;
+        let db = Self { pool, postgres };
+        db.migrate().await?;
+        Ok(db)
+    }
+
+    /// Whether this is PostgreSQL.
+    pub fn is_postgres(&self) -> bool {
+        self.postgres
+    }
+
+    async fn migrate(&self) -> ApiResult<()> {
+        let mut conn = self.pool.acquire().await?;
+        if self.postgres {
+            // Replicas starting together migrate one at a time.
+            conn.execute("SELECT pg_advisory_lock(7412001)").await?;
+        }
+        let result = async {
+            conn.execute("CREATE TABLE IF NOT EXISTS switchboard_migrations (version BIGINT PRIMARY KEY, applied_at TEXT NOT NULL)")
+                .await?;
+            for (version, sql) in MIGRATIONS {
+                let done: Option<AnyRow> = sqlx::query("SELECT version FROM switchboard_migrations WHERE version = $1")
+                    .bind(*version)
+                    .fetch_optional(&mut *conn)
+                    .await?;
+                if done.is_some() {
+                    continue;
+                }
+                let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+                for stmt in sql.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+                    tx.execute(stmt).await?;
+                }
+                sqlx::query("INSERT INTO switchboard_migrations (version, applied_at) VALUES ($1, $2)")
+                    .bind(*version)
+                    .bind(now())
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+            }
+            Ok::<(), sqlx::Error>(())
+        }
+        .await;
+        if self.postgres {
+            conn.execute("SELECT pg_advisory_unlock(7412001)").await?;
+        }
+        result.map_err(ApiError::from)
+    }
+
+    /// Whether storage answers.
+    pub async fn ping(&self) -> bool {
+        sqlx::query("SELECT 1").fetch_one(&self.pool).await.is_ok()
+    }
+
+    // ---- organizations and applications
+
+    pub async fn count_organizations(&self) -> ApiResult<i64> {
+        let r = sqlx::query("SELECT COUNT(*) AS n FROM organizations").fetch_one(&self.pool).await?;
+        Ok(r.try_get::<i64, _>("n")?)
+    }
+
+    pub async fn create_organization(&self, name: &str) -> ApiResult<Organization> {
+        let id = new_id();
+        sqlx::query("INSERT INTO organizations (id, name, created_at) VALUES ($1, $2, $3)")
+            .bind(&id)
+            .bind(name)
+            .bind(now())
+            .execute(&self.pool)
+            .await?;
+        Ok(Organization { id, name: name.to_string() })
+    }
+
+    pub async fn find_organization_by_name(&self, name: &str) -> ApiResult<Option<Organization>> {
+        let r = sqlx::query("SELECT id, name FROM organizations WHERE name = $1 ORDER BY created_at LIMIT 1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(match r {
+            Some(r) => Some(Organization { id: r.try_get("id")?, name: r.try_get("name")? }),
+            None => None,
+        })
+    }
+
+    pub async fn create_application(&self, organization_id: &str, client_id: &str, secret_hash: &str) -> ApiResult<Application> {
+        let id = new_id();
+        sqlx::query("INSERT INTO applications (id, organization_id, client_id, secret_hash, created_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(&id)
+            .bind(organization_id)
+            .bind(client_id)
+            .bind(secret_hash)
+            .bind(now())
+            .execute(&self.pool)
+            .await?;
+        Ok(Application { id, organization_id: organization_id.into(), client_id: client_id.into(), secret_hash: secret_hash.into() })
+    }
+
+    pub async fn find_application(&self, client_id: &str) -> ApiResult<Option<Application>> {
+        let r = sqlx::query("SELECT id, organization_id, client_id, secret_hash FROM applications WHERE client_id = $1")
+            .bind(client_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(match r {
+            Some(r) => Some(Application {
+                id: r.try_get("id")?,
+                organization_id: r.try_get("organization_id")?,
+                client_id: r.try_get("client_id")?,
+                secret_hash: r.try_get("secret_hash")?,
+            }),
+            None => None,
+        })
+    }
+
+    // ---- workspaces
+
+    fn workspace(r: &AnyRow) -> Result<Workspace, sqlx::Error> {
+        Ok(Workspace {
+            id: r.try_get("id")?,
+            organization_id: r.try_get("organization_id")?,
+            name: r.try_get("name")?,
+            created_at: r.try_get("created_at")?,
+        })
+    }
+
+    pub async fn find_workspace(&self, organization_id: &str, name: &str) -> ApiResult<Option<Workspace>> {
+        let r = sqlx::query("SELECT id, organization_id, name, created_at FROM workspaces WHERE organization_id = $1 AND name = $2")
+            .bind(organization_id)
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(r.as_ref().map(Self::workspace).transpose()?)
+    }
+
+    pub async fn get_workspace(&self, organization_id: &str, id: &str) -> ApiResult<Option<Workspace>> {
+        let r = sqlx::query("SELECT id, organization_id, name, created_at FROM workspaces WHERE organization_id = $1 AND id = $2")
+            .bind(organization_id)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(r.as_ref().map(Self::workspace).transpose()?)
+    }
+
+    /// The workspace called `name`, created if new (safe when two requests race).
+    pub async fn workspace_for(&self, organization_id: &str, name: &str) -> ApiResult<Workspace> {
+        if let Some(w) = self.find_workspace(organization_id, name).await? {
+            return Ok(w);
+        }
+        sqlx::query(
+            "INSERT INTO workspaces (id, organization_id, name, created_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (organization_id, name) DO NOTHING",
+        )
+        .bind(new_id())
+        .bind(organization_id)
+        .bind(name)
+        .bind(now())
+        .execute(&self.pool)
+        .await?;
+        self.find_workspace(organization_id, name).await?.ok_or_else(|| ApiError::internal("workspace vanished after insert"))
+    }
+
+    pub async fn list_workspaces(&self, organization_id: &str, name_contains: Option<&str>) -> ApiResult<Vec<Workspace>> {
+        let rows = sqlx::query("SELECT id, organization_id, name, created_at FROM workspaces WHERE organization_id = $1 ORDER BY created_at, name")
+            .bind(organization_id)
+            .fetch_all(&self.pool)
+            .await?;
+        let needle = name_contains.map(str::to_lowercase);
+        let mut out = Vec::new();
+        for r in &rows {
+            let w = Self::workspace(r)?;
+            if needle.as_ref().is_none_or(|n| w.name.to_lowercase().contains(n)) {
+                out.push(w);
+            }
+        }
+        Ok(out)
+    }
+
+    // ---- connectors
+
+    #[allow(clippy::too_many_arguments)]
+    pub async fn insert_connector(&self, row: &ConnectorRow) -> ApiResult<()> {
+        sqlx::query(
+            "INSERT INTO connectors (id, organization_id, workspace_id, definition_id, slug, name, credentials_key_id, credentials_ct, \
+             credential_version, replication_config, config, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+        )
+        .bind(&row.id)
+        .bind(&row.organization_id)
+        .bind(&row.workspace_id)
+        .bind(&row.definition_id)
+        .bind(&row.slug)
+        .bind(&row.name)
+        .bind(&row.credentials.key_id)
+        .bind(&row.credentials.ciphertext)
+        .bind(row.credential_version)
+        .bind(&row.replication_config)
+        .bind(&row.config)
+        .bind(&row.created_at)
+        .bind(&row.updated_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// One connector of the organization (and of the workspace, when given).
+    pub async fn get_connector(&self, organization_id: &str, workspace_id: Option<&str>, id: &str) -> ApiResult<Option<ConnectorRow>> {
+        let sql = format!(
+            "SELECT {CONNECTOR_COLUMNS} FROM connectors c JOIN workspaces w ON w.id = c.workspace_id \
+             WHERE c.organization_id = $1 AND c.id = $2 AND ($3 = '' OR c.workspace_id = $3)"
+        );
+        let r = sqlx::query(&sql)
+            .bind(organization_id)
+            .bind(id)
+            .bind(workspace_id.unwrap_or(""))
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(r.as_ref().map(connector_row).transpose()?)
+    }
+
+    pub async fn list_connectors(&self, organization_id: &str, f: &ConnectorFilter) -> ApiResult<Vec<ConnectorRow>> {
+        let sql = format!(
+            "SELECT {CONNECTOR_COLUMNS} FROM connectors c JOIN workspaces w ON w.id = c.workspace_id \
+             WHERE c.organization_id = $1 AND ($2 = '' OR c.workspace_id = $2) AND ($3 = '' OR c.definition_id = $3) \
+             ORDER BY c.created_at, c.id"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(organization_id)
+            .bind(f.workspace_id.as_deref().unwrap_or(""))
+            .bind(f.definition_id.as_deref().unwrap_or(""))
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(connector_row).collect::<Result<_, _>>()?)
+    }
+
+    /// Updates name, config and, when given, credentials (bumping the credential version).
+    pub async fn update_connector(&self, row: &ConnectorRow) -> ApiResult<()> {
+        sqlx::query(
+            "UPDATE connectors SET name = $1, credentials_key_id = $2, credentials_ct = $3, credential_version = $4, \
+             replication_config = $5, config = $6, updated_at = $7 WHERE id = $8 AND organization_id = $9",
+        )
+        .bind(&row.name)
+        .bind(&row.credentials.key_id)
+        .bind(&row.credentials.ciphertext)
+        .bind(row.credential_version)
+        .bind(&row.replication_config)
+        .bind(&row.config)
+        .bind(&row.updated_at)
+        .bind(&row.id)
+        .bind(&row.organization_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Replaces the credentials only if they are still at `expected_version` (compare-and-swap).
+    pub async fn swap_credentials(&self, id: &str, expected_version: i64, sealed: &Sealed) -> ApiResult<bool> {
+        let r = sqlx::query(
+            "UPDATE connectors SET credentials_key_id = $1, credentials_ct = $2, credential_version = credential_version + 1, updated_at = $3 \
+             WHERE id = $4 AND credential_version = $5",
+        )
+        .bind(&sealed.key_id)
+        .bind(&sealed.ciphertext)
+        .bind(now())
+        .bind(id)
+        .bind(expected_version)
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// The sealed credentials and their version.
+    pub async fn credentials(&self, id: &str) -> ApiResult<Option<(Sealed, i64)>> {
+        let r = sqlx::query("SELECT credentials_key_id, credentials_ct, credential_version FROM connectors WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(match r {
+            Some(r) => Some((
+                Sealed { key_id: r.try_get("credentials_key_id")?, ciphertext: r.try_get("credentials_ct")? },
+                r.try_get("credential_version")?,
+            )),
+            None => None,
+        })
+    }
+
+    pub async fn delete_connector(&self, organization_id: &str, id: &str) -> ApiResult<bool> {
+        let r = sqlx::query("DELETE FROM connectors WHERE organization_id = $1 AND id = $2")
+            .bind(organization_id)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        sqlx::query("DELETE FROM refresh_locks WHERE connector_id = $1").bind(id).execute(&self.pool).await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    // ---- refresh leases (one OAuth refresh at a time per connector, across replicas)
+
+    /// Takes the refresh lease of a connector for `owner` unless someone else holds a live one.
+    pub async fn try_lease(&self, connector_id: &str, owner: &str, ttl_ms: i64) -> ApiResult<bool> {
+        let now = now_ms();
+        let r = sqlx::query(
+            "INSERT INTO refresh_locks (connector_id, owner, expires_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (connector_id) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at \
+             WHERE refresh_locks.expires_at < $4 OR refresh_locks.owner = excluded.owner",
+        )
+        .bind(connector_id)
+        .bind(owner)
+        .bind(now + ttl_ms)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// Releases the lease, only if `owner` holds it.
+    pub async fn release_lease(&self, connector_id: &str, owner: &str) -> ApiResult<bool> {
+        let r = sqlx::query("DELETE FROM refresh_locks WHERE connector_id = $1 AND owner = $2")
+            .bind(connector_id)
+            .bind(owner)
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    // ---- signing keys
+
+    pub async fn signing_keys(&self) -> ApiResult<Vec<(String, Sealed, String)>> {
+        let rows = sqlx::query("SELECT kid, secret_key_id, secret_ct, created_at FROM signing_keys ORDER BY created_at, kid")
+            .fetch_all(&self.pool)
+            .await?;
+        let mut out = Vec::new();
+        for r in rows {
+            out.push((
+                r.try_get("kid")?,
+                Sealed { key_id: r.try_get("secret_key_id")?, ciphertext: r.try_get("secret_ct")? },
+                r.try_get("created_at")?,
+            ));
+        }
+        Ok(out)
+    }
+
+    pub async fn insert_signing_key(&self, kid: &str, sealed: &Sealed) -> ApiResult<()> {
+        sqlx::query("INSERT INTO signing_keys (kid, secret_key_id, secret_ct, created_at) VALUES ($1, $2, $3, $4)")
+            .bind(kid)
+            .bind(&sealed.key_id)
+            .bind(&sealed.ciphertext)
+            .bind(now())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    // ---- key rotation
+
+    /// Every sealed record: (table, id, sealed).
+    pub async fn sealed_records(&self) -> ApiResult<Vec<(&'static str, String, Sealed)>> {
+        let mut out = Vec::new();
+        for r in sqlx::query("SELECT id, credentials_key_id, credentials_ct FROM connectors").fetch_all(&self.pool).await? {
+            out.push(("connectors", r.try_get("id")?, Sealed { key_id: r.try_get("credentials_key_id")?, ciphertext: r.try_get("credentials_ct")? }));
+        }
+        for r in sqlx::query("SELECT kid, secret_key_id, secret_ct FROM signing_keys").fetch_all(&self.pool).await? {
+            out.push(("signing_keys", r.try_get("kid")?, Sealed { key_id: r.try_get("secret_key_id")?, ciphertext: r.try_get("secret_ct")? }));
+        }
+        Ok(out)
+    }
+
+    /// Rewrites one sealed record if it still holds `old` (so a concurrent update is not lost).
+    pub async fn reseal(&self, table: &str, id: &str, old: &Sealed, new: &Sealed) -> ApiResult<bool> {
+        let sql = match table {
+            "connectors" => "UPDATE connectors SET credentials_key_id = $1, credentials_ct = $2 WHERE id = $3 AND credentials_ct = $4",
+            "signing_keys" => "UPDATE signing_keys SET secret_key_id = $1, secret_ct = $2 WHERE kid = $3 AND secret_ct = $4",
+            _ => return Err(ApiError::internal(format!("unknown sealed table {table}"))),
+        };
+        let r = sqlx::query(sql).bind(&new.key_id).bind(&new.ciphertext).bind(id).bind(&old.ciphertext).execute(&self.pool).await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    // ---- audit
+
+    pub async fn audit(&self, a: &Audit) -> ApiResult<()> {
+        sqlx::query(
+            "INSERT INTO audit_log (id, organization_id, workspace_id, connector_id, token_kind, entity, action, status, error_code, \
+             latency_ms, request_id, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        )
+        .bind(new_id())
+        .bind(&a.organization_id)
+        .bind(&a.workspace_id)
+        .bind(&a.connector_id)
+        .bind(&a.token_kind)
+        .bind(&a.entity)
+        .bind(&a.action)
+        .bind(&a.status)
+        .bind(&a.error_code)
+        .bind(a.latency_ms)
+        .bind(&a.request_id)
+        .bind(now())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Audit records of an organization, newest first (for tests and operators).
+    pub async fn audit_records(&self, organization_id: &str) -> ApiResult<Vec<(String, String, String, Option<String>)>> {
+        let rows = sqlx::query("SELECT entity, action, status, error_code FROM audit_log WHERE organization_id = $1 ORDER BY created_at DESC")
+            .bind(organization_id)
+            .fetch_all(&self.pool)
+            .await?;
+        let mut out = Vec::new();
+        for r in rows {
+            out.push((r.try_get("entity")?, r.try_get("action")?, r.try_get("status")?, r.try_get("error_code")?));
+        }
+        Ok(out)
+    }
+}
+
+/// Hides a password in a database URL inside an error text.
+fn redact_url(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for word in text.split_inclusive(char::is_whitespace) {
+        match (word.find("://"), word.find('@')) {
+            (Some(s), Some(at)) if at > s => {
+                out.push_str(&word[..s + 3]);
+                out.push_str("****");
+                out.push_str(&word[at..]);
+            }
+            _ => out.push_str(word),
+        }
+    }
+    out
+}

@@ -1,0 +1,1 @@
+//! The Switchboard engine (in progress).
