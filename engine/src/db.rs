@@ -58,6 +58,12 @@ CREATE TABLE signing_keys (
     secret_ct TEXT NOT NULL,
     created_at TEXT NOT NULL
 );
+CREATE TABLE widget_origins (
+    organization_id TEXT NOT NULL,
+    origin TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (organization_id, origin)
+);
 CREATE TABLE refresh_locks (
     connector_id TEXT PRIMARY KEY,
     owner TEXT NOT NULL,
@@ -533,6 +539,23 @@ impl Db {
             .execute(&self.pool)
             .await?;
         Ok(r.rows_affected() == 1)
+    }
+
+    // ---- widget origins (CORS preflights are answered for these exact origins only)
+
+    pub async fn add_widget_origin(&self, organization_id: &str, origin: &str) -> ApiResult<()> {
+        sqlx::query("INSERT INTO widget_origins (organization_id, origin, created_at) VALUES ($1, $2, $3) ON CONFLICT (organization_id, origin) DO NOTHING")
+            .bind(organization_id)
+            .bind(origin)
+            .bind(now())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn is_widget_origin(&self, origin: &str) -> ApiResult<bool> {
+        let r = sqlx::query("SELECT origin FROM widget_origins WHERE origin = $1 LIMIT 1").bind(origin).fetch_optional(&self.pool).await?;
+        Ok(r.is_some())
     }
 
     // ---- signing keys

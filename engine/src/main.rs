@@ -1,15 +1,18 @@
 //! `switchboard`: the command line of Switchboard.
 //!
-//! `exec` runs one connector operation in local mode; `connectors` lists the built-in
-//! connectors or describes one. Errors print as JSON `{code, message, ...}` on stderr with a
-//! non-zero exit status.
+//! `serve` runs the engine; `admin` creates applications and rotates the master key; `exec`
+//! runs one connector operation in local mode; `connectors` lists the built-in connectors or
+//! describes one. Errors print as JSON `{code, message, ...}` on stderr with a non-zero exit.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use serde_json::{json, Value};
-use switchboard_core::{describe, Connector, ConnectorOptions, Error, ExecuteOptions, Registry};
+use switchboard_core::{describe, Connector, ConnectorOptions, Error, ErrorCode, ExecuteOptions, Registry};
+use switchboard_engine::crypto::{write_key_file, Key, KeyRing};
+use switchboard_engine::db::Db;
+use switchboard_engine::{admin, app, AppState, Settings};
 
 #[derive(Parser)]
 #[command(name = "switchboard", version, about = "Switchboard: connectors for AI agents, local or hosted")]
@@ -21,8 +24,46 @@ struct Cli {
     command: Command,
 }
 
+#[derive(Args, Clone)]
+struct Store {
+    /// Directory of the embedded SQLite database and key file.
+    #[arg(long, env = "SWITCHBOARD_DATA_DIR", default_value = "./switchboard-data")]
+    data_dir: PathBuf,
+    /// postgres://... to use PostgreSQL instead of the embedded SQLite.
+    #[arg(long, env = "SWITCHBOARD_DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
+}
+
 #[derive(Subcommand)]
 enum Command {
+    /// Run the engine.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, env = "SWITCHBOARD_BIND", default_value = "127.0.0.1:8080")]
+        bind: String,
+        #[command(flatten)]
+        store: Store,
+        /// Extra hosts connectors may send credentials to (comma-separated), e.g. 127.0.0.1 for tests.
+        #[arg(long, env = "SWITCHBOARD_EGRESS_ALLOW", value_delimiter = ',')]
+        egress_allow: Vec<String>,
+        /// Lifetime of application tokens, in seconds.
+        #[arg(long, env = "SWITCHBOARD_APPLICATION_TOKEN_TTL", default_value_t = 900)]
+        application_token_ttl: u64,
+        /// Sustained requests per second allowed per organization.
+        #[arg(long, env = "SWITCHBOARD_RATE_LIMIT", default_value_t = 50.0)]
+        rate_limit: f64,
+        /// Burst of requests allowed per organization.
+        #[arg(long, env = "SWITCHBOARD_RATE_BURST", default_value_t = 200.0)]
+        rate_burst: f64,
+        /// Largest request body in bytes.
+        #[arg(long, env = "SWITCHBOARD_BODY_LIMIT", default_value_t = 1024 * 1024)]
+        body_limit: usize,
+    },
+    /// Operator tasks.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
     /// Run one operation in local mode; prints {"data", "meta"} as JSON.
     Exec {
         /// Connector slug, name or definition id (e.g. github).
@@ -60,21 +101,43 @@ enum Command {
     },
 }
 
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Create an application; prints {"organization_id", "client_id", "client_secret"}.
+    CreateApplication {
+        /// Organization name (created if new).
+        #[arg(long)]
+        organization: String,
+        #[command(flatten)]
+        store: Store,
+    },
+    /// Re-encrypt every secret under a new master key.
+    ///
+    /// Online: start the engines with the new key in SWITCHBOARD_MASTER_KEY and the old one in
+    /// SWITCHBOARD_OLD_MASTER_KEYS, run this, then drop the old key. With --generate (or the
+    /// embedded key file) a new key is made here and printed once (or written to the key file).
+    RotateKey {
+        #[command(flatten)]
+        store: Store,
+        /// Make a new key instead of using the one in SWITCHBOARD_MASTER_KEY.
+        #[arg(long)]
+        generate: bool,
+    },
+}
+
 fn parse_json(what: &str, text: &str) -> Result<Value, Error> {
-    serde_json::from_str(text).map_err(|e| Error::new(switchboard_core::ErrorCode::BadRequest, format!("--{what} is not valid JSON: {e}")))
+    serde_json::from_str(text).map_err(|e| Error::new(ErrorCode::BadRequest, format!("--{what} is not valid JSON: {e}")))
 }
 
 fn read_credentials(arg: Option<String>) -> Result<Value, Error> {
     let Some(arg) = arg else { return Ok(Value::Object(Default::default())) };
     let text = match arg.strip_prefix('@') {
-        Some(path) => std::fs::read_to_string(path)
-            .map_err(|e| Error::configuration(format!("cannot read credentials file {path}: {e}")))?,
+        Some(path) => std::fs::read_to_string(path).map_err(|e| Error::configuration(format!("cannot read credentials file {path}: {e}")))?,
         None => arg,
     };
     // Never echo the text back: it holds secrets.
-    serde_json::from_str(&text).map_err(|e| {
-        Error::new(switchboard_core::ErrorCode::BadRequest, format!("--credentials is not valid JSON (line {}, column {})", e.line(), e.column()))
-    })
+    serde_json::from_str(&text)
+        .map_err(|e| Error::new(ErrorCode::BadRequest, format!("--credentials is not valid JSON (line {}, column {})", e.line(), e.column())))
 }
 
 fn registry(specs: Option<PathBuf>) -> Result<Registry, Error> {
@@ -84,8 +147,106 @@ fn registry(specs: Option<PathBuf>) -> Result<Registry, Error> {
     }
 }
 
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+fn key_ring(store: &Store) -> Result<KeyRing, Error> {
+    let dir = store.database_url.is_none().then_some(store.data_dir.as_path());
+    KeyRing::load(env("SWITCHBOARD_MASTER_KEY").as_deref(), env("SWITCHBOARD_OLD_MASTER_KEYS").as_deref(), dir).map_err(Error::configuration)
+}
+
+async fn open_db(store: &Store) -> Result<Db, Error> {
+    let db = match &store.database_url {
+        Some(url) => Db::connect(url).await,
+        None => Db::open_sqlite(&store.data_dir).await,
+    };
+    db.map_err(|e| Error::new(e.code, e.message))
+}
+
+fn api(e: switchboard_engine::error::ApiError) -> Error {
+    Error::new(e.code, e.message)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down: finishing requests in flight");
+}
+
 async fn run(cli: Cli) -> Result<(), Error> {
     match cli.command {
+        Command::Serve { bind, store, egress_allow, application_token_ttl, rate_limit, rate_burst, body_limit } => {
+            let keys = key_ring(&store)?;
+            let settings = Settings {
+                data_dir: store.data_dir.clone(),
+                database_url: store.database_url.clone(),
+                egress_allow: egress_allow.into_iter().map(|h| h.trim().to_ascii_lowercase()).filter(|h| !h.is_empty()).collect(),
+                application_token_ttl: application_token_ttl.max(1),
+                rate_per_sec: rate_limit,
+                rate_burst,
+                body_limit,
+                ..Settings::default()
+            };
+            let state = AppState::new(settings, keys, registry(cli.specs)?).await.map_err(api)?;
+            if let Some(first) = admin::bootstrap(&state.db).await.map_err(api)? {
+                println!("{}", json!({"first_application": first.to_json(), "note": "shown once: store the client_secret now"}));
+            }
+            let listener = tokio::net::TcpListener::bind(&bind)
+                .await
+                .map_err(|e| Error::configuration(format!("cannot listen on {bind}: {e}")))?;
+            let addr = listener.local_addr().map_err(|e| Error::internal(e.to_string()))?;
+            println!("{}", json!({"listening": format!("http://{addr}")}));
+            tracing::info!(%addr, postgres = state.db.is_postgres(), "switchboard engine listening");
+            axum::serve(listener, app(state)).with_graceful_shutdown(shutdown_signal()).await.map_err(|e| Error::internal(e.to_string()))?;
+        }
+        Command::Admin { command: AdminCommand::CreateApplication { organization, store } } => {
+            let db = open_db(&store).await?;
+            let created = admin::create_application(&db, &organization).await.map_err(api)?;
+            println!("{}", created.to_json());
+        }
+        Command::Admin { command: AdminCommand::RotateKey { store, generate } } => {
+            let ring = key_ring(&store)?;
+            let db = open_db(&store).await?;
+            let uses_file = store.database_url.is_none() && env("SWITCHBOARD_MASTER_KEY").is_none();
+            let (ring, new_key) = if generate || uses_file {
+                let new = Key::generate();
+                let mut old: Vec<Key> = vec![ring.current().clone()];
+                if let Some(list) = env("SWITCHBOARD_OLD_MASTER_KEYS") {
+                    old.extend(list.split(',').filter_map(|k| Key::parse(k).ok()));
+                }
+                (KeyRing::new(new.clone(), old), Some(new))
+            } else {
+                (ring, None)
+            };
+            if let (true, Some(new)) = (uses_file, &new_key) {
+                // Keep the old key readable in the file until every record is resealed.
+                write_key_file(&store.data_dir, new, &[ring_old_current(&store)?]).map_err(Error::configuration)?;
+            }
+            let n = admin::reseal_all(&db, &ring).await.map_err(api)?;
+            if let (true, Some(new)) = (uses_file, &new_key) {
+                write_key_file(&store.data_dir, new, &[]).map_err(Error::configuration)?;
+            }
+            let mut out = json!({"key_id": ring.current_id(), "records_resealed": n});
+            if let (false, Some(new)) = (uses_file, &new_key) {
+                out["master_key"] = json!(new.to_base64());
+                out["note"] = json!("set SWITCHBOARD_MASTER_KEY to master_key on every engine; shown once");
+            }
+            println!("{out}");
+        }
         Command::Exec { slug, entity, action, params, credentials, config, select_fields, exclude_fields, skip_truncation } => {
             let reg = registry(cli.specs)?;
             let spec = reg.get(&slug)?;
@@ -125,14 +286,22 @@ async fn run(cli: Cli) -> Result<(), Error> {
     Ok(())
 }
 
+/// The key currently in the key file (before rotation).
+fn ring_old_current(store: &Store) -> Result<Key, Error> {
+    let ring = KeyRing::load(None, None, Some(&store.data_dir)).map_err(Error::configuration)?;
+    Ok(ring.current().clone())
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // The server logs requests; one-shot commands keep stderr for their error JSON.
+    let default_level = if matches!(cli.command, Command::Serve { .. }) { "info" } else { "warn" };
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("SWITCHBOARD_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("SWITCHBOARD_LOG").unwrap_or_else(|_| default_level.into()))
         .with_writer(std::io::stderr)
         .json()
         .init();
-    let cli = Cli::parse();
     match run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

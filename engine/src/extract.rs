@@ -1,0 +1,117 @@
+//! Request extractors: JSON bodies with typed rejections, and the authenticated caller.
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use serde::de::DeserializeOwned;
+use switchboard_core::ErrorCode;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::tokens::{Claims, TokenKind};
+
+/// A JSON body; malformed JSON is `bad_request`, a wrong shape `validation`, too large
+/// `payload_too_large`, each with a message saying what to fix.
+pub struct Body<T>(pub T);
+
+impl<S, T> FromRequest<S> for Body<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(v)) => Ok(Body(v)),
+            Err(rej) => Err(match &rej {
+                JsonRejection::JsonDataError(e) => ApiError::validation(format!("the request body does not have the expected fields: {}", inner_text(e))),
+                JsonRejection::JsonSyntaxError(e) => ApiError::bad_request(format!("the request body is not valid JSON: {}", inner_text(e))),
+                JsonRejection::MissingJsonContentType(_) => ApiError::bad_request("send the body as JSON with Content-Type: application/json"),
+                _ if rej.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                    ApiError::new(ErrorCode::PayloadTooLarge, "the request body is larger than this server accepts")
+                }
+                _ => ApiError::bad_request(format!("the request body could not be read: {}", rej.body_text())),
+            }),
+        }
+    }
+}
+
+fn inner_text(e: &dyn std::error::Error) -> String {
+    let mut msg = e.to_string();
+    let mut src = e.source();
+    while let Some(s) = src {
+        msg = s.to_string();
+        src = s.source();
+    }
+    msg
+}
+
+/// The authenticated caller of a request.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub claims: Claims,
+}
+
+impl Caller {
+    pub fn kind(&self) -> TokenKind {
+        self.claims.kind
+    }
+    pub fn org(&self) -> &str {
+        &self.claims.org
+    }
+    /// The workspace a scoped or widget token is bound to.
+    pub fn workspace_id(&self) -> Option<&str> {
+        match self.claims.kind {
+            TokenKind::Application => None,
+            _ => self.claims.ws.as_deref(),
+        }
+    }
+
+    /// Fails with `forbidden` unless the token is one of `kinds`.
+    pub fn require(&self, kinds: &[TokenKind]) -> Result<(), ApiError> {
+        if kinds.contains(&self.claims.kind) {
+            return Ok(());
+        }
+        let names: Vec<&str> = kinds.iter().map(|k| k.as_str()).collect();
+        Err(ApiError::forbidden(format!(
+            "a {} token cannot do this; it needs a {} token",
+            self.claims.kind.as_str(),
+            names.join(" or ")
+        ))
+        .with_reason("wrong_token_kind"))
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let header = parts.headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("");
+        let token = match header.split_once(' ') {
+            Some((scheme, t)) if scheme.eq_ignore_ascii_case("bearer") && !t.trim().is_empty() => t.trim(),
+            _ => {
+                return Err(ApiError::unauthorized("send a token as 'Authorization: Bearer <token>'").with_reason("missing_token"));
+            }
+        };
+        let claims = state.signer.verify(token, &state.db, &state.keys).await?;
+        if let Some(org) = parts.headers.get("x-organization-id") {
+            if org.to_str().ok() != Some(claims.org.as_str()) {
+                return Err(ApiError::forbidden("X-Organization-Id does not match the token's organization").with_reason("organization_mismatch"));
+            }
+        }
+        if claims.kind == TokenKind::Widget {
+            let origin = parts.headers.get("origin").and_then(|v| v.to_str().ok());
+            if origin != claims.origin.as_deref() {
+                return Err(ApiError::forbidden("this widget token is only valid from its allowed origin").with_reason("origin_mismatch"));
+            }
+        }
+        if let Err(wait) = state.limiter.take(&claims.org, state.settings.rate_per_sec, state.settings.rate_burst) {
+            let mut e = ApiError::new(ErrorCode::RateLimited, "this organization is sending requests faster than its rate limit");
+            e.retry_after = Some(wait);
+            return Err(e);
+        }
+        Ok(Caller { claims })
+    }
+}

@@ -1,0 +1,55 @@
+//! Prometheus text metrics, kept as plain atomic counters.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+/// Counters the engine exposes on `/metrics`.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    requests: Mutex<BTreeMap<(String, u16), u64>>,
+    executions: Mutex<BTreeMap<(String, String), u64>>,
+    execution_ms_sum: AtomicU64,
+    execution_count: AtomicU64,
+    tokens_issued: Mutex<BTreeMap<String, u64>>,
+}
+
+impl Metrics {
+    /// One answered request.
+    pub fn request(&self, method: &str, status: u16) {
+        *self.requests.lock().unwrap_or_else(|e| e.into_inner()).entry((method.to_string(), status)).or_default() += 1;
+    }
+
+    /// One execution of a connector operation.
+    pub fn execution(&self, connector: &str, outcome: &str, ms: u64) {
+        *self.executions.lock().unwrap_or_else(|e| e.into_inner()).entry((connector.to_string(), outcome.to_string())).or_default() += 1;
+        self.execution_ms_sum.fetch_add(ms, Ordering::Relaxed);
+        self.execution_count.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// One token issued.
+    pub fn token(&self, kind: &str) {
+        *self.tokens_issued.lock().unwrap_or_else(|e| e.into_inner()).entry(kind.to_string()).or_default() += 1;
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        out.push_str("# HELP switchboard_http_requests_total HTTP requests answered.\n# TYPE switchboard_http_requests_total counter\n");
+        for ((m, s), n) in self.requests.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+            out.push_str(&format!("switchboard_http_requests_total{{method=\"{m}\",status=\"{s}\"}} {n}\n"));
+        }
+        out.push_str("# HELP switchboard_executions_total Connector operations executed.\n# TYPE switchboard_executions_total counter\n");
+        for ((c, o), n) in self.executions.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+            out.push_str(&format!("switchboard_executions_total{{connector=\"{c}\",outcome=\"{o}\"}} {n}\n"));
+        }
+        out.push_str("# HELP switchboard_execution_duration_ms Time spent executing operations.\n# TYPE switchboard_execution_duration_ms summary\n");
+        out.push_str(&format!("switchboard_execution_duration_ms_sum {}\n", self.execution_ms_sum.load(Ordering::Relaxed)));
+        out.push_str(&format!("switchboard_execution_duration_ms_count {}\n", self.execution_count.load(Ordering::Relaxed)));
+        out.push_str("# HELP switchboard_tokens_issued_total Tokens issued.\n# TYPE switchboard_tokens_issued_total counter\n");
+        for (k, n) in self.tokens_issued.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+            out.push_str(&format!("switchboard_tokens_issued_total{{kind=\"{k}\"}} {n}\n"));
+        }
+        out
+    }
+}

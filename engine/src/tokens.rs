@@ -1,0 +1,167 @@
+//! Token issuing and checking: HS256 JWTs with a key id, signing keys stored sealed in the
+//! database so every replica shares them and they can rotate.
+
+use std::collections::HashMap;
+use std::sync::RwLock;
+
+use jsonwebtoken::{decode, decode_header, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+
+use crate::crypto::{random_token, KeyRing};
+use crate::db::Db;
+use crate::error::{ApiError, ApiResult};
+
+/// Allowed clock skew when checking expiry, in seconds.
+pub const LEEWAY_SECS: u64 = 5;
+
+/// What a token may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenKind {
+    /// Everything in its organization.
+    Application,
+    /// One workspace's connectors.
+    Scoped,
+    /// The embeddable auth UI of one workspace, from one origin.
+    Widget,
+}
+
+impl TokenKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenKind::Application => "application",
+            TokenKind::Scoped => "scoped",
+            TokenKind::Widget => "widget",
+        }
+    }
+}
+
+/// The claims of every token.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Claims {
+    pub iss: String,
+    /// The application's client id.
+    pub sub: String,
+    pub org: String,
+    pub kind: TokenKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ws: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wsn: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
+    pub iat: u64,
+    pub exp: u64,
+    pub jti: String,
+}
+
+const ISSUER: &str = "switchboard";
+
+/// Signing keys by id, and the one new tokens use.
+pub struct Signer {
+    keys: RwLock<(String, HashMap<String, Vec<u8>>)>,
+}
+
+impl std::fmt::Debug for Signer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Signer").finish_non_exhaustive()
+    }
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+impl Signer {
+    /// Loads the signing keys, creating the first one on an empty store.
+    pub async fn load(db: &Db, ring: &KeyRing) -> ApiResult<Self> {
+        let s = Self { keys: RwLock::new((String::new(), HashMap::new())) };
+        s.reload(db, ring).await?;
+        if s.read().1.is_empty() {
+            let kid = format!("k{}", &random_token(6));
+            let secret = random_token(48);
+            let sealed = ring.seal(secret.as_bytes(), &format!("signing_key:{kid}"))?;
+            db.insert_signing_key(&kid, &sealed).await?;
+            s.reload(db, ring).await?;
+        }
+        Ok(s)
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, (String, HashMap<String, Vec<u8>>)> {
+        self.keys.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Re-reads the keys (a replica may have added one). The newest key signs.
+    pub async fn reload(&self, db: &Db, ring: &KeyRing) -> ApiResult<()> {
+        let rows = db.signing_keys().await?;
+        let mut map = HashMap::new();
+        let mut newest = String::new();
+        for (kid, sealed, _) in rows {
+            let secret = ring.open(&sealed, &format!("signing_key:{kid}"))?;
+            map.insert(kid.clone(), secret);
+            newest = kid;
+        }
+        *self.keys.write().unwrap_or_else(|e| e.into_inner()) = (newest, map);
+        Ok(())
+    }
+
+    /// Issues a token.
+    pub fn issue(&self, mut claims: Claims, ttl_secs: u64) -> ApiResult<String> {
+        let now = unix_now();
+        claims.iss = ISSUER.into();
+        claims.iat = now;
+        claims.exp = now + ttl_secs;
+        claims.jti = random_token(12);
+        let keys = self.read();
+        let secret = keys.1.get(&keys.0).ok_or_else(|| ApiError::internal("no signing key loaded"))?;
+        let mut header = Header::new(Algorithm::HS256);
+        header.kid = Some(keys.0.clone());
+        encode(&header, &claims, &EncodingKey::from_secret(secret)).map_err(|e| ApiError::internal(format!("cannot sign a token: {e}")))
+    }
+
+    /// Checks a token's signature, key id, algorithm, issuer and expiry.
+    pub async fn verify(&self, token: &str, db: &Db, ring: &KeyRing) -> ApiResult<Claims> {
+        let header = decode_header(token).map_err(|_| ApiError::unauthorized("the token is malformed").with_reason("malformed_token"))?;
+        if header.alg != Algorithm::HS256 {
+            return Err(ApiError::unauthorized("the token's algorithm is not accepted").with_reason("bad_algorithm"));
+        }
+        let kid = header.kid.ok_or_else(|| ApiError::unauthorized("the token has no key id").with_reason("malformed_token"))?;
+        let mut secret = self.read().1.get(&kid).cloned();
+        if secret.is_none() {
+            self.reload(db, ring).await?;
+            secret = self.read().1.get(&kid).cloned();
+        }
+        let secret = secret.ok_or_else(|| ApiError::unauthorized("the token was signed with an unknown key").with_reason("unknown_key"))?;
+        let mut v = Validation::new(Algorithm::HS256);
+        v.leeway = LEEWAY_SECS;
+        v.set_issuer(&[ISSUER]);
+        v.set_required_spec_claims(&["exp", "iss", "sub"]);
+        match decode::<Claims>(token, &DecodingKey::from_secret(&secret), &v) {
+            Ok(d) => Ok(d.claims),
+            Err(e) => {
+                use jsonwebtoken::errors::ErrorKind;
+                Err(match e.kind() {
+                    ErrorKind::ExpiredSignature => ApiError::unauthorized("the token has expired; request a new one").with_reason("expired"),
+                    ErrorKind::InvalidSignature => ApiError::unauthorized("the token's signature is invalid").with_reason("bad_signature"),
+                    _ => ApiError::unauthorized("the token is invalid").with_reason("malformed_token"),
+                })
+            }
+        }
+    }
+}
+
+/// Claims for a new token (times and id are set when issued).
+pub fn claims(kind: TokenKind, client_id: &str, org: &str, ws: Option<(&str, &str)>, origin: Option<&str>) -> Claims {
+    Claims {
+        iss: String::new(),
+        sub: client_id.into(),
+        org: org.into(),
+        kind,
+        ws: ws.map(|w| w.0.to_string()),
+        wsn: ws.map(|w| w.1.to_string()),
+        origin: origin.map(str::to_string),
+        iat: 0,
+        exp: 0,
+        jti: String::new(),
+    }
+}
