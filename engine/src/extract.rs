@@ -69,13 +69,13 @@ impl Caller {
         }
     }
 
-    /// Fails with `forbidden` unless the token is one of `kinds`.
+    /// Fails with `authentication` (reason `wrong_token_kind`) unless the token is one of `kinds`.
     pub fn require(&self, kinds: &[TokenKind]) -> Result<(), ApiError> {
         if kinds.contains(&self.claims.kind) {
             return Ok(());
         }
         let names: Vec<&str> = kinds.iter().map(|k| k.as_str()).collect();
-        Err(ApiError::forbidden(format!(
+        Err(ApiError::unauthorized(format!(
             "a {} token cannot do this; it needs a {} token",
             self.claims.kind.as_str(),
             names.join(" or ")

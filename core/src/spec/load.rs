@@ -487,7 +487,9 @@ impl<'a> Loader<'a> {
                 if graphql.is_none() {
                     body = if is_form { BodyKind::Form } else { BodyKind::Json };
                 }
-                if graphql.is_none() {
+                {
+                    // For GraphQL operations the body schema's fields are template inputs.
+                    let body_loc = if graphql.is_some() { ParamLocation::Template } else { ParamLocation::Body };
                     if let Some(schema) = media.get("schema") {
                         let sptr = format!("{rptr}/content/{}/schema", tok(&ctype));
                         let schema = self.schema(schema, &sptr, 0)?;
@@ -503,7 +505,7 @@ impl<'a> Loader<'a> {
                                 if params.iter().any(|p| &p.name == k) {
                                     continue;
                                 }
-                                let mut param = self.param(k.clone(), ParamLocation::Body, required.contains(&k.as_str()), &v, &pptr)?;
+                                let mut param = self.param(k.clone(), body_loc, required.contains(&k.as_str()), &v, &pptr)?;
                                 param.body_root = as_bool(ext(v.as_object().unwrap_or(&Map::new()), "body-root"));
                                 params.push(param);
                             }

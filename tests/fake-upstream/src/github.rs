@@ -190,6 +190,28 @@ struct Issue {
     pull: Option<Pull>,
 }
 
+impl Issue {
+    /// A new open issue by `author`, without labels, assignees or milestone.
+    fn new(db_id: u64, number: u32, title: String, body: String, author: &str, created_at: String) -> Self {
+        Self {
+            db_id,
+            number,
+            title,
+            body,
+            author: author.into(),
+            open: true,
+            state_reason: None,
+            labels: vec![],
+            assignees: vec![],
+            milestone: None,
+            updated_at: created_at.clone(),
+            created_at,
+            closed_at: None,
+            pull: None,
+        }
+    }
+}
+
 /// What a pull request adds to an issue.
 #[derive(Debug, Clone)]
 struct Pull {
@@ -415,57 +437,149 @@ impl Data {
         })
         .collect();
 
-        type IssueRow = (&'static str, &'static str, Option<&'static str>, &'static [&'static str], &'static [&'static str], Option<u32>, (u32, u32), Option<(u32, u32)>);
+        type IssueRow = (
+            &'static str,
+            &'static str,
+            Option<&'static str>,
+            &'static [&'static str],
+            &'static [&'static str],
+            Option<u32>,
+            (u32, u32),
+            Option<(u32, u32)>,
+        );
         let issue_rows: [IssueRow; 5] = [
-            ("Crash when the config file is missing", "hubot", Some("completed"), &["bug"], &["octocat"], Some(1), (2, 1), Some((3, 11))),
+            (
+                "Crash when the config file is missing",
+                "hubot",
+                Some("completed"),
+                &["bug"],
+                &["octocat"],
+                Some(1),
+                (2, 1),
+                Some((3, 11)),
+            ),
             ("Add a --json output flag", "monalisa", None, &["enhancement"], &["monalisa"], Some(2), (2, 5), None),
-            ("Typo in the README install section", "defunkt", Some("completed"), &["documentation", "good first issue"], &[], Some(1), (2, 8), Some((2, 10))),
-            ("Support Windows paths", "hubot", None, &["bug", "help wanted"], &["octocat", "hubot"], Some(2), (2, 15), None),
+            (
+                "Typo in the README install section",
+                "defunkt",
+                Some("completed"),
+                &["documentation", "good first issue"],
+                &[],
+                Some(1),
+                (2, 8),
+                Some((2, 10)),
+            ),
+            (
+                "Support Windows paths",
+                "hubot",
+                None,
+                &["bug", "help wanted"],
+                &["octocat", "hubot"],
+                Some(2),
+                (2, 15),
+                None,
+            ),
             ("Document the plugin API", "defunkt", None, &["documentation"], &[], Some(3), (2, 18), None),
         ];
-        for (i, (title, author, reason, labels, assignees, milestone, created, closed)) in issue_rows.into_iter().enumerate() {
+        for (i, (title, author, reason, labels, assignees, milestone, created, closed)) in
+            issue_rows.into_iter().enumerate()
+        {
             let number = u32::try_from(i).unwrap_or(0) + 1;
+            let body = format!("{title}.\n\nSteps, context and expected behaviour are below.");
             hello.issues.push(Issue {
-                db_id: 20_000 + u64::from(number),
-                number,
-                title: title.into(),
-                body: format!("{title}.\n\nSteps, context and expected behaviour are below."),
-                author: author.into(),
                 open: closed.is_none(),
                 state_reason: reason.map(Into::into),
                 labels: strings(labels),
                 assignees: strings(assignees),
                 milestone,
-                created_at: ts(created.0, created.1),
                 updated_at: ts(closed.unwrap_or(created).0, closed.unwrap_or(created).1),
                 closed_at: closed.map(|(m, d)| ts(m, d)),
-                pull: None,
+                ..Issue::new(20_000 + u64::from(number), number, title.into(), body, author, ts(created.0, created.1))
             });
         }
-        type PullRow = (&'static str, &'static str, &'static str, bool, Option<(u32, u32)>, bool, (u32, u32, u32, u32), Option<&'static str>, &'static [&'static str], &'static [&'static str], Option<u32>, (u32, u32));
+        type PullRow = (
+            &'static str,
+            &'static str,
+            &'static str,
+            bool,
+            Option<(u32, u32)>,
+            bool,
+            (u32, u32, u32, u32),
+            Option<&'static str>,
+            &'static [&'static str],
+            &'static [&'static str],
+            Option<u32>,
+            (u32, u32),
+        );
         let pull_rows: [PullRow; 4] = [
-            ("Bump serde from 1.0.196 to 1.0.197", "hubot", "deps/serde", false, Some((3, 4)), false, (3, 3, 2, 1), None, &[], &[], None, (3, 2)),
-            ("Fall back to defaults when the config file is missing", "octocat", "fix-missing-config", false, Some((3, 11)), true, (42, 7, 2, 3), Some("APPROVED"), &["bug"], &["octocat"], Some(1), (3, 5)),
-            ("Add --json output", "monalisa", "json-output", false, None, false, (120, 15, 4, 5), Some("CHANGES_REQUESTED"), &["enhancement"], &[], Some(2), (3, 14)),
-            ("WIP: Windows path support", "hubot", "windows-paths", true, None, false, (30, 4, 2, 1), Some("REVIEW_REQUIRED"), &["bug"], &["hubot"], Some(2), (3, 18)),
+            (
+                "Bump serde from 1.0.196 to 1.0.197",
+                "hubot",
+                "deps/serde",
+                false,
+                Some((3, 4)),
+                false,
+                (3, 3, 2, 1),
+                None,
+                &[],
+                &[],
+                None,
+                (3, 2),
+            ),
+            (
+                "Fall back to defaults when the config file is missing",
+                "octocat",
+                "fix-missing-config",
+                false,
+                Some((3, 11)),
+                true,
+                (42, 7, 2, 3),
+                Some("APPROVED"),
+                &["bug"],
+                &["octocat"],
+                Some(1),
+                (3, 5),
+            ),
+            (
+                "Add --json output",
+                "monalisa",
+                "json-output",
+                false,
+                None,
+                false,
+                (120, 15, 4, 5),
+                Some("CHANGES_REQUESTED"),
+                &["enhancement"],
+                &[],
+                Some(2),
+                (3, 14),
+            ),
+            (
+                "WIP: Windows path support",
+                "hubot",
+                "windows-paths",
+                true,
+                None,
+                false,
+                (30, 4, 2, 1),
+                Some("REVIEW_REQUIRED"),
+                &["bug"],
+                &["hubot"],
+                Some(2),
+                (3, 18),
+            ),
         ];
         for (i, (title, author, head, draft, closed, merged, stats, decision, labels, assignees, milestone, created)) in
             pull_rows.into_iter().enumerate()
         {
             let number = u32::try_from(i).unwrap_or(0) + 6;
             let closed_at = closed.map(|(m, d)| ts(m, d));
+            let body = format!("{title}.\n\nSee the commits for details.");
             hello.issues.push(Issue {
-                db_id: 20_000 + u64::from(number),
-                number,
-                title: title.into(),
-                body: format!("{title}.\n\nCloses nothing yet; see the commits for details."),
-                author: author.into(),
                 open: closed.is_none(),
-                state_reason: None,
                 labels: strings(labels),
                 assignees: strings(assignees),
                 milestone,
-                created_at: ts(created.0, created.1),
                 updated_at: closed_at.clone().unwrap_or_else(|| ts(created.0, created.1)),
                 pull: Some(Pull {
                     head: head.into(),
@@ -481,6 +595,7 @@ impl Data {
                     review_decision: decision,
                 }),
                 closed_at,
+                ..Issue::new(20_000 + u64::from(number), number, title.into(), body, author, ts(created.0, created.1))
             });
         }
         hello.comments = [
@@ -526,14 +641,70 @@ impl Data {
 
         // Default branch history, newest first, then the heads of the other branches.
         let commit_rows = [
-            ("7fd1a60b01f91b314f59955a4e4d4e80d8edf11d", "Fall back to defaults when the config file is missing (#7)", (3, 11), "octocat", &["src/config.rs"][..], true),
-            ("553c2077f0edc3d5dc5d17262f6aa498e69d6f8e", "Release v1.0.0", (3, 1), "octocat", &["Cargo.toml"][..], true),
-            ("762941318ee16e59dabbacb1b4049eec22f0d303", "Add plugin docs", (2, 20), "hubot", &["docs/plugins.md"][..], true),
-            ("b3cbd5bbd7e81436d2eee04537ea2b4c0cad4cdf", "Fix typo in README (#3)", (2, 10), "defunkt", &["README.md"][..], true),
-            ("6dcb09b5b57875f334f61aebed695e2e4193db5e", "Read the config from ~/.hello.toml", (1, 25), "octocat", &["src/config.rs", "src/main.rs"][..], true),
-            ("a1b2c3d4e5f60718293a4b5c6d7e8f9012345678", "Initial commit", (1, 15), "octocat", &["README.md", "LICENSE", "Cargo.toml", "src/main.rs"][..], true),
-            ("0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c", "Add --json flag", (3, 14), "monalisa", &["src/main.rs", "src/output.rs"][..], false),
-            ("9a8b7c6d5e4f30211203f4e5d6c7b8a99a8b7c6d", "Normalize path separators (WIP)", (3, 18), "hubot", &["src/config.rs"][..], false),
+            (
+                "7fd1a60b01f91b314f59955a4e4d4e80d8edf11d",
+                "Fall back to defaults when the config file is missing (#7)",
+                (3, 11),
+                "octocat",
+                &["src/config.rs"][..],
+                true,
+            ),
+            (
+                "553c2077f0edc3d5dc5d17262f6aa498e69d6f8e",
+                "Release v1.0.0",
+                (3, 1),
+                "octocat",
+                &["Cargo.toml"][..],
+                true,
+            ),
+            (
+                "762941318ee16e59dabbacb1b4049eec22f0d303",
+                "Add plugin docs",
+                (2, 20),
+                "hubot",
+                &["docs/plugins.md"][..],
+                true,
+            ),
+            (
+                "b3cbd5bbd7e81436d2eee04537ea2b4c0cad4cdf",
+                "Fix typo in README (#3)",
+                (2, 10),
+                "defunkt",
+                &["README.md"][..],
+                true,
+            ),
+            (
+                "6dcb09b5b57875f334f61aebed695e2e4193db5e",
+                "Read the config from ~/.hello.toml",
+                (1, 25),
+                "octocat",
+                &["src/config.rs", "src/main.rs"][..],
+                true,
+            ),
+            (
+                "a1b2c3d4e5f60718293a4b5c6d7e8f9012345678",
+                "Initial commit",
+                (1, 15),
+                "octocat",
+                &["README.md", "LICENSE", "Cargo.toml", "src/main.rs"][..],
+                true,
+            ),
+            (
+                "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c",
+                "Add --json flag",
+                (3, 14),
+                "monalisa",
+                &["src/main.rs", "src/output.rs"][..],
+                false,
+            ),
+            (
+                "9a8b7c6d5e4f30211203f4e5d6c7b8a99a8b7c6d",
+                "Normalize path separators (WIP)",
+                (3, 18),
+                "hubot",
+                &["src/config.rs"][..],
+                false,
+            ),
         ];
         let head = commit_rows[0].0;
         hello.commits = commit_rows
@@ -547,11 +718,19 @@ impl Data {
                 additions: 10 * u32::try_from(files.len()).unwrap_or(1) + u32::try_from(i).unwrap_or(0),
                 deletions: u32::try_from(i).unwrap_or(0),
                 files: strings(files),
-                parent: if *on_default { commit_rows.get(i + 1).filter(|c| c.5).map(|c| c.0.to_string()) } else { Some(head.to_string()) },
+                parent: if *on_default {
+                    commit_rows.get(i + 1).filter(|c| c.5).map(|c| c.0.to_string())
+                } else {
+                    Some(head.to_string())
+                },
                 on_default: *on_default,
             })
             .collect();
-        let r = |name: &str, oid: &str, annotation: Option<&str>| Ref { name: name.into(), oid: oid.into(), annotation: annotation.map(Into::into) };
+        let r = |name: &str, oid: &str, annotation: Option<&str>| Ref {
+            name: name.into(),
+            oid: oid.into(),
+            annotation: annotation.map(Into::into),
+        };
         hello.branches = vec![
             r("develop", head, None),
             r("json-output", commit_rows[6].0, None),
@@ -610,10 +789,11 @@ impl Data {
             })
         })
         .collect();
-        hello.stargazers = [("octocat", (3, 25)), ("mojombo", (3, 1)), ("defunkt", (2, 14)), ("monalisa", (2, 2)), ("hubot", (1, 20))]
-            .into_iter()
-            .map(|(login, (m, d))| (login.to_string(), ts(m, d)))
-            .collect();
+        hello.stargazers =
+            [("octocat", (3, 25)), ("mojombo", (3, 1)), ("defunkt", (2, 14)), ("monalisa", (2, 2)), ("hubot", (1, 20))]
+                .into_iter()
+                .map(|(login, (m, d))| (login.to_string(), ts(m, d)))
+                .collect();
         hello.files = [
             ("Cargo.toml", "[package]\nname = \"hello\"\nversion = \"1.0.1\"\nedition = \"2021\"\n"),
             ("LICENSE", "MIT License\n\nCopyright (c) 2024 Octo Inc.\n"),
@@ -630,31 +810,65 @@ impl Data {
             hello,
             repo(1_002, "octo/world", "A world map renderer for hello's greetings.", Some("Rust"), 12, (3, 10)),
             repo(1_003, "octo/docs", "Documentation site of octo's tools.", Some("JavaScript"), 3, (2, 28)),
-            Repo { homepage: Some("https://octocat.github.io".into()), ..repo(1_296_269, "octocat/Hello-World", "My first repository on GitHub!", None, 2_500, (3, 5)) },
-            repo(1_300_192, "octocat/Spoon-Knife", "This repo is for demonstration purposes only.", Some("HTML"), 12_000, (2, 14)),
+            Repo {
+                homepage: Some("https://octocat.github.io".into()),
+                ..repo(1_296_269, "octocat/Hello-World", "My first repository on GitHub!", None, 2_500, (3, 5))
+            },
+            repo(
+                1_300_192,
+                "octocat/Spoon-Knife",
+                "This repo is for demonstration purposes only.",
+                Some("HTML"),
+                12_000,
+                (2, 14),
+            ),
             Repo { fork: true, ..repo(1_300_193, "octocat/linguist", "Language Savant.", Some("Ruby"), 40, (1, 30)) },
-            Repo { private: true, ..repo(1_004, "octo-labs/experiments", "Experiments that may become products.", Some("Python"), 0, (3, 2)) },
+            Repo {
+                private: true,
+                ..repo(
+                    1_004,
+                    "octo-labs/experiments",
+                    "Experiments that may become products.",
+                    Some("Python"),
+                    0,
+                    (3, 2),
+                )
+            },
         ];
 
-        let team = |db_id: u64, slug: &str, name: &str, privacy, parent: Option<&str>, members: &[&str], repos: &[&str]| Team {
-            db_id,
-            slug: slug.into(),
-            name: name.into(),
-            description: format!("{name} of octo."),
-            privacy,
-            parent: parent.map(Into::into),
-            members: strings(members),
-            repos: strings(repos),
-            created_at: ts(1, 10),
-        };
+        let team =
+            |db_id: u64, slug: &str, name: &str, privacy, parent: Option<&str>, members: &[&str], repos: &[&str]| {
+                Team {
+                    db_id,
+                    slug: slug.into(),
+                    name: name.into(),
+                    description: format!("{name} of octo."),
+                    privacy,
+                    parent: parent.map(Into::into),
+                    members: strings(members),
+                    repos: strings(repos),
+                    created_at: ts(1, 10),
+                }
+            };
         let status_field = json!({"id": "PVTSSF_lADOA0000001", "name": "Status", "dataType": "SINGLE_SELECT", "options": [
             {"id": "f75ad846", "name": "Todo", "color": "GRAY"},
             {"id": "47fc9ee4", "name": "In Progress", "color": "YELLOW"},
             {"id": "98236657", "name": "Done", "color": "GREEN"},
         ]});
-        let item = |db_id: u64, content: ItemContent, values: Vec<Value>| ProjectItem { db_id, content, values, created_at: ts(3, 1) };
+        let item = |db_id: u64, content: ItemContent, values: Vec<Value>| ProjectItem {
+            db_id,
+            content,
+            values,
+            created_at: ts(3, 1),
+        };
         let issue = |n| ItemContent::Issue("octo/hello".into(), n);
-        let project = |db_id: u64, number: u32, title: &str, public: bool, closed: bool, creator: &str, items: Vec<ProjectItem>| Project {
+        let project = |db_id: u64,
+                       number: u32,
+                       title: &str,
+                       public: bool,
+                       closed: bool,
+                       creator: &str,
+                       items: Vec<ProjectItem>| Project {
             db_id,
             number,
             title: title.into(),
@@ -690,14 +904,52 @@ impl Data {
                     team(90_003, "docs", "Docs", "VISIBLE", None, &["monalisa", "defunkt"], &["docs", "hello"]),
                 ],
                 projects: vec![
-                    project(95_001, 1, "Roadmap", true, false, "octocat", vec![
-                        item(96_001, issue(2), vec![field_value("Status", json!("In Progress")), field_value("Estimate", json!(3))]),
-                        item(96_002, issue(4), vec![field_value("Status", json!("Todo")), field_value("Target date", json!("2024-06-15"))]),
-                        item(96_003, issue(9), vec![field_value("Status", json!("In Progress"))]),
-                        item(96_004, ItemContent::Draft("Investigate shell completions".into(), "bash, zsh and fish.".into()), vec![field_value("Status", json!("Todo"))]),
-                        item(96_005, issue(5), vec![field_value("Status", json!("Todo")), field_value("Estimate", json!(5))]),
-                    ]),
-                    project(95_002, 2, "Bug triage", false, true, "hubot", vec![item(96_006, issue(1), vec![field_value("Status", json!("Done"))])]),
+                    project(
+                        95_001,
+                        1,
+                        "Roadmap",
+                        true,
+                        false,
+                        "octocat",
+                        vec![
+                            item(
+                                96_001,
+                                issue(2),
+                                vec![field_value("Status", json!("In Progress")), field_value("Estimate", json!(3))],
+                            ),
+                            item(
+                                96_002,
+                                issue(4),
+                                vec![
+                                    field_value("Status", json!("Todo")),
+                                    field_value("Target date", json!("2024-06-15")),
+                                ],
+                            ),
+                            item(96_003, issue(9), vec![field_value("Status", json!("In Progress"))]),
+                            item(
+                                96_004,
+                                ItemContent::Draft(
+                                    "Investigate shell completions".into(),
+                                    "bash, zsh and fish.".into(),
+                                ),
+                                vec![field_value("Status", json!("Todo"))],
+                            ),
+                            item(
+                                96_005,
+                                issue(5),
+                                vec![field_value("Status", json!("Todo")), field_value("Estimate", json!(5))],
+                            ),
+                        ],
+                    ),
+                    project(
+                        95_002,
+                        2,
+                        "Bug triage",
+                        false,
+                        true,
+                        "hubot",
+                        vec![item(96_006, issue(1), vec![field_value("Status", json!("Done"))])],
+                    ),
                     project(95_003, 3, "Docs revamp", true, false, "monalisa", vec![]),
                 ],
             },
@@ -734,41 +986,46 @@ impl Data {
     // ------------------------------------------------------------------------ lookups
 
     fn find_repo(&self, owner: &str, name: &str) -> Option<usize> {
-        self.repos
-            .iter()
-            .position(|r| r.owner.eq_ignore_ascii_case(owner) && r.name.eq_ignore_ascii_case(name))
+        self.repos.iter().position(|r| r.owner.eq_ignore_ascii_case(owner) && r.name.eq_ignore_ascii_case(name))
     }
 
     /// `repository(owner: $owner, name: $name)`, or GitHub's `NOT_FOUND`.
     fn repo(&self, v: &Vars) -> Result<&Repo, GqlError> {
         let (owner, name) = (v.str("owner"), v.str("name"));
         self.find_repo(owner, name).map(|i| &self.repos[i]).ok_or_else(|| {
-            GqlError::not_found(&["repository"], format!("Could not resolve to a Repository with the name '{owner}/{name}'."))
+            GqlError::not_found(
+                &["repository"],
+                format!("Could not resolve to a Repository with the name '{owner}/{name}'."),
+            )
         })
     }
 
     /// `user(login: $login)`, or `NOT_FOUND`.
     fn user(&self, login: &str) -> Result<&User, GqlError> {
-        self.users
-            .iter()
-            .find(|u| u.login.eq_ignore_ascii_case(login))
-            .ok_or_else(|| GqlError::not_found(&["user"], format!("Could not resolve to a User with the login of '{login}'.")))
+        self.users.iter().find(|u| u.login.eq_ignore_ascii_case(login)).ok_or_else(|| {
+            GqlError::not_found(&["user"], format!("Could not resolve to a User with the login of '{login}'."))
+        })
     }
 
     /// `organization(login: $login)`, or `NOT_FOUND`.
     fn org(&self, login: &str) -> Result<&Org, GqlError> {
         self.orgs.iter().find(|o| o.login.eq_ignore_ascii_case(login)).ok_or_else(|| {
-            GqlError::not_found(&["organization"], format!("Could not resolve to an Organization with the login of '{login}'."))
+            GqlError::not_found(
+                &["organization"],
+                format!("Could not resolve to an Organization with the login of '{login}'."),
+            )
         })
     }
 
     /// The issue or pull request `number`, or `NOT_FOUND` at `path` naming `kind`.
     fn numbered<'a>(repo: &'a Repo, number: i64, pull: bool, field: &str) -> Result<&'a Issue, GqlError> {
         let kind = if pull { "a PullRequest" } else { "an Issue" };
-        repo.issues
-            .iter()
-            .find(|i| i64::from(i.number) == number && i.pull.is_some() == pull)
-            .ok_or_else(|| GqlError::not_found(&["repository", field], format!("Could not resolve to {kind} with the number of {number}.")))
+        repo.issues.iter().find(|i| i64::from(i.number) == number && i.pull.is_some() == pull).ok_or_else(|| {
+            GqlError::not_found(
+                &["repository", field],
+                format!("Could not resolve to {kind} with the number of {number}."),
+            )
+        })
     }
 
     /// Repositories owned by `login`, most recently updated first.
@@ -908,7 +1165,8 @@ impl Data {
     }
 
     fn label_json(r: &Repo, l: &Label) -> Value {
-        let count = |pull: bool| r.issues.iter().filter(|i| i.pull.is_some() == pull && i.labels.contains(&l.name)).count();
+        let count =
+            |pull: bool| r.issues.iter().filter(|i| i.pull.is_some() == pull && i.labels.contains(&l.name)).count();
         json!({
             "id": gid("LA", l.db_id), "name": l.name, "color": l.color, "description": l.description,
             "isDefault": l.default, "url": format!("{WEB}/{}/{}/labels/{}", r.owner, r.name, l.name.replace(' ', "%20")),
@@ -958,7 +1216,8 @@ impl Data {
             }),
             None => commit_json,
         };
-        let open_pulls = r.issues.iter().filter(|i| i.open && i.pull.as_ref().is_some_and(|p| p.head == x.name)).count();
+        let open_pulls =
+            r.issues.iter().filter(|i| i.open && i.pull.as_ref().is_some_and(|p| p.head == x.name)).count();
         json!({
             "name": x.name, "prefix": prefix, "target": target,
             "associatedPullRequests": {"totalCount": open_pulls},
@@ -1033,12 +1292,14 @@ impl Data {
 
     fn project_item_json(&self, it: &ProjectItem) -> Value {
         let (kind, content) = match &it.content {
-            ItemContent::Draft(title, body) => ("DRAFT_ISSUE", json!({"__typename": "DraftIssue", "title": title, "body": body})),
+            ItemContent::Draft(title, body) => {
+                ("DRAFT_ISSUE", json!({"__typename": "DraftIssue", "title": title, "body": body}))
+            }
             ItemContent::Issue(full, number) => {
                 let (owner, name) = full.split_once('/').unwrap_or_default();
-                let found = self
-                    .find_repo(owner, name)
-                    .and_then(|ri| self.repos[ri].issues.iter().find(|i| i.number == *number).map(|i| (&self.repos[ri], i)));
+                let found = self.find_repo(owner, name).and_then(|ri| {
+                    self.repos[ri].issues.iter().find(|i| i.number == *number).map(|i| (&self.repos[ri], i))
+                });
                 match found {
                     None => ("REDACTED", Value::Null),
                     Some((r, i)) => {
@@ -1145,7 +1406,9 @@ impl Data {
             .iter()
             .find_map(|r| r.comments.iter().find(|c| gid("IC", c.db_id) == id).map(|c| Self::comment_json(r, c)))
             .map(|c| json!({"node": c}))
-            .ok_or_else(|| GqlError::not_found(&["node"], format!("Could not resolve to a node with the global id of '{id}'")))
+            .ok_or_else(|| {
+                GqlError::not_found(&["node"], format!("Could not resolve to a node with the global id of '{id}'"))
+            })
     }
 
     fn search_repositories(&self, v: &Vars) -> Result<Value, GqlError> {
@@ -1171,7 +1434,7 @@ impl Data {
                 })
             })
             .collect();
-        hits.sort_by(|a, b| b.stars.cmp(&a.stars));
+        hits.sort_by_key(|r| std::cmp::Reverse(r.stars));
         search_result(hits.into_iter().map(Self::repo_json).collect(), "repositoryCount", v)
     }
 
@@ -1197,7 +1460,9 @@ impl Data {
                     ("label", _) => Some(i.labels.iter().any(|l| l.eq_ignore_ascii_case(val))),
                     ("author", _) => Some(i.author.eq_ignore_ascii_case(val)),
                     ("assignee", _) => Some(i.assignees.iter().any(|a| a.eq_ignore_ascii_case(val))),
-                    ("milestone", _) => Some(r.milestones.iter().any(|m| Some(m.number) == i.milestone && m.title == val)),
+                    ("milestone", _) => {
+                        Some(r.milestones.iter().any(|m| Some(m.number) == i.milestone && m.title == val))
+                    }
                     ("no", "label") => Some(i.labels.is_empty()),
                     ("no", "assignee") => Some(i.assignees.is_empty()),
                     ("no", "milestone") => Some(i.milestone.is_none()),
@@ -1244,7 +1509,8 @@ impl Data {
         for r in &self.repos {
             let full = format!("{}/{}", r.owner, r.name);
             for d in &r.discussions {
-                let text = format!("{} {}", d["title"].as_str().unwrap_or_default(), d["body"].as_str().unwrap_or_default());
+                let text =
+                    format!("{} {}", d["title"].as_str().unwrap_or_default(), d["body"].as_str().unwrap_or_default());
                 let ok = q.matches(&text, |key, val| match (key, val) {
                     ("repo", _) => Some(full.eq_ignore_ascii_case(val)),
                     ("user" | "org" | "owner", _) => Some(r.owner.eq_ignore_ascii_case(val)),
@@ -1253,8 +1519,12 @@ impl Data {
                     ("is", "open") => Some(d["closed"] == false),
                     ("is", "closed") => Some(d["closed"] == true),
                     ("author", _) => Some(d["author"]["login"].as_str().is_some_and(|a| a.eq_ignore_ascii_case(val))),
-                    ("category", _) => Some(d["category"]["name"].as_str().is_some_and(|c| c.eq_ignore_ascii_case(val))),
-                    ("label", _) => Some(d["labels"]["nodes"].as_array().is_some_and(|l| l.iter().any(|l| l["name"] == val))),
+                    ("category", _) => {
+                        Some(d["category"]["name"].as_str().is_some_and(|c| c.eq_ignore_ascii_case(val)))
+                    }
+                    ("label", _) => {
+                        Some(d["labels"]["nodes"].as_array().is_some_and(|l| l.iter().any(|l| l["name"] == val)))
+                    }
                     _ => None,
                 });
                 if ok {
@@ -1285,7 +1555,10 @@ impl Data {
         let r = self.repo(v)?;
         let number = v.int("number").unwrap_or_default();
         let d = r.discussions.iter().find(|d| d["number"] == number).ok_or_else(|| {
-            GqlError::not_found(&["repository", "discussion"], format!("Could not resolve to a Discussion with the number of {number}."))
+            GqlError::not_found(
+                &["repository", "discussion"],
+                format!("Could not resolve to a Discussion with the number of {number}."),
+            )
         })?;
         Ok(json!({"repository": {"discussion": d}}))
     }
@@ -1294,7 +1567,10 @@ impl Data {
         let o = self.org(v.str("login"))?;
         let number = v.int("number").unwrap_or_default();
         o.projects.iter().find(|p| i64::from(p.number) == number).map(|p| (o, p)).ok_or_else(|| {
-            GqlError::not_found(&["organization", "projectV2"], format!("Could not resolve to a ProjectV2 with the number {number}."))
+            GqlError::not_found(
+                &["organization", "projectV2"],
+                format!("Could not resolve to a ProjectV2 with the number {number}."),
+            )
         })
     }
 
@@ -1379,8 +1655,12 @@ type Handler = fn(&Data, &Vars) -> Result<Value, GqlError>;
 /// Every operation by name, as the connector's documents name them.
 const OPERATIONS: &[(&str, Handler)] = &[
     ("GetRepository", |d, v| Ok(json!({"repository": Data::repo_json(d.repo(v)?)}))),
-    ("ListUserRepositories", |d, v| d.list_repositories_of(&d.user(v.str("login"))?.login, v, &["user", "repositories"])),
-    ("ListOrgRepositories", |d, v| d.list_repositories_of(&d.org(v.str("login"))?.login, v, &["organization", "repositories"])),
+    ("ListUserRepositories", |d, v| {
+        d.list_repositories_of(&d.user(v.str("login"))?.login, v, &["user", "repositories"])
+    }),
+    ("ListOrgRepositories", |d, v| {
+        d.list_repositories_of(&d.org(v.str("login"))?.login, v, &["organization", "repositories"])
+    }),
     ("ListViewerRepositories", |d, v| d.list_repositories_of(VIEWER, v, &["viewer", "repositories"])),
     ("SearchRepositories", Data::search_repositories),
     ("ListBranches", |d, v| d.list_refs(v, false)),
@@ -1422,7 +1702,8 @@ const OPERATIONS: &[(&str, Handler)] = &[
     }),
     ("GetLabel", |d, v| {
         let r = d.repo(v)?;
-        let label = r.labels.iter().find(|l| l.name.eq_ignore_ascii_case(v.str("labelName"))).map(|l| Data::label_json(r, l));
+        let label =
+            r.labels.iter().find(|l| l.name.eq_ignore_ascii_case(v.str("labelName"))).map(|l| Data::label_json(r, l));
         Ok(json!({"repository": {"label": label}}))
     }),
     ("ListMilestones", |d, v| {
@@ -1451,8 +1732,11 @@ const OPERATIONS: &[(&str, Handler)] = &[
     ("GetUser", |d, v| Ok(json!({"user": d.user_json(d.user(v.str("login"))?)}))),
     ("ListOrgMembers", |d, v| {
         let o = d.org(v.str("login"))?;
-        let members = o.members.iter().filter_map(|m| d.users.iter().find(|u| &u.login == m)).map(|u| d.user_json(u)).collect();
-        Ok(json!({"organization": {"membersWithRole": page(members, v, &["organization", "membersWithRole"])?.nodes()}}))
+        let members =
+            o.members.iter().filter_map(|m| d.users.iter().find(|u| &u.login == m)).map(|u| d.user_json(u)).collect();
+        Ok(
+            json!({"organization": {"membersWithRole": page(members, v, &["organization", "membersWithRole"])?.nodes()}}),
+        )
     }),
     ("SearchUsers", Data::search_users),
     ("GetViewer", |d, _| Ok(json!({"viewer": d.user_json(d.user(VIEWER)?)}))),
@@ -1513,18 +1797,27 @@ fn decode_cursor(c: &str) -> Option<usize> {
 fn page(items: Vec<Value>, v: &Vars, path: &[&str]) -> Result<Page, GqlError> {
     let name = path.last().copied().unwrap_or_default();
     let first = v.int("first").ok_or_else(|| {
-        GqlError::field(path, "MISSING_PAGINATION_BOUNDARIES", format!("You must provide a `first` or `last` value to properly paginate the `{name}` connection."))
+        GqlError::field(
+            path,
+            "MISSING_PAGINATION_BOUNDARIES",
+            format!("You must provide a `first` or `last` value to properly paginate the `{name}` connection."),
+        )
     })?;
     if first > MAX_PAGE_SIZE {
         return Err(GqlError::field(path, "EXCESSIVE_PAGINATION", format!("Requesting {first} records on the `{name}` connection exceeds the `first` limit of {MAX_PAGE_SIZE} records.")));
     }
     if first < 0 {
-        return Err(GqlError::field(path, "INVALID_PAGINATION", format!("`first` on the `{name}` connection cannot be less than zero.")));
+        return Err(GqlError::field(
+            path,
+            "INVALID_PAGINATION",
+            format!("`first` on the `{name}` connection cannot be less than zero."),
+        ));
     }
     let start = match v.opt_str("after") {
         None => 0,
-        Some(c) => decode_cursor(c)
-            .ok_or_else(|| GqlError::field(path, "INVALID_CURSOR_ARGUMENTS", format!("`{c}` does not appear to be a valid cursor.")))?,
+        Some(c) => decode_cursor(c).ok_or_else(|| {
+            GqlError::field(path, "INVALID_CURSOR_ARGUMENTS", format!("`{c}` does not appear to be a valid cursor."))
+        })?,
     };
     let total = items.len();
     let items: Vec<Value> = items.into_iter().skip(start).take(usize::try_from(first).unwrap_or(0)).collect();
@@ -1735,14 +2028,19 @@ impl Vars {
             return Err(GqlError::invalid("Parse error on end of file: unbalanced braces".into(), no_ext()));
         }
         let rest = query.trim_start().strip_prefix("query").ok_or_else(|| {
-            GqlError::invalid("The fake serves only named queries (`query Name(...)`); writes use the REST API.".into(), no_ext())
+            GqlError::invalid(
+                "The fake serves only named queries (`query Name(...)`); writes use the REST API.".into(),
+                no_ext(),
+            )
         })?;
         let rest = rest.trim_start();
         let end = rest.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(rest.len());
         let name = rest[..end].to_string();
         let rest = rest[end..].trim_start();
         let (defs, body) = match rest.strip_prefix('(') {
-            Some(r) => r.split_once(')').ok_or_else(|| GqlError::invalid("Parse error on end of file: expected `)`".into(), no_ext()))?,
+            Some(r) => r
+                .split_once(')')
+                .ok_or_else(|| GqlError::invalid("Parse error on end of file: expected `)`".into(), no_ext()))?,
             None => ("", rest),
         };
         let declared: Vec<(&str, &str)> = defs
@@ -1845,7 +2143,8 @@ fn authenticate(state: &FakeState, headers: &HeaderMap, docs: &str) -> Result<()
         None if docs == GRAPHQL_DOCS => "This endpoint requires you to be authenticated.",
         None => "Requires authentication",
     };
-    Err((StatusCode::UNAUTHORIZED, Json(json!({"message": message, "documentation_url": docs, "status": "401"}))).into_response())
+    Err((StatusCode::UNAUTHORIZED, Json(json!({"message": message, "documentation_url": docs, "status": "401"})))
+        .into_response())
 }
 
 /// `POST /graphql`.
@@ -1862,7 +2161,11 @@ async fn graphql(State(state): State<Shared>, headers: HeaderMap, body: Bytes) -
         Err(e) => return e.into_response(),
     };
     let Some((_, handler)) = OPERATIONS.iter().find(|(n, _)| *n == name) else {
-        return GqlError::invalid(format!("The fake does not serve operation `{name}`."), json!({"code": "undefinedOperation"})).into_response();
+        return GqlError::invalid(
+            format!("The fake does not serve operation `{name}`."),
+            json!({"code": "undefinedOperation"}),
+        )
+        .into_response();
     };
     let result = handler(&lock(&state.github), &vars);
     match result {
@@ -1886,8 +2189,13 @@ enum RestError {
 impl IntoResponse for RestError {
     fn into_response(self) -> Response {
         let (status, body) = match self {
-            RestError::BadJson(docs) => (StatusCode::BAD_REQUEST, json!({"message": "Problems parsing JSON", "documentation_url": docs, "status": "400"})),
-            RestError::NotFound(docs) => (StatusCode::NOT_FOUND, json!({"message": "Not Found", "documentation_url": docs, "status": "404"})),
+            RestError::BadJson(docs) => (
+                StatusCode::BAD_REQUEST,
+                json!({"message": "Problems parsing JSON", "documentation_url": docs, "status": "400"}),
+            ),
+            RestError::NotFound(docs) => {
+                (StatusCode::NOT_FOUND, json!({"message": "Not Found", "documentation_url": docs, "status": "404"}))
+            }
             RestError::Invalid(docs, errors) => (
                 StatusCode::UNPROCESSABLE_ENTITY,
                 json!({"message": "Validation Failed", "errors": errors, "documentation_url": docs, "status": "422"}),
@@ -1920,10 +2228,17 @@ fn json_body(body: &[u8], docs: &'static str) -> Result<Map<String, Value>, Rest
 }
 
 /// A required, non-blank string field.
-fn required_str(body: &Map<String, Value>, field: &str, resource: &str, docs: &'static str) -> Result<String, RestError> {
+fn required_str(
+    body: &Map<String, Value>,
+    field: &str,
+    resource: &str,
+    docs: &'static str,
+) -> Result<String, RestError> {
     match body.get(field) {
         Some(Value::String(s)) if !s.trim().is_empty() => Ok(s.clone()),
-        None | Some(Value::Null) => Err(RestError::Invalid(docs, vec![field_error(resource, field, "missing_field", None)])),
+        None | Some(Value::Null) => {
+            Err(RestError::Invalid(docs, vec![field_error(resource, field, "missing_field", None)]))
+        }
         Some(v) => Err(RestError::Invalid(docs, vec![field_error(resource, field, "invalid", Some(v))])),
     }
 }
@@ -1987,13 +2302,16 @@ fn rest_pull(d: &Data, r: &Repo, i: &Issue) -> Value {
         let sha = r.branches.iter().find(|b| b.name == name).map(|b| b.oid.clone());
         json!({"label": format!("{}:{name}", r.owner), "ref": name, "sha": sha, "user": rest_user(d, &r.owner), "repo": {"id": r.db_id, "name": r.name, "full_name": format!("{}/{}", r.owner, r.name)}})
     };
-    merge(&mut v, json!({
-        "url": format!("{API}/repos/{}/{}/pulls/{}", r.owner, r.name, i.number),
-        "draft": p.draft, "merged": p.merged_at.is_some(), "merged_at": p.merged_at, "mergeable": null,
-        "head": branch(&p.head), "base": branch(&p.base), "maintainer_can_modify": p.maintainer_can_modify,
-        "commits": p.commits, "additions": p.additions, "deletions": p.deletions, "changed_files": p.changed_files,
-        "review_comments": 0,
-    }));
+    merge(
+        &mut v,
+        json!({
+            "url": format!("{API}/repos/{}/{}/pulls/{}", r.owner, r.name, i.number),
+            "draft": p.draft, "merged": p.merged_at.is_some(), "merged_at": p.merged_at, "mergeable": null,
+            "head": branch(&p.head), "base": branch(&p.base), "maintainer_can_modify": p.maintainer_can_modify,
+            "commits": p.commits, "additions": p.additions, "deletions": p.deletions, "changed_files": p.changed_files,
+            "review_comments": 0,
+        }),
+    );
     if let Value::Object(m) = &mut v {
         m.remove("pull_request");
     }
@@ -2016,9 +2334,12 @@ fn rest_comment(d: &Data, r: &Repo, c: &Comment) -> Value {
 
 /// Checks a write's labels / assignees / milestone fields against the repository.
 fn check_issue_fields(d: &Data, r: &Repo, body: &Map<String, Value>, docs: &'static str) -> Result<(), RestError> {
-    let invalid = |field: &str, v: &Value| RestError::Invalid(docs, vec![field_error("Issue", field, "invalid", Some(v))]);
+    let invalid =
+        |field: &str, v: &Value| RestError::Invalid(docs, vec![field_error("Issue", field, "invalid", Some(v))]);
     if let Some(v) = body.get("assignees") {
-        let ok = v.as_array().is_some_and(|a| a.iter().all(|x| x.as_str().is_some_and(|l| d.users.iter().any(|u| u.login == l))));
+        let ok = v
+            .as_array()
+            .is_some_and(|a| a.iter().all(|x| x.as_str().is_some_and(|l| d.users.iter().any(|u| u.login == l))));
         if !ok {
             return Err(invalid("assignees", v));
         }
@@ -2041,16 +2362,26 @@ fn check_issue_fields(d: &Data, r: &Repo, body: &Map<String, Value>, docs: &'sta
 
 /// Applies `labels` (creating missing ones, as GitHub does), `assignees` and `milestone`.
 fn apply_issue_fields(r: &mut Repo, number: u32, body: &Map<String, Value>, next_label_id: u64) {
-    let strs = |v: &Value| -> Vec<String> { v.as_array().map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect()).unwrap_or_default() };
+    let strs = |v: &Value| -> Vec<String> {
+        v.as_array().map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect()).unwrap_or_default()
+    };
     if let Some(v) = body.get("labels") {
         let names = strs(v);
         for (k, n) in names.iter().enumerate() {
             if !r.labels.iter().any(|l| l.name.eq_ignore_ascii_case(n)) {
-                r.labels.push(Label { db_id: next_label_id + k as u64, name: n.clone(), color: "ededed".into(), description: String::new(), default: false });
+                r.labels.push(Label {
+                    db_id: next_label_id + k as u64,
+                    name: n.clone(),
+                    color: "ededed".into(),
+                    description: String::new(),
+                    default: false,
+                });
             }
         }
-        let canonical: Vec<String> =
-            names.iter().filter_map(|n| r.labels.iter().find(|l| l.name.eq_ignore_ascii_case(n)).map(|l| l.name.clone())).collect();
+        let canonical: Vec<String> = names
+            .iter()
+            .filter_map(|n| r.labels.iter().find(|l| l.name.eq_ignore_ascii_case(n)).map(|l| l.name.clone()))
+            .collect();
         if let Some(i) = r.issues.iter_mut().find(|i| i.number == number) {
             i.labels = canonical;
         }
@@ -2097,12 +2428,21 @@ fn rest_repo(d: &Data, owner: &str, name: &str, docs: &'static str) -> Result<us
 
 /// The next number in a repository (issues, pull requests and discussions share them).
 fn next_number(r: &Repo) -> u32 {
-    let top = r.issues.iter().map(|i| i.number).chain(r.discussions.iter().filter_map(|d| d["number"].as_u64().and_then(|n| u32::try_from(n).ok())));
+    let top = r
+        .issues
+        .iter()
+        .map(|i| i.number)
+        .chain(r.discussions.iter().filter_map(|d| d["number"].as_u64().and_then(|n| u32::try_from(n).ok())));
     top.max().unwrap_or(0) + 1
 }
 
 /// `POST /repos/{owner}/{repo}/issues`.
-async fn create_issue(State(state): State<Shared>, headers: HeaderMap, Path((owner, name)): Path<(String, String)>, body: Bytes) -> Response {
+async fn create_issue(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    Path((owner, name)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
     write(&state, &headers, &body, CREATE_ISSUE_DOCS, |d, b| {
         let ri = rest_repo(d, &owner, &name, CREATE_ISSUE_DOCS)?;
         let title = required_str(&b, "title", "Issue", CREATE_ISSUE_DOCS)?;
@@ -2113,22 +2453,8 @@ async fn create_issue(State(state): State<Shared>, headers: HeaderMap, Path((own
         d.last_db_id += 10;
         let r = &mut d.repos[ri];
         let number = next_number(r);
-        r.issues.push(Issue {
-            db_id,
-            number,
-            title,
-            body: b.get("body").and_then(Value::as_str).unwrap_or_default().to_string(),
-            author: VIEWER.into(),
-            open: true,
-            state_reason: None,
-            labels: vec![],
-            assignees: vec![],
-            milestone: None,
-            created_at: now.clone(),
-            updated_at: now,
-            closed_at: None,
-            pull: None,
-        });
+        let text = b.get("body").and_then(Value::as_str).unwrap_or_default().to_string();
+        r.issues.push(Issue::new(db_id, number, title, text, VIEWER, now));
         apply_issue_fields(r, number, &b, label_ids);
         let (r, i) = (&d.repos[ri], &d.repos[ri].issues[d.repos[ri].issues.len() - 1]);
         Ok((StatusCode::CREATED, rest_issue(d, r, i)))
@@ -2137,15 +2463,23 @@ async fn create_issue(State(state): State<Shared>, headers: HeaderMap, Path((own
 }
 
 /// `PATCH /repos/{owner}/{repo}/issues/{issue_number}`.
-async fn update_issue(State(state): State<Shared>, headers: HeaderMap, Path((owner, name, number)): Path<(String, String, String)>, body: Bytes) -> Response {
+async fn update_issue(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    Path((owner, name, number)): Path<(String, String, String)>,
+    body: Bytes,
+) -> Response {
     write(&state, &headers, &body, UPDATE_ISSUE_DOCS, |d, b| {
         let ri = rest_repo(d, &owner, &name, UPDATE_ISSUE_DOCS)?;
         let number: u32 = number.parse().map_err(|_| RestError::NotFound(UPDATE_ISSUE_DOCS))?;
-        let ii = d.repos[ri].issues.iter().position(|i| i.number == number).ok_or(RestError::NotFound(UPDATE_ISSUE_DOCS))?;
+        let ii =
+            d.repos[ri].issues.iter().position(|i| i.number == number).ok_or(RestError::NotFound(UPDATE_ISSUE_DOCS))?;
         check_issue_fields(d, &d.repos[ri], &b, UPDATE_ISSUE_DOCS)?;
-        let invalid = |field: &str, v: &Value| RestError::Invalid(UPDATE_ISSUE_DOCS, vec![field_error("Issue", field, "invalid", Some(v))]);
+        let invalid = |field: &str, v: &Value| {
+            RestError::Invalid(UPDATE_ISSUE_DOCS, vec![field_error("Issue", field, "invalid", Some(v))])
+        };
         if let Some(v) = b.get("title") {
-            if !v.as_str().is_some_and(|s| !s.trim().is_empty()) {
+            if v.as_str().is_none_or(|s| s.trim().is_empty()) {
                 return Err(invalid("title", v));
             }
         }
@@ -2199,7 +2533,12 @@ async fn update_issue(State(state): State<Shared>, headers: HeaderMap, Path((own
 }
 
 /// `POST /repos/{owner}/{repo}/issues/{issue_number}/comments` (issues and pull requests).
-async fn create_comment(State(state): State<Shared>, headers: HeaderMap, Path((owner, name, number)): Path<(String, String, String)>, body: Bytes) -> Response {
+async fn create_comment(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    Path((owner, name, number)): Path<(String, String, String)>,
+    body: Bytes,
+) -> Response {
     write(&state, &headers, &body, CREATE_COMMENT_DOCS, |d, b| {
         let ri = rest_repo(d, &owner, &name, CREATE_COMMENT_DOCS)?;
         let number: u32 = number.parse().map_err(|_| RestError::NotFound(CREATE_COMMENT_DOCS))?;
@@ -2209,7 +2548,14 @@ async fn create_comment(State(state): State<Shared>, headers: HeaderMap, Path((o
         let text = required_str(&b, "body", "IssueComment", CREATE_COMMENT_DOCS)?;
         let now = d.tick();
         let db_id = d.next_db_id();
-        let comment = Comment { db_id, issue: number, author: VIEWER.into(), body: text, created_at: now.clone(), minimized: None };
+        let comment = Comment {
+            db_id,
+            issue: number,
+            author: VIEWER.into(),
+            body: text,
+            created_at: now.clone(),
+            minimized: None,
+        };
         let r = &mut d.repos[ri];
         r.comments.push(comment.clone());
         if let Some(i) = r.issues.iter_mut().find(|i| i.number == number) {
@@ -2221,12 +2567,17 @@ async fn create_comment(State(state): State<Shared>, headers: HeaderMap, Path((o
 }
 
 /// `POST /repos/{owner}/{repo}/pulls`.
-async fn create_pull(State(state): State<Shared>, headers: HeaderMap, Path((owner, name)): Path<(String, String)>, body: Bytes) -> Response {
+async fn create_pull(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    Path((owner, name)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
     write(&state, &headers, &body, CREATE_PULL_DOCS, |d, b| {
         let ri = rest_repo(d, &owner, &name, CREATE_PULL_DOCS)?;
         let mut missing = Vec::new();
         for f in ["title", "head", "base"] {
-            if !b.get(f).and_then(Value::as_str).is_some_and(|s| !s.trim().is_empty()) {
+            if b.get(f).and_then(Value::as_str).is_none_or(|s| s.trim().is_empty()) {
                 missing.push(field_error("PullRequest", f, "missing_field", None));
             }
         }
@@ -2245,10 +2596,18 @@ async fn create_pull(State(state): State<Shared>, headers: HeaderMap, Path((owne
         };
         for (field, branch) in [("base", &base), ("head", &head)] {
             if !r.branches.iter().any(|x| &x.name == branch) {
-                return Err(RestError::Invalid(CREATE_PULL_DOCS, vec![field_error("PullRequest", field, "invalid", None)]));
+                return Err(RestError::Invalid(
+                    CREATE_PULL_DOCS,
+                    vec![field_error("PullRequest", field, "invalid", None)],
+                ));
             }
         }
-        let custom = |message: String| RestError::Invalid(CREATE_PULL_DOCS, vec![json!({"resource": "PullRequest", "code": "custom", "message": message})]);
+        let custom = |message: String| {
+            RestError::Invalid(
+                CREATE_PULL_DOCS,
+                vec![json!({"resource": "PullRequest", "code": "custom", "message": message})],
+            )
+        };
         if head == base {
             return Err(custom(format!("No commits between {base} and {head}")));
         }
@@ -2260,19 +2619,6 @@ async fn create_pull(State(state): State<Shared>, headers: HeaderMap, Path((owne
         let r = &mut d.repos[ri];
         let number = next_number(r);
         r.issues.push(Issue {
-            db_id,
-            number,
-            title,
-            body: s("body"),
-            author: VIEWER.into(),
-            open: true,
-            state_reason: None,
-            labels: vec![],
-            assignees: vec![],
-            milestone: None,
-            created_at: now.clone(),
-            updated_at: now,
-            closed_at: None,
             pull: Some(Pull {
                 head,
                 base,
@@ -2286,6 +2632,7 @@ async fn create_pull(State(state): State<Shared>, headers: HeaderMap, Path((owne
                 maintainer_can_modify: b.get("maintainer_can_modify").and_then(Value::as_bool).unwrap_or(true),
                 review_decision: Some("REVIEW_REQUIRED"),
             }),
+            ..Issue::new(db_id, number, title, s("body"), VIEWER, now)
         });
         let r = &d.repos[ri];
         Ok((StatusCode::CREATED, rest_pull(d, r, &r.issues[r.issues.len() - 1])))
@@ -2357,6 +2704,9 @@ mod tests {
             _ => panic!("root is a tree"),
         }
         assert!(Data::resolve_path(r, "HEAD:nope").is_none());
-        assert_eq!(Data::resolve_commit(r, "7fd1a60").map(|c| c.oid.as_str()), Some("7fd1a60b01f91b314f59955a4e4d4e80d8edf11d"));
+        assert_eq!(
+            Data::resolve_commit(r, "7fd1a60").map(|c| c.oid.as_str()),
+            Some("7fd1a60b01f91b314f59955a4e4d4e80d8edf11d")
+        );
     }
 }

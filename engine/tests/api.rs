@@ -1,0 +1,360 @@
+//! The engine's HTTP API in process, on SQLite and on PostgreSQL: tenancy, token attacks,
+//! validation, execution, OAuth refresh, secrets at rest, limits, CORS, OpenAPI.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use common::{call, start, Backend, Engine};
+use fake_upstream::{creds, FakeUpstream};
+use serde_json::{json, Value};
+use switchboard_engine::tokens::{claims, TokenKind};
+
+async fn fake() -> FakeUpstream {
+    FakeUpstream::start().await.unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+both_backends!(flow_create_list_execute_delete, |backend| async move {
+    let Some(e) = start(backend, |_| {}).await else { return };
+    let fake = fake().await;
+    let app = e.app_token().await;
+    let scoped = e.scoped_token(&app, "acme").await;
+    let id = e.github_connector(&scoped, None, &fake.base_url("github"), creds::GITHUB_TOKEN).await;
+
+    let list = e.get("/api/v1/integrations/connectors", &scoped).await;
+    assert_eq!(list.status, 200);
+    assert_eq!(list.body["data"][0]["id"], json!(id));
+    assert_eq!(list.body["data"][0]["summarized_source_template"]["slug"], "github");
+    assert!(!list.text.contains(creds::GITHUB_TOKEN), "credentials are never answered");
+
+    let run = e.post(&format!("/api/v1/integrations/connectors/{id}/execute"), &scoped,
+        json!({"entity": "issues", "action": "list", "params": {"owner": "octo", "repo": "hello", "per_page": 2}})).await;
+    assert_eq!(run.status, 200, "{}", run.text);
+    assert_eq!(run.body["result"].as_array().map(Vec::len), Some(2));
+    assert_eq!(run.body["connector_metadata"]["has_next_page"], true);
+    assert_eq!(run.body["connector_metadata"]["pagination"]["has_next_page"], true);
+    let cursor = run.body["connector_metadata"]["end_cursor"].clone();
+    let next = e.post(&format!("/api/v1/connectors/instances/{id}/execute"), &app,
+        json!({"entity": "issues", "action": "list", "params": {"owner": "octo", "repo": "hello", "per_page": 2, "after": cursor}})).await;
+    assert_eq!(next.status, 200, "{}", next.text);
+    assert_ne!(next.body["result"], run.body["result"], "the cursor moves to the next page");
+
+    let audit = e.state.db.audit_records(&e.app.organization_id).await.unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(audit.len(), 2);
+    assert_eq!(audit[0].0, "issues");
+    assert_eq!(audit[0].2, "success");
+
+    let check = e.post(&format!("/api/v1/integrations/connectors/{id}/check"), &scoped, json!({})).await;
+    assert_eq!(check.status, 200, "{}", check.text);
+    assert_eq!(check.body["status"], "healthy", "{}", check.text);
+
+    let del = call("DELETE", &e.url(&format!("/api/v1/integrations/connectors/{id}")), Some(&scoped), None, &[]).await;
+    assert_eq!(del.status, 204);
+    let gone = e.post(&format!("/api/v1/integrations/connectors/{id}/execute"), &scoped, json!({"entity": "issues", "action": "list", "params": {"owner": "octo", "repo": "hello"}})).await;
+    assert_eq!(gone.status, 404);
+    assert_eq!(gone.body["code"], "not_found");
+    let stored = e.state.db.credentials(&id).await.unwrap_or_else(|e| panic!("{e:?}"));
+    assert!(stored.is_none(), "credentials are gone from storage");
+});
+
+both_backends!(create_names_every_missing_field, |backend| async move {
+    let Some(e) = start(backend, |_| {}).await else { return };
+    let app = e.app_token().await;
+    let a = e.post("/api/v1/integrations/connectors", &app, json!({"connector_type": "GitHub", "credentials": {}})).await;
+    assert_eq!(a.status, 422, "{}", a.text);
+    assert_eq!(a.body["code"], "validation");
+    let fields: Vec<&str> = a.body["details"]["fields"].as_array().into_iter().flatten().filter_map(|f| f["field"].as_str()).collect();
+    for f in ["workspace_name", "credentials.personal_access_token", "replication_config.repositories"] {
+        assert!(fields.contains(&f), "{f} not named in {}", a.text);
+    }
+    let unknown = e.post("/api/v1/integrations/connectors", &app, json!({"connector_type": "nosuch", "workspace_name": "w", "credentials": {}})).await;
+    assert_eq!(unknown.status, 422);
+    assert!(unknown.text.contains("unknown connector"), "{}", unknown.text);
+    // Slug resolution by definition id, any case; unknown fields are refused.
+    let by_id = e.post("/api/v1/integrations/connectors", &app, json!({"definition_id": "E094CB9A-26DE-4645-8761-65C0C425D1DE", "workspace_name": "w", "credentials": {"api_key": "sk_test_x"}})).await;
+    assert_eq!(by_id.status, 201, "{}", by_id.text);
+    assert_eq!(by_id.body["connector_type"], "stripe");
+    let typo = e.post("/api/v1/integrations/connectors", &app, json!({"connector_type": "stripe", "workspace_name": "w", "credentials": {"api_key": "k"}, "credentials_typo": 1})).await;
+    assert_eq!(typo.status, 422, "{}", typo.text);
+    assert!(typo.text.contains("credentials_typo"), "{}", typo.text);
+});
+
+both_backends!(tenant_isolation, |backend| async move {
+    let Some(e) = start(backend, |_| {}).await else { return };
+    let fake = fake().await;
+    let other_app = switchboard_engine::admin::create_application(&e.state.db, "org-b").await.unwrap_or_else(|e| panic!("{e:?}"));
+    let app_a = e.app_token().await;
+    let app_b = e.app_token_for(&other_app).await;
+    let scoped_a1 = e.scoped_token(&app_a, "a1").await;
+    let scoped_a2 = e.scoped_token(&app_a, "a2").await;
+    let scoped_b = e.scoped_token(&app_b, "a1").await; // same workspace name, other org
+    let widget_b = e.widget_token(&app_b, "a1", "https://b.example").await;
+    let secret_name = "a1-private-connector";
+    let id_a1 = e.github_connector(&scoped_a1, None, &fake.base_url("github"), creds::GITHUB_TOKEN).await;
+    let rename = call("PATCH", &e.url(&format!("/api/v1/integrations/connectors/{id_a1}")), Some(&scoped_a1), Some(json!({"name": secret_name})), &[]).await;
+    assert_eq!(rename.status, 200, "{}", rename.text);
+
+    let foreign: Vec<(&str, &str)> = vec![("app_b", &app_b), ("scoped_b", &scoped_b), ("scoped_a2", &scoped_a2)];
+    for (who, tok) in &foreign {
+        for (method, path, body) in [
+            ("GET", format!("/api/v1/integrations/connectors/{id_a1}"), None),
+            ("PATCH", format!("/api/v1/integrations/connectors/{id_a1}"), Some(json!({"name": "stolen"}))),
+            ("POST", format!("/api/v1/integrations/connectors/{id_a1}/execute"), Some(json!({"entity": "issues", "action": "list", "params": {"owner": "octo", "repo": "hello"}}))),
+            ("POST", format!("/api/v1/integrations/connectors/{id_a1}/check"), None),
+            ("POST", format!("/api/v1/connectors/sources/{id_a1}/execute"), Some(json!({"entity": "issues", "action": "list"}))),
+            ("DELETE", format!("/api/v1/integrations/connectors/{id_a1}"), None),
+        ] {
+            let a = call(method, &e.url(&path), Some(tok), body, &[]).await;
+            assert_eq!(a.status, 404, "{who} {method} {path}: {}", a.text);
+            assert!(!a.text.contains(secret_name) && !a.text.contains("octo"), "{who} leaked: {}", a.text);
+        }
+        for path in ["/api/v1/integrations/connectors", "/api/v1/integrations/connectors?workspace_name=a1", "/api/v1/connectors/instances_for_user?external_user_id=a1"] {
+            let a = call("GET", &e.url(path), Some(tok), None, &[]).await;
+            assert!(a.status == 200 || a.status == 403, "{who} {path}: {}", a.text);
+            assert!(!a.text.contains(&id_a1) && !a.text.contains(secret_name), "{who} {path} leaked: {}", a.text);
+        }
+    }
+    let w = call("GET", &e.url(&format!("/api/v1/integrations/connectors/{id_a1}")), Some(&widget_b), None, &[("origin", "https://b.example")]).await;
+    assert_eq!(w.status, 404, "{}", w.text);
+    let ws_b = e.get("/api/v1/workspaces", &app_b).await;
+    assert_eq!(ws_b.status, 200);
+    assert_eq!(ws_b.body["data"].as_array().map(Vec::len), Some(1), "org b sees only its own workspace: {}", ws_b.text);
+    // A scoped token naming another workspace is refused.
+    let cross = e.get("/api/v1/integrations/connectors?workspace_name=a1", &scoped_a2).await;
+    assert_eq!(cross.status, 403, "{}", cross.text);
+    // The owner still sees it, unchanged.
+    let own = e.get(&format!("/api/v1/integrations/connectors/{id_a1}"), &scoped_a1).await;
+    assert_eq!(own.body["name"], secret_name);
+});
+
+both_backends!(token_attacks, |backend| async move {
+    let Some(e) = start(backend, |_| {}).await else { return };
+    let fake = fake().await;
+    let app = e.app_token().await;
+    let scoped = e.scoped_token(&app, "acme").await;
+    let id = e.github_connector(&scoped, None, &fake.base_url("github"), creds::GITHUB_TOKEN).await;
+    let exec_path = format!("/api/v1/integrations/connectors/{id}/execute");
+    let exec_body = json!({"entity": "issues", "action": "list", "params": {"owner": "octo", "repo": "hello"}});
+
+    use base64::Engine as _;
+    let b64 = |v: &Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+    let payload = json!({"iss": "switchboard", "sub": "x", "org": e.app.organization_id, "kind": "application", "iat": now(), "exp": now() + 600, "jti": "j"});
+    let none_token = format!("{}.{}.", b64(&json!({"alg": "none", "typ": "JWT"})), b64(&payload));
+    let forged = {
+        let key = jsonwebtoken::EncodingKey::from_secret(b"not-the-engine-key");
+        let mut h = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+        h.kid = Some("k-unknown".into());
+        jsonwebtoken::encode(&h, &payload, &key).unwrap_or_default()
+    };
+    let tampered = {
+        let parts: Vec<&str> = app.split('.').collect();
+        let mut p: Value = serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(parts[1]).unwrap_or_default()).unwrap_or_default();
+        p["org"] = json!("another-org");
+        format!("{}.{}.{}", parts[0], b64(&p), parts[2])
+    };
+    let expired = e.state.signer.issue_at(claims(TokenKind::Application, &e.app.client_id, &e.app.organization_id, None, None), now() - 3600, now() - 60).unwrap_or_default();
+    for (name, tok, reason) in [("alg none", none_token.as_str(), "bad_algorithm"), ("wrong key", forged.as_str(), "unknown_key"), ("tampered", tampered.as_str(), "bad_signature"), ("expired", expired.as_str(), "expired"), ("garbage", "abc", "malformed_token")] {
+        let a = e.post(&exec_path, tok, exec_body.clone()).await;
+        assert_eq!(a.status, 401, "{name}: {}", a.text);
+        assert_eq!(a.body["code"], "authentication", "{name}");
+        assert_eq!(a.body["details"]["reason"], reason, "{name}: {}", a.text);
+    }
+    let none = call("GET", &e.url("/api/v1/workspaces"), None, None, &[]).await;
+    assert_eq!(none.status, 401);
+    assert_eq!(none.body["details"]["reason"], "missing_token");
+
+    // A scoped token used as an application token, a widget token used to execute.
+    let a = e.post("/api/v1/embedded/scoped-token", &scoped, json!({"workspace_name": "other"})).await;
+    assert_eq!((a.status, a.body["details"]["reason"].as_str()), (401, Some("wrong_token_kind")), "{}", a.text);
+    let widget = e.widget_token(&app, "acme", "https://app.example.com").await;
+    let a = call("POST", &e.url(&exec_path), Some(&widget), Some(exec_body.clone()), &[("origin", "https://app.example.com")]).await;
+    assert_eq!(a.status, 401, "{}", a.text);
+    // The widget may list its workspace's connectors, from its origin only.
+    let ok = call("GET", &e.url("/api/v1/integrations/connectors"), Some(&widget), None, &[("origin", "https://app.example.com")]).await;
+    assert_eq!(ok.status, 200, "{}", ok.text);
+    assert_eq!(ok.headers.get("access-control-allow-origin").and_then(|v| v.to_str().ok()), Some("https://app.example.com"));
+    let evil = call("GET", &e.url("/api/v1/integrations/connectors"), Some(&widget), None, &[("origin", "https://evil.example")]).await;
+    assert_eq!(evil.status, 403, "{}", evil.text);
+    assert!(evil.headers.get("access-control-allow-origin").is_none());
+    // X-Organization-Id must match the token.
+    let a = call("GET", &e.url("/api/v1/workspaces"), Some(&app), None, &[("x-organization-id", "someone-else")]).await;
+    assert_eq!(a.status, 403);
+    let a = call("GET", &e.url("/api/v1/workspaces"), Some(&app), None, &[("x-organization-id", &e.app.organization_id)]).await;
+    assert_eq!(a.status, 200);
+    // Wrong client secret.
+    let a = call("POST", &e.url("/api/v1/applications/token"), None, Some(json!({"client_id": e.app.client_id, "client_secret": "wrong"})), &[]).await;
+    assert_eq!(a.status, 401);
+    assert!(!a.text.contains(&e.app.client_secret));
+    // Info about a scoped token.
+    let info = e.get("/api/v1/embedded/scoped-token/info", &scoped).await;
+    assert_eq!(info.status, 200);
+    assert_eq!(info.body["workspace_name"], "acme");
+    assert_eq!(info.body["kind"], "scoped");
+});
+
+both_backends!(cors_preflight_only_for_widget_origins, |backend| async move {
+    let Some(e) = start(backend, |_| {}).await else { return };
+    let app = e.app_token().await;
+    e.widget_token(&app, "acme", "https://app.example.com").await;
+    let pre = |origin: &'static str| {
+        let url = e.url("/api/v1/integrations/connectors");
+        async move {
+            call("OPTIONS", &url, None, None, &[("origin", origin), ("access-control-request-method", "POST")]).await
+        }
+    };
+    let ok = pre("https://app.example.com").await;
+    assert_eq!(ok.headers.get("access-control-allow-origin").and_then(|v| v.to_str().ok()), Some("https://app.example.com"));
+    assert_eq!(ok.headers.get("vary").and_then(|v| v.to_str().ok()), Some("Origin"));
+    let other = pre("https://evil.example").await;
+    assert!(other.headers.get("access-control-allow-origin").is_none(), "no reflection of unknown origins");
+    let bad = e.post("/api/v1/embedded/widget-token", &app, json!({"workspace_name": "acme", "allowed_origin": "*"})).await;
+    assert_eq!(bad.status, 422);
+});
+
+both_backends!(execution_errors_map_to_the_table, |backend| async move {
+    let Some(e) = start(backend, |_| {}).await else { return };
+    let fake = fake().await;
+    let app = e.app_token().await;
+    let good = e.github_connector(&app, Some("w"), &fake.base_url("github"), creds::GITHUB_TOKEN).await;
+    let bad = e.github_connector(&app, Some("w"), &fake.base_url("github"), "ghp_wrong_token_123").await;
+    let exec = |id: String, body: Value| {
+        let url = e.url(&format!("/api/v1/integrations/connectors/{id}/execute"));
+        let app = app.clone();
+        async move { call("POST", &url, Some(&app), Some(body), &[]).await }
+    };
+    let a = exec(bad.clone(), json!({"entity": "issues", "action": "list", "params": {"owner": "octo", "repo": "hello"}})).await;
+    assert_eq!((a.status, a.body["code"].as_str()), (401, Some("authentication")), "{}", a.text);
+    assert!(!a.text.contains("ghp_wrong_token_123"));
+    let a = exec(good.clone(), json!({"entity": "nope", "action": "list"})).await;
+    assert_eq!((a.status, a.body["code"].as_str()), (422, Some("validation")), "{}", a.text);
+    let a = exec(good.clone(), json!({"entity": "issues", "action": "list", "params": {"owner": "octo"}})).await;
+    assert_eq!(a.status, 422);
+    assert!(a.text.contains("repo"), "{}", a.text);
+    let a = exec(good.clone(), json!({"entity": "issues", "action": "list", "parameters": {}})).await;
+    assert_eq!(a.status, 422, "unknown fields in an execute body are refused: {}", a.text);
+    fake.add_fault(serde_json::from_value(json!({"prefix": "github", "status": 500, "count": -1})).unwrap_or_else(|e| panic!("{e}")));
+    let a = exec(good.clone(), json!({"entity": "issues", "action": "create", "params": {"owner": "octo", "repo": "hello", "title": "t"}})).await;
+    assert_eq!((a.status, a.body["code"].as_str()), (502, Some("upstream_http")), "{}", a.text);
+    assert_eq!(a.body["details"]["upstream_status"], 500);
+    fake.reset();
+    // Egress: a base URL on a host the operator did not allow is refused before any request.
+    let sneaky = e.post("/api/v1/integrations/connectors", &app, json!({
+        "connector_type": "github", "workspace_name": "w", "credentials": {"personal_access_token": creds::GITHUB_TOKEN},
+        "replication_config": {"repositories": ["octo/hello"]}, "config": {"base_url": format!("http://localhost:{}/github", fake.addr.port())}})).await;
+    assert_eq!(sneaky.status, 201);
+    let id = sneaky.body["id"].as_str().unwrap_or_default().to_string();
+    let a = exec(id, json!({"entity": "issues", "action": "list", "params": {"owner": "octo", "repo": "hello"}})).await;
+    assert_eq!((a.status, a.body["code"].as_str()), (403, Some("forbidden")), "{}", a.text);
+    assert!(fake.requests().is_empty(), "no byte left for a forbidden host");
+});
+
+both_backends!(bad_requests_and_limits, |backend| async move {
+    let Some(e) = start(backend, |s| {
+        s.rate_per_sec = 1.0;
+        s.rate_burst = 40.0;
+    })
+    .await else { return };
+    let app = e.app_token().await;
+    let url = e.url("/api/v1/integrations/connectors");
+    let raw = |body: Vec<u8>| {
+        let url = url.clone();
+        let app = app.clone();
+        async move {
+            let r = common::client().post(&url).bearer_auth(&app).header("content-type", "application/json").body(body).send().await;
+            let r = r.unwrap_or_else(|e| panic!("{e}"));
+            let status = r.status().as_u16();
+            (status, r.text().await.unwrap_or_default())
+        }
+    };
+    let (s, t) = raw(b"{not json".to_vec()).await;
+    assert_eq!(s, 400, "{t}");
+    assert!(t.contains("\"bad_request\""), "{t}");
+    let (s, t) = raw(vec![b' '; 2 * 1024 * 1024]).await;
+    assert_eq!(s, 413, "{t}");
+    assert!(t.contains("payload_too_large"), "{t}");
+    // A 10 MB header is refused by the HTTP layer; the engine keeps serving.
+    let huge = "x".repeat(10 * 1024 * 1024);
+    let r = common::client().get(e.url("/healthz")).header("x-huge", huge).send().await;
+    match r {
+        Ok(resp) => assert!(resp.status().is_client_error(), "{}", resp.status()),
+        Err(_) => {} // the connection was closed on us, which is also a refusal
+    }
+    let h = call("GET", &e.url("/healthz"), None, None, &[]).await;
+    assert_eq!(h.status, 200);
+    let ready = call("GET", &e.url("/readyz"), None, None, &[]).await;
+    assert_eq!(ready.status, 200);
+    // Rate limit: the burst runs out, then 429 with Retry-After.
+    let mut limited = None;
+    for _ in 0..80 {
+        let a = e.get("/api/v1/workspaces", &app).await;
+        if a.status == 429 {
+            limited = Some(a);
+            break;
+        }
+    }
+    let a = limited.unwrap_or_else(|| panic!("the rate limit never answered 429"));
+    assert_eq!(a.body["code"], "rate_limited");
+    assert!(a.headers.get("retry-after").is_some());
+    let m = call("GET", &e.url("/metrics"), None, None, &[]).await;
+    assert!(m.text.contains("switchboard_http_requests_total{method=\"GET\",status=\"429\"}"), "{}", m.text);
+});
+
+#[tokio::test]
+async fn openapi_documents_exactly_the_routes() {
+    let Some(e) = start(Backend::Sqlite, |_| {}).await else { return };
+    let doc = call("GET", &e.url("/api/v1/openapi.json"), None, None, &[]).await;
+    assert_eq!(doc.status, 200);
+    assert!(doc.body["openapi"].as_str().unwrap_or_default().starts_with("3.1"));
+    let mut documented = BTreeSet::new();
+    for (path, item) in doc.body["paths"].as_object().into_iter().flatten() {
+        for method in item.as_object().into_iter().flatten().map(|(m, _)| m.clone()) {
+            documented.insert((path.clone(), method));
+        }
+    }
+    let mut routed = BTreeSet::new();
+    for (path, methods, _) in switchboard_engine::route_table() {
+        for m in methods {
+            routed.insert((path.to_string(), m.to_string()));
+        }
+    }
+    assert_eq!(documented, routed, "openapi.json and the router disagree");
+}
+
+async fn engine_with(e: &Engine) -> String {
+    e.app_token().await
+}
+
+both_backends!(secrets_never_stored_in_plaintext, |backend| async move {
+    let Some(e) = start(backend, |_| {}).await else { return };
+    let fake = fake().await;
+    let app = engine_with(&e).await;
+    let secrets = ["ghp_plaintext_canary_1234567", "sk_test_plaintext_canary_7654321"];
+    e.github_connector(&app, Some("w"), &fake.base_url("github"), secrets[0]).await;
+    let s = e.post("/api/v1/integrations/connectors", &app, json!({"connector_type": "stripe", "workspace_name": "w", "credentials": {"api_key": secrets[1]}})).await;
+    assert_eq!(s.status, 201);
+    let dump: Vec<u8> = match (&e.database_url, backend) {
+        (Some(url), Backend::Postgres) => {
+            let pg_dump = std::env::var("SWITCHBOARD_TEST_PG_DUMP").unwrap_or_else(|_| "pg_dump".into());
+            let out = std::process::Command::new(pg_dump).arg(url).output().unwrap_or_else(|e| panic!("pg_dump: {e}"));
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            out.stdout
+        }
+        _ => {
+            let mut all = Vec::new();
+            for f in std::fs::read_dir(&e.dir.0).into_iter().flatten().flatten() {
+                all.extend(std::fs::read(f.path()).unwrap_or_default());
+            }
+            all
+        }
+    };
+    assert!(dump.len() > 1000, "the dump has the data");
+    let text = String::from_utf8_lossy(&dump);
+    assert!(text.contains("github"), "the dump is readable");
+    for s in secrets.iter().copied().chain([e.app.client_secret.as_str()]) {
+        assert!(!text.contains(s), "{s} stands in plaintext in storage");
+    }
+});
