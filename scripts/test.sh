@@ -13,5 +13,9 @@ cargo fmt --all -- --check
 step "clippy (warnings are errors)"
 cargo clippy --workspace --all-targets --profile ci -- -D warnings
 
-step "rust tests: core runtime, connector cases against the fake upstreams, CLI"
+step "PostgreSQL on loopback for the engine tests"
+source scripts/postgres.sh
+trap stop_test_postgres EXIT
+
+step "rust tests: core runtime, connector cases, CLI, engine on SQLite and PostgreSQL"
 cargo test --workspace --profile ci --no-fail-fast

@@ -40,7 +40,12 @@ pub fn graphql_code(body: &Value) -> Option<ErrorCode> {
         "AUTHENTICATION_ERROR" | "UNAUTHENTICATED" | "UNAUTHORIZED" => ErrorCode::Authentication,
         "RATE_LIMITED" | "RATELIMITED" => ErrorCode::RateLimited,
         _ if message.contains("not found") || message.contains("could not resolve") => ErrorCode::NotFound,
-        "INVALID_INPUT" | "BAD_USER_INPUT" | "GRAPHQL_VALIDATION_FAILED" | "GRAPHQL_PARSE_FAILED" | "ARGUMENT_ERROR" | "UNPROCESSABLE" => ErrorCode::Validation,
+        "INVALID_INPUT" | "BAD_USER_INPUT" | "GRAPHQL_VALIDATION_FAILED" | "GRAPHQL_PARSE_FAILED" | "ARGUMENT_ERROR" | "UNPROCESSABLE"
+        | "MISSING_PAGINATION_BOUNDARIES" | "EXCESSIVE_PAGINATION" | "INVALID_CURSOR_ARGUMENTS" | "VARIABLENOTDEFINED"
+        | "VARIABLENOTUSED" | "VARIABLEREQUIRESVALIDTYPE" | "ARGUMENTLITERALSINCOMPATIBLE" => ErrorCode::Validation,
+        _ if message.contains("was provided invalid value") || first.get("extensions").and_then(|e| e.get("problems")).is_some() => {
+            ErrorCode::Validation
+        }
         _ => ErrorCode::UpstreamHttp,
     })
 }
@@ -135,6 +140,8 @@ mod tests {
         assert_eq!(graphql_code(&json!({"errors": [{"type": "NOT_FOUND", "message": "x"}]})), Some(ErrorCode::NotFound));
         assert_eq!(graphql_code(&json!({"errors": [{"message": "x", "extensions": {"code": "AUTHENTICATION_ERROR"}}]})), Some(ErrorCode::Authentication));
         assert_eq!(graphql_code(&json!({"errors": [{"message": "Entity not found", "extensions": {"code": "INVALID_INPUT"}}]})), Some(ErrorCode::NotFound));
+        assert_eq!(graphql_code(&json!({"errors": [{"type": "INVALID_CURSOR_ARGUMENTS", "message": "bad cursor"}]})), Some(ErrorCode::Validation));
+        assert_eq!(graphql_code(&json!({"errors": [{"message": "Variable $first of type Int! was provided invalid value"}]})), Some(ErrorCode::Validation));
         assert_eq!(graphql_code(&json!({"data": {}})), None);
     }
 
