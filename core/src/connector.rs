@@ -361,71 +361,30 @@ impl Connector {
 
     /// The cursor for the page after `result`, if there is one.
     pub fn next_cursor(&self, entity: &str, action: &str, result: &ExecutionResult) -> Result<Option<(String, Value)>> {
-        let op = request::find_operation(&self.inner.spec, entity, action)?;
-        let Some(pg) = &op.pagination else {
-            return Ok(None);
-        };
-        if let Some(flag) = &pg.has_more {
-            if result.meta.get(flag).and_then(Value::as_bool) == Some(false) {
-                return Ok(None);
-            }
-        }
-        let cursor = if let Some(m) = &pg.meta {
-            result.meta.get(m).cloned()
-        } else if let Some(field) = &pg.from_last_record {
-            result.data.as_array().and_then(|a| a.last()).and_then(|r| r.get(field)).cloned()
-        } else {
-            None
-        };
-        let empty_page = result.data.as_array().is_some_and(Vec::is_empty);
-        match cursor {
-            Some(Value::Null) | None => Ok(None),
-            Some(Value::String(s)) if s.is_empty() => Ok(None),
-            Some(_) if empty_page => Ok(None),
-            Some(c) => Ok(Some((pg.param.clone(), c))),
-        }
+        crate::paginate::next_cursor(&self.inner.spec, entity, action, result)
     }
 
     /// Pages through `entity` / `action`, following the connector's cursor until the last page.
-    pub fn paginate(&self, entity: &str, action: &str, params: Value, options: ExecuteOptions) -> impl Stream<Item = Result<ExecutionResult>> + Send + 'static {
-        struct St {
-            c: Connector,
-            entity: String,
-            action: String,
-            params: Value,
-            options: ExecuteOptions,
-            done: bool,
-            seen: Vec<Value>,
-        }
-        let st = St { c: self.clone(), entity: entity.into(), action: action.into(), params, options, done: false, seen: Vec::new() };
-        futures::stream::unfold(st, |mut st| async move {
-            if st.done {
-                return None;
-            }
-            let res = st.c.execute(&st.entity, &st.action, st.params.clone(), &st.options).await;
-            match res {
-                Err(e) => {
-                    st.done = true;
-                    Some((Err(e), st))
-                }
-                Ok(page) => {
-                    match st.c.next_cursor(&st.entity, &st.action, &page) {
-                        Ok(Some((param, cursor))) if !st.seen.contains(&cursor) => {
-                            st.seen.push(cursor.clone());
-                            if let Value::Object(m) = &mut st.params {
-                                m.insert(param, cursor);
-                            } else {
-                                let mut m = Map::new();
-                                m.insert(param, cursor);
-                                st.params = Value::Object(m);
-                            }
-                        }
-                        _ => st.done = true,
-                    }
-                    Some((Ok(page), st))
-                }
-            }
-        })
+    pub fn paginate(
+        &self,
+        entity: &str,
+        action: &str,
+        params: Value,
+        options: ExecuteOptions,
+    ) -> impl Stream<Item = Result<ExecutionResult>> + Send + 'static {
+        crate::paginate::pages(self.clone(), self.inner.spec.clone(), entity, action, params, options)
+    }
+}
+
+impl crate::paginate::Executor for Connector {
+    fn execute_page<'a>(
+        &'a self,
+        entity: &'a str,
+        action: &'a str,
+        params: Value,
+        options: &'a ExecuteOptions,
+    ) -> futures::future::BoxFuture<'a, Result<ExecutionResult>> {
+        Box::pin(self.execute(entity, action, params, options))
     }
 }
 
