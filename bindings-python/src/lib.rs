@@ -1,5 +1,42 @@
-//! The python binding of Switchboard. It is a thin mirror of `switchboard-core`; the
-//! exported surface arrives with the binding's own issue. Until then it re-exports the core
-//! crate so the workspace builds the binding layout from day one.
+//! `switchboard._native`: the private native module of the Python package `switchboard`.
+//!
+//! A thin mirror of `switchboard-core`, one Rust module per core module: [`connector`] (local
+//! handles), [`hosted`] (engine client, workspace, executor, `connect`), [`paginate`] (the
+//! async page iterator), [`auth`] (`on_token_refresh` as a core `TokenSink`), [`error`] (one
+//! native exception carrying the core error's fields), [`tools`] (descriptions and tool
+//! schemas for agents) and [`runtime`] (the one tokio runtime and HTTP client per process).
+//!
+//! JSON values (params, results, credentials, error details) cross the boundary as JSON text;
+//! the typed facade in `python/switchboard` turns them into dicts and lists, and the native
+//! exception into the typed exception hierarchy. Nothing here is meant to be imported directly.
 
-pub use switchboard_core as core;
+use pyo3::prelude::*;
+
+mod auth;
+mod connector;
+mod error;
+mod hosted;
+mod paginate;
+mod runtime;
+mod tools;
+
+/// The native module.
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add_class::<error::NativeError>()?;
+    m.add_function(wrap_pyfunction!(error::error_codes, m)?)?;
+    m.add_class::<connector::Connector>()?;
+    m.add_class::<paginate::PageIterator>()?;
+    m.add_class::<hosted::HostedClient>()?;
+    m.add_class::<hosted::Workspace>()?;
+    m.add_class::<hosted::HostedExecutor>()?;
+    m.add_function(wrap_pyfunction!(hosted::connect, m)?)?;
+    m.add_function(wrap_pyfunction!(tools::connector_summaries, m)?)?;
+    m.add_function(wrap_pyfunction!(tools::describe, m)?)?;
+    m.add_function(wrap_pyfunction!(tools::tool_schema, m)?)?;
+    m.add_function(wrap_pyfunction!(tools::operation_tools, m)?)?;
+    m.add_function(wrap_pyfunction!(tools::bound_output, m)?)?;
+    m.add_function(wrap_pyfunction!(runtime::runtime_pid, m)?)?;
+    Ok(())
+}

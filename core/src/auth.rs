@@ -115,15 +115,6 @@ fn now_secs() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
 
-fn cred_str(creds: &Map<String, Value>, field: Option<&String>) -> Option<String> {
-    let v = creds.get(field?)?;
-    match v {
-        Value::String(s) if !s.is_empty() => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
-}
-
 #[derive(Debug, Clone, Default)]
 struct Tokens {
     access_token: Option<String>,
@@ -169,8 +160,8 @@ impl Auth {
         let scheme = select_scheme(spec, &creds)?.clone();
         let mut tokens = Tokens::default();
         if let AuthKind::OAuth2(cfg) = &scheme.kind {
-            tokens.access_token = cred_str(&creds, scheme.mapping.get("access_token"));
-            tokens.refresh_token = cred_str(&creds, scheme.mapping.get("refresh_token"));
+            tokens.access_token = scheme.render_input("access_token", &creds);
+            tokens.refresh_token = scheme.render_input("refresh_token", &creds);
             tokens.expires_at = creds.get("expires_at").and_then(|v| match v {
                 Value::Number(n) => n.as_i64(),
                 Value::String(s) => s.parse().ok(),
@@ -220,7 +211,7 @@ impl Auth {
     }
 
     fn field(&self, input: &str) -> Option<String> {
-        cred_str(&self.creds, self.scheme.mapping.get(input))
+        self.scheme.render_input(input, &self.creds)
     }
 
     fn can_refresh(&self) -> bool {
@@ -277,7 +268,7 @@ impl Auth {
     }
 
     fn missing(&self, input: &str) -> Error {
-        let field = self.scheme.mapping.get(input).cloned().unwrap_or_else(|| input.to_string());
+        let field = self.scheme.field_name(input).unwrap_or(input).to_string();
         Error::configuration(format!("credential field {field:?} is required by the {} auth method", self.scheme.title))
     }
 

@@ -17,6 +17,7 @@ pub mod registry;
 pub mod request;
 pub mod spec;
 pub mod template;
+pub mod tools;
 pub mod upstream;
 
 pub use auth::{RefreshStart, TokenSink, TokenUpdate};

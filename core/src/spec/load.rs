@@ -228,11 +228,11 @@ impl<'a> Loader<'a> {
                 let operation = self.operation(path_key, method, op_obj, entity, action, &shared_params, &ptr, retry)?;
                 let key = (operation.entity.clone(), operation.action.clone());
                 if let Some(&prev) = index.get(&key) {
+                    // Reference-format files sometimes define an operation on two paths; the
+                    // first one wins, as it does there, and the spec still loads.
                     let prev: &Operation = &operations[prev];
-                    return Err(self.err(&ptr, format!(
-                        "operation {}.{} is defined twice (also at {})",
-                        key.0, key.1, prev.pointer
-                    )));
+                    tracing::warn!(spec = self.source, operation = %format!("{}.{}", key.0, key.1), first = %prev.pointer, ignored = %ptr, "operation defined twice; keeping the first");
+                    continue;
                 }
                 index.insert(key, operations.len());
                 operations.push(operation);
@@ -352,16 +352,18 @@ impl<'a> Loader<'a> {
         let mut mapping = BTreeMap::new();
         if let Some(m) = cfg.get("auth_mapping").and_then(Value::as_object) {
             for (input, tmpl) in m {
-                let t = tmpl.as_str().ok_or_else(|| self.err(&format!("{ptr}/auth_mapping/{}", tok(input)), "expected a string like \"${field}\""))?;
-                let field = t.trim().trim_start_matches("${").trim_end_matches('}').to_string();
-                if !fields.iter().any(|f| f.name == field) {
-                    return Err(self.err(&format!("{ptr}/auth_mapping/{}", tok(input)), format!("maps to {field:?}, which is not a property of the auth config")));
+                let at = format!("{ptr}/auth_mapping/{}", tok(input));
+                let t = tmpl.as_str().ok_or_else(|| self.err(&at, "expected a string like \"${field}\""))?;
+                for field in template_fields(t) {
+                    if !fields.iter().any(|f| f.name == field) {
+                        return Err(self.err(&at, format!("refers to {field:?}, which is not a property of the auth config")));
+                    }
                 }
-                mapping.insert(input.clone(), field);
+                mapping.insert(input.clone(), t.to_string());
             }
         } else {
             for f in &fields {
-                mapping.insert(f.name.clone(), f.name.clone());
+                mapping.insert(f.name.clone(), format!("${{{}}}", f.name));
             }
         }
         Ok((fields, mapping, as_str(cfg.get("title"))))
@@ -697,6 +699,6 @@ fn default_auth_config(kind: &AuthKind) -> (Vec<CredentialField>, BTreeMap<Strin
         .iter()
         .map(|(n, r)| CredentialField { name: n.to_string(), title: None, description: None, required: *r })
         .collect();
-    let mapping = names.iter().map(|(n, _)| (n.to_string(), n.to_string())).collect();
+    let mapping = names.iter().map(|(n, _)| (n.to_string(), format!("${{{n}}}"))).collect();
     (fields, mapping, None)
 }

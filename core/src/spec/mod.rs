@@ -106,11 +106,47 @@ pub struct AuthScheme {
     pub kind: AuthKind,
     /// The credential fields a user supplies.
     pub fields: Vec<CredentialField>,
-    /// Scheme input (`token`, `username`, ...) -> credential field name.
+    /// Scheme input (`token`, `username`, ...) -> template over credential fields, e.g.
+    /// `${api_key}`, `${email}/token` or a literal.
     pub mapping: BTreeMap<String, String>,
 }
 
+/// The `${field}` names a mapping template refers to.
+pub fn template_fields(template: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut rest = template;
+    while let Some(start) = rest.find("${") {
+        let Some(end) = rest[start..].find('}') else { break };
+        out.push(&rest[start + 2..start + end]);
+        rest = &rest[start + end + 1..];
+    }
+    out
+}
+
 impl AuthScheme {
+    /// The credential field an input maps to when its template is exactly `${field}`.
+    pub fn field_name(&self, input: &str) -> Option<&str> {
+        let t = self.mapping.get(input)?.trim();
+        let inner = t.strip_prefix("${")?.strip_suffix('}')?;
+        (!inner.contains("${")).then_some(inner)
+    }
+
+    /// The value of a scheme input: its template with every `${field}` filled from `creds`;
+    /// `None` when a referenced field is missing or empty.
+    pub fn render_input(&self, input: &str, creds: &serde_json::Map<String, Value>) -> Option<String> {
+        let t = self.mapping.get(input)?;
+        let mut out = t.clone();
+        for f in template_fields(t) {
+            let v = match creds.get(f)? {
+                Value::String(s) if !s.is_empty() => s.clone(),
+                Value::Number(n) => n.to_string(),
+                _ => return None,
+            };
+            out = out.replace(&format!("${{{f}}}"), &v);
+        }
+        Some(out)
+    }
+
     /// Names of the required credential fields.
     pub fn required_fields(&self) -> Vec<&str> {
         self.fields.iter().filter(|f| f.required).map(|f| f.name.as_str()).collect()
