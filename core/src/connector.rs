@@ -18,6 +18,9 @@ use crate::request;
 use crate::spec::{AuthKind, ConnectorSpec, Operation, RetryConfig};
 use crate::upstream;
 
+/// Largest file a `download` returns (it travels as base64 inside JSON).
+const MAX_DOWNLOAD_BYTES: usize = 50 * 1024 * 1024;
+
 /// The result of one operation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ExecutionResult {
@@ -292,6 +295,9 @@ impl Connector {
                 Some(gql.filter(|c| *c != ErrorCode::UpstreamHttp).unwrap_or_else(|| upstream::code_for_status(resp.status)))
             };
             let Some(code) = code else {
+                if op.action == "download" {
+                    return self.download(op, resp, &body, timeout).await;
+                }
                 let data = extract::records(op, &body)?;
                 let meta = extract::meta(op, &resp, &body);
                 return Ok((data, meta));
@@ -313,6 +319,42 @@ impl Connector {
             }
             return Err(self.upstream_error(&resp, &body, code));
         }
+    }
+
+    /// A download's file: the answer itself, or the file behind the URL the answer names
+    /// (fetched without credentials: such links are pre-signed). Returned as
+    /// `{content_type, size, content_base64}`.
+    async fn download(&self, op: &Operation, first: HttpResponse, body: &Value, timeout: Duration) -> Result<(Value, Map<String, Value>)> {
+        let api = &self.inner.spec.display_name;
+        let file = match &op.file_url {
+            None => first,
+            Some(path) => {
+                let url = path
+                    .query(body)
+                    .first()
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+                    .ok_or_else(|| Error::new(ErrorCode::NotFound, format!("{api} returned no file URL for this download (is the id right?)")))?;
+                self.check_egress(&url)?;
+                let req = HttpRequest { method: "GET".into(), url, headers: vec![("accept".into(), "*/*".into())], body: None, timeout };
+                let resp = self.inner.http.send(req).await.map_err(|e| transport_error(api, &e))?;
+                if !(200..300).contains(&resp.status) {
+                    let b: Value = serde_json::from_slice(&resp.body).unwrap_or(Value::Null);
+                    return Err(self.upstream_error(&resp, &b, upstream::code_for_status(resp.status)));
+                }
+                resp
+            }
+        };
+        if file.body.len() > MAX_DOWNLOAD_BYTES {
+            return Err(Error::new(ErrorCode::PayloadTooLarge, format!("the file is larger than {} MiB", MAX_DOWNLOAD_BYTES >> 20)));
+        }
+        use base64::Engine as _;
+        let data = serde_json::json!({
+            "content_type": file.header("content-type").unwrap_or("application/octet-stream"),
+            "size": file.body.len(),
+            "content_base64": base64::engine::general_purpose::STANDARD.encode(&file.body),
+        });
+        Ok((data, Map::new()))
     }
 
     fn upstream_error(&self, resp: &HttpResponse, body: &Value, code: ErrorCode) -> Error {

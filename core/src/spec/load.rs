@@ -572,6 +572,15 @@ impl<'a> Loader<'a> {
             }
             None => infer_pagination(&params, &meta),
         };
+        let file_url = match ext(op, "file-url") {
+            Some(v) => {
+                let p = format!("{ptr}/{}", ext_key(op, "file-url"));
+                let s = v.as_str().ok_or_else(|| self.err(&p, "expected a path like calls[0].media.audioUrl"))?;
+                let path = if s.starts_with('$') { s.to_string() } else { format!("$.{s}") };
+                Some(JsonPath::parse(&path).map_err(|e| self.err(&p, format!("invalid path {s:?}: {e}")))?)
+            }
+            None => None,
+        };
         let is_get = method == "get" || method == "head";
         let idempotent = is_get
             || as_bool(ext(op, "idempotent"))
@@ -594,6 +603,7 @@ impl<'a> Loader<'a> {
             record_filter,
             pagination,
             preferred_for_check: as_bool(ext(op, "preferred-for-check")),
+            file_url,
             idempotent,
             retry,
             pointer: ptr.to_string(),

@@ -359,6 +359,9 @@ pub struct Operation {
     pub record_filter: Option<String>,
     pub pagination: Option<Pagination>,
     pub preferred_for_check: bool,
+    /// For `download`: where in the first answer the file's URL is (`x-file-url`); the file
+    /// is then fetched from that URL without credentials (pre-signed links).
+    pub file_url: Option<JsonPath>,
     pub idempotent: bool,
     pub retry: RetryConfig,
     /// JSON pointer of the operation in its spec, for messages.

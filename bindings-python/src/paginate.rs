@@ -1,0 +1,47 @@
+//! Mirrors `switchboard_core::paginate`: the page stream as a Python async iterator.
+
+use std::sync::Arc;
+
+use futures::stream::BoxStream;
+use futures::StreamExt;
+use pyo3::exceptions::PyStopAsyncIteration;
+use pyo3::prelude::*;
+use switchboard_core::{ExecutionResult, Result};
+
+use crate::connector::to_json;
+use crate::error::to_py;
+use crate::runtime::future_into_py;
+
+type Pages = BoxStream<'static, Result<ExecutionResult>>;
+
+/// `async for page in it`: each page as JSON text (`{"data", "meta"}`); a failure raises once
+/// and ends the iteration.
+#[pyclass(module = "switchboard._native", frozen)]
+pub struct PageIterator {
+    pages: Arc<tokio::sync::Mutex<Pages>>,
+}
+
+impl PageIterator {
+    /// Wraps a core page stream.
+    pub fn new(pages: Pages) -> Self {
+        Self { pages: Arc::new(tokio::sync::Mutex::new(pages)) }
+    }
+}
+
+#[pymethods]
+impl PageIterator {
+    fn __aiter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    fn __anext__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let pages = self.pages.clone();
+        future_into_py(py, async move {
+            match pages.lock().await.next().await {
+                Some(Ok(page)) => to_json(&page),
+                Some(Err(e)) => Err(to_py(e)),
+                None => Err(PyStopAsyncIteration::new_err(())),
+            }
+        })
+    }
+}
