@@ -179,7 +179,14 @@ impl Auth {
                 )));
             }
         }
-        Ok(Self { scheme, creds, tokens: RwLock::new(tokens), refresh_lock: tokio::sync::Mutex::new(()), token_url, sink })
+        Ok(Self {
+            scheme,
+            creds,
+            tokens: RwLock::new(tokens),
+            refresh_lock: tokio::sync::Mutex::new(()),
+            token_url,
+            sink,
+        })
     }
 
     /// The selected scheme.
@@ -198,12 +205,8 @@ impl Auth {
 
     /// Every secret this handle knows, for redaction of upstream text.
     pub fn secrets(&self) -> Vec<String> {
-        let mut out: Vec<String> = self
-            .creds
-            .values()
-            .filter_map(|v| v.as_str().map(str::to_string))
-            .filter(|s| s.len() >= 4)
-            .collect();
+        let mut out: Vec<String> =
+            self.creds.values().filter_map(|v| v.as_str().map(str::to_string)).filter(|s| s.len() >= 4).collect();
         let t = self.read();
         out.extend(t.access_token.clone());
         out.extend(t.refresh_token.clone());
@@ -247,10 +250,8 @@ impl Auth {
                 out.headers.push(("authorization".into(), format!("Basic {enc}")));
             }
             AuthKind::ApiKey { in_query, name, prefix } => {
-                let key = self
-                    .field("api_key")
-                    .or_else(|| self.field("token"))
-                    .ok_or_else(|| self.missing("api_key"))?;
+                let key =
+                    self.field("api_key").or_else(|| self.field("token")).ok_or_else(|| self.missing("api_key"))?;
                 if *in_query {
                     out.query.push((name.clone(), key));
                 } else {
@@ -291,11 +292,12 @@ impl Auth {
         let AuthKind::OAuth2(cfg) = &self.scheme.kind else {
             return Ok(());
         };
-        let refresh_token = self
-            .read()
-            .refresh_token
-            .clone()
-            .ok_or_else(|| Error::new(ErrorCode::Authentication, "the access token was rejected and no refresh_token was given to renew it"))?;
+        let refresh_token = self.read().refresh_token.clone().ok_or_else(|| {
+            Error::new(
+                ErrorCode::Authentication,
+                "the access token was rejected and no refresh_token was given to renew it",
+            )
+        })?;
         let update = match &self.sink {
             None => self.grant(http, cfg, &refresh_token, timeout).await?,
             Some(sink) => match sink.begin_refresh().await? {
@@ -322,14 +324,20 @@ impl Auth {
         Ok(())
     }
 
-    async fn grant(&self, http: &dyn HttpClient, cfg: &OAuth2Config, refresh_token: &str, timeout: Duration) -> Result<TokenUpdate> {
-        let url = self
-            .token_url
-            .clone()
-            .ok_or_else(|| Error::configuration("the OAuth scheme has no token URL (flows.*.tokenUrl, or config.token_url)"))?;
+    async fn grant(
+        &self,
+        http: &dyn HttpClient,
+        cfg: &OAuth2Config,
+        refresh_token: &str,
+        timeout: Duration,
+    ) -> Result<TokenUpdate> {
+        let url = self.token_url.clone().ok_or_else(|| {
+            Error::configuration("the OAuth scheme has no token URL (flows.*.tokenUrl, or config.token_url)")
+        })?;
         let client_id = self.field("client_id");
         let client_secret = self.field("client_secret");
-        let mut fields: Vec<(&str, String)> = vec![("grant_type", "refresh_token".into()), ("refresh_token", refresh_token.to_string())];
+        let mut fields: Vec<(&str, String)> =
+            vec![("grant_type", "refresh_token".into()), ("refresh_token", refresh_token.to_string())];
         let mut headers = vec![("accept".to_string(), "application/json".to_string())];
         if cfg.basic_client_auth {
             let enc = base64::engine::general_purpose::STANDARD.encode(format!(
@@ -359,8 +367,14 @@ impl Auth {
             .send(HttpRequest { method: "POST".into(), url, headers, body: Some(body), timeout })
             .await
             .map_err(|e| match e {
-                TransportError::Timeout => Error::new(ErrorCode::UpstreamTimeout, format!("the OAuth token endpoint at {host} did not answer in time")),
-                TransportError::Connect(m) | TransportError::Other(m) => Error::new(ErrorCode::Network, format!("the OAuth token endpoint at {host} could not be reached: {m}")),
+                TransportError::Timeout => Error::new(
+                    ErrorCode::UpstreamTimeout,
+                    format!("the OAuth token endpoint at {host} did not answer in time"),
+                ),
+                TransportError::Connect(m) | TransportError::Other(m) => Error::new(
+                    ErrorCode::Network,
+                    format!("the OAuth token endpoint at {host} could not be reached: {m}"),
+                ),
             })?;
         let parsed: Value = serde_json::from_slice(&resp.body).unwrap_or(Value::Null);
         if !(200..300).contains(&resp.status) {
@@ -371,7 +385,13 @@ impl Auth {
                 .and_then(Value::as_str)
                 .unwrap_or("no reason given");
             let reason = redact(reason, &self.secrets());
-            let code = if resp.status == 429 { ErrorCode::RateLimited } else if resp.status >= 500 { ErrorCode::UpstreamHttp } else { ErrorCode::Authentication };
+            let code = if resp.status == 429 {
+                ErrorCode::RateLimited
+            } else if resp.status >= 500 {
+                ErrorCode::UpstreamHttp
+            } else {
+                ErrorCode::Authentication
+            };
             return Err(Error::new(
                 code,
                 format!("refreshing the OAuth access token at {host} failed with {}: {reason}; the connection may need to be re-authorized", resp.status),
@@ -382,7 +402,12 @@ impl Auth {
         let access_token = parsed
             .get("access_token")
             .and_then(Value::as_str)
-            .ok_or_else(|| Error::new(ErrorCode::Authentication, format!("the OAuth token endpoint at {host} answered without an access_token")))?
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorCode::Authentication,
+                    format!("the OAuth token endpoint at {host} answered without an access_token"),
+                )
+            })?
             .to_string();
         let refresh_token = parsed
             .get("refresh_token")
@@ -390,7 +415,10 @@ impl Auth {
             .filter(|s| !s.is_empty())
             .map(str::to_string)
             .or_else(|| Some(refresh_token.to_string()));
-        let expires_at = parsed.get("expires_in").and_then(|v| v.as_i64().or_else(|| v.as_str()?.parse().ok())).map(|s| now_secs() + s);
+        let expires_at = parsed
+            .get("expires_in")
+            .and_then(|v| v.as_i64().or_else(|| v.as_str()?.parse().ok()))
+            .map(|s| now_secs() + s);
         let extracted = cfg
             .extract
             .iter()
@@ -433,7 +461,9 @@ paths:
         let spec = parse_spec("t.yaml", SPEC).unwrap_or_else(|e| panic!("{e}"));
         let pat: Map<String, Value> = serde_json::from_str(r#"{"token": "abc"}"#).unwrap_or_default();
         assert_eq!(select_scheme(&spec, &pat).map(|s| s.name.as_str()).ok(), Some("pat"));
-        let oauth: Map<String, Value> = serde_json::from_str(r#"{"refresh_token": "r", "client_id": "c", "client_secret": "s"}"#).unwrap_or_default();
+        let oauth: Map<String, Value> =
+            serde_json::from_str(r#"{"refresh_token": "r", "client_id": "c", "client_secret": "s"}"#)
+                .unwrap_or_default();
         assert_eq!(select_scheme(&spec, &oauth).map(|s| s.name.as_str()).ok(), Some("oauth"));
         let none: Map<String, Value> = serde_json::from_str(r#"{"password": "hunter2"}"#).unwrap_or_default();
         let err = select_scheme(&spec, &none).err().unwrap_or_else(|| Error::internal("x"));

@@ -143,7 +143,11 @@ impl Connector {
         Ok(c)
     }
 
-    fn token_url(spec: &ConnectorSpec, config: &Map<String, Value>, creds: &Map<String, Value>) -> Result<Option<String>> {
+    fn token_url(
+        spec: &ConnectorSpec,
+        config: &Map<String, Value>,
+        creds: &Map<String, Value>,
+    ) -> Result<Option<String>> {
         let scheme = crate::auth::select_scheme(spec, creds)?;
         let AuthKind::OAuth2(cfg) = &scheme.kind else { return Ok(None) };
         if let Some(t) = config.get("token_url").and_then(Value::as_str) {
@@ -213,7 +217,13 @@ impl Connector {
     }
 
     /// Runs one operation.
-    pub async fn execute(&self, entity: &str, action: &str, params: Value, options: &ExecuteOptions) -> Result<ExecutionResult> {
+    pub async fn execute(
+        &self,
+        entity: &str,
+        action: &str,
+        params: Value,
+        options: &ExecuteOptions,
+    ) -> Result<ExecutionResult> {
         let spec = &self.inner.spec;
         let op = request::find_operation(spec, entity, action)?;
         let params = object(params, "params")?;
@@ -230,7 +240,9 @@ impl Connector {
         let (mut data, meta) = result?;
         if !options.select_fields.is_empty() || !options.exclude_fields.is_empty() {
             match &mut data {
-                Value::Array(items) => items.iter_mut().for_each(|r| extract::trim_fields(r, &options.select_fields, &options.exclude_fields)),
+                Value::Array(items) => items
+                    .iter_mut()
+                    .for_each(|r| extract::trim_fields(r, &options.select_fields, &options.exclude_fields)),
                 other => extract::trim_fields(other, &options.select_fields, &options.exclude_fields),
             }
         }
@@ -282,7 +294,8 @@ impl Connector {
             let body: Value = if resp.body.is_empty() {
                 Value::Null
             } else {
-                serde_json::from_slice(&resp.body).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&resp.body).into_owned()))
+                serde_json::from_slice(&resp.body)
+                    .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&resp.body).into_owned()))
             };
             let success = (200..300).contains(&resp.status);
             let gql = upstream::graphql_code(&body);
@@ -292,7 +305,10 @@ impl Connector {
                     _ => None,
                 }
             } else {
-                Some(gql.filter(|c| *c != ErrorCode::UpstreamHttp).unwrap_or_else(|| upstream::code_for_status(resp.status)))
+                Some(
+                    gql.filter(|c| *c != ErrorCode::UpstreamHttp)
+                        .unwrap_or_else(|| upstream::code_for_status(resp.status)),
+                )
             };
             let Some(code) = code else {
                 if op.action == "download" {
@@ -324,19 +340,31 @@ impl Connector {
     /// A download's file: the answer itself, or the file behind the URL the answer names
     /// (fetched without credentials: such links are pre-signed). Returned as
     /// `{content_type, size, content_base64}`.
-    async fn download(&self, op: &Operation, first: HttpResponse, body: &Value, timeout: Duration) -> Result<(Value, Map<String, Value>)> {
+    async fn download(
+        &self,
+        op: &Operation,
+        first: HttpResponse,
+        body: &Value,
+        timeout: Duration,
+    ) -> Result<(Value, Map<String, Value>)> {
         let api = &self.inner.spec.display_name;
         let file = match &op.file_url {
             None => first,
             Some(path) => {
-                let url = path
-                    .query(body)
-                    .first()
-                    .and_then(Value::as_str)
-                    .map(str::to_string)
-                    .ok_or_else(|| Error::new(ErrorCode::NotFound, format!("{api} returned no file URL for this download (is the id right?)")))?;
+                let url = path.query(body).first().and_then(Value::as_str).map(str::to_string).ok_or_else(|| {
+                    Error::new(
+                        ErrorCode::NotFound,
+                        format!("{api} returned no file URL for this download (is the id right?)"),
+                    )
+                })?;
                 self.check_egress(&url)?;
-                let req = HttpRequest { method: "GET".into(), url, headers: vec![("accept".into(), "*/*".into())], body: None, timeout };
+                let req = HttpRequest {
+                    method: "GET".into(),
+                    url,
+                    headers: vec![("accept".into(), "*/*".into())],
+                    body: None,
+                    timeout,
+                };
                 let resp = self.inner.http.send(req).await.map_err(|e| transport_error(api, &e))?;
                 if !(200..300).contains(&resp.status) {
                     let b: Value = serde_json::from_slice(&resp.body).unwrap_or(Value::Null);
@@ -346,7 +374,10 @@ impl Connector {
             }
         };
         if file.body.len() > MAX_DOWNLOAD_BYTES {
-            return Err(Error::new(ErrorCode::PayloadTooLarge, format!("the file is larger than {} MiB", MAX_DOWNLOAD_BYTES >> 20)));
+            return Err(Error::new(
+                ErrorCode::PayloadTooLarge,
+                format!("the file is larger than {} MiB", MAX_DOWNLOAD_BYTES >> 20),
+            ));
         }
         use base64::Engine as _;
         let data = serde_json::json!({
@@ -368,10 +399,8 @@ impl Connector {
     /// Runs the connector's check operation with a limit of 1.
     pub async fn check(&self) -> CheckResult {
         let spec = &self.inner.spec;
-        let op = spec
-            .check_operation()
-            .filter(|o| !o.params.iter().any(|p| p.is_required_from_caller()))
-            .or_else(|| {
+        let op =
+            spec.check_operation().filter(|o| !o.params.iter().any(|p| p.is_required_from_caller())).or_else(|| {
                 spec.operations
                     .iter()
                     .find(|o| o.action == "list" && !o.params.iter().any(|p| p.is_required_from_caller()))
@@ -381,7 +410,10 @@ impl Connector {
                 status: "unhealthy".into(),
                 checked_entity: None,
                 checked_action: None,
-                error: Some(Error::configuration(format!("connector {} has no operation check() can run without params", spec.slug))),
+                error: Some(Error::configuration(format!(
+                    "connector {} has no operation check() can run without params",
+                    spec.slug
+                ))),
             };
         };
         let mut params = Map::new();
@@ -460,10 +492,7 @@ fn backoff(retry: &RetryConfig, attempt: u32, started: Instant, retry_after: Opt
     let delay = match retry_after {
         Some(secs) => Duration::from_secs_f64(secs.min(3600.0)),
         None => {
-            let cap = retry
-                .initial_delay_ms
-                .saturating_mul(1u64 << (attempt - 1).min(20))
-                .min(retry.max_delay_ms);
+            let cap = retry.initial_delay_ms.saturating_mul(1u64 << (attempt - 1).min(20)).min(retry.max_delay_ms);
             Duration::from_millis(rand::thread_rng().gen_range(0..=cap))
         }
     };

@@ -16,7 +16,8 @@ fn param_line(p: &Param) -> String {
         s.push_str(", required");
     }
     if let Some(e) = &p.enum_values {
-        let vals: Vec<String> = e.iter().map(|v| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())).collect();
+        let vals: Vec<String> =
+            e.iter().map(|v| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())).collect();
         let _ = write!(s, ", one of [{}]", vals.join(", "));
     }
     if let Some(d) = &p.default {
@@ -48,7 +49,10 @@ pub fn visible_params(op: &Operation) -> impl Iterator<Item = &Param> {
 
 /// A text description of every entity, action and param.
 pub fn describe(spec: &ConnectorSpec) -> String {
-    let mut out = format!("{} ({}): entities and actions, called as execute(entity, action, params).\n", spec.display_name, spec.slug);
+    let mut out = format!(
+        "{} ({}): entities and actions, called as execute(entity, action, params).\n",
+        spec.display_name, spec.slug
+    );
     for entity in spec.entities() {
         let _ = writeln!(out, "\n{entity}");
         for op in spec.operations.iter().filter(|o| o.entity == entity) {

@@ -129,14 +129,7 @@ pub struct Error {
 impl Error {
     /// A new error with a code and message.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self {
-            code,
-            message: message.into(),
-            status_code: None,
-            request_id: None,
-            retry_after: None,
-            details: None,
-        }
+        Self { code, message: message.into(), status_code: None, request_id: None, retry_after: None, details: None }
     }
 
     /// `validation`.

@@ -100,7 +100,8 @@ fn keep(v: &Value, paths: &[Vec<&str>]) -> Value {
         Value::Object(m) => {
             let mut out = Map::new();
             for (k, x) in m {
-                let sub: Vec<Vec<&str>> = paths.iter().filter(|p| p.first() == Some(&k.as_str())).map(|p| p[1..].to_vec()).collect();
+                let sub: Vec<Vec<&str>> =
+                    paths.iter().filter(|p| p.first() == Some(&k.as_str())).map(|p| p[1..].to_vec()).collect();
                 if sub.is_empty() {
                     continue;
                 }
@@ -141,7 +142,10 @@ pub fn truncate_strings(v: &mut Value, max: usize) -> bool {
             let count = s.chars().count();
             if count > max {
                 let cut: String = s.chars().take(max).collect();
-                *s = format!("{cut}... [truncated {} more characters; pass skip_truncation to get everything]", count - max);
+                *s = format!(
+                    "{cut}... [truncated {} more characters; pass skip_truncation to get everything]",
+                    count - max
+                );
                 true
             } else {
                 false
@@ -168,7 +172,8 @@ mod tests {
 
     #[test]
     fn select_and_exclude_dot_paths() {
-        let mut r = json!({"id": 1, "title": "t", "user": {"login": "u", "id": 9}, "labels": [{"name": "a", "color": "f"}]});
+        let mut r =
+            json!({"id": 1, "title": "t", "user": {"login": "u", "id": 9}, "labels": [{"name": "a", "color": "f"}]});
         trim_fields(&mut r, &["id".into(), "user.login".into(), "labels.name".into()], &[]);
         assert_eq!(r, json!({"id": 1, "user": {"login": "u"}, "labels": [{"name": "a"}]}));
         trim_fields(&mut r, &[], &["user.login".into()]);

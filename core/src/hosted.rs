@@ -84,7 +84,8 @@ fn renew_margin(expires_in: u64) -> Duration {
 impl HostedClient {
     /// A client from `config`, falling back to the environment.
     pub fn new(config: HostedConfig) -> Result<Self> {
-        let base_url = config.base_url.or_else(|| env("SWITCHBOARD_API_URL")).unwrap_or_else(|| DEFAULT_BASE_URL.to_string());
+        let base_url =
+            config.base_url.or_else(|| env("SWITCHBOARD_API_URL")).unwrap_or_else(|| DEFAULT_BASE_URL.to_string());
         let base = url::Url::parse(&base_url)
             .ok()
             .filter(|u| matches!(u.scheme(), "http" | "https"))
@@ -136,7 +137,9 @@ impl HostedClient {
         let token = answer
             .get("access_token")
             .and_then(Value::as_str)
-            .ok_or_else(|| Error::new(ErrorCode::Authentication, "the engine answered the token request without an access_token"))?
+            .ok_or_else(|| {
+                Error::new(ErrorCode::Authentication, "the engine answered the token request without an access_token")
+            })?
             .to_string();
         let expires_in = answer.get("expires_in").and_then(Value::as_u64).unwrap_or(900);
         let lifetime = Duration::from_secs(expires_in).saturating_sub(renew_margin(expires_in));
@@ -158,7 +161,12 @@ impl HostedClient {
     pub async fn call(&self, method: &str, path: &str, body: Option<&Value>) -> Result<Value> {
         let (token, generation) = self.token().await?;
         match self.send(method, path, body, Some(&token)).await {
-            Err(e) if e.code == ErrorCode::Authentication => {
+            // Only a rejected application token is retried: an upstream that rejected the
+            // stored credentials (`details.upstream_status`) would reject them again.
+            Err(e)
+                if e.code == ErrorCode::Authentication
+                    && e.details.as_ref().and_then(|d| d.get("upstream_status")).is_none() =>
+            {
                 self.invalidate(generation).await;
                 let (token, _) = self.token().await?;
                 self.send(method, path, body, Some(&token)).await
@@ -182,14 +190,22 @@ impl HostedClient {
             }
             None => None,
         };
-        let req = HttpRequest { method: method.into(), url: format!("{}{path}", self.inner.base_url), headers, body, timeout: self.inner.timeout };
+        let req = HttpRequest {
+            method: method.into(),
+            url: format!("{}{path}", self.inner.base_url),
+            headers,
+            body,
+            timeout: self.inner.timeout,
+        };
         let resp = self.inner.http.send(req).await.map_err(|e| match e {
             TransportError::Timeout => Error::new(ErrorCode::UpstreamTimeout, "the engine did not answer in time"),
-            TransportError::Connect(m) | TransportError::Other(m) => {
-                Error::new(ErrorCode::Network, format!("the engine at {} could not be reached: {m}", self.inner.base_url))
-            }
+            TransportError::Connect(m) | TransportError::Other(m) => Error::new(
+                ErrorCode::Network,
+                format!("the engine at {} could not be reached: {m}", self.inner.base_url),
+            ),
         })?;
-        let value: Value = if resp.body.is_empty() { Value::Null } else { serde_json::from_slice(&resp.body).unwrap_or(Value::Null) };
+        let value: Value =
+            if resp.body.is_empty() { Value::Null } else { serde_json::from_slice(&resp.body).unwrap_or(Value::Null) };
         if (200..300).contains(&resp.status) {
             return Ok(value);
         }
@@ -203,9 +219,13 @@ impl HostedClient {
             .and_then(Value::as_str)
             .map(str::to_string)
             .unwrap_or_else(|| format!("the engine answered HTTP {}", resp.status));
-        let mut e = Error::new(code, message)
-            .with_status(resp.status)
-            .with_request_id(value.get("request_id").and_then(Value::as_str).map(str::to_string).or_else(|| resp.header("x-request-id").map(str::to_string)));
+        let mut e = Error::new(code, message).with_status(resp.status).with_request_id(
+            value
+                .get("request_id")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .or_else(|| resp.header("x-request-id").map(str::to_string)),
+        );
         e.details = value.get("details").cloned().filter(|d| !d.is_null());
         if code == ErrorCode::RateLimited {
             e.retry_after = crate::upstream::retry_after(&resp).or(Some(1.0));
@@ -233,7 +253,12 @@ impl ConnectorInfo {
             id: s("id").ok_or_else(|| Error::internal("the engine answered a connector without an id"))?,
             name: s("name").unwrap_or_default(),
             connector_type: s("connector_type")
-                .or_else(|| v.get("summarized_source_template").and_then(|t| t.get("slug")).and_then(Value::as_str).map(str::to_string))
+                .or_else(|| {
+                    v.get("summarized_source_template")
+                        .and_then(|t| t.get("slug"))
+                        .and_then(Value::as_str)
+                        .map(str::to_string)
+                })
                 .unwrap_or_default(),
             definition_id: s("definition_id").unwrap_or_default(),
             workspace_name: s("workspace_name"),
@@ -316,8 +341,14 @@ impl Workspace {
 
     /// The workspace's connectors.
     pub async fn list_connectors(&self) -> Result<Vec<ConnectorInfo>> {
-        let v = self.client.call("GET", &format!("/api/v1/integrations/connectors?workspace_name={}", encode(&self.name)), None).await?;
-        v.get("data").and_then(Value::as_array).map(|a| a.iter().map(ConnectorInfo::from_json).collect()).unwrap_or_else(|| Ok(Vec::new()))
+        let v = self
+            .client
+            .call("GET", &format!("/api/v1/integrations/connectors?workspace_name={}", encode(&self.name)), None)
+            .await?;
+        v.get("data")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().map(ConnectorInfo::from_json).collect())
+            .unwrap_or_else(|| Ok(Vec::new()))
     }
 
     /// Finds one connector: 0 matches is `not_found`, 2 or more `conflict`.
@@ -391,7 +422,11 @@ impl HostedExecutor {
         if workspace_name.trim().is_empty() {
             return Err(Error::configuration("workspace_name is required with connector_definition_id"));
         }
-        Ok(Self { client, target: Target::Lookup { workspace_name, definition_id }, resolved: Arc::new(tokio::sync::OnceCell::new()) })
+        Ok(Self {
+            client,
+            target: Target::Lookup { workspace_name, definition_id },
+            resolved: Arc::new(tokio::sync::OnceCell::new()),
+        })
     }
 
     fn from_info(client: HostedClient, info: ConnectorInfo) -> Self {
@@ -433,7 +468,13 @@ impl HostedExecutor {
     }
 
     /// Runs one operation.
-    pub async fn execute(&self, entity: &str, action: &str, params: Value, options: &ExecuteOptions) -> Result<ExecutionResult> {
+    pub async fn execute(
+        &self,
+        entity: &str,
+        action: &str,
+        params: Value,
+        options: &ExecuteOptions,
+    ) -> Result<ExecutionResult> {
         let id = self.connector_id().await?;
         let mut body = json!({"entity": entity, "action": action, "params": params});
         if !options.select_fields.is_empty() {
@@ -445,8 +486,12 @@ impl HostedExecutor {
         if options.skip_truncation {
             body["skip_truncation"] = json!(true);
         }
-        let v = self.client.call("POST", &format!("/api/v1/integrations/connectors/{}/execute", encode(&id)), Some(&body)).await?;
-        let mut meta: Map<String, Value> = v.get("connector_metadata").and_then(Value::as_object).cloned().unwrap_or_default();
+        let v = self
+            .client
+            .call("POST", &format!("/api/v1/integrations/connectors/{}/execute", encode(&id)), Some(&body))
+            .await?;
+        let mut meta: Map<String, Value> =
+            v.get("connector_metadata").and_then(Value::as_object).cloned().unwrap_or_default();
         if let Some(Value::Object(p)) = meta.remove("pagination") {
             meta = p;
         }
@@ -456,9 +501,11 @@ impl HostedExecutor {
     /// Runs the connector's health check on the engine.
     pub async fn check(&self) -> Result<CheckResult> {
         let id = self.connector_id().await?;
-        let v = self.client.call("POST", &format!("/api/v1/integrations/connectors/{}/check", encode(&id)), None).await?;
+        let v =
+            self.client.call("POST", &format!("/api/v1/integrations/connectors/{}/check", encode(&id)), None).await?;
         let error = v.get("error").filter(|e| !e.is_null()).map(|e| {
-            let code = e.get("code").and_then(Value::as_str).and_then(ErrorCode::parse).unwrap_or(ErrorCode::UpstreamHttp);
+            let code =
+                e.get("code").and_then(Value::as_str).and_then(ErrorCode::parse).unwrap_or(ErrorCode::UpstreamHttp);
             Error::new(code, e.get("message").and_then(Value::as_str).unwrap_or_default())
         });
         Ok(CheckResult {
@@ -470,7 +517,13 @@ impl HostedExecutor {
     }
 
     /// Pages through an operation's results on the engine, following the connector's cursor.
-    pub async fn paginate(&self, entity: &str, action: &str, params: Value, options: ExecuteOptions) -> Result<impl Stream<Item = Result<ExecutionResult>> + Send + 'static> {
+    pub async fn paginate(
+        &self,
+        entity: &str,
+        action: &str,
+        params: Value,
+        options: ExecuteOptions,
+    ) -> Result<impl Stream<Item = Result<ExecutionResult>> + Send + 'static> {
         let info = self.connector().await?;
         let spec = Registry::builtin()?.get(&info.connector_type)?;
         Ok(crate::paginate::pages(self.clone(), spec, entity, action, params, options))
@@ -478,13 +531,24 @@ impl HostedExecutor {
 }
 
 impl crate::paginate::Executor for HostedExecutor {
-    fn execute_page<'a>(&'a self, entity: &'a str, action: &'a str, params: Value, options: &'a ExecuteOptions) -> BoxFuture<'a, Result<ExecutionResult>> {
+    fn execute_page<'a>(
+        &'a self,
+        entity: &'a str,
+        action: &'a str,
+        params: Value,
+        options: &'a ExecuteOptions,
+    ) -> BoxFuture<'a, Result<ExecutionResult>> {
         Box::pin(self.execute(entity, action, params, options))
     }
 }
 
 /// The one connector of type `slug` in `workspace_name` (or `connector_id` when given).
-pub async fn connect(client: HostedClient, slug: &str, workspace_name: &str, connector_id: Option<&str>) -> Result<HostedExecutor> {
+pub async fn connect(
+    client: HostedClient,
+    slug: &str,
+    workspace_name: &str,
+    connector_id: Option<&str>,
+) -> Result<HostedExecutor> {
     let ws = Workspace::new(client, workspace_name)?;
     let lookup = match connector_id {
         Some(id) => ConnectorLookup::Id(id.to_string()),
@@ -506,10 +570,19 @@ mod tests {
 
     #[test]
     fn config_needs_client_credentials() {
-        let e = HostedClient::new(HostedConfig { base_url: Some("http://127.0.0.1:1".into()), client_id: Some("x".into()), ..Default::default() });
+        let e = HostedClient::new(HostedConfig {
+            base_url: Some("http://127.0.0.1:1".into()),
+            client_id: Some("x".into()),
+            ..Default::default()
+        });
         let msg = e.err().map(|e| e.message).unwrap_or_default();
         assert!(msg.contains("client_secret") || std::env::var("SWITCHBOARD_CLIENT_SECRET").is_ok(), "{msg}");
-        let bad = HostedClient::new(HostedConfig { base_url: Some("ftp://x".into()), client_id: Some("a".into()), client_secret: Some("b".into()), ..Default::default() });
+        let bad = HostedClient::new(HostedConfig {
+            base_url: Some("ftp://x".into()),
+            client_id: Some("a".into()),
+            client_secret: Some("b".into()),
+            ..Default::default()
+        });
         assert_eq!(bad.err().map(|e| e.code), Some(ErrorCode::Configuration));
     }
 }

@@ -62,10 +62,8 @@ impl ReqwestClient {
     /// A client with Switchboard's settings.
     pub fn new() -> Result<Self, TransportError> {
         let policy = reqwest::redirect::Policy::custom(|attempt| {
-            let same_host = attempt
-                .previous()
-                .first()
-                .is_some_and(|first| first.host_str() == attempt.url().host_str());
+            let same_host =
+                attempt.previous().first().is_some_and(|first| first.host_str() == attempt.url().host_str());
             if attempt.previous().len() >= 5 || !same_host {
                 attempt.stop()
             } else {

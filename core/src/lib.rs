@@ -23,6 +23,8 @@ pub mod upstream;
 pub use auth::{RefreshStart, TokenSink, TokenUpdate};
 pub use connector::{CheckResult, Connector, ConnectorOptions, ExecuteOptions, ExecutionResult};
 pub use error::{Error, ErrorCode, Result};
-pub use hosted::{connect, ConnectorInfo, ConnectorLookup, HostedClient, HostedConfig, HostedExecutor, NewConnector, Workspace};
+pub use hosted::{
+    connect, ConnectorInfo, ConnectorLookup, HostedClient, HostedConfig, HostedExecutor, NewConnector, Workspace,
+};
 pub use registry::Registry;
 pub use spec::ConnectorSpec;

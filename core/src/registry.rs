@@ -99,7 +99,10 @@ impl Registry {
             .ok_or_else(|| {
                 Error::new(
                     ErrorCode::Configuration,
-                    format!("unknown connector {key:?}; available: {}", self.specs.keys().cloned().collect::<Vec<_>>().join(", ")),
+                    format!(
+                        "unknown connector {key:?}; available: {}",
+                        self.specs.keys().cloned().collect::<Vec<_>>().join(", ")
+                    ),
                 )
             })
     }

@@ -83,9 +83,11 @@ pub fn validate(spec: &ConnectorSpec, op: &Operation, params: &Map<String, Value
                 if p.is_required_from_caller() {
                     problems.push(format!("missing required param {:?}{}", p.name, hint(p)));
                 } else if let Some(d) = &p.default {
-                    // Defaults are sent where the request cannot be built without them
-                    // (templates, headers, required params); elsewhere the API applies its own.
-                    if matches!(p.location, ParamLocation::Template | ParamLocation::Header) || p.required {
+                    // Defaults are sent where they shape the request (templates, headers, bodies,
+                    // required params); query params are left to the API's own defaults.
+                    if matches!(p.location, ParamLocation::Template | ParamLocation::Header | ParamLocation::Body)
+                        || p.required
+                    {
                         out.insert(p.name.clone(), d.clone());
                     }
                 }
@@ -145,7 +147,8 @@ fn check_value(p: &Param, v: &Value) -> Option<String> {
             _ => check_one(v),
         };
         if !ok {
-            let list: Vec<String> = allowed.iter().map(|a| a.as_str().map(str::to_string).unwrap_or_else(|| a.to_string())).collect();
+            let list: Vec<String> =
+                allowed.iter().map(|a| a.as_str().map(str::to_string).unwrap_or_else(|| a.to_string())).collect();
             return Some(format!("param {:?} must be one of: {}; got {}", p.name, list.join(", "), describe_value(v)));
         }
     }
@@ -238,7 +241,8 @@ fn check_node(path: &str, v: &Value, schema: &Value) -> Option<String> {
     }
     if let Some(allowed) = schema.get("enum").and_then(Value::as_array) {
         if !allowed.iter().any(|a| a == v) {
-            let list: Vec<String> = allowed.iter().map(|a| a.as_str().map(str::to_string).unwrap_or_else(|| a.to_string())).collect();
+            let list: Vec<String> =
+                allowed.iter().map(|a| a.as_str().map(str::to_string).unwrap_or_else(|| a.to_string())).collect();
             return Some(format!("{path:?} must be one of: {}; got {}", list.join(", "), describe_value(v)));
         }
     }
@@ -253,11 +257,8 @@ fn scalar_text(v: &Value) -> String {
     }
 }
 
-const PATH_SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'_')
-    .remove(b'.')
-    .remove(b'~');
+const PATH_SEGMENT: &percent_encoding::AsciiSet =
+    &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
 
 /// Builds the request for validated params.
 pub fn build(op: &Operation, params: &Map<String, Value>) -> Result<Built> {

@@ -45,9 +45,7 @@ pub fn bare_variable(template: &str) -> Option<&str> {
 
 /// Renders `template` with `ctx`.
 pub fn render(template: &str, ctx: &Value) -> Result<String> {
-    env()
-        .render_str(template, ctx)
-        .map_err(|e| Error::configuration(format!("template failed to render: {e}")))
+    env().render_str(template, ctx).map_err(|e| Error::configuration(format!("template failed to render: {e}")))
 }
 
 /// Evaluates a boolean expression with `record` bound to `record`.

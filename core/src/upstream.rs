@@ -40,10 +40,22 @@ pub fn graphql_code(body: &Value) -> Option<ErrorCode> {
         "AUTHENTICATION_ERROR" | "UNAUTHENTICATED" | "UNAUTHORIZED" => ErrorCode::Authentication,
         "RATE_LIMITED" | "RATELIMITED" => ErrorCode::RateLimited,
         _ if message.contains("not found") || message.contains("could not resolve") => ErrorCode::NotFound,
-        "INVALID_INPUT" | "BAD_USER_INPUT" | "GRAPHQL_VALIDATION_FAILED" | "GRAPHQL_PARSE_FAILED" | "ARGUMENT_ERROR" | "UNPROCESSABLE"
-        | "MISSING_PAGINATION_BOUNDARIES" | "EXCESSIVE_PAGINATION" | "INVALID_CURSOR_ARGUMENTS" | "VARIABLENOTDEFINED"
-        | "VARIABLENOTUSED" | "VARIABLEREQUIRESVALIDTYPE" | "ARGUMENTLITERALSINCOMPATIBLE" => ErrorCode::Validation,
-        _ if message.contains("was provided invalid value") || first.get("extensions").and_then(|e| e.get("problems")).is_some() => {
+        "INVALID_INPUT"
+        | "BAD_USER_INPUT"
+        | "GRAPHQL_VALIDATION_FAILED"
+        | "GRAPHQL_PARSE_FAILED"
+        | "ARGUMENT_ERROR"
+        | "UNPROCESSABLE"
+        | "MISSING_PAGINATION_BOUNDARIES"
+        | "EXCESSIVE_PAGINATION"
+        | "INVALID_CURSOR_ARGUMENTS"
+        | "VARIABLENOTDEFINED"
+        | "VARIABLENOTUSED"
+        | "VARIABLEREQUIRESVALIDTYPE"
+        | "ARGUMENTLITERALSINCOMPATIBLE" => ErrorCode::Validation,
+        _ if message.contains("was provided invalid value")
+            || first.get("extensions").and_then(|e| e.get("problems")).is_some() =>
+        {
             ErrorCode::Validation
         }
         _ => ErrorCode::UpstreamHttp,
@@ -93,9 +105,13 @@ pub fn retry_after(resp: &HttpResponse) -> Option<f64> {
 
 /// The public error for a failed upstream answer.
 pub fn error(api: &str, resp: &HttpResponse, body: &Value, code: ErrorCode, secrets: &[String]) -> Error {
-    let detail = body_message(body)
-        .map(|m| redact(&m, secrets))
-        .map(|m| if m.len() > 500 { format!("{}...", &m[..m.char_indices().nth(497).map(|(i, _)| i).unwrap_or(m.len())]) } else { m });
+    let detail = body_message(body).map(|m| redact(&m, secrets)).map(|m| {
+        if m.len() > 500 {
+            format!("{}...", &m[..m.char_indices().nth(497).map(|(i, _)| i).unwrap_or(m.len())])
+        } else {
+            m
+        }
+    });
     let what = match code {
         ErrorCode::Authentication => "rejected the credentials",
         ErrorCode::Forbidden => "refused access (the credentials lack a permission or scope)",
@@ -130,18 +146,41 @@ mod tests {
     #[test]
     fn messages_from_common_shapes() {
         assert_eq!(body_message(&json!({"message": "Bad credentials"})).as_deref(), Some("Bad credentials"));
-        assert_eq!(body_message(&json!({"error": {"message": "No such customer"}})).as_deref(), Some("No such customer"));
+        assert_eq!(
+            body_message(&json!({"error": {"message": "No such customer"}})).as_deref(),
+            Some("No such customer")
+        );
         assert_eq!(body_message(&json!({"errors": ["boom"]})).as_deref(), Some("boom"));
-        assert_eq!(body_message(&json!({"error": "invalid_grant", "error_description": "used"})).as_deref(), Some("invalid_grant: used"));
+        assert_eq!(
+            body_message(&json!({"error": "invalid_grant", "error_description": "used"})).as_deref(),
+            Some("invalid_grant: used")
+        );
     }
 
     #[test]
     fn graphql_codes() {
-        assert_eq!(graphql_code(&json!({"errors": [{"type": "NOT_FOUND", "message": "x"}]})), Some(ErrorCode::NotFound));
-        assert_eq!(graphql_code(&json!({"errors": [{"message": "x", "extensions": {"code": "AUTHENTICATION_ERROR"}}]})), Some(ErrorCode::Authentication));
-        assert_eq!(graphql_code(&json!({"errors": [{"message": "Entity not found", "extensions": {"code": "INVALID_INPUT"}}]})), Some(ErrorCode::NotFound));
-        assert_eq!(graphql_code(&json!({"errors": [{"type": "INVALID_CURSOR_ARGUMENTS", "message": "bad cursor"}]})), Some(ErrorCode::Validation));
-        assert_eq!(graphql_code(&json!({"errors": [{"message": "Variable $first of type Int! was provided invalid value"}]})), Some(ErrorCode::Validation));
+        assert_eq!(
+            graphql_code(&json!({"errors": [{"type": "NOT_FOUND", "message": "x"}]})),
+            Some(ErrorCode::NotFound)
+        );
+        assert_eq!(
+            graphql_code(&json!({"errors": [{"message": "x", "extensions": {"code": "AUTHENTICATION_ERROR"}}]})),
+            Some(ErrorCode::Authentication)
+        );
+        assert_eq!(
+            graphql_code(
+                &json!({"errors": [{"message": "Entity not found", "extensions": {"code": "INVALID_INPUT"}}]})
+            ),
+            Some(ErrorCode::NotFound)
+        );
+        assert_eq!(
+            graphql_code(&json!({"errors": [{"type": "INVALID_CURSOR_ARGUMENTS", "message": "bad cursor"}]})),
+            Some(ErrorCode::Validation)
+        );
+        assert_eq!(
+            graphql_code(&json!({"errors": [{"message": "Variable $first of type Int! was provided invalid value"}]})),
+            Some(ErrorCode::Validation)
+        );
         assert_eq!(graphql_code(&json!({"data": {}})), None);
     }
 

@@ -131,7 +131,8 @@ fn connector(file: &File, fake: &FakeUpstream, case: &Value) -> Result<Connector
     // progress cannot break another's cases.
     let slug = file.doc.get("connector").and_then(Value::as_str).unwrap_or(&file.slug);
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("../connectors/{slug}.yaml"));
-    let text = std::fs::read_to_string(&path).map_err(|e| switchboard_core::Error::configuration(format!("{}: {e}", path.display())))?;
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| switchboard_core::Error::configuration(format!("{}: {e}", path.display())))?;
     let spec = std::sync::Arc::new(switchboard_core::spec::parse_spec(&format!("{slug}.yaml"), &text)?);
     let host = format!("http://{}", fake.addr);
     let creds = case.get("credentials").or_else(|| file.doc.get("credentials")).cloned().unwrap_or(Value::Null);
@@ -141,7 +142,12 @@ fn connector(file: &File, fake: &FakeUpstream, case: &Value) -> Result<Connector
     }
     config.entry("base_url").or_insert_with(|| Value::String(fake.base_url(&file.slug)));
     let options = ConnectorOptions {
-        retry: Some(switchboard_core::spec::RetryConfig { max_attempts: 2, initial_delay_ms: 10, max_delay_ms: 50, max_elapsed_ms: 2000 }),
+        retry: Some(switchboard_core::spec::RetryConfig {
+            max_attempts: 2,
+            initial_delay_ms: 10,
+            max_delay_ms: 50,
+            max_elapsed_ms: 2000,
+        }),
         ..ConnectorOptions::default()
     };
     Connector::new(spec, fill(&creds, &host), fill(&Value::Object(config), &host), options)
@@ -159,7 +165,9 @@ async fn run_file(file: &File, fake: &FakeUpstream) -> Vec<String> {
         let action = case.get("action").and_then(Value::as_str).unwrap_or_default();
         let params = fill(&case.get("params").cloned().unwrap_or(Value::Object(Map::new())), &host);
         let result = match connector(file, fake, case) {
-            Ok(c) => c.execute(entity, action, params, &ExecuteOptions { skip_truncation: true, ..Default::default() }).await,
+            Ok(c) => {
+                c.execute(entity, action, params, &ExecuteOptions { skip_truncation: true, ..Default::default() }).await
+            }
             Err(e) => Err(e),
         };
         let reqs = fake.requests();
@@ -196,7 +204,11 @@ async fn run_file(file: &File, fake: &FakeUpstream) -> Vec<String> {
             .and_then(Value::as_u64)
             .unwrap_or(if case.get("error").is_some() && case.get("request").is_none() { u64::MAX } else { 1 });
         if want_requests != u64::MAX && reqs.len() as u64 != want_requests {
-            errs.push(format!("expected {want_requests} request(s) to the fake, got {}: {:?}", reqs.len(), reqs.iter().map(|r| format!("{} {}", r.method, r.path)).collect::<Vec<_>>()));
+            errs.push(format!(
+                "expected {want_requests} request(s) to the fake, got {}: {:?}",
+                reqs.len(),
+                reqs.iter().map(|r| format!("{} {}", r.method, r.path)).collect::<Vec<_>>()
+            ));
         }
         if let Some(exp) = case.get("request") {
             match reqs.last() {

@@ -5,7 +5,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use fake_upstream::{creds, Fault, FakeUpstream};
+use fake_upstream::{creds, FakeUpstream, Fault};
 use futures::future::BoxFuture;
 use serde_json::{json, Value};
 use switchboard_core::{Connector, ConnectorOptions, ErrorCode, ExecuteOptions, Registry, TokenSink, TokenUpdate};
@@ -16,7 +16,8 @@ async fn fake() -> FakeUpstream {
 
 fn connector(slug: &str, fake: &FakeUpstream, credentials: Value, options: ConnectorOptions) -> Connector {
     let spec = Registry::builtin().and_then(|r| r.get(slug)).unwrap_or_else(|e| panic!("{e}"));
-    Connector::new(spec, credentials, json!({"base_url": fake.base_url(slug)}), options).unwrap_or_else(|e| panic!("{e}"))
+    Connector::new(spec, credentials, json!({"base_url": fake.base_url(slug)}), options)
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn stripe(fake: &FakeUpstream) -> Connector {
@@ -106,7 +107,12 @@ impl TokenSink for Collect {
     }
 }
 
-fn hubspot_oauth(fake: &FakeUpstream, access_token: Option<&str>, refresh_token: &str, sink: Arc<Collect>) -> Connector {
+fn hubspot_oauth(
+    fake: &FakeUpstream,
+    access_token: Option<&str>,
+    refresh_token: &str,
+    sink: Arc<Collect>,
+) -> Connector {
     let mut c = json!({
         "client_id": creds::OAUTH_CLIENT_ID,
         "client_secret": creds::OAUTH_CLIENT_SECRET,
@@ -127,10 +133,13 @@ async fn oauth_state(fake: &FakeUpstream, api: &str) -> (u64, String) {
 async fn fifty_concurrent_calls_on_an_expired_token_refresh_once() {
     let fake = fake().await;
     let sink = Arc::new(Collect::default());
-    let c = hubspot_oauth(&fake, Some(creds::OAUTH_EXPIRED_ACCESS_TOKEN), creds::OAUTH_INITIAL_REFRESH_TOKEN, sink.clone());
+    let c =
+        hubspot_oauth(&fake, Some(creds::OAUTH_EXPIRED_ACCESS_TOKEN), creds::OAUTH_INITIAL_REFRESH_TOKEN, sink.clone());
     let calls = (0..50).map(|_| {
         let c = c.clone();
-        tokio::spawn(async move { c.execute("contacts", "list", json!({"limit": 1}), &ExecuteOptions::default()).await })
+        tokio::spawn(
+            async move { c.execute("contacts", "list", json!({"limit": 1}), &ExecuteOptions::default()).await },
+        )
     });
     let results = futures::future::join_all(calls).await;
     for r in results {
@@ -141,7 +150,11 @@ async fn fifty_concurrent_calls_on_an_expired_token_refresh_once() {
     assert_eq!(refreshes, 1, "one refresh for 50 calls");
     let updates = sink.0.lock().unwrap_or_else(|e| e.into_inner()).clone();
     assert_eq!(updates.len(), 1);
-    assert_eq!(updates[0].refresh_token.as_deref(), Some(current.as_str()), "the rotated refresh token reaches the callback");
+    assert_eq!(
+        updates[0].refresh_token.as_deref(),
+        Some(current.as_str()),
+        "the rotated refresh token reaches the callback"
+    );
     assert_ne!(current, creds::OAUTH_INITIAL_REFRESH_TOKEN);
     assert!(updates[0].expires_at.is_some());
 }
@@ -181,7 +194,11 @@ async fn a_used_refresh_token_is_an_authentication_error() {
     first.execute("contacts", "list", json!({}), &ExecuteOptions::default()).await.unwrap_or_else(|e| panic!("{e}"));
     // The fake rotated the refresh token: the initial one is now used.
     let stale = hubspot_oauth(&fake, None, creds::OAUTH_INITIAL_REFRESH_TOKEN, Arc::new(Collect::default()));
-    let err = stale.execute("contacts", "list", json!({}), &ExecuteOptions::default()).await.err().unwrap_or_else(|| panic!("must fail"));
+    let err = stale
+        .execute("contacts", "list", json!({}), &ExecuteOptions::default())
+        .await
+        .err()
+        .unwrap_or_else(|| panic!("must fail"));
     assert_eq!(err.code, ErrorCode::Authentication, "{err}");
     assert!(!err.message.contains(creds::OAUTH_INITIAL_REFRESH_TOKEN), "{}", err.message);
     assert!(!err.message.contains(creds::OAUTH_CLIENT_SECRET), "{}", err.message);
@@ -205,21 +222,32 @@ impl std::io::Write for Logs {
 async fn secrets_never_reach_errors_or_logs() {
     let logs = Logs::default();
     let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || writer.clone())
-        .finish();
+    let subscriber =
+        tracing_subscriber::fmt().with_max_level(tracing::Level::TRACE).with_writer(move || writer.clone()).finish();
     let _guard = tracing::subscriber::set_default(subscriber);
 
     let fake = fake().await;
     let secret = "sk_test_fake_known_secret_4242";
     // A bad key: the fake rejects it, and one answer even echoes it back.
     let c = connector("stripe", &fake, json!({"api_key": secret}), ConnectorOptions::default());
-    let e1 = c.execute("customers", "list", json!({}), &ExecuteOptions::default()).await.err().unwrap_or_else(|| panic!("must fail"));
+    let e1 = c
+        .execute("customers", "list", json!({}), &ExecuteOptions::default())
+        .await
+        .err()
+        .unwrap_or_else(|| panic!("must fail"));
     assert_eq!(e1.code, ErrorCode::Authentication);
-    fake.add_fault(serde_json::from_value(json!({"prefix": "stripe", "status": 400, "body": {"error": {"message": format!("bad key {secret}")}}})).unwrap_or_else(|e| panic!("{e}")));
+    fake.add_fault(
+        serde_json::from_value(
+            json!({"prefix": "stripe", "status": 400, "body": {"error": {"message": format!("bad key {secret}")}}}),
+        )
+        .unwrap_or_else(|e| panic!("{e}")),
+    );
     let good = connector("stripe", &fake, json!({"api_key": secret}), ConnectorOptions::default());
-    let e2 = good.execute("customers", "list", json!({}), &ExecuteOptions::default()).await.err().unwrap_or_else(|| panic!("must fail"));
+    let e2 = good
+        .execute("customers", "list", json!({}), &ExecuteOptions::default())
+        .await
+        .err()
+        .unwrap_or_else(|| panic!("must fail"));
     assert!(e2.message.contains("****"), "{}", e2.message);
     let e3 = Connector::new(
         Registry::builtin().and_then(|r| r.get("stripe")).unwrap_or_else(|e| panic!("{e}")),

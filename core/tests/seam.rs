@@ -89,10 +89,8 @@ const SCHEMAS: &str = r#"
 "#;
 
 fn spec_text() -> String {
-    SPEC.replace("  components_schemas_placeholder: {}\n", "").replace(
-        "components:\n  securitySchemes:",
-        &format!("components:{SCHEMAS}  securitySchemes:"),
-    )
+    SPEC.replace("  components_schemas_placeholder: {}\n", "")
+        .replace("components:\n  securitySchemes:", &format!("components:{SCHEMAS}  securitySchemes:"))
 }
 
 #[derive(Debug, Default)]
@@ -120,7 +118,11 @@ impl HttpClient for Scripted {
         self.sent.lock().unwrap_or_else(|e| e.into_inner()).push(req);
         let next = {
             let mut a = self.answers.lock().unwrap_or_else(|e| e.into_inner());
-            if a.is_empty() { Err(TransportError::Connect("no scripted answer".into())) } else { a.remove(0) }
+            if a.is_empty() {
+                Err(TransportError::Connect("no scripted answer".into()))
+            } else {
+                a.remove(0)
+            }
         };
         Box::pin(async move { next })
     }
@@ -147,7 +149,12 @@ async fn list_builds_query_and_extracts_records_and_meta() {
     );
     let c = connector(http.clone(), json!({}));
     let res = c
-        .execute("widgets", "list", json!({"kind": "round", "limit": 2, "created": {"gte": 5}, "tags": ["a", "b"]}), &ExecuteOptions::default())
+        .execute(
+            "widgets",
+            "list",
+            json!({"kind": "round", "limit": 2, "created": {"gte": 5}, "tags": ["a", "b"]}),
+            &ExecuteOptions::default(),
+        )
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(res.data, json!([{"id": "w1"}, {"id": "w3"}]), "the record filter drops hidden widgets");
@@ -160,7 +167,14 @@ async fn list_builds_query_and_extracts_records_and_meta() {
     assert_eq!(url.host_str(), Some("eu.widgets.example.com"), "server variable default");
     assert_eq!(url.path(), "/api/widgets");
     let q: Vec<(String, String)> = url.query_pairs().into_owned().collect();
-    for pair in [("kind", "round"), ("limit", "2"), ("created[gte]", "5"), ("tags", "a"), ("tags", "b"), ("api_key", "k-secret-123")] {
+    for pair in [
+        ("kind", "round"),
+        ("limit", "2"),
+        ("created[gte]", "5"),
+        ("tags", "a"),
+        ("tags", "b"),
+        ("api_key", "k-secret-123"),
+    ] {
         assert!(q.contains(&(pair.0.to_string(), pair.1.to_string())), "{pair:?} in {q:?}");
     }
     assert!(sent[0].headers.contains(&("x-trace".to_string(), "on".to_string())), "header default is sent");
@@ -171,13 +185,22 @@ async fn config_fills_server_variables_and_base_url_overrides() {
     let http = Arc::new(Scripted::default());
     http.answer(200, &[], json!({"widget": {"id": "a/b"}}));
     let c = connector(http.clone(), json!({"region": "us"}));
-    c.execute("widgets", "get", json!({"id": "a/b"}), &ExecuteOptions::default()).await.unwrap_or_else(|e| panic!("{e}"));
-    assert!(http.sent()[0].url.starts_with("https://us.widgets.example.com/api/widgets/a%2Fb?"), "{}", http.sent()[0].url);
+    c.execute("widgets", "get", json!({"id": "a/b"}), &ExecuteOptions::default())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        http.sent()[0].url.starts_with("https://us.widgets.example.com/api/widgets/a%2Fb?"),
+        "{}",
+        http.sent()[0].url
+    );
 
     let http = Arc::new(Scripted::default());
     http.answer(200, &[], json!({}));
     let c = connector(http.clone(), json!({"base_url": "http://127.0.0.1:9/w/"}));
-    let res = c.execute("widgets", "get", json!({"id": "x"}), &ExecuteOptions::default()).await.unwrap_or_else(|e| panic!("{e}"));
+    let res = c
+        .execute("widgets", "get", json!({"id": "x"}), &ExecuteOptions::default())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(res.data, Value::Null, "no match for a get gives null");
     assert!(http.sent()[0].url.starts_with("http://127.0.0.1:9/w/widgets/x"), "{}", http.sent()[0].url);
 }
@@ -193,7 +216,10 @@ async fn form_bodies_and_graphql_variables() {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(created.data["id"], "w9");
-    let count = c.execute("counts", "get", json!({"owner": "octo"}), &ExecuteOptions::default()).await.unwrap_or_else(|e| panic!("{e}"));
+    let count = c
+        .execute("counts", "get", json!({"owner": "octo"}), &ExecuteOptions::default())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(count.data, json!({"value": 7}), "a primitive record is wrapped");
 
     let sent = http.sent();
@@ -201,7 +227,11 @@ async fn form_bodies_and_graphql_variables() {
     assert_eq!(form, "name=n&metadata%5Bk%5D=v");
     assert!(sent[0].headers.contains(&("content-type".to_string(), "application/x-www-form-urlencoded".to_string())));
     let gql: Value = serde_json::from_slice(sent[1].body.as_deref().unwrap_or_default()).unwrap_or_default();
-    assert_eq!(gql["variables"], json!({"first": 10, "after": null, "q": "owner:octo"}), "bare variables keep their type");
+    assert_eq!(
+        gql["variables"],
+        json!({"first": 10, "after": null, "q": "owner:octo"}),
+        "bare variables keep their type"
+    );
     assert!(gql["query"].as_str().unwrap_or_default().contains("{ total }"), "default fields: {}", gql["query"]);
     assert!(!sent[1].url.contains("owner="), "GraphQL template params are not sent on the URL");
 }
@@ -222,7 +252,11 @@ async fn bad_params_fail_before_any_request() {
         ("widgets", "list", json!([1, 2]), "params must be a JSON object"),
     ];
     for (entity, action, params, needle) in cases {
-        let err = c.execute(entity, action, params, &ExecuteOptions::default()).await.err().unwrap_or_else(|| panic!("{entity}.{action} should fail"));
+        let err = c
+            .execute(entity, action, params, &ExecuteOptions::default())
+            .await
+            .err()
+            .unwrap_or_else(|| panic!("{entity}.{action} should fail"));
         assert_eq!(err.code, ErrorCode::Validation, "{err}");
         assert!(err.message.contains(needle), "{needle:?} not in {:?}", err.message);
     }
@@ -251,7 +285,11 @@ async fn upstream_errors_map_to_codes_without_secrets() {
     let http = Arc::new(Scripted::default());
     http.answer(401, &[("x-request-id", "req-7")], json!({"message": "key k-secret-123 is revoked"}));
     let c = connector(http.clone(), json!({}));
-    let err = c.execute("widgets", "get", json!({"id": "x"}), &ExecuteOptions::default()).await.err().unwrap_or_else(|| panic!("should fail"));
+    let err = c
+        .execute("widgets", "get", json!({"id": "x"}), &ExecuteOptions::default())
+        .await
+        .err()
+        .unwrap_or_else(|| panic!("should fail"));
     assert_eq!(err.code, ErrorCode::Authentication);
     assert_eq!(err.status_code, Some(401));
     assert_eq!(err.request_id.as_deref(), Some("req-7"));
@@ -267,7 +305,11 @@ fn malformed_specs_name_file_and_pointer() {
 
     let text = spec_text().replace("x-action: create", "x-action: explode");
     let e = parse_spec("widgets.yaml", &text).err().unwrap_or_else(|| panic!("should fail"));
-    assert!(e.message.contains("widgets.yaml") && e.message.contains("/paths/~1widgets/post/x-action"), "{}", e.message);
+    assert!(
+        e.message.contains("widgets.yaml") && e.message.contains("/paths/~1widgets/post/x-action"),
+        "{}",
+        e.message
+    );
 
     let text = spec_text().replace("$.items", "$[items");
     let e = parse_spec("widgets.yaml", &text).err().unwrap_or_else(|| panic!("should fail"));
@@ -284,7 +326,10 @@ fn malformed_specs_name_file_and_pointer() {
 
 #[test]
 fn reference_spelling_loads_the_same() {
-    let text = spec_text().replace("x-entity:", "x-airbyte-entity:").replace("x-action:", "x-airbyte-action:").replace("x-connector-name", "x-airbyte-connector-name");
+    let text = spec_text()
+        .replace("x-entity:", "x-airbyte-entity:")
+        .replace("x-action:", "x-airbyte-action:")
+        .replace("x-connector-name", "x-airbyte-connector-name");
     let spec = parse_spec("widgets.yaml", &text).unwrap_or_else(|e| panic!("{e}"));
     assert!(spec.operation("widgets", "list").is_some());
     assert!(spec.operation("counts", "get").is_some());

@@ -51,7 +51,8 @@ pub async fn bootstrap(db: &Db) -> ApiResult<Option<NewApplication>> {
 pub async fn reseal_all(db: &Db, ring: &KeyRing) -> ApiResult<usize> {
     let mut rewritten = 0;
     for _round in 0..5 {
-        let pending: Vec<_> = db.sealed_records().await?.into_iter().filter(|(_, _, s)| s.key_id != ring.current_id()).collect();
+        let pending: Vec<_> =
+            db.sealed_records().await?.into_iter().filter(|(_, _, s)| s.key_id != ring.current_id()).collect();
         if pending.is_empty() {
             return Ok(rewritten);
         }

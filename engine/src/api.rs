@@ -90,13 +90,18 @@ fn check_workspace_name(name: &str) -> ApiResult<()> {
 /// Issues a scoped token for one workspace (created if new).
 #[utoipa::path(post, path = "/api/v1/embedded/scoped-token", request_body = WorkspaceRef,
     responses((status = 200, description = "{token, expires_in, workspace_id, workspace_name}")), security(("bearer" = [])))]
-pub async fn scoped_token(State(st): State<AppState>, caller: Caller, Body(req): Body<WorkspaceRef>) -> ApiResult<Json<Value>> {
+pub async fn scoped_token(
+    State(st): State<AppState>,
+    caller: Caller,
+    Body(req): Body<WorkspaceRef>,
+) -> ApiResult<Json<Value>> {
     caller.require(&[Application])?;
     let name = req.name().ok_or_else(|| ApiError::validation("workspace_name is required (or external_user_id)"))?;
     check_workspace_name(name)?;
     let ws = st.db.workspace_for(caller.org(), name).await?;
     let ttl = st.settings.scoped_token_ttl;
-    let token = st.signer.issue(claims(Scoped, &caller.claims.sub, caller.org(), Some((&ws.id, &ws.name)), None), ttl)?;
+    let token =
+        st.signer.issue(claims(Scoped, &caller.claims.sub, caller.org(), Some((&ws.id, &ws.name)), None), ttl)?;
     st.metrics.token("scoped");
     Ok(Json(json!({"token": token, "expires_in": ttl, "workspace_id": ws.id, "workspace_name": ws.name})))
 }
@@ -104,7 +109,12 @@ pub async fn scoped_token(State(st): State<AppState>, caller: Caller, Body(req):
 /// `scheme://host[:port]`, nothing else.
 fn parse_origin(s: &str) -> Option<String> {
     let u = url::Url::parse(s).ok()?;
-    if !matches!(u.scheme(), "http" | "https") || u.host_str().is_none() || u.path() != "/" || u.query().is_some() || !u.username().is_empty() {
+    if !matches!(u.scheme(), "http" | "https")
+        || u.host_str().is_none()
+        || u.path() != "/"
+        || u.query().is_some()
+        || !u.username().is_empty()
+    {
         return None;
     }
     let origin = u.origin().ascii_serialization();
@@ -114,21 +124,29 @@ fn parse_origin(s: &str) -> Option<String> {
 /// Issues a widget token for one workspace, usable only from `allowed_origin`.
 #[utoipa::path(post, path = "/api/v1/embedded/widget-token", request_body = WorkspaceRef,
     responses((status = 200, description = "{token, expires_in, workspace_id, workspace_name, allowed_origin}")), security(("bearer" = [])))]
-pub async fn widget_token(State(st): State<AppState>, caller: Caller, Body(req): Body<WorkspaceRef>) -> ApiResult<Json<Value>> {
+pub async fn widget_token(
+    State(st): State<AppState>,
+    caller: Caller,
+    Body(req): Body<WorkspaceRef>,
+) -> ApiResult<Json<Value>> {
     caller.require(&[Application])?;
     let name = req.name().ok_or_else(|| ApiError::validation("workspace_name is required (or external_user_id)"))?;
     check_workspace_name(name)?;
-    let origin = req
-        .allowed_origin
-        .as_deref()
-        .and_then(parse_origin)
-        .ok_or_else(|| ApiError::validation("allowed_origin is required: one exact origin like https://app.example.com (no path, no wildcard)"))?;
+    let origin = req.allowed_origin.as_deref().and_then(parse_origin).ok_or_else(|| {
+        ApiError::validation(
+            "allowed_origin is required: one exact origin like https://app.example.com (no path, no wildcard)",
+        )
+    })?;
     let ws = st.db.workspace_for(caller.org(), name).await?;
     st.db.add_widget_origin(caller.org(), &origin).await?;
     let ttl = st.settings.widget_token_ttl;
-    let token = st.signer.issue(claims(Widget, &caller.claims.sub, caller.org(), Some((&ws.id, &ws.name)), Some(&origin)), ttl)?;
+    let token = st
+        .signer
+        .issue(claims(Widget, &caller.claims.sub, caller.org(), Some((&ws.id, &ws.name)), Some(&origin)), ttl)?;
     st.metrics.token("widget");
-    Ok(Json(json!({"token": token, "expires_in": ttl, "workspace_id": ws.id, "workspace_name": ws.name, "allowed_origin": origin})))
+    Ok(Json(
+        json!({"token": token, "expires_in": ttl, "workspace_id": ws.id, "workspace_name": ws.name, "allowed_origin": origin}),
+    ))
 }
 
 /// What a scoped or widget token is.
@@ -161,12 +179,18 @@ pub struct NameFilter {
 /// The connector definitions this engine can run.
 #[utoipa::path(get, path = "/api/v1/integrations/definitions/sources", params(NameFilter),
     responses((status = 200, description = "{definitions: [...]}")), security(("bearer" = [])))]
-pub async fn definitions(State(st): State<AppState>, _caller: Caller, Query(q): Query<NameFilter>) -> ApiResult<Json<Value>> {
+pub async fn definitions(
+    State(st): State<AppState>,
+    _caller: Caller,
+    Query(q): Query<NameFilter>,
+) -> ApiResult<Json<Value>> {
     let needle = q.name.map(|n| n.to_lowercase());
     let defs: Vec<Value> = st
         .registry
         .all()
-        .filter(|s| needle.as_ref().is_none_or(|n| s.display_name.to_lowercase().contains(n) || s.slug.contains(n.as_str())))
+        .filter(|s| {
+            needle.as_ref().is_none_or(|n| s.display_name.to_lowercase().contains(n) || s.slug.contains(n.as_str()))
+        })
         .map(|s| {
             json!({
                 "sourceDefinitionId": s.definition_id,
@@ -213,10 +237,15 @@ pub struct WorkspaceFilter {
 /// The organization's workspaces.
 #[utoipa::path(get, path = "/api/v1/workspaces", params(WorkspaceFilter),
     responses((status = 200, description = "{data: [{id, name, created_at}]}")), security(("bearer" = [])))]
-pub async fn workspaces(State(st): State<AppState>, caller: Caller, Query(q): Query<WorkspaceFilter>) -> ApiResult<Json<Value>> {
+pub async fn workspaces(
+    State(st): State<AppState>,
+    caller: Caller,
+    Query(q): Query<WorkspaceFilter>,
+) -> ApiResult<Json<Value>> {
     caller.require(&[Application])?;
     let list = st.db.list_workspaces(caller.org(), q.name_contains.as_deref()).await?;
-    let data: Vec<Value> = list.iter().map(|w| json!({"id": w.id, "name": w.name, "created_at": w.created_at})).collect();
+    let data: Vec<Value> =
+        list.iter().map(|w| json!({"id": w.id, "name": w.name, "created_at": w.created_at})).collect();
     Ok(Json(json!({"data": data})))
 }
 
@@ -246,10 +275,12 @@ impl AppState {
     async fn workspace_of(&self, caller: &Caller, named: Option<&str>, create: bool) -> ApiResult<Option<Workspace>> {
         match caller.workspace_id() {
             Some(id) => {
-                let ws = self.db.get_workspace(caller.org(), id).await?.ok_or_else(|| ApiError::not_found("workspace"))?;
+                let ws =
+                    self.db.get_workspace(caller.org(), id).await?.ok_or_else(|| ApiError::not_found("workspace"))?;
                 if let Some(n) = named {
                     if n != ws.name {
-                        return Err(ApiError::forbidden("this token is bound to another workspace").with_reason("workspace_mismatch"));
+                        return Err(ApiError::forbidden("this token is bound to another workspace")
+                            .with_reason("workspace_mismatch"));
                     }
                 }
                 Ok(Some(ws))
@@ -259,7 +290,9 @@ impl AppState {
                     check_workspace_name(n)?;
                     Ok(Some(self.db.workspace_for(caller.org(), n).await?))
                 }
-                Some(n) => Ok(Some(self.db.find_workspace(caller.org(), n).await?.ok_or_else(|| ApiError::not_found("workspace"))?)),
+                Some(n) => Ok(Some(
+                    self.db.find_workspace(caller.org(), n).await?.ok_or_else(|| ApiError::not_found("workspace"))?,
+                )),
                 None => Ok(None),
             },
         }
@@ -269,7 +302,10 @@ impl AppState {
         if uuid::Uuid::parse_str(id).is_err() {
             return Err(ApiError::not_found("connector"));
         }
-        self.db.get_connector(caller.org(), caller.workspace_id(), id).await?.ok_or_else(|| ApiError::not_found("connector"))
+        self.db
+            .get_connector(caller.org(), caller.workspace_id(), id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("connector"))
     }
 }
 
@@ -294,7 +330,13 @@ pub struct CreateConnector {
 }
 
 /// Checks credentials, replication config and config against a spec; every problem is named.
-fn validate_connector(spec: &ConnectorSpec, creds: &Map<String, Value>, replication: Option<&Value>, config: &Map<String, Value>, problems: &mut Vec<(String, String)>) {
+fn validate_connector(
+    spec: &ConnectorSpec,
+    creds: &Map<String, Value>,
+    replication: Option<&Value>,
+    config: &Map<String, Value>,
+    problems: &mut Vec<(String, String)>,
+) {
     if let Err(e) = select_scheme(spec, creds) {
         let mut options = Vec::new();
         for s in &spec.auth_schemes {
@@ -354,7 +396,8 @@ fn validate_connector(spec: &ConnectorSpec, creds: &Map<String, Value>, replicat
         }
     }
     if let Some(b) = config.get("base_url") {
-        let ok = b.as_str().and_then(|s| url::Url::parse(s).ok()).is_some_and(|u| matches!(u.scheme(), "http" | "https"));
+        let ok =
+            b.as_str().and_then(|s| url::Url::parse(s).ok()).is_some_and(|u| matches!(u.scheme(), "http" | "https"));
         if !ok {
             problems.push(("config.base_url".into(), "must be an http(s) URL".into()));
         }
@@ -382,7 +425,11 @@ fn object_or_empty(v: Option<Value>, field: &str, problems: &mut Vec<(String, St
 /// Creates a connector with encrypted credentials.
 #[utoipa::path(post, path = "/api/v1/integrations/connectors", request_body = CreateConnector,
     responses((status = 201, description = "the connector"), (status = 422, description = "missing or invalid fields")), security(("bearer" = [])))]
-pub async fn create_connector(State(st): State<AppState>, caller: Caller, Body(req): Body<CreateConnector>) -> ApiResult<impl IntoResponse> {
+pub async fn create_connector(
+    State(st): State<AppState>,
+    caller: Caller,
+    Body(req): Body<CreateConnector>,
+) -> ApiResult<impl IntoResponse> {
     let mut problems: Vec<(String, String)> = Vec::new();
     let type_key = req.connector_type.as_deref().or(req.definition_id.as_deref());
     let spec = match type_key {
@@ -398,7 +445,8 @@ pub async fn create_connector(State(st): State<AppState>, caller: Caller, Body(r
             }
         },
     };
-    let named = req.workspace_name.as_deref().or(req.external_user_id.as_deref()).map(str::trim).filter(|s| !s.is_empty());
+    let named =
+        req.workspace_name.as_deref().or(req.external_user_id.as_deref()).map(str::trim).filter(|s| !s.is_empty());
     if caller.kind() == Application && named.is_none() {
         problems.push(("workspace_name".into(), "is required with an application token (or external_user_id)".into()));
     }
@@ -415,7 +463,10 @@ pub async fn create_connector(State(st): State<AppState>, caller: Caller, Body(r
     let (Some(spec), true) = (spec, problems.is_empty()) else {
         return Err(problems_error(problems));
     };
-    let ws = st.workspace_of(&caller, named, true).await?.ok_or_else(|| ApiError::validation("workspace_name is required"))?;
+    let ws = st
+        .workspace_of(&caller, named, true)
+        .await?
+        .ok_or_else(|| ApiError::validation("workspace_name is required"))?;
     let id = db::new_id();
     let plain = serde_json::to_vec(&creds).map_err(|e| ApiError::internal(e.to_string()))?;
     let sealed = st.keys.seal(&plain, &id)?;
@@ -450,7 +501,11 @@ pub struct ConnectorQuery {
 /// The connectors the caller can see; never credentials.
 #[utoipa::path(get, path = "/api/v1/integrations/connectors", params(ConnectorQuery),
     responses((status = 200, description = "{data: [...]}")), security(("bearer" = [])))]
-pub async fn list_connectors(State(st): State<AppState>, caller: Caller, Query(q): Query<ConnectorQuery>) -> ApiResult<Json<Value>> {
+pub async fn list_connectors(
+    State(st): State<AppState>,
+    caller: Caller,
+    Query(q): Query<ConnectorQuery>,
+) -> ApiResult<Json<Value>> {
     let named = q.workspace_name.as_deref().or(q.external_user_id.as_deref());
     let ws = match st.workspace_of(&caller, named, false).await {
         Ok(ws) => ws,
@@ -466,7 +521,11 @@ pub async fn list_connectors(State(st): State<AppState>, caller: Caller, Query(q
 /// One connector.
 #[utoipa::path(get, path = "/api/v1/integrations/connectors/{id}", params(("id" = String, Path)),
     responses((status = 200, description = "the connector"), (status = 404, description = "not in the caller's scope")), security(("bearer" = [])))]
-pub async fn get_connector(State(st): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+pub async fn get_connector(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
     let row = st.connector_for(&caller, &id).await?;
     Ok(Json(connector_json(&row, &st.spec_name(&row.slug))))
 }
@@ -487,7 +546,12 @@ pub struct UpdateConnector {
 /// Renames a connector, replaces its credentials or its replication config.
 #[utoipa::path(patch, path = "/api/v1/integrations/connectors/{id}", params(("id" = String, Path)), request_body = UpdateConnector,
     responses((status = 200, description = "the connector")), security(("bearer" = [])))]
-pub async fn update_connector(State(st): State<AppState>, caller: Caller, Path(id): Path<String>, Body(req): Body<UpdateConnector>) -> ApiResult<Json<Value>> {
+pub async fn update_connector(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Body(req): Body<UpdateConnector>,
+) -> ApiResult<Json<Value>> {
     caller.require(&[Application, Scoped])?;
     let mut row = st.connector_for(&caller, &id).await?;
     let spec = st.registry.get(&row.slug).map_err(ApiError::from)?;
@@ -536,7 +600,11 @@ pub async fn update_connector(State(st): State<AppState>, caller: Caller, Path(i
 /// Deletes a connector and its credentials.
 #[utoipa::path(delete, path = "/api/v1/integrations/connectors/{id}", params(("id" = String, Path)),
     responses((status = 204, description = "deleted")), security(("bearer" = [])))]
-pub async fn delete_connector(State(st): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<StatusCode> {
+pub async fn delete_connector(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
     let row = st.connector_for(&caller, &id).await?;
     st.db.delete_connector(caller.org(), &row.id).await?;
     st.handles.forget(&row.id);
@@ -554,7 +622,11 @@ pub struct InstancesQuery {
 /// Older form of the connector list: `{instances: [{id, name}]}`.
 #[utoipa::path(get, path = "/api/v1/connectors/instances_for_user", params(InstancesQuery),
     responses((status = 200, description = "{instances: [{id, name}]}")), security(("bearer" = [])))]
-pub async fn instances_for_user(State(st): State<AppState>, caller: Caller, Query(q): Query<InstancesQuery>) -> ApiResult<Json<Value>> {
+pub async fn instances_for_user(
+    State(st): State<AppState>,
+    caller: Caller,
+    Query(q): Query<InstancesQuery>,
+) -> ApiResult<Json<Value>> {
     let named = q.external_user_id.as_deref().or(q.workspace_name.as_deref());
     if caller.kind() == Application && named.is_none() {
         return Err(ApiError::validation("external_user_id is required with an application token"));
@@ -594,13 +666,18 @@ impl AppState {
         }
         let spec = self.registry.get(&row.slug).map_err(ApiError::from)?;
         let plain = self.keys.open(&row.credentials, &row.id)?;
-        let creds: Map<String, Value> = serde_json::from_slice(&plain).map_err(|_| ApiError::internal("stored credentials are not JSON"))?;
+        let creds: Map<String, Value> =
+            serde_json::from_slice(&plain).map_err(|_| ApiError::internal("stored credentials are not JSON"))?;
         let config: Value = row.config.as_deref().and_then(|c| serde_json::from_str(c).ok()).unwrap_or(Value::Null);
         let mut allowed: Vec<String> = self.settings.egress_allow.clone();
-        if let Some(h) = url::Url::parse(&spec.server_url.replace(['{', '}'], "")).ok().and_then(|u| u.host_str().map(str::to_string)) {
+        if let Some(h) = url::Url::parse(&spec.server_url.replace(['{', '}'], ""))
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_string))
+        {
             allowed.push(h);
         }
-        let sink = StoreSink::new(self.db.clone(), self.keys.clone(), row.id.clone(), row.credential_version, creds.clone());
+        let sink =
+            StoreSink::new(self.db.clone(), self.keys.clone(), row.id.clone(), row.credential_version, creds.clone());
         let options = ConnectorOptions {
             token_sink: Some(sink),
             timeout: self.settings.upstream_timeout,
@@ -612,7 +689,15 @@ impl AppState {
         Ok(c)
     }
 
-    async fn audit(&self, caller: &Caller, row: &ConnectorRow, entity: &str, action: &str, error: Option<ErrorCode>, started: Instant) {
+    async fn audit(
+        &self,
+        caller: &Caller,
+        row: &ConnectorRow,
+        entity: &str,
+        action: &str,
+        error: Option<ErrorCode>,
+        started: Instant,
+    ) {
         let ms = started.elapsed().as_millis() as u64;
         self.metrics.execution(&row.slug, error.map(|e| e.as_str()).unwrap_or("ok"), ms);
         let record = Audit {
@@ -636,7 +721,12 @@ impl AppState {
 /// Runs one operation with the connector's stored credentials.
 #[utoipa::path(post, path = "/api/v1/integrations/connectors/{id}/execute", params(("id" = String, Path)), request_body = ExecuteRequest,
     responses((status = 200, description = "{result, connector_metadata}")), security(("bearer" = [])))]
-pub async fn execute(State(st): State<AppState>, caller: Caller, Path(id): Path<String>, Body(req): Body<ExecuteRequest>) -> ApiResult<Json<Value>> {
+pub async fn execute(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Body(req): Body<ExecuteRequest>,
+) -> ApiResult<Json<Value>> {
     caller.require(&[Application, Scoped])?;
     let row = st.connector_for(&caller, &id).await?;
     let started = Instant::now();

@@ -207,7 +207,9 @@ pub fn write_key_file(dir: &Path, current: &Key, old: &[Key]) -> Result<(), Stri
         text.push_str(&k.to_base64());
     }
     text.push('\n');
-    f.write_all(text.as_bytes()).and_then(|()| f.sync_all()).map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
+    f.write_all(text.as_bytes())
+        .and_then(|()| f.sync_all())
+        .map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
     std::fs::rename(&tmp, &path).map_err(|e| format!("cannot replace {}: {e}", path.display()))
 }
 

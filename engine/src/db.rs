@@ -195,7 +195,8 @@ pub struct ConnectorFilter {
 impl Db {
     /// Opens the embedded SQLite database in `dir` (WAL).
     pub async fn open_sqlite(dir: &Path) -> ApiResult<Self> {
-        std::fs::create_dir_all(dir).map_err(|e| ApiError::internal(format!("cannot create {}: {e}", dir.display())))?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| ApiError::internal(format!("cannot create {}: {e}", dir.display())))?;
         let url = format!("sqlite://{}?mode=rwc", dir.join("switchboard.db").display());
         Self::connect(&url).await
     }
@@ -302,7 +303,12 @@ impl Db {
         })
     }
 
-    pub async fn create_application(&self, organization_id: &str, client_id: &str, secret_hash: &str) -> ApiResult<Application> {
+    pub async fn create_application(
+        &self,
+        organization_id: &str,
+        client_id: &str,
+        secret_hash: &str,
+    ) -> ApiResult<Application> {
         let id = new_id();
         sqlx::query("INSERT INTO applications (id, organization_id, client_id, secret_hash, created_at) VALUES ($1, $2, $3, $4, $5)")
             .bind(&id)
@@ -312,14 +318,20 @@ impl Db {
             .bind(now())
             .execute(&self.pool)
             .await?;
-        Ok(Application { id, organization_id: organization_id.into(), client_id: client_id.into(), secret_hash: secret_hash.into() })
+        Ok(Application {
+            id,
+            organization_id: organization_id.into(),
+            client_id: client_id.into(),
+            secret_hash: secret_hash.into(),
+        })
     }
 
     pub async fn find_application(&self, client_id: &str) -> ApiResult<Option<Application>> {
-        let r = sqlx::query("SELECT id, organization_id, client_id, secret_hash FROM applications WHERE client_id = $1")
-            .bind(client_id)
-            .fetch_optional(&self.pool)
-            .await?;
+        let r =
+            sqlx::query("SELECT id, organization_id, client_id, secret_hash FROM applications WHERE client_id = $1")
+                .bind(client_id)
+                .fetch_optional(&self.pool)
+                .await?;
         Ok(match r {
             Some(r) => Some(Application {
                 id: r.try_get("id")?,
@@ -343,20 +355,24 @@ impl Db {
     }
 
     pub async fn find_workspace(&self, organization_id: &str, name: &str) -> ApiResult<Option<Workspace>> {
-        let r = sqlx::query("SELECT id, organization_id, name, created_at FROM workspaces WHERE organization_id = $1 AND name = $2")
-            .bind(organization_id)
-            .bind(name)
-            .fetch_optional(&self.pool)
-            .await?;
+        let r = sqlx::query(
+            "SELECT id, organization_id, name, created_at FROM workspaces WHERE organization_id = $1 AND name = $2",
+        )
+        .bind(organization_id)
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?;
         Ok(r.as_ref().map(Self::workspace).transpose()?)
     }
 
     pub async fn get_workspace(&self, organization_id: &str, id: &str) -> ApiResult<Option<Workspace>> {
-        let r = sqlx::query("SELECT id, organization_id, name, created_at FROM workspaces WHERE organization_id = $1 AND id = $2")
-            .bind(organization_id)
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
+        let r = sqlx::query(
+            "SELECT id, organization_id, name, created_at FROM workspaces WHERE organization_id = $1 AND id = $2",
+        )
+        .bind(organization_id)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
         Ok(r.as_ref().map(Self::workspace).transpose()?)
     }
 
@@ -375,10 +391,16 @@ impl Db {
         .bind(now())
         .execute(&self.pool)
         .await?;
-        self.find_workspace(organization_id, name).await?.ok_or_else(|| ApiError::internal("workspace vanished after insert"))
+        self.find_workspace(organization_id, name)
+            .await?
+            .ok_or_else(|| ApiError::internal("workspace vanished after insert"))
     }
 
-    pub async fn list_workspaces(&self, organization_id: &str, name_contains: Option<&str>) -> ApiResult<Vec<Workspace>> {
+    pub async fn list_workspaces(
+        &self,
+        organization_id: &str,
+        name_contains: Option<&str>,
+    ) -> ApiResult<Vec<Workspace>> {
         let rows = sqlx::query("SELECT id, organization_id, name, created_at FROM workspaces WHERE organization_id = $1 ORDER BY created_at, name")
             .bind(organization_id)
             .fetch_all(&self.pool)
@@ -422,7 +444,12 @@ impl Db {
     }
 
     /// One connector of the organization (and of the workspace, when given).
-    pub async fn get_connector(&self, organization_id: &str, workspace_id: Option<&str>, id: &str) -> ApiResult<Option<ConnectorRow>> {
+    pub async fn get_connector(
+        &self,
+        organization_id: &str,
+        workspace_id: Option<&str>,
+        id: &str,
+    ) -> ApiResult<Option<ConnectorRow>> {
         let sql = format!(
             "SELECT {CONNECTOR_COLUMNS} FROM connectors c JOIN workspaces w ON w.id = c.workspace_id \
              WHERE c.organization_id = $1 AND c.id = $2 AND ($3 = '' OR c.workspace_id = $3)"
@@ -489,10 +516,11 @@ impl Db {
 
     /// The sealed credentials and their version.
     pub async fn credentials(&self, id: &str) -> ApiResult<Option<(Sealed, i64)>> {
-        let r = sqlx::query("SELECT credentials_key_id, credentials_ct, credential_version FROM connectors WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
+        let r =
+            sqlx::query("SELECT credentials_key_id, credentials_ct, credential_version FROM connectors WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
         Ok(match r {
             Some(r) => Some((
                 Sealed { key_id: r.try_get("credentials_key_id")?, ciphertext: r.try_get("credentials_ct")? },
@@ -554,16 +582,20 @@ impl Db {
     }
 
     pub async fn is_widget_origin(&self, origin: &str) -> ApiResult<bool> {
-        let r = sqlx::query("SELECT origin FROM widget_origins WHERE origin = $1 LIMIT 1").bind(origin).fetch_optional(&self.pool).await?;
+        let r = sqlx::query("SELECT origin FROM widget_origins WHERE origin = $1 LIMIT 1")
+            .bind(origin)
+            .fetch_optional(&self.pool)
+            .await?;
         Ok(r.is_some())
     }
 
     // ---- signing keys
 
     pub async fn signing_keys(&self) -> ApiResult<Vec<(String, Sealed, String)>> {
-        let rows = sqlx::query("SELECT kid, secret_key_id, secret_ct, created_at FROM signing_keys ORDER BY created_at, kid")
-            .fetch_all(&self.pool)
-            .await?;
+        let rows =
+            sqlx::query("SELECT kid, secret_key_id, secret_ct, created_at FROM signing_keys ORDER BY created_at, kid")
+                .fetch_all(&self.pool)
+                .await?;
         let mut out = Vec::new();
         for r in rows {
             out.push((
@@ -591,11 +623,21 @@ impl Db {
     /// Every sealed record: (table, id, sealed).
     pub async fn sealed_records(&self) -> ApiResult<Vec<(&'static str, String, Sealed)>> {
         let mut out = Vec::new();
-        for r in sqlx::query("SELECT id, credentials_key_id, credentials_ct FROM connectors").fetch_all(&self.pool).await? {
-            out.push(("connectors", r.try_get("id")?, Sealed { key_id: r.try_get("credentials_key_id")?, ciphertext: r.try_get("credentials_ct")? }));
+        for r in
+            sqlx::query("SELECT id, credentials_key_id, credentials_ct FROM connectors").fetch_all(&self.pool).await?
+        {
+            out.push((
+                "connectors",
+                r.try_get("id")?,
+                Sealed { key_id: r.try_get("credentials_key_id")?, ciphertext: r.try_get("credentials_ct")? },
+            ));
         }
         for r in sqlx::query("SELECT kid, secret_key_id, secret_ct FROM signing_keys").fetch_all(&self.pool).await? {
-            out.push(("signing_keys", r.try_get("kid")?, Sealed { key_id: r.try_get("secret_key_id")?, ciphertext: r.try_get("secret_ct")? }));
+            out.push((
+                "signing_keys",
+                r.try_get("kid")?,
+                Sealed { key_id: r.try_get("secret_key_id")?, ciphertext: r.try_get("secret_ct")? },
+            ));
         }
         Ok(out)
     }
@@ -607,7 +649,13 @@ impl Db {
             "signing_keys" => "UPDATE signing_keys SET secret_key_id = $1, secret_ct = $2 WHERE kid = $3 AND secret_ct = $4",
             _ => return Err(ApiError::internal(format!("unknown sealed table {table}"))),
         };
-        let r = sqlx::query(sql).bind(&new.key_id).bind(&new.ciphertext).bind(id).bind(&old.ciphertext).execute(&self.pool).await?;
+        let r = sqlx::query(sql)
+            .bind(&new.key_id)
+            .bind(&new.ciphertext)
+            .bind(id)
+            .bind(&old.ciphertext)
+            .execute(&self.pool)
+            .await?;
         Ok(r.rows_affected() == 1)
     }
 
@@ -636,7 +684,10 @@ impl Db {
     }
 
     /// Audit records of an organization, newest first (for tests and operators).
-    pub async fn audit_records(&self, organization_id: &str) -> ApiResult<Vec<(String, String, String, Option<String>)>> {
+    pub async fn audit_records(
+        &self,
+        organization_id: &str,
+    ) -> ApiResult<Vec<(String, String, String, Option<String>)>> {
         let rows = sqlx::query("SELECT entity, action, status, error_code FROM audit_log WHERE organization_id = $1 ORDER BY created_at DESC")
             .bind(organization_id)
             .fetch_all(&self.pool)

@@ -68,9 +68,18 @@ impl From<CoreError> for ApiError {
     fn from(e: CoreError) -> Self {
         let mut details = e.details.clone();
         if let Some(s) = e.status_code {
-            if matches!(e.code, ErrorCode::UpstreamHttp | ErrorCode::UpstreamTimeout | ErrorCode::Network | ErrorCode::RateLimited
-                | ErrorCode::Authentication | ErrorCode::Forbidden | ErrorCode::NotFound | ErrorCode::Validation | ErrorCode::Conflict)
-            {
+            if matches!(
+                e.code,
+                ErrorCode::UpstreamHttp
+                    | ErrorCode::UpstreamTimeout
+                    | ErrorCode::Network
+                    | ErrorCode::RateLimited
+                    | ErrorCode::Authentication
+                    | ErrorCode::Forbidden
+                    | ErrorCode::NotFound
+                    | ErrorCode::Validation
+                    | ErrorCode::Conflict
+            ) {
                 let mut d = details.take().unwrap_or_else(|| json!({}));
                 if let Some(m) = d.as_object_mut() {
                     m.entry("upstream_status").or_insert(json!(s));

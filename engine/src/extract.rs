@@ -26,9 +26,16 @@ where
         match axum::Json::<T>::from_request(req, state).await {
             Ok(axum::Json(v)) => Ok(Body(v)),
             Err(rej) => Err(match &rej {
-                JsonRejection::JsonDataError(e) => ApiError::validation(format!("the request body does not have the expected fields: {}", inner_text(e))),
-                JsonRejection::JsonSyntaxError(e) => ApiError::bad_request(format!("the request body is not valid JSON: {}", inner_text(e))),
-                JsonRejection::MissingJsonContentType(_) => ApiError::bad_request("send the body as JSON with Content-Type: application/json"),
+                JsonRejection::JsonDataError(e) => ApiError::validation(format!(
+                    "the request body does not have the expected fields: {}",
+                    inner_text(e)
+                )),
+                JsonRejection::JsonSyntaxError(e) => {
+                    ApiError::bad_request(format!("the request body is not valid JSON: {}", inner_text(e)))
+                }
+                JsonRejection::MissingJsonContentType(_) => {
+                    ApiError::bad_request("send the body as JSON with Content-Type: application/json")
+                }
                 _ if rej.status() == StatusCode::PAYLOAD_TOO_LARGE => {
                     ApiError::new(ErrorCode::PayloadTooLarge, "the request body is larger than this server accepts")
                 }
@@ -92,23 +99,29 @@ impl FromRequestParts<AppState> for Caller {
         let token = match header.split_once(' ') {
             Some((scheme, t)) if scheme.eq_ignore_ascii_case("bearer") && !t.trim().is_empty() => t.trim(),
             _ => {
-                return Err(ApiError::unauthorized("send a token as 'Authorization: Bearer <token>'").with_reason("missing_token"));
+                return Err(ApiError::unauthorized("send a token as 'Authorization: Bearer <token>'")
+                    .with_reason("missing_token"));
             }
         };
         let claims = state.signer.verify(token, &state.db, &state.keys).await?;
         if let Some(org) = parts.headers.get("x-organization-id") {
             if org.to_str().ok() != Some(claims.org.as_str()) {
-                return Err(ApiError::forbidden("X-Organization-Id does not match the token's organization").with_reason("organization_mismatch"));
+                return Err(ApiError::forbidden("X-Organization-Id does not match the token's organization")
+                    .with_reason("organization_mismatch"));
             }
         }
         if claims.kind == TokenKind::Widget {
             let origin = parts.headers.get("origin").and_then(|v| v.to_str().ok());
             if origin != claims.origin.as_deref() {
-                return Err(ApiError::forbidden("this widget token is only valid from its allowed origin").with_reason("origin_mismatch"));
+                return Err(ApiError::forbidden("this widget token is only valid from its allowed origin")
+                    .with_reason("origin_mismatch"));
             }
         }
         if let Err(wait) = state.limiter.take(&claims.org, state.settings.rate_per_sec, state.settings.rate_burst) {
-            let mut e = ApiError::new(ErrorCode::RateLimited, "this organization is sending requests faster than its rate limit");
+            let mut e = ApiError::new(
+                ErrorCode::RateLimited,
+                "this organization is sending requests faster than its rate limit",
+            );
             e.retry_after = Some(wait);
             return Err(e);
         }

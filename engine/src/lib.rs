@@ -87,7 +87,9 @@ fn request_id(headers: &HeaderMap) -> String {
     headers
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty() && v.len() <= 64 && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+        .filter(|v| {
+            !v.is_empty() && v.len() <= 64 && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        })
         .map(str::to_string)
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
 }
@@ -113,7 +115,8 @@ async fn request_context(State(st): State<AppState>, req: Request, next: Next) -
             }
             match tokio::time::timeout(timeout, next.run(req)).await {
                 Ok(r) => r,
-                Err(_) => ApiError::new(ErrorCode::UpstreamTimeout, "the request took longer than this server allows").into_response(),
+                Err(_) => ApiError::new(ErrorCode::UpstreamTimeout, "the request took longer than this server allows")
+                    .into_response(),
             }
         })
         .await;

@@ -126,18 +126,24 @@ enum AdminCommand {
 }
 
 fn parse_json(what: &str, text: &str) -> Result<Value, Error> {
-    serde_json::from_str(text).map_err(|e| Error::new(ErrorCode::BadRequest, format!("--{what} is not valid JSON: {e}")))
+    serde_json::from_str(text)
+        .map_err(|e| Error::new(ErrorCode::BadRequest, format!("--{what} is not valid JSON: {e}")))
 }
 
 fn read_credentials(arg: Option<String>) -> Result<Value, Error> {
     let Some(arg) = arg else { return Ok(Value::Object(Default::default())) };
     let text = match arg.strip_prefix('@') {
-        Some(path) => std::fs::read_to_string(path).map_err(|e| Error::configuration(format!("cannot read credentials file {path}: {e}")))?,
+        Some(path) => std::fs::read_to_string(path)
+            .map_err(|e| Error::configuration(format!("cannot read credentials file {path}: {e}")))?,
         None => arg,
     };
     // Never echo the text back: it holds secrets.
-    serde_json::from_str(&text)
-        .map_err(|e| Error::new(ErrorCode::BadRequest, format!("--credentials is not valid JSON (line {}, column {})", e.line(), e.column())))
+    serde_json::from_str(&text).map_err(|e| {
+        Error::new(
+            ErrorCode::BadRequest,
+            format!("--credentials is not valid JSON (line {}, column {})", e.line(), e.column()),
+        )
+    })
 }
 
 fn registry(specs: Option<PathBuf>) -> Result<Registry, Error> {
@@ -153,7 +159,8 @@ fn env(name: &str) -> Option<String> {
 
 fn key_ring(store: &Store) -> Result<KeyRing, Error> {
     let dir = store.database_url.is_none().then_some(store.data_dir.as_path());
-    KeyRing::load(env("SWITCHBOARD_MASTER_KEY").as_deref(), env("SWITCHBOARD_OLD_MASTER_KEYS").as_deref(), dir).map_err(Error::configuration)
+    KeyRing::load(env("SWITCHBOARD_MASTER_KEY").as_deref(), env("SWITCHBOARD_OLD_MASTER_KEYS").as_deref(), dir)
+        .map_err(Error::configuration)
 }
 
 async fn open_db(store: &Store) -> Result<Db, Error> {
@@ -194,7 +201,11 @@ async fn run(cli: Cli) -> Result<(), Error> {
             let settings = Settings {
                 data_dir: store.data_dir.clone(),
                 database_url: store.database_url.clone(),
-                egress_allow: egress_allow.into_iter().map(|h| h.trim().to_ascii_lowercase()).filter(|h| !h.is_empty()).collect(),
+                egress_allow: egress_allow
+                    .into_iter()
+                    .map(|h| h.trim().to_ascii_lowercase())
+                    .filter(|h| !h.is_empty())
+                    .collect(),
                 application_token_ttl: application_token_ttl.max(1),
                 rate_per_sec: rate_limit,
                 rate_burst,
@@ -203,7 +214,10 @@ async fn run(cli: Cli) -> Result<(), Error> {
             };
             let state = AppState::new(settings, keys, registry(cli.specs)?).await.map_err(api)?;
             if let Some(first) = admin::bootstrap(&state.db).await.map_err(api)? {
-                println!("{}", json!({"first_application": first.to_json(), "note": "shown once: store the client_secret now"}));
+                println!(
+                    "{}",
+                    json!({"first_application": first.to_json(), "note": "shown once: store the client_secret now"})
+                );
             }
             let listener = tokio::net::TcpListener::bind(&bind)
                 .await
@@ -211,7 +225,10 @@ async fn run(cli: Cli) -> Result<(), Error> {
             let addr = listener.local_addr().map_err(|e| Error::internal(e.to_string()))?;
             println!("{}", json!({"listening": format!("http://{addr}")}));
             tracing::info!(%addr, postgres = state.db.is_postgres(), "switchboard engine listening");
-            axum::serve(listener, app(state)).with_graceful_shutdown(shutdown_signal()).await.map_err(|e| Error::internal(e.to_string()))?;
+            axum::serve(listener, app(state))
+                .with_graceful_shutdown(shutdown_signal())
+                .await
+                .map_err(|e| Error::internal(e.to_string()))?;
         }
         Command::Admin { command: AdminCommand::CreateApplication { organization, store } } => {
             let db = open_db(&store).await?;
@@ -247,7 +264,17 @@ async fn run(cli: Cli) -> Result<(), Error> {
             }
             println!("{out}");
         }
-        Command::Exec { slug, entity, action, params, credentials, config, select_fields, exclude_fields, skip_truncation } => {
+        Command::Exec {
+            slug,
+            entity,
+            action,
+            params,
+            credentials,
+            config,
+            select_fields,
+            exclude_fields,
+            skip_truncation,
+        } => {
             let reg = registry(cli.specs)?;
             let spec = reg.get(&slug)?;
             let params = parse_json("params", &params)?;
@@ -298,14 +325,20 @@ async fn main() -> ExitCode {
     // The server logs requests; one-shot commands keep stderr for their error JSON.
     let default_level = if matches!(cli.command, Command::Serve { .. }) { "info" } else { "warn" };
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("SWITCHBOARD_LOG").unwrap_or_else(|_| default_level.into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("SWITCHBOARD_LOG").unwrap_or_else(|_| default_level.into()),
+        )
         .with_writer(std::io::stderr)
         .json()
         .init();
     match run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("{}", serde_json::to_string(&e).unwrap_or_else(|_| format!("{{\"code\":\"internal\",\"message\":{:?}}}", e.message)));
+            eprintln!(
+                "{}",
+                serde_json::to_string(&e)
+                    .unwrap_or_else(|_| format!("{{\"code\":\"internal\",\"message\":{:?}}}", e.message))
+            );
             ExitCode::from(1)
         }
     }

@@ -22,7 +22,12 @@ impl Metrics {
 
     /// One execution of a connector operation.
     pub fn execution(&self, connector: &str, outcome: &str, ms: u64) {
-        *self.executions.lock().unwrap_or_else(|e| e.into_inner()).entry((connector.to_string(), outcome.to_string())).or_default() += 1;
+        *self
+            .executions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry((connector.to_string(), outcome.to_string()))
+            .or_default() += 1;
         self.execution_ms_sum.fetch_add(ms, Ordering::Relaxed);
         self.execution_count.fetch_add(1, Ordering::Relaxed);
     }
@@ -44,9 +49,17 @@ impl Metrics {
             out.push_str(&format!("switchboard_executions_total{{connector=\"{c}\",outcome=\"{o}\"}} {n}\n"));
         }
         out.push_str("# HELP switchboard_execution_duration_ms Time spent executing operations.\n# TYPE switchboard_execution_duration_ms summary\n");
-        out.push_str(&format!("switchboard_execution_duration_ms_sum {}\n", self.execution_ms_sum.load(Ordering::Relaxed)));
-        out.push_str(&format!("switchboard_execution_duration_ms_count {}\n", self.execution_count.load(Ordering::Relaxed)));
-        out.push_str("# HELP switchboard_tokens_issued_total Tokens issued.\n# TYPE switchboard_tokens_issued_total counter\n");
+        out.push_str(&format!(
+            "switchboard_execution_duration_ms_sum {}\n",
+            self.execution_ms_sum.load(Ordering::Relaxed)
+        ));
+        out.push_str(&format!(
+            "switchboard_execution_duration_ms_count {}\n",
+            self.execution_count.load(Ordering::Relaxed)
+        ));
+        out.push_str(
+            "# HELP switchboard_tokens_issued_total Tokens issued.\n# TYPE switchboard_tokens_issued_total counter\n",
+        );
         for (k, n) in self.tokens_issued.lock().unwrap_or_else(|e| e.into_inner()).iter() {
             out.push_str(&format!("switchboard_tokens_issued_total{{kind=\"{k}\"}} {n}\n"));
         }

@@ -32,7 +32,13 @@ pub struct StoreSink {
 }
 
 impl StoreSink {
-    pub fn new(db: Db, keys: KeyRing, connector_id: String, version: i64, credentials: Map<String, Value>) -> Arc<Self> {
+    pub fn new(
+        db: Db,
+        keys: KeyRing,
+        connector_id: String,
+        version: i64,
+        credentials: Map<String, Value>,
+    ) -> Arc<Self> {
         Arc::new(Self {
             db,
             keys,
@@ -96,7 +102,10 @@ impl TokenSink for StoreSink {
                     return Ok(RefreshStart::UseStored(update));
                 }
                 if started.elapsed() > WAIT {
-                    return Err(Error::new(ErrorCode::UpstreamTimeout, "another refresh of this connector's OAuth token did not finish in time"));
+                    return Err(Error::new(
+                        ErrorCode::UpstreamTimeout,
+                        "another refresh of this connector's OAuth token did not finish in time",
+                    ));
                 }
                 tokio::time::sleep(Duration::from_millis(25)).await;
             }
@@ -123,7 +132,10 @@ impl TokenSink for StoreSink {
             let sealed = self.keys.seal(&plain, &self.connector_id).map_err(Self::internal)?;
             let expected = self.version.load(Ordering::SeqCst);
             if !self.db.swap_credentials(&self.connector_id, expected, &sealed).await.map_err(Self::internal)? {
-                return Err(Error::new(ErrorCode::Conflict, "the connector's credentials changed during a token refresh; retry the call"));
+                return Err(Error::new(
+                    ErrorCode::Conflict,
+                    "the connector's credentials changed during a token refresh; retry the call",
+                ));
             }
             self.version.store(expected + 1, Ordering::SeqCst);
             Ok(())

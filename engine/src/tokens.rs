@@ -121,7 +121,8 @@ impl Signer {
         let secret = keys.1.get(&keys.0).ok_or_else(|| ApiError::internal("no signing key loaded"))?;
         let mut header = Header::new(Algorithm::HS256);
         header.kid = Some(keys.0.clone());
-        encode(&header, &claims, &EncodingKey::from_secret(secret)).map_err(|e| ApiError::internal(format!("cannot sign a token: {e}")))
+        encode(&header, &claims, &EncodingKey::from_secret(secret))
+            .map_err(|e| ApiError::internal(format!("cannot sign a token: {e}")))
     }
 
     /// Checks a token's signature, key id, algorithm, issuer and expiry.
@@ -130,22 +131,31 @@ impl Signer {
         let raw_alg = token
             .split('.')
             .next()
-            .and_then(|h| base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, h.trim_end_matches('=')).ok())
+            .and_then(|h| {
+                base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, h.trim_end_matches('=')).ok()
+            })
             .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
             .and_then(|h| h.get("alg").and_then(|a| a.as_str()).map(str::to_string));
         match raw_alg.as_deref() {
             None => return Err(ApiError::unauthorized("the token is malformed").with_reason("malformed_token")),
             Some("HS256") => {}
-            Some(_) => return Err(ApiError::unauthorized("the token's algorithm is not accepted").with_reason("bad_algorithm")),
+            Some(_) => {
+                return Err(ApiError::unauthorized("the token's algorithm is not accepted").with_reason("bad_algorithm"))
+            }
         }
-        let header = decode_header(token).map_err(|_| ApiError::unauthorized("the token is malformed").with_reason("malformed_token"))?;
-        let kid = header.kid.ok_or_else(|| ApiError::unauthorized("the token has no key id").with_reason("malformed_token"))?;
+        let header = decode_header(token)
+            .map_err(|_| ApiError::unauthorized("the token is malformed").with_reason("malformed_token"))?;
+        let kid = header
+            .kid
+            .ok_or_else(|| ApiError::unauthorized("the token has no key id").with_reason("malformed_token"))?;
         let mut secret = self.read().1.get(&kid).cloned();
         if secret.is_none() {
             self.reload(db, ring).await?;
             secret = self.read().1.get(&kid).cloned();
         }
-        let secret = secret.ok_or_else(|| ApiError::unauthorized("the token was signed with an unknown key").with_reason("unknown_key"))?;
+        let secret = secret.ok_or_else(|| {
+            ApiError::unauthorized("the token was signed with an unknown key").with_reason("unknown_key")
+        })?;
         let mut v = Validation::new(Algorithm::HS256);
         v.leeway = LEEWAY_SECS;
         v.set_issuer(&[ISSUER]);
@@ -155,8 +165,12 @@ impl Signer {
             Err(e) => {
                 use jsonwebtoken::errors::ErrorKind;
                 Err(match e.kind() {
-                    ErrorKind::ExpiredSignature => ApiError::unauthorized("the token has expired; request a new one").with_reason("expired"),
-                    ErrorKind::InvalidSignature => ApiError::unauthorized("the token's signature is invalid").with_reason("bad_signature"),
+                    ErrorKind::ExpiredSignature => {
+                        ApiError::unauthorized("the token has expired; request a new one").with_reason("expired")
+                    }
+                    ErrorKind::InvalidSignature => {
+                        ApiError::unauthorized("the token's signature is invalid").with_reason("bad_signature")
+                    }
                     _ => ApiError::unauthorized("the token is invalid").with_reason("malformed_token"),
                 })
             }

@@ -31,8 +31,13 @@ both_backends!(flow_create_list_execute_delete, |backend| async move {
     assert_eq!(list.body["data"][0]["summarized_source_template"]["slug"], "github");
     assert!(!list.text.contains(creds::GITHUB_TOKEN), "credentials are never answered");
 
-    let run = e.post(&format!("/api/v1/integrations/connectors/{id}/execute"), &scoped,
-        json!({"entity": "issues", "action": "list", "params": {"owner": "octo", "repo": "hello", "per_page": 2}})).await;
+    let run = e
+        .post(
+            &format!("/api/v1/integrations/connectors/{id}/execute"),
+            &scoped,
+            json!({"entity": "issues", "action": "list", "params": {"owner": "octo", "repo": "hello", "per_page": 2}}),
+        )
+        .await;
     assert_eq!(run.status, 200, "{}", run.text);
     assert_eq!(run.body["result"].as_array().map(Vec::len), Some(2));
     assert_eq!(run.body["connector_metadata"]["has_next_page"], true);
@@ -54,7 +59,13 @@ both_backends!(flow_create_list_execute_delete, |backend| async move {
 
     let del = call("DELETE", &e.url(&format!("/api/v1/integrations/connectors/{id}")), Some(&scoped), None, &[]).await;
     assert_eq!(del.status, 204);
-    let gone = e.post(&format!("/api/v1/integrations/connectors/{id}/execute"), &scoped, json!({"entity": "issues", "action": "list", "params": {"owner": "octo", "repo": "hello"}})).await;
+    let gone = e
+        .post(
+            &format!("/api/v1/integrations/connectors/{id}/execute"),
+            &scoped,
+            json!({"entity": "issues", "action": "list", "params": {"owner": "octo", "repo": "hello"}}),
+        )
+        .await;
     assert_eq!(gone.status, 404);
     assert_eq!(gone.body["code"], "not_found");
     let stored = e.state.db.credentials(&id).await.unwrap_or_else(|e| panic!("{e:?}"));
@@ -64,14 +75,22 @@ both_backends!(flow_create_list_execute_delete, |backend| async move {
 both_backends!(create_names_every_missing_field, |backend| async move {
     let Some(e) = start(backend, |_| {}).await else { return };
     let app = e.app_token().await;
-    let a = e.post("/api/v1/integrations/connectors", &app, json!({"connector_type": "GitHub", "credentials": {}})).await;
+    let a =
+        e.post("/api/v1/integrations/connectors", &app, json!({"connector_type": "GitHub", "credentials": {}})).await;
     assert_eq!(a.status, 422, "{}", a.text);
     assert_eq!(a.body["code"], "validation");
-    let fields: Vec<&str> = a.body["details"]["fields"].as_array().into_iter().flatten().filter_map(|f| f["field"].as_str()).collect();
+    let fields: Vec<&str> =
+        a.body["details"]["fields"].as_array().into_iter().flatten().filter_map(|f| f["field"].as_str()).collect();
     for f in ["workspace_name", "credentials.personal_access_token", "replication_config.repositories"] {
         assert!(fields.contains(&f), "{f} not named in {}", a.text);
     }
-    let unknown = e.post("/api/v1/integrations/connectors", &app, json!({"connector_type": "nosuch", "workspace_name": "w", "credentials": {}})).await;
+    let unknown = e
+        .post(
+            "/api/v1/integrations/connectors",
+            &app,
+            json!({"connector_type": "nosuch", "workspace_name": "w", "credentials": {}}),
+        )
+        .await;
     assert_eq!(unknown.status, 422);
     assert!(unknown.text.contains("unknown connector"), "{}", unknown.text);
     // Slug resolution by definition id, any case; unknown fields are refused.
@@ -86,7 +105,8 @@ both_backends!(create_names_every_missing_field, |backend| async move {
 both_backends!(tenant_isolation, |backend| async move {
     let Some(e) = start(backend, |_| {}).await else { return };
     let fake = fake().await;
-    let other_app = switchboard_engine::admin::create_application(&e.state.db, "org-b").await.unwrap_or_else(|e| panic!("{e:?}"));
+    let other_app =
+        switchboard_engine::admin::create_application(&e.state.db, "org-b").await.unwrap_or_else(|e| panic!("{e:?}"));
     let app_a = e.app_token().await;
     let app_b = e.app_token_for(&other_app).await;
     let scoped_a1 = e.scoped_token(&app_a, "a1").await;
@@ -95,7 +115,14 @@ both_backends!(tenant_isolation, |backend| async move {
     let widget_b = e.widget_token(&app_b, "a1", "https://b.example").await;
     let secret_name = "a1-private-connector";
     let id_a1 = e.github_connector(&scoped_a1, None, &fake.base_url("github"), creds::GITHUB_TOKEN).await;
-    let rename = call("PATCH", &e.url(&format!("/api/v1/integrations/connectors/{id_a1}")), Some(&scoped_a1), Some(json!({"name": secret_name})), &[]).await;
+    let rename = call(
+        "PATCH",
+        &e.url(&format!("/api/v1/integrations/connectors/{id_a1}")),
+        Some(&scoped_a1),
+        Some(json!({"name": secret_name})),
+        &[],
+    )
+    .await;
     assert_eq!(rename.status, 200, "{}", rename.text);
 
     let foreign: Vec<(&str, &str)> = vec![("app_b", &app_b), ("scoped_b", &scoped_b), ("scoped_a2", &scoped_a2)];
@@ -103,22 +130,41 @@ both_backends!(tenant_isolation, |backend| async move {
         for (method, path, body) in [
             ("GET", format!("/api/v1/integrations/connectors/{id_a1}"), None),
             ("PATCH", format!("/api/v1/integrations/connectors/{id_a1}"), Some(json!({"name": "stolen"}))),
-            ("POST", format!("/api/v1/integrations/connectors/{id_a1}/execute"), Some(json!({"entity": "issues", "action": "list", "params": {"owner": "octo", "repo": "hello"}}))),
+            (
+                "POST",
+                format!("/api/v1/integrations/connectors/{id_a1}/execute"),
+                Some(json!({"entity": "issues", "action": "list", "params": {"owner": "octo", "repo": "hello"}})),
+            ),
             ("POST", format!("/api/v1/integrations/connectors/{id_a1}/check"), None),
-            ("POST", format!("/api/v1/connectors/sources/{id_a1}/execute"), Some(json!({"entity": "issues", "action": "list"}))),
+            (
+                "POST",
+                format!("/api/v1/connectors/sources/{id_a1}/execute"),
+                Some(json!({"entity": "issues", "action": "list"})),
+            ),
             ("DELETE", format!("/api/v1/integrations/connectors/{id_a1}"), None),
         ] {
             let a = call(method, &e.url(&path), Some(tok), body, &[]).await;
             assert_eq!(a.status, 404, "{who} {method} {path}: {}", a.text);
             assert!(!a.text.contains(secret_name) && !a.text.contains("octo"), "{who} leaked: {}", a.text);
         }
-        for path in ["/api/v1/integrations/connectors", "/api/v1/integrations/connectors?workspace_name=a1", "/api/v1/connectors/instances_for_user?external_user_id=a1"] {
+        for path in [
+            "/api/v1/integrations/connectors",
+            "/api/v1/integrations/connectors?workspace_name=a1",
+            "/api/v1/connectors/instances_for_user?external_user_id=a1",
+        ] {
             let a = call("GET", &e.url(path), Some(tok), None, &[]).await;
             assert!(a.status == 200 || a.status == 403, "{who} {path}: {}", a.text);
             assert!(!a.text.contains(&id_a1) && !a.text.contains(secret_name), "{who} {path} leaked: {}", a.text);
         }
     }
-    let w = call("GET", &e.url(&format!("/api/v1/integrations/connectors/{id_a1}")), Some(&widget_b), None, &[("origin", "https://b.example")]).await;
+    let w = call(
+        "GET",
+        &e.url(&format!("/api/v1/integrations/connectors/{id_a1}")),
+        Some(&widget_b),
+        None,
+        &[("origin", "https://b.example")],
+    )
+    .await;
     assert_eq!(w.status, 404, "{}", w.text);
     let ws_b = e.get("/api/v1/workspaces", &app_b).await;
     assert_eq!(ws_b.status, 200);
@@ -152,12 +198,29 @@ both_backends!(token_attacks, |backend| async move {
     };
     let tampered = {
         let parts: Vec<&str> = app.split('.').collect();
-        let mut p: Value = serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(parts[1]).unwrap_or_default()).unwrap_or_default();
+        let mut p: Value = serde_json::from_slice(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(parts[1]).unwrap_or_default(),
+        )
+        .unwrap_or_default();
         p["org"] = json!("another-org");
         format!("{}.{}.{}", parts[0], b64(&p), parts[2])
     };
-    let expired = e.state.signer.issue_at(claims(TokenKind::Application, &e.app.client_id, &e.app.organization_id, None, None), now() - 3600, now() - 60).unwrap_or_default();
-    for (name, tok, reason) in [("alg none", none_token.as_str(), "bad_algorithm"), ("wrong key", forged.as_str(), "unknown_key"), ("tampered", tampered.as_str(), "bad_signature"), ("expired", expired.as_str(), "expired"), ("garbage", "abc", "malformed_token")] {
+    let expired = e
+        .state
+        .signer
+        .issue_at(
+            claims(TokenKind::Application, &e.app.client_id, &e.app.organization_id, None, None),
+            now() - 3600,
+            now() - 60,
+        )
+        .unwrap_or_default();
+    for (name, tok, reason) in [
+        ("alg none", none_token.as_str(), "bad_algorithm"),
+        ("wrong key", forged.as_str(), "unknown_key"),
+        ("tampered", tampered.as_str(), "bad_signature"),
+        ("expired", expired.as_str(), "expired"),
+        ("garbage", "abc", "malformed_token"),
+    ] {
         let a = e.post(&exec_path, tok, exec_body.clone()).await;
         assert_eq!(a.status, 401, "{name}: {}", a.text);
         assert_eq!(a.body["code"], "authentication", "{name}");
@@ -171,22 +234,55 @@ both_backends!(token_attacks, |backend| async move {
     let a = e.post("/api/v1/embedded/scoped-token", &scoped, json!({"workspace_name": "other"})).await;
     assert_eq!((a.status, a.body["details"]["reason"].as_str()), (401, Some("wrong_token_kind")), "{}", a.text);
     let widget = e.widget_token(&app, "acme", "https://app.example.com").await;
-    let a = call("POST", &e.url(&exec_path), Some(&widget), Some(exec_body.clone()), &[("origin", "https://app.example.com")]).await;
+    let a = call(
+        "POST",
+        &e.url(&exec_path),
+        Some(&widget),
+        Some(exec_body.clone()),
+        &[("origin", "https://app.example.com")],
+    )
+    .await;
     assert_eq!(a.status, 401, "{}", a.text);
     // The widget may list its workspace's connectors, from its origin only.
-    let ok = call("GET", &e.url("/api/v1/integrations/connectors"), Some(&widget), None, &[("origin", "https://app.example.com")]).await;
+    let ok = call(
+        "GET",
+        &e.url("/api/v1/integrations/connectors"),
+        Some(&widget),
+        None,
+        &[("origin", "https://app.example.com")],
+    )
+    .await;
     assert_eq!(ok.status, 200, "{}", ok.text);
-    assert_eq!(ok.headers.get("access-control-allow-origin").and_then(|v| v.to_str().ok()), Some("https://app.example.com"));
-    let evil = call("GET", &e.url("/api/v1/integrations/connectors"), Some(&widget), None, &[("origin", "https://evil.example")]).await;
+    assert_eq!(
+        ok.headers.get("access-control-allow-origin").and_then(|v| v.to_str().ok()),
+        Some("https://app.example.com")
+    );
+    let evil = call(
+        "GET",
+        &e.url("/api/v1/integrations/connectors"),
+        Some(&widget),
+        None,
+        &[("origin", "https://evil.example")],
+    )
+    .await;
     assert_eq!(evil.status, 403, "{}", evil.text);
     assert!(evil.headers.get("access-control-allow-origin").is_none());
     // X-Organization-Id must match the token.
     let a = call("GET", &e.url("/api/v1/workspaces"), Some(&app), None, &[("x-organization-id", "someone-else")]).await;
     assert_eq!(a.status, 403);
-    let a = call("GET", &e.url("/api/v1/workspaces"), Some(&app), None, &[("x-organization-id", &e.app.organization_id)]).await;
+    let a =
+        call("GET", &e.url("/api/v1/workspaces"), Some(&app), None, &[("x-organization-id", &e.app.organization_id)])
+            .await;
     assert_eq!(a.status, 200);
     // Wrong client secret.
-    let a = call("POST", &e.url("/api/v1/applications/token"), None, Some(json!({"client_id": e.app.client_id, "client_secret": "wrong"})), &[]).await;
+    let a = call(
+        "POST",
+        &e.url("/api/v1/applications/token"),
+        None,
+        Some(json!({"client_id": e.app.client_id, "client_secret": "wrong"})),
+        &[],
+    )
+    .await;
     assert_eq!(a.status, 401);
     assert!(!a.text.contains(&e.app.client_secret));
     // Info about a scoped token.
@@ -207,11 +303,15 @@ both_backends!(cors_preflight_only_for_widget_origins, |backend| async move {
         }
     };
     let ok = pre("https://app.example.com").await;
-    assert_eq!(ok.headers.get("access-control-allow-origin").and_then(|v| v.to_str().ok()), Some("https://app.example.com"));
+    assert_eq!(
+        ok.headers.get("access-control-allow-origin").and_then(|v| v.to_str().ok()),
+        Some("https://app.example.com")
+    );
     assert_eq!(ok.headers.get("vary").and_then(|v| v.to_str().ok()), Some("Origin"));
     let other = pre("https://evil.example").await;
     assert!(other.headers.get("access-control-allow-origin").is_none(), "no reflection of unknown origins");
-    let bad = e.post("/api/v1/embedded/widget-token", &app, json!({"workspace_name": "acme", "allowed_origin": "*"})).await;
+    let bad =
+        e.post("/api/v1/embedded/widget-token", &app, json!({"workspace_name": "acme", "allowed_origin": "*"})).await;
     assert_eq!(bad.status, 422);
 });
 
@@ -226,7 +326,9 @@ both_backends!(execution_errors_map_to_the_table, |backend| async move {
         let app = app.clone();
         async move { call("POST", &url, Some(&app), Some(body), &[]).await }
     };
-    let a = exec(bad.clone(), json!({"entity": "issues", "action": "list", "params": {"owner": "octo", "repo": "hello"}})).await;
+    let a =
+        exec(bad.clone(), json!({"entity": "issues", "action": "list", "params": {"owner": "octo", "repo": "hello"}}))
+            .await;
     assert_eq!((a.status, a.body["code"].as_str()), (401, Some("authentication")), "{}", a.text);
     assert!(!a.text.contains("ghp_wrong_token_123"));
     let a = exec(good.clone(), json!({"entity": "nope", "action": "list"})).await;
@@ -236,8 +338,15 @@ both_backends!(execution_errors_map_to_the_table, |backend| async move {
     assert!(a.text.contains("repo"), "{}", a.text);
     let a = exec(good.clone(), json!({"entity": "issues", "action": "list", "parameters": {}})).await;
     assert_eq!(a.status, 422, "unknown fields in an execute body are refused: {}", a.text);
-    fake.add_fault(serde_json::from_value(json!({"prefix": "github", "status": 500, "count": -1})).unwrap_or_else(|e| panic!("{e}")));
-    let a = exec(good.clone(), json!({"entity": "issues", "action": "create", "params": {"owner": "octo", "repo": "hello", "title": "t"}})).await;
+    fake.add_fault(
+        serde_json::from_value(json!({"prefix": "github", "status": 500, "count": -1}))
+            .unwrap_or_else(|e| panic!("{e}")),
+    );
+    let a = exec(
+        good.clone(),
+        json!({"entity": "issues", "action": "create", "params": {"owner": "octo", "repo": "hello", "title": "t"}}),
+    )
+    .await;
     assert_eq!((a.status, a.body["code"].as_str()), (502, Some("upstream_http")), "{}", a.text);
     assert_eq!(a.body["details"]["upstream_status"], 500);
     fake.reset();
@@ -257,14 +366,23 @@ both_backends!(bad_requests_and_limits, |backend| async move {
         s.rate_per_sec = 1.0;
         s.rate_burst = 40.0;
     })
-    .await else { return };
+    .await
+    else {
+        return;
+    };
     let app = e.app_token().await;
     let url = e.url("/api/v1/integrations/connectors");
     let raw = |body: Vec<u8>| {
         let url = url.clone();
         let app = app.clone();
         async move {
-            let r = common::client().post(&url).bearer_auth(&app).header("content-type", "application/json").body(body).send().await;
+            let r = common::client()
+                .post(&url)
+                .bearer_auth(&app)
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await;
             let r = r.unwrap_or_else(|e| panic!("{e}"));
             let status = r.status().as_u16();
             (status, r.text().await.unwrap_or_default())
@@ -279,9 +397,9 @@ both_backends!(bad_requests_and_limits, |backend| async move {
     // A 10 MB header is refused by the HTTP layer; the engine keeps serving.
     let huge = "x".repeat(10 * 1024 * 1024);
     let r = common::client().get(e.url("/healthz")).header("x-huge", huge).send().await;
-    match r {
-        Ok(resp) => assert!(resp.status().is_client_error(), "{}", resp.status()),
-        Err(_) => {} // the connection was closed on us, which is also a refusal
+    // An error means the connection was closed on us, which is also a refusal.
+    if let Ok(resp) = r {
+        assert!(resp.status().is_client_error(), "{}", resp.status());
     }
     let h = call("GET", &e.url("/healthz"), None, None, &[]).await;
     assert_eq!(h.status, 200);
@@ -334,7 +452,13 @@ both_backends!(secrets_never_stored_in_plaintext, |backend| async move {
     let app = engine_with(&e).await;
     let secrets = ["ghp_plaintext_canary_1234567", "sk_test_plaintext_canary_7654321"];
     e.github_connector(&app, Some("w"), &fake.base_url("github"), secrets[0]).await;
-    let s = e.post("/api/v1/integrations/connectors", &app, json!({"connector_type": "stripe", "workspace_name": "w", "credentials": {"api_key": secrets[1]}})).await;
+    let s = e
+        .post(
+            "/api/v1/integrations/connectors",
+            &app,
+            json!({"connector_type": "stripe", "workspace_name": "w", "credentials": {"api_key": secrets[1]}}),
+        )
+        .await;
     assert_eq!(s.status, 201);
     let dump: Vec<u8> = match (&e.database_url, backend) {
         (Some(url), Backend::Postgres) => {

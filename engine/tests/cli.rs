@@ -37,7 +37,10 @@ async fn exec_prints_records_as_json() {
     assert_eq!(v["meta"]["has_next_page"], Value::Bool(true), "{v}");
     let reqs = fake.requests_for("github");
     assert_eq!(reqs.len(), 1);
-    assert_eq!(reqs[0].headers.get("authorization").map(String::as_str), Some(format!("Bearer {}", creds::GITHUB_TOKEN).as_str()));
+    assert_eq!(
+        reqs[0].headers.get("authorization").map(String::as_str),
+        Some(format!("Bearer {}", creds::GITHUB_TOKEN).as_str())
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -52,12 +55,22 @@ async fn exec_errors_are_typed_json_on_stderr_without_secrets() {
     let out = run(cmd).await;
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    let err: Value = serde_json::from_str(stderr.lines().last().unwrap_or_default()).unwrap_or_else(|e| panic!("{e}: {stderr}"));
+    let err: Value =
+        serde_json::from_str(stderr.lines().last().unwrap_or_default()).unwrap_or_else(|e| panic!("{e}: {stderr}"));
     assert_eq!(err["code"], "authentication", "{stderr}");
     assert!(!stderr.contains(secret) && !String::from_utf8_lossy(&out.stdout).contains(secret));
 
     let mut cmd = switchboard();
-    cmd.args(["exec", "github", "issues", "list", "--params", r#"{"owner":"octo"}"#, "--credentials", r#"{"personal_access_token":"x"}"#]);
+    cmd.args([
+        "exec",
+        "github",
+        "issues",
+        "list",
+        "--params",
+        r#"{"owner":"octo"}"#,
+        "--credentials",
+        r#"{"personal_access_token":"x"}"#,
+    ]);
     let out = run(cmd).await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("\"validation\"") && stderr.contains("repo"), "{stderr}");

@@ -13,7 +13,10 @@ use futures::future::BoxFuture;
 use futures::StreamExt;
 use serde_json::json;
 use switchboard_core::http::{HttpClient, HttpRequest, HttpResponse, ReqwestClient, TransportError};
-use switchboard_core::{connect, ConnectorLookup, ErrorCode, ExecuteOptions, HostedClient, HostedConfig, HostedExecutor, NewConnector, Workspace};
+use switchboard_core::{
+    connect, ConnectorLookup, ErrorCode, ExecuteOptions, HostedClient, HostedConfig, HostedExecutor, NewConnector,
+    Workspace,
+};
 
 /// Passes requests through, counting them; can spoil the next authenticated request's token.
 #[derive(Debug)]
@@ -74,7 +77,13 @@ async fn one_token_for_a_hundred_concurrent_calls_and_a_new_one_after_expiry() {
     let calls = (0..100).map(|_| {
         let ex = ex.clone();
         tokio::spawn(async move {
-            ex.execute("issues", "list", json!({"owner": "octo", "repo": "hello", "per_page": 1}), &ExecuteOptions::default()).await
+            ex.execute(
+                "issues",
+                "list",
+                json!({"owner": "octo", "repo": "hello", "per_page": 1}),
+                &ExecuteOptions::default(),
+            )
+            .await
         })
     });
     for r in futures::future::join_all(calls).await {
@@ -83,7 +92,9 @@ async fn one_token_for_a_hundred_concurrent_calls_and_a_new_one_after_expiry() {
     }
     assert_eq!(c.token_fetches(), 1, "one token for 100 concurrent calls");
     tokio::time::sleep(Duration::from_millis(2100)).await;
-    ex.execute("issues", "list", json!({"owner": "octo", "repo": "hello"}), &ExecuteOptions::default()).await.unwrap_or_else(|e| panic!("{e}"));
+    ex.execute("issues", "list", json!({"owner": "octo", "repo": "hello"}), &ExecuteOptions::default())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(c.token_fetches(), 2, "a new token after the old one expired");
 }
 
@@ -91,7 +102,11 @@ async fn one_token_for_a_hundred_concurrent_calls_and_a_new_one_after_expiry() {
 async fn a_401_is_retried_once_with_a_fresh_token() {
     let Some(e) = start(Backend::Sqlite, |_| {}).await else { return };
     let fake = FakeUpstream::start().await.unwrap_or_else(|e| panic!("{e}"));
-    let spy = Arc::new(Spy { inner: ReqwestClient::shared(), spoil_next: AtomicBool::new(false), unauthorized: AtomicU64::new(0) });
+    let spy = Arc::new(Spy {
+        inner: ReqwestClient::shared(),
+        spoil_next: AtomicBool::new(false),
+        unauthorized: AtomicU64::new(0),
+    });
     let c = client(&e, Some(spy.clone()));
     let ws = Workspace::new(c.clone(), "acme").unwrap_or_else(|e| panic!("{e}"));
     let info = ws.create_connector(github(&fake)).await.unwrap_or_else(|e| panic!("{e}"));
@@ -111,7 +126,12 @@ async fn a_401_is_retried_once_with_a_fresh_token() {
         ..Default::default()
     })
     .unwrap_or_else(|e| panic!("{e}"));
-    let err = Workspace::new(bad, "acme").unwrap_or_else(|e| panic!("{e}")).list_connectors().await.err().unwrap_or_else(|| panic!("must fail"));
+    let err = Workspace::new(bad, "acme")
+        .unwrap_or_else(|e| panic!("{e}"))
+        .list_connectors()
+        .await
+        .err()
+        .unwrap_or_else(|| panic!("must fail"));
     assert_eq!(err.code, ErrorCode::Authentication);
     assert_eq!(err.status_code, Some(401));
     assert!(err.request_id.is_some());
@@ -136,14 +156,17 @@ async fn workspace_lookup_connect_paginate_and_delete() {
         .collect()
         .await;
     assert_eq!(pages.len(), 3, "5 issues in pages of 2");
-    let total: usize = pages.iter().map(|p| p.as_ref().map(|r| r.data.as_array().map(Vec::len).unwrap_or(0)).unwrap_or(0)).sum();
+    let total: usize =
+        pages.iter().map(|p| p.as_ref().map(|r| r.data.as_array().map(Vec::len).unwrap_or(0)).unwrap_or(0)).sum();
     assert_eq!(total, 5);
-    let by_def = HostedExecutor::by_definition(c.clone(), "acme", "ef69ef6e-aa7f-4af1-a01d-ef775033524e").unwrap_or_else(|e| panic!("{e}"));
+    let by_def = HostedExecutor::by_definition(c.clone(), "acme", "ef69ef6e-aa7f-4af1-a01d-ef775033524e")
+        .unwrap_or_else(|e| panic!("{e}"));
     let health = by_def.check().await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(health.status, "healthy");
 
     let second = ws.create_connector(github(&fake)).await.unwrap_or_else(|e| panic!("{e}"));
-    let conflict = connect(c.clone(), "github", "acme", None).await.err().unwrap_or_else(|| panic!("two github connectors"));
+    let conflict =
+        connect(c.clone(), "github", "acme", None).await.err().unwrap_or_else(|| panic!("two github connectors"));
     assert_eq!(conflict.code, ErrorCode::Conflict);
     assert!(conflict.message.contains(&first.id) && conflict.message.contains(&second.id));
     let picked = connect(c.clone(), "github", "acme", Some(&second.id)).await.unwrap_or_else(|e| panic!("{e}"));
@@ -156,7 +179,11 @@ async fn workspace_lookup_connect_paginate_and_delete() {
         .err()
         .map(|e| e.code);
     assert_eq!(gone, Some(ErrorCode::NotFound));
-    let invalid = ex.execute("issues", "list", json!({"owner": "octo"}), &ExecuteOptions::default()).await.err().unwrap_or_else(|| panic!("must fail"));
+    let invalid = ex
+        .execute("issues", "list", json!({"owner": "octo"}), &ExecuteOptions::default())
+        .await
+        .err()
+        .unwrap_or_else(|| panic!("must fail"));
     assert_eq!(invalid.code, ErrorCode::Validation);
     assert_eq!(invalid.status_code, Some(422));
 }

@@ -66,7 +66,9 @@ impl Serve {
         let mut lines = BufReader::new(out).lines();
         let mut first = None;
         let base = loop {
-            let line = lines.next().unwrap_or_else(|| panic!("serve exited early: {}", logs.lock().unwrap_or_else(|e| e.into_inner())));
+            let line = lines
+                .next()
+                .unwrap_or_else(|| panic!("serve exited early: {}", logs.lock().unwrap_or_else(|e| e.into_inner())));
             let line = line.unwrap_or_default();
             let v: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
             if let Some(a) = v.get("first_application") {
@@ -85,7 +87,14 @@ impl Serve {
     }
 
     async fn app_token(&self, client_id: &str, secret: &str) -> String {
-        let a = call("POST", &format!("{}/api/v1/applications/token", self.base), None, Some(json!({"client_id": client_id, "client_secret": secret})), &[]).await;
+        let a = call(
+            "POST",
+            &format!("{}/api/v1/applications/token", self.base),
+            None,
+            Some(json!({"client_id": client_id, "client_secret": secret})),
+            &[],
+        )
+        .await;
         assert_eq!(a.status, 200, "{}", a.text);
         a.body["access_token"].as_str().unwrap_or_default().to_string()
     }
@@ -107,20 +116,37 @@ async fn flow(backend: Backend) {
     let dir = TempDir::new();
     let fake = FakeUpstream::start().await.unwrap_or_else(|e| panic!("{e}"));
     let key = Key::generate().to_base64();
-    let env: Vec<(&str, &str)> = if database_url.is_some() { vec![("SWITCHBOARD_MASTER_KEY", key.as_str())] } else { vec![] };
+    let env: Vec<(&str, &str)> =
+        if database_url.is_some() { vec![("SWITCHBOARD_MASTER_KEY", key.as_str())] } else { vec![] };
     let serve = tokio::task::block_in_place(|| Serve::start(&dir.0, database_url.as_deref(), &env));
     let (client_id, secret) = first_creds(&serve);
     let app = serve.app_token(&client_id, &secret).await;
     let b = &serve.base;
-    let scoped = call("POST", &format!("{b}/api/v1/embedded/scoped-token"), Some(&app), Some(json!({"external_user_id": "acme"})), &[]).await;
+    let scoped = call(
+        "POST",
+        &format!("{b}/api/v1/embedded/scoped-token"),
+        Some(&app),
+        Some(json!({"external_user_id": "acme"})),
+        &[],
+    )
+    .await;
     assert_eq!(scoped.status, 200, "{}", scoped.text);
     let scoped = scoped.body["token"].as_str().unwrap_or_default().to_string();
-    let created = call("POST", &format!("{b}/api/v1/integrations/connectors"), Some(&scoped), Some(json!({
+    let created = call(
+        "POST",
+        &format!("{b}/api/v1/integrations/connectors"),
+        Some(&scoped),
+        Some(json!({
         "connector_type": "github", "credentials": {"personal_access_token": creds::GITHUB_TOKEN},
-        "replication_config": {"repositories": ["octo/hello"]}, "config": {"base_url": fake.base_url("github")}})), &[]).await;
+        "replication_config": {"repositories": ["octo/hello"]}, "config": {"base_url": fake.base_url("github")}})),
+        &[],
+    )
+    .await;
     assert_eq!(created.status, 201, "{}", created.text);
     let id = created.body["id"].as_str().unwrap_or_default().to_string();
-    let listed = call("GET", &format!("{b}/api/v1/connectors/instances_for_user?external_user_id=acme"), Some(&app), None, &[]).await;
+    let listed =
+        call("GET", &format!("{b}/api/v1/connectors/instances_for_user?external_user_id=acme"), Some(&app), None, &[])
+            .await;
     assert_eq!(listed.body["instances"][0]["id"], json!(id), "{}", listed.text);
     let exec_url = format!("{b}/api/v1/integrations/connectors/{id}/execute");
     let body = json!({"entity": "issues", "action": "list", "params": {"owner": "octo", "repo": "hello"}});
@@ -168,7 +194,16 @@ async fn fifty_share_one_refresh(backend: Backend) {
     let url = e.url(&format!("/api/v1/integrations/connectors/{id}/execute"));
     let calls = (0..50).map(|_| {
         let (url, app) = (url.clone(), app.clone());
-        tokio::spawn(async move { call("POST", &url, Some(&app), Some(json!({"entity": "contacts", "action": "list", "params": {"limit": 1}})), &[]).await })
+        tokio::spawn(async move {
+            call(
+                "POST",
+                &url,
+                Some(&app),
+                Some(json!({"entity": "contacts", "action": "list", "params": {"limit": 1}})),
+                &[],
+            )
+            .await
+        })
     });
     for r in futures::future::join_all(calls).await {
         let a = r.unwrap_or_else(|e| panic!("{e}"));
@@ -176,9 +211,11 @@ async fn fifty_share_one_refresh(backend: Backend) {
     }
     let (refreshes, rotated) = fake.state.with_oauth("hubspot", |o| (o.refresh_calls, o.refresh_token.clone()));
     assert_eq!(refreshes, 1, "one refresh for 50 executions");
-    let (sealed, version) = e.state.db.credentials(&id).await.unwrap_or_else(|e| panic!("{e:?}")).unwrap_or_else(|| panic!("row"));
+    let (sealed, version) =
+        e.state.db.credentials(&id).await.unwrap_or_else(|e| panic!("{e:?}")).unwrap_or_else(|| panic!("row"));
     assert_eq!(version, 2, "the refresh stored one new credential version");
-    let stored: Value = serde_json::from_slice(&e.state.keys.open(&sealed, &id).unwrap_or_else(|e| panic!("{e:?}"))).unwrap_or_default();
+    let stored: Value = serde_json::from_slice(&e.state.keys.open(&sealed, &id).unwrap_or_else(|e| panic!("{e:?}")))
+        .unwrap_or_default();
     assert_eq!(stored["refresh_token"], json!(rotated), "the rotated refresh token is stored");
     assert_ne!(stored["access_token"], json!(creds::OAUTH_EXPIRED_ACCESS_TOKEN));
 }
@@ -205,7 +242,14 @@ async fn oauth_refresh_once_across_two_engines_on_postgres() {
     assert!(b.first.is_none(), "the second replica finds the store initialised");
     let (cid, secret) = first_creds(&a);
     let token = a.app_token(&cid, &secret).await;
-    let c = call("POST", &format!("{}/api/v1/integrations/connectors", a.base), Some(&token), Some(hubspot_oauth_body(&fake)), &[]).await;
+    let c = call(
+        "POST",
+        &format!("{}/api/v1/integrations/connectors", a.base),
+        Some(&token),
+        Some(hubspot_oauth_body(&fake)),
+        &[],
+    )
+    .await;
     assert_eq!(c.status, 201, "{}", c.text);
     let id = c.body["id"].as_str().unwrap_or_default().to_string();
     let calls = (0..50).map(|i| {
@@ -213,8 +257,14 @@ async fn oauth_refresh_once_across_two_engines_on_postgres() {
         let token = token.clone();
         let id = id.clone();
         tokio::spawn(async move {
-            call("POST", &format!("{base}/api/v1/integrations/connectors/{id}/execute"), Some(&token),
-                Some(json!({"entity": "contacts", "action": "list", "params": {"limit": 1}})), &[]).await
+            call(
+                "POST",
+                &format!("{base}/api/v1/integrations/connectors/{id}/execute"),
+                Some(&token),
+                Some(json!({"entity": "contacts", "action": "list", "params": {"limit": 1}})),
+                &[],
+            )
+            .await
         })
     });
     for r in futures::future::join_all(calls).await {
@@ -253,8 +303,14 @@ async fn key_rotation_then_restart_with_only_the_new_key() {
     assert!(report["records_resealed"].as_u64().unwrap_or(0) >= 2, "connector and signing key resealed: {report}");
     let s = tokio::task::block_in_place(|| Serve::start(&dir.0, None, &[("SWITCHBOARD_MASTER_KEY", new.as_str())]));
     let token = s.app_token(&cid, &secret).await;
-    let run = call("POST", &format!("{}/api/v1/integrations/connectors/{id}/execute", s.base), Some(&token),
-        Some(json!({"entity": "issues", "action": "list", "params": {"owner": "octo", "repo": "hello"}})), &[]).await;
+    let run = call(
+        "POST",
+        &format!("{}/api/v1/integrations/connectors/{id}/execute", s.base),
+        Some(&token),
+        Some(json!({"entity": "issues", "action": "list", "params": {"owner": "octo", "repo": "hello"}})),
+        &[],
+    )
+    .await;
     assert_eq!(run.status, 200, "{}", run.text);
 }
 
@@ -281,7 +337,8 @@ async fn admin_create_application_and_embedded_key_file() {
         let mode = std::fs::metadata(dir.0.join("master.key")).map(|m| m.permissions().mode() & 0o777).unwrap_or(0);
         assert_eq!(mode, 0o600);
     }
-    let token = s.app_token(v["client_id"].as_str().unwrap_or_default(), v["client_secret"].as_str().unwrap_or_default()).await;
+    let token =
+        s.app_token(v["client_id"].as_str().unwrap_or_default(), v["client_secret"].as_str().unwrap_or_default()).await;
     assert!(!token.is_empty());
     std::thread::sleep(Duration::from_millis(10));
 }

@@ -17,10 +17,7 @@ const METHODS: [&str; 7] = ["get", "post", "put", "patch", "delete", "head", "op
 /// Parses spec text (YAML, of which JSON is a subset) from `source` (a file name).
 pub fn parse_spec(source: &str, text: &str) -> Result<ConnectorSpec> {
     let doc: Value = serde_norway::from_str(text).map_err(|e| {
-        let at = e
-            .location()
-            .map(|l| format!(" at line {}, column {}", l.line(), l.column()))
-            .unwrap_or_default();
+        let at = e.location().map(|l| format!(" at line {}, column {}", l.line(), l.column())).unwrap_or_default();
         Error::configuration(format!("spec {source}: not valid YAML{at}: {e}"))
     })?;
     parse_spec_value(source, &doc)
@@ -64,7 +61,12 @@ fn as_bool(v: Option<&Value>) -> bool {
 
 impl<'a> Loader<'a> {
     fn err(&self, pointer: &str, what: impl std::fmt::Display) -> Error {
-        Error::configuration(format!("spec {}: at {}: {}", self.source, if pointer.is_empty() { "/" } else { pointer }, what))
+        Error::configuration(format!(
+            "spec {}: at {}: {}",
+            self.source,
+            if pointer.is_empty() { "/" } else { pointer },
+            what
+        ))
     }
 
     fn obj<'v>(&self, v: &'v Value, pointer: &str) -> Result<&'v Map<String, Value>> {
@@ -83,10 +85,7 @@ impl<'a> Loader<'a> {
             let Some(local) = r.strip_prefix('#') else {
                 return Err(self.err(pointer, format!("only local $ref are supported, found {r:?}")));
             };
-            v = self
-                .root
-                .pointer(local)
-                .ok_or_else(|| self.err(pointer, format!("$ref {r:?} points at nothing")))?;
+            v = self.root.pointer(local).ok_or_else(|| self.err(pointer, format!("$ref {r:?} points at nothing")))?;
         }
         Err(self.err(pointer, "$ref chain too deep (a cycle?)"))
     }
@@ -192,10 +191,13 @@ impl<'a> Loader<'a> {
         let mut server_variables = BTreeMap::new();
         if let Some(vars) = servers[0].get("variables").and_then(Value::as_object) {
             for (k, v) in vars {
-                server_variables.insert(k.clone(), v.get("default").map(|d| match d {
-                    Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                }));
+                server_variables.insert(
+                    k.clone(),
+                    v.get("default").map(|d| match d {
+                        Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    }),
+                );
             }
         }
         // Placeholders without a declared variable must come from config too.
@@ -225,7 +227,8 @@ impl<'a> Loader<'a> {
                 let (Some(entity), Some(action)) = (ext(op_obj, "entity"), ext(op_obj, "action")) else {
                     continue; // plain OpenAPI operations that are not connector operations
                 };
-                let operation = self.operation(path_key, method, op_obj, entity, action, &shared_params, &ptr, retry)?;
+                let operation =
+                    self.operation(path_key, method, op_obj, entity, action, &shared_params, &ptr, retry)?;
                 let key = (operation.entity.clone(), operation.action.clone());
                 if let Some(&prev) = index.get(&key) {
                     // Reference-format files sometimes define an operation on two paths; the
@@ -275,10 +278,7 @@ impl<'a> Loader<'a> {
     }
 
     fn auth_schemes(&self, root: &Map<String, Value>) -> Result<Vec<AuthScheme>> {
-        let Some(schemes) = root
-            .get("components")
-            .and_then(|c| c.get("securitySchemes"))
-            .and_then(Value::as_object)
+        let Some(schemes) = root.get("components").and_then(|c| c.get("securitySchemes")).and_then(Value::as_object)
         else {
             return Ok(Vec::new());
         };
@@ -291,13 +291,22 @@ impl<'a> Loader<'a> {
                 "http" => match as_str(s.get("scheme")).unwrap_or_default().to_ascii_lowercase().as_str() {
                     "bearer" => AuthKind::Bearer,
                     "basic" => AuthKind::Basic,
-                    other => return Err(self.err(&format!("{ptr}/scheme"), format!("unsupported http scheme {other:?} (bearer or basic)"))),
+                    other => {
+                        return Err(self.err(
+                            &format!("{ptr}/scheme"),
+                            format!("unsupported http scheme {other:?} (bearer or basic)"),
+                        ))
+                    }
                 },
                 "apiKey" => {
                     let loc = as_str(s.get("in")).unwrap_or_default();
-                    let header_name = as_str(s.get("name")).ok_or_else(|| self.err(&format!("{ptr}/name"), "missing"))?;
+                    let header_name =
+                        as_str(s.get("name")).ok_or_else(|| self.err(&format!("{ptr}/name"), "missing"))?;
                     if loc != "header" && loc != "query" {
-                        return Err(self.err(&format!("{ptr}/in"), format!("unsupported apiKey location {loc:?} (header or query)")));
+                        return Err(self.err(
+                            &format!("{ptr}/in"),
+                            format!("unsupported apiKey location {loc:?} (header or query)"),
+                        ));
                     }
                     AuthKind::ApiKey {
                         in_query: loc == "query",
@@ -308,7 +317,8 @@ impl<'a> Loader<'a> {
                 "oauth2" => {
                     let flows = s.get("flows").and_then(Value::as_object);
                     let token_url = flows.and_then(|f| {
-                        f.values().find_map(|flow| as_str(flow.get("refreshUrl")).or_else(|| as_str(flow.get("tokenUrl"))))
+                        f.values()
+                            .find_map(|flow| as_str(flow.get("refreshUrl")).or_else(|| as_str(flow.get("tokenUrl"))))
                     });
                     let refresh = ext(s, "token-refresh").and_then(Value::as_object);
                     let basic = refresh.and_then(|r| as_str(r.get("auth_style"))).is_some_and(|a| a == "basic");
@@ -319,20 +329,32 @@ impl<'a> Loader<'a> {
                         .unwrap_or_default();
                     AuthKind::OAuth2(OAuth2Config { token_url, basic_client_auth: basic, json_body, extract })
                 }
-                other => return Err(self.err(&format!("{ptr}/type"), format!("unsupported security scheme type {other:?}"))),
+                other => {
+                    return Err(self.err(&format!("{ptr}/type"), format!("unsupported security scheme type {other:?}")))
+                }
             };
             let cfg = ext(s, "auth-config").and_then(Value::as_object);
             let (fields, mapping, title) = match cfg {
                 Some(cfg) => self.auth_config(cfg, &format!("{ptr}/{}", ext_key(s, "auth-config")))?,
                 None => default_auth_config(&kind),
             };
-            out.push(AuthScheme { name: name.clone(), title: title.unwrap_or_else(|| name.clone()), kind, fields, mapping });
+            out.push(AuthScheme {
+                name: name.clone(),
+                title: title.unwrap_or_else(|| name.clone()),
+                kind,
+                fields,
+                mapping,
+            });
         }
         Ok(out)
     }
 
     #[allow(clippy::type_complexity)]
-    fn auth_config(&self, cfg: &Map<String, Value>, ptr: &str) -> Result<(Vec<CredentialField>, BTreeMap<String, String>, Option<String>)> {
+    fn auth_config(
+        &self,
+        cfg: &Map<String, Value>,
+        ptr: &str,
+    ) -> Result<(Vec<CredentialField>, BTreeMap<String, String>, Option<String>)> {
         let required: Vec<String> = cfg
             .get("required")
             .and_then(Value::as_array)
@@ -356,7 +378,9 @@ impl<'a> Loader<'a> {
                 let t = tmpl.as_str().ok_or_else(|| self.err(&at, "expected a string like \"${field}\""))?;
                 for field in template_fields(t) {
                     if !fields.iter().any(|f| f.name == field) {
-                        return Err(self.err(&at, format!("refers to {field:?}, which is not a property of the auth config")));
+                        return Err(
+                            self.err(&at, format!("refers to {field:?}, which is not a property of the auth config"))
+                        );
                     }
                 }
                 mapping.insert(input.clone(), t.to_string());
@@ -388,10 +412,14 @@ impl<'a> Loader<'a> {
             .to_string();
         let action = action.as_str().unwrap_or_default().to_string();
         if !ACTIONS.contains(&action.as_str()) {
-            return Err(self.err(&format!("{ptr}/{}", ext_key(op, "action")), format!("unknown action {action:?}; one of {}", ACTIONS.join(", "))));
+            return Err(self.err(
+                &format!("{ptr}/{}", ext_key(op, "action")),
+                format!("unknown action {action:?}; one of {}", ACTIONS.join(", ")),
+            ));
         }
         let path = match ext(op, "path-override") {
-            Some(v) => as_str(v.get("path")).ok_or_else(|| self.err(&format!("{ptr}/{}/path", ext_key(op, "path-override")), "missing"))?,
+            Some(v) => as_str(v.get("path"))
+                .ok_or_else(|| self.err(&format!("{ptr}/{}/path", ext_key(op, "path-override")), "missing"))?,
             None => path_key.to_string(),
         };
         if !path.starts_with('/') {
@@ -467,7 +495,9 @@ impl<'a> Loader<'a> {
         }
         if loc_check_path(&path, &params).is_some() {
             let missing = loc_check_path(&path, &params).unwrap_or_default();
-            return Err(self.err(ptr, format!("path {path:?} uses {{{missing}}} but no path param {missing:?} is declared")));
+            return Err(
+                self.err(ptr, format!("path {path:?} uses {{{missing}}} but no path param {missing:?} is declared"))
+            );
         }
 
         let mut body = match &graphql {
@@ -507,7 +537,8 @@ impl<'a> Loader<'a> {
                                 if params.iter().any(|p| &p.name == k) {
                                     continue;
                                 }
-                                let mut param = self.param(k.clone(), body_loc, required.contains(&k.as_str()), &v, &pptr)?;
+                                let mut param =
+                                    self.param(k.clone(), body_loc, required.contains(&k.as_str()), &v, &pptr)?;
                                 param.body_root = as_bool(ext(v.as_object().unwrap_or(&Map::new()), "body-root"));
                                 params.push(param);
                             }
@@ -536,7 +567,9 @@ impl<'a> Loader<'a> {
                 } else if let Some(h) = s.strip_prefix("@header.") {
                     MetaSource::Header(h.to_ascii_lowercase())
                 } else {
-                    MetaSource::Path(JsonPath::parse(s).map_err(|e| self.err(&p, format!("invalid JSONPath {s:?}: {e}")))?)
+                    MetaSource::Path(
+                        JsonPath::parse(s).map_err(|e| self.err(&p, format!("invalid JSONPath {s:?}: {e}")))?,
+                    )
                 };
                 meta.push((k.clone(), src));
             }
@@ -557,7 +590,10 @@ impl<'a> Loader<'a> {
                 let o = self.obj(v, &p)?;
                 let param = as_str(o.get("param")).ok_or_else(|| self.err(&format!("{p}/param"), "missing"))?;
                 if !params.iter().any(|x| x.name == param) {
-                    return Err(self.err(&format!("{p}/param"), format!("names {param:?}, which is not a param of the operation")));
+                    return Err(self.err(
+                        &format!("{p}/param"),
+                        format!("names {param:?}, which is not a param of the operation"),
+                    ));
                 }
                 let pg = Pagination {
                     param,
@@ -582,9 +618,7 @@ impl<'a> Loader<'a> {
             None => None,
         };
         let is_get = method == "get" || method == "head";
-        let idempotent = is_get
-            || as_bool(ext(op, "idempotent"))
-            || graphql.as_ref().is_some_and(|g| g.is_query);
+        let idempotent = is_get || as_bool(ext(op, "idempotent")) || graphql.as_ref().is_some_and(|g| g.is_query);
         let retry = match ext(op, "retry-config") {
             Some(v) => self.retry(v, &format!("{ptr}/{}", ext_key(op, "retry-config")), doc_retry)?,
             None => doc_retry,
@@ -683,17 +717,29 @@ fn loc_check_path(path: &str, params: &[Param]) -> Option<String> {
 fn infer_pagination(params: &[Param], meta: &[(String, MetaSource)]) -> Option<Pagination> {
     let has = |n: &str| params.iter().any(|p| p.name == n);
     let meta_has = |n: &str| meta.iter().any(|(k, _)| k == n);
-    let has_more = ["has_next_page", "hasNextPage", "has_more", "hasMore"]
-        .into_iter()
-        .find(|k| meta_has(k))
-        .map(str::to_string);
-    const CURSORS: [&str; 8] = ["end_cursor", "endCursor", "next_cursor", "nextCursor", "cursor", "next_page", "next_page_token", "nextPageToken"];
+    let has_more =
+        ["has_next_page", "hasNextPage", "has_more", "hasMore"].into_iter().find(|k| meta_has(k)).map(str::to_string);
+    const CURSORS: [&str; 8] = [
+        "end_cursor",
+        "endCursor",
+        "next_cursor",
+        "nextCursor",
+        "cursor",
+        "next_page",
+        "next_page_token",
+        "nextPageToken",
+    ];
     const PARAMS: [&str; 6] = ["after", "cursor", "starting_after", "page_token", "pageToken", "page"];
     if let (Some(m), Some(p)) = (CURSORS.into_iter().find(|k| meta_has(k)), PARAMS.into_iter().find(|p| has(p))) {
         return Some(Pagination { param: p.to_string(), meta: Some(m.to_string()), from_last_record: None, has_more });
     }
     if has("starting_after") && meta_has("has_more") {
-        return Some(Pagination { param: "starting_after".into(), meta: None, from_last_record: Some("id".into()), has_more });
+        return Some(Pagination {
+            param: "starting_after".into(),
+            meta: None,
+            from_last_record: Some("id".into()),
+            has_more,
+        });
     }
     None
 }
@@ -703,7 +749,9 @@ fn default_auth_config(kind: &AuthKind) -> (Vec<CredentialField>, BTreeMap<Strin
         AuthKind::Bearer => &[("token", true)],
         AuthKind::Basic => &[("username", true), ("password", true)],
         AuthKind::ApiKey { .. } => &[("api_key", true)],
-        AuthKind::OAuth2(_) => &[("access_token", false), ("refresh_token", false), ("client_id", false), ("client_secret", false)],
+        AuthKind::OAuth2(_) => {
+            &[("access_token", false), ("refresh_token", false), ("client_id", false), ("client_secret", false)]
+        }
     };
     let fields = names
         .iter()

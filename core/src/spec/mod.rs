@@ -45,9 +45,7 @@ pub struct ConnectorSpec {
 impl ConnectorSpec {
     /// The operation for `entity` / `action`, if any.
     pub fn operation(&self, entity: &str, action: &str) -> Option<&Operation> {
-        self.index
-            .get(&(entity.to_string(), action.to_string()))
-            .map(|&i| &self.operations[i])
+        self.index.get(&(entity.to_string(), action.to_string())).map(|&i| &self.operations[i])
     }
 
     /// Entity names in document order, without repeats.
@@ -63,20 +61,14 @@ impl ConnectorSpec {
 
     /// Actions available on `entity`.
     pub fn actions(&self, entity: &str) -> Vec<&str> {
-        self.operations
-            .iter()
-            .filter(|o| o.entity == entity)
-            .map(|o| o.action.as_str())
-            .collect()
+        self.operations.iter().filter(|o| o.entity == entity).map(|o| o.action.as_str()).collect()
     }
 
     /// The operation `check()` runs: the one marked preferred, else the first list without
     /// required params.
     pub fn check_operation(&self) -> Option<&Operation> {
         self.operations.iter().find(|o| o.preferred_for_check).or_else(|| {
-            self.operations
-                .iter()
-                .find(|o| o.action == "list" && !o.params.iter().any(|p| p.is_required_from_caller()))
+            self.operations.iter().find(|o| o.action == "list" && !o.params.iter().any(|p| p.is_required_from_caller()))
         })
     }
 
@@ -87,11 +79,7 @@ impl ConnectorSpec {
 
     /// Server variables that must come from config (no default).
     pub fn required_config(&self) -> Vec<&str> {
-        self.server_variables
-            .iter()
-            .filter(|(_, d)| d.is_none())
-            .map(|(k, _)| k.as_str())
-            .collect()
+        self.server_variables.iter().filter(|(_, d)| d.is_none()).map(|(k, _)| k.as_str()).collect()
     }
 }
 

@@ -73,7 +73,12 @@ impl Drop for Engine {
 }
 
 pub fn test_settings() -> Settings {
-    Settings { egress_allow: vec!["127.0.0.1".into()], rate_per_sec: 10_000.0, rate_burst: 10_000.0, ..Settings::default() }
+    Settings {
+        egress_allow: vec!["127.0.0.1".into()],
+        rate_per_sec: 10_000.0,
+        rate_burst: 10_000.0,
+        ..Settings::default()
+    }
 }
 
 /// Starts an engine on `backend`; `None` when the backend is not available here.
@@ -91,7 +96,13 @@ pub async fn start(backend: Backend, tweak: impl FnOnce(&mut Settings)) -> Optio
     Some(start_with(settings, KeyRing::new(key.clone(), vec![]), dir, database_url, key).await)
 }
 
-pub async fn start_with(settings: Settings, ring: KeyRing, dir: TempDir, database_url: Option<String>, key: Key) -> Engine {
+pub async fn start_with(
+    settings: Settings,
+    ring: KeyRing,
+    dir: TempDir,
+    database_url: Option<String>,
+    key: Key,
+) -> Engine {
     let registry = switchboard_core::Registry::builtin().unwrap_or_else(|e| panic!("{e}")).clone();
     let state = AppState::new(settings, ring, registry).await.unwrap_or_else(|e| panic!("engine state: {e:?}"));
     let first = admin::create_application(&state.db, "org-a").await.unwrap_or_else(|e| panic!("{e:?}"));
@@ -122,7 +133,13 @@ pub fn client() -> reqwest::Client {
     reqwest::Client::builder().no_proxy().build().unwrap_or_else(|e| panic!("{e}"))
 }
 
-pub async fn call(method: &str, url: &str, token: Option<&str>, body: Option<Value>, headers: &[(&str, &str)]) -> Answer {
+pub async fn call(
+    method: &str,
+    url: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+    headers: &[(&str, &str)],
+) -> Answer {
     let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap_or(reqwest::Method::GET);
     let mut rb = client().request(m, url);
     if let Some(t) = token {
@@ -156,8 +173,14 @@ impl Engine {
     }
 
     pub async fn app_token_for(&self, app: &NewApplication) -> String {
-        let a = call("POST", &self.url("/api/v1/account/applications/token"), None,
-            Some(json!({"client_id": app.client_id, "client_secret": app.client_secret})), &[]).await;
+        let a = call(
+            "POST",
+            &self.url("/api/v1/account/applications/token"),
+            None,
+            Some(json!({"client_id": app.client_id, "client_secret": app.client_secret})),
+            &[],
+        )
+        .await;
         assert_eq!(a.status, 200, "{}", a.text);
         a.body["access_token"].as_str().unwrap_or_default().to_string()
     }
@@ -173,7 +196,13 @@ impl Engine {
     }
 
     pub async fn widget_token(&self, app_token: &str, workspace: &str, origin: &str) -> String {
-        let a = self.post("/api/v1/embedded/widget-token", app_token, json!({"workspace_name": workspace, "allowed_origin": origin})).await;
+        let a = self
+            .post(
+                "/api/v1/embedded/widget-token",
+                app_token,
+                json!({"workspace_name": workspace, "allowed_origin": origin}),
+            )
+            .await;
         assert_eq!(a.status, 200, "{}", a.text);
         a.body["token"].as_str().unwrap_or_default().to_string()
     }

@@ -289,7 +289,8 @@ impl Data {
             },
         ];
 
-        let accounts = ["Globex", "Initech", "Umbrella", "Hooli", "Stark Industries", "Wayne Enterprises", "Wonka", "Tyrell"];
+        let accounts =
+            ["Globex", "Initech", "Umbrella", "Hooli", "Stark Industries", "Wayne Enterprises", "Wonka", "Tyrell"];
         let kinds = ["Discovery call", "Demo", "Pricing review", "Renewal check-in"];
         let calls: Vec<Call> = accounts
             .iter()
@@ -344,8 +345,16 @@ impl Data {
                             speaker_id: format!("{id}01"),
                             topic: "Call Setup".into(),
                             sentences: vec![
-                                Sentence { start: 1_000, end: 4_500, text: format!("Thanks for joining, I'm {host_name}.") },
-                                Sentence { start: 4_600, end: 8_200, text: format!("Today is about the {}.", kind.to_lowercase()) },
+                                Sentence {
+                                    start: 1_000,
+                                    end: 4_500,
+                                    text: format!("Thanks for joining, I'm {host_name}."),
+                                },
+                                Sentence {
+                                    start: 4_600,
+                                    end: 8_200,
+                                    text: format!("Today is about the {}.", kind.to_lowercase()),
+                                },
                             ],
                         },
                         Monologue {
@@ -359,7 +368,10 @@ impl Data {
                         },
                     ],
                     topics: vec![("Call Setup".into(), 60), ("Pricing".into(), 420 + 30 * i as u32)],
-                    brief: format!("{host_name} ran a {} with {account}; next step is a follow-up.", kind.to_lowercase()),
+                    brief: format!(
+                        "{host_name} ran a {} with {account}; next step is a follow-up.",
+                        kind.to_lowercase()
+                    ),
                     id,
                 }
             })
@@ -440,7 +452,11 @@ impl Data {
                 created_by: user_id(0),
                 updated: "2024-03-10T12:00:00Z".into(),
                 workspace_id: WORKSPACE_SALES.into(),
-                calls: vec![library_call(0, "Textbook discovery"), library_call(2, "Handles the budget objection"), library_call(4, "")],
+                calls: vec![
+                    library_call(0, "Textbook discovery"),
+                    library_call(2, "Handles the budget objection"),
+                    library_call(4, ""),
+                ],
             },
             Folder {
                 id: "3843152912968920002".into(),
@@ -488,11 +504,32 @@ impl Data {
                     visibility_type: "PUBLIC".into(),
                     answers: if manual {
                         vec![
-                            Answer { question_id: 1001, question_revision_id: 2001, is_overall: false, score: Some(3 + (i as u32 % 3)), answer_text: None, not_applicable: false },
-                            Answer { question_id: 1002, question_revision_id: 2002, is_overall: true, score: Some(4), answer_text: None, not_applicable: false },
+                            Answer {
+                                question_id: 1001,
+                                question_revision_id: 2001,
+                                is_overall: false,
+                                score: Some(3 + (i as u32 % 3)),
+                                answer_text: None,
+                                not_applicable: false,
+                            },
+                            Answer {
+                                question_id: 1002,
+                                question_revision_id: 2002,
+                                is_overall: true,
+                                score: Some(4),
+                                answer_text: None,
+                                not_applicable: false,
+                            },
                         ]
                     } else {
-                        vec![Answer { question_id: 1101, question_revision_id: 2101, is_overall: false, score: None, answer_text: Some("Yes".into()), not_applicable: false }]
+                        vec![Answer {
+                            question_id: 1101,
+                            question_revision_id: 2101,
+                            is_overall: false,
+                            score: None,
+                            answer_text: Some("Yes".into()),
+                            not_applicable: false,
+                        }]
                     },
                 }
             })
@@ -741,13 +778,19 @@ fn parse_datetime(s: &str) -> Option<i64> {
 
 fn datetime_param(name: &str, value: Option<&str>) -> Result<Option<i64>, GongError> {
     value
-        .map(|v| parse_datetime(v).ok_or_else(|| GongError::bad_request(format!("{name} is not a valid ISO-8601 date-time: {v}"))))
+        .map(|v| {
+            parse_datetime(v)
+                .ok_or_else(|| GongError::bad_request(format!("{name} is not a valid ISO-8601 date-time: {v}")))
+        })
         .transpose()
 }
 
 fn date_param(name: &str, value: Option<&str>) -> Result<Option<i64>, GongError> {
     value
-        .map(|v| parse_date(v).ok_or_else(|| GongError::bad_request(format!("{name} should be in the format YYYY-MM-DD: {v}"))))
+        .map(|v| {
+            parse_date(v)
+                .ok_or_else(|| GongError::bad_request(format!("{name} should be in the format YYYY-MM-DD: {v}")))
+        })
         .transpose()
 }
 
@@ -865,7 +908,11 @@ async fn list_calls(State(state): State<Shared>, headers: HeaderMap, Query(q): Q
 /// `GET /v2/calls/{id}`.
 async fn get_call(State(state): State<Shared>, headers: HeaderMap, Path(id): Path<String>) -> Response {
     handle(&state, &headers, |data| {
-        let call = data.calls.iter().find(|c| c.id == id).ok_or_else(|| GongError::not_found(format!("Call {id} was not found")))?;
+        let call = data
+            .calls
+            .iter()
+            .find(|c| c.id == id)
+            .ok_or_else(|| GongError::not_found(format!("Call {id} was not found")))?;
         let mut body = Body::new();
         body.insert("call".into(), json!(call));
         Ok(body)
@@ -889,10 +936,16 @@ fn extensive(call: &Call, selector: &Value, origin: &str) -> Value {
     }
     let mut content = Map::new();
     if exposed(selector, "/content/topics") {
-        content.insert("topics".into(), Value::Array(call.topics.iter().map(|(name, secs)| json!({"name": name, "duration": secs})).collect()));
+        content.insert(
+            "topics".into(),
+            Value::Array(call.topics.iter().map(|(name, secs)| json!({"name": name, "duration": secs})).collect()),
+        );
     }
     if exposed(selector, "/content/trackers") {
-        content.insert("trackers".into(), json!([{"id": "6840000929075400002", "name": "Pricing", "count": 2, "type": "KEYWORD"}]));
+        content.insert(
+            "trackers".into(),
+            json!([{"id": "6840000929075400002", "name": "Pricing", "count": 2, "type": "KEYWORD"}]),
+        );
     }
     if exposed(selector, "/content/brief") {
         content.insert("brief".into(), json!(call.brief));
@@ -917,7 +970,10 @@ fn extensive(call: &Call, selector: &Value, origin: &str) -> Value {
         interaction.insert("speakers".into(), Value::Array(speakers));
     }
     if exposed(selector, "/interaction/personInteractionStats") {
-        interaction.insert("interactionStats".into(), json!([{"name": "Interactivity", "value": 6.1}, {"name": "Patience", "value": 0.9}]));
+        interaction.insert(
+            "interactionStats".into(),
+            json!([{"name": "Interactivity", "value": 6.1}, {"name": "Patience", "value": 0.9}]),
+        );
     }
     if exposed(selector, "/interaction/questions") {
         interaction.insert("questions".into(), json!({"companyCount": 7, "nonCompanyCount": 4}));
@@ -944,12 +1000,16 @@ fn extensive(call: &Call, selector: &Value, origin: &str) -> Value {
 fn check_selector(selector: &Value) -> Result<(), GongError> {
     if let Some(context) = selector.get("context") {
         if !matches!(context.as_str(), Some("None" | "Basic" | "Extended")) {
-            return Err(GongError::bad_request(format!("contentSelector.context must be one of None, Basic, Extended, got {context}")));
+            return Err(GongError::bad_request(format!(
+                "contentSelector.context must be one of None, Basic, Extended, got {context}"
+            )));
         }
     }
     if let Some(timing) = selector.get("contextTiming").and_then(Value::as_array) {
         if let Some(bad) = timing.iter().find(|t| !matches!(t.as_str(), Some("Now" | "TimeOfCall"))) {
-            return Err(GongError::bad_request(format!("contentSelector.contextTiming must contain Now or TimeOfCall, got {bad}")));
+            return Err(GongError::bad_request(format!(
+                "contentSelector.contextTiming must contain Now or TimeOfCall, got {bad}"
+            )));
         }
     }
     Ok(())
@@ -1018,8 +1078,10 @@ async fn user_stats(State(state): State<Shared>, headers: HeaderMap, body: Bytes
     handle(&state, &headers, |data| {
         let request = PostBody::parse(&body)?;
         let filter: StatsFilter = request.filter()?;
-        let from = date_param("fromDate", filter.from_date.as_deref())?.ok_or_else(|| GongError::bad_request("filter.fromDate is required"))?;
-        let to = date_param("toDate", filter.to_date.as_deref())?.ok_or_else(|| GongError::bad_request("filter.toDate is required"))?;
+        let from = date_param("fromDate", filter.from_date.as_deref())?
+            .ok_or_else(|| GongError::bad_request("filter.fromDate is required"))?;
+        let to = date_param("toDate", filter.to_date.as_deref())?
+            .ok_or_else(|| GongError::bad_request("filter.toDate is required"))?;
         if from >= to {
             return Err(GongError::bad_request("fromDate must be before toDate"));
         }
@@ -1124,9 +1186,14 @@ async fn answered_scorecards(State(state): State<Shared>, headers: HeaderMap, bo
         let method = match filter.review_method.as_deref() {
             None | Some("BOTH") => None,
             Some(m @ ("AUTOMATIC" | "MANUAL")) => Some(m),
-            Some(other) => return Err(GongError::bad_request(format!("reviewMethod must be AUTOMATIC, MANUAL or BOTH, got {other}"))),
+            Some(other) => {
+                return Err(GongError::bad_request(format!(
+                    "reviewMethod must be AUTOMATIC, MANUAL or BOTH, got {other}"
+                )))
+            }
         };
-        let in_range = |day: i64, from: Option<i64>, to: Option<i64>| from.is_none_or(|f| day >= f) && to.is_none_or(|t| day < t);
+        let in_range =
+            |day: i64, from: Option<i64>, to: Option<i64>| from.is_none_or(|f| day >= f) && to.is_none_or(|t| day < t);
         let day_of = |s: &str| parse_datetime(s).map_or(0, |v| v.div_euclid(86_400));
         let found = data.answered_scorecards.iter().filter(|a| {
             in_range(day_of(&a.call_start_time), call_from, call_to)
@@ -1164,17 +1231,19 @@ fn workspace_of(record: &Value) -> String {
 }
 
 /// `GET /v2/settings/scorecards` and `GET /v2/settings/trackers`.
-async fn settings(State(state): State<Shared>, headers: HeaderMap, Query(q): Query<WorkspaceQuery>, which: Setting) -> Response {
+async fn settings(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    Query(q): Query<WorkspaceQuery>,
+    which: Setting,
+) -> Response {
     handle(&state, &headers, |data| {
         let (key, records) = match which {
             Setting::Scorecards => ("scorecards", &data.scorecards),
             Setting::Trackers => ("keywordTrackers", &data.trackers),
         };
-        let selected = records
-            .iter()
-            .filter(|r| q.workspace_id.as_ref().is_none_or(|w| &workspace_of(r) == w))
-            .cloned()
-            .collect();
+        let selected =
+            records.iter().filter(|r| q.workspace_id.as_ref().is_none_or(|w| &workspace_of(r) == w)).cloned().collect();
         Ok(body_of(key, selected))
     })
 }
@@ -1182,11 +1251,8 @@ async fn settings(State(state): State<Shared>, headers: HeaderMap, Query(q): Que
 /// `GET /v2/library/folders?workspaceId`.
 async fn library_folders(State(state): State<Shared>, headers: HeaderMap, Query(q): Query<WorkspaceQuery>) -> Response {
     handle(&state, &headers, |data| {
-        let folders: Vec<&Folder> = data
-            .folders
-            .iter()
-            .filter(|f| q.workspace_id.as_ref().is_none_or(|w| &f.workspace_id == w))
-            .collect();
+        let folders: Vec<&Folder> =
+            data.folders.iter().filter(|f| q.workspace_id.as_ref().is_none_or(|w| &f.workspace_id == w)).collect();
         if folders.is_empty() {
             return Err(GongError::not_found("No folders found"));
         }
@@ -1203,8 +1269,16 @@ struct FolderQuery {
 /// `GET /v2/library/folder-content?folderId`: the folder's details and its calls (one piece).
 async fn folder_content(State(state): State<Shared>, headers: HeaderMap, Query(q): Query<FolderQuery>) -> Response {
     handle(&state, &headers, |data| {
-        let id = q.folder_id.as_deref().filter(|s| !s.is_empty()).ok_or_else(|| GongError::bad_request("folderId is required"))?;
-        let folder = data.folders.iter().find(|f| f.id == id).ok_or_else(|| GongError::not_found(format!("Folder {id} was not found")))?;
+        let id = q
+            .folder_id
+            .as_deref()
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| GongError::bad_request("folderId is required"))?;
+        let folder = data
+            .folders
+            .iter()
+            .find(|f| f.id == id)
+            .ok_or_else(|| GongError::not_found(format!("Folder {id} was not found")))?;
         let mut body = Body::new();
         body.insert("id".into(), json!(folder.id));
         body.insert("name".into(), json!(folder.name));
@@ -1234,7 +1308,9 @@ fn coaching_user(user: &User) -> Value {
 /// each direct report.
 async fn coaching(State(state): State<Shared>, headers: HeaderMap, Query(q): Query<CoachingQuery>) -> Response {
     handle(&state, &headers, |data| {
-        let required = |name: &str, v: &Option<String>| v.clone().filter(|s| !s.is_empty()).ok_or_else(|| GongError::bad_request(format!("{name} is required")));
+        let required = |name: &str, v: &Option<String>| {
+            v.clone().filter(|s| !s.is_empty()).ok_or_else(|| GongError::bad_request(format!("{name} is required")))
+        };
         let workspace = required("workspace-id", &q.workspace_id)?;
         let manager_id = required("manager-id", &q.manager_id)?;
         let from = datetime_param("from", Some(&required("from", &q.from)?))?;
@@ -1242,7 +1318,9 @@ async fn coaching(State(state): State<Shared>, headers: HeaderMap, Query(q): Que
         if !data.workspaces.iter().any(|w| w.id == workspace) {
             return Err(GongError::not_found(format!("Workspace {workspace} was not found")));
         }
-        let manager = data.user(&manager_id).ok_or_else(|| GongError::not_found(format!("Manager {manager_id} was not found")))?;
+        let manager = data
+            .user(&manager_id)
+            .ok_or_else(|| GongError::not_found(format!("Manager {manager_id} was not found")))?;
         let in_range = |c: &&Call| {
             let started = parse_datetime(&c.started).unwrap_or(0);
             c.workspace_id == workspace && from.is_none_or(|f| started >= f) && to.is_none_or(|t| started < t)
@@ -1252,7 +1330,13 @@ async fn coaching(State(state): State<Shared>, headers: HeaderMap, Query(q): Que
             .iter()
             .filter(|u| u.manager_id.as_deref() == Some(manager.id.as_str()))
             .map(|report| {
-                let calls: Vec<&str> = data.calls.iter().filter(|c| c.primary_user_id == report.id).filter(in_range).map(|c| c.id.as_str()).collect();
+                let calls: Vec<&str> = data
+                    .calls
+                    .iter()
+                    .filter(|c| c.primary_user_id == report.id)
+                    .filter(in_range)
+                    .map(|c| c.id.as_str())
+                    .collect();
                 json!({
                     "report": coaching_user(report),
                     "metrics": {

@@ -344,12 +344,7 @@ async fn record_and_fault(State(state): State<Shared>, req: Request, next: Next)
         Err(_) => return (StatusCode::PAYLOAD_TOO_LARGE, "body too large").into_response(),
     };
     let body_text = String::from_utf8_lossy(&bytes).to_string();
-    let content_type = parts
-        .headers
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_string();
+    let content_type = parts.headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
     let body_parsed = if content_type.starts_with("application/json") {
         serde_json::from_slice(&bytes).unwrap_or(Value::Null)
     } else if content_type.starts_with("application/x-www-form-urlencoded") {
@@ -376,9 +371,7 @@ async fn record_and_fault(State(state): State<Shared>, req: Request, next: Next)
 
     let fault = {
         let mut faults = lock(&state.faults);
-        let idx = faults.iter().position(|f| {
-            f.prefix.is_empty() || path.starts_with(&format!("/{}/", f.prefix))
-        });
+        let idx = faults.iter().position(|f| f.prefix.is_empty() || path.starts_with(&format!("/{}/", f.prefix)));
         idx.map(|i| {
             let f = faults[i].clone();
             if faults[i].count > 0 {
@@ -413,10 +406,16 @@ pub fn error_body(api: &str, status: StatusCode) -> Value {
     let msg = status.canonical_reason().unwrap_or("Error");
     match api {
         "github" => json!({"message": msg, "documentation_url": "https://docs.github.com/rest"}),
-        "stripe" => json!({"error": {"type": if status == StatusCode::TOO_MANY_REQUESTS {"rate_limit_error"} else {"api_error"}, "message": msg}}),
-        "hubspot" => json!({"status": "error", "message": msg, "correlationId": "00000000-0000-0000-0000-000000000000", "category": if status == StatusCode::TOO_MANY_REQUESTS {"RATE_LIMITS"} else {"INTERNAL_ERROR"}}),
+        "stripe" => {
+            json!({"error": {"type": if status == StatusCode::TOO_MANY_REQUESTS {"rate_limit_error"} else {"api_error"}, "message": msg}})
+        }
+        "hubspot" => {
+            json!({"status": "error", "message": msg, "correlationId": "00000000-0000-0000-0000-000000000000", "category": if status == StatusCode::TOO_MANY_REQUESTS {"RATE_LIMITS"} else {"INTERNAL_ERROR"}})
+        }
         "gong" => json!({"requestId": "fake-request-id", "errors": [msg]}),
-        "linear" => json!({"errors": [{"message": msg, "extensions": {"code": if status == StatusCode::TOO_MANY_REQUESTS {"RATELIMITED"} else {"INTERNAL_SERVER_ERROR"}}}]}),
+        "linear" => {
+            json!({"errors": [{"message": msg, "extensions": {"code": if status == StatusCode::TOO_MANY_REQUESTS {"RATELIMITED"} else {"INTERNAL_SERVER_ERROR"}}}]})
+        }
         _ => json!({"message": msg}),
     }
 }
@@ -452,10 +451,8 @@ pub fn form_pairs(body: &[u8]) -> Vec<(String, String)> {
 /// (`{"error": "invalid_grant"}` with 400 for a bad refresh token, `invalid_client` with 401).
 pub fn token_endpoint(state: &FakeState, api: &str, headers: &HeaderMap, query: &str, body: &[u8]) -> Response {
     let mut fields: HashMap<String, String> = parse_pairs(query).into_iter().collect();
-    let is_json = headers
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
+    let is_json =
+        headers.get("content-type").and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("application/json"));
     if is_json {
         if let Ok(Value::Object(m)) = serde_json::from_slice::<Value>(body) {
             for (k, v) in m {
@@ -475,7 +472,8 @@ pub fn token_endpoint(state: &FakeState, api: &str, headers: &HeaderMap, query: 
         return (StatusCode::BAD_REQUEST, Json(json!({"error": "unsupported_grant_type"}))).into_response();
     }
     let get = |k: &str| fields.get(k).cloned().unwrap_or_default();
-    let outcome = state.with_oauth(api, |o| o.refresh(api, &get("client_id"), &get("client_secret"), &get("refresh_token")));
+    let outcome =
+        state.with_oauth(api, |o| o.refresh(api, &get("client_id"), &get("client_secret"), &get("refresh_token")));
     match outcome {
         RefreshOutcome::Granted(v) => (StatusCode::OK, Json(v)).into_response(),
         RefreshOutcome::BadClient => (

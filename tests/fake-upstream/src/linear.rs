@@ -283,10 +283,46 @@ impl Data {
         let user_id = |i: usize| Some(users[i].id.clone());
         let date = |s: &str| Some(s.to_string());
         let projects: Vec<Project> = [
-            ("Q3 Platform Migration", vec![team_id(0), team_id(2)], "started", 1, user_id(0), date("2024-07-01"), date("2024-09-30"), 0.42),
-            ("Mobile App Redesign", vec![team_id(1), team_id(0)], "planned", 2, user_id(1), date("2024-08-15"), date("2024-11-29"), 0.0),
-            ("Billing v2", vec![team_id(2), team_id(0)], "started", 2, user_id(3), date("2024-06-03"), date("2024-10-31"), 0.65),
-            ("Design System", vec![team_id(1)], "completed", 3, user_id(1), date("2024-01-08"), date("2024-04-26"), 1.0),
+            (
+                "Q3 Platform Migration",
+                vec![team_id(0), team_id(2)],
+                "started",
+                1,
+                user_id(0),
+                date("2024-07-01"),
+                date("2024-09-30"),
+                0.42,
+            ),
+            (
+                "Mobile App Redesign",
+                vec![team_id(1), team_id(0)],
+                "planned",
+                2,
+                user_id(1),
+                date("2024-08-15"),
+                date("2024-11-29"),
+                0.0,
+            ),
+            (
+                "Billing v2",
+                vec![team_id(2), team_id(0)],
+                "started",
+                2,
+                user_id(3),
+                date("2024-06-03"),
+                date("2024-10-31"),
+                0.65,
+            ),
+            (
+                "Design System",
+                vec![team_id(1)],
+                "completed",
+                3,
+                user_id(1),
+                date("2024-01-08"),
+                date("2024-04-26"),
+                1.0,
+            ),
             ("API Rate Limiting", vec![team_id(0)], "backlog", 0, None, None, None, 0.0),
             ("Customer Onboarding", vec![team_id(2)], "paused", 3, user_id(4), date("2024-05-06"), None, 0.2),
             ("Search Revamp", vec![team_id(0)], "canceled", 4, user_id(2), None, None, 0.1),
@@ -482,12 +518,16 @@ impl Data {
     /// Runs one parsed operation.
     fn execute(&mut self, doc: &Document, vars: &Vars) -> Result<Value, GqlError> {
         match (doc.kind, doc.name.as_str()) {
-            (OpKind::Query, "ListIssues") => Ok(json!({"issues": connection(&self.issues, vars, |i| self.issue_json(i))?})),
+            (OpKind::Query, "ListIssues") => {
+                Ok(json!({"issues": connection(&self.issues, vars, |i| self.issue_json(i))?}))
+            }
             (OpKind::Query, "GetIssue") => {
                 let idx = self.issue_index(&vars.required_str("id")?)?;
                 Ok(json!({"issue": self.issue_json(&self.issues[idx])}))
             }
-            (OpKind::Query, "ListProjects") => Ok(json!({"projects": connection(&self.projects, vars, |p| self.project_json(p))?})),
+            (OpKind::Query, "ListProjects") => {
+                Ok(json!({"projects": connection(&self.projects, vars, |p| self.project_json(p))?}))
+            }
             (OpKind::Query, "GetProject") => {
                 let p = find(&self.projects, &vars.required_str("id")?, "Project")?;
                 Ok(json!({"project": self.project_json(p)}))
@@ -628,10 +668,7 @@ impl Data {
     fn check_project_fields(&self, vars: &Vars) -> Result<(), GqlError> {
         if let Some(state) = vars.str("state")? {
             if !PROJECT_STATES.contains(&state.as_str()) {
-                return Err(GqlError::InvalidInput(format!(
-                    "state must be one of {}.",
-                    PROJECT_STATES.join(", ")
-                )));
+                return Err(GqlError::InvalidInput(format!("state must be one of {}.", PROJECT_STATES.join(", "))));
             }
         }
         if let Some(lead) = vars.str("leadId")? {
@@ -769,8 +806,8 @@ fn check_priority(p: i64) -> Result<(), GqlError> {
 
 /// `TimelessDate` values are `YYYY-MM-DD`.
 fn check_date(field: &str, d: &str) -> Result<(), GqlError> {
-    let ok = d.len() == 10
-        && d.char_indices().all(|(i, c)| if i == 4 || i == 7 { c == '-' } else { c.is_ascii_digit() });
+    let ok =
+        d.len() == 10 && d.char_indices().all(|(i, c)| if i == 4 || i == 7 { c == '-' } else { c.is_ascii_digit() });
     if ok {
         Ok(())
     } else {
@@ -1016,10 +1053,7 @@ fn authenticated(state: &FakeState, headers: &HeaderMap) -> bool {
     if let Some(token) = bearer(headers) {
         return state.oauth_access_valid("linear", &token);
     }
-    headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.trim() == creds::LINEAR_API_KEY)
+    headers.get("authorization").and_then(|v| v.to_str().ok()).is_some_and(|v| v.trim() == creds::LINEAR_API_KEY)
 }
 
 /// `POST /graphql`.
@@ -1029,7 +1063,9 @@ async fn graphql(State(state): State<Shared>, headers: HeaderMap, body: Bytes) -
     }
     let request: GqlRequest = match serde_json::from_slice(&body) {
         Ok(r) => r,
-        Err(e) => return GqlError::Validation(format!("POST body must be a JSON GraphQL request: {e}")).into_response(),
+        Err(e) => {
+            return GqlError::Validation(format!("POST body must be a JSON GraphQL request: {e}")).into_response()
+        }
     };
     let doc = match Document::parse(&request.query) {
         Ok(d) => d,
