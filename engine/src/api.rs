@@ -506,16 +506,24 @@ pub async fn list_connectors(
     caller: Caller,
     Query(q): Query<ConnectorQuery>,
 ) -> ApiResult<Json<Value>> {
-    let named = q.workspace_name.as_deref().or(q.external_user_id.as_deref());
-    let ws = match st.workspace_of(&caller, named, false).await {
-        Ok(ws) => ws,
-        Err(e) if e.code == ErrorCode::NotFound => return Ok(Json(json!({"data": []}))),
-        Err(e) => return Err(e),
-    };
-    let filter = ConnectorFilter { workspace_id: ws.map(|w| w.id), definition_id: q.definition_id };
-    let rows = st.db.list_connectors(caller.org(), &filter).await?;
+    let rows = st.visible_connectors(&caller, &q).await?;
     let data: Vec<Value> = rows.iter().map(|r| connector_json(r, &st.spec_name(&r.slug))).collect();
     Ok(Json(json!({"data": data})))
+}
+
+impl AppState {
+    /// The connectors the caller may see in the named workspace (its own for scoped and widget
+    /// tokens); a workspace that does not exist has none.
+    async fn visible_connectors(&self, caller: &Caller, q: &ConnectorQuery) -> ApiResult<Vec<ConnectorRow>> {
+        let named = q.workspace_name.as_deref().or(q.external_user_id.as_deref());
+        let ws = match self.workspace_of(caller, named, false).await {
+            Ok(ws) => ws,
+            Err(e) if e.code == ErrorCode::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        let filter = ConnectorFilter { workspace_id: ws.map(|w| w.id), definition_id: q.definition_id.clone() };
+        self.db.list_connectors(caller.org(), &filter).await
+    }
 }
 
 /// One connector.
@@ -612,32 +620,18 @@ pub async fn delete_connector(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize, utoipa::IntoParams)]
-pub struct InstancesQuery {
-    pub external_user_id: Option<String>,
-    pub workspace_name: Option<String>,
-    pub definition_id: Option<String>,
-}
-
 /// Older form of the connector list: `{instances: [{id, name}]}`.
-#[utoipa::path(get, path = "/api/v1/connectors/instances_for_user", params(InstancesQuery),
+#[utoipa::path(get, path = "/api/v1/connectors/instances_for_user", params(ConnectorQuery),
     responses((status = 200, description = "{instances: [{id, name}]}")), security(("bearer" = [])))]
 pub async fn instances_for_user(
     State(st): State<AppState>,
     caller: Caller,
-    Query(q): Query<InstancesQuery>,
+    Query(q): Query<ConnectorQuery>,
 ) -> ApiResult<Json<Value>> {
-    let named = q.external_user_id.as_deref().or(q.workspace_name.as_deref());
-    if caller.kind() == Application && named.is_none() {
+    if caller.kind() == Application && q.external_user_id.is_none() && q.workspace_name.is_none() {
         return Err(ApiError::validation("external_user_id is required with an application token"));
     }
-    let ws = match st.workspace_of(&caller, named, false).await {
-        Ok(ws) => ws,
-        Err(e) if e.code == ErrorCode::NotFound => return Ok(Json(json!({"instances": []}))),
-        Err(e) => return Err(e),
-    };
-    let filter = ConnectorFilter { workspace_id: ws.map(|w| w.id), definition_id: q.definition_id };
-    let rows = st.db.list_connectors(caller.org(), &filter).await?;
+    let rows = st.visible_connectors(&caller, &q).await?;
     Ok(Json(json!({"instances": rows.iter().map(|r| json!({"id": r.id, "name": r.name})).collect::<Vec<_>>()})))
 }
 
