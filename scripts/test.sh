@@ -5,6 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
 
+LOG_DIR="$(mktemp -d)"
 step() { printf '\n== %s\n' "$*"; }
 
 step "format check"
@@ -17,5 +18,27 @@ step "PostgreSQL on loopback for the engine tests"
 source scripts/postgres.sh
 trap stop_test_postgres EXIT
 
-step "rust tests: core runtime, connector cases, CLI, engine on SQLite and PostgreSQL"
-cargo test --workspace --profile ci --no-fail-fast
+step "rust tests: core runtime, connector cases, CLI, engine on SQLite and PostgreSQL, conformance"
+cargo test --workspace --profile ci --no-fail-fast 2>&1 | tee "$LOG_DIR/rust.log"
+
+step "python: package, generated code check, pyright, pytest (incl. the conformance runner)"
+# The engine and fake-upstream binaries the Python tests start come from the ci build above.
+SWITCHBOARD_BIN_DIR="$CARGO_TARGET_DIR/ci" bash scripts/test-python.sh 2>&1 | tee "$LOG_DIR/python.log"
+
+# One closing line over every language's runner.
+python3 - "$LOG_DIR" <<'PY'
+import re, sys, pathlib
+d = pathlib.Path(sys.argv[1])
+passed = failed = skipped = 0
+for m in re.finditer(r"test result: \w+\. (\d+) passed; (\d+) failed; (\d+) ignored", (d / "rust.log").read_text()):
+    passed += int(m[1]); failed += int(m[2]); skipped += int(m[3])
+py = (d / "python.log").read_text()
+for line in py.splitlines():
+    if re.search(r"=+ .*(passed|failed).* in [\d.]+s", line):
+        for n, what in re.findall(r"(\d+) (passed|failed|skipped|errors?)", line):
+            if what == "passed": passed += int(n)
+            elif what == "skipped": skipped += int(n)
+            else: failed += int(n)
+print(f"all languages: {passed} passed, {failed} failed, {skipped} skipped")
+sys.exit(1 if failed else 0)
+PY

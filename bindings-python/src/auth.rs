@@ -17,7 +17,7 @@ pub struct PyTokenSink {
 
 impl PyTokenSink {
     /// A sink calling `callback(update_json)`.
-    pub fn new(callback: Py<PyAny>) -> Arc<dyn TokenSink> {
+    pub fn shared(callback: Py<PyAny>) -> Arc<dyn TokenSink> {
         Arc::new(Self { callback: Arc::new(callback) })
     }
 }
@@ -39,7 +39,8 @@ impl TokenSink for PyTokenSink {
                     if !ret.hasattr("__await__")? {
                         return Ok(None);
                     }
-                    let locals = locals.ok_or_else(|| pyo3::exceptions::PyRuntimeError::new_err("no running event loop"))?;
+                    let locals =
+                        locals.ok_or_else(|| pyo3::exceptions::PyRuntimeError::new_err("no running event loop"))?;
                     pyo3_async_runtimes::into_future_with_locals(&locals, ret).map(Some)
                 })
             })

@@ -20,7 +20,8 @@ pub fn options_arg(text: &str) -> PyResult<ExecuteOptions> {
 
 /// JSON text of a core value for the facade.
 pub fn to_json<T: serde::Serialize>(v: &T) -> PyResult<String> {
-    serde_json::to_string(v).map_err(|e| to_py(switchboard_core::Error::internal(format!("cannot encode a result: {e}"))))
+    serde_json::to_string(v)
+        .map_err(|e| to_py(switchboard_core::Error::internal(format!("cannot encode a result: {e}"))))
 }
 
 /// One connector with one set of credentials (local mode). Cheap to share across tasks.
@@ -34,14 +35,22 @@ impl Connector {
     /// `Connector(slug, credentials_json, config_json, on_token_refresh=None, timeout=None)`.
     #[new]
     #[pyo3(signature = (slug, credentials, config, on_token_refresh=None, timeout=None))]
-    fn new(slug: &str, credentials: &str, config: &str, on_token_refresh: Option<Py<PyAny>>, timeout: Option<f64>) -> PyResult<Self> {
+    fn new(
+        slug: &str,
+        credentials: &str,
+        config: &str,
+        on_token_refresh: Option<Py<PyAny>>,
+        timeout: Option<f64>,
+    ) -> PyResult<Self> {
         let spec = Registry::builtin().and_then(|r| r.get(slug)).map_err(to_py)?;
         let mut options = ConnectorOptions { http: Some(ProcessHttp::shared()), ..ConnectorOptions::default() };
-        options.token_sink = on_token_refresh.map(PyTokenSink::new);
+        options.token_sink = on_token_refresh.map(PyTokenSink::shared);
         if let Some(t) = timeout {
             options.timeout = std::time::Duration::try_from_secs_f64(t).map_err(|e| invalid("timeout", e))?;
         }
-        let inner = CoreConnector::new(spec, json_arg("credentials", credentials)?, json_arg("config", config)?, options).map_err(to_py)?;
+        let inner =
+            CoreConnector::new(spec, json_arg("credentials", credentials)?, json_arg("config", config)?, options)
+                .map_err(to_py)?;
         Ok(Self { inner })
     }
 
@@ -52,7 +61,14 @@ impl Connector {
     }
 
     /// Runs one operation; resolves to the result as JSON text (`{"data", "meta"}`).
-    fn execute<'py>(&self, py: Python<'py>, entity: String, action: String, params: &str, options: &str) -> PyResult<Bound<'py, PyAny>> {
+    fn execute<'py>(
+        &self,
+        py: Python<'py>,
+        entity: String,
+        action: String,
+        params: &str,
+        options: &str,
+    ) -> PyResult<Bound<'py, PyAny>> {
         let (c, params, options) = (self.inner.clone(), json_arg("params", params)?, options_arg(options)?);
         future_into_py(py, async move {
             let r = c.execute(&entity, &action, params, &options).await.map_err(to_py)?;

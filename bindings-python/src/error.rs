@@ -6,38 +6,14 @@ use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
 use switchboard_core::{Error, ErrorCode};
 
-/// A Switchboard failure as the native module raises it: `code`, `message`, `status_code`,
-/// `request_id`, `retry_after` and `details` (JSON text). The public API raises the typed
-/// subclasses of `switchboard.SwitchboardError` instead.
-#[pyclass(extends = PyException, module = "switchboard._native", frozen, get_all)]
-pub struct NativeError {
-    code: String,
-    message: String,
-    status_code: Option<u16>,
-    request_id: Option<String>,
-    retry_after: Option<f64>,
-    details: Option<String>,
-}
-
-#[pymethods]
-impl NativeError {
-    #[new]
-    #[pyo3(signature = (code, message, status_code=None, request_id=None, retry_after=None, details=None))]
-    fn new(
-        code: String,
-        message: String,
-        status_code: Option<u16>,
-        request_id: Option<String>,
-        retry_after: Option<f64>,
-        details: Option<String>,
-    ) -> Self {
-        Self { code, message, status_code, request_id, retry_after, details }
-    }
-
-    fn __str__(&self) -> String {
-        format!("{}: {}", self.code, self.message)
-    }
-}
+pyo3::create_exception!(
+    _native,
+    NativeError,
+    PyException,
+    "A Switchboard failure as the native module raises it. `args` is `(code, message, status_code, \
+     request_id, retry_after, details_json)`. The public API raises the typed subclasses of \
+     `switchboard.SwitchboardError` instead."
+);
 
 /// The core error as a Python exception (built lazily: no GIL needed here).
 pub fn to_py(e: Error) -> PyErr {

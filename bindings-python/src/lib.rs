@@ -24,18 +24,18 @@ mod tools;
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
-    m.add_class::<error::NativeError>()?;
+    m.add("NativeError", m.py().get_type::<error::NativeError>())?;
     m.add_function(wrap_pyfunction!(error::error_codes, m)?)?;
     m.add_class::<connector::Connector>()?;
     m.add_class::<paginate::PageIterator>()?;
     m.add_class::<hosted::HostedClient>()?;
     m.add_class::<hosted::Workspace>()?;
     m.add_class::<hosted::HostedExecutor>()?;
-    m.add_function(wrap_pyfunction!(hosted::connect, m)?)?;
     m.add_function(wrap_pyfunction!(tools::connector_summaries, m)?)?;
     m.add_function(wrap_pyfunction!(tools::describe, m)?)?;
     m.add_function(wrap_pyfunction!(tools::tool_schema, m)?)?;
     m.add_function(wrap_pyfunction!(tools::operation_tools, m)?)?;
+    m.add_function(wrap_pyfunction!(tools::find_operation_tool, m)?)?;
     m.add_function(wrap_pyfunction!(tools::bound_output, m)?)?;
     m.add_function(wrap_pyfunction!(runtime::runtime_pid, m)?)?;
     Ok(())

@@ -23,21 +23,21 @@ pub fn connector_summaries() -> PyResult<String> {
 /// A text description of every entity, action and param of a connector.
 #[pyfunction]
 pub fn describe(slug: &str) -> PyResult<String> {
-    Ok(switchboard_core::describe::describe(&spec(slug)?))
+    Ok(switchboard_core::describe::describe(&*spec(slug)?))
 }
 
 /// The connector tool (`<slug>_execute`) in `format` (`openai`, `anthropic`, `mcp`), as JSON.
 #[pyfunction]
 pub fn tool_schema(slug: &str, format: &str) -> PyResult<String> {
     let format = ToolFormat::parse(format).map_err(to_py)?;
-    to_json(&core_tools::tool_schema(&spec(slug)?, format))
+    to_json(&core_tools::tool_schema(&*spec(slug)?, format))
 }
 
 /// One tool per operation (`<slug>_<entity>_<action>`) in `format`, as a JSON list.
 #[pyfunction]
 pub fn operation_tools(slug: &str, format: &str) -> PyResult<String> {
     let format = ToolFormat::parse(format).map_err(to_py)?;
-    to_json(&core_tools::operation_tools(&spec(slug)?, format))
+    to_json(&core_tools::operation_tools(&*spec(slug)?, format))
 }
 
 /// The (entity, action) an operation tool name stands for, if it is one of the connector's.

@@ -1,0 +1,75 @@
+"""Calling the native module: JSON in, JSON out, native errors turned into typed ones."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, TypeVar
+
+from . import _native
+from .errors import ConnectorValidationError, from_native
+
+T = TypeVar("T")
+
+
+def dumps(value: Any, what: str) -> str:
+    """JSON text of a value the caller gave, or ``ConnectorValidationError``."""
+    try:
+        return json.dumps(value if value is not None else {})
+    except (TypeError, ValueError) as e:
+        raise ConnectorValidationError(f"{what} must be JSON-serializable: {e}", code="validation") from None
+
+
+def options(
+    select_fields: Sequence[str] | None, exclude_fields: Sequence[str] | None, skip_truncation: bool
+) -> str:
+    """``ExecuteOptions`` as JSON text."""
+    if isinstance(select_fields, str) or isinstance(exclude_fields, str):
+        raise ConnectorValidationError("select_fields and exclude_fields are lists of dot paths", code="validation")
+    return json.dumps(
+        {
+            "select_fields": list(select_fields or []),
+            "exclude_fields": list(exclude_fields or []),
+            "skip_truncation": bool(skip_truncation),
+        }
+    )
+
+
+def sync(fn: Callable[..., T], *args: Any) -> T:
+    """Calls a synchronous native function, raising typed errors."""
+    try:
+        return fn(*args)
+    except _native.NativeError as e:
+        raise from_native(e) from None
+
+
+async def call(fn: Callable[..., Awaitable[T]], *args: Any) -> T:
+    """Calls an async native method and awaits its future, raising typed errors (a native
+    method may fail at the call, e.g. on bad arguments, or in the future)."""
+    try:
+        return await fn(*args)
+    except _native.NativeError as e:
+        raise from_native(e) from None
+
+
+def token_sink(callback: Callable[[dict[str, Any]], Any] | None) -> Callable[[str], Any] | None:
+    """Wraps ``on_token_refresh(update: dict)`` (sync or async) for the native token sink."""
+    if callback is None:
+        return None
+
+    def sink(update: str) -> Any:
+        return callback(json.loads(update))
+
+    return sink
+
+
+def as_dict(text: str) -> dict[str, Any]:
+    """A JSON object from the native module."""
+    value = json.loads(text)
+    assert isinstance(value, dict)
+    return value  # pyright: ignore[reportUnknownVariableType]
+
+
+def mapping(value: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A plain dict of a mapping (``None`` -> ``{}``)."""
+    return dict(value) if value is not None else {}

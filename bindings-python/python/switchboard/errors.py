@@ -1,0 +1,169 @@
+"""The exceptions of Switchboard: one base, a small hierarchy by error code.
+
+Every failure carries a stable ``code`` (the same codes in every SDK and the engine's HTTP API),
+plus ``status_code``, ``request_id``, ``retry_after`` (for ``rate_limited``) and ``details``.
+Messages never contain a credential. Exceptions pickle and unpickle with every field.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from . import _native
+
+__all__ = [
+    "ERROR_CODES",
+    "AuthenticationError",
+    "ConfigurationError",
+    "ConnectorAmbiguityError",
+    "ConnectorNotFoundError",
+    "ConnectorValidationError",
+    "HTTPStatusError",
+    "NetworkError",
+    "RateLimitError",
+    "SwitchboardError",
+    "error_class",
+]
+
+#: Every public error code, in core's order (read from the native module, so it cannot drift).
+ERROR_CODES: tuple[str, ...] = tuple(_native.error_codes())
+
+
+class SwitchboardError(Exception):
+    """Base of every Switchboard error; also raised as is for codes without a subclass
+    (``payload_too_large``, ``internal``).
+
+    Attributes:
+        code: the stable snake_case error code (see ``ERROR_CODES``).
+        message: what went wrong and how to fix it; never contains a secret.
+        status_code: the upstream (local mode) or engine (hosted mode) HTTP status, if any.
+        request_id: the engine's or upstream's request id, if known.
+        retry_after: seconds to wait before retrying (``rate_limited``).
+        details: structured details, e.g. ``{"param": "owner"}``.
+    """
+
+    code: str
+    message: str
+    status_code: int | None
+    request_id: str | None
+    retry_after: float | None
+    details: Any
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str = "internal",
+        status_code: int | None = None,
+        request_id: str | None = None,
+        retry_after: float | None = None,
+        details: Any = None,
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.status_code = status_code
+        self.request_id = request_id
+        self.retry_after = retry_after
+        self.details = details
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message}"
+
+    def __repr__(self) -> str:
+        fields = [f"code={self.code!r}", f"message={self.message!r}"]
+        for name in ("status_code", "request_id", "retry_after"):
+            value = getattr(self, name)
+            if value is not None:
+                fields.append(f"{name}={value!r}")
+        return f"{type(self).__name__}({', '.join(fields)})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (type(self), self.message, self._fields()))
+
+    def _fields(self) -> dict[str, Any]:
+        return {
+            "code": self.code,
+            "status_code": self.status_code,
+            "request_id": self.request_id,
+            "retry_after": self.retry_after,
+            "details": self.details,
+        }
+
+
+def _rebuild(cls: type[SwitchboardError], message: str, fields: dict[str, Any]) -> SwitchboardError:
+    return cls(message, **fields)
+
+
+class AuthenticationError(SwitchboardError):
+    """Missing, expired or rejected credentials or tokens (``authentication``), or credentials
+    lacking a permission (``forbidden``)."""
+
+
+class RateLimitError(SwitchboardError):
+    """Rate limited by the upstream or the engine after retries (``rate_limited``); wait
+    ``retry_after`` seconds."""
+
+
+class ConnectorValidationError(SwitchboardError):
+    """Unknown entity or action, missing or invalid params (``validation``), or a malformed
+    request (``bad_request``). Nothing was sent."""
+
+
+class ConnectorNotFoundError(SwitchboardError):
+    """No such object, connector or record in the caller's scope (``not_found``)."""
+
+
+class ConnectorAmbiguityError(SwitchboardError):
+    """Conflicting state, e.g. two connectors match a lookup (``conflict``): pass
+    ``connector_id``."""
+
+
+class HTTPStatusError(SwitchboardError):
+    """The upstream API answered with an error status (``upstream_http``) or did not answer in
+    time (``upstream_timeout``)."""
+
+
+class NetworkError(SwitchboardError):
+    """The upstream API or the engine could not be reached (``network``)."""
+
+
+class ConfigurationError(SwitchboardError):
+    """A connector, credential set or config that cannot work (``configuration``)."""
+
+
+#: The exception class of every code; a test checks it against ``ERROR_CODES``.
+CODE_CLASSES: dict[str, type[SwitchboardError]] = {
+    "bad_request": ConnectorValidationError,
+    "validation": ConnectorValidationError,
+    "authentication": AuthenticationError,
+    "forbidden": AuthenticationError,
+    "not_found": ConnectorNotFoundError,
+    "conflict": ConnectorAmbiguityError,
+    "payload_too_large": SwitchboardError,
+    "rate_limited": RateLimitError,
+    "upstream_http": HTTPStatusError,
+    "upstream_timeout": HTTPStatusError,
+    "network": NetworkError,
+    "configuration": ConfigurationError,
+    "internal": SwitchboardError,
+}
+
+
+def error_class(code: str) -> type[SwitchboardError]:
+    """The exception class raised for ``code``."""
+    return CODE_CLASSES.get(code, SwitchboardError)
+
+
+def from_native(e: _native.NativeError) -> SwitchboardError:
+    """The typed exception for a native one."""
+    code, message, status_code, request_id, retry_after, details = e.args
+    return error_class(code)(
+        message,
+        code=code,
+        status_code=status_code,
+        request_id=request_id,
+        retry_after=retry_after,
+        details=json.loads(details) if details is not None else None,
+    )

@@ -1,0 +1,265 @@
+"""Local mode against the fake upstream APIs: typed and generic calls, pagination, check,
+every error a local call can raise, OAuth rotation through ``on_token_refresh``."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import pytest
+
+import switchboard
+from switchboard import ExecutionConfig, LocalExecutor
+from switchboard.connectors import GithubConnector, HubspotConnector, StripeConnector
+
+from .conftest import (
+    GITHUB_TOKEN,
+    OAUTH_CLIENT_ID,
+    OAUTH_CLIENT_SECRET,
+    OAUTH_EXPIRED_ACCESS_TOKEN,
+    OAUTH_INITIAL_REFRESH_TOKEN,
+    STRIPE_KEY,
+    Fake,
+)
+
+
+def github(fake: Fake, token: str = GITHUB_TOKEN) -> GithubConnector:
+    return GithubConnector(credentials={"personal_access_token": token}, config={"base_url": fake.base("github")})
+
+
+def stripe(fake: Fake) -> StripeConnector:
+    return StripeConnector(credentials={"api_key": STRIPE_KEY}, config={"base_url": fake.base("stripe")})
+
+
+async def test_typed_call_returns_records_and_meta(fake: Fake) -> None:
+    gh = github(fake)
+    res = await gh.issues.list(owner="octo", repo="hello", per_page=2)
+    assert res.success is True and res.error is None
+    assert [i["number"] for i in res.data] == [5, 4]
+    assert res.data[0]["title"] == "Document the plugin API"
+    assert res.meta["has_next_page"] is True
+    assert res.meta["end_cursor"] == "Y3Vyc29yOnYyOjI="
+    nxt = await gh.issues.list(owner="octo", repo="hello", per_page=2, after="Y3Vyc29yOnYyOjQ=")
+    assert [i["number"] for i in nxt.data] == [1]
+    assert nxt.meta["has_next_page"] is False
+    # What reached the upstream: GraphQL with the PAT.
+    sent = fake.requests("github")
+    assert len(sent) == 2
+    assert sent[0]["method"] == "POST" and sent[0]["path"] == "/github/graphql"
+    assert sent[0]["headers"]["authorization"] == f"Bearer {GITHUB_TOKEN}"
+
+
+async def test_generic_execute_and_execution_config(fake: Fake) -> None:
+    gh = github(fake)
+    a = await gh.execute("issues", "list", {"owner": "octo", "repo": "hello", "per_page": 2})
+    b = await gh.execute(ExecutionConfig(entity="issues", action="list", params={"owner": "octo", "repo": "hello", "per_page": 2}))
+    assert a == b
+    ex = LocalExecutor("github", {"personal_access_token": GITHUB_TOKEN}, {"base_url": fake.base("github")})
+    assert ex.slug == "github"
+    c = await ex.execute("issues", "list", {"owner": "octo", "repo": "hello", "per_page": 2})
+    assert c.data == a.data
+
+
+async def test_field_selection(fake: Fake) -> None:
+    st = stripe(fake)
+    res = await st.execute("customers", "list", {"limit": 3}, select_fields=["id", "email"])
+    assert len(res.data) == 3
+    assert all(set(r) == {"id", "email"} for r in res.data)
+    one = await st.execute("customers", "get", {"id": "cus_0003"}, exclude_fields=["address"])
+    assert one.data["id"] == "cus_0003" and "address" not in one.data
+
+
+async def test_stripe_create_sends_a_form_body(fake: Fake) -> None:
+    st = stripe(fake)
+    res = await st.customers.create(email="new.person@example.com", name="New Person", metadata={"plan": "pro"})
+    assert res.data["id"] == "cus_1001"
+    assert res.data["metadata"] == {"plan": "pro"}
+    (sent,) = fake.requests("stripe")
+    assert (sent["method"], sent["path"]) == ("POST", "/stripe/v1/customers")
+    assert sent["headers"]["content-type"].startswith("application/x-www-form-urlencoded")
+
+
+async def test_paginate_follows_the_cursor(fake: Fake) -> None:
+    gh = github(fake)
+    pages = [p async for p in gh.paginate("issues", "list", {"owner": "octo", "repo": "hello", "per_page": 2})]
+    assert [len(p.data) for p in pages] == [2, 2, 1]
+    assert [i["number"] for p in pages for i in p.data] == [5, 4, 3, 2, 1]
+    st = stripe(fake)
+    lengths = [len(p.data) async for p in st.paginate("customers", "list", {"limit": 10})]
+    assert lengths == [10, 10, 5]
+
+
+async def test_paginate_raises_a_failing_page_once(fake: Fake) -> None:
+    st = stripe(fake)
+    seen: list[int] = []
+    with pytest.raises(switchboard.AuthenticationError):
+        async for page in st.paginate("customers", "list", {"limit": 10}):
+            seen.append(len(page.data))
+            fake.fault(prefix="stripe", status=401, count=1)
+    assert seen == [10]
+
+
+async def test_check_and_describe(fake: Fake) -> None:
+    gh = github(fake)
+    health = await gh.check()
+    assert health["status"] == "healthy"
+    assert health["checked_entity"] and health["checked_action"]
+    bad = await github(fake, token="ghp_wrong").check()
+    assert bad["status"] == "unhealthy"
+    assert bad["error"]["code"] == "authentication"
+    text = gh.describe()
+    assert "GitHub" in text and "owner: string, required" in text
+    assert GithubConnector.describe  # the class attribute is the decorator
+
+
+async def test_concurrent_calls_share_one_handle(fake: Fake) -> None:
+    st = stripe(fake)
+    results = await asyncio.gather(*(st.customers.get(id=f"cus_{i:04d}") for i in range(1, 21)))
+    assert [r.data["id"] for r in results] == [f"cus_{i:04d}" for i in range(1, 21)]
+
+
+# ------------------------------------------------------------------------------------ errors
+
+
+async def test_validation_error_sends_nothing(fake: Fake) -> None:
+    gh = github(fake)
+    with pytest.raises(switchboard.ConnectorValidationError) as info:
+        await gh.execute("issues", "list", {"owner": "octo"})
+    assert info.value.code == "validation"
+    assert "repo" in info.value.message
+    with pytest.raises(switchboard.ConnectorValidationError):
+        await gh.execute("nonsense", "list", {})
+    with pytest.raises(switchboard.ConnectorValidationError):
+        await gh.execute("issues", "list", {"owner": "octo", "repo": "hello", "per_page": 1000})
+    with pytest.raises(switchboard.ConnectorValidationError):
+        await gh.execute("issues", "list", {"owner": object()})
+    assert fake.requests("github") == []
+
+
+async def test_bad_credentials_are_authentication_errors_without_the_secret(fake: Fake) -> None:
+    secret = "ghp_wrong_token_do_not_leak"
+    gh = github(fake, token=secret)
+    with pytest.raises(switchboard.AuthenticationError) as info:
+        await gh.issues.list(owner="octo", repo="hello")
+    err = info.value
+    assert err.code == "authentication" and err.status_code == 401
+    for text in (str(err), repr(err), err.message, repr(err.details)):
+        assert secret not in text
+
+
+async def test_not_found(fake: Fake) -> None:
+    with pytest.raises(switchboard.ConnectorNotFoundError) as info:
+        await github(fake).repositories.get(owner="octo", repo="nope")
+    assert info.value.code == "not_found"
+    with pytest.raises(switchboard.ConnectorNotFoundError) as info:
+        await stripe(fake).customers.get(id="cus_9999")
+    assert info.value.status_code == 404
+
+
+async def test_rate_limit_carries_retry_after(fake: Fake) -> None:
+    fake.fault(prefix="stripe", status=429, retry_after="1", count=-1)
+    started = time.monotonic()
+    with pytest.raises(switchboard.RateLimitError) as info:
+        await stripe(fake).customers.list(limit=1)
+    err = info.value
+    assert err.code == "rate_limited" and err.status_code == 429
+    assert err.retry_after == 1.0
+    # Retried with Retry-After honoured before giving up (4 attempts).
+    assert len(fake.requests("stripe")) == 4
+    assert time.monotonic() - started >= 2.5
+
+
+async def test_upstream_5xx_is_an_http_status_error(fake: Fake) -> None:
+    fake.fault(prefix="stripe", status=500, count=1)
+    with pytest.raises(switchboard.HTTPStatusError) as info:
+        await stripe(fake).customers.list(limit=1)
+    assert info.value.code == "upstream_http"
+    assert info.value.status_code == 500
+
+
+async def test_upstream_timeout_is_an_http_status_error(fake: Fake) -> None:
+    fake.fault(prefix="stripe", status=500, delay_ms=3000, count=-1)
+    st = StripeConnector(credentials={"api_key": STRIPE_KEY}, config={"base_url": fake.base("stripe")}, timeout=0.2)
+    with pytest.raises(switchboard.HTTPStatusError) as info:
+        await st.customers.get(id="cus_0001")
+    assert info.value.code == "upstream_timeout"
+    assert info.value.status_code is None
+
+
+async def test_network_error_on_a_closed_port(closed_url: str) -> None:
+    gh = GithubConnector(credentials={"personal_access_token": GITHUB_TOKEN}, config={"base_url": closed_url})
+    with pytest.raises(switchboard.NetworkError) as info:
+        await gh.repositories.get(owner="octo", repo="hello")
+    assert info.value.code == "network"
+
+
+def test_configuration_errors_at_construction() -> None:
+    with pytest.raises(switchboard.ConfigurationError) as info:
+        GithubConnector(credentials={"password": "hunter2"})
+    assert "hunter2" not in str(info.value)
+    with pytest.raises(switchboard.ConfigurationError):
+        LocalExecutor("no-such-connector", {})
+    with pytest.raises(switchboard.ConnectorValidationError):
+        LocalExecutor("github", {"personal_access_token": object()})
+
+
+async def test_closed_connector_refuses_calls(fake: Fake) -> None:
+    gh = github(fake)
+    gh.close()
+    with pytest.raises(switchboard.ConfigurationError):
+        await gh.issues.list(owner="octo", repo="hello")
+
+
+# ------------------------------------------------------------------------------------- OAuth
+
+
+def hubspot_oauth(fake: Fake, on_token_refresh: Any) -> HubspotConnector:
+    return HubspotConnector(
+        credentials={
+            "client_id": OAUTH_CLIENT_ID,
+            "client_secret": OAUTH_CLIENT_SECRET,
+            "refresh_token": OAUTH_INITIAL_REFRESH_TOKEN,
+            "access_token": OAUTH_EXPIRED_ACCESS_TOKEN,
+        },
+        config={"base_url": fake.base("hubspot")},
+        on_token_refresh=on_token_refresh,
+    )
+
+
+async def test_on_token_refresh_sync_callback_gets_the_rotated_token(fake: Fake) -> None:
+    updates: list[dict[str, Any]] = []
+    hs = hubspot_oauth(fake, updates.append)
+    res = await hs.deals.get(dealId="301")
+    assert res.data["id"] == "301"
+    await hs.contacts.list(limit=1)
+    state = fake.oauth("hubspot")
+    assert state["refresh_calls"] == 1
+    assert len(updates) == 1
+    assert updates[0]["refresh_token"] == state["refresh_token"] != OAUTH_INITIAL_REFRESH_TOKEN
+    assert updates[0]["access_token"]
+
+
+async def test_on_token_refresh_async_callback_runs_on_the_callers_loop(fake: Fake) -> None:
+    loop = asyncio.get_running_loop()
+    seen: list[tuple[str, bool]] = []
+
+    async def save(update: dict[str, Any]) -> None:
+        await asyncio.sleep(0)
+        seen.append((update["refresh_token"], asyncio.get_running_loop() is loop))
+
+    hs = hubspot_oauth(fake, save)
+    # Many calls in flight: one refresh, one callback.
+    await asyncio.gather(*(hs.contacts.list(limit=1) for _ in range(10)))
+    assert fake.oauth("hubspot")["refresh_calls"] == 1
+    assert seen == [(fake.oauth("hubspot")["refresh_token"], True)]
+
+
+async def test_a_failing_callback_fails_the_call(fake: Fake) -> None:
+    def boom(update: dict[str, Any]) -> None:
+        raise RuntimeError("disk full")
+
+    hs = hubspot_oauth(fake, boom)
+    with pytest.raises(switchboard.SwitchboardError) as info:
+        await hs.contacts.list(limit=1)
+    assert "on_token_refresh" in info.value.message and "disk full" in info.value.message

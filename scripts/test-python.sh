@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Builds the Python package and runs its checks and tests:
+#   a venv under $HOME/.cache/switchboard-venv (reused; override with SWITCHBOARD_VENV),
+#   the pinned test requirements, `pip install .` (maturin, the workspace's ci profile, the
+#   shared CARGO_TARGET_DIR), the engine and fake-upstream binaries (debug profile; or set
+#   SWITCHBOARD_BIN_DIR to a directory that already holds them), the generated-code check,
+#   pyright (strict) and pytest.
+# Usage: bash scripts/test-python.sh [pytest args...]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/env.sh
+
+step() { printf '\n== %s\n' "$*"; }
+
+VENV="${SWITCHBOARD_VENV:-$HOME/.cache/switchboard-venv}"
+PYTHON="${PYTHON:-python3}"
+
+step "python venv ($VENV)"
+if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 10))'; then
+  echo "$PYTHON is older than 3.10: set PYTHON to a newer interpreter" >&2
+  exit 1
+fi
+if [ ! -x "$VENV/bin/python" ]; then
+  "$PYTHON" -m venv "$VENV"
+fi
+export PIP_DISABLE_PIP_VERSION_CHECK=1
+"$VENV/bin/python" -m pip install -q -r bindings-python/requirements-test.txt
+
+step "pip install . (maturin, profile ci)"
+"$VENV/bin/python" -m pip install -q --force-reinstall --no-deps .
+
+if [ -z "${SWITCHBOARD_BIN_DIR:-}" ]; then
+  step "test binaries: switchboard (engine) and fake-upstream"
+  cargo build -p switchboard-engine -p fake-upstream
+  export SWITCHBOARD_BIN_DIR="$CARGO_TARGET_DIR/debug"
+fi
+
+step "generated connectors are up to date"
+PYTHON="$VENV/bin/python" bash scripts/check-generated.sh
+
+step "pyright (strict): the package and tests/typed_usage.py"
+"$VENV/bin/pyright" --pythonpath "$VENV/bin/python"
+
+step "pytest"
+"$VENV/bin/python" -m pytest bindings-python/tests "$@"
