@@ -126,6 +126,32 @@ fn type_name(v: &Value) -> &'static str {
     }
 }
 
+/// Whether `host` is allowed by `allowed`: exact names, or `*.example.com` for any host under
+/// that domain (one or more labels).
+pub fn host_allowed(allowed: &[String], host: &str) -> bool {
+    let host = host.to_ascii_lowercase();
+    allowed.iter().any(|a| {
+        let a = a.trim().to_ascii_lowercase();
+        match a.strip_prefix("*.") {
+            Some(suffix) => host.len() > suffix.len() + 1 && host.ends_with(&format!(".{suffix}")),
+            None => a == host,
+        }
+    })
+}
+
+/// Refuses a URL whose host the egress rules do not allow (no rules: everything is allowed).
+fn egress_check(allowed: Option<&[String]>, url: &str) -> Result<()> {
+    let Some(allowed) = allowed else { return Ok(()) };
+    let host = host_of(url).unwrap_or_default();
+    if host_allowed(allowed, &host) {
+        return Ok(());
+    }
+    Err(Error::new(
+        ErrorCode::Forbidden,
+        format!("requests to host {host:?} are not allowed by this server's egress rules; an operator can allow it with --egress-allow"),
+    ))
+}
+
 fn host_of(url: &str) -> Option<String> {
     url::Url::parse(url).ok()?.host_str().map(|h| h.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase())
 }
@@ -136,6 +162,9 @@ impl Connector {
         let creds = object(credentials, "credentials")?;
         let config = object(config, "config")?;
         let token_url = Self::token_url(&spec, &config, &creds)?;
+        if let Some(t) = &token_url {
+            egress_check(options.allowed_hosts.as_deref(), t)?; // refresh requests carry secrets too
+        }
         let auth = Auth::new(&spec, creds, token_url, options.token_sink.clone())?;
         let http = options.http.clone().unwrap_or_else(ReqwestClient::shared);
         let c = Self { inner: Arc::new(Inner { spec, config, auth, http, options }) };
@@ -205,15 +234,7 @@ impl Connector {
     }
 
     fn check_egress(&self, url: &str) -> Result<()> {
-        let Some(allowed) = &self.inner.options.allowed_hosts else { return Ok(()) };
-        let host = host_of(url).unwrap_or_default();
-        if allowed.iter().any(|a| a.eq_ignore_ascii_case(&host)) {
-            return Ok(());
-        }
-        Err(Error::new(
-            ErrorCode::Forbidden,
-            format!("requests to host {host:?} are not allowed by this server's egress rules; an operator can allow it with --egress-allow"),
-        ))
+        egress_check(self.inner.options.allowed_hosts.as_deref(), url)
     }
 
     /// Runs one operation.
@@ -503,6 +524,22 @@ fn backoff(retry: &RetryConfig, attempt: u32, started: Instant, retry_after: Opt
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn egress_patterns() {
+        let allowed = vec!["api.github.com".to_string(), "*.atlassian.net".to_string()];
+        assert!(host_allowed(&allowed, "API.github.com"));
+        assert!(host_allowed(&allowed, "acme.atlassian.net"));
+        assert!(!host_allowed(&allowed, "atlassian.net"));
+        assert!(!host_allowed(&allowed, "evilatlassian.net"));
+        assert!(!host_allowed(&allowed, "api.github.com.evil.io"));
+        assert!(egress_check(Some(&allowed), "https://x.atlassian.net/rest").is_ok());
+        assert_eq!(
+            egress_check(Some(&allowed), "http://169.254.169.254/").err().map(|e| e.code),
+            Some(ErrorCode::Forbidden)
+        );
+        assert!(egress_check(None, "http://anything/").is_ok());
+    }
 
     #[test]
     fn backoff_is_bounded() {

@@ -357,3 +357,16 @@ fn reference_format_specs_load_from_a_directory() {
     assert!(reg.get("widgets").is_ok());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn own_hosts_are_the_egress_a_connector_needs() {
+    let reg = Registry::builtin().unwrap_or_else(|e| panic!("{e}"));
+    let hosts = |slug: &str| reg.get(slug).map(|s| s.own_hosts()).unwrap_or_default();
+    assert_eq!(hosts("github"), vec!["api.github.com"]);
+    assert_eq!(hosts("gong"), vec!["api.gong.io", "app.gong.io"], "the OAuth token host counts too");
+    let spec = parse_spec("widgets.yaml", &spec_text()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(spec.own_hosts(), vec!["*.widgets.example.com"], "a variable label becomes a wildcard");
+    let whole = spec_text().replace("https://{region}.widgets.example.com/api", "{instance_url}/api");
+    let spec = parse_spec("widgets.yaml", &whole).unwrap_or_else(|e| panic!("{e}"));
+    assert!(spec.own_hosts().is_empty(), "a host that is all variable must be allowed by the operator");
+}

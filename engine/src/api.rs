@@ -664,12 +664,7 @@ impl AppState {
             serde_json::from_slice(&plain).map_err(|_| ApiError::internal("stored credentials are not JSON"))?;
         let config: Value = row.config.as_deref().and_then(|c| serde_json::from_str(c).ok()).unwrap_or(Value::Null);
         let mut allowed: Vec<String> = self.settings.egress_allow.clone();
-        if let Some(h) = url::Url::parse(&spec.server_url.replace(['{', '}'], ""))
-            .ok()
-            .and_then(|u| u.host_str().map(str::to_string))
-        {
-            allowed.push(h);
-        }
+        allowed.extend(spec.own_hosts());
         let sink =
             StoreSink::new(self.db.clone(), self.keys.clone(), row.id.clone(), row.credential_version, creds.clone());
         let options = ConnectorOptions {

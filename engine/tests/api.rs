@@ -359,6 +359,16 @@ both_backends!(execution_errors_map_to_the_table, |backend| async move {
     let a = exec(id, json!({"entity": "issues", "action": "list", "params": {"owner": "octo", "repo": "hello"}})).await;
     assert_eq!((a.status, a.body["code"].as_str()), (403, Some("forbidden")), "{}", a.text);
     assert!(fake.requests().is_empty(), "no byte left for a forbidden host");
+    // The same holds for an OAuth token endpoint: refresh requests carry secrets too.
+    let oauth = e.post("/api/v1/integrations/connectors", &app, json!({
+        "connector_type": "hubspot", "workspace_name": "w",
+        "credentials": {"refresh_token": creds::OAUTH_INITIAL_REFRESH_TOKEN, "client_id": creds::OAUTH_CLIENT_ID, "client_secret": creds::OAUTH_CLIENT_SECRET},
+        "config": {"base_url": fake.base_url("hubspot"), "token_url": format!("http://localhost:{}/hubspot/oauth/v1/token", fake.addr.port())}})).await;
+    assert_eq!(oauth.status, 201, "{}", oauth.text);
+    let id = oauth.body["id"].as_str().unwrap_or_default().to_string();
+    let a = exec(id, json!({"entity": "contacts", "action": "list"})).await;
+    assert_eq!((a.status, a.body["code"].as_str()), (403, Some("forbidden")), "{}", a.text);
+    assert!(fake.requests().is_empty(), "no refresh went to a forbidden host");
 });
 
 both_backends!(bad_requests_and_limits, |backend| async move {

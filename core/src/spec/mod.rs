@@ -77,6 +77,40 @@ impl ConnectorSpec {
         self.auth_schemes.iter().flat_map(|s| s.fields.iter()).collect()
     }
 
+    /// The hosts this connector talks to by design, as egress rules: the server's host (a
+    /// `{variable}` label becomes `*`, e.g. `*.atlassian.net`) and the OAuth token hosts. A
+    /// server URL whose whole host is a variable adds nothing: an operator must allow it.
+    pub fn own_hosts(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut urls = vec![self.server_url.clone()];
+        for s in &self.auth_schemes {
+            if let AuthKind::OAuth2(c) = &s.kind {
+                urls.extend(c.token_url.clone());
+            }
+        }
+        for u in urls {
+            let rest = u.split_once("://").map(|x| x.1).unwrap_or(&u);
+            let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+            let host = host.rsplit_once('@').map(|x| x.1).unwrap_or(host);
+            let host = if host.starts_with('[') { host } else { host.split(':').next().unwrap_or_default() };
+            let labels: Vec<String> = host
+                .split('.')
+                .map(|l| if l.starts_with('{') && l.ends_with('}') { "*".to_string() } else { l.to_ascii_lowercase() })
+                .collect();
+            // Exact hosts, or one leading variable label under a fixed domain (`*.atlassian.net`).
+            let fixed = |ls: &[String]| ls.iter().all(|l| l != "*" && !l.contains('{') && !l.is_empty());
+            let ok = match labels.split_first() {
+                Some((first, rest)) if first == "*" => rest.len() >= 2 && fixed(rest),
+                _ => fixed(&labels),
+            };
+            let pattern = labels.join(".");
+            if ok && !out.contains(&pattern) {
+                out.push(pattern);
+            }
+        }
+        out
+    }
+
     /// Server variables that must come from config (no default).
     pub fn required_config(&self) -> Vec<&str> {
         self.server_variables.iter().filter(|(_, d)| d.is_none()).map(|(k, _)| k.as_str()).collect()
