@@ -42,7 +42,7 @@ impl Connector {
         on_token_refresh: Option<Py<PyAny>>,
         timeout: Option<f64>,
     ) -> PyResult<Self> {
-        let spec = Registry::builtin().and_then(|r| r.get(slug)).map_err(to_py)?;
+        let spec = Registry::shared().and_then(|r| r.get(slug)).map_err(to_py)?;
         let mut options = ConnectorOptions { http: Some(ProcessHttp::shared()), ..ConnectorOptions::default() };
         options.token_sink = on_token_refresh.map(PyTokenSink::shared);
         if let Some(t) = timeout {

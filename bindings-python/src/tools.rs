@@ -9,14 +9,14 @@ use crate::connector::{json_arg, to_json};
 use crate::error::to_py;
 
 fn spec(slug: &str) -> PyResult<std::sync::Arc<ConnectorSpec>> {
-    Registry::builtin().and_then(|r| r.get(slug)).map_err(to_py)
+    Registry::shared().and_then(|r| r.get(slug)).map_err(to_py)
 }
 
 /// Every built-in connector's summary (slug, name, definition id, auth, operations with their
 /// params) as a JSON list; the code generator reads it.
 #[pyfunction]
 pub fn connector_summaries() -> PyResult<String> {
-    let registry = Registry::builtin().map_err(to_py)?;
+    let registry = Registry::shared().map_err(to_py)?;
     to_json(&registry.all().map(|s| switchboard_core::describe::summary_json(s)).collect::<Vec<_>>())
 }
 

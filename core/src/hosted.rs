@@ -356,7 +356,7 @@ impl Workspace {
         let all = self.list_connectors().await?;
         let mut matches: Vec<ConnectorInfo> = match lookup {
             ConnectorLookup::Id(id) => all.into_iter().filter(|c| &c.id == id).collect(),
-            ConnectorLookup::Name(name) => match Registry::builtin().ok().and_then(|r| r.get(name).ok()) {
+            ConnectorLookup::Name(name) => match Registry::shared().ok().and_then(|r| r.get(name).ok()) {
                 Some(spec) => all.into_iter().filter(|c| c.definition_id == spec.definition_id).collect(),
                 None => all.into_iter().filter(|c| c.name.eq_ignore_ascii_case(name)).collect(),
             },
@@ -414,7 +414,7 @@ impl HostedExecutor {
 
     /// By workspace and connector definition id (or slug); the lookup runs once and is cached.
     pub fn by_definition(client: HostedClient, workspace_name: impl Into<String>, definition: &str) -> Result<Self> {
-        let definition_id = match Registry::builtin().ok().and_then(|r| r.get(definition).ok()) {
+        let definition_id = match Registry::shared().ok().and_then(|r| r.get(definition).ok()) {
             Some(spec) => spec.definition_id.clone(),
             None => definition.to_string(),
         };
@@ -525,7 +525,7 @@ impl HostedExecutor {
         options: ExecuteOptions,
     ) -> Result<impl Stream<Item = Result<ExecutionResult>> + Send + 'static> {
         let info = self.connector().await?;
-        let spec = Registry::builtin()?.get(&info.connector_type)?;
+        let spec = Registry::shared()?.get(&info.connector_type)?;
         Ok(crate::paginate::pages(self.clone(), spec, entity, action, params, options))
     }
 }

@@ -42,6 +42,13 @@ impl Registry {
         Ok(r)
     }
 
+    /// The process-wide registry SDKs use: the built-in specs plus `SWITCHBOARD_SPECS` when set,
+    /// loaded once on first use.
+    pub fn shared() -> Result<&'static Registry> {
+        static SHARED: OnceLock<Result<Registry>> = OnceLock::new();
+        SHARED.get_or_init(Registry::from_env).as_ref().map_err(Clone::clone)
+    }
+
     /// The built-in specs, plus `SWITCHBOARD_SPECS` when set.
     pub fn from_env() -> Result<Registry> {
         match std::env::var_os("SWITCHBOARD_SPECS") {
