@@ -395,7 +395,12 @@ impl Workspace {
 #[derive(Debug, Clone)]
 enum Target {
     Id(String),
-    Lookup { workspace_name: String, definition_id: String },
+    /// `label` is what the caller named (a slug, usually), for messages.
+    Lookup {
+        workspace_name: String,
+        definition_id: String,
+        label: String,
+    },
 }
 
 /// Runs operations on one stored connector through the engine.
@@ -414,9 +419,9 @@ impl HostedExecutor {
 
     /// By workspace and connector definition id (or slug); the lookup runs once and is cached.
     pub fn by_definition(client: HostedClient, workspace_name: impl Into<String>, definition: &str) -> Result<Self> {
-        let definition_id = match Registry::shared().ok().and_then(|r| r.get(definition).ok()) {
-            Some(spec) => spec.definition_id.clone(),
-            None => definition.to_string(),
+        let (definition_id, label) = match Registry::shared().ok().and_then(|r| r.get(definition).ok()) {
+            Some(spec) => (spec.definition_id.clone(), format!("{} ({})", spec.slug, spec.definition_id)),
+            None => (definition.to_string(), definition.to_string()),
         };
         let workspace_name = workspace_name.into();
         if workspace_name.trim().is_empty() {
@@ -424,7 +429,7 @@ impl HostedExecutor {
         }
         Ok(Self {
             client,
-            target: Target::Lookup { workspace_name, definition_id },
+            target: Target::Lookup { workspace_name, definition_id, label },
             resolved: Arc::new(tokio::sync::OnceCell::new()),
         })
     }
@@ -444,14 +449,21 @@ impl HostedExecutor {
                         let v = self.client.call("GET", &format!("/api/v1/integrations/connectors/{}", encode(id)), None).await?;
                         ConnectorInfo::from_json(&v)
                     }
-                    Target::Lookup { workspace_name, definition_id } => {
+                    Target::Lookup { workspace_name, definition_id, label } => {
                         let ws = Workspace::new(self.client.clone(), workspace_name.clone())?;
                         let all = ws.list_connectors().await?;
-                        let mut m: Vec<ConnectorInfo> = all.into_iter().filter(|c| &c.definition_id == definition_id).collect();
+                        let mut m: Vec<ConnectorInfo> =
+                            all.into_iter().filter(|c| &c.definition_id == definition_id).collect();
                         match m.len() {
                             1 => Ok(m.remove(0)),
-                            0 => Err(Error::new(ErrorCode::NotFound, format!("workspace {workspace_name:?} has no connector of definition {definition_id}"))),
-                            n => Err(Error::new(ErrorCode::Conflict, format!("workspace {workspace_name:?} has {n} connectors of definition {definition_id}; pass connector_id"))),
+                            0 => Err(Error::new(
+                                ErrorCode::NotFound,
+                                format!("workspace {workspace_name:?} has no {label} connector"),
+                            )),
+                            n => Err(Error::new(
+                                ErrorCode::Conflict,
+                                format!("workspace {workspace_name:?} has {n} {label} connectors; pass connector_id to pick one"),
+                            )),
                         }
                     }
                 }
