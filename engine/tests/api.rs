@@ -492,3 +492,33 @@ both_backends!(secrets_never_stored_in_plaintext, |backend| async move {
         assert!(!text.contains(s), "{s} stands in plaintext in storage");
     }
 });
+
+both_backends!(catalog_definitions_and_templates, |backend| async move {
+    let Some(e) = start(backend, |_| {}).await else { return };
+    let app = e.app_token().await;
+    let all = e.get("/api/v1/integrations/definitions/sources", &app).await;
+    assert_eq!(all.status, 200);
+    assert_eq!(all.body["definitions"].as_array().map(Vec::len), Some(5), "{}", all.text);
+    let git = e.get("/api/v1/integrations/definitions/sources?name=GIT", &app).await;
+    let defs = git.body["definitions"].as_array().cloned().unwrap_or_default();
+    assert_eq!(defs.len(), 1, "{}", git.text);
+    assert_eq!(defs[0]["sourceDefinitionId"], "ef69ef6e-aa7f-4af1-a01d-ef775033524e");
+    assert_eq!(defs[0]["slug"], "github");
+    // Templates describe credential fields per auth method and what config is required; a
+    // scoped token may read them too.
+    let scoped = e.scoped_token(&app, "acme").await;
+    let t = e.get("/api/v1/integrations/templates/sources", &scoped).await;
+    assert_eq!(t.status, 200);
+    let gh =
+        t.body["data"].as_array().into_iter().flatten().find(|d| d["slug"] == "github").cloned().unwrap_or_default();
+    let fields: Vec<&str> = gh["auth"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|a| a["fields"].as_array().into_iter().flatten().filter_map(|f| f["name"].as_str()))
+        .collect();
+    assert!(fields.contains(&"personal_access_token"), "{gh}");
+    assert_eq!(gh["replication_config"]["required"], json!(["repositories"]), "{gh}");
+    let none = call("GET", &e.url("/api/v1/integrations/templates/sources"), None, None, &[]).await;
+    assert_eq!(none.status, 401);
+});
