@@ -39,6 +39,6 @@ for line in py.splitlines():
             if what == "passed": passed += int(n)
             elif what == "skipped": skipped += int(n)
             else: failed += int(n)
-print(f"all languages: {passed} passed, {failed} failed, {skipped} skipped")
+print(f"total: {passed} passed, {failed} failed, {skipped} skipped")
 sys.exit(1 if failed else 0)
 PY
