@@ -282,6 +282,8 @@ impl Connector {
         let started = Instant::now();
         let mut attempt: u32 = 0;
         let mut refreshed = false;
+        // One key per call, the same on every retry, so the API applies the write once.
+        let idempotency = op.idempotency_header.as_ref().map(|h| (h.clone(), uuid_v4()));
         loop {
             attempt += 1;
             let applied = inner.auth.apply(inner.http.as_ref(), timeout).await?;
@@ -295,6 +297,7 @@ impl Connector {
             self.check_egress(&url)?;
             let mut headers = vec![("accept".to_string(), "application/json".to_string())];
             headers.extend(built.headers.iter().cloned());
+            headers.extend(idempotency.iter().cloned());
             headers.extend(applied.headers);
             let req = HttpRequest { method: built.method.clone(), url, headers, body: built.body.clone(), timeout };
             let outcome = inner.http.send(req).await;
@@ -481,6 +484,15 @@ impl crate::paginate::Executor for Connector {
     ) -> futures::future::BoxFuture<'a, Result<ExecutionResult>> {
         Box::pin(self.execute(entity, action, params, options))
     }
+}
+
+/// A random (version 4) UUID, for idempotency keys.
+fn uuid_v4() -> String {
+    let mut b: [u8; 16] = rand::random();
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..])
 }
 
 /// Whether a 2xx GraphQL answer with `errors` is a failure: no data, or nothing where the

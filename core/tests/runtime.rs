@@ -68,15 +68,45 @@ async fn endless_429_surfaces_rate_limited_within_the_budget() {
 #[tokio::test]
 async fn a_post_not_marked_idempotent_is_not_retried() {
     let fake = fake().await;
-    fake.add_fault(fault("stripe", 503, None, 1));
-    let err = stripe(&fake)
-        .execute("customers", "create", json!({"email": "a@example.com"}), &ExecuteOptions::default())
+    fake.add_fault(fault("github", 503, None, 1));
+    let gh =
+        connector("github", &fake, json!({"personal_access_token": creds::GITHUB_TOKEN}), ConnectorOptions::default());
+    let err = gh
+        .execute(
+            "issues",
+            "create",
+            json!({"owner": "octo", "repo": "hello", "title": "t"}),
+            &ExecuteOptions::default(),
+        )
         .await
         .err()
         .unwrap_or_else(|| panic!("must fail"));
     assert_eq!(err.code, ErrorCode::UpstreamHttp);
     assert_eq!(err.details.as_ref().and_then(|d| d.get("upstream_status")), Some(&json!(503)));
-    assert_eq!(fake.requests_for("stripe").len(), 1);
+    assert_eq!(fake.requests_for("github").len(), 1);
+}
+
+#[tokio::test]
+async fn a_post_with_an_idempotency_key_is_retried_with_the_same_key() {
+    let fake = fake().await;
+    fake.add_fault(fault("stripe", 503, None, 1));
+    let res = stripe(&fake)
+        .execute("customers", "create", json!({"email": "a@example.com"}), &ExecuteOptions::default())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(res.data["email"], "a@example.com");
+    let sent = fake.requests_for("stripe");
+    assert_eq!(sent.len(), 2, "one failed attempt, one retry");
+    let keys: Vec<Option<&String>> = sent.iter().map(|r| r.headers.get("idempotency-key")).collect();
+    assert!(keys[0].is_some_and(|k| k.len() == 36), "{keys:?}");
+    assert_eq!(keys[0], keys[1], "the retry carries the same key");
+    // Another call gets another key, so it is a new write.
+    stripe(&fake)
+        .execute("customers", "create", json!({"email": "b@example.com"}), &ExecuteOptions::default())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let last = fake.requests_for("stripe").last().and_then(|r| r.headers.get("idempotency-key").cloned());
+    assert_ne!(last.as_ref(), keys[0]);
 }
 
 #[tokio::test]
@@ -264,4 +294,31 @@ async fn secrets_never_reach_errors_or_logs() {
     for text in [format!("{e1:?} {e1}"), format!("{e2:?} {e2}"), format!("{e3:?} {e3}"), format!("{c:?}"), captured] {
         assert!(!text.contains(secret), "secret leaked into: {text}");
     }
+}
+
+#[tokio::test]
+async fn the_stripe_fake_replays_a_repeated_idempotency_key() {
+    let fake = fake().await;
+    let post = |key: &'static str| {
+        let url = format!("{}/v1/customers", fake.base_url("stripe"));
+        async move {
+            let r = reqwest::Client::new()
+                .post(url)
+                .bearer_auth(creds::STRIPE_KEY)
+                .header("idempotency-key", key)
+                .form(&[("email", "same@example.com")])
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            let replayed = r.headers().contains_key("idempotent-replayed");
+            let v: Value = serde_json::from_slice(&r.bytes().await.unwrap_or_default()).unwrap_or_default();
+            (v["id"].as_str().unwrap_or_default().to_string(), replayed)
+        }
+    };
+    let (first, r1) = post("k-1").await;
+    let (again, r2) = post("k-1").await;
+    let (other, _) = post("k-2").await;
+    assert!(!first.is_empty() && !r1);
+    assert_eq!((again.as_str(), r2), (first.as_str(), true), "the same key replays the same customer");
+    assert_ne!(other, first, "another key creates another customer");
 }

@@ -28,6 +28,12 @@ pub fn parse_spec_value(source: &str, doc: &Value) -> Result<ConnectorSpec> {
     Loader { source, root: doc }.spec()
 }
 
+/// Document-level settings operations inherit.
+struct DocDefaults {
+    retry: RetryConfig,
+    idempotency_header: Option<String>,
+}
+
 struct Loader<'a> {
     source: &'a str,
     root: &'a Value,
@@ -182,6 +188,7 @@ impl<'a> Loader<'a> {
             None => RetryConfig::default(),
         };
 
+        let doc = DocDefaults { retry, idempotency_header: as_str(ext(info, "idempotency-key")) };
         let servers = root
             .get("servers")
             .and_then(Value::as_array)
@@ -227,8 +234,7 @@ impl<'a> Loader<'a> {
                 let (Some(entity), Some(action)) = (ext(op_obj, "entity"), ext(op_obj, "action")) else {
                     continue; // plain OpenAPI operations that are not connector operations
                 };
-                let operation =
-                    self.operation(path_key, method, op_obj, entity, action, &shared_params, &ptr, retry)?;
+                let operation = self.operation(path_key, method, op_obj, entity, action, &shared_params, &ptr, &doc)?;
                 let key = (operation.entity.clone(), operation.action.clone());
                 if let Some(&prev) = index.get(&key) {
                     // Reference-format files sometimes define an operation on two paths; the
@@ -403,8 +409,10 @@ impl<'a> Loader<'a> {
         action: &Value,
         shared_params: &[Value],
         ptr: &str,
-        doc_retry: RetryConfig,
+        doc: &DocDefaults,
     ) -> Result<Operation> {
+        let doc_retry = doc.retry;
+        let doc_idempotency = &doc.idempotency_header;
         let entity = entity
             .as_str()
             .filter(|s| !s.is_empty())
@@ -618,7 +626,16 @@ impl<'a> Loader<'a> {
             None => None,
         };
         let is_get = method == "get" || method == "head";
-        let idempotent = is_get || as_bool(ext(op, "idempotent")) || graphql.as_ref().is_some_and(|g| g.is_query);
+        // `x-idempotency-key` on the operation or the document applies to writes (not GET).
+        let idempotency_header = if is_get {
+            None
+        } else {
+            as_str(ext(op, "idempotency-key")).or_else(|| doc_idempotency.clone()).filter(|h| !h.trim().is_empty())
+        };
+        let idempotent = is_get
+            || as_bool(ext(op, "idempotent"))
+            || graphql.as_ref().is_some_and(|g| g.is_query)
+            || idempotency_header.is_some();
         let retry = match ext(op, "retry-config") {
             Some(v) => self.retry(v, &format!("{ptr}/{}", ext_key(op, "retry-config")), doc_retry)?,
             None => doc_retry,
@@ -639,6 +656,7 @@ impl<'a> Loader<'a> {
             preferred_for_check: as_bool(ext(op, "preferred-for-check")),
             file_url,
             idempotent,
+            idempotency_header: idempotency_header.map(|h| h.to_ascii_lowercase()),
             retry,
             pointer: ptr.to_string(),
         })

@@ -385,6 +385,9 @@ pub struct Operation {
     /// is then fetched from that URL without credentials (pre-signed links).
     pub file_url: Option<JsonPath>,
     pub idempotent: bool,
+    /// A header that carries a fresh idempotency key per call (kept across its retries), which
+    /// makes a write safe to retry (`x-idempotency-key`, e.g. Stripe's `Idempotency-Key`).
+    pub idempotency_header: Option<String>,
     pub retry: RetryConfig,
     /// JSON pointer of the operation in its spec, for messages.
     pub pointer: String,

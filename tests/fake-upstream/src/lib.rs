@@ -250,7 +250,7 @@ impl Default for FakeState {
 pub fn app(state: Shared) -> Router {
     Router::new()
         .nest("/github", github::routes())
-        .nest("/stripe", stripe::routes())
+        .nest("/stripe", stripe::routes().layer(middleware::from_fn_with_state(state.clone(), stripe::idempotency)))
         .nest("/hubspot", hubspot::routes())
         .nest("/gong", gong::routes())
         .nest("/linear", linear::routes())

@@ -407,6 +407,8 @@ pub struct Data {
     clock: i64,
     /// Sequence for new ids.
     seq: u64,
+    /// Saved answers of POSTs by `Idempotency-Key`, replayed when the key comes again.
+    idempotency: BTreeMap<String, (u16, Vec<u8>)>,
 }
 
 /// Creation time of the first seeded object.
@@ -418,7 +420,13 @@ impl Data {
     /// intents and charges, 11 refunds and disputes, 14 invoices, 13 subscriptions (2
     /// canceled), 15 balance transactions, 12 payouts and 4 payment methods.
     pub fn seed() -> Self {
-        let mut data = Self { objects: BTreeMap::new(), payout_of: BTreeMap::new(), clock: 1_750_000_000, seq: 1000 };
+        let mut data = Self {
+            objects: BTreeMap::new(),
+            payout_of: BTreeMap::new(),
+            clock: 1_750_000_000,
+            seq: 1000,
+            idempotency: BTreeMap::new(),
+        };
         data.seed_customers();
         data.seed_catalog();
         data.seed_payments();
@@ -2445,6 +2453,32 @@ fn action_route(f: fn(&Shared, &str, &HeaderMap, &[u8]) -> Reply) -> MethodRoute
 }
 
 /// Routes under `/stripe`.
+/// Stripe's idempotent requests: a POST with an `Idempotency-Key` seen before gets the saved
+/// answer again (with `Idempotent-Replayed: true`) instead of running twice.
+pub async fn idempotency(
+    State(state): State<Shared>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let key = (req.method() == axum::http::Method::POST)
+        .then(|| req.headers().get("idempotency-key").and_then(|v| v.to_str().ok()).map(str::to_string))
+        .flatten();
+    let Some(key) = key else { return next.run(req).await };
+    let saved = lock(&state.stripe).idempotency.get(&key).cloned();
+    if let Some((status, body)) = saved {
+        let mut resp = (StatusCode::from_u16(status).unwrap_or(StatusCode::OK), body).into_response();
+        resp.headers_mut().insert("content-type", HeaderValue::from_static("application/json"));
+        resp.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+        return resp;
+    }
+    let (parts, body) = next.run(req).await.into_parts();
+    let bytes = axum::body::to_bytes(body, 16 * 1024 * 1024).await.unwrap_or_default();
+    if parts.status != StatusCode::TOO_MANY_REQUESTS {
+        lock(&state.stripe).idempotency.insert(key, (parts.status.as_u16(), bytes.to_vec()));
+    }
+    Response::from_parts(parts, axum::body::Body::from(bytes))
+}
+
 pub fn routes() -> Router<Shared> {
     use Kind::*;
     let mut router = Router::new()
