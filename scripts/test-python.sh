@@ -26,7 +26,14 @@ fi
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 "$VENV/bin/python" -m pip install -q -r bindings-python/requirements-test.txt
 
-step "pip install . (maturin, profile ci)"
+step "pip install . into a fresh virtual environment (what a user does)"
+FRESH="$(mktemp -d)"
+trap 'rm -rf "$FRESH"' EXIT
+"$PYTHON" -m venv "$FRESH/venv"
+"$FRESH/venv/bin/python" -m pip install -q .
+"$FRESH/venv/bin/python" -c 'import switchboard, switchboard.connectors, switchboard.sync; print("fresh venv imports switchboard", switchboard.__name__, len(switchboard.ERROR_CODES), "error codes")'
+
+step "pip install . into the test venv (maturin, profile ci)"
 "$VENV/bin/python" -m pip install -q --force-reinstall --no-deps .
 
 if [ -z "${SWITCHBOARD_BIN_DIR:-}" ]; then
