@@ -150,14 +150,15 @@ impl std::fmt::Debug for Auth {
 }
 
 impl Auth {
-    /// Auth for `creds` under the scheme they fit. `token_url` is where OAuth refreshes go.
+    /// Auth for `creds` under `scheme` (see [`select_scheme`]). `token_url` is where OAuth
+    /// refreshes go.
     pub fn new(
         spec: &ConnectorSpec,
+        scheme: AuthScheme,
         creds: Map<String, Value>,
         token_url: Option<String>,
         sink: Option<Arc<dyn TokenSink>>,
     ) -> Result<Self> {
-        let scheme = select_scheme(spec, &creds)?.clone();
         let mut tokens = Tokens::default();
         if let AuthKind::OAuth2(cfg) = &scheme.kind {
             tokens.access_token = scheme.render_input("access_token", &creds);

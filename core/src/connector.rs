@@ -15,7 +15,7 @@ use crate::error::{Error, ErrorCode, Result};
 use crate::extract;
 use crate::http::{HttpClient, HttpRequest, HttpResponse, ReqwestClient, TransportError};
 use crate::request;
-use crate::spec::{AuthKind, ConnectorSpec, Operation, RetryConfig};
+use crate::spec::{AuthKind, AuthScheme, ConnectorSpec, Operation, RetryConfig};
 use crate::upstream;
 
 /// Largest file a `download` returns (it travels as base64 inside JSON).
@@ -161,35 +161,33 @@ impl Connector {
     pub fn new(spec: Arc<ConnectorSpec>, credentials: Value, config: Value, options: ConnectorOptions) -> Result<Self> {
         let creds = object(credentials, "credentials")?;
         let config = object(config, "config")?;
-        let token_url = Self::token_url(&spec, &config, &creds)?;
+        let scheme = crate::auth::select_scheme(&spec, &creds)?.clone();
+        let token_url = Self::token_url(&spec, &config, &scheme);
         if let Some(t) = &token_url {
             egress_check(options.allowed_hosts.as_deref(), t)?; // refresh requests carry secrets too
         }
-        let auth = Auth::new(&spec, creds, token_url, options.token_sink.clone())?;
+        let auth = Auth::new(&spec, scheme, creds, token_url, options.token_sink.clone())?;
         let http = options.http.clone().unwrap_or_else(ReqwestClient::shared);
         let c = Self { inner: Arc::new(Inner { spec, config, auth, http, options }) };
         c.base_url()?; // missing server variables fail now, not at the first call
         Ok(c)
     }
 
-    fn token_url(
-        spec: &ConnectorSpec,
-        config: &Map<String, Value>,
-        creds: &Map<String, Value>,
-    ) -> Result<Option<String>> {
-        let scheme = crate::auth::select_scheme(spec, creds)?;
-        let AuthKind::OAuth2(cfg) = &scheme.kind else { return Ok(None) };
+    /// Where OAuth refreshes of `scheme` go: `config.token_url`, else the spec's token URL,
+    /// moved onto `config.base_url` when it lives on the spec's server.
+    fn token_url(spec: &ConnectorSpec, config: &Map<String, Value>, scheme: &AuthScheme) -> Option<String> {
+        let AuthKind::OAuth2(cfg) = &scheme.kind else { return None };
         if let Some(t) = config.get("token_url").and_then(Value::as_str) {
-            return Ok(Some(t.to_string()));
+            return Some(t.to_string());
         }
-        let Some(url) = cfg.token_url.clone() else { return Ok(None) };
+        let url = cfg.token_url.clone()?;
         if let Some(base) = config.get("base_url").and_then(Value::as_str) {
             let server = spec.server_url.trim_end_matches('/');
             if let Some(rest) = url.strip_prefix(server) {
-                return Ok(Some(format!("{}{rest}", base.trim_end_matches('/'))));
+                return Some(format!("{}{rest}", base.trim_end_matches('/')));
             }
         }
-        Ok(Some(url))
+        Some(url)
     }
 
     /// The spec this handle runs.
@@ -423,13 +421,7 @@ impl Connector {
     /// Runs the connector's check operation with a limit of 1.
     pub async fn check(&self) -> CheckResult {
         let spec = &self.inner.spec;
-        let op =
-            spec.check_operation().filter(|o| !o.params.iter().any(|p| p.is_required_from_caller())).or_else(|| {
-                spec.operations
-                    .iter()
-                    .find(|o| o.action == "list" && !o.params.iter().any(|p| p.is_required_from_caller()))
-            });
-        let Some(op) = op else {
+        let Some(op) = spec.check_operation() else {
             return CheckResult {
                 status: "unhealthy".into(),
                 checked_entity: None,

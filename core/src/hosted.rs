@@ -358,7 +358,11 @@ impl Workspace {
             ConnectorLookup::Id(id) => all.into_iter().filter(|c| &c.id == id).collect(),
             ConnectorLookup::Name(name) => match Registry::shared().ok().and_then(|r| r.get(name).ok()) {
                 Some(spec) => all.into_iter().filter(|c| c.definition_id == spec.definition_id).collect(),
-                None => all.into_iter().filter(|c| c.name.eq_ignore_ascii_case(name)).collect(),
+                // Not a known type: a definition id this build lacks, or a connector's name.
+                None => all
+                    .into_iter()
+                    .filter(|c| c.definition_id.eq_ignore_ascii_case(name) || c.name.eq_ignore_ascii_case(name))
+                    .collect(),
             },
         };
         let what = match lookup {
@@ -395,11 +399,11 @@ impl Workspace {
 #[derive(Debug, Clone)]
 enum Target {
     Id(String),
-    /// `label` is what the caller named (a slug, usually), for messages.
+    /// A connector type (slug, name or definition id) in a workspace, found with
+    /// [`Workspace::find_connector`].
     Lookup {
         workspace_name: String,
-        definition_id: String,
-        label: String,
+        connector_type: String,
     },
 }
 
@@ -419,17 +423,13 @@ impl HostedExecutor {
 
     /// By workspace and connector definition id (or slug); the lookup runs once and is cached.
     pub fn by_definition(client: HostedClient, workspace_name: impl Into<String>, definition: &str) -> Result<Self> {
-        let (definition_id, label) = match Registry::shared().ok().and_then(|r| r.get(definition).ok()) {
-            Some(spec) => (spec.definition_id.clone(), format!("{} ({})", spec.slug, spec.definition_id)),
-            None => (definition.to_string(), definition.to_string()),
-        };
         let workspace_name = workspace_name.into();
         if workspace_name.trim().is_empty() {
             return Err(Error::configuration("workspace_name is required with connector_definition_id"));
         }
         Ok(Self {
             client,
-            target: Target::Lookup { workspace_name, definition_id, label },
+            target: Target::Lookup { workspace_name, connector_type: definition.to_string() },
             resolved: Arc::new(tokio::sync::OnceCell::new()),
         })
     }
@@ -446,25 +446,15 @@ impl HostedExecutor {
             .get_or_try_init(|| async {
                 match &self.target {
                     Target::Id(id) => {
-                        let v = self.client.call("GET", &format!("/api/v1/integrations/connectors/{}", encode(id)), None).await?;
+                        let v = self
+                            .client
+                            .call("GET", &format!("/api/v1/integrations/connectors/{}", encode(id)), None)
+                            .await?;
                         ConnectorInfo::from_json(&v)
                     }
-                    Target::Lookup { workspace_name, definition_id, label } => {
+                    Target::Lookup { workspace_name, connector_type } => {
                         let ws = Workspace::new(self.client.clone(), workspace_name.clone())?;
-                        let all = ws.list_connectors().await?;
-                        let mut m: Vec<ConnectorInfo> =
-                            all.into_iter().filter(|c| &c.definition_id == definition_id).collect();
-                        match m.len() {
-                            1 => Ok(m.remove(0)),
-                            0 => Err(Error::new(
-                                ErrorCode::NotFound,
-                                format!("workspace {workspace_name:?} has no {label} connector"),
-                            )),
-                            n => Err(Error::new(
-                                ErrorCode::Conflict,
-                                format!("workspace {workspace_name:?} has {n} {label} connectors; pass connector_id to pick one"),
-                            )),
-                        }
+                        ws.find_connector(&ConnectorLookup::Name(connector_type.clone())).await
                     }
                 }
             })

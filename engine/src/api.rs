@@ -329,6 +329,13 @@ pub struct CreateConnector {
     pub environment: Option<Value>,
 }
 
+/// Names a connector name's problem, if it has one.
+fn check_name(name: Option<&str>, problems: &mut Vec<(String, String)>) {
+    if name.is_some_and(|n| n.trim().is_empty() || n.len() > 256) {
+        problems.push(("name".into(), "must be 1 to 256 characters".into()));
+    }
+}
+
 /// Checks credentials, replication config and config against a spec; every problem is named.
 fn validate_connector(
     spec: &ConnectorSpec,
@@ -455,11 +462,7 @@ pub async fn create_connector(
     if let Some(spec) = &spec {
         validate_connector(spec, &creds, req.replication_config.as_ref(), &config, &mut problems);
     }
-    if let Some(n) = &req.name {
-        if n.trim().is_empty() || n.len() > 256 {
-            problems.push(("name".into(), "must be 1 to 256 characters".into()));
-        }
-    }
+    check_name(req.name.as_deref(), &mut problems);
     let (Some(spec), true) = (spec, problems.is_empty()) else {
         return Err(problems_error(problems));
     };
@@ -581,11 +584,7 @@ pub async fn update_connector(
         }
     };
     validate_connector(&spec, &creds_for_check, replication.as_ref(), &config, &mut problems);
-    if let Some(n) = &req.name {
-        if n.trim().is_empty() || n.len() > 256 {
-            problems.push(("name".into(), "must be 1 to 256 characters".into()));
-        }
-    }
+    check_name(req.name.as_deref(), &mut problems);
     if !problems.is_empty() {
         return Err(problems_error(problems));
     }

@@ -96,6 +96,13 @@ impl KeyRing {
         Self { current, all }
     }
 
+    /// This ring with `new` as the current key; every key of this ring stays readable.
+    pub fn rotated(&self, new: Key) -> KeyRing {
+        let mut all = self.all.clone();
+        all.insert(new.id.clone(), new.clone());
+        KeyRing { current: new, all }
+    }
+
     /// The id of the key new records are sealed with.
     pub fn current_id(&self) -> &str {
         &self.current.id
@@ -257,6 +264,9 @@ mod tests {
         assert_eq!(new.open(&sealed, "a").ok().as_deref(), Some(&b"x"[..]));
         let only_new = KeyRing::new(new.current().clone(), vec![]);
         assert!(only_new.open(&sealed, "a").is_err());
+        let next = new.rotated(Key::generate());
+        assert_ne!(next.current_id(), new.current_id());
+        assert_eq!(next.open(&sealed, "a").ok().as_deref(), Some(&b"x"[..]), "rotation keeps older keys readable");
     }
 
     #[test]

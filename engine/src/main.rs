@@ -239,19 +239,16 @@ async fn run(cli: Cli) -> Result<(), Error> {
             let ring = key_ring(&store)?;
             let db = open_db(&store).await?;
             let uses_file = store.database_url.is_none() && env("SWITCHBOARD_MASTER_KEY").is_none();
+            let old_current = ring.current().clone();
             let (ring, new_key) = if generate || uses_file {
                 let new = Key::generate();
-                let mut old: Vec<Key> = vec![ring.current().clone()];
-                if let Some(list) = env("SWITCHBOARD_OLD_MASTER_KEYS") {
-                    old.extend(list.split(',').filter_map(|k| Key::parse(k).ok()));
-                }
-                (KeyRing::new(new.clone(), old), Some(new))
+                (ring.rotated(new.clone()), Some(new))
             } else {
                 (ring, None)
             };
             if let (true, Some(new)) = (uses_file, &new_key) {
                 // Keep the old key readable in the file until every record is resealed.
-                write_key_file(&store.data_dir, new, &[ring_old_current(&store)?]).map_err(Error::configuration)?;
+                write_key_file(&store.data_dir, new, &[old_current]).map_err(Error::configuration)?;
             }
             let n = admin::reseal_all(&db, &ring).await.map_err(api)?;
             if let (true, Some(new)) = (uses_file, &new_key) {
@@ -311,12 +308,6 @@ async fn run(cli: Cli) -> Result<(), Error> {
         }
     }
     Ok(())
-}
-
-/// The key currently in the key file (before rotation).
-fn ring_old_current(store: &Store) -> Result<Key, Error> {
-    let ring = KeyRing::load(None, None, Some(&store.data_dir)).map_err(Error::configuration)?;
-    Ok(ring.current().clone())
 }
 
 #[tokio::main]

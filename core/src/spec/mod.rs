@@ -64,12 +64,12 @@ impl ConnectorSpec {
         self.operations.iter().filter(|o| o.entity == entity).map(|o| o.action.as_str()).collect()
     }
 
-    /// The operation `check()` runs: the one marked preferred, else the first list without
-    /// required params.
+    /// The operation `check()` runs, among those it can call without params: the one marked
+    /// preferred, else the first list.
     pub fn check_operation(&self) -> Option<&Operation> {
-        self.operations.iter().find(|o| o.preferred_for_check).or_else(|| {
-            self.operations.iter().find(|o| o.action == "list" && !o.params.iter().any(|p| p.is_required_from_caller()))
-        })
+        let runnable = |o: &&Operation| !o.params.iter().any(|p| p.is_required_from_caller());
+        let mut candidates = self.operations.iter().filter(runnable);
+        candidates.clone().find(|o| o.preferred_for_check).or_else(|| candidates.find(|o| o.action == "list"))
     }
 
     /// The credential fields of every auth scheme, for templates and messages.
