@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Builds the Python package and runs its checks and tests:
 #   a venv under $HOME/.cache/switchboard-venv (reused; override with SWITCHBOARD_VENV),
-#   the pinned test requirements, `pip install .` (maturin, the workspace's ci profile, the
-#   shared CARGO_TARGET_DIR), the engine and fake-upstream binaries (debug profile; or set
+#   the pinned test requirements, `pip install .` (maturin; the workspace's ci profile through
+#   MATURIN_PEP517_ARGS unless SWITCHBOARD_PY_PROFILE=release; the shared CARGO_TARGET_DIR), the engine and fake-upstream binaries (debug profile; or set
 #   SWITCHBOARD_BIN_DIR to a directory that already holds them), the generated-code check,
 #   pyright (strict) and pytest.
 # Usage: bash scripts/test-python.sh [pytest args...]
@@ -14,6 +14,11 @@ step() { printf '\n== %s\n' "$*"; }
 
 VENV="${SWITCHBOARD_VENV:-$HOME/.cache/switchboard-venv}"
 PYTHON="${PYTHON:-python3}"
+
+# A user's `pip install .` builds the release profile; tests build the faster ci profile.
+PY_PROFILE="${SWITCHBOARD_PY_PROFILE:-ci}"
+export MATURIN_PEP517_ARGS="--profile $PY_PROFILE"
+export SWITCHBOARD_EXPECT_PROFILE="$PY_PROFILE"
 
 step "python venv ($VENV)"
 if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 10))'; then
@@ -33,7 +38,7 @@ trap 'rm -rf "$FRESH"' EXIT
 "$FRESH/venv/bin/python" -m pip install -q .
 "$FRESH/venv/bin/python" -c 'import switchboard, switchboard.connectors, switchboard.sync; print("fresh venv imports switchboard", switchboard.__name__, len(switchboard.ERROR_CODES), "error codes")'
 
-step "pip install . into the test venv (maturin, profile ci)"
+step "pip install . into the test venv (maturin, profile $PY_PROFILE)"
 "$VENV/bin/python" -m pip install -q --force-reinstall --no-deps .
 
 if [ -z "${SWITCHBOARD_BIN_DIR:-}" ]; then

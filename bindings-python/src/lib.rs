@@ -24,6 +24,8 @@ mod tools;
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    // False in the test builds (profile ci); a user's `pip install .` builds release.
+    m.add("__optimized__", !cfg!(debug_assertions))?;
     m.add("NativeError", m.py().get_type::<error::NativeError>())?;
     m.add_function(wrap_pyfunction!(error::error_codes, m)?)?;
     m.add_class::<connector::Connector>()?;
@@ -38,5 +40,9 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(tools::find_operation_tool, m)?)?;
     m.add_function(wrap_pyfunction!(tools::bound_output, m)?)?;
     m.add_function(wrap_pyfunction!(runtime::runtime_pid, m)?)?;
+    // Stop every runtime thread before the interpreter finalizes (see `runtime`).
+    let shutdown = wrap_pyfunction!(runtime::shutdown_runtime, m)?;
+    m.py().import("atexit")?.call_method1("register", (&shutdown,))?;
+    m.add_function(shutdown)?;
     Ok(())
 }
