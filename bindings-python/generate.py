@@ -2,8 +2,10 @@
 
 Writes ``switchboard/connectors/__init__.py``, one module per connector (``github.py`` with
 ``GithubConnector``, its entity classes and their sync twins) and ``connectors/_sync.py`` (the
-sync exports). The specs come from the installed native module (``connector_summaries()``: the
-specs embedded in core), so the output matches the core the package was built with.
+sync exports). It only renders: the connectors, entities, actions, params, their types and docs
+come from core's codegen model (``switchboard_core::sdk::model``, read through the installed
+native module), so the output matches the core the package was built with, and every other
+language's typed connectors are rendered from the same model.
 
 Usage: ``python bindings-python/generate.py [--out DIR]`` (DIR defaults to the package
 directory; ``scripts/check-generated.sh`` regenerates into a temporary directory and diffs).
@@ -80,70 +82,21 @@ def identifier(name: str, taken: set[str] | None = None) -> str:
     return ident
 
 
-def pascal(name: str) -> str:
-    """``pull_requests`` -> ``PullRequests``."""
-    return "".join(part[:1].upper() + part[1:] for part in re.split(r"[\W_]+", name) if part)
+SCALARS = {"string": "str", "integer": "int", "number": "float", "boolean": "bool", "object": "Mapping[str, Any]"}
 
 
-SCALARS = {"string": "str", "integer": "int", "number": "float", "boolean": "bool"}
-
-
-def literal(values: list[Any]) -> str | None:
-    """``Literal[...]`` of enum values, when they are all strings, ints or bools."""
-    if not values or not all(isinstance(v, (str, int, bool)) for v in values):
-        return None
-    return "Literal[" + ", ".join(json.dumps(v) if isinstance(v, str) else repr(v) for v in values) + "]"
-
-
-def py_type(schema: dict[str, Any], depth: int = 0) -> str:
-    """The annotation of a param's JSON Schema (without ``| None``)."""
-    if depth > 4:
-        return "Any"
-    if isinstance(schema.get("enum"), list) and (lit := literal(schema["enum"])):
-        return lit
-    ty = schema.get("type")
-    if isinstance(ty, list):
-        kinds: list[Any] = [t for t in ty if t != "null"]
-        ty = kinds[0] if len(kinds) == 1 else None
-    if ty == "array":
-        items = schema.get("items")
-        return f"Sequence[{py_type(items, depth + 1) if isinstance(items, dict) else 'Any'}]"
-    if ty == "object" or (ty is None and "properties" in schema):
-        return "Mapping[str, Any]"
-    if isinstance(ty, str) and ty in SCALARS:
-        return SCALARS[ty]
-    alternatives = schema.get("anyOf") or schema.get("oneOf")
-    if isinstance(alternatives, list):
-        out: list[str] = []
-        for alt in alternatives:
-            t = py_type(alt, depth + 1) if isinstance(alt, dict) else "Any"
-            if t not in out:
-                out.append(t)
-        return "Any" if not out or "Any" in out else " | ".join(out)
+def py_type(ty: dict[str, Any]) -> str:
+    """The annotation of a ``TypeModel`` (without ``| None``)."""
+    kind = ty["kind"]
+    if kind in SCALARS:
+        return SCALARS[kind]
+    if kind == "literal":
+        return "Literal[" + ", ".join(json.dumps(v) if isinstance(v, str) else repr(v) for v in ty["values"]) + "]"
+    if kind == "array":
+        return f"Sequence[{py_type(ty['items'])}]"
+    if kind == "union":
+        return " | ".join(py_type(t) for t in ty["types"])
     return "Any"
-
-
-def one_line(text: str | None) -> str:
-    return " ".join((text or "").split())
-
-
-def number(x: float | None) -> str:
-    """``100`` rather than ``100.0``; empty for ``None``."""
-    if x is None:
-        return ""
-    return str(int(x)) if float(x).is_integer() else str(x)
-
-
-def param_doc(p: dict[str, Any]) -> str:
-    """The Args line of a param (its JSON Schema): description, then range and default (the
-    allowed values are in the annotation)."""
-    parts = [one_line(p.get("description")).rstrip(".")]
-    lo, hi = p.get("minimum"), p.get("maximum")
-    if lo is not None or hi is not None:
-        parts.append(f"{number(lo)}..{number(hi)}")
-    if "default" in p:
-        parts.append(f"default {json.dumps(p['default'])}")
-    return "; ".join(x for x in parts if x) or "(no description)"
 
 
 def docstring(lines: list[str], indent: str) -> str:
@@ -164,66 +117,51 @@ class Method:
     doc: list[str]
 
 
-def methods_of(slug: str, ops: list[tuple[dict[str, Any], dict[str, Any]]]) -> list[Method]:
-    """The methods of one entity, from (operation summary, operation input schema) pairs."""
+def methods_of(entity: dict[str, Any]) -> list[Method]:
+    """The methods of one entity of the model (params come required first)."""
     out: list[Method] = []
     taken: set[str] = set()
-    for op, schema in ops:
-        name = identifier(op["action"], taken)
-        props: dict[str, Any] = schema.get("properties") or {}
-        required_names = set(schema.get("required") or [])
+    for action in entity["actions"]:
+        name = identifier(action["name"], taken)
         used: set[str] = {"self"}
-        required: list[str] = []
-        optional: list[str] = []
+        args: list[str] = []
         pairs: list[str] = []
         args_doc: list[str] = []
-        for pname, pschema in props.items():
-            ident = identifier(pname, used)
-            ann = py_type(pschema)
-            if pname in required_names:
-                required.append(f"{ident}: {ann}")
-            else:
-                optional.append(f"{ident}: {ann} | None = None")
-            pairs.append(f"{json.dumps(pname)}: {ident}")
-            args_doc.append(f"    {ident}: {param_doc(pschema)}")
-        sig = ", ".join(["self", *(["*"] if props else []), *required, *optional])
-        call = "{" + ", ".join(pairs) + "}"
-        summary = one_line(op.get("summary")) or f"{op['action']} {op['entity']}"
-        doc = [f"{summary.rstrip('.')}. ({slug} {op['entity']}.{op['action']})"]
+        for p in action["params"]:
+            ident = identifier(p["name"], used)
+            ann = py_type(p["ty"])
+            args.append(f"{ident}: {ann}" if p["required"] else f"{ident}: {ann} | None = None")
+            pairs.append(f"{json.dumps(p['name'])}: {ident}")
+            args_doc.append(f"    {ident}: {p['doc']}")
+        sig = ", ".join(["self", *(["*"] if args else []), *args])
+        doc = [action["summary"]]
         if args_doc:
             doc += ["", "Args:", *args_doc]
-        out.append(Method(name, op["action"], sig, call, doc))
+        out.append(Method(name, action["name"], sig, "{" + ", ".join(pairs) + "}", doc))
     return out
 
 
-def connector_module(c: dict[str, Any], tools: list[dict[str, Any]], native: Any) -> tuple[str, str]:
-    """The module text and the connector class name of one connector, from its summary and its
-    operation tools (whose input schemas are exactly each operation's params)."""
+def connector_module(c: dict[str, Any]) -> tuple[str, str]:
+    """The module text and the connector class name of one connector of the model."""
     slug = c["slug"]
-    cls = f"{pascal(slug)}Connector"
-    assert len(tools) == len(c["operations"]), slug
-    entities: dict[str, list[tuple[dict[str, Any], dict[str, Any]]]] = {}
-    for op, tool in zip(c["operations"], tools):
-        fn = tool["function"]
-        assert tuple(native.find_operation_tool(slug, fn["name"])) == (op["entity"], op["action"]), fn["name"]
-        entities.setdefault(op["entity"], []).append((op, fn["parameters"]))
-
+    cls = f"{c['type_name']}Connector"
     out: list[str] = []
     taken: set[str] = set()
     attrs: list[tuple[str, str, str]] = []  # (attribute, entity, class stem)
-    for entity, ops in entities.items():
-        attr = identifier(entity, taken)
-        stem = f"{pascal(slug)}{pascal(entity)}"
-        attrs.append((attr, entity, stem))
-        methods = methods_of(slug, ops)
+    for entity in c["entities"]:
+        attr = identifier(entity["name"], taken)
+        stem = f"{c['type_name']}{entity['type_name']}"
+        attrs.append((attr, entity["name"], stem))
+        methods = methods_of(entity)
         for sync in (False, True):
             base = "SyncEntity" if sync else "Entity"
             name = f"Sync{stem}" if sync else stem
             out.append(f"\n\nclass {name}({base}):\n")
             mode = "blocking" if sync else "async"
-            out.append(docstring([f"``{entity}`` of {c['name']} ({mode}): " + ", ".join(m.name for m in methods) + "."], "    "))
+            summary = f"``{entity['name']}`` of {c['name']} ({mode}): " + ", ".join(m.name for m in methods) + "."
+            out.append(docstring([summary], "    "))
             out.append("\n    __slots__ = ()\n")
-            out.append(f"    _entity: ClassVar[str] = {json.dumps(entity)}\n")
+            out.append(f"    _entity: ClassVar[str] = {json.dumps(entity['name'])}\n")
             for m in methods:
                 if sync:
                     out.append(f"\n    def {m.name}({m.signature}) -> ExecutionResult:\n")
@@ -296,11 +234,16 @@ CONNECT_KWARGS = (
     "    base_url: str | None = None,\n"
     "    organization_id: str | None = None,\n"
     "    timeout: float | None = None,\n"
+    "    airbyte_client_id: str | None = None,\n"
+    "    airbyte_client_secret: str | None = None,\n"
+    "    scoped_token: str | None = None,\n"
+    "    token_provider: TokenProvider | None = None,\n"
 )
 CONNECT_CALL = (
     "workspace_name=workspace_name, external_user_id=external_user_id, connector_id=connector_id, "
     "client_id=client_id, client_secret=client_secret, base_url=base_url, "
-    "organization_id=organization_id, timeout=timeout"
+    "organization_id=organization_id, timeout=timeout, airbyte_client_id=airbyte_client_id, "
+    "airbyte_client_secret=airbyte_client_secret, scoped_token=scoped_token, token_provider=token_provider"
 )
 
 
@@ -314,7 +257,7 @@ def init_module(modules: list[tuple[str, str, str]]) -> str:
         "from typing import Literal, overload\n\n",
         "from .._executor import Connector\n",
         "from ..errors import ConfigurationError\n",
-        "from ..hosted import connect_as\n",
+        "from ..hosted import TokenProvider, connect_as\n",
     ]
     for module, cls, _ in modules:
         out.append(f"from .{module} import {cls}\n")
@@ -360,7 +303,7 @@ def sync_module(modules: list[tuple[str, str, str]]) -> str:
         "from typing import Literal, overload\n\n",
         "from .._sync import SyncConnector\n",
         "from ..errors import ConfigurationError\n",
-        "from ..hosted import connect_as\n",
+        "from ..hosted import TokenProvider, connect_as\n",
         "from . import CONNECTORS\n",
     ]
     for module, cls, _ in modules:
@@ -392,16 +335,15 @@ def sync_module(modules: list[tuple[str, str, str]]) -> str:
 def generate(out_dir: Path) -> list[Path]:
     """Writes every generated file under ``out_dir/connectors``; returns their paths."""
     native = load_native()
-    summaries: list[dict[str, Any]] = json.loads(native.connector_summaries())
+    model: list[dict[str, Any]] = json.loads(native.codegen_model())
     target = out_dir / "connectors"
     target.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     modules: list[tuple[str, str, str]] = []
     taken = {"_sync"}
-    for c in sorted(summaries, key=lambda s: s["slug"]):
+    for c in model:
         module = identifier(c["slug"], taken)
-        tools: list[dict[str, Any]] = json.loads(native.operation_tools(c["slug"], "openai"))
-        text, cls = connector_module(c, tools, native)
+        text, cls = connector_module(c)
         (target / f"{module}.py").write_text(text)
         written.append(target / f"{module}.py")
         modules.append((module, cls, c["slug"]))

@@ -2,7 +2,7 @@
 # Builds the Python package and runs its checks and tests:
 #   a venv under $HOME/.cache/switchboard-venv (reused; override with SWITCHBOARD_VENV),
 #   the pinned test requirements, `pip install .` (maturin; the workspace's ci profile through
-#   MATURIN_PEP517_ARGS unless SWITCHBOARD_PY_PROFILE=release; the shared CARGO_TARGET_DIR), the engine and fake-upstream binaries (debug profile; or set
+#   MATURIN_PEP517_ARGS unless SWITCHBOARD_PY_PROFILE=release; the shared CARGO_TARGET_DIR), the engine, fake-upstream and conformance-kit binaries (debug profile; or set
 #   SWITCHBOARD_BIN_DIR to a directory that already holds them), the generated-code check,
 #   pyright (strict) and pytest.
 # Usage: bash scripts/test-python.sh [pytest args...]
@@ -42,8 +42,8 @@ step "pip install . into the test venv (maturin, profile $PY_PROFILE)"
 "$VENV/bin/python" -m pip install -q --force-reinstall --no-deps .
 
 if [ -z "${SWITCHBOARD_BIN_DIR:-}" ]; then
-  step "test binaries: switchboard (engine) and fake-upstream"
-  cargo build -p switchboard-engine -p fake-upstream
+  step "test binaries: switchboard (engine), fake-upstream and conformance-kit"
+  cargo build -p switchboard-engine -p fake-upstream -p conformance-kit
   export SWITCHBOARD_BIN_DIR="$CARGO_TARGET_DIR/debug"
 fi
 

@@ -4,6 +4,7 @@
 
 use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
+use switchboard_core::sdk::ErrorCategory;
 use switchboard_core::{Error, ErrorCode};
 
 pyo3::create_exception!(
@@ -26,8 +27,15 @@ pub fn invalid(what: &str, e: impl std::fmt::Display) -> PyErr {
     to_py(Error::validation(format!("{what}: {e}")))
 }
 
-/// Every public error code, in core's stable order (`ErrorCode::ALL`).
+/// Every public error code with its category (the exception class it raises), in core's
+/// stable order (`ErrorCode::ALL`).
 #[pyfunction]
-pub fn error_codes() -> Vec<&'static str> {
-    ErrorCode::ALL.iter().map(|c| c.as_str()).collect()
+pub fn error_codes() -> Vec<(&'static str, &'static str)> {
+    ErrorCode::ALL.iter().map(|c| (c.as_str(), c.category().as_str())).collect()
+}
+
+/// Every error category with the category its class extends, if any (`ErrorCategory::parent`).
+#[pyfunction]
+pub fn error_categories() -> Vec<(&'static str, Option<&'static str>)> {
+    ErrorCategory::ALL.iter().map(|c| (c.as_str(), c.parent().map(|p| p.as_str()))).collect()
 }

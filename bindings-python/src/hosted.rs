@@ -1,46 +1,37 @@
-//! Mirrors `switchboard_core::hosted`: the engine client, a workspace and an executor for one
-//! stored connector (the facade's `connect` is `HostedExecutor.by_definition`, which resolves
-//! lazily like core's `connect`). The core client fetches and caches the application token;
-//! nothing here touches a token.
+//! Mirrors `switchboard_core::hosted`: the engine client and a workspace. Settings and targets
+//! arrive as the JSON of core's `ClientSettings` and `Target`, whose aliases and environment
+//! fallbacks core applies; the token cache is core's too.
 
-use futures::TryFutureExt;
 use pyo3::prelude::*;
-use switchboard_core::hosted::{self as core, ConnectorLookup, HostedConfig, NewConnector};
+use switchboard_core::hosted::{self as core, ConnectorLookup, NewConnector};
+use switchboard_core::sdk::{self, ClientSettings, Target};
 
-use crate::connector::{json_arg, options_arg, to_json};
+use crate::auth::PyTokenProvider;
 use crate::error::{invalid, to_py};
-use crate::paginate::PageIterator;
+use crate::executor::Executor;
+use crate::json;
 use crate::runtime::{future_into_py, ProcessHttp};
 
-/// An authenticated connection to an engine; unset arguments fall back to the
-/// `SWITCHBOARD_*` environment variables. Never shows its secret.
+/// An authenticated connection to an engine. Never shows its secret.
 #[pyclass(module = "switchboard._native", frozen)]
 pub struct HostedClient {
-    inner: core::HostedClient,
+    pub(crate) inner: core::HostedClient,
 }
 
 #[pymethods]
 impl HostedClient {
+    /// A client from `ClientSettings` JSON, with an optional `token_provider` callable
+    /// (`(rejected_token_or_none) -> token`, sync or async) instead of client credentials.
     #[new]
-    #[pyo3(signature = (base_url=None, client_id=None, client_secret=None, organization_id=None, timeout=None))]
-    fn new(
-        base_url: Option<String>,
-        client_id: Option<String>,
-        client_secret: Option<String>,
-        organization_id: Option<String>,
-        timeout: Option<f64>,
-    ) -> PyResult<Self> {
-        let timeout =
-            timeout.map(std::time::Duration::try_from_secs_f64).transpose().map_err(|e| invalid("timeout", e))?;
-        let config = HostedConfig {
-            base_url,
-            client_id,
-            client_secret,
-            organization_id,
-            timeout,
-            http: Some(ProcessHttp::shared()),
+    #[pyo3(signature = (settings, token_provider=None))]
+    fn new(settings: &str, token_provider: Option<Py<PyAny>>) -> PyResult<Self> {
+        let settings: ClientSettings = json::arg("settings", settings)?;
+        let http = Some(ProcessHttp::shared());
+        let inner = match token_provider {
+            Some(p) => settings.client_with_provider(PyTokenProvider::shared(p), http),
+            None => settings.client(http),
         };
-        Ok(Self { inner: core::HostedClient::new(config).map_err(to_py)? })
+        Ok(Self { inner: inner.map_err(to_py)? })
     }
 
     /// The engine's base URL.
@@ -75,9 +66,13 @@ pub struct Workspace {
 
 #[pymethods]
 impl Workspace {
+    /// The workspace a `Target` JSON names (`workspace_name`, `external_user_id` or the
+    /// environment), or a scoped client's own.
     #[new]
-    fn new(client: &HostedClient, name: String) -> PyResult<Self> {
-        Ok(Self { inner: core::Workspace::new(client.inner.clone(), name).map_err(to_py)? })
+    fn new(client: &HostedClient, target: &str) -> PyResult<Self> {
+        let target: Target = json::arg("target", target)?;
+        let name = target.workspace().map_err(to_py)?;
+        Ok(Self { inner: core::Workspace::for_client(client.inner.clone(), name).map_err(to_py)? })
     }
 
     /// The workspace's name.
@@ -91,17 +86,16 @@ impl Workspace {
         self.inner.client().token_fetches()
     }
 
-    /// Stores a connector (`NewConnector` as JSON); resolves to its `ConnectorInfo` JSON.
+    /// Stores a connector (`NewConnector` JSON); resolves to its `ConnectorInfo` JSON.
     fn create_connector<'py>(&self, py: Python<'py>, new: &str) -> PyResult<Bound<'py, PyAny>> {
-        let new: NewConnector = serde_json::from_str(new).map_err(|e| invalid("connector", e))?;
-        let ws = self.inner.clone();
-        future_into_py(py, async move { to_json(&ws.create_connector(new).await.map_err(to_py)?) })
+        let (ws, new) = (self.inner.clone(), json::arg::<NewConnector>("connector", new)?);
+        future_into_py(py, async move { json::text(&ws.create_connector(new).await.map_err(to_py)?) })
     }
 
     /// Resolves to the workspace's connectors as a JSON list of `ConnectorInfo`.
     fn list_connectors<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let ws = self.inner.clone();
-        future_into_py(py, async move { to_json(&ws.list_connectors().await.map_err(to_py)?) })
+        future_into_py(py, async move { json::text(&ws.list_connectors().await.map_err(to_py)?) })
     }
 
     /// Resolves to the one connector matching (`not_found` / `conflict` otherwise), as JSON.
@@ -113,7 +107,7 @@ impl Workspace {
         name: Option<String>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let (ws, lookup) = (self.inner.clone(), lookup(connector_id, name)?);
-        future_into_py(py, async move { to_json(&ws.find_connector(&lookup).await.map_err(to_py)?) })
+        future_into_py(py, async move { json::text(&ws.find_connector(&lookup).await.map_err(to_py)?) })
     }
 
     /// Resolves to an executor for the one connector matching.
@@ -126,8 +120,8 @@ impl Workspace {
     ) -> PyResult<Bound<'py, PyAny>> {
         let (ws, lookup) = (self.inner.clone(), lookup(connector_id, name)?);
         future_into_py(py, async move {
-            let inner = ws.get_connector(&lookup).await.map_err(to_py)?;
-            Ok(HostedExecutor { inner, client: ws.client().clone() })
+            let hosted = ws.get_connector(&lookup).await.map_err(to_py)?;
+            Ok(Executor::new(sdk::Executor::from(hosted), Some(ws.client().clone())))
         })
     }
 
@@ -139,69 +133,5 @@ impl Workspace {
 
     fn __repr__(&self) -> String {
         format!("Workspace({:?})", self.inner.name())
-    }
-}
-
-/// Runs operations on one stored connector through the engine.
-#[pyclass(module = "switchboard._native", frozen)]
-pub struct HostedExecutor {
-    inner: core::HostedExecutor,
-    client: core::HostedClient,
-}
-
-#[pymethods]
-impl HostedExecutor {
-    /// By connector id.
-    #[staticmethod]
-    fn by_id(client: &HostedClient, connector_id: String) -> Self {
-        Self { inner: core::HostedExecutor::by_id(client.inner.clone(), connector_id), client: client.inner.clone() }
-    }
-
-    /// By workspace and connector definition id (or slug); the lookup runs once, on first use.
-    #[staticmethod]
-    fn by_definition(client: &HostedClient, workspace_name: String, definition: &str) -> PyResult<Self> {
-        let inner =
-            core::HostedExecutor::by_definition(client.inner.clone(), workspace_name, definition).map_err(to_py)?;
-        Ok(Self { inner, client: client.inner.clone() })
-    }
-
-    /// How many application tokens this executor's client fetched.
-    fn token_fetches(&self) -> u64 {
-        self.client.token_fetches()
-    }
-
-    /// Resolves to the stored connector's `ConnectorInfo` JSON (looked up once).
-    fn connector<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let ex = self.inner.clone();
-        future_into_py(py, async move { to_json(&ex.connector().await.map_err(to_py)?) })
-    }
-
-    /// Runs one operation; resolves to the result as JSON text (`{"data", "meta"}`).
-    fn execute<'py>(
-        &self,
-        py: Python<'py>,
-        entity: String,
-        action: String,
-        params: &str,
-        options: &str,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        let (ex, params, options) = (self.inner.clone(), json_arg("params", params)?, options_arg(options)?);
-        future_into_py(py, async move {
-            let r = ex.execute(&entity, &action, params, &options).await.map_err(to_py)?;
-            to_json(&r)
-        })
-    }
-
-    /// Runs the connector's check on the engine; resolves to the check result as JSON text.
-    fn check<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let ex = self.inner.clone();
-        future_into_py(py, async move { to_json(&ex.check().await.map_err(to_py)?) })
-    }
-
-    /// An async iterator over every page of an operation.
-    fn paginate(&self, entity: String, action: String, params: &str, options: &str) -> PyResult<PageIterator> {
-        let (ex, params, options) = (self.inner.clone(), json_arg("params", params)?, options_arg(options)?);
-        let pages = async move { ex.paginate(&entity, &action, params, options).await }.try_flatten_stream();
-        Ok(PageIterator::new(Box::pin(pages)))
     }
 }

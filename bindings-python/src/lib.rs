@@ -1,21 +1,24 @@
 //! `switchboard._native`: the private native module of the Python package `switchboard`.
 //!
-//! A thin mirror of `switchboard-core`, one Rust module per core module: [`connector`] (local
-//! handles), [`hosted`] (engine client, workspace, executor, `connect`), [`paginate`] (the
-//! async page iterator), [`auth`] (`on_token_refresh` as a core `TokenSink`), [`error`] (one
-//! native exception carrying the core error's fields), [`tools`] (descriptions and tool
-//! schemas for agents) and [`runtime`] (the one tokio runtime and HTTP client per process).
+//! A thin mirror of `switchboard_core::sdk`, one Rust module per core module: [`executor`]
+//! (the one executor over local and hosted mode), [`hosted`] (engine client and workspace),
+//! [`paginate`] (the async page iterator), [`auth`] (`on_token_refresh` as a core
+//! `TokenSink`), [`error`] (one native exception carrying the core error's fields), [`tools`]
+//! (descriptions, tool schemas and the codegen model) and [`runtime`] (the one tokio runtime
+//! and HTTP client per process).
 //!
-//! JSON values (params, results, credentials, error details) cross the boundary as JSON text;
+//! JSON values (params, results, credentials, settings, error details) cross the boundary as
+//! JSON text ([`json`]);
 //! the typed facade in `python/switchboard` turns them into dicts and lists, and the native
 //! exception into the typed exception hierarchy. Nothing here is meant to be imported directly.
 
 use pyo3::prelude::*;
 
 mod auth;
-mod connector;
 mod error;
+mod executor;
 mod hosted;
+mod json;
 mod paginate;
 mod runtime;
 mod tools;
@@ -28,17 +31,17 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__optimized__", !cfg!(debug_assertions))?;
     m.add("NativeError", m.py().get_type::<error::NativeError>())?;
     m.add_function(wrap_pyfunction!(error::error_codes, m)?)?;
-    m.add_class::<connector::Connector>()?;
+    m.add_function(wrap_pyfunction!(error::error_categories, m)?)?;
+    m.add_class::<executor::Executor>()?;
     m.add_class::<paginate::PageIterator>()?;
     m.add_class::<hosted::HostedClient>()?;
     m.add_class::<hosted::Workspace>()?;
-    m.add_class::<hosted::HostedExecutor>()?;
-    m.add_function(wrap_pyfunction!(tools::connector_summaries, m)?)?;
+    m.add_function(wrap_pyfunction!(tools::codegen_model, m)?)?;
     m.add_function(wrap_pyfunction!(tools::describe, m)?)?;
     m.add_function(wrap_pyfunction!(tools::tool_schema, m)?)?;
     m.add_function(wrap_pyfunction!(tools::operation_tools, m)?)?;
     m.add_function(wrap_pyfunction!(tools::find_operation_tool, m)?)?;
-    m.add_function(wrap_pyfunction!(tools::bound_output, m)?)?;
+    m.add_function(wrap_pyfunction!(tools::tool_output, m)?)?;
     m.add_function(wrap_pyfunction!(runtime::runtime_pid, m)?)?;
     // Stop every runtime thread before the interpreter finalizes (see `runtime`).
     let shutdown = wrap_pyfunction!(runtime::shutdown_runtime, m)?;

@@ -1,18 +1,15 @@
-//! Mirrors `switchboard_core::paginate`: the page stream as a Python async iterator.
+//! Mirrors `switchboard_core::sdk::Pages`: the page stream as a Python async iterator.
 
 use std::sync::Arc;
 
-use futures::stream::BoxStream;
 use futures::StreamExt;
 use pyo3::exceptions::PyStopAsyncIteration;
 use pyo3::prelude::*;
-use switchboard_core::{ExecutionResult, Result};
+use switchboard_core::sdk::Pages;
 
-use crate::connector::to_json;
 use crate::error::to_py;
+use crate::json;
 use crate::runtime::future_into_py;
-
-type Pages = BoxStream<'static, Result<ExecutionResult>>;
 
 /// `async for page in it`: each page as JSON text (`{"data", "meta"}`); a failure raises once
 /// and ends the iteration.
@@ -38,7 +35,7 @@ impl PageIterator {
         let pages = self.pages.clone();
         future_into_py(py, async move {
             match pages.lock().await.next().await {
-                Some(Ok(page)) => to_json(&page),
+                Some(Ok(page)) => json::text(&page),
                 Some(Err(e)) => Err(to_py(e)),
                 None => Err(PyStopAsyncIteration::new_err(())),
             }

@@ -1,23 +1,22 @@
-//! Mirrors `switchboard_core::describe` and `switchboard_core::tools`: what a connector can do,
-//! as text for a system prompt and as function-calling tool definitions.
+//! Mirrors `switchboard_core::tools` and `switchboard_core::sdk::model`: what a connector can
+//! do, as text for a system prompt, as function-calling tools, and as the codegen model the
+//! typed connectors are generated from.
 
 use pyo3::prelude::*;
 use switchboard_core::tools::{self as core_tools, ToolFormat};
-use switchboard_core::{ConnectorSpec, Registry};
+use switchboard_core::{sdk, ConnectorSpec, ExecutionResult, Registry};
 
-use crate::connector::{json_arg, to_json};
 use crate::error::to_py;
+use crate::json;
 
 fn spec(slug: &str) -> PyResult<std::sync::Arc<ConnectorSpec>> {
     Registry::shared().and_then(|r| r.get(slug)).map_err(to_py)
 }
 
-/// Every built-in connector's summary (slug, name, definition id, auth, operations with their
-/// params) as a JSON list; the code generator reads it.
+/// The codegen model of every connector (`sdk::ConnectorModel` list) as JSON.
 #[pyfunction]
-pub fn connector_summaries() -> PyResult<String> {
-    let registry = Registry::shared().map_err(to_py)?;
-    to_json(&registry.all().map(|s| switchboard_core::describe::summary_json(s)).collect::<Vec<_>>())
+pub fn codegen_model() -> PyResult<String> {
+    json::text(&sdk::codegen_model().map_err(to_py)?)
 }
 
 /// A text description of every entity, action and param of a connector.
@@ -30,14 +29,14 @@ pub fn describe(slug: &str) -> PyResult<String> {
 #[pyfunction]
 pub fn tool_schema(slug: &str, format: &str) -> PyResult<String> {
     let format = ToolFormat::parse(format).map_err(to_py)?;
-    to_json(&core_tools::tool_schema(&*spec(slug)?, format))
+    json::text(&core_tools::tool_schema(&*spec(slug)?, format))
 }
 
 /// One tool per operation (`<slug>_<entity>_<action>`) in `format`, as a JSON list.
 #[pyfunction]
 pub fn operation_tools(slug: &str, format: &str) -> PyResult<String> {
     let format = ToolFormat::parse(format).map_err(to_py)?;
-    to_json(&core_tools::operation_tools(&*spec(slug)?, format))
+    json::text(&core_tools::operation_tools(&*spec(slug)?, format))
 }
 
 /// The (entity, action) an operation tool name stands for, if it is one of the connector's.
@@ -47,10 +46,8 @@ pub fn find_operation_tool(slug: &str, name: &str) -> PyResult<Option<(String, S
     Ok(core_tools::find_operation_tool(&spec, name).map(|op| (op.entity.clone(), op.action.clone())))
 }
 
-/// A tool result cut to `max_chars` characters of JSON, with a note saying what was cut;
-/// returns `(json, cut)`.
+/// A result (`{"data", "meta"}` JSON) as a model should see it: at most `max_chars` characters.
 #[pyfunction]
-pub fn bound_output(value: &str, max_chars: usize) -> PyResult<(String, bool)> {
-    let (v, cut) = core_tools::bound_output(&json_arg("value", value)?, max_chars);
-    Ok((to_json(&v)?, cut))
+pub fn tool_output(result: &str, max_chars: usize) -> PyResult<String> {
+    Ok(sdk::tool_output(&json::arg::<ExecutionResult>("result", result)?, max_chars))
 }

@@ -1,7 +1,8 @@
 """Fixtures: the fake upstream APIs and a real engine, each a subprocess of the Rust binaries.
 
 The binaries come from ``SWITCHBOARD_BIN_DIR``, else ``$CARGO_TARGET_DIR/debug``, else
-``~/.cache/switchboard-target/debug`` (``cargo build -p switchboard-engine -p fake-upstream``).
+``~/.cache/switchboard-target/debug`` (``cargo build -p switchboard-engine -p fake-upstream -p
+conformance-kit``).
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ def bin_dir() -> Path:
 def binary(name: str) -> str:
     path = bin_dir() / name
     if not path.exists():
-        pytest.exit(f"{path} is missing: run `cargo build -p switchboard-engine -p fake-upstream`", returncode=2)
+        build = "cargo build -p switchboard-engine -p fake-upstream -p conformance-kit"
+        pytest.exit(f"{path} is missing: run `{build}`", returncode=2)
     return str(path)
 
 

@@ -8,11 +8,12 @@ import pytest
 
 import switchboard
 from switchboard import _native
-from switchboard.errors import CODE_CLASSES, error_class, from_native
+from switchboard.errors import CATEGORY_CLASSES, CODE_CLASSES, error_class, from_native
 
-# The SDK table (shared/spec/SDK.md): code -> class.
+# The SDK table (docs/sdk.md, "Errors"): code -> class.
 EXPECTED = {
     "authentication": switchboard.AuthenticationError,
+    "upstream_authentication": switchboard.UpstreamAuthenticationError,
     "forbidden": switchboard.AuthenticationError,
     "rate_limited": switchboard.RateLimitError,
     "validation": switchboard.ConnectorValidationError,
@@ -28,17 +29,27 @@ EXPECTED = {
 }
 
 
-def test_codes_come_from_core_and_the_mapping_covers_exactly_them() -> None:
-    assert switchboard.ERROR_CODES == tuple(_native.error_codes())
-    assert len(switchboard.ERROR_CODES) == len(set(switchboard.ERROR_CODES)) == 13
-    # Drift check: a code added to (or removed from) core's ErrorCode::ALL fails here until the
-    # Python mapping follows.
+def test_codes_and_categories_come_from_core_and_the_mapping_covers_exactly_them() -> None:
+    core = _native.error_codes()
+    assert switchboard.ERROR_CODES == tuple(code for code, _ in core)
+    assert len(switchboard.ERROR_CODES) == len(set(switchboard.ERROR_CODES))
+    # Drift check: a category added to (or removed from) core's ErrorCategory fails here until
+    # the Python classes follow; every code raises its category's class.
+    assert {category for _, category in core} == set(CATEGORY_CLASSES)
     assert set(CODE_CLASSES) == set(switchboard.ERROR_CODES)
-    assert set(EXPECTED) == set(switchboard.ERROR_CODES)
+    for code, category in core:
+        assert error_class(code) is CATEGORY_CLASSES[category], code
+    # The class hierarchy is core's: a category with a parent extends the parent's class.
+    categories = _native.error_categories()
+    assert {c for c, _ in categories} == set(CATEGORY_CLASSES)
+    for category, parent in categories:
+        base = CATEGORY_CLASSES[parent] if parent else switchboard.SwitchboardError
+        assert issubclass(CATEGORY_CLASSES[category], base), category
+    assert issubclass(switchboard.UpstreamAuthenticationError, switchboard.AuthenticationError)
 
 
 @pytest.mark.parametrize("code", sorted(EXPECTED))
-def test_each_code_maps_to_its_class(code: str) -> None:
+def test_the_documented_codes_raise_the_documented_classes(code: str) -> None:
     assert error_class(code) is EXPECTED[code]
     assert issubclass(error_class(code), switchboard.SwitchboardError)
 

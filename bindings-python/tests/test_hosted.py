@@ -306,3 +306,71 @@ def test_configuration_errors() -> None:
         Workspace(workspace_name="a", external_user_id="b", client_id="a", client_secret="b")
     with pytest.raises(switchboard.ConfigurationError):
         connect("nope", workspace_name="w", client_id="a", client_secret="b", base_url="http://127.0.0.1:1")
+
+
+async def test_reference_argument_names_and_the_environment_come_from_core(
+    engine: Engine, fake: Fake, workspace_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The reference SDK's keyword names work beside ours.
+    ws = Workspace(
+        airbyte_client_id=engine.client_id,
+        airbyte_client_secret=engine.client_secret,
+        external_user_id=workspace_name,
+        base_url=engine.url,
+    )
+    await create_github(ws, fake)
+    with pytest.raises(switchboard.ConfigurationError, match="airbyte_client_id"):
+        Workspace(client_id="a", airbyte_client_id="b", workspace_name=workspace_name, base_url=engine.url)
+    # With the environment set, no argument is needed at all (the reference's variable names
+    # are the fallback of ours).
+    monkeypatch.setenv("SWITCHBOARD_API_URL", engine.url)
+    monkeypatch.setenv("AIRBYTE_CLIENT_ID", engine.client_id)
+    monkeypatch.setenv("AIRBYTE_CLIENT_SECRET", engine.client_secret)
+    monkeypatch.setenv("SWITCHBOARD_WORKSPACE_NAME", workspace_name)
+    assert [c.connector_type for c in await Workspace().list_connectors()] == ["github"]
+    gh = connect("github")
+    res = await gh.issues.list(owner="octo", repo="hello", per_page=1)
+    assert len(res.data) == 1
+    by_definition = HostedExecutor(connector_definition_id="ef69ef6e-aa7f-4af1-a01d-ef775033524e")
+    assert (await by_definition.check())["status"] == "healthy"
+
+
+async def test_a_scoped_token_provider_replaces_the_client_secret(
+    engine: Engine, fake: Fake, workspace_name: str
+) -> None:
+    async with Workspace(workspace_name=workspace_name, **engine.client()) as ws:
+        await create_github(ws, fake)
+    app = _post(f"{engine.url}/api/v1/account/applications/token",
+                {"client_id": engine.client_id, "client_secret": engine.client_secret})["access_token"]
+    asked: list[str | None] = []
+
+    async def provider(rejected: str | None) -> str:
+        # An app's backend would mint this; the device never sees the client secret.
+        asked.append(rejected)
+        await asyncio.sleep(0)
+        minted = _post(f"{engine.url}/api/v1/embedded/scoped-token", {"workspace_name": workspace_name}, app)
+        return str(minted["token"])
+
+    gh = connect("github", base_url=engine.url, token_provider=provider)
+    res = await gh.issues.list(owner="octo", repo="hello", per_page=2)
+    assert len(res.data) == 2
+    scoped = HostedExecutor(base_url=engine.url, token_provider=provider, connector_definition_id="github")
+    assert (await scoped.check())["status"] == "healthy"
+    assert asked == [None, None]  # one token per client, none rejected yet
+    # A fixed scoped token works too; a bad one is the caller's authentication error.
+    token = _post(f"{engine.url}/api/v1/embedded/scoped-token", {"workspace_name": workspace_name}, app)["token"]
+    fixed = HostedExecutor(base_url=engine.url, scoped_token=str(token), connector_definition_id="github")
+    assert len((await fixed.execute("issues", "list", {"owner": "octo", "repo": "hello"})).data) == 5
+    with pytest.raises(switchboard.AuthenticationError) as bad:
+        await HostedExecutor(base_url=engine.url, scoped_token="not.a.token", connector_id="x").check()
+    assert not isinstance(bad.value, switchboard.UpstreamAuthenticationError)
+
+
+def _post(url: str, body: dict[str, Any], token: str | None = None) -> dict[str, Any]:
+    headers = {"content-type": "application/json"}
+    if token:
+        headers["authorization"] = f"Bearer {token}"
+    req = urllib.request.Request(url, data=json.dumps(body).encode(), headers=headers, method="POST")
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        out: dict[str, Any] = json.loads(resp.read())
+    return out

@@ -107,7 +107,7 @@ async def test_check_and_describe(fake: Fake) -> None:
     assert health["checked_entity"] and health["checked_action"]
     bad = await github(fake, token="ghp_wrong").check()
     assert bad["status"] == "unhealthy"
-    assert bad["error"]["code"] == "authentication"
+    assert bad["error"]["code"] == "upstream_authentication"
     text = gh.describe()
     assert "GitHub" in text and "owner: string, required" in text
     assert GithubConnector.describe  # the class attribute is the decorator
@@ -143,7 +143,10 @@ async def test_bad_credentials_are_authentication_errors_without_the_secret(fake
     with pytest.raises(switchboard.AuthenticationError) as info:
         await gh.issues.list(owner="octo", repo="hello")
     err = info.value
-    assert err.code == "authentication" and err.status_code == 401
+    # The provider rejected the end user's token: a subclass of AuthenticationError, so
+    # reference-style handlers still catch it, with its own code.
+    assert isinstance(err, switchboard.UpstreamAuthenticationError)
+    assert err.code == "upstream_authentication" and err.status_code == 401
     for text in (str(err), repr(err), err.message, repr(err.details)):
         assert secret not in text
 

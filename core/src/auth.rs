@@ -11,8 +11,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::error::{redact, Error, ErrorCode, Result};
-use crate::http::{HttpClient, HttpRequest, TransportError};
+use crate::http::{HttpClient, HttpRequest};
 use crate::spec::{AuthKind, AuthScheme, ConnectorSpec, OAuth2Config};
+use crate::upstream::{self, Peer};
 
 /// Seconds before expiry at which an access token is already treated as expired.
 const EXPIRY_SKEW_SECS: i64 = 30;
@@ -295,7 +296,7 @@ impl Auth {
         };
         let refresh_token = self.read().refresh_token.clone().ok_or_else(|| {
             Error::new(
-                ErrorCode::Authentication,
+                ErrorCode::UpstreamAuthentication,
                 "the access token was rejected and no refresh_token was given to renew it",
             )
         })?;
@@ -367,16 +368,7 @@ impl Auth {
         let resp = http
             .send(HttpRequest { method: "POST".into(), url, headers, body: Some(body), timeout })
             .await
-            .map_err(|e| match e {
-                TransportError::Timeout => Error::new(
-                    ErrorCode::UpstreamTimeout,
-                    format!("the OAuth token endpoint at {host} did not answer in time"),
-                ),
-                TransportError::Connect(m) | TransportError::Other(m) => Error::new(
-                    ErrorCode::Network,
-                    format!("the OAuth token endpoint at {host} could not be reached: {m}"),
-                ),
-            })?;
+            .map_err(|e| upstream::transport_error(Peer::TokenEndpoint(&host), &e))?;
         let parsed: Value = serde_json::from_slice(&resp.body).unwrap_or(Value::Null);
         if !(200..300).contains(&resp.status) {
             let reason = parsed
@@ -391,7 +383,7 @@ impl Auth {
             } else if resp.status >= 500 {
                 ErrorCode::UpstreamHttp
             } else {
-                ErrorCode::Authentication
+                ErrorCode::UpstreamAuthentication
             };
             return Err(Error::new(
                 code,
@@ -405,7 +397,7 @@ impl Auth {
             .and_then(Value::as_str)
             .ok_or_else(|| {
                 Error::new(
-                    ErrorCode::Authentication,
+                    ErrorCode::UpstreamAuthentication,
                     format!("the OAuth token endpoint at {host} answered without an access_token"),
                 )
             })?

@@ -7,53 +7,20 @@ use std::time::{Duration, Instant};
 
 use futures::Stream;
 use rand::Rng;
-use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::auth::{Auth, TokenSink};
 use crate::error::{Error, ErrorCode, Result};
+pub use crate::execution::{CheckResult, ExecuteOptions, ExecutionResult};
 use crate::extract;
-use crate::http::{HttpClient, HttpRequest, HttpResponse, ReqwestClient, TransportError};
+use crate::http::{HttpClient, HttpRequest, HttpResponse, ReqwestClient};
+use crate::paginate::{self, Executor};
 use crate::request;
 use crate::spec::{AuthKind, AuthScheme, ConnectorSpec, Operation, RetryConfig};
-use crate::upstream;
+use crate::upstream::{self, Peer};
 
 /// Largest file a `download` returns (it travels as base64 inside JSON).
 const MAX_DOWNLOAD_BYTES: usize = 50 * 1024 * 1024;
-
-/// The result of one operation.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ExecutionResult {
-    /// Records (list, search) or the record (others).
-    pub data: Value,
-    /// Pagination and other meta values the spec extracts.
-    pub meta: Map<String, Value>,
-}
-
-/// Per-call options.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct ExecuteOptions {
-    /// Keep only these dot paths of each record.
-    #[serde(default)]
-    pub select_fields: Vec<String>,
-    /// Drop these dot paths from each record.
-    #[serde(default)]
-    pub exclude_fields: Vec<String>,
-    /// Return long text in list results whole.
-    #[serde(default)]
-    pub skip_truncation: bool,
-}
-
-/// The outcome of `check()`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CheckResult {
-    /// `healthy` or `unhealthy`.
-    pub status: String,
-    pub checked_entity: Option<String>,
-    pub checked_action: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<Error>,
-}
 
 /// How a handle talks to the world.
 #[derive(Clone)]
@@ -161,6 +128,8 @@ impl Connector {
     pub fn new(spec: Arc<ConnectorSpec>, credentials: Value, config: Value, options: ConnectorOptions) -> Result<Self> {
         let creds = object(credentials, "credentials")?;
         let config = object(config, "config")?;
+        crate::validate::validate_handle(&spec, &creds, &config)
+            .map_err(|problems| crate::validate::configuration_error(&spec, &problems))?;
         let scheme = crate::auth::select_scheme(&spec, &creds)?.clone();
         let token_url = Self::token_url(&spec, &config, &scheme);
         if let Some(t) = &token_url {
@@ -257,6 +226,7 @@ impl Connector {
             "executed"
         );
         let (mut data, meta) = result?;
+        let next_page = paginate::next_page(op, &data, &meta);
         if !options.select_fields.is_empty() || !options.exclude_fields.is_empty() {
             match &mut data {
                 Value::Array(items) => items
@@ -268,7 +238,7 @@ impl Connector {
         if op.returns_list() && !options.skip_truncation {
             extract::truncate_strings(&mut data, extract::TRUNCATE_CHARS);
         }
-        Ok(ExecutionResult { data, meta })
+        Ok(ExecutionResult { data, meta, next_page })
     }
 
     async fn run(&self, op: &Operation, params: &Map<String, Value>) -> Result<(Value, Map<String, Value>)> {
@@ -302,7 +272,7 @@ impl Connector {
             let resp = match outcome {
                 Ok(r) => r,
                 Err(e) => {
-                    let err = transport_error(&inner.spec.display_name, &e);
+                    let err = upstream::transport_error(Peer::Api(&inner.spec.display_name), &e);
                     if op.idempotent {
                         if let Some(delay) = backoff(&retry, attempt, started, None) {
                             tracing::debug!(connector = %inner.spec.slug, attempt, delay_ms = delay.as_millis() as u64, "retrying after a transport error");
@@ -340,7 +310,7 @@ impl Connector {
                 let meta = extract::meta(op, &resp, &body);
                 return Ok((data, meta));
             };
-            if code == ErrorCode::Authentication && !refreshed {
+            if code == ErrorCode::UpstreamAuthentication && !refreshed {
                 refreshed = true;
                 if inner.auth.refresh_after_401(inner.http.as_ref(), applied.generation, timeout).await? {
                     attempt -= 1; // a refresh is not a retry
@@ -387,7 +357,8 @@ impl Connector {
                     body: None,
                     timeout,
                 };
-                let resp = self.inner.http.send(req).await.map_err(|e| transport_error(api, &e))?;
+                let resp =
+                    self.inner.http.send(req).await.map_err(|e| upstream::transport_error(Peer::Api(api), &e))?;
                 if !(200..300).contains(&resp.status) {
                     let b: Value = serde_json::from_slice(&resp.body).unwrap_or(Value::Null);
                     return Err(self.upstream_error(&resp, &b, upstream::code_for_status(resp.status)));
@@ -449,11 +420,6 @@ impl Connector {
         }
     }
 
-    /// The cursor for the page after `result`, if there is one.
-    pub fn next_cursor(&self, entity: &str, action: &str, result: &ExecutionResult) -> Result<Option<(String, Value)>> {
-        crate::paginate::next_cursor(&self.inner.spec, entity, action, result)
-    }
-
     /// Pages through `entity` / `action`, following the connector's cursor until the last page.
     pub fn paginate(
         &self,
@@ -462,11 +428,11 @@ impl Connector {
         params: Value,
         options: ExecuteOptions,
     ) -> impl Stream<Item = Result<ExecutionResult>> + Send + 'static {
-        crate::paginate::pages(self.clone(), self.inner.spec.clone(), entity, action, params, options)
+        paginate::pages(self.clone(), entity, action, params, options)
     }
 }
 
-impl crate::paginate::Executor for Connector {
+impl Executor for Connector {
     fn execute_page<'a>(
         &'a self,
         entity: &'a str,
@@ -497,14 +463,6 @@ fn graphql_failed(op: &Operation, body: &Value) -> bool {
     match &op.record_extractor {
         Some(p) => p.query(body).all().iter().all(|v| v.is_null()),
         None => false,
-    }
-}
-
-fn transport_error(api: &str, e: &TransportError) -> Error {
-    match e {
-        TransportError::Timeout => Error::new(ErrorCode::UpstreamTimeout, format!("{api} did not answer in time")),
-        TransportError::Connect(m) => Error::new(ErrorCode::Network, format!("{api} could not be reached: {m}")),
-        TransportError::Other(m) => Error::new(ErrorCode::Network, format!("the request to {api} failed: {m}")),
     }
 }
 

@@ -17,8 +17,12 @@ pub enum ErrorCode {
     BadRequest,
     /// Unknown entity or action, missing or invalid params.
     Validation,
-    /// Missing, expired, forged or rejected credentials or tokens.
+    /// Missing, expired, forged or rejected tokens or client credentials of Switchboard itself
+    /// (the caller's own: "my token is bad").
     Authentication,
+    /// The upstream provider rejected the connector's credentials (the end user's: "their
+    /// GitHub token is bad"), including a refresh token it no longer accepts.
+    UpstreamAuthentication,
     /// The credentials are valid but lack the permission.
     Forbidden,
     /// No such object in the caller's scope.
@@ -43,10 +47,11 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in a stable order (bindings check theirs against this list).
-    pub const ALL: [ErrorCode; 13] = [
+    pub const ALL: [ErrorCode; 14] = [
         ErrorCode::BadRequest,
         ErrorCode::Validation,
         ErrorCode::Authentication,
+        ErrorCode::UpstreamAuthentication,
         ErrorCode::Forbidden,
         ErrorCode::NotFound,
         ErrorCode::Conflict,
@@ -65,6 +70,7 @@ impl ErrorCode {
             ErrorCode::BadRequest => "bad_request",
             ErrorCode::Validation => "validation",
             ErrorCode::Authentication => "authentication",
+            ErrorCode::UpstreamAuthentication => "upstream_authentication",
             ErrorCode::Forbidden => "forbidden",
             ErrorCode::NotFound => "not_found",
             ErrorCode::Conflict => "conflict",
@@ -89,6 +95,9 @@ impl ErrorCode {
             ErrorCode::BadRequest => 400,
             ErrorCode::Validation => 422,
             ErrorCode::Authentication => 401,
+            // Not 401: the engine's caller is authenticated; the provider refused the stored
+            // credentials (the provider's own status is in `details.upstream_status`).
+            ErrorCode::UpstreamAuthentication => 502,
             ErrorCode::Forbidden => 403,
             ErrorCode::NotFound => 404,
             ErrorCode::Conflict => 409,

@@ -6,7 +6,6 @@ use serde_json::{Map, Value};
 use crate::error::Result;
 use crate::http::HttpResponse;
 use crate::spec::{MetaSource, Operation};
-use crate::template;
 
 /// Text longer than this in list results is cut unless the caller asks for everything.
 pub const TRUNCATE_CHARS: usize = 4000;
@@ -35,10 +34,10 @@ pub fn records(op: &Operation, body: &Value) -> Result<Value> {
             _ => matched,
         };
         items = items.into_iter().map(wrap).collect();
-        if let Some(expr) = &op.record_filter {
+        if let Some(filter) = &op.record_filter {
             let mut kept = Vec::with_capacity(items.len());
             for it in items {
-                if template::eval_filter(expr, &it)? {
+                if filter.matches(&it)? {
                     kept.push(it);
                 }
             }
@@ -161,6 +160,45 @@ pub fn truncate_strings(v: &mut Value, max: usize) -> bool {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    const FILTERED: &str = r#"
+openapi: 3.1.0
+info: {title: F, version: "1", x-connector-name: f, x-connector-definition-id: 00000000-0000-0000-0000-000000000003}
+servers: [{url: "https://api.example.com"}]
+components:
+  securitySchemes:
+    pat: {type: http, scheme: bearer}
+paths:
+  /repos:
+    get:
+      x-entity: repos
+      x-action: list
+      x-record-extractor: $.items
+      x-record-filter: "{{ not record.private }}"
+      responses: {"200": {description: ok}}
+"#;
+
+    #[test]
+    fn record_filters_compile_once_per_spec_not_per_record() {
+        use crate::template::FILTER_COMPILES;
+        let compiles = || FILTER_COMPILES.with(|n| n.get());
+        let before = compiles();
+        let spec = crate::spec::parse_spec("f.yaml", FILTERED).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(compiles() - before, 1, "the filter compiles once, when the spec is loaded");
+        let op = spec.operation("repos", "list").unwrap_or_else(|| panic!("no repos.list"));
+        assert_eq!(op.record_filter.as_ref().map(|f| f.source()), Some("not record.private"));
+
+        let loaded = compiles();
+        let items: Vec<Value> = (0..500).map(|i| json!({"id": i, "private": i % 2 == 1})).collect();
+        let body = json!({ "items": items });
+        for _ in 0..3 {
+            let data = records(op, &body).unwrap_or_else(|e| panic!("{e}"));
+            let kept = data.as_array().map_or(0, Vec::len);
+            assert_eq!(kept, 250);
+            assert!(data.as_array().into_iter().flatten().all(|r| r["private"] == json!(false)));
+        }
+        assert_eq!(compiles(), loaded, "filtering 3 x 500 records compiled nothing");
+    }
 
     #[test]
     fn link_header_relations() {

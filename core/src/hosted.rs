@@ -1,7 +1,9 @@
 //! Hosted mode: the client side of the engine's HTTP API. The engine holds the credentials; the
-//! SDK holds only client credentials, fetches the application token itself, keeps it until
-//! shortly before it expires, fetches a new one once however many calls wait for it, and retries
-//! a call once after a 401 with a fresh token.
+//! SDK holds either client credentials, from which it fetches the application token itself
+//! (kept until shortly before it expires, fetched once however many calls wait for it), or a
+//! scoped token the app supplies through a [`TokenProvider`] (mobile and browser apps, which
+//! must not hold a client secret). A call is retried once after a 401 about the token, with a
+//! fresh one. Every body sent and read is a type of [`crate::wire`], the engine's own contract.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -9,21 +11,55 @@ use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
 use futures::Stream;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Map, Value};
+use serde_json::Value;
 
-use crate::connector::{CheckResult, ExecuteOptions, ExecutionResult};
 use crate::error::{Error, ErrorCode, Result};
-use crate::http::{HttpClient, HttpRequest, ReqwestClient, TransportError};
+use crate::execution::{CheckResult, ExecuteOptions, ExecutionResult};
+use crate::http::{HttpClient, HttpRequest, ReqwestClient};
 use crate::registry::Registry;
+use crate::upstream::{self, Peer};
+use crate::wire;
 
-/// Where the engine is and who the caller is. Unset fields fall back to `SWITCHBOARD_API_URL`,
-/// `SWITCHBOARD_CLIENT_ID`, `SWITCHBOARD_CLIENT_SECRET` and `SWITCHBOARD_ORGANIZATION_ID`.
+/// Supplies the token for calls to the engine, for clients without a client secret: the app
+/// fetches a scoped token from its own backend and hands it over here.
+pub trait TokenProvider: Send + Sync {
+    /// A token to send. `rejected` is the token the engine just refused (expired, say), so the
+    /// provider should return a new one; `None` on the first call.
+    fn token(&self, rejected: Option<String>) -> BoxFuture<'_, Result<String>>;
+}
+
+/// A fixed scoped token: its calls fail with `authentication` once it expires.
+struct StaticToken(String);
+
+impl TokenProvider for StaticToken {
+    fn token(&self, rejected: Option<String>) -> BoxFuture<'_, Result<String>> {
+        Box::pin(async move {
+            match rejected {
+                Some(r) if r == self.0 => Err(Error::new(
+                    ErrorCode::Authentication,
+                    "the engine rejected the scoped token (expired?); pass a new one, or a token provider",
+                )),
+                _ => Ok(self.0.clone()),
+            }
+        })
+    }
+}
+
+/// Where the engine is and who the caller is: client credentials, a scoped token, or a token
+/// provider (the first of the last two that is set wins over client credentials). Argument
+/// aliases and environment fallbacks are applied before, by [`crate::sdk::ClientSettings`].
 #[derive(Clone, Default)]
 pub struct HostedConfig {
+    /// The engine (default `http://127.0.0.1:8080`).
     pub base_url: Option<String>,
     pub client_id: Option<String>,
     pub client_secret: Option<String>,
+    /// A scoped token for one workspace, instead of client credentials.
+    pub scoped_token: Option<String>,
+    /// Supplies (and renews) the token, instead of client credentials.
+    pub token_provider: Option<Arc<dyn TokenProvider>>,
     pub organization_id: Option<String>,
     /// Time allowed for one call to the engine (default 120 s: the engine itself retries upstreams).
     pub timeout: Option<Duration>,
@@ -41,10 +77,6 @@ impl std::fmt::Debug for HostedConfig {
     }
 }
 
-fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok().map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
-}
-
 const DEFAULT_BASE_URL: &str = "http://127.0.0.1:8080";
 
 struct CachedToken {
@@ -53,14 +85,19 @@ struct CachedToken {
     generation: u64,
 }
 
+enum Auth {
+    /// Application tokens from client credentials, cached.
+    Client { id: String, secret: String, cache: tokio::sync::Mutex<Option<CachedToken>> },
+    /// Tokens from the app; the last one is kept until the engine rejects it.
+    Provider { provider: Arc<dyn TokenProvider>, current: tokio::sync::Mutex<Option<(String, u64)>> },
+}
+
 struct ClientInner {
     base_url: String,
-    client_id: String,
-    client_secret: String,
     organization_id: Option<String>,
     timeout: Duration,
     http: Arc<dyn HttpClient>,
-    token: tokio::sync::Mutex<Option<CachedToken>>,
+    auth: Auth,
     fetches: AtomicU64,
 }
 
@@ -81,32 +118,40 @@ fn renew_margin(expires_in: u64) -> Duration {
     Duration::from_secs((expires_in / 10).min(60))
 }
 
+fn encode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
 impl HostedClient {
-    /// A client from `config`, falling back to the environment.
+    /// A client from `config`.
     pub fn new(config: HostedConfig) -> Result<Self> {
-        let base_url =
-            config.base_url.or_else(|| env("SWITCHBOARD_API_URL")).unwrap_or_else(|| DEFAULT_BASE_URL.to_string());
+        let base_url = config.base_url.unwrap_or_else(|| DEFAULT_BASE_URL.to_string());
         let base = url::Url::parse(&base_url)
             .ok()
             .filter(|u| matches!(u.scheme(), "http" | "https"))
             .ok_or_else(|| Error::configuration(format!("base_url {base_url:?} is not an http(s) URL")))?;
-        let client_id = config
-            .client_id
-            .or_else(|| env("SWITCHBOARD_CLIENT_ID"))
-            .ok_or_else(|| Error::configuration("client_id is required (or set SWITCHBOARD_CLIENT_ID)"))?;
-        let client_secret = config
-            .client_secret
-            .or_else(|| env("SWITCHBOARD_CLIENT_SECRET"))
-            .ok_or_else(|| Error::configuration("client_secret is required (or set SWITCHBOARD_CLIENT_SECRET)"))?;
+        let provider = config.token_provider.or_else(|| {
+            config.scoped_token.filter(|t| !t.trim().is_empty()).map(|t| Arc::new(StaticToken(t)) as Arc<_>)
+        });
+        let auth = match (provider, config.client_id, config.client_secret) {
+            (Some(provider), _, _) => Auth::Provider { provider, current: tokio::sync::Mutex::new(None) },
+            (None, Some(id), Some(secret)) => Auth::Client { id, secret, cache: tokio::sync::Mutex::new(None) },
+            (None, None, _) => {
+                return Err(Error::configuration(
+                    "client_id is required (or set SWITCHBOARD_CLIENT_ID), or a scoped token / token provider",
+                ))
+            }
+            (None, Some(_), None) => {
+                return Err(Error::configuration("client_secret is required (or set SWITCHBOARD_CLIENT_SECRET)"))
+            }
+        };
         Ok(Self {
             inner: Arc::new(ClientInner {
                 base_url: base.as_str().trim_end_matches('/').to_string(),
-                client_id,
-                client_secret,
-                organization_id: config.organization_id.or_else(|| env("SWITCHBOARD_ORGANIZATION_ID")),
+                organization_id: config.organization_id,
                 timeout: config.timeout.unwrap_or(Duration::from_secs(120)),
                 http: config.http.unwrap_or_else(ReqwestClient::shared),
-                token: tokio::sync::Mutex::new(None),
+                auth,
                 fetches: AtomicU64::new(0),
             }),
         })
@@ -117,65 +162,103 @@ impl HostedClient {
         &self.inner.base_url
     }
 
-    /// How many application tokens this client fetched (for tests and metrics).
+    /// Whether the client holds a scoped token (bound to one workspace) rather than client
+    /// credentials.
+    pub fn is_scoped(&self) -> bool {
+        matches!(self.inner.auth, Auth::Provider { .. })
+    }
+
+    /// How many tokens this client fetched or was given (for tests and metrics).
     pub fn token_fetches(&self) -> u64 {
         self.inner.fetches.load(Ordering::Relaxed)
     }
 
-    /// A valid application token and its generation, fetched once for all waiting callers.
+    /// A valid token and its generation, fetched once for all waiting callers.
     async fn token(&self) -> Result<(String, u64)> {
-        let mut slot = self.inner.token.lock().await;
-        if let Some(t) = slot.as_ref() {
-            if Instant::now() < t.refresh_at {
-                return Ok((t.token.clone(), t.generation));
+        match &self.inner.auth {
+            Auth::Client { id, secret, cache } => {
+                let mut slot = cache.lock().await;
+                if let Some(t) = slot.as_ref().filter(|t| Instant::now() < t.refresh_at) {
+                    return Ok((t.token.clone(), t.generation));
+                }
+                let generation = slot.as_ref().map(|t| t.generation + 1).unwrap_or(1);
+                let body = wire::TokenRequest { client_id: id.clone(), client_secret: secret.clone() };
+                let answer: wire::ApplicationToken =
+                    self.send("POST", "/api/v1/account/applications/token", Some(&body), None).await?;
+                self.inner.fetches.fetch_add(1, Ordering::Relaxed);
+                let lifetime = Duration::from_secs(answer.expires_in).saturating_sub(renew_margin(answer.expires_in));
+                let token = answer.access_token;
+                *slot = Some(CachedToken { token: token.clone(), refresh_at: Instant::now() + lifetime, generation });
+                Ok((token, generation))
             }
-        }
-        let generation = slot.as_ref().map(|t| t.generation + 1).unwrap_or(1);
-        let body = json!({"client_id": self.inner.client_id, "client_secret": self.inner.client_secret});
-        let answer = self.send("POST", "/api/v1/account/applications/token", Some(&body), None).await?;
-        self.inner.fetches.fetch_add(1, Ordering::Relaxed);
-        let token = answer
-            .get("access_token")
-            .and_then(Value::as_str)
-            .ok_or_else(|| {
-                Error::new(ErrorCode::Authentication, "the engine answered the token request without an access_token")
-            })?
-            .to_string();
-        let expires_in = answer.get("expires_in").and_then(Value::as_u64).unwrap_or(900);
-        let lifetime = Duration::from_secs(expires_in).saturating_sub(renew_margin(expires_in));
-        *slot = Some(CachedToken { token: token.clone(), refresh_at: Instant::now() + lifetime, generation });
-        Ok((token, generation))
-    }
-
-    /// Drops the cached token if it is still the one of `generation`.
-    async fn invalidate(&self, generation: u64) {
-        let mut slot = self.inner.token.lock().await;
-        if slot.as_ref().is_some_and(|t| t.generation == generation) {
-            if let Some(t) = slot.as_mut() {
-                t.refresh_at = Instant::now();
+            Auth::Provider { provider, current } => {
+                let mut slot = current.lock().await;
+                if let Some((t, generation)) = slot.as_ref() {
+                    return Ok((t.clone(), *generation));
+                }
+                let token = provider.token(None).await?;
+                self.inner.fetches.fetch_add(1, Ordering::Relaxed);
+                *slot = Some((token.clone(), 1));
+                Ok((token, 1))
             }
         }
     }
 
-    /// One authenticated call to the engine; a 401 is retried once with a fresh token.
-    pub async fn call(&self, method: &str, path: &str, body: Option<&Value>) -> Result<Value> {
+    /// A new token after the engine rejected the one of `generation` (unless another caller
+    /// already renewed it).
+    async fn renew(&self, generation: u64) -> Result<(String, u64)> {
+        match &self.inner.auth {
+            Auth::Client { cache, .. } => {
+                {
+                    let mut slot = cache.lock().await;
+                    if let Some(t) = slot.as_mut().filter(|t| t.generation == generation) {
+                        t.refresh_at = Instant::now();
+                    }
+                }
+                self.token().await
+            }
+            Auth::Provider { provider, current } => {
+                let mut slot = current.lock().await;
+                match slot.as_ref() {
+                    Some((t, g)) if *g != generation => Ok((t.clone(), *g)),
+                    other => {
+                        let rejected = other.map(|(t, _)| t.clone());
+                        let token = provider.token(rejected).await?;
+                        self.inner.fetches.fetch_add(1, Ordering::Relaxed);
+                        *slot = Some((token.clone(), generation + 1));
+                        Ok((token, generation + 1))
+                    }
+                }
+            }
+        }
+    }
+
+    /// One authenticated call to the engine, its answer read as `T`; a 401 about the token is
+    /// retried once with a fresh token (an upstream rejecting stored credentials is
+    /// `upstream_authentication`, never retried here).
+    pub async fn call<B: Serialize + Sync, T: DeserializeOwned>(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&B>,
+    ) -> Result<T> {
         let (token, generation) = self.token().await?;
         match self.send(method, path, body, Some(&token)).await {
-            // Only a rejected application token is retried: an upstream that rejected the
-            // stored credentials (`details.upstream_status`) would reject them again.
-            Err(e)
-                if e.code == ErrorCode::Authentication
-                    && e.details.as_ref().and_then(|d| d.get("upstream_status")).is_none() =>
-            {
-                self.invalidate(generation).await;
-                let (token, _) = self.token().await?;
+            Err(e) if e.code == ErrorCode::Authentication => {
+                let (token, _) = self.renew(generation).await?;
                 self.send(method, path, body, Some(&token)).await
             }
             other => other,
         }
     }
 
-    async fn send(&self, method: &str, path: &str, body: Option<&Value>, token: Option<&str>) -> Result<Value> {
+    async fn send<B: Serialize + Sync, T: DeserializeOwned>(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&B>,
+        token: Option<&str>,
+    ) -> Result<T> {
         let mut headers = vec![("accept".to_string(), "application/json".to_string())];
         if let Some(t) = token {
             headers.push(("authorization".into(), format!("Bearer {t}")));
@@ -197,38 +280,39 @@ impl HostedClient {
             body,
             timeout: self.inner.timeout,
         };
-        let resp = self.inner.http.send(req).await.map_err(|e| match e {
-            TransportError::Timeout => Error::new(ErrorCode::UpstreamTimeout, "the engine did not answer in time"),
-            TransportError::Connect(m) | TransportError::Other(m) => Error::new(
-                ErrorCode::Network,
-                format!("the engine at {} could not be reached: {m}", self.inner.base_url),
-            ),
-        })?;
-        let value: Value =
-            if resp.body.is_empty() { Value::Null } else { serde_json::from_slice(&resp.body).unwrap_or(Value::Null) };
+        let resp = self
+            .inner
+            .http
+            .send(req)
+            .await
+            .map_err(|e| upstream::transport_error(Peer::Engine(&self.inner.base_url), &e))?;
         if (200..300).contains(&resp.status) {
-            return Ok(value);
+            let body: &[u8] = if resp.body.is_empty() { b"null" } else { &resp.body };
+            return serde_json::from_slice(body).map_err(|e| {
+                Error::internal(format!("the engine's answer to {method} {path} does not match the contract: {e}"))
+            });
         }
-        let code = value
-            .get("code")
-            .and_then(Value::as_str)
-            .and_then(ErrorCode::parse)
-            .unwrap_or_else(|| crate::upstream::code_for_status(resp.status));
-        let message = value
-            .get("message")
-            .and_then(Value::as_str)
-            .map(str::to_string)
-            .unwrap_or_else(|| format!("the engine answered HTTP {}", resp.status));
-        let mut e = Error::new(code, message).with_status(resp.status).with_request_id(
-            value
-                .get("request_id")
-                .and_then(Value::as_str)
-                .map(str::to_string)
-                .or_else(|| resp.header("x-request-id").map(str::to_string)),
-        );
-        e.details = value.get("details").cloned().filter(|d| !d.is_null());
+        let answer: Option<wire::ErrorBody> = serde_json::from_slice(&resp.body).ok();
+        let (code, message, request_id, details, retry_after) = match answer {
+            Some(b) => (b.code, b.message, b.request_id, b.details, b.retry_after),
+            // Not the engine's error shape (a proxy in between, say): the status says what it can.
+            None => (
+                match resp.status {
+                    401 => ErrorCode::Authentication,
+                    s => upstream::code_for_status(s),
+                },
+                format!("the engine answered HTTP {}", resp.status),
+                None,
+                None,
+                None,
+            ),
+        };
+        let mut e = Error::new(code, message)
+            .with_status(resp.status)
+            .with_request_id(request_id.or_else(|| resp.header("x-request-id").map(str::to_string)));
+        e.details = details.filter(|d| !d.is_null());
         if code == ErrorCode::RateLimited {
-            e.retry_after = crate::upstream::retry_after(&resp).or(Some(1.0));
+            e.retry_after = retry_after.or_else(|| upstream::retry_after(&resp)).or(Some(1.0));
         }
         Err(e)
     }
@@ -239,6 +323,7 @@ impl HostedClient {
 pub struct ConnectorInfo {
     pub id: String,
     pub name: String,
+    /// The slug (`github`).
     pub connector_type: String,
     pub definition_id: String,
     pub workspace_name: Option<String>,
@@ -246,25 +331,17 @@ pub struct ConnectorInfo {
     pub updated_at: Option<String>,
 }
 
-impl ConnectorInfo {
-    fn from_json(v: &Value) -> Result<Self> {
-        let s = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
-        Ok(Self {
-            id: s("id").ok_or_else(|| Error::internal("the engine answered a connector without an id"))?,
-            name: s("name").unwrap_or_default(),
-            connector_type: s("connector_type")
-                .or_else(|| {
-                    v.get("summarized_source_template")
-                        .and_then(|t| t.get("slug"))
-                        .and_then(Value::as_str)
-                        .map(str::to_string)
-                })
-                .unwrap_or_default(),
-            definition_id: s("definition_id").unwrap_or_default(),
-            workspace_name: s("workspace_name"),
-            created_at: s("created_at"),
-            updated_at: s("updated_at"),
-        })
+impl From<wire::Connector> for ConnectorInfo {
+    fn from(c: wire::Connector) -> Self {
+        Self {
+            id: c.id,
+            name: c.name,
+            connector_type: c.connector_type,
+            definition_id: c.definition_id,
+            workspace_name: Some(c.workspace_name),
+            created_at: Some(c.created_at),
+            updated_at: Some(c.updated_at),
+        }
     }
 }
 
@@ -288,15 +365,12 @@ pub enum ConnectorLookup {
     Name(String),
 }
 
-/// One end customer's workspace, managed with the application's credentials.
+/// One end customer's workspace: named, with client credentials, or the one a scoped token is
+/// bound to.
 #[derive(Debug, Clone)]
 pub struct Workspace {
     client: HostedClient,
-    name: String,
-}
-
-fn encode(s: &str) -> String {
-    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+    name: Option<String>,
 }
 
 impl Workspace {
@@ -306,12 +380,21 @@ impl Workspace {
         if name.trim().is_empty() {
             return Err(Error::configuration("workspace_name is required (or external_user_id)"));
         }
-        Ok(Self { client, name })
+        Ok(Self { client, name: Some(name) })
     }
 
-    /// The workspace's name.
+    /// The workspace `name` names or, with a scoped client and no name, the token's own.
+    pub fn for_client(client: HostedClient, name: Option<String>) -> Result<Self> {
+        match name {
+            Some(n) => Self::new(client, n),
+            None if client.is_scoped() => Ok(Self { client, name: None }),
+            None => Err(Error::configuration("workspace_name is required (or external_user_id)")),
+        }
+    }
+
+    /// The workspace's name (empty for a scoped client that was given none).
     pub fn name(&self) -> &str {
-        &self.name
+        self.name.as_deref().unwrap_or_default()
     }
 
     /// The client this workspace uses.
@@ -321,34 +404,27 @@ impl Workspace {
 
     /// Stores a connector with its credentials; returns what the engine stored.
     pub async fn create_connector(&self, c: NewConnector) -> Result<ConnectorInfo> {
-        let mut body = json!({
-            "connector_type": c.connector_type,
-            "workspace_name": self.name,
-            "credentials": c.credentials,
-        });
-        if let Some(n) = c.name {
-            body["name"] = json!(n);
-        }
-        if let Some(r) = c.replication_config {
-            body["replication_config"] = r;
-        }
-        if let Some(cfg) = c.config {
-            body["config"] = cfg;
-        }
-        let v = self.client.call("POST", "/api/v1/integrations/connectors", Some(&body)).await?;
-        ConnectorInfo::from_json(&v)
+        let body = wire::CreateConnector {
+            connector_type: Some(c.connector_type),
+            workspace_name: self.name.clone(),
+            name: c.name,
+            credentials: Some(c.credentials),
+            replication_config: c.replication_config,
+            config: c.config,
+            ..Default::default()
+        };
+        let created: wire::Connector = self.client.call("POST", "/api/v1/integrations/connectors", Some(&body)).await?;
+        Ok(created.into())
     }
 
     /// The workspace's connectors.
     pub async fn list_connectors(&self) -> Result<Vec<ConnectorInfo>> {
-        let v = self
-            .client
-            .call("GET", &format!("/api/v1/integrations/connectors?workspace_name={}", encode(&self.name)), None)
-            .await?;
-        v.get("data")
-            .and_then(Value::as_array)
-            .map(|a| a.iter().map(ConnectorInfo::from_json).collect())
-            .unwrap_or_else(|| Ok(Vec::new()))
+        let path = match &self.name {
+            Some(n) => format!("/api/v1/integrations/connectors?workspace_name={}", encode(n)),
+            None => "/api/v1/integrations/connectors".to_string(),
+        };
+        let list: wire::ConnectorList = self.client.call::<(), _>("GET", &path, None).await?;
+        Ok(list.data.into_iter().map(ConnectorInfo::from).collect())
     }
 
     /// Finds one connector: 0 matches is `not_found`, 2 or more `conflict`.
@@ -370,13 +446,13 @@ impl Workspace {
             ConnectorLookup::Name(n) => format!("{n:?}"),
         };
         match matches.len() {
-            0 => Err(Error::new(ErrorCode::NotFound, format!("workspace {:?} has no connector {what}", self.name))),
+            0 => Err(Error::new(ErrorCode::NotFound, format!("workspace {:?} has no connector {what}", self.name()))),
             1 => Ok(matches.remove(0)),
             n => Err(Error::new(
                 ErrorCode::Conflict,
                 format!(
                     "workspace {:?} has {n} connectors matching {what} ({}); pass connector_id to pick one",
-                    self.name,
+                    self.name(),
                     matches.iter().map(|c| c.id.as_str()).collect::<Vec<_>>().join(", ")
                 ),
             )),
@@ -391,7 +467,8 @@ impl Workspace {
 
     /// Deletes a connector and its stored credentials.
     pub async fn delete_connector(&self, connector_id: &str) -> Result<()> {
-        self.client.call("DELETE", &format!("/api/v1/integrations/connectors/{}", encode(connector_id)), None).await?;
+        let path = format!("/api/v1/integrations/connectors/{}", encode(connector_id));
+        let _: Value = self.client.call::<(), _>("DELETE", &path, None).await?;
         Ok(())
     }
 }
@@ -399,12 +476,7 @@ impl Workspace {
 #[derive(Debug, Clone)]
 enum Target {
     Id(String),
-    /// A connector type (slug, name or definition id) in a workspace, found with
-    /// [`Workspace::find_connector`].
-    Lookup {
-        workspace_name: String,
-        connector_type: String,
-    },
+    Lookup { workspace_name: Option<String>, connector_type: String },
 }
 
 /// Runs operations on one stored connector through the engine.
@@ -422,9 +494,10 @@ impl HostedExecutor {
     }
 
     /// By workspace and connector definition id (or slug); the lookup runs once and is cached.
-    pub fn by_definition(client: HostedClient, workspace_name: impl Into<String>, definition: &str) -> Result<Self> {
-        let workspace_name = workspace_name.into();
-        if workspace_name.trim().is_empty() {
+    /// A scoped client may leave the workspace out: its token names it.
+    pub fn by_definition(client: HostedClient, workspace_name: Option<String>, definition: &str) -> Result<Self> {
+        let workspace_name = workspace_name.filter(|w| !w.trim().is_empty());
+        if workspace_name.is_none() && !client.is_scoped() {
             return Err(Error::configuration("workspace_name is required with connector_definition_id"));
         }
         Ok(Self {
@@ -440,20 +513,23 @@ impl HostedExecutor {
         Self { client, target: Target::Id(id), resolved: Arc::new(cell) }
     }
 
+    /// The client this executor calls the engine with.
+    pub fn client(&self) -> &HostedClient {
+        &self.client
+    }
+
     /// The connector this executor runs, looked up once.
     pub async fn connector(&self) -> Result<ConnectorInfo> {
         self.resolved
             .get_or_try_init(|| async {
                 match &self.target {
                     Target::Id(id) => {
-                        let v = self
-                            .client
-                            .call("GET", &format!("/api/v1/integrations/connectors/{}", encode(id)), None)
-                            .await?;
-                        ConnectorInfo::from_json(&v)
+                        let path = format!("/api/v1/integrations/connectors/{}", encode(id));
+                        let c: wire::Connector = self.client.call::<(), _>("GET", &path, None).await?;
+                        Ok(c.into())
                     }
                     Target::Lookup { workspace_name, connector_type } => {
-                        let ws = Workspace::new(self.client.clone(), workspace_name.clone())?;
+                        let ws = Workspace::for_client(self.client.clone(), workspace_name.clone())?;
                         ws.find_connector(&ConnectorLookup::Name(connector_type.clone())).await
                     }
                 }
@@ -478,57 +554,45 @@ impl HostedExecutor {
         options: &ExecuteOptions,
     ) -> Result<ExecutionResult> {
         let id = self.connector_id().await?;
-        let mut body = json!({"entity": entity, "action": action, "params": params});
-        if !options.select_fields.is_empty() {
-            body["select_fields"] = json!(options.select_fields);
-        }
-        if !options.exclude_fields.is_empty() {
-            body["exclude_fields"] = json!(options.exclude_fields);
-        }
-        if options.skip_truncation {
-            body["skip_truncation"] = json!(true);
-        }
-        let v = self
-            .client
-            .call("POST", &format!("/api/v1/integrations/connectors/{}/execute", encode(&id)), Some(&body))
-            .await?;
-        let mut meta: Map<String, Value> =
-            v.get("connector_metadata").and_then(Value::as_object).cloned().unwrap_or_default();
-        if let Some(Value::Object(p)) = meta.remove("pagination") {
-            meta = p;
-        }
-        Ok(ExecutionResult { data: v.get("result").cloned().unwrap_or(Value::Null), meta })
+        let body = wire::ExecuteBody {
+            entity: entity.to_string(),
+            action: action.to_string(),
+            params: Some(params),
+            select_fields: (!options.select_fields.is_empty()).then(|| options.select_fields.clone()),
+            exclude_fields: (!options.exclude_fields.is_empty()).then(|| options.exclude_fields.clone()),
+            skip_truncation: options.skip_truncation.then_some(true),
+            intent: None,
+        };
+        let path = format!("/api/v1/integrations/connectors/{}/execute", encode(&id));
+        let r: wire::ExecuteResponse = self.client.call("POST", &path, Some(&body)).await?;
+        let m = r.connector_metadata;
+        let meta = if m.pagination.is_empty() { m.meta } else { m.pagination };
+        Ok(ExecutionResult { data: r.result, meta, next_page: m.next_page })
     }
 
     /// Runs the connector's health check on the engine.
     pub async fn check(&self) -> Result<CheckResult> {
         let id = self.connector_id().await?;
-        let v =
-            self.client.call("POST", &format!("/api/v1/integrations/connectors/{}/check", encode(&id)), None).await?;
-        let error = v.get("error").filter(|e| !e.is_null()).map(|e| {
-            let code =
-                e.get("code").and_then(Value::as_str).and_then(ErrorCode::parse).unwrap_or(ErrorCode::UpstreamHttp);
-            Error::new(code, e.get("message").and_then(Value::as_str).unwrap_or_default())
-        });
+        let path = format!("/api/v1/integrations/connectors/{}/check", encode(&id));
+        let r: wire::CheckResponse = self.client.call::<(), _>("POST", &path, None).await?;
         Ok(CheckResult {
-            status: v.get("status").and_then(Value::as_str).unwrap_or("unhealthy").to_string(),
-            checked_entity: v.get("checked_entity").and_then(Value::as_str).map(str::to_string),
-            checked_action: v.get("checked_action").and_then(Value::as_str).map(str::to_string),
-            error,
+            status: r.status,
+            checked_entity: r.checked_entity,
+            checked_action: r.checked_action,
+            error: r.error.map(|e| Error::new(e.code, e.message)),
         })
     }
 
-    /// Pages through an operation's results on the engine, following the connector's cursor.
-    pub async fn paginate(
+    /// Pages through an operation's results on the engine, following the cursor each page
+    /// carries (`connector_metadata.next_page`): no local copy of the spec is needed.
+    pub fn paginate(
         &self,
         entity: &str,
         action: &str,
         params: Value,
         options: ExecuteOptions,
-    ) -> Result<impl Stream<Item = Result<ExecutionResult>> + Send + 'static> {
-        let info = self.connector().await?;
-        let spec = Registry::shared()?.get(&info.connector_type)?;
-        Ok(crate::paginate::pages(self.clone(), spec, entity, action, params, options))
+    ) -> impl Stream<Item = Result<ExecutionResult>> + Send + 'static {
+        crate::paginate::pages(self.clone(), entity, action, params, options)
     }
 }
 
@@ -578,7 +642,7 @@ mod tests {
             ..Default::default()
         });
         let msg = e.err().map(|e| e.message).unwrap_or_default();
-        assert!(msg.contains("client_secret") || std::env::var("SWITCHBOARD_CLIENT_SECRET").is_ok(), "{msg}");
+        assert!(msg.contains("client_secret"), "{msg}");
         let bad = HostedClient::new(HostedConfig {
             base_url: Some("ftp://x".into()),
             client_id: Some("a".into()),

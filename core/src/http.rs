@@ -34,7 +34,8 @@ impl HttpResponse {
     }
 }
 
-/// Why a request got no response.
+/// Why a request got no response. It becomes a public error in one place only:
+/// [`crate::upstream::transport_error`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TransportError {
     /// No answer within the timeout.

@@ -7,22 +7,30 @@
 
 pub mod auth;
 pub mod connector;
-pub mod describe;
 pub mod error;
+pub mod execution;
 pub mod extract;
 pub mod hosted;
 pub mod http;
 pub mod paginate;
 pub mod registry;
 pub mod request;
+pub mod sdk;
 pub mod spec;
 pub mod template;
 pub mod tools;
 pub mod upstream;
+pub mod validate;
+pub mod wire;
+
+/// Text and JSON descriptions of a connector. The module lives in [`tools`], next to the one
+/// param renderer it shares with the tool schemas; this path is kept for callers.
+pub use tools::describe;
 
 pub use auth::{RefreshStart, TokenSink, TokenUpdate};
-pub use connector::{CheckResult, Connector, ConnectorOptions, ExecuteOptions, ExecutionResult};
+pub use connector::{Connector, ConnectorOptions};
 pub use error::{Error, ErrorCode, Result};
+pub use execution::{CheckResult, ExecuteOptions, ExecutionResult};
 pub use hosted::{
     connect, ConnectorInfo, ConnectorLookup, HostedClient, HostedConfig, HostedExecutor, NewConnector, Workspace,
 };

@@ -1,6 +1,6 @@
 //! Jinja templates in specs (GraphQL queries and variables, record filters), via minijinja.
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use minijinja::{Environment, UndefinedBehavior};
 use serde_json::Value;
@@ -20,11 +20,6 @@ fn env() -> &'static Environment<'static> {
 /// Checks that `template` compiles.
 pub fn check(template: &str) -> std::result::Result<(), String> {
     env().template_from_str(template).map(|_| ()).map_err(|e| format!("invalid template: {e}"))
-}
-
-/// Checks that `expr` compiles as an expression.
-pub fn check_expression(expr: &str) -> std::result::Result<(), String> {
-    env().compile_expression(expr).map(|_| ()).map_err(|e| format!("invalid expression: {e}"))
 }
 
 /// `{{ not record.x }}` -> `not record.x`: record filters may be written with or without braces.
@@ -48,15 +43,50 @@ pub fn render(template: &str, ctx: &Value) -> Result<String> {
     env().render_str(template, ctx).map_err(|e| Error::configuration(format!("template failed to render: {e}")))
 }
 
-/// Evaluates a boolean expression with `record` bound to `record`.
-pub fn eval_filter(expr: &str, record: &Value) -> Result<bool> {
-    let compiled = env()
-        .compile_expression(expr)
-        .map_err(|e| Error::configuration(format!("record filter does not compile: {e}")))?;
-    let v = compiled
-        .eval(minijinja::context! { record => minijinja::Value::from_serialize(record) })
-        .map_err(|e| Error::configuration(format!("record filter failed: {e}")))?;
-    Ok(v.is_true())
+/// A record filter (`x-record-filter`), compiled once when its spec is loaded and kept in the
+/// [`Operation`](crate::spec::Operation): evaluating it on a record never compiles anything.
+#[derive(Clone)]
+pub struct RecordFilter {
+    source: String,
+    compiled: Arc<minijinja::Expression<'static, 'static>>,
+}
+
+impl RecordFilter {
+    /// Compiles `filter`, written with or without `{{ }}` braces (see [`filter_expression`]).
+    pub fn compile(filter: &str) -> std::result::Result<Self, String> {
+        let source = filter_expression(filter);
+        #[cfg(test)]
+        FILTER_COMPILES.with(|n| n.set(n.get() + 1));
+        let compiled =
+            env().compile_expression_owned(source.clone()).map_err(|e| format!("invalid expression: {e}"))?;
+        Ok(Self { source, compiled: Arc::new(compiled) })
+    }
+
+    /// The expression, without braces.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// Whether `record` (bound to `record` in the expression) passes the filter.
+    pub fn matches(&self, record: &Value) -> Result<bool> {
+        let v = self
+            .compiled
+            .eval(minijinja::context! { record => minijinja::Value::from_serialize(record) })
+            .map_err(|e| Error::configuration(format!("record filter failed: {e}")))?;
+        Ok(v.is_true())
+    }
+}
+
+impl std::fmt::Debug for RecordFilter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("RecordFilter").field(&self.source).finish()
+    }
+}
+
+#[cfg(test)]
+thread_local! {
+    /// How many record filters this thread compiled (tests check it does not grow per record).
+    pub(crate) static FILTER_COMPILES: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
 #[cfg(test)]
@@ -74,9 +104,11 @@ mod tests {
 
     #[test]
     fn filters_evaluate_on_records() {
-        let e = filter_expression("{{ not record.isPrivate }}");
-        assert!(eval_filter(&e, &json!({"isPrivate": false})).unwrap_or(false));
-        assert!(!eval_filter(&e, &json!({"isPrivate": true})).unwrap_or(true));
+        let f = RecordFilter::compile("{{ not record.isPrivate }}").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(f.source(), "not record.isPrivate");
+        assert!(f.matches(&json!({"isPrivate": false})).unwrap_or(false));
+        assert!(!f.matches(&json!({"isPrivate": true})).unwrap_or(true));
+        assert!(RecordFilter::compile("record.(").is_err());
     }
 
     #[test]

@@ -1,17 +1,57 @@
 //! Mapping upstream answers to public errors, in one place: status codes, GraphQL `errors`
-//! arrays, the APIs' own error bodies, `Retry-After`.
+//! arrays, the APIs' own error bodies, `Retry-After`, and requests that got no answer at all
+//! ([`transport_error`], the only place a [`TransportError`] becomes an [`Error`]).
 
 use std::time::{Duration, SystemTime};
 
 use serde_json::Value;
 
 use crate::error::{redact, Error, ErrorCode};
-use crate::http::HttpResponse;
+use crate::http::{HttpResponse, TransportError};
+
+/// Who a request that got no answer was for, as [`transport_error`] names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Peer<'a> {
+    /// A connector's API, by display name (`GitHub`).
+    Api(&'a str),
+    /// An OAuth token endpoint, by host.
+    TokenEndpoint(&'a str),
+    /// The engine (hosted mode), by base URL.
+    Engine(&'a str),
+}
+
+/// The public error for a request to `peer` that got no response: a timeout is
+/// `upstream_timeout`, a connection or sending failure `network`. Every caller of the HTTP seam
+/// (connector calls and downloads, OAuth refreshes, the hosted client) maps transport failures
+/// here and nowhere else. The transport's message never carries the URL (see
+/// [`crate::http::ReqwestClient`]), so no query-string secret reaches the error.
+pub fn transport_error(peer: Peer<'_>, e: &TransportError) -> Error {
+    let code = match e {
+        TransportError::Timeout => ErrorCode::UpstreamTimeout,
+        TransportError::Connect(_) | TransportError::Other(_) => ErrorCode::Network,
+    };
+    let message = match (peer, e) {
+        (Peer::Api(api), TransportError::Timeout) => format!("{api} did not answer in time"),
+        (Peer::Api(api), TransportError::Connect(m)) => format!("{api} could not be reached: {m}"),
+        (Peer::Api(api), TransportError::Other(m)) => format!("the request to {api} failed: {m}"),
+        (Peer::TokenEndpoint(host), TransportError::Timeout) => {
+            format!("the OAuth token endpoint at {host} did not answer in time")
+        }
+        (Peer::TokenEndpoint(host), TransportError::Connect(m) | TransportError::Other(m)) => {
+            format!("the OAuth token endpoint at {host} could not be reached: {m}")
+        }
+        (Peer::Engine(_), TransportError::Timeout) => "the engine did not answer in time".to_string(),
+        (Peer::Engine(base), TransportError::Connect(m) | TransportError::Other(m)) => {
+            format!("the engine at {base} could not be reached: {m}")
+        }
+    };
+    Error::new(code, message)
+}
 
 /// The public code for an upstream HTTP status.
 pub fn code_for_status(status: u16) -> ErrorCode {
     match status {
-        401 => ErrorCode::Authentication,
+        401 => ErrorCode::UpstreamAuthentication,
         403 => ErrorCode::Forbidden,
         404 | 410 => ErrorCode::NotFound,
         409 => ErrorCode::Conflict,
@@ -37,7 +77,7 @@ pub fn graphql_code(body: &Value) -> Option<ErrorCode> {
     Some(match kind.as_str() {
         "NOT_FOUND" => ErrorCode::NotFound,
         "FORBIDDEN" | "INSUFFICIENT_SCOPES" => ErrorCode::Forbidden,
-        "AUTHENTICATION_ERROR" | "UNAUTHENTICATED" | "UNAUTHORIZED" => ErrorCode::Authentication,
+        "AUTHENTICATION_ERROR" | "UNAUTHENTICATED" | "UNAUTHORIZED" => ErrorCode::UpstreamAuthentication,
         "RATE_LIMITED" | "RATELIMITED" => ErrorCode::RateLimited,
         _ if message.contains("not found") || message.contains("could not resolve") => ErrorCode::NotFound,
         "INVALID_INPUT"
@@ -113,7 +153,7 @@ pub fn error(api: &str, resp: &HttpResponse, body: &Value, code: ErrorCode, secr
         }
     });
     let what = match code {
-        ErrorCode::Authentication => "rejected the credentials",
+        ErrorCode::UpstreamAuthentication => "rejected the credentials",
         ErrorCode::Forbidden => "refused access (the credentials lack a permission or scope)",
         ErrorCode::NotFound => "found no such object",
         ErrorCode::Validation => "rejected the request as invalid",
@@ -165,7 +205,7 @@ mod tests {
         );
         assert_eq!(
             graphql_code(&json!({"errors": [{"message": "x", "extensions": {"code": "AUTHENTICATION_ERROR"}}]})),
-            Some(ErrorCode::Authentication)
+            Some(ErrorCode::UpstreamAuthentication)
         );
         assert_eq!(
             graphql_code(
@@ -182,6 +222,42 @@ mod tests {
             Some(ErrorCode::Validation)
         );
         assert_eq!(graphql_code(&json!({"data": {}})), None);
+    }
+
+    #[test]
+    fn transport_failures_map_to_timeout_or_network() {
+        let timeout = TransportError::Timeout;
+        let refused = TransportError::Connect("connection refused".into());
+        let other = TransportError::Other("invalid method X".into());
+        let cases = [
+            (Peer::Api("GitHub"), &timeout, ErrorCode::UpstreamTimeout, "GitHub did not answer in time"),
+            (Peer::Api("GitHub"), &refused, ErrorCode::Network, "GitHub could not be reached: connection refused"),
+            (Peer::Api("GitHub"), &other, ErrorCode::Network, "the request to GitHub failed: invalid method X"),
+            (
+                Peer::TokenEndpoint("auth.example.com"),
+                &timeout,
+                ErrorCode::UpstreamTimeout,
+                "the OAuth token endpoint at auth.example.com did not answer in time",
+            ),
+            (
+                Peer::TokenEndpoint("auth.example.com"),
+                &other,
+                ErrorCode::Network,
+                "the OAuth token endpoint at auth.example.com could not be reached: invalid method X",
+            ),
+            (Peer::Engine("http://e"), &timeout, ErrorCode::UpstreamTimeout, "the engine did not answer in time"),
+            (
+                Peer::Engine("http://e"),
+                &refused,
+                ErrorCode::Network,
+                "the engine at http://e could not be reached: connection refused",
+            ),
+        ];
+        for (peer, e, code, message) in cases {
+            let err = transport_error(peer, e);
+            assert_eq!((err.code, err.message.as_str()), (code, message));
+            assert_eq!((err.status_code, err.details), (None, None));
+        }
     }
 
     #[test]

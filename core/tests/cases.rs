@@ -1,7 +1,20 @@
 //! Runs every `tests/cases/<slug>.yaml` against the fake upstream: each case executes one
-//! operation in local mode and asserts the request the fake saw and the result.
+//! operation in local mode and asserts every request the fake saw and the result.
 //! One test per connector: `cargo test -p switchboard-core --test cases -- <slug>`.
+//!
+//! Every case and every pagination entry declares the requests it makes, in order, and the
+//! runner checks their number and each one:
+//! - `request: {...}`: exactly one request, matching this;
+//! - `requests: [{...}, {...}]`: exactly these, in this order (token refreshes, retries, the
+//!   pages of a pagination, the download after a lookup, ...);
+//! - `requests: 0`: none (the call failed before anything was sent).
+//!
+//! A request expectation may give `method`, `path`, `query` (pairs that must be present),
+//! `no_query` (keys that must be absent), `headers`, `body` (subset of the parsed JSON body) and
+//! `form` (pairs of a form body). Besides `data` (subset match), `data_keys: [a, b]` says the
+//! record (each record of a list) has exactly these keys: nothing unselected came back.
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use fake_upstream::{FakeUpstream, RecordedRequest};
@@ -48,7 +61,12 @@ fn fill(v: &Value, fake: &str) -> Value {
     }
 }
 
-fn check_request(exp: &Value, req: &RecordedRequest, errs: &mut Vec<String>) {
+fn check_request(exp: &Value, req: &RecordedRequest, at: &str, errs: &mut Vec<String>) {
+    let before = errs.len();
+    if !exp.is_object() {
+        errs.push(format!("{at}: an expected request is a mapping, got {exp}"));
+        return;
+    }
     if let Some(m) = exp.get("method").and_then(Value::as_str) {
         if !m.eq_ignore_ascii_case(&req.method) {
             errs.push(format!("request.method: expected {m}, got {}", req.method));
@@ -98,6 +116,79 @@ fn check_request(exp: &Value, req: &RecordedRequest, errs: &mut Vec<String>) {
             if !pairs.iter().any(|(pk, pv)| pk == k && *pv == want) {
                 errs.push(format!("request.form: expected {k}={want}, got {pairs:?}"));
             }
+        }
+    }
+    if at != "request" {
+        for e in &mut errs[before..] {
+            *e = format!("{at} ({} {}): {}", req.method, req.path, e.trim_start_matches("request."));
+        }
+    }
+}
+
+/// The requests a case or pagination entry expects, in order.
+fn expected_requests(case: &Value) -> Result<Vec<Value>, String> {
+    match (case.get("request"), case.get("requests")) {
+        (Some(_), Some(_)) => Err("give `request` (one) or `requests` (a list), not both".into()),
+        (Some(r), None) => Ok(vec![r.clone()]),
+        (None, Some(Value::Array(list))) => Ok(list.clone()),
+        (None, Some(n)) if n.as_u64() == Some(0) => Ok(vec![]),
+        (None, Some(other)) => {
+            Err(format!("`requests` must list every request, in order (a count is only allowed for 0, got {other})"))
+        }
+        (None, None) => Err("declare the requests made: `request: {...}`, `requests: [...]` or `requests: 0`".into()),
+    }
+}
+
+/// The fake saw exactly the `expected` requests, in order.
+fn check_requests(case: &Value, reqs: &[RecordedRequest], host: &str, errs: &mut Vec<String>) {
+    let seen = || {
+        let lines: Vec<String> = reqs
+            .iter()
+            .map(|r| {
+                format!(
+                    "\n      {} {}{}{} {}",
+                    r.method,
+                    r.path,
+                    if r.query_string.is_empty() { "" } else { "?" },
+                    r.query_string,
+                    r.body
+                )
+            })
+            .collect();
+        lines.concat()
+    };
+    let expected = match expected_requests(case) {
+        Ok(e) => e,
+        Err(e) => return errs.push(format!("{e}; the fake saw {}:{}", reqs.len(), seen())),
+    };
+    if expected.len() != reqs.len() {
+        errs.push(format!("expected {} request(s) to the fake, got {}:{}", expected.len(), reqs.len(), seen()));
+    }
+    let single = case.get("request").is_some();
+    for (i, (exp, req)) in expected.iter().zip(reqs).enumerate() {
+        let at = if single { "request".to_string() } else { format!("requests[{i}]") };
+        check_request(&fill(exp, host), req, &at, errs);
+    }
+}
+
+/// `data_keys`: the record, or each record of a list, has exactly these keys.
+fn check_keys(keys: &Value, data: &Value, errs: &mut Vec<String>) {
+    let Some(want) = keys.as_array().map(|a| a.iter().filter_map(Value::as_str).collect::<BTreeSet<_>>()) else {
+        return errs.push(format!("data_keys must be a list of names, got {keys}"));
+    };
+    let records: Vec<(String, &Value)> = match data {
+        Value::Array(items) => items.iter().enumerate().map(|(i, r)| (format!("data[{i}]"), r)).collect(),
+        other => vec![("data".to_string(), other)],
+    };
+    for (at, record) in records {
+        match record.as_object() {
+            Some(m) => {
+                let got: BTreeSet<&str> = m.keys().map(String::as_str).collect();
+                if got != want {
+                    errs.push(format!("{at}: expected exactly the keys {want:?}, got {got:?}"));
+                }
+            }
+            None => errs.push(format!("{at}: expected an object with the keys {want:?}, got {record}")),
         }
     }
 }
@@ -197,25 +288,12 @@ async fn run_file(file: &File, fake: &FakeUpstream) -> Vec<String> {
                 if let Some(m) = case.get("meta") {
                     subset(m, &Value::Object(r.meta.clone()), "meta", &mut errs);
                 }
+                if let Some(k) = case.get("data_keys") {
+                    check_keys(k, &r.data, &mut errs);
+                }
             }
         }
-        let want_requests = case
-            .get("requests")
-            .and_then(Value::as_u64)
-            .unwrap_or(if case.get("error").is_some() && case.get("request").is_none() { u64::MAX } else { 1 });
-        if want_requests != u64::MAX && reqs.len() as u64 != want_requests {
-            errs.push(format!(
-                "expected {want_requests} request(s) to the fake, got {}: {:?}",
-                reqs.len(),
-                reqs.iter().map(|r| format!("{} {}", r.method, r.path)).collect::<Vec<_>>()
-            ));
-        }
-        if let Some(exp) = case.get("request") {
-            match reqs.last() {
-                Some(req) => check_request(&fill(exp, &host), req, &mut errs),
-                None => errs.push("no request reached the fake".into()),
-            }
-        }
+        check_requests(case, &reqs, &host, &mut errs);
         if !errs.is_empty() {
             failures.push(format!("{name}\n    {}", errs.join("\n    ")));
         }
@@ -252,6 +330,7 @@ async fn run_file(file: &File, fake: &FakeUpstream) -> Vec<String> {
                 errs.push(format!("expected {n} records in all, got {total}"));
             }
         }
+        check_requests(pg, &fake.requests(), &host, &mut errs);
         if !errs.is_empty() {
             failures.push(format!("{name}\n    {}", errs.join("\n    ")));
         }

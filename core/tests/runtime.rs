@@ -218,7 +218,7 @@ async fn a_refresh_answer_without_refresh_token_keeps_the_old_one() {
 }
 
 #[tokio::test]
-async fn a_used_refresh_token_is_an_authentication_error() {
+async fn a_used_refresh_token_is_an_upstream_authentication_error() {
     let fake = fake().await;
     let first = hubspot_oauth(&fake, None, creds::OAUTH_INITIAL_REFRESH_TOKEN, Arc::new(Collect::default()));
     first.execute("contacts", "list", json!({}), &ExecuteOptions::default()).await.unwrap_or_else(|e| panic!("{e}"));
@@ -229,7 +229,7 @@ async fn a_used_refresh_token_is_an_authentication_error() {
         .await
         .err()
         .unwrap_or_else(|| panic!("must fail"));
-    assert_eq!(err.code, ErrorCode::Authentication, "{err}");
+    assert_eq!(err.code, ErrorCode::UpstreamAuthentication, "{err}");
     assert!(!err.message.contains(creds::OAUTH_INITIAL_REFRESH_TOKEN), "{}", err.message);
     assert!(!err.message.contains(creds::OAUTH_CLIENT_SECRET), "{}", err.message);
 }
@@ -265,7 +265,7 @@ async fn secrets_never_reach_errors_or_logs() {
         .await
         .err()
         .unwrap_or_else(|| panic!("must fail"));
-    assert_eq!(e1.code, ErrorCode::Authentication);
+    assert_eq!(e1.code, ErrorCode::UpstreamAuthentication);
     fake.add_fault(
         serde_json::from_value(
             json!({"prefix": "stripe", "status": 400, "body": {"error": {"message": format!("bad key {secret}")}}}),

@@ -290,7 +290,7 @@ async fn upstream_errors_map_to_codes_without_secrets() {
         .await
         .err()
         .unwrap_or_else(|| panic!("should fail"));
-    assert_eq!(err.code, ErrorCode::Authentication);
+    assert_eq!(err.code, ErrorCode::UpstreamAuthentication);
     assert_eq!(err.status_code, Some(401));
     assert_eq!(err.request_id.as_deref(), Some("req-7"));
     assert!(!format!("{err:?}").contains("k-secret-123"), "{err:?}");

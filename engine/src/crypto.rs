@@ -18,9 +18,30 @@ use base64::Engine;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
-use crate::error::ApiError;
-
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
+
+/// What can go wrong with secrets at rest. The texts name keys and records, never a secret;
+/// [`crate::error`] turns them into the API's error (a master key problem is `configuration`,
+/// the rest `internal`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CryptoError {
+    /// A master key that cannot be read or written (environment, key file).
+    #[error("{0}")]
+    MasterKey(String),
+    #[error("encryption failed")]
+    Seal,
+    /// A record sealed with a key this process does not have.
+    #[error(
+        "a stored secret is sealed with master key {0} which this server does not have; set SWITCHBOARD_OLD_MASTER_KEYS"
+    )]
+    UnknownKey(String),
+    #[error("a stored secret is corrupt")]
+    Corrupt,
+    #[error("a stored secret failed to decrypt (wrong key or tampered data)")]
+    Decrypt,
+    #[error("cannot hash a secret")]
+    Hash,
+}
 
 /// One 256-bit key.
 #[derive(Clone)]
@@ -51,14 +72,15 @@ impl Key {
     }
 
     /// Parses base64 or hex text of 32 bytes.
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self, CryptoError> {
         let t = text.trim();
+        let bad = |m: &str| CryptoError::MasterKey(m.to_string());
         let bytes = if t.len() == 64 && t.chars().all(|c| c.is_ascii_hexdigit()) {
-            hex::decode(t).map_err(|_| "not valid hex".to_string())?
+            hex::decode(t).map_err(|_| bad("not valid hex"))?
         } else {
-            B64.decode(t).map_err(|_| "not valid base64 or hex".to_string())?
+            B64.decode(t).map_err(|_| bad("not valid base64 or hex"))?
         };
-        let raw: [u8; 32] = bytes.try_into().map_err(|_| "a master key must be 32 bytes".to_string())?;
+        let raw: [u8; 32] = bytes.try_into().map_err(|_| bad("a master key must be 32 bytes"))?;
         Ok(Self::from_bytes(raw))
     }
 
@@ -114,55 +136,57 @@ impl KeyRing {
     }
 
     /// Encrypts `plaintext`, bound to `aad` (the record id).
-    pub fn seal(&self, plaintext: &[u8], aad: &str) -> Result<Sealed, ApiError> {
+    pub fn seal(&self, plaintext: &[u8], aad: &str) -> Result<Sealed, CryptoError> {
         let mut nonce = [0u8; 12];
         rand::rngs::OsRng.fill_bytes(&mut nonce);
         let ct = self
             .current
             .cipher
             .encrypt(Nonce::from_slice(&nonce), Payload { msg: plaintext, aad: aad.as_bytes() })
-            .map_err(|_| ApiError::internal("encryption failed"))?;
+            .map_err(|_| CryptoError::Seal)?;
         let mut out = nonce.to_vec();
         out.extend_from_slice(&ct);
         Ok(Sealed { key_id: self.current.id.clone(), ciphertext: B64.encode(out) })
     }
 
     /// Decrypts a record sealed with any key of the ring.
-    pub fn open(&self, sealed: &Sealed, aad: &str) -> Result<Vec<u8>, ApiError> {
-        let key = self.all.get(&sealed.key_id).ok_or_else(|| {
-            ApiError::internal(format!(
-                "a stored secret is sealed with master key {} which this server does not have; set SWITCHBOARD_OLD_MASTER_KEYS",
-                sealed.key_id
-            ))
-        })?;
-        let raw = B64.decode(&sealed.ciphertext).map_err(|_| ApiError::internal("a stored secret is corrupt"))?;
+    pub fn open(&self, sealed: &Sealed, aad: &str) -> Result<Vec<u8>, CryptoError> {
+        let key = self.all.get(&sealed.key_id).ok_or_else(|| CryptoError::UnknownKey(sealed.key_id.clone()))?;
+        let raw = B64.decode(&sealed.ciphertext).map_err(|_| CryptoError::Corrupt)?;
         if raw.len() < 12 {
-            return Err(ApiError::internal("a stored secret is corrupt"));
+            return Err(CryptoError::Corrupt);
         }
         let (nonce, ct) = raw.split_at(12);
         key.cipher
             .decrypt(Nonce::from_slice(nonce), Payload { msg: ct, aad: aad.as_bytes() })
-            .map_err(|_| ApiError::internal("a stored secret failed to decrypt (wrong key or tampered data)"))
+            .map_err(|_| CryptoError::Decrypt)
     }
 
     /// Loads the ring from `SWITCHBOARD_MASTER_KEY` (+ `SWITCHBOARD_OLD_MASTER_KEYS`), or from the
     /// key file in `data_dir` (created 0600 when missing) when no environment key is set and a
     /// data directory is in use.
-    pub fn load(master_key: Option<&str>, old_keys: Option<&str>, data_dir: Option<&Path>) -> Result<Self, String> {
+    pub fn load(
+        master_key: Option<&str>,
+        old_keys: Option<&str>,
+        data_dir: Option<&Path>,
+    ) -> Result<Self, CryptoError> {
+        fn named(var: &'static str) -> impl Fn(CryptoError) -> CryptoError {
+            move |e| CryptoError::MasterKey(format!("{var}: {e}"))
+        }
         let old: Vec<Key> = match old_keys {
             Some(list) => list
                 .split(',')
                 .filter(|s| !s.trim().is_empty())
-                .map(|k| Key::parse(k).map_err(|e| format!("SWITCHBOARD_OLD_MASTER_KEYS: {e}")))
+                .map(|k| Key::parse(k).map_err(named("SWITCHBOARD_OLD_MASTER_KEYS")))
                 .collect::<Result<_, _>>()?,
             None => Vec::new(),
         };
         if let Some(k) = master_key.filter(|k| !k.trim().is_empty()) {
-            let current = Key::parse(k).map_err(|e| format!("SWITCHBOARD_MASTER_KEY: {e}"))?;
+            let current = Key::parse(k).map_err(named("SWITCHBOARD_MASTER_KEY"))?;
             return Ok(Self::new(current, old));
         }
         let Some(dir) = data_dir else {
-            return Err("SWITCHBOARD_MASTER_KEY is required with --database-url (a key file is only used on the embedded SQLite default)".into());
+            return Err(CryptoError::MasterKey("SWITCHBOARD_MASTER_KEY is required with --database-url (a key file is only used on the embedded SQLite default)".into()));
         };
         let (current, file_old) = key_file(dir)?;
         let mut all_old = old;
@@ -173,16 +197,17 @@ impl KeyRing {
 
 /// Reads (or creates) `master.key` in `dir`: the first line is the current key, later lines are
 /// older keys kept readable after a rotation.
-fn key_file(dir: &Path) -> Result<(Key, Vec<Key>), String> {
+fn key_file(dir: &Path) -> Result<(Key, Vec<Key>), CryptoError> {
     let path = dir.join("master.key");
+    let in_file = |e: CryptoError| CryptoError::MasterKey(format!("{}: {e}", path.display()));
     match std::fs::read_to_string(&path) {
         Ok(text) => {
             let mut keys = text.lines().filter(|l| !l.trim().is_empty()).map(Key::parse);
             let current = keys
                 .next()
-                .ok_or_else(|| format!("{} is empty", path.display()))?
-                .map_err(|e| format!("{}: {e}", path.display()))?;
-            let old = keys.collect::<Result<Vec<_>, _>>().map_err(|e| format!("{}: {e}", path.display()))?;
+                .ok_or_else(|| CryptoError::MasterKey(format!("{} is empty", path.display())))?
+                .map_err(in_file)?;
+            let old = keys.collect::<Result<Vec<_>, _>>().map_err(in_file)?;
             Ok((current, old))
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -190,14 +215,16 @@ fn key_file(dir: &Path) -> Result<(Key, Vec<Key>), String> {
             write_key_file(dir, &key, &[])?;
             Ok((key, Vec::new()))
         }
-        Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+        Err(e) => Err(CryptoError::MasterKey(format!("cannot read {}: {e}", path.display()))),
     }
 }
 
 /// Writes `master.key` (mode 0600): the current key first, then older ones.
-pub fn write_key_file(dir: &Path, current: &Key, old: &[Key]) -> Result<(), String> {
+pub fn write_key_file(dir: &Path, current: &Key, old: &[Key]) -> Result<(), CryptoError> {
     use std::io::Write;
-    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let fail =
+        |what: &str, p: &Path, e: std::io::Error| CryptoError::MasterKey(format!("cannot {what} {}: {e}", p.display()));
+    std::fs::create_dir_all(dir).map_err(|e| fail("create", dir, e))?;
     let path = dir.join("master.key");
     let tmp = dir.join("master.key.tmp");
     let mut opts = std::fs::OpenOptions::new();
@@ -207,26 +234,21 @@ pub fn write_key_file(dir: &Path, current: &Key, old: &[Key]) -> Result<(), Stri
         use std::os::unix::fs::OpenOptionsExt;
         opts.mode(0o600);
     }
-    let mut f = opts.open(&tmp).map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
+    let mut f = opts.open(&tmp).map_err(|e| fail("write", &tmp, e))?;
     let mut text = current.to_base64();
     for k in old {
         text.push('\n');
         text.push_str(&k.to_base64());
     }
     text.push('\n');
-    f.write_all(text.as_bytes())
-        .and_then(|()| f.sync_all())
-        .map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
-    std::fs::rename(&tmp, &path).map_err(|e| format!("cannot replace {}: {e}", path.display()))
+    f.write_all(text.as_bytes()).and_then(|()| f.sync_all()).map_err(|e| fail("write", &tmp, e))?;
+    std::fs::rename(&tmp, &path).map_err(|e| fail("replace", &path, e))
 }
 
 /// Argon2id hash of a client secret (PHC string with its salt).
-pub fn hash_secret(secret: &str) -> Result<String, ApiError> {
+pub fn hash_secret(secret: &str) -> Result<String, CryptoError> {
     let salt = SaltString::generate(&mut rand::rngs::OsRng);
-    Argon2::default()
-        .hash_password(secret.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(|_| ApiError::internal("cannot hash a secret"))
+    Argon2::default().hash_password(secret.as_bytes(), &salt).map(|h| h.to_string()).map_err(|_| CryptoError::Hash)
 }
 
 /// Checks a client secret against its hash (constant time in the hash comparison).

@@ -11,7 +11,33 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use crate::crypto::Sealed;
-use crate::error::{ApiError, ApiResult};
+
+/// What can go wrong in storage. Texts never carry a database password; [`crate::error`] turns
+/// them into the API's error (an unsupported URL is `configuration`, the rest `internal`).
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A `--database-url` of a scheme the engine does not run on; `scheme` is shown only when it
+    /// looks like one (the URL itself may hold a password).
+    #[error("unsupported --database-url scheme{}: use {}", scheme_note(.scheme), DATABASE_URL_FORMS)]
+    UnsupportedUrl { scheme: Option<String> },
+    #[error("cannot create {path}: {source}")]
+    DataDir { path: String, source: std::io::Error },
+    /// The database cannot be reached or opened (the text is redacted).
+    #[error("cannot open the database: {0}")]
+    Open(String),
+    #[error("database: {0}")]
+    Query(#[from] sqlx::Error),
+    /// Stored data that breaks an invariant.
+    #[error("{0}")]
+    Inconsistent(String),
+}
+
+fn scheme_note(scheme: &Option<String>) -> String {
+    scheme.as_ref().map(|s| format!(" ({s}:)")).unwrap_or_default()
+}
+
+/// Result with [`StoreError`].
+pub type StoreResult<T> = Result<T, StoreError>;
 
 /// The schema, in order. A step is never edited once released; add a new one instead.
 const MIGRATIONS: &[(i64, &str)] = &[(
@@ -192,19 +218,49 @@ pub struct ConnectorFilter {
     pub definition_id: Option<String>,
 }
 
+/// The forms `--database-url` accepts, for error messages.
+pub const DATABASE_URL_FORMS: &str = "postgres://..., postgresql://... or sqlite://...";
+
+/// The databases the engine runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DbKind {
+    Sqlite,
+    Postgres,
+}
+
+/// Which database a URL names; any other scheme is a configuration error naming the accepted
+/// forms (the URL itself, which may hold a password, is not repeated).
+pub fn database_kind(url: &str) -> StoreResult<DbKind> {
+    let lower = url.trim_start().to_ascii_lowercase();
+    if lower.starts_with("postgres://") || lower.starts_with("postgresql://") {
+        Ok(DbKind::Postgres)
+    } else if lower.starts_with("sqlite:") {
+        Ok(DbKind::Sqlite)
+    } else {
+        let scheme = lower.split_once(':').map(|(s, _)| s).filter(|s| {
+            !s.is_empty() && s.len() <= 32 && s.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+        });
+        Err(StoreError::UnsupportedUrl { scheme: scheme.map(str::to_string) })
+    }
+}
+
 impl Db {
-    /// Opens the embedded SQLite database in `dir` (WAL).
-    pub async fn open_sqlite(dir: &Path) -> ApiResult<Self> {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| ApiError::internal(format!("cannot create {}: {e}", dir.display())))?;
-        let url = format!("sqlite://{}?mode=rwc", dir.join("switchboard.db").display());
-        Self::connect(&url).await
+    /// Opens the database the settings name and applies migrations: `url` when given (see
+    /// [`database_kind`]), else the embedded SQLite database in `data_dir` (WAL).
+    pub async fn open(url: Option<&str>, data_dir: &Path) -> StoreResult<Self> {
+        match url {
+            Some(url) => Self::connect(url, database_kind(url)? == DbKind::Postgres).await,
+            None => {
+                std::fs::create_dir_all(data_dir)
+                    .map_err(|e| StoreError::DataDir { path: data_dir.display().to_string(), source: e })?;
+                let url = format!("sqlite://{}?mode=rwc", data_dir.join("switchboard.db").display());
+                Self::connect(&url, false).await
+            }
+        }
     }
 
-    /// Connects to `url` (`sqlite://...` or `postgres://...`) and applies migrations.
-    pub async fn connect(url: &str) -> ApiResult<Self> {
+    async fn connect(url: &str, postgres: bool) -> StoreResult<Self> {
         sqlx::any::install_default_drivers();
-        let postgres = url.starts_with("postgres://") || url.starts_with("postgresql://");
         let pool = AnyPoolOptions::new()
             .max_connections(if postgres { 16 } else { 8 })
             .acquire_timeout(Duration::from_secs(10))
@@ -221,7 +277,7 @@ impl Db {
             })
             .connect(url)
             .await
-            .map_err(|e| ApiError::internal(format!("cannot open the database: {}", redact_url(&e.to_string()))))?;
+            .map_err(|e| StoreError::Open(redact_url(&e.to_string())))?;
         let db = Self { pool, postgres };
         db.migrate().await?;
         Ok(db)
@@ -232,7 +288,7 @@ impl Db {
         self.postgres
     }
 
-    async fn migrate(&self) -> ApiResult<()> {
+    async fn migrate(&self) -> StoreResult<()> {
         let mut conn = self.pool.acquire().await?;
         if self.postgres {
             // Replicas starting together migrate one at a time.
@@ -266,7 +322,7 @@ impl Db {
         if self.postgres {
             conn.execute("SELECT pg_advisory_unlock(7412001)").await?;
         }
-        result.map_err(ApiError::from)
+        Ok(result?)
     }
 
     /// Whether storage answers.
@@ -276,12 +332,12 @@ impl Db {
 
     // ---- organizations and applications
 
-    pub async fn count_organizations(&self) -> ApiResult<i64> {
+    pub async fn count_organizations(&self) -> StoreResult<i64> {
         let r = sqlx::query("SELECT COUNT(*) AS n FROM organizations").fetch_one(&self.pool).await?;
         Ok(r.try_get::<i64, _>("n")?)
     }
 
-    pub async fn create_organization(&self, name: &str) -> ApiResult<Organization> {
+    pub async fn create_organization(&self, name: &str) -> StoreResult<Organization> {
         let id = new_id();
         sqlx::query("INSERT INTO organizations (id, name, created_at) VALUES ($1, $2, $3)")
             .bind(&id)
@@ -292,7 +348,7 @@ impl Db {
         Ok(Organization { id, name: name.to_string() })
     }
 
-    pub async fn find_organization_by_name(&self, name: &str) -> ApiResult<Option<Organization>> {
+    pub async fn find_organization_by_name(&self, name: &str) -> StoreResult<Option<Organization>> {
         let r = sqlx::query("SELECT id, name FROM organizations WHERE name = $1 ORDER BY created_at LIMIT 1")
             .bind(name)
             .fetch_optional(&self.pool)
@@ -308,7 +364,7 @@ impl Db {
         organization_id: &str,
         client_id: &str,
         secret_hash: &str,
-    ) -> ApiResult<Application> {
+    ) -> StoreResult<Application> {
         let id = new_id();
         sqlx::query("INSERT INTO applications (id, organization_id, client_id, secret_hash, created_at) VALUES ($1, $2, $3, $4, $5)")
             .bind(&id)
@@ -326,7 +382,7 @@ impl Db {
         })
     }
 
-    pub async fn find_application(&self, client_id: &str) -> ApiResult<Option<Application>> {
+    pub async fn find_application(&self, client_id: &str) -> StoreResult<Option<Application>> {
         let r =
             sqlx::query("SELECT id, organization_id, client_id, secret_hash FROM applications WHERE client_id = $1")
                 .bind(client_id)
@@ -354,7 +410,7 @@ impl Db {
         })
     }
 
-    pub async fn find_workspace(&self, organization_id: &str, name: &str) -> ApiResult<Option<Workspace>> {
+    pub async fn find_workspace(&self, organization_id: &str, name: &str) -> StoreResult<Option<Workspace>> {
         let r = sqlx::query(
             "SELECT id, organization_id, name, created_at FROM workspaces WHERE organization_id = $1 AND name = $2",
         )
@@ -365,7 +421,7 @@ impl Db {
         Ok(r.as_ref().map(Self::workspace).transpose()?)
     }
 
-    pub async fn get_workspace(&self, organization_id: &str, id: &str) -> ApiResult<Option<Workspace>> {
+    pub async fn get_workspace(&self, organization_id: &str, id: &str) -> StoreResult<Option<Workspace>> {
         let r = sqlx::query(
             "SELECT id, organization_id, name, created_at FROM workspaces WHERE organization_id = $1 AND id = $2",
         )
@@ -377,7 +433,7 @@ impl Db {
     }
 
     /// The workspace called `name`, created if new (safe when two requests race).
-    pub async fn workspace_for(&self, organization_id: &str, name: &str) -> ApiResult<Workspace> {
+    pub async fn workspace_for(&self, organization_id: &str, name: &str) -> StoreResult<Workspace> {
         if let Some(w) = self.find_workspace(organization_id, name).await? {
             return Ok(w);
         }
@@ -393,14 +449,14 @@ impl Db {
         .await?;
         self.find_workspace(organization_id, name)
             .await?
-            .ok_or_else(|| ApiError::internal("workspace vanished after insert"))
+            .ok_or_else(|| StoreError::Inconsistent("workspace vanished after insert".into()))
     }
 
     pub async fn list_workspaces(
         &self,
         organization_id: &str,
         name_contains: Option<&str>,
-    ) -> ApiResult<Vec<Workspace>> {
+    ) -> StoreResult<Vec<Workspace>> {
         let rows = sqlx::query("SELECT id, organization_id, name, created_at FROM workspaces WHERE organization_id = $1 ORDER BY created_at, name")
             .bind(organization_id)
             .fetch_all(&self.pool)
@@ -418,8 +474,7 @@ impl Db {
 
     // ---- connectors
 
-    #[allow(clippy::too_many_arguments)]
-    pub async fn insert_connector(&self, row: &ConnectorRow) -> ApiResult<()> {
+    pub async fn insert_connector(&self, row: &ConnectorRow) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO connectors (id, organization_id, workspace_id, definition_id, slug, name, credentials_key_id, credentials_ct, \
              credential_version, replication_config, config, created_at, updated_at) \
@@ -449,7 +504,7 @@ impl Db {
         organization_id: &str,
         workspace_id: Option<&str>,
         id: &str,
-    ) -> ApiResult<Option<ConnectorRow>> {
+    ) -> StoreResult<Option<ConnectorRow>> {
         let sql = format!(
             "SELECT {CONNECTOR_COLUMNS} FROM connectors c JOIN workspaces w ON w.id = c.workspace_id \
              WHERE c.organization_id = $1 AND c.id = $2 AND ($3 = '' OR c.workspace_id = $3)"
@@ -463,7 +518,7 @@ impl Db {
         Ok(r.as_ref().map(connector_row).transpose()?)
     }
 
-    pub async fn list_connectors(&self, organization_id: &str, f: &ConnectorFilter) -> ApiResult<Vec<ConnectorRow>> {
+    pub async fn list_connectors(&self, organization_id: &str, f: &ConnectorFilter) -> StoreResult<Vec<ConnectorRow>> {
         let sql = format!(
             "SELECT {CONNECTOR_COLUMNS} FROM connectors c JOIN workspaces w ON w.id = c.workspace_id \
              WHERE c.organization_id = $1 AND ($2 = '' OR c.workspace_id = $2) AND ($3 = '' OR c.definition_id = $3) \
@@ -479,7 +534,7 @@ impl Db {
     }
 
     /// Updates name, config and, when given, credentials (bumping the credential version).
-    pub async fn update_connector(&self, row: &ConnectorRow) -> ApiResult<()> {
+    pub async fn update_connector(&self, row: &ConnectorRow) -> StoreResult<()> {
         sqlx::query(
             "UPDATE connectors SET name = $1, credentials_key_id = $2, credentials_ct = $3, credential_version = $4, \
              replication_config = $5, config = $6, updated_at = $7 WHERE id = $8 AND organization_id = $9",
@@ -499,7 +554,7 @@ impl Db {
     }
 
     /// Replaces the credentials only if they are still at `expected_version` (compare-and-swap).
-    pub async fn swap_credentials(&self, id: &str, expected_version: i64, sealed: &Sealed) -> ApiResult<bool> {
+    pub async fn swap_credentials(&self, id: &str, expected_version: i64, sealed: &Sealed) -> StoreResult<bool> {
         let r = sqlx::query(
             "UPDATE connectors SET credentials_key_id = $1, credentials_ct = $2, credential_version = credential_version + 1, updated_at = $3 \
              WHERE id = $4 AND credential_version = $5",
@@ -515,7 +570,7 @@ impl Db {
     }
 
     /// The sealed credentials and their version.
-    pub async fn credentials(&self, id: &str) -> ApiResult<Option<(Sealed, i64)>> {
+    pub async fn credentials(&self, id: &str) -> StoreResult<Option<(Sealed, i64)>> {
         let r =
             sqlx::query("SELECT credentials_key_id, credentials_ct, credential_version FROM connectors WHERE id = $1")
                 .bind(id)
@@ -530,7 +585,7 @@ impl Db {
         })
     }
 
-    pub async fn delete_connector(&self, organization_id: &str, id: &str) -> ApiResult<bool> {
+    pub async fn delete_connector(&self, organization_id: &str, id: &str) -> StoreResult<bool> {
         let r = sqlx::query("DELETE FROM connectors WHERE organization_id = $1 AND id = $2")
             .bind(organization_id)
             .bind(id)
@@ -543,7 +598,7 @@ impl Db {
     // ---- refresh leases (one OAuth refresh at a time per connector, across replicas)
 
     /// Takes the refresh lease of a connector for `owner` unless someone else holds a live one.
-    pub async fn try_lease(&self, connector_id: &str, owner: &str, ttl_ms: i64) -> ApiResult<bool> {
+    pub async fn try_lease(&self, connector_id: &str, owner: &str, ttl_ms: i64) -> StoreResult<bool> {
         let now = now_ms();
         let r = sqlx::query(
             "INSERT INTO refresh_locks (connector_id, owner, expires_at) VALUES ($1, $2, $3) \
@@ -560,7 +615,7 @@ impl Db {
     }
 
     /// Releases the lease, only if `owner` holds it.
-    pub async fn release_lease(&self, connector_id: &str, owner: &str) -> ApiResult<bool> {
+    pub async fn release_lease(&self, connector_id: &str, owner: &str) -> StoreResult<bool> {
         let r = sqlx::query("DELETE FROM refresh_locks WHERE connector_id = $1 AND owner = $2")
             .bind(connector_id)
             .bind(owner)
@@ -569,9 +624,9 @@ impl Db {
         Ok(r.rows_affected() == 1)
     }
 
-    // ---- widget origins (CORS preflights are answered for these exact origins only)
+    // ---- widget origins (CORS answers name these exact origins only)
 
-    pub async fn add_widget_origin(&self, organization_id: &str, origin: &str) -> ApiResult<()> {
+    pub async fn add_widget_origin(&self, organization_id: &str, origin: &str) -> StoreResult<()> {
         sqlx::query("INSERT INTO widget_origins (organization_id, origin, created_at) VALUES ($1, $2, $3) ON CONFLICT (organization_id, origin) DO NOTHING")
             .bind(organization_id)
             .bind(origin)
@@ -581,17 +636,15 @@ impl Db {
         Ok(())
     }
 
-    pub async fn is_widget_origin(&self, origin: &str) -> ApiResult<bool> {
-        let r = sqlx::query("SELECT origin FROM widget_origins WHERE origin = $1 LIMIT 1")
-            .bind(origin)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(r.is_some())
+    /// Every registered widget origin, of every organization.
+    pub async fn widget_origins(&self) -> StoreResult<Vec<String>> {
+        let rows = sqlx::query("SELECT DISTINCT origin FROM widget_origins").fetch_all(&self.pool).await?;
+        Ok(rows.iter().map(|r| r.try_get("origin")).collect::<Result<_, _>>()?)
     }
 
     // ---- signing keys
 
-    pub async fn signing_keys(&self) -> ApiResult<Vec<(String, Sealed, String)>> {
+    pub async fn signing_keys(&self) -> StoreResult<Vec<(String, Sealed, String)>> {
         let rows =
             sqlx::query("SELECT kid, secret_key_id, secret_ct, created_at FROM signing_keys ORDER BY created_at, kid")
                 .fetch_all(&self.pool)
@@ -607,7 +660,7 @@ impl Db {
         Ok(out)
     }
 
-    pub async fn insert_signing_key(&self, kid: &str, sealed: &Sealed) -> ApiResult<()> {
+    pub async fn insert_signing_key(&self, kid: &str, sealed: &Sealed) -> StoreResult<()> {
         sqlx::query("INSERT INTO signing_keys (kid, secret_key_id, secret_ct, created_at) VALUES ($1, $2, $3, $4)")
             .bind(kid)
             .bind(&sealed.key_id)
@@ -621,7 +674,7 @@ impl Db {
     // ---- key rotation
 
     /// Every sealed record: (table, id, sealed).
-    pub async fn sealed_records(&self) -> ApiResult<Vec<(&'static str, String, Sealed)>> {
+    pub async fn sealed_records(&self) -> StoreResult<Vec<(&'static str, String, Sealed)>> {
         let mut out = Vec::new();
         for r in
             sqlx::query("SELECT id, credentials_key_id, credentials_ct FROM connectors").fetch_all(&self.pool).await?
@@ -643,11 +696,11 @@ impl Db {
     }
 
     /// Rewrites one sealed record if it still holds `old` (so a concurrent update is not lost).
-    pub async fn reseal(&self, table: &str, id: &str, old: &Sealed, new: &Sealed) -> ApiResult<bool> {
+    pub async fn reseal(&self, table: &str, id: &str, old: &Sealed, new: &Sealed) -> StoreResult<bool> {
         let sql = match table {
             "connectors" => "UPDATE connectors SET credentials_key_id = $1, credentials_ct = $2 WHERE id = $3 AND credentials_ct = $4",
             "signing_keys" => "UPDATE signing_keys SET secret_key_id = $1, secret_ct = $2 WHERE kid = $3 AND secret_ct = $4",
-            _ => return Err(ApiError::internal(format!("unknown sealed table {table}"))),
+            _ => return Err(StoreError::Inconsistent(format!("unknown sealed table {table}"))),
         };
         let r = sqlx::query(sql)
             .bind(&new.key_id)
@@ -661,7 +714,7 @@ impl Db {
 
     // ---- audit
 
-    pub async fn audit(&self, a: &Audit) -> ApiResult<()> {
+    pub async fn audit(&self, a: &Audit) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO audit_log (id, organization_id, workspace_id, connector_id, token_kind, entity, action, status, error_code, \
              latency_ms, request_id, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
@@ -687,7 +740,7 @@ impl Db {
     pub async fn audit_records(
         &self,
         organization_id: &str,
-    ) -> ApiResult<Vec<(String, String, String, Option<String>)>> {
+    ) -> StoreResult<Vec<(String, String, String, Option<String>)>> {
         let rows = sqlx::query("SELECT entity, action, status, error_code FROM audit_log WHERE organization_id = $1 ORDER BY created_at DESC")
             .bind(organization_id)
             .fetch_all(&self.pool)

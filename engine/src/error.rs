@@ -1,12 +1,21 @@
-//! The engine's one error type: renders `{code, message, request_id, details}` with the public
-//! codes shared by every SDK, and the request id in `X-Request-Id`. Internal failures are logged
-//! with the request id; their body says only that something broke.
+//! The engine's one error type: renders [`wire::ErrorBody`] (`{code, message, request_id,
+//! details}`) with the public codes shared by every SDK, and the request id in `X-Request-Id`.
+//! Internal failures are logged with the request id; their body says only that something broke.
+//!
+//! This is the one place where the errors of the layers below (core's [`CoreError`], storage's
+//! [`StoreError`], crypto's [`CryptoError`], the field problems of a connector) become the
+//! public kinds a caller acts on.
 
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
+use switchboard_core::validate::{summary, FieldProblem};
+use switchboard_core::wire;
 use switchboard_core::{Error as CoreError, ErrorCode};
+
+use crate::crypto::CryptoError;
+use crate::db::StoreError;
 
 tokio::task_local! {
     /// The id of the request being served.
@@ -62,6 +71,12 @@ impl ApiError {
     pub fn with_reason(self, reason: &str) -> Self {
         self.with_details(json!({"reason": reason}))
     }
+
+    /// `validation` naming every problem field, listed under `details.fields`.
+    pub fn invalid_fields(problems: &[FieldProblem]) -> Self {
+        Self::validation(format!("invalid connector: {}", summary(problems)))
+            .with_details(json!({ "fields": problems }))
+    }
 }
 
 impl From<CoreError> for ApiError {
@@ -74,7 +89,7 @@ impl From<CoreError> for ApiError {
                     | ErrorCode::UpstreamTimeout
                     | ErrorCode::Network
                     | ErrorCode::RateLimited
-                    | ErrorCode::Authentication
+                    | ErrorCode::UpstreamAuthentication
                     | ErrorCode::Forbidden
                     | ErrorCode::NotFound
                     | ErrorCode::Validation
@@ -98,9 +113,21 @@ impl From<CoreError> for ApiError {
     }
 }
 
-impl From<sqlx::Error> for ApiError {
-    fn from(e: sqlx::Error) -> Self {
-        ApiError::internal(format!("database: {e}"))
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::UnsupportedUrl { .. } => ApiError::new(ErrorCode::Configuration, e.to_string()),
+            _ => ApiError::internal(e.to_string()),
+        }
+    }
+}
+
+impl From<CryptoError> for ApiError {
+    fn from(e: CryptoError) -> Self {
+        match e {
+            CryptoError::MasterKey(_) => ApiError::new(ErrorCode::Configuration, e.to_string()),
+            _ => ApiError::internal(e.to_string()),
+        }
     }
 }
 
@@ -114,16 +141,20 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let request_id = current_request_id().unwrap_or_default();
         let status = self.status.unwrap_or_else(|| status_for(self.code));
-        let message = if self.code == ErrorCode::Internal {
+        let internal = self.code == ErrorCode::Internal;
+        let message = if internal {
             tracing::error!(request_id = %request_id, error = %self.message, "internal error");
             "the server failed to handle this request; the request id identifies it in the server logs".to_string()
         } else {
             self.message
         };
-        let mut body = json!({"code": self.code.as_str(), "message": message, "request_id": request_id});
-        if let Some(d) = self.details.filter(|_| self.code != ErrorCode::Internal) {
-            body["details"] = d;
-        }
+        let body = wire::ErrorBody {
+            code: self.code,
+            message,
+            request_id: Some(request_id),
+            details: self.details.filter(|_| !internal),
+            retry_after: self.retry_after,
+        };
         let mut resp = (status, Json(body)).into_response();
         if let Some(secs) = self.retry_after {
             if let Ok(v) = HeaderValue::from_str(&format!("{}", secs.ceil().max(1.0) as u64)) {

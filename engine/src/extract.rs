@@ -1,4 +1,5 @@
-//! Request extractors: JSON bodies with typed rejections, and the authenticated caller.
+//! Request extractors: JSON bodies with typed rejections, and the authenticated caller (from its
+//! bearer token, organization header, widget origin and the organization's rate limit).
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, FromRequestParts, Request};
@@ -8,8 +9,9 @@ use serde::de::DeserializeOwned;
 use switchboard_core::ErrorCode;
 
 use crate::error::ApiError;
+pub use crate::services::Caller;
 use crate::state::AppState;
-use crate::tokens::{Claims, TokenKind};
+use crate::tokens::TokenKind;
 
 /// A JSON body; malformed JSON is `bad_request`, a wrong shape `validation`, too large
 /// `payload_too_large`, each with a message saying what to fix.
@@ -53,42 +55,6 @@ fn inner_text(e: &dyn std::error::Error) -> String {
         src = s.source();
     }
     msg
-}
-
-/// The authenticated caller of a request.
-#[derive(Debug, Clone)]
-pub struct Caller {
-    pub claims: Claims,
-}
-
-impl Caller {
-    pub fn kind(&self) -> TokenKind {
-        self.claims.kind
-    }
-    pub fn org(&self) -> &str {
-        &self.claims.org
-    }
-    /// The workspace a scoped or widget token is bound to.
-    pub fn workspace_id(&self) -> Option<&str> {
-        match self.claims.kind {
-            TokenKind::Application => None,
-            _ => self.claims.ws.as_deref(),
-        }
-    }
-
-    /// Fails with `authentication` (reason `wrong_token_kind`) unless the token is one of `kinds`.
-    pub fn require(&self, kinds: &[TokenKind]) -> Result<(), ApiError> {
-        if kinds.contains(&self.claims.kind) {
-            return Ok(());
-        }
-        let names: Vec<&str> = kinds.iter().map(|k| k.as_str()).collect();
-        Err(ApiError::unauthorized(format!(
-            "a {} token cannot do this; it needs a {} token",
-            self.claims.kind.as_str(),
-            names.join(" or ")
-        ))
-        .with_reason("wrong_token_kind"))
-    }
 }
 
 impl FromRequestParts<AppState> for Caller {

@@ -1,7 +1,11 @@
 //! The Switchboard engine: a server that stores every end user's credentials encrypted and runs
-//! connector operations for agents that never see a secret. It serves the HTTP API of
-//! `shared/spec/API.md`; connectors run through `switchboard-core`, the same runtime as local
-//! mode.
+//! connector operations for agents that never see a secret. It serves the HTTP API of the
+//! reference agent engine (the routes of [`route_table`], documented at `/api/v1/openapi.json`);
+//! connectors run through `switchboard-core`, the same runtime as local mode.
+//!
+//! Layers: [`api`] handlers parse and answer the [`wire`](switchboard_core::wire) types,
+//! [`services`] decide (token kinds, tenancy, validation, sealing, handle cache, audit), [`db`]
+//! stores; [`error`] is the one place lower errors become public ones.
 
 pub mod admin;
 pub mod api;
@@ -11,6 +15,8 @@ pub mod error;
 pub mod extract;
 pub mod metrics;
 pub mod openapi;
+pub mod origins;
+pub mod services;
 pub mod sink;
 pub mod state;
 pub mod tokens;
@@ -97,7 +103,8 @@ fn request_id(headers: &HeaderMap) -> String {
 const CORS_METHODS: &str = "GET, POST, DELETE, OPTIONS";
 const CORS_HEADERS: &str = "authorization, content-type, x-organization-id, x-request-id";
 
-/// Request id, timeout, CORS for widget origins, metrics and one log line per request.
+/// Request id, timeout, CORS for widget origins, metrics and one log line per request. The CORS
+/// check runs before authentication and reads the origins from memory (see [`origins`]).
 async fn request_context(State(st): State<AppState>, req: Request, next: Next) -> Response {
     let id = request_id(req.headers());
     let method = req.method().clone();
@@ -124,7 +131,7 @@ async fn request_context(State(st): State<AppState>, req: Request, next: Next) -
     if let (false, Some(o)) = (preflight, origin.as_deref()) {
         // Browsers read the answer only for a registered widget origin, named exactly.
         headers.insert("vary", HeaderValue::from_static("Origin"));
-        if st.db.is_widget_origin(o).await.unwrap_or(false) {
+        if st.origins.contains(&st.db, o).await {
             if let Ok(v) = HeaderValue::from_str(o) {
                 headers.insert("access-control-allow-origin", v);
             }
@@ -144,7 +151,7 @@ async fn preflight_response(st: &AppState, origin: Option<&str>) -> Response {
     let h = resp.headers_mut();
     h.insert("vary", HeaderValue::from_static("Origin"));
     if let Some(o) = origin {
-        if st.db.is_widget_origin(o).await.unwrap_or(false) {
+        if st.origins.contains(&st.db, o).await {
             if let Ok(v) = HeaderValue::from_str(o) {
                 h.insert("access-control-allow-origin", v);
                 h.insert("access-control-allow-methods", HeaderValue::from_static(CORS_METHODS));

@@ -11,7 +11,7 @@ use clap::{Args, Parser, Subcommand};
 use serde_json::{json, Value};
 use switchboard_core::{describe, Connector, ConnectorOptions, Error, ErrorCode, ExecuteOptions, Registry};
 use switchboard_engine::crypto::{write_key_file, Key, KeyRing};
-use switchboard_engine::db::Db;
+use switchboard_engine::db::{self, Db};
 use switchboard_engine::{admin, app, AppState, Settings};
 
 #[derive(Parser)]
@@ -29,9 +29,29 @@ struct Store {
     /// Directory of the embedded SQLite database and key file.
     #[arg(long, env = "SWITCHBOARD_DATA_DIR", default_value = "./switchboard-data")]
     data_dir: PathBuf,
-    /// postgres://... to use PostgreSQL instead of the embedded SQLite.
+    /// postgres://... (or postgresql://...) to use PostgreSQL, sqlite://... for a SQLite file
+    /// elsewhere; without it, SQLite in --data-dir.
     #[arg(long, env = "SWITCHBOARD_DATABASE_URL", hide_env_values = true)]
     database_url: Option<String>,
+}
+
+impl Store {
+    /// The database URL, if one is set (an empty one is none).
+    fn url(&self) -> Option<&str> {
+        self.database_url.as_deref().filter(|u| !u.trim().is_empty())
+    }
+
+    /// Refuses a database URL of an unsupported scheme before anything else is set up.
+    fn check(&self) -> Result<(), Error> {
+        match self.url() {
+            Some(url) => db::database_kind(url).map(|_| ()).map_err(api),
+            None => Ok(()),
+        }
+    }
+
+    async fn open(&self) -> Result<Db, Error> {
+        Db::open(self.url(), &self.data_dir).await.map_err(api)
+    }
 }
 
 #[derive(Subcommand)]
@@ -158,20 +178,14 @@ fn env(name: &str) -> Option<String> {
 }
 
 fn key_ring(store: &Store) -> Result<KeyRing, Error> {
-    let dir = store.database_url.is_none().then_some(store.data_dir.as_path());
+    let dir = store.url().is_none().then_some(store.data_dir.as_path());
     KeyRing::load(env("SWITCHBOARD_MASTER_KEY").as_deref(), env("SWITCHBOARD_OLD_MASTER_KEYS").as_deref(), dir)
-        .map_err(Error::configuration)
+        .map_err(api)
 }
 
-async fn open_db(store: &Store) -> Result<Db, Error> {
-    let db = match &store.database_url {
-        Some(url) => Db::connect(url).await,
-        None => Db::open_sqlite(&store.data_dir).await,
-    };
-    db.map_err(|e| Error::new(e.code, e.message))
-}
-
-fn api(e: switchboard_engine::error::ApiError) -> Error {
+/// An engine error (or a storage or crypto one) as the command line's error.
+fn api(e: impl Into<switchboard_engine::error::ApiError>) -> Error {
+    let e = e.into();
     Error::new(e.code, e.message)
 }
 
@@ -197,10 +211,11 @@ async fn shutdown_signal() {
 async fn run(cli: Cli) -> Result<(), Error> {
     match cli.command {
         Command::Serve { bind, store, egress_allow, application_token_ttl, rate_limit, rate_burst, body_limit } => {
+            store.check()?;
             let keys = key_ring(&store)?;
             let settings = Settings {
                 data_dir: store.data_dir.clone(),
-                database_url: store.database_url.clone(),
+                database_url: store.url().map(str::to_string),
                 egress_allow: egress_allow
                     .into_iter()
                     .map(|h| h.trim().to_ascii_lowercase())
@@ -231,14 +246,15 @@ async fn run(cli: Cli) -> Result<(), Error> {
                 .map_err(|e| Error::internal(e.to_string()))?;
         }
         Command::Admin { command: AdminCommand::CreateApplication { organization, store } } => {
-            let db = open_db(&store).await?;
+            let db = store.open().await?;
             let created = admin::create_application(&db, &organization).await.map_err(api)?;
             println!("{}", created.to_json());
         }
         Command::Admin { command: AdminCommand::RotateKey { store, generate } } => {
+            store.check()?;
             let ring = key_ring(&store)?;
-            let db = open_db(&store).await?;
-            let uses_file = store.database_url.is_none() && env("SWITCHBOARD_MASTER_KEY").is_none();
+            let db = store.open().await?;
+            let uses_file = store.url().is_none() && env("SWITCHBOARD_MASTER_KEY").is_none();
             let old_current = ring.current().clone();
             let (ring, new_key) = if generate || uses_file {
                 let new = Key::generate();
@@ -248,11 +264,11 @@ async fn run(cli: Cli) -> Result<(), Error> {
             };
             if let (true, Some(new)) = (uses_file, &new_key) {
                 // Keep the old key readable in the file until every record is resealed.
-                write_key_file(&store.data_dir, new, &[old_current]).map_err(Error::configuration)?;
+                write_key_file(&store.data_dir, new, &[old_current]).map_err(api)?;
             }
             let n = admin::reseal_all(&db, &ring).await.map_err(api)?;
             if let (true, Some(new)) = (uses_file, &new_key) {
-                write_key_file(&store.data_dir, new, &[]).map_err(Error::configuration)?;
+                write_key_file(&store.data_dir, new, &[]).map_err(api)?;
             }
             let mut out = json!({"key_id": ring.current_id(), "records_resealed": n});
             if let (false, Some(new)) = (uses_file, &new_key) {

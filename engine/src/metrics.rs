@@ -12,6 +12,8 @@ pub struct Metrics {
     execution_ms_sum: AtomicU64,
     execution_count: AtomicU64,
     tokens_issued: Mutex<BTreeMap<String, u64>>,
+    signing_key_reloads: AtomicU64,
+    widget_origin_loads: AtomicU64,
 }
 
 impl Metrics {
@@ -35,6 +37,16 @@ impl Metrics {
     /// One token issued.
     pub fn token(&self, kind: &str) {
         *self.tokens_issued.lock().unwrap_or_else(|e| e.into_inner()).entry(kind.to_string()).or_default() += 1;
+    }
+
+    /// The signing keys were read from the database.
+    pub fn signing_key_reload(&self) {
+        self.signing_key_reloads.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The widget origins were read from the database.
+    pub fn widget_origin_load(&self) {
+        self.widget_origin_loads.fetch_add(1, Ordering::Relaxed);
     }
 
     /// The Prometheus text exposition.
@@ -63,6 +75,16 @@ impl Metrics {
         for (k, n) in self.tokens_issued.lock().unwrap_or_else(|e| e.into_inner()).iter() {
             out.push_str(&format!("switchboard_tokens_issued_total{{kind=\"{k}\"}} {n}\n"));
         }
+        out.push_str("# HELP switchboard_signing_key_reloads_total Reads of the signing keys from the database.\n# TYPE switchboard_signing_key_reloads_total counter\n");
+        out.push_str(&format!(
+            "switchboard_signing_key_reloads_total {}\n",
+            self.signing_key_reloads.load(Ordering::Relaxed)
+        ));
+        out.push_str("# HELP switchboard_widget_origin_loads_total Reads of the registered widget origins from the database.\n# TYPE switchboard_widget_origin_loads_total counter\n");
+        out.push_str(&format!(
+            "switchboard_widget_origin_loads_total {}\n",
+            self.widget_origin_loads.load(Ordering::Relaxed)
+        ));
         out
     }
 }

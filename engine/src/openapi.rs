@@ -1,11 +1,26 @@
-//! `/api/v1/openapi.json`, generated from the handlers' annotations.
+//! `/api/v1/openapi.json`, generated from the handlers' annotations and the
+//! [`wire`](switchboard_core::wire) types they parse and answer, so the document describes the
+//! bodies the engine really sends (`engine/tests/openapi.rs` checks real answers against it).
+//!
+//! Every operation also documents a `default` answer: any other status carries an
+//! [`ErrorBody`] (the request timeout and the rate limit
+//! apply to every route).
 
 use axum::Json;
+use switchboard_core::wire::{
+    ApplicationToken, CheckError, CheckResponse, Connector, ConnectorList, ConnectorMetadata, CreateConnector,
+    DefinitionList, ErrorBody, ExecuteBody, ExecuteResponse, Instance, InstanceList, NextPage, SourceDefinition,
+    Status, Template, TemplateAuth, TemplateConfig, TemplateField, TemplateList, TemplateSummary, TokenInfo,
+    TokenRequest, UpdateConnector, WorkspaceInfo, WorkspaceList, WorkspaceRef, WorkspaceToken,
+};
+use utoipa::openapi::path::Operation;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
 use crate::api;
 
+/// The bearer scheme the `security` of each path names.
 struct Bearer;
 
 impl Modify for Bearer {
@@ -15,6 +30,33 @@ impl Modify for Bearer {
                 "bearer",
                 SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
             );
+        }
+    }
+}
+
+/// A `default` answer of every operation: the error body.
+struct DefaultError;
+
+impl Modify for DefaultError {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let response = ResponseBuilder::new()
+            .description("any other status: an error with one of the public codes")
+            .content("application/json", ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).build())
+            .build();
+        for item in openapi.paths.paths.values_mut() {
+            let operations: [&mut Option<Operation>; 8] = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.options,
+                &mut item.head,
+                &mut item.patch,
+                &mut item.trace,
+            ];
+            for op in operations.into_iter().flatten() {
+                op.responses.responses.entry("default".into()).or_insert_with(|| RefOr::T(response.clone()));
+            }
         }
     }
 }
@@ -30,33 +72,47 @@ impl Modify for Bearer {
         api::execute, execute_instances_alias, execute_sources_alias, api::check, api::instances_for_user,
         api::healthz, api::readyz, api::metrics, serve,
     ),
-    components(schemas(api::TokenRequest, api::WorkspaceRef, api::CreateConnector, api::UpdateConnector, api::ExecuteRequest)),
-    modifiers(&Bearer)
+    components(schemas(
+        ErrorBody, TokenRequest, ApplicationToken, WorkspaceRef, WorkspaceToken, TokenInfo,
+        SourceDefinition, DefinitionList, TemplateField, TemplateAuth, TemplateConfig, Template, TemplateList,
+        WorkspaceInfo, WorkspaceList,
+        CreateConnector, UpdateConnector, TemplateSummary, Connector, ConnectorList, Instance, InstanceList,
+        ExecuteBody, NextPage, ConnectorMetadata, ExecuteResponse, CheckError, CheckResponse, Status,
+    )),
+    modifiers(&Bearer, &DefaultError)
 )]
 pub struct ApiDoc;
 
 /// Alias of `/api/v1/account/applications/token`.
-#[utoipa::path(post, path = "/api/v1/applications/token", request_body = api::TokenRequest, responses((status = 200, description = "as the newer path")))]
+#[utoipa::path(post, path = "/api/v1/applications/token", request_body = TokenRequest,
+    responses((status = 200, description = "an application token", body = ApplicationToken),
+        (status = 401, description = "wrong client credentials", body = ErrorBody)))]
 #[allow(dead_code)]
 fn application_token_alias() {}
 
 /// Alias of `/api/v1/embedded/widget-token`.
-#[utoipa::path(post, path = "/api/v1/account/applications/widget-token", request_body = api::WorkspaceRef, responses((status = 200, description = "as the newer path")), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/api/v1/account/applications/widget-token", request_body = WorkspaceRef,
+    responses((status = 200, description = "a widget token", body = WorkspaceToken),
+        (status = 422, description = "no workspace name or no exact origin", body = ErrorBody)),
+    security(("bearer" = [])))]
 #[allow(dead_code)]
 fn widget_token_alias() {}
 
 /// Alias of `/api/v1/integrations/connectors/{id}/execute`.
-#[utoipa::path(post, path = "/api/v1/connectors/instances/{id}/execute", params(("id" = String, Path)), request_body = api::ExecuteRequest, responses((status = 200, description = "as the newer path")), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/api/v1/connectors/instances/{id}/execute", params(("id" = String, Path)), request_body = ExecuteBody,
+    responses((status = 200, description = "as the newer path", body = ExecuteResponse)), security(("bearer" = [])))]
 #[allow(dead_code)]
 fn execute_instances_alias() {}
 
 /// Alias of `/api/v1/integrations/connectors/{id}/execute`.
-#[utoipa::path(post, path = "/api/v1/connectors/sources/{id}/execute", params(("id" = String, Path)), request_body = api::ExecuteRequest, responses((status = 200, description = "as the newer path")), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/api/v1/connectors/sources/{id}/execute", params(("id" = String, Path)), request_body = ExecuteBody,
+    responses((status = 200, description = "as the newer path", body = ExecuteResponse)), security(("bearer" = [])))]
 #[allow(dead_code)]
 fn execute_sources_alias() {}
 
 /// This document.
-#[utoipa::path(get, path = "/api/v1/openapi.json", responses((status = 200, description = "OpenAPI 3.1 JSON")))]
+#[utoipa::path(get, path = "/api/v1/openapi.json",
+    responses((status = 200, description = "OpenAPI 3.1 JSON", body = Object)))]
 pub async fn serve() -> Json<utoipa::openapi::OpenApi> {
     Json(ApiDoc::openapi())
 }

@@ -49,8 +49,8 @@ impl StoreSink {
         })
     }
 
-    fn internal(e: crate::error::ApiError) -> Error {
-        Error::new(ErrorCode::Internal, format!("credential store: {}", e.message))
+    fn internal(e: impl std::fmt::Display) -> Error {
+        Error::new(ErrorCode::Internal, format!("credential store: {e}"))
     }
 
     /// The stored tokens, if a newer version than ours is stored.
@@ -145,7 +145,7 @@ impl TokenSink for StoreSink {
     fn end_refresh(&self) -> BoxFuture<'_, ()> {
         Box::pin(async move {
             if let Err(e) = self.db.release_lease(&self.connector_id, &self.owner).await {
-                tracing::warn!(connector_id = %self.connector_id, error = %e.message, "could not release a refresh lease");
+                tracing::warn!(connector_id = %self.connector_id, error = %e, "could not release a refresh lease");
             }
         })
     }

@@ -11,14 +11,16 @@ use crate::crypto::KeyRing;
 use crate::db::Db;
 use crate::error::ApiResult;
 use crate::metrics::Metrics;
+use crate::origins::WidgetOrigins;
 use crate::tokens::Signer;
 
-/// How the engine runs. Every field has a flag and an environment variable in the CLI.
+/// How the engine runs. `switchboard serve` sets most fields from flags and environment
+/// variables; the others keep their defaults.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// SQLite data directory (ignored with a PostgreSQL URL).
+    /// Directory of the embedded SQLite database (unused with a database URL).
     pub data_dir: PathBuf,
-    /// `postgres://...` to use PostgreSQL.
+    /// `postgres://...`, `postgresql://...` or `sqlite://...`; none for SQLite in `data_dir`.
     pub database_url: Option<String>,
     /// Hosts connectors may send credentials to, beyond each spec's own server host.
     pub egress_allow: Vec<String>,
@@ -34,6 +36,12 @@ pub struct Settings {
     /// Per-organization rate limit: sustained requests per second and burst.
     pub rate_per_sec: f64,
     pub rate_burst: f64,
+    /// Least time between two reads of the signing keys for tokens naming an unknown key.
+    pub signing_key_reload_interval: Duration,
+    /// How long the registered widget origins are used before they are read again.
+    pub widget_origin_ttl: Duration,
+    /// Most connector handles kept in memory.
+    pub handle_cache_size: usize,
 }
 
 impl Default for Settings {
@@ -50,6 +58,9 @@ impl Default for Settings {
             widget_token_ttl: 1200,
             rate_per_sec: 50.0,
             rate_burst: 200.0,
+            signing_key_reload_interval: Duration::from_secs(5),
+            widget_origin_ttl: Duration::from_secs(5),
+            handle_cache_size: 4096,
         }
     }
 }
@@ -78,29 +89,91 @@ impl RateLimiter {
     }
 }
 
-/// Connector handles by (connector id, credential version): executions of one connector share
-/// one handle, so they share its OAuth state and one refresh.
-#[derive(Default)]
+/// Connector handles by connector id, each for one credential version: executions of one
+/// connector share one handle, so they share its OAuth state and one refresh. Bounded: when
+/// full, the least recently used eighth is dropped (amortised O(1) per insert).
 pub struct HandleCache {
-    map: Mutex<HashMap<(String, i64), Connector>>,
+    map: Mutex<HandleMap>,
+    capacity: usize,
 }
 
-const HANDLE_CACHE_MAX: usize = 4096;
+#[derive(Default)]
+struct HandleMap {
+    entries: HashMap<String, Handle>,
+    /// A logical clock: each use stamps its entry with the next tick.
+    clock: u64,
+}
+
+struct Handle {
+    version: i64,
+    connector: Connector,
+    last_used: u64,
+}
 
 impl HandleCache {
+    /// A cache of at most `capacity` handles (at least one).
+    pub fn new(capacity: usize) -> Self {
+        Self { map: Mutex::new(HandleMap::default()), capacity: capacity.max(1) }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HandleMap> {
+        self.map.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The handle of connector `id` if it was made for credential `version`.
     pub fn get(&self, id: &str, version: i64) -> Option<Connector> {
-        self.map.lock().unwrap_or_else(|e| e.into_inner()).get(&(id.to_string(), version)).cloned()
+        let mut m = self.lock();
+        m.clock += 1;
+        let tick = m.clock;
+        let h = m.entries.get_mut(id).filter(|h| h.version == version)?;
+        h.last_used = tick;
+        Some(h.connector.clone())
     }
-    pub fn put(&self, id: &str, version: i64, c: Connector) {
-        let mut m = self.map.lock().unwrap_or_else(|e| e.into_inner());
-        m.retain(|k, _| k.0 != id);
-        if m.len() >= HANDLE_CACHE_MAX {
-            m.clear();
+
+    /// Keeps the handle of connector `id` for credential `version`, replacing one for an older
+    /// version (never a newer one: a request that read the row before an update may finish
+    /// after the request that read it after).
+    pub fn put(&self, id: &str, version: i64, connector: Connector) {
+        let mut m = self.lock();
+        m.clock += 1;
+        let last_used = m.clock;
+        if let Some(h) = m.entries.get_mut(id) {
+            if h.version <= version {
+                *h = Handle { version, connector, last_used };
+            }
+            return;
         }
-        m.insert((id.to_string(), version), c);
+        if m.entries.len() >= self.capacity {
+            Self::evict(&mut m.entries, (self.capacity / 8).max(1));
+        }
+        m.entries.insert(id.to_string(), Handle { version, connector, last_used });
     }
+
+    /// Drops the `n` least recently used handles.
+    fn evict(entries: &mut HashMap<String, Handle>, n: usize) {
+        let mut ticks: Vec<u64> = entries.values().map(|h| h.last_used).collect();
+        if n >= ticks.len() {
+            entries.clear();
+            return;
+        }
+        // Ticks are unique, so exactly the n oldest are below the n-th smallest.
+        let (_, cutoff, _) = ticks.select_nth_unstable(n);
+        let cutoff = *cutoff;
+        entries.retain(|_, h| h.last_used >= cutoff);
+    }
+
+    /// Drops the handle of connector `id` (updated or deleted).
     pub fn forget(&self, id: &str) {
-        self.map.lock().unwrap_or_else(|e| e.into_inner()).retain(|k, _| k.0 != id);
+        self.lock().entries.remove(id);
+    }
+
+    /// How many handles are kept.
+    pub fn len(&self) -> usize {
+        self.lock().entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 
@@ -112,8 +185,9 @@ pub struct Inner {
     pub registry: Arc<Registry>,
     pub settings: Settings,
     pub limiter: RateLimiter,
-    pub metrics: Metrics,
+    pub metrics: Arc<Metrics>,
     pub handles: HandleCache,
+    pub origins: WidgetOrigins,
 }
 
 /// Shared state, cheap to clone.
@@ -130,21 +204,80 @@ impl std::ops::Deref for AppState {
 impl AppState {
     /// Opens storage, loads signing keys and the connector registry.
     pub async fn new(settings: Settings, keys: KeyRing, registry: Registry) -> ApiResult<Self> {
-        let db = match &settings.database_url {
-            Some(url) if url.starts_with("postgres") => Db::connect(url).await?,
-            Some(url) if url.starts_with("sqlite:") => Db::connect(url).await?,
-            _ => Db::open_sqlite(&settings.data_dir).await?,
-        };
-        let signer = Signer::load(&db, &keys).await?;
+        let db = Db::open(settings.database_url.as_deref(), &settings.data_dir).await?;
+        let metrics = Arc::new(Metrics::default());
+        let signer = Signer::load(&db, &keys, settings.signing_key_reload_interval, metrics.clone()).await?;
         Ok(Self(Arc::new(Inner {
             db,
             keys,
             signer,
             registry: Arc::new(registry),
-            settings,
             limiter: RateLimiter::default(),
-            metrics: Metrics::default(),
-            handles: HandleCache::default(),
+            handles: HandleCache::new(settings.handle_cache_size),
+            origins: WidgetOrigins::new(settings.widget_origin_ttl, metrics.clone()),
+            metrics,
+            settings,
         })))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use switchboard_core::ConnectorOptions;
+
+    /// A Stripe handle told apart by its base URL.
+    fn handle(n: u32) -> Connector {
+        let spec = Registry::builtin().and_then(|r| r.get("stripe")).unwrap_or_else(|e| panic!("{e}"));
+        let config = json!({"base_url": format!("http://h{n}.example")});
+        Connector::new(spec, json!({"api_key": "sk_test_x"}), config, ConnectorOptions::default())
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn which(c: Option<Connector>) -> Option<String> {
+        c.map(|c| c.base_url().unwrap_or_default())
+    }
+
+    #[test]
+    fn handles_are_kept_per_connector_and_credential_version() {
+        let cache = HandleCache::new(16);
+        cache.put("a", 1, handle(1));
+        cache.put("b", 1, handle(2));
+        assert_eq!(which(cache.get("a", 1)).as_deref(), Some("http://h1.example"));
+        assert!(cache.get("a", 2).is_none(), "another credential version is another handle");
+        cache.put("a", 2, handle(3));
+        assert_eq!(cache.len(), 2, "a newer version replaces the older one");
+        assert!(cache.get("a", 1).is_none());
+        assert_eq!(which(cache.get("a", 2)).as_deref(), Some("http://h3.example"));
+        cache.put("a", 1, handle(4));
+        assert_eq!(which(cache.get("a", 2)).as_deref(), Some("http://h3.example"), "an older version never replaces");
+        cache.forget("a");
+        assert!(cache.get("a", 2).is_none());
+        assert_eq!(which(cache.get("b", 1)).as_deref(), Some("http://h2.example"));
+        assert_eq!(cache.len(), 1);
+    }
+
+    #[test]
+    fn a_full_cache_drops_the_least_recently_used() {
+        let cache = HandleCache::new(16);
+        let h = handle(0);
+        for i in 0..16 {
+            cache.put(&format!("c{i}"), 1, h.clone());
+        }
+        // c0 and c1 are used again: the oldest are now c2, c3, ...
+        assert!(cache.get("c0", 1).is_some() && cache.get("c1", 1).is_some());
+        cache.put("new", 1, h.clone());
+        assert_eq!(cache.len(), 15, "an eighth of a full cache is dropped, then the new handle kept");
+        for kept in ["c0", "c1", "c4", "c15", "new"] {
+            assert!(cache.get(kept, 1).is_some(), "{kept} was used recently and must be kept");
+        }
+        for dropped in ["c2", "c3"] {
+            assert!(cache.get(dropped, 1).is_none(), "{dropped} was the least recently used");
+        }
+        for i in 0..1000 {
+            cache.put(&format!("x{i}"), 1, h.clone());
+            assert!(cache.len() <= 16);
+        }
     }
 }

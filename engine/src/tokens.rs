@@ -1,8 +1,14 @@
 //! Token issuing and checking: HS256 JWTs with a key id, signing keys stored sealed in the
 //! database so every replica shares them and they can rotate.
+//!
+//! A token naming a key this process has not loaded makes it re-read the keys (another replica
+//! may have added one), but at most once per reload interval and one reload at a time: the key
+//! id is read before the signature is checked, so forged key ids must not turn every
+//! unauthenticated request into a database query.
 
 use std::collections::HashMap;
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 
 use jsonwebtoken::{decode, decode_header, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
@@ -10,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::crypto::{random_token, KeyRing};
 use crate::db::Db;
 use crate::error::{ApiError, ApiResult};
+use crate::metrics::Metrics;
 
 /// Allowed clock skew when checking expiry, in seconds.
 pub const LEEWAY_SECS: u64 = 5;
@@ -57,9 +64,18 @@ pub struct Claims {
 
 const ISSUER: &str = "switchboard";
 
+/// The id of the key new tokens are signed with, and every loaded key by id.
+type Keys = (String, HashMap<String, Vec<u8>>);
+
 /// Signing keys by id, and the one new tokens use.
 pub struct Signer {
-    keys: RwLock<(String, HashMap<String, Vec<u8>>)>,
+    keys: RwLock<Keys>,
+    /// When the keys were last re-read for an unknown key id; held while re-reading, so
+    /// concurrent requests share one reload.
+    last_reload: tokio::sync::Mutex<Option<Instant>>,
+    /// Least time between two reloads for unknown key ids.
+    reload_interval: Duration,
+    metrics: Arc<Metrics>,
 }
 
 impl std::fmt::Debug for Signer {
@@ -73,9 +89,15 @@ fn unix_now() -> u64 {
 }
 
 impl Signer {
-    /// Loads the signing keys, creating the first one on an empty store.
-    pub async fn load(db: &Db, ring: &KeyRing) -> ApiResult<Self> {
-        let s = Self { keys: RwLock::new((String::new(), HashMap::new())) };
+    /// Loads the signing keys, creating the first one on an empty store. A token with a key id
+    /// not loaded re-reads the keys at most once per `reload_interval`.
+    pub async fn load(db: &Db, ring: &KeyRing, reload_interval: Duration, metrics: Arc<Metrics>) -> ApiResult<Self> {
+        let s = Self {
+            keys: RwLock::new((String::new(), HashMap::new())),
+            last_reload: tokio::sync::Mutex::new(None),
+            reload_interval,
+            metrics,
+        };
         s.reload(db, ring).await?;
         if s.read().1.is_empty() {
             let kid = format!("k{}", &random_token(6));
@@ -87,12 +109,17 @@ impl Signer {
         Ok(s)
     }
 
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, (String, HashMap<String, Vec<u8>>)> {
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Keys> {
         self.keys.read().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Re-reads the keys (a replica may have added one). The newest key signs.
-    pub async fn reload(&self, db: &Db, ring: &KeyRing) -> ApiResult<()> {
+    fn secret(&self, kid: &str) -> Option<Vec<u8>> {
+        self.read().1.get(kid).cloned()
+    }
+
+    /// Re-reads the keys from the database. The newest key signs.
+    async fn reload(&self, db: &Db, ring: &KeyRing) -> ApiResult<()> {
+        self.metrics.signing_key_reload();
         let rows = db.signing_keys().await?;
         let mut map = HashMap::new();
         let mut newest = String::new();
@@ -103,6 +130,23 @@ impl Signer {
         }
         *self.keys.write().unwrap_or_else(|e| e.into_inner()) = (newest, map);
         Ok(())
+    }
+
+    /// The secret of a key this process has not loaded: re-reads the keys unless they were
+    /// re-read less than the reload interval ago. Requests arriving during a reload wait for
+    /// it and use its result.
+    async fn secret_after_reload(&self, kid: &str, db: &Db, ring: &KeyRing) -> ApiResult<Option<Vec<u8>>> {
+        let mut last = self.last_reload.lock().await;
+        if let Some(secret) = self.secret(kid) {
+            return Ok(Some(secret));
+        }
+        if last.is_some_and(|t| t.elapsed() < self.reload_interval) {
+            return Ok(None);
+        }
+        // Stamped before reading, so a failing database is not asked again at once either.
+        *last = Some(Instant::now());
+        self.reload(db, ring).await?;
+        Ok(self.secret(kid))
     }
 
     /// Issues a token.
@@ -148,11 +192,10 @@ impl Signer {
         let kid = header
             .kid
             .ok_or_else(|| ApiError::unauthorized("the token has no key id").with_reason("malformed_token"))?;
-        let mut secret = self.read().1.get(&kid).cloned();
-        if secret.is_none() {
-            self.reload(db, ring).await?;
-            secret = self.read().1.get(&kid).cloned();
-        }
+        let secret = match self.secret(&kid) {
+            Some(s) => Some(s),
+            None => self.secret_after_reload(&kid, db, ring).await?,
+        };
         let secret = secret.ok_or_else(|| {
             ApiError::unauthorized("the token was signed with an unknown key").with_reason("unknown_key")
         })?;

@@ -329,7 +329,9 @@ both_backends!(execution_errors_map_to_the_table, |backend| async move {
     let a =
         exec(bad.clone(), json!({"entity": "issues", "action": "list", "params": {"owner": "octo", "repo": "hello"}}))
             .await;
-    assert_eq!((a.status, a.body["code"].as_str()), (401, Some("authentication")), "{}", a.text);
+    // The provider rejected the connector's credentials: not the caller's own authentication.
+    assert_eq!((a.status, a.body["code"].as_str()), (502, Some("upstream_authentication")), "{}", a.text);
+    assert_eq!(a.body["details"]["upstream_status"], 401, "{}", a.text);
     assert!(!a.text.contains("ghp_wrong_token_123"));
     let a = exec(good.clone(), json!({"entity": "nope", "action": "list"})).await;
     assert_eq!((a.status, a.body["code"].as_str()), (422, Some("validation")), "{}", a.text);
@@ -521,4 +523,140 @@ both_backends!(catalog_definitions_and_templates, |backend| async move {
     assert_eq!(gh["replication_config"]["required"], json!(["repositories"]), "{gh}");
     let none = call("GET", &e.url("/api/v1/integrations/templates/sources"), None, None, &[]).await;
     assert_eq!(none.status, 401);
+});
+
+/// The value of an unlabelled counter on `/metrics`.
+async fn counter(e: &Engine, name: &str) -> u64 {
+    let m = call("GET", &e.url("/metrics"), None, None, &[]).await;
+    m.text
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{name} is not on /metrics: {}", m.text))
+}
+
+/// An application token of `e`'s organization signed with `secret` under key id `kid`.
+fn token_signed_with(e: &Engine, kid: &str, secret: &[u8]) -> String {
+    let payload = json!({"iss": "switchboard", "sub": e.app.client_id, "org": e.app.organization_id,
+        "kind": "application", "iat": now(), "exp": now() + 600, "jti": uuid::Uuid::new_v4().to_string()});
+    let mut h = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+    h.kid = Some(kid.into());
+    jsonwebtoken::encode(&h, &payload, &jsonwebtoken::EncodingKey::from_secret(secret)).unwrap_or_default()
+}
+
+both_backends!(forged_key_ids_do_not_make_every_request_read_the_keys, |backend| async move {
+    let interval = std::time::Duration::from_secs(2);
+    let Some(e) = start(backend, |s| s.signing_key_reload_interval = interval).await else { return };
+    const RELOADS: &str = "switchboard_signing_key_reloads_total";
+    let before = counter(&e, RELOADS).await;
+    // A flood of unauthenticated requests, each naming a key id nobody has.
+    let started = std::time::Instant::now();
+    let calls = (0..60).map(|i| {
+        let url = e.url("/api/v1/workspaces");
+        let token = token_signed_with(&e, &format!("kforged{i}"), b"attacker-secret");
+        tokio::spawn(async move { call("GET", &url, Some(&token), None, &[]).await })
+    });
+    for r in futures::future::join_all(calls).await {
+        let a = r.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((a.status, a.body["details"]["reason"].as_str()), (401, Some("unknown_key")), "{}", a.text);
+    }
+    let flood = started.elapsed();
+    let reloads = counter(&e, RELOADS).await - before;
+    let allowed = 1 + (flood.as_millis() / interval.as_millis()) as u64;
+    assert!((1..=allowed).contains(&reloads), "{reloads} key reloads for 60 forged key ids in {flood:?}");
+
+    // A key another replica adds is picked up once the interval has passed.
+    let secret = b"a-key-made-by-another-replica-0123456789";
+    let sealed = e.state.keys.seal(secret, "signing_key:kreplica").unwrap_or_else(|e| panic!("{e:?}"));
+    e.state.db.insert_signing_key("kreplica", &sealed).await.unwrap_or_else(|e| panic!("{e:?}"));
+    let token = token_signed_with(&e, "kreplica", secret);
+    let soon = e.get("/api/v1/workspaces", &token).await;
+    let after_flood = counter(&e, RELOADS).await - before;
+    if soon.status == 401 {
+        assert_eq!(after_flood, reloads, "no reload within the interval: {}", soon.text);
+        tokio::time::sleep(interval + std::time::Duration::from_millis(200)).await;
+        let later = e.get("/api/v1/workspaces", &token).await;
+        assert_eq!(later.status, 200, "the new key is used after the interval: {}", later.text);
+    } else {
+        assert_eq!(soon.status, 200, "{}", soon.text);
+    }
+    assert_eq!(counter(&e, RELOADS).await - before, reloads + 1, "one more reload found the new key");
+    // Tokens of known keys never reload.
+    let app = e.app_token().await;
+    for _ in 0..10 {
+        assert_eq!(e.get("/api/v1/workspaces", &app).await.status, 200);
+        assert_eq!(e.get("/api/v1/workspaces", &token).await.status, 200);
+    }
+    assert_eq!(counter(&e, RELOADS).await - before, reloads + 1);
+});
+
+both_backends!(cors_checks_read_widget_origins_from_memory, |backend| async move {
+    let Some(e) = start(backend, |s| s.widget_origin_ttl = std::time::Duration::from_secs(600)).await else { return };
+    const LOADS: &str = "switchboard_widget_origin_loads_total";
+    let app = e.app_token().await;
+    e.widget_token(&app, "acme", "https://app.example.com").await;
+    let before = counter(&e, LOADS).await;
+    let allow = |a: &common::Answer| {
+        a.headers.get("access-control-allow-origin").and_then(|v| v.to_str().ok()).map(str::to_string)
+    };
+    let vary = |a: &common::Answer| a.headers.get("vary").and_then(|v| v.to_str().ok()).map(str::to_string);
+    let preflight = |origin: String| {
+        let url = e.url("/api/v1/integrations/connectors");
+        async move {
+            call("OPTIONS", &url, None, None, &[("origin", &origin), ("access-control-request-method", "POST")]).await
+        }
+    };
+    for i in 0..20 {
+        let evil = format!("https://evil{i}.example");
+        let a = call("GET", &e.url("/healthz"), None, None, &[("origin", &evil)]).await;
+        assert_eq!((a.status, allow(&a), vary(&a).as_deref()), (200, None, Some("Origin")));
+        let p = preflight(evil).await;
+        assert_eq!((p.status, allow(&p), vary(&p).as_deref()), (204, None, Some("Origin")));
+        assert!(p.headers.get("access-control-allow-methods").is_none());
+        let ok = preflight("https://app.example.com".into()).await;
+        assert_eq!(allow(&ok).as_deref(), Some("https://app.example.com"));
+        assert!(ok.headers.get("access-control-allow-methods").is_some());
+        // Exact match only.
+        let near = preflight("https://app.example.com:8443".into()).await;
+        assert_eq!(allow(&near), None);
+    }
+    assert_eq!(counter(&e, LOADS).await - before, 1, "80 requests with an Origin read the origins once");
+
+    // An origin registered in this process is allowed at once, without reading them again.
+    e.widget_token(&app, "acme", "https://second.example").await;
+    assert_eq!(allow(&preflight("https://second.example".into()).await).as_deref(), Some("https://second.example"));
+    // One another replica registered waits for the time to live (here ten minutes).
+    e.state
+        .db
+        .add_widget_origin(&e.app.organization_id, "https://replica.example")
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(allow(&preflight("https://replica.example".into()).await), None);
+    assert_eq!(counter(&e, LOADS).await - before, 1);
+});
+
+both_backends!(widget_origins_of_other_replicas_show_up_after_the_ttl, |backend| async move {
+    let ttl = std::time::Duration::from_millis(300);
+    let Some(e) = start(backend, |s| s.widget_origin_ttl = ttl).await else { return };
+    const LOADS: &str = "switchboard_widget_origin_loads_total";
+    let before = counter(&e, LOADS).await;
+    let preflight = || async {
+        let a = call(
+            "OPTIONS",
+            &e.url("/api/v1/integrations/connectors"),
+            None,
+            None,
+            &[("origin", "https://replica.example"), ("access-control-request-method", "GET")],
+        )
+        .await;
+        a.headers.get("access-control-allow-origin").and_then(|v| v.to_str().ok()).map(str::to_string)
+    };
+    assert_eq!(preflight().await, None);
+    e.state
+        .db
+        .add_widget_origin(&e.app.organization_id, "https://replica.example")
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    tokio::time::sleep(ttl + std::time::Duration::from_millis(100)).await;
+    assert_eq!(preflight().await.as_deref(), Some("https://replica.example"));
+    assert_eq!(counter(&e, LOADS).await - before, 2, "read once, then once more after the time to live");
 });

@@ -57,7 +57,7 @@ async fn exec_errors_are_typed_json_on_stderr_without_secrets() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     let err: Value =
         serde_json::from_str(stderr.lines().last().unwrap_or_default()).unwrap_or_else(|e| panic!("{e}: {stderr}"));
-    assert_eq!(err["code"], "authentication", "{stderr}");
+    assert_eq!(err["code"], "upstream_authentication", "the provider rejected the credentials: {stderr}");
     assert!(!stderr.contains(secret) && !String::from_utf8_lossy(&out.stdout).contains(secret));
 
     let mut cmd = switchboard();
@@ -102,4 +102,77 @@ async fn connectors_lists_and_describes() {
     .await;
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("issues") && text.contains("owner: string, required"), "{text}");
+}
+
+/// Runs `switchboard` to its exit (killed and failed after 30 s: a server that started instead
+/// of refusing its settings would never exit).
+fn run_to_exit(mut cmd: Command) -> std::process::Output {
+    use std::io::Read;
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run switchboard: {e}"));
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap_or_else(|e| panic!("{e}")) {
+            break s;
+        }
+        if started.elapsed() > std::time::Duration::from_secs(30) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("switchboard did not exit: it should refuse the settings at start");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+    if let Some(mut o) = child.stdout.take() {
+        let _ = o.read_to_end(&mut stdout);
+    }
+    if let Some(mut e) = child.stderr.take() {
+        let _ = e.read_to_end(&mut stderr);
+    }
+    std::process::Output { status, stdout, stderr }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unsupported_database_url_is_refused_at_start() {
+    let dir = std::env::temp_dir().join(format!("sb-cli-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let runs: [&[&str]; 3] = [
+        &["serve", "--bind", "127.0.0.1:0", "--database-url", "mysql://user:hunter2@db.example/x"],
+        &["admin", "create-application", "--organization", "acme", "--database-url", "mysql://x"],
+        &["admin", "rotate-key", "--database-url", "mysql://x"],
+    ];
+    for args in runs {
+        let mut cmd = switchboard();
+        cmd.args(args)
+            .arg("--data-dir")
+            .arg(&dir)
+            .env_remove("SWITCHBOARD_DATABASE_URL")
+            .env_remove("SWITCHBOARD_MASTER_KEY")
+            .env_remove("SWITCHBOARD_OLD_MASTER_KEYS");
+        let out = tokio::task::block_in_place(|| run_to_exit(cmd));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} must fail; stderr: {stderr}");
+        let err: Value = serde_json::from_str(stderr.lines().last().unwrap_or_default())
+            .unwrap_or_else(|e| panic!("{args:?}: {e}: {stderr}"));
+        assert_eq!(err["code"], "configuration", "{args:?}: {stderr}");
+        let message = err["message"].as_str().unwrap_or_default();
+        for form in ["mysql", "postgres://", "postgresql://", "sqlite://"] {
+            assert!(message.contains(form), "{args:?}: {form} is not named in {message:?}");
+        }
+        assert!(!stderr.contains("hunter2"), "the URL's password is not repeated: {stderr}");
+        assert!(!dir.exists(), "{args:?} fell back to SQLite in {}", dir.display());
+    }
+    // The same URL from the environment.
+    let mut cmd = switchboard();
+    cmd.args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
+        .arg(&dir)
+        .env("SWITCHBOARD_DATABASE_URL", "mysql://x")
+        .env_remove("SWITCHBOARD_MASTER_KEY");
+    let out = tokio::task::block_in_place(|| run_to_exit(cmd));
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("postgresql://"));
+    assert!(!dir.exists());
 }

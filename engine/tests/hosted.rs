@@ -149,17 +149,16 @@ async fn workspace_lookup_connect_paginate_and_delete() {
     let first = ws.create_connector(github(&fake)).await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(first.connector_type, "github");
     let ex = connect(c.clone(), "github", "acme", None).await.unwrap_or_else(|e| panic!("{e}"));
+    // The engine's answers say how to get the next page: no local spec is consulted.
     let pages: Vec<_> = ex
         .paginate("issues", "list", json!({"owner": "octo", "repo": "hello", "per_page": 2}), ExecuteOptions::default())
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
         .collect()
         .await;
     assert_eq!(pages.len(), 3, "5 issues in pages of 2");
     let total: usize =
         pages.iter().map(|p| p.as_ref().map(|r| r.data.as_array().map(Vec::len).unwrap_or(0)).unwrap_or(0)).sum();
     assert_eq!(total, 5);
-    let by_def = HostedExecutor::by_definition(c.clone(), "acme", "ef69ef6e-aa7f-4af1-a01d-ef775033524e")
+    let by_def = HostedExecutor::by_definition(c.clone(), Some("acme".into()), "ef69ef6e-aa7f-4af1-a01d-ef775033524e")
         .unwrap_or_else(|e| panic!("{e}"));
     let health = by_def.check().await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(health.status, "healthy");
@@ -186,4 +185,129 @@ async fn workspace_lookup_connect_paginate_and_delete() {
         .unwrap_or_else(|| panic!("must fail"));
     assert_eq!(invalid.code, ErrorCode::Validation);
     assert_eq!(invalid.status_code, Some(422));
+}
+
+/// Stripe pages by the last record's `id` (`starting_after`): trimming `id` away must not end
+/// the pages early, since the engine reads the cursor before trimming.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hosted_pages_follow_a_record_cursor_that_the_caller_trimmed_away() {
+    let Some(e) = start(Backend::Sqlite, |_| {}).await else { return };
+    let fake = FakeUpstream::start().await.unwrap_or_else(|e| panic!("{e}"));
+    let c = client(&e, None);
+    let ws = Workspace::new(c.clone(), "acme").unwrap_or_else(|e| panic!("{e}"));
+    let stripe = NewConnector {
+        connector_type: "stripe".into(),
+        credentials: json!({"api_key": creds::STRIPE_KEY}),
+        config: Some(json!({"base_url": fake.base_url("stripe")})),
+        ..Default::default()
+    };
+    let info = ws.create_connector(stripe).await.unwrap_or_else(|e| panic!("{e}"));
+    let ex = HostedExecutor::by_id(c, info.id);
+    let options = ExecuteOptions { select_fields: vec!["email".into()], ..Default::default() };
+    let pages: Vec<_> = ex.paginate("customers", "list", json!({"limit": 2}), options).collect().await;
+    let records: Vec<serde_json::Value> = pages
+        .iter()
+        .flat_map(|p| p.as_ref().unwrap_or_else(|e| panic!("{e}")).data.as_array().cloned().unwrap_or_default())
+        .collect();
+    assert!(pages.len() >= 2, "more than one page: {}", pages.len());
+    assert!(records.iter().all(|r| r.get("id").is_none() && r.get("email").is_some()), "{records:?}");
+}
+
+/// Hands out scoped tokens the test minted with the application's credentials, as an app's
+/// backend would; counts how often it was asked and what was rejected.
+struct Minter {
+    base: String,
+    app_token: String,
+    asked: AtomicU64,
+    rejected: std::sync::Mutex<Vec<String>>,
+}
+
+impl switchboard_core::hosted::TokenProvider for Minter {
+    fn token(&self, rejected: Option<String>) -> BoxFuture<'_, switchboard_core::Result<String>> {
+        Box::pin(async move {
+            self.asked.fetch_add(1, Ordering::SeqCst);
+            if let Some(r) = rejected {
+                self.rejected.lock().unwrap_or_else(|e| e.into_inner()).push(r);
+            }
+            let resp = ReqwestClient::shared()
+                .send(HttpRequest {
+                    method: "POST".into(),
+                    url: format!("{}/api/v1/embedded/scoped-token", self.base),
+                    headers: vec![
+                        ("authorization".into(), format!("Bearer {}", self.app_token)),
+                        ("content-type".into(), "application/json".into()),
+                    ],
+                    body: Some(br#"{"workspace_name":"mobile"}"#.to_vec()),
+                    timeout: Duration::from_secs(10),
+                })
+                .await
+                .map_err(|e| switchboard_core::Error::internal(format!("{e:?}")))?;
+            let v: serde_json::Value = serde_json::from_slice(&resp.body).unwrap_or_default();
+            v["token"].as_str().map(str::to_string).ok_or_else(|| switchboard_core::Error::internal("no token"))
+        })
+    }
+}
+
+/// A mobile or browser client holds no client secret: it runs on a scoped token its app
+/// supplies, and asks the app for a new one when the engine rejects the old (here: expired).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scoped_token_client_needs_no_secret_and_renews_through_its_provider() {
+    let Some(e) = start(Backend::Sqlite, |s| s.scoped_token_ttl = 2).await else { return };
+    let fake = FakeUpstream::start().await.unwrap_or_else(|e| panic!("{e}"));
+    // The app's backend: creates the end user's connector and mints scoped tokens.
+    let backend = client(&e, None);
+    let ws = Workspace::new(backend.clone(), "mobile").unwrap_or_else(|e| panic!("{e}"));
+    let info = ws.create_connector(github(&fake)).await.unwrap_or_else(|e| panic!("{e}"));
+    let resp = ReqwestClient::shared()
+        .send(HttpRequest {
+            method: "POST".into(),
+            url: format!("{}/api/v1/account/applications/token", e.base),
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: Some(
+                serde_json::to_vec(&json!({"client_id": e.app.client_id, "client_secret": e.app.client_secret}))
+                    .unwrap_or_default(),
+            ),
+            timeout: Duration::from_secs(10),
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let app_token = serde_json::from_slice::<serde_json::Value>(&resp.body).unwrap_or_default()["access_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let minter = Arc::new(Minter {
+        base: e.base.clone(),
+        app_token,
+        asked: AtomicU64::new(0),
+        rejected: std::sync::Mutex::new(Vec::new()),
+    });
+    // The device: no client id, no secret.
+    let device = switchboard_core::sdk::ClientSettings { base_url: Some(e.base.clone()), ..Default::default() }
+        .client_with_provider(minter.clone(), None)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(device.is_scoped());
+    let target = switchboard_core::sdk::Target { connector: Some("github".into()), ..Default::default() };
+    let ex = switchboard_core::sdk::Executor::hosted(device.clone(), &target).unwrap_or_else(|e| panic!("{e}"));
+    let req = switchboard_core::sdk::ExecuteRequest::new("issues", "list", json!({"owner": "octo", "repo": "hello"}));
+    let first = ex.execute(req.clone()).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(first.data.as_array().map(Vec::len), Some(5));
+    assert_eq!(ex.connector_info().await.ok().flatten().map(|i| i.id), Some(info.id.clone()));
+    assert_eq!(minter.asked.load(Ordering::SeqCst), 1);
+    // The scoped token expires: 2 s lifetime, 5 s allowed clock skew, 1 s resolution.
+    tokio::time::sleep(Duration::from_millis(8200)).await;
+    let again = ex.execute(req).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(again.data.as_array().map(Vec::len), Some(5));
+    assert_eq!(minter.asked.load(Ordering::SeqCst), 2, "asked once more, after the rejection");
+    assert_eq!(minter.rejected.lock().map(|r| r.len()).unwrap_or(0), 1);
+    // A fixed scoped token with no provider: the same rejection is a typed error, not a loop.
+    let fixed = switchboard_core::sdk::ClientSettings {
+        base_url: Some(e.base.clone()),
+        scoped_token: minter.rejected.lock().ok().and_then(|r| r.first().cloned()),
+        ..Default::default()
+    }
+    .client(None)
+    .unwrap_or_else(|e| panic!("{e}"));
+    let stale = switchboard_core::sdk::Executor::hosted(fixed, &target).unwrap_or_else(|e| panic!("{e}"));
+    let err = stale.check().await.err().map(|e| e.code);
+    assert_eq!(err, Some(ErrorCode::Authentication));
 }

@@ -28,6 +28,7 @@ from .errors import (
     NetworkError,
     RateLimitError,
     SwitchboardError,
+    UpstreamAuthenticationError,
 )
 from .hosted import HostedExecutor, Workspace
 
@@ -51,6 +52,7 @@ __all__ = [
     "NetworkError",
     "RateLimitError",
     "SwitchboardError",
+    "UpstreamAuthenticationError",
     "Workspace",
     "connect",
 ]

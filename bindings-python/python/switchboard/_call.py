@@ -20,19 +20,32 @@ def dumps(value: Any, what: str) -> str:
         raise ConnectorValidationError(f"{what} must be JSON-serializable: {e}", code="validation") from None
 
 
-def options(
-    select_fields: Sequence[str] | None, exclude_fields: Sequence[str] | None, skip_truncation: bool
+def request(
+    entity: str,
+    action: str,
+    params: Mapping[str, Any] | None,
+    select_fields: Sequence[str] | None,
+    exclude_fields: Sequence[str] | None,
+    skip_truncation: bool,
 ) -> str:
-    """``ExecuteOptions`` as JSON text."""
+    """Core's ``ExecuteRequest`` as JSON text."""
     if isinstance(select_fields, str) or isinstance(exclude_fields, str):
         raise ConnectorValidationError("select_fields and exclude_fields are lists of dot paths", code="validation")
-    return json.dumps(
-        {
-            "select_fields": list(select_fields or []),
-            "exclude_fields": list(exclude_fields or []),
-            "skip_truncation": bool(skip_truncation),
-        }
-    )
+    req = {
+        "entity": entity,
+        "action": action,
+        "params": params,
+        "select_fields": list(select_fields or []),
+        "exclude_fields": list(exclude_fields or []),
+        "skip_truncation": bool(skip_truncation),
+    }
+    return dumps(req, "params")
+
+
+def settings(**values: Any) -> str:
+    """Settings for core (``ClientSettings``, ``Target``, ``LocalSettings``) as JSON text,
+    leaving out what was not given: core applies aliases and environment fallbacks."""
+    return dumps({k: v for k, v in values.items() if v is not None}, "settings")
 
 
 def sync(fn: Callable[..., T], *args: Any) -> T:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from typing import Any, ClassVar, Protocol, TypeVar, overload
+from typing import Any, ClassVar, TypeVar, overload
 
 from . import _call, _native
 from ._types import ExecutionConfig, ExecutionResult
@@ -20,20 +20,14 @@ TokenRefreshCallback = Callable[[dict[str, Any]], Any]
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-class _Handle(Protocol):
-    def execute(self, entity: str, action: str, params: str, options: str, /) -> Any: ...
-    def check(self) -> Any: ...
-    def paginate(self, entity: str, action: str, params: str, options: str, /) -> _native.PageIterator: ...
-
-
 class Executor:
     """Runs operations: ``execute``, ``paginate``, ``check``. Use ``LocalExecutor``,
     ``HostedExecutor`` or a typed connector."""
 
-    _handle: _Handle
+    _handle: _native.Executor
     _closed: bool = False
 
-    def _live(self) -> _Handle:
+    def _live(self) -> _native.Executor:
         if self._closed:
             raise ConfigurationError(f"this {type(self).__name__} is closed", code="configuration")
         return self._handle
@@ -75,9 +69,8 @@ class Executor:
         if action is None:
             raise TypeError("execute() needs an action (or an ExecutionConfig)")
         handle = self._live()
-        opts = _call.options(select_fields, exclude_fields, skip_truncation)
-        text = await _call.call(handle.execute, entity, action, _call.dumps(params, "params"), opts)
-        return ExecutionResult._from_json(text)  # pyright: ignore[reportPrivateUsage]
+        req = _call.request(entity, action, params, select_fields, exclude_fields, skip_truncation)
+        return ExecutionResult._from_json(await _call.call(handle.execute, req))  # pyright: ignore[reportPrivateUsage]
 
     async def paginate(
         self,
@@ -92,8 +85,8 @@ class Executor:
         """Every page of an operation, following the connector's cursor:
         ``async for page in ex.paginate("issues", "list", {...})``. A failure raises once and
         ends the iteration."""
-        opts = _call.options(select_fields, exclude_fields, skip_truncation)
-        pages = _call.sync(self._live().paginate, entity, action, _call.dumps(params, "params"), opts)
+        req = _call.request(entity, action, params, select_fields, exclude_fields, skip_truncation)
+        pages = _call.sync(self._live().paginate, req)
         while True:
             try:
                 text = await _call.call(pages.__anext__)
@@ -106,6 +99,17 @@ class Executor:
         "checked_entity", "checked_action", "error"?}``. Does not raise for an unhealthy
         connector."""
         return _call.as_dict(await _call.call(self._live().check))
+
+
+def _local(
+    slug: str,
+    credentials: Mapping[str, Any],
+    config: Mapping[str, Any] | None,
+    on_token_refresh: TokenRefreshCallback | None,
+    timeout: float | None,
+) -> _native.Executor:
+    settings = _call.settings(connector=slug, credentials=credentials, config=config, timeout=timeout)
+    return _call.sync(_native.Executor.local, settings, _call.token_sink(on_token_refresh))
 
 
 class LocalExecutor(Executor):
@@ -129,21 +133,12 @@ class LocalExecutor(Executor):
         on_token_refresh: TokenRefreshCallback | None = None,
         timeout: float | None = None,
     ) -> None:
-        self._handle = _call.sync(
-            _native.Connector,
-            slug,
-            _call.dumps(credentials, "credentials"),
-            _call.dumps(config, "config"),
-            _call.token_sink(on_token_refresh),
-            timeout,
-        )
+        self._handle = _local(slug, credentials, config, on_token_refresh, timeout)
 
     @property
     def slug(self) -> str:
         """The connector's slug."""
-        handle = self._handle
-        assert isinstance(handle, _native.Connector)
-        return handle.slug
+        return self._handle.slug or ""
 
     def __repr__(self) -> str:
         return f"LocalExecutor({self.slug!r})"
@@ -229,17 +224,10 @@ class Connector(ConnectorTools, Executor):
         on_token_refresh: TokenRefreshCallback | None = None,
         timeout: float | None = None,
     ) -> None:
-        self._handle = _call.sync(
-            _native.Connector,
-            self.slug,
-            _call.dumps(credentials, "credentials"),
-            _call.dumps(config, "config"),
-            _call.token_sink(on_token_refresh),
-            timeout,
-        )
+        self._handle = _local(self.slug, credentials, config, on_token_refresh, timeout)
 
     @classmethod
-    def _with_handle(cls, handle: _Handle) -> Any:
+    def _with_handle(cls, handle: _native.Executor) -> Any:
         obj = cls.__new__(cls)
         obj._handle = handle
         return obj
@@ -249,7 +237,7 @@ class Connector(ConnectorTools, Executor):
         self._closed = True
 
     def __repr__(self) -> str:
-        mode = "local" if isinstance(self._handle, _native.Connector) else "hosted"
+        mode = "hosted" if self._handle.is_hosted else "local"
         return f"{type(self).__name__}({mode})"
 
 

@@ -36,11 +36,7 @@ class ExecutionResult:
     def to_tool_output(self, max_chars: int = 20_000) -> str:
         """The result as JSON for a model, at most ``max_chars`` characters: long lists lose
         their last records and long text is cut, with a ``_truncated`` note saying what was cut."""
-        value: dict[str, Any] = {"data": self.data, "meta": self.meta}
-        if self.error is not None:
-            value["error"] = self.error
-        text, _cut = _native.bound_output(json.dumps(value), max_chars)
-        return text
+        return _native.tool_output(json.dumps({"data": self.data, "meta": self.meta}), max_chars)
 
 
 @dataclass

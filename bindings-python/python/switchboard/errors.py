@@ -23,11 +23,14 @@ __all__ = [
     "NetworkError",
     "RateLimitError",
     "SwitchboardError",
+    "UpstreamAuthenticationError",
     "error_class",
 ]
 
-#: Every public error code, in core's order (read from the native module, so it cannot drift).
-ERROR_CODES: tuple[str, ...] = tuple(_native.error_codes())
+#: Every public error code, in core's order, and its category (the class it raises): read from
+#: the native module, so neither can drift from core.
+_CODES: dict[str, str] = dict(_native.error_codes())
+ERROR_CODES: tuple[str, ...] = tuple(_CODES)
 
 
 class SwitchboardError(Exception):
@@ -97,8 +100,15 @@ def _rebuild(cls: type[SwitchboardError], message: str, fields: dict[str, Any]) 
 
 
 class AuthenticationError(SwitchboardError):
-    """Missing, expired or rejected credentials or tokens (``authentication``), or credentials
-    lacking a permission (``forbidden``)."""
+    """Missing, expired or rejected Switchboard tokens or client credentials
+    (``authentication``), or credentials lacking a permission (``forbidden``); also the base of
+    ``UpstreamAuthenticationError``."""
+
+
+class UpstreamAuthenticationError(AuthenticationError):
+    """The provider rejected the connector's credentials (``upstream_authentication``): the end
+    user's token is bad, not yours; they must reconnect. Caught by ``except
+    AuthenticationError`` too."""
 
 
 class RateLimitError(SwitchboardError):
@@ -133,21 +143,23 @@ class ConfigurationError(SwitchboardError):
     """A connector, credential set or config that cannot work (``configuration``)."""
 
 
-#: The exception class of every code; a test checks it against ``ERROR_CODES``.
-CODE_CLASSES: dict[str, type[SwitchboardError]] = {
-    "bad_request": ConnectorValidationError,
+#: The exception class of each of core's error categories (``ErrorCode::category``).
+CATEGORY_CLASSES: dict[str, type[SwitchboardError]] = {
     "validation": ConnectorValidationError,
     "authentication": AuthenticationError,
-    "forbidden": AuthenticationError,
+    "upstream_authentication": UpstreamAuthenticationError,
     "not_found": ConnectorNotFoundError,
-    "conflict": ConnectorAmbiguityError,
-    "payload_too_large": SwitchboardError,
-    "rate_limited": RateLimitError,
-    "upstream_http": HTTPStatusError,
-    "upstream_timeout": HTTPStatusError,
+    "ambiguity": ConnectorAmbiguityError,
+    "rate_limit": RateLimitError,
+    "http_status": HTTPStatusError,
     "network": NetworkError,
     "configuration": ConfigurationError,
-    "internal": SwitchboardError,
+    "other": SwitchboardError,
+}
+
+#: The exception class of every code.
+CODE_CLASSES: dict[str, type[SwitchboardError]] = {
+    code: CATEGORY_CLASSES[category] for code, category in _CODES.items()
 }
 
 

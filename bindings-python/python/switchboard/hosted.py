@@ -2,44 +2,38 @@
 
 The native client fetches the application token itself, keeps it until shortly before it
 expires, fetches a new one once however many calls wait on it, and retries a call once after a
-401. Unset arguments fall back to ``SWITCHBOARD_API_URL``, ``SWITCHBOARD_CLIENT_ID``,
-``SWITCHBOARD_CLIENT_SECRET`` and ``SWITCHBOARD_ORGANIZATION_ID``.
+401. Arguments go to core as given: core accepts the reference SDK's names
+(``airbyte_client_id``, ``airbyte_client_secret``, ``external_user_id``,
+``connector_definition_id``) beside ours, and falls back to ``SWITCHBOARD_API_URL``,
+``SWITCHBOARD_CLIENT_ID`` / ``AIRBYTE_CLIENT_ID``, ``SWITCHBOARD_CLIENT_SECRET`` /
+``AIRBYTE_CLIENT_SECRET``, ``SWITCHBOARD_ORGANIZATION_ID`` / ``AIRBYTE_ORGANIZATION_ID`` and
+``SWITCHBOARD_WORKSPACE_NAME`` for what is not passed.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from types import TracebackType
 from typing import Any, TypeVar
 
 from . import _call, _native
 from ._executor import Connector, Executor
 from ._types import ConnectorInfo
-from .errors import ConfigurationError
 
 __all__ = ["ConnectorInfo", "HostedExecutor", "Workspace", "connect_as"]
 
 C = TypeVar("C", bound=Connector)
 
 
-def _client(
-    base_url: str | None,
-    client_id: str | None,
-    client_secret: str | None,
-    organization_id: str | None,
-    timeout: float | None,
-) -> _native.HostedClient:
-    return _call.sync(_native.HostedClient, base_url, client_id, client_secret, organization_id, timeout)
+#: ``token_provider(rejected)``: returns a scoped token (``rejected`` is the one the engine just
+#: refused, or ``None`` at first); may be ``async``. For apps that must not hold a client secret.
+TokenProvider = Callable[[str | None], "str | Awaitable[str]"]
 
 
-def _workspace_name(workspace_name: str | None, external_user_id: str | None) -> str | None:
-    if workspace_name is not None and external_user_id is not None and workspace_name != external_user_id:
-        raise ConfigurationError(
-            "pass workspace_name or external_user_id (they name the same thing), not two different values",
-            code="configuration",
-        )
-    return workspace_name if workspace_name is not None else external_user_id
+def _client(token_provider: TokenProvider | None, **settings: Any) -> _native.HostedClient:
+    """The native engine client; core resolves aliases and environment fallbacks."""
+    return _call.sync(_native.HostedClient, _call.settings(**settings), token_provider)
 
 
 class Workspace:
@@ -55,6 +49,12 @@ class Workspace:
         base_url: the engine (or ``SWITCHBOARD_API_URL``; default ``http://127.0.0.1:8080``).
         organization_id: sent as ``X-Organization-Id`` (or ``SWITCHBOARD_ORGANIZATION_ID``).
         timeout: seconds allowed for one call to the engine (default 120).
+        airbyte_client_id, airbyte_client_secret: the reference SDK's names for the client
+            credentials (or ``AIRBYTE_CLIENT_ID`` / ``AIRBYTE_CLIENT_SECRET``).
+        scoped_token: a scoped token for one workspace, instead of client credentials (apps
+            that must not hold a secret; or ``SWITCHBOARD_SCOPED_TOKEN``).
+        token_provider: ``(rejected) -> token`` (sync or async), called for a scoped token at
+            first and again whenever the engine rejects the current one.
     """
 
     def __init__(
@@ -67,12 +67,24 @@ class Workspace:
         base_url: str | None = None,
         organization_id: str | None = None,
         timeout: float | None = None,
+        airbyte_client_id: str | None = None,
+        airbyte_client_secret: str | None = None,
+        scoped_token: str | None = None,
+        token_provider: TokenProvider | None = None,
     ) -> None:
-        name = _workspace_name(workspace_name, external_user_id)
-        if name is None:
-            raise ConfigurationError("workspace_name is required (or external_user_id)", code="configuration")
-        self._client = _client(base_url, client_id, client_secret, organization_id, timeout)
-        self._ws = _call.sync(_native.Workspace, self._client, name)
+        client = _client(
+            token_provider,
+            base_url=base_url,
+            client_id=client_id,
+            client_secret=client_secret,
+            airbyte_client_id=airbyte_client_id,
+            airbyte_client_secret=airbyte_client_secret,
+            scoped_token=scoped_token,
+            organization_id=organization_id,
+            timeout=timeout,
+        )
+        target = _call.settings(workspace_name=workspace_name, external_user_id=external_user_id)
+        self._ws = _call.sync(_native.Workspace, client, target)
 
     @property
     def name(self) -> str:
@@ -169,30 +181,43 @@ class HostedExecutor(Executor):
         base_url: str | None = None,
         organization_id: str | None = None,
         timeout: float | None = None,
+        airbyte_client_id: str | None = None,
+        airbyte_client_secret: str | None = None,
+        scoped_token: str | None = None,
+        token_provider: TokenProvider | None = None,
     ) -> None:
-        client = _client(base_url, client_id, client_secret, organization_id, timeout)
-        self._handle = _resolve(
-            client, connector_id, _workspace_name(workspace_name, external_user_id), connector_definition_id
+        client = _client(
+            token_provider,
+            base_url=base_url,
+            client_id=client_id,
+            client_secret=client_secret,
+            airbyte_client_id=airbyte_client_id,
+            airbyte_client_secret=airbyte_client_secret,
+            scoped_token=scoped_token,
+            organization_id=organization_id,
+            timeout=timeout,
+        )
+        self._handle = _hosted(
+            client,
+            connector_id=connector_id,
+            workspace_name=workspace_name,
+            external_user_id=external_user_id,
+            connector_definition_id=connector_definition_id,
         )
 
     @classmethod
-    def _with_handle(cls, handle: _native.HostedExecutor) -> HostedExecutor:
+    def _with_handle(cls, handle: _native.Executor) -> HostedExecutor:
         obj = cls.__new__(cls)
         obj._handle = handle
         return obj
 
-    def _native(self) -> _native.HostedExecutor:
-        handle = self._handle
-        assert isinstance(handle, _native.HostedExecutor)
-        return handle
-
     def token_fetches(self) -> int:
         """How many application tokens this executor's client fetched."""
-        return self._native().token_fetches()
+        return self._handle.token_fetches()
 
     async def connector_info(self) -> ConnectorInfo:
         """The stored connector this executor runs (looked up once)."""
-        d = _call.as_dict(await _call.call(self._native().connector))
+        d = _call.as_dict(await _call.call(self._handle.connector_info))
         return ConnectorInfo._from_dict(d)  # pyright: ignore[reportPrivateUsage]
 
     async def close(self) -> None:
@@ -211,20 +236,9 @@ class HostedExecutor(Executor):
         return "HostedExecutor()"
 
 
-def _resolve(
-    client: _native.HostedClient,
-    connector_id: str | None,
-    workspace_name: str | None,
-    definition: str | None,
-) -> _native.HostedExecutor:
-    if connector_id is not None:
-        return _native.HostedExecutor.by_id(client, connector_id)
-    if workspace_name is None or definition is None:
-        raise ConfigurationError(
-            "pass connector_id, or workspace_name (or external_user_id) with a connector definition",
-            code="configuration",
-        )
-    return _call.sync(_native.HostedExecutor.by_definition, client, workspace_name, definition)
+def _hosted(client: _native.HostedClient, **target: str | None) -> _native.Executor:
+    """The executor of a target; core applies its rules (an id wins, else workspace and type)."""
+    return _call.sync(_native.Executor.hosted, client, _call.settings(**target))
 
 
 def connect_as(
@@ -238,11 +252,31 @@ def connect_as(
     base_url: str | None = None,
     organization_id: str | None = None,
     timeout: float | None = None,
+    airbyte_client_id: str | None = None,
+    airbyte_client_secret: str | None = None,
+    scoped_token: str | None = None,
+    token_provider: TokenProvider | None = None,
 ) -> C:
     """The typed connector ``cls`` running through the engine on the one connector of its type
     in the workspace (or ``connector_id``). The lookup runs on first use: none raises
     ``ConnectorNotFoundError``, two or more ``ConnectorAmbiguityError``."""
-    client = _client(base_url, client_id, client_secret, organization_id, timeout)
-    handle = _resolve(client, connector_id, _workspace_name(workspace_name, external_user_id), cls.slug)
+    client = _client(
+        token_provider,
+        base_url=base_url,
+        client_id=client_id,
+        client_secret=client_secret,
+        airbyte_client_id=airbyte_client_id,
+        airbyte_client_secret=airbyte_client_secret,
+        scoped_token=scoped_token,
+        organization_id=organization_id,
+        timeout=timeout,
+    )
+    handle = _hosted(
+        client,
+        connector_id=connector_id,
+        workspace_name=workspace_name,
+        external_user_id=external_user_id,
+        connector=cls.slug,
+    )
     connector: C = cls._with_handle(handle)  # pyright: ignore[reportPrivateUsage]
     return connector

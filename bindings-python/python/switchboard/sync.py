@@ -79,6 +79,10 @@ class HostedExecutor(SyncExecutor[hosted.HostedExecutor]):
         base_url: str | None = None,
         organization_id: str | None = None,
         timeout: float | None = None,
+        airbyte_client_id: str | None = None,
+        airbyte_client_secret: str | None = None,
+        scoped_token: str | None = None,
+        token_provider: hosted.TokenProvider | None = None,
     ) -> None:
         self._async = hosted.HostedExecutor(
             client_id=client_id,
@@ -90,6 +94,10 @@ class HostedExecutor(SyncExecutor[hosted.HostedExecutor]):
             base_url=base_url,
             organization_id=organization_id,
             timeout=timeout,
+            airbyte_client_id=airbyte_client_id,
+            airbyte_client_secret=airbyte_client_secret,
+            scoped_token=scoped_token,
+            token_provider=token_provider,
         )
 
     @classmethod
@@ -132,6 +140,10 @@ class Workspace:
         base_url: str | None = None,
         organization_id: str | None = None,
         timeout: float | None = None,
+        airbyte_client_id: str | None = None,
+        airbyte_client_secret: str | None = None,
+        scoped_token: str | None = None,
+        token_provider: hosted.TokenProvider | None = None,
     ) -> None:
         self._async = hosted.Workspace(
             client_id=client_id,
@@ -141,6 +153,10 @@ class Workspace:
             base_url=base_url,
             organization_id=organization_id,
             timeout=timeout,
+            airbyte_client_id=airbyte_client_id,
+            airbyte_client_secret=airbyte_client_secret,
+            scoped_token=scoped_token,
+            token_provider=token_provider,
         )
 
     @property

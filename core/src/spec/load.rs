@@ -586,9 +586,7 @@ impl<'a> Loader<'a> {
             Some(v) => {
                 let p = format!("{ptr}/{}", ext_key(op, "record-filter"));
                 let s = v.as_str().ok_or_else(|| self.err(&p, "expected a template expression"))?;
-                let expr = crate::template::filter_expression(s);
-                crate::template::check_expression(&expr).map_err(|e| self.err(&p, e))?;
-                Some(expr)
+                Some(crate::template::RecordFilter::compile(s).map_err(|e| self.err(&p, e))?)
             }
             None => None,
         };

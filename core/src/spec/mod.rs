@@ -12,6 +12,8 @@ use serde::Serialize;
 use serde_json::Value;
 use serde_json_path::JsonPath;
 
+use crate::template::RecordFilter;
+
 pub use load::{parse_spec, parse_spec_value};
 
 /// A connector, as its spec describes it.
@@ -378,7 +380,8 @@ pub struct Operation {
     pub body: BodyKind,
     pub record_extractor: Option<JsonPath>,
     pub meta: Vec<(String, MetaSource)>,
-    pub record_filter: Option<String>,
+    /// `x-record-filter`, compiled when the spec was loaded.
+    pub record_filter: Option<RecordFilter>,
     pub pagination: Option<Pagination>,
     pub preferred_for_check: bool,
     /// For `download`: where in the first answer the file's URL is (`x-file-url`); the file

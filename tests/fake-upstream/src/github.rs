@@ -1,11 +1,18 @@
 //! Fake GitHub API: the GraphQL API (v4) for reads and the REST API (v3) for writes.
 //!
-//! GraphQL (`POST /graphql`): the fake reads the operation name from the document (`query
-//! ListIssues(...)`), checks the variable definitions the way GitHub's GraphQL server does
-//! (every `$var` used is declared and every declared one used, values coerce to their declared
-//! types and enums), and answers with the handler registered for that name in [`OPERATIONS`].
-//! It does not evaluate selection sets: each object comes back with the fields the connector's
-//! default selection names, in GitHub's schema shape.
+//! GraphQL (`POST /graphql`): the fake parses the document and validates it against GitHub's
+//! schema (the part it serves, `schema/github.graphql`, cut from the public schema with every
+//! field and argument of each type): a field the type does not have, an argument the field does
+//! not take, a missing required argument, selections under a scalar or none under an object, a
+//! fragment on an unknown or impossible type are all answered as GitHub answers them: HTTP 200,
+//! no `data`, and one error each with `path` (`["query Name", "repository", "x"]`), `extensions`
+//! (`code: undefinedField`, `typeName`, `fieldName`, ...), `locations` and graphql-ruby's
+//! message (`Field 'x' doesn't exist on type 'Repository'`). It then checks the variable
+//! definitions (every `$var` used is declared and every declared one used, values coerce to
+//! their declared types and enums), runs the handler registered for the operation's name in
+//! [`OPERATIONS`], and returns only what the document selects (aliases, nested selections,
+//! fragments by runtime type, `__typename`, `@include` / `@skip`; see [`crate::graphql`]). A
+//! field GitHub has but the fake does not model is an error naming it, never made up.
 //!
 //! What it mirrors from the real API:
 //! - auth: `Authorization: Bearer <token>` or `token <token>`; a bad token is HTTP 401
@@ -22,6 +29,8 @@
 //!   `POST .../issues/{n}/comments` (201), `POST .../pulls` (201), with 404 `Not Found` and 422
 //!   `Validation Failed` bodies as GitHub sends them.
 
+use std::sync::OnceLock;
+
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -32,7 +41,7 @@ use base64::Engine;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use crate::{creds, lock, FakeState, Shared};
+use crate::{creds, graphql, lock, FakeState, Shared};
 
 /// Largest `first` GitHub accepts on a connection.
 const MAX_PAGE_SIZE: i64 = 100;
@@ -142,6 +151,8 @@ struct Repo {
     license: Option<(String, String)>,
     topics: Vec<String>,
     private: bool,
+    /// Owned by an organization (else by a user).
+    org_owned: bool,
     fork: bool,
     archived: bool,
     stars: u32,
@@ -367,13 +378,21 @@ fn repo(db_id: u64, full: &str, description: &str, language: Option<&str>, stars
 
 /// A single-select or other field value of a project item.
 fn field_value(field: &str, value: Value) -> Value {
-    let mut v = match value {
-        Value::String(s) if s.len() == 10 && s.as_bytes()[4] == b'-' => json!({"date": s}),
-        Value::String(s) => json!({"name": s}),
-        other => json!({"number": other}),
+    let (typename, field_type, mut v) = match value {
+        Value::String(s) if s.len() == 10 && s.as_bytes()[4] == b'-' => {
+            ("ProjectV2ItemFieldDateValue", "ProjectV2Field", json!({"date": s}))
+        }
+        Value::String(s) => ("ProjectV2ItemFieldSingleSelectValue", "ProjectV2SingleSelectField", json!({"name": s})),
+        other => ("ProjectV2ItemFieldNumberValue", "ProjectV2Field", json!({"number": other})),
     };
-    v["field"] = json!({"name": field});
+    v["__typename"] = json!(typename);
+    v["field"] = json!({"__typename": field_type, "name": field});
     v
+}
+
+/// An `Actor` (author, creator, ...): the fake's accounts are all users.
+fn actor(login: &str) -> Value {
+    json!({"__typename": "User", "login": login})
 }
 
 impl Data {
@@ -766,9 +785,39 @@ impl Data {
         })
         .collect();
         hello.discussions = [
-            (12u32, "Idea: plugin system", "monalisa", ("Ideas", "ideas", false), true, None, &["enhancement"][..], 4, (3, 25)),
-            (11, "How do I set a custom config path?", "defunkt", ("Q&A", "q-a", true), false, Some("Pass `--config <path>` or set `HELLO_CONFIG`."), &["question"][..], 2, (3, 22)),
-            (10, "v1.0.1 is out!", "octocat", ("Announcements", "announcements", false), false, None, &[][..], 1, (3, 20)),
+            (
+                12u32,
+                "Idea: plugin system",
+                "monalisa",
+                ("Ideas", "ideas", false),
+                true,
+                None,
+                &["enhancement"][..],
+                4,
+                (3, 25),
+            ),
+            (
+                11,
+                "How do I set a custom config path?",
+                "defunkt",
+                ("Q&A", "q-a", true),
+                false,
+                Some("Pass `--config <path>` or set `HELLO_CONFIG`."),
+                &["question"][..],
+                2,
+                (3, 22),
+            ),
+            (
+                10,
+                "v1.0.1 is out!",
+                "octocat",
+                ("Announcements", "announcements", false),
+                false,
+                None,
+                &[][..],
+                1,
+                (3, 20),
+            ),
         ]
         .into_iter()
         .map(|(number, title, author, (category, slug, answerable), closed, answer, labels, comments, (m, d))| {
@@ -781,9 +830,9 @@ impl Data {
                 "stateReason": closed.then_some("RESOLVED"), "locked": false,
                 "isAnswered": answer.is_some(), "answerChosenAt": answer.map(|_| ts(m, d + 1)),
                 "upvoteCount": comments * 3, "createdAt": ts(m, d), "updatedAt": ts(m, d + 2),
-                "author": {"login": author},
+                "__typename": "Discussion", "author": actor(author),
                 "category": {"name": category, "slug": slug, "isAnswerable": answerable},
-                "answer": answer.map(|body| json!({"id": gid("DC", db_id), "body": body, "author": {"login": "octocat"}})),
+                "answer": answer.map(|body| json!({"id": gid("DC", db_id), "body": body, "author": actor("octocat")})),
                 "labels": {"nodes": labels.iter().map(|l| json!({"name": l})).collect::<Vec<_>>()},
                 "comments": {"totalCount": comments},
             })
@@ -850,7 +899,7 @@ impl Data {
                     created_at: ts(1, 10),
                 }
             };
-        let status_field = json!({"id": "PVTSSF_lADOA0000001", "name": "Status", "dataType": "SINGLE_SELECT", "options": [
+        let status_field = json!({"__typename": "ProjectV2SingleSelectField", "id": "PVTSSF_lADOA0000001", "name": "Status", "dataType": "SINGLE_SELECT", "options": [
             {"id": "f75ad846", "name": "Todo", "color": "GRAY"},
             {"id": "47fc9ee4", "name": "In Progress", "color": "YELLOW"},
             {"id": "98236657", "name": "Done", "color": "GREEN"},
@@ -879,10 +928,10 @@ impl Data {
             creator: creator.into(),
             created_at: ts(1, 20),
             fields: vec![
-                json!({"id": "PVTF_lADOA0000001", "name": "Title", "dataType": "TITLE"}),
+                json!({"__typename": "ProjectV2Field", "id": "PVTF_lADOA0000001", "name": "Title", "dataType": "TITLE"}),
                 status_field.clone(),
-                json!({"id": "PVTF_lADOA0000003", "name": "Estimate", "dataType": "NUMBER"}),
-                json!({"id": "PVTF_lADOA0000004", "name": "Target date", "dataType": "DATE"}),
+                json!({"__typename": "ProjectV2Field", "id": "PVTF_lADOA0000003", "name": "Estimate", "dataType": "NUMBER"}),
+                json!({"__typename": "ProjectV2Field", "id": "PVTF_lADOA0000004", "name": "Target date", "dataType": "DATE"}),
             ],
             items,
         };
@@ -968,6 +1017,8 @@ impl Data {
                 projects: vec![],
             },
         ];
+        let repos =
+            repos.into_iter().map(|r| Repo { org_owned: orgs.iter().any(|o| o.login == r.owner), ..r }).collect();
         Self { users, orgs, repos, clock: 0, last_db_id: 100_000 }
     }
 
@@ -1039,7 +1090,7 @@ impl Data {
 
     fn user_json(&self, u: &User) -> Value {
         json!({
-            "id": gid("U", u.db_id), "databaseId": u.db_id, "login": u.login, "name": u.name,
+            "__typename": "User", "id": gid("U", u.db_id), "databaseId": u.db_id, "login": u.login, "name": u.name,
             "email": u.email, "bio": u.bio, "company": u.company, "location": u.location,
             "url": format!("{WEB}/{}", u.login),
             "avatarUrl": format!("https://avatars.githubusercontent.com/u/{}?v=4", u.db_id),
@@ -1052,7 +1103,7 @@ impl Data {
 
     fn org_json(&self, o: &Org) -> Value {
         json!({
-            "id": gid("O", o.db_id), "databaseId": o.db_id, "login": o.login, "name": o.name,
+            "__typename": "Organization", "id": gid("O", o.db_id), "databaseId": o.db_id, "login": o.login, "name": o.name,
             "description": o.description, "email": o.email, "url": format!("{WEB}/{}", o.login),
             "websiteUrl": o.website, "location": o.location,
             "avatarUrl": format!("https://avatars.githubusercontent.com/u/{}?v=4", o.db_id),
@@ -1077,7 +1128,7 @@ impl Data {
 
     fn repo_json(r: &Repo) -> Value {
         json!({
-            "id": gid("R", r.db_id), "databaseId": r.db_id, "name": r.name,
+            "__typename": "Repository", "id": gid("R", r.db_id), "databaseId": r.db_id, "name": r.name,
             "nameWithOwner": format!("{}/{}", r.owner, r.name), "description": r.description,
             "url": format!("{WEB}/{}/{}", r.owner, r.name), "homepageUrl": r.homepage,
             "visibility": if r.private { "PRIVATE" } else { "PUBLIC" }, "isPrivate": r.private,
@@ -1086,7 +1137,8 @@ impl Data {
             "createdAt": r.created_at, "updatedAt": r.updated_at, "pushedAt": r.pushed_at,
             "primaryLanguage": r.language.as_ref().map(|l| json!({"name": l})),
             "licenseInfo": r.license.as_ref().map(|(id, name)| json!({"spdxId": id, "name": name})),
-            "owner": {"login": r.owner}, "defaultBranchRef": {"name": r.default_branch},
+            "owner": {"__typename": if r.org_owned { "Organization" } else { "User" }, "login": r.owner},
+            "defaultBranchRef": {"name": r.default_branch},
             "repositoryTopics": {"nodes": r.topics.iter().map(|t| json!({"topic": {"name": t}})).collect::<Vec<_>>()},
         })
     }
@@ -1103,7 +1155,7 @@ impl Data {
             "databaseId": i.db_id, "number": i.number, "title": i.title, "body": i.body,
             "url": format!("{WEB}/{}/{}/{kind}/{}", r.owner, r.name, i.number),
             "locked": false, "createdAt": i.created_at, "updatedAt": i.updated_at, "closedAt": i.closed_at,
-            "author": {"login": i.author},
+            "author": actor(&i.author),
             "assignees": {"nodes": i.assignees.iter().map(|a| json!({"login": a})).collect::<Vec<_>>()},
             "labels": {"nodes": labels},
             "comments": {"totalCount": r.comments.iter().filter(|c| c.issue == i.number).count()},
@@ -1112,6 +1164,7 @@ impl Data {
 
     fn issue_json(r: &Repo, i: &Issue) -> Value {
         let mut v = Self::issueish_json(r, i, "issues");
+        v["__typename"] = json!("Issue");
         v["id"] = json!(gid("I", i.db_id));
         v["state"] = json!(if i.open { "OPEN" } else { "CLOSED" });
         v["stateReason"] = json!(i.state_reason.as_ref().map(|s| s.to_ascii_uppercase()));
@@ -1131,10 +1184,10 @@ impl Data {
             (false, false) => "CLOSED",
         };
         let extra = json!({
-            "id": gid("PR", i.db_id), "state": state, "isDraft": p.draft,
+            "__typename": "PullRequest", "id": gid("PR", i.db_id), "state": state, "isDraft": p.draft,
             "baseRefName": p.base, "headRefName": p.head,
             "merged": p.merged_at.is_some(), "mergedAt": p.merged_at,
-            "mergedBy": p.merged_by.as_ref().map(|l| json!({"login": l})),
+            "mergedBy": p.merged_by.as_deref().map(actor),
             "additions": p.additions, "deletions": p.deletions, "changedFiles": p.changed_files,
             "reviewDecision": p.review_decision,
             "commits": {"totalCount": p.commits},
@@ -1152,7 +1205,7 @@ impl Data {
             "createdAt": c.created_at, "updatedAt": c.created_at,
             "isMinimized": c.minimized.is_some(), "minimizedReason": c.minimized.map(str::to_ascii_lowercase),
             "authorAssociation": if c.author == VIEWER { "OWNER" } else { "MEMBER" },
-            "author": {"login": c.author},
+            "__typename": "IssueComment", "author": actor(&c.author),
         })
     }
 
@@ -1160,7 +1213,7 @@ impl Data {
         json!({
             "id": gid("PRR", x.db_id), "databaseId": x.db_id, "state": x.state, "body": x.body,
             "url": format!("{WEB}/{}/{}/pull/{}#pullrequestreview-{}", r.owner, r.name, x.pull, x.db_id),
-            "submittedAt": x.submitted_at, "author": {"login": x.author}, "comments": {"totalCount": x.comments},
+            "submittedAt": x.submitted_at, "author": actor(&x.author), "comments": {"totalCount": x.comments},
         })
     }
 
@@ -1212,7 +1265,7 @@ impl Data {
             Some(message) => json!({
                 "__typename": "Tag", "oid": oid_of(&format!("tag {}", x.name)), "name": x.name, "message": message,
                 "tagger": {"name": "The Octocat", "email": "octocat@users.noreply.github.com", "date": commit.map(|c| &c.date)},
-                "target": {"oid": x.oid},
+                "target": {"__typename": "Commit", "oid": x.oid},
             }),
             None => commit_json,
         };
@@ -1247,7 +1300,7 @@ impl Data {
         let path = path.trim_matches('/');
         if let Some((_, text)) = r.files.iter().find(|(p, _)| p == path) {
             return Some(GitObject::Blob(json!({
-                "oid": oid_of(text), "abbreviatedOid": &oid_of(text)[..7], "byteSize": text.len(),
+                "__typename": "Blob", "oid": oid_of(text), "abbreviatedOid": &oid_of(text)[..7], "byteSize": text.len(),
                 "isBinary": false, "isTruncated": false, "text": text,
             })));
         }
@@ -1281,7 +1334,7 @@ impl Data {
             "id": gid("PVT", p.db_id), "number": p.number, "title": p.title,
             "shortDescription": p.short_description, "url": format!("{WEB}/orgs/{}/projects/{}", o.login, p.number),
             "public": p.public, "closed": p.closed, "createdAt": p.created_at, "updatedAt": ts(3, 20),
-            "creator": {"login": p.creator}, "items": {"totalCount": p.items.len()},
+            "creator": actor(&p.creator), "items": {"totalCount": p.items.len()},
         });
         if detail {
             v["readme"] = json!(p.readme);
@@ -1358,7 +1411,7 @@ impl Data {
             .map(|c| self.commit_json(r, c))
             .collect();
         let conn = page(history, v, &["repository", "defaultBranchRef", "target", "history"])?.nodes();
-        Ok(json!({"repository": {"defaultBranchRef": {"target": {"history": conn}}}}))
+        Ok(json!({"repository": {"defaultBranchRef": {"target": {"__typename": "Commit", "history": conn}}}}))
     }
 
     /// Issues (`pull == false`) or pull requests, newest first, filtered by `$states`.
@@ -1438,8 +1491,8 @@ impl Data {
         search_result(hits.into_iter().map(Self::repo_json).collect(), "repositoryCount", v)
     }
 
-    /// `search(type: ISSUE)`; nodes of the other kind than the fragment asks for come back `{}`.
-    fn search_issueish(&self, v: &Vars, pull: bool) -> Result<Value, GqlError> {
+    /// `search(type: ISSUE)`: issues and pull requests (the document's fragments pick).
+    fn search_issueish(&self, v: &Vars) -> Result<Value, GqlError> {
         let q = SearchQuery::parse(v.str("query"));
         let mut hits: Vec<(&Repo, &Issue)> = Vec::new();
         for r in &self.repos {
@@ -1476,11 +1529,7 @@ impl Data {
         hits.sort_by(|a, b| b.1.created_at.cmp(&a.1.created_at));
         let nodes = hits
             .into_iter()
-            .map(|(r, i)| match (pull, i.pull.is_some()) {
-                (true, true) => Self::pull_json(r, i),
-                (false, false) => Self::issue_json(r, i),
-                _ => json!({}),
-            })
+            .map(|(r, i)| if i.pull.is_some() { Self::pull_json(r, i) } else { Self::issue_json(r, i) })
             .collect();
         search_result(nodes, "issueCount", v)
     }
@@ -1594,21 +1643,13 @@ impl Data {
         Ok(json!({"repository": {"stargazerCount": r.stars, "stargazers": conn}}))
     }
 
-    fn get_file_content(&self, v: &Vars) -> Result<Value, GqlError> {
+    /// `object(expression: "<rev>:<path>")`: a `Blob`, a `Tree` or `null` (the document's
+    /// fragment picks what it wants of it).
+    fn object_at_path(&self, v: &Vars) -> Result<Value, GqlError> {
         let r = self.repo(v)?;
         let object = match Self::resolve_path(r, v.str("expression")) {
             Some(GitObject::Blob(b)) => b,
-            Some(GitObject::Tree(_)) => json!({}),
-            None => Value::Null,
-        };
-        Ok(json!({"repository": {"object": object}}))
-    }
-
-    fn list_directory(&self, v: &Vars) -> Result<Value, GqlError> {
-        let r = self.repo(v)?;
-        let object = match Self::resolve_path(r, v.str("expression")) {
-            Some(GitObject::Tree(entries)) => json!({"entries": entries}),
-            Some(GitObject::Blob(_)) => json!({}),
+            Some(GitObject::Tree(entries)) => json!({"__typename": "Tree", "entries": entries}),
             None => Value::Null,
         };
         Ok(json!({"repository": {"object": object}}))
@@ -1684,12 +1725,12 @@ const OPERATIONS: &[(&str, Handler)] = &[
     }),
     ("ListIssues", |d, v| d.list_issueish(v, false)),
     ("GetIssue", |d, v| d.get_issueish(v, false)),
-    ("SearchIssues", |d, v| d.search_issueish(v, false)),
+    ("SearchIssues", Data::search_issueish),
     ("ListIssueComments", |d, v| d.list_thread(v, false, false)),
     ("GetIssueComment", Data::get_comment),
     ("ListPullRequests", |d, v| d.list_issueish(v, true)),
     ("GetPullRequest", |d, v| d.get_issueish(v, true)),
-    ("SearchPullRequests", |d, v| d.search_issueish(v, true)),
+    ("SearchPullRequests", Data::search_issueish),
     ("ListPullRequestReviews", |d, v| d.list_thread(v, true, true)),
     ("ListPullRequestComments", |d, v| d.list_thread(v, true, false)),
     ("GetPullRequestComment", Data::get_comment),
@@ -1766,8 +1807,8 @@ const OPERATIONS: &[(&str, Handler)] = &[
     ("ListDiscussions", Data::list_discussions),
     ("GetDiscussion", Data::get_discussion),
     ("SearchDiscussions", Data::search_discussions),
-    ("GetFileContent", Data::get_file_content),
-    ("ListDirectoryContent", Data::list_directory),
+    ("GetFileContent", Data::object_at_path),
+    ("ListDirectoryContent", Data::object_at_path),
 ];
 
 // ---------------------------------------------------------------------------------- paging
@@ -1833,12 +1874,17 @@ impl Page {
         })
     }
 
-    /// `{totalCount, pageInfo, nodes}`.
+    /// `{totalCount, pageInfo, nodes, edges}`: each item is a node; its edge is `{cursor, node}`.
     fn nodes(self) -> Value {
-        json!({"totalCount": self.total, "pageInfo": self.page_info(), "nodes": self.items})
+        let info = self.page_info();
+        let edges: Vec<Value> = (self.items.iter().enumerate())
+            .map(|(i, n)| json!({"cursor": cursor(self.start + i + 1), "node": n}))
+            .collect();
+        json!({"totalCount": self.total, "pageInfo": info, "nodes": self.items, "edges": edges})
     }
 
-    /// `{totalCount, pageInfo, edges}`: each item is an edge, given its `cursor`.
+    /// `{totalCount, pageInfo, edges, nodes}`: each item is an edge (with its `node` and what
+    /// the edge itself holds), given its `cursor`.
     fn edges(self) -> Value {
         let info = self.page_info();
         let edges: Vec<Value> = self
@@ -1850,7 +1896,8 @@ impl Page {
                 e
             })
             .collect();
-        json!({"totalCount": self.total, "pageInfo": info, "edges": edges})
+        let nodes: Vec<Value> = edges.iter().map(|e| e["node"].clone()).collect();
+        json!({"totalCount": self.total, "pageInfo": info, "edges": edges, "nodes": nodes})
     }
 }
 
@@ -1939,9 +1986,10 @@ impl GqlError {
     }
 }
 
-impl IntoResponse for GqlError {
-    fn into_response(self) -> Response {
-        let body = match self {
+impl GqlError {
+    /// The answer's body.
+    fn body(self) -> Value {
+        match self {
             GqlError::Field { path, kind, message } => {
                 let keys: Vec<&str> = path.iter().map(String::as_str).collect();
                 let data = match keys.split_last() {
@@ -1955,8 +2003,13 @@ impl IntoResponse for GqlError {
             GqlError::Invalid { message, extensions } => json!({"errors": [{
                 "message": message, "extensions": extensions, "locations": [{"line": 1, "column": 1}],
             }]}),
-        };
-        (StatusCode::OK, Json(body)).into_response()
+        }
+    }
+}
+
+impl IntoResponse for GqlError {
+    fn into_response(self) -> Response {
+        (StatusCode::OK, Json(self.body())).into_response()
     }
 }
 
@@ -2124,6 +2177,8 @@ struct GqlRequest {
     query: String,
     #[serde(default)]
     variables: Option<Map<String, Value>>,
+    #[serde(default, rename = "operationName")]
+    operation_name: Option<String>,
 }
 
 // ---------------------------------------------------------------------------------- auth
@@ -2156,22 +2211,167 @@ async fn graphql(State(state): State<Shared>, headers: HeaderMap, body: Bytes) -
         Ok(r) => r,
         Err(_) => return RestError::BadJson(GRAPHQL_DOCS).into_response(),
     };
+    let answer = execute(&lock(&state.github), request);
+    Json(answer).into_response()
+}
+
+/// The schema subset the fake serves (`schema/github.graphql`).
+fn schema() -> &'static graphql::Schema {
+    static SCHEMA: OnceLock<graphql::Schema> = OnceLock::new();
+    SCHEMA.get_or_init(|| {
+        graphql::Schema::parse(include_str!("../schema/github.graphql"))
+            .unwrap_or_else(|e| panic!("schema/github.graphql: {e}"))
+    })
+}
+
+/// Runs one GraphQL request the way GitHub does, answered with HTTP 200 whatever happens:
+/// parse, validate the document against the schema (every problem reported, no `data`), bind
+/// the variables, resolve, and return only what the document selects.
+fn execute(d: &Data, request: GqlRequest) -> Value {
+    let doc = match graphql::parse(&request.query) {
+        Ok(doc) => doc,
+        Err(e) => return syntax_error(&request.query, &e),
+    };
+    let Some(op) = graphql::operation(&doc, request.operation_name.as_deref()) else {
+        let message = match &request.operation_name {
+            Some(n) => format!("No operation named \"{n}\""),
+            None => "An operation name is required".to_string(),
+        };
+        return json!({"errors": [{"message": message}]});
+    };
+    if op.kind != "query" || op.name.is_none() {
+        let message = "The fake serves only named queries (`query Name(...)`); writes use the REST API.";
+        return GqlError::invalid(message.into(), json!({})).body();
+    }
+    let problems = graphql::validate(schema(), &op);
+    if !problems.is_empty() {
+        return json!({"errors": problems.iter().map(problem_json).collect::<Vec<_>>()});
+    }
     let (name, vars) = match Vars::bind(&request.query, request.variables.unwrap_or_default()) {
         Ok(x) => x,
-        Err(e) => return e.into_response(),
+        Err(e) => return e.body(),
     };
     let Some((_, handler)) = OPERATIONS.iter().find(|(n, _)| *n == name) else {
-        return GqlError::invalid(
-            format!("The fake does not serve operation `{name}`."),
-            json!({"code": "undefinedOperation"}),
-        )
-        .into_response();
+        let message = format!("The fake does not serve operation `{name}`.");
+        return GqlError::invalid(message, json!({"code": "undefinedOperation"})).body();
     };
-    let result = handler(&lock(&state.github), &vars);
-    match result {
-        Ok(data) => Json(json!({ "data": data })).into_response(),
-        Err(e) => e.into_response(),
+    let data = match handler(d, &vars) {
+        Ok(data) => data,
+        Err(e) => return e.body(),
+    };
+    match graphql::shape(schema(), &op, &data, &vars.0) {
+        Ok(data) => json!({ "data": data }),
+        Err(why) => {
+            let message = format!("The fake cannot answer this selection: {why}.");
+            GqlError::invalid(message, json!({"code": "fakeUnmodelled"})).body()
+        }
     }
+}
+
+/// GitHub's answer to a document that does not parse (graphql-ruby's wording and token names).
+fn syntax_error(query: &str, e: &graphql::SyntaxError) -> Value {
+    let message = match (&e.unexpected, &e.lexical) {
+        (None, None) => "Unexpected end of document".to_string(),
+        (None, Some(what)) => format!("Parse error on {what} at [{}, {}]", e.line, e.column),
+        (Some(tok), _) => {
+            let kind = match tok.as_str() {
+                "{" => "LCURLY",
+                "}" => "RCURLY",
+                "(" => "LPAREN",
+                ")" => "RPAREN",
+                "[" => "LBRACKET",
+                "]" => "RBRACKET",
+                ":" => "COLON",
+                "$" => "VAR_SIGN",
+                "!" => "BANG",
+                "=" => "EQUALS",
+                "@" => "DIR_SIGN",
+                "..." => "ELLIPSIS",
+                "|" => "PIPE",
+                "&" => "AMP",
+                t if t.starts_with('"') => "STRING",
+                t if t.starts_with(|c: char| c == '-' || c.is_ascii_digit()) => {
+                    if t.contains(['.', 'e', 'E']) {
+                        "FLOAT"
+                    } else {
+                        "INT"
+                    }
+                }
+                _ => "IDENTIFIER",
+            };
+            let hint = if query.contains("{{") || query.contains("{%") { " (an unrendered template?)" } else { "" };
+            format!("Parse error on {tok:?} ({kind}) at [{}, {}]{hint}", e.line, e.column)
+        }
+    };
+    json!({"errors": [{"message": message, "locations": [{"line": e.line, "column": e.column}]}]})
+}
+
+/// One static validation problem as GitHub reports it (graphql-ruby's messages and codes).
+fn problem_json(p: &graphql::Problem) -> Value {
+    use graphql::ProblemKind as K;
+    let (message, extensions) = match &p.kind {
+        K::UndefinedField { type_name, field } => (
+            format!("Field '{field}' doesn't exist on type '{type_name}'"),
+            json!({"code": "undefinedField", "typeName": type_name, "fieldName": field}),
+        ),
+        K::UnknownArgument { field, argument, .. } => (
+            format!("Field '{field}' doesn't accept argument '{argument}'"),
+            json!({"code": "argumentNotAccepted", "name": field, "typeName": "Field", "argumentName": argument}),
+        ),
+        K::MissingArguments { field, arguments, .. } => {
+            let names = arguments.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", ");
+            (
+                format!("Field '{field}' is missing required arguments: {names}"),
+                json!({"code": "missingRequiredArguments", "className": "Field", "name": field, "arguments": names}),
+            )
+        }
+        K::LeafSelections { field, type_name, kind, selections, .. } => {
+            let listed = selections.iter().map(|s| format!("{s:?}")).collect::<Vec<_>>().join(", ");
+            (
+                format!(
+                    "Selections can't be made on {}s (field '{field}' returns {type_name} but has selections [{listed}])",
+                    kind.name()
+                ),
+                json!({"code": "selectionMismatch", "nodeName": format!("field '{field}'"), "typeName": type_name}),
+            )
+        }
+        K::NoSelections { field, type_name, .. } => (
+            format!(
+                "Field must have selections (field '{field}' returns {type_name} but has no selections. Did you mean '{field} {{ ... }}'?)"
+            ),
+            json!({"code": "selectionMismatch", "nodeName": format!("field '{field}'"), "typeName": type_name}),
+        ),
+        K::UnionSelection { type_name, .. } => (
+            format!("Selections can't be made directly on unions (see selections on {type_name})"),
+            json!({"code": "selectionMismatch", "nodeName": type_name}),
+        ),
+        K::UndefinedType { type_name } => (
+            format!("No such type {type_name}, so it can't be a fragment condition"),
+            json!({"code": "undefinedType", "typeName": type_name}),
+        ),
+        K::ImpossibleSpread { fragment, type_name, parent } => {
+            let name = fragment.as_ref().map(|f| format!(" {f}")).unwrap_or_default();
+            (
+                format!("Fragment{name} on {type_name} can't be spread inside {parent}"),
+                json!({
+                    "code": "cannotSpreadFragment", "typeName": type_name,
+                    "fragmentName": if name.is_empty() { "unknown" } else { name.as_str() }, "parentName": parent,
+                }),
+            )
+        }
+        K::UndefinedFragment { name } => (
+            format!("Fragment {name} was used, but not defined"),
+            json!({"code": "useAndDefineFragment", "fragmentName": name}),
+        ),
+        K::Unmodelled { type_name, field } => (
+            format!("The fake does not serve type '{type_name}' (selecting '{field}'), though GitHub has it"),
+            json!({"code": "fakeUnmodelled", "typeName": type_name, "fieldName": field}),
+        ),
+    };
+    json!({
+        "path": p.path, "extensions": extensions,
+        "locations": [{"line": p.line, "column": p.column}], "message": message,
+    })
 }
 
 // ---------------------------------------------------------------------------------- REST writes
@@ -2672,6 +2872,58 @@ mod tests {
         let states = "query L($s: [IssueState!]) { a(s: $s) }";
         assert!(vars(states, json!({"s": ["OPEN"]})).is_ok());
         assert!(vars(states, json!({"s": ["open"]})).is_err());
+    }
+
+    fn run(query: &str, variables: Value) -> Value {
+        let request =
+            GqlRequest { query: query.into(), variables: variables.as_object().cloned(), operation_name: None };
+        execute(&Data::seed(), request)
+    }
+
+    #[test]
+    fn answers_only_the_selection() {
+        let q = "query GetRepository($owner: String!, $name: String!) { repository(owner: $owner, name: $name) { \
+                 name stars: stargazerCount owner { __typename login } } }";
+        assert_eq!(
+            run(q, json!({"owner": "octo", "name": "hello"})),
+            json!({"data": {"repository": {"name": "hello", "stars": 5, "owner": {"__typename": "Organization", "login": "octo"}}}})
+        );
+        // A search for issues: pull requests are in the results too, and come back `{}`.
+        let q =
+            "query SearchIssues($query: String!, $first: Int!, $after: String) { search(query: $query, type: ISSUE, \
+                 first: $first, after: $after) { issueCount nodes { ... on Issue { number } } } }";
+        let v = run(q, json!({"query": "repo:octo/hello config", "first": 10, "after": null}));
+        assert_eq!(v, json!({"data": {"search": {"issueCount": 2, "nodes": [{}, {"number": 1}]}}}));
+    }
+
+    #[test]
+    fn rejects_unknown_fields_as_github_does() {
+        let q = "query GetRepository($owner: String!, $name: String!) { repository(owner: $owner, name: $name) { name stars } }";
+        assert_eq!(
+            run(q, json!({"owner": "octo", "name": "hello"})),
+            json!({"errors": [{
+                "path": ["query GetRepository", "repository", "stars"],
+                "extensions": {"code": "undefinedField", "typeName": "Repository", "fieldName": "stars"},
+                "locations": [{"line": 1, "column": 102}],
+                "message": "Field 'stars' doesn't exist on type 'Repository'",
+            }]})
+        );
+        let q =
+            "query GetRepository($owner: String!, $name: String!) { repository(owner: $owner, name: $name, nope: 1) { \
+                 object(expression: \"HEAD\") { ... on Commit { oid } ... on Gist { id } } owner } }";
+        let errors = run(q, json!({"owner": "octo", "name": "hello"}))["errors"].clone();
+        let messages: Vec<&str> = errors.as_array().unwrap().iter().filter_map(|e| e["message"].as_str()).collect();
+        assert_eq!(
+            messages,
+            [
+                "Field 'repository' doesn't accept argument 'nope'",
+                "Fragment on Gist can't be spread inside GitObject",
+                "Field must have selections (field 'owner' returns RepositoryOwner but has no selections. Did you mean 'owner { ... }'?)",
+            ]
+        );
+        assert_eq!(errors[1]["path"], json!(["query GetRepository", "repository", "object", "... on Gist"]));
+        let e = run("query GetRepository { repository(owner: \"o\", name: \"n\") { {{ fields }} } }", json!({}));
+        assert_eq!(e["errors"][0]["message"], "Parse error on \"{\" (LCURLY) at [1, 59] (an unrendered template?)");
     }
 
     #[test]

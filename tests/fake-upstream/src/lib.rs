@@ -33,6 +33,7 @@ use serde_json::{json, Value};
 
 pub mod github;
 pub mod gong;
+pub mod graphql;
 pub mod hubspot;
 pub mod linear;
 pub mod stripe;

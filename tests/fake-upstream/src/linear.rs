@@ -1,11 +1,17 @@
 //! Fake Linear API.
 //!
 //! Linear is GraphQL only: everything is `POST /graphql` with `{"query", "variables"}`. The fake
-//! reads the operation name from the document (`query ListIssues(...)`, `mutation
-//! CreateIssue(...)`), checks the document's variable definitions the way a GraphQL server
-//! validates them (every `$var` used is declared and every declared one is used), and answers
-//! `{"data": ...}` in Linear's schema shape. It does not evaluate selection sets: each object
-//! always comes back with the same realistic fields.
+//! parses the document and validates its selections against Linear's schema (the part it
+//! serves, `schema/linear.graphql`, cut from Linear's published schema with every field and
+//! argument of each type): an unknown field, an unknown argument, a missing required argument,
+//! selections under a scalar or none under an object, a fragment on an unknown or impossible type
+//! are answered as Linear answers them, HTTP 400 with one graphql-js worded error each
+//! (`Cannot query field "x" on type "Issue". Did you mean "id"?`, code
+//! `GRAPHQL_VALIDATION_FAILED`). It then reads the operation name (`query ListIssues(...)`,
+//! `mutation CreateIssue(...)`), checks the variable definitions (every `$var` used is declared
+//! and every declared one is used), and answers `{"data": ...}` with only what the document
+//! selects (see [`crate::graphql`]). A field Linear has but the fake does not model is an error
+//! naming it, never made up.
 //!
 //! What it mirrors from the real API:
 //! - auth: a personal API key sent raw (`Authorization: lin_api_...`, no `Bearer`) or an OAuth
@@ -18,6 +24,7 @@
 //! - OAuth: `POST /oauth/token` (refresh-token grant, rotating refresh tokens).
 
 use std::collections::HashSet;
+use std::sync::OnceLock;
 
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
@@ -28,7 +35,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use crate::{bearer, creds, lock, FakeState, Shared};
+use crate::{bearer, creds, graphql, lock, FakeState, Shared};
 
 /// Page size when `first` is not given.
 const DEFAULT_PAGE_SIZE: i64 = 50;
@@ -840,8 +847,11 @@ fn connection<'a, T: Node + 'a>(
     };
     let page: Vec<&T> = all.iter().skip(start).take(usize::try_from(first).unwrap_or(0)).copied().collect();
     let end = start + page.len();
+    let nodes: Vec<Value> = page.iter().map(|n| render(n)).collect();
+    let edges: Vec<Value> = page.iter().zip(&nodes).map(|(n, v)| json!({"cursor": n.id(), "node": v})).collect();
     Ok(json!({
-        "nodes": page.iter().map(|n| render(n)).collect::<Vec<_>>(),
+        "nodes": nodes,
+        "edges": edges,
         "pageInfo": {
             "hasNextPage": end < all.len(),
             "hasPreviousPage": start > 0,
@@ -866,9 +876,10 @@ enum GqlError {
     InvalidInput(String),
 }
 
-impl IntoResponse for GqlError {
-    fn into_response(self) -> Response {
-        let body = match self {
+impl GqlError {
+    /// The answer's body (always with HTTP 400).
+    fn body(self) -> Value {
+        match self {
             GqlError::Unauthenticated => json!({"errors": [{
                 "message": "Authentication required, not authenticated",
                 "extensions": {
@@ -902,8 +913,13 @@ impl IntoResponse for GqlError {
                     "userPresentableMessage": msg,
                 },
             }]}),
-        };
-        (StatusCode::BAD_REQUEST, Json(body)).into_response()
+        }
+    }
+}
+
+impl IntoResponse for GqlError {
+    fn into_response(self) -> Response {
+        (StatusCode::BAD_REQUEST, Json(self.body())).into_response()
     }
 }
 
@@ -1046,6 +1062,8 @@ struct GqlRequest {
     query: String,
     #[serde(default)]
     variables: Option<Map<String, Value>>,
+    #[serde(default, rename = "operationName")]
+    operation_name: Option<String>,
 }
 
 /// Whether the request carries a personal API key (raw) or a live OAuth access token (Bearer).
@@ -1067,17 +1085,117 @@ async fn graphql(State(state): State<Shared>, headers: HeaderMap, body: Bytes) -
             return GqlError::Validation(format!("POST body must be a JSON GraphQL request: {e}")).into_response()
         }
     };
+    let (status, body) = answer(&mut lock(&state.linear), request);
+    (status, Json(body)).into_response()
+}
+
+/// Runs one GraphQL request: parse, validate the selections against the schema (every problem
+/// reported), check the variables, resolve, and keep only what the document selects.
+fn answer(d: &mut Data, request: GqlRequest) -> (StatusCode, Value) {
+    let bad = |e: GqlError| (StatusCode::BAD_REQUEST, e.body());
+    let parsed = match graphql::parse(&request.query) {
+        Ok(d) => d,
+        Err(e) => return syntax_error(&request.query, &e),
+    };
+    let Some(op) = graphql::operation(&parsed, request.operation_name.as_deref()) else {
+        let message = "Must provide operation name if query contains multiple operations.";
+        return bad(GqlError::Validation(message.into()));
+    };
+    let problems = graphql::validate(schema(), &op);
+    if !problems.is_empty() {
+        let errors: Vec<Value> = problems.iter().map(problem_json).collect();
+        return (StatusCode::BAD_REQUEST, json!({ "errors": errors }));
+    }
     let doc = match Document::parse(&request.query) {
         Ok(d) => d,
-        Err(e) => return e.into_response(),
+        Err(e) => return bad(e),
     };
     let values = request.variables.unwrap_or_default();
     let vars = Vars { values: &values, declared: &doc.declared };
-    let result = lock(&state.linear).execute(&doc, &vars);
-    match result {
-        Ok(data) => Json(json!({"data": data})).into_response(),
-        Err(e) => e.into_response(),
+    match d.execute(&doc, &vars).map(|data| graphql::shape(schema(), &op, &data, &values)) {
+        Ok(Ok(data)) => (StatusCode::OK, json!({ "data": data })),
+        Ok(Err(why)) => bad(GqlError::Validation(format!("The fake cannot answer this selection: {why}."))),
+        Err(e) => bad(e),
     }
+}
+
+/// The schema subset the fake serves (`schema/linear.graphql`).
+fn schema() -> &'static graphql::Schema {
+    static SCHEMA: OnceLock<graphql::Schema> = OnceLock::new();
+    SCHEMA.get_or_init(|| {
+        graphql::Schema::parse(include_str!("../schema/linear.graphql"))
+            .unwrap_or_else(|e| panic!("schema/linear.graphql: {e}"))
+    })
+}
+
+/// The extensions of Linear's GraphQL errors for a document that does not parse or validate.
+fn document_extensions(code: &str) -> Value {
+    json!({"type": "graphql error", "code": code, "userError": true})
+}
+
+/// Linear's answer to a document that does not parse (graphql-js's wording).
+fn syntax_error(query: &str, e: &graphql::SyntaxError) -> (StatusCode, Value) {
+    let what = match (&e.unexpected, &e.lexical) {
+        (Some(t), _) => format!("Unexpected {t:?}"),
+        (None, Some(l)) => format!("Unexpected {l}"),
+        (None, None) => "Unexpected <EOF>".to_string(),
+    };
+    let hint = if query.contains("{{") || query.contains("{%") { " (an unrendered template?)" } else { "" };
+    let body = json!({"errors": [{
+        "message": format!("Syntax Error: {what}.{hint}"),
+        "locations": [{"line": e.line, "column": e.column}],
+        "extensions": document_extensions("GRAPHQL_PARSE_FAILED"),
+    }]});
+    (StatusCode::BAD_REQUEST, body)
+}
+
+/// One validation problem as Linear reports it (graphql-js's messages).
+fn problem_json(p: &graphql::Problem) -> Value {
+    use graphql::ProblemKind as K;
+    let fields_of = |type_name: &str| -> Vec<String> {
+        let names = schema().get(type_name).map(|t| t.fields.iter().map(|f| f.name.as_str()).collect::<Vec<_>>());
+        names.unwrap_or_default().into_iter().map(str::to_string).collect()
+    };
+    let message = match &p.kind {
+        K::UndefinedField { type_name, field } | K::UnionSelection { type_name, field } => {
+            let known = fields_of(type_name);
+            let hint = graphql::did_you_mean(&graphql::suggestions(field, known.iter().map(String::as_str)));
+            format!("Cannot query field \"{field}\" on type \"{type_name}\".{hint}")
+        }
+        K::UnknownArgument { type_name, field_name, argument, known, .. } => {
+            let hint = graphql::did_you_mean(&graphql::suggestions(argument, known.iter().map(String::as_str)));
+            format!("Unknown argument \"{argument}\" on field \"{type_name}.{field_name}\".{hint}")
+        }
+        K::MissingArguments { field, arguments, .. } => arguments
+            .iter()
+            .map(|(name, ty)| {
+                format!("Field \"{field}\" argument \"{name}\" of type \"{ty}\" is required, but it was not provided.")
+            })
+            .collect::<Vec<_>>()
+            .join("\n"),
+        K::LeafSelections { field, ty_display, .. } => {
+            format!("Field \"{field}\" must not have a selection since type \"{ty_display}\" has no subfields.")
+        }
+        K::NoSelections { field, ty_display, .. } => format!(
+            "Field \"{field}\" of type \"{ty_display}\" must have a selection of subfields. Did you mean \"{field} {{ ... }}\"?"
+        ),
+        K::UndefinedType { type_name } => format!("Unknown type \"{type_name}\"."),
+        K::ImpossibleSpread { fragment, type_name, parent } => {
+            let name = fragment.as_ref().map(|f| format!(" \"{f}\"")).unwrap_or_default();
+            format!(
+                "Fragment{name} cannot be spread here as objects of type \"{parent}\" can never be of type \"{type_name}\"."
+            )
+        }
+        K::UndefinedFragment { name } => format!("Unknown fragment \"{name}\"."),
+        K::Unmodelled { type_name, field } => {
+            format!("The fake does not serve type \"{type_name}\" (selecting \"{field}\"), though Linear has it.")
+        }
+    };
+    json!({
+        "message": message,
+        "locations": [{"line": p.line, "column": p.column}],
+        "extensions": document_extensions("GRAPHQL_VALIDATION_FAILED"),
+    })
 }
 
 /// `POST /oauth/token`: the refresh-token grant (form body, client credentials in the body).
@@ -1094,6 +1212,46 @@ pub fn routes() -> Router<Shared> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    fn run(query: &str, variables: Value) -> (StatusCode, Value) {
+        let request =
+            GqlRequest { query: query.into(), variables: variables.as_object().cloned(), operation_name: None };
+        answer(&mut Data::seed(), request)
+    }
+
+    #[test]
+    fn answers_only_the_selection() {
+        let (status, v) = run(
+            "query GetIssue($id: String!) { issue(id: $id) { key: identifier state { name } } }",
+            json!({"id": "ENG-1"}),
+        );
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(
+            v["data"]["issue"].as_object().map(|m| m.keys().cloned().collect::<Vec<_>>()),
+            Some(vec!["key".into(), "state".into()])
+        );
+        assert_eq!(v["data"]["issue"]["key"], "ENG-1");
+        assert_eq!(v["data"]["issue"]["state"].as_object().map(|m| m.len()), Some(1));
+    }
+
+    #[test]
+    fn rejects_unknown_fields_as_linear_does() {
+        let (status, v) = run("query GetIssue($id: String!) { issue(id: $id) { id titel } }", json!({"id": "ENG-1"}));
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(
+            v,
+            json!({"errors": [{
+                "message": "Cannot query field \"titel\" on type \"Issue\". Did you mean \"title\" or \"state\"?",
+                "locations": [{"line": 1, "column": 52}],
+                "extensions": {"type": "graphql error", "code": "GRAPHQL_VALIDATION_FAILED", "userError": true},
+            }]})
+        );
+        let (_, v) = run("query GetIssue($id: String!) { issue(id: $id) { id state } }", json!({"id": "ENG-1"}));
+        assert_eq!(
+            v["errors"][0]["message"],
+            "Field \"state\" of type \"WorkflowState!\" must have a selection of subfields. Did you mean \"state { ... }\"?"
+        );
+    }
 
     #[test]
     fn parses_operation_and_variables() {

@@ -8,7 +8,7 @@ from typing import Literal, overload
 
 from .._executor import Connector
 from ..errors import ConfigurationError
-from ..hosted import connect_as
+from ..hosted import TokenProvider, connect_as
 from .github import GithubConnector
 from .gong import GongConnector
 from .hubspot import HubspotConnector
@@ -39,6 +39,10 @@ def connect(
     base_url: str | None = None,
     organization_id: str | None = None,
     timeout: float | None = None,
+    airbyte_client_id: str | None = None,
+    airbyte_client_secret: str | None = None,
+    scoped_token: str | None = None,
+    token_provider: TokenProvider | None = None,
 ) -> GithubConnector: ...
 
 
@@ -54,6 +58,10 @@ def connect(
     base_url: str | None = None,
     organization_id: str | None = None,
     timeout: float | None = None,
+    airbyte_client_id: str | None = None,
+    airbyte_client_secret: str | None = None,
+    scoped_token: str | None = None,
+    token_provider: TokenProvider | None = None,
 ) -> GongConnector: ...
 
 
@@ -69,6 +77,10 @@ def connect(
     base_url: str | None = None,
     organization_id: str | None = None,
     timeout: float | None = None,
+    airbyte_client_id: str | None = None,
+    airbyte_client_secret: str | None = None,
+    scoped_token: str | None = None,
+    token_provider: TokenProvider | None = None,
 ) -> HubspotConnector: ...
 
 
@@ -84,6 +96,10 @@ def connect(
     base_url: str | None = None,
     organization_id: str | None = None,
     timeout: float | None = None,
+    airbyte_client_id: str | None = None,
+    airbyte_client_secret: str | None = None,
+    scoped_token: str | None = None,
+    token_provider: TokenProvider | None = None,
 ) -> LinearConnector: ...
 
 
@@ -99,6 +115,10 @@ def connect(
     base_url: str | None = None,
     organization_id: str | None = None,
     timeout: float | None = None,
+    airbyte_client_id: str | None = None,
+    airbyte_client_secret: str | None = None,
+    scoped_token: str | None = None,
+    token_provider: TokenProvider | None = None,
 ) -> StripeConnector: ...
 
 
@@ -114,6 +134,10 @@ def connect(
     base_url: str | None = None,
     organization_id: str | None = None,
     timeout: float | None = None,
+    airbyte_client_id: str | None = None,
+    airbyte_client_secret: str | None = None,
+    scoped_token: str | None = None,
+    token_provider: TokenProvider | None = None,
 ) -> Connector: ...
 
 
@@ -128,6 +152,10 @@ def connect(
     base_url: str | None = None,
     organization_id: str | None = None,
     timeout: float | None = None,
+    airbyte_client_id: str | None = None,
+    airbyte_client_secret: str | None = None,
+    scoped_token: str | None = None,
+    token_provider: TokenProvider | None = None,
 ) -> Connector:
     """The typed connector for ``slug`` running through the engine: the one connector of that
     type in the workspace (``workspace_name`` or ``external_user_id``), or ``connector_id``.
@@ -139,4 +167,4 @@ def connect(
     if cls is None:
         known = ", ".join(CONNECTORS)
         raise ConfigurationError(f"unknown connector {slug!r}; available: {known}", code="configuration")
-    return connect_as(cls, workspace_name=workspace_name, external_user_id=external_user_id, connector_id=connector_id, client_id=client_id, client_secret=client_secret, base_url=base_url, organization_id=organization_id, timeout=timeout)
+    return connect_as(cls, workspace_name=workspace_name, external_user_id=external_user_id, connector_id=connector_id, client_id=client_id, client_secret=client_secret, base_url=base_url, organization_id=organization_id, timeout=timeout, airbyte_client_id=airbyte_client_id, airbyte_client_secret=airbyte_client_secret, scoped_token=scoped_token, token_provider=token_provider)

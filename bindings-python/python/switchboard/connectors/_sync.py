@@ -7,7 +7,7 @@ from typing import Literal, overload
 
 from .._sync import SyncConnector
 from ..errors import ConfigurationError
-from ..hosted import connect_as
+from ..hosted import TokenProvider, connect_as
 from . import CONNECTORS
 from .github import SyncGithubConnector as GithubConnector
 from .gong import SyncGongConnector as GongConnector
@@ -39,6 +39,10 @@ def connect(
     base_url: str | None = None,
     organization_id: str | None = None,
     timeout: float | None = None,
+    airbyte_client_id: str | None = None,
+    airbyte_client_secret: str | None = None,
+    scoped_token: str | None = None,
+    token_provider: TokenProvider | None = None,
 ) -> GithubConnector: ...
 
 
@@ -54,6 +58,10 @@ def connect(
     base_url: str | None = None,
     organization_id: str | None = None,
     timeout: float | None = None,
+    airbyte_client_id: str | None = None,
+    airbyte_client_secret: str | None = None,
+    scoped_token: str | None = None,
+    token_provider: TokenProvider | None = None,
 ) -> GongConnector: ...
 
 
@@ -69,6 +77,10 @@ def connect(
     base_url: str | None = None,
     organization_id: str | None = None,
     timeout: float | None = None,
+    airbyte_client_id: str | None = None,
+    airbyte_client_secret: str | None = None,
+    scoped_token: str | None = None,
+    token_provider: TokenProvider | None = None,
 ) -> HubspotConnector: ...
 
 
@@ -84,6 +96,10 @@ def connect(
     base_url: str | None = None,
     organization_id: str | None = None,
     timeout: float | None = None,
+    airbyte_client_id: str | None = None,
+    airbyte_client_secret: str | None = None,
+    scoped_token: str | None = None,
+    token_provider: TokenProvider | None = None,
 ) -> LinearConnector: ...
 
 
@@ -99,6 +115,10 @@ def connect(
     base_url: str | None = None,
     organization_id: str | None = None,
     timeout: float | None = None,
+    airbyte_client_id: str | None = None,
+    airbyte_client_secret: str | None = None,
+    scoped_token: str | None = None,
+    token_provider: TokenProvider | None = None,
 ) -> StripeConnector: ...
 
 
@@ -114,6 +134,10 @@ def connect(
     base_url: str | None = None,
     organization_id: str | None = None,
     timeout: float | None = None,
+    airbyte_client_id: str | None = None,
+    airbyte_client_secret: str | None = None,
+    scoped_token: str | None = None,
+    token_provider: TokenProvider | None = None,
 ) -> SyncConnector: ...
 
 
@@ -128,12 +152,16 @@ def connect(
     base_url: str | None = None,
     organization_id: str | None = None,
     timeout: float | None = None,
+    airbyte_client_id: str | None = None,
+    airbyte_client_secret: str | None = None,
+    scoped_token: str | None = None,
+    token_provider: TokenProvider | None = None,
 ) -> SyncConnector:
     """Blocking ``switchboard.connect``: the typed connector for ``slug`` through the engine."""
     key = slug.strip().lower()
     if key not in SYNC_CONNECTORS:
         known = ", ".join(SYNC_CONNECTORS)
         raise ConfigurationError(f"unknown connector {slug!r}; available: {known}", code="configuration")
-    connector = connect_as(CONNECTORS[key], workspace_name=workspace_name, external_user_id=external_user_id, connector_id=connector_id, client_id=client_id, client_secret=client_secret, base_url=base_url, organization_id=organization_id, timeout=timeout)
+    connector = connect_as(CONNECTORS[key], workspace_name=workspace_name, external_user_id=external_user_id, connector_id=connector_id, client_id=client_id, client_secret=client_secret, base_url=base_url, organization_id=organization_id, timeout=timeout, airbyte_client_id=airbyte_client_id, airbyte_client_secret=airbyte_client_secret, scoped_token=scoped_token, token_provider=token_provider)
     sync: SyncConnector = SYNC_CONNECTORS[key]._wrap(connector)  # pyright: ignore[reportPrivateUsage]
     return sync

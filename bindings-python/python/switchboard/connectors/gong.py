@@ -154,7 +154,7 @@ class GongCallAudio(Entity):
 
         Args:
             filter: The call to download: {"callIds": ["<call id>"]}
-            contentSelector: Always pass {"exposedFields": {"media": true}}: Gong gives no media URL otherwise; default {"exposedFields": {"media": true}}
+            contentSelector: Always pass {"exposedFields": {"media": true}}: Gong gives no media URL otherwise; default {"exposedFields":{"media":true}}
         """
         return await self._run("download", {"filter": filter, "contentSelector": contentSelector})
 
@@ -170,7 +170,7 @@ class SyncGongCallAudio(SyncEntity):
 
         Args:
             filter: The call to download: {"callIds": ["<call id>"]}
-            contentSelector: Always pass {"exposedFields": {"media": true}}: Gong gives no media URL otherwise; default {"exposedFields": {"media": true}}
+            contentSelector: Always pass {"exposedFields": {"media": true}}: Gong gives no media URL otherwise; default {"exposedFields":{"media":true}}
         """
         return self._run("download", {"filter": filter, "contentSelector": contentSelector})
 
@@ -186,7 +186,7 @@ class GongCallVideo(Entity):
 
         Args:
             filter: The call to download: {"callIds": ["<call id>"]}
-            contentSelector: Always pass {"exposedFields": {"media": true}}: Gong gives no media URL otherwise; default {"exposedFields": {"media": true}}
+            contentSelector: Always pass {"exposedFields": {"media": true}}: Gong gives no media URL otherwise; default {"exposedFields":{"media":true}}
         """
         return await self._run("download", {"filter": filter, "contentSelector": contentSelector})
 
@@ -202,7 +202,7 @@ class SyncGongCallVideo(SyncEntity):
 
         Args:
             filter: The call to download: {"callIds": ["<call id>"]}
-            contentSelector: Always pass {"exposedFields": {"media": true}}: Gong gives no media URL otherwise; default {"exposedFields": {"media": true}}
+            contentSelector: Always pass {"exposedFields": {"media": true}}: Gong gives no media URL otherwise; default {"exposedFields":{"media":true}}
         """
         return self._run("download", {"filter": filter, "contentSelector": contentSelector})
 

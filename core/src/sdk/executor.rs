@@ -1,0 +1,198 @@
+//! One executor over local and hosted mode. A binding holds an [`Executor`] and forwards
+//! `execute`, `paginate` and `check` to it with one [`ExecuteRequest`]; which mode runs, and how
+//! a hosted target is found, is decided here.
+
+use std::sync::Arc;
+
+use futures::stream::{BoxStream, StreamExt};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use crate::auth::TokenSink;
+use crate::connector::{Connector, ConnectorOptions};
+use crate::error::Result;
+use crate::execution::{CheckResult, ExecuteOptions, ExecutionResult};
+use crate::hosted::{ConnectorInfo, HostedClient, HostedExecutor};
+use crate::http::HttpClient;
+use crate::registry::Registry;
+use crate::sdk::settings::{seconds, ResolvedTarget, Target};
+use crate::tools::bound_output;
+
+/// One call of an operation, as every binding passes it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ExecuteRequest {
+    /// `issues`.
+    pub entity: String,
+    /// `list`.
+    pub action: String,
+    /// The operation's params (a JSON object; `null` is `{}`).
+    pub params: Value,
+    /// Keep only these dot paths of each record.
+    pub select_fields: Vec<String>,
+    /// Drop these dot paths from each record.
+    pub exclude_fields: Vec<String>,
+    /// Return long text in list results whole.
+    pub skip_truncation: bool,
+}
+
+impl ExecuteRequest {
+    /// A request for `entity` / `action` with `params`.
+    pub fn new(entity: impl Into<String>, action: impl Into<String>, params: Value) -> Self {
+        Self { entity: entity.into(), action: action.into(), params, ..Self::default() }
+    }
+
+    fn split(self) -> (String, String, Value, ExecuteOptions) {
+        let params = if self.params.is_null() { json!({}) } else { self.params };
+        let options = ExecuteOptions {
+            select_fields: self.select_fields,
+            exclude_fields: self.exclude_fields,
+            skip_truncation: self.skip_truncation,
+        };
+        (self.entity, self.action, params, options)
+    }
+}
+
+/// A local connector: which one, and the credentials the caller holds.
+#[derive(Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LocalSettings {
+    /// Slug, display name or definition id.
+    pub connector: String,
+    pub credentials: Value,
+    pub config: Value,
+    /// Seconds allowed for one upstream exchange (default 30).
+    pub timeout: Option<f64>,
+}
+
+impl std::fmt::Debug for LocalSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalSettings").field("connector", &self.connector).finish_non_exhaustive()
+    }
+}
+
+/// What a binding plugs into a local connector: its HTTP seam (e.g. one client per runtime)
+/// and its `on_token_refresh` callback.
+#[derive(Clone, Default)]
+pub struct Hooks {
+    pub http: Option<Arc<dyn HttpClient>>,
+    pub token_sink: Option<Arc<dyn TokenSink>>,
+}
+
+#[derive(Clone)]
+enum Mode {
+    Local(Connector),
+    Hosted(HostedExecutor),
+}
+
+/// Runs operations locally or through the engine. Cheap to clone.
+#[derive(Clone)]
+pub struct Executor {
+    mode: Mode,
+}
+
+impl std::fmt::Debug for Executor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.mode {
+            Mode::Local(c) => write!(f, "Executor(local {:?})", c.spec().slug),
+            Mode::Hosted(_) => write!(f, "Executor(hosted)"),
+        }
+    }
+}
+
+/// A stream of pages; a failure is its last item.
+pub type Pages = BoxStream<'static, Result<ExecutionResult>>;
+
+impl Executor {
+    /// A connector running in this process with the caller's credentials.
+    pub fn local(settings: LocalSettings, hooks: Hooks) -> Result<Self> {
+        let spec = Registry::shared()?.get(&settings.connector)?;
+        let mut options = ConnectorOptions { http: hooks.http, token_sink: hooks.token_sink, ..Default::default() };
+        if let Some(t) = seconds("timeout", settings.timeout)? {
+            options.timeout = t;
+        }
+        let credentials = if settings.credentials.is_null() { json!({}) } else { settings.credentials };
+        let config = if settings.config.is_null() { json!({}) } else { settings.config };
+        Ok(Self { mode: Mode::Local(Connector::new(spec, credentials, config, options)?) })
+    }
+
+    /// A connector stored in the engine, found by `target`'s rules (a lookup by type runs on
+    /// first use and is cached).
+    pub fn hosted(client: HostedClient, target: &Target) -> Result<Self> {
+        let executor = match target.resolve(client.is_scoped())? {
+            ResolvedTarget::Id(id) => HostedExecutor::by_id(client, id),
+            ResolvedTarget::Lookup { workspace_name, connector_type } => {
+                HostedExecutor::by_definition(client, workspace_name, &connector_type)?
+            }
+        };
+        Ok(Self::from(executor))
+    }
+
+    /// Whether operations run through the engine.
+    pub fn is_hosted(&self) -> bool {
+        matches!(self.mode, Mode::Hosted(_))
+    }
+
+    /// The local connector's slug (`None` in hosted mode: see [`Executor::connector_info`]).
+    pub fn slug(&self) -> Option<String> {
+        match &self.mode {
+            Mode::Local(c) => Some(c.spec().slug.clone()),
+            Mode::Hosted(_) => None,
+        }
+    }
+
+    /// The stored connector a hosted executor runs (looked up once); `None` in local mode.
+    pub async fn connector_info(&self) -> Result<Option<ConnectorInfo>> {
+        match &self.mode {
+            Mode::Local(_) => Ok(None),
+            Mode::Hosted(h) => h.connector().await.map(Some),
+        }
+    }
+
+    /// Runs one operation.
+    pub async fn execute(&self, request: ExecuteRequest) -> Result<ExecutionResult> {
+        let (entity, action, params, options) = request.split();
+        match &self.mode {
+            Mode::Local(c) => c.execute(&entity, &action, params, &options).await,
+            Mode::Hosted(h) => h.execute(&entity, &action, params, &options).await,
+        }
+    }
+
+    /// Every page of an operation, following the connector's cursor.
+    pub fn paginate(&self, request: ExecuteRequest) -> Pages {
+        let (entity, action, params, options) = request.split();
+        match &self.mode {
+            Mode::Local(c) => c.paginate(&entity, &action, params, options).boxed(),
+            Mode::Hosted(h) => h.paginate(&entity, &action, params, options).boxed(),
+        }
+    }
+
+    /// Runs the connector's health check; an unhealthy connector is a result, not an error.
+    pub async fn check(&self) -> Result<CheckResult> {
+        match &self.mode {
+            Mode::Local(c) => Ok(c.check().await),
+            Mode::Hosted(h) => h.check().await,
+        }
+    }
+}
+
+impl From<HostedExecutor> for Executor {
+    fn from(h: HostedExecutor) -> Self {
+        Self { mode: Mode::Hosted(h) }
+    }
+}
+
+impl From<Connector> for Executor {
+    fn from(c: Connector) -> Self {
+        Self { mode: Mode::Local(c) }
+    }
+}
+
+/// A result as a model should see it: `{"data", "meta"}` as JSON text of at most `max_chars`
+/// characters (long lists lose their last records, long text is cut, and a `_truncated` note
+/// says what was cut and how to page on).
+pub fn tool_output(result: &ExecutionResult, max_chars: usize) -> String {
+    let value = json!({"data": result.data, "meta": result.meta});
+    let (bounded, _cut) = bound_output(&value, max_chars);
+    bounded.to_string()
+}

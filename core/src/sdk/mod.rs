@@ -1,0 +1,25 @@
+//! The binding-facing layer: everything a language binding needs, written once.
+//!
+//! A binding (Python, Node, Kotlin/Swift) translates arguments and results and maps errors to
+//! its exception classes; it decides nothing. What would otherwise be decided in each language
+//! lives here:
+//!
+//! - [`Executor`]: one facade over local and hosted mode, taking one [`ExecuteRequest`];
+//! - [`ClientSettings`] and [`Target`]: the reference product's argument names as aliases,
+//!   environment fallbacks, and the rules that find a hosted connector;
+//! - [`ErrorCategory`]: how error codes group into each language's exception classes;
+//! - [`model`]: the codegen model each binding's generator renders into typed connectors;
+//! - [`tool_output`]: a result bounded for a model's context.
+//!
+//! Public signatures use plain structs and enums; JSON (`serde_json::Value`) appears only
+//! where the data is schemaless: params, records, credentials and config.
+
+mod errors;
+mod executor;
+pub mod model;
+mod settings;
+
+pub use errors::ErrorCategory;
+pub use executor::{tool_output, ExecuteRequest, Executor, Hooks, LocalSettings, Pages};
+pub use model::{codegen_model, connector_model, ConnectorModel, TypeModel};
+pub use settings::{env, seconds, ClientSettings, ResolvedTarget, Target};

@@ -1,0 +1,341 @@
+//! The language-neutral codegen model: what a typed connector is made of (connectors, entities,
+//! actions, params with types and docs), built once here from the specs. Each binding's
+//! generator only renders it in its own syntax (identifiers, type spelling, doc comments), so
+//! the Python, TypeScript and Kotlin connectors cannot disagree about a param.
+//!
+//! Params come from the operation tools ([`operation_tools`]), so what a typed method takes is
+//! exactly what an agent's tool takes, rendered by the same code.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::error::Result;
+use crate::registry::Registry;
+use crate::spec::ConnectorSpec;
+use crate::tools::{operation_tools, ToolFormat};
+
+/// One connector, as typed SDKs present it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConnectorModel {
+    /// `github`.
+    pub slug: String,
+    /// `GitHub`.
+    pub name: String,
+    pub definition_id: String,
+    /// `Github`: the stem of class names (`GithubConnector`).
+    pub type_name: String,
+    /// What the API is, when the spec says.
+    pub description: Option<String>,
+    /// The credential sets the connector accepts, in preference order.
+    pub auth: Vec<AuthModel>,
+    /// Entities in spec order, each with its actions.
+    pub entities: Vec<EntityModel>,
+}
+
+/// One way to authenticate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuthModel {
+    /// The scheme's title, e.g. `Personal access token`.
+    pub method: String,
+    pub fields: Vec<FieldModel>,
+}
+
+/// One credential field.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FieldModel {
+    pub name: String,
+    pub required: bool,
+}
+
+/// One entity of a connector.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EntityModel {
+    /// `pull_requests`.
+    pub name: String,
+    /// `PullRequests`.
+    pub type_name: String,
+    pub actions: Vec<ActionModel>,
+}
+
+/// One action of an entity: a typed method.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ActionModel {
+    /// `list`.
+    pub name: String,
+    /// The first line of the method's doc: `List users. (gong users.list)`.
+    pub summary: String,
+    /// The operation's tool name (`github_issues_list`).
+    pub tool_name: String,
+    /// Required params first, then optional ones, each group in spec order.
+    pub params: Vec<ParamModel>,
+    /// Whether the action pages (its result meta carries a cursor).
+    pub paginated: bool,
+}
+
+/// One param of an action.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ParamModel {
+    /// The wire name (`per_page`, `fromDateTime`); renderers make identifiers of it.
+    pub name: String,
+    pub ty: TypeModel,
+    pub required: bool,
+    /// One line: description, range, default.
+    pub doc: String,
+}
+
+/// A param's type, as far as a static type system can say.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum TypeModel {
+    String,
+    Integer,
+    Number,
+    Boolean,
+    /// One of these values (strings, integers or booleans).
+    Literal {
+        values: Vec<Value>,
+    },
+    Array {
+        items: Box<TypeModel>,
+    },
+    /// A JSON object.
+    Object,
+    /// Any of these types.
+    Union {
+        types: Vec<TypeModel>,
+    },
+    Any,
+}
+
+impl TypeModel {
+    /// The type of a param's JSON Schema.
+    pub fn from_schema(schema: &Value) -> TypeModel {
+        Self::of(schema, 0)
+    }
+
+    fn of(schema: &Value, depth: usize) -> TypeModel {
+        if depth > 4 {
+            return TypeModel::Any;
+        }
+        if let Some(values) = schema.get("enum").and_then(Value::as_array) {
+            if !values.is_empty() && values.iter().all(|v| v.is_string() || v.is_i64() || v.is_u64() || v.is_boolean())
+            {
+                return TypeModel::Literal { values: values.clone() };
+            }
+        }
+        let ty = match schema.get("type") {
+            Some(Value::String(t)) => Some(t.as_str()),
+            Some(Value::Array(kinds)) => {
+                let kinds: Vec<&str> = kinds.iter().filter_map(Value::as_str).filter(|t| *t != "null").collect();
+                (kinds.len() == 1).then(|| kinds[0])
+            }
+            _ => None,
+        };
+        match ty {
+            Some("array") => {
+                let items = schema.get("items").filter(|i| i.is_object());
+                TypeModel::Array { items: Box::new(items.map_or(TypeModel::Any, |i| Self::of(i, depth + 1))) }
+            }
+            Some("object") => TypeModel::Object,
+            None if schema.get("properties").is_some() => TypeModel::Object,
+            Some("string") => TypeModel::String,
+            Some("integer") => TypeModel::Integer,
+            Some("number") => TypeModel::Number,
+            Some("boolean") => TypeModel::Boolean,
+            _ => {
+                let alts = schema.get("anyOf").or_else(|| schema.get("oneOf")).and_then(Value::as_array);
+                let Some(alts) = alts else { return TypeModel::Any };
+                let mut types: Vec<TypeModel> = Vec::new();
+                for alt in alts {
+                    let t = if alt.is_object() { Self::of(alt, depth + 1) } else { TypeModel::Any };
+                    if !types.contains(&t) {
+                        types.push(t);
+                    }
+                }
+                if types.is_empty() || types.contains(&TypeModel::Any) {
+                    TypeModel::Any
+                } else if types.len() == 1 {
+                    types.remove(0)
+                } else {
+                    TypeModel::Union { types }
+                }
+            }
+        }
+    }
+}
+
+/// `pull_requests` -> `PullRequests`.
+pub fn pascal(name: &str) -> String {
+    name.split(|c: char| !c.is_alphanumeric())
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let mut cs = p.chars();
+            cs.next().map(|f| f.to_uppercase().chain(cs).collect::<String>()).unwrap_or_default()
+        })
+        .collect()
+}
+
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn number(v: &Value) -> String {
+    match v.as_f64() {
+        Some(x) if x.fract() == 0.0 && x.abs() < 1e15 => format!("{}", x as i64),
+        Some(_) => v.to_string(),
+        None => String::new(),
+    }
+}
+
+/// The one-line doc of a param's JSON Schema: description, range, default.
+pub fn param_doc(schema: &Value) -> String {
+    let mut parts = Vec::new();
+    let desc = one_line(schema.get("description").and_then(Value::as_str).unwrap_or_default());
+    parts.push(desc.trim_end_matches('.').to_string());
+    let (lo, hi) = (schema.get("minimum"), schema.get("maximum"));
+    if lo.is_some() || hi.is_some() {
+        parts.push(format!("{}..{}", lo.map(number).unwrap_or_default(), hi.map(number).unwrap_or_default()));
+    }
+    if let Some(d) = schema.get("default") {
+        parts.push(format!("default {}", serde_json::to_string(d).unwrap_or_default()));
+    }
+    let line = parts.into_iter().filter(|p| !p.is_empty()).collect::<Vec<_>>().join("; ");
+    if line.is_empty() {
+        "(no description)".to_string()
+    } else {
+        line
+    }
+}
+
+/// The model of one connector.
+pub fn connector_model(spec: &ConnectorSpec) -> ConnectorModel {
+    let mut entities: Vec<EntityModel> = Vec::new();
+    let format = ToolFormat::OpenAi;
+    let tools = operation_tools(spec, format);
+    for (op, tool) in spec.operations.iter().zip(&tools) {
+        let (tool_name, _, schema) = format.unwrap_tool(tool).unwrap_or(("", "", &Value::Null));
+        let tool_name = tool_name.to_string();
+        let required: Vec<&str> = schema
+            .get("required")
+            .and_then(Value::as_array)
+            .map(|r| r.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        let mut params: Vec<ParamModel> = schema
+            .get("properties")
+            .and_then(Value::as_object)
+            .map(|props| {
+                props
+                    .iter()
+                    .map(|(name, s)| ParamModel {
+                        name: name.clone(),
+                        ty: TypeModel::from_schema(s),
+                        required: required.contains(&name.as_str()),
+                        doc: param_doc(s),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        params.sort_by_key(|p| !p.required); // stable: spec order within each group
+        let summary = one_line(op.summary.as_deref().unwrap_or_default());
+        let summary = if summary.is_empty() { format!("{} {}", op.action, op.entity) } else { summary };
+        let action = ActionModel {
+            name: op.action.clone(),
+            summary: format!("{}. ({} {}.{})", summary.trim_end_matches('.'), spec.slug, op.entity, op.action),
+            tool_name,
+            params,
+            paginated: op.pagination.is_some(),
+        };
+        match entities.iter_mut().find(|e| e.name == op.entity) {
+            Some(e) => e.actions.push(action),
+            None => entities.push(EntityModel {
+                name: op.entity.clone(),
+                type_name: pascal(&op.entity),
+                actions: vec![action],
+            }),
+        }
+    }
+    ConnectorModel {
+        slug: spec.slug.clone(),
+        name: spec.display_name.clone(),
+        definition_id: spec.definition_id.clone(),
+        type_name: pascal(&spec.slug),
+        description: spec.description.clone(),
+        auth: spec
+            .auth_schemes
+            .iter()
+            .map(|s| AuthModel {
+                method: s.title.clone(),
+                fields: s.fields.iter().map(|f| FieldModel { name: f.name.clone(), required: f.required }).collect(),
+            })
+            .collect(),
+        entities,
+    }
+}
+
+/// The model of every connector the process knows (built-in specs plus `SWITCHBOARD_SPECS`),
+/// sorted by slug.
+pub fn codegen_model() -> Result<Vec<ConnectorModel>> {
+    let registry = Registry::shared()?;
+    let mut models: Vec<ConnectorModel> = registry.all().map(|s| connector_model(s)).collect();
+    models.sort_by(|a, b| a.slug.cmp(&b.slug));
+    Ok(models)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn types_from_schemas() {
+        assert_eq!(TypeModel::from_schema(&json!({"type": "string"})), TypeModel::String);
+        assert_eq!(TypeModel::from_schema(&json!({"type": ["integer", "null"]})), TypeModel::Integer);
+        assert_eq!(
+            TypeModel::from_schema(&json!({"type": "string", "enum": ["open", "closed"]})),
+            TypeModel::Literal { values: vec![json!("open"), json!("closed")] }
+        );
+        assert_eq!(
+            TypeModel::from_schema(&json!({"type": "array", "items": {"type": "integer"}})),
+            TypeModel::Array { items: Box::new(TypeModel::Integer) }
+        );
+        assert_eq!(
+            TypeModel::from_schema(&json!({"anyOf": [{"type": "string"}, {"type": "integer"}]})),
+            TypeModel::Union { types: vec![TypeModel::String, TypeModel::Integer] }
+        );
+        assert_eq!(TypeModel::from_schema(&json!({"properties": {}})), TypeModel::Object);
+        assert_eq!(TypeModel::from_schema(&json!({})), TypeModel::Any);
+    }
+
+    #[test]
+    fn param_docs_say_range_and_default() {
+        let doc = param_doc(&json!({"description": "Page  size.", "minimum": 1, "maximum": 100, "default": 30}));
+        assert_eq!(doc, "Page size; 1..100; default 30");
+        assert_eq!(param_doc(&json!({})), "(no description)");
+    }
+
+    #[test]
+    fn every_builtin_operation_is_in_the_model_with_its_tool_params() -> Result<()> {
+        let registry = Registry::builtin()?;
+        for spec in registry.all() {
+            let model = connector_model(spec);
+            let ops: usize = model.entities.iter().map(|e| e.actions.len()).sum();
+            assert_eq!(ops, spec.operations.len(), "{}", spec.slug);
+            for op in &spec.operations {
+                let action = model
+                    .entities
+                    .iter()
+                    .find(|e| e.name == op.entity)
+                    .and_then(|e| e.actions.iter().find(|a| a.name == op.action));
+                let Some(action) = action else {
+                    panic!("{} {}.{} is not in the model", spec.slug, op.entity, op.action)
+                };
+                let schema = crate::tools::operation_input_schema(op);
+                let props = schema.get("properties").and_then(Value::as_object).map(|p| p.len()).unwrap_or(0);
+                assert_eq!(action.params.len(), props, "{} {}.{}", spec.slug, op.entity, op.action);
+                let first_optional = action.params.iter().position(|p| !p.required).unwrap_or(action.params.len());
+                assert!(action.params[first_optional..].iter().all(|p| !p.required), "required params come first");
+            }
+        }
+        Ok(())
+    }
+}

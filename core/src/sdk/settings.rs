@@ -1,0 +1,238 @@
+//! What a binding's constructors take, resolved once here: the reference product's argument
+//! names as aliases of ours, the environment as the fallback for anything not passed, and the
+//! rules that turn "which connector" into a target. A binding passes its arguments through
+//! unchanged; it never decides which one wins.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::hosted::{HostedClient, HostedConfig, TokenProvider};
+use crate::http::HttpClient;
+
+/// A variable's trimmed value, when set and not empty.
+pub fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
+}
+
+/// The first of our name and the reference's alias that is given; both given and different
+/// is an error, so a typo does not silently pick one.
+fn one_of(ours: Option<String>, ours_name: &str, alias: Option<String>, alias_name: &str) -> Result<Option<String>> {
+    match (ours, alias) {
+        (Some(a), Some(b)) if a != b => {
+            Err(Error::configuration(format!("pass {ours_name} or {alias_name}, not both with different values")))
+        }
+        (Some(a), _) => Ok(Some(a)),
+        (None, b) => Ok(b),
+    }
+}
+
+/// The first variable of `names` that is set.
+fn env_any(names: &[&str]) -> Option<String> {
+    names.iter().find_map(|n| env(n))
+}
+
+/// Where the engine is and who calls it, as every binding's `Workspace`, `HostedExecutor` and
+/// `connect` take it. Unset fields fall back to the environment: `SWITCHBOARD_API_URL`,
+/// `SWITCHBOARD_CLIENT_ID` (else `AIRBYTE_CLIENT_ID`), `SWITCHBOARD_CLIENT_SECRET` (else
+/// `AIRBYTE_CLIENT_SECRET`), `SWITCHBOARD_ORGANIZATION_ID` (else `AIRBYTE_ORGANIZATION_ID`).
+#[derive(Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClientSettings {
+    pub base_url: Option<String>,
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+    /// The reference SDK's name for `client_id`.
+    pub airbyte_client_id: Option<String>,
+    /// The reference SDK's name for `client_secret`.
+    pub airbyte_client_secret: Option<String>,
+    /// A scoped token for one workspace, instead of client credentials (mobile and browser
+    /// apps; or `SWITCHBOARD_SCOPED_TOKEN`). A binding may plug a token provider in instead.
+    pub scoped_token: Option<String>,
+    pub organization_id: Option<String>,
+    /// Seconds allowed for one call to the engine.
+    pub timeout: Option<f64>,
+}
+
+impl std::fmt::Debug for ClientSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientSettings")
+            .field("base_url", &self.base_url)
+            .field("client_id", &self.client_id.as_ref().or(self.airbyte_client_id.as_ref()))
+            .field("organization_id", &self.organization_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Seconds from a binding as a duration, or a `validation` error naming the argument.
+pub fn seconds(what: &str, secs: Option<f64>) -> Result<Option<Duration>> {
+    secs.map(|s| {
+        Duration::try_from_secs_f64(s)
+            .ok()
+            .filter(|d| !d.is_zero())
+            .ok_or_else(|| Error::validation(format!("{what} must be a positive number of seconds, got {s}")))
+    })
+    .transpose()
+}
+
+impl ClientSettings {
+    /// The engine client these settings describe, sending through `http` (the shared client
+    /// when `None`).
+    pub fn client(self, http: Option<std::sync::Arc<dyn HttpClient>>) -> Result<HostedClient> {
+        HostedClient::new(self.resolve(http)?)
+    }
+
+    /// The engine client with `provider` supplying (and renewing) its token.
+    pub fn client_with_provider(
+        self,
+        provider: std::sync::Arc<dyn TokenProvider>,
+        http: Option<std::sync::Arc<dyn HttpClient>>,
+    ) -> Result<HostedClient> {
+        HostedClient::new(HostedConfig { token_provider: Some(provider), ..self.resolve(http)? })
+    }
+
+    /// Aliases merged and the environment applied.
+    pub fn resolve(self, http: Option<std::sync::Arc<dyn HttpClient>>) -> Result<HostedConfig> {
+        let client_id = one_of(self.client_id, "client_id", self.airbyte_client_id, "airbyte_client_id")?;
+        let client_secret =
+            one_of(self.client_secret, "client_secret", self.airbyte_client_secret, "airbyte_client_secret")?;
+        let scoped_token = self.scoped_token.or_else(|| env("SWITCHBOARD_SCOPED_TOKEN"));
+        Ok(HostedConfig {
+            base_url: self.base_url.or_else(|| env("SWITCHBOARD_API_URL")),
+            scoped_token,
+            token_provider: None,
+            client_id: client_id.or_else(|| env_any(&["SWITCHBOARD_CLIENT_ID", "AIRBYTE_CLIENT_ID"])),
+            client_secret: client_secret.or_else(|| env_any(&["SWITCHBOARD_CLIENT_SECRET", "AIRBYTE_CLIENT_SECRET"])),
+            organization_id: self
+                .organization_id
+                .or_else(|| env_any(&["SWITCHBOARD_ORGANIZATION_ID", "AIRBYTE_ORGANIZATION_ID"])),
+            timeout: seconds("timeout", self.timeout)?,
+            http,
+        })
+    }
+}
+
+/// Which stored connector a hosted executor runs: by `connector_id`, or by workspace and
+/// connector type. The workspace is `workspace_name`, or the reference's `external_user_id`,
+/// or `SWITCHBOARD_WORKSPACE_NAME`; the type is `connector` (a slug such as `github`, a display
+/// name or a definition id), or the reference's `connector_definition_id`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Target {
+    pub connector_id: Option<String>,
+    pub workspace_name: Option<String>,
+    /// The reference SDK's name for the workspace.
+    pub external_user_id: Option<String>,
+    pub connector: Option<String>,
+    /// The reference SDK's name for the connector type.
+    pub connector_definition_id: Option<String>,
+}
+
+/// A target with its rules applied.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ResolvedTarget {
+    /// One connector by id.
+    Id(String),
+    /// The one connector of a type in a workspace (`None`: a scoped token's own), looked up on
+    /// first use.
+    Lookup { workspace_name: Option<String>, connector_type: String },
+}
+
+impl Target {
+    /// The workspace name, from the argument, its alias or the environment.
+    pub fn workspace(&self) -> Result<Option<String>> {
+        let ws =
+            one_of(self.workspace_name.clone(), "workspace_name", self.external_user_id.clone(), "external_user_id")?;
+        Ok(ws.or_else(|| env("SWITCHBOARD_WORKSPACE_NAME")).filter(|w| !w.trim().is_empty()))
+    }
+
+    /// Applies the rules: an id wins; else a type and a workspace are needed (a `scoped`
+    /// client's token names its workspace).
+    pub fn resolve(&self, scoped: bool) -> Result<ResolvedTarget> {
+        if let Some(id) = self.connector_id.as_ref().filter(|id| !id.trim().is_empty()) {
+            return Ok(ResolvedTarget::Id(id.clone()));
+        }
+        let ty = one_of(
+            self.connector.clone(),
+            "connector",
+            self.connector_definition_id.clone(),
+            "connector_definition_id",
+        )?;
+        match (self.workspace()?, ty) {
+            (Some(w), Some(connector_type)) => Ok(ResolvedTarget::Lookup { workspace_name: Some(w), connector_type }),
+            (None, Some(connector_type)) if scoped => {
+                Ok(ResolvedTarget::Lookup { workspace_name: None, connector_type })
+            }
+            (None, _) => Err(Error::configuration(
+                "pass connector_id, or workspace_name (or external_user_id, or set SWITCHBOARD_WORKSPACE_NAME) with a \
+                 connector type",
+            )),
+            (Some(_), None) => Err(Error::configuration(
+                "pass connector_id, or a connector type (slug such as \"github\" or connector_definition_id) with the \
+                 workspace",
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aliases_merge_and_conflicts_are_named() -> Result<()> {
+        let s = ClientSettings {
+            base_url: Some("http://127.0.0.1:1".into()),
+            airbyte_client_id: Some("id".into()),
+            airbyte_client_secret: Some("secret".into()),
+            ..Default::default()
+        };
+        let c = s.resolve(None)?;
+        assert_eq!(c.client_id.as_deref(), Some("id"));
+        assert_eq!(c.client_secret.as_deref(), Some("secret"));
+        let both =
+            ClientSettings { client_id: Some("a".into()), airbyte_client_id: Some("b".into()), ..Default::default() };
+        let e = both.resolve(None).err().map(|e| e.message).unwrap_or_default();
+        assert!(e.contains("client_id") && e.contains("airbyte_client_id"), "{e}");
+        Ok(())
+    }
+
+    #[test]
+    fn targets_follow_the_rules() {
+        let by_id = Target { connector_id: Some("c1".into()), connector: Some("github".into()), ..Default::default() };
+        assert_eq!(by_id.resolve(false).ok(), Some(ResolvedTarget::Id("c1".into())));
+        let by_type = Target {
+            external_user_id: Some("acme".into()),
+            connector_definition_id: Some("ef69ef6e-aa7f-4af1-a01d-ef775033524e".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            by_type.resolve(false).ok(),
+            Some(ResolvedTarget::Lookup {
+                workspace_name: Some("acme".into()),
+                connector_type: "ef69ef6e-aa7f-4af1-a01d-ef775033524e".into()
+            })
+        );
+        let no_type = Target { workspace_name: Some("acme".into()), ..Default::default() };
+        let e = no_type.resolve(false).err().map(|e| e.message).unwrap_or_default();
+        assert!(e.contains("connector type"), "{e}");
+        let scoped = Target { connector: Some("github".into()), ..Default::default() };
+        assert!(scoped.resolve(false).is_err() || std::env::var("SWITCHBOARD_WORKSPACE_NAME").is_ok());
+        assert_eq!(
+            scoped
+                .resolve(true)
+                .ok()
+                .map(|t| matches!(t, ResolvedTarget::Lookup { connector_type, .. } if connector_type == "github")),
+            Some(true)
+        );
+    }
+
+    #[test]
+    fn seconds_must_be_positive() {
+        assert!(seconds("timeout", Some(-1.0)).is_err());
+        assert!(seconds("timeout", Some(0.0)).is_err());
+        assert_eq!(seconds("timeout", Some(1.5)).ok().flatten(), Some(Duration::from_millis(1500)));
+        assert_eq!(seconds("timeout", None).ok().flatten(), None);
+    }
+}

@@ -1,0 +1,272 @@
+//! Checks a connector's credentials, config and replication config against its spec, naming
+//! every problem field at once, before anything is stored or sent. The engine runs it when a
+//! connector is created or changed (and answers `validation` with the list); local mode runs the
+//! credential and config part in [`Connector::new`](crate::Connector::new) (and fails with
+//! `configuration`), so a connector the engine accepts is one local mode can run, and a wrong
+//! credential set fails before any network call.
+//!
+//! Messages name fields, never their values: a value may be a secret.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::auth::select_scheme;
+use crate::error::Error;
+use crate::spec::ConnectorSpec;
+
+/// One field that is missing or invalid, e.g. `{field: "credentials.api_key", problem: "is
+/// required"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldProblem {
+    /// A dot path: `credentials.api_key`, `config.base_url`, `replication_config.repositories`.
+    pub field: String,
+    /// What is wrong, phrased to follow the field name (`is required`, `must be a string`).
+    pub problem: String,
+}
+
+impl FieldProblem {
+    /// A problem with `field`.
+    pub fn new(field: impl Into<String>, problem: impl Into<String>) -> Self {
+        Self { field: field.into(), problem: problem.into() }
+    }
+}
+
+impl fmt::Display for FieldProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.field, self.problem)
+    }
+}
+
+/// Every problem as one sentence: `credentials.api_key is required; config.base_url must be ...`.
+pub fn summary(problems: &[FieldProblem]) -> String {
+    problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+}
+
+/// Checks everything a stored connector needs: credentials, replication config and config.
+pub fn validate_connector(
+    spec: &ConnectorSpec,
+    credentials: &Map<String, Value>,
+    replication_config: Option<&Value>,
+    config: &Map<String, Value>,
+) -> Result<(), Vec<FieldProblem>> {
+    let mut problems = Vec::new();
+    check_credentials(spec, credentials, &mut problems);
+    check_replication_config(spec, replication_config, &mut problems);
+    check_config(spec, credentials, config, &mut problems);
+    into_result(problems)
+}
+
+/// Checks what a connector handle needs to run: credentials and config. The replication config
+/// is left out: it says what a hosted connector syncs, and a local handle has none.
+pub fn validate_handle(
+    spec: &ConnectorSpec,
+    credentials: &Map<String, Value>,
+    config: &Map<String, Value>,
+) -> Result<(), Vec<FieldProblem>> {
+    let mut problems = Vec::new();
+    check_credentials(spec, credentials, &mut problems);
+    check_config(spec, credentials, config, &mut problems);
+    into_result(problems)
+}
+
+/// The `configuration` error of a handle that cannot run: every problem named, and listed under
+/// `details.fields`.
+pub fn configuration_error(spec: &ConnectorSpec, problems: &[FieldProblem]) -> Error {
+    Error::configuration(format!("invalid credentials or config for {}: {}", spec.slug, summary(problems)))
+        .with_details(serde_json::json!({ "fields": problems }))
+}
+
+fn into_result(problems: Vec<FieldProblem>) -> Result<(), Vec<FieldProblem>> {
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems)
+    }
+}
+
+/// Whether a credential field counts as given (as [`select_scheme`] counts it).
+fn given(creds: &Map<String, Value>, field: &str) -> bool {
+    creds.get(field).is_some_and(|v| !v.is_null() && v.as_str() != Some(""))
+}
+
+/// The credentials fit one auth method of the spec (else the method closest to them names its
+/// missing fields), and every value is a scalar.
+pub fn check_credentials(spec: &ConnectorSpec, creds: &Map<String, Value>, problems: &mut Vec<FieldProblem>) {
+    if let Err(e) = select_scheme(spec, creds) {
+        // The method closest to what was given (fewest missing required fields) names them.
+        let closest = spec
+            .auth_schemes
+            .iter()
+            .map(|s| s.required_fields().into_iter().filter(|f| !given(creds, f)).collect::<Vec<_>>())
+            .filter(|missing| !missing.is_empty())
+            .min_by_key(Vec::len);
+        match closest {
+            Some(missing) => {
+                for f in missing {
+                    problems.push(FieldProblem::new(format!("credentials.{f}"), "is required"));
+                }
+            }
+            None => problems.push(FieldProblem::new("credentials", e.message)),
+        }
+    }
+    for (k, v) in creds {
+        if !(v.is_string() || v.is_number() || v.is_boolean() || v.is_null()) {
+            problems.push(FieldProblem::new(format!("credentials.{k}"), "must be a string"));
+        }
+    }
+}
+
+/// The replication config has every field the spec's schema requires, each of its type.
+pub fn check_replication_config(spec: &ConnectorSpec, replication: Option<&Value>, problems: &mut Vec<FieldProblem>) {
+    let Some(schema) = &spec.replication_config else { return };
+    let given = replication.and_then(Value::as_object);
+    if replication.is_some_and(|r| !r.is_null() && !r.is_object()) {
+        problems.push(FieldProblem::new("replication_config", "must be an object"));
+    }
+    for r in schema.get("required").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str) {
+        if given.and_then(|g| g.get(r)).is_none_or(Value::is_null) {
+            problems.push(FieldProblem::new(format!("replication_config.{r}"), "is required"));
+        }
+    }
+    let (Some(props), Some(g)) = (schema.get("properties").and_then(Value::as_object), given) else { return };
+    for (k, v) in g {
+        let Some(t) = props.get(k).and_then(|p| p.get("type")).and_then(Value::as_str) else { continue };
+        let ok = match t {
+            "array" => v.is_array(),
+            "string" => v.is_string(),
+            "object" => v.is_object(),
+            "integer" => v.is_i64() || v.is_u64(),
+            "number" => v.is_number(),
+            "boolean" => v.is_boolean(),
+            _ => true,
+        };
+        if !ok {
+            problems.push(FieldProblem::new(format!("replication_config.{k}"), format!("must be of type {t}")));
+        }
+    }
+}
+
+/// The config fills every server variable without a default (unless `base_url` replaces the
+/// server URL; a value an OAuth token answer fills may also come with the credentials), and
+/// `base_url`, when given, is an http(s) URL.
+pub fn check_config(
+    spec: &ConnectorSpec,
+    creds: &Map<String, Value>,
+    config: &Map<String, Value>,
+    problems: &mut Vec<FieldProblem>,
+) {
+    match config.get("base_url") {
+        None => {
+            for var in spec.required_config() {
+                if config.get(var).is_none_or(Value::is_null) && !creds.get(var).is_some_and(Value::is_string) {
+                    problems.push(FieldProblem::new(format!("config.{var}"), "is required"));
+                }
+            }
+        }
+        Some(b) => {
+            let ok = b
+                .as_str()
+                .and_then(|s| url::Url::parse(s).ok())
+                .is_some_and(|u| matches!(u.scheme(), "http" | "https"));
+            if !ok {
+                problems.push(FieldProblem::new("config.base_url", "must be an http(s) URL"));
+            }
+        }
+    }
+}
+
+/// A connector's display name, when one is given, is 1 to 256 characters.
+pub fn check_name(name: Option<&str>, problems: &mut Vec<FieldProblem>) {
+    if name.is_some_and(|n| n.trim().is_empty() || n.len() > 256) {
+        problems.push(FieldProblem::new("name", "must be 1 to 256 characters"));
+    }
+}
+
+/// `v` as a JSON object (null or absent: empty); anything else is a problem of `field`.
+pub fn object_or_empty(v: Option<Value>, field: &str, problems: &mut Vec<FieldProblem>) -> Map<String, Value> {
+    match v {
+        None | Some(Value::Null) => Map::new(),
+        Some(Value::Object(m)) => m,
+        Some(_) => {
+            problems.push(FieldProblem::new(field, "must be an object"));
+            Map::new()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Registry;
+    use serde_json::json;
+
+    fn obj(v: Value) -> Map<String, Value> {
+        v.as_object().cloned().unwrap_or_default()
+    }
+
+    fn fields(r: Result<(), Vec<FieldProblem>>) -> Vec<String> {
+        r.err().unwrap_or_default().into_iter().map(|p| p.field).collect()
+    }
+
+    #[test]
+    fn every_problem_is_named() -> crate::Result<()> {
+        let gh = Registry::builtin()?.get("github")?;
+        let r = validate_connector(&gh, &Map::new(), None, &obj(json!({"base_url": "ftp://x"})));
+        assert_eq!(
+            fields(r),
+            ["credentials.personal_access_token", "replication_config.repositories", "config.base_url"]
+        );
+        let ok = validate_connector(
+            &gh,
+            &obj(json!({"personal_access_token": "ghp_x"})),
+            Some(&json!({"repositories": ["octo/hello"]})),
+            &obj(json!({"base_url": "http://127.0.0.1:1/github"})),
+        );
+        assert_eq!(ok, Ok(()));
+        let typed = validate_connector(
+            &gh,
+            &obj(json!({"personal_access_token": {"nested": 1}})),
+            Some(&json!({"repositories": "octo/hello"})),
+            &Map::new(),
+        );
+        assert_eq!(fields(typed), ["credentials.personal_access_token", "replication_config.repositories"]);
+        Ok(())
+    }
+
+    #[test]
+    fn the_closest_auth_method_names_its_missing_fields() -> crate::Result<()> {
+        let gong = Registry::builtin()?.get("gong")?;
+        let r = validate_handle(&gong, &obj(json!({"access_key": "k"})), &Map::new());
+        assert_eq!(fields(r), ["credentials.access_key_secret"]);
+        // An empty value counts as missing, as it does when the auth method is picked.
+        let r = validate_handle(&gong, &obj(json!({"access_key": "k", "access_key_secret": ""})), &Map::new());
+        assert_eq!(fields(r), ["credentials.access_key_secret"]);
+        Ok(())
+    }
+
+    #[test]
+    fn local_handles_need_no_replication_config_and_messages_hold_no_values() -> crate::Result<()> {
+        let gh = Registry::builtin()?.get("github")?;
+        assert_eq!(validate_handle(&gh, &obj(json!({"personal_access_token": "ghp_x"})), &Map::new()), Ok(()));
+        let problems =
+            validate_handle(&gh, &obj(json!({"password": "hunter2"})), &Map::new()).err().unwrap_or_default();
+        let e = configuration_error(&gh, &problems);
+        assert_eq!(e.code, crate::ErrorCode::Configuration);
+        assert!(e.message.contains("credentials.personal_access_token is required"), "{}", e.message);
+        assert!(!e.message.contains("hunter2"));
+        Ok(())
+    }
+
+    #[test]
+    fn names_and_objects() {
+        let mut p = Vec::new();
+        check_name(Some("  "), &mut p);
+        check_name(Some("ok"), &mut p);
+        check_name(None, &mut p);
+        assert_eq!(object_or_empty(Some(json!([1])), "config", &mut p), Map::new());
+        assert_eq!(object_or_empty(Some(Value::Null), "config", &mut p), Map::new());
+        assert_eq!(summary(&p), "name must be 1 to 256 characters; config must be an object");
+    }
+}

@@ -1,0 +1,237 @@
+//! Connectors: created, listed, changed and deleted within the caller's organization and, for
+//! scoped and widget tokens, their own workspace. Credentials are checked against the spec
+//! ([`switchboard_core::validate`]) and sealed here; they are opened only to run an operation
+//! (see [`super::execution`]) or to re-check them when a connector changes, and never answered.
+
+use serde_json::{Map, Value};
+use switchboard_core::validate::{check_name, object_or_empty, validate_connector, FieldProblem};
+use switchboard_core::wire::{
+    self, ConnectorList, ConnectorQuery, CreateConnector, Instance, InstanceList, TemplateSummary, UpdateConnector,
+};
+use switchboard_core::ErrorCode;
+
+use crate::crypto::Sealed;
+use crate::db::{self, ConnectorFilter, ConnectorRow, Workspace};
+use crate::error::{ApiError, ApiResult};
+use crate::services::tokens::check_workspace_name;
+use crate::services::Caller;
+use crate::state::AppState;
+use crate::tokens::TokenKind::{Application, Scoped};
+
+/// A stored connector as the API describes it.
+fn describe(st: &AppState, c: &ConnectorRow) -> wire::Connector {
+    let spec_name = st.registry.get(&c.slug).map(|s| s.display_name.clone()).unwrap_or_else(|_| c.slug.clone());
+    wire::Connector {
+        id: c.id.clone(),
+        name: c.name.clone(),
+        connector_type: c.slug.clone(),
+        definition_id: c.definition_id.clone(),
+        summarized_source_template: TemplateSummary { name: spec_name, slug: c.slug.clone() },
+        workspace_id: c.workspace_id.clone(),
+        workspace_name: c.workspace_name.clone(),
+        created_at: c.created_at.clone(),
+        updated_at: c.updated_at.clone(),
+    }
+}
+
+/// The workspace a request acts in: the token's for scoped and widget tokens (naming another is
+/// `forbidden`); for an application token the named one (created if `create`), or none.
+pub(crate) async fn workspace_of(
+    st: &AppState,
+    caller: &Caller,
+    named: Option<&str>,
+    create: bool,
+) -> ApiResult<Option<Workspace>> {
+    match caller.workspace_id() {
+        Some(id) => {
+            let ws = st.db.get_workspace(caller.org(), id).await?.ok_or_else(|| ApiError::not_found("workspace"))?;
+            if named.is_some_and(|n| n != ws.name) {
+                return Err(
+                    ApiError::forbidden("this token is bound to another workspace").with_reason("workspace_mismatch")
+                );
+            }
+            Ok(Some(ws))
+        }
+        None => match named {
+            Some(n) if create => {
+                check_workspace_name(n)?;
+                Ok(Some(st.db.workspace_for(caller.org(), n).await?))
+            }
+            Some(n) => {
+                Ok(Some(st.db.find_workspace(caller.org(), n).await?.ok_or_else(|| ApiError::not_found("workspace"))?))
+            }
+            None => Ok(None),
+        },
+    }
+}
+
+/// Connector `id` if the caller may see it: a foreign or malformed id is `not_found`, exactly
+/// as one that does not exist.
+pub(crate) async fn connector_for(st: &AppState, caller: &Caller, id: &str) -> ApiResult<ConnectorRow> {
+    if uuid::Uuid::parse_str(id).is_err() {
+        return Err(ApiError::not_found("connector"));
+    }
+    st.db.get_connector(caller.org(), caller.workspace_id(), id).await?.ok_or_else(|| ApiError::not_found("connector"))
+}
+
+/// Credentials sealed for connector `id` (bound to it: they do not open in another row).
+fn seal(st: &AppState, creds: &Map<String, Value>, id: &str) -> ApiResult<Sealed> {
+    let plain = serde_json::to_vec(creds).map_err(|e| ApiError::internal(e.to_string()))?;
+    Ok(st.keys.seal(&plain, id)?)
+}
+
+/// The stored credentials of a connector, opened.
+pub(crate) fn open_credentials(st: &AppState, row: &ConnectorRow) -> ApiResult<Map<String, Value>> {
+    let plain = st.keys.open(&row.credentials, &row.id)?;
+    serde_json::from_slice(&plain).map_err(|_| ApiError::internal("stored credentials are not a JSON object"))
+}
+
+/// A stored JSON text column.
+fn stored_json(text: Option<&str>) -> Option<Value> {
+    text.and_then(|t| serde_json::from_str(t).ok())
+}
+
+/// Creates a connector: the type is resolved, the workspace is the token's (or, for application
+/// tokens, the named one, created if new), and every missing or invalid field is named at once.
+pub async fn create(st: &AppState, caller: &Caller, mut req: CreateConnector) -> ApiResult<wire::Connector> {
+    let config = req.take_config();
+    let mut problems = Vec::new();
+    let spec = match req.connector_type.as_deref().or(req.definition_id.as_deref()) {
+        None => {
+            problems
+                .push(FieldProblem::new("connector_type", "is required (a slug like \"github\", or definition_id)"));
+            None
+        }
+        Some(k) => match st.registry.get(k) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                problems.push(FieldProblem::new("connector_type", e.message));
+                None
+            }
+        },
+    };
+    let named =
+        req.workspace_name.as_deref().or(req.external_user_id.as_deref()).map(str::trim).filter(|s| !s.is_empty());
+    if caller.kind() == Application && named.is_none() {
+        problems
+            .push(FieldProblem::new("workspace_name", "is required with an application token (or external_user_id)"));
+    }
+    let creds = object_or_empty(req.credentials, "credentials", &mut problems);
+    let config = object_or_empty(config, "config", &mut problems);
+    if let Some(spec) = &spec {
+        if let Err(p) = validate_connector(spec, &creds, req.replication_config.as_ref(), &config) {
+            problems.extend(p);
+        }
+    }
+    check_name(req.name.as_deref(), &mut problems);
+    let (Some(spec), true) = (spec, problems.is_empty()) else {
+        return Err(ApiError::invalid_fields(&problems));
+    };
+    let ws = workspace_of(st, caller, named, true)
+        .await?
+        .ok_or_else(|| ApiError::validation("workspace_name is required"))?;
+    let id = db::new_id();
+    let now = db::now();
+    let row = ConnectorRow {
+        credentials: seal(st, &creds, &id)?,
+        id,
+        organization_id: caller.org().to_string(),
+        workspace_id: ws.id,
+        workspace_name: ws.name,
+        definition_id: spec.definition_id.clone(),
+        slug: spec.slug.clone(),
+        name: req.name.map(|n| n.trim().to_string()).unwrap_or_else(|| spec.display_name.clone()),
+        credential_version: 1,
+        replication_config: req.replication_config.filter(|v| !v.is_null()).map(|v| v.to_string()),
+        config: (!config.is_empty()).then(|| Value::Object(config).to_string()),
+        created_at: now.clone(),
+        updated_at: now,
+    };
+    st.db.insert_connector(&row).await?;
+    tracing::info!(connector_id = %row.id, connector = %row.slug, "connector created");
+    Ok(describe(st, &row))
+}
+
+/// The connectors the caller may see in the named workspace (its own for scoped and widget
+/// tokens); a workspace that does not exist has none.
+async fn visible(st: &AppState, caller: &Caller, q: &ConnectorQuery) -> ApiResult<Vec<ConnectorRow>> {
+    let ws = match workspace_of(st, caller, q.workspace(), false).await {
+        Ok(ws) => ws,
+        Err(e) if e.code == ErrorCode::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let filter = ConnectorFilter { workspace_id: ws.map(|w| w.id), definition_id: q.definition_id.clone() };
+    Ok(st.db.list_connectors(caller.org(), &filter).await?)
+}
+
+/// The connectors the caller can see; never credentials.
+pub async fn list(st: &AppState, caller: &Caller, q: &ConnectorQuery) -> ApiResult<ConnectorList> {
+    let rows = visible(st, caller, q).await?;
+    Ok(ConnectorList { data: rows.iter().map(|r| describe(st, r)).collect() })
+}
+
+/// The older list: `{instances: [{id, name}]}`; an application token must name the workspace.
+pub async fn instances(st: &AppState, caller: &Caller, q: &ConnectorQuery) -> ApiResult<InstanceList> {
+    if caller.kind() == Application && q.workspace().is_none() {
+        return Err(ApiError::validation("external_user_id is required with an application token"));
+    }
+    let rows = visible(st, caller, q).await?;
+    Ok(InstanceList { instances: rows.into_iter().map(|r| Instance { id: r.id, name: r.name }).collect() })
+}
+
+/// One connector.
+pub async fn get(st: &AppState, caller: &Caller, id: &str) -> ApiResult<wire::Connector> {
+    Ok(describe(st, &connector_for(st, caller, id).await?))
+}
+
+/// Renames a connector, replaces its credentials, config or replication config (application and
+/// scoped tokens). The connector as it will be is checked whole; new credentials are a new
+/// credential version, so cached handles of the old one are not used again.
+pub async fn update(st: &AppState, caller: &Caller, id: &str, req: UpdateConnector) -> ApiResult<wire::Connector> {
+    caller.require(&[Application, Scoped])?;
+    let mut row = connector_for(st, caller, id).await?;
+    let spec = st.registry.get(&row.slug)?;
+    let mut problems = Vec::new();
+    let new_creds = req.credentials.map(|c| object_or_empty(Some(c), "credentials", &mut problems));
+    let config = match req.config {
+        Some(c) => object_or_empty(Some(c), "config", &mut problems),
+        None => stored_json(row.config.as_deref()).and_then(|v| v.as_object().cloned()).unwrap_or_default(),
+    };
+    let replication = match req.replication_config {
+        Some(r) => Some(r),
+        None => stored_json(row.replication_config.as_deref()),
+    };
+    let creds = match &new_creds {
+        Some(c) => c.clone(),
+        None => open_credentials(st, &row)?,
+    };
+    if let Err(p) = validate_connector(&spec, &creds, replication.as_ref(), &config) {
+        problems.extend(p);
+    }
+    check_name(req.name.as_deref(), &mut problems);
+    if !problems.is_empty() {
+        return Err(ApiError::invalid_fields(&problems));
+    }
+    if let Some(n) = req.name {
+        row.name = n.trim().to_string();
+    }
+    if let Some(c) = new_creds {
+        row.credentials = seal(st, &c, &row.id)?;
+        row.credential_version += 1;
+    }
+    row.replication_config = replication.filter(|v| !v.is_null()).map(|v| v.to_string());
+    row.config = (!config.is_empty()).then(|| Value::Object(config).to_string());
+    row.updated_at = db::now();
+    st.db.update_connector(&row).await?;
+    st.handles.forget(&row.id);
+    Ok(describe(st, &row))
+}
+
+/// Deletes a connector and its credentials.
+pub async fn delete(st: &AppState, caller: &Caller, id: &str) -> ApiResult<()> {
+    let row = connector_for(st, caller, id).await?;
+    st.db.delete_connector(caller.org(), &row.id).await?;
+    st.handles.forget(&row.id);
+    tracing::info!(connector_id = %row.id, "connector deleted");
+    Ok(())
+}
