@@ -229,22 +229,10 @@ CONNECT_KWARGS = (
     "    workspace_name: str | None = None,\n"
     "    external_user_id: str | None = None,\n"
     "    connector_id: str | None = None,\n"
-    "    client_id: str | None = None,\n"
-    "    client_secret: str | None = None,\n"
-    "    base_url: str | None = None,\n"
-    "    organization_id: str | None = None,\n"
-    "    timeout: float | None = None,\n"
-    "    airbyte_client_id: str | None = None,\n"
-    "    airbyte_client_secret: str | None = None,\n"
-    "    scoped_token: str | None = None,\n"
-    "    token_provider: TokenProvider | None = None,\n"
+    "    **client: Unpack[ClientArgs],\n"
 )
-CONNECT_CALL = (
-    "workspace_name=workspace_name, external_user_id=external_user_id, connector_id=connector_id, "
-    "client_id=client_id, client_secret=client_secret, base_url=base_url, "
-    "organization_id=organization_id, timeout=timeout, airbyte_client_id=airbyte_client_id, "
-    "airbyte_client_secret=airbyte_client_secret, scoped_token=scoped_token, token_provider=token_provider"
-)
+TYPING_IMPORTS = "\nif TYPE_CHECKING:\n    from typing_extensions import Unpack\n\n    from ..hosted import ClientArgs\n"
+CONNECT_CALL = "workspace_name=workspace_name, external_user_id=external_user_id, connector_id=connector_id, **client"
 
 
 def init_module(modules: list[tuple[str, str, str]]) -> str:
@@ -254,13 +242,14 @@ def init_module(modules: list[tuple[str, str, str]]) -> str:
         '"""Typed connectors, one class per connector spec (asyncio API; ``switchboard.sync`` has the\n'
         'blocking twins), and ``connect``, which returns one running through the engine."""\n\n',
         "from __future__ import annotations\n\n",
-        "from typing import Literal, overload\n\n",
+        "from typing import TYPE_CHECKING, Literal, overload\n\n",
         "from .._executor import Connector\n",
         "from ..errors import ConfigurationError\n",
-        "from ..hosted import TokenProvider, connect_as\n",
+        "from ..hosted import connect_as\n",
     ]
     for module, cls, _ in modules:
         out.append(f"from .{module} import {cls}\n")
+    out.append(TYPING_IMPORTS)
     names = ["CONNECTORS", "Connector", "connect", *(cls for _, cls, _ in modules)]
     out.append("\n__all__ = [" + ", ".join(json.dumps(n) for n in sorted(names)) + "]\n")
     out.append("\n#: Every typed connector class, by slug.\n")
@@ -300,14 +289,15 @@ def sync_module(modules: list[tuple[str, str, str]]) -> str:
         HEADER,
         '"""The blocking typed connectors, exported by ``switchboard.sync`` under the async names."""\n\n',
         "from __future__ import annotations\n\n",
-        "from typing import Literal, overload\n\n",
+        "from typing import TYPE_CHECKING, Literal, overload\n\n",
         "from .._sync import SyncConnector\n",
         "from ..errors import ConfigurationError\n",
-        "from ..hosted import TokenProvider, connect_as\n",
+        "from ..hosted import connect_as\n",
         "from . import CONNECTORS\n",
     ]
     for module, cls, _ in modules:
         out.append(f"from .{module} import Sync{cls} as {cls}\n")
+    out.append(TYPING_IMPORTS)
     names = ["SYNC_CONNECTORS", "connect", *(cls for _, cls, _ in modules)]
     out.append("\n__all__ = [" + ", ".join(json.dumps(n) for n in sorted(names)) + "]\n")
     out.append("\n#: Every blocking typed connector class, by slug.\n")

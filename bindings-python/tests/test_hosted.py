@@ -374,3 +374,9 @@ def _post(url: str, body: dict[str, Any], token: str | None = None) -> dict[str,
     with urllib.request.urlopen(req, timeout=30) as resp:
         out: dict[str, Any] = json.loads(resp.read())
     return out
+
+
+def test_a_misspelt_client_argument_is_named() -> None:
+    with pytest.raises(switchboard.ConnectorValidationError, match="clientid") as info:
+        Workspace(workspace_name="acme", clientid="a")  # type: ignore[call-arg]  # pyright: ignore[reportCallIssue]
+    assert "client_id" in info.value.message  # core lists the arguments it knows

@@ -10,13 +10,19 @@ use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::error::{redact, Error, ErrorCode, Result};
+use crate::error::{Error, ErrorCode, Result};
 use crate::http::{HttpClient, HttpRequest};
-use crate::spec::{AuthKind, AuthScheme, ConnectorSpec, OAuth2Config};
+use crate::redact::Secrets;
+use crate::spec::{template_fields, AuthKind, AuthScheme, ConnectorSpec, OAuth2Config};
 use crate::upstream::{self, Peer};
 
 /// Seconds before expiry at which an access token is already treated as expired.
 const EXPIRY_SKEW_SECS: i64 = 30;
+
+/// How many tokens from refreshes a handle keeps redacting besides its credentials: the live
+/// ones and a few before them (an upstream may still echo a token it just replaced), bounded so
+/// a handle that refreshes for months does not grow without end.
+const LEARNED_TOKENS: usize = 8;
 
 /// What a refresh produced, handed to the [`TokenSink`] before the new access token is used.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -141,6 +147,49 @@ pub struct Auth {
     refresh_lock: tokio::sync::Mutex<()>,
     token_url: Option<String>,
     sink: Option<Arc<dyn TokenSink>>,
+    /// Every secret this handle holds or has put on the wire, in every encoding: the
+    /// credentials' secrets plus the tokens of the last [`LEARNED_TOKENS`] refreshes.
+    secrets: RwLock<Arc<Secrets>>,
+    /// The tokens refreshes brought, newest last.
+    learned: std::sync::Mutex<std::collections::VecDeque<String>>,
+}
+
+/// The secrets of `creds` under `scheme`: every credential value, every scheme input as its
+/// mapping renders it (`${email}/token`), and the composite values the scheme sends (the
+/// `user:password` of a Basic header, the `client_id:client_secret` of OAuth client auth).
+fn handle_secrets(scheme: &AuthScheme, creds: &Map<String, Value>) -> Secrets {
+    fn strings(v: &Value, out: &mut Secrets) {
+        match v {
+            Value::String(s) => {
+                out.add(s);
+            }
+            Value::Array(items) => items.iter().for_each(|x| strings(x, out)),
+            Value::Object(m) => m.values().for_each(|x| strings(x, out)),
+            _ => {}
+        }
+    }
+    let mut out = Secrets::new();
+    creds.values().for_each(|v| strings(v, &mut out));
+    // Inputs built from fields; a literal input (`username: "api"`) is no secret.
+    for (input, template) in &scheme.mapping {
+        if template_fields(template).is_empty() {
+            continue;
+        }
+        if let Some(v) = scheme.render_input(input, creds) {
+            out.add(&v);
+        }
+    }
+    let pair = |a: &str, b: &str| -> Option<String> {
+        let a = scheme.render_input(a, creds);
+        let b = scheme.render_input(b, creds);
+        (a.is_some() || b.is_some()).then(|| format!("{}:{}", a.unwrap_or_default(), b.unwrap_or_default()))
+    };
+    match &scheme.kind {
+        AuthKind::Basic => out.extend(pair("username", "password")),
+        AuthKind::OAuth2(_) => out.extend(pair("client_id", "client_secret")),
+        AuthKind::Bearer | AuthKind::ApiKey { .. } => {}
+    }
+    out
 }
 
 impl std::fmt::Debug for Auth {
@@ -181,6 +230,7 @@ impl Auth {
                 )));
             }
         }
+        let secrets = handle_secrets(&scheme, &creds);
         Ok(Self {
             scheme,
             creds,
@@ -188,6 +238,8 @@ impl Auth {
             refresh_lock: tokio::sync::Mutex::new(()),
             token_url,
             sink,
+            secrets: RwLock::new(Arc::new(secrets)),
+            learned: std::sync::Mutex::new(std::collections::VecDeque::new()),
         })
     }
 
@@ -205,14 +257,26 @@ impl Auth {
         self.tokens.read().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Every secret this handle knows, for redaction of upstream text.
-    pub fn secrets(&self) -> Vec<String> {
-        let mut out: Vec<String> =
-            self.creds.values().filter_map(|v| v.as_str().map(str::to_string)).filter(|s| s.len() >= 4).collect();
-        let t = self.read();
-        out.extend(t.access_token.clone());
-        out.extend(t.refresh_token.clone());
-        out
+    /// Every secret this handle knows, in every encoding, for redaction of upstream text: the
+    /// credentials, what the scheme derives from them, and the tokens of the recent refreshes.
+    pub fn secrets(&self) -> Arc<Secrets> {
+        self.secrets.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Adds the tokens of a refresh to [`Auth::secrets`], before they are used or stored.
+    fn learn_tokens(&self, update: &TokenUpdate) {
+        let mut learned = self.learned.lock().unwrap_or_else(|e| e.into_inner());
+        for t in std::iter::once(&update.access_token).chain(update.refresh_token.iter()) {
+            if !learned.contains(t) {
+                learned.push_back(t.clone());
+            }
+        }
+        while learned.len() > 2 * LEARNED_TOKENS {
+            learned.pop_front();
+        }
+        let mut next = handle_secrets(&self.scheme, &self.creds);
+        next.extend(learned.iter());
+        *self.secrets.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(next);
     }
 
     fn field(&self, input: &str) -> Option<String> {
@@ -304,6 +368,7 @@ impl Auth {
             None => self.grant(http, cfg, &refresh_token, timeout).await?,
             Some(sink) => match sink.begin_refresh().await? {
                 RefreshStart::UseStored(update) => {
+                    self.learn_tokens(&update);
                     sink.end_refresh().await;
                     update
                 }
@@ -377,7 +442,7 @@ impl Auth {
                 .or_else(|| parsed.get("message"))
                 .and_then(Value::as_str)
                 .unwrap_or("no reason given");
-            let reason = redact(reason, &self.secrets());
+            let reason = crate::upstream::cap(self.secrets().redact(reason), 500);
             let code = if resp.status == 429 {
                 ErrorCode::RateLimited
             } else if resp.status >= 500 {
@@ -417,7 +482,9 @@ impl Auth {
             .iter()
             .filter_map(|k| parsed.get(k).and_then(Value::as_str).map(|v| (k.clone(), v.to_string())))
             .collect();
-        Ok(TokenUpdate { access_token, refresh_token, expires_at, extracted })
+        let update = TokenUpdate { access_token, refresh_token, expires_at, extracted };
+        self.learn_tokens(&update);
+        Ok(update)
     }
 }
 
@@ -448,6 +515,47 @@ paths:
   /things:
     get: {x-entity: things, x-action: list, responses: {"200": {description: ok}}}
 "#;
+
+    const BASIC: &str = r#"
+openapi: 3.1.0
+info: {title: T, version: "1", x-connector-name: z, x-connector-definition-id: 00000000-0000-0000-0000-000000000002}
+servers: [{url: "https://api.example.com"}]
+components:
+  securitySchemes:
+    token:
+      type: http
+      scheme: basic
+      x-auth-config:
+        required: [email, api_token]
+        properties: {email: {type: string}, api_token: {type: string}}
+        auth_mapping: {username: "${email}/token", password: "${api_token}"}
+paths:
+  /things:
+    get: {x-entity: things, x-action: list, responses: {"200": {description: ok}}}
+"#;
+
+    #[test]
+    fn secrets_cover_derived_values_and_refreshed_tokens() {
+        let spec = parse_spec("z.yaml", BASIC).unwrap_or_else(|e| panic!("{e}"));
+        let creds: Map<String, Value> =
+            serde_json::from_str(r#"{"email": "me@example.com", "api_token": "tok+en/42"}"#).unwrap_or_default();
+        let scheme = select_scheme(&spec, &creds).unwrap_or_else(|e| panic!("{e}")).clone();
+        let auth = Auth::new(&spec, scheme, creds, None, None).unwrap_or_else(|e| panic!("{e}"));
+        let sent = base64::engine::general_purpose::STANDARD.encode("me@example.com/token:tok+en/42");
+        let echoed = format!("Basic {sent} user=me%40example.com%2Ftoken key=tok%2Ben%2F42");
+        assert_eq!(auth.secrets().redact(&echoed), "Basic **** user=**** key=****");
+        for i in 0..40 {
+            auth.learn_tokens(&TokenUpdate {
+                access_token: format!("at-{i:04}"),
+                refresh_token: Some(format!("rt-{i:04}")),
+                expires_at: None,
+                extracted: BTreeMap::new(),
+            });
+        }
+        let secrets = auth.secrets();
+        assert_eq!(secrets.redact("at-0039 rt-0039 tok+en/42"), "**** **** ****");
+        assert!(secrets.len() <= 2 * LEARNED_TOKENS + 8, "bounded: {}", secrets.len());
+    }
 
     #[test]
     fn picks_the_scheme_the_credentials_fit() {

@@ -217,7 +217,9 @@ impl Connector {
         let params = object(params, "params")?;
         let params = request::validate(spec, op, &params)?;
         let started = Instant::now();
-        let result = self.run(op, &params).await;
+        // The one exit of every failure after validation: whatever text reached the error (an
+        // upstream's echo, a transport message, a token endpoint's reason) leaves it redacted.
+        let result = self.run(op, &params).await.map_err(|e| self.inner.auth.secrets().scrub(e));
         tracing::debug!(
             connector = %spec.slug, entity, action,
             ok = result.is_ok(),
@@ -382,7 +384,8 @@ impl Connector {
     }
 
     fn upstream_error(&self, resp: &HttpResponse, body: &Value, code: ErrorCode) -> Error {
-        let mut e = upstream::error(&self.inner.spec.display_name, resp, body, code, &self.inner.auth.secrets());
+        let secrets = self.inner.auth.secrets();
+        let mut e = upstream::error(&self.inner.spec.display_name, resp, body, code, &secrets);
         if code == ErrorCode::RateLimited && e.retry_after.is_none() {
             e.retry_after = Some(1.0);
         }

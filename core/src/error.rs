@@ -192,16 +192,12 @@ impl std::error::Error for Error {}
 /// Result with [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// Replaces every occurrence of each secret in `text` with `****`. Used on any text that comes
-/// from an upstream (which may echo a credential back) before it enters an error.
+/// Replaces every occurrence of each secret in `text`, in every encoding it may travel in
+/// (raw, base64, percent- and form-encoded, JSON-escaped), with `****`. A shorthand for
+/// [`crate::redact::Secrets::redact`]; a connector handle keeps its [`crate::redact::Secrets`]
+/// built once instead.
 pub fn redact(text: &str, secrets: &[String]) -> String {
-    let mut out = text.to_string();
-    for s in secrets {
-        if s.len() >= 4 && out.contains(s.as_str()) {
-            out = out.replace(s.as_str(), "****");
-        }
-    }
-    out
+    crate::redact::Secrets::from_values(secrets).redact(text)
 }
 
 #[cfg(test)]
@@ -224,5 +220,7 @@ mod tests {
     fn redact_hides_secrets() {
         let s = redact("bad key sk_live_12345 given", &["sk_live_12345".to_string()]);
         assert_eq!(s, "bad key **** given");
+        let s = redact("echo c2tfbGl2ZV8xMjM0NQ== sk%5Flive%5F12345", &["sk_live_12345".to_string()]);
+        assert_eq!(s, "echo **** ****");
     }
 }

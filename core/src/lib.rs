@@ -13,6 +13,7 @@ pub mod extract;
 pub mod hosted;
 pub mod http;
 pub mod paginate;
+pub mod redact;
 pub mod registry;
 pub mod request;
 pub mod sdk;

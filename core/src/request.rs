@@ -4,7 +4,7 @@
 use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
-use crate::spec::{BodyKind, ConnectorSpec, Operation, Param, ParamLocation, ParamType};
+use crate::spec::{BodyKind, ConnectorSpec, GraphQlBody, Operation, Param, ParamLocation, ParamType};
 use crate::template;
 
 /// A built request, before auth.
@@ -93,7 +93,7 @@ pub fn validate(spec: &ConnectorSpec, op: &Operation, params: &Map<String, Value
                 }
             }
             Some(v) => {
-                if let Some(msg) = check_value(p, v) {
+                if let Some(msg) = check_value(p, v).or_else(|| check_graphql_fields(op, p, v)) {
                     problems.push(msg);
                 } else {
                     out.insert(p.name.clone(), v.clone());
@@ -165,13 +165,49 @@ fn check_value(p: &Param, v: &Value) -> Option<String> {
             return Some(format!("param {:?} must be {range}, got {n}", p.name));
         }
     }
-    if p.location == ParamLocation::Path && v.as_str() == Some("") {
-        return Some(format!("param {:?} must not be empty", p.name));
+    if p.location == ParamLocation::Path {
+        if let Some(problem) = path_segment_problem(&scalar_text(v)) {
+            return Some(format!("param {:?} {problem}", p.name));
+        }
     }
     if v.is_array() || v.is_object() {
         return check_nested(&p.name, v, &p.schema);
     }
     None
+}
+
+/// Why `value` cannot fill a path segment, if it cannot: empty, `.` and `..` would change which
+/// path the request goes to (a URL parser resolves dot segments even when they are a param's
+/// value). Every other value is percent-encoded into one segment by [`build`].
+fn path_segment_problem(value: &str) -> Option<&'static str> {
+    match value {
+        "" => Some("must not be empty"),
+        "." | ".." => Some("must not be \".\" or \"..\" (a path segment that would leave the operation's path)"),
+        _ => None,
+    }
+}
+
+/// The problem with the `fields` param of a GraphQL operation, if any (see
+/// [`template::field_selection`]).
+fn check_graphql_fields(op: &Operation, p: &Param, v: &Value) -> Option<String> {
+    match &op.body {
+        BodyKind::GraphQl(g) if p.name == "fields" => {
+            graphql_fields(op, g, v).err().map(|m| format!("param {:?} {m}", p.name))
+        }
+        _ => None,
+    }
+}
+
+/// The selection a GraphQL operation's `fields` param asks for, from the names its spec declares
+/// (`items.enum` of the param's schema) and their text in `default_fields`.
+fn graphql_fields(op: &Operation, g: &GraphQlBody, v: &Value) -> std::result::Result<String, String> {
+    let allowed = op
+        .param("fields")
+        .and_then(|p| p.schema.get("items"))
+        .and_then(|items| items.get("enum"))
+        .and_then(Value::as_array)
+        .map(Vec::as_slice);
+    template::field_selection(v, allowed, g.default_fields.as_deref())
 }
 
 fn parse_type(t: &str) -> Option<ParamType> {
@@ -271,7 +307,14 @@ pub fn build(op: &Operation, params: &Map<String, Value>) -> Result<Built> {
         let Some(v) = params.get(&p.name) else { continue };
         match p.location {
             ParamLocation::Path => {
-                let enc = percent_encoding::utf8_percent_encode(&scalar_text(v), PATH_SEGMENT).to_string();
+                // Every reserved character (`/`, `?`, `#`, `%`, ...) is encoded, so the value
+                // stays one segment; dot segments and empty values are refused outright.
+                let text = scalar_text(v);
+                if let Some(problem) = path_segment_problem(&text) {
+                    return Err(Error::validation(format!("invalid params: param {:?} {problem}", p.name))
+                        .with_details(serde_json::json!({"param": p.name})));
+                }
+                let enc = percent_encoding::utf8_percent_encode(&text, PATH_SEGMENT).to_string();
                 path = path.replace(&format!("{{{}}}", p.name), &enc);
             }
             ParamLocation::Query => encode_query(&p.name, v, p.deep_object, p.no_explode, &mut query),
@@ -303,10 +346,13 @@ pub fn build(op: &Operation, params: &Map<String, Value>) -> Result<Built> {
         }
         BodyKind::GraphQl(g) => {
             let mut ctx = params.clone();
+            // `{{ fields }}` is pasted into the document: only names the spec declares get there.
             let fields = match params.get("fields") {
-                Some(Value::Array(a)) => a.iter().map(scalar_text).collect::<Vec<_>>().join(" "),
-                Some(Value::String(s)) => s.clone(),
-                _ => g.default_fields.clone().unwrap_or_default(),
+                None | Some(Value::Null) => g.default_fields.clone().unwrap_or_default(),
+                Some(v) => graphql_fields(op, g, v).map_err(|m| {
+                    Error::validation(format!("invalid params: param \"fields\" {m}"))
+                        .with_details(serde_json::json!({"param": "fields"}))
+                })?,
             };
             ctx.insert("fields".into(), Value::String(fields));
             let ctx = Value::Object(ctx);

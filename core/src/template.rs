@@ -38,6 +38,160 @@ pub fn bare_variable(template: &str) -> Option<&str> {
     ok.then_some(inner)
 }
 
+/// Whether `s` is a GraphQL name (`[_A-Za-z][_0-9A-Za-z]*`): no spaces, braces, parentheses,
+/// colons, `#` comments or anything else that could change a document.
+pub fn is_graphql_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars.next().is_some_and(|c| c == '_' || c.is_ascii_alphabetic())
+        && chars.all(|c| c == '_' || c.is_ascii_alphanumeric())
+}
+
+/// The top-level fields of a GraphQL selection set written by a spec, by field name, each with
+/// its whole text (arguments, directives and sub-selection included):
+/// `id author { login } labels(first: 10) { nodes { name } }` gives `id`, `author { login }`
+/// and `labels(first: 10) { nodes { name } }`. Inline fragments are left out; reading stops at
+/// the first thing it does not understand.
+pub fn top_level_selections(set: &str) -> Vec<(String, String)> {
+    let b = set.as_bytes();
+    let mut out = Vec::new();
+    let skip_ws = |mut i: usize| {
+        while i < b.len() && (b[i].is_ascii_whitespace() || b[i] == b',') {
+            i += 1;
+        }
+        i
+    };
+    let name_end = |mut i: usize| {
+        while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_') {
+            i += 1;
+        }
+        i
+    };
+    let mut i = skip_ws(0);
+    while i < b.len() {
+        let start = i;
+        if b[i..].starts_with(b"...") {
+            let Some(open) = b[i..].iter().position(|c| *c == b'{').map(|p| p + i) else { break };
+            let Some(end) = group_end(b, open) else { break };
+            i = skip_ws(end);
+            continue;
+        }
+        let end = name_end(i);
+        if end == i {
+            break;
+        }
+        let mut name = &set[i..end];
+        i = end;
+        let j = skip_ws(i);
+        if b.get(j) == Some(&b':') {
+            let k = skip_ws(j + 1);
+            let e = name_end(k);
+            if e == k {
+                break;
+            }
+            name = &set[k..e];
+            i = e;
+        }
+        let j = skip_ws(i);
+        if b.get(j) == Some(&b'(') {
+            let Some(e) = group_end(b, j) else { break };
+            i = e;
+        }
+        loop {
+            let j = skip_ws(i);
+            if b.get(j) != Some(&b'@') {
+                break;
+            }
+            i = name_end(j + 1);
+            let k = skip_ws(i);
+            if b.get(k) == Some(&b'(') {
+                let Some(e) = group_end(b, k) else { return out };
+                i = e;
+            }
+        }
+        let j = skip_ws(i);
+        if b.get(j) == Some(&b'{') {
+            let Some(e) = group_end(b, j) else { break };
+            i = e;
+        }
+        out.push((name.to_string(), set[start..i].to_string()));
+        i = skip_ws(i);
+    }
+    out
+}
+
+/// The index after the bracket that closes the one at `open`, skipping string literals.
+fn group_end(b: &[u8], open: usize) -> Option<usize> {
+    let mut depth = 0usize;
+    let mut i = open;
+    while i < b.len() {
+        match b[i] {
+            b'"' => {
+                i += 1;
+                while i < b.len() && b[i] != b'"' {
+                    i += if b[i] == b'\\' { 2 } else { 1 };
+                }
+            }
+            b'(' | b'{' | b'[' => depth += 1,
+            b')' | b'}' | b']' => {
+                depth = depth.checked_sub(1)?;
+                if depth == 0 {
+                    return Some(i + 1);
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
+/// The selection set for the `fields` param of a GraphQL operation: `requested` must be a
+/// non-empty array of field names, each one the spec declares selectable (`allowed`, the
+/// param's `items.enum`); each becomes its text in the spec's `defaults` (so `author` selects
+/// `author { login }`), or the bare name. Nothing a caller writes reaches the document but a
+/// name the spec lists. The `Err` is a problem phrased to follow the param's name.
+pub fn field_selection(
+    requested: &Value,
+    allowed: Option<&[Value]>,
+    defaults: Option<&str>,
+) -> std::result::Result<String, String> {
+    let Value::Array(items) = requested else {
+        return Err("must be an array of field names".to_string());
+    };
+    let Some(allowed) = allowed.filter(|a| !a.is_empty()) else {
+        return Err("cannot be used: this operation declares no selectable fields".to_string());
+    };
+    if items.is_empty() {
+        return Err("must name at least one field".to_string());
+    }
+    let names: Vec<&str> = allowed.iter().filter_map(Value::as_str).collect();
+    let known = defaults.map(top_level_selections).unwrap_or_default();
+    let mut out: Vec<&str> = Vec::new();
+    let mut seen: Vec<&str> = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let Some(name) = item.as_str() else {
+            return Err(format!("item {i} must be a field name (a string)"));
+        };
+        if !is_graphql_name(name) {
+            let shown: String = name.chars().take(60).collect();
+            return Err(format!(
+                "item {i} ({shown:?}) is not a field name: give plain names such as {:?}, without braces, \
+                 arguments, aliases or comments (object fields come with their usual sub-selection)",
+                names.first().copied().unwrap_or("id")
+            ));
+        }
+        if !names.contains(&name) {
+            return Err(format!("item {i} ({name:?}) is not a selectable field here; one of: {}", names.join(", ")));
+        }
+        if seen.contains(&name) {
+            continue;
+        }
+        seen.push(name);
+        out.push(known.iter().find(|(n, _)| n == name).map(|(_, text)| text.as_str()).unwrap_or(name));
+    }
+    Ok(out.join(" "))
+}
+
 /// Renders `template` with `ctx`.
 pub fn render(template: &str, ctx: &Value) -> Result<String> {
     env().render_str(template, ctx).map_err(|e| Error::configuration(format!("template failed to render: {e}")))
@@ -109,6 +263,40 @@ mod tests {
         assert!(f.matches(&json!({"isPrivate": false})).unwrap_or(false));
         assert!(!f.matches(&json!({"isPrivate": true})).unwrap_or(true));
         assert!(RecordFilter::compile("record.(").is_err());
+    }
+
+    #[test]
+    fn selections_are_read_by_field_name() {
+        let set = "id author { login } labels(first: 10) { nodes { name } } stars: stargazerCount\n\
+                   ... on Issue { title } target { oid ... on Commit { messageHeadline } } x @include(if: true)";
+        let got = top_level_selections(set);
+        let names: Vec<&str> = got.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["id", "author", "labels", "stargazerCount", "target", "x"]);
+        assert_eq!(got[2].1, "labels(first: 10) { nodes { name } }");
+        assert_eq!(got[4].1, "target { oid ... on Commit { messageHeadline } }");
+    }
+
+    #[test]
+    fn field_selection_takes_declared_names_only() {
+        let allowed = [json!("id"), json!("title"), json!("author")];
+        let defaults = Some("id title author { login }");
+        let pick = |v: Value| field_selection(&v, Some(&allowed), defaults);
+        assert_eq!(pick(json!(["title", "author", "title"])).ok().as_deref(), Some("title author { login }"));
+        for bad in [
+            json!("id } } mutation { deleteRepository(id: 1) { id } } query { viewer { login"),
+            json!(["id } } mutation { x }"]),
+            json!(["author { login }"]),
+            json!(["login: id"]),
+            json!(["id # comment"]),
+            json!(["id(first: 1)"]),
+            json!(["__schema"]),
+            json!([1]),
+            json!([]),
+        ] {
+            assert!(pick(bad.clone()).is_err(), "{bad} must be refused");
+        }
+        assert!(field_selection(&json!(["id"]), None, defaults).is_err(), "no declared list, no fields");
+        assert!(is_graphql_name("_a1") && !is_graphql_name("1a") && !is_graphql_name("a-b") && !is_graphql_name(""));
     }
 
     #[test]

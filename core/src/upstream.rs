@@ -6,8 +6,15 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::Value;
 
-use crate::error::{redact, Error, ErrorCode};
+use crate::error::{Error, ErrorCode};
 use crate::http::{HttpResponse, TransportError};
+use crate::redact::Secrets;
+
+/// The longest upstream message an error carries (characters).
+const MAX_MESSAGE_CHARS: usize = 500;
+
+/// The longest upstream request id an error carries (characters); real ones are far shorter.
+const MAX_REQUEST_ID_CHARS: usize = 200;
 
 /// Who a request that got no answer was for, as [`transport_error`] names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,7 +128,8 @@ pub fn body_message(body: &Value) -> Option<String> {
         .or_else(|| s(body.get("title")))
 }
 
-/// The request id an API put on its answer, if any.
+/// The request id an API put on its answer, if any, as the API sent it. It is upstream text:
+/// [`error`] redacts it before it enters an error.
 pub fn request_id(resp: &HttpResponse, body: &Value) -> Option<String> {
     ["x-request-id", "request-id", "x-github-request-id", "x-hubspot-correlation-id"]
         .iter()
@@ -143,14 +151,26 @@ pub fn retry_after(resp: &HttpResponse) -> Option<f64> {
     Some(when.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO).as_secs_f64())
 }
 
-/// The public error for a failed upstream answer.
-pub fn error(api: &str, resp: &HttpResponse, body: &Value, code: ErrorCode, secrets: &[String]) -> Error {
-    let detail = body_message(body).map(|m| redact(&m, secrets)).map(|m| {
-        if m.len() > 500 {
-            format!("{}...", &m[..m.char_indices().nth(497).map(|(i, _)| i).unwrap_or(m.len())])
-        } else {
-            m
+/// `text` cut to at most `max` characters (the cut marked with `...`). Redact before cutting:
+/// a cut through a secret leaves a part no redaction recognizes.
+pub(crate) fn cap(text: String, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        None => text,
+        Some(_) => {
+            let end = text.char_indices().nth(max.saturating_sub(3)).map(|(i, _)| i).unwrap_or(text.len());
+            format!("{}...", &text[..end])
         }
+    }
+}
+
+/// The public error for a failed upstream answer. Every piece of upstream text it carries (the
+/// body's message, the request id from a header or the body) is redacted of `secrets` before
+/// it is cut to length, so no cut can leave part of a secret behind.
+pub fn error(api: &str, resp: &HttpResponse, body: &Value, code: ErrorCode, secrets: &Secrets) -> Error {
+    let detail = body_message(body).map(|m| cap(secrets.redact(&m), MAX_MESSAGE_CHARS));
+    let request_id = request_id(resp, body).map(|id| {
+        let printable: String = id.chars().filter(|c| !c.is_control()).collect();
+        cap(secrets.redact(&printable), MAX_REQUEST_ID_CHARS)
     });
     let what = match code {
         ErrorCode::UpstreamAuthentication => "rejected the credentials",
@@ -169,7 +189,7 @@ pub fn error(api: &str, resp: &HttpResponse, body: &Value, code: ErrorCode, secr
     }
     let status = if resp.status == 200 { None } else { Some(resp.status) };
     let mut e = Error::new(code, message)
-        .with_request_id(request_id(resp, body))
+        .with_request_id(request_id)
         .with_details(serde_json::json!({"upstream_status": resp.status}));
     e.status_code = status.or(Some(resp.status));
     if code == ErrorCode::RateLimited {
@@ -258,6 +278,30 @@ mod tests {
             assert_eq!((err.code, err.message.as_str()), (code, message));
             assert_eq!((err.status_code, err.details), (None, None));
         }
+    }
+
+    #[test]
+    fn echoed_secrets_are_redacted_before_the_cut() {
+        let secret = "tok-9f8e7d6c5b4a";
+        let secrets = Secrets::from_values([secret]);
+        let long = format!("{}{secret}", "x".repeat(490));
+        let resp = HttpResponse {
+            status: 400,
+            headers: vec![("x-request-id".into(), format!("req {}", serde_json::json!({"auth": secret})))],
+            body: vec![],
+        };
+        let e = error("API", &resp, &json!({"message": long}), ErrorCode::Validation, &secrets);
+        assert!(!e.message.contains("tok-9f8e"), "{}", e.message);
+        assert_eq!(e.request_id.as_deref(), Some(r#"req {"auth":"****"}"#));
+        let resp = HttpResponse { status: 500, headers: vec![], body: vec![] };
+        let e = error(
+            "API",
+            &resp,
+            &json!({"requestId": format!("a{}", "b".repeat(300))}),
+            ErrorCode::UpstreamHttp,
+            &secrets,
+        );
+        assert_eq!(e.request_id.map(|id| id.chars().count()), Some(MAX_REQUEST_ID_CHARS));
     }
 
     #[test]

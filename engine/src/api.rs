@@ -23,7 +23,8 @@ use crate::state::AppState;
 /// Exchanges client credentials for an application token.
 #[utoipa::path(post, path = "/api/v1/account/applications/token", request_body = TokenRequest,
     responses((status = 200, description = "an application token", body = ApplicationToken),
-        (status = 401, description = "wrong client credentials", body = ErrorBody)))]
+        (status = 401, description = "wrong client credentials", body = ErrorBody),
+        (status = 429, description = "too many attempts for this client id or address; see Retry-After", body = ErrorBody)))]
 pub async fn application_token(
     State(st): State<AppState>,
     Body(req): Body<TokenRequest>,

@@ -1,6 +1,13 @@
 //! Secrets at rest: AES-256-GCM per record with a random nonce, the key id stored beside the
 //! ciphertext and the record's id bound in as associated data (a ciphertext moved to another
-//! row does not decrypt). Client secrets are hashed with Argon2id.
+//! row does not decrypt).
+//!
+//! Client secrets are long random strings, so a keyed fast hash is as strong as a slow one and
+//! costs microseconds instead of an Argon2 run (time and 19 MiB per attempt, which let anyone
+//! exhaust the server's memory with wrong secrets): they are stored as HMAC-SHA-256 under a
+//! server key that is kept sealed in the database beside the signing keys ([`SecretHasher`]).
+//! Argon2id hashes of older rows are still verified, one at a time on one thread
+//! ([`Argon2Checker`]), and replaced by the HMAC on their next successful use.
 //!
 //! The master key comes from `SWITCHBOARD_MASTER_KEY` (base64 or hex of 32 bytes) or, on the
 //! embedded default only, a key file created with mode 0600 in the data directory. Older keys
@@ -13,7 +20,7 @@ use std::path::Path;
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::Argon2;
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use base64::Engine;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
@@ -41,6 +48,9 @@ pub enum CryptoError {
     Decrypt,
     #[error("cannot hash a secret")]
     Hash,
+    /// The thread that checks Argon2 hashes cannot start.
+    #[error("cannot start the secret checker: {0}")]
+    Worker(String),
 }
 
 /// One 256-bit key.
@@ -219,12 +229,25 @@ fn key_file(dir: &Path) -> Result<(Key, Vec<Key>), CryptoError> {
     }
 }
 
+/// Creates `dir` and its missing parents with mode 0700 (an existing directory is left as it
+/// is): the data directory holds the key file and the database.
+pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(dir)
+}
+
 /// Writes `master.key` (mode 0600): the current key first, then older ones.
 pub fn write_key_file(dir: &Path, current: &Key, old: &[Key]) -> Result<(), CryptoError> {
     use std::io::Write;
     let fail =
         |what: &str, p: &Path, e: std::io::Error| CryptoError::MasterKey(format!("cannot {what} {}: {e}", p.display()));
-    std::fs::create_dir_all(dir).map_err(|e| fail("create", dir, e))?;
+    create_private_dir(dir).map_err(|e| fail("create", dir, e))?;
     let path = dir.join("master.key");
     let tmp = dir.join("master.key.tmp");
     let mut opts = std::fs::OpenOptions::new();
@@ -234,6 +257,8 @@ pub fn write_key_file(dir: &Path, current: &Key, old: &[Key]) -> Result<(), Cryp
         use std::os::unix::fs::OpenOptionsExt;
         opts.mode(0o600);
     }
+    // A leftover temp file would keep its own mode: start from a new one.
+    let _ = std::fs::remove_file(&tmp);
     let mut f = opts.open(&tmp).map_err(|e| fail("write", &tmp, e))?;
     let mut text = current.to_base64();
     for k in old {
@@ -254,6 +279,172 @@ pub fn hash_secret(secret: &str) -> Result<String, CryptoError> {
 /// Checks a client secret against its hash (constant time in the hash comparison).
 pub fn verify_secret(secret: &str, hash: &str) -> bool {
     PasswordHash::new(hash).is_ok_and(|h| Argon2::default().verify_password(secret.as_bytes(), &h).is_ok())
+}
+
+/// HMAC-SHA-256 (RFC 2104) of the concatenation of `parts`.
+pub fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
+    let mut block = [0u8; 64];
+    if key.len() > block.len() {
+        block[..32].copy_from_slice(&Sha256::digest(key));
+    } else {
+        block[..key.len()].copy_from_slice(key);
+    }
+    let mut inner = Sha256::new();
+    inner.update(block.map(|b| b ^ 0x36));
+    for p in parts {
+        inner.update(p);
+    }
+    let mut outer = Sha256::new();
+    outer.update(block.map(|b| b ^ 0x5c));
+    outer.update(inner.finalize());
+    outer.finalize().into()
+}
+
+/// Whether `a` and `b` are equal, in time that depends only on their lengths.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
+    std::hint::black_box(diff) == 0
+}
+
+/// How a stored client secret hash made with [`SecretHasher`] starts.
+pub const SECRET_HMAC_PREFIX: &str = "hmac-sha256$";
+
+/// Compared against when a client id is unknown, so that costs what a known one costs.
+const DUMMY_SECRET_HASH: &str = "hmac-sha256$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+
+/// What a presented client secret is, against the stored hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecretCheck {
+    /// The secret matches the stored HMAC.
+    Match,
+    /// Wrong secret, unknown client or an unreadable hash.
+    Mismatch,
+    /// The stored hash is Argon2 (a row from before HMACs): check it with [`Argon2Checker`].
+    Legacy,
+}
+
+/// The keyed hash of client secrets: HMAC-SHA-256 under a 256-bit server key, over the client
+/// id (length-prefixed) and the secret, so a hash moved to another application does not match.
+#[derive(Clone)]
+pub struct SecretHasher {
+    key: [u8; 32],
+}
+
+impl std::fmt::Debug for SecretHasher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecretHasher").finish_non_exhaustive()
+    }
+}
+
+impl SecretHasher {
+    /// A hasher with this key.
+    pub fn new(key: [u8; 32]) -> Self {
+        Self { key }
+    }
+
+    /// A fresh random key (to store sealed).
+    pub fn generate_key() -> [u8; 32] {
+        let mut raw = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut raw);
+        raw
+    }
+
+    fn mac(&self, client_id: &str, secret: &str) -> [u8; 32] {
+        let len = (client_id.len() as u64).to_be_bytes();
+        hmac_sha256(&self.key, &[&len, client_id.as_bytes(), secret.as_bytes()])
+    }
+
+    /// The stored form of `secret` for application `client_id`: `hmac-sha256$<base64>`.
+    pub fn hash(&self, client_id: &str, secret: &str) -> String {
+        let mac = self.mac(client_id, secret);
+        format!("{SECRET_HMAC_PREFIX}{}", base64::engine::general_purpose::STANDARD_NO_PAD.encode(mac))
+    }
+
+    /// Checks `secret` against the `stored` hash of `client_id` (`None`: no such client, which
+    /// takes the same steps against a dummy hash). Never runs Argon2: an Argon2 hash answers
+    /// [`SecretCheck::Legacy`].
+    pub fn check(&self, client_id: &str, secret: &str, stored: Option<&str>) -> SecretCheck {
+        if stored.is_some_and(|s| s.starts_with("$argon2")) {
+            return SecretCheck::Legacy;
+        }
+        let mac = self.mac(client_id, secret);
+        let expected = stored
+            .unwrap_or(DUMMY_SECRET_HASH)
+            .strip_prefix(SECRET_HMAC_PREFIX)
+            .and_then(|b| base64::engine::general_purpose::STANDARD_NO_PAD.decode(b).ok())
+            .unwrap_or_default();
+        match constant_time_eq(&expected, &mac) && stored.is_some() {
+            true => SecretCheck::Match,
+            false => SecretCheck::Mismatch,
+        }
+    }
+}
+
+type Argon2Job = (String, String, tokio::sync::oneshot::Sender<bool>);
+
+/// Most Argon2 memory a stored hash may ask for, in KiB blocks (64 MiB; ours use 19 MiB).
+const ARGON2_MAX_BLOCKS: usize = 64 * 1024;
+
+/// Checks `secret` against the Argon2 PHC string `hash`, in `memory` (grown to the hash's
+/// memory cost once, then reused: allocating 19 MiB per check fragments the allocator's arenas
+/// and the process keeps growing).
+fn verify_secret_in(memory: &mut Vec<Block>, secret: &str, hash: &str) -> bool {
+    let Ok(h) = PasswordHash::new(hash) else { return false };
+    let (Some(salt), Some(expected)) = (h.salt, h.hash) else { return false };
+    let (Ok(algorithm), Ok(params)) = (Algorithm::try_from(h.algorithm), Params::try_from(&h)) else {
+        return false;
+    };
+    let Ok(version) = h.version.map_or(Ok(Version::default()), Version::try_from) else { return false };
+    let mut salt_buf = [0u8; 64];
+    let Ok(salt) = salt.decode_b64(&mut salt_buf) else { return false };
+    let blocks = params.block_count();
+    if blocks > ARGON2_MAX_BLOCKS {
+        return false;
+    }
+    if memory.len() < blocks {
+        memory.resize(blocks, Block::new());
+    }
+    let mut out = vec![0u8; expected.len()];
+    let argon2 = Argon2::new(algorithm, version, params);
+    argon2.hash_password_into_with_memory(secret.as_bytes(), salt, &mut out, &mut memory[..blocks]).is_ok()
+        && constant_time_eq(&out, expected.as_bytes())
+}
+
+/// Checks Argon2 hashes of not-yet-migrated client secrets on one dedicated thread, one at a
+/// time, in one reused block of memory, from a short queue: each check takes 19 MiB and tens of
+/// milliseconds, so however many attempts arrive the memory stays that of one check, and a full
+/// queue is refused at once instead of piling up.
+#[derive(Debug)]
+pub struct Argon2Checker {
+    jobs: std::sync::mpsc::SyncSender<Argon2Job>,
+}
+
+impl Argon2Checker {
+    /// Starts the thread, with room for `queue` waiting checks. It ends when the checker is
+    /// dropped.
+    pub fn start(queue: usize) -> Result<Self, CryptoError> {
+        let (jobs, rx) = std::sync::mpsc::sync_channel::<Argon2Job>(queue);
+        std::thread::Builder::new()
+            .name("switchboard-argon2".into())
+            .spawn(move || {
+                let mut memory = Vec::new();
+                while let Ok((secret, hash, reply)) = rx.recv() {
+                    let _ = reply.send(verify_secret_in(&mut memory, &secret, &hash));
+                }
+            })
+            .map_err(|e| CryptoError::Worker(e.to_string()))?;
+        Ok(Self { jobs })
+    }
+
+    /// Whether `secret` matches the Argon2 `hash`; `None` when the queue is full.
+    pub async fn verify(&self, secret: String, hash: String) -> Option<bool> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.jobs.try_send((secret, hash, tx)).ok()?;
+        Some(rx.await.unwrap_or(false))
+    }
 }
 
 /// A random token of `bytes` bytes, URL-safe base64.
@@ -297,6 +488,85 @@ mod tests {
         assert!(verify_secret("s3cret", &h));
         assert!(!verify_secret("s3cret!", &h));
         assert!(!h.contains("s3cret"));
+    }
+
+    #[test]
+    fn hmac_matches_rfc_4231() {
+        let hex = |b: [u8; 32]| hex::encode(b);
+        // Test case 1.
+        assert_eq!(
+            hex(hmac_sha256(&[0x0b; 20], &[b"Hi There"])),
+            "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7"
+        );
+        // Test case 2, the message in two parts.
+        assert_eq!(
+            hex(hmac_sha256(b"Jefe", &[b"what do ya want ", b"for nothing?"])),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+        // Test case 6: a key longer than the block.
+        assert_eq!(
+            hex(hmac_sha256(&[0xaa; 131], &[b"Test Using Larger Than Block-Size Key - Hash Key First"])),
+            "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"
+        );
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"abcd"));
+    }
+
+    #[test]
+    fn client_secrets_check_by_keyed_hash() {
+        let h = SecretHasher::new(SecretHasher::generate_key());
+        let stored = h.hash("sb_app", "s3cret");
+        assert!(stored.starts_with(SECRET_HMAC_PREFIX) && !stored.contains("s3cret"));
+        assert_eq!(h.check("sb_app", "s3cret", Some(&stored)), SecretCheck::Match);
+        assert_eq!(h.check("sb_app", "s3cret!", Some(&stored)), SecretCheck::Mismatch);
+        assert_eq!(h.check("sb_other", "s3cret", Some(&stored)), SecretCheck::Mismatch, "bound to the client id");
+        assert_eq!(h.check("sb_app", "s3cret", None), SecretCheck::Mismatch, "unknown client");
+        assert_eq!(h.check("sb_app", "", Some("garbage")), SecretCheck::Mismatch);
+        let other = SecretHasher::new(SecretHasher::generate_key());
+        assert_eq!(other.check("sb_app", "s3cret", Some(&stored)), SecretCheck::Mismatch, "keyed");
+        let argon = hash_secret("s3cret").unwrap_or_default();
+        assert_eq!(h.check("sb_app", "s3cret", Some(&argon)), SecretCheck::Legacy);
+    }
+
+    #[test]
+    fn argon2_checks_in_reused_memory_agree_with_the_library() {
+        let hash = hash_secret("s3cret").unwrap_or_default();
+        let mut memory = Vec::new();
+        assert!(verify_secret_in(&mut memory, "s3cret", &hash));
+        let size = memory.len();
+        assert!(size >= 19 * 1024, "{size} blocks");
+        assert!(!verify_secret_in(&mut memory, "s3cret!", &hash));
+        assert!(verify_secret_in(&mut memory, "s3cret", &hash));
+        assert_eq!(memory.len(), size, "the memory is reused");
+        for bad in ["", "garbage", "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ", &hash[..hash.len() - 2]] {
+            assert!(!verify_secret_in(&mut memory, "s3cret", bad), "{bad}");
+        }
+        let huge = "$argon2id$v=19$m=1048576,t=2,p=1$c2FsdHNhbHRzYWx0$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+        assert!(!verify_secret_in(&mut memory, "s3cret", huge), "a 1 GiB memory cost is refused");
+        assert_eq!(memory.len(), size);
+        // Argon2i and Argon2d hashes check too.
+        for alg in [Algorithm::Argon2i, Algorithm::Argon2d] {
+            let params = Params::new(1024, 1, 1, None).unwrap_or_else(|e| panic!("{e}"));
+            let salt = SaltString::generate(&mut rand::rngs::OsRng);
+            let h = Argon2::new(alg, Version::V0x13, params)
+                .hash_password(b"s3cret", &salt)
+                .map(|h| h.to_string())
+                .unwrap_or_default();
+            assert!(verify_secret_in(&mut memory, "s3cret", &h) && !verify_secret_in(&mut memory, "x", &h), "{h}");
+        }
+    }
+
+    #[tokio::test]
+    async fn argon2_checks_run_on_the_worker_and_a_full_queue_is_refused() {
+        let hash = hash_secret("s3cret").unwrap_or_default();
+        let checker = Argon2Checker::start(4).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(checker.verify("s3cret".into(), hash.clone()).await, Some(true));
+        assert_eq!(checker.verify("nope".into(), hash.clone()).await, Some(false));
+        let many = (0..32).map(|_| checker.verify("nope".into(), hash.clone()));
+        let answers = futures::future::join_all(many).await;
+        assert!(answers.contains(&None), "more checks than the queue holds are refused");
+        assert!(answers.iter().flatten().all(|ok| !ok));
     }
 
     #[test]

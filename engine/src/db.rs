@@ -40,9 +40,10 @@ fn scheme_note(scheme: &Option<String>) -> String {
 pub type StoreResult<T> = Result<T, StoreError>;
 
 /// The schema, in order. A step is never edited once released; add a new one instead.
-const MIGRATIONS: &[(i64, &str)] = &[(
-    1,
-    r#"
+const MIGRATIONS: &[(i64, &str)] = &[
+    (
+        1,
+        r#"
 CREATE TABLE organizations (
     id TEXT PRIMARY KEY,
     name TEXT NOT NULL,
@@ -111,7 +112,41 @@ CREATE TABLE audit_log (
 );
 CREATE INDEX audit_log_org ON audit_log (organization_id, created_at);
 "#,
-)];
+    ),
+    (
+        2,
+        // One version per connector, bumped by every change (the handle cache keys on it, so
+        // every replica sees every change); widget origins per organization and workspace (''
+        // for the whole organization); audit records pruned oldest first.
+        r#"
+ALTER TABLE connectors ADD COLUMN version BIGINT NOT NULL DEFAULT 1;
+CREATE TABLE widget_origins_v2 (
+    organization_id TEXT NOT NULL,
+    workspace_id TEXT NOT NULL DEFAULT '',
+    origin TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (organization_id, workspace_id, origin)
+);
+INSERT INTO widget_origins_v2 (organization_id, workspace_id, origin, created_at)
+    SELECT organization_id, '', origin, created_at FROM widget_origins;
+DROP TABLE widget_origins;
+ALTER TABLE widget_origins_v2 RENAME TO widget_origins;
+CREATE INDEX audit_log_created ON audit_log (created_at);
+"#,
+    ),
+    (
+        3,
+        // Server keys sealed under the master key, by name (the client secrets' HMAC key).
+        r#"
+CREATE TABLE server_keys (
+    name TEXT PRIMARY KEY,
+    secret_key_id TEXT NOT NULL,
+    secret_ct TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+"#,
+    ),
+];
 
 /// Now as RFC 3339.
 pub fn now() -> String {
@@ -169,10 +204,21 @@ pub struct ConnectorRow {
     pub name: String,
     pub credentials: Sealed,
     pub credential_version: i64,
+    /// Bumped by every change of the row (name, config, replication config, credentials,
+    /// refreshed tokens): a handle made for another version is stale.
+    pub version: i64,
     pub replication_config: Option<String>,
     pub config: Option<String>,
     pub created_at: String,
     pub updated_at: String,
+}
+
+/// A registered widget origin: of one workspace, or of the whole organization.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct WidgetOrigin {
+    pub organization_id: String,
+    pub workspace_id: Option<String>,
+    pub origin: String,
 }
 
 /// One audit record.
@@ -191,7 +237,7 @@ pub struct Audit {
 }
 
 const CONNECTOR_COLUMNS: &str = "c.id, c.organization_id, c.workspace_id, w.name AS workspace_name, c.definition_id, c.slug, c.name, \
-     c.credentials_key_id, c.credentials_ct, c.credential_version, c.replication_config, c.config, c.created_at, c.updated_at";
+     c.credentials_key_id, c.credentials_ct, c.credential_version, c.version, c.replication_config, c.config, c.created_at, c.updated_at";
 
 fn connector_row(r: &AnyRow) -> Result<ConnectorRow, sqlx::Error> {
     Ok(ConnectorRow {
@@ -204,6 +250,7 @@ fn connector_row(r: &AnyRow) -> Result<ConnectorRow, sqlx::Error> {
         name: r.try_get("name")?,
         credentials: Sealed { key_id: r.try_get("credentials_key_id")?, ciphertext: r.try_get("credentials_ct")? },
         credential_version: r.try_get("credential_version")?,
+        version: r.try_get("version")?,
         replication_config: r.try_get("replication_config")?,
         config: r.try_get("config")?,
         created_at: r.try_get("created_at")?,
@@ -251,9 +298,14 @@ impl Db {
         match url {
             Some(url) => Self::connect(url, database_kind(url)? == DbKind::Postgres).await,
             None => {
-                std::fs::create_dir_all(data_dir)
-                    .map_err(|e| StoreError::DataDir { path: data_dir.display().to_string(), source: e })?;
-                let url = format!("sqlite://{}?mode=rwc", data_dir.join("switchboard.db").display());
+                let file = data_dir.join("switchboard.db");
+                let failed = |p: &Path| {
+                    let path = p.display().to_string();
+                    move |source| StoreError::DataDir { path, source }
+                };
+                crate::crypto::create_private_dir(data_dir).map_err(failed(data_dir))?;
+                private_database_file(&file).map_err(failed(&file))?;
+                let url = format!("sqlite://{}?mode=rwc", file.display());
                 Self::connect(&url, false).await
             }
         }
@@ -289,6 +341,11 @@ impl Db {
     }
 
     async fn migrate(&self) -> StoreResult<()> {
+        self.migrate_to(i64::MAX).await
+    }
+
+    /// Applies the migrations up to version `last` (tests stop early to migrate old data).
+    async fn migrate_to(&self, last: i64) -> StoreResult<()> {
         let mut conn = self.pool.acquire().await?;
         if self.postgres {
             // Replicas starting together migrate one at a time.
@@ -297,7 +354,7 @@ impl Db {
         let result = async {
             conn.execute("CREATE TABLE IF NOT EXISTS switchboard_migrations (version BIGINT PRIMARY KEY, applied_at TEXT NOT NULL)")
                 .await?;
-            for (version, sql) in MIGRATIONS {
+            for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v <= last) {
                 let done: Option<AnyRow> = sqlx::query("SELECT version FROM switchboard_migrations WHERE version = $1")
                     .bind(*version)
                     .fetch_optional(&mut *conn)
@@ -380,6 +437,18 @@ impl Db {
             client_id: client_id.into(),
             secret_hash: secret_hash.into(),
         })
+    }
+
+    /// Replaces the stored secret hash of application `client_id` if it still is `old`
+    /// (compare-and-swap: a concurrent change is not overwritten); whether it was replaced.
+    pub async fn replace_application_secret(&self, client_id: &str, old: &str, new: &str) -> StoreResult<bool> {
+        let r = sqlx::query("UPDATE applications SET secret_hash = $1 WHERE client_id = $2 AND secret_hash = $3")
+            .bind(new)
+            .bind(client_id)
+            .bind(old)
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected() == 1)
     }
 
     pub async fn find_application(&self, client_id: &str) -> StoreResult<Option<Application>> {
@@ -477,8 +546,8 @@ impl Db {
     pub async fn insert_connector(&self, row: &ConnectorRow) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO connectors (id, organization_id, workspace_id, definition_id, slug, name, credentials_key_id, credentials_ct, \
-             credential_version, replication_config, config, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+             credential_version, version, replication_config, config, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
         )
         .bind(&row.id)
         .bind(&row.organization_id)
@@ -489,6 +558,7 @@ impl Db {
         .bind(&row.credentials.key_id)
         .bind(&row.credentials.ciphertext)
         .bind(row.credential_version)
+        .bind(row.version)
         .bind(&row.replication_config)
         .bind(&row.config)
         .bind(&row.created_at)
@@ -533,11 +603,14 @@ impl Db {
         Ok(rows.iter().map(connector_row).collect::<Result<_, _>>()?)
     }
 
-    /// Updates name, config and, when given, credentials (bumping the credential version).
-    pub async fn update_connector(&self, row: &ConnectorRow) -> StoreResult<()> {
-        sqlx::query(
+    /// Writes name, credentials, config and replication config of `row` if the stored row is
+    /// still at `expected_version` (compare-and-swap: a change or a token refresh in between is
+    /// never overwritten), and bumps the version. False when it is not (changed or deleted).
+    pub async fn update_connector(&self, row: &ConnectorRow, expected_version: i64) -> StoreResult<bool> {
+        let r = sqlx::query(
             "UPDATE connectors SET name = $1, credentials_key_id = $2, credentials_ct = $3, credential_version = $4, \
-             replication_config = $5, config = $6, updated_at = $7 WHERE id = $8 AND organization_id = $9",
+             replication_config = $5, config = $6, updated_at = $7, version = version + 1 \
+             WHERE id = $8 AND organization_id = $9 AND version = $10",
         )
         .bind(&row.name)
         .bind(&row.credentials.key_id)
@@ -548,16 +621,18 @@ impl Db {
         .bind(&row.updated_at)
         .bind(&row.id)
         .bind(&row.organization_id)
+        .bind(expected_version)
         .execute(&self.pool)
         .await?;
-        Ok(())
+        Ok(r.rows_affected() == 1)
     }
 
-    /// Replaces the credentials only if they are still at `expected_version` (compare-and-swap).
+    /// Replaces the credentials only if they are still at `expected_version` (compare-and-swap),
+    /// bumping the connector's version too.
     pub async fn swap_credentials(&self, id: &str, expected_version: i64, sealed: &Sealed) -> StoreResult<bool> {
         let r = sqlx::query(
-            "UPDATE connectors SET credentials_key_id = $1, credentials_ct = $2, credential_version = credential_version + 1, updated_at = $3 \
-             WHERE id = $4 AND credential_version = $5",
+            "UPDATE connectors SET credentials_key_id = $1, credentials_ct = $2, credential_version = credential_version + 1, \
+             version = version + 1, updated_at = $3 WHERE id = $4 AND credential_version = $5",
         )
         .bind(&sealed.key_id)
         .bind(&sealed.ciphertext)
@@ -585,14 +660,19 @@ impl Db {
         })
     }
 
+    /// Deletes a connector of the organization; true only for the one call that removed the
+    /// row (of many racing, exactly one sees it go).
     pub async fn delete_connector(&self, organization_id: &str, id: &str) -> StoreResult<bool> {
         let r = sqlx::query("DELETE FROM connectors WHERE organization_id = $1 AND id = $2")
             .bind(organization_id)
             .bind(id)
             .execute(&self.pool)
             .await?;
+        if r.rows_affected() != 1 {
+            return Ok(false);
+        }
         sqlx::query("DELETE FROM refresh_locks WHERE connector_id = $1").bind(id).execute(&self.pool).await?;
-        Ok(r.rows_affected() == 1)
+        Ok(true)
     }
 
     // ---- refresh leases (one OAuth refresh at a time per connector, across replicas)
@@ -626,20 +706,46 @@ impl Db {
 
     // ---- widget origins (CORS answers name these exact origins only)
 
+    /// Registers `origin` for the whole organization.
     pub async fn add_widget_origin(&self, organization_id: &str, origin: &str) -> StoreResult<()> {
-        sqlx::query("INSERT INTO widget_origins (organization_id, origin, created_at) VALUES ($1, $2, $3) ON CONFLICT (organization_id, origin) DO NOTHING")
-            .bind(organization_id)
-            .bind(origin)
-            .bind(now())
-            .execute(&self.pool)
-            .await?;
+        self.add_widget_origin_in(organization_id, None, origin).await
+    }
+
+    /// Registers `origin` for one workspace of the organization (`None`: the whole organization).
+    pub async fn add_widget_origin_in(
+        &self,
+        organization_id: &str,
+        workspace_id: Option<&str>,
+        origin: &str,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO widget_origins (organization_id, workspace_id, origin, created_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (organization_id, workspace_id, origin) DO NOTHING",
+        )
+        .bind(organization_id)
+        .bind(workspace_id.unwrap_or(""))
+        .bind(origin)
+        .bind(now())
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
     /// Every registered widget origin, of every organization.
-    pub async fn widget_origins(&self) -> StoreResult<Vec<String>> {
-        let rows = sqlx::query("SELECT DISTINCT origin FROM widget_origins").fetch_all(&self.pool).await?;
-        Ok(rows.iter().map(|r| r.try_get("origin")).collect::<Result<_, _>>()?)
+    pub async fn widget_origins(&self) -> StoreResult<Vec<WidgetOrigin>> {
+        let rows = sqlx::query("SELECT organization_id, workspace_id, origin FROM widget_origins")
+            .fetch_all(&self.pool)
+            .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            let workspace_id: String = r.try_get("workspace_id")?;
+            out.push(WidgetOrigin {
+                organization_id: r.try_get("organization_id")?,
+                workspace_id: (!workspace_id.is_empty()).then_some(workspace_id),
+                origin: r.try_get("origin")?,
+            });
+        }
+        Ok(out)
     }
 
     // ---- signing keys
@@ -671,6 +777,36 @@ impl Db {
         Ok(())
     }
 
+    // ---- server keys (sealed under the master key, by name)
+
+    /// The sealed server key called `name`.
+    pub async fn server_key(&self, name: &str) -> StoreResult<Option<Sealed>> {
+        let r = sqlx::query("SELECT secret_key_id, secret_ct FROM server_keys WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(match r {
+            Some(r) => Some(Sealed { key_id: r.try_get("secret_key_id")?, ciphertext: r.try_get("secret_ct")? }),
+            None => None,
+        })
+    }
+
+    /// Stores the server key `name` unless there is one (of replicas starting together, the
+    /// first wins); read it back with [`Db::server_key`].
+    pub async fn insert_server_key(&self, name: &str, sealed: &Sealed) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO server_keys (name, secret_key_id, secret_ct, created_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(&sealed.key_id)
+        .bind(&sealed.ciphertext)
+        .bind(now())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     // ---- key rotation
 
     /// Every sealed record: (table, id, sealed).
@@ -692,6 +828,14 @@ impl Db {
                 Sealed { key_id: r.try_get("secret_key_id")?, ciphertext: r.try_get("secret_ct")? },
             ));
         }
+        // A server key is sealed with its name as associated data, like a connector with its id.
+        for r in sqlx::query("SELECT name, secret_key_id, secret_ct FROM server_keys").fetch_all(&self.pool).await? {
+            out.push((
+                "server_keys",
+                r.try_get("name")?,
+                Sealed { key_id: r.try_get("secret_key_id")?, ciphertext: r.try_get("secret_ct")? },
+            ));
+        }
         Ok(out)
     }
 
@@ -700,6 +844,7 @@ impl Db {
         let sql = match table {
             "connectors" => "UPDATE connectors SET credentials_key_id = $1, credentials_ct = $2 WHERE id = $3 AND credentials_ct = $4",
             "signing_keys" => "UPDATE signing_keys SET secret_key_id = $1, secret_ct = $2 WHERE kid = $3 AND secret_ct = $4",
+            "server_keys" => "UPDATE server_keys SET secret_key_id = $1, secret_ct = $2 WHERE name = $3 AND secret_ct = $4",
             _ => return Err(StoreError::Inconsistent(format!("unknown sealed table {table}"))),
         };
         let r = sqlx::query(sql)
@@ -715,6 +860,11 @@ impl Db {
     // ---- audit
 
     pub async fn audit(&self, a: &Audit) -> StoreResult<()> {
+        self.audit_at(a, &now()).await
+    }
+
+    /// Writes an audit record dated `created_at` (RFC 3339; tests date records in the past).
+    pub async fn audit_at(&self, a: &Audit, created_at: &str) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO audit_log (id, organization_id, workspace_id, connector_id, token_kind, entity, action, status, error_code, \
              latency_ms, request_id, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
@@ -730,10 +880,31 @@ impl Db {
         .bind(&a.error_code)
         .bind(a.latency_ms)
         .bind(&a.request_id)
-        .bind(now())
+        .bind(created_at)
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    /// How many audit records there are, of every organization.
+    pub async fn audit_count(&self) -> StoreResult<i64> {
+        let r = sqlx::query("SELECT COUNT(*) AS n FROM audit_log").fetch_one(&self.pool).await?;
+        Ok(r.try_get::<i64, _>("n")?)
+    }
+
+    /// Deletes at most `limit` of the oldest audit records, only those dated before `before`
+    /// (RFC 3339) when given; returns how many went. One short statement, so a pruner calling
+    /// it in a loop never holds the database for long.
+    pub async fn delete_oldest_audit(&self, before: Option<&str>, limit: i64) -> StoreResult<u64> {
+        let r = sqlx::query(
+            "DELETE FROM audit_log WHERE id IN (SELECT id FROM audit_log WHERE ($1 = '' OR created_at < $1) \
+             ORDER BY created_at LIMIT $2)",
+        )
+        .bind(before.unwrap_or(""))
+        .bind(limit.max(0))
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected())
     }
 
     /// Audit records of an organization, newest first (for tests and operators).
@@ -753,6 +924,31 @@ impl Db {
     }
 }
 
+/// Creates the embedded database file empty with mode 0600 (SQLite gives the `-wal` and `-shm`
+/// files it makes later the mode of the database file), and narrows an existing one, and its
+/// `-wal` and `-shm`, to 0600.
+fn private_database_file(path: &Path) -> std::io::Result<()> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        opts.mode(0o600);
+        opts.open(path)?;
+        for suffix in ["", "-wal", "-shm"] {
+            let mut p = path.as_os_str().to_owned();
+            p.push(suffix);
+            match std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    opts.open(path)?;
+    Ok(())
+}
+
 /// Hides a password in a database URL inside an error text.
 fn redact_url(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -767,4 +963,69 @@ fn redact_url(text: &str) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A database at schema version 1 with data in it, then migrated: on SQLite, and on
+    /// PostgreSQL when the test script started one.
+    #[tokio::test]
+    async fn version_2_keeps_the_data_of_version_1() {
+        let dir = std::env::temp_dir().join(format!("sb-migrate-{}", uuid::Uuid::new_v4()));
+        let _ = std::fs::create_dir_all(&dir);
+        let mut urls = vec![(format!("sqlite://{}?mode=rwc", dir.join("m.db").display()), false)];
+        if let Ok(admin) = std::env::var("SWITCHBOARD_TEST_DATABASE_URL") {
+            sqlx::any::install_default_drivers();
+            let name = format!("sb_migrate_{}", uuid::Uuid::new_v4().simple());
+            let pool = AnyPool::connect(&admin).await.unwrap_or_else(|e| panic!("{e}"));
+            pool.execute(format!("CREATE DATABASE {name}").as_str()).await.unwrap_or_else(|e| panic!("{e}"));
+            let base = admin.rsplit_once('/').map(|(b, _)| b.to_string()).unwrap_or(admin.clone());
+            urls.push((format!("{base}/{name}"), true));
+        }
+        for (url, postgres) in urls {
+            sqlx::any::install_default_drivers();
+            let pool = AnyPool::connect(&url).await.unwrap_or_else(|e| panic!("{e}"));
+            let db = Db { pool, postgres };
+            db.migrate_to(1).await.unwrap_or_else(|e| panic!("{e}"));
+            let org = db.create_organization("o").await.unwrap_or_else(|e| panic!("{e}"));
+            let ws = db.workspace_for(&org.id, "w").await.unwrap_or_else(|e| panic!("{e}"));
+            sqlx::query("INSERT INTO widget_origins (organization_id, origin, created_at) VALUES ($1, $2, $3)")
+                .bind(&org.id)
+                .bind("https://old.example")
+                .bind(now())
+                .execute(&db.pool)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            sqlx::query(
+                "INSERT INTO connectors (id, organization_id, workspace_id, definition_id, slug, name, credentials_key_id, \
+                 credentials_ct, credential_version, created_at, updated_at) VALUES ($1, $2, $3, 'd', 'github', 'gh', 'k', 'ct', 4, $4, $4)",
+            )
+            .bind("c1")
+            .bind(&org.id)
+            .bind(&ws.id)
+            .bind(now())
+            .execute(&db.pool)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+
+            db.migrate().await.unwrap_or_else(|e| panic!("{url}: {e}"));
+            let old = WidgetOrigin {
+                organization_id: org.id.clone(),
+                workspace_id: None,
+                origin: "https://old.example".into(),
+            };
+            assert_eq!(db.widget_origins().await.unwrap_or_else(|e| panic!("{e}")), vec![old.clone()]);
+            db.add_widget_origin_in(&org.id, Some(&ws.id), "https://old.example")
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            db.add_widget_origin(&org.id, "https://old.example").await.unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(db.widget_origins().await.unwrap_or_else(|e| panic!("{e}")).len(), 2, "one per workspace");
+            let c = db.get_connector(&org.id, None, "c1").await.unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(c.map(|c| (c.version, c.credential_version)), Some((1, 4)));
+            db.pool.close().await;
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

@@ -16,6 +16,7 @@ pub mod extract;
 pub mod metrics;
 pub mod openapi;
 pub mod origins;
+pub mod ratelimit;
 pub mod services;
 pub mod sink;
 pub mod state;
@@ -23,7 +24,7 @@ pub mod tokens;
 
 use std::time::Instant;
 
-use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -69,6 +70,11 @@ pub fn route_table() -> Vec<(&'static str, &'static [&'static str], MethodRouter
 pub fn app(state: AppState) -> Router {
     let mut router = Router::new();
     for (path, _, handler) in route_table() {
+        let handler = match ratelimit::TOKEN_PATHS.contains(&path) {
+            // Anyone may call these without a token: each address is limited before the body is read.
+            true => handler.route_layer(middleware::from_fn_with_state(state.clone(), ratelimit::limit_token_requests)),
+            false => handler,
+        };
         router = router.route(path, handler);
     }
     router
@@ -104,12 +110,17 @@ const CORS_METHODS: &str = "GET, POST, DELETE, OPTIONS";
 const CORS_HEADERS: &str = "authorization, content-type, x-organization-id, x-request-id";
 
 /// Request id, timeout, CORS for widget origins, metrics and one log line per request. The CORS
-/// check runs before authentication and reads the origins from memory (see [`origins`]).
+/// check reads the origins from memory (see [`origins`]): a preflight (no token) is answered
+/// for any registered origin; an actual request is readable from an origin only when the
+/// organization of its token (and the workspace, for a widget token) registered that origin.
 async fn request_context(State(st): State<AppState>, req: Request, next: Next) -> Response {
     let id = request_id(req.headers());
     let method = req.method().clone();
     let path = req.uri().path().to_string();
+    // The route template, never the path itself: a metrics label must come from a closed set.
+    let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string());
     let origin = req.headers().get("origin").and_then(|v| v.to_str().ok()).map(str::to_string);
+    let authorization = req.headers().get("authorization").and_then(|v| v.to_str().ok()).map(str::to_string);
     let started = Instant::now();
     let timeout = st.settings.request_timeout;
     let preflight = method == Method::OPTIONS && req.headers().contains_key("access-control-request-method");
@@ -129,9 +140,9 @@ async fn request_context(State(st): State<AppState>, req: Request, next: Next) -
         .await;
     let headers = resp.headers_mut();
     if let (false, Some(o)) = (preflight, origin.as_deref()) {
-        // Browsers read the answer only for a registered widget origin, named exactly.
+        // Browsers read the answer only from an origin the caller's own organization registered.
         headers.insert("vary", HeaderValue::from_static("Origin"));
-        if st.origins.contains(&st.db, o).await {
+        if cors_allowed(&st, o, authorization.as_deref()).await {
             if let Ok(v) = HeaderValue::from_str(o) {
                 headers.insert("access-control-allow-origin", v);
             }
@@ -141,9 +152,29 @@ async fn request_context(State(st): State<AppState>, req: Request, next: Next) -
         headers.insert("x-request-id", v);
     }
     let status = resp.status().as_u16();
-    st.metrics.request(method.as_str(), status);
+    st.metrics.request(&method, route.as_deref(), status);
     tracing::info!(request_id = %id, method = %method, path = %path, status, latency_ms = started.elapsed().as_millis() as u64, "request");
     resp
+}
+
+/// Whether an answer may be read from `origin`: the request's token is valid and its
+/// organization registered the origin (for a widget token: its workspace, and it is the token's
+/// own origin). The token is verified only for origins someone registered.
+async fn cors_allowed(st: &AppState, origin: &str, authorization: Option<&str>) -> bool {
+    if !st.origins.contains(&st.db, origin).await {
+        return false;
+    }
+    let Some((scheme, token)) = authorization.and_then(|h| h.split_once(' ')) else { return false };
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return false;
+    }
+    let Ok(claims) = st.signer.verify(token.trim(), &st.db, &st.keys).await else { return false };
+    let workspace = match claims.kind {
+        tokens::TokenKind::Widget if claims.origin.as_deref() != Some(origin) => return false,
+        tokens::TokenKind::Widget => Some(claims.ws.as_deref().unwrap_or_default()),
+        _ => None,
+    };
+    st.origins.allows(&st.db, origin, &claims.org, workspace).await
 }
 
 async fn preflight_response(st: &AppState, origin: Option<&str>) -> Response {
@@ -161,4 +192,299 @@ async fn preflight_response(st: &AppState, origin: Option<&str>) -> Response {
         }
     }
     resp
+}
+
+pub use serving::serve;
+
+/// Serving connections with bounds: `axum::serve` keeps a connection that never sends a request
+/// (or trickles one) forever, and accepts until the process runs out of descriptors.
+mod serving {
+    use std::convert::Infallible;
+    use std::future::Future;
+    use std::io;
+    use std::net::SocketAddr;
+    use std::pin::{pin, Pin};
+    use std::sync::{Arc, Mutex, MutexGuard};
+    use std::task::{Context, Poll};
+    use std::time::Duration;
+
+    use axum::extract::ConnectInfo;
+    use axum::response::Response;
+    use axum::Router;
+    use hyper::body::Incoming;
+    use hyper::server::conn::http1;
+    use hyper_util::rt::TokioIo;
+    use hyper_util::service::TowerToHyperService;
+    use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+    use tokio::net::{TcpListener, TcpStream};
+    use tokio::sync::{watch, Semaphore};
+    use tokio::time::Instant;
+
+    use crate::metrics::ConnectionTimeout;
+    use crate::{app, AppState};
+
+    /// Serves the engine on `listener` until `shutdown` resolves, then stops accepting and
+    /// waits for the requests in flight (idle connections close at once).
+    ///
+    /// Every connection is bounded by the settings: at most `max_connections` are served at
+    /// once (more wait in the listener's accept queue, holding no descriptor of the engine's);
+    /// each request head must arrive within `header_read_timeout`, counted from the connection's
+    /// start or from the first byte after an idle spell, so trickling bytes does not extend it;
+    /// a kept-alive connection with no request for `idle_timeout` is closed. A request being
+    /// answered is bounded by the request timeout instead. Handlers see the peer address as
+    /// `ConnectInfo<SocketAddr>`.
+    pub async fn serve(listener: TcpListener, state: AppState, shutdown: impl Future<Output = ()>) {
+        let settings = &state.settings;
+        let max = settings.max_connections.clamp(1, Semaphore::MAX_PERMITS.min(u32::MAX as usize));
+        let permits = Arc::new(Semaphore::new(max));
+        let (stop_tx, stop_rx) = watch::channel(());
+        let router = TowerToHyperService::new(app(state.clone()));
+        let mut builder = http1::Builder::new();
+        // The head and idle deadlines are the connection clock's (below), not hyper's.
+        builder.header_read_timeout(None);
+        let mut shutdown = pin!(shutdown);
+        loop {
+            let permit = tokio::select! {
+                p = permits.clone().acquire_owned() => match p {
+                    Ok(p) => p,
+                    Err(_) => break,
+                },
+                () = &mut shutdown => break,
+            };
+            let (stream, peer) = tokio::select! {
+                r = listener.accept() => match r {
+                    Ok(c) => c,
+                    Err(e) => {
+                        accept_error(e).await;
+                        continue;
+                    }
+                },
+                () = &mut shutdown => break,
+            };
+            let clock = Arc::new(Clock::new(settings.header_read_timeout, settings.idle_timeout));
+            let io = TokioIo::new(Watched { stream, clock: clock.clone() });
+            let service = PeerService { router: router.clone(), peer, clock: clock.clone() };
+            let conn = builder.serve_connection(io, service);
+            let mut stop = stop_rx.clone();
+            let metrics = state.metrics.clone();
+            tokio::spawn(async move {
+                let _permit = permit;
+                metrics.connection(true);
+                let mut conn = pin!(conn);
+                let mut stopping = false;
+                loop {
+                    tokio::select! {
+                        r = conn.as_mut() => {
+                            if let Err(e) = r {
+                                tracing::debug!(%peer, error = %e, "connection ended with an error");
+                            }
+                            break;
+                        }
+                        why = clock.expired() => {
+                            // Dropping the connection closes the socket.
+                            tracing::debug!(%peer, ?why, "closing a slow or idle connection");
+                            metrics.connection_timeout(why);
+                            break;
+                        }
+                        _ = stop.changed(), if !stopping => {
+                            stopping = true;
+                            conn.as_mut().graceful_shutdown();
+                        }
+                    }
+                }
+                metrics.connection(false);
+            });
+        }
+        drop(listener);
+        let _ = stop_tx.send(());
+        // Each connection holds a permit until it ends.
+        let _ = permits.acquire_many(max as u32).await;
+    }
+
+    /// A failed accept: the peer gave up (try the next one), or the process is out of
+    /// descriptors or memory (wait for connections to end rather than spin).
+    async fn accept_error(e: io::Error) {
+        if matches!(
+            e.kind(),
+            io::ErrorKind::ConnectionRefused | io::ErrorKind::ConnectionAborted | io::ErrorKind::ConnectionReset
+        ) {
+            return;
+        }
+        tracing::error!(error = %e, "cannot accept a connection; trying again in a second");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+
+    /// What a connection is doing, which says when it is closed.
+    #[derive(Debug, Clone, Copy)]
+    enum Phase {
+        /// Reading a request head since then: the connection's start, or the first byte after
+        /// an idle spell. Later bytes do not move it.
+        Head(Instant),
+        /// No request since then: the end of the last answer, or the last byte of it written.
+        Idle(Instant),
+        /// This many requests being answered: no deadline here (the request timeout bounds them).
+        Busy(usize),
+    }
+
+    /// One connection's phase and deadlines, updated by its socket and its service.
+    struct Clock {
+        phase: Mutex<Phase>,
+        header: Duration,
+        idle: Duration,
+    }
+
+    impl Clock {
+        fn new(header: Duration, idle: Duration) -> Self {
+            Self { phase: Mutex::new(Phase::Head(Instant::now())), header, idle }
+        }
+
+        fn lock(&self) -> MutexGuard<'_, Phase> {
+            self.phase.lock().unwrap_or_else(|e| e.into_inner())
+        }
+
+        /// Bytes came in: after an idle spell, a request head has begun.
+        fn read(&self) {
+            let mut p = self.lock();
+            if let Phase::Idle(_) = *p {
+                *p = Phase::Head(Instant::now());
+            }
+        }
+
+        /// Bytes went out: an answer still being written (to a slow reader) is not idleness.
+        fn wrote(&self) {
+            let mut p = self.lock();
+            if let Phase::Idle(_) = *p {
+                *p = Phase::Idle(Instant::now());
+            }
+        }
+
+        /// A request head was read: the request is being answered.
+        fn begin(&self) {
+            let mut p = self.lock();
+            *p = match *p {
+                Phase::Busy(n) => Phase::Busy(n + 1),
+                _ => Phase::Busy(1),
+            };
+        }
+
+        /// A request was answered (or abandoned).
+        fn end(&self) {
+            let mut p = self.lock();
+            *p = match *p {
+                Phase::Busy(n) if n > 1 => Phase::Busy(n - 1),
+                _ => Phase::Idle(Instant::now()),
+            };
+        }
+
+        fn deadline(&self) -> Option<(Instant, ConnectionTimeout)> {
+            match *self.lock() {
+                Phase::Head(since) => Some((since + self.header, ConnectionTimeout::Header)),
+                Phase::Idle(since) => Some((since + self.idle, ConnectionTimeout::Idle)),
+                Phase::Busy(_) => None,
+            }
+        }
+
+        /// Resolves once the connection has passed its deadline.
+        async fn expired(&self) -> ConnectionTimeout {
+            loop {
+                match self.deadline() {
+                    Some((at, why)) if at <= Instant::now() => return why,
+                    Some((at, _)) => tokio::time::sleep_until(at).await,
+                    // Busy: look again later; a request ending sets a deadline further off
+                    // than this.
+                    None => tokio::time::sleep(self.header.min(self.idle)).await,
+                }
+            }
+        }
+    }
+
+    /// The socket, telling the connection's clock when bytes move.
+    struct Watched {
+        stream: TcpStream,
+        clock: Arc<Clock>,
+    }
+
+    impl AsyncRead for Watched {
+        fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+            let before = buf.filled().len();
+            let r = Pin::new(&mut self.stream).poll_read(cx, buf);
+            if buf.filled().len() > before {
+                self.clock.read();
+            }
+            r
+        }
+    }
+
+    impl AsyncWrite for Watched {
+        fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+            let r = Pin::new(&mut self.stream).poll_write(cx, buf);
+            if let Poll::Ready(Ok(n)) = r {
+                if n > 0 {
+                    self.clock.wrote();
+                }
+            }
+            r
+        }
+
+        fn poll_write_vectored(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            bufs: &[io::IoSlice<'_>],
+        ) -> Poll<io::Result<usize>> {
+            let r = Pin::new(&mut self.stream).poll_write_vectored(cx, bufs);
+            if let Poll::Ready(Ok(n)) = r {
+                if n > 0 {
+                    self.clock.wrote();
+                }
+            }
+            r
+        }
+
+        fn is_write_vectored(&self) -> bool {
+            self.stream.is_write_vectored()
+        }
+
+        fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Pin::new(&mut self.stream).poll_flush(cx)
+        }
+
+        fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Pin::new(&mut self.stream).poll_shutdown(cx)
+        }
+    }
+
+    /// The router for one connection: each request carries the peer address and counts as
+    /// busy time on the connection's clock until its answer is ready.
+    struct PeerService {
+        router: TowerToHyperService<Router>,
+        peer: SocketAddr,
+        clock: Arc<Clock>,
+    }
+
+    /// Ends a request on the connection's clock, also when the request is dropped unanswered.
+    struct InFlight(Arc<Clock>);
+
+    impl Drop for InFlight {
+        fn drop(&mut self) {
+            self.0.end();
+        }
+    }
+
+    impl hyper::service::Service<hyper::Request<Incoming>> for PeerService {
+        type Response = Response;
+        type Error = Infallible;
+        type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+        fn call(&self, mut req: hyper::Request<Incoming>) -> Self::Future {
+            req.extensions_mut().insert(ConnectInfo(self.peer));
+            self.clock.begin();
+            let in_flight = InFlight(self.clock.clone());
+            let answer = self.router.call(req);
+            Box::pin(async move {
+                let r = answer.await;
+                drop(in_flight);
+                r
+            })
+        }
+    }
 }

@@ -12,7 +12,10 @@ use serde_json::{json, Value};
 use switchboard_core::{describe, Connector, ConnectorOptions, Error, ErrorCode, ExecuteOptions, Registry};
 use switchboard_engine::crypto::{write_key_file, Key, KeyRing};
 use switchboard_engine::db::{self, Db};
-use switchboard_engine::{admin, app, AppState, Settings};
+use switchboard_engine::ratelimit::Cidr;
+use switchboard_engine::services::execution;
+use switchboard_engine::services::tokens;
+use switchboard_engine::{admin, serve, AppState, Settings};
 
 #[derive(Parser)]
 #[command(name = "switchboard", version, about = "Switchboard: connectors for AI agents, local or hosted")]
@@ -54,6 +57,91 @@ impl Store {
     }
 }
 
+/// Limits of the token endpoint, the one route callable without a token.
+#[derive(Args, Clone)]
+struct TokenLimitArgs {
+    /// Token requests per second allowed per client_id (wrong secrets included).
+    #[arg(long, env = "SWITCHBOARD_TOKEN_RATE_LIMIT", default_value_t = 10.0, value_parser = positive)]
+    token_rate_limit: f64,
+    /// Burst of token requests allowed per client_id.
+    #[arg(long, env = "SWITCHBOARD_TOKEN_RATE_BURST", default_value_t = 20.0, value_parser = positive)]
+    token_rate_burst: f64,
+    /// Token requests per second allowed per client address (IPv6: per /64).
+    #[arg(long, env = "SWITCHBOARD_TOKEN_ADDRESS_RATE_LIMIT", default_value_t = 20.0, value_parser = positive)]
+    token_address_rate_limit: f64,
+    /// Burst of token requests allowed per client address.
+    #[arg(long, env = "SWITCHBOARD_TOKEN_ADDRESS_RATE_BURST", default_value_t = 50.0, value_parser = positive)]
+    token_address_rate_burst: f64,
+    /// Proxies (addresses or CIDR blocks, comma-separated) whose X-Forwarded-For names the
+    /// client address: the right-most hop that is not a trusted proxy. Without it, the socket
+    /// peer is the client address.
+    #[arg(long, env = "SWITCHBOARD_TRUSTED_PROXIES", value_delimiter = ',')]
+    trusted_proxies: Vec<Cidr>,
+}
+
+impl TokenLimitArgs {
+    fn apply(self, settings: Settings) -> Settings {
+        Settings {
+            token_rate_per_client: self.token_rate_limit,
+            token_burst_per_client: self.token_rate_burst,
+            token_rate_per_address: self.token_address_rate_limit,
+            token_burst_per_address: self.token_address_rate_burst,
+            trusted_proxies: self.trusted_proxies,
+            ..settings
+        }
+    }
+}
+
+/// A positive number of requests.
+fn positive(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+        _ => Err(format!("{s:?} is not a positive number")),
+    }
+}
+
+/// Bounds on client connections: a client that connects and sends nothing, or trickles a
+/// request, is closed instead of holding a descriptor forever.
+#[derive(Args, Clone)]
+struct ConnectionArgs {
+    /// Seconds a connection has to send a request head, from its start or from its first byte
+    /// after an idle spell; a slower one is closed.
+    #[arg(long, env = "SWITCHBOARD_HEADER_READ_TIMEOUT", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    header_read_timeout: u64,
+    /// Seconds a kept-alive connection may wait for its next request before it is closed.
+    #[arg(long, env = "SWITCHBOARD_IDLE_TIMEOUT", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    idle_timeout: u64,
+    /// Most connections served at once; more wait in the listen queue. The engine raises its
+    /// open-file limit to the hard limit at start; keep this well under it.
+    #[arg(long, env = "SWITCHBOARD_MAX_CONNECTIONS", default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..))]
+    max_connections: u32,
+}
+
+impl ConnectionArgs {
+    fn apply(self, settings: Settings) -> Settings {
+        Settings {
+            header_read_timeout: std::time::Duration::from_secs(self.header_read_timeout),
+            idle_timeout: std::time::Duration::from_secs(self.idle_timeout),
+            max_connections: self.max_connections as usize,
+            ..settings
+        }
+    }
+}
+
+/// Raises this process's open-file soft limit to its hard limit: every connection is a
+/// descriptor, and the usual soft limit (1024) is below the default `--max-connections`.
+fn raise_open_file_limit(max_connections: usize) {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) if limit < max_connections as u64 + 256 => tracing::warn!(
+            open_files = limit,
+            max_connections,
+            "the open-file limit is close to --max-connections: lower it or raise the hard limit"
+        ),
+        Ok(limit) => tracing::info!(open_files = limit, "open-file limit"),
+        Err(e) => tracing::warn!(error = %e, "cannot raise the open-file limit"),
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Run the engine.
@@ -78,6 +166,16 @@ enum Command {
         /// Largest request body in bytes.
         #[arg(long, env = "SWITCHBOARD_BODY_LIMIT", default_value_t = 1024 * 1024)]
         body_limit: usize,
+        /// Audit records older than this many days are pruned (0: kept whatever their age).
+        #[arg(long, env = "SWITCHBOARD_AUDIT_MAX_AGE_DAYS", default_value_t = 30)]
+        audit_max_age_days: u64,
+        /// Most audit records kept; the oldest beyond it are pruned (0: no limit).
+        #[arg(long, env = "SWITCHBOARD_AUDIT_MAX_ROWS", default_value_t = 1_000_000)]
+        audit_max_rows: u64,
+        #[command(flatten)]
+        token_limits: TokenLimitArgs,
+        #[command(flatten)]
+        connections: ConnectionArgs,
     },
     /// Operator tasks.
     Admin {
@@ -210,7 +308,19 @@ async fn shutdown_signal() {
 
 async fn run(cli: Cli) -> Result<(), Error> {
     match cli.command {
-        Command::Serve { bind, store, egress_allow, application_token_ttl, rate_limit, rate_burst, body_limit } => {
+        Command::Serve {
+            bind,
+            store,
+            egress_allow,
+            application_token_ttl,
+            rate_limit,
+            rate_burst,
+            body_limit,
+            audit_max_age_days,
+            audit_max_rows,
+            token_limits,
+            connections,
+        } => {
             store.check()?;
             let keys = key_ring(&store)?;
             let settings = Settings {
@@ -225,10 +335,19 @@ async fn run(cli: Cli) -> Result<(), Error> {
                 rate_per_sec: rate_limit,
                 rate_burst,
                 body_limit,
+                audit_max_age: std::time::Duration::from_secs(audit_max_age_days.saturating_mul(24 * 3600)),
+                audit_max_rows,
                 ..Settings::default()
             };
+            let settings = token_limits.apply(settings);
+            let settings = connections.apply(settings);
+            raise_open_file_limit(settings.max_connections);
             let state = AppState::new(settings, keys, registry(cli.specs)?).await.map_err(api)?;
+            execution::spawn_audit_pruner(state.db.clone(), state.settings.clone());
             if let Some(first) = admin::bootstrap(&state.db).await.map_err(api)? {
+                tokens::store_client_secret(&state.db, state.secrets.hasher(), &first.client_id, &first.client_secret)
+                    .await
+                    .map_err(api)?;
                 println!(
                     "{}",
                     json!({"first_application": first.to_json(), "note": "shown once: store the client_secret now"})
@@ -240,14 +359,21 @@ async fn run(cli: Cli) -> Result<(), Error> {
             let addr = listener.local_addr().map_err(|e| Error::internal(e.to_string()))?;
             println!("{}", json!({"listening": format!("http://{addr}")}));
             tracing::info!(%addr, postgres = state.db.is_postgres(), "switchboard engine listening");
-            axum::serve(listener, app(state))
-                .with_graceful_shutdown(shutdown_signal())
-                .await
-                .map_err(|e| Error::internal(e.to_string()))?;
+            // Handlers see the peer address as ConnectInfo<SocketAddr>, as with
+            // into_make_service_with_connect_info.
+            serve(listener, state, shutdown_signal()).await;
         }
         Command::Admin { command: AdminCommand::CreateApplication { organization, store } } => {
             let db = store.open().await?;
             let created = admin::create_application(&db, &organization).await.map_err(api)?;
+            // Stored as the keyed hash when the master key is at hand; else the Argon2 hash
+            // stays until the secret's first use.
+            if let Ok(ring) = key_ring(&store) {
+                let hasher = tokens::secret_hasher(&db, &ring).await.map_err(api)?;
+                tokens::store_client_secret(&db, &hasher, &created.client_id, &created.client_secret)
+                    .await
+                    .map_err(api)?;
+            }
             println!("{}", created.to_json());
         }
         Command::Admin { command: AdminCommand::RotateKey { store, generate } } => {

@@ -1,25 +1,80 @@
 //! Prometheus text metrics, kept as plain atomic counters.
+//!
+//! Every label comes from a closed set, so no request can add a series: HTTP requests are
+//! counted by method (the standard ones, else `other`), route template (`unmatched` for a path
+//! no route serves) and status.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
+use axum::http::Method;
+
+/// The route label of a request no route matched.
+pub const UNMATCHED: &str = "unmatched";
+
+/// The method label: one of the standard methods the engine could serve, else `other`.
+pub fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        Method::HEAD => "HEAD",
+        _ => "other",
+    }
+}
+
+/// Why the server closed a connection on its own.
+#[derive(Debug, Clone, Copy)]
+pub enum ConnectionTimeout {
+    /// The request head did not arrive within the header read timeout.
+    Header,
+    /// No new request within the idle timeout.
+    Idle,
+}
+
 /// Counters the engine exposes on `/metrics`.
 #[derive(Debug, Default)]
 pub struct Metrics {
-    requests: Mutex<BTreeMap<(String, u16), u64>>,
+    requests: Mutex<BTreeMap<(&'static str, String, u16), u64>>,
     executions: Mutex<BTreeMap<(String, String), u64>>,
     execution_ms_sum: AtomicU64,
     execution_count: AtomicU64,
     tokens_issued: Mutex<BTreeMap<String, u64>>,
     signing_key_reloads: AtomicU64,
     widget_origin_loads: AtomicU64,
+    connections_open: AtomicU64,
+    header_timeouts: AtomicU64,
+    idle_timeouts: AtomicU64,
 }
 
 impl Metrics {
-    /// One answered request.
-    pub fn request(&self, method: &str, status: u16) {
-        *self.requests.lock().unwrap_or_else(|e| e.into_inner()).entry((method.to_string(), status)).or_default() += 1;
+    /// One answered request; `route` is the template of the route that matched (none: no
+    /// route did).
+    pub fn request(&self, method: &Method, route: Option<&str>, status: u16) {
+        let key = (method_label(method), route.unwrap_or(UNMATCHED).to_string(), status);
+        *self.requests.lock().unwrap_or_else(|e| e.into_inner()).entry(key).or_default() += 1;
+    }
+
+    /// A connection was accepted (`true`) or has ended (`false`).
+    pub fn connection(&self, open: bool) {
+        if open {
+            self.connections_open.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.connections_open.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    /// The server closed a connection that was too slow or idle too long.
+    pub fn connection_timeout(&self, why: ConnectionTimeout) {
+        match why {
+            ConnectionTimeout::Header => &self.header_timeouts,
+            ConnectionTimeout::Idle => &self.idle_timeouts,
+        }
+        .fetch_add(1, Ordering::Relaxed);
     }
 
     /// One execution of a connector operation.
@@ -53,8 +108,10 @@ impl Metrics {
     pub fn render(&self) -> String {
         let mut out = String::new();
         out.push_str("# HELP switchboard_http_requests_total HTTP requests answered.\n# TYPE switchboard_http_requests_total counter\n");
-        for ((m, s), n) in self.requests.lock().unwrap_or_else(|e| e.into_inner()).iter() {
-            out.push_str(&format!("switchboard_http_requests_total{{method=\"{m}\",status=\"{s}\"}} {n}\n"));
+        for ((m, r, s), n) in self.requests.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+            out.push_str(&format!(
+                "switchboard_http_requests_total{{method=\"{m}\",route=\"{r}\",status=\"{s}\"}} {n}\n"
+            ));
         }
         out.push_str("# HELP switchboard_executions_total Connector operations executed.\n# TYPE switchboard_executions_total counter\n");
         for ((c, o), n) in self.executions.lock().unwrap_or_else(|e| e.into_inner()).iter() {
@@ -84,6 +141,17 @@ impl Metrics {
         out.push_str(&format!(
             "switchboard_widget_origin_loads_total {}\n",
             self.widget_origin_loads.load(Ordering::Relaxed)
+        ));
+        out.push_str("# HELP switchboard_connections_open HTTP connections being served.\n# TYPE switchboard_connections_open gauge\n");
+        out.push_str(&format!("switchboard_connections_open {}\n", self.connections_open.load(Ordering::Relaxed)));
+        out.push_str("# HELP switchboard_connection_timeouts_total Connections closed for a slow request head or a long idle spell.\n# TYPE switchboard_connection_timeouts_total counter\n");
+        out.push_str(&format!(
+            "switchboard_connection_timeouts_total{{phase=\"header\"}} {}\n",
+            self.header_timeouts.load(Ordering::Relaxed)
+        ));
+        out.push_str(&format!(
+            "switchboard_connection_timeouts_total{{phase=\"idle\"}} {}\n",
+            self.idle_timeouts.load(Ordering::Relaxed)
         ));
         out
     }

@@ -12,6 +12,8 @@ use crate::db::Db;
 use crate::error::ApiResult;
 use crate::metrics::Metrics;
 use crate::origins::WidgetOrigins;
+use crate::ratelimit::{Cidr, TokenLimits};
+use crate::services::tokens::ClientSecrets;
 use crate::tokens::Signer;
 
 /// How the engine runs. `switchboard serve` sets most fields from flags and environment
@@ -42,6 +44,35 @@ pub struct Settings {
     pub widget_origin_ttl: Duration,
     /// Most connector handles kept in memory.
     pub handle_cache_size: usize,
+    /// Token endpoint: attempts per second and burst allowed per `client_id`.
+    pub token_rate_per_client: f64,
+    pub token_burst_per_client: f64,
+    /// Token endpoint: attempts per second and burst allowed per client address (IPv6 per /64).
+    pub token_rate_per_address: f64,
+    pub token_burst_per_address: f64,
+    /// Proxies whose `X-Forwarded-For` names the client address (else the socket peer is).
+    pub trusted_proxies: Vec<Cidr>,
+    /// Most client ids, and most addresses, with a token-endpoint bucket in memory.
+    pub token_limit_keys: usize,
+    /// Most Argon2 checks of not-yet-migrated client secrets waiting at once (more are answered
+    /// 429).
+    pub argon2_queue: usize,
+    /// Audit records older than this are pruned (zero: kept whatever their age).
+    pub audit_max_age: Duration,
+    /// Most audit records kept; the oldest beyond it are pruned (zero: no limit).
+    pub audit_max_rows: u64,
+    /// How often the background pruner runs.
+    pub audit_prune_interval: Duration,
+    /// Most audit records one delete statement removes: the pruner works in small batches so
+    /// it never holds the database long enough to stall requests.
+    pub audit_prune_batch: i64,
+    /// Longest a connection may take to send a request head (counted from the connection's
+    /// start, or from the first byte after an idle spell); a slower one is closed.
+    pub header_read_timeout: Duration,
+    /// Longest a kept-alive connection may sit between two requests before it is closed.
+    pub idle_timeout: Duration,
+    /// Most connections served at once; more wait in the listener's accept queue.
+    pub max_connections: usize,
 }
 
 impl Default for Settings {
@@ -61,6 +92,20 @@ impl Default for Settings {
             signing_key_reload_interval: Duration::from_secs(5),
             widget_origin_ttl: Duration::from_secs(5),
             handle_cache_size: 4096,
+            token_rate_per_client: 10.0,
+            token_burst_per_client: 20.0,
+            token_rate_per_address: 20.0,
+            token_burst_per_address: 50.0,
+            trusted_proxies: Vec::new(),
+            token_limit_keys: 100_000,
+            argon2_queue: 8,
+            audit_max_age: Duration::from_secs(30 * 24 * 3600),
+            audit_max_rows: 1_000_000,
+            audit_prune_interval: Duration::from_secs(60),
+            audit_prune_batch: 500,
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            max_connections: 4096,
         }
     }
 }
@@ -89,9 +134,11 @@ impl RateLimiter {
     }
 }
 
-/// Connector handles by connector id, each for one credential version: executions of one
-/// connector share one handle, so they share its OAuth state and one refresh. Bounded: when
-/// full, the least recently used eighth is dropped (amortised O(1) per insert).
+/// Connector handles by connector id, each for one connector version (bumped in storage by every
+/// change of the connector, made through any replica, so a handle never outlives the row it
+/// was made from): executions of one connector share one handle, so they share its OAuth state
+/// and one refresh. Bounded: when full, the least recently used eighth is dropped (amortised
+/// O(1) per insert).
 pub struct HandleCache {
     map: Mutex<HandleMap>,
     capacity: usize,
@@ -120,7 +167,7 @@ impl HandleCache {
         self.map.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The handle of connector `id` if it was made for credential `version`.
+    /// The handle of connector `id` if it was made for connector `version`.
     pub fn get(&self, id: &str, version: i64) -> Option<Connector> {
         let mut m = self.lock();
         m.clock += 1;
@@ -130,7 +177,7 @@ impl HandleCache {
         Some(h.connector.clone())
     }
 
-    /// Keeps the handle of connector `id` for credential `version`, replacing one for an older
+    /// Keeps the handle of connector `id` for connector `version`, replacing one for an older
     /// version (never a newer one: a request that read the row before an update may finish
     /// after the request that read it after).
     pub fn put(&self, id: &str, version: i64, connector: Connector) {
@@ -188,6 +235,10 @@ pub struct Inner {
     pub metrics: Arc<Metrics>,
     pub handles: HandleCache,
     pub origins: WidgetOrigins,
+    /// Checks client secrets (keyed hash; Argon2 for rows not yet migrated).
+    pub secrets: ClientSecrets,
+    /// The token endpoint's limits per client id and per address.
+    pub token_limits: TokenLimits,
 }
 
 /// Shared state, cheap to clone.
@@ -207,6 +258,7 @@ impl AppState {
         let db = Db::open(settings.database_url.as_deref(), &settings.data_dir).await?;
         let metrics = Arc::new(Metrics::default());
         let signer = Signer::load(&db, &keys, settings.signing_key_reload_interval, metrics.clone()).await?;
+        let secrets = ClientSecrets::load(&db, &keys, settings.argon2_queue).await?;
         Ok(Self(Arc::new(Inner {
             db,
             keys,
@@ -216,6 +268,8 @@ impl AppState {
             handles: HandleCache::new(settings.handle_cache_size),
             origins: WidgetOrigins::new(settings.widget_origin_ttl, metrics.clone()),
             metrics,
+            secrets,
+            token_limits: TokenLimits::new(&settings),
             settings,
         })))
     }
@@ -240,12 +294,12 @@ mod tests {
     }
 
     #[test]
-    fn handles_are_kept_per_connector_and_credential_version() {
+    fn handles_are_kept_per_connector_and_version() {
         let cache = HandleCache::new(16);
         cache.put("a", 1, handle(1));
         cache.put("b", 1, handle(2));
         assert_eq!(which(cache.get("a", 1)).as_deref(), Some("http://h1.example"));
-        assert!(cache.get("a", 2).is_none(), "another credential version is another handle");
+        assert!(cache.get("a", 2).is_none(), "another connector version is another handle");
         cache.put("a", 2, handle(3));
         assert_eq!(cache.len(), 2, "a newer version replaces the older one");
         assert!(cache.get("a", 1).is_none());

@@ -352,26 +352,68 @@ both_backends!(execution_errors_map_to_the_table, |backend| async move {
     assert_eq!((a.status, a.body["code"].as_str()), (502, Some("upstream_http")), "{}", a.text);
     assert_eq!(a.body["details"]["upstream_status"], 500);
     fake.reset();
-    // Egress: a base URL on a host the operator did not allow is refused before any request.
+    // Egress: a base URL on a host the operator did not allow is refused when stored...
+    let localhost = format!("http://localhost:{}/github", fake.addr.port());
     let sneaky = e.post("/api/v1/integrations/connectors", &app, json!({
         "connector_type": "github", "workspace_name": "w", "credentials": {"personal_access_token": creds::GITHUB_TOKEN},
-        "replication_config": {"repositories": ["octo/hello"]}, "config": {"base_url": format!("http://localhost:{}/github", fake.addr.port())}})).await;
-    assert_eq!(sneaky.status, 201);
-    let id = sneaky.body["id"].as_str().unwrap_or_default().to_string();
+        "replication_config": {"repositories": ["octo/hello"]}, "config": {"base_url": localhost}})).await;
+    assert_eq!(
+        (sneaky.status, sneaky.body["details"]["fields"][0]["field"].as_str()),
+        (422, Some("config.base_url")),
+        "{}",
+        sneaky.text
+    );
+    // ...and, for a row stored before (or rules narrowed since), before any request.
+    let id = e.github_connector(&app, Some("w"), &fake.base_url("github"), creds::GITHUB_TOKEN).await;
+    store_config(&e, &id, json!({"base_url": localhost})).await;
     let a = exec(id, json!({"entity": "issues", "action": "list", "params": {"owner": "octo", "repo": "hello"}})).await;
     assert_eq!((a.status, a.body["code"].as_str()), (403, Some("forbidden")), "{}", a.text);
     assert!(fake.requests().is_empty(), "no byte left for a forbidden host");
     // The same holds for an OAuth token endpoint: refresh requests carry secrets too.
-    let oauth = e.post("/api/v1/integrations/connectors", &app, json!({
+    let token_url = format!("http://localhost:{}/hubspot/oauth/v1/token", fake.addr.port());
+    let oauth_body = |config: Value| {
+        json!({
         "connector_type": "hubspot", "workspace_name": "w",
         "credentials": {"refresh_token": creds::OAUTH_INITIAL_REFRESH_TOKEN, "client_id": creds::OAUTH_CLIENT_ID, "client_secret": creds::OAUTH_CLIENT_SECRET},
-        "config": {"base_url": fake.base_url("hubspot"), "token_url": format!("http://localhost:{}/hubspot/oauth/v1/token", fake.addr.port())}})).await;
+        "config": config})
+    };
+    let refused = e
+        .post(
+            "/api/v1/integrations/connectors",
+            &app,
+            oauth_body(json!({"base_url": fake.base_url("hubspot"), "token_url": token_url})),
+        )
+        .await;
+    assert_eq!(
+        (refused.status, refused.body["details"]["fields"][0]["field"].as_str()),
+        (422, Some("config.token_url")),
+        "{}",
+        refused.text
+    );
+    let oauth = e
+        .post("/api/v1/integrations/connectors", &app, oauth_body(json!({"base_url": fake.base_url("hubspot")})))
+        .await;
     assert_eq!(oauth.status, 201, "{}", oauth.text);
     let id = oauth.body["id"].as_str().unwrap_or_default().to_string();
+    store_config(&e, &id, json!({"base_url": fake.base_url("hubspot"), "token_url": token_url})).await;
     let a = exec(id, json!({"entity": "contacts", "action": "list"})).await;
     assert_eq!((a.status, a.body["code"].as_str()), (403, Some("forbidden")), "{}", a.text);
     assert!(fake.requests().is_empty(), "no refresh went to a forbidden host");
 });
+
+/// Writes a connector's config straight to storage, past the API's checks (a row stored before
+/// them, or egress rules narrowed since).
+async fn store_config(e: &Engine, id: &str, config: Value) {
+    let db = &e.state.db;
+    let mut row = db
+        .get_connector(&e.app.organization_id, None, id)
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"))
+        .unwrap_or_else(|| panic!("connector {id} not found"));
+    row.config = Some(config.to_string());
+    let version = row.version;
+    assert!(db.update_connector(&row, version).await.unwrap_or_else(|e| panic!("{e:?}")));
+}
 
 both_backends!(bad_requests_and_limits, |backend| async move {
     let Some(e) = start(backend, |s| {
@@ -430,7 +472,11 @@ both_backends!(bad_requests_and_limits, |backend| async move {
     assert_eq!(a.body["code"], "rate_limited");
     assert!(a.headers.get("retry-after").is_some());
     let m = call("GET", &e.url("/metrics"), None, None, &[]).await;
-    assert!(m.text.contains("switchboard_http_requests_total{method=\"GET\",status=\"429\"}"), "{}", m.text);
+    assert!(
+        m.text.contains("switchboard_http_requests_total{method=\"GET\",route=\"/api/v1/workspaces\",status=\"429\"}"),
+        "{}",
+        m.text
+    );
 });
 
 #[tokio::test]
@@ -660,3 +706,449 @@ both_backends!(widget_origins_of_other_replicas_show_up_after_the_ttl, |backend|
     assert_eq!(preflight().await.as_deref(), Some("https://replica.example"));
     assert_eq!(counter(&e, LOADS).await - before, 2, "read once, then once more after the time to live");
 });
+
+/// A connector whose server URL takes a `subdomain` from its config.
+const SUBDOMAIN_SPEC: &str = r##"
+openapi: 3.1.0
+info:
+  title: Widgets API
+  version: "1"
+  x-connector-name: widgets
+  x-connector-definition-id: 11111111-2222-3333-4444-555555555555
+servers:
+  - url: "https://{subdomain}.widgets.example.com/api"
+components:
+  securitySchemes:
+    key:
+      type: apiKey
+      in: header
+      name: x-api-key
+      x-auth-config: {required: [api_key], properties: {api_key: {type: string}}}
+paths:
+  /widgets:
+    get:
+      x-entity: widgets
+      x-action: list
+      responses: {"200": {description: ok}}
+"##;
+
+fn registry_with_widgets() -> switchboard_core::Registry {
+    let mut r = common::builtin();
+    r.insert(switchboard_core::spec::parse_spec("widgets.yaml", SUBDOMAIN_SPEC).unwrap_or_else(|e| panic!("{e}")));
+    r
+}
+
+async fn execute_issues(e: &Engine, token: &str, id: &str) -> common::Answer {
+    e.post(
+        &format!("/api/v1/integrations/connectors/{id}/execute"),
+        token,
+        json!({"entity": "issues", "action": "list", "params": {"owner": "octo", "repo": "hello"}}),
+    )
+    .await
+}
+
+async fn patch(e: &Engine, token: &str, id: &str, body: Value) -> common::Answer {
+    call("PATCH", &e.url(&format!("/api/v1/integrations/connectors/{id}")), Some(token), Some(body), &[]).await
+}
+
+both_backends!(connector_changes_reach_every_replica, |backend| async move {
+    let Some(a) = start(backend, |_| {}).await else { return };
+    let b = a.replica().await;
+    let (first, second) = (fake().await, fake().await);
+    let app = a.app_token().await;
+    let id = a.github_connector(&app, Some("acme"), &first.base_url("github"), creds::GITHUB_TOKEN).await;
+    // B runs it, and keeps a handle for it.
+    let run = execute_issues(&b, &app, &id).await;
+    assert_eq!(run.status, 200, "{}", run.text);
+    assert_eq!((first.requests().len(), second.requests().len()), (1, 0));
+    // A points it at another upstream; B's next run must go there.
+    let moved = patch(&a, &app, &id, json!({"config": {"base_url": second.base_url("github")}})).await;
+    assert_eq!(moved.status, 200, "{}", moved.text);
+    let run = execute_issues(&b, &app, &id).await;
+    assert_eq!(run.status, 200, "{}", run.text);
+    assert_eq!(
+        (first.requests().len(), second.requests().len()),
+        (1, 1),
+        "B used a handle made from the config before A's change"
+    );
+    // A credential change through A is seen by B too.
+    let rekeyed = patch(&a, &app, &id, json!({"credentials": {"personal_access_token": "ghp_revoked_000000"}})).await;
+    assert_eq!(rekeyed.status, 200, "{}", rekeyed.text);
+    let run = execute_issues(&b, &app, &id).await;
+    assert_eq!((run.status, run.body["code"].as_str()), (502, Some("upstream_authentication")), "{}", run.text);
+    // Each change is one more version; the stored row says so.
+    let row = a.state.db.get_connector(&a.app.organization_id, None, &id).await.unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(row.map(|r| (r.version, r.credential_version)), Some((3, 2)));
+});
+
+both_backends!(only_application_tokens_move_a_connector, |backend| async move {
+    let Some(e) = common::start_registry(backend, registry_with_widgets(), |_| {}).await else { return };
+    let (first, second) = (fake().await, fake().await);
+    let app = e.app_token().await;
+    let scoped = e.scoped_token(&app, "acme").await;
+    let id = e.github_connector(&scoped, None, &first.base_url("github"), creds::GITHUB_TOKEN).await;
+    // A scoped token cannot point the stored credentials elsewhere, even at an allowed host.
+    for (config, field) in [
+        (json!({"base_url": second.base_url("github")}), "config.base_url"),
+        (json!({}), "config.base_url"),
+        (json!({"base_url": first.base_url("github"), "token_url": second.base_url("github")}), "config.token_url"),
+    ] {
+        let a = patch(&e, &scoped, &id, json!({"config": config})).await;
+        assert_eq!((a.status, a.body["code"].as_str()), (403, Some("forbidden")), "{config}: {}", a.text);
+        assert!(a.body["message"].as_str().unwrap_or_default().contains(field), "{config}: {}", a.text);
+        assert_eq!(a.body["details"]["field"], field, "{}", a.text);
+    }
+    // Resending the same value is no change; other fields stay the scoped token's to change.
+    let same =
+        patch(&e, &scoped, &id, json!({"name": "renamed", "config": {"base_url": first.base_url("github")}})).await;
+    assert_eq!(same.status, 200, "{}", same.text);
+    assert_eq!(execute_issues(&e, &scoped, &id).await.status, 200);
+    assert_eq!((first.requests().len(), second.requests().len()), (1, 0), "the connector never moved");
+    // An application token may move it, to an allowed host only.
+    let moved = patch(&e, &app, &id, json!({"config": {"base_url": second.base_url("github")}})).await;
+    assert_eq!(moved.status, 200, "{}", moved.text);
+    assert_eq!(execute_issues(&e, &scoped, &id).await.status, 200);
+    assert_eq!(second.requests().len(), 1);
+    let localhost = format!("http://localhost:{}/github", second.addr.port());
+    let away = patch(&e, &app, &id, json!({"config": {"base_url": localhost}})).await;
+    assert_eq!(away.status, 422, "{}", away.text);
+    assert_eq!(away.body["details"]["fields"][0]["field"], "config.base_url", "{}", away.text);
+    let create = e
+        .post(
+            "/api/v1/integrations/connectors",
+            &scoped,
+            json!({"connector_type": "stripe", "credentials": {"api_key": "sk_test_x"}, "config": {"base_url": "https://attacker.example/v1"}}),
+        )
+        .await;
+    assert_eq!(create.status, 422, "{}", create.text);
+    assert_eq!(create.body["details"]["fields"][0]["field"], "config.base_url", "{}", create.text);
+
+    // Every variable of the server URL counts: here `subdomain`.
+    let widgets = |subdomain: &str| json!({"connector_type": "widgets", "credentials": {"api_key": "k_123456"}, "config": {"subdomain": subdomain}});
+    let w = e.post("/api/v1/integrations/connectors", &scoped, widgets("acme")).await;
+    assert_eq!(w.status, 201, "{}", w.text);
+    let wid = w.body["id"].as_str().unwrap_or_default().to_string();
+    let a = patch(&e, &scoped, &wid, json!({"config": {"subdomain": "other"}})).await;
+    assert_eq!((a.status, a.body["details"]["field"].as_str()), (403, Some("config.subdomain")), "{}", a.text);
+    let a = patch(&e, &app, &wid, json!({"config": {"subdomain": "other"}})).await;
+    assert_eq!(a.status, 200, "{}", a.text);
+    // A variable that moves the host off the spec's domain is refused, on create and on update.
+    let a = e.post("/api/v1/integrations/connectors", &scoped, widgets("attacker.example/x?")).await;
+    assert_eq!(
+        (a.status, a.body["details"]["fields"][0]["field"].as_str()),
+        (422, Some("config.subdomain")),
+        "{}",
+        a.text
+    );
+    let a = patch(&e, &app, &wid, json!({"config": {"subdomain": "attacker.example#"}})).await;
+    assert_eq!(
+        (a.status, a.body["details"]["fields"][0]["field"].as_str()),
+        (422, Some("config.subdomain")),
+        "{}",
+        a.text
+    );
+});
+
+both_backends!(parallel_deletes_delete_once, |backend| async move {
+    let Some(e) = start(backend, |_| {}).await else { return };
+    let fake = fake().await;
+    let app = e.app_token().await;
+    for round in 0..3 {
+        let id = e.github_connector(&app, Some("acme"), &fake.base_url("github"), creds::GITHUB_TOKEN).await;
+        let url = e.url(&format!("/api/v1/integrations/connectors/{id}"));
+        let deletes = (0..16).map(|_| {
+            let (url, app) = (url.clone(), app.clone());
+            tokio::spawn(async move { call("DELETE", &url, Some(&app), None, &[]).await.status })
+        });
+        let mut statuses: Vec<u16> =
+            futures::future::join_all(deletes).await.into_iter().map(|r| r.unwrap_or_else(|e| panic!("{e}"))).collect();
+        statuses.sort_unstable();
+        assert_eq!(statuses, [vec![204], vec![404; 15]].concat(), "round {round}: one delete deletes");
+    }
+});
+
+both_backends!(cors_origins_belong_to_the_organization_that_registered_them, |backend| async move {
+    let Some(e) = start(backend, |_| {}).await else { return };
+    let org_b =
+        switchboard_engine::admin::create_application(&e.state.db, "org-b").await.unwrap_or_else(|e| panic!("{e:?}"));
+    let app_a = e.app_token().await;
+    let app_b = e.app_token_for(&org_b).await;
+    let scoped_a = e.scoped_token(&app_a, "acme").await;
+    let widget_b = e.widget_token(&app_b, "wb", "https://b.example").await;
+    let allow = |a: &common::Answer| {
+        a.headers.get("access-control-allow-origin").and_then(|v| v.to_str().ok()).map(str::to_string)
+    };
+    let get = |token: String, origin: &'static str| {
+        let url = e.url("/api/v1/integrations/connectors");
+        async move { call("GET", &url, Some(&token), None, &[("origin", origin)]).await }
+    };
+    // Organization A's answers are not readable from B's page.
+    for (who, token) in [("application a", &app_a), ("scoped a", &scoped_a)] {
+        let a = get(token.clone(), "https://b.example").await;
+        assert_eq!((a.status, allow(&a)), (200, None), "{who}: {:?}", a.headers);
+        assert_eq!(a.headers.get("vary").and_then(|v| v.to_str().ok()), Some("Origin"));
+    }
+    // B's own are.
+    for (who, token) in [("application b", &app_b), ("widget b", &widget_b)] {
+        let a = get(token.clone(), "https://b.example").await;
+        assert_eq!((a.status, allow(&a).as_deref()), (200, Some("https://b.example")), "{who}: {}", a.text);
+    }
+    // No token, or an invalid one: nothing is readable.
+    let a = call("GET", &e.url("/api/v1/workspaces"), None, None, &[("origin", "https://b.example")]).await;
+    assert_eq!((a.status, allow(&a)), (401, None));
+    let a = get(format!("{app_b}x"), "https://b.example").await;
+    assert_eq!((a.status, allow(&a)), (401, None));
+    // A preflight carries no token: answered for any registered origin.
+    let p = call(
+        "OPTIONS",
+        &e.url("/api/v1/integrations/connectors"),
+        None,
+        None,
+        &[("origin", "https://b.example"), ("access-control-request-method", "GET")],
+    )
+    .await;
+    assert_eq!(allow(&p).as_deref(), Some("https://b.example"));
+
+    // An origin registered for one workspace is readable by that workspace's widgets only.
+    let ws = |name: &'static str| {
+        let db = e.state.db.clone();
+        let org = org_b.organization_id.clone();
+        async move { db.workspace_for(&org, name).await.unwrap_or_else(|e| panic!("{e:?}")) }
+    };
+    let (w1, w2) = (ws("w1").await, ws("w2").await);
+    e.state
+        .origins
+        .add_in(&e.state.db, &org_b.organization_id, Some(&w1.id), "https://w1.example")
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let widget_of = |w: &switchboard_engine::db::Workspace| {
+        let c = claims(
+            TokenKind::Widget,
+            &org_b.client_id,
+            &org_b.organization_id,
+            Some((&w.id, &w.name)),
+            Some("https://w1.example"),
+        );
+        e.state.signer.issue(c, 600).unwrap_or_else(|e| panic!("{e:?}"))
+    };
+    let a = get(widget_of(&w1), "https://w1.example").await;
+    assert_eq!((a.status, allow(&a).as_deref()), (200, Some("https://w1.example")), "{}", a.text);
+    let a = get(widget_of(&w2), "https://w1.example").await;
+    assert_eq!((a.status, allow(&a)), (200, None), "another workspace's widget: {}", a.text);
+    let a = get(app_a.clone(), "https://w1.example").await;
+    assert_eq!(allow(&a), None);
+});
+
+both_backends!(audit_records_are_pruned_by_age_and_count, |backend| async move {
+    use switchboard_engine::services::execution::{prune_audit, Pruned};
+    use time::format_description::well_known::Rfc3339;
+    let Some(e) = start(backend, |_| {}).await else { return };
+    let db = &e.state.db;
+    let org = &e.app.organization_id;
+    let record = |entity: String| switchboard_engine::db::Audit {
+        organization_id: org.clone(),
+        workspace_id: None,
+        connector_id: None,
+        token_kind: "application".into(),
+        entity,
+        action: "list".into(),
+        status: "success".into(),
+        error_code: None,
+        latency_ms: 1,
+        request_id: "r".into(),
+    };
+    let now = time::OffsetDateTime::now_utc();
+    let at = |t: time::OffsetDateTime| t.format(&Rfc3339).unwrap_or_default();
+    // 30 records 31 to 40 days old, 20 from the last hour, oldest first.
+    for i in 0..30 {
+        let t = now - time::Duration::days(40) + time::Duration::hours(7 * i);
+        db.audit_at(&record(format!("old{i:02}")), &at(t)).await.unwrap_or_else(|e| panic!("{e:?}"));
+    }
+    for i in 0..20 {
+        let t = now - time::Duration::minutes(60 - i);
+        db.audit_at(&record(format!("new{i:02}")), &at(t)).await.unwrap_or_else(|e| panic!("{e:?}"));
+    }
+    let mut settings = e.state.settings.clone();
+    settings.audit_max_age = std::time::Duration::from_secs(30 * 24 * 3600);
+    settings.audit_max_rows = 0;
+    settings.audit_prune_batch = 7;
+    let pruned = prune_audit(db, &settings).await.unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(pruned, Pruned { by_age: 30, by_count: 0 });
+    let left = db.audit_records(org).await.unwrap_or_else(|e| panic!("{e:?}"));
+    assert!(left.iter().all(|r| r.0.starts_with("new")) && left.len() == 20, "{left:?}");
+    // Beyond the row limit, the oldest go.
+    settings.audit_max_rows = 5;
+    let pruned = prune_audit(db, &settings).await.unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(pruned, Pruned { by_age: 0, by_count: 15 });
+    let left: Vec<String> =
+        db.audit_records(org).await.unwrap_or_else(|e| panic!("{e:?}")).into_iter().map(|r| r.0).collect();
+    assert_eq!(left, ["new19", "new18", "new17", "new16", "new15"]);
+    assert_eq!(prune_audit(db, &settings).await.unwrap_or_else(|e| panic!("{e:?}")), Pruned::default());
+});
+
+/// A token request for `client_id` with `secret`, from `forwarded_for` when given.
+async fn token_attempt(e: &Engine, client_id: &str, secret: &str, forwarded_for: Option<&str>) -> common::Answer {
+    let headers: Vec<(&str, &str)> = forwarded_for.map(|f| ("x-forwarded-for", f)).into_iter().collect();
+    let body = json!({"client_id": client_id, "client_secret": secret});
+    call("POST", &e.url("/api/v1/account/applications/token"), None, Some(body), &headers).await
+}
+
+both_backends!(token_endpoint_limits_each_client_id, |backend| async move {
+    // The default burst of 20, refilling slowly enough that the test does not race the clock.
+    let Some(e) = start(backend, |s| {
+        s.token_rate_per_client = 0.05;
+        s.token_burst_per_client = 20.0;
+    })
+    .await
+    else {
+        return;
+    };
+    let (id, secret) = (e.app.client_id.clone(), e.app.client_secret.clone());
+    assert_eq!(token_attempt(&e, &id, &secret, None).await.status, 200);
+    for i in 2..=20 {
+        let a = token_attempt(&e, &id, &format!("wrong-{i}"), None).await;
+        assert_eq!(a.status, 401, "attempt {i}: {}", a.text);
+    }
+    // The 21st attempt is refused before the secret is looked at, even the right one.
+    let a = token_attempt(&e, &id, &secret, None).await;
+    assert_eq!(a.status, 429, "{}", a.text);
+    assert_eq!(a.body["code"], "rate_limited");
+    assert_eq!(a.body["details"]["limit"], "client_id");
+    let wait: u64 =
+        a.headers.get("retry-after").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok()).unwrap_or(0);
+    assert!((1..=20).contains(&wait), "Retry-After: {wait}");
+    assert!(!a.text.contains(&secret));
+    // Other client ids have buckets of their own.
+    assert_eq!(token_attempt(&e, "sb_someone_else", "x", None).await.status, 401);
+    let (clients, addresses) = e.state.token_limits.keys();
+    assert_eq!((clients, addresses), (2, 1), "one bucket per client id, and one address");
+});
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forwarded_for_is_honoured_only_from_trusted_proxies() {
+    // Served without ConnectInfo, the peer counts as loopback.
+    let limits = |trusted: &'static [&'static str]| {
+        move |s: &mut switchboard_engine::Settings| {
+            s.token_rate_per_address = 0.05;
+            s.token_burst_per_address = 3.0;
+            s.trusted_proxies = trusted.iter().map(|c| c.parse().unwrap_or_else(|e| panic!("{e}"))).collect();
+        }
+    };
+    let refused = |a: &common::Answer| a.status == 429 && a.body["details"]["limit"] == "address";
+
+    // No trusted proxy: X-Forwarded-For is the client's own say, and ignored.
+    let Some(e) = start(Backend::Sqlite, limits(&[])).await else { return };
+    for i in 1..=3 {
+        let a = token_attempt(&e, "sb_x", "x", Some(&format!("198.51.100.{i}"))).await;
+        assert_eq!(a.status, 401, "{}", a.text);
+    }
+    let a = token_attempt(&e, "sb_x", "x", Some("198.51.100.4")).await;
+    assert!(refused(&a), "a made-up X-Forwarded-For does not buy a fresh bucket: {}", a.text);
+    assert!(a.headers.contains_key("retry-after"));
+
+    // Behind a trusted proxy (loopback here), the right-most untrusted hop is the client.
+    let Some(e) = start(Backend::Sqlite, limits(&["127.0.0.1/32"])).await else { return };
+    for _ in 0..3 {
+        assert_eq!(token_attempt(&e, "sb_x", "x", Some("198.51.100.1")).await.status, 401);
+    }
+    assert!(refused(&token_attempt(&e, "sb_x", "x", Some("198.51.100.1")).await));
+    // Hops the client prepends change nothing: the proxy appended the address it saw.
+    assert!(refused(&token_attempt(&e, "sb_x", "x", Some("203.0.113.9, 198.51.100.1")).await));
+    assert!(refused(&token_attempt(&e, "sb_x", "x", Some("203.0.113.9, 198.51.100.1, 127.0.0.1")).await));
+    // Another client behind the same proxy has its own bucket.
+    assert_eq!(token_attempt(&e, "sb_x", "x", Some("198.51.100.2")).await.status, 401);
+    assert_eq!(token_attempt(&e, "sb_x", "x", Some("198.51.100.2, 127.0.0.1")).await.status, 401);
+}
+
+both_backends!(argon2_client_secrets_migrate_to_the_keyed_hash, |backend| async move {
+    let Some(e) = start(backend, |_| {}).await else { return };
+    let (id, secret) = (e.app.client_id.clone(), e.app.client_secret.clone());
+    let stored = || async {
+        let app = e.state.db.find_application(&id).await.unwrap_or_else(|e| panic!("{e:?}"));
+        app.unwrap_or_else(|| panic!("no application row")).secret_hash
+    };
+    // admin::create_application still writes Argon2 (as rows from before the keyed hash are).
+    let before = stored().await;
+    assert!(before.starts_with("$argon2id$"), "{before}");
+    assert_eq!(token_attempt(&e, &id, "wrong", None).await.status, 401);
+    assert_eq!(stored().await, before, "a wrong secret migrates nothing");
+    assert_eq!(token_attempt(&e, &id, &secret, None).await.status, 200);
+    let after = stored().await;
+    assert!(after.starts_with("hmac-sha256$") && !after.contains(&secret), "{after}");
+    assert_eq!(e.state.secrets.hasher().hash(&id, &secret), after);
+    // The keyed hash answers from now on, and still tells secrets apart.
+    assert_eq!(token_attempt(&e, &id, &secret, None).await.status, 200);
+    assert_eq!(token_attempt(&e, &id, "wrong", None).await.status, 401);
+    // Another replica on the same store shares the HMAC key.
+    let r = e.replica().await;
+    assert_eq!(token_attempt(&r, &id, &secret, None).await.status, 200);
+});
+
+/// The label sets of `switchboard_http_requests_total` on `/metrics`.
+async fn request_series(e: &Engine) -> BTreeSet<String> {
+    let m = call("GET", &e.url("/metrics"), None, None, &[]).await;
+    assert_eq!(m.status, 200);
+    m.text
+        .lines()
+        .filter_map(|l| l.strip_prefix("switchboard_http_requests_total{"))
+        .filter_map(|l| l.rsplit_once('}'))
+        .map(|(labels, _)| labels.to_string())
+        .collect()
+}
+
+/// Requests with made-up methods and paths add no metrics series: requests are counted by a
+/// closed set of methods, the route template (`unmatched` for no route) and the status, so the
+/// series after 100 random requests are the series after 500.
+#[tokio::test]
+async fn random_methods_and_paths_add_no_metrics_series() {
+    use rand::{Rng, SeedableRng};
+    let Some(e) = start(Backend::Sqlite, |_| {}).await else { return };
+    let mut rng = rand::rngs::StdRng::seed_from_u64(9);
+    let word = |rng: &mut rand::rngs::StdRng| -> String {
+        let len = rng.gen_range(3..12);
+        (0..len).map(|_| rng.gen_range(b'A'..=b'Z') as char).collect()
+    };
+    const STANDARD: [&str; 7] = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD"];
+    // From here on the scrape itself is one of the series.
+    request_series(&e).await;
+    let mut at_100 = BTreeSet::new();
+    for i in 0..500 {
+        // Each method slot (seven standard, one made up) with each kind of path (no route; a
+        // route with a random id) comes round every 16 requests.
+        let method = match i % 8 {
+            7 => word(&mut rng),
+            k => STANDARD[k].to_string(),
+        };
+        let path = match (i / 8) % 2 {
+            0 => format!("/{}/{}", word(&mut rng).to_lowercase(), uuid::Uuid::new_v4()),
+            _ => format!("/api/v1/integrations/connectors/{}", word(&mut rng).to_lowercase()),
+        };
+        let a = call(&method, &e.url(&path), None, None, &[]).await;
+        assert!(a.status >= 400, "{method} {path}: {}", a.status);
+        if i == 99 {
+            at_100 = request_series(&e).await;
+        }
+    }
+    let at_500 = request_series(&e).await;
+    eprintln!("{} request series after 100 random requests, {} after 500", at_100.len(), at_500.len());
+    assert_eq!(at_100, at_500, "400 more random requests added series");
+    assert!(at_500.len() <= 20, "{} series: {at_500:#?}", at_500.len());
+    let routes: BTreeSet<&str> = switchboard_engine::route_table().iter().map(|(p, _, _)| *p).collect();
+    let mut methods = BTreeSet::new();
+    for labels in &at_500 {
+        let label = |name: &str| {
+            labels
+                .split(',')
+                .find_map(|kv| kv.strip_prefix(&format!("{name}=\"")))
+                .map(|v| v.trim_end_matches('"').to_string())
+                .unwrap_or_else(|| panic!("no {name} in {labels}"))
+        };
+        let (method, route) = (label("method"), label("route"));
+        assert!(STANDARD.contains(&method.as_str()) || method == "other", "method label {method}");
+        assert!(route == "unmatched" || routes.contains(route.as_str()), "route label {route}");
+        methods.insert(method);
+    }
+    assert_eq!(methods.len(), 8, "every method slot was counted: {methods:?}");
+    assert!(at_500.iter().any(|l| l.contains("route=\"unmatched\",status=\"404\"")), "{at_500:#?}");
+    assert!(at_500.iter().any(|l| l.contains("route=\"/api/v1/integrations/connectors/{id}\"")), "{at_500:#?}");
+}

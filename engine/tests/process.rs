@@ -4,6 +4,7 @@
 
 mod common;
 
+use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -31,7 +32,19 @@ impl Drop for Serve {
 
 impl Serve {
     fn start(data_dir: &std::path::Path, database_url: Option<&str>, env: &[(&str, &str)]) -> Serve {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_switchboard"));
+        Self::spawn(Command::new(env!("CARGO_BIN_EXE_switchboard")), data_dir, database_url, env)
+    }
+
+    /// `switchboard serve` under `umask 000`, so every file mode is the one the engine asks for.
+    #[cfg(unix)]
+    fn start_without_umask(data_dir: &std::path::Path) -> Serve {
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", "umask 000 && exec \"$0\" \"$@\"", env!("CARGO_BIN_EXE_switchboard")]);
+        Self::spawn(cmd, data_dir, None, &[])
+    }
+
+    /// Runs `cmd` (the binary, or a wrapper passing on its arguments) with `serve` arguments.
+    fn spawn(mut cmd: Command, data_dir: &std::path::Path, database_url: Option<&str>, env: &[(&str, &str)]) -> Serve {
         cmd.args(["serve", "--bind", "127.0.0.1:0", "--egress-allow", "127.0.0.1"])
             .arg("--data-dir")
             .arg(data_dir)
@@ -341,4 +354,324 @@ async fn admin_create_application_and_embedded_key_file() {
         s.app_token(v["client_id"].as_str().unwrap_or_default(), v["client_secret"].as_str().unwrap_or_default()).await;
     assert!(!token.is_empty());
     std::thread::sleep(Duration::from_millis(10));
+}
+
+/// The resident memory of process `pid`, in KiB.
+#[cfg(target_os = "linux")]
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let rss = status.lines().find_map(|l| l.strip_prefix("VmRSS:")).map(|v| v.trim().trim_end_matches("kB").trim());
+    rss.and_then(|v| v.parse().ok()).unwrap_or_else(|| panic!("no VmRSS for {pid}"))
+}
+
+/// The secret hash stored for `client_id`.
+async fn stored_secret(db: &switchboard_engine::db::Db, client_id: &str) -> String {
+    let app = db.find_application(client_id).await.unwrap_or_else(|e| panic!("{e:?}"));
+    app.unwrap_or_else(|| panic!("no application {client_id}")).secret_hash
+}
+
+/// Wrong client secrets by the thousand, from as many addresses, cannot exhaust the engine's
+/// memory (each attempt used to run Argon2: 19 MiB and tens of milliseconds, on any number of
+/// threads at once) nor keep a good client out.
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn wrong_client_secrets_cannot_exhaust_memory() {
+    use futures::StreamExt;
+    let dir = TempDir::new();
+    // The attack comes through a trusted proxy (127.0.0.2, the socket peer: this also checks
+    // the engine sees peers) and each attempt names its own address in X-Forwarded-For, like a
+    // botnet: the per-address limit never bites, the default per-client_id limits do.
+    let serve =
+        tokio::task::block_in_place(|| Serve::start(&dir.0, None, &[("SWITCHBOARD_TRUSTED_PROXIES", "127.0.0.2")]));
+    let proxy = reqwest::Client::builder()
+        .no_proxy()
+        .local_address(std::net::IpAddr::from([127, 0, 0, 2]))
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let (good_id, good_secret) = first_creds(&serve);
+    // Victims: a new application (made by the command line) and a row from before the keyed
+    // hash (Argon2, as the library still writes it).
+    let out = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(["admin", "create-application", "--organization", "victims", "--data-dir"])
+        .arg(&dir.0)
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let created: Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    let victim = created["client_id"].as_str().unwrap_or_default().to_string();
+    let db = switchboard_engine::db::Db::open(None, &dir.0).await.unwrap_or_else(|e| panic!("{e:?}"));
+    let legacy = switchboard_engine::admin::create_application(&db, "legacy").await.unwrap_or_else(|e| panic!("{e:?}"));
+    for id in [&good_id, &victim] {
+        assert!(stored_secret(&db, id).await.starts_with("hmac-sha256$"), "new secrets are stored as the keyed hash");
+    }
+    assert!(stored_secret(&db, &legacy.client_id).await.starts_with("$argon2id$"));
+
+    let pid = serve.child.id();
+    let url = format!("{}/api/v1/applications/token", serve.base);
+    let before = rss_kib(pid);
+    let started = Instant::now();
+    let statuses: Vec<u16> = futures::stream::iter(0..2000u32)
+        .map(|i| {
+            let client_id = match i % 3 {
+                0 => victim.clone(),
+                1 => legacy.client_id.clone(),
+                _ => format!("sb_unknown_{i}"),
+            };
+            let from = format!("10.{}.{}.{}", i >> 16, (i >> 8) & 255, i & 255);
+            let req = proxy
+                .post(&url)
+                .header("x-forwarded-for", from)
+                .json(&json!({"client_id": client_id, "client_secret": format!("wrong-{i}")}));
+            async move { req.send().await.map(|r| r.status().as_u16()).unwrap_or(0) }
+        })
+        .buffer_unordered(16)
+        .collect()
+        .await;
+    let attack = started.elapsed();
+    let after = rss_kib(pid);
+    let count = |s: u16| statuses.iter().filter(|&&x| x == s).count();
+    let (limited, refused) = (count(429), count(401));
+    eprintln!(
+        "2000 wrong secrets in {attack:?}: {limited} answered 429, {refused} answered 401; RSS {before} KiB -> {after} KiB"
+    );
+    assert_eq!(limited + refused, 2000, "every attempt is refused or limited: {statuses:?}");
+    assert!(refused >= 667, "unknown client ids are refused, each from its own bucket");
+    assert!(limited >= 500, "attempts on known client ids are limited");
+    assert!(after < before + 50 * 1024, "RSS grew from {before} KiB to {after} KiB");
+
+    // A good client, from an address of its own, gets its token at once.
+    let started = Instant::now();
+    let a = proxy
+        .post(&url)
+        .header("x-forwarded-for", "192.0.2.10")
+        .json(&json!({"client_id": good_id, "client_secret": good_secret}))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let took = started.elapsed();
+    eprintln!("the good client got its token in {took:?}");
+    assert_eq!(a.status(), 200);
+    assert!(took < Duration::from_secs(1), "{took:?}");
+    assert!(stored_secret(&db, &legacy.client_id).await.starts_with("$argon2id$"), "no wrong secret migrates a row");
+}
+
+/// A fresh data directory and every file the engine makes in it are private, whatever the
+/// umask: the directory 0700; the database, its -wal and -shm, and the key file 0600.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_directory_and_files_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let root = TempDir::new();
+    let data = root.0.join("fresh").join("data");
+    let serve = tokio::task::block_in_place(|| Serve::start_without_umask(&data));
+    let (cid, secret) = first_creds(&serve);
+    serve.app_token(&cid, &secret).await;
+    let mode = |p: &std::path::Path| std::fs::metadata(p).map(|m| m.permissions().mode() & 0o777).unwrap_or(0);
+    assert_eq!(mode(&data), 0o700, "the data directory");
+    assert_eq!(mode(&root.0.join("fresh")), 0o700, "a parent the engine created");
+    let mut files = BTreeSet::new();
+    for entry in std::fs::read_dir(&data).unwrap_or_else(|e| panic!("{e}")) {
+        let path = entry.unwrap_or_else(|e| panic!("{e}")).path();
+        assert_eq!(mode(&path), 0o600, "{}", path.display());
+        files.insert(path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default());
+    }
+    for f in ["master.key", "switchboard.db", "switchboard.db-wal", "switchboard.db-shm"] {
+        assert!(files.contains(f), "{f} in {files:?}");
+    }
+}
+
+/// The open-file soft and hard limits of process `pid`.
+#[cfg(target_os = "linux")]
+fn nofile_limits(pid: u32) -> (String, String) {
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap_or_default();
+    let line = limits.lines().find(|l| l.starts_with("Max open files")).unwrap_or_default().to_string();
+    let mut words = line.trim_start_matches("Max open files").split_whitespace().map(str::to_string);
+    (words.next().unwrap_or_default(), words.next().unwrap_or_default())
+}
+
+/// How many descriptors process `pid` holds.
+#[cfg(target_os = "linux")]
+fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).map(|d| d.count()).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Reads until the server closes the connection (end of file or reset); the time from `since`,
+/// or none if it is still open `limit` after `since`.
+#[cfg(target_os = "linux")]
+async fn closed_after(
+    mut s: impl tokio::io::AsyncRead + Unpin,
+    since: tokio::time::Instant,
+    limit: Duration,
+) -> Option<Duration> {
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0u8; 4096];
+    loop {
+        match tokio::time::timeout_at(since + limit, s.read(&mut buf)).await {
+            Err(_) => return None,
+            Ok(Ok(0)) | Ok(Err(_)) => return Some(since.elapsed()),
+            Ok(Ok(_)) => continue,
+        }
+    }
+}
+
+/// The value of one series on `/metrics`.
+#[cfg(target_os = "linux")]
+async fn metric(base: &str, series: &str) -> u64 {
+    let m = call("GET", &format!("{base}/metrics"), None, None, &[]).await;
+    m.text
+        .lines()
+        .find_map(|l| l.strip_prefix(series).and_then(|v| v.trim().parse().ok()))
+        .unwrap_or_else(|| panic!("{series} is not on /metrics: {}", m.text))
+}
+
+/// Sockets that never send a request, clients that trickle a request head a byte at a time
+/// (each byte well within the timeout, the head far beyond it) and a kept-alive connection
+/// left idle are all closed by the engine, which started with an open-file soft limit below
+/// the number of sockets and serves a normal client at once throughout.
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_and_slow_connections_are_closed() {
+    use tokio::io::AsyncWriteExt;
+    use tokio::net::TcpStream;
+    const IDLE: usize = 2000;
+    const SLOW: usize = 20;
+    let (header, idle) = (Duration::from_secs(1), Duration::from_secs(2));
+    let slack = Duration::from_secs(1);
+    let limit = rlimit::increase_nofile_limit(u64::MAX).unwrap_or_else(|e| panic!("{e}"));
+    assert!(limit >= IDLE as u64 + 500, "this test holds {IDLE} sockets; the open-file hard limit is {limit}");
+    let dir = TempDir::new();
+    let mut cmd = Command::new("sh");
+    cmd.args(["-c", "ulimit -S -n 1024 && exec \"$0\" \"$@\"", env!("CARGO_BIN_EXE_switchboard")]);
+    let env =
+        [("SWITCHBOARD_HEADER_READ_TIMEOUT", "1"), ("SWITCHBOARD_IDLE_TIMEOUT", "2"), ("SWITCHBOARD_LOG", "info")];
+    let serve = tokio::task::block_in_place(|| Serve::spawn(cmd, &dir.0, None, &env));
+    let pid = serve.child.id();
+    let (soft, hard) = nofile_limits(pid);
+    assert_eq!(soft, hard, "the engine raised its open-file soft limit from 1024 to the hard limit");
+    let addr = serve.base.trim_start_matches("http://").to_string();
+    let base = serve.base.clone();
+    let run = async move {
+        let started = Instant::now();
+        let mut idle_socks = Vec::with_capacity(IDLE);
+        for _ in 0..IDLE {
+            let s = TcpStream::connect(&addr).await.unwrap_or_else(|e| panic!("connect: {e}"));
+            let at = tokio::time::Instant::now();
+            idle_socks.push(tokio::spawn(closed_after(s, at, Duration::from_secs(10))));
+        }
+        let opened = started.elapsed();
+        let slow: Vec<_> = (0..SLOW)
+            .map(|_| {
+                let addr = addr.clone();
+                tokio::spawn(async move {
+                    let s = TcpStream::connect(&addr).await.unwrap_or_else(|e| panic!("connect: {e}"));
+                    let at = tokio::time::Instant::now();
+                    let (r, mut w) = s.into_split();
+                    let trickle = tokio::spawn(async move {
+                        for b in b"GET /healthz HTTP/1.1\r\nHost: engine\r\nX-Slow: " {
+                            if w.write_all(&[*b]).await.is_err() {
+                                break;
+                            }
+                            tokio::time::sleep(Duration::from_millis(200)).await;
+                        }
+                    });
+                    let closed = closed_after(r, at, Duration::from_secs(10)).await;
+                    trickle.abort();
+                    closed
+                })
+            })
+            .collect();
+        // A kept-alive connection: one request answered, then nothing.
+        let keep_alive = {
+            let addr = addr.clone();
+            tokio::spawn(async move {
+                use tokio::io::AsyncReadExt;
+                let mut s = TcpStream::connect(&addr).await.unwrap_or_else(|e| panic!("connect: {e}"));
+                s.write_all(b"GET /healthz HTTP/1.1\r\nHost: engine\r\n\r\n").await.unwrap_or_else(|e| panic!("{e}"));
+                let mut got = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !String::from_utf8_lossy(&got).contains("\r\n\r\n") {
+                    let n = s.read(&mut buf).await.unwrap_or_else(|e| panic!("{e}"));
+                    assert!(n > 0, "closed before answering: {}", String::from_utf8_lossy(&got));
+                    got.extend_from_slice(&buf[..n]);
+                }
+                assert!(got.starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&got));
+                closed_after(s, tokio::time::Instant::now(), Duration::from_secs(10)).await
+            })
+        };
+        // A normal client, while every socket above is still open.
+        let t = Instant::now();
+        let ok = call("GET", &format!("{base}/healthz"), None, None, &[]).await;
+        let served = t.elapsed();
+        assert_eq!(ok.status, 200, "{}", ok.text);
+        let mut idle_max = Duration::ZERO;
+        for h in idle_socks {
+            let closed = h.await.unwrap_or_else(|e| panic!("{e}"));
+            idle_max = idle_max.max(closed.unwrap_or_else(|| panic!("an idle socket was never closed")));
+        }
+        let mut slow_max = Duration::ZERO;
+        for h in slow {
+            let closed = h.await.unwrap_or_else(|e| panic!("{e}"));
+            slow_max = slow_max.max(closed.unwrap_or_else(|| panic!("a slow client was never closed")));
+        }
+        let kept = keep_alive.await.unwrap_or_else(|e| panic!("{e}")).unwrap_or_else(|| panic!("never closed"));
+        (opened, served, idle_max, slow_max, kept)
+    };
+    let (opened, served, idle_max, slow_max, kept) = tokio::time::timeout(Duration::from_secs(60), run)
+        .await
+        .unwrap_or_else(|_| panic!("the connections were not all closed within a minute"));
+    eprintln!(
+        "{IDLE} idle sockets opened in {opened:?}; normal client served in {served:?}; closed after at most \
+         {idle_max:?} (idle), {slow_max:?} (slow head); kept-alive connection closed {kept:?} after its answer"
+    );
+    assert!(served < Duration::from_secs(2), "the normal client waited {served:?}");
+    // A connection's first request head is due within the header timeout of its start.
+    assert!(idle_max <= header + slack, "an idle socket stayed open {idle_max:?}");
+    assert!(slow_max <= header + slack, "a slow client stayed connected {slow_max:?}");
+    assert!(kept <= idle + slack, "a kept-alive connection stayed open {kept:?}");
+    assert!(kept >= idle - Duration::from_millis(500), "the idle timeout, not the header one, closes it: {kept:?}");
+    let heads = metric(&serve.base, "switchboard_connection_timeouts_total{phase=\"header\"}").await;
+    assert!(heads >= (IDLE + SLOW) as u64, "{heads} header timeouts counted");
+    assert!(metric(&serve.base, "switchboard_connection_timeouts_total{phase=\"idle\"}").await >= 1);
+}
+
+/// Connections beyond `--max-connections` wait in the accept queue: the engine holds no
+/// descriptor for them, and serves them once earlier ones are done.
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_beyond_the_limit_wait_in_the_accept_queue() {
+    use tokio::net::TcpStream;
+    const MAX: usize = 16;
+    const OPENED: usize = 64;
+    let dir = TempDir::new();
+    let env =
+        [("SWITCHBOARD_MAX_CONNECTIONS", "16"), ("SWITCHBOARD_HEADER_READ_TIMEOUT", "1"), ("SWITCHBOARD_LOG", "info")];
+    let serve = tokio::task::block_in_place(|| Serve::start(&dir.0, None, &env));
+    let pid = serve.child.id();
+    let addr = serve.base.trim_start_matches("http://").to_string();
+    let base = serve.base.clone();
+    let run = async move {
+        assert_eq!(call("GET", &format!("{base}/readyz"), None, None, &[]).await.status, 200);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let before = open_fds(pid);
+        let mut socks = Vec::new();
+        for _ in 0..OPENED {
+            let s = TcpStream::connect(&addr).await.unwrap_or_else(|e| panic!("connect: {e}"));
+            socks.push(tokio::spawn(closed_after(s, tokio::time::Instant::now(), Duration::from_secs(20))));
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let held = open_fds(pid).saturating_sub(before);
+        let t = Instant::now();
+        let ok = call("GET", &format!("{base}/healthz"), None, None, &[]).await;
+        let waited = t.elapsed();
+        assert_eq!(ok.status, 200, "{}", ok.text);
+        for s in socks {
+            assert!(s.await.unwrap_or_else(|e| panic!("{e}")).is_some(), "a queued socket was never closed");
+        }
+        (held, waited)
+    };
+    let (held, waited) = tokio::time::timeout(Duration::from_secs(60), run)
+        .await
+        .unwrap_or_else(|_| panic!("the queued connections were not served within a minute"));
+    eprintln!("{OPENED} idle sockets against --max-connections {MAX}: {held} descriptors held; normal client served after {waited:?}");
+    assert!(held <= MAX + 2, "the engine holds {held} descriptors for {OPENED} idle sockets");
 }

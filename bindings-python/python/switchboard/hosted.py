@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable, Mapping
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import _call, _native
 from ._executor import Connector, Executor
@@ -31,9 +31,29 @@ C = TypeVar("C", bound=Connector)
 TokenProvider = Callable[[str | None], "str | Awaitable[str]"]
 
 
-def _client(token_provider: TokenProvider | None, **settings: Any) -> _native.HostedClient:
-    """The native engine client; core resolves aliases and environment fallbacks."""
-    return _call.sync(_native.HostedClient, _call.settings(**settings), token_provider)
+if TYPE_CHECKING:
+    from typing_extensions import TypedDict, Unpack
+
+    class ClientArgs(TypedDict, total=False):
+        """How to reach and authenticate with the engine; see ``Workspace`` for each."""
+
+        client_id: str | None
+        client_secret: str | None
+        base_url: str | None
+        organization_id: str | None
+        timeout: float | None
+        airbyte_client_id: str | None
+        airbyte_client_secret: str | None
+        scoped_token: str | None
+        token_provider: TokenProvider | None
+
+
+def _client(client: ClientArgs) -> _native.HostedClient:
+    """The native engine client: core resolves the aliases and environment fallbacks and
+    refuses unknown arguments."""
+    settings: dict[str, Any] = dict(client)
+    provider = settings.pop("token_provider", None)
+    return _call.sync(_native.HostedClient, _call.settings(**settings), provider)
 
 
 class Workspace:
@@ -58,33 +78,11 @@ class Workspace:
     """
 
     def __init__(
-        self,
-        *,
-        client_id: str | None = None,
-        client_secret: str | None = None,
-        workspace_name: str | None = None,
-        external_user_id: str | None = None,
-        base_url: str | None = None,
-        organization_id: str | None = None,
-        timeout: float | None = None,
-        airbyte_client_id: str | None = None,
-        airbyte_client_secret: str | None = None,
-        scoped_token: str | None = None,
-        token_provider: TokenProvider | None = None,
+        self, *, workspace_name: str | None = None, external_user_id: str | None = None, **client: Unpack[ClientArgs]
     ) -> None:
-        client = _client(
-            token_provider,
-            base_url=base_url,
-            client_id=client_id,
-            client_secret=client_secret,
-            airbyte_client_id=airbyte_client_id,
-            airbyte_client_secret=airbyte_client_secret,
-            scoped_token=scoped_token,
-            organization_id=organization_id,
-            timeout=timeout,
-        )
+        client_ = _client(client)
         target = _call.settings(workspace_name=workspace_name, external_user_id=external_user_id)
-        self._ws = _call.sync(_native.Workspace, client, target)
+        self._ws = _call.sync(_native.Workspace, client_, target)
 
     @property
     def name(self) -> str:
@@ -172,33 +170,14 @@ class HostedExecutor(Executor):
     def __init__(
         self,
         *,
-        client_id: str | None = None,
-        client_secret: str | None = None,
         connector_id: str | None = None,
         workspace_name: str | None = None,
         external_user_id: str | None = None,
         connector_definition_id: str | None = None,
-        base_url: str | None = None,
-        organization_id: str | None = None,
-        timeout: float | None = None,
-        airbyte_client_id: str | None = None,
-        airbyte_client_secret: str | None = None,
-        scoped_token: str | None = None,
-        token_provider: TokenProvider | None = None,
+        **client: Unpack[ClientArgs],
     ) -> None:
-        client = _client(
-            token_provider,
-            base_url=base_url,
-            client_id=client_id,
-            client_secret=client_secret,
-            airbyte_client_id=airbyte_client_id,
-            airbyte_client_secret=airbyte_client_secret,
-            scoped_token=scoped_token,
-            organization_id=organization_id,
-            timeout=timeout,
-        )
         self._handle = _hosted(
-            client,
+            _client(client),
             connector_id=connector_id,
             workspace_name=workspace_name,
             external_user_id=external_user_id,
@@ -247,32 +226,13 @@ def connect_as(
     workspace_name: str | None = None,
     external_user_id: str | None = None,
     connector_id: str | None = None,
-    client_id: str | None = None,
-    client_secret: str | None = None,
-    base_url: str | None = None,
-    organization_id: str | None = None,
-    timeout: float | None = None,
-    airbyte_client_id: str | None = None,
-    airbyte_client_secret: str | None = None,
-    scoped_token: str | None = None,
-    token_provider: TokenProvider | None = None,
+    **client: Unpack[ClientArgs],
 ) -> C:
     """The typed connector ``cls`` running through the engine on the one connector of its type
     in the workspace (or ``connector_id``). The lookup runs on first use: none raises
     ``ConnectorNotFoundError``, two or more ``ConnectorAmbiguityError``."""
-    client = _client(
-        token_provider,
-        base_url=base_url,
-        client_id=client_id,
-        client_secret=client_secret,
-        airbyte_client_id=airbyte_client_id,
-        airbyte_client_secret=airbyte_client_secret,
-        scoped_token=scoped_token,
-        organization_id=organization_id,
-        timeout=timeout,
-    )
     handle = _hosted(
-        client,
+        _client(client),
         connector_id=connector_id,
         workspace_name=workspace_name,
         external_user_id=external_user_id,

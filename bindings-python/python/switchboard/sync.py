@@ -16,9 +16,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import hosted
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 from ._executor import LocalExecutor as _AsyncLocalExecutor
 from ._executor import TokenRefreshCallback
 from ._sync import SyncConnector, SyncExecutor, run
@@ -70,34 +73,18 @@ class HostedExecutor(SyncExecutor[hosted.HostedExecutor]):
     def __init__(
         self,
         *,
-        client_id: str | None = None,
-        client_secret: str | None = None,
         connector_id: str | None = None,
         workspace_name: str | None = None,
         external_user_id: str | None = None,
         connector_definition_id: str | None = None,
-        base_url: str | None = None,
-        organization_id: str | None = None,
-        timeout: float | None = None,
-        airbyte_client_id: str | None = None,
-        airbyte_client_secret: str | None = None,
-        scoped_token: str | None = None,
-        token_provider: hosted.TokenProvider | None = None,
+        **client: Unpack[hosted.ClientArgs],
     ) -> None:
         self._async = hosted.HostedExecutor(
-            client_id=client_id,
-            client_secret=client_secret,
             connector_id=connector_id,
             workspace_name=workspace_name,
             external_user_id=external_user_id,
             connector_definition_id=connector_definition_id,
-            base_url=base_url,
-            organization_id=organization_id,
-            timeout=timeout,
-            airbyte_client_id=airbyte_client_id,
-            airbyte_client_secret=airbyte_client_secret,
-            scoped_token=scoped_token,
-            token_provider=token_provider,
+            **client,
         )
 
     @classmethod
@@ -131,33 +118,9 @@ class Workspace:
     """Blocking ``switchboard.Workspace``; a context manager."""
 
     def __init__(
-        self,
-        *,
-        client_id: str | None = None,
-        client_secret: str | None = None,
-        workspace_name: str | None = None,
-        external_user_id: str | None = None,
-        base_url: str | None = None,
-        organization_id: str | None = None,
-        timeout: float | None = None,
-        airbyte_client_id: str | None = None,
-        airbyte_client_secret: str | None = None,
-        scoped_token: str | None = None,
-        token_provider: hosted.TokenProvider | None = None,
+        self, *, workspace_name: str | None = None, external_user_id: str | None = None, **client: Unpack[hosted.ClientArgs]
     ) -> None:
-        self._async = hosted.Workspace(
-            client_id=client_id,
-            client_secret=client_secret,
-            workspace_name=workspace_name,
-            external_user_id=external_user_id,
-            base_url=base_url,
-            organization_id=organization_id,
-            timeout=timeout,
-            airbyte_client_id=airbyte_client_id,
-            airbyte_client_secret=airbyte_client_secret,
-            scoped_token=scoped_token,
-            token_provider=token_provider,
-        )
+        self._async = hosted.Workspace(workspace_name=workspace_name, external_user_id=external_user_id, **client)
 
     @property
     def name(self) -> str:

@@ -12,6 +12,7 @@ use serde_json::Value;
 use crate::error::Result;
 use crate::registry::Registry;
 use crate::spec::ConnectorSpec;
+use crate::tools::render::param_doc;
 use crate::tools::{operation_tools, ToolFormat};
 
 /// One connector, as typed SDKs present it.
@@ -175,38 +176,6 @@ pub fn pascal(name: &str) -> String {
         .collect()
 }
 
-fn one_line(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
-fn number(v: &Value) -> String {
-    match v.as_f64() {
-        Some(x) if x.fract() == 0.0 && x.abs() < 1e15 => format!("{}", x as i64),
-        Some(_) => v.to_string(),
-        None => String::new(),
-    }
-}
-
-/// The one-line doc of a param's JSON Schema: description, range, default.
-pub fn param_doc(schema: &Value) -> String {
-    let mut parts = Vec::new();
-    let desc = one_line(schema.get("description").and_then(Value::as_str).unwrap_or_default());
-    parts.push(desc.trim_end_matches('.').to_string());
-    let (lo, hi) = (schema.get("minimum"), schema.get("maximum"));
-    if lo.is_some() || hi.is_some() {
-        parts.push(format!("{}..{}", lo.map(number).unwrap_or_default(), hi.map(number).unwrap_or_default()));
-    }
-    if let Some(d) = schema.get("default") {
-        parts.push(format!("default {}", serde_json::to_string(d).unwrap_or_default()));
-    }
-    let line = parts.into_iter().filter(|p| !p.is_empty()).collect::<Vec<_>>().join("; ");
-    if line.is_empty() {
-        "(no description)".to_string()
-    } else {
-        line
-    }
-}
-
 /// The model of one connector.
 pub fn connector_model(spec: &ConnectorSpec) -> ConnectorModel {
     let mut entities: Vec<EntityModel> = Vec::new();
@@ -236,7 +205,7 @@ pub fn connector_model(spec: &ConnectorSpec) -> ConnectorModel {
             })
             .unwrap_or_default();
         params.sort_by_key(|p| !p.required); // stable: spec order within each group
-        let summary = one_line(op.summary.as_deref().unwrap_or_default());
+        let summary = op.summary.as_deref().unwrap_or_default().split_whitespace().collect::<Vec<_>>().join(" ");
         let summary = if summary.is_empty() { format!("{} {}", op.action, op.entity) } else { summary };
         let action = ActionModel {
             name: op.action.clone(),

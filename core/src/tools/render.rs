@@ -96,6 +96,32 @@ impl ParamRenderer<'_> {
     }
 }
 
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The doc-comment form, for typed SDK methods (the codegen model): one line of the param's
+/// JSON Schema as [`ParamRenderer::json_schema`] writes it: description, range, default.
+pub fn param_doc(schema: &Value) -> String {
+    let mut parts = Vec::new();
+    let desc = one_line(schema.get("description").and_then(Value::as_str).unwrap_or_default());
+    parts.push(desc.trim_end_matches('.').to_string());
+    let (lo, hi) = (schema.get("minimum"), schema.get("maximum"));
+    if lo.is_some() || hi.is_some() {
+        let bound = |b: Option<&Value>| b.and_then(Value::as_f64).map(number_text).unwrap_or_default();
+        parts.push(format!("{}..{}", bound(lo), bound(hi)));
+    }
+    if let Some(d) = schema.get("default") {
+        parts.push(format!("default {}", serde_json::to_string(d).unwrap_or_default()));
+    }
+    let line = parts.into_iter().filter(|p| !p.is_empty()).collect::<Vec<_>>().join("; ");
+    if line.is_empty() {
+        "(no description)".to_string()
+    } else {
+        line
+    }
+}
+
 /// What an operation's `data` is, in a word.
 pub(super) fn returns(op: &Operation) -> Option<&'static str> {
     if op.returns_list() {

@@ -3,16 +3,18 @@
 //! ([`switchboard_core::validate`]) and sealed here; they are opened only to run an operation
 //! (see [`super::execution`]) or to re-check them when a connector changes, and never answered.
 
-use serde_json::{Map, Value};
+use serde_json::{json, Map, Value};
+use switchboard_core::connector::host_allowed;
 use switchboard_core::validate::{check_name, object_or_empty, validate_connector, FieldProblem};
 use switchboard_core::wire::{
     self, ConnectorList, ConnectorQuery, CreateConnector, Instance, InstanceList, TemplateSummary, UpdateConnector,
 };
-use switchboard_core::ErrorCode;
+use switchboard_core::{ConnectorSpec, ErrorCode};
 
 use crate::crypto::Sealed;
 use crate::db::{self, ConnectorFilter, ConnectorRow, Workspace};
 use crate::error::{ApiError, ApiResult};
+use crate::services::execution::allowed_hosts;
 use crate::services::tokens::check_workspace_name;
 use crate::services::Caller;
 use crate::state::AppState;
@@ -91,6 +93,73 @@ fn stored_json(text: Option<&str>) -> Option<Value> {
     text.and_then(|t| serde_json::from_str(t).ok())
 }
 
+/// The config fields that decide where the connector's requests, and so its credentials, go:
+/// `base_url`, `token_url` (OAuth refreshes) and every variable of the spec's server URL.
+fn url_fields(spec: &ConnectorSpec) -> Vec<&str> {
+    let mut out = vec!["base_url", "token_url"];
+    for v in spec.server_variables.keys() {
+        if !out.contains(&v.as_str()) {
+            out.push(v);
+        }
+    }
+    out
+}
+
+/// The lower-cased host of an http(s) URL.
+fn host_of(url: &str) -> Option<String> {
+    let u = url::Url::parse(url).ok()?;
+    let host = u.host_str()?.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
+    Some(host)
+}
+
+/// The config's URLs checked against the egress rules the connector will run under, so a
+/// connector is never stored pointing its credentials at a host it may not send them to:
+/// `config.base_url`, `config.token_url`, or the server URL filled from the config's variables
+/// (with the credentials' and the spec's defaults), each named when its host is not allowed.
+fn egress_problems(
+    st: &AppState,
+    spec: &ConnectorSpec,
+    creds: &Map<String, Value>,
+    config: &Map<String, Value>,
+    problems: &mut Vec<FieldProblem>,
+) {
+    let allowed = allowed_hosts(st, spec);
+    let mut check = |field: &str, url: &str| {
+        if let Some(host) = host_of(url).filter(|h| !host_allowed(&allowed, h)) {
+            problems.push(FieldProblem::new(
+                format!("config.{field}"),
+                format!(
+                    "points at host {host:?}, which this server's egress rules do not allow (an operator can allow it with --egress-allow)"
+                ),
+            ));
+        }
+    };
+    if let Some(t) = config.get("token_url").and_then(Value::as_str) {
+        check("token_url", t);
+    }
+    if let Some(b) = config.get("base_url").and_then(Value::as_str) {
+        check("base_url", b);
+        return;
+    }
+    let mut url = spec.server_url.clone();
+    let mut from_config = None;
+    for (name, default) in &spec.server_variables {
+        let value = match config.get(name).and_then(Value::as_str) {
+            Some(v) => {
+                from_config.get_or_insert(name.as_str());
+                Some(v)
+            }
+            None => creds.get(name).and_then(Value::as_str).or(default.as_deref()),
+        };
+        // A value only a token answer fills is checked when it arrives, at execution.
+        let Some(value) = value else { return };
+        url = url.replace(&format!("{{{name}}}"), value);
+    }
+    if let Some(field) = from_config {
+        check(field, &url);
+    }
+}
+
 /// Creates a connector: the type is resolved, the workspace is the token's (or, for application
 /// tokens, the named one, created if new), and every missing or invalid field is named at once.
 pub async fn create(st: &AppState, caller: &Caller, mut req: CreateConnector) -> ApiResult<wire::Connector> {
@@ -122,6 +191,7 @@ pub async fn create(st: &AppState, caller: &Caller, mut req: CreateConnector) ->
         if let Err(p) = validate_connector(spec, &creds, req.replication_config.as_ref(), &config) {
             problems.extend(p);
         }
+        egress_problems(st, spec, &creds, &config, &mut problems);
     }
     check_name(req.name.as_deref(), &mut problems);
     let (Some(spec), true) = (spec, problems.is_empty()) else {
@@ -142,6 +212,7 @@ pub async fn create(st: &AppState, caller: &Caller, mut req: CreateConnector) ->
         slug: spec.slug.clone(),
         name: req.name.map(|n| n.trim().to_string()).unwrap_or_else(|| spec.display_name.clone()),
         credential_version: 1,
+        version: 1,
         replication_config: req.replication_config.filter(|v| !v.is_null()).map(|v| v.to_string()),
         config: (!config.is_empty()).then(|| Value::Object(config).to_string()),
         created_at: now.clone(),
@@ -184,21 +255,50 @@ pub async fn get(st: &AppState, caller: &Caller, id: &str) -> ApiResult<wire::Co
     Ok(describe(st, &connector_for(st, caller, id).await?))
 }
 
+/// How many times an update is applied again to a connector that changed under it.
+const UPDATE_ATTEMPTS: usize = 4;
+
 /// Renames a connector, replaces its credentials, config or replication config (application and
-/// scoped tokens). The connector as it will be is checked whole; new credentials are a new
-/// credential version, so cached handles of the old one are not used again.
+/// scoped tokens). The connector as it will be is checked whole; a config field that decides
+/// where its credentials go (see [`url_fields`]) is changed by application tokens only. The
+/// write is a compare-and-swap on the connector's version, so a change made meanwhile (through
+/// any replica, or a token refresh) is never overwritten: the update is applied again to it.
+/// The new version makes every replica's cached handle stale.
 pub async fn update(st: &AppState, caller: &Caller, id: &str, req: UpdateConnector) -> ApiResult<wire::Connector> {
     caller.require(&[Application, Scoped])?;
-    let mut row = connector_for(st, caller, id).await?;
+    for _ in 0..UPDATE_ATTEMPTS {
+        let row = connector_for(st, caller, id).await?;
+        let expected = row.version;
+        let row = updated(st, caller, row, &req)?;
+        if st.db.update_connector(&row, expected).await? {
+            st.handles.forget(&row.id);
+            return Ok(describe(st, &row));
+        }
+    }
+    Err(ApiError::conflict("the connector kept changing while this update was applied; retry it"))
+}
+
+/// `row` with the changes of `req` applied, checked.
+fn updated(st: &AppState, caller: &Caller, mut row: ConnectorRow, req: &UpdateConnector) -> ApiResult<ConnectorRow> {
     let spec = st.registry.get(&row.slug)?;
+    let stored_config = stored_json(row.config.as_deref()).and_then(|v| v.as_object().cloned()).unwrap_or_default();
     let mut problems = Vec::new();
-    let new_creds = req.credentials.map(|c| object_or_empty(Some(c), "credentials", &mut problems));
-    let config = match req.config {
-        Some(c) => object_or_empty(Some(c), "config", &mut problems),
-        None => stored_json(row.config.as_deref()).and_then(|v| v.as_object().cloned()).unwrap_or_default(),
+    let new_creds = req.credentials.clone().map(|c| object_or_empty(Some(c), "credentials", &mut problems));
+    let config = match &req.config {
+        Some(c) => object_or_empty(Some(c.clone()), "config", &mut problems),
+        None => stored_config.clone(),
     };
-    let replication = match req.replication_config {
-        Some(r) => Some(r),
+    // (A config that is not an object is a 422 below, not a change of every field.)
+    if caller.kind() != Application && problems.is_empty() {
+        if let Some(field) = url_fields(&spec).into_iter().find(|f| stored_config.get(*f) != config.get(*f)) {
+            return Err(ApiError::forbidden(format!(
+                "config.{field} decides where this connector's credentials are sent: only an application token may change it"
+            ))
+            .with_details(json!({"reason": "application_token_required", "field": format!("config.{field}")})));
+        }
+    }
+    let replication = match &req.replication_config {
+        Some(r) => Some(r.clone()),
         None => stored_json(row.replication_config.as_deref()),
     };
     let creds = match &new_creds {
@@ -208,11 +308,14 @@ pub async fn update(st: &AppState, caller: &Caller, id: &str, req: UpdateConnect
     if let Err(p) = validate_connector(&spec, &creds, replication.as_ref(), &config) {
         problems.extend(p);
     }
+    if req.config.is_some() || new_creds.is_some() {
+        egress_problems(st, &spec, &creds, &config, &mut problems);
+    }
     check_name(req.name.as_deref(), &mut problems);
     if !problems.is_empty() {
         return Err(ApiError::invalid_fields(&problems));
     }
-    if let Some(n) = req.name {
+    if let Some(n) = &req.name {
         row.name = n.trim().to_string();
     }
     if let Some(c) = new_creds {
@@ -222,16 +325,19 @@ pub async fn update(st: &AppState, caller: &Caller, id: &str, req: UpdateConnect
     row.replication_config = replication.filter(|v| !v.is_null()).map(|v| v.to_string());
     row.config = (!config.is_empty()).then(|| Value::Object(config).to_string());
     row.updated_at = db::now();
-    st.db.update_connector(&row).await?;
-    st.handles.forget(&row.id);
-    Ok(describe(st, &row))
+    row.version += 1;
+    Ok(row)
 }
 
-/// Deletes a connector and its credentials.
+/// Deletes a connector and its credentials. Of many deletes racing, one succeeds and the others
+/// find nothing to delete (`not_found`), across replicas too.
 pub async fn delete(st: &AppState, caller: &Caller, id: &str) -> ApiResult<()> {
     let row = connector_for(st, caller, id).await?;
-    st.db.delete_connector(caller.org(), &row.id).await?;
+    let deleted = st.db.delete_connector(caller.org(), &row.id).await?;
     st.handles.forget(&row.id);
+    if !deleted {
+        return Err(ApiError::not_found("connector"));
+    }
     tracing::info!(connector_id = %row.id, "connector deleted");
     Ok(())
 }

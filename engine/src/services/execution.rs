@@ -1,32 +1,44 @@
 //! Running a connector's operations with its stored credentials: the same core runtime as local
 //! mode, with the engine's credential store as the OAuth token sink, its egress rules, a handle
-//! cache per credential version, and an audit record and metrics per execution.
+//! cache per connector version, and an audit record and metrics per execution. Audit records
+//! are kept by age and count: [`spawn_audit_pruner`] prunes the rest in small batches.
 
-use std::time::Instant;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value};
 use switchboard_core::wire::{CheckError, CheckResponse, ConnectorMetadata, ExecuteBody, ExecuteResponse};
-use switchboard_core::{Connector, ConnectorOptions, ErrorCode, ExecuteOptions};
+use switchboard_core::{Connector, ConnectorOptions, ConnectorSpec, ErrorCode, ExecuteOptions};
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
 
-use crate::db::{Audit, ConnectorRow};
+use crate::db::{Audit, ConnectorRow, Db, StoreResult};
 use crate::error::{current_request_id, ApiError, ApiResult};
 use crate::services::connectors::{connector_for, open_credentials};
 use crate::services::Caller;
 use crate::sink::StoreSink;
-use crate::state::AppState;
+use crate::state::{AppState, Settings};
 use crate::tokens::TokenKind::{Application, Scoped};
 
-/// A handle for a stored connector: the cached one of its credential version, else one made now
-/// from its opened credentials (and cached).
+/// The hosts a connector of `spec` may send credentials to: the spec's own, and the operator's
+/// `--egress-allow` hosts.
+pub(crate) fn allowed_hosts(st: &AppState, spec: &ConnectorSpec) -> Vec<String> {
+    let mut allowed: Vec<String> = st.settings.egress_allow.clone();
+    allowed.extend(spec.own_hosts());
+    allowed
+}
+
+/// A handle for a stored connector: the cached one of its version (any change of the
+/// connector, through any replica, is a new version), else one made now from its opened
+/// credentials and config (and cached).
 fn handle(st: &AppState, row: &ConnectorRow) -> ApiResult<Connector> {
-    if let Some(c) = st.handles.get(&row.id, row.credential_version) {
+    if let Some(c) = st.handles.get(&row.id, row.version) {
         return Ok(c);
     }
     let spec = st.registry.get(&row.slug)?;
     let creds = open_credentials(st, row)?;
     let config: Value = row.config.as_deref().and_then(|c| serde_json::from_str(c).ok()).unwrap_or(Value::Null);
-    let mut allowed: Vec<String> = st.settings.egress_allow.clone();
-    allowed.extend(spec.own_hosts());
+    let allowed = allowed_hosts(st, &spec);
     let sink = StoreSink::new(st.db.clone(), st.keys.clone(), row.id.clone(), row.credential_version, creds.clone());
     let options = ConnectorOptions {
         token_sink: Some(sink),
@@ -35,7 +47,7 @@ fn handle(st: &AppState, row: &ConnectorRow) -> ApiResult<Connector> {
         ..ConnectorOptions::default()
     };
     let c = Connector::new(spec, Value::Object(creds), config, options)?;
-    st.handles.put(&row.id, row.credential_version, c.clone());
+    st.handles.put(&row.id, row.version, c.clone());
     Ok(c)
 }
 
@@ -112,5 +124,77 @@ pub async fn check(st: &AppState, caller: &Caller, id: &str) -> ApiResult<CheckR
         checked_entity: r.checked_entity,
         checked_action: r.checked_action,
         error: r.error.map(|e| CheckError { code: e.code, message: e.message }),
+    })
+}
+
+/// What one pass of the audit retention policy removed.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Pruned {
+    /// Records older than `audit_max_age`.
+    pub by_age: u64,
+    /// The oldest records beyond `audit_max_rows`.
+    pub by_count: u64,
+}
+
+/// The pause between two delete batches, so requests' writes get the database in between.
+const PRUNE_PAUSE: Duration = Duration::from_millis(10);
+
+/// One pass of the audit retention policy of `settings`: deletes the records older than
+/// `audit_max_age`, then the oldest beyond `audit_max_rows`, each `audit_prune_batch` records
+/// at a time with a short pause between batches. Replicas may run it at once: a record is
+/// deleted once whoever gets to it.
+pub async fn prune_audit(db: &Db, settings: &Settings) -> StoreResult<Pruned> {
+    let batch = settings.audit_prune_batch.max(1);
+    let mut pruned = Pruned::default();
+    let cutoff = time::Duration::try_from(settings.audit_max_age)
+        .ok()
+        .filter(|age| !age.is_zero())
+        .and_then(|age| OffsetDateTime::now_utc().checked_sub(age))
+        .and_then(|t| t.format(&Rfc3339).ok());
+    if let Some(cutoff) = cutoff {
+        loop {
+            let n = db.delete_oldest_audit(Some(&cutoff), batch).await?;
+            pruned.by_age += n;
+            if n < batch as u64 {
+                break;
+            }
+            tokio::time::sleep(PRUNE_PAUSE).await;
+        }
+    }
+    if settings.audit_max_rows > 0 {
+        let max = i64::try_from(settings.audit_max_rows).unwrap_or(i64::MAX);
+        let mut excess = db.audit_count().await?.saturating_sub(max);
+        while excess > 0 {
+            let n = db.delete_oldest_audit(None, excess.min(batch)).await?;
+            if n == 0 {
+                break;
+            }
+            pruned.by_count += n;
+            excess -= n as i64;
+            if excess > 0 {
+                tokio::time::sleep(PRUNE_PAUSE).await;
+            }
+        }
+    }
+    Ok(pruned)
+}
+
+/// Runs [`prune_audit`] every `audit_prune_interval` (the first pass at once) until the
+/// runtime stops or the task is aborted. A failed pass is logged and tried again next time.
+pub fn spawn_audit_pruner(db: Db, settings: Settings) -> tokio::task::JoinHandle<()> {
+    let settings = Arc::new(settings);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(settings.audit_prune_interval.max(Duration::from_millis(10)));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            match prune_audit(&db, &settings).await {
+                Ok(p) if p != Pruned::default() => {
+                    tracing::info!(by_age = p.by_age, by_count = p.by_count, "audit records pruned")
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "could not prune audit records; trying again later"),
+            }
+        }
     })
 }

@@ -2,8 +2,10 @@
 //! widget token of one workspace (created if new), and what a scoped or widget token is.
 
 use switchboard_core::wire::{ApplicationToken, TokenInfo, TokenRequest, WorkspaceRef, WorkspaceToken};
+use switchboard_core::ErrorCode;
 
-use crate::crypto::{hash_secret, verify_secret};
+use crate::crypto::{Argon2Checker, KeyRing, SecretCheck, SecretHasher};
+use crate::db::Db;
 use crate::error::{ApiError, ApiResult};
 use crate::services::Caller;
 use crate::state::AppState;
@@ -11,17 +13,86 @@ use crate::tokens::{claims, TokenKind};
 
 use TokenKind::{Application, Scoped, Widget};
 
-/// An application token for client credentials. An unknown client id is checked against a dummy
-/// hash, so it takes as long as a wrong secret.
+/// The name of the sealed server key the client secrets' HMAC is keyed with (also its
+/// associated data).
+const CLIENT_SECRET_KEY: &str = "client_secret_hmac";
+
+/// How an engine checks client secrets: the keyed hash, and one worker for the Argon2 hashes
+/// of rows stored before it.
+#[derive(Debug)]
+pub struct ClientSecrets {
+    hasher: SecretHasher,
+    argon2: Argon2Checker,
+}
+
+impl ClientSecrets {
+    /// Loads the HMAC key (created on an empty store) and starts the Argon2 worker with room
+    /// for `argon2_queue` waiting checks.
+    pub async fn load(db: &Db, ring: &KeyRing, argon2_queue: usize) -> ApiResult<Self> {
+        Ok(Self { hasher: secret_hasher(db, ring).await?, argon2: Argon2Checker::start(argon2_queue)? })
+    }
+
+    /// The keyed hash new client secrets are stored as.
+    pub fn hasher(&self) -> &SecretHasher {
+        &self.hasher
+    }
+}
+
+/// The client secrets' keyed hash, its key read from storage (sealed under the master key,
+/// resealed by a rotation like every record), or made and stored on first use.
+pub async fn secret_hasher(db: &Db, ring: &KeyRing) -> ApiResult<SecretHasher> {
+    if db.server_key(CLIENT_SECRET_KEY).await?.is_none() {
+        let sealed = ring.seal(&SecretHasher::generate_key(), CLIENT_SECRET_KEY)?;
+        db.insert_server_key(CLIENT_SECRET_KEY, &sealed).await?;
+    }
+    // Read back: of replicas starting together, the first one's key is kept.
+    let sealed = db
+        .server_key(CLIENT_SECRET_KEY)
+        .await?
+        .ok_or_else(|| ApiError::internal("the client secret key vanished after insert"))?;
+    let raw: [u8; 32] = ring
+        .open(&sealed, CLIENT_SECRET_KEY)?
+        .try_into()
+        .map_err(|_| ApiError::internal("the stored client secret key is not 32 bytes"))?;
+    Ok(SecretHasher::new(raw))
+}
+
+/// Stores `secret` as the keyed hash for application `client_id` (for a new application whose
+/// row was written with an Argon2 hash).
+pub async fn store_client_secret(db: &Db, hasher: &SecretHasher, client_id: &str, secret: &str) -> ApiResult<()> {
+    let app = db.find_application(client_id).await?.ok_or_else(|| ApiError::not_found("application"))?;
+    db.replace_application_secret(client_id, &app.secret_hash, &hasher.hash(client_id, secret)).await?;
+    Ok(())
+}
+
+/// An application token for client credentials. Each attempt takes a token from the client
+/// id's bucket first; a secret is checked by its keyed hash, and an unknown client id against a
+/// dummy one, at the same cost. A row still holding an Argon2 hash is checked on the Argon2
+/// worker and, when the secret matches, rewritten as the keyed hash.
 pub async fn application_token(st: &AppState, req: TokenRequest) -> ApiResult<ApplicationToken> {
+    st.token_limits.check_client(&req.client_id)?;
     let app = st.db.find_application(&req.client_id).await?;
-    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    let hash = match &app {
-        Some(a) => a.secret_hash.clone(),
-        None => DUMMY.get_or_init(|| hash_secret("switchboard-dummy-secret").unwrap_or_default()).clone(),
+    let stored = app.as_ref().map(|a| a.secret_hash.as_str());
+    let ok = match st.secrets.hasher.check(&req.client_id, &req.client_secret, stored) {
+        SecretCheck::Match => true,
+        SecretCheck::Mismatch => false,
+        SecretCheck::Legacy => {
+            let hash = stored.unwrap_or_default().to_string();
+            let Some(ok) = st.secrets.argon2.verify(req.client_secret.clone(), hash.clone()).await else {
+                let mut e = ApiError::new(ErrorCode::RateLimited, "too many sign-ins are being checked; retry shortly")
+                    .with_reason("secret_checks_busy");
+                e.retry_after = Some(1.0);
+                return Err(e);
+            };
+            if ok {
+                let new = st.secrets.hasher.hash(&req.client_id, &req.client_secret);
+                if let Err(e) = st.db.replace_application_secret(&req.client_id, &hash, &new).await {
+                    tracing::warn!(error = %e, "could not store a client secret as its keyed hash; retried on next use");
+                }
+            }
+            ok
+        }
     };
-    let secret = req.client_secret;
-    let ok = tokio::task::spawn_blocking(move || verify_secret(&secret, &hash)).await.unwrap_or(false);
     let Some(app) = app.filter(|_| ok) else {
         return Err(ApiError::unauthorized("unknown client_id or wrong client_secret").with_reason("invalid_client"));
     };
@@ -89,7 +160,7 @@ pub async fn widget_token(st: &AppState, caller: &Caller, req: WorkspaceRef) -> 
         )
     })?;
     let ws = st.db.workspace_for(caller.org(), name).await?;
-    st.origins.add(&st.db, caller.org(), &origin).await?;
+    st.origins.add_in(&st.db, caller.org(), Some(&ws.id), &origin).await?;
     let ttl = st.settings.widget_token_ttl;
     let token = st
         .signer

@@ -77,12 +77,31 @@ pub fn test_settings() -> Settings {
         egress_allow: vec!["127.0.0.1".into()],
         rate_per_sec: 10_000.0,
         rate_burst: 10_000.0,
+        // Tests fetch tokens freely; the token endpoint's limits have tests of their own.
+        token_rate_per_client: 10_000.0,
+        token_burst_per_client: 10_000.0,
+        token_rate_per_address: 10_000.0,
+        token_burst_per_address: 10_000.0,
         ..Settings::default()
     }
 }
 
 /// Starts an engine on `backend`; `None` when the backend is not available here.
 pub async fn start(backend: Backend, tweak: impl FnOnce(&mut Settings)) -> Option<Engine> {
+    start_registry(backend, builtin(), tweak).await
+}
+
+/// The built-in connectors.
+pub fn builtin() -> switchboard_core::Registry {
+    switchboard_core::Registry::builtin().unwrap_or_else(|e| panic!("{e}")).clone()
+}
+
+/// Starts an engine on `backend` running the connectors of `registry`.
+pub async fn start_registry(
+    backend: Backend,
+    registry: switchboard_core::Registry,
+    tweak: impl FnOnce(&mut Settings),
+) -> Option<Engine> {
     let dir = TempDir::new();
     let database_url = match backend {
         Backend::Sqlite => None,
@@ -93,7 +112,10 @@ pub async fn start(backend: Backend, tweak: impl FnOnce(&mut Settings)) -> Optio
     settings.database_url = database_url.clone();
     tweak(&mut settings);
     let key = Key::generate();
-    Some(start_with(settings, KeyRing::new(key.clone(), vec![]), dir, database_url, key).await)
+    let ring = KeyRing::new(key.clone(), vec![]);
+    let state = AppState::new(settings, ring, registry).await.unwrap_or_else(|e| panic!("engine state: {e:?}"));
+    let first = admin::create_application(&state.db, "org-a").await.unwrap_or_else(|e| panic!("{e:?}"));
+    Some(serve(state, first, dir, database_url, key).await)
 }
 
 pub async fn start_with(
@@ -103,9 +125,13 @@ pub async fn start_with(
     database_url: Option<String>,
     key: Key,
 ) -> Engine {
-    let registry = switchboard_core::Registry::builtin().unwrap_or_else(|e| panic!("{e}")).clone();
-    let state = AppState::new(settings, ring, registry).await.unwrap_or_else(|e| panic!("engine state: {e:?}"));
+    let state = AppState::new(settings, ring, builtin()).await.unwrap_or_else(|e| panic!("engine state: {e:?}"));
     let first = admin::create_application(&state.db, "org-a").await.unwrap_or_else(|e| panic!("{e:?}"));
+    serve(state, first, dir, database_url, key).await
+}
+
+/// Serves `state` in process on an ephemeral port.
+async fn serve(state: AppState, first: NewApplication, dir: TempDir, database_url: Option<String>, key: Key) -> Engine {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap_or_else(|e| panic!("{e}"));
     let addr = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -160,6 +186,19 @@ pub async fn call(
 }
 
 impl Engine {
+    /// Another engine on this one's database and master key, with its own caches (another
+    /// replica); the same application's credentials work on both.
+    pub async fn replica(&self) -> Engine {
+        let mut settings = self.state.settings.clone();
+        settings.data_dir = self.dir.0.clone();
+        let ring = KeyRing::new(self.key.clone(), vec![]);
+        let state = AppState::new(settings, ring, (*self.state.registry).clone())
+            .await
+            .unwrap_or_else(|e| panic!("replica state: {e:?}"));
+        // Its own temp dir to drop; the database stays in this engine's.
+        serve(state, self.app.clone(), TempDir::new(), self.database_url.clone(), self.key.clone()).await
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }

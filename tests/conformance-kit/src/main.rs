@@ -158,7 +158,9 @@ impl EngineProcess {
         std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         let mut cmd = Command::new(bin);
         cmd.args(["serve", "--bind", "127.0.0.1:0", "--egress-allow", "127.0.0.1"])
-            .args(["--rate-limit", "10000", "--rate-burst", "10000", "--data-dir"])
+            .args(["--rate-limit", "10000", "--rate-burst", "10000"])
+            .args(["--token-rate-limit", "10000", "--token-rate-burst", "10000"])
+            .args(["--token-address-rate-limit", "10000", "--token-address-rate-burst", "10000", "--data-dir"])
             .arg(&dir)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

@@ -12,6 +12,11 @@
 //!   `DELETE /_control/requests` clears the list.
 //! - `POST /_control/faults` `{"prefix": "stripe", "status": 429, "retry_after": "1",
 //!   "count": 2}` makes the next `count` requests under `/stripe` fail (`count: -1`: forever).
+//!   `"skip": N` lets the first N matching requests through first. `"echo": true` makes the
+//!   failure echo the whole request back, the way careless providers do: every message field of
+//!   the API's error body, a `requestId`/`request_id`/`correlationId`/`error_description`, and
+//!   the `x-request-id`, `request-id`, `x-github-request-id` and `x-hubspot-correlation-id`
+//!   headers carry the method, path, query, every header (credentials included) and the body.
 //! - `POST /_control/oauth` `{"api": "hubspot", "expires_in": 1800, "rotate": true,
 //!   "include_refresh_token": true}` changes how that API's token endpoint answers;
 //!   `GET /_control/oauth/{api}` returns `{"refresh_calls": N, "refresh_token": "..."}`.
@@ -35,6 +40,7 @@ pub mod github;
 pub mod gong;
 pub mod graphql;
 pub mod hubspot;
+pub mod leaks;
 pub mod linear;
 pub mod stripe;
 
@@ -98,6 +104,28 @@ pub struct Fault {
     /// Delay before answering, to provoke client timeouts.
     #[serde(default)]
     pub delay_ms: Option<u64>,
+    /// Matching requests to let through before failing.
+    #[serde(default)]
+    pub skip: u64,
+    /// Echo the whole request (headers, query, body) in the error body and request-id headers.
+    #[serde(default)]
+    pub echo: bool,
+}
+
+impl Fault {
+    /// A fault that echoes the next request under `prefix` back in a `status` answer.
+    pub fn echo(prefix: &str, status: u16) -> Self {
+        Self {
+            prefix: prefix.to_string(),
+            status,
+            retry_after: None,
+            count: 1,
+            body: None,
+            delay_ms: None,
+            skip: 0,
+            echo: true,
+        }
+    }
 }
 
 fn one() -> i64 {
@@ -368,12 +396,16 @@ async fn record_and_fault(State(state): State<Shared>, req: Request, next: Next)
         body: body_text,
         body_parsed,
     };
-    lock(&state.requests).push(recorded);
+    lock(&state.requests).push(recorded.clone());
 
     let fault = {
         let mut faults = lock(&state.faults);
         let idx = faults.iter().position(|f| f.prefix.is_empty() || path.starts_with(&format!("/{}/", f.prefix)));
-        idx.map(|i| {
+        idx.and_then(|i| {
+            if faults[i].skip > 0 {
+                faults[i].skip -= 1;
+                return None;
+            }
             let f = faults[i].clone();
             if faults[i].count > 0 {
                 faults[i].count -= 1;
@@ -381,7 +413,7 @@ async fn record_and_fault(State(state): State<Shared>, req: Request, next: Next)
                     faults.remove(i);
                 }
             }
-            f
+            Some(f)
         })
     };
     if let Some(f) = fault {
@@ -390,6 +422,9 @@ async fn record_and_fault(State(state): State<Shared>, req: Request, next: Next)
         }
         let status = StatusCode::from_u16(f.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let api = path.trim_start_matches('/').split('/').next().unwrap_or("");
+        if f.echo {
+            return echo_response(api, status, &recorded);
+        }
         let body = f.body.unwrap_or_else(|| error_body(api, status));
         let mut resp = (status, Json(body)).into_response();
         if let Some(ra) = f.retry_after {
@@ -400,6 +435,86 @@ async fn record_and_fault(State(state): State<Shared>, req: Request, next: Next)
         return resp;
     }
     next.run(Request::from_parts(parts, Body::from(bytes))).await
+}
+
+/// The request as text on one line: method, path and query, the body, then every header.
+fn echo_text(req: &RecordedRequest) -> String {
+    let mut out = format!("{} {}", req.method, req.path);
+    if !req.query_string.is_empty() {
+        out.push('?');
+        out.push_str(&req.query_string);
+    }
+    if !req.body.is_empty() {
+        out.push_str(" body: ");
+        out.push_str(&req.body);
+    }
+    for (k, v) in &req.headers {
+        out.push_str(&format!(" | {k}: {v}"));
+    }
+    out
+}
+
+/// `text` as a header value: control characters (and DEL) written as `\uXXXX`.
+fn header_value(text: &str) -> Option<HeaderValue> {
+    let mut safe = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() {
+            safe.push_str(&format!("\\u{:04x}", c as u32));
+        } else {
+            safe.push(c);
+        }
+    }
+    HeaderValue::from_bytes(safe.as_bytes()).ok()
+}
+
+/// Replaces every string leaf of `v` equal to `from` with `to`.
+fn replace_strings(v: &mut Value, from: &str, to: &str) {
+    match v {
+        Value::String(s) if s == from => *s = to.to_string(),
+        Value::Array(items) => items.iter_mut().for_each(|x| replace_strings(x, from, to)),
+        Value::Object(m) => m.values_mut().for_each(|x| replace_strings(x, from, to)),
+        _ => {}
+    }
+}
+
+/// An error answer echoing `req` everywhere a client may copy text from: the API's own error
+/// body with its message replaced by the request, the usual request-id and description fields,
+/// the request as JSON under `echo`, and the request in the request-id headers.
+fn echo_response(api: &str, status: StatusCode, req: &RecordedRequest) -> Response {
+    let text = echo_text(req);
+    let dump = json!({
+        "method": req.method,
+        "path": req.path,
+        "query_string": req.query_string,
+        "query": req.query,
+        "headers": req.headers,
+        "body": req.body,
+    });
+    let dump_json = dump.to_string();
+    let mut body = error_body(api, status);
+    replace_strings(&mut body, status.canonical_reason().unwrap_or("Error"), &text);
+    if let Some(m) = body.as_object_mut() {
+        for key in ["requestId", "request_id", "correlationId"] {
+            m.insert(key.into(), json!(dump_json));
+        }
+        for key in ["error_description", "detail", "title"] {
+            m.insert(key.into(), json!(text));
+        }
+        m.insert("echo".into(), dump);
+    }
+    let mut resp = (status, Json(body)).into_response();
+    let headers = resp.headers_mut();
+    for (name, value) in [
+        ("x-request-id", &dump_json),
+        ("request-id", &text),
+        ("x-github-request-id", &dump_json),
+        ("x-hubspot-correlation-id", &text),
+    ] {
+        if let Some(v) = header_value(value) {
+            headers.insert(name, v);
+        }
+    }
+    resp
 }
 
 /// The error body each API sends for a status, in that API's own shape.
@@ -539,4 +654,71 @@ async fn get_oauth(State(state): State<Shared>, Path(api): Path<String>) -> Json
 async fn reset(State(state): State<Shared>) -> StatusCode {
     state.reset();
     StatusCode::NO_CONTENT
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// Sends one raw HTTP/1.1 request and returns the status line, headers and body.
+    async fn send(fake: &FakeUpstream, head: &str, body: &str) -> (String, Vec<(String, String)>, Value) {
+        let mut s = tokio::net::TcpStream::connect(fake.addr).await.unwrap_or_else(|e| panic!("{e}"));
+        let req = format!(
+            "{head}\r\nhost: {}\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{body}",
+            fake.addr,
+            body.len()
+        );
+        s.write_all(req.as_bytes()).await.unwrap_or_else(|e| panic!("{e}"));
+        let mut raw = Vec::new();
+        s.read_to_end(&mut raw).await.unwrap_or_else(|e| panic!("{e}"));
+        let text = String::from_utf8_lossy(&raw).into_owned();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+        let mut lines = head.lines();
+        let status = lines.next().unwrap_or_default().to_string();
+        let headers = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+            .collect();
+        (status, headers, serde_json::from_str(body).unwrap_or(Value::Null))
+    }
+
+    #[tokio::test]
+    async fn an_echo_fault_answers_with_the_whole_request() {
+        let fake = FakeUpstream::start().await.unwrap_or_else(|e| panic!("{e}"));
+        let mut fault = Fault::echo("hubspot", 400);
+        fault.skip = 1;
+        fake.add_fault(fault);
+        let head = "POST /hubspot/oauth/v1/token?x=q%2Bv HTTP/1.1\r\nauthorization: Basic dXNlcjpwYXNz\r\n\
+                    content-type: application/x-www-form-urlencoded";
+        let body = "grant_type=refresh_token&refresh_token=rt%2Bsecret%26";
+        // The first matching request is let through: the token endpoint answers it itself.
+        let (first, _, answer) = send(&fake, head, body).await;
+        assert!(first.contains(" 400 ") || first.contains(" 401 "), "{first}");
+        assert_eq!(answer["error"], "invalid_client", "{answer}");
+        // The second is echoed: message fields, ids, the JSON dump and the headers.
+        let (status, headers, answer) = send(&fake, head, body).await;
+        assert!(status.contains(" 400 "), "{status}");
+        for key in ["message", "error_description", "detail"] {
+            let m = answer[key].as_str().unwrap_or_default();
+            assert!(
+                m.contains("authorization: Basic dXNlcjpwYXNz") && m.contains("refresh_token=rt%2Bsecret%26"),
+                "{m}"
+            );
+            assert!(m.contains("/hubspot/oauth/v1/token?x=q%2Bv"), "{m}");
+        }
+        for key in ["requestId", "request_id", "correlationId"] {
+            let dump: Value = serde_json::from_str(answer[key].as_str().unwrap_or_default()).unwrap_or_default();
+            assert_eq!(dump["headers"]["authorization"], "Basic dXNlcjpwYXNz", "{key}");
+            assert_eq!(dump["body"], body);
+        }
+        assert_eq!(answer["echo"]["query"], json!([["x", "q+v"]]));
+        let header = |name: &str| headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).unwrap_or_default();
+        for name in ["x-request-id", "request-id", "x-github-request-id", "x-hubspot-correlation-id"] {
+            assert!(header(name).contains("dXNlcjpwYXNz"), "{name}: {}", header(name));
+        }
+        // One echo only (count 1): the next request is the API's own again.
+        let (_, _, answer) = send(&fake, head, body).await;
+        assert!(answer.get("echo").is_none(), "{answer}");
+    }
 }

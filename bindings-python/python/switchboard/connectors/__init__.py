@@ -4,16 +4,21 @@ blocking twins), and ``connect``, which returns one running through the engine."
 
 from __future__ import annotations
 
-from typing import Literal, overload
+from typing import TYPE_CHECKING, Literal, overload
 
 from .._executor import Connector
 from ..errors import ConfigurationError
-from ..hosted import TokenProvider, connect_as
+from ..hosted import connect_as
 from .github import GithubConnector
 from .gong import GongConnector
 from .hubspot import HubspotConnector
 from .linear import LinearConnector
 from .stripe import StripeConnector
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from ..hosted import ClientArgs
 
 __all__ = ["CONNECTORS", "Connector", "GithubConnector", "GongConnector", "HubspotConnector", "LinearConnector", "StripeConnector", "connect"]
 
@@ -34,15 +39,7 @@ def connect(
     workspace_name: str | None = None,
     external_user_id: str | None = None,
     connector_id: str | None = None,
-    client_id: str | None = None,
-    client_secret: str | None = None,
-    base_url: str | None = None,
-    organization_id: str | None = None,
-    timeout: float | None = None,
-    airbyte_client_id: str | None = None,
-    airbyte_client_secret: str | None = None,
-    scoped_token: str | None = None,
-    token_provider: TokenProvider | None = None,
+    **client: Unpack[ClientArgs],
 ) -> GithubConnector: ...
 
 
@@ -53,15 +50,7 @@ def connect(
     workspace_name: str | None = None,
     external_user_id: str | None = None,
     connector_id: str | None = None,
-    client_id: str | None = None,
-    client_secret: str | None = None,
-    base_url: str | None = None,
-    organization_id: str | None = None,
-    timeout: float | None = None,
-    airbyte_client_id: str | None = None,
-    airbyte_client_secret: str | None = None,
-    scoped_token: str | None = None,
-    token_provider: TokenProvider | None = None,
+    **client: Unpack[ClientArgs],
 ) -> GongConnector: ...
 
 
@@ -72,15 +61,7 @@ def connect(
     workspace_name: str | None = None,
     external_user_id: str | None = None,
     connector_id: str | None = None,
-    client_id: str | None = None,
-    client_secret: str | None = None,
-    base_url: str | None = None,
-    organization_id: str | None = None,
-    timeout: float | None = None,
-    airbyte_client_id: str | None = None,
-    airbyte_client_secret: str | None = None,
-    scoped_token: str | None = None,
-    token_provider: TokenProvider | None = None,
+    **client: Unpack[ClientArgs],
 ) -> HubspotConnector: ...
 
 
@@ -91,15 +72,7 @@ def connect(
     workspace_name: str | None = None,
     external_user_id: str | None = None,
     connector_id: str | None = None,
-    client_id: str | None = None,
-    client_secret: str | None = None,
-    base_url: str | None = None,
-    organization_id: str | None = None,
-    timeout: float | None = None,
-    airbyte_client_id: str | None = None,
-    airbyte_client_secret: str | None = None,
-    scoped_token: str | None = None,
-    token_provider: TokenProvider | None = None,
+    **client: Unpack[ClientArgs],
 ) -> LinearConnector: ...
 
 
@@ -110,15 +83,7 @@ def connect(
     workspace_name: str | None = None,
     external_user_id: str | None = None,
     connector_id: str | None = None,
-    client_id: str | None = None,
-    client_secret: str | None = None,
-    base_url: str | None = None,
-    organization_id: str | None = None,
-    timeout: float | None = None,
-    airbyte_client_id: str | None = None,
-    airbyte_client_secret: str | None = None,
-    scoped_token: str | None = None,
-    token_provider: TokenProvider | None = None,
+    **client: Unpack[ClientArgs],
 ) -> StripeConnector: ...
 
 
@@ -129,15 +94,7 @@ def connect(
     workspace_name: str | None = None,
     external_user_id: str | None = None,
     connector_id: str | None = None,
-    client_id: str | None = None,
-    client_secret: str | None = None,
-    base_url: str | None = None,
-    organization_id: str | None = None,
-    timeout: float | None = None,
-    airbyte_client_id: str | None = None,
-    airbyte_client_secret: str | None = None,
-    scoped_token: str | None = None,
-    token_provider: TokenProvider | None = None,
+    **client: Unpack[ClientArgs],
 ) -> Connector: ...
 
 
@@ -147,15 +104,7 @@ def connect(
     workspace_name: str | None = None,
     external_user_id: str | None = None,
     connector_id: str | None = None,
-    client_id: str | None = None,
-    client_secret: str | None = None,
-    base_url: str | None = None,
-    organization_id: str | None = None,
-    timeout: float | None = None,
-    airbyte_client_id: str | None = None,
-    airbyte_client_secret: str | None = None,
-    scoped_token: str | None = None,
-    token_provider: TokenProvider | None = None,
+    **client: Unpack[ClientArgs],
 ) -> Connector:
     """The typed connector for ``slug`` running through the engine: the one connector of that
     type in the workspace (``workspace_name`` or ``external_user_id``), or ``connector_id``.
@@ -167,4 +116,4 @@ def connect(
     if cls is None:
         known = ", ".join(CONNECTORS)
         raise ConfigurationError(f"unknown connector {slug!r}; available: {known}", code="configuration")
-    return connect_as(cls, workspace_name=workspace_name, external_user_id=external_user_id, connector_id=connector_id, client_id=client_id, client_secret=client_secret, base_url=base_url, organization_id=organization_id, timeout=timeout, airbyte_client_id=airbyte_client_id, airbyte_client_secret=airbyte_client_secret, scoped_token=scoped_token, token_provider=token_provider)
+    return connect_as(cls, workspace_name=workspace_name, external_user_id=external_user_id, connector_id=connector_id, **client)

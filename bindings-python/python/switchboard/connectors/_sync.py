@@ -3,17 +3,22 @@
 
 from __future__ import annotations
 
-from typing import Literal, overload
+from typing import TYPE_CHECKING, Literal, overload
 
 from .._sync import SyncConnector
 from ..errors import ConfigurationError
-from ..hosted import TokenProvider, connect_as
+from ..hosted import connect_as
 from . import CONNECTORS
 from .github import SyncGithubConnector as GithubConnector
 from .gong import SyncGongConnector as GongConnector
 from .hubspot import SyncHubspotConnector as HubspotConnector
 from .linear import SyncLinearConnector as LinearConnector
 from .stripe import SyncStripeConnector as StripeConnector
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from ..hosted import ClientArgs
 
 __all__ = ["GithubConnector", "GongConnector", "HubspotConnector", "LinearConnector", "SYNC_CONNECTORS", "StripeConnector", "connect"]
 
@@ -34,15 +39,7 @@ def connect(
     workspace_name: str | None = None,
     external_user_id: str | None = None,
     connector_id: str | None = None,
-    client_id: str | None = None,
-    client_secret: str | None = None,
-    base_url: str | None = None,
-    organization_id: str | None = None,
-    timeout: float | None = None,
-    airbyte_client_id: str | None = None,
-    airbyte_client_secret: str | None = None,
-    scoped_token: str | None = None,
-    token_provider: TokenProvider | None = None,
+    **client: Unpack[ClientArgs],
 ) -> GithubConnector: ...
 
 
@@ -53,15 +50,7 @@ def connect(
     workspace_name: str | None = None,
     external_user_id: str | None = None,
     connector_id: str | None = None,
-    client_id: str | None = None,
-    client_secret: str | None = None,
-    base_url: str | None = None,
-    organization_id: str | None = None,
-    timeout: float | None = None,
-    airbyte_client_id: str | None = None,
-    airbyte_client_secret: str | None = None,
-    scoped_token: str | None = None,
-    token_provider: TokenProvider | None = None,
+    **client: Unpack[ClientArgs],
 ) -> GongConnector: ...
 
 
@@ -72,15 +61,7 @@ def connect(
     workspace_name: str | None = None,
     external_user_id: str | None = None,
     connector_id: str | None = None,
-    client_id: str | None = None,
-    client_secret: str | None = None,
-    base_url: str | None = None,
-    organization_id: str | None = None,
-    timeout: float | None = None,
-    airbyte_client_id: str | None = None,
-    airbyte_client_secret: str | None = None,
-    scoped_token: str | None = None,
-    token_provider: TokenProvider | None = None,
+    **client: Unpack[ClientArgs],
 ) -> HubspotConnector: ...
 
 
@@ -91,15 +72,7 @@ def connect(
     workspace_name: str | None = None,
     external_user_id: str | None = None,
     connector_id: str | None = None,
-    client_id: str | None = None,
-    client_secret: str | None = None,
-    base_url: str | None = None,
-    organization_id: str | None = None,
-    timeout: float | None = None,
-    airbyte_client_id: str | None = None,
-    airbyte_client_secret: str | None = None,
-    scoped_token: str | None = None,
-    token_provider: TokenProvider | None = None,
+    **client: Unpack[ClientArgs],
 ) -> LinearConnector: ...
 
 
@@ -110,15 +83,7 @@ def connect(
     workspace_name: str | None = None,
     external_user_id: str | None = None,
     connector_id: str | None = None,
-    client_id: str | None = None,
-    client_secret: str | None = None,
-    base_url: str | None = None,
-    organization_id: str | None = None,
-    timeout: float | None = None,
-    airbyte_client_id: str | None = None,
-    airbyte_client_secret: str | None = None,
-    scoped_token: str | None = None,
-    token_provider: TokenProvider | None = None,
+    **client: Unpack[ClientArgs],
 ) -> StripeConnector: ...
 
 
@@ -129,15 +94,7 @@ def connect(
     workspace_name: str | None = None,
     external_user_id: str | None = None,
     connector_id: str | None = None,
-    client_id: str | None = None,
-    client_secret: str | None = None,
-    base_url: str | None = None,
-    organization_id: str | None = None,
-    timeout: float | None = None,
-    airbyte_client_id: str | None = None,
-    airbyte_client_secret: str | None = None,
-    scoped_token: str | None = None,
-    token_provider: TokenProvider | None = None,
+    **client: Unpack[ClientArgs],
 ) -> SyncConnector: ...
 
 
@@ -147,21 +104,13 @@ def connect(
     workspace_name: str | None = None,
     external_user_id: str | None = None,
     connector_id: str | None = None,
-    client_id: str | None = None,
-    client_secret: str | None = None,
-    base_url: str | None = None,
-    organization_id: str | None = None,
-    timeout: float | None = None,
-    airbyte_client_id: str | None = None,
-    airbyte_client_secret: str | None = None,
-    scoped_token: str | None = None,
-    token_provider: TokenProvider | None = None,
+    **client: Unpack[ClientArgs],
 ) -> SyncConnector:
     """Blocking ``switchboard.connect``: the typed connector for ``slug`` through the engine."""
     key = slug.strip().lower()
     if key not in SYNC_CONNECTORS:
         known = ", ".join(SYNC_CONNECTORS)
         raise ConfigurationError(f"unknown connector {slug!r}; available: {known}", code="configuration")
-    connector = connect_as(CONNECTORS[key], workspace_name=workspace_name, external_user_id=external_user_id, connector_id=connector_id, client_id=client_id, client_secret=client_secret, base_url=base_url, organization_id=organization_id, timeout=timeout, airbyte_client_id=airbyte_client_id, airbyte_client_secret=airbyte_client_secret, scoped_token=scoped_token, token_provider=token_provider)
+    connector = connect_as(CONNECTORS[key], workspace_name=workspace_name, external_user_id=external_user_id, connector_id=connector_id, **client)
     sync: SyncConnector = SYNC_CONNECTORS[key]._wrap(connector)  # pyright: ignore[reportPrivateUsage]
     return sync

@@ -19,35 +19,35 @@ class GithubRepositories(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "repositories"
 
-    async def get(self, *, owner: str, repo: str, fields: Sequence[str] | None = None) -> ExecutionResult:
+    async def get(self, *, owner: str, repo: str, fields: Sequence[Literal["id", "databaseId", "name", "nameWithOwner", "description", "url", "homepageUrl", "visibility", "isPrivate", "isFork", "isArchived", "isTemplate", "stargazerCount", "forkCount", "createdAt", "updatedAt", "pushedAt", "primaryLanguage", "licenseInfo", "owner", "defaultBranchRef", "repositoryTopics"]] | None = None) -> ExecutionResult:
         """Get a repository. (github repositories.get)
 
         Args:
             owner: Login of the user or organization that owns the repository
             repo: Repository name, without the owner
-            fields: GraphQL fields to select on each record instead of the defaults, e.g. ["number", "title", "author { login }"]
+            fields: Fields to select on each repository instead of the defaults, by name, e.g. ["id", "databaseId", "primaryLanguage"] (an object field such as `primaryLanguage` comes with its default sub-selection)
         """
         return await self._run("get", {"owner": owner, "repo": repo, "fields": fields})
 
-    async def list(self, *, username: str, per_page: int | None = None, after: str | None = None, fields: Sequence[str] | None = None) -> ExecutionResult:
+    async def list(self, *, username: str, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["id", "databaseId", "name", "nameWithOwner", "description", "url", "homepageUrl", "visibility", "isPrivate", "isFork", "isArchived", "isTemplate", "stargazerCount", "forkCount", "createdAt", "updatedAt", "pushedAt", "primaryLanguage", "licenseInfo", "owner", "defaultBranchRef", "repositoryTopics"]] | None = None) -> ExecutionResult:
         """List a user's repositories. (github repositories.list)
 
         Args:
             username: User login
             per_page: Records per page (GraphQL `first`); 1..100; default 30
             after: Cursor from the previous page's `end_cursor`
-            fields: GraphQL fields to select on each record instead of the defaults, e.g. ["number", "title", "author { login }"]
+            fields: Fields to select on each repository instead of the defaults, by name, e.g. ["id", "databaseId", "primaryLanguage"] (an object field such as `primaryLanguage` comes with its default sub-selection)
         """
         return await self._run("list", {"username": username, "per_page": per_page, "after": after, "fields": fields})
 
-    async def search(self, *, query: str, limit: int | None = None, after: str | None = None, fields: Sequence[str] | None = None) -> ExecutionResult:
+    async def search(self, *, query: str, limit: int | None = None, after: str | None = None, fields: Sequence[Literal["id", "databaseId", "name", "nameWithOwner", "description", "url", "homepageUrl", "visibility", "isPrivate", "isFork", "isArchived", "isTemplate", "stargazerCount", "forkCount", "createdAt", "updatedAt", "pushedAt", "primaryLanguage", "licenseInfo", "owner", "defaultBranchRef", "repositoryTopics"]] | None = None) -> ExecutionResult:
         """Search repositories. (github repositories.search)
 
         Args:
             query: GitHub search syntax, e.g. `repo:owner/name label:bug is:open` or `language:rust stars:>100`
             limit: Records per page (GraphQL `first`); 1..100; default 10
             after: Cursor from the previous page's `end_cursor`
-            fields: GraphQL fields to select on each record instead of the defaults, e.g. ["number", "title", "author { login }"]
+            fields: Fields to select on each repository instead of the defaults, by name, e.g. ["id", "databaseId", "primaryLanguage"] (an object field such as `primaryLanguage` comes with its default sub-selection)
         """
         return await self._run("search", {"query": query, "limit": limit, "after": after, "fields": fields})
 
@@ -58,35 +58,35 @@ class SyncGithubRepositories(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "repositories"
 
-    def get(self, *, owner: str, repo: str, fields: Sequence[str] | None = None) -> ExecutionResult:
+    def get(self, *, owner: str, repo: str, fields: Sequence[Literal["id", "databaseId", "name", "nameWithOwner", "description", "url", "homepageUrl", "visibility", "isPrivate", "isFork", "isArchived", "isTemplate", "stargazerCount", "forkCount", "createdAt", "updatedAt", "pushedAt", "primaryLanguage", "licenseInfo", "owner", "defaultBranchRef", "repositoryTopics"]] | None = None) -> ExecutionResult:
         """Get a repository. (github repositories.get)
 
         Args:
             owner: Login of the user or organization that owns the repository
             repo: Repository name, without the owner
-            fields: GraphQL fields to select on each record instead of the defaults, e.g. ["number", "title", "author { login }"]
+            fields: Fields to select on each repository instead of the defaults, by name, e.g. ["id", "databaseId", "primaryLanguage"] (an object field such as `primaryLanguage` comes with its default sub-selection)
         """
         return self._run("get", {"owner": owner, "repo": repo, "fields": fields})
 
-    def list(self, *, username: str, per_page: int | None = None, after: str | None = None, fields: Sequence[str] | None = None) -> ExecutionResult:
+    def list(self, *, username: str, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["id", "databaseId", "name", "nameWithOwner", "description", "url", "homepageUrl", "visibility", "isPrivate", "isFork", "isArchived", "isTemplate", "stargazerCount", "forkCount", "createdAt", "updatedAt", "pushedAt", "primaryLanguage", "licenseInfo", "owner", "defaultBranchRef", "repositoryTopics"]] | None = None) -> ExecutionResult:
         """List a user's repositories. (github repositories.list)
 
         Args:
             username: User login
             per_page: Records per page (GraphQL `first`); 1..100; default 30
             after: Cursor from the previous page's `end_cursor`
-            fields: GraphQL fields to select on each record instead of the defaults, e.g. ["number", "title", "author { login }"]
+            fields: Fields to select on each repository instead of the defaults, by name, e.g. ["id", "databaseId", "primaryLanguage"] (an object field such as `primaryLanguage` comes with its default sub-selection)
         """
         return self._run("list", {"username": username, "per_page": per_page, "after": after, "fields": fields})
 
-    def search(self, *, query: str, limit: int | None = None, after: str | None = None, fields: Sequence[str] | None = None) -> ExecutionResult:
+    def search(self, *, query: str, limit: int | None = None, after: str | None = None, fields: Sequence[Literal["id", "databaseId", "name", "nameWithOwner", "description", "url", "homepageUrl", "visibility", "isPrivate", "isFork", "isArchived", "isTemplate", "stargazerCount", "forkCount", "createdAt", "updatedAt", "pushedAt", "primaryLanguage", "licenseInfo", "owner", "defaultBranchRef", "repositoryTopics"]] | None = None) -> ExecutionResult:
         """Search repositories. (github repositories.search)
 
         Args:
             query: GitHub search syntax, e.g. `repo:owner/name label:bug is:open` or `language:rust stars:>100`
             limit: Records per page (GraphQL `first`); 1..100; default 10
             after: Cursor from the previous page's `end_cursor`
-            fields: GraphQL fields to select on each record instead of the defaults, e.g. ["number", "title", "author { login }"]
+            fields: Fields to select on each repository instead of the defaults, by name, e.g. ["id", "databaseId", "primaryLanguage"] (an object field such as `primaryLanguage` comes with its default sub-selection)
         """
         return self._run("search", {"query": query, "limit": limit, "after": after, "fields": fields})
 
@@ -97,14 +97,14 @@ class GithubOrgRepositories(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "org_repositories"
 
-    async def list(self, *, org: str, per_page: int | None = None, after: str | None = None, fields: Sequence[str] | None = None) -> ExecutionResult:
+    async def list(self, *, org: str, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["id", "databaseId", "name", "nameWithOwner", "description", "url", "homepageUrl", "visibility", "isPrivate", "isFork", "isArchived", "isTemplate", "stargazerCount", "forkCount", "createdAt", "updatedAt", "pushedAt", "primaryLanguage", "licenseInfo", "owner", "defaultBranchRef", "repositoryTopics"]] | None = None) -> ExecutionResult:
         """List an organization's repositories. (github org_repositories.list)
 
         Args:
             org: Organization login
             per_page: Records per page (GraphQL `first`); 1..100; default 30
             after: Cursor from the previous page's `end_cursor`
-            fields: GraphQL fields to select on each record instead of the defaults, e.g. ["number", "title", "author { login }"]
+            fields: Fields to select on each repository instead of the defaults, by name, e.g. ["id", "databaseId", "primaryLanguage"] (an object field such as `primaryLanguage` comes with its default sub-selection)
         """
         return await self._run("list", {"org": org, "per_page": per_page, "after": after, "fields": fields})
 
@@ -115,14 +115,14 @@ class SyncGithubOrgRepositories(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "org_repositories"
 
-    def list(self, *, org: str, per_page: int | None = None, after: str | None = None, fields: Sequence[str] | None = None) -> ExecutionResult:
+    def list(self, *, org: str, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["id", "databaseId", "name", "nameWithOwner", "description", "url", "homepageUrl", "visibility", "isPrivate", "isFork", "isArchived", "isTemplate", "stargazerCount", "forkCount", "createdAt", "updatedAt", "pushedAt", "primaryLanguage", "licenseInfo", "owner", "defaultBranchRef", "repositoryTopics"]] | None = None) -> ExecutionResult:
         """List an organization's repositories. (github org_repositories.list)
 
         Args:
             org: Organization login
             per_page: Records per page (GraphQL `first`); 1..100; default 30
             after: Cursor from the previous page's `end_cursor`
-            fields: GraphQL fields to select on each record instead of the defaults, e.g. ["number", "title", "author { login }"]
+            fields: Fields to select on each repository instead of the defaults, by name, e.g. ["id", "databaseId", "primaryLanguage"] (an object field such as `primaryLanguage` comes with its default sub-selection)
         """
         return self._run("list", {"org": org, "per_page": per_page, "after": after, "fields": fields})
 
@@ -133,13 +133,13 @@ class GithubViewerRepositories(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "viewer_repositories"
 
-    async def list(self, *, per_page: int | None = None, after: str | None = None, fields: Sequence[str] | None = None) -> ExecutionResult:
+    async def list(self, *, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["id", "databaseId", "name", "nameWithOwner", "description", "url", "homepageUrl", "visibility", "isPrivate", "isFork", "isArchived", "isTemplate", "stargazerCount", "forkCount", "createdAt", "updatedAt", "pushedAt", "primaryLanguage", "licenseInfo", "owner", "defaultBranchRef", "repositoryTopics"]] | None = None) -> ExecutionResult:
         """List the authenticated user's repositories. (github viewer_repositories.list)
 
         Args:
             per_page: Records per page (GraphQL `first`); 1..100; default 30
             after: Cursor from the previous page's `end_cursor`
-            fields: GraphQL fields to select on each record instead of the defaults, e.g. ["number", "title", "author { login }"]
+            fields: Fields to select on each repository instead of the defaults, by name, e.g. ["id", "databaseId", "primaryLanguage"] (an object field such as `primaryLanguage` comes with its default sub-selection)
         """
         return await self._run("list", {"per_page": per_page, "after": after, "fields": fields})
 
@@ -150,13 +150,13 @@ class SyncGithubViewerRepositories(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "viewer_repositories"
 
-    def list(self, *, per_page: int | None = None, after: str | None = None, fields: Sequence[str] | None = None) -> ExecutionResult:
+    def list(self, *, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["id", "databaseId", "name", "nameWithOwner", "description", "url", "homepageUrl", "visibility", "isPrivate", "isFork", "isArchived", "isTemplate", "stargazerCount", "forkCount", "createdAt", "updatedAt", "pushedAt", "primaryLanguage", "licenseInfo", "owner", "defaultBranchRef", "repositoryTopics"]] | None = None) -> ExecutionResult:
         """List the authenticated user's repositories. (github viewer_repositories.list)
 
         Args:
             per_page: Records per page (GraphQL `first`); 1..100; default 30
             after: Cursor from the previous page's `end_cursor`
-            fields: GraphQL fields to select on each record instead of the defaults, e.g. ["number", "title", "author { login }"]
+            fields: Fields to select on each repository instead of the defaults, by name, e.g. ["id", "databaseId", "primaryLanguage"] (an object field such as `primaryLanguage` comes with its default sub-selection)
         """
         return self._run("list", {"per_page": per_page, "after": after, "fields": fields})
 
@@ -167,7 +167,7 @@ class GithubBranches(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "branches"
 
-    async def list(self, *, owner: str, repo: str, per_page: int | None = None, after: str | None = None, fields: Sequence[str] | None = None) -> ExecutionResult:
+    async def list(self, *, owner: str, repo: str, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["name", "prefix", "target", "associatedPullRequests"]] | None = None) -> ExecutionResult:
         """List branches. (github branches.list)
 
         Args:
@@ -175,18 +175,18 @@ class GithubBranches(Entity):
             repo: Repository name, without the owner
             per_page: Records per page (GraphQL `first`); 1..100; default 30
             after: Cursor from the previous page's `end_cursor`
-            fields: GraphQL fields to select on each record instead of the defaults, e.g. ["number", "title", "author { login }"]
+            fields: Fields to select on each branch instead of the defaults, by name, e.g. ["name", "prefix", "target"] (an object field such as `target` comes with its default sub-selection)
         """
         return await self._run("list", {"owner": owner, "repo": repo, "per_page": per_page, "after": after, "fields": fields})
 
-    async def get(self, *, owner: str, repo: str, branch: str, fields: Sequence[str] | None = None) -> ExecutionResult:
+    async def get(self, *, owner: str, repo: str, branch: str, fields: Sequence[Literal["name", "prefix", "target", "associatedPullRequests"]] | None = None) -> ExecutionResult:
         """Get a branch. (github branches.get)
 
         Args:
             owner: Login of the user or organization that owns the repository
             repo: Repository name, without the owner
             branch: Branch name, e.g. `main` or `feature/login`
-            fields: GraphQL fields to select on each record instead of the defaults, e.g. ["number", "title", "author { login }"]
+            fields: Fields to select on each branch instead of the defaults, by name, e.g. ["name", "prefix", "target"] (an object field such as `target` comes with its default sub-selection)
         """
         return await self._run("get", {"owner": owner, "repo": repo, "branch": branch, "fields": fields})
 
@@ -197,7 +197,7 @@ class SyncGithubBranches(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "branches"
 
-    def list(self, *, owner: str, repo: str, per_page: int | None = None, after: str | None = None, fields: Sequence[str] | None = None) -> ExecutionResult:
+    def list(self, *, owner: str, repo: str, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["name", "prefix", "target", "associatedPullRequests"]] | None = None) -> ExecutionResult:
         """List branches. (github branches.list)
 
         Args:
@@ -205,18 +205,18 @@ class SyncGithubBranches(SyncEntity):
             repo: Repository name, without the owner
             per_page: Records per page (GraphQL `first`); 1..100; default 30
             after: Cursor from the previous page's `end_cursor`
-            fields: GraphQL fields to select on each record instead of the defaults, e.g. ["number", "title", "author { login }"]
+            fields: Fields to select on each branch instead of the defaults, by name, e.g. ["name", "prefix", "target"] (an object field such as `target` comes with its default sub-selection)
         """
         return self._run("list", {"owner": owner, "repo": repo, "per_page": per_page, "after": after, "fields": fields})
 
-    def get(self, *, owner: str, repo: str, branch: str, fields: Sequence[str] | None = None) -> ExecutionResult:
+    def get(self, *, owner: str, repo: str, branch: str, fields: Sequence[Literal["name", "prefix", "target", "associatedPullRequests"]] | None = None) -> ExecutionResult:
         """Get a branch. (github branches.get)
 
         Args:
             owner: Login of the user or organization that owns the repository
             repo: Repository name, without the owner
             branch: Branch name, e.g. `main` or `feature/login`
-            fields: GraphQL fields to select on each record instead of the defaults, e.g. ["number", "title", "author { login }"]
+            fields: Fields to select on each branch instead of the defaults, by name, e.g. ["name", "prefix", "target"] (an object field such as `target` comes with its default sub-selection)
         """
         return self._run("get", {"owner": owner, "repo": repo, "branch": branch, "fields": fields})
 
@@ -227,7 +227,7 @@ class GithubCommits(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "commits"
 
-    async def list(self, *, owner: str, repo: str, per_page: int | None = None, after: str | None = None, path: str | None = None, fields: Sequence[str] | None = None) -> ExecutionResult:
+    async def list(self, *, owner: str, repo: str, per_page: int | None = None, after: str | None = None, path: str | None = None, fields: Sequence[Literal["oid", "abbreviatedOid", "messageHeadline", "message", "committedDate", "url", "additions", "deletions", "changedFiles", "author", "parents"]] | None = None) -> ExecutionResult:
         """List commits. (github commits.list)
 
         Args:
@@ -236,18 +236,18 @@ class GithubCommits(Entity):
             per_page: Records per page (GraphQL `first`); 1..100; default 30
             after: Cursor from the previous page's `end_cursor`
             path: Only commits that touch this file or directory, e.g. `src/lib.rs`
-            fields: GraphQL fields to select on each record instead of the defaults, e.g. ["number", "title", "author { login }"]
+            fields: Fields to select on each commit instead of the defaults, by name, e.g. ["oid", "abbreviatedOid", "author"] (an object field such as `author` comes with its default sub-selection)
         """
         return await self._run("list", {"owner": owner, "repo": repo, "per_page": per_page, "after": after, "path": path, "fields": fields})
 
-    async def get(self, *, owner: str, repo: str, sha: str, fields: Sequence[str] | None = None) -> ExecutionResult:
+    async def get(self, *, owner: str, repo: str, sha: str, fields: Sequence[Literal["oid", "abbreviatedOid", "messageHeadline", "message", "committedDate", "url", "additions", "deletions", "changedFiles", "author", "parents"]] | None = None) -> ExecutionResult:
         """Get a commit. (github commits.get)
 
         Args:
             owner: Login of the user or organization that owns the repository
             repo: Repository name, without the owner
             sha: Commit SHA (full or at least 7 characters)
-            fields: GraphQL fields to select on each record instead of the defaults, e.g. ["number", "title", "author { login }"]
+            fields: Fields to select on each commit instead of the defaults, by name, e.g. ["oid", "abbreviatedOid", "author"] (an object field such as `author` comes with its default sub-selection)
         """
         return await self._run("get", {"owner": owner, "repo": repo, "sha": sha, "fields": fields})
 
@@ -258,7 +258,7 @@ class SyncGithubCommits(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "commits"
 
-    def list(self, *, owner: str, repo: str, per_page: int | None = None, after: str | None = None, path: str | None = None, fields: Sequence[str] | None = None) -> ExecutionResult:
+    def list(self, *, owner: str, repo: str, per_page: int | None = None, after: str | None = None, path: str | None = None, fields: Sequence[Literal["oid", "abbreviatedOid", "messageHeadline", "message", "committedDate", "url", "additions", "deletions", "changedFiles", "author", "parents"]] | None = None) -> ExecutionResult:
         """List commits. (github commits.list)
 
         Args:
@@ -267,18 +267,18 @@ class SyncGithubCommits(SyncEntity):
             per_page: Records per page (GraphQL `first`); 1..100; default 30
             after: Cursor from the previous page's `end_cursor`
             path: Only commits that touch this file or directory, e.g. `src/lib.rs`
-            fields: GraphQL fields to select on each record instead of the defaults, e.g. ["number", "title", "author { login }"]
+            fields: Fields to select on each commit instead of the defaults, by name, e.g. ["oid", "abbreviatedOid", "author"] (an object field such as `author` comes with its default sub-selection)
         """
         return self._run("list", {"owner": owner, "repo": repo, "per_page": per_page, "after": after, "path": path, "fields": fields})
 
-    def get(self, *, owner: str, repo: str, sha: str, fields: Sequence[str] | None = None) -> ExecutionResult:
+    def get(self, *, owner: str, repo: str, sha: str, fields: Sequence[Literal["oid", "abbreviatedOid", "messageHeadline", "message", "committedDate", "url", "additions", "deletions", "changedFiles", "author", "parents"]] | None = None) -> ExecutionResult:
         """Get a commit. (github commits.get)
 
         Args:
             owner: Login of the user or organization that owns the repository
             repo: Repository name, without the owner
             sha: Commit SHA (full or at least 7 characters)
-            fields: GraphQL fields to select on each record instead of the defaults, e.g. ["number", "title", "author { login }"]
+            fields: Fields to select on each commit instead of the defaults, by name, e.g. ["oid", "abbreviatedOid", "author"] (an object field such as `author` comes with its default sub-selection)
         """
         return self._run("get", {"owner": owner, "repo": repo, "sha": sha, "fields": fields})
 
@@ -289,7 +289,7 @@ class GithubTags(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "tags"
 
-    async def list(self, *, owner: str, repo: str, per_page: int | None = None, after: str | None = None, fields: Sequence[str] | None = None) -> ExecutionResult:
+    async def list(self, *, owner: str, repo: str, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["name", "prefix", "target"]] | None = None) -> ExecutionResult:
         """List tags. (github tags.list)
 
         Args:
@@ -297,18 +297,18 @@ class GithubTags(Entity):
             repo: Repository name, without the owner
             per_page: Records per page (GraphQL `first`); 1..100; default 30
             after: Cursor from the previous page's `end_cursor`
-            fields: GraphQL fields to select on each record instead of the defaults, e.g. ["number", "title", "author { login }"]
+            fields: Fields to select on each tag instead of the defaults, by name, e.g. ["name", "prefix", "target"] (an object field such as `target` comes with its default sub-selection)
         """
         return await self._run("list", {"owner": owner, "repo": repo, "per_page": per_page, "after": after, "fields": fields})
 
-    async def get(self, *, owner: str, repo: str, tag: str, fields: Sequence[str] | None = None) -> ExecutionResult:
+    async def get(self, *, owner: str, repo: str, tag: str, fields: Sequence[Literal["name", "prefix", "target"]] | None = None) -> ExecutionResult:
         """Get a tag. (github tags.get)
 
         Args:
             owner: Login of the user or organization that owns the repository
             repo: Repository name, without the owner
             tag: Tag name, e.g. `v1.0.0`
-            fields: GraphQL fields to select on each record instead of the defaults, e.g. ["number", "title", "author { login }"]
+            fields: Fields to select on each tag instead of the defaults, by name, e.g. ["name", "prefix", "target"] (an object field such as `target` comes with its default sub-selection)
         """
         return await self._run("get", {"owner": owner, "repo": repo, "tag": tag, "fields": fields})
 
@@ -319,7 +319,7 @@ class SyncGithubTags(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "tags"
 
-    def list(self, *, owner: str, repo: str, per_page: int | None = None, after: str | None = None, fields: Sequence[str] | None = None) -> ExecutionResult:
+    def list(self, *, owner: str, repo: str, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["name", "prefix", "target"]] | None = None) -> ExecutionResult:
         """List tags. (github tags.list)
 
         Args:
@@ -327,18 +327,18 @@ class SyncGithubTags(SyncEntity):
             repo: Repository name, without the owner
             per_page: Records per page (GraphQL `first`); 1..100; default 30
             after: Cursor from the previous page's `end_cursor`
-            fields: GraphQL fields to select on each record instead of the defaults, e.g. ["number", "title", "author { login }"]
+            fields: Fields to select on each tag instead of the defaults, by name, e.g. ["name", "prefix", "target"] (an object field such as `target` comes with its default sub-selection)
         """
         return self._run("list", {"owner": owner, "repo": repo, "per_page": per_page, "after": after, "fields": fields})
 
-    def get(self, *, owner: str, repo: str, tag: str, fields: Sequence[str] | None = None) -> ExecutionResult:
+    def get(self, *, owner: str, repo: str, tag: str, fields: Sequence[Literal["name", "prefix", "target"]] | None = None) -> ExecutionResult:
         """Get a tag. (github tags.get)
 
         Args:
             owner: Login of the user or organization that owns the repository
             repo: Repository name, without the owner
             tag: Tag name, e.g. `v1.0.0`
-            fields: GraphQL fields to select on each record instead of the defaults, e.g. ["number", "title", "author { login }"]
+            fields: Fields to select on each tag instead of the defaults, by name, e.g. ["name", "prefix", "target"] (an object field such as `target` comes with its default sub-selection)
         """
         return self._run("get", {"owner": owner, "repo": repo, "tag": tag, "fields": fields})
 
@@ -349,7 +349,7 @@ class GithubReleases(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "releases"
 
-    async def list(self, *, owner: str, repo: str, per_page: int | None = None, after: str | None = None, fields: Sequence[str] | None = None) -> ExecutionResult:
+    async def list(self, *, owner: str, repo: str, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["id", "databaseId", "name", "tagName", "description", "url", "isDraft", "isPrerelease", "isLatest", "createdAt", "publishedAt", "author", "tagCommit", "releaseAssets"]] | None = None) -> ExecutionResult:
         """List releases. (github releases.list)
 
         Args:
@@ -357,18 +357,18 @@ class GithubReleases(Entity):
             repo: Repository name, without the owner
             per_page: Records per page (GraphQL `first`); 1..100; default 30
             after: Cursor from the previous page's `end_cursor`
-            fields: GraphQL fields to select on each record instead of the defaults, e.g. ["number", "title", "author { login }"]
+            fields: Fields to select on each release instead of the defaults, by name, e.g. ["id", "databaseId", "author"] (an object field such as `author` comes with its default sub-selection)
         """
         return await self._run("list", {"owner": owner, "repo": repo, "per_page": per_page, "after": after, "fields": fields})
 
-    async def get(self, *, owner: str, repo: str, tag: str, fields: Sequence[str] | None = None) -> ExecutionResult:
+    async def get(self, *, owner: str, repo: str, tag: str, fields: Sequence[Literal["id", "databaseId", "name", "tagName", "description", "url", "isDraft", "isPrerelease", "isLatest", "createdAt", "publishedAt", "author", "tagCommit", "releaseAssets"]] | None = None) -> ExecutionResult:
         """Get a release. (github releases.get)
 
         Args:
             owner: Login of the user or organization that owns the repository
             repo: Repository name, without the owner
             tag: Tag name of the release, e.g. `v1.0.0`
-            fields: GraphQL fields to select on each record instead of the defaults, e.g. ["number", "title", "author { login }"]
+            fields: Fields to select on each release instead of the defaults, by name, e.g. ["id", "databaseId", "author"] (an object field such as `author` comes with its default sub-selection)
         """
         return await self._run("get", {"owner": owner, "repo": repo, "tag": tag, "fields": fields})
 
@@ -379,7 +379,7 @@ class SyncGithubReleases(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "releases"
 
-    def list(self, *, owner: str, repo: str, per_page: int | None = None, after: str | None = None, fields: Sequence[str] | None = None) -> ExecutionResult:
+    def list(self, *, owner: str, repo: str, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["id", "databaseId", "name", "tagName", "description", "url", "isDraft", "isPrerelease", "isLatest", "createdAt", "publishedAt", "author", "tagCommit", "releaseAssets"]] | None = None) -> ExecutionResult:
         """List releases. (github releases.list)
 
         Args:
@@ -387,18 +387,18 @@ class SyncGithubReleases(SyncEntity):
             repo: Repository name, without the owner
             per_page: Records per page (GraphQL `first`); 1..100; default 30
             after: Cursor from the previous page's `end_cursor`
-            fields: GraphQL fields to select on each record instead of the defaults, e.g. ["number", "title", "author { login }"]
+            fields: Fields to select on each release instead of the defaults, by name, e.g. ["id", "databaseId", "author"] (an object field such as `author` comes with its default sub-selection)
         """
         return self._run("list", {"owner": owner, "repo": repo, "per_page": per_page, "after": after, "fields": fields})
 
-    def get(self, *, owner: str, repo: str, tag: str, fields: Sequence[str] | None = None) -> ExecutionResult:
+    def get(self, *, owner: str, repo: str, tag: str, fields: Sequence[Literal["id", "databaseId", "name", "tagName", "description", "url", "isDraft", "isPrerelease", "isLatest", "createdAt", "publishedAt", "author", "tagCommit", "releaseAssets"]] | None = None) -> ExecutionResult:
         """Get a release. (github releases.get)
 
         Args:
             owner: Login of the user or organization that owns the repository
             repo: Repository name, without the owner
             tag: Tag name of the release, e.g. `v1.0.0`
-            fields: GraphQL fields to select on each record instead of the defaults, e.g. ["number", "title", "author { login }"]
+            fields: Fields to select on each release instead of the defaults, by name, e.g. ["id", "databaseId", "author"] (an object field such as `author` comes with its default sub-selection)
         """
         return self._run("get", {"owner": owner, "repo": repo, "tag": tag, "fields": fields})
 
@@ -409,7 +409,7 @@ class GithubIssues(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "issues"
 
-    async def list(self, *, owner: str, repo: str, states: Sequence[Literal["OPEN", "CLOSED"]] | None = None, per_page: int | None = None, after: str | None = None, fields: Sequence[str] | None = None) -> ExecutionResult:
+    async def list(self, *, owner: str, repo: str, states: Sequence[Literal["OPEN", "CLOSED"]] | None = None, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["id", "databaseId", "number", "title", "body", "state", "stateReason", "url", "locked", "createdAt", "updatedAt", "closedAt", "author", "assignees", "labels", "milestone", "comments"]] | None = None) -> ExecutionResult:
         """List issues. (github issues.list)
 
         Args:
@@ -418,29 +418,29 @@ class GithubIssues(Entity):
             states: Only issues in these states; every state when omitted
             per_page: Records per page (GraphQL `first`); 1..100; default 30
             after: Cursor from the previous page's `end_cursor`
-            fields: GraphQL fields to select on each record instead of the defaults, e.g. ["number", "title", "author { login }"]
+            fields: Fields to select on each issue instead of the defaults, by name, e.g. ["id", "databaseId", "author"] (an object field such as `author` comes with its default sub-selection)
         """
         return await self._run("list", {"owner": owner, "repo": repo, "states": states, "per_page": per_page, "after": after, "fields": fields})
 
-    async def get(self, *, owner: str, repo: str, number: int, fields: Sequence[str] | None = None) -> ExecutionResult:
+    async def get(self, *, owner: str, repo: str, number: int, fields: Sequence[Literal["id", "databaseId", "number", "title", "body", "state", "stateReason", "url", "locked", "createdAt", "updatedAt", "closedAt", "author", "assignees", "labels", "milestone", "comments"]] | None = None) -> ExecutionResult:
         """Get an issue. (github issues.get)
 
         Args:
             owner: Login of the user or organization that owns the repository
             repo: Repository name, without the owner
             number: Issue, pull request, milestone or discussion number within the repository; 1..
-            fields: GraphQL fields to select on each record instead of the defaults, e.g. ["number", "title", "author { login }"]
+            fields: Fields to select on each issue instead of the defaults, by name, e.g. ["id", "databaseId", "author"] (an object field such as `author` comes with its default sub-selection)
         """
         return await self._run("get", {"owner": owner, "repo": repo, "number": number, "fields": fields})
 
-    async def search(self, *, query: str, per_page: int | None = None, after: str | None = None, fields: Sequence[str] | None = None) -> ExecutionResult:
+    async def search(self, *, query: str, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["id", "databaseId", "number", "title", "body", "state", "stateReason", "url", "locked", "createdAt", "updatedAt", "closedAt", "author", "assignees", "labels", "milestone", "comments"]] | None = None) -> ExecutionResult:
         """Search issues. (github issues.search)
 
         Args:
             query: GitHub search syntax, e.g. `repo:owner/name label:bug is:open` or `language:rust stars:>100`
             per_page: Records per page (GraphQL `first`); 1..100; default 30
             after: Cursor from the previous page's `end_cursor`
-            fields: GraphQL fields to select on each record instead of the defaults, e.g. ["number", "title", "author { login }"]
+            fields: Fields to select on each issue instead of the defaults, by name, e.g. ["id", "databaseId", "author"] (an object field such as `author` comes with its default sub-selection)
         """
         return await self._run("search", {"query": query, "per_page": per_page, "after": after, "fields": fields})
 
@@ -482,7 +482,7 @@ class SyncGithubIssues(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "issues"
 
-    def list(self, *, owner: str, repo: str, states: Sequence[Literal["OPEN", "CLOSED"]] | None = None, per_page: int | None = None, after: str | None = None, fields: Sequence[str] | None = None) -> ExecutionResult:
+    def list(self, *, owner: str, repo: str, states: Sequence[Literal["OPEN", "CLOSED"]] | None = None, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["id", "databaseId", "number", "title", "body", "state", "stateReason", "url", "locked", "createdAt", "updatedAt", "closedAt", "author", "assignees", "labels", "milestone", "comments"]] | None = None) -> ExecutionResult:
         """List issues. (github issues.list)
 
         Args:
@@ -491,29 +491,29 @@ class SyncGithubIssues(SyncEntity):
             states: Only issues in these states; every state when omitted
             per_page: Records per page (GraphQL `first`); 1..100; default 30
             after: Cursor from the previous page's `end_cursor`
-            fields: GraphQL fields to select on each record instead of the defaults, e.g. ["number", "title", "author { login }"]
+            fields: Fields to select on each issue instead of the defaults, by name, e.g. ["id", "databaseId", "author"] (an object field such as `author` comes with its default sub-selection)
         """
         return self._run("list", {"owner": owner, "repo": repo, "states": states, "per_page": per_page, "after": after, "fields": fields})
 
-    def get(self, *, owner: str, repo: str, number: int, fields: Sequence[str] | None = None) -> ExecutionResult:
+    def get(self, *, owner: str, repo: str, number: int, fields: Sequence[Literal["id", "databaseId", "number", "title", "body", "state", "stateReason", "url", "locked", "createdAt", "updatedAt", "closedAt", "author", "assignees", "labels", "milestone", "comments"]] | None = None) -> ExecutionResult:
         """Get an issue. (github issues.get)
 
         Args:
             owner: Login of the user or organization that owns the repository
             repo: Repository name, without the owner
             number: Issue, pull request, milestone or discussion number within the repository; 1..
-            fields: GraphQL fields to select on each record instead of the defaults, e.g. ["number", "title", "author { login }"]
+            fields: Fields to select on each issue instead of the defaults, by name, e.g. ["id", "databaseId", "author"] (an object field such as `author` comes with its default sub-selection)
         """
         return self._run("get", {"owner": owner, "repo": repo, "number": number, "fields": fields})
 
-    def search(self, *, query: str, per_page: int | None = None, after: str | None = None, fields: Sequence[str] | None = None) -> ExecutionResult:
+    def search(self, *, query: str, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["id", "databaseId", "number", "title", "body", "state", "stateReason", "url", "locked", "createdAt", "updatedAt", "closedAt", "author", "assignees", "labels", "milestone", "comments"]] | None = None) -> ExecutionResult:
         """Search issues. (github issues.search)
 
         Args:
             query: GitHub search syntax, e.g. `repo:owner/name label:bug is:open` or `language:rust stars:>100`
             per_page: Records per page (GraphQL `first`); 1..100; default 30
             after: Cursor from the previous page's `end_cursor`
-            fields: GraphQL fields to select on each record instead of the defaults, e.g. ["number", "title", "author { login }"]
+            fields: Fields to select on each issue instead of the defaults, by name, e.g. ["id", "databaseId", "author"] (an object field such as `author` comes with its default sub-selection)
         """
         return self._run("search", {"query": query, "per_page": per_page, "after": after, "fields": fields})
 
@@ -555,7 +555,7 @@ class GithubComments(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "comments"
 
-    async def list(self, *, owner: str, repo: str, number: int, per_page: int | None = None, after: str | None = None, fields: Sequence[str] | None = None) -> ExecutionResult:
+    async def list(self, *, owner: str, repo: str, number: int, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["id", "databaseId", "body", "url", "createdAt", "updatedAt", "isMinimized", "minimizedReason", "authorAssociation", "author"]] | None = None) -> ExecutionResult:
         """List issue comments. (github comments.list)
 
         Args:
@@ -564,16 +564,16 @@ class GithubComments(Entity):
             number: Issue, pull request, milestone or discussion number within the repository; 1..
             per_page: Records per page (GraphQL `first`); 1..100; default 30
             after: Cursor from the previous page's `end_cursor`
-            fields: GraphQL fields to select on each record instead of the defaults, e.g. ["number", "title", "author { login }"]
+            fields: Fields to select on each comment instead of the defaults, by name, e.g. ["id", "databaseId", "author"] (an object field such as `author` comes with its default sub-selection)
         """
         return await self._run("list", {"owner": owner, "repo": repo, "number": number, "per_page": per_page, "after": after, "fields": fields})
 
-    async def get(self, *, id: str, fields: Sequence[str] | None = None) -> ExecutionResult:
+    async def get(self, *, id: str, fields: Sequence[Literal["id", "databaseId", "body", "url", "createdAt", "updatedAt", "isMinimized", "minimizedReason", "authorAssociation", "author"]] | None = None) -> ExecutionResult:
         """Get an issue comment. (github comments.get)
 
         Args:
             id: Node id of the comment, e.g. `IC_kwDOABCD`
-            fields: GraphQL fields to select on each record instead of the defaults, e.g. ["number", "title", "author { login }"]
+            fields: Fields to select on each comment instead of the defaults, by name, e.g. ["id", "databaseId", "author"] (an object field such as `author` comes with its default sub-selection)
         """
         return await self._run("get", {"id": id, "fields": fields})
 
@@ -595,7 +595,7 @@ class SyncGithubComments(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "comments"
 
-    def list(self, *, owner: str, repo: str, number: int, per_page: int | None = None, after: str | None = None, fields: Sequence[str] | None = None) -> ExecutionResult:
+    def list(self, *, owner: str, repo: str, number: int, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["id", "databaseId", "body", "url", "createdAt", "updatedAt", "isMinimized", "minimizedReason", "authorAssociation", "author"]] | None = None) -> ExecutionResult:
         """List issue comments. (github comments.list)
 
         Args:
@@ -604,16 +604,16 @@ class SyncGithubComments(SyncEntity):
             number: Issue, pull request, milestone or discussion number within the repository; 1..
             per_page: Records per page (GraphQL `first`); 1..100; default 30
             after: Cursor from the previous page's `end_cursor`
-            fields: GraphQL fields to select on each record instead of the defaults, e.g. ["number", "title", "author { login }"]
+            fields: Fields to select on each comment instead of the defaults, by name, e.g. ["id", "databaseId", "author"] (an object field such as `author` comes with its default sub-selection)
         """
         return self._run("list", {"owner": owner, "repo": repo, "number": number, "per_page": per_page, "after": after, "fields": fields})
 
-    def get(self, *, id: str, fields: Sequence[str] | None = None) -> ExecutionResult:
+    def get(self, *, id: str, fields: Sequence[Literal["id", "databaseId", "body", "url", "createdAt", "updatedAt", "isMinimized", "minimizedReason", "authorAssociation", "author"]] | None = None) -> ExecutionResult:
         """Get an issue comment. (github comments.get)
 
         Args:
             id: Node id of the comment, e.g. `IC_kwDOABCD`
-            fields: GraphQL fields to select on each record instead of the defaults, e.g. ["number", "title", "author { login }"]
+            fields: Fields to select on each comment instead of the defaults, by name, e.g. ["id", "databaseId", "author"] (an object field such as `author` comes with its default sub-selection)
         """
         return self._run("get", {"id": id, "fields": fields})
 
@@ -635,7 +635,7 @@ class GithubPullRequests(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "pull_requests"
 
-    async def list(self, *, owner: str, repo: str, states: Sequence[Literal["OPEN", "CLOSED", "MERGED"]] | None = None, per_page: int | None = None, after: str | None = None, fields: Sequence[str] | None = None) -> ExecutionResult:
+    async def list(self, *, owner: str, repo: str, states: Sequence[Literal["OPEN", "CLOSED", "MERGED"]] | None = None, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["id", "databaseId", "number", "title", "body", "state", "isDraft", "url", "baseRefName", "headRefName", "merged", "mergedAt", "mergedBy", "closedAt", "createdAt", "updatedAt", "additions", "deletions", "changedFiles", "reviewDecision", "author", "assignees", "labels", "commits", "comments", "reviews"]] | None = None) -> ExecutionResult:
         """List pull requests. (github pull_requests.list)
 
         Args:
@@ -644,29 +644,29 @@ class GithubPullRequests(Entity):
             states: Only pull requests in these states; every state when omitted
             per_page: Records per page (GraphQL `first`); 1..100; default 30
             after: Cursor from the previous page's `end_cursor`
-            fields: GraphQL fields to select on each record instead of the defaults, e.g. ["number", "title", "author { login }"]
+            fields: Fields to select on each pull request instead of the defaults, by name, e.g. ["id", "databaseId", "mergedBy"] (an object field such as `mergedBy` comes with its default sub-selection)
         """
         return await self._run("list", {"owner": owner, "repo": repo, "states": states, "per_page": per_page, "after": after, "fields": fields})
 
-    async def get(self, *, owner: str, repo: str, number: int, fields: Sequence[str] | None = None) -> ExecutionResult:
+    async def get(self, *, owner: str, repo: str, number: int, fields: Sequence[Literal["id", "databaseId", "number", "title", "body", "state", "isDraft", "url", "baseRefName", "headRefName", "merged", "mergedAt", "mergedBy", "closedAt", "createdAt", "updatedAt", "additions", "deletions", "changedFiles", "reviewDecision", "author", "assignees", "labels", "commits", "comments", "reviews"]] | None = None) -> ExecutionResult:
         """Get a pull request. (github pull_requests.get)
 
         Args:
             owner: Login of the user or organization that owns the repository
             repo: Repository name, without the owner
             number: Issue, pull request, milestone or discussion number within the repository; 1..
-            fields: GraphQL fields to select on each record instead of the defaults, e.g. ["number", "title", "author { login }"]
+            fields: Fields to select on each pull request instead of the defaults, by name, e.g. ["id", "databaseId", "mergedBy"] (an object field such as `mergedBy` comes with its default sub-selection)
         """
         return await self._run("get", {"owner": owner, "repo": repo, "number": number, "fields": fields})
 
-    async def search(self, *, query: str, per_page: int | None = None, after: str | None = None, fields: Sequence[str] | None = None) -> ExecutionResult:
+    async def search(self, *, query: str, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["id", "databaseId", "number", "title", "body", "state", "isDraft", "url", "baseRefName", "headRefName", "merged", "mergedAt", "mergedBy", "closedAt", "createdAt", "updatedAt", "additions", "deletions", "changedFiles", "reviewDecision", "author", "assignees", "labels", "commits", "comments", "reviews"]] | None = None) -> ExecutionResult:
         """Search pull requests. (github pull_requests.search)
 
         Args:
             query: GitHub search syntax, e.g. `repo:owner/name label:bug is:open` or `language:rust stars:>100`
             per_page: Records per page (GraphQL `first`); 1..100; default 30
             after: Cursor from the previous page's `end_cursor`
-            fields: GraphQL fields to select on each record instead of the defaults, e.g. ["number", "title", "author { login }"]
+            fields: Fields to select on each pull request instead of the defaults, by name, e.g. ["id", "databaseId", "mergedBy"] (an object field such as `mergedBy` comes with its default sub-selection)
         """
         return await self._run("search", {"query": query, "per_page": per_page, "after": after, "fields": fields})
 
@@ -692,7 +692,7 @@ class SyncGithubPullRequests(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "pull_requests"
 
-    def list(self, *, owner: str, repo: str, states: Sequence[Literal["OPEN", "CLOSED", "MERGED"]] | None = None, per_page: int | None = None, after: str | None = None, fields: Sequence[str] | None = None) -> ExecutionResult:
+    def list(self, *, owner: str, repo: str, states: Sequence[Literal["OPEN", "CLOSED", "MERGED"]] | None = None, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["id", "databaseId", "number", "title", "body", "state", "isDraft", "url", "baseRefName", "headRefName", "merged", "mergedAt", "mergedBy", "closedAt", "createdAt", "updatedAt", "additions", "deletions", "changedFiles", "reviewDecision", "author", "assignees", "labels", "commits", "comments", "reviews"]] | None = None) -> ExecutionResult:
         """List pull requests. (github pull_requests.list)
 
         Args:
@@ -701,29 +701,29 @@ class SyncGithubPullRequests(SyncEntity):
             states: Only pull requests in these states; every state when omitted
             per_page: Records per page (GraphQL `first`); 1..100; default 30
             after: Cursor from the previous page's `end_cursor`
-            fields: GraphQL fields to select on each record instead of the defaults, e.g. ["number", "title", "author { login }"]
+            fields: Fields to select on each pull request instead of the defaults, by name, e.g. ["id", "databaseId", "mergedBy"] (an object field such as `mergedBy` comes with its default sub-selection)
         """
         return self._run("list", {"owner": owner, "repo": repo, "states": states, "per_page": per_page, "after": after, "fields": fields})
 
-    def get(self, *, owner: str, repo: str, number: int, fields: Sequence[str] | None = None) -> ExecutionResult:
+    def get(self, *, owner: str, repo: str, number: int, fields: Sequence[Literal["id", "databaseId", "number", "title", "body", "state", "isDraft", "url", "baseRefName", "headRefName", "merged", "mergedAt", "mergedBy", "closedAt", "createdAt", "updatedAt", "additions", "deletions", "changedFiles", "reviewDecision", "author", "assignees", "labels", "commits", "comments", "reviews"]] | None = None) -> ExecutionResult:
         """Get a pull request. (github pull_requests.get)
 
         Args:
             owner: Login of the user or organization that owns the repository
             repo: Repository name, without the owner
             number: Issue, pull request, milestone or discussion number within the repository; 1..
-            fields: GraphQL fields to select on each record instead of the defaults, e.g. ["number", "title", "author { login }"]
+            fields: Fields to select on each pull request instead of the defaults, by name, e.g. ["id", "databaseId", "mergedBy"] (an object field such as `mergedBy` comes with its default sub-selection)
         """
         return self._run("get", {"owner": owner, "repo": repo, "number": number, "fields": fields})
 
-    def search(self, *, query: str, per_page: int | None = None, after: str | None = None, fields: Sequence[str] | None = None) -> ExecutionResult:
+    def search(self, *, query: str, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["id", "databaseId", "number", "title", "body", "state", "isDraft", "url", "baseRefName", "headRefName", "merged", "mergedAt", "mergedBy", "closedAt", "createdAt", "updatedAt", "additions", "deletions", "changedFiles", "reviewDecision", "author", "assignees", "labels", "commits", "comments", "reviews"]] | None = None) -> ExecutionResult:
         """Search pull requests. (github pull_requests.search)
 
         Args:
             query: GitHub search syntax, e.g. `repo:owner/name label:bug is:open` or `language:rust stars:>100`
             per_page: Records per page (GraphQL `first`); 1..100; default 30
             after: Cursor from the previous page's `end_cursor`
-            fields: GraphQL fields to select on each record instead of the defaults, e.g. ["number", "title", "author { login }"]
+            fields: Fields to select on each pull request instead of the defaults, by name, e.g. ["id", "databaseId", "mergedBy"] (an object field such as `mergedBy` comes with its default sub-selection)
         """
         return self._run("search", {"query": query, "per_page": per_page, "after": after, "fields": fields})
 
@@ -749,7 +749,7 @@ class GithubReviews(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "reviews"
 
-    async def list(self, *, owner: str, repo: str, number: int, per_page: int | None = None, after: str | None = None, fields: Sequence[str] | None = None) -> ExecutionResult:
+    async def list(self, *, owner: str, repo: str, number: int, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["id", "databaseId", "state", "body", "url", "submittedAt", "author", "comments"]] | None = None) -> ExecutionResult:
         """List pull request reviews. (github reviews.list)
 
         Args:
@@ -758,7 +758,7 @@ class GithubReviews(Entity):
             number: Issue, pull request, milestone or discussion number within the repository; 1..
             per_page: Records per page (GraphQL `first`); 1..100; default 30
             after: Cursor from the previous page's `end_cursor`
-            fields: GraphQL fields to select on each record instead of the defaults, e.g. ["number", "title", "author { login }"]
+            fields: Fields to select on each review instead of the defaults, by name, e.g. ["id", "databaseId", "author"] (an object field such as `author` comes with its default sub-selection)
         """
         return await self._run("list", {"owner": owner, "repo": repo, "number": number, "per_page": per_page, "after": after, "fields": fields})
 
@@ -769,7 +769,7 @@ class SyncGithubReviews(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "reviews"
 
-    def list(self, *, owner: str, repo: str, number: int, per_page: int | None = None, after: str | None = None, fields: Sequence[str] | None = None) -> ExecutionResult:
+    def list(self, *, owner: str, repo: str, number: int, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["id", "databaseId", "state", "body", "url", "submittedAt", "author", "comments"]] | None = None) -> ExecutionResult:
         """List pull request reviews. (github reviews.list)
 
         Args:
@@ -778,7 +778,7 @@ class SyncGithubReviews(SyncEntity):
             number: Issue, pull request, milestone or discussion number within the repository; 1..
             per_page: Records per page (GraphQL `first`); 1..100; default 30
             after: Cursor from the previous page's `end_cursor`
-            fields: GraphQL fields to select on each record instead of the defaults, e.g. ["number", "title", "author { login }"]
+            fields: Fields to select on each review instead of the defaults, by name, e.g. ["id", "databaseId", "author"] (an object field such as `author` comes with its default sub-selection)
         """
         return self._run("list", {"owner": owner, "repo": repo, "number": number, "per_page": per_page, "after": after, "fields": fields})
 
@@ -789,7 +789,7 @@ class GithubPrComments(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "pr_comments"
 
-    async def list(self, *, owner: str, repo: str, number: int, per_page: int | None = None, after: str | None = None, fields: Sequence[str] | None = None) -> ExecutionResult:
+    async def list(self, *, owner: str, repo: str, number: int, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["id", "databaseId", "body", "url", "createdAt", "updatedAt", "isMinimized", "minimizedReason", "authorAssociation", "author"]] | None = None) -> ExecutionResult:
         """List pull request comments. (github pr_comments.list)
 
         Args:
@@ -798,16 +798,16 @@ class GithubPrComments(Entity):
             number: Issue, pull request, milestone or discussion number within the repository; 1..
             per_page: Records per page (GraphQL `first`); 1..100; default 30
             after: Cursor from the previous page's `end_cursor`
-            fields: GraphQL fields to select on each record instead of the defaults, e.g. ["number", "title", "author { login }"]
+            fields: Fields to select on each comment instead of the defaults, by name, e.g. ["id", "databaseId", "author"] (an object field such as `author` comes with its default sub-selection)
         """
         return await self._run("list", {"owner": owner, "repo": repo, "number": number, "per_page": per_page, "after": after, "fields": fields})
 
-    async def get(self, *, id: str, fields: Sequence[str] | None = None) -> ExecutionResult:
+    async def get(self, *, id: str, fields: Sequence[Literal["id", "databaseId", "body", "url", "createdAt", "updatedAt", "isMinimized", "minimizedReason", "authorAssociation", "author"]] | None = None) -> ExecutionResult:
         """Get a pull request comment. (github pr_comments.get)
 
         Args:
             id: Node id of the comment, e.g. `IC_kwDOABCD`
-            fields: GraphQL fields to select on each record instead of the defaults, e.g. ["number", "title", "author { login }"]
+            fields: Fields to select on each comment instead of the defaults, by name, e.g. ["id", "databaseId", "author"] (an object field such as `author` comes with its default sub-selection)
         """
         return await self._run("get", {"id": id, "fields": fields})
 
@@ -818,7 +818,7 @@ class SyncGithubPrComments(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "pr_comments"
 
-    def list(self, *, owner: str, repo: str, number: int, per_page: int | None = None, after: str | None = None, fields: Sequence[str] | None = None) -> ExecutionResult:
+    def list(self, *, owner: str, repo: str, number: int, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["id", "databaseId", "body", "url", "createdAt", "updatedAt", "isMinimized", "minimizedReason", "authorAssociation", "author"]] | None = None) -> ExecutionResult:
         """List pull request comments. (github pr_comments.list)
 
         Args:
@@ -827,16 +827,16 @@ class SyncGithubPrComments(SyncEntity):
             number: Issue, pull request, milestone or discussion number within the repository; 1..
             per_page: Records per page (GraphQL `first`); 1..100; default 30
             after: Cursor from the previous page's `end_cursor`
-            fields: GraphQL fields to select on each record instead of the defaults, e.g. ["number", "title", "author { login }"]
+            fields: Fields to select on each comment instead of the defaults, by name, e.g. ["id", "databaseId", "author"] (an object field such as `author` comes with its default sub-selection)
         """
         return self._run("list", {"owner": owner, "repo": repo, "number": number, "per_page": per_page, "after": after, "fields": fields})
 
-    def get(self, *, id: str, fields: Sequence[str] | None = None) -> ExecutionResult:
+    def get(self, *, id: str, fields: Sequence[Literal["id", "databaseId", "body", "url", "createdAt", "updatedAt", "isMinimized", "minimizedReason", "authorAssociation", "author"]] | None = None) -> ExecutionResult:
         """Get a pull request comment. (github pr_comments.get)
 
         Args:
             id: Node id of the comment, e.g. `IC_kwDOABCD`
-            fields: GraphQL fields to select on each record instead of the defaults, e.g. ["number", "title", "author { login }"]
+            fields: Fields to select on each comment instead of the defaults, by name, e.g. ["id", "databaseId", "author"] (an object field such as `author` comes with its default sub-selection)
         """
         return self._run("get", {"id": id, "fields": fields})
 
@@ -847,7 +847,7 @@ class GithubLabels(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "labels"
 
-    async def list(self, *, owner: str, repo: str, per_page: int | None = None, after: str | None = None, fields: Sequence[str] | None = None) -> ExecutionResult:
+    async def list(self, *, owner: str, repo: str, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["id", "name", "color", "description", "isDefault", "url", "createdAt", "issues", "pullRequests"]] | None = None) -> ExecutionResult:
         """List labels. (github labels.list)
 
         Args:
@@ -855,18 +855,18 @@ class GithubLabels(Entity):
             repo: Repository name, without the owner
             per_page: Records per page (GraphQL `first`); 1..100; default 30
             after: Cursor from the previous page's `end_cursor`
-            fields: GraphQL fields to select on each record instead of the defaults, e.g. ["number", "title", "author { login }"]
+            fields: Fields to select on each label instead of the defaults, by name, e.g. ["id", "name", "issues"] (an object field such as `issues` comes with its default sub-selection)
         """
         return await self._run("list", {"owner": owner, "repo": repo, "per_page": per_page, "after": after, "fields": fields})
 
-    async def get(self, *, owner: str, repo: str, name: str, fields: Sequence[str] | None = None) -> ExecutionResult:
+    async def get(self, *, owner: str, repo: str, name: str, fields: Sequence[Literal["id", "name", "color", "description", "isDefault", "url", "createdAt", "issues", "pullRequests"]] | None = None) -> ExecutionResult:
         """Get a label. (github labels.get)
 
         Args:
             owner: Login of the user or organization that owns the repository
             repo: Repository name, without the owner
             name: Label name, e.g. `bug`
-            fields: GraphQL fields to select on each record instead of the defaults, e.g. ["number", "title", "author { login }"]
+            fields: Fields to select on each label instead of the defaults, by name, e.g. ["id", "name", "issues"] (an object field such as `issues` comes with its default sub-selection)
         """
         return await self._run("get", {"owner": owner, "repo": repo, "name": name, "fields": fields})
 
@@ -877,7 +877,7 @@ class SyncGithubLabels(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "labels"
 
-    def list(self, *, owner: str, repo: str, per_page: int | None = None, after: str | None = None, fields: Sequence[str] | None = None) -> ExecutionResult:
+    def list(self, *, owner: str, repo: str, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["id", "name", "color", "description", "isDefault", "url", "createdAt", "issues", "pullRequests"]] | None = None) -> ExecutionResult:
         """List labels. (github labels.list)
 
         Args:
@@ -885,18 +885,18 @@ class SyncGithubLabels(SyncEntity):
             repo: Repository name, without the owner
             per_page: Records per page (GraphQL `first`); 1..100; default 30
             after: Cursor from the previous page's `end_cursor`
-            fields: GraphQL fields to select on each record instead of the defaults, e.g. ["number", "title", "author { login }"]
+            fields: Fields to select on each label instead of the defaults, by name, e.g. ["id", "name", "issues"] (an object field such as `issues` comes with its default sub-selection)
         """
         return self._run("list", {"owner": owner, "repo": repo, "per_page": per_page, "after": after, "fields": fields})
 
-    def get(self, *, owner: str, repo: str, name: str, fields: Sequence[str] | None = None) -> ExecutionResult:
+    def get(self, *, owner: str, repo: str, name: str, fields: Sequence[Literal["id", "name", "color", "description", "isDefault", "url", "createdAt", "issues", "pullRequests"]] | None = None) -> ExecutionResult:
         """Get a label. (github labels.get)
 
         Args:
             owner: Login of the user or organization that owns the repository
             repo: Repository name, without the owner
             name: Label name, e.g. `bug`
-            fields: GraphQL fields to select on each record instead of the defaults, e.g. ["number", "title", "author { login }"]
+            fields: Fields to select on each label instead of the defaults, by name, e.g. ["id", "name", "issues"] (an object field such as `issues` comes with its default sub-selection)
         """
         return self._run("get", {"owner": owner, "repo": repo, "name": name, "fields": fields})
 
@@ -907,7 +907,7 @@ class GithubMilestones(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "milestones"
 
-    async def list(self, *, owner: str, repo: str, states: Sequence[Literal["OPEN", "CLOSED"]] | None = None, per_page: int | None = None, after: str | None = None, fields: Sequence[str] | None = None) -> ExecutionResult:
+    async def list(self, *, owner: str, repo: str, states: Sequence[Literal["OPEN", "CLOSED"]] | None = None, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["id", "number", "title", "description", "state", "url", "dueOn", "closedAt", "createdAt", "updatedAt", "progressPercentage", "issues", "pullRequests"]] | None = None) -> ExecutionResult:
         """List milestones. (github milestones.list)
 
         Args:
@@ -916,18 +916,18 @@ class GithubMilestones(Entity):
             states: Only milestones in these states; every state when omitted
             per_page: Records per page (GraphQL `first`); 1..100; default 30
             after: Cursor from the previous page's `end_cursor`
-            fields: GraphQL fields to select on each record instead of the defaults, e.g. ["number", "title", "author { login }"]
+            fields: Fields to select on each milestone instead of the defaults, by name, e.g. ["id", "number", "issues"] (an object field such as `issues` comes with its default sub-selection)
         """
         return await self._run("list", {"owner": owner, "repo": repo, "states": states, "per_page": per_page, "after": after, "fields": fields})
 
-    async def get(self, *, owner: str, repo: str, number: int, fields: Sequence[str] | None = None) -> ExecutionResult:
+    async def get(self, *, owner: str, repo: str, number: int, fields: Sequence[Literal["id", "number", "title", "description", "state", "url", "dueOn", "closedAt", "createdAt", "updatedAt", "progressPercentage", "issues", "pullRequests"]] | None = None) -> ExecutionResult:
         """Get a milestone. (github milestones.get)
 
         Args:
             owner: Login of the user or organization that owns the repository
             repo: Repository name, without the owner
             number: Issue, pull request, milestone or discussion number within the repository; 1..
-            fields: GraphQL fields to select on each record instead of the defaults, e.g. ["number", "title", "author { login }"]
+            fields: Fields to select on each milestone instead of the defaults, by name, e.g. ["id", "number", "issues"] (an object field such as `issues` comes with its default sub-selection)
         """
         return await self._run("get", {"owner": owner, "repo": repo, "number": number, "fields": fields})
 
@@ -938,7 +938,7 @@ class SyncGithubMilestones(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "milestones"
 
-    def list(self, *, owner: str, repo: str, states: Sequence[Literal["OPEN", "CLOSED"]] | None = None, per_page: int | None = None, after: str | None = None, fields: Sequence[str] | None = None) -> ExecutionResult:
+    def list(self, *, owner: str, repo: str, states: Sequence[Literal["OPEN", "CLOSED"]] | None = None, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["id", "number", "title", "description", "state", "url", "dueOn", "closedAt", "createdAt", "updatedAt", "progressPercentage", "issues", "pullRequests"]] | None = None) -> ExecutionResult:
         """List milestones. (github milestones.list)
 
         Args:
@@ -947,18 +947,18 @@ class SyncGithubMilestones(SyncEntity):
             states: Only milestones in these states; every state when omitted
             per_page: Records per page (GraphQL `first`); 1..100; default 30
             after: Cursor from the previous page's `end_cursor`
-            fields: GraphQL fields to select on each record instead of the defaults, e.g. ["number", "title", "author { login }"]
+            fields: Fields to select on each milestone instead of the defaults, by name, e.g. ["id", "number", "issues"] (an object field such as `issues` comes with its default sub-selection)
         """
         return self._run("list", {"owner": owner, "repo": repo, "states": states, "per_page": per_page, "after": after, "fields": fields})
 
-    def get(self, *, owner: str, repo: str, number: int, fields: Sequence[str] | None = None) -> ExecutionResult:
+    def get(self, *, owner: str, repo: str, number: int, fields: Sequence[Literal["id", "number", "title", "description", "state", "url", "dueOn", "closedAt", "createdAt", "updatedAt", "progressPercentage", "issues", "pullRequests"]] | None = None) -> ExecutionResult:
         """Get a milestone. (github milestones.get)
 
         Args:
             owner: Login of the user or organization that owns the repository
             repo: Repository name, without the owner
             number: Issue, pull request, milestone or discussion number within the repository; 1..
-            fields: GraphQL fields to select on each record instead of the defaults, e.g. ["number", "title", "author { login }"]
+            fields: Fields to select on each milestone instead of the defaults, by name, e.g. ["id", "number", "issues"] (an object field such as `issues` comes with its default sub-selection)
         """
         return self._run("get", {"owner": owner, "repo": repo, "number": number, "fields": fields})
 
@@ -969,23 +969,23 @@ class GithubOrganizations(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "organizations"
 
-    async def get(self, *, org: str, fields: Sequence[str] | None = None) -> ExecutionResult:
+    async def get(self, *, org: str, fields: Sequence[Literal["id", "databaseId", "login", "name", "description", "email", "url", "websiteUrl", "location", "avatarUrl", "isVerified", "createdAt", "updatedAt", "repositories", "membersWithRole", "teams"]] | None = None) -> ExecutionResult:
         """Get an organization. (github organizations.get)
 
         Args:
             org: Organization login
-            fields: GraphQL fields to select on each record instead of the defaults, e.g. ["number", "title", "author { login }"]
+            fields: Fields to select on each organization instead of the defaults, by name, e.g. ["id", "databaseId", "repositories"] (an object field such as `repositories` comes with its default sub-selection)
         """
         return await self._run("get", {"org": org, "fields": fields})
 
-    async def list(self, *, username: str, per_page: int | None = None, after: str | None = None, fields: Sequence[str] | None = None) -> ExecutionResult:
+    async def list(self, *, username: str, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["id", "databaseId", "login", "name", "description", "email", "url", "websiteUrl", "location", "avatarUrl", "isVerified", "createdAt", "updatedAt", "repositories", "membersWithRole", "teams"]] | None = None) -> ExecutionResult:
         """List a user's organizations. (github organizations.list)
 
         Args:
             username: User login
             per_page: Records per page (GraphQL `first`); 1..100; default 30
             after: Cursor from the previous page's `end_cursor`
-            fields: GraphQL fields to select on each record instead of the defaults, e.g. ["number", "title", "author { login }"]
+            fields: Fields to select on each organization instead of the defaults, by name, e.g. ["id", "databaseId", "repositories"] (an object field such as `repositories` comes with its default sub-selection)
         """
         return await self._run("list", {"username": username, "per_page": per_page, "after": after, "fields": fields})
 
@@ -996,23 +996,23 @@ class SyncGithubOrganizations(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "organizations"
 
-    def get(self, *, org: str, fields: Sequence[str] | None = None) -> ExecutionResult:
+    def get(self, *, org: str, fields: Sequence[Literal["id", "databaseId", "login", "name", "description", "email", "url", "websiteUrl", "location", "avatarUrl", "isVerified", "createdAt", "updatedAt", "repositories", "membersWithRole", "teams"]] | None = None) -> ExecutionResult:
         """Get an organization. (github organizations.get)
 
         Args:
             org: Organization login
-            fields: GraphQL fields to select on each record instead of the defaults, e.g. ["number", "title", "author { login }"]
+            fields: Fields to select on each organization instead of the defaults, by name, e.g. ["id", "databaseId", "repositories"] (an object field such as `repositories` comes with its default sub-selection)
         """
         return self._run("get", {"org": org, "fields": fields})
 
-    def list(self, *, username: str, per_page: int | None = None, after: str | None = None, fields: Sequence[str] | None = None) -> ExecutionResult:
+    def list(self, *, username: str, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["id", "databaseId", "login", "name", "description", "email", "url", "websiteUrl", "location", "avatarUrl", "isVerified", "createdAt", "updatedAt", "repositories", "membersWithRole", "teams"]] | None = None) -> ExecutionResult:
         """List a user's organizations. (github organizations.list)
 
         Args:
             username: User login
             per_page: Records per page (GraphQL `first`); 1..100; default 30
             after: Cursor from the previous page's `end_cursor`
-            fields: GraphQL fields to select on each record instead of the defaults, e.g. ["number", "title", "author { login }"]
+            fields: Fields to select on each organization instead of the defaults, by name, e.g. ["id", "databaseId", "repositories"] (an object field such as `repositories` comes with its default sub-selection)
         """
         return self._run("list", {"username": username, "per_page": per_page, "after": after, "fields": fields})
 
@@ -1023,34 +1023,34 @@ class GithubUsers(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "users"
 
-    async def get(self, *, username: str, fields: Sequence[str] | None = None) -> ExecutionResult:
+    async def get(self, *, username: str, fields: Sequence[Literal["id", "databaseId", "login", "name", "email", "bio", "company", "location", "url", "avatarUrl", "websiteUrl", "twitterUsername", "createdAt", "updatedAt", "followers", "following", "repositories"]] | None = None) -> ExecutionResult:
         """Get a user. (github users.get)
 
         Args:
             username: User login
-            fields: GraphQL fields to select on each record instead of the defaults, e.g. ["number", "title", "author { login }"]
+            fields: Fields to select on each user instead of the defaults, by name, e.g. ["id", "databaseId", "followers"] (an object field such as `followers` comes with its default sub-selection)
         """
         return await self._run("get", {"username": username, "fields": fields})
 
-    async def list(self, *, org: str, per_page: int | None = None, after: str | None = None, fields: Sequence[str] | None = None) -> ExecutionResult:
+    async def list(self, *, org: str, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["id", "databaseId", "login", "name", "email", "bio", "company", "location", "url", "avatarUrl", "websiteUrl", "twitterUsername", "createdAt", "updatedAt", "followers", "following", "repositories"]] | None = None) -> ExecutionResult:
         """List organization members. (github users.list)
 
         Args:
             org: Organization login
             per_page: Records per page (GraphQL `first`); 1..100; default 30
             after: Cursor from the previous page's `end_cursor`
-            fields: GraphQL fields to select on each record instead of the defaults, e.g. ["number", "title", "author { login }"]
+            fields: Fields to select on each user instead of the defaults, by name, e.g. ["id", "databaseId", "followers"] (an object field such as `followers` comes with its default sub-selection)
         """
         return await self._run("list", {"org": org, "per_page": per_page, "after": after, "fields": fields})
 
-    async def search(self, *, query: str, limit: int | None = None, after: str | None = None, fields: Sequence[str] | None = None) -> ExecutionResult:
+    async def search(self, *, query: str, limit: int | None = None, after: str | None = None, fields: Sequence[Literal["id", "databaseId", "login", "name", "email", "bio", "company", "location", "url", "avatarUrl", "websiteUrl", "twitterUsername", "createdAt", "updatedAt", "followers", "following", "repositories"]] | None = None) -> ExecutionResult:
         """Search users. (github users.search)
 
         Args:
             query: GitHub search syntax, e.g. `repo:owner/name label:bug is:open` or `language:rust stars:>100`
             limit: Records per page (GraphQL `first`); 1..100; default 10
             after: Cursor from the previous page's `end_cursor`
-            fields: GraphQL fields to select on each record instead of the defaults, e.g. ["number", "title", "author { login }"]
+            fields: Fields to select on each user instead of the defaults, by name, e.g. ["id", "databaseId", "followers"] (an object field such as `followers` comes with its default sub-selection)
         """
         return await self._run("search", {"query": query, "limit": limit, "after": after, "fields": fields})
 
@@ -1061,34 +1061,34 @@ class SyncGithubUsers(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "users"
 
-    def get(self, *, username: str, fields: Sequence[str] | None = None) -> ExecutionResult:
+    def get(self, *, username: str, fields: Sequence[Literal["id", "databaseId", "login", "name", "email", "bio", "company", "location", "url", "avatarUrl", "websiteUrl", "twitterUsername", "createdAt", "updatedAt", "followers", "following", "repositories"]] | None = None) -> ExecutionResult:
         """Get a user. (github users.get)
 
         Args:
             username: User login
-            fields: GraphQL fields to select on each record instead of the defaults, e.g. ["number", "title", "author { login }"]
+            fields: Fields to select on each user instead of the defaults, by name, e.g. ["id", "databaseId", "followers"] (an object field such as `followers` comes with its default sub-selection)
         """
         return self._run("get", {"username": username, "fields": fields})
 
-    def list(self, *, org: str, per_page: int | None = None, after: str | None = None, fields: Sequence[str] | None = None) -> ExecutionResult:
+    def list(self, *, org: str, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["id", "databaseId", "login", "name", "email", "bio", "company", "location", "url", "avatarUrl", "websiteUrl", "twitterUsername", "createdAt", "updatedAt", "followers", "following", "repositories"]] | None = None) -> ExecutionResult:
         """List organization members. (github users.list)
 
         Args:
             org: Organization login
             per_page: Records per page (GraphQL `first`); 1..100; default 30
             after: Cursor from the previous page's `end_cursor`
-            fields: GraphQL fields to select on each record instead of the defaults, e.g. ["number", "title", "author { login }"]
+            fields: Fields to select on each user instead of the defaults, by name, e.g. ["id", "databaseId", "followers"] (an object field such as `followers` comes with its default sub-selection)
         """
         return self._run("list", {"org": org, "per_page": per_page, "after": after, "fields": fields})
 
-    def search(self, *, query: str, limit: int | None = None, after: str | None = None, fields: Sequence[str] | None = None) -> ExecutionResult:
+    def search(self, *, query: str, limit: int | None = None, after: str | None = None, fields: Sequence[Literal["id", "databaseId", "login", "name", "email", "bio", "company", "location", "url", "avatarUrl", "websiteUrl", "twitterUsername", "createdAt", "updatedAt", "followers", "following", "repositories"]] | None = None) -> ExecutionResult:
         """Search users. (github users.search)
 
         Args:
             query: GitHub search syntax, e.g. `repo:owner/name label:bug is:open` or `language:rust stars:>100`
             limit: Records per page (GraphQL `first`); 1..100; default 10
             after: Cursor from the previous page's `end_cursor`
-            fields: GraphQL fields to select on each record instead of the defaults, e.g. ["number", "title", "author { login }"]
+            fields: Fields to select on each user instead of the defaults, by name, e.g. ["id", "databaseId", "followers"] (an object field such as `followers` comes with its default sub-selection)
         """
         return self._run("search", {"query": query, "limit": limit, "after": after, "fields": fields})
 
@@ -1099,11 +1099,11 @@ class GithubViewer(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "viewer"
 
-    async def get(self, *, fields: Sequence[str] | None = None) -> ExecutionResult:
+    async def get(self, *, fields: Sequence[Literal["id", "databaseId", "login", "name", "email", "bio", "company", "location", "url", "avatarUrl", "websiteUrl", "twitterUsername", "createdAt", "updatedAt", "followers", "following", "repositories"]] | None = None) -> ExecutionResult:
         """Get the authenticated user. (github viewer.get)
 
         Args:
-            fields: GraphQL fields to select on each record instead of the defaults, e.g. ["number", "title", "author { login }"]
+            fields: Fields to select on each user instead of the defaults, by name, e.g. ["id", "databaseId", "followers"] (an object field such as `followers` comes with its default sub-selection)
         """
         return await self._run("get", {"fields": fields})
 
@@ -1114,11 +1114,11 @@ class SyncGithubViewer(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "viewer"
 
-    def get(self, *, fields: Sequence[str] | None = None) -> ExecutionResult:
+    def get(self, *, fields: Sequence[Literal["id", "databaseId", "login", "name", "email", "bio", "company", "location", "url", "avatarUrl", "websiteUrl", "twitterUsername", "createdAt", "updatedAt", "followers", "following", "repositories"]] | None = None) -> ExecutionResult:
         """Get the authenticated user. (github viewer.get)
 
         Args:
-            fields: GraphQL fields to select on each record instead of the defaults, e.g. ["number", "title", "author { login }"]
+            fields: Fields to select on each user instead of the defaults, by name, e.g. ["id", "databaseId", "followers"] (an object field such as `followers` comes with its default sub-selection)
         """
         return self._run("get", {"fields": fields})
 
@@ -1129,24 +1129,24 @@ class GithubTeams(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "teams"
 
-    async def list(self, *, org: str, per_page: int | None = None, after: str | None = None, fields: Sequence[str] | None = None) -> ExecutionResult:
+    async def list(self, *, org: str, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["id", "databaseId", "slug", "name", "description", "privacy", "url", "createdAt", "updatedAt", "parentTeam", "members", "repositories"]] | None = None) -> ExecutionResult:
         """List teams. (github teams.list)
 
         Args:
             org: Organization login
             per_page: Records per page (GraphQL `first`); 1..100; default 30
             after: Cursor from the previous page's `end_cursor`
-            fields: GraphQL fields to select on each record instead of the defaults, e.g. ["number", "title", "author { login }"]
+            fields: Fields to select on each team instead of the defaults, by name, e.g. ["id", "databaseId", "parentTeam"] (an object field such as `parentTeam` comes with its default sub-selection)
         """
         return await self._run("list", {"org": org, "per_page": per_page, "after": after, "fields": fields})
 
-    async def get(self, *, org: str, team_slug: str, fields: Sequence[str] | None = None) -> ExecutionResult:
+    async def get(self, *, org: str, team_slug: str, fields: Sequence[Literal["id", "databaseId", "slug", "name", "description", "privacy", "url", "createdAt", "updatedAt", "parentTeam", "members", "repositories"]] | None = None) -> ExecutionResult:
         """Get a team. (github teams.get)
 
         Args:
             org: Organization login
             team_slug: Team slug, e.g. `core-team`
-            fields: GraphQL fields to select on each record instead of the defaults, e.g. ["number", "title", "author { login }"]
+            fields: Fields to select on each team instead of the defaults, by name, e.g. ["id", "databaseId", "parentTeam"] (an object field such as `parentTeam` comes with its default sub-selection)
         """
         return await self._run("get", {"org": org, "team_slug": team_slug, "fields": fields})
 
@@ -1157,24 +1157,24 @@ class SyncGithubTeams(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "teams"
 
-    def list(self, *, org: str, per_page: int | None = None, after: str | None = None, fields: Sequence[str] | None = None) -> ExecutionResult:
+    def list(self, *, org: str, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["id", "databaseId", "slug", "name", "description", "privacy", "url", "createdAt", "updatedAt", "parentTeam", "members", "repositories"]] | None = None) -> ExecutionResult:
         """List teams. (github teams.list)
 
         Args:
             org: Organization login
             per_page: Records per page (GraphQL `first`); 1..100; default 30
             after: Cursor from the previous page's `end_cursor`
-            fields: GraphQL fields to select on each record instead of the defaults, e.g. ["number", "title", "author { login }"]
+            fields: Fields to select on each team instead of the defaults, by name, e.g. ["id", "databaseId", "parentTeam"] (an object field such as `parentTeam` comes with its default sub-selection)
         """
         return self._run("list", {"org": org, "per_page": per_page, "after": after, "fields": fields})
 
-    def get(self, *, org: str, team_slug: str, fields: Sequence[str] | None = None) -> ExecutionResult:
+    def get(self, *, org: str, team_slug: str, fields: Sequence[Literal["id", "databaseId", "slug", "name", "description", "privacy", "url", "createdAt", "updatedAt", "parentTeam", "members", "repositories"]] | None = None) -> ExecutionResult:
         """Get a team. (github teams.get)
 
         Args:
             org: Organization login
             team_slug: Team slug, e.g. `core-team`
-            fields: GraphQL fields to select on each record instead of the defaults, e.g. ["number", "title", "author { login }"]
+            fields: Fields to select on each team instead of the defaults, by name, e.g. ["id", "databaseId", "parentTeam"] (an object field such as `parentTeam` comes with its default sub-selection)
         """
         return self._run("get", {"org": org, "team_slug": team_slug, "fields": fields})
 
@@ -1185,7 +1185,7 @@ class GithubStargazers(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "stargazers"
 
-    async def list(self, *, owner: str, repo: str, per_page: int | None = None, after: str | None = None, fields: Sequence[str] | None = None) -> ExecutionResult:
+    async def list(self, *, owner: str, repo: str, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["starredAt", "node"]] | None = None) -> ExecutionResult:
         """List stargazers. (github stargazers.list)
 
         Args:
@@ -1193,7 +1193,7 @@ class GithubStargazers(Entity):
             repo: Repository name, without the owner
             per_page: Records per page (GraphQL `first`); 1..100; default 30
             after: Cursor from the previous page's `end_cursor`
-            fields: GraphQL fields to select on each record instead of the defaults, e.g. ["number", "title", "author { login }"]
+            fields: Fields to select on each stargazer instead of the defaults, by name, e.g. ["starredAt", "node"] (an object field such as `node` comes with its default sub-selection)
         """
         return await self._run("list", {"owner": owner, "repo": repo, "per_page": per_page, "after": after, "fields": fields})
 
@@ -1204,7 +1204,7 @@ class SyncGithubStargazers(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "stargazers"
 
-    def list(self, *, owner: str, repo: str, per_page: int | None = None, after: str | None = None, fields: Sequence[str] | None = None) -> ExecutionResult:
+    def list(self, *, owner: str, repo: str, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["starredAt", "node"]] | None = None) -> ExecutionResult:
         """List stargazers. (github stargazers.list)
 
         Args:
@@ -1212,7 +1212,7 @@ class SyncGithubStargazers(SyncEntity):
             repo: Repository name, without the owner
             per_page: Records per page (GraphQL `first`); 1..100; default 30
             after: Cursor from the previous page's `end_cursor`
-            fields: GraphQL fields to select on each record instead of the defaults, e.g. ["number", "title", "author { login }"]
+            fields: Fields to select on each stargazer instead of the defaults, by name, e.g. ["starredAt", "node"] (an object field such as `node` comes with its default sub-selection)
         """
         return self._run("list", {"owner": owner, "repo": repo, "per_page": per_page, "after": after, "fields": fields})
 
@@ -1223,24 +1223,24 @@ class GithubProjects(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "projects"
 
-    async def list(self, *, org: str, per_page: int | None = None, after: str | None = None, fields: Sequence[str] | None = None) -> ExecutionResult:
+    async def list(self, *, org: str, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["id", "number", "title", "shortDescription", "url", "public", "closed", "createdAt", "updatedAt", "creator", "items"]] | None = None) -> ExecutionResult:
         """List projects. (github projects.list)
 
         Args:
             org: Organization login
             per_page: Records per page (GraphQL `first`); 1..100; default 30
             after: Cursor from the previous page's `end_cursor`
-            fields: GraphQL fields to select on each record instead of the defaults, e.g. ["number", "title", "author { login }"]
+            fields: Fields to select on each project instead of the defaults, by name, e.g. ["id", "number", "creator"] (an object field such as `creator` comes with its default sub-selection)
         """
         return await self._run("list", {"org": org, "per_page": per_page, "after": after, "fields": fields})
 
-    async def get(self, *, org: str, project_number: int, fields: Sequence[str] | None = None) -> ExecutionResult:
+    async def get(self, *, org: str, project_number: int, fields: Sequence[Literal["id", "number", "title", "shortDescription", "readme", "url", "public", "closed", "createdAt", "updatedAt", "creator", "items", "fields"]] | None = None) -> ExecutionResult:
         """Get a project. (github projects.get)
 
         Args:
             org: Organization login
             project_number: Project number (from its URL or `projects.list`); 1..
-            fields: GraphQL fields to select on each record instead of the defaults, e.g. ["number", "title", "author { login }"]
+            fields: Fields to select on each project detail instead of the defaults, by name, e.g. ["id", "number", "creator"] (an object field such as `creator` comes with its default sub-selection)
         """
         return await self._run("get", {"org": org, "project_number": project_number, "fields": fields})
 
@@ -1251,24 +1251,24 @@ class SyncGithubProjects(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "projects"
 
-    def list(self, *, org: str, per_page: int | None = None, after: str | None = None, fields: Sequence[str] | None = None) -> ExecutionResult:
+    def list(self, *, org: str, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["id", "number", "title", "shortDescription", "url", "public", "closed", "createdAt", "updatedAt", "creator", "items"]] | None = None) -> ExecutionResult:
         """List projects. (github projects.list)
 
         Args:
             org: Organization login
             per_page: Records per page (GraphQL `first`); 1..100; default 30
             after: Cursor from the previous page's `end_cursor`
-            fields: GraphQL fields to select on each record instead of the defaults, e.g. ["number", "title", "author { login }"]
+            fields: Fields to select on each project instead of the defaults, by name, e.g. ["id", "number", "creator"] (an object field such as `creator` comes with its default sub-selection)
         """
         return self._run("list", {"org": org, "per_page": per_page, "after": after, "fields": fields})
 
-    def get(self, *, org: str, project_number: int, fields: Sequence[str] | None = None) -> ExecutionResult:
+    def get(self, *, org: str, project_number: int, fields: Sequence[Literal["id", "number", "title", "shortDescription", "readme", "url", "public", "closed", "createdAt", "updatedAt", "creator", "items", "fields"]] | None = None) -> ExecutionResult:
         """Get a project. (github projects.get)
 
         Args:
             org: Organization login
             project_number: Project number (from its URL or `projects.list`); 1..
-            fields: GraphQL fields to select on each record instead of the defaults, e.g. ["number", "title", "author { login }"]
+            fields: Fields to select on each project detail instead of the defaults, by name, e.g. ["id", "number", "creator"] (an object field such as `creator` comes with its default sub-selection)
         """
         return self._run("get", {"org": org, "project_number": project_number, "fields": fields})
 
@@ -1279,7 +1279,7 @@ class GithubProjectItems(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "project_items"
 
-    async def list(self, *, org: str, project_number: int, per_page: int | None = None, after: str | None = None, fields: Sequence[str] | None = None) -> ExecutionResult:
+    async def list(self, *, org: str, project_number: int, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["id", "type", "isArchived", "createdAt", "updatedAt", "content", "fieldValues"]] | None = None) -> ExecutionResult:
         """List project items. (github project_items.list)
 
         Args:
@@ -1287,7 +1287,7 @@ class GithubProjectItems(Entity):
             project_number: Project number (from its URL or `projects.list`); 1..
             per_page: Records per page (GraphQL `first`); 1..100; default 30
             after: Cursor from the previous page's `end_cursor`
-            fields: GraphQL fields to select on each record instead of the defaults, e.g. ["number", "title", "author { login }"]
+            fields: Fields to select on each project item instead of the defaults, by name, e.g. ["id", "type", "content"] (an object field such as `content` comes with its default sub-selection)
         """
         return await self._run("list", {"org": org, "project_number": project_number, "per_page": per_page, "after": after, "fields": fields})
 
@@ -1298,7 +1298,7 @@ class SyncGithubProjectItems(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "project_items"
 
-    def list(self, *, org: str, project_number: int, per_page: int | None = None, after: str | None = None, fields: Sequence[str] | None = None) -> ExecutionResult:
+    def list(self, *, org: str, project_number: int, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["id", "type", "isArchived", "createdAt", "updatedAt", "content", "fieldValues"]] | None = None) -> ExecutionResult:
         """List project items. (github project_items.list)
 
         Args:
@@ -1306,7 +1306,7 @@ class SyncGithubProjectItems(SyncEntity):
             project_number: Project number (from its URL or `projects.list`); 1..
             per_page: Records per page (GraphQL `first`); 1..100; default 30
             after: Cursor from the previous page's `end_cursor`
-            fields: GraphQL fields to select on each record instead of the defaults, e.g. ["number", "title", "author { login }"]
+            fields: Fields to select on each project item instead of the defaults, by name, e.g. ["id", "type", "content"] (an object field such as `content` comes with its default sub-selection)
         """
         return self._run("list", {"org": org, "project_number": project_number, "per_page": per_page, "after": after, "fields": fields})
 
@@ -1317,7 +1317,7 @@ class GithubDiscussions(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "discussions"
 
-    async def list(self, *, owner: str, repo: str, states: Sequence[Literal["OPEN", "CLOSED"]] | None = None, answered: bool | None = None, per_page: int | None = None, after: str | None = None, fields: Sequence[str] | None = None) -> ExecutionResult:
+    async def list(self, *, owner: str, repo: str, states: Sequence[Literal["OPEN", "CLOSED"]] | None = None, answered: bool | None = None, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["id", "databaseId", "number", "title", "body", "url", "closed", "closedAt", "stateReason", "locked", "isAnswered", "answerChosenAt", "upvoteCount", "createdAt", "updatedAt", "author", "category", "answer", "labels", "comments"]] | None = None) -> ExecutionResult:
         """List discussions. (github discussions.list)
 
         Args:
@@ -1327,29 +1327,29 @@ class GithubDiscussions(Entity):
             answered: true: only answered discussions; false: only unanswered ones
             per_page: Records per page (GraphQL `first`); 1..100; default 30
             after: Cursor from the previous page's `end_cursor`
-            fields: GraphQL fields to select on each record instead of the defaults, e.g. ["number", "title", "author { login }"]
+            fields: Fields to select on each discussion instead of the defaults, by name, e.g. ["id", "databaseId", "author"] (an object field such as `author` comes with its default sub-selection)
         """
         return await self._run("list", {"owner": owner, "repo": repo, "states": states, "answered": answered, "per_page": per_page, "after": after, "fields": fields})
 
-    async def get(self, *, owner: str, repo: str, number: int, fields: Sequence[str] | None = None) -> ExecutionResult:
+    async def get(self, *, owner: str, repo: str, number: int, fields: Sequence[Literal["id", "databaseId", "number", "title", "body", "url", "closed", "closedAt", "stateReason", "locked", "isAnswered", "answerChosenAt", "upvoteCount", "createdAt", "updatedAt", "author", "category", "answer", "labels", "comments"]] | None = None) -> ExecutionResult:
         """Get a discussion. (github discussions.get)
 
         Args:
             owner: Login of the user or organization that owns the repository
             repo: Repository name, without the owner
             number: Issue, pull request, milestone or discussion number within the repository; 1..
-            fields: GraphQL fields to select on each record instead of the defaults, e.g. ["number", "title", "author { login }"]
+            fields: Fields to select on each discussion instead of the defaults, by name, e.g. ["id", "databaseId", "author"] (an object field such as `author` comes with its default sub-selection)
         """
         return await self._run("get", {"owner": owner, "repo": repo, "number": number, "fields": fields})
 
-    async def search(self, *, query: str, per_page: int | None = None, after: str | None = None, fields: Sequence[str] | None = None) -> ExecutionResult:
+    async def search(self, *, query: str, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["id", "databaseId", "number", "title", "body", "url", "closed", "closedAt", "stateReason", "locked", "isAnswered", "answerChosenAt", "upvoteCount", "createdAt", "updatedAt", "author", "category", "answer", "labels", "comments"]] | None = None) -> ExecutionResult:
         """Search discussions. (github discussions.search)
 
         Args:
             query: GitHub search syntax, e.g. `repo:owner/name label:bug is:open` or `language:rust stars:>100`
             per_page: Records per page (GraphQL `first`); 1..100; default 30
             after: Cursor from the previous page's `end_cursor`
-            fields: GraphQL fields to select on each record instead of the defaults, e.g. ["number", "title", "author { login }"]
+            fields: Fields to select on each discussion instead of the defaults, by name, e.g. ["id", "databaseId", "author"] (an object field such as `author` comes with its default sub-selection)
         """
         return await self._run("search", {"query": query, "per_page": per_page, "after": after, "fields": fields})
 
@@ -1360,7 +1360,7 @@ class SyncGithubDiscussions(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "discussions"
 
-    def list(self, *, owner: str, repo: str, states: Sequence[Literal["OPEN", "CLOSED"]] | None = None, answered: bool | None = None, per_page: int | None = None, after: str | None = None, fields: Sequence[str] | None = None) -> ExecutionResult:
+    def list(self, *, owner: str, repo: str, states: Sequence[Literal["OPEN", "CLOSED"]] | None = None, answered: bool | None = None, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["id", "databaseId", "number", "title", "body", "url", "closed", "closedAt", "stateReason", "locked", "isAnswered", "answerChosenAt", "upvoteCount", "createdAt", "updatedAt", "author", "category", "answer", "labels", "comments"]] | None = None) -> ExecutionResult:
         """List discussions. (github discussions.list)
 
         Args:
@@ -1370,29 +1370,29 @@ class SyncGithubDiscussions(SyncEntity):
             answered: true: only answered discussions; false: only unanswered ones
             per_page: Records per page (GraphQL `first`); 1..100; default 30
             after: Cursor from the previous page's `end_cursor`
-            fields: GraphQL fields to select on each record instead of the defaults, e.g. ["number", "title", "author { login }"]
+            fields: Fields to select on each discussion instead of the defaults, by name, e.g. ["id", "databaseId", "author"] (an object field such as `author` comes with its default sub-selection)
         """
         return self._run("list", {"owner": owner, "repo": repo, "states": states, "answered": answered, "per_page": per_page, "after": after, "fields": fields})
 
-    def get(self, *, owner: str, repo: str, number: int, fields: Sequence[str] | None = None) -> ExecutionResult:
+    def get(self, *, owner: str, repo: str, number: int, fields: Sequence[Literal["id", "databaseId", "number", "title", "body", "url", "closed", "closedAt", "stateReason", "locked", "isAnswered", "answerChosenAt", "upvoteCount", "createdAt", "updatedAt", "author", "category", "answer", "labels", "comments"]] | None = None) -> ExecutionResult:
         """Get a discussion. (github discussions.get)
 
         Args:
             owner: Login of the user or organization that owns the repository
             repo: Repository name, without the owner
             number: Issue, pull request, milestone or discussion number within the repository; 1..
-            fields: GraphQL fields to select on each record instead of the defaults, e.g. ["number", "title", "author { login }"]
+            fields: Fields to select on each discussion instead of the defaults, by name, e.g. ["id", "databaseId", "author"] (an object field such as `author` comes with its default sub-selection)
         """
         return self._run("get", {"owner": owner, "repo": repo, "number": number, "fields": fields})
 
-    def search(self, *, query: str, per_page: int | None = None, after: str | None = None, fields: Sequence[str] | None = None) -> ExecutionResult:
+    def search(self, *, query: str, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["id", "databaseId", "number", "title", "body", "url", "closed", "closedAt", "stateReason", "locked", "isAnswered", "answerChosenAt", "upvoteCount", "createdAt", "updatedAt", "author", "category", "answer", "labels", "comments"]] | None = None) -> ExecutionResult:
         """Search discussions. (github discussions.search)
 
         Args:
             query: GitHub search syntax, e.g. `repo:owner/name label:bug is:open` or `language:rust stars:>100`
             per_page: Records per page (GraphQL `first`); 1..100; default 30
             after: Cursor from the previous page's `end_cursor`
-            fields: GraphQL fields to select on each record instead of the defaults, e.g. ["number", "title", "author { login }"]
+            fields: Fields to select on each discussion instead of the defaults, by name, e.g. ["id", "databaseId", "author"] (an object field such as `author` comes with its default sub-selection)
         """
         return self._run("search", {"query": query, "per_page": per_page, "after": after, "fields": fields})
 
@@ -1403,7 +1403,7 @@ class GithubFileContent(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "file_content"
 
-    async def get(self, *, owner: str, repo: str, path: str, ref: str | None = None, fields: Sequence[str] | None = None) -> ExecutionResult:
+    async def get(self, *, owner: str, repo: str, path: str, ref: str | None = None, fields: Sequence[Literal["oid", "abbreviatedOid", "byteSize", "isBinary", "isTruncated", "text"]] | None = None) -> ExecutionResult:
         """Get a file's content. (github file_content.get)
 
         Args:
@@ -1411,7 +1411,7 @@ class GithubFileContent(Entity):
             repo: Repository name, without the owner
             path: File path from the repository root, e.g. `src/main.rs`
             ref: Branch, tag or commit SHA; the default branch when omitted; default "HEAD"
-            fields: GraphQL fields to select on each record instead of the defaults, e.g. ["number", "title", "author { login }"]
+            fields: Fields to select on each blob instead of the defaults, by name, e.g. ["oid", "abbreviatedOid"]
         """
         return await self._run("get", {"owner": owner, "repo": repo, "path": path, "ref": ref, "fields": fields})
 
@@ -1422,7 +1422,7 @@ class SyncGithubFileContent(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "file_content"
 
-    def get(self, *, owner: str, repo: str, path: str, ref: str | None = None, fields: Sequence[str] | None = None) -> ExecutionResult:
+    def get(self, *, owner: str, repo: str, path: str, ref: str | None = None, fields: Sequence[Literal["oid", "abbreviatedOid", "byteSize", "isBinary", "isTruncated", "text"]] | None = None) -> ExecutionResult:
         """Get a file's content. (github file_content.get)
 
         Args:
@@ -1430,7 +1430,7 @@ class SyncGithubFileContent(SyncEntity):
             repo: Repository name, without the owner
             path: File path from the repository root, e.g. `src/main.rs`
             ref: Branch, tag or commit SHA; the default branch when omitted; default "HEAD"
-            fields: GraphQL fields to select on each record instead of the defaults, e.g. ["number", "title", "author { login }"]
+            fields: Fields to select on each blob instead of the defaults, by name, e.g. ["oid", "abbreviatedOid"]
         """
         return self._run("get", {"owner": owner, "repo": repo, "path": path, "ref": ref, "fields": fields})
 
@@ -1441,7 +1441,7 @@ class GithubDirectoryContent(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "directory_content"
 
-    async def list(self, *, owner: str, repo: str, path: str | None = None, ref: str | None = None, fields: Sequence[str] | None = None) -> ExecutionResult:
+    async def list(self, *, owner: str, repo: str, path: str | None = None, ref: str | None = None, fields: Sequence[Literal["name", "path", "type", "mode", "oid", "size"]] | None = None) -> ExecutionResult:
         """List a directory. (github directory_content.list)
 
         Args:
@@ -1449,7 +1449,7 @@ class GithubDirectoryContent(Entity):
             repo: Repository name, without the owner
             path: Directory path from the repository root, e.g. `src`; empty for the root; default ""
             ref: Branch, tag or commit SHA; the default branch when omitted; default "HEAD"
-            fields: GraphQL fields to select on each record instead of the defaults, e.g. ["number", "title", "author { login }"]
+            fields: Fields to select on each tree entry instead of the defaults, by name, e.g. ["name", "path"]
         """
         return await self._run("list", {"owner": owner, "repo": repo, "path": path, "ref": ref, "fields": fields})
 
@@ -1460,7 +1460,7 @@ class SyncGithubDirectoryContent(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "directory_content"
 
-    def list(self, *, owner: str, repo: str, path: str | None = None, ref: str | None = None, fields: Sequence[str] | None = None) -> ExecutionResult:
+    def list(self, *, owner: str, repo: str, path: str | None = None, ref: str | None = None, fields: Sequence[Literal["name", "path", "type", "mode", "oid", "size"]] | None = None) -> ExecutionResult:
         """List a directory. (github directory_content.list)
 
         Args:
@@ -1468,7 +1468,7 @@ class SyncGithubDirectoryContent(SyncEntity):
             repo: Repository name, without the owner
             path: Directory path from the repository root, e.g. `src`; empty for the root; default ""
             ref: Branch, tag or commit SHA; the default branch when omitted; default "HEAD"
-            fields: GraphQL fields to select on each record instead of the defaults, e.g. ["number", "title", "author { login }"]
+            fields: Fields to select on each tree entry instead of the defaults, by name, e.g. ["name", "path"]
         """
         return self._run("list", {"owner": owner, "repo": repo, "path": path, "ref": ref, "fields": fields})
 

@@ -1,0 +1,307 @@
+//! The secrets a connector handle holds, in every form they take on the wire, and their removal
+//! from any text that came back from an upstream.
+//!
+//! A provider that echoes a request (in an error body, a message, a request-id header) hands
+//! back the credential in whatever encoding it was sent in: raw in a bearer header, base64 in a
+//! Basic header (`base64(key:secret)`), percent- or form-encoded in a query or an OAuth token
+//! request, JSON-escaped in a JSON body. [`Secrets`] is built once per handle from the
+//! credentials and the auth scheme (and grows when an OAuth refresh brings new tokens); every
+//! error path runs its text through [`Secrets::redact`] or [`Secrets::scrub`].
+
+use std::fmt;
+
+use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+use base64::Engine as _;
+use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS, NON_ALPHANUMERIC};
+use serde_json::Value;
+
+use crate::error::Error;
+
+/// What a secret is replaced with.
+pub const MASK: &str = "****";
+
+/// Values shorter than this are not treated as secrets: masking every `a` or `12` of a message
+/// would destroy it, and no real credential is that short.
+pub const MIN_SECRET_LEN: usize = 4;
+
+/// Base64 fragments shorter than this (from a secret at an unknown offset inside a longer
+/// base64 text) are not masked: too likely to match by chance.
+const MIN_FRAGMENT_LEN: usize = 8;
+
+/// RFC 3986 unreserved characters stay; everything else is `%XX` (spaces as `%20`).
+const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+
+/// The characters a URL parser encodes in a path or query by itself (the rest go raw).
+const URL_MINIMAL: &AsciiSet =
+    &CONTROLS.add(b' ').add(b'"').add(b'#').add(b'<').add(b'>').add(b'`').add(b'{').add(b'}').add(b'?');
+
+/// Like [`URL_MINIMAL`], for values put in a query by hand (`&`, `=`, `+` and `%` escaped too).
+const QUERY_VALUE: &AsciiSet = &URL_MINIMAL.add(b'&').add(b'=').add(b'+').add(b'%').add(b'/').add(b':');
+
+/// Every form of every secret a handle holds. Cheap to share behind an `Arc`; never printed.
+#[derive(Clone, Default)]
+pub struct Secrets {
+    /// The plain values, for [`Secrets::values`] and rebuilding.
+    values: Vec<String>,
+    /// Every encoded form, longest first, without repeats.
+    forms: Vec<String>,
+}
+
+impl fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Never print a secret, not even in a debug dump.
+        f.debug_struct("Secrets").field("values", &self.values.len()).field("forms", &self.forms.len()).finish()
+    }
+}
+
+impl Secrets {
+    /// No secrets.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The secrets `values` (each in every encoding).
+    pub fn from_values<I, S>(values: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let mut s = Self::new();
+        s.extend(values);
+        s
+    }
+
+    /// Adds one secret value, in every encoding. Values shorter than [`MIN_SECRET_LEN`] are
+    /// ignored. Returns whether it was new.
+    pub fn add(&mut self, value: &str) -> bool {
+        if value.chars().count() < MIN_SECRET_LEN || self.values.iter().any(|v| v == value) {
+            return false;
+        }
+        self.values.push(value.to_string());
+        let mut forms = std::mem::take(&mut self.forms);
+        forms.extend(encodings(value));
+        forms.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
+        forms.dedup();
+        self.forms = forms;
+        true
+    }
+
+    /// Adds several secret values.
+    pub fn extend<I, S>(&mut self, values: I)
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        for v in values {
+            self.add(v.as_ref());
+        }
+    }
+
+    /// Whether there is nothing to redact.
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+
+    /// How many secret values (not forms) this set holds.
+    pub fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    /// `text` with every form of every secret replaced by [`MASK`].
+    pub fn redact(&self, text: &str) -> String {
+        let mut out = text.to_string();
+        for form in &self.forms {
+            if out.contains(form.as_str()) {
+                out = out.replace(form.as_str(), MASK);
+            }
+        }
+        out
+    }
+
+    /// Redacts every string of a JSON value in place, object keys included.
+    pub fn redact_json(&self, v: &mut Value) {
+        match v {
+            Value::String(s) => {
+                let r = self.redact(s);
+                if r != *s {
+                    *s = r;
+                }
+            }
+            Value::Array(items) => items.iter_mut().for_each(|x| self.redact_json(x)),
+            Value::Object(m) => {
+                let old = std::mem::take(m);
+                for (k, mut x) in old {
+                    self.redact_json(&mut x);
+                    m.insert(self.redact(&k), x);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The error with every field that may carry upstream text redacted: the message, the
+    /// request id and every string of the details.
+    pub fn scrub(&self, mut e: Error) -> Error {
+        if self.is_empty() {
+            return e;
+        }
+        e.message = self.redact(&e.message);
+        e.request_id = e.request_id.map(|id| self.redact(&id));
+        if let Some(d) = e.details.as_mut() {
+            self.redact_json(d);
+        }
+        e
+    }
+}
+
+/// Every form `value` may take on the wire (the raw value included).
+fn encodings(value: &str) -> Vec<String> {
+    let mut out = vec![value.to_string()];
+    let bytes = value.as_bytes();
+    // Base64, the whole value (a Basic header's `user:pass`, a token sent encoded).
+    for engine in [&STANDARD, &STANDARD_NO_PAD, &URL_SAFE, &URL_SAFE_NO_PAD] {
+        out.push(engine.encode(bytes));
+    }
+    // Base64 of a longer text holding the value at any offset: the characters that depend on
+    // the value's bytes only.
+    for offset in 0..3usize {
+        let mut buf = vec![0u8; offset];
+        buf.extend_from_slice(bytes);
+        let start = (offset * 8).div_ceil(6);
+        let end = (buf.len() * 8) / 6;
+        for engine in [&STANDARD_NO_PAD, &URL_SAFE_NO_PAD] {
+            let enc = engine.encode(&buf);
+            if let Some(frag) = enc.get(start..end.min(enc.len())) {
+                if frag.len() >= MIN_FRAGMENT_LEN {
+                    out.push(frag.to_string());
+                }
+            }
+        }
+    }
+    // Percent-encodings: forms (`+` for spaces), strict and loose URL encodings, both hex cases.
+    let mut percent = vec![url::form_urlencoded::byte_serialize(bytes).collect::<String>()];
+    for set in [UNRESERVED, NON_ALPHANUMERIC, URL_MINIMAL, QUERY_VALUE] {
+        percent.push(utf8_percent_encode(value, set).to_string());
+    }
+    for p in percent {
+        out.push(lower_hex_escapes(&p, '%'));
+        out.push(p);
+    }
+    // JSON string escapes: minimal (serde), ASCII-only and HTML-safe variants, and escaped twice
+    // (a JSON document inside a JSON string).
+    let minimal = json_escape(value);
+    out.push(json_escape(&minimal));
+    out.push(minimal);
+    for upper in [false, true] {
+        out.push(json_escape_conservative(value, upper, false));
+        out.push(json_escape_conservative(value, upper, true));
+    }
+    out.retain(|f| f.chars().count() >= MIN_SECRET_LEN);
+    out
+}
+
+/// `%2F` -> `%2f` (some servers echo lower-case hex).
+fn lower_hex_escapes(s: &str, marker: char) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        out.push(c);
+        if c == marker {
+            for _ in 0..2 {
+                if let Some(h) = chars.next() {
+                    out.push(h.to_ascii_lowercase());
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The inside of a JSON string literal, as serde writes it.
+fn json_escape(s: &str) -> String {
+    let quoted = Value::String(s.to_string()).to_string();
+    quoted[1..quoted.len() - 1].to_string()
+}
+
+/// The inside of a JSON string literal as stricter encoders write it: every non-ASCII character
+/// as `\uXXXX` (surrogate pairs beyond the BMP), and, with `html_safe`, `<`, `>`, `&`, `'` and
+/// `/` escaped too (Go, PHP and friends).
+fn json_escape_conservative(s: &str, upper: bool, html_safe: bool) -> String {
+    let hex = |u: u16| if upper { format!("\\u{u:04X}") } else { format!("\\u{u:04x}") };
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '/' if html_safe => out.push_str("\\/"),
+            '<' | '>' | '&' | '\'' if html_safe => out.push_str(&hex(c as u16)),
+            c if (c as u32) < 0x20 || !c.is_ascii() => {
+                let mut buf = [0u16; 2];
+                for unit in c.encode_utf16(&mut buf) {
+                    out.push_str(&hex(*unit));
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const SECRET: &str = "s3cr+t/v=l&ue \"q\" <x> é";
+
+    #[test]
+    fn every_encoding_is_masked() {
+        let s = Secrets::from_values([SECRET]);
+        let composite = format!("user-name:{SECRET}");
+        let mut with_basic = s.clone();
+        with_basic.add(&composite);
+        let samples = [
+            SECRET.to_string(),
+            STANDARD.encode(SECRET),
+            URL_SAFE_NO_PAD.encode(SECRET),
+            url::form_urlencoded::byte_serialize(SECRET.as_bytes()).collect::<String>(),
+            utf8_percent_encode(SECRET, NON_ALPHANUMERIC).to_string().to_ascii_lowercase(),
+            serde_json::to_string(&json!({"k": SECRET})).unwrap_or_default(),
+            json_escape_conservative(SECRET, false, true),
+        ];
+        for sample in samples {
+            let text = format!("before {sample} after");
+            let r = s.redact(&text);
+            assert_eq!(r.matches(MASK).count(), 1, "{sample} -> {r}");
+            assert!(r.starts_with("before ") && r.ends_with(" after"), "{r}");
+        }
+        // A Basic header: the composite's base64, and the value's base64 at an offset inside it.
+        let header = format!("Basic {}", STANDARD.encode(&composite));
+        assert_eq!(with_basic.redact(&header), "Basic ****");
+        let inside = STANDARD.encode(format!("xy{SECRET}zw"));
+        assert!(s.redact(&inside).contains(MASK), "{inside}");
+    }
+
+    #[test]
+    fn short_values_are_ignored_and_debug_hides_values() {
+        let s = Secrets::from_values(["abc", "longer-secret"]);
+        assert_eq!(s.len(), 1);
+        assert_eq!(s.redact("abc longer-secret"), "abc ****");
+        assert!(!format!("{s:?}").contains("longer-secret"));
+    }
+
+    #[test]
+    fn scrub_covers_message_request_id_and_details() {
+        let s = Secrets::from_values(["tok-123456"]);
+        let e = Error::internal("bad tok-123456")
+            .with_request_id(Some("id tok-123456".into()))
+            .with_details(json!({"echo": ["tok-123456"], "tok-123456": 1}));
+        let e = s.scrub(e);
+        assert_eq!(e.message, "bad ****");
+        assert_eq!(e.request_id.as_deref(), Some("id ****"));
+        assert_eq!(e.details, Some(json!({"echo": ["****"], "****": 1})));
+    }
+}

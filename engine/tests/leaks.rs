@@ -1,0 +1,171 @@
+//! No credential leaves the engine through an error, whatever a provider echoes back: for every
+//! auth scheme of every built-in connector, a connector is stored with distinctive random
+//! credentials (or, for a refresh that must succeed, the fake's OAuth client), the fake upstream
+//! echoes the next request (headers, query, body) in its error body and request-id headers, and
+//! the execute and check answers (body and every header) are scanned for every secret, every
+//! value derived from them and every token a refresh brought, in every encoding.
+
+mod common;
+
+use common::{start, Answer, Engine};
+use fake_upstream::leaks::Watch;
+use fake_upstream::{creds, lock, FakeUpstream, Fault};
+use serde_json::{json, Map, Value};
+use switchboard_core::spec::{AuthKind, AuthScheme, ConnectorSpec};
+
+/// One run: the credentials to store, the echo fault, and what to watch.
+struct Run {
+    name: String,
+    creds: Map<String, Value>,
+    fault: Fault,
+    watch: Watch,
+    /// A refresh must succeed first; the tokens it mints are watched too.
+    refreshes: bool,
+}
+
+fn random_creds(scheme: &AuthScheme, skip: &[&str], watch: &mut Watch) -> Map<String, Value> {
+    let mut m = Map::new();
+    for f in scheme.fields.iter().filter(|f| !skip.contains(&f.name.as_str())) {
+        m.insert(f.name.clone(), json!(watch.new_secret(&f.name)));
+    }
+    for input in scheme.mapping.keys() {
+        if let Some(v) = scheme.render_input(input, &m) {
+            watch.add(&v);
+        }
+    }
+    watch.add_pairs();
+    m
+}
+
+fn runs(slug: &str, scheme: &AuthScheme) -> Vec<Run> {
+    let mut out = Vec::new();
+    for (status, count) in [(400, 1), (401, 2)] {
+        let mut watch = Watch::default();
+        let creds = random_creds(scheme, &[], &mut watch);
+        let mut fault = Fault::echo(slug, status);
+        fault.count = count;
+        let name = format!("{slug}/{}: every field, {status}", scheme.name);
+        out.push(Run { name, creds, fault, watch, refreshes: false });
+    }
+    if matches!(scheme.kind, AuthKind::OAuth2(_)) {
+        let mut watch = Watch::default();
+        let creds = random_creds(scheme, &["access_token"], &mut watch);
+        let name = format!("{slug}/{}: refresh-token grant echoed", scheme.name);
+        out.push(Run { name, creds, fault: Fault::echo(slug, 400), watch, refreshes: false });
+        let mut watch = Watch::default();
+        let mut creds = Map::new();
+        for (k, v) in [
+            ("client_id", creds::OAUTH_CLIENT_ID),
+            ("client_secret", creds::OAUTH_CLIENT_SECRET),
+            ("refresh_token", creds::OAUTH_INITIAL_REFRESH_TOKEN),
+        ] {
+            creds.insert(k.into(), json!(v));
+            watch.add(v);
+        }
+        let mut fault = Fault::echo(slug, 400);
+        fault.skip = 1; // the refresh goes through; the API call with the new token is echoed
+        let name = format!("{slug}/{}: token after a refresh echoed", scheme.name);
+        out.push(Run { name, creds, fault, watch, refreshes: true });
+    }
+    out
+}
+
+/// Config pointing the connector (and its OAuth token endpoint) at the fake.
+fn config(spec: &ConnectorSpec, scheme: &AuthScheme, fake: &FakeUpstream) -> Value {
+    let base = fake.base_url(&spec.slug);
+    let mut config = json!({"base_url": base});
+    if let AuthKind::OAuth2(cfg) = &scheme.kind {
+        if let Some(path) = cfg.token_url.as_deref().and_then(|u| url::Url::parse(u).ok()).map(|u| u.path().to_string())
+        {
+            config["token_url"] = json!(format!("{base}{path}"));
+        }
+    }
+    config
+}
+
+/// The whole answer as text: status, every header, the body.
+fn answer_text(a: &Answer) -> String {
+    let mut out = format!("{}\n", a.status);
+    for (k, v) in &a.headers {
+        out.push_str(&format!("{k}: {}\n", String::from_utf8_lossy(v.as_bytes())));
+    }
+    out.push_str(&a.text);
+    out
+}
+
+fn scan(run: &Run, what: &str, a: &Answer, failures: &mut Vec<String>) {
+    let text = answer_text(a);
+    for leak in run.watch.leaks(&text) {
+        failures.push(format!("{}: {leak} in the {what} answer: {text}", run.name));
+    }
+}
+
+async fn check_engine(e: &Engine, fake: &FakeUpstream) -> (usize, Vec<String>) {
+    let app = e.app_token().await;
+    let scoped = e.scoped_token(&app, "leaks").await;
+    let registry = switchboard_core::Registry::builtin().unwrap_or_else(|e| panic!("{e}"));
+    let mut failures = Vec::new();
+    let mut runs_done = 0;
+    for spec in registry.all() {
+        let op = spec.check_operation().unwrap_or_else(|| panic!("{} has no check operation", spec.slug));
+        for scheme in &spec.auth_schemes {
+            for mut run in runs(&spec.slug, scheme) {
+                runs_done += 1;
+                fake.reset();
+                let mut body = json!({
+                    "connector_type": spec.slug,
+                    "name": format!("leak-{runs_done}"),
+                    "credentials": run.creds,
+                    "config": config(spec, scheme, fake),
+                });
+                if spec.replication_config.is_some() {
+                    body["replication_config"] = json!({"repositories": ["octo/hello"]});
+                }
+                let created = e.post("/api/v1/integrations/connectors", &scoped, body).await;
+                assert_eq!(created.status, 201, "{}: {}", run.name, created.text);
+                scan(&run, "create", &created, &mut failures);
+                let id = created.body["id"].as_str().unwrap_or_default().to_string();
+
+                fake.add_fault(run.fault.clone());
+                let exec = e
+                    .post(
+                        &format!("/api/v1/integrations/connectors/{id}/execute"),
+                        &scoped,
+                        json!({"entity": op.entity, "action": op.action, "params": {}}),
+                    )
+                    .await;
+                if run.refreshes {
+                    let (access, refresh) =
+                        fake.state.with_oauth(&spec.slug, |o| (o.access_tokens.clone(), o.refresh_token.clone()));
+                    assert!(!access.is_empty(), "{}: the refresh must have succeeded", run.name);
+                    access.iter().for_each(|t| run.watch.add(t));
+                    run.watch.add(&refresh);
+                }
+                if exec.status < 400 || !exec.text.contains("****") {
+                    failures.push(format!("{}: the echoed request did not reach the error: {}", run.name, exec.text));
+                }
+                scan(&run, "execute", &exec, &mut failures);
+
+                // The health check, with the token (if refreshed) already in the handle.
+                lock(&fake.state.faults).clear();
+                let mut fault = run.fault.clone();
+                fault.skip = 0;
+                fake.add_fault(fault);
+                let check = e.post(&format!("/api/v1/integrations/connectors/{id}/check"), &scoped, json!({})).await;
+                if check.body["status"] != "unhealthy" || !check.text.contains("****") {
+                    failures.push(format!("{}: the check did not see the echo: {}", run.name, check.text));
+                }
+                scan(&run, "check", &check, &mut failures);
+            }
+        }
+    }
+    (runs_done, failures)
+}
+
+both_backends!(no_secret_leaks_through_an_echoing_upstream, |backend| async move {
+    let Some(e) = start(backend, |_| {}).await else { return };
+    let fake = FakeUpstream::start().await.unwrap_or_else(|e| panic!("{e}"));
+    let (runs, failures) = check_engine(&e, &fake).await;
+    assert!(runs >= 20, "every auth scheme of every connector: {runs} runs");
+    assert!(failures.is_empty(), "{} leaks in {runs} runs:\n{}", failures.len(), failures.join("\n"));
+});

@@ -1,0 +1,153 @@
+//! What leak tests look for: distinctive random secrets, and every encoding a secret may be
+//! sent or echoed in, written here independently of the runtime's own redaction, so core's and
+//! the engine's tests scan errors, answers and logs with the same eyes.
+
+use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+use base64::Engine as _;
+use serde_json::Value;
+
+/// A distinctive secret for credential field `field`, and its random core. The value holds
+/// characters that some encoding changes: `+/=` (base64 look-alikes, forms), `&%` and a space
+/// (forms, percent-encoding), `"\<>` (JSON, HTML-safe JSON), `é` (ASCII-only escapes).
+pub fn secret(field: &str) -> (String, String) {
+    let core: String = uuid::Uuid::new_v4().simple().to_string().chars().take(20).collect();
+    let core = format!("Sx{core}");
+    (format!("{core}+/=&\"\\<>%~ é.{field}"), core)
+}
+
+/// The names of the encodings [`encodings`] returns, in order.
+pub const ENCODINGS: [&str; 11] = [
+    "raw",
+    "base64",
+    "base64 without padding",
+    "base64url",
+    "base64url without padding",
+    "form-encoded",
+    "percent-encoded",
+    "percent-encoded (lower-case hex)",
+    "JSON-escaped",
+    "JSON-escaped, ASCII only",
+    "JSON-escaped twice",
+];
+
+fn json_inside(s: &str) -> String {
+    let q = Value::String(s.to_string()).to_string();
+    q[1..q.len() - 1].to_string()
+}
+
+/// `%XX` for every byte but ASCII letters and digits.
+fn percent(value: &str, lower: bool) -> String {
+    let mut out = String::new();
+    for b in value.bytes() {
+        if b.is_ascii_alphanumeric() {
+            out.push(b as char);
+        } else if lower {
+            out.push_str(&format!("%{b:02x}"));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Every encoding `value` may be sent or echoed in (see [`ENCODINGS`]).
+pub fn encodings(value: &str) -> [String; 11] {
+    let b = value.as_bytes();
+    let ascii: String = json_inside(value)
+        .chars()
+        .map(|c| if c.is_ascii() { c.to_string() } else { format!("\\u{:04x}", c as u32) })
+        .collect();
+    [
+        value.to_string(),
+        STANDARD.encode(b),
+        STANDARD_NO_PAD.encode(b),
+        URL_SAFE.encode(b),
+        URL_SAFE_NO_PAD.encode(b),
+        url::form_urlencoded::byte_serialize(b).collect(),
+        percent(value, false),
+        percent(value, true),
+        json_inside(value),
+        ascii,
+        json_inside(&json_inside(value)),
+    ]
+}
+
+/// The secrets one run must keep: full values (scanned in every encoding) and random cores
+/// (scanned as they are: a part of a secret is a leak too).
+#[derive(Debug, Clone, Default)]
+pub struct Watch {
+    pub values: Vec<String>,
+    pub cores: Vec<String>,
+}
+
+impl Watch {
+    /// Watches `value`.
+    pub fn add(&mut self, value: &str) {
+        if !self.values.iter().any(|v| v == value) {
+            self.values.push(value.to_string());
+        }
+    }
+
+    /// Watches a new [`secret`] for `field` and returns it.
+    pub fn new_secret(&mut self, field: &str) -> String {
+        let (value, core) = secret(field);
+        self.add(&value);
+        self.cores.push(core);
+        value
+    }
+
+    /// Watches `a:b` for every ordered pair of watched values: Basic headers (`user:password`,
+    /// OAuth client auth) send such composites base64-encoded.
+    pub fn add_pairs(&mut self) {
+        let base = self.values.clone();
+        for a in &base {
+            for b in &base {
+                if a != b {
+                    self.add(&format!("{a}:{b}"));
+                }
+            }
+        }
+    }
+
+    /// Adds everything `other` watches.
+    pub fn extend(&mut self, other: &Watch) {
+        other.values.iter().for_each(|v| self.add(v));
+        self.cores.extend(other.cores.iter().cloned());
+    }
+
+    /// Every leak in `text`, described.
+    pub fn leaks(&self, text: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        for v in &self.values {
+            for (name, form) in ENCODINGS.iter().zip(encodings(v)) {
+                if form.len() >= 4 && text.contains(&form) {
+                    out.push(format!("{name} form of {v:?}"));
+                }
+            }
+        }
+        for c in &self.cores {
+            if text.contains(c.as_str()) {
+                out.push(format!("part of a secret ({c})"));
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_encoding_of_a_secret_is_seen() {
+        let mut w = Watch::default();
+        let s = w.new_secret("api_key");
+        let forms = encodings(&s);
+        assert_eq!(forms.iter().collect::<std::collections::HashSet<_>>().len(), ENCODINGS.len());
+        for f in &forms {
+            assert!(!w.leaks(&format!("x {f} y")).is_empty(), "{f}");
+        }
+        assert!(w.leaks("nothing to see").is_empty());
+        assert_eq!(percent("a b/é", true), "a%20b%2f%c3%a9");
+    }
+}
