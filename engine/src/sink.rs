@@ -13,9 +13,11 @@ use switchboard_core::{Error, ErrorCode, RefreshStart, TokenSink, TokenUpdate};
 use crate::crypto::{random_token, KeyRing};
 use crate::db::Db;
 
-/// How long a refresh lease lasts if its holder dies.
-const LEASE_MS: i64 = 30_000;
-/// How long a refresh waits for another one to finish.
+/// How long a refresh lease lasts unless its holder renews it. The holder renews it every
+/// third of that while its refresh runs, so a live refresh keeps its lease however slow the
+/// token endpoint is, and a holder that died (killed mid-refresh) blocks others this long at most.
+const LEASE_MS: i64 = 6_000;
+/// How long a refresh waits for another one to finish: longer than a dead holder's lease.
 const WAIT: Duration = Duration::from_secs(20);
 
 /// Stores refreshed credentials of one connector.
@@ -29,6 +31,8 @@ pub struct StoreSink {
     credentials: Mutex<Map<String, Value>>,
     /// Lease owner id of this handle (a lease can only be released by its owner).
     owner: String,
+    /// Renews our lease while a refresh runs; stopped by `end_refresh`.
+    renewer: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 impl StoreSink {
@@ -46,7 +50,24 @@ impl StoreSink {
             version: AtomicI64::new(version),
             credentials: Mutex::new(credentials),
             owner: random_token(12),
+            renewer: Mutex::new(None),
         })
+    }
+
+    /// Keeps our lease alive until `end_refresh`.
+    fn renew_lease(&self) {
+        let (db, id, owner) = (self.db.clone(), self.connector_id.clone(), self.owner.clone());
+        let task = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(LEASE_MS as u64 / 3)).await;
+                if !matches!(db.try_lease(&id, &owner, LEASE_MS).await, Ok(true)) {
+                    return; // lost it (or storage failed): the compare-and-swap still guards the write
+                }
+            }
+        });
+        if let Some(old) = self.renewer.lock().unwrap_or_else(|e| e.into_inner()).replace(task) {
+            old.abort();
+        }
     }
 
     fn internal(e: impl std::fmt::Display) -> Error {
@@ -90,7 +111,10 @@ impl TokenSink for StoreSink {
                     // Someone may have refreshed between our 401 and taking the lease.
                     return match self.stored_if_newer().await {
                         Ok(Some(update)) => Ok(RefreshStart::UseStored(update)),
-                        Ok(None) => Ok(RefreshStart::Proceed),
+                        Ok(None) => {
+                            self.renew_lease();
+                            Ok(RefreshStart::Proceed)
+                        }
                         Err(e) => {
                             let _ = self.db.release_lease(&self.connector_id, &self.owner).await;
                             Err(e)
@@ -144,6 +168,9 @@ impl TokenSink for StoreSink {
 
     fn end_refresh(&self) -> BoxFuture<'_, ()> {
         Box::pin(async move {
+            if let Some(task) = self.renewer.lock().unwrap_or_else(|e| e.into_inner()).take() {
+                task.abort();
+            }
             if let Err(e) = self.db.release_lease(&self.connector_id, &self.owner).await {
                 tracing::warn!(connector_id = %self.connector_id, error = %e, "could not release a refresh lease");
             }

@@ -169,7 +169,8 @@ impl Signer {
             .map_err(|e| ApiError::internal(format!("cannot sign a token: {e}")))
     }
 
-    /// Checks a token's signature, key id, algorithm, issuer and expiry.
+    /// Checks a token's signature, key id, algorithm, issuer, expiry and, when it has one, its
+    /// `nbf` (not before), each with [`LEEWAY_SECS`] of clock skew.
     pub async fn verify(&self, token: &str, db: &Db, ring: &KeyRing) -> ApiResult<Claims> {
         // Look at the raw header first: `alg: none` and other algorithms are named as such.
         let raw_alg = token
@@ -201,6 +202,7 @@ impl Signer {
         })?;
         let mut v = Validation::new(Algorithm::HS256);
         v.leeway = LEEWAY_SECS;
+        v.validate_nbf = true;
         v.set_issuer(&[ISSUER]);
         v.set_required_spec_claims(&["exp", "iss", "sub"]);
         match decode::<Claims>(token, &DecodingKey::from_secret(&secret), &v) {
@@ -210,6 +212,9 @@ impl Signer {
                 Err(match e.kind() {
                     ErrorKind::ExpiredSignature => {
                         ApiError::unauthorized("the token has expired; request a new one").with_reason("expired")
+                    }
+                    ErrorKind::ImmatureSignature => {
+                        ApiError::unauthorized("the token is not valid yet").with_reason("not_yet_valid")
                     }
                     ErrorKind::InvalidSignature => {
                         ApiError::unauthorized("the token's signature is invalid").with_reason("bad_signature")
