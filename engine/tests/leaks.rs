@@ -7,11 +7,11 @@
 
 mod common;
 
-use common::{start, Answer, Engine};
+use common::{fake_config, start, Answer, Engine};
 use fake_upstream::leaks::Watch;
 use fake_upstream::{creds, lock, FakeUpstream, Fault};
 use serde_json::{json, Map, Value};
-use switchboard_core::spec::{AuthKind, AuthScheme, ConnectorSpec};
+use switchboard_core::spec::{AuthKind, AuthScheme};
 
 /// One run: the credentials to store, the echo fault, and what to watch.
 struct Run {
@@ -70,19 +70,6 @@ fn runs(slug: &str, scheme: &AuthScheme) -> Vec<Run> {
     out
 }
 
-/// Config pointing the connector (and its OAuth token endpoint) at the fake.
-fn config(spec: &ConnectorSpec, scheme: &AuthScheme, fake: &FakeUpstream) -> Value {
-    let base = fake.base_url(&spec.slug);
-    let mut config = json!({"base_url": base});
-    if let AuthKind::OAuth2(cfg) = &scheme.kind {
-        if let Some(path) = cfg.token_url.as_deref().and_then(|u| url::Url::parse(u).ok()).map(|u| u.path().to_string())
-        {
-            config["token_url"] = json!(format!("{base}{path}"));
-        }
-    }
-    config
-}
-
 /// The whole answer as text: status, every header, the body.
 fn answer_text(a: &Answer) -> String {
     let mut out = format!("{}\n", a.status);
@@ -116,7 +103,7 @@ async fn check_engine(e: &Engine, fake: &FakeUpstream) -> (usize, Vec<String>) {
                     "connector_type": spec.slug,
                     "name": format!("leak-{runs_done}"),
                     "credentials": run.creds,
-                    "config": config(spec, scheme, fake),
+                    "config": fake_config(spec, scheme, fake),
                 });
                 if spec.replication_config.is_some() {
                     body["replication_config"] = json!({"repositories": ["octo/hello"]});

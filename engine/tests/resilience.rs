@@ -17,11 +17,11 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{call, postgres_database, start, Answer, Backend, Engine, TempDir};
+use common::{call, fake_config, postgres_database, start, Answer, Backend, Engine, TempDir};
 use fake_upstream::leaks::Watch;
 use fake_upstream::{creds, FakeUpstream, RecordedRequest};
 use serde_json::{json, Map, Value};
-use switchboard_core::spec::{AuthKind, AuthScheme, ConnectorSpec};
+use switchboard_core::spec::AuthScheme;
 use switchboard_engine::crypto::{Key, KeyRing};
 use switchboard_engine::db::Db;
 
@@ -549,19 +549,6 @@ fn random_creds(scheme: &AuthScheme, watch: &mut Watch) -> Map<String, Value> {
     local.add_pairs();
     watch.extend(&local);
     m
-}
-
-/// Config pointing a connector (and its OAuth token endpoint) at the fake.
-fn fake_config(spec: &ConnectorSpec, scheme: &AuthScheme, fake: &FakeUpstream) -> Value {
-    let base = fake.base_url(&spec.slug);
-    let mut config = json!({"base_url": base});
-    if let AuthKind::OAuth2(cfg) = &scheme.kind {
-        if let Some(path) = cfg.token_url.as_deref().and_then(|u| url::Url::parse(u).ok()).map(|u| u.path().to_string())
-        {
-            config["token_url"] = json!(format!("{base}{path}"));
-        }
-    }
-    config
 }
 
 /// Every answer of the scenario, as text: status, headers, body.

@@ -283,3 +283,20 @@ macro_rules! both_backends {
         }
     };
 }
+
+/// Config pointing a connector (and its OAuth token endpoint, for an OAuth scheme) at the fake.
+pub fn fake_config(
+    spec: &switchboard_core::spec::ConnectorSpec,
+    scheme: &switchboard_core::spec::AuthScheme,
+    fake: &fake_upstream::FakeUpstream,
+) -> Value {
+    let base = fake.base_url(&spec.slug);
+    let mut config = json!({"base_url": base});
+    if let switchboard_core::spec::AuthKind::OAuth2(cfg) = &scheme.kind {
+        if let Some(path) = cfg.token_url.as_deref().and_then(|u| url::Url::parse(u).ok()).map(|u| u.path().to_string())
+        {
+            config["token_url"] = json!(format!("{base}{path}"));
+        }
+    }
+    config
+}
