@@ -896,14 +896,26 @@ impl Db {
     /// (RFC 3339) when given; returns how many went. One short statement, so a pruner calling
     /// it in a loop never holds the database for long.
     pub async fn delete_oldest_audit(&self, before: Option<&str>, limit: i64) -> StoreResult<u64> {
-        let r = sqlx::query(
-            "DELETE FROM audit_log WHERE id IN (SELECT id FROM audit_log WHERE ($1 = '' OR created_at < $1) \
-             ORDER BY created_at LIMIT $2)",
-        )
-        .bind(before.unwrap_or(""))
-        .bind(limit.max(0))
-        .execute(&self.pool)
-        .await?;
+        // Two statements rather than one `($1 = '' OR created_at < $1)`: that form defeats the
+        // `created_at` index and reads the whole table on every pass.
+        let r = match before {
+            Some(before) => {
+                sqlx::query(
+                    "DELETE FROM audit_log WHERE id IN (SELECT id FROM audit_log WHERE created_at < $1 \
+                     ORDER BY created_at LIMIT $2)",
+                )
+                .bind(before)
+                .bind(limit.max(0))
+                .execute(&self.pool)
+                .await?
+            }
+            None => {
+                sqlx::query("DELETE FROM audit_log WHERE id IN (SELECT id FROM audit_log ORDER BY created_at LIMIT $1)")
+                    .bind(limit.max(0))
+                    .execute(&self.pool)
+                    .await?
+            }
+        };
         Ok(r.rows_affected())
     }
 
