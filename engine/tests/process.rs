@@ -5,117 +5,21 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader, Read};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::serve::Serve;
 use common::{call, postgres_database, start, Backend, TempDir};
 use fake_upstream::{creds, FakeUpstream};
 use serde_json::{json, Value};
 use switchboard_engine::crypto::Key;
 
-/// A running `switchboard serve`; stderr (the JSON logs) is collected.
-struct Serve {
-    child: Child,
-    base: String,
-    first: Option<Value>,
-    logs: Arc<Mutex<String>>,
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Serve {
-    fn start(data_dir: &std::path::Path, database_url: Option<&str>, env: &[(&str, &str)]) -> Serve {
-        Self::spawn(Command::new(env!("CARGO_BIN_EXE_switchboard")), data_dir, database_url, env)
-    }
-
-    /// `switchboard serve` under `umask 000`, so every file mode is the one the engine asks for.
-    #[cfg(unix)]
-    fn start_without_umask(data_dir: &std::path::Path) -> Serve {
-        let mut cmd = Command::new("sh");
-        cmd.args(["-c", "umask 000 && exec \"$0\" \"$@\"", env!("CARGO_BIN_EXE_switchboard")]);
-        Self::spawn(cmd, data_dir, None, &[])
-    }
-
-    /// Runs `cmd` (the binary, or a wrapper passing on its arguments) with `serve` arguments.
-    fn spawn(mut cmd: Command, data_dir: &std::path::Path, database_url: Option<&str>, env: &[(&str, &str)]) -> Serve {
-        cmd.args(["serve", "--bind", "127.0.0.1:0", "--egress-allow", "127.0.0.1"])
-            .arg("--data-dir")
-            .arg(data_dir)
-            .env_remove("SWITCHBOARD_MASTER_KEY")
-            .env_remove("SWITCHBOARD_OLD_MASTER_KEYS")
-            .env_remove("SWITCHBOARD_DATABASE_URL")
-            .env("SWITCHBOARD_LOG", "debug")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        if let Some(u) = database_url {
-            cmd.arg("--database-url").arg(u);
-        }
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let started = Instant::now();
-        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start switchboard serve: {e}"));
-        let logs = Arc::new(Mutex::new(String::new()));
-        if let Some(mut err) = child.stderr.take() {
-            let logs = logs.clone();
-            std::thread::spawn(move || {
-                let mut buf = [0u8; 8192];
-                while let Ok(n) = err.read(&mut buf) {
-                    if n == 0 {
-                        break;
-                    }
-                    logs.lock().unwrap_or_else(|e| e.into_inner()).push_str(&String::from_utf8_lossy(&buf[..n]));
-                }
-            });
-        }
-        let out = child.stdout.take().unwrap_or_else(|| panic!("no stdout"));
-        let mut lines = BufReader::new(out).lines();
-        let mut first = None;
-        let base = loop {
-            let line = lines
-                .next()
-                .unwrap_or_else(|| panic!("serve exited early: {}", logs.lock().unwrap_or_else(|e| e.into_inner())));
-            let line = line.unwrap_or_default();
-            let v: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
-            if let Some(a) = v.get("first_application") {
-                first = Some(a.clone());
-            }
-            if let Some(l) = v.get("listening").and_then(Value::as_str) {
-                break l.to_string();
-            }
-        };
-        eprintln!("switchboard serve ready in {:?}", started.elapsed());
-        Serve { child, base, first, logs }
-    }
-
-    fn logs(&self) -> String {
-        self.logs.lock().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-
-    async fn app_token(&self, client_id: &str, secret: &str) -> String {
-        let a = call(
-            "POST",
-            &format!("{}/api/v1/applications/token", self.base),
-            None,
-            Some(json!({"client_id": client_id, "client_secret": secret})),
-            &[],
-        )
-        .await;
-        assert_eq!(a.status, 200, "{}", a.text);
-        a.body["access_token"].as_str().unwrap_or_default().to_string()
-    }
-}
-
-fn first_creds(s: &Serve) -> (String, String) {
-    let f = s.first.clone().unwrap_or_else(|| panic!("an empty store prints the first application"));
-    (f["client_id"].as_str().unwrap_or_default().into(), f["client_secret"].as_str().unwrap_or_default().into())
+/// `switchboard serve` under `umask 000`, so every file mode is the one the engine asks for.
+#[cfg(unix)]
+fn start_without_umask(data_dir: &std::path::Path) -> Serve {
+    let mut cmd = Command::new("sh");
+    cmd.args(["-c", "umask 000 && exec \"$0\" \"$@\"", env!("CARGO_BIN_EXE_switchboard")]);
+    Serve::spawn(cmd, data_dir, None, &[])
 }
 
 async fn flow(backend: Backend) {
@@ -132,7 +36,7 @@ async fn flow(backend: Backend) {
     let env: Vec<(&str, &str)> =
         if database_url.is_some() { vec![("SWITCHBOARD_MASTER_KEY", key.as_str())] } else { vec![] };
     let serve = tokio::task::block_in_place(|| Serve::start(&dir.0, database_url.as_deref(), &env));
-    let (client_id, secret) = first_creds(&serve);
+    let (client_id, secret) = serve.first_creds();
     let app = serve.app_token(&client_id, &secret).await;
     let b = &serve.base;
     let scoped = call(
@@ -253,7 +157,7 @@ async fn oauth_refresh_once_across_two_engines_on_postgres() {
     let a = tokio::task::block_in_place(|| Serve::start(&d1.0, Some(&url), &env));
     let b = tokio::task::block_in_place(|| Serve::start(&d2.0, Some(&url), &env));
     assert!(b.first.is_none(), "the second replica finds the store initialised");
-    let (cid, secret) = first_creds(&a);
+    let (cid, secret) = a.first_creds();
     let token = a.app_token(&cid, &secret).await;
     let c = call(
         "POST",
@@ -296,7 +200,7 @@ async fn key_rotation_then_restart_with_only_the_new_key() {
     let (cid, secret, id);
     {
         let s = tokio::task::block_in_place(|| Serve::start(&dir.0, None, &[("SWITCHBOARD_MASTER_KEY", old.as_str())]));
-        (cid, secret) = first_creds(&s);
+        (cid, secret) = s.first_creds();
         let token = s.app_token(&cid, &secret).await;
         let c = call("POST", &format!("{}/api/v1/integrations/connectors", s.base), Some(&token), Some(json!({
             "connector_type": "github", "workspace_name": "w", "credentials": {"personal_access_token": creds::GITHUB_TOKEN},
@@ -356,14 +260,6 @@ async fn admin_create_application_and_embedded_key_file() {
     std::thread::sleep(Duration::from_millis(10));
 }
 
-/// The resident memory of process `pid`, in KiB.
-#[cfg(target_os = "linux")]
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let rss = status.lines().find_map(|l| l.strip_prefix("VmRSS:")).map(|v| v.trim().trim_end_matches("kB").trim());
-    rss.and_then(|v| v.parse().ok()).unwrap_or_else(|| panic!("no VmRSS for {pid}"))
-}
-
 /// The secret hash stored for `client_id`.
 async fn stored_secret(db: &switchboard_engine::db::Db, client_id: &str) -> String {
     let app = db.find_application(client_id).await.unwrap_or_else(|e| panic!("{e:?}"));
@@ -388,7 +284,7 @@ async fn wrong_client_secrets_cannot_exhaust_memory() {
         .local_address(std::net::IpAddr::from([127, 0, 0, 2]))
         .build()
         .unwrap_or_else(|e| panic!("{e}"));
-    let (good_id, good_secret) = first_creds(&serve);
+    let (good_id, good_secret) = serve.first_creds();
     // Victims: a new application (made by the command line) and a row from before the keyed
     // hash (Argon2, as the library still writes it).
     let out = Command::new(env!("CARGO_BIN_EXE_switchboard"))
@@ -406,9 +302,8 @@ async fn wrong_client_secrets_cannot_exhaust_memory() {
     }
     assert!(stored_secret(&db, &legacy.client_id).await.starts_with("$argon2id$"));
 
-    let pid = serve.child.id();
     let url = format!("{}/api/v1/applications/token", serve.base);
-    let before = rss_kib(pid);
+    let before = serve.rss_kib();
     let started = Instant::now();
     let statuses: Vec<u16> = futures::stream::iter(0..2000u32)
         .map(|i| {
@@ -428,7 +323,7 @@ async fn wrong_client_secrets_cannot_exhaust_memory() {
         .collect()
         .await;
     let attack = started.elapsed();
-    let after = rss_kib(pid);
+    let after = serve.rss_kib();
     let count = |s: u16| statuses.iter().filter(|&&x| x == s).count();
     let (limited, refused) = (count(429), count(401));
     eprintln!(
@@ -463,8 +358,8 @@ async fn data_directory_and_files_are_private() {
     use std::os::unix::fs::PermissionsExt;
     let root = TempDir::new();
     let data = root.0.join("fresh").join("data");
-    let serve = tokio::task::block_in_place(|| Serve::start_without_umask(&data));
-    let (cid, secret) = first_creds(&serve);
+    let serve = tokio::task::block_in_place(|| start_without_umask(&data));
+    let (cid, secret) = serve.first_creds();
     serve.app_token(&cid, &secret).await;
     let mode = |p: &std::path::Path| std::fs::metadata(p).map(|m| m.permissions().mode() & 0o777).unwrap_or(0);
     assert_eq!(mode(&data), 0o700, "the data directory");

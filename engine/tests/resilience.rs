@@ -11,12 +11,11 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::Command;
 use std::time::Duration;
 
+use common::serve::Serve;
 use common::{call, fake_config, postgres_database, start, Answer, Backend, Engine, TempDir};
 use fake_upstream::leaks::Watch;
 use fake_upstream::{creds, FakeUpstream, RecordedRequest};
@@ -24,105 +23,6 @@ use serde_json::{json, Map, Value};
 use switchboard_core::spec::AuthScheme;
 use switchboard_engine::crypto::{Key, KeyRing};
 use switchboard_engine::db::Db;
-
-/// A running `switchboard serve` on a data dir; stdout and stderr are collected.
-struct Serve {
-    child: Child,
-    base: String,
-    first: Option<Value>,
-    logs: Arc<Mutex<String>>,
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-fn pump(mut from: impl Read + Send + 'static, logs: Arc<Mutex<String>>) {
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 8192];
-        while let Ok(n) = from.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            logs.lock().unwrap_or_else(|e| e.into_inner()).push_str(&String::from_utf8_lossy(&buf[..n]));
-        }
-    });
-}
-
-impl Serve {
-    fn start(data_dir: &Path, database_url: Option<&str>, master_key: &str) -> Serve {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_switchboard"));
-        cmd.args(["serve", "--bind", "127.0.0.1:0", "--egress-allow", "127.0.0.1"])
-            .arg("--data-dir")
-            .arg(data_dir)
-            .env("SWITCHBOARD_MASTER_KEY", master_key)
-            .env_remove("SWITCHBOARD_OLD_MASTER_KEYS")
-            .env_remove("SWITCHBOARD_DATABASE_URL")
-            .env("SWITCHBOARD_LOG", "debug")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        if let Some(u) = database_url {
-            cmd.arg("--database-url").arg(u);
-        }
-        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start switchboard serve: {e}"));
-        let logs = Arc::new(Mutex::new(String::new()));
-        if let Some(err) = child.stderr.take() {
-            pump(err, logs.clone());
-        }
-        let out = child.stdout.take().unwrap_or_else(|| panic!("no stdout"));
-        let mut reader = BufReader::new(out);
-        let mut first = None;
-        let base = loop {
-            let mut line = String::new();
-            let n = reader.read_line(&mut line).unwrap_or(0);
-            assert!(n > 0, "serve exited early: {}", logs.lock().unwrap_or_else(|e| e.into_inner()));
-            logs.lock().unwrap_or_else(|e| e.into_inner()).push_str(&line);
-            let v: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
-            if let Some(a) = v.get("first_application") {
-                first = Some(a.clone());
-            }
-            if let Some(l) = v.get("listening").and_then(Value::as_str) {
-                break l.to_string();
-            }
-        };
-        pump(reader, logs.clone());
-        Serve { child, base, first, logs }
-    }
-
-    /// SIGKILL: no shutdown hook, no flush, no lease release.
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-
-    fn logs(&self) -> String {
-        self.logs.lock().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    async fn app_token(&self, client_id: &str, secret: &str) -> String {
-        let a = call(
-            "POST",
-            &self.url("/api/v1/applications/token"),
-            None,
-            Some(json!({"client_id": client_id, "client_secret": secret})),
-            &[],
-        )
-        .await;
-        assert_eq!(a.status, 200, "{}", a.text);
-        a.body["access_token"].as_str().unwrap_or_default().to_string()
-    }
-}
-
-fn first_creds(s: &Serve) -> (String, String) {
-    let f = s.first.clone().unwrap_or_else(|| panic!("an empty store prints the first application"));
-    (f["client_id"].as_str().unwrap_or_default().into(), f["client_secret"].as_str().unwrap_or_default().into())
-}
 
 /// A database for `backend`, or `None` (skip) when PostgreSQL is not configured here.
 async fn database(backend: Backend) -> Option<Option<String>> {
@@ -212,8 +112,9 @@ async fn crash_trials(backend: Backend) {
     });
     let key = Key::generate();
     let key_text = key.to_base64();
-    let mut serve = tokio::task::block_in_place(|| Serve::start(&dir.0, url, &key_text));
-    let (cid, secret) = first_creds(&serve);
+    let mut serve =
+        tokio::task::block_in_place(|| Serve::start(&dir.0, url, &[("SWITCHBOARD_MASTER_KEY", key_text.as_str())]));
+    let (cid, secret) = serve.first_creds();
     let mut token = serve.app_token(&cid, &secret).await;
     let created = call(
         "POST",
@@ -263,7 +164,8 @@ async fn crash_trials(backend: Backend) {
         let (lease_left, stored) = inspect_store(&dir.0, url, &key, &id, waited_out_a_lease).await;
         let live = fake.state.with_oauth("hubspot", |o| o.refresh_token.clone());
         mid_refresh += usize::from(lease_left);
-        serve = tokio::task::block_in_place(|| Serve::start(&dir.0, url, &key_text));
+        serve =
+            tokio::task::block_in_place(|| Serve::start(&dir.0, url, &[("SWITCHBOARD_MASTER_KEY", key_text.as_str())]));
         token = serve.app_token(&cid, &secret).await;
         let first_call = std::time::Instant::now();
         let run = call(
@@ -573,8 +475,9 @@ async fn full_scenario_scan(backend: Backend) {
     let dir = TempDir::new();
     let fake = FakeUpstream::start().await.unwrap_or_else(|e| panic!("{e}"));
     let key = Key::generate().to_base64();
-    let mut serve = tokio::task::block_in_place(|| Serve::start(&dir.0, url, &key));
-    let (cid, client_secret) = first_creds(&serve);
+    let mut serve =
+        tokio::task::block_in_place(|| Serve::start(&dir.0, url, &[("SWITCHBOARD_MASTER_KEY", key.as_str())]));
+    let (cid, client_secret) = serve.first_creds();
     let mut watch = Watch::default();
     watch.add(&client_secret);
     watch.add(&key);
@@ -664,7 +567,7 @@ async fn full_scenario_scan(backend: Backend) {
     tokio::task::block_in_place(|| serve.kill());
     // The one line that prints the first application's secret, on purpose, once.
     let logs: String =
-        serve.logs().lines().filter(|l| !l.contains("\"first_application\"")).map(|l| format!("{l}\n")).collect();
+        serve.output().lines().filter(|l| !l.contains("\"first_application\"")).map(|l| format!("{l}\n")).collect();
     assert!(logs.contains("\"request_id\"") && logs.contains("DEBUG"), "debug logs were captured");
     let mut stores: Vec<(String, String)> = vec![("engine logs".into(), logs), ("answers".into(), t.0)];
     match url {

@@ -13,12 +13,11 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
+use common::serve::Serve;
 use common::TempDir;
 use fake_upstream::{creds, FakeUpstream};
 use serde_json::{json, Value};
@@ -30,69 +29,6 @@ const RENEW: Duration = Duration::from_secs(300);
 
 fn env_u64(name: &str, default: u64) -> u64 {
     std::env::var(name).ok().and_then(|s| s.parse().ok()).unwrap_or(default)
-}
-
-/// A running `switchboard serve`, killed on drop.
-struct Serve {
-    child: Child,
-    base: String,
-    client_id: String,
-    client_secret: String,
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Serve {
-    fn start(data_dir: &std::path::Path, log: &std::path::Path) -> Serve {
-        let log = std::fs::File::create(log).unwrap_or_else(|e| panic!("{e}"));
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_switchboard"));
-        cmd.args(["serve", "--bind", "127.0.0.1:0", "--egress-allow", "127.0.0.1"])
-            .arg("--data-dir")
-            .arg(data_dir)
-            .args(["--rate-limit", LIMIT, "--rate-burst", LIMIT])
-            .args(["--token-rate-limit", LIMIT, "--token-rate-burst", LIMIT])
-            .args(["--token-address-rate-limit", LIMIT, "--token-address-rate-burst", LIMIT])
-            .env_remove("SWITCHBOARD_MASTER_KEY")
-            .env_remove("SWITCHBOARD_OLD_MASTER_KEYS")
-            .env_remove("SWITCHBOARD_DATABASE_URL")
-            .env("SWITCHBOARD_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(log);
-        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start switchboard serve: {e}"));
-        let out = child.stdout.take().unwrap_or_else(|| panic!("no stdout"));
-        let mut lines = BufReader::new(out).lines();
-        let mut first = None;
-        let base = loop {
-            let line = lines.next().unwrap_or_else(|| panic!("switchboard serve exited early")).unwrap_or_default();
-            let v: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
-            if let Some(a) = v.get("first_application") {
-                first = Some(a.clone());
-            }
-            if let Some(l) = v.get("listening").and_then(Value::as_str) {
-                break l.to_string();
-            }
-        };
-        // Keep reading stdout so the engine never writes into a closed pipe.
-        std::thread::spawn(move || for _ in lines {});
-        let first = first.unwrap_or_else(|| panic!("an empty store prints the first application"));
-        let field = |k: &str| first[k].as_str().unwrap_or_default().to_string();
-        Serve { base, client_id: field("client_id"), client_secret: field("client_secret"), child }
-    }
-
-    /// The engine's resident set in KiB.
-    fn rss_kib(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .unwrap_or(0)
-    }
 }
 
 /// The size of the SQLite database file and its write-ahead log, in bytes.
@@ -110,15 +46,6 @@ async fn post(client: &reqwest::Client, url: &str, token: Option<&str>, body: &V
     let status = resp.status().as_u16();
     let text = resp.text().await.map_err(|e| format!("POST {url}: {e}"))?;
     Ok((status, serde_json::from_str(&text).unwrap_or(Value::String(text))))
-}
-
-async fn app_token(client: &reqwest::Client, s: &Serve) -> String {
-    let body = json!({"client_id": s.client_id, "client_secret": s.client_secret});
-    let (status, a) = post(client, &format!("{}/api/v1/applications/token", s.base), None, &body)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(status, 200, "{a}");
-    a["access_token"].as_str().unwrap_or_default().to_string()
 }
 
 async fn connector(client: &reqwest::Client, s: &Serve, token: &str, body: Value) -> String {
@@ -153,10 +80,24 @@ async fn serve_rss_levels_off_under_load() {
     let dir = TempDir::new();
     let data = dir.0.join("data");
     let fake = FakeUpstream::start().await.unwrap_or_else(|e| panic!("{e}"));
-    let serve = tokio::task::block_in_place(|| Serve::start(&data, &dir.0.join("serve.log")));
+    // Limits raised so the soak measures the engine, not 429s; warn-level logs only.
+    let env: Vec<(&str, &str)> = [
+        "SWITCHBOARD_RATE_LIMIT",
+        "SWITCHBOARD_RATE_BURST",
+        "SWITCHBOARD_TOKEN_RATE_LIMIT",
+        "SWITCHBOARD_TOKEN_RATE_BURST",
+        "SWITCHBOARD_TOKEN_ADDRESS_RATE_LIMIT",
+        "SWITCHBOARD_TOKEN_ADDRESS_RATE_BURST",
+    ]
+    .into_iter()
+    .map(|k| (k, LIMIT))
+    .chain([("SWITCHBOARD_LOG", "warn")])
+    .collect();
+    let serve = tokio::task::block_in_place(|| Serve::start(&data, None, &env));
+    let (client_id, client_secret) = serve.first_creds();
     let client = reqwest::Client::builder().no_proxy().build().unwrap_or_else(|e| panic!("{e}"));
 
-    let token = app_token(&client, &serve).await;
+    let token = serve.app_token(&client_id, &client_secret).await;
     let github = connector(
         &client,
         &serve,
@@ -225,7 +166,7 @@ async fn serve_rss_levels_off_under_load() {
         // The in-process fake records every request; forget them so only the engine is measured.
         fake.clear_requests();
         if renewed.elapsed() >= RENEW {
-            let t = app_token(&client, &serve).await;
+            let t = serve.app_token(&client_id, &client_secret).await;
             *token.write().unwrap_or_else(|e| e.into_inner()) = t;
             renewed = Instant::now();
         }

@@ -3,6 +3,8 @@
 //! the fake upstream, and a small HTTP client.
 #![allow(dead_code)]
 
+pub mod serve;
+
 use std::path::PathBuf;
 
 use reqwest::header::HeaderMap;
