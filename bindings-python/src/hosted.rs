@@ -7,7 +7,7 @@ use switchboard_core::hosted::{self as core, ConnectorLookup, NewConnector};
 use switchboard_core::sdk::{self, ClientSettings, Target};
 
 use crate::auth::PyTokenProvider;
-use crate::error::{invalid, to_py};
+use crate::error::to_py;
 use crate::executor::Executor;
 use crate::json;
 use crate::runtime::{future_into_py, ProcessHttp};
@@ -51,11 +51,7 @@ impl HostedClient {
 }
 
 fn lookup(connector_id: Option<String>, name: Option<String>) -> PyResult<ConnectorLookup> {
-    match (connector_id, name) {
-        (Some(id), None) => Ok(ConnectorLookup::Id(id)),
-        (None, Some(n)) => Ok(ConnectorLookup::Name(n)),
-        _ => Err(invalid("connector lookup", "pass exactly one of connector_id or name")),
-    }
+    ConnectorLookup::from_args(connector_id, name).map_err(to_py)
 }
 
 /// One end customer's workspace.

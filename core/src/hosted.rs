@@ -365,6 +365,17 @@ pub enum ConnectorLookup {
     Name(String),
 }
 
+impl ConnectorLookup {
+    /// The lookup a binding's `connector_id=` / `name=` arguments ask for: exactly one of them.
+    pub fn from_args(connector_id: Option<String>, name: Option<String>) -> Result<Self> {
+        match (connector_id, name) {
+            (Some(id), None) => Ok(ConnectorLookup::Id(id)),
+            (None, Some(n)) => Ok(ConnectorLookup::Name(n)),
+            _ => Err(Error::validation("connector lookup: pass exactly one of connector_id or name")),
+        }
+    }
+}
+
 /// One end customer's workspace: named, with client credentials, or the one a scoped token is
 /// bound to.
 #[derive(Debug, Clone)]

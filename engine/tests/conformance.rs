@@ -116,11 +116,8 @@ impl RustRunner {
             }
             "workspace.list_connectors" => to_json(&self.workspace(c)?.list_connectors().await?),
             "workspace.get_connector" => {
-                let lookup: HashMap<String, String> = part("lookup", &c.lookup)?;
-                let lookup = match (lookup.get("connector_id"), lookup.get("name")) {
-                    (Some(id), _) => ConnectorLookup::Id(id.clone()),
-                    (None, name) => ConnectorLookup::Name(name.cloned().unwrap_or_default()),
-                };
+                let mut lookup: HashMap<String, String> = part("lookup", &c.lookup)?;
+                let lookup = ConnectorLookup::from_args(lookup.remove("connector_id"), lookup.remove("name"))?;
                 let ex = self.workspace(c)?.get_connector(&lookup).await?;
                 self.save(c, ex.into()).await
             }
