@@ -25,6 +25,12 @@ step "python: package, generated code check, pyright, pytest (incl. the conforma
 # The engine and fake-upstream binaries the Python tests start come from the ci build above.
 SWITCHBOARD_BIN_DIR="$CARGO_TARGET_DIR/ci" bash scripts/test-python.sh 2>&1 | tee "$LOG_DIR/python.log"
 
+step "node: npm install (ci profile), native.d.ts and packed-package checks, node --test (typed usage, conformance)"
+SWITCHBOARD_BIN_DIR="$CARGO_TARGET_DIR/ci" bash scripts/test-node.sh 2>&1 | tee "$LOG_DIR/node.log"
+
+step "kotlin: the UniFFI binding (Swift drift check, JUnit on the JVM)"
+SWITCHBOARD_BIN_DIR="$CARGO_TARGET_DIR/ci" bash scripts/test-kotlin.sh 2>&1 | tee "$LOG_DIR/kotlin.log"
+
 # One closing line over every language's runner.
 python3 - "$LOG_DIR" <<'PY'
 import re, sys, pathlib
@@ -39,6 +45,12 @@ for line in py.splitlines():
             if what == "passed": passed += int(n)
             elif what == "skipped": skipped += int(n)
             else: failed += int(n)
+for what, n in re.findall(r"^# (pass|fail|skipped|cancelled) (\d+)$", (d / "node.log").read_text(), re.M):
+    if what == "pass": passed += int(n)
+    elif what == "skipped": skipped += int(n)
+    else: failed += int(n)
+for m in re.finditer(r"^kotlin: (\d+) passed, (\d+) failed, (\d+) skipped$", (d / "kotlin.log").read_text(), re.M):
+    passed += int(m[1]); failed += int(m[2]); skipped += int(m[3])
 print(f"total: {passed} passed, {failed} failed, {skipped} skipped")
 sys.exit(1 if failed else 0)
 PY

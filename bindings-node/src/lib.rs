@@ -1,5 +1,27 @@
-//! The node binding of Switchboard. It is a thin mirror of `switchboard-core`; the
-//! exported surface arrives with the binding's own issue. Until then it re-exports the core
-//! crate so the workspace builds the binding layout from day one.
+//! Switchboard's Node binding: the private native module (`switchboard.node`) under the
+//! TypeScript facade in `ts/`. A thin mirror of `switchboard_core::sdk`, one module per core
+//! module: each method clones a handle, converts its arguments, calls core and maps the error.
+//! It decides nothing: modes, aliases, environment fallbacks, target rules, error categories
+//! and the codegen model are core's. Every network call is a `#[napi] async fn` on napi's one
+//! tokio runtime; pending calls keep the event loop alive only until they settle.
 
-pub use switchboard_core as core;
+// `cargo clippy --all-targets` checks this crate under cfg(test) too, where napi registers no
+// export, so every exported item would read as dead code there.
+#![cfg_attr(test, allow(dead_code))]
+
+mod auth;
+mod error;
+mod executor;
+mod hosted;
+mod paginate;
+mod tools;
+
+/// Whether this module was built optimized (the release profile), for the build tests.
+#[napi_derive::napi]
+pub fn optimized() -> bool {
+    !cfg!(debug_assertions)
+}
+
+/// What starts the message of a native error (see `error`).
+#[napi_derive::napi]
+pub const ERROR_PREFIX: &str = error::PREFIX;

@@ -2,9 +2,9 @@
 //! settings and targets arrive as the JSON of core's own structs.
 
 use pyo3::prelude::*;
-use switchboard_core::sdk::{self, ExecuteRequest, Hooks, LocalSettings, Target};
+use switchboard_core::sdk::{self, ConnectorSettings, ExecuteRequest, Hooks, LocalSettings, ResultView, Target};
 
-use crate::auth::PyTokenSink;
+use crate::auth::{PyTokenProvider, PyTokenSink};
 use crate::error::to_py;
 use crate::hosted::HostedClient;
 use crate::json;
@@ -15,14 +15,17 @@ use crate::runtime::{future_into_py, ProcessHttp};
 #[pyclass(module = "switchboard._native", frozen)]
 pub struct Executor {
     inner: sdk::Executor,
-    client: Option<switchboard_core::HostedClient>,
 }
 
 impl Executor {
-    /// Wraps a core executor (and the engine client it runs on, in hosted mode).
-    pub fn new(inner: sdk::Executor, client: Option<switchboard_core::HostedClient>) -> Self {
-        Self { inner, client }
+    /// Wraps a core executor.
+    pub fn new(inner: sdk::Executor) -> Self {
+        Self { inner }
     }
+}
+
+fn hooks(on_token_refresh: Option<Py<PyAny>>) -> Hooks {
+    Hooks { http: Some(ProcessHttp::shared()), token_sink: on_token_refresh.map(PyTokenSink::shared) }
 }
 
 #[pymethods]
@@ -31,17 +34,25 @@ impl Executor {
     #[staticmethod]
     #[pyo3(signature = (settings, on_token_refresh=None))]
     fn local(settings: &str, on_token_refresh: Option<Py<PyAny>>) -> PyResult<Self> {
-        let hooks = Hooks { http: Some(ProcessHttp::shared()), token_sink: on_token_refresh.map(PyTokenSink::shared) };
-        let inner = sdk::Executor::local(json::arg::<LocalSettings>("settings", settings)?, hooks).map_err(to_py)?;
-        Ok(Self::new(inner, None))
+        let settings = json::arg::<LocalSettings>("settings", settings)?;
+        Ok(Self::new(sdk::Executor::local(settings, hooks(on_token_refresh)).map_err(to_py)?))
+    }
+
+    /// A typed connector's executor from `ConnectorSettings` JSON: local with credentials,
+    /// else through the engine (core decides).
+    #[staticmethod]
+    #[pyo3(signature = (settings, on_token_refresh=None, token_provider=None))]
+    fn open(settings: &str, on_token_refresh: Option<Py<PyAny>>, token_provider: Option<Py<PyAny>>) -> PyResult<Self> {
+        let settings = json::arg::<ConnectorSettings>("settings", settings)?;
+        let provider = token_provider.map(PyTokenProvider::shared);
+        Ok(Self::new(sdk::Executor::open(settings, hooks(on_token_refresh), provider).map_err(to_py)?))
     }
 
     /// A stored connector from `Target` JSON (`connector_id`, or workspace and type).
     #[staticmethod]
     fn hosted(client: &HostedClient, target: &str) -> PyResult<Self> {
         let target: Target = json::arg("target", target)?;
-        let inner = sdk::Executor::hosted(client.inner.clone(), &target).map_err(to_py)?;
-        Ok(Self::new(inner, Some(client.inner.clone())))
+        Ok(Self::new(sdk::Executor::hosted(client.inner.clone(), &target).map_err(to_py)?))
     }
 
     /// The local connector's slug; `None` in hosted mode.
@@ -58,7 +69,7 @@ impl Executor {
 
     /// How many application tokens the engine client fetched (0 in local mode).
     fn token_fetches(&self) -> u64 {
-        self.client.as_ref().map_or(0, |c| c.token_fetches())
+        self.inner.token_fetches()
     }
 
     /// Resolves to the stored connector's `ConnectorInfo` JSON (`null` in local mode).
@@ -67,10 +78,10 @@ impl Executor {
         future_into_py(py, async move { json::text(&ex.connector_info().await.map_err(to_py)?) })
     }
 
-    /// Runs one `ExecuteRequest` (JSON); resolves to the result as JSON (`{"data", "meta"}`).
+    /// Runs one `ExecuteRequest` (JSON); resolves to the `ResultView` JSON.
     fn execute<'py>(&self, py: Python<'py>, request: &str) -> PyResult<Bound<'py, PyAny>> {
         let (ex, request) = (self.inner.clone(), json::arg::<ExecuteRequest>("request", request)?);
-        future_into_py(py, async move { json::text(&ex.execute(request).await.map_err(to_py)?) })
+        future_into_py(py, async move { json::text(&ResultView::from(ex.execute(request).await.map_err(to_py)?)) })
     }
 
     /// An async iterator over every page of an `ExecuteRequest` (JSON).
@@ -78,10 +89,10 @@ impl Executor {
         Ok(PageIterator::new(self.inner.paginate(json::arg("request", request)?)))
     }
 
-    /// Runs the health check; resolves to the check result as JSON.
+    /// Runs the health check; resolves to its `ResultView` JSON (`success` when healthy).
     fn check<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let ex = self.inner.clone();
-        future_into_py(py, async move { json::text(&ex.check().await.map_err(to_py)?) })
+        future_into_py(py, async move { json::text(&ResultView::from(ex.check().await.map_err(to_py)?)) })
     }
 
     fn __repr__(&self) -> String {

@@ -117,7 +117,7 @@ impl Workspace {
         let (ws, lookup) = (self.inner.clone(), lookup(connector_id, name)?);
         future_into_py(py, async move {
             let hosted = ws.get_connector(&lookup).await.map_err(to_py)?;
-            Ok(Executor::new(sdk::Executor::from(hosted), Some(ws.client().clone())))
+            Ok(Executor::new(sdk::Executor::from(hosted)))
         })
     }
 

@@ -167,8 +167,8 @@ class Engine:
 TOKEN_TTL = 3
 
 
-@pytest.fixture(scope="session")
-def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+def serve(tmp_path_factory: pytest.TempPathFactory, *extra: str) -> Iterator[Engine]:
+    """Runs `switchboard serve` on a fresh SQLite data directory until the generator closes."""
     data_dir = tempfile.mkdtemp(prefix="switchboard-py-engine-")
     log = tmp_path_factory.mktemp("engine") / "stderr.log"
     err = log.open("w")
@@ -197,6 +197,7 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
             "10000",
             "--token-address-rate-burst",
             "10000",
+            *extra,
         ],
         stdout=subprocess.PIPE,
         stderr=err,
@@ -227,6 +228,11 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
     finally:
         stop(proc)
         shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    yield from serve(tmp_path_factory)
 
 
 _workspace_counter = 0

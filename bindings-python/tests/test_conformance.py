@@ -115,7 +115,7 @@ class Interpreter:
             return {"data": r.data, "meta": r.meta}
         if call.endswith(".paginate"):
             return [{"data": p.data, "meta": p.meta} async for p in executor.paginate(**c["request"])]
-        return await executor.check()
+        return (await executor.check()).data
 
 
 @pytest.mark.timeout(1200)

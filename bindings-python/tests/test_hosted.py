@@ -41,7 +41,7 @@ async def test_workspace_lifecycle(engine: Engine, fake: Fake, workspace_name: s
         )
         listed = {c.id: c for c in await ws.list_connectors()}
         assert set(listed) == {cid, sid}
-        assert listed[cid].name == "acme-gh" and listed[cid].connector_type == "github"
+        assert listed[cid].name == "acme-gh" and listed[cid].connector_type == "GitHub" and listed[cid].slug == "github"
         assert listed[cid].workspace_name == workspace_name
         assert listed[cid].definition_id
 
@@ -50,7 +50,7 @@ async def test_workspace_lifecycle(engine: Engine, fake: Fake, workspace_name: s
         assert [i["number"] for i in res.data] == [5, 4]
         assert res.meta["has_next_page"] is True and res.meta["end_cursor"]
         assert (await ws.find_connector(name="acme-gh")).id == cid  # a connector name, not a type
-        assert (await ws.find_connector(connector_id=sid)).connector_type == "stripe"
+        assert (await ws.find_connector(connector_id=sid)).connector_type == "Stripe"
         with pytest.raises(switchboard.ConnectorValidationError):
             await ws.find_connector(connector_id=cid, name="github")  # one of them, not both
         by_name = await ws.get_connector(name="stripe")
@@ -71,7 +71,7 @@ async def test_hosted_executor_by_id_and_by_definition(engine: Engine, fake: Fak
     pages = [p async for p in ex.paginate("issues", "list", {"owner": "octo", "repo": "hello", "per_page": 2})]
     assert [len(p.data) for p in pages] == [2, 2, 1]
     health = await ex.check()
-    assert health["status"] == "healthy"
+    assert health.success and health.data["status"] == "healthy"
     await ex.close()
     with pytest.raises(switchboard.ConfigurationError):
         await ex.execute("issues", "list", {"owner": "octo", "repo": "hello"})
@@ -91,7 +91,7 @@ async def test_connect_returns_the_typed_connector(engine: Engine, fake: Fake, w
     assert isinstance(gh, GithubConnector)
     res = await gh.issues.list(owner="octo", repo="hello", per_page=2)
     assert [i["number"] for i in res.data] == [5, 4]
-    assert (await gh.check())["status"] == "healthy"
+    assert (await gh.check()).data["status"] == "healthy"
 
 
 async def test_env_fallbacks(engine: Engine, fake: Fake, workspace_name: str, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -327,12 +327,12 @@ async def test_reference_argument_names_and_the_environment_come_from_core(
     monkeypatch.setenv("AIRBYTE_CLIENT_ID", engine.client_id)
     monkeypatch.setenv("AIRBYTE_CLIENT_SECRET", engine.client_secret)
     monkeypatch.setenv("SWITCHBOARD_WORKSPACE_NAME", workspace_name)
-    assert [c.connector_type for c in await Workspace().list_connectors()] == ["github"]
+    assert [c.slug for c in await Workspace().list_connectors()] == ["github"]
     gh = connect("github")
     res = await gh.issues.list(owner="octo", repo="hello", per_page=1)
     assert len(res.data) == 1
     by_definition = HostedExecutor(connector_definition_id="ef69ef6e-aa7f-4af1-a01d-ef775033524e")
-    assert (await by_definition.check())["status"] == "healthy"
+    assert (await by_definition.check()).success
 
 
 async def test_a_scoped_token_provider_replaces_the_client_secret(
@@ -355,7 +355,7 @@ async def test_a_scoped_token_provider_replaces_the_client_secret(
     res = await gh.issues.list(owner="octo", repo="hello", per_page=2)
     assert len(res.data) == 2
     scoped = HostedExecutor(base_url=engine.url, token_provider=provider, connector_definition_id="github")
-    assert (await scoped.check())["status"] == "healthy"
+    assert (await scoped.check()).success
     assert asked == [None, None]  # one token per client, none rejected yet
     # A fixed scoped token works too; a bad one is the caller's authentication error.
     token = _post(f"{engine.url}/api/v1/embedded/scoped-token", {"workspace_name": workspace_name}, app)["token"]

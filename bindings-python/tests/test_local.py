@@ -4,6 +4,7 @@ every error a local call can raise, OAuth rotation through ``on_token_refresh``.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from typing import Any
 
@@ -11,7 +12,7 @@ import pytest
 
 import switchboard
 from switchboard import ExecutionConfig, LocalExecutor
-from switchboard.connectors import GithubConnector, HubspotConnector, StripeConnector
+from switchboard.connectors import GithubConnector, GongConnector, HubspotConnector, StripeConnector
 
 from .conftest import (
     GITHUB_TOKEN,
@@ -48,6 +49,42 @@ async def test_typed_call_returns_records_and_meta(fake: Fake) -> None:
     assert len(sent) == 2
     assert sent[0]["method"] == "POST" and sent[0]["path"] == "/github/graphql"
     assert sent[0]["headers"]["authorization"] == f"Bearer {GITHUB_TOKEN}"
+
+
+async def test_records_are_typed_dicts_and_meta_has_the_next_cursor(fake: Fake) -> None:
+    res = await github(fake).issues.list(owner="octo", repo="hello", per_page=2)
+    issue = res.data[0]
+    assert type(issue).__name__ == "GithubIssue" and isinstance(issue, dict)
+    assert (issue.number, issue.title) == (issue["number"], issue["title"]) == (5, "Document the plugin API")
+    assert issue.author is not None and issue.author.login == issue["author"]["login"]
+    assert json.loads(json.dumps(issue)) == dict(issue)
+    assert res.meta.pagination.cursor == "Y3Vyc29yOnYyOjI=" and res.meta.has_next_page is True
+    last = await github(fake).issues.list(owner="octo", repo="hello", per_page=2, after="Y3Vyc29yOnYyOjQ=")
+    assert last.meta.pagination.cursor is None
+    with pytest.raises(AttributeError):
+        _ = issue.no_such_field  # pyright: ignore[reportAttributeAccessIssue]
+
+
+async def test_reference_credential_names_and_snake_case_params(fake: Fake) -> None:
+    gh = GithubConnector(credentials={"token": GITHUB_TOKEN}, config={"base_url": fake.base("github")})
+    assert (await gh.issues.list(owner="octo", repo="hello", per_page=1)).data
+    assert fake.requests("github")[-1]["headers"]["authorization"] == f"Bearer {GITHUB_TOKEN}"
+    gong = GongConnector(
+        credentials={"access_key": "gong-access-key-0001", "access_key_secret": "gong-access-secret-0001"},
+        config={"base_url": fake.base("gong")},
+    )
+    calls = await gong.calls.list(from_date_time="2024-03-07T00:00:00Z", to_date_time="2024-03-08T00:00:00Z")
+    assert len(calls.data) == 1 and calls.data[0].started
+    sent = fake.requests("gong")[-1]
+    assert dict(sent["query"])["fromDateTime"] == "2024-03-07T00:00:00Z"
+    generic = await gong.execute("calls", "list", {"fromDateTime": "2024-03-07T00:00:00Z", "to_date_time": "2024-03-08T00:00:00Z"})
+    assert len(generic.data) == 1
+    none = await gong.calls.list(from_date_time="2020-01-01T00:00:00Z", to_date_time="2020-02-01T00:00:00Z")
+    assert none.data == [] and none.success  # Gong answers 404 when no call matches
+    with pytest.raises(switchboard.ConfigurationError, match="option_title"):
+        GithubConnector(credentials={"token": GITHUB_TOKEN, "option_title": "Carrier pigeon"})
+    with pytest.raises(switchboard.ConfigurationError, match="external_user_id"):
+        GithubConnector(credentials={"token": GITHUB_TOKEN}, external_user_id="acme")
 
 
 async def test_generic_execute_and_execution_config(fake: Fake) -> None:
@@ -103,11 +140,12 @@ async def test_paginate_raises_a_failing_page_once(fake: Fake) -> None:
 async def test_check_and_describe(fake: Fake) -> None:
     gh = github(fake)
     health = await gh.check()
-    assert health["status"] == "healthy"
-    assert health["checked_entity"] and health["checked_action"]
+    assert health.success and health.error is None and health.data["status"] == "healthy"
+    assert health.data["checked_entity"] and health.data["checked_action"]
     bad = await github(fake, token="ghp_wrong").check()
-    assert bad["status"] == "unhealthy"
-    assert bad["error"]["code"] == "upstream_authentication"
+    assert not bad.success and bad.data["status"] == "unhealthy"
+    assert bad.data["error"]["code"] == "upstream_authentication"
+    assert bad.error is not None and bad.error.startswith("upstream_authentication")
     text = gh.describe()
     assert "GitHub" in text and "owner: string, required" in text
     assert GithubConnector.describe  # the class attribute is the decorator
@@ -233,7 +271,7 @@ def hubspot_oauth(fake: Fake, on_token_refresh: Any) -> HubspotConnector:
 async def test_on_token_refresh_sync_callback_gets_the_rotated_token(fake: Fake) -> None:
     updates: list[dict[str, Any]] = []
     hs = hubspot_oauth(fake, updates.append)
-    res = await hs.deals.get(dealId="301")
+    res = await hs.deals.get(deal_id="301")
     assert res.data["id"] == "301"
     await hs.contacts.list(limit=1)
     state = fake.oauth("hubspot")

@@ -56,6 +56,6 @@ def test_specs_directory_adds_connectors(tmp_path: Path, fake: Fake) -> None:
         env=env, capture_output=True, text=True, timeout=60, check=False,
     )
     assert out.returncode == 0, out.stderr
-    assert json.loads(out.stdout) == {"n": 2, "meta": {"has_more": True}}
+    assert json.loads(out.stdout) == {"n": 2, "meta": {"has_more": True, "pagination": {"has_more": True, "cursor": None}}}
     sent = fake.requests("stripe")
     assert sent[-1]["path"] == "/stripe/v1/customers"

@@ -26,7 +26,7 @@ def test_sync_typed_connector(fake: Fake) -> None:
     assert [i["number"] for i in res.data] == [5, 4]
     pages = list(gh.paginate("issues", "list", {"owner": "octo", "repo": "hello", "per_page": 2}))
     assert [len(p.data) for p in pages] == [2, 2, 1]
-    assert gh.check()["status"] == "healthy"
+    assert gh.check().success
     assert gh.execute(switchboard.ExecutionConfig("repositories", "get", {"owner": "octo", "repo": "hello"})).data["nameWithOwner"] == "octo/hello"
     assert "owner: string, required" in gh.describe()
     assert sbs.GithubConnector.tool_schema()["function"]["name"] == "github_execute"
@@ -62,7 +62,7 @@ def test_sync_hosted(engine: Engine, fake: Fake, workspace_name: str) -> None:
         assert isinstance(gh, sbs.GithubConnector)
         assert len(gh.issues.list(owner="octo", repo="hello", per_page=2).data) == 2
         with sbs.HostedExecutor(connector_id=cid, **engine.client()) as by_id:
-            assert by_id.check()["status"] == "healthy"
+            assert by_id.check().success
             assert by_id.token_fetches() == 1
         ws.delete_connector(cid)
         with pytest.raises(switchboard.ConnectorNotFoundError):

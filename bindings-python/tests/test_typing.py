@@ -24,6 +24,8 @@ MISUSE = textwrap.dedent(
         await gh.issues.list(owner="o", repo="r", per_page="many")    # wrong type
         await gh.issues.list(owner="o", repo="r", states=["SOMETIMES"])  # not in the enum
         await StripeConnector(credentials={}).customers.get()  # missing id
+        (await gh.issues.list(owner="o", repo="r")).data[0].titel  # unknown record field
+        x: int = (await gh.issues.list(owner="o", repo="r")).data[0].title  # wrong record type
     """
 )
 
@@ -59,4 +61,6 @@ def test_pyright_rejects_misuse(tmp_path: Path) -> None:
         "wrong type",
         "not in the enum",
         "missing id",
+        "unknown record field",
+        "wrong record type",
     ], [d["message"] for d in errors]

@@ -11,7 +11,7 @@ from typing import Any
 import switchboard
 import switchboard.sync
 from switchboard import ExecutionConfig, ExecutionResult, HostedExecutor, Workspace, connect
-from switchboard.connectors import GithubConnector, StripeConnector
+from switchboard.connectors import GithubConnector, GongConnector, StripeConnector
 
 
 async def save_tokens(update: dict[str, Any]) -> None:
@@ -25,16 +25,16 @@ async def local_mode() -> list[int]:
         config={"base_url": "http://127.0.0.1:8900/github"},
         on_token_refresh=save_tokens,
     )
-    res: ExecutionResult = await gh.issues.list(owner="octo", repo="hello", per_page=50, states=["OPEN"])
-    numbers: list[int] = [int(issue["number"]) for issue in res.data]
+    res = await gh.issues.list(owner="octo", repo="hello", per_page=50, states=["OPEN"])
+    numbers: list[int] = [issue.number or 0 for issue in res.data]
     cursor: object = res.meta.get("end_cursor")
     print(cursor)
     await gh.execute("issues", "list", {"owner": "octo", "repo": "hello"})
     await gh.execute(ExecutionConfig(entity="issues", action="list", params={"owner": "octo", "repo": "hello"}))
     async for page in gh.paginate("issues", "list", {"owner": "octo", "repo": "hello"}):
         numbers.extend(int(i["number"]) for i in page.data)
-    health: dict[str, Any] = await gh.check()
-    print(health["status"])
+    health: ExecutionResult[Any] = await gh.check()
+    print(health.success, health.data["status"])
 
     stripe = StripeConnector(credentials={"api_key": "sk_..."})
     customer = await stripe.customers.create(email="a@example.com", metadata={"plan": "pro"})
@@ -65,11 +65,21 @@ async def hosted_mode() -> None:
     other: switchboard.Connector = connect("some-" + "slug", external_user_id="acme")
     await other.execute("things", "list")
 
+    # The reference's hosted typed connector, records with typed snake_case attributes.
+    gong = GongConnector(external_user_id="acme", airbyte_client_id="id", airbyte_client_secret="secret")
+    users = await gong.users.list()
+    first: str | None = users.data[0].first_name
+    active: bool | None = users.data[0].active
+    print(first, active, users.meta.pagination.cursor, gong.connector_name, gong.connector_version)
+    calls = await gong.calls.list(from_date_time="2025-01-01T00:00:00Z")
+    print(len(calls.data), dict(calls.data[0]) if calls.data else {})
+    await gong.close()
+
 
 def sync_mode() -> None:
     gh = switchboard.sync.GithubConnector(credentials={"personal_access_token": "..."})
-    res: ExecutionResult = gh.issues.list(owner="octo", repo="hello")
-    print(res.data)
+    res = gh.issues.list(owner="octo", repo="hello")
+    print([issue.title for issue in res.data])
     for page in gh.paginate("issues", "list", {"owner": "octo", "repo": "hello"}):
         print(page.meta)
     hosted: switchboard.sync.GithubConnector = switchboard.sync.connect("github", workspace_name="acme")

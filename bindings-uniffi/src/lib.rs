@@ -1,5 +1,25 @@
-//! The uniffi binding of Switchboard. It is a thin mirror of `switchboard-core`; the
-//! exported surface arrives with the binding's own issue. Until then it re-exports the core
-//! crate so the workspace builds the binding layout from day one.
+//! Switchboard for Kotlin and Swift: a thin UniFFI mirror of `switchboard_core::sdk`, one
+//! module per core module: [`executor`] (the one executor over local and hosted mode),
+//! [`paginate`] (its pages), [`hosted`] (engine client and workspace), [`auth`] (the app's
+//! token provider) and [`error`] (one error enum, a case per `ErrorCategory`).
+//!
+//! Params, records, settings and results cross as JSON text of core's own structs
+//! (`LocalSettings`, `ConnectorSettings`, `ClientSettings`, `Target`, `ExecuteRequest`,
+//! `ResultView`, `ConnectorInfo`, `NewConnector`); core resolves aliases, environment
+//! fallbacks and targets. Async methods run on tokio (`async_runtime = "tokio"`): Kotlin
+//! `suspend`, Swift `async throws`; cancelling the caller drops the Rust future.
 
-pub use switchboard_core as core;
+uniffi::setup_scaffolding!();
+
+pub mod auth;
+pub mod error;
+pub mod executor;
+pub mod hosted;
+mod json;
+pub mod paginate;
+
+pub use auth::TokenProvider;
+pub use error::SwitchboardException;
+pub use executor::Executor;
+pub use hosted::{HostedClient, Workspace};
+pub use paginate::Pages;

@@ -364,8 +364,15 @@ impl Auth {
                 "the access token was rejected and no refresh_token was given to renew it",
             )
         })?;
+        // The new tokens join the redaction list (see `learn_tokens`) before anything uses them,
+        // but after the sink stored them: a provider that rotates refresh tokens has already
+        // spent the old one, so the store comes first, with nothing else in the window.
         let update = match &self.sink {
-            None => self.grant(http, cfg, &refresh_token, timeout).await?,
+            None => {
+                let update = self.grant(http, cfg, &refresh_token, timeout).await?;
+                self.learn_tokens(&update);
+                update
+            }
             Some(sink) => match sink.begin_refresh().await? {
                 RefreshStart::UseStored(update) => {
                     self.learn_tokens(&update);
@@ -374,7 +381,11 @@ impl Auth {
                 }
                 RefreshStart::Proceed => {
                     let outcome = match self.grant(http, cfg, &refresh_token, timeout).await {
-                        Ok(update) => sink.token_refreshed(update.clone()).await.map(|()| update),
+                        Ok(update) => {
+                            let stored = sink.token_refreshed(update.clone()).await;
+                            self.learn_tokens(&update);
+                            stored.map(|()| update)
+                        }
                         Err(e) => Err(e),
                     };
                     sink.end_refresh().await;
@@ -482,9 +493,7 @@ impl Auth {
             .iter()
             .filter_map(|k| parsed.get(k).and_then(Value::as_str).map(|v| (k.clone(), v.to_string())))
             .collect();
-        let update = TokenUpdate { access_token, refresh_token, expires_at, extracted };
-        self.learn_tokens(&update);
-        Ok(update)
+        Ok(TokenUpdate { access_token, refresh_token, expires_at, extracted })
     }
 }
 

@@ -126,10 +126,16 @@ fn host_of(url: &str) -> Option<String> {
 impl Connector {
     /// A handle for `spec` with `credentials` and `config` (JSON objects).
     pub fn new(spec: Arc<ConnectorSpec>, credentials: Value, config: Value, options: ConnectorOptions) -> Result<Self> {
-        let creds = object(credentials, "credentials")?;
+        let mut creds = object(credentials, "credentials")?;
         let config = object(config, "config")?;
-        crate::validate::validate_handle(&spec, &creds, &config)
-            .map_err(|problems| crate::validate::configuration_error(&spec, &problems))?;
+        let mut problems = Vec::new();
+        crate::validate::normalize_credentials(&spec, &mut creds, &mut problems);
+        if problems.is_empty() {
+            crate::validate::validate_handle(&spec, &creds, &config).map_err(|p| problems = p).ok();
+        }
+        if !problems.is_empty() {
+            return Err(crate::validate::configuration_error(&spec, &problems));
+        }
         let scheme = crate::auth::select_scheme(&spec, &creds)?.clone();
         let token_url = Self::token_url(&spec, &config, &scheme);
         if let Some(t) = &token_url {
@@ -220,6 +226,14 @@ impl Connector {
         // The one exit of every failure after validation: whatever text reached the error (an
         // upstream's echo, a transport message, a token endpoint's reason) leaves it redacted.
         let result = self.run(op, &params).await.map_err(|e| self.inner.auth.secrets().scrub(e));
+        // An API that answers "not found" when nothing matches a list (Gong's calls) gives an
+        // empty page, where the spec says so: no records is not an error an agent must handle.
+        let result = match result {
+            Err(e) if op.empty_when_not_found && e.code == ErrorCode::NotFound && e.status_code == Some(404) => {
+                Ok((Value::Array(Vec::new()), Map::new()))
+            }
+            other => other,
+        };
         tracing::debug!(
             connector = %spec.slug, entity, action,
             ok = result.is_ok(),
@@ -396,14 +410,15 @@ impl Connector {
     pub async fn check(&self) -> CheckResult {
         let spec = &self.inner.spec;
         let Some(op) = spec.check_operation() else {
+            // No operation runs without params: verify the credential instead (an OAuth
+            // connector without a fresh access token refreshes it; a static one is well-formed).
+            let inner = &self.inner;
+            let res = inner.auth.apply(inner.http.as_ref(), inner.options.timeout).await;
             return CheckResult {
-                status: "unhealthy".into(),
+                status: if res.is_ok() { "healthy" } else { "unhealthy" }.into(),
                 checked_entity: None,
                 checked_action: None,
-                error: Some(Error::configuration(format!(
-                    "connector {} has no operation check() can run without params",
-                    spec.slug
-                ))),
+                error: res.err(),
             };
         };
         let mut params = Map::new();

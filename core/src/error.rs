@@ -41,13 +41,16 @@ pub enum ErrorCode {
     Network,
     /// A connector spec, credential set or config that cannot work.
     Configuration,
+    /// The engine cannot serve the request for a moment (its storage is restarting or failing
+    /// over): retry after `retry_after`.
+    Unavailable,
     /// A bug.
     Internal,
 }
 
 impl ErrorCode {
     /// Every code, in a stable order (bindings check theirs against this list).
-    pub const ALL: [ErrorCode; 14] = [
+    pub const ALL: [ErrorCode; 15] = [
         ErrorCode::BadRequest,
         ErrorCode::Validation,
         ErrorCode::Authentication,
@@ -61,6 +64,7 @@ impl ErrorCode {
         ErrorCode::UpstreamTimeout,
         ErrorCode::Network,
         ErrorCode::Configuration,
+        ErrorCode::Unavailable,
         ErrorCode::Internal,
     ];
 
@@ -80,6 +84,7 @@ impl ErrorCode {
             ErrorCode::UpstreamTimeout => "upstream_timeout",
             ErrorCode::Network => "network",
             ErrorCode::Configuration => "configuration",
+            ErrorCode::Unavailable => "unavailable",
             ErrorCode::Internal => "internal",
         }
     }
@@ -107,6 +112,7 @@ impl ErrorCode {
             ErrorCode::UpstreamTimeout => 504,
             ErrorCode::Network => 502,
             ErrorCode::Configuration => 422,
+            ErrorCode::Unavailable => 503,
             ErrorCode::Internal => 500,
         }
     }

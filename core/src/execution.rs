@@ -22,6 +22,17 @@ pub struct ExecutionResult {
     pub next_page: Option<NextPage>,
 }
 
+impl ExecutionResult {
+    /// The paging values as the reference shows them: the spec's meta values, and `cursor`
+    /// always (the next page's, or null on the last page).
+    pub fn pagination(&self) -> Map<String, Value> {
+        let mut pagination = self.meta.clone();
+        let cursor = self.next_page.as_ref().map(|n| n.cursor.clone()).unwrap_or(Value::Null);
+        pagination.insert("cursor".into(), cursor);
+        pagination
+    }
+}
+
 /// Per-call options.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ExecuteOptions {

@@ -323,8 +323,10 @@ impl HostedClient {
 pub struct ConnectorInfo {
     pub id: String,
     pub name: String,
-    /// The slug (`github`).
+    /// The type's display name (`GitHub`).
     pub connector_type: String,
+    /// The type's slug (`github`).
+    pub slug: String,
     pub definition_id: String,
     pub workspace_name: Option<String>,
     pub created_at: Option<String>,
@@ -337,6 +339,7 @@ impl From<wire::Connector> for ConnectorInfo {
             id: c.id,
             name: c.name,
             connector_type: c.connector_type,
+            slug: c.slug,
             definition_id: c.definition_id,
             workspace_name: Some(c.workspace_name),
             created_at: Some(c.created_at),
@@ -348,8 +351,12 @@ impl From<wire::Connector> for ConnectorInfo {
 /// A connector to create.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct NewConnector {
-    /// Slug, display name or definition id.
+    /// Slug, display name or definition id (or give `definition_id`).
+    #[serde(default)]
     pub connector_type: String,
+    /// The definition id, the reference's way to name the type.
+    #[serde(default)]
+    pub definition_id: Option<String>,
     pub name: Option<String>,
     pub credentials: Value,
     pub replication_config: Option<Value>,
@@ -416,7 +423,8 @@ impl Workspace {
     /// Stores a connector with its credentials; returns what the engine stored.
     pub async fn create_connector(&self, c: NewConnector) -> Result<ConnectorInfo> {
         let body = wire::CreateConnector {
-            connector_type: Some(c.connector_type),
+            connector_type: Some(c.connector_type).filter(|t| !t.is_empty()),
+            definition_id: c.definition_id,
             workspace_name: self.name.clone(),
             name: c.name,
             credentials: Some(c.credentials),
@@ -577,8 +585,7 @@ impl HostedExecutor {
         let path = format!("/api/v1/integrations/connectors/{}/execute", encode(&id));
         let r: wire::ExecuteResponse = self.client.call("POST", &path, Some(&body)).await?;
         let m = r.connector_metadata;
-        let meta = if m.pagination.is_empty() { m.meta } else { m.pagination };
-        Ok(ExecutionResult { data: r.result, meta, next_page: m.next_page })
+        Ok(ExecutionResult { data: r.result, meta: m.meta, next_page: m.next_page })
     }
 
     /// Runs the connector's health check on the engine.

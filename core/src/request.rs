@@ -61,9 +61,56 @@ fn type_ok(ty: ParamType, v: &Value) -> bool {
     }
 }
 
+/// `name` in snake_case, as Python and the reference's samples spell params:
+/// `fromDateTime` -> `from_date_time`, `HTTPStatus` -> `http_status`, `per-page` -> `per_page`.
+pub fn snake_case(name: &str) -> String {
+    let chars: Vec<char> = name.chars().collect();
+    let mut out = String::with_capacity(name.len() + 4);
+    for (i, &c) in chars.iter().enumerate() {
+        if c == '-' || c == ' ' {
+            out.push('_');
+        } else if c.is_uppercase() {
+            let prev = i.checked_sub(1).map(|j| chars[j]);
+            let next = chars.get(i + 1);
+            // `IDs`: a plural `s` after an acronym does not start a word.
+            let plural = next == Some(&'s') && chars.get(i + 2).is_none_or(|c| !c.is_alphabetic());
+            let boundary = prev.is_some_and(|p| p.is_lowercase() || p.is_ascii_digit())
+                || (prev.is_some_and(char::is_uppercase) && next.is_some_and(|n| n.is_lowercase()) && !plural);
+            if boundary && !out.ends_with('_') {
+                out.push('_');
+            }
+            out.extend(c.to_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// `params` with every name given in the snake_case spelling of a camelCase param
+/// (`from_date_time` for Gong's `fromDateTime`) renamed to the param's own; a name given both
+/// ways keeps both, so the duplicate is reported as unknown.
+fn own_names<'p>(op: &Operation, params: &'p Map<String, Value>) -> std::borrow::Cow<'p, Map<String, Value>> {
+    if params.keys().all(|k| op.param(k).is_some()) {
+        return std::borrow::Cow::Borrowed(params);
+    }
+    let mut out = Map::new();
+    for (k, v) in params {
+        let own = match op.param(k) {
+            Some(_) => None,
+            None => op.params.iter().find(|p| snake_case(&p.name) == *k && !params.contains_key(&p.name)),
+        };
+        out.insert(own.map_or_else(|| k.clone(), |p| p.name.clone()), v.clone());
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// Validates `params` against the operation: unknown names, missing required ones, types,
-/// enums and bounds. Returns the params with defaults applied where they must be sent.
+/// enums and bounds. Returns the params with defaults applied where they must be sent. Params
+/// may be named in snake_case where the API spells them in camelCase.
 pub fn validate(spec: &ConnectorSpec, op: &Operation, params: &Map<String, Value>) -> Result<Map<String, Value>> {
+    let params = own_names(op, params);
+    let params = params.as_ref();
     let ctx = format!("{} {}.{}", spec.slug, op.entity, op.action);
     let mut problems: Vec<String> = Vec::new();
     let names: Vec<&str> = op.params.iter().map(|p| p.name.as_str()).collect();
@@ -428,6 +475,35 @@ fn form_encode(key: &str, v: &Value, out: &mut Vec<(String, String)>) {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn snake_case_spellings() {
+        for (name, want) in [
+            ("fromDateTime", "from_date_time"),
+            ("per_page", "per_page"),
+            ("HTTPStatus", "http_status"),
+            ("workspace-id", "workspace_id"),
+            ("id", "id"),
+            ("callIDs", "call_ids"),
+            ("v2Name", "v2_name"),
+        ] {
+            assert_eq!(snake_case(name), want, "{name}");
+        }
+    }
+
+    #[test]
+    fn params_may_be_given_in_snake_case() -> crate::Result<()> {
+        let gong = crate::Registry::builtin()?.get("gong")?;
+        let op = gong.operation("calls", "list").ok_or_else(|| crate::Error::internal("no calls.list"))?;
+        let given = json!({"from_date_time": "2025-01-01T00:00:00Z", "toDateTime": "2025-01-14T00:00:00Z"});
+        let out = validate(&gong, op, given.as_object().ok_or_else(|| crate::Error::internal("object"))?)?;
+        assert_eq!(out.get("fromDateTime"), Some(&json!("2025-01-01T00:00:00Z")));
+        assert_eq!(out.get("toDateTime"), Some(&json!("2025-01-14T00:00:00Z")));
+        let both = json!({"from_date_time": "a", "fromDateTime": "2025-01-01T00:00:00Z"});
+        let e = validate(&gong, op, both.as_object().ok_or_else(|| crate::Error::internal("object"))?);
+        assert!(e.is_err_and(|e| e.message.contains("unknown param \"from_date_time\"")));
+        Ok(())
+    }
 
     #[test]
     fn form_encoding_nests_like_stripe() {

@@ -44,6 +44,53 @@ pub fn summary(problems: &[FieldProblem]) -> String {
     problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
 }
 
+/// Makes the reference product's spellings ours, before anything is checked or stored:
+/// `option_title` (which auth option the caller means, by its title or scheme name) is taken out
+/// of the credentials, and a credential given under an alias its spec declares (`x-aliases`,
+/// e.g. GitHub's `token` for `personal_access_token`) gets the field's own name. An
+/// `option_title` naming no auth option is a problem.
+pub fn normalize_credentials(spec: &ConnectorSpec, creds: &mut Map<String, Value>, problems: &mut Vec<FieldProblem>) {
+    if let Some(title) = creds.remove("option_title") {
+        let title = title.as_str().unwrap_or_default().trim();
+        let known = spec.auth_schemes.iter().any(|s| {
+            s.title.eq_ignore_ascii_case(title)
+                || s.name.eq_ignore_ascii_case(title)
+                || s.title_aliases.iter().any(|a| a.eq_ignore_ascii_case(title))
+        });
+        if !known {
+            let titles: Vec<&str> = spec.auth_schemes.iter().map(|s| s.title.as_str()).collect();
+            problems
+                .push(FieldProblem::new("credentials.option_title", format!("must be one of: {}", titles.join(", "))));
+        }
+    }
+    for field in spec.auth_schemes.iter().flat_map(|s| &s.fields) {
+        if creds.contains_key(&field.name) {
+            continue;
+        }
+        if let Some(alias) = field.aliases.iter().find(|a| creds.contains_key(a.as_str())) {
+            if let Some(v) = creds.remove(alias.as_str()) {
+                creds.insert(field.name.clone(), v);
+            }
+        }
+    }
+}
+
+/// A single value where the replication config's schema wants a list becomes a one-item list
+/// (`"repositories": "octo/hello"`, as the reference accepts).
+pub fn normalize_replication_config(spec: &ConnectorSpec, replication: &mut Value) {
+    let Some(props) = spec.replication_config.as_ref().and_then(|s| s.get("properties")).and_then(Value::as_object)
+    else {
+        return;
+    };
+    let Some(given) = replication.as_object_mut() else { return };
+    for (k, v) in given.iter_mut() {
+        let wants_list = props.get(k).and_then(|p| p.get("type")).and_then(Value::as_str) == Some("array");
+        if wants_list && (v.is_string() || v.is_number() || v.is_boolean()) {
+            *v = Value::Array(vec![v.take()]);
+        }
+    }
+}
+
 /// Checks everything a stored connector needs: credentials, replication config and config.
 pub fn validate_connector(
     spec: &ConnectorSpec,
@@ -228,10 +275,30 @@ mod tests {
         let typed = validate_connector(
             &gh,
             &obj(json!({"personal_access_token": {"nested": 1}})),
-            Some(&json!({"repositories": "octo/hello"})),
+            Some(&json!({"repositories": {"octo": "hello"}})),
             &Map::new(),
         );
         assert_eq!(fields(typed), ["credentials.personal_access_token", "replication_config.repositories"]);
+        Ok(())
+    }
+
+    #[test]
+    fn reference_spellings_are_made_ours() -> crate::Result<()> {
+        let gh = Registry::builtin()?.get("github")?;
+        let mut problems = Vec::new();
+        let mut creds = obj(json!({"token": "ghp_x", "option_title": "PAT Credentials"}));
+        normalize_credentials(&gh, &mut creds, &mut problems);
+        assert_eq!(creds, obj(json!({"personal_access_token": "ghp_x"})));
+        let mut creds = obj(json!({"personal_access_token": "ghp_x", "option_title": "personal access token"}));
+        normalize_credentials(&gh, &mut creds, &mut problems);
+        assert!(problems.is_empty(), "{problems:?}");
+        let mut creds = obj(json!({"personal_access_token": "ghp_x", "option_title": "Carrier pigeon"}));
+        normalize_credentials(&gh, &mut creds, &mut problems);
+        assert_eq!(problems[0].field, "credentials.option_title");
+        assert!(problems[0].problem.contains("Personal Access Token"), "{}", problems[0].problem);
+        let mut replication = json!({"repositories": "octo/hello"});
+        normalize_replication_config(&gh, &mut replication);
+        assert_eq!(replication, json!({"repositories": ["octo/hello"]}));
         Ok(())
     }
 

@@ -215,17 +215,25 @@ pub struct WorkspaceList {
 // ---------------------------------------------------------------- connectors
 
 /// A connector to create. `config` is also accepted as `environment` (the reference's name;
-/// `config` wins when both are given).
+/// `config` wins when both are given). The older create call's names are accepted too:
+/// `source_template_id` for `connector_type`, `auth_config` for `credentials`, and the
+/// workspace by `workspace_id`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateConnector {
     /// Slug, display name or definition id, any case.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connector_type: Option<String>,
+    /// The older create call's name for `connector_type`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_template_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub definition_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workspace_name: Option<String>,
+    /// The workspace by id (a scoped token's must be its own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workspace_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub external_user_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -233,6 +241,10 @@ pub struct CreateConnector {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub credentials: Option<Value>,
+    /// The older create call's name for `credentials`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub auth_config: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub replication_config: Option<Value>,
@@ -249,6 +261,17 @@ impl CreateConnector {
     /// The connector's config, by whichever field gives it.
     pub fn take_config(&mut self) -> Option<Value> {
         self.config.take().or_else(|| self.environment.take())
+    }
+
+    /// The older call's names (`source_template_id`, `auth_config`) moved to ours, where ours
+    /// are not given.
+    pub fn merge_older_names(&mut self) {
+        if self.connector_type.is_none() {
+            self.connector_type = self.source_template_id.take();
+        }
+        if self.credentials.is_none() {
+            self.credentials = self.auth_config.take();
+        }
     }
 }
 
@@ -281,8 +304,10 @@ pub struct TemplateSummary {
 pub struct Connector {
     pub id: String,
     pub name: String,
-    /// The slug (`github`).
+    /// The type's display name (`GitHub`), as the reference's SDK shows it.
     pub connector_type: String,
+    /// The type's slug (`github`).
+    pub slug: String,
     pub definition_id: String,
     pub summarized_source_template: TemplateSummary,
     pub workspace_id: String,

@@ -13,6 +13,10 @@
 //! `no_query` (keys that must be absent), `headers`, `body` (subset of the parsed JSON body) and
 //! `form` (pairs of a form body). Besides `data` (subset match), `data_keys: [a, b]` says the
 //! record (each record of a list) has exactly these keys: nothing unselected came back.
+//!
+//! Every record a case or a page returns must also have the JSON types its operation's record
+//! schema declares (`Operation::record_schema`, from the spec's response schemas), so the specs
+//! stay true to what the fakes (and the real APIs) send.
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -20,6 +24,7 @@ use std::path::PathBuf;
 use fake_upstream::{FakeUpstream, RecordedRequest};
 use futures::StreamExt;
 use serde_json::{Map, Value};
+use switchboard_core::spec::{ConnectorSpec, Operation};
 use switchboard_core::{Connector, ConnectorOptions, ExecuteOptions, Registry};
 
 fn cases_dir() -> PathBuf {
@@ -193,6 +198,96 @@ fn check_keys(keys: &Value, data: &Value, errs: &mut Vec<String>) {
     }
 }
 
+/// The JSON type names `v` has (`integer` values are `number`s too).
+fn json_types(v: &Value) -> &'static [&'static str] {
+    match v {
+        Value::Null => &["null"],
+        Value::Bool(_) => &["boolean"],
+        Value::Number(n) if n.is_i64() || n.is_u64() => &["integer", "number"],
+        Value::Number(n) if n.as_f64().is_some_and(|f| f.fract() == 0.0) => &["integer", "number"],
+        Value::Number(_) => &["number"],
+        Value::String(_) => &["string"],
+        Value::Array(_) => &["array"],
+        Value::Object(_) => &["object"],
+    }
+}
+
+/// `value` has the JSON types `schema` declares: `type` (a name or a list, `"null"` for
+/// nullable), `anyOf`/`oneOf` (one alternative fits), the declared `properties` of an object
+/// (others are allowed, checked against an `additionalProperties` schema when there is one) and
+/// the `items` of an array. Formats, enums and `required` are not checked: this is about types.
+fn conforms(schema: &Value, value: &Value, at: &str, errs: &mut Vec<String>) {
+    let Some(schema) = schema.as_object() else { return };
+    if let Some(t) = schema.get("type") {
+        let declared: Vec<&str> = match t {
+            Value::String(s) => vec![s.as_str()],
+            Value::Array(a) => a.iter().filter_map(Value::as_str).collect(),
+            _ => Vec::new(),
+        };
+        if !declared.is_empty() && !json_types(value).iter().any(|t| declared.contains(t)) {
+            let shown = value.to_string();
+            let shown = if shown.chars().count() > 80 {
+                format!("{}...", shown.chars().take(80).collect::<String>())
+            } else {
+                shown
+            };
+            errs.push(format!("{at}: the schema says {t}, the record has {shown}"));
+            return;
+        }
+    }
+    for key in ["anyOf", "oneOf"] {
+        if let Some(alts) = schema.get(key).and_then(Value::as_array) {
+            let fits = alts.iter().any(|alt| {
+                let mut e = Vec::new();
+                conforms(alt, value, at, &mut e);
+                e.is_empty()
+            });
+            if !fits {
+                errs.push(format!("{at}: fits none of the {key} alternatives: {value}"));
+            }
+        }
+    }
+    match value {
+        Value::Object(fields) => {
+            let props = schema.get("properties").and_then(Value::as_object);
+            for (k, v) in fields {
+                match props.and_then(|p| p.get(k)) {
+                    Some(sub) => conforms(sub, v, &format!("{at}.{k}"), errs),
+                    None => {
+                        if let Some(extra) = schema.get("additionalProperties").filter(|a| a.is_object()) {
+                            conforms(extra, v, &format!("{at}.{k}"), errs);
+                        }
+                    }
+                }
+            }
+        }
+        Value::Array(items) => {
+            if let Some(item) = schema.get("items") {
+                for (i, v) in items.iter().enumerate() {
+                    conforms(item, v, &format!("{at}[{i}]"), errs);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Every record of a result has the JSON types of the operation's record schema.
+fn check_record_types(op: &Operation, data: &Value, errs: &mut Vec<String>) {
+    let Some(schema) = op.record_schema() else {
+        return; // operations without one are listed in `every_record_operation_has_a_record_schema`
+    };
+    match (op.returns_list(), data) {
+        (true, Value::Array(records)) => {
+            for (i, r) in records.iter().enumerate() {
+                conforms(schema, r, &format!("data[{i}]"), errs);
+            }
+        }
+        (_, Value::Null) => {}
+        (_, record) => conforms(schema, record, "data", errs),
+    }
+}
+
 struct File {
     slug: String,
     doc: Value,
@@ -217,14 +312,18 @@ fn load_files(filter: Option<&str>) -> Vec<File> {
     out
 }
 
-fn connector(file: &File, fake: &FakeUpstream, case: &Value) -> Result<Connector, switchboard_core::Error> {
-    // Parse the spec file itself (not the embedded registry), so one connector's spec in
-    // progress cannot break another's cases.
+/// The spec file itself (not the embedded registry), so one connector's spec in progress cannot
+/// break another's cases.
+fn spec_of(file: &File) -> Result<ConnectorSpec, switchboard_core::Error> {
     let slug = file.doc.get("connector").and_then(Value::as_str).unwrap_or(&file.slug);
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("../connectors/{slug}.yaml"));
     let text = std::fs::read_to_string(&path)
         .map_err(|e| switchboard_core::Error::configuration(format!("{}: {e}", path.display())))?;
-    let spec = std::sync::Arc::new(switchboard_core::spec::parse_spec(&format!("{slug}.yaml"), &text)?);
+    switchboard_core::spec::parse_spec(&format!("{slug}.yaml"), &text)
+}
+
+fn connector(file: &File, fake: &FakeUpstream, case: &Value) -> Result<Connector, switchboard_core::Error> {
+    let spec = std::sync::Arc::new(spec_of(file)?);
     let host = format!("http://{}", fake.addr);
     let creds = case.get("credentials").or_else(|| file.doc.get("credentials")).cloned().unwrap_or(Value::Null);
     let mut config: Map<String, Value> = file.doc.get("config").and_then(Value::as_object).cloned().unwrap_or_default();
@@ -248,6 +347,7 @@ async fn run_file(file: &File, fake: &FakeUpstream) -> Vec<String> {
     let mut failures = Vec::new();
     let host = format!("http://{}", fake.addr);
     let empty = Vec::new();
+    let spec = spec_of(file).ok();
     for case in file.doc.get("cases").and_then(Value::as_array).unwrap_or(&empty) {
         let name = format!("{}: {}", file.slug, case.get("name").and_then(Value::as_str).unwrap_or("?"));
         fake.reset();
@@ -291,6 +391,10 @@ async fn run_file(file: &File, fake: &FakeUpstream) -> Vec<String> {
                 if let Some(k) = case.get("data_keys") {
                     check_keys(k, &r.data, &mut errs);
                 }
+                // The spec's response schemas are true to what the fake sends.
+                if let Some(op) = spec.as_ref().and_then(|s| s.operation(entity, action)) {
+                    check_record_types(op, &r.data, &mut errs);
+                }
             }
         }
         check_requests(case, &reqs, &host, &mut errs);
@@ -314,9 +418,15 @@ async fn run_file(file: &File, fake: &FakeUpstream) -> Vec<String> {
         let pages: Vec<_> = c.paginate(entity, action, params, ExecuteOptions::default()).collect().await;
         let mut errs = Vec::new();
         let mut total = 0;
+        let op = spec.as_ref().and_then(|s| s.operation(entity, action));
         for p in &pages {
             match p {
-                Ok(r) => total += r.data.as_array().map(Vec::len).unwrap_or(0),
+                Ok(r) => {
+                    total += r.data.as_array().map(Vec::len).unwrap_or(0);
+                    if let Some(op) = op {
+                        check_record_types(op, &r.data, &mut errs);
+                    }
+                }
                 Err(e) => errs.push(format!("page failed: {e}")),
             }
         }
@@ -374,3 +484,55 @@ macro_rules! connector_tests {
 }
 
 connector_tests!(github, stripe, hubspot, gong, linear);
+
+/// Operations of the built-in connectors without a record schema, and why: only deletes and
+/// downloads may answer something that is not a JSON record.
+const NO_RECORD_SCHEMA: &[(&str, &str, &str, &str)] = &[
+    ("gong", "call_audio", "download", "the recording's bytes, not JSON"),
+    ("gong", "call_video", "download", "the recording's bytes, not JSON"),
+    ("hubspot", "notes", "delete", "204 No Content"),
+    ("hubspot", "calls", "delete", "204 No Content"),
+    ("hubspot", "emails", "delete", "204 No Content"),
+    ("hubspot", "meetings", "delete", "204 No Content"),
+    ("hubspot", "tasks", "delete", "204 No Content"),
+    ("hubspot", "associations", "delete", "204 No Content"),
+];
+
+/// Every operation of the built-in connectors declares the schema of its records, with at least
+/// one property, except the deletes and downloads listed above.
+#[test]
+fn every_record_operation_has_a_record_schema() {
+    let reg = Registry::builtin().unwrap_or_else(|e| panic!("{e}"));
+    let mut faults = Vec::new();
+    let mut exempt_seen = Vec::new();
+    for spec in reg.all() {
+        for op in &spec.operations {
+            let name = format!("{}: {}.{}", spec.slug, op.entity, op.action);
+            let exempt =
+                NO_RECORD_SCHEMA.iter().any(|(s, e, a, _)| *s == spec.slug && *e == op.entity && *a == op.action);
+            if exempt {
+                exempt_seen.push((spec.slug.clone(), op.entity.clone(), op.action.clone()));
+                assert!(
+                    matches!(op.action.as_str(), "delete" | "download"),
+                    "{name}: only deletes and downloads may go without a record schema"
+                );
+                assert!(op.record_schema().is_none(), "{name} is exempt yet has a record schema: drop the exemption");
+                continue;
+            }
+            match op.record_schema() {
+                None => faults.push(format!("{name} has no record schema ({})", op.pointer)),
+                Some(s) if s.get("properties").and_then(Value::as_object).is_none_or(|p| p.is_empty()) => {
+                    faults.push(format!("{name} has a record schema without properties ({})", op.pointer))
+                }
+                Some(_) => {}
+            }
+        }
+    }
+    for (s, e, a, _) in NO_RECORD_SCHEMA {
+        assert!(
+            exempt_seen.iter().any(|x| x.0 == *s && x.1 == *e && x.2 == *a),
+            "the exemption {s}: {e}.{a} names no operation"
+        );
+    }
+    assert!(faults.is_empty(), "operations without a record schema:\n  {}", faults.join("\n  "));
+}

@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 
-use crate::crypto::{hash_secret, random_token, KeyRing};
+use crate::crypto::{random_token, KeyRing, SecretHasher};
 use crate::db::Db;
 use crate::error::ApiResult;
 
@@ -21,28 +21,26 @@ impl NewApplication {
     }
 }
 
-/// Creates an application in the organization called `org_name` (created if new).
-pub async fn create_application(db: &Db, org_name: &str) -> ApiResult<NewApplication> {
+/// Creates an application in the organization called `org_name` (created if new). Its secret
+/// is stored as the keyed hash of `hasher` (the engine's, [`crate::services::tokens::secret_hasher`])
+/// from the start: no Argon2 run, nothing to rewrite on first use.
+pub async fn create_application(db: &Db, hasher: &SecretHasher, org_name: &str) -> ApiResult<NewApplication> {
     let org = match db.find_organization_by_name(org_name).await? {
         Some(o) => o,
         None => db.create_organization(org_name).await?,
     };
     let client_id = format!("sb_{}", random_token(12));
     let client_secret = random_token(32);
-    let secret = client_secret.clone();
-    let hash = tokio::task::spawn_blocking(move || hash_secret(&secret))
-        .await
-        .map_err(|e| crate::error::ApiError::internal(e.to_string()))??;
-    db.create_application(&org.id, &client_id, &hash).await?;
+    db.create_application(&org.id, &client_id, &hasher.hash(&client_id, &client_secret)).await?;
     Ok(NewApplication { organization_id: org.id, client_id, client_secret })
 }
 
 /// On an empty store, the first organization and application; `None` when there already is one.
-pub async fn bootstrap(db: &Db) -> ApiResult<Option<NewApplication>> {
+pub async fn bootstrap(db: &Db, hasher: &SecretHasher) -> ApiResult<Option<NewApplication>> {
     if db.count_organizations().await? > 0 {
         return Ok(None);
     }
-    Ok(Some(create_application(db, "default").await?))
+    Ok(Some(create_application(db, hasher, "default").await?))
 }
 
 /// Re-encrypts every sealed record that is not under the ring's current key. Returns how many

@@ -13,7 +13,7 @@ use switchboard_core::wire::{
     UpdateConnector, WorkspaceFilter, WorkspaceList, WorkspaceRef, WorkspaceToken,
 };
 
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 use crate::extract::{Body, Caller};
 use crate::services::{catalog, connectors, execution, tokens};
 use crate::state::AppState;
@@ -68,15 +68,39 @@ pub async fn token_info(caller: Caller) -> ApiResult<Json<TokenInfo>> {
 
 // ---------------------------------------------------------------- catalog
 
-/// The connector definitions this engine can run.
+/// The connector definitions this engine can run. Public: no token needed (a token sent is
+/// not looked at).
 #[utoipa::path(get, path = "/api/v1/integrations/definitions/sources", params(NameFilter),
-    responses((status = 200, description = "the definitions", body = DefinitionList)), security(("bearer" = [])))]
+    responses((status = 200, description = "the definitions", body = DefinitionList)))]
 pub async fn definitions(
     State(st): State<AppState>,
-    _caller: Caller,
+    headers: axum::http::HeaderMap,
     Query(q): Query<NameFilter>,
 ) -> Json<DefinitionList> {
-    Json(catalog::definitions(&st, &q))
+    Json(catalog::definitions(&st, &q, &own_base(&headers)))
+}
+
+/// This engine's address as the caller reached it (`http://` and its `Host`).
+fn own_base(headers: &axum::http::HeaderMap) -> String {
+    let host = headers.get(axum::http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
+    // A Host header is the caller's to set: only a plain host[:port] is used.
+    let host = if host.chars().all(|c| c.is_ascii_alphanumeric() || "-.:[]".contains(c)) { host } else { "localhost" };
+    format!("http://{host}")
+}
+
+/// A connector's icon (SVG), made by the engine. Public.
+#[utoipa::path(get, path = "/api/v1/integrations/icons/{slug}", params(("slug" = String, Path)),
+    responses((status = 200, description = "an SVG image", content_type = "image/svg+xml", body = String),
+        (status = 404, description = "no such connector", body = ErrorBody)))]
+pub async fn icon(State(st): State<AppState>, Path(slug): Path<String>) -> ApiResult<impl IntoResponse> {
+    let svg = catalog::icon(&st, &slug).ok_or_else(|| ApiError::not_found("connector"))?;
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, "image/svg+xml"),
+            (axum::http::header::CACHE_CONTROL, "public, max-age=86400"),
+        ],
+        svg,
+    ))
 }
 
 /// What each connector needs to be created: credential fields per auth method, required

@@ -3,12 +3,15 @@
 //! organization id, so a foreign id reads as "not found" by construction.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::any::{AnyPoolOptions, AnyRow};
-use sqlx::{AnyPool, Executor, Row};
+use sqlx::pool::PoolConnection;
+use sqlx::{Any, AnyPool, Executor, Row};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::crypto::Sealed;
 
@@ -32,6 +35,36 @@ pub enum StoreError {
     Inconsistent(String),
 }
 
+impl StoreError {
+    /// Whether the database was out of reach for a moment rather than the request being wrong:
+    /// the connection broke or could not be had (a PostgreSQL restart or failover cuts every
+    /// connection; the pool may be exhausted), the server is shutting down or starting up, or
+    /// SQLite stayed locked past its busy timeout. The caller may retry (a write whose connection
+    /// broke while committing may have been stored).
+    pub fn is_unavailable(&self) -> bool {
+        let StoreError::Query(e) = self else { return false };
+        match e {
+            sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed => {
+                true
+            }
+            sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+                let code = code.as_ref();
+                // SQLite's result codes are numbers below 10000 (extended ones keep the primary
+                // code in the low byte); PostgreSQL's SQLSTATEs are five characters.
+                if code.len() < 5 && code.bytes().all(|b| b.is_ascii_digit()) {
+                    // SQLITE_BUSY, SQLITE_LOCKED.
+                    matches!(code.parse::<i64>().map(|c| c & 0xff), Ok(5 | 6))
+                } else {
+                    // Class 08 (connection exception); administrator or crash shutdown, cannot
+                    // connect now; too many connections.
+                    code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03" | "53300")
+                }
+            }),
+            _ => false,
+        }
+    }
+}
+
 fn scheme_note(scheme: &Option<String>) -> String {
     scheme.as_ref().map(|s| format!(" ({s}:)")).unwrap_or_default()
 }
@@ -40,6 +73,7 @@ fn scheme_note(scheme: &Option<String>) -> String {
 pub type StoreResult<T> = Result<T, StoreError>;
 
 /// The schema, in order. A step is never edited once released; add a new one instead.
+/// [`POSTGRES_MIGRATIONS`] adds what only PostgreSQL needs to a step.
 const MIGRATIONS: &[(i64, &str)] = &[
     (
         1,
@@ -146,7 +180,27 @@ CREATE TABLE server_keys (
 );
 "#,
     ),
+    (
+        4,
+        // The credential version whose refresh token was sent to the OAuth provider by a refresh
+        // whose answer is not stored yet (a write-ahead marker: a process killed in between
+        // leaves it). Audit records in insertion order, so the pruner bounds their number from
+        // the two ends of an index instead of counting the table: SQLite's rowid already is that
+        // order; PostgreSQL gets a sequence column (see POSTGRES_MIGRATIONS).
+        r#"
+ALTER TABLE connectors ADD COLUMN refresh_in_flight BIGINT;
+"#,
+    ),
 ];
+
+/// Statements of a step of [`MIGRATIONS`] run on PostgreSQL only, after the step's own.
+const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[(
+    4,
+    r#"
+ALTER TABLE audit_log ADD COLUMN seq BIGSERIAL;
+CREATE INDEX audit_log_seq ON audit_log (seq);
+"#,
+)];
 
 /// Now as RFC 3339.
 pub fn now() -> String {
@@ -168,6 +222,15 @@ pub fn new_id() -> String {
 pub struct Db {
     pool: AnyPool,
     postgres: bool,
+    /// Room for connections held out of the pool by [`Db::hold`]: a quarter of the pool.
+    holds: Arc<Semaphore>,
+}
+
+/// A connection of the pool held by its caller until dropped (see [`Db::hold`]).
+#[derive(Debug)]
+pub struct Held {
+    conn: PoolConnection<Any>,
+    _room: OwnedSemaphorePermit,
 }
 
 #[derive(Debug, Clone)]
@@ -265,6 +328,13 @@ pub struct ConnectorFilter {
     pub definition_id: Option<String>,
 }
 
+/// [`Db::audit_count_bound`]'s query. One aggregate per subquery: SQLite reads a lone MIN or MAX
+/// from the end of the b-tree, but scans the table for two in one SELECT.
+const AUDIT_COUNT_BOUND_SQLITE: &str =
+    "SELECT (SELECT MAX(rowid) FROM audit_log) - (SELECT MIN(rowid) FROM audit_log) + 1 AS n";
+const AUDIT_COUNT_BOUND_POSTGRES: &str =
+    "SELECT (SELECT MAX(seq) FROM audit_log) - (SELECT MIN(seq) FROM audit_log) + 1 AS n";
+
 /// The forms `--database-url` accepts, for error messages.
 pub const DATABASE_URL_FORMS: &str = "postgres://..., postgresql://... or sqlite://...";
 
@@ -313,8 +383,9 @@ impl Db {
 
     async fn connect(url: &str, postgres: bool) -> StoreResult<Self> {
         sqlx::any::install_default_drivers();
+        let max_connections = if postgres { 16 } else { 8 };
         let pool = AnyPoolOptions::new()
-            .max_connections(if postgres { 16 } else { 8 })
+            .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(10))
             .after_connect(move |conn, _| {
                 Box::pin(async move {
@@ -330,9 +401,23 @@ impl Db {
             .connect(url)
             .await
             .map_err(|e| StoreError::Open(redact_url(&e.to_string())))?;
-        let db = Self { pool, postgres };
+        let db = Self { pool, postgres, holds: Self::holds(max_connections) };
         db.migrate().await?;
         Ok(db)
+    }
+
+    fn holds(max_connections: u32) -> Arc<Semaphore> {
+        Arc::new(Semaphore::new((max_connections as usize / 4).max(1)))
+    }
+
+    /// An idle connection of the pool, held until dropped, for a write that must happen the
+    /// moment it is due without waiting for (and pinging) a pooled connection: the answer of an
+    /// OAuth refresh, which is the only copy of a rotated refresh token. Never waits: `None`
+    /// when no connection is idle, or when a quarter of the pool is held this way already (so
+    /// slow token endpoints cannot starve requests of connections).
+    pub fn hold(&self) -> Option<Held> {
+        let room = self.holds.clone().try_acquire_owned().ok()?;
+        Some(Held { conn: self.pool.try_acquire()?, _room: room })
     }
 
     /// Whether this is PostgreSQL.
@@ -363,8 +448,11 @@ impl Db {
                     continue;
                 }
                 let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-                for stmt in sql.split(';').map(str::trim).filter(|s| !s.is_empty()) {
-                    tx.execute(stmt).await?;
+                let only_postgres = POSTGRES_MIGRATIONS.iter().filter(|(v, _)| self.postgres && v == version);
+                for part in std::iter::once(*sql).chain(only_postgres.map(|(_, s)| *s)) {
+                    for stmt in part.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+                        tx.execute(stmt).await?;
+                    }
                 }
                 sqlx::query("INSERT INTO switchboard_migrations (version, applied_at) VALUES ($1, $2)")
                     .bind(*version)
@@ -628,20 +716,75 @@ impl Db {
     }
 
     /// Replaces the credentials only if they are still at `expected_version` (compare-and-swap),
-    /// bumping the connector's version too.
+    /// bumping the connector's version too, and clears the in-flight refresh marker (see
+    /// [`Db::mark_refresh_in_flight`]) in the same statement.
     pub async fn swap_credentials(&self, id: &str, expected_version: i64, sealed: &Sealed) -> StoreResult<bool> {
-        let r = sqlx::query(
+        self.swap_credentials_on(None, id, expected_version, sealed).await
+    }
+
+    /// [`Db::swap_credentials`] on `held` when given, else on a connection of the pool.
+    pub async fn swap_credentials_on(
+        &self,
+        held: Option<&mut Held>,
+        id: &str,
+        expected_version: i64,
+        sealed: &Sealed,
+    ) -> StoreResult<bool> {
+        let q = sqlx::query(
             "UPDATE connectors SET credentials_key_id = $1, credentials_ct = $2, credential_version = credential_version + 1, \
-             version = version + 1, updated_at = $3 WHERE id = $4 AND credential_version = $5",
+             version = version + 1, updated_at = $3, refresh_in_flight = NULL WHERE id = $4 AND credential_version = $5",
         )
         .bind(&sealed.key_id)
         .bind(&sealed.ciphertext)
         .bind(now())
         .bind(id)
-        .bind(expected_version)
-        .execute(&self.pool)
-        .await?;
+        .bind(expected_version);
+        let r = match held {
+            Some(h) => q.execute(&mut *h.conn).await?,
+            None => q.execute(&self.pool).await?,
+        };
         Ok(r.rows_affected() == 1)
+    }
+
+    /// Marks the refresh token of credential version `version` as sent to the provider, before
+    /// it is (a write-ahead record: the provider may rotate it, and a process that dies before
+    /// storing the answer leaves the mark). Returns whether the mark was already there for this
+    /// version: an earlier refresh of these very credentials never stored its answer. Not a
+    /// change of the connector (its version stays, so no handle cache is invalidated); called
+    /// under the refresh lease.
+    pub async fn mark_refresh_in_flight(&self, id: &str, version: i64) -> StoreResult<bool> {
+        let before = self.refresh_interrupted(id, version).await?;
+        sqlx::query("UPDATE connectors SET refresh_in_flight = $1 WHERE id = $2 AND credential_version = $1")
+            .bind(version)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(before)
+    }
+
+    /// Clears the in-flight refresh mark of credential version `version` (a refresh that ended
+    /// without storing tokens, in a process that lived to say so).
+    pub async fn clear_refresh_in_flight(&self, id: &str, version: i64) -> StoreResult<()> {
+        sqlx::query("UPDATE connectors SET refresh_in_flight = NULL WHERE id = $1 AND refresh_in_flight = $2")
+            .bind(id)
+            .bind(version)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Whether a refresh of credential version `version` (the current one, when `None`) sent its
+    /// refresh token and never stored the answer.
+    pub async fn refresh_interrupted(&self, id: &str, version: impl Into<Option<i64>>) -> StoreResult<bool> {
+        let r = sqlx::query(
+            "SELECT 1 AS one FROM connectors WHERE id = $1 AND refresh_in_flight = credential_version \
+             AND ($2 < 0 OR credential_version = $2)",
+        )
+        .bind(id)
+        .bind(version.into().unwrap_or(-1))
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(r.is_some())
     }
 
     /// The sealed credentials and their version.
@@ -886,10 +1029,22 @@ impl Db {
         Ok(())
     }
 
-    /// How many audit records there are, of every organization.
+    /// How many audit records there are, of every organization, counted (it reads every
+    /// record: for tests and operators; the pruner uses [`Db::audit_count_bound`]).
     pub async fn audit_count(&self) -> StoreResult<i64> {
         let r = sqlx::query("SELECT COUNT(*) AS n FROM audit_log").fetch_one(&self.pool).await?;
         Ok(r.try_get::<i64, _>("n")?)
+    }
+
+    /// At least as many as there are audit records, read from the two ends of their insertion
+    /// order (SQLite's rowid, PostgreSQL's `seq`): two index lookups, however large the table,
+    /// so a pruning pass neither reads the table nor fills the page caches with it. Exact
+    /// while records go oldest first (as the pruner deletes them); an insert that failed, or a
+    /// record older by its date than one inserted before it, leaves a gap counted as a record.
+    pub async fn audit_count_bound(&self) -> StoreResult<i64> {
+        let sql = if self.postgres { AUDIT_COUNT_BOUND_POSTGRES } else { AUDIT_COUNT_BOUND_SQLITE };
+        let r = sqlx::query(sql).fetch_one(&self.pool).await?;
+        Ok(r.try_get::<Option<i64>, _>("n")?.unwrap_or(0))
     }
 
     /// Deletes at most `limit` of the oldest audit records, only those dated before `before`
@@ -981,6 +1136,55 @@ fn redact_url(text: &str) -> String {
 mod tests {
     use super::*;
 
+    fn record(entity: &str) -> Audit {
+        Audit {
+            organization_id: "o".into(),
+            workspace_id: None,
+            connector_id: None,
+            token_kind: "application".into(),
+            entity: entity.into(),
+            action: "list".into(),
+            status: "success".into(),
+            error_code: None,
+            latency_ms: 1,
+            request_id: "r".into(),
+        }
+    }
+
+    /// The pruner's count of audit records reads two ends of an index, never the table (a
+    /// `COUNT(*)` scans it and, as it grows, fills every connection's page cache: the engine's
+    /// memory grew with its audit log), and is exact while records go oldest first.
+    #[tokio::test]
+    async fn the_audit_count_bound_reads_no_table() {
+        let dir = std::env::temp_dir().join(format!("sb-audit-bound-{}", uuid::Uuid::new_v4()));
+        let db = Db::open(None, &dir).await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(db.audit_count_bound().await.unwrap_or_else(|e| panic!("{e}")), 0);
+        let plan = |sql: &'static str| {
+            let pool = db.pool.clone();
+            async move {
+                let rows = sqlx::query(&format!("EXPLAIN QUERY PLAN {sql}"))
+                    .fetch_all(&pool)
+                    .await
+                    .unwrap_or_else(|e| panic!("{e}"));
+                rows.iter().map(|r| r.try_get::<String, _>("detail").unwrap_or_default()).collect::<Vec<_>>()
+            }
+        };
+        let bound = plan(AUDIT_COUNT_BOUND_SQLITE).await;
+        assert!(bound.iter().all(|step| !step.starts_with("SCAN audit_log")), "{bound:?}");
+        let count = plan("SELECT COUNT(*) AS n FROM audit_log").await;
+        assert!(count.iter().any(|step| step.starts_with("SCAN audit_log")), "the control scans: {count:?}");
+
+        for i in 0..30 {
+            let at = format!("2026-01-01T00:00:{i:02}Z");
+            db.audit_at(&record(&format!("r{i}")), &at).await.unwrap_or_else(|e| panic!("{e}"));
+        }
+        assert_eq!(db.delete_oldest_audit(None, 12).await.unwrap_or_else(|e| panic!("{e}")), 12);
+        let exact = db.audit_count().await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((exact, db.audit_count_bound().await.unwrap_or_else(|e| panic!("{e}"))), (18, 18));
+        db.pool.close().await;
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     /// A database at schema version 1 with data in it, then migrated: on SQLite, and on
     /// PostgreSQL when the test script started one.
     #[tokio::test]
@@ -999,7 +1203,7 @@ mod tests {
         for (url, postgres) in urls {
             sqlx::any::install_default_drivers();
             let pool = AnyPool::connect(&url).await.unwrap_or_else(|e| panic!("{e}"));
-            let db = Db { pool, postgres };
+            let db = Db { pool, postgres, holds: Db::holds(1) };
             db.migrate_to(1).await.unwrap_or_else(|e| panic!("{e}"));
             let org = db.create_organization("o").await.unwrap_or_else(|e| panic!("{e}"));
             let ws = db.workspace_for(&org.id, "w").await.unwrap_or_else(|e| panic!("{e}"));

@@ -64,6 +64,11 @@ impl ApiError {
     pub fn internal(detail: impl Into<String>) -> Self {
         Self::new(ErrorCode::Internal, detail)
     }
+    /// Storage out of reach for a moment (a database restart or failover): 503 `unavailable`
+    /// with `Retry-After`, so callers retry; `detail` is logged, never answered.
+    pub fn unavailable(detail: impl Into<String>) -> Self {
+        Self { retry_after: Some(UNAVAILABLE_RETRY_AFTER), ..Self::new(ErrorCode::Unavailable, detail) }
+    }
     pub fn with_details(mut self, d: Value) -> Self {
         self.details = Some(d);
         self
@@ -113,10 +118,14 @@ impl From<CoreError> for ApiError {
     }
 }
 
+/// Seconds a caller is told to wait when storage is out of reach.
+const UNAVAILABLE_RETRY_AFTER: f64 = 1.0;
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::UnsupportedUrl { .. } => ApiError::new(ErrorCode::Configuration, e.to_string()),
+            _ if e.is_unavailable() => ApiError::unavailable(e.to_string()),
             _ => ApiError::internal(e.to_string()),
         }
     }
@@ -141,8 +150,12 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let request_id = current_request_id().unwrap_or_default();
         let status = self.status.unwrap_or_else(|| status_for(self.code));
-        let internal = self.code == ErrorCode::Internal;
-        let message = if internal {
+        // Neither message is answered as is: both may name storage internals.
+        let internal = matches!(self.code, ErrorCode::Internal | ErrorCode::Unavailable);
+        let message = if self.code == ErrorCode::Unavailable {
+            tracing::warn!(request_id = %request_id, error = %self.message, "storage unavailable");
+            "the engine's storage is unavailable for a moment; retry the request after Retry-After seconds".to_string()
+        } else if internal {
             tracing::error!(request_id = %request_id, error = %self.message, "internal error");
             "the server failed to handle this request; the request id identifies it in the server logs".to_string()
         } else {

@@ -46,9 +46,11 @@ pub fn route_table() -> Vec<(&'static str, &'static [&'static str], MethodRouter
         ("/api/v1/account/applications/widget-token", &["post"], post(api::widget_token)),
         ("/api/v1/embedded/scoped-token/info", &["get"], get(api::token_info)),
         ("/api/v1/integrations/definitions/sources", &["get"], get(api::definitions)),
+        ("/api/v1/integrations/icons/{slug}", &["get"], get(api::icon)),
         ("/api/v1/integrations/templates/sources", &["get"], get(api::templates)),
         ("/api/v1/workspaces", &["get"], get(api::workspaces)),
         ("/api/v1/integrations/connectors", &["get", "post"], get(api::list_connectors).post(api::create_connector)),
+        ("/v1/integrations/sources", &["post"], post(api::create_connector)),
         (
             "/api/v1/integrations/connectors/{id}",
             &["get", "patch", "delete"],

@@ -92,6 +92,18 @@ impl TokenLimitArgs {
     }
 }
 
+/// `SLUG=URL` of `--upstream-base-url`.
+fn slug_url(s: &str) -> Result<(String, String), String> {
+    let (slug, url) = s.split_once('=').ok_or_else(|| format!("{s:?} is not SLUG=URL"))?;
+    let url = url.trim().trim_end_matches('/');
+    match url::Url::parse(url) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => {
+            Ok((slug.trim().to_string(), url.to_string()))
+        }
+        _ => Err(format!("{url:?} is not an http(s) URL")),
+    }
+}
+
 /// A positive number of requests.
 fn positive(s: &str) -> Result<f64, String> {
     match s.trim().parse::<f64>() {
@@ -176,6 +188,11 @@ enum Command {
         token_limits: TokenLimitArgs,
         #[command(flatten)]
         connections: ConnectionArgs,
+        /// Base URL of a connector's API, as SLUG=URL (repeatable or comma-separated), for
+        /// connectors whose config names no base_url: a test double, a proxy, an on-premises
+        /// install. Its host must be allowed (the spec's own host, or --egress-allow).
+        #[arg(long, env = "SWITCHBOARD_UPSTREAM_BASE_URLS", value_delimiter = ',', value_parser = slug_url)]
+        upstream_base_url: Vec<(String, String)>,
     },
     /// Operator tasks.
     Admin {
@@ -320,8 +337,14 @@ async fn run(cli: Cli) -> Result<(), Error> {
             audit_max_rows,
             token_limits,
             connections,
+            upstream_base_url,
         } => {
             store.check()?;
+            let registry = registry(cli.specs)?;
+            let mut upstream_base_urls = std::collections::BTreeMap::new();
+            for (key, url) in upstream_base_url {
+                upstream_base_urls.insert(registry.get(&key)?.slug.clone(), url);
+            }
             let keys = key_ring(&store)?;
             let settings = Settings {
                 data_dir: store.data_dir.clone(),
@@ -337,17 +360,15 @@ async fn run(cli: Cli) -> Result<(), Error> {
                 body_limit,
                 audit_max_age: std::time::Duration::from_secs(audit_max_age_days.saturating_mul(24 * 3600)),
                 audit_max_rows,
+                upstream_base_urls,
                 ..Settings::default()
             };
             let settings = token_limits.apply(settings);
             let settings = connections.apply(settings);
             raise_open_file_limit(settings.max_connections);
-            let state = AppState::new(settings, keys, registry(cli.specs)?).await.map_err(api)?;
+            let state = AppState::new(settings, keys, registry).await.map_err(api)?;
             execution::spawn_audit_pruner(state.db.clone(), state.settings.clone());
-            if let Some(first) = admin::bootstrap(&state.db).await.map_err(api)? {
-                tokens::store_client_secret(&state.db, state.secrets.hasher(), &first.client_id, &first.client_secret)
-                    .await
-                    .map_err(api)?;
+            if let Some(first) = admin::bootstrap(&state.db, state.secrets.hasher()).await.map_err(api)? {
                 println!(
                     "{}",
                     json!({"first_application": first.to_json(), "note": "shown once: store the client_secret now"})
@@ -365,15 +386,11 @@ async fn run(cli: Cli) -> Result<(), Error> {
         }
         Command::Admin { command: AdminCommand::CreateApplication { organization, store } } => {
             let db = store.open().await?;
-            let created = admin::create_application(&db, &organization).await.map_err(api)?;
-            // Stored as the keyed hash when the master key is at hand; else the Argon2 hash
-            // stays until the secret's first use.
-            if let Ok(ring) = key_ring(&store) {
-                let hasher = tokens::secret_hasher(&db, &ring).await.map_err(api)?;
-                tokens::store_client_secret(&db, &hasher, &created.client_id, &created.client_secret)
-                    .await
-                    .map_err(api)?;
-            }
+            // The secret is stored as the keyed hash, whose key is sealed under the master key:
+            // with --database-url that is SWITCHBOARD_MASTER_KEY, as for `serve`.
+            let ring = key_ring(&store)?;
+            let hasher = tokens::secret_hasher(&db, &ring).await.map_err(api)?;
+            let created = admin::create_application(&db, &hasher, &organization).await.map_err(api)?;
             println!("{}", created.to_json());
         }
         Command::Admin { command: AdminCommand::RotateKey { store, generate } } => {

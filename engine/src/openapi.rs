@@ -67,9 +67,9 @@ impl Modify for DefaultError {
     info(title = "Switchboard engine", description = "Hosted execution of connector operations for AI agents."),
     paths(
         api::application_token, application_token_alias, api::scoped_token, api::widget_token, widget_token_alias, api::token_info,
-        api::definitions, api::templates, api::workspaces,
+        api::definitions, api::icon, api::templates, api::workspaces,
         api::create_connector, api::list_connectors, api::get_connector, api::update_connector, api::delete_connector,
-        api::execute, execute_instances_alias, execute_sources_alias, api::check, api::instances_for_user,
+        api::execute, execute_instances_alias, execute_sources_alias, create_source_alias, api::check, api::instances_for_user,
         api::healthz, api::readyz, api::metrics, serve,
     ),
     components(schemas(
@@ -82,6 +82,15 @@ impl Modify for DefaultError {
     modifiers(&Bearer, &DefaultError)
 )]
 pub struct ApiDoc;
+
+/// The older create call (`source_template_id`, `workspace_id`, `name`, `auth_config`): the same
+/// as `POST /api/v1/integrations/connectors`.
+#[utoipa::path(post, path = "/v1/integrations/sources", request_body = CreateConnector,
+    responses((status = 201, description = "the connector", body = Connector),
+        (status = 422, description = "every missing or invalid field, under details.fields", body = ErrorBody)),
+    security(("bearer" = [])))]
+#[allow(dead_code)]
+fn create_source_alias() {}
 
 /// Alias of `/api/v1/account/applications/token`.
 #[utoipa::path(post, path = "/api/v1/applications/token", request_body = TokenRequest,

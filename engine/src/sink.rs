@@ -1,6 +1,18 @@
 //! The engine's OAuth token sink: refreshed tokens are stored (sealed, compare-and-swap on the
 //! credential version) before the new access token is used, and a lease row makes one refresh
 //! at a time per connector across every replica sharing the database.
+//!
+//! Against a provider whose refresh tokens are single use, the answer to a refresh is the only
+//! copy of the new refresh token: a process that dies between the provider's rotation and the
+//! write of its answer loses it, and no engine can get it back. So the window is kept short:
+//! the answer is sealed and written first, before the lease is released or anything else is
+//! done, on a connection held since before the request left (no wait for the pool), and
+//! written again while storage is unavailable. And it is recorded: before sending, the refresh
+//! is marked in flight for the credential version it spends ([`Db::mark_refresh_in_flight`]);
+//! storing the answer clears the mark in the same statement. A mark found by a later refresh
+//! means an earlier one died mid-way: if the provider then refuses the stored refresh token,
+//! the connector needs re-authorization, and executions say so (`details.reason`
+//! `refresh_interrupted`, see [`crate::services::execution`]).
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -10,15 +22,22 @@ use futures::future::BoxFuture;
 use serde_json::{Map, Value};
 use switchboard_core::{Error, ErrorCode, RefreshStart, TokenSink, TokenUpdate};
 
-use crate::crypto::{random_token, KeyRing};
-use crate::db::Db;
+use crate::crypto::{random_token, KeyRing, Sealed};
+use crate::db::{Db, Held, StoreResult};
 
 /// How long a refresh lease lasts unless its holder renews it. The holder renews it every
 /// third of that while its refresh runs, so a live refresh keeps its lease however slow the
 /// token endpoint is, and a holder that died (killed mid-refresh) blocks others this long at most.
 const LEASE_MS: i64 = 6_000;
+/// How long a refresh renews its lease at most: the engine's request timeout, past which the
+/// call holding it is gone.
+const RENEW_AT_MOST: Duration = Duration::from_secs(120);
 /// How long a refresh waits for another one to finish: longer than a dead holder's lease.
 const WAIT: Duration = Duration::from_secs(20);
+/// Pauses before writing refreshed tokens again while storage is unavailable (a database
+/// restart): the process holds the only copy of a rotated refresh token, so it keeps trying
+/// (each try may also wait up to the pool's 10 s for a connection).
+const WRITE_RETRIES: [Duration; 3] = [Duration::from_millis(100), Duration::from_millis(500), Duration::from_secs(2)];
 
 /// Stores refreshed credentials of one connector.
 pub struct StoreSink {
@@ -33,6 +52,23 @@ pub struct StoreSink {
     owner: String,
     /// Renews our lease while a refresh runs; stopped by `end_refresh`.
     renewer: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// The refresh in progress, from `begin_refresh` to `end_refresh`.
+    current: Mutex<Option<InFlight>>,
+}
+
+/// One refresh this sink started.
+struct InFlight {
+    /// The credential version whose refresh token was sent.
+    version: i64,
+    /// An earlier refresh of that version had died mid-way (its mark was there already).
+    interrupted_before: bool,
+    /// When the request left; the answer is written this long after it was granted at most.
+    sent: Instant,
+    /// Whether the answer was stored.
+    stored: bool,
+    /// A connection taken before the request left, so the answer is written without waiting
+    /// for the pool (none when none was idle).
+    held: Option<Held>,
 }
 
 impl StoreSink {
@@ -51,14 +87,36 @@ impl StoreSink {
             credentials: Mutex::new(credentials),
             owner: random_token(12),
             renewer: Mutex::new(None),
+            current: Mutex::new(None),
         })
+    }
+
+    /// Writes the in-flight mark for our credential version, right before the request leaves.
+    async fn mark_in_flight(&self) -> Result<(), Error> {
+        let version = self.version.load(Ordering::SeqCst);
+        let interrupted_before =
+            self.db.mark_refresh_in_flight(&self.connector_id, version).await.map_err(Self::internal)?;
+        if interrupted_before {
+            tracing::warn!(
+                connector_id = %self.connector_id,
+                "an earlier refresh of this connector's OAuth token died before storing the answer; \
+                 trying the stored refresh token"
+            );
+        }
+        let held = self.db.hold();
+        let current = InFlight { version, interrupted_before, sent: Instant::now(), stored: false, held };
+        *self.current.lock().unwrap_or_else(|e| e.into_inner()) = Some(current);
+        Ok(())
     }
 
     /// Keeps our lease alive until `end_refresh`.
     fn renew_lease(&self) {
         let (db, id, owner) = (self.db.clone(), self.connector_id.clone(), self.owner.clone());
+        let started = Instant::now();
         let task = tokio::spawn(async move {
-            loop {
+            // A refresh whose call was dropped mid-way (the caller went away, the request timed
+            // out) never reaches `end_refresh`: stop renewing after the longest a call may take.
+            while started.elapsed() < RENEW_AT_MOST {
                 tokio::time::sleep(Duration::from_millis(LEASE_MS as u64 / 3)).await;
                 if !matches!(db.try_lease(&id, &owner, LEASE_MS).await, Ok(true)) {
                     return; // lost it (or storage failed): the compare-and-swap still guards the write
@@ -100,6 +158,34 @@ impl StoreSink {
         *self.credentials.lock().unwrap_or_else(|e| e.into_inner()) = creds;
         Ok(Some(update))
     }
+
+    /// Writes refreshed credentials (compare-and-swap on `expected`): on the connection held for
+    /// this refresh, else on the pool's; again, on the pool's, while storage is unavailable.
+    async fn write(&self, expected: i64, sealed: &Sealed) -> StoreResult<bool> {
+        let mut held = self.current.lock().unwrap_or_else(|e| e.into_inner()).as_mut().and_then(|c| c.held.take());
+        let mut result = self.db.swap_credentials_on(held.as_mut(), &self.connector_id, expected, sealed).await;
+        drop(held);
+        for pause in WRITE_RETRIES {
+            match &result {
+                Err(e) if e.is_unavailable() => {
+                    tracing::warn!(connector_id = %self.connector_id, error = %e, "storing refreshed OAuth tokens; retrying");
+                    tokio::time::sleep(pause).await;
+                    result = match self.db.swap_credentials(&self.connector_id, expected, sealed).await {
+                        // The connection may have broken after the first try committed: then
+                        // what is stored is what we wrote.
+                        Ok(false) => self
+                            .db
+                            .credentials(&self.connector_id)
+                            .await
+                            .map(|stored| stored.is_some_and(|(s, _)| s.ciphertext == sealed.ciphertext)),
+                        other => other,
+                    };
+                }
+                _ => break,
+            }
+        }
+        result
+    }
 }
 
 impl TokenSink for StoreSink {
@@ -109,17 +195,19 @@ impl TokenSink for StoreSink {
             loop {
                 if self.db.try_lease(&self.connector_id, &self.owner, LEASE_MS).await.map_err(Self::internal)? {
                     // Someone may have refreshed between our 401 and taking the lease.
-                    return match self.stored_if_newer().await {
+                    let proceed = match self.stored_if_newer().await {
                         Ok(Some(update)) => Ok(RefreshStart::UseStored(update)),
-                        Ok(None) => {
-                            self.renew_lease();
-                            Ok(RefreshStart::Proceed)
-                        }
-                        Err(e) => {
-                            let _ = self.db.release_lease(&self.connector_id, &self.owner).await;
-                            Err(e)
-                        }
+                        Ok(None) => self.mark_in_flight().await.map(|()| RefreshStart::Proceed),
+                        Err(e) => Err(e),
                     };
+                    match &proceed {
+                        Ok(RefreshStart::Proceed) => self.renew_lease(),
+                        Ok(RefreshStart::UseStored(_)) => {}
+                        Err(_) => {
+                            let _ = self.db.release_lease(&self.connector_id, &self.owner).await;
+                        }
+                    }
+                    return proceed;
                 }
                 if let Some(update) = self.stored_if_newer().await? {
                     // Lease not ours; release nothing. end_refresh releases only our own lease.
@@ -155,13 +243,23 @@ impl TokenSink for StoreSink {
             };
             let sealed = self.keys.seal(&plain, &self.connector_id).map_err(Self::internal)?;
             let expected = self.version.load(Ordering::SeqCst);
-            if !self.db.swap_credentials(&self.connector_id, expected, &sealed).await.map_err(Self::internal)? {
+            let written = Instant::now();
+            if !self.write(expected, &sealed).await.map_err(Self::internal)? {
                 return Err(Error::new(
                     ErrorCode::Conflict,
                     "the connector's credentials changed during a token refresh; retry the call",
                 ));
             }
             self.version.store(expected + 1, Ordering::SeqCst);
+            if let Some(c) = self.current.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+                c.stored = true;
+                tracing::debug!(
+                    connector_id = %self.connector_id,
+                    exchange_us = (written - c.sent).as_micros() as u64,
+                    write_us = written.elapsed().as_micros() as u64,
+                    "refreshed OAuth tokens stored"
+                );
+            }
             Ok(())
         })
     }
@@ -170,6 +268,16 @@ impl TokenSink for StoreSink {
         Box::pin(async move {
             if let Some(task) = self.renewer.lock().unwrap_or_else(|e| e.into_inner()).take() {
                 task.abort();
+            }
+            // The mark stands for a process that died mid-refresh: a refresh that ends here,
+            // whatever its outcome, clears its own. One that found an earlier refresh's mark
+            // keeps it until tokens are stored (or the connector is reconnected), so every
+            // execution can say the connector needs re-authorization.
+            let current = self.current.lock().unwrap_or_else(|e| e.into_inner()).take();
+            if let Some(c) = current.filter(|c| !c.stored && !c.interrupted_before) {
+                if let Err(e) = self.db.clear_refresh_in_flight(&self.connector_id, c.version).await {
+                    tracing::warn!(connector_id = %self.connector_id, error = %e, "could not clear a refresh mark");
+                }
             }
             if let Err(e) = self.db.release_lease(&self.connector_id, &self.owner).await {
                 tracing::warn!(connector_id = %self.connector_id, error = %e, "could not release a refresh lease");

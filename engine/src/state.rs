@@ -1,6 +1,6 @@
 //! The engine's settings and shared state.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -73,6 +73,9 @@ pub struct Settings {
     pub idle_timeout: Duration,
     /// Most connections served at once; more wait in the listener's accept queue.
     pub max_connections: usize,
+    /// Base URL per connector slug for connectors whose config names none (a test double, a
+    /// proxy, an on-premises install of the API): the spec's server URL otherwise.
+    pub upstream_base_urls: BTreeMap<String, String>,
 }
 
 impl Default for Settings {
@@ -106,6 +109,7 @@ impl Default for Settings {
             header_read_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
             max_connections: 4096,
+            upstream_base_urls: BTreeMap::new(),
         }
     }
 }

@@ -21,6 +21,11 @@ use crate::metrics::Metrics;
 /// Allowed clock skew when checking expiry, in seconds.
 pub const LEEWAY_SECS: u64 = 5;
 
+/// How far in the future a token's `iat` (issued at) may be, in seconds: the clock skew between
+/// replicas that sign and check tokens. A token issued later than that was not issued by a
+/// replica with a sane clock, and is refused as `not_yet_valid`.
+pub const IAT_LEEWAY_SECS: u64 = 60;
+
 /// What a token may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -170,7 +175,8 @@ impl Signer {
     }
 
     /// Checks a token's signature, key id, algorithm, issuer, expiry and, when it has one, its
-    /// `nbf` (not before), each with [`LEEWAY_SECS`] of clock skew.
+    /// `nbf` (not before), each with [`LEEWAY_SECS`] of clock skew, and that its `iat` (issued
+    /// at) is not more than [`IAT_LEEWAY_SECS`] ahead.
     pub async fn verify(&self, token: &str, db: &Db, ring: &KeyRing) -> ApiResult<Claims> {
         // Look at the raw header first: `alg: none` and other algorithms are named as such.
         let raw_alg = token
@@ -206,6 +212,11 @@ impl Signer {
         v.set_issuer(&[ISSUER]);
         v.set_required_spec_claims(&["exp", "iss", "sub"]);
         match decode::<Claims>(token, &DecodingKey::from_secret(&secret), &v) {
+            // Signed by us, yet issued in the future: a signing clock far ahead, or a token made
+            // with a leaked key to outlive its rotation. Refused like an early `nbf`.
+            Ok(d) if d.claims.iat > unix_now().saturating_add(IAT_LEEWAY_SECS) => {
+                Err(ApiError::unauthorized("the token is not valid yet").with_reason("not_yet_valid"))
+            }
             Ok(d) => Ok(d.claims),
             Err(e) => {
                 use jsonwebtoken::errors::ErrorKind;

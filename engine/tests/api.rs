@@ -96,7 +96,10 @@ both_backends!(create_names_every_missing_field, |backend| async move {
     // Slug resolution by definition id, any case; unknown fields are refused.
     let by_id = e.post("/api/v1/integrations/connectors", &app, json!({"definition_id": "E094CB9A-26DE-4645-8761-65C0C425D1DE", "workspace_name": "w", "credentials": {"api_key": "sk_test_x"}})).await;
     assert_eq!(by_id.status, 201, "{}", by_id.text);
-    assert_eq!(by_id.body["connector_type"], "stripe");
+    assert_eq!(
+        (&by_id.body["connector_type"], &by_id.body["slug"]),
+        (&serde_json::json!("Stripe"), &serde_json::json!("stripe"))
+    );
     let typo = e.post("/api/v1/integrations/connectors", &app, json!({"connector_type": "stripe", "workspace_name": "w", "credentials": {"api_key": "k"}, "credentials_typo": 1})).await;
     assert_eq!(typo.status, 422, "{}", typo.text);
     assert!(typo.text.contains("credentials_typo"), "{}", typo.text);
@@ -105,8 +108,9 @@ both_backends!(create_names_every_missing_field, |backend| async move {
 both_backends!(tenant_isolation, |backend| async move {
     let Some(e) = start(backend, |_| {}).await else { return };
     let fake = fake().await;
-    let other_app =
-        switchboard_engine::admin::create_application(&e.state.db, "org-b").await.unwrap_or_else(|e| panic!("{e:?}"));
+    let other_app = switchboard_engine::admin::create_application(&e.state.db, e.state.secrets.hasher(), "org-b")
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
     let app_a = e.app_token().await;
     let app_b = e.app_token_for(&other_app).await;
     let scoped_a1 = e.scoped_token(&app_a, "a1").await;
@@ -869,8 +873,9 @@ both_backends!(parallel_deletes_delete_once, |backend| async move {
 
 both_backends!(cors_origins_belong_to_the_organization_that_registered_them, |backend| async move {
     let Some(e) = start(backend, |_| {}).await else { return };
-    let org_b =
-        switchboard_engine::admin::create_application(&e.state.db, "org-b").await.unwrap_or_else(|e| panic!("{e:?}"));
+    let org_b = switchboard_engine::admin::create_application(&e.state.db, e.state.secrets.hasher(), "org-b")
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
     let app_a = e.app_token().await;
     let app_b = e.app_token_for(&org_b).await;
     let scoped_a = e.scoped_token(&app_a, "acme").await;
@@ -1062,12 +1067,14 @@ async fn forwarded_for_is_honoured_only_from_trusted_proxies() {
 
 both_backends!(argon2_client_secrets_migrate_to_the_keyed_hash, |backend| async move {
     let Some(e) = start(backend, |_| {}).await else { return };
-    let (id, secret) = (e.app.client_id.clone(), e.app.client_secret.clone());
+    // A row from before the keyed hash: an Argon2id hash, as engines stored them then.
+    let (id, secret) = ("sb_argon2_row".to_string(), "argon2-row-secret-0123456789abcdef".to_string());
+    let hash = switchboard_engine::crypto::hash_secret(&secret).unwrap_or_else(|e| panic!("{e:?}"));
+    e.state.db.create_application(&e.app.organization_id, &id, &hash).await.unwrap_or_else(|e| panic!("{e:?}"));
     let stored = || async {
         let app = e.state.db.find_application(&id).await.unwrap_or_else(|e| panic!("{e:?}"));
         app.unwrap_or_else(|| panic!("no application row")).secret_hash
     };
-    // admin::create_application still writes Argon2 (as rows from before the keyed hash are).
     let before = stored().await;
     assert!(before.starts_with("$argon2id$"), "{before}");
     assert_eq!(token_attempt(&e, &id, "wrong", None).await.status, 401);

@@ -176,3 +176,25 @@ async fn an_unsupported_database_url_is_refused_at_start() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("postgresql://"));
     assert!(!dir.exists());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upstream_base_urls_are_checked_at_start() {
+    let dir = std::env::temp_dir().join(format!("sb-cli-upstream-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    // (value, what must be said): an unknown connector is refused by name, a URL that is not
+    // http(s) by the argument parser.
+    let cases = [("jira-of-the-future=http://127.0.0.1:1", "jira-of-the-future"), ("github=ftp://x", "http(s)")];
+    for (value, said) in cases {
+        let mut cmd = switchboard();
+        cmd.args(["serve", "--bind", "127.0.0.1:0", "--upstream-base-url", value])
+            .arg("--data-dir")
+            .arg(&dir)
+            .env_remove("SWITCHBOARD_DATABASE_URL")
+            .env_remove("SWITCHBOARD_UPSTREAM_BASE_URLS");
+        let out = tokio::task::block_in_place(|| run_to_exit(cmd));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{value} must be refused; stderr: {stderr}");
+        assert!(stderr.contains(said), "{value}: {stderr}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

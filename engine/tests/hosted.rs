@@ -62,6 +62,7 @@ fn github(fake: &FakeUpstream) -> NewConnector {
         credentials: json!({"personal_access_token": creds::GITHUB_TOKEN}),
         replication_config: Some(json!({"repositories": ["octo/hello"]})),
         config: Some(json!({"base_url": fake.base_url("github")})),
+        ..Default::default()
     }
 }
 
@@ -147,7 +148,7 @@ async fn workspace_lookup_connect_paginate_and_delete() {
     let err = connect(c.clone(), "github", "acme", None).await.err().map(|e| e.code);
     assert_eq!(err, Some(ErrorCode::NotFound));
     let first = ws.create_connector(github(&fake)).await.unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(first.connector_type, "github");
+    assert_eq!((first.connector_type.as_str(), first.slug.as_str()), ("GitHub", "github"));
     let ex = connect(c.clone(), "github", "acme", None).await.unwrap_or_else(|e| panic!("{e}"));
     // The engine's answers say how to get the next page: no local spec is consulted.
     let pages: Vec<_> = ex

@@ -330,6 +330,10 @@ async fn every_answer_matches_the_document() {
     let defs = "/api/v1/integrations/definitions/sources";
     d.exchange("GET", defs, defs, Some(&app), None, &[]).await;
     d.exchange("GET", defs, &format!("{defs}?name=git"), Some(&scoped), None, &[]).await;
+    d.exchange("GET", defs, defs, None, None, &[]).await;
+    let icon = "/api/v1/integrations/icons/{slug}";
+    d.exchange("GET", icon, "/api/v1/integrations/icons/github", None, None, &[]).await;
+    d.exchange("GET", icon, "/api/v1/integrations/icons/no-such-connector", None, None, &[]).await;
     let templates = "/api/v1/integrations/templates/sources";
     d.exchange("GET", templates, templates, Some(&app), None, &[]).await;
     d.exchange("GET", "/api/v1/workspaces", "/api/v1/workspaces?name_contains=ac", Some(&app), None, &[]).await;
@@ -360,6 +364,11 @@ async fn every_answer_matches_the_document() {
         .await;
     let stripe = id_of(&c);
     d.exchange("POST", list, list, Some(&app), Some(json!({"connector_type": "github", "credentials": {}})), &[]).await;
+    let sources = "/v1/integrations/sources";
+    let older = json!({"source_template_id": "e094cb9a-26de-4645-8761-65c0c425d1de", "name": "older",
+        "auth_config": {"api_key": "sk_test_x"}, "config": {"base_url": fake.base_url("stripe")}});
+    let c = d.exchange("POST", sources, sources, Some(&scoped), Some(older), &[]).await;
+    assert_eq!(c.status, 201, "{}", c.text);
     d.exchange("POST", list, list, Some(&app), Some(json!({"connector_type": "github", "bogus": 1})), &[]).await;
     d.exchange("GET", list, list, Some(&scoped), None, &[]).await;
     d.exchange(

@@ -286,7 +286,7 @@ async fn wrong_client_secrets_cannot_exhaust_memory() {
         .unwrap_or_else(|e| panic!("{e}"));
     let (good_id, good_secret) = serve.first_creds();
     // Victims: a new application (made by the command line) and a row from before the keyed
-    // hash (Argon2, as the library still writes it).
+    // hash (Argon2id, as engines stored them then).
     let out = Command::new(env!("CARGO_BIN_EXE_switchboard"))
         .args(["admin", "create-application", "--organization", "victims", "--data-dir"])
         .arg(&dir.0)
@@ -296,7 +296,15 @@ async fn wrong_client_secrets_cannot_exhaust_memory() {
     let created: Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
     let victim = created["client_id"].as_str().unwrap_or_default().to_string();
     let db = switchboard_engine::db::Db::open(None, &dir.0).await.unwrap_or_else(|e| panic!("{e:?}"));
-    let legacy = switchboard_engine::admin::create_application(&db, "legacy").await.unwrap_or_else(|e| panic!("{e:?}"));
+    let legacy_org = db.create_organization("legacy").await.unwrap_or_else(|e| panic!("{e:?}"));
+    let legacy = switchboard_engine::admin::NewApplication {
+        organization_id: legacy_org.id.clone(),
+        client_id: "sb_legacy_argon2".into(),
+        client_secret: "legacy-secret-0123456789abcdef".into(),
+    };
+    let legacy_hash =
+        switchboard_engine::crypto::hash_secret(&legacy.client_secret).unwrap_or_else(|e| panic!("{e:?}"));
+    db.create_application(&legacy_org.id, &legacy.client_id, &legacy_hash).await.unwrap_or_else(|e| panic!("{e:?}"));
     for id in [&good_id, &victim] {
         assert!(stored_secret(&db, id).await.starts_with("hmac-sha256$"), "new secrets are stored as the keyed hash");
     }

@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use common::{call, start, Answer, Engine};
 use fake_upstream::{creds, FakeUpstream};
 use serde_json::{json, Value};
-use switchboard_engine::tokens::{claims, TokenKind, LEEWAY_SECS};
+use switchboard_engine::tokens::{claims, TokenKind, IAT_LEEWAY_SECS, LEEWAY_SECS};
 
 fn now() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
@@ -97,11 +97,13 @@ const MATRIX: &[Row] = &[
     row("post", "/api/v1/embedded/widget-token", "", Send::WidgetOrigin, APP_ONLY),
     row("post", "/api/v1/account/applications/widget-token", "", Send::WidgetOrigin, APP_ONLY),
     row("get", "/api/v1/embedded/scoped-token/info", "", Send::Nothing, [401, 200, 200, 401, 401, 401, 200]),
-    row("get", "/api/v1/integrations/definitions/sources", "?name=git", Send::Nothing, ANY),
+    row("get", "/api/v1/integrations/definitions/sources", "?name=git", Send::Nothing, PUBLIC),
+    row("get", "/api/v1/integrations/icons/{slug}", "", Send::Nothing, PUBLIC),
     row("get", "/api/v1/integrations/templates/sources", "", Send::Nothing, ANY),
     row("get", "/api/v1/workspaces", "?name_contains=ws", Send::Nothing, APP_ONLY),
     row("get", "/api/v1/integrations/connectors", "?workspace_name=ws-a1", Send::Nothing, NAMES_WS),
     row("post", "/api/v1/integrations/connectors", "", Send::NewConnector, [201, 201, 201, 401, 401, 201, 403]),
+    row("post", "/v1/integrations/sources", "", Send::NewConnector, [201, 201, 201, 401, 401, 201, 403]),
     row("get", "/api/v1/integrations/connectors/{id}", "", Send::Nothing, [200, 200, 200, 401, 401, 404, 404]),
     row("patch", "/api/v1/integrations/connectors/{id}", "", Send::Rename, RUNS),
     row("delete", "/api/v1/integrations/connectors/{id}", "", Send::Nothing, [204, 204, 204, 401, 401, 404, 404]),
@@ -241,8 +243,9 @@ both_backends!(isolation_matrix, |backend| async move {
     assert_eq!(minted.status, 200, "{}", minted.text);
     let scoped_a2 = minted.body["token"].as_str().unwrap_or_default().to_string();
     let widget_a1 = e.widget_token(&app_a, WS_A1, ORIGIN).await;
-    let app_b =
-        switchboard_engine::admin::create_application(&e.state.db, "org-b").await.unwrap_or_else(|e| panic!("{e:?}"));
+    let app_b = switchboard_engine::admin::create_application(&e.state.db, e.state.secrets.hasher(), "org-b")
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
     let app_b = e.app_token_for(&app_b).await;
     let expired = e
         .state
@@ -286,7 +289,7 @@ both_backends!(isolation_matrix, |backend| async move {
     let mut cells = 0;
     for r in MATRIX {
         for (kind, want) in KINDS.iter().copied().zip(r.expect) {
-            let path = format!("{}{}", r.path.replace("{id}", &owner.connector), r.query);
+            let path = format!("{}{}", r.path.replace("{id}", &owner.connector).replace("{slug}", "github"), r.query);
             let token = token_of(kind);
             let body = body_for(r.send, &owner, &fake);
             let a = send(&e, r.method, &path, token.as_deref(), kind, body.clone()).await;
@@ -374,8 +377,9 @@ both_backends!(token_attack_table, |backend| async move {
     let scoped = e.scoped_token(&app, WS_A1).await;
     let scoped_a2 = e.scoped_token(&app, WS_A2).await;
     let widget = e.widget_token(&app, WS_A1, ORIGIN).await;
-    let other =
-        switchboard_engine::admin::create_application(&e.state.db, "org-b").await.unwrap_or_else(|e| panic!("{e:?}"));
+    let other = switchboard_engine::admin::create_application(&e.state.db, e.state.secrets.hasher(), "org-b")
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
     let id = owner_connector(&e, &app, &fake, "gh").await;
     let (kid, secret) = signing_key(&e).await;
     let ws_a1 = e.get("/api/v1/embedded/scoped-token/info", &scoped).await.body["workspace_id"].clone();
@@ -411,6 +415,14 @@ both_backends!(token_attack_table, |backend| async move {
             "control: expired, within the skew",
             "GET",
             hs256(&header("HS256"), &payload(&|p| p["exp"] = json!(now() - skew + 2)), &secret),
+            vec![],
+            200,
+            None,
+        ),
+        (
+            "control: iat within its skew",
+            "GET",
+            hs256(&header("HS256"), &payload(&|p| p["iat"] = json!(now() + IAT_LEEWAY_SECS - 5)), &secret),
             vec![],
             200,
             None,
@@ -488,6 +500,22 @@ both_backends!(token_attack_table, |backend| async move {
             vec![],
             401,
             Some("expired"),
+        ),
+        (
+            "iat an hour ahead",
+            "GET",
+            hs256(&header("HS256"), &payload(&|p| p["iat"] = json!(now() + 3600)), &secret),
+            vec![],
+            401,
+            Some("not_yet_valid"),
+        ),
+        (
+            "iat 1 s beyond its skew",
+            "GET",
+            hs256(&header("HS256"), &payload(&|p| p["iat"] = json!(now() + IAT_LEEWAY_SECS + 2)), &secret),
+            vec![],
+            401,
+            Some("not_yet_valid"),
         ),
         (
             "nbf a minute ahead",
@@ -654,4 +682,45 @@ both_backends!(token_attack_table, |backend| async move {
             assert!(!a.text.contains(&id) && !a.text.contains(creds::GITHUB_TOKEN), "{name} leaked: {}", a.text);
         }
     }
+});
+
+// ---- client secrets at rest
+
+both_backends!(client_secrets_are_stored_as_the_keyed_hash_and_argon2_rows_migrate, |backend| async move {
+    use switchboard_engine::crypto::hash_secret;
+    let Some(e) = start(backend, |_| {}).await else { return };
+    let db = &e.state.db;
+    let hasher = e.state.secrets.hasher();
+    let stored = |id: String| async move {
+        let app = db.find_application(&id).await.unwrap_or_else(|e| panic!("{e:?}"));
+        app.unwrap_or_else(|| panic!("no application row")).secret_hash
+    };
+    let attempt = |id: String, secret: String| {
+        let url = e.url("/api/v1/account/applications/token");
+        async move {
+            let body = json!({"client_id": id, "client_secret": secret});
+            call("POST", &url, None, Some(body), &[]).await.status
+        }
+    };
+    // A new application's secret is written as the keyed hash at once: no Argon2 run, no
+    // rewrite on first use.
+    let (id, secret) = (e.app.client_id.clone(), e.app.client_secret.clone());
+    let new = stored(id.clone()).await;
+    assert_eq!(new, hasher.hash(&id, &secret), "a new application is stored as the keyed hash");
+    assert_eq!(attempt(id.clone(), secret.clone()).await, 200);
+    assert_eq!(stored(id.clone()).await, new, "a good secret rewrites nothing");
+
+    // A row from before the keyed hash (Argon2id): a wrong secret changes nothing, the right
+    // one is answered and the row becomes the keyed hash.
+    let org = db.create_organization("legacy").await.unwrap_or_else(|e| panic!("{e:?}"));
+    let (old_id, old_secret) = ("sb_legacy_row".to_string(), "legacy-secret-0123456789abcdef".to_string());
+    let argon2 = hash_secret(&old_secret).unwrap_or_else(|e| panic!("{e:?}"));
+    db.create_application(&org.id, &old_id, &argon2).await.unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(attempt(old_id.clone(), "wrong".into()).await, 401);
+    assert_eq!(stored(old_id.clone()).await, argon2, "a wrong secret migrates nothing");
+    assert_eq!(attempt(old_id.clone(), old_secret.clone()).await, 200);
+    let migrated = stored(old_id.clone()).await;
+    assert_eq!(migrated, hasher.hash(&old_id, &old_secret), "migrated on its first use");
+    assert_eq!(attempt(old_id.clone(), old_secret.clone()).await, 200);
+    assert_eq!(attempt(old_id.clone(), "wrong".into()).await, 401);
 });

@@ -3,13 +3,19 @@ engine (hosted mode). Typed connectors (``switchboard.connectors``) build on ``C
 
 from __future__ import annotations
 
+import importlib
 import json
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from typing import Any, ClassVar, TypeVar, overload
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, overload
 
 from . import _call, _native
-from ._types import ExecutionConfig, ExecutionResult
+from ._types import ExecutionConfig, ExecutionResult, Record
 from .errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from typing_extensions import Self, Unpack
+
+    from .hosted import ClientArgs
 
 __all__ = ["Connector", "ConnectorTools", "Entity", "Executor", "LocalExecutor", "TokenRefreshCallback"]
 
@@ -33,7 +39,7 @@ class Executor:
         return self._handle
 
     @overload
-    async def execute(self, config: ExecutionConfig, /) -> ExecutionResult: ...
+    async def execute(self, config: ExecutionConfig, /) -> ExecutionResult[Any]: ...
 
     @overload
     async def execute(
@@ -45,7 +51,7 @@ class Executor:
         select_fields: Sequence[str] | None = None,
         exclude_fields: Sequence[str] | None = None,
         skip_truncation: bool = False,
-    ) -> ExecutionResult: ...
+    ) -> ExecutionResult[Any]: ...
 
     async def execute(
         self,
@@ -56,13 +62,16 @@ class Executor:
         select_fields: Sequence[str] | None = None,
         exclude_fields: Sequence[str] | None = None,
         skip_truncation: bool = False,
-    ) -> ExecutionResult:
+    ) -> ExecutionResult[Any]:
         """Runs one operation, e.g. ``await ex.execute("issues", "list", {"owner": "octo",
         "repo": "hello"})`` or ``await ex.execute(ExecutionConfig(...))``.
 
         Raises a ``SwitchboardError`` subclass on failure (bad params are rejected before any
-        request is sent)."""
+        request is sent); ``TypeError`` when an ``ExecutionConfig`` comes with an action or
+        params."""
         if isinstance(entity, ExecutionConfig):
+            if action is not None or params is not None:
+                raise TypeError("execute() takes an ExecutionConfig alone, or (entity, action, params)")
             c = entity
             entity, action, params = c.entity, c.action, c.params
             select_fields, exclude_fields, skip_truncation = c.select_fields, c.exclude_fields, c.skip_truncation
@@ -70,7 +79,12 @@ class Executor:
             raise TypeError("execute() needs an action (or an ExecutionConfig)")
         handle = self._live()
         req = _call.request(entity, action, params, select_fields, exclude_fields, skip_truncation)
-        return ExecutionResult._from_json(await _call.call(handle.execute, req))  # pyright: ignore[reportPrivateUsage]
+        text = await _call.call(handle.execute, req)
+        return ExecutionResult._from_json(text, self._record(entity, action))  # pyright: ignore[reportPrivateUsage]
+
+    def _record(self, entity: str, action: str) -> type[Record]:
+        """The record class of an operation's results (typed connectors override it)."""
+        return Record
 
     async def paginate(
         self,
@@ -81,7 +95,7 @@ class Executor:
         select_fields: Sequence[str] | None = None,
         exclude_fields: Sequence[str] | None = None,
         skip_truncation: bool = False,
-    ) -> AsyncIterator[ExecutionResult]:
+    ) -> AsyncIterator[ExecutionResult[Any]]:
         """Every page of an operation, following the connector's cursor:
         ``async for page in ex.paginate("issues", "list", {...})``. A failure raises once and
         ends the iteration."""
@@ -92,13 +106,33 @@ class Executor:
                 text = await _call.call(pages.__anext__)
             except StopAsyncIteration:
                 return
-            yield ExecutionResult._from_json(text)  # pyright: ignore[reportPrivateUsage]
+            yield ExecutionResult._from_json(text, self._record(entity, action))  # pyright: ignore[reportPrivateUsage]
 
-    async def check(self) -> dict[str, Any]:
-        """Runs the connector's health check: ``{"status": "healthy" | "unhealthy",
-        "checked_entity", "checked_action", "error"?}``. Does not raise for an unhealthy
-        connector."""
-        return _call.as_dict(await _call.call(self._live().check))
+    async def check(self) -> ExecutionResult[Any]:
+        """Runs the connector's health check (a lightweight read, or verifying the credential
+        when the connector has none): ``success`` says whether it is healthy, ``data`` holds
+        ``{"status", "checked_entity", "checked_action", "error"?}``, ``error`` the message.
+        Does not raise for an unhealthy connector."""
+        return ExecutionResult._from_json(await _call.call(self._live().check))  # pyright: ignore[reportPrivateUsage]
+
+    def close(self) -> Awaitable[None]:
+        """Releases the handle; later calls raise ``ConfigurationError``. Takes effect at once;
+        awaiting it (``await connector.close()``, as the reference documents) is optional."""
+        self._closed = True
+        return _Done()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.close()
+
+
+class _Done:
+    """An awaitable that is already done."""
+
+    def __await__(self) -> Generator[Any, None, None]:
+        yield from ()
 
 
 def _local(
@@ -205,26 +239,51 @@ class ConnectorTools:
 class Connector(ConnectorTools, Executor):
     """Base of the typed connectors generated from the specs (``GithubConnector``, ...).
 
-    Local mode: ``GithubConnector(credentials={...}, config={...}, on_token_refresh=...)``.
-    Hosted mode: ``connect("github", workspace_name="acme")`` returns the same class running
-    through the engine.
+    Local mode, with the connector's credentials: ``GithubConnector(credentials={...},
+    config={...}, on_token_refresh=...)``. Hosted mode, without them: ``GongConnector(
+    external_user_id="acme", airbyte_client_id=..., airbyte_client_secret=...)`` runs through
+    the engine on the workspace's one connector of this type (or ``connector_id``); client
+    settings fall back to the ``SWITCHBOARD_*`` / ``AIRBYTE_*`` environment (see ``Workspace``).
 
     Args:
-        credentials: the connector's credential fields.
-        config: optional config, e.g. ``{"base_url": "..."}``.
+        credentials: the connector's credential fields (local mode).
+        config: optional config, e.g. ``{"base_url": "..."}`` (local mode).
         on_token_refresh: called with the new tokens after an OAuth refresh (sync or async).
-        timeout: seconds allowed for one upstream exchange (default 30).
+        connector_id, workspace_name, external_user_id: which stored connector (hosted mode).
+        client: ``timeout`` (seconds allowed for one upstream exchange, or one engine call when
+            hosted), and the engine client's arguments as for ``Workspace`` (hosted mode).
     """
+
+    #: The connector's display name and spec version, as the reference's connectors show them.
+    connector_name: ClassVar[str] = ""
+    connector_version: ClassVar[str] = ""
+    #: (entity, action) -> record class name in the connector's records module.
+    _records: ClassVar[dict[tuple[str, str], str]] = {}
+    _records_module: ClassVar[str] = ""
 
     def __init__(
         self,
-        credentials: Mapping[str, Any],
+        credentials: Mapping[str, Any] | None = None,
         config: Mapping[str, Any] | None = None,
         *,
         on_token_refresh: TokenRefreshCallback | None = None,
-        timeout: float | None = None,
+        connector_id: str | None = None,
+        workspace_name: str | None = None,
+        external_user_id: str | None = None,
+        **client: Unpack[ClientArgs],
     ) -> None:
-        self._handle = _local(self.slug, credentials, config, on_token_refresh, timeout)
+        settings: dict[str, Any] = dict(client)
+        provider = settings.pop("token_provider", None)
+        args = _call.settings(
+            connector=self.slug,
+            credentials=credentials,
+            config=config,
+            connector_id=connector_id,
+            workspace_name=workspace_name,
+            external_user_id=external_user_id,
+            **settings,
+        )
+        self._handle = _call.sync(_native.Executor.open, args, _call.token_sink(on_token_refresh), provider)
 
     @classmethod
     def _with_handle(cls, handle: _native.Executor) -> Any:
@@ -232,9 +291,12 @@ class Connector(ConnectorTools, Executor):
         obj._handle = handle
         return obj
 
-    def close(self) -> None:
-        """Releases the handle; later calls raise ``ConfigurationError``."""
-        self._closed = True
+    def _record(self, entity: str, action: str) -> type[Record]:
+        name = self._records.get((entity, action))
+        if name is None:
+            return Record
+        record: type[Record] = getattr(importlib.import_module(self._records_module), name)
+        return record
 
     def __repr__(self) -> str:
         mode = "hosted" if self._handle.is_hosted else "local"
@@ -250,7 +312,7 @@ class Entity:
     def __init__(self, connector: Connector) -> None:
         self._connector = connector
 
-    async def _run(self, action: str, params: dict[str, Any]) -> ExecutionResult:
+    async def _run(self, action: str, params: dict[str, Any]) -> Any:
         return await self._connector.execute(
             self._entity, action, {k: v for k, v in params.items() if v is not None}
         )

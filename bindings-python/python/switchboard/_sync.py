@@ -3,14 +3,16 @@ runs the async API's coroutines, and sync wrappers of the executors."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import threading
 from collections.abc import Coroutine, Iterator, Mapping, Sequence
-from typing import Any, ClassVar, Generic, TypeVar, overload
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, overload
 
 from ._executor import Connector, ConnectorTools, Executor
 from ._types import ExecutionConfig, ExecutionResult
+
+if TYPE_CHECKING:
+    import asyncio  # imported on first use below: it costs a third of the package's import time
 
 T = TypeVar("T")
 E = TypeVar("E", bound=Executor)
@@ -24,6 +26,8 @@ def _background_loop() -> asyncio.AbstractEventLoop:
     """The loop thread of this process, started on first use (and again in a fork child,
     where the parent's thread does not exist)."""
     global _loop, _loop_pid
+    import asyncio
+
     with _lock:
         if _loop is None or _loop_pid != os.getpid():
             loop = asyncio.new_event_loop()
@@ -44,6 +48,8 @@ if hasattr(os, "register_at_fork"):
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
     """Runs a coroutine of the async API on the background loop and waits for its result."""
+    import asyncio
+
     loop = _background_loop()
     try:
         running = asyncio.get_running_loop()
@@ -61,7 +67,7 @@ class SyncExecutor(Generic[E]):
     _async: E
 
     @overload
-    def execute(self, config: ExecutionConfig, /) -> ExecutionResult: ...
+    def execute(self, config: ExecutionConfig, /) -> ExecutionResult[Any]: ...
 
     @overload
     def execute(
@@ -73,7 +79,7 @@ class SyncExecutor(Generic[E]):
         select_fields: Sequence[str] | None = None,
         exclude_fields: Sequence[str] | None = None,
         skip_truncation: bool = False,
-    ) -> ExecutionResult: ...
+    ) -> ExecutionResult[Any]: ...
 
     def execute(
         self,
@@ -84,7 +90,7 @@ class SyncExecutor(Generic[E]):
         select_fields: Sequence[str] | None = None,
         exclude_fields: Sequence[str] | None = None,
         skip_truncation: bool = False,
-    ) -> ExecutionResult:
+    ) -> ExecutionResult[Any]:
         """Runs one operation (see the async ``execute``)."""
         if isinstance(entity, ExecutionConfig):
             return run(self._async.execute(entity))
@@ -110,7 +116,7 @@ class SyncExecutor(Generic[E]):
         select_fields: Sequence[str] | None = None,
         exclude_fields: Sequence[str] | None = None,
         skip_truncation: bool = False,
-    ) -> Iterator[ExecutionResult]:
+    ) -> Iterator[ExecutionResult[Any]]:
         """Every page of an operation (see the async ``paginate``)."""
         pages = self._async.paginate(
             entity,
@@ -121,7 +127,7 @@ class SyncExecutor(Generic[E]):
             skip_truncation=skip_truncation,
         )
 
-        async def next_page() -> ExecutionResult | None:
+        async def next_page() -> ExecutionResult[Any] | None:
             try:
                 return await pages.__anext__()
             except StopAsyncIteration:
@@ -135,7 +141,7 @@ class SyncExecutor(Generic[E]):
             if aclose is not None:
                 run(aclose())
 
-    def check(self) -> dict[str, Any]:
+    def check(self) -> ExecutionResult[Any]:
         """Runs the connector's health check (see the async ``check``)."""
         return run(self._async.check())
 
@@ -149,7 +155,7 @@ class SyncEntity:
     def __init__(self, connector: Connector) -> None:
         self._connector = connector
 
-    def _run(self, action: str, params: dict[str, Any]) -> ExecutionResult:
+    def _run(self, action: str, params: dict[str, Any]) -> Any:
         return run(self._connector.execute(self._entity, action, {k: v for k, v in params.items() if v is not None}))
 
 
@@ -166,6 +172,16 @@ class SyncConnector(ConnectorTools, SyncExecutor[Connector]):
     def close(self) -> None:
         """Releases the handle; later calls raise ``ConfigurationError``."""
         self._async.close()
+
+    @property
+    def connector_name(self) -> str:
+        """The connector's display name."""
+        return self._async.connector_name
+
+    @property
+    def connector_version(self) -> str:
+        """The connector spec's version."""
+        return self._async.connector_version
 
     def __repr__(self) -> str:
         return f"sync.{self._async!r}"

@@ -5,33 +5,104 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from . import _native
 
-__all__ = ["ConnectorInfo", "ExecutionConfig", "ExecutionResult"]
+__all__ = ["ConnectorInfo", "ExecutionConfig", "ExecutionResult", "Meta", "Pagination", "Record"]
+
+T = TypeVar("T")
+R = TypeVar("R", bound="Record")
+
+
+class Record(dict[str, Any]):
+    """A record as the API sent it: a ``dict`` (``record["firstName"]``, ``dict(record)``,
+    ``json.dumps(record)``) whose fields also read as attributes. Typed connectors return
+    subclasses generated from the connector's response schema, with one typed property per
+    field under its snake_case name (``user.first_name`` for Gong's ``firstName``)."""
+
+    __slots__ = ()
+
+    if not TYPE_CHECKING:  # for type checkers a record has its declared properties only
+
+        def __getattr__(self, name: str) -> Any:
+            try:
+                return self[name]
+            except KeyError:
+                raise AttributeError(f"{type(self).__name__} has no field {name!r}") from None
+
+
+def one(cls: type[R], value: Any) -> R | Any:
+    """``value`` as a ``cls`` record when it is an object (else as is)."""
+    if isinstance(value, dict) and not isinstance(value, cls):
+        fields: dict[str, Any] = value  # pyright: ignore[reportUnknownVariableType]
+        return cls(fields)
+    return value
+
+
+def many(cls: type[R], value: Any) -> list[R] | Any:
+    """A list of objects as ``cls`` records (anything else as is)."""
+    if not isinstance(value, list):
+        return value
+    items: list[Any] = value  # pyright: ignore[reportUnknownVariableType]
+    return [one(cls, v) for v in items]
+
+
+class Pagination(Record):
+    """Where the next page starts: ``cursor`` (``None`` on the last page) and the provider's
+    own paging values, e.g. ``total_records``."""
+
+    __slots__ = ()
+
+    @property
+    def cursor(self) -> Any:
+        """Pass it back as the operation's cursor param for the next page; ``None`` at the end."""
+        return self.get("cursor")
+
+    def __getattr__(self, name: str) -> Any:
+        """The provider's paging values (``total_records``...): ``None`` when it gave none."""
+        return self.get(name)
+
+
+class Meta(Record):
+    """A result's meta values (the spec's, e.g. ``has_next_page``) and ``pagination``."""
+
+    __slots__ = ()
+
+    @property
+    def pagination(self) -> Pagination:
+        """The paging values, always with ``cursor``."""
+        return Pagination(self.get("pagination") or {"cursor": None})
+
+    def __getattr__(self, name: str) -> Any:
+        """A meta value the spec extracts (``has_next_page``...): ``None`` when absent."""
+        return self.get(name)
 
 
 @dataclass
-class ExecutionResult:
+class ExecutionResult(Generic[T]):
     """The result of one operation.
 
     Attributes:
-        success: whether the operation succeeded (failures raise, so results are successes).
+        success: whether the operation succeeded (failures raise, so results are successes;
+            ``check()`` returns ``False`` for an unhealthy connector).
         data: the records (``list`` and ``search`` actions) or the record (others).
         error: an error message, when ``success`` is false.
-        meta: pagination and other meta values, e.g. ``{"has_next_page": True, "end_cursor": "..."}``.
+        meta: pagination and other meta values: ``result.meta.pagination.cursor``.
     """
 
     success: bool
-    data: Any
+    data: T
     error: str | None = None
-    meta: dict[str, Any] = field(default_factory=lambda: {})
+    meta: Meta = field(default_factory=lambda: Meta())
 
     @classmethod
-    def _from_json(cls, text: str) -> ExecutionResult:
+    def _from_json(cls, text: str, record: type[Record] = Record) -> ExecutionResult[Any]:
         value = json.loads(text)
-        return cls(success=True, data=value.get("data"), error=None, meta=value.get("meta") or {})
+        data = value.get("data")
+        data = many(record, data) if isinstance(data, list) else one(record, data)
+        meta = Meta(value.get("meta") or {})
+        return ExecutionResult[Any](success=value["success"], data=data, error=value.get("error"), meta=meta)
 
     def to_tool_output(self, max_chars: int = 20_000) -> str:
         """The result as JSON for a model, at most ``max_chars`` characters: long lists lose
@@ -62,12 +133,14 @@ class ExecutionConfig:
 
 @dataclass(frozen=True)
 class ConnectorInfo:
-    """A connector stored in the engine, as the engine describes it (never its credentials)."""
+    """A connector stored in the engine, as the engine describes it (never its credentials):
+    ``connector_type`` is the type's display name (``"GitHub"``), ``slug`` its slug."""
 
     id: str
     name: str
     connector_type: str
     definition_id: str
+    slug: str = ""
     workspace_name: str | None = None
     created_at: str | None = None
     updated_at: str | None = None
@@ -79,6 +152,7 @@ class ConnectorInfo:
             name=d.get("name") or "",
             connector_type=d.get("connector_type") or "",
             definition_id=d.get("definition_id") or "",
+            slug=d.get("slug") or "",
             workspace_name=d.get("workspace_name"),
             created_at=d.get("created_at"),
             updated_at=d.get("updated_at"),

@@ -121,13 +121,14 @@ class ConnectorValidationError(SwitchboardError):
     request (``bad_request``). Nothing was sent."""
 
 
-class ConnectorNotFoundError(SwitchboardError):
-    """No such object, connector or record in the caller's scope (``not_found``)."""
+class ConnectorNotFoundError(SwitchboardError, ValueError):
+    """No such object, connector or record in the caller's scope (``not_found``). Also a
+    ``ValueError``, as the reference raises one when no connector matches a lookup."""
 
 
-class ConnectorAmbiguityError(SwitchboardError):
+class ConnectorAmbiguityError(SwitchboardError, ValueError):
     """Conflicting state, e.g. two connectors match a lookup (``conflict``): pass
-    ``connector_id``."""
+    ``connector_id``. Also a ``ValueError``, as in the reference."""
 
 
 class HTTPStatusError(SwitchboardError):
@@ -139,8 +140,10 @@ class NetworkError(SwitchboardError):
     """The upstream API or the engine could not be reached (``network``)."""
 
 
-class ConfigurationError(SwitchboardError):
-    """A connector, credential set or config that cannot work (``configuration``)."""
+class ConfigurationError(SwitchboardError, ValueError):
+    """A connector, credential set or config that cannot work (``configuration``), e.g. neither
+    ``connector_id`` nor a workspace and type for a lookup. Also a ``ValueError``, as in the
+    reference."""
 
 
 #: The exception class of each of core's error categories (``ErrorCode::category``).

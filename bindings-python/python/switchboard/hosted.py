@@ -96,8 +96,9 @@ class Workspace:
     async def create_connector(
         self,
         *,
-        connector_type: str,
         credentials: Mapping[str, Any],
+        connector_type: str | None = None,
+        definition_id: str | None = None,
         name: str | None = None,
         replication_config: Mapping[str, Any] | None = None,
         config: Mapping[str, Any] | None = None,
@@ -105,20 +106,23 @@ class Workspace:
         """Stores a connector with its credentials in the engine; returns its id.
 
         Args:
+            credentials: the connector's credential fields (stored encrypted by the engine);
+                ``option_title`` may name the auth option, as in the reference.
             connector_type: slug, display name or definition id, e.g. ``"github"``.
-            credentials: the connector's credential fields (stored encrypted by the engine).
+            definition_id: the type by definition id (the reference's way), instead.
             name: a name for the connector.
             replication_config: e.g. ``{"repositories": ["octo/hello"]}``.
             config: e.g. ``{"base_url": "..."}``.
         """
-        new: dict[str, Any] = {"connector_type": connector_type, "credentials": dict(credentials)}
-        if name is not None:
-            new["name"] = name
-        if replication_config is not None:
-            new["replication_config"] = dict(replication_config)
-        if config is not None:
-            new["config"] = dict(config)
-        info = _call.as_dict(await _call.call(self._ws.create_connector, _call.dumps(new, "connector")))
+        new = {
+            "connector_type": connector_type,
+            "definition_id": definition_id,
+            "credentials": dict(credentials),
+            "name": name,
+            "replication_config": replication_config,
+            "config": config,
+        }
+        info = _call.as_dict(await _call.call(self._ws.create_connector, _call.settings(**new)))
         return str(info["id"])
 
     async def list_connectors(self) -> list[ConnectorInfo]:
@@ -199,18 +203,6 @@ class HostedExecutor(Executor):
         d = _call.as_dict(await _call.call(self._handle.connector_info))
         return ConnectorInfo._from_dict(d)  # pyright: ignore[reportPrivateUsage]
 
-    async def close(self) -> None:
-        """Releases the executor; later calls raise ``ConfigurationError``."""
-        self._closed = True
-
-    async def __aenter__(self) -> HostedExecutor:
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.close()
-
     def __repr__(self) -> str:
         return "HostedExecutor()"
 
@@ -231,12 +223,4 @@ def connect_as(
     """The typed connector ``cls`` running through the engine on the one connector of its type
     in the workspace (or ``connector_id``). The lookup runs on first use: none raises
     ``ConnectorNotFoundError``, two or more ``ConnectorAmbiguityError``."""
-    handle = _hosted(
-        _client(client),
-        connector_id=connector_id,
-        workspace_name=workspace_name,
-        external_user_id=external_user_id,
-        connector=cls.slug,
-    )
-    connector: C = cls._with_handle(handle)  # pyright: ignore[reportPrivateUsage]
-    return connector
+    return cls(connector_id=connector_id, workspace_name=workspace_name, external_user_id=external_user_id, **client)

@@ -103,7 +103,7 @@ class HostedExecutor(SyncExecutor[hosted.HostedExecutor]):
 
     def close(self) -> None:
         """Releases the executor."""
-        run(self._async.close())
+        self._async.close()
 
     def __enter__(self) -> HostedExecutor:
         return self
@@ -134,8 +134,9 @@ class Workspace:
     def create_connector(
         self,
         *,
-        connector_type: str,
         credentials: Mapping[str, Any],
+        connector_type: str | None = None,
+        definition_id: str | None = None,
         name: str | None = None,
         replication_config: Mapping[str, Any] | None = None,
         config: Mapping[str, Any] | None = None,
@@ -144,6 +145,7 @@ class Workspace:
         return run(
             self._async.create_connector(
                 connector_type=connector_type,
+                definition_id=definition_id,
                 credentials=credentials,
                 name=name,
                 replication_config=replication_config,

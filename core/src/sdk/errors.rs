@@ -1,6 +1,6 @@
 //! How error codes group into the exception classes every language exposes. The codes are
 //! [`ErrorCode`]; the groups are here once, so Python's `RateLimitError`, Node's
-//! `RateLimitError` and Kotlin's `SwitchboardException.RateLimited` catch the same codes.
+//! `RateLimitError` and Kotlin's `SwitchboardException.RateLimit` catch the same codes.
 
 use serde::{Deserialize, Serialize};
 
@@ -93,7 +93,7 @@ impl ErrorCode {
             ErrorCode::Conflict => ErrorCategory::Ambiguity,
             ErrorCode::RateLimited => ErrorCategory::RateLimit,
             ErrorCode::UpstreamHttp | ErrorCode::UpstreamTimeout => ErrorCategory::HttpStatus,
-            ErrorCode::Network => ErrorCategory::Network,
+            ErrorCode::Network | ErrorCode::Unavailable => ErrorCategory::Network,
             ErrorCode::Configuration => ErrorCategory::Configuration,
             ErrorCode::PayloadTooLarge | ErrorCode::Internal => ErrorCategory::Other,
         }

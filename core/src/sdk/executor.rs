@@ -116,6 +116,26 @@ impl Executor {
         Ok(Self { mode: Mode::Local(Connector::new(spec, credentials, config, options)?) })
     }
 
+    /// A typed connector's executor: local with credentials, else through the engine (see
+    /// [`ConnectorSettings`](crate::sdk::ConnectorSettings)); `provider` supplies the engine
+    /// token when the app holds no client secret.
+    pub fn open(
+        settings: crate::sdk::ConnectorSettings,
+        hooks: Hooks,
+        provider: Option<Arc<dyn crate::hosted::TokenProvider>>,
+    ) -> Result<Self> {
+        match settings.mode()? {
+            crate::sdk::ConnectorMode::Local(local) => Self::local(local, hooks),
+            crate::sdk::ConnectorMode::Hosted(client, target) => {
+                let client = match provider {
+                    Some(p) => client.client_with_provider(p, hooks.http)?,
+                    None => client.client(hooks.http)?,
+                };
+                Self::hosted(client, &target)
+            }
+        }
+    }
+
     /// A connector stored in the engine, found by `target`'s rules (a lookup by type runs on
     /// first use and is cached).
     pub fn hosted(client: HostedClient, target: &Target) -> Result<Self> {
@@ -126,6 +146,14 @@ impl Executor {
             }
         };
         Ok(Self::from(executor))
+    }
+
+    /// How many application tokens the engine client fetched (0 in local mode).
+    pub fn token_fetches(&self) -> u64 {
+        match &self.mode {
+            Mode::Local(_) => 0,
+            Mode::Hosted(h) => h.client().token_fetches(),
+        }
     }
 
     /// Whether operations run through the engine.
@@ -162,8 +190,9 @@ impl Executor {
     pub fn paginate(&self, request: ExecuteRequest) -> Pages {
         let (entity, action, params, options) = request.split();
         match &self.mode {
-            Mode::Local(c) => c.paginate(&entity, &action, params, options).boxed(),
-            Mode::Hosted(h) => h.paginate(&entity, &action, params, options).boxed(),
+            // Fused: a binding may poll again after the end (it gets `None`, never a panic).
+            Mode::Local(c) => c.paginate(&entity, &action, params, options).fuse().boxed(),
+            Mode::Hosted(h) => h.paginate(&entity, &action, params, options).fuse().boxed(),
         }
     }
 
@@ -185,6 +214,35 @@ impl From<HostedExecutor> for Executor {
 impl From<Connector> for Executor {
     fn from(c: Connector) -> Self {
         Self { mode: Mode::Local(c) }
+    }
+}
+
+/// A result as bindings hand it to their languages: `success`, `data`, `error` (the reference's
+/// shape) and `meta`, whose `pagination` always carries `cursor` (the next page's, or null on
+/// the last page) beside the spec's meta values (e.g. `total_records`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ResultView {
+    pub success: bool,
+    pub data: Value,
+    pub error: Option<String>,
+    pub meta: serde_json::Map<String, Value>,
+}
+
+impl From<ExecutionResult> for ResultView {
+    fn from(r: ExecutionResult) -> Self {
+        let pagination = r.pagination();
+        let mut meta = r.meta;
+        meta.insert("pagination".into(), Value::Object(pagination));
+        Self { success: true, data: r.data, error: None, meta }
+    }
+}
+
+impl From<CheckResult> for ResultView {
+    /// A health check as a result: `success` when healthy, the check's fields as `data`.
+    fn from(c: CheckResult) -> Self {
+        let error = c.error.as_ref().map(|e| format!("{}: {}", e.code.as_str(), e.message));
+        let data = serde_json::to_value(&c).unwrap_or(Value::Null);
+        Self { success: c.status == "healthy", data, error, meta: serde_json::Map::new() }
     }
 }
 

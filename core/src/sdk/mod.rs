@@ -20,6 +20,6 @@ pub mod model;
 mod settings;
 
 pub use errors::ErrorCategory;
-pub use executor::{tool_output, ExecuteRequest, Executor, Hooks, LocalSettings, Pages};
+pub use executor::{tool_output, ExecuteRequest, Executor, Hooks, LocalSettings, Pages, ResultView};
 pub use model::{codegen_model, connector_model, ConnectorModel, TypeModel};
-pub use settings::{env, seconds, ClientSettings, ResolvedTarget, Target};
+pub use settings::{env, seconds, ClientSettings, ConnectorMode, ConnectorSettings, ResolvedTarget, Target};

@@ -11,6 +11,7 @@ use serde_json::Value;
 
 use crate::error::Result;
 use crate::registry::Registry;
+use crate::request::snake_case;
 use crate::spec::ConnectorSpec;
 use crate::tools::render::param_doc;
 use crate::tools::{operation_tools, ToolFormat};
@@ -27,10 +28,36 @@ pub struct ConnectorModel {
     pub type_name: String,
     /// What the API is, when the spec says.
     pub description: Option<String>,
+    /// The spec's version.
+    pub version: String,
     /// The credential sets the connector accepts, in preference order.
     pub auth: Vec<AuthModel>,
     /// Entities in spec order, each with its actions.
     pub entities: Vec<EntityModel>,
+    /// The record types the actions return (and the objects nested in them), by type name.
+    pub records: Vec<RecordModel>,
+}
+
+/// A record type: an object of a response schema, with attribute names for each field.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecordModel {
+    /// `GongUser`, `GithubIssueAuthor`: unique within the connector.
+    pub type_name: String,
+    pub fields: Vec<RecordFieldModel>,
+}
+
+/// One field of a record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecordFieldModel {
+    /// The wire name (`firstName`).
+    pub name: String,
+    /// The same in snake_case (`first_name`), the name Python gives the attribute.
+    pub snake_name: String,
+    pub ty: TypeModel,
+    /// The field's description.
+    pub doc: Option<String>,
+    /// When the field is an object with declared fields, or a list of them: its record type.
+    pub record: Option<String>,
 }
 
 /// One way to authenticate.
@@ -71,6 +98,10 @@ pub struct ActionModel {
     pub params: Vec<ParamModel>,
     /// Whether the action pages (its result meta carries a cursor).
     pub paginated: bool,
+    /// The record type of the result's records, when the spec declares a response schema.
+    pub record: Option<String>,
+    /// Whether `data` is a list of records (`list`, `search`) rather than one.
+    pub returns_list: bool,
 }
 
 /// One param of an action.
@@ -78,6 +109,8 @@ pub struct ActionModel {
 pub struct ParamModel {
     /// The wire name (`per_page`, `fromDateTime`); renderers make identifiers of it.
     pub name: String,
+    /// The same in snake_case (`from_date_time`), which every SDK also accepts.
+    pub snake_name: String,
     pub ty: TypeModel,
     pub required: bool,
     /// One line: description, range, default.
@@ -179,6 +212,7 @@ pub fn pascal(name: &str) -> String {
 /// The model of one connector.
 pub fn connector_model(spec: &ConnectorSpec) -> ConnectorModel {
     let mut entities: Vec<EntityModel> = Vec::new();
+    let mut records = Records::default();
     let format = ToolFormat::OpenAi;
     let tools = operation_tools(spec, format);
     for (op, tool) in spec.operations.iter().zip(&tools) {
@@ -197,6 +231,7 @@ pub fn connector_model(spec: &ConnectorSpec) -> ConnectorModel {
                     .iter()
                     .map(|(name, s)| ParamModel {
                         name: name.clone(),
+                        snake_name: snake_case(name),
                         ty: TypeModel::from_schema(s),
                         required: required.contains(&name.as_str()),
                         doc: param_doc(s),
@@ -207,12 +242,19 @@ pub fn connector_model(spec: &ConnectorSpec) -> ConnectorModel {
         params.sort_by_key(|p| !p.required); // stable: spec order within each group
         let summary = op.summary.as_deref().unwrap_or_default().split_whitespace().collect::<Vec<_>>().join(" ");
         let summary = if summary.is_empty() { format!("{} {}", op.action, op.entity) } else { summary };
+        let returns_list = matches!(op.action.as_str(), "list" | "search");
+        let record = op.record_schema().and_then(|schema| {
+            let stem = format!("{}{}", pascal(&spec.slug), singular(&pascal(&op.entity)));
+            records.add(&stem, &format!("{}{}", stem, pascal(&op.action)), schema, 0)
+        });
         let action = ActionModel {
             name: op.action.clone(),
             summary: format!("{}. ({} {}.{})", summary.trim_end_matches('.'), spec.slug, op.entity, op.action),
             tool_name,
             params,
             paginated: op.pagination.is_some(),
+            record,
+            returns_list,
         };
         match entities.iter_mut().find(|e| e.name == op.entity) {
             Some(e) => e.actions.push(action),
@@ -229,6 +271,7 @@ pub fn connector_model(spec: &ConnectorSpec) -> ConnectorModel {
         definition_id: spec.definition_id.clone(),
         type_name: pascal(&spec.slug),
         description: spec.description.clone(),
+        version: spec.version.clone(),
         auth: spec
             .auth_schemes
             .iter()
@@ -238,6 +281,67 @@ pub fn connector_model(spec: &ConnectorSpec) -> ConnectorModel {
             })
             .collect(),
         entities,
+        records: records.0,
+    }
+}
+
+/// `Issues` -> `Issue`, `Activities` -> `Activity`; a name that is not a plain plural stays.
+fn singular(name: &str) -> String {
+    if let Some(stem) = name.strip_suffix("ies") {
+        format!("{stem}y")
+    } else if name.ends_with("ss") || name.ends_with("us") {
+        name.to_string()
+    } else {
+        name.strip_suffix('s').unwrap_or(name).to_string()
+    }
+}
+
+/// The record types of one connector, each object schema once.
+#[derive(Default)]
+struct Records(Vec<RecordModel>);
+
+impl Records {
+    /// The type name of `schema`'s records (an object with properties, or a list of them): the
+    /// type with the same fields when there is one, else `name`, else `fallback` when `name` is
+    /// taken by other fields (e.g. a create that answers with other fields than the list).
+    fn add(&mut self, name: &str, fallback: &str, schema: &Value, depth: usize) -> Option<String> {
+        let schema = match schema.get("items") {
+            Some(items) if schema.get("type").and_then(Value::as_str) == Some("array") => items,
+            _ => schema,
+        };
+        let props = schema.get("properties").and_then(Value::as_object).filter(|p| !p.is_empty())?;
+        if depth > 4 {
+            return None;
+        }
+        let mut fields = Vec::new();
+        for (field, s) in props {
+            let nested = format!("{name}{}", pascal(field));
+            fields.push(RecordFieldModel {
+                name: field.clone(),
+                snake_name: snake_case(field),
+                ty: TypeModel::from_schema(s),
+                doc: s
+                    .get("description")
+                    .and_then(Value::as_str)
+                    .map(|d| d.split_whitespace().collect::<Vec<_>>().join(" ")),
+                record: self.add(&nested, &nested, s, depth + 1),
+            });
+        }
+        // The same object met again (a `$ref` used in several places) is the same type.
+        if let Some(same) = self.0.iter().find(|r| r.fields == fields) {
+            return Some(same.type_name.clone());
+        }
+        for candidate in [name, fallback] {
+            match self.0.iter().find(|r| r.type_name == candidate) {
+                Some(r) if r.fields == fields => return Some(candidate.to_string()),
+                Some(_) => continue,
+                None => {
+                    self.0.push(RecordModel { type_name: candidate.to_string(), fields });
+                    return Some(candidate.to_string());
+                }
+            }
+        }
+        None
     }
 }
 
@@ -273,6 +377,27 @@ mod tests {
         );
         assert_eq!(TypeModel::from_schema(&json!({"properties": {}})), TypeModel::Object);
         assert_eq!(TypeModel::from_schema(&json!({})), TypeModel::Any);
+    }
+
+    #[test]
+    fn records_come_from_response_schemas_with_snake_case_names() -> Result<()> {
+        let gong = connector_model(&*Registry::builtin()?.get("gong")?);
+        let action = |e: &str, a: &str| {
+            gong.entities.iter().find(|x| x.name == e).and_then(|x| x.actions.iter().find(|y| y.name == a)).cloned()
+        };
+        let (list, get) = (action("users", "list"), action("users", "get"));
+        let record = list.as_ref().and_then(|a| a.record.clone());
+        assert_eq!(record.as_deref(), Some("GongUser"));
+        assert_eq!(get.and_then(|a| a.record), record, "the same schema is the same type");
+        assert!(list.is_some_and(|a| a.returns_list));
+        let user = gong.records.iter().find(|r| r.type_name == "GongUser");
+        let first = user.and_then(|u| u.fields.iter().find(|f| f.name == "firstName"));
+        assert_eq!(first.map(|f| (f.snake_name.as_str(), &f.ty)), Some(("first_name", &TypeModel::String)));
+        let calls = action("calls", "list").map(|a| a.params.iter().map(|p| p.snake_name.clone()).collect::<Vec<_>>());
+        assert!(calls.is_some_and(|p| p.contains(&"from_date_time".to_string())));
+        let names: std::collections::BTreeSet<&str> = gong.records.iter().map(|r| r.type_name.as_str()).collect();
+        assert_eq!(names.len(), gong.records.len(), "type names are unique");
+        Ok(())
     }
 
     #[test]

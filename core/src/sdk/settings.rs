@@ -176,9 +176,133 @@ impl Target {
     }
 }
 
+/// What a typed connector's constructor takes (`GithubConnector(...)` in every language): the
+/// connector's credentials run it in this process; without them it runs through the engine, on
+/// the one connector of its type in the workspace (or `connector_id`), with the client settings
+/// of [`ClientSettings`] (their aliases and environment fallbacks included).
+#[derive(Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConnectorSettings {
+    /// Slug, display name or definition id (the typed connector's own).
+    pub connector: String,
+    /// Local mode: the connector's credentials.
+    pub credentials: Option<serde_json::Value>,
+    /// Local mode: config such as `base_url`.
+    pub config: Option<serde_json::Value>,
+    /// Seconds allowed for one upstream exchange (local) or one engine call (hosted).
+    pub timeout: Option<f64>,
+    pub connector_id: Option<String>,
+    pub workspace_name: Option<String>,
+    pub external_user_id: Option<String>,
+    pub base_url: Option<String>,
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+    pub airbyte_client_id: Option<String>,
+    pub airbyte_client_secret: Option<String>,
+    pub scoped_token: Option<String>,
+    pub organization_id: Option<String>,
+}
+
+impl std::fmt::Debug for ConnectorSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnectorSettings").field("connector", &self.connector).finish_non_exhaustive()
+    }
+}
+
+/// Where a typed connector runs, by [`ConnectorSettings::mode`].
+#[derive(Debug)]
+pub enum ConnectorMode {
+    Local(crate::sdk::LocalSettings),
+    Hosted(ClientSettings, Target),
+}
+
+impl ConnectorSettings {
+    /// Credentials mean local mode, and then no hosted argument may be given (it would be
+    /// silently ignored); otherwise hosted mode.
+    pub fn mode(self) -> Result<ConnectorMode> {
+        let hosted_args = [
+            ("connector_id", self.connector_id.is_some()),
+            ("workspace_name", self.workspace_name.is_some()),
+            ("external_user_id", self.external_user_id.is_some()),
+            ("base_url", self.base_url.is_some()),
+            ("client_id", self.client_id.is_some() || self.airbyte_client_id.is_some()),
+            ("client_secret", self.client_secret.is_some() || self.airbyte_client_secret.is_some()),
+            ("scoped_token", self.scoped_token.is_some()),
+            ("organization_id", self.organization_id.is_some()),
+        ];
+        match self.credentials.filter(|c| !c.is_null()) {
+            Some(credentials) => {
+                if let Some((name, _)) = hosted_args.iter().find(|(_, given)| *given) {
+                    return Err(Error::configuration(format!(
+                        "credentials run the connector in this process, and {name} is for the engine: pass one or the other"
+                    )));
+                }
+                Ok(ConnectorMode::Local(crate::sdk::LocalSettings {
+                    connector: self.connector,
+                    credentials,
+                    config: self.config.unwrap_or_default(),
+                    timeout: self.timeout,
+                }))
+            }
+            None => {
+                if self.config.as_ref().is_some_and(|c| !c.is_null()) {
+                    return Err(Error::configuration(
+                        "config goes with credentials (local mode); a hosted connector's config is stored in the engine",
+                    ));
+                }
+                let client = ClientSettings {
+                    base_url: self.base_url,
+                    client_id: self.client_id,
+                    client_secret: self.client_secret,
+                    airbyte_client_id: self.airbyte_client_id,
+                    airbyte_client_secret: self.airbyte_client_secret,
+                    scoped_token: self.scoped_token,
+                    organization_id: self.organization_id,
+                    timeout: self.timeout,
+                };
+                let target = Target {
+                    connector_id: self.connector_id,
+                    workspace_name: self.workspace_name,
+                    external_user_id: self.external_user_id,
+                    connector: Some(self.connector),
+                    connector_definition_id: None,
+                };
+                Ok(ConnectorMode::Hosted(client, target))
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn credentials_mean_local_mode_and_exclude_hosted_arguments() {
+        let local = ConnectorSettings {
+            connector: "github".into(),
+            credentials: Some(serde_json::json!({"token": "x"})),
+            ..Default::default()
+        };
+        assert!(matches!(local.clone().mode(), Ok(ConnectorMode::Local(_))));
+        let both = ConnectorSettings { external_user_id: Some("acme".into()), ..local };
+        let e = both.mode().err().map(|e| e.message).unwrap_or_default();
+        assert!(e.contains("external_user_id"), "{e}");
+        let hosted = ConnectorSettings {
+            connector: "gong".into(),
+            external_user_id: Some("acme".into()),
+            airbyte_client_id: Some("id".into()),
+            ..Default::default()
+        };
+        match hosted.mode() {
+            Ok(ConnectorMode::Hosted(c, t)) => {
+                assert_eq!(c.airbyte_client_id.as_deref(), Some("id"));
+                assert_eq!(t.connector.as_deref(), Some("gong"));
+                assert_eq!(t.external_user_id.as_deref(), Some("acme"));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
 
     #[test]
     fn aliases_merge_and_conflicts_are_named() -> Result<()> {

@@ -181,6 +181,7 @@ impl<'a> Loader<'a> {
         let display_name = as_str(ext(info, "connector-display-name"))
             .unwrap_or_else(|| title.trim_end_matches(" API Connector").trim_end_matches(" API").to_string());
         let description = as_str(info.get("description")).map(|d| d.trim().to_string());
+        let version = as_str(info.get("version")).unwrap_or_else(|| "0.0.0".to_string());
         let replication_config = ext(info, "replication-config").cloned();
 
         let retry = match ext(info, "retry-config") {
@@ -255,6 +256,7 @@ impl<'a> Loader<'a> {
             definition_id,
             display_name,
             description,
+            version,
             server_url,
             server_variables,
             auth_schemes,
@@ -340,13 +342,20 @@ impl<'a> Loader<'a> {
                 }
             };
             let cfg = ext(s, "auth-config").and_then(Value::as_object);
-            let (fields, mapping, title) = match cfg {
+            let (mut fields, mapping, title) = match cfg {
                 Some(cfg) => self.auth_config(cfg, &format!("{ptr}/{}", ext_key(s, "auth-config")))?,
                 None => default_auth_config(&kind),
             };
+            let (aliases, title_aliases) = cfg.map(reference_names).unwrap_or_default();
+            for (alias, field) in aliases {
+                if let Some(f) = fields.iter_mut().find(|f| f.name == field && f.name != alias) {
+                    f.aliases.push(alias);
+                }
+            }
             out.push(AuthScheme {
                 name: name.clone(),
                 title: title.unwrap_or_else(|| name.clone()),
+                title_aliases,
                 kind,
                 fields,
                 mapping,
@@ -374,6 +383,7 @@ impl<'a> Loader<'a> {
                     title: as_str(v.get("title")),
                     description: as_str(v.get("description")),
                     required: required.contains(k),
+                    aliases: Vec::new(),
                 });
             }
         }
@@ -556,12 +566,17 @@ impl<'a> Loader<'a> {
             }
         }
 
-        let record_extractor = match ext(op, "record-extractor") {
+        let (record_extractor, extractor_text) = match ext(op, "record-extractor") {
             Some(v) => {
                 let p = format!("{ptr}/{}", ext_key(op, "record-extractor"));
                 let s = v.as_str().ok_or_else(|| self.err(&p, "expected a JSONPath string"))?;
-                Some(JsonPath::parse(s).map_err(|e| self.err(&p, format!("invalid JSONPath {s:?}: {e}")))?)
+                let path = JsonPath::parse(s).map_err(|e| self.err(&p, format!("invalid JSONPath {s:?}: {e}")))?;
+                (Some(path), Some(s))
             }
+            None => (None, None),
+        };
+        let record_schema = match self.response_schema(op, ptr)? {
+            Some(response) => record_schema_of(&response, extractor_text, matches!(action.as_str(), "list" | "search")),
             None => None,
         };
         let mut meta = Vec::new();
@@ -652,12 +667,142 @@ impl<'a> Loader<'a> {
             record_filter,
             pagination,
             preferred_for_check: as_bool(ext(op, "preferred-for-check")),
+            empty_when_not_found: as_bool(ext(op, "empty-when-not-found")),
             file_url,
             idempotent,
             idempotency_header: idempotency_header.map(|h| h.to_ascii_lowercase()),
             retry,
             pointer: ptr.to_string(),
+            record_schema,
         })
+    }
+
+    /// The success response's JSON schema, deeply resolved: the `application/json` content of
+    /// `responses` `200`, else `201`, else the first other `2xx` that has one. `None` when the
+    /// operation declares none.
+    fn response_schema(&self, op: &Map<String, Value>, ptr: &str) -> Result<Option<Value>> {
+        let Some(responses) = op.get("responses") else { return Ok(None) };
+        let rptr = format!("{ptr}/responses");
+        let responses = self.obj(responses, &rptr)?;
+        let others = responses.keys().map(String::as_str).filter(|k| k.len() == 3 && k.starts_with('2'));
+        let codes = ["200", "201"]
+            .into_iter()
+            .filter(|c| responses.contains_key(*c))
+            .chain(others.filter(|k| !["200", "201"].contains(k)));
+        for code in codes {
+            let cptr = format!("{rptr}/{}", tok(code));
+            let response = self.resolve(&responses[code], &cptr)?;
+            let Some(content) = response.get("content") else { continue };
+            let content = self.obj(content, &format!("{cptr}/content"))?;
+            let Some((ctype, media)) = content.iter().find(|(k, _)| k.starts_with("application/json")) else {
+                continue;
+            };
+            let Some(schema) = media.get("schema") else { continue };
+            let sptr = format!("{cptr}/content/{}/schema", tok(ctype));
+            let mut expansion = Expansion { refs: Vec::new(), budget: RESPONSE_NODES };
+            return Ok(Some(self.expand(schema, &sptr, 0, &mut expansion)?));
+        }
+        Ok(None)
+    }
+
+    /// A response schema with every `$ref` and `allOf` resolved, all the way down (properties,
+    /// items, additionalProperties, anyOf, oneOf). A `$ref` met again inside its own expansion
+    /// (a recursive type) is left open there (`{}`), as is anything past [`RESPONSE_DEPTH`] or
+    /// beyond the node budget, so no document can make loading loop or run away. A reference to
+    /// nothing, or a part that is not a schema, is a fault at its JSON pointer.
+    fn expand(&self, v: &Value, pointer: &str, depth: usize, x: &mut Expansion) -> Result<Value> {
+        if depth > RESPONSE_DEPTH || x.budget == 0 {
+            return Ok(Value::Object(Map::new()));
+        }
+        x.budget -= 1;
+        let obj = match v {
+            Value::Object(o) => o,
+            Value::Bool(_) => return Ok(v.clone()),
+            _ => return Err(self.err(pointer, "expected a schema (an object)")),
+        };
+        if let Some(r) = obj.get("$ref") {
+            let r = r.as_str().ok_or_else(|| self.err(&format!("{pointer}/$ref"), "expected a string"))?;
+            let Some(local) = r.strip_prefix('#') else {
+                return Err(self.err(pointer, format!("only local $ref are supported, found {r:?}")));
+            };
+            let target =
+                self.root.pointer(local).ok_or_else(|| self.err(pointer, format!("$ref {r:?} points at nothing")))?;
+            let mut out = if x.refs.iter().any(|seen| seen == r) {
+                Value::Object(Map::new())
+            } else {
+                x.refs.push(r.to_string());
+                let out = self.expand(target, local, depth + 1, x);
+                x.refs.pop();
+                out?
+            };
+            // Keywords beside the `$ref` (a description, a nullable type) apply on top of it.
+            let mut siblings = obj.clone();
+            siblings.remove("$ref");
+            if !siblings.is_empty() {
+                let siblings = self.expand(&Value::Object(siblings), pointer, depth, x)?;
+                if let (Value::Object(o), Value::Object(sib)) = (&mut out, siblings) {
+                    merge_schema(o, sib);
+                }
+            }
+            return Ok(out);
+        }
+        let mut s = obj.clone();
+        // OpenAPI 3.0 spells a nullable type `nullable: true`; 3.1 lists "null" among the types.
+        if s.get("nullable") == Some(&Value::Bool(true)) {
+            if let Some(Value::String(t)) = s.get("type").cloned() {
+                s.insert("type".into(), serde_json::json!([t, "null"]));
+            }
+        }
+        if let Some(t) = s.get("type") {
+            let known = |t: &Value| {
+                t.as_str()
+                    .is_some_and(|t| ["string", "integer", "number", "boolean", "array", "object", "null"].contains(&t))
+            };
+            let ok = match t {
+                Value::Array(ts) => ts.iter().all(known),
+                other => known(other),
+            };
+            if !ok {
+                return Err(self.err(&format!("{pointer}/type"), format!("expected a JSON Schema type, found {t}")));
+            }
+        }
+        if let Some(props) = s.get("properties") {
+            let pptr = format!("{pointer}/properties");
+            let mut out = Map::new();
+            for (k, p) in self.obj(props, &pptr)? {
+                out.insert(k.clone(), self.expand(p, &format!("{pptr}/{}", tok(k)), depth + 1, x)?);
+            }
+            s.insert("properties".into(), Value::Object(out));
+        }
+        for key in ["items", "additionalProperties"] {
+            if let Some(sub) = s.get(key) {
+                let sub = self.expand(sub, &format!("{pointer}/{key}"), depth + 1, x)?;
+                s.insert(key.into(), sub);
+            }
+        }
+        for key in ["anyOf", "oneOf", "allOf"] {
+            if let Some(alts) = s.get(key) {
+                let aptr = format!("{pointer}/{key}");
+                let alts = alts.as_array().ok_or_else(|| self.err(&aptr, "expected a list of schemas"))?;
+                let mut out = Vec::new();
+                for (i, a) in alts.iter().enumerate() {
+                    out.push(self.expand(a, &format!("{aptr}/{i}"), depth + 1, x)?);
+                }
+                s.insert(key.into(), Value::Array(out));
+            }
+        }
+        // `allOf` parts merge into one schema (their properties and required; own keys win).
+        if let Some(Value::Array(parts)) = s.remove("allOf") {
+            let mut merged = Map::new();
+            for part in parts {
+                if let Value::Object(p) = part {
+                    merge_schema(&mut merged, p);
+                }
+            }
+            merge_schema(&mut merged, s);
+            s = merged;
+        }
+        Ok(Value::Object(s))
     }
 
     fn param(&self, name: String, location: ParamLocation, required: bool, schema: &Value, ptr: &str) -> Result<Param> {
@@ -714,6 +859,143 @@ impl<'a> Loader<'a> {
     }
 }
 
+/// Past this depth a response schema is left open (`{}`).
+const RESPONSE_DEPTH: usize = 40;
+/// At most this many schema nodes are expanded per response, so a schema whose `$ref`s fan out
+/// (each type naming several others) cannot make loading slow.
+const RESPONSE_NODES: usize = 50_000;
+
+/// The state of one response schema's expansion: the `$ref`s being expanded, and what is left
+/// of the node budget.
+struct Expansion {
+    refs: Vec<String>,
+    budget: usize,
+}
+
+/// Merges `from` into `into`: `properties` and `required` are united, other keywords of `from`
+/// win.
+fn merge_schema(into: &mut Map<String, Value>, from: Map<String, Value>) {
+    for (k, v) in from {
+        match (k.as_str(), into.get_mut(&k), v) {
+            ("properties", Some(Value::Object(mine)), Value::Object(theirs)) => mine.extend(theirs),
+            ("required", Some(Value::Array(mine)), Value::Array(theirs)) => {
+                for r in theirs {
+                    if !mine.contains(&r) {
+                        mine.push(r);
+                    }
+                }
+            }
+            (_, _, v) => {
+                into.insert(k, v);
+            }
+        }
+    }
+}
+
+/// One step of a record extractor, as far as schemas go.
+#[derive(Debug, PartialEq)]
+enum Step {
+    /// `.name` or `['name']`: into `properties.name`.
+    Property(String),
+    /// `[*]`, `[0]` or `.*` on an array: into `items`.
+    Items,
+}
+
+/// The steps of a simple JSONPath (`$`, `$.a.b`, `$.a[*]`, `$['a']`); `None` for anything a
+/// schema cannot follow (filters, recursive descent, slices, unions).
+fn path_steps(path: &str) -> Option<Vec<Step>> {
+    let mut rest = path.trim().strip_prefix('$')?;
+    let mut steps = Vec::new();
+    while !rest.is_empty() {
+        if let Some(r) = rest.strip_prefix('.') {
+            if r.starts_with('.') {
+                return None;
+            }
+            if let Some(r) = r.strip_prefix('*') {
+                steps.push(Step::Items);
+                rest = r;
+                continue;
+            }
+            let end = r.find(['.', '[']).unwrap_or(r.len());
+            if end == 0 {
+                return None;
+            }
+            steps.push(Step::Property(r[..end].to_string()));
+            rest = &r[end..];
+        } else if let Some(r) = rest.strip_prefix('[') {
+            let end = r.find(']')?;
+            let inner = r[..end].trim();
+            rest = &r[end + 1..];
+            if inner == "*" || (!inner.is_empty() && inner.bytes().all(|b| b.is_ascii_digit())) {
+                steps.push(Step::Items);
+            } else if let Some(name) = inner
+                .strip_prefix('\'')
+                .and_then(|n| n.strip_suffix('\''))
+                .or_else(|| inner.strip_prefix('"').and_then(|n| n.strip_suffix('"')))
+            {
+                if name.contains(['\'', '"', '\\']) {
+                    return None;
+                }
+                steps.push(Step::Property(name.to_string()));
+            } else {
+                return None;
+            }
+        } else {
+            return None;
+        }
+    }
+    Some(steps)
+}
+
+/// One step into a schema; through `anyOf` / `oneOf` alternatives (a nullable object written
+/// `anyOf: [X, {type: null}]`) when the schema itself does not have it.
+fn schema_step<'s>(schema: &'s Value, step: &Step) -> Option<&'s Value> {
+    let direct = match step {
+        Step::Property(name) => schema.get("properties").and_then(|p| p.get(name)),
+        Step::Items => schema.get("items").filter(|i| i.is_object()),
+    };
+    direct.or_else(|| {
+        ["anyOf", "oneOf"]
+            .iter()
+            .filter_map(|k| schema.get(*k).and_then(Value::as_array))
+            .flatten()
+            .find_map(|alt| schema_step(alt, step))
+    })
+}
+
+/// Whether a schema allows `ty` (its `type` is `ty` or a list naming it).
+fn allows(schema: &Value, ty: &str) -> bool {
+    match schema.get("type") {
+        Some(Value::String(t)) => t == ty,
+        Some(Value::Array(ts)) => ts.iter().any(|t| t.as_str() == Some(ty)),
+        _ => false,
+    }
+}
+
+/// The schema of one record: `response` followed along the extractor `path` (the whole body
+/// without one); for a list, the array's `items` unless the path already ended in `[*]`. A
+/// primitive record is described as the `{"value": ...}` object the runtime wraps it in.
+fn record_schema_of(response: &Value, path: Option<&str>, list: bool) -> Option<Value> {
+    let steps = match path {
+        Some(p) => path_steps(p)?,
+        None => Vec::new(),
+    };
+    let mut node = response;
+    for step in &steps {
+        node = schema_step(node, step)?;
+    }
+    if list && steps.last() != Some(&Step::Items) && (allows(node, "array") || node.get("items").is_some()) {
+        node = schema_step(node, &Step::Items)?;
+    }
+    let primitive = ["string", "integer", "number", "boolean"].iter().any(|t| allows(node, t))
+        && !allows(node, "object")
+        && node.get("properties").is_none();
+    if primitive {
+        return Some(serde_json::json!({"type": "object", "properties": {"value": node}}));
+    }
+    Some(node.clone())
+}
+
 /// The name of a `{placeholder}` in `path` with no path param, if any.
 fn loc_check_path(path: &str, params: &[Param]) -> Option<String> {
     let mut rest = path;
@@ -760,6 +1042,26 @@ fn infer_pagination(params: &[Param], meta: &[(String, MetaSource)]) -> Option<P
     None
 }
 
+/// Other names of an auth option and its fields, in the reference's vocabulary:
+/// `replication_auth_key_mapping` (`credentials.<other name>: <field>`) gives each field the
+/// name callers may also use, and `replication_auth_key_constants` its `credentials.option_title`.
+fn reference_names(cfg: &Map<String, Value>) -> (Vec<(String, String)>, Vec<String>) {
+    let aliases = cfg
+        .get("replication_auth_key_mapping")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+        .filter_map(|(k, v)| Some((k.strip_prefix("credentials.")?.to_string(), v.as_str()?.to_string())))
+        .collect();
+    let titles = cfg
+        .get("replication_auth_key_constants")
+        .and_then(|c| c.get("credentials.option_title"))
+        .and_then(Value::as_str)
+        .map(|t| vec![t.to_string()])
+        .unwrap_or_default();
+    (aliases, titles)
+}
+
 fn default_auth_config(kind: &AuthKind) -> (Vec<CredentialField>, BTreeMap<String, String>, Option<String>) {
     let names: &[(&str, bool)] = match kind {
         AuthKind::Bearer => &[("token", true)],
@@ -771,8 +1073,366 @@ fn default_auth_config(kind: &AuthKind) -> (Vec<CredentialField>, BTreeMap<Strin
     };
     let fields = names
         .iter()
-        .map(|(n, r)| CredentialField { name: n.to_string(), title: None, description: None, required: *r })
+        .map(|(n, r)| CredentialField {
+            name: n.to_string(),
+            title: None,
+            description: None,
+            required: *r,
+            aliases: Vec::new(),
+        })
         .collect();
     let mapping = names.iter().map(|(n, _)| (n.to_string(), format!("${{{n}}}"))).collect();
     (fields, mapping, None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const HEAD: &str = r##"
+openapi: 3.1.0
+info: {title: T, version: "1", x-connector-name: t, x-connector-definition-id: 00000000-0000-0000-0000-000000000009}
+servers: [{url: "https://api.example.com"}]
+"##;
+
+    fn load(rest: &str) -> Result<ConnectorSpec> {
+        parse_spec("t.yaml", &format!("{HEAD}{rest}"))
+    }
+
+    fn spec(rest: &str) -> ConnectorSpec {
+        load(rest).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn record<'s>(spec: &'s ConnectorSpec, entity: &str, action: &str) -> Option<&'s Value> {
+        spec.operation(entity, action).unwrap_or_else(|| panic!("no {entity}.{action}")).record_schema()
+    }
+
+    fn prop_type<'s>(schema: Option<&'s Value>, name: &str) -> &'s Value {
+        &schema.unwrap_or_else(|| panic!("no record schema"))["properties"][name]["type"]
+    }
+
+    const USERS: &str = r##"
+components:
+  schemas:
+    User:
+      type: object
+      properties:
+        id: {type: integer}
+        login: {type: string}
+        manager: {$ref: "#/components/schemas/User"}
+        team: {$ref: "#/components/schemas/Team"}
+    Team:
+      type: object
+      properties:
+        name: {type: [string, "null"]}
+        members: {type: array, items: {$ref: "#/components/schemas/User"}}
+    UserList:
+      type: object
+      properties:
+        users: {type: array, items: {$ref: "#/components/schemas/User"}}
+        next: {type: [string, "null"]}
+paths:
+  /users:
+    get:
+      x-entity: users
+      x-action: list
+      x-record-extractor: $.users
+      responses:
+        "200":
+          description: ok
+          content: {application/json: {schema: {$ref: "#/components/schemas/UserList"}}}
+  /users/{id}:
+    get:
+      x-entity: users
+      x-action: get
+      parameters: [{name: id, in: path, required: true, schema: {type: integer}}]
+      responses:
+        "200":
+          description: ok
+          content: {application/json: {schema: {$ref: "#/components/schemas/User"}}}
+"##;
+
+    #[test]
+    fn record_schema_is_the_list_items_or_the_whole_body() {
+        let s = spec(USERS);
+        let list = record(&s, "users", "list");
+        assert_eq!(prop_type(list, "login"), &json!("string"));
+        assert_eq!(prop_type(list, "id"), &json!("integer"));
+        let get = record(&s, "users", "get");
+        assert_eq!(get, list, "one record type whichever way it is reached");
+        // Nested $refs are resolved; a type inside itself is left open there.
+        let team = &get.unwrap_or_else(|| panic!("no schema"))["properties"]["team"];
+        assert_eq!(team["properties"]["name"]["type"], json!(["string", "null"]));
+        assert_eq!(team["properties"]["members"]["items"], json!({}));
+        assert_eq!(get.unwrap_or_else(|| panic!("no schema"))["properties"]["manager"], json!({}));
+    }
+
+    #[test]
+    fn record_schema_follows_graphql_paths_wildcards_and_the_reference_spelling() {
+        let s = spec(
+            r##"
+components:
+  schemas:
+    Issue:
+      type: object
+      properties:
+        title: {type: string}
+        labels:
+          type: object
+          properties:
+            nodes: {type: array, items: {type: object, properties: {name: {type: string}}}}
+    IssuesPage:
+      type: object
+      properties:
+        data:
+          type: object
+          properties:
+            repository:
+              anyOf:
+                - type: object
+                  properties:
+                    issues:
+                      type: object
+                      properties:
+                        nodes: {type: array, items: {$ref: "#/components/schemas/Issue"}}
+                - type: "null"
+paths:
+  /g:list:
+    post:
+      x-entity: issues
+      x-action: list
+      x-path-override: {path: /graphql}
+      x-body-type: {type: graphql, query: "query { x }"}
+      x-record-extractor: $.data.repository.issues.nodes
+      responses:
+        "200":
+          description: ok
+          content: {application/json: {schema: {$ref: "#/components/schemas/IssuesPage"}}}
+  /g:search:
+    post:
+      x-airbyte-entity: issues
+      x-airbyte-action: search
+      x-airbyte-path-override: {path: /graphql}
+      x-airbyte-record-extractor: "$['data'].repository.issues.nodes[*]"
+      responses:
+        "200":
+          description: ok
+          content: {application/json: {schema: {$ref: "#/components/schemas/IssuesPage"}}}
+  /g:get:
+    post:
+      x-entity: issues
+      x-action: get
+      x-path-override: {path: /graphql}
+      x-record-extractor: $.data.repository.issues.nodes[0]
+      responses:
+        "200":
+          description: ok
+          content: {application/json: {schema: {$ref: "#/components/schemas/IssuesPage"}}}
+"##,
+        );
+        for action in ["list", "search", "get"] {
+            let r = record(&s, "issues", action);
+            assert_eq!(prop_type(r, "title"), &json!("string"), "{action}");
+            let labels = &r.unwrap_or_else(|| panic!("no schema"))["properties"]["labels"];
+            assert_eq!(labels["properties"]["nodes"]["items"]["properties"]["name"]["type"], json!("string"));
+        }
+    }
+
+    #[test]
+    fn record_schema_prefers_200_then_201_then_any_2xx_and_merges_all_of() {
+        let s = spec(
+            r##"
+components:
+  schemas:
+    Base: {type: object, properties: {id: {type: string}, note: {type: string, nullable: true}}, required: [id]}
+  responses:
+    Made:
+      description: made
+      content:
+        application/json; charset=utf-8:
+          schema:
+            allOf:
+              - $ref: "#/components/schemas/Base"
+              - {type: object, properties: {name: {type: string}}}
+paths:
+  /a:
+    post:
+      x-entity: things
+      x-action: create
+      responses:
+        "202": {description: later, content: {application/json: {schema: {type: object, properties: {job: {type: string}}}}}}
+        "201": {$ref: "#/components/responses/Made"}
+  /b:
+    post:
+      x-entity: things
+      x-action: update
+      responses:
+        "400": {description: bad, content: {application/json: {schema: {type: object, properties: {error: {type: string}}}}}}
+        "204": {description: none}
+        "202": {description: later, content: {application/json: {schema: {type: object, properties: {job: {type: string}}}}}}
+  /c:
+    get:
+      x-entity: things
+      x-action: list
+      x-record-extractor: $.names
+      responses:
+        "200":
+          description: ok
+          content: {application/json: {schema: {type: object, properties: {names: {type: array, items: {type: string}}}}}}
+  /d:
+    delete:
+      x-entity: things
+      x-action: delete
+      responses: {"204": {description: gone}}
+"##,
+        );
+        let create = record(&s, "things", "create");
+        assert_eq!(prop_type(create, "id"), &json!("string"));
+        assert_eq!(prop_type(create, "name"), &json!("string"), "allOf parts are merged");
+        assert_eq!(create.and_then(|c| c.get("required")), Some(&json!(["id"])));
+        assert_eq!(prop_type(create, "note"), &json!(["string", "null"]), "OpenAPI 3.0 `nullable`");
+        assert_eq!(prop_type(record(&s, "things", "update"), "job"), &json!("string"), "the first 2xx with content");
+        // A primitive record is described the way the runtime wraps it.
+        assert_eq!(prop_type(record(&s, "things", "list"), "value"), &json!("string"));
+        assert_eq!(record(&s, "things", "delete"), None, "no content, no schema");
+    }
+
+    #[test]
+    fn an_extractor_the_schema_cannot_follow_gives_none_not_an_error() {
+        let s = spec(
+            r##"
+paths:
+  /a:
+    get:
+      x-entity: a
+      x-action: list
+      x-record-extractor: $.missing
+      responses:
+        "200": {description: ok, content: {application/json: {schema: {type: object, properties: {items: {type: array}}}}}}
+  /b:
+    get:
+      x-entity: b
+      x-action: list
+      x-record-extractor: $..items
+      responses:
+        "200": {description: ok, content: {application/json: {schema: {type: object, properties: {items: {type: array}}}}}}
+  /c:
+    get:
+      x-entity: c
+      x-action: list
+      x-record-extractor: $.items
+      responses: {"200": {description: no schema}}
+"##,
+        );
+        assert_eq!(record(&s, "a", "list"), None);
+        assert_eq!(record(&s, "b", "list"), None, "recursive descent is not followed");
+        assert_eq!(record(&s, "c", "list"), None);
+        assert_eq!(
+            path_steps("$.a['b c'][*].d[3]"),
+            Some(vec![
+                Step::Property("a".into()),
+                Step::Property("b c".into()),
+                Step::Items,
+                Step::Property("d".into()),
+                Step::Items,
+            ])
+        );
+        assert_eq!(path_steps("$"), Some(vec![]));
+        assert_eq!(path_steps("$.items[?@.x]"), None);
+    }
+
+    #[test]
+    fn a_malformed_response_schema_fails_the_load_at_its_pointer() {
+        let with = |schema: &str| {
+            load(&format!(
+                r##"
+components:
+  schemas:
+    Broken: {{type: object, properties: {{owner: {{$ref: "#/components/schemas/Nope"}}}}}}
+    Odd: {{type: object, properties: {{n: {{type: float}}}}}}
+paths:
+  /a:
+    get:
+      x-entity: a
+      x-action: get
+      responses:
+        "200": {{description: ok, content: {{application/json: {{schema: {schema}}}}}}}
+"##
+            ))
+            .err()
+            .map(|e| e.message)
+            .unwrap_or_default()
+        };
+        let m = with(r##"{$ref: "#/components/schemas/Missing"}"##);
+        assert!(
+            m.contains("t.yaml") && m.contains("/paths/~1a/get/responses/200/content/application~1json/schema"),
+            "{m}"
+        );
+        assert!(m.contains("points at nothing"), "{m}");
+        let m = with(r##"{$ref: "#/components/schemas/Broken"}"##);
+        assert!(m.contains("at /components/schemas/Broken/properties/owner:"), "{m}");
+        let m = with(r##"{$ref: "#/components/schemas/Odd"}"##);
+        assert!(m.contains("/components/schemas/Odd/properties/n/type"), "{m}");
+        let m = with(r##"{type: object, properties: [a, b]}"##);
+        assert!(m.contains("/schema/properties: expected an object"), "{m}");
+        let m = with(r##"{$ref: "other.yaml#/X"}"##);
+        assert!(m.contains("only local $ref"), "{m}");
+    }
+
+    #[test]
+    fn recursive_and_fanning_out_schemas_load_without_hanging() {
+        // Every type names every other one several times over: expanded naively this is
+        // astronomically large; cycles are cut and the node budget bounds the rest.
+        let mut schemas = String::new();
+        for i in 0..12 {
+            let props: Vec<String> = (0..12)
+                .map(|j| format!("p{j}: {{$ref: \"#/components/schemas/T{j}\"}}, q{j}: {{type: array, items: {{$ref: \"#/components/schemas/T{j}\"}}}}"))
+                .collect();
+            schemas.push_str(&format!(
+                "    T{i}: {{type: object, properties: {{id: {{type: string}}, {}}}}}\n",
+                props.join(", ")
+            ));
+        }
+        let s = spec(&format!(
+            r##"
+components:
+  schemas:
+{schemas}    Loop: {{$ref: "#/components/schemas/Loop2"}}
+    Loop2: {{type: object, properties: {{self: {{$ref: "#/components/schemas/Loop"}}}}}}
+paths:
+  /a:
+    get:
+      x-entity: a
+      x-action: get
+      responses:
+        "200": {{description: ok, content: {{application/json: {{schema: {{$ref: "#/components/schemas/T0"}}}}}}}}
+  /b:
+    get:
+      x-entity: b
+      x-action: get
+      responses:
+        "200": {{description: ok, content: {{application/json: {{schema: {{$ref: "#/components/schemas/Loop"}}}}}}}}
+"##
+        ));
+        assert_eq!(prop_type(record(&s, "a", "get"), "id"), &json!("string"));
+        assert_eq!(record(&s, "b", "get"), Some(&json!({"type": "object", "properties": {"self": {}}})));
+        // A pure `$ref` cycle has nothing in it: it loads, left open.
+        let s = spec(
+            r##"
+components:
+  schemas:
+    A: {$ref: "#/components/schemas/B"}
+    B: {$ref: "#/components/schemas/A"}
+paths:
+  /a:
+    get:
+      x-entity: a
+      x-action: get
+      responses:
+        "200": {description: ok, content: {application/json: {schema: {$ref: "#/components/schemas/A"}}}}
+"##,
+        );
+        assert_eq!(record(&s, "a", "get"), Some(&json!({})));
+    }
 }

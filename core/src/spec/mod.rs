@@ -27,6 +27,8 @@ pub struct ConnectorSpec {
     pub display_name: String,
     /// What the API is, for descriptions.
     pub description: Option<String>,
+    /// The spec's own version (`info.version`), shown as the connector's version.
+    pub version: String,
     /// `servers[0].url`, possibly with `{variables}`.
     pub server_url: String,
     /// Server variables and their defaults.
@@ -126,6 +128,8 @@ pub struct AuthScheme {
     pub name: String,
     /// Title for people (`Personal Access Token`).
     pub title: String,
+    /// Other titles callers may name it by in `credentials.option_title` (`PAT Credentials`).
+    pub title_aliases: Vec<String>,
     /// What it sends.
     pub kind: AuthKind,
     /// The credential fields a user supplies.
@@ -184,6 +188,9 @@ pub struct CredentialField {
     pub title: Option<String>,
     pub description: Option<String>,
     pub required: bool,
+    /// Other names a caller may give it under (the reference's `token` for GitHub's
+    /// `personal_access_token`); renamed to `name` before use.
+    pub aliases: Vec<String>,
 }
 
 /// What an auth scheme puts on the wire.
@@ -384,6 +391,9 @@ pub struct Operation {
     pub record_filter: Option<RecordFilter>,
     pub pagination: Option<Pagination>,
     pub preferred_for_check: bool,
+    /// `x-empty-when-not-found`: the API answers 404 when a list matches nothing; that is an
+    /// empty page, not an error.
+    pub empty_when_not_found: bool,
     /// For `download`: where in the first answer the file's URL is (`x-file-url`); the file
     /// is then fetched from that URL without credentials (pre-signed links).
     pub file_url: Option<JsonPath>,
@@ -394,6 +404,8 @@ pub struct Operation {
     pub retry: RetryConfig,
     /// JSON pointer of the operation in its spec, for messages.
     pub pointer: String,
+    /// The JSON Schema of one record, worked out once at load (see [`Operation::record_schema`]).
+    record_schema: Option<Value>,
 }
 
 impl Operation {
@@ -405,5 +417,18 @@ impl Operation {
     /// Whether the action returns a list of records.
     pub fn returns_list(&self) -> bool {
         matches!(self.action.as_str(), "list" | "search")
+    }
+
+    /// The JSON Schema of one record this operation returns (one item of a list or search, the
+    /// record of the other actions), every `$ref` and `allOf` resolved.
+    ///
+    /// It is the success response's schema (the `application/json` content of `200`, else
+    /// `201`, else the first other `2xx` that has one) followed along the record extractor: a property step goes into
+    /// `properties.<name>`, `[*]` into `items`, and a list's array into its `items`. A primitive
+    /// record is described as the `{"value": ...}` object the runtime wraps it in. `None` when
+    /// the spec declares no response schema or the extractor's path cannot be followed in it.
+    /// A `$ref` that comes back inside itself (a recursive type) is left open (`{}`) there.
+    pub fn record_schema(&self) -> Option<&Value> {
+        self.record_schema.as_ref()
     }
 }

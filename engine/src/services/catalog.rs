@@ -12,8 +12,9 @@ use crate::services::Caller;
 use crate::state::AppState;
 use crate::tokens::TokenKind;
 
-/// The connector definitions, filtered by a case-insensitive part of the name or slug.
-pub fn definitions(st: &AppState, q: &NameFilter) -> DefinitionList {
+/// The connector definitions, filtered by a case-insensitive part of the name or slug; each
+/// icon is served by this engine under `base` (its own address as the caller reached it).
+pub fn definitions(st: &AppState, q: &NameFilter, base: &str) -> DefinitionList {
     let needle = q.name.as_deref().map(str::to_lowercase);
     let definitions = st
         .registry
@@ -25,11 +26,33 @@ pub fn definitions(st: &AppState, q: &NameFilter) -> DefinitionList {
             source_definition_id: s.definition_id.clone(),
             name: s.display_name.clone(),
             slug: s.slug.clone(),
-            icon_url: None,
+            icon_url: Some(format!("{base}/api/v1/integrations/icons/{}", s.slug)),
             support_level: "certified".into(),
         })
         .collect();
     DefinitionList { definitions }
+}
+
+/// A connector's icon: a monogram of its display name on a colour drawn from its slug, made
+/// here (the engine never fetches anything to show a catalog). `None` for an unknown slug.
+pub fn icon(st: &AppState, slug: &str) -> Option<String> {
+    let spec = st.registry.get(slug.trim_end_matches(".svg")).ok()?;
+    let letters: String = spec
+        .display_name
+        .split(|c: char| !c.is_alphanumeric())
+        .filter_map(|w| w.chars().next())
+        .take(2)
+        .flat_map(char::to_uppercase)
+        .collect();
+    let letters = if letters.is_empty() { "?".to_string() } else { letters };
+    // FNV-1a of the slug picks the hue: stable across runs and replicas.
+    let hash = spec.slug.bytes().fold(0x811c_9dc5_u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193));
+    let hue = hash % 360;
+    let label =
+        spec.display_name.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;");
+    Some(format!(
+        r##"<svg xmlns="http://www.w3.org/2000/svg" width="64" height="64" viewBox="0 0 64 64" role="img" aria-label="{label}"><rect width="64" height="64" rx="14" fill="hsl({hue},55%,38%)"/><text x="32" y="41" text-anchor="middle" font-family="system-ui,sans-serif" font-size="24" font-weight="600" fill="#fff">{letters}</text></svg>"##
+    ))
 }
 
 /// What a connector needs to be created: credential fields per auth method, required config,

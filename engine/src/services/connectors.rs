@@ -5,7 +5,9 @@
 
 use serde_json::{json, Map, Value};
 use switchboard_core::connector::host_allowed;
-use switchboard_core::validate::{check_name, object_or_empty, validate_connector, FieldProblem};
+use switchboard_core::validate::{
+    check_name, normalize_credentials, normalize_replication_config, object_or_empty, validate_connector, FieldProblem,
+};
 use switchboard_core::wire::{
     self, ConnectorList, ConnectorQuery, CreateConnector, Instance, InstanceList, TemplateSummary, UpdateConnector,
 };
@@ -26,7 +28,8 @@ fn describe(st: &AppState, c: &ConnectorRow) -> wire::Connector {
     wire::Connector {
         id: c.id.clone(),
         name: c.name.clone(),
-        connector_type: c.slug.clone(),
+        connector_type: spec_name.clone(),
+        slug: c.slug.clone(),
         definition_id: c.definition_id.clone(),
         summarized_source_template: TemplateSummary { name: spec_name, slug: c.slug.clone() },
         workspace_id: c.workspace_id.clone(),
@@ -65,6 +68,18 @@ pub(crate) async fn workspace_of(
             None => Ok(None),
         },
     }
+}
+
+/// The workspace with id `id`, for the older create call: a scoped or widget token's own (another
+/// is `forbidden`), or for an application token one of its organization's (else `not_found`).
+async fn workspace_by_id(st: &AppState, caller: &Caller, id: &str) -> ApiResult<Workspace> {
+    if caller.workspace_id().is_some_and(|own| own != id) {
+        return Err(ApiError::forbidden("this token is bound to another workspace").with_reason("workspace_mismatch"));
+    }
+    if uuid::Uuid::parse_str(id).is_err() {
+        return Err(ApiError::not_found("workspace"));
+    }
+    st.db.get_workspace(caller.org(), id).await?.ok_or_else(|| ApiError::not_found("workspace"))
 }
 
 /// Connector `id` if the caller may see it: a foreign or malformed id is `not_found`, exactly
@@ -163,6 +178,7 @@ fn egress_problems(
 /// Creates a connector: the type is resolved, the workspace is the token's (or, for application
 /// tokens, the named one, created if new), and every missing or invalid field is named at once.
 pub async fn create(st: &AppState, caller: &Caller, mut req: CreateConnector) -> ApiResult<wire::Connector> {
+    req.merge_older_names();
     let config = req.take_config();
     let mut problems = Vec::new();
     let spec = match req.connector_type.as_deref().or(req.definition_id.as_deref()) {
@@ -181,13 +197,17 @@ pub async fn create(st: &AppState, caller: &Caller, mut req: CreateConnector) ->
     };
     let named =
         req.workspace_name.as_deref().or(req.external_user_id.as_deref()).map(str::trim).filter(|s| !s.is_empty());
-    if caller.kind() == Application && named.is_none() {
+    if caller.kind() == Application && named.is_none() && req.workspace_id.is_none() {
         problems
             .push(FieldProblem::new("workspace_name", "is required with an application token (or external_user_id)"));
     }
-    let creds = object_or_empty(req.credentials, "credentials", &mut problems);
+    let mut creds = object_or_empty(req.credentials, "credentials", &mut problems);
     let config = object_or_empty(config, "config", &mut problems);
     if let Some(spec) = &spec {
+        normalize_credentials(spec, &mut creds, &mut problems);
+        if let Some(r) = req.replication_config.as_mut() {
+            normalize_replication_config(spec, r);
+        }
         if let Err(p) = validate_connector(spec, &creds, req.replication_config.as_ref(), &config) {
             problems.extend(p);
         }
@@ -197,9 +217,12 @@ pub async fn create(st: &AppState, caller: &Caller, mut req: CreateConnector) ->
     let (Some(spec), true) = (spec, problems.is_empty()) else {
         return Err(ApiError::invalid_fields(&problems));
     };
-    let ws = workspace_of(st, caller, named, true)
-        .await?
-        .ok_or_else(|| ApiError::validation("workspace_name is required"))?;
+    let ws = match req.workspace_id.as_deref().filter(|_| named.is_none()) {
+        Some(id) => workspace_by_id(st, caller, id).await?,
+        None => workspace_of(st, caller, named, true)
+            .await?
+            .ok_or_else(|| ApiError::validation("workspace_name is required"))?,
+    };
     let id = db::new_id();
     let now = db::now();
     let row = ConnectorRow {
@@ -283,7 +306,11 @@ fn updated(st: &AppState, caller: &Caller, mut row: ConnectorRow, req: &UpdateCo
     let spec = st.registry.get(&row.slug)?;
     let stored_config = stored_json(row.config.as_deref()).and_then(|v| v.as_object().cloned()).unwrap_or_default();
     let mut problems = Vec::new();
-    let new_creds = req.credentials.clone().map(|c| object_or_empty(Some(c), "credentials", &mut problems));
+    let new_creds = req.credentials.clone().map(|c| {
+        let mut creds = object_or_empty(Some(c), "credentials", &mut problems);
+        normalize_credentials(&spec, &mut creds, &mut problems);
+        creds
+    });
     let config = match &req.config {
         Some(c) => object_or_empty(Some(c.clone()), "config", &mut problems),
         None => stored_config.clone(),
@@ -298,7 +325,11 @@ fn updated(st: &AppState, caller: &Caller, mut row: ConnectorRow, req: &UpdateCo
         }
     }
     let replication = match &req.replication_config {
-        Some(r) => Some(r.clone()),
+        Some(r) => {
+            let mut r = r.clone();
+            normalize_replication_config(&spec, &mut r);
+            Some(r)
+        }
         None => stored_json(row.replication_config.as_deref()),
     };
     let creds = match &new_creds {

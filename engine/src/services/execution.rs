@@ -37,7 +37,15 @@ fn handle(st: &AppState, row: &ConnectorRow) -> ApiResult<Connector> {
     }
     let spec = st.registry.get(&row.slug)?;
     let creds = open_credentials(st, row)?;
-    let config: Value = row.config.as_deref().and_then(|c| serde_json::from_str(c).ok()).unwrap_or(Value::Null);
+    let mut config: Value = row.config.as_deref().and_then(|c| serde_json::from_str(c).ok()).unwrap_or(Value::Null);
+    if let Some(base) = st.settings.upstream_base_urls.get(&spec.slug) {
+        match &mut config {
+            Value::Object(m) => {
+                m.entry("base_url").or_insert_with(|| Value::String(base.clone()));
+            }
+            _ => config = serde_json::json!({ "base_url": base }),
+        }
+    }
     let allowed = allowed_hosts(st, &spec);
     let sink = StoreSink::new(st.db.clone(), st.keys.clone(), row.id.clone(), row.credential_version, creds.clone());
     let options = ConnectorOptions {
@@ -101,15 +109,16 @@ pub async fn execute(st: &AppState, caller: &Caller, id: &str, body: ExecuteBody
     };
     let params = body.params.clone().unwrap_or(Value::Object(Map::new()));
     let res = connector.execute(&body.entity, &body.action, params, &opts).await;
+    let res = match res {
+        Err(e) => Err(interrupted_refresh(st, &row, e).await),
+        ok => ok,
+    };
     audit(st, caller, &row, &body, res.as_ref().err().map(|e| e.code), started).await;
     let res = res.map_err(ApiError::from)?;
+    let pagination = res.pagination();
     Ok(ExecuteResponse {
         result: res.data,
-        connector_metadata: ConnectorMetadata {
-            pagination: res.meta.clone(),
-            meta: res.meta,
-            next_page: res.next_page,
-        },
+        connector_metadata: ConnectorMetadata { pagination, meta: res.meta, next_page: res.next_page },
     })
 }
 
@@ -119,12 +128,51 @@ pub async fn check(st: &AppState, caller: &Caller, id: &str) -> ApiResult<CheckR
     caller.require(&[Application, Scoped])?;
     let row = connector_for(st, caller, id).await?;
     let r = handle(st, &row)?.check().await;
+    let error = match r.error {
+        Some(e) => Some(interrupted_refresh(st, &row, e).await),
+        None => None,
+    };
     Ok(CheckResponse {
         status: r.status,
         checked_entity: r.checked_entity,
         checked_action: r.checked_action,
-        error: r.error.map(|e| CheckError { code: e.code, message: e.message }),
+        error: error.map(|e| CheckError { code: e.code, message: e.message }),
     })
+}
+
+/// `e`, or, when the provider refused the connector's credentials after an earlier refresh of
+/// them died between sending the refresh token and storing the answer (an engine killed
+/// mid-refresh: see [`crate::sink`]), an `upstream_authentication` error that says so, with
+/// `details.reason` `refresh_interrupted`: against a provider with single-use refresh tokens the
+/// stored one may have been spent, and only the end user re-authorizing brings the connector
+/// back.
+async fn interrupted_refresh(st: &AppState, row: &ConnectorRow, e: switchboard_core::Error) -> switchboard_core::Error {
+    if e.code != ErrorCode::UpstreamAuthentication {
+        return e;
+    }
+    match st.db.refresh_interrupted(&row.id, None).await {
+        Ok(true) => {
+            let mut details = e.details.clone().unwrap_or_else(|| serde_json::json!({}));
+            if let Some(d) = details.as_object_mut() {
+                d.insert("reason".into(), Value::from("refresh_interrupted"));
+            }
+            switchboard_core::Error {
+                message: format!(
+                    "the connector needs to be re-authorized: a refresh of its OAuth token was interrupted (the engine \
+                     stopped after sending the refresh token and before storing the answer), and the provider now \
+                     refuses the stored refresh token, which that refresh may have spent ({})",
+                    e.message
+                ),
+                details: Some(details),
+                ..e
+            }
+        }
+        Ok(false) => e,
+        Err(store) => {
+            tracing::warn!(connector_id = %row.id, error = %store, "could not read the refresh mark");
+            e
+        }
+    }
 }
 
 /// What one pass of the audit retention policy removed.
@@ -163,7 +211,8 @@ pub async fn prune_audit(db: &Db, settings: &Settings) -> StoreResult<Pruned> {
     }
     if settings.audit_max_rows > 0 {
         let max = i64::try_from(settings.audit_max_rows).unwrap_or(i64::MAX);
-        let mut excess = db.audit_count().await?.saturating_sub(max);
+        // A bound from the ends of an index, not a count: a pass never reads the whole table.
+        let mut excess = db.audit_count_bound().await?.saturating_sub(max);
         while excess > 0 {
             let n = db.delete_oldest_audit(None, excess.min(batch)).await?;
             if n == 0 {

@@ -57,14 +57,6 @@ pub async fn secret_hasher(db: &Db, ring: &KeyRing) -> ApiResult<SecretHasher> {
     Ok(SecretHasher::new(raw))
 }
 
-/// Stores `secret` as the keyed hash for application `client_id` (for a new application whose
-/// row was written with an Argon2 hash).
-pub async fn store_client_secret(db: &Db, hasher: &SecretHasher, client_id: &str, secret: &str) -> ApiResult<()> {
-    let app = db.find_application(client_id).await?.ok_or_else(|| ApiError::not_found("application"))?;
-    db.replace_application_secret(client_id, &app.secret_hash, &hasher.hash(client_id, secret)).await?;
-    Ok(())
-}
-
 /// An application token for client credentials. Each attempt takes a token from the client
 /// id's bucket first; a secret is checked by its keyed hash, and an unknown client id against a
 /// dummy one, at the same cost. A row still holding an Argon2 hash is checked on the Argon2

@@ -116,7 +116,8 @@ pub async fn start_registry(
     let key = Key::generate();
     let ring = KeyRing::new(key.clone(), vec![]);
     let state = AppState::new(settings, ring, registry).await.unwrap_or_else(|e| panic!("engine state: {e:?}"));
-    let first = admin::create_application(&state.db, "org-a").await.unwrap_or_else(|e| panic!("{e:?}"));
+    let first =
+        admin::create_application(&state.db, state.secrets.hasher(), "org-a").await.unwrap_or_else(|e| panic!("{e:?}"));
     Some(serve(state, first, dir, database_url, key).await)
 }
 
@@ -128,7 +129,8 @@ pub async fn start_with(
     key: Key,
 ) -> Engine {
     let state = AppState::new(settings, ring, builtin()).await.unwrap_or_else(|e| panic!("engine state: {e:?}"));
-    let first = admin::create_application(&state.db, "org-a").await.unwrap_or_else(|e| panic!("{e:?}"));
+    let first =
+        admin::create_application(&state.db, state.secrets.hasher(), "org-a").await.unwrap_or_else(|e| panic!("{e:?}"));
     serve(state, first, dir, database_url, key).await
 }
 

@@ -4,32 +4,68 @@ blocking twins), and ``connect``, which returns one running through the engine."
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal, overload
+import importlib
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from .._executor import Connector
 from ..errors import ConfigurationError
 from ..hosted import connect_as
-from .github import GithubConnector
-from .gong import GongConnector
-from .hubspot import HubspotConnector
-from .linear import LinearConnector
-from .stripe import StripeConnector
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
     from ..hosted import ClientArgs
+    from .github import GithubConnector
+    from .gong import GongConnector
+    from .hubspot import HubspotConnector
+    from .linear import LinearConnector
+    from .stripe import StripeConnector
 
 __all__ = ["CONNECTORS", "Connector", "GithubConnector", "GongConnector", "HubspotConnector", "LinearConnector", "StripeConnector", "connect"]
 
-#: Every typed connector class, by slug.
-CONNECTORS: dict[str, type[Connector]] = {
-    "github": GithubConnector,
-    "gong": GongConnector,
-    "hubspot": HubspotConnector,
-    "linear": LinearConnector,
-    "stripe": StripeConnector,
+#: Each connector class and its module, imported on first use (keeps ``import switchboard`` fast).
+_MODULES: dict[str, str] = {
+    "GithubConnector": "github",
+    "GongConnector": "gong",
+    "HubspotConnector": "hubspot",
+    "LinearConnector": "linear",
+    "StripeConnector": "stripe",
 }
+_SLUGS: dict[str, str] = {
+    "github": "GithubConnector",
+    "gong": "GongConnector",
+    "hubspot": "HubspotConnector",
+    "linear": "LinearConnector",
+    "stripe": "StripeConnector",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _MODULES.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    cls = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = cls
+    return cls
+
+
+class _Classes(Mapping[str, type[Connector]]):
+    """The connector classes by slug, each imported when first looked up."""
+
+    def __getitem__(self, slug: str) -> type[Connector]:
+        cls: type[Connector] = __getattr__(_SLUGS[slug])
+        return cls
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(_SLUGS)
+
+    def __len__(self) -> int:
+        return len(_SLUGS)
+
+
+#: Every typed connector class, by slug.
+CONNECTORS: Mapping[str, type[Connector]] = _Classes()
 
 
 @overload

@@ -4,11 +4,17 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from .._executor import Connector, Entity
 from .._sync import SyncConnector, SyncEntity
 from .._types import ExecutionResult
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from ..hosted import ClientArgs
+    from ._records_github import GithubBranche, GithubComment, GithubCommentCreate, GithubCommit, GithubDirectoryContentRecord, GithubDiscussion, GithubFileContentRecord, GithubIssue, GithubIssueCreate, GithubLabel, GithubMilestone, GithubOrganization, GithubProject, GithubProjectItem, GithubPullRequest, GithubPullRequestCreate, GithubRelease, GithubRepository, GithubReview, GithubStargazer, GithubTag, GithubTeam, GithubUser
 
 __all__ = ["GithubConnector", "SyncGithubConnector"]
 
@@ -19,7 +25,7 @@ class GithubRepositories(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "repositories"
 
-    async def get(self, *, owner: str, repo: str, fields: Sequence[Literal["id", "databaseId", "name", "nameWithOwner", "description", "url", "homepageUrl", "visibility", "isPrivate", "isFork", "isArchived", "isTemplate", "stargazerCount", "forkCount", "createdAt", "updatedAt", "pushedAt", "primaryLanguage", "licenseInfo", "owner", "defaultBranchRef", "repositoryTopics"]] | None = None) -> ExecutionResult:
+    async def get(self, *, owner: str, repo: str, fields: Sequence[Literal["id", "databaseId", "name", "nameWithOwner", "description", "url", "homepageUrl", "visibility", "isPrivate", "isFork", "isArchived", "isTemplate", "stargazerCount", "forkCount", "createdAt", "updatedAt", "pushedAt", "primaryLanguage", "licenseInfo", "owner", "defaultBranchRef", "repositoryTopics"]] | None = None) -> ExecutionResult[GithubRepository]:
         """Get a repository. (github repositories.get)
 
         Args:
@@ -27,9 +33,9 @@ class GithubRepositories(Entity):
             repo: Repository name, without the owner
             fields: Fields to select on each repository instead of the defaults, by name, e.g. ["id", "databaseId", "primaryLanguage"] (an object field such as `primaryLanguage` comes with its default sub-selection)
         """
-        return await self._run("get", {"owner": owner, "repo": repo, "fields": fields})
+        return await self._run("get", {"owner": owner, "repo": repo, "fields": fields})  # type: ignore[no-any-return]
 
-    async def list(self, *, username: str, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["id", "databaseId", "name", "nameWithOwner", "description", "url", "homepageUrl", "visibility", "isPrivate", "isFork", "isArchived", "isTemplate", "stargazerCount", "forkCount", "createdAt", "updatedAt", "pushedAt", "primaryLanguage", "licenseInfo", "owner", "defaultBranchRef", "repositoryTopics"]] | None = None) -> ExecutionResult:
+    async def list(self, *, username: str, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["id", "databaseId", "name", "nameWithOwner", "description", "url", "homepageUrl", "visibility", "isPrivate", "isFork", "isArchived", "isTemplate", "stargazerCount", "forkCount", "createdAt", "updatedAt", "pushedAt", "primaryLanguage", "licenseInfo", "owner", "defaultBranchRef", "repositoryTopics"]] | None = None) -> ExecutionResult[list[GithubRepository]]:
         """List a user's repositories. (github repositories.list)
 
         Args:
@@ -38,9 +44,9 @@ class GithubRepositories(Entity):
             after: Cursor from the previous page's `end_cursor`
             fields: Fields to select on each repository instead of the defaults, by name, e.g. ["id", "databaseId", "primaryLanguage"] (an object field such as `primaryLanguage` comes with its default sub-selection)
         """
-        return await self._run("list", {"username": username, "per_page": per_page, "after": after, "fields": fields})
+        return await self._run("list", {"username": username, "per_page": per_page, "after": after, "fields": fields})  # type: ignore[no-any-return]
 
-    async def search(self, *, query: str, limit: int | None = None, after: str | None = None, fields: Sequence[Literal["id", "databaseId", "name", "nameWithOwner", "description", "url", "homepageUrl", "visibility", "isPrivate", "isFork", "isArchived", "isTemplate", "stargazerCount", "forkCount", "createdAt", "updatedAt", "pushedAt", "primaryLanguage", "licenseInfo", "owner", "defaultBranchRef", "repositoryTopics"]] | None = None) -> ExecutionResult:
+    async def search(self, *, query: str, limit: int | None = None, after: str | None = None, fields: Sequence[Literal["id", "databaseId", "name", "nameWithOwner", "description", "url", "homepageUrl", "visibility", "isPrivate", "isFork", "isArchived", "isTemplate", "stargazerCount", "forkCount", "createdAt", "updatedAt", "pushedAt", "primaryLanguage", "licenseInfo", "owner", "defaultBranchRef", "repositoryTopics"]] | None = None) -> ExecutionResult[list[GithubRepository]]:
         """Search repositories. (github repositories.search)
 
         Args:
@@ -49,7 +55,7 @@ class GithubRepositories(Entity):
             after: Cursor from the previous page's `end_cursor`
             fields: Fields to select on each repository instead of the defaults, by name, e.g. ["id", "databaseId", "primaryLanguage"] (an object field such as `primaryLanguage` comes with its default sub-selection)
         """
-        return await self._run("search", {"query": query, "limit": limit, "after": after, "fields": fields})
+        return await self._run("search", {"query": query, "limit": limit, "after": after, "fields": fields})  # type: ignore[no-any-return]
 
 
 class SyncGithubRepositories(SyncEntity):
@@ -58,7 +64,7 @@ class SyncGithubRepositories(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "repositories"
 
-    def get(self, *, owner: str, repo: str, fields: Sequence[Literal["id", "databaseId", "name", "nameWithOwner", "description", "url", "homepageUrl", "visibility", "isPrivate", "isFork", "isArchived", "isTemplate", "stargazerCount", "forkCount", "createdAt", "updatedAt", "pushedAt", "primaryLanguage", "licenseInfo", "owner", "defaultBranchRef", "repositoryTopics"]] | None = None) -> ExecutionResult:
+    def get(self, *, owner: str, repo: str, fields: Sequence[Literal["id", "databaseId", "name", "nameWithOwner", "description", "url", "homepageUrl", "visibility", "isPrivate", "isFork", "isArchived", "isTemplate", "stargazerCount", "forkCount", "createdAt", "updatedAt", "pushedAt", "primaryLanguage", "licenseInfo", "owner", "defaultBranchRef", "repositoryTopics"]] | None = None) -> ExecutionResult[GithubRepository]:
         """Get a repository. (github repositories.get)
 
         Args:
@@ -66,9 +72,9 @@ class SyncGithubRepositories(SyncEntity):
             repo: Repository name, without the owner
             fields: Fields to select on each repository instead of the defaults, by name, e.g. ["id", "databaseId", "primaryLanguage"] (an object field such as `primaryLanguage` comes with its default sub-selection)
         """
-        return self._run("get", {"owner": owner, "repo": repo, "fields": fields})
+        return self._run("get", {"owner": owner, "repo": repo, "fields": fields})  # type: ignore[no-any-return]
 
-    def list(self, *, username: str, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["id", "databaseId", "name", "nameWithOwner", "description", "url", "homepageUrl", "visibility", "isPrivate", "isFork", "isArchived", "isTemplate", "stargazerCount", "forkCount", "createdAt", "updatedAt", "pushedAt", "primaryLanguage", "licenseInfo", "owner", "defaultBranchRef", "repositoryTopics"]] | None = None) -> ExecutionResult:
+    def list(self, *, username: str, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["id", "databaseId", "name", "nameWithOwner", "description", "url", "homepageUrl", "visibility", "isPrivate", "isFork", "isArchived", "isTemplate", "stargazerCount", "forkCount", "createdAt", "updatedAt", "pushedAt", "primaryLanguage", "licenseInfo", "owner", "defaultBranchRef", "repositoryTopics"]] | None = None) -> ExecutionResult[list[GithubRepository]]:
         """List a user's repositories. (github repositories.list)
 
         Args:
@@ -77,9 +83,9 @@ class SyncGithubRepositories(SyncEntity):
             after: Cursor from the previous page's `end_cursor`
             fields: Fields to select on each repository instead of the defaults, by name, e.g. ["id", "databaseId", "primaryLanguage"] (an object field such as `primaryLanguage` comes with its default sub-selection)
         """
-        return self._run("list", {"username": username, "per_page": per_page, "after": after, "fields": fields})
+        return self._run("list", {"username": username, "per_page": per_page, "after": after, "fields": fields})  # type: ignore[no-any-return]
 
-    def search(self, *, query: str, limit: int | None = None, after: str | None = None, fields: Sequence[Literal["id", "databaseId", "name", "nameWithOwner", "description", "url", "homepageUrl", "visibility", "isPrivate", "isFork", "isArchived", "isTemplate", "stargazerCount", "forkCount", "createdAt", "updatedAt", "pushedAt", "primaryLanguage", "licenseInfo", "owner", "defaultBranchRef", "repositoryTopics"]] | None = None) -> ExecutionResult:
+    def search(self, *, query: str, limit: int | None = None, after: str | None = None, fields: Sequence[Literal["id", "databaseId", "name", "nameWithOwner", "description", "url", "homepageUrl", "visibility", "isPrivate", "isFork", "isArchived", "isTemplate", "stargazerCount", "forkCount", "createdAt", "updatedAt", "pushedAt", "primaryLanguage", "licenseInfo", "owner", "defaultBranchRef", "repositoryTopics"]] | None = None) -> ExecutionResult[list[GithubRepository]]:
         """Search repositories. (github repositories.search)
 
         Args:
@@ -88,7 +94,7 @@ class SyncGithubRepositories(SyncEntity):
             after: Cursor from the previous page's `end_cursor`
             fields: Fields to select on each repository instead of the defaults, by name, e.g. ["id", "databaseId", "primaryLanguage"] (an object field such as `primaryLanguage` comes with its default sub-selection)
         """
-        return self._run("search", {"query": query, "limit": limit, "after": after, "fields": fields})
+        return self._run("search", {"query": query, "limit": limit, "after": after, "fields": fields})  # type: ignore[no-any-return]
 
 
 class GithubOrgRepositories(Entity):
@@ -97,7 +103,7 @@ class GithubOrgRepositories(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "org_repositories"
 
-    async def list(self, *, org: str, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["id", "databaseId", "name", "nameWithOwner", "description", "url", "homepageUrl", "visibility", "isPrivate", "isFork", "isArchived", "isTemplate", "stargazerCount", "forkCount", "createdAt", "updatedAt", "pushedAt", "primaryLanguage", "licenseInfo", "owner", "defaultBranchRef", "repositoryTopics"]] | None = None) -> ExecutionResult:
+    async def list(self, *, org: str, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["id", "databaseId", "name", "nameWithOwner", "description", "url", "homepageUrl", "visibility", "isPrivate", "isFork", "isArchived", "isTemplate", "stargazerCount", "forkCount", "createdAt", "updatedAt", "pushedAt", "primaryLanguage", "licenseInfo", "owner", "defaultBranchRef", "repositoryTopics"]] | None = None) -> ExecutionResult[list[GithubRepository]]:
         """List an organization's repositories. (github org_repositories.list)
 
         Args:
@@ -106,7 +112,7 @@ class GithubOrgRepositories(Entity):
             after: Cursor from the previous page's `end_cursor`
             fields: Fields to select on each repository instead of the defaults, by name, e.g. ["id", "databaseId", "primaryLanguage"] (an object field such as `primaryLanguage` comes with its default sub-selection)
         """
-        return await self._run("list", {"org": org, "per_page": per_page, "after": after, "fields": fields})
+        return await self._run("list", {"org": org, "per_page": per_page, "after": after, "fields": fields})  # type: ignore[no-any-return]
 
 
 class SyncGithubOrgRepositories(SyncEntity):
@@ -115,7 +121,7 @@ class SyncGithubOrgRepositories(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "org_repositories"
 
-    def list(self, *, org: str, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["id", "databaseId", "name", "nameWithOwner", "description", "url", "homepageUrl", "visibility", "isPrivate", "isFork", "isArchived", "isTemplate", "stargazerCount", "forkCount", "createdAt", "updatedAt", "pushedAt", "primaryLanguage", "licenseInfo", "owner", "defaultBranchRef", "repositoryTopics"]] | None = None) -> ExecutionResult:
+    def list(self, *, org: str, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["id", "databaseId", "name", "nameWithOwner", "description", "url", "homepageUrl", "visibility", "isPrivate", "isFork", "isArchived", "isTemplate", "stargazerCount", "forkCount", "createdAt", "updatedAt", "pushedAt", "primaryLanguage", "licenseInfo", "owner", "defaultBranchRef", "repositoryTopics"]] | None = None) -> ExecutionResult[list[GithubRepository]]:
         """List an organization's repositories. (github org_repositories.list)
 
         Args:
@@ -124,7 +130,7 @@ class SyncGithubOrgRepositories(SyncEntity):
             after: Cursor from the previous page's `end_cursor`
             fields: Fields to select on each repository instead of the defaults, by name, e.g. ["id", "databaseId", "primaryLanguage"] (an object field such as `primaryLanguage` comes with its default sub-selection)
         """
-        return self._run("list", {"org": org, "per_page": per_page, "after": after, "fields": fields})
+        return self._run("list", {"org": org, "per_page": per_page, "after": after, "fields": fields})  # type: ignore[no-any-return]
 
 
 class GithubViewerRepositories(Entity):
@@ -133,7 +139,7 @@ class GithubViewerRepositories(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "viewer_repositories"
 
-    async def list(self, *, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["id", "databaseId", "name", "nameWithOwner", "description", "url", "homepageUrl", "visibility", "isPrivate", "isFork", "isArchived", "isTemplate", "stargazerCount", "forkCount", "createdAt", "updatedAt", "pushedAt", "primaryLanguage", "licenseInfo", "owner", "defaultBranchRef", "repositoryTopics"]] | None = None) -> ExecutionResult:
+    async def list(self, *, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["id", "databaseId", "name", "nameWithOwner", "description", "url", "homepageUrl", "visibility", "isPrivate", "isFork", "isArchived", "isTemplate", "stargazerCount", "forkCount", "createdAt", "updatedAt", "pushedAt", "primaryLanguage", "licenseInfo", "owner", "defaultBranchRef", "repositoryTopics"]] | None = None) -> ExecutionResult[list[GithubRepository]]:
         """List the authenticated user's repositories. (github viewer_repositories.list)
 
         Args:
@@ -141,7 +147,7 @@ class GithubViewerRepositories(Entity):
             after: Cursor from the previous page's `end_cursor`
             fields: Fields to select on each repository instead of the defaults, by name, e.g. ["id", "databaseId", "primaryLanguage"] (an object field such as `primaryLanguage` comes with its default sub-selection)
         """
-        return await self._run("list", {"per_page": per_page, "after": after, "fields": fields})
+        return await self._run("list", {"per_page": per_page, "after": after, "fields": fields})  # type: ignore[no-any-return]
 
 
 class SyncGithubViewerRepositories(SyncEntity):
@@ -150,7 +156,7 @@ class SyncGithubViewerRepositories(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "viewer_repositories"
 
-    def list(self, *, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["id", "databaseId", "name", "nameWithOwner", "description", "url", "homepageUrl", "visibility", "isPrivate", "isFork", "isArchived", "isTemplate", "stargazerCount", "forkCount", "createdAt", "updatedAt", "pushedAt", "primaryLanguage", "licenseInfo", "owner", "defaultBranchRef", "repositoryTopics"]] | None = None) -> ExecutionResult:
+    def list(self, *, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["id", "databaseId", "name", "nameWithOwner", "description", "url", "homepageUrl", "visibility", "isPrivate", "isFork", "isArchived", "isTemplate", "stargazerCount", "forkCount", "createdAt", "updatedAt", "pushedAt", "primaryLanguage", "licenseInfo", "owner", "defaultBranchRef", "repositoryTopics"]] | None = None) -> ExecutionResult[list[GithubRepository]]:
         """List the authenticated user's repositories. (github viewer_repositories.list)
 
         Args:
@@ -158,7 +164,7 @@ class SyncGithubViewerRepositories(SyncEntity):
             after: Cursor from the previous page's `end_cursor`
             fields: Fields to select on each repository instead of the defaults, by name, e.g. ["id", "databaseId", "primaryLanguage"] (an object field such as `primaryLanguage` comes with its default sub-selection)
         """
-        return self._run("list", {"per_page": per_page, "after": after, "fields": fields})
+        return self._run("list", {"per_page": per_page, "after": after, "fields": fields})  # type: ignore[no-any-return]
 
 
 class GithubBranches(Entity):
@@ -167,7 +173,7 @@ class GithubBranches(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "branches"
 
-    async def list(self, *, owner: str, repo: str, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["name", "prefix", "target", "associatedPullRequests"]] | None = None) -> ExecutionResult:
+    async def list(self, *, owner: str, repo: str, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["name", "prefix", "target", "associatedPullRequests"]] | None = None) -> ExecutionResult[list[GithubBranche]]:
         """List branches. (github branches.list)
 
         Args:
@@ -177,9 +183,9 @@ class GithubBranches(Entity):
             after: Cursor from the previous page's `end_cursor`
             fields: Fields to select on each branch instead of the defaults, by name, e.g. ["name", "prefix", "target"] (an object field such as `target` comes with its default sub-selection)
         """
-        return await self._run("list", {"owner": owner, "repo": repo, "per_page": per_page, "after": after, "fields": fields})
+        return await self._run("list", {"owner": owner, "repo": repo, "per_page": per_page, "after": after, "fields": fields})  # type: ignore[no-any-return]
 
-    async def get(self, *, owner: str, repo: str, branch: str, fields: Sequence[Literal["name", "prefix", "target", "associatedPullRequests"]] | None = None) -> ExecutionResult:
+    async def get(self, *, owner: str, repo: str, branch: str, fields: Sequence[Literal["name", "prefix", "target", "associatedPullRequests"]] | None = None) -> ExecutionResult[GithubBranche]:
         """Get a branch. (github branches.get)
 
         Args:
@@ -188,7 +194,7 @@ class GithubBranches(Entity):
             branch: Branch name, e.g. `main` or `feature/login`
             fields: Fields to select on each branch instead of the defaults, by name, e.g. ["name", "prefix", "target"] (an object field such as `target` comes with its default sub-selection)
         """
-        return await self._run("get", {"owner": owner, "repo": repo, "branch": branch, "fields": fields})
+        return await self._run("get", {"owner": owner, "repo": repo, "branch": branch, "fields": fields})  # type: ignore[no-any-return]
 
 
 class SyncGithubBranches(SyncEntity):
@@ -197,7 +203,7 @@ class SyncGithubBranches(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "branches"
 
-    def list(self, *, owner: str, repo: str, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["name", "prefix", "target", "associatedPullRequests"]] | None = None) -> ExecutionResult:
+    def list(self, *, owner: str, repo: str, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["name", "prefix", "target", "associatedPullRequests"]] | None = None) -> ExecutionResult[list[GithubBranche]]:
         """List branches. (github branches.list)
 
         Args:
@@ -207,9 +213,9 @@ class SyncGithubBranches(SyncEntity):
             after: Cursor from the previous page's `end_cursor`
             fields: Fields to select on each branch instead of the defaults, by name, e.g. ["name", "prefix", "target"] (an object field such as `target` comes with its default sub-selection)
         """
-        return self._run("list", {"owner": owner, "repo": repo, "per_page": per_page, "after": after, "fields": fields})
+        return self._run("list", {"owner": owner, "repo": repo, "per_page": per_page, "after": after, "fields": fields})  # type: ignore[no-any-return]
 
-    def get(self, *, owner: str, repo: str, branch: str, fields: Sequence[Literal["name", "prefix", "target", "associatedPullRequests"]] | None = None) -> ExecutionResult:
+    def get(self, *, owner: str, repo: str, branch: str, fields: Sequence[Literal["name", "prefix", "target", "associatedPullRequests"]] | None = None) -> ExecutionResult[GithubBranche]:
         """Get a branch. (github branches.get)
 
         Args:
@@ -218,7 +224,7 @@ class SyncGithubBranches(SyncEntity):
             branch: Branch name, e.g. `main` or `feature/login`
             fields: Fields to select on each branch instead of the defaults, by name, e.g. ["name", "prefix", "target"] (an object field such as `target` comes with its default sub-selection)
         """
-        return self._run("get", {"owner": owner, "repo": repo, "branch": branch, "fields": fields})
+        return self._run("get", {"owner": owner, "repo": repo, "branch": branch, "fields": fields})  # type: ignore[no-any-return]
 
 
 class GithubCommits(Entity):
@@ -227,7 +233,7 @@ class GithubCommits(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "commits"
 
-    async def list(self, *, owner: str, repo: str, per_page: int | None = None, after: str | None = None, path: str | None = None, fields: Sequence[Literal["oid", "abbreviatedOid", "messageHeadline", "message", "committedDate", "url", "additions", "deletions", "changedFiles", "author", "parents"]] | None = None) -> ExecutionResult:
+    async def list(self, *, owner: str, repo: str, per_page: int | None = None, after: str | None = None, path: str | None = None, fields: Sequence[Literal["oid", "abbreviatedOid", "messageHeadline", "message", "committedDate", "url", "additions", "deletions", "changedFiles", "author", "parents"]] | None = None) -> ExecutionResult[list[GithubCommit]]:
         """List commits. (github commits.list)
 
         Args:
@@ -238,9 +244,9 @@ class GithubCommits(Entity):
             path: Only commits that touch this file or directory, e.g. `src/lib.rs`
             fields: Fields to select on each commit instead of the defaults, by name, e.g. ["oid", "abbreviatedOid", "author"] (an object field such as `author` comes with its default sub-selection)
         """
-        return await self._run("list", {"owner": owner, "repo": repo, "per_page": per_page, "after": after, "path": path, "fields": fields})
+        return await self._run("list", {"owner": owner, "repo": repo, "per_page": per_page, "after": after, "path": path, "fields": fields})  # type: ignore[no-any-return]
 
-    async def get(self, *, owner: str, repo: str, sha: str, fields: Sequence[Literal["oid", "abbreviatedOid", "messageHeadline", "message", "committedDate", "url", "additions", "deletions", "changedFiles", "author", "parents"]] | None = None) -> ExecutionResult:
+    async def get(self, *, owner: str, repo: str, sha: str, fields: Sequence[Literal["oid", "abbreviatedOid", "messageHeadline", "message", "committedDate", "url", "additions", "deletions", "changedFiles", "author", "parents"]] | None = None) -> ExecutionResult[GithubCommit]:
         """Get a commit. (github commits.get)
 
         Args:
@@ -249,7 +255,7 @@ class GithubCommits(Entity):
             sha: Commit SHA (full or at least 7 characters)
             fields: Fields to select on each commit instead of the defaults, by name, e.g. ["oid", "abbreviatedOid", "author"] (an object field such as `author` comes with its default sub-selection)
         """
-        return await self._run("get", {"owner": owner, "repo": repo, "sha": sha, "fields": fields})
+        return await self._run("get", {"owner": owner, "repo": repo, "sha": sha, "fields": fields})  # type: ignore[no-any-return]
 
 
 class SyncGithubCommits(SyncEntity):
@@ -258,7 +264,7 @@ class SyncGithubCommits(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "commits"
 
-    def list(self, *, owner: str, repo: str, per_page: int | None = None, after: str | None = None, path: str | None = None, fields: Sequence[Literal["oid", "abbreviatedOid", "messageHeadline", "message", "committedDate", "url", "additions", "deletions", "changedFiles", "author", "parents"]] | None = None) -> ExecutionResult:
+    def list(self, *, owner: str, repo: str, per_page: int | None = None, after: str | None = None, path: str | None = None, fields: Sequence[Literal["oid", "abbreviatedOid", "messageHeadline", "message", "committedDate", "url", "additions", "deletions", "changedFiles", "author", "parents"]] | None = None) -> ExecutionResult[list[GithubCommit]]:
         """List commits. (github commits.list)
 
         Args:
@@ -269,9 +275,9 @@ class SyncGithubCommits(SyncEntity):
             path: Only commits that touch this file or directory, e.g. `src/lib.rs`
             fields: Fields to select on each commit instead of the defaults, by name, e.g. ["oid", "abbreviatedOid", "author"] (an object field such as `author` comes with its default sub-selection)
         """
-        return self._run("list", {"owner": owner, "repo": repo, "per_page": per_page, "after": after, "path": path, "fields": fields})
+        return self._run("list", {"owner": owner, "repo": repo, "per_page": per_page, "after": after, "path": path, "fields": fields})  # type: ignore[no-any-return]
 
-    def get(self, *, owner: str, repo: str, sha: str, fields: Sequence[Literal["oid", "abbreviatedOid", "messageHeadline", "message", "committedDate", "url", "additions", "deletions", "changedFiles", "author", "parents"]] | None = None) -> ExecutionResult:
+    def get(self, *, owner: str, repo: str, sha: str, fields: Sequence[Literal["oid", "abbreviatedOid", "messageHeadline", "message", "committedDate", "url", "additions", "deletions", "changedFiles", "author", "parents"]] | None = None) -> ExecutionResult[GithubCommit]:
         """Get a commit. (github commits.get)
 
         Args:
@@ -280,7 +286,7 @@ class SyncGithubCommits(SyncEntity):
             sha: Commit SHA (full or at least 7 characters)
             fields: Fields to select on each commit instead of the defaults, by name, e.g. ["oid", "abbreviatedOid", "author"] (an object field such as `author` comes with its default sub-selection)
         """
-        return self._run("get", {"owner": owner, "repo": repo, "sha": sha, "fields": fields})
+        return self._run("get", {"owner": owner, "repo": repo, "sha": sha, "fields": fields})  # type: ignore[no-any-return]
 
 
 class GithubTags(Entity):
@@ -289,7 +295,7 @@ class GithubTags(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "tags"
 
-    async def list(self, *, owner: str, repo: str, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["name", "prefix", "target"]] | None = None) -> ExecutionResult:
+    async def list(self, *, owner: str, repo: str, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["name", "prefix", "target"]] | None = None) -> ExecutionResult[list[GithubTag]]:
         """List tags. (github tags.list)
 
         Args:
@@ -299,9 +305,9 @@ class GithubTags(Entity):
             after: Cursor from the previous page's `end_cursor`
             fields: Fields to select on each tag instead of the defaults, by name, e.g. ["name", "prefix", "target"] (an object field such as `target` comes with its default sub-selection)
         """
-        return await self._run("list", {"owner": owner, "repo": repo, "per_page": per_page, "after": after, "fields": fields})
+        return await self._run("list", {"owner": owner, "repo": repo, "per_page": per_page, "after": after, "fields": fields})  # type: ignore[no-any-return]
 
-    async def get(self, *, owner: str, repo: str, tag: str, fields: Sequence[Literal["name", "prefix", "target"]] | None = None) -> ExecutionResult:
+    async def get(self, *, owner: str, repo: str, tag: str, fields: Sequence[Literal["name", "prefix", "target"]] | None = None) -> ExecutionResult[GithubTag]:
         """Get a tag. (github tags.get)
 
         Args:
@@ -310,7 +316,7 @@ class GithubTags(Entity):
             tag: Tag name, e.g. `v1.0.0`
             fields: Fields to select on each tag instead of the defaults, by name, e.g. ["name", "prefix", "target"] (an object field such as `target` comes with its default sub-selection)
         """
-        return await self._run("get", {"owner": owner, "repo": repo, "tag": tag, "fields": fields})
+        return await self._run("get", {"owner": owner, "repo": repo, "tag": tag, "fields": fields})  # type: ignore[no-any-return]
 
 
 class SyncGithubTags(SyncEntity):
@@ -319,7 +325,7 @@ class SyncGithubTags(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "tags"
 
-    def list(self, *, owner: str, repo: str, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["name", "prefix", "target"]] | None = None) -> ExecutionResult:
+    def list(self, *, owner: str, repo: str, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["name", "prefix", "target"]] | None = None) -> ExecutionResult[list[GithubTag]]:
         """List tags. (github tags.list)
 
         Args:
@@ -329,9 +335,9 @@ class SyncGithubTags(SyncEntity):
             after: Cursor from the previous page's `end_cursor`
             fields: Fields to select on each tag instead of the defaults, by name, e.g. ["name", "prefix", "target"] (an object field such as `target` comes with its default sub-selection)
         """
-        return self._run("list", {"owner": owner, "repo": repo, "per_page": per_page, "after": after, "fields": fields})
+        return self._run("list", {"owner": owner, "repo": repo, "per_page": per_page, "after": after, "fields": fields})  # type: ignore[no-any-return]
 
-    def get(self, *, owner: str, repo: str, tag: str, fields: Sequence[Literal["name", "prefix", "target"]] | None = None) -> ExecutionResult:
+    def get(self, *, owner: str, repo: str, tag: str, fields: Sequence[Literal["name", "prefix", "target"]] | None = None) -> ExecutionResult[GithubTag]:
         """Get a tag. (github tags.get)
 
         Args:
@@ -340,7 +346,7 @@ class SyncGithubTags(SyncEntity):
             tag: Tag name, e.g. `v1.0.0`
             fields: Fields to select on each tag instead of the defaults, by name, e.g. ["name", "prefix", "target"] (an object field such as `target` comes with its default sub-selection)
         """
-        return self._run("get", {"owner": owner, "repo": repo, "tag": tag, "fields": fields})
+        return self._run("get", {"owner": owner, "repo": repo, "tag": tag, "fields": fields})  # type: ignore[no-any-return]
 
 
 class GithubReleases(Entity):
@@ -349,7 +355,7 @@ class GithubReleases(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "releases"
 
-    async def list(self, *, owner: str, repo: str, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["id", "databaseId", "name", "tagName", "description", "url", "isDraft", "isPrerelease", "isLatest", "createdAt", "publishedAt", "author", "tagCommit", "releaseAssets"]] | None = None) -> ExecutionResult:
+    async def list(self, *, owner: str, repo: str, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["id", "databaseId", "name", "tagName", "description", "url", "isDraft", "isPrerelease", "isLatest", "createdAt", "publishedAt", "author", "tagCommit", "releaseAssets"]] | None = None) -> ExecutionResult[list[GithubRelease]]:
         """List releases. (github releases.list)
 
         Args:
@@ -359,9 +365,9 @@ class GithubReleases(Entity):
             after: Cursor from the previous page's `end_cursor`
             fields: Fields to select on each release instead of the defaults, by name, e.g. ["id", "databaseId", "author"] (an object field such as `author` comes with its default sub-selection)
         """
-        return await self._run("list", {"owner": owner, "repo": repo, "per_page": per_page, "after": after, "fields": fields})
+        return await self._run("list", {"owner": owner, "repo": repo, "per_page": per_page, "after": after, "fields": fields})  # type: ignore[no-any-return]
 
-    async def get(self, *, owner: str, repo: str, tag: str, fields: Sequence[Literal["id", "databaseId", "name", "tagName", "description", "url", "isDraft", "isPrerelease", "isLatest", "createdAt", "publishedAt", "author", "tagCommit", "releaseAssets"]] | None = None) -> ExecutionResult:
+    async def get(self, *, owner: str, repo: str, tag: str, fields: Sequence[Literal["id", "databaseId", "name", "tagName", "description", "url", "isDraft", "isPrerelease", "isLatest", "createdAt", "publishedAt", "author", "tagCommit", "releaseAssets"]] | None = None) -> ExecutionResult[GithubRelease]:
         """Get a release. (github releases.get)
 
         Args:
@@ -370,7 +376,7 @@ class GithubReleases(Entity):
             tag: Tag name of the release, e.g. `v1.0.0`
             fields: Fields to select on each release instead of the defaults, by name, e.g. ["id", "databaseId", "author"] (an object field such as `author` comes with its default sub-selection)
         """
-        return await self._run("get", {"owner": owner, "repo": repo, "tag": tag, "fields": fields})
+        return await self._run("get", {"owner": owner, "repo": repo, "tag": tag, "fields": fields})  # type: ignore[no-any-return]
 
 
 class SyncGithubReleases(SyncEntity):
@@ -379,7 +385,7 @@ class SyncGithubReleases(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "releases"
 
-    def list(self, *, owner: str, repo: str, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["id", "databaseId", "name", "tagName", "description", "url", "isDraft", "isPrerelease", "isLatest", "createdAt", "publishedAt", "author", "tagCommit", "releaseAssets"]] | None = None) -> ExecutionResult:
+    def list(self, *, owner: str, repo: str, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["id", "databaseId", "name", "tagName", "description", "url", "isDraft", "isPrerelease", "isLatest", "createdAt", "publishedAt", "author", "tagCommit", "releaseAssets"]] | None = None) -> ExecutionResult[list[GithubRelease]]:
         """List releases. (github releases.list)
 
         Args:
@@ -389,9 +395,9 @@ class SyncGithubReleases(SyncEntity):
             after: Cursor from the previous page's `end_cursor`
             fields: Fields to select on each release instead of the defaults, by name, e.g. ["id", "databaseId", "author"] (an object field such as `author` comes with its default sub-selection)
         """
-        return self._run("list", {"owner": owner, "repo": repo, "per_page": per_page, "after": after, "fields": fields})
+        return self._run("list", {"owner": owner, "repo": repo, "per_page": per_page, "after": after, "fields": fields})  # type: ignore[no-any-return]
 
-    def get(self, *, owner: str, repo: str, tag: str, fields: Sequence[Literal["id", "databaseId", "name", "tagName", "description", "url", "isDraft", "isPrerelease", "isLatest", "createdAt", "publishedAt", "author", "tagCommit", "releaseAssets"]] | None = None) -> ExecutionResult:
+    def get(self, *, owner: str, repo: str, tag: str, fields: Sequence[Literal["id", "databaseId", "name", "tagName", "description", "url", "isDraft", "isPrerelease", "isLatest", "createdAt", "publishedAt", "author", "tagCommit", "releaseAssets"]] | None = None) -> ExecutionResult[GithubRelease]:
         """Get a release. (github releases.get)
 
         Args:
@@ -400,7 +406,7 @@ class SyncGithubReleases(SyncEntity):
             tag: Tag name of the release, e.g. `v1.0.0`
             fields: Fields to select on each release instead of the defaults, by name, e.g. ["id", "databaseId", "author"] (an object field such as `author` comes with its default sub-selection)
         """
-        return self._run("get", {"owner": owner, "repo": repo, "tag": tag, "fields": fields})
+        return self._run("get", {"owner": owner, "repo": repo, "tag": tag, "fields": fields})  # type: ignore[no-any-return]
 
 
 class GithubIssues(Entity):
@@ -409,7 +415,7 @@ class GithubIssues(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "issues"
 
-    async def list(self, *, owner: str, repo: str, states: Sequence[Literal["OPEN", "CLOSED"]] | None = None, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["id", "databaseId", "number", "title", "body", "state", "stateReason", "url", "locked", "createdAt", "updatedAt", "closedAt", "author", "assignees", "labels", "milestone", "comments"]] | None = None) -> ExecutionResult:
+    async def list(self, *, owner: str, repo: str, states: Sequence[Literal["OPEN", "CLOSED"]] | None = None, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["id", "databaseId", "number", "title", "body", "state", "stateReason", "url", "locked", "createdAt", "updatedAt", "closedAt", "author", "assignees", "labels", "milestone", "comments"]] | None = None) -> ExecutionResult[list[GithubIssue]]:
         """List issues. (github issues.list)
 
         Args:
@@ -420,9 +426,9 @@ class GithubIssues(Entity):
             after: Cursor from the previous page's `end_cursor`
             fields: Fields to select on each issue instead of the defaults, by name, e.g. ["id", "databaseId", "author"] (an object field such as `author` comes with its default sub-selection)
         """
-        return await self._run("list", {"owner": owner, "repo": repo, "states": states, "per_page": per_page, "after": after, "fields": fields})
+        return await self._run("list", {"owner": owner, "repo": repo, "states": states, "per_page": per_page, "after": after, "fields": fields})  # type: ignore[no-any-return]
 
-    async def get(self, *, owner: str, repo: str, number: int, fields: Sequence[Literal["id", "databaseId", "number", "title", "body", "state", "stateReason", "url", "locked", "createdAt", "updatedAt", "closedAt", "author", "assignees", "labels", "milestone", "comments"]] | None = None) -> ExecutionResult:
+    async def get(self, *, owner: str, repo: str, number: int, fields: Sequence[Literal["id", "databaseId", "number", "title", "body", "state", "stateReason", "url", "locked", "createdAt", "updatedAt", "closedAt", "author", "assignees", "labels", "milestone", "comments"]] | None = None) -> ExecutionResult[GithubIssue]:
         """Get an issue. (github issues.get)
 
         Args:
@@ -431,9 +437,9 @@ class GithubIssues(Entity):
             number: Issue, pull request, milestone or discussion number within the repository; 1..
             fields: Fields to select on each issue instead of the defaults, by name, e.g. ["id", "databaseId", "author"] (an object field such as `author` comes with its default sub-selection)
         """
-        return await self._run("get", {"owner": owner, "repo": repo, "number": number, "fields": fields})
+        return await self._run("get", {"owner": owner, "repo": repo, "number": number, "fields": fields})  # type: ignore[no-any-return]
 
-    async def search(self, *, query: str, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["id", "databaseId", "number", "title", "body", "state", "stateReason", "url", "locked", "createdAt", "updatedAt", "closedAt", "author", "assignees", "labels", "milestone", "comments"]] | None = None) -> ExecutionResult:
+    async def search(self, *, query: str, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["id", "databaseId", "number", "title", "body", "state", "stateReason", "url", "locked", "createdAt", "updatedAt", "closedAt", "author", "assignees", "labels", "milestone", "comments"]] | None = None) -> ExecutionResult[list[GithubIssue]]:
         """Search issues. (github issues.search)
 
         Args:
@@ -442,9 +448,9 @@ class GithubIssues(Entity):
             after: Cursor from the previous page's `end_cursor`
             fields: Fields to select on each issue instead of the defaults, by name, e.g. ["id", "databaseId", "author"] (an object field such as `author` comes with its default sub-selection)
         """
-        return await self._run("search", {"query": query, "per_page": per_page, "after": after, "fields": fields})
+        return await self._run("search", {"query": query, "per_page": per_page, "after": after, "fields": fields})  # type: ignore[no-any-return]
 
-    async def create(self, *, owner: str, repo: str, title: str, body: str | None = None, assignees: Sequence[str] | None = None, milestone: int | None = None, labels: Sequence[str] | None = None) -> ExecutionResult:
+    async def create(self, *, owner: str, repo: str, title: str, body: str | None = None, assignees: Sequence[str] | None = None, milestone: int | None = None, labels: Sequence[str] | None = None) -> ExecutionResult[GithubIssueCreate]:
         """Create an issue. (github issues.create)
 
         Args:
@@ -456,9 +462,9 @@ class GithubIssues(Entity):
             milestone: Number of the milestone to add the issue to
             labels: Label names (missing labels are created)
         """
-        return await self._run("create", {"owner": owner, "repo": repo, "title": title, "body": body, "assignees": assignees, "milestone": milestone, "labels": labels})
+        return await self._run("create", {"owner": owner, "repo": repo, "title": title, "body": body, "assignees": assignees, "milestone": milestone, "labels": labels})  # type: ignore[no-any-return]
 
-    async def update(self, *, owner: str, repo: str, issue_number: int, title: str | None = None, body: str | None = None, state: Literal["open", "closed"] | None = None, state_reason: Literal["completed", "not_planned", "duplicate", "reopened"] | None = None, assignees: Sequence[str] | None = None, milestone: int | None = None, labels: Sequence[str] | None = None) -> ExecutionResult:
+    async def update(self, *, owner: str, repo: str, issue_number: int, title: str | None = None, body: str | None = None, state: Literal["open", "closed"] | None = None, state_reason: Literal["completed", "not_planned", "duplicate", "reopened"] | None = None, assignees: Sequence[str] | None = None, milestone: int | None = None, labels: Sequence[str] | None = None) -> ExecutionResult[GithubIssueCreate]:
         """Update an issue. (github issues.update)
 
         Args:
@@ -473,7 +479,7 @@ class GithubIssues(Entity):
             milestone: Milestone number
             labels: Label names (replaces the current ones; an empty list clears them)
         """
-        return await self._run("update", {"owner": owner, "repo": repo, "issue_number": issue_number, "title": title, "body": body, "state": state, "state_reason": state_reason, "assignees": assignees, "milestone": milestone, "labels": labels})
+        return await self._run("update", {"owner": owner, "repo": repo, "issue_number": issue_number, "title": title, "body": body, "state": state, "state_reason": state_reason, "assignees": assignees, "milestone": milestone, "labels": labels})  # type: ignore[no-any-return]
 
 
 class SyncGithubIssues(SyncEntity):
@@ -482,7 +488,7 @@ class SyncGithubIssues(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "issues"
 
-    def list(self, *, owner: str, repo: str, states: Sequence[Literal["OPEN", "CLOSED"]] | None = None, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["id", "databaseId", "number", "title", "body", "state", "stateReason", "url", "locked", "createdAt", "updatedAt", "closedAt", "author", "assignees", "labels", "milestone", "comments"]] | None = None) -> ExecutionResult:
+    def list(self, *, owner: str, repo: str, states: Sequence[Literal["OPEN", "CLOSED"]] | None = None, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["id", "databaseId", "number", "title", "body", "state", "stateReason", "url", "locked", "createdAt", "updatedAt", "closedAt", "author", "assignees", "labels", "milestone", "comments"]] | None = None) -> ExecutionResult[list[GithubIssue]]:
         """List issues. (github issues.list)
 
         Args:
@@ -493,9 +499,9 @@ class SyncGithubIssues(SyncEntity):
             after: Cursor from the previous page's `end_cursor`
             fields: Fields to select on each issue instead of the defaults, by name, e.g. ["id", "databaseId", "author"] (an object field such as `author` comes with its default sub-selection)
         """
-        return self._run("list", {"owner": owner, "repo": repo, "states": states, "per_page": per_page, "after": after, "fields": fields})
+        return self._run("list", {"owner": owner, "repo": repo, "states": states, "per_page": per_page, "after": after, "fields": fields})  # type: ignore[no-any-return]
 
-    def get(self, *, owner: str, repo: str, number: int, fields: Sequence[Literal["id", "databaseId", "number", "title", "body", "state", "stateReason", "url", "locked", "createdAt", "updatedAt", "closedAt", "author", "assignees", "labels", "milestone", "comments"]] | None = None) -> ExecutionResult:
+    def get(self, *, owner: str, repo: str, number: int, fields: Sequence[Literal["id", "databaseId", "number", "title", "body", "state", "stateReason", "url", "locked", "createdAt", "updatedAt", "closedAt", "author", "assignees", "labels", "milestone", "comments"]] | None = None) -> ExecutionResult[GithubIssue]:
         """Get an issue. (github issues.get)
 
         Args:
@@ -504,9 +510,9 @@ class SyncGithubIssues(SyncEntity):
             number: Issue, pull request, milestone or discussion number within the repository; 1..
             fields: Fields to select on each issue instead of the defaults, by name, e.g. ["id", "databaseId", "author"] (an object field such as `author` comes with its default sub-selection)
         """
-        return self._run("get", {"owner": owner, "repo": repo, "number": number, "fields": fields})
+        return self._run("get", {"owner": owner, "repo": repo, "number": number, "fields": fields})  # type: ignore[no-any-return]
 
-    def search(self, *, query: str, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["id", "databaseId", "number", "title", "body", "state", "stateReason", "url", "locked", "createdAt", "updatedAt", "closedAt", "author", "assignees", "labels", "milestone", "comments"]] | None = None) -> ExecutionResult:
+    def search(self, *, query: str, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["id", "databaseId", "number", "title", "body", "state", "stateReason", "url", "locked", "createdAt", "updatedAt", "closedAt", "author", "assignees", "labels", "milestone", "comments"]] | None = None) -> ExecutionResult[list[GithubIssue]]:
         """Search issues. (github issues.search)
 
         Args:
@@ -515,9 +521,9 @@ class SyncGithubIssues(SyncEntity):
             after: Cursor from the previous page's `end_cursor`
             fields: Fields to select on each issue instead of the defaults, by name, e.g. ["id", "databaseId", "author"] (an object field such as `author` comes with its default sub-selection)
         """
-        return self._run("search", {"query": query, "per_page": per_page, "after": after, "fields": fields})
+        return self._run("search", {"query": query, "per_page": per_page, "after": after, "fields": fields})  # type: ignore[no-any-return]
 
-    def create(self, *, owner: str, repo: str, title: str, body: str | None = None, assignees: Sequence[str] | None = None, milestone: int | None = None, labels: Sequence[str] | None = None) -> ExecutionResult:
+    def create(self, *, owner: str, repo: str, title: str, body: str | None = None, assignees: Sequence[str] | None = None, milestone: int | None = None, labels: Sequence[str] | None = None) -> ExecutionResult[GithubIssueCreate]:
         """Create an issue. (github issues.create)
 
         Args:
@@ -529,9 +535,9 @@ class SyncGithubIssues(SyncEntity):
             milestone: Number of the milestone to add the issue to
             labels: Label names (missing labels are created)
         """
-        return self._run("create", {"owner": owner, "repo": repo, "title": title, "body": body, "assignees": assignees, "milestone": milestone, "labels": labels})
+        return self._run("create", {"owner": owner, "repo": repo, "title": title, "body": body, "assignees": assignees, "milestone": milestone, "labels": labels})  # type: ignore[no-any-return]
 
-    def update(self, *, owner: str, repo: str, issue_number: int, title: str | None = None, body: str | None = None, state: Literal["open", "closed"] | None = None, state_reason: Literal["completed", "not_planned", "duplicate", "reopened"] | None = None, assignees: Sequence[str] | None = None, milestone: int | None = None, labels: Sequence[str] | None = None) -> ExecutionResult:
+    def update(self, *, owner: str, repo: str, issue_number: int, title: str | None = None, body: str | None = None, state: Literal["open", "closed"] | None = None, state_reason: Literal["completed", "not_planned", "duplicate", "reopened"] | None = None, assignees: Sequence[str] | None = None, milestone: int | None = None, labels: Sequence[str] | None = None) -> ExecutionResult[GithubIssueCreate]:
         """Update an issue. (github issues.update)
 
         Args:
@@ -546,7 +552,7 @@ class SyncGithubIssues(SyncEntity):
             milestone: Milestone number
             labels: Label names (replaces the current ones; an empty list clears them)
         """
-        return self._run("update", {"owner": owner, "repo": repo, "issue_number": issue_number, "title": title, "body": body, "state": state, "state_reason": state_reason, "assignees": assignees, "milestone": milestone, "labels": labels})
+        return self._run("update", {"owner": owner, "repo": repo, "issue_number": issue_number, "title": title, "body": body, "state": state, "state_reason": state_reason, "assignees": assignees, "milestone": milestone, "labels": labels})  # type: ignore[no-any-return]
 
 
 class GithubComments(Entity):
@@ -555,7 +561,7 @@ class GithubComments(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "comments"
 
-    async def list(self, *, owner: str, repo: str, number: int, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["id", "databaseId", "body", "url", "createdAt", "updatedAt", "isMinimized", "minimizedReason", "authorAssociation", "author"]] | None = None) -> ExecutionResult:
+    async def list(self, *, owner: str, repo: str, number: int, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["id", "databaseId", "body", "url", "createdAt", "updatedAt", "isMinimized", "minimizedReason", "authorAssociation", "author"]] | None = None) -> ExecutionResult[list[GithubComment]]:
         """List issue comments. (github comments.list)
 
         Args:
@@ -566,18 +572,18 @@ class GithubComments(Entity):
             after: Cursor from the previous page's `end_cursor`
             fields: Fields to select on each comment instead of the defaults, by name, e.g. ["id", "databaseId", "author"] (an object field such as `author` comes with its default sub-selection)
         """
-        return await self._run("list", {"owner": owner, "repo": repo, "number": number, "per_page": per_page, "after": after, "fields": fields})
+        return await self._run("list", {"owner": owner, "repo": repo, "number": number, "per_page": per_page, "after": after, "fields": fields})  # type: ignore[no-any-return]
 
-    async def get(self, *, id: str, fields: Sequence[Literal["id", "databaseId", "body", "url", "createdAt", "updatedAt", "isMinimized", "minimizedReason", "authorAssociation", "author"]] | None = None) -> ExecutionResult:
+    async def get(self, *, id: str, fields: Sequence[Literal["id", "databaseId", "body", "url", "createdAt", "updatedAt", "isMinimized", "minimizedReason", "authorAssociation", "author"]] | None = None) -> ExecutionResult[GithubComment]:
         """Get an issue comment. (github comments.get)
 
         Args:
             id: Node id of the comment, e.g. `IC_kwDOABCD`
             fields: Fields to select on each comment instead of the defaults, by name, e.g. ["id", "databaseId", "author"] (an object field such as `author` comes with its default sub-selection)
         """
-        return await self._run("get", {"id": id, "fields": fields})
+        return await self._run("get", {"id": id, "fields": fields})  # type: ignore[no-any-return]
 
-    async def create(self, *, owner: str, repo: str, issue_number: int, body: str) -> ExecutionResult:
+    async def create(self, *, owner: str, repo: str, issue_number: int, body: str) -> ExecutionResult[GithubCommentCreate]:
         """Comment on an issue or pull request. (github comments.create)
 
         Args:
@@ -586,7 +592,7 @@ class GithubComments(Entity):
             issue_number: Issue (or pull request) number; 1..
             body: Comment text (Markdown)
         """
-        return await self._run("create", {"owner": owner, "repo": repo, "issue_number": issue_number, "body": body})
+        return await self._run("create", {"owner": owner, "repo": repo, "issue_number": issue_number, "body": body})  # type: ignore[no-any-return]
 
 
 class SyncGithubComments(SyncEntity):
@@ -595,7 +601,7 @@ class SyncGithubComments(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "comments"
 
-    def list(self, *, owner: str, repo: str, number: int, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["id", "databaseId", "body", "url", "createdAt", "updatedAt", "isMinimized", "minimizedReason", "authorAssociation", "author"]] | None = None) -> ExecutionResult:
+    def list(self, *, owner: str, repo: str, number: int, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["id", "databaseId", "body", "url", "createdAt", "updatedAt", "isMinimized", "minimizedReason", "authorAssociation", "author"]] | None = None) -> ExecutionResult[list[GithubComment]]:
         """List issue comments. (github comments.list)
 
         Args:
@@ -606,18 +612,18 @@ class SyncGithubComments(SyncEntity):
             after: Cursor from the previous page's `end_cursor`
             fields: Fields to select on each comment instead of the defaults, by name, e.g. ["id", "databaseId", "author"] (an object field such as `author` comes with its default sub-selection)
         """
-        return self._run("list", {"owner": owner, "repo": repo, "number": number, "per_page": per_page, "after": after, "fields": fields})
+        return self._run("list", {"owner": owner, "repo": repo, "number": number, "per_page": per_page, "after": after, "fields": fields})  # type: ignore[no-any-return]
 
-    def get(self, *, id: str, fields: Sequence[Literal["id", "databaseId", "body", "url", "createdAt", "updatedAt", "isMinimized", "minimizedReason", "authorAssociation", "author"]] | None = None) -> ExecutionResult:
+    def get(self, *, id: str, fields: Sequence[Literal["id", "databaseId", "body", "url", "createdAt", "updatedAt", "isMinimized", "minimizedReason", "authorAssociation", "author"]] | None = None) -> ExecutionResult[GithubComment]:
         """Get an issue comment. (github comments.get)
 
         Args:
             id: Node id of the comment, e.g. `IC_kwDOABCD`
             fields: Fields to select on each comment instead of the defaults, by name, e.g. ["id", "databaseId", "author"] (an object field such as `author` comes with its default sub-selection)
         """
-        return self._run("get", {"id": id, "fields": fields})
+        return self._run("get", {"id": id, "fields": fields})  # type: ignore[no-any-return]
 
-    def create(self, *, owner: str, repo: str, issue_number: int, body: str) -> ExecutionResult:
+    def create(self, *, owner: str, repo: str, issue_number: int, body: str) -> ExecutionResult[GithubCommentCreate]:
         """Comment on an issue or pull request. (github comments.create)
 
         Args:
@@ -626,7 +632,7 @@ class SyncGithubComments(SyncEntity):
             issue_number: Issue (or pull request) number; 1..
             body: Comment text (Markdown)
         """
-        return self._run("create", {"owner": owner, "repo": repo, "issue_number": issue_number, "body": body})
+        return self._run("create", {"owner": owner, "repo": repo, "issue_number": issue_number, "body": body})  # type: ignore[no-any-return]
 
 
 class GithubPullRequests(Entity):
@@ -635,7 +641,7 @@ class GithubPullRequests(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "pull_requests"
 
-    async def list(self, *, owner: str, repo: str, states: Sequence[Literal["OPEN", "CLOSED", "MERGED"]] | None = None, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["id", "databaseId", "number", "title", "body", "state", "isDraft", "url", "baseRefName", "headRefName", "merged", "mergedAt", "mergedBy", "closedAt", "createdAt", "updatedAt", "additions", "deletions", "changedFiles", "reviewDecision", "author", "assignees", "labels", "commits", "comments", "reviews"]] | None = None) -> ExecutionResult:
+    async def list(self, *, owner: str, repo: str, states: Sequence[Literal["OPEN", "CLOSED", "MERGED"]] | None = None, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["id", "databaseId", "number", "title", "body", "state", "isDraft", "url", "baseRefName", "headRefName", "merged", "mergedAt", "mergedBy", "closedAt", "createdAt", "updatedAt", "additions", "deletions", "changedFiles", "reviewDecision", "author", "assignees", "labels", "commits", "comments", "reviews"]] | None = None) -> ExecutionResult[list[GithubPullRequest]]:
         """List pull requests. (github pull_requests.list)
 
         Args:
@@ -646,9 +652,9 @@ class GithubPullRequests(Entity):
             after: Cursor from the previous page's `end_cursor`
             fields: Fields to select on each pull request instead of the defaults, by name, e.g. ["id", "databaseId", "mergedBy"] (an object field such as `mergedBy` comes with its default sub-selection)
         """
-        return await self._run("list", {"owner": owner, "repo": repo, "states": states, "per_page": per_page, "after": after, "fields": fields})
+        return await self._run("list", {"owner": owner, "repo": repo, "states": states, "per_page": per_page, "after": after, "fields": fields})  # type: ignore[no-any-return]
 
-    async def get(self, *, owner: str, repo: str, number: int, fields: Sequence[Literal["id", "databaseId", "number", "title", "body", "state", "isDraft", "url", "baseRefName", "headRefName", "merged", "mergedAt", "mergedBy", "closedAt", "createdAt", "updatedAt", "additions", "deletions", "changedFiles", "reviewDecision", "author", "assignees", "labels", "commits", "comments", "reviews"]] | None = None) -> ExecutionResult:
+    async def get(self, *, owner: str, repo: str, number: int, fields: Sequence[Literal["id", "databaseId", "number", "title", "body", "state", "isDraft", "url", "baseRefName", "headRefName", "merged", "mergedAt", "mergedBy", "closedAt", "createdAt", "updatedAt", "additions", "deletions", "changedFiles", "reviewDecision", "author", "assignees", "labels", "commits", "comments", "reviews"]] | None = None) -> ExecutionResult[GithubPullRequest]:
         """Get a pull request. (github pull_requests.get)
 
         Args:
@@ -657,9 +663,9 @@ class GithubPullRequests(Entity):
             number: Issue, pull request, milestone or discussion number within the repository; 1..
             fields: Fields to select on each pull request instead of the defaults, by name, e.g. ["id", "databaseId", "mergedBy"] (an object field such as `mergedBy` comes with its default sub-selection)
         """
-        return await self._run("get", {"owner": owner, "repo": repo, "number": number, "fields": fields})
+        return await self._run("get", {"owner": owner, "repo": repo, "number": number, "fields": fields})  # type: ignore[no-any-return]
 
-    async def search(self, *, query: str, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["id", "databaseId", "number", "title", "body", "state", "isDraft", "url", "baseRefName", "headRefName", "merged", "mergedAt", "mergedBy", "closedAt", "createdAt", "updatedAt", "additions", "deletions", "changedFiles", "reviewDecision", "author", "assignees", "labels", "commits", "comments", "reviews"]] | None = None) -> ExecutionResult:
+    async def search(self, *, query: str, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["id", "databaseId", "number", "title", "body", "state", "isDraft", "url", "baseRefName", "headRefName", "merged", "mergedAt", "mergedBy", "closedAt", "createdAt", "updatedAt", "additions", "deletions", "changedFiles", "reviewDecision", "author", "assignees", "labels", "commits", "comments", "reviews"]] | None = None) -> ExecutionResult[list[GithubPullRequest]]:
         """Search pull requests. (github pull_requests.search)
 
         Args:
@@ -668,9 +674,9 @@ class GithubPullRequests(Entity):
             after: Cursor from the previous page's `end_cursor`
             fields: Fields to select on each pull request instead of the defaults, by name, e.g. ["id", "databaseId", "mergedBy"] (an object field such as `mergedBy` comes with its default sub-selection)
         """
-        return await self._run("search", {"query": query, "per_page": per_page, "after": after, "fields": fields})
+        return await self._run("search", {"query": query, "per_page": per_page, "after": after, "fields": fields})  # type: ignore[no-any-return]
 
-    async def create(self, *, owner: str, repo: str, title: str, head: str, base: str, body: str | None = None, draft: bool | None = None, maintainer_can_modify: bool | None = None) -> ExecutionResult:
+    async def create(self, *, owner: str, repo: str, title: str, head: str, base: str, body: str | None = None, draft: bool | None = None, maintainer_can_modify: bool | None = None) -> ExecutionResult[GithubPullRequestCreate]:
         """Open a pull request. (github pull_requests.create)
 
         Args:
@@ -683,7 +689,7 @@ class GithubPullRequests(Entity):
             draft: Open as a draft
             maintainer_can_modify: Let maintainers of the base repository push to the head branch
         """
-        return await self._run("create", {"owner": owner, "repo": repo, "title": title, "head": head, "base": base, "body": body, "draft": draft, "maintainer_can_modify": maintainer_can_modify})
+        return await self._run("create", {"owner": owner, "repo": repo, "title": title, "head": head, "base": base, "body": body, "draft": draft, "maintainer_can_modify": maintainer_can_modify})  # type: ignore[no-any-return]
 
 
 class SyncGithubPullRequests(SyncEntity):
@@ -692,7 +698,7 @@ class SyncGithubPullRequests(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "pull_requests"
 
-    def list(self, *, owner: str, repo: str, states: Sequence[Literal["OPEN", "CLOSED", "MERGED"]] | None = None, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["id", "databaseId", "number", "title", "body", "state", "isDraft", "url", "baseRefName", "headRefName", "merged", "mergedAt", "mergedBy", "closedAt", "createdAt", "updatedAt", "additions", "deletions", "changedFiles", "reviewDecision", "author", "assignees", "labels", "commits", "comments", "reviews"]] | None = None) -> ExecutionResult:
+    def list(self, *, owner: str, repo: str, states: Sequence[Literal["OPEN", "CLOSED", "MERGED"]] | None = None, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["id", "databaseId", "number", "title", "body", "state", "isDraft", "url", "baseRefName", "headRefName", "merged", "mergedAt", "mergedBy", "closedAt", "createdAt", "updatedAt", "additions", "deletions", "changedFiles", "reviewDecision", "author", "assignees", "labels", "commits", "comments", "reviews"]] | None = None) -> ExecutionResult[list[GithubPullRequest]]:
         """List pull requests. (github pull_requests.list)
 
         Args:
@@ -703,9 +709,9 @@ class SyncGithubPullRequests(SyncEntity):
             after: Cursor from the previous page's `end_cursor`
             fields: Fields to select on each pull request instead of the defaults, by name, e.g. ["id", "databaseId", "mergedBy"] (an object field such as `mergedBy` comes with its default sub-selection)
         """
-        return self._run("list", {"owner": owner, "repo": repo, "states": states, "per_page": per_page, "after": after, "fields": fields})
+        return self._run("list", {"owner": owner, "repo": repo, "states": states, "per_page": per_page, "after": after, "fields": fields})  # type: ignore[no-any-return]
 
-    def get(self, *, owner: str, repo: str, number: int, fields: Sequence[Literal["id", "databaseId", "number", "title", "body", "state", "isDraft", "url", "baseRefName", "headRefName", "merged", "mergedAt", "mergedBy", "closedAt", "createdAt", "updatedAt", "additions", "deletions", "changedFiles", "reviewDecision", "author", "assignees", "labels", "commits", "comments", "reviews"]] | None = None) -> ExecutionResult:
+    def get(self, *, owner: str, repo: str, number: int, fields: Sequence[Literal["id", "databaseId", "number", "title", "body", "state", "isDraft", "url", "baseRefName", "headRefName", "merged", "mergedAt", "mergedBy", "closedAt", "createdAt", "updatedAt", "additions", "deletions", "changedFiles", "reviewDecision", "author", "assignees", "labels", "commits", "comments", "reviews"]] | None = None) -> ExecutionResult[GithubPullRequest]:
         """Get a pull request. (github pull_requests.get)
 
         Args:
@@ -714,9 +720,9 @@ class SyncGithubPullRequests(SyncEntity):
             number: Issue, pull request, milestone or discussion number within the repository; 1..
             fields: Fields to select on each pull request instead of the defaults, by name, e.g. ["id", "databaseId", "mergedBy"] (an object field such as `mergedBy` comes with its default sub-selection)
         """
-        return self._run("get", {"owner": owner, "repo": repo, "number": number, "fields": fields})
+        return self._run("get", {"owner": owner, "repo": repo, "number": number, "fields": fields})  # type: ignore[no-any-return]
 
-    def search(self, *, query: str, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["id", "databaseId", "number", "title", "body", "state", "isDraft", "url", "baseRefName", "headRefName", "merged", "mergedAt", "mergedBy", "closedAt", "createdAt", "updatedAt", "additions", "deletions", "changedFiles", "reviewDecision", "author", "assignees", "labels", "commits", "comments", "reviews"]] | None = None) -> ExecutionResult:
+    def search(self, *, query: str, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["id", "databaseId", "number", "title", "body", "state", "isDraft", "url", "baseRefName", "headRefName", "merged", "mergedAt", "mergedBy", "closedAt", "createdAt", "updatedAt", "additions", "deletions", "changedFiles", "reviewDecision", "author", "assignees", "labels", "commits", "comments", "reviews"]] | None = None) -> ExecutionResult[list[GithubPullRequest]]:
         """Search pull requests. (github pull_requests.search)
 
         Args:
@@ -725,9 +731,9 @@ class SyncGithubPullRequests(SyncEntity):
             after: Cursor from the previous page's `end_cursor`
             fields: Fields to select on each pull request instead of the defaults, by name, e.g. ["id", "databaseId", "mergedBy"] (an object field such as `mergedBy` comes with its default sub-selection)
         """
-        return self._run("search", {"query": query, "per_page": per_page, "after": after, "fields": fields})
+        return self._run("search", {"query": query, "per_page": per_page, "after": after, "fields": fields})  # type: ignore[no-any-return]
 
-    def create(self, *, owner: str, repo: str, title: str, head: str, base: str, body: str | None = None, draft: bool | None = None, maintainer_can_modify: bool | None = None) -> ExecutionResult:
+    def create(self, *, owner: str, repo: str, title: str, head: str, base: str, body: str | None = None, draft: bool | None = None, maintainer_can_modify: bool | None = None) -> ExecutionResult[GithubPullRequestCreate]:
         """Open a pull request. (github pull_requests.create)
 
         Args:
@@ -740,7 +746,7 @@ class SyncGithubPullRequests(SyncEntity):
             draft: Open as a draft
             maintainer_can_modify: Let maintainers of the base repository push to the head branch
         """
-        return self._run("create", {"owner": owner, "repo": repo, "title": title, "head": head, "base": base, "body": body, "draft": draft, "maintainer_can_modify": maintainer_can_modify})
+        return self._run("create", {"owner": owner, "repo": repo, "title": title, "head": head, "base": base, "body": body, "draft": draft, "maintainer_can_modify": maintainer_can_modify})  # type: ignore[no-any-return]
 
 
 class GithubReviews(Entity):
@@ -749,7 +755,7 @@ class GithubReviews(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "reviews"
 
-    async def list(self, *, owner: str, repo: str, number: int, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["id", "databaseId", "state", "body", "url", "submittedAt", "author", "comments"]] | None = None) -> ExecutionResult:
+    async def list(self, *, owner: str, repo: str, number: int, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["id", "databaseId", "state", "body", "url", "submittedAt", "author", "comments"]] | None = None) -> ExecutionResult[list[GithubReview]]:
         """List pull request reviews. (github reviews.list)
 
         Args:
@@ -760,7 +766,7 @@ class GithubReviews(Entity):
             after: Cursor from the previous page's `end_cursor`
             fields: Fields to select on each review instead of the defaults, by name, e.g. ["id", "databaseId", "author"] (an object field such as `author` comes with its default sub-selection)
         """
-        return await self._run("list", {"owner": owner, "repo": repo, "number": number, "per_page": per_page, "after": after, "fields": fields})
+        return await self._run("list", {"owner": owner, "repo": repo, "number": number, "per_page": per_page, "after": after, "fields": fields})  # type: ignore[no-any-return]
 
 
 class SyncGithubReviews(SyncEntity):
@@ -769,7 +775,7 @@ class SyncGithubReviews(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "reviews"
 
-    def list(self, *, owner: str, repo: str, number: int, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["id", "databaseId", "state", "body", "url", "submittedAt", "author", "comments"]] | None = None) -> ExecutionResult:
+    def list(self, *, owner: str, repo: str, number: int, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["id", "databaseId", "state", "body", "url", "submittedAt", "author", "comments"]] | None = None) -> ExecutionResult[list[GithubReview]]:
         """List pull request reviews. (github reviews.list)
 
         Args:
@@ -780,7 +786,7 @@ class SyncGithubReviews(SyncEntity):
             after: Cursor from the previous page's `end_cursor`
             fields: Fields to select on each review instead of the defaults, by name, e.g. ["id", "databaseId", "author"] (an object field such as `author` comes with its default sub-selection)
         """
-        return self._run("list", {"owner": owner, "repo": repo, "number": number, "per_page": per_page, "after": after, "fields": fields})
+        return self._run("list", {"owner": owner, "repo": repo, "number": number, "per_page": per_page, "after": after, "fields": fields})  # type: ignore[no-any-return]
 
 
 class GithubPrComments(Entity):
@@ -789,7 +795,7 @@ class GithubPrComments(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "pr_comments"
 
-    async def list(self, *, owner: str, repo: str, number: int, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["id", "databaseId", "body", "url", "createdAt", "updatedAt", "isMinimized", "minimizedReason", "authorAssociation", "author"]] | None = None) -> ExecutionResult:
+    async def list(self, *, owner: str, repo: str, number: int, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["id", "databaseId", "body", "url", "createdAt", "updatedAt", "isMinimized", "minimizedReason", "authorAssociation", "author"]] | None = None) -> ExecutionResult[list[GithubComment]]:
         """List pull request comments. (github pr_comments.list)
 
         Args:
@@ -800,16 +806,16 @@ class GithubPrComments(Entity):
             after: Cursor from the previous page's `end_cursor`
             fields: Fields to select on each comment instead of the defaults, by name, e.g. ["id", "databaseId", "author"] (an object field such as `author` comes with its default sub-selection)
         """
-        return await self._run("list", {"owner": owner, "repo": repo, "number": number, "per_page": per_page, "after": after, "fields": fields})
+        return await self._run("list", {"owner": owner, "repo": repo, "number": number, "per_page": per_page, "after": after, "fields": fields})  # type: ignore[no-any-return]
 
-    async def get(self, *, id: str, fields: Sequence[Literal["id", "databaseId", "body", "url", "createdAt", "updatedAt", "isMinimized", "minimizedReason", "authorAssociation", "author"]] | None = None) -> ExecutionResult:
+    async def get(self, *, id: str, fields: Sequence[Literal["id", "databaseId", "body", "url", "createdAt", "updatedAt", "isMinimized", "minimizedReason", "authorAssociation", "author"]] | None = None) -> ExecutionResult[GithubComment]:
         """Get a pull request comment. (github pr_comments.get)
 
         Args:
             id: Node id of the comment, e.g. `IC_kwDOABCD`
             fields: Fields to select on each comment instead of the defaults, by name, e.g. ["id", "databaseId", "author"] (an object field such as `author` comes with its default sub-selection)
         """
-        return await self._run("get", {"id": id, "fields": fields})
+        return await self._run("get", {"id": id, "fields": fields})  # type: ignore[no-any-return]
 
 
 class SyncGithubPrComments(SyncEntity):
@@ -818,7 +824,7 @@ class SyncGithubPrComments(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "pr_comments"
 
-    def list(self, *, owner: str, repo: str, number: int, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["id", "databaseId", "body", "url", "createdAt", "updatedAt", "isMinimized", "minimizedReason", "authorAssociation", "author"]] | None = None) -> ExecutionResult:
+    def list(self, *, owner: str, repo: str, number: int, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["id", "databaseId", "body", "url", "createdAt", "updatedAt", "isMinimized", "minimizedReason", "authorAssociation", "author"]] | None = None) -> ExecutionResult[list[GithubComment]]:
         """List pull request comments. (github pr_comments.list)
 
         Args:
@@ -829,16 +835,16 @@ class SyncGithubPrComments(SyncEntity):
             after: Cursor from the previous page's `end_cursor`
             fields: Fields to select on each comment instead of the defaults, by name, e.g. ["id", "databaseId", "author"] (an object field such as `author` comes with its default sub-selection)
         """
-        return self._run("list", {"owner": owner, "repo": repo, "number": number, "per_page": per_page, "after": after, "fields": fields})
+        return self._run("list", {"owner": owner, "repo": repo, "number": number, "per_page": per_page, "after": after, "fields": fields})  # type: ignore[no-any-return]
 
-    def get(self, *, id: str, fields: Sequence[Literal["id", "databaseId", "body", "url", "createdAt", "updatedAt", "isMinimized", "minimizedReason", "authorAssociation", "author"]] | None = None) -> ExecutionResult:
+    def get(self, *, id: str, fields: Sequence[Literal["id", "databaseId", "body", "url", "createdAt", "updatedAt", "isMinimized", "minimizedReason", "authorAssociation", "author"]] | None = None) -> ExecutionResult[GithubComment]:
         """Get a pull request comment. (github pr_comments.get)
 
         Args:
             id: Node id of the comment, e.g. `IC_kwDOABCD`
             fields: Fields to select on each comment instead of the defaults, by name, e.g. ["id", "databaseId", "author"] (an object field such as `author` comes with its default sub-selection)
         """
-        return self._run("get", {"id": id, "fields": fields})
+        return self._run("get", {"id": id, "fields": fields})  # type: ignore[no-any-return]
 
 
 class GithubLabels(Entity):
@@ -847,7 +853,7 @@ class GithubLabels(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "labels"
 
-    async def list(self, *, owner: str, repo: str, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["id", "name", "color", "description", "isDefault", "url", "createdAt", "issues", "pullRequests"]] | None = None) -> ExecutionResult:
+    async def list(self, *, owner: str, repo: str, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["id", "name", "color", "description", "isDefault", "url", "createdAt", "issues", "pullRequests"]] | None = None) -> ExecutionResult[list[GithubLabel]]:
         """List labels. (github labels.list)
 
         Args:
@@ -857,9 +863,9 @@ class GithubLabels(Entity):
             after: Cursor from the previous page's `end_cursor`
             fields: Fields to select on each label instead of the defaults, by name, e.g. ["id", "name", "issues"] (an object field such as `issues` comes with its default sub-selection)
         """
-        return await self._run("list", {"owner": owner, "repo": repo, "per_page": per_page, "after": after, "fields": fields})
+        return await self._run("list", {"owner": owner, "repo": repo, "per_page": per_page, "after": after, "fields": fields})  # type: ignore[no-any-return]
 
-    async def get(self, *, owner: str, repo: str, name: str, fields: Sequence[Literal["id", "name", "color", "description", "isDefault", "url", "createdAt", "issues", "pullRequests"]] | None = None) -> ExecutionResult:
+    async def get(self, *, owner: str, repo: str, name: str, fields: Sequence[Literal["id", "name", "color", "description", "isDefault", "url", "createdAt", "issues", "pullRequests"]] | None = None) -> ExecutionResult[GithubLabel]:
         """Get a label. (github labels.get)
 
         Args:
@@ -868,7 +874,7 @@ class GithubLabels(Entity):
             name: Label name, e.g. `bug`
             fields: Fields to select on each label instead of the defaults, by name, e.g. ["id", "name", "issues"] (an object field such as `issues` comes with its default sub-selection)
         """
-        return await self._run("get", {"owner": owner, "repo": repo, "name": name, "fields": fields})
+        return await self._run("get", {"owner": owner, "repo": repo, "name": name, "fields": fields})  # type: ignore[no-any-return]
 
 
 class SyncGithubLabels(SyncEntity):
@@ -877,7 +883,7 @@ class SyncGithubLabels(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "labels"
 
-    def list(self, *, owner: str, repo: str, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["id", "name", "color", "description", "isDefault", "url", "createdAt", "issues", "pullRequests"]] | None = None) -> ExecutionResult:
+    def list(self, *, owner: str, repo: str, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["id", "name", "color", "description", "isDefault", "url", "createdAt", "issues", "pullRequests"]] | None = None) -> ExecutionResult[list[GithubLabel]]:
         """List labels. (github labels.list)
 
         Args:
@@ -887,9 +893,9 @@ class SyncGithubLabels(SyncEntity):
             after: Cursor from the previous page's `end_cursor`
             fields: Fields to select on each label instead of the defaults, by name, e.g. ["id", "name", "issues"] (an object field such as `issues` comes with its default sub-selection)
         """
-        return self._run("list", {"owner": owner, "repo": repo, "per_page": per_page, "after": after, "fields": fields})
+        return self._run("list", {"owner": owner, "repo": repo, "per_page": per_page, "after": after, "fields": fields})  # type: ignore[no-any-return]
 
-    def get(self, *, owner: str, repo: str, name: str, fields: Sequence[Literal["id", "name", "color", "description", "isDefault", "url", "createdAt", "issues", "pullRequests"]] | None = None) -> ExecutionResult:
+    def get(self, *, owner: str, repo: str, name: str, fields: Sequence[Literal["id", "name", "color", "description", "isDefault", "url", "createdAt", "issues", "pullRequests"]] | None = None) -> ExecutionResult[GithubLabel]:
         """Get a label. (github labels.get)
 
         Args:
@@ -898,7 +904,7 @@ class SyncGithubLabels(SyncEntity):
             name: Label name, e.g. `bug`
             fields: Fields to select on each label instead of the defaults, by name, e.g. ["id", "name", "issues"] (an object field such as `issues` comes with its default sub-selection)
         """
-        return self._run("get", {"owner": owner, "repo": repo, "name": name, "fields": fields})
+        return self._run("get", {"owner": owner, "repo": repo, "name": name, "fields": fields})  # type: ignore[no-any-return]
 
 
 class GithubMilestones(Entity):
@@ -907,7 +913,7 @@ class GithubMilestones(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "milestones"
 
-    async def list(self, *, owner: str, repo: str, states: Sequence[Literal["OPEN", "CLOSED"]] | None = None, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["id", "number", "title", "description", "state", "url", "dueOn", "closedAt", "createdAt", "updatedAt", "progressPercentage", "issues", "pullRequests"]] | None = None) -> ExecutionResult:
+    async def list(self, *, owner: str, repo: str, states: Sequence[Literal["OPEN", "CLOSED"]] | None = None, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["id", "number", "title", "description", "state", "url", "dueOn", "closedAt", "createdAt", "updatedAt", "progressPercentage", "issues", "pullRequests"]] | None = None) -> ExecutionResult[list[GithubMilestone]]:
         """List milestones. (github milestones.list)
 
         Args:
@@ -918,9 +924,9 @@ class GithubMilestones(Entity):
             after: Cursor from the previous page's `end_cursor`
             fields: Fields to select on each milestone instead of the defaults, by name, e.g. ["id", "number", "issues"] (an object field such as `issues` comes with its default sub-selection)
         """
-        return await self._run("list", {"owner": owner, "repo": repo, "states": states, "per_page": per_page, "after": after, "fields": fields})
+        return await self._run("list", {"owner": owner, "repo": repo, "states": states, "per_page": per_page, "after": after, "fields": fields})  # type: ignore[no-any-return]
 
-    async def get(self, *, owner: str, repo: str, number: int, fields: Sequence[Literal["id", "number", "title", "description", "state", "url", "dueOn", "closedAt", "createdAt", "updatedAt", "progressPercentage", "issues", "pullRequests"]] | None = None) -> ExecutionResult:
+    async def get(self, *, owner: str, repo: str, number: int, fields: Sequence[Literal["id", "number", "title", "description", "state", "url", "dueOn", "closedAt", "createdAt", "updatedAt", "progressPercentage", "issues", "pullRequests"]] | None = None) -> ExecutionResult[GithubMilestone]:
         """Get a milestone. (github milestones.get)
 
         Args:
@@ -929,7 +935,7 @@ class GithubMilestones(Entity):
             number: Issue, pull request, milestone or discussion number within the repository; 1..
             fields: Fields to select on each milestone instead of the defaults, by name, e.g. ["id", "number", "issues"] (an object field such as `issues` comes with its default sub-selection)
         """
-        return await self._run("get", {"owner": owner, "repo": repo, "number": number, "fields": fields})
+        return await self._run("get", {"owner": owner, "repo": repo, "number": number, "fields": fields})  # type: ignore[no-any-return]
 
 
 class SyncGithubMilestones(SyncEntity):
@@ -938,7 +944,7 @@ class SyncGithubMilestones(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "milestones"
 
-    def list(self, *, owner: str, repo: str, states: Sequence[Literal["OPEN", "CLOSED"]] | None = None, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["id", "number", "title", "description", "state", "url", "dueOn", "closedAt", "createdAt", "updatedAt", "progressPercentage", "issues", "pullRequests"]] | None = None) -> ExecutionResult:
+    def list(self, *, owner: str, repo: str, states: Sequence[Literal["OPEN", "CLOSED"]] | None = None, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["id", "number", "title", "description", "state", "url", "dueOn", "closedAt", "createdAt", "updatedAt", "progressPercentage", "issues", "pullRequests"]] | None = None) -> ExecutionResult[list[GithubMilestone]]:
         """List milestones. (github milestones.list)
 
         Args:
@@ -949,9 +955,9 @@ class SyncGithubMilestones(SyncEntity):
             after: Cursor from the previous page's `end_cursor`
             fields: Fields to select on each milestone instead of the defaults, by name, e.g. ["id", "number", "issues"] (an object field such as `issues` comes with its default sub-selection)
         """
-        return self._run("list", {"owner": owner, "repo": repo, "states": states, "per_page": per_page, "after": after, "fields": fields})
+        return self._run("list", {"owner": owner, "repo": repo, "states": states, "per_page": per_page, "after": after, "fields": fields})  # type: ignore[no-any-return]
 
-    def get(self, *, owner: str, repo: str, number: int, fields: Sequence[Literal["id", "number", "title", "description", "state", "url", "dueOn", "closedAt", "createdAt", "updatedAt", "progressPercentage", "issues", "pullRequests"]] | None = None) -> ExecutionResult:
+    def get(self, *, owner: str, repo: str, number: int, fields: Sequence[Literal["id", "number", "title", "description", "state", "url", "dueOn", "closedAt", "createdAt", "updatedAt", "progressPercentage", "issues", "pullRequests"]] | None = None) -> ExecutionResult[GithubMilestone]:
         """Get a milestone. (github milestones.get)
 
         Args:
@@ -960,7 +966,7 @@ class SyncGithubMilestones(SyncEntity):
             number: Issue, pull request, milestone or discussion number within the repository; 1..
             fields: Fields to select on each milestone instead of the defaults, by name, e.g. ["id", "number", "issues"] (an object field such as `issues` comes with its default sub-selection)
         """
-        return self._run("get", {"owner": owner, "repo": repo, "number": number, "fields": fields})
+        return self._run("get", {"owner": owner, "repo": repo, "number": number, "fields": fields})  # type: ignore[no-any-return]
 
 
 class GithubOrganizations(Entity):
@@ -969,16 +975,16 @@ class GithubOrganizations(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "organizations"
 
-    async def get(self, *, org: str, fields: Sequence[Literal["id", "databaseId", "login", "name", "description", "email", "url", "websiteUrl", "location", "avatarUrl", "isVerified", "createdAt", "updatedAt", "repositories", "membersWithRole", "teams"]] | None = None) -> ExecutionResult:
+    async def get(self, *, org: str, fields: Sequence[Literal["id", "databaseId", "login", "name", "description", "email", "url", "websiteUrl", "location", "avatarUrl", "isVerified", "createdAt", "updatedAt", "repositories", "membersWithRole", "teams"]] | None = None) -> ExecutionResult[GithubOrganization]:
         """Get an organization. (github organizations.get)
 
         Args:
             org: Organization login
             fields: Fields to select on each organization instead of the defaults, by name, e.g. ["id", "databaseId", "repositories"] (an object field such as `repositories` comes with its default sub-selection)
         """
-        return await self._run("get", {"org": org, "fields": fields})
+        return await self._run("get", {"org": org, "fields": fields})  # type: ignore[no-any-return]
 
-    async def list(self, *, username: str, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["id", "databaseId", "login", "name", "description", "email", "url", "websiteUrl", "location", "avatarUrl", "isVerified", "createdAt", "updatedAt", "repositories", "membersWithRole", "teams"]] | None = None) -> ExecutionResult:
+    async def list(self, *, username: str, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["id", "databaseId", "login", "name", "description", "email", "url", "websiteUrl", "location", "avatarUrl", "isVerified", "createdAt", "updatedAt", "repositories", "membersWithRole", "teams"]] | None = None) -> ExecutionResult[list[GithubOrganization]]:
         """List a user's organizations. (github organizations.list)
 
         Args:
@@ -987,7 +993,7 @@ class GithubOrganizations(Entity):
             after: Cursor from the previous page's `end_cursor`
             fields: Fields to select on each organization instead of the defaults, by name, e.g. ["id", "databaseId", "repositories"] (an object field such as `repositories` comes with its default sub-selection)
         """
-        return await self._run("list", {"username": username, "per_page": per_page, "after": after, "fields": fields})
+        return await self._run("list", {"username": username, "per_page": per_page, "after": after, "fields": fields})  # type: ignore[no-any-return]
 
 
 class SyncGithubOrganizations(SyncEntity):
@@ -996,16 +1002,16 @@ class SyncGithubOrganizations(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "organizations"
 
-    def get(self, *, org: str, fields: Sequence[Literal["id", "databaseId", "login", "name", "description", "email", "url", "websiteUrl", "location", "avatarUrl", "isVerified", "createdAt", "updatedAt", "repositories", "membersWithRole", "teams"]] | None = None) -> ExecutionResult:
+    def get(self, *, org: str, fields: Sequence[Literal["id", "databaseId", "login", "name", "description", "email", "url", "websiteUrl", "location", "avatarUrl", "isVerified", "createdAt", "updatedAt", "repositories", "membersWithRole", "teams"]] | None = None) -> ExecutionResult[GithubOrganization]:
         """Get an organization. (github organizations.get)
 
         Args:
             org: Organization login
             fields: Fields to select on each organization instead of the defaults, by name, e.g. ["id", "databaseId", "repositories"] (an object field such as `repositories` comes with its default sub-selection)
         """
-        return self._run("get", {"org": org, "fields": fields})
+        return self._run("get", {"org": org, "fields": fields})  # type: ignore[no-any-return]
 
-    def list(self, *, username: str, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["id", "databaseId", "login", "name", "description", "email", "url", "websiteUrl", "location", "avatarUrl", "isVerified", "createdAt", "updatedAt", "repositories", "membersWithRole", "teams"]] | None = None) -> ExecutionResult:
+    def list(self, *, username: str, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["id", "databaseId", "login", "name", "description", "email", "url", "websiteUrl", "location", "avatarUrl", "isVerified", "createdAt", "updatedAt", "repositories", "membersWithRole", "teams"]] | None = None) -> ExecutionResult[list[GithubOrganization]]:
         """List a user's organizations. (github organizations.list)
 
         Args:
@@ -1014,7 +1020,7 @@ class SyncGithubOrganizations(SyncEntity):
             after: Cursor from the previous page's `end_cursor`
             fields: Fields to select on each organization instead of the defaults, by name, e.g. ["id", "databaseId", "repositories"] (an object field such as `repositories` comes with its default sub-selection)
         """
-        return self._run("list", {"username": username, "per_page": per_page, "after": after, "fields": fields})
+        return self._run("list", {"username": username, "per_page": per_page, "after": after, "fields": fields})  # type: ignore[no-any-return]
 
 
 class GithubUsers(Entity):
@@ -1023,16 +1029,16 @@ class GithubUsers(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "users"
 
-    async def get(self, *, username: str, fields: Sequence[Literal["id", "databaseId", "login", "name", "email", "bio", "company", "location", "url", "avatarUrl", "websiteUrl", "twitterUsername", "createdAt", "updatedAt", "followers", "following", "repositories"]] | None = None) -> ExecutionResult:
+    async def get(self, *, username: str, fields: Sequence[Literal["id", "databaseId", "login", "name", "email", "bio", "company", "location", "url", "avatarUrl", "websiteUrl", "twitterUsername", "createdAt", "updatedAt", "followers", "following", "repositories"]] | None = None) -> ExecutionResult[GithubUser]:
         """Get a user. (github users.get)
 
         Args:
             username: User login
             fields: Fields to select on each user instead of the defaults, by name, e.g. ["id", "databaseId", "followers"] (an object field such as `followers` comes with its default sub-selection)
         """
-        return await self._run("get", {"username": username, "fields": fields})
+        return await self._run("get", {"username": username, "fields": fields})  # type: ignore[no-any-return]
 
-    async def list(self, *, org: str, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["id", "databaseId", "login", "name", "email", "bio", "company", "location", "url", "avatarUrl", "websiteUrl", "twitterUsername", "createdAt", "updatedAt", "followers", "following", "repositories"]] | None = None) -> ExecutionResult:
+    async def list(self, *, org: str, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["id", "databaseId", "login", "name", "email", "bio", "company", "location", "url", "avatarUrl", "websiteUrl", "twitterUsername", "createdAt", "updatedAt", "followers", "following", "repositories"]] | None = None) -> ExecutionResult[list[GithubUser]]:
         """List organization members. (github users.list)
 
         Args:
@@ -1041,9 +1047,9 @@ class GithubUsers(Entity):
             after: Cursor from the previous page's `end_cursor`
             fields: Fields to select on each user instead of the defaults, by name, e.g. ["id", "databaseId", "followers"] (an object field such as `followers` comes with its default sub-selection)
         """
-        return await self._run("list", {"org": org, "per_page": per_page, "after": after, "fields": fields})
+        return await self._run("list", {"org": org, "per_page": per_page, "after": after, "fields": fields})  # type: ignore[no-any-return]
 
-    async def search(self, *, query: str, limit: int | None = None, after: str | None = None, fields: Sequence[Literal["id", "databaseId", "login", "name", "email", "bio", "company", "location", "url", "avatarUrl", "websiteUrl", "twitterUsername", "createdAt", "updatedAt", "followers", "following", "repositories"]] | None = None) -> ExecutionResult:
+    async def search(self, *, query: str, limit: int | None = None, after: str | None = None, fields: Sequence[Literal["id", "databaseId", "login", "name", "email", "bio", "company", "location", "url", "avatarUrl", "websiteUrl", "twitterUsername", "createdAt", "updatedAt", "followers", "following", "repositories"]] | None = None) -> ExecutionResult[list[GithubUser]]:
         """Search users. (github users.search)
 
         Args:
@@ -1052,7 +1058,7 @@ class GithubUsers(Entity):
             after: Cursor from the previous page's `end_cursor`
             fields: Fields to select on each user instead of the defaults, by name, e.g. ["id", "databaseId", "followers"] (an object field such as `followers` comes with its default sub-selection)
         """
-        return await self._run("search", {"query": query, "limit": limit, "after": after, "fields": fields})
+        return await self._run("search", {"query": query, "limit": limit, "after": after, "fields": fields})  # type: ignore[no-any-return]
 
 
 class SyncGithubUsers(SyncEntity):
@@ -1061,16 +1067,16 @@ class SyncGithubUsers(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "users"
 
-    def get(self, *, username: str, fields: Sequence[Literal["id", "databaseId", "login", "name", "email", "bio", "company", "location", "url", "avatarUrl", "websiteUrl", "twitterUsername", "createdAt", "updatedAt", "followers", "following", "repositories"]] | None = None) -> ExecutionResult:
+    def get(self, *, username: str, fields: Sequence[Literal["id", "databaseId", "login", "name", "email", "bio", "company", "location", "url", "avatarUrl", "websiteUrl", "twitterUsername", "createdAt", "updatedAt", "followers", "following", "repositories"]] | None = None) -> ExecutionResult[GithubUser]:
         """Get a user. (github users.get)
 
         Args:
             username: User login
             fields: Fields to select on each user instead of the defaults, by name, e.g. ["id", "databaseId", "followers"] (an object field such as `followers` comes with its default sub-selection)
         """
-        return self._run("get", {"username": username, "fields": fields})
+        return self._run("get", {"username": username, "fields": fields})  # type: ignore[no-any-return]
 
-    def list(self, *, org: str, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["id", "databaseId", "login", "name", "email", "bio", "company", "location", "url", "avatarUrl", "websiteUrl", "twitterUsername", "createdAt", "updatedAt", "followers", "following", "repositories"]] | None = None) -> ExecutionResult:
+    def list(self, *, org: str, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["id", "databaseId", "login", "name", "email", "bio", "company", "location", "url", "avatarUrl", "websiteUrl", "twitterUsername", "createdAt", "updatedAt", "followers", "following", "repositories"]] | None = None) -> ExecutionResult[list[GithubUser]]:
         """List organization members. (github users.list)
 
         Args:
@@ -1079,9 +1085,9 @@ class SyncGithubUsers(SyncEntity):
             after: Cursor from the previous page's `end_cursor`
             fields: Fields to select on each user instead of the defaults, by name, e.g. ["id", "databaseId", "followers"] (an object field such as `followers` comes with its default sub-selection)
         """
-        return self._run("list", {"org": org, "per_page": per_page, "after": after, "fields": fields})
+        return self._run("list", {"org": org, "per_page": per_page, "after": after, "fields": fields})  # type: ignore[no-any-return]
 
-    def search(self, *, query: str, limit: int | None = None, after: str | None = None, fields: Sequence[Literal["id", "databaseId", "login", "name", "email", "bio", "company", "location", "url", "avatarUrl", "websiteUrl", "twitterUsername", "createdAt", "updatedAt", "followers", "following", "repositories"]] | None = None) -> ExecutionResult:
+    def search(self, *, query: str, limit: int | None = None, after: str | None = None, fields: Sequence[Literal["id", "databaseId", "login", "name", "email", "bio", "company", "location", "url", "avatarUrl", "websiteUrl", "twitterUsername", "createdAt", "updatedAt", "followers", "following", "repositories"]] | None = None) -> ExecutionResult[list[GithubUser]]:
         """Search users. (github users.search)
 
         Args:
@@ -1090,7 +1096,7 @@ class SyncGithubUsers(SyncEntity):
             after: Cursor from the previous page's `end_cursor`
             fields: Fields to select on each user instead of the defaults, by name, e.g. ["id", "databaseId", "followers"] (an object field such as `followers` comes with its default sub-selection)
         """
-        return self._run("search", {"query": query, "limit": limit, "after": after, "fields": fields})
+        return self._run("search", {"query": query, "limit": limit, "after": after, "fields": fields})  # type: ignore[no-any-return]
 
 
 class GithubViewer(Entity):
@@ -1099,13 +1105,13 @@ class GithubViewer(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "viewer"
 
-    async def get(self, *, fields: Sequence[Literal["id", "databaseId", "login", "name", "email", "bio", "company", "location", "url", "avatarUrl", "websiteUrl", "twitterUsername", "createdAt", "updatedAt", "followers", "following", "repositories"]] | None = None) -> ExecutionResult:
+    async def get(self, *, fields: Sequence[Literal["id", "databaseId", "login", "name", "email", "bio", "company", "location", "url", "avatarUrl", "websiteUrl", "twitterUsername", "createdAt", "updatedAt", "followers", "following", "repositories"]] | None = None) -> ExecutionResult[GithubUser]:
         """Get the authenticated user. (github viewer.get)
 
         Args:
             fields: Fields to select on each user instead of the defaults, by name, e.g. ["id", "databaseId", "followers"] (an object field such as `followers` comes with its default sub-selection)
         """
-        return await self._run("get", {"fields": fields})
+        return await self._run("get", {"fields": fields})  # type: ignore[no-any-return]
 
 
 class SyncGithubViewer(SyncEntity):
@@ -1114,13 +1120,13 @@ class SyncGithubViewer(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "viewer"
 
-    def get(self, *, fields: Sequence[Literal["id", "databaseId", "login", "name", "email", "bio", "company", "location", "url", "avatarUrl", "websiteUrl", "twitterUsername", "createdAt", "updatedAt", "followers", "following", "repositories"]] | None = None) -> ExecutionResult:
+    def get(self, *, fields: Sequence[Literal["id", "databaseId", "login", "name", "email", "bio", "company", "location", "url", "avatarUrl", "websiteUrl", "twitterUsername", "createdAt", "updatedAt", "followers", "following", "repositories"]] | None = None) -> ExecutionResult[GithubUser]:
         """Get the authenticated user. (github viewer.get)
 
         Args:
             fields: Fields to select on each user instead of the defaults, by name, e.g. ["id", "databaseId", "followers"] (an object field such as `followers` comes with its default sub-selection)
         """
-        return self._run("get", {"fields": fields})
+        return self._run("get", {"fields": fields})  # type: ignore[no-any-return]
 
 
 class GithubTeams(Entity):
@@ -1129,7 +1135,7 @@ class GithubTeams(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "teams"
 
-    async def list(self, *, org: str, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["id", "databaseId", "slug", "name", "description", "privacy", "url", "createdAt", "updatedAt", "parentTeam", "members", "repositories"]] | None = None) -> ExecutionResult:
+    async def list(self, *, org: str, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["id", "databaseId", "slug", "name", "description", "privacy", "url", "createdAt", "updatedAt", "parentTeam", "members", "repositories"]] | None = None) -> ExecutionResult[list[GithubTeam]]:
         """List teams. (github teams.list)
 
         Args:
@@ -1138,9 +1144,9 @@ class GithubTeams(Entity):
             after: Cursor from the previous page's `end_cursor`
             fields: Fields to select on each team instead of the defaults, by name, e.g. ["id", "databaseId", "parentTeam"] (an object field such as `parentTeam` comes with its default sub-selection)
         """
-        return await self._run("list", {"org": org, "per_page": per_page, "after": after, "fields": fields})
+        return await self._run("list", {"org": org, "per_page": per_page, "after": after, "fields": fields})  # type: ignore[no-any-return]
 
-    async def get(self, *, org: str, team_slug: str, fields: Sequence[Literal["id", "databaseId", "slug", "name", "description", "privacy", "url", "createdAt", "updatedAt", "parentTeam", "members", "repositories"]] | None = None) -> ExecutionResult:
+    async def get(self, *, org: str, team_slug: str, fields: Sequence[Literal["id", "databaseId", "slug", "name", "description", "privacy", "url", "createdAt", "updatedAt", "parentTeam", "members", "repositories"]] | None = None) -> ExecutionResult[GithubTeam]:
         """Get a team. (github teams.get)
 
         Args:
@@ -1148,7 +1154,7 @@ class GithubTeams(Entity):
             team_slug: Team slug, e.g. `core-team`
             fields: Fields to select on each team instead of the defaults, by name, e.g. ["id", "databaseId", "parentTeam"] (an object field such as `parentTeam` comes with its default sub-selection)
         """
-        return await self._run("get", {"org": org, "team_slug": team_slug, "fields": fields})
+        return await self._run("get", {"org": org, "team_slug": team_slug, "fields": fields})  # type: ignore[no-any-return]
 
 
 class SyncGithubTeams(SyncEntity):
@@ -1157,7 +1163,7 @@ class SyncGithubTeams(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "teams"
 
-    def list(self, *, org: str, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["id", "databaseId", "slug", "name", "description", "privacy", "url", "createdAt", "updatedAt", "parentTeam", "members", "repositories"]] | None = None) -> ExecutionResult:
+    def list(self, *, org: str, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["id", "databaseId", "slug", "name", "description", "privacy", "url", "createdAt", "updatedAt", "parentTeam", "members", "repositories"]] | None = None) -> ExecutionResult[list[GithubTeam]]:
         """List teams. (github teams.list)
 
         Args:
@@ -1166,9 +1172,9 @@ class SyncGithubTeams(SyncEntity):
             after: Cursor from the previous page's `end_cursor`
             fields: Fields to select on each team instead of the defaults, by name, e.g. ["id", "databaseId", "parentTeam"] (an object field such as `parentTeam` comes with its default sub-selection)
         """
-        return self._run("list", {"org": org, "per_page": per_page, "after": after, "fields": fields})
+        return self._run("list", {"org": org, "per_page": per_page, "after": after, "fields": fields})  # type: ignore[no-any-return]
 
-    def get(self, *, org: str, team_slug: str, fields: Sequence[Literal["id", "databaseId", "slug", "name", "description", "privacy", "url", "createdAt", "updatedAt", "parentTeam", "members", "repositories"]] | None = None) -> ExecutionResult:
+    def get(self, *, org: str, team_slug: str, fields: Sequence[Literal["id", "databaseId", "slug", "name", "description", "privacy", "url", "createdAt", "updatedAt", "parentTeam", "members", "repositories"]] | None = None) -> ExecutionResult[GithubTeam]:
         """Get a team. (github teams.get)
 
         Args:
@@ -1176,7 +1182,7 @@ class SyncGithubTeams(SyncEntity):
             team_slug: Team slug, e.g. `core-team`
             fields: Fields to select on each team instead of the defaults, by name, e.g. ["id", "databaseId", "parentTeam"] (an object field such as `parentTeam` comes with its default sub-selection)
         """
-        return self._run("get", {"org": org, "team_slug": team_slug, "fields": fields})
+        return self._run("get", {"org": org, "team_slug": team_slug, "fields": fields})  # type: ignore[no-any-return]
 
 
 class GithubStargazers(Entity):
@@ -1185,7 +1191,7 @@ class GithubStargazers(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "stargazers"
 
-    async def list(self, *, owner: str, repo: str, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["starredAt", "node"]] | None = None) -> ExecutionResult:
+    async def list(self, *, owner: str, repo: str, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["starredAt", "node"]] | None = None) -> ExecutionResult[list[GithubStargazer]]:
         """List stargazers. (github stargazers.list)
 
         Args:
@@ -1195,7 +1201,7 @@ class GithubStargazers(Entity):
             after: Cursor from the previous page's `end_cursor`
             fields: Fields to select on each stargazer instead of the defaults, by name, e.g. ["starredAt", "node"] (an object field such as `node` comes with its default sub-selection)
         """
-        return await self._run("list", {"owner": owner, "repo": repo, "per_page": per_page, "after": after, "fields": fields})
+        return await self._run("list", {"owner": owner, "repo": repo, "per_page": per_page, "after": after, "fields": fields})  # type: ignore[no-any-return]
 
 
 class SyncGithubStargazers(SyncEntity):
@@ -1204,7 +1210,7 @@ class SyncGithubStargazers(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "stargazers"
 
-    def list(self, *, owner: str, repo: str, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["starredAt", "node"]] | None = None) -> ExecutionResult:
+    def list(self, *, owner: str, repo: str, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["starredAt", "node"]] | None = None) -> ExecutionResult[list[GithubStargazer]]:
         """List stargazers. (github stargazers.list)
 
         Args:
@@ -1214,7 +1220,7 @@ class SyncGithubStargazers(SyncEntity):
             after: Cursor from the previous page's `end_cursor`
             fields: Fields to select on each stargazer instead of the defaults, by name, e.g. ["starredAt", "node"] (an object field such as `node` comes with its default sub-selection)
         """
-        return self._run("list", {"owner": owner, "repo": repo, "per_page": per_page, "after": after, "fields": fields})
+        return self._run("list", {"owner": owner, "repo": repo, "per_page": per_page, "after": after, "fields": fields})  # type: ignore[no-any-return]
 
 
 class GithubProjects(Entity):
@@ -1223,7 +1229,7 @@ class GithubProjects(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "projects"
 
-    async def list(self, *, org: str, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["id", "number", "title", "shortDescription", "url", "public", "closed", "createdAt", "updatedAt", "creator", "items"]] | None = None) -> ExecutionResult:
+    async def list(self, *, org: str, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["id", "number", "title", "shortDescription", "url", "public", "closed", "createdAt", "updatedAt", "creator", "items"]] | None = None) -> ExecutionResult[list[GithubProject]]:
         """List projects. (github projects.list)
 
         Args:
@@ -1232,9 +1238,9 @@ class GithubProjects(Entity):
             after: Cursor from the previous page's `end_cursor`
             fields: Fields to select on each project instead of the defaults, by name, e.g. ["id", "number", "creator"] (an object field such as `creator` comes with its default sub-selection)
         """
-        return await self._run("list", {"org": org, "per_page": per_page, "after": after, "fields": fields})
+        return await self._run("list", {"org": org, "per_page": per_page, "after": after, "fields": fields})  # type: ignore[no-any-return]
 
-    async def get(self, *, org: str, project_number: int, fields: Sequence[Literal["id", "number", "title", "shortDescription", "readme", "url", "public", "closed", "createdAt", "updatedAt", "creator", "items", "fields"]] | None = None) -> ExecutionResult:
+    async def get(self, *, org: str, project_number: int, fields: Sequence[Literal["id", "number", "title", "shortDescription", "readme", "url", "public", "closed", "createdAt", "updatedAt", "creator", "items", "fields"]] | None = None) -> ExecutionResult[GithubProject]:
         """Get a project. (github projects.get)
 
         Args:
@@ -1242,7 +1248,7 @@ class GithubProjects(Entity):
             project_number: Project number (from its URL or `projects.list`); 1..
             fields: Fields to select on each project detail instead of the defaults, by name, e.g. ["id", "number", "creator"] (an object field such as `creator` comes with its default sub-selection)
         """
-        return await self._run("get", {"org": org, "project_number": project_number, "fields": fields})
+        return await self._run("get", {"org": org, "project_number": project_number, "fields": fields})  # type: ignore[no-any-return]
 
 
 class SyncGithubProjects(SyncEntity):
@@ -1251,7 +1257,7 @@ class SyncGithubProjects(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "projects"
 
-    def list(self, *, org: str, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["id", "number", "title", "shortDescription", "url", "public", "closed", "createdAt", "updatedAt", "creator", "items"]] | None = None) -> ExecutionResult:
+    def list(self, *, org: str, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["id", "number", "title", "shortDescription", "url", "public", "closed", "createdAt", "updatedAt", "creator", "items"]] | None = None) -> ExecutionResult[list[GithubProject]]:
         """List projects. (github projects.list)
 
         Args:
@@ -1260,9 +1266,9 @@ class SyncGithubProjects(SyncEntity):
             after: Cursor from the previous page's `end_cursor`
             fields: Fields to select on each project instead of the defaults, by name, e.g. ["id", "number", "creator"] (an object field such as `creator` comes with its default sub-selection)
         """
-        return self._run("list", {"org": org, "per_page": per_page, "after": after, "fields": fields})
+        return self._run("list", {"org": org, "per_page": per_page, "after": after, "fields": fields})  # type: ignore[no-any-return]
 
-    def get(self, *, org: str, project_number: int, fields: Sequence[Literal["id", "number", "title", "shortDescription", "readme", "url", "public", "closed", "createdAt", "updatedAt", "creator", "items", "fields"]] | None = None) -> ExecutionResult:
+    def get(self, *, org: str, project_number: int, fields: Sequence[Literal["id", "number", "title", "shortDescription", "readme", "url", "public", "closed", "createdAt", "updatedAt", "creator", "items", "fields"]] | None = None) -> ExecutionResult[GithubProject]:
         """Get a project. (github projects.get)
 
         Args:
@@ -1270,7 +1276,7 @@ class SyncGithubProjects(SyncEntity):
             project_number: Project number (from its URL or `projects.list`); 1..
             fields: Fields to select on each project detail instead of the defaults, by name, e.g. ["id", "number", "creator"] (an object field such as `creator` comes with its default sub-selection)
         """
-        return self._run("get", {"org": org, "project_number": project_number, "fields": fields})
+        return self._run("get", {"org": org, "project_number": project_number, "fields": fields})  # type: ignore[no-any-return]
 
 
 class GithubProjectItems(Entity):
@@ -1279,7 +1285,7 @@ class GithubProjectItems(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "project_items"
 
-    async def list(self, *, org: str, project_number: int, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["id", "type", "isArchived", "createdAt", "updatedAt", "content", "fieldValues"]] | None = None) -> ExecutionResult:
+    async def list(self, *, org: str, project_number: int, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["id", "type", "isArchived", "createdAt", "updatedAt", "content", "fieldValues"]] | None = None) -> ExecutionResult[list[GithubProjectItem]]:
         """List project items. (github project_items.list)
 
         Args:
@@ -1289,7 +1295,7 @@ class GithubProjectItems(Entity):
             after: Cursor from the previous page's `end_cursor`
             fields: Fields to select on each project item instead of the defaults, by name, e.g. ["id", "type", "content"] (an object field such as `content` comes with its default sub-selection)
         """
-        return await self._run("list", {"org": org, "project_number": project_number, "per_page": per_page, "after": after, "fields": fields})
+        return await self._run("list", {"org": org, "project_number": project_number, "per_page": per_page, "after": after, "fields": fields})  # type: ignore[no-any-return]
 
 
 class SyncGithubProjectItems(SyncEntity):
@@ -1298,7 +1304,7 @@ class SyncGithubProjectItems(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "project_items"
 
-    def list(self, *, org: str, project_number: int, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["id", "type", "isArchived", "createdAt", "updatedAt", "content", "fieldValues"]] | None = None) -> ExecutionResult:
+    def list(self, *, org: str, project_number: int, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["id", "type", "isArchived", "createdAt", "updatedAt", "content", "fieldValues"]] | None = None) -> ExecutionResult[list[GithubProjectItem]]:
         """List project items. (github project_items.list)
 
         Args:
@@ -1308,7 +1314,7 @@ class SyncGithubProjectItems(SyncEntity):
             after: Cursor from the previous page's `end_cursor`
             fields: Fields to select on each project item instead of the defaults, by name, e.g. ["id", "type", "content"] (an object field such as `content` comes with its default sub-selection)
         """
-        return self._run("list", {"org": org, "project_number": project_number, "per_page": per_page, "after": after, "fields": fields})
+        return self._run("list", {"org": org, "project_number": project_number, "per_page": per_page, "after": after, "fields": fields})  # type: ignore[no-any-return]
 
 
 class GithubDiscussions(Entity):
@@ -1317,7 +1323,7 @@ class GithubDiscussions(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "discussions"
 
-    async def list(self, *, owner: str, repo: str, states: Sequence[Literal["OPEN", "CLOSED"]] | None = None, answered: bool | None = None, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["id", "databaseId", "number", "title", "body", "url", "closed", "closedAt", "stateReason", "locked", "isAnswered", "answerChosenAt", "upvoteCount", "createdAt", "updatedAt", "author", "category", "answer", "labels", "comments"]] | None = None) -> ExecutionResult:
+    async def list(self, *, owner: str, repo: str, states: Sequence[Literal["OPEN", "CLOSED"]] | None = None, answered: bool | None = None, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["id", "databaseId", "number", "title", "body", "url", "closed", "closedAt", "stateReason", "locked", "isAnswered", "answerChosenAt", "upvoteCount", "createdAt", "updatedAt", "author", "category", "answer", "labels", "comments"]] | None = None) -> ExecutionResult[list[GithubDiscussion]]:
         """List discussions. (github discussions.list)
 
         Args:
@@ -1329,9 +1335,9 @@ class GithubDiscussions(Entity):
             after: Cursor from the previous page's `end_cursor`
             fields: Fields to select on each discussion instead of the defaults, by name, e.g. ["id", "databaseId", "author"] (an object field such as `author` comes with its default sub-selection)
         """
-        return await self._run("list", {"owner": owner, "repo": repo, "states": states, "answered": answered, "per_page": per_page, "after": after, "fields": fields})
+        return await self._run("list", {"owner": owner, "repo": repo, "states": states, "answered": answered, "per_page": per_page, "after": after, "fields": fields})  # type: ignore[no-any-return]
 
-    async def get(self, *, owner: str, repo: str, number: int, fields: Sequence[Literal["id", "databaseId", "number", "title", "body", "url", "closed", "closedAt", "stateReason", "locked", "isAnswered", "answerChosenAt", "upvoteCount", "createdAt", "updatedAt", "author", "category", "answer", "labels", "comments"]] | None = None) -> ExecutionResult:
+    async def get(self, *, owner: str, repo: str, number: int, fields: Sequence[Literal["id", "databaseId", "number", "title", "body", "url", "closed", "closedAt", "stateReason", "locked", "isAnswered", "answerChosenAt", "upvoteCount", "createdAt", "updatedAt", "author", "category", "answer", "labels", "comments"]] | None = None) -> ExecutionResult[GithubDiscussion]:
         """Get a discussion. (github discussions.get)
 
         Args:
@@ -1340,9 +1346,9 @@ class GithubDiscussions(Entity):
             number: Issue, pull request, milestone or discussion number within the repository; 1..
             fields: Fields to select on each discussion instead of the defaults, by name, e.g. ["id", "databaseId", "author"] (an object field such as `author` comes with its default sub-selection)
         """
-        return await self._run("get", {"owner": owner, "repo": repo, "number": number, "fields": fields})
+        return await self._run("get", {"owner": owner, "repo": repo, "number": number, "fields": fields})  # type: ignore[no-any-return]
 
-    async def search(self, *, query: str, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["id", "databaseId", "number", "title", "body", "url", "closed", "closedAt", "stateReason", "locked", "isAnswered", "answerChosenAt", "upvoteCount", "createdAt", "updatedAt", "author", "category", "answer", "labels", "comments"]] | None = None) -> ExecutionResult:
+    async def search(self, *, query: str, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["id", "databaseId", "number", "title", "body", "url", "closed", "closedAt", "stateReason", "locked", "isAnswered", "answerChosenAt", "upvoteCount", "createdAt", "updatedAt", "author", "category", "answer", "labels", "comments"]] | None = None) -> ExecutionResult[list[GithubDiscussion]]:
         """Search discussions. (github discussions.search)
 
         Args:
@@ -1351,7 +1357,7 @@ class GithubDiscussions(Entity):
             after: Cursor from the previous page's `end_cursor`
             fields: Fields to select on each discussion instead of the defaults, by name, e.g. ["id", "databaseId", "author"] (an object field such as `author` comes with its default sub-selection)
         """
-        return await self._run("search", {"query": query, "per_page": per_page, "after": after, "fields": fields})
+        return await self._run("search", {"query": query, "per_page": per_page, "after": after, "fields": fields})  # type: ignore[no-any-return]
 
 
 class SyncGithubDiscussions(SyncEntity):
@@ -1360,7 +1366,7 @@ class SyncGithubDiscussions(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "discussions"
 
-    def list(self, *, owner: str, repo: str, states: Sequence[Literal["OPEN", "CLOSED"]] | None = None, answered: bool | None = None, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["id", "databaseId", "number", "title", "body", "url", "closed", "closedAt", "stateReason", "locked", "isAnswered", "answerChosenAt", "upvoteCount", "createdAt", "updatedAt", "author", "category", "answer", "labels", "comments"]] | None = None) -> ExecutionResult:
+    def list(self, *, owner: str, repo: str, states: Sequence[Literal["OPEN", "CLOSED"]] | None = None, answered: bool | None = None, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["id", "databaseId", "number", "title", "body", "url", "closed", "closedAt", "stateReason", "locked", "isAnswered", "answerChosenAt", "upvoteCount", "createdAt", "updatedAt", "author", "category", "answer", "labels", "comments"]] | None = None) -> ExecutionResult[list[GithubDiscussion]]:
         """List discussions. (github discussions.list)
 
         Args:
@@ -1372,9 +1378,9 @@ class SyncGithubDiscussions(SyncEntity):
             after: Cursor from the previous page's `end_cursor`
             fields: Fields to select on each discussion instead of the defaults, by name, e.g. ["id", "databaseId", "author"] (an object field such as `author` comes with its default sub-selection)
         """
-        return self._run("list", {"owner": owner, "repo": repo, "states": states, "answered": answered, "per_page": per_page, "after": after, "fields": fields})
+        return self._run("list", {"owner": owner, "repo": repo, "states": states, "answered": answered, "per_page": per_page, "after": after, "fields": fields})  # type: ignore[no-any-return]
 
-    def get(self, *, owner: str, repo: str, number: int, fields: Sequence[Literal["id", "databaseId", "number", "title", "body", "url", "closed", "closedAt", "stateReason", "locked", "isAnswered", "answerChosenAt", "upvoteCount", "createdAt", "updatedAt", "author", "category", "answer", "labels", "comments"]] | None = None) -> ExecutionResult:
+    def get(self, *, owner: str, repo: str, number: int, fields: Sequence[Literal["id", "databaseId", "number", "title", "body", "url", "closed", "closedAt", "stateReason", "locked", "isAnswered", "answerChosenAt", "upvoteCount", "createdAt", "updatedAt", "author", "category", "answer", "labels", "comments"]] | None = None) -> ExecutionResult[GithubDiscussion]:
         """Get a discussion. (github discussions.get)
 
         Args:
@@ -1383,9 +1389,9 @@ class SyncGithubDiscussions(SyncEntity):
             number: Issue, pull request, milestone or discussion number within the repository; 1..
             fields: Fields to select on each discussion instead of the defaults, by name, e.g. ["id", "databaseId", "author"] (an object field such as `author` comes with its default sub-selection)
         """
-        return self._run("get", {"owner": owner, "repo": repo, "number": number, "fields": fields})
+        return self._run("get", {"owner": owner, "repo": repo, "number": number, "fields": fields})  # type: ignore[no-any-return]
 
-    def search(self, *, query: str, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["id", "databaseId", "number", "title", "body", "url", "closed", "closedAt", "stateReason", "locked", "isAnswered", "answerChosenAt", "upvoteCount", "createdAt", "updatedAt", "author", "category", "answer", "labels", "comments"]] | None = None) -> ExecutionResult:
+    def search(self, *, query: str, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["id", "databaseId", "number", "title", "body", "url", "closed", "closedAt", "stateReason", "locked", "isAnswered", "answerChosenAt", "upvoteCount", "createdAt", "updatedAt", "author", "category", "answer", "labels", "comments"]] | None = None) -> ExecutionResult[list[GithubDiscussion]]:
         """Search discussions. (github discussions.search)
 
         Args:
@@ -1394,7 +1400,7 @@ class SyncGithubDiscussions(SyncEntity):
             after: Cursor from the previous page's `end_cursor`
             fields: Fields to select on each discussion instead of the defaults, by name, e.g. ["id", "databaseId", "author"] (an object field such as `author` comes with its default sub-selection)
         """
-        return self._run("search", {"query": query, "per_page": per_page, "after": after, "fields": fields})
+        return self._run("search", {"query": query, "per_page": per_page, "after": after, "fields": fields})  # type: ignore[no-any-return]
 
 
 class GithubFileContent(Entity):
@@ -1403,7 +1409,7 @@ class GithubFileContent(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "file_content"
 
-    async def get(self, *, owner: str, repo: str, path: str, ref: str | None = None, fields: Sequence[Literal["oid", "abbreviatedOid", "byteSize", "isBinary", "isTruncated", "text"]] | None = None) -> ExecutionResult:
+    async def get(self, *, owner: str, repo: str, path: str, ref: str | None = None, fields: Sequence[Literal["oid", "abbreviatedOid", "byteSize", "isBinary", "isTruncated", "text"]] | None = None) -> ExecutionResult[GithubFileContentRecord]:
         """Get a file's content. (github file_content.get)
 
         Args:
@@ -1413,7 +1419,7 @@ class GithubFileContent(Entity):
             ref: Branch, tag or commit SHA; the default branch when omitted; default "HEAD"
             fields: Fields to select on each blob instead of the defaults, by name, e.g. ["oid", "abbreviatedOid"]
         """
-        return await self._run("get", {"owner": owner, "repo": repo, "path": path, "ref": ref, "fields": fields})
+        return await self._run("get", {"owner": owner, "repo": repo, "path": path, "ref": ref, "fields": fields})  # type: ignore[no-any-return]
 
 
 class SyncGithubFileContent(SyncEntity):
@@ -1422,7 +1428,7 @@ class SyncGithubFileContent(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "file_content"
 
-    def get(self, *, owner: str, repo: str, path: str, ref: str | None = None, fields: Sequence[Literal["oid", "abbreviatedOid", "byteSize", "isBinary", "isTruncated", "text"]] | None = None) -> ExecutionResult:
+    def get(self, *, owner: str, repo: str, path: str, ref: str | None = None, fields: Sequence[Literal["oid", "abbreviatedOid", "byteSize", "isBinary", "isTruncated", "text"]] | None = None) -> ExecutionResult[GithubFileContentRecord]:
         """Get a file's content. (github file_content.get)
 
         Args:
@@ -1432,7 +1438,7 @@ class SyncGithubFileContent(SyncEntity):
             ref: Branch, tag or commit SHA; the default branch when omitted; default "HEAD"
             fields: Fields to select on each blob instead of the defaults, by name, e.g. ["oid", "abbreviatedOid"]
         """
-        return self._run("get", {"owner": owner, "repo": repo, "path": path, "ref": ref, "fields": fields})
+        return self._run("get", {"owner": owner, "repo": repo, "path": path, "ref": ref, "fields": fields})  # type: ignore[no-any-return]
 
 
 class GithubDirectoryContent(Entity):
@@ -1441,7 +1447,7 @@ class GithubDirectoryContent(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "directory_content"
 
-    async def list(self, *, owner: str, repo: str, path: str | None = None, ref: str | None = None, fields: Sequence[Literal["name", "path", "type", "mode", "oid", "size"]] | None = None) -> ExecutionResult:
+    async def list(self, *, owner: str, repo: str, path: str | None = None, ref: str | None = None, fields: Sequence[Literal["name", "path", "type", "mode", "oid", "size"]] | None = None) -> ExecutionResult[list[GithubDirectoryContentRecord]]:
         """List a directory. (github directory_content.list)
 
         Args:
@@ -1451,7 +1457,7 @@ class GithubDirectoryContent(Entity):
             ref: Branch, tag or commit SHA; the default branch when omitted; default "HEAD"
             fields: Fields to select on each tree entry instead of the defaults, by name, e.g. ["name", "path"]
         """
-        return await self._run("list", {"owner": owner, "repo": repo, "path": path, "ref": ref, "fields": fields})
+        return await self._run("list", {"owner": owner, "repo": repo, "path": path, "ref": ref, "fields": fields})  # type: ignore[no-any-return]
 
 
 class SyncGithubDirectoryContent(SyncEntity):
@@ -1460,7 +1466,7 @@ class SyncGithubDirectoryContent(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "directory_content"
 
-    def list(self, *, owner: str, repo: str, path: str | None = None, ref: str | None = None, fields: Sequence[Literal["name", "path", "type", "mode", "oid", "size"]] | None = None) -> ExecutionResult:
+    def list(self, *, owner: str, repo: str, path: str | None = None, ref: str | None = None, fields: Sequence[Literal["name", "path", "type", "mode", "oid", "size"]] | None = None) -> ExecutionResult[list[GithubDirectoryContentRecord]]:
         """List a directory. (github directory_content.list)
 
         Args:
@@ -1470,14 +1476,15 @@ class SyncGithubDirectoryContent(SyncEntity):
             ref: Branch, tag or commit SHA; the default branch when omitted; default "HEAD"
             fields: Fields to select on each tree entry instead of the defaults, by name, e.g. ["name", "path"]
         """
-        return self._run("list", {"owner": owner, "repo": repo, "path": path, "ref": ref, "fields": fields})
+        return self._run("list", {"owner": owner, "repo": repo, "path": path, "ref": ref, "fields": fields})  # type: ignore[no-any-return]
 
 
 class GithubConnector(Connector):
     """GitHub connector (``github``, definition ``ef69ef6e-aa7f-4af1-a01d-ef775033524e``).
 
     Local mode: ``GithubConnector(credentials={...}, config={...}, on_token_refresh=...)``;
-    hosted mode: ``connect("github", workspace_name=...)``.
+    hosted mode: ``GithubConnector(external_user_id=..., airbyte_client_id=..., airbyte_client_secret=...)``
+    or ``connect("github", workspace_name=...)``.
 
     Credentials, one of (* required):
     - Personal Access Token: personal_access_token*
@@ -1487,6 +1494,60 @@ class GithubConnector(Connector):
     """
 
     slug: ClassVar[str] = "github"
+    connector_name: ClassVar[str] = "GitHub"
+    connector_version: ClassVar[str] = "1.0.0"
+    _records_module: ClassVar[str] = "switchboard.connectors._records_github"
+    _records: ClassVar[dict[tuple[str, str], str]] = {
+        ("repositories", "get"): "GithubRepository",
+        ("repositories", "list"): "GithubRepository",
+        ("repositories", "search"): "GithubRepository",
+        ("org_repositories", "list"): "GithubRepository",
+        ("viewer_repositories", "list"): "GithubRepository",
+        ("branches", "list"): "GithubBranche",
+        ("branches", "get"): "GithubBranche",
+        ("commits", "list"): "GithubCommit",
+        ("commits", "get"): "GithubCommit",
+        ("tags", "list"): "GithubTag",
+        ("tags", "get"): "GithubTag",
+        ("releases", "list"): "GithubRelease",
+        ("releases", "get"): "GithubRelease",
+        ("issues", "list"): "GithubIssue",
+        ("issues", "get"): "GithubIssue",
+        ("issues", "search"): "GithubIssue",
+        ("issues", "create"): "GithubIssueCreate",
+        ("issues", "update"): "GithubIssueCreate",
+        ("comments", "list"): "GithubComment",
+        ("comments", "get"): "GithubComment",
+        ("comments", "create"): "GithubCommentCreate",
+        ("pull_requests", "list"): "GithubPullRequest",
+        ("pull_requests", "get"): "GithubPullRequest",
+        ("pull_requests", "search"): "GithubPullRequest",
+        ("pull_requests", "create"): "GithubPullRequestCreate",
+        ("reviews", "list"): "GithubReview",
+        ("pr_comments", "list"): "GithubComment",
+        ("pr_comments", "get"): "GithubComment",
+        ("labels", "list"): "GithubLabel",
+        ("labels", "get"): "GithubLabel",
+        ("milestones", "list"): "GithubMilestone",
+        ("milestones", "get"): "GithubMilestone",
+        ("organizations", "get"): "GithubOrganization",
+        ("organizations", "list"): "GithubOrganization",
+        ("users", "get"): "GithubUser",
+        ("users", "list"): "GithubUser",
+        ("users", "search"): "GithubUser",
+        ("viewer", "get"): "GithubUser",
+        ("teams", "list"): "GithubTeam",
+        ("teams", "get"): "GithubTeam",
+        ("stargazers", "list"): "GithubStargazer",
+        ("projects", "list"): "GithubProject",
+        ("projects", "get"): "GithubProject",
+        ("project_items", "list"): "GithubProjectItem",
+        ("discussions", "list"): "GithubDiscussion",
+        ("discussions", "get"): "GithubDiscussion",
+        ("discussions", "search"): "GithubDiscussion",
+        ("file_content", "get"): "GithubFileContentRecord",
+        ("directory_content", "list"): "GithubDirectoryContentRecord",
+    }
 
     @property
     def repositories(self) -> GithubRepositories:
@@ -1616,14 +1677,25 @@ class SyncGithubConnector(SyncConnector):
 
     def __init__(
         self,
-        credentials: Mapping[str, Any],
+        credentials: Mapping[str, Any] | None = None,
         config: Mapping[str, Any] | None = None,
         *,
         on_token_refresh: Any = None,
-        timeout: float | None = None,
+        connector_id: str | None = None,
+        workspace_name: str | None = None,
+        external_user_id: str | None = None,
+        **client: Unpack[ClientArgs],
     ) -> None:
         """Same arguments as ``GithubConnector``."""
-        self._async = GithubConnector(credentials, config, on_token_refresh=on_token_refresh, timeout=timeout)
+        self._async = GithubConnector(
+            credentials,
+            config,
+            on_token_refresh=on_token_refresh,
+            connector_id=connector_id,
+            workspace_name=workspace_name,
+            external_user_id=external_user_id,
+            **client,
+        )
 
     @property
     def repositories(self) -> SyncGithubRepositories:

@@ -4,11 +4,17 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from .._executor import Connector, Entity
 from .._sync import SyncConnector, SyncEntity
-from .._types import ExecutionResult
+from .._types import ExecutionResult, Record
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from ..hosted import ClientArgs
+    from ._records_gong import GongCall, GongCallTranscript, GongCallsExtensiveRecord, GongCoachingRecord, GongLibraryFolder, GongLibraryFolderContentRecord, GongSettingsScorecard, GongSettingsTracker, GongStatsActivityAggregateRecord, GongStatsActivityDayByDayRecord, GongStatsActivityScorecard, GongStatsInteractionRecord, GongUser, GongWorkspace
 
 __all__ = ["GongConnector", "SyncGongConnector"]
 
@@ -19,21 +25,21 @@ class GongUsers(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "users"
 
-    async def list(self, *, cursor: str | None = None) -> ExecutionResult:
+    async def list(self, *, cursor: str | None = None) -> ExecutionResult[list[GongUser]]:
         """List users. (gong users.list)
 
         Args:
             cursor: Cursor from the previous page's `cursor` meta, to fetch the next page
         """
-        return await self._run("list", {"cursor": cursor})
+        return await self._run("list", {"cursor": cursor})  # type: ignore[no-any-return]
 
-    async def get(self, *, id: str) -> ExecutionResult:
+    async def get(self, *, id: str) -> ExecutionResult[GongUser]:
         """Get a user. (gong users.get)
 
         Args:
             id: Gong's numeric user id (up to 20 digits)
         """
-        return await self._run("get", {"id": id})
+        return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
 
 class SyncGongUsers(SyncEntity):
@@ -42,21 +48,21 @@ class SyncGongUsers(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "users"
 
-    def list(self, *, cursor: str | None = None) -> ExecutionResult:
+    def list(self, *, cursor: str | None = None) -> ExecutionResult[list[GongUser]]:
         """List users. (gong users.list)
 
         Args:
             cursor: Cursor from the previous page's `cursor` meta, to fetch the next page
         """
-        return self._run("list", {"cursor": cursor})
+        return self._run("list", {"cursor": cursor})  # type: ignore[no-any-return]
 
-    def get(self, *, id: str) -> ExecutionResult:
+    def get(self, *, id: str) -> ExecutionResult[GongUser]:
         """Get a user. (gong users.get)
 
         Args:
             id: Gong's numeric user id (up to 20 digits)
         """
-        return self._run("get", {"id": id})
+        return self._run("get", {"id": id})  # type: ignore[no-any-return]
 
 
 class GongCalls(Entity):
@@ -65,23 +71,23 @@ class GongCalls(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "calls"
 
-    async def list(self, *, fromDateTime: str | None = None, toDateTime: str | None = None, cursor: str | None = None) -> ExecutionResult:
+    async def list(self, *, from_date_time: str | None = None, to_date_time: str | None = None, cursor: str | None = None) -> ExecutionResult[list[GongCall]]:
         """List calls. (gong calls.list)
 
         Args:
-            fromDateTime: ISO-8601 date-time, e.g. 2024-03-01T00:00:00Z; calls started on or after it
-            toDateTime: ISO-8601 date-time; calls started before it (exclusive)
+            from_date_time: ISO-8601 date-time, e.g. 2024-03-01T00:00:00Z; calls started on or after it
+            to_date_time: ISO-8601 date-time; calls started before it (exclusive)
             cursor: Cursor from the previous page's `cursor` meta, to fetch the next page
         """
-        return await self._run("list", {"fromDateTime": fromDateTime, "toDateTime": toDateTime, "cursor": cursor})
+        return await self._run("list", {"fromDateTime": from_date_time, "toDateTime": to_date_time, "cursor": cursor})  # type: ignore[no-any-return]
 
-    async def get(self, *, id: str) -> ExecutionResult:
+    async def get(self, *, id: str) -> ExecutionResult[GongCall]:
         """Get a call. (gong calls.get)
 
         Args:
             id: Gong's numeric call id (up to 20 digits)
         """
-        return await self._run("get", {"id": id})
+        return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
 
 class SyncGongCalls(SyncEntity):
@@ -90,23 +96,23 @@ class SyncGongCalls(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "calls"
 
-    def list(self, *, fromDateTime: str | None = None, toDateTime: str | None = None, cursor: str | None = None) -> ExecutionResult:
+    def list(self, *, from_date_time: str | None = None, to_date_time: str | None = None, cursor: str | None = None) -> ExecutionResult[list[GongCall]]:
         """List calls. (gong calls.list)
 
         Args:
-            fromDateTime: ISO-8601 date-time, e.g. 2024-03-01T00:00:00Z; calls started on or after it
-            toDateTime: ISO-8601 date-time; calls started before it (exclusive)
+            from_date_time: ISO-8601 date-time, e.g. 2024-03-01T00:00:00Z; calls started on or after it
+            to_date_time: ISO-8601 date-time; calls started before it (exclusive)
             cursor: Cursor from the previous page's `cursor` meta, to fetch the next page
         """
-        return self._run("list", {"fromDateTime": fromDateTime, "toDateTime": toDateTime, "cursor": cursor})
+        return self._run("list", {"fromDateTime": from_date_time, "toDateTime": to_date_time, "cursor": cursor})  # type: ignore[no-any-return]
 
-    def get(self, *, id: str) -> ExecutionResult:
+    def get(self, *, id: str) -> ExecutionResult[GongCall]:
         """Get a call. (gong calls.get)
 
         Args:
             id: Gong's numeric call id (up to 20 digits)
         """
-        return self._run("get", {"id": id})
+        return self._run("get", {"id": id})  # type: ignore[no-any-return]
 
 
 class GongCallsExtensive(Entity):
@@ -115,15 +121,15 @@ class GongCallsExtensive(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "calls_extensive"
 
-    async def list(self, *, filter: Mapping[str, Any] | None = None, contentSelector: Mapping[str, Any] | None = None, cursor: str | None = None) -> ExecutionResult:
+    async def list(self, *, filter: Mapping[str, Any] | None = None, content_selector: Mapping[str, Any] | None = None, cursor: str | None = None) -> ExecutionResult[list[GongCallsExtensiveRecord]]:
         """List calls with extensive data. (gong calls_extensive.list)
 
         Args:
             filter: Which calls: a date-time range and/or call ids, workspace, hosts. {} means all calls; default {}
-            contentSelector: Which parts of each call to return besides metaData
+            content_selector: Which parts of each call to return besides metaData
             cursor: Cursor from the previous page's `cursor` meta, to fetch the next page
         """
-        return await self._run("list", {"filter": filter, "contentSelector": contentSelector, "cursor": cursor})
+        return await self._run("list", {"filter": filter, "contentSelector": content_selector, "cursor": cursor})  # type: ignore[no-any-return]
 
 
 class SyncGongCallsExtensive(SyncEntity):
@@ -132,15 +138,15 @@ class SyncGongCallsExtensive(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "calls_extensive"
 
-    def list(self, *, filter: Mapping[str, Any] | None = None, contentSelector: Mapping[str, Any] | None = None, cursor: str | None = None) -> ExecutionResult:
+    def list(self, *, filter: Mapping[str, Any] | None = None, content_selector: Mapping[str, Any] | None = None, cursor: str | None = None) -> ExecutionResult[list[GongCallsExtensiveRecord]]:
         """List calls with extensive data. (gong calls_extensive.list)
 
         Args:
             filter: Which calls: a date-time range and/or call ids, workspace, hosts. {} means all calls; default {}
-            contentSelector: Which parts of each call to return besides metaData
+            content_selector: Which parts of each call to return besides metaData
             cursor: Cursor from the previous page's `cursor` meta, to fetch the next page
         """
-        return self._run("list", {"filter": filter, "contentSelector": contentSelector, "cursor": cursor})
+        return self._run("list", {"filter": filter, "contentSelector": content_selector, "cursor": cursor})  # type: ignore[no-any-return]
 
 
 class GongCallAudio(Entity):
@@ -149,14 +155,14 @@ class GongCallAudio(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "call_audio"
 
-    async def download(self, *, filter: Mapping[str, Any] | None = None, contentSelector: Mapping[str, Any] | None = None) -> ExecutionResult:
+    async def download(self, *, filter: Mapping[str, Any] | None = None, content_selector: Mapping[str, Any] | None = None) -> ExecutionResult[Record]:
         """Download call audio. (gong call_audio.download)
 
         Args:
             filter: The call to download: {"callIds": ["<call id>"]}
-            contentSelector: Always pass {"exposedFields": {"media": true}}: Gong gives no media URL otherwise; default {"exposedFields":{"media":true}}
+            content_selector: Always pass {"exposedFields": {"media": true}}: Gong gives no media URL otherwise; default {"exposedFields":{"media":true}}
         """
-        return await self._run("download", {"filter": filter, "contentSelector": contentSelector})
+        return await self._run("download", {"filter": filter, "contentSelector": content_selector})  # type: ignore[no-any-return]
 
 
 class SyncGongCallAudio(SyncEntity):
@@ -165,14 +171,14 @@ class SyncGongCallAudio(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "call_audio"
 
-    def download(self, *, filter: Mapping[str, Any] | None = None, contentSelector: Mapping[str, Any] | None = None) -> ExecutionResult:
+    def download(self, *, filter: Mapping[str, Any] | None = None, content_selector: Mapping[str, Any] | None = None) -> ExecutionResult[Record]:
         """Download call audio. (gong call_audio.download)
 
         Args:
             filter: The call to download: {"callIds": ["<call id>"]}
-            contentSelector: Always pass {"exposedFields": {"media": true}}: Gong gives no media URL otherwise; default {"exposedFields":{"media":true}}
+            content_selector: Always pass {"exposedFields": {"media": true}}: Gong gives no media URL otherwise; default {"exposedFields":{"media":true}}
         """
-        return self._run("download", {"filter": filter, "contentSelector": contentSelector})
+        return self._run("download", {"filter": filter, "contentSelector": content_selector})  # type: ignore[no-any-return]
 
 
 class GongCallVideo(Entity):
@@ -181,14 +187,14 @@ class GongCallVideo(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "call_video"
 
-    async def download(self, *, filter: Mapping[str, Any] | None = None, contentSelector: Mapping[str, Any] | None = None) -> ExecutionResult:
+    async def download(self, *, filter: Mapping[str, Any] | None = None, content_selector: Mapping[str, Any] | None = None) -> ExecutionResult[Record]:
         """Download call video. (gong call_video.download)
 
         Args:
             filter: The call to download: {"callIds": ["<call id>"]}
-            contentSelector: Always pass {"exposedFields": {"media": true}}: Gong gives no media URL otherwise; default {"exposedFields":{"media":true}}
+            content_selector: Always pass {"exposedFields": {"media": true}}: Gong gives no media URL otherwise; default {"exposedFields":{"media":true}}
         """
-        return await self._run("download", {"filter": filter, "contentSelector": contentSelector})
+        return await self._run("download", {"filter": filter, "contentSelector": content_selector})  # type: ignore[no-any-return]
 
 
 class SyncGongCallVideo(SyncEntity):
@@ -197,14 +203,14 @@ class SyncGongCallVideo(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "call_video"
 
-    def download(self, *, filter: Mapping[str, Any] | None = None, contentSelector: Mapping[str, Any] | None = None) -> ExecutionResult:
+    def download(self, *, filter: Mapping[str, Any] | None = None, content_selector: Mapping[str, Any] | None = None) -> ExecutionResult[Record]:
         """Download call video. (gong call_video.download)
 
         Args:
             filter: The call to download: {"callIds": ["<call id>"]}
-            contentSelector: Always pass {"exposedFields": {"media": true}}: Gong gives no media URL otherwise; default {"exposedFields":{"media":true}}
+            content_selector: Always pass {"exposedFields": {"media": true}}: Gong gives no media URL otherwise; default {"exposedFields":{"media":true}}
         """
-        return self._run("download", {"filter": filter, "contentSelector": contentSelector})
+        return self._run("download", {"filter": filter, "contentSelector": content_selector})  # type: ignore[no-any-return]
 
 
 class GongWorkspaces(Entity):
@@ -213,9 +219,9 @@ class GongWorkspaces(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "workspaces"
 
-    async def list(self) -> ExecutionResult:
+    async def list(self) -> ExecutionResult[list[GongWorkspace]]:
         """List workspaces. (gong workspaces.list)"""
-        return await self._run("list", {})
+        return await self._run("list", {})  # type: ignore[no-any-return]
 
 
 class SyncGongWorkspaces(SyncEntity):
@@ -224,9 +230,9 @@ class SyncGongWorkspaces(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "workspaces"
 
-    def list(self) -> ExecutionResult:
+    def list(self) -> ExecutionResult[list[GongWorkspace]]:
         """List workspaces. (gong workspaces.list)"""
-        return self._run("list", {})
+        return self._run("list", {})  # type: ignore[no-any-return]
 
 
 class GongCallTranscripts(Entity):
@@ -235,14 +241,14 @@ class GongCallTranscripts(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "call_transcripts"
 
-    async def list(self, *, filter: Mapping[str, Any] | None = None, cursor: str | None = None) -> ExecutionResult:
+    async def list(self, *, filter: Mapping[str, Any] | None = None, cursor: str | None = None) -> ExecutionResult[list[GongCallTranscript]]:
         """List call transcripts. (gong call_transcripts.list)
 
         Args:
             filter: Which calls: a date-time range and/or call ids, workspace. {} means all calls; default {}
             cursor: Cursor from the previous page's `cursor` meta, to fetch the next page
         """
-        return await self._run("list", {"filter": filter, "cursor": cursor})
+        return await self._run("list", {"filter": filter, "cursor": cursor})  # type: ignore[no-any-return]
 
 
 class SyncGongCallTranscripts(SyncEntity):
@@ -251,14 +257,14 @@ class SyncGongCallTranscripts(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "call_transcripts"
 
-    def list(self, *, filter: Mapping[str, Any] | None = None, cursor: str | None = None) -> ExecutionResult:
+    def list(self, *, filter: Mapping[str, Any] | None = None, cursor: str | None = None) -> ExecutionResult[list[GongCallTranscript]]:
         """List call transcripts. (gong call_transcripts.list)
 
         Args:
             filter: Which calls: a date-time range and/or call ids, workspace. {} means all calls; default {}
             cursor: Cursor from the previous page's `cursor` meta, to fetch the next page
         """
-        return self._run("list", {"filter": filter, "cursor": cursor})
+        return self._run("list", {"filter": filter, "cursor": cursor})  # type: ignore[no-any-return]
 
 
 class GongStatsActivityAggregate(Entity):
@@ -267,13 +273,13 @@ class GongStatsActivityAggregate(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "stats_activity_aggregate"
 
-    async def list(self, *, filter: Mapping[str, Any]) -> ExecutionResult:
+    async def list(self, *, filter: Mapping[str, Any]) -> ExecutionResult[list[GongStatsActivityAggregateRecord]]:
         """Aggregated user activity. (gong stats_activity_aggregate.list)
 
         Args:
             filter: Date range (company time zone) and optional users, e.g. {"fromDate": "2024-03-01", "toDate": "2024-04-01"}
         """
-        return await self._run("list", {"filter": filter})
+        return await self._run("list", {"filter": filter})  # type: ignore[no-any-return]
 
 
 class SyncGongStatsActivityAggregate(SyncEntity):
@@ -282,13 +288,13 @@ class SyncGongStatsActivityAggregate(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "stats_activity_aggregate"
 
-    def list(self, *, filter: Mapping[str, Any]) -> ExecutionResult:
+    def list(self, *, filter: Mapping[str, Any]) -> ExecutionResult[list[GongStatsActivityAggregateRecord]]:
         """Aggregated user activity. (gong stats_activity_aggregate.list)
 
         Args:
             filter: Date range (company time zone) and optional users, e.g. {"fromDate": "2024-03-01", "toDate": "2024-04-01"}
         """
-        return self._run("list", {"filter": filter})
+        return self._run("list", {"filter": filter})  # type: ignore[no-any-return]
 
 
 class GongStatsActivityDayByDay(Entity):
@@ -297,13 +303,13 @@ class GongStatsActivityDayByDay(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "stats_activity_day_by_day"
 
-    async def list(self, *, filter: Mapping[str, Any]) -> ExecutionResult:
+    async def list(self, *, filter: Mapping[str, Any]) -> ExecutionResult[list[GongStatsActivityDayByDayRecord]]:
         """Daily user activity. (gong stats_activity_day_by_day.list)
 
         Args:
             filter: Date range (company time zone) and optional users, e.g. {"fromDate": "2024-03-01", "toDate": "2024-04-01"}
         """
-        return await self._run("list", {"filter": filter})
+        return await self._run("list", {"filter": filter})  # type: ignore[no-any-return]
 
 
 class SyncGongStatsActivityDayByDay(SyncEntity):
@@ -312,13 +318,13 @@ class SyncGongStatsActivityDayByDay(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "stats_activity_day_by_day"
 
-    def list(self, *, filter: Mapping[str, Any]) -> ExecutionResult:
+    def list(self, *, filter: Mapping[str, Any]) -> ExecutionResult[list[GongStatsActivityDayByDayRecord]]:
         """Daily user activity. (gong stats_activity_day_by_day.list)
 
         Args:
             filter: Date range (company time zone) and optional users, e.g. {"fromDate": "2024-03-01", "toDate": "2024-04-01"}
         """
-        return self._run("list", {"filter": filter})
+        return self._run("list", {"filter": filter})  # type: ignore[no-any-return]
 
 
 class GongStatsInteraction(Entity):
@@ -327,13 +333,13 @@ class GongStatsInteraction(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "stats_interaction"
 
-    async def list(self, *, filter: Mapping[str, Any]) -> ExecutionResult:
+    async def list(self, *, filter: Mapping[str, Any]) -> ExecutionResult[list[GongStatsInteractionRecord]]:
         """Interaction statistics. (gong stats_interaction.list)
 
         Args:
             filter: Date range (company time zone) and optional users, e.g. {"fromDate": "2024-03-01", "toDate": "2024-04-01"}
         """
-        return await self._run("list", {"filter": filter})
+        return await self._run("list", {"filter": filter})  # type: ignore[no-any-return]
 
 
 class SyncGongStatsInteraction(SyncEntity):
@@ -342,13 +348,13 @@ class SyncGongStatsInteraction(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "stats_interaction"
 
-    def list(self, *, filter: Mapping[str, Any]) -> ExecutionResult:
+    def list(self, *, filter: Mapping[str, Any]) -> ExecutionResult[list[GongStatsInteractionRecord]]:
         """Interaction statistics. (gong stats_interaction.list)
 
         Args:
             filter: Date range (company time zone) and optional users, e.g. {"fromDate": "2024-03-01", "toDate": "2024-04-01"}
         """
-        return self._run("list", {"filter": filter})
+        return self._run("list", {"filter": filter})  # type: ignore[no-any-return]
 
 
 class GongSettingsScorecards(Entity):
@@ -357,13 +363,13 @@ class GongSettingsScorecards(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "settings_scorecards"
 
-    async def list(self, *, workspaceId: str | None = None) -> ExecutionResult:
+    async def list(self, *, workspace_id: str | None = None) -> ExecutionResult[list[GongSettingsScorecard]]:
         """List scorecard settings. (gong settings_scorecards.list)
 
         Args:
-            workspaceId: Only this workspace's items; all workspaces when omitted
+            workspace_id: Only this workspace's items; all workspaces when omitted
         """
-        return await self._run("list", {"workspaceId": workspaceId})
+        return await self._run("list", {"workspaceId": workspace_id})  # type: ignore[no-any-return]
 
 
 class SyncGongSettingsScorecards(SyncEntity):
@@ -372,13 +378,13 @@ class SyncGongSettingsScorecards(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "settings_scorecards"
 
-    def list(self, *, workspaceId: str | None = None) -> ExecutionResult:
+    def list(self, *, workspace_id: str | None = None) -> ExecutionResult[list[GongSettingsScorecard]]:
         """List scorecard settings. (gong settings_scorecards.list)
 
         Args:
-            workspaceId: Only this workspace's items; all workspaces when omitted
+            workspace_id: Only this workspace's items; all workspaces when omitted
         """
-        return self._run("list", {"workspaceId": workspaceId})
+        return self._run("list", {"workspaceId": workspace_id})  # type: ignore[no-any-return]
 
 
 class GongSettingsTrackers(Entity):
@@ -387,13 +393,13 @@ class GongSettingsTrackers(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "settings_trackers"
 
-    async def list(self, *, workspaceId: str | None = None) -> ExecutionResult:
+    async def list(self, *, workspace_id: str | None = None) -> ExecutionResult[list[GongSettingsTracker]]:
         """List keyword trackers. (gong settings_trackers.list)
 
         Args:
-            workspaceId: Only this workspace's items; all workspaces when omitted
+            workspace_id: Only this workspace's items; all workspaces when omitted
         """
-        return await self._run("list", {"workspaceId": workspaceId})
+        return await self._run("list", {"workspaceId": workspace_id})  # type: ignore[no-any-return]
 
 
 class SyncGongSettingsTrackers(SyncEntity):
@@ -402,13 +408,13 @@ class SyncGongSettingsTrackers(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "settings_trackers"
 
-    def list(self, *, workspaceId: str | None = None) -> ExecutionResult:
+    def list(self, *, workspace_id: str | None = None) -> ExecutionResult[list[GongSettingsTracker]]:
         """List keyword trackers. (gong settings_trackers.list)
 
         Args:
-            workspaceId: Only this workspace's items; all workspaces when omitted
+            workspace_id: Only this workspace's items; all workspaces when omitted
         """
-        return self._run("list", {"workspaceId": workspaceId})
+        return self._run("list", {"workspaceId": workspace_id})  # type: ignore[no-any-return]
 
 
 class GongLibraryFolders(Entity):
@@ -417,13 +423,13 @@ class GongLibraryFolders(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "library_folders"
 
-    async def list(self, *, workspaceId: str) -> ExecutionResult:
+    async def list(self, *, workspace_id: str) -> ExecutionResult[list[GongLibraryFolder]]:
         """List library folders. (gong library_folders.list)
 
         Args:
-            workspaceId: Workspace whose folders to list (see workspaces list)
+            workspace_id: Workspace whose folders to list (see workspaces list)
         """
-        return await self._run("list", {"workspaceId": workspaceId})
+        return await self._run("list", {"workspaceId": workspace_id})  # type: ignore[no-any-return]
 
 
 class SyncGongLibraryFolders(SyncEntity):
@@ -432,13 +438,13 @@ class SyncGongLibraryFolders(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "library_folders"
 
-    def list(self, *, workspaceId: str) -> ExecutionResult:
+    def list(self, *, workspace_id: str) -> ExecutionResult[list[GongLibraryFolder]]:
         """List library folders. (gong library_folders.list)
 
         Args:
-            workspaceId: Workspace whose folders to list (see workspaces list)
+            workspace_id: Workspace whose folders to list (see workspaces list)
         """
-        return self._run("list", {"workspaceId": workspaceId})
+        return self._run("list", {"workspaceId": workspace_id})  # type: ignore[no-any-return]
 
 
 class GongLibraryFolderContent(Entity):
@@ -447,14 +453,14 @@ class GongLibraryFolderContent(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "library_folder_content"
 
-    async def list(self, *, folderId: str, cursor: str | None = None) -> ExecutionResult:
+    async def list(self, *, folder_id: str, cursor: str | None = None) -> ExecutionResult[list[GongLibraryFolderContentRecord]]:
         """List calls in a library folder. (gong library_folder_content.list)
 
         Args:
-            folderId: Library folder id (see library_folders list)
+            folder_id: Library folder id (see library_folders list)
             cursor: Cursor from the previous page's `cursor` meta, to fetch the next page
         """
-        return await self._run("list", {"folderId": folderId, "cursor": cursor})
+        return await self._run("list", {"folderId": folder_id, "cursor": cursor})  # type: ignore[no-any-return]
 
 
 class SyncGongLibraryFolderContent(SyncEntity):
@@ -463,14 +469,14 @@ class SyncGongLibraryFolderContent(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "library_folder_content"
 
-    def list(self, *, folderId: str, cursor: str | None = None) -> ExecutionResult:
+    def list(self, *, folder_id: str, cursor: str | None = None) -> ExecutionResult[list[GongLibraryFolderContentRecord]]:
         """List calls in a library folder. (gong library_folder_content.list)
 
         Args:
-            folderId: Library folder id (see library_folders list)
+            folder_id: Library folder id (see library_folders list)
             cursor: Cursor from the previous page's `cursor` meta, to fetch the next page
         """
-        return self._run("list", {"folderId": folderId, "cursor": cursor})
+        return self._run("list", {"folderId": folder_id, "cursor": cursor})  # type: ignore[no-any-return]
 
 
 class GongCoaching(Entity):
@@ -479,7 +485,7 @@ class GongCoaching(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "coaching"
 
-    async def list(self, *, workspace_id: str, manager_id: str, from_: str, to: str) -> ExecutionResult:
+    async def list(self, *, workspace_id: str, manager_id: str, from_: str, to: str) -> ExecutionResult[list[GongCoachingRecord]]:
         """List coaching metrics. (gong coaching.list)
 
         Args:
@@ -488,7 +494,7 @@ class GongCoaching(Entity):
             from_: ISO-8601 date-time, e.g. 2024-01-01T00:00:00Z: start of the period
             to: ISO-8601 date-time: end of the period
         """
-        return await self._run("list", {"workspace-id": workspace_id, "manager-id": manager_id, "from": from_, "to": to})
+        return await self._run("list", {"workspace-id": workspace_id, "manager-id": manager_id, "from": from_, "to": to})  # type: ignore[no-any-return]
 
 
 class SyncGongCoaching(SyncEntity):
@@ -497,7 +503,7 @@ class SyncGongCoaching(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "coaching"
 
-    def list(self, *, workspace_id: str, manager_id: str, from_: str, to: str) -> ExecutionResult:
+    def list(self, *, workspace_id: str, manager_id: str, from_: str, to: str) -> ExecutionResult[list[GongCoachingRecord]]:
         """List coaching metrics. (gong coaching.list)
 
         Args:
@@ -506,7 +512,7 @@ class SyncGongCoaching(SyncEntity):
             from_: ISO-8601 date-time, e.g. 2024-01-01T00:00:00Z: start of the period
             to: ISO-8601 date-time: end of the period
         """
-        return self._run("list", {"workspace-id": workspace_id, "manager-id": manager_id, "from": from_, "to": to})
+        return self._run("list", {"workspace-id": workspace_id, "manager-id": manager_id, "from": from_, "to": to})  # type: ignore[no-any-return]
 
 
 class GongStatsActivityScorecards(Entity):
@@ -515,14 +521,14 @@ class GongStatsActivityScorecards(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "stats_activity_scorecards"
 
-    async def list(self, *, filter: Mapping[str, Any] | None = None, cursor: str | None = None) -> ExecutionResult:
+    async def list(self, *, filter: Mapping[str, Any] | None = None, cursor: str | None = None) -> ExecutionResult[list[GongStatsActivityScorecard]]:
         """List answered scorecards. (gong stats_activity_scorecards.list)
 
         Args:
             filter: Which answered scorecards; {} means all. Dates are YYYY-MM-DD in the company time zone; default {}
             cursor: Cursor from the previous page's `cursor` meta, to fetch the next page
         """
-        return await self._run("list", {"filter": filter, "cursor": cursor})
+        return await self._run("list", {"filter": filter, "cursor": cursor})  # type: ignore[no-any-return]
 
 
 class SyncGongStatsActivityScorecards(SyncEntity):
@@ -531,21 +537,22 @@ class SyncGongStatsActivityScorecards(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "stats_activity_scorecards"
 
-    def list(self, *, filter: Mapping[str, Any] | None = None, cursor: str | None = None) -> ExecutionResult:
+    def list(self, *, filter: Mapping[str, Any] | None = None, cursor: str | None = None) -> ExecutionResult[list[GongStatsActivityScorecard]]:
         """List answered scorecards. (gong stats_activity_scorecards.list)
 
         Args:
             filter: Which answered scorecards; {} means all. Dates are YYYY-MM-DD in the company time zone; default {}
             cursor: Cursor from the previous page's `cursor` meta, to fetch the next page
         """
-        return self._run("list", {"filter": filter, "cursor": cursor})
+        return self._run("list", {"filter": filter, "cursor": cursor})  # type: ignore[no-any-return]
 
 
 class GongConnector(Connector):
     """Gong connector (``gong``, definition ``32382e40-3b49-4b99-9c5c-4076501914e7``).
 
     Local mode: ``GongConnector(credentials={...}, config={...}, on_token_refresh=...)``;
-    hosted mode: ``connect("gong", workspace_name=...)``.
+    hosted mode: ``GongConnector(external_user_id=..., airbyte_client_id=..., airbyte_client_secret=...)``
+    or ``connect("gong", workspace_name=...)``.
 
     Credentials, one of (* required):
     - Access key: access_key*, access_key_secret*
@@ -555,6 +562,27 @@ class GongConnector(Connector):
     """
 
     slug: ClassVar[str] = "gong"
+    connector_name: ClassVar[str] = "Gong"
+    connector_version: ClassVar[str] = "2.0.0"
+    _records_module: ClassVar[str] = "switchboard.connectors._records_gong"
+    _records: ClassVar[dict[tuple[str, str], str]] = {
+        ("users", "list"): "GongUser",
+        ("users", "get"): "GongUser",
+        ("calls", "list"): "GongCall",
+        ("calls", "get"): "GongCall",
+        ("calls_extensive", "list"): "GongCallsExtensiveRecord",
+        ("workspaces", "list"): "GongWorkspace",
+        ("call_transcripts", "list"): "GongCallTranscript",
+        ("stats_activity_aggregate", "list"): "GongStatsActivityAggregateRecord",
+        ("stats_activity_day_by_day", "list"): "GongStatsActivityDayByDayRecord",
+        ("stats_interaction", "list"): "GongStatsInteractionRecord",
+        ("settings_scorecards", "list"): "GongSettingsScorecard",
+        ("settings_trackers", "list"): "GongSettingsTracker",
+        ("library_folders", "list"): "GongLibraryFolder",
+        ("library_folder_content", "list"): "GongLibraryFolderContentRecord",
+        ("coaching", "list"): "GongCoachingRecord",
+        ("stats_activity_scorecards", "list"): "GongStatsActivityScorecard",
+    }
 
     @property
     def users(self) -> GongUsers:
@@ -644,14 +672,25 @@ class SyncGongConnector(SyncConnector):
 
     def __init__(
         self,
-        credentials: Mapping[str, Any],
+        credentials: Mapping[str, Any] | None = None,
         config: Mapping[str, Any] | None = None,
         *,
         on_token_refresh: Any = None,
-        timeout: float | None = None,
+        connector_id: str | None = None,
+        workspace_name: str | None = None,
+        external_user_id: str | None = None,
+        **client: Unpack[ClientArgs],
     ) -> None:
         """Same arguments as ``GongConnector``."""
-        self._async = GongConnector(credentials, config, on_token_refresh=on_token_refresh, timeout=timeout)
+        self._async = GongConnector(
+            credentials,
+            config,
+            on_token_refresh=on_token_refresh,
+            connector_id=connector_id,
+            workspace_name=workspace_name,
+            external_user_id=external_user_id,
+            **client,
+        )
 
     @property
     def users(self) -> SyncGongUsers:

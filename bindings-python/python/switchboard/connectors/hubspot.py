@@ -4,11 +4,17 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from .._executor import Connector, Entity
 from .._sync import SyncConnector, SyncEntity
-from .._types import ExecutionResult
+from .._types import ExecutionResult, Record
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from ..hosted import ClientArgs
+    from ._records_hubspot import HubspotAssociation, HubspotAssociationCreate, HubspotCall, HubspotCompany, HubspotContact, HubspotDeal, HubspotEmail, HubspotMeeting, HubspotNote, HubspotObject, HubspotSchema, HubspotTask, HubspotTicket
 
 __all__ = ["HubspotConnector", "SyncHubspotConnector"]
 
@@ -19,62 +25,62 @@ class HubspotContacts(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "contacts"
 
-    async def list(self, *, limit: int | None = None, after: str | None = None, properties: str | None = None, propertiesWithHistory: str | None = None, associations: str | None = None, archived: bool | None = None) -> ExecutionResult:
+    async def list(self, *, limit: int | None = None, after: str | None = None, properties: str | None = None, properties_with_history: str | None = None, associations: str | None = None, archived: bool | None = None) -> ExecutionResult[list[HubspotContact]]:
         """List contacts. (hubspot contacts.list)
 
         Args:
             limit: Records per page (1-100); 1..100; default 10
             after: Paging cursor, the next_cursor (paging.next.after) of the previous page
             properties: Comma-separated property names to return, e.g. "email,firstname,lastname". Without it only a default set comes back
-            propertiesWithHistory: Comma-separated property names to return with their history of values (lowers the page size limit)
+            properties_with_history: Comma-separated property names to return with their history of values (lowers the page size limit)
             associations: Comma-separated object types whose associated record ids to include, e.g. "companies,deals"
             archived: true to read archived (deleted) records instead of live ones; default false
         """
-        return await self._run("list", {"limit": limit, "after": after, "properties": properties, "propertiesWithHistory": propertiesWithHistory, "associations": associations, "archived": archived})
+        return await self._run("list", {"limit": limit, "after": after, "properties": properties, "propertiesWithHistory": properties_with_history, "associations": associations, "archived": archived})  # type: ignore[no-any-return]
 
-    async def create(self, *, properties: Mapping[str, Any] | None = None, associations: Sequence[Mapping[str, Any]] | None = None) -> ExecutionResult:
+    async def create(self, *, properties: Mapping[str, Any] | None = None, associations: Sequence[Mapping[str, Any]] | None = None) -> ExecutionResult[HubspotContact]:
         """Create a contact. (hubspot contacts.create)
 
         Args:
             properties: Contact property values by internal name (any contact property, custom ones too). An empty string clears a value
             associations: Records to associate the new one with, each {to: {id}, types: [{associationCategory: HUBSPOT_DEFINED, associationTypeId}]}. Default type ids: contact to company 279, deal 4, ticket 15; company to contact 280, deal 342, ticket 340; deal to contact 3, company 341; ticket to contact 16, company 339; note/call/email/meeting/task to contact 202/194/198/200/204, company 190/182/186/188/192, deal 214/206/210/212/216, ticket 228/220/224/226/230
         """
-        return await self._run("create", {"properties": properties, "associations": associations})
+        return await self._run("create", {"properties": properties, "associations": associations})  # type: ignore[no-any-return]
 
-    async def get(self, *, contactId: str, properties: str | None = None, propertiesWithHistory: str | None = None, associations: str | None = None, idProperty: str | None = None, archived: bool | None = None) -> ExecutionResult:
+    async def get(self, *, contact_id: str, properties: str | None = None, properties_with_history: str | None = None, associations: str | None = None, id_property: str | None = None, archived: bool | None = None) -> ExecutionResult[HubspotContact]:
         """Get a contact. (hubspot contacts.get)
 
         Args:
-            contactId: Contact id (or the idProperty value)
+            contact_id: Contact id (or the idProperty value)
             properties: Comma-separated property names to return, e.g. "email,firstname,lastname". Without it only a default set comes back
-            propertiesWithHistory: Comma-separated property names to return with their history of values (lowers the page size limit)
+            properties_with_history: Comma-separated property names to return with their history of values (lowers the page size limit)
             associations: Comma-separated object types whose associated record ids to include, e.g. "companies,deals"
-            idProperty: A unique property (e.g. email for contacts) whose value the id param holds instead of the record id
+            id_property: A unique property (e.g. email for contacts) whose value the id param holds instead of the record id
             archived: true to read archived (deleted) records instead of live ones; default false
         """
-        return await self._run("get", {"contactId": contactId, "properties": properties, "propertiesWithHistory": propertiesWithHistory, "associations": associations, "idProperty": idProperty, "archived": archived})
+        return await self._run("get", {"contactId": contact_id, "properties": properties, "propertiesWithHistory": properties_with_history, "associations": associations, "idProperty": id_property, "archived": archived})  # type: ignore[no-any-return]
 
-    async def update(self, *, contactId: str, properties: Mapping[str, Any] | None = None) -> ExecutionResult:
+    async def update(self, *, contact_id: str, properties: Mapping[str, Any] | None = None) -> ExecutionResult[HubspotContact]:
         """Update a contact. (hubspot contacts.update)
 
         Args:
-            contactId: Contact id (or the idProperty value)
+            contact_id: Contact id (or the idProperty value)
             properties: Contact property values by internal name (any contact property, custom ones too). An empty string clears a value
         """
-        return await self._run("update", {"contactId": contactId, "properties": properties})
+        return await self._run("update", {"contactId": contact_id, "properties": properties})  # type: ignore[no-any-return]
 
-    async def search(self, *, filterGroups: Sequence[Mapping[str, Any]] | None = None, sorts: Sequence[Mapping[str, Any]] | None = None, query: str | None = None, properties: Sequence[str] | None = None, limit: int | None = None, after: str | None = None) -> ExecutionResult:
+    async def search(self, *, filter_groups: Sequence[Mapping[str, Any]] | None = None, sorts: Sequence[Mapping[str, Any]] | None = None, query: str | None = None, properties: Sequence[str] | None = None, limit: int | None = None, after: str | None = None) -> ExecutionResult[list[HubspotContact]]:
         """Search contacts. (hubspot contacts.search)
 
         Args:
-            filterGroups: Up to 5 groups of filters; a record matches when all filters of any one group match (at most 6 filters a group, 18 in all)
+            filter_groups: Up to 5 groups of filters; a record matches when all filters of any one group match (at most 6 filters a group, 18 in all)
             sorts: Sort order, e.g. [{"propertyName": "createdate", "direction": "DESCENDING"}]
             query: Text searched for in the default searchable properties
             properties: Property names to return for each record (a default set when absent)
             limit: Records per page (1-200); 1..200; default 10
             after: Paging cursor, the next_cursor of the previous page
         """
-        return await self._run("search", {"filterGroups": filterGroups, "sorts": sorts, "query": query, "properties": properties, "limit": limit, "after": after})
+        return await self._run("search", {"filterGroups": filter_groups, "sorts": sorts, "query": query, "properties": properties, "limit": limit, "after": after})  # type: ignore[no-any-return]
 
 
 class SyncHubspotContacts(SyncEntity):
@@ -83,62 +89,62 @@ class SyncHubspotContacts(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "contacts"
 
-    def list(self, *, limit: int | None = None, after: str | None = None, properties: str | None = None, propertiesWithHistory: str | None = None, associations: str | None = None, archived: bool | None = None) -> ExecutionResult:
+    def list(self, *, limit: int | None = None, after: str | None = None, properties: str | None = None, properties_with_history: str | None = None, associations: str | None = None, archived: bool | None = None) -> ExecutionResult[list[HubspotContact]]:
         """List contacts. (hubspot contacts.list)
 
         Args:
             limit: Records per page (1-100); 1..100; default 10
             after: Paging cursor, the next_cursor (paging.next.after) of the previous page
             properties: Comma-separated property names to return, e.g. "email,firstname,lastname". Without it only a default set comes back
-            propertiesWithHistory: Comma-separated property names to return with their history of values (lowers the page size limit)
+            properties_with_history: Comma-separated property names to return with their history of values (lowers the page size limit)
             associations: Comma-separated object types whose associated record ids to include, e.g. "companies,deals"
             archived: true to read archived (deleted) records instead of live ones; default false
         """
-        return self._run("list", {"limit": limit, "after": after, "properties": properties, "propertiesWithHistory": propertiesWithHistory, "associations": associations, "archived": archived})
+        return self._run("list", {"limit": limit, "after": after, "properties": properties, "propertiesWithHistory": properties_with_history, "associations": associations, "archived": archived})  # type: ignore[no-any-return]
 
-    def create(self, *, properties: Mapping[str, Any] | None = None, associations: Sequence[Mapping[str, Any]] | None = None) -> ExecutionResult:
+    def create(self, *, properties: Mapping[str, Any] | None = None, associations: Sequence[Mapping[str, Any]] | None = None) -> ExecutionResult[HubspotContact]:
         """Create a contact. (hubspot contacts.create)
 
         Args:
             properties: Contact property values by internal name (any contact property, custom ones too). An empty string clears a value
             associations: Records to associate the new one with, each {to: {id}, types: [{associationCategory: HUBSPOT_DEFINED, associationTypeId}]}. Default type ids: contact to company 279, deal 4, ticket 15; company to contact 280, deal 342, ticket 340; deal to contact 3, company 341; ticket to contact 16, company 339; note/call/email/meeting/task to contact 202/194/198/200/204, company 190/182/186/188/192, deal 214/206/210/212/216, ticket 228/220/224/226/230
         """
-        return self._run("create", {"properties": properties, "associations": associations})
+        return self._run("create", {"properties": properties, "associations": associations})  # type: ignore[no-any-return]
 
-    def get(self, *, contactId: str, properties: str | None = None, propertiesWithHistory: str | None = None, associations: str | None = None, idProperty: str | None = None, archived: bool | None = None) -> ExecutionResult:
+    def get(self, *, contact_id: str, properties: str | None = None, properties_with_history: str | None = None, associations: str | None = None, id_property: str | None = None, archived: bool | None = None) -> ExecutionResult[HubspotContact]:
         """Get a contact. (hubspot contacts.get)
 
         Args:
-            contactId: Contact id (or the idProperty value)
+            contact_id: Contact id (or the idProperty value)
             properties: Comma-separated property names to return, e.g. "email,firstname,lastname". Without it only a default set comes back
-            propertiesWithHistory: Comma-separated property names to return with their history of values (lowers the page size limit)
+            properties_with_history: Comma-separated property names to return with their history of values (lowers the page size limit)
             associations: Comma-separated object types whose associated record ids to include, e.g. "companies,deals"
-            idProperty: A unique property (e.g. email for contacts) whose value the id param holds instead of the record id
+            id_property: A unique property (e.g. email for contacts) whose value the id param holds instead of the record id
             archived: true to read archived (deleted) records instead of live ones; default false
         """
-        return self._run("get", {"contactId": contactId, "properties": properties, "propertiesWithHistory": propertiesWithHistory, "associations": associations, "idProperty": idProperty, "archived": archived})
+        return self._run("get", {"contactId": contact_id, "properties": properties, "propertiesWithHistory": properties_with_history, "associations": associations, "idProperty": id_property, "archived": archived})  # type: ignore[no-any-return]
 
-    def update(self, *, contactId: str, properties: Mapping[str, Any] | None = None) -> ExecutionResult:
+    def update(self, *, contact_id: str, properties: Mapping[str, Any] | None = None) -> ExecutionResult[HubspotContact]:
         """Update a contact. (hubspot contacts.update)
 
         Args:
-            contactId: Contact id (or the idProperty value)
+            contact_id: Contact id (or the idProperty value)
             properties: Contact property values by internal name (any contact property, custom ones too). An empty string clears a value
         """
-        return self._run("update", {"contactId": contactId, "properties": properties})
+        return self._run("update", {"contactId": contact_id, "properties": properties})  # type: ignore[no-any-return]
 
-    def search(self, *, filterGroups: Sequence[Mapping[str, Any]] | None = None, sorts: Sequence[Mapping[str, Any]] | None = None, query: str | None = None, properties: Sequence[str] | None = None, limit: int | None = None, after: str | None = None) -> ExecutionResult:
+    def search(self, *, filter_groups: Sequence[Mapping[str, Any]] | None = None, sorts: Sequence[Mapping[str, Any]] | None = None, query: str | None = None, properties: Sequence[str] | None = None, limit: int | None = None, after: str | None = None) -> ExecutionResult[list[HubspotContact]]:
         """Search contacts. (hubspot contacts.search)
 
         Args:
-            filterGroups: Up to 5 groups of filters; a record matches when all filters of any one group match (at most 6 filters a group, 18 in all)
+            filter_groups: Up to 5 groups of filters; a record matches when all filters of any one group match (at most 6 filters a group, 18 in all)
             sorts: Sort order, e.g. [{"propertyName": "createdate", "direction": "DESCENDING"}]
             query: Text searched for in the default searchable properties
             properties: Property names to return for each record (a default set when absent)
             limit: Records per page (1-200); 1..200; default 10
             after: Paging cursor, the next_cursor of the previous page
         """
-        return self._run("search", {"filterGroups": filterGroups, "sorts": sorts, "query": query, "properties": properties, "limit": limit, "after": after})
+        return self._run("search", {"filterGroups": filter_groups, "sorts": sorts, "query": query, "properties": properties, "limit": limit, "after": after})  # type: ignore[no-any-return]
 
 
 class HubspotCompanies(Entity):
@@ -147,62 +153,62 @@ class HubspotCompanies(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "companies"
 
-    async def list(self, *, limit: int | None = None, after: str | None = None, properties: str | None = None, propertiesWithHistory: str | None = None, associations: str | None = None, archived: bool | None = None) -> ExecutionResult:
+    async def list(self, *, limit: int | None = None, after: str | None = None, properties: str | None = None, properties_with_history: str | None = None, associations: str | None = None, archived: bool | None = None) -> ExecutionResult[list[HubspotCompany]]:
         """List companies. (hubspot companies.list)
 
         Args:
             limit: Records per page (1-100); 1..100; default 10
             after: Paging cursor, the next_cursor (paging.next.after) of the previous page
             properties: Comma-separated property names to return, e.g. "email,firstname,lastname". Without it only a default set comes back
-            propertiesWithHistory: Comma-separated property names to return with their history of values (lowers the page size limit)
+            properties_with_history: Comma-separated property names to return with their history of values (lowers the page size limit)
             associations: Comma-separated object types whose associated record ids to include, e.g. "companies,deals"
             archived: true to read archived (deleted) records instead of live ones; default false
         """
-        return await self._run("list", {"limit": limit, "after": after, "properties": properties, "propertiesWithHistory": propertiesWithHistory, "associations": associations, "archived": archived})
+        return await self._run("list", {"limit": limit, "after": after, "properties": properties, "propertiesWithHistory": properties_with_history, "associations": associations, "archived": archived})  # type: ignore[no-any-return]
 
-    async def create(self, *, properties: Mapping[str, Any] | None = None, associations: Sequence[Mapping[str, Any]] | None = None) -> ExecutionResult:
+    async def create(self, *, properties: Mapping[str, Any] | None = None, associations: Sequence[Mapping[str, Any]] | None = None) -> ExecutionResult[HubspotCompany]:
         """Create a company. (hubspot companies.create)
 
         Args:
             properties: Company property values by internal name (any company property). An empty string clears a value
             associations: Records to associate the new one with, each {to: {id}, types: [{associationCategory: HUBSPOT_DEFINED, associationTypeId}]}. Default type ids: contact to company 279, deal 4, ticket 15; company to contact 280, deal 342, ticket 340; deal to contact 3, company 341; ticket to contact 16, company 339; note/call/email/meeting/task to contact 202/194/198/200/204, company 190/182/186/188/192, deal 214/206/210/212/216, ticket 228/220/224/226/230
         """
-        return await self._run("create", {"properties": properties, "associations": associations})
+        return await self._run("create", {"properties": properties, "associations": associations})  # type: ignore[no-any-return]
 
-    async def get(self, *, companyId: str, properties: str | None = None, propertiesWithHistory: str | None = None, associations: str | None = None, idProperty: str | None = None, archived: bool | None = None) -> ExecutionResult:
+    async def get(self, *, company_id: str, properties: str | None = None, properties_with_history: str | None = None, associations: str | None = None, id_property: str | None = None, archived: bool | None = None) -> ExecutionResult[HubspotCompany]:
         """Get a company. (hubspot companies.get)
 
         Args:
-            companyId: Company id (or the idProperty value)
+            company_id: Company id (or the idProperty value)
             properties: Comma-separated property names to return, e.g. "email,firstname,lastname". Without it only a default set comes back
-            propertiesWithHistory: Comma-separated property names to return with their history of values (lowers the page size limit)
+            properties_with_history: Comma-separated property names to return with their history of values (lowers the page size limit)
             associations: Comma-separated object types whose associated record ids to include, e.g. "companies,deals"
-            idProperty: A unique property (e.g. email for contacts) whose value the id param holds instead of the record id
+            id_property: A unique property (e.g. email for contacts) whose value the id param holds instead of the record id
             archived: true to read archived (deleted) records instead of live ones; default false
         """
-        return await self._run("get", {"companyId": companyId, "properties": properties, "propertiesWithHistory": propertiesWithHistory, "associations": associations, "idProperty": idProperty, "archived": archived})
+        return await self._run("get", {"companyId": company_id, "properties": properties, "propertiesWithHistory": properties_with_history, "associations": associations, "idProperty": id_property, "archived": archived})  # type: ignore[no-any-return]
 
-    async def update(self, *, companyId: str, properties: Mapping[str, Any] | None = None) -> ExecutionResult:
+    async def update(self, *, company_id: str, properties: Mapping[str, Any] | None = None) -> ExecutionResult[HubspotCompany]:
         """Update a company. (hubspot companies.update)
 
         Args:
-            companyId: Company id (or the idProperty value)
+            company_id: Company id (or the idProperty value)
             properties: Company property values by internal name (any company property). An empty string clears a value
         """
-        return await self._run("update", {"companyId": companyId, "properties": properties})
+        return await self._run("update", {"companyId": company_id, "properties": properties})  # type: ignore[no-any-return]
 
-    async def search(self, *, filterGroups: Sequence[Mapping[str, Any]] | None = None, sorts: Sequence[Mapping[str, Any]] | None = None, query: str | None = None, properties: Sequence[str] | None = None, limit: int | None = None, after: str | None = None) -> ExecutionResult:
+    async def search(self, *, filter_groups: Sequence[Mapping[str, Any]] | None = None, sorts: Sequence[Mapping[str, Any]] | None = None, query: str | None = None, properties: Sequence[str] | None = None, limit: int | None = None, after: str | None = None) -> ExecutionResult[list[HubspotCompany]]:
         """Search companies. (hubspot companies.search)
 
         Args:
-            filterGroups: Up to 5 groups of filters; a record matches when all filters of any one group match (at most 6 filters a group, 18 in all)
+            filter_groups: Up to 5 groups of filters; a record matches when all filters of any one group match (at most 6 filters a group, 18 in all)
             sorts: Sort order, e.g. [{"propertyName": "createdate", "direction": "DESCENDING"}]
             query: Text searched for in the default searchable properties
             properties: Property names to return for each record (a default set when absent)
             limit: Records per page (1-200); 1..200; default 10
             after: Paging cursor, the next_cursor of the previous page
         """
-        return await self._run("search", {"filterGroups": filterGroups, "sorts": sorts, "query": query, "properties": properties, "limit": limit, "after": after})
+        return await self._run("search", {"filterGroups": filter_groups, "sorts": sorts, "query": query, "properties": properties, "limit": limit, "after": after})  # type: ignore[no-any-return]
 
 
 class SyncHubspotCompanies(SyncEntity):
@@ -211,62 +217,62 @@ class SyncHubspotCompanies(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "companies"
 
-    def list(self, *, limit: int | None = None, after: str | None = None, properties: str | None = None, propertiesWithHistory: str | None = None, associations: str | None = None, archived: bool | None = None) -> ExecutionResult:
+    def list(self, *, limit: int | None = None, after: str | None = None, properties: str | None = None, properties_with_history: str | None = None, associations: str | None = None, archived: bool | None = None) -> ExecutionResult[list[HubspotCompany]]:
         """List companies. (hubspot companies.list)
 
         Args:
             limit: Records per page (1-100); 1..100; default 10
             after: Paging cursor, the next_cursor (paging.next.after) of the previous page
             properties: Comma-separated property names to return, e.g. "email,firstname,lastname". Without it only a default set comes back
-            propertiesWithHistory: Comma-separated property names to return with their history of values (lowers the page size limit)
+            properties_with_history: Comma-separated property names to return with their history of values (lowers the page size limit)
             associations: Comma-separated object types whose associated record ids to include, e.g. "companies,deals"
             archived: true to read archived (deleted) records instead of live ones; default false
         """
-        return self._run("list", {"limit": limit, "after": after, "properties": properties, "propertiesWithHistory": propertiesWithHistory, "associations": associations, "archived": archived})
+        return self._run("list", {"limit": limit, "after": after, "properties": properties, "propertiesWithHistory": properties_with_history, "associations": associations, "archived": archived})  # type: ignore[no-any-return]
 
-    def create(self, *, properties: Mapping[str, Any] | None = None, associations: Sequence[Mapping[str, Any]] | None = None) -> ExecutionResult:
+    def create(self, *, properties: Mapping[str, Any] | None = None, associations: Sequence[Mapping[str, Any]] | None = None) -> ExecutionResult[HubspotCompany]:
         """Create a company. (hubspot companies.create)
 
         Args:
             properties: Company property values by internal name (any company property). An empty string clears a value
             associations: Records to associate the new one with, each {to: {id}, types: [{associationCategory: HUBSPOT_DEFINED, associationTypeId}]}. Default type ids: contact to company 279, deal 4, ticket 15; company to contact 280, deal 342, ticket 340; deal to contact 3, company 341; ticket to contact 16, company 339; note/call/email/meeting/task to contact 202/194/198/200/204, company 190/182/186/188/192, deal 214/206/210/212/216, ticket 228/220/224/226/230
         """
-        return self._run("create", {"properties": properties, "associations": associations})
+        return self._run("create", {"properties": properties, "associations": associations})  # type: ignore[no-any-return]
 
-    def get(self, *, companyId: str, properties: str | None = None, propertiesWithHistory: str | None = None, associations: str | None = None, idProperty: str | None = None, archived: bool | None = None) -> ExecutionResult:
+    def get(self, *, company_id: str, properties: str | None = None, properties_with_history: str | None = None, associations: str | None = None, id_property: str | None = None, archived: bool | None = None) -> ExecutionResult[HubspotCompany]:
         """Get a company. (hubspot companies.get)
 
         Args:
-            companyId: Company id (or the idProperty value)
+            company_id: Company id (or the idProperty value)
             properties: Comma-separated property names to return, e.g. "email,firstname,lastname". Without it only a default set comes back
-            propertiesWithHistory: Comma-separated property names to return with their history of values (lowers the page size limit)
+            properties_with_history: Comma-separated property names to return with their history of values (lowers the page size limit)
             associations: Comma-separated object types whose associated record ids to include, e.g. "companies,deals"
-            idProperty: A unique property (e.g. email for contacts) whose value the id param holds instead of the record id
+            id_property: A unique property (e.g. email for contacts) whose value the id param holds instead of the record id
             archived: true to read archived (deleted) records instead of live ones; default false
         """
-        return self._run("get", {"companyId": companyId, "properties": properties, "propertiesWithHistory": propertiesWithHistory, "associations": associations, "idProperty": idProperty, "archived": archived})
+        return self._run("get", {"companyId": company_id, "properties": properties, "propertiesWithHistory": properties_with_history, "associations": associations, "idProperty": id_property, "archived": archived})  # type: ignore[no-any-return]
 
-    def update(self, *, companyId: str, properties: Mapping[str, Any] | None = None) -> ExecutionResult:
+    def update(self, *, company_id: str, properties: Mapping[str, Any] | None = None) -> ExecutionResult[HubspotCompany]:
         """Update a company. (hubspot companies.update)
 
         Args:
-            companyId: Company id (or the idProperty value)
+            company_id: Company id (or the idProperty value)
             properties: Company property values by internal name (any company property). An empty string clears a value
         """
-        return self._run("update", {"companyId": companyId, "properties": properties})
+        return self._run("update", {"companyId": company_id, "properties": properties})  # type: ignore[no-any-return]
 
-    def search(self, *, filterGroups: Sequence[Mapping[str, Any]] | None = None, sorts: Sequence[Mapping[str, Any]] | None = None, query: str | None = None, properties: Sequence[str] | None = None, limit: int | None = None, after: str | None = None) -> ExecutionResult:
+    def search(self, *, filter_groups: Sequence[Mapping[str, Any]] | None = None, sorts: Sequence[Mapping[str, Any]] | None = None, query: str | None = None, properties: Sequence[str] | None = None, limit: int | None = None, after: str | None = None) -> ExecutionResult[list[HubspotCompany]]:
         """Search companies. (hubspot companies.search)
 
         Args:
-            filterGroups: Up to 5 groups of filters; a record matches when all filters of any one group match (at most 6 filters a group, 18 in all)
+            filter_groups: Up to 5 groups of filters; a record matches when all filters of any one group match (at most 6 filters a group, 18 in all)
             sorts: Sort order, e.g. [{"propertyName": "createdate", "direction": "DESCENDING"}]
             query: Text searched for in the default searchable properties
             properties: Property names to return for each record (a default set when absent)
             limit: Records per page (1-200); 1..200; default 10
             after: Paging cursor, the next_cursor of the previous page
         """
-        return self._run("search", {"filterGroups": filterGroups, "sorts": sorts, "query": query, "properties": properties, "limit": limit, "after": after})
+        return self._run("search", {"filterGroups": filter_groups, "sorts": sorts, "query": query, "properties": properties, "limit": limit, "after": after})  # type: ignore[no-any-return]
 
 
 class HubspotDeals(Entity):
@@ -275,62 +281,62 @@ class HubspotDeals(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "deals"
 
-    async def list(self, *, limit: int | None = None, after: str | None = None, properties: str | None = None, propertiesWithHistory: str | None = None, associations: str | None = None, archived: bool | None = None) -> ExecutionResult:
+    async def list(self, *, limit: int | None = None, after: str | None = None, properties: str | None = None, properties_with_history: str | None = None, associations: str | None = None, archived: bool | None = None) -> ExecutionResult[list[HubspotDeal]]:
         """List deals. (hubspot deals.list)
 
         Args:
             limit: Records per page (1-100); 1..100; default 10
             after: Paging cursor, the next_cursor (paging.next.after) of the previous page
             properties: Comma-separated property names to return, e.g. "email,firstname,lastname". Without it only a default set comes back
-            propertiesWithHistory: Comma-separated property names to return with their history of values (lowers the page size limit)
+            properties_with_history: Comma-separated property names to return with their history of values (lowers the page size limit)
             associations: Comma-separated object types whose associated record ids to include, e.g. "companies,deals"
             archived: true to read archived (deleted) records instead of live ones; default false
         """
-        return await self._run("list", {"limit": limit, "after": after, "properties": properties, "propertiesWithHistory": propertiesWithHistory, "associations": associations, "archived": archived})
+        return await self._run("list", {"limit": limit, "after": after, "properties": properties, "propertiesWithHistory": properties_with_history, "associations": associations, "archived": archived})  # type: ignore[no-any-return]
 
-    async def create(self, *, properties: Mapping[str, Any] | None = None, associations: Sequence[Mapping[str, Any]] | None = None) -> ExecutionResult:
+    async def create(self, *, properties: Mapping[str, Any] | None = None, associations: Sequence[Mapping[str, Any]] | None = None) -> ExecutionResult[HubspotDeal]:
         """Create a deal. (hubspot deals.create)
 
         Args:
             properties: Deal property values by internal name (any deal property). An empty string clears a value
             associations: Records to associate the new one with, each {to: {id}, types: [{associationCategory: HUBSPOT_DEFINED, associationTypeId}]}. Default type ids: contact to company 279, deal 4, ticket 15; company to contact 280, deal 342, ticket 340; deal to contact 3, company 341; ticket to contact 16, company 339; note/call/email/meeting/task to contact 202/194/198/200/204, company 190/182/186/188/192, deal 214/206/210/212/216, ticket 228/220/224/226/230
         """
-        return await self._run("create", {"properties": properties, "associations": associations})
+        return await self._run("create", {"properties": properties, "associations": associations})  # type: ignore[no-any-return]
 
-    async def get(self, *, dealId: str, properties: str | None = None, propertiesWithHistory: str | None = None, associations: str | None = None, idProperty: str | None = None, archived: bool | None = None) -> ExecutionResult:
+    async def get(self, *, deal_id: str, properties: str | None = None, properties_with_history: str | None = None, associations: str | None = None, id_property: str | None = None, archived: bool | None = None) -> ExecutionResult[HubspotDeal]:
         """Get a deal. (hubspot deals.get)
 
         Args:
-            dealId: Deal id (or the idProperty value)
+            deal_id: Deal id (or the idProperty value)
             properties: Comma-separated property names to return, e.g. "email,firstname,lastname". Without it only a default set comes back
-            propertiesWithHistory: Comma-separated property names to return with their history of values (lowers the page size limit)
+            properties_with_history: Comma-separated property names to return with their history of values (lowers the page size limit)
             associations: Comma-separated object types whose associated record ids to include, e.g. "companies,deals"
-            idProperty: A unique property (e.g. email for contacts) whose value the id param holds instead of the record id
+            id_property: A unique property (e.g. email for contacts) whose value the id param holds instead of the record id
             archived: true to read archived (deleted) records instead of live ones; default false
         """
-        return await self._run("get", {"dealId": dealId, "properties": properties, "propertiesWithHistory": propertiesWithHistory, "associations": associations, "idProperty": idProperty, "archived": archived})
+        return await self._run("get", {"dealId": deal_id, "properties": properties, "propertiesWithHistory": properties_with_history, "associations": associations, "idProperty": id_property, "archived": archived})  # type: ignore[no-any-return]
 
-    async def update(self, *, dealId: str, properties: Mapping[str, Any] | None = None) -> ExecutionResult:
+    async def update(self, *, deal_id: str, properties: Mapping[str, Any] | None = None) -> ExecutionResult[HubspotDeal]:
         """Update a deal. (hubspot deals.update)
 
         Args:
-            dealId: Deal id (or the idProperty value)
+            deal_id: Deal id (or the idProperty value)
             properties: Deal property values by internal name (any deal property). An empty string clears a value
         """
-        return await self._run("update", {"dealId": dealId, "properties": properties})
+        return await self._run("update", {"dealId": deal_id, "properties": properties})  # type: ignore[no-any-return]
 
-    async def search(self, *, filterGroups: Sequence[Mapping[str, Any]] | None = None, sorts: Sequence[Mapping[str, Any]] | None = None, query: str | None = None, properties: Sequence[str] | None = None, limit: int | None = None, after: str | None = None) -> ExecutionResult:
+    async def search(self, *, filter_groups: Sequence[Mapping[str, Any]] | None = None, sorts: Sequence[Mapping[str, Any]] | None = None, query: str | None = None, properties: Sequence[str] | None = None, limit: int | None = None, after: str | None = None) -> ExecutionResult[list[HubspotDeal]]:
         """Search deals. (hubspot deals.search)
 
         Args:
-            filterGroups: Up to 5 groups of filters; a record matches when all filters of any one group match (at most 6 filters a group, 18 in all)
+            filter_groups: Up to 5 groups of filters; a record matches when all filters of any one group match (at most 6 filters a group, 18 in all)
             sorts: Sort order, e.g. [{"propertyName": "createdate", "direction": "DESCENDING"}]
             query: Text searched for in the default searchable properties
             properties: Property names to return for each record (a default set when absent)
             limit: Records per page (1-200); 1..200; default 10
             after: Paging cursor, the next_cursor of the previous page
         """
-        return await self._run("search", {"filterGroups": filterGroups, "sorts": sorts, "query": query, "properties": properties, "limit": limit, "after": after})
+        return await self._run("search", {"filterGroups": filter_groups, "sorts": sorts, "query": query, "properties": properties, "limit": limit, "after": after})  # type: ignore[no-any-return]
 
 
 class SyncHubspotDeals(SyncEntity):
@@ -339,62 +345,62 @@ class SyncHubspotDeals(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "deals"
 
-    def list(self, *, limit: int | None = None, after: str | None = None, properties: str | None = None, propertiesWithHistory: str | None = None, associations: str | None = None, archived: bool | None = None) -> ExecutionResult:
+    def list(self, *, limit: int | None = None, after: str | None = None, properties: str | None = None, properties_with_history: str | None = None, associations: str | None = None, archived: bool | None = None) -> ExecutionResult[list[HubspotDeal]]:
         """List deals. (hubspot deals.list)
 
         Args:
             limit: Records per page (1-100); 1..100; default 10
             after: Paging cursor, the next_cursor (paging.next.after) of the previous page
             properties: Comma-separated property names to return, e.g. "email,firstname,lastname". Without it only a default set comes back
-            propertiesWithHistory: Comma-separated property names to return with their history of values (lowers the page size limit)
+            properties_with_history: Comma-separated property names to return with their history of values (lowers the page size limit)
             associations: Comma-separated object types whose associated record ids to include, e.g. "companies,deals"
             archived: true to read archived (deleted) records instead of live ones; default false
         """
-        return self._run("list", {"limit": limit, "after": after, "properties": properties, "propertiesWithHistory": propertiesWithHistory, "associations": associations, "archived": archived})
+        return self._run("list", {"limit": limit, "after": after, "properties": properties, "propertiesWithHistory": properties_with_history, "associations": associations, "archived": archived})  # type: ignore[no-any-return]
 
-    def create(self, *, properties: Mapping[str, Any] | None = None, associations: Sequence[Mapping[str, Any]] | None = None) -> ExecutionResult:
+    def create(self, *, properties: Mapping[str, Any] | None = None, associations: Sequence[Mapping[str, Any]] | None = None) -> ExecutionResult[HubspotDeal]:
         """Create a deal. (hubspot deals.create)
 
         Args:
             properties: Deal property values by internal name (any deal property). An empty string clears a value
             associations: Records to associate the new one with, each {to: {id}, types: [{associationCategory: HUBSPOT_DEFINED, associationTypeId}]}. Default type ids: contact to company 279, deal 4, ticket 15; company to contact 280, deal 342, ticket 340; deal to contact 3, company 341; ticket to contact 16, company 339; note/call/email/meeting/task to contact 202/194/198/200/204, company 190/182/186/188/192, deal 214/206/210/212/216, ticket 228/220/224/226/230
         """
-        return self._run("create", {"properties": properties, "associations": associations})
+        return self._run("create", {"properties": properties, "associations": associations})  # type: ignore[no-any-return]
 
-    def get(self, *, dealId: str, properties: str | None = None, propertiesWithHistory: str | None = None, associations: str | None = None, idProperty: str | None = None, archived: bool | None = None) -> ExecutionResult:
+    def get(self, *, deal_id: str, properties: str | None = None, properties_with_history: str | None = None, associations: str | None = None, id_property: str | None = None, archived: bool | None = None) -> ExecutionResult[HubspotDeal]:
         """Get a deal. (hubspot deals.get)
 
         Args:
-            dealId: Deal id (or the idProperty value)
+            deal_id: Deal id (or the idProperty value)
             properties: Comma-separated property names to return, e.g. "email,firstname,lastname". Without it only a default set comes back
-            propertiesWithHistory: Comma-separated property names to return with their history of values (lowers the page size limit)
+            properties_with_history: Comma-separated property names to return with their history of values (lowers the page size limit)
             associations: Comma-separated object types whose associated record ids to include, e.g. "companies,deals"
-            idProperty: A unique property (e.g. email for contacts) whose value the id param holds instead of the record id
+            id_property: A unique property (e.g. email for contacts) whose value the id param holds instead of the record id
             archived: true to read archived (deleted) records instead of live ones; default false
         """
-        return self._run("get", {"dealId": dealId, "properties": properties, "propertiesWithHistory": propertiesWithHistory, "associations": associations, "idProperty": idProperty, "archived": archived})
+        return self._run("get", {"dealId": deal_id, "properties": properties, "propertiesWithHistory": properties_with_history, "associations": associations, "idProperty": id_property, "archived": archived})  # type: ignore[no-any-return]
 
-    def update(self, *, dealId: str, properties: Mapping[str, Any] | None = None) -> ExecutionResult:
+    def update(self, *, deal_id: str, properties: Mapping[str, Any] | None = None) -> ExecutionResult[HubspotDeal]:
         """Update a deal. (hubspot deals.update)
 
         Args:
-            dealId: Deal id (or the idProperty value)
+            deal_id: Deal id (or the idProperty value)
             properties: Deal property values by internal name (any deal property). An empty string clears a value
         """
-        return self._run("update", {"dealId": dealId, "properties": properties})
+        return self._run("update", {"dealId": deal_id, "properties": properties})  # type: ignore[no-any-return]
 
-    def search(self, *, filterGroups: Sequence[Mapping[str, Any]] | None = None, sorts: Sequence[Mapping[str, Any]] | None = None, query: str | None = None, properties: Sequence[str] | None = None, limit: int | None = None, after: str | None = None) -> ExecutionResult:
+    def search(self, *, filter_groups: Sequence[Mapping[str, Any]] | None = None, sorts: Sequence[Mapping[str, Any]] | None = None, query: str | None = None, properties: Sequence[str] | None = None, limit: int | None = None, after: str | None = None) -> ExecutionResult[list[HubspotDeal]]:
         """Search deals. (hubspot deals.search)
 
         Args:
-            filterGroups: Up to 5 groups of filters; a record matches when all filters of any one group match (at most 6 filters a group, 18 in all)
+            filter_groups: Up to 5 groups of filters; a record matches when all filters of any one group match (at most 6 filters a group, 18 in all)
             sorts: Sort order, e.g. [{"propertyName": "createdate", "direction": "DESCENDING"}]
             query: Text searched for in the default searchable properties
             properties: Property names to return for each record (a default set when absent)
             limit: Records per page (1-200); 1..200; default 10
             after: Paging cursor, the next_cursor of the previous page
         """
-        return self._run("search", {"filterGroups": filterGroups, "sorts": sorts, "query": query, "properties": properties, "limit": limit, "after": after})
+        return self._run("search", {"filterGroups": filter_groups, "sorts": sorts, "query": query, "properties": properties, "limit": limit, "after": after})  # type: ignore[no-any-return]
 
 
 class HubspotTickets(Entity):
@@ -403,62 +409,62 @@ class HubspotTickets(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "tickets"
 
-    async def list(self, *, limit: int | None = None, after: str | None = None, properties: str | None = None, propertiesWithHistory: str | None = None, associations: str | None = None, archived: bool | None = None) -> ExecutionResult:
+    async def list(self, *, limit: int | None = None, after: str | None = None, properties: str | None = None, properties_with_history: str | None = None, associations: str | None = None, archived: bool | None = None) -> ExecutionResult[list[HubspotTicket]]:
         """List tickets. (hubspot tickets.list)
 
         Args:
             limit: Records per page (1-100); 1..100; default 10
             after: Paging cursor, the next_cursor (paging.next.after) of the previous page
             properties: Comma-separated property names to return, e.g. "email,firstname,lastname". Without it only a default set comes back
-            propertiesWithHistory: Comma-separated property names to return with their history of values (lowers the page size limit)
+            properties_with_history: Comma-separated property names to return with their history of values (lowers the page size limit)
             associations: Comma-separated object types whose associated record ids to include, e.g. "companies,deals"
             archived: true to read archived (deleted) records instead of live ones; default false
         """
-        return await self._run("list", {"limit": limit, "after": after, "properties": properties, "propertiesWithHistory": propertiesWithHistory, "associations": associations, "archived": archived})
+        return await self._run("list", {"limit": limit, "after": after, "properties": properties, "propertiesWithHistory": properties_with_history, "associations": associations, "archived": archived})  # type: ignore[no-any-return]
 
-    async def create(self, *, properties: Mapping[str, Any] | None = None, associations: Sequence[Mapping[str, Any]] | None = None) -> ExecutionResult:
+    async def create(self, *, properties: Mapping[str, Any] | None = None, associations: Sequence[Mapping[str, Any]] | None = None) -> ExecutionResult[HubspotTicket]:
         """Create a ticket. (hubspot tickets.create)
 
         Args:
             properties: Ticket property values by internal name (any ticket property). An empty string clears a value
             associations: Records to associate the new one with, each {to: {id}, types: [{associationCategory: HUBSPOT_DEFINED, associationTypeId}]}. Default type ids: contact to company 279, deal 4, ticket 15; company to contact 280, deal 342, ticket 340; deal to contact 3, company 341; ticket to contact 16, company 339; note/call/email/meeting/task to contact 202/194/198/200/204, company 190/182/186/188/192, deal 214/206/210/212/216, ticket 228/220/224/226/230
         """
-        return await self._run("create", {"properties": properties, "associations": associations})
+        return await self._run("create", {"properties": properties, "associations": associations})  # type: ignore[no-any-return]
 
-    async def get(self, *, ticketId: str, properties: str | None = None, propertiesWithHistory: str | None = None, associations: str | None = None, idProperty: str | None = None, archived: bool | None = None) -> ExecutionResult:
+    async def get(self, *, ticket_id: str, properties: str | None = None, properties_with_history: str | None = None, associations: str | None = None, id_property: str | None = None, archived: bool | None = None) -> ExecutionResult[HubspotTicket]:
         """Get a ticket. (hubspot tickets.get)
 
         Args:
-            ticketId: Ticket id (or the idProperty value)
+            ticket_id: Ticket id (or the idProperty value)
             properties: Comma-separated property names to return, e.g. "email,firstname,lastname". Without it only a default set comes back
-            propertiesWithHistory: Comma-separated property names to return with their history of values (lowers the page size limit)
+            properties_with_history: Comma-separated property names to return with their history of values (lowers the page size limit)
             associations: Comma-separated object types whose associated record ids to include, e.g. "companies,deals"
-            idProperty: A unique property (e.g. email for contacts) whose value the id param holds instead of the record id
+            id_property: A unique property (e.g. email for contacts) whose value the id param holds instead of the record id
             archived: true to read archived (deleted) records instead of live ones; default false
         """
-        return await self._run("get", {"ticketId": ticketId, "properties": properties, "propertiesWithHistory": propertiesWithHistory, "associations": associations, "idProperty": idProperty, "archived": archived})
+        return await self._run("get", {"ticketId": ticket_id, "properties": properties, "propertiesWithHistory": properties_with_history, "associations": associations, "idProperty": id_property, "archived": archived})  # type: ignore[no-any-return]
 
-    async def update(self, *, ticketId: str, properties: Mapping[str, Any] | None = None) -> ExecutionResult:
+    async def update(self, *, ticket_id: str, properties: Mapping[str, Any] | None = None) -> ExecutionResult[HubspotTicket]:
         """Update a ticket. (hubspot tickets.update)
 
         Args:
-            ticketId: Ticket id (or the idProperty value)
+            ticket_id: Ticket id (or the idProperty value)
             properties: Ticket property values by internal name (any ticket property). An empty string clears a value
         """
-        return await self._run("update", {"ticketId": ticketId, "properties": properties})
+        return await self._run("update", {"ticketId": ticket_id, "properties": properties})  # type: ignore[no-any-return]
 
-    async def search(self, *, filterGroups: Sequence[Mapping[str, Any]] | None = None, sorts: Sequence[Mapping[str, Any]] | None = None, query: str | None = None, properties: Sequence[str] | None = None, limit: int | None = None, after: str | None = None) -> ExecutionResult:
+    async def search(self, *, filter_groups: Sequence[Mapping[str, Any]] | None = None, sorts: Sequence[Mapping[str, Any]] | None = None, query: str | None = None, properties: Sequence[str] | None = None, limit: int | None = None, after: str | None = None) -> ExecutionResult[list[HubspotTicket]]:
         """Search tickets. (hubspot tickets.search)
 
         Args:
-            filterGroups: Up to 5 groups of filters; a record matches when all filters of any one group match (at most 6 filters a group, 18 in all)
+            filter_groups: Up to 5 groups of filters; a record matches when all filters of any one group match (at most 6 filters a group, 18 in all)
             sorts: Sort order, e.g. [{"propertyName": "createdate", "direction": "DESCENDING"}]
             query: Text searched for in the default searchable properties
             properties: Property names to return for each record (a default set when absent)
             limit: Records per page (1-200); 1..200; default 10
             after: Paging cursor, the next_cursor of the previous page
         """
-        return await self._run("search", {"filterGroups": filterGroups, "sorts": sorts, "query": query, "properties": properties, "limit": limit, "after": after})
+        return await self._run("search", {"filterGroups": filter_groups, "sorts": sorts, "query": query, "properties": properties, "limit": limit, "after": after})  # type: ignore[no-any-return]
 
 
 class SyncHubspotTickets(SyncEntity):
@@ -467,62 +473,62 @@ class SyncHubspotTickets(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "tickets"
 
-    def list(self, *, limit: int | None = None, after: str | None = None, properties: str | None = None, propertiesWithHistory: str | None = None, associations: str | None = None, archived: bool | None = None) -> ExecutionResult:
+    def list(self, *, limit: int | None = None, after: str | None = None, properties: str | None = None, properties_with_history: str | None = None, associations: str | None = None, archived: bool | None = None) -> ExecutionResult[list[HubspotTicket]]:
         """List tickets. (hubspot tickets.list)
 
         Args:
             limit: Records per page (1-100); 1..100; default 10
             after: Paging cursor, the next_cursor (paging.next.after) of the previous page
             properties: Comma-separated property names to return, e.g. "email,firstname,lastname". Without it only a default set comes back
-            propertiesWithHistory: Comma-separated property names to return with their history of values (lowers the page size limit)
+            properties_with_history: Comma-separated property names to return with their history of values (lowers the page size limit)
             associations: Comma-separated object types whose associated record ids to include, e.g. "companies,deals"
             archived: true to read archived (deleted) records instead of live ones; default false
         """
-        return self._run("list", {"limit": limit, "after": after, "properties": properties, "propertiesWithHistory": propertiesWithHistory, "associations": associations, "archived": archived})
+        return self._run("list", {"limit": limit, "after": after, "properties": properties, "propertiesWithHistory": properties_with_history, "associations": associations, "archived": archived})  # type: ignore[no-any-return]
 
-    def create(self, *, properties: Mapping[str, Any] | None = None, associations: Sequence[Mapping[str, Any]] | None = None) -> ExecutionResult:
+    def create(self, *, properties: Mapping[str, Any] | None = None, associations: Sequence[Mapping[str, Any]] | None = None) -> ExecutionResult[HubspotTicket]:
         """Create a ticket. (hubspot tickets.create)
 
         Args:
             properties: Ticket property values by internal name (any ticket property). An empty string clears a value
             associations: Records to associate the new one with, each {to: {id}, types: [{associationCategory: HUBSPOT_DEFINED, associationTypeId}]}. Default type ids: contact to company 279, deal 4, ticket 15; company to contact 280, deal 342, ticket 340; deal to contact 3, company 341; ticket to contact 16, company 339; note/call/email/meeting/task to contact 202/194/198/200/204, company 190/182/186/188/192, deal 214/206/210/212/216, ticket 228/220/224/226/230
         """
-        return self._run("create", {"properties": properties, "associations": associations})
+        return self._run("create", {"properties": properties, "associations": associations})  # type: ignore[no-any-return]
 
-    def get(self, *, ticketId: str, properties: str | None = None, propertiesWithHistory: str | None = None, associations: str | None = None, idProperty: str | None = None, archived: bool | None = None) -> ExecutionResult:
+    def get(self, *, ticket_id: str, properties: str | None = None, properties_with_history: str | None = None, associations: str | None = None, id_property: str | None = None, archived: bool | None = None) -> ExecutionResult[HubspotTicket]:
         """Get a ticket. (hubspot tickets.get)
 
         Args:
-            ticketId: Ticket id (or the idProperty value)
+            ticket_id: Ticket id (or the idProperty value)
             properties: Comma-separated property names to return, e.g. "email,firstname,lastname". Without it only a default set comes back
-            propertiesWithHistory: Comma-separated property names to return with their history of values (lowers the page size limit)
+            properties_with_history: Comma-separated property names to return with their history of values (lowers the page size limit)
             associations: Comma-separated object types whose associated record ids to include, e.g. "companies,deals"
-            idProperty: A unique property (e.g. email for contacts) whose value the id param holds instead of the record id
+            id_property: A unique property (e.g. email for contacts) whose value the id param holds instead of the record id
             archived: true to read archived (deleted) records instead of live ones; default false
         """
-        return self._run("get", {"ticketId": ticketId, "properties": properties, "propertiesWithHistory": propertiesWithHistory, "associations": associations, "idProperty": idProperty, "archived": archived})
+        return self._run("get", {"ticketId": ticket_id, "properties": properties, "propertiesWithHistory": properties_with_history, "associations": associations, "idProperty": id_property, "archived": archived})  # type: ignore[no-any-return]
 
-    def update(self, *, ticketId: str, properties: Mapping[str, Any] | None = None) -> ExecutionResult:
+    def update(self, *, ticket_id: str, properties: Mapping[str, Any] | None = None) -> ExecutionResult[HubspotTicket]:
         """Update a ticket. (hubspot tickets.update)
 
         Args:
-            ticketId: Ticket id (or the idProperty value)
+            ticket_id: Ticket id (or the idProperty value)
             properties: Ticket property values by internal name (any ticket property). An empty string clears a value
         """
-        return self._run("update", {"ticketId": ticketId, "properties": properties})
+        return self._run("update", {"ticketId": ticket_id, "properties": properties})  # type: ignore[no-any-return]
 
-    def search(self, *, filterGroups: Sequence[Mapping[str, Any]] | None = None, sorts: Sequence[Mapping[str, Any]] | None = None, query: str | None = None, properties: Sequence[str] | None = None, limit: int | None = None, after: str | None = None) -> ExecutionResult:
+    def search(self, *, filter_groups: Sequence[Mapping[str, Any]] | None = None, sorts: Sequence[Mapping[str, Any]] | None = None, query: str | None = None, properties: Sequence[str] | None = None, limit: int | None = None, after: str | None = None) -> ExecutionResult[list[HubspotTicket]]:
         """Search tickets. (hubspot tickets.search)
 
         Args:
-            filterGroups: Up to 5 groups of filters; a record matches when all filters of any one group match (at most 6 filters a group, 18 in all)
+            filter_groups: Up to 5 groups of filters; a record matches when all filters of any one group match (at most 6 filters a group, 18 in all)
             sorts: Sort order, e.g. [{"propertyName": "createdate", "direction": "DESCENDING"}]
             query: Text searched for in the default searchable properties
             properties: Property names to return for each record (a default set when absent)
             limit: Records per page (1-200); 1..200; default 10
             after: Paging cursor, the next_cursor of the previous page
         """
-        return self._run("search", {"filterGroups": filterGroups, "sorts": sorts, "query": query, "properties": properties, "limit": limit, "after": after})
+        return self._run("search", {"filterGroups": filter_groups, "sorts": sorts, "query": query, "properties": properties, "limit": limit, "after": after})  # type: ignore[no-any-return]
 
 
 class HubspotNotes(Entity):
@@ -531,57 +537,57 @@ class HubspotNotes(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "notes"
 
-    async def list(self, *, limit: int | None = None, after: str | None = None, properties: str | None = None, propertiesWithHistory: str | None = None, associations: str | None = None, archived: bool | None = None) -> ExecutionResult:
+    async def list(self, *, limit: int | None = None, after: str | None = None, properties: str | None = None, properties_with_history: str | None = None, associations: str | None = None, archived: bool | None = None) -> ExecutionResult[list[HubspotNote]]:
         """List notes. (hubspot notes.list)
 
         Args:
             limit: Records per page (1-100); 1..100; default 10
             after: Paging cursor, the next_cursor (paging.next.after) of the previous page
             properties: Comma-separated property names to return, e.g. "email,firstname,lastname". Without it only a default set comes back
-            propertiesWithHistory: Comma-separated property names to return with their history of values (lowers the page size limit)
+            properties_with_history: Comma-separated property names to return with their history of values (lowers the page size limit)
             associations: Comma-separated object types whose associated record ids to include, e.g. "companies,deals"
             archived: true to read archived (deleted) records instead of live ones; default false
         """
-        return await self._run("list", {"limit": limit, "after": after, "properties": properties, "propertiesWithHistory": propertiesWithHistory, "associations": associations, "archived": archived})
+        return await self._run("list", {"limit": limit, "after": after, "properties": properties, "propertiesWithHistory": properties_with_history, "associations": associations, "archived": archived})  # type: ignore[no-any-return]
 
-    async def create(self, *, properties: Mapping[str, Any] | None = None, associations: Sequence[Mapping[str, Any]] | None = None) -> ExecutionResult:
+    async def create(self, *, properties: Mapping[str, Any] | None = None, associations: Sequence[Mapping[str, Any]] | None = None) -> ExecutionResult[HubspotNote]:
         """Create a note. (hubspot notes.create)
 
         Args:
             properties: Note property values (hs_timestamp is required on create). An empty string clears a value
             associations: Records to associate the new one with, each {to: {id}, types: [{associationCategory: HUBSPOT_DEFINED, associationTypeId}]}. Default type ids: contact to company 279, deal 4, ticket 15; company to contact 280, deal 342, ticket 340; deal to contact 3, company 341; ticket to contact 16, company 339; note/call/email/meeting/task to contact 202/194/198/200/204, company 190/182/186/188/192, deal 214/206/210/212/216, ticket 228/220/224/226/230
         """
-        return await self._run("create", {"properties": properties, "associations": associations})
+        return await self._run("create", {"properties": properties, "associations": associations})  # type: ignore[no-any-return]
 
-    async def get(self, *, noteId: str, properties: str | None = None, propertiesWithHistory: str | None = None, associations: str | None = None, idProperty: str | None = None, archived: bool | None = None) -> ExecutionResult:
+    async def get(self, *, note_id: str, properties: str | None = None, properties_with_history: str | None = None, associations: str | None = None, id_property: str | None = None, archived: bool | None = None) -> ExecutionResult[HubspotNote]:
         """Get a note. (hubspot notes.get)
 
         Args:
-            noteId: Note id
+            note_id: Note id
             properties: Comma-separated property names to return, e.g. "email,firstname,lastname". Without it only a default set comes back
-            propertiesWithHistory: Comma-separated property names to return with their history of values (lowers the page size limit)
+            properties_with_history: Comma-separated property names to return with their history of values (lowers the page size limit)
             associations: Comma-separated object types whose associated record ids to include, e.g. "companies,deals"
-            idProperty: A unique property (e.g. email for contacts) whose value the id param holds instead of the record id
+            id_property: A unique property (e.g. email for contacts) whose value the id param holds instead of the record id
             archived: true to read archived (deleted) records instead of live ones; default false
         """
-        return await self._run("get", {"noteId": noteId, "properties": properties, "propertiesWithHistory": propertiesWithHistory, "associations": associations, "idProperty": idProperty, "archived": archived})
+        return await self._run("get", {"noteId": note_id, "properties": properties, "propertiesWithHistory": properties_with_history, "associations": associations, "idProperty": id_property, "archived": archived})  # type: ignore[no-any-return]
 
-    async def update(self, *, noteId: str, properties: Mapping[str, Any] | None = None) -> ExecutionResult:
+    async def update(self, *, note_id: str, properties: Mapping[str, Any] | None = None) -> ExecutionResult[HubspotNote]:
         """Update a note. (hubspot notes.update)
 
         Args:
-            noteId: Note id
+            note_id: Note id
             properties: Note property values (hs_timestamp is required on create). An empty string clears a value
         """
-        return await self._run("update", {"noteId": noteId, "properties": properties})
+        return await self._run("update", {"noteId": note_id, "properties": properties})  # type: ignore[no-any-return]
 
-    async def delete(self, *, noteId: str) -> ExecutionResult:
+    async def delete(self, *, note_id: str) -> ExecutionResult[Record]:
         """Delete a note. (hubspot notes.delete)
 
         Args:
-            noteId: Note id
+            note_id: Note id
         """
-        return await self._run("delete", {"noteId": noteId})
+        return await self._run("delete", {"noteId": note_id})  # type: ignore[no-any-return]
 
 
 class SyncHubspotNotes(SyncEntity):
@@ -590,57 +596,57 @@ class SyncHubspotNotes(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "notes"
 
-    def list(self, *, limit: int | None = None, after: str | None = None, properties: str | None = None, propertiesWithHistory: str | None = None, associations: str | None = None, archived: bool | None = None) -> ExecutionResult:
+    def list(self, *, limit: int | None = None, after: str | None = None, properties: str | None = None, properties_with_history: str | None = None, associations: str | None = None, archived: bool | None = None) -> ExecutionResult[list[HubspotNote]]:
         """List notes. (hubspot notes.list)
 
         Args:
             limit: Records per page (1-100); 1..100; default 10
             after: Paging cursor, the next_cursor (paging.next.after) of the previous page
             properties: Comma-separated property names to return, e.g. "email,firstname,lastname". Without it only a default set comes back
-            propertiesWithHistory: Comma-separated property names to return with their history of values (lowers the page size limit)
+            properties_with_history: Comma-separated property names to return with their history of values (lowers the page size limit)
             associations: Comma-separated object types whose associated record ids to include, e.g. "companies,deals"
             archived: true to read archived (deleted) records instead of live ones; default false
         """
-        return self._run("list", {"limit": limit, "after": after, "properties": properties, "propertiesWithHistory": propertiesWithHistory, "associations": associations, "archived": archived})
+        return self._run("list", {"limit": limit, "after": after, "properties": properties, "propertiesWithHistory": properties_with_history, "associations": associations, "archived": archived})  # type: ignore[no-any-return]
 
-    def create(self, *, properties: Mapping[str, Any] | None = None, associations: Sequence[Mapping[str, Any]] | None = None) -> ExecutionResult:
+    def create(self, *, properties: Mapping[str, Any] | None = None, associations: Sequence[Mapping[str, Any]] | None = None) -> ExecutionResult[HubspotNote]:
         """Create a note. (hubspot notes.create)
 
         Args:
             properties: Note property values (hs_timestamp is required on create). An empty string clears a value
             associations: Records to associate the new one with, each {to: {id}, types: [{associationCategory: HUBSPOT_DEFINED, associationTypeId}]}. Default type ids: contact to company 279, deal 4, ticket 15; company to contact 280, deal 342, ticket 340; deal to contact 3, company 341; ticket to contact 16, company 339; note/call/email/meeting/task to contact 202/194/198/200/204, company 190/182/186/188/192, deal 214/206/210/212/216, ticket 228/220/224/226/230
         """
-        return self._run("create", {"properties": properties, "associations": associations})
+        return self._run("create", {"properties": properties, "associations": associations})  # type: ignore[no-any-return]
 
-    def get(self, *, noteId: str, properties: str | None = None, propertiesWithHistory: str | None = None, associations: str | None = None, idProperty: str | None = None, archived: bool | None = None) -> ExecutionResult:
+    def get(self, *, note_id: str, properties: str | None = None, properties_with_history: str | None = None, associations: str | None = None, id_property: str | None = None, archived: bool | None = None) -> ExecutionResult[HubspotNote]:
         """Get a note. (hubspot notes.get)
 
         Args:
-            noteId: Note id
+            note_id: Note id
             properties: Comma-separated property names to return, e.g. "email,firstname,lastname". Without it only a default set comes back
-            propertiesWithHistory: Comma-separated property names to return with their history of values (lowers the page size limit)
+            properties_with_history: Comma-separated property names to return with their history of values (lowers the page size limit)
             associations: Comma-separated object types whose associated record ids to include, e.g. "companies,deals"
-            idProperty: A unique property (e.g. email for contacts) whose value the id param holds instead of the record id
+            id_property: A unique property (e.g. email for contacts) whose value the id param holds instead of the record id
             archived: true to read archived (deleted) records instead of live ones; default false
         """
-        return self._run("get", {"noteId": noteId, "properties": properties, "propertiesWithHistory": propertiesWithHistory, "associations": associations, "idProperty": idProperty, "archived": archived})
+        return self._run("get", {"noteId": note_id, "properties": properties, "propertiesWithHistory": properties_with_history, "associations": associations, "idProperty": id_property, "archived": archived})  # type: ignore[no-any-return]
 
-    def update(self, *, noteId: str, properties: Mapping[str, Any] | None = None) -> ExecutionResult:
+    def update(self, *, note_id: str, properties: Mapping[str, Any] | None = None) -> ExecutionResult[HubspotNote]:
         """Update a note. (hubspot notes.update)
 
         Args:
-            noteId: Note id
+            note_id: Note id
             properties: Note property values (hs_timestamp is required on create). An empty string clears a value
         """
-        return self._run("update", {"noteId": noteId, "properties": properties})
+        return self._run("update", {"noteId": note_id, "properties": properties})  # type: ignore[no-any-return]
 
-    def delete(self, *, noteId: str) -> ExecutionResult:
+    def delete(self, *, note_id: str) -> ExecutionResult[Record]:
         """Delete a note. (hubspot notes.delete)
 
         Args:
-            noteId: Note id
+            note_id: Note id
         """
-        return self._run("delete", {"noteId": noteId})
+        return self._run("delete", {"noteId": note_id})  # type: ignore[no-any-return]
 
 
 class HubspotCalls(Entity):
@@ -649,57 +655,57 @@ class HubspotCalls(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "calls"
 
-    async def list(self, *, limit: int | None = None, after: str | None = None, properties: str | None = None, propertiesWithHistory: str | None = None, associations: str | None = None, archived: bool | None = None) -> ExecutionResult:
+    async def list(self, *, limit: int | None = None, after: str | None = None, properties: str | None = None, properties_with_history: str | None = None, associations: str | None = None, archived: bool | None = None) -> ExecutionResult[list[HubspotCall]]:
         """List calls. (hubspot calls.list)
 
         Args:
             limit: Records per page (1-100); 1..100; default 10
             after: Paging cursor, the next_cursor (paging.next.after) of the previous page
             properties: Comma-separated property names to return, e.g. "email,firstname,lastname". Without it only a default set comes back
-            propertiesWithHistory: Comma-separated property names to return with their history of values (lowers the page size limit)
+            properties_with_history: Comma-separated property names to return with their history of values (lowers the page size limit)
             associations: Comma-separated object types whose associated record ids to include, e.g. "companies,deals"
             archived: true to read archived (deleted) records instead of live ones; default false
         """
-        return await self._run("list", {"limit": limit, "after": after, "properties": properties, "propertiesWithHistory": propertiesWithHistory, "associations": associations, "archived": archived})
+        return await self._run("list", {"limit": limit, "after": after, "properties": properties, "propertiesWithHistory": properties_with_history, "associations": associations, "archived": archived})  # type: ignore[no-any-return]
 
-    async def create(self, *, properties: Mapping[str, Any] | None = None, associations: Sequence[Mapping[str, Any]] | None = None) -> ExecutionResult:
+    async def create(self, *, properties: Mapping[str, Any] | None = None, associations: Sequence[Mapping[str, Any]] | None = None) -> ExecutionResult[HubspotCall]:
         """Log a call. (hubspot calls.create)
 
         Args:
             properties: Call property values (hs_timestamp is required on create). An empty string clears a value
             associations: Records to associate the new one with, each {to: {id}, types: [{associationCategory: HUBSPOT_DEFINED, associationTypeId}]}. Default type ids: contact to company 279, deal 4, ticket 15; company to contact 280, deal 342, ticket 340; deal to contact 3, company 341; ticket to contact 16, company 339; note/call/email/meeting/task to contact 202/194/198/200/204, company 190/182/186/188/192, deal 214/206/210/212/216, ticket 228/220/224/226/230
         """
-        return await self._run("create", {"properties": properties, "associations": associations})
+        return await self._run("create", {"properties": properties, "associations": associations})  # type: ignore[no-any-return]
 
-    async def get(self, *, callId: str, properties: str | None = None, propertiesWithHistory: str | None = None, associations: str | None = None, idProperty: str | None = None, archived: bool | None = None) -> ExecutionResult:
+    async def get(self, *, call_id: str, properties: str | None = None, properties_with_history: str | None = None, associations: str | None = None, id_property: str | None = None, archived: bool | None = None) -> ExecutionResult[HubspotCall]:
         """Get a call. (hubspot calls.get)
 
         Args:
-            callId: Call id
+            call_id: Call id
             properties: Comma-separated property names to return, e.g. "email,firstname,lastname". Without it only a default set comes back
-            propertiesWithHistory: Comma-separated property names to return with their history of values (lowers the page size limit)
+            properties_with_history: Comma-separated property names to return with their history of values (lowers the page size limit)
             associations: Comma-separated object types whose associated record ids to include, e.g. "companies,deals"
-            idProperty: A unique property (e.g. email for contacts) whose value the id param holds instead of the record id
+            id_property: A unique property (e.g. email for contacts) whose value the id param holds instead of the record id
             archived: true to read archived (deleted) records instead of live ones; default false
         """
-        return await self._run("get", {"callId": callId, "properties": properties, "propertiesWithHistory": propertiesWithHistory, "associations": associations, "idProperty": idProperty, "archived": archived})
+        return await self._run("get", {"callId": call_id, "properties": properties, "propertiesWithHistory": properties_with_history, "associations": associations, "idProperty": id_property, "archived": archived})  # type: ignore[no-any-return]
 
-    async def update(self, *, callId: str, properties: Mapping[str, Any] | None = None) -> ExecutionResult:
+    async def update(self, *, call_id: str, properties: Mapping[str, Any] | None = None) -> ExecutionResult[HubspotCall]:
         """Update a call. (hubspot calls.update)
 
         Args:
-            callId: Call id
+            call_id: Call id
             properties: Call property values (hs_timestamp is required on create). An empty string clears a value
         """
-        return await self._run("update", {"callId": callId, "properties": properties})
+        return await self._run("update", {"callId": call_id, "properties": properties})  # type: ignore[no-any-return]
 
-    async def delete(self, *, callId: str) -> ExecutionResult:
+    async def delete(self, *, call_id: str) -> ExecutionResult[Record]:
         """Delete a call. (hubspot calls.delete)
 
         Args:
-            callId: Call id
+            call_id: Call id
         """
-        return await self._run("delete", {"callId": callId})
+        return await self._run("delete", {"callId": call_id})  # type: ignore[no-any-return]
 
 
 class SyncHubspotCalls(SyncEntity):
@@ -708,57 +714,57 @@ class SyncHubspotCalls(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "calls"
 
-    def list(self, *, limit: int | None = None, after: str | None = None, properties: str | None = None, propertiesWithHistory: str | None = None, associations: str | None = None, archived: bool | None = None) -> ExecutionResult:
+    def list(self, *, limit: int | None = None, after: str | None = None, properties: str | None = None, properties_with_history: str | None = None, associations: str | None = None, archived: bool | None = None) -> ExecutionResult[list[HubspotCall]]:
         """List calls. (hubspot calls.list)
 
         Args:
             limit: Records per page (1-100); 1..100; default 10
             after: Paging cursor, the next_cursor (paging.next.after) of the previous page
             properties: Comma-separated property names to return, e.g. "email,firstname,lastname". Without it only a default set comes back
-            propertiesWithHistory: Comma-separated property names to return with their history of values (lowers the page size limit)
+            properties_with_history: Comma-separated property names to return with their history of values (lowers the page size limit)
             associations: Comma-separated object types whose associated record ids to include, e.g. "companies,deals"
             archived: true to read archived (deleted) records instead of live ones; default false
         """
-        return self._run("list", {"limit": limit, "after": after, "properties": properties, "propertiesWithHistory": propertiesWithHistory, "associations": associations, "archived": archived})
+        return self._run("list", {"limit": limit, "after": after, "properties": properties, "propertiesWithHistory": properties_with_history, "associations": associations, "archived": archived})  # type: ignore[no-any-return]
 
-    def create(self, *, properties: Mapping[str, Any] | None = None, associations: Sequence[Mapping[str, Any]] | None = None) -> ExecutionResult:
+    def create(self, *, properties: Mapping[str, Any] | None = None, associations: Sequence[Mapping[str, Any]] | None = None) -> ExecutionResult[HubspotCall]:
         """Log a call. (hubspot calls.create)
 
         Args:
             properties: Call property values (hs_timestamp is required on create). An empty string clears a value
             associations: Records to associate the new one with, each {to: {id}, types: [{associationCategory: HUBSPOT_DEFINED, associationTypeId}]}. Default type ids: contact to company 279, deal 4, ticket 15; company to contact 280, deal 342, ticket 340; deal to contact 3, company 341; ticket to contact 16, company 339; note/call/email/meeting/task to contact 202/194/198/200/204, company 190/182/186/188/192, deal 214/206/210/212/216, ticket 228/220/224/226/230
         """
-        return self._run("create", {"properties": properties, "associations": associations})
+        return self._run("create", {"properties": properties, "associations": associations})  # type: ignore[no-any-return]
 
-    def get(self, *, callId: str, properties: str | None = None, propertiesWithHistory: str | None = None, associations: str | None = None, idProperty: str | None = None, archived: bool | None = None) -> ExecutionResult:
+    def get(self, *, call_id: str, properties: str | None = None, properties_with_history: str | None = None, associations: str | None = None, id_property: str | None = None, archived: bool | None = None) -> ExecutionResult[HubspotCall]:
         """Get a call. (hubspot calls.get)
 
         Args:
-            callId: Call id
+            call_id: Call id
             properties: Comma-separated property names to return, e.g. "email,firstname,lastname". Without it only a default set comes back
-            propertiesWithHistory: Comma-separated property names to return with their history of values (lowers the page size limit)
+            properties_with_history: Comma-separated property names to return with their history of values (lowers the page size limit)
             associations: Comma-separated object types whose associated record ids to include, e.g. "companies,deals"
-            idProperty: A unique property (e.g. email for contacts) whose value the id param holds instead of the record id
+            id_property: A unique property (e.g. email for contacts) whose value the id param holds instead of the record id
             archived: true to read archived (deleted) records instead of live ones; default false
         """
-        return self._run("get", {"callId": callId, "properties": properties, "propertiesWithHistory": propertiesWithHistory, "associations": associations, "idProperty": idProperty, "archived": archived})
+        return self._run("get", {"callId": call_id, "properties": properties, "propertiesWithHistory": properties_with_history, "associations": associations, "idProperty": id_property, "archived": archived})  # type: ignore[no-any-return]
 
-    def update(self, *, callId: str, properties: Mapping[str, Any] | None = None) -> ExecutionResult:
+    def update(self, *, call_id: str, properties: Mapping[str, Any] | None = None) -> ExecutionResult[HubspotCall]:
         """Update a call. (hubspot calls.update)
 
         Args:
-            callId: Call id
+            call_id: Call id
             properties: Call property values (hs_timestamp is required on create). An empty string clears a value
         """
-        return self._run("update", {"callId": callId, "properties": properties})
+        return self._run("update", {"callId": call_id, "properties": properties})  # type: ignore[no-any-return]
 
-    def delete(self, *, callId: str) -> ExecutionResult:
+    def delete(self, *, call_id: str) -> ExecutionResult[Record]:
         """Delete a call. (hubspot calls.delete)
 
         Args:
-            callId: Call id
+            call_id: Call id
         """
-        return self._run("delete", {"callId": callId})
+        return self._run("delete", {"callId": call_id})  # type: ignore[no-any-return]
 
 
 class HubspotEmails(Entity):
@@ -767,57 +773,57 @@ class HubspotEmails(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "emails"
 
-    async def list(self, *, limit: int | None = None, after: str | None = None, properties: str | None = None, propertiesWithHistory: str | None = None, associations: str | None = None, archived: bool | None = None) -> ExecutionResult:
+    async def list(self, *, limit: int | None = None, after: str | None = None, properties: str | None = None, properties_with_history: str | None = None, associations: str | None = None, archived: bool | None = None) -> ExecutionResult[list[HubspotEmail]]:
         """List emails. (hubspot emails.list)
 
         Args:
             limit: Records per page (1-100); 1..100; default 10
             after: Paging cursor, the next_cursor (paging.next.after) of the previous page
             properties: Comma-separated property names to return, e.g. "email,firstname,lastname". Without it only a default set comes back
-            propertiesWithHistory: Comma-separated property names to return with their history of values (lowers the page size limit)
+            properties_with_history: Comma-separated property names to return with their history of values (lowers the page size limit)
             associations: Comma-separated object types whose associated record ids to include, e.g. "companies,deals"
             archived: true to read archived (deleted) records instead of live ones; default false
         """
-        return await self._run("list", {"limit": limit, "after": after, "properties": properties, "propertiesWithHistory": propertiesWithHistory, "associations": associations, "archived": archived})
+        return await self._run("list", {"limit": limit, "after": after, "properties": properties, "propertiesWithHistory": properties_with_history, "associations": associations, "archived": archived})  # type: ignore[no-any-return]
 
-    async def create(self, *, properties: Mapping[str, Any] | None = None, associations: Sequence[Mapping[str, Any]] | None = None) -> ExecutionResult:
+    async def create(self, *, properties: Mapping[str, Any] | None = None, associations: Sequence[Mapping[str, Any]] | None = None) -> ExecutionResult[HubspotEmail]:
         """Log an email. (hubspot emails.create)
 
         Args:
             properties: Email property values (hs_timestamp is required on create). An empty string clears a value
             associations: Records to associate the new one with, each {to: {id}, types: [{associationCategory: HUBSPOT_DEFINED, associationTypeId}]}. Default type ids: contact to company 279, deal 4, ticket 15; company to contact 280, deal 342, ticket 340; deal to contact 3, company 341; ticket to contact 16, company 339; note/call/email/meeting/task to contact 202/194/198/200/204, company 190/182/186/188/192, deal 214/206/210/212/216, ticket 228/220/224/226/230
         """
-        return await self._run("create", {"properties": properties, "associations": associations})
+        return await self._run("create", {"properties": properties, "associations": associations})  # type: ignore[no-any-return]
 
-    async def get(self, *, emailId: str, properties: str | None = None, propertiesWithHistory: str | None = None, associations: str | None = None, idProperty: str | None = None, archived: bool | None = None) -> ExecutionResult:
+    async def get(self, *, email_id: str, properties: str | None = None, properties_with_history: str | None = None, associations: str | None = None, id_property: str | None = None, archived: bool | None = None) -> ExecutionResult[HubspotEmail]:
         """Get an email. (hubspot emails.get)
 
         Args:
-            emailId: Email id
+            email_id: Email id
             properties: Comma-separated property names to return, e.g. "email,firstname,lastname". Without it only a default set comes back
-            propertiesWithHistory: Comma-separated property names to return with their history of values (lowers the page size limit)
+            properties_with_history: Comma-separated property names to return with their history of values (lowers the page size limit)
             associations: Comma-separated object types whose associated record ids to include, e.g. "companies,deals"
-            idProperty: A unique property (e.g. email for contacts) whose value the id param holds instead of the record id
+            id_property: A unique property (e.g. email for contacts) whose value the id param holds instead of the record id
             archived: true to read archived (deleted) records instead of live ones; default false
         """
-        return await self._run("get", {"emailId": emailId, "properties": properties, "propertiesWithHistory": propertiesWithHistory, "associations": associations, "idProperty": idProperty, "archived": archived})
+        return await self._run("get", {"emailId": email_id, "properties": properties, "propertiesWithHistory": properties_with_history, "associations": associations, "idProperty": id_property, "archived": archived})  # type: ignore[no-any-return]
 
-    async def update(self, *, emailId: str, properties: Mapping[str, Any] | None = None) -> ExecutionResult:
+    async def update(self, *, email_id: str, properties: Mapping[str, Any] | None = None) -> ExecutionResult[HubspotEmail]:
         """Update an email. (hubspot emails.update)
 
         Args:
-            emailId: Email id
+            email_id: Email id
             properties: Email property values (hs_timestamp is required on create). An empty string clears a value
         """
-        return await self._run("update", {"emailId": emailId, "properties": properties})
+        return await self._run("update", {"emailId": email_id, "properties": properties})  # type: ignore[no-any-return]
 
-    async def delete(self, *, emailId: str) -> ExecutionResult:
+    async def delete(self, *, email_id: str) -> ExecutionResult[Record]:
         """Delete an email. (hubspot emails.delete)
 
         Args:
-            emailId: Email id
+            email_id: Email id
         """
-        return await self._run("delete", {"emailId": emailId})
+        return await self._run("delete", {"emailId": email_id})  # type: ignore[no-any-return]
 
 
 class SyncHubspotEmails(SyncEntity):
@@ -826,57 +832,57 @@ class SyncHubspotEmails(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "emails"
 
-    def list(self, *, limit: int | None = None, after: str | None = None, properties: str | None = None, propertiesWithHistory: str | None = None, associations: str | None = None, archived: bool | None = None) -> ExecutionResult:
+    def list(self, *, limit: int | None = None, after: str | None = None, properties: str | None = None, properties_with_history: str | None = None, associations: str | None = None, archived: bool | None = None) -> ExecutionResult[list[HubspotEmail]]:
         """List emails. (hubspot emails.list)
 
         Args:
             limit: Records per page (1-100); 1..100; default 10
             after: Paging cursor, the next_cursor (paging.next.after) of the previous page
             properties: Comma-separated property names to return, e.g. "email,firstname,lastname". Without it only a default set comes back
-            propertiesWithHistory: Comma-separated property names to return with their history of values (lowers the page size limit)
+            properties_with_history: Comma-separated property names to return with their history of values (lowers the page size limit)
             associations: Comma-separated object types whose associated record ids to include, e.g. "companies,deals"
             archived: true to read archived (deleted) records instead of live ones; default false
         """
-        return self._run("list", {"limit": limit, "after": after, "properties": properties, "propertiesWithHistory": propertiesWithHistory, "associations": associations, "archived": archived})
+        return self._run("list", {"limit": limit, "after": after, "properties": properties, "propertiesWithHistory": properties_with_history, "associations": associations, "archived": archived})  # type: ignore[no-any-return]
 
-    def create(self, *, properties: Mapping[str, Any] | None = None, associations: Sequence[Mapping[str, Any]] | None = None) -> ExecutionResult:
+    def create(self, *, properties: Mapping[str, Any] | None = None, associations: Sequence[Mapping[str, Any]] | None = None) -> ExecutionResult[HubspotEmail]:
         """Log an email. (hubspot emails.create)
 
         Args:
             properties: Email property values (hs_timestamp is required on create). An empty string clears a value
             associations: Records to associate the new one with, each {to: {id}, types: [{associationCategory: HUBSPOT_DEFINED, associationTypeId}]}. Default type ids: contact to company 279, deal 4, ticket 15; company to contact 280, deal 342, ticket 340; deal to contact 3, company 341; ticket to contact 16, company 339; note/call/email/meeting/task to contact 202/194/198/200/204, company 190/182/186/188/192, deal 214/206/210/212/216, ticket 228/220/224/226/230
         """
-        return self._run("create", {"properties": properties, "associations": associations})
+        return self._run("create", {"properties": properties, "associations": associations})  # type: ignore[no-any-return]
 
-    def get(self, *, emailId: str, properties: str | None = None, propertiesWithHistory: str | None = None, associations: str | None = None, idProperty: str | None = None, archived: bool | None = None) -> ExecutionResult:
+    def get(self, *, email_id: str, properties: str | None = None, properties_with_history: str | None = None, associations: str | None = None, id_property: str | None = None, archived: bool | None = None) -> ExecutionResult[HubspotEmail]:
         """Get an email. (hubspot emails.get)
 
         Args:
-            emailId: Email id
+            email_id: Email id
             properties: Comma-separated property names to return, e.g. "email,firstname,lastname". Without it only a default set comes back
-            propertiesWithHistory: Comma-separated property names to return with their history of values (lowers the page size limit)
+            properties_with_history: Comma-separated property names to return with their history of values (lowers the page size limit)
             associations: Comma-separated object types whose associated record ids to include, e.g. "companies,deals"
-            idProperty: A unique property (e.g. email for contacts) whose value the id param holds instead of the record id
+            id_property: A unique property (e.g. email for contacts) whose value the id param holds instead of the record id
             archived: true to read archived (deleted) records instead of live ones; default false
         """
-        return self._run("get", {"emailId": emailId, "properties": properties, "propertiesWithHistory": propertiesWithHistory, "associations": associations, "idProperty": idProperty, "archived": archived})
+        return self._run("get", {"emailId": email_id, "properties": properties, "propertiesWithHistory": properties_with_history, "associations": associations, "idProperty": id_property, "archived": archived})  # type: ignore[no-any-return]
 
-    def update(self, *, emailId: str, properties: Mapping[str, Any] | None = None) -> ExecutionResult:
+    def update(self, *, email_id: str, properties: Mapping[str, Any] | None = None) -> ExecutionResult[HubspotEmail]:
         """Update an email. (hubspot emails.update)
 
         Args:
-            emailId: Email id
+            email_id: Email id
             properties: Email property values (hs_timestamp is required on create). An empty string clears a value
         """
-        return self._run("update", {"emailId": emailId, "properties": properties})
+        return self._run("update", {"emailId": email_id, "properties": properties})  # type: ignore[no-any-return]
 
-    def delete(self, *, emailId: str) -> ExecutionResult:
+    def delete(self, *, email_id: str) -> ExecutionResult[Record]:
         """Delete an email. (hubspot emails.delete)
 
         Args:
-            emailId: Email id
+            email_id: Email id
         """
-        return self._run("delete", {"emailId": emailId})
+        return self._run("delete", {"emailId": email_id})  # type: ignore[no-any-return]
 
 
 class HubspotMeetings(Entity):
@@ -885,57 +891,57 @@ class HubspotMeetings(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "meetings"
 
-    async def list(self, *, limit: int | None = None, after: str | None = None, properties: str | None = None, propertiesWithHistory: str | None = None, associations: str | None = None, archived: bool | None = None) -> ExecutionResult:
+    async def list(self, *, limit: int | None = None, after: str | None = None, properties: str | None = None, properties_with_history: str | None = None, associations: str | None = None, archived: bool | None = None) -> ExecutionResult[list[HubspotMeeting]]:
         """List meetings. (hubspot meetings.list)
 
         Args:
             limit: Records per page (1-100); 1..100; default 10
             after: Paging cursor, the next_cursor (paging.next.after) of the previous page
             properties: Comma-separated property names to return, e.g. "email,firstname,lastname". Without it only a default set comes back
-            propertiesWithHistory: Comma-separated property names to return with their history of values (lowers the page size limit)
+            properties_with_history: Comma-separated property names to return with their history of values (lowers the page size limit)
             associations: Comma-separated object types whose associated record ids to include, e.g. "companies,deals"
             archived: true to read archived (deleted) records instead of live ones; default false
         """
-        return await self._run("list", {"limit": limit, "after": after, "properties": properties, "propertiesWithHistory": propertiesWithHistory, "associations": associations, "archived": archived})
+        return await self._run("list", {"limit": limit, "after": after, "properties": properties, "propertiesWithHistory": properties_with_history, "associations": associations, "archived": archived})  # type: ignore[no-any-return]
 
-    async def create(self, *, properties: Mapping[str, Any] | None = None, associations: Sequence[Mapping[str, Any]] | None = None) -> ExecutionResult:
+    async def create(self, *, properties: Mapping[str, Any] | None = None, associations: Sequence[Mapping[str, Any]] | None = None) -> ExecutionResult[HubspotMeeting]:
         """Log a meeting. (hubspot meetings.create)
 
         Args:
             properties: Meeting property values (hs_timestamp is required on create). An empty string clears a value
             associations: Records to associate the new one with, each {to: {id}, types: [{associationCategory: HUBSPOT_DEFINED, associationTypeId}]}. Default type ids: contact to company 279, deal 4, ticket 15; company to contact 280, deal 342, ticket 340; deal to contact 3, company 341; ticket to contact 16, company 339; note/call/email/meeting/task to contact 202/194/198/200/204, company 190/182/186/188/192, deal 214/206/210/212/216, ticket 228/220/224/226/230
         """
-        return await self._run("create", {"properties": properties, "associations": associations})
+        return await self._run("create", {"properties": properties, "associations": associations})  # type: ignore[no-any-return]
 
-    async def get(self, *, meetingId: str, properties: str | None = None, propertiesWithHistory: str | None = None, associations: str | None = None, idProperty: str | None = None, archived: bool | None = None) -> ExecutionResult:
+    async def get(self, *, meeting_id: str, properties: str | None = None, properties_with_history: str | None = None, associations: str | None = None, id_property: str | None = None, archived: bool | None = None) -> ExecutionResult[HubspotMeeting]:
         """Get a meeting. (hubspot meetings.get)
 
         Args:
-            meetingId: Meeting id
+            meeting_id: Meeting id
             properties: Comma-separated property names to return, e.g. "email,firstname,lastname". Without it only a default set comes back
-            propertiesWithHistory: Comma-separated property names to return with their history of values (lowers the page size limit)
+            properties_with_history: Comma-separated property names to return with their history of values (lowers the page size limit)
             associations: Comma-separated object types whose associated record ids to include, e.g. "companies,deals"
-            idProperty: A unique property (e.g. email for contacts) whose value the id param holds instead of the record id
+            id_property: A unique property (e.g. email for contacts) whose value the id param holds instead of the record id
             archived: true to read archived (deleted) records instead of live ones; default false
         """
-        return await self._run("get", {"meetingId": meetingId, "properties": properties, "propertiesWithHistory": propertiesWithHistory, "associations": associations, "idProperty": idProperty, "archived": archived})
+        return await self._run("get", {"meetingId": meeting_id, "properties": properties, "propertiesWithHistory": properties_with_history, "associations": associations, "idProperty": id_property, "archived": archived})  # type: ignore[no-any-return]
 
-    async def update(self, *, meetingId: str, properties: Mapping[str, Any] | None = None) -> ExecutionResult:
+    async def update(self, *, meeting_id: str, properties: Mapping[str, Any] | None = None) -> ExecutionResult[HubspotMeeting]:
         """Update a meeting. (hubspot meetings.update)
 
         Args:
-            meetingId: Meeting id
+            meeting_id: Meeting id
             properties: Meeting property values (hs_timestamp is required on create). An empty string clears a value
         """
-        return await self._run("update", {"meetingId": meetingId, "properties": properties})
+        return await self._run("update", {"meetingId": meeting_id, "properties": properties})  # type: ignore[no-any-return]
 
-    async def delete(self, *, meetingId: str) -> ExecutionResult:
+    async def delete(self, *, meeting_id: str) -> ExecutionResult[Record]:
         """Delete a meeting. (hubspot meetings.delete)
 
         Args:
-            meetingId: Meeting id
+            meeting_id: Meeting id
         """
-        return await self._run("delete", {"meetingId": meetingId})
+        return await self._run("delete", {"meetingId": meeting_id})  # type: ignore[no-any-return]
 
 
 class SyncHubspotMeetings(SyncEntity):
@@ -944,57 +950,57 @@ class SyncHubspotMeetings(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "meetings"
 
-    def list(self, *, limit: int | None = None, after: str | None = None, properties: str | None = None, propertiesWithHistory: str | None = None, associations: str | None = None, archived: bool | None = None) -> ExecutionResult:
+    def list(self, *, limit: int | None = None, after: str | None = None, properties: str | None = None, properties_with_history: str | None = None, associations: str | None = None, archived: bool | None = None) -> ExecutionResult[list[HubspotMeeting]]:
         """List meetings. (hubspot meetings.list)
 
         Args:
             limit: Records per page (1-100); 1..100; default 10
             after: Paging cursor, the next_cursor (paging.next.after) of the previous page
             properties: Comma-separated property names to return, e.g. "email,firstname,lastname". Without it only a default set comes back
-            propertiesWithHistory: Comma-separated property names to return with their history of values (lowers the page size limit)
+            properties_with_history: Comma-separated property names to return with their history of values (lowers the page size limit)
             associations: Comma-separated object types whose associated record ids to include, e.g. "companies,deals"
             archived: true to read archived (deleted) records instead of live ones; default false
         """
-        return self._run("list", {"limit": limit, "after": after, "properties": properties, "propertiesWithHistory": propertiesWithHistory, "associations": associations, "archived": archived})
+        return self._run("list", {"limit": limit, "after": after, "properties": properties, "propertiesWithHistory": properties_with_history, "associations": associations, "archived": archived})  # type: ignore[no-any-return]
 
-    def create(self, *, properties: Mapping[str, Any] | None = None, associations: Sequence[Mapping[str, Any]] | None = None) -> ExecutionResult:
+    def create(self, *, properties: Mapping[str, Any] | None = None, associations: Sequence[Mapping[str, Any]] | None = None) -> ExecutionResult[HubspotMeeting]:
         """Log a meeting. (hubspot meetings.create)
 
         Args:
             properties: Meeting property values (hs_timestamp is required on create). An empty string clears a value
             associations: Records to associate the new one with, each {to: {id}, types: [{associationCategory: HUBSPOT_DEFINED, associationTypeId}]}. Default type ids: contact to company 279, deal 4, ticket 15; company to contact 280, deal 342, ticket 340; deal to contact 3, company 341; ticket to contact 16, company 339; note/call/email/meeting/task to contact 202/194/198/200/204, company 190/182/186/188/192, deal 214/206/210/212/216, ticket 228/220/224/226/230
         """
-        return self._run("create", {"properties": properties, "associations": associations})
+        return self._run("create", {"properties": properties, "associations": associations})  # type: ignore[no-any-return]
 
-    def get(self, *, meetingId: str, properties: str | None = None, propertiesWithHistory: str | None = None, associations: str | None = None, idProperty: str | None = None, archived: bool | None = None) -> ExecutionResult:
+    def get(self, *, meeting_id: str, properties: str | None = None, properties_with_history: str | None = None, associations: str | None = None, id_property: str | None = None, archived: bool | None = None) -> ExecutionResult[HubspotMeeting]:
         """Get a meeting. (hubspot meetings.get)
 
         Args:
-            meetingId: Meeting id
+            meeting_id: Meeting id
             properties: Comma-separated property names to return, e.g. "email,firstname,lastname". Without it only a default set comes back
-            propertiesWithHistory: Comma-separated property names to return with their history of values (lowers the page size limit)
+            properties_with_history: Comma-separated property names to return with their history of values (lowers the page size limit)
             associations: Comma-separated object types whose associated record ids to include, e.g. "companies,deals"
-            idProperty: A unique property (e.g. email for contacts) whose value the id param holds instead of the record id
+            id_property: A unique property (e.g. email for contacts) whose value the id param holds instead of the record id
             archived: true to read archived (deleted) records instead of live ones; default false
         """
-        return self._run("get", {"meetingId": meetingId, "properties": properties, "propertiesWithHistory": propertiesWithHistory, "associations": associations, "idProperty": idProperty, "archived": archived})
+        return self._run("get", {"meetingId": meeting_id, "properties": properties, "propertiesWithHistory": properties_with_history, "associations": associations, "idProperty": id_property, "archived": archived})  # type: ignore[no-any-return]
 
-    def update(self, *, meetingId: str, properties: Mapping[str, Any] | None = None) -> ExecutionResult:
+    def update(self, *, meeting_id: str, properties: Mapping[str, Any] | None = None) -> ExecutionResult[HubspotMeeting]:
         """Update a meeting. (hubspot meetings.update)
 
         Args:
-            meetingId: Meeting id
+            meeting_id: Meeting id
             properties: Meeting property values (hs_timestamp is required on create). An empty string clears a value
         """
-        return self._run("update", {"meetingId": meetingId, "properties": properties})
+        return self._run("update", {"meetingId": meeting_id, "properties": properties})  # type: ignore[no-any-return]
 
-    def delete(self, *, meetingId: str) -> ExecutionResult:
+    def delete(self, *, meeting_id: str) -> ExecutionResult[Record]:
         """Delete a meeting. (hubspot meetings.delete)
 
         Args:
-            meetingId: Meeting id
+            meeting_id: Meeting id
         """
-        return self._run("delete", {"meetingId": meetingId})
+        return self._run("delete", {"meetingId": meeting_id})  # type: ignore[no-any-return]
 
 
 class HubspotTasks(Entity):
@@ -1003,57 +1009,57 @@ class HubspotTasks(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "tasks"
 
-    async def list(self, *, limit: int | None = None, after: str | None = None, properties: str | None = None, propertiesWithHistory: str | None = None, associations: str | None = None, archived: bool | None = None) -> ExecutionResult:
+    async def list(self, *, limit: int | None = None, after: str | None = None, properties: str | None = None, properties_with_history: str | None = None, associations: str | None = None, archived: bool | None = None) -> ExecutionResult[list[HubspotTask]]:
         """List tasks. (hubspot tasks.list)
 
         Args:
             limit: Records per page (1-100); 1..100; default 10
             after: Paging cursor, the next_cursor (paging.next.after) of the previous page
             properties: Comma-separated property names to return, e.g. "email,firstname,lastname". Without it only a default set comes back
-            propertiesWithHistory: Comma-separated property names to return with their history of values (lowers the page size limit)
+            properties_with_history: Comma-separated property names to return with their history of values (lowers the page size limit)
             associations: Comma-separated object types whose associated record ids to include, e.g. "companies,deals"
             archived: true to read archived (deleted) records instead of live ones; default false
         """
-        return await self._run("list", {"limit": limit, "after": after, "properties": properties, "propertiesWithHistory": propertiesWithHistory, "associations": associations, "archived": archived})
+        return await self._run("list", {"limit": limit, "after": after, "properties": properties, "propertiesWithHistory": properties_with_history, "associations": associations, "archived": archived})  # type: ignore[no-any-return]
 
-    async def create(self, *, properties: Mapping[str, Any] | None = None, associations: Sequence[Mapping[str, Any]] | None = None) -> ExecutionResult:
+    async def create(self, *, properties: Mapping[str, Any] | None = None, associations: Sequence[Mapping[str, Any]] | None = None) -> ExecutionResult[HubspotTask]:
         """Create a task. (hubspot tasks.create)
 
         Args:
             properties: Task property values (hs_timestamp, the due date, is required on create). An empty string clears a value
             associations: Records to associate the new one with, each {to: {id}, types: [{associationCategory: HUBSPOT_DEFINED, associationTypeId}]}. Default type ids: contact to company 279, deal 4, ticket 15; company to contact 280, deal 342, ticket 340; deal to contact 3, company 341; ticket to contact 16, company 339; note/call/email/meeting/task to contact 202/194/198/200/204, company 190/182/186/188/192, deal 214/206/210/212/216, ticket 228/220/224/226/230
         """
-        return await self._run("create", {"properties": properties, "associations": associations})
+        return await self._run("create", {"properties": properties, "associations": associations})  # type: ignore[no-any-return]
 
-    async def get(self, *, taskId: str, properties: str | None = None, propertiesWithHistory: str | None = None, associations: str | None = None, idProperty: str | None = None, archived: bool | None = None) -> ExecutionResult:
+    async def get(self, *, task_id: str, properties: str | None = None, properties_with_history: str | None = None, associations: str | None = None, id_property: str | None = None, archived: bool | None = None) -> ExecutionResult[HubspotTask]:
         """Get a task. (hubspot tasks.get)
 
         Args:
-            taskId: Task id
+            task_id: Task id
             properties: Comma-separated property names to return, e.g. "email,firstname,lastname". Without it only a default set comes back
-            propertiesWithHistory: Comma-separated property names to return with their history of values (lowers the page size limit)
+            properties_with_history: Comma-separated property names to return with their history of values (lowers the page size limit)
             associations: Comma-separated object types whose associated record ids to include, e.g. "companies,deals"
-            idProperty: A unique property (e.g. email for contacts) whose value the id param holds instead of the record id
+            id_property: A unique property (e.g. email for contacts) whose value the id param holds instead of the record id
             archived: true to read archived (deleted) records instead of live ones; default false
         """
-        return await self._run("get", {"taskId": taskId, "properties": properties, "propertiesWithHistory": propertiesWithHistory, "associations": associations, "idProperty": idProperty, "archived": archived})
+        return await self._run("get", {"taskId": task_id, "properties": properties, "propertiesWithHistory": properties_with_history, "associations": associations, "idProperty": id_property, "archived": archived})  # type: ignore[no-any-return]
 
-    async def update(self, *, taskId: str, properties: Mapping[str, Any] | None = None) -> ExecutionResult:
+    async def update(self, *, task_id: str, properties: Mapping[str, Any] | None = None) -> ExecutionResult[HubspotTask]:
         """Update a task. (hubspot tasks.update)
 
         Args:
-            taskId: Task id
+            task_id: Task id
             properties: Task property values (hs_timestamp, the due date, is required on create). An empty string clears a value
         """
-        return await self._run("update", {"taskId": taskId, "properties": properties})
+        return await self._run("update", {"taskId": task_id, "properties": properties})  # type: ignore[no-any-return]
 
-    async def delete(self, *, taskId: str) -> ExecutionResult:
+    async def delete(self, *, task_id: str) -> ExecutionResult[Record]:
         """Delete a task. (hubspot tasks.delete)
 
         Args:
-            taskId: Task id
+            task_id: Task id
         """
-        return await self._run("delete", {"taskId": taskId})
+        return await self._run("delete", {"taskId": task_id})  # type: ignore[no-any-return]
 
 
 class SyncHubspotTasks(SyncEntity):
@@ -1062,57 +1068,57 @@ class SyncHubspotTasks(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "tasks"
 
-    def list(self, *, limit: int | None = None, after: str | None = None, properties: str | None = None, propertiesWithHistory: str | None = None, associations: str | None = None, archived: bool | None = None) -> ExecutionResult:
+    def list(self, *, limit: int | None = None, after: str | None = None, properties: str | None = None, properties_with_history: str | None = None, associations: str | None = None, archived: bool | None = None) -> ExecutionResult[list[HubspotTask]]:
         """List tasks. (hubspot tasks.list)
 
         Args:
             limit: Records per page (1-100); 1..100; default 10
             after: Paging cursor, the next_cursor (paging.next.after) of the previous page
             properties: Comma-separated property names to return, e.g. "email,firstname,lastname". Without it only a default set comes back
-            propertiesWithHistory: Comma-separated property names to return with their history of values (lowers the page size limit)
+            properties_with_history: Comma-separated property names to return with their history of values (lowers the page size limit)
             associations: Comma-separated object types whose associated record ids to include, e.g. "companies,deals"
             archived: true to read archived (deleted) records instead of live ones; default false
         """
-        return self._run("list", {"limit": limit, "after": after, "properties": properties, "propertiesWithHistory": propertiesWithHistory, "associations": associations, "archived": archived})
+        return self._run("list", {"limit": limit, "after": after, "properties": properties, "propertiesWithHistory": properties_with_history, "associations": associations, "archived": archived})  # type: ignore[no-any-return]
 
-    def create(self, *, properties: Mapping[str, Any] | None = None, associations: Sequence[Mapping[str, Any]] | None = None) -> ExecutionResult:
+    def create(self, *, properties: Mapping[str, Any] | None = None, associations: Sequence[Mapping[str, Any]] | None = None) -> ExecutionResult[HubspotTask]:
         """Create a task. (hubspot tasks.create)
 
         Args:
             properties: Task property values (hs_timestamp, the due date, is required on create). An empty string clears a value
             associations: Records to associate the new one with, each {to: {id}, types: [{associationCategory: HUBSPOT_DEFINED, associationTypeId}]}. Default type ids: contact to company 279, deal 4, ticket 15; company to contact 280, deal 342, ticket 340; deal to contact 3, company 341; ticket to contact 16, company 339; note/call/email/meeting/task to contact 202/194/198/200/204, company 190/182/186/188/192, deal 214/206/210/212/216, ticket 228/220/224/226/230
         """
-        return self._run("create", {"properties": properties, "associations": associations})
+        return self._run("create", {"properties": properties, "associations": associations})  # type: ignore[no-any-return]
 
-    def get(self, *, taskId: str, properties: str | None = None, propertiesWithHistory: str | None = None, associations: str | None = None, idProperty: str | None = None, archived: bool | None = None) -> ExecutionResult:
+    def get(self, *, task_id: str, properties: str | None = None, properties_with_history: str | None = None, associations: str | None = None, id_property: str | None = None, archived: bool | None = None) -> ExecutionResult[HubspotTask]:
         """Get a task. (hubspot tasks.get)
 
         Args:
-            taskId: Task id
+            task_id: Task id
             properties: Comma-separated property names to return, e.g. "email,firstname,lastname". Without it only a default set comes back
-            propertiesWithHistory: Comma-separated property names to return with their history of values (lowers the page size limit)
+            properties_with_history: Comma-separated property names to return with their history of values (lowers the page size limit)
             associations: Comma-separated object types whose associated record ids to include, e.g. "companies,deals"
-            idProperty: A unique property (e.g. email for contacts) whose value the id param holds instead of the record id
+            id_property: A unique property (e.g. email for contacts) whose value the id param holds instead of the record id
             archived: true to read archived (deleted) records instead of live ones; default false
         """
-        return self._run("get", {"taskId": taskId, "properties": properties, "propertiesWithHistory": propertiesWithHistory, "associations": associations, "idProperty": idProperty, "archived": archived})
+        return self._run("get", {"taskId": task_id, "properties": properties, "propertiesWithHistory": properties_with_history, "associations": associations, "idProperty": id_property, "archived": archived})  # type: ignore[no-any-return]
 
-    def update(self, *, taskId: str, properties: Mapping[str, Any] | None = None) -> ExecutionResult:
+    def update(self, *, task_id: str, properties: Mapping[str, Any] | None = None) -> ExecutionResult[HubspotTask]:
         """Update a task. (hubspot tasks.update)
 
         Args:
-            taskId: Task id
+            task_id: Task id
             properties: Task property values (hs_timestamp, the due date, is required on create). An empty string clears a value
         """
-        return self._run("update", {"taskId": taskId, "properties": properties})
+        return self._run("update", {"taskId": task_id, "properties": properties})  # type: ignore[no-any-return]
 
-    def delete(self, *, taskId: str) -> ExecutionResult:
+    def delete(self, *, task_id: str) -> ExecutionResult[Record]:
         """Delete a task. (hubspot tasks.delete)
 
         Args:
-            taskId: Task id
+            task_id: Task id
         """
-        return self._run("delete", {"taskId": taskId})
+        return self._run("delete", {"taskId": task_id})  # type: ignore[no-any-return]
 
 
 class HubspotSchemas(Entity):
@@ -1121,21 +1127,21 @@ class HubspotSchemas(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "schemas"
 
-    async def list(self, *, archived: bool | None = None) -> ExecutionResult:
+    async def list(self, *, archived: bool | None = None) -> ExecutionResult[list[HubspotSchema]]:
         """List custom object schemas. (hubspot schemas.list)
 
         Args:
             archived: true to list archived (deleted) schemas instead; default false
         """
-        return await self._run("list", {"archived": archived})
+        return await self._run("list", {"archived": archived})  # type: ignore[no-any-return]
 
-    async def get(self, *, objectType: str) -> ExecutionResult:
+    async def get(self, *, object_type: str) -> ExecutionResult[HubspotSchema]:
         """Get a custom object schema. (hubspot schemas.get)
 
         Args:
-            objectType: The schema's fully qualified name (p12345_cars) or object type id (2-3508482)
+            object_type: The schema's fully qualified name (p12345_cars) or object type id (2-3508482)
         """
-        return await self._run("get", {"objectType": objectType})
+        return await self._run("get", {"objectType": object_type})  # type: ignore[no-any-return]
 
 
 class SyncHubspotSchemas(SyncEntity):
@@ -1144,21 +1150,21 @@ class SyncHubspotSchemas(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "schemas"
 
-    def list(self, *, archived: bool | None = None) -> ExecutionResult:
+    def list(self, *, archived: bool | None = None) -> ExecutionResult[list[HubspotSchema]]:
         """List custom object schemas. (hubspot schemas.list)
 
         Args:
             archived: true to list archived (deleted) schemas instead; default false
         """
-        return self._run("list", {"archived": archived})
+        return self._run("list", {"archived": archived})  # type: ignore[no-any-return]
 
-    def get(self, *, objectType: str) -> ExecutionResult:
+    def get(self, *, object_type: str) -> ExecutionResult[HubspotSchema]:
         """Get a custom object schema. (hubspot schemas.get)
 
         Args:
-            objectType: The schema's fully qualified name (p12345_cars) or object type id (2-3508482)
+            object_type: The schema's fully qualified name (p12345_cars) or object type id (2-3508482)
         """
-        return self._run("get", {"objectType": objectType})
+        return self._run("get", {"objectType": object_type})  # type: ignore[no-any-return]
 
 
 class HubspotObjects(Entity):
@@ -1167,33 +1173,33 @@ class HubspotObjects(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "objects"
 
-    async def list(self, *, objectType: str, limit: int | None = None, after: str | None = None, properties: str | None = None, archived: bool | None = None, associations: str | None = None, propertiesWithHistory: str | None = None) -> ExecutionResult:
+    async def list(self, *, object_type: str, limit: int | None = None, after: str | None = None, properties: str | None = None, archived: bool | None = None, associations: str | None = None, properties_with_history: str | None = None) -> ExecutionResult[list[HubspotObject]]:
         """List records of any object type. (hubspot objects.list)
 
         Args:
-            objectType: Object type, e.g. a custom object's fully qualified name (p12345_cars) or type id (2-3508482), or contacts, companies, deals, products, line_items, quotes
+            object_type: Object type, e.g. a custom object's fully qualified name (p12345_cars) or type id (2-3508482), or contacts, companies, deals, products, line_items, quotes
             limit: Records per page (1-100); 1..100; default 10
             after: Paging cursor, the next_cursor (paging.next.after) of the previous page
             properties: Comma-separated property names to return, e.g. "email,firstname,lastname". Without it only a default set comes back
             archived: true to read archived (deleted) records instead of live ones; default false
             associations: Comma-separated object types whose associated record ids to include, e.g. "companies,deals"
-            propertiesWithHistory: Comma-separated property names to return with their history of values (lowers the page size limit)
+            properties_with_history: Comma-separated property names to return with their history of values (lowers the page size limit)
         """
-        return await self._run("list", {"objectType": objectType, "limit": limit, "after": after, "properties": properties, "archived": archived, "associations": associations, "propertiesWithHistory": propertiesWithHistory})
+        return await self._run("list", {"objectType": object_type, "limit": limit, "after": after, "properties": properties, "archived": archived, "associations": associations, "propertiesWithHistory": properties_with_history})  # type: ignore[no-any-return]
 
-    async def get(self, *, objectType: str, objectId: str, properties: str | None = None, archived: bool | None = None, associations: str | None = None, idProperty: str | None = None, propertiesWithHistory: str | None = None) -> ExecutionResult:
+    async def get(self, *, object_type: str, object_id: str, properties: str | None = None, archived: bool | None = None, associations: str | None = None, id_property: str | None = None, properties_with_history: str | None = None) -> ExecutionResult[HubspotObject]:
         """Get a record of any object type. (hubspot objects.get)
 
         Args:
-            objectType: Object type, e.g. a custom object's fully qualified name (p12345_cars) or type id (2-3508482), or contacts, companies, deals, products, line_items, quotes
-            objectId: Record id (or the idProperty value)
+            object_type: Object type, e.g. a custom object's fully qualified name (p12345_cars) or type id (2-3508482), or contacts, companies, deals, products, line_items, quotes
+            object_id: Record id (or the idProperty value)
             properties: Comma-separated property names to return, e.g. "email,firstname,lastname". Without it only a default set comes back
             archived: true to read archived (deleted) records instead of live ones; default false
             associations: Comma-separated object types whose associated record ids to include, e.g. "companies,deals"
-            idProperty: A unique property (e.g. email for contacts) whose value the id param holds instead of the record id
-            propertiesWithHistory: Comma-separated property names to return with their history of values (lowers the page size limit)
+            id_property: A unique property (e.g. email for contacts) whose value the id param holds instead of the record id
+            properties_with_history: Comma-separated property names to return with their history of values (lowers the page size limit)
         """
-        return await self._run("get", {"objectType": objectType, "objectId": objectId, "properties": properties, "archived": archived, "associations": associations, "idProperty": idProperty, "propertiesWithHistory": propertiesWithHistory})
+        return await self._run("get", {"objectType": object_type, "objectId": object_id, "properties": properties, "archived": archived, "associations": associations, "idProperty": id_property, "propertiesWithHistory": properties_with_history})  # type: ignore[no-any-return]
 
 
 class SyncHubspotObjects(SyncEntity):
@@ -1202,33 +1208,33 @@ class SyncHubspotObjects(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "objects"
 
-    def list(self, *, objectType: str, limit: int | None = None, after: str | None = None, properties: str | None = None, archived: bool | None = None, associations: str | None = None, propertiesWithHistory: str | None = None) -> ExecutionResult:
+    def list(self, *, object_type: str, limit: int | None = None, after: str | None = None, properties: str | None = None, archived: bool | None = None, associations: str | None = None, properties_with_history: str | None = None) -> ExecutionResult[list[HubspotObject]]:
         """List records of any object type. (hubspot objects.list)
 
         Args:
-            objectType: Object type, e.g. a custom object's fully qualified name (p12345_cars) or type id (2-3508482), or contacts, companies, deals, products, line_items, quotes
+            object_type: Object type, e.g. a custom object's fully qualified name (p12345_cars) or type id (2-3508482), or contacts, companies, deals, products, line_items, quotes
             limit: Records per page (1-100); 1..100; default 10
             after: Paging cursor, the next_cursor (paging.next.after) of the previous page
             properties: Comma-separated property names to return, e.g. "email,firstname,lastname". Without it only a default set comes back
             archived: true to read archived (deleted) records instead of live ones; default false
             associations: Comma-separated object types whose associated record ids to include, e.g. "companies,deals"
-            propertiesWithHistory: Comma-separated property names to return with their history of values (lowers the page size limit)
+            properties_with_history: Comma-separated property names to return with their history of values (lowers the page size limit)
         """
-        return self._run("list", {"objectType": objectType, "limit": limit, "after": after, "properties": properties, "archived": archived, "associations": associations, "propertiesWithHistory": propertiesWithHistory})
+        return self._run("list", {"objectType": object_type, "limit": limit, "after": after, "properties": properties, "archived": archived, "associations": associations, "propertiesWithHistory": properties_with_history})  # type: ignore[no-any-return]
 
-    def get(self, *, objectType: str, objectId: str, properties: str | None = None, archived: bool | None = None, associations: str | None = None, idProperty: str | None = None, propertiesWithHistory: str | None = None) -> ExecutionResult:
+    def get(self, *, object_type: str, object_id: str, properties: str | None = None, archived: bool | None = None, associations: str | None = None, id_property: str | None = None, properties_with_history: str | None = None) -> ExecutionResult[HubspotObject]:
         """Get a record of any object type. (hubspot objects.get)
 
         Args:
-            objectType: Object type, e.g. a custom object's fully qualified name (p12345_cars) or type id (2-3508482), or contacts, companies, deals, products, line_items, quotes
-            objectId: Record id (or the idProperty value)
+            object_type: Object type, e.g. a custom object's fully qualified name (p12345_cars) or type id (2-3508482), or contacts, companies, deals, products, line_items, quotes
+            object_id: Record id (or the idProperty value)
             properties: Comma-separated property names to return, e.g. "email,firstname,lastname". Without it only a default set comes back
             archived: true to read archived (deleted) records instead of live ones; default false
             associations: Comma-separated object types whose associated record ids to include, e.g. "companies,deals"
-            idProperty: A unique property (e.g. email for contacts) whose value the id param holds instead of the record id
-            propertiesWithHistory: Comma-separated property names to return with their history of values (lowers the page size limit)
+            id_property: A unique property (e.g. email for contacts) whose value the id param holds instead of the record id
+            properties_with_history: Comma-separated property names to return with their history of values (lowers the page size limit)
         """
-        return self._run("get", {"objectType": objectType, "objectId": objectId, "properties": properties, "archived": archived, "associations": associations, "idProperty": idProperty, "propertiesWithHistory": propertiesWithHistory})
+        return self._run("get", {"objectType": object_type, "objectId": object_id, "properties": properties, "archived": archived, "associations": associations, "idProperty": id_property, "propertiesWithHistory": properties_with_history})  # type: ignore[no-any-return]
 
 
 class HubspotAssociations(Entity):
@@ -1237,39 +1243,39 @@ class HubspotAssociations(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "associations"
 
-    async def list(self, *, fromObjectType: str, fromObjectId: str, toObjectType: str, after: str | None = None, limit: int | None = None) -> ExecutionResult:
+    async def list(self, *, from_object_type: str, from_object_id: str, to_object_type: str, after: str | None = None, limit: int | None = None) -> ExecutionResult[list[HubspotAssociation]]:
         """List a record's associations. (hubspot associations.list)
 
         Args:
-            fromObjectType: Type of the source record: contacts, companies, deals, tickets, notes, ... or a custom object type
-            fromObjectId: Id of the source record
-            toObjectType: Type of the associated records to list
+            from_object_type: Type of the source record: contacts, companies, deals, tickets, notes, ... or a custom object type
+            from_object_id: Id of the source record
+            to_object_type: Type of the associated records to list
             after: Paging cursor, the next_cursor (paging.next.after) of the previous page
             limit: Associations per page (1-500); 1..500; default 500
         """
-        return await self._run("list", {"fromObjectType": fromObjectType, "fromObjectId": fromObjectId, "toObjectType": toObjectType, "after": after, "limit": limit})
+        return await self._run("list", {"fromObjectType": from_object_type, "fromObjectId": from_object_id, "toObjectType": to_object_type, "after": after, "limit": limit})  # type: ignore[no-any-return]
 
-    async def create(self, *, fromObjectType: str, fromObjectId: str, toObjectType: str, toObjectId: str) -> ExecutionResult:
+    async def create(self, *, from_object_type: str, from_object_id: str, to_object_type: str, to_object_id: str) -> ExecutionResult[HubspotAssociationCreate]:
         """Associate two records. (hubspot associations.create)
 
         Args:
-            fromObjectType: Type of the source record: contacts, companies, deals, tickets, notes, ... or a custom object type
-            fromObjectId: Id of the source record
-            toObjectType: Type of the associated records to list
-            toObjectId: Id of the record to associate with
+            from_object_type: Type of the source record: contacts, companies, deals, tickets, notes, ... or a custom object type
+            from_object_id: Id of the source record
+            to_object_type: Type of the associated records to list
+            to_object_id: Id of the record to associate with
         """
-        return await self._run("create", {"fromObjectType": fromObjectType, "fromObjectId": fromObjectId, "toObjectType": toObjectType, "toObjectId": toObjectId})
+        return await self._run("create", {"fromObjectType": from_object_type, "fromObjectId": from_object_id, "toObjectType": to_object_type, "toObjectId": to_object_id})  # type: ignore[no-any-return]
 
-    async def delete(self, *, fromObjectType: str, fromObjectId: str, toObjectType: str, toObjectId: str) -> ExecutionResult:
+    async def delete(self, *, from_object_type: str, from_object_id: str, to_object_type: str, to_object_id: str) -> ExecutionResult[Record]:
         """Remove associations between two records. (hubspot associations.delete)
 
         Args:
-            fromObjectType: Type of the source record: contacts, companies, deals, tickets, notes, ... or a custom object type
-            fromObjectId: Id of the source record
-            toObjectType: Type of the associated records to list
-            toObjectId: Id of the record to associate with
+            from_object_type: Type of the source record: contacts, companies, deals, tickets, notes, ... or a custom object type
+            from_object_id: Id of the source record
+            to_object_type: Type of the associated records to list
+            to_object_id: Id of the record to associate with
         """
-        return await self._run("delete", {"fromObjectType": fromObjectType, "fromObjectId": fromObjectId, "toObjectType": toObjectType, "toObjectId": toObjectId})
+        return await self._run("delete", {"fromObjectType": from_object_type, "fromObjectId": from_object_id, "toObjectType": to_object_type, "toObjectId": to_object_id})  # type: ignore[no-any-return]
 
 
 class SyncHubspotAssociations(SyncEntity):
@@ -1278,46 +1284,47 @@ class SyncHubspotAssociations(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "associations"
 
-    def list(self, *, fromObjectType: str, fromObjectId: str, toObjectType: str, after: str | None = None, limit: int | None = None) -> ExecutionResult:
+    def list(self, *, from_object_type: str, from_object_id: str, to_object_type: str, after: str | None = None, limit: int | None = None) -> ExecutionResult[list[HubspotAssociation]]:
         """List a record's associations. (hubspot associations.list)
 
         Args:
-            fromObjectType: Type of the source record: contacts, companies, deals, tickets, notes, ... or a custom object type
-            fromObjectId: Id of the source record
-            toObjectType: Type of the associated records to list
+            from_object_type: Type of the source record: contacts, companies, deals, tickets, notes, ... or a custom object type
+            from_object_id: Id of the source record
+            to_object_type: Type of the associated records to list
             after: Paging cursor, the next_cursor (paging.next.after) of the previous page
             limit: Associations per page (1-500); 1..500; default 500
         """
-        return self._run("list", {"fromObjectType": fromObjectType, "fromObjectId": fromObjectId, "toObjectType": toObjectType, "after": after, "limit": limit})
+        return self._run("list", {"fromObjectType": from_object_type, "fromObjectId": from_object_id, "toObjectType": to_object_type, "after": after, "limit": limit})  # type: ignore[no-any-return]
 
-    def create(self, *, fromObjectType: str, fromObjectId: str, toObjectType: str, toObjectId: str) -> ExecutionResult:
+    def create(self, *, from_object_type: str, from_object_id: str, to_object_type: str, to_object_id: str) -> ExecutionResult[HubspotAssociationCreate]:
         """Associate two records. (hubspot associations.create)
 
         Args:
-            fromObjectType: Type of the source record: contacts, companies, deals, tickets, notes, ... or a custom object type
-            fromObjectId: Id of the source record
-            toObjectType: Type of the associated records to list
-            toObjectId: Id of the record to associate with
+            from_object_type: Type of the source record: contacts, companies, deals, tickets, notes, ... or a custom object type
+            from_object_id: Id of the source record
+            to_object_type: Type of the associated records to list
+            to_object_id: Id of the record to associate with
         """
-        return self._run("create", {"fromObjectType": fromObjectType, "fromObjectId": fromObjectId, "toObjectType": toObjectType, "toObjectId": toObjectId})
+        return self._run("create", {"fromObjectType": from_object_type, "fromObjectId": from_object_id, "toObjectType": to_object_type, "toObjectId": to_object_id})  # type: ignore[no-any-return]
 
-    def delete(self, *, fromObjectType: str, fromObjectId: str, toObjectType: str, toObjectId: str) -> ExecutionResult:
+    def delete(self, *, from_object_type: str, from_object_id: str, to_object_type: str, to_object_id: str) -> ExecutionResult[Record]:
         """Remove associations between two records. (hubspot associations.delete)
 
         Args:
-            fromObjectType: Type of the source record: contacts, companies, deals, tickets, notes, ... or a custom object type
-            fromObjectId: Id of the source record
-            toObjectType: Type of the associated records to list
-            toObjectId: Id of the record to associate with
+            from_object_type: Type of the source record: contacts, companies, deals, tickets, notes, ... or a custom object type
+            from_object_id: Id of the source record
+            to_object_type: Type of the associated records to list
+            to_object_id: Id of the record to associate with
         """
-        return self._run("delete", {"fromObjectType": fromObjectType, "fromObjectId": fromObjectId, "toObjectType": toObjectType, "toObjectId": toObjectId})
+        return self._run("delete", {"fromObjectType": from_object_type, "fromObjectId": from_object_id, "toObjectType": to_object_type, "toObjectId": to_object_id})  # type: ignore[no-any-return]
 
 
 class HubspotConnector(Connector):
     """HubSpot connector (``hubspot``, definition ``36c891d9-4bd9-43ac-bad2-10e12756272c``).
 
     Local mode: ``HubspotConnector(credentials={...}, config={...}, on_token_refresh=...)``;
-    hosted mode: ``connect("hubspot", workspace_name=...)``.
+    hosted mode: ``HubspotConnector(external_user_id=..., airbyte_client_id=..., airbyte_client_secret=...)``
+    or ``connect("hubspot", workspace_name=...)``.
 
     Credentials, one of (* required):
     - OAuth 2.0: client_id*, client_secret*, refresh_token*, access_token
@@ -1327,6 +1334,57 @@ class HubspotConnector(Connector):
     """
 
     slug: ClassVar[str] = "hubspot"
+    connector_name: ClassVar[str] = "HubSpot"
+    connector_version: ClassVar[str] = "1.0.0"
+    _records_module: ClassVar[str] = "switchboard.connectors._records_hubspot"
+    _records: ClassVar[dict[tuple[str, str], str]] = {
+        ("contacts", "list"): "HubspotContact",
+        ("contacts", "create"): "HubspotContact",
+        ("contacts", "get"): "HubspotContact",
+        ("contacts", "update"): "HubspotContact",
+        ("contacts", "search"): "HubspotContact",
+        ("companies", "list"): "HubspotCompany",
+        ("companies", "create"): "HubspotCompany",
+        ("companies", "get"): "HubspotCompany",
+        ("companies", "update"): "HubspotCompany",
+        ("companies", "search"): "HubspotCompany",
+        ("deals", "list"): "HubspotDeal",
+        ("deals", "create"): "HubspotDeal",
+        ("deals", "get"): "HubspotDeal",
+        ("deals", "update"): "HubspotDeal",
+        ("deals", "search"): "HubspotDeal",
+        ("tickets", "list"): "HubspotTicket",
+        ("tickets", "create"): "HubspotTicket",
+        ("tickets", "get"): "HubspotTicket",
+        ("tickets", "update"): "HubspotTicket",
+        ("tickets", "search"): "HubspotTicket",
+        ("notes", "list"): "HubspotNote",
+        ("notes", "create"): "HubspotNote",
+        ("notes", "get"): "HubspotNote",
+        ("notes", "update"): "HubspotNote",
+        ("calls", "list"): "HubspotCall",
+        ("calls", "create"): "HubspotCall",
+        ("calls", "get"): "HubspotCall",
+        ("calls", "update"): "HubspotCall",
+        ("emails", "list"): "HubspotEmail",
+        ("emails", "create"): "HubspotEmail",
+        ("emails", "get"): "HubspotEmail",
+        ("emails", "update"): "HubspotEmail",
+        ("meetings", "list"): "HubspotMeeting",
+        ("meetings", "create"): "HubspotMeeting",
+        ("meetings", "get"): "HubspotMeeting",
+        ("meetings", "update"): "HubspotMeeting",
+        ("tasks", "list"): "HubspotTask",
+        ("tasks", "create"): "HubspotTask",
+        ("tasks", "get"): "HubspotTask",
+        ("tasks", "update"): "HubspotTask",
+        ("schemas", "list"): "HubspotSchema",
+        ("schemas", "get"): "HubspotSchema",
+        ("objects", "list"): "HubspotObject",
+        ("objects", "get"): "HubspotObject",
+        ("associations", "list"): "HubspotAssociation",
+        ("associations", "create"): "HubspotAssociationCreate",
+    }
 
     @property
     def contacts(self) -> HubspotContacts:
@@ -1396,14 +1454,25 @@ class SyncHubspotConnector(SyncConnector):
 
     def __init__(
         self,
-        credentials: Mapping[str, Any],
+        credentials: Mapping[str, Any] | None = None,
         config: Mapping[str, Any] | None = None,
         *,
         on_token_refresh: Any = None,
-        timeout: float | None = None,
+        connector_id: str | None = None,
+        workspace_name: str | None = None,
+        external_user_id: str | None = None,
+        **client: Unpack[ClientArgs],
     ) -> None:
         """Same arguments as ``HubspotConnector``."""
-        self._async = HubspotConnector(credentials, config, on_token_refresh=on_token_refresh, timeout=timeout)
+        self._async = HubspotConnector(
+            credentials,
+            config,
+            on_token_refresh=on_token_refresh,
+            connector_id=connector_id,
+            workspace_name=workspace_name,
+            external_user_id=external_user_id,
+            **client,
+        )
 
     @property
     def contacts(self) -> SyncHubspotContacts:

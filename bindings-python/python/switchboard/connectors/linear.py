@@ -4,11 +4,17 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from .._executor import Connector, Entity
 from .._sync import SyncConnector, SyncEntity
 from .._types import ExecutionResult
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from ..hosted import ClientArgs
+    from ._records_linear import LinearComment, LinearIssue, LinearProject, LinearTeam, LinearUser, LinearWorkflowState
 
 __all__ = ["LinearConnector", "SyncLinearConnector"]
 
@@ -19,54 +25,54 @@ class LinearIssues(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "issues"
 
-    async def list(self, *, first: int | None = None, after: str | None = None) -> ExecutionResult:
+    async def list(self, *, first: int | None = None, after: str | None = None) -> ExecutionResult[list[LinearIssue]]:
         """List issues. (linear issues.list)
 
         Args:
             first: Page size, the number of records to return (Linear's default is 50, at most 250); 1..250; default 50
             after: Cursor to continue after; pass the endCursor from the previous page's meta
         """
-        return await self._run("list", {"first": first, "after": after})
+        return await self._run("list", {"first": first, "after": after})  # type: ignore[no-any-return]
 
-    async def get(self, *, id: str) -> ExecutionResult:
+    async def get(self, *, id: str) -> ExecutionResult[LinearIssue]:
         """Get an issue. (linear issues.get)
 
         Args:
             id: The issue's UUID or its human identifier such as ENG-123
         """
-        return await self._run("get", {"id": id})
+        return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
-    async def create(self, *, teamId: str, title: str, description: str | None = None, assigneeId: str | None = None, stateId: str | None = None, priority: int | None = None, projectId: str | None = None, estimate: int | None = None, dueDate: str | None = None) -> ExecutionResult:
+    async def create(self, *, team_id: str, title: str, description: str | None = None, assignee_id: str | None = None, state_id: str | None = None, priority: int | None = None, project_id: str | None = None, estimate: int | None = None, due_date: str | None = None) -> ExecutionResult[LinearIssue]:
         """Create an issue. (linear issues.create)
 
         Args:
-            teamId: UUID of the team the issue belongs to (see teams list)
+            team_id: UUID of the team the issue belongs to (see teams list)
             title: The issue title
             description: The issue description in markdown
-            assigneeId: UUID of the user to assign (see users list)
-            stateId: UUID of the workflow state; must belong to the team (see workflow_states list)
+            assignee_id: UUID of the user to assign (see users list)
+            state_id: UUID of the workflow state; must belong to the team (see workflow_states list)
             priority: 0 = no priority, 1 = urgent, 2 = high, 3 = medium, 4 = low; 0..4
-            projectId: UUID of the project to add the issue to (see projects list)
+            project_id: UUID of the project to add the issue to (see projects list)
             estimate: Complexity estimate in the team's estimation scale; 0..
-            dueDate: Due date as YYYY-MM-DD
+            due_date: Due date as YYYY-MM-DD
         """
-        return await self._run("create", {"teamId": teamId, "title": title, "description": description, "assigneeId": assigneeId, "stateId": stateId, "priority": priority, "projectId": projectId, "estimate": estimate, "dueDate": dueDate})
+        return await self._run("create", {"teamId": team_id, "title": title, "description": description, "assigneeId": assignee_id, "stateId": state_id, "priority": priority, "projectId": project_id, "estimate": estimate, "dueDate": due_date})  # type: ignore[no-any-return]
 
-    async def update(self, *, id: str, title: str | None = None, description: str | None = None, assigneeId: str | None = None, stateId: str | None = None, priority: int | None = None, projectId: str | None = None, estimate: int | None = None, dueDate: str | None = None) -> ExecutionResult:
+    async def update(self, *, id: str, title: str | None = None, description: str | None = None, assignee_id: str | None = None, state_id: str | None = None, priority: int | None = None, project_id: str | None = None, estimate: int | None = None, due_date: str | None = None) -> ExecutionResult[LinearIssue]:
         """Update an issue. (linear issues.update)
 
         Args:
             id: UUID or identifier (e.g. ENG-123) of the issue to update
             title: New title
             description: New description in markdown
-            assigneeId: UUID of the user to assign (see users list)
-            stateId: UUID of the new workflow state
+            assignee_id: UUID of the user to assign (see users list)
+            state_id: UUID of the new workflow state
             priority: 0 = no priority, 1 = urgent, 2 = high, 3 = medium, 4 = low; 0..4
-            projectId: UUID of the project to move the issue to
+            project_id: UUID of the project to move the issue to
             estimate: Complexity estimate; 0..
-            dueDate: Due date as YYYY-MM-DD
+            due_date: Due date as YYYY-MM-DD
         """
-        return await self._run("update", {"id": id, "title": title, "description": description, "assigneeId": assigneeId, "stateId": stateId, "priority": priority, "projectId": projectId, "estimate": estimate, "dueDate": dueDate})
+        return await self._run("update", {"id": id, "title": title, "description": description, "assigneeId": assignee_id, "stateId": state_id, "priority": priority, "projectId": project_id, "estimate": estimate, "dueDate": due_date})  # type: ignore[no-any-return]
 
 
 class SyncLinearIssues(SyncEntity):
@@ -75,54 +81,54 @@ class SyncLinearIssues(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "issues"
 
-    def list(self, *, first: int | None = None, after: str | None = None) -> ExecutionResult:
+    def list(self, *, first: int | None = None, after: str | None = None) -> ExecutionResult[list[LinearIssue]]:
         """List issues. (linear issues.list)
 
         Args:
             first: Page size, the number of records to return (Linear's default is 50, at most 250); 1..250; default 50
             after: Cursor to continue after; pass the endCursor from the previous page's meta
         """
-        return self._run("list", {"first": first, "after": after})
+        return self._run("list", {"first": first, "after": after})  # type: ignore[no-any-return]
 
-    def get(self, *, id: str) -> ExecutionResult:
+    def get(self, *, id: str) -> ExecutionResult[LinearIssue]:
         """Get an issue. (linear issues.get)
 
         Args:
             id: The issue's UUID or its human identifier such as ENG-123
         """
-        return self._run("get", {"id": id})
+        return self._run("get", {"id": id})  # type: ignore[no-any-return]
 
-    def create(self, *, teamId: str, title: str, description: str | None = None, assigneeId: str | None = None, stateId: str | None = None, priority: int | None = None, projectId: str | None = None, estimate: int | None = None, dueDate: str | None = None) -> ExecutionResult:
+    def create(self, *, team_id: str, title: str, description: str | None = None, assignee_id: str | None = None, state_id: str | None = None, priority: int | None = None, project_id: str | None = None, estimate: int | None = None, due_date: str | None = None) -> ExecutionResult[LinearIssue]:
         """Create an issue. (linear issues.create)
 
         Args:
-            teamId: UUID of the team the issue belongs to (see teams list)
+            team_id: UUID of the team the issue belongs to (see teams list)
             title: The issue title
             description: The issue description in markdown
-            assigneeId: UUID of the user to assign (see users list)
-            stateId: UUID of the workflow state; must belong to the team (see workflow_states list)
+            assignee_id: UUID of the user to assign (see users list)
+            state_id: UUID of the workflow state; must belong to the team (see workflow_states list)
             priority: 0 = no priority, 1 = urgent, 2 = high, 3 = medium, 4 = low; 0..4
-            projectId: UUID of the project to add the issue to (see projects list)
+            project_id: UUID of the project to add the issue to (see projects list)
             estimate: Complexity estimate in the team's estimation scale; 0..
-            dueDate: Due date as YYYY-MM-DD
+            due_date: Due date as YYYY-MM-DD
         """
-        return self._run("create", {"teamId": teamId, "title": title, "description": description, "assigneeId": assigneeId, "stateId": stateId, "priority": priority, "projectId": projectId, "estimate": estimate, "dueDate": dueDate})
+        return self._run("create", {"teamId": team_id, "title": title, "description": description, "assigneeId": assignee_id, "stateId": state_id, "priority": priority, "projectId": project_id, "estimate": estimate, "dueDate": due_date})  # type: ignore[no-any-return]
 
-    def update(self, *, id: str, title: str | None = None, description: str | None = None, assigneeId: str | None = None, stateId: str | None = None, priority: int | None = None, projectId: str | None = None, estimate: int | None = None, dueDate: str | None = None) -> ExecutionResult:
+    def update(self, *, id: str, title: str | None = None, description: str | None = None, assignee_id: str | None = None, state_id: str | None = None, priority: int | None = None, project_id: str | None = None, estimate: int | None = None, due_date: str | None = None) -> ExecutionResult[LinearIssue]:
         """Update an issue. (linear issues.update)
 
         Args:
             id: UUID or identifier (e.g. ENG-123) of the issue to update
             title: New title
             description: New description in markdown
-            assigneeId: UUID of the user to assign (see users list)
-            stateId: UUID of the new workflow state
+            assignee_id: UUID of the user to assign (see users list)
+            state_id: UUID of the new workflow state
             priority: 0 = no priority, 1 = urgent, 2 = high, 3 = medium, 4 = low; 0..4
-            projectId: UUID of the project to move the issue to
+            project_id: UUID of the project to move the issue to
             estimate: Complexity estimate; 0..
-            dueDate: Due date as YYYY-MM-DD
+            due_date: Due date as YYYY-MM-DD
         """
-        return self._run("update", {"id": id, "title": title, "description": description, "assigneeId": assigneeId, "stateId": stateId, "priority": priority, "projectId": projectId, "estimate": estimate, "dueDate": dueDate})
+        return self._run("update", {"id": id, "title": title, "description": description, "assigneeId": assignee_id, "stateId": state_id, "priority": priority, "projectId": project_id, "estimate": estimate, "dueDate": due_date})  # type: ignore[no-any-return]
 
 
 class LinearProjects(Entity):
@@ -131,40 +137,40 @@ class LinearProjects(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "projects"
 
-    async def list(self, *, first: int | None = None, after: str | None = None) -> ExecutionResult:
+    async def list(self, *, first: int | None = None, after: str | None = None) -> ExecutionResult[list[LinearProject]]:
         """List projects. (linear projects.list)
 
         Args:
             first: Page size, the number of records to return (Linear's default is 50, at most 250); 1..250; default 50
             after: Cursor to continue after; pass the endCursor from the previous page's meta
         """
-        return await self._run("list", {"first": first, "after": after})
+        return await self._run("list", {"first": first, "after": after})  # type: ignore[no-any-return]
 
-    async def get(self, *, id: str) -> ExecutionResult:
+    async def get(self, *, id: str) -> ExecutionResult[LinearProject]:
         """Get a project. (linear projects.get)
 
         Args:
             id: The object's UUID
         """
-        return await self._run("get", {"id": id})
+        return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
-    async def create(self, *, name: str, teamIds: Sequence[str], description: str | None = None, state: Literal["backlog", "planned", "started", "paused", "completed", "canceled"] | None = None, leadId: str | None = None, startDate: str | None = None, targetDate: str | None = None, priority: int | None = None, color: str | None = None) -> ExecutionResult:
+    async def create(self, *, name: str, team_ids: Sequence[str], description: str | None = None, state: Literal["backlog", "planned", "started", "paused", "completed", "canceled"] | None = None, lead_id: str | None = None, start_date: str | None = None, target_date: str | None = None, priority: int | None = None, color: str | None = None) -> ExecutionResult[LinearProject]:
         """Create a project. (linear projects.create)
 
         Args:
             name: The project name
-            teamIds: UUIDs of the teams the project belongs to (see teams list)
+            team_ids: UUIDs of the teams the project belongs to (see teams list)
             description: Short summary of the project
             state: Project state
-            leadId: UUID of the user leading the project (see users list)
-            startDate: Planned start date
-            targetDate: Target completion date
+            lead_id: UUID of the user leading the project (see users list)
+            start_date: Planned start date
+            target_date: Target completion date
             priority: 0 = no priority, 1 = urgent, 2 = high, 3 = medium, 4 = low; 0..4
             color: Project color as a hex string, e.g. #5e6ad2
         """
-        return await self._run("create", {"name": name, "teamIds": teamIds, "description": description, "state": state, "leadId": leadId, "startDate": startDate, "targetDate": targetDate, "priority": priority, "color": color})
+        return await self._run("create", {"name": name, "teamIds": team_ids, "description": description, "state": state, "leadId": lead_id, "startDate": start_date, "targetDate": target_date, "priority": priority, "color": color})  # type: ignore[no-any-return]
 
-    async def update(self, *, id: str, name: str | None = None, description: str | None = None, state: Literal["backlog", "planned", "started", "paused", "completed", "canceled"] | None = None, leadId: str | None = None, startDate: str | None = None, targetDate: str | None = None, priority: int | None = None, color: str | None = None) -> ExecutionResult:
+    async def update(self, *, id: str, name: str | None = None, description: str | None = None, state: Literal["backlog", "planned", "started", "paused", "completed", "canceled"] | None = None, lead_id: str | None = None, start_date: str | None = None, target_date: str | None = None, priority: int | None = None, color: str | None = None) -> ExecutionResult[LinearProject]:
         """Update a project. (linear projects.update)
 
         Args:
@@ -172,13 +178,13 @@ class LinearProjects(Entity):
             name: New name
             description: New short summary
             state: New project state
-            leadId: UUID of the new project lead
-            startDate: New planned start date
-            targetDate: New target date
+            lead_id: UUID of the new project lead
+            start_date: New planned start date
+            target_date: New target date
             priority: 0 = no priority, 1 = urgent, 2 = high, 3 = medium, 4 = low; 0..4
             color: Project color as a hex string, e.g. #5e6ad2
         """
-        return await self._run("update", {"id": id, "name": name, "description": description, "state": state, "leadId": leadId, "startDate": startDate, "targetDate": targetDate, "priority": priority, "color": color})
+        return await self._run("update", {"id": id, "name": name, "description": description, "state": state, "leadId": lead_id, "startDate": start_date, "targetDate": target_date, "priority": priority, "color": color})  # type: ignore[no-any-return]
 
 
 class SyncLinearProjects(SyncEntity):
@@ -187,40 +193,40 @@ class SyncLinearProjects(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "projects"
 
-    def list(self, *, first: int | None = None, after: str | None = None) -> ExecutionResult:
+    def list(self, *, first: int | None = None, after: str | None = None) -> ExecutionResult[list[LinearProject]]:
         """List projects. (linear projects.list)
 
         Args:
             first: Page size, the number of records to return (Linear's default is 50, at most 250); 1..250; default 50
             after: Cursor to continue after; pass the endCursor from the previous page's meta
         """
-        return self._run("list", {"first": first, "after": after})
+        return self._run("list", {"first": first, "after": after})  # type: ignore[no-any-return]
 
-    def get(self, *, id: str) -> ExecutionResult:
+    def get(self, *, id: str) -> ExecutionResult[LinearProject]:
         """Get a project. (linear projects.get)
 
         Args:
             id: The object's UUID
         """
-        return self._run("get", {"id": id})
+        return self._run("get", {"id": id})  # type: ignore[no-any-return]
 
-    def create(self, *, name: str, teamIds: Sequence[str], description: str | None = None, state: Literal["backlog", "planned", "started", "paused", "completed", "canceled"] | None = None, leadId: str | None = None, startDate: str | None = None, targetDate: str | None = None, priority: int | None = None, color: str | None = None) -> ExecutionResult:
+    def create(self, *, name: str, team_ids: Sequence[str], description: str | None = None, state: Literal["backlog", "planned", "started", "paused", "completed", "canceled"] | None = None, lead_id: str | None = None, start_date: str | None = None, target_date: str | None = None, priority: int | None = None, color: str | None = None) -> ExecutionResult[LinearProject]:
         """Create a project. (linear projects.create)
 
         Args:
             name: The project name
-            teamIds: UUIDs of the teams the project belongs to (see teams list)
+            team_ids: UUIDs of the teams the project belongs to (see teams list)
             description: Short summary of the project
             state: Project state
-            leadId: UUID of the user leading the project (see users list)
-            startDate: Planned start date
-            targetDate: Target completion date
+            lead_id: UUID of the user leading the project (see users list)
+            start_date: Planned start date
+            target_date: Target completion date
             priority: 0 = no priority, 1 = urgent, 2 = high, 3 = medium, 4 = low; 0..4
             color: Project color as a hex string, e.g. #5e6ad2
         """
-        return self._run("create", {"name": name, "teamIds": teamIds, "description": description, "state": state, "leadId": leadId, "startDate": startDate, "targetDate": targetDate, "priority": priority, "color": color})
+        return self._run("create", {"name": name, "teamIds": team_ids, "description": description, "state": state, "leadId": lead_id, "startDate": start_date, "targetDate": target_date, "priority": priority, "color": color})  # type: ignore[no-any-return]
 
-    def update(self, *, id: str, name: str | None = None, description: str | None = None, state: Literal["backlog", "planned", "started", "paused", "completed", "canceled"] | None = None, leadId: str | None = None, startDate: str | None = None, targetDate: str | None = None, priority: int | None = None, color: str | None = None) -> ExecutionResult:
+    def update(self, *, id: str, name: str | None = None, description: str | None = None, state: Literal["backlog", "planned", "started", "paused", "completed", "canceled"] | None = None, lead_id: str | None = None, start_date: str | None = None, target_date: str | None = None, priority: int | None = None, color: str | None = None) -> ExecutionResult[LinearProject]:
         """Update a project. (linear projects.update)
 
         Args:
@@ -228,13 +234,13 @@ class SyncLinearProjects(SyncEntity):
             name: New name
             description: New short summary
             state: New project state
-            leadId: UUID of the new project lead
-            startDate: New planned start date
-            targetDate: New target date
+            lead_id: UUID of the new project lead
+            start_date: New planned start date
+            target_date: New target date
             priority: 0 = no priority, 1 = urgent, 2 = high, 3 = medium, 4 = low; 0..4
             color: Project color as a hex string, e.g. #5e6ad2
         """
-        return self._run("update", {"id": id, "name": name, "description": description, "state": state, "leadId": leadId, "startDate": startDate, "targetDate": targetDate, "priority": priority, "color": color})
+        return self._run("update", {"id": id, "name": name, "description": description, "state": state, "leadId": lead_id, "startDate": start_date, "targetDate": target_date, "priority": priority, "color": color})  # type: ignore[no-any-return]
 
 
 class LinearTeams(Entity):
@@ -243,22 +249,22 @@ class LinearTeams(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "teams"
 
-    async def list(self, *, first: int | None = None, after: str | None = None) -> ExecutionResult:
+    async def list(self, *, first: int | None = None, after: str | None = None) -> ExecutionResult[list[LinearTeam]]:
         """List teams. (linear teams.list)
 
         Args:
             first: Page size, the number of records to return (Linear's default is 50, at most 250); 1..250; default 50
             after: Cursor to continue after; pass the endCursor from the previous page's meta
         """
-        return await self._run("list", {"first": first, "after": after})
+        return await self._run("list", {"first": first, "after": after})  # type: ignore[no-any-return]
 
-    async def get(self, *, id: str) -> ExecutionResult:
+    async def get(self, *, id: str) -> ExecutionResult[LinearTeam]:
         """Get a team. (linear teams.get)
 
         Args:
             id: The object's UUID
         """
-        return await self._run("get", {"id": id})
+        return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
 
 class SyncLinearTeams(SyncEntity):
@@ -267,22 +273,22 @@ class SyncLinearTeams(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "teams"
 
-    def list(self, *, first: int | None = None, after: str | None = None) -> ExecutionResult:
+    def list(self, *, first: int | None = None, after: str | None = None) -> ExecutionResult[list[LinearTeam]]:
         """List teams. (linear teams.list)
 
         Args:
             first: Page size, the number of records to return (Linear's default is 50, at most 250); 1..250; default 50
             after: Cursor to continue after; pass the endCursor from the previous page's meta
         """
-        return self._run("list", {"first": first, "after": after})
+        return self._run("list", {"first": first, "after": after})  # type: ignore[no-any-return]
 
-    def get(self, *, id: str) -> ExecutionResult:
+    def get(self, *, id: str) -> ExecutionResult[LinearTeam]:
         """Get a team. (linear teams.get)
 
         Args:
             id: The object's UUID
         """
-        return self._run("get", {"id": id})
+        return self._run("get", {"id": id})  # type: ignore[no-any-return]
 
 
 class LinearWorkflowStates(Entity):
@@ -291,14 +297,14 @@ class LinearWorkflowStates(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "workflow_states"
 
-    async def list(self, *, first: int | None = None, after: str | None = None) -> ExecutionResult:
+    async def list(self, *, first: int | None = None, after: str | None = None) -> ExecutionResult[list[LinearWorkflowState]]:
         """List workflow states. (linear workflow_states.list)
 
         Args:
             first: Page size, the number of records to return (Linear's default is 50, at most 250); 1..250; default 50
             after: Cursor to continue after; pass the endCursor from the previous page's meta
         """
-        return await self._run("list", {"first": first, "after": after})
+        return await self._run("list", {"first": first, "after": after})  # type: ignore[no-any-return]
 
 
 class SyncLinearWorkflowStates(SyncEntity):
@@ -307,14 +313,14 @@ class SyncLinearWorkflowStates(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "workflow_states"
 
-    def list(self, *, first: int | None = None, after: str | None = None) -> ExecutionResult:
+    def list(self, *, first: int | None = None, after: str | None = None) -> ExecutionResult[list[LinearWorkflowState]]:
         """List workflow states. (linear workflow_states.list)
 
         Args:
             first: Page size, the number of records to return (Linear's default is 50, at most 250); 1..250; default 50
             after: Cursor to continue after; pass the endCursor from the previous page's meta
         """
-        return self._run("list", {"first": first, "after": after})
+        return self._run("list", {"first": first, "after": after})  # type: ignore[no-any-return]
 
 
 class LinearUsers(Entity):
@@ -323,22 +329,22 @@ class LinearUsers(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "users"
 
-    async def list(self, *, first: int | None = None, after: str | None = None) -> ExecutionResult:
+    async def list(self, *, first: int | None = None, after: str | None = None) -> ExecutionResult[list[LinearUser]]:
         """List users. (linear users.list)
 
         Args:
             first: Page size, the number of records to return (Linear's default is 50, at most 250); 1..250; default 50
             after: Cursor to continue after; pass the endCursor from the previous page's meta
         """
-        return await self._run("list", {"first": first, "after": after})
+        return await self._run("list", {"first": first, "after": after})  # type: ignore[no-any-return]
 
-    async def get(self, *, id: str) -> ExecutionResult:
+    async def get(self, *, id: str) -> ExecutionResult[LinearUser]:
         """Get a user. (linear users.get)
 
         Args:
             id: The object's UUID
         """
-        return await self._run("get", {"id": id})
+        return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
 
 class SyncLinearUsers(SyncEntity):
@@ -347,22 +353,22 @@ class SyncLinearUsers(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "users"
 
-    def list(self, *, first: int | None = None, after: str | None = None) -> ExecutionResult:
+    def list(self, *, first: int | None = None, after: str | None = None) -> ExecutionResult[list[LinearUser]]:
         """List users. (linear users.list)
 
         Args:
             first: Page size, the number of records to return (Linear's default is 50, at most 250); 1..250; default 50
             after: Cursor to continue after; pass the endCursor from the previous page's meta
         """
-        return self._run("list", {"first": first, "after": after})
+        return self._run("list", {"first": first, "after": after})  # type: ignore[no-any-return]
 
-    def get(self, *, id: str) -> ExecutionResult:
+    def get(self, *, id: str) -> ExecutionResult[LinearUser]:
         """Get a user. (linear users.get)
 
         Args:
             id: The object's UUID
         """
-        return self._run("get", {"id": id})
+        return self._run("get", {"id": id})  # type: ignore[no-any-return]
 
 
 class LinearComments(Entity):
@@ -371,42 +377,42 @@ class LinearComments(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "comments"
 
-    async def list(self, *, issueId: str, first: int | None = None, after: str | None = None) -> ExecutionResult:
+    async def list(self, *, issue_id: str, first: int | None = None, after: str | None = None) -> ExecutionResult[list[LinearComment]]:
         """List an issue's comments. (linear comments.list)
 
         Args:
-            issueId: UUID or identifier (e.g. ENG-123) of the issue whose comments to list
+            issue_id: UUID or identifier (e.g. ENG-123) of the issue whose comments to list
             first: Page size, the number of records to return (Linear's default is 50, at most 250); 1..250; default 50
             after: Cursor to continue after; pass the endCursor from the previous page's meta
         """
-        return await self._run("list", {"issueId": issueId, "first": first, "after": after})
+        return await self._run("list", {"issueId": issue_id, "first": first, "after": after})  # type: ignore[no-any-return]
 
-    async def get(self, *, id: str) -> ExecutionResult:
+    async def get(self, *, id: str) -> ExecutionResult[LinearComment]:
         """Get a comment. (linear comments.get)
 
         Args:
             id: The object's UUID
         """
-        return await self._run("get", {"id": id})
+        return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
-    async def create(self, *, issueId: str, body: str, parentId: str | None = None) -> ExecutionResult:
+    async def create(self, *, issue_id: str, body: str, parent_id: str | None = None) -> ExecutionResult[LinearComment]:
         """Create a comment. (linear comments.create)
 
         Args:
-            issueId: UUID of the issue to comment on
+            issue_id: UUID of the issue to comment on
             body: The comment text in markdown
-            parentId: UUID of the comment to reply to
+            parent_id: UUID of the comment to reply to
         """
-        return await self._run("create", {"issueId": issueId, "body": body, "parentId": parentId})
+        return await self._run("create", {"issueId": issue_id, "body": body, "parentId": parent_id})  # type: ignore[no-any-return]
 
-    async def update(self, *, id: str, body: str) -> ExecutionResult:
+    async def update(self, *, id: str, body: str) -> ExecutionResult[LinearComment]:
         """Update a comment. (linear comments.update)
 
         Args:
             id: UUID of the comment to update
             body: The new comment text in markdown
         """
-        return await self._run("update", {"id": id, "body": body})
+        return await self._run("update", {"id": id, "body": body})  # type: ignore[no-any-return]
 
 
 class SyncLinearComments(SyncEntity):
@@ -415,49 +421,50 @@ class SyncLinearComments(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "comments"
 
-    def list(self, *, issueId: str, first: int | None = None, after: str | None = None) -> ExecutionResult:
+    def list(self, *, issue_id: str, first: int | None = None, after: str | None = None) -> ExecutionResult[list[LinearComment]]:
         """List an issue's comments. (linear comments.list)
 
         Args:
-            issueId: UUID or identifier (e.g. ENG-123) of the issue whose comments to list
+            issue_id: UUID or identifier (e.g. ENG-123) of the issue whose comments to list
             first: Page size, the number of records to return (Linear's default is 50, at most 250); 1..250; default 50
             after: Cursor to continue after; pass the endCursor from the previous page's meta
         """
-        return self._run("list", {"issueId": issueId, "first": first, "after": after})
+        return self._run("list", {"issueId": issue_id, "first": first, "after": after})  # type: ignore[no-any-return]
 
-    def get(self, *, id: str) -> ExecutionResult:
+    def get(self, *, id: str) -> ExecutionResult[LinearComment]:
         """Get a comment. (linear comments.get)
 
         Args:
             id: The object's UUID
         """
-        return self._run("get", {"id": id})
+        return self._run("get", {"id": id})  # type: ignore[no-any-return]
 
-    def create(self, *, issueId: str, body: str, parentId: str | None = None) -> ExecutionResult:
+    def create(self, *, issue_id: str, body: str, parent_id: str | None = None) -> ExecutionResult[LinearComment]:
         """Create a comment. (linear comments.create)
 
         Args:
-            issueId: UUID of the issue to comment on
+            issue_id: UUID of the issue to comment on
             body: The comment text in markdown
-            parentId: UUID of the comment to reply to
+            parent_id: UUID of the comment to reply to
         """
-        return self._run("create", {"issueId": issueId, "body": body, "parentId": parentId})
+        return self._run("create", {"issueId": issue_id, "body": body, "parentId": parent_id})  # type: ignore[no-any-return]
 
-    def update(self, *, id: str, body: str) -> ExecutionResult:
+    def update(self, *, id: str, body: str) -> ExecutionResult[LinearComment]:
         """Update a comment. (linear comments.update)
 
         Args:
             id: UUID of the comment to update
             body: The new comment text in markdown
         """
-        return self._run("update", {"id": id, "body": body})
+        return self._run("update", {"id": id, "body": body})  # type: ignore[no-any-return]
 
 
 class LinearConnector(Connector):
     """Linear connector (``linear``, definition ``1c5d8316-ed42-4473-8fbc-2626f03f070c``).
 
     Local mode: ``LinearConnector(credentials={...}, config={...}, on_token_refresh=...)``;
-    hosted mode: ``connect("linear", workspace_name=...)``.
+    hosted mode: ``LinearConnector(external_user_id=..., airbyte_client_id=..., airbyte_client_secret=...)``
+    or ``connect("linear", workspace_name=...)``.
 
     Credentials, one of (* required):
     - apiKey: api_key*
@@ -467,6 +474,28 @@ class LinearConnector(Connector):
     """
 
     slug: ClassVar[str] = "linear"
+    connector_name: ClassVar[str] = "Linear"
+    connector_version: ClassVar[str] = "1.0.0"
+    _records_module: ClassVar[str] = "switchboard.connectors._records_linear"
+    _records: ClassVar[dict[tuple[str, str], str]] = {
+        ("issues", "list"): "LinearIssue",
+        ("issues", "get"): "LinearIssue",
+        ("issues", "create"): "LinearIssue",
+        ("issues", "update"): "LinearIssue",
+        ("projects", "list"): "LinearProject",
+        ("projects", "get"): "LinearProject",
+        ("projects", "create"): "LinearProject",
+        ("projects", "update"): "LinearProject",
+        ("teams", "list"): "LinearTeam",
+        ("teams", "get"): "LinearTeam",
+        ("workflow_states", "list"): "LinearWorkflowState",
+        ("users", "list"): "LinearUser",
+        ("users", "get"): "LinearUser",
+        ("comments", "list"): "LinearComment",
+        ("comments", "get"): "LinearComment",
+        ("comments", "create"): "LinearComment",
+        ("comments", "update"): "LinearComment",
+    }
 
     @property
     def issues(self) -> LinearIssues:
@@ -506,14 +535,25 @@ class SyncLinearConnector(SyncConnector):
 
     def __init__(
         self,
-        credentials: Mapping[str, Any],
+        credentials: Mapping[str, Any] | None = None,
         config: Mapping[str, Any] | None = None,
         *,
         on_token_refresh: Any = None,
-        timeout: float | None = None,
+        connector_id: str | None = None,
+        workspace_name: str | None = None,
+        external_user_id: str | None = None,
+        **client: Unpack[ClientArgs],
     ) -> None:
         """Same arguments as ``LinearConnector``."""
-        self._async = LinearConnector(credentials, config, on_token_refresh=on_token_refresh, timeout=timeout)
+        self._async = LinearConnector(
+            credentials,
+            config,
+            on_token_refresh=on_token_refresh,
+            connector_id=connector_id,
+            workspace_name=workspace_name,
+            external_user_id=external_user_id,
+            **client,
+        )
 
     @property
     def issues(self) -> SyncLinearIssues:

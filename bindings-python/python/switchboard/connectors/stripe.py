@@ -4,11 +4,17 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from .._executor import Connector, Entity
 from .._sync import SyncConnector, SyncEntity
 from .._types import ExecutionResult
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from ..hosted import ClientArgs
+    from ._records_stripe import StripeBalanceRecord, StripeBalanceTransaction, StripeCharge, StripeCheckoutSession, StripeCustomer, StripeCustomerDelete, StripeDispute, StripeInvoice, StripePaymentIntent, StripePaymentMethodAttachment, StripePayout, StripeProduct, StripeRefund, StripeSubscription, StripeSubscriptionItemsDataPrice
 
 __all__ = ["StripeConnector", "SyncStripeConnector"]
 
@@ -19,7 +25,7 @@ class StripeCustomers(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "customers"
 
-    async def list(self, *, limit: int | None = None, starting_after: str | None = None, ending_before: str | None = None, email: str | None = None, created: Mapping[str, Any] | None = None) -> ExecutionResult:
+    async def list(self, *, limit: int | None = None, starting_after: str | None = None, ending_before: str | None = None, email: str | None = None, created: Mapping[str, Any] | None = None) -> ExecutionResult[list[StripeCustomer]]:
         """List customers. (stripe customers.list)
 
         Args:
@@ -29,9 +35,9 @@ class StripeCustomers(Entity):
             email: Only customers with exactly this email (case-sensitive)
             created: Creation time range as Unix timestamps, e.g. {"gte": 1700000000}
         """
-        return await self._run("list", {"limit": limit, "starting_after": starting_after, "ending_before": ending_before, "email": email, "created": created})
+        return await self._run("list", {"limit": limit, "starting_after": starting_after, "ending_before": ending_before, "email": email, "created": created})  # type: ignore[no-any-return]
 
-    async def create(self, *, email: str | None = None, name: str | None = None, phone: str | None = None, description: str | None = None, address: Mapping[str, Any] | None = None, balance: int | None = None, preferred_locales: Sequence[str] | None = None, tax_exempt: Literal["none", "exempt", "reverse"] | None = None, metadata: Mapping[str, Any] | None = None) -> ExecutionResult:
+    async def create(self, *, email: str | None = None, name: str | None = None, phone: str | None = None, description: str | None = None, address: Mapping[str, Any] | None = None, balance: int | None = None, preferred_locales: Sequence[str] | None = None, tax_exempt: Literal["none", "exempt", "reverse"] | None = None, metadata: Mapping[str, Any] | None = None) -> ExecutionResult[StripeCustomer]:
         """Create a customer. (stripe customers.create)
 
         Args:
@@ -45,17 +51,17 @@ class StripeCustomers(Entity):
             tax_exempt: Tax exemption status
             metadata: Key-value pairs to store on the object (an empty value removes a key)
         """
-        return await self._run("create", {"email": email, "name": name, "phone": phone, "description": description, "address": address, "balance": balance, "preferred_locales": preferred_locales, "tax_exempt": tax_exempt, "metadata": metadata})
+        return await self._run("create", {"email": email, "name": name, "phone": phone, "description": description, "address": address, "balance": balance, "preferred_locales": preferred_locales, "tax_exempt": tax_exempt, "metadata": metadata})  # type: ignore[no-any-return]
 
-    async def get(self, *, id: str) -> ExecutionResult:
+    async def get(self, *, id: str) -> ExecutionResult[StripeCustomer]:
         """Retrieve a customer. (stripe customers.get)
 
         Args:
             id: The object's id
         """
-        return await self._run("get", {"id": id})
+        return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
-    async def update(self, *, id: str, email: str | None = None, name: str | None = None, phone: str | None = None, description: str | None = None, address: Mapping[str, Any] | None = None, balance: int | None = None, preferred_locales: Sequence[str] | None = None, tax_exempt: Literal["none", "exempt", "reverse"] | None = None, metadata: Mapping[str, Any] | None = None) -> ExecutionResult:
+    async def update(self, *, id: str, email: str | None = None, name: str | None = None, phone: str | None = None, description: str | None = None, address: Mapping[str, Any] | None = None, balance: int | None = None, preferred_locales: Sequence[str] | None = None, tax_exempt: Literal["none", "exempt", "reverse"] | None = None, metadata: Mapping[str, Any] | None = None) -> ExecutionResult[StripeCustomer]:
         """Update a customer. (stripe customers.update)
 
         Args:
@@ -70,17 +76,17 @@ class StripeCustomers(Entity):
             tax_exempt: Tax exemption status
             metadata: Key-value pairs to store on the object (an empty value removes a key)
         """
-        return await self._run("update", {"id": id, "email": email, "name": name, "phone": phone, "description": description, "address": address, "balance": balance, "preferred_locales": preferred_locales, "tax_exempt": tax_exempt, "metadata": metadata})
+        return await self._run("update", {"id": id, "email": email, "name": name, "phone": phone, "description": description, "address": address, "balance": balance, "preferred_locales": preferred_locales, "tax_exempt": tax_exempt, "metadata": metadata})  # type: ignore[no-any-return]
 
-    async def delete(self, *, id: str) -> ExecutionResult:
+    async def delete(self, *, id: str) -> ExecutionResult[StripeCustomerDelete]:
         """Delete a customer. (stripe customers.delete)
 
         Args:
             id: The object's id
         """
-        return await self._run("delete", {"id": id})
+        return await self._run("delete", {"id": id})  # type: ignore[no-any-return]
 
-    async def search(self, *, query: str, limit: int | None = None, page: str | None = None) -> ExecutionResult:
+    async def search(self, *, query: str, limit: int | None = None, page: str | None = None) -> ExecutionResult[list[StripeCustomer]]:
         """Search customers. (stripe customers.search)
 
         Args:
@@ -88,7 +94,7 @@ class StripeCustomers(Entity):
             limit: Number of objects to return per page (1-100); 1..100; default 10
             page: Cursor for the next page of results, the next_page value of the previous search
         """
-        return await self._run("search", {"query": query, "limit": limit, "page": page})
+        return await self._run("search", {"query": query, "limit": limit, "page": page})  # type: ignore[no-any-return]
 
 
 class SyncStripeCustomers(SyncEntity):
@@ -97,7 +103,7 @@ class SyncStripeCustomers(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "customers"
 
-    def list(self, *, limit: int | None = None, starting_after: str | None = None, ending_before: str | None = None, email: str | None = None, created: Mapping[str, Any] | None = None) -> ExecutionResult:
+    def list(self, *, limit: int | None = None, starting_after: str | None = None, ending_before: str | None = None, email: str | None = None, created: Mapping[str, Any] | None = None) -> ExecutionResult[list[StripeCustomer]]:
         """List customers. (stripe customers.list)
 
         Args:
@@ -107,9 +113,9 @@ class SyncStripeCustomers(SyncEntity):
             email: Only customers with exactly this email (case-sensitive)
             created: Creation time range as Unix timestamps, e.g. {"gte": 1700000000}
         """
-        return self._run("list", {"limit": limit, "starting_after": starting_after, "ending_before": ending_before, "email": email, "created": created})
+        return self._run("list", {"limit": limit, "starting_after": starting_after, "ending_before": ending_before, "email": email, "created": created})  # type: ignore[no-any-return]
 
-    def create(self, *, email: str | None = None, name: str | None = None, phone: str | None = None, description: str | None = None, address: Mapping[str, Any] | None = None, balance: int | None = None, preferred_locales: Sequence[str] | None = None, tax_exempt: Literal["none", "exempt", "reverse"] | None = None, metadata: Mapping[str, Any] | None = None) -> ExecutionResult:
+    def create(self, *, email: str | None = None, name: str | None = None, phone: str | None = None, description: str | None = None, address: Mapping[str, Any] | None = None, balance: int | None = None, preferred_locales: Sequence[str] | None = None, tax_exempt: Literal["none", "exempt", "reverse"] | None = None, metadata: Mapping[str, Any] | None = None) -> ExecutionResult[StripeCustomer]:
         """Create a customer. (stripe customers.create)
 
         Args:
@@ -123,17 +129,17 @@ class SyncStripeCustomers(SyncEntity):
             tax_exempt: Tax exemption status
             metadata: Key-value pairs to store on the object (an empty value removes a key)
         """
-        return self._run("create", {"email": email, "name": name, "phone": phone, "description": description, "address": address, "balance": balance, "preferred_locales": preferred_locales, "tax_exempt": tax_exempt, "metadata": metadata})
+        return self._run("create", {"email": email, "name": name, "phone": phone, "description": description, "address": address, "balance": balance, "preferred_locales": preferred_locales, "tax_exempt": tax_exempt, "metadata": metadata})  # type: ignore[no-any-return]
 
-    def get(self, *, id: str) -> ExecutionResult:
+    def get(self, *, id: str) -> ExecutionResult[StripeCustomer]:
         """Retrieve a customer. (stripe customers.get)
 
         Args:
             id: The object's id
         """
-        return self._run("get", {"id": id})
+        return self._run("get", {"id": id})  # type: ignore[no-any-return]
 
-    def update(self, *, id: str, email: str | None = None, name: str | None = None, phone: str | None = None, description: str | None = None, address: Mapping[str, Any] | None = None, balance: int | None = None, preferred_locales: Sequence[str] | None = None, tax_exempt: Literal["none", "exempt", "reverse"] | None = None, metadata: Mapping[str, Any] | None = None) -> ExecutionResult:
+    def update(self, *, id: str, email: str | None = None, name: str | None = None, phone: str | None = None, description: str | None = None, address: Mapping[str, Any] | None = None, balance: int | None = None, preferred_locales: Sequence[str] | None = None, tax_exempt: Literal["none", "exempt", "reverse"] | None = None, metadata: Mapping[str, Any] | None = None) -> ExecutionResult[StripeCustomer]:
         """Update a customer. (stripe customers.update)
 
         Args:
@@ -148,17 +154,17 @@ class SyncStripeCustomers(SyncEntity):
             tax_exempt: Tax exemption status
             metadata: Key-value pairs to store on the object (an empty value removes a key)
         """
-        return self._run("update", {"id": id, "email": email, "name": name, "phone": phone, "description": description, "address": address, "balance": balance, "preferred_locales": preferred_locales, "tax_exempt": tax_exempt, "metadata": metadata})
+        return self._run("update", {"id": id, "email": email, "name": name, "phone": phone, "description": description, "address": address, "balance": balance, "preferred_locales": preferred_locales, "tax_exempt": tax_exempt, "metadata": metadata})  # type: ignore[no-any-return]
 
-    def delete(self, *, id: str) -> ExecutionResult:
+    def delete(self, *, id: str) -> ExecutionResult[StripeCustomerDelete]:
         """Delete a customer. (stripe customers.delete)
 
         Args:
             id: The object's id
         """
-        return self._run("delete", {"id": id})
+        return self._run("delete", {"id": id})  # type: ignore[no-any-return]
 
-    def search(self, *, query: str, limit: int | None = None, page: str | None = None) -> ExecutionResult:
+    def search(self, *, query: str, limit: int | None = None, page: str | None = None) -> ExecutionResult[list[StripeCustomer]]:
         """Search customers. (stripe customers.search)
 
         Args:
@@ -166,7 +172,7 @@ class SyncStripeCustomers(SyncEntity):
             limit: Number of objects to return per page (1-100); 1..100; default 10
             page: Cursor for the next page of results, the next_page value of the previous search
         """
-        return self._run("search", {"query": query, "limit": limit, "page": page})
+        return self._run("search", {"query": query, "limit": limit, "page": page})  # type: ignore[no-any-return]
 
 
 class StripeInvoices(Entity):
@@ -175,7 +181,7 @@ class StripeInvoices(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "invoices"
 
-    async def list(self, *, collection_method: Literal["charge_automatically", "send_invoice"] | None = None, created: Mapping[str, Any] | None = None, customer: str | None = None, customer_account: str | None = None, ending_before: str | None = None, limit: int | None = None, starting_after: str | None = None, status: Literal["draft", "open", "paid", "uncollectible", "void"] | None = None, subscription: str | None = None) -> ExecutionResult:
+    async def list(self, *, collection_method: Literal["charge_automatically", "send_invoice"] | None = None, created: Mapping[str, Any] | None = None, customer: str | None = None, customer_account: str | None = None, ending_before: str | None = None, limit: int | None = None, starting_after: str | None = None, status: Literal["draft", "open", "paid", "uncollectible", "void"] | None = None, subscription: str | None = None) -> ExecutionResult[list[StripeInvoice]]:
         """List invoices. (stripe invoices.list)
 
         Args:
@@ -189,9 +195,9 @@ class StripeInvoices(Entity):
             status: Only invoices with this status
             subscription: Only invoices of this subscription id (sub_...)
         """
-        return await self._run("list", {"collection_method": collection_method, "created": created, "customer": customer, "customer_account": customer_account, "ending_before": ending_before, "limit": limit, "starting_after": starting_after, "status": status, "subscription": subscription})
+        return await self._run("list", {"collection_method": collection_method, "created": created, "customer": customer, "customer_account": customer_account, "ending_before": ending_before, "limit": limit, "starting_after": starting_after, "status": status, "subscription": subscription})  # type: ignore[no-any-return]
 
-    async def create(self, *, customer: str, auto_advance: bool | None = None, collection_method: Literal["charge_automatically", "send_invoice"] | None = None, currency: str | None = None, days_until_due: int | None = None, due_date: int | None = None, description: str | None = None, footer: str | None = None, subscription: str | None = None, pending_invoice_items_behavior: Literal["exclude", "include"] | None = None, metadata: Mapping[str, Any] | None = None) -> ExecutionResult:
+    async def create(self, *, customer: str, auto_advance: bool | None = None, collection_method: Literal["charge_automatically", "send_invoice"] | None = None, currency: str | None = None, days_until_due: int | None = None, due_date: int | None = None, description: str | None = None, footer: str | None = None, subscription: str | None = None, pending_invoice_items_behavior: Literal["exclude", "include"] | None = None, metadata: Mapping[str, Any] | None = None) -> ExecutionResult[StripeInvoice]:
         """Create an invoice. (stripe invoices.create)
 
         Args:
@@ -207,17 +213,17 @@ class StripeInvoices(Entity):
             pending_invoice_items_behavior: Whether to pull in the customer's pending invoice items
             metadata: Key-value pairs to store on the object (an empty value removes a key)
         """
-        return await self._run("create", {"customer": customer, "auto_advance": auto_advance, "collection_method": collection_method, "currency": currency, "days_until_due": days_until_due, "due_date": due_date, "description": description, "footer": footer, "subscription": subscription, "pending_invoice_items_behavior": pending_invoice_items_behavior, "metadata": metadata})
+        return await self._run("create", {"customer": customer, "auto_advance": auto_advance, "collection_method": collection_method, "currency": currency, "days_until_due": days_until_due, "due_date": due_date, "description": description, "footer": footer, "subscription": subscription, "pending_invoice_items_behavior": pending_invoice_items_behavior, "metadata": metadata})  # type: ignore[no-any-return]
 
-    async def get(self, *, id: str) -> ExecutionResult:
+    async def get(self, *, id: str) -> ExecutionResult[StripeInvoice]:
         """Retrieve an invoice. (stripe invoices.get)
 
         Args:
             id: The object's id
         """
-        return await self._run("get", {"id": id})
+        return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
-    async def search(self, *, query: str, limit: int | None = None, page: str | None = None) -> ExecutionResult:
+    async def search(self, *, query: str, limit: int | None = None, page: str | None = None) -> ExecutionResult[list[StripeInvoice]]:
         """Search invoices. (stripe invoices.search)
 
         Args:
@@ -225,7 +231,7 @@ class StripeInvoices(Entity):
             limit: Number of objects to return per page (1-100); 1..100; default 10
             page: Cursor for the next page of results, the next_page value of the previous search
         """
-        return await self._run("search", {"query": query, "limit": limit, "page": page})
+        return await self._run("search", {"query": query, "limit": limit, "page": page})  # type: ignore[no-any-return]
 
 
 class SyncStripeInvoices(SyncEntity):
@@ -234,7 +240,7 @@ class SyncStripeInvoices(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "invoices"
 
-    def list(self, *, collection_method: Literal["charge_automatically", "send_invoice"] | None = None, created: Mapping[str, Any] | None = None, customer: str | None = None, customer_account: str | None = None, ending_before: str | None = None, limit: int | None = None, starting_after: str | None = None, status: Literal["draft", "open", "paid", "uncollectible", "void"] | None = None, subscription: str | None = None) -> ExecutionResult:
+    def list(self, *, collection_method: Literal["charge_automatically", "send_invoice"] | None = None, created: Mapping[str, Any] | None = None, customer: str | None = None, customer_account: str | None = None, ending_before: str | None = None, limit: int | None = None, starting_after: str | None = None, status: Literal["draft", "open", "paid", "uncollectible", "void"] | None = None, subscription: str | None = None) -> ExecutionResult[list[StripeInvoice]]:
         """List invoices. (stripe invoices.list)
 
         Args:
@@ -248,9 +254,9 @@ class SyncStripeInvoices(SyncEntity):
             status: Only invoices with this status
             subscription: Only invoices of this subscription id (sub_...)
         """
-        return self._run("list", {"collection_method": collection_method, "created": created, "customer": customer, "customer_account": customer_account, "ending_before": ending_before, "limit": limit, "starting_after": starting_after, "status": status, "subscription": subscription})
+        return self._run("list", {"collection_method": collection_method, "created": created, "customer": customer, "customer_account": customer_account, "ending_before": ending_before, "limit": limit, "starting_after": starting_after, "status": status, "subscription": subscription})  # type: ignore[no-any-return]
 
-    def create(self, *, customer: str, auto_advance: bool | None = None, collection_method: Literal["charge_automatically", "send_invoice"] | None = None, currency: str | None = None, days_until_due: int | None = None, due_date: int | None = None, description: str | None = None, footer: str | None = None, subscription: str | None = None, pending_invoice_items_behavior: Literal["exclude", "include"] | None = None, metadata: Mapping[str, Any] | None = None) -> ExecutionResult:
+    def create(self, *, customer: str, auto_advance: bool | None = None, collection_method: Literal["charge_automatically", "send_invoice"] | None = None, currency: str | None = None, days_until_due: int | None = None, due_date: int | None = None, description: str | None = None, footer: str | None = None, subscription: str | None = None, pending_invoice_items_behavior: Literal["exclude", "include"] | None = None, metadata: Mapping[str, Any] | None = None) -> ExecutionResult[StripeInvoice]:
         """Create an invoice. (stripe invoices.create)
 
         Args:
@@ -266,17 +272,17 @@ class SyncStripeInvoices(SyncEntity):
             pending_invoice_items_behavior: Whether to pull in the customer's pending invoice items
             metadata: Key-value pairs to store on the object (an empty value removes a key)
         """
-        return self._run("create", {"customer": customer, "auto_advance": auto_advance, "collection_method": collection_method, "currency": currency, "days_until_due": days_until_due, "due_date": due_date, "description": description, "footer": footer, "subscription": subscription, "pending_invoice_items_behavior": pending_invoice_items_behavior, "metadata": metadata})
+        return self._run("create", {"customer": customer, "auto_advance": auto_advance, "collection_method": collection_method, "currency": currency, "days_until_due": days_until_due, "due_date": due_date, "description": description, "footer": footer, "subscription": subscription, "pending_invoice_items_behavior": pending_invoice_items_behavior, "metadata": metadata})  # type: ignore[no-any-return]
 
-    def get(self, *, id: str) -> ExecutionResult:
+    def get(self, *, id: str) -> ExecutionResult[StripeInvoice]:
         """Retrieve an invoice. (stripe invoices.get)
 
         Args:
             id: The object's id
         """
-        return self._run("get", {"id": id})
+        return self._run("get", {"id": id})  # type: ignore[no-any-return]
 
-    def search(self, *, query: str, limit: int | None = None, page: str | None = None) -> ExecutionResult:
+    def search(self, *, query: str, limit: int | None = None, page: str | None = None) -> ExecutionResult[list[StripeInvoice]]:
         """Search invoices. (stripe invoices.search)
 
         Args:
@@ -284,7 +290,7 @@ class SyncStripeInvoices(SyncEntity):
             limit: Number of objects to return per page (1-100); 1..100; default 10
             page: Cursor for the next page of results, the next_page value of the previous search
         """
-        return self._run("search", {"query": query, "limit": limit, "page": page})
+        return self._run("search", {"query": query, "limit": limit, "page": page})  # type: ignore[no-any-return]
 
 
 class StripeInvoiceFinalizations(Entity):
@@ -293,14 +299,14 @@ class StripeInvoiceFinalizations(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "invoice_finalizations"
 
-    async def create(self, *, id: str, auto_advance: bool | None = None) -> ExecutionResult:
+    async def create(self, *, id: str, auto_advance: bool | None = None) -> ExecutionResult[StripeInvoice]:
         """Finalize an invoice. (stripe invoice_finalizations.create)
 
         Args:
             id: Id of the draft invoice (in_...)
             auto_advance: Let Stripe collect the invoice automatically after finalizing
         """
-        return await self._run("create", {"id": id, "auto_advance": auto_advance})
+        return await self._run("create", {"id": id, "auto_advance": auto_advance})  # type: ignore[no-any-return]
 
 
 class SyncStripeInvoiceFinalizations(SyncEntity):
@@ -309,14 +315,14 @@ class SyncStripeInvoiceFinalizations(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "invoice_finalizations"
 
-    def create(self, *, id: str, auto_advance: bool | None = None) -> ExecutionResult:
+    def create(self, *, id: str, auto_advance: bool | None = None) -> ExecutionResult[StripeInvoice]:
         """Finalize an invoice. (stripe invoice_finalizations.create)
 
         Args:
             id: Id of the draft invoice (in_...)
             auto_advance: Let Stripe collect the invoice automatically after finalizing
         """
-        return self._run("create", {"id": id, "auto_advance": auto_advance})
+        return self._run("create", {"id": id, "auto_advance": auto_advance})  # type: ignore[no-any-return]
 
 
 class StripeInvoiceSends(Entity):
@@ -325,13 +331,13 @@ class StripeInvoiceSends(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "invoice_sends"
 
-    async def create(self, *, id: str) -> ExecutionResult:
+    async def create(self, *, id: str) -> ExecutionResult[StripeInvoice]:
         """Send an invoice. (stripe invoice_sends.create)
 
         Args:
             id: Id of the invoice to send (in_...)
         """
-        return await self._run("create", {"id": id})
+        return await self._run("create", {"id": id})  # type: ignore[no-any-return]
 
 
 class SyncStripeInvoiceSends(SyncEntity):
@@ -340,13 +346,13 @@ class SyncStripeInvoiceSends(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "invoice_sends"
 
-    def create(self, *, id: str) -> ExecutionResult:
+    def create(self, *, id: str) -> ExecutionResult[StripeInvoice]:
         """Send an invoice. (stripe invoice_sends.create)
 
         Args:
             id: Id of the invoice to send (in_...)
         """
-        return self._run("create", {"id": id})
+        return self._run("create", {"id": id})  # type: ignore[no-any-return]
 
 
 class StripeCharges(Entity):
@@ -355,7 +361,7 @@ class StripeCharges(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "charges"
 
-    async def list(self, *, created: Mapping[str, Any] | None = None, customer: str | None = None, ending_before: str | None = None, limit: int | None = None, payment_intent: str | None = None, starting_after: str | None = None) -> ExecutionResult:
+    async def list(self, *, created: Mapping[str, Any] | None = None, customer: str | None = None, ending_before: str | None = None, limit: int | None = None, payment_intent: str | None = None, starting_after: str | None = None) -> ExecutionResult[list[StripeCharge]]:
         """List charges. (stripe charges.list)
 
         Args:
@@ -366,17 +372,17 @@ class StripeCharges(Entity):
             payment_intent: Only objects of this PaymentIntent id (pi_...)
             starting_after: Cursor for the next page, the id of the last object of the previous page
         """
-        return await self._run("list", {"created": created, "customer": customer, "ending_before": ending_before, "limit": limit, "payment_intent": payment_intent, "starting_after": starting_after})
+        return await self._run("list", {"created": created, "customer": customer, "ending_before": ending_before, "limit": limit, "payment_intent": payment_intent, "starting_after": starting_after})  # type: ignore[no-any-return]
 
-    async def get(self, *, id: str) -> ExecutionResult:
+    async def get(self, *, id: str) -> ExecutionResult[StripeCharge]:
         """Retrieve a charge. (stripe charges.get)
 
         Args:
             id: The object's id
         """
-        return await self._run("get", {"id": id})
+        return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
-    async def search(self, *, query: str, limit: int | None = None, page: str | None = None) -> ExecutionResult:
+    async def search(self, *, query: str, limit: int | None = None, page: str | None = None) -> ExecutionResult[list[StripeCharge]]:
         """Search charges. (stripe charges.search)
 
         Args:
@@ -384,7 +390,7 @@ class StripeCharges(Entity):
             limit: Number of objects to return per page (1-100); 1..100; default 10
             page: Cursor for the next page of results, the next_page value of the previous search
         """
-        return await self._run("search", {"query": query, "limit": limit, "page": page})
+        return await self._run("search", {"query": query, "limit": limit, "page": page})  # type: ignore[no-any-return]
 
 
 class SyncStripeCharges(SyncEntity):
@@ -393,7 +399,7 @@ class SyncStripeCharges(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "charges"
 
-    def list(self, *, created: Mapping[str, Any] | None = None, customer: str | None = None, ending_before: str | None = None, limit: int | None = None, payment_intent: str | None = None, starting_after: str | None = None) -> ExecutionResult:
+    def list(self, *, created: Mapping[str, Any] | None = None, customer: str | None = None, ending_before: str | None = None, limit: int | None = None, payment_intent: str | None = None, starting_after: str | None = None) -> ExecutionResult[list[StripeCharge]]:
         """List charges. (stripe charges.list)
 
         Args:
@@ -404,17 +410,17 @@ class SyncStripeCharges(SyncEntity):
             payment_intent: Only objects of this PaymentIntent id (pi_...)
             starting_after: Cursor for the next page, the id of the last object of the previous page
         """
-        return self._run("list", {"created": created, "customer": customer, "ending_before": ending_before, "limit": limit, "payment_intent": payment_intent, "starting_after": starting_after})
+        return self._run("list", {"created": created, "customer": customer, "ending_before": ending_before, "limit": limit, "payment_intent": payment_intent, "starting_after": starting_after})  # type: ignore[no-any-return]
 
-    def get(self, *, id: str) -> ExecutionResult:
+    def get(self, *, id: str) -> ExecutionResult[StripeCharge]:
         """Retrieve a charge. (stripe charges.get)
 
         Args:
             id: The object's id
         """
-        return self._run("get", {"id": id})
+        return self._run("get", {"id": id})  # type: ignore[no-any-return]
 
-    def search(self, *, query: str, limit: int | None = None, page: str | None = None) -> ExecutionResult:
+    def search(self, *, query: str, limit: int | None = None, page: str | None = None) -> ExecutionResult[list[StripeCharge]]:
         """Search charges. (stripe charges.search)
 
         Args:
@@ -422,7 +428,7 @@ class SyncStripeCharges(SyncEntity):
             limit: Number of objects to return per page (1-100); 1..100; default 10
             page: Cursor for the next page of results, the next_page value of the previous search
         """
-        return self._run("search", {"query": query, "limit": limit, "page": page})
+        return self._run("search", {"query": query, "limit": limit, "page": page})  # type: ignore[no-any-return]
 
 
 class StripeSubscriptions(Entity):
@@ -431,7 +437,7 @@ class StripeSubscriptions(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "subscriptions"
 
-    async def list(self, *, automatic_tax: Mapping[str, Any] | None = None, collection_method: Literal["charge_automatically", "send_invoice"] | None = None, created: Mapping[str, Any] | None = None, current_period_end: Mapping[str, Any] | None = None, current_period_start: Mapping[str, Any] | None = None, customer: str | None = None, customer_account: str | None = None, ending_before: str | None = None, limit: int | None = None, price: str | None = None, starting_after: str | None = None, status: Literal["active", "all", "canceled", "ended", "incomplete", "incomplete_expired", "past_due", "paused", "trialing", "unpaid"] | None = None) -> ExecutionResult:
+    async def list(self, *, automatic_tax: Mapping[str, Any] | None = None, collection_method: Literal["charge_automatically", "send_invoice"] | None = None, created: Mapping[str, Any] | None = None, current_period_end: Mapping[str, Any] | None = None, current_period_start: Mapping[str, Any] | None = None, customer: str | None = None, customer_account: str | None = None, ending_before: str | None = None, limit: int | None = None, price: str | None = None, starting_after: str | None = None, status: Literal["active", "all", "canceled", "ended", "incomplete", "incomplete_expired", "past_due", "paused", "trialing", "unpaid"] | None = None) -> ExecutionResult[list[StripeSubscription]]:
         """List subscriptions. (stripe subscriptions.list)
 
         Args:
@@ -448,9 +454,9 @@ class StripeSubscriptions(Entity):
             starting_after: Cursor for the next page, the id of the last object of the previous page
             status: Only subscriptions with this status; all for every status, ended for canceled or expired. Default is every status except canceled
         """
-        return await self._run("list", {"automatic_tax": automatic_tax, "collection_method": collection_method, "created": created, "current_period_end": current_period_end, "current_period_start": current_period_start, "customer": customer, "customer_account": customer_account, "ending_before": ending_before, "limit": limit, "price": price, "starting_after": starting_after, "status": status})
+        return await self._run("list", {"automatic_tax": automatic_tax, "collection_method": collection_method, "created": created, "current_period_end": current_period_end, "current_period_start": current_period_start, "customer": customer, "customer_account": customer_account, "ending_before": ending_before, "limit": limit, "price": price, "starting_after": starting_after, "status": status})  # type: ignore[no-any-return]
 
-    async def create(self, *, customer: str, items: Sequence[Mapping[str, Any]], cancel_at_period_end: bool | None = None, collection_method: Literal["charge_automatically", "send_invoice"] | None = None, currency: str | None = None, days_until_due: int | None = None, default_payment_method: str | None = None, description: str | None = None, payment_behavior: Literal["allow_incomplete", "default_incomplete", "error_if_incomplete", "pending_if_incomplete"] | None = None, trial_period_days: int | None = None, metadata: Mapping[str, Any] | None = None) -> ExecutionResult:
+    async def create(self, *, customer: str, items: Sequence[Mapping[str, Any]], cancel_at_period_end: bool | None = None, collection_method: Literal["charge_automatically", "send_invoice"] | None = None, currency: str | None = None, days_until_due: int | None = None, default_payment_method: str | None = None, description: str | None = None, payment_behavior: Literal["allow_incomplete", "default_incomplete", "error_if_incomplete", "pending_if_incomplete"] | None = None, trial_period_days: int | None = None, metadata: Mapping[str, Any] | None = None) -> ExecutionResult[StripeSubscription]:
         """Create a subscription. (stripe subscriptions.create)
 
         Args:
@@ -466,17 +472,17 @@ class StripeSubscriptions(Entity):
             trial_period_days: Days of free trial before the first charge
             metadata: Key-value pairs to store on the object (an empty value removes a key)
         """
-        return await self._run("create", {"customer": customer, "items": items, "cancel_at_period_end": cancel_at_period_end, "collection_method": collection_method, "currency": currency, "days_until_due": days_until_due, "default_payment_method": default_payment_method, "description": description, "payment_behavior": payment_behavior, "trial_period_days": trial_period_days, "metadata": metadata})
+        return await self._run("create", {"customer": customer, "items": items, "cancel_at_period_end": cancel_at_period_end, "collection_method": collection_method, "currency": currency, "days_until_due": days_until_due, "default_payment_method": default_payment_method, "description": description, "payment_behavior": payment_behavior, "trial_period_days": trial_period_days, "metadata": metadata})  # type: ignore[no-any-return]
 
-    async def get(self, *, id: str) -> ExecutionResult:
+    async def get(self, *, id: str) -> ExecutionResult[StripeSubscription]:
         """Retrieve a subscription. (stripe subscriptions.get)
 
         Args:
             id: The object's id
         """
-        return await self._run("get", {"id": id})
+        return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
-    async def update(self, *, id: str, cancel_at_period_end: bool | None = None, collection_method: Literal["charge_automatically", "send_invoice"] | None = None, days_until_due: int | None = None, default_payment_method: str | None = None, description: str | None = None, items: Sequence[Mapping[str, Any]] | None = None, proration_behavior: Literal["always_invoice", "create_prorations", "none"] | None = None, metadata: Mapping[str, Any] | None = None) -> ExecutionResult:
+    async def update(self, *, id: str, cancel_at_period_end: bool | None = None, collection_method: Literal["charge_automatically", "send_invoice"] | None = None, days_until_due: int | None = None, default_payment_method: str | None = None, description: str | None = None, items: Sequence[Mapping[str, Any]] | None = None, proration_behavior: Literal["always_invoice", "create_prorations", "none"] | None = None, metadata: Mapping[str, Any] | None = None) -> ExecutionResult[StripeSubscription]:
         """Update a subscription. (stripe subscriptions.update)
 
         Args:
@@ -490,17 +496,17 @@ class StripeSubscriptions(Entity):
             proration_behavior: How to prorate item changes
             metadata: Key-value pairs to store on the object (an empty value removes a key)
         """
-        return await self._run("update", {"id": id, "cancel_at_period_end": cancel_at_period_end, "collection_method": collection_method, "days_until_due": days_until_due, "default_payment_method": default_payment_method, "description": description, "items": items, "proration_behavior": proration_behavior, "metadata": metadata})
+        return await self._run("update", {"id": id, "cancel_at_period_end": cancel_at_period_end, "collection_method": collection_method, "days_until_due": days_until_due, "default_payment_method": default_payment_method, "description": description, "items": items, "proration_behavior": proration_behavior, "metadata": metadata})  # type: ignore[no-any-return]
 
-    async def delete(self, *, id: str) -> ExecutionResult:
+    async def delete(self, *, id: str) -> ExecutionResult[StripeSubscription]:
         """Cancel a subscription. (stripe subscriptions.delete)
 
         Args:
             id: The object's id
         """
-        return await self._run("delete", {"id": id})
+        return await self._run("delete", {"id": id})  # type: ignore[no-any-return]
 
-    async def search(self, *, query: str, limit: int | None = None, page: str | None = None) -> ExecutionResult:
+    async def search(self, *, query: str, limit: int | None = None, page: str | None = None) -> ExecutionResult[list[StripeSubscription]]:
         """Search subscriptions. (stripe subscriptions.search)
 
         Args:
@@ -508,7 +514,7 @@ class StripeSubscriptions(Entity):
             limit: Number of objects to return per page (1-100); 1..100; default 10
             page: Cursor for the next page of results, the next_page value of the previous search
         """
-        return await self._run("search", {"query": query, "limit": limit, "page": page})
+        return await self._run("search", {"query": query, "limit": limit, "page": page})  # type: ignore[no-any-return]
 
 
 class SyncStripeSubscriptions(SyncEntity):
@@ -517,7 +523,7 @@ class SyncStripeSubscriptions(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "subscriptions"
 
-    def list(self, *, automatic_tax: Mapping[str, Any] | None = None, collection_method: Literal["charge_automatically", "send_invoice"] | None = None, created: Mapping[str, Any] | None = None, current_period_end: Mapping[str, Any] | None = None, current_period_start: Mapping[str, Any] | None = None, customer: str | None = None, customer_account: str | None = None, ending_before: str | None = None, limit: int | None = None, price: str | None = None, starting_after: str | None = None, status: Literal["active", "all", "canceled", "ended", "incomplete", "incomplete_expired", "past_due", "paused", "trialing", "unpaid"] | None = None) -> ExecutionResult:
+    def list(self, *, automatic_tax: Mapping[str, Any] | None = None, collection_method: Literal["charge_automatically", "send_invoice"] | None = None, created: Mapping[str, Any] | None = None, current_period_end: Mapping[str, Any] | None = None, current_period_start: Mapping[str, Any] | None = None, customer: str | None = None, customer_account: str | None = None, ending_before: str | None = None, limit: int | None = None, price: str | None = None, starting_after: str | None = None, status: Literal["active", "all", "canceled", "ended", "incomplete", "incomplete_expired", "past_due", "paused", "trialing", "unpaid"] | None = None) -> ExecutionResult[list[StripeSubscription]]:
         """List subscriptions. (stripe subscriptions.list)
 
         Args:
@@ -534,9 +540,9 @@ class SyncStripeSubscriptions(SyncEntity):
             starting_after: Cursor for the next page, the id of the last object of the previous page
             status: Only subscriptions with this status; all for every status, ended for canceled or expired. Default is every status except canceled
         """
-        return self._run("list", {"automatic_tax": automatic_tax, "collection_method": collection_method, "created": created, "current_period_end": current_period_end, "current_period_start": current_period_start, "customer": customer, "customer_account": customer_account, "ending_before": ending_before, "limit": limit, "price": price, "starting_after": starting_after, "status": status})
+        return self._run("list", {"automatic_tax": automatic_tax, "collection_method": collection_method, "created": created, "current_period_end": current_period_end, "current_period_start": current_period_start, "customer": customer, "customer_account": customer_account, "ending_before": ending_before, "limit": limit, "price": price, "starting_after": starting_after, "status": status})  # type: ignore[no-any-return]
 
-    def create(self, *, customer: str, items: Sequence[Mapping[str, Any]], cancel_at_period_end: bool | None = None, collection_method: Literal["charge_automatically", "send_invoice"] | None = None, currency: str | None = None, days_until_due: int | None = None, default_payment_method: str | None = None, description: str | None = None, payment_behavior: Literal["allow_incomplete", "default_incomplete", "error_if_incomplete", "pending_if_incomplete"] | None = None, trial_period_days: int | None = None, metadata: Mapping[str, Any] | None = None) -> ExecutionResult:
+    def create(self, *, customer: str, items: Sequence[Mapping[str, Any]], cancel_at_period_end: bool | None = None, collection_method: Literal["charge_automatically", "send_invoice"] | None = None, currency: str | None = None, days_until_due: int | None = None, default_payment_method: str | None = None, description: str | None = None, payment_behavior: Literal["allow_incomplete", "default_incomplete", "error_if_incomplete", "pending_if_incomplete"] | None = None, trial_period_days: int | None = None, metadata: Mapping[str, Any] | None = None) -> ExecutionResult[StripeSubscription]:
         """Create a subscription. (stripe subscriptions.create)
 
         Args:
@@ -552,17 +558,17 @@ class SyncStripeSubscriptions(SyncEntity):
             trial_period_days: Days of free trial before the first charge
             metadata: Key-value pairs to store on the object (an empty value removes a key)
         """
-        return self._run("create", {"customer": customer, "items": items, "cancel_at_period_end": cancel_at_period_end, "collection_method": collection_method, "currency": currency, "days_until_due": days_until_due, "default_payment_method": default_payment_method, "description": description, "payment_behavior": payment_behavior, "trial_period_days": trial_period_days, "metadata": metadata})
+        return self._run("create", {"customer": customer, "items": items, "cancel_at_period_end": cancel_at_period_end, "collection_method": collection_method, "currency": currency, "days_until_due": days_until_due, "default_payment_method": default_payment_method, "description": description, "payment_behavior": payment_behavior, "trial_period_days": trial_period_days, "metadata": metadata})  # type: ignore[no-any-return]
 
-    def get(self, *, id: str) -> ExecutionResult:
+    def get(self, *, id: str) -> ExecutionResult[StripeSubscription]:
         """Retrieve a subscription. (stripe subscriptions.get)
 
         Args:
             id: The object's id
         """
-        return self._run("get", {"id": id})
+        return self._run("get", {"id": id})  # type: ignore[no-any-return]
 
-    def update(self, *, id: str, cancel_at_period_end: bool | None = None, collection_method: Literal["charge_automatically", "send_invoice"] | None = None, days_until_due: int | None = None, default_payment_method: str | None = None, description: str | None = None, items: Sequence[Mapping[str, Any]] | None = None, proration_behavior: Literal["always_invoice", "create_prorations", "none"] | None = None, metadata: Mapping[str, Any] | None = None) -> ExecutionResult:
+    def update(self, *, id: str, cancel_at_period_end: bool | None = None, collection_method: Literal["charge_automatically", "send_invoice"] | None = None, days_until_due: int | None = None, default_payment_method: str | None = None, description: str | None = None, items: Sequence[Mapping[str, Any]] | None = None, proration_behavior: Literal["always_invoice", "create_prorations", "none"] | None = None, metadata: Mapping[str, Any] | None = None) -> ExecutionResult[StripeSubscription]:
         """Update a subscription. (stripe subscriptions.update)
 
         Args:
@@ -576,17 +582,17 @@ class SyncStripeSubscriptions(SyncEntity):
             proration_behavior: How to prorate item changes
             metadata: Key-value pairs to store on the object (an empty value removes a key)
         """
-        return self._run("update", {"id": id, "cancel_at_period_end": cancel_at_period_end, "collection_method": collection_method, "days_until_due": days_until_due, "default_payment_method": default_payment_method, "description": description, "items": items, "proration_behavior": proration_behavior, "metadata": metadata})
+        return self._run("update", {"id": id, "cancel_at_period_end": cancel_at_period_end, "collection_method": collection_method, "days_until_due": days_until_due, "default_payment_method": default_payment_method, "description": description, "items": items, "proration_behavior": proration_behavior, "metadata": metadata})  # type: ignore[no-any-return]
 
-    def delete(self, *, id: str) -> ExecutionResult:
+    def delete(self, *, id: str) -> ExecutionResult[StripeSubscription]:
         """Cancel a subscription. (stripe subscriptions.delete)
 
         Args:
             id: The object's id
         """
-        return self._run("delete", {"id": id})
+        return self._run("delete", {"id": id})  # type: ignore[no-any-return]
 
-    def search(self, *, query: str, limit: int | None = None, page: str | None = None) -> ExecutionResult:
+    def search(self, *, query: str, limit: int | None = None, page: str | None = None) -> ExecutionResult[list[StripeSubscription]]:
         """Search subscriptions. (stripe subscriptions.search)
 
         Args:
@@ -594,7 +600,7 @@ class SyncStripeSubscriptions(SyncEntity):
             limit: Number of objects to return per page (1-100); 1..100; default 10
             page: Cursor for the next page of results, the next_page value of the previous search
         """
-        return self._run("search", {"query": query, "limit": limit, "page": page})
+        return self._run("search", {"query": query, "limit": limit, "page": page})  # type: ignore[no-any-return]
 
 
 class StripeRefunds(Entity):
@@ -603,7 +609,7 @@ class StripeRefunds(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "refunds"
 
-    async def list(self, *, charge: str | None = None, created: Mapping[str, Any] | None = None, ending_before: str | None = None, limit: int | None = None, payment_intent: str | None = None, starting_after: str | None = None) -> ExecutionResult:
+    async def list(self, *, charge: str | None = None, created: Mapping[str, Any] | None = None, ending_before: str | None = None, limit: int | None = None, payment_intent: str | None = None, starting_after: str | None = None) -> ExecutionResult[list[StripeRefund]]:
         """List refunds. (stripe refunds.list)
 
         Args:
@@ -614,9 +620,9 @@ class StripeRefunds(Entity):
             payment_intent: Only objects of this PaymentIntent id (pi_...)
             starting_after: Cursor for the next page, the id of the last object of the previous page
         """
-        return await self._run("list", {"charge": charge, "created": created, "ending_before": ending_before, "limit": limit, "payment_intent": payment_intent, "starting_after": starting_after})
+        return await self._run("list", {"charge": charge, "created": created, "ending_before": ending_before, "limit": limit, "payment_intent": payment_intent, "starting_after": starting_after})  # type: ignore[no-any-return]
 
-    async def create(self, *, charge: str | None = None, payment_intent: str | None = None, amount: int | None = None, reason: Literal["duplicate", "fraudulent", "requested_by_customer"] | None = None, refund_application_fee: bool | None = None, reverse_transfer: bool | None = None, metadata: Mapping[str, Any] | None = None) -> ExecutionResult:
+    async def create(self, *, charge: str | None = None, payment_intent: str | None = None, amount: int | None = None, reason: Literal["duplicate", "fraudulent", "requested_by_customer"] | None = None, refund_application_fee: bool | None = None, reverse_transfer: bool | None = None, metadata: Mapping[str, Any] | None = None) -> ExecutionResult[StripeRefund]:
         """Create a refund. (stripe refunds.create)
 
         Args:
@@ -628,15 +634,15 @@ class StripeRefunds(Entity):
             reverse_transfer: Also reverse the transfer (Connect)
             metadata: Key-value pairs to store on the object (an empty value removes a key)
         """
-        return await self._run("create", {"charge": charge, "payment_intent": payment_intent, "amount": amount, "reason": reason, "refund_application_fee": refund_application_fee, "reverse_transfer": reverse_transfer, "metadata": metadata})
+        return await self._run("create", {"charge": charge, "payment_intent": payment_intent, "amount": amount, "reason": reason, "refund_application_fee": refund_application_fee, "reverse_transfer": reverse_transfer, "metadata": metadata})  # type: ignore[no-any-return]
 
-    async def get(self, *, id: str) -> ExecutionResult:
+    async def get(self, *, id: str) -> ExecutionResult[StripeRefund]:
         """Retrieve a refund. (stripe refunds.get)
 
         Args:
             id: The object's id
         """
-        return await self._run("get", {"id": id})
+        return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
 
 class SyncStripeRefunds(SyncEntity):
@@ -645,7 +651,7 @@ class SyncStripeRefunds(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "refunds"
 
-    def list(self, *, charge: str | None = None, created: Mapping[str, Any] | None = None, ending_before: str | None = None, limit: int | None = None, payment_intent: str | None = None, starting_after: str | None = None) -> ExecutionResult:
+    def list(self, *, charge: str | None = None, created: Mapping[str, Any] | None = None, ending_before: str | None = None, limit: int | None = None, payment_intent: str | None = None, starting_after: str | None = None) -> ExecutionResult[list[StripeRefund]]:
         """List refunds. (stripe refunds.list)
 
         Args:
@@ -656,9 +662,9 @@ class SyncStripeRefunds(SyncEntity):
             payment_intent: Only objects of this PaymentIntent id (pi_...)
             starting_after: Cursor for the next page, the id of the last object of the previous page
         """
-        return self._run("list", {"charge": charge, "created": created, "ending_before": ending_before, "limit": limit, "payment_intent": payment_intent, "starting_after": starting_after})
+        return self._run("list", {"charge": charge, "created": created, "ending_before": ending_before, "limit": limit, "payment_intent": payment_intent, "starting_after": starting_after})  # type: ignore[no-any-return]
 
-    def create(self, *, charge: str | None = None, payment_intent: str | None = None, amount: int | None = None, reason: Literal["duplicate", "fraudulent", "requested_by_customer"] | None = None, refund_application_fee: bool | None = None, reverse_transfer: bool | None = None, metadata: Mapping[str, Any] | None = None) -> ExecutionResult:
+    def create(self, *, charge: str | None = None, payment_intent: str | None = None, amount: int | None = None, reason: Literal["duplicate", "fraudulent", "requested_by_customer"] | None = None, refund_application_fee: bool | None = None, reverse_transfer: bool | None = None, metadata: Mapping[str, Any] | None = None) -> ExecutionResult[StripeRefund]:
         """Create a refund. (stripe refunds.create)
 
         Args:
@@ -670,15 +676,15 @@ class SyncStripeRefunds(SyncEntity):
             reverse_transfer: Also reverse the transfer (Connect)
             metadata: Key-value pairs to store on the object (an empty value removes a key)
         """
-        return self._run("create", {"charge": charge, "payment_intent": payment_intent, "amount": amount, "reason": reason, "refund_application_fee": refund_application_fee, "reverse_transfer": reverse_transfer, "metadata": metadata})
+        return self._run("create", {"charge": charge, "payment_intent": payment_intent, "amount": amount, "reason": reason, "refund_application_fee": refund_application_fee, "reverse_transfer": reverse_transfer, "metadata": metadata})  # type: ignore[no-any-return]
 
-    def get(self, *, id: str) -> ExecutionResult:
+    def get(self, *, id: str) -> ExecutionResult[StripeRefund]:
         """Retrieve a refund. (stripe refunds.get)
 
         Args:
             id: The object's id
         """
-        return self._run("get", {"id": id})
+        return self._run("get", {"id": id})  # type: ignore[no-any-return]
 
 
 class StripeProducts(Entity):
@@ -687,7 +693,7 @@ class StripeProducts(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "products"
 
-    async def list(self, *, active: bool | None = None, created: Mapping[str, Any] | None = None, ending_before: str | None = None, ids: Sequence[str] | None = None, limit: int | None = None, shippable: bool | None = None, starting_after: str | None = None, url: str | None = None) -> ExecutionResult:
+    async def list(self, *, active: bool | None = None, created: Mapping[str, Any] | None = None, ending_before: str | None = None, ids: Sequence[str] | None = None, limit: int | None = None, shippable: bool | None = None, starting_after: str | None = None, url: str | None = None) -> ExecutionResult[list[StripeProduct]]:
         """List products. (stripe products.list)
 
         Args:
@@ -700,9 +706,9 @@ class StripeProducts(Entity):
             starting_after: Cursor for the next page, the id of the last object of the previous page
             url: Only products with this url
         """
-        return await self._run("list", {"active": active, "created": created, "ending_before": ending_before, "ids": ids, "limit": limit, "shippable": shippable, "starting_after": starting_after, "url": url})
+        return await self._run("list", {"active": active, "created": created, "ending_before": ending_before, "ids": ids, "limit": limit, "shippable": shippable, "starting_after": starting_after, "url": url})  # type: ignore[no-any-return]
 
-    async def create(self, *, name: str, id: str | None = None, active: bool | None = None, description: str | None = None, images: Sequence[str] | None = None, marketing_features: Sequence[Mapping[str, Any]] | None = None, package_dimensions: Mapping[str, Any] | None = None, shippable: bool | None = None, statement_descriptor: str | None = None, tax_code: str | None = None, unit_label: str | None = None, url: str | None = None, metadata: Mapping[str, Any] | None = None) -> ExecutionResult:
+    async def create(self, *, name: str, id: str | None = None, active: bool | None = None, description: str | None = None, images: Sequence[str] | None = None, marketing_features: Sequence[Mapping[str, Any]] | None = None, package_dimensions: Mapping[str, Any] | None = None, shippable: bool | None = None, statement_descriptor: str | None = None, tax_code: str | None = None, unit_label: str | None = None, url: str | None = None, metadata: Mapping[str, Any] | None = None) -> ExecutionResult[StripeProduct]:
         """Create a product. (stripe products.create)
 
         Args:
@@ -720,17 +726,17 @@ class StripeProducts(Entity):
             url: Public page of the product
             metadata: Key-value pairs to store on the object (an empty value removes a key)
         """
-        return await self._run("create", {"name": name, "id": id, "active": active, "description": description, "images": images, "marketing_features": marketing_features, "package_dimensions": package_dimensions, "shippable": shippable, "statement_descriptor": statement_descriptor, "tax_code": tax_code, "unit_label": unit_label, "url": url, "metadata": metadata})
+        return await self._run("create", {"name": name, "id": id, "active": active, "description": description, "images": images, "marketing_features": marketing_features, "package_dimensions": package_dimensions, "shippable": shippable, "statement_descriptor": statement_descriptor, "tax_code": tax_code, "unit_label": unit_label, "url": url, "metadata": metadata})  # type: ignore[no-any-return]
 
-    async def get(self, *, id: str) -> ExecutionResult:
+    async def get(self, *, id: str) -> ExecutionResult[StripeProduct]:
         """Retrieve a product. (stripe products.get)
 
         Args:
             id: The object's id
         """
-        return await self._run("get", {"id": id})
+        return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
-    async def update(self, *, id: str, name: str | None = None, active: bool | None = None, default_price: str | None = None, description: str | None = None, images: Sequence[str] | None = None, marketing_features: Sequence[Mapping[str, Any]] | None = None, package_dimensions: Mapping[str, Any] | None = None, shippable: bool | None = None, statement_descriptor: str | None = None, tax_code: str | None = None, unit_label: str | None = None, url: str | None = None, metadata: Mapping[str, Any] | None = None) -> ExecutionResult:
+    async def update(self, *, id: str, name: str | None = None, active: bool | None = None, default_price: str | None = None, description: str | None = None, images: Sequence[str] | None = None, marketing_features: Sequence[Mapping[str, Any]] | None = None, package_dimensions: Mapping[str, Any] | None = None, shippable: bool | None = None, statement_descriptor: str | None = None, tax_code: str | None = None, unit_label: str | None = None, url: str | None = None, metadata: Mapping[str, Any] | None = None) -> ExecutionResult[StripeProduct]:
         """Update a product. (stripe products.update)
 
         Args:
@@ -749,17 +755,17 @@ class StripeProducts(Entity):
             url: Public page of the product
             metadata: Key-value pairs to store on the object (an empty value removes a key)
         """
-        return await self._run("update", {"id": id, "name": name, "active": active, "default_price": default_price, "description": description, "images": images, "marketing_features": marketing_features, "package_dimensions": package_dimensions, "shippable": shippable, "statement_descriptor": statement_descriptor, "tax_code": tax_code, "unit_label": unit_label, "url": url, "metadata": metadata})
+        return await self._run("update", {"id": id, "name": name, "active": active, "default_price": default_price, "description": description, "images": images, "marketing_features": marketing_features, "package_dimensions": package_dimensions, "shippable": shippable, "statement_descriptor": statement_descriptor, "tax_code": tax_code, "unit_label": unit_label, "url": url, "metadata": metadata})  # type: ignore[no-any-return]
 
-    async def delete(self, *, id: str) -> ExecutionResult:
+    async def delete(self, *, id: str) -> ExecutionResult[StripeCustomerDelete]:
         """Delete a product. (stripe products.delete)
 
         Args:
             id: The object's id
         """
-        return await self._run("delete", {"id": id})
+        return await self._run("delete", {"id": id})  # type: ignore[no-any-return]
 
-    async def search(self, *, query: str, limit: int | None = None, page: str | None = None) -> ExecutionResult:
+    async def search(self, *, query: str, limit: int | None = None, page: str | None = None) -> ExecutionResult[list[StripeProduct]]:
         """Search products. (stripe products.search)
 
         Args:
@@ -767,7 +773,7 @@ class StripeProducts(Entity):
             limit: Number of objects to return per page (1-100); 1..100; default 10
             page: Cursor for the next page of results, the next_page value of the previous search
         """
-        return await self._run("search", {"query": query, "limit": limit, "page": page})
+        return await self._run("search", {"query": query, "limit": limit, "page": page})  # type: ignore[no-any-return]
 
 
 class SyncStripeProducts(SyncEntity):
@@ -776,7 +782,7 @@ class SyncStripeProducts(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "products"
 
-    def list(self, *, active: bool | None = None, created: Mapping[str, Any] | None = None, ending_before: str | None = None, ids: Sequence[str] | None = None, limit: int | None = None, shippable: bool | None = None, starting_after: str | None = None, url: str | None = None) -> ExecutionResult:
+    def list(self, *, active: bool | None = None, created: Mapping[str, Any] | None = None, ending_before: str | None = None, ids: Sequence[str] | None = None, limit: int | None = None, shippable: bool | None = None, starting_after: str | None = None, url: str | None = None) -> ExecutionResult[list[StripeProduct]]:
         """List products. (stripe products.list)
 
         Args:
@@ -789,9 +795,9 @@ class SyncStripeProducts(SyncEntity):
             starting_after: Cursor for the next page, the id of the last object of the previous page
             url: Only products with this url
         """
-        return self._run("list", {"active": active, "created": created, "ending_before": ending_before, "ids": ids, "limit": limit, "shippable": shippable, "starting_after": starting_after, "url": url})
+        return self._run("list", {"active": active, "created": created, "ending_before": ending_before, "ids": ids, "limit": limit, "shippable": shippable, "starting_after": starting_after, "url": url})  # type: ignore[no-any-return]
 
-    def create(self, *, name: str, id: str | None = None, active: bool | None = None, description: str | None = None, images: Sequence[str] | None = None, marketing_features: Sequence[Mapping[str, Any]] | None = None, package_dimensions: Mapping[str, Any] | None = None, shippable: bool | None = None, statement_descriptor: str | None = None, tax_code: str | None = None, unit_label: str | None = None, url: str | None = None, metadata: Mapping[str, Any] | None = None) -> ExecutionResult:
+    def create(self, *, name: str, id: str | None = None, active: bool | None = None, description: str | None = None, images: Sequence[str] | None = None, marketing_features: Sequence[Mapping[str, Any]] | None = None, package_dimensions: Mapping[str, Any] | None = None, shippable: bool | None = None, statement_descriptor: str | None = None, tax_code: str | None = None, unit_label: str | None = None, url: str | None = None, metadata: Mapping[str, Any] | None = None) -> ExecutionResult[StripeProduct]:
         """Create a product. (stripe products.create)
 
         Args:
@@ -809,17 +815,17 @@ class SyncStripeProducts(SyncEntity):
             url: Public page of the product
             metadata: Key-value pairs to store on the object (an empty value removes a key)
         """
-        return self._run("create", {"name": name, "id": id, "active": active, "description": description, "images": images, "marketing_features": marketing_features, "package_dimensions": package_dimensions, "shippable": shippable, "statement_descriptor": statement_descriptor, "tax_code": tax_code, "unit_label": unit_label, "url": url, "metadata": metadata})
+        return self._run("create", {"name": name, "id": id, "active": active, "description": description, "images": images, "marketing_features": marketing_features, "package_dimensions": package_dimensions, "shippable": shippable, "statement_descriptor": statement_descriptor, "tax_code": tax_code, "unit_label": unit_label, "url": url, "metadata": metadata})  # type: ignore[no-any-return]
 
-    def get(self, *, id: str) -> ExecutionResult:
+    def get(self, *, id: str) -> ExecutionResult[StripeProduct]:
         """Retrieve a product. (stripe products.get)
 
         Args:
             id: The object's id
         """
-        return self._run("get", {"id": id})
+        return self._run("get", {"id": id})  # type: ignore[no-any-return]
 
-    def update(self, *, id: str, name: str | None = None, active: bool | None = None, default_price: str | None = None, description: str | None = None, images: Sequence[str] | None = None, marketing_features: Sequence[Mapping[str, Any]] | None = None, package_dimensions: Mapping[str, Any] | None = None, shippable: bool | None = None, statement_descriptor: str | None = None, tax_code: str | None = None, unit_label: str | None = None, url: str | None = None, metadata: Mapping[str, Any] | None = None) -> ExecutionResult:
+    def update(self, *, id: str, name: str | None = None, active: bool | None = None, default_price: str | None = None, description: str | None = None, images: Sequence[str] | None = None, marketing_features: Sequence[Mapping[str, Any]] | None = None, package_dimensions: Mapping[str, Any] | None = None, shippable: bool | None = None, statement_descriptor: str | None = None, tax_code: str | None = None, unit_label: str | None = None, url: str | None = None, metadata: Mapping[str, Any] | None = None) -> ExecutionResult[StripeProduct]:
         """Update a product. (stripe products.update)
 
         Args:
@@ -838,17 +844,17 @@ class SyncStripeProducts(SyncEntity):
             url: Public page of the product
             metadata: Key-value pairs to store on the object (an empty value removes a key)
         """
-        return self._run("update", {"id": id, "name": name, "active": active, "default_price": default_price, "description": description, "images": images, "marketing_features": marketing_features, "package_dimensions": package_dimensions, "shippable": shippable, "statement_descriptor": statement_descriptor, "tax_code": tax_code, "unit_label": unit_label, "url": url, "metadata": metadata})
+        return self._run("update", {"id": id, "name": name, "active": active, "default_price": default_price, "description": description, "images": images, "marketing_features": marketing_features, "package_dimensions": package_dimensions, "shippable": shippable, "statement_descriptor": statement_descriptor, "tax_code": tax_code, "unit_label": unit_label, "url": url, "metadata": metadata})  # type: ignore[no-any-return]
 
-    def delete(self, *, id: str) -> ExecutionResult:
+    def delete(self, *, id: str) -> ExecutionResult[StripeCustomerDelete]:
         """Delete a product. (stripe products.delete)
 
         Args:
             id: The object's id
         """
-        return self._run("delete", {"id": id})
+        return self._run("delete", {"id": id})  # type: ignore[no-any-return]
 
-    def search(self, *, query: str, limit: int | None = None, page: str | None = None) -> ExecutionResult:
+    def search(self, *, query: str, limit: int | None = None, page: str | None = None) -> ExecutionResult[list[StripeProduct]]:
         """Search products. (stripe products.search)
 
         Args:
@@ -856,7 +862,7 @@ class SyncStripeProducts(SyncEntity):
             limit: Number of objects to return per page (1-100); 1..100; default 10
             page: Cursor for the next page of results, the next_page value of the previous search
         """
-        return self._run("search", {"query": query, "limit": limit, "page": page})
+        return self._run("search", {"query": query, "limit": limit, "page": page})  # type: ignore[no-any-return]
 
 
 class StripeBalance(Entity):
@@ -865,9 +871,9 @@ class StripeBalance(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "balance"
 
-    async def get(self) -> ExecutionResult:
+    async def get(self) -> ExecutionResult[StripeBalanceRecord]:
         """Retrieve the balance. (stripe balance.get)"""
-        return await self._run("get", {})
+        return await self._run("get", {})  # type: ignore[no-any-return]
 
 
 class SyncStripeBalance(SyncEntity):
@@ -876,9 +882,9 @@ class SyncStripeBalance(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "balance"
 
-    def get(self) -> ExecutionResult:
+    def get(self) -> ExecutionResult[StripeBalanceRecord]:
         """Retrieve the balance. (stripe balance.get)"""
-        return self._run("get", {})
+        return self._run("get", {})  # type: ignore[no-any-return]
 
 
 class StripeBalanceTransactions(Entity):
@@ -887,7 +893,7 @@ class StripeBalanceTransactions(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "balance_transactions"
 
-    async def list(self, *, created: Mapping[str, Any] | None = None, currency: str | None = None, ending_before: str | None = None, limit: int | None = None, payout: str | None = None, source: str | None = None, starting_after: str | None = None, type: str | None = None) -> ExecutionResult:
+    async def list(self, *, created: Mapping[str, Any] | None = None, currency: str | None = None, ending_before: str | None = None, limit: int | None = None, payout: str | None = None, source: str | None = None, starting_after: str | None = None, type: str | None = None) -> ExecutionResult[list[StripeBalanceTransaction]]:
         """List balance transactions. (stripe balance_transactions.list)
 
         Args:
@@ -900,15 +906,15 @@ class StripeBalanceTransactions(Entity):
             starting_after: Cursor for the next page, the id of the last object of the previous page
             type: Only transactions of this type, e.g. charge, refund, payout, adjustment, stripe_fee
         """
-        return await self._run("list", {"created": created, "currency": currency, "ending_before": ending_before, "limit": limit, "payout": payout, "source": source, "starting_after": starting_after, "type": type})
+        return await self._run("list", {"created": created, "currency": currency, "ending_before": ending_before, "limit": limit, "payout": payout, "source": source, "starting_after": starting_after, "type": type})  # type: ignore[no-any-return]
 
-    async def get(self, *, id: str) -> ExecutionResult:
+    async def get(self, *, id: str) -> ExecutionResult[StripeBalanceTransaction]:
         """Retrieve a balance transaction. (stripe balance_transactions.get)
 
         Args:
             id: The object's id
         """
-        return await self._run("get", {"id": id})
+        return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
 
 class SyncStripeBalanceTransactions(SyncEntity):
@@ -917,7 +923,7 @@ class SyncStripeBalanceTransactions(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "balance_transactions"
 
-    def list(self, *, created: Mapping[str, Any] | None = None, currency: str | None = None, ending_before: str | None = None, limit: int | None = None, payout: str | None = None, source: str | None = None, starting_after: str | None = None, type: str | None = None) -> ExecutionResult:
+    def list(self, *, created: Mapping[str, Any] | None = None, currency: str | None = None, ending_before: str | None = None, limit: int | None = None, payout: str | None = None, source: str | None = None, starting_after: str | None = None, type: str | None = None) -> ExecutionResult[list[StripeBalanceTransaction]]:
         """List balance transactions. (stripe balance_transactions.list)
 
         Args:
@@ -930,15 +936,15 @@ class SyncStripeBalanceTransactions(SyncEntity):
             starting_after: Cursor for the next page, the id of the last object of the previous page
             type: Only transactions of this type, e.g. charge, refund, payout, adjustment, stripe_fee
         """
-        return self._run("list", {"created": created, "currency": currency, "ending_before": ending_before, "limit": limit, "payout": payout, "source": source, "starting_after": starting_after, "type": type})
+        return self._run("list", {"created": created, "currency": currency, "ending_before": ending_before, "limit": limit, "payout": payout, "source": source, "starting_after": starting_after, "type": type})  # type: ignore[no-any-return]
 
-    def get(self, *, id: str) -> ExecutionResult:
+    def get(self, *, id: str) -> ExecutionResult[StripeBalanceTransaction]:
         """Retrieve a balance transaction. (stripe balance_transactions.get)
 
         Args:
             id: The object's id
         """
-        return self._run("get", {"id": id})
+        return self._run("get", {"id": id})  # type: ignore[no-any-return]
 
 
 class StripePaymentIntents(Entity):
@@ -947,7 +953,7 @@ class StripePaymentIntents(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "payment_intents"
 
-    async def list(self, *, created: Mapping[str, Any] | None = None, customer: str | None = None, customer_account: str | None = None, ending_before: str | None = None, limit: int | None = None, starting_after: str | None = None) -> ExecutionResult:
+    async def list(self, *, created: Mapping[str, Any] | None = None, customer: str | None = None, customer_account: str | None = None, ending_before: str | None = None, limit: int | None = None, starting_after: str | None = None) -> ExecutionResult[list[StripePaymentIntent]]:
         """List payment intents. (stripe payment_intents.list)
 
         Args:
@@ -958,9 +964,9 @@ class StripePaymentIntents(Entity):
             limit: Number of objects to return per page (1-100); 1..100; default 10
             starting_after: Cursor for the next page, the id of the last object of the previous page
         """
-        return await self._run("list", {"created": created, "customer": customer, "customer_account": customer_account, "ending_before": ending_before, "limit": limit, "starting_after": starting_after})
+        return await self._run("list", {"created": created, "customer": customer, "customer_account": customer_account, "ending_before": ending_before, "limit": limit, "starting_after": starting_after})  # type: ignore[no-any-return]
 
-    async def create(self, *, amount: int, currency: str, customer: str | None = None, description: str | None = None, payment_method: str | None = None, payment_method_types: Sequence[str] | None = None, automatic_payment_methods: Mapping[str, Any] | None = None, capture_method: Literal["automatic", "automatic_async", "manual"] | None = None, confirm: bool | None = None, receipt_email: str | None = None, setup_future_usage: Literal["off_session", "on_session"] | None = None, statement_descriptor: str | None = None, statement_descriptor_suffix: str | None = None, return_url: str | None = None, metadata: Mapping[str, Any] | None = None) -> ExecutionResult:
+    async def create(self, *, amount: int, currency: str, customer: str | None = None, description: str | None = None, payment_method: str | None = None, payment_method_types: Sequence[str] | None = None, automatic_payment_methods: Mapping[str, Any] | None = None, capture_method: Literal["automatic", "automatic_async", "manual"] | None = None, confirm: bool | None = None, receipt_email: str | None = None, setup_future_usage: Literal["off_session", "on_session"] | None = None, statement_descriptor: str | None = None, statement_descriptor_suffix: str | None = None, return_url: str | None = None, metadata: Mapping[str, Any] | None = None) -> ExecutionResult[StripePaymentIntent]:
         """Create a payment intent. (stripe payment_intents.create)
 
         Args:
@@ -980,17 +986,17 @@ class StripePaymentIntents(Entity):
             return_url: Where to send the customer after a redirect; only with confirm
             metadata: Key-value pairs to store on the object (an empty value removes a key)
         """
-        return await self._run("create", {"amount": amount, "currency": currency, "customer": customer, "description": description, "payment_method": payment_method, "payment_method_types": payment_method_types, "automatic_payment_methods": automatic_payment_methods, "capture_method": capture_method, "confirm": confirm, "receipt_email": receipt_email, "setup_future_usage": setup_future_usage, "statement_descriptor": statement_descriptor, "statement_descriptor_suffix": statement_descriptor_suffix, "return_url": return_url, "metadata": metadata})
+        return await self._run("create", {"amount": amount, "currency": currency, "customer": customer, "description": description, "payment_method": payment_method, "payment_method_types": payment_method_types, "automatic_payment_methods": automatic_payment_methods, "capture_method": capture_method, "confirm": confirm, "receipt_email": receipt_email, "setup_future_usage": setup_future_usage, "statement_descriptor": statement_descriptor, "statement_descriptor_suffix": statement_descriptor_suffix, "return_url": return_url, "metadata": metadata})  # type: ignore[no-any-return]
 
-    async def get(self, *, id: str) -> ExecutionResult:
+    async def get(self, *, id: str) -> ExecutionResult[StripePaymentIntent]:
         """Retrieve a payment intent. (stripe payment_intents.get)
 
         Args:
             id: The object's id
         """
-        return await self._run("get", {"id": id})
+        return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
-    async def update(self, *, id: str, amount: int | None = None, currency: str | None = None, customer: str | None = None, description: str | None = None, payment_method: str | None = None, payment_method_types: Sequence[str] | None = None, capture_method: Literal["automatic", "automatic_async", "manual"] | None = None, receipt_email: str | None = None, setup_future_usage: Literal["off_session", "on_session"] | None = None, statement_descriptor: str | None = None, statement_descriptor_suffix: str | None = None, metadata: Mapping[str, Any] | None = None) -> ExecutionResult:
+    async def update(self, *, id: str, amount: int | None = None, currency: str | None = None, customer: str | None = None, description: str | None = None, payment_method: str | None = None, payment_method_types: Sequence[str] | None = None, capture_method: Literal["automatic", "automatic_async", "manual"] | None = None, receipt_email: str | None = None, setup_future_usage: Literal["off_session", "on_session"] | None = None, statement_descriptor: str | None = None, statement_descriptor_suffix: str | None = None, metadata: Mapping[str, Any] | None = None) -> ExecutionResult[StripePaymentIntent]:
         """Update a payment intent. (stripe payment_intents.update)
 
         Args:
@@ -1008,9 +1014,9 @@ class StripePaymentIntents(Entity):
             statement_descriptor_suffix: Suffix added to the card statement text
             metadata: Key-value pairs to store on the object (an empty value removes a key)
         """
-        return await self._run("update", {"id": id, "amount": amount, "currency": currency, "customer": customer, "description": description, "payment_method": payment_method, "payment_method_types": payment_method_types, "capture_method": capture_method, "receipt_email": receipt_email, "setup_future_usage": setup_future_usage, "statement_descriptor": statement_descriptor, "statement_descriptor_suffix": statement_descriptor_suffix, "metadata": metadata})
+        return await self._run("update", {"id": id, "amount": amount, "currency": currency, "customer": customer, "description": description, "payment_method": payment_method, "payment_method_types": payment_method_types, "capture_method": capture_method, "receipt_email": receipt_email, "setup_future_usage": setup_future_usage, "statement_descriptor": statement_descriptor, "statement_descriptor_suffix": statement_descriptor_suffix, "metadata": metadata})  # type: ignore[no-any-return]
 
-    async def search(self, *, query: str, limit: int | None = None, page: str | None = None) -> ExecutionResult:
+    async def search(self, *, query: str, limit: int | None = None, page: str | None = None) -> ExecutionResult[list[StripePaymentIntent]]:
         """Search payment intents. (stripe payment_intents.search)
 
         Args:
@@ -1018,7 +1024,7 @@ class StripePaymentIntents(Entity):
             limit: Number of objects to return per page (1-100); 1..100; default 10
             page: Cursor for the next page of results, the next_page value of the previous search
         """
-        return await self._run("search", {"query": query, "limit": limit, "page": page})
+        return await self._run("search", {"query": query, "limit": limit, "page": page})  # type: ignore[no-any-return]
 
 
 class SyncStripePaymentIntents(SyncEntity):
@@ -1027,7 +1033,7 @@ class SyncStripePaymentIntents(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "payment_intents"
 
-    def list(self, *, created: Mapping[str, Any] | None = None, customer: str | None = None, customer_account: str | None = None, ending_before: str | None = None, limit: int | None = None, starting_after: str | None = None) -> ExecutionResult:
+    def list(self, *, created: Mapping[str, Any] | None = None, customer: str | None = None, customer_account: str | None = None, ending_before: str | None = None, limit: int | None = None, starting_after: str | None = None) -> ExecutionResult[list[StripePaymentIntent]]:
         """List payment intents. (stripe payment_intents.list)
 
         Args:
@@ -1038,9 +1044,9 @@ class SyncStripePaymentIntents(SyncEntity):
             limit: Number of objects to return per page (1-100); 1..100; default 10
             starting_after: Cursor for the next page, the id of the last object of the previous page
         """
-        return self._run("list", {"created": created, "customer": customer, "customer_account": customer_account, "ending_before": ending_before, "limit": limit, "starting_after": starting_after})
+        return self._run("list", {"created": created, "customer": customer, "customer_account": customer_account, "ending_before": ending_before, "limit": limit, "starting_after": starting_after})  # type: ignore[no-any-return]
 
-    def create(self, *, amount: int, currency: str, customer: str | None = None, description: str | None = None, payment_method: str | None = None, payment_method_types: Sequence[str] | None = None, automatic_payment_methods: Mapping[str, Any] | None = None, capture_method: Literal["automatic", "automatic_async", "manual"] | None = None, confirm: bool | None = None, receipt_email: str | None = None, setup_future_usage: Literal["off_session", "on_session"] | None = None, statement_descriptor: str | None = None, statement_descriptor_suffix: str | None = None, return_url: str | None = None, metadata: Mapping[str, Any] | None = None) -> ExecutionResult:
+    def create(self, *, amount: int, currency: str, customer: str | None = None, description: str | None = None, payment_method: str | None = None, payment_method_types: Sequence[str] | None = None, automatic_payment_methods: Mapping[str, Any] | None = None, capture_method: Literal["automatic", "automatic_async", "manual"] | None = None, confirm: bool | None = None, receipt_email: str | None = None, setup_future_usage: Literal["off_session", "on_session"] | None = None, statement_descriptor: str | None = None, statement_descriptor_suffix: str | None = None, return_url: str | None = None, metadata: Mapping[str, Any] | None = None) -> ExecutionResult[StripePaymentIntent]:
         """Create a payment intent. (stripe payment_intents.create)
 
         Args:
@@ -1060,17 +1066,17 @@ class SyncStripePaymentIntents(SyncEntity):
             return_url: Where to send the customer after a redirect; only with confirm
             metadata: Key-value pairs to store on the object (an empty value removes a key)
         """
-        return self._run("create", {"amount": amount, "currency": currency, "customer": customer, "description": description, "payment_method": payment_method, "payment_method_types": payment_method_types, "automatic_payment_methods": automatic_payment_methods, "capture_method": capture_method, "confirm": confirm, "receipt_email": receipt_email, "setup_future_usage": setup_future_usage, "statement_descriptor": statement_descriptor, "statement_descriptor_suffix": statement_descriptor_suffix, "return_url": return_url, "metadata": metadata})
+        return self._run("create", {"amount": amount, "currency": currency, "customer": customer, "description": description, "payment_method": payment_method, "payment_method_types": payment_method_types, "automatic_payment_methods": automatic_payment_methods, "capture_method": capture_method, "confirm": confirm, "receipt_email": receipt_email, "setup_future_usage": setup_future_usage, "statement_descriptor": statement_descriptor, "statement_descriptor_suffix": statement_descriptor_suffix, "return_url": return_url, "metadata": metadata})  # type: ignore[no-any-return]
 
-    def get(self, *, id: str) -> ExecutionResult:
+    def get(self, *, id: str) -> ExecutionResult[StripePaymentIntent]:
         """Retrieve a payment intent. (stripe payment_intents.get)
 
         Args:
             id: The object's id
         """
-        return self._run("get", {"id": id})
+        return self._run("get", {"id": id})  # type: ignore[no-any-return]
 
-    def update(self, *, id: str, amount: int | None = None, currency: str | None = None, customer: str | None = None, description: str | None = None, payment_method: str | None = None, payment_method_types: Sequence[str] | None = None, capture_method: Literal["automatic", "automatic_async", "manual"] | None = None, receipt_email: str | None = None, setup_future_usage: Literal["off_session", "on_session"] | None = None, statement_descriptor: str | None = None, statement_descriptor_suffix: str | None = None, metadata: Mapping[str, Any] | None = None) -> ExecutionResult:
+    def update(self, *, id: str, amount: int | None = None, currency: str | None = None, customer: str | None = None, description: str | None = None, payment_method: str | None = None, payment_method_types: Sequence[str] | None = None, capture_method: Literal["automatic", "automatic_async", "manual"] | None = None, receipt_email: str | None = None, setup_future_usage: Literal["off_session", "on_session"] | None = None, statement_descriptor: str | None = None, statement_descriptor_suffix: str | None = None, metadata: Mapping[str, Any] | None = None) -> ExecutionResult[StripePaymentIntent]:
         """Update a payment intent. (stripe payment_intents.update)
 
         Args:
@@ -1088,9 +1094,9 @@ class SyncStripePaymentIntents(SyncEntity):
             statement_descriptor_suffix: Suffix added to the card statement text
             metadata: Key-value pairs to store on the object (an empty value removes a key)
         """
-        return self._run("update", {"id": id, "amount": amount, "currency": currency, "customer": customer, "description": description, "payment_method": payment_method, "payment_method_types": payment_method_types, "capture_method": capture_method, "receipt_email": receipt_email, "setup_future_usage": setup_future_usage, "statement_descriptor": statement_descriptor, "statement_descriptor_suffix": statement_descriptor_suffix, "metadata": metadata})
+        return self._run("update", {"id": id, "amount": amount, "currency": currency, "customer": customer, "description": description, "payment_method": payment_method, "payment_method_types": payment_method_types, "capture_method": capture_method, "receipt_email": receipt_email, "setup_future_usage": setup_future_usage, "statement_descriptor": statement_descriptor, "statement_descriptor_suffix": statement_descriptor_suffix, "metadata": metadata})  # type: ignore[no-any-return]
 
-    def search(self, *, query: str, limit: int | None = None, page: str | None = None) -> ExecutionResult:
+    def search(self, *, query: str, limit: int | None = None, page: str | None = None) -> ExecutionResult[list[StripePaymentIntent]]:
         """Search payment intents. (stripe payment_intents.search)
 
         Args:
@@ -1098,7 +1104,7 @@ class SyncStripePaymentIntents(SyncEntity):
             limit: Number of objects to return per page (1-100); 1..100; default 10
             page: Cursor for the next page of results, the next_page value of the previous search
         """
-        return self._run("search", {"query": query, "limit": limit, "page": page})
+        return self._run("search", {"query": query, "limit": limit, "page": page})  # type: ignore[no-any-return]
 
 
 class StripePaymentIntentConfirmations(Entity):
@@ -1107,7 +1113,7 @@ class StripePaymentIntentConfirmations(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "payment_intent_confirmations"
 
-    async def create(self, *, id: str, payment_method: str | None = None, receipt_email: str | None = None, return_url: str | None = None, setup_future_usage: Literal["off_session", "on_session"] | None = None, off_session: bool | None = None) -> ExecutionResult:
+    async def create(self, *, id: str, payment_method: str | None = None, receipt_email: str | None = None, return_url: str | None = None, setup_future_usage: Literal["off_session", "on_session"] | None = None, off_session: bool | None = None) -> ExecutionResult[StripePaymentIntent]:
         """Confirm a payment intent. (stripe payment_intent_confirmations.create)
 
         Args:
@@ -1118,7 +1124,7 @@ class StripePaymentIntentConfirmations(Entity):
             setup_future_usage: Save the payment method for later use
             off_session: The customer is not present
         """
-        return await self._run("create", {"id": id, "payment_method": payment_method, "receipt_email": receipt_email, "return_url": return_url, "setup_future_usage": setup_future_usage, "off_session": off_session})
+        return await self._run("create", {"id": id, "payment_method": payment_method, "receipt_email": receipt_email, "return_url": return_url, "setup_future_usage": setup_future_usage, "off_session": off_session})  # type: ignore[no-any-return]
 
 
 class SyncStripePaymentIntentConfirmations(SyncEntity):
@@ -1127,7 +1133,7 @@ class SyncStripePaymentIntentConfirmations(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "payment_intent_confirmations"
 
-    def create(self, *, id: str, payment_method: str | None = None, receipt_email: str | None = None, return_url: str | None = None, setup_future_usage: Literal["off_session", "on_session"] | None = None, off_session: bool | None = None) -> ExecutionResult:
+    def create(self, *, id: str, payment_method: str | None = None, receipt_email: str | None = None, return_url: str | None = None, setup_future_usage: Literal["off_session", "on_session"] | None = None, off_session: bool | None = None) -> ExecutionResult[StripePaymentIntent]:
         """Confirm a payment intent. (stripe payment_intent_confirmations.create)
 
         Args:
@@ -1138,7 +1144,7 @@ class SyncStripePaymentIntentConfirmations(SyncEntity):
             setup_future_usage: Save the payment method for later use
             off_session: The customer is not present
         """
-        return self._run("create", {"id": id, "payment_method": payment_method, "receipt_email": receipt_email, "return_url": return_url, "setup_future_usage": setup_future_usage, "off_session": off_session})
+        return self._run("create", {"id": id, "payment_method": payment_method, "receipt_email": receipt_email, "return_url": return_url, "setup_future_usage": setup_future_usage, "off_session": off_session})  # type: ignore[no-any-return]
 
 
 class StripePaymentIntentCancellations(Entity):
@@ -1147,14 +1153,14 @@ class StripePaymentIntentCancellations(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "payment_intent_cancellations"
 
-    async def create(self, *, id: str, cancellation_reason: Literal["abandoned", "duplicate", "fraudulent", "requested_by_customer"] | None = None) -> ExecutionResult:
+    async def create(self, *, id: str, cancellation_reason: Literal["abandoned", "duplicate", "fraudulent", "requested_by_customer"] | None = None) -> ExecutionResult[StripePaymentIntent]:
         """Cancel a payment intent. (stripe payment_intent_cancellations.create)
 
         Args:
             id: Id of the PaymentIntent to cancel (pi_...)
             cancellation_reason: Why it is canceled
         """
-        return await self._run("create", {"id": id, "cancellation_reason": cancellation_reason})
+        return await self._run("create", {"id": id, "cancellation_reason": cancellation_reason})  # type: ignore[no-any-return]
 
 
 class SyncStripePaymentIntentCancellations(SyncEntity):
@@ -1163,14 +1169,14 @@ class SyncStripePaymentIntentCancellations(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "payment_intent_cancellations"
 
-    def create(self, *, id: str, cancellation_reason: Literal["abandoned", "duplicate", "fraudulent", "requested_by_customer"] | None = None) -> ExecutionResult:
+    def create(self, *, id: str, cancellation_reason: Literal["abandoned", "duplicate", "fraudulent", "requested_by_customer"] | None = None) -> ExecutionResult[StripePaymentIntent]:
         """Cancel a payment intent. (stripe payment_intent_cancellations.create)
 
         Args:
             id: Id of the PaymentIntent to cancel (pi_...)
             cancellation_reason: Why it is canceled
         """
-        return self._run("create", {"id": id, "cancellation_reason": cancellation_reason})
+        return self._run("create", {"id": id, "cancellation_reason": cancellation_reason})  # type: ignore[no-any-return]
 
 
 class StripePrices(Entity):
@@ -1179,7 +1185,7 @@ class StripePrices(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "prices"
 
-    async def create(self, *, currency: str, product: str | None = None, product_data: Mapping[str, Any] | None = None, unit_amount: int | None = None, active: bool | None = None, nickname: str | None = None, recurring: Mapping[str, Any] | None = None, billing_scheme: Literal["per_unit", "tiered"] | None = None, lookup_key: str | None = None, tax_behavior: Literal["exclusive", "inclusive", "unspecified"] | None = None, metadata: Mapping[str, Any] | None = None) -> ExecutionResult:
+    async def create(self, *, currency: str, product: str | None = None, product_data: Mapping[str, Any] | None = None, unit_amount: int | None = None, active: bool | None = None, nickname: str | None = None, recurring: Mapping[str, Any] | None = None, billing_scheme: Literal["per_unit", "tiered"] | None = None, lookup_key: str | None = None, tax_behavior: Literal["exclusive", "inclusive", "unspecified"] | None = None, metadata: Mapping[str, Any] | None = None) -> ExecutionResult[StripeSubscriptionItemsDataPrice]:
         """Create a price. (stripe prices.create)
 
         Args:
@@ -1195,7 +1201,7 @@ class StripePrices(Entity):
             tax_behavior: Whether the amount includes tax
             metadata: Key-value pairs to store on the object (an empty value removes a key)
         """
-        return await self._run("create", {"currency": currency, "product": product, "product_data": product_data, "unit_amount": unit_amount, "active": active, "nickname": nickname, "recurring": recurring, "billing_scheme": billing_scheme, "lookup_key": lookup_key, "tax_behavior": tax_behavior, "metadata": metadata})
+        return await self._run("create", {"currency": currency, "product": product, "product_data": product_data, "unit_amount": unit_amount, "active": active, "nickname": nickname, "recurring": recurring, "billing_scheme": billing_scheme, "lookup_key": lookup_key, "tax_behavior": tax_behavior, "metadata": metadata})  # type: ignore[no-any-return]
 
 
 class SyncStripePrices(SyncEntity):
@@ -1204,7 +1210,7 @@ class SyncStripePrices(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "prices"
 
-    def create(self, *, currency: str, product: str | None = None, product_data: Mapping[str, Any] | None = None, unit_amount: int | None = None, active: bool | None = None, nickname: str | None = None, recurring: Mapping[str, Any] | None = None, billing_scheme: Literal["per_unit", "tiered"] | None = None, lookup_key: str | None = None, tax_behavior: Literal["exclusive", "inclusive", "unspecified"] | None = None, metadata: Mapping[str, Any] | None = None) -> ExecutionResult:
+    def create(self, *, currency: str, product: str | None = None, product_data: Mapping[str, Any] | None = None, unit_amount: int | None = None, active: bool | None = None, nickname: str | None = None, recurring: Mapping[str, Any] | None = None, billing_scheme: Literal["per_unit", "tiered"] | None = None, lookup_key: str | None = None, tax_behavior: Literal["exclusive", "inclusive", "unspecified"] | None = None, metadata: Mapping[str, Any] | None = None) -> ExecutionResult[StripeSubscriptionItemsDataPrice]:
         """Create a price. (stripe prices.create)
 
         Args:
@@ -1220,7 +1226,7 @@ class SyncStripePrices(SyncEntity):
             tax_behavior: Whether the amount includes tax
             metadata: Key-value pairs to store on the object (an empty value removes a key)
         """
-        return self._run("create", {"currency": currency, "product": product, "product_data": product_data, "unit_amount": unit_amount, "active": active, "nickname": nickname, "recurring": recurring, "billing_scheme": billing_scheme, "lookup_key": lookup_key, "tax_behavior": tax_behavior, "metadata": metadata})
+        return self._run("create", {"currency": currency, "product": product, "product_data": product_data, "unit_amount": unit_amount, "active": active, "nickname": nickname, "recurring": recurring, "billing_scheme": billing_scheme, "lookup_key": lookup_key, "tax_behavior": tax_behavior, "metadata": metadata})  # type: ignore[no-any-return]
 
 
 class StripeCheckoutSessions(Entity):
@@ -1229,7 +1235,7 @@ class StripeCheckoutSessions(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "checkout_sessions"
 
-    async def create(self, *, mode: Literal["payment", "setup", "subscription"], line_items: Sequence[Mapping[str, Any]] | None = None, success_url: str | None = None, cancel_url: str | None = None, customer: str | None = None, customer_email: str | None = None, client_reference_id: str | None = None, allow_promotion_codes: bool | None = None, metadata: Mapping[str, Any] | None = None) -> ExecutionResult:
+    async def create(self, *, mode: Literal["payment", "setup", "subscription"], line_items: Sequence[Mapping[str, Any]] | None = None, success_url: str | None = None, cancel_url: str | None = None, customer: str | None = None, customer_email: str | None = None, client_reference_id: str | None = None, allow_promotion_codes: bool | None = None, metadata: Mapping[str, Any] | None = None) -> ExecutionResult[StripeCheckoutSession]:
         """Create a checkout session. (stripe checkout_sessions.create)
 
         Args:
@@ -1243,7 +1249,7 @@ class StripeCheckoutSessions(Entity):
             allow_promotion_codes: Let the customer enter promotion codes
             metadata: Key-value pairs to store on the object (an empty value removes a key)
         """
-        return await self._run("create", {"mode": mode, "line_items": line_items, "success_url": success_url, "cancel_url": cancel_url, "customer": customer, "customer_email": customer_email, "client_reference_id": client_reference_id, "allow_promotion_codes": allow_promotion_codes, "metadata": metadata})
+        return await self._run("create", {"mode": mode, "line_items": line_items, "success_url": success_url, "cancel_url": cancel_url, "customer": customer, "customer_email": customer_email, "client_reference_id": client_reference_id, "allow_promotion_codes": allow_promotion_codes, "metadata": metadata})  # type: ignore[no-any-return]
 
 
 class SyncStripeCheckoutSessions(SyncEntity):
@@ -1252,7 +1258,7 @@ class SyncStripeCheckoutSessions(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "checkout_sessions"
 
-    def create(self, *, mode: Literal["payment", "setup", "subscription"], line_items: Sequence[Mapping[str, Any]] | None = None, success_url: str | None = None, cancel_url: str | None = None, customer: str | None = None, customer_email: str | None = None, client_reference_id: str | None = None, allow_promotion_codes: bool | None = None, metadata: Mapping[str, Any] | None = None) -> ExecutionResult:
+    def create(self, *, mode: Literal["payment", "setup", "subscription"], line_items: Sequence[Mapping[str, Any]] | None = None, success_url: str | None = None, cancel_url: str | None = None, customer: str | None = None, customer_email: str | None = None, client_reference_id: str | None = None, allow_promotion_codes: bool | None = None, metadata: Mapping[str, Any] | None = None) -> ExecutionResult[StripeCheckoutSession]:
         """Create a checkout session. (stripe checkout_sessions.create)
 
         Args:
@@ -1266,7 +1272,7 @@ class SyncStripeCheckoutSessions(SyncEntity):
             allow_promotion_codes: Let the customer enter promotion codes
             metadata: Key-value pairs to store on the object (an empty value removes a key)
         """
-        return self._run("create", {"mode": mode, "line_items": line_items, "success_url": success_url, "cancel_url": cancel_url, "customer": customer, "customer_email": customer_email, "client_reference_id": client_reference_id, "allow_promotion_codes": allow_promotion_codes, "metadata": metadata})
+        return self._run("create", {"mode": mode, "line_items": line_items, "success_url": success_url, "cancel_url": cancel_url, "customer": customer, "customer_email": customer_email, "client_reference_id": client_reference_id, "allow_promotion_codes": allow_promotion_codes, "metadata": metadata})  # type: ignore[no-any-return]
 
 
 class StripePaymentMethodAttachments(Entity):
@@ -1275,14 +1281,14 @@ class StripePaymentMethodAttachments(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "payment_method_attachments"
 
-    async def create(self, *, id: str, customer: str) -> ExecutionResult:
+    async def create(self, *, id: str, customer: str) -> ExecutionResult[StripePaymentMethodAttachment]:
         """Attach a payment method. (stripe payment_method_attachments.create)
 
         Args:
             id: Id of the payment method (pm_...)
             customer: Customer id (cus_...) to attach to
         """
-        return await self._run("create", {"id": id, "customer": customer})
+        return await self._run("create", {"id": id, "customer": customer})  # type: ignore[no-any-return]
 
 
 class SyncStripePaymentMethodAttachments(SyncEntity):
@@ -1291,14 +1297,14 @@ class SyncStripePaymentMethodAttachments(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "payment_method_attachments"
 
-    def create(self, *, id: str, customer: str) -> ExecutionResult:
+    def create(self, *, id: str, customer: str) -> ExecutionResult[StripePaymentMethodAttachment]:
         """Attach a payment method. (stripe payment_method_attachments.create)
 
         Args:
             id: Id of the payment method (pm_...)
             customer: Customer id (cus_...) to attach to
         """
-        return self._run("create", {"id": id, "customer": customer})
+        return self._run("create", {"id": id, "customer": customer})  # type: ignore[no-any-return]
 
 
 class StripeDisputes(Entity):
@@ -1307,7 +1313,7 @@ class StripeDisputes(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "disputes"
 
-    async def list(self, *, charge: str | None = None, created: Mapping[str, Any] | None = None, ending_before: str | None = None, limit: int | None = None, payment_intent: str | None = None, starting_after: str | None = None) -> ExecutionResult:
+    async def list(self, *, charge: str | None = None, created: Mapping[str, Any] | None = None, ending_before: str | None = None, limit: int | None = None, payment_intent: str | None = None, starting_after: str | None = None) -> ExecutionResult[list[StripeDispute]]:
         """List disputes. (stripe disputes.list)
 
         Args:
@@ -1318,15 +1324,15 @@ class StripeDisputes(Entity):
             payment_intent: Only objects of this PaymentIntent id (pi_...)
             starting_after: Cursor for the next page, the id of the last object of the previous page
         """
-        return await self._run("list", {"charge": charge, "created": created, "ending_before": ending_before, "limit": limit, "payment_intent": payment_intent, "starting_after": starting_after})
+        return await self._run("list", {"charge": charge, "created": created, "ending_before": ending_before, "limit": limit, "payment_intent": payment_intent, "starting_after": starting_after})  # type: ignore[no-any-return]
 
-    async def get(self, *, id: str) -> ExecutionResult:
+    async def get(self, *, id: str) -> ExecutionResult[StripeDispute]:
         """Retrieve a dispute. (stripe disputes.get)
 
         Args:
             id: The object's id
         """
-        return await self._run("get", {"id": id})
+        return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
 
 class SyncStripeDisputes(SyncEntity):
@@ -1335,7 +1341,7 @@ class SyncStripeDisputes(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "disputes"
 
-    def list(self, *, charge: str | None = None, created: Mapping[str, Any] | None = None, ending_before: str | None = None, limit: int | None = None, payment_intent: str | None = None, starting_after: str | None = None) -> ExecutionResult:
+    def list(self, *, charge: str | None = None, created: Mapping[str, Any] | None = None, ending_before: str | None = None, limit: int | None = None, payment_intent: str | None = None, starting_after: str | None = None) -> ExecutionResult[list[StripeDispute]]:
         """List disputes. (stripe disputes.list)
 
         Args:
@@ -1346,15 +1352,15 @@ class SyncStripeDisputes(SyncEntity):
             payment_intent: Only objects of this PaymentIntent id (pi_...)
             starting_after: Cursor for the next page, the id of the last object of the previous page
         """
-        return self._run("list", {"charge": charge, "created": created, "ending_before": ending_before, "limit": limit, "payment_intent": payment_intent, "starting_after": starting_after})
+        return self._run("list", {"charge": charge, "created": created, "ending_before": ending_before, "limit": limit, "payment_intent": payment_intent, "starting_after": starting_after})  # type: ignore[no-any-return]
 
-    def get(self, *, id: str) -> ExecutionResult:
+    def get(self, *, id: str) -> ExecutionResult[StripeDispute]:
         """Retrieve a dispute. (stripe disputes.get)
 
         Args:
             id: The object's id
         """
-        return self._run("get", {"id": id})
+        return self._run("get", {"id": id})  # type: ignore[no-any-return]
 
 
 class StripePayouts(Entity):
@@ -1363,7 +1369,7 @@ class StripePayouts(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "payouts"
 
-    async def list(self, *, arrival_date: Mapping[str, Any] | None = None, created: Mapping[str, Any] | None = None, destination: str | None = None, ending_before: str | None = None, limit: int | None = None, starting_after: str | None = None, status: Literal["pending", "paid", "failed", "canceled"] | None = None) -> ExecutionResult:
+    async def list(self, *, arrival_date: Mapping[str, Any] | None = None, created: Mapping[str, Any] | None = None, destination: str | None = None, ending_before: str | None = None, limit: int | None = None, starting_after: str | None = None, status: Literal["pending", "paid", "failed", "canceled"] | None = None) -> ExecutionResult[list[StripePayout]]:
         """List payouts. (stripe payouts.list)
 
         Args:
@@ -1375,15 +1381,15 @@ class StripePayouts(Entity):
             starting_after: Cursor for the next page, the id of the last object of the previous page
             status: Only payouts with this status
         """
-        return await self._run("list", {"arrival_date": arrival_date, "created": created, "destination": destination, "ending_before": ending_before, "limit": limit, "starting_after": starting_after, "status": status})
+        return await self._run("list", {"arrival_date": arrival_date, "created": created, "destination": destination, "ending_before": ending_before, "limit": limit, "starting_after": starting_after, "status": status})  # type: ignore[no-any-return]
 
-    async def get(self, *, id: str) -> ExecutionResult:
+    async def get(self, *, id: str) -> ExecutionResult[StripePayout]:
         """Retrieve a payout. (stripe payouts.get)
 
         Args:
             id: The object's id
         """
-        return await self._run("get", {"id": id})
+        return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
 
 class SyncStripePayouts(SyncEntity):
@@ -1392,7 +1398,7 @@ class SyncStripePayouts(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "payouts"
 
-    def list(self, *, arrival_date: Mapping[str, Any] | None = None, created: Mapping[str, Any] | None = None, destination: str | None = None, ending_before: str | None = None, limit: int | None = None, starting_after: str | None = None, status: Literal["pending", "paid", "failed", "canceled"] | None = None) -> ExecutionResult:
+    def list(self, *, arrival_date: Mapping[str, Any] | None = None, created: Mapping[str, Any] | None = None, destination: str | None = None, ending_before: str | None = None, limit: int | None = None, starting_after: str | None = None, status: Literal["pending", "paid", "failed", "canceled"] | None = None) -> ExecutionResult[list[StripePayout]]:
         """List payouts. (stripe payouts.list)
 
         Args:
@@ -1404,22 +1410,23 @@ class SyncStripePayouts(SyncEntity):
             starting_after: Cursor for the next page, the id of the last object of the previous page
             status: Only payouts with this status
         """
-        return self._run("list", {"arrival_date": arrival_date, "created": created, "destination": destination, "ending_before": ending_before, "limit": limit, "starting_after": starting_after, "status": status})
+        return self._run("list", {"arrival_date": arrival_date, "created": created, "destination": destination, "ending_before": ending_before, "limit": limit, "starting_after": starting_after, "status": status})  # type: ignore[no-any-return]
 
-    def get(self, *, id: str) -> ExecutionResult:
+    def get(self, *, id: str) -> ExecutionResult[StripePayout]:
         """Retrieve a payout. (stripe payouts.get)
 
         Args:
             id: The object's id
         """
-        return self._run("get", {"id": id})
+        return self._run("get", {"id": id})  # type: ignore[no-any-return]
 
 
 class StripeConnector(Connector):
     """Stripe connector (``stripe``, definition ``e094cb9a-26de-4645-8761-65c0c425d1de``).
 
     Local mode: ``StripeConnector(credentials={...}, config={...}, on_token_refresh=...)``;
-    hosted mode: ``connect("stripe", workspace_name=...)``.
+    hosted mode: ``StripeConnector(external_user_id=..., airbyte_client_id=..., airbyte_client_secret=...)``
+    or ``connect("stripe", workspace_name=...)``.
 
     Credentials, one of (* required):
     - API key: api_key*
@@ -1428,6 +1435,58 @@ class StripeConnector(Connector):
     """
 
     slug: ClassVar[str] = "stripe"
+    connector_name: ClassVar[str] = "Stripe"
+    connector_version: ClassVar[str] = "1.0.0"
+    _records_module: ClassVar[str] = "switchboard.connectors._records_stripe"
+    _records: ClassVar[dict[tuple[str, str], str]] = {
+        ("customers", "list"): "StripeCustomer",
+        ("customers", "create"): "StripeCustomer",
+        ("customers", "get"): "StripeCustomer",
+        ("customers", "update"): "StripeCustomer",
+        ("customers", "delete"): "StripeCustomerDelete",
+        ("customers", "search"): "StripeCustomer",
+        ("invoices", "list"): "StripeInvoice",
+        ("invoices", "create"): "StripeInvoice",
+        ("invoices", "get"): "StripeInvoice",
+        ("invoices", "search"): "StripeInvoice",
+        ("invoice_finalizations", "create"): "StripeInvoice",
+        ("invoice_sends", "create"): "StripeInvoice",
+        ("charges", "list"): "StripeCharge",
+        ("charges", "get"): "StripeCharge",
+        ("charges", "search"): "StripeCharge",
+        ("subscriptions", "list"): "StripeSubscription",
+        ("subscriptions", "create"): "StripeSubscription",
+        ("subscriptions", "get"): "StripeSubscription",
+        ("subscriptions", "update"): "StripeSubscription",
+        ("subscriptions", "delete"): "StripeSubscription",
+        ("subscriptions", "search"): "StripeSubscription",
+        ("refunds", "list"): "StripeRefund",
+        ("refunds", "create"): "StripeRefund",
+        ("refunds", "get"): "StripeRefund",
+        ("products", "list"): "StripeProduct",
+        ("products", "create"): "StripeProduct",
+        ("products", "get"): "StripeProduct",
+        ("products", "update"): "StripeProduct",
+        ("products", "delete"): "StripeCustomerDelete",
+        ("products", "search"): "StripeProduct",
+        ("balance", "get"): "StripeBalanceRecord",
+        ("balance_transactions", "list"): "StripeBalanceTransaction",
+        ("balance_transactions", "get"): "StripeBalanceTransaction",
+        ("payment_intents", "list"): "StripePaymentIntent",
+        ("payment_intents", "create"): "StripePaymentIntent",
+        ("payment_intents", "get"): "StripePaymentIntent",
+        ("payment_intents", "update"): "StripePaymentIntent",
+        ("payment_intents", "search"): "StripePaymentIntent",
+        ("payment_intent_confirmations", "create"): "StripePaymentIntent",
+        ("payment_intent_cancellations", "create"): "StripePaymentIntent",
+        ("prices", "create"): "StripeSubscriptionItemsDataPrice",
+        ("checkout_sessions", "create"): "StripeCheckoutSession",
+        ("payment_method_attachments", "create"): "StripePaymentMethodAttachment",
+        ("disputes", "list"): "StripeDispute",
+        ("disputes", "get"): "StripeDispute",
+        ("payouts", "list"): "StripePayout",
+        ("payouts", "get"): "StripePayout",
+    }
 
     @property
     def customers(self) -> StripeCustomers:
@@ -1527,14 +1586,25 @@ class SyncStripeConnector(SyncConnector):
 
     def __init__(
         self,
-        credentials: Mapping[str, Any],
+        credentials: Mapping[str, Any] | None = None,
         config: Mapping[str, Any] | None = None,
         *,
         on_token_refresh: Any = None,
-        timeout: float | None = None,
+        connector_id: str | None = None,
+        workspace_name: str | None = None,
+        external_user_id: str | None = None,
+        **client: Unpack[ClientArgs],
     ) -> None:
         """Same arguments as ``StripeConnector``."""
-        self._async = StripeConnector(credentials, config, on_token_refresh=on_token_refresh, timeout=timeout)
+        self._async = StripeConnector(
+            credentials,
+            config,
+            on_token_refresh=on_token_refresh,
+            connector_id=connector_id,
+            workspace_name=workspace_name,
+            external_user_id=external_user_id,
+            **client,
+        )
 
     @property
     def customers(self) -> SyncStripeCustomers:

@@ -1,0 +1,59 @@
+//! Mirrors `switchboard_core::error`: a core [`Error`] crosses as a JS `Error` whose message is
+//! [`PREFIX`] plus the error's JSON (`{code, message, status_code, request_id, retry_after,
+//! details}`); the facade (`ts/errors.ts`) turns it into the typed class by `code`. Core
+//! messages never carry a secret, so neither does this error.
+
+use napi::Status;
+use serde::de::DeserializeOwned;
+use switchboard_core::sdk::ErrorCategory;
+use switchboard_core::{Error, ErrorCode};
+
+/// What starts the message of a native error (the facade recognizes it by this).
+pub const PREFIX: &str = "switchboard-error:";
+
+/// The core error as a JS error.
+pub fn to_js(e: Error) -> napi::Error {
+    let json =
+        serde_json::to_string(&e).unwrap_or_else(|_| format!("{{\"code\":\"internal\",\"message\":{:?}}}", e.message));
+    napi::Error::new(Status::GenericFailure, format!("{PREFIX}{json}"))
+}
+
+/// A JS value as a core type (`LocalSettings`, `ExecuteRequest`, ...); a mismatch is a
+/// `validation` error naming the argument.
+pub fn arg<T: DeserializeOwned>(what: &str, value: serde_json::Value) -> napi::Result<T> {
+    serde_json::from_value(value).map_err(|e| to_js(Error::validation(format!("{what}: {e}"))))
+}
+
+/// A core value as a JS value.
+pub fn value<T: serde::Serialize>(v: &T) -> napi::Result<serde_json::Value> {
+    serde_json::to_value(v).map_err(|e| to_js(Error::internal(format!("cannot encode a result: {e}"))))
+}
+
+/// A public error code and its category (the class it throws).
+#[napi_derive::napi(object)]
+pub struct CodeInfo {
+    pub code: String,
+    pub category: String,
+}
+
+/// An error category and the category its class extends, if any (`ErrorCategory::parent`).
+#[napi_derive::napi(object)]
+pub struct CategoryInfo {
+    pub category: String,
+    pub parent: Option<String>,
+}
+
+/// Every public error code with its category, in core's stable order (`ErrorCode::ALL`).
+#[napi_derive::napi]
+pub fn error_codes() -> Vec<CodeInfo> {
+    let info = |c: &ErrorCode| CodeInfo { code: c.as_str().into(), category: c.category().as_str().into() };
+    ErrorCode::ALL.iter().map(info).collect()
+}
+
+/// Every error category with its parent.
+#[napi_derive::napi]
+pub fn error_categories() -> Vec<CategoryInfo> {
+    let info =
+        |c: &ErrorCategory| CategoryInfo { category: c.as_str().into(), parent: c.parent().map(|p| p.as_str().into()) };
+    ErrorCategory::ALL.iter().map(info).collect()
+}

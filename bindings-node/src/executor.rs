@@ -1,0 +1,131 @@
+//! Mirrors `switchboard_core::sdk::Executor`: one handle for local and hosted mode. Requests,
+//! settings and targets arrive as JS objects shaped like core's own structs (snake_case keys;
+//! the facade maps the camelCase names).
+
+use std::future::Future;
+use std::sync::Mutex;
+
+use futures::future::{AbortHandle, AbortRegistration, Abortable};
+use napi::bindgen_prelude::*;
+use napi_derive::napi;
+use serde_json::Value;
+use switchboard_core::sdk::{self, ExecuteRequest, Hooks, LocalSettings, Target};
+
+use crate::auth::{JsTokenSink, SinkFn};
+use crate::error::{arg, to_js, value};
+use crate::hosted::HostedClient;
+use crate::paginate::PageIterator;
+
+/// Cancels one in-flight call: the facade makes one per call that has an `AbortSignal` and
+/// calls `cancel()` when the signal fires; the call's Rust future is dropped at once (its
+/// connection closes) and the promise rejects.
+#[napi]
+pub struct Cancel {
+    handle: AbortHandle,
+    registration: Mutex<Option<AbortRegistration>>,
+}
+
+#[napi]
+impl Cancel {
+    #[napi(constructor)]
+    #[allow(clippy::new_without_default)]
+    pub fn new() -> Self {
+        let (handle, registration) = AbortHandle::new_pair();
+        Self { handle, registration: Mutex::new(Some(registration)) }
+    }
+
+    /// Drops the call's future.
+    #[napi]
+    pub fn cancel(&self) {
+        self.handle.abort();
+    }
+
+    /// Runs `call` to its end, or until `cancel()` drops it.
+    pub(crate) async fn run<T>(cancel: Option<&Cancel>, call: impl Future<Output = T>) -> Result<T> {
+        let Some(c) = cancel else { return Ok(call.await) };
+        let registration = c.registration.lock().ok().and_then(|mut r| r.take());
+        let registration =
+            registration.ok_or_else(|| to_js(switchboard_core::Error::validation("a Cancel serves one call")))?;
+        Abortable::new(call, registration)
+            .await
+            .map_err(|_| to_js(switchboard_core::Error::internal("the call was aborted")))
+    }
+}
+
+/// Runs operations of one connector, locally or through the engine. Cheap to share.
+#[napi]
+pub struct Executor {
+    inner: sdk::Executor,
+    client: Option<switchboard_core::HostedClient>,
+}
+
+impl Executor {
+    /// Wraps a core executor (and the engine client it runs on, in hosted mode).
+    pub fn new(inner: sdk::Executor, client: Option<switchboard_core::HostedClient>) -> Self {
+        Self { inner, client }
+    }
+}
+
+#[napi]
+impl Executor {
+    /// A local connector from `LocalSettings`, with an optional `on_token_refresh` callback
+    /// (gets the `TokenUpdate` as JSON text, returns a promise).
+    #[napi(factory, ts_args_type = "settings: any, onTokenRefresh?: ((update: string) => Promise<void>) | null")]
+    pub fn local(settings: Value, on_token_refresh: Option<SinkFn>) -> Result<Self> {
+        let hooks = Hooks { http: None, token_sink: on_token_refresh.map(JsTokenSink::shared) };
+        let inner = sdk::Executor::local(arg::<LocalSettings>("settings", settings)?, hooks).map_err(to_js)?;
+        Ok(Self::new(inner, None))
+    }
+
+    /// A stored connector from a `Target` (`connector_id`, or workspace and type).
+    #[napi(factory)]
+    pub fn hosted(client: &HostedClient, target: Value) -> Result<Self> {
+        let target: Target = arg("target", target)?;
+        let inner = sdk::Executor::hosted(client.inner.clone(), &target).map_err(to_js)?;
+        Ok(Self::new(inner, Some(client.inner.clone())))
+    }
+
+    /// The local connector's slug; `null` in hosted mode.
+    #[napi(getter)]
+    pub fn slug(&self) -> Option<String> {
+        self.inner.slug()
+    }
+
+    /// Whether operations run through the engine.
+    #[napi(getter)]
+    pub fn is_hosted(&self) -> bool {
+        self.inner.is_hosted()
+    }
+
+    /// How many application tokens the engine client fetched (0 in local mode).
+    #[napi]
+    pub fn token_fetches(&self) -> u32 {
+        self.client.as_ref().map_or(0, |c| c.token_fetches() as u32)
+    }
+
+    /// Resolves to the stored connector's `ConnectorInfo` (`null` in local mode).
+    #[napi]
+    pub async fn connector_info(&self) -> Result<Value> {
+        value(&self.inner.connector_info().await.map_err(to_js)?)
+    }
+
+    /// Runs one `ExecuteRequest`; resolves to `{data, meta}`. With `cancel`, `cancel.cancel()`
+    /// drops the call.
+    #[napi]
+    pub async fn execute(&self, request: Value, cancel: Option<&Cancel>) -> Result<Value> {
+        let request: ExecuteRequest = arg("request", request)?;
+        value(&Cancel::run(cancel, self.inner.execute(request)).await?.map_err(to_js)?)
+    }
+
+    /// An async iterator over every page of an `ExecuteRequest`.
+    #[napi]
+    pub fn paginate(&self, request: Value) -> Result<PageIterator> {
+        Ok(PageIterator::new(self.inner.paginate(arg("request", request)?)))
+    }
+
+    /// Runs the health check; resolves to the check result.
+    #[napi]
+    pub async fn check(&self) -> Result<Value> {
+        value(&self.inner.check().await.map_err(to_js)?)
+    }
+}

@@ -1,0 +1,41 @@
+//! Mirrors `switchboard_core::sdk::Pages`: the page stream, one `next()` promise per page.
+
+use futures::StreamExt;
+use napi::bindgen_prelude::*;
+use napi_derive::napi;
+use serde_json::Value;
+use switchboard_core::sdk::Pages;
+
+use crate::error::{to_js, value};
+use crate::executor::Cancel;
+
+/// Each page as `{data, meta}`, then `null`; a failure rejects once and ends the stream.
+#[napi]
+pub struct PageIterator {
+    pages: tokio::sync::Mutex<Pages>,
+}
+
+impl PageIterator {
+    /// Wraps a core page stream.
+    pub fn new(pages: Pages) -> Self {
+        Self { pages: tokio::sync::Mutex::new(pages) }
+    }
+}
+
+#[napi]
+impl PageIterator {
+    /// The next page, or `null` after the last. `cancel.cancel()` drops the page's request and
+    /// ends the stream.
+    #[napi]
+    pub async fn next(&self, cancel: Option<&Cancel>) -> Result<Option<Value>> {
+        let page = Cancel::run(cancel, async { self.pages.lock().await.next().await }).await;
+        if page.is_err() {
+            *self.pages.lock().await = futures::stream::empty().boxed(); // drops the request in flight
+        }
+        match page? {
+            Some(Ok(page)) => value(&page).map(Some),
+            Some(Err(e)) => Err(to_js(e)),
+            None => Ok(None),
+        }
+    }
+}

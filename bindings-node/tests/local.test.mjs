@@ -1,0 +1,152 @@
+// Local mode against the fake upstream: typed and generic calls, pagination, check, errors (and
+// that bad input sends nothing), OAuth rotation through onTokenRefresh, concurrency.
+import assert from 'node:assert/strict';
+import { beforeEach, test } from 'node:test';
+
+import * as sb from 'switchboard-connectors';
+import { closedUrl, creds, startFake } from './helpers.mjs';
+
+// Started at the top level, so helpers' `after` stops it when the file is done.
+const fake = await startFake();
+beforeEach(() => fake.reset());
+
+const github = (token = creds.github) =>
+  new sb.GithubConnector({ credentials: { personal_access_token: token }, config: { base_url: fake.base('github') } });
+const stripe = () => new sb.StripeConnector({ credentials: { api_key: creds.stripe }, config: { base_url: fake.base('stripe') } });
+
+test('a typed call returns records and meta', async () => {
+  const gh = github();
+  const res = await gh.issues.list({ owner: 'octo', repo: 'hello', per_page: 2 });
+  assert.equal(res.success, true);
+  assert.deepEqual(res.data.map((i) => i.number), [5, 4]);
+  assert.equal(res.meta.has_next_page, true);
+  const next = await gh.issues.list({ owner: 'octo', repo: 'hello', per_page: 2, after: 'Y3Vyc29yOnYyOjQ=' });
+  assert.deepEqual(next.data.map((i) => i.number), [1]);
+  const sent = await fake.requests('github');
+  assert.equal(sent.length, 2);
+  assert.equal(sent[0].headers.authorization, `Bearer ${creds.github}`);
+});
+
+test('generic execute, the config form, LocalExecutor and field selection', async () => {
+  const gh = github();
+  const a = await gh.execute('issues', 'list', { owner: 'octo', repo: 'hello', per_page: 2 });
+  const b = await gh.execute({ entity: 'issues', action: 'list', params: { owner: 'octo', repo: 'hello', per_page: 2 } });
+  assert.deepEqual(a, b);
+  const ex = new sb.LocalExecutor('github', { personal_access_token: creds.github }, { base_url: fake.base('github') });
+  assert.equal(ex.slug, 'github');
+  assert.equal(ex.isHosted, false);
+  assert.deepEqual((await ex.execute('issues', 'list', { owner: 'octo', repo: 'hello', per_page: 2 })).data, a.data);
+  const sel = await ex.execute('issues', 'list', { owner: 'octo', repo: 'hello' }, { selectFields: ['number', 'title'] });
+  assert.deepEqual(Object.keys(sel.data[0]).sort(), ['number', 'title']);
+  assert.equal(await ex.connectorInfo(), null);
+});
+
+test('paginate is an async iterator following the cursor', async () => {
+  const pages = [];
+  for await (const p of github().paginate('issues', 'list', { owner: 'octo', repo: 'hello', per_page: 2 })) pages.push(p);
+  assert.deepEqual(pages.map((p) => p.data.length), [2, 2, 1]);
+  const lengths = [];
+  for await (const p of stripe().paginate('customers', 'list', { limit: 10 })) lengths.push(p.data.length);
+  assert.deepEqual(lengths, [10, 10, 5]);
+});
+
+test('a failing page throws once and ends the iteration', async () => {
+  const seen = [];
+  await assert.rejects(async () => {
+    for await (const p of stripe().paginate('customers', 'list', { limit: 10 })) {
+      seen.push(p.data.length);
+      await fake.fault({ prefix: 'stripe', status: 401, count: 1 });
+    }
+  }, sb.AuthenticationError);
+  assert.deepEqual(seen, [10]);
+});
+
+test('check and describe', async () => {
+  const health = await github().check();
+  assert.equal(health.status, 'healthy');
+  assert.ok(health.checkedEntity && health.checkedAction);
+  const bad = await github('ghp_wrong').check();
+  assert.equal(bad.status, 'unhealthy');
+  assert.ok(bad.error instanceof sb.UpstreamAuthenticationError);
+  assert.equal(bad.error.code, 'upstream_authentication');
+  assert.match(github().describe(), /owner: string, required/);
+  assert.equal(sb.GithubConnector.describe(), github().describe());
+});
+
+test('bad input throws ConnectorValidationError and sends nothing', async () => {
+  const gh = github();
+  const cases = [
+    () => gh.execute('issues', 'list', { owner: 'octo' }), // missing param
+    () => gh.execute('nonsense', 'list', {}), // unknown entity
+    () => gh.execute('issues', 'explode', {}), // unknown action
+    () => gh.execute('issues', 'list', { owner: 'octo', repo: 'hello', per_page: 1000 }), // out of range
+    () => gh.execute('issues', 'list', { owner: 42, repo: 'hello' }), // wrong type
+    () => gh.execute('issues', 'list', { owner: 'octo', repo: 'hello' }, { selectFeilds: ['x'] }), // unknown option
+  ];
+  for (const c of cases) {
+    await assert.rejects(c, (e) => e instanceof sb.ConnectorValidationError && e.code === 'validation' && e instanceof Error);
+  }
+  assert.deepEqual(await fake.requests('github'), []);
+});
+
+test('upstream failures are typed', async () => {
+  await assert.rejects(github('ghp_wrong').issues.list({ owner: 'octo', repo: 'hello' }), (e) => {
+    assert.ok(e instanceof sb.UpstreamAuthenticationError && e instanceof sb.AuthenticationError);
+    assert.equal(e.statusCode, 401);
+    assert.ok(!e.message.includes('ghp_wrong'));
+    return true;
+  });
+  await assert.rejects(github().repositories.get({ owner: 'octo', repo: 'nope' }), sb.ConnectorNotFoundError);
+  await fake.fault({ prefix: 'stripe', status: 500, count: -1 });
+  await assert.rejects(stripe().customers.list({ limit: 1 }), (e) => e instanceof sb.HTTPStatusError && e.code === 'upstream_http');
+  await fake.reset();
+  await fake.fault({ prefix: 'stripe', status: 429, retry_after: '1', count: -1 });
+  const st = new sb.StripeConnector({ credentials: { api_key: creds.stripe }, config: { base_url: fake.base('stripe') } });
+  await assert.rejects(st.customers.list({ limit: 1 }), (e) => e instanceof sb.RateLimitError && e.retryAfter === 1);
+  const closed = new sb.LocalExecutor('github', { personal_access_token: 'x' }, { base_url: await closedUrl() });
+  await assert.rejects(closed.execute('issues', 'list', { owner: 'o', repo: 'r' }), sb.NetworkError);
+});
+
+test('configuration errors at construction, and a closed connector', async () => {
+  assert.throws(() => new sb.LocalExecutor('nope', {}), (e) => e instanceof sb.ConfigurationError && e.code === 'configuration');
+  assert.throws(() => new sb.GithubConnector({ credentials: {} }), sb.ConfigurationError);
+  assert.throws(() => new sb.LocalExecutor('github', { personal_access_token: 'x' }, {}, { timeout: -1 }), sb.ConnectorValidationError);
+  const gh = github();
+  gh.close();
+  await assert.rejects(gh.issues.list({ owner: 'octo', repo: 'hello' }), sb.ConfigurationError);
+});
+
+const hubspot = (onTokenRefresh) => new sb.HubspotConnector({
+  credentials: { client_id: creds.oauthClientId, client_secret: creds.oauthClientSecret, refresh_token: creds.oauthRefresh, access_token: creds.oauthExpired },
+  config: { base_url: fake.base('hubspot') },
+  onTokenRefresh,
+});
+
+test('onTokenRefresh gets the rotated token once, sync or async', async () => {
+  const updates = [];
+  const hs = hubspot((u) => { updates.push(u); });
+  assert.equal((await hs.deals.get({ dealId: '301' })).data.id, '301');
+  const state = await fake.oauth('hubspot');
+  assert.equal(state.refresh_calls, 1);
+  assert.equal(updates.length, 1);
+  assert.equal(updates[0].refresh_token, state.refresh_token);
+
+  await fake.reset();
+  const seen = [];
+  const hs2 = hubspot(async (u) => { await new Promise((r) => setTimeout(r, 5)); seen.push(u.refresh_token); });
+  await Promise.all(Array.from({ length: 10 }, () => hs2.contacts.list({ limit: 1 })));
+  assert.equal((await fake.oauth('hubspot')).refresh_calls, 1);
+  assert.deepEqual(seen, [(await fake.oauth('hubspot')).refresh_token]);
+});
+
+test('a failing onTokenRefresh fails the call', async () => {
+  const hs = hubspot(() => { throw new Error('disk full'); });
+  await assert.rejects(hs.contacts.list({ limit: 1 }), (e) => e instanceof sb.SwitchboardError && /disk full/.test(e.message));
+});
+
+test('1,000 concurrent executes from one process complete without error', async () => {
+  const st = stripe();
+  const ids = Array.from({ length: 1000 }, (_, i) => `cus_${String((i % 25) + 1).padStart(4, '0')}`);
+  const results = await Promise.all(ids.map((id) => st.customers.get({ id })));
+  assert.deepEqual(results.map((r) => r.data.id), ids);
+});

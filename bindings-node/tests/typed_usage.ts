@@ -1,0 +1,51 @@
+// Checked by `tsc --noEmit --strict` (scripts/test-node.sh), never run: the declarations a user
+// compiles against. Each `@ts-expect-error` line must fail to compile, or tsc fails.
+import {
+  AuthenticationError, connect, ExecutionResult, GithubConnector, HostedExecutor, LocalExecutor, StripeConnector,
+  SwitchboardError, UpstreamAuthenticationError, Workspace, type CheckResult, type ConnectorInfo,
+} from 'switchboard-connectors';
+
+export async function usage(signal: AbortSignal): Promise<void> {
+  const gh = new GithubConnector({ credentials: { personal_access_token: 'ghp_...' }, config: { base_url: 'http://x' } });
+  const res: ExecutionResult = await gh.issues.list({ owner: 'octo', repo: 'hello', per_page: 50 }, { signal });
+  const title: string = res.data[0].title;
+  const more: boolean = res.meta.has_next_page;
+  await gh.pullRequests.list({ owner: 'octo', repo: 'hello', states: ['OPEN'] });
+  await gh.viewer.get();
+  await new StripeConnector({ credentials: { api_key: 'sk_...' } }).customers.list({ limit: 10 });
+
+  // @ts-expect-error: a wrong param name (`ownr`) does not compile.
+  await gh.issues.list({ ownr: 'octo', repo: 'hello' });
+  // @ts-expect-error: a missing required param does not compile.
+  await gh.issues.list({ owner: 'octo' });
+  // @ts-expect-error: a param of the wrong type does not compile.
+  await gh.issues.list({ owner: 'octo', repo: 'hello', per_page: '50' });
+  // @ts-expect-error: an unknown entity does not compile.
+  await gh.isues.list({ owner: 'octo', repo: 'hello' });
+
+  const ex = new LocalExecutor('github', { personal_access_token: 'x' }, undefined, { timeout: 10 });
+  for await (const page of ex.paginate('issues', 'list', { owner: 'octo', repo: 'hello' }, { selectFields: ['title'] })) {
+    const n: number = page.data.length;
+    void n;
+  }
+  const health: CheckResult = await ex.check();
+  const status: 'healthy' | 'unhealthy' = health.status;
+
+  const ws = new Workspace({ clientId: 'id', clientSecret: 'secret', workspaceName: 'acme', baseUrl: 'http://x' });
+  const id: string = await ws.createConnector({ connectorType: 'github', credentials: { personal_access_token: 'x' } });
+  const infos: ConnectorInfo[] = await ws.listConnectors();
+  const hosted: HostedExecutor = await ws.getConnector({ connectorId: id });
+  // @ts-expect-error: a lookup takes connectorId or name, not both.
+  await ws.getConnector({ connectorId: id, name: 'github' });
+  const typed: GithubConnector = connect('github', { workspaceName: 'acme', tokenProvider: async () => 'token' });
+  // @ts-expect-error: a misspelt client option does not compile.
+  new Workspace({ clientID: 'id' });
+  await typed.issues.get({ owner: 'octo', repo: 'hello', number: 1 });
+  try {
+    await hosted.execute({ entity: 'issues', action: 'list', params: { owner: 'octo', repo: 'hello' } });
+  } catch (e) {
+    if (e instanceof UpstreamAuthenticationError) console.log('reconnect', e.code);
+    else if (e instanceof AuthenticationError || e instanceof SwitchboardError) console.log(e.statusCode, e.requestId, e.retryAfter);
+  }
+  void [title, more, status, infos, GithubConnector.toolSchema('anthropic'), gh.describe()];
+}

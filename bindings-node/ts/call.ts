@@ -1,0 +1,60 @@
+// Calling the native module: arguments in core's shapes (snake_case keys), results back in
+// JavaScript's (camelCase keys), native errors turned into the typed classes.
+import { native, type Native } from './binding';
+import { fromNative } from './errors';
+
+type Plain = Record<string, unknown>;
+
+/** `clientId` -> `client_id` on an options object's own keys, leaving out `undefined`: core
+ * applies aliases, environment fallbacks and defaults, and refuses unknown keys. Values (params,
+ * credentials, config) are passed as given. */
+export function snake(options: object | undefined): Plain {
+  const out: Plain = {};
+  for (const [k, v] of Object.entries(options ?? {})) {
+    if (v !== undefined) out[k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)] = v;
+  }
+  return out;
+}
+
+/** `connector_type` -> `connectorType` on a result object's own keys. */
+export function camel<T>(value: unknown): T {
+  const out: Plain = {};
+  for (const [k, v] of Object.entries(value as Plain)) out[k.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase())] = v;
+  return out as T;
+}
+
+/** Calls the native module, throwing typed errors (a native call may fail at once, on bad
+ * arguments, or in its promise). */
+export async function call<T>(fn: () => T | Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    throw fromNative(e);
+  }
+}
+
+/** A synchronous native call with typed errors. */
+export function sync<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    throw fromNative(e);
+  }
+}
+
+/** Runs a cancellable native call: when `signal` aborts, the native future is dropped (its
+ * connection closes) and the promise rejects with the signal's reason. */
+export async function cancellable<T>(fn: (cancel?: Native.Cancel) => Promise<T>, signal?: AbortSignal): Promise<T> {
+  if (!signal) return call(() => fn());
+  signal.throwIfAborted();
+  const cancel = new native.Cancel();
+  const abort = (): void => cancel.cancel();
+  signal.addEventListener('abort', abort, { once: true });
+  try {
+    return await fn(cancel);
+  } catch (e) {
+    throw signal.aborted ? signal.reason : fromNative(e);
+  } finally {
+    signal.removeEventListener('abort', abort);
+  }
+}

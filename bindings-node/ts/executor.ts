@@ -1,0 +1,263 @@
+// Executors: what runs an operation, locally (the caller holds the credentials) or through the
+// engine (hosted mode). Typed connectors (`./connectors`) build on `Connector` and `Entity`.
+import { native, type Native } from './binding';
+import { call, camel, cancellable, snake, sync } from './call';
+import { ConfigurationError, errorFrom, type SwitchboardError } from './errors';
+
+/** An operation's params: wire names as the connector's docs spell them (`per_page`). */
+export type Params = Record<string, unknown>;
+/** A function-calling tool format. */
+export type ToolFormat = 'openai' | 'anthropic' | 'mcp';
+/** A JSON tool definition in one of the `ToolFormat`s. */
+export type Tool = Record<string, any>;
+
+/** Options of every network call. */
+export interface CallOptions {
+  /** Aborts the call: the request is dropped (its connection closed) and the promise rejects
+   * with the signal's reason. */
+  signal?: AbortSignal;
+}
+
+/** Options of `execute` and `paginate`. */
+export interface ExecuteOptions extends CallOptions {
+  /** Keep only these dot paths of each record. */
+  selectFields?: readonly string[];
+  /** Drop these dot paths from each record. */
+  excludeFields?: readonly string[];
+  /** Return long text in list results whole. */
+  skipTruncation?: boolean;
+}
+
+/** One operation to execute: `await executor.execute({ entity, action, params })`. */
+export interface ExecutionConfig extends ExecuteOptions {
+  entity: string;
+  action: string;
+  params?: Params;
+}
+
+/** `onTokenRefresh(update)`: gets `{access_token, refresh_token, expires_at, extracted}` after
+ * an OAuth refresh, before the new token is used; may be async. If it throws, the call fails. */
+export type TokenRefreshCallback = (update: Record<string, unknown>) => unknown;
+
+/** A local connector's options. */
+export interface LocalOptions {
+  /** Called with the new tokens after an OAuth refresh. */
+  onTokenRefresh?: TokenRefreshCallback;
+  /** Seconds allowed for one upstream exchange (default 30). */
+  timeout?: number;
+}
+
+/** The result of one operation (failures throw, so `success` is always true). */
+export class ExecutionResult {
+  readonly success = true as const;
+  readonly error: string | null = null;
+  constructor(
+    /** The records (`list`, `search`) or the record (others). */
+    readonly data: any,
+    /** Pagination and other meta values, e.g. `{has_next_page: true, end_cursor: "..."}`. */
+    readonly meta: Record<string, any>,
+  ) {}
+
+  /** The result as JSON for a model, at most `maxChars` characters: long lists lose their last
+   * records and long text is cut, with a `_truncated` note saying what was cut. */
+  toToolOutput(maxChars = 20_000): string {
+    return sync(() => native.toolOutput({ data: this.data, meta: this.meta }, maxChars));
+  }
+}
+
+/** The outcome of `check()`; an unhealthy connector is a result, not an error. */
+export interface CheckResult {
+  status: 'healthy' | 'unhealthy';
+  checkedEntity: string | null;
+  checkedAction: string | null;
+  error?: SwitchboardError;
+}
+
+/** A stored connector as the engine describes it (never its credentials). */
+export interface ConnectorInfo {
+  id: string;
+  name: string;
+  connectorType: string;
+  definitionId: string;
+  workspaceName: string | null;
+  createdAt: string | null;
+  updatedAt: string | null;
+}
+
+/** @internal Builds an executor class around an existing native handle. */
+export const HANDLE = Symbol('switchboard.handle');
+/** @internal */
+export type WithHandle = { [HANDLE]: Native.Executor };
+/** @internal */
+export function handleOf(options: object): Native.Executor | undefined {
+  return (options as Partial<WithHandle>)[HANDLE];
+}
+
+function request(entity: string, action: string, params: Params | undefined, options: ExecuteOptions) {
+  const { signal: _signal, ...rest } = options;
+  return { entity, action, params: params ?? {}, ...snake(rest) };
+}
+
+function result(value: { data: unknown; meta: Record<string, unknown> }): ExecutionResult {
+  return new ExecutionResult(value.data, value.meta);
+}
+
+function local(slug: string, credentials: Params, config: Params | undefined, o: LocalOptions): Native.Executor {
+  const cb = o.onTokenRefresh;
+  const sink = cb && (async (update: string) => void (await cb(JSON.parse(update))));
+  return sync(() => native.Executor.local(snake({ connector: slug, credentials, config, timeout: o.timeout }), sink));
+}
+
+/** Runs operations: `execute`, `paginate`, `check`. Use `LocalExecutor`, `HostedExecutor` or a
+ * typed connector. */
+export class Executor {
+  #handle: Native.Executor | null;
+
+  protected constructor(handle: Native.Executor) {
+    this.#handle = handle;
+  }
+
+  /** @internal The live native handle. */
+  protected get handle(): Native.Executor {
+    if (this.#handle === null) throw new ConfigurationError(`this ${this.constructor.name} is closed`, { code: 'configuration' });
+    return this.#handle;
+  }
+
+  /** Runs one operation: `execute("issues", "list", {owner: "octo", repo: "hello"})` or
+   * `execute({entity, action, params})`. Throws a `SwitchboardError` subclass on failure (bad
+   * params are refused before any request is sent). */
+  execute(config: ExecutionConfig): Promise<ExecutionResult>;
+  execute(entity: string, action: string, params?: Params, options?: ExecuteOptions): Promise<ExecutionResult>;
+  async execute(a: string | ExecutionConfig, action?: string, params?: Params, options: ExecuteOptions = {}) {
+    const { entity, action: act, params: p, ...o } = typeof a === 'string' ? { ...options, entity: a, action: action ?? '', params } : a;
+    const handle = this.handle;
+    return result(await cancellable((c) => handle.execute(request(entity, act, p, o), c), o.signal));
+  }
+
+  /** Every page of an operation, following the connector's cursor:
+   * `for await (const page of ex.paginate("issues", "list", {...}))`. A failure throws once and
+   * ends the iteration; so does `signal`, dropping the page request in flight. */
+  async *paginate(entity: string, action: string, params?: Params, options: ExecuteOptions = {}): AsyncGenerator<ExecutionResult> {
+    const pages = sync(() => this.handle.paginate(request(entity, action, params, options)));
+    for (;;) {
+      const page = await cancellable((c) => pages.next(c), options.signal);
+      if (page == null) return;
+      yield result(page);
+    }
+  }
+
+  /** Runs the connector's health check; does not throw for an unhealthy connector. */
+  async check(): Promise<CheckResult> {
+    const handle = this.handle;
+    const r = await call(() => handle.check());
+    const { error, ...rest } = camel<Omit<CheckResult, 'error'> & { error?: { code: string; message: string } }>(r);
+    return error ? { ...rest, error: errorFrom(error) } : rest;
+  }
+
+  /** The stored connector a hosted executor runs (looked up once); `null` in local mode. */
+  async connectorInfo(): Promise<ConnectorInfo | null> {
+    const handle = this.handle;
+    const info = await call(() => handle.connectorInfo());
+    return info == null ? null : camel<ConnectorInfo>(info);
+  }
+
+  /** Whether operations run through the engine. */
+  get isHosted(): boolean {
+    return this.handle.isHosted;
+  }
+
+  /** Releases the handle; later calls throw `ConfigurationError`. */
+  close(): void {
+    this.#handle = null;
+  }
+}
+
+/** Runs any connector in this process with credentials the caller holds:
+ * `new LocalExecutor("github", {personal_access_token: "..."})`. */
+export class LocalExecutor extends Executor {
+  constructor(slug: string, credentials: Params, config?: Params, options: LocalOptions = {}) {
+    super(local(slug, credentials, config, options));
+  }
+
+  /** The connector's slug. */
+  get slug(): string {
+    return this.handle.slug ?? '';
+  }
+}
+
+/** A typed connector's options in local mode. */
+export interface ConnectorOptions extends LocalOptions {
+  /** The connector's credential fields. */
+  credentials: Params;
+  /** Optional config, e.g. `{base_url: "https://github.example.com/api"}`. */
+  config?: Params;
+}
+
+/** Base of the typed connectors generated from the specs (`GithubConnector`, ...). Local
+ * mode: `new GithubConnector({credentials, config})`; hosted: `connect("github", {...})`. */
+export class Connector extends Executor {
+  /** The connector's slug. */
+  static readonly slug: string = '';
+
+  constructor(options: ConnectorOptions) {
+    const slug = (new.target as typeof Connector).slug;
+    super(handleOf(options) ?? local(slug, options.credentials, options.config, options));
+  }
+
+  /** A text description of every entity, action and param, for a system prompt. */
+  static describe(): string {
+    return sync(() => native.describe(this.slug));
+  }
+
+  /** One tool for the whole connector (`<slug>_execute`) in `format`. */
+  static toolSchema(format: ToolFormat = 'openai'): Tool {
+    return sync(() => native.toolSchema(this.slug, format));
+  }
+
+  /** One tool per operation (`<slug>_<entity>_<action>`), each taking that operation's params. */
+  static operationTools(format: ToolFormat = 'openai'): Tool[] {
+    return sync(() => native.operationTools(this.slug, format));
+  }
+
+  /** The `[entity, action]` an operation tool name stands for, or `null`. */
+  static findOperationTool(name: string): [string, string] | null {
+    return sync(() => native.findOperationTool(this.slug, name)) as [string, string] | null;
+  }
+
+  #cls(): typeof Connector {
+    return this.constructor as typeof Connector;
+  }
+
+  describe(): string {
+    return this.#cls().describe();
+  }
+
+  toolSchema(format: ToolFormat = 'openai'): Tool {
+    return this.#cls().toolSchema(format);
+  }
+
+  operationTools(format: ToolFormat = 'openai'): Tool[] {
+    return this.#cls().operationTools(format);
+  }
+
+  findOperationTool(name: string): [string, string] | null {
+    return this.#cls().findOperationTool(name);
+  }
+}
+
+/** Base of a typed connector's entity (`gh.issues`): one method per action. */
+export class Entity {
+  readonly #connector: Executor;
+  readonly #entity: string;
+
+  constructor(connector: Executor, entity: string) {
+    this.#connector = connector;
+    this.#entity = entity;
+  }
+
+  /** Runs `action` with `params`, leaving out `undefined` and `null` ones. */
+  protected run(action: string, params: object, options?: ExecuteOptions): Promise<ExecutionResult> {
+    const given = Object.fromEntries(Object.entries(params).filter(([, v]) => v !== undefined && v !== null));
+    return this.#connector.execute(this.#entity, action, given, options);
+  }
+}

@@ -1,0 +1,123 @@
+/**
+ * Cancels one in-flight call: the facade makes one per call that has an `AbortSignal` and
+ * calls `cancel()` when the signal fires; the call's Rust future is dropped at once (its
+ * connection closes) and the promise rejects.
+ */
+export declare class Cancel {
+  constructor()
+  /** Drops the call's future. */
+  cancel(): void
+}
+
+/** Runs operations of one connector, locally or through the engine. Cheap to share. */
+export declare class Executor {
+  /**
+   * A local connector from `LocalSettings`, with an optional `on_token_refresh` callback
+   * (gets the `TokenUpdate` as JSON text, returns a promise).
+   */
+  static local(settings: any, onTokenRefresh?: ((update: string) => Promise<void>) | null): Executor
+  /** A stored connector from a `Target` (`connector_id`, or workspace and type). */
+  static hosted(client: HostedClient, target: any): Executor
+  /** The local connector's slug; `null` in hosted mode. */
+  get slug(): string | null
+  /** Whether operations run through the engine. */
+  get isHosted(): boolean
+  /** How many application tokens the engine client fetched (0 in local mode). */
+  tokenFetches(): number
+  /** Resolves to the stored connector's `ConnectorInfo` (`null` in local mode). */
+  connectorInfo(): Promise<any>
+  /**
+   * Runs one `ExecuteRequest`; resolves to `{data, meta}`. With `cancel`, `cancel.cancel()`
+   * drops the call.
+   */
+  execute(request: any, cancel?: Cancel | undefined | null): Promise<any>
+  /** An async iterator over every page of an `ExecuteRequest`. */
+  paginate(request: any): PageIterator
+  /** Runs the health check; resolves to the check result. */
+  check(): Promise<any>
+}
+
+/** An authenticated connection to an engine. Never shows its secret. */
+export declare class HostedClient {
+  /**
+   * A client from `ClientSettings`, with an optional token provider instead of client
+   * credentials.
+   */
+  constructor(settings: any, tokenProvider?: ((rejected: string | null) => Promise<string>) | null)
+  /** The engine's base URL. */
+  get baseUrl(): string
+}
+
+/** Each page as `{data, meta}`, then `null`; a failure rejects once and ends the stream. */
+export declare class PageIterator {
+  /**
+   * The next page, or `null` after the last. `cancel.cancel()` drops the page's request and
+   * ends the stream.
+   */
+  next(cancel?: Cancel | undefined | null): Promise<any | null>
+}
+
+/** One end customer's workspace. */
+export declare class Workspace {
+  /**
+   * The workspace a `Target` names (`workspace_name`, `external_user_id` or the
+   * environment), or a scoped client's own.
+   */
+  constructor(client: HostedClient, target: any)
+  /** The workspace's name. */
+  get name(): string
+  /** How many application tokens the workspace's client fetched. */
+  tokenFetches(): number
+  /** Stores a connector (`NewConnector`); resolves to its `ConnectorInfo`. */
+  createConnector(connector: any): Promise<any>
+  /** Resolves to the workspace's connectors (`ConnectorInfo[]`). */
+  listConnectors(): Promise<any>
+  /** Resolves to the one connector matching (`not_found` / `conflict` otherwise). */
+  findConnector(connectorId?: string | undefined | null, name?: string | undefined | null): Promise<any>
+  /** Resolves to an executor for the one connector matching. */
+  getConnector(connectorId?: string | undefined | null, name?: string | undefined | null): Promise<Executor>
+  /** Deletes a connector and its stored credentials. */
+  deleteConnector(connectorId: string): Promise<void>
+}
+
+/** An error category and the category its class extends, if any (`ErrorCategory::parent`). */
+export interface CategoryInfo {
+  category: string
+  parent?: string
+}
+
+/** The codegen model of every connector (`sdk::ConnectorModel[]`). */
+export declare function codegenModel(): any
+
+/** A public error code and its category (the class it throws). */
+export interface CodeInfo {
+  code: string
+  category: string
+}
+
+/** A text description of every entity, action and param of a connector. */
+export declare function describe(slug: string): string
+
+/** What starts the message of a native error (see `error`). */
+export declare const ERROR_PREFIX: string
+
+/** Every error category with its parent. */
+export declare function errorCategories(): Array<CategoryInfo>
+
+/** Every public error code with its category, in core's stable order (`ErrorCode::ALL`). */
+export declare function errorCodes(): Array<CodeInfo>
+
+/** The `[entity, action]` an operation tool name stands for, if it is one of the connector's. */
+export declare function findOperationTool(slug: string, name: string): Array<string> | null
+
+/** One tool per operation (`<slug>_<entity>_<action>`) in `format`. */
+export declare function operationTools(slug: string, formatName: string): any
+
+/** Whether this module was built optimized (the release profile), for the build tests. */
+export declare function optimized(): boolean
+
+/** A result (`{data, meta}`) as a model should see it: JSON of at most `max_chars` characters. */
+export declare function toolOutput(result: any, maxChars: number): string
+
+/** The connector tool (`<slug>_execute`) in `format` (`openai`, `anthropic`, `mcp`). */
+export declare function toolSchema(slug: string, formatName: string): any

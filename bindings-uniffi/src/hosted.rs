@@ -1,0 +1,102 @@
+//! Mirrors `switchboard_core::hosted`: the engine client and a workspace. Settings and targets
+//! arrive as the JSON of core's `ClientSettings` and `Target` (core applies aliases and
+//! environment fallbacks); connectors leave as `ConnectorInfo` JSON.
+
+use std::sync::Arc;
+
+use switchboard_core::hosted::{self as core, ConnectorLookup, NewConnector};
+use switchboard_core::sdk::{self, ClientSettings, Target};
+
+use crate::auth::{Provider, TokenProvider};
+use crate::error::SwitchboardException;
+use crate::executor::Executor;
+use crate::json;
+
+type Result<T> = std::result::Result<T, SwitchboardException>;
+
+/// An authenticated connection to an engine; its application token is cached and renewed
+/// once for every executor and workspace that shares it.
+#[derive(uniffi::Object)]
+pub struct HostedClient {
+    pub(crate) inner: core::HostedClient,
+}
+
+#[uniffi::export]
+impl HostedClient {
+    /// A client from `ClientSettings` JSON (`{"base_url", "client_id", "client_secret", ...}`).
+    #[uniffi::constructor]
+    pub fn new(settings_json: String) -> Result<Arc<Self>> {
+        let settings: ClientSettings = json::arg("settings", &settings_json)?;
+        Ok(Arc::new(Self { inner: settings.client(None)? }))
+    }
+
+    /// A client from `ClientSettings` JSON whose token comes from the app's `provider` (a
+    /// scoped token minted by the app's backend) instead of a client secret.
+    #[uniffi::constructor]
+    pub fn with_token_provider(settings_json: String, provider: Arc<dyn TokenProvider>) -> Result<Arc<Self>> {
+        let settings: ClientSettings = json::arg("settings", &settings_json)?;
+        Ok(Arc::new(Self { inner: settings.client_with_provider(Provider::shared(provider), None)? }))
+    }
+
+    /// The engine's base URL.
+    pub fn base_url(&self) -> String {
+        self.inner.base_url().to_string()
+    }
+
+    /// How many application tokens this client fetched.
+    pub fn token_fetches(&self) -> u64 {
+        self.inner.token_fetches()
+    }
+}
+
+/// One end customer's workspace in the engine.
+#[derive(uniffi::Object)]
+pub struct Workspace {
+    inner: core::Workspace,
+}
+
+#[uniffi::export(async_runtime = "tokio")]
+impl Workspace {
+    /// The workspace a `Target` JSON names (`workspace_name`, `external_user_id` or the
+    /// environment), or a scoped client's own.
+    #[uniffi::constructor]
+    pub fn new(client: Arc<HostedClient>, target_json: String) -> Result<Arc<Self>> {
+        let target: Target = json::arg("target", &target_json)?;
+        let inner = core::Workspace::for_client(client.inner.clone(), target.workspace()?)?;
+        Ok(Arc::new(Self { inner }))
+    }
+
+    /// The workspace's name.
+    pub fn name(&self) -> String {
+        self.inner.name().to_string()
+    }
+
+    /// Stores a connector (`NewConnector` JSON); returns its `ConnectorInfo` JSON.
+    pub async fn create_connector(&self, connector_json: String) -> Result<String> {
+        let new: NewConnector = json::arg("connector", &connector_json)?;
+        json::text(&self.inner.create_connector(new).await?)
+    }
+
+    /// The workspace's connectors, as a JSON list of `ConnectorInfo`.
+    pub async fn list_connectors(&self) -> Result<String> {
+        json::text(&self.inner.list_connectors().await?)
+    }
+
+    /// The one connector matching exactly one of `connector_id` or `name` (a type or a
+    /// connector name), as `ConnectorInfo` JSON.
+    pub async fn find_connector(&self, connector_id: Option<String>, name: Option<String>) -> Result<String> {
+        let lookup = ConnectorLookup::from_args(connector_id, name)?;
+        json::text(&self.inner.find_connector(&lookup).await?)
+    }
+
+    /// An executor for the one connector matching exactly one of `connector_id` or `name`.
+    pub async fn get_connector(&self, connector_id: Option<String>, name: Option<String>) -> Result<Arc<Executor>> {
+        let lookup = ConnectorLookup::from_args(connector_id, name)?;
+        Ok(Executor::new(sdk::Executor::from(self.inner.get_connector(&lookup).await?)))
+    }
+
+    /// Deletes a connector and its stored credentials.
+    pub async fn delete_connector(&self, connector_id: String) -> Result<()> {
+        Ok(self.inner.delete_connector(&connector_id).await?)
+    }
+}

@@ -1,0 +1,32 @@
+//! Mirrors `switchboard_core::sdk::Pages`: every page of an operation, one `next()` at a time.
+
+use futures::lock::Mutex;
+use futures::stream::{Fuse, StreamExt};
+use switchboard_core::sdk::{self, ResultView};
+
+use crate::error::SwitchboardException;
+use crate::json;
+
+/// The pages of one operation, following the connector's cursor. A failure ends the pages.
+#[derive(uniffi::Object)]
+pub struct Pages {
+    /// Fused: `next()` after the last page keeps answering `None`.
+    inner: Mutex<Fuse<sdk::Pages>>,
+}
+
+impl Pages {
+    pub(crate) fn new(pages: sdk::Pages) -> Self {
+        Self { inner: Mutex::new(pages.fuse()) }
+    }
+}
+
+#[uniffi::export(async_runtime = "tokio")]
+impl Pages {
+    /// The next page's `ResultView` JSON; `None` after the last page.
+    pub async fn next(&self) -> Result<Option<String>, SwitchboardException> {
+        match self.inner.lock().await.next().await {
+            Some(page) => Ok(Some(json::text(&ResultView::from(page?))?)),
+            None => Ok(None),
+        }
+    }
+}
