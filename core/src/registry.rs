@@ -12,10 +12,18 @@ mod embedded {
     include!(concat!(env!("OUT_DIR"), "/specs.rs"));
 }
 
-/// A set of connector specs, by slug.
+/// A set of connector specs, by slug, and the spec files of a directory that did not load.
 #[derive(Debug, Clone, Default)]
 pub struct Registry {
     specs: BTreeMap<String, Arc<ConnectorSpec>>,
+    rejected: Vec<Rejected>,
+}
+
+/// A spec file that did not load, and why (the file and JSON pointer of the fault).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rejected {
+    pub file: String,
+    pub error: Error,
 }
 
 impl Registry {
@@ -57,7 +65,9 @@ impl Registry {
         }
     }
 
-    /// Loads every spec file in `dir`.
+    /// Loads every spec file in `dir`. A file that does not load fails alone: it is kept in
+    /// [`Registry::rejected`] with its reason (and logged), and every other file loads. Only a
+    /// directory that cannot be read is an error.
     pub fn load_dir(&mut self, dir: &Path) -> Result<()> {
         let entries = std::fs::read_dir(dir)
             .map_err(|e| Error::configuration(format!("cannot read spec directory {}: {e}", dir.display())))?;
@@ -76,11 +86,24 @@ impl Registry {
         }
         files.sort();
         for f in files {
-            let text = std::fs::read_to_string(&f)
-                .map_err(|e| Error::configuration(format!("cannot read spec {}: {e}", f.display())))?;
-            self.insert(parse_spec(&f.display().to_string(), &text)?);
+            let name = f.display().to_string();
+            let loaded = std::fs::read_to_string(&f)
+                .map_err(|e| Error::configuration(format!("cannot read spec {name}: {e}")))
+                .and_then(|text| parse_spec(&name, &text));
+            match loaded {
+                Ok(spec) => self.insert(spec),
+                Err(error) => {
+                    tracing::warn!(file = %name, error = %error.message, "connector spec not loaded");
+                    self.rejected.push(Rejected { file: name, error });
+                }
+            }
         }
         Ok(())
+    }
+
+    /// The spec files of loaded directories that did not load, with their reasons.
+    pub fn rejected(&self) -> &[Rejected] {
+        &self.rejected
     }
 
     /// Adds or replaces a spec.
@@ -112,5 +135,44 @@ impl Registry {
                     ),
                 )
             })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+openapi: 3.1.0
+info: {title: Widgets, version: "1", x-connector-name: widgets, x-connector-definition-id: 00000000-0000-0000-0000-0000000000aa}
+servers: [{url: "https://api.widgets.example"}]
+components:
+  securitySchemes:
+    key: {type: http, scheme: bearer}
+paths:
+  /widgets:
+    get:
+      x-entity: widgets
+      x-action: list
+      x-file-url: "[0].url"
+      responses: {"200": {description: ok}}
+"#;
+
+    #[test]
+    fn a_bad_spec_file_fails_alone_with_its_reason() -> Result<()> {
+        let dir = std::env::temp_dir().join(format!("sb-registry-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("broken")).map_err(|e| Error::internal(e.to_string()))?;
+        std::fs::write(dir.join("widgets.yaml"), GOOD).map_err(|e| Error::internal(e.to_string()))?;
+        std::fs::write(dir.join("broken/connector.yaml"), "openapi: 3.1.0\ninfo: {title: Broken}\npaths: {}\n")
+            .map_err(|e| Error::internal(e.to_string()))?;
+        let r = Registry::with_dir(&dir)?;
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(r.get("widgets").is_ok(), "the good file loads");
+        assert!(r.get("github").is_ok(), "the built-in specs stay");
+        let [rejected] = r.rejected() else { panic!("one file is rejected: {:?}", r.rejected()) };
+        assert!(rejected.file.ends_with("broken/connector.yaml"), "{}", rejected.file);
+        assert!(rejected.error.message.contains("x-connector-name"), "{}", rejected.error.message);
+        Ok(())
     }
 }

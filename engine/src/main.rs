@@ -443,16 +443,22 @@ async fn run(cli: Cli) -> Result<(), Error> {
         }
         Command::Connectors { slug: None, json } => {
             let reg = registry(cli.specs)?;
+            // A spec file that did not load is listed with its reason (file and JSON pointer);
+            // the others work.
             if json {
-                let all: Vec<Value> = reg
+                let mut all: Vec<Value> = reg
                     .all()
                     .map(|s| json!({"slug": s.slug, "name": s.display_name, "definition_id": s.definition_id, "operations": s.operations.len()}))
                     .collect();
+                all.extend(reg.rejected().iter().map(|r| json!({"file": r.file, "error": r.error})));
                 println!("{}", Value::Array(all));
             } else {
                 println!("{:<12} {:<14} {:<38} OPERATIONS", "SLUG", "NAME", "DEFINITION ID");
                 for s in reg.all() {
                     println!("{:<12} {:<14} {:<38} {}", s.slug, s.display_name, s.definition_id, s.operations.len());
+                }
+                for r in reg.rejected() {
+                    println!("NOT LOADED   {}: {}", r.file, r.error.message);
                 }
             }
         }

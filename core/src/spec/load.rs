@@ -633,7 +633,13 @@ impl<'a> Loader<'a> {
             Some(v) => {
                 let p = format!("{ptr}/{}", ext_key(op, "file-url"));
                 let s = v.as_str().ok_or_else(|| self.err(&p, "expected a path like calls[0].media.audioUrl"))?;
-                let path = if s.starts_with('$') { s.to_string() } else { format!("$.{s}") };
+                // `calls[0].url`, `[0].url` (a top-level list, as the reference's Greenhouse
+                // spec writes it) or a full `$...` path.
+                let path = match s.chars().next() {
+                    Some('$') => s.to_string(),
+                    Some('[') => format!("${s}"),
+                    _ => format!("$.{s}"),
+                };
                 Some(JsonPath::parse(&path).map_err(|e| self.err(&p, format!("invalid path {s:?}: {e}")))?)
             }
             None => None,
