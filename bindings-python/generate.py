@@ -325,6 +325,7 @@ def init_module(modules: list[tuple[str, str, str]]) -> str:
         "import importlib\n",
         "from collections.abc import Iterator, Mapping\n",
         "from typing import TYPE_CHECKING, Any, Literal, overload\n\n",
+        "from .. import _call, _native\n",
         "from .._executor import Connector\n",
         "from ..errors import ConfigurationError\n",
         "from ..hosted import connect_as\n",
@@ -379,11 +380,10 @@ def init_module(modules: list[tuple[str, str, str]]) -> str:
         )
     )
     out.append(
-        "    cls = CONNECTORS.get(slug.strip().lower())\n"
-        "    if cls is None:\n"
-        "        known = \", \".join(CONNECTORS)\n"
-        "        raise ConfigurationError(f\"unknown connector {slug!r}; available: {known}\", code=\"configuration\")\n"
-        f"    return connect_as(cls, {CONNECT_CALL})\n"
+        "    key = _call.sync(_native.connector_slug, slug)  # a slug, name or definition id\n"
+        "    if key not in CONNECTORS:\n"
+        "        raise ConfigurationError(f\"{slug!r} has no typed connector: use HostedExecutor\", code=\"configuration\")\n"
+        f"    return connect_as(CONNECTORS[key], {CONNECT_CALL})\n"
     )
     return "".join(out)
 
@@ -395,6 +395,7 @@ def sync_module(modules: list[tuple[str, str, str]]) -> str:
         '"""The blocking typed connectors, exported by ``switchboard.sync`` under the async names."""\n\n',
         "from __future__ import annotations\n\n",
         "from typing import TYPE_CHECKING, Literal, overload\n\n",
+        "from .. import _call, _native\n",
         "from .._sync import SyncConnector\n",
         "from ..errors import ConfigurationError\n",
         "from ..hosted import connect_as\n",
@@ -416,10 +417,9 @@ def sync_module(modules: list[tuple[str, str, str]]) -> str:
     out.append(f"\n\ndef connect(\n    slug: str,\n{CONNECT_KWARGS}) -> SyncConnector:\n")
     out.append(docstring(["Blocking ``switchboard.connect``: the typed connector for ``slug`` through the engine."], "    "))
     out.append(
-        "    key = slug.strip().lower()\n"
+        "    key = _call.sync(_native.connector_slug, slug)  # a slug, name or definition id\n"
         "    if key not in SYNC_CONNECTORS:\n"
-        "        known = \", \".join(SYNC_CONNECTORS)\n"
-        "        raise ConfigurationError(f\"unknown connector {slug!r}; available: {known}\", code=\"configuration\")\n"
+        "        raise ConfigurationError(f\"{slug!r} has no typed connector: use HostedExecutor\", code=\"configuration\")\n"
         f"    connector = connect_as(CONNECTORS[key], {CONNECT_CALL})\n"
         "    sync: SyncConnector = SYNC_CONNECTORS[key]._wrap(connector)  # pyright: ignore[reportPrivateUsage]\n"
         "    return sync\n"

@@ -9,9 +9,9 @@ use futures::future::{AbortHandle, AbortRegistration, Abortable};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use serde_json::Value;
-use switchboard_core::sdk::{self, ExecuteRequest, Hooks, LocalSettings, Target};
+use switchboard_core::sdk::{self, ConnectorSettings, ExecuteRequest, Hooks, LocalSettings, ResultView, Target};
 
-use crate::auth::{JsTokenSink, SinkFn};
+use crate::auth::{JsTokenProvider, JsTokenSink, ProviderFn, SinkFn};
 use crate::error::{arg, to_js, value};
 use crate::hosted::HostedClient;
 use crate::paginate::PageIterator;
@@ -56,13 +56,12 @@ impl Cancel {
 #[napi]
 pub struct Executor {
     inner: sdk::Executor,
-    client: Option<switchboard_core::HostedClient>,
 }
 
 impl Executor {
-    /// Wraps a core executor (and the engine client it runs on, in hosted mode).
-    pub fn new(inner: sdk::Executor, client: Option<switchboard_core::HostedClient>) -> Self {
-        Self { inner, client }
+    /// Wraps a core executor.
+    pub fn new(inner: sdk::Executor) -> Self {
+        Self { inner }
     }
 }
 
@@ -74,7 +73,21 @@ impl Executor {
     pub fn local(settings: Value, on_token_refresh: Option<SinkFn>) -> Result<Self> {
         let hooks = Hooks { http: None, token_sink: on_token_refresh.map(JsTokenSink::shared) };
         let inner = sdk::Executor::local(arg::<LocalSettings>("settings", settings)?, hooks).map_err(to_js)?;
-        Ok(Self::new(inner, None))
+        Ok(Self::new(inner))
+    }
+
+    /// A typed connector's executor from `ConnectorSettings`: local with credentials, else
+    /// through the engine (core decides), with the optional `on_token_refresh` and
+    /// `token_provider` callbacks.
+    #[napi(
+        factory,
+        ts_args_type = "settings: any, onTokenRefresh?: ((update: string) => Promise<void>) | null, tokenProvider?: ((rejected: string | null) => Promise<string>) | null"
+    )]
+    pub fn open(settings: Value, on_token_refresh: Option<SinkFn>, token_provider: Option<ProviderFn>) -> Result<Self> {
+        let hooks = Hooks { http: None, token_sink: on_token_refresh.map(JsTokenSink::shared) };
+        let provider = token_provider.map(JsTokenProvider::shared);
+        let inner = sdk::Executor::open(arg::<ConnectorSettings>("settings", settings)?, hooks, provider);
+        Ok(Self::new(inner.map_err(to_js)?))
     }
 
     /// A stored connector from a `Target` (`connector_id`, or workspace and type).
@@ -82,7 +95,7 @@ impl Executor {
     pub fn hosted(client: &HostedClient, target: Value) -> Result<Self> {
         let target: Target = arg("target", target)?;
         let inner = sdk::Executor::hosted(client.inner.clone(), &target).map_err(to_js)?;
-        Ok(Self::new(inner, Some(client.inner.clone())))
+        Ok(Self::new(inner))
     }
 
     /// The local connector's slug; `null` in hosted mode.
@@ -100,7 +113,7 @@ impl Executor {
     /// How many application tokens the engine client fetched (0 in local mode).
     #[napi]
     pub fn token_fetches(&self) -> u32 {
-        self.client.as_ref().map_or(0, |c| c.token_fetches() as u32)
+        self.inner.token_fetches() as u32
     }
 
     /// Resolves to the stored connector's `ConnectorInfo` (`null` in local mode).
@@ -109,12 +122,12 @@ impl Executor {
         value(&self.inner.connector_info().await.map_err(to_js)?)
     }
 
-    /// Runs one `ExecuteRequest`; resolves to `{data, meta}`. With `cancel`, `cancel.cancel()`
-    /// drops the call.
+    /// Runs one `ExecuteRequest`; resolves to its `ResultView` (`{success, data, error, meta}`).
+    /// With `cancel`, `cancel.cancel()` drops the call.
     #[napi]
     pub async fn execute(&self, request: Value, cancel: Option<&Cancel>) -> Result<Value> {
         let request: ExecuteRequest = arg("request", request)?;
-        value(&Cancel::run(cancel, self.inner.execute(request)).await?.map_err(to_js)?)
+        value(&ResultView::from(Cancel::run(cancel, self.inner.execute(request)).await?.map_err(to_js)?))
     }
 
     /// An async iterator over every page of an `ExecuteRequest`.
@@ -123,9 +136,9 @@ impl Executor {
         Ok(PageIterator::new(self.inner.paginate(arg("request", request)?)))
     }
 
-    /// Runs the health check; resolves to the check result.
+    /// Runs the health check; resolves to its `ResultView` (`success` when healthy).
     #[napi]
     pub async fn check(&self) -> Result<Value> {
-        value(&self.inner.check().await.map_err(to_js)?)
+        value(&ResultView::from(self.inner.check().await.map_err(to_js)?))
     }
 }

@@ -98,7 +98,7 @@ impl Workspace {
     #[napi]
     pub async fn get_connector(&self, connector_id: Option<String>, name: Option<String>) -> Result<Executor> {
         let hosted = self.inner.get_connector(&lookup(connector_id, name)?).await.map_err(to_js)?;
-        Ok(Executor::new(sdk::Executor::from(hosted), Some(self.inner.client().clone())))
+        Ok(Executor::new(sdk::Executor::from(hosted)))
     }
 
     /// Deletes a connector and its stored credentials.

@@ -4,12 +4,12 @@ use futures::StreamExt;
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use serde_json::Value;
-use switchboard_core::sdk::Pages;
+use switchboard_core::sdk::{Pages, ResultView};
 
 use crate::error::{to_js, value};
 use crate::executor::Cancel;
 
-/// Each page as `{data, meta}`, then `null`; a failure rejects once and ends the stream.
+/// Each page as its `ResultView`, then `null`; a failure rejects once and ends the stream.
 #[napi]
 pub struct PageIterator {
     pages: tokio::sync::Mutex<Pages>,
@@ -33,7 +33,7 @@ impl PageIterator {
             *self.pages.lock().await = futures::stream::empty().boxed(); // drops the request in flight
         }
         match page? {
-            Some(Ok(page)) => value(&page).map(Some),
+            Some(Ok(page)) => value(&ResultView::from(page)).map(Some),
             Some(Err(e)) => Err(to_js(e)),
             None => Ok(None),
         }

@@ -24,6 +24,12 @@ pub fn codegen_model() -> Result<Value> {
     value(&sdk::codegen_model().map_err(to_js)?)
 }
 
+/// The slug a slug, display name or definition id names (core's lookup).
+#[napi]
+pub fn connector_slug(key: String) -> Result<String> {
+    sdk::connector_slug(&key).map_err(to_js)
+}
+
 /// A text description of every entity, action and param of a connector.
 #[napi]
 pub fn describe(slug: String) -> Result<String> {

@@ -102,8 +102,7 @@ class Interpreter {
       for await (const p of executor.paginate(r.entity, r.action, r.params, options)) pages.push(page(p));
       return pages;
     }
-    const { error, ...health } = await executor.check();
-    return snake({ ...health, ...(error ? { error: { code: error.code, message: error.message, status_code: error.statusCode } } : {}) });
+    return (await executor.check()).data;
   }
 }
 

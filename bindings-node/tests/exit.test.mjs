@@ -40,7 +40,7 @@ const SCRIPTS = {
     const ws = new Workspace({ workspaceName: process.env.WS, ...${CLIENT} });
     const [info] = await ws.listConnectors();
     const gh = connect('github', { workspaceName: process.env.WS, ...${CLIENT} });
-    console.log(info.id === process.env.CONNECTOR, (await gh.check()).status);`, 'true healthy'],
+    console.log(info.id === process.env.CONNECTOR, (await gh.check()).data.status);`, 'true healthy'],
   'callbacks never called': [`import { GithubConnector, HostedExecutor } from 'switchboard-connectors';
     const gh = new GithubConnector({ ...${GH}, onTokenRefresh: () => {} });
     const ex = new HostedExecutor({ baseUrl: process.env.ENGINE, tokenProvider: async () => 'x', connectorId: 'c' });

@@ -33,6 +33,7 @@ test('workspace lifecycle: create, list, find, get, delete', async () => {
   const res = await byId.execute('issues', 'list', { owner: 'octo', repo: 'hello', per_page: 2 });
   assert.deepEqual(res.data.map((i) => i.number), [5, 4]);
   assert.equal(res.meta.has_next_page, true);
+  assert.ok(res.meta.pagination.cursor);
   assert.equal((await ws.findConnector({ name: 'acme-gh' })).id, cid);
   const byName = await ws.getConnector({ name: 'stripe' });
   assert.equal((await byName.connectorInfo()).id, sid);
@@ -50,9 +51,14 @@ test('HostedExecutor by id and by definition; paginate and check', async () => {
   const cid = await createGithub(ws);
   const ex = new sb.HostedExecutor({ connectorId: cid, ...engine.client() });
   const lengths = [];
-  for await (const p of ex.paginate('issues', 'list', { owner: 'octo', repo: 'hello', per_page: 2 })) lengths.push(p.data.length);
+  const cursors = [];
+  for await (const p of ex.paginate('issues', 'list', { owner: 'octo', repo: 'hello', per_page: 2 })) {
+    lengths.push(p.data.length);
+    cursors.push(p.meta.pagination.cursor);
+  }
   assert.deepEqual(lengths, [2, 2, 1]);
-  assert.equal((await ex.check()).status, 'healthy');
+  assert.ok(cursors[0] && cursors[1] && cursors[2] === null);
+  assert.equal((await ex.check()).success, true);
   assert.ok(ex.tokenFetches() >= 1);
   ex.close();
   await assert.rejects(ex.execute('issues', 'list', { owner: 'octo', repo: 'hello' }), sb.ConfigurationError);
@@ -70,7 +76,7 @@ test('connect returns the typed connector; reference names and the environment c
   const gh = sb.connect('github', { workspaceName: name, ...engine.client() });
   assert.ok(gh instanceof sb.GithubConnector);
   assert.deepEqual((await gh.issues.list({ owner: 'octo', repo: 'hello', per_page: 2 })).data.map((i) => i.number), [5, 4]);
-  assert.equal((await gh.check()).status, 'healthy');
+  assert.equal((await gh.check()).data.status, 'healthy');
   const ref = sb.connect('github', { externalUserId: name, baseUrl: engine.url, airbyteClientId: engine.clientId, airbyteClientSecret: engine.clientSecret });
   assert.equal((await ref.issues.list({ owner: 'octo', repo: 'hello' })).data.length, 5);
   process.env.SWITCHBOARD_API_URL = engine.url;
@@ -84,6 +90,29 @@ test('connect returns the typed connector; reference names and the environment c
   }
   assert.throws(() => sb.connect('nope', { workspaceName: name, ...engine.client() }), sb.ConfigurationError);
   assert.throws(() => new sb.Workspace({ workspaceName: name, clientId: 'a', airbyteClientId: 'b', clientSecret: 's' }), /airbyte_client_id/);
+});
+
+test('a typed connector without credentials runs through the engine (the reference\'s names)', async () => {
+  const name = workspaceName();
+  await createGithub(new sb.Workspace({ workspaceName: name, ...engine.client() }));
+  const gh = new sb.GithubConnector({ externalUserId: name, baseUrl: engine.url, airbyteClientId: engine.clientId, airbyteClientSecret: engine.clientSecret });
+  assert.equal(gh.isHosted, true);
+  const res = await gh.issues.list({ owner: 'octo', repo: 'hello', per_page: 2 });
+  assert.deepEqual([res.success, res.error, res.data.map((i) => i.number)], [true, null, [5, 4]]);
+  assert.ok(res.meta.pagination.cursor);
+  const last = await gh.issues.list({ owner: 'octo', repo: 'hello' });
+  assert.equal(last.meta.pagination.cursor, null);
+  const health = await gh.check();
+  assert.deepEqual([health.success, health.error, health.data.status], [true, null, 'healthy']);
+  assert.equal((await gh.connectorInfo()).workspaceName, name);
+  const byId = new sb.GithubConnector({ connectorId: (await gh.connectorInfo()).id, ...engine.client() });
+  assert.equal((await byId.repositories.get({ owner: 'octo', repo: 'hello' })).data.nameWithOwner, 'octo/hello');
+  assert.deepEqual([sb.GithubConnector.connectorName, gh.connectorName], ['GitHub', 'GitHub']);
+  assert.match(gh.connectorVersion, /^\d+\.\d+/);
+  assert.equal(gh.connectorVersion, sb.GithubConnector.connectorVersion);
+  // Core refuses credentials with a hosted argument, and config without credentials.
+  assert.throws(() => new sb.GithubConnector({ credentials: { personal_access_token: 'x' }, externalUserId: name }), (e) => e instanceof sb.ConfigurationError && /external_user_id/.test(e.message));
+  assert.throws(() => new sb.GithubConnector({ config: { base_url: 'http://x' }, workspaceName: name }), sb.ConfigurationError);
 });
 
 test('hosted errors: validation without a request, not found, foreign ids, ambiguity, credentials', async () => {

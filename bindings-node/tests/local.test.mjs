@@ -20,8 +20,11 @@ test('a typed call returns records and meta', async () => {
   assert.equal(res.success, true);
   assert.deepEqual(res.data.map((i) => i.number), [5, 4]);
   assert.equal(res.meta.has_next_page, true);
+  assert.equal(res.error, null);
   const next = await gh.issues.list({ owner: 'octo', repo: 'hello', per_page: 2, after: 'Y3Vyc29yOnYyOjQ=' });
   assert.deepEqual(next.data.map((i) => i.number), [1]);
+  assert.equal(next.meta.pagination.cursor, null);
+  assert.deepEqual(gh.connectorName, 'GitHub');
   const sent = await fake.requests('github');
   assert.equal(sent.length, 2);
   assert.equal(sent[0].headers.authorization, `Bearer ${creds.github}`);
@@ -45,6 +48,10 @@ test('paginate is an async iterator following the cursor', async () => {
   const pages = [];
   for await (const p of github().paginate('issues', 'list', { owner: 'octo', repo: 'hello', per_page: 2 })) pages.push(p);
   assert.deepEqual(pages.map((p) => p.data.length), [2, 2, 1]);
+  // Each page carries the next page's cursor, null on the last.
+  assert.ok(pages[0].meta.pagination.cursor && pages[1].meta.pagination.cursor);
+  assert.notEqual(pages[0].meta.pagination.cursor, pages[1].meta.pagination.cursor);
+  assert.equal(pages[2].meta.pagination.cursor, null);
   const lengths = [];
   for await (const p of stripe().paginate('customers', 'list', { limit: 10 })) lengths.push(p.data.length);
   assert.deepEqual(lengths, [10, 10, 5]);
@@ -63,12 +70,12 @@ test('a failing page throws once and ends the iteration', async () => {
 
 test('check and describe', async () => {
   const health = await github().check();
-  assert.equal(health.status, 'healthy');
-  assert.ok(health.checkedEntity && health.checkedAction);
+  assert.deepEqual([health.success, health.error, health.data.status], [true, null, 'healthy']);
+  assert.ok(health.data.checked_entity && health.data.checked_action);
+  assert.ok(health instanceof sb.ExecutionResult);
   const bad = await github('ghp_wrong').check();
-  assert.equal(bad.status, 'unhealthy');
-  assert.ok(bad.error instanceof sb.UpstreamAuthenticationError);
-  assert.equal(bad.error.code, 'upstream_authentication');
+  assert.deepEqual([bad.success, bad.data.status, bad.data.error.code], [false, 'unhealthy', 'upstream_authentication']);
+  assert.match(bad.error, /^upstream_authentication: /);
   assert.match(github().describe(), /owner: string, required/);
   assert.equal(sb.GithubConnector.describe(), github().describe());
 });
@@ -130,6 +137,8 @@ test('onTokenRefresh gets the rotated token once, sync or async', async () => {
   assert.equal(state.refresh_calls, 1);
   assert.equal(updates.length, 1);
   assert.equal(updates[0].refresh_token, state.refresh_token);
+  // Params may be given in snake_case where the API spells them in camelCase (`dealId`).
+  assert.equal((await hs.deals.get({ deal_id: '301' })).data.id, '301');
 
   await fake.reset();
   const seen = [];
@@ -149,4 +158,12 @@ test('1,000 concurrent executes from one process complete without error', async 
   const ids = Array.from({ length: 1000 }, (_, i) => `cus_${String((i % 25) + 1).padStart(4, '0')}`);
   const results = await Promise.all(ids.map((id) => st.customers.get({ id })));
   assert.deepEqual(results.map((r) => r.data.id), ids);
+});
+
+test('connect() finds the typed class by slug, display name or definition id, through core', () => {
+  const opts = { workspaceName: 'acme', baseUrl: 'http://127.0.0.1:1', clientId: 'id', clientSecret: 'secret' };
+  for (const key of ['github', 'GitHub', 'ef69ef6e-aa7f-4af1-a01d-ef775033524e']) {
+    assert.ok(sb.connect(key, opts) instanceof sb.GithubConnector, key);
+  }
+  assert.throws(() => sb.connect('jira-of-the-future', opts), (e) => e instanceof sb.ConfigurationError && /unknown connector/.test(e.message));
 });

@@ -2,14 +2,31 @@
 // compiles against. Each `@ts-expect-error` line must fail to compile, or tsc fails.
 import {
   AuthenticationError, connect, ExecutionResult, GithubConnector, HostedExecutor, LocalExecutor, StripeConnector,
-  SwitchboardError, UpstreamAuthenticationError, Workspace, type CheckResult, type ConnectorInfo,
+  SwitchboardError, UpstreamAuthenticationError, Workspace, GongConnector, type CheckResult, type ConnectorInfo,
+  type GithubIssue, type GongUser,
 } from 'switchboard-connectors';
 
 export async function usage(signal: AbortSignal): Promise<void> {
   const gh = new GithubConnector({ credentials: { personal_access_token: 'ghp_...' }, config: { base_url: 'http://x' } });
-  const res: ExecutionResult = await gh.issues.list({ owner: 'octo', repo: 'hello', per_page: 50 }, { signal });
-  const title: string = res.data[0].title;
+  const res: ExecutionResult<GithubIssue[]> = await gh.issues.list({ owner: 'octo', repo: 'hello', per_page: 50 }, { signal });
+  const title: string | null | undefined = res.data[0].title;
+  const login: string | null | undefined = res.data[0].author?.login;
   const more: boolean = res.meta.has_next_page;
+  const cursor: string | null = res.meta.pagination.cursor;
+  // @ts-expect-error: a misspelt record field (`titel`) does not compile.
+  void res.data[0].titel;
+
+  // Hosted without credentials, with the reference's names; records keep the API's spelling.
+  const gong = new GongConnector({ externalUserId: 'acme', airbyteClientId: 'id', airbyteClientSecret: 'secret' });
+  const users: GongUser[] = (await gong.users.list()).data;
+  const email: string | null | undefined = (await gong.users.get({ id: '1' })).data.emailAddress;
+  // @ts-expect-error: records are typed in the API's spelling, not snake_case.
+  void users[0].email_address;
+  const version: string = GongConnector.connectorVersion + gong.connectorName;
+  await gong.calls.list({ fromDateTime: '2024-03-01T00:00:00Z' });
+  await gong.calls.list({ from_date_time: '2024-03-01T00:00:00Z' }); // core takes snake_case too
+  // @ts-expect-error: a misspelt snake_case param does not compile either.
+  await gong.calls.list({ from_datetime: '2024-03-01T00:00:00Z' });
   await gh.pullRequests.list({ owner: 'octo', repo: 'hello', states: ['OPEN'] });
   await gh.viewer.get();
   await new StripeConnector({ credentials: { api_key: 'sk_...' } }).customers.list({ limit: 10 });
@@ -29,7 +46,8 @@ export async function usage(signal: AbortSignal): Promise<void> {
     void n;
   }
   const health: CheckResult = await ex.check();
-  const status: 'healthy' | 'unhealthy' = health.status;
+  const healthy: boolean = health.success;
+  const status: 'healthy' | 'unhealthy' = health.data.status;
 
   const ws = new Workspace({ clientId: 'id', clientSecret: 'secret', workspaceName: 'acme', baseUrl: 'http://x' });
   const id: string = await ws.createConnector({ connectorType: 'github', credentials: { personal_access_token: 'x' } });
@@ -47,5 +65,5 @@ export async function usage(signal: AbortSignal): Promise<void> {
     if (e instanceof UpstreamAuthenticationError) console.log('reconnect', e.code);
     else if (e instanceof AuthenticationError || e instanceof SwitchboardError) console.log(e.statusCode, e.requestId, e.retryAfter);
   }
-  void [title, more, status, infos, GithubConnector.toolSchema('anthropic'), gh.describe()];
+  void [title, login, more, cursor, email, version, healthy, status, infos, GithubConnector.toolSchema('anthropic'), gh.describe()];
 }

@@ -23,6 +23,18 @@ export function camel<T>(value: unknown): T {
   return out as T;
 }
 
+/** The user's token callbacks as the native module takes them: `sink` gets the `TokenUpdate`
+ * JSON and `provider` returns a token string; both always return a promise. */
+export function tokenHooks(
+  onTokenRefresh?: (update: Record<string, unknown>) => unknown,
+  tokenProvider?: (rejected: string | null) => string | Promise<string>,
+) {
+  return {
+    sink: onTokenRefresh && (async (update: string) => void (await onTokenRefresh(JSON.parse(update)))),
+    provider: tokenProvider && (async (rejected: string | null) => String(await tokenProvider(rejected))),
+  };
+}
+
 /** Calls the native module, throwing typed errors (a native call may fail at once, on bad
  * arguments, or in its promise). */
 export async function call<T>(fn: () => T | Promise<T>): Promise<T> {

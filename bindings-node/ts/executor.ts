@@ -1,8 +1,9 @@
 // Executors: what runs an operation, locally (the caller holds the credentials) or through the
 // engine (hosted mode). Typed connectors (`./connectors`) build on `Connector` and `Entity`.
 import { native, type Native } from './binding';
-import { call, camel, cancellable, snake, sync } from './call';
-import { ConfigurationError, errorFrom, type SwitchboardError } from './errors';
+import { call, camel, cancellable, snake, sync, tokenHooks } from './call';
+import { ConfigurationError } from './errors';
+import type { ClientOptions, WorkspaceTarget } from './hosted';
 
 /** An operation's params: wire names as the connector's docs spell them (`per_page`). */
 export type Params = Record<string, unknown>;
@@ -47,15 +48,24 @@ export interface LocalOptions {
   timeout?: number;
 }
 
-/** The result of one operation (failures throw, so `success` is always true). */
-export class ExecutionResult {
-  readonly success = true as const;
-  readonly error: string | null = null;
+/** A result's meta values (the spec's, e.g. `has_next_page`) and `pagination`. */
+export interface Meta {
+  /** The paging values: always `cursor` (the next page's, `null` on the last page), beside the
+   * provider's (`total_records`...). */
+  pagination: { cursor: string | null; [key: string]: any };
+  [key: string]: any;
+}
+
+/** The result of one operation: `data` is the records (`list`, `search`) or the record (others),
+ * plain objects in the API's spelling. Failures throw, so `success` is true, except for an
+ * unhealthy `check()`, whose `error` says why. */
+export class ExecutionResult<T = any> {
   constructor(
-    /** The records (`list`, `search`) or the record (others). */
-    readonly data: any,
-    /** Pagination and other meta values, e.g. `{has_next_page: true, end_cursor: "..."}`. */
-    readonly meta: Record<string, any>,
+    readonly data: T,
+    /** Pagination and other meta values: `result.meta.pagination.cursor`. */
+    readonly meta: Meta = { pagination: { cursor: null } },
+    readonly success: boolean = true,
+    readonly error: string | null = null,
   ) {}
 
   /** The result as JSON for a model, at most `maxChars` characters: long lists lose their last
@@ -65,13 +75,16 @@ export class ExecutionResult {
   }
 }
 
-/** The outcome of `check()`; an unhealthy connector is a result, not an error. */
-export interface CheckResult {
+/** `data` of `check()`'s result (core's names); an unhealthy connector is a result, not an error. */
+export interface CheckData {
   status: 'healthy' | 'unhealthy';
-  checkedEntity: string | null;
-  checkedAction: string | null;
-  error?: SwitchboardError;
+  checked_entity: string | null;
+  checked_action: string | null;
+  error?: { code: string; message: string };
 }
+
+/** What `check()` resolves to: `success` when healthy, `error` the message otherwise. */
+export type CheckResult = ExecutionResult<CheckData>;
 
 /** A stored connector as the engine describes it (never its credentials). */
 export interface ConnectorInfo {
@@ -98,14 +111,9 @@ function request(entity: string, action: string, params: Params | undefined, opt
   return { entity, action, params: params ?? {}, ...snake(rest) };
 }
 
-function result(value: { data: unknown; meta: Record<string, unknown> }): ExecutionResult {
-  return new ExecutionResult(value.data, value.meta);
-}
-
-function local(slug: string, credentials: Params, config: Params | undefined, o: LocalOptions): Native.Executor {
-  const cb = o.onTokenRefresh;
-  const sink = cb && (async (update: string) => void (await cb(JSON.parse(update))));
-  return sync(() => native.Executor.local(snake({ connector: slug, credentials, config, timeout: o.timeout }), sink));
+/** Core's `ResultView` as a result. */
+function result<T>(v: { success: boolean; data: T; error: string | null; meta: Meta }): ExecutionResult<T> {
+  return new ExecutionResult(v.data, v.meta, v.success, v.error);
 }
 
 /** Runs operations: `execute`, `paginate`, `check`. Use `LocalExecutor`, `HostedExecutor` or a
@@ -146,12 +154,13 @@ export class Executor {
     }
   }
 
-  /** Runs the connector's health check; does not throw for an unhealthy connector. */
+  /** Runs the connector's health check (a lightweight read, or verifying the credential when
+   * the connector has none): `success` says whether it is healthy, `data` holds
+   * `{status, checked_entity, checked_action, error?}`, `error` the message. Does not throw for
+   * an unhealthy connector. */
   async check(): Promise<CheckResult> {
     const handle = this.handle;
-    const r = await call(() => handle.check());
-    const { error, ...rest } = camel<Omit<CheckResult, 'error'> & { error?: { code: string; message: string } }>(r);
-    return error ? { ...rest, error: errorFrom(error) } : rest;
+    return result(await call(() => handle.check()));
   }
 
   /** The stored connector a hosted executor runs (looked up once); `null` in local mode. */
@@ -176,7 +185,9 @@ export class Executor {
  * `new LocalExecutor("github", {personal_access_token: "..."})`. */
 export class LocalExecutor extends Executor {
   constructor(slug: string, credentials: Params, config?: Params, options: LocalOptions = {}) {
-    super(local(slug, credentials, config, options));
+    const { onTokenRefresh, timeout } = options;
+    const settings = snake({ connector: slug, credentials, config, timeout });
+    super(sync(() => native.Executor.local(settings, tokenHooks(onTokenRefresh).sink)));
   }
 
   /** The connector's slug. */
@@ -185,23 +196,44 @@ export class LocalExecutor extends Executor {
   }
 }
 
-/** A typed connector's options in local mode. */
-export interface ConnectorOptions extends LocalOptions {
-  /** The connector's credential fields. */
-  credentials: Params;
-  /** Optional config, e.g. `{base_url: "https://github.example.com/api"}`. */
+/** A typed connector's options: `credentials` (and `config`) run it in this process; without
+ * them it runs through the engine on the workspace's one connector of its type (or
+ * `connectorId`), the client options falling back to the environment. Core refuses a mix. */
+export interface ConnectorOptions extends LocalOptions, WorkspaceTarget, ClientOptions {
+  /** Local mode: the connector's credential fields. */
+  credentials?: Params;
+  /** Local mode: optional config, e.g. `{base_url: "https://github.example.com/api"}`. */
   config?: Params;
+  /** Hosted mode: the stored connector's id. */
+  connectorId?: string;
 }
 
 /** Base of the typed connectors generated from the specs (`GithubConnector`, ...). Local
- * mode: `new GithubConnector({credentials, config})`; hosted: `connect("github", {...})`. */
+ * mode: `new GithubConnector({credentials, config})`; hosted: `new GongConnector({externalUserId,
+ * airbyteClientId, airbyteClientSecret})` or `connect("gong", {...})`. */
 export class Connector extends Executor {
   /** The connector's slug. */
   static readonly slug: string = '';
+  /** The connector's display name (`"Gong"`). */
+  static readonly connectorName: string = '';
+  /** The connector spec's version. */
+  static readonly connectorVersion: string = '';
 
-  constructor(options: ConnectorOptions) {
-    const slug = (new.target as typeof Connector).slug;
-    super(handleOf(options) ?? local(slug, options.credentials, options.config, options));
+  constructor(options: ConnectorOptions = {}) {
+    const { onTokenRefresh, tokenProvider, ...settings } = options;
+    const { sink, provider } = tokenHooks(onTokenRefresh, tokenProvider);
+    const args = snake({ connector: (new.target as typeof Connector).slug, ...settings });
+    super(sync(() => native.Executor.open(args, sink, provider)));
+  }
+
+  /** The connector's display name. */
+  get connectorName(): string {
+    return this.#cls().connectorName;
+  }
+
+  /** The connector spec's version. */
+  get connectorVersion(): string {
+    return this.#cls().connectorVersion;
   }
 
   /** A text description of every entity, action and param, for a system prompt. */
@@ -256,7 +288,7 @@ export class Entity {
   }
 
   /** Runs `action` with `params`, leaving out `undefined` and `null` ones. */
-  protected run(action: string, params: object, options?: ExecuteOptions): Promise<ExecutionResult> {
+  protected run<T>(action: string, params: object, options?: ExecuteOptions): Promise<ExecutionResult<T>> {
     const given = Object.fromEntries(Object.entries(params).filter(([, v]) => v !== undefined && v !== null));
     return this.#connector.execute(this.#entity, action, given, options);
   }

@@ -4,11 +4,11 @@
 // beside ours, falls back to the SWITCHBOARD_* / AIRBYTE_* environment for what is not passed,
 // keeps and renews the application token, and finds the connector.
 import { native, type Native } from './binding';
-import { call, camel, snake, sync } from './call';
-import { type ConnectorInfo, type ConnectorOptions, Executor, HANDLE, handleOf, type Connector, type Params, type WithHandle } from './executor';
+import { call, camel, snake, sync, tokenHooks } from './call';
+import { type ConnectorInfo, type ConnectorOptions, Executor, HANDLE, handleOf, type Connector, type Params } from './executor';
 
 /** A typed connector class (`GithubConnector`). */
-export type ConnectorClass<C extends Connector = Connector> = (new (options: ConnectorOptions) => C) & { readonly slug: string };
+export type ConnectorClass<C extends Connector = Connector> = (new (options?: ConnectorOptions) => C) & { readonly slug: string };
 
 /** `tokenProvider(rejected)`: returns a scoped token (`rejected` is the one the engine just
  * refused, or `null` at first); may be async. For apps that must not hold a client secret. */
@@ -53,8 +53,7 @@ export interface HostedTarget extends WorkspaceTarget {
 
 function client(options: ClientOptions): Native.HostedClient {
   const { tokenProvider, ...settings } = options;
-  const provider = tokenProvider && (async (rejected: string | null) => String(await tokenProvider(rejected)));
-  return sync(() => new native.HostedClient(snake(settings), provider));
+  return sync(() => new native.HostedClient(snake(settings), tokenHooks(undefined, tokenProvider).provider));
 }
 
 function split<T extends object>(options: T & ClientOptions, targetKeys: readonly string[]): [Params, ClientOptions] {
@@ -152,8 +151,8 @@ function hosted(options: HostedTarget & ClientOptions): Native.Executor {
 export type ConnectOptions = WorkspaceTarget & { connectorId?: string } & ClientOptions;
 
 /** The typed connector `cls` running through the engine on the one connector of its type in the
- * workspace (or `connectorId`). The lookup runs on first use. */
+ * workspace (or `connectorId`), as `new cls(options)` without credentials. The lookup runs on
+ * first use. */
 export function connectAs<C extends Connector>(cls: ConnectorClass<C>, options: ConnectOptions = {}): C {
-  const handle: WithHandle = { [HANDLE]: hosted({ ...options, connector: cls.slug }) };
-  return new cls(handle as unknown as ConnectorOptions);
+  return new cls(options);
 }

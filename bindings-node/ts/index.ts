@@ -6,8 +6,8 @@
 // Hosted mode: `Workspace`, `HostedExecutor`, `connect("github", { workspaceName })`.
 export {
   Connector, Entity, ExecutionResult, Executor, LocalExecutor,
-  type CallOptions, type CheckResult, type ConnectorInfo, type ConnectorOptions, type ExecuteOptions,
-  type ExecutionConfig, type LocalOptions, type Params, type TokenRefreshCallback, type Tool, type ToolFormat,
+  type CallOptions, type CheckData, type CheckResult, type ConnectorInfo, type ConnectorOptions, type ExecuteOptions,
+  type ExecutionConfig, type LocalOptions, type Meta, type Params, type TokenRefreshCallback, type Tool, type ToolFormat,
 } from './executor';
 export {
   HostedExecutor, Workspace, connectAs,

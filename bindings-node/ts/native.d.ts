@@ -16,6 +16,12 @@ export declare class Executor {
    * (gets the `TokenUpdate` as JSON text, returns a promise).
    */
   static local(settings: any, onTokenRefresh?: ((update: string) => Promise<void>) | null): Executor
+  /**
+   * A typed connector's executor from `ConnectorSettings`: local with credentials, else
+   * through the engine (core decides), with the optional `on_token_refresh` and
+   * `token_provider` callbacks.
+   */
+  static open(settings: any, onTokenRefresh?: ((update: string) => Promise<void>) | null, tokenProvider?: ((rejected: string | null) => Promise<string>) | null): Executor
   /** A stored connector from a `Target` (`connector_id`, or workspace and type). */
   static hosted(client: HostedClient, target: any): Executor
   /** The local connector's slug; `null` in hosted mode. */
@@ -27,13 +33,13 @@ export declare class Executor {
   /** Resolves to the stored connector's `ConnectorInfo` (`null` in local mode). */
   connectorInfo(): Promise<any>
   /**
-   * Runs one `ExecuteRequest`; resolves to `{data, meta}`. With `cancel`, `cancel.cancel()`
-   * drops the call.
+   * Runs one `ExecuteRequest`; resolves to its `ResultView` (`{success, data, error, meta}`).
+   * With `cancel`, `cancel.cancel()` drops the call.
    */
   execute(request: any, cancel?: Cancel | undefined | null): Promise<any>
   /** An async iterator over every page of an `ExecuteRequest`. */
   paginate(request: any): PageIterator
-  /** Runs the health check; resolves to the check result. */
+  /** Runs the health check; resolves to its `ResultView` (`success` when healthy). */
   check(): Promise<any>
 }
 
@@ -48,7 +54,7 @@ export declare class HostedClient {
   get baseUrl(): string
 }
 
-/** Each page as `{data, meta}`, then `null`; a failure rejects once and ends the stream. */
+/** Each page as its `ResultView`, then `null`; a failure rejects once and ends the stream. */
 export declare class PageIterator {
   /**
    * The next page, or `null` after the last. `cancel.cancel()` drops the page's request and
@@ -94,6 +100,9 @@ export interface CodeInfo {
   code: string
   category: string
 }
+
+/** The slug a slug, display name or definition id names (core's lookup). */
+export declare function connectorSlug(key: string): string
 
 /** A text description of every entity, action and param of a connector. */
 export declare function describe(slug: string): string

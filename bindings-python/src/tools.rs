@@ -19,6 +19,12 @@ pub fn codegen_model() -> PyResult<String> {
     json::text(&sdk::codegen_model().map_err(to_py)?)
 }
 
+/// The slug a slug, display name or definition id names (core's lookup).
+#[pyfunction]
+pub fn connector_slug(key: &str) -> PyResult<String> {
+    sdk::connector_slug(key).map_err(to_py)
+}
+
 /// A text description of every entity, action and param of a connector.
 #[pyfunction]
 pub fn describe(slug: &str) -> PyResult<String> {

@@ -380,3 +380,12 @@ def test_a_misspelt_client_argument_is_named() -> None:
     with pytest.raises(switchboard.ConnectorValidationError, match="clientid") as info:
         Workspace(workspace_name="acme", clientid="a")  # type: ignore[call-arg]  # pyright: ignore[reportCallIssue]
     assert "client_id" in info.value.message  # core lists the arguments it knows
+
+
+def test_connect_finds_the_typed_class_by_slug_name_or_definition_id() -> None:
+    """Core resolves the key (no network: the lookup runs on first use)."""
+    client = {"base_url": "http://127.0.0.1:1", "client_id": "id", "client_secret": "secret"}
+    for key in ("github", "GitHub", "ef69ef6e-aa7f-4af1-a01d-ef775033524e"):
+        assert isinstance(switchboard.connect(key, workspace_name="acme", **client), GithubConnector), key
+    with pytest.raises(switchboard.ConfigurationError, match="unknown connector"):
+        switchboard.connect("jira-of-the-future", workspace_name="acme", **client)

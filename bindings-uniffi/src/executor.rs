@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use switchboard_core::sdk::{self, ConnectorSettings, ExecuteRequest, Hooks, LocalSettings, ResultView, Target};
 
-use crate::auth::{Provider, TokenProvider};
+use crate::auth::{Provider, Sink, TokenProvider, TokenRefreshListener};
 use crate::error::SwitchboardException;
 use crate::hosted::HostedClient;
 use crate::json;
@@ -27,23 +27,34 @@ impl Executor {
     }
 }
 
+/// Core's hooks with the app's `on_token_refresh`, if any.
+fn hooks(on_token_refresh: Option<Arc<dyn TokenRefreshListener>>) -> Hooks {
+    Hooks { token_sink: on_token_refresh.map(Sink::shared), ..Hooks::default() }
+}
+
 #[uniffi::export(async_runtime = "tokio")]
 impl Executor {
     /// A connector running in this process, from `LocalSettings` JSON
-    /// (`{"connector", "credentials", "config", "timeout"}`).
-    #[uniffi::constructor]
-    pub fn local(settings_json: String) -> Result<Arc<Self>> {
+    /// (`{"connector", "credentials", "config", "timeout"}`); `on_token_refresh` hears of each
+    /// OAuth refresh.
+    #[uniffi::constructor(default(on_token_refresh = None))]
+    pub fn local(settings_json: String, on_token_refresh: Option<Arc<dyn TokenRefreshListener>>) -> Result<Arc<Self>> {
         let settings: LocalSettings = json::arg("settings", &settings_json)?;
-        Ok(Self::new(sdk::Executor::local(settings, Hooks::default())?))
+        Ok(Self::new(sdk::Executor::local(settings, hooks(on_token_refresh))?))
     }
 
     /// A typed connector's executor from `ConnectorSettings` JSON: local with credentials,
     /// else through the engine (core decides), where `token_provider` may supply the token
-    /// instead of a client secret.
-    #[uniffi::constructor(default(token_provider = None))]
-    pub fn open(settings_json: String, token_provider: Option<Arc<dyn TokenProvider>>) -> Result<Arc<Self>> {
+    /// instead of a client secret; `on_token_refresh` as in [`Executor::local`].
+    #[uniffi::constructor(default(token_provider = None, on_token_refresh = None))]
+    pub fn open(
+        settings_json: String,
+        token_provider: Option<Arc<dyn TokenProvider>>,
+        on_token_refresh: Option<Arc<dyn TokenRefreshListener>>,
+    ) -> Result<Arc<Self>> {
         let settings: ConnectorSettings = json::arg("settings", &settings_json)?;
-        Ok(Self::new(sdk::Executor::open(settings, Hooks::default(), token_provider.map(Provider::shared))?))
+        let provider = token_provider.map(Provider::shared);
+        Ok(Self::new(sdk::Executor::open(settings, hooks(on_token_refresh), provider)?))
     }
 
     /// A connector stored in the engine, from `Target` JSON (`connector_id`, or a workspace

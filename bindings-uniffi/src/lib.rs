@@ -1,7 +1,9 @@
 //! Switchboard for Kotlin and Swift: a thin UniFFI mirror of `switchboard_core::sdk`, one
 //! module per core module: [`executor`] (the one executor over local and hosted mode),
 //! [`paginate`] (its pages), [`hosted`] (engine client and workspace), [`auth`] (the app's
-//! token provider) and [`error`] (one error enum, a case per `ErrorCategory`).
+//! token provider and `on_token_refresh` listener), [`tools`] (`describe` and the codegen model
+//! the typed Kotlin connectors are generated from) and [`error`] (one error enum, a case per
+//! `ErrorCategory`).
 //!
 //! Params, records, settings and results cross as JSON text of core's own structs
 //! (`LocalSettings`, `ConnectorSettings`, `ClientSettings`, `Target`, `ExecuteRequest`,
@@ -17,8 +19,9 @@ pub mod executor;
 pub mod hosted;
 mod json;
 pub mod paginate;
+pub mod tools;
 
-pub use auth::TokenProvider;
+pub use auth::{TokenProvider, TokenRefreshListener};
 pub use error::SwitchboardException;
 pub use executor::Executor;
 pub use hosted::{HostedClient, Workspace};

@@ -703,13 +703,15 @@ public static func hosted(client: HostedClient, targetJson: String)throws  -> Ex
     
     /**
      * A connector running in this process, from `LocalSettings` JSON
-     * (`{"connector", "credentials", "config", "timeout"}`).
+     * (`{"connector", "credentials", "config", "timeout"}`); `on_token_refresh` hears of each
+     * OAuth refresh.
      */
-public static func local(settingsJson: String)throws  -> Executor  {
+public static func local(settingsJson: String, onTokenRefresh: TokenRefreshListener? = nil)throws  -> Executor  {
     return try  FfiConverterTypeExecutor_lift(try rustCallWithError(FfiConverterTypeSwitchboardException_lift) {
         uniffiCallStatus in
     uniffi_switchboard_uniffi_fn_constructor_executor_local(
-        FfiConverterString.lower(settingsJson),uniffiCallStatus
+        FfiConverterString.lower(settingsJson),
+        FfiConverterOptionTypeTokenRefreshListener.lower(onTokenRefresh),uniffiCallStatus
     )
 })
 }
@@ -717,14 +719,15 @@ public static func local(settingsJson: String)throws  -> Executor  {
     /**
      * A typed connector's executor from `ConnectorSettings` JSON: local with credentials,
      * else through the engine (core decides), where `token_provider` may supply the token
-     * instead of a client secret.
+     * instead of a client secret; `on_token_refresh` as in [`Executor::local`].
      */
-public static func `open`(settingsJson: String, tokenProvider: TokenProvider? = nil)throws  -> Executor  {
+public static func `open`(settingsJson: String, tokenProvider: TokenProvider? = nil, onTokenRefresh: TokenRefreshListener? = nil)throws  -> Executor  {
     return try  FfiConverterTypeExecutor_lift(try rustCallWithError(FfiConverterTypeSwitchboardException_lift) {
         uniffiCallStatus in
     uniffi_switchboard_uniffi_fn_constructor_executor_open(
         FfiConverterString.lower(settingsJson),
-        FfiConverterOptionTypeTokenProvider.lower(tokenProvider),uniffiCallStatus
+        FfiConverterOptionTypeTokenProvider.lower(tokenProvider),
+        FfiConverterOptionTypeTokenRefreshListener.lower(onTokenRefresh),uniffiCallStatus
     )
 })
 }
@@ -1433,6 +1436,244 @@ public func FfiConverterTypeTokenProvider_lift(_ handle: UInt64) throws -> Token
 #endif
 public func FfiConverterTypeTokenProvider_lower(_ value: TokenProvider) -> UInt64 {
     return FfiConverterTypeTokenProvider.lower(value)
+}
+
+
+
+
+
+
+/**
+ * A local connector's `on_token_refresh` (implemented in Kotlin or Swift): told once per OAuth
+ * refresh, before the new access token is used, so the app can store the rotated tokens.
+ */
+public protocol TokenRefreshListener: AnyObject, Sendable {
+    
+    /**
+     * `update_json` is core's `TokenUpdate`: `{"access_token", "refresh_token", "expires_at",
+     * "extracted"}`. Throwing fails the call that refreshed.
+     */
+    func tokenRefreshed(updateJson: String) async throws 
+    
+}
+/**
+ * A local connector's `on_token_refresh` (implemented in Kotlin or Swift): told once per OAuth
+ * refresh, before the new access token is used, so the app can store the rotated tokens.
+ */
+open class TokenRefreshListenerImpl: TokenRefreshListener, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_switchboard_uniffi_fn_clone_tokenrefreshlistener(self.handle, $0) }
+    }
+    // No primary constructor declared for this class.
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_switchboard_uniffi_fn_free_tokenrefreshlistener(handle, $0) }
+    }
+
+    
+
+    
+    /**
+     * `update_json` is core's `TokenUpdate`: `{"access_token", "refresh_token", "expires_at",
+     * "extracted"}`. Throwing fails the call that refreshed.
+     */
+open func tokenRefreshed(updateJson: String)async throws   {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_switchboard_uniffi_fn_method_tokenrefreshlistener_token_refreshed(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(updateJson)
+                )
+            },
+            pollFunc: ffi_switchboard_uniffi_rust_future_poll_void,
+            completeFunc: ffi_switchboard_uniffi_rust_future_complete_void,
+            freeFunc: ffi_switchboard_uniffi_rust_future_free_void,
+            liftFunc: { $0 },
+            errorHandler: FfiConverterTypeSwitchboardException_lift
+        )
+}
+    
+
+    
+}
+
+
+
+// Put the implementation in a struct so we don't pollute the top-level namespace
+fileprivate struct UniffiCallbackInterfaceTokenRefreshListener {
+
+    // Create the VTable using a series of closures.
+    // Swift automatically converts these into C callback functions.
+    //
+    // Store the vtable directly.
+    static let vtable: UniffiVTableCallbackInterfaceTokenRefreshListener = UniffiVTableCallbackInterfaceTokenRefreshListener(
+        uniffiFree: { (uniffiHandle: UInt64) -> () in
+            do {
+                try FfiConverterTypeTokenRefreshListener.handleMap.remove(handle: uniffiHandle)
+            } catch {
+                print("Uniffi callback interface TokenRefreshListener: handle missing in uniffiFree")
+            }
+        },
+        uniffiClone: { (uniffiHandle: UInt64) -> UInt64 in
+            do {
+                return try FfiConverterTypeTokenRefreshListener.handleMap.clone(handle: uniffiHandle)
+            } catch {
+                fatalError("Uniffi callback interface TokenRefreshListener: handle missing in uniffiClone")
+            }
+        },
+        tokenRefreshed: { (
+            uniffiHandle: UInt64,
+            updateJson: RustBuffer,
+            uniffiFutureCallback: @escaping UniffiForeignFutureCompleteVoid,
+            uniffiCallbackData: UInt64,
+            uniffiOutDroppedCallback: UnsafeMutablePointer<UniffiForeignFutureDroppedCallbackStruct>
+        ) in
+            let makeCall = {
+                () async throws -> () in
+                guard let uniffiObj = try? FfiConverterTypeTokenRefreshListener.handleMap.get(handle: uniffiHandle) else {
+                    throw UniffiInternalError.unexpectedStaleHandle
+                }
+                return try await uniffiObj.tokenRefreshed(
+                     updateJson: try FfiConverterString.lift(updateJson)
+                )
+            }
+
+            let uniffiHandleSuccess = { (returnValue: ()) in
+                uniffiFutureCallback(
+                    uniffiCallbackData,
+                    UniffiForeignFutureResultVoid(
+                        callStatus: RustCallStatus()
+                    )
+                )
+            }
+            let uniffiHandleError = { (statusCode, errorBuf) in
+                uniffiFutureCallback(
+                    uniffiCallbackData,
+                    UniffiForeignFutureResultVoid(
+                        callStatus: RustCallStatus(code: statusCode, errorBuf: errorBuf)
+                    )
+                )
+            }
+            uniffiTraitInterfaceCallAsyncWithError(
+                makeCall: makeCall,
+                handleSuccess: uniffiHandleSuccess,
+                handleError: uniffiHandleError,
+                lowerError: FfiConverterTypeSwitchboardException_lower,
+                droppedCallback: uniffiOutDroppedCallback
+            )
+        }
+    )
+
+    // Rust stores this pointer for future callback invocations, so it must live
+    // for the process lifetime (not just for the init function call).
+    //
+    // `nonisolated(unsafe)` is needed under Swift 6 strict concurrency.
+    // This is safe because the pointee is initialized once during static init
+    // and never mutated by either side of the FFI.  Its fields are C function pointers.
+    nonisolated(unsafe) static let vtablePtr: UnsafePointer<UniffiVTableCallbackInterfaceTokenRefreshListener> = {
+        let ptr = UnsafeMutablePointer<UniffiVTableCallbackInterfaceTokenRefreshListener>.allocate(capacity: 1)
+        ptr.initialize(to: vtable)
+        return UnsafePointer(ptr)
+    }()
+}
+
+private func uniffiCallbackInitTokenRefreshListener() {
+    uniffi_switchboard_uniffi_fn_init_callback_vtable_tokenrefreshlistener(UniffiCallbackInterfaceTokenRefreshListener.vtablePtr)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeTokenRefreshListener: FfiConverter {
+    fileprivate static let handleMap = UniffiHandleMap<TokenRefreshListener>()
+
+    typealias FfiType = UInt64
+    typealias SwiftType = TokenRefreshListener
+
+    public static func lift(_ handle: UInt64) throws -> TokenRefreshListener {
+        if ((handle & 1) == 0) {
+            // Rust-generated handle, construct a new class that uses the handle to implement the
+            // interface
+            return TokenRefreshListenerImpl(unsafeFromHandle: handle)
+        } else {
+            // Swift-generated handle, get the object from the handle map
+            return try handleMap.remove(handle: handle)
+        }
+    }
+
+    public static func lower(_ value: TokenRefreshListener) -> UInt64 {
+         if let rustImpl = value as? TokenRefreshListenerImpl {
+             // Rust-implemented object.  Clone the handle and return it
+            return rustImpl.uniffiCloneHandle()
+         } else {
+            // Swift object, generate a new vtable handle and return that.
+            return handleMap.insert(obj: value)
+         }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> TokenRefreshListener {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: TokenRefreshListener, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTokenRefreshListener_lift(_ handle: UInt64) throws -> TokenRefreshListener {
+    return try FfiConverterTypeTokenRefreshListener.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTokenRefreshListener_lower(_ value: TokenRefreshListener) -> UInt64 {
+    return FfiConverterTypeTokenRefreshListener.lower(value)
 }
 
 
@@ -2152,6 +2393,30 @@ fileprivate struct FfiConverterOptionTypeTokenProvider: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterOptionTypeTokenRefreshListener: FfiConverterRustBuffer {
+    typealias SwiftType = TokenRefreshListener?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeTokenRefreshListener.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeTokenRefreshListener.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterSequenceTypeErrorCodeInfo: FfiConverterRustBuffer {
     typealias SwiftType = [ErrorCodeInfo]
 
@@ -2321,6 +2586,27 @@ public func errorCodes() -> [ErrorCodeInfo]  {
     )
 })
 }
+/**
+ * The codegen model of every connector (a JSON list of `sdk::ConnectorModel`), sorted by slug.
+ */
+public func codegenModel()throws  -> String  {
+    return try  FfiConverterString.lift(try rustCallWithError(FfiConverterTypeSwitchboardException_lift) {
+        uniffiCallStatus in
+    uniffi_switchboard_uniffi_fn_func_codegen_model(uniffiCallStatus
+    )
+})
+}
+/**
+ * A text description of every entity, action and param of the connector `slug`.
+ */
+public func describe(slug: String)throws  -> String  {
+    return try  FfiConverterString.lift(try rustCallWithError(FfiConverterTypeSwitchboardException_lift) {
+        uniffiCallStatus in
+    uniffi_switchboard_uniffi_fn_func_describe(
+        FfiConverterString.lower(slug),uniffiCallStatus
+    )
+})
+}
 
 private enum InitializationResult {
     case ok
@@ -2340,7 +2626,16 @@ private let initializationResult: InitializationResult = {
     if (uniffi_switchboard_uniffi_checksum_func_error_codes() != 54675) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_switchboard_uniffi_checksum_func_codegen_model() != 13347) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_switchboard_uniffi_checksum_func_describe() != 58549) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_switchboard_uniffi_checksum_method_tokenprovider_token() != 7246) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_switchboard_uniffi_checksum_method_tokenrefreshlistener_token_refreshed() != 35628) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_switchboard_uniffi_checksum_method_executor_check() != 7695) {
@@ -2394,10 +2689,10 @@ private let initializationResult: InitializationResult = {
     if (uniffi_switchboard_uniffi_checksum_constructor_executor_hosted() != 14572) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_switchboard_uniffi_checksum_constructor_executor_local() != 25170) {
+    if (uniffi_switchboard_uniffi_checksum_constructor_executor_local() != 51740) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_switchboard_uniffi_checksum_constructor_executor_open() != 26709) {
+    if (uniffi_switchboard_uniffi_checksum_constructor_executor_open() != 63274) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_switchboard_uniffi_checksum_constructor_hostedclient_new() != 7652) {
@@ -2411,6 +2706,7 @@ private let initializationResult: InitializationResult = {
     }
 
     uniffiCallbackInitTokenProvider()
+    uniffiCallbackInitTokenRefreshListener()
     return InitializationResult.ok
 }()
 

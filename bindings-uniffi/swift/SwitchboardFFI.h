@@ -249,6 +249,12 @@ typedef void (*UniffiCallbackInterfaceTokenProviderMethod0)(uint64_t, RustBuffer
     );
 
 #endif
+#ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_TOKEN_REFRESH_LISTENER_METHOD0
+#define UNIFFI_FFIDEF_CALLBACK_INTERFACE_TOKEN_REFRESH_LISTENER_METHOD0
+typedef void (*UniffiCallbackInterfaceTokenRefreshListenerMethod0)(uint64_t, RustBuffer, UniffiForeignFutureCompleteVoid _Nonnull, uint64_t, UniffiForeignFutureDroppedCallbackStruct* _Nonnull
+    );
+
+#endif
 #ifndef UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_TOKEN_PROVIDER
 #define UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_TOKEN_PROVIDER
 typedef struct UniffiVTableCallbackInterfaceTokenProvider {
@@ -256,6 +262,15 @@ typedef struct UniffiVTableCallbackInterfaceTokenProvider {
     UniffiCallbackInterfaceClone _Nonnull uniffiClone;
     UniffiCallbackInterfaceTokenProviderMethod0 _Nonnull token;
 } UniffiVTableCallbackInterfaceTokenProvider;
+
+#endif
+#ifndef UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_TOKEN_REFRESH_LISTENER
+#define UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_TOKEN_REFRESH_LISTENER
+typedef struct UniffiVTableCallbackInterfaceTokenRefreshListener {
+    UniffiCallbackInterfaceFree _Nonnull uniffiFree;
+    UniffiCallbackInterfaceClone _Nonnull uniffiClone;
+    UniffiCallbackInterfaceTokenRefreshListenerMethod0 _Nonnull tokenRefreshed;
+} UniffiVTableCallbackInterfaceTokenRefreshListener;
 
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_SWITCHBOARD_UNIFFI_FN_CLONE_TOKENPROVIDER
@@ -278,6 +293,26 @@ void uniffi_switchboard_uniffi_fn_init_callback_vtable_tokenprovider(const Uniff
 uint64_t uniffi_switchboard_uniffi_fn_method_tokenprovider_token(uint64_t ptr, RustBuffer rejected
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_SWITCHBOARD_UNIFFI_FN_CLONE_TOKENREFRESHLISTENER
+#define UNIFFI_FFIDEF_UNIFFI_SWITCHBOARD_UNIFFI_FN_CLONE_TOKENREFRESHLISTENER
+uint64_t uniffi_switchboard_uniffi_fn_clone_tokenrefreshlistener(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_SWITCHBOARD_UNIFFI_FN_FREE_TOKENREFRESHLISTENER
+#define UNIFFI_FFIDEF_UNIFFI_SWITCHBOARD_UNIFFI_FN_FREE_TOKENREFRESHLISTENER
+void uniffi_switchboard_uniffi_fn_free_tokenrefreshlistener(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_SWITCHBOARD_UNIFFI_FN_INIT_CALLBACK_VTABLE_TOKENREFRESHLISTENER
+#define UNIFFI_FFIDEF_UNIFFI_SWITCHBOARD_UNIFFI_FN_INIT_CALLBACK_VTABLE_TOKENREFRESHLISTENER
+void uniffi_switchboard_uniffi_fn_init_callback_vtable_tokenrefreshlistener(const UniffiVTableCallbackInterfaceTokenRefreshListener* _Nonnull vtable
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_SWITCHBOARD_UNIFFI_FN_METHOD_TOKENREFRESHLISTENER_TOKEN_REFRESHED
+#define UNIFFI_FFIDEF_UNIFFI_SWITCHBOARD_UNIFFI_FN_METHOD_TOKENREFRESHLISTENER_TOKEN_REFRESHED
+uint64_t uniffi_switchboard_uniffi_fn_method_tokenrefreshlistener_token_refreshed(uint64_t ptr, RustBuffer update_json
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_SWITCHBOARD_UNIFFI_FN_CLONE_EXECUTOR
 #define UNIFFI_FFIDEF_UNIFFI_SWITCHBOARD_UNIFFI_FN_CLONE_EXECUTOR
 uint64_t uniffi_switchboard_uniffi_fn_clone_executor(uint64_t handle, RustCallStatus *_Nonnull out_status
@@ -295,12 +330,12 @@ uint64_t uniffi_switchboard_uniffi_fn_constructor_executor_hosted(uint64_t clien
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_SWITCHBOARD_UNIFFI_FN_CONSTRUCTOR_EXECUTOR_LOCAL
 #define UNIFFI_FFIDEF_UNIFFI_SWITCHBOARD_UNIFFI_FN_CONSTRUCTOR_EXECUTOR_LOCAL
-uint64_t uniffi_switchboard_uniffi_fn_constructor_executor_local(RustBuffer settings_json, RustCallStatus *_Nonnull out_status
+uint64_t uniffi_switchboard_uniffi_fn_constructor_executor_local(RustBuffer settings_json, RustBuffer on_token_refresh, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_SWITCHBOARD_UNIFFI_FN_CONSTRUCTOR_EXECUTOR_OPEN
 #define UNIFFI_FFIDEF_UNIFFI_SWITCHBOARD_UNIFFI_FN_CONSTRUCTOR_EXECUTOR_OPEN
-uint64_t uniffi_switchboard_uniffi_fn_constructor_executor_open(RustBuffer settings_json, RustBuffer token_provider, RustCallStatus *_Nonnull out_status
+uint64_t uniffi_switchboard_uniffi_fn_constructor_executor_open(RustBuffer settings_json, RustBuffer token_provider, RustBuffer on_token_refresh, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_SWITCHBOARD_UNIFFI_FN_METHOD_EXECUTOR_CHECK
@@ -432,6 +467,17 @@ uint64_t uniffi_switchboard_uniffi_fn_method_pages_next(uint64_t ptr
 #define UNIFFI_FFIDEF_UNIFFI_SWITCHBOARD_UNIFFI_FN_FUNC_ERROR_CODES
 RustBuffer uniffi_switchboard_uniffi_fn_func_error_codes(RustCallStatus *_Nonnull out_status
     
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_SWITCHBOARD_UNIFFI_FN_FUNC_CODEGEN_MODEL
+#define UNIFFI_FFIDEF_UNIFFI_SWITCHBOARD_UNIFFI_FN_FUNC_CODEGEN_MODEL
+RustBuffer uniffi_switchboard_uniffi_fn_func_codegen_model(RustCallStatus *_Nonnull out_status
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_SWITCHBOARD_UNIFFI_FN_FUNC_DESCRIBE
+#define UNIFFI_FFIDEF_UNIFFI_SWITCHBOARD_UNIFFI_FN_FUNC_DESCRIBE
+RustBuffer uniffi_switchboard_uniffi_fn_func_describe(RustBuffer slug, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_FFI_SWITCHBOARD_UNIFFI_RUSTBUFFER_ALLOC
@@ -700,9 +746,27 @@ uint16_t uniffi_switchboard_uniffi_checksum_func_error_codes(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_SWITCHBOARD_UNIFFI_CHECKSUM_FUNC_CODEGEN_MODEL
+#define UNIFFI_FFIDEF_UNIFFI_SWITCHBOARD_UNIFFI_CHECKSUM_FUNC_CODEGEN_MODEL
+uint16_t uniffi_switchboard_uniffi_checksum_func_codegen_model(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_SWITCHBOARD_UNIFFI_CHECKSUM_FUNC_DESCRIBE
+#define UNIFFI_FFIDEF_UNIFFI_SWITCHBOARD_UNIFFI_CHECKSUM_FUNC_DESCRIBE
+uint16_t uniffi_switchboard_uniffi_checksum_func_describe(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_SWITCHBOARD_UNIFFI_CHECKSUM_METHOD_TOKENPROVIDER_TOKEN
 #define UNIFFI_FFIDEF_UNIFFI_SWITCHBOARD_UNIFFI_CHECKSUM_METHOD_TOKENPROVIDER_TOKEN
 uint16_t uniffi_switchboard_uniffi_checksum_method_tokenprovider_token(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_SWITCHBOARD_UNIFFI_CHECKSUM_METHOD_TOKENREFRESHLISTENER_TOKEN_REFRESHED
+#define UNIFFI_FFIDEF_UNIFFI_SWITCHBOARD_UNIFFI_CHECKSUM_METHOD_TOKENREFRESHLISTENER_TOKEN_REFRESHED
+uint16_t uniffi_switchboard_uniffi_checksum_method_tokenrefreshlistener_token_refreshed(void
     
 );
 #endif

@@ -4,15 +4,15 @@ import { Connector, Entity, type ExecuteOptions, type ExecutionResult } from '..
 /** `repositories` of GitHub: get, list, search. */
 export class GithubRepositories extends Entity {
   /** Get a repository. (github repositories.get) */
-  get(params: GithubRepositoriesGetParams, options?: ExecuteOptions): Promise<ExecutionResult> {
+  get(params: GithubRepositoriesGetParams, options?: ExecuteOptions): Promise<ExecutionResult<GithubRepository>> {
     return this.run("get", params, options);
   }
   /** List a user's repositories. (github repositories.list) */
-  list(params: GithubRepositoriesListParams, options?: ExecuteOptions): Promise<ExecutionResult> {
+  list(params: GithubRepositoriesListParams, options?: ExecuteOptions): Promise<ExecutionResult<GithubRepository[]>> {
     return this.run("list", params, options);
   }
   /** Search repositories. (github repositories.search) */
-  search(params: GithubRepositoriesSearchParams, options?: ExecuteOptions): Promise<ExecutionResult> {
+  search(params: GithubRepositoriesSearchParams, options?: ExecuteOptions): Promise<ExecutionResult<GithubRepository[]>> {
     return this.run("search", params, options);
   }
 }
@@ -54,7 +54,7 @@ export interface GithubRepositoriesSearchParams {
 /** `org_repositories` of GitHub: list. */
 export class GithubOrgRepositories extends Entity {
   /** List an organization's repositories. (github org_repositories.list) */
-  list(params: GithubOrgRepositoriesListParams, options?: ExecuteOptions): Promise<ExecutionResult> {
+  list(params: GithubOrgRepositoriesListParams, options?: ExecuteOptions): Promise<ExecutionResult<GithubRepository[]>> {
     return this.run("list", params, options);
   }
 }
@@ -74,7 +74,7 @@ export interface GithubOrgRepositoriesListParams {
 /** `viewer_repositories` of GitHub: list. */
 export class GithubViewerRepositories extends Entity {
   /** List the authenticated user's repositories. (github viewer_repositories.list) */
-  list(params: GithubViewerRepositoriesListParams = {}, options?: ExecuteOptions): Promise<ExecutionResult> {
+  list(params: GithubViewerRepositoriesListParams = {}, options?: ExecuteOptions): Promise<ExecutionResult<GithubRepository[]>> {
     return this.run("list", params, options);
   }
 }
@@ -92,11 +92,11 @@ export interface GithubViewerRepositoriesListParams {
 /** `branches` of GitHub: list, get. */
 export class GithubBranches extends Entity {
   /** List branches. (github branches.list) */
-  list(params: GithubBranchesListParams, options?: ExecuteOptions): Promise<ExecutionResult> {
+  list(params: GithubBranchesListParams, options?: ExecuteOptions): Promise<ExecutionResult<GithubBranche[]>> {
     return this.run("list", params, options);
   }
   /** Get a branch. (github branches.get) */
-  get(params: GithubBranchesGetParams, options?: ExecuteOptions): Promise<ExecutionResult> {
+  get(params: GithubBranchesGetParams, options?: ExecuteOptions): Promise<ExecutionResult<GithubBranche>> {
     return this.run("get", params, options);
   }
 }
@@ -130,11 +130,11 @@ export interface GithubBranchesGetParams {
 /** `commits` of GitHub: list, get. */
 export class GithubCommits extends Entity {
   /** List commits. (github commits.list) */
-  list(params: GithubCommitsListParams, options?: ExecuteOptions): Promise<ExecutionResult> {
+  list(params: GithubCommitsListParams, options?: ExecuteOptions): Promise<ExecutionResult<GithubCommit[]>> {
     return this.run("list", params, options);
   }
   /** Get a commit. (github commits.get) */
-  get(params: GithubCommitsGetParams, options?: ExecuteOptions): Promise<ExecutionResult> {
+  get(params: GithubCommitsGetParams, options?: ExecuteOptions): Promise<ExecutionResult<GithubCommit>> {
     return this.run("get", params, options);
   }
 }
@@ -170,11 +170,11 @@ export interface GithubCommitsGetParams {
 /** `tags` of GitHub: list, get. */
 export class GithubTags extends Entity {
   /** List tags. (github tags.list) */
-  list(params: GithubTagsListParams, options?: ExecuteOptions): Promise<ExecutionResult> {
+  list(params: GithubTagsListParams, options?: ExecuteOptions): Promise<ExecutionResult<GithubTag[]>> {
     return this.run("list", params, options);
   }
   /** Get a tag. (github tags.get) */
-  get(params: GithubTagsGetParams, options?: ExecuteOptions): Promise<ExecutionResult> {
+  get(params: GithubTagsGetParams, options?: ExecuteOptions): Promise<ExecutionResult<GithubTag>> {
     return this.run("get", params, options);
   }
 }
@@ -208,11 +208,11 @@ export interface GithubTagsGetParams {
 /** `releases` of GitHub: list, get. */
 export class GithubReleases extends Entity {
   /** List releases. (github releases.list) */
-  list(params: GithubReleasesListParams, options?: ExecuteOptions): Promise<ExecutionResult> {
+  list(params: GithubReleasesListParams, options?: ExecuteOptions): Promise<ExecutionResult<GithubRelease[]>> {
     return this.run("list", params, options);
   }
   /** Get a release. (github releases.get) */
-  get(params: GithubReleasesGetParams, options?: ExecuteOptions): Promise<ExecutionResult> {
+  get(params: GithubReleasesGetParams, options?: ExecuteOptions): Promise<ExecutionResult<GithubRelease>> {
     return this.run("get", params, options);
   }
 }
@@ -246,23 +246,23 @@ export interface GithubReleasesGetParams {
 /** `issues` of GitHub: list, get, search, create, update. */
 export class GithubIssues extends Entity {
   /** List issues. (github issues.list) */
-  list(params: GithubIssuesListParams, options?: ExecuteOptions): Promise<ExecutionResult> {
+  list(params: GithubIssuesListParams, options?: ExecuteOptions): Promise<ExecutionResult<GithubIssue[]>> {
     return this.run("list", params, options);
   }
   /** Get an issue. (github issues.get) */
-  get(params: GithubIssuesGetParams, options?: ExecuteOptions): Promise<ExecutionResult> {
+  get(params: GithubIssuesGetParams, options?: ExecuteOptions): Promise<ExecutionResult<GithubIssue>> {
     return this.run("get", params, options);
   }
   /** Search issues. (github issues.search) */
-  search(params: GithubIssuesSearchParams, options?: ExecuteOptions): Promise<ExecutionResult> {
+  search(params: GithubIssuesSearchParams, options?: ExecuteOptions): Promise<ExecutionResult<GithubIssue[]>> {
     return this.run("search", params, options);
   }
   /** Create an issue. (github issues.create) */
-  create(params: GithubIssuesCreateParams, options?: ExecuteOptions): Promise<ExecutionResult> {
+  create(params: GithubIssuesCreateParams, options?: ExecuteOptions): Promise<ExecutionResult<GithubIssueCreate>> {
     return this.run("create", params, options);
   }
   /** Update an issue. (github issues.update) */
-  update(params: GithubIssuesUpdateParams, options?: ExecuteOptions): Promise<ExecutionResult> {
+  update(params: GithubIssuesUpdateParams, options?: ExecuteOptions): Promise<ExecutionResult<GithubIssueCreate>> {
     return this.run("update", params, options);
   }
 }
@@ -352,15 +352,15 @@ export interface GithubIssuesUpdateParams {
 /** `comments` of GitHub: list, get, create. */
 export class GithubComments extends Entity {
   /** List issue comments. (github comments.list) */
-  list(params: GithubCommentsListParams, options?: ExecuteOptions): Promise<ExecutionResult> {
+  list(params: GithubCommentsListParams, options?: ExecuteOptions): Promise<ExecutionResult<GithubComment[]>> {
     return this.run("list", params, options);
   }
   /** Get an issue comment. (github comments.get) */
-  get(params: GithubCommentsGetParams, options?: ExecuteOptions): Promise<ExecutionResult> {
+  get(params: GithubCommentsGetParams, options?: ExecuteOptions): Promise<ExecutionResult<GithubComment>> {
     return this.run("get", params, options);
   }
   /** Comment on an issue or pull request. (github comments.create) */
-  create(params: GithubCommentsCreateParams, options?: ExecuteOptions): Promise<ExecutionResult> {
+  create(params: GithubCommentsCreateParams, options?: ExecuteOptions): Promise<ExecutionResult<GithubCommentCreate>> {
     return this.run("create", params, options);
   }
 }
@@ -404,19 +404,19 @@ export interface GithubCommentsCreateParams {
 /** `pull_requests` of GitHub: list, get, search, create. */
 export class GithubPullRequests extends Entity {
   /** List pull requests. (github pull_requests.list) */
-  list(params: GithubPullRequestsListParams, options?: ExecuteOptions): Promise<ExecutionResult> {
+  list(params: GithubPullRequestsListParams, options?: ExecuteOptions): Promise<ExecutionResult<GithubPullRequest[]>> {
     return this.run("list", params, options);
   }
   /** Get a pull request. (github pull_requests.get) */
-  get(params: GithubPullRequestsGetParams, options?: ExecuteOptions): Promise<ExecutionResult> {
+  get(params: GithubPullRequestsGetParams, options?: ExecuteOptions): Promise<ExecutionResult<GithubPullRequest>> {
     return this.run("get", params, options);
   }
   /** Search pull requests. (github pull_requests.search) */
-  search(params: GithubPullRequestsSearchParams, options?: ExecuteOptions): Promise<ExecutionResult> {
+  search(params: GithubPullRequestsSearchParams, options?: ExecuteOptions): Promise<ExecutionResult<GithubPullRequest[]>> {
     return this.run("search", params, options);
   }
   /** Open a pull request. (github pull_requests.create) */
-  create(params: GithubPullRequestsCreateParams, options?: ExecuteOptions): Promise<ExecutionResult> {
+  create(params: GithubPullRequestsCreateParams, options?: ExecuteOptions): Promise<ExecutionResult<GithubPullRequestCreate>> {
     return this.run("create", params, options);
   }
 }
@@ -484,7 +484,7 @@ export interface GithubPullRequestsCreateParams {
 /** `reviews` of GitHub: list. */
 export class GithubReviews extends Entity {
   /** List pull request reviews. (github reviews.list) */
-  list(params: GithubReviewsListParams, options?: ExecuteOptions): Promise<ExecutionResult> {
+  list(params: GithubReviewsListParams, options?: ExecuteOptions): Promise<ExecutionResult<GithubReview[]>> {
     return this.run("list", params, options);
   }
 }
@@ -508,11 +508,11 @@ export interface GithubReviewsListParams {
 /** `pr_comments` of GitHub: list, get. */
 export class GithubPrComments extends Entity {
   /** List pull request comments. (github pr_comments.list) */
-  list(params: GithubPrCommentsListParams, options?: ExecuteOptions): Promise<ExecutionResult> {
+  list(params: GithubPrCommentsListParams, options?: ExecuteOptions): Promise<ExecutionResult<GithubComment[]>> {
     return this.run("list", params, options);
   }
   /** Get a pull request comment. (github pr_comments.get) */
-  get(params: GithubPrCommentsGetParams, options?: ExecuteOptions): Promise<ExecutionResult> {
+  get(params: GithubPrCommentsGetParams, options?: ExecuteOptions): Promise<ExecutionResult<GithubComment>> {
     return this.run("get", params, options);
   }
 }
@@ -544,11 +544,11 @@ export interface GithubPrCommentsGetParams {
 /** `labels` of GitHub: list, get. */
 export class GithubLabels extends Entity {
   /** List labels. (github labels.list) */
-  list(params: GithubLabelsListParams, options?: ExecuteOptions): Promise<ExecutionResult> {
+  list(params: GithubLabelsListParams, options?: ExecuteOptions): Promise<ExecutionResult<GithubLabel[]>> {
     return this.run("list", params, options);
   }
   /** Get a label. (github labels.get) */
-  get(params: GithubLabelsGetParams, options?: ExecuteOptions): Promise<ExecutionResult> {
+  get(params: GithubLabelsGetParams, options?: ExecuteOptions): Promise<ExecutionResult<GithubLabel>> {
     return this.run("get", params, options);
   }
 }
@@ -582,11 +582,11 @@ export interface GithubLabelsGetParams {
 /** `milestones` of GitHub: list, get. */
 export class GithubMilestones extends Entity {
   /** List milestones. (github milestones.list) */
-  list(params: GithubMilestonesListParams, options?: ExecuteOptions): Promise<ExecutionResult> {
+  list(params: GithubMilestonesListParams, options?: ExecuteOptions): Promise<ExecutionResult<GithubMilestone[]>> {
     return this.run("list", params, options);
   }
   /** Get a milestone. (github milestones.get) */
-  get(params: GithubMilestonesGetParams, options?: ExecuteOptions): Promise<ExecutionResult> {
+  get(params: GithubMilestonesGetParams, options?: ExecuteOptions): Promise<ExecutionResult<GithubMilestone>> {
     return this.run("get", params, options);
   }
 }
@@ -622,11 +622,11 @@ export interface GithubMilestonesGetParams {
 /** `organizations` of GitHub: get, list. */
 export class GithubOrganizations extends Entity {
   /** Get an organization. (github organizations.get) */
-  get(params: GithubOrganizationsGetParams, options?: ExecuteOptions): Promise<ExecutionResult> {
+  get(params: GithubOrganizationsGetParams, options?: ExecuteOptions): Promise<ExecutionResult<GithubOrganization>> {
     return this.run("get", params, options);
   }
   /** List a user's organizations. (github organizations.list) */
-  list(params: GithubOrganizationsListParams, options?: ExecuteOptions): Promise<ExecutionResult> {
+  list(params: GithubOrganizationsListParams, options?: ExecuteOptions): Promise<ExecutionResult<GithubOrganization[]>> {
     return this.run("list", params, options);
   }
 }
@@ -654,15 +654,15 @@ export interface GithubOrganizationsListParams {
 /** `users` of GitHub: get, list, search. */
 export class GithubUsers extends Entity {
   /** Get a user. (github users.get) */
-  get(params: GithubUsersGetParams, options?: ExecuteOptions): Promise<ExecutionResult> {
+  get(params: GithubUsersGetParams, options?: ExecuteOptions): Promise<ExecutionResult<GithubUser>> {
     return this.run("get", params, options);
   }
   /** List organization members. (github users.list) */
-  list(params: GithubUsersListParams, options?: ExecuteOptions): Promise<ExecutionResult> {
+  list(params: GithubUsersListParams, options?: ExecuteOptions): Promise<ExecutionResult<GithubUser[]>> {
     return this.run("list", params, options);
   }
   /** Search users. (github users.search) */
-  search(params: GithubUsersSearchParams, options?: ExecuteOptions): Promise<ExecutionResult> {
+  search(params: GithubUsersSearchParams, options?: ExecuteOptions): Promise<ExecutionResult<GithubUser[]>> {
     return this.run("search", params, options);
   }
 }
@@ -702,7 +702,7 @@ export interface GithubUsersSearchParams {
 /** `viewer` of GitHub: get. */
 export class GithubViewer extends Entity {
   /** Get the authenticated user. (github viewer.get) */
-  get(params: GithubViewerGetParams = {}, options?: ExecuteOptions): Promise<ExecutionResult> {
+  get(params: GithubViewerGetParams = {}, options?: ExecuteOptions): Promise<ExecutionResult<GithubUser>> {
     return this.run("get", params, options);
   }
 }
@@ -716,11 +716,11 @@ export interface GithubViewerGetParams {
 /** `teams` of GitHub: list, get. */
 export class GithubTeams extends Entity {
   /** List teams. (github teams.list) */
-  list(params: GithubTeamsListParams, options?: ExecuteOptions): Promise<ExecutionResult> {
+  list(params: GithubTeamsListParams, options?: ExecuteOptions): Promise<ExecutionResult<GithubTeam[]>> {
     return this.run("list", params, options);
   }
   /** Get a team. (github teams.get) */
-  get(params: GithubTeamsGetParams, options?: ExecuteOptions): Promise<ExecutionResult> {
+  get(params: GithubTeamsGetParams, options?: ExecuteOptions): Promise<ExecutionResult<GithubTeam>> {
     return this.run("get", params, options);
   }
 }
@@ -750,7 +750,7 @@ export interface GithubTeamsGetParams {
 /** `stargazers` of GitHub: list. */
 export class GithubStargazers extends Entity {
   /** List stargazers. (github stargazers.list) */
-  list(params: GithubStargazersListParams, options?: ExecuteOptions): Promise<ExecutionResult> {
+  list(params: GithubStargazersListParams, options?: ExecuteOptions): Promise<ExecutionResult<GithubStargazer[]>> {
     return this.run("list", params, options);
   }
 }
@@ -772,11 +772,11 @@ export interface GithubStargazersListParams {
 /** `projects` of GitHub: list, get. */
 export class GithubProjects extends Entity {
   /** List projects. (github projects.list) */
-  list(params: GithubProjectsListParams, options?: ExecuteOptions): Promise<ExecutionResult> {
+  list(params: GithubProjectsListParams, options?: ExecuteOptions): Promise<ExecutionResult<GithubProject[]>> {
     return this.run("list", params, options);
   }
   /** Get a project. (github projects.get) */
-  get(params: GithubProjectsGetParams, options?: ExecuteOptions): Promise<ExecutionResult> {
+  get(params: GithubProjectsGetParams, options?: ExecuteOptions): Promise<ExecutionResult<GithubProject>> {
     return this.run("get", params, options);
   }
 }
@@ -806,7 +806,7 @@ export interface GithubProjectsGetParams {
 /** `project_items` of GitHub: list. */
 export class GithubProjectItems extends Entity {
   /** List project items. (github project_items.list) */
-  list(params: GithubProjectItemsListParams, options?: ExecuteOptions): Promise<ExecutionResult> {
+  list(params: GithubProjectItemsListParams, options?: ExecuteOptions): Promise<ExecutionResult<GithubProjectItem[]>> {
     return this.run("list", params, options);
   }
 }
@@ -828,15 +828,15 @@ export interface GithubProjectItemsListParams {
 /** `discussions` of GitHub: list, get, search. */
 export class GithubDiscussions extends Entity {
   /** List discussions. (github discussions.list) */
-  list(params: GithubDiscussionsListParams, options?: ExecuteOptions): Promise<ExecutionResult> {
+  list(params: GithubDiscussionsListParams, options?: ExecuteOptions): Promise<ExecutionResult<GithubDiscussion[]>> {
     return this.run("list", params, options);
   }
   /** Get a discussion. (github discussions.get) */
-  get(params: GithubDiscussionsGetParams, options?: ExecuteOptions): Promise<ExecutionResult> {
+  get(params: GithubDiscussionsGetParams, options?: ExecuteOptions): Promise<ExecutionResult<GithubDiscussion>> {
     return this.run("get", params, options);
   }
   /** Search discussions. (github discussions.search) */
-  search(params: GithubDiscussionsSearchParams, options?: ExecuteOptions): Promise<ExecutionResult> {
+  search(params: GithubDiscussionsSearchParams, options?: ExecuteOptions): Promise<ExecutionResult<GithubDiscussion[]>> {
     return this.run("search", params, options);
   }
 }
@@ -886,7 +886,7 @@ export interface GithubDiscussionsSearchParams {
 /** `file_content` of GitHub: get. */
 export class GithubFileContent extends Entity {
   /** Get a file's content. (github file_content.get) */
-  get(params: GithubFileContentGetParams, options?: ExecuteOptions): Promise<ExecutionResult> {
+  get(params: GithubFileContentGetParams, options?: ExecuteOptions): Promise<ExecutionResult<GithubFileContentRecord>> {
     return this.run("get", params, options);
   }
 }
@@ -908,7 +908,7 @@ export interface GithubFileContentGetParams {
 /** `directory_content` of GitHub: list. */
 export class GithubDirectoryContent extends Entity {
   /** List a directory. (github directory_content.list) */
-  list(params: GithubDirectoryContentListParams, options?: ExecuteOptions): Promise<ExecutionResult> {
+  list(params: GithubDirectoryContentListParams, options?: ExecuteOptions): Promise<ExecutionResult<GithubDirectoryContentRecord[]>> {
     return this.run("list", params, options);
   }
 }
@@ -930,7 +930,8 @@ export interface GithubDirectoryContentListParams {
 /**
  * GitHub connector (`github`, definition `ef69ef6e-aa7f-4af1-a01d-ef775033524e`).
  *
- * Local mode: `new GithubConnector({ credentials, config })`; hosted mode: `connect("github", { workspaceName })`.
+ * Local mode: `new GithubConnector({ credentials, config })`; hosted mode, without credentials:
+ * `new GithubConnector({ externalUserId, airbyteClientId, airbyteClientSecret })` or `connect("github", { workspaceName })`.
  *
  * Credentials, one of (* required):
  * - Personal Access Token: personal_access_token*
@@ -938,6 +939,8 @@ export interface GithubDirectoryContentListParams {
  */
 export class GithubConnector extends Connector {
   static override readonly slug = "github";
+  static override readonly connectorName = "GitHub";
+  static override readonly connectorVersion = "1.0.0";
 
   /** The `repositories` entity. */
   get repositories(): GithubRepositories {
@@ -1058,4 +1061,711 @@ export class GithubConnector extends Connector {
   get directoryContent(): GithubDirectoryContent {
     return new GithubDirectoryContent(this, "directory_content");
   }
+}
+
+/** A record of GitHub, as the API returns it. */
+export interface GithubRepositoryPrimaryLanguage {
+  name?: string | null;
+}
+
+/** A record of GitHub, as the API returns it. */
+export interface GithubRepositoryLicenseInfo {
+  spdxId?: string | null;
+  name?: string | null;
+}
+
+/** A record of GitHub, as the API returns it. */
+export interface GithubRepositoryOwner {
+  /** Account name. */
+  login?: string | null;
+}
+
+/** A record of GitHub, as the API returns it. */
+export interface GithubRepositoryRepositoryTopics {
+  nodes?: Array<Record<string, unknown>> | null;
+}
+
+/** A record of GitHub, as the API returns it. */
+export interface GithubRepository {
+  /** Global node id. */
+  id?: string | null;
+  /** Numeric id (the REST API's `id`). */
+  databaseId?: number | null;
+  name?: string | null;
+  /** `owner/name`. */
+  nameWithOwner?: string | null;
+  description?: string | null;
+  /** Web page of the object. */
+  url?: string | null;
+  homepageUrl?: string | null;
+  visibility?: "INTERNAL" | "PRIVATE" | "PUBLIC" | null;
+  isPrivate?: boolean | null;
+  isFork?: boolean | null;
+  isArchived?: boolean | null;
+  isTemplate?: boolean | null;
+  /** Stars. */
+  stargazerCount?: number | null;
+  forkCount?: number | null;
+  /** When it was created (ISO-8601). */
+  createdAt?: string | null;
+  /** When it was last changed (ISO-8601). */
+  updatedAt?: string | null;
+  /** Time of the last push. */
+  pushedAt?: string | null;
+  primaryLanguage?: GithubRepositoryPrimaryLanguage | null;
+  licenseInfo?: GithubRepositoryLicenseInfo | null;
+  owner?: GithubRepositoryOwner | null;
+  defaultBranchRef?: GithubRepositoryPrimaryLanguage | null;
+  repositoryTopics?: GithubRepositoryRepositoryTopics | null;
+}
+
+/** A record of GitHub, as the API returns it. */
+export interface GithubBrancheTargetAuthor {
+  name?: string | null;
+  email?: string | null;
+}
+
+/** A record of GitHub, as the API returns it. */
+export interface GithubBrancheTarget {
+  /** Git object id (SHA). */
+  oid?: string | null;
+  messageHeadline?: string | null;
+  committedDate?: string | null;
+  /** Who wrote it. */
+  author?: GithubBrancheTargetAuthor | null;
+}
+
+/** A record of GitHub, as the API returns it. */
+export interface GithubBrancheAssociatedPullRequests {
+  /** How many there are in all. */
+  totalCount?: number | null;
+}
+
+/** A record of GitHub, as the API returns it. */
+export interface GithubBranche {
+  name?: string | null;
+  prefix?: string | null;
+  target?: GithubBrancheTarget | null;
+  associatedPullRequests?: GithubBrancheAssociatedPullRequests | null;
+}
+
+/** A record of GitHub, as the API returns it. */
+export interface GithubCommitAuthor {
+  name?: string | null;
+  email?: string | null;
+  user?: GithubRepositoryOwner | null;
+}
+
+/** A record of GitHub, as the API returns it. */
+export interface GithubCommit {
+  /** Git object id (SHA). */
+  oid?: string | null;
+  /** Short form of the object id. */
+  abbreviatedOid?: string | null;
+  messageHeadline?: string | null;
+  message?: string | null;
+  committedDate?: string | null;
+  /** Web page of the object. */
+  url?: string | null;
+  additions?: number | null;
+  deletions?: number | null;
+  changedFiles?: number | null;
+  /** Who wrote it. */
+  author?: GithubCommitAuthor | null;
+  parents?: GithubRepositoryRepositoryTopics | null;
+}
+
+/** A record of GitHub, as the API returns it. */
+export interface GithubTagTargetTagger {
+  name?: string | null;
+  email?: string | null;
+  date?: string | null;
+}
+
+/** A record of GitHub, as the API returns it. */
+export interface GithubTagTargetTarget {
+  /** Git object id (SHA). */
+  oid?: string | null;
+}
+
+/** A record of GitHub, as the API returns it. */
+export interface GithubTagTarget {
+  /** The GraphQL type of the object. */
+  __typename?: string | null;
+  /** Git object id (SHA). */
+  oid?: string | null;
+  name?: string | null;
+  message?: string | null;
+  tagger?: GithubTagTargetTagger | null;
+  target?: GithubTagTargetTarget | null;
+  messageHeadline?: string | null;
+  committedDate?: string | null;
+}
+
+/** A record of GitHub, as the API returns it. */
+export interface GithubTag {
+  name?: string | null;
+  prefix?: string | null;
+  target?: GithubTagTarget | null;
+}
+
+/** A record of GitHub, as the API returns it. */
+export interface GithubRelease {
+  /** Global node id. */
+  id?: string | null;
+  /** Numeric id (the REST API's `id`). */
+  databaseId?: number | null;
+  name?: string | null;
+  tagName?: string | null;
+  description?: string | null;
+  /** Web page of the object. */
+  url?: string | null;
+  isDraft?: boolean | null;
+  isPrerelease?: boolean | null;
+  isLatest?: boolean | null;
+  /** When it was created (ISO-8601). */
+  createdAt?: string | null;
+  publishedAt?: string | null;
+  /** Who wrote it. */
+  author?: GithubRepositoryOwner | null;
+  tagCommit?: GithubTagTargetTarget | null;
+  releaseAssets?: GithubRepositoryRepositoryTopics | null;
+}
+
+/** A record of GitHub, as the API returns it. */
+export interface GithubIssueMilestone {
+  /** Number within the repository. */
+  number?: number | null;
+  title?: string | null;
+}
+
+/** A record of GitHub, as the API returns it. */
+export interface GithubIssue {
+  /** Global node id. */
+  id?: string | null;
+  /** Numeric id (the REST API's `id`). */
+  databaseId?: number | null;
+  /** Number within the repository. */
+  number?: number | null;
+  title?: string | null;
+  /** Markdown text. */
+  body?: string | null;
+  /** State of the object. */
+  state?: "CLOSED" | "OPEN" | null;
+  /** Why it is in its state (e.g. completed, not planned). */
+  stateReason?: string | null;
+  /** Web page of the object. */
+  url?: string | null;
+  locked?: boolean | null;
+  /** When it was created (ISO-8601). */
+  createdAt?: string | null;
+  /** When it was last changed (ISO-8601). */
+  updatedAt?: string | null;
+  /** When it was closed, if it is. */
+  closedAt?: string | null;
+  /** Who wrote it. */
+  author?: GithubRepositoryOwner | null;
+  assignees?: GithubRepositoryRepositoryTopics | null;
+  labels?: GithubRepositoryRepositoryTopics | null;
+  milestone?: GithubIssueMilestone | null;
+  comments?: GithubBrancheAssociatedPullRequests | null;
+}
+
+/** A record of GitHub, as the API returns it. */
+export interface GithubIssueLabels {
+  id?: number | null;
+  node_id?: string | null;
+  url?: string | null;
+  name?: string | null;
+  /** Hex color without `#`. */
+  color?: string | null;
+  default?: boolean | null;
+  description?: string | null;
+}
+
+/** A record of GitHub, as the API returns it. */
+export interface GithubIssueAssignees {
+  login?: string | null;
+  id?: number | null;
+  node_id?: string | null;
+  avatar_url?: string | null;
+  /** API URL of the user. */
+  url?: string | null;
+  /** Web page of the user. */
+  html_url?: string | null;
+  /** User, Organization or Bot. */
+  type?: string | null;
+  site_admin?: boolean | null;
+}
+
+/** A record of GitHub, as the API returns it. */
+export interface GithubIssuePullRequest {
+  url?: string | null;
+  html_url?: string | null;
+  diff_url?: string | null;
+  patch_url?: string | null;
+  merged_at?: string | null;
+}
+
+/** A record of GitHub, as the API returns it. */
+export interface GithubIssueCreate {
+  id?: number | null;
+  node_id?: string | null;
+  /** API URL of the issue. */
+  url?: string | null;
+  repository_url?: string | null;
+  comments_url?: string | null;
+  /** Web page of the issue. */
+  html_url?: string | null;
+  number?: number | null;
+  state?: "open" | "closed" | null;
+  /** completed, not_planned, duplicate or reopened. */
+  state_reason?: string | null;
+  title?: string | null;
+  body?: string | null;
+  user?: unknown | null;
+  labels?: GithubIssueLabels[] | null;
+  assignee?: unknown | null;
+  assignees?: GithubIssueAssignees[] | null;
+  milestone?: unknown | null;
+  locked?: boolean | null;
+  active_lock_reason?: string | null;
+  /** Number of comments. */
+  comments?: number | null;
+  /** Present when the issue is a pull request. */
+  pull_request?: GithubIssuePullRequest | null;
+  created_at?: string | null;
+  updated_at?: string | null;
+  closed_at?: string | null;
+  closed_by?: unknown | null;
+  /** OWNER, MEMBER, CONTRIBUTOR, NONE, ... */
+  author_association?: string | null;
+}
+
+/** A record of GitHub, as the API returns it. */
+export interface GithubComment {
+  /** Global node id. */
+  id?: string | null;
+  /** Numeric id (the REST API's `id`). */
+  databaseId?: number | null;
+  /** Markdown text. */
+  body?: string | null;
+  /** Web page of the object. */
+  url?: string | null;
+  /** When it was created (ISO-8601). */
+  createdAt?: string | null;
+  /** When it was last changed (ISO-8601). */
+  updatedAt?: string | null;
+  /** Whether the comment is hidden. */
+  isMinimized?: boolean | null;
+  minimizedReason?: string | null;
+  /** How the author is related to the repository. */
+  authorAssociation?: "COLLABORATOR" | "CONTRIBUTOR" | "FIRST_TIMER" | "FIRST_TIME_CONTRIBUTOR" | "MANNEQUIN" | "MEMBER" | "NONE" | "OWNER" | null;
+  /** Who wrote it. */
+  author?: GithubRepositoryOwner | null;
+}
+
+/** A record of GitHub, as the API returns it. */
+export interface GithubCommentCreate {
+  id?: number | null;
+  node_id?: string | null;
+  url?: string | null;
+  html_url?: string | null;
+  issue_url?: string | null;
+  body?: string | null;
+  user?: unknown | null;
+  created_at?: string | null;
+  updated_at?: string | null;
+  author_association?: string | null;
+}
+
+/** A record of GitHub, as the API returns it. */
+export interface GithubPullRequest {
+  /** Global node id. */
+  id?: string | null;
+  /** Numeric id (the REST API's `id`). */
+  databaseId?: number | null;
+  /** Number within the repository. */
+  number?: number | null;
+  title?: string | null;
+  /** Markdown text. */
+  body?: string | null;
+  /** State of the object. */
+  state?: "CLOSED" | "MERGED" | "OPEN" | null;
+  isDraft?: boolean | null;
+  /** Web page of the object. */
+  url?: string | null;
+  baseRefName?: string | null;
+  headRefName?: string | null;
+  merged?: boolean | null;
+  mergedAt?: string | null;
+  mergedBy?: GithubRepositoryOwner | null;
+  /** When it was closed, if it is. */
+  closedAt?: string | null;
+  /** When it was created (ISO-8601). */
+  createdAt?: string | null;
+  /** When it was last changed (ISO-8601). */
+  updatedAt?: string | null;
+  additions?: number | null;
+  deletions?: number | null;
+  changedFiles?: number | null;
+  /** Whether the reviews approve the change. */
+  reviewDecision?: string | null;
+  /** Who wrote it. */
+  author?: GithubRepositoryOwner | null;
+  assignees?: GithubRepositoryRepositoryTopics | null;
+  labels?: GithubRepositoryRepositoryTopics | null;
+  commits?: GithubBrancheAssociatedPullRequests | null;
+  comments?: GithubBrancheAssociatedPullRequests | null;
+  reviews?: GithubBrancheAssociatedPullRequests | null;
+}
+
+/** A record of GitHub, as the API returns it. */
+export interface GithubPullRequestHeadRepo {
+  id?: number | null;
+  name?: string | null;
+  full_name?: string | null;
+}
+
+/** A record of GitHub, as the API returns it. */
+export interface GithubPullRequestHead {
+  /** `owner:branch`. */
+  label?: string | null;
+  /** Branch name. */
+  ref?: string | null;
+  sha?: string | null;
+  user?: unknown | null;
+  repo?: GithubPullRequestHeadRepo | null;
+}
+
+/** A record of GitHub, as the API returns it. */
+export interface GithubPullRequestCreate {
+  id?: number | null;
+  node_id?: string | null;
+  url?: string | null;
+  html_url?: string | null;
+  diff_url?: string | null;
+  number?: number | null;
+  state?: "open" | "closed" | null;
+  title?: string | null;
+  body?: string | null;
+  user?: unknown | null;
+  labels?: GithubIssueLabels[] | null;
+  assignee?: unknown | null;
+  assignees?: GithubIssueAssignees[] | null;
+  milestone?: unknown | null;
+  locked?: boolean | null;
+  draft?: boolean | null;
+  merged?: boolean | null;
+  /** Null while GitHub is still computing it. */
+  mergeable?: boolean | null;
+  merged_at?: string | null;
+  /** One end of a pull request (head or base). */
+  head?: GithubPullRequestHead | null;
+  /** One end of a pull request (head or base). */
+  base?: GithubPullRequestHead | null;
+  maintainer_can_modify?: boolean | null;
+  commits?: number | null;
+  additions?: number | null;
+  deletions?: number | null;
+  changed_files?: number | null;
+  comments?: number | null;
+  review_comments?: number | null;
+  created_at?: string | null;
+  updated_at?: string | null;
+  closed_at?: string | null;
+  author_association?: string | null;
+}
+
+/** A record of GitHub, as the API returns it. */
+export interface GithubReview {
+  /** Global node id. */
+  id?: string | null;
+  /** Numeric id (the REST API's `id`). */
+  databaseId?: number | null;
+  /** State of the object. */
+  state?: "APPROVED" | "CHANGES_REQUESTED" | "COMMENTED" | "DISMISSED" | "PENDING" | null;
+  /** Markdown text. */
+  body?: string | null;
+  /** Web page of the object. */
+  url?: string | null;
+  submittedAt?: string | null;
+  /** Who wrote it. */
+  author?: GithubRepositoryOwner | null;
+  comments?: GithubBrancheAssociatedPullRequests | null;
+}
+
+/** A record of GitHub, as the API returns it. */
+export interface GithubLabel {
+  /** Global node id. */
+  id?: string | null;
+  name?: string | null;
+  /** Hex color without `#`. */
+  color?: string | null;
+  description?: string | null;
+  isDefault?: boolean | null;
+  /** Web page of the object. */
+  url?: string | null;
+  /** When it was created (ISO-8601). */
+  createdAt?: string | null;
+  issues?: GithubBrancheAssociatedPullRequests | null;
+  pullRequests?: GithubBrancheAssociatedPullRequests | null;
+}
+
+/** A record of GitHub, as the API returns it. */
+export interface GithubMilestone {
+  /** Global node id. */
+  id?: string | null;
+  /** Number within the repository. */
+  number?: number | null;
+  title?: string | null;
+  description?: string | null;
+  /** State of the object. */
+  state?: "CLOSED" | "OPEN" | null;
+  /** Web page of the object. */
+  url?: string | null;
+  dueOn?: string | null;
+  /** When it was closed, if it is. */
+  closedAt?: string | null;
+  /** When it was created (ISO-8601). */
+  createdAt?: string | null;
+  /** When it was last changed (ISO-8601). */
+  updatedAt?: string | null;
+  /** Share of closed issues and pull requests. */
+  progressPercentage?: number | null;
+  issues?: GithubBrancheAssociatedPullRequests | null;
+  pullRequests?: GithubBrancheAssociatedPullRequests | null;
+}
+
+/** A record of GitHub, as the API returns it. */
+export interface GithubOrganization {
+  /** Global node id. */
+  id?: string | null;
+  /** Numeric id (the REST API's `id`). */
+  databaseId?: number | null;
+  /** Account name. */
+  login?: string | null;
+  name?: string | null;
+  description?: string | null;
+  email?: string | null;
+  /** Web page of the object. */
+  url?: string | null;
+  websiteUrl?: string | null;
+  location?: string | null;
+  avatarUrl?: string | null;
+  isVerified?: boolean | null;
+  /** When it was created (ISO-8601). */
+  createdAt?: string | null;
+  /** When it was last changed (ISO-8601). */
+  updatedAt?: string | null;
+  repositories?: GithubBrancheAssociatedPullRequests | null;
+  membersWithRole?: GithubBrancheAssociatedPullRequests | null;
+  teams?: GithubBrancheAssociatedPullRequests | null;
+}
+
+/** A record of GitHub, as the API returns it. */
+export interface GithubUser {
+  /** Global node id. */
+  id?: string | null;
+  /** Numeric id (the REST API's `id`). */
+  databaseId?: number | null;
+  /** Account name. */
+  login?: string | null;
+  name?: string | null;
+  email?: string | null;
+  bio?: string | null;
+  company?: string | null;
+  location?: string | null;
+  /** Web page of the object. */
+  url?: string | null;
+  avatarUrl?: string | null;
+  websiteUrl?: string | null;
+  twitterUsername?: string | null;
+  /** When it was created (ISO-8601). */
+  createdAt?: string | null;
+  /** When it was last changed (ISO-8601). */
+  updatedAt?: string | null;
+  followers?: GithubBrancheAssociatedPullRequests | null;
+  following?: GithubBrancheAssociatedPullRequests | null;
+  repositories?: GithubBrancheAssociatedPullRequests | null;
+}
+
+/** A record of GitHub, as the API returns it. */
+export interface GithubTeamParentTeam {
+  slug?: string | null;
+  name?: string | null;
+}
+
+/** A record of GitHub, as the API returns it. */
+export interface GithubTeam {
+  /** Global node id. */
+  id?: string | null;
+  /** Numeric id (the REST API's `id`). */
+  databaseId?: number | null;
+  slug?: string | null;
+  name?: string | null;
+  description?: string | null;
+  /** SECRET or VISIBLE. */
+  privacy?: "SECRET" | "VISIBLE" | null;
+  /** Web page of the object. */
+  url?: string | null;
+  /** When it was created (ISO-8601). */
+  createdAt?: string | null;
+  /** When it was last changed (ISO-8601). */
+  updatedAt?: string | null;
+  parentTeam?: GithubTeamParentTeam | null;
+  members?: GithubBrancheAssociatedPullRequests | null;
+  repositories?: GithubBrancheAssociatedPullRequests | null;
+}
+
+/** A record of GitHub, as the API returns it. */
+export interface GithubStargazerNode {
+  /** Account name. */
+  login?: string | null;
+  name?: string | null;
+  /** Web page of the object. */
+  url?: string | null;
+  avatarUrl?: string | null;
+}
+
+/** A record of GitHub, as the API returns it. */
+export interface GithubStargazer {
+  /** When the star was given. */
+  starredAt?: string | null;
+  node?: GithubStargazerNode | null;
+}
+
+/** A record of GitHub, as the API returns it. */
+export interface GithubProject {
+  /** Global node id. */
+  id?: string | null;
+  /** Number within the repository. */
+  number?: number | null;
+  title?: string | null;
+  shortDescription?: string | null;
+  /** Web page of the object. */
+  url?: string | null;
+  public?: boolean | null;
+  closed?: boolean | null;
+  /** When it was created (ISO-8601). */
+  createdAt?: string | null;
+  /** When it was last changed (ISO-8601). */
+  updatedAt?: string | null;
+  creator?: GithubRepositoryOwner | null;
+  items?: GithubBrancheAssociatedPullRequests | null;
+  readme?: string | null;
+  fields?: GithubRepositoryRepositoryTopics | null;
+}
+
+/** A record of GitHub, as the API returns it. */
+export interface GithubProjectItemContentRepository {
+  /** `owner/name`. */
+  nameWithOwner?: string | null;
+}
+
+/** A record of GitHub, as the API returns it. */
+export interface GithubProjectItemContent {
+  /** The GraphQL type of the object. */
+  __typename?: string | null;
+  /** Number within the repository. */
+  number?: number | null;
+  title?: string | null;
+  /** State of the object. */
+  state?: "CLOSED" | "OPEN" | null;
+  /** Web page of the object. */
+  url?: string | null;
+  repository?: GithubProjectItemContentRepository | null;
+  /** Markdown text. */
+  body?: string | null;
+}
+
+/** A record of GitHub, as the API returns it. */
+export interface GithubProjectItem {
+  /** Global node id. */
+  id?: string | null;
+  type?: "DRAFT_ISSUE" | "ISSUE" | "PULL_REQUEST" | "REDACTED" | null;
+  isArchived?: boolean | null;
+  /** When it was created (ISO-8601). */
+  createdAt?: string | null;
+  /** When it was last changed (ISO-8601). */
+  updatedAt?: string | null;
+  content?: GithubProjectItemContent | null;
+  fieldValues?: GithubRepositoryRepositoryTopics | null;
+}
+
+/** A record of GitHub, as the API returns it. */
+export interface GithubDiscussionCategory {
+  name?: string | null;
+  slug?: string | null;
+  isAnswerable?: boolean | null;
+}
+
+/** A record of GitHub, as the API returns it. */
+export interface GithubDiscussionAnswer {
+  /** Global node id. */
+  id?: string | null;
+  /** Markdown text. */
+  body?: string | null;
+  /** Who wrote it. */
+  author?: GithubRepositoryOwner | null;
+}
+
+/** A record of GitHub, as the API returns it. */
+export interface GithubDiscussion {
+  /** Global node id. */
+  id?: string | null;
+  /** Numeric id (the REST API's `id`). */
+  databaseId?: number | null;
+  /** Number within the repository. */
+  number?: number | null;
+  title?: string | null;
+  /** Markdown text. */
+  body?: string | null;
+  /** Web page of the object. */
+  url?: string | null;
+  closed?: boolean | null;
+  /** When it was closed, if it is. */
+  closedAt?: string | null;
+  /** Why it is in its state (e.g. completed, not planned). */
+  stateReason?: string | null;
+  locked?: boolean | null;
+  isAnswered?: boolean | null;
+  answerChosenAt?: string | null;
+  upvoteCount?: number | null;
+  /** When it was created (ISO-8601). */
+  createdAt?: string | null;
+  /** When it was last changed (ISO-8601). */
+  updatedAt?: string | null;
+  /** Who wrote it. */
+  author?: GithubRepositoryOwner | null;
+  category?: GithubDiscussionCategory | null;
+  answer?: GithubDiscussionAnswer | null;
+  labels?: GithubRepositoryRepositoryTopics | null;
+  comments?: GithubBrancheAssociatedPullRequests | null;
+}
+
+/** A record of GitHub, as the API returns it. */
+export interface GithubFileContentRecord {
+  /** Git object id (SHA). */
+  oid?: string | null;
+  /** Short form of the object id. */
+  abbreviatedOid?: string | null;
+  /** Size in bytes. */
+  byteSize?: number | null;
+  isBinary?: boolean | null;
+  isTruncated?: boolean | null;
+  /** The text, for a text file that is not truncated. */
+  text?: string | null;
+}
+
+/** A record of GitHub, as the API returns it. */
+export interface GithubDirectoryContentRecord {
+  name?: string | null;
+  path?: string | null;
+  type?: string | null;
+  /** File mode bits. */
+  mode?: number | null;
+  /** Git object id (SHA). */
+  oid?: string | null;
+  size?: number | null;
 }

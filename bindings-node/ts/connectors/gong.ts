@@ -4,11 +4,11 @@ import { Connector, Entity, type ExecuteOptions, type ExecutionResult } from '..
 /** `users` of Gong: list, get. */
 export class GongUsers extends Entity {
   /** List users. (gong users.list) */
-  list(params: GongUsersListParams = {}, options?: ExecuteOptions): Promise<ExecutionResult> {
+  list(params: GongUsersListParams = {}, options?: ExecuteOptions): Promise<ExecutionResult<GongUser[]>> {
     return this.run("list", params, options);
   }
   /** Get a user. (gong users.get) */
-  get(params: GongUsersGetParams, options?: ExecuteOptions): Promise<ExecutionResult> {
+  get(params: GongUsersGetParams, options?: ExecuteOptions): Promise<ExecutionResult<GongUser>> {
     return this.run("get", params, options);
   }
 }
@@ -28,11 +28,11 @@ export interface GongUsersGetParams {
 /** `calls` of Gong: list, get. */
 export class GongCalls extends Entity {
   /** List calls. (gong calls.list) */
-  list(params: GongCallsListParams = {}, options?: ExecuteOptions): Promise<ExecutionResult> {
+  list(params: GongCallsListParams | GongCallsListSnakeParams = {}, options?: ExecuteOptions): Promise<ExecutionResult<GongCall[]>> {
     return this.run("list", params, options);
   }
   /** Get a call. (gong calls.get) */
-  get(params: GongCallsGetParams, options?: ExecuteOptions): Promise<ExecutionResult> {
+  get(params: GongCallsGetParams, options?: ExecuteOptions): Promise<ExecutionResult<GongCall>> {
     return this.run("get", params, options);
   }
 }
@@ -47,6 +47,16 @@ export interface GongCallsListParams {
   cursor?: string;
 }
 
+/** `GongCallsListParams` in snake_case. */
+export interface GongCallsListSnakeParams {
+  /** ISO-8601 date-time, e.g. 2024-03-01T00:00:00Z; calls started on or after it */
+  from_date_time?: string;
+  /** ISO-8601 date-time; calls started before it (exclusive) */
+  to_date_time?: string;
+  /** Cursor from the previous page's `cursor` meta, to fetch the next page */
+  cursor?: string;
+}
+
 /** Params of `gong calls.get`. */
 export interface GongCallsGetParams {
   /** Gong's numeric call id (up to 20 digits) */
@@ -56,7 +66,7 @@ export interface GongCallsGetParams {
 /** `calls_extensive` of Gong: list. */
 export class GongCallsExtensive extends Entity {
   /** List calls with extensive data. (gong calls_extensive.list) */
-  list(params: GongCallsExtensiveListParams = {}, options?: ExecuteOptions): Promise<ExecutionResult> {
+  list(params: GongCallsExtensiveListParams | GongCallsExtensiveListSnakeParams = {}, options?: ExecuteOptions): Promise<ExecutionResult<GongCallsExtensiveRecord[]>> {
     return this.run("list", params, options);
   }
 }
@@ -71,10 +81,20 @@ export interface GongCallsExtensiveListParams {
   cursor?: string;
 }
 
+/** `GongCallsExtensiveListParams` in snake_case. */
+export interface GongCallsExtensiveListSnakeParams {
+  /** Which calls: a date-time range and/or call ids, workspace, hosts. {} means all calls; default {} */
+  filter?: Record<string, unknown>;
+  /** Which parts of each call to return besides metaData */
+  content_selector?: Record<string, unknown>;
+  /** Cursor from the previous page's `cursor` meta, to fetch the next page */
+  cursor?: string;
+}
+
 /** `call_audio` of Gong: download. */
 export class GongCallAudio extends Entity {
   /** Download call audio. (gong call_audio.download) */
-  download(params: GongCallAudioDownloadParams = {}, options?: ExecuteOptions): Promise<ExecutionResult> {
+  download(params: GongCallAudioDownloadParams | GongCallAudioDownloadSnakeParams = {}, options?: ExecuteOptions): Promise<ExecutionResult<any>> {
     return this.run("download", params, options);
   }
 }
@@ -87,10 +107,18 @@ export interface GongCallAudioDownloadParams {
   contentSelector?: Record<string, unknown>;
 }
 
+/** `GongCallAudioDownloadParams` in snake_case. */
+export interface GongCallAudioDownloadSnakeParams {
+  /** The call to download: {"callIds": ["<call id>"]} */
+  filter?: Record<string, unknown>;
+  /** Always pass {"exposedFields": {"media": true}}: Gong gives no media URL otherwise; default {"exposedFields":{"media":true}} */
+  content_selector?: Record<string, unknown>;
+}
+
 /** `call_video` of Gong: download. */
 export class GongCallVideo extends Entity {
   /** Download call video. (gong call_video.download) */
-  download(params: GongCallVideoDownloadParams = {}, options?: ExecuteOptions): Promise<ExecutionResult> {
+  download(params: GongCallVideoDownloadParams | GongCallVideoDownloadSnakeParams = {}, options?: ExecuteOptions): Promise<ExecutionResult<any>> {
     return this.run("download", params, options);
   }
 }
@@ -103,10 +131,18 @@ export interface GongCallVideoDownloadParams {
   contentSelector?: Record<string, unknown>;
 }
 
+/** `GongCallVideoDownloadParams` in snake_case. */
+export interface GongCallVideoDownloadSnakeParams {
+  /** The call to download: {"callIds": ["<call id>"]} */
+  filter?: Record<string, unknown>;
+  /** Always pass {"exposedFields": {"media": true}}: Gong gives no media URL otherwise; default {"exposedFields":{"media":true}} */
+  content_selector?: Record<string, unknown>;
+}
+
 /** `workspaces` of Gong: list. */
 export class GongWorkspaces extends Entity {
   /** List workspaces. (gong workspaces.list) */
-  list(params: GongWorkspacesListParams = {}, options?: ExecuteOptions): Promise<ExecutionResult> {
+  list(params: GongWorkspacesListParams = {}, options?: ExecuteOptions): Promise<ExecutionResult<GongWorkspace[]>> {
     return this.run("list", params, options);
   }
 }
@@ -118,7 +154,7 @@ export interface GongWorkspacesListParams {
 /** `call_transcripts` of Gong: list. */
 export class GongCallTranscripts extends Entity {
   /** List call transcripts. (gong call_transcripts.list) */
-  list(params: GongCallTranscriptsListParams = {}, options?: ExecuteOptions): Promise<ExecutionResult> {
+  list(params: GongCallTranscriptsListParams = {}, options?: ExecuteOptions): Promise<ExecutionResult<GongCallTranscript[]>> {
     return this.run("list", params, options);
   }
 }
@@ -134,7 +170,7 @@ export interface GongCallTranscriptsListParams {
 /** `stats_activity_aggregate` of Gong: list. */
 export class GongStatsActivityAggregate extends Entity {
   /** Aggregated user activity. (gong stats_activity_aggregate.list) */
-  list(params: GongStatsActivityAggregateListParams, options?: ExecuteOptions): Promise<ExecutionResult> {
+  list(params: GongStatsActivityAggregateListParams, options?: ExecuteOptions): Promise<ExecutionResult<GongStatsActivityAggregateRecord[]>> {
     return this.run("list", params, options);
   }
 }
@@ -148,7 +184,7 @@ export interface GongStatsActivityAggregateListParams {
 /** `stats_activity_day_by_day` of Gong: list. */
 export class GongStatsActivityDayByDay extends Entity {
   /** Daily user activity. (gong stats_activity_day_by_day.list) */
-  list(params: GongStatsActivityDayByDayListParams, options?: ExecuteOptions): Promise<ExecutionResult> {
+  list(params: GongStatsActivityDayByDayListParams, options?: ExecuteOptions): Promise<ExecutionResult<GongStatsActivityDayByDayRecord[]>> {
     return this.run("list", params, options);
   }
 }
@@ -162,7 +198,7 @@ export interface GongStatsActivityDayByDayListParams {
 /** `stats_interaction` of Gong: list. */
 export class GongStatsInteraction extends Entity {
   /** Interaction statistics. (gong stats_interaction.list) */
-  list(params: GongStatsInteractionListParams, options?: ExecuteOptions): Promise<ExecutionResult> {
+  list(params: GongStatsInteractionListParams, options?: ExecuteOptions): Promise<ExecutionResult<GongStatsInteractionRecord[]>> {
     return this.run("list", params, options);
   }
 }
@@ -176,7 +212,7 @@ export interface GongStatsInteractionListParams {
 /** `settings_scorecards` of Gong: list. */
 export class GongSettingsScorecards extends Entity {
   /** List scorecard settings. (gong settings_scorecards.list) */
-  list(params: GongSettingsScorecardsListParams = {}, options?: ExecuteOptions): Promise<ExecutionResult> {
+  list(params: GongSettingsScorecardsListParams | GongSettingsScorecardsListSnakeParams = {}, options?: ExecuteOptions): Promise<ExecutionResult<GongSettingsScorecard[]>> {
     return this.run("list", params, options);
   }
 }
@@ -187,10 +223,16 @@ export interface GongSettingsScorecardsListParams {
   workspaceId?: string;
 }
 
+/** `GongSettingsScorecardsListParams` in snake_case. */
+export interface GongSettingsScorecardsListSnakeParams {
+  /** Only this workspace's items; all workspaces when omitted */
+  workspace_id?: string;
+}
+
 /** `settings_trackers` of Gong: list. */
 export class GongSettingsTrackers extends Entity {
   /** List keyword trackers. (gong settings_trackers.list) */
-  list(params: GongSettingsTrackersListParams = {}, options?: ExecuteOptions): Promise<ExecutionResult> {
+  list(params: GongSettingsTrackersListParams | GongSettingsTrackersListSnakeParams = {}, options?: ExecuteOptions): Promise<ExecutionResult<GongSettingsTracker[]>> {
     return this.run("list", params, options);
   }
 }
@@ -201,10 +243,16 @@ export interface GongSettingsTrackersListParams {
   workspaceId?: string;
 }
 
+/** `GongSettingsTrackersListParams` in snake_case. */
+export interface GongSettingsTrackersListSnakeParams {
+  /** Only this workspace's items; all workspaces when omitted */
+  workspace_id?: string;
+}
+
 /** `library_folders` of Gong: list. */
 export class GongLibraryFolders extends Entity {
   /** List library folders. (gong library_folders.list) */
-  list(params: GongLibraryFoldersListParams, options?: ExecuteOptions): Promise<ExecutionResult> {
+  list(params: GongLibraryFoldersListParams | GongLibraryFoldersListSnakeParams, options?: ExecuteOptions): Promise<ExecutionResult<GongLibraryFolder[]>> {
     return this.run("list", params, options);
   }
 }
@@ -215,10 +263,16 @@ export interface GongLibraryFoldersListParams {
   workspaceId: string;
 }
 
+/** `GongLibraryFoldersListParams` in snake_case. */
+export interface GongLibraryFoldersListSnakeParams {
+  /** Workspace whose folders to list (see workspaces list) */
+  workspace_id: string;
+}
+
 /** `library_folder_content` of Gong: list. */
 export class GongLibraryFolderContent extends Entity {
   /** List calls in a library folder. (gong library_folder_content.list) */
-  list(params: GongLibraryFolderContentListParams, options?: ExecuteOptions): Promise<ExecutionResult> {
+  list(params: GongLibraryFolderContentListParams | GongLibraryFolderContentListSnakeParams, options?: ExecuteOptions): Promise<ExecutionResult<GongLibraryFolderContentRecord[]>> {
     return this.run("list", params, options);
   }
 }
@@ -231,10 +285,18 @@ export interface GongLibraryFolderContentListParams {
   cursor?: string;
 }
 
+/** `GongLibraryFolderContentListParams` in snake_case. */
+export interface GongLibraryFolderContentListSnakeParams {
+  /** Library folder id (see library_folders list) */
+  folder_id: string;
+  /** Cursor from the previous page's `cursor` meta, to fetch the next page */
+  cursor?: string;
+}
+
 /** `coaching` of Gong: list. */
 export class GongCoaching extends Entity {
   /** List coaching metrics. (gong coaching.list) */
-  list(params: GongCoachingListParams, options?: ExecuteOptions): Promise<ExecutionResult> {
+  list(params: GongCoachingListParams | GongCoachingListSnakeParams, options?: ExecuteOptions): Promise<ExecutionResult<GongCoachingRecord[]>> {
     return this.run("list", params, options);
   }
 }
@@ -251,10 +313,22 @@ export interface GongCoachingListParams {
   to: string;
 }
 
+/** `GongCoachingListParams` in snake_case. */
+export interface GongCoachingListSnakeParams {
+  /** Workspace id (see workspaces list) */
+  workspace_id: string;
+  /** User id of the manager */
+  manager_id: string;
+  /** ISO-8601 date-time, e.g. 2024-01-01T00:00:00Z: start of the period */
+  from: string;
+  /** ISO-8601 date-time: end of the period */
+  to: string;
+}
+
 /** `stats_activity_scorecards` of Gong: list. */
 export class GongStatsActivityScorecards extends Entity {
   /** List answered scorecards. (gong stats_activity_scorecards.list) */
-  list(params: GongStatsActivityScorecardsListParams = {}, options?: ExecuteOptions): Promise<ExecutionResult> {
+  list(params: GongStatsActivityScorecardsListParams = {}, options?: ExecuteOptions): Promise<ExecutionResult<GongStatsActivityScorecard[]>> {
     return this.run("list", params, options);
   }
 }
@@ -270,7 +344,8 @@ export interface GongStatsActivityScorecardsListParams {
 /**
  * Gong connector (`gong`, definition `32382e40-3b49-4b99-9c5c-4076501914e7`).
  *
- * Local mode: `new GongConnector({ credentials, config })`; hosted mode: `connect("gong", { workspaceName })`.
+ * Local mode: `new GongConnector({ credentials, config })`; hosted mode, without credentials:
+ * `new GongConnector({ externalUserId, airbyteClientId, airbyteClientSecret })` or `connect("gong", { workspaceName })`.
  *
  * Credentials, one of (* required):
  * - Access key: access_key*, access_key_secret*
@@ -278,6 +353,8 @@ export interface GongStatsActivityScorecardsListParams {
  */
 export class GongConnector extends Connector {
   static override readonly slug = "gong";
+  static override readonly connectorName = "Gong";
+  static override readonly connectorVersion = "2.0.0";
 
   /** The `users` entity. */
   get users(): GongUsers {
@@ -358,4 +435,510 @@ export class GongConnector extends Connector {
   get statsActivityScorecards(): GongStatsActivityScorecards {
     return new GongStatsActivityScorecards(this, "stats_activity_scorecards");
   }
+}
+
+/** A record of Gong, as the API returns it. */
+export interface GongUserSettings {
+  webConferencesRecorded?: boolean | null;
+  preventWebConferenceRecording?: boolean | null;
+  telephonyCallsImported?: boolean | null;
+  emailsImported?: boolean | null;
+  preventEmailImport?: boolean | null;
+  nonRecordedMeetingsImported?: boolean | null;
+  gongConnectEnabled?: boolean | null;
+}
+
+/** A record of Gong, as the API returns it. */
+export interface GongUserSpokenLanguages {
+  /** Language code, e.g. en-US. */
+  language?: string | null;
+  primary?: boolean | null;
+}
+
+/** A record of Gong, as the API returns it. */
+export interface GongUser {
+  /** Gong user id (up to 20 digits). */
+  id?: string | null;
+  /** The user's email address. */
+  emailAddress?: string | null;
+  /** When the user was created (ISO-8601). */
+  created?: string | null;
+  /** Whether the user is active. */
+  active?: boolean | null;
+  /** Other email addresses of the user. */
+  emailAliases?: string[] | null;
+  /** Email address trusted for the user's identity. */
+  trustedEmailAddress?: string | null;
+  firstName?: string | null;
+  lastName?: string | null;
+  /** Job title. */
+  title?: string | null;
+  phoneNumber?: string | null;
+  /** Phone extension. */
+  extension?: string | null;
+  /** The user's personal meeting room links. */
+  personalMeetingUrls?: string[] | null;
+  /** Recording and import settings of the user. */
+  settings?: GongUserSettings | null;
+  /** User id of the user's manager. */
+  managerId?: string | null;
+  meetingConsentPageUrl?: string | null;
+  spokenLanguages?: GongUserSpokenLanguages[] | null;
+}
+
+/** A record of Gong, as the API returns it. */
+export interface GongCall {
+  /** Gong call id (up to 20 digits). */
+  id?: string | null;
+  /** The call's page in the Gong app. */
+  url?: string | null;
+  title?: string | null;
+  /** Scheduled start (ISO-8601). */
+  scheduled?: string | null;
+  /** Actual start (ISO-8601). */
+  started?: string | null;
+  /** Length in seconds. */
+  duration?: number | null;
+  /** User id of the host. */
+  primaryUserId?: string | null;
+  /** Inbound, Outbound, Conference or Unknown. */
+  direction?: string | null;
+  /** Where it was recorded (Zoom, Teams, a dialer...). */
+  system?: string | null;
+  /** Internal, External or Unknown. */
+  scope?: string | null;
+  /** Video or Audio. */
+  media?: string | null;
+  /** Language code, e.g. eng. */
+  language?: string | null;
+  workspaceId?: string | null;
+  sdrDisposition?: string | null;
+  /** The call's id in the system it came from. */
+  clientUniqueId?: string | null;
+  customData?: string | null;
+  purpose?: string | null;
+  meetingUrl?: string | null;
+  isPrivate?: boolean | null;
+  calendarEventId?: string | null;
+}
+
+/** A record of Gong, as the API returns it. */
+export interface GongCallsExtensiveContextObjectsFields {
+  name?: string | null;
+  value?: unknown | null;
+}
+
+/** A record of Gong, as the API returns it. */
+export interface GongCallsExtensiveContextObjects {
+  objectType?: string | null;
+  objectId?: string | null;
+  fields?: GongCallsExtensiveContextObjectsFields[] | null;
+}
+
+/** A record of Gong, as the API returns it. */
+export interface GongCallsExtensiveContext {
+  /** Salesforce, HubSpot, ... */
+  system?: string | null;
+  objects?: GongCallsExtensiveContextObjects[] | null;
+}
+
+/** A record of Gong, as the API returns it. */
+export interface GongCallsExtensiveParties {
+  id?: string | null;
+  emailAddress?: string | null;
+  name?: string | null;
+  title?: string | null;
+  /** Gong user id when the participant is a user. */
+  userId?: string | null;
+  /** Matches speakerId in transcripts. */
+  speakerId?: string | null;
+  /** Internal, External or Unknown. */
+  affiliation?: string | null;
+  phoneNumber?: string | null;
+  /** How they took part: Invitee, Attendee. */
+  methods?: string[] | null;
+  context?: GongCallsExtensiveContext[] | null;
+}
+
+/** A record of Gong, as the API returns it. */
+export interface GongCallsExtensiveContentStructure {
+  name?: string | null;
+  /** Seconds. */
+  duration?: number | null;
+}
+
+/** A record of Gong, as the API returns it. */
+export interface GongCallsExtensiveContentTrackersOccurrences {
+  startTime?: number | null;
+  speakerId?: string | null;
+}
+
+/** A record of Gong, as the API returns it. */
+export interface GongCallsExtensiveContentTrackers {
+  id?: string | null;
+  name?: string | null;
+  count?: number | null;
+  /** KEYWORD or SMART. */
+  type?: string | null;
+  occurrences?: GongCallsExtensiveContentTrackersOccurrences[] | null;
+}
+
+/** A record of Gong, as the API returns it. */
+export interface GongCallsExtensiveContentPointsOfInterestActionItems {
+  snippetStartTime?: number | null;
+  snippetEndTime?: number | null;
+  speakerID?: string | null;
+  snippet?: string | null;
+}
+
+/** A record of Gong, as the API returns it. */
+export interface GongCallsExtensiveContentPointsOfInterest {
+  actionItems?: GongCallsExtensiveContentPointsOfInterestActionItems[] | null;
+}
+
+/** A record of Gong, as the API returns it. */
+export interface GongCallsExtensiveContentOutlineItems {
+  text?: string | null;
+  startTime?: number | null;
+}
+
+/** A record of Gong, as the API returns it. */
+export interface GongCallsExtensiveContentOutline {
+  section?: string | null;
+  startTime?: number | null;
+  duration?: number | null;
+  items?: GongCallsExtensiveContentOutlineItems[] | null;
+}
+
+/** A record of Gong, as the API returns it. */
+export interface GongCallsExtensiveContentHighlightsItems {
+  text?: string | null;
+}
+
+/** A record of Gong, as the API returns it. */
+export interface GongCallsExtensiveContentHighlights {
+  title?: string | null;
+  items?: GongCallsExtensiveContentHighlightsItems[] | null;
+}
+
+/** A record of Gong, as the API returns it. */
+export interface GongCallsExtensiveContentCallOutcome {
+  id?: string | null;
+  category?: string | null;
+  name?: string | null;
+}
+
+/** A record of Gong, as the API returns it. */
+export interface GongCallsExtensiveContent {
+  /** Agenda parts. */
+  structure?: GongCallsExtensiveContentStructure[] | null;
+  topics?: GongCallsExtensiveContentStructure[] | null;
+  trackers?: GongCallsExtensiveContentTrackers[] | null;
+  pointsOfInterest?: GongCallsExtensiveContentPointsOfInterest | null;
+  /** AI summary of the call. */
+  brief?: string | null;
+  outline?: GongCallsExtensiveContentOutline[] | null;
+  highlights?: GongCallsExtensiveContentHighlights[] | null;
+  callOutcome?: GongCallsExtensiveContentCallOutcome | null;
+  keyPoints?: GongCallsExtensiveContentHighlightsItems[] | null;
+}
+
+/** A record of Gong, as the API returns it. */
+export interface GongCallsExtensiveInteractionSpeakers {
+  /** Speaker id. */
+  id?: string | null;
+  userId?: string | null;
+  /** Seconds talked. */
+  talkTime?: number | null;
+}
+
+/** A record of Gong, as the API returns it. */
+export interface GongCallsExtensiveInteractionInteractionStats {
+  name?: string | null;
+  value?: number | null;
+}
+
+/** A record of Gong, as the API returns it. */
+export interface GongCallsExtensiveInteractionQuestions {
+  companyCount?: number | null;
+  nonCompanyCount?: number | null;
+}
+
+/** A record of Gong, as the API returns it. */
+export interface GongCallsExtensiveInteraction {
+  speakers?: GongCallsExtensiveInteractionSpeakers[] | null;
+  interactionStats?: GongCallsExtensiveInteractionInteractionStats[] | null;
+  video?: GongCallsExtensiveContentStructure[] | null;
+  questions?: GongCallsExtensiveInteractionQuestions | null;
+}
+
+/** A record of Gong, as the API returns it. */
+export interface GongCallsExtensiveCollaborationPublicComments {
+  id?: string | null;
+  audioStartTime?: number | null;
+  audioEndTime?: number | null;
+  commenterUserId?: string | null;
+  comment?: string | null;
+  posted?: string | null;
+  duringCall?: boolean | null;
+  inReplyTo?: string | null;
+}
+
+/** A record of Gong, as the API returns it. */
+export interface GongCallsExtensiveCollaboration {
+  publicComments?: GongCallsExtensiveCollaborationPublicComments[] | null;
+}
+
+/** A record of Gong, as the API returns it. */
+export interface GongCallsExtensiveMedia {
+  audioUrl?: string | null;
+  videoUrl?: string | null;
+}
+
+/** A record of Gong, as the API returns it. */
+export interface GongCallsExtensiveRecord {
+  /** The basic data of a recorded call. */
+  metaData?: GongCall | null;
+  context?: GongCallsExtensiveContext[] | null;
+  parties?: GongCallsExtensiveParties[] | null;
+  content?: GongCallsExtensiveContent | null;
+  interaction?: GongCallsExtensiveInteraction | null;
+  collaboration?: GongCallsExtensiveCollaboration | null;
+  /** Download links of the recording (valid for 8 hours). */
+  media?: GongCallsExtensiveMedia | null;
+}
+
+/** A record of Gong, as the API returns it. */
+export interface GongWorkspace {
+  id?: string | null;
+  name?: string | null;
+  description?: string | null;
+}
+
+/** A record of Gong, as the API returns it. */
+export interface GongCallTranscriptTranscriptSentences {
+  /** Milliseconds from the call start. */
+  start?: number | null;
+  /** Milliseconds from the call start. */
+  end?: number | null;
+  text?: string | null;
+}
+
+/** A record of Gong, as the API returns it. */
+export interface GongCallTranscriptTranscript {
+  speakerId?: string | null;
+  topic?: string | null;
+  sentences?: GongCallTranscriptTranscriptSentences[] | null;
+}
+
+/** A record of Gong, as the API returns it. */
+export interface GongCallTranscript {
+  callId?: string | null;
+  /** Speaker turns. */
+  transcript?: GongCallTranscriptTranscript[] | null;
+}
+
+/** A record of Gong, as the API returns it. */
+export interface GongStatsActivityAggregateUserAggregateActivityStats {
+  callsAsHost?: number | null;
+  callsAttended?: number | null;
+  callsGaveFeedback?: number | null;
+  callsReceivedFeedback?: number | null;
+  callsRequestedFeedback?: number | null;
+  callsScorecardsFilled?: number | null;
+  callsScorecardsReceived?: number | null;
+  callsSharedInternally?: number | null;
+  callsSharedExternally?: number | null;
+  callsCommentsGiven?: number | null;
+  callsCommentsReceived?: number | null;
+  callsMarkedAsFeedbackGiven?: number | null;
+  callsMarkedAsFeedbackReceived?: number | null;
+  ownCallsListenedTo?: number | null;
+  othersCallsListenedTo?: number | null;
+}
+
+/** A record of Gong, as the API returns it. */
+export interface GongStatsActivityAggregateRecord {
+  userId?: string | null;
+  userEmailAddress?: string | null;
+  userAggregateActivityStats?: GongStatsActivityAggregateUserAggregateActivityStats | null;
+}
+
+/** A record of Gong, as the API returns it. */
+export interface GongStatsActivityDayByDayUserDailyActivityStats {
+  callsAsHost?: string[] | null;
+  callsAttended?: string[] | null;
+  callsGaveFeedback?: string[] | null;
+  callsRequestedFeedback?: string[] | null;
+  callsReceivedFeedback?: string[] | null;
+  callsScorecardsFilled?: string[] | null;
+  callsScorecardsReceived?: string[] | null;
+  callsSharedInternally?: string[] | null;
+  callsSharedExternally?: string[] | null;
+  callsCommentsGiven?: string[] | null;
+  callsCommentsReceived?: string[] | null;
+  ownCallsListenedTo?: string[] | null;
+  othersCallsListenedTo?: string[] | null;
+  fromDate?: string | null;
+  toDate?: string | null;
+}
+
+/** A record of Gong, as the API returns it. */
+export interface GongStatsActivityDayByDayRecord {
+  userId?: string | null;
+  userEmailAddress?: string | null;
+  userDailyActivityStats?: GongStatsActivityDayByDayUserDailyActivityStats[] | null;
+}
+
+/** A record of Gong, as the API returns it. */
+export interface GongStatsInteractionRecord {
+  userId?: string | null;
+  userEmailAddress?: string | null;
+  personInteractionStats?: GongCallsExtensiveInteractionInteractionStats[] | null;
+}
+
+/** A record of Gong, as the API returns it. */
+export interface GongSettingsScorecardQuestions {
+  questionId?: number | null;
+  questionRevisionId?: number | null;
+  questionText?: string | null;
+  isOverall?: boolean | null;
+  /** RANGE, YES_NO, MULTIPLE_CHOICE, ... */
+  questionType?: string | null;
+  minRange?: number | null;
+  maxRange?: number | null;
+  answerGuide?: string | null;
+  created?: string | null;
+  updated?: string | null;
+  updaterUserId?: number | null;
+}
+
+/** A record of Gong, as the API returns it. */
+export interface GongSettingsScorecard {
+  scorecardId?: number | null;
+  scorecardName?: string | null;
+  workspaceId?: number | null;
+  enabled?: boolean | null;
+  updaterUserId?: number | null;
+  created?: string | null;
+  updated?: string | null;
+  /** AUTOMATIC or MANUAL. */
+  reviewMethod?: string | null;
+  questions?: GongSettingsScorecardQuestions[] | null;
+}
+
+/** A record of Gong, as the API returns it. */
+export interface GongSettingsTrackerLanguageKeywords {
+  language?: string | null;
+  keywords?: string[] | null;
+  includeRelatedForms?: boolean | null;
+}
+
+/** A record of Gong, as the API returns it. */
+export interface GongSettingsTracker {
+  trackerId?: string | null;
+  trackerName?: string | null;
+  workspaceId?: string | null;
+  languageKeywords?: GongSettingsTrackerLanguageKeywords[] | null;
+  /** Whose words count: Anyone, Company, NonCompany. */
+  affiliation?: string | null;
+  partOfQuestion?: boolean | null;
+  /** Anytime, Start or End of the call. */
+  saidAt?: string | null;
+  saidAtInterval?: number | null;
+  saidAtUnit?: string | null;
+  saidInTopics?: string[] | null;
+  saidInCallParts?: string[] | null;
+  filterQuery?: string | null;
+  created?: string | null;
+  creatorUserId?: string | null;
+  updated?: string | null;
+  updaterUserId?: string | null;
+}
+
+/** A record of Gong, as the API returns it. */
+export interface GongLibraryFolder {
+  id?: string | null;
+  name?: string | null;
+  parentFolderId?: string | null;
+  /** User id of the creator. */
+  createdBy?: string | null;
+  updated?: string | null;
+}
+
+/** A record of Gong, as the API returns it. */
+export interface GongLibraryFolderContentSnippet {
+  fromSec?: number | null;
+  toSec?: number | null;
+}
+
+/** A record of Gong, as the API returns it. */
+export interface GongLibraryFolderContentRecord {
+  id?: string | null;
+  title?: string | null;
+  note?: string | null;
+  /** User id of who saved it. */
+  addedBy?: string | null;
+  created?: string | null;
+  url?: string | null;
+  /** The saved part of the call, in seconds. */
+  snippet?: GongLibraryFolderContentSnippet | null;
+}
+
+/** A record of Gong, as the API returns it. */
+export interface GongCoachingManager {
+  id?: string | null;
+  emailAddress?: string | null;
+  firstName?: string | null;
+  lastName?: string | null;
+  title?: string | null;
+}
+
+/** A record of Gong, as the API returns it. */
+export interface GongCoachingDirectReportsMetricsMetrics {
+  callsListenedTo?: string[] | null;
+  callsAttended?: string[] | null;
+  callsWithFeedback?: string[] | null;
+  callsWithComments?: string[] | null;
+  scorecards?: string[] | null;
+}
+
+/** A record of Gong, as the API returns it. */
+export interface GongCoachingDirectReportsMetrics {
+  report?: GongCoachingManager | null;
+  /** Ids of the calls behind each metric. */
+  metrics?: GongCoachingDirectReportsMetricsMetrics | null;
+}
+
+/** A record of Gong, as the API returns it. */
+export interface GongCoachingRecord {
+  manager?: GongCoachingManager | null;
+  directReportsMetrics?: GongCoachingDirectReportsMetrics[] | null;
+}
+
+/** A record of Gong, as the API returns it. */
+export interface GongStatsActivityScorecardAnswers {
+  questionId?: number | null;
+  questionRevisionId?: number | null;
+  isOverall?: boolean | null;
+  score?: number | null;
+  answerText?: string | null;
+  notApplicable?: boolean | null;
+}
+
+/** A record of Gong, as the API returns it. */
+export interface GongStatsActivityScorecard {
+  answeredScorecardId?: string | null;
+  scorecardId?: string | null;
+  scorecardName?: string | null;
+  callId?: string | null;
+  callStartTime?: string | null;
+  reviewedUserId?: string | null;
+  reviewerUserId?: string | null;
+  editorUserId?: string | null;
+  /** AUTOMATIC or MANUAL. */
+  reviewMethod?: string | null;
+  reviewTime?: string | null;
+  visibilityType?: string | null;
+  answers?: GongStatsActivityScorecardAnswers[] | null;
 }

@@ -4,23 +4,23 @@ import { Connector, Entity, type ExecuteOptions, type ExecutionResult } from '..
 /** `contacts` of HubSpot: list, create, get, update, search. */
 export class HubspotContacts extends Entity {
   /** List contacts. (hubspot contacts.list) */
-  list(params: HubspotContactsListParams = {}, options?: ExecuteOptions): Promise<ExecutionResult> {
+  list(params: HubspotContactsListParams | HubspotContactsListSnakeParams = {}, options?: ExecuteOptions): Promise<ExecutionResult<HubspotContact[]>> {
     return this.run("list", params, options);
   }
   /** Create a contact. (hubspot contacts.create) */
-  create(params: HubspotContactsCreateParams = {}, options?: ExecuteOptions): Promise<ExecutionResult> {
+  create(params: HubspotContactsCreateParams = {}, options?: ExecuteOptions): Promise<ExecutionResult<HubspotContact>> {
     return this.run("create", params, options);
   }
   /** Get a contact. (hubspot contacts.get) */
-  get(params: HubspotContactsGetParams, options?: ExecuteOptions): Promise<ExecutionResult> {
+  get(params: HubspotContactsGetParams | HubspotContactsGetSnakeParams, options?: ExecuteOptions): Promise<ExecutionResult<HubspotContact>> {
     return this.run("get", params, options);
   }
   /** Update a contact. (hubspot contacts.update) */
-  update(params: HubspotContactsUpdateParams, options?: ExecuteOptions): Promise<ExecutionResult> {
+  update(params: HubspotContactsUpdateParams | HubspotContactsUpdateSnakeParams, options?: ExecuteOptions): Promise<ExecutionResult<HubspotContact>> {
     return this.run("update", params, options);
   }
   /** Search contacts. (hubspot contacts.search) */
-  search(params: HubspotContactsSearchParams = {}, options?: ExecuteOptions): Promise<ExecutionResult> {
+  search(params: HubspotContactsSearchParams | HubspotContactsSearchSnakeParams = {}, options?: ExecuteOptions): Promise<ExecutionResult<HubspotContact[]>> {
     return this.run("search", params, options);
   }
 }
@@ -35,6 +35,22 @@ export interface HubspotContactsListParams {
   properties?: string;
   /** Comma-separated property names to return with their history of values (lowers the page size limit) */
   propertiesWithHistory?: string;
+  /** Comma-separated object types whose associated record ids to include, e.g. "companies,deals" */
+  associations?: string;
+  /** true to read archived (deleted) records instead of live ones; default false */
+  archived?: boolean;
+}
+
+/** `HubspotContactsListParams` in snake_case. */
+export interface HubspotContactsListSnakeParams {
+  /** Records per page (1-100); 1..100; default 10 */
+  limit?: number;
+  /** Paging cursor, the next_cursor (paging.next.after) of the previous page */
+  after?: string;
+  /** Comma-separated property names to return, e.g. "email,firstname,lastname". Without it only a default set comes back */
+  properties?: string;
+  /** Comma-separated property names to return with their history of values (lowers the page size limit) */
+  properties_with_history?: string;
   /** Comma-separated object types whose associated record ids to include, e.g. "companies,deals" */
   associations?: string;
   /** true to read archived (deleted) records instead of live ones; default false */
@@ -65,10 +81,34 @@ export interface HubspotContactsGetParams {
   archived?: boolean;
 }
 
+/** `HubspotContactsGetParams` in snake_case. */
+export interface HubspotContactsGetSnakeParams {
+  /** Contact id (or the idProperty value) */
+  contact_id: string;
+  /** Comma-separated property names to return, e.g. "email,firstname,lastname". Without it only a default set comes back */
+  properties?: string;
+  /** Comma-separated property names to return with their history of values (lowers the page size limit) */
+  properties_with_history?: string;
+  /** Comma-separated object types whose associated record ids to include, e.g. "companies,deals" */
+  associations?: string;
+  /** A unique property (e.g. email for contacts) whose value the id param holds instead of the record id */
+  id_property?: string;
+  /** true to read archived (deleted) records instead of live ones; default false */
+  archived?: boolean;
+}
+
 /** Params of `hubspot contacts.update`. */
 export interface HubspotContactsUpdateParams {
   /** Contact id (or the idProperty value) */
   contactId: string;
+  /** Contact property values by internal name (any contact property, custom ones too). An empty string clears a value */
+  properties?: Record<string, unknown>;
+}
+
+/** `HubspotContactsUpdateParams` in snake_case. */
+export interface HubspotContactsUpdateSnakeParams {
+  /** Contact id (or the idProperty value) */
+  contact_id: string;
   /** Contact property values by internal name (any contact property, custom ones too). An empty string clears a value */
   properties?: Record<string, unknown>;
 }
@@ -89,26 +129,42 @@ export interface HubspotContactsSearchParams {
   after?: string;
 }
 
+/** `HubspotContactsSearchParams` in snake_case. */
+export interface HubspotContactsSearchSnakeParams {
+  /** Up to 5 groups of filters; a record matches when all filters of any one group match (at most 6 filters a group, 18 in all) */
+  filter_groups?: Array<Record<string, unknown>>;
+  /** Sort order, e.g. [{"propertyName": "createdate", "direction": "DESCENDING"}] */
+  sorts?: Array<Record<string, unknown>>;
+  /** Text searched for in the default searchable properties */
+  query?: string;
+  /** Property names to return for each record (a default set when absent) */
+  properties?: string[];
+  /** Records per page (1-200); 1..200; default 10 */
+  limit?: number;
+  /** Paging cursor, the next_cursor of the previous page */
+  after?: string;
+}
+
 /** `companies` of HubSpot: list, create, get, update, search. */
 export class HubspotCompanies extends Entity {
   /** List companies. (hubspot companies.list) */
-  list(params: HubspotCompaniesListParams = {}, options?: ExecuteOptions): Promise<ExecutionResult> {
+  list(params: HubspotCompaniesListParams | HubspotCompaniesListSnakeParams = {}, options?: ExecuteOptions): Promise<ExecutionResult<HubspotCompany[]>> {
     return this.run("list", params, options);
   }
   /** Create a company. (hubspot companies.create) */
-  create(params: HubspotCompaniesCreateParams = {}, options?: ExecuteOptions): Promise<ExecutionResult> {
+  create(params: HubspotCompaniesCreateParams = {}, options?: ExecuteOptions): Promise<ExecutionResult<HubspotCompany>> {
     return this.run("create", params, options);
   }
   /** Get a company. (hubspot companies.get) */
-  get(params: HubspotCompaniesGetParams, options?: ExecuteOptions): Promise<ExecutionResult> {
+  get(params: HubspotCompaniesGetParams | HubspotCompaniesGetSnakeParams, options?: ExecuteOptions): Promise<ExecutionResult<HubspotCompany>> {
     return this.run("get", params, options);
   }
   /** Update a company. (hubspot companies.update) */
-  update(params: HubspotCompaniesUpdateParams, options?: ExecuteOptions): Promise<ExecutionResult> {
+  update(params: HubspotCompaniesUpdateParams | HubspotCompaniesUpdateSnakeParams, options?: ExecuteOptions): Promise<ExecutionResult<HubspotCompany>> {
     return this.run("update", params, options);
   }
   /** Search companies. (hubspot companies.search) */
-  search(params: HubspotCompaniesSearchParams = {}, options?: ExecuteOptions): Promise<ExecutionResult> {
+  search(params: HubspotCompaniesSearchParams | HubspotCompaniesSearchSnakeParams = {}, options?: ExecuteOptions): Promise<ExecutionResult<HubspotCompany[]>> {
     return this.run("search", params, options);
   }
 }
@@ -123,6 +179,22 @@ export interface HubspotCompaniesListParams {
   properties?: string;
   /** Comma-separated property names to return with their history of values (lowers the page size limit) */
   propertiesWithHistory?: string;
+  /** Comma-separated object types whose associated record ids to include, e.g. "companies,deals" */
+  associations?: string;
+  /** true to read archived (deleted) records instead of live ones; default false */
+  archived?: boolean;
+}
+
+/** `HubspotCompaniesListParams` in snake_case. */
+export interface HubspotCompaniesListSnakeParams {
+  /** Records per page (1-100); 1..100; default 10 */
+  limit?: number;
+  /** Paging cursor, the next_cursor (paging.next.after) of the previous page */
+  after?: string;
+  /** Comma-separated property names to return, e.g. "email,firstname,lastname". Without it only a default set comes back */
+  properties?: string;
+  /** Comma-separated property names to return with their history of values (lowers the page size limit) */
+  properties_with_history?: string;
   /** Comma-separated object types whose associated record ids to include, e.g. "companies,deals" */
   associations?: string;
   /** true to read archived (deleted) records instead of live ones; default false */
@@ -153,10 +225,34 @@ export interface HubspotCompaniesGetParams {
   archived?: boolean;
 }
 
+/** `HubspotCompaniesGetParams` in snake_case. */
+export interface HubspotCompaniesGetSnakeParams {
+  /** Company id (or the idProperty value) */
+  company_id: string;
+  /** Comma-separated property names to return, e.g. "email,firstname,lastname". Without it only a default set comes back */
+  properties?: string;
+  /** Comma-separated property names to return with their history of values (lowers the page size limit) */
+  properties_with_history?: string;
+  /** Comma-separated object types whose associated record ids to include, e.g. "companies,deals" */
+  associations?: string;
+  /** A unique property (e.g. email for contacts) whose value the id param holds instead of the record id */
+  id_property?: string;
+  /** true to read archived (deleted) records instead of live ones; default false */
+  archived?: boolean;
+}
+
 /** Params of `hubspot companies.update`. */
 export interface HubspotCompaniesUpdateParams {
   /** Company id (or the idProperty value) */
   companyId: string;
+  /** Company property values by internal name (any company property). An empty string clears a value */
+  properties?: Record<string, unknown>;
+}
+
+/** `HubspotCompaniesUpdateParams` in snake_case. */
+export interface HubspotCompaniesUpdateSnakeParams {
+  /** Company id (or the idProperty value) */
+  company_id: string;
   /** Company property values by internal name (any company property). An empty string clears a value */
   properties?: Record<string, unknown>;
 }
@@ -177,26 +273,42 @@ export interface HubspotCompaniesSearchParams {
   after?: string;
 }
 
+/** `HubspotCompaniesSearchParams` in snake_case. */
+export interface HubspotCompaniesSearchSnakeParams {
+  /** Up to 5 groups of filters; a record matches when all filters of any one group match (at most 6 filters a group, 18 in all) */
+  filter_groups?: Array<Record<string, unknown>>;
+  /** Sort order, e.g. [{"propertyName": "createdate", "direction": "DESCENDING"}] */
+  sorts?: Array<Record<string, unknown>>;
+  /** Text searched for in the default searchable properties */
+  query?: string;
+  /** Property names to return for each record (a default set when absent) */
+  properties?: string[];
+  /** Records per page (1-200); 1..200; default 10 */
+  limit?: number;
+  /** Paging cursor, the next_cursor of the previous page */
+  after?: string;
+}
+
 /** `deals` of HubSpot: list, create, get, update, search. */
 export class HubspotDeals extends Entity {
   /** List deals. (hubspot deals.list) */
-  list(params: HubspotDealsListParams = {}, options?: ExecuteOptions): Promise<ExecutionResult> {
+  list(params: HubspotDealsListParams | HubspotDealsListSnakeParams = {}, options?: ExecuteOptions): Promise<ExecutionResult<HubspotDeal[]>> {
     return this.run("list", params, options);
   }
   /** Create a deal. (hubspot deals.create) */
-  create(params: HubspotDealsCreateParams = {}, options?: ExecuteOptions): Promise<ExecutionResult> {
+  create(params: HubspotDealsCreateParams = {}, options?: ExecuteOptions): Promise<ExecutionResult<HubspotDeal>> {
     return this.run("create", params, options);
   }
   /** Get a deal. (hubspot deals.get) */
-  get(params: HubspotDealsGetParams, options?: ExecuteOptions): Promise<ExecutionResult> {
+  get(params: HubspotDealsGetParams | HubspotDealsGetSnakeParams, options?: ExecuteOptions): Promise<ExecutionResult<HubspotDeal>> {
     return this.run("get", params, options);
   }
   /** Update a deal. (hubspot deals.update) */
-  update(params: HubspotDealsUpdateParams, options?: ExecuteOptions): Promise<ExecutionResult> {
+  update(params: HubspotDealsUpdateParams | HubspotDealsUpdateSnakeParams, options?: ExecuteOptions): Promise<ExecutionResult<HubspotDeal>> {
     return this.run("update", params, options);
   }
   /** Search deals. (hubspot deals.search) */
-  search(params: HubspotDealsSearchParams = {}, options?: ExecuteOptions): Promise<ExecutionResult> {
+  search(params: HubspotDealsSearchParams | HubspotDealsSearchSnakeParams = {}, options?: ExecuteOptions): Promise<ExecutionResult<HubspotDeal[]>> {
     return this.run("search", params, options);
   }
 }
@@ -211,6 +323,22 @@ export interface HubspotDealsListParams {
   properties?: string;
   /** Comma-separated property names to return with their history of values (lowers the page size limit) */
   propertiesWithHistory?: string;
+  /** Comma-separated object types whose associated record ids to include, e.g. "companies,deals" */
+  associations?: string;
+  /** true to read archived (deleted) records instead of live ones; default false */
+  archived?: boolean;
+}
+
+/** `HubspotDealsListParams` in snake_case. */
+export interface HubspotDealsListSnakeParams {
+  /** Records per page (1-100); 1..100; default 10 */
+  limit?: number;
+  /** Paging cursor, the next_cursor (paging.next.after) of the previous page */
+  after?: string;
+  /** Comma-separated property names to return, e.g. "email,firstname,lastname". Without it only a default set comes back */
+  properties?: string;
+  /** Comma-separated property names to return with their history of values (lowers the page size limit) */
+  properties_with_history?: string;
   /** Comma-separated object types whose associated record ids to include, e.g. "companies,deals" */
   associations?: string;
   /** true to read archived (deleted) records instead of live ones; default false */
@@ -241,10 +369,34 @@ export interface HubspotDealsGetParams {
   archived?: boolean;
 }
 
+/** `HubspotDealsGetParams` in snake_case. */
+export interface HubspotDealsGetSnakeParams {
+  /** Deal id (or the idProperty value) */
+  deal_id: string;
+  /** Comma-separated property names to return, e.g. "email,firstname,lastname". Without it only a default set comes back */
+  properties?: string;
+  /** Comma-separated property names to return with their history of values (lowers the page size limit) */
+  properties_with_history?: string;
+  /** Comma-separated object types whose associated record ids to include, e.g. "companies,deals" */
+  associations?: string;
+  /** A unique property (e.g. email for contacts) whose value the id param holds instead of the record id */
+  id_property?: string;
+  /** true to read archived (deleted) records instead of live ones; default false */
+  archived?: boolean;
+}
+
 /** Params of `hubspot deals.update`. */
 export interface HubspotDealsUpdateParams {
   /** Deal id (or the idProperty value) */
   dealId: string;
+  /** Deal property values by internal name (any deal property). An empty string clears a value */
+  properties?: Record<string, unknown>;
+}
+
+/** `HubspotDealsUpdateParams` in snake_case. */
+export interface HubspotDealsUpdateSnakeParams {
+  /** Deal id (or the idProperty value) */
+  deal_id: string;
   /** Deal property values by internal name (any deal property). An empty string clears a value */
   properties?: Record<string, unknown>;
 }
@@ -265,26 +417,42 @@ export interface HubspotDealsSearchParams {
   after?: string;
 }
 
+/** `HubspotDealsSearchParams` in snake_case. */
+export interface HubspotDealsSearchSnakeParams {
+  /** Up to 5 groups of filters; a record matches when all filters of any one group match (at most 6 filters a group, 18 in all) */
+  filter_groups?: Array<Record<string, unknown>>;
+  /** Sort order, e.g. [{"propertyName": "createdate", "direction": "DESCENDING"}] */
+  sorts?: Array<Record<string, unknown>>;
+  /** Text searched for in the default searchable properties */
+  query?: string;
+  /** Property names to return for each record (a default set when absent) */
+  properties?: string[];
+  /** Records per page (1-200); 1..200; default 10 */
+  limit?: number;
+  /** Paging cursor, the next_cursor of the previous page */
+  after?: string;
+}
+
 /** `tickets` of HubSpot: list, create, get, update, search. */
 export class HubspotTickets extends Entity {
   /** List tickets. (hubspot tickets.list) */
-  list(params: HubspotTicketsListParams = {}, options?: ExecuteOptions): Promise<ExecutionResult> {
+  list(params: HubspotTicketsListParams | HubspotTicketsListSnakeParams = {}, options?: ExecuteOptions): Promise<ExecutionResult<HubspotTicket[]>> {
     return this.run("list", params, options);
   }
   /** Create a ticket. (hubspot tickets.create) */
-  create(params: HubspotTicketsCreateParams = {}, options?: ExecuteOptions): Promise<ExecutionResult> {
+  create(params: HubspotTicketsCreateParams = {}, options?: ExecuteOptions): Promise<ExecutionResult<HubspotTicket>> {
     return this.run("create", params, options);
   }
   /** Get a ticket. (hubspot tickets.get) */
-  get(params: HubspotTicketsGetParams, options?: ExecuteOptions): Promise<ExecutionResult> {
+  get(params: HubspotTicketsGetParams | HubspotTicketsGetSnakeParams, options?: ExecuteOptions): Promise<ExecutionResult<HubspotTicket>> {
     return this.run("get", params, options);
   }
   /** Update a ticket. (hubspot tickets.update) */
-  update(params: HubspotTicketsUpdateParams, options?: ExecuteOptions): Promise<ExecutionResult> {
+  update(params: HubspotTicketsUpdateParams | HubspotTicketsUpdateSnakeParams, options?: ExecuteOptions): Promise<ExecutionResult<HubspotTicket>> {
     return this.run("update", params, options);
   }
   /** Search tickets. (hubspot tickets.search) */
-  search(params: HubspotTicketsSearchParams = {}, options?: ExecuteOptions): Promise<ExecutionResult> {
+  search(params: HubspotTicketsSearchParams | HubspotTicketsSearchSnakeParams = {}, options?: ExecuteOptions): Promise<ExecutionResult<HubspotTicket[]>> {
     return this.run("search", params, options);
   }
 }
@@ -299,6 +467,22 @@ export interface HubspotTicketsListParams {
   properties?: string;
   /** Comma-separated property names to return with their history of values (lowers the page size limit) */
   propertiesWithHistory?: string;
+  /** Comma-separated object types whose associated record ids to include, e.g. "companies,deals" */
+  associations?: string;
+  /** true to read archived (deleted) records instead of live ones; default false */
+  archived?: boolean;
+}
+
+/** `HubspotTicketsListParams` in snake_case. */
+export interface HubspotTicketsListSnakeParams {
+  /** Records per page (1-100); 1..100; default 10 */
+  limit?: number;
+  /** Paging cursor, the next_cursor (paging.next.after) of the previous page */
+  after?: string;
+  /** Comma-separated property names to return, e.g. "email,firstname,lastname". Without it only a default set comes back */
+  properties?: string;
+  /** Comma-separated property names to return with their history of values (lowers the page size limit) */
+  properties_with_history?: string;
   /** Comma-separated object types whose associated record ids to include, e.g. "companies,deals" */
   associations?: string;
   /** true to read archived (deleted) records instead of live ones; default false */
@@ -329,10 +513,34 @@ export interface HubspotTicketsGetParams {
   archived?: boolean;
 }
 
+/** `HubspotTicketsGetParams` in snake_case. */
+export interface HubspotTicketsGetSnakeParams {
+  /** Ticket id (or the idProperty value) */
+  ticket_id: string;
+  /** Comma-separated property names to return, e.g. "email,firstname,lastname". Without it only a default set comes back */
+  properties?: string;
+  /** Comma-separated property names to return with their history of values (lowers the page size limit) */
+  properties_with_history?: string;
+  /** Comma-separated object types whose associated record ids to include, e.g. "companies,deals" */
+  associations?: string;
+  /** A unique property (e.g. email for contacts) whose value the id param holds instead of the record id */
+  id_property?: string;
+  /** true to read archived (deleted) records instead of live ones; default false */
+  archived?: boolean;
+}
+
 /** Params of `hubspot tickets.update`. */
 export interface HubspotTicketsUpdateParams {
   /** Ticket id (or the idProperty value) */
   ticketId: string;
+  /** Ticket property values by internal name (any ticket property). An empty string clears a value */
+  properties?: Record<string, unknown>;
+}
+
+/** `HubspotTicketsUpdateParams` in snake_case. */
+export interface HubspotTicketsUpdateSnakeParams {
+  /** Ticket id (or the idProperty value) */
+  ticket_id: string;
   /** Ticket property values by internal name (any ticket property). An empty string clears a value */
   properties?: Record<string, unknown>;
 }
@@ -353,26 +561,42 @@ export interface HubspotTicketsSearchParams {
   after?: string;
 }
 
+/** `HubspotTicketsSearchParams` in snake_case. */
+export interface HubspotTicketsSearchSnakeParams {
+  /** Up to 5 groups of filters; a record matches when all filters of any one group match (at most 6 filters a group, 18 in all) */
+  filter_groups?: Array<Record<string, unknown>>;
+  /** Sort order, e.g. [{"propertyName": "createdate", "direction": "DESCENDING"}] */
+  sorts?: Array<Record<string, unknown>>;
+  /** Text searched for in the default searchable properties */
+  query?: string;
+  /** Property names to return for each record (a default set when absent) */
+  properties?: string[];
+  /** Records per page (1-200); 1..200; default 10 */
+  limit?: number;
+  /** Paging cursor, the next_cursor of the previous page */
+  after?: string;
+}
+
 /** `notes` of HubSpot: list, create, get, update, delete. */
 export class HubspotNotes extends Entity {
   /** List notes. (hubspot notes.list) */
-  list(params: HubspotNotesListParams = {}, options?: ExecuteOptions): Promise<ExecutionResult> {
+  list(params: HubspotNotesListParams | HubspotNotesListSnakeParams = {}, options?: ExecuteOptions): Promise<ExecutionResult<HubspotNote[]>> {
     return this.run("list", params, options);
   }
   /** Create a note. (hubspot notes.create) */
-  create(params: HubspotNotesCreateParams = {}, options?: ExecuteOptions): Promise<ExecutionResult> {
+  create(params: HubspotNotesCreateParams = {}, options?: ExecuteOptions): Promise<ExecutionResult<HubspotNote>> {
     return this.run("create", params, options);
   }
   /** Get a note. (hubspot notes.get) */
-  get(params: HubspotNotesGetParams, options?: ExecuteOptions): Promise<ExecutionResult> {
+  get(params: HubspotNotesGetParams | HubspotNotesGetSnakeParams, options?: ExecuteOptions): Promise<ExecutionResult<HubspotNote>> {
     return this.run("get", params, options);
   }
   /** Update a note. (hubspot notes.update) */
-  update(params: HubspotNotesUpdateParams, options?: ExecuteOptions): Promise<ExecutionResult> {
+  update(params: HubspotNotesUpdateParams | HubspotNotesUpdateSnakeParams, options?: ExecuteOptions): Promise<ExecutionResult<HubspotNote>> {
     return this.run("update", params, options);
   }
   /** Delete a note. (hubspot notes.delete) */
-  delete(params: HubspotNotesDeleteParams, options?: ExecuteOptions): Promise<ExecutionResult> {
+  delete(params: HubspotNotesDeleteParams | HubspotNotesDeleteSnakeParams, options?: ExecuteOptions): Promise<ExecutionResult<any>> {
     return this.run("delete", params, options);
   }
 }
@@ -387,6 +611,22 @@ export interface HubspotNotesListParams {
   properties?: string;
   /** Comma-separated property names to return with their history of values (lowers the page size limit) */
   propertiesWithHistory?: string;
+  /** Comma-separated object types whose associated record ids to include, e.g. "companies,deals" */
+  associations?: string;
+  /** true to read archived (deleted) records instead of live ones; default false */
+  archived?: boolean;
+}
+
+/** `HubspotNotesListParams` in snake_case. */
+export interface HubspotNotesListSnakeParams {
+  /** Records per page (1-100); 1..100; default 10 */
+  limit?: number;
+  /** Paging cursor, the next_cursor (paging.next.after) of the previous page */
+  after?: string;
+  /** Comma-separated property names to return, e.g. "email,firstname,lastname". Without it only a default set comes back */
+  properties?: string;
+  /** Comma-separated property names to return with their history of values (lowers the page size limit) */
+  properties_with_history?: string;
   /** Comma-separated object types whose associated record ids to include, e.g. "companies,deals" */
   associations?: string;
   /** true to read archived (deleted) records instead of live ones; default false */
@@ -417,10 +657,34 @@ export interface HubspotNotesGetParams {
   archived?: boolean;
 }
 
+/** `HubspotNotesGetParams` in snake_case. */
+export interface HubspotNotesGetSnakeParams {
+  /** Note id */
+  note_id: string;
+  /** Comma-separated property names to return, e.g. "email,firstname,lastname". Without it only a default set comes back */
+  properties?: string;
+  /** Comma-separated property names to return with their history of values (lowers the page size limit) */
+  properties_with_history?: string;
+  /** Comma-separated object types whose associated record ids to include, e.g. "companies,deals" */
+  associations?: string;
+  /** A unique property (e.g. email for contacts) whose value the id param holds instead of the record id */
+  id_property?: string;
+  /** true to read archived (deleted) records instead of live ones; default false */
+  archived?: boolean;
+}
+
 /** Params of `hubspot notes.update`. */
 export interface HubspotNotesUpdateParams {
   /** Note id */
   noteId: string;
+  /** Note property values (hs_timestamp is required on create). An empty string clears a value */
+  properties?: Record<string, unknown>;
+}
+
+/** `HubspotNotesUpdateParams` in snake_case. */
+export interface HubspotNotesUpdateSnakeParams {
+  /** Note id */
+  note_id: string;
   /** Note property values (hs_timestamp is required on create). An empty string clears a value */
   properties?: Record<string, unknown>;
 }
@@ -431,26 +695,32 @@ export interface HubspotNotesDeleteParams {
   noteId: string;
 }
 
+/** `HubspotNotesDeleteParams` in snake_case. */
+export interface HubspotNotesDeleteSnakeParams {
+  /** Note id */
+  note_id: string;
+}
+
 /** `calls` of HubSpot: list, create, get, update, delete. */
 export class HubspotCalls extends Entity {
   /** List calls. (hubspot calls.list) */
-  list(params: HubspotCallsListParams = {}, options?: ExecuteOptions): Promise<ExecutionResult> {
+  list(params: HubspotCallsListParams | HubspotCallsListSnakeParams = {}, options?: ExecuteOptions): Promise<ExecutionResult<HubspotCall[]>> {
     return this.run("list", params, options);
   }
   /** Log a call. (hubspot calls.create) */
-  create(params: HubspotCallsCreateParams = {}, options?: ExecuteOptions): Promise<ExecutionResult> {
+  create(params: HubspotCallsCreateParams = {}, options?: ExecuteOptions): Promise<ExecutionResult<HubspotCall>> {
     return this.run("create", params, options);
   }
   /** Get a call. (hubspot calls.get) */
-  get(params: HubspotCallsGetParams, options?: ExecuteOptions): Promise<ExecutionResult> {
+  get(params: HubspotCallsGetParams | HubspotCallsGetSnakeParams, options?: ExecuteOptions): Promise<ExecutionResult<HubspotCall>> {
     return this.run("get", params, options);
   }
   /** Update a call. (hubspot calls.update) */
-  update(params: HubspotCallsUpdateParams, options?: ExecuteOptions): Promise<ExecutionResult> {
+  update(params: HubspotCallsUpdateParams | HubspotCallsUpdateSnakeParams, options?: ExecuteOptions): Promise<ExecutionResult<HubspotCall>> {
     return this.run("update", params, options);
   }
   /** Delete a call. (hubspot calls.delete) */
-  delete(params: HubspotCallsDeleteParams, options?: ExecuteOptions): Promise<ExecutionResult> {
+  delete(params: HubspotCallsDeleteParams | HubspotCallsDeleteSnakeParams, options?: ExecuteOptions): Promise<ExecutionResult<any>> {
     return this.run("delete", params, options);
   }
 }
@@ -465,6 +735,22 @@ export interface HubspotCallsListParams {
   properties?: string;
   /** Comma-separated property names to return with their history of values (lowers the page size limit) */
   propertiesWithHistory?: string;
+  /** Comma-separated object types whose associated record ids to include, e.g. "companies,deals" */
+  associations?: string;
+  /** true to read archived (deleted) records instead of live ones; default false */
+  archived?: boolean;
+}
+
+/** `HubspotCallsListParams` in snake_case. */
+export interface HubspotCallsListSnakeParams {
+  /** Records per page (1-100); 1..100; default 10 */
+  limit?: number;
+  /** Paging cursor, the next_cursor (paging.next.after) of the previous page */
+  after?: string;
+  /** Comma-separated property names to return, e.g. "email,firstname,lastname". Without it only a default set comes back */
+  properties?: string;
+  /** Comma-separated property names to return with their history of values (lowers the page size limit) */
+  properties_with_history?: string;
   /** Comma-separated object types whose associated record ids to include, e.g. "companies,deals" */
   associations?: string;
   /** true to read archived (deleted) records instead of live ones; default false */
@@ -495,10 +781,34 @@ export interface HubspotCallsGetParams {
   archived?: boolean;
 }
 
+/** `HubspotCallsGetParams` in snake_case. */
+export interface HubspotCallsGetSnakeParams {
+  /** Call id */
+  call_id: string;
+  /** Comma-separated property names to return, e.g. "email,firstname,lastname". Without it only a default set comes back */
+  properties?: string;
+  /** Comma-separated property names to return with their history of values (lowers the page size limit) */
+  properties_with_history?: string;
+  /** Comma-separated object types whose associated record ids to include, e.g. "companies,deals" */
+  associations?: string;
+  /** A unique property (e.g. email for contacts) whose value the id param holds instead of the record id */
+  id_property?: string;
+  /** true to read archived (deleted) records instead of live ones; default false */
+  archived?: boolean;
+}
+
 /** Params of `hubspot calls.update`. */
 export interface HubspotCallsUpdateParams {
   /** Call id */
   callId: string;
+  /** Call property values (hs_timestamp is required on create). An empty string clears a value */
+  properties?: Record<string, unknown>;
+}
+
+/** `HubspotCallsUpdateParams` in snake_case. */
+export interface HubspotCallsUpdateSnakeParams {
+  /** Call id */
+  call_id: string;
   /** Call property values (hs_timestamp is required on create). An empty string clears a value */
   properties?: Record<string, unknown>;
 }
@@ -509,26 +819,32 @@ export interface HubspotCallsDeleteParams {
   callId: string;
 }
 
+/** `HubspotCallsDeleteParams` in snake_case. */
+export interface HubspotCallsDeleteSnakeParams {
+  /** Call id */
+  call_id: string;
+}
+
 /** `emails` of HubSpot: list, create, get, update, delete. */
 export class HubspotEmails extends Entity {
   /** List emails. (hubspot emails.list) */
-  list(params: HubspotEmailsListParams = {}, options?: ExecuteOptions): Promise<ExecutionResult> {
+  list(params: HubspotEmailsListParams | HubspotEmailsListSnakeParams = {}, options?: ExecuteOptions): Promise<ExecutionResult<HubspotEmail[]>> {
     return this.run("list", params, options);
   }
   /** Log an email. (hubspot emails.create) */
-  create(params: HubspotEmailsCreateParams = {}, options?: ExecuteOptions): Promise<ExecutionResult> {
+  create(params: HubspotEmailsCreateParams = {}, options?: ExecuteOptions): Promise<ExecutionResult<HubspotEmail>> {
     return this.run("create", params, options);
   }
   /** Get an email. (hubspot emails.get) */
-  get(params: HubspotEmailsGetParams, options?: ExecuteOptions): Promise<ExecutionResult> {
+  get(params: HubspotEmailsGetParams | HubspotEmailsGetSnakeParams, options?: ExecuteOptions): Promise<ExecutionResult<HubspotEmail>> {
     return this.run("get", params, options);
   }
   /** Update an email. (hubspot emails.update) */
-  update(params: HubspotEmailsUpdateParams, options?: ExecuteOptions): Promise<ExecutionResult> {
+  update(params: HubspotEmailsUpdateParams | HubspotEmailsUpdateSnakeParams, options?: ExecuteOptions): Promise<ExecutionResult<HubspotEmail>> {
     return this.run("update", params, options);
   }
   /** Delete an email. (hubspot emails.delete) */
-  delete(params: HubspotEmailsDeleteParams, options?: ExecuteOptions): Promise<ExecutionResult> {
+  delete(params: HubspotEmailsDeleteParams | HubspotEmailsDeleteSnakeParams, options?: ExecuteOptions): Promise<ExecutionResult<any>> {
     return this.run("delete", params, options);
   }
 }
@@ -543,6 +859,22 @@ export interface HubspotEmailsListParams {
   properties?: string;
   /** Comma-separated property names to return with their history of values (lowers the page size limit) */
   propertiesWithHistory?: string;
+  /** Comma-separated object types whose associated record ids to include, e.g. "companies,deals" */
+  associations?: string;
+  /** true to read archived (deleted) records instead of live ones; default false */
+  archived?: boolean;
+}
+
+/** `HubspotEmailsListParams` in snake_case. */
+export interface HubspotEmailsListSnakeParams {
+  /** Records per page (1-100); 1..100; default 10 */
+  limit?: number;
+  /** Paging cursor, the next_cursor (paging.next.after) of the previous page */
+  after?: string;
+  /** Comma-separated property names to return, e.g. "email,firstname,lastname". Without it only a default set comes back */
+  properties?: string;
+  /** Comma-separated property names to return with their history of values (lowers the page size limit) */
+  properties_with_history?: string;
   /** Comma-separated object types whose associated record ids to include, e.g. "companies,deals" */
   associations?: string;
   /** true to read archived (deleted) records instead of live ones; default false */
@@ -573,10 +905,34 @@ export interface HubspotEmailsGetParams {
   archived?: boolean;
 }
 
+/** `HubspotEmailsGetParams` in snake_case. */
+export interface HubspotEmailsGetSnakeParams {
+  /** Email id */
+  email_id: string;
+  /** Comma-separated property names to return, e.g. "email,firstname,lastname". Without it only a default set comes back */
+  properties?: string;
+  /** Comma-separated property names to return with their history of values (lowers the page size limit) */
+  properties_with_history?: string;
+  /** Comma-separated object types whose associated record ids to include, e.g. "companies,deals" */
+  associations?: string;
+  /** A unique property (e.g. email for contacts) whose value the id param holds instead of the record id */
+  id_property?: string;
+  /** true to read archived (deleted) records instead of live ones; default false */
+  archived?: boolean;
+}
+
 /** Params of `hubspot emails.update`. */
 export interface HubspotEmailsUpdateParams {
   /** Email id */
   emailId: string;
+  /** Email property values (hs_timestamp is required on create). An empty string clears a value */
+  properties?: Record<string, unknown>;
+}
+
+/** `HubspotEmailsUpdateParams` in snake_case. */
+export interface HubspotEmailsUpdateSnakeParams {
+  /** Email id */
+  email_id: string;
   /** Email property values (hs_timestamp is required on create). An empty string clears a value */
   properties?: Record<string, unknown>;
 }
@@ -587,26 +943,32 @@ export interface HubspotEmailsDeleteParams {
   emailId: string;
 }
 
+/** `HubspotEmailsDeleteParams` in snake_case. */
+export interface HubspotEmailsDeleteSnakeParams {
+  /** Email id */
+  email_id: string;
+}
+
 /** `meetings` of HubSpot: list, create, get, update, delete. */
 export class HubspotMeetings extends Entity {
   /** List meetings. (hubspot meetings.list) */
-  list(params: HubspotMeetingsListParams = {}, options?: ExecuteOptions): Promise<ExecutionResult> {
+  list(params: HubspotMeetingsListParams | HubspotMeetingsListSnakeParams = {}, options?: ExecuteOptions): Promise<ExecutionResult<HubspotMeeting[]>> {
     return this.run("list", params, options);
   }
   /** Log a meeting. (hubspot meetings.create) */
-  create(params: HubspotMeetingsCreateParams = {}, options?: ExecuteOptions): Promise<ExecutionResult> {
+  create(params: HubspotMeetingsCreateParams = {}, options?: ExecuteOptions): Promise<ExecutionResult<HubspotMeeting>> {
     return this.run("create", params, options);
   }
   /** Get a meeting. (hubspot meetings.get) */
-  get(params: HubspotMeetingsGetParams, options?: ExecuteOptions): Promise<ExecutionResult> {
+  get(params: HubspotMeetingsGetParams | HubspotMeetingsGetSnakeParams, options?: ExecuteOptions): Promise<ExecutionResult<HubspotMeeting>> {
     return this.run("get", params, options);
   }
   /** Update a meeting. (hubspot meetings.update) */
-  update(params: HubspotMeetingsUpdateParams, options?: ExecuteOptions): Promise<ExecutionResult> {
+  update(params: HubspotMeetingsUpdateParams | HubspotMeetingsUpdateSnakeParams, options?: ExecuteOptions): Promise<ExecutionResult<HubspotMeeting>> {
     return this.run("update", params, options);
   }
   /** Delete a meeting. (hubspot meetings.delete) */
-  delete(params: HubspotMeetingsDeleteParams, options?: ExecuteOptions): Promise<ExecutionResult> {
+  delete(params: HubspotMeetingsDeleteParams | HubspotMeetingsDeleteSnakeParams, options?: ExecuteOptions): Promise<ExecutionResult<any>> {
     return this.run("delete", params, options);
   }
 }
@@ -621,6 +983,22 @@ export interface HubspotMeetingsListParams {
   properties?: string;
   /** Comma-separated property names to return with their history of values (lowers the page size limit) */
   propertiesWithHistory?: string;
+  /** Comma-separated object types whose associated record ids to include, e.g. "companies,deals" */
+  associations?: string;
+  /** true to read archived (deleted) records instead of live ones; default false */
+  archived?: boolean;
+}
+
+/** `HubspotMeetingsListParams` in snake_case. */
+export interface HubspotMeetingsListSnakeParams {
+  /** Records per page (1-100); 1..100; default 10 */
+  limit?: number;
+  /** Paging cursor, the next_cursor (paging.next.after) of the previous page */
+  after?: string;
+  /** Comma-separated property names to return, e.g. "email,firstname,lastname". Without it only a default set comes back */
+  properties?: string;
+  /** Comma-separated property names to return with their history of values (lowers the page size limit) */
+  properties_with_history?: string;
   /** Comma-separated object types whose associated record ids to include, e.g. "companies,deals" */
   associations?: string;
   /** true to read archived (deleted) records instead of live ones; default false */
@@ -651,10 +1029,34 @@ export interface HubspotMeetingsGetParams {
   archived?: boolean;
 }
 
+/** `HubspotMeetingsGetParams` in snake_case. */
+export interface HubspotMeetingsGetSnakeParams {
+  /** Meeting id */
+  meeting_id: string;
+  /** Comma-separated property names to return, e.g. "email,firstname,lastname". Without it only a default set comes back */
+  properties?: string;
+  /** Comma-separated property names to return with their history of values (lowers the page size limit) */
+  properties_with_history?: string;
+  /** Comma-separated object types whose associated record ids to include, e.g. "companies,deals" */
+  associations?: string;
+  /** A unique property (e.g. email for contacts) whose value the id param holds instead of the record id */
+  id_property?: string;
+  /** true to read archived (deleted) records instead of live ones; default false */
+  archived?: boolean;
+}
+
 /** Params of `hubspot meetings.update`. */
 export interface HubspotMeetingsUpdateParams {
   /** Meeting id */
   meetingId: string;
+  /** Meeting property values (hs_timestamp is required on create). An empty string clears a value */
+  properties?: Record<string, unknown>;
+}
+
+/** `HubspotMeetingsUpdateParams` in snake_case. */
+export interface HubspotMeetingsUpdateSnakeParams {
+  /** Meeting id */
+  meeting_id: string;
   /** Meeting property values (hs_timestamp is required on create). An empty string clears a value */
   properties?: Record<string, unknown>;
 }
@@ -665,26 +1067,32 @@ export interface HubspotMeetingsDeleteParams {
   meetingId: string;
 }
 
+/** `HubspotMeetingsDeleteParams` in snake_case. */
+export interface HubspotMeetingsDeleteSnakeParams {
+  /** Meeting id */
+  meeting_id: string;
+}
+
 /** `tasks` of HubSpot: list, create, get, update, delete. */
 export class HubspotTasks extends Entity {
   /** List tasks. (hubspot tasks.list) */
-  list(params: HubspotTasksListParams = {}, options?: ExecuteOptions): Promise<ExecutionResult> {
+  list(params: HubspotTasksListParams | HubspotTasksListSnakeParams = {}, options?: ExecuteOptions): Promise<ExecutionResult<HubspotTask[]>> {
     return this.run("list", params, options);
   }
   /** Create a task. (hubspot tasks.create) */
-  create(params: HubspotTasksCreateParams = {}, options?: ExecuteOptions): Promise<ExecutionResult> {
+  create(params: HubspotTasksCreateParams = {}, options?: ExecuteOptions): Promise<ExecutionResult<HubspotTask>> {
     return this.run("create", params, options);
   }
   /** Get a task. (hubspot tasks.get) */
-  get(params: HubspotTasksGetParams, options?: ExecuteOptions): Promise<ExecutionResult> {
+  get(params: HubspotTasksGetParams | HubspotTasksGetSnakeParams, options?: ExecuteOptions): Promise<ExecutionResult<HubspotTask>> {
     return this.run("get", params, options);
   }
   /** Update a task. (hubspot tasks.update) */
-  update(params: HubspotTasksUpdateParams, options?: ExecuteOptions): Promise<ExecutionResult> {
+  update(params: HubspotTasksUpdateParams | HubspotTasksUpdateSnakeParams, options?: ExecuteOptions): Promise<ExecutionResult<HubspotTask>> {
     return this.run("update", params, options);
   }
   /** Delete a task. (hubspot tasks.delete) */
-  delete(params: HubspotTasksDeleteParams, options?: ExecuteOptions): Promise<ExecutionResult> {
+  delete(params: HubspotTasksDeleteParams | HubspotTasksDeleteSnakeParams, options?: ExecuteOptions): Promise<ExecutionResult<any>> {
     return this.run("delete", params, options);
   }
 }
@@ -699,6 +1107,22 @@ export interface HubspotTasksListParams {
   properties?: string;
   /** Comma-separated property names to return with their history of values (lowers the page size limit) */
   propertiesWithHistory?: string;
+  /** Comma-separated object types whose associated record ids to include, e.g. "companies,deals" */
+  associations?: string;
+  /** true to read archived (deleted) records instead of live ones; default false */
+  archived?: boolean;
+}
+
+/** `HubspotTasksListParams` in snake_case. */
+export interface HubspotTasksListSnakeParams {
+  /** Records per page (1-100); 1..100; default 10 */
+  limit?: number;
+  /** Paging cursor, the next_cursor (paging.next.after) of the previous page */
+  after?: string;
+  /** Comma-separated property names to return, e.g. "email,firstname,lastname". Without it only a default set comes back */
+  properties?: string;
+  /** Comma-separated property names to return with their history of values (lowers the page size limit) */
+  properties_with_history?: string;
   /** Comma-separated object types whose associated record ids to include, e.g. "companies,deals" */
   associations?: string;
   /** true to read archived (deleted) records instead of live ones; default false */
@@ -729,10 +1153,34 @@ export interface HubspotTasksGetParams {
   archived?: boolean;
 }
 
+/** `HubspotTasksGetParams` in snake_case. */
+export interface HubspotTasksGetSnakeParams {
+  /** Task id */
+  task_id: string;
+  /** Comma-separated property names to return, e.g. "email,firstname,lastname". Without it only a default set comes back */
+  properties?: string;
+  /** Comma-separated property names to return with their history of values (lowers the page size limit) */
+  properties_with_history?: string;
+  /** Comma-separated object types whose associated record ids to include, e.g. "companies,deals" */
+  associations?: string;
+  /** A unique property (e.g. email for contacts) whose value the id param holds instead of the record id */
+  id_property?: string;
+  /** true to read archived (deleted) records instead of live ones; default false */
+  archived?: boolean;
+}
+
 /** Params of `hubspot tasks.update`. */
 export interface HubspotTasksUpdateParams {
   /** Task id */
   taskId: string;
+  /** Task property values (hs_timestamp, the due date, is required on create). An empty string clears a value */
+  properties?: Record<string, unknown>;
+}
+
+/** `HubspotTasksUpdateParams` in snake_case. */
+export interface HubspotTasksUpdateSnakeParams {
+  /** Task id */
+  task_id: string;
   /** Task property values (hs_timestamp, the due date, is required on create). An empty string clears a value */
   properties?: Record<string, unknown>;
 }
@@ -743,14 +1191,20 @@ export interface HubspotTasksDeleteParams {
   taskId: string;
 }
 
+/** `HubspotTasksDeleteParams` in snake_case. */
+export interface HubspotTasksDeleteSnakeParams {
+  /** Task id */
+  task_id: string;
+}
+
 /** `schemas` of HubSpot: list, get. */
 export class HubspotSchemas extends Entity {
   /** List custom object schemas. (hubspot schemas.list) */
-  list(params: HubspotSchemasListParams = {}, options?: ExecuteOptions): Promise<ExecutionResult> {
+  list(params: HubspotSchemasListParams = {}, options?: ExecuteOptions): Promise<ExecutionResult<HubspotSchema[]>> {
     return this.run("list", params, options);
   }
   /** Get a custom object schema. (hubspot schemas.get) */
-  get(params: HubspotSchemasGetParams, options?: ExecuteOptions): Promise<ExecutionResult> {
+  get(params: HubspotSchemasGetParams | HubspotSchemasGetSnakeParams, options?: ExecuteOptions): Promise<ExecutionResult<HubspotSchema>> {
     return this.run("get", params, options);
   }
 }
@@ -767,14 +1221,20 @@ export interface HubspotSchemasGetParams {
   objectType: string;
 }
 
+/** `HubspotSchemasGetParams` in snake_case. */
+export interface HubspotSchemasGetSnakeParams {
+  /** The schema's fully qualified name (p12345_cars) or object type id (2-3508482) */
+  object_type: string;
+}
+
 /** `objects` of HubSpot: list, get. */
 export class HubspotObjects extends Entity {
   /** List records of any object type. (hubspot objects.list) */
-  list(params: HubspotObjectsListParams, options?: ExecuteOptions): Promise<ExecutionResult> {
+  list(params: HubspotObjectsListParams | HubspotObjectsListSnakeParams, options?: ExecuteOptions): Promise<ExecutionResult<HubspotObject[]>> {
     return this.run("list", params, options);
   }
   /** Get a record of any object type. (hubspot objects.get) */
-  get(params: HubspotObjectsGetParams, options?: ExecuteOptions): Promise<ExecutionResult> {
+  get(params: HubspotObjectsGetParams | HubspotObjectsGetSnakeParams, options?: ExecuteOptions): Promise<ExecutionResult<HubspotObject>> {
     return this.run("get", params, options);
   }
 }
@@ -797,6 +1257,24 @@ export interface HubspotObjectsListParams {
   propertiesWithHistory?: string;
 }
 
+/** `HubspotObjectsListParams` in snake_case. */
+export interface HubspotObjectsListSnakeParams {
+  /** Object type, e.g. a custom object's fully qualified name (p12345_cars) or type id (2-3508482), or contacts, companies, deals, products, line_items, quotes */
+  object_type: string;
+  /** Records per page (1-100); 1..100; default 10 */
+  limit?: number;
+  /** Paging cursor, the next_cursor (paging.next.after) of the previous page */
+  after?: string;
+  /** Comma-separated property names to return, e.g. "email,firstname,lastname". Without it only a default set comes back */
+  properties?: string;
+  /** true to read archived (deleted) records instead of live ones; default false */
+  archived?: boolean;
+  /** Comma-separated object types whose associated record ids to include, e.g. "companies,deals" */
+  associations?: string;
+  /** Comma-separated property names to return with their history of values (lowers the page size limit) */
+  properties_with_history?: string;
+}
+
 /** Params of `hubspot objects.get`. */
 export interface HubspotObjectsGetParams {
   /** Object type, e.g. a custom object's fully qualified name (p12345_cars) or type id (2-3508482), or contacts, companies, deals, products, line_items, quotes */
@@ -815,18 +1293,36 @@ export interface HubspotObjectsGetParams {
   propertiesWithHistory?: string;
 }
 
+/** `HubspotObjectsGetParams` in snake_case. */
+export interface HubspotObjectsGetSnakeParams {
+  /** Object type, e.g. a custom object's fully qualified name (p12345_cars) or type id (2-3508482), or contacts, companies, deals, products, line_items, quotes */
+  object_type: string;
+  /** Record id (or the idProperty value) */
+  object_id: string;
+  /** Comma-separated property names to return, e.g. "email,firstname,lastname". Without it only a default set comes back */
+  properties?: string;
+  /** true to read archived (deleted) records instead of live ones; default false */
+  archived?: boolean;
+  /** Comma-separated object types whose associated record ids to include, e.g. "companies,deals" */
+  associations?: string;
+  /** A unique property (e.g. email for contacts) whose value the id param holds instead of the record id */
+  id_property?: string;
+  /** Comma-separated property names to return with their history of values (lowers the page size limit) */
+  properties_with_history?: string;
+}
+
 /** `associations` of HubSpot: list, create, delete. */
 export class HubspotAssociations extends Entity {
   /** List a record's associations. (hubspot associations.list) */
-  list(params: HubspotAssociationsListParams, options?: ExecuteOptions): Promise<ExecutionResult> {
+  list(params: HubspotAssociationsListParams | HubspotAssociationsListSnakeParams, options?: ExecuteOptions): Promise<ExecutionResult<HubspotAssociation[]>> {
     return this.run("list", params, options);
   }
   /** Associate two records. (hubspot associations.create) */
-  create(params: HubspotAssociationsCreateParams, options?: ExecuteOptions): Promise<ExecutionResult> {
+  create(params: HubspotAssociationsCreateParams | HubspotAssociationsCreateSnakeParams, options?: ExecuteOptions): Promise<ExecutionResult<HubspotAssociationCreate>> {
     return this.run("create", params, options);
   }
   /** Remove associations between two records. (hubspot associations.delete) */
-  delete(params: HubspotAssociationsDeleteParams, options?: ExecuteOptions): Promise<ExecutionResult> {
+  delete(params: HubspotAssociationsDeleteParams | HubspotAssociationsDeleteSnakeParams, options?: ExecuteOptions): Promise<ExecutionResult<any>> {
     return this.run("delete", params, options);
   }
 }
@@ -845,6 +1341,20 @@ export interface HubspotAssociationsListParams {
   limit?: number;
 }
 
+/** `HubspotAssociationsListParams` in snake_case. */
+export interface HubspotAssociationsListSnakeParams {
+  /** Type of the source record: contacts, companies, deals, tickets, notes, ... or a custom object type */
+  from_object_type: string;
+  /** Id of the source record */
+  from_object_id: string;
+  /** Type of the associated records to list */
+  to_object_type: string;
+  /** Paging cursor, the next_cursor (paging.next.after) of the previous page */
+  after?: string;
+  /** Associations per page (1-500); 1..500; default 500 */
+  limit?: number;
+}
+
 /** Params of `hubspot associations.create`. */
 export interface HubspotAssociationsCreateParams {
   /** Type of the source record: contacts, companies, deals, tickets, notes, ... or a custom object type */
@@ -855,6 +1365,18 @@ export interface HubspotAssociationsCreateParams {
   toObjectType: string;
   /** Id of the record to associate with */
   toObjectId: string;
+}
+
+/** `HubspotAssociationsCreateParams` in snake_case. */
+export interface HubspotAssociationsCreateSnakeParams {
+  /** Type of the source record: contacts, companies, deals, tickets, notes, ... or a custom object type */
+  from_object_type: string;
+  /** Id of the source record */
+  from_object_id: string;
+  /** Type of the associated records to list */
+  to_object_type: string;
+  /** Id of the record to associate with */
+  to_object_id: string;
 }
 
 /** Params of `hubspot associations.delete`. */
@@ -869,10 +1391,23 @@ export interface HubspotAssociationsDeleteParams {
   toObjectId: string;
 }
 
+/** `HubspotAssociationsDeleteParams` in snake_case. */
+export interface HubspotAssociationsDeleteSnakeParams {
+  /** Type of the source record: contacts, companies, deals, tickets, notes, ... or a custom object type */
+  from_object_type: string;
+  /** Id of the source record */
+  from_object_id: string;
+  /** Type of the associated records to list */
+  to_object_type: string;
+  /** Id of the record to associate with */
+  to_object_id: string;
+}
+
 /**
  * HubSpot connector (`hubspot`, definition `36c891d9-4bd9-43ac-bad2-10e12756272c`).
  *
- * Local mode: `new HubspotConnector({ credentials, config })`; hosted mode: `connect("hubspot", { workspaceName })`.
+ * Local mode: `new HubspotConnector({ credentials, config })`; hosted mode, without credentials:
+ * `new HubspotConnector({ externalUserId, airbyteClientId, airbyteClientSecret })` or `connect("hubspot", { workspaceName })`.
  *
  * Credentials, one of (* required):
  * - OAuth 2.0: client_id*, client_secret*, refresh_token*, access_token
@@ -880,6 +1415,8 @@ export interface HubspotAssociationsDeleteParams {
  */
 export class HubspotConnector extends Connector {
   static override readonly slug = "hubspot";
+  static override readonly connectorName = "HubSpot";
+  static override readonly connectorVersion = "1.0.0";
 
   /** The `contacts` entity. */
   get contacts(): HubspotContacts {
@@ -940,4 +1477,441 @@ export class HubspotConnector extends Connector {
   get associations(): HubspotAssociations {
     return new HubspotAssociations(this, "associations");
   }
+}
+
+/** A record of HubSpot, as the API returns it. */
+export interface HubspotContactProperties {
+  email?: string | null;
+  firstname?: string | null;
+  lastname?: string | null;
+  phone?: string | null;
+  mobilephone?: string | null;
+  company?: string | null;
+  jobtitle?: string | null;
+  website?: string | null;
+  address?: string | null;
+  city?: string | null;
+  state?: string | null;
+  zip?: string | null;
+  country?: string | null;
+  /** e.g. lead, customer. */
+  lifecyclestage?: string | null;
+  hs_lead_status?: string | null;
+  /** Id of the owning HubSpot user. */
+  hubspot_owner_id?: string | null;
+  /** When it was created (ISO-8601). */
+  createdate?: string | null;
+  /** When it was last changed (ISO-8601). */
+  lastmodifieddate?: string | null;
+  /** The record id, as a property. */
+  hs_object_id?: string | null;
+}
+
+/** A record of HubSpot, as the API returns it. */
+export interface HubspotContact {
+  /** Record id. */
+  id?: string | null;
+  properties?: HubspotContactProperties | null;
+  /** Past values of the properties asked for in `propertiesWithHistory`. */
+  propertiesWithHistory?: Record<string, unknown> | null;
+  createdAt?: string | null;
+  updatedAt?: string | null;
+  archived?: boolean | null;
+  archivedAt?: string | null;
+  /** Associated records by object type, when `associations` was asked for. */
+  associations?: Record<string, unknown> | null;
+}
+
+/** A record of HubSpot, as the API returns it. */
+export interface HubspotCompanyProperties {
+  name?: string | null;
+  domain?: string | null;
+  industry?: string | null;
+  phone?: string | null;
+  website?: string | null;
+  address?: string | null;
+  city?: string | null;
+  state?: string | null;
+  zip?: string | null;
+  country?: string | null;
+  numberofemployees?: string | null;
+  annualrevenue?: string | null;
+  /** e.g. lead, customer. */
+  lifecyclestage?: string | null;
+  /** Id of the owning HubSpot user. */
+  hubspot_owner_id?: string | null;
+  /** When it was created (ISO-8601). */
+  createdate?: string | null;
+  /** When it was last changed (ISO-8601). */
+  hs_lastmodifieddate?: string | null;
+  /** The record id, as a property. */
+  hs_object_id?: string | null;
+}
+
+/** A record of HubSpot, as the API returns it. */
+export interface HubspotCompany {
+  /** Record id. */
+  id?: string | null;
+  properties?: HubspotCompanyProperties | null;
+  /** Past values of the properties asked for in `propertiesWithHistory`. */
+  propertiesWithHistory?: Record<string, unknown> | null;
+  createdAt?: string | null;
+  updatedAt?: string | null;
+  archived?: boolean | null;
+  archivedAt?: string | null;
+  /** Associated records by object type, when `associations` was asked for. */
+  associations?: Record<string, unknown> | null;
+}
+
+/** A record of HubSpot, as the API returns it. */
+export interface HubspotDealProperties {
+  dealname?: string | null;
+  /** Deal value, as a decimal string. */
+  amount?: string | null;
+  /** Stage id within the pipeline. */
+  dealstage?: string | null;
+  pipeline?: string | null;
+  /** Expected or actual close date (ISO-8601). */
+  closedate?: string | null;
+  dealtype?: string | null;
+  description?: string | null;
+  /** Id of the owning HubSpot user. */
+  hubspot_owner_id?: string | null;
+  /** When it was created (ISO-8601). */
+  createdate?: string | null;
+  /** When it was last changed (ISO-8601). */
+  hs_lastmodifieddate?: string | null;
+  /** The record id, as a property. */
+  hs_object_id?: string | null;
+}
+
+/** A record of HubSpot, as the API returns it. */
+export interface HubspotDeal {
+  /** Record id. */
+  id?: string | null;
+  properties?: HubspotDealProperties | null;
+  /** Past values of the properties asked for in `propertiesWithHistory`. */
+  propertiesWithHistory?: Record<string, unknown> | null;
+  createdAt?: string | null;
+  updatedAt?: string | null;
+  archived?: boolean | null;
+  archivedAt?: string | null;
+  /** Associated records by object type, when `associations` was asked for. */
+  associations?: Record<string, unknown> | null;
+}
+
+/** A record of HubSpot, as the API returns it. */
+export interface HubspotTicketProperties {
+  subject?: string | null;
+  content?: string | null;
+  hs_pipeline?: string | null;
+  hs_pipeline_stage?: string | null;
+  hs_ticket_priority?: string | null;
+  hs_ticket_category?: string | null;
+  /** Id of the owning HubSpot user. */
+  hubspot_owner_id?: string | null;
+  /** When it was created (ISO-8601). */
+  createdate?: string | null;
+  /** When it was last changed (ISO-8601). */
+  hs_lastmodifieddate?: string | null;
+  /** The record id, as a property. */
+  hs_object_id?: string | null;
+}
+
+/** A record of HubSpot, as the API returns it. */
+export interface HubspotTicket {
+  /** Record id. */
+  id?: string | null;
+  properties?: HubspotTicketProperties | null;
+  /** Past values of the properties asked for in `propertiesWithHistory`. */
+  propertiesWithHistory?: Record<string, unknown> | null;
+  createdAt?: string | null;
+  updatedAt?: string | null;
+  archived?: boolean | null;
+  archivedAt?: string | null;
+  /** Associated records by object type, when `associations` was asked for. */
+  associations?: Record<string, unknown> | null;
+}
+
+/** A record of HubSpot, as the API returns it. */
+export interface HubspotNoteProperties {
+  hs_note_body?: string | null;
+  /** When the engagement happened (ISO-8601). */
+  hs_timestamp?: string | null;
+  /** Id of the owning HubSpot user. */
+  hubspot_owner_id?: string | null;
+  hs_attachment_ids?: string | null;
+  /** When it was created (ISO-8601). */
+  hs_createdate?: string | null;
+  /** When it was last changed (ISO-8601). */
+  hs_lastmodifieddate?: string | null;
+  /** The record id, as a property. */
+  hs_object_id?: string | null;
+}
+
+/** A record of HubSpot, as the API returns it. */
+export interface HubspotNote {
+  /** Record id. */
+  id?: string | null;
+  properties?: HubspotNoteProperties | null;
+  /** Past values of the properties asked for in `propertiesWithHistory`. */
+  propertiesWithHistory?: Record<string, unknown> | null;
+  createdAt?: string | null;
+  updatedAt?: string | null;
+  archived?: boolean | null;
+  archivedAt?: string | null;
+  /** Associated records by object type, when `associations` was asked for. */
+  associations?: Record<string, unknown> | null;
+}
+
+/** A record of HubSpot, as the API returns it. */
+export interface HubspotCallProperties {
+  hs_call_title?: string | null;
+  hs_call_body?: string | null;
+  hs_call_direction?: string | null;
+  hs_call_disposition?: string | null;
+  /** Milliseconds, as a string. */
+  hs_call_duration?: string | null;
+  hs_call_status?: string | null;
+  hs_call_from_number?: string | null;
+  hs_call_to_number?: string | null;
+  hs_call_recording_url?: string | null;
+  /** When the engagement happened (ISO-8601). */
+  hs_timestamp?: string | null;
+  /** Id of the owning HubSpot user. */
+  hubspot_owner_id?: string | null;
+  /** When it was created (ISO-8601). */
+  hs_createdate?: string | null;
+  /** When it was last changed (ISO-8601). */
+  hs_lastmodifieddate?: string | null;
+  /** The record id, as a property. */
+  hs_object_id?: string | null;
+}
+
+/** A record of HubSpot, as the API returns it. */
+export interface HubspotCall {
+  /** Record id. */
+  id?: string | null;
+  properties?: HubspotCallProperties | null;
+  /** Past values of the properties asked for in `propertiesWithHistory`. */
+  propertiesWithHistory?: Record<string, unknown> | null;
+  createdAt?: string | null;
+  updatedAt?: string | null;
+  archived?: boolean | null;
+  archivedAt?: string | null;
+  /** Associated records by object type, when `associations` was asked for. */
+  associations?: Record<string, unknown> | null;
+}
+
+/** A record of HubSpot, as the API returns it. */
+export interface HubspotEmailProperties {
+  hs_email_subject?: string | null;
+  hs_email_text?: string | null;
+  hs_email_html?: string | null;
+  hs_email_direction?: string | null;
+  hs_email_status?: string | null;
+  hs_email_headers?: string | null;
+  /** When the engagement happened (ISO-8601). */
+  hs_timestamp?: string | null;
+  /** Id of the owning HubSpot user. */
+  hubspot_owner_id?: string | null;
+  /** When it was created (ISO-8601). */
+  hs_createdate?: string | null;
+  /** When it was last changed (ISO-8601). */
+  hs_lastmodifieddate?: string | null;
+  /** The record id, as a property. */
+  hs_object_id?: string | null;
+}
+
+/** A record of HubSpot, as the API returns it. */
+export interface HubspotEmail {
+  /** Record id. */
+  id?: string | null;
+  properties?: HubspotEmailProperties | null;
+  /** Past values of the properties asked for in `propertiesWithHistory`. */
+  propertiesWithHistory?: Record<string, unknown> | null;
+  createdAt?: string | null;
+  updatedAt?: string | null;
+  archived?: boolean | null;
+  archivedAt?: string | null;
+  /** Associated records by object type, when `associations` was asked for. */
+  associations?: Record<string, unknown> | null;
+}
+
+/** A record of HubSpot, as the API returns it. */
+export interface HubspotMeetingProperties {
+  hs_meeting_title?: string | null;
+  hs_meeting_body?: string | null;
+  hs_internal_meeting_notes?: string | null;
+  hs_meeting_location?: string | null;
+  hs_meeting_start_time?: string | null;
+  hs_meeting_end_time?: string | null;
+  hs_meeting_outcome?: string | null;
+  hs_meeting_external_url?: string | null;
+  /** When the engagement happened (ISO-8601). */
+  hs_timestamp?: string | null;
+  /** Id of the owning HubSpot user. */
+  hubspot_owner_id?: string | null;
+  /** When it was created (ISO-8601). */
+  hs_createdate?: string | null;
+  /** When it was last changed (ISO-8601). */
+  hs_lastmodifieddate?: string | null;
+  /** The record id, as a property. */
+  hs_object_id?: string | null;
+}
+
+/** A record of HubSpot, as the API returns it. */
+export interface HubspotMeeting {
+  /** Record id. */
+  id?: string | null;
+  properties?: HubspotMeetingProperties | null;
+  /** Past values of the properties asked for in `propertiesWithHistory`. */
+  propertiesWithHistory?: Record<string, unknown> | null;
+  createdAt?: string | null;
+  updatedAt?: string | null;
+  archived?: boolean | null;
+  archivedAt?: string | null;
+  /** Associated records by object type, when `associations` was asked for. */
+  associations?: Record<string, unknown> | null;
+}
+
+/** A record of HubSpot, as the API returns it. */
+export interface HubspotTaskProperties {
+  hs_task_subject?: string | null;
+  hs_task_body?: string | null;
+  hs_task_status?: string | null;
+  hs_task_priority?: string | null;
+  hs_task_type?: string | null;
+  /** When the engagement happened (ISO-8601). */
+  hs_timestamp?: string | null;
+  /** Id of the owning HubSpot user. */
+  hubspot_owner_id?: string | null;
+  /** When it was created (ISO-8601). */
+  hs_createdate?: string | null;
+  /** When it was last changed (ISO-8601). */
+  hs_lastmodifieddate?: string | null;
+  /** The record id, as a property. */
+  hs_object_id?: string | null;
+}
+
+/** A record of HubSpot, as the API returns it. */
+export interface HubspotTask {
+  /** Record id. */
+  id?: string | null;
+  properties?: HubspotTaskProperties | null;
+  /** Past values of the properties asked for in `propertiesWithHistory`. */
+  propertiesWithHistory?: Record<string, unknown> | null;
+  createdAt?: string | null;
+  updatedAt?: string | null;
+  archived?: boolean | null;
+  archivedAt?: string | null;
+  /** Associated records by object type, when `associations` was asked for. */
+  associations?: Record<string, unknown> | null;
+}
+
+/** A record of HubSpot, as the API returns it. */
+export interface HubspotSchemaLabels {
+  singular?: string | null;
+  plural?: string | null;
+}
+
+/** A record of HubSpot, as the API returns it. */
+export interface HubspotSchemaPropertiesOptions {
+  label?: string | null;
+  value?: string | null;
+}
+
+/** A record of HubSpot, as the API returns it. */
+export interface HubspotSchemaProperties {
+  name?: string | null;
+  label?: string | null;
+  /** string, number, date, datetime, enumeration or bool. */
+  type?: string | null;
+  fieldType?: string | null;
+  groupName?: string | null;
+  description?: string | null;
+  options?: HubspotSchemaPropertiesOptions[] | null;
+}
+
+/** A record of HubSpot, as the API returns it. */
+export interface HubspotSchemaAssociations {
+  id?: string | null;
+  name?: string | null;
+  fromObjectTypeId?: string | null;
+  toObjectTypeId?: string | null;
+}
+
+/** A record of HubSpot, as the API returns it. */
+export interface HubspotSchema {
+  id?: string | null;
+  /** e.g. 2-123456. */
+  objectTypeId?: string | null;
+  fullyQualifiedName?: string | null;
+  name?: string | null;
+  labels?: HubspotSchemaLabels | null;
+  primaryDisplayProperty?: string | null;
+  secondaryDisplayProperties?: string[] | null;
+  requiredProperties?: string[] | null;
+  searchableProperties?: string[] | null;
+  properties?: HubspotSchemaProperties[] | null;
+  associations?: HubspotSchemaAssociations[] | null;
+  createdAt?: string | null;
+  updatedAt?: string | null;
+  archived?: boolean | null;
+}
+
+/** A record of HubSpot, as the API returns it. */
+export interface HubspotObject {
+  /** Record id. */
+  id?: string | null;
+  /** Property values by internal name. */
+  properties?: Record<string, unknown> | null;
+  /** Past values of the properties asked for in `propertiesWithHistory`. */
+  propertiesWithHistory?: Record<string, unknown> | null;
+  createdAt?: string | null;
+  updatedAt?: string | null;
+  archived?: boolean | null;
+  archivedAt?: string | null;
+  /** Associated records by object type, when `associations` was asked for. */
+  associations?: Record<string, unknown> | null;
+}
+
+/** A record of HubSpot, as the API returns it. */
+export interface HubspotAssociationAssociationTypes {
+  category?: "HUBSPOT_DEFINED" | "USER_DEFINED" | "INTEGRATOR_DEFINED" | null;
+  typeId?: number | null;
+  label?: string | null;
+}
+
+/** A record of HubSpot, as the API returns it. */
+export interface HubspotAssociation {
+  /** Id of the linked record. */
+  toObjectId?: number | null;
+  associationTypes?: HubspotAssociationAssociationTypes[] | null;
+}
+
+/** A record of HubSpot, as the API returns it. */
+export interface HubspotAssociationResultsFrom {
+  id?: string | null;
+}
+
+/** A record of HubSpot, as the API returns it. */
+export interface HubspotAssociationResultsAssociationSpec {
+  associationCategory?: string | null;
+  associationTypeId?: number | null;
+}
+
+/** A record of HubSpot, as the API returns it. */
+export interface HubspotAssociationResults {
+  from?: HubspotAssociationResultsFrom | null;
+  to?: HubspotAssociationResultsFrom | null;
+  associationSpec?: HubspotAssociationResultsAssociationSpec | null;
+}
+
+/** A record of HubSpot, as the API returns it. */
+export interface HubspotAssociationCreate {
+  status?: "PENDING" | "PROCESSING" | "CANCELED" | "COMPLETE" | null;
+  results?: HubspotAssociationResults[] | null;
+  startedAt?: string | null;
+  completedAt?: string | null;
 }

@@ -4,19 +4,19 @@ import { Connector, Entity, type ExecuteOptions, type ExecutionResult } from '..
 /** `issues` of Linear: list, get, create, update. */
 export class LinearIssues extends Entity {
   /** List issues. (linear issues.list) */
-  list(params: LinearIssuesListParams = {}, options?: ExecuteOptions): Promise<ExecutionResult> {
+  list(params: LinearIssuesListParams = {}, options?: ExecuteOptions): Promise<ExecutionResult<LinearIssue[]>> {
     return this.run("list", params, options);
   }
   /** Get an issue. (linear issues.get) */
-  get(params: LinearIssuesGetParams, options?: ExecuteOptions): Promise<ExecutionResult> {
+  get(params: LinearIssuesGetParams, options?: ExecuteOptions): Promise<ExecutionResult<LinearIssue>> {
     return this.run("get", params, options);
   }
   /** Create an issue. (linear issues.create) */
-  create(params: LinearIssuesCreateParams, options?: ExecuteOptions): Promise<ExecutionResult> {
+  create(params: LinearIssuesCreateParams | LinearIssuesCreateSnakeParams, options?: ExecuteOptions): Promise<ExecutionResult<LinearIssue>> {
     return this.run("create", params, options);
   }
   /** Update an issue. (linear issues.update) */
-  update(params: LinearIssuesUpdateParams, options?: ExecuteOptions): Promise<ExecutionResult> {
+  update(params: LinearIssuesUpdateParams | LinearIssuesUpdateSnakeParams, options?: ExecuteOptions): Promise<ExecutionResult<LinearIssue>> {
     return this.run("update", params, options);
   }
 }
@@ -57,6 +57,28 @@ export interface LinearIssuesCreateParams {
   dueDate?: string;
 }
 
+/** `LinearIssuesCreateParams` in snake_case. */
+export interface LinearIssuesCreateSnakeParams {
+  /** UUID of the team the issue belongs to (see teams list) */
+  team_id: string;
+  /** The issue title */
+  title: string;
+  /** The issue description in markdown */
+  description?: string;
+  /** UUID of the user to assign (see users list) */
+  assignee_id?: string;
+  /** UUID of the workflow state; must belong to the team (see workflow_states list) */
+  state_id?: string;
+  /** 0 = no priority, 1 = urgent, 2 = high, 3 = medium, 4 = low; 0..4 */
+  priority?: number;
+  /** UUID of the project to add the issue to (see projects list) */
+  project_id?: string;
+  /** Complexity estimate in the team's estimation scale; 0.. */
+  estimate?: number;
+  /** Due date as YYYY-MM-DD */
+  due_date?: string;
+}
+
 /** Params of `linear issues.update`. */
 export interface LinearIssuesUpdateParams {
   /** UUID or identifier (e.g. ENG-123) of the issue to update */
@@ -79,22 +101,44 @@ export interface LinearIssuesUpdateParams {
   dueDate?: string;
 }
 
+/** `LinearIssuesUpdateParams` in snake_case. */
+export interface LinearIssuesUpdateSnakeParams {
+  /** UUID or identifier (e.g. ENG-123) of the issue to update */
+  id: string;
+  /** New title */
+  title?: string;
+  /** New description in markdown */
+  description?: string;
+  /** UUID of the user to assign (see users list) */
+  assignee_id?: string;
+  /** UUID of the new workflow state */
+  state_id?: string;
+  /** 0 = no priority, 1 = urgent, 2 = high, 3 = medium, 4 = low; 0..4 */
+  priority?: number;
+  /** UUID of the project to move the issue to */
+  project_id?: string;
+  /** Complexity estimate; 0.. */
+  estimate?: number;
+  /** Due date as YYYY-MM-DD */
+  due_date?: string;
+}
+
 /** `projects` of Linear: list, get, create, update. */
 export class LinearProjects extends Entity {
   /** List projects. (linear projects.list) */
-  list(params: LinearProjectsListParams = {}, options?: ExecuteOptions): Promise<ExecutionResult> {
+  list(params: LinearProjectsListParams = {}, options?: ExecuteOptions): Promise<ExecutionResult<LinearProject[]>> {
     return this.run("list", params, options);
   }
   /** Get a project. (linear projects.get) */
-  get(params: LinearProjectsGetParams, options?: ExecuteOptions): Promise<ExecutionResult> {
+  get(params: LinearProjectsGetParams, options?: ExecuteOptions): Promise<ExecutionResult<LinearProject>> {
     return this.run("get", params, options);
   }
   /** Create a project. (linear projects.create) */
-  create(params: LinearProjectsCreateParams, options?: ExecuteOptions): Promise<ExecutionResult> {
+  create(params: LinearProjectsCreateParams | LinearProjectsCreateSnakeParams, options?: ExecuteOptions): Promise<ExecutionResult<LinearProject>> {
     return this.run("create", params, options);
   }
   /** Update a project. (linear projects.update) */
-  update(params: LinearProjectsUpdateParams, options?: ExecuteOptions): Promise<ExecutionResult> {
+  update(params: LinearProjectsUpdateParams | LinearProjectsUpdateSnakeParams, options?: ExecuteOptions): Promise<ExecutionResult<LinearProject>> {
     return this.run("update", params, options);
   }
 }
@@ -135,6 +179,28 @@ export interface LinearProjectsCreateParams {
   color?: string;
 }
 
+/** `LinearProjectsCreateParams` in snake_case. */
+export interface LinearProjectsCreateSnakeParams {
+  /** The project name */
+  name: string;
+  /** UUIDs of the teams the project belongs to (see teams list) */
+  team_ids: string[];
+  /** Short summary of the project */
+  description?: string;
+  /** Project state */
+  state?: "backlog" | "planned" | "started" | "paused" | "completed" | "canceled";
+  /** UUID of the user leading the project (see users list) */
+  lead_id?: string;
+  /** Planned start date */
+  start_date?: string;
+  /** Target completion date */
+  target_date?: string;
+  /** 0 = no priority, 1 = urgent, 2 = high, 3 = medium, 4 = low; 0..4 */
+  priority?: number;
+  /** Project color as a hex string, e.g. #5e6ad2 */
+  color?: string;
+}
+
 /** Params of `linear projects.update`. */
 export interface LinearProjectsUpdateParams {
   /** UUID of the project to update */
@@ -157,14 +223,36 @@ export interface LinearProjectsUpdateParams {
   color?: string;
 }
 
+/** `LinearProjectsUpdateParams` in snake_case. */
+export interface LinearProjectsUpdateSnakeParams {
+  /** UUID of the project to update */
+  id: string;
+  /** New name */
+  name?: string;
+  /** New short summary */
+  description?: string;
+  /** New project state */
+  state?: "backlog" | "planned" | "started" | "paused" | "completed" | "canceled";
+  /** UUID of the new project lead */
+  lead_id?: string;
+  /** New planned start date */
+  start_date?: string;
+  /** New target date */
+  target_date?: string;
+  /** 0 = no priority, 1 = urgent, 2 = high, 3 = medium, 4 = low; 0..4 */
+  priority?: number;
+  /** Project color as a hex string, e.g. #5e6ad2 */
+  color?: string;
+}
+
 /** `teams` of Linear: list, get. */
 export class LinearTeams extends Entity {
   /** List teams. (linear teams.list) */
-  list(params: LinearTeamsListParams = {}, options?: ExecuteOptions): Promise<ExecutionResult> {
+  list(params: LinearTeamsListParams = {}, options?: ExecuteOptions): Promise<ExecutionResult<LinearTeam[]>> {
     return this.run("list", params, options);
   }
   /** Get a team. (linear teams.get) */
-  get(params: LinearTeamsGetParams, options?: ExecuteOptions): Promise<ExecutionResult> {
+  get(params: LinearTeamsGetParams, options?: ExecuteOptions): Promise<ExecutionResult<LinearTeam>> {
     return this.run("get", params, options);
   }
 }
@@ -186,7 +274,7 @@ export interface LinearTeamsGetParams {
 /** `workflow_states` of Linear: list. */
 export class LinearWorkflowStates extends Entity {
   /** List workflow states. (linear workflow_states.list) */
-  list(params: LinearWorkflowStatesListParams = {}, options?: ExecuteOptions): Promise<ExecutionResult> {
+  list(params: LinearWorkflowStatesListParams = {}, options?: ExecuteOptions): Promise<ExecutionResult<LinearWorkflowState[]>> {
     return this.run("list", params, options);
   }
 }
@@ -202,11 +290,11 @@ export interface LinearWorkflowStatesListParams {
 /** `users` of Linear: list, get. */
 export class LinearUsers extends Entity {
   /** List users. (linear users.list) */
-  list(params: LinearUsersListParams = {}, options?: ExecuteOptions): Promise<ExecutionResult> {
+  list(params: LinearUsersListParams = {}, options?: ExecuteOptions): Promise<ExecutionResult<LinearUser[]>> {
     return this.run("list", params, options);
   }
   /** Get a user. (linear users.get) */
-  get(params: LinearUsersGetParams, options?: ExecuteOptions): Promise<ExecutionResult> {
+  get(params: LinearUsersGetParams, options?: ExecuteOptions): Promise<ExecutionResult<LinearUser>> {
     return this.run("get", params, options);
   }
 }
@@ -228,19 +316,19 @@ export interface LinearUsersGetParams {
 /** `comments` of Linear: list, get, create, update. */
 export class LinearComments extends Entity {
   /** List an issue's comments. (linear comments.list) */
-  list(params: LinearCommentsListParams, options?: ExecuteOptions): Promise<ExecutionResult> {
+  list(params: LinearCommentsListParams | LinearCommentsListSnakeParams, options?: ExecuteOptions): Promise<ExecutionResult<LinearComment[]>> {
     return this.run("list", params, options);
   }
   /** Get a comment. (linear comments.get) */
-  get(params: LinearCommentsGetParams, options?: ExecuteOptions): Promise<ExecutionResult> {
+  get(params: LinearCommentsGetParams, options?: ExecuteOptions): Promise<ExecutionResult<LinearComment>> {
     return this.run("get", params, options);
   }
   /** Create a comment. (linear comments.create) */
-  create(params: LinearCommentsCreateParams, options?: ExecuteOptions): Promise<ExecutionResult> {
+  create(params: LinearCommentsCreateParams | LinearCommentsCreateSnakeParams, options?: ExecuteOptions): Promise<ExecutionResult<LinearComment>> {
     return this.run("create", params, options);
   }
   /** Update a comment. (linear comments.update) */
-  update(params: LinearCommentsUpdateParams, options?: ExecuteOptions): Promise<ExecutionResult> {
+  update(params: LinearCommentsUpdateParams, options?: ExecuteOptions): Promise<ExecutionResult<LinearComment>> {
     return this.run("update", params, options);
   }
 }
@@ -249,6 +337,16 @@ export class LinearComments extends Entity {
 export interface LinearCommentsListParams {
   /** UUID or identifier (e.g. ENG-123) of the issue whose comments to list */
   issueId: string;
+  /** Page size, the number of records to return (Linear's default is 50, at most 250); 1..250; default 50 */
+  first?: number;
+  /** Cursor to continue after; pass the endCursor from the previous page's meta */
+  after?: string;
+}
+
+/** `LinearCommentsListParams` in snake_case. */
+export interface LinearCommentsListSnakeParams {
+  /** UUID or identifier (e.g. ENG-123) of the issue whose comments to list */
+  issue_id: string;
   /** Page size, the number of records to return (Linear's default is 50, at most 250); 1..250; default 50 */
   first?: number;
   /** Cursor to continue after; pass the endCursor from the previous page's meta */
@@ -271,6 +369,16 @@ export interface LinearCommentsCreateParams {
   parentId?: string;
 }
 
+/** `LinearCommentsCreateParams` in snake_case. */
+export interface LinearCommentsCreateSnakeParams {
+  /** UUID of the issue to comment on */
+  issue_id: string;
+  /** The comment text in markdown */
+  body: string;
+  /** UUID of the comment to reply to */
+  parent_id?: string;
+}
+
 /** Params of `linear comments.update`. */
 export interface LinearCommentsUpdateParams {
   /** UUID of the comment to update */
@@ -282,7 +390,8 @@ export interface LinearCommentsUpdateParams {
 /**
  * Linear connector (`linear`, definition `1c5d8316-ed42-4473-8fbc-2626f03f070c`).
  *
- * Local mode: `new LinearConnector({ credentials, config })`; hosted mode: `connect("linear", { workspaceName })`.
+ * Local mode: `new LinearConnector({ credentials, config })`; hosted mode, without credentials:
+ * `new LinearConnector({ externalUserId, airbyteClientId, airbyteClientSecret })` or `connect("linear", { workspaceName })`.
  *
  * Credentials, one of (* required):
  * - apiKey: api_key*
@@ -290,6 +399,8 @@ export interface LinearCommentsUpdateParams {
  */
 export class LinearConnector extends Connector {
   static override readonly slug = "linear";
+  static override readonly connectorName = "Linear";
+  static override readonly connectorVersion = "1.0.0";
 
   /** The `issues` entity. */
   get issues(): LinearIssues {
@@ -320,4 +431,191 @@ export class LinearConnector extends Connector {
   get comments(): LinearComments {
     return new LinearComments(this, "comments");
   }
+}
+
+/** A record of Linear, as the API returns it. */
+export interface LinearIssueState {
+  /** Linear id (a UUID). */
+  id?: string | null;
+  name?: string | null;
+  /** triage, backlog, unstarted, started, completed or canceled. */
+  type?: string | null;
+}
+
+/** A record of Linear, as the API returns it. */
+export interface LinearIssueAssignee {
+  /** Linear id (a UUID). */
+  id?: string | null;
+  name?: string | null;
+  email?: string | null;
+}
+
+/** A record of Linear, as the API returns it. */
+export interface LinearIssueTeam {
+  /** Linear id (a UUID). */
+  id?: string | null;
+  /** Prefix of the team's issue identifiers. */
+  key?: string | null;
+  name?: string | null;
+}
+
+/** A record of Linear, as the API returns it. */
+export interface LinearIssueProject {
+  /** Linear id (a UUID). */
+  id?: string | null;
+  name?: string | null;
+}
+
+/** A record of Linear, as the API returns it. */
+export interface LinearIssue {
+  /** Linear id (a UUID). */
+  id?: string | null;
+  /** Human-readable id, e.g. ENG-123. */
+  identifier?: string | null;
+  number?: number | null;
+  title?: string | null;
+  /** Markdown text. */
+  description?: string | null;
+  /** 0 none, 1 urgent, 2 high, 3 medium, 4 low. */
+  priority?: number | null;
+  /** The priority's name. */
+  priorityLabel?: string | null;
+  /** Complexity estimate (points). */
+  estimate?: number | null;
+  /** Due date (YYYY-MM-DD). */
+  dueDate?: string | null;
+  /** Web page of the object. */
+  url?: string | null;
+  state?: LinearIssueState | null;
+  assignee?: LinearIssueAssignee | null;
+  team?: LinearIssueTeam | null;
+  project?: LinearIssueProject | null;
+  /** When it was created (ISO-8601). */
+  createdAt?: string | null;
+  /** When it was last changed (ISO-8601). */
+  updatedAt?: string | null;
+}
+
+/** A record of Linear, as the API returns it. */
+export interface LinearProjectTeams {
+  nodes?: LinearIssueTeam[] | null;
+}
+
+/** A record of Linear, as the API returns it. */
+export interface LinearProject {
+  /** Linear id (a UUID). */
+  id?: string | null;
+  name?: string | null;
+  /** Markdown text. */
+  description?: string | null;
+  state?: string | null;
+  /** 0 none, 1 urgent, 2 high, 3 medium, 4 low. */
+  priority?: number | null;
+  /** Hex color. */
+  color?: string | null;
+  /** Share of completed scope, 0 to 1. */
+  progress?: number | null;
+  /** Planned start date (YYYY-MM-DD). */
+  startDate?: string | null;
+  /** Planned end date (YYYY-MM-DD). */
+  targetDate?: string | null;
+  /** Web page of the object. */
+  url?: string | null;
+  lead?: LinearIssueAssignee | null;
+  teams?: LinearProjectTeams | null;
+  /** When it was created (ISO-8601). */
+  createdAt?: string | null;
+  /** When it was last changed (ISO-8601). */
+  updatedAt?: string | null;
+}
+
+/** A record of Linear, as the API returns it. */
+export interface LinearTeam {
+  /** Linear id (a UUID). */
+  id?: string | null;
+  /** Prefix of the team's issue identifiers. */
+  key?: string | null;
+  name?: string | null;
+  /** Markdown text. */
+  description?: string | null;
+  timezone?: string | null;
+  private?: boolean | null;
+  issueCount?: number | null;
+  /** When it was created (ISO-8601). */
+  createdAt?: string | null;
+  /** When it was last changed (ISO-8601). */
+  updatedAt?: string | null;
+}
+
+/** A record of Linear, as the API returns it. */
+export interface LinearWorkflowState {
+  /** Linear id (a UUID). */
+  id?: string | null;
+  name?: string | null;
+  /** triage, backlog, unstarted, started, completed or canceled. */
+  type?: string | null;
+  /** Hex color. */
+  color?: string | null;
+  /** Order among the team's states. */
+  position?: number | null;
+  /** Markdown text. */
+  description?: string | null;
+  team?: LinearIssueTeam | null;
+  /** When it was created (ISO-8601). */
+  createdAt?: string | null;
+  /** When it was last changed (ISO-8601). */
+  updatedAt?: string | null;
+}
+
+/** A record of Linear, as the API returns it. */
+export interface LinearUser {
+  /** Linear id (a UUID). */
+  id?: string | null;
+  name?: string | null;
+  /** Short name shown in the app. */
+  displayName?: string | null;
+  email?: string | null;
+  /** Whether the user's account is enabled. */
+  active?: boolean | null;
+  /** Whether the user is a workspace admin. */
+  admin?: boolean | null;
+  guest?: boolean | null;
+  timezone?: string | null;
+  /** When it was created (ISO-8601). */
+  createdAt?: string | null;
+  /** When it was last changed (ISO-8601). */
+  updatedAt?: string | null;
+}
+
+/** A record of Linear, as the API returns it. */
+export interface LinearCommentIssue {
+  /** Linear id (a UUID). */
+  id?: string | null;
+  /** Human-readable id, e.g. ENG-123. */
+  identifier?: string | null;
+  title?: string | null;
+}
+
+/** A record of Linear, as the API returns it. */
+export interface LinearCommentParent {
+  /** Linear id (a UUID). */
+  id?: string | null;
+}
+
+/** A record of Linear, as the API returns it. */
+export interface LinearComment {
+  /** Linear id (a UUID). */
+  id?: string | null;
+  /** Markdown text. */
+  body?: string | null;
+  /** Web page of the object. */
+  url?: string | null;
+  user?: LinearIssueAssignee | null;
+  issue?: LinearCommentIssue | null;
+  parent?: LinearCommentParent | null;
+  /** When it was created (ISO-8601). */
+  createdAt?: string | null;
+  /** When it was last changed (ISO-8601). */
+  updatedAt?: string | null;
+  editedAt?: string | null;
 }

@@ -4,27 +4,27 @@ import { Connector, Entity, type ExecuteOptions, type ExecutionResult } from '..
 /** `customers` of Stripe: list, create, get, update, delete, search. */
 export class StripeCustomers extends Entity {
   /** List customers. (stripe customers.list) */
-  list(params: StripeCustomersListParams = {}, options?: ExecuteOptions): Promise<ExecutionResult> {
+  list(params: StripeCustomersListParams = {}, options?: ExecuteOptions): Promise<ExecutionResult<StripeCustomer[]>> {
     return this.run("list", params, options);
   }
   /** Create a customer. (stripe customers.create) */
-  create(params: StripeCustomersCreateParams = {}, options?: ExecuteOptions): Promise<ExecutionResult> {
+  create(params: StripeCustomersCreateParams = {}, options?: ExecuteOptions): Promise<ExecutionResult<StripeCustomer>> {
     return this.run("create", params, options);
   }
   /** Retrieve a customer. (stripe customers.get) */
-  get(params: StripeCustomersGetParams, options?: ExecuteOptions): Promise<ExecutionResult> {
+  get(params: StripeCustomersGetParams, options?: ExecuteOptions): Promise<ExecutionResult<StripeCustomer>> {
     return this.run("get", params, options);
   }
   /** Update a customer. (stripe customers.update) */
-  update(params: StripeCustomersUpdateParams, options?: ExecuteOptions): Promise<ExecutionResult> {
+  update(params: StripeCustomersUpdateParams, options?: ExecuteOptions): Promise<ExecutionResult<StripeCustomer>> {
     return this.run("update", params, options);
   }
   /** Delete a customer. (stripe customers.delete) */
-  delete(params: StripeCustomersDeleteParams, options?: ExecuteOptions): Promise<ExecutionResult> {
+  delete(params: StripeCustomersDeleteParams, options?: ExecuteOptions): Promise<ExecutionResult<StripeCustomerDelete>> {
     return this.run("delete", params, options);
   }
   /** Search customers. (stripe customers.search) */
-  search(params: StripeCustomersSearchParams, options?: ExecuteOptions): Promise<ExecutionResult> {
+  search(params: StripeCustomersSearchParams, options?: ExecuteOptions): Promise<ExecutionResult<StripeCustomer[]>> {
     return this.run("search", params, options);
   }
 }
@@ -114,19 +114,19 @@ export interface StripeCustomersSearchParams {
 /** `invoices` of Stripe: list, create, get, search. */
 export class StripeInvoices extends Entity {
   /** List invoices. (stripe invoices.list) */
-  list(params: StripeInvoicesListParams = {}, options?: ExecuteOptions): Promise<ExecutionResult> {
+  list(params: StripeInvoicesListParams = {}, options?: ExecuteOptions): Promise<ExecutionResult<StripeInvoice[]>> {
     return this.run("list", params, options);
   }
   /** Create an invoice. (stripe invoices.create) */
-  create(params: StripeInvoicesCreateParams, options?: ExecuteOptions): Promise<ExecutionResult> {
+  create(params: StripeInvoicesCreateParams, options?: ExecuteOptions): Promise<ExecutionResult<StripeInvoice>> {
     return this.run("create", params, options);
   }
   /** Retrieve an invoice. (stripe invoices.get) */
-  get(params: StripeInvoicesGetParams, options?: ExecuteOptions): Promise<ExecutionResult> {
+  get(params: StripeInvoicesGetParams, options?: ExecuteOptions): Promise<ExecutionResult<StripeInvoice>> {
     return this.run("get", params, options);
   }
   /** Search invoices. (stripe invoices.search) */
-  search(params: StripeInvoicesSearchParams, options?: ExecuteOptions): Promise<ExecutionResult> {
+  search(params: StripeInvoicesSearchParams, options?: ExecuteOptions): Promise<ExecutionResult<StripeInvoice[]>> {
     return this.run("search", params, options);
   }
 }
@@ -198,7 +198,7 @@ export interface StripeInvoicesSearchParams {
 /** `invoice_finalizations` of Stripe: create. */
 export class StripeInvoiceFinalizations extends Entity {
   /** Finalize an invoice. (stripe invoice_finalizations.create) */
-  create(params: StripeInvoiceFinalizationsCreateParams, options?: ExecuteOptions): Promise<ExecutionResult> {
+  create(params: StripeInvoiceFinalizationsCreateParams, options?: ExecuteOptions): Promise<ExecutionResult<StripeInvoice>> {
     return this.run("create", params, options);
   }
 }
@@ -214,7 +214,7 @@ export interface StripeInvoiceFinalizationsCreateParams {
 /** `invoice_sends` of Stripe: create. */
 export class StripeInvoiceSends extends Entity {
   /** Send an invoice. (stripe invoice_sends.create) */
-  create(params: StripeInvoiceSendsCreateParams, options?: ExecuteOptions): Promise<ExecutionResult> {
+  create(params: StripeInvoiceSendsCreateParams, options?: ExecuteOptions): Promise<ExecutionResult<StripeInvoice>> {
     return this.run("create", params, options);
   }
 }
@@ -228,15 +228,15 @@ export interface StripeInvoiceSendsCreateParams {
 /** `charges` of Stripe: list, get, search. */
 export class StripeCharges extends Entity {
   /** List charges. (stripe charges.list) */
-  list(params: StripeChargesListParams = {}, options?: ExecuteOptions): Promise<ExecutionResult> {
+  list(params: StripeChargesListParams = {}, options?: ExecuteOptions): Promise<ExecutionResult<StripeCharge[]>> {
     return this.run("list", params, options);
   }
   /** Retrieve a charge. (stripe charges.get) */
-  get(params: StripeChargesGetParams, options?: ExecuteOptions): Promise<ExecutionResult> {
+  get(params: StripeChargesGetParams, options?: ExecuteOptions): Promise<ExecutionResult<StripeCharge>> {
     return this.run("get", params, options);
   }
   /** Search charges. (stripe charges.search) */
-  search(params: StripeChargesSearchParams, options?: ExecuteOptions): Promise<ExecutionResult> {
+  search(params: StripeChargesSearchParams, options?: ExecuteOptions): Promise<ExecutionResult<StripeCharge[]>> {
     return this.run("search", params, options);
   }
 }
@@ -276,27 +276,27 @@ export interface StripeChargesSearchParams {
 /** `subscriptions` of Stripe: list, create, get, update, delete, search. */
 export class StripeSubscriptions extends Entity {
   /** List subscriptions. (stripe subscriptions.list) */
-  list(params: StripeSubscriptionsListParams = {}, options?: ExecuteOptions): Promise<ExecutionResult> {
+  list(params: StripeSubscriptionsListParams = {}, options?: ExecuteOptions): Promise<ExecutionResult<StripeSubscription[]>> {
     return this.run("list", params, options);
   }
   /** Create a subscription. (stripe subscriptions.create) */
-  create(params: StripeSubscriptionsCreateParams, options?: ExecuteOptions): Promise<ExecutionResult> {
+  create(params: StripeSubscriptionsCreateParams, options?: ExecuteOptions): Promise<ExecutionResult<StripeSubscription>> {
     return this.run("create", params, options);
   }
   /** Retrieve a subscription. (stripe subscriptions.get) */
-  get(params: StripeSubscriptionsGetParams, options?: ExecuteOptions): Promise<ExecutionResult> {
+  get(params: StripeSubscriptionsGetParams, options?: ExecuteOptions): Promise<ExecutionResult<StripeSubscription>> {
     return this.run("get", params, options);
   }
   /** Update a subscription. (stripe subscriptions.update) */
-  update(params: StripeSubscriptionsUpdateParams, options?: ExecuteOptions): Promise<ExecutionResult> {
+  update(params: StripeSubscriptionsUpdateParams, options?: ExecuteOptions): Promise<ExecutionResult<StripeSubscription>> {
     return this.run("update", params, options);
   }
   /** Cancel a subscription. (stripe subscriptions.delete) */
-  delete(params: StripeSubscriptionsDeleteParams, options?: ExecuteOptions): Promise<ExecutionResult> {
+  delete(params: StripeSubscriptionsDeleteParams, options?: ExecuteOptions): Promise<ExecutionResult<StripeSubscription>> {
     return this.run("delete", params, options);
   }
   /** Search subscriptions. (stripe subscriptions.search) */
-  search(params: StripeSubscriptionsSearchParams, options?: ExecuteOptions): Promise<ExecutionResult> {
+  search(params: StripeSubscriptionsSearchParams, options?: ExecuteOptions): Promise<ExecutionResult<StripeSubscription[]>> {
     return this.run("search", params, options);
   }
 }
@@ -402,15 +402,15 @@ export interface StripeSubscriptionsSearchParams {
 /** `refunds` of Stripe: list, create, get. */
 export class StripeRefunds extends Entity {
   /** List refunds. (stripe refunds.list) */
-  list(params: StripeRefundsListParams = {}, options?: ExecuteOptions): Promise<ExecutionResult> {
+  list(params: StripeRefundsListParams = {}, options?: ExecuteOptions): Promise<ExecutionResult<StripeRefund[]>> {
     return this.run("list", params, options);
   }
   /** Create a refund. (stripe refunds.create) */
-  create(params: StripeRefundsCreateParams = {}, options?: ExecuteOptions): Promise<ExecutionResult> {
+  create(params: StripeRefundsCreateParams = {}, options?: ExecuteOptions): Promise<ExecutionResult<StripeRefund>> {
     return this.run("create", params, options);
   }
   /** Retrieve a refund. (stripe refunds.get) */
-  get(params: StripeRefundsGetParams, options?: ExecuteOptions): Promise<ExecutionResult> {
+  get(params: StripeRefundsGetParams, options?: ExecuteOptions): Promise<ExecutionResult<StripeRefund>> {
     return this.run("get", params, options);
   }
 }
@@ -458,27 +458,27 @@ export interface StripeRefundsGetParams {
 /** `products` of Stripe: list, create, get, update, delete, search. */
 export class StripeProducts extends Entity {
   /** List products. (stripe products.list) */
-  list(params: StripeProductsListParams = {}, options?: ExecuteOptions): Promise<ExecutionResult> {
+  list(params: StripeProductsListParams = {}, options?: ExecuteOptions): Promise<ExecutionResult<StripeProduct[]>> {
     return this.run("list", params, options);
   }
   /** Create a product. (stripe products.create) */
-  create(params: StripeProductsCreateParams, options?: ExecuteOptions): Promise<ExecutionResult> {
+  create(params: StripeProductsCreateParams, options?: ExecuteOptions): Promise<ExecutionResult<StripeProduct>> {
     return this.run("create", params, options);
   }
   /** Retrieve a product. (stripe products.get) */
-  get(params: StripeProductsGetParams, options?: ExecuteOptions): Promise<ExecutionResult> {
+  get(params: StripeProductsGetParams, options?: ExecuteOptions): Promise<ExecutionResult<StripeProduct>> {
     return this.run("get", params, options);
   }
   /** Update a product. (stripe products.update) */
-  update(params: StripeProductsUpdateParams, options?: ExecuteOptions): Promise<ExecutionResult> {
+  update(params: StripeProductsUpdateParams, options?: ExecuteOptions): Promise<ExecutionResult<StripeProduct>> {
     return this.run("update", params, options);
   }
   /** Delete a product. (stripe products.delete) */
-  delete(params: StripeProductsDeleteParams, options?: ExecuteOptions): Promise<ExecutionResult> {
+  delete(params: StripeProductsDeleteParams, options?: ExecuteOptions): Promise<ExecutionResult<StripeCustomerDelete>> {
     return this.run("delete", params, options);
   }
   /** Search products. (stripe products.search) */
-  search(params: StripeProductsSearchParams, options?: ExecuteOptions): Promise<ExecutionResult> {
+  search(params: StripeProductsSearchParams, options?: ExecuteOptions): Promise<ExecutionResult<StripeProduct[]>> {
     return this.run("search", params, options);
   }
 }
@@ -590,7 +590,7 @@ export interface StripeProductsSearchParams {
 /** `balance` of Stripe: get. */
 export class StripeBalance extends Entity {
   /** Retrieve the balance. (stripe balance.get) */
-  get(params: StripeBalanceGetParams = {}, options?: ExecuteOptions): Promise<ExecutionResult> {
+  get(params: StripeBalanceGetParams = {}, options?: ExecuteOptions): Promise<ExecutionResult<StripeBalanceRecord>> {
     return this.run("get", params, options);
   }
 }
@@ -602,11 +602,11 @@ export interface StripeBalanceGetParams {
 /** `balance_transactions` of Stripe: list, get. */
 export class StripeBalanceTransactions extends Entity {
   /** List balance transactions. (stripe balance_transactions.list) */
-  list(params: StripeBalanceTransactionsListParams = {}, options?: ExecuteOptions): Promise<ExecutionResult> {
+  list(params: StripeBalanceTransactionsListParams = {}, options?: ExecuteOptions): Promise<ExecutionResult<StripeBalanceTransaction[]>> {
     return this.run("list", params, options);
   }
   /** Retrieve a balance transaction. (stripe balance_transactions.get) */
-  get(params: StripeBalanceTransactionsGetParams, options?: ExecuteOptions): Promise<ExecutionResult> {
+  get(params: StripeBalanceTransactionsGetParams, options?: ExecuteOptions): Promise<ExecutionResult<StripeBalanceTransaction>> {
     return this.run("get", params, options);
   }
 }
@@ -640,23 +640,23 @@ export interface StripeBalanceTransactionsGetParams {
 /** `payment_intents` of Stripe: list, create, get, update, search. */
 export class StripePaymentIntents extends Entity {
   /** List payment intents. (stripe payment_intents.list) */
-  list(params: StripePaymentIntentsListParams = {}, options?: ExecuteOptions): Promise<ExecutionResult> {
+  list(params: StripePaymentIntentsListParams = {}, options?: ExecuteOptions): Promise<ExecutionResult<StripePaymentIntent[]>> {
     return this.run("list", params, options);
   }
   /** Create a payment intent. (stripe payment_intents.create) */
-  create(params: StripePaymentIntentsCreateParams, options?: ExecuteOptions): Promise<ExecutionResult> {
+  create(params: StripePaymentIntentsCreateParams, options?: ExecuteOptions): Promise<ExecutionResult<StripePaymentIntent>> {
     return this.run("create", params, options);
   }
   /** Retrieve a payment intent. (stripe payment_intents.get) */
-  get(params: StripePaymentIntentsGetParams, options?: ExecuteOptions): Promise<ExecutionResult> {
+  get(params: StripePaymentIntentsGetParams, options?: ExecuteOptions): Promise<ExecutionResult<StripePaymentIntent>> {
     return this.run("get", params, options);
   }
   /** Update a payment intent. (stripe payment_intents.update) */
-  update(params: StripePaymentIntentsUpdateParams, options?: ExecuteOptions): Promise<ExecutionResult> {
+  update(params: StripePaymentIntentsUpdateParams, options?: ExecuteOptions): Promise<ExecutionResult<StripePaymentIntent>> {
     return this.run("update", params, options);
   }
   /** Search payment intents. (stripe payment_intents.search) */
-  search(params: StripePaymentIntentsSearchParams, options?: ExecuteOptions): Promise<ExecutionResult> {
+  search(params: StripePaymentIntentsSearchParams, options?: ExecuteOptions): Promise<ExecutionResult<StripePaymentIntent[]>> {
     return this.run("search", params, options);
   }
 }
@@ -760,7 +760,7 @@ export interface StripePaymentIntentsSearchParams {
 /** `payment_intent_confirmations` of Stripe: create. */
 export class StripePaymentIntentConfirmations extends Entity {
   /** Confirm a payment intent. (stripe payment_intent_confirmations.create) */
-  create(params: StripePaymentIntentConfirmationsCreateParams, options?: ExecuteOptions): Promise<ExecutionResult> {
+  create(params: StripePaymentIntentConfirmationsCreateParams, options?: ExecuteOptions): Promise<ExecutionResult<StripePaymentIntent>> {
     return this.run("create", params, options);
   }
 }
@@ -784,7 +784,7 @@ export interface StripePaymentIntentConfirmationsCreateParams {
 /** `payment_intent_cancellations` of Stripe: create. */
 export class StripePaymentIntentCancellations extends Entity {
   /** Cancel a payment intent. (stripe payment_intent_cancellations.create) */
-  create(params: StripePaymentIntentCancellationsCreateParams, options?: ExecuteOptions): Promise<ExecutionResult> {
+  create(params: StripePaymentIntentCancellationsCreateParams, options?: ExecuteOptions): Promise<ExecutionResult<StripePaymentIntent>> {
     return this.run("create", params, options);
   }
 }
@@ -800,7 +800,7 @@ export interface StripePaymentIntentCancellationsCreateParams {
 /** `prices` of Stripe: create. */
 export class StripePrices extends Entity {
   /** Create a price. (stripe prices.create) */
-  create(params: StripePricesCreateParams, options?: ExecuteOptions): Promise<ExecutionResult> {
+  create(params: StripePricesCreateParams, options?: ExecuteOptions): Promise<ExecutionResult<StripeSubscriptionItemsDataPrice>> {
     return this.run("create", params, options);
   }
 }
@@ -834,7 +834,7 @@ export interface StripePricesCreateParams {
 /** `checkout_sessions` of Stripe: create. */
 export class StripeCheckoutSessions extends Entity {
   /** Create a checkout session. (stripe checkout_sessions.create) */
-  create(params: StripeCheckoutSessionsCreateParams, options?: ExecuteOptions): Promise<ExecutionResult> {
+  create(params: StripeCheckoutSessionsCreateParams, options?: ExecuteOptions): Promise<ExecutionResult<StripeCheckoutSession>> {
     return this.run("create", params, options);
   }
 }
@@ -864,7 +864,7 @@ export interface StripeCheckoutSessionsCreateParams {
 /** `payment_method_attachments` of Stripe: create. */
 export class StripePaymentMethodAttachments extends Entity {
   /** Attach a payment method. (stripe payment_method_attachments.create) */
-  create(params: StripePaymentMethodAttachmentsCreateParams, options?: ExecuteOptions): Promise<ExecutionResult> {
+  create(params: StripePaymentMethodAttachmentsCreateParams, options?: ExecuteOptions): Promise<ExecutionResult<StripePaymentMethodAttachment>> {
     return this.run("create", params, options);
   }
 }
@@ -880,11 +880,11 @@ export interface StripePaymentMethodAttachmentsCreateParams {
 /** `disputes` of Stripe: list, get. */
 export class StripeDisputes extends Entity {
   /** List disputes. (stripe disputes.list) */
-  list(params: StripeDisputesListParams = {}, options?: ExecuteOptions): Promise<ExecutionResult> {
+  list(params: StripeDisputesListParams = {}, options?: ExecuteOptions): Promise<ExecutionResult<StripeDispute[]>> {
     return this.run("list", params, options);
   }
   /** Retrieve a dispute. (stripe disputes.get) */
-  get(params: StripeDisputesGetParams, options?: ExecuteOptions): Promise<ExecutionResult> {
+  get(params: StripeDisputesGetParams, options?: ExecuteOptions): Promise<ExecutionResult<StripeDispute>> {
     return this.run("get", params, options);
   }
 }
@@ -914,11 +914,11 @@ export interface StripeDisputesGetParams {
 /** `payouts` of Stripe: list, get. */
 export class StripePayouts extends Entity {
   /** List payouts. (stripe payouts.list) */
-  list(params: StripePayoutsListParams = {}, options?: ExecuteOptions): Promise<ExecutionResult> {
+  list(params: StripePayoutsListParams = {}, options?: ExecuteOptions): Promise<ExecutionResult<StripePayout[]>> {
     return this.run("list", params, options);
   }
   /** Retrieve a payout. (stripe payouts.get) */
-  get(params: StripePayoutsGetParams, options?: ExecuteOptions): Promise<ExecutionResult> {
+  get(params: StripePayoutsGetParams, options?: ExecuteOptions): Promise<ExecutionResult<StripePayout>> {
     return this.run("get", params, options);
   }
 }
@@ -950,13 +950,16 @@ export interface StripePayoutsGetParams {
 /**
  * Stripe connector (`stripe`, definition `e094cb9a-26de-4645-8761-65c0c425d1de`).
  *
- * Local mode: `new StripeConnector({ credentials, config })`; hosted mode: `connect("stripe", { workspaceName })`.
+ * Local mode: `new StripeConnector({ credentials, config })`; hosted mode, without credentials:
+ * `new StripeConnector({ externalUserId, airbyteClientId, airbyteClientSecret })` or `connect("stripe", { workspaceName })`.
  *
  * Credentials, one of (* required):
  * - API key: api_key*
  */
 export class StripeConnector extends Connector {
   static override readonly slug = "stripe";
+  static override readonly connectorName = "Stripe";
+  static override readonly connectorVersion = "1.0.0";
 
   /** The `customers` entity. */
   get customers(): StripeCustomers {
@@ -1047,4 +1050,470 @@ export class StripeConnector extends Connector {
   get payouts(): StripePayouts {
     return new StripePayouts(this, "payouts");
   }
+}
+
+/** A record of Stripe, as the API returns it. */
+export interface StripeCustomerInvoiceSettings {
+  default_payment_method?: string | null;
+  footer?: string | null;
+}
+
+/** A record of Stripe, as the API returns it. */
+export interface StripeCustomer {
+  /** `cus_...`. */
+  id?: string | null;
+  object?: "customer" | null;
+  address?: unknown | null;
+  /** Credit (negative) or amount owed (positive) applied to the next invoice. */
+  balance?: number | null;
+  created?: number | null;
+  currency?: string | null;
+  default_source?: string | null;
+  /** Whether the latest invoice is past due. */
+  delinquent?: boolean | null;
+  description?: string | null;
+  email?: string | null;
+  invoice_prefix?: string | null;
+  invoice_settings?: StripeCustomerInvoiceSettings | null;
+  livemode?: boolean | null;
+  /** Your own key-value pairs (strings). */
+  metadata?: Record<string, unknown> | null;
+  name?: string | null;
+  phone?: string | null;
+  preferred_locales?: string[] | null;
+  shipping?: Record<string, unknown> | null;
+  tax_exempt?: string | null;
+}
+
+/** A record of Stripe, as the API returns it. */
+export interface StripeCustomerDelete {
+  id?: string | null;
+  object?: string | null;
+  deleted?: true | null;
+}
+
+/** A record of Stripe, as the API returns it. */
+export interface StripeInvoiceStatusTransitions {
+  finalized_at?: number | null;
+  marked_uncollectible_at?: number | null;
+  paid_at?: number | null;
+  voided_at?: number | null;
+}
+
+/** A record of Stripe, as the API returns it. */
+export interface StripeInvoice {
+  /** `in_...`. */
+  id?: string | null;
+  object?: "invoice" | null;
+  amount_due?: number | null;
+  amount_paid?: number | null;
+  amount_remaining?: number | null;
+  /** Whether Stripe finalizes and collects it automatically. */
+  auto_advance?: boolean | null;
+  collection_method?: "charge_automatically" | "send_invoice" | null;
+  created?: number | null;
+  currency?: string | null;
+  /** Customer id. */
+  customer?: string | null;
+  customer_account?: string | null;
+  customer_email?: string | null;
+  description?: string | null;
+  due_date?: number | null;
+  footer?: string | null;
+  /** Page where the customer can pay it. */
+  hosted_invoice_url?: string | null;
+  invoice_pdf?: string | null;
+  livemode?: boolean | null;
+  /** Your own key-value pairs (strings). */
+  metadata?: Record<string, unknown> | null;
+  /** Set when the invoice is finalized. */
+  number?: string | null;
+  receipt_number?: string | null;
+  status?: string | null;
+  status_transitions?: StripeInvoiceStatusTransitions | null;
+  subscription?: string | null;
+  subtotal?: number | null;
+  total?: number | null;
+}
+
+/** A record of Stripe, as the API returns it. */
+export interface StripeChargeBillingDetails {
+  email?: string | null;
+  name?: string | null;
+  phone?: string | null;
+  address?: unknown | null;
+}
+
+/** A record of Stripe, as the API returns it. */
+export interface StripeChargePaymentMethodDetailsCard {
+  brand?: string | null;
+  last4?: string | null;
+  exp_month?: number | null;
+  exp_year?: number | null;
+  country?: string | null;
+  funding?: string | null;
+}
+
+/** A record of Stripe, as the API returns it. */
+export interface StripeChargePaymentMethodDetails {
+  type?: string | null;
+  card?: StripeChargePaymentMethodDetailsCard | null;
+}
+
+/** A record of Stripe, as the API returns it. */
+export interface StripeCharge {
+  /** `ch_...`. */
+  id?: string | null;
+  object?: "charge" | null;
+  amount?: number | null;
+  amount_captured?: number | null;
+  amount_refunded?: number | null;
+  balance_transaction?: string | null;
+  billing_details?: StripeChargeBillingDetails | null;
+  captured?: boolean | null;
+  created?: number | null;
+  currency?: string | null;
+  customer?: string | null;
+  description?: string | null;
+  disputed?: boolean | null;
+  failure_code?: string | null;
+  failure_message?: string | null;
+  livemode?: boolean | null;
+  /** Your own key-value pairs (strings). */
+  metadata?: Record<string, unknown> | null;
+  paid?: boolean | null;
+  payment_intent?: string | null;
+  payment_method?: string | null;
+  payment_method_details?: StripeChargePaymentMethodDetails | null;
+  receipt_email?: string | null;
+  receipt_url?: string | null;
+  refunded?: boolean | null;
+  status?: "succeeded" | "pending" | "failed" | null;
+}
+
+/** A record of Stripe, as the API returns it. */
+export interface StripeSubscriptionAutomaticTax {
+  enabled?: boolean | null;
+  liability?: Record<string, unknown> | null;
+}
+
+/** A record of Stripe, as the API returns it. */
+export interface StripeSubscriptionCancellationDetails {
+  comment?: string | null;
+  feedback?: string | null;
+  reason?: string | null;
+}
+
+/** A record of Stripe, as the API returns it. */
+export interface StripeSubscriptionItemsDataPriceRecurring {
+  interval?: "day" | "week" | "month" | "year" | null;
+  interval_count?: number | null;
+  usage_type?: "licensed" | "metered" | null;
+  meter?: string | null;
+}
+
+/** A record of Stripe, as the API returns it. */
+export interface StripeSubscriptionItemsDataPrice {
+  /** `price_...`. */
+  id?: string | null;
+  object?: "price" | null;
+  active?: boolean | null;
+  billing_scheme?: "per_unit" | "tiered" | null;
+  created?: number | null;
+  currency?: string | null;
+  livemode?: boolean | null;
+  lookup_key?: string | null;
+  /** Your own key-value pairs (strings). */
+  metadata?: Record<string, unknown> | null;
+  nickname?: string | null;
+  /** Product id. */
+  product?: string | null;
+  recurring?: StripeSubscriptionItemsDataPriceRecurring | null;
+  tax_behavior?: string | null;
+  type?: "one_time" | "recurring" | null;
+  unit_amount?: number | null;
+  unit_amount_decimal?: string | null;
+}
+
+/** A record of Stripe, as the API returns it. */
+export interface StripeSubscriptionItemsData {
+  /** `si_...`. */
+  id?: string | null;
+  object?: "subscription_item" | null;
+  created?: number | null;
+  current_period_start?: number | null;
+  current_period_end?: number | null;
+  /** Your own key-value pairs (strings). */
+  metadata?: Record<string, unknown> | null;
+  /** A price of a product (one-time or recurring). */
+  price?: StripeSubscriptionItemsDataPrice | null;
+  quantity?: number | null;
+  subscription?: string | null;
+}
+
+/** A record of Stripe, as the API returns it. */
+export interface StripeSubscriptionItems {
+  object?: "list" | null;
+  data?: StripeSubscriptionItemsData[] | null;
+  /** Whether more records follow. */
+  has_more?: boolean | null;
+  url?: string | null;
+  total_count?: number | null;
+}
+
+/** A record of Stripe, as the API returns it. */
+export interface StripeSubscription {
+  /** `sub_...`. */
+  id?: string | null;
+  object?: "subscription" | null;
+  automatic_tax?: StripeSubscriptionAutomaticTax | null;
+  cancel_at?: number | null;
+  cancel_at_period_end?: boolean | null;
+  canceled_at?: number | null;
+  cancellation_details?: StripeSubscriptionCancellationDetails | null;
+  collection_method?: "charge_automatically" | "send_invoice" | null;
+  created?: number | null;
+  currency?: string | null;
+  customer?: string | null;
+  customer_account?: string | null;
+  days_until_due?: number | null;
+  default_payment_method?: string | null;
+  description?: string | null;
+  ended_at?: number | null;
+  /** A page of a list; pass the last record's id as `starting_after` for the next one. */
+  items?: StripeSubscriptionItems | null;
+  latest_invoice?: string | null;
+  livemode?: boolean | null;
+  /** Your own key-value pairs (strings). */
+  metadata?: Record<string, unknown> | null;
+  start_date?: number | null;
+  status?: "incomplete" | "incomplete_expired" | "trialing" | "active" | "past_due" | "canceled" | "unpaid" | "paused" | null;
+  trial_end?: number | null;
+  trial_start?: number | null;
+}
+
+/** A record of Stripe, as the API returns it. */
+export interface StripeRefund {
+  /** `re_...`. */
+  id?: string | null;
+  object?: "refund" | null;
+  amount?: number | null;
+  balance_transaction?: string | null;
+  charge?: string | null;
+  created?: number | null;
+  currency?: string | null;
+  /** Your own key-value pairs (strings). */
+  metadata?: Record<string, unknown> | null;
+  payment_intent?: string | null;
+  reason?: string | null;
+  /** pending, requires_action, succeeded, failed or canceled. */
+  status?: string | null;
+}
+
+/** A record of Stripe, as the API returns it. */
+export interface StripeProductMarketingFeatures {
+  name?: string | null;
+}
+
+/** A record of Stripe, as the API returns it. */
+export interface StripeProduct {
+  /** `prod_...`. */
+  id?: string | null;
+  object?: "product" | null;
+  active?: boolean | null;
+  created?: number | null;
+  default_price?: string | null;
+  description?: string | null;
+  images?: string[] | null;
+  livemode?: boolean | null;
+  marketing_features?: StripeProductMarketingFeatures[] | null;
+  /** Your own key-value pairs (strings). */
+  metadata?: Record<string, unknown> | null;
+  name?: string | null;
+  package_dimensions?: Record<string, unknown> | null;
+  shippable?: boolean | null;
+  statement_descriptor?: string | null;
+  tax_code?: string | null;
+  unit_label?: string | null;
+  updated?: number | null;
+  url?: string | null;
+}
+
+/** A record of Stripe, as the API returns it. */
+export interface StripeBalanceAvailable {
+  amount?: number | null;
+  currency?: string | null;
+  /** Amount by source (card, bank_account...). */
+  source_types?: Record<string, unknown> | null;
+}
+
+/** A record of Stripe, as the API returns it. */
+export interface StripeBalanceRecord {
+  object?: "balance" | null;
+  available?: StripeBalanceAvailable[] | null;
+  pending?: StripeBalanceAvailable[] | null;
+  connect_reserved?: StripeBalanceAvailable[] | null;
+  livemode?: boolean | null;
+}
+
+/** A record of Stripe, as the API returns it. */
+export interface StripeBalanceTransactionFeeDetails {
+  amount?: number | null;
+  currency?: string | null;
+  description?: string | null;
+  type?: string | null;
+}
+
+/** A record of Stripe, as the API returns it. */
+export interface StripeBalanceTransaction {
+  /** `txn_...`. */
+  id?: string | null;
+  object?: "balance_transaction" | null;
+  amount?: number | null;
+  available_on?: number | null;
+  created?: number | null;
+  currency?: string | null;
+  description?: string | null;
+  fee?: number | null;
+  fee_details?: StripeBalanceTransactionFeeDetails[] | null;
+  net?: number | null;
+  reporting_category?: string | null;
+  source?: string | null;
+  status?: "available" | "pending" | null;
+  type?: string | null;
+}
+
+/** A record of Stripe, as the API returns it. */
+export interface StripePaymentIntentAutomaticPaymentMethods {
+  enabled?: boolean | null;
+}
+
+/** A record of Stripe, as the API returns it. */
+export interface StripePaymentIntent {
+  /** `pi_...`. */
+  id?: string | null;
+  object?: "payment_intent" | null;
+  amount?: number | null;
+  amount_capturable?: number | null;
+  amount_received?: number | null;
+  automatic_payment_methods?: StripePaymentIntentAutomaticPaymentMethods | null;
+  canceled_at?: number | null;
+  cancellation_reason?: string | null;
+  capture_method?: "automatic" | "automatic_async" | "manual" | null;
+  client_secret?: string | null;
+  confirmation_method?: "automatic" | "manual" | null;
+  created?: number | null;
+  currency?: string | null;
+  customer?: string | null;
+  customer_account?: string | null;
+  description?: string | null;
+  last_payment_error?: Record<string, unknown> | null;
+  latest_charge?: string | null;
+  livemode?: boolean | null;
+  /** Your own key-value pairs (strings). */
+  metadata?: Record<string, unknown> | null;
+  next_action?: Record<string, unknown> | null;
+  payment_method?: string | null;
+  payment_method_types?: string[] | null;
+  receipt_email?: string | null;
+  setup_future_usage?: string | null;
+  statement_descriptor?: string | null;
+  statement_descriptor_suffix?: string | null;
+  status?: "requires_payment_method" | "requires_confirmation" | "requires_action" | "processing" | "requires_capture" | "canceled" | "succeeded" | null;
+}
+
+/** A record of Stripe, as the API returns it. */
+export interface StripeCheckoutSession {
+  /** `cs_...`. */
+  id?: string | null;
+  object?: "checkout.session" | null;
+  allow_promotion_codes?: boolean | null;
+  amount_subtotal?: number | null;
+  amount_total?: number | null;
+  cancel_url?: string | null;
+  client_reference_id?: string | null;
+  created?: number | null;
+  currency?: string | null;
+  customer?: string | null;
+  customer_email?: string | null;
+  expires_at?: number | null;
+  livemode?: boolean | null;
+  /** Your own key-value pairs (strings). */
+  metadata?: Record<string, unknown> | null;
+  mode?: "payment" | "setup" | "subscription" | null;
+  payment_intent?: string | null;
+  payment_status?: "paid" | "unpaid" | "no_payment_required" | null;
+  status?: string | null;
+  subscription?: string | null;
+  success_url?: string | null;
+  /** The page to send the customer to. */
+  url?: string | null;
+}
+
+/** A record of Stripe, as the API returns it. */
+export interface StripePaymentMethodAttachment {
+  /** `pm_...`. */
+  id?: string | null;
+  object?: "payment_method" | null;
+  type?: string | null;
+  billing_details?: StripeChargeBillingDetails | null;
+  card?: StripeChargePaymentMethodDetailsCard | null;
+  created?: number | null;
+  customer?: string | null;
+  livemode?: boolean | null;
+  /** Your own key-value pairs (strings). */
+  metadata?: Record<string, unknown> | null;
+}
+
+/** A record of Stripe, as the API returns it. */
+export interface StripeDisputeEvidenceDetails {
+  due_by?: number | null;
+  has_evidence?: boolean | null;
+  past_due?: boolean | null;
+  submission_count?: number | null;
+}
+
+/** A record of Stripe, as the API returns it. */
+export interface StripeDispute {
+  /** `dp_...`. */
+  id?: string | null;
+  object?: "dispute" | null;
+  amount?: number | null;
+  charge?: string | null;
+  created?: number | null;
+  currency?: string | null;
+  evidence_details?: StripeDisputeEvidenceDetails | null;
+  is_charge_refundable?: boolean | null;
+  livemode?: boolean | null;
+  /** Your own key-value pairs (strings). */
+  metadata?: Record<string, unknown> | null;
+  payment_intent?: string | null;
+  reason?: string | null;
+  /** warning_needs_response, needs_response, under_review, won, lost, ... */
+  status?: string | null;
+}
+
+/** A record of Stripe, as the API returns it. */
+export interface StripePayout {
+  /** `po_...`. */
+  id?: string | null;
+  object?: "payout" | null;
+  amount?: number | null;
+  arrival_date?: number | null;
+  automatic?: boolean | null;
+  balance_transaction?: string | null;
+  created?: number | null;
+  currency?: string | null;
+  description?: string | null;
+  destination?: string | null;
+  failure_code?: string | null;
+  failure_message?: string | null;
+  livemode?: boolean | null;
+  /** Your own key-value pairs (strings). */
+  metadata?: Record<string, unknown> | null;
+  method?: "standard" | "instant" | null;
+  source_type?: string | null;
+  statement_descriptor?: string | null;
+  status?: "paid" | "pending" | "in_transit" | "canceled" | "failed" | null;
+  type?: "bank_account" | "card" | null;
 }

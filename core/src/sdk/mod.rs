@@ -21,5 +21,5 @@ mod settings;
 
 pub use errors::ErrorCategory;
 pub use executor::{tool_output, ExecuteRequest, Executor, Hooks, LocalSettings, Pages, ResultView};
-pub use model::{codegen_model, connector_model, ConnectorModel, TypeModel};
+pub use model::{codegen_model, connector_model, connector_slug, ConnectorModel, TypeModel};
 pub use settings::{env, seconds, ClientSettings, ConnectorMode, ConnectorSettings, ResolvedTarget, Target};

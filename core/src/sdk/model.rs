@@ -345,6 +345,13 @@ impl Records {
     }
 }
 
+/// The slug of the connector `key` names (a slug, display name or definition id, any case), as
+/// every binding's `connect(...)` looks its typed class up by; an unknown one is a
+/// `configuration` error listing the known slugs.
+pub fn connector_slug(key: &str) -> Result<String> {
+    Ok(Registry::shared()?.get(key)?.slug.clone())
+}
+
 /// The model of every connector the process knows (built-in specs plus `SWITCHBOARD_SPECS`),
 /// sorted by slug.
 pub fn codegen_model() -> Result<Vec<ConnectorModel>> {

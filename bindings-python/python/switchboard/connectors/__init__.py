@@ -8,6 +8,7 @@ import importlib
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Literal, overload
 
+from .. import _call, _native
 from .._executor import Connector
 from ..errors import ConfigurationError
 from ..hosted import connect_as
@@ -148,8 +149,7 @@ def connect(
     ``ConnectorAmbiguityError``. Client settings fall back to the ``SWITCHBOARD_*``
     environment variables.
     """
-    cls = CONNECTORS.get(slug.strip().lower())
-    if cls is None:
-        known = ", ".join(CONNECTORS)
-        raise ConfigurationError(f"unknown connector {slug!r}; available: {known}", code="configuration")
-    return connect_as(cls, workspace_name=workspace_name, external_user_id=external_user_id, connector_id=connector_id, **client)
+    key = _call.sync(_native.connector_slug, slug)  # a slug, name or definition id
+    if key not in CONNECTORS:
+        raise ConfigurationError(f"{slug!r} has no typed connector: use HostedExecutor", code="configuration")
+    return connect_as(CONNECTORS[key], workspace_name=workspace_name, external_user_id=external_user_id, connector_id=connector_id, **client)

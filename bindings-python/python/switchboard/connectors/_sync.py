@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Literal, overload
 
+from .. import _call, _native
 from .._sync import SyncConnector
 from ..errors import ConfigurationError
 from ..hosted import connect_as
@@ -107,10 +108,9 @@ def connect(
     **client: Unpack[ClientArgs],
 ) -> SyncConnector:
     """Blocking ``switchboard.connect``: the typed connector for ``slug`` through the engine."""
-    key = slug.strip().lower()
+    key = _call.sync(_native.connector_slug, slug)  # a slug, name or definition id
     if key not in SYNC_CONNECTORS:
-        known = ", ".join(SYNC_CONNECTORS)
-        raise ConfigurationError(f"unknown connector {slug!r}; available: {known}", code="configuration")
+        raise ConfigurationError(f"{slug!r} has no typed connector: use HostedExecutor", code="configuration")
     connector = connect_as(CONNECTORS[key], workspace_name=workspace_name, external_user_id=external_user_id, connector_id=connector_id, **client)
     sync: SyncConnector = SYNC_CONNECTORS[key]._wrap(connector)  # pyright: ignore[reportPrivateUsage]
     return sync

@@ -14,6 +14,10 @@ import java.util.concurrent.TimeUnit
 /** The fake's credentials (tests/fake-upstream/src/lib.rs, module `creds`). */
 const val GITHUB_TOKEN = "ghp_fake_valid_token_0001"
 const val STRIPE_KEY = "sk_test_fake_valid_0001"
+const val OAUTH_CLIENT_ID = "fake-client-id"
+const val OAUTH_CLIENT_SECRET = "fake-client-secret"
+const val OAUTH_INITIAL_REFRESH_TOKEN = "rt-initial-0001"
+const val OAUTH_EXPIRED_ACCESS_TOKEN = "at-expired-0000"
 
 /**
  * The Rust binaries the tests run against, started once per test JVM from `switchboard.bin.dir`
@@ -69,6 +73,9 @@ object Servers {
         val all = JSONArray(send("GET", "$fake/_control/requests", null))
         return (0 until all.length()).map { all.getJSONObject(it) }.filter { it.getString("path").startsWith("/$api/") }
     }
+
+    /** The fake's OAuth state of `api`: `{refresh_calls, refresh_token}`. */
+    fun oauth(api: String): JSONObject = JSONObject(send("GET", "$fake/_control/oauth/$api", null))
 
     /** POSTs JSON to `url`, with a bearer token when given; the answer's JSON. */
     fun post(url: String, body: String, token: String? = null): JSONObject = JSONObject(send("POST", url, body, token))
