@@ -370,3 +370,50 @@ fn own_hosts_are_the_egress_a_connector_needs() {
     let spec = parse_spec("widgets.yaml", &whole).unwrap_or_else(|e| panic!("{e}"));
     assert!(spec.own_hosts().is_empty(), "a host that is all variable must be allowed by the operator");
 }
+
+/// A connector whose every operation needs a param: `check()` verifies the credential instead
+/// (an OAuth connector refreshes its access token; a static key is checked for shape only).
+const NO_CHECK_OP: &str = r##"
+openapi: 3.1.0
+info: {title: Things, version: "1", x-connector-name: things, x-connector-definition-id: 11111111-2222-3333-4444-666666666666}
+servers: [{url: "https://api.things.example.com"}]
+components:
+  securitySchemes:
+    oauth:
+      type: oauth2
+      flows: {authorizationCode: {authorizationUrl: "https://things.example.com/auth", tokenUrl: "https://api.things.example.com/oauth/token", scopes: {}}}
+      x-auth-config:
+        required: [client_id, client_secret, refresh_token]
+        properties: {client_id: {type: string}, client_secret: {type: string}, refresh_token: {type: string}}
+paths:
+  /things/{id}:
+    get:
+      x-entity: things
+      x-action: get
+      parameters: [{name: id, in: path, required: true, schema: {type: string}}]
+      responses: {"200": {description: ok}}
+"##;
+
+#[tokio::test]
+async fn check_verifies_the_credential_when_no_operation_runs_without_params() {
+    let spec = Arc::new(parse_spec("things.yaml", NO_CHECK_OP).unwrap_or_else(|e| panic!("{e}")));
+    let creds = json!({"client_id": "cid", "client_secret": "cs", "refresh_token": "rt-1"});
+    for (status, body, healthy) in [
+        (200, json!({"access_token": "at-1", "expires_in": 3600}), true),
+        (400, json!({"error": "invalid_grant"}), false),
+    ] {
+        let http = Arc::new(Scripted::default());
+        http.answer(status, &[], body);
+        let options = ConnectorOptions { http: Some(http.clone()), ..Default::default() };
+        let c = Connector::new(spec.clone(), creds.clone(), json!({}), options).unwrap_or_else(|e| panic!("{e}"));
+        let check = c.check().await;
+        assert_eq!(check.status == "healthy", healthy, "{check:?}");
+        assert_eq!((check.checked_entity, check.checked_action), (None, None));
+        let sent = http.sent();
+        assert_eq!(sent.len(), 1, "one refresh, no operation");
+        assert!(sent[0].url.ends_with("/oauth/token"), "{}", sent[0].url);
+        if !healthy {
+            assert_eq!(check.error.map(|e| e.code), Some(ErrorCode::UpstreamAuthentication));
+        }
+    }
+}
