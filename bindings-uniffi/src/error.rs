@@ -6,130 +6,75 @@
 use switchboard_core::sdk::ErrorCategory;
 use switchboard_core::{Error, ErrorCode};
 
-/// A Switchboard failure. The case is the error's category; `reason` is core's message (Kotlin
-/// reserves `message` for the exception's own text, which lists every field), `code` the
-/// stable snake_case code within the category (e.g. `upstream_timeout` under `HttpStatus`),
-/// `status` the HTTP status when there was one, `retry_after` seconds to wait when rate
-/// limited.
-#[derive(Debug, thiserror::Error, uniffi::Error)]
-#[allow(missing_docs)]
-pub enum SwitchboardException {
-    /// Unknown entity or action, bad params, malformed request: nothing was sent.
-    #[error("{code}: {reason}")]
-    Validation {
-        reason: String,
-        code: String,
-        status: Option<i32>,
-        request_id: Option<String>,
-        retry_after: Option<f64>,
-    },
-    /// The caller's own credentials or token are missing, expired or rejected.
-    #[error("{code}: {reason}")]
-    Authentication {
-        reason: String,
-        code: String,
-        status: Option<i32>,
-        request_id: Option<String>,
-        retry_after: Option<f64>,
-    },
-    /// The provider rejected the connector's credentials (the end user's token is bad).
-    #[error("{code}: {reason}")]
-    UpstreamAuthentication {
-        reason: String,
-        code: String,
-        status: Option<i32>,
-        request_id: Option<String>,
-        retry_after: Option<f64>,
-    },
-    /// No such object in the caller's scope.
-    #[error("{code}: {reason}")]
-    NotFound { reason: String, code: String, status: Option<i32>, request_id: Option<String>, retry_after: Option<f64> },
-    /// Conflicting state, e.g. two connectors match a lookup.
-    #[error("{code}: {reason}")]
-    Ambiguity {
-        reason: String,
-        code: String,
-        status: Option<i32>,
-        request_id: Option<String>,
-        retry_after: Option<f64>,
-    },
-    /// Rate limited after retries; wait `retry_after` seconds.
-    #[error("{code}: {reason}")]
-    RateLimit {
-        reason: String,
-        code: String,
-        status: Option<i32>,
-        request_id: Option<String>,
-        retry_after: Option<f64>,
-    },
-    /// The upstream answered with an error status or not in time.
-    #[error("{code}: {reason}")]
-    HttpStatus {
-        reason: String,
-        code: String,
-        status: Option<i32>,
-        request_id: Option<String>,
-        retry_after: Option<f64>,
-    },
-    /// The upstream or the engine could not be reached.
-    #[error("{code}: {reason}")]
-    Network { reason: String, code: String, status: Option<i32>, request_id: Option<String>, retry_after: Option<f64> },
-    /// A connector, credential set or config that cannot work.
-    #[error("{code}: {reason}")]
-    Configuration {
-        reason: String,
-        code: String,
-        status: Option<i32>,
-        request_id: Option<String>,
-        retry_after: Option<f64>,
-    },
-    /// Anything else (payload too large, internal).
-    #[error("{code}: {reason}")]
-    Other { reason: String, code: String, status: Option<i32>, request_id: Option<String>, retry_after: Option<f64> },
-}
-
-impl From<Error> for SwitchboardException {
-    fn from(e: Error) -> Self {
-        let (reason, code, status, request_id, retry_after) =
-            (e.message, e.code.as_str().to_string(), e.status_code.map(i32::from), e.request_id, e.retry_after);
-        macro_rules! case {
-            ($v:ident) => {
-                SwitchboardException::$v { reason, code, status, request_id, retry_after }
-            };
+/// Declares [`SwitchboardException`] with one case per category (each carrying the same
+/// fields), and its conversions from core's errors and back, from one list of cases: the list
+/// is written once.
+macro_rules! exception {
+    ($($(#[doc = $doc:literal])* $case:ident,)*) => {
+        /// A Switchboard failure. The case is the error's category; `reason` is core's message (Kotlin
+        /// reserves `message` for the exception's own text, which lists every field), `code` the
+        /// stable snake_case code within the category (e.g. `upstream_timeout` under `HttpStatus`),
+        /// `status` the HTTP status when there was one, `retry_after` seconds to wait when rate
+        /// limited.
+        #[derive(Debug, thiserror::Error, uniffi::Error)]
+        #[allow(missing_docs)]
+        pub enum SwitchboardException {
+            $(
+                $(#[doc = $doc])*
+                #[error("{code}: {reason}")]
+                $case {
+                    reason: String,
+                    code: String,
+                    status: Option<i32>,
+                    request_id: Option<String>,
+                    retry_after: Option<f64>,
+                },
+            )*
         }
-        match e.code.category() {
-            ErrorCategory::Validation => case!(Validation),
-            ErrorCategory::Authentication => case!(Authentication),
-            ErrorCategory::UpstreamAuthentication => case!(UpstreamAuthentication),
-            ErrorCategory::NotFound => case!(NotFound),
-            ErrorCategory::Ambiguity => case!(Ambiguity),
-            ErrorCategory::RateLimit => case!(RateLimit),
-            ErrorCategory::HttpStatus => case!(HttpStatus),
-            ErrorCategory::Network => case!(Network),
-            ErrorCategory::Configuration => case!(Configuration),
-            ErrorCategory::Other => case!(Other),
-        }
-    }
-}
 
-impl SwitchboardException {
-    fn parts(self) -> (String, String, Option<i32>, Option<String>, Option<f64>) {
-        use SwitchboardException::*;
-        match self {
-            Validation { reason, code, status, request_id, retry_after }
-            | Authentication { reason, code, status, request_id, retry_after }
-            | UpstreamAuthentication { reason, code, status, request_id, retry_after }
-            | NotFound { reason, code, status, request_id, retry_after }
-            | Ambiguity { reason, code, status, request_id, retry_after }
-            | RateLimit { reason, code, status, request_id, retry_after }
-            | HttpStatus { reason, code, status, request_id, retry_after }
-            | Network { reason, code, status, request_id, retry_after }
-            | Configuration { reason, code, status, request_id, retry_after }
-            | Other { reason, code, status, request_id, retry_after } => {
-                (reason, code, status, request_id, retry_after)
+        impl From<Error> for SwitchboardException {
+            fn from(e: Error) -> Self {
+                let (reason, code, status, request_id, retry_after) =
+                    (e.message, e.code.as_str().to_string(), e.status_code.map(i32::from), e.request_id, e.retry_after);
+                match e.code.category() {
+                    $(ErrorCategory::$case => SwitchboardException::$case { reason, code, status, request_id, retry_after },)*
+                }
             }
         }
-    }
+
+        impl SwitchboardException {
+            fn parts(self) -> (String, String, Option<i32>, Option<String>, Option<f64>) {
+                match self {
+                    $(SwitchboardException::$case { reason, code, status, request_id, retry_after } => {
+                        (reason, code, status, request_id, retry_after)
+                    })*
+                }
+            }
+        }
+    };
+}
+
+exception! {
+    /// Unknown entity or action, bad params, malformed request: nothing was sent.
+    Validation,
+    /// The caller's own credentials or token are missing, expired or rejected.
+    Authentication,
+    /// The provider rejected the connector's credentials (the end user's token is bad).
+    UpstreamAuthentication,
+    /// No such object in the caller's scope.
+    NotFound,
+    /// Conflicting state, e.g. two connectors match a lookup.
+    Ambiguity,
+    /// Rate limited after retries; wait `retry_after` seconds.
+    RateLimit,
+    /// The upstream answered with an error status or not in time.
+    HttpStatus,
+    /// The upstream or the engine could not be reached.
+    Network,
+    /// A connector, credential set or config that cannot work.
+    Configuration,
+    /// Anything else (payload too large, internal).
+    Other,
 }
 
 /// An error thrown by the app's code (a token provider) back into core; an unknown code is
