@@ -86,6 +86,13 @@ class Executor:
         """The record class of an operation's results (typed connectors override it)."""
         return Record
 
+    @classmethod
+    def _with_handle(cls, handle: _native.Executor) -> Self:
+        """An executor of this class around a native handle made elsewhere (a workspace's)."""
+        obj = cls.__new__(cls)
+        obj._handle = handle
+        return obj
+
     async def paginate(
         self,
         entity: str,
@@ -284,12 +291,6 @@ class Connector(ConnectorTools, Executor):
             **settings,
         )
         self._handle = _call.sync(_native.Executor.open, args, _call.token_sink(on_token_refresh), provider)
-
-    @classmethod
-    def _with_handle(cls, handle: _native.Executor) -> Any:
-        obj = cls.__new__(cls)
-        obj._handle = handle
-        return obj
 
     def _record(self, entity: str, action: str) -> type[Record]:
         name = self._records.get((entity, action))

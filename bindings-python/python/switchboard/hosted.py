@@ -188,12 +188,6 @@ class HostedExecutor(Executor):
             connector_definition_id=connector_definition_id,
         )
 
-    @classmethod
-    def _with_handle(cls, handle: _native.Executor) -> HostedExecutor:
-        obj = cls.__new__(cls)
-        obj._handle = handle
-        return obj
-
     def token_fetches(self) -> int:
         """How many application tokens this executor's client fetched."""
         return self._handle.token_fetches()
