@@ -1,6 +1,6 @@
 //! Mirrors `switchboard_core::hosted`: the engine client and a workspace. Settings and targets
 //! arrive as the JSON of core's `ClientSettings` and `Target` (core applies aliases and
-//! environment fallbacks); connectors leave as `ConnectorInfo` JSON.
+//! environment fallbacks); connectors leave as [`ConnectorInfo`] records.
 
 use std::sync::Arc;
 
@@ -13,6 +13,38 @@ use crate::executor::Executor;
 use crate::json;
 
 type Result<T> = std::result::Result<T, SwitchboardException>;
+
+/// Core's `ConnectorInfo`: a stored connector as the engine describes it (never its
+/// credentials).
+#[derive(uniffi::Record)]
+pub struct ConnectorInfo {
+    pub id: String,
+    pub name: String,
+    /// The type's display name (`GitHub`).
+    pub connector_type: String,
+    /// The type's slug (`github`).
+    pub slug: String,
+    pub definition_id: String,
+    pub workspace_name: Option<String>,
+    pub created_at: Option<String>,
+    pub updated_at: Option<String>,
+}
+
+impl From<core::ConnectorInfo> for ConnectorInfo {
+    fn from(c: core::ConnectorInfo) -> Self {
+        let core::ConnectorInfo {
+            id,
+            name,
+            connector_type,
+            slug,
+            definition_id,
+            workspace_name,
+            created_at,
+            updated_at,
+        } = c;
+        Self { id, name, connector_type, slug, definition_id, workspace_name, created_at, updated_at }
+    }
+}
 
 /// An authenticated connection to an engine; its application token is cached and renewed
 /// once for every executor and workspace that shares it.
@@ -71,22 +103,22 @@ impl Workspace {
         self.inner.name().to_string()
     }
 
-    /// Stores a connector (`NewConnector` JSON); returns its `ConnectorInfo` JSON.
-    pub async fn create_connector(&self, connector_json: String) -> Result<String> {
+    /// Stores a connector (`NewConnector` JSON).
+    pub async fn create_connector(&self, connector_json: String) -> Result<ConnectorInfo> {
         let new: NewConnector = json::arg("connector", &connector_json)?;
-        json::text(&self.inner.create_connector(new).await?)
+        Ok(self.inner.create_connector(new).await?.into())
     }
 
-    /// The workspace's connectors, as a JSON list of `ConnectorInfo`.
-    pub async fn list_connectors(&self) -> Result<String> {
-        json::text(&self.inner.list_connectors().await?)
+    /// The workspace's connectors.
+    pub async fn list_connectors(&self) -> Result<Vec<ConnectorInfo>> {
+        Ok(self.inner.list_connectors().await?.into_iter().map(Into::into).collect())
     }
 
     /// The one connector matching exactly one of `connector_id` or `name` (a type or a
-    /// connector name), as `ConnectorInfo` JSON.
-    pub async fn find_connector(&self, connector_id: Option<String>, name: Option<String>) -> Result<String> {
+    /// connector name).
+    pub async fn find_connector(&self, connector_id: Option<String>, name: Option<String>) -> Result<ConnectorInfo> {
         let lookup = ConnectorLookup::from_args(connector_id, name)?;
-        json::text(&self.inner.find_connector(&lookup).await?)
+        Ok(self.inner.find_connector(&lookup).await?.into())
     }
 
     /// An executor for the one connector matching exactly one of `connector_id` or `name`.

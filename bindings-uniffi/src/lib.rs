@@ -3,11 +3,12 @@
 //! [`paginate`] (its pages), [`hosted`] (engine client and workspace), [`auth`] (the app's
 //! token provider and `on_token_refresh` listener), [`tools`] (`describe` and the codegen model
 //! the typed Kotlin connectors are generated from) and [`error`] (one error enum, a case per
-//! `ErrorCategory`).
+//! `ErrorCode`).
 //!
-//! Params, records, settings and results cross as JSON text of core's own structs
-//! (`LocalSettings`, `ConnectorSettings`, `ClientSettings`, `Target`, `ExecuteRequest`,
-//! `ResultView`, `ConnectorInfo`, `NewConnector`); core resolves aliases, environment
+//! Params, settings and requests cross as JSON text of core's own structs (`LocalSettings`,
+//! `ConnectorSettings`, `ClientSettings`, `Target`, `ExecuteRequest`, `NewConnector`); results
+//! and stored connectors leave as records mirroring core's `ResultView` and `ConnectorInfo`,
+//! with the schemaless parts (records, meta) as JSON text. Core resolves aliases, environment
 //! fallbacks and targets. Async methods run on tokio (`async_runtime = "tokio"`): Kotlin
 //! `suspend`, Swift `async throws`; cancelling the caller drops the Rust future.
 
@@ -23,6 +24,6 @@ pub mod tools;
 
 pub use auth::{TokenProvider, TokenRefreshListener};
 pub use error::SwitchboardException;
-pub use executor::Executor;
-pub use hosted::{HostedClient, Workspace};
+pub use executor::{connect, Executor, ResultView};
+pub use hosted::{ConnectorInfo, HostedClient, Workspace};
 pub use paginate::Pages;

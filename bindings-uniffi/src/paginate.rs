@@ -2,10 +2,10 @@
 
 use futures::lock::Mutex;
 use futures::stream::{Fuse, StreamExt};
-use switchboard_core::sdk::{self, ResultView};
+use switchboard_core::sdk;
 
 use crate::error::SwitchboardException;
-use crate::json;
+use crate::executor::ResultView;
 
 /// The pages of one operation, following the connector's cursor. A failure ends the pages.
 #[derive(uniffi::Object)]
@@ -22,10 +22,10 @@ impl Pages {
 
 #[uniffi::export(async_runtime = "tokio")]
 impl Pages {
-    /// The next page's `ResultView` JSON; `None` after the last page.
-    pub async fn next(&self) -> Result<Option<String>, SwitchboardException> {
+    /// The next page; `None` after the last page.
+    pub async fn next(&self) -> Result<Option<ResultView>, SwitchboardException> {
         match self.inner.lock().await.next().await {
-            Some(page) => Ok(Some(json::text(&ResultView::from(page?))?)),
+            Some(page) => Ok(Some(sdk::ResultView::from(page?).into())),
             None => Ok(None),
         }
     }

@@ -596,20 +596,19 @@ fileprivate struct FfiConverterString: FfiConverter {
 public protocol ExecutorProtocol: AnyObject, Sendable {
     
     /**
-     * Runs the health check; returns its `ResultView` JSON (`success` when healthy).
+     * Runs the health check (`success` when healthy, the check's fields as `data`).
      */
-    func check() async throws  -> String
+    func check() async throws  -> ResultView
     
     /**
-     * The stored connector's `ConnectorInfo` JSON; `None` in local mode.
+     * The stored connector; `None` in local mode.
      */
-    func connectorInfo() async throws  -> String?
+    func connectorInfo() async throws  -> ConnectorInfo?
     
     /**
-     * Runs one `ExecuteRequest` (JSON: `{"entity", "action", "params", ...}`); returns the
-     * `ResultView` JSON (`{"success", "data", "error", "meta"}`).
+     * Runs one `ExecuteRequest` (JSON: `{"entity", "action", "params", ...}`).
      */
-    func execute(requestJson: String) async throws  -> String
+    func execute(requestJson: String) async throws  -> ResultView
     
     /**
      * Whether operations run through the engine.
@@ -735,9 +734,9 @@ public static func `open`(settingsJson: String, tokenProvider: TokenProvider? = 
 
     
     /**
-     * Runs the health check; returns its `ResultView` JSON (`success` when healthy).
+     * Runs the health check (`success` when healthy, the check's fields as `data`).
      */
-open func check()async throws  -> String  {
+open func check()async throws  -> ResultView  {
     return
         try  await uniffiRustCallAsync(
             rustFutureFunc: {
@@ -748,15 +747,15 @@ open func check()async throws  -> String  {
             pollFunc: ffi_switchboard_uniffi_rust_future_poll_rust_buffer,
             completeFunc: ffi_switchboard_uniffi_rust_future_complete_rust_buffer,
             freeFunc: ffi_switchboard_uniffi_rust_future_free_rust_buffer,
-            liftFunc: FfiConverterString.lift,
+            liftFunc: FfiConverterTypeResultView_lift,
             errorHandler: FfiConverterTypeSwitchboardException_lift
         )
 }
     
     /**
-     * The stored connector's `ConnectorInfo` JSON; `None` in local mode.
+     * The stored connector; `None` in local mode.
      */
-open func connectorInfo()async throws  -> String?  {
+open func connectorInfo()async throws  -> ConnectorInfo?  {
     return
         try  await uniffiRustCallAsync(
             rustFutureFunc: {
@@ -767,16 +766,15 @@ open func connectorInfo()async throws  -> String?  {
             pollFunc: ffi_switchboard_uniffi_rust_future_poll_rust_buffer,
             completeFunc: ffi_switchboard_uniffi_rust_future_complete_rust_buffer,
             freeFunc: ffi_switchboard_uniffi_rust_future_free_rust_buffer,
-            liftFunc: FfiConverterOptionString.lift,
+            liftFunc: FfiConverterOptionTypeConnectorInfo.lift,
             errorHandler: FfiConverterTypeSwitchboardException_lift
         )
 }
     
     /**
-     * Runs one `ExecuteRequest` (JSON: `{"entity", "action", "params", ...}`); returns the
-     * `ResultView` JSON (`{"success", "data", "error", "meta"}`).
+     * Runs one `ExecuteRequest` (JSON: `{"entity", "action", "params", ...}`).
      */
-open func execute(requestJson: String)async throws  -> String  {
+open func execute(requestJson: String)async throws  -> ResultView  {
     return
         try  await uniffiRustCallAsync(
             rustFutureFunc: {
@@ -787,7 +785,7 @@ open func execute(requestJson: String)async throws  -> String  {
             pollFunc: ffi_switchboard_uniffi_rust_future_poll_rust_buffer,
             completeFunc: ffi_switchboard_uniffi_rust_future_complete_rust_buffer,
             freeFunc: ffi_switchboard_uniffi_rust_future_free_rust_buffer,
-            liftFunc: FfiConverterString.lift,
+            liftFunc: FfiConverterTypeResultView_lift,
             errorHandler: FfiConverterTypeSwitchboardException_lift
         )
 }
@@ -1071,9 +1069,9 @@ public func FfiConverterTypeHostedClient_lower(_ value: HostedClient) -> UInt64 
 public protocol PagesProtocol: AnyObject, Sendable {
     
     /**
-     * The next page's `ResultView` JSON; `None` after the last page.
+     * The next page; `None` after the last page.
      */
-    func next() async throws  -> String?
+    func next() async throws  -> ResultView?
     
 }
 /**
@@ -1133,9 +1131,9 @@ open class Pages: PagesProtocol, @unchecked Sendable {
 
     
     /**
-     * The next page's `ResultView` JSON; `None` after the last page.
+     * The next page; `None` after the last page.
      */
-open func next()async throws  -> String?  {
+open func next()async throws  -> ResultView?  {
     return
         try  await uniffiRustCallAsync(
             rustFutureFunc: {
@@ -1146,7 +1144,7 @@ open func next()async throws  -> String?  {
             pollFunc: ffi_switchboard_uniffi_rust_future_poll_rust_buffer,
             completeFunc: ffi_switchboard_uniffi_rust_future_complete_rust_buffer,
             freeFunc: ffi_switchboard_uniffi_rust_future_free_rust_buffer,
-            liftFunc: FfiConverterOptionString.lift,
+            liftFunc: FfiConverterOptionTypeResultView.lift,
             errorHandler: FfiConverterTypeSwitchboardException_lift
         )
 }
@@ -1687,9 +1685,9 @@ public func FfiConverterTypeTokenRefreshListener_lower(_ value: TokenRefreshList
 public protocol WorkspaceProtocol: AnyObject, Sendable {
     
     /**
-     * Stores a connector (`NewConnector` JSON); returns its `ConnectorInfo` JSON.
+     * Stores a connector (`NewConnector` JSON).
      */
-    func createConnector(connectorJson: String) async throws  -> String
+    func createConnector(connectorJson: String) async throws  -> ConnectorInfo
     
     /**
      * Deletes a connector and its stored credentials.
@@ -1698,9 +1696,9 @@ public protocol WorkspaceProtocol: AnyObject, Sendable {
     
     /**
      * The one connector matching exactly one of `connector_id` or `name` (a type or a
-     * connector name), as `ConnectorInfo` JSON.
+     * connector name).
      */
-    func findConnector(connectorId: String?, name: String?) async throws  -> String
+    func findConnector(connectorId: String?, name: String?) async throws  -> ConnectorInfo
     
     /**
      * An executor for the one connector matching exactly one of `connector_id` or `name`.
@@ -1708,9 +1706,9 @@ public protocol WorkspaceProtocol: AnyObject, Sendable {
     func getConnector(connectorId: String?, name: String?) async throws  -> Executor
     
     /**
-     * The workspace's connectors, as a JSON list of `ConnectorInfo`.
+     * The workspace's connectors.
      */
-    func listConnectors() async throws  -> String
+    func listConnectors() async throws  -> [ConnectorInfo]
     
     /**
      * The workspace's name.
@@ -1789,9 +1787,9 @@ public convenience init(client: HostedClient, targetJson: String)throws  {
 
     
     /**
-     * Stores a connector (`NewConnector` JSON); returns its `ConnectorInfo` JSON.
+     * Stores a connector (`NewConnector` JSON).
      */
-open func createConnector(connectorJson: String)async throws  -> String  {
+open func createConnector(connectorJson: String)async throws  -> ConnectorInfo  {
     return
         try  await uniffiRustCallAsync(
             rustFutureFunc: {
@@ -1802,7 +1800,7 @@ open func createConnector(connectorJson: String)async throws  -> String  {
             pollFunc: ffi_switchboard_uniffi_rust_future_poll_rust_buffer,
             completeFunc: ffi_switchboard_uniffi_rust_future_complete_rust_buffer,
             freeFunc: ffi_switchboard_uniffi_rust_future_free_rust_buffer,
-            liftFunc: FfiConverterString.lift,
+            liftFunc: FfiConverterTypeConnectorInfo_lift,
             errorHandler: FfiConverterTypeSwitchboardException_lift
         )
 }
@@ -1828,9 +1826,9 @@ open func deleteConnector(connectorId: String)async throws   {
     
     /**
      * The one connector matching exactly one of `connector_id` or `name` (a type or a
-     * connector name), as `ConnectorInfo` JSON.
+     * connector name).
      */
-open func findConnector(connectorId: String?, name: String?)async throws  -> String  {
+open func findConnector(connectorId: String?, name: String?)async throws  -> ConnectorInfo  {
     return
         try  await uniffiRustCallAsync(
             rustFutureFunc: {
@@ -1841,7 +1839,7 @@ open func findConnector(connectorId: String?, name: String?)async throws  -> Str
             pollFunc: ffi_switchboard_uniffi_rust_future_poll_rust_buffer,
             completeFunc: ffi_switchboard_uniffi_rust_future_complete_rust_buffer,
             freeFunc: ffi_switchboard_uniffi_rust_future_free_rust_buffer,
-            liftFunc: FfiConverterString.lift,
+            liftFunc: FfiConverterTypeConnectorInfo_lift,
             errorHandler: FfiConverterTypeSwitchboardException_lift
         )
 }
@@ -1866,9 +1864,9 @@ open func getConnector(connectorId: String?, name: String?)async throws  -> Exec
 }
     
     /**
-     * The workspace's connectors, as a JSON list of `ConnectorInfo`.
+     * The workspace's connectors.
      */
-open func listConnectors()async throws  -> String  {
+open func listConnectors()async throws  -> [ConnectorInfo]  {
     return
         try  await uniffiRustCallAsync(
             rustFutureFunc: {
@@ -1879,7 +1877,7 @@ open func listConnectors()async throws  -> String  {
             pollFunc: ffi_switchboard_uniffi_rust_future_poll_rust_buffer,
             completeFunc: ffi_switchboard_uniffi_rust_future_complete_rust_buffer,
             freeFunc: ffi_switchboard_uniffi_rust_future_free_rust_buffer,
-            liftFunc: FfiConverterString.lift,
+            liftFunc: FfiConverterSequenceTypeConnectorInfo.lift,
             errorHandler: FfiConverterTypeSwitchboardException_lift
         )
 }
@@ -1945,7 +1943,101 @@ public func FfiConverterTypeWorkspace_lower(_ value: Workspace) -> UInt64 {
 
 
 /**
- * One public error code and the category (the `SwitchboardException` case) it arrives as.
+ * Core's `ConnectorInfo`: a stored connector as the engine describes it (never its
+ * credentials).
+ */
+public struct ConnectorInfo: Equatable, Hashable {
+    public var id: String
+    public var name: String
+    /**
+     * The type's display name (`GitHub`).
+     */
+    public var connectorType: String
+    /**
+     * The type's slug (`github`).
+     */
+    public var slug: String
+    public var definitionId: String
+    public var workspaceName: String?
+    public var createdAt: String?
+    public var updatedAt: String?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(id: String, name: String, 
+        /**
+         * The type's display name (`GitHub`).
+         */connectorType: String, 
+        /**
+         * The type's slug (`github`).
+         */slug: String, definitionId: String, workspaceName: String?, createdAt: String?, updatedAt: String?) {
+        self.id = id
+        self.name = name
+        self.connectorType = connectorType
+        self.slug = slug
+        self.definitionId = definitionId
+        self.workspaceName = workspaceName
+        self.createdAt = createdAt
+        self.updatedAt = updatedAt
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension ConnectorInfo: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeConnectorInfo: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ConnectorInfo {
+        return
+            try ConnectorInfo(
+                id: FfiConverterString.read(from: &buf), 
+                name: FfiConverterString.read(from: &buf), 
+                connectorType: FfiConverterString.read(from: &buf), 
+                slug: FfiConverterString.read(from: &buf), 
+                definitionId: FfiConverterString.read(from: &buf), 
+                workspaceName: FfiConverterOptionString.read(from: &buf), 
+                createdAt: FfiConverterOptionString.read(from: &buf), 
+                updatedAt: FfiConverterOptionString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: ConnectorInfo, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.id, into: &buf)
+        FfiConverterString.write(value.name, into: &buf)
+        FfiConverterString.write(value.connectorType, into: &buf)
+        FfiConverterString.write(value.slug, into: &buf)
+        FfiConverterString.write(value.definitionId, into: &buf)
+        FfiConverterOptionString.write(value.workspaceName, into: &buf)
+        FfiConverterOptionString.write(value.createdAt, into: &buf)
+        FfiConverterOptionString.write(value.updatedAt, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeConnectorInfo_lift(_ buf: RustBuffer) throws -> ConnectorInfo {
+    return try FfiConverterTypeConnectorInfo.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeConnectorInfo_lower(_ value: ConnectorInfo) -> RustBuffer {
+    return FfiConverterTypeConnectorInfo.lower(value)
+}
+
+
+/**
+ * One public error code (the `SwitchboardException` case it arrives as) and its category.
  */
 public struct ErrorCodeInfo: Equatable, Hashable {
     public var code: String
@@ -2014,11 +2106,80 @@ public func FfiConverterTypeErrorCodeInfo_lower(_ value: ErrorCodeInfo) -> RustB
 
 
 /**
- * A Switchboard failure. The case is the error's category; `reason` is core's message (Kotlin
- * reserves `message` for the exception's own text, which lists every field), `code` the
- * stable snake_case code within the category (e.g. `upstream_timeout` under `HttpStatus`),
- * `status` the HTTP status when there was one, `retry_after` seconds to wait when rate
- * limited.
+ * Core's `ResultView`: one operation's outcome. `data` (the records) and `meta` stay JSON
+ * text; `cursor` is `meta.pagination.cursor` (as text), the next page's cursor if any.
+ */
+public struct ResultView: Equatable, Hashable {
+    public var success: Bool
+    public var dataJson: String
+    public var error: String?
+    public var metaJson: String
+    public var cursor: String?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(success: Bool, dataJson: String, error: String?, metaJson: String, cursor: String?) {
+        self.success = success
+        self.dataJson = dataJson
+        self.error = error
+        self.metaJson = metaJson
+        self.cursor = cursor
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension ResultView: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeResultView: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ResultView {
+        return
+            try ResultView(
+                success: FfiConverterBool.read(from: &buf), 
+                dataJson: FfiConverterString.read(from: &buf), 
+                error: FfiConverterOptionString.read(from: &buf), 
+                metaJson: FfiConverterString.read(from: &buf), 
+                cursor: FfiConverterOptionString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: ResultView, into buf: inout [UInt8]) {
+        FfiConverterBool.write(value.success, into: &buf)
+        FfiConverterString.write(value.dataJson, into: &buf)
+        FfiConverterOptionString.write(value.error, into: &buf)
+        FfiConverterString.write(value.metaJson, into: &buf)
+        FfiConverterOptionString.write(value.cursor, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeResultView_lift(_ buf: RustBuffer) throws -> ResultView {
+    return try FfiConverterTypeResultView.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeResultView_lower(_ value: ResultView) -> RustBuffer {
+    return FfiConverterTypeResultView.lower(value)
+}
+
+
+/**
+ * A Switchboard failure. The case is the error's code; `reason` is core's message (Kotlin
+ * reserves `message` for the exception's own text, which lists every field), `category`
+ * the group the code belongs to (e.g. `http_status` for `UpstreamTimeout`), `status` the
+ * HTTP status when there was one, `retry_after` seconds to wait when rate limited.
  */
 public 
 enum SwitchboardException: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
@@ -2026,54 +2187,79 @@ enum SwitchboardException: Swift.Error, Equatable, Hashable, Foundation.Localize
     
     
     /**
-     * Unknown entity or action, bad params, malformed request: nothing was sent.
+     * A malformed request (e.g. invalid JSON).
      */
-    case Validation(reason: String, code: String, status: Int32?, requestId: String?, retryAfter: Double?
+    case BadRequest(reason: String, category: String, status: Int32?, requestId: String?, retryAfter: Double?
+    )
+    /**
+     * Unknown entity or action, missing or invalid params: nothing was sent.
+     */
+    case Validation(reason: String, category: String, status: Int32?, requestId: String?, retryAfter: Double?
     )
     /**
      * The caller's own credentials or token are missing, expired or rejected.
      */
-    case Authentication(reason: String, code: String, status: Int32?, requestId: String?, retryAfter: Double?
+    case Authentication(reason: String, category: String, status: Int32?, requestId: String?, retryAfter: Double?
     )
     /**
      * The provider rejected the connector's credentials (the end user's token is bad).
      */
-    case UpstreamAuthentication(reason: String, code: String, status: Int32?, requestId: String?, retryAfter: Double?
+    case UpstreamAuthentication(reason: String, category: String, status: Int32?, requestId: String?, retryAfter: Double?
+    )
+    /**
+     * The credentials are valid but lack the permission.
+     */
+    case Forbidden(reason: String, category: String, status: Int32?, requestId: String?, retryAfter: Double?
     )
     /**
      * No such object in the caller's scope.
      */
-    case NotFound(reason: String, code: String, status: Int32?, requestId: String?, retryAfter: Double?
+    case NotFound(reason: String, category: String, status: Int32?, requestId: String?, retryAfter: Double?
     )
     /**
      * Conflicting state, e.g. two connectors match a lookup.
      */
-    case Ambiguity(reason: String, code: String, status: Int32?, requestId: String?, retryAfter: Double?
+    case Conflict(reason: String, category: String, status: Int32?, requestId: String?, retryAfter: Double?
+    )
+    /**
+     * A request body over the size limit.
+     */
+    case PayloadTooLarge(reason: String, category: String, status: Int32?, requestId: String?, retryAfter: Double?
     )
     /**
      * Rate limited after retries; wait `retry_after` seconds.
      */
-    case RateLimit(reason: String, code: String, status: Int32?, requestId: String?, retryAfter: Double?
+    case RateLimited(reason: String, category: String, status: Int32?, requestId: String?, retryAfter: Double?
     )
     /**
-     * The upstream answered with an error status or not in time.
+     * The upstream answered with an error status.
      */
-    case HttpStatus(reason: String, code: String, status: Int32?, requestId: String?, retryAfter: Double?
+    case UpstreamHttp(reason: String, category: String, status: Int32?, requestId: String?, retryAfter: Double?
+    )
+    /**
+     * The upstream did not answer in time.
+     */
+    case UpstreamTimeout(reason: String, category: String, status: Int32?, requestId: String?, retryAfter: Double?
     )
     /**
      * The upstream or the engine could not be reached.
      */
-    case Network(reason: String, code: String, status: Int32?, requestId: String?, retryAfter: Double?
+    case Network(reason: String, category: String, status: Int32?, requestId: String?, retryAfter: Double?
     )
     /**
      * A connector, credential set or config that cannot work.
      */
-    case Configuration(reason: String, code: String, status: Int32?, requestId: String?, retryAfter: Double?
+    case Configuration(reason: String, category: String, status: Int32?, requestId: String?, retryAfter: Double?
     )
     /**
-     * Anything else (payload too large, internal).
+     * The engine cannot serve the request for a moment: retry after `retry_after`.
      */
-    case Other(reason: String, code: String, status: Int32?, requestId: String?, retryAfter: Double?
+    case Unavailable(reason: String, category: String, status: Int32?, requestId: String?, retryAfter: Double?
+    )
+    /**
+     * A bug.
+     */
+    case Internal(reason: String, category: String, status: Int32?, requestId: String?, retryAfter: Double?
     )
 
     
@@ -2104,72 +2290,107 @@ public struct FfiConverterTypeSwitchboardException: FfiConverterRustBuffer {
         
 
         
-        case 1: return .Validation(
+        case 1: return .BadRequest(
             reason: try FfiConverterString.read(from: &buf), 
-            code: try FfiConverterString.read(from: &buf), 
+            category: try FfiConverterString.read(from: &buf), 
             status: try FfiConverterOptionInt32.read(from: &buf), 
             requestId: try FfiConverterOptionString.read(from: &buf), 
             retryAfter: try FfiConverterOptionDouble.read(from: &buf)
             )
-        case 2: return .Authentication(
+        case 2: return .Validation(
             reason: try FfiConverterString.read(from: &buf), 
-            code: try FfiConverterString.read(from: &buf), 
+            category: try FfiConverterString.read(from: &buf), 
             status: try FfiConverterOptionInt32.read(from: &buf), 
             requestId: try FfiConverterOptionString.read(from: &buf), 
             retryAfter: try FfiConverterOptionDouble.read(from: &buf)
             )
-        case 3: return .UpstreamAuthentication(
+        case 3: return .Authentication(
             reason: try FfiConverterString.read(from: &buf), 
-            code: try FfiConverterString.read(from: &buf), 
+            category: try FfiConverterString.read(from: &buf), 
             status: try FfiConverterOptionInt32.read(from: &buf), 
             requestId: try FfiConverterOptionString.read(from: &buf), 
             retryAfter: try FfiConverterOptionDouble.read(from: &buf)
             )
-        case 4: return .NotFound(
+        case 4: return .UpstreamAuthentication(
             reason: try FfiConverterString.read(from: &buf), 
-            code: try FfiConverterString.read(from: &buf), 
+            category: try FfiConverterString.read(from: &buf), 
             status: try FfiConverterOptionInt32.read(from: &buf), 
             requestId: try FfiConverterOptionString.read(from: &buf), 
             retryAfter: try FfiConverterOptionDouble.read(from: &buf)
             )
-        case 5: return .Ambiguity(
+        case 5: return .Forbidden(
             reason: try FfiConverterString.read(from: &buf), 
-            code: try FfiConverterString.read(from: &buf), 
+            category: try FfiConverterString.read(from: &buf), 
             status: try FfiConverterOptionInt32.read(from: &buf), 
             requestId: try FfiConverterOptionString.read(from: &buf), 
             retryAfter: try FfiConverterOptionDouble.read(from: &buf)
             )
-        case 6: return .RateLimit(
+        case 6: return .NotFound(
             reason: try FfiConverterString.read(from: &buf), 
-            code: try FfiConverterString.read(from: &buf), 
+            category: try FfiConverterString.read(from: &buf), 
             status: try FfiConverterOptionInt32.read(from: &buf), 
             requestId: try FfiConverterOptionString.read(from: &buf), 
             retryAfter: try FfiConverterOptionDouble.read(from: &buf)
             )
-        case 7: return .HttpStatus(
+        case 7: return .Conflict(
             reason: try FfiConverterString.read(from: &buf), 
-            code: try FfiConverterString.read(from: &buf), 
+            category: try FfiConverterString.read(from: &buf), 
             status: try FfiConverterOptionInt32.read(from: &buf), 
             requestId: try FfiConverterOptionString.read(from: &buf), 
             retryAfter: try FfiConverterOptionDouble.read(from: &buf)
             )
-        case 8: return .Network(
+        case 8: return .PayloadTooLarge(
             reason: try FfiConverterString.read(from: &buf), 
-            code: try FfiConverterString.read(from: &buf), 
+            category: try FfiConverterString.read(from: &buf), 
             status: try FfiConverterOptionInt32.read(from: &buf), 
             requestId: try FfiConverterOptionString.read(from: &buf), 
             retryAfter: try FfiConverterOptionDouble.read(from: &buf)
             )
-        case 9: return .Configuration(
+        case 9: return .RateLimited(
             reason: try FfiConverterString.read(from: &buf), 
-            code: try FfiConverterString.read(from: &buf), 
+            category: try FfiConverterString.read(from: &buf), 
             status: try FfiConverterOptionInt32.read(from: &buf), 
             requestId: try FfiConverterOptionString.read(from: &buf), 
             retryAfter: try FfiConverterOptionDouble.read(from: &buf)
             )
-        case 10: return .Other(
+        case 10: return .UpstreamHttp(
             reason: try FfiConverterString.read(from: &buf), 
-            code: try FfiConverterString.read(from: &buf), 
+            category: try FfiConverterString.read(from: &buf), 
+            status: try FfiConverterOptionInt32.read(from: &buf), 
+            requestId: try FfiConverterOptionString.read(from: &buf), 
+            retryAfter: try FfiConverterOptionDouble.read(from: &buf)
+            )
+        case 11: return .UpstreamTimeout(
+            reason: try FfiConverterString.read(from: &buf), 
+            category: try FfiConverterString.read(from: &buf), 
+            status: try FfiConverterOptionInt32.read(from: &buf), 
+            requestId: try FfiConverterOptionString.read(from: &buf), 
+            retryAfter: try FfiConverterOptionDouble.read(from: &buf)
+            )
+        case 12: return .Network(
+            reason: try FfiConverterString.read(from: &buf), 
+            category: try FfiConverterString.read(from: &buf), 
+            status: try FfiConverterOptionInt32.read(from: &buf), 
+            requestId: try FfiConverterOptionString.read(from: &buf), 
+            retryAfter: try FfiConverterOptionDouble.read(from: &buf)
+            )
+        case 13: return .Configuration(
+            reason: try FfiConverterString.read(from: &buf), 
+            category: try FfiConverterString.read(from: &buf), 
+            status: try FfiConverterOptionInt32.read(from: &buf), 
+            requestId: try FfiConverterOptionString.read(from: &buf), 
+            retryAfter: try FfiConverterOptionDouble.read(from: &buf)
+            )
+        case 14: return .Unavailable(
+            reason: try FfiConverterString.read(from: &buf), 
+            category: try FfiConverterString.read(from: &buf), 
+            status: try FfiConverterOptionInt32.read(from: &buf), 
+            requestId: try FfiConverterOptionString.read(from: &buf), 
+            retryAfter: try FfiConverterOptionDouble.read(from: &buf)
+            )
+        case 15: return .Internal(
+            reason: try FfiConverterString.read(from: &buf), 
+            category: try FfiConverterString.read(from: &buf), 
             status: try FfiConverterOptionInt32.read(from: &buf), 
             requestId: try FfiConverterOptionString.read(from: &buf), 
             retryAfter: try FfiConverterOptionDouble.read(from: &buf)
@@ -2186,91 +2407,136 @@ public struct FfiConverterTypeSwitchboardException: FfiConverterRustBuffer {
 
         
         
-        case let .Validation(reason,code,status,requestId,retryAfter):
+        case let .BadRequest(reason,category,status,requestId,retryAfter):
             writeInt(&buf, Int32(1))
             FfiConverterString.write(reason, into: &buf)
-            FfiConverterString.write(code, into: &buf)
+            FfiConverterString.write(category, into: &buf)
             FfiConverterOptionInt32.write(status, into: &buf)
             FfiConverterOptionString.write(requestId, into: &buf)
             FfiConverterOptionDouble.write(retryAfter, into: &buf)
             
         
-        case let .Authentication(reason,code,status,requestId,retryAfter):
+        case let .Validation(reason,category,status,requestId,retryAfter):
             writeInt(&buf, Int32(2))
             FfiConverterString.write(reason, into: &buf)
-            FfiConverterString.write(code, into: &buf)
+            FfiConverterString.write(category, into: &buf)
             FfiConverterOptionInt32.write(status, into: &buf)
             FfiConverterOptionString.write(requestId, into: &buf)
             FfiConverterOptionDouble.write(retryAfter, into: &buf)
             
         
-        case let .UpstreamAuthentication(reason,code,status,requestId,retryAfter):
+        case let .Authentication(reason,category,status,requestId,retryAfter):
             writeInt(&buf, Int32(3))
             FfiConverterString.write(reason, into: &buf)
-            FfiConverterString.write(code, into: &buf)
+            FfiConverterString.write(category, into: &buf)
             FfiConverterOptionInt32.write(status, into: &buf)
             FfiConverterOptionString.write(requestId, into: &buf)
             FfiConverterOptionDouble.write(retryAfter, into: &buf)
             
         
-        case let .NotFound(reason,code,status,requestId,retryAfter):
+        case let .UpstreamAuthentication(reason,category,status,requestId,retryAfter):
             writeInt(&buf, Int32(4))
             FfiConverterString.write(reason, into: &buf)
-            FfiConverterString.write(code, into: &buf)
+            FfiConverterString.write(category, into: &buf)
             FfiConverterOptionInt32.write(status, into: &buf)
             FfiConverterOptionString.write(requestId, into: &buf)
             FfiConverterOptionDouble.write(retryAfter, into: &buf)
             
         
-        case let .Ambiguity(reason,code,status,requestId,retryAfter):
+        case let .Forbidden(reason,category,status,requestId,retryAfter):
             writeInt(&buf, Int32(5))
             FfiConverterString.write(reason, into: &buf)
-            FfiConverterString.write(code, into: &buf)
+            FfiConverterString.write(category, into: &buf)
             FfiConverterOptionInt32.write(status, into: &buf)
             FfiConverterOptionString.write(requestId, into: &buf)
             FfiConverterOptionDouble.write(retryAfter, into: &buf)
             
         
-        case let .RateLimit(reason,code,status,requestId,retryAfter):
+        case let .NotFound(reason,category,status,requestId,retryAfter):
             writeInt(&buf, Int32(6))
             FfiConverterString.write(reason, into: &buf)
-            FfiConverterString.write(code, into: &buf)
+            FfiConverterString.write(category, into: &buf)
             FfiConverterOptionInt32.write(status, into: &buf)
             FfiConverterOptionString.write(requestId, into: &buf)
             FfiConverterOptionDouble.write(retryAfter, into: &buf)
             
         
-        case let .HttpStatus(reason,code,status,requestId,retryAfter):
+        case let .Conflict(reason,category,status,requestId,retryAfter):
             writeInt(&buf, Int32(7))
             FfiConverterString.write(reason, into: &buf)
-            FfiConverterString.write(code, into: &buf)
+            FfiConverterString.write(category, into: &buf)
             FfiConverterOptionInt32.write(status, into: &buf)
             FfiConverterOptionString.write(requestId, into: &buf)
             FfiConverterOptionDouble.write(retryAfter, into: &buf)
             
         
-        case let .Network(reason,code,status,requestId,retryAfter):
+        case let .PayloadTooLarge(reason,category,status,requestId,retryAfter):
             writeInt(&buf, Int32(8))
             FfiConverterString.write(reason, into: &buf)
-            FfiConverterString.write(code, into: &buf)
+            FfiConverterString.write(category, into: &buf)
             FfiConverterOptionInt32.write(status, into: &buf)
             FfiConverterOptionString.write(requestId, into: &buf)
             FfiConverterOptionDouble.write(retryAfter, into: &buf)
             
         
-        case let .Configuration(reason,code,status,requestId,retryAfter):
+        case let .RateLimited(reason,category,status,requestId,retryAfter):
             writeInt(&buf, Int32(9))
             FfiConverterString.write(reason, into: &buf)
-            FfiConverterString.write(code, into: &buf)
+            FfiConverterString.write(category, into: &buf)
             FfiConverterOptionInt32.write(status, into: &buf)
             FfiConverterOptionString.write(requestId, into: &buf)
             FfiConverterOptionDouble.write(retryAfter, into: &buf)
             
         
-        case let .Other(reason,code,status,requestId,retryAfter):
+        case let .UpstreamHttp(reason,category,status,requestId,retryAfter):
             writeInt(&buf, Int32(10))
             FfiConverterString.write(reason, into: &buf)
-            FfiConverterString.write(code, into: &buf)
+            FfiConverterString.write(category, into: &buf)
+            FfiConverterOptionInt32.write(status, into: &buf)
+            FfiConverterOptionString.write(requestId, into: &buf)
+            FfiConverterOptionDouble.write(retryAfter, into: &buf)
+            
+        
+        case let .UpstreamTimeout(reason,category,status,requestId,retryAfter):
+            writeInt(&buf, Int32(11))
+            FfiConverterString.write(reason, into: &buf)
+            FfiConverterString.write(category, into: &buf)
+            FfiConverterOptionInt32.write(status, into: &buf)
+            FfiConverterOptionString.write(requestId, into: &buf)
+            FfiConverterOptionDouble.write(retryAfter, into: &buf)
+            
+        
+        case let .Network(reason,category,status,requestId,retryAfter):
+            writeInt(&buf, Int32(12))
+            FfiConverterString.write(reason, into: &buf)
+            FfiConverterString.write(category, into: &buf)
+            FfiConverterOptionInt32.write(status, into: &buf)
+            FfiConverterOptionString.write(requestId, into: &buf)
+            FfiConverterOptionDouble.write(retryAfter, into: &buf)
+            
+        
+        case let .Configuration(reason,category,status,requestId,retryAfter):
+            writeInt(&buf, Int32(13))
+            FfiConverterString.write(reason, into: &buf)
+            FfiConverterString.write(category, into: &buf)
+            FfiConverterOptionInt32.write(status, into: &buf)
+            FfiConverterOptionString.write(requestId, into: &buf)
+            FfiConverterOptionDouble.write(retryAfter, into: &buf)
+            
+        
+        case let .Unavailable(reason,category,status,requestId,retryAfter):
+            writeInt(&buf, Int32(14))
+            FfiConverterString.write(reason, into: &buf)
+            FfiConverterString.write(category, into: &buf)
+            FfiConverterOptionInt32.write(status, into: &buf)
+            FfiConverterOptionString.write(requestId, into: &buf)
+            FfiConverterOptionDouble.write(retryAfter, into: &buf)
+            
+        
+        case let .Internal(reason,category,status,requestId,retryAfter):
+            writeInt(&buf, Int32(15))
+            FfiConverterString.write(reason, into: &buf)
+            FfiConverterString.write(category, into: &buf)
             FfiConverterOptionInt32.write(status, into: &buf)
             FfiConverterOptionString.write(requestId, into: &buf)
             FfiConverterOptionDouble.write(retryAfter, into: &buf)
@@ -2411,6 +2677,79 @@ fileprivate struct FfiConverterOptionTypeTokenRefreshListener: FfiConverterRustB
         case 1: return try FfiConverterTypeTokenRefreshListener.read(from: &buf)
         default: throw UniffiInternalError.unexpectedOptionalTag
         }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypeConnectorInfo: FfiConverterRustBuffer {
+    typealias SwiftType = ConnectorInfo?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeConnectorInfo.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeConnectorInfo.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypeResultView: FfiConverterRustBuffer {
+    typealias SwiftType = ResultView?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeResultView.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeResultView.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeConnectorInfo: FfiConverterRustBuffer {
+    typealias SwiftType = [ConnectorInfo]
+
+    public static func write(_ value: [ConnectorInfo], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeConnectorInfo.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [ConnectorInfo] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [ConnectorInfo]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeConnectorInfo.read(from: &buf))
+        }
+        return seq
     }
 }
 
@@ -2587,6 +2926,24 @@ public func errorCodes() -> [ErrorCodeInfo]  {
 })
 }
 /**
+ * The executor of the connector `slug` names (a slug, display name or definition id, resolved
+ * by core: an unknown one is a `Configuration` error), opened as [`Executor::open`] does with
+ * `ConnectorSettings` JSON that leaves `connector` out: without credentials it runs through
+ * the engine on the one connector of that type in the workspace (or `connector_id`). The
+ * typed connectors' `connect(...)` call this.
+ */
+public func connect(slug: String, settingsJson: String = "{}", tokenProvider: TokenProvider? = nil, onTokenRefresh: TokenRefreshListener? = nil)throws  -> Executor  {
+    return try  FfiConverterTypeExecutor_lift(try rustCallWithError(FfiConverterTypeSwitchboardException_lift) {
+        uniffiCallStatus in
+    uniffi_switchboard_uniffi_fn_func_connect(
+        FfiConverterString.lower(slug),
+        FfiConverterString.lower(settingsJson),
+        FfiConverterOptionTypeTokenProvider.lower(tokenProvider),
+        FfiConverterOptionTypeTokenRefreshListener.lower(onTokenRefresh),uniffiCallStatus
+    )
+})
+}
+/**
  * The codegen model of every connector (a JSON list of `sdk::ConnectorModel`), sorted by slug.
  */
 public func codegenModel()throws  -> String  {
@@ -2626,6 +2983,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_switchboard_uniffi_checksum_func_error_codes() != 54675) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_switchboard_uniffi_checksum_func_connect() != 31636) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_switchboard_uniffi_checksum_func_codegen_model() != 13347) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -2638,13 +2998,13 @@ private let initializationResult: InitializationResult = {
     if (uniffi_switchboard_uniffi_checksum_method_tokenrefreshlistener_token_refreshed() != 35628) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_switchboard_uniffi_checksum_method_executor_check() != 7695) {
+    if (uniffi_switchboard_uniffi_checksum_method_executor_check() != 41812) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_switchboard_uniffi_checksum_method_executor_connector_info() != 17680) {
+    if (uniffi_switchboard_uniffi_checksum_method_executor_connector_info() != 19342) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_switchboard_uniffi_checksum_method_executor_execute() != 15372) {
+    if (uniffi_switchboard_uniffi_checksum_method_executor_execute() != 6897) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_switchboard_uniffi_checksum_method_executor_is_hosted() != 7570) {
@@ -2665,25 +3025,25 @@ private let initializationResult: InitializationResult = {
     if (uniffi_switchboard_uniffi_checksum_method_hostedclient_token_fetches() != 17533) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_switchboard_uniffi_checksum_method_workspace_create_connector() != 63149) {
+    if (uniffi_switchboard_uniffi_checksum_method_workspace_create_connector() != 41002) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_switchboard_uniffi_checksum_method_workspace_delete_connector() != 56169) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_switchboard_uniffi_checksum_method_workspace_find_connector() != 64077) {
+    if (uniffi_switchboard_uniffi_checksum_method_workspace_find_connector() != 53069) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_switchboard_uniffi_checksum_method_workspace_get_connector() != 8564) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_switchboard_uniffi_checksum_method_workspace_list_connectors() != 51306) {
+    if (uniffi_switchboard_uniffi_checksum_method_workspace_list_connectors() != 58362) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_switchboard_uniffi_checksum_method_workspace_name() != 148) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_switchboard_uniffi_checksum_method_pages_next() != 27340) {
+    if (uniffi_switchboard_uniffi_checksum_method_pages_next() != 2875) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_switchboard_uniffi_checksum_constructor_executor_hosted() != 14572) {

@@ -469,6 +469,11 @@ RustBuffer uniffi_switchboard_uniffi_fn_func_error_codes(RustCallStatus *_Nonnul
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_SWITCHBOARD_UNIFFI_FN_FUNC_CONNECT
+#define UNIFFI_FFIDEF_UNIFFI_SWITCHBOARD_UNIFFI_FN_FUNC_CONNECT
+uint64_t uniffi_switchboard_uniffi_fn_func_connect(RustBuffer slug, RustBuffer settings_json, RustBuffer token_provider, RustBuffer on_token_refresh, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_SWITCHBOARD_UNIFFI_FN_FUNC_CODEGEN_MODEL
 #define UNIFFI_FFIDEF_UNIFFI_SWITCHBOARD_UNIFFI_FN_FUNC_CODEGEN_MODEL
 RustBuffer uniffi_switchboard_uniffi_fn_func_codegen_model(RustCallStatus *_Nonnull out_status
@@ -743,6 +748,12 @@ void ffi_switchboard_uniffi_rust_future_complete_void(uint64_t handle, RustCallS
 #ifndef UNIFFI_FFIDEF_UNIFFI_SWITCHBOARD_UNIFFI_CHECKSUM_FUNC_ERROR_CODES
 #define UNIFFI_FFIDEF_UNIFFI_SWITCHBOARD_UNIFFI_CHECKSUM_FUNC_ERROR_CODES
 uint16_t uniffi_switchboard_uniffi_checksum_func_error_codes(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_SWITCHBOARD_UNIFFI_CHECKSUM_FUNC_CONNECT
+#define UNIFFI_FFIDEF_UNIFFI_SWITCHBOARD_UNIFFI_CHECKSUM_FUNC_CONNECT
+uint16_t uniffi_switchboard_uniffi_checksum_func_connect(void
     
 );
 #endif

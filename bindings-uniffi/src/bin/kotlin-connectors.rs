@@ -120,7 +120,11 @@ fn wrap(text: &str, prefix: &str) -> String {
 
 fn connector(m: &ConnectorModel) -> Result<String> {
     let mut o = String::from(HEADER);
-    o.push_str("package dev.switchboard.connectors\n\nimport dev.switchboard.Executor\nimport dev.switchboard.Pages\nimport dev.switchboard.requestJson\n\n");
+    o.push_str("package dev.switchboard.connectors\n\n");
+    for name in ["Executor", "Pages", "ResultView", "TokenProvider", "TokenRefreshListener", "requestJson"] {
+        let _ = writeln!(o, "import dev.switchboard.{name}");
+    }
+    o.push('\n');
     let about = m.description.as_deref().map(|d| format!(": {d}")).unwrap_or_default();
     o.push_str("/**\n");
     o.push_str(&wrap(&format!("{} (`{}`, spec version {}){about}", m.name, m.slug, m.version), " * "));
@@ -128,11 +132,11 @@ fn connector(m: &ConnectorModel) -> Result<String> {
     o.push_str(" * The typed methods of an [Executor] of this connector, e.g.\n");
     let _ = writeln!(
         o,
-        " * `{}Connector(Executor.local(settingsJson))`. Each method returns the `ResultView` JSON",
+        " * `{0}Connector(Executor.local(settingsJson))`, or `{0}Connector.connect(settingsJson)`\n * through \
+         the engine. Each method returns a [ResultView], as [Executor.execute] does; a `...Pages`",
         m.type_name
     );
-    o.push_str(" * (`success`, `data`, `error`, `meta`), as [Executor.execute] does; a `...Pages` twin of a\n");
-    o.push_str(" * paginated action returns [Pages].\n */\n");
+    o.push_str(" * twin of a paginated action returns [Pages].\n */\n");
     let _ = writeln!(o, "class {}Connector(val executor: Executor) {{", m.type_name);
     let mut members = HashSet::new();
     for e in &m.entities {
@@ -154,8 +158,27 @@ fn connector(m: &ConnectorModel) -> Result<String> {
         "    companion object {{\n        /** The connector's slug. */\n        const val SLUG: String = {}\n",
         quote(&m.slug)
     );
-    o.push_str("        /** A text description of every entity, action and param (for a system prompt). */\n");
-    o.push_str("        fun describe(): String = dev.switchboard.describe(SLUG)\n    }\n}\n");
+    let _ = write!(
+        o,
+        r#"        /** A text description of every entity, action and param (for a system prompt). */
+        fun describe(): String = dev.switchboard.describe(SLUG)
+
+        /**
+         * This connector from `ConnectorSettings` JSON without `connector` ([dev.switchboard.connect]):
+         * through the engine on the one connector of this type in the workspace (or `connector_id`),
+         * locally when the JSON has `credentials`.
+         */
+        fun connect(
+            settingsJson: String = "{{}}",
+            tokenProvider: TokenProvider? = null,
+            onTokenRefresh: TokenRefreshListener? = null,
+        ): {0}Connector =
+            {0}Connector(dev.switchboard.connect(SLUG, settingsJson, tokenProvider, onTokenRefresh))
+    }}
+}}
+"#,
+        m.type_name
+    );
     Ok(o)
 }
 
@@ -206,15 +229,19 @@ fn action(
         o.push_str(&wrap(&format!("@param {} {}", ident.trim_matches('`'), param_doc(p)), "         * "));
     }
     let records = match (&a.record, a.returns_list) {
-        (Some(r), true) => format!(" `data` is a list of `{r}` records."),
-        (Some(r), false) => format!(" `data` is a `{r}` record."),
+        (Some(r), true) => format!(" `dataJson` is a list of `{r}` records."),
+        (Some(r), false) => format!(" `dataJson` is a `{r}` record."),
         (None, _) => String::new(),
     };
-    let _ = writeln!(o, "         * @return the `ResultView` JSON.{records}\n         */");
+    let _ = writeln!(o, "         * @return the [ResultView].{records}\n         */");
     let args = std::iter::once(format!("{}, {}", quote(&e.name), quote(&a.name))).chain(pairs).collect::<Vec<_>>();
     let body = |method: &str| call(&format!("this.executor.{method}(requestJson"), &args, "            ", "))");
-    let _ =
-        writeln!(o, "{}\n{}", call(&format!("suspend fun {name}"), &sig, "        ", "): String ="), body("execute"));
+    let _ = writeln!(
+        o,
+        "{}\n{}",
+        call(&format!("suspend fun {name}"), &sig, "        ", "): ResultView ="),
+        body("execute")
+    );
     if let Some(pages) = pages {
         let _ = writeln!(
             o,

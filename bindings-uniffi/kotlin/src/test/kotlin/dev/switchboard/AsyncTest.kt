@@ -34,10 +34,10 @@ class AsyncTest {
         Servers.resetFake()
         val ex = github(Servers.base("github"))
         val results = withContext(Dispatchers.Default) {
-            (1..1000).map { async { JSONObject(ex.execute(repo)) } }.awaitAll()
+            (1..1000).map { async { ex.execute(repo) } }.awaitAll()
         }
         assertEquals(1000, results.size)
-        assertTrue(results.all { it.getBoolean("success") && it.getJSONObject("data").getString("nameWithOwner") == "octo/hello" })
+        assertTrue(results.all { it.success && JSONObject(it.dataJson).getString("nameWithOwner") == "octo/hello" })
         assertEquals(1000, Servers.requests("github").size)
     }
 
@@ -79,7 +79,6 @@ class AsyncTest {
         }
         // The executor and the runtime carry on.
         Servers.resetFake()
-        val after = JSONObject(github(Servers.base("github")).execute(repo))
-        assertTrue(after.getBoolean("success"))
+        assertTrue(github(Servers.base("github")).execute(repo).success)
     }
 }

@@ -4,6 +4,7 @@ import kotlinx.coroutines.runBlocking
 import kotlinx.coroutines.withTimeout
 import org.json.JSONArray
 import org.json.JSONObject
+import org.json.JSONTokener
 import org.junit.jupiter.api.Assertions.assertTrue
 import org.junit.jupiter.api.Test
 import org.junit.jupiter.api.fail
@@ -22,7 +23,9 @@ private const val STEP_LIMIT_MS = 90_000L
  * checks tests/conformance/\*.yaml, starts the fake and the engine, sets each scenario up, fills
  * the placeholders, checks every outcome and reports; calls and outcomes are JSON lines on its
  * stdout and stdin. Calls arrive in core's shapes (`LocalSettings`, `ClientSettings`, `Target`,
- * `ExecuteRequest`, `NewConnector`), which the Kotlin API takes as JSON text as they are.
+ * `ExecuteRequest`, `NewConnector`), which the Kotlin API takes as JSON text as they are. An
+ * error's `code` is read back from its [SwitchboardException] case, so every error scenario
+ * checks that the error arrives as its code's case.
  */
 class ConformanceTest {
     private val locals = mutableMapOf<String, Any>() // an Executor, or the exception building it raised
@@ -94,23 +97,22 @@ class ConformanceTest {
             call.startsWith("executor.") ->
                 if (c.has("on")) executors.getValue(c.getString("on")) else Executor.hosted(client(c), c.getJSONObject("target").toString())
             call == "connect" -> {
-                val settings = JSONObject(c.getJSONObject("client").toMap())
-                    .put("connector", c.getString("slug")).put("workspace_name", c.getString("workspace_name"))
+                val settings = JSONObject(c.getJSONObject("client").toMap()).put("workspace_name", c.getString("workspace_name"))
                 if (c.has("connector_id")) settings.put("connector_id", c.get("connector_id"))
-                val conn = Executor.open(settings.toString())
-                val info = JSONObject(conn.connectorInfo()!!) // open() resolves lazily; the lookup, now (README)
+                val conn = connect(c.getString("slug"), settings.toString())
+                val info = conn.connectorInfo()!!.json() // connect() resolves lazily; the lookup, now (README)
                 save(c, conn)
                 return info
             }
             else -> {
                 val ws = Workspace(client(c), JSONObject().put("workspace_name", c.getString("workspace_name")).toString())
                 return when (call) {
-                    "workspace.create_connector" -> JSONObject(ws.createConnector(c.getJSONObject("connector").toString()))
-                    "workspace.list_connectors" -> JSONArray(ws.listConnectors())
+                    "workspace.create_connector" -> ws.createConnector(c.getJSONObject("connector").toString()).json()
+                    "workspace.list_connectors" -> JSONArray(ws.listConnectors().map { it.json() })
                     "workspace.get_connector" -> {
                         val lookup = c.getJSONObject("lookup")
                         val hosted = ws.getConnector(lookup.optString("connector_id").ifEmpty { null }, lookup.optString("name").ifEmpty { null })
-                        JSONObject(hosted.connectorInfo()!!).also { save(c, hosted) }
+                        hosted.connectorInfo()!!.json().also { save(c, hosted) }
                     }
                     "workspace.delete_connector" -> ws.deleteConnector(c.getString("connector_id")).let { null }
                     else -> error("unknown call $call")
@@ -124,14 +126,22 @@ class ConformanceTest {
                 val pages = executor.paginate(request!!)
                 JSONArray().also { all -> while (true) all.put(page(pages.next() ?: break)) }
             }
-            call.endsWith(".check") -> JSONObject(executor.check()).get("data")
+            call.endsWith(".check") -> parse(executor.check().dataJson)
             else -> error("unknown call $call")
         }
     }
 
-    /** `{data, meta}` of a `ResultView`. */
-    private fun page(view: String): JSONObject {
-        val r = JSONObject(view)
-        return JSONObject().put("data", r.get("data")).put("meta", r.get("meta"))
-    }
+    /** `{data, meta}` of a [ResultView]. */
+    private fun page(view: ResultView): JSONObject =
+        JSONObject().put("data", parse(view.dataJson)).put("meta", JSONObject(view.metaJson))
+
+    private fun parse(text: String): Any = JSONTokener(text).nextValue()
+
+    /** Core's `ConnectorInfo` JSON of the record. */
+    private fun ConnectorInfo.json(): JSONObject = JSONObject(
+        mapOf(
+            "id" to id, "name" to name, "connector_type" to connectorType, "slug" to slug, "definition_id" to definitionId,
+            "workspace_name" to workspaceName, "created_at" to createdAt, "updated_at" to updatedAt,
+        ).mapValues { it.value ?: JSONObject.NULL },
+    )
 }

@@ -5,6 +5,7 @@ import dev.switchboard.connectors.HubspotConnector
 import kotlinx.coroutines.async
 import kotlinx.coroutines.awaitAll
 import kotlinx.coroutines.runBlocking
+import org.json.JSONArray
 import org.json.JSONObject
 import org.junit.jupiter.api.Assertions.assertEquals
 import org.junit.jupiter.api.Assertions.assertNotEquals
@@ -32,14 +33,14 @@ class ConnectorsTest {
     @Test
     fun `typed methods send the wire names and page`() = runBlocking {
         val gh = github()
-        val res = JSONObject(gh.issues.list(owner = "octo", repo = "hello", perPage = 2))
-        assertEquals(listOf(5, 4), res.getJSONArray("data").map { (it as JSONObject).getInt("number") })
+        val res: ResultView = gh.issues.list(owner = "octo", repo = "hello", perPage = 2)
+        assertEquals(listOf(5, 4), JSONArray(res.dataJson).map { (it as JSONObject).getInt("number") })
         val sent = Servers.requests("github").single().getString("body")
         assertTrue(""""first":2""" in sent.replace(" ", ""), sent)
         val pages = gh.issues.listPages(owner = "octo", repo = "hello", perPage = 2)
-        val sizes = generateSequence { runBlocking { pages.next() } }.map { JSONObject(it).getJSONArray("data").length() }.toList()
+        val sizes = generateSequence { runBlocking { pages.next() } }.map { JSONArray(it.dataJson).length() }.toList()
         assertEquals(listOf(2, 2, 1), sizes)
-        val one = JSONObject(gh.issues.get(owner = "octo", repo = "hello", number = 5)).getJSONObject("data")
+        val one = JSONObject(gh.issues.get(owner = "octo", repo = "hello", number = 5).dataJson)
         assertEquals(5, one.getInt("number"))
         assertThrows<SwitchboardException.Validation> { runBlocking { gh.issues.get(owner = "octo", repo = "hello", number = 0) } }
         assertTrue("issues" in GithubConnector.describe())

@@ -1,5 +1,6 @@
 package dev.switchboard
 
+import dev.switchboard.connectors.GithubConnector
 import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.delay
 import kotlinx.coroutines.runBlocking
@@ -7,6 +8,7 @@ import kotlinx.coroutines.withContext
 import org.json.JSONArray
 import org.json.JSONObject
 import org.junit.jupiter.api.Assertions.assertEquals
+import org.junit.jupiter.api.Assertions.assertFalse
 import org.junit.jupiter.api.Assertions.assertTrue
 import org.junit.jupiter.api.BeforeEach
 import org.junit.jupiter.api.Test
@@ -25,22 +27,20 @@ class HostedTest {
         Workspace(client, json("workspace_name" to workspaceName))
 
     private suspend fun createGithub(ws: Workspace, name: String = "acme-gh", token: String = GITHUB_TOKEN): String =
-        JSONObject(
-            ws.createConnector(
-                json(
-                    "connector_type" to "github",
-                    "name" to name,
-                    "credentials" to mapOf("personal_access_token" to token),
-                    "replication_config" to mapOf("repositories" to listOf("octo/hello")),
-                    "config" to mapOf("base_url" to Servers.base("github")),
-                ),
+        ws.createConnector(
+            json(
+                "connector_type" to "github",
+                "name" to name,
+                "credentials" to mapOf("personal_access_token" to token),
+                "replication_config" to mapOf("repositories" to listOf("octo/hello")),
+                "config" to mapOf("base_url" to Servers.base("github")),
             ),
-        ).getString("id")
+        ).id
 
     private val issues = json("entity" to "issues", "action" to "list", "params" to mapOf("owner" to "octo", "repo" to "hello", "per_page" to 2))
 
-    private fun numbers(result: String): List<Int> {
-        val data = JSONObject(result).getJSONArray("data")
+    private fun numbers(result: ResultView): List<Int> {
+        val data = JSONArray(result.dataJson)
         return (0 until data.length()).map { data.getJSONObject(it).getInt("number") }
     }
 
@@ -48,30 +48,31 @@ class HostedTest {
     fun `workspace lifecycle`() = runBlocking {
         val ws = workspace()
         assertEquals(workspaceName, ws.name())
-        assertEquals(0, JSONArray(ws.listConnectors()).length())
+        assertEquals(0, ws.listConnectors().size)
         val cid = createGithub(ws)
-        val sid = JSONObject(
-            ws.createConnector(
-                json(
-                    "connector_type" to "stripe",
-                    "credentials" to mapOf("api_key" to STRIPE_KEY),
-                    "config" to mapOf("base_url" to Servers.base("stripe")),
-                ),
+        val stripe = ws.createConnector(
+            json(
+                "connector_type" to "stripe",
+                "credentials" to mapOf("api_key" to STRIPE_KEY),
+                "config" to mapOf("base_url" to Servers.base("stripe")),
             ),
-        ).getString("id")
-        val listed = JSONArray(ws.listConnectors()).let { a -> (0 until a.length()).associate { a.getJSONObject(it).let { c -> c.getString("id") to c } } }
+        )
+        val sid = stripe.id
+        assertEquals("stripe" to "Stripe", stripe.slug to stripe.connectorType)
+        val listed = ws.listConnectors().associateBy { it.id }
         assertEquals(setOf(cid, sid), listed.keys)
-        assertEquals("github", listed.getValue(cid).getString("slug"))
-        assertEquals(workspaceName, listed.getValue(cid).getString("workspace_name"))
+        val gh = listed.getValue(cid)
+        assertEquals(listOf("github", "GitHub", "acme-gh", workspaceName), listOf(gh.slug, gh.connectorType, gh.name, gh.workspaceName))
+        assertTrue(gh.definitionId.isNotEmpty() && gh.createdAt != null && gh.updatedAt != null)
 
         val byId = ws.getConnector(connectorId = cid, name = null)
         assertTrue(byId.isHosted())
         assertEquals(listOf(5, 4), numbers(byId.execute(issues)))
-        assertEquals(cid, JSONObject(ws.findConnector(connectorId = null, name = "acme-gh")).getString("id"))
+        assertEquals(gh, ws.findConnector(connectorId = null, name = "acme-gh"))
         assertThrows<SwitchboardException.Validation> { runBlocking { ws.findConnector(connectorId = cid, name = "github") } }
 
         ws.deleteConnector(sid)
-        assertEquals(1, JSONArray(ws.listConnectors()).length())
+        assertEquals(listOf(cid), ws.listConnectors().map { it.id })
         val gone = assertThrows<SwitchboardException.NotFound> { runBlocking { ws.getConnector(connectorId = null, name = "stripe") } }
         assertEquals("not_found", gone.code)
     }
@@ -82,11 +83,11 @@ class HostedTest {
         val cid = createGithub(workspace(client))
         val byId = Executor.hosted(client, json("connector_id" to cid))
         assertEquals(listOf(5, 4), numbers(byId.execute(issues)))
-        assertEquals("healthy", JSONObject(byId.check()).getJSONObject("data").getString("status"))
-        assertEquals(cid, JSONObject(byId.connectorInfo()!!).getString("id"))
+        assertEquals("healthy", JSONObject(byId.check().dataJson).getString("status"))
+        assertEquals(cid, byId.connectorInfo()!!.id)
 
         val byType = Executor.hosted(client, json("external_user_id" to workspaceName, "connector" to "github"))
-        assertEquals(cid, JSONObject(byType.connectorInfo()!!).getString("id"))
+        assertEquals(cid, byType.connectorInfo()!!.id)
 
         val opened = Executor.open(
             json(
@@ -95,8 +96,8 @@ class HostedTest {
             ),
         )
         assertTrue(opened.isHosted())
-        val repo = JSONObject(opened.execute(json("entity" to "repositories", "action" to "get", "params" to mapOf("owner" to "octo", "repo" to "hello"))))
-        assertEquals("octo/hello", repo.getJSONObject("data").getString("nameWithOwner"))
+        val repo = opened.execute(json("entity" to "repositories", "action" to "get", "params" to mapOf("owner" to "octo", "repo" to "hello")))
+        assertEquals("octo/hello", JSONObject(repo.dataJson).getString("nameWithOwner"))
         assertTrue(client.tokenFetches() >= 1uL)
     }
 
@@ -121,7 +122,7 @@ class HostedTest {
         val gh = Executor.open(json("connector" to "github", "base_url" to engine.url), provider)
         assertEquals(listOf(5, 4), numbers(gh.execute(issues)))
         val scoped = Executor.hosted(HostedClient.withTokenProvider(json("base_url" to engine.url), provider), json("connector" to "github"))
-        assertTrue(JSONObject(scoped.check()).getBoolean("success"))
+        assertTrue(scoped.check().success)
         assertEquals(listOf<String?>(null, null), asked)
 
         val refusing = object : TokenProvider {
@@ -135,7 +136,7 @@ class HostedTest {
         val broken = object : TokenProvider {
             override suspend fun token(rejected: String?): String = error("a bug in the app")
         }
-        val failed = assertThrows<SwitchboardException.Other> {
+        val failed = assertThrows<SwitchboardException.Internal> {
             runBlocking { Executor.open(json("connector" to "github", "base_url" to engine.url), broken).execute(issues) }
         }
         assertEquals("internal", failed.code)
@@ -147,8 +148,11 @@ class HostedTest {
         val ex = Executor.hosted(client, json("connector_id" to createGithub(workspace(client))))
         val pages = ex.paginate(issues)
         val sizes = mutableListOf<Int>()
-        while (true) sizes += JSONObject(pages.next() ?: break).getJSONArray("data").length()
+        val cursors = mutableListOf<String?>()
+        while (true) pages.next()?.let { sizes += JSONArray(it.dataJson).length(); cursors += it.cursor } ?: break
         assertEquals(listOf(2, 2, 1), sizes)
+        assertEquals(null, cursors.last())
+        assertTrue(cursors.dropLast(1).all { it != null })
     }
 
     @Test
@@ -160,10 +164,16 @@ class HostedTest {
             runBlocking { ex.execute(json("entity" to "no_such_entity", "action" to "list")) }
         }
         assertEquals("validation", unknown.code)
+        val noConnector = assertThrows<SwitchboardException.NotFound> {
+            runBlocking { Executor.hosted(HostedClient(engine.settings()), json("connector_id" to "6b1f3c1e-0000-4000-8000-000000000000")).execute(issues) }
+        }
+        assertEquals(404, noConnector.status)
+        assertTrue(noConnector.requestId != null, "the engine's request id")
 
         val badToken = Executor.hosted(HostedClient(engine.settings()), json("connector_id" to createGithub(ws, "bad", "ghp_wrong")))
         val upstream = assertThrows<SwitchboardException.UpstreamAuthentication> { runBlocking { badToken.execute(issues) } }
         assertEquals("upstream_authentication", upstream.code)
+        assertFalse("ghp_wrong" in upstream.reason)
 
         val wrongSecret = HostedClient(
             json("base_url" to engine.url, "client_id" to engine.clientId, "client_secret" to "not-the-secret"),
@@ -174,8 +184,8 @@ class HostedTest {
         assertEquals("authentication", auth.code)
         assertTrue(auth.status == 401, "${auth.status}")
 
-        val ambiguous = assertThrows<SwitchboardException.Ambiguity> { runBlocking { ws.getConnector(connectorId = null, name = "github") } }
-        assertEquals("conflict", ambiguous.code)
+        val ambiguous = assertThrows<SwitchboardException.Conflict> { runBlocking { ws.getConnector(connectorId = null, name = "github") } }
+        assertEquals("conflict" to "ambiguity", ambiguous.code to ambiguous.category)
 
         val noEngine = assertThrows<SwitchboardException.Network> {
             runBlocking {
@@ -184,6 +194,28 @@ class HostedTest {
             }
         }
         assertEquals("network", noEngine.code)
+    }
+
+    @Test
+    fun `connect gives the typed connector running through the engine`() = runBlocking {
+        val cid = createGithub(workspace())
+        val settings = json(
+            "workspace_name" to workspaceName, "base_url" to engine.url, "client_id" to engine.clientId, "client_secret" to engine.clientSecret,
+        )
+        val gh: GithubConnector = GithubConnector.connect(settings)
+        assertTrue(gh.executor.isHosted())
+        assertEquals(listOf(5, 4), numbers(gh.issues.list(owner = "octo", repo = "hello", perPage = 2)))
+        assertEquals(cid, gh.executor.connectorInfo()!!.id)
+        // Core resolves a display name (or a definition id) to the slug.
+        val byName = connect("GitHub", settings)
+        assertEquals(cid, byName.connectorInfo()!!.id)
+        val unknown = assertThrows<SwitchboardException.Configuration> { connect("no-such-connector", settings) }
+        assertTrue("github" in unknown.reason, unknown.reason)
+        assertThrows<SwitchboardException.Validation> { connect("github", json("connector" to "stripe")) }
+        val none = assertThrows<SwitchboardException.NotFound> {
+            runBlocking { connect("stripe", settings).execute(json("entity" to "customers", "action" to "list")) }
+        }
+        assertTrue("stripe" in none.reason, none.reason)
     }
 
     private companion object {

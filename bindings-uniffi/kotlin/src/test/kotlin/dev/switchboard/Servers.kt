@@ -14,6 +14,7 @@ import java.util.concurrent.TimeUnit
 /** The fake's credentials (tests/fake-upstream/src/lib.rs, module `creds`). */
 const val GITHUB_TOKEN = "ghp_fake_valid_token_0001"
 const val STRIPE_KEY = "sk_test_fake_valid_0001"
+const val HUBSPOT_PRIVATE_APP = "pat-na1-fake-valid-0001"
 const val OAUTH_CLIENT_ID = "fake-client-id"
 const val OAUTH_CLIENT_SECRET = "fake-client-secret"
 const val OAUTH_INITIAL_REFRESH_TOKEN = "rt-initial-0001"
@@ -66,6 +67,11 @@ object Servers {
     fun resetFake() {
         send("POST", "$fake/_control/reset", "{}")
         send("DELETE", "$fake/_control/requests", null)
+    }
+
+    /** Makes the fake fail requests: `prefix`, `status`, `count`, `retry_after`, ... */
+    fun fault(vararg pairs: Pair<String, Any?>) {
+        send("POST", "$fake/_control/faults", json(*pairs))
     }
 
     /** Requests the fake received under `/api/`. */

@@ -3,6 +3,9 @@ package dev.switchboard.connectors
 
 import dev.switchboard.Executor
 import dev.switchboard.Pages
+import dev.switchboard.ResultView
+import dev.switchboard.TokenProvider
+import dev.switchboard.TokenRefreshListener
 import dev.switchboard.requestJson
 
 /**
@@ -12,9 +15,9 @@ import dev.switchboard.requestJson
  * writes use the REST API (v3, JSON bodies).
  *
  * The typed methods of an [Executor] of this connector, e.g.
- * `GithubConnector(Executor.local(settingsJson))`. Each method returns the `ResultView` JSON
- * (`success`, `data`, `error`, `meta`), as [Executor.execute] does; a `...Pages` twin of a
- * paginated action returns [Pages].
+ * `GithubConnector(Executor.local(settingsJson))`, or `GithubConnector.connect(settingsJson)`
+ * through the engine. Each method returns a [ResultView], as [Executor.execute] does; a `...Pages`
+ * twin of a paginated action returns [Pages].
  */
 class GithubConnector(val executor: Executor) {
     /** The `repositories` actions. */
@@ -99,9 +102,9 @@ class GithubConnector(val executor: Executor) {
          * @param fields Fields to select on each repository instead of the defaults, by name, e.g. ["id",
          * "databaseId", "primaryLanguage"] (an object field such as `primaryLanguage` comes with its
          * default sub-selection)
-         * @return the `ResultView` JSON. `data` is a `GithubRepository` record.
+         * @return the [ResultView]. `dataJson` is a `GithubRepository` record.
          */
-        suspend fun get(owner: String, repo: String, fields: List<String>? = null): String =
+        suspend fun get(owner: String, repo: String, fields: List<String>? = null): ResultView =
             this.executor.execute(requestJson(
                 "repositories", "get",
                 "owner" to owner,
@@ -118,14 +121,14 @@ class GithubConnector(val executor: Executor) {
          * @param fields Fields to select on each repository instead of the defaults, by name, e.g. ["id",
          * "databaseId", "primaryLanguage"] (an object field such as `primaryLanguage` comes with its
          * default sub-selection)
-         * @return the `ResultView` JSON. `data` is a list of `GithubRepository` records.
+         * @return the [ResultView]. `dataJson` is a list of `GithubRepository` records.
          */
         suspend fun list(
             username: String,
             perPage: Long? = null,
             after: String? = null,
             fields: List<String>? = null,
-        ): String =
+        ): ResultView =
             this.executor.execute(requestJson(
                 "repositories", "list",
                 "username" to username,
@@ -159,14 +162,14 @@ class GithubConnector(val executor: Executor) {
          * @param fields Fields to select on each repository instead of the defaults, by name, e.g. ["id",
          * "databaseId", "primaryLanguage"] (an object field such as `primaryLanguage` comes with its
          * default sub-selection)
-         * @return the `ResultView` JSON. `data` is a list of `GithubRepository` records.
+         * @return the [ResultView]. `dataJson` is a list of `GithubRepository` records.
          */
         suspend fun search(
             query: String,
             limit: Long? = null,
             after: String? = null,
             fields: List<String>? = null,
-        ): String =
+        ): ResultView =
             this.executor.execute(requestJson(
                 "repositories", "search",
                 "query" to query,
@@ -202,14 +205,14 @@ class GithubConnector(val executor: Executor) {
          * @param fields Fields to select on each repository instead of the defaults, by name, e.g. ["id",
          * "databaseId", "primaryLanguage"] (an object field such as `primaryLanguage` comes with its
          * default sub-selection)
-         * @return the `ResultView` JSON. `data` is a list of `GithubRepository` records.
+         * @return the [ResultView]. `dataJson` is a list of `GithubRepository` records.
          */
         suspend fun list(
             org: String,
             perPage: Long? = null,
             after: String? = null,
             fields: List<String>? = null,
-        ): String =
+        ): ResultView =
             this.executor.execute(requestJson(
                 "org_repositories", "list",
                 "org" to org,
@@ -244,9 +247,13 @@ class GithubConnector(val executor: Executor) {
          * @param fields Fields to select on each repository instead of the defaults, by name, e.g. ["id",
          * "databaseId", "primaryLanguage"] (an object field such as `primaryLanguage` comes with its
          * default sub-selection)
-         * @return the `ResultView` JSON. `data` is a list of `GithubRepository` records.
+         * @return the [ResultView]. `dataJson` is a list of `GithubRepository` records.
          */
-        suspend fun list(perPage: Long? = null, after: String? = null, fields: List<String>? = null): String =
+        suspend fun list(
+            perPage: Long? = null,
+            after: String? = null,
+            fields: List<String>? = null,
+        ): ResultView =
             this.executor.execute(requestJson(
                 "viewer_repositories", "list",
                 "per_page" to perPage,
@@ -275,7 +282,7 @@ class GithubConnector(val executor: Executor) {
          * @param after Cursor from the previous page's `end_cursor`
          * @param fields Fields to select on each branch instead of the defaults, by name, e.g. ["name",
          * "prefix", "target"] (an object field such as `target` comes with its default sub-selection)
-         * @return the `ResultView` JSON. `data` is a list of `GithubBranche` records.
+         * @return the [ResultView]. `dataJson` is a list of `GithubBranche` records.
          */
         suspend fun list(
             owner: String,
@@ -283,7 +290,7 @@ class GithubConnector(val executor: Executor) {
             perPage: Long? = null,
             after: String? = null,
             fields: List<String>? = null,
-        ): String =
+        ): ResultView =
             this.executor.execute(requestJson(
                 "branches", "list",
                 "owner" to owner,
@@ -318,9 +325,14 @@ class GithubConnector(val executor: Executor) {
          * @param branch Branch name, e.g. `main` or `feature/login`
          * @param fields Fields to select on each branch instead of the defaults, by name, e.g. ["name",
          * "prefix", "target"] (an object field such as `target` comes with its default sub-selection)
-         * @return the `ResultView` JSON. `data` is a `GithubBranche` record.
+         * @return the [ResultView]. `dataJson` is a `GithubBranche` record.
          */
-        suspend fun get(owner: String, repo: String, branch: String, fields: List<String>? = null): String =
+        suspend fun get(
+            owner: String,
+            repo: String,
+            branch: String,
+            fields: List<String>? = null,
+        ): ResultView =
             this.executor.execute(requestJson(
                 "branches", "get",
                 "owner" to owner,
@@ -343,7 +355,7 @@ class GithubConnector(val executor: Executor) {
          * @param fields Fields to select on each commit instead of the defaults, by name, e.g. ["oid",
          * "abbreviatedOid", "author"] (an object field such as `author` comes with its default
          * sub-selection)
-         * @return the `ResultView` JSON. `data` is a list of `GithubCommit` records.
+         * @return the [ResultView]. `dataJson` is a list of `GithubCommit` records.
          */
         suspend fun list(
             owner: String,
@@ -352,7 +364,7 @@ class GithubConnector(val executor: Executor) {
             after: String? = null,
             path: String? = null,
             fields: List<String>? = null,
-        ): String =
+        ): ResultView =
             this.executor.execute(requestJson(
                 "commits", "list",
                 "owner" to owner,
@@ -391,9 +403,9 @@ class GithubConnector(val executor: Executor) {
          * @param fields Fields to select on each commit instead of the defaults, by name, e.g. ["oid",
          * "abbreviatedOid", "author"] (an object field such as `author` comes with its default
          * sub-selection)
-         * @return the `ResultView` JSON. `data` is a `GithubCommit` record.
+         * @return the [ResultView]. `dataJson` is a `GithubCommit` record.
          */
-        suspend fun get(owner: String, repo: String, sha: String, fields: List<String>? = null): String =
+        suspend fun get(owner: String, repo: String, sha: String, fields: List<String>? = null): ResultView =
             this.executor.execute(requestJson(
                 "commits", "get",
                 "owner" to owner,
@@ -414,7 +426,7 @@ class GithubConnector(val executor: Executor) {
          * @param after Cursor from the previous page's `end_cursor`
          * @param fields Fields to select on each tag instead of the defaults, by name, e.g. ["name",
          * "prefix", "target"] (an object field such as `target` comes with its default sub-selection)
-         * @return the `ResultView` JSON. `data` is a list of `GithubTag` records.
+         * @return the [ResultView]. `dataJson` is a list of `GithubTag` records.
          */
         suspend fun list(
             owner: String,
@@ -422,7 +434,7 @@ class GithubConnector(val executor: Executor) {
             perPage: Long? = null,
             after: String? = null,
             fields: List<String>? = null,
-        ): String =
+        ): ResultView =
             this.executor.execute(requestJson(
                 "tags", "list",
                 "owner" to owner,
@@ -457,9 +469,9 @@ class GithubConnector(val executor: Executor) {
          * @param tag Tag name, e.g. `v1.0.0`
          * @param fields Fields to select on each tag instead of the defaults, by name, e.g. ["name",
          * "prefix", "target"] (an object field such as `target` comes with its default sub-selection)
-         * @return the `ResultView` JSON. `data` is a `GithubTag` record.
+         * @return the [ResultView]. `dataJson` is a `GithubTag` record.
          */
-        suspend fun get(owner: String, repo: String, tag: String, fields: List<String>? = null): String =
+        suspend fun get(owner: String, repo: String, tag: String, fields: List<String>? = null): ResultView =
             this.executor.execute(requestJson(
                 "tags", "get",
                 "owner" to owner,
@@ -480,7 +492,7 @@ class GithubConnector(val executor: Executor) {
          * @param after Cursor from the previous page's `end_cursor`
          * @param fields Fields to select on each release instead of the defaults, by name, e.g. ["id",
          * "databaseId", "author"] (an object field such as `author` comes with its default sub-selection)
-         * @return the `ResultView` JSON. `data` is a list of `GithubRelease` records.
+         * @return the [ResultView]. `dataJson` is a list of `GithubRelease` records.
          */
         suspend fun list(
             owner: String,
@@ -488,7 +500,7 @@ class GithubConnector(val executor: Executor) {
             perPage: Long? = null,
             after: String? = null,
             fields: List<String>? = null,
-        ): String =
+        ): ResultView =
             this.executor.execute(requestJson(
                 "releases", "list",
                 "owner" to owner,
@@ -523,9 +535,9 @@ class GithubConnector(val executor: Executor) {
          * @param tag Tag name of the release, e.g. `v1.0.0`
          * @param fields Fields to select on each release instead of the defaults, by name, e.g. ["id",
          * "databaseId", "author"] (an object field such as `author` comes with its default sub-selection)
-         * @return the `ResultView` JSON. `data` is a `GithubRelease` record.
+         * @return the [ResultView]. `dataJson` is a `GithubRelease` record.
          */
-        suspend fun get(owner: String, repo: String, tag: String, fields: List<String>? = null): String =
+        suspend fun get(owner: String, repo: String, tag: String, fields: List<String>? = null): ResultView =
             this.executor.execute(requestJson(
                 "releases", "get",
                 "owner" to owner,
@@ -547,7 +559,7 @@ class GithubConnector(val executor: Executor) {
          * @param after Cursor from the previous page's `end_cursor`
          * @param fields Fields to select on each issue instead of the defaults, by name, e.g. ["id",
          * "databaseId", "author"] (an object field such as `author` comes with its default sub-selection)
-         * @return the `ResultView` JSON. `data` is a list of `GithubIssue` records.
+         * @return the [ResultView]. `dataJson` is a list of `GithubIssue` records.
          */
         suspend fun list(
             owner: String,
@@ -556,7 +568,7 @@ class GithubConnector(val executor: Executor) {
             perPage: Long? = null,
             after: String? = null,
             fields: List<String>? = null,
-        ): String =
+        ): ResultView =
             this.executor.execute(requestJson(
                 "issues", "list",
                 "owner" to owner,
@@ -594,9 +606,9 @@ class GithubConnector(val executor: Executor) {
          * @param number Issue, pull request, milestone or discussion number within the repository; 1..
          * @param fields Fields to select on each issue instead of the defaults, by name, e.g. ["id",
          * "databaseId", "author"] (an object field such as `author` comes with its default sub-selection)
-         * @return the `ResultView` JSON. `data` is a `GithubIssue` record.
+         * @return the [ResultView]. `dataJson` is a `GithubIssue` record.
          */
-        suspend fun get(owner: String, repo: String, number: Long, fields: List<String>? = null): String =
+        suspend fun get(owner: String, repo: String, number: Long, fields: List<String>? = null): ResultView =
             this.executor.execute(requestJson(
                 "issues", "get",
                 "owner" to owner,
@@ -614,14 +626,14 @@ class GithubConnector(val executor: Executor) {
          * @param after Cursor from the previous page's `end_cursor`
          * @param fields Fields to select on each issue instead of the defaults, by name, e.g. ["id",
          * "databaseId", "author"] (an object field such as `author` comes with its default sub-selection)
-         * @return the `ResultView` JSON. `data` is a list of `GithubIssue` records.
+         * @return the [ResultView]. `dataJson` is a list of `GithubIssue` records.
          */
         suspend fun search(
             query: String,
             perPage: Long? = null,
             after: String? = null,
             fields: List<String>? = null,
-        ): String =
+        ): ResultView =
             this.executor.execute(requestJson(
                 "issues", "search",
                 "query" to query,
@@ -655,7 +667,7 @@ class GithubConnector(val executor: Executor) {
          * @param assignees Logins to assign
          * @param milestone Number of the milestone to add the issue to
          * @param labels Label names (missing labels are created)
-         * @return the `ResultView` JSON. `data` is a `GithubIssueCreate` record.
+         * @return the [ResultView]. `dataJson` is a `GithubIssueCreate` record.
          */
         suspend fun create(
             owner: String,
@@ -665,7 +677,7 @@ class GithubConnector(val executor: Executor) {
             assignees: List<String>? = null,
             milestone: Long? = null,
             labels: List<String>? = null,
-        ): String =
+        ): ResultView =
             this.executor.execute(requestJson(
                 "issues", "create",
                 "owner" to owner,
@@ -691,7 +703,7 @@ class GithubConnector(val executor: Executor) {
          * @param assignees Logins to assign (replaces the current ones; an empty list clears them)
          * @param milestone Milestone number
          * @param labels Label names (replaces the current ones; an empty list clears them)
-         * @return the `ResultView` JSON. `data` is a `GithubIssueCreate` record.
+         * @return the [ResultView]. `dataJson` is a `GithubIssueCreate` record.
          */
         suspend fun update(
             owner: String,
@@ -704,7 +716,7 @@ class GithubConnector(val executor: Executor) {
             assignees: List<String>? = null,
             milestone: Long? = null,
             labels: List<String>? = null,
-        ): String =
+        ): ResultView =
             this.executor.execute(requestJson(
                 "issues", "update",
                 "owner" to owner,
@@ -732,7 +744,7 @@ class GithubConnector(val executor: Executor) {
          * @param after Cursor from the previous page's `end_cursor`
          * @param fields Fields to select on each comment instead of the defaults, by name, e.g. ["id",
          * "databaseId", "author"] (an object field such as `author` comes with its default sub-selection)
-         * @return the `ResultView` JSON. `data` is a list of `GithubComment` records.
+         * @return the [ResultView]. `dataJson` is a list of `GithubComment` records.
          */
         suspend fun list(
             owner: String,
@@ -741,7 +753,7 @@ class GithubConnector(val executor: Executor) {
             perPage: Long? = null,
             after: String? = null,
             fields: List<String>? = null,
-        ): String =
+        ): ResultView =
             this.executor.execute(requestJson(
                 "comments", "list",
                 "owner" to owner,
@@ -777,9 +789,9 @@ class GithubConnector(val executor: Executor) {
          * @param id Node id of the comment, e.g. `IC_kwDOABCD`
          * @param fields Fields to select on each comment instead of the defaults, by name, e.g. ["id",
          * "databaseId", "author"] (an object field such as `author` comes with its default sub-selection)
-         * @return the `ResultView` JSON. `data` is a `GithubComment` record.
+         * @return the [ResultView]. `dataJson` is a `GithubComment` record.
          */
-        suspend fun get(id: String, fields: List<String>? = null): String =
+        suspend fun get(id: String, fields: List<String>? = null): ResultView =
             this.executor.execute(requestJson("comments", "get", "id" to id, "fields" to fields))
 
         /**
@@ -789,9 +801,9 @@ class GithubConnector(val executor: Executor) {
          * @param repo Repository name, without the owner
          * @param issueNumber Issue (or pull request) number; 1..
          * @param body Comment text (Markdown)
-         * @return the `ResultView` JSON. `data` is a `GithubCommentCreate` record.
+         * @return the [ResultView]. `dataJson` is a `GithubCommentCreate` record.
          */
-        suspend fun create(owner: String, repo: String, issueNumber: Long, body: String): String =
+        suspend fun create(owner: String, repo: String, issueNumber: Long, body: String): ResultView =
             this.executor.execute(requestJson(
                 "comments", "create",
                 "owner" to owner,
@@ -814,7 +826,7 @@ class GithubConnector(val executor: Executor) {
          * @param fields Fields to select on each pull request instead of the defaults, by name, e.g. ["id",
          * "databaseId", "mergedBy"] (an object field such as `mergedBy` comes with its default
          * sub-selection)
-         * @return the `ResultView` JSON. `data` is a list of `GithubPullRequest` records.
+         * @return the [ResultView]. `dataJson` is a list of `GithubPullRequest` records.
          */
         suspend fun list(
             owner: String,
@@ -823,7 +835,7 @@ class GithubConnector(val executor: Executor) {
             perPage: Long? = null,
             after: String? = null,
             fields: List<String>? = null,
-        ): String =
+        ): ResultView =
             this.executor.execute(requestJson(
                 "pull_requests", "list",
                 "owner" to owner,
@@ -862,9 +874,9 @@ class GithubConnector(val executor: Executor) {
          * @param fields Fields to select on each pull request instead of the defaults, by name, e.g. ["id",
          * "databaseId", "mergedBy"] (an object field such as `mergedBy` comes with its default
          * sub-selection)
-         * @return the `ResultView` JSON. `data` is a `GithubPullRequest` record.
+         * @return the [ResultView]. `dataJson` is a `GithubPullRequest` record.
          */
-        suspend fun get(owner: String, repo: String, number: Long, fields: List<String>? = null): String =
+        suspend fun get(owner: String, repo: String, number: Long, fields: List<String>? = null): ResultView =
             this.executor.execute(requestJson(
                 "pull_requests", "get",
                 "owner" to owner,
@@ -883,14 +895,14 @@ class GithubConnector(val executor: Executor) {
          * @param fields Fields to select on each pull request instead of the defaults, by name, e.g. ["id",
          * "databaseId", "mergedBy"] (an object field such as `mergedBy` comes with its default
          * sub-selection)
-         * @return the `ResultView` JSON. `data` is a list of `GithubPullRequest` records.
+         * @return the [ResultView]. `dataJson` is a list of `GithubPullRequest` records.
          */
         suspend fun search(
             query: String,
             perPage: Long? = null,
             after: String? = null,
             fields: List<String>? = null,
-        ): String =
+        ): ResultView =
             this.executor.execute(requestJson(
                 "pull_requests", "search",
                 "query" to query,
@@ -925,7 +937,7 @@ class GithubConnector(val executor: Executor) {
          * @param body Description (Markdown)
          * @param draft Open as a draft
          * @param maintainerCanModify Let maintainers of the base repository push to the head branch
-         * @return the `ResultView` JSON. `data` is a `GithubPullRequestCreate` record.
+         * @return the [ResultView]. `dataJson` is a `GithubPullRequestCreate` record.
          */
         suspend fun create(
             owner: String,
@@ -936,7 +948,7 @@ class GithubConnector(val executor: Executor) {
             body: String? = null,
             draft: Boolean? = null,
             maintainerCanModify: Boolean? = null,
-        ): String =
+        ): ResultView =
             this.executor.execute(requestJson(
                 "pull_requests", "create",
                 "owner" to owner,
@@ -962,7 +974,7 @@ class GithubConnector(val executor: Executor) {
          * @param after Cursor from the previous page's `end_cursor`
          * @param fields Fields to select on each review instead of the defaults, by name, e.g. ["id",
          * "databaseId", "author"] (an object field such as `author` comes with its default sub-selection)
-         * @return the `ResultView` JSON. `data` is a list of `GithubReview` records.
+         * @return the [ResultView]. `dataJson` is a list of `GithubReview` records.
          */
         suspend fun list(
             owner: String,
@@ -971,7 +983,7 @@ class GithubConnector(val executor: Executor) {
             perPage: Long? = null,
             after: String? = null,
             fields: List<String>? = null,
-        ): String =
+        ): ResultView =
             this.executor.execute(requestJson(
                 "reviews", "list",
                 "owner" to owner,
@@ -1014,7 +1026,7 @@ class GithubConnector(val executor: Executor) {
          * @param after Cursor from the previous page's `end_cursor`
          * @param fields Fields to select on each comment instead of the defaults, by name, e.g. ["id",
          * "databaseId", "author"] (an object field such as `author` comes with its default sub-selection)
-         * @return the `ResultView` JSON. `data` is a list of `GithubComment` records.
+         * @return the [ResultView]. `dataJson` is a list of `GithubComment` records.
          */
         suspend fun list(
             owner: String,
@@ -1023,7 +1035,7 @@ class GithubConnector(val executor: Executor) {
             perPage: Long? = null,
             after: String? = null,
             fields: List<String>? = null,
-        ): String =
+        ): ResultView =
             this.executor.execute(requestJson(
                 "pr_comments", "list",
                 "owner" to owner,
@@ -1059,9 +1071,9 @@ class GithubConnector(val executor: Executor) {
          * @param id Node id of the comment, e.g. `IC_kwDOABCD`
          * @param fields Fields to select on each comment instead of the defaults, by name, e.g. ["id",
          * "databaseId", "author"] (an object field such as `author` comes with its default sub-selection)
-         * @return the `ResultView` JSON. `data` is a `GithubComment` record.
+         * @return the [ResultView]. `dataJson` is a `GithubComment` record.
          */
-        suspend fun get(id: String, fields: List<String>? = null): String =
+        suspend fun get(id: String, fields: List<String>? = null): ResultView =
             this.executor.execute(requestJson("pr_comments", "get", "id" to id, "fields" to fields))
     }
 
@@ -1076,7 +1088,7 @@ class GithubConnector(val executor: Executor) {
          * @param after Cursor from the previous page's `end_cursor`
          * @param fields Fields to select on each label instead of the defaults, by name, e.g. ["id",
          * "name", "issues"] (an object field such as `issues` comes with its default sub-selection)
-         * @return the `ResultView` JSON. `data` is a list of `GithubLabel` records.
+         * @return the [ResultView]. `dataJson` is a list of `GithubLabel` records.
          */
         suspend fun list(
             owner: String,
@@ -1084,7 +1096,7 @@ class GithubConnector(val executor: Executor) {
             perPage: Long? = null,
             after: String? = null,
             fields: List<String>? = null,
-        ): String =
+        ): ResultView =
             this.executor.execute(requestJson(
                 "labels", "list",
                 "owner" to owner,
@@ -1119,9 +1131,9 @@ class GithubConnector(val executor: Executor) {
          * @param name Label name, e.g. `bug`
          * @param fields Fields to select on each label instead of the defaults, by name, e.g. ["id",
          * "name", "issues"] (an object field such as `issues` comes with its default sub-selection)
-         * @return the `ResultView` JSON. `data` is a `GithubLabel` record.
+         * @return the [ResultView]. `dataJson` is a `GithubLabel` record.
          */
-        suspend fun get(owner: String, repo: String, name: String, fields: List<String>? = null): String =
+        suspend fun get(owner: String, repo: String, name: String, fields: List<String>? = null): ResultView =
             this.executor.execute(requestJson(
                 "labels", "get",
                 "owner" to owner,
@@ -1143,7 +1155,7 @@ class GithubConnector(val executor: Executor) {
          * @param after Cursor from the previous page's `end_cursor`
          * @param fields Fields to select on each milestone instead of the defaults, by name, e.g. ["id",
          * "number", "issues"] (an object field such as `issues` comes with its default sub-selection)
-         * @return the `ResultView` JSON. `data` is a list of `GithubMilestone` records.
+         * @return the [ResultView]. `dataJson` is a list of `GithubMilestone` records.
          */
         suspend fun list(
             owner: String,
@@ -1152,7 +1164,7 @@ class GithubConnector(val executor: Executor) {
             perPage: Long? = null,
             after: String? = null,
             fields: List<String>? = null,
-        ): String =
+        ): ResultView =
             this.executor.execute(requestJson(
                 "milestones", "list",
                 "owner" to owner,
@@ -1190,9 +1202,9 @@ class GithubConnector(val executor: Executor) {
          * @param number Issue, pull request, milestone or discussion number within the repository; 1..
          * @param fields Fields to select on each milestone instead of the defaults, by name, e.g. ["id",
          * "number", "issues"] (an object field such as `issues` comes with its default sub-selection)
-         * @return the `ResultView` JSON. `data` is a `GithubMilestone` record.
+         * @return the [ResultView]. `dataJson` is a `GithubMilestone` record.
          */
-        suspend fun get(owner: String, repo: String, number: Long, fields: List<String>? = null): String =
+        suspend fun get(owner: String, repo: String, number: Long, fields: List<String>? = null): ResultView =
             this.executor.execute(requestJson(
                 "milestones", "get",
                 "owner" to owner,
@@ -1211,9 +1223,9 @@ class GithubConnector(val executor: Executor) {
          * @param fields Fields to select on each organization instead of the defaults, by name, e.g. ["id",
          * "databaseId", "repositories"] (an object field such as `repositories` comes with its default
          * sub-selection)
-         * @return the `ResultView` JSON. `data` is a `GithubOrganization` record.
+         * @return the [ResultView]. `dataJson` is a `GithubOrganization` record.
          */
-        suspend fun get(org: String, fields: List<String>? = null): String =
+        suspend fun get(org: String, fields: List<String>? = null): ResultView =
             this.executor.execute(requestJson("organizations", "get", "org" to org, "fields" to fields))
 
         /**
@@ -1225,14 +1237,14 @@ class GithubConnector(val executor: Executor) {
          * @param fields Fields to select on each organization instead of the defaults, by name, e.g. ["id",
          * "databaseId", "repositories"] (an object field such as `repositories` comes with its default
          * sub-selection)
-         * @return the `ResultView` JSON. `data` is a list of `GithubOrganization` records.
+         * @return the [ResultView]. `dataJson` is a list of `GithubOrganization` records.
          */
         suspend fun list(
             username: String,
             perPage: Long? = null,
             after: String? = null,
             fields: List<String>? = null,
-        ): String =
+        ): ResultView =
             this.executor.execute(requestJson(
                 "organizations", "list",
                 "username" to username,
@@ -1266,9 +1278,9 @@ class GithubConnector(val executor: Executor) {
          * @param fields Fields to select on each user instead of the defaults, by name, e.g. ["id",
          * "databaseId", "followers"] (an object field such as `followers` comes with its default
          * sub-selection)
-         * @return the `ResultView` JSON. `data` is a `GithubUser` record.
+         * @return the [ResultView]. `dataJson` is a `GithubUser` record.
          */
-        suspend fun get(username: String, fields: List<String>? = null): String =
+        suspend fun get(username: String, fields: List<String>? = null): ResultView =
             this.executor.execute(requestJson("users", "get", "username" to username, "fields" to fields))
 
         /**
@@ -1280,14 +1292,14 @@ class GithubConnector(val executor: Executor) {
          * @param fields Fields to select on each user instead of the defaults, by name, e.g. ["id",
          * "databaseId", "followers"] (an object field such as `followers` comes with its default
          * sub-selection)
-         * @return the `ResultView` JSON. `data` is a list of `GithubUser` records.
+         * @return the [ResultView]. `dataJson` is a list of `GithubUser` records.
          */
         suspend fun list(
             org: String,
             perPage: Long? = null,
             after: String? = null,
             fields: List<String>? = null,
-        ): String =
+        ): ResultView =
             this.executor.execute(requestJson(
                 "users", "list",
                 "org" to org,
@@ -1321,14 +1333,14 @@ class GithubConnector(val executor: Executor) {
          * @param fields Fields to select on each user instead of the defaults, by name, e.g. ["id",
          * "databaseId", "followers"] (an object field such as `followers` comes with its default
          * sub-selection)
-         * @return the `ResultView` JSON. `data` is a list of `GithubUser` records.
+         * @return the [ResultView]. `dataJson` is a list of `GithubUser` records.
          */
         suspend fun search(
             query: String,
             limit: Long? = null,
             after: String? = null,
             fields: List<String>? = null,
-        ): String =
+        ): ResultView =
             this.executor.execute(requestJson(
                 "users", "search",
                 "query" to query,
@@ -1361,9 +1373,9 @@ class GithubConnector(val executor: Executor) {
          * @param fields Fields to select on each user instead of the defaults, by name, e.g. ["id",
          * "databaseId", "followers"] (an object field such as `followers` comes with its default
          * sub-selection)
-         * @return the `ResultView` JSON. `data` is a `GithubUser` record.
+         * @return the [ResultView]. `dataJson` is a `GithubUser` record.
          */
-        suspend fun get(fields: List<String>? = null): String =
+        suspend fun get(fields: List<String>? = null): ResultView =
             this.executor.execute(requestJson("viewer", "get", "fields" to fields))
     }
 
@@ -1378,14 +1390,14 @@ class GithubConnector(val executor: Executor) {
          * @param fields Fields to select on each team instead of the defaults, by name, e.g. ["id",
          * "databaseId", "parentTeam"] (an object field such as `parentTeam` comes with its default
          * sub-selection)
-         * @return the `ResultView` JSON. `data` is a list of `GithubTeam` records.
+         * @return the [ResultView]. `dataJson` is a list of `GithubTeam` records.
          */
         suspend fun list(
             org: String,
             perPage: Long? = null,
             after: String? = null,
             fields: List<String>? = null,
-        ): String =
+        ): ResultView =
             this.executor.execute(requestJson(
                 "teams", "list",
                 "org" to org,
@@ -1417,9 +1429,9 @@ class GithubConnector(val executor: Executor) {
          * @param fields Fields to select on each team instead of the defaults, by name, e.g. ["id",
          * "databaseId", "parentTeam"] (an object field such as `parentTeam` comes with its default
          * sub-selection)
-         * @return the `ResultView` JSON. `data` is a `GithubTeam` record.
+         * @return the [ResultView]. `dataJson` is a `GithubTeam` record.
          */
-        suspend fun get(org: String, teamSlug: String, fields: List<String>? = null): String =
+        suspend fun get(org: String, teamSlug: String, fields: List<String>? = null): ResultView =
             this.executor.execute(requestJson(
                 "teams", "get",
                 "org" to org,
@@ -1439,7 +1451,7 @@ class GithubConnector(val executor: Executor) {
          * @param after Cursor from the previous page's `end_cursor`
          * @param fields Fields to select on each stargazer instead of the defaults, by name, e.g.
          * ["starredAt", "node"] (an object field such as `node` comes with its default sub-selection)
-         * @return the `ResultView` JSON. `data` is a list of `GithubStargazer` records.
+         * @return the [ResultView]. `dataJson` is a list of `GithubStargazer` records.
          */
         suspend fun list(
             owner: String,
@@ -1447,7 +1459,7 @@ class GithubConnector(val executor: Executor) {
             perPage: Long? = null,
             after: String? = null,
             fields: List<String>? = null,
-        ): String =
+        ): ResultView =
             this.executor.execute(requestJson(
                 "stargazers", "list",
                 "owner" to owner,
@@ -1485,14 +1497,14 @@ class GithubConnector(val executor: Executor) {
          * @param after Cursor from the previous page's `end_cursor`
          * @param fields Fields to select on each project instead of the defaults, by name, e.g. ["id",
          * "number", "creator"] (an object field such as `creator` comes with its default sub-selection)
-         * @return the `ResultView` JSON. `data` is a list of `GithubProject` records.
+         * @return the [ResultView]. `dataJson` is a list of `GithubProject` records.
          */
         suspend fun list(
             org: String,
             perPage: Long? = null,
             after: String? = null,
             fields: List<String>? = null,
-        ): String =
+        ): ResultView =
             this.executor.execute(requestJson(
                 "projects", "list",
                 "org" to org,
@@ -1524,9 +1536,9 @@ class GithubConnector(val executor: Executor) {
          * @param fields Fields to select on each project detail instead of the defaults, by name, e.g.
          * ["id", "number", "creator"] (an object field such as `creator` comes with its default
          * sub-selection)
-         * @return the `ResultView` JSON. `data` is a `GithubProject` record.
+         * @return the [ResultView]. `dataJson` is a `GithubProject` record.
          */
-        suspend fun get(org: String, projectNumber: Long, fields: List<String>? = null): String =
+        suspend fun get(org: String, projectNumber: Long, fields: List<String>? = null): ResultView =
             this.executor.execute(requestJson(
                 "projects", "get",
                 "org" to org,
@@ -1546,7 +1558,7 @@ class GithubConnector(val executor: Executor) {
          * @param after Cursor from the previous page's `end_cursor`
          * @param fields Fields to select on each project item instead of the defaults, by name, e.g. ["id",
          * "type", "content"] (an object field such as `content` comes with its default sub-selection)
-         * @return the `ResultView` JSON. `data` is a list of `GithubProjectItem` records.
+         * @return the [ResultView]. `dataJson` is a list of `GithubProjectItem` records.
          */
         suspend fun list(
             org: String,
@@ -1554,7 +1566,7 @@ class GithubConnector(val executor: Executor) {
             perPage: Long? = null,
             after: String? = null,
             fields: List<String>? = null,
-        ): String =
+        ): ResultView =
             this.executor.execute(requestJson(
                 "project_items", "list",
                 "org" to org,
@@ -1595,7 +1607,7 @@ class GithubConnector(val executor: Executor) {
          * @param after Cursor from the previous page's `end_cursor`
          * @param fields Fields to select on each discussion instead of the defaults, by name, e.g. ["id",
          * "databaseId", "author"] (an object field such as `author` comes with its default sub-selection)
-         * @return the `ResultView` JSON. `data` is a list of `GithubDiscussion` records.
+         * @return the [ResultView]. `dataJson` is a list of `GithubDiscussion` records.
          */
         suspend fun list(
             owner: String,
@@ -1605,7 +1617,7 @@ class GithubConnector(val executor: Executor) {
             perPage: Long? = null,
             after: String? = null,
             fields: List<String>? = null,
-        ): String =
+        ): ResultView =
             this.executor.execute(requestJson(
                 "discussions", "list",
                 "owner" to owner,
@@ -1646,9 +1658,9 @@ class GithubConnector(val executor: Executor) {
          * @param number Issue, pull request, milestone or discussion number within the repository; 1..
          * @param fields Fields to select on each discussion instead of the defaults, by name, e.g. ["id",
          * "databaseId", "author"] (an object field such as `author` comes with its default sub-selection)
-         * @return the `ResultView` JSON. `data` is a `GithubDiscussion` record.
+         * @return the [ResultView]. `dataJson` is a `GithubDiscussion` record.
          */
-        suspend fun get(owner: String, repo: String, number: Long, fields: List<String>? = null): String =
+        suspend fun get(owner: String, repo: String, number: Long, fields: List<String>? = null): ResultView =
             this.executor.execute(requestJson(
                 "discussions", "get",
                 "owner" to owner,
@@ -1666,14 +1678,14 @@ class GithubConnector(val executor: Executor) {
          * @param after Cursor from the previous page's `end_cursor`
          * @param fields Fields to select on each discussion instead of the defaults, by name, e.g. ["id",
          * "databaseId", "author"] (an object field such as `author` comes with its default sub-selection)
-         * @return the `ResultView` JSON. `data` is a list of `GithubDiscussion` records.
+         * @return the [ResultView]. `dataJson` is a list of `GithubDiscussion` records.
          */
         suspend fun search(
             query: String,
             perPage: Long? = null,
             after: String? = null,
             fields: List<String>? = null,
-        ): String =
+        ): ResultView =
             this.executor.execute(requestJson(
                 "discussions", "search",
                 "query" to query,
@@ -1709,7 +1721,7 @@ class GithubConnector(val executor: Executor) {
          * @param ref Branch, tag or commit SHA; the default branch when omitted; default "HEAD"
          * @param fields Fields to select on each blob instead of the defaults, by name, e.g. ["oid",
          * "abbreviatedOid"]
-         * @return the `ResultView` JSON. `data` is a `GithubFileContent` record.
+         * @return the [ResultView]. `dataJson` is a `GithubFileContent` record.
          */
         suspend fun get(
             owner: String,
@@ -1717,7 +1729,7 @@ class GithubConnector(val executor: Executor) {
             path: String,
             ref: String? = null,
             fields: List<String>? = null,
-        ): String =
+        ): ResultView =
             this.executor.execute(requestJson(
                 "file_content", "get",
                 "owner" to owner,
@@ -1739,7 +1751,7 @@ class GithubConnector(val executor: Executor) {
          * @param ref Branch, tag or commit SHA; the default branch when omitted; default "HEAD"
          * @param fields Fields to select on each tree entry instead of the defaults, by name, e.g. ["name",
          * "path"]
-         * @return the `ResultView` JSON. `data` is a list of `GithubDirectoryContent` records.
+         * @return the [ResultView]. `dataJson` is a list of `GithubDirectoryContent` records.
          */
         suspend fun list(
             owner: String,
@@ -1747,7 +1759,7 @@ class GithubConnector(val executor: Executor) {
             path: String? = null,
             ref: String? = null,
             fields: List<String>? = null,
-        ): String =
+        ): ResultView =
             this.executor.execute(requestJson(
                 "directory_content", "list",
                 "owner" to owner,
@@ -1764,5 +1776,17 @@ class GithubConnector(val executor: Executor) {
 
         /** A text description of every entity, action and param (for a system prompt). */
         fun describe(): String = dev.switchboard.describe(SLUG)
+
+        /**
+         * This connector from `ConnectorSettings` JSON without `connector` ([dev.switchboard.connect]):
+         * through the engine on the one connector of this type in the workspace (or `connector_id`),
+         * locally when the JSON has `credentials`.
+         */
+        fun connect(
+            settingsJson: String = "{}",
+            tokenProvider: TokenProvider? = null,
+            onTokenRefresh: TokenRefreshListener? = null,
+        ): GithubConnector =
+            GithubConnector(dev.switchboard.connect(SLUG, settingsJson, tokenProvider, onTokenRefresh))
     }
 }

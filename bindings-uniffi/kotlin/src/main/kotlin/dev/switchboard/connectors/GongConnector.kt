@@ -3,6 +3,9 @@ package dev.switchboard.connectors
 
 import dev.switchboard.Executor
 import dev.switchboard.Pages
+import dev.switchboard.ResultView
+import dev.switchboard.TokenProvider
+import dev.switchboard.TokenRefreshListener
 import dev.switchboard.requestJson
 
 /**
@@ -12,9 +15,9 @@ import dev.switchboard.requestJson
  * https://help.gong.io/apidocs.
  *
  * The typed methods of an [Executor] of this connector, e.g.
- * `GongConnector(Executor.local(settingsJson))`. Each method returns the `ResultView` JSON
- * (`success`, `data`, `error`, `meta`), as [Executor.execute] does; a `...Pages` twin of a
- * paginated action returns [Pages].
+ * `GongConnector(Executor.local(settingsJson))`, or `GongConnector.connect(settingsJson)`
+ * through the engine. Each method returns a [ResultView], as [Executor.execute] does; a `...Pages`
+ * twin of a paginated action returns [Pages].
  */
 class GongConnector(val executor: Executor) {
     /** The `users` actions. */
@@ -71,9 +74,9 @@ class GongConnector(val executor: Executor) {
          * List users. (gong users.list)
          *
          * @param cursor Cursor from the previous page's `cursor` meta, to fetch the next page
-         * @return the `ResultView` JSON. `data` is a list of `GongUser` records.
+         * @return the [ResultView]. `dataJson` is a list of `GongUser` records.
          */
-        suspend fun list(cursor: String? = null): String =
+        suspend fun list(cursor: String? = null): ResultView =
             this.executor.execute(requestJson("users", "list", "cursor" to cursor))
 
         /** Every page of [list], following the connector's cursor. */
@@ -84,9 +87,9 @@ class GongConnector(val executor: Executor) {
          * Get a user. (gong users.get)
          *
          * @param id Gong's numeric user id (up to 20 digits)
-         * @return the `ResultView` JSON. `data` is a `GongUser` record.
+         * @return the [ResultView]. `dataJson` is a `GongUser` record.
          */
-        suspend fun get(id: String): String =
+        suspend fun get(id: String): ResultView =
             this.executor.execute(requestJson("users", "get", "id" to id))
     }
 
@@ -98,13 +101,13 @@ class GongConnector(val executor: Executor) {
          * @param fromDateTime ISO-8601 date-time, e.g. 2024-03-01T00:00:00Z; calls started on or after it
          * @param toDateTime ISO-8601 date-time; calls started before it (exclusive)
          * @param cursor Cursor from the previous page's `cursor` meta, to fetch the next page
-         * @return the `ResultView` JSON. `data` is a list of `GongCall` records.
+         * @return the [ResultView]. `dataJson` is a list of `GongCall` records.
          */
         suspend fun list(
             fromDateTime: String? = null,
             toDateTime: String? = null,
             cursor: String? = null,
-        ): String =
+        ): ResultView =
             this.executor.execute(requestJson(
                 "calls", "list",
                 "fromDateTime" to fromDateTime,
@@ -129,9 +132,9 @@ class GongConnector(val executor: Executor) {
          * Get a call. (gong calls.get)
          *
          * @param id Gong's numeric call id (up to 20 digits)
-         * @return the `ResultView` JSON. `data` is a `GongCall` record.
+         * @return the [ResultView]. `dataJson` is a `GongCall` record.
          */
-        suspend fun get(id: String): String =
+        suspend fun get(id: String): ResultView =
             this.executor.execute(requestJson("calls", "get", "id" to id))
     }
 
@@ -144,13 +147,13 @@ class GongConnector(val executor: Executor) {
          * calls; default {}
          * @param contentSelector Which parts of each call to return besides metaData
          * @param cursor Cursor from the previous page's `cursor` meta, to fetch the next page
-         * @return the `ResultView` JSON. `data` is a list of `GongCallsExtensive` records.
+         * @return the [ResultView]. `dataJson` is a list of `GongCallsExtensive` records.
          */
         suspend fun list(
             filter: Map<String, Any?>? = null,
             contentSelector: Map<String, Any?>? = null,
             cursor: String? = null,
-        ): String =
+        ): ResultView =
             this.executor.execute(requestJson(
                 "calls_extensive", "list",
                 "filter" to filter,
@@ -180,12 +183,12 @@ class GongConnector(val executor: Executor) {
          * @param filter The call to download: {"callIds": ["<call id>"]}
          * @param contentSelector Always pass {"exposedFields": {"media": true}}: Gong gives no media URL
          * otherwise; default {"exposedFields":{"media":true}}
-         * @return the `ResultView` JSON.
+         * @return the [ResultView].
          */
         suspend fun download(
             filter: Map<String, Any?>? = null,
             contentSelector: Map<String, Any?>? = null,
-        ): String =
+        ): ResultView =
             this.executor.execute(requestJson(
                 "call_audio", "download",
                 "filter" to filter,
@@ -201,12 +204,12 @@ class GongConnector(val executor: Executor) {
          * @param filter The call to download: {"callIds": ["<call id>"]}
          * @param contentSelector Always pass {"exposedFields": {"media": true}}: Gong gives no media URL
          * otherwise; default {"exposedFields":{"media":true}}
-         * @return the `ResultView` JSON.
+         * @return the [ResultView].
          */
         suspend fun download(
             filter: Map<String, Any?>? = null,
             contentSelector: Map<String, Any?>? = null,
-        ): String =
+        ): ResultView =
             this.executor.execute(requestJson(
                 "call_video", "download",
                 "filter" to filter,
@@ -218,9 +221,9 @@ class GongConnector(val executor: Executor) {
     class Workspaces internal constructor(private val executor: Executor) {
         /**
          * List workspaces. (gong workspaces.list)
-         * @return the `ResultView` JSON. `data` is a list of `GongWorkspace` records.
+         * @return the [ResultView]. `dataJson` is a list of `GongWorkspace` records.
          */
-        suspend fun list(): String =
+        suspend fun list(): ResultView =
             this.executor.execute(requestJson("workspaces", "list"))
     }
 
@@ -232,9 +235,9 @@ class GongConnector(val executor: Executor) {
          * @param filter Which calls: a date-time range and/or call ids, workspace. {} means all calls;
          * default {}
          * @param cursor Cursor from the previous page's `cursor` meta, to fetch the next page
-         * @return the `ResultView` JSON. `data` is a list of `GongCallTranscript` records.
+         * @return the [ResultView]. `dataJson` is a list of `GongCallTranscript` records.
          */
-        suspend fun list(filter: Map<String, Any?>? = null, cursor: String? = null): String =
+        suspend fun list(filter: Map<String, Any?>? = null, cursor: String? = null): ResultView =
             this.executor.execute(requestJson(
                 "call_transcripts", "list",
                 "filter" to filter,
@@ -257,9 +260,9 @@ class GongConnector(val executor: Executor) {
          *
          * @param filter Date range (company time zone) and optional users, e.g. {"fromDate": "2024-03-01",
          * "toDate": "2024-04-01"}
-         * @return the `ResultView` JSON. `data` is a list of `GongStatsActivityAggregate` records.
+         * @return the [ResultView]. `dataJson` is a list of `GongStatsActivityAggregate` records.
          */
-        suspend fun list(filter: Map<String, Any?>): String =
+        suspend fun list(filter: Map<String, Any?>): ResultView =
             this.executor.execute(requestJson("stats_activity_aggregate", "list", "filter" to filter))
     }
 
@@ -270,9 +273,9 @@ class GongConnector(val executor: Executor) {
          *
          * @param filter Date range (company time zone) and optional users, e.g. {"fromDate": "2024-03-01",
          * "toDate": "2024-04-01"}
-         * @return the `ResultView` JSON. `data` is a list of `GongStatsActivityDayByDay` records.
+         * @return the [ResultView]. `dataJson` is a list of `GongStatsActivityDayByDay` records.
          */
-        suspend fun list(filter: Map<String, Any?>): String =
+        suspend fun list(filter: Map<String, Any?>): ResultView =
             this.executor.execute(requestJson("stats_activity_day_by_day", "list", "filter" to filter))
     }
 
@@ -283,9 +286,9 @@ class GongConnector(val executor: Executor) {
          *
          * @param filter Date range (company time zone) and optional users, e.g. {"fromDate": "2024-03-01",
          * "toDate": "2024-04-01"}
-         * @return the `ResultView` JSON. `data` is a list of `GongStatsInteraction` records.
+         * @return the [ResultView]. `dataJson` is a list of `GongStatsInteraction` records.
          */
-        suspend fun list(filter: Map<String, Any?>): String =
+        suspend fun list(filter: Map<String, Any?>): ResultView =
             this.executor.execute(requestJson("stats_interaction", "list", "filter" to filter))
     }
 
@@ -295,9 +298,9 @@ class GongConnector(val executor: Executor) {
          * List scorecard settings. (gong settings_scorecards.list)
          *
          * @param workspaceId Only this workspace's items; all workspaces when omitted
-         * @return the `ResultView` JSON. `data` is a list of `GongSettingsScorecard` records.
+         * @return the [ResultView]. `dataJson` is a list of `GongSettingsScorecard` records.
          */
-        suspend fun list(workspaceId: String? = null): String =
+        suspend fun list(workspaceId: String? = null): ResultView =
             this.executor.execute(requestJson("settings_scorecards", "list", "workspaceId" to workspaceId))
     }
 
@@ -307,9 +310,9 @@ class GongConnector(val executor: Executor) {
          * List keyword trackers. (gong settings_trackers.list)
          *
          * @param workspaceId Only this workspace's items; all workspaces when omitted
-         * @return the `ResultView` JSON. `data` is a list of `GongSettingsTracker` records.
+         * @return the [ResultView]. `dataJson` is a list of `GongSettingsTracker` records.
          */
-        suspend fun list(workspaceId: String? = null): String =
+        suspend fun list(workspaceId: String? = null): ResultView =
             this.executor.execute(requestJson("settings_trackers", "list", "workspaceId" to workspaceId))
     }
 
@@ -319,9 +322,9 @@ class GongConnector(val executor: Executor) {
          * List library folders. (gong library_folders.list)
          *
          * @param workspaceId Workspace whose folders to list (see workspaces list)
-         * @return the `ResultView` JSON. `data` is a list of `GongLibraryFolder` records.
+         * @return the [ResultView]. `dataJson` is a list of `GongLibraryFolder` records.
          */
-        suspend fun list(workspaceId: String): String =
+        suspend fun list(workspaceId: String): ResultView =
             this.executor.execute(requestJson("library_folders", "list", "workspaceId" to workspaceId))
     }
 
@@ -332,9 +335,9 @@ class GongConnector(val executor: Executor) {
          *
          * @param folderId Library folder id (see library_folders list)
          * @param cursor Cursor from the previous page's `cursor` meta, to fetch the next page
-         * @return the `ResultView` JSON. `data` is a list of `GongLibraryFolderContent` records.
+         * @return the [ResultView]. `dataJson` is a list of `GongLibraryFolderContent` records.
          */
-        suspend fun list(folderId: String, cursor: String? = null): String =
+        suspend fun list(folderId: String, cursor: String? = null): ResultView =
             this.executor.execute(requestJson(
                 "library_folder_content", "list",
                 "folderId" to folderId,
@@ -359,9 +362,9 @@ class GongConnector(val executor: Executor) {
          * @param managerId User id of the manager
          * @param from ISO-8601 date-time, e.g. 2024-01-01T00:00:00Z: start of the period
          * @param to ISO-8601 date-time: end of the period
-         * @return the `ResultView` JSON. `data` is a list of `GongCoaching` records.
+         * @return the [ResultView]. `dataJson` is a list of `GongCoaching` records.
          */
-        suspend fun list(workspaceId: String, managerId: String, from: String, to: String): String =
+        suspend fun list(workspaceId: String, managerId: String, from: String, to: String): ResultView =
             this.executor.execute(requestJson(
                 "coaching", "list",
                 "workspace-id" to workspaceId,
@@ -379,9 +382,9 @@ class GongConnector(val executor: Executor) {
          * @param filter Which answered scorecards; {} means all. Dates are YYYY-MM-DD in the company time
          * zone; default {}
          * @param cursor Cursor from the previous page's `cursor` meta, to fetch the next page
-         * @return the `ResultView` JSON. `data` is a list of `GongStatsActivityScorecard` records.
+         * @return the [ResultView]. `dataJson` is a list of `GongStatsActivityScorecard` records.
          */
-        suspend fun list(filter: Map<String, Any?>? = null, cursor: String? = null): String =
+        suspend fun list(filter: Map<String, Any?>? = null, cursor: String? = null): ResultView =
             this.executor.execute(requestJson(
                 "stats_activity_scorecards", "list",
                 "filter" to filter,
@@ -403,5 +406,17 @@ class GongConnector(val executor: Executor) {
 
         /** A text description of every entity, action and param (for a system prompt). */
         fun describe(): String = dev.switchboard.describe(SLUG)
+
+        /**
+         * This connector from `ConnectorSettings` JSON without `connector` ([dev.switchboard.connect]):
+         * through the engine on the one connector of this type in the workspace (or `connector_id`),
+         * locally when the JSON has `credentials`.
+         */
+        fun connect(
+            settingsJson: String = "{}",
+            tokenProvider: TokenProvider? = null,
+            onTokenRefresh: TokenRefreshListener? = null,
+        ): GongConnector =
+            GongConnector(dev.switchboard.connect(SLUG, settingsJson, tokenProvider, onTokenRefresh))
     }
 }

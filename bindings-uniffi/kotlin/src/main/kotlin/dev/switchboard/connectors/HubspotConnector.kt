@@ -3,6 +3,9 @@ package dev.switchboard.connectors
 
 import dev.switchboard.Executor
 import dev.switchboard.Pages
+import dev.switchboard.ResultView
+import dev.switchboard.TokenProvider
+import dev.switchboard.TokenRefreshListener
 import dev.switchboard.requestJson
 
 /**
@@ -16,9 +19,9 @@ import dev.switchboard.requestJson
  * a page and 10,000 in all. Deleting a record archives it.
  *
  * The typed methods of an [Executor] of this connector, e.g.
- * `HubspotConnector(Executor.local(settingsJson))`. Each method returns the `ResultView` JSON
- * (`success`, `data`, `error`, `meta`), as [Executor.execute] does; a `...Pages` twin of a
- * paginated action returns [Pages].
+ * `HubspotConnector(Executor.local(settingsJson))`, or `HubspotConnector.connect(settingsJson)`
+ * through the engine. Each method returns a [ResultView], as [Executor.execute] does; a `...Pages`
+ * twin of a paginated action returns [Pages].
  */
 class HubspotConnector(val executor: Executor) {
     /** The `contacts` actions. */
@@ -71,7 +74,7 @@ class HubspotConnector(val executor: Executor) {
          * @param associations Comma-separated object types whose associated record ids to include, e.g.
          * "companies,deals"
          * @param archived true to read archived (deleted) records instead of live ones; default false
-         * @return the `ResultView` JSON. `data` is a list of `HubspotContact` records.
+         * @return the [ResultView]. `dataJson` is a list of `HubspotContact` records.
          */
         suspend fun list(
             limit: Long? = null,
@@ -80,7 +83,7 @@ class HubspotConnector(val executor: Executor) {
             propertiesWithHistory: String? = null,
             associations: String? = null,
             archived: Boolean? = null,
-        ): String =
+        ): ResultView =
             this.executor.execute(requestJson(
                 "contacts", "list",
                 "limit" to limit,
@@ -121,12 +124,12 @@ class HubspotConnector(val executor: Executor) {
          * company 341; ticket to contact 16, company 339; note/call/email/meeting/task to contact
          * 202/194/198/200/204, company 190/182/186/188/192, deal 214/206/210/212/216, ticket
          * 228/220/224/226/230
-         * @return the `ResultView` JSON. `data` is a `HubspotContact` record.
+         * @return the [ResultView]. `dataJson` is a `HubspotContact` record.
          */
         suspend fun create(
             properties: Map<String, Any?>? = null,
             associations: List<Map<String, Any?>>? = null,
-        ): String =
+        ): ResultView =
             this.executor.execute(requestJson(
                 "contacts", "create",
                 "properties" to properties,
@@ -146,7 +149,7 @@ class HubspotConnector(val executor: Executor) {
          * @param idProperty A unique property (e.g. email for contacts) whose value the id param holds
          * instead of the record id
          * @param archived true to read archived (deleted) records instead of live ones; default false
-         * @return the `ResultView` JSON. `data` is a `HubspotContact` record.
+         * @return the [ResultView]. `dataJson` is a `HubspotContact` record.
          */
         suspend fun get(
             contactId: String,
@@ -155,7 +158,7 @@ class HubspotConnector(val executor: Executor) {
             associations: String? = null,
             idProperty: String? = null,
             archived: Boolean? = null,
-        ): String =
+        ): ResultView =
             this.executor.execute(requestJson(
                 "contacts", "get",
                 "contactId" to contactId,
@@ -172,9 +175,9 @@ class HubspotConnector(val executor: Executor) {
          * @param contactId Contact id (or the idProperty value)
          * @param properties Contact property values by internal name (any contact property, custom ones
          * too). An empty string clears a value
-         * @return the `ResultView` JSON. `data` is a `HubspotContact` record.
+         * @return the [ResultView]. `dataJson` is a `HubspotContact` record.
          */
-        suspend fun update(contactId: String, properties: Map<String, Any?>? = null): String =
+        suspend fun update(contactId: String, properties: Map<String, Any?>? = null): ResultView =
             this.executor.execute(requestJson(
                 "contacts", "update",
                 "contactId" to contactId,
@@ -191,7 +194,7 @@ class HubspotConnector(val executor: Executor) {
          * @param properties Property names to return for each record (a default set when absent)
          * @param limit Records per page (1-200); 1..200; default 10
          * @param after Paging cursor, the next_cursor of the previous page
-         * @return the `ResultView` JSON. `data` is a list of `HubspotContact` records.
+         * @return the [ResultView]. `dataJson` is a list of `HubspotContact` records.
          */
         suspend fun search(
             filterGroups: List<Map<String, Any?>>? = null,
@@ -200,7 +203,7 @@ class HubspotConnector(val executor: Executor) {
             properties: List<String>? = null,
             limit: Long? = null,
             after: String? = null,
-        ): String =
+        ): ResultView =
             this.executor.execute(requestJson(
                 "contacts", "search",
                 "filterGroups" to filterGroups,
@@ -245,7 +248,7 @@ class HubspotConnector(val executor: Executor) {
          * @param associations Comma-separated object types whose associated record ids to include, e.g.
          * "companies,deals"
          * @param archived true to read archived (deleted) records instead of live ones; default false
-         * @return the `ResultView` JSON. `data` is a list of `HubspotCompany` records.
+         * @return the [ResultView]. `dataJson` is a list of `HubspotCompany` records.
          */
         suspend fun list(
             limit: Long? = null,
@@ -254,7 +257,7 @@ class HubspotConnector(val executor: Executor) {
             propertiesWithHistory: String? = null,
             associations: String? = null,
             archived: Boolean? = null,
-        ): String =
+        ): ResultView =
             this.executor.execute(requestJson(
                 "companies", "list",
                 "limit" to limit,
@@ -295,12 +298,12 @@ class HubspotConnector(val executor: Executor) {
          * company 341; ticket to contact 16, company 339; note/call/email/meeting/task to contact
          * 202/194/198/200/204, company 190/182/186/188/192, deal 214/206/210/212/216, ticket
          * 228/220/224/226/230
-         * @return the `ResultView` JSON. `data` is a `HubspotCompany` record.
+         * @return the [ResultView]. `dataJson` is a `HubspotCompany` record.
          */
         suspend fun create(
             properties: Map<String, Any?>? = null,
             associations: List<Map<String, Any?>>? = null,
-        ): String =
+        ): ResultView =
             this.executor.execute(requestJson(
                 "companies", "create",
                 "properties" to properties,
@@ -320,7 +323,7 @@ class HubspotConnector(val executor: Executor) {
          * @param idProperty A unique property (e.g. email for contacts) whose value the id param holds
          * instead of the record id
          * @param archived true to read archived (deleted) records instead of live ones; default false
-         * @return the `ResultView` JSON. `data` is a `HubspotCompany` record.
+         * @return the [ResultView]. `dataJson` is a `HubspotCompany` record.
          */
         suspend fun get(
             companyId: String,
@@ -329,7 +332,7 @@ class HubspotConnector(val executor: Executor) {
             associations: String? = null,
             idProperty: String? = null,
             archived: Boolean? = null,
-        ): String =
+        ): ResultView =
             this.executor.execute(requestJson(
                 "companies", "get",
                 "companyId" to companyId,
@@ -346,9 +349,9 @@ class HubspotConnector(val executor: Executor) {
          * @param companyId Company id (or the idProperty value)
          * @param properties Company property values by internal name (any company property). An empty
          * string clears a value
-         * @return the `ResultView` JSON. `data` is a `HubspotCompany` record.
+         * @return the [ResultView]. `dataJson` is a `HubspotCompany` record.
          */
-        suspend fun update(companyId: String, properties: Map<String, Any?>? = null): String =
+        suspend fun update(companyId: String, properties: Map<String, Any?>? = null): ResultView =
             this.executor.execute(requestJson(
                 "companies", "update",
                 "companyId" to companyId,
@@ -365,7 +368,7 @@ class HubspotConnector(val executor: Executor) {
          * @param properties Property names to return for each record (a default set when absent)
          * @param limit Records per page (1-200); 1..200; default 10
          * @param after Paging cursor, the next_cursor of the previous page
-         * @return the `ResultView` JSON. `data` is a list of `HubspotCompany` records.
+         * @return the [ResultView]. `dataJson` is a list of `HubspotCompany` records.
          */
         suspend fun search(
             filterGroups: List<Map<String, Any?>>? = null,
@@ -374,7 +377,7 @@ class HubspotConnector(val executor: Executor) {
             properties: List<String>? = null,
             limit: Long? = null,
             after: String? = null,
-        ): String =
+        ): ResultView =
             this.executor.execute(requestJson(
                 "companies", "search",
                 "filterGroups" to filterGroups,
@@ -419,7 +422,7 @@ class HubspotConnector(val executor: Executor) {
          * @param associations Comma-separated object types whose associated record ids to include, e.g.
          * "companies,deals"
          * @param archived true to read archived (deleted) records instead of live ones; default false
-         * @return the `ResultView` JSON. `data` is a list of `HubspotDeal` records.
+         * @return the [ResultView]. `dataJson` is a list of `HubspotDeal` records.
          */
         suspend fun list(
             limit: Long? = null,
@@ -428,7 +431,7 @@ class HubspotConnector(val executor: Executor) {
             propertiesWithHistory: String? = null,
             associations: String? = null,
             archived: Boolean? = null,
-        ): String =
+        ): ResultView =
             this.executor.execute(requestJson(
                 "deals", "list",
                 "limit" to limit,
@@ -469,12 +472,12 @@ class HubspotConnector(val executor: Executor) {
          * company 341; ticket to contact 16, company 339; note/call/email/meeting/task to contact
          * 202/194/198/200/204, company 190/182/186/188/192, deal 214/206/210/212/216, ticket
          * 228/220/224/226/230
-         * @return the `ResultView` JSON. `data` is a `HubspotDeal` record.
+         * @return the [ResultView]. `dataJson` is a `HubspotDeal` record.
          */
         suspend fun create(
             properties: Map<String, Any?>? = null,
             associations: List<Map<String, Any?>>? = null,
-        ): String =
+        ): ResultView =
             this.executor.execute(requestJson(
                 "deals", "create",
                 "properties" to properties,
@@ -494,7 +497,7 @@ class HubspotConnector(val executor: Executor) {
          * @param idProperty A unique property (e.g. email for contacts) whose value the id param holds
          * instead of the record id
          * @param archived true to read archived (deleted) records instead of live ones; default false
-         * @return the `ResultView` JSON. `data` is a `HubspotDeal` record.
+         * @return the [ResultView]. `dataJson` is a `HubspotDeal` record.
          */
         suspend fun get(
             dealId: String,
@@ -503,7 +506,7 @@ class HubspotConnector(val executor: Executor) {
             associations: String? = null,
             idProperty: String? = null,
             archived: Boolean? = null,
-        ): String =
+        ): ResultView =
             this.executor.execute(requestJson(
                 "deals", "get",
                 "dealId" to dealId,
@@ -520,9 +523,9 @@ class HubspotConnector(val executor: Executor) {
          * @param dealId Deal id (or the idProperty value)
          * @param properties Deal property values by internal name (any deal property). An empty string
          * clears a value
-         * @return the `ResultView` JSON. `data` is a `HubspotDeal` record.
+         * @return the [ResultView]. `dataJson` is a `HubspotDeal` record.
          */
-        suspend fun update(dealId: String, properties: Map<String, Any?>? = null): String =
+        suspend fun update(dealId: String, properties: Map<String, Any?>? = null): ResultView =
             this.executor.execute(requestJson(
                 "deals", "update",
                 "dealId" to dealId,
@@ -539,7 +542,7 @@ class HubspotConnector(val executor: Executor) {
          * @param properties Property names to return for each record (a default set when absent)
          * @param limit Records per page (1-200); 1..200; default 10
          * @param after Paging cursor, the next_cursor of the previous page
-         * @return the `ResultView` JSON. `data` is a list of `HubspotDeal` records.
+         * @return the [ResultView]. `dataJson` is a list of `HubspotDeal` records.
          */
         suspend fun search(
             filterGroups: List<Map<String, Any?>>? = null,
@@ -548,7 +551,7 @@ class HubspotConnector(val executor: Executor) {
             properties: List<String>? = null,
             limit: Long? = null,
             after: String? = null,
-        ): String =
+        ): ResultView =
             this.executor.execute(requestJson(
                 "deals", "search",
                 "filterGroups" to filterGroups,
@@ -593,7 +596,7 @@ class HubspotConnector(val executor: Executor) {
          * @param associations Comma-separated object types whose associated record ids to include, e.g.
          * "companies,deals"
          * @param archived true to read archived (deleted) records instead of live ones; default false
-         * @return the `ResultView` JSON. `data` is a list of `HubspotTicket` records.
+         * @return the [ResultView]. `dataJson` is a list of `HubspotTicket` records.
          */
         suspend fun list(
             limit: Long? = null,
@@ -602,7 +605,7 @@ class HubspotConnector(val executor: Executor) {
             propertiesWithHistory: String? = null,
             associations: String? = null,
             archived: Boolean? = null,
-        ): String =
+        ): ResultView =
             this.executor.execute(requestJson(
                 "tickets", "list",
                 "limit" to limit,
@@ -643,12 +646,12 @@ class HubspotConnector(val executor: Executor) {
          * company 341; ticket to contact 16, company 339; note/call/email/meeting/task to contact
          * 202/194/198/200/204, company 190/182/186/188/192, deal 214/206/210/212/216, ticket
          * 228/220/224/226/230
-         * @return the `ResultView` JSON. `data` is a `HubspotTicket` record.
+         * @return the [ResultView]. `dataJson` is a `HubspotTicket` record.
          */
         suspend fun create(
             properties: Map<String, Any?>? = null,
             associations: List<Map<String, Any?>>? = null,
-        ): String =
+        ): ResultView =
             this.executor.execute(requestJson(
                 "tickets", "create",
                 "properties" to properties,
@@ -668,7 +671,7 @@ class HubspotConnector(val executor: Executor) {
          * @param idProperty A unique property (e.g. email for contacts) whose value the id param holds
          * instead of the record id
          * @param archived true to read archived (deleted) records instead of live ones; default false
-         * @return the `ResultView` JSON. `data` is a `HubspotTicket` record.
+         * @return the [ResultView]. `dataJson` is a `HubspotTicket` record.
          */
         suspend fun get(
             ticketId: String,
@@ -677,7 +680,7 @@ class HubspotConnector(val executor: Executor) {
             associations: String? = null,
             idProperty: String? = null,
             archived: Boolean? = null,
-        ): String =
+        ): ResultView =
             this.executor.execute(requestJson(
                 "tickets", "get",
                 "ticketId" to ticketId,
@@ -694,9 +697,9 @@ class HubspotConnector(val executor: Executor) {
          * @param ticketId Ticket id (or the idProperty value)
          * @param properties Ticket property values by internal name (any ticket property). An empty string
          * clears a value
-         * @return the `ResultView` JSON. `data` is a `HubspotTicket` record.
+         * @return the [ResultView]. `dataJson` is a `HubspotTicket` record.
          */
-        suspend fun update(ticketId: String, properties: Map<String, Any?>? = null): String =
+        suspend fun update(ticketId: String, properties: Map<String, Any?>? = null): ResultView =
             this.executor.execute(requestJson(
                 "tickets", "update",
                 "ticketId" to ticketId,
@@ -713,7 +716,7 @@ class HubspotConnector(val executor: Executor) {
          * @param properties Property names to return for each record (a default set when absent)
          * @param limit Records per page (1-200); 1..200; default 10
          * @param after Paging cursor, the next_cursor of the previous page
-         * @return the `ResultView` JSON. `data` is a list of `HubspotTicket` records.
+         * @return the [ResultView]. `dataJson` is a list of `HubspotTicket` records.
          */
         suspend fun search(
             filterGroups: List<Map<String, Any?>>? = null,
@@ -722,7 +725,7 @@ class HubspotConnector(val executor: Executor) {
             properties: List<String>? = null,
             limit: Long? = null,
             after: String? = null,
-        ): String =
+        ): ResultView =
             this.executor.execute(requestJson(
                 "tickets", "search",
                 "filterGroups" to filterGroups,
@@ -767,7 +770,7 @@ class HubspotConnector(val executor: Executor) {
          * @param associations Comma-separated object types whose associated record ids to include, e.g.
          * "companies,deals"
          * @param archived true to read archived (deleted) records instead of live ones; default false
-         * @return the `ResultView` JSON. `data` is a list of `HubspotNote` records.
+         * @return the [ResultView]. `dataJson` is a list of `HubspotNote` records.
          */
         suspend fun list(
             limit: Long? = null,
@@ -776,7 +779,7 @@ class HubspotConnector(val executor: Executor) {
             propertiesWithHistory: String? = null,
             associations: String? = null,
             archived: Boolean? = null,
-        ): String =
+        ): ResultView =
             this.executor.execute(requestJson(
                 "notes", "list",
                 "limit" to limit,
@@ -817,12 +820,12 @@ class HubspotConnector(val executor: Executor) {
          * company 341; ticket to contact 16, company 339; note/call/email/meeting/task to contact
          * 202/194/198/200/204, company 190/182/186/188/192, deal 214/206/210/212/216, ticket
          * 228/220/224/226/230
-         * @return the `ResultView` JSON. `data` is a `HubspotNote` record.
+         * @return the [ResultView]. `dataJson` is a `HubspotNote` record.
          */
         suspend fun create(
             properties: Map<String, Any?>? = null,
             associations: List<Map<String, Any?>>? = null,
-        ): String =
+        ): ResultView =
             this.executor.execute(requestJson(
                 "notes", "create",
                 "properties" to properties,
@@ -842,7 +845,7 @@ class HubspotConnector(val executor: Executor) {
          * @param idProperty A unique property (e.g. email for contacts) whose value the id param holds
          * instead of the record id
          * @param archived true to read archived (deleted) records instead of live ones; default false
-         * @return the `ResultView` JSON. `data` is a `HubspotNote` record.
+         * @return the [ResultView]. `dataJson` is a `HubspotNote` record.
          */
         suspend fun get(
             noteId: String,
@@ -851,7 +854,7 @@ class HubspotConnector(val executor: Executor) {
             associations: String? = null,
             idProperty: String? = null,
             archived: Boolean? = null,
-        ): String =
+        ): ResultView =
             this.executor.execute(requestJson(
                 "notes", "get",
                 "noteId" to noteId,
@@ -868,9 +871,9 @@ class HubspotConnector(val executor: Executor) {
          * @param noteId Note id
          * @param properties Note property values (hs_timestamp is required on create). An empty string
          * clears a value
-         * @return the `ResultView` JSON. `data` is a `HubspotNote` record.
+         * @return the [ResultView]. `dataJson` is a `HubspotNote` record.
          */
-        suspend fun update(noteId: String, properties: Map<String, Any?>? = null): String =
+        suspend fun update(noteId: String, properties: Map<String, Any?>? = null): ResultView =
             this.executor.execute(requestJson(
                 "notes", "update",
                 "noteId" to noteId,
@@ -881,9 +884,9 @@ class HubspotConnector(val executor: Executor) {
          * Delete a note. (hubspot notes.delete)
          *
          * @param noteId Note id
-         * @return the `ResultView` JSON.
+         * @return the [ResultView].
          */
-        suspend fun delete(noteId: String): String =
+        suspend fun delete(noteId: String): ResultView =
             this.executor.execute(requestJson("notes", "delete", "noteId" to noteId))
     }
 
@@ -901,7 +904,7 @@ class HubspotConnector(val executor: Executor) {
          * @param associations Comma-separated object types whose associated record ids to include, e.g.
          * "companies,deals"
          * @param archived true to read archived (deleted) records instead of live ones; default false
-         * @return the `ResultView` JSON. `data` is a list of `HubspotCall` records.
+         * @return the [ResultView]. `dataJson` is a list of `HubspotCall` records.
          */
         suspend fun list(
             limit: Long? = null,
@@ -910,7 +913,7 @@ class HubspotConnector(val executor: Executor) {
             propertiesWithHistory: String? = null,
             associations: String? = null,
             archived: Boolean? = null,
-        ): String =
+        ): ResultView =
             this.executor.execute(requestJson(
                 "calls", "list",
                 "limit" to limit,
@@ -951,12 +954,12 @@ class HubspotConnector(val executor: Executor) {
          * company 341; ticket to contact 16, company 339; note/call/email/meeting/task to contact
          * 202/194/198/200/204, company 190/182/186/188/192, deal 214/206/210/212/216, ticket
          * 228/220/224/226/230
-         * @return the `ResultView` JSON. `data` is a `HubspotCall` record.
+         * @return the [ResultView]. `dataJson` is a `HubspotCall` record.
          */
         suspend fun create(
             properties: Map<String, Any?>? = null,
             associations: List<Map<String, Any?>>? = null,
-        ): String =
+        ): ResultView =
             this.executor.execute(requestJson(
                 "calls", "create",
                 "properties" to properties,
@@ -976,7 +979,7 @@ class HubspotConnector(val executor: Executor) {
          * @param idProperty A unique property (e.g. email for contacts) whose value the id param holds
          * instead of the record id
          * @param archived true to read archived (deleted) records instead of live ones; default false
-         * @return the `ResultView` JSON. `data` is a `HubspotCall` record.
+         * @return the [ResultView]. `dataJson` is a `HubspotCall` record.
          */
         suspend fun get(
             callId: String,
@@ -985,7 +988,7 @@ class HubspotConnector(val executor: Executor) {
             associations: String? = null,
             idProperty: String? = null,
             archived: Boolean? = null,
-        ): String =
+        ): ResultView =
             this.executor.execute(requestJson(
                 "calls", "get",
                 "callId" to callId,
@@ -1002,9 +1005,9 @@ class HubspotConnector(val executor: Executor) {
          * @param callId Call id
          * @param properties Call property values (hs_timestamp is required on create). An empty string
          * clears a value
-         * @return the `ResultView` JSON. `data` is a `HubspotCall` record.
+         * @return the [ResultView]. `dataJson` is a `HubspotCall` record.
          */
-        suspend fun update(callId: String, properties: Map<String, Any?>? = null): String =
+        suspend fun update(callId: String, properties: Map<String, Any?>? = null): ResultView =
             this.executor.execute(requestJson(
                 "calls", "update",
                 "callId" to callId,
@@ -1015,9 +1018,9 @@ class HubspotConnector(val executor: Executor) {
          * Delete a call. (hubspot calls.delete)
          *
          * @param callId Call id
-         * @return the `ResultView` JSON.
+         * @return the [ResultView].
          */
-        suspend fun delete(callId: String): String =
+        suspend fun delete(callId: String): ResultView =
             this.executor.execute(requestJson("calls", "delete", "callId" to callId))
     }
 
@@ -1035,7 +1038,7 @@ class HubspotConnector(val executor: Executor) {
          * @param associations Comma-separated object types whose associated record ids to include, e.g.
          * "companies,deals"
          * @param archived true to read archived (deleted) records instead of live ones; default false
-         * @return the `ResultView` JSON. `data` is a list of `HubspotEmail` records.
+         * @return the [ResultView]. `dataJson` is a list of `HubspotEmail` records.
          */
         suspend fun list(
             limit: Long? = null,
@@ -1044,7 +1047,7 @@ class HubspotConnector(val executor: Executor) {
             propertiesWithHistory: String? = null,
             associations: String? = null,
             archived: Boolean? = null,
-        ): String =
+        ): ResultView =
             this.executor.execute(requestJson(
                 "emails", "list",
                 "limit" to limit,
@@ -1085,12 +1088,12 @@ class HubspotConnector(val executor: Executor) {
          * company 341; ticket to contact 16, company 339; note/call/email/meeting/task to contact
          * 202/194/198/200/204, company 190/182/186/188/192, deal 214/206/210/212/216, ticket
          * 228/220/224/226/230
-         * @return the `ResultView` JSON. `data` is a `HubspotEmail` record.
+         * @return the [ResultView]. `dataJson` is a `HubspotEmail` record.
          */
         suspend fun create(
             properties: Map<String, Any?>? = null,
             associations: List<Map<String, Any?>>? = null,
-        ): String =
+        ): ResultView =
             this.executor.execute(requestJson(
                 "emails", "create",
                 "properties" to properties,
@@ -1110,7 +1113,7 @@ class HubspotConnector(val executor: Executor) {
          * @param idProperty A unique property (e.g. email for contacts) whose value the id param holds
          * instead of the record id
          * @param archived true to read archived (deleted) records instead of live ones; default false
-         * @return the `ResultView` JSON. `data` is a `HubspotEmail` record.
+         * @return the [ResultView]. `dataJson` is a `HubspotEmail` record.
          */
         suspend fun get(
             emailId: String,
@@ -1119,7 +1122,7 @@ class HubspotConnector(val executor: Executor) {
             associations: String? = null,
             idProperty: String? = null,
             archived: Boolean? = null,
-        ): String =
+        ): ResultView =
             this.executor.execute(requestJson(
                 "emails", "get",
                 "emailId" to emailId,
@@ -1136,9 +1139,9 @@ class HubspotConnector(val executor: Executor) {
          * @param emailId Email id
          * @param properties Email property values (hs_timestamp is required on create). An empty string
          * clears a value
-         * @return the `ResultView` JSON. `data` is a `HubspotEmail` record.
+         * @return the [ResultView]. `dataJson` is a `HubspotEmail` record.
          */
-        suspend fun update(emailId: String, properties: Map<String, Any?>? = null): String =
+        suspend fun update(emailId: String, properties: Map<String, Any?>? = null): ResultView =
             this.executor.execute(requestJson(
                 "emails", "update",
                 "emailId" to emailId,
@@ -1149,9 +1152,9 @@ class HubspotConnector(val executor: Executor) {
          * Delete an email. (hubspot emails.delete)
          *
          * @param emailId Email id
-         * @return the `ResultView` JSON.
+         * @return the [ResultView].
          */
-        suspend fun delete(emailId: String): String =
+        suspend fun delete(emailId: String): ResultView =
             this.executor.execute(requestJson("emails", "delete", "emailId" to emailId))
     }
 
@@ -1169,7 +1172,7 @@ class HubspotConnector(val executor: Executor) {
          * @param associations Comma-separated object types whose associated record ids to include, e.g.
          * "companies,deals"
          * @param archived true to read archived (deleted) records instead of live ones; default false
-         * @return the `ResultView` JSON. `data` is a list of `HubspotMeeting` records.
+         * @return the [ResultView]. `dataJson` is a list of `HubspotMeeting` records.
          */
         suspend fun list(
             limit: Long? = null,
@@ -1178,7 +1181,7 @@ class HubspotConnector(val executor: Executor) {
             propertiesWithHistory: String? = null,
             associations: String? = null,
             archived: Boolean? = null,
-        ): String =
+        ): ResultView =
             this.executor.execute(requestJson(
                 "meetings", "list",
                 "limit" to limit,
@@ -1219,12 +1222,12 @@ class HubspotConnector(val executor: Executor) {
          * company 341; ticket to contact 16, company 339; note/call/email/meeting/task to contact
          * 202/194/198/200/204, company 190/182/186/188/192, deal 214/206/210/212/216, ticket
          * 228/220/224/226/230
-         * @return the `ResultView` JSON. `data` is a `HubspotMeeting` record.
+         * @return the [ResultView]. `dataJson` is a `HubspotMeeting` record.
          */
         suspend fun create(
             properties: Map<String, Any?>? = null,
             associations: List<Map<String, Any?>>? = null,
-        ): String =
+        ): ResultView =
             this.executor.execute(requestJson(
                 "meetings", "create",
                 "properties" to properties,
@@ -1244,7 +1247,7 @@ class HubspotConnector(val executor: Executor) {
          * @param idProperty A unique property (e.g. email for contacts) whose value the id param holds
          * instead of the record id
          * @param archived true to read archived (deleted) records instead of live ones; default false
-         * @return the `ResultView` JSON. `data` is a `HubspotMeeting` record.
+         * @return the [ResultView]. `dataJson` is a `HubspotMeeting` record.
          */
         suspend fun get(
             meetingId: String,
@@ -1253,7 +1256,7 @@ class HubspotConnector(val executor: Executor) {
             associations: String? = null,
             idProperty: String? = null,
             archived: Boolean? = null,
-        ): String =
+        ): ResultView =
             this.executor.execute(requestJson(
                 "meetings", "get",
                 "meetingId" to meetingId,
@@ -1270,9 +1273,9 @@ class HubspotConnector(val executor: Executor) {
          * @param meetingId Meeting id
          * @param properties Meeting property values (hs_timestamp is required on create). An empty string
          * clears a value
-         * @return the `ResultView` JSON. `data` is a `HubspotMeeting` record.
+         * @return the [ResultView]. `dataJson` is a `HubspotMeeting` record.
          */
-        suspend fun update(meetingId: String, properties: Map<String, Any?>? = null): String =
+        suspend fun update(meetingId: String, properties: Map<String, Any?>? = null): ResultView =
             this.executor.execute(requestJson(
                 "meetings", "update",
                 "meetingId" to meetingId,
@@ -1283,9 +1286,9 @@ class HubspotConnector(val executor: Executor) {
          * Delete a meeting. (hubspot meetings.delete)
          *
          * @param meetingId Meeting id
-         * @return the `ResultView` JSON.
+         * @return the [ResultView].
          */
-        suspend fun delete(meetingId: String): String =
+        suspend fun delete(meetingId: String): ResultView =
             this.executor.execute(requestJson("meetings", "delete", "meetingId" to meetingId))
     }
 
@@ -1303,7 +1306,7 @@ class HubspotConnector(val executor: Executor) {
          * @param associations Comma-separated object types whose associated record ids to include, e.g.
          * "companies,deals"
          * @param archived true to read archived (deleted) records instead of live ones; default false
-         * @return the `ResultView` JSON. `data` is a list of `HubspotTask` records.
+         * @return the [ResultView]. `dataJson` is a list of `HubspotTask` records.
          */
         suspend fun list(
             limit: Long? = null,
@@ -1312,7 +1315,7 @@ class HubspotConnector(val executor: Executor) {
             propertiesWithHistory: String? = null,
             associations: String? = null,
             archived: Boolean? = null,
-        ): String =
+        ): ResultView =
             this.executor.execute(requestJson(
                 "tasks", "list",
                 "limit" to limit,
@@ -1353,12 +1356,12 @@ class HubspotConnector(val executor: Executor) {
          * company 341; ticket to contact 16, company 339; note/call/email/meeting/task to contact
          * 202/194/198/200/204, company 190/182/186/188/192, deal 214/206/210/212/216, ticket
          * 228/220/224/226/230
-         * @return the `ResultView` JSON. `data` is a `HubspotTask` record.
+         * @return the [ResultView]. `dataJson` is a `HubspotTask` record.
          */
         suspend fun create(
             properties: Map<String, Any?>? = null,
             associations: List<Map<String, Any?>>? = null,
-        ): String =
+        ): ResultView =
             this.executor.execute(requestJson(
                 "tasks", "create",
                 "properties" to properties,
@@ -1378,7 +1381,7 @@ class HubspotConnector(val executor: Executor) {
          * @param idProperty A unique property (e.g. email for contacts) whose value the id param holds
          * instead of the record id
          * @param archived true to read archived (deleted) records instead of live ones; default false
-         * @return the `ResultView` JSON. `data` is a `HubspotTask` record.
+         * @return the [ResultView]. `dataJson` is a `HubspotTask` record.
          */
         suspend fun get(
             taskId: String,
@@ -1387,7 +1390,7 @@ class HubspotConnector(val executor: Executor) {
             associations: String? = null,
             idProperty: String? = null,
             archived: Boolean? = null,
-        ): String =
+        ): ResultView =
             this.executor.execute(requestJson(
                 "tasks", "get",
                 "taskId" to taskId,
@@ -1404,9 +1407,9 @@ class HubspotConnector(val executor: Executor) {
          * @param taskId Task id
          * @param properties Task property values (hs_timestamp, the due date, is required on create). An
          * empty string clears a value
-         * @return the `ResultView` JSON. `data` is a `HubspotTask` record.
+         * @return the [ResultView]. `dataJson` is a `HubspotTask` record.
          */
-        suspend fun update(taskId: String, properties: Map<String, Any?>? = null): String =
+        suspend fun update(taskId: String, properties: Map<String, Any?>? = null): ResultView =
             this.executor.execute(requestJson(
                 "tasks", "update",
                 "taskId" to taskId,
@@ -1417,9 +1420,9 @@ class HubspotConnector(val executor: Executor) {
          * Delete a task. (hubspot tasks.delete)
          *
          * @param taskId Task id
-         * @return the `ResultView` JSON.
+         * @return the [ResultView].
          */
-        suspend fun delete(taskId: String): String =
+        suspend fun delete(taskId: String): ResultView =
             this.executor.execute(requestJson("tasks", "delete", "taskId" to taskId))
     }
 
@@ -1429,18 +1432,18 @@ class HubspotConnector(val executor: Executor) {
          * List custom object schemas. (hubspot schemas.list)
          *
          * @param archived true to list archived (deleted) schemas instead; default false
-         * @return the `ResultView` JSON. `data` is a list of `HubspotSchema` records.
+         * @return the [ResultView]. `dataJson` is a list of `HubspotSchema` records.
          */
-        suspend fun list(archived: Boolean? = null): String =
+        suspend fun list(archived: Boolean? = null): ResultView =
             this.executor.execute(requestJson("schemas", "list", "archived" to archived))
 
         /**
          * Get a custom object schema. (hubspot schemas.get)
          *
          * @param objectType The schema's fully qualified name (p12345_cars) or object type id (2-3508482)
-         * @return the `ResultView` JSON. `data` is a `HubspotSchema` record.
+         * @return the [ResultView]. `dataJson` is a `HubspotSchema` record.
          */
-        suspend fun get(objectType: String): String =
+        suspend fun get(objectType: String): ResultView =
             this.executor.execute(requestJson("schemas", "get", "objectType" to objectType))
     }
 
@@ -1460,7 +1463,7 @@ class HubspotConnector(val executor: Executor) {
          * "companies,deals"
          * @param propertiesWithHistory Comma-separated property names to return with their history of
          * values (lowers the page size limit)
-         * @return the `ResultView` JSON. `data` is a list of `HubspotObject` records.
+         * @return the [ResultView]. `dataJson` is a list of `HubspotObject` records.
          */
         suspend fun list(
             objectType: String,
@@ -1470,7 +1473,7 @@ class HubspotConnector(val executor: Executor) {
             archived: Boolean? = null,
             associations: String? = null,
             propertiesWithHistory: String? = null,
-        ): String =
+        ): ResultView =
             this.executor.execute(requestJson(
                 "objects", "list",
                 "objectType" to objectType,
@@ -1518,7 +1521,7 @@ class HubspotConnector(val executor: Executor) {
          * instead of the record id
          * @param propertiesWithHistory Comma-separated property names to return with their history of
          * values (lowers the page size limit)
-         * @return the `ResultView` JSON. `data` is a `HubspotObject` record.
+         * @return the [ResultView]. `dataJson` is a `HubspotObject` record.
          */
         suspend fun get(
             objectType: String,
@@ -1528,7 +1531,7 @@ class HubspotConnector(val executor: Executor) {
             associations: String? = null,
             idProperty: String? = null,
             propertiesWithHistory: String? = null,
-        ): String =
+        ): ResultView =
             this.executor.execute(requestJson(
                 "objects", "get",
                 "objectType" to objectType,
@@ -1552,7 +1555,7 @@ class HubspotConnector(val executor: Executor) {
          * @param toObjectType Type of the associated records to list
          * @param after Paging cursor, the next_cursor (paging.next.after) of the previous page
          * @param limit Associations per page (1-500); 1..500; default 500
-         * @return the `ResultView` JSON. `data` is a list of `HubspotAssociation` records.
+         * @return the [ResultView]. `dataJson` is a list of `HubspotAssociation` records.
          */
         suspend fun list(
             fromObjectType: String,
@@ -1560,7 +1563,7 @@ class HubspotConnector(val executor: Executor) {
             toObjectType: String,
             after: String? = null,
             limit: Long? = null,
-        ): String =
+        ): ResultView =
             this.executor.execute(requestJson(
                 "associations", "list",
                 "fromObjectType" to fromObjectType,
@@ -1595,14 +1598,14 @@ class HubspotConnector(val executor: Executor) {
          * @param fromObjectId Id of the source record
          * @param toObjectType Type of the associated records to list
          * @param toObjectId Id of the record to associate with
-         * @return the `ResultView` JSON. `data` is a `HubspotAssociationCreate` record.
+         * @return the [ResultView]. `dataJson` is a `HubspotAssociationCreate` record.
          */
         suspend fun create(
             fromObjectType: String,
             fromObjectId: String,
             toObjectType: String,
             toObjectId: String,
-        ): String =
+        ): ResultView =
             this.executor.execute(requestJson(
                 "associations", "create",
                 "fromObjectType" to fromObjectType,
@@ -1619,14 +1622,14 @@ class HubspotConnector(val executor: Executor) {
          * @param fromObjectId Id of the source record
          * @param toObjectType Type of the associated records to list
          * @param toObjectId Id of the record to associate with
-         * @return the `ResultView` JSON.
+         * @return the [ResultView].
          */
         suspend fun delete(
             fromObjectType: String,
             fromObjectId: String,
             toObjectType: String,
             toObjectId: String,
-        ): String =
+        ): ResultView =
             this.executor.execute(requestJson(
                 "associations", "delete",
                 "fromObjectType" to fromObjectType,
@@ -1642,5 +1645,17 @@ class HubspotConnector(val executor: Executor) {
 
         /** A text description of every entity, action and param (for a system prompt). */
         fun describe(): String = dev.switchboard.describe(SLUG)
+
+        /**
+         * This connector from `ConnectorSettings` JSON without `connector` ([dev.switchboard.connect]):
+         * through the engine on the one connector of this type in the workspace (or `connector_id`),
+         * locally when the JSON has `credentials`.
+         */
+        fun connect(
+            settingsJson: String = "{}",
+            tokenProvider: TokenProvider? = null,
+            onTokenRefresh: TokenRefreshListener? = null,
+        ): HubspotConnector =
+            HubspotConnector(dev.switchboard.connect(SLUG, settingsJson, tokenProvider, onTokenRefresh))
     }
 }

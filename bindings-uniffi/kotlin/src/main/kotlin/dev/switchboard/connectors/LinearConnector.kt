@@ -3,6 +3,9 @@ package dev.switchboard.connectors
 
 import dev.switchboard.Executor
 import dev.switchboard.Pages
+import dev.switchboard.ResultView
+import dev.switchboard.TokenProvider
+import dev.switchboard.TokenRefreshListener
 import dev.switchboard.requestJson
 
 /**
@@ -12,9 +15,9 @@ import dev.switchboard.requestJson
  * meta.
  *
  * The typed methods of an [Executor] of this connector, e.g.
- * `LinearConnector(Executor.local(settingsJson))`. Each method returns the `ResultView` JSON
- * (`success`, `data`, `error`, `meta`), as [Executor.execute] does; a `...Pages` twin of a
- * paginated action returns [Pages].
+ * `LinearConnector(Executor.local(settingsJson))`, or `LinearConnector.connect(settingsJson)`
+ * through the engine. Each method returns a [ResultView], as [Executor.execute] does; a `...Pages`
+ * twin of a paginated action returns [Pages].
  */
 class LinearConnector(val executor: Executor) {
     /** The `issues` actions. */
@@ -43,9 +46,9 @@ class LinearConnector(val executor: Executor) {
          * @param first Page size, the number of records to return (Linear's default is 50, at most 250);
          * 1..250; default 50
          * @param after Cursor to continue after; pass the endCursor from the previous page's meta
-         * @return the `ResultView` JSON. `data` is a list of `LinearIssue` records.
+         * @return the [ResultView]. `dataJson` is a list of `LinearIssue` records.
          */
-        suspend fun list(first: Long? = null, after: String? = null): String =
+        suspend fun list(first: Long? = null, after: String? = null): ResultView =
             this.executor.execute(requestJson("issues", "list", "first" to first, "after" to after))
 
         /** Every page of [list], following the connector's cursor. */
@@ -56,9 +59,9 @@ class LinearConnector(val executor: Executor) {
          * Get an issue. (linear issues.get)
          *
          * @param id The issue's UUID or its human identifier such as ENG-123
-         * @return the `ResultView` JSON. `data` is a `LinearIssue` record.
+         * @return the [ResultView]. `dataJson` is a `LinearIssue` record.
          */
-        suspend fun get(id: String): String =
+        suspend fun get(id: String): ResultView =
             this.executor.execute(requestJson("issues", "get", "id" to id))
 
         /**
@@ -73,7 +76,7 @@ class LinearConnector(val executor: Executor) {
          * @param projectId UUID of the project to add the issue to (see projects list)
          * @param estimate Complexity estimate in the team's estimation scale; 0..
          * @param dueDate Due date as YYYY-MM-DD
-         * @return the `ResultView` JSON. `data` is a `LinearIssue` record.
+         * @return the [ResultView]. `dataJson` is a `LinearIssue` record.
          */
         suspend fun create(
             teamId: String,
@@ -85,7 +88,7 @@ class LinearConnector(val executor: Executor) {
             projectId: String? = null,
             estimate: Long? = null,
             dueDate: String? = null,
-        ): String =
+        ): ResultView =
             this.executor.execute(requestJson(
                 "issues", "create",
                 "teamId" to teamId,
@@ -111,7 +114,7 @@ class LinearConnector(val executor: Executor) {
          * @param projectId UUID of the project to move the issue to
          * @param estimate Complexity estimate; 0..
          * @param dueDate Due date as YYYY-MM-DD
-         * @return the `ResultView` JSON. `data` is a `LinearIssue` record.
+         * @return the [ResultView]. `dataJson` is a `LinearIssue` record.
          */
         suspend fun update(
             id: String,
@@ -123,7 +126,7 @@ class LinearConnector(val executor: Executor) {
             projectId: String? = null,
             estimate: Long? = null,
             dueDate: String? = null,
-        ): String =
+        ): ResultView =
             this.executor.execute(requestJson(
                 "issues", "update",
                 "id" to id,
@@ -146,9 +149,9 @@ class LinearConnector(val executor: Executor) {
          * @param first Page size, the number of records to return (Linear's default is 50, at most 250);
          * 1..250; default 50
          * @param after Cursor to continue after; pass the endCursor from the previous page's meta
-         * @return the `ResultView` JSON. `data` is a list of `LinearProject` records.
+         * @return the [ResultView]. `dataJson` is a list of `LinearProject` records.
          */
-        suspend fun list(first: Long? = null, after: String? = null): String =
+        suspend fun list(first: Long? = null, after: String? = null): ResultView =
             this.executor.execute(requestJson("projects", "list", "first" to first, "after" to after))
 
         /** Every page of [list], following the connector's cursor. */
@@ -159,9 +162,9 @@ class LinearConnector(val executor: Executor) {
          * Get a project. (linear projects.get)
          *
          * @param id The object's UUID
-         * @return the `ResultView` JSON. `data` is a `LinearProject` record.
+         * @return the [ResultView]. `dataJson` is a `LinearProject` record.
          */
-        suspend fun get(id: String): String =
+        suspend fun get(id: String): ResultView =
             this.executor.execute(requestJson("projects", "get", "id" to id))
 
         /**
@@ -177,7 +180,7 @@ class LinearConnector(val executor: Executor) {
          * @param targetDate Target completion date
          * @param priority 0 = no priority, 1 = urgent, 2 = high, 3 = medium, 4 = low; 0..4
          * @param color Project color as a hex string, e.g. #5e6ad2
-         * @return the `ResultView` JSON. `data` is a `LinearProject` record.
+         * @return the [ResultView]. `dataJson` is a `LinearProject` record.
          */
         suspend fun create(
             name: String,
@@ -189,7 +192,7 @@ class LinearConnector(val executor: Executor) {
             targetDate: String? = null,
             priority: Long? = null,
             color: String? = null,
-        ): String =
+        ): ResultView =
             this.executor.execute(requestJson(
                 "projects", "create",
                 "name" to name,
@@ -216,7 +219,7 @@ class LinearConnector(val executor: Executor) {
          * @param targetDate New target date
          * @param priority 0 = no priority, 1 = urgent, 2 = high, 3 = medium, 4 = low; 0..4
          * @param color Project color as a hex string, e.g. #5e6ad2
-         * @return the `ResultView` JSON. `data` is a `LinearProject` record.
+         * @return the [ResultView]. `dataJson` is a `LinearProject` record.
          */
         suspend fun update(
             id: String,
@@ -228,7 +231,7 @@ class LinearConnector(val executor: Executor) {
             targetDate: String? = null,
             priority: Long? = null,
             color: String? = null,
-        ): String =
+        ): ResultView =
             this.executor.execute(requestJson(
                 "projects", "update",
                 "id" to id,
@@ -251,9 +254,9 @@ class LinearConnector(val executor: Executor) {
          * @param first Page size, the number of records to return (Linear's default is 50, at most 250);
          * 1..250; default 50
          * @param after Cursor to continue after; pass the endCursor from the previous page's meta
-         * @return the `ResultView` JSON. `data` is a list of `LinearTeam` records.
+         * @return the [ResultView]. `dataJson` is a list of `LinearTeam` records.
          */
-        suspend fun list(first: Long? = null, after: String? = null): String =
+        suspend fun list(first: Long? = null, after: String? = null): ResultView =
             this.executor.execute(requestJson("teams", "list", "first" to first, "after" to after))
 
         /** Every page of [list], following the connector's cursor. */
@@ -264,9 +267,9 @@ class LinearConnector(val executor: Executor) {
          * Get a team. (linear teams.get)
          *
          * @param id The object's UUID
-         * @return the `ResultView` JSON. `data` is a `LinearTeam` record.
+         * @return the [ResultView]. `dataJson` is a `LinearTeam` record.
          */
-        suspend fun get(id: String): String =
+        suspend fun get(id: String): ResultView =
             this.executor.execute(requestJson("teams", "get", "id" to id))
     }
 
@@ -278,9 +281,9 @@ class LinearConnector(val executor: Executor) {
          * @param first Page size, the number of records to return (Linear's default is 50, at most 250);
          * 1..250; default 50
          * @param after Cursor to continue after; pass the endCursor from the previous page's meta
-         * @return the `ResultView` JSON. `data` is a list of `LinearWorkflowState` records.
+         * @return the [ResultView]. `dataJson` is a list of `LinearWorkflowState` records.
          */
-        suspend fun list(first: Long? = null, after: String? = null): String =
+        suspend fun list(first: Long? = null, after: String? = null): ResultView =
             this.executor.execute(requestJson("workflow_states", "list", "first" to first, "after" to after))
 
         /** Every page of [list], following the connector's cursor. */
@@ -296,9 +299,9 @@ class LinearConnector(val executor: Executor) {
          * @param first Page size, the number of records to return (Linear's default is 50, at most 250);
          * 1..250; default 50
          * @param after Cursor to continue after; pass the endCursor from the previous page's meta
-         * @return the `ResultView` JSON. `data` is a list of `LinearUser` records.
+         * @return the [ResultView]. `dataJson` is a list of `LinearUser` records.
          */
-        suspend fun list(first: Long? = null, after: String? = null): String =
+        suspend fun list(first: Long? = null, after: String? = null): ResultView =
             this.executor.execute(requestJson("users", "list", "first" to first, "after" to after))
 
         /** Every page of [list], following the connector's cursor. */
@@ -309,9 +312,9 @@ class LinearConnector(val executor: Executor) {
          * Get a user. (linear users.get)
          *
          * @param id The object's UUID
-         * @return the `ResultView` JSON. `data` is a `LinearUser` record.
+         * @return the [ResultView]. `dataJson` is a `LinearUser` record.
          */
-        suspend fun get(id: String): String =
+        suspend fun get(id: String): ResultView =
             this.executor.execute(requestJson("users", "get", "id" to id))
     }
 
@@ -324,9 +327,9 @@ class LinearConnector(val executor: Executor) {
          * @param first Page size, the number of records to return (Linear's default is 50, at most 250);
          * 1..250; default 50
          * @param after Cursor to continue after; pass the endCursor from the previous page's meta
-         * @return the `ResultView` JSON. `data` is a list of `LinearComment` records.
+         * @return the [ResultView]. `dataJson` is a list of `LinearComment` records.
          */
-        suspend fun list(issueId: String, first: Long? = null, after: String? = null): String =
+        suspend fun list(issueId: String, first: Long? = null, after: String? = null): ResultView =
             this.executor.execute(requestJson(
                 "comments", "list",
                 "issueId" to issueId,
@@ -347,9 +350,9 @@ class LinearConnector(val executor: Executor) {
          * Get a comment. (linear comments.get)
          *
          * @param id The object's UUID
-         * @return the `ResultView` JSON. `data` is a `LinearComment` record.
+         * @return the [ResultView]. `dataJson` is a `LinearComment` record.
          */
-        suspend fun get(id: String): String =
+        suspend fun get(id: String): ResultView =
             this.executor.execute(requestJson("comments", "get", "id" to id))
 
         /**
@@ -358,9 +361,9 @@ class LinearConnector(val executor: Executor) {
          * @param issueId UUID of the issue to comment on
          * @param body The comment text in markdown
          * @param parentId UUID of the comment to reply to
-         * @return the `ResultView` JSON. `data` is a `LinearComment` record.
+         * @return the [ResultView]. `dataJson` is a `LinearComment` record.
          */
-        suspend fun create(issueId: String, body: String, parentId: String? = null): String =
+        suspend fun create(issueId: String, body: String, parentId: String? = null): ResultView =
             this.executor.execute(requestJson(
                 "comments", "create",
                 "issueId" to issueId,
@@ -373,9 +376,9 @@ class LinearConnector(val executor: Executor) {
          *
          * @param id UUID of the comment to update
          * @param body The new comment text in markdown
-         * @return the `ResultView` JSON. `data` is a `LinearComment` record.
+         * @return the [ResultView]. `dataJson` is a `LinearComment` record.
          */
-        suspend fun update(id: String, body: String): String =
+        suspend fun update(id: String, body: String): ResultView =
             this.executor.execute(requestJson("comments", "update", "id" to id, "body" to body))
     }
 
@@ -385,5 +388,17 @@ class LinearConnector(val executor: Executor) {
 
         /** A text description of every entity, action and param (for a system prompt). */
         fun describe(): String = dev.switchboard.describe(SLUG)
+
+        /**
+         * This connector from `ConnectorSettings` JSON without `connector` ([dev.switchboard.connect]):
+         * through the engine on the one connector of this type in the workspace (or `connector_id`),
+         * locally when the JSON has `credentials`.
+         */
+        fun connect(
+            settingsJson: String = "{}",
+            tokenProvider: TokenProvider? = null,
+            onTokenRefresh: TokenRefreshListener? = null,
+        ): LinearConnector =
+            LinearConnector(dev.switchboard.connect(SLUG, settingsJson, tokenProvider, onTokenRefresh))
     }
 }

@@ -3,6 +3,9 @@ package dev.switchboard.connectors
 
 import dev.switchboard.Executor
 import dev.switchboard.Pages
+import dev.switchboard.ResultView
+import dev.switchboard.TokenProvider
+import dev.switchboard.TokenRefreshListener
 import dev.switchboard.requestJson
 
 /**
@@ -13,9 +16,9 @@ import dev.switchboard.requestJson
  * language and are paged with `page`.
  *
  * The typed methods of an [Executor] of this connector, e.g.
- * `StripeConnector(Executor.local(settingsJson))`. Each method returns the `ResultView` JSON
- * (`success`, `data`, `error`, `meta`), as [Executor.execute] does; a `...Pages` twin of a
- * paginated action returns [Pages].
+ * `StripeConnector(Executor.local(settingsJson))`, or `StripeConnector.connect(settingsJson)`
+ * through the engine. Each method returns a [ResultView], as [Executor.execute] does; a `...Pages`
+ * twin of a paginated action returns [Pages].
  */
 class StripeConnector(val executor: Executor) {
     /** The `customers` actions. */
@@ -82,7 +85,7 @@ class StripeConnector(val executor: Executor) {
          * @param endingBefore Cursor for the previous page, the id of the first object of the current page
          * @param email Only customers with exactly this email (case-sensitive)
          * @param created Creation time range as Unix timestamps, e.g. {"gte": 1700000000}
-         * @return the `ResultView` JSON. `data` is a list of `StripeCustomer` records.
+         * @return the [ResultView]. `dataJson` is a list of `StripeCustomer` records.
          */
         suspend fun list(
             limit: Long? = null,
@@ -90,7 +93,7 @@ class StripeConnector(val executor: Executor) {
             endingBefore: String? = null,
             email: String? = null,
             created: Map<String, Any?>? = null,
-        ): String =
+        ): ResultView =
             this.executor.execute(requestJson(
                 "customers", "list",
                 "limit" to limit,
@@ -129,7 +132,7 @@ class StripeConnector(val executor: Executor) {
          * @param preferredLocales Preferred languages for emails and invoices, most preferred first
          * @param taxExempt Tax exemption status. One of `"none"`, `"exempt"`, `"reverse"`.
          * @param metadata Key-value pairs to store on the object (an empty value removes a key)
-         * @return the `ResultView` JSON. `data` is a `StripeCustomer` record.
+         * @return the [ResultView]. `dataJson` is a `StripeCustomer` record.
          */
         suspend fun create(
             email: String? = null,
@@ -141,7 +144,7 @@ class StripeConnector(val executor: Executor) {
             preferredLocales: List<String>? = null,
             taxExempt: String? = null,
             metadata: Map<String, Any?>? = null,
-        ): String =
+        ): ResultView =
             this.executor.execute(requestJson(
                 "customers", "create",
                 "email" to email,
@@ -159,9 +162,9 @@ class StripeConnector(val executor: Executor) {
          * Retrieve a customer. (stripe customers.get)
          *
          * @param id The object's id
-         * @return the `ResultView` JSON. `data` is a `StripeCustomer` record.
+         * @return the [ResultView]. `dataJson` is a `StripeCustomer` record.
          */
-        suspend fun get(id: String): String =
+        suspend fun get(id: String): ResultView =
             this.executor.execute(requestJson("customers", "get", "id" to id))
 
         /**
@@ -177,7 +180,7 @@ class StripeConnector(val executor: Executor) {
          * @param preferredLocales Preferred languages for emails and invoices, most preferred first
          * @param taxExempt Tax exemption status. One of `"none"`, `"exempt"`, `"reverse"`.
          * @param metadata Key-value pairs to store on the object (an empty value removes a key)
-         * @return the `ResultView` JSON. `data` is a `StripeCustomer` record.
+         * @return the [ResultView]. `dataJson` is a `StripeCustomer` record.
          */
         suspend fun update(
             id: String,
@@ -190,7 +193,7 @@ class StripeConnector(val executor: Executor) {
             preferredLocales: List<String>? = null,
             taxExempt: String? = null,
             metadata: Map<String, Any?>? = null,
-        ): String =
+        ): ResultView =
             this.executor.execute(requestJson(
                 "customers", "update",
                 "id" to id,
@@ -209,9 +212,9 @@ class StripeConnector(val executor: Executor) {
          * Delete a customer. (stripe customers.delete)
          *
          * @param id The object's id
-         * @return the `ResultView` JSON. `data` is a `StripeCustomerDelete` record.
+         * @return the [ResultView]. `dataJson` is a `StripeCustomerDelete` record.
          */
-        suspend fun delete(id: String): String =
+        suspend fun delete(id: String): ResultView =
             this.executor.execute(requestJson("customers", "delete", "id" to id))
 
         /**
@@ -221,9 +224,9 @@ class StripeConnector(val executor: Executor) {
          * metadata['plan']:'pro', status:'active'. Clauses combine with AND or OR
          * @param limit Number of objects to return per page (1-100); 1..100; default 10
          * @param page Cursor for the next page of results, the next_page value of the previous search
-         * @return the `ResultView` JSON. `data` is a list of `StripeCustomer` records.
+         * @return the [ResultView]. `dataJson` is a list of `StripeCustomer` records.
          */
-        suspend fun search(query: String, limit: Long? = null, page: String? = null): String =
+        suspend fun search(query: String, limit: Long? = null, page: String? = null): ResultView =
             this.executor.execute(requestJson(
                 "customers", "search",
                 "query" to query,
@@ -257,7 +260,7 @@ class StripeConnector(val executor: Executor) {
          * @param status Only invoices with this status. One of `"draft"`, `"open"`, `"paid"`,
          * `"uncollectible"`, `"void"`.
          * @param subscription Only invoices of this subscription id (sub_...)
-         * @return the `ResultView` JSON. `data` is a list of `StripeInvoice` records.
+         * @return the [ResultView]. `dataJson` is a list of `StripeInvoice` records.
          */
         suspend fun list(
             collectionMethod: String? = null,
@@ -269,7 +272,7 @@ class StripeConnector(val executor: Executor) {
             startingAfter: String? = null,
             status: String? = null,
             subscription: String? = null,
-        ): String =
+        ): ResultView =
             this.executor.execute(requestJson(
                 "invoices", "list",
                 "collection_method" to collectionMethod,
@@ -324,7 +327,7 @@ class StripeConnector(val executor: Executor) {
          * @param pendingInvoiceItemsBehavior Whether to pull in the customer's pending invoice items. One
          * of `"exclude"`, `"include"`.
          * @param metadata Key-value pairs to store on the object (an empty value removes a key)
-         * @return the `ResultView` JSON. `data` is a `StripeInvoice` record.
+         * @return the [ResultView]. `dataJson` is a `StripeInvoice` record.
          */
         suspend fun create(
             customer: String,
@@ -338,7 +341,7 @@ class StripeConnector(val executor: Executor) {
             subscription: String? = null,
             pendingInvoiceItemsBehavior: String? = null,
             metadata: Map<String, Any?>? = null,
-        ): String =
+        ): ResultView =
             this.executor.execute(requestJson(
                 "invoices", "create",
                 "customer" to customer,
@@ -358,9 +361,9 @@ class StripeConnector(val executor: Executor) {
          * Retrieve an invoice. (stripe invoices.get)
          *
          * @param id The object's id
-         * @return the `ResultView` JSON. `data` is a `StripeInvoice` record.
+         * @return the [ResultView]. `dataJson` is a `StripeInvoice` record.
          */
-        suspend fun get(id: String): String =
+        suspend fun get(id: String): ResultView =
             this.executor.execute(requestJson("invoices", "get", "id" to id))
 
         /**
@@ -370,9 +373,9 @@ class StripeConnector(val executor: Executor) {
          * metadata['plan']:'pro', status:'active'. Clauses combine with AND or OR
          * @param limit Number of objects to return per page (1-100); 1..100; default 10
          * @param page Cursor for the next page of results, the next_page value of the previous search
-         * @return the `ResultView` JSON. `data` is a list of `StripeInvoice` records.
+         * @return the [ResultView]. `dataJson` is a list of `StripeInvoice` records.
          */
-        suspend fun search(query: String, limit: Long? = null, page: String? = null): String =
+        suspend fun search(query: String, limit: Long? = null, page: String? = null): ResultView =
             this.executor.execute(requestJson(
                 "invoices", "search",
                 "query" to query,
@@ -397,9 +400,9 @@ class StripeConnector(val executor: Executor) {
          *
          * @param id Id of the draft invoice (in_...)
          * @param autoAdvance Let Stripe collect the invoice automatically after finalizing
-         * @return the `ResultView` JSON. `data` is a `StripeInvoice` record.
+         * @return the [ResultView]. `dataJson` is a `StripeInvoice` record.
          */
-        suspend fun create(id: String, autoAdvance: Boolean? = null): String =
+        suspend fun create(id: String, autoAdvance: Boolean? = null): ResultView =
             this.executor.execute(requestJson(
                 "invoice_finalizations", "create",
                 "id" to id,
@@ -413,9 +416,9 @@ class StripeConnector(val executor: Executor) {
          * Send an invoice. (stripe invoice_sends.create)
          *
          * @param id Id of the invoice to send (in_...)
-         * @return the `ResultView` JSON. `data` is a `StripeInvoice` record.
+         * @return the [ResultView]. `dataJson` is a `StripeInvoice` record.
          */
-        suspend fun create(id: String): String =
+        suspend fun create(id: String): ResultView =
             this.executor.execute(requestJson("invoice_sends", "create", "id" to id))
     }
 
@@ -430,7 +433,7 @@ class StripeConnector(val executor: Executor) {
          * @param limit Number of objects to return per page (1-100); 1..100; default 10
          * @param paymentIntent Only objects of this PaymentIntent id (pi_...)
          * @param startingAfter Cursor for the next page, the id of the last object of the previous page
-         * @return the `ResultView` JSON. `data` is a list of `StripeCharge` records.
+         * @return the [ResultView]. `dataJson` is a list of `StripeCharge` records.
          */
         suspend fun list(
             created: Map<String, Any?>? = null,
@@ -439,7 +442,7 @@ class StripeConnector(val executor: Executor) {
             limit: Long? = null,
             paymentIntent: String? = null,
             startingAfter: String? = null,
-        ): String =
+        ): ResultView =
             this.executor.execute(requestJson(
                 "charges", "list",
                 "created" to created,
@@ -473,9 +476,9 @@ class StripeConnector(val executor: Executor) {
          * Retrieve a charge. (stripe charges.get)
          *
          * @param id The object's id
-         * @return the `ResultView` JSON. `data` is a `StripeCharge` record.
+         * @return the [ResultView]. `dataJson` is a `StripeCharge` record.
          */
-        suspend fun get(id: String): String =
+        suspend fun get(id: String): ResultView =
             this.executor.execute(requestJson("charges", "get", "id" to id))
 
         /**
@@ -485,9 +488,9 @@ class StripeConnector(val executor: Executor) {
          * metadata['plan']:'pro', status:'active'. Clauses combine with AND or OR
          * @param limit Number of objects to return per page (1-100); 1..100; default 10
          * @param page Cursor for the next page of results, the next_page value of the previous search
-         * @return the `ResultView` JSON. `data` is a list of `StripeCharge` records.
+         * @return the [ResultView]. `dataJson` is a list of `StripeCharge` records.
          */
-        suspend fun search(query: String, limit: Long? = null, page: String? = null): String =
+        suspend fun search(query: String, limit: Long? = null, page: String? = null): ResultView =
             this.executor.execute(requestJson(
                 "charges", "search",
                 "query" to query,
@@ -526,7 +529,7 @@ class StripeConnector(val executor: Executor) {
          * expired. Default is every status except canceled. One of `"active"`, `"all"`, `"canceled"`,
          * `"ended"`, `"incomplete"`, `"incomplete_expired"`, `"past_due"`, `"paused"`, `"trialing"`,
          * `"unpaid"`.
-         * @return the `ResultView` JSON. `data` is a list of `StripeSubscription` records.
+         * @return the [ResultView]. `dataJson` is a list of `StripeSubscription` records.
          */
         suspend fun list(
             automaticTax: Map<String, Any?>? = null,
@@ -541,7 +544,7 @@ class StripeConnector(val executor: Executor) {
             price: String? = null,
             startingAfter: String? = null,
             status: String? = null,
-        ): String =
+        ): ResultView =
             this.executor.execute(requestJson(
                 "subscriptions", "list",
                 "automatic_tax" to automaticTax,
@@ -605,7 +608,7 @@ class StripeConnector(val executor: Executor) {
          * `"allow_incomplete"`, `"default_incomplete"`, `"error_if_incomplete"`, `"pending_if_incomplete"`.
          * @param trialPeriodDays Days of free trial before the first charge
          * @param metadata Key-value pairs to store on the object (an empty value removes a key)
-         * @return the `ResultView` JSON. `data` is a `StripeSubscription` record.
+         * @return the [ResultView]. `dataJson` is a `StripeSubscription` record.
          */
         suspend fun create(
             customer: String,
@@ -619,7 +622,7 @@ class StripeConnector(val executor: Executor) {
             paymentBehavior: String? = null,
             trialPeriodDays: Long? = null,
             metadata: Map<String, Any?>? = null,
-        ): String =
+        ): ResultView =
             this.executor.execute(requestJson(
                 "subscriptions", "create",
                 "customer" to customer,
@@ -639,9 +642,9 @@ class StripeConnector(val executor: Executor) {
          * Retrieve a subscription. (stripe subscriptions.get)
          *
          * @param id The object's id
-         * @return the `ResultView` JSON. `data` is a `StripeSubscription` record.
+         * @return the [ResultView]. `dataJson` is a `StripeSubscription` record.
          */
-        suspend fun get(id: String): String =
+        suspend fun get(id: String): ResultView =
             this.executor.execute(requestJson("subscriptions", "get", "id" to id))
 
         /**
@@ -658,7 +661,7 @@ class StripeConnector(val executor: Executor) {
          * @param prorationBehavior How to prorate item changes. One of `"always_invoice"`,
          * `"create_prorations"`, `"none"`.
          * @param metadata Key-value pairs to store on the object (an empty value removes a key)
-         * @return the `ResultView` JSON. `data` is a `StripeSubscription` record.
+         * @return the [ResultView]. `dataJson` is a `StripeSubscription` record.
          */
         suspend fun update(
             id: String,
@@ -670,7 +673,7 @@ class StripeConnector(val executor: Executor) {
             items: List<Map<String, Any?>>? = null,
             prorationBehavior: String? = null,
             metadata: Map<String, Any?>? = null,
-        ): String =
+        ): ResultView =
             this.executor.execute(requestJson(
                 "subscriptions", "update",
                 "id" to id,
@@ -688,9 +691,9 @@ class StripeConnector(val executor: Executor) {
          * Cancel a subscription. (stripe subscriptions.delete)
          *
          * @param id The object's id
-         * @return the `ResultView` JSON. `data` is a `StripeSubscription` record.
+         * @return the [ResultView]. `dataJson` is a `StripeSubscription` record.
          */
-        suspend fun delete(id: String): String =
+        suspend fun delete(id: String): ResultView =
             this.executor.execute(requestJson("subscriptions", "delete", "id" to id))
 
         /**
@@ -700,9 +703,9 @@ class StripeConnector(val executor: Executor) {
          * metadata['plan']:'pro', status:'active'. Clauses combine with AND or OR
          * @param limit Number of objects to return per page (1-100); 1..100; default 10
          * @param page Cursor for the next page of results, the next_page value of the previous search
-         * @return the `ResultView` JSON. `data` is a list of `StripeSubscription` records.
+         * @return the [ResultView]. `dataJson` is a list of `StripeSubscription` records.
          */
-        suspend fun search(query: String, limit: Long? = null, page: String? = null): String =
+        suspend fun search(query: String, limit: Long? = null, page: String? = null): ResultView =
             this.executor.execute(requestJson(
                 "subscriptions", "search",
                 "query" to query,
@@ -731,7 +734,7 @@ class StripeConnector(val executor: Executor) {
          * @param limit Number of objects to return per page (1-100); 1..100; default 10
          * @param paymentIntent Only objects of this PaymentIntent id (pi_...)
          * @param startingAfter Cursor for the next page, the id of the last object of the previous page
-         * @return the `ResultView` JSON. `data` is a list of `StripeRefund` records.
+         * @return the [ResultView]. `dataJson` is a list of `StripeRefund` records.
          */
         suspend fun list(
             charge: String? = null,
@@ -740,7 +743,7 @@ class StripeConnector(val executor: Executor) {
             limit: Long? = null,
             paymentIntent: String? = null,
             startingAfter: String? = null,
-        ): String =
+        ): ResultView =
             this.executor.execute(requestJson(
                 "refunds", "list",
                 "charge" to charge,
@@ -781,7 +784,7 @@ class StripeConnector(val executor: Executor) {
          * @param refundApplicationFee Also refund the application fee (Connect)
          * @param reverseTransfer Also reverse the transfer (Connect)
          * @param metadata Key-value pairs to store on the object (an empty value removes a key)
-         * @return the `ResultView` JSON. `data` is a `StripeRefund` record.
+         * @return the [ResultView]. `dataJson` is a `StripeRefund` record.
          */
         suspend fun create(
             charge: String? = null,
@@ -791,7 +794,7 @@ class StripeConnector(val executor: Executor) {
             refundApplicationFee: Boolean? = null,
             reverseTransfer: Boolean? = null,
             metadata: Map<String, Any?>? = null,
-        ): String =
+        ): ResultView =
             this.executor.execute(requestJson(
                 "refunds", "create",
                 "charge" to charge,
@@ -807,9 +810,9 @@ class StripeConnector(val executor: Executor) {
          * Retrieve a refund. (stripe refunds.get)
          *
          * @param id The object's id
-         * @return the `ResultView` JSON. `data` is a `StripeRefund` record.
+         * @return the [ResultView]. `dataJson` is a `StripeRefund` record.
          */
-        suspend fun get(id: String): String =
+        suspend fun get(id: String): ResultView =
             this.executor.execute(requestJson("refunds", "get", "id" to id))
     }
 
@@ -826,7 +829,7 @@ class StripeConnector(val executor: Executor) {
          * @param shippable Only products that can (true) or cannot (false) be shipped
          * @param startingAfter Cursor for the next page, the id of the last object of the previous page
          * @param url Only products with this url
-         * @return the `ResultView` JSON. `data` is a list of `StripeProduct` records.
+         * @return the [ResultView]. `dataJson` is a list of `StripeProduct` records.
          */
         suspend fun list(
             active: Boolean? = null,
@@ -837,7 +840,7 @@ class StripeConnector(val executor: Executor) {
             shippable: Boolean? = null,
             startingAfter: String? = null,
             url: String? = null,
-        ): String =
+        ): ResultView =
             this.executor.execute(requestJson(
                 "products", "list",
                 "active" to active,
@@ -889,7 +892,7 @@ class StripeConnector(val executor: Executor) {
          * @param unitLabel Unit name shown on receipts and invoices
          * @param url Public page of the product
          * @param metadata Key-value pairs to store on the object (an empty value removes a key)
-         * @return the `ResultView` JSON. `data` is a `StripeProduct` record.
+         * @return the [ResultView]. `dataJson` is a `StripeProduct` record.
          */
         suspend fun create(
             name: String,
@@ -905,7 +908,7 @@ class StripeConnector(val executor: Executor) {
             unitLabel: String? = null,
             url: String? = null,
             metadata: Map<String, Any?>? = null,
-        ): String =
+        ): ResultView =
             this.executor.execute(requestJson(
                 "products", "create",
                 "name" to name,
@@ -927,9 +930,9 @@ class StripeConnector(val executor: Executor) {
          * Retrieve a product. (stripe products.get)
          *
          * @param id The object's id
-         * @return the `ResultView` JSON. `data` is a `StripeProduct` record.
+         * @return the [ResultView]. `dataJson` is a `StripeProduct` record.
          */
-        suspend fun get(id: String): String =
+        suspend fun get(id: String): ResultView =
             this.executor.execute(requestJson("products", "get", "id" to id))
 
         /**
@@ -949,7 +952,7 @@ class StripeConnector(val executor: Executor) {
          * @param unitLabel Unit name shown on receipts and invoices
          * @param url Public page of the product
          * @param metadata Key-value pairs to store on the object (an empty value removes a key)
-         * @return the `ResultView` JSON. `data` is a `StripeProduct` record.
+         * @return the [ResultView]. `dataJson` is a `StripeProduct` record.
          */
         suspend fun update(
             id: String,
@@ -966,7 +969,7 @@ class StripeConnector(val executor: Executor) {
             unitLabel: String? = null,
             url: String? = null,
             metadata: Map<String, Any?>? = null,
-        ): String =
+        ): ResultView =
             this.executor.execute(requestJson(
                 "products", "update",
                 "id" to id,
@@ -989,9 +992,9 @@ class StripeConnector(val executor: Executor) {
          * Delete a product. (stripe products.delete)
          *
          * @param id The object's id
-         * @return the `ResultView` JSON. `data` is a `StripeCustomerDelete` record.
+         * @return the [ResultView]. `dataJson` is a `StripeCustomerDelete` record.
          */
-        suspend fun delete(id: String): String =
+        suspend fun delete(id: String): ResultView =
             this.executor.execute(requestJson("products", "delete", "id" to id))
 
         /**
@@ -1001,9 +1004,9 @@ class StripeConnector(val executor: Executor) {
          * metadata['plan']:'pro', status:'active'. Clauses combine with AND or OR
          * @param limit Number of objects to return per page (1-100); 1..100; default 10
          * @param page Cursor for the next page of results, the next_page value of the previous search
-         * @return the `ResultView` JSON. `data` is a list of `StripeProduct` records.
+         * @return the [ResultView]. `dataJson` is a list of `StripeProduct` records.
          */
-        suspend fun search(query: String, limit: Long? = null, page: String? = null): String =
+        suspend fun search(query: String, limit: Long? = null, page: String? = null): ResultView =
             this.executor.execute(requestJson(
                 "products", "search",
                 "query" to query,
@@ -1025,9 +1028,9 @@ class StripeConnector(val executor: Executor) {
     class Balance internal constructor(private val executor: Executor) {
         /**
          * Retrieve the balance. (stripe balance.get)
-         * @return the `ResultView` JSON. `data` is a `StripeBalance` record.
+         * @return the [ResultView]. `dataJson` is a `StripeBalance` record.
          */
-        suspend fun get(): String =
+        suspend fun get(): ResultView =
             this.executor.execute(requestJson("balance", "get"))
     }
 
@@ -1044,7 +1047,7 @@ class StripeConnector(val executor: Executor) {
          * @param source Only transactions caused by this object id (ch_..., re_..., po_...)
          * @param startingAfter Cursor for the next page, the id of the last object of the previous page
          * @param type Only transactions of this type, e.g. charge, refund, payout, adjustment, stripe_fee
-         * @return the `ResultView` JSON. `data` is a list of `StripeBalanceTransaction` records.
+         * @return the [ResultView]. `dataJson` is a list of `StripeBalanceTransaction` records.
          */
         suspend fun list(
             created: Map<String, Any?>? = null,
@@ -1055,7 +1058,7 @@ class StripeConnector(val executor: Executor) {
             source: String? = null,
             startingAfter: String? = null,
             type: String? = null,
-        ): String =
+        ): ResultView =
             this.executor.execute(requestJson(
                 "balance_transactions", "list",
                 "created" to created,
@@ -1095,9 +1098,9 @@ class StripeConnector(val executor: Executor) {
          * Retrieve a balance transaction. (stripe balance_transactions.get)
          *
          * @param id The object's id
-         * @return the `ResultView` JSON. `data` is a `StripeBalanceTransaction` record.
+         * @return the [ResultView]. `dataJson` is a `StripeBalanceTransaction` record.
          */
-        suspend fun get(id: String): String =
+        suspend fun get(id: String): ResultView =
             this.executor.execute(requestJson("balance_transactions", "get", "id" to id))
     }
 
@@ -1112,7 +1115,7 @@ class StripeConnector(val executor: Executor) {
          * @param endingBefore Cursor for the previous page, the id of the first object of the current page
          * @param limit Number of objects to return per page (1-100); 1..100; default 10
          * @param startingAfter Cursor for the next page, the id of the last object of the previous page
-         * @return the `ResultView` JSON. `data` is a list of `StripePaymentIntent` records.
+         * @return the [ResultView]. `dataJson` is a list of `StripePaymentIntent` records.
          */
         suspend fun list(
             created: Map<String, Any?>? = null,
@@ -1121,7 +1124,7 @@ class StripeConnector(val executor: Executor) {
             endingBefore: String? = null,
             limit: Long? = null,
             startingAfter: String? = null,
-        ): String =
+        ): ResultView =
             this.executor.execute(requestJson(
                 "payment_intents", "list",
                 "created" to created,
@@ -1171,7 +1174,7 @@ class StripeConnector(val executor: Executor) {
          * @param statementDescriptorSuffix Suffix added to the card statement text
          * @param returnUrl Where to send the customer after a redirect; only with confirm
          * @param metadata Key-value pairs to store on the object (an empty value removes a key)
-         * @return the `ResultView` JSON. `data` is a `StripePaymentIntent` record.
+         * @return the [ResultView]. `dataJson` is a `StripePaymentIntent` record.
          */
         suspend fun create(
             amount: Long,
@@ -1189,7 +1192,7 @@ class StripeConnector(val executor: Executor) {
             statementDescriptorSuffix: String? = null,
             returnUrl: String? = null,
             metadata: Map<String, Any?>? = null,
-        ): String =
+        ): ResultView =
             this.executor.execute(requestJson(
                 "payment_intents", "create",
                 "amount" to amount,
@@ -1213,9 +1216,9 @@ class StripeConnector(val executor: Executor) {
          * Retrieve a payment intent. (stripe payment_intents.get)
          *
          * @param id The object's id
-         * @return the `ResultView` JSON. `data` is a `StripePaymentIntent` record.
+         * @return the [ResultView]. `dataJson` is a `StripePaymentIntent` record.
          */
-        suspend fun get(id: String): String =
+        suspend fun get(id: String): ResultView =
             this.executor.execute(requestJson("payment_intents", "get", "id" to id))
 
         /**
@@ -1236,7 +1239,7 @@ class StripeConnector(val executor: Executor) {
          * @param statementDescriptor Statement text for non-card payments
          * @param statementDescriptorSuffix Suffix added to the card statement text
          * @param metadata Key-value pairs to store on the object (an empty value removes a key)
-         * @return the `ResultView` JSON. `data` is a `StripePaymentIntent` record.
+         * @return the [ResultView]. `dataJson` is a `StripePaymentIntent` record.
          */
         suspend fun update(
             id: String,
@@ -1252,7 +1255,7 @@ class StripeConnector(val executor: Executor) {
             statementDescriptor: String? = null,
             statementDescriptorSuffix: String? = null,
             metadata: Map<String, Any?>? = null,
-        ): String =
+        ): ResultView =
             this.executor.execute(requestJson(
                 "payment_intents", "update",
                 "id" to id,
@@ -1277,9 +1280,9 @@ class StripeConnector(val executor: Executor) {
          * metadata['plan']:'pro', status:'active'. Clauses combine with AND or OR
          * @param limit Number of objects to return per page (1-100); 1..100; default 10
          * @param page Cursor for the next page of results, the next_page value of the previous search
-         * @return the `ResultView` JSON. `data` is a list of `StripePaymentIntent` records.
+         * @return the [ResultView]. `dataJson` is a list of `StripePaymentIntent` records.
          */
-        suspend fun search(query: String, limit: Long? = null, page: String? = null): String =
+        suspend fun search(query: String, limit: Long? = null, page: String? = null): ResultView =
             this.executor.execute(requestJson(
                 "payment_intents", "search",
                 "query" to query,
@@ -1309,7 +1312,7 @@ class StripeConnector(val executor: Executor) {
          * @param setupFutureUsage Save the payment method for later use. One of `"off_session"`,
          * `"on_session"`.
          * @param offSession The customer is not present
-         * @return the `ResultView` JSON. `data` is a `StripePaymentIntent` record.
+         * @return the [ResultView]. `dataJson` is a `StripePaymentIntent` record.
          */
         suspend fun create(
             id: String,
@@ -1318,7 +1321,7 @@ class StripeConnector(val executor: Executor) {
             returnUrl: String? = null,
             setupFutureUsage: String? = null,
             offSession: Boolean? = null,
-        ): String =
+        ): ResultView =
             this.executor.execute(requestJson(
                 "payment_intent_confirmations", "create",
                 "id" to id,
@@ -1338,9 +1341,9 @@ class StripeConnector(val executor: Executor) {
          * @param id Id of the PaymentIntent to cancel (pi_...)
          * @param cancellationReason Why it is canceled. One of `"abandoned"`, `"duplicate"`,
          * `"fraudulent"`, `"requested_by_customer"`.
-         * @return the `ResultView` JSON. `data` is a `StripePaymentIntent` record.
+         * @return the [ResultView]. `dataJson` is a `StripePaymentIntent` record.
          */
-        suspend fun create(id: String, cancellationReason: String? = null): String =
+        suspend fun create(id: String, cancellationReason: String? = null): ResultView =
             this.executor.execute(requestJson(
                 "payment_intent_cancellations", "create",
                 "id" to id,
@@ -1365,7 +1368,7 @@ class StripeConnector(val executor: Executor) {
          * @param taxBehavior Whether the amount includes tax. One of `"exclusive"`, `"inclusive"`,
          * `"unspecified"`.
          * @param metadata Key-value pairs to store on the object (an empty value removes a key)
-         * @return the `ResultView` JSON. `data` is a `StripeSubscriptionItemsDataPrice` record.
+         * @return the [ResultView]. `dataJson` is a `StripeSubscriptionItemsDataPrice` record.
          */
         suspend fun create(
             currency: String,
@@ -1379,7 +1382,7 @@ class StripeConnector(val executor: Executor) {
             lookupKey: String? = null,
             taxBehavior: String? = null,
             metadata: Map<String, Any?>? = null,
-        ): String =
+        ): ResultView =
             this.executor.execute(requestJson(
                 "prices", "create",
                 "currency" to currency,
@@ -1410,7 +1413,7 @@ class StripeConnector(val executor: Executor) {
          * @param clientReferenceId Your own reference for the session
          * @param allowPromotionCodes Let the customer enter promotion codes
          * @param metadata Key-value pairs to store on the object (an empty value removes a key)
-         * @return the `ResultView` JSON. `data` is a `StripeCheckoutSession` record.
+         * @return the [ResultView]. `dataJson` is a `StripeCheckoutSession` record.
          */
         suspend fun create(
             mode: String,
@@ -1422,7 +1425,7 @@ class StripeConnector(val executor: Executor) {
             clientReferenceId: String? = null,
             allowPromotionCodes: Boolean? = null,
             metadata: Map<String, Any?>? = null,
-        ): String =
+        ): ResultView =
             this.executor.execute(requestJson(
                 "checkout_sessions", "create",
                 "mode" to mode,
@@ -1444,9 +1447,9 @@ class StripeConnector(val executor: Executor) {
          *
          * @param id Id of the payment method (pm_...)
          * @param customer Customer id (cus_...) to attach to
-         * @return the `ResultView` JSON. `data` is a `StripePaymentMethodAttachment` record.
+         * @return the [ResultView]. `dataJson` is a `StripePaymentMethodAttachment` record.
          */
-        suspend fun create(id: String, customer: String): String =
+        suspend fun create(id: String, customer: String): ResultView =
             this.executor.execute(requestJson(
                 "payment_method_attachments", "create",
                 "id" to id,
@@ -1465,7 +1468,7 @@ class StripeConnector(val executor: Executor) {
          * @param limit Number of objects to return per page (1-100); 1..100; default 10
          * @param paymentIntent Only objects of this PaymentIntent id (pi_...)
          * @param startingAfter Cursor for the next page, the id of the last object of the previous page
-         * @return the `ResultView` JSON. `data` is a list of `StripeDispute` records.
+         * @return the [ResultView]. `dataJson` is a list of `StripeDispute` records.
          */
         suspend fun list(
             charge: String? = null,
@@ -1474,7 +1477,7 @@ class StripeConnector(val executor: Executor) {
             limit: Long? = null,
             paymentIntent: String? = null,
             startingAfter: String? = null,
-        ): String =
+        ): ResultView =
             this.executor.execute(requestJson(
                 "disputes", "list",
                 "charge" to charge,
@@ -1508,9 +1511,9 @@ class StripeConnector(val executor: Executor) {
          * Retrieve a dispute. (stripe disputes.get)
          *
          * @param id The object's id
-         * @return the `ResultView` JSON. `data` is a `StripeDispute` record.
+         * @return the [ResultView]. `dataJson` is a `StripeDispute` record.
          */
-        suspend fun get(id: String): String =
+        suspend fun get(id: String): ResultView =
             this.executor.execute(requestJson("disputes", "get", "id" to id))
     }
 
@@ -1527,7 +1530,7 @@ class StripeConnector(val executor: Executor) {
          * @param startingAfter Cursor for the next page, the id of the last object of the previous page
          * @param status Only payouts with this status. One of `"pending"`, `"paid"`, `"failed"`,
          * `"canceled"`.
-         * @return the `ResultView` JSON. `data` is a list of `StripePayout` records.
+         * @return the [ResultView]. `dataJson` is a list of `StripePayout` records.
          */
         suspend fun list(
             arrivalDate: Map<String, Any?>? = null,
@@ -1537,7 +1540,7 @@ class StripeConnector(val executor: Executor) {
             limit: Long? = null,
             startingAfter: String? = null,
             status: String? = null,
-        ): String =
+        ): ResultView =
             this.executor.execute(requestJson(
                 "payouts", "list",
                 "arrival_date" to arrivalDate,
@@ -1574,9 +1577,9 @@ class StripeConnector(val executor: Executor) {
          * Retrieve a payout. (stripe payouts.get)
          *
          * @param id The object's id
-         * @return the `ResultView` JSON. `data` is a `StripePayout` record.
+         * @return the [ResultView]. `dataJson` is a `StripePayout` record.
          */
-        suspend fun get(id: String): String =
+        suspend fun get(id: String): ResultView =
             this.executor.execute(requestJson("payouts", "get", "id" to id))
     }
 
@@ -1586,5 +1589,17 @@ class StripeConnector(val executor: Executor) {
 
         /** A text description of every entity, action and param (for a system prompt). */
         fun describe(): String = dev.switchboard.describe(SLUG)
+
+        /**
+         * This connector from `ConnectorSettings` JSON without `connector` ([dev.switchboard.connect]):
+         * through the engine on the one connector of this type in the workspace (or `connector_id`),
+         * locally when the JSON has `credentials`.
+         */
+        fun connect(
+            settingsJson: String = "{}",
+            tokenProvider: TokenProvider? = null,
+            onTokenRefresh: TokenRefreshListener? = null,
+        ): StripeConnector =
+            StripeConnector(dev.switchboard.connect(SLUG, settingsJson, tokenProvider, onTokenRefresh))
     }
 }
