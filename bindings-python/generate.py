@@ -1,12 +1,20 @@
-"""Generates the typed connectors of the Python package from the connector specs.
+"""Generates the typed connectors, the blocking facade and the exception classes of the Python
+package.
 
 Writes ``switchboard/connectors/__init__.py``, one module per connector (``github.py`` with
 ``GithubConnector``, its entity classes and their sync twins), one records module per connector
 (``_records_github.py``: the record classes of its response schemas, imported on first use)
-and ``connectors/_sync.py`` (the sync exports). It only renders: the connectors, entities, actions, params, their types and docs
-come from core's codegen model (``switchboard_core::sdk::model``, read through the installed
-native module), so the output matches the core the package was built with, and every other
-language's typed connectors are rendered from the same model.
+and ``connectors/_sync.py`` (the sync exports). It only renders: the connectors, entities,
+actions, params, their types and docs come from core's codegen model
+(``switchboard_core::sdk::model``, read through the installed native module), so the output
+matches the core the package was built with, and every other language's typed connectors are
+rendered from the same model.
+
+It also writes ``switchboard/_errors.py``, the exception class of each of core's error
+categories (``ErrorCategory``: class names, parents, descriptions and codes), and
+``switchboard/_blocking.py``, the blocking executors and workspace of ``switchboard.sync``,
+rendered from the source of the async classes (``_executor.py``, ``hosted.py``) so the two APIs
+cannot drift apart.
 
 Usage: ``python bindings-python/generate.py [--out DIR]`` (DIR defaults to the package
 directory; ``scripts/check-generated.sh`` regenerates into a temporary directory and diffs).
@@ -19,6 +27,9 @@ The generated files are committed; do not edit them by hand.
 from __future__ import annotations
 
 import argparse
+import ast
+import builtins
+import copy
 import importlib.machinery
 import importlib.util
 import json
@@ -26,6 +37,7 @@ import keyword
 import os
 import re
 import sys
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -252,6 +264,8 @@ def connector_module(c: dict[str, Any]) -> tuple[str, str]:
         out.append(f"\n\nclass {name}({base}):\n")
         out.append(docstring(class_doc if not sync else [f"{c['name']} connector, blocking: the operations of ``{cls}`` run on a background event loop."], "    "))
         out.append(f"\n    slug: ClassVar[str] = {json.dumps(slug)}\n")
+        out.append(f"    connector_name: ClassVar[str] = {json.dumps(c['name'])}\n")
+        out.append(f"    connector_version: ClassVar[str] = {json.dumps(c['version'])}\n")
         if sync:
             out.append(
                 "\n    def __init__(\n        self,\n        credentials: Mapping[str, Any] | None = None,\n"
@@ -271,8 +285,6 @@ def connector_module(c: dict[str, Any]) -> tuple[str, str]:
             records = {
                 (e["name"], a["name"]): a["record"] for e in c["entities"] for a in e["actions"] if a.get("record")
             }
-            out.append(f"    connector_name: ClassVar[str] = {json.dumps(c['name'])}\n")
-            out.append(f"    connector_version: ClassVar[str] = {json.dumps(c['version'])}\n")
             out.append(f"    _records_module: ClassVar[str] = {json.dumps('switchboard.connectors._records_' + module)}\n")
             out.append("    _records: ClassVar[dict[tuple[str, str], str]] = {\n")
             for (e, a), r in records.items():
@@ -295,8 +307,9 @@ def connector_module(c: dict[str, Any]) -> tuple[str, str]:
         f"from collections.abc import {', '.join(abc_names)}\n",
         f"from typing import {', '.join(typing_names)}\n\n",
         "from .._executor import Connector, Entity\n",
-        "from .._sync import SyncConnector, SyncEntity\n",
+        "from .._sync import SyncEntity\n",
         ("from .._types import ExecutionResult, Record\n" if re.search(r"\bRecord\b", body) else "from .._types import ExecutionResult\n"),
+        "from .._blocking import SyncConnector\n",
         "\nif TYPE_CHECKING:\n    from typing_extensions import Unpack\n\n    from ..hosted import ClientArgs\n",
         (f"    from ._records_{module} import {', '.join(used_records)}\n" if used_records else ""),
         f'\n__all__ = ["{cls}", "Sync{cls}"]\n',
@@ -396,10 +409,10 @@ def sync_module(modules: list[tuple[str, str, str]]) -> str:
         "from __future__ import annotations\n\n",
         "from typing import TYPE_CHECKING, Literal, overload\n\n",
         "from .. import _call, _native\n",
-        "from .._sync import SyncConnector\n",
         "from ..errors import ConfigurationError\n",
         "from ..hosted import connect_as\n",
         "from . import CONNECTORS\n",
+        "from .._blocking import SyncConnector\n",
     ]
     for module, cls, _ in modules:
         out.append(f"from .{module} import Sync{cls} as {cls}\n")
@@ -427,8 +440,284 @@ def sync_module(modules: list[tuple[str, str, str]]) -> str:
     return "".join(out)
 
 
+# The blocking facade: rendered from the async classes' source, so it cannot drift from them.
+
+#: The async classes ``switchboard.sync`` mirrors, bases first: (module, async class, blocking
+#: class, whether the blocking class builds its async object from the same arguments; a typed
+#: connector's blocking class builds its own in the connector module).
+MIRRORS = [
+    ("_executor", "Executor", "SyncExecutor", True),
+    ("_executor", "LocalExecutor", "LocalExecutor", True),
+    ("_executor", "Connector", "SyncConnector", False),
+    ("hosted", "HostedExecutor", "HostedExecutor", True),
+    ("hosted", "Workspace", "Workspace", True),
+]
+
+#: Where the names the rendering itself introduces come from.
+EXTRA_ORIGINS = {"Any": "typing", "Iterator": "collections.abc"}
+
+
+class Source:
+    """One module of the package as source: its classes, and where each name it uses comes
+    from, as an import path relative to ``connectors/``."""
+
+    def __init__(self, module: str) -> None:
+        self.module = module
+        self.tree = ast.parse((DEFAULT_OUT / f"{module}.py").read_text())
+        self.classes = {n.name: n for n in self.tree.body if isinstance(n, ast.ClassDef)}
+        self.origins: dict[str, str] = {}
+        for node in ast.walk(self.tree):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                origin = node.module if node.level == 0 else f".{node.module}"
+                for alias in node.names:
+                    self.origins[alias.asname or alias.name] = origin
+        for node in [*self.tree.body, *(n for s in self.tree.body if isinstance(s, ast.If) for n in s.body)]:
+            if isinstance(node, ast.ClassDef):
+                self.origins[node.name] = f".{module}"
+            elif isinstance(node, ast.Assign | ast.AnnAssign):
+                for target in node.targets if isinstance(node, ast.Assign) else [node.target]:
+                    if isinstance(target, ast.Name):
+                        self.origins[target.id] = f".{module}"
+
+
+def sync_doc(node: ast.AST) -> list[str]:
+    """The async docstring of ``node`` as the blocking twin's: without ``await``/``async``."""
+    doc = ast.get_docstring(node) if isinstance(node, ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef) else None
+    if not doc:
+        return []
+    doc = re.sub(r"\bawait ", "", doc)
+    return re.sub(r"\basync (for|with) ", r"\1 ", doc).split("\n")
+
+
+class Renderer:
+    """Renders annotations with the mirrored classes under their blocking names, collecting the
+    names to import for type checking."""
+
+    def __init__(self, renames: dict[str, str]) -> None:
+        self.renames = {**renames, "AsyncIterator": "Iterator"}
+        self.typing: dict[str, str] = {}  # name -> origin
+
+    def ann(self, node: ast.expr | None, src: Source) -> str:
+        if node is None:
+            return ""
+        node = copy.deepcopy(node)
+        for n in ast.walk(node):
+            if isinstance(n, ast.Name):
+                self.use(n.id, src)
+                n.id = self.renames.get(n.id, n.id)
+        return ast.unparse(node)
+
+    def use(self, name: str, src: Source) -> None:
+        """Records where a name of an annotation comes from (the blocking classes are local)."""
+        name = self.renames.get(name, name)
+        if hasattr(builtins, name) or (name in self.renames.values() and name not in EXTRA_ORIGINS):
+            return
+        self.typing[name] = EXTRA_ORIGINS.get(name) or src.origins[name]
+
+    def params(self, args: ast.arguments, src: Source) -> tuple[str, str]:
+        """A signature's parameter list, and the arguments that forward every parameter."""
+        out: list[str] = []
+        call: list[str] = []
+
+        def param(a: ast.arg, default: ast.expr | None, prefix: str = "") -> str:
+            ann = self.ann(a.annotation, src)
+            text = f"{prefix}{a.arg}: {ann}" if ann else f"{prefix}{a.arg}"
+            return text + (f" = {ast.unparse(default)}" if default is not None else "")
+
+        positional = [*args.posonlyargs, *args.args]
+        defaults: list[ast.expr | None] = [None] * (len(positional) - len(args.defaults))
+        for i, (a, d) in enumerate(zip(positional, [*defaults, *args.defaults])):
+            out.append(param(a, d))
+            if i == len(args.posonlyargs) - 1:
+                out.append("/")
+            if i:
+                call.append(a.arg)
+        if args.vararg:
+            out.append(param(args.vararg, None, "*"))
+            call.append(f"*{args.vararg.arg}")
+        elif args.kwonlyargs:
+            out.append("*")
+        for a, d in zip(args.kwonlyargs, args.kw_defaults):
+            out.append(param(a, d))
+            call.append(f"{a.arg}={a.arg}")
+        if args.kwarg:
+            out.append(param(args.kwarg, None, "**"))
+            call.append(f"**{args.kwarg.arg}")
+        return ", ".join(out), ", ".join(call)
+
+
+def is_overload(node: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+    return any(isinstance(d, ast.Name) and d.id == "overload" for d in node.decorator_list)
+
+
+def is_property(node: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+    return any(isinstance(d, ast.Name) and d.id == "property" for d in node.decorator_list)
+
+
+def mirror_method(
+    node: ast.FunctionDef | ast.AsyncFunctionDef, src: Source, cls: str, r: Renderer, overloaded: bool
+) -> str:
+    """The blocking twin of one async method: the same signature and docs; it calls the async
+    method and runs the coroutine it returns on the background loop."""
+    name, doc = node.name, sync_doc(node)
+    params, call = r.params(node.args, src)
+    if overloaded:  # the overloads above give the signature; the async method checks the arguments
+        params, call = f"self, *args: {r.ann(ast.Name('Any'), src)}, **kwargs: Any", "*args, **kwargs"
+    target = f"self._async.{name}({call})"
+    decorator = ""
+    if isinstance(node, ast.FunctionDef) and ast.unparse(node.returns or ast.Constant(None)) == "Awaitable[None]":
+        # Takes effect at once, awaited or not (``close``): the twin only calls it.
+        sentence = re.match(r"(.*?\.)(\s|$)", " ".join(doc), re.S)
+        return mirror_text(name, params, "None", [sentence.group(1)] if sentence else doc, target)
+    returns = r.ann(node.returns, src)
+    if is_property(node):
+        decorator, value = "    @property\n", f"self._async.{name}"
+    elif name == "__init__":
+        returns, value = "None", f"self._async = Async{cls}({call})"
+    elif name == "__aenter__":
+        name, value = "__enter__", "self"
+    elif name == "__aexit__":  # the async context managers close on exit
+        name, returns, value = "__exit__", "None", "self.close()"
+    elif isinstance(node, ast.AsyncFunctionDef) and any(isinstance(n, ast.Yield) for n in ast.walk(node)):
+        value = f"iterate({target})"
+    elif isinstance(node, ast.AsyncFunctionDef):
+        value = f"run({target})"
+        if isinstance(node.returns, ast.Name) and node.returns.id in r.renames:
+            value = f"{returns}._wrap({value})  # pyright: ignore[reportPrivateUsage]"
+    else:
+        value = target
+    return mirror_text(name, params, returns, doc, value if returns == "None" else f"return {value}", decorator)
+
+
+def mirror_text(name: str, params: str, returns: str, doc: list[str], body: str, decorator: str = "") -> str:
+    """One method of a blocking class."""
+    return f"\n{decorator}    def {name}({params}) -> {returns}:\n" + docstring(doc, "        ") * bool(doc) + f"        {body}\n"
+
+
+def blocking_module() -> str:
+    """``_blocking.py``: the blocking executors and workspace of ``switchboard.sync``,
+    one class per async class in ``MIRRORS``, each method rendered from the async method's
+    source (``mirror_method``)."""
+    sources = {m: Source(m) for m in {m for m, _, _, _ in MIRRORS}}
+    renames = {cls: sync for _, cls, sync, _ in MIRRORS}
+    r = Renderer(renames)
+    runtime: dict[str, set[str]] = {"typing": {"TYPE_CHECKING"}, "._sync": {"Sync"}}
+    parents: dict[str, str] = {}
+    for module, cls, _, _ in MIRRORS:
+        for base in sources[module].classes[cls].bases:
+            if isinstance(base, ast.Name) and base.id in renames:
+                parents[cls] = base.id
+    out: list[str] = []
+    for module, cls, sync, construct in MIRRORS:
+        src, node = sources[module], sources[module].classes[cls]
+        runtime.setdefault(f".{module}", set()).add(f"{cls} as Async{cls}")
+        param = f"Async{cls}"
+        if cls in parents.values():  # a base of other mirrors: generic in the async class
+            param = f"_{cls}"
+            runtime["typing"].add("TypeVar")
+            out.append(f'\n\n{param} = TypeVar("{param}", bound=Async{cls})\n')
+        bases: list[str] = []
+        for base in node.bases:
+            assert isinstance(base, ast.Name), ast.unparse(base)
+            if base.id not in renames:
+                runtime.setdefault(src.origins[base.id], set()).add(base.id)
+                bases.append(base.id)
+        bases.append(f"{renames[parents[cls]]}[{param}]" if cls in parents else f"Sync[{param}]")
+        out.append(f"\n\nclass {sync}({', '.join(bases)}):\n")
+        doc = [f"Blocking ``switchboard.{cls}``: the same API without ``await``.", "", *sync_doc(node)]
+        out.append(docstring(doc, "    "))
+        overloaded = {
+            n.name for n in node.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef) and is_overload(n)
+        }
+        for n in node.body:
+            if not isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            if n.name.startswith("_") and n.name not in ("__init__", "__aenter__", "__aexit__"):
+                continue
+            if n.name == "__init__" and not construct:
+                continue
+            if is_overload(n):
+                runtime["typing"].add("overload")
+                params, _ = r.params(n.args, src)
+                out.append(f"\n    @overload\n    def {n.name}({params}) -> {r.ann(n.returns, src)}: ...\n")
+                continue
+            out.append(mirror_method(n, src, cls, r, n.name in overloaded))
+    body = "".join(out)
+    runtime["._sync"] |= {f for f in ("iterate", "run") if f"{f}(" in body}
+    typing_imports: dict[str, set[str]] = {}
+    for name, origin in r.typing.items():
+        if not any(name in names for names in runtime.values()):
+            typing_imports.setdefault(origin, set()).add(name)
+
+    def imports(groups: dict[str, set[str]], indent: str = "") -> str:
+        lines = [
+            f"{indent}from {origin} import {', '.join(sorted(names))}\n"
+            for origin, names in sorted(groups.items(), key=lambda g: (g[0].startswith("."), g[0]))
+            if names
+        ]
+        return "".join(lines)
+
+    head = [
+        HEADER.replace("the connector specs", "the async classes"),
+        '"""The blocking executors and workspace of ``switchboard.sync``, rendered from the async\n'
+        "classes: each method calls its async twin and runs the coroutine on the background loop of\n"
+        '``switchboard._sync``."""\n\n',
+        "from __future__ import annotations\n\n",
+        imports(runtime).replace("from .", "\nfrom .", 1),
+        "\nif TYPE_CHECKING:\n",
+        imports(typing_imports, "    "),
+        "\n__all__ = [" + ", ".join(json.dumps(sync) for _, _, sync, _ in MIRRORS) + "]\n",
+    ]
+    return "".join(head) + body
+
+
+# The exception classes: rendered from core's error categories.
+
+#: Categories whose class is also a ``ValueError``, as the reference raises one for them.
+VALUE_ERRORS = {"not_found", "ambiguity", "configuration"}
+
+
+def errors_module(native: Any) -> str:
+    """``_errors.py``: one ``SwitchboardError`` subclass per error category of core (name,
+    parent class and description from ``ErrorCategory``), and ``CATEGORY_CLASSES``."""
+    parents = dict(native.error_categories())
+    codes: dict[str, list[str]] = {}
+    for code, category in native.error_codes():
+        codes.setdefault(category, []).append(code)
+    classes = {category: name for category, name, _ in native.error_classes()}
+    out: list[str] = []
+    for category, name, description in native.error_classes():
+        if category == "other":  # the base class itself (``errors.py``)
+            continue
+        bases = [classes[parents[category]] if parents[category] else "SwitchboardError"]
+        bases += ["ValueError"] if category in VALUE_ERRORS else []
+        doc = [f"{description} Codes: " + ", ".join(f"``{c}``" for c in codes[category]) + "."]
+        children = [classes[c] for c, parent in parents.items() if parent == category]
+        doc += [f"Base of ``{c}``." for c in children]
+        doc += ["Also a ``ValueError``, as the reference raises one here."] if category in VALUE_ERRORS else []
+        out.append(f"\n\nclass {name}({', '.join(bases)}):\n" + docstring(wrap(" ".join(doc)), "    "))
+    out.append("\n\n#: The exception class of each of core's error categories (``ErrorCategory``).\n")
+    out.append("CATEGORY_CLASSES: dict[str, type[SwitchboardError]] = {\n")
+    out += [f"    {json.dumps(category)}: {name},\n" for category, name in classes.items()]
+    out.append("}\n")
+    head = [
+        HEADER.replace("the connector specs", "core's error categories"),
+        '"""The exception class of each of core\'s error categories; ``switchboard.errors`` exports them."""\n\n',
+        "from __future__ import annotations\n\n",
+        "from .errors import SwitchboardError\n\n",
+        "__all__ = [" + ", ".join(json.dumps(n) for n in sorted(classes.values()) if n != "SwitchboardError") + "]\n",
+    ]
+    return "".join(head) + "".join(out)
+
+
+def wrap(text: str, width: int = 92) -> list[str]:
+    """``text`` as lines of at most ``width`` characters."""
+    return textwrap.wrap(text, width, break_long_words=False, break_on_hyphens=False)
+
+
 def generate(out_dir: Path) -> list[Path]:
-    """Writes every generated file under ``out_dir/connectors``; returns their paths."""
+    """Writes every generated file under ``out_dir`` (the package directory); returns their
+    paths."""
     native = load_native()
     model: list[dict[str, Any]] = json.loads(native.codegen_model())
     target = out_dir / "connectors"
@@ -447,6 +736,9 @@ def generate(out_dir: Path) -> list[Path]:
     (target / "__init__.py").write_text(init_module(modules))
     (target / "_sync.py").write_text(sync_module(modules))
     written += [target / "__init__.py", target / "_sync.py"]
+    (out_dir / "_blocking.py").write_text(blocking_module())
+    (out_dir / "_errors.py").write_text(errors_module(native))
+    written += [out_dir / "_blocking.py", out_dir / "_errors.py"]
     return written
 
 

@@ -39,3 +39,10 @@ pub fn error_codes() -> Vec<(&'static str, &'static str)> {
 pub fn error_categories() -> Vec<(&'static str, Option<&'static str>)> {
     ErrorCategory::ALL.iter().map(|c| (c.as_str(), c.parent().map(|p| p.as_str()))).collect()
 }
+
+/// Every error category with its exception class name and description (`ErrorCategory::
+/// class_name`, `description`), which `generate.py` renders the exception classes from.
+#[pyfunction]
+pub fn error_classes() -> Vec<(&'static str, &'static str, &'static str)> {
+    ErrorCategory::ALL.iter().map(|c| (c.as_str(), c.class_name(), c.description())).collect()
+}

@@ -32,6 +32,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("NativeError", m.py().get_type::<error::NativeError>())?;
     m.add_function(wrap_pyfunction!(error::error_codes, m)?)?;
     m.add_function(wrap_pyfunction!(error::error_categories, m)?)?;
+    m.add_function(wrap_pyfunction!(error::error_classes, m)?)?;
     m.add_class::<executor::Executor>()?;
     m.add_class::<paginate::PageIterator>()?;
     m.add_class::<hosted::HostedClient>()?;

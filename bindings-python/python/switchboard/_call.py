@@ -81,8 +81,3 @@ def as_dict(text: str) -> dict[str, Any]:
     value = json.loads(text)
     assert isinstance(value, dict)
     return value  # pyright: ignore[reportUnknownVariableType]
-
-
-def mapping(value: Mapping[str, Any] | None) -> dict[str, Any]:
-    """A plain dict of a mapping (``None`` -> ``{}``)."""
-    return dict(value) if value is not None else {}

@@ -142,17 +142,6 @@ class _Done:
         yield from ()
 
 
-def _local(
-    slug: str,
-    credentials: Mapping[str, Any],
-    config: Mapping[str, Any] | None,
-    on_token_refresh: TokenRefreshCallback | None,
-    timeout: float | None,
-) -> _native.Executor:
-    settings = _call.settings(connector=slug, credentials=credentials, config=config, timeout=timeout)
-    return _call.sync(_native.Executor.local, settings, _call.token_sink(on_token_refresh))
-
-
 class LocalExecutor(Executor):
     """Runs any connector in this process with credentials the caller holds:
     ``LocalExecutor("github", {"personal_access_token": "..."})``.
@@ -174,7 +163,8 @@ class LocalExecutor(Executor):
         on_token_refresh: TokenRefreshCallback | None = None,
         timeout: float | None = None,
     ) -> None:
-        self._handle = _local(slug, credentials, config, on_token_refresh, timeout)
+        settings = _call.settings(connector=slug, credentials=credentials, config=config, timeout=timeout)
+        self._handle = _call.sync(_native.Executor.local, settings, _call.token_sink(on_token_refresh))
 
     @property
     def slug(self) -> str:
@@ -218,6 +208,9 @@ class ConnectorTools:
 
     #: The connector's slug.
     slug: ClassVar[str] = ""
+    #: The connector's display name and spec version, as the reference's connectors show them.
+    connector_name: ClassVar[str] = ""
+    connector_version: ClassVar[str] = ""
 
     describe = _Describe()
     """``gh.describe()``: a text description of every entity, action and param, for a system
@@ -261,9 +254,6 @@ class Connector(ConnectorTools, Executor):
             hosted), and the engine client's arguments as for ``Workspace`` (hosted mode).
     """
 
-    #: The connector's display name and spec version, as the reference's connectors show them.
-    connector_name: ClassVar[str] = ""
-    connector_version: ClassVar[str] = ""
     #: (entity, action) -> record class name in the connector's records module.
     _records: ClassVar[dict[tuple[str, str], str]] = {}
     _records_module: ClassVar[str] = ""

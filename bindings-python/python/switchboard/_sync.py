@@ -1,21 +1,23 @@
 """The machinery of the synchronous facade: one background event loop thread per process that
-runs the async API's coroutines, and sync wrappers of the executors."""
+runs the async API's coroutines, and the base of the blocking classes. The blocking classes
+themselves are rendered from the async ones by ``generate.py`` (``_blocking.py``)."""
 
 from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Coroutine, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, overload
+from collections.abc import AsyncIterator, Coroutine, Iterator
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
-from ._executor import Connector, ConnectorTools, Executor
-from ._types import ExecutionConfig, ExecutionResult
+from ._executor import Connector
 
 if TYPE_CHECKING:
     import asyncio  # imported on first use below: it costs a third of the package's import time
 
+    from typing_extensions import Self
+
 T = TypeVar("T")
-E = TypeVar("E", bound=Executor)
+A = TypeVar("A")
 
 _lock = threading.Lock()
 _loop: asyncio.AbstractEventLoop | None = None
@@ -61,89 +63,40 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
     return asyncio.run_coroutine_threadsafe(coro, loop).result()
 
 
-class SyncExecutor(Generic[E]):
-    """Synchronous ``execute``, ``paginate`` and ``check`` over an async executor."""
+def iterate(items: AsyncIterator[T]) -> Iterator[T]:
+    """An async iterator of the async API (``paginate``), item by item on the background loop;
+    leaving the loop early closes it."""
 
-    _async: E
-
-    @overload
-    def execute(self, config: ExecutionConfig, /) -> ExecutionResult[Any]: ...
-
-    @overload
-    def execute(
-        self,
-        entity: str,
-        action: str,
-        params: Mapping[str, Any] | None = None,
-        *,
-        select_fields: Sequence[str] | None = None,
-        exclude_fields: Sequence[str] | None = None,
-        skip_truncation: bool = False,
-    ) -> ExecutionResult[Any]: ...
-
-    def execute(
-        self,
-        entity: str | ExecutionConfig,
-        action: str | None = None,
-        params: Mapping[str, Any] | None = None,
-        *,
-        select_fields: Sequence[str] | None = None,
-        exclude_fields: Sequence[str] | None = None,
-        skip_truncation: bool = False,
-    ) -> ExecutionResult[Any]:
-        """Runs one operation (see the async ``execute``)."""
-        if isinstance(entity, ExecutionConfig):
-            return run(self._async.execute(entity))
-        if action is None:
-            raise TypeError("execute() needs an action (or an ExecutionConfig)")
-        return run(
-            self._async.execute(
-                entity,
-                action,
-                params,
-                select_fields=select_fields,
-                exclude_fields=exclude_fields,
-                skip_truncation=skip_truncation,
-            )
-        )
-
-    def paginate(
-        self,
-        entity: str,
-        action: str,
-        params: Mapping[str, Any] | None = None,
-        *,
-        select_fields: Sequence[str] | None = None,
-        exclude_fields: Sequence[str] | None = None,
-        skip_truncation: bool = False,
-    ) -> Iterator[ExecutionResult[Any]]:
-        """Every page of an operation (see the async ``paginate``)."""
-        pages = self._async.paginate(
-            entity,
-            action,
-            params,
-            select_fields=select_fields,
-            exclude_fields=exclude_fields,
-            skip_truncation=skip_truncation,
-        )
-
-        async def next_page() -> ExecutionResult[Any] | None:
-            try:
-                return await pages.__anext__()
-            except StopAsyncIteration:
-                return None
-
+    async def next_item() -> tuple[T] | None:
         try:
-            while (page := run(next_page())) is not None:
-                yield page
-        finally:
-            aclose = getattr(pages, "aclose", None)
-            if aclose is not None:
-                run(aclose())
+            return (await items.__anext__(),)
+        except StopAsyncIteration:
+            return None
 
-    def check(self) -> ExecutionResult[Any]:
-        """Runs the connector's health check (see the async ``check``)."""
-        return run(self._async.check())
+    try:
+        while (item := run(next_item())) is not None:
+            yield item[0]
+    finally:
+        aclose = getattr(items, "aclose", None)
+        if aclose is not None:
+            run(aclose())
+
+
+class Sync(Generic[A]):
+    """Base of the blocking classes: each wraps the async object ``_async`` and runs its
+    coroutines on the background loop."""
+
+    _async: A
+
+    @classmethod
+    def _wrap(cls, obj: A) -> Self:
+        """The blocking twin of an async object made elsewhere (a workspace's executor)."""
+        sync = cls.__new__(cls)
+        sync._async = obj
+        return sync
+
+    def __repr__(self) -> str:
+        return f"sync.{self._async!r}"
 
 
 class SyncEntity:
@@ -157,31 +110,3 @@ class SyncEntity:
 
     def _run(self, action: str, params: dict[str, Any]) -> Any:
         return run(self._connector.execute(self._entity, action, {k: v for k, v in params.items() if v is not None}))
-
-
-class SyncConnector(ConnectorTools, SyncExecutor[Connector]):
-    """Base of the sync typed connectors (``switchboard.sync.GithubConnector``): the async
-    connector's operations, run on the background loop."""
-
-    @classmethod
-    def _wrap(cls, connector: Connector) -> Any:
-        obj = cls.__new__(cls)
-        obj._async = connector
-        return obj
-
-    def close(self) -> None:
-        """Releases the handle; later calls raise ``ConfigurationError``."""
-        self._async.close()
-
-    @property
-    def connector_name(self) -> str:
-        """The connector's display name."""
-        return self._async.connector_name
-
-    @property
-    def connector_version(self) -> str:
-        """The connector spec's version."""
-        return self._async.connector_version
-
-    def __repr__(self) -> str:
-        return f"sync.{self._async!r}"

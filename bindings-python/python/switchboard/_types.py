@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from . import _native
@@ -147,13 +147,5 @@ class ConnectorInfo:
 
     @classmethod
     def _from_dict(cls, d: Mapping[str, Any]) -> ConnectorInfo:
-        return cls(
-            id=d["id"],
-            name=d.get("name") or "",
-            connector_type=d.get("connector_type") or "",
-            definition_id=d.get("definition_id") or "",
-            slug=d.get("slug") or "",
-            workspace_name=d.get("workspace_name"),
-            created_at=d.get("created_at"),
-            updated_at=d.get("updated_at"),
-        )
+        """From core's ``ConnectorInfo`` JSON, which has these fields (later ones are ignored)."""
+        return cls(**{f.name: d[f.name] for f in fields(cls) if f.name in d})

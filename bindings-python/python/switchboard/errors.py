@@ -12,20 +12,7 @@ from typing import Any
 
 from . import _native
 
-__all__ = [
-    "ERROR_CODES",
-    "AuthenticationError",
-    "ConfigurationError",
-    "ConnectorAmbiguityError",
-    "ConnectorNotFoundError",
-    "ConnectorValidationError",
-    "HTTPStatusError",
-    "NetworkError",
-    "RateLimitError",
-    "SwitchboardError",
-    "UpstreamAuthenticationError",
-    "error_class",
-]
+__all__ = ["ERROR_CODES", "SwitchboardError", "error_class"]
 
 #: Every public error code, in core's order, and its category (the class it raises): read from
 #: the native module, so neither can drift from core.
@@ -99,66 +86,12 @@ def _rebuild(cls: type[SwitchboardError], message: str, fields: dict[str, Any]) 
     return cls(message, **fields)
 
 
-class AuthenticationError(SwitchboardError):
-    """Missing, expired or rejected Switchboard tokens or client credentials
-    (``authentication``), or credentials lacking a permission (``forbidden``); also the base of
-    ``UpstreamAuthenticationError``."""
+# The subclasses, one per error category of core, are rendered by generate.py (``_errors.py``).
+from . import _errors  # noqa: E402
+from ._errors import *  # noqa: E402, F403
+from ._errors import CATEGORY_CLASSES as CATEGORY_CLASSES  # noqa: E402  (re-exported)
 
-
-class UpstreamAuthenticationError(AuthenticationError):
-    """The provider rejected the connector's credentials (``upstream_authentication``): the end
-    user's token is bad, not yours; they must reconnect. Caught by ``except
-    AuthenticationError`` too."""
-
-
-class RateLimitError(SwitchboardError):
-    """Rate limited by the upstream or the engine after retries (``rate_limited``); wait
-    ``retry_after`` seconds."""
-
-
-class ConnectorValidationError(SwitchboardError):
-    """Unknown entity or action, missing or invalid params (``validation``), or a malformed
-    request (``bad_request``). Nothing was sent."""
-
-
-class ConnectorNotFoundError(SwitchboardError, ValueError):
-    """No such object, connector or record in the caller's scope (``not_found``). Also a
-    ``ValueError``, as the reference raises one when no connector matches a lookup."""
-
-
-class ConnectorAmbiguityError(SwitchboardError, ValueError):
-    """Conflicting state, e.g. two connectors match a lookup (``conflict``): pass
-    ``connector_id``. Also a ``ValueError``, as in the reference."""
-
-
-class HTTPStatusError(SwitchboardError):
-    """The upstream API answered with an error status (``upstream_http``) or did not answer in
-    time (``upstream_timeout``)."""
-
-
-class NetworkError(SwitchboardError):
-    """The upstream API or the engine could not be reached (``network``)."""
-
-
-class ConfigurationError(SwitchboardError, ValueError):
-    """A connector, credential set or config that cannot work (``configuration``), e.g. neither
-    ``connector_id`` nor a workspace and type for a lookup. Also a ``ValueError``, as in the
-    reference."""
-
-
-#: The exception class of each of core's error categories (``ErrorCode::category``).
-CATEGORY_CLASSES: dict[str, type[SwitchboardError]] = {
-    "validation": ConnectorValidationError,
-    "authentication": AuthenticationError,
-    "upstream_authentication": UpstreamAuthenticationError,
-    "not_found": ConnectorNotFoundError,
-    "ambiguity": ConnectorAmbiguityError,
-    "rate_limit": RateLimitError,
-    "http_status": HTTPStatusError,
-    "network": NetworkError,
-    "configuration": ConfigurationError,
-    "other": SwitchboardError,
-}
+__all__ += _errors.__all__
 
 #: The exception class of every code.
 CODE_CLASSES: dict[str, type[SwitchboardError]] = {

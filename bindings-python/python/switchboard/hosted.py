@@ -180,13 +180,14 @@ class HostedExecutor(Executor):
         connector_definition_id: str | None = None,
         **client: Unpack[ClientArgs],
     ) -> None:
-        self._handle = _hosted(
-            _client(client),
+        # Core applies the target's rules: an id wins, else workspace and type.
+        target = _call.settings(
             connector_id=connector_id,
             workspace_name=workspace_name,
             external_user_id=external_user_id,
             connector_definition_id=connector_definition_id,
         )
+        self._handle = _call.sync(_native.Executor.hosted, _client(client), target)
 
     def token_fetches(self) -> int:
         """How many application tokens this executor's client fetched."""
@@ -199,11 +200,6 @@ class HostedExecutor(Executor):
 
     def __repr__(self) -> str:
         return "HostedExecutor()"
-
-
-def _hosted(client: _native.HostedClient, **target: str | None) -> _native.Executor:
-    """The executor of a target; core applies its rules (an id wins, else workspace and type)."""
-    return _call.sync(_native.Executor.hosted, client, _call.settings(**target))
 
 
 def connect_as(

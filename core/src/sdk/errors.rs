@@ -67,6 +67,53 @@ impl ErrorCategory {
         }
     }
 
+    /// The name of this category's exception class in the languages that have one class per
+    /// category (Python, TypeScript): the reference SDK's names.
+    pub fn class_name(self) -> &'static str {
+        match self {
+            ErrorCategory::Validation => "ConnectorValidationError",
+            ErrorCategory::Authentication => "AuthenticationError",
+            ErrorCategory::UpstreamAuthentication => "UpstreamAuthenticationError",
+            ErrorCategory::NotFound => "ConnectorNotFoundError",
+            ErrorCategory::Ambiguity => "ConnectorAmbiguityError",
+            ErrorCategory::RateLimit => "RateLimitError",
+            ErrorCategory::HttpStatus => "HTTPStatusError",
+            ErrorCategory::Network => "NetworkError",
+            ErrorCategory::Configuration => "ConfigurationError",
+            ErrorCategory::Other => "SwitchboardError",
+        }
+    }
+
+    /// What an error of this category means to a caller, for its class's documentation in
+    /// every language.
+    pub fn description(self) -> &'static str {
+        match self {
+            ErrorCategory::Validation => {
+                "Unknown entity or action, missing or invalid params, or a malformed request. Nothing was sent."
+            }
+            ErrorCategory::Authentication => {
+                "Missing, expired or rejected Switchboard tokens or client credentials, or credentials lacking a \
+                 permission."
+            }
+            ErrorCategory::UpstreamAuthentication => {
+                "The provider rejected the connector's credentials: the end user's token is bad, not yours; they \
+                 must reconnect. Handlers of authentication errors catch it too."
+            }
+            ErrorCategory::NotFound => "No such object, connector or record in the caller's scope.",
+            ErrorCategory::Ambiguity => "Conflicting state, e.g. two connectors match a lookup: pass the connector id.",
+            ErrorCategory::RateLimit => {
+                "Rate limited by the upstream or the engine after retries; wait the error's retry-after seconds."
+            }
+            ErrorCategory::HttpStatus => "The upstream API answered with an error status or did not answer in time.",
+            ErrorCategory::Network => "The upstream API or the engine could not be reached.",
+            ErrorCategory::Configuration => {
+                "A connector, credential set, config or client setting that cannot work, e.g. neither a connector \
+                 id nor a workspace and type for a lookup."
+            }
+            ErrorCategory::Other => "Everything else: the base class of every Switchboard error.",
+        }
+    }
+
     /// The category whose class this one's class extends, if any: a handler for
     /// `AuthenticationError` also catches `UpstreamAuthenticationError`.
     pub fn parent(self) -> Option<ErrorCategory> {
@@ -111,6 +158,9 @@ mod tests {
         for c in ErrorCategory::ALL {
             assert!(c.codes().next().is_some(), "{c:?} has no code");
             assert_eq!(serde_json::to_value(c).ok(), Some(serde_json::json!(c.as_str())));
+            assert!(c.description().ends_with('.'), "{c:?}");
         }
+        let classes: std::collections::HashSet<_> = ErrorCategory::ALL.iter().map(|c| c.class_name()).collect();
+        assert_eq!(classes.len(), ErrorCategory::ALL.len(), "one class per category");
     }
 }

@@ -6,10 +6,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Literal, overload
 
 from .. import _call, _native
-from .._sync import SyncConnector
 from ..errors import ConfigurationError
 from ..hosted import connect_as
 from . import CONNECTORS
+from .._blocking import SyncConnector
 from .github import SyncGithubConnector as GithubConnector
 from .gong import SyncGongConnector as GongConnector
 from .hubspot import SyncHubspotConnector as HubspotConnector

@@ -7,8 +7,9 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from .._executor import Connector, Entity
-from .._sync import SyncConnector, SyncEntity
+from .._sync import SyncEntity
 from .._types import ExecutionResult
+from .._blocking import SyncConnector
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -1674,6 +1675,8 @@ class SyncGithubConnector(SyncConnector):
     """GitHub connector, blocking: the operations of ``GithubConnector`` run on a background event loop."""
 
     slug: ClassVar[str] = "github"
+    connector_name: ClassVar[str] = "GitHub"
+    connector_version: ClassVar[str] = "1.0.0"
 
     def __init__(
         self,

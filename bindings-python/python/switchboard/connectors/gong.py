@@ -7,8 +7,9 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from .._executor import Connector, Entity
-from .._sync import SyncConnector, SyncEntity
+from .._sync import SyncEntity
 from .._types import ExecutionResult, Record
+from .._blocking import SyncConnector
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -669,6 +670,8 @@ class SyncGongConnector(SyncConnector):
     """Gong connector, blocking: the operations of ``GongConnector`` run on a background event loop."""
 
     slug: ClassVar[str] = "gong"
+    connector_name: ClassVar[str] = "Gong"
+    connector_version: ClassVar[str] = "2.0.0"
 
     def __init__(
         self,

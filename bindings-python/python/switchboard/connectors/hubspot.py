@@ -7,8 +7,9 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from .._executor import Connector, Entity
-from .._sync import SyncConnector, SyncEntity
+from .._sync import SyncEntity
 from .._types import ExecutionResult, Record
+from .._blocking import SyncConnector
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -1451,6 +1452,8 @@ class SyncHubspotConnector(SyncConnector):
     """HubSpot connector, blocking: the operations of ``HubspotConnector`` run on a background event loop."""
 
     slug: ClassVar[str] = "hubspot"
+    connector_name: ClassVar[str] = "HubSpot"
+    connector_version: ClassVar[str] = "1.0.0"
 
     def __init__(
         self,

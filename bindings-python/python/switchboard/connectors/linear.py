@@ -7,8 +7,9 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from .._executor import Connector, Entity
-from .._sync import SyncConnector, SyncEntity
+from .._sync import SyncEntity
 from .._types import ExecutionResult
+from .._blocking import SyncConnector
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -532,6 +533,8 @@ class SyncLinearConnector(SyncConnector):
     """Linear connector, blocking: the operations of ``LinearConnector`` run on a background event loop."""
 
     slug: ClassVar[str] = "linear"
+    connector_name: ClassVar[str] = "Linear"
+    connector_version: ClassVar[str] = "1.0.0"
 
     def __init__(
         self,
