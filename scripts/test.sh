@@ -25,6 +25,13 @@ step "python: package, generated code check, pyright, pytest (incl. the conforma
 # The engine and fake-upstream binaries the Python tests start come from the ci build above.
 SWITCHBOARD_BIN_DIR="$CARGO_TARGET_DIR/ci" bash scripts/test-python.sh 2>&1 | tee "$LOG_DIR/python.log"
 
+step "differential: the reference runtime's requests vs ours, every operation of its 56 specs"
+if bash scripts/test-differential.sh > "$LOG_DIR/differential.log" 2>&1; then
+  echo "differential: passed"; tail -n 1 "$LOG_DIR/differential.log"
+else
+  cat "$LOG_DIR/differential.log"; echo "differential: FAILED"
+fi
+
 step "node: npm install (ci profile), native.d.ts and packed-package checks, node --test (typed usage, conformance)"
 SWITCHBOARD_BIN_DIR="$CARGO_TARGET_DIR/ci" bash scripts/test-node.sh 2>&1 | tee "$LOG_DIR/node.log"
 
@@ -51,6 +58,11 @@ for what, n in re.findall(r"^# (pass|fail|skipped|cancelled) (\d+)$", (d / "node
     else: failed += int(n)
 for m in re.finditer(r"^kotlin: (\d+) passed, (\d+) failed, (\d+) skipped$", (d / "kotlin.log").read_text(), re.M):
     passed += int(m[1]); failed += int(m[2]); skipped += int(m[3])
+diff = (d / "differential.log").read_text()
+if re.search(r"^differential: \d+ identical of \d+ compared; 0 unexpected, 0 stale$", diff, re.M):
+    passed += 1
+else:
+    failed += 1
 print(f"total: {passed} passed, {failed} failed, {skipped} skipped")
 sys.exit(1 if failed else 0)
 PY

@@ -211,7 +211,11 @@ impl Auth {
     ) -> Result<Self> {
         let mut tokens = Tokens::default();
         if let AuthKind::OAuth2(cfg) = &scheme.kind {
-            tokens.access_token = scheme.render_input("access_token", &creds);
+            // A current access token the caller holds (e.g. from an earlier `on_token_refresh`)
+            // is used as is, even where the scheme's fields only name what a refresh needs.
+            tokens.access_token = scheme.render_input("access_token", &creds).or_else(|| {
+                creds.get("access_token").and_then(Value::as_str).filter(|t| !t.is_empty()).map(str::to_string)
+            });
             tokens.refresh_token = scheme.render_input("refresh_token", &creds);
             tokens.expires_at = creds.get("expires_at").and_then(|v| match v {
                 Value::Number(n) => n.as_i64(),
@@ -324,11 +328,33 @@ impl Auth {
                     out.headers.push((name.to_ascii_lowercase(), format!("{prefix}{key}")));
                 }
             }
-            AuthKind::OAuth2(_) => {
+            AuthKind::OAuth2(cfg) => {
                 let t = self.read();
                 let token = t.access_token.clone().ok_or_else(|| self.missing("access_token"))?;
                 out.generation = t.generation;
-                out.headers.push(("authorization".into(), format!("Bearer {token}")));
+                match &cfg.token_header {
+                    Some((name, prefix)) => out.headers.push((name.to_ascii_lowercase(), format!("{prefix}{token}"))),
+                    None => out.headers.push(("authorization".into(), format!("Bearer {token}"))),
+                }
+            }
+        }
+        for (name, template) in &self.scheme.headers {
+            let value = crate::spec::render_braces(template, |field| {
+                if field == "access_token" && matches!(self.scheme.kind, AuthKind::OAuth2(_)) {
+                    if let Some(t) = self.read().access_token.clone() {
+                        return Some(t);
+                    }
+                }
+                match self.creds.get(field) {
+                    Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
+                    Some(Value::Number(n)) => Some(n.to_string()),
+                    _ => self.field(field),
+                }
+            });
+            if let Some(value) = value {
+                let name = name.to_ascii_lowercase();
+                out.headers.retain(|(n, _)| *n != name);
+                out.headers.push((name, value));
             }
         }
         Ok(out)
@@ -580,5 +606,52 @@ paths:
         assert_eq!(err.code, ErrorCode::Configuration);
         assert!(err.message.contains("token"), "{}", err.message);
         assert!(!err.message.contains("hunter2"));
+    }
+
+    const HEADERS: &str = r#"
+openapi: 3.1.0
+info: {title: T, version: "1", x-connector-name: h, x-connector-definition-id: 00000000-0000-0000-0000-000000000003}
+servers: [{url: "https://api.example.com"}]
+components:
+  securitySchemes:
+    oauth:
+      type: oauth2
+      flows: {authorizationCode: {tokenUrl: "https://api.example.com/token", authorizationUrl: "https://x", scopes: {}}}
+      x-token-refresh: {header: X-Shop-Token, prefix: ""}
+      x-auth-config:
+        required: [refresh_token, account_id]
+        properties: {refresh_token: {type: string}, account_id: {type: string}, client_id: {type: string}}
+        auth_mapping: {refresh_token: "${refresh_token}", client_id: "${client_id}"}
+        additional_headers:
+          Account-Id: "{{ account_id }}"
+          X-Echo: "Token {{ access_token }}"
+          X-Missing: "{{ nowhere }}"
+paths:
+  /things:
+    get: {x-entity: things, x-action: list, responses: {"200": {description: ok}}}
+"#;
+
+    #[tokio::test]
+    async fn additional_headers_and_a_custom_token_header() {
+        let spec = parse_spec("h.yaml", HEADERS).unwrap_or_else(|e| panic!("{e}"));
+        // The access token is not a field of the scheme; given anyway, it is used as is.
+        let creds: Map<String, Value> =
+            serde_json::from_str(r#"{"refresh_token": "r", "account_id": "acct-7", "access_token": "at-1"}"#)
+                .unwrap_or_default();
+        let scheme = select_scheme(&spec, &creds).unwrap_or_else(|e| panic!("{e}")).clone();
+        let auth = Auth::new(&spec, scheme, creds, None, None).unwrap_or_else(|e| panic!("{e}"));
+        // No refresh is due, so nothing is sent.
+        let http = crate::http::ReqwestClient::new().unwrap_or_else(|e| panic!("{e:?}"));
+        let applied = auth.apply(&http, Duration::from_secs(1)).await.unwrap_or_else(|e| panic!("{e}"));
+        let mut headers = applied.headers.clone();
+        headers.sort();
+        assert_eq!(
+            headers,
+            [
+                ("account-id".to_string(), "acct-7".to_string()),
+                ("x-echo".to_string(), "Token at-1".to_string()),
+                ("x-shop-token".to_string(), "at-1".to_string()),
+            ]
+        );
     }
 }

@@ -282,6 +282,8 @@ impl Connector {
             let mut headers = vec![("accept".to_string(), "application/json".to_string())];
             headers.extend(built.headers.iter().cloned());
             headers.extend(idempotency.iter().cloned());
+            // The auth's headers win over a param of the same name (Amazon Ads' client id).
+            headers.retain(|(n, _)| !applied.headers.iter().any(|(a, _)| a.eq_ignore_ascii_case(n)));
             headers.extend(applied.headers);
             let req = HttpRequest { method: built.method.clone(), url, headers, body: built.body.clone(), timeout };
             let outcome = inner.http.send(req).await;

@@ -375,9 +375,12 @@ pub fn build(op: &Operation, params: &Map<String, Value>) -> Result<Built> {
     }
     let body = match &op.body {
         BodyKind::None => None,
+        // No body param given, no body (the reference runtime sends none either).
+        BodyKind::Json | BodyKind::Form if body_root.is_none() && body_fields.is_empty() => None,
         BodyKind::Json => {
             let v = body_root.unwrap_or(Value::Object(body_fields));
-            headers.push(("content-type".into(), "application/json".into()));
+            let media = op.body_media_type.as_deref().unwrap_or("application/json");
+            headers.push(("content-type".into(), media.into()));
             Some(serde_json::to_vec(&v).map_err(|e| Error::internal(format!("cannot encode body: {e}")))?)
         }
         BodyKind::Form => {
@@ -407,8 +410,14 @@ pub fn build(op: &Operation, params: &Map<String, Value>) -> Result<Built> {
             let mut vars = Map::new();
             for (name, tmpl) in &g.variables {
                 let value = match tmpl {
+                    // A variable whose param is not given is left out, so the document's
+                    // default for it applies (an explicit null would override the default);
+                    // `variables` itself is sent whenever the document declares some.
                     Value::String(s) => match template::bare_variable(s) {
-                        Some(var) => params.get(var).cloned().unwrap_or(Value::Null),
+                        Some(var) => match params.get(var) {
+                            Some(v) => v.clone(),
+                            None => continue,
+                        },
                         None => Value::String(template::render(s, &ctx)?),
                     },
                     other => other.clone(),
@@ -416,10 +425,21 @@ pub fn build(op: &Operation, params: &Map<String, Value>) -> Result<Built> {
                 vars.insert(name.clone(), value);
             }
             headers.push(("content-type".into(), "application/json".into()));
-            let body = serde_json::json!({"query": query, "variables": vars});
+            let mut body = serde_json::json!({"query": query});
+            if !g.variables.is_empty() {
+                body["variables"] = Value::Object(vars);
+            }
             Some(serde_json::to_vec(&body).map_err(|e| Error::internal(format!("cannot encode body: {e}")))?)
         }
     };
+    // A `Content-Type` header param (Amazon Ads' vendor types) names the body's type itself.
+    if let Some(i) = headers.iter().position(|(n, _)| n == "content-type") {
+        if headers.iter().skip(i + 1).any(|(n, _)| n == "content-type") {
+            let given = headers.remove(i);
+            headers.retain(|(n, _)| n != "content-type");
+            headers.push(given);
+        }
+    }
     Ok(Built { method: op.method.clone(), path, query, headers, body })
 }
 

@@ -13,6 +13,8 @@ fn env() -> &'static Environment<'static> {
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Chainable);
         env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
+        // A GraphQL document written as a YAML block keeps its last newline, as the reference sends it.
+        env.set_keep_trailing_newline(true);
         env
     })
 }
@@ -147,9 +149,11 @@ fn group_end(b: &[u8], open: usize) -> Option<usize> {
 
 /// The selection set for the `fields` param of a GraphQL operation: `requested` must be a
 /// non-empty array of field names, each one the spec declares selectable (`allowed`, the
-/// param's `items.enum`); each becomes its text in the spec's `defaults` (so `author` selects
-/// `author { login }`), or the bare name. Nothing a caller writes reaches the document but a
-/// name the spec lists. The `Err` is a problem phrased to follow the param's name.
+/// param's `items.enum`; without one, the top-level selections of the spec's `defaults`, as
+/// reference-format specs declare them); each becomes its text in `defaults` (so `author`
+/// selects `author { login }`), or the bare name. An item may also be a default selection
+/// written out (`"primaryLanguage { name }"`). Nothing a caller writes reaches the document but
+/// text the spec holds. The `Err` is a problem phrased to follow the param's name.
 pub fn field_selection(
     requested: &Value,
     allowed: Option<&[Value]>,
@@ -158,19 +162,29 @@ pub fn field_selection(
     let Value::Array(items) = requested else {
         return Err("must be an array of field names".to_string());
     };
-    let Some(allowed) = allowed.filter(|a| !a.is_empty()) else {
-        return Err("cannot be used: this operation declares no selectable fields".to_string());
+    let known = defaults.map(top_level_selections).unwrap_or_default();
+    let names: Vec<&str> = match allowed.filter(|a| !a.is_empty()) {
+        Some(allowed) => allowed.iter().filter_map(Value::as_str).collect(),
+        None => known.iter().map(|(n, _)| n.as_str()).collect(),
     };
+    if names.is_empty() {
+        return Err("cannot be used: this operation declares no selectable fields".to_string());
+    }
     if items.is_empty() {
         return Err("must name at least one field".to_string());
     }
-    let names: Vec<&str> = allowed.iter().filter_map(Value::as_str).collect();
-    let known = defaults.map(top_level_selections).unwrap_or_default();
+    let squeeze = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
     let mut out: Vec<&str> = Vec::new();
     let mut seen: Vec<&str> = Vec::new();
     for (i, item) in items.iter().enumerate() {
-        let Some(name) = item.as_str() else {
+        let Some(given) = item.as_str() else {
             return Err(format!("item {i} must be a field name (a string)"));
+        };
+        // A default selection written out stands for its name.
+        let written = squeeze(given);
+        let name = match known.iter().find(|(n, text)| names.contains(&n.as_str()) && squeeze(text) == written) {
+            Some((n, _)) => n.as_str(),
+            None => given,
         };
         if !is_graphql_name(name) {
             let shown: String = name.chars().take(60).collect();
@@ -285,7 +299,7 @@ mod tests {
         for bad in [
             json!("id } } mutation { deleteRepository(id: 1) { id } } query { viewer { login"),
             json!(["id } } mutation { x }"]),
-            json!(["author { login }"]),
+            json!(["author { email }"]),
             json!(["login: id"]),
             json!(["id # comment"]),
             json!(["id(first: 1)"]),
@@ -295,7 +309,14 @@ mod tests {
         ] {
             assert!(pick(bad.clone()).is_err(), "{bad} must be refused");
         }
-        assert!(field_selection(&json!(["id"]), None, defaults).is_err(), "no declared list, no fields");
+        // A default selection written out is its name.
+        assert_eq!(pick(json!(["author {  login }", "id"])).ok().as_deref(), Some("author { login } id"));
+        // Without a declared list, the defaults' top-level names are the list (reference specs).
+        let from_defaults = |v: Value| field_selection(&v, None, defaults);
+        assert_eq!(from_defaults(json!(["author", "id"])).ok().as_deref(), Some("author { login } id"));
+        assert!(from_defaults(json!(["body"])).is_err(), "not among the defaults");
+        assert!(from_defaults(json!(["id } } mutation { x }"])).is_err());
+        assert!(field_selection(&json!(["id"]), None, None).is_err(), "no declared list, no defaults, no fields");
         assert!(is_graphql_name("_a1") && !is_graphql_name("1a") && !is_graphql_name("a-b") && !is_graphql_name(""));
     }
 

@@ -63,12 +63,17 @@ pub fn normalize_credentials(spec: &ConnectorSpec, creds: &mut Map<String, Value
                 .push(FieldProblem::new("credentials.option_title", format!("must be one of: {}", titles.join(", "))));
         }
     }
+    // An alias that is itself a field of another auth option (HubSpot's private-app token is
+    // also reached as `access_token`, the OAuth option's field) is copied, not moved: the
+    // option the credentials fit best still finds its own field.
+    let is_field = |name: &str| spec.auth_schemes.iter().flat_map(|s| &s.fields).any(|f| f.name == name);
     for field in spec.auth_schemes.iter().flat_map(|s| &s.fields) {
         if creds.contains_key(&field.name) {
             continue;
         }
         if let Some(alias) = field.aliases.iter().find(|a| creds.contains_key(a.as_str())) {
-            if let Some(v) = creds.remove(alias.as_str()) {
+            let v = if is_field(alias) { creds.get(alias.as_str()).cloned() } else { creds.remove(alias.as_str()) };
+            if let Some(v) = v {
                 creds.insert(field.name.clone(), v);
             }
         }
@@ -299,6 +304,50 @@ mod tests {
         let mut replication = json!({"repositories": "octo/hello"});
         normalize_replication_config(&gh, &mut replication);
         assert_eq!(replication, json!({"repositories": ["octo/hello"]}));
+        Ok(())
+    }
+
+    #[test]
+    fn an_alias_that_is_another_options_field_is_copied_not_moved() -> crate::Result<()> {
+        // HubSpot's shape: the private-app token is also reached as `access_token`, which is a
+        // field of the OAuth option too.
+        let spec = crate::spec::parse_spec(
+            "h.yaml",
+            r#"
+openapi: 3.1.0
+info: {title: H, version: "1", x-connector-name: h, x-connector-definition-id: 00000000-0000-0000-0000-000000000009}
+servers: [{url: "https://api.example.com"}]
+components:
+  securitySchemes:
+    oauth2:
+      type: oauth2
+      flows: {authorizationCode: {tokenUrl: "https://api.example.com/token", authorizationUrl: "https://x", scopes: {}}}
+      x-airbyte-auth-config:
+        required: [refresh_token]
+        properties: {refresh_token: {type: string}, access_token: {type: string}}
+        auth_mapping: {refresh_token: "${refresh_token}", access_token: "${access_token}"}
+    privateApp:
+      type: http
+      scheme: bearer
+      x-airbyte-auth-config:
+        required: [private_app_token]
+        properties: {private_app_token: {type: string}}
+        auth_mapping: {token: "${private_app_token}"}
+        replication_auth_key_mapping: {credentials.access_token: private_app_token}
+paths:
+  /things:
+    get: {x-entity: things, x-action: list, responses: {"200": {description: ok}}}
+"#,
+        )?;
+        let mut problems = Vec::new();
+        let mut oauth = obj(json!({"refresh_token": "r", "access_token": "at"}));
+        normalize_credentials(&spec, &mut oauth, &mut problems);
+        assert_eq!(oauth.get("access_token"), Some(&json!("at")), "the OAuth option keeps its access token");
+        assert_eq!(crate::auth::select_scheme(&spec, &oauth)?.name, "oauth2");
+        let mut app = obj(json!({"access_token": "pat"}));
+        normalize_credentials(&spec, &mut app, &mut problems);
+        assert_eq!(crate::auth::select_scheme(&spec, &app)?.name, "privateApp");
+        assert!(problems.is_empty(), "{problems:?}");
         Ok(())
     }
 

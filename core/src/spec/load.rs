@@ -239,9 +239,11 @@ impl<'a> Loader<'a> {
                 let key = (operation.entity.clone(), operation.action.clone());
                 if let Some(&prev) = index.get(&key) {
                     // Reference-format files sometimes define an operation on two paths; the
-                    // first one wins, as it does there, and the spec still loads.
-                    let prev: &Operation = &operations[prev];
-                    tracing::warn!(spec = self.source, operation = %format!("{}.{}", key.0, key.1), first = %prev.pointer, ignored = %ptr, "operation defined twice; keeping the first");
+                    // last one wins, as it does in the reference runtime (its index is a map
+                    // filled in document order; the differential test shows it), and the spec
+                    // still loads.
+                    let ignored = std::mem::replace(&mut operations[prev], operation);
+                    tracing::warn!(spec = self.source, operation = %format!("{}.{}", key.0, key.1), ignored = %ignored.pointer, kept = %ptr, "operation defined twice; keeping the last");
                     continue;
                 }
                 index.insert(key, operations.len());
@@ -335,7 +337,17 @@ impl<'a> Loader<'a> {
                         .and_then(Value::as_array)
                         .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
                         .unwrap_or_default();
-                    AuthKind::OAuth2(OAuth2Config { token_url, basic_client_auth: basic, json_body, extract })
+                    let token_header = refresh.and_then(|r| as_str(r.get("header"))).map(|h| {
+                        let prefix = refresh.and_then(|r| r.get("prefix")).and_then(Value::as_str);
+                        (h, prefix.map_or_else(|| "Bearer ".to_string(), str::to_string))
+                    });
+                    AuthKind::OAuth2(OAuth2Config {
+                        token_url,
+                        basic_client_auth: basic,
+                        json_body,
+                        extract,
+                        token_header,
+                    })
                 }
                 other => {
                     return Err(self.err(&format!("{ptr}/type"), format!("unsupported security scheme type {other:?}")))
@@ -347,6 +359,11 @@ impl<'a> Loader<'a> {
                 None => default_auth_config(&kind),
             };
             let (aliases, title_aliases) = cfg.map(reference_names).unwrap_or_default();
+            let headers = cfg
+                .and_then(|c| c.get("additional_headers"))
+                .and_then(Value::as_object)
+                .map(|h| h.iter().filter_map(|(k, v)| Some((k.clone(), as_str(Some(v))?))).collect())
+                .unwrap_or_default();
             for (alias, field) in aliases {
                 if let Some(f) = fields.iter_mut().find(|f| f.name == field && f.name != alias) {
                     f.aliases.push(alias);
@@ -359,6 +376,7 @@ impl<'a> Loader<'a> {
                 kind,
                 fields,
                 mapping,
+                headers,
             });
         }
         Ok(out)
@@ -518,6 +536,7 @@ impl<'a> Loader<'a> {
             );
         }
 
+        let mut body_media_type = None;
         let mut body = match &graphql {
             Some(g) => BodyKind::GraphQl(g.clone()),
             None => BodyKind::None,
@@ -536,6 +555,8 @@ impl<'a> Loader<'a> {
                 let is_form = ctype.starts_with("application/x-www-form-urlencoded");
                 if graphql.is_none() {
                     body = if is_form { BodyKind::Form } else { BodyKind::Json };
+                    let vendor_json = ctype.to_ascii_lowercase().ends_with("+json");
+                    body_media_type = vendor_json.then(|| ctype.clone());
                 }
                 {
                     // For GraphQL operations the body schema's fields are template inputs.
@@ -668,6 +689,7 @@ impl<'a> Loader<'a> {
             description: as_str(op.get("description")).map(|d| d.trim().to_string()),
             params,
             body,
+            body_media_type,
             record_extractor,
             meta,
             record_filter,
@@ -1116,6 +1138,86 @@ servers: [{url: "https://api.example.com"}]
 
     fn prop_type<'s>(schema: Option<&'s Value>, name: &str) -> &'s Value {
         &schema.unwrap_or_else(|| panic!("no record schema"))["properties"][name]["type"]
+    }
+
+    fn campaigns_with_header(s: &ConnectorSpec) -> Result<&Operation> {
+        s.operation("typed_campaigns", "create").ok_or_else(|| Error::internal("no typed_campaigns.create"))
+    }
+
+    #[test]
+    fn reference_request_shapes() -> Result<()> {
+        let s = spec(
+            r##"
+paths:
+  /all/audits:
+    get: {x-entity: audits, x-action: list, responses: {"200": {description: ok}}}
+  /tickets/{ticket_id}/audits:
+    get:
+      x-entity: audits
+      x-action: list
+      parameters: [{name: ticket_id, in: path, required: true, schema: {type: string}}]
+      responses: {"200": {description: ok}}
+  /campaigns:
+    post:
+      x-entity: campaigns
+      x-action: create
+      requestBody:
+        content: {application/vnd.campaign.v3+json: {schema: {type: object, properties: {name: {type: string}}}}}
+      responses: {"200": {description: ok}}
+  /campaigns/typed:
+    post:
+      x-entity: typed_campaigns
+      x-action: create
+      parameters: [{name: Content-Type, in: header, schema: {type: string}}]
+      requestBody:
+        content: {application/json: {schema: {type: object, properties: {name: {type: string}}}}}
+      responses: {"200": {description: ok}}
+  /graphql:
+    post:
+      x-entity: boards
+      x-action: list
+      parameters: [{name: limit, in: query, schema: {type: integer}}]
+      requestBody:
+        x-body-type:
+          type: graphql
+          query: |
+            query($limit: Int = 25) { boards(limit: $limit) { id } }
+          variables: {limit: "{{ limit }}"}
+        content: {application/json: {schema: {type: object}}}
+      responses: {"200": {description: ok}}
+"##,
+        );
+        // An operation defined on two paths: the last definition wins, as in the reference.
+        let audits = s.operation("audits", "list").ok_or_else(|| Error::internal("no audits.list"))?;
+        assert_eq!(audits.path, "/tickets/{ticket_id}/audits");
+        let campaigns = s.operation("campaigns", "create").ok_or_else(|| Error::internal("no create"))?;
+        let content_type = |b: &crate::request::Built| {
+            b.headers.iter().find(|(n, _)| n == "content-type").map(|(_, v)| v.clone())
+        };
+        let named = crate::request::build(campaigns, json!({"name": "n"}).as_object().unwrap_or(&Map::new()))?;
+        assert_eq!(content_type(&named).as_deref(), Some("application/vnd.campaign.v3+json"));
+        // No body param given: no body and no content type.
+        let empty = crate::request::build(campaigns, &Map::new())?;
+        assert_eq!((content_type(&empty), empty.body), (None, None));
+        // A content-type header param names the body's type.
+        let typed = crate::request::build(
+            campaigns_with_header(&s)?,
+            json!({"name": "n", "Content-Type": "application/vnd.x+json"}).as_object().unwrap_or(&Map::new()),
+        )?;
+        let types: Vec<&String> = typed.headers.iter().filter(|(n, _)| n == "content-type").map(|(_, v)| v).collect();
+        assert_eq!(types, ["application/vnd.x+json"]);
+        // A GraphQL variable whose param is not given is left out (the document's default
+        // applies); the document keeps its last newline.
+        let boards = s.operation("boards", "list").ok_or_else(|| Error::internal("no boards.list"))?;
+        let body = |params: Value| -> Result<Value> {
+            let built = crate::request::build(boards, params.as_object().unwrap_or(&Map::new()))?;
+            Ok(serde_json::from_slice(&built.body.unwrap_or_default()).unwrap_or(Value::Null))
+        };
+        let given = body(json!({"limit": 5}))?;
+        assert_eq!(given["variables"], json!({"limit": 5}));
+        assert!(given["query"].as_str().is_some_and(|q| q.ends_with("}\n")), "{given}");
+        assert_eq!(body(json!({}))?.get("variables"), Some(&json!({})));
+        Ok(())
     }
 
     const USERS: &str = r##"

@@ -137,6 +137,26 @@ pub struct AuthScheme {
     /// Scheme input (`token`, `username`, ...) -> template over credential fields, e.g.
     /// `${api_key}`, `${email}/token` or a literal.
     pub mapping: BTreeMap<String, String>,
+    /// Headers sent with every request beside the scheme's own (`additional_headers`): name ->
+    /// template over credential fields and the current `access_token`, `{{ field }}`
+    /// (`Harvest-Account-Id: "{{ account_id }}"`). A header whose field is missing is not sent;
+    /// one named like the scheme's own header replaces it.
+    pub headers: Vec<(String, String)>,
+}
+
+/// `template` with every `{{ name }}` filled by `value(name)` (an additional header's value);
+/// `None` when a name has no value.
+pub fn render_braces(template: &str, value: impl Fn(&str) -> Option<String>) -> Option<String> {
+    let mut out = String::with_capacity(template.len());
+    let mut rest = template;
+    while let Some(start) = rest.find("{{") {
+        let end = rest[start..].find("}}")? + start;
+        out.push_str(&rest[..start]);
+        out.push_str(&value(rest[start + 2..end].trim())?);
+        rest = &rest[end + 2..];
+    }
+    out.push_str(rest);
+    Some(out)
 }
 
 /// The `${field}` names a mapping template refers to.
@@ -217,6 +237,9 @@ pub struct OAuth2Config {
     pub json_body: bool,
     /// Token-answer fields that fill server variables (e.g. `instance_url`).
     pub extract: Vec<String>,
+    /// Where the access token goes when not `Authorization: Bearer`: a header name and the
+    /// prefix before the token (Shopify's `X-Shopify-Access-Token`, no prefix).
+    pub token_header: Option<(String, String)>,
 }
 
 /// Where a param goes.
@@ -385,6 +408,9 @@ pub struct Operation {
     pub description: Option<String>,
     pub params: Vec<Param>,
     pub body: BodyKind,
+    /// The JSON body's media type when the spec names another than `application/json` (a
+    /// vendor type such as Amazon Ads' `application/vnd.spCampaign.v3+json`).
+    pub body_media_type: Option<String>,
     pub record_extractor: Option<JsonPath>,
     pub meta: Vec<(String, MetaSource)>,
     /// `x-record-filter`, compiled when the spec was loaded.

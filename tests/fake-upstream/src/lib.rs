@@ -5,6 +5,9 @@
 //! pointed at it with `config.base_url = "http://127.0.0.1:PORT/<prefix>"`. Each API checks auth
 //! the way the real one does and answers with its own error bodies, pages the way it pages, and
 //! runs an OAuth token endpoint that rotates refresh tokens where the real one offers OAuth.
+//! Every other connector in `connectors/` is played by the data-driven [`generic`] fake under
+//! `/<slug>` (and every connector, hand-written ones included, under `/_generic/<slug>`), built
+//! from its spec; its conventions are in `tests/cases/README.md`.
 //!
 //! Control endpoints under `/_control` let a test (in any language) see what was sent and
 //! inject failures:
@@ -36,6 +39,7 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+pub mod generic;
 pub mod github;
 pub mod gong;
 pub mod graphql;
@@ -283,6 +287,8 @@ pub fn app(state: Shared) -> Router {
         .nest("/hubspot", hubspot::routes())
         .nest("/gong", gong::routes())
         .nest("/linear", linear::routes())
+        // Every other connector in `connectors/` (and every one under `/_generic/<slug>`).
+        .fallback(generic::serve)
         .layer(middleware::from_fn_with_state(state.clone(), record_and_fault))
         .route("/_control/requests", get(list_requests).delete(clear_requests))
         .route("/_control/faults", post(add_fault).delete(clear_faults))
@@ -421,7 +427,11 @@ async fn record_and_fault(State(state): State<Shared>, req: Request, next: Next)
             tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
         }
         let status = StatusCode::from_u16(f.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let api = path.trim_start_matches('/').split('/').next().unwrap_or("");
+        let mut segments = path.trim_start_matches('/').split('/');
+        let api = match segments.next().unwrap_or("") {
+            generic::PREFIX => segments.next().unwrap_or(""),
+            first => first,
+        };
         if f.echo {
             return echo_response(api, status, &recorded);
         }
@@ -532,7 +542,7 @@ pub fn error_body(api: &str, status: StatusCode) -> Value {
         "linear" => {
             json!({"errors": [{"message": msg, "extensions": {"code": if status == StatusCode::TOO_MANY_REQUESTS {"RATELIMITED"} else {"INTERNAL_SERVER_ERROR"}}}]})
         }
-        _ => json!({"message": msg}),
+        _ => generic::error_body(api, status).unwrap_or_else(|| json!({"message": msg})),
     }
 }
 

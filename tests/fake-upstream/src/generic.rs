@@ -1,0 +1,864 @@
+//! A data-driven fake that plays any connector from its spec: the connectors without a
+//! hand-written fake, under `/<slug>/...`, and every connector (hand-written ones included)
+//! under `/_generic/<slug>/...`.
+//!
+//! Specs are read from `connectors/` (or `FAKE_UPSTREAM_SPECS`) with core's own loader, once per
+//! process. A spec that does not load is left out and listed by [`rejected`]. What the fake does,
+//! per request (the conventions spec authors write `tests/cases/<slug>.yaml` against; they are
+//! also in `tests/cases/README.md`):
+//!
+//! - **Routing**: the operation whose method and path template match (literal segments win over
+//!   `{params}`); several operations on one path (GraphQL) are told apart by the operation name
+//!   of the query document (`query ListIssues ...`). No match: 404 in the provider's error shape.
+//! - **Auth**: the request must carry a credential for one of the spec's security schemes
+//!   (bearer or OAuth2 access token, basic user and password, API key header with its prefix, or
+//!   API key query param). Any value is accepted unless it is empty or contains `invalid` (any
+//!   case); OAuth2 also rejects [`creds::OAUTH_EXPIRED_ACCESS_TOKEN`]. Otherwise 401 with the
+//!   provider's error body. A spec without schemes is open.
+//! - **OAuth2**: the refresh-token grant is served on the token URL's path when it lives on the
+//!   spec's server (so it follows `config.base_url`), and always on `/<slug>/_oauth/token`
+//!   (give that as `config.token_url` otherwise), with the crate's shared client and rotating
+//!   refresh tokens ([`creds::OAUTH_CLIENT_ID`], [`creds::OAUTH_INITIAL_REFRESH_TOKEN`]).
+//! - **Records**: made from the operation's record schema (`Operation::record_schema`), record
+//!   `n` (0-based) the same on every call: `id`-like fields `"<entity>_<n+1>"` (or `n+1` when
+//!   an integer), strings by format (`date-time` `2024-01-0Nt...`, `date`, `email`, `uri`,
+//!   `uuid`), the first enum value, integers `n+1`, numbers `n+1.5`, booleans `n` even, one item
+//!   per array. A get answers record 0 with the requested id; create and update echo the given
+//!   body fields the schema declares. The envelope around the records (wrappers, totals) comes
+//!   from the success response schema, its arrays empty.
+//! - **Lists**: [`TOTAL`] records. A paginated list (the operation's `x-pagination`, declared or
+//!   inferred) pages them by the limit-like integer param the caller gives (`limit`, `per_page`,
+//!   `page_size`, `first`, `maxResults`, ...) or [`PAGE_SIZE`]; an unpaginated list returns them
+//!   all (or the limit). The next cursor goes where the operation's meta extractor reads it
+//!   (body path, `@header.<Name>`, or a `Link` header for `@link.<rel>`), and is: the next page
+//!   number (integer param named like `page`), the next offset (another integer param), the
+//!   last record's field (`from_last_record`), or an opaque string `c<offset>` otherwise. The
+//!   `has_more` meta is a boolean; meta named like `total` / `count` is [`TOTAL`]. The last page
+//!   has no cursor. An unreadable cursor is a 400.
+//! - **Writes**: the success status the spec declares (`200`, `201`, other `2xx`; `204` answers
+//!   no body). Nothing is stored: a created record is not listed afterwards.
+//! - **Downloads**: bytes (`application/octet-stream`); with `x-file-url`, first a JSON answer
+//!   with a URL to `/<slug>/_files/<entity>` at that path, then the bytes there, unauthenticated.
+//! - **Errors**: the provider's shape when the spec declares one (the operation's `4XX`/`401`/
+//!   `default` JSON response, else a `components.schemas` entry named like `Error`), its message
+//!   fields set to the reason; else `{"error": {"status": N, "message": "..."}}`. Faults
+//!   injected through `/_control/faults` (429 with `Retry-After`, 5xx) use the same body.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Map, Value};
+use switchboard_core::spec::{AuthKind, BodyKind, ConnectorSpec, MetaSource, Operation, ParamLocation, ParamType};
+
+use crate::{basic, bearer, creds, form_pairs, token_endpoint, Shared};
+
+/// Records every generic list holds.
+pub const TOTAL: usize = 5;
+/// Page size of a paginated list when the caller gives no limit.
+pub const PAGE_SIZE: usize = 2;
+/// The prefix under which every spec (hand-written ones too) is served generically.
+pub const PREFIX: &str = "_generic";
+/// Slugs with a hand-written fake, which keep `/<slug>/...`.
+pub const HAND_WRITTEN: [&str; 5] = ["github", "gong", "hubspot", "linear", "stripe"];
+
+/// One connector the generic fake plays.
+pub struct Api {
+    pub spec: ConnectorSpec,
+    /// The spec document as loaded, for what the parsed spec does not keep (response codes,
+    /// error schemas).
+    raw: Value,
+}
+
+/// The specs the generic fake plays, by slug, and the files that did not load.
+#[derive(Default)]
+pub struct Specs {
+    apis: BTreeMap<String, Api>,
+    rejected: Vec<(String, String)>,
+}
+
+/// Where specs are read from: `FAKE_UPSTREAM_SPECS`, else the repository's `connectors/`.
+pub fn specs_dir() -> PathBuf {
+    match std::env::var_os("FAKE_UPSTREAM_SPECS") {
+        Some(d) if !d.is_empty() => PathBuf::from(d),
+        _ => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../connectors"),
+    }
+}
+
+/// The specs, loaded on first use.
+pub fn specs() -> &'static Specs {
+    static SPECS: OnceLock<Specs> = OnceLock::new();
+    SPECS.get_or_init(|| {
+        let mut out = Specs::default();
+        let dir = specs_dir();
+        let mut files: Vec<PathBuf> =
+            std::fs::read_dir(&dir).map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect()).unwrap_or_default();
+        files.retain(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml"));
+        files.sort();
+        for f in files {
+            let name = f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let loaded = std::fs::read_to_string(&f).map_err(|e| e.to_string()).and_then(|text| {
+                let raw: Value = serde_norway::from_str(&text).map_err(|e| e.to_string())?;
+                let spec = switchboard_core::spec::parse_spec_value(&name, &raw).map_err(|e| e.message)?;
+                Ok(Api { spec, raw })
+            });
+            match loaded {
+                Ok(api) => {
+                    out.apis.insert(api.spec.slug.clone(), api);
+                }
+                Err(e) => out.rejected.push((name, e)),
+            }
+        }
+        out
+    })
+}
+
+/// Spec files that did not load, with the reason: the generic fake cannot play them.
+pub fn rejected() -> &'static [(String, String)] {
+    &specs().rejected
+}
+
+/// The connector `slug`, if the generic fake plays it.
+pub fn api(slug: &str) -> Option<&'static Api> {
+    specs().apis.get(slug)
+}
+
+/// Every slug the generic fake plays (under [`PREFIX`]); those without a hand-written fake are
+/// also served at `/<slug>`.
+pub fn slugs() -> Vec<String> {
+    specs().apis.keys().cloned().collect()
+}
+
+/// Splits a request path into the slug served and the path below it, for `/<slug>/...` and
+/// `/_generic/<slug>/...`; also returns the prefix the paths are under.
+fn split_path(path: &str) -> Option<(String, &str, String)> {
+    let rest = path.strip_prefix('/')?;
+    let (first, rest) = rest.split_once('/').unwrap_or((rest, ""));
+    if first == PREFIX {
+        let (slug, rest) = rest.split_once('/').unwrap_or((rest, ""));
+        return Some((slug.to_string(), rest, format!("/{PREFIX}/{slug}")));
+    }
+    if HAND_WRITTEN.contains(&first) {
+        return None;
+    }
+    Some((first.to_string(), rest, format!("/{first}")))
+}
+
+fn reason(status: StatusCode) -> &'static str {
+    status.canonical_reason().unwrap_or("Error")
+}
+
+/// The error body of `slug`'s API for `status`, if the generic fake plays it (faults use it).
+pub fn error_body(slug: &str, status: StatusCode) -> Option<Value> {
+    api(slug).map(|a| a.error(None, status, reason(status)))
+}
+
+fn respond_error(api: &Api, op: Option<&Operation>, status: StatusCode, message: &str) -> Response {
+    let mut resp = (status, Json(api.error(op, status, message))).into_response();
+    if status == StatusCode::UNAUTHORIZED {
+        resp.headers_mut().insert("www-authenticate", HeaderValue::from_static("Bearer"));
+    }
+    resp
+}
+
+/// Serves a request for a generic connector (the router's fallback).
+pub async fn serve(State(state): State<Shared>, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let bytes = axum::body::to_bytes(body, 16 * 1024 * 1024).await.unwrap_or_default();
+    let path = parts.uri.path().to_string();
+    let query_string = parts.uri.query().unwrap_or("").to_string();
+    let Some((slug, rest, prefix)) = split_path(&path) else {
+        return (StatusCode::NOT_FOUND, Json(json!({"error": {"status": 404, "message": "no such API"}})))
+            .into_response();
+    };
+    let Some(api) = api(&slug) else {
+        return (
+            StatusCode::NOT_FOUND,
+            Json(json!({"error": {"status": 404, "message": format!("no spec for {slug}")}})),
+        )
+            .into_response();
+    };
+    let sub = format!("/{rest}");
+    let host = parts.headers.get("host").and_then(|v| v.to_str().ok()).unwrap_or("127.0.0.1").to_string();
+    if parts.method == Method::POST && (sub == "/_oauth/token" || api.token_path().is_some_and(|p| p == sub)) {
+        return token_endpoint(&state, &slug, &parts.headers, &query_string, &bytes);
+    }
+    if parts.method == Method::GET && sub.starts_with("/_files/") {
+        return file_response(&slug, sub.trim_start_matches("/_files/"));
+    }
+    let query: Vec<(String, String)> = url::form_urlencoded::parse(query_string.as_bytes()).into_owned().collect();
+    if !api.authorized(&state, &slug, &parts.headers, &query) {
+        return respond_error(api, None, StatusCode::UNAUTHORIZED, "Unauthorized: invalid or missing credentials");
+    }
+    let content_type = parts.headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("");
+    let body: Value = if content_type.starts_with("application/x-www-form-urlencoded") {
+        Value::Object(form_pairs(&bytes).into_iter().map(|(k, v)| (k, Value::String(v))).collect())
+    } else {
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null)
+    };
+    let Some((op, path_params, others)) = api.route(parts.method.as_str(), &sub, &body) else {
+        return respond_error(api, None, StatusCode::NOT_FOUND, &format!("no operation for {} {sub}", parts.method));
+    };
+    let input = Input { path: path_params, query, body };
+    api.answer(op, &others, &input, &format!("http://{host}{prefix}"))
+}
+
+fn file_response(slug: &str, name: &str) -> Response {
+    let mut resp = format!("{slug} {name} file contents\n").into_response();
+    resp.headers_mut().insert("content-type", HeaderValue::from_static("application/octet-stream"));
+    resp
+}
+
+/// What a request gave: path params, query pairs, the body (JSON, or a form as an object).
+struct Input {
+    path: BTreeMap<String, String>,
+    query: Vec<(String, String)>,
+    body: Value,
+}
+
+impl Input {
+    /// A param's value, wherever the operation sends it (path, query, body, GraphQL variables).
+    fn get(&self, op: &Operation, name: &str) -> Option<Value> {
+        if let Some(v) = self.path.get(name) {
+            return Some(Value::String(v.clone()));
+        }
+        if let Some((_, v)) = self.query.iter().find(|(k, _)| k == name) {
+            return Some(Value::String(v.clone()));
+        }
+        if let Some(v) = self.body.get(name) {
+            return Some(v.clone());
+        }
+        if let BodyKind::GraphQl(g) = &op.body {
+            let vars = self.body.get("variables")?;
+            let exact = format!("{{{{ {name} }}}}");
+            let var = g.variables.iter().find(|(k, t)| k == name || t.as_str().is_some_and(|t| t.trim() == exact));
+            return var.and_then(|(k, _)| vars.get(k)).filter(|v| !v.is_null()).cloned();
+        }
+        None
+    }
+}
+
+/// One step of a simple JSONPath: a property, or into an array.
+#[derive(Debug, Clone, PartialEq)]
+enum Step {
+    Key(String),
+    Item,
+}
+
+/// The steps of `$`, `$.a.b`, `$.a[*]`, `$['a'][0]`; `None` for filters and descents.
+fn steps(path: &str) -> Option<Vec<Step>> {
+    let mut rest = path.trim().strip_prefix('$')?;
+    let mut out = Vec::new();
+    while !rest.is_empty() {
+        if let Some(r) = rest.strip_prefix('.') {
+            if r.starts_with('.') {
+                return None;
+            }
+            if let Some(r) = r.strip_prefix('*') {
+                out.push(Step::Item);
+                rest = r;
+                continue;
+            }
+            let end = r.find(['.', '[']).unwrap_or(r.len());
+            out.push(Step::Key(r[..end].to_string()));
+            rest = &r[end..];
+        } else if let Some(r) = rest.strip_prefix('[') {
+            let end = r.find(']')?;
+            let inner = r[..end].trim();
+            rest = &r[end + 1..];
+            if inner == "*" || inner.bytes().all(|b| b.is_ascii_digit()) {
+                out.push(Step::Item);
+            } else {
+                let name = inner.trim_matches(|c| c == '\'' || c == '"');
+                out.push(Step::Key(name.to_string()));
+            }
+        } else {
+            return None;
+        }
+    }
+    Some(out)
+}
+
+/// Sets `value` at `steps` under `node` (into the first item of an array), making objects and
+/// one-item arrays on the way.
+fn put(node: &mut Value, steps: &[Step], value: Value) {
+    let Some((first, rest)) = steps.split_first() else {
+        *node = value;
+        return;
+    };
+    match first {
+        Step::Key(k) => {
+            if !node.is_object() {
+                *node = Value::Object(Map::new());
+            }
+            if let Value::Object(m) = node {
+                put(m.entry(k.clone()).or_insert(Value::Null), rest, value);
+            }
+        }
+        Step::Item => match node {
+            Value::Array(items) if !items.is_empty() => put(&mut items[0], rest, value),
+            _ => {
+                let mut item = Value::Null;
+                put(&mut item, rest, value);
+                *node = Value::Array(vec![item]);
+            }
+        },
+    }
+}
+
+/// Puts the records at the extractor path: a list's array replaces the value the path names
+/// (or the array its trailing `[*]` walks).
+fn put_records(node: &mut Value, steps: &[Step], records: Vec<Value>, list: bool) {
+    match steps.split_first() {
+        None => *node = if list { Value::Array(records) } else { records.into_iter().next().unwrap_or(Value::Null) },
+        Some((Step::Item, [])) => {
+            *node = Value::Array(if list { records } else { records.into_iter().take(1).collect() })
+        }
+        Some((Step::Key(k), rest)) => {
+            if !node.is_object() {
+                *node = Value::Object(Map::new());
+            }
+            if let Value::Object(m) = node {
+                put_records(m.entry(k.clone()).or_insert(Value::Null), rest, records, list);
+            }
+        }
+        Some((Step::Item, rest)) => {
+            let mut item = node.as_array().and_then(|a| a.first().cloned()).unwrap_or(Value::Null);
+            put_records(&mut item, rest, records, list);
+            *node = Value::Array(vec![item]);
+        }
+    }
+}
+
+/// The non-null type a schema declares first (`[string, "null"]` is a string).
+fn type_of(schema: &Value) -> Option<&str> {
+    match schema.get("type") {
+        Some(Value::String(t)) => Some(t.as_str()),
+        Some(Value::Array(ts)) => ts.iter().filter_map(Value::as_str).find(|t| *t != "null").or(Some("null")),
+        _ => None,
+    }
+}
+
+/// Whether a field name reads as an identifier.
+fn id_like(field: &str) -> bool {
+    field == "id" || field.ends_with("_id") || field.ends_with("Id") || field == "uuid" || field == "key"
+}
+
+/// Deterministic values from schemas. `n` is the record's index, `entity` names ids.
+struct Gen<'a> {
+    root: &'a Value,
+    entity: &'a str,
+    /// Arrays are left empty (the envelope around records).
+    empty_arrays: bool,
+}
+
+impl Gen<'_> {
+    /// Follows local `$ref`s and merges `allOf` parts.
+    fn resolve(&self, schema: &Value, depth: usize) -> Value {
+        let mut s = schema.clone();
+        for _ in 0..16 {
+            let Some(r) = s.get("$ref").and_then(Value::as_str) else { break };
+            s = r.strip_prefix('#').and_then(|p| self.root.pointer(p)).cloned().unwrap_or(Value::Null);
+        }
+        if let Some(all) = s.get("allOf").and_then(Value::as_array).cloned() {
+            if depth < 8 {
+                let mut merged = s.as_object().cloned().unwrap_or_default();
+                merged.remove("allOf");
+                let mut props = merged.get("properties").and_then(Value::as_object).cloned().unwrap_or_default();
+                for part in &all {
+                    let part = self.resolve(part, depth + 1);
+                    if let Some(p) = part.get("properties").and_then(Value::as_object) {
+                        props.extend(p.clone());
+                    }
+                    if merged.get("type").is_none() {
+                        if let Some(t) = part.get("type") {
+                            merged.insert("type".into(), t.clone());
+                        }
+                    }
+                }
+                merged.insert("properties".into(), Value::Object(props));
+                s = Value::Object(merged);
+            }
+        }
+        s
+    }
+
+    fn value(&self, schema: &Value, field: &str, n: usize, depth: usize) -> Value {
+        let s = self.resolve(schema, depth);
+        if let Some(c) = s.get("const") {
+            return c.clone();
+        }
+        if let Some(alts) = s.get("anyOf").or_else(|| s.get("oneOf")).and_then(Value::as_array) {
+            if s.get("type").is_none() && s.get("properties").is_none() {
+                let alt = alts.iter().find(|a| type_of(&self.resolve(a, depth)) != Some("null"));
+                return alt.map(|a| self.value(a, field, n, depth + 1)).unwrap_or(Value::Null);
+            }
+        }
+        if let Some(values) = s.get("enum").and_then(Value::as_array) {
+            let real: Vec<&Value> = values.iter().filter(|v| !v.is_null()).collect();
+            if !real.is_empty() {
+                return real[n % real.len()].clone();
+            }
+        }
+        let ty = type_of(&s).unwrap_or(if s.get("properties").is_some() { "object" } else { "string" });
+        match ty {
+            "null" => Value::Null,
+            "boolean" => Value::Bool(n.is_multiple_of(2)),
+            "integer" => {
+                let min = s.get("minimum").and_then(Value::as_i64).unwrap_or(i64::MIN);
+                let max = s.get("maximum").and_then(Value::as_i64).unwrap_or(i64::MAX);
+                json!((n as i64 + 1).clamp(min, max))
+            }
+            "number" => {
+                let v = n as f64 + 1.5;
+                let min = s.get("minimum").and_then(Value::as_f64).unwrap_or(f64::MIN);
+                let max = s.get("maximum").and_then(Value::as_f64).unwrap_or(f64::MAX);
+                json!(v.clamp(min, max))
+            }
+            "array" => {
+                if self.empty_arrays || depth > 6 {
+                    return json!([]);
+                }
+                let item = s.get("items").cloned().unwrap_or(json!({"type": "string"}));
+                json!([self.value(&item, field, n, depth + 1)])
+            }
+            "object" => {
+                let mut out = Map::new();
+                if depth > 6 {
+                    return Value::Object(out);
+                }
+                if let Some(props) = s.get("properties").and_then(Value::as_object) {
+                    for (k, sub) in props {
+                        out.insert(k.clone(), self.value(sub, k, n, depth + 1));
+                    }
+                } else if let Some(extra) = s.get("additionalProperties").filter(|a| a.is_object()) {
+                    out.insert("key".into(), self.value(extra, "key", n, depth + 1));
+                }
+                Value::Object(out)
+            }
+            _ => Value::String(self.string(&s, field, n)),
+        }
+    }
+
+    fn string(&self, s: &Value, field: &str, n: usize) -> String {
+        let day = n % 28 + 1;
+        match s.get("format").and_then(Value::as_str).unwrap_or("") {
+            "date-time" => return format!("2024-01-{day:02}T12:00:00Z"),
+            "date" => return format!("2024-01-{day:02}"),
+            "time" => return "12:00:00".into(),
+            "email" => return format!("user{}@example.com", n + 1),
+            "uri" | "url" | "uri-reference" => return format!("https://example.com/{field}/{}", n + 1),
+            "uuid" => return format!("00000000-0000-4000-8000-{:012}", n + 1),
+            "ipv4" => return "192.0.2.1".into(),
+            _ => {}
+        }
+        if id_like(field) {
+            return format!("{}_{}", self.entity, n + 1);
+        }
+        format!("{field} {}", n + 1)
+    }
+}
+
+/// An integer param named like a page number.
+fn is_page_param(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    n == "page" || n.ends_with("page") || n.ends_with("page_number") || n.ends_with("pagenumber")
+}
+
+/// Integer params that cap a page: `limit`, `per_page`, `page_size`, `first`, `maxResults`, ...
+fn is_limit_param(name: &str) -> bool {
+    let n: String = name.chars().filter(char::is_ascii_alphanumeric).collect::<String>().to_ascii_lowercase();
+    ["limit", "perpage", "pagesize", "maxresults", "first", "count", "size", "top", "resultsperpage", "pagelimit"]
+        .iter()
+        .any(|k| n == *k || n.ends_with(k))
+}
+
+impl Api {
+    /// The raw operation object of `op`.
+    fn raw_op(&self, op: &Operation) -> Option<&Value> {
+        self.raw.pointer(&op.pointer)
+    }
+
+    fn gen<'a>(&'a self, entity: &'a str, empty_arrays: bool) -> Gen<'a> {
+        Gen { root: &self.raw, entity, empty_arrays }
+    }
+
+    /// The path of the OAuth token URL below the spec's server, when it lives there.
+    fn token_path(&self) -> Option<String> {
+        let server = self.spec.server_url.trim_end_matches('/');
+        self.spec.auth_schemes.iter().find_map(|s| match &s.kind {
+            AuthKind::OAuth2(c) => c.token_url.as_deref().and_then(|u| u.strip_prefix(server)).map(str::to_string),
+            _ => None,
+        })
+    }
+
+    fn authorized(&self, state: &Shared, slug: &str, headers: &HeaderMap, query: &[(String, String)]) -> bool {
+        if self.spec.auth_schemes.is_empty() {
+            return true;
+        }
+        let ok = |v: &str| !v.trim().is_empty() && !v.to_ascii_lowercase().contains("invalid");
+        self.spec.auth_schemes.iter().any(|s| match &s.kind {
+            AuthKind::Bearer => bearer(headers).is_some_and(|t| ok(&t)),
+            AuthKind::OAuth2(_) => bearer(headers).is_some_and(|t| {
+                t != creds::OAUTH_EXPIRED_ACCESS_TOKEN && (ok(&t) || state.oauth_access_valid(slug, &t))
+            }),
+            AuthKind::Basic => basic(headers).is_some_and(|(u, p)| ok(&u) && ok(&p)),
+            AuthKind::ApiKey { in_query: true, name, .. } => query.iter().any(|(k, v)| k == name && ok(v)),
+            AuthKind::ApiKey { in_query: false, name, prefix } => headers
+                .get(name.as_str())
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.starts_with(prefix.as_str()) && ok(&v[prefix.len()..])),
+        })
+    }
+
+    /// The operation for a method and path (below the slug), its path params, and the other
+    /// operations on the same method and path that the request cannot be told apart from.
+    #[allow(clippy::type_complexity)]
+    fn route(
+        &self,
+        method: &str,
+        path: &str,
+        body: &Value,
+    ) -> Option<(&Operation, BTreeMap<String, String>, Vec<&Operation>)> {
+        let segs: Vec<&str> = path.trim_matches('/').split('/').filter(|s| !s.is_empty()).collect();
+        let mut best: Vec<(usize, &Operation, BTreeMap<String, String>)> = Vec::new();
+        for op in self.spec.operations.iter().filter(|o| o.method.eq_ignore_ascii_case(method)) {
+            let tsegs: Vec<&str> = op.path.trim_matches('/').split('/').filter(|s| !s.is_empty()).collect();
+            if tsegs.len() != segs.len() {
+                continue;
+            }
+            let mut params = BTreeMap::new();
+            let mut literal = 0;
+            let fits = tsegs.iter().zip(&segs).all(|(t, s)| {
+                if let (Some(open), true) = (t.find('{'), t.ends_with('}')) {
+                    // `{name}` or `prefix{name}` (e.g. `v1:{id}`).
+                    let (before, name) = (&t[..open], &t[open + 1..t.len() - 1]);
+                    match s.strip_prefix(before) {
+                        Some(v) if !v.is_empty() => {
+                            let v = percent_decode(v);
+                            params.insert(name.to_string(), v);
+                            true
+                        }
+                        _ => false,
+                    }
+                } else {
+                    literal += 1;
+                    t == s
+                }
+            });
+            if fits {
+                best.push((literal, op, params));
+            }
+        }
+        let top = best.iter().map(|b| b.0).max()?;
+        best.retain(|b| b.0 == top);
+        if best.len() > 1 {
+            // One path, several operations (GraphQL): the query document's operation name.
+            let sent = body.get("query").and_then(Value::as_str).map(graphql_name).unwrap_or_default();
+            if let Some(i) = best.iter().position(|(_, op, _)| match &op.body {
+                BodyKind::GraphQl(g) => !sent.is_empty() && graphql_name(&g.query) == sent,
+                _ => false,
+            }) {
+                let (_, op, params) = best.swap_remove(i);
+                return Some((op, params, Vec::new()));
+            }
+        }
+        // Not told apart (REST downloads sharing a lookup's path): the first that is not a
+        // download answers, with every download's file URL in its body too.
+        let first = best.iter().position(|b| b.1.action != "download").unwrap_or(0);
+        let (_, op, params) = best.remove(first);
+        Some((op, params, best.into_iter().map(|b| b.1).collect()))
+    }
+
+    /// The error body for `status`: the provider's declared shape with `message` in its message
+    /// fields, else `{"error": {"status", "message"}}`.
+    fn error(&self, op: Option<&Operation>, status: StatusCode, message: &str) -> Value {
+        let code = status.as_u16().to_string();
+        let class = format!("{}XX", &code[..1]);
+        let from_op = |raw: &Value| -> Option<Value> {
+            let responses = raw.get("responses")?.as_object()?;
+            let mut keys = vec![code.clone(), class.clone(), class.to_ascii_lowercase(), "default".into()];
+            keys.extend(responses.keys().filter(|k| k.starts_with('4') || k.starts_with('5')).cloned());
+            keys.iter().find_map(|k| {
+                let r = self.gen("error", true).resolve(responses.get(k)?, 0);
+                let content = r.get("content")?.as_object()?;
+                content.iter().find(|(ct, _)| ct.contains("json")).and_then(|(_, m)| m.get("schema")).cloned()
+            })
+        };
+        let declared = op
+            .and_then(|o| self.raw_op(o))
+            .and_then(from_op)
+            .or_else(|| self.spec.operations.iter().find_map(|o| self.raw_op(o).and_then(from_op)))
+            .or_else(|| {
+                let schemas = self.raw.pointer("/components/schemas")?.as_object()?;
+                schemas.iter().find(|(k, _)| k.to_ascii_lowercase().contains("error")).map(|(_, v)| v.clone())
+            });
+        let Some(schema) = declared else {
+            return json!({"error": {"status": status.as_u16(), "message": message}});
+        };
+        let mut body = self.gen("error", false).value(&schema, "error", 0, 0);
+        fill_error(&mut body, status.as_u16(), message, "");
+        if !body.is_object() || body.as_object().is_some_and(Map::is_empty) {
+            return json!({"error": {"status": status.as_u16(), "message": message}});
+        }
+        body
+    }
+
+    /// The success answer of `op`.
+    fn answer(&self, op: &Operation, others: &[&Operation], input: &Input, base: &str) -> Response {
+        let put_files = |body: &mut Value| {
+            for o in std::iter::once(&op).chain(others) {
+                if let Some(steps) = o.file_url.as_ref().and_then(|p| steps(&p.to_string())) {
+                    put(body, &steps, Value::String(format!("{base}/_files/{}", o.entity)));
+                }
+            }
+        };
+        let raw = self.raw_op(op).cloned().unwrap_or(Value::Null);
+        let (status, schema) = success_response(&raw, &self.gen(&op.entity, true));
+        if op.action == "download" {
+            if op.file_url.is_some() {
+                let mut body = Value::Object(Map::new());
+                put_files(&mut body);
+                return (StatusCode::OK, Json(body)).into_response();
+            }
+            return file_response(&self.spec.slug, &op.entity);
+        }
+        if status == StatusCode::NO_CONTENT || (schema.is_none() && op.record_schema().is_none()) {
+            return status.into_response();
+        }
+        let mut body = schema.map(|s| self.gen(&op.entity, true).value(&s, "body", 0, 0)).unwrap_or(Value::Null);
+        let list = op.returns_list();
+        let mut headers: Vec<(String, String)> = Vec::new();
+        let records: Vec<Value>;
+        let mut next: Option<Value> = None;
+        let mut has_more = false;
+        if list {
+            let paginated = op.pagination.is_some();
+            let limit = op
+                .params
+                .iter()
+                .filter(|p| p.ty == Some(ParamType::Integer) && is_limit_param(&p.name))
+                .find_map(|p| input.get(op, &p.name))
+                .and_then(|v| v.as_u64().or_else(|| v.as_str().and_then(|s| s.parse().ok())))
+                .map(|l| (l as usize).clamp(1, 100));
+            let size = if paginated { self.page_size(op, input) } else { limit.unwrap_or(TOTAL) };
+            let start = match self.offset(op, input) {
+                Ok(o) => o,
+                Err(m) => return respond_error(self, Some(op), StatusCode::BAD_REQUEST, &m),
+            };
+            let end = (start + size).min(TOTAL);
+            records = (start..end.max(start)).map(|n| self.record(op, n, input)).collect();
+            has_more = end < TOTAL;
+            if has_more && paginated {
+                next = self.cursor(op, end, size, records.last());
+            }
+        } else {
+            let mut r = self.record(op, 0, input);
+            // A get answers the id it was asked for.
+            if let (Some(m), Some(p)) =
+                (r.as_object_mut(), op.params.iter().find(|p| p.location == ParamLocation::Path && id_like(&p.name)))
+            {
+                if let (Some(Value::String(given)), Some(Value::String(_))) = (input.get(op, &p.name), m.get("id")) {
+                    m.insert("id".into(), Value::String(given));
+                }
+            }
+            records = vec![r];
+        }
+        if let Some(steps) = op.record_extractor.as_ref().and_then(|p| steps(&p.to_string())) {
+            put_records(&mut body, &steps, records, list);
+        } else {
+            body = if list { Value::Array(records) } else { records.into_iter().next().unwrap_or(Value::Null) };
+        }
+        put_files(&mut body);
+        let pg = op.pagination.as_ref();
+        for (name, source) in &op.meta {
+            let value = if pg.and_then(|p| p.meta.as_ref()) == Some(name) {
+                next.clone().unwrap_or(Value::Null)
+            } else if pg.and_then(|p| p.has_more.as_ref()) == Some(name)
+                || name.to_ascii_lowercase().replace('_', "").contains("hasmore")
+            {
+                Value::Bool(has_more && next.is_some())
+            } else if ["total", "count"].iter().any(|k| name.to_ascii_lowercase().contains(k)) {
+                json!(TOTAL)
+            } else {
+                continue;
+            };
+            match source {
+                MetaSource::Path(p) => {
+                    if let Some(steps) = steps(&p.to_string()) {
+                        put(&mut body, &steps, value);
+                    }
+                }
+                MetaSource::Header(h) if !value.is_null() => {
+                    headers.push((h.clone(), value.as_str().map(str::to_string).unwrap_or_else(|| value.to_string())))
+                }
+                MetaSource::Link(rel) if !value.is_null() => {
+                    // The cursor of a Link is the whole next URL (the runtime passes it back).
+                    let param = pg.map(|p| p.param.as_str()).unwrap_or("page");
+                    let c = value.as_str().map(str::to_string).unwrap_or_else(|| value.to_string());
+                    let url = format!("{base}{}?{param}={c}", op.path);
+                    headers.push(("link".into(), format!("<{url}>; rel=\"{rel}\"")));
+                }
+                _ => {}
+            }
+        }
+        let mut resp = (status, Json(body)).into_response();
+        for (k, v) in headers {
+            if let (Ok(k), Ok(v)) = (axum::http::HeaderName::from_bytes(k.as_bytes()), HeaderValue::from_str(&v)) {
+                resp.headers_mut().insert(k, v);
+            }
+        }
+        resp
+    }
+
+    /// Record `n` of `op`, with the given body fields echoed on writes.
+    fn record(&self, op: &Operation, n: usize, input: &Input) -> Value {
+        let Some(schema) = op.record_schema() else { return json!({"id": format!("{}_{}", op.entity, n + 1)}) };
+        // A primitive record is described as the `{"value": ...}` the runtime wraps it in.
+        let props = schema.get("properties").and_then(Value::as_object);
+        if schema.as_object().is_some_and(|m| m.len() == 2)
+            && props.is_some_and(|p| p.len() == 1 && p.contains_key("value"))
+        {
+            return self.gen(&op.entity, false).value(&schema["properties"]["value"], "value", n, 0);
+        }
+        let mut r = self.gen(&op.entity, false).value(schema, "record", n, 0);
+        if matches!(op.action.as_str(), "create" | "update") {
+            if let (Some(m), Some(props)) = (r.as_object_mut(), props) {
+                for p in op.params.iter().filter(|p| p.location == ParamLocation::Body) {
+                    let (Some(given), Some(decl)) = (input.get(op, &p.name), props.get(&p.name)) else { continue };
+                    let ty = type_of(decl);
+                    let fits = matches!(
+                        (&given, ty),
+                        (Value::String(_), Some("string"))
+                            | (Value::Bool(_), Some("boolean"))
+                            | (Value::Number(_), Some("number"))
+                    ) || (given.is_i64() && ty == Some("integer"));
+                    if fits {
+                        m.insert(p.name.clone(), given);
+                    }
+                }
+            }
+        }
+        r
+    }
+
+    /// Where a page starts, from the cursor the request carries.
+    fn offset(&self, op: &Operation, input: &Input) -> Result<usize, String> {
+        let Some(pg) = &op.pagination else { return Ok(0) };
+        let Some(mut cursor) = input.get(op, &pg.param) else { return Ok(0) };
+        // A Link cursor is the next URL: its query carries the param.
+        if let Some(url) = cursor.as_str().filter(|s| s.starts_with("http")).and_then(|s| url::Url::parse(s).ok()) {
+            if let Some((_, v)) = url.query_pairs().find(|(k, _)| k == pg.param.as_str()) {
+                cursor = Value::String(v.into_owned());
+            }
+        }
+        let text = cursor.as_str().map(str::to_string).unwrap_or_else(|| cursor.to_string());
+        if let Some(field) = &pg.from_last_record {
+            return (0..TOTAL)
+                .find(|&n| {
+                    let r = self.record(op, n, input);
+                    r.get(field).is_some_and(|v| v == &cursor || v.as_str() == Some(&text) || *v == text)
+                })
+                .map(|n| n + 1)
+                .ok_or_else(|| format!("invalid cursor {text:?}"));
+        }
+        let integer = op.param(&pg.param).is_some_and(|p| p.ty == Some(ParamType::Integer));
+        if integer {
+            let v: usize = text.parse().map_err(|_| format!("invalid {}: {text:?}", pg.param))?;
+            return Ok(if is_page_param(&pg.param) { v.saturating_sub(1) * self.page_size(op, input) } else { v });
+        }
+        text.strip_prefix('c').and_then(|n| n.parse().ok()).ok_or_else(|| format!("invalid cursor {text:?}"))
+    }
+
+    fn page_size(&self, op: &Operation, input: &Input) -> usize {
+        op.params
+            .iter()
+            .filter(|p| p.ty == Some(ParamType::Integer) && is_limit_param(&p.name))
+            .find_map(|p| input.get(op, &p.name))
+            .and_then(|v| v.as_u64().or_else(|| v.as_str().and_then(|s| s.parse().ok())))
+            .map(|l| (l as usize).clamp(1, 100))
+            .unwrap_or(PAGE_SIZE)
+    }
+
+    /// The cursor of the page starting at record `end`.
+    fn cursor(&self, op: &Operation, end: usize, size: usize, last: Option<&Value>) -> Option<Value> {
+        let pg = op.pagination.as_ref()?;
+        if let Some(field) = &pg.from_last_record {
+            return last.and_then(|r| r.get(field)).cloned();
+        }
+        let integer = op.param(&pg.param).is_some_and(|p| p.ty == Some(ParamType::Integer));
+        if integer && is_page_param(&pg.param) {
+            return Some(json!(end / size.max(1) + 1));
+        }
+        if integer {
+            return Some(json!(end));
+        }
+        Some(Value::String(format!("c{end}")))
+    }
+}
+
+/// The success status and JSON schema an operation declares.
+fn success_response(raw: &Value, gen: &Gen<'_>) -> (StatusCode, Option<Value>) {
+    let Some(responses) = raw.get("responses").and_then(Value::as_object) else { return (StatusCode::OK, None) };
+    let mut codes: Vec<&String> = responses.keys().filter(|k| k.len() == 3 && k.starts_with('2')).collect();
+    codes.sort_by_key(|k| match k.as_str() {
+        "200" => 0,
+        "201" => 1,
+        _ => 2,
+    });
+    let Some(code) = codes.first() else { return (StatusCode::OK, None) };
+    let status = code.parse().ok().and_then(|c| StatusCode::from_u16(c).ok()).unwrap_or(StatusCode::OK);
+    let r = gen.resolve(&responses[code.as_str()], 0);
+    let schema = r
+        .get("content")
+        .and_then(Value::as_object)
+        .and_then(|c| c.iter().find(|(k, _)| k.contains("json")))
+        .and_then(|(_, m)| m.get("schema"))
+        .cloned();
+    (status, schema)
+}
+
+/// Puts the status and message into an error body made from its schema: message-like strings
+/// take the message, status-like integers the status.
+fn fill_error(v: &mut Value, status: u16, message: &str, field: &str) {
+    const TEXT: [&str; 10] = [
+        "message",
+        "error",
+        "detail",
+        "details",
+        "error_description",
+        "description",
+        "title",
+        "msg",
+        "errormessage",
+        "reason",
+    ];
+    let f = field.to_ascii_lowercase();
+    match v {
+        Value::String(s) if TEXT.contains(&f.as_str()) || f.is_empty() => *s = message.to_string(),
+        Value::Number(_) if ["status", "code", "statuscode", "status_code", "httpstatus"].contains(&f.as_str()) => {
+            *v = json!(status)
+        }
+        Value::Object(m) => m.iter_mut().for_each(|(k, x)| fill_error(x, status, message, k)),
+        Value::Array(items) => items.iter_mut().for_each(|x| fill_error(x, status, message, field)),
+        _ => {}
+    }
+}
+
+/// The operation name of a GraphQL document (`query ListIssues(...)` -> `ListIssues`).
+fn graphql_name(doc: &str) -> String {
+    let t = doc.trim_start();
+    let rest = t.strip_prefix("query").or_else(|| t.strip_prefix("mutation")).unwrap_or("");
+    rest.trim_start().chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect()
+}
+
+fn percent_decode(s: &str) -> String {
+    url::form_urlencoded::parse(format!("x={}", s.replace('+', "%2B")).as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_else(|| s.to_string())
+}
