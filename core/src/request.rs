@@ -377,6 +377,12 @@ pub fn build(op: &Operation, params: &Map<String, Value>) -> Result<Built> {
         BodyKind::None => None,
         // No body param given, no body (the reference runtime sends none either).
         BodyKind::Json | BodyKind::Form if body_root.is_none() && body_fields.is_empty() => None,
+        BodyKind::Json if op.upload_param.as_ref().is_some_and(|u| body_fields.contains_key(u)) => {
+            let upload = op.upload_param.as_deref().unwrap_or_default();
+            let (body, content_type) = multipart_related(upload, body_fields)?;
+            headers.push(("content-type".into(), content_type));
+            Some(body)
+        }
         BodyKind::Json => {
             let v = body_root.unwrap_or(Value::Object(body_fields));
             let media = op.body_media_type.as_deref().unwrap_or("application/json");
@@ -441,6 +447,37 @@ pub fn build(op: &Operation, params: &Map<String, Value>) -> Result<Built> {
         }
     }
     Ok(Built { method: op.method.clone(), path, query, headers, body })
+}
+
+/// A `multipart/related` upload: the body params but the file (`upload`, base64) and its
+/// `file_mime_type` as a JSON metadata part, then the file's bytes. Returns the body and its
+/// content type (with the boundary).
+fn multipart_related(upload: &str, mut fields: Map<String, Value>) -> Result<(Vec<u8>, String)> {
+    use base64::Engine as _;
+    let invalid = |what: &str| {
+        Error::validation(format!("invalid params: param {upload:?} {what}"))
+            .with_details(serde_json::json!({"param": upload}))
+    };
+    let content = match fields.remove(upload) {
+        Some(Value::String(s)) => base64::engine::general_purpose::STANDARD
+            .decode(s.trim())
+            .map_err(|_| invalid("must be the file's content in base64"))?,
+        _ => return Err(invalid("must be a string (the file's content in base64)")),
+    };
+    let mime = match fields.remove("file_mime_type") {
+        Some(Value::String(m)) if !m.trim().is_empty() && !m.contains(['\r', '\n']) => m,
+        _ => "application/octet-stream".to_string(),
+    };
+    let boundary = format!("switchboard_boundary_{:032x}", rand::random::<u128>());
+    let metadata = serde_json::to_vec(&Value::Object(fields))
+        .map_err(|e| Error::internal(format!("cannot encode the upload's metadata: {e}")))?;
+    let mut body = Vec::with_capacity(metadata.len() + content.len() + 256);
+    body.extend_from_slice(format!("--{boundary}\r\nContent-Type: application/json; charset=UTF-8\r\n\r\n").as_bytes());
+    body.extend_from_slice(&metadata);
+    body.extend_from_slice(format!("\r\n--{boundary}\r\nContent-Type: {mime}\r\n\r\n").as_bytes());
+    body.extend_from_slice(&content);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    Ok((body, format!("multipart/related; boundary={boundary}")))
 }
 
 fn encode_query(name: &str, v: &Value, deep: bool, no_explode: bool, out: &mut Vec<(String, String)>) {

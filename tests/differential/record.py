@@ -83,6 +83,8 @@ def sample(spec: dict[str, Any], schema: Any, name: str, example: Any = None, de
         required = schema.get("required") or list(props)[:2]
         out = {k: sample(spec, props[k], k, depth=depth + 1) for k in required if k in props}
         return out or {"key": "value"}
+    if fmt == "byte":
+        return "aGVsbG8gd29ybGQ="  # base64 of "hello world"
     if fmt == "date-time":
         return "2024-01-15T10:00:00Z"
     if fmt == "date":

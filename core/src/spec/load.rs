@@ -690,6 +690,7 @@ impl<'a> Loader<'a> {
             params,
             body,
             body_media_type,
+            upload_param: as_str(ext(op, "upload-file-param")),
             record_extractor,
             meta,
             record_filter,
@@ -1164,6 +1165,18 @@ paths:
       requestBody:
         content: {application/vnd.campaign.v3+json: {schema: {type: object, properties: {name: {type: string}}}}}
       responses: {"200": {description: ok}}
+  /upload/files:
+    post:
+      x-entity: files_upload
+      x-action: create
+      x-airbyte-upload-file-param: file_content
+      requestBody:
+        content:
+          multipart/related:
+            schema:
+              type: object
+              properties: {name: {type: string}, file_content: {type: string, format: byte}, file_mime_type: {type: string}}
+      responses: {"200": {description: ok}}
   /campaigns/typed:
     post:
       x-entity: typed_campaigns
@@ -1206,6 +1219,24 @@ paths:
         )?;
         let types: Vec<&String> = typed.headers.iter().filter(|(n, _)| n == "content-type").map(|(_, v)| v).collect();
         assert_eq!(types, ["application/vnd.x+json"]);
+        // A file upload: multipart/related, the metadata as JSON, then the decoded bytes.
+        let upload = s.operation("files_upload", "create").ok_or_else(|| Error::internal("no upload"))?;
+        let params = json!({"name": "a.txt", "file_content": "aGVsbG8=", "file_mime_type": "text/plain"});
+        let built = crate::request::build(upload, params.as_object().unwrap_or(&Map::new()))?;
+        let ctype = content_type(&built).unwrap_or_default();
+        let boundary = ctype.strip_prefix("multipart/related; boundary=").unwrap_or_default().to_string();
+        assert!(!boundary.is_empty(), "{ctype}");
+        let text = String::from_utf8(built.body.unwrap_or_default()).unwrap_or_default();
+        assert_eq!(
+            text,
+            format!(
+                "--{boundary}\r\nContent-Type: application/json; charset=UTF-8\r\n\r\n{{\"name\":\"a.txt\"}}\r\n\
+                 --{boundary}\r\nContent-Type: text/plain\r\n\r\nhello\r\n--{boundary}--\r\n"
+            )
+        );
+        let bad = json!({"name": "a.txt", "file_content": "not base64!"});
+        let e = crate::request::build(upload, bad.as_object().unwrap_or(&Map::new())).err();
+        assert!(e.is_some_and(|e| e.code == crate::ErrorCode::Validation && e.message.contains("base64")));
         // A GraphQL variable whose param is not given is left out (the document's default
         // applies); the document keeps its last newline.
         let boards = s.operation("boards", "list").ok_or_else(|| Error::internal("no boards.list"))?;

@@ -411,6 +411,10 @@ pub struct Operation {
     /// The JSON body's media type when the spec names another than `application/json` (a
     /// vendor type such as Amazon Ads' `application/vnd.spCampaign.v3+json`).
     pub body_media_type: Option<String>,
+    /// `x-upload-file-param`: the body param holding a file's content (base64); when given, the
+    /// body is sent as `multipart/related`: the other body params as JSON metadata, then the
+    /// file's bytes typed by the `file_mime_type` param (Google Drive's multipart upload).
+    pub upload_param: Option<String>,
     pub record_extractor: Option<JsonPath>,
     pub meta: Vec<(String, MetaSource)>,
     /// `x-record-filter`, compiled when the spec was loaded.
