@@ -1204,9 +1204,8 @@ paths:
         let audits = s.operation("audits", "list").ok_or_else(|| Error::internal("no audits.list"))?;
         assert_eq!(audits.path, "/tickets/{ticket_id}/audits");
         let campaigns = s.operation("campaigns", "create").ok_or_else(|| Error::internal("no create"))?;
-        let content_type = |b: &crate::request::Built| {
-            b.headers.iter().find(|(n, _)| n == "content-type").map(|(_, v)| v.clone())
-        };
+        let content_type =
+            |b: &crate::request::Built| b.headers.iter().find(|(n, _)| n == "content-type").map(|(_, v)| v.clone());
         let named = crate::request::build(campaigns, json!({"name": "n"}).as_object().unwrap_or(&Map::new()))?;
         assert_eq!(content_type(&named).as_deref(), Some("application/vnd.campaign.v3+json"));
         // No body param given: no body and no content type.
