@@ -23,7 +23,18 @@ fn credentials(slug: &str) -> Value {
         "hubspot" => json!({"private_app_token": creds::HUBSPOT_PRIVATE_APP}),
         "gong" => json!({"access_key": creds::GONG_ACCESS_KEY, "access_key_secret": creds::GONG_ACCESS_SECRET}),
         "linear" => json!({"api_key": creds::LINEAR_API_KEY}),
-        other => panic!("no fake credentials for {other}"),
+        // The generic fake accepts any credential but an empty one or one containing `invalid`.
+        other => {
+            let spec = Registry::builtin().and_then(|r| r.get(other)).unwrap_or_else(|e| panic!("{other}: {e}"));
+            let scheme = spec.auth_schemes.first().unwrap_or_else(|| panic!("{other} has no auth scheme"));
+            let fields: serde_json::Map<String, Value> = scheme
+                .fields
+                .iter()
+                .filter(|f| f.required || scheme.mapping.values().any(|t| t.contains(&format!("${{{}}}", f.name))))
+                .map(|f| (f.name.clone(), json!(format!("fake-{}", f.name))))
+                .collect();
+            Value::Object(fields)
+        }
     }
 }
 

@@ -96,7 +96,9 @@ fn runs(slug: &str, scheme: &AuthScheme) -> Vec<Run> {
             refreshes: None,
         });
     }
-    if matches!(scheme.kind, AuthKind::OAuth2(_)) {
+    // The refresh runs drop the access token: only for OAuth options that run without one
+    // (Slack's requires its access token and refreshes only after a 401).
+    if matches!(scheme.kind, AuthKind::OAuth2(_)) && !scheme.required_fields().contains(&"access_token") {
         let mut watch = Watch::default();
         let creds = random_creds(scheme, &["access_token"], &mut watch);
         out.push(Run {
@@ -136,6 +138,14 @@ fn config(spec: &ConnectorSpec, scheme: &AuthScheme, fake: &FakeUpstream) -> Val
     if let AuthKind::OAuth2(cfg) = &scheme.kind {
         if let Some(path) = cfg.token_url.as_deref().and_then(|u| url::Url::parse(u).ok()).map(|u| u.path().to_string())
         {
+            // The hand-written fakes serve the token path of the real URL; the generic fake
+            // serves every connector's at `/<slug>/_oauth/token` (the real one may be on
+            // another host, such as Atlassian's).
+            let path = if fake_upstream::generic::HAND_WRITTEN.contains(&spec.slug.as_str()) {
+                path
+            } else {
+                "/_oauth/token".to_string()
+            };
             config["token_url"] = json!(format!("{base}{path}"));
         }
     }

@@ -82,6 +82,26 @@ impl ApiError {
         Self::validation(format!("invalid connector: {}", summary(problems)))
             .with_details(json!({ "fields": problems }))
     }
+
+    /// The message and details a caller is answered. Neither message of `internal` or
+    /// `unavailable` is answered as is (both may name storage internals): they are logged with
+    /// the request id, and the answer says only what happened.
+    pub fn public(&self) -> (String, Option<Value>) {
+        let request_id = current_request_id().unwrap_or_default();
+        match self.code {
+            ErrorCode::Unavailable => {
+                tracing::warn!(request_id = %request_id, error = %self.message, "storage unavailable");
+                let m = "the engine's storage is unavailable for a moment; retry the request after Retry-After seconds";
+                (m.to_string(), None)
+            }
+            ErrorCode::Internal => {
+                tracing::error!(request_id = %request_id, error = %self.message, "internal error");
+                let m = "the server failed to handle this request; the request id identifies it in the server logs";
+                (m.to_string(), None)
+            }
+            _ => (self.message.clone(), self.details.clone()),
+        }
+    }
 }
 
 impl From<CoreError> for ApiError {
@@ -150,22 +170,12 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let request_id = current_request_id().unwrap_or_default();
         let status = self.status.unwrap_or_else(|| status_for(self.code));
-        // Neither message is answered as is: both may name storage internals.
-        let internal = matches!(self.code, ErrorCode::Internal | ErrorCode::Unavailable);
-        let message = if self.code == ErrorCode::Unavailable {
-            tracing::warn!(request_id = %request_id, error = %self.message, "storage unavailable");
-            "the engine's storage is unavailable for a moment; retry the request after Retry-After seconds".to_string()
-        } else if internal {
-            tracing::error!(request_id = %request_id, error = %self.message, "internal error");
-            "the server failed to handle this request; the request id identifies it in the server logs".to_string()
-        } else {
-            self.message
-        };
+        let (message, details) = self.public();
         let body = wire::ErrorBody {
             code: self.code,
             message,
             request_id: Some(request_id),
-            details: self.details.filter(|_| !internal),
+            details,
             retry_after: self.retry_after,
         };
         let mut resp = (status, Json(body)).into_response();

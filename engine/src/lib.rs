@@ -13,12 +13,14 @@ pub mod crypto;
 pub mod db;
 pub mod error;
 pub mod extract;
+pub mod mcp;
 pub mod metrics;
 pub mod openapi;
 pub mod origins;
 pub mod ratelimit;
 pub mod services;
 pub mod sink;
+pub mod spec_tools;
 pub mod state;
 pub mod tokens;
 
@@ -79,6 +81,12 @@ pub fn app(state: AppState) -> Router {
         };
         router = router.route(path, handler);
     }
+    // MCP over streamable HTTP: the token is checked before rmcp sees the request.
+    router = router.merge(
+        Router::new()
+            .route_service("/mcp", mcp::hosted::service(state.clone()))
+            .route_layer(middleware::from_fn_with_state(state.clone(), mcp::hosted::authenticate)),
+    );
     router
         .fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed)

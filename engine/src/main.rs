@@ -2,7 +2,8 @@
 //!
 //! `serve` runs the engine; `admin` creates applications and rotates the master key; `exec`
 //! runs one connector operation in local mode; `connectors` lists the built-in connectors or
-//! describes one. Errors print as JSON `{code, message, ...}` on stderr with a non-zero exit.
+//! describes one, `connectors import` drafts a spec from an OpenAPI document and `connectors
+//! check` validates spec files; `mcp` serves connectors as MCP tools over stdio. Errors print as JSON `{code, message, ...}` on stderr with a non-zero exit.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -15,7 +16,8 @@ use switchboard_engine::db::{self, Db};
 use switchboard_engine::ratelimit::Cidr;
 use switchboard_engine::services::execution;
 use switchboard_engine::services::tokens;
-use switchboard_engine::{admin, serve, AppState, Settings};
+use switchboard_engine::spec_tools::{check, import};
+use switchboard_engine::{admin, mcp, serve, AppState, Settings};
 
 #[derive(Parser)]
 #[command(name = "switchboard", version, about = "Switchboard: connectors for AI agents, local or hosted")]
@@ -226,11 +228,80 @@ enum Command {
         #[arg(long)]
         skip_truncation: bool,
     },
-    /// List the built-in connectors, or describe one connector's entities, actions and params.
+    /// Serve MCP (Model Context Protocol) over stdio in local mode: one `<name>_execute` tool per
+    /// configured connector and a `describe` tool.
+    ///
+    /// The connectors come from --credentials-file (or SWITCHBOARD_MCP_CONNECTORS, the same
+    /// text): a JSON or YAML mapping of tool name -> {connector, credentials, config}, where
+    /// connector is a slug, name or definition id (default: the tool name).
+    Mcp {
+        /// JSON or YAML file mapping tool name -> {connector, credentials, config}.
+        #[arg(long, env = "SWITCHBOARD_MCP_CREDENTIALS_FILE")]
+        credentials_file: Option<PathBuf>,
+        /// The same mapping as JSON or YAML text (used when no file is given).
+        #[arg(long, env = "SWITCHBOARD_MCP_CONNECTORS", hide_env_values = true)]
+        connectors: Option<String>,
+        /// Most characters of one tool result (longer lists lose their last records, with a note).
+        #[arg(long, default_value_t = switchboard_engine::mcp::DEFAULT_MAX_OUTPUT_CHARS as u64, value_parser = clap::value_parser!(u64).range(1000..))]
+        max_output_chars: u64,
+        /// `connector`: one `<name>_execute` tool per connector; `operation`: one
+        /// `<name>_<entity>_<action>` tool per operation, taking exactly its params.
+        #[arg(long, default_value = "connector")]
+        tools: mcp::ToolStyle,
+        /// Offer a workspace's connectors stored in an engine instead (SWITCHBOARD_API_URL and
+        /// SWITCHBOARD_CLIENT_ID / SWITCHBOARD_CLIENT_SECRET, or SWITCHBOARD_SCOPED_TOKEN).
+        #[arg(long, conflicts_with_all = ["credentials_file", "connectors"])]
+        hosted: bool,
+        /// The workspace of --hosted (a scoped token's own when not given).
+        #[arg(long, env = "SWITCHBOARD_WORKSPACE_NAME", requires = "hosted")]
+        workspace: Option<String>,
+    },
+    /// List the built-in connectors, or describe one connector's entities, actions and params;
+    /// `import` drafts a spec from an OpenAPI document, `check` validates spec files.
+    #[command(args_conflicts_with_subcommands = true)]
     Connectors {
+        #[command(subcommand)]
+        command: Option<ConnectorsCommand>,
         /// A connector slug to describe.
         slug: Option<String>,
         /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConnectorsCommand {
+    /// Derive a DRAFT connector spec from a provider's OpenAPI 3.0 / 3.1 document (JSON or YAML).
+    ///
+    /// Entities come from path resources, actions from methods (GET collection: list, GET item:
+    /// get, POST: create, PATCH/PUT: update, DELETE: delete), params and schemas from the
+    /// document. Guesses (pagination style, record extractors, auth fields, renamed entities)
+    /// are written as `x-review` notes on the spec and listed on stderr. Check the draft with
+    /// `switchboard connectors check`, then run it with `--specs DIR`.
+    Import {
+        /// The OpenAPI document (.json, .yaml or .yml).
+        openapi_doc: PathBuf,
+        /// Connector slug (default: from info.title).
+        #[arg(long)]
+        name: Option<String>,
+        /// Write the draft here instead of stdout.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Print the review summary on stderr as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Validate spec files (ours or the reference format) with core's own loader.
+    ///
+    /// Each problem is printed as FILE:LINE:COLUMN: error|warning: JSON-POINTER: message.
+    /// Warnings (an operation defined twice, a record without a schema, draft notes) do not
+    /// fail; any error exits with status 1.
+    Check {
+        /// Spec files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Print a JSON array of reports {file, ok, slug, operations, errors, warnings}.
         #[arg(long)]
         json: bool,
     },
@@ -441,7 +512,49 @@ async fn run(cli: Cli) -> Result<(), Error> {
             let res = connector.execute(&entity, &action, params, &opts).await?;
             println!("{}", json!({"data": res.data, "meta": res.meta}));
         }
-        Command::Connectors { slug: None, json } => {
+        Command::Connectors { command: Some(ConnectorsCommand::Import { openapi_doc, name, out, json }), .. } => {
+            let doc = import::read_document(&openapi_doc)?;
+            let imported = import::import(&doc, name.as_deref())?;
+            let source = openapi_doc
+                .file_name()
+                .map_or_else(|| openapi_doc.display().to_string(), |n| n.to_string_lossy().into_owned());
+            let text = imported.to_yaml(&source)?;
+            // The draft must load with the runtime's own loader before anyone gets it.
+            switchboard_core::spec::parse_spec(&format!("{}.yaml", imported.summary.slug), &text)?;
+            match out {
+                Some(path) => std::fs::write(&path, &text)
+                    .map_err(|e| Error::configuration(format!("cannot write {}: {e}", path.display())))?,
+                None => print!("{text}"),
+            }
+            if json {
+                eprintln!("{}", json!(imported.summary));
+            } else {
+                eprint!("{}", imported.summary.to_text());
+            }
+        }
+        Command::Connectors { command: Some(ConnectorsCommand::Check { files, json }), .. } => {
+            let mut reports = Vec::new();
+            for f in &files {
+                let report = check::check_file(f)
+                    .map_err(|e| Error::configuration(format!("cannot read {}: {e}", f.display())))?;
+                reports.push(report);
+            }
+            if json {
+                println!("{}", json!(reports));
+            } else {
+                for r in &reports {
+                    print!("{}", r.to_text());
+                }
+            }
+            if reports.iter().any(|r| !r.ok) {
+                return Err(Error::configuration(format!(
+                    "{} of {} spec files do not load",
+                    reports.iter().filter(|r| !r.ok).count(),
+                    reports.len()
+                )));
+            }
+        }
+        Command::Connectors { command: None, slug: None, json } => {
             let reg = registry(cli.specs)?;
             // A spec file that did not load is listed with its reason (file and JSON pointer);
             // the others work.
@@ -462,7 +575,29 @@ async fn run(cli: Cli) -> Result<(), Error> {
                 }
             }
         }
-        Command::Connectors { slug: Some(slug), json } => {
+        Command::Mcp { hosted: true, workspace, max_output_chars, tools, .. } => {
+            let reg = registry(cli.specs)?;
+            let settings = switchboard_core::sdk::ClientSettings::default();
+            let server =
+                mcp::local::LocalServer::hosted(&reg, settings, workspace, max_output_chars as usize, tools).await?;
+            server.serve_stdio().await?;
+        }
+        Command::Mcp { credentials_file, connectors, max_output_chars, tools, .. } => {
+            let reg = registry(cli.specs)?;
+            let mapping = match (credentials_file, connectors) {
+                (Some(path), _) => {
+                    let text = std::fs::read_to_string(&path).map_err(|e| {
+                        Error::configuration(format!("cannot read credentials file {}: {e}", path.display()))
+                    })?;
+                    mcp::local::parse_connectors(&format!("credentials file {}", path.display()), &text)?
+                }
+                (None, Some(text)) => mcp::local::parse_connectors("SWITCHBOARD_MCP_CONNECTORS", &text)?,
+                (None, None) => Default::default(),
+            };
+            let server = mcp::local::LocalServer::new(&reg, mapping, max_output_chars as usize, tools)?;
+            server.serve_stdio().await?;
+        }
+        Command::Connectors { command: None, slug: Some(slug), json } => {
             let reg = registry(cli.specs)?;
             let spec = reg.get(&slug)?;
             if json {
@@ -479,7 +614,12 @@ async fn run(cli: Cli) -> Result<(), Error> {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     // The server logs requests; one-shot commands keep stderr for their error JSON.
-    let default_level = if matches!(cli.command, Command::Serve { .. }) { "info" } else { "warn" };
+    let default_level = match &cli.command {
+        Command::Serve { .. } => "info",
+        // `check` reports what the loader would log as its own warnings.
+        Command::Connectors { command: Some(_), .. } => "error",
+        _ => "warn",
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("SWITCHBOARD_LOG").unwrap_or_else(|_| default_level.into()),

@@ -6,13 +6,19 @@ import { type ConnectOptions, type ConnectorClass, connectAs } from '../hosted';
 import { GithubConnector } from './github';
 import { GongConnector } from './gong';
 import { HubspotConnector } from './hubspot';
+import { JiraConnector } from './jira';
 import { LinearConnector } from './linear';
+import { NotionConnector } from './notion';
+import { SlackConnector } from './slack';
 import { StripeConnector } from './stripe';
 
 export * from './github';
 export * from './gong';
 export * from './hubspot';
+export * from './jira';
 export * from './linear';
+export * from './notion';
+export * from './slack';
 export * from './stripe';
 
 /** Every typed connector class, by slug. */
@@ -20,7 +26,10 @@ export const CONNECTORS = {
   github: GithubConnector,
   gong: GongConnector,
   hubspot: HubspotConnector,
+  jira: JiraConnector,
   linear: LinearConnector,
+  notion: NotionConnector,
+  slack: SlackConnector,
   stripe: StripeConnector,
 } as const;
 

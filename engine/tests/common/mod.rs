@@ -299,6 +299,14 @@ pub fn fake_config(
     if let switchboard_core::spec::AuthKind::OAuth2(cfg) = &scheme.kind {
         if let Some(path) = cfg.token_url.as_deref().and_then(|u| url::Url::parse(u).ok()).map(|u| u.path().to_string())
         {
+            // The hand-written fakes serve the token path of the real URL; the generic fake
+            // serves every connector's at `/<slug>/_oauth/token` (the real one may be on
+            // another host, such as Atlassian's).
+            let path = if fake_upstream::generic::HAND_WRITTEN.contains(&spec.slug.as_str()) {
+                path
+            } else {
+                "/_oauth/token".to_string()
+            };
             config["token_url"] = json!(format!("{base}{path}"));
         }
     }

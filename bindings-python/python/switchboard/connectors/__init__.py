@@ -20,24 +20,33 @@ if TYPE_CHECKING:
     from .github import GithubConnector
     from .gong import GongConnector
     from .hubspot import HubspotConnector
+    from .jira import JiraConnector
     from .linear import LinearConnector
+    from .notion import NotionConnector
+    from .slack import SlackConnector
     from .stripe import StripeConnector
 
-__all__ = ["CONNECTORS", "Connector", "GithubConnector", "GongConnector", "HubspotConnector", "LinearConnector", "StripeConnector", "connect"]
+__all__ = ["CONNECTORS", "Connector", "GithubConnector", "GongConnector", "HubspotConnector", "JiraConnector", "LinearConnector", "NotionConnector", "SlackConnector", "StripeConnector", "connect"]
 
 #: Each connector class and its module, imported on first use (keeps ``import switchboard`` fast).
 _MODULES: dict[str, str] = {
     "GithubConnector": "github",
     "GongConnector": "gong",
     "HubspotConnector": "hubspot",
+    "JiraConnector": "jira",
     "LinearConnector": "linear",
+    "NotionConnector": "notion",
+    "SlackConnector": "slack",
     "StripeConnector": "stripe",
 }
 _SLUGS: dict[str, str] = {
     "github": "GithubConnector",
     "gong": "GongConnector",
     "hubspot": "HubspotConnector",
+    "jira": "JiraConnector",
     "linear": "LinearConnector",
+    "notion": "NotionConnector",
+    "slack": "SlackConnector",
     "stripe": "StripeConnector",
 }
 
@@ -104,6 +113,17 @@ def connect(
 
 @overload
 def connect(
+    slug: Literal["jira"],
+    *,
+    workspace_name: str | None = None,
+    external_user_id: str | None = None,
+    connector_id: str | None = None,
+    **client: Unpack[ClientArgs],
+) -> JiraConnector: ...
+
+
+@overload
+def connect(
     slug: Literal["linear"],
     *,
     workspace_name: str | None = None,
@@ -111,6 +131,28 @@ def connect(
     connector_id: str | None = None,
     **client: Unpack[ClientArgs],
 ) -> LinearConnector: ...
+
+
+@overload
+def connect(
+    slug: Literal["notion"],
+    *,
+    workspace_name: str | None = None,
+    external_user_id: str | None = None,
+    connector_id: str | None = None,
+    **client: Unpack[ClientArgs],
+) -> NotionConnector: ...
+
+
+@overload
+def connect(
+    slug: Literal["slack"],
+    *,
+    workspace_name: str | None = None,
+    external_user_id: str | None = None,
+    connector_id: str | None = None,
+    **client: Unpack[ClientArgs],
+) -> SlackConnector: ...
 
 
 @overload

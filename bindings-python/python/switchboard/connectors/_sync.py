@@ -13,7 +13,10 @@ from .._blocking import SyncConnector
 from .github import SyncGithubConnector as GithubConnector
 from .gong import SyncGongConnector as GongConnector
 from .hubspot import SyncHubspotConnector as HubspotConnector
+from .jira import SyncJiraConnector as JiraConnector
 from .linear import SyncLinearConnector as LinearConnector
+from .notion import SyncNotionConnector as NotionConnector
+from .slack import SyncSlackConnector as SlackConnector
 from .stripe import SyncStripeConnector as StripeConnector
 
 if TYPE_CHECKING:
@@ -21,14 +24,17 @@ if TYPE_CHECKING:
 
     from ..hosted import ClientArgs
 
-__all__ = ["GithubConnector", "GongConnector", "HubspotConnector", "LinearConnector", "SYNC_CONNECTORS", "StripeConnector", "connect"]
+__all__ = ["GithubConnector", "GongConnector", "HubspotConnector", "JiraConnector", "LinearConnector", "NotionConnector", "SYNC_CONNECTORS", "SlackConnector", "StripeConnector", "connect"]
 
 #: Every blocking typed connector class, by slug.
 SYNC_CONNECTORS: dict[str, type[SyncConnector]] = {
     "github": GithubConnector,
     "gong": GongConnector,
     "hubspot": HubspotConnector,
+    "jira": JiraConnector,
     "linear": LinearConnector,
+    "notion": NotionConnector,
+    "slack": SlackConnector,
     "stripe": StripeConnector,
 }
 
@@ -68,6 +74,17 @@ def connect(
 
 @overload
 def connect(
+    slug: Literal["jira"],
+    *,
+    workspace_name: str | None = None,
+    external_user_id: str | None = None,
+    connector_id: str | None = None,
+    **client: Unpack[ClientArgs],
+) -> JiraConnector: ...
+
+
+@overload
+def connect(
     slug: Literal["linear"],
     *,
     workspace_name: str | None = None,
@@ -75,6 +92,28 @@ def connect(
     connector_id: str | None = None,
     **client: Unpack[ClientArgs],
 ) -> LinearConnector: ...
+
+
+@overload
+def connect(
+    slug: Literal["notion"],
+    *,
+    workspace_name: str | None = None,
+    external_user_id: str | None = None,
+    connector_id: str | None = None,
+    **client: Unpack[ClientArgs],
+) -> NotionConnector: ...
+
+
+@overload
+def connect(
+    slug: Literal["slack"],
+    *,
+    workspace_name: str | None = None,
+    external_user_id: str | None = None,
+    connector_id: str | None = None,
+    **client: Unpack[ClientArgs],
+) -> SlackConnector: ...
 
 
 @overload
