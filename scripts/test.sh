@@ -38,6 +38,13 @@ SWITCHBOARD_BIN_DIR="$CARGO_TARGET_DIR/ci" bash scripts/test-node.sh 2>&1 | tee 
 step "kotlin: the UniFFI binding (Swift drift check, JUnit on the JVM)"
 SWITCHBOARD_BIN_DIR="$CARGO_TARGET_DIR/ci" bash scripts/test-kotlin.sh 2>&1 | tee "$LOG_DIR/kotlin.log"
 
+step "benchmarks: the harness once with tiny counts on the ci builds (it must not rot; no time is asserted)"
+if bash benches/run.sh --tiny > "$LOG_DIR/bench.log" 2>&1; then
+  echo "benchmarks: passed"; tail -n 2 "$LOG_DIR/bench.log"
+else
+  tail -n 40 "$LOG_DIR/bench.log"; echo "benchmarks: FAILED"
+fi
+
 # One closing line over every language's runner.
 python3 - "$LOG_DIR" <<'PY'
 import re, sys, pathlib
@@ -60,6 +67,10 @@ for m in re.finditer(r"^kotlin: (\d+) passed, (\d+) failed, (\d+) skipped$", (d 
     passed += int(m[1]); failed += int(m[2]); skipped += int(m[3])
 diff = (d / "differential.log").read_text()
 if re.search(r"^differential: \d+ identical of \d+ compared; 0 unexpected, 0 stale$", diff, re.M):
+    passed += 1
+else:
+    failed += 1
+if re.search(r"^\[bench\] wrote ", (d / "bench.log").read_text(), re.M):
     passed += 1
 else:
     failed += 1

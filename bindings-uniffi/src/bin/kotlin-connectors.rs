@@ -121,7 +121,8 @@ fn wrap(text: &str, prefix: &str) -> String {
 fn connector(m: &ConnectorModel) -> Result<String> {
     let mut o = String::from(HEADER);
     o.push_str("package dev.switchboard.connectors\n\n");
-    for name in ["Executor", "Pages", "ResultView", "TokenProvider", "TokenRefreshListener", "requestJson"] {
+    // `Pages` stays qualified: an entity may be called `pages` (Notion's).
+    for name in ["Executor", "ResultView", "TokenProvider", "TokenRefreshListener", "requestJson"] {
         let _ = writeln!(o, "import dev.switchboard.{name}");
     }
     o.push('\n');
@@ -136,7 +137,7 @@ fn connector(m: &ConnectorModel) -> Result<String> {
          the engine. Each method returns a [ResultView], as [Executor.execute] does; a `...Pages`",
         m.type_name
     );
-    o.push_str(" * twin of a paginated action returns [Pages].\n */\n");
+    o.push_str(" * twin of a paginated action returns [dev.switchboard.Pages].\n */\n");
     let _ = writeln!(o, "class {}Connector(val executor: Executor) {{", m.type_name);
     let mut members = HashSet::new();
     for e in &m.entities {
@@ -248,7 +249,12 @@ fn action(
             "\n        /** Every page of [{}], following the connector's cursor. */",
             name.trim_matches('`')
         );
-        let _ = writeln!(o, "{}\n{}", call(&format!("fun {pages}"), &sig, "        ", "): Pages ="), body("paginate"));
+        let _ = writeln!(
+            o,
+            "{}\n{}",
+            call(&format!("fun {pages}"), &sig, "        ", "): dev.switchboard.Pages ="),
+            body("paginate")
+        );
     }
     Ok(())
 }

@@ -2,7 +2,6 @@
 package dev.switchboard.connectors
 
 import dev.switchboard.Executor
-import dev.switchboard.Pages
 import dev.switchboard.ResultView
 import dev.switchboard.TokenProvider
 import dev.switchboard.TokenRefreshListener
@@ -17,7 +16,7 @@ import dev.switchboard.requestJson
  * The typed methods of an [Executor] of this connector, e.g.
  * `GithubConnector(Executor.local(settingsJson))`, or `GithubConnector.connect(settingsJson)`
  * through the engine. Each method returns a [ResultView], as [Executor.execute] does; a `...Pages`
- * twin of a paginated action returns [Pages].
+ * twin of a paginated action returns [dev.switchboard.Pages].
  */
 class GithubConnector(val executor: Executor) {
     /** The `repositories` actions. */
@@ -143,7 +142,7 @@ class GithubConnector(val executor: Executor) {
             perPage: Long? = null,
             after: String? = null,
             fields: List<String>? = null,
-        ): Pages =
+        ): dev.switchboard.Pages =
             this.executor.paginate(requestJson(
                 "repositories", "list",
                 "username" to username,
@@ -184,7 +183,7 @@ class GithubConnector(val executor: Executor) {
             limit: Long? = null,
             after: String? = null,
             fields: List<String>? = null,
-        ): Pages =
+        ): dev.switchboard.Pages =
             this.executor.paginate(requestJson(
                 "repositories", "search",
                 "query" to query,
@@ -227,7 +226,7 @@ class GithubConnector(val executor: Executor) {
             perPage: Long? = null,
             after: String? = null,
             fields: List<String>? = null,
-        ): Pages =
+        ): dev.switchboard.Pages =
             this.executor.paginate(requestJson(
                 "org_repositories", "list",
                 "org" to org,
@@ -262,7 +261,11 @@ class GithubConnector(val executor: Executor) {
             ))
 
         /** Every page of [list], following the connector's cursor. */
-        fun listPages(perPage: Long? = null, after: String? = null, fields: List<String>? = null): Pages =
+        fun listPages(
+            perPage: Long? = null,
+            after: String? = null,
+            fields: List<String>? = null,
+        ): dev.switchboard.Pages =
             this.executor.paginate(requestJson(
                 "viewer_repositories", "list",
                 "per_page" to perPage,
@@ -307,7 +310,7 @@ class GithubConnector(val executor: Executor) {
             perPage: Long? = null,
             after: String? = null,
             fields: List<String>? = null,
-        ): Pages =
+        ): dev.switchboard.Pages =
             this.executor.paginate(requestJson(
                 "branches", "list",
                 "owner" to owner,
@@ -383,7 +386,7 @@ class GithubConnector(val executor: Executor) {
             after: String? = null,
             path: String? = null,
             fields: List<String>? = null,
-        ): Pages =
+        ): dev.switchboard.Pages =
             this.executor.paginate(requestJson(
                 "commits", "list",
                 "owner" to owner,
@@ -451,7 +454,7 @@ class GithubConnector(val executor: Executor) {
             perPage: Long? = null,
             after: String? = null,
             fields: List<String>? = null,
-        ): Pages =
+        ): dev.switchboard.Pages =
             this.executor.paginate(requestJson(
                 "tags", "list",
                 "owner" to owner,
@@ -517,7 +520,7 @@ class GithubConnector(val executor: Executor) {
             perPage: Long? = null,
             after: String? = null,
             fields: List<String>? = null,
-        ): Pages =
+        ): dev.switchboard.Pages =
             this.executor.paginate(requestJson(
                 "releases", "list",
                 "owner" to owner,
@@ -587,7 +590,7 @@ class GithubConnector(val executor: Executor) {
             perPage: Long? = null,
             after: String? = null,
             fields: List<String>? = null,
-        ): Pages =
+        ): dev.switchboard.Pages =
             this.executor.paginate(requestJson(
                 "issues", "list",
                 "owner" to owner,
@@ -648,7 +651,7 @@ class GithubConnector(val executor: Executor) {
             perPage: Long? = null,
             after: String? = null,
             fields: List<String>? = null,
-        ): Pages =
+        ): dev.switchboard.Pages =
             this.executor.paginate(requestJson(
                 "issues", "search",
                 "query" to query,
@@ -772,7 +775,7 @@ class GithubConnector(val executor: Executor) {
             perPage: Long? = null,
             after: String? = null,
             fields: List<String>? = null,
-        ): Pages =
+        ): dev.switchboard.Pages =
             this.executor.paginate(requestJson(
                 "comments", "list",
                 "owner" to owner,
@@ -854,7 +857,7 @@ class GithubConnector(val executor: Executor) {
             perPage: Long? = null,
             after: String? = null,
             fields: List<String>? = null,
-        ): Pages =
+        ): dev.switchboard.Pages =
             this.executor.paginate(requestJson(
                 "pull_requests", "list",
                 "owner" to owner,
@@ -917,7 +920,7 @@ class GithubConnector(val executor: Executor) {
             perPage: Long? = null,
             after: String? = null,
             fields: List<String>? = null,
-        ): Pages =
+        ): dev.switchboard.Pages =
             this.executor.paginate(requestJson(
                 "pull_requests", "search",
                 "query" to query,
@@ -1002,7 +1005,7 @@ class GithubConnector(val executor: Executor) {
             perPage: Long? = null,
             after: String? = null,
             fields: List<String>? = null,
-        ): Pages =
+        ): dev.switchboard.Pages =
             this.executor.paginate(requestJson(
                 "reviews", "list",
                 "owner" to owner,
@@ -1054,7 +1057,7 @@ class GithubConnector(val executor: Executor) {
             perPage: Long? = null,
             after: String? = null,
             fields: List<String>? = null,
-        ): Pages =
+        ): dev.switchboard.Pages =
             this.executor.paginate(requestJson(
                 "pr_comments", "list",
                 "owner" to owner,
@@ -1113,7 +1116,7 @@ class GithubConnector(val executor: Executor) {
             perPage: Long? = null,
             after: String? = null,
             fields: List<String>? = null,
-        ): Pages =
+        ): dev.switchboard.Pages =
             this.executor.paginate(requestJson(
                 "labels", "list",
                 "owner" to owner,
@@ -1183,7 +1186,7 @@ class GithubConnector(val executor: Executor) {
             perPage: Long? = null,
             after: String? = null,
             fields: List<String>? = null,
-        ): Pages =
+        ): dev.switchboard.Pages =
             this.executor.paginate(requestJson(
                 "milestones", "list",
                 "owner" to owner,
@@ -1259,7 +1262,7 @@ class GithubConnector(val executor: Executor) {
             perPage: Long? = null,
             after: String? = null,
             fields: List<String>? = null,
-        ): Pages =
+        ): dev.switchboard.Pages =
             this.executor.paginate(requestJson(
                 "organizations", "list",
                 "username" to username,
@@ -1314,7 +1317,7 @@ class GithubConnector(val executor: Executor) {
             perPage: Long? = null,
             after: String? = null,
             fields: List<String>? = null,
-        ): Pages =
+        ): dev.switchboard.Pages =
             this.executor.paginate(requestJson(
                 "users", "list",
                 "org" to org,
@@ -1355,7 +1358,7 @@ class GithubConnector(val executor: Executor) {
             limit: Long? = null,
             after: String? = null,
             fields: List<String>? = null,
-        ): Pages =
+        ): dev.switchboard.Pages =
             this.executor.paginate(requestJson(
                 "users", "search",
                 "query" to query,
@@ -1412,7 +1415,7 @@ class GithubConnector(val executor: Executor) {
             perPage: Long? = null,
             after: String? = null,
             fields: List<String>? = null,
-        ): Pages =
+        ): dev.switchboard.Pages =
             this.executor.paginate(requestJson(
                 "teams", "list",
                 "org" to org,
@@ -1476,7 +1479,7 @@ class GithubConnector(val executor: Executor) {
             perPage: Long? = null,
             after: String? = null,
             fields: List<String>? = null,
-        ): Pages =
+        ): dev.switchboard.Pages =
             this.executor.paginate(requestJson(
                 "stargazers", "list",
                 "owner" to owner,
@@ -1519,7 +1522,7 @@ class GithubConnector(val executor: Executor) {
             perPage: Long? = null,
             after: String? = null,
             fields: List<String>? = null,
-        ): Pages =
+        ): dev.switchboard.Pages =
             this.executor.paginate(requestJson(
                 "projects", "list",
                 "org" to org,
@@ -1583,7 +1586,7 @@ class GithubConnector(val executor: Executor) {
             perPage: Long? = null,
             after: String? = null,
             fields: List<String>? = null,
-        ): Pages =
+        ): dev.switchboard.Pages =
             this.executor.paginate(requestJson(
                 "project_items", "list",
                 "org" to org,
@@ -1638,7 +1641,7 @@ class GithubConnector(val executor: Executor) {
             perPage: Long? = null,
             after: String? = null,
             fields: List<String>? = null,
-        ): Pages =
+        ): dev.switchboard.Pages =
             this.executor.paginate(requestJson(
                 "discussions", "list",
                 "owner" to owner,
@@ -1700,7 +1703,7 @@ class GithubConnector(val executor: Executor) {
             perPage: Long? = null,
             after: String? = null,
             fields: List<String>? = null,
-        ): Pages =
+        ): dev.switchboard.Pages =
             this.executor.paginate(requestJson(
                 "discussions", "search",
                 "query" to query,

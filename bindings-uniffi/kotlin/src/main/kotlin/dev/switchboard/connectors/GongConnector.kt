@@ -2,7 +2,6 @@
 package dev.switchboard.connectors
 
 import dev.switchboard.Executor
-import dev.switchboard.Pages
 import dev.switchboard.ResultView
 import dev.switchboard.TokenProvider
 import dev.switchboard.TokenRefreshListener
@@ -17,7 +16,7 @@ import dev.switchboard.requestJson
  * The typed methods of an [Executor] of this connector, e.g.
  * `GongConnector(Executor.local(settingsJson))`, or `GongConnector.connect(settingsJson)`
  * through the engine. Each method returns a [ResultView], as [Executor.execute] does; a `...Pages`
- * twin of a paginated action returns [Pages].
+ * twin of a paginated action returns [dev.switchboard.Pages].
  */
 class GongConnector(val executor: Executor) {
     /** The `users` actions. */
@@ -80,7 +79,7 @@ class GongConnector(val executor: Executor) {
             this.executor.execute(requestJson("users", "list", "cursor" to cursor))
 
         /** Every page of [list], following the connector's cursor. */
-        fun listPages(cursor: String? = null): Pages =
+        fun listPages(cursor: String? = null): dev.switchboard.Pages =
             this.executor.paginate(requestJson("users", "list", "cursor" to cursor))
 
         /**
@@ -120,7 +119,7 @@ class GongConnector(val executor: Executor) {
             fromDateTime: String? = null,
             toDateTime: String? = null,
             cursor: String? = null,
-        ): Pages =
+        ): dev.switchboard.Pages =
             this.executor.paginate(requestJson(
                 "calls", "list",
                 "fromDateTime" to fromDateTime,
@@ -166,7 +165,7 @@ class GongConnector(val executor: Executor) {
             filter: Map<String, Any?>? = null,
             contentSelector: Map<String, Any?>? = null,
             cursor: String? = null,
-        ): Pages =
+        ): dev.switchboard.Pages =
             this.executor.paginate(requestJson(
                 "calls_extensive", "list",
                 "filter" to filter,
@@ -245,7 +244,7 @@ class GongConnector(val executor: Executor) {
             ))
 
         /** Every page of [list], following the connector's cursor. */
-        fun listPages(filter: Map<String, Any?>? = null, cursor: String? = null): Pages =
+        fun listPages(filter: Map<String, Any?>? = null, cursor: String? = null): dev.switchboard.Pages =
             this.executor.paginate(requestJson(
                 "call_transcripts", "list",
                 "filter" to filter,
@@ -345,7 +344,7 @@ class GongConnector(val executor: Executor) {
             ))
 
         /** Every page of [list], following the connector's cursor. */
-        fun listPages(folderId: String, cursor: String? = null): Pages =
+        fun listPages(folderId: String, cursor: String? = null): dev.switchboard.Pages =
             this.executor.paginate(requestJson(
                 "library_folder_content", "list",
                 "folderId" to folderId,
@@ -392,7 +391,7 @@ class GongConnector(val executor: Executor) {
             ))
 
         /** Every page of [list], following the connector's cursor. */
-        fun listPages(filter: Map<String, Any?>? = null, cursor: String? = null): Pages =
+        fun listPages(filter: Map<String, Any?>? = null, cursor: String? = null): dev.switchboard.Pages =
             this.executor.paginate(requestJson(
                 "stats_activity_scorecards", "list",
                 "filter" to filter,

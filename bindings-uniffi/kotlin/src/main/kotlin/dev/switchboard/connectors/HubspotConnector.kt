@@ -2,7 +2,6 @@
 package dev.switchboard.connectors
 
 import dev.switchboard.Executor
-import dev.switchboard.Pages
 import dev.switchboard.ResultView
 import dev.switchboard.TokenProvider
 import dev.switchboard.TokenRefreshListener
@@ -21,7 +20,7 @@ import dev.switchboard.requestJson
  * The typed methods of an [Executor] of this connector, e.g.
  * `HubspotConnector(Executor.local(settingsJson))`, or `HubspotConnector.connect(settingsJson)`
  * through the engine. Each method returns a [ResultView], as [Executor.execute] does; a `...Pages`
- * twin of a paginated action returns [Pages].
+ * twin of a paginated action returns [dev.switchboard.Pages].
  */
 class HubspotConnector(val executor: Executor) {
     /** The `contacts` actions. */
@@ -102,7 +101,7 @@ class HubspotConnector(val executor: Executor) {
             propertiesWithHistory: String? = null,
             associations: String? = null,
             archived: Boolean? = null,
-        ): Pages =
+        ): dev.switchboard.Pages =
             this.executor.paginate(requestJson(
                 "contacts", "list",
                 "limit" to limit,
@@ -222,7 +221,7 @@ class HubspotConnector(val executor: Executor) {
             properties: List<String>? = null,
             limit: Long? = null,
             after: String? = null,
-        ): Pages =
+        ): dev.switchboard.Pages =
             this.executor.paginate(requestJson(
                 "contacts", "search",
                 "filterGroups" to filterGroups,
@@ -276,7 +275,7 @@ class HubspotConnector(val executor: Executor) {
             propertiesWithHistory: String? = null,
             associations: String? = null,
             archived: Boolean? = null,
-        ): Pages =
+        ): dev.switchboard.Pages =
             this.executor.paginate(requestJson(
                 "companies", "list",
                 "limit" to limit,
@@ -396,7 +395,7 @@ class HubspotConnector(val executor: Executor) {
             properties: List<String>? = null,
             limit: Long? = null,
             after: String? = null,
-        ): Pages =
+        ): dev.switchboard.Pages =
             this.executor.paginate(requestJson(
                 "companies", "search",
                 "filterGroups" to filterGroups,
@@ -450,7 +449,7 @@ class HubspotConnector(val executor: Executor) {
             propertiesWithHistory: String? = null,
             associations: String? = null,
             archived: Boolean? = null,
-        ): Pages =
+        ): dev.switchboard.Pages =
             this.executor.paginate(requestJson(
                 "deals", "list",
                 "limit" to limit,
@@ -570,7 +569,7 @@ class HubspotConnector(val executor: Executor) {
             properties: List<String>? = null,
             limit: Long? = null,
             after: String? = null,
-        ): Pages =
+        ): dev.switchboard.Pages =
             this.executor.paginate(requestJson(
                 "deals", "search",
                 "filterGroups" to filterGroups,
@@ -624,7 +623,7 @@ class HubspotConnector(val executor: Executor) {
             propertiesWithHistory: String? = null,
             associations: String? = null,
             archived: Boolean? = null,
-        ): Pages =
+        ): dev.switchboard.Pages =
             this.executor.paginate(requestJson(
                 "tickets", "list",
                 "limit" to limit,
@@ -744,7 +743,7 @@ class HubspotConnector(val executor: Executor) {
             properties: List<String>? = null,
             limit: Long? = null,
             after: String? = null,
-        ): Pages =
+        ): dev.switchboard.Pages =
             this.executor.paginate(requestJson(
                 "tickets", "search",
                 "filterGroups" to filterGroups,
@@ -798,7 +797,7 @@ class HubspotConnector(val executor: Executor) {
             propertiesWithHistory: String? = null,
             associations: String? = null,
             archived: Boolean? = null,
-        ): Pages =
+        ): dev.switchboard.Pages =
             this.executor.paginate(requestJson(
                 "notes", "list",
                 "limit" to limit,
@@ -932,7 +931,7 @@ class HubspotConnector(val executor: Executor) {
             propertiesWithHistory: String? = null,
             associations: String? = null,
             archived: Boolean? = null,
-        ): Pages =
+        ): dev.switchboard.Pages =
             this.executor.paginate(requestJson(
                 "calls", "list",
                 "limit" to limit,
@@ -1066,7 +1065,7 @@ class HubspotConnector(val executor: Executor) {
             propertiesWithHistory: String? = null,
             associations: String? = null,
             archived: Boolean? = null,
-        ): Pages =
+        ): dev.switchboard.Pages =
             this.executor.paginate(requestJson(
                 "emails", "list",
                 "limit" to limit,
@@ -1200,7 +1199,7 @@ class HubspotConnector(val executor: Executor) {
             propertiesWithHistory: String? = null,
             associations: String? = null,
             archived: Boolean? = null,
-        ): Pages =
+        ): dev.switchboard.Pages =
             this.executor.paginate(requestJson(
                 "meetings", "list",
                 "limit" to limit,
@@ -1334,7 +1333,7 @@ class HubspotConnector(val executor: Executor) {
             propertiesWithHistory: String? = null,
             associations: String? = null,
             archived: Boolean? = null,
-        ): Pages =
+        ): dev.switchboard.Pages =
             this.executor.paginate(requestJson(
                 "tasks", "list",
                 "limit" to limit,
@@ -1494,7 +1493,7 @@ class HubspotConnector(val executor: Executor) {
             archived: Boolean? = null,
             associations: String? = null,
             propertiesWithHistory: String? = null,
-        ): Pages =
+        ): dev.switchboard.Pages =
             this.executor.paginate(requestJson(
                 "objects", "list",
                 "objectType" to objectType,
@@ -1580,7 +1579,7 @@ class HubspotConnector(val executor: Executor) {
             toObjectType: String,
             after: String? = null,
             limit: Long? = null,
-        ): Pages =
+        ): dev.switchboard.Pages =
             this.executor.paginate(requestJson(
                 "associations", "list",
                 "fromObjectType" to fromObjectType,

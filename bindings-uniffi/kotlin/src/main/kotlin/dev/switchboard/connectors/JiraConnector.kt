@@ -2,7 +2,6 @@
 package dev.switchboard.connectors
 
 import dev.switchboard.Executor
-import dev.switchboard.Pages
 import dev.switchboard.ResultView
 import dev.switchboard.TokenProvider
 import dev.switchboard.TokenRefreshListener
@@ -22,7 +21,7 @@ import dev.switchboard.requestJson
  * The typed methods of an [Executor] of this connector, e.g.
  * `JiraConnector(Executor.local(settingsJson))`, or `JiraConnector.connect(settingsJson)`
  * through the engine. Each method returns a [ResultView], as [Executor.execute] does; a `...Pages`
- * twin of a paginated action returns [Pages].
+ * twin of a paginated action returns [dev.switchboard.Pages].
  */
 class JiraConnector(val executor: Executor) {
     /** The `issues` actions. */
@@ -104,7 +103,7 @@ class JiraConnector(val executor: Executor) {
             properties: String? = null,
             fieldsByKeys: Boolean? = null,
             failFast: Boolean? = null,
-        ): Pages =
+        ): dev.switchboard.Pages =
             this.executor.paginate(requestJson(
                 "issues", "search",
                 "jql" to jql,

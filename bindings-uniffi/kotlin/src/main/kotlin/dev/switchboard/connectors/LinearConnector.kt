@@ -2,7 +2,6 @@
 package dev.switchboard.connectors
 
 import dev.switchboard.Executor
-import dev.switchboard.Pages
 import dev.switchboard.ResultView
 import dev.switchboard.TokenProvider
 import dev.switchboard.TokenRefreshListener
@@ -17,7 +16,7 @@ import dev.switchboard.requestJson
  * The typed methods of an [Executor] of this connector, e.g.
  * `LinearConnector(Executor.local(settingsJson))`, or `LinearConnector.connect(settingsJson)`
  * through the engine. Each method returns a [ResultView], as [Executor.execute] does; a `...Pages`
- * twin of a paginated action returns [Pages].
+ * twin of a paginated action returns [dev.switchboard.Pages].
  */
 class LinearConnector(val executor: Executor) {
     /** The `issues` actions. */
@@ -52,7 +51,7 @@ class LinearConnector(val executor: Executor) {
             this.executor.execute(requestJson("issues", "list", "first" to first, "after" to after))
 
         /** Every page of [list], following the connector's cursor. */
-        fun listPages(first: Long? = null, after: String? = null): Pages =
+        fun listPages(first: Long? = null, after: String? = null): dev.switchboard.Pages =
             this.executor.paginate(requestJson("issues", "list", "first" to first, "after" to after))
 
         /**
@@ -155,7 +154,7 @@ class LinearConnector(val executor: Executor) {
             this.executor.execute(requestJson("projects", "list", "first" to first, "after" to after))
 
         /** Every page of [list], following the connector's cursor. */
-        fun listPages(first: Long? = null, after: String? = null): Pages =
+        fun listPages(first: Long? = null, after: String? = null): dev.switchboard.Pages =
             this.executor.paginate(requestJson("projects", "list", "first" to first, "after" to after))
 
         /**
@@ -260,7 +259,7 @@ class LinearConnector(val executor: Executor) {
             this.executor.execute(requestJson("teams", "list", "first" to first, "after" to after))
 
         /** Every page of [list], following the connector's cursor. */
-        fun listPages(first: Long? = null, after: String? = null): Pages =
+        fun listPages(first: Long? = null, after: String? = null): dev.switchboard.Pages =
             this.executor.paginate(requestJson("teams", "list", "first" to first, "after" to after))
 
         /**
@@ -287,7 +286,7 @@ class LinearConnector(val executor: Executor) {
             this.executor.execute(requestJson("workflow_states", "list", "first" to first, "after" to after))
 
         /** Every page of [list], following the connector's cursor. */
-        fun listPages(first: Long? = null, after: String? = null): Pages =
+        fun listPages(first: Long? = null, after: String? = null): dev.switchboard.Pages =
             this.executor.paginate(requestJson("workflow_states", "list", "first" to first, "after" to after))
     }
 
@@ -305,7 +304,7 @@ class LinearConnector(val executor: Executor) {
             this.executor.execute(requestJson("users", "list", "first" to first, "after" to after))
 
         /** Every page of [list], following the connector's cursor. */
-        fun listPages(first: Long? = null, after: String? = null): Pages =
+        fun listPages(first: Long? = null, after: String? = null): dev.switchboard.Pages =
             this.executor.paginate(requestJson("users", "list", "first" to first, "after" to after))
 
         /**
@@ -338,7 +337,7 @@ class LinearConnector(val executor: Executor) {
             ))
 
         /** Every page of [list], following the connector's cursor. */
-        fun listPages(issueId: String, first: Long? = null, after: String? = null): Pages =
+        fun listPages(issueId: String, first: Long? = null, after: String? = null): dev.switchboard.Pages =
             this.executor.paginate(requestJson(
                 "comments", "list",
                 "issueId" to issueId,

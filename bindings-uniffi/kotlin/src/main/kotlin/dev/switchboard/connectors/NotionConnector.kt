@@ -2,7 +2,6 @@
 package dev.switchboard.connectors
 
 import dev.switchboard.Executor
-import dev.switchboard.Pages
 import dev.switchboard.ResultView
 import dev.switchboard.TokenProvider
 import dev.switchboard.TokenRefreshListener
@@ -21,7 +20,7 @@ import dev.switchboard.requestJson
  * The typed methods of an [Executor] of this connector, e.g.
  * `NotionConnector(Executor.local(settingsJson))`, or `NotionConnector.connect(settingsJson)`
  * through the engine. Each method returns a [ResultView], as [Executor.execute] does; a `...Pages`
- * twin of a paginated action returns [Pages].
+ * twin of a paginated action returns [dev.switchboard.Pages].
  */
 class NotionConnector(val executor: Executor) {
     /** The `users` actions. */
@@ -56,7 +55,7 @@ class NotionConnector(val executor: Executor) {
             ))
 
         /** Every page of [list], following the connector's cursor. */
-        fun listPages(startCursor: String? = null, pageSize: Long? = null): Pages =
+        fun listPages(startCursor: String? = null, pageSize: Long? = null): dev.switchboard.Pages =
             this.executor.paginate(requestJson(
                 "users", "list",
                 "start_cursor" to startCursor,
@@ -110,7 +109,7 @@ class NotionConnector(val executor: Executor) {
             sort: Map<String, Any?>? = null,
             startCursor: String? = null,
             pageSize: Long? = null,
-        ): Pages =
+        ): dev.switchboard.Pages =
             this.executor.paginate(requestJson(
                 "pages", "list",
                 "query" to query,
@@ -226,7 +225,7 @@ class NotionConnector(val executor: Executor) {
             sort: Map<String, Any?>? = null,
             startCursor: String? = null,
             pageSize: Long? = null,
-        ): Pages =
+        ): dev.switchboard.Pages =
             this.executor.paginate(requestJson(
                 "data_sources", "list",
                 "query" to query,
@@ -302,7 +301,11 @@ class NotionConnector(val executor: Executor) {
             ))
 
         /** Every page of [list], following the connector's cursor. */
-        fun listPages(blockId: String, startCursor: String? = null, pageSize: Long? = null): Pages =
+        fun listPages(
+            blockId: String,
+            startCursor: String? = null,
+            pageSize: Long? = null,
+        ): dev.switchboard.Pages =
             this.executor.paginate(requestJson(
                 "blocks", "list",
                 "block_id" to blockId,
@@ -434,7 +437,11 @@ class NotionConnector(val executor: Executor) {
             ))
 
         /** Every page of [list], following the connector's cursor. */
-        fun listPages(blockId: String, startCursor: String? = null, pageSize: Long? = null): Pages =
+        fun listPages(
+            blockId: String,
+            startCursor: String? = null,
+            pageSize: Long? = null,
+        ): dev.switchboard.Pages =
             this.executor.paginate(requestJson(
                 "comments", "list",
                 "block_id" to blockId,

@@ -2,7 +2,6 @@
 package dev.switchboard.connectors
 
 import dev.switchboard.Executor
-import dev.switchboard.Pages
 import dev.switchboard.ResultView
 import dev.switchboard.TokenProvider
 import dev.switchboard.TokenRefreshListener
@@ -22,7 +21,7 @@ import dev.switchboard.requestJson
  * The typed methods of an [Executor] of this connector, e.g.
  * `SlackConnector(Executor.local(settingsJson))`, or `SlackConnector.connect(settingsJson)`
  * through the engine. Each method returns a [ResultView], as [Executor.execute] does; a `...Pages`
- * twin of a paginated action returns [Pages].
+ * twin of a paginated action returns [dev.switchboard.Pages].
  */
 class SlackConnector(val executor: Executor) {
     /** The `users` actions. */
@@ -87,7 +86,7 @@ class SlackConnector(val executor: Executor) {
             this.executor.execute(requestJson("users", "list", "cursor" to cursor, "limit" to limit))
 
         /** Every page of [list], following the connector's cursor. */
-        fun listPages(cursor: String? = null, limit: Long? = null): Pages =
+        fun listPages(cursor: String? = null, limit: Long? = null): dev.switchboard.Pages =
             this.executor.paginate(requestJson("users", "list", "cursor" to cursor, "limit" to limit))
 
         /**
@@ -133,7 +132,7 @@ class SlackConnector(val executor: Executor) {
             limit: Long? = null,
             types: String? = null,
             excludeArchived: Boolean? = null,
-        ): Pages =
+        ): dev.switchboard.Pages =
             this.executor.paginate(requestJson(
                 "channels", "list",
                 "cursor" to cursor,
@@ -217,7 +216,7 @@ class SlackConnector(val executor: Executor) {
             oldest: String? = null,
             latest: String? = null,
             inclusive: Boolean? = null,
-        ): Pages =
+        ): dev.switchboard.Pages =
             this.executor.paginate(requestJson(
                 "channel_messages", "list",
                 "channel" to channel,
@@ -273,7 +272,7 @@ class SlackConnector(val executor: Executor) {
             oldest: String? = null,
             latest: String? = null,
             inclusive: Boolean? = null,
-        ): Pages =
+        ): dev.switchboard.Pages =
             this.executor.paginate(requestJson(
                 "threads", "list",
                 "channel" to channel,

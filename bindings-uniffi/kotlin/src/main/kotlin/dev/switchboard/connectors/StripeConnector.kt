@@ -2,7 +2,6 @@
 package dev.switchboard.connectors
 
 import dev.switchboard.Executor
-import dev.switchboard.Pages
 import dev.switchboard.ResultView
 import dev.switchboard.TokenProvider
 import dev.switchboard.TokenRefreshListener
@@ -18,7 +17,7 @@ import dev.switchboard.requestJson
  * The typed methods of an [Executor] of this connector, e.g.
  * `StripeConnector(Executor.local(settingsJson))`, or `StripeConnector.connect(settingsJson)`
  * through the engine. Each method returns a [ResultView], as [Executor.execute] does; a `...Pages`
- * twin of a paginated action returns [Pages].
+ * twin of a paginated action returns [dev.switchboard.Pages].
  */
 class StripeConnector(val executor: Executor) {
     /** The `customers` actions. */
@@ -110,7 +109,7 @@ class StripeConnector(val executor: Executor) {
             endingBefore: String? = null,
             email: String? = null,
             created: Map<String, Any?>? = null,
-        ): Pages =
+        ): dev.switchboard.Pages =
             this.executor.paginate(requestJson(
                 "customers", "list",
                 "limit" to limit,
@@ -235,7 +234,7 @@ class StripeConnector(val executor: Executor) {
             ))
 
         /** Every page of [search], following the connector's cursor. */
-        fun searchPages(query: String, limit: Long? = null, page: String? = null): Pages =
+        fun searchPages(query: String, limit: Long? = null, page: String? = null): dev.switchboard.Pages =
             this.executor.paginate(requestJson(
                 "customers", "search",
                 "query" to query,
@@ -297,7 +296,7 @@ class StripeConnector(val executor: Executor) {
             startingAfter: String? = null,
             status: String? = null,
             subscription: String? = null,
-        ): Pages =
+        ): dev.switchboard.Pages =
             this.executor.paginate(requestJson(
                 "invoices", "list",
                 "collection_method" to collectionMethod,
@@ -384,7 +383,7 @@ class StripeConnector(val executor: Executor) {
             ))
 
         /** Every page of [search], following the connector's cursor. */
-        fun searchPages(query: String, limit: Long? = null, page: String? = null): Pages =
+        fun searchPages(query: String, limit: Long? = null, page: String? = null): dev.switchboard.Pages =
             this.executor.paginate(requestJson(
                 "invoices", "search",
                 "query" to query,
@@ -461,7 +460,7 @@ class StripeConnector(val executor: Executor) {
             limit: Long? = null,
             paymentIntent: String? = null,
             startingAfter: String? = null,
-        ): Pages =
+        ): dev.switchboard.Pages =
             this.executor.paginate(requestJson(
                 "charges", "list",
                 "created" to created,
@@ -499,7 +498,7 @@ class StripeConnector(val executor: Executor) {
             ))
 
         /** Every page of [search], following the connector's cursor. */
-        fun searchPages(query: String, limit: Long? = null, page: String? = null): Pages =
+        fun searchPages(query: String, limit: Long? = null, page: String? = null): dev.switchboard.Pages =
             this.executor.paginate(requestJson(
                 "charges", "search",
                 "query" to query,
@@ -575,7 +574,7 @@ class StripeConnector(val executor: Executor) {
             price: String? = null,
             startingAfter: String? = null,
             status: String? = null,
-        ): Pages =
+        ): dev.switchboard.Pages =
             this.executor.paginate(requestJson(
                 "subscriptions", "list",
                 "automatic_tax" to automaticTax,
@@ -714,7 +713,7 @@ class StripeConnector(val executor: Executor) {
             ))
 
         /** Every page of [search], following the connector's cursor. */
-        fun searchPages(query: String, limit: Long? = null, page: String? = null): Pages =
+        fun searchPages(query: String, limit: Long? = null, page: String? = null): dev.switchboard.Pages =
             this.executor.paginate(requestJson(
                 "subscriptions", "search",
                 "query" to query,
@@ -762,7 +761,7 @@ class StripeConnector(val executor: Executor) {
             limit: Long? = null,
             paymentIntent: String? = null,
             startingAfter: String? = null,
-        ): Pages =
+        ): dev.switchboard.Pages =
             this.executor.paginate(requestJson(
                 "refunds", "list",
                 "charge" to charge,
@@ -863,7 +862,7 @@ class StripeConnector(val executor: Executor) {
             shippable: Boolean? = null,
             startingAfter: String? = null,
             url: String? = null,
-        ): Pages =
+        ): dev.switchboard.Pages =
             this.executor.paginate(requestJson(
                 "products", "list",
                 "active" to active,
@@ -1015,7 +1014,7 @@ class StripeConnector(val executor: Executor) {
             ))
 
         /** Every page of [search], following the connector's cursor. */
-        fun searchPages(query: String, limit: Long? = null, page: String? = null): Pages =
+        fun searchPages(query: String, limit: Long? = null, page: String? = null): dev.switchboard.Pages =
             this.executor.paginate(requestJson(
                 "products", "search",
                 "query" to query,
@@ -1081,7 +1080,7 @@ class StripeConnector(val executor: Executor) {
             source: String? = null,
             startingAfter: String? = null,
             type: String? = null,
-        ): Pages =
+        ): dev.switchboard.Pages =
             this.executor.paginate(requestJson(
                 "balance_transactions", "list",
                 "created" to created,
@@ -1143,7 +1142,7 @@ class StripeConnector(val executor: Executor) {
             endingBefore: String? = null,
             limit: Long? = null,
             startingAfter: String? = null,
-        ): Pages =
+        ): dev.switchboard.Pages =
             this.executor.paginate(requestJson(
                 "payment_intents", "list",
                 "created" to created,
@@ -1291,7 +1290,7 @@ class StripeConnector(val executor: Executor) {
             ))
 
         /** Every page of [search], following the connector's cursor. */
-        fun searchPages(query: String, limit: Long? = null, page: String? = null): Pages =
+        fun searchPages(query: String, limit: Long? = null, page: String? = null): dev.switchboard.Pages =
             this.executor.paginate(requestJson(
                 "payment_intents", "search",
                 "query" to query,
@@ -1496,7 +1495,7 @@ class StripeConnector(val executor: Executor) {
             limit: Long? = null,
             paymentIntent: String? = null,
             startingAfter: String? = null,
-        ): Pages =
+        ): dev.switchboard.Pages =
             this.executor.paginate(requestJson(
                 "disputes", "list",
                 "charge" to charge,
@@ -1561,7 +1560,7 @@ class StripeConnector(val executor: Executor) {
             limit: Long? = null,
             startingAfter: String? = null,
             status: String? = null,
-        ): Pages =
+        ): dev.switchboard.Pages =
             this.executor.paginate(requestJson(
                 "payouts", "list",
                 "arrival_date" to arrivalDate,

@@ -1,0 +1,98 @@
+// The Node side of the benchmarks (benches/run.py drives it; it prints one JSON object).
+//
+//   node node_bench.mjs local       --pkg DIR --base-url URL [--calls 500] [--warmup 50]
+//   node node_bench.mjs concurrency --pkg DIR --base-url URL --inflight N --calls TOTAL
+//   node node_bench.mjs import      --pkg DIR
+//
+// DIR is the root of the `switchboard-connectors` package (its package.json, the native module
+// and the compiled facade). Every call is GitHub `issues list` for octo/hello, 30 per page.
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+
+const args = process.argv.slice(2);
+const mode = args[0];
+const opt = (name, dflt) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? args[i + 1] : dflt;
+};
+const pkg = opt('pkg');
+const require = createRequire(join(pkg, 'package.json'));
+const params = { owner: 'octo', repo: 'hello', per_page: 30 };
+
+const peakRssKb = () => {
+  const m = /VmHWM:\s+(\d+)/.exec(readFileSync('/proc/self/status', 'utf8'));
+  return m ? Number(m[1]) : 0;
+};
+
+function connector() {
+  const sb = require(pkg);
+  return new sb.GithubConnector({
+    credentials: { personal_access_token: 'ghp_bench_token_0001' },
+    config: { base_url: opt('base-url') },
+  });
+}
+
+async function local() {
+  const gh = connector();
+  const calls = Number(opt('calls', 500));
+  for (let i = 0; i < Number(opt('warmup', 50)); i++) await gh.issues.list(params);
+  const walls = [];
+  let records = 0;
+  const cpu0 = process.cpuUsage();
+  const t0 = process.hrtime.bigint();
+  for (let i = 0; i < calls; i++) {
+    const t = process.hrtime.bigint();
+    const res = await gh.issues.list(params);
+    walls.push(Number(process.hrtime.bigint() - t));
+    records = res.data.length;
+  }
+  const total = Number(process.hrtime.bigint() - t0);
+  const cpu = process.cpuUsage(cpu0);
+  walls.sort((a, b) => a - b);
+  return {
+    calls,
+    records,
+    wall_median_us: walls[Math.floor(walls.length / 2)] / 1e3,
+    wall_mean_us: total / calls / 1e3,
+    cpu_per_call_us: (cpu.user + cpu.system) / calls,
+    peak_rss_kb: peakRssKb(),
+  };
+}
+
+async function concurrency() {
+  const gh = connector();
+  const inflight = Number(opt('inflight', 1));
+  let remaining = Number(opt('calls', 1000));
+  for (let i = 0; i < 5; i++) await gh.issues.list(params);
+  let ok = 0;
+  let errors = 0;
+  let firstError = '';
+  const worker = async () => {
+    while (remaining > 0) {
+      remaining--;
+      try {
+        await gh.issues.list(params);
+        ok++;
+      } catch (e) {
+        errors++;
+        firstError ||= String(e).slice(0, 200);
+      }
+    }
+  };
+  const t0 = performance.now();
+  await Promise.all(Array.from({ length: inflight }, worker));
+  const wall = (performance.now() - t0) / 1e3;
+  return { inflight, ok, errors, first_error: firstError, calls_per_s: ok / wall, wall_s: wall, peak_rss_kb: peakRssKb() };
+}
+
+function importTime() {
+  const t0 = performance.now();
+  const sb = require(pkg);
+  const t1 = performance.now();
+  void sb.GithubConnector;
+  return { package_ms: t1 - t0, github_connector_ms: performance.now() - t0 };
+}
+
+const out = mode === 'local' ? await local() : mode === 'concurrency' ? await concurrency() : importTime();
+console.log(JSON.stringify(out));

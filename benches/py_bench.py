@@ -1,0 +1,185 @@
+"""The Python side of the benchmarks (benches/run.py drives it; it prints one JSON object).
+
+  py_bench.py local       --impl ours|ref|httpx --base-url URL [--calls 500] [--warmup 50]
+  py_bench.py concurrency --impl ours|ref|httpx --base-url URL --inflight N --calls TOTAL
+  py_bench.py import      --impl ours|ref
+
+`ours` is this project's package (`switchboard`), `ref` the reference SDK (`airbyte_agent_sdk`,
+its GitHub connector, telemetry off, its HTTP client's base_url pointed at the fake), `httpx` the
+floor: the same GraphQL request with a bare `httpx.AsyncClient`, records read from the JSON.
+Every implementation runs GitHub `issues list` for octo/hello, 30 per page.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import time
+from typing import Any, Awaitable, Callable
+
+os.environ.setdefault("AIRBYTE_TELEMETRY_MODE", "disabled")
+os.environ.setdefault("DO_NOT_TRACK", "1")
+
+PARAMS: dict[str, Any] = {"owner": "octo", "repo": "hello", "per_page": 30}
+TOKEN = "ghp_bench_token_0001"
+QUERY = (
+    "query ListIssues($owner: String!, $name: String!, $first: Int!, $after: String, $states: [IssueState!]) "
+    "{ repository(owner: $owner, name: $name) { issues(first: $first, after: $after, states: $states, "
+    "orderBy: {field: CREATED_AT, direction: DESC}) { totalCount pageInfo { hasNextPage endCursor } "
+    "nodes { id databaseId number title body state stateReason url locked createdAt updatedAt closedAt "
+    "author { login } assignees(first: 10) { nodes { login } } labels(first: 10) { nodes { name color } } "
+    "milestone { number title } comments { totalCount } } } } }"
+)
+
+
+def peak_rss_kb() -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return 0
+
+
+def make_call(impl: str, base_url: str) -> tuple[Callable[[], Awaitable[int]], Callable[[], Awaitable[None]]]:
+    """A coroutine function doing one `issues list` call (returning the record count), and a closer."""
+    if impl == "ours":
+        from switchboard.connectors import GithubConnector
+
+        gh = GithubConnector(credentials={"personal_access_token": TOKEN}, config={"base_url": base_url})
+
+        async def call() -> int:
+            res = await gh.issues.list(**PARAMS)
+            return len(res.data)
+
+        async def close() -> None:
+            return None
+
+        return call, close
+    if impl == "ref":
+        from airbyte_agent_sdk.connectors.github import GithubConnector as RefConnector
+        from airbyte_agent_sdk.connectors.github.models import GithubPersonalAccessTokenAuthConfig
+
+        ref = RefConnector(auth_config=GithubPersonalAccessTokenAuthConfig(token=TOKEN))
+        ref._executor.http_client.base_url = base_url  # type: ignore[attr-defined]
+
+        async def call() -> int:
+            res = await ref.issues.list(**PARAMS)
+            return len(res.data)
+
+        async def close() -> None:
+            await ref._executor.http_client.close()  # type: ignore[attr-defined]
+
+        return call, close
+    if impl == "httpx":
+        import httpx
+
+        client = httpx.AsyncClient(
+            base_url=base_url,
+            headers={"authorization": f"Bearer {TOKEN}"},
+            limits=httpx.Limits(max_connections=100, max_keepalive_connections=100),
+            timeout=60,
+        )
+        body = {"query": QUERY, "variables": {"owner": "octo", "name": "hello", "first": 30}}
+
+        async def call() -> int:
+            r = await client.post("/graphql", json=body)
+            r.raise_for_status()
+            return len(r.json()["data"]["repository"]["issues"]["nodes"])
+
+        return call, client.aclose
+    raise SystemExit(f"unknown impl {impl}")
+
+
+async def local(impl: str, base_url: str, calls: int, warmup: int) -> dict[str, Any]:
+    call, close = make_call(impl, base_url)
+    for _ in range(warmup):
+        await call()
+    walls: list[int] = []
+    records = 0
+    cpu0 = time.process_time_ns()
+    t0 = time.perf_counter_ns()
+    for _ in range(calls):
+        t = time.perf_counter_ns()
+        records = await call()
+        walls.append(time.perf_counter_ns() - t)
+    total = time.perf_counter_ns() - t0
+    cpu = time.process_time_ns() - cpu0
+    await close()
+    walls.sort()
+    return {
+        "calls": calls,
+        "records": records,
+        "wall_median_us": walls[len(walls) // 2] / 1e3,
+        "wall_mean_us": total / calls / 1e3,
+        "cpu_per_call_us": cpu / calls / 1e3,
+        "peak_rss_kb": peak_rss_kb(),
+    }
+
+
+async def concurrency(impl: str, base_url: str, inflight: int, calls: int) -> dict[str, Any]:
+    call, close = make_call(impl, base_url)
+    for _ in range(5):
+        await call()
+    remaining = calls
+    ok = errors = 0
+    first_error = ""
+
+    async def worker() -> None:
+        nonlocal remaining, ok, errors, first_error
+        while remaining > 0:
+            remaining -= 1
+            try:
+                await call()
+                ok += 1
+            except Exception as e:  # counted, not fatal: errors are a result here
+                errors += 1
+                first_error = first_error or f"{type(e).__name__}: {e}"[:200]
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(inflight)))
+    wall = time.perf_counter() - t0
+    await close()
+    return {"inflight": inflight, "ok": ok, "errors": errors, "first_error": first_error,
+            "calls_per_s": ok / wall, "wall_s": wall, "peak_rss_kb": peak_rss_kb()}
+
+
+def import_time(impl: str) -> dict[str, Any]:
+    t0 = time.perf_counter()
+    if impl == "ours":
+        import switchboard  # noqa: F401
+
+        t1 = time.perf_counter()
+        from switchboard.connectors import GithubConnector  # noqa: F401
+    else:
+        import airbyte_agent_sdk  # noqa: F401
+
+        t1 = time.perf_counter()
+        from airbyte_agent_sdk.connectors.github import GithubConnector  # noqa: F401,F811
+    t2 = time.perf_counter()
+    return {"package_ms": (t1 - t0) * 1e3, "github_connector_ms": (t2 - t0) * 1e3}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("mode", choices=["local", "concurrency", "import"])
+    p.add_argument("--impl", required=True, choices=["ours", "ref", "httpx"])
+    p.add_argument("--base-url", default="")
+    p.add_argument("--calls", type=int, default=500)
+    p.add_argument("--warmup", type=int, default=50)
+    p.add_argument("--inflight", type=int, default=1)
+    a = p.parse_args()
+    if a.mode == "import":
+        out = import_time(a.impl)
+    elif a.mode == "local":
+        out = asyncio.run(local(a.impl, a.base_url, a.calls, a.warmup))
+    else:
+        out = asyncio.run(concurrency(a.impl, a.base_url, a.inflight, a.calls))
+    json.dump(out, sys.stdout)
+    print()
+
+
+if __name__ == "__main__":
+    main()

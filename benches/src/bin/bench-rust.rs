@@ -1,0 +1,210 @@
+//! The Rust side of the benchmarks (benches/run.sh drives it; it prints one JSON object).
+//!
+//! - `local`: our pure-Rust client, core's `Connector` for GitHub in local mode, pointed at the
+//!   bench fake: `--warmup` calls, then `--calls` sequential `issues list` calls, each timed;
+//!   reports the median and mean wall time per call, the CPU time per call (every thread of the
+//!   process, from /proc/self/task/*/schedstat) and the peak RSS (VmHWM).
+//! - `latency`: sequential HTTP requests (keep-alive, one in flight) to several targets named in
+//!   a JSON file (`[{"name", "url", "body", "headers"}]`), interleaved in rounds (A B C A B C ...);
+//!   reports p50, p99 and the count of non-2xx answers per target.
+
+use clap::{Parser, Subcommand};
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+use switchboard_core::{Connector, ConnectorOptions, ExecuteOptions, Registry};
+
+#[derive(Parser)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Cost per call of core's connector in local mode.
+    Local {
+        /// The fake's GitHub base URL.
+        #[arg(long)]
+        base_url: String,
+        #[arg(long, default_value_t = 500)]
+        calls: usize,
+        #[arg(long, default_value_t = 50)]
+        warmup: usize,
+    },
+    /// Latency of sequential requests to several targets, interleaved.
+    Latency {
+        /// JSON file: [{"name", "url", "body", "headers": {..}}].
+        #[arg(long)]
+        targets: String,
+        #[arg(long, default_value_t = 10)]
+        rounds: usize,
+        /// Requests per target per round.
+        #[arg(long, default_value_t = 200)]
+        per_round: usize,
+        #[arg(long, default_value_t = 100)]
+        warmup: usize,
+    },
+}
+
+type Failure = Box<dyn std::error::Error>;
+
+/// CPU time of every live thread of this process, in nanoseconds.
+fn process_cpu_ns() -> u64 {
+    let Ok(dir) = std::fs::read_dir("/proc/self/task") else { return 0 };
+    dir.flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().next().and_then(|v| v.parse::<u64>().ok()))
+        .sum()
+}
+
+/// Peak resident set size of this process, in KiB.
+fn peak_rss_kb() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+        })
+        .unwrap_or(0)
+}
+
+fn percentile(sorted: &[u64], p: f64) -> u64 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    let i = ((sorted.len() - 1) as f64 * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+async fn local(base_url: &str, calls: usize, warmup: usize) -> Result<Value, Failure> {
+    let spec = Registry::builtin()?.get("github")?;
+    let gh = Connector::new(
+        spec,
+        json!({"personal_access_token": "ghp_bench_token_0001"}),
+        json!({"base_url": base_url}),
+        ConnectorOptions::default(),
+    )?;
+    let opts = ExecuteOptions::default();
+    let params = json!({"owner": "octo", "repo": "hello", "per_page": 30});
+    let mut records = 0;
+    for _ in 0..warmup {
+        gh.execute("issues", "list", params.clone(), &opts).await?;
+    }
+    let mut walls = Vec::with_capacity(calls);
+    let cpu0 = process_cpu_ns();
+    let t0 = Instant::now();
+    for _ in 0..calls {
+        let t = Instant::now();
+        let res = gh.execute("issues", "list", params.clone(), &opts).await?;
+        walls.push(t.elapsed().as_nanos() as u64);
+        records = res.data.as_array().map_or(0, Vec::len);
+    }
+    let total = t0.elapsed().as_nanos() as u64;
+    let cpu = process_cpu_ns().saturating_sub(cpu0);
+    walls.sort_unstable();
+    Ok(json!({
+        "calls": calls,
+        "records": records,
+        "wall_median_us": percentile(&walls, 0.5) as f64 / 1e3,
+        "wall_mean_us": total as f64 / calls.max(1) as f64 / 1e3,
+        "cpu_per_call_us": cpu as f64 / calls.max(1) as f64 / 1e3,
+        "peak_rss_kb": peak_rss_kb(),
+    }))
+}
+
+struct Target {
+    name: String,
+    url: String,
+    body: String,
+    headers: Vec<(String, String)>,
+}
+
+async fn latency(targets: &str, rounds: usize, per_round: usize, warmup: usize) -> Result<Value, Failure> {
+    let spec: Vec<Value> = serde_json::from_str(&std::fs::read_to_string(targets)?)?;
+    let targets: Vec<Target> = spec
+        .iter()
+        .map(|t| Target {
+            name: t["name"].as_str().unwrap_or_default().to_string(),
+            url: t["url"].as_str().unwrap_or_default().to_string(),
+            body: t["body"].as_str().unwrap_or_default().to_string(),
+            headers: t["headers"]
+                .as_object()
+                .map(|h| h.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string())).collect())
+                .unwrap_or_default(),
+        })
+        .collect();
+    // One client (one keep-alive connection pool) per target, so a target never waits for a
+    // connection another one holds.
+    let clients: Vec<reqwest::Client> = targets
+        .iter()
+        .map(|_| reqwest::Client::builder().pool_max_idle_per_host(4).timeout(Duration::from_secs(30)).build())
+        .collect::<Result<_, _>>()?;
+    let send = |i: usize| {
+        let t = &targets[i];
+        let mut req = clients[i].post(&t.url).header("content-type", "application/json").body(t.body.clone());
+        for (k, v) in &t.headers {
+            req = req.header(k, v);
+        }
+        async move {
+            let res = req.send().await?;
+            let ok = res.status().is_success();
+            let _ = res.bytes().await?;
+            Ok::<bool, reqwest::Error>(ok)
+        }
+    };
+    let mut lat: Vec<Vec<u64>> = vec![Vec::new(); targets.len()];
+    let mut bad = vec![0u64; targets.len()];
+    let mut errors = vec![0u64; targets.len()];
+    for (i, bad) in bad.iter_mut().enumerate() {
+        for _ in 0..warmup {
+            if !send(i).await.unwrap_or(false) {
+                *bad += 1;
+            }
+        }
+    }
+    for _ in 0..rounds {
+        for i in 0..targets.len() {
+            for _ in 0..per_round {
+                let t = Instant::now();
+                match send(i).await {
+                    Ok(true) => lat[i].push(t.elapsed().as_nanos() as u64),
+                    Ok(false) => bad[i] += 1,
+                    Err(_) => errors[i] += 1,
+                }
+            }
+        }
+    }
+    let mut out = serde_json::Map::new();
+    for (i, t) in targets.iter().enumerate() {
+        lat[i].sort_unstable();
+        out.insert(
+            t.name.clone(),
+            json!({
+                "requests": lat[i].len(),
+                "p50_us": percentile(&lat[i], 0.5) as f64 / 1e3,
+                "p99_us": percentile(&lat[i], 0.99) as f64 / 1e3,
+                "non_2xx": bad[i],
+                "errors": errors[i],
+            }),
+        );
+    }
+    Ok(Value::Object(out))
+}
+
+fn main() -> Result<(), Failure> {
+    let cli = Cli::parse();
+    // One worker thread: the clients measured in the other languages run their I/O on a small
+    // runtime too, and the machine has two cores shared with the fake.
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
+    let out = rt.block_on(async {
+        match cli.command {
+            Command::Local { base_url, calls, warmup } => local(&base_url, calls, warmup).await,
+            Command::Latency { targets, rounds, per_round, warmup } => {
+                latency(&targets, rounds, per_round, warmup).await
+            }
+        }
+    })?;
+    println!("{out}");
+    Ok(())
+}
