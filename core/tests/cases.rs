@@ -60,15 +60,6 @@ fn subset(expected: &Value, actual: &Value, at: &str, errs: &mut Vec<String>) {
     }
 }
 
-fn fill(v: &Value, fake: &str) -> Value {
-    match v {
-        Value::String(s) => Value::String(s.replace("{fake}", fake)),
-        Value::Array(a) => Value::Array(a.iter().map(|x| fill(x, fake)).collect()),
-        Value::Object(m) => Value::Object(m.iter().map(|(k, x)| (k.clone(), fill(x, fake))).collect()),
-        other => other.clone(),
-    }
-}
-
 fn check_request(exp: &Value, req: &RecordedRequest, at: &str, errs: &mut Vec<String>) {
     let before = errs.len();
     if !exp.is_object() {
@@ -175,7 +166,7 @@ fn check_requests(case: &Value, reqs: &[RecordedRequest], host: &str, errs: &mut
     let single = case.get("request").is_some();
     for (i, (exp, req)) in expected.iter().zip(reqs).enumerate() {
         let at = if single { "request".to_string() } else { format!("requests[{i}]") };
-        check_request(&fill(exp, host), req, &at, errs);
+        check_request(&support::fill(exp, host), req, &at, errs);
     }
 }
 
@@ -253,7 +244,7 @@ fn connector(file: &File, fake: &FakeUpstream, case: &Value) -> Result<Connector
         }),
         ..ConnectorOptions::default()
     };
-    Connector::new(spec, fill(&creds, &host), fill(&Value::Object(config), &host), options)
+    Connector::new(spec, support::fill(&creds, &host), support::fill(&Value::Object(config), &host), options)
 }
 
 async fn run_file(file: &File, fake: &FakeUpstream) -> Vec<String> {
@@ -267,7 +258,7 @@ async fn run_file(file: &File, fake: &FakeUpstream) -> Vec<String> {
         let mut errs = Vec::new();
         let entity = case.get("entity").and_then(Value::as_str).unwrap_or_default();
         let action = case.get("action").and_then(Value::as_str).unwrap_or_default();
-        let params = fill(&case.get("params").cloned().unwrap_or(Value::Object(Map::new())), &host);
+        let params = support::fill(&case.get("params").cloned().unwrap_or(Value::Object(Map::new())), &host);
         let result = match connector(file, fake, case) {
             Ok(c) => {
                 c.execute(entity, action, params, &ExecuteOptions { skip_truncation: true, ..Default::default() }).await

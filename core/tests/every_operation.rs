@@ -53,15 +53,6 @@ fn load(path: &Path) -> ConnectorSpec {
     switchboard_core::spec::parse_spec(&name, &text).unwrap_or_else(|e| panic!("{e}"))
 }
 
-fn fill(v: &Value, fake: &str) -> Value {
-    match v {
-        Value::String(s) => Value::String(s.replace("{fake}", fake)),
-        Value::Array(a) => Value::Array(a.iter().map(|x| fill(x, fake)).collect()),
-        Value::Object(m) => Value::Object(m.iter().map(|(k, x)| (k.clone(), fill(x, fake))).collect()),
-        other => other.clone(),
-    }
-}
-
 /// A value for a param schema: its example, default or first enum value, else one of its type.
 fn sample(schema: &Value, name: &str, depth: usize) -> Value {
     if let Some(v) = schema.get("example").or_else(|| schema.get("examples").and_then(|e| e.get(0))) {
@@ -180,12 +171,12 @@ fn targets(spec: &ConnectorSpec, fake: &FakeUpstream) -> Vec<Target> {
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let cases: Value = serde_norway::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let mut config: Map<String, Value> =
-        fill(cases.get("config").unwrap_or(&json!({})), &host).as_object().cloned().unwrap_or_default();
+        support::fill(cases.get("config").unwrap_or(&json!({})), &host).as_object().cloned().unwrap_or_default();
     config.insert("base_url".into(), json!(fake.base_url(slug)));
     let own = Target {
         prefix: slug.clone(),
         generic: false,
-        credentials: fill(cases.get("credentials").unwrap_or(&Value::Null), &host),
+        credentials: support::fill(cases.get("credentials").unwrap_or(&Value::Null), &host),
         config,
         cases: Some(cases),
     };
@@ -208,7 +199,7 @@ fn case_params(cases: &Value, op: &Operation, host: &str) -> Option<Value> {
             && c.get("error").is_none()
             && c.get("credentials").is_none()
             && c.get("config").is_none();
-        fits.then(|| fill(c.get("params").unwrap_or(&json!({})), host))
+        fits.then(|| support::fill(c.get("params").unwrap_or(&json!({})), host))
     })
 }
 

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use fake_upstream::leaks::Watch;
 use fake_upstream::{creds, FakeUpstream, Fault};
 use serde_json::{json, Map, Value};
-use switchboard_core::spec::{AuthKind, AuthScheme, ConnectorSpec};
+use switchboard_core::spec::{AuthKind, AuthScheme};
 use switchboard_core::{Connector, ConnectorOptions, Error, Registry};
 
 /// A log sink for tracing that keeps every line.
@@ -131,27 +131,6 @@ fn runs(slug: &str, scheme: &AuthScheme) -> Vec<Run> {
     out
 }
 
-/// Config pointing the connector (and its OAuth token endpoint) at the fake.
-fn config(spec: &ConnectorSpec, scheme: &AuthScheme, fake: &FakeUpstream) -> Value {
-    let base = fake.base_url(&spec.slug);
-    let mut config = json!({"base_url": base});
-    if let AuthKind::OAuth2(cfg) = &scheme.kind {
-        if let Some(path) = cfg.token_url.as_deref().and_then(|u| url::Url::parse(u).ok()).map(|u| u.path().to_string())
-        {
-            // The hand-written fakes serve the token path of the real URL; the generic fake
-            // serves every connector's at `/<slug>/_oauth/token` (the real one may be on
-            // another host, such as Atlassian's).
-            let path = if fake_upstream::generic::HAND_WRITTEN.contains(&spec.slug.as_str()) {
-                path
-            } else {
-                "/_oauth/token".to_string()
-            };
-            config["token_url"] = json!(format!("{base}{path}"));
-        }
-    }
-    config
-}
-
 #[tokio::test]
 async fn no_secret_leaks_through_an_echoing_upstream_for_any_auth_scheme() {
     let logs = Logs::default();
@@ -174,7 +153,7 @@ async fn no_secret_leaks_through_an_echoing_upstream_for_any_auth_scheme() {
                 let c = Connector::new(
                     spec.clone(),
                     Value::Object(run.creds.clone()),
-                    config(spec, scheme, &fake),
+                    fake.connector_config(spec, scheme),
                     ConnectorOptions::default(),
                 )
                 .unwrap_or_else(|e| panic!("{}: {e}", run.name));

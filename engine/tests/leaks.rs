@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{fake_config, start, Answer, Engine};
+use common::{start, Answer, Engine};
 use fake_upstream::leaks::Watch;
 use fake_upstream::{creds, lock, FakeUpstream, Fault};
 use serde_json::{json, Map, Value};
@@ -105,7 +105,7 @@ async fn check_engine(e: &Engine, fake: &FakeUpstream) -> (usize, Vec<String>) {
                     "connector_type": spec.slug,
                     "name": format!("leak-{runs_done}"),
                     "credentials": run.creds,
-                    "config": fake_config(spec, scheme, fake),
+                    "config": fake.connector_config(spec, scheme),
                 });
                 if spec.replication_config.is_some() {
                     body["replication_config"] = json!({"repositories": ["octo/hello"]});

@@ -16,7 +16,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::serve::Serve;
-use common::{call, fake_config, postgres_database, start, Answer, Backend, Engine, TempDir};
+use common::{call, postgres_database, start, Answer, Backend, Engine, TempDir};
 use fake_upstream::leaks::Watch;
 use fake_upstream::{creds, FakeUpstream, RecordedRequest};
 use serde_json::{json, Map, Value};
@@ -556,7 +556,7 @@ async fn full_scenario_scan(backend: Backend) {
             let name = format!("{}/{}", spec.slug, scheme.name);
             let mut body = json!({
                 "connector_type": spec.slug, "name": format!("scan-{schemes}"),
-                "credentials": random_creds(scheme, &mut watch), "config": fake_config(spec, scheme, &fake),
+                "credentials": random_creds(scheme, &mut watch), "config": fake.connector_config(spec, scheme),
             });
             if spec.replication_config.is_some() {
                 body["replication_config"] = json!({"repositories": ["octo/hello"]});

@@ -4,3 +4,15 @@
 #![allow(dead_code)]
 
 pub mod records;
+
+use serde_json::Value;
+
+/// `v` with every `{fake}` in its strings replaced by the fake's address.
+pub fn fill(v: &Value, fake: &str) -> Value {
+    match v {
+        Value::String(s) => Value::String(s.replace("{fake}", fake)),
+        Value::Array(a) => Value::Array(a.iter().map(|x| fill(x, fake)).collect()),
+        Value::Object(m) => Value::Object(m.iter().map(|(k, x)| (k.clone(), fill(x, fake))).collect()),
+        other => other.clone(),
+    }
+}

@@ -287,28 +287,3 @@ macro_rules! both_backends {
         }
     };
 }
-
-/// Config pointing a connector (and its OAuth token endpoint, for an OAuth scheme) at the fake.
-pub fn fake_config(
-    spec: &switchboard_core::spec::ConnectorSpec,
-    scheme: &switchboard_core::spec::AuthScheme,
-    fake: &fake_upstream::FakeUpstream,
-) -> Value {
-    let base = fake.base_url(&spec.slug);
-    let mut config = json!({"base_url": base});
-    if let switchboard_core::spec::AuthKind::OAuth2(cfg) = &scheme.kind {
-        if let Some(path) = cfg.token_url.as_deref().and_then(|u| url::Url::parse(u).ok()).map(|u| u.path().to_string())
-        {
-            // The hand-written fakes serve the token path of the real URL; the generic fake
-            // serves every connector's at `/<slug>/_oauth/token` (the real one may be on
-            // another host, such as Atlassian's).
-            let path = if fake_upstream::generic::HAND_WRITTEN.contains(&spec.slug.as_str()) {
-                path
-            } else {
-                "/_oauth/token".to_string()
-            };
-            config["token_url"] = json!(format!("{base}{path}"));
-        }
-    }
-    config
-}

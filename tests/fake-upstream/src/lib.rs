@@ -333,6 +333,31 @@ impl FakeUpstream {
         format!("http://{}/{prefix}", self.addr)
     }
 
+    /// Config pointing a connector, and its OAuth token endpoint under `scheme`, at this fake.
+    /// The hand-written fakes serve the token path of the real URL; the generic fake serves
+    /// every connector's at `/<slug>/_oauth/token` (the real one may be on another host, such
+    /// as Atlassian's).
+    pub fn connector_config(
+        &self,
+        spec: &switchboard_core::spec::ConnectorSpec,
+        scheme: &switchboard_core::spec::AuthScheme,
+    ) -> serde_json::Value {
+        let base = self.base_url(&spec.slug);
+        let mut config = serde_json::json!({"base_url": base});
+        if let switchboard_core::spec::AuthKind::OAuth2(cfg) = &scheme.kind {
+            let real = cfg.token_url.as_deref().and_then(|u| url::Url::parse(u).ok()).map(|u| u.path().to_string());
+            if let Some(path) = real {
+                let path = if generic::HAND_WRITTEN.contains(&spec.slug.as_str()) {
+                    path
+                } else {
+                    "/_oauth/token".to_string()
+                };
+                config["token_url"] = serde_json::json!(format!("{base}{path}"));
+            }
+        }
+        config
+    }
+
     /// Requests received so far.
     pub fn requests(&self) -> Vec<RecordedRequest> {
         self.state.recorded()
