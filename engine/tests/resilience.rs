@@ -111,7 +111,12 @@ const WORKERS: usize = 6;
 /// `upstream_authentication` with `details.reason` `refresh_interrupted` (reconnect), and every
 /// other trial in a working connector. A refresh lease left by the dead process is expired by
 /// hand, as if its 6 s had passed (but the first, which the restarted engine waits out).
-async fn crash_trials(backend: Backend) {
+///
+/// With `grace` the endpoint behaves as most rotating providers do (Okta's grace period, Auth0's
+/// reuse interval): a rotated-away refresh token stays usable for a while. There a crash loses
+/// nothing: the restarted engine presents the refresh token it still holds, gets a new pair, and
+/// every trial ends in a working connector without the end user reconnecting.
+async fn crash_trials(backend: Backend, grace: Option<Duration>) {
     let Some(url) = database(backend).await else { return };
     let url = url.as_deref();
     let dir = TempDir::new();
@@ -121,6 +126,7 @@ async fn crash_trials(backend: Backend) {
     fake.state.with_oauth("hubspot", |o| {
         o.expires_in = 0;
         o.rotate = true;
+        o.grace = grace;
     });
     let key = Key::generate();
     let key_text = key.to_base64();
@@ -140,7 +146,7 @@ async fn crash_trials(backend: Backend) {
     let id = created.body["id"].as_str().unwrap_or_default().to_string();
     let execute = json!({"entity": "contacts", "action": "list", "params": {"limit": 1}});
     let mut rng = Rng(0x5eed_0009);
-    let (mut mid_refresh, mut marked, mut lost, mut ok_before_kill) = (0, 0, 0, 0u64);
+    let (mut mid_refresh, mut marked, mut lost, mut recovered, mut ok_before_kill) = (0, 0, 0, 0, 0u64);
     let (mut waited_out_a_lease, mut lease_wait) = (false, None::<Duration>);
     let mut stale_tokens = Vec::new();
     let mut delays = Vec::new();
@@ -213,6 +219,14 @@ async fn crash_trials(backend: Backend) {
             assert_eq!(run.status, 200, "trial {trial} (kill at {delay} ms): {}", run.text);
             continue;
         }
+        if grace.is_some() {
+            // The rotation the engine never stored is recovered from the token it kept.
+            recovered += 1;
+            stale_tokens.push(stored.clone());
+            assert!(mark_left, "trial {trial}: a rotation was lost without a refresh marked in flight");
+            assert_eq!(run.status, 200, "trial {trial} (kill at {delay} ms), inside the grace period: {}", run.text);
+            continue;
+        }
         // The fake granted a rotation the engine never stored: the refresh token it holds is
         // spent. The write-ahead mark was there, and the connector says what happened (the end
         // user reconnects), without hanging or crashing.
@@ -264,8 +278,17 @@ async fn crash_trials(backend: Backend) {
     }
     let reused: Vec<_> = seen.iter().filter(|(t, n)| **n > 1 && !stale_tokens.contains(t)).collect();
     assert!(reused.is_empty(), "refresh tokens presented twice: {reused:?}");
-    let (grants, calls) = fake.state.with_oauth("hubspot", |o| (o.used_refresh_tokens.len(), o.refresh_calls));
-    assert_eq!(calls as usize, grants + seen.values().map(|n| n - 1).sum::<usize>(), "a reuse was granted");
+    let (grants, calls, reuses) =
+        fake.state.with_oauth("hubspot", |o| (o.used_refresh_tokens.len(), o.refresh_calls, o.grace_reuses));
+    if grace.is_some() {
+        // Every refresh was granted, the recoveries through the grace period included.
+        assert_eq!(calls as usize, grants, "a refresh was refused");
+        assert_eq!(reuses as usize, recovered, "recoveries and grace-period reuses differ");
+        assert_eq!(lost, 0);
+    } else {
+        assert_eq!(calls as usize, grants + seen.values().map(|n| n - 1).sum::<usize>(), "a reuse was granted");
+        assert_eq!(reuses, 0);
+    }
     assert!(ok_before_kill > 0, "the executions ran before the kills");
     let pct = |mut v: Vec<u64>, p: usize| {
         v.sort_unstable();
@@ -285,18 +308,32 @@ async fn crash_trials(backend: Backend) {
     eprintln!(
         "crash trials ({backend:?}): {trials} kills at {delays:?} ms; {mid_refresh} mid-refresh (lease left; the \
          first waited out in {lease_wait:?}), {marked} with a refresh marked in flight, \
-         {lost} lost a granted rotation; {grants} refreshes, {ok_before_kill} executions before the kills"
+         {lost} lost a granted rotation, {recovered} recovered it through the provider's grace period \
+         ({grace:?}); {grants} refreshes, {ok_before_kill} executions before the kills"
     );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refresh_rotation_survives_kill_9_sqlite() {
-    crash_trials(Backend::Sqlite).await;
+    crash_trials(Backend::Sqlite, None).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refresh_rotation_survives_kill_9_postgres() {
-    crash_trials(Backend::Postgres).await;
+    crash_trials(Backend::Postgres, None).await;
+}
+
+/// Okta's default grace period: 30 s, far longer than a restart here.
+const GRACE: Duration = Duration::from_secs(30);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refresh_rotation_with_a_grace_period_loses_nothing_to_kill_9_sqlite() {
+    crash_trials(Backend::Sqlite, Some(GRACE)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refresh_rotation_with_a_grace_period_loses_nothing_to_kill_9_postgres() {
+    crash_trials(Backend::Postgres, Some(GRACE)).await;
 }
 
 // ---- SSRF: spellings, injection, redirects

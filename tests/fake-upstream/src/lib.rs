@@ -21,7 +21,9 @@
 //!   the `x-request-id`, `request-id`, `x-github-request-id` and `x-hubspot-correlation-id`
 //!   headers carry the method, path, query, every header (credentials included) and the body.
 //! - `POST /_control/oauth` `{"api": "hubspot", "expires_in": 1800, "rotate": true,
-//!   "include_refresh_token": true}` changes how that API's token endpoint answers;
+//!   "include_refresh_token": true, "grace_secs": 0}` changes how that API's token endpoint
+//!   answers (`grace_secs`: how long a rotated-away refresh token stays usable, as Okta's grace
+//!   period and Auth0's reuse interval allow; 0, the default: strictly single use);
 //!   `GET /_control/oauth/{api}` returns `{"refresh_calls": N, "refresh_token": "..."}`.
 //! - `POST /_control/reset` restores the initial data, tokens and settings.
 
@@ -147,6 +149,14 @@ pub struct OAuthState {
     pub expires_in: u64,
     pub rotate: bool,
     pub include_refresh_token: bool,
+    /// How long a rotated-away refresh token stays usable (Okta's "grace period for token
+    /// rotation", Auth0's "reuse interval"): `None`, strictly single use.
+    pub grace: Option<std::time::Duration>,
+    /// Grants made to a rotated-away refresh token inside `grace`.
+    pub grace_reuses: u64,
+    /// The refresh token the last rotation retired, and when.
+    #[serde(skip)]
+    retired: Option<(String, std::time::Instant)>,
     counter: u64,
 }
 
@@ -160,6 +170,9 @@ impl Default for OAuthState {
             expires_in: 1800,
             rotate: true,
             include_refresh_token: true,
+            grace: None,
+            grace_reuses: 0,
+            retired: None,
             counter: 0,
         }
     }
@@ -183,8 +196,17 @@ impl OAuthState {
         if client_id != creds::OAUTH_CLIENT_ID || client_secret != creds::OAUTH_CLIENT_SECRET {
             return RefreshOutcome::BadClient;
         }
-        if refresh_token != self.refresh_token || self.used_refresh_tokens.contains(refresh_token) {
+        let current = refresh_token == self.refresh_token && !self.used_refresh_tokens.contains(refresh_token);
+        let in_grace = self.grace.is_some_and(|g| {
+            self.retired.as_ref().is_some_and(|(t, at)| t == refresh_token && at.elapsed() < g)
+        });
+        if !current && !in_grace {
             return RefreshOutcome::BadRefreshToken;
+        }
+        if in_grace {
+            // The client never got (or never kept) the token that replaced this one: it is
+            // retired in turn, and a fresh one is minted below.
+            self.grace_reuses += 1;
         }
         self.counter += 1;
         let access = format!("at-{api}-{:04}", self.counter);
@@ -196,6 +218,9 @@ impl OAuthState {
         });
         if self.rotate {
             self.used_refresh_tokens.insert(self.refresh_token.clone());
+            if current {
+                self.retired = Some((refresh_token.to_string(), std::time::Instant::now()));
+            }
             self.refresh_token = format!("rt-{api}-{:04}", self.counter);
         }
         if self.include_refresh_token {
@@ -665,6 +690,8 @@ struct OAuthSettings {
     expires_in: Option<u64>,
     rotate: Option<bool>,
     include_refresh_token: Option<bool>,
+    /// Seconds a rotated-away refresh token stays usable; 0: strictly single use.
+    grace_secs: Option<u64>,
 }
 
 async fn set_oauth(State(state): State<Shared>, Json(s): Json<OAuthSettings>) -> StatusCode {
@@ -677,6 +704,9 @@ async fn set_oauth(State(state): State<Shared>, Json(s): Json<OAuthSettings>) ->
         }
         if let Some(v) = s.include_refresh_token {
             o.include_refresh_token = v;
+        }
+        if let Some(v) = s.grace_secs {
+            o.grace = (v > 0).then(|| std::time::Duration::from_secs(v));
         }
     });
     StatusCode::NO_CONTENT
