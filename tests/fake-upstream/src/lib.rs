@@ -197,9 +197,9 @@ impl OAuthState {
             return RefreshOutcome::BadClient;
         }
         let current = refresh_token == self.refresh_token && !self.used_refresh_tokens.contains(refresh_token);
-        let in_grace = self.grace.is_some_and(|g| {
-            self.retired.as_ref().is_some_and(|(t, at)| t == refresh_token && at.elapsed() < g)
-        });
+        let in_grace = self
+            .grace
+            .is_some_and(|g| self.retired.as_ref().is_some_and(|(t, at)| t == refresh_token && at.elapsed() < g));
         if !current && !in_grace {
             return RefreshOutcome::BadRefreshToken;
         }
