@@ -78,10 +78,10 @@ impl Executor {
         future_into_py(py, async move { json::text(&ex.connector_info().await.map_err(to_py)?) })
     }
 
-    /// Runs one `ExecuteRequest` (JSON); resolves to the `ResultView` JSON.
+    /// Runs one `ExecuteRequest` (JSON); resolves to the `ResultView` as a dict.
     fn execute<'py>(&self, py: Python<'py>, request: &str) -> PyResult<Bound<'py, PyAny>> {
         let (ex, request) = (self.inner.clone(), json::arg::<ExecuteRequest>("request", request)?);
-        future_into_py(py, async move { json::text(&ResultView::from(ex.execute(request).await.map_err(to_py)?)) })
+        future_into_py(py, async move { Ok(json::View(ResultView::from(ex.execute(request).await.map_err(to_py)?))) })
     }
 
     /// An async iterator over every page of an `ExecuteRequest` (JSON).
@@ -89,10 +89,10 @@ impl Executor {
         Ok(PageIterator::new(self.inner.paginate(json::arg("request", request)?)))
     }
 
-    /// Runs the health check; resolves to its `ResultView` JSON (`success` when healthy).
+    /// Runs the health check; resolves to its `ResultView` dict (`success` when healthy).
     fn check<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let ex = self.inner.clone();
-        future_into_py(py, async move { json::text(&ResultView::from(ex.check().await.map_err(to_py)?)) })
+        future_into_py(py, async move { Ok(json::View(ResultView::from(ex.check().await.map_err(to_py)?))) })
     }
 
     fn __repr__(&self) -> String {

@@ -79,8 +79,8 @@ class Executor:
             raise TypeError("execute() needs an action (or an ExecutionConfig)")
         handle = self._live()
         req = _call.request(entity, action, params, select_fields, exclude_fields, skip_truncation)
-        text = await _call.call(handle.execute, req)
-        return ExecutionResult._from_json(text, self._record(entity, action))  # pyright: ignore[reportPrivateUsage]
+        view = await _call.call(handle.execute, req)
+        return ExecutionResult._from_view(view, self._record(entity, action))  # pyright: ignore[reportPrivateUsage]
 
     def _record(self, entity: str, action: str) -> type[Record]:
         """The record class of an operation's results (typed connectors override it)."""
@@ -110,17 +110,17 @@ class Executor:
         pages = _call.sync(self._live().paginate, req)
         while True:
             try:
-                text = await _call.call(pages.__anext__)
+                view = await _call.call(pages.__anext__)
             except StopAsyncIteration:
                 return
-            yield ExecutionResult._from_json(text, self._record(entity, action))  # pyright: ignore[reportPrivateUsage]
+            yield ExecutionResult._from_view(view, self._record(entity, action))  # pyright: ignore[reportPrivateUsage]
 
     async def check(self) -> ExecutionResult[Any]:
         """Runs the connector's health check (a lightweight read, or verifying the credential
         when the connector has none): ``success`` says whether it is healthy, ``data`` holds
         ``{"status", "checked_entity", "checked_action", "error"?}``, ``error`` the message.
         Does not raise for an unhealthy connector."""
-        return ExecutionResult._from_json(await _call.call(self._live().check))  # pyright: ignore[reportPrivateUsage]
+        return ExecutionResult._from_view(await _call.call(self._live().check))  # pyright: ignore[reportPrivateUsage]
 
     def close(self) -> Awaitable[None]:
         """Releases the handle; later calls raise ``ConfigurationError``. Takes effect at once;

@@ -97,8 +97,7 @@ class ExecutionResult(Generic[T]):
     meta: Meta = field(default_factory=lambda: Meta())
 
     @classmethod
-    def _from_json(cls, text: str, record: type[Record] = Record) -> ExecutionResult[Any]:
-        value = json.loads(text)
+    def _from_view(cls, value: dict[str, Any], record: type[Record] = Record) -> ExecutionResult[Any]:
         data = value.get("data")
         data = many(record, data) if isinstance(data, list) else one(record, data)
         meta = Meta(value.get("meta") or {})
