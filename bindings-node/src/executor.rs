@@ -12,7 +12,7 @@ use serde_json::Value;
 use switchboard_core::sdk::{self, ConnectorSettings, ExecuteRequest, Hooks, LocalSettings, ResultView, Target};
 
 use crate::auth::{JsTokenProvider, JsTokenSink, ProviderFn, SinkFn};
-use crate::error::{arg, to_js, value};
+use crate::error::{arg, text, to_js, value};
 use crate::hosted::HostedClient;
 use crate::paginate::PageIterator;
 
@@ -122,12 +122,12 @@ impl Executor {
         value(&self.inner.connector_info().await.map_err(to_js)?)
     }
 
-    /// Runs one `ExecuteRequest`; resolves to its `ResultView` (`{success, data, error, meta}`).
-    /// With `cancel`, `cancel.cancel()` drops the call.
+    /// Runs one `ExecuteRequest`; resolves to its `ResultView` (`{success, data, error, meta}`)
+    /// as JSON text. With `cancel`, `cancel.cancel()` drops the call.
     #[napi]
-    pub async fn execute(&self, request: Value, cancel: Option<&Cancel>) -> Result<Value> {
+    pub async fn execute(&self, request: Value, cancel: Option<&Cancel>) -> Result<String> {
         let request: ExecuteRequest = arg("request", request)?;
-        value(&ResultView::from(Cancel::run(cancel, self.inner.execute(request)).await?.map_err(to_js)?))
+        text(&ResultView::from(Cancel::run(cancel, self.inner.execute(request)).await?.map_err(to_js)?))
     }
 
     /// An async iterator over every page of an `ExecuteRequest`.
@@ -136,9 +136,9 @@ impl Executor {
         Ok(PageIterator::new(self.inner.paginate(arg("request", request)?)))
     }
 
-    /// Runs the health check; resolves to its `ResultView` (`success` when healthy).
+    /// Runs the health check; resolves to its `ResultView` as JSON text (`success` when healthy).
     #[napi]
-    pub async fn check(&self) -> Result<Value> {
-        value(&ResultView::from(self.inner.check().await.map_err(to_js)?))
+    pub async fn check(&self) -> Result<String> {
+        text(&ResultView::from(self.inner.check().await.map_err(to_js)?))
     }
 }

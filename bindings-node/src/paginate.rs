@@ -3,13 +3,12 @@
 use futures::StreamExt;
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
-use serde_json::Value;
 use switchboard_core::sdk::{Pages, ResultView};
 
-use crate::error::{to_js, value};
+use crate::error::{text, to_js};
 use crate::executor::Cancel;
 
-/// Each page as its `ResultView`, then `null`; a failure rejects once and ends the stream.
+/// Each page as its `ResultView` JSON text, then `null`; a failure rejects once and ends the stream.
 #[napi]
 pub struct PageIterator {
     pages: tokio::sync::Mutex<Pages>,
@@ -24,16 +23,16 @@ impl PageIterator {
 
 #[napi]
 impl PageIterator {
-    /// The next page, or `null` after the last. `cancel.cancel()` drops the page's request and
+    /// The next page (its `ResultView` as JSON text), or `null` after the last. `cancel.cancel()` drops the page's request and
     /// ends the stream.
     #[napi]
-    pub async fn next(&self, cancel: Option<&Cancel>) -> Result<Option<Value>> {
+    pub async fn next(&self, cancel: Option<&Cancel>) -> Result<Option<String>> {
         let page = Cancel::run(cancel, async { self.pages.lock().await.next().await }).await;
         if page.is_err() {
             *self.pages.lock().await = futures::stream::empty().boxed(); // drops the request in flight
         }
         match page? {
-            Some(Ok(page)) => value(&ResultView::from(page)).map(Some),
+            Some(Ok(page)) => text(&ResultView::from(page)).map(Some),
             Some(Err(e)) => Err(to_js(e)),
             None => Ok(None),
         }

@@ -112,7 +112,9 @@ function request(entity: string, action: string, params: Params | undefined, opt
 }
 
 /** Core's `ResultView` as a result. */
-function result<T>(v: { success: boolean; data: T; error: string | null; meta: Meta }): ExecutionResult<T> {
+/** A result from the `ResultView` JSON text the native module resolves to. */
+function result<T>(text: string): ExecutionResult<T> {
+  const v = JSON.parse(text) as { success: boolean; data: T; error: string | null; meta: Meta };
   return new ExecutionResult(v.data, v.meta, v.success, v.error);
 }
 

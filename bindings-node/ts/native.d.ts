@@ -33,14 +33,14 @@ export declare class Executor {
   /** Resolves to the stored connector's `ConnectorInfo` (`null` in local mode). */
   connectorInfo(): Promise<any>
   /**
-   * Runs one `ExecuteRequest`; resolves to its `ResultView` (`{success, data, error, meta}`).
-   * With `cancel`, `cancel.cancel()` drops the call.
+   * Runs one `ExecuteRequest`; resolves to its `ResultView` (`{success, data, error, meta}`)
+   * as JSON text. With `cancel`, `cancel.cancel()` drops the call.
    */
-  execute(request: any, cancel?: Cancel | undefined | null): Promise<any>
+  execute(request: any, cancel?: Cancel | undefined | null): Promise<string>
   /** An async iterator over every page of an `ExecuteRequest`. */
   paginate(request: any): PageIterator
-  /** Runs the health check; resolves to its `ResultView` (`success` when healthy). */
-  check(): Promise<any>
+  /** Runs the health check; resolves to its `ResultView` as JSON text (`success` when healthy). */
+  check(): Promise<string>
 }
 
 /** An authenticated connection to an engine. Never shows its secret. */
@@ -54,13 +54,13 @@ export declare class HostedClient {
   get baseUrl(): string
 }
 
-/** Each page as its `ResultView`, then `null`; a failure rejects once and ends the stream. */
+/** Each page as its `ResultView` JSON text, then `null`; a failure rejects once and ends the stream. */
 export declare class PageIterator {
   /**
-   * The next page, or `null` after the last. `cancel.cancel()` drops the page's request and
+   * The next page (its `ResultView` as JSON text), or `null` after the last. `cancel.cancel()` drops the page's request and
    * ends the stream.
    */
-  next(cancel?: Cancel | undefined | null): Promise<any | null>
+  next(cancel?: Cancel | undefined | null): Promise<string | null>
 }
 
 /** One end customer's workspace. */
