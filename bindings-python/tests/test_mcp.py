@@ -367,7 +367,13 @@ async def test_http_refuses_bad_tokens_before_any_mcp_handling(mcp_engine: McpEn
         ("not-a-jwt", {}, 401, "malformed_token"),
         (widget["token"], {"origin": "https://app.example.com"}, 401, "wrong_token_kind"),
     ]
-    await asyncio.sleep(TOKEN_TTL + 6)  # past expiry and the 5 s of clock skew
+    # A session opened with the application token, used again once the token has expired.
+    async with http_session(mcp_engine, app) as session:
+        assert "describe" in await names(session)
+        await asyncio.sleep(TOKEN_TTL + 6)  # past expiry and the 5 s of clock skew
+        with pytest.raises(Exception) as expired:
+            await asyncio.wait_for(session.list_tools(), timeout=30)
+        assert not isinstance(expired.value, asyncio.TimeoutError), "the refused call must fail, not hang"
     cases.append((app, {}, 401, "expired"))
     for token, headers, want_status, reason in cases:
         status, body = call("POST", url, INITIALIZE, token, **headers)
@@ -378,6 +384,38 @@ async def test_http_refuses_bad_tokens_before_any_mcp_handling(mcp_engine: McpEn
         async with http_session(mcp_engine, forge(scoped)):
             pass
     assert holds_mcp_error(refused.value), refused.value
+
+
+async def test_http_malformed_requests_get_the_engine_error_json(mcp_engine: McpEngine, workspace_name: str) -> None:
+    """Requests rmcp refuses before any JSON-RPC (a body that is not JSON, no Accept, GET and
+    DELETE on a stateless server) answer the engine's error JSON, and the server keeps serving."""
+    url = f"{mcp_engine.url}/mcp"
+    scoped = scoped_token(mcp_engine, app_token(mcp_engine), workspace_name)
+    auth = {"authorization": f"Bearer {scoped}"}
+    mcp_accept = {"accept": "application/json, text/event-stream"}
+    cases: list[tuple[str, bytes | None, dict[str, str], int, str]] = [
+        ("POST", b"{this is not json", {"content-type": "application/json", **mcp_accept}, 415, "bad_request"),
+        ("POST", b"[1, 2, 3]", {"content-type": "application/json", **mcp_accept}, 415, "bad_request"),
+        ("POST", json.dumps(INITIALIZE).encode(), {"content-type": "text/plain", **mcp_accept}, 415, "bad_request"),
+        ("POST", json.dumps(INITIALIZE).encode(), {"content-type": "application/json"}, 406, "bad_request"),
+        ("GET", None, mcp_accept, 405, "bad_request"),
+        ("DELETE", None, mcp_accept, 405, "bad_request"),
+    ]
+    for method, data, headers, want, code in cases:
+        req = urllib.request.Request(url, data=data, method=method, headers={**auth, **headers})
+        try:
+            with urllib.request.urlopen(req, timeout=30) as resp:
+                status, text, allow = resp.status, resp.read().decode(), resp.headers.get("allow")
+        except urllib.error.HTTPError as e:
+            status, text, allow = e.code, e.read().decode(), e.headers.get("allow")
+        body = json.loads(text)
+        assert (status, body["code"]) == (want, code), (method, data, text)
+        assert body["message"] and body["request_id"] and "jsonrpc" not in body
+        if status == 405:
+            assert allow == "POST"
+    # Still serving.
+    status, body = call("POST", url, INITIALIZE, scoped)
+    assert status == 200 and body["result"]["serverInfo"]["name"] == "switchboard", body
 
 
 def holds_mcp_error(e: BaseException) -> bool:

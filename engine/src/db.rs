@@ -3,7 +3,7 @@
 //! organization id, so a foreign id reads as "not found" by construction.
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use sqlx::any::{AnyPoolOptions, AnyRow};
@@ -14,6 +14,14 @@ use time::OffsetDateTime;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::crypto::Sealed;
+use crate::metrics::Metrics;
+
+mod audit;
+mod cache;
+
+use audit::AuditQueue;
+pub use audit::{AuditConfig, AuditOutcome};
+use cache::ConnectorCache;
 
 /// What can go wrong in storage. Texts never carry a database password; [`crate::error`] turns
 /// them into the API's error (an unsupported URL is `configuration`, the rest `internal`).
@@ -224,6 +232,10 @@ pub struct Db {
     postgres: bool,
     /// Room for connections held out of the pool by [`Db::hold`]: a quarter of the pool.
     holds: Arc<Semaphore>,
+    /// Connector rows in memory (SQLite only; see [`Db::connector`]).
+    connectors: Arc<ConnectorCache>,
+    /// The audit writer task, once started ([`Db::start_audit_writer`]).
+    audit: Arc<OnceLock<AuditQueue>>,
 }
 
 /// A connection of the pool held by its caller until dropped (see [`Db::hold`]).
@@ -401,9 +413,43 @@ impl Db {
             .connect(url)
             .await
             .map_err(|e| StoreError::Open(redact_url(&e.to_string())))?;
-        let db = Self { pool, postgres, holds: Self::holds(max_connections) };
+        let db = Self::with_pool(pool, postgres, max_connections, url);
         db.migrate().await?;
         Ok(db)
+    }
+
+    /// A handle on `pool`. On SQLite, every handle on one file shares its connector cache.
+    fn with_pool(pool: AnyPool, postgres: bool, max_connections: u32, url: &str) -> Self {
+        let connectors = match (postgres, sqlite_file(url)) {
+            (false, Some(file)) => ConnectorCache::shared(&file),
+            // PostgreSQL (never enabled), or an in-memory SQLite database (its own per pool).
+            _ => Arc::new(ConnectorCache::new()),
+        };
+        Self { pool, postgres, holds: Self::holds(max_connections), connectors, audit: Arc::new(OnceLock::new()) }
+    }
+
+    /// Keeps connector rows in memory for `ttl` (zero: never), at most `capacity`, so an
+    /// execution reads no row: on SQLite only (see [`Db::connector`]); a no-op on PostgreSQL.
+    pub fn enable_connector_cache(&self, ttl: Duration, capacity: usize) {
+        if !self.postgres {
+            self.connectors.enable(ttl, capacity);
+        }
+    }
+
+    /// Starts the audit writer task on the current runtime: from now on [`Db::audit`] queues
+    /// records and the task writes them in batches (see `db/audit.rs`). Once per database
+    /// handle (its clones share it); later calls do nothing.
+    pub fn start_audit_writer(&self, config: AuditConfig, metrics: Arc<Metrics>) {
+        let pool = self.pool.clone();
+        let _ = self.audit.get_or_init(|| AuditQueue::start(pool, config, metrics));
+    }
+
+    /// Waits until every audit record queued through this handle (or a clone) before the call
+    /// is written: graceful shutdown, and this process's own reads of the audit log.
+    pub async fn flush_audit(&self) {
+        if let Some(q) = self.audit.get() {
+            q.flush().await;
+        }
     }
 
     fn holds(max_connections: u32) -> Arc<Semaphore> {
@@ -676,6 +722,27 @@ impl Db {
         Ok(r.as_ref().map(connector_row).transpose()?)
     }
 
+    /// [`Db::get_connector`] through the connector cache when it is on (SQLite): a kept row is
+    /// answered only if it belongs to the organization (and the workspace, when given), as the
+    /// query's filter would; otherwise the row is read, and kept.
+    pub async fn connector(
+        &self,
+        organization_id: &str,
+        workspace_id: Option<&str>,
+        id: &str,
+    ) -> StoreResult<Option<Arc<ConnectorRow>>> {
+        if let Some(row) = self.connectors.get(id) {
+            let workspace_ok = workspace_id.filter(|w| !w.is_empty()).is_none_or(|w| row.workspace_id == w);
+            return Ok((row.organization_id == organization_id && workspace_ok).then_some(row));
+        }
+        let generation = self.connectors.generation();
+        let row = self.get_connector(organization_id, workspace_id, id).await?.map(Arc::new);
+        if let (Some(row), Some(generation)) = (&row, generation) {
+            self.connectors.put(row.clone(), generation);
+        }
+        Ok(row)
+    }
+
     pub async fn list_connectors(&self, organization_id: &str, f: &ConnectorFilter) -> StoreResult<Vec<ConnectorRow>> {
         let sql = format!(
             "SELECT {CONNECTOR_COLUMNS} FROM connectors c JOIN workspaces w ON w.id = c.workspace_id \
@@ -711,8 +778,9 @@ impl Db {
         .bind(&row.organization_id)
         .bind(expected_version)
         .execute(&self.pool)
-        .await?;
-        Ok(r.rows_affected() == 1)
+        .await;
+        self.connectors.forget(&row.id);
+        Ok(r?.rows_affected() == 1)
     }
 
     /// Replaces the credentials only if they are still at `expected_version` (compare-and-swap),
@@ -740,10 +808,11 @@ impl Db {
         .bind(id)
         .bind(expected_version);
         let r = match held {
-            Some(h) => q.execute(&mut *h.conn).await?,
-            None => q.execute(&self.pool).await?,
+            Some(h) => q.execute(&mut *h.conn).await,
+            None => q.execute(&self.pool).await,
         };
-        Ok(r.rows_affected() == 1)
+        self.connectors.forget(id);
+        Ok(r?.rows_affected() == 1)
     }
 
     /// Marks the refresh token of credential version `version` as sent to the provider, before
@@ -810,8 +879,9 @@ impl Db {
             .bind(organization_id)
             .bind(id)
             .execute(&self.pool)
-            .await?;
-        if r.rows_affected() != 1 {
+            .await;
+        self.connectors.forget(id);
+        if r?.rows_affected() != 1 {
             return Ok(false);
         }
         sqlx::query("DELETE FROM refresh_locks WHERE connector_id = $1").bind(id).execute(&self.pool).await?;
@@ -996,14 +1066,31 @@ impl Db {
             .bind(id)
             .bind(&old.ciphertext)
             .execute(&self.pool)
-            .await?;
-        Ok(r.rows_affected() == 1)
+            .await;
+        if table == "connectors" {
+            self.connectors.forget(id);
+        }
+        Ok(r?.rows_affected() == 1)
     }
 
     // ---- audit
 
-    pub async fn audit(&self, a: &Audit) -> StoreResult<()> {
-        self.audit_at(a, &now()).await
+    /// Records `a`, dated now: queued for the writer task when one runs (see
+    /// [`Db::start_audit_writer`]; waits up to its `enqueue_wait` for room in a full queue, then
+    /// drops the record, counted and logged), else written before returning.
+    pub async fn audit(&self, a: Audit) -> StoreResult<AuditOutcome> {
+        let at = now();
+        let a = match self.audit.get() {
+            Some(q) => match q.push(a, at.clone()).await {
+                Ok(outcome) => return Ok(outcome),
+                // The writer is gone (the runtime is stopping): written here instead.
+                Err(Some(a)) => a,
+                Err(None) => return Ok(AuditOutcome::Dropped),
+            },
+            None => a,
+        };
+        self.audit_at(&a, &at).await?;
+        Ok(AuditOutcome::Written)
     }
 
     /// Writes an audit record dated `created_at` (RFC 3339; tests date records in the past).
@@ -1032,6 +1119,7 @@ impl Db {
     /// How many audit records there are, of every organization, counted (it reads every
     /// record: for tests and operators; the pruner uses [`Db::audit_count_bound`]).
     pub async fn audit_count(&self) -> StoreResult<i64> {
+        self.flush_audit().await;
         let r = sqlx::query("SELECT COUNT(*) AS n FROM audit_log").fetch_one(&self.pool).await?;
         Ok(r.try_get::<i64, _>("n")?)
     }
@@ -1079,6 +1167,7 @@ impl Db {
         &self,
         organization_id: &str,
     ) -> StoreResult<Vec<(String, String, String, Option<String>)>> {
+        self.flush_audit().await;
         let rows = sqlx::query("SELECT entity, action, status, error_code FROM audit_log WHERE organization_id = $1 ORDER BY created_at DESC")
             .bind(organization_id)
             .fetch_all(&self.pool)
@@ -1114,6 +1203,18 @@ fn private_database_file(path: &Path) -> std::io::Result<()> {
     #[cfg(not(unix))]
     opts.open(path)?;
     Ok(())
+}
+
+/// The file a `sqlite:` URL names (its path, without the query), made absolute when it exists:
+/// the key of the connector cache every handle on that file shares. `None` for an in-memory
+/// database.
+fn sqlite_file(url: &str) -> Option<String> {
+    let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
+    let (path, query) = path.split_once('?').unwrap_or((path, ""));
+    if path.is_empty() || path == ":memory:" || query.contains("mode=memory") {
+        return None;
+    }
+    Some(std::fs::canonicalize(path).map(|p| p.display().to_string()).unwrap_or_else(|_| path.to_string()))
 }
 
 /// Hides a password in a database URL inside an error text.
@@ -1203,7 +1304,7 @@ mod tests {
         for (url, postgres) in urls {
             sqlx::any::install_default_drivers();
             let pool = AnyPool::connect(&url).await.unwrap_or_else(|e| panic!("{e}"));
-            let db = Db { pool, postgres, holds: Db::holds(1) };
+            let db = Db::with_pool(pool, postgres, 1, &url);
             db.migrate_to(1).await.unwrap_or_else(|e| panic!("{e}"));
             let org = db.create_organization("o").await.unwrap_or_else(|e| panic!("{e}"));
             let ws = db.workspace_for(&org.id, "w").await.unwrap_or_else(|e| panic!("{e}"));

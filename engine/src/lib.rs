@@ -67,6 +67,12 @@ pub fn route_table() -> Vec<(&'static str, &'static [&'static str], MethodRouter
         ("/readyz", &["get"], get(api::readyz)),
         ("/metrics", &["get"], get(api::metrics)),
         ("/api/v1/openapi.json", &["get"], get(openapi::serve)),
+        // MCP over streamable HTTP: the token is checked before rmcp sees the request.
+        (
+            "/mcp",
+            &["post", "get", "delete"],
+            post(mcp::hosted::handle).get(mcp::hosted::handle).delete(mcp::hosted::handle),
+        ),
     ]
 }
 
@@ -81,12 +87,6 @@ pub fn app(state: AppState) -> Router {
         };
         router = router.route(path, handler);
     }
-    // MCP over streamable HTTP: the token is checked before rmcp sees the request.
-    router = router.merge(
-        Router::new()
-            .route_service("/mcp", mcp::hosted::service(state.clone()))
-            .route_layer(middleware::from_fn_with_state(state.clone(), mcp::hosted::authenticate)),
-    );
     router
         .fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed)
@@ -233,8 +233,9 @@ mod serving {
     use crate::metrics::ConnectionTimeout;
     use crate::{app, AppState};
 
-    /// Serves the engine on `listener` until `shutdown` resolves, then stops accepting and
-    /// waits for the requests in flight (idle connections close at once).
+    /// Serves the engine on `listener` until `shutdown` resolves, then stops accepting, waits
+    /// for the requests in flight (idle connections close at once) and writes the audit records
+    /// still queued.
     ///
     /// Every connection is bounded by the settings: at most `max_connections` are served at
     /// once (more wait in the listener's accept queue, holding no descriptor of the engine's);
@@ -309,6 +310,8 @@ mod serving {
         let _ = stop_tx.send(());
         // Each connection holds a permit until it ends.
         let _ = permits.acquire_many(max as u32).await;
+        // The requests are answered; their audit records are written before the process goes.
+        state.db.flush_audit().await;
     }
 
     /// A failed accept: the peer gave up (try the next one), or the process is out of

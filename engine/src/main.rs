@@ -186,6 +186,11 @@ enum Command {
         /// Most audit records kept; the oldest beyond it are pruned (0: no limit).
         #[arg(long, env = "SWITCHBOARD_AUDIT_MAX_ROWS", default_value_t = 1_000_000)]
         audit_max_rows: u64,
+        /// Longest an audit record waits in memory before it is written, in milliseconds
+        /// (records are written in batches off the request path, and all of them on a graceful
+        /// stop; a process killed with SIGKILL loses at most this much).
+        #[arg(long, env = "SWITCHBOARD_AUDIT_FLUSH_MS", default_value_t = 200)]
+        audit_flush_ms: u64,
         #[command(flatten)]
         token_limits: TokenLimitArgs,
         #[command(flatten)]
@@ -406,6 +411,7 @@ async fn run(cli: Cli) -> Result<(), Error> {
             body_limit,
             audit_max_age_days,
             audit_max_rows,
+            audit_flush_ms,
             token_limits,
             connections,
             upstream_base_url,
@@ -431,6 +437,7 @@ async fn run(cli: Cli) -> Result<(), Error> {
                 body_limit,
                 audit_max_age: std::time::Duration::from_secs(audit_max_age_days.saturating_mul(24 * 3600)),
                 audit_max_rows,
+                audit_flush_interval: std::time::Duration::from_millis(audit_flush_ms.max(1)),
                 upstream_base_urls,
                 ..Settings::default()
             };

@@ -49,6 +49,7 @@ pub struct Metrics {
     connections_open: AtomicU64,
     header_timeouts: AtomicU64,
     idle_timeouts: AtomicU64,
+    audit_dropped: AtomicU64,
 }
 
 impl Metrics {
@@ -104,6 +105,11 @@ impl Metrics {
         self.widget_origin_loads.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// `n` audit records were dropped: the queue stayed full, or storage refused their batch.
+    pub fn audit_dropped(&self, n: u64) {
+        self.audit_dropped.fetch_add(n, Ordering::Relaxed);
+    }
+
     /// The Prometheus text exposition.
     pub fn render(&self) -> String {
         let mut out = String::new();
@@ -153,6 +159,8 @@ impl Metrics {
             "switchboard_connection_timeouts_total{{phase=\"idle\"}} {}\n",
             self.idle_timeouts.load(Ordering::Relaxed)
         ));
+        out.push_str("# HELP switchboard_audit_dropped_total Audit records not written (queue full past the wait, or storage refused them).\n# TYPE switchboard_audit_dropped_total counter\n");
+        out.push_str(&format!("switchboard_audit_dropped_total {}\n", self.audit_dropped.load(Ordering::Relaxed)));
         out
     }
 }

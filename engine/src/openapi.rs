@@ -70,7 +70,7 @@ impl Modify for DefaultError {
         api::definitions, api::icon, api::templates, api::workspaces,
         api::create_connector, api::list_connectors, api::get_connector, api::update_connector, api::delete_connector,
         api::execute, execute_instances_alias, execute_sources_alias, create_source_alias, api::check, api::instances_for_user,
-        api::healthz, api::readyz, api::metrics, serve,
+        api::healthz, api::readyz, api::metrics, serve, mcp_post, mcp_get, mcp_delete,
     ),
     components(schemas(
         ErrorBody, TokenRequest, ApplicationToken, WorkspaceRef, WorkspaceToken, TokenInfo,
@@ -118,6 +118,46 @@ fn execute_instances_alias() {}
     responses((status = 200, description = "as the newer path", body = ExecuteResponse)), security(("bearer" = [])))]
 #[allow(dead_code)]
 fn execute_sources_alias() {}
+
+/// MCP (Model Context Protocol) over streamable HTTP, stateless: each POST carries one JSON-RPC
+/// message (`initialize`, `tools/list`, `tools/call`, ...) and is answered on its own. The tools
+/// are the connectors the token sees: a scoped token's workspace, an application token's
+/// organization. Application and scoped tokens only; any other is refused with the engine's
+/// error JSON before the message is read. `Accept` must name both `application/json` and
+/// `text/event-stream`. `?tools=operation` offers one tool per operation.
+#[utoipa::path(post, path = "/mcp",
+    params(("tools" = Option<String>, Query, description = "`connector` (default) or `operation`")),
+    request_body(content = Object, description = "one JSON-RPC 2.0 request or notification", content_type = "application/json"),
+    responses(
+        (status = 200, description = "the JSON-RPC answer (a protocol error such as an unknown tool is a JSON-RPC error; a failed tool call is a result with `isError`)", body = Object, content_type = "application/json"),
+        (status = 202, description = "a notification, accepted"),
+        (status = 401, description = "no token, a refused token, or a widget token", body = ErrorBody),
+        (status = 406, description = "`Accept` does not name application/json and text/event-stream", body = ErrorBody),
+        (status = 413, description = "a body over the engine's body limit", body = ErrorBody),
+        (status = 415, description = "a body that is not a JSON-RPC message", body = ErrorBody)),
+    security(("bearer" = [])))]
+#[allow(dead_code)]
+fn mcp_post() {}
+
+/// The server-initiated event stream of streamable HTTP: this stateless server offers none, so
+/// an authenticated GET answers 405 (the transport allows it).
+#[utoipa::path(get, path = "/mcp",
+    responses(
+        (status = 401, description = "no token, a refused token, or a widget token", body = ErrorBody),
+        (status = 405, description = "no event stream: POST each message", body = ErrorBody)),
+    security(("bearer" = [])))]
+#[allow(dead_code)]
+fn mcp_get() {}
+
+/// Ending a streamable HTTP session: this stateless server keeps none, so an authenticated
+/// DELETE answers 405 (the transport allows it).
+#[utoipa::path(delete, path = "/mcp",
+    responses(
+        (status = 401, description = "no token, a refused token, or a widget token", body = ErrorBody),
+        (status = 405, description = "no session to end", body = ErrorBody)),
+    security(("bearer" = [])))]
+#[allow(dead_code)]
+fn mcp_delete() {}
 
 /// This document.
 #[utoipa::path(get, path = "/api/v1/openapi.json",

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use switchboard_core::{Connector, Registry};
 
 use crate::crypto::KeyRing;
-use crate::db::Db;
+use crate::db::{AuditConfig, Db};
 use crate::error::ApiResult;
 use crate::metrics::Metrics;
 use crate::origins::WidgetOrigins;
@@ -76,6 +76,18 @@ pub struct Settings {
     /// Base URL per connector slug for connectors whose config names none (a test double, a
     /// proxy, an on-premises install of the API): the spec's server URL otherwise.
     pub upstream_base_urls: BTreeMap<String, String>,
+    /// Longest an audit record waits in memory before it is written (records are written in
+    /// batches off the request path; a process killed with SIGKILL loses at most this much).
+    pub audit_flush_interval: Duration,
+    /// Most audit records waiting to be written.
+    pub audit_queue: usize,
+    /// Longest a request waits for room in a full audit queue before its record is dropped
+    /// (counted in `switchboard_audit_dropped_total` and logged).
+    pub audit_queue_wait: Duration,
+    /// How long a connector row read for an execution is used without reading it again, on
+    /// SQLite (changes made through the engine drop it at once; zero: read every time). On
+    /// PostgreSQL rows are read every time (other replicas change them).
+    pub connector_cache_ttl: Duration,
 }
 
 impl Default for Settings {
@@ -110,6 +122,10 @@ impl Default for Settings {
             idle_timeout: Duration::from_secs(60),
             max_connections: 4096,
             upstream_base_urls: BTreeMap::new(),
+            audit_flush_interval: Duration::from_millis(200),
+            audit_queue: 10_000,
+            audit_queue_wait: Duration::from_millis(100),
+            connector_cache_ttl: Duration::from_secs(10),
         }
     }
 }
@@ -257,12 +273,24 @@ impl std::ops::Deref for AppState {
 }
 
 impl AppState {
-    /// Opens storage, loads signing keys and the connector registry.
+    /// Opens storage, loads signing keys and the connector registry, and starts the audit
+    /// writer (call [`crate::db::Db::flush_audit`] before the runtime stops; [`crate::serve`]
+    /// does).
     pub async fn new(settings: Settings, keys: KeyRing, registry: Registry) -> ApiResult<Self> {
         let db = Db::open(settings.database_url.as_deref(), &settings.data_dir).await?;
         let metrics = Arc::new(Metrics::default());
         let signer = Signer::load(&db, &keys, settings.signing_key_reload_interval, metrics.clone()).await?;
         let secrets = ClientSecrets::load(&db, &keys, settings.argon2_queue).await?;
+        db.start_audit_writer(
+            AuditConfig {
+                flush_interval: settings.audit_flush_interval,
+                capacity: settings.audit_queue,
+                enqueue_wait: settings.audit_queue_wait,
+                ..AuditConfig::default()
+            },
+            metrics.clone(),
+        );
+        db.enable_connector_cache(settings.connector_cache_ttl, settings.handle_cache_size);
         Ok(Self(Arc::new(Inner {
             db,
             keys,

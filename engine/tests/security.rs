@@ -60,6 +60,8 @@ enum Send {
     Rename,
     /// `issues` / `list` on the fake.
     Execute,
+    /// An MCP `tools/list` (JSON-RPC over streamable HTTP).
+    McpList,
 }
 
 /// One route and method (as the OpenAPI document names them), the query and body it is sent
@@ -87,6 +89,12 @@ const ANY: [u16; 7] = [200, 200, 200, 401, 401, 200, 200];
 const NAMES_WS: [u16; 7] = [200, 200, 200, 401, 401, 200, 403];
 /// The owner's connector by id; application and scoped tokens only (widgets never run anything).
 const RUNS: [u16; 7] = [200, 200, 401, 401, 401, 404, 404];
+/// `/mcp`: application and scoped tokens only; a foreign caller is answered with its own tools
+/// (`mcp_tools_are_the_callers_own` checks which).
+const MCP: [u16; 7] = [200, 200, 401, 401, 401, 200, 200];
+/// GET and DELETE `/mcp`: the stateless server offers no stream and no session (405), after the
+/// same token check.
+const MCP_STATELESS: [u16; 7] = [405, 405, 401, 401, 401, 405, 405];
 
 /// The isolation matrix. `matrix_covers_every_route` fails when a route is served without a
 /// row here, or a row names a route that is not served.
@@ -116,6 +124,9 @@ const MATRIX: &[Row] = &[
     row("get", "/readyz", "", Send::Nothing, PUBLIC),
     row("get", "/metrics", "", Send::Nothing, PUBLIC),
     row("get", "/api/v1/openapi.json", "", Send::Nothing, PUBLIC),
+    row("post", "/mcp", "", Send::McpList, MCP),
+    row("get", "/mcp", "", Send::Nothing, MCP_STATELESS),
+    row("delete", "/mcp", "", Send::Nothing, MCP_STATELESS),
 ];
 
 /// Every (path, method) the engine documents in the OpenAPI document it serves.
@@ -202,6 +213,7 @@ fn body_for(send: Send, owner: &Owner, fake: &FakeUpstream) -> Option<Value> {
         Send::Execute => Some(
             json!({"entity": "issues", "action": "list", "params": {"owner": "octo", "repo": "hello", "per_page": 1}}),
         ),
+        Send::McpList => Some(json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"})),
     }
 }
 
@@ -217,8 +229,38 @@ fn expected_reason(kind: Kind, status: u16) -> Option<&'static str> {
 }
 
 async fn send(e: &Engine, method: &str, path: &str, token: Option<&str>, kind: Kind, body: Option<Value>) -> Answer {
-    let headers: &[(&str, &str)] = if kind == Kind::Widget { &[("origin", ORIGIN)] } else { &[] };
-    call(&method.to_ascii_uppercase(), &e.url(path), token, body, headers).await
+    let mut headers = vec![];
+    if kind == Kind::Widget {
+        headers.push(("origin", ORIGIN));
+    }
+    if path.starts_with("/mcp") {
+        // Streamable HTTP: the client accepts both answer forms.
+        headers.push(("accept", "application/json, text/event-stream"));
+    }
+    call(&method.to_ascii_uppercase(), &e.url(path), token, body, &headers).await
+}
+
+/// One MCP JSON-RPC request to `/mcp`.
+async fn mcp(e: &Engine, token: Option<&str>, kind: Kind, method: &str, params: Value) -> Answer {
+    let body = json!({"jsonrpc": "2.0", "id": 7, "method": method, "params": params});
+    send(e, "post", "/mcp", token, kind, Some(body)).await
+}
+
+/// The names of the tools a `tools/list` answer offers.
+fn tool_names(a: &Answer) -> Vec<String> {
+    let tools = a.body["result"]["tools"].as_array().unwrap_or_else(|| panic!("no tools: {}", a.text));
+    tools.iter().filter_map(|t| t["name"].as_str().map(str::to_string)).collect()
+}
+
+/// The text of a `tools/call` result, and whether it is a tool error.
+fn tool_result(a: &Answer) -> (String, bool) {
+    let r = &a.body["result"];
+    let text = r["content"][0]["text"].as_str().unwrap_or_else(|| panic!("no tool result: {}", a.text));
+    (text.to_string(), r["isError"] == json!(true))
+}
+
+fn json_of(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"))
 }
 
 both_backends!(isolation_matrix, |backend| async move {
@@ -333,7 +375,71 @@ both_backends!(isolation_matrix, |backend| async move {
     assert!(ids.iter().all(|id| owner.connectors.iter().any(|o| o == id)), "{}", list.text);
     let own = e.get(&format!("/api/v1/integrations/connectors/{}", owner.connector), &app_a).await;
     assert_eq!(own.body["name"], json!(owner.name), "{}", own.text);
+
+    mcp_tools_are_the_callers_own(&e, &owner, &token_of).await;
 });
+
+/// `/mcp` beyond the status the matrix checks: the owner's connector is a tool for the owner's
+/// application and scoped tokens (and runs against the fake), and for a foreign caller it is
+/// neither listed, nor callable (JSON-RPC `invalid params`), nor describable (`not_found`), and
+/// no answer holds the owner's ids; refused tokens get the engine's 401 before any JSON-RPC.
+async fn mcp_tools_are_the_callers_own(e: &Engine, owner: &Owner, token_of: &dyn Fn(Kind) -> Option<String>) {
+    let app = token_of(Kind::App);
+    let listed = mcp(e, app.as_deref(), Kind::App, "tools/list", json!({})).await;
+    let tools = listed.body["result"]["tools"].as_array().cloned().unwrap_or_default();
+    let owner_tool = tools
+        .iter()
+        .find(|t| t["description"].as_str().is_some_and(|d| d.contains(owner.connector.as_str())))
+        .and_then(|t| t["name"].as_str())
+        .unwrap_or_else(|| panic!("the owner's connector is not a tool of its application: {}", listed.text))
+        .to_string();
+    let prefix = owner_tool.trim_end_matches("_execute").to_string();
+    let list_issues = json!({"name": owner_tool, "arguments": {"entity": "issues", "action": "list",
+        "params": {"owner": "octo", "repo": "hello", "per_page": 1}}});
+    let describe = json!({"name": "describe", "arguments": {"connector": prefix}});
+    for kind in KINDS {
+        let token = token_of(kind);
+        let list = mcp(e, token.as_deref(), kind, "tools/list", json!({})).await;
+        let run = mcp(e, token.as_deref(), kind, "tools/call", list_issues.clone()).await;
+        let told = mcp(e, token.as_deref(), kind, "tools/call", describe.clone()).await;
+        let cell = format!("{kind:?} /mcp");
+        match kind {
+            Kind::App | Kind::Scoped => {
+                assert!(tool_names(&list).contains(&owner_tool), "{cell}: {}", list.text);
+                let (text, failed) = tool_result(&run);
+                assert!(!failed && json_of(&text)["data"][0]["number"].is_u64(), "{cell}: {}", run.text);
+                let (text, failed) = tool_result(&told);
+                assert!(!failed && text.contains("list: List issues"), "{cell}: {}", told.text);
+            }
+            Kind::Widget | Kind::NoToken | Kind::Expired => {
+                for a in [&list, &run, &told] {
+                    assert_eq!(a.status, 401, "{cell}: {}", a.text);
+                    assert_eq!(a.body["details"]["reason"], json!(expected_reason(kind, 401)), "{cell}: {}", a.text);
+                    assert!(a.body.get("jsonrpc").is_none(), "{cell}: refused before any JSON-RPC: {}", a.text);
+                }
+            }
+            Kind::OtherOrg | Kind::OtherWorkspace => {
+                assert!(!tool_names(&list).iter().any(|n| n.starts_with(&prefix)), "{cell}: {}", list.text);
+                assert_eq!(run.status, 200, "{cell}: {}", run.text);
+                assert_eq!(run.body["error"]["code"], json!(-32602), "{cell}: an unknown tool: {}", run.text);
+                let (text, failed) = tool_result(&told);
+                assert!(failed && json_of(&text)["code"] == "not_found", "{cell}: {}", told.text);
+            }
+        }
+        // The caller named the tool, so its name (made of the connector's name) may come back;
+        // nothing else of the owner's may.
+        let mut markers = owner.markers(kind);
+        markers.retain(|m| *m != owner.name);
+        for (what, a) in [("tools/list", &list), ("tools/call", &run), ("describe", &told)] {
+            for m in &markers {
+                assert!(!a.text.contains(m.as_str()), "{cell} {what} answered {m:?}: {}", a.text);
+            }
+        }
+        if matches!(kind, Kind::OtherOrg | Kind::OtherWorkspace) {
+            assert!(!list.text.contains(owner.name.as_str()), "{cell} lists the owner's connector: {}", list.text);
+        }
+    }
+}
 
 /// The engine's current signing key: its id and secret.
 async fn signing_key(e: &Engine) -> (String, Vec<u8>) {

@@ -1,18 +1,24 @@
-//! `/mcp` on the engine: MCP over streamable HTTP (rmcp's service, stateless, JSON answers).
+//! `/mcp` on the engine: MCP over streamable HTTP (rmcp's service, stateless, JSON answers),
+//! one entry of the engine's route table (POST, GET and DELETE), documented in its OpenAPI
+//! document and covered by the isolation matrix.
 //!
-//! [`authenticate`] runs first on every request: the bearer token is checked exactly as for the
+//! [`handle`] authenticates every request first: the bearer token is checked exactly as for the
 //! execute route (the [`Caller`] extractor: signature, expiry, organization header, widget
 //! origin, the organization's rate limit) and must be an application or scoped token, as
 //! execute requires; a refused token answers the engine's 401/403 JSON before any MCP
 //! handling. The tools are the connectors the caller sees (a scoped token: its workspace's; an
 //! application token: its organization's), named by connector name; a call runs through
 //! [`execution::execute`], the execute route's service, so tenancy, audit and metrics apply.
+//! Stateless, the server offers no stream of its own (GET) and no session to end (DELETE): both
+//! answer 405, as the MCP transport allows. rmcp's own refusals (a body that is not JSON-RPC,
+//! a missing `Accept`, a body over the limit) are answered as the engine's error JSON too.
 
 use std::sync::Arc;
 
+use axum::body::Body;
 use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
-use axum::middleware::Next;
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use rmcp::model::{CallToolRequestParams, CallToolResponse, ListToolsResult, PaginatedRequestParams, ServerConfig};
 use rmcp::service::RequestContext;
@@ -20,7 +26,7 @@ use rmcp::transport::streamable_http_server::session::never::NeverSessionManager
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
 use switchboard_core::wire::{ConnectorQuery, ExecuteBody};
-use switchboard_core::ExecutionResult;
+use switchboard_core::{ErrorCode, ExecutionResult};
 
 use super::{
     describe_result, error_result, resolve, server_info, success_result, tools, unique_prefixes, Call, Entry,
@@ -37,9 +43,9 @@ use crate::tokens::TokenKind::{Application, Scoped};
 #[derive(Clone)]
 struct RequestId(String);
 
-/// Authenticates a request to `/mcp` before rmcp sees it; the caller goes into the request's
-/// extensions, which rmcp hands to the handler.
-pub async fn authenticate(State(st): State<AppState>, req: Request, next: Next) -> Response {
+/// `/mcp`, every method: the caller is authenticated before rmcp sees the request and goes
+/// into the request's extensions, which rmcp hands to the handler.
+pub async fn handle(State(st): State<AppState>, req: Request) -> Response {
     let (mut parts, body) = req.into_parts();
     let caller = match <Caller as FromRequestParts<AppState>>::from_request_parts(&mut parts, &st).await {
         Ok(c) => c,
@@ -59,7 +65,41 @@ pub async fn authenticate(State(st): State<AppState>, req: Request, next: Next) 
     parts.extensions.insert(style);
     parts.extensions.insert(caller);
     parts.extensions.insert(RequestId(current_request_id().unwrap_or_default()));
-    next.run(Request::from_parts(parts, body)).await
+    let answer = service(st).handle(Request::from_parts(parts, body)).await.map(Body::new);
+    as_engine_error(answer).await
+}
+
+/// rmcp's plain-text refusals (405, 406, 413, 415, ...) as the engine's error JSON, with the
+/// same status; every other answer as it is.
+async fn as_engine_error(answer: Response<Body>) -> Response {
+    let status = answer.status();
+    let json = answer
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if status.as_u16() < 400 || json {
+        return answer;
+    }
+    let allow = answer.headers().get(header::ALLOW).cloned();
+    let text = axum::body::to_bytes(answer.into_body(), 4096).await.unwrap_or_default();
+    let said: String = String::from_utf8_lossy(&text).trim().chars().take(300).collect();
+    let mut e = match status {
+        StatusCode::METHOD_NOT_ALLOWED => ApiError::bad_request(
+            "/mcp takes POST only: this stateless server offers no event stream (GET) and no session to end (DELETE)",
+        ),
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(ErrorCode::PayloadTooLarge, "the request body is too large"),
+        // Logged, never shown: the public message of an internal error is generic.
+        s if s.is_server_error() => ApiError::internal(format!("the MCP transport answered {s}: {said}")),
+        _ if said.is_empty() => ApiError::bad_request("not a streamable HTTP MCP request"),
+        _ => ApiError::bad_request(format!("not a streamable HTTP MCP request: {said}")),
+    };
+    e.status = Some(status);
+    let mut resp = e.into_response();
+    if let Some(allow) = allow {
+        resp.headers_mut().insert(header::ALLOW, allow);
+    }
+    resp
 }
 
 /// rmcp's streamable HTTP service for `/mcp`: stateless (each POST carries its token and is
@@ -83,7 +123,7 @@ pub struct HostedServer {
 }
 
 impl HostedServer {
-    /// The caller, tool style and request id [`authenticate`] put in the request.
+    /// The caller, tool style and request id [`handle`] put in the request.
     fn caller(context: &RequestContext<RoleServer>) -> Result<(Caller, ToolStyle, String), McpError> {
         let parts = context.extensions.get::<Parts>();
         let caller = parts.and_then(|p| p.extensions.get::<Caller>()).cloned();

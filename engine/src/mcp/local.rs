@@ -10,20 +10,28 @@
 //! ```
 //!
 //! Hosted mode over stdio (`--hosted`): the tools are a workspace's stored connectors, run
-//! through the engine with core's hosted client (`SWITCHBOARD_API_URL` and
-//! `SWITCHBOARD_CLIENT_ID` / `SWITCHBOARD_CLIENT_SECRET`, or `SWITCHBOARD_SCOPED_TOKEN`), named
-//! by connector name as on `/mcp`.
+//! through the engine with core's hosted client, named by connector name as on `/mcp`. With
+//! client credentials (`SWITCHBOARD_API_URL`, `SWITCHBOARD_CLIENT_ID` /
+//! `SWITCHBOARD_CLIENT_SECRET` and `--workspace`) the server holds a scoped token of that
+//! workspace, not the application token: the engine confines every call to the workspace. The
+//! scoped token is renewed shortly before it expires (by the wall clock, so a laptop that slept
+//! renews on its next call) and again whenever the engine refuses it, so a desktop session lasts
+//! as long as the client credentials do. A scoped token given alone (`SWITCHBOARD_SCOPED_TOKEN`)
+//! cannot be renewed: calls fail with `authentication` once it expires.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
+use futures::future::BoxFuture;
 use rmcp::model::{CallToolRequestParams, CallToolResponse, ListToolsResult, PaginatedRequestParams, ServerConfig};
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler, ServiceExt};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use switchboard_core::hosted::{HostedExecutor, Workspace};
+use switchboard_core::hosted::{HostedClient, HostedConfig, HostedExecutor, TokenProvider, Workspace};
 use switchboard_core::sdk::{ClientSettings, ExecuteRequest, Executor};
+use switchboard_core::wire::{WorkspaceRef, WorkspaceToken};
 use switchboard_core::{Connector, ConnectorOptions, Error, Registry};
 
 use super::{
@@ -60,10 +68,111 @@ pub fn parse_connectors(what: &str, text: &str) -> Result<BTreeMap<String, Value
     })
 }
 
+/// Scoped tokens of one workspace, minted with an application's client credentials: the
+/// current one is handed out until shortly before it expires (a tenth of its lifetime, at most
+/// a minute, by the wall clock) or until the engine refuses it, then a new one is minted, once
+/// for all waiting calls.
+pub struct ScopedTokens {
+    app: HostedClient,
+    workspace: String,
+    current: tokio::sync::Mutex<Option<Minted>>,
+    minted: std::sync::atomic::AtomicU64,
+}
+
+struct Minted {
+    token: String,
+    renew_at: SystemTime,
+}
+
+impl ScopedTokens {
+    /// Tokens of `workspace` minted through `app` (a client holding client credentials).
+    pub fn new(app: HostedClient, workspace: String) -> Self {
+        Self { app, workspace, current: tokio::sync::Mutex::new(None), minted: Default::default() }
+    }
+
+    /// How many scoped tokens were minted so far.
+    pub fn minted(&self) -> u64 {
+        self.minted.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+impl TokenProvider for ScopedTokens {
+    fn token(&self, rejected: Option<String>) -> BoxFuture<'_, Result<String, Error>> {
+        Box::pin(async move {
+            let mut slot = self.current.lock().await;
+            if let Some(m) = slot.as_ref() {
+                let refused = rejected.as_deref() == Some(m.token.as_str());
+                if !refused && SystemTime::now() < m.renew_at {
+                    return Ok(m.token.clone());
+                }
+            }
+            let body = WorkspaceRef { workspace_name: Some(self.workspace.clone()), ..WorkspaceRef::default() };
+            let t: WorkspaceToken = self.app.call("POST", "/api/v1/embedded/scoped-token", Some(&body)).await?;
+            self.minted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let margin = Duration::from_secs((t.expires_in / 10).min(60));
+            let renew_at = SystemTime::now() + Duration::from_secs(t.expires_in).saturating_sub(margin);
+            *slot = Some(Minted { token: t.token.clone(), renew_at });
+            Ok(t.token)
+        })
+    }
+}
+
+/// How a hosted stdio server reaches the engine.
+#[derive(Clone)]
+pub enum HostedAuth {
+    /// One client for every call (a scoped token given as it is).
+    Fixed(HostedClient),
+    /// A client per call over renewed scoped tokens: core's client keeps a provider's token
+    /// until the engine refuses it, so a fresh client picks up a token renewed by time.
+    Renewed { config: HostedConfig, tokens: Arc<ScopedTokens> },
+}
+
+impl HostedAuth {
+    /// From client settings (and the environment): a scoped token is used as it is; client
+    /// credentials mint scoped tokens of `workspace`, which they then require.
+    pub fn new(settings: ClientSettings, workspace: Option<&str>) -> Result<Self, Error> {
+        let config = settings.resolve(None)?;
+        if config.scoped_token.as_deref().is_some_and(|t| !t.trim().is_empty()) {
+            return Ok(Self::Fixed(HostedClient::new(config)?));
+        }
+        let app = HostedClient::new(config.clone())?;
+        let workspace = workspace.map(str::trim).filter(|w| !w.is_empty()).ok_or_else(|| {
+            Error::configuration(
+                "--workspace (or SWITCHBOARD_WORKSPACE_NAME) is required with client credentials: the server \
+                 holds a scoped token of that workspace",
+            )
+        })?;
+        Ok(Self::Renewed { config, tokens: Arc::new(ScopedTokens::new(app, workspace.to_string())) })
+    }
+
+    /// The client for the next call.
+    pub fn client(&self) -> Result<HostedClient, Error> {
+        match self {
+            Self::Fixed(c) => Ok(c.clone()),
+            Self::Renewed { config, tokens } => HostedClient::new(HostedConfig {
+                token_provider: Some(tokens.clone()),
+                client_id: None,
+                client_secret: None,
+                scoped_token: None,
+                ..config.clone()
+            }),
+        }
+    }
+}
+
+/// What a tool runs on: a connector in this process, or a stored connector (by id) on the
+/// engine.
+#[derive(Clone)]
+pub enum Target {
+    Local(Executor),
+    Hosted(String),
+}
+
 /// The stdio server: the configured connectors (local) or a workspace's (hosted), each a tool.
 #[derive(Clone)]
 pub struct LocalServer {
-    entries: Arc<Vec<Entry<Executor>>>,
+    entries: Arc<Vec<Entry<Target>>>,
+    hosted: Option<HostedAuth>,
     max_output_chars: usize,
     style: ToolStyle,
 }
@@ -98,9 +207,9 @@ impl LocalServer {
             let or_empty = |v: Value| if v.is_null() { json!({}) } else { v };
             let c =
                 Connector::new(spec.clone(), or_empty(e.credentials), or_empty(e.config), ConnectorOptions::default())?;
-            entries.push(Entry { prefix, spec, label: None, target: Executor::from(c) });
+            entries.push(Entry { prefix, spec, label: None, target: Target::Local(Executor::from(c)) });
         }
-        Ok(Self { entries: Arc::new(entries), max_output_chars, style })
+        Ok(Self { entries: Arc::new(entries), hosted: None, max_output_chars, style })
     }
 
     /// The connectors of workspace `workspace` (or a scoped token's own) in the engine that
@@ -112,8 +221,8 @@ impl LocalServer {
         max_output_chars: usize,
         style: ToolStyle,
     ) -> Result<Self, Error> {
-        let client = settings.client(None)?;
-        let ws = Workspace::for_client(client.clone(), workspace)?;
+        let auth = HostedAuth::new(settings, workspace.as_deref())?;
+        let ws = Workspace::for_client(auth.client()?, workspace)?;
         let listed: Vec<_> = ws
             .list_connectors()
             .await?
@@ -128,11 +237,19 @@ impl LocalServer {
             .zip(prefixes)
             .map(|((c, spec), prefix)| {
                 let label = format!("Connector \"{}\" ({}, id {})", c.name, c.connector_type, c.id);
-                let target = Executor::from(HostedExecutor::by_id(client.clone(), c.id));
-                Entry { prefix, spec, label: Some(label), target }
+                Entry { prefix, spec, label: Some(label), target: Target::Hosted(c.id) }
             })
             .collect();
-        Ok(Self { entries: Arc::new(entries), max_output_chars, style })
+        Ok(Self { entries: Arc::new(entries), hosted: Some(auth), max_output_chars, style })
+    }
+
+    /// The executor of `target`: a hosted connector gets a client holding a current token.
+    fn executor(&self, target: &Target) -> Result<Executor, Error> {
+        match (target, &self.hosted) {
+            (Target::Local(e), _) => Ok(e.clone()),
+            (Target::Hosted(id), Some(auth)) => Ok(Executor::from(HostedExecutor::by_id(auth.client()?, id.clone()))),
+            (Target::Hosted(_), None) => Err(Error::internal("a hosted connector without an engine client")),
+        }
     }
 
     /// Serves MCP on stdin / stdout until the client closes them.
@@ -175,12 +292,160 @@ impl ServerHandler for LocalServer {
                     exclude_fields: opts.exclude_fields,
                     ..ExecuteRequest::new(args.entity, args.action, serde_json::Value::Null)
                 };
-                match e.target.execute(request).await {
+                let run = async { self.executor(&e.target)?.execute(request).await };
+                match run.await {
                     Ok(r) => success_result(&r, self.max_output_chars),
                     Err(err) => error_result(err.code, &err.message, err.details.as_ref()),
                 }
             }
         };
         Ok(result.into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use futures::future::BoxFuture;
+    use switchboard_core::http::{HttpClient, HttpRequest, HttpResponse, TransportError};
+
+    use super::*;
+
+    /// An engine behind core's HTTP seam: issues application tokens and scoped tokens
+    /// (`scoped-1`, `scoped-2`, ...) living `ttl` seconds, refuses the scoped tokens in
+    /// `refused` with the engine's 401, and answers execute with one record; every request's
+    /// path and bearer token is recorded.
+    #[derive(Debug, Default)]
+    struct FakeEngine {
+        ttl: u64,
+        scoped: Mutex<u64>,
+        refused: Mutex<Vec<String>>,
+        sent: Mutex<Vec<(String, String)>>,
+    }
+
+    fn answer(status: u16, body: Value) -> HttpResponse {
+        HttpResponse { status, headers: vec![], body: body.to_string().into_bytes() }
+    }
+
+    impl HttpClient for FakeEngine {
+        fn send(&self, req: HttpRequest) -> BoxFuture<'_, Result<HttpResponse, TransportError>> {
+            Box::pin(async move {
+                let path = req.url.splitn(4, '/').nth(3).map(|p| format!("/{p}")).unwrap_or_default();
+                let bearer = req
+                    .headers
+                    .iter()
+                    .find(|(k, _)| k == "authorization")
+                    .map(|(_, v)| v.trim_start_matches("Bearer ").to_string())
+                    .unwrap_or_default();
+                self.sent.lock().unwrap_or_else(|e| e.into_inner()).push((path.clone(), bearer.clone()));
+                Ok(match path.as_str() {
+                    "/api/v1/account/applications/token" => answer(
+                        200,
+                        json!({"access_token": "app-1", "token_type": "bearer", "expires_in": 900, "organization_id": "o"}),
+                    ),
+                    "/api/v1/embedded/scoped-token" if bearer == "app-1" => {
+                        let mut n = self.scoped.lock().unwrap_or_else(|e| e.into_inner());
+                        *n += 1;
+                        answer(
+                            200,
+                            json!({"token": format!("scoped-{n}"), "expires_in": self.ttl, "workspace_id": "w", "workspace_name": "ws"}),
+                        )
+                    }
+                    p if p.ends_with("/execute") && bearer.starts_with("scoped-") => {
+                        if self.refused.lock().unwrap_or_else(|e| e.into_inner()).contains(&bearer) {
+                            answer(
+                                401,
+                                json!({"code": "authentication", "message": "the token has expired", "details": {"reason": "expired"}}),
+                            )
+                        } else {
+                            answer(200, json!({"result": [{"number": 5}], "connector_metadata": {"pagination": {}}}))
+                        }
+                    }
+                    _ => answer(401, json!({"code": "authentication", "message": "wrong token kind"})),
+                })
+            })
+        }
+    }
+
+    impl FakeEngine {
+        fn sent(&self) -> Vec<(String, String)> {
+            self.sent.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        }
+    }
+
+    fn auth(engine: &Arc<FakeEngine>) -> (HostedAuth, Arc<ScopedTokens>) {
+        let config = HostedConfig {
+            base_url: Some("http://engine.test".into()),
+            client_id: Some("sb_client".into()),
+            client_secret: Some("client-secret".into()),
+            http: Some(engine.clone()),
+            ..HostedConfig::default()
+        };
+        let app = HostedClient::new(config.clone()).unwrap_or_else(|e| panic!("{e:?}"));
+        let tokens = Arc::new(ScopedTokens::new(app, "ws".into()));
+        (HostedAuth::Renewed { config, tokens: tokens.clone() }, tokens)
+    }
+
+    async fn run(auth: &HostedAuth) -> Result<Value, Error> {
+        let client = auth.client()?;
+        let r = Executor::from(HostedExecutor::by_id(client, "c1"))
+            .execute(ExecuteRequest::new("issues", "list", json!({})))
+            .await?;
+        Ok(r.data)
+    }
+
+    fn executes(engine: &FakeEngine) -> Vec<String> {
+        engine.sent().into_iter().filter(|(p, _)| p.ends_with("/execute")).map(|(_, t)| t).collect()
+    }
+
+    #[tokio::test]
+    async fn client_credentials_hold_a_scoped_token_renewed_after_a_refusal() {
+        let engine = Arc::new(FakeEngine { ttl: 1200, ..FakeEngine::default() });
+        let (auth, tokens) = auth(&engine);
+        for _ in 0..3 {
+            assert_eq!(run(&auth).await.unwrap_or_else(|e| panic!("{e:?}")), json!([{"number": 5}]));
+        }
+        // One scoped token for all three calls; the application token only ever minted it.
+        assert_eq!(tokens.minted(), 1);
+        assert_eq!(executes(&engine), ["scoped-1"; 3]);
+        assert!(engine.sent().iter().all(|(p, t)| t != "app-1" || p == "/api/v1/embedded/scoped-token"));
+
+        // The engine refuses the token before its time (restarted with new keys, say): the call
+        // is answered after one renewal, and the next calls keep the new token.
+        engine.refused.lock().unwrap_or_else(|e| e.into_inner()).push("scoped-1".into());
+        assert_eq!(run(&auth).await.unwrap_or_else(|e| panic!("{e:?}")), json!([{"number": 5}]));
+        assert_eq!(run(&auth).await.unwrap_or_else(|e| panic!("{e:?}")), json!([{"number": 5}]));
+        assert_eq!(tokens.minted(), 2);
+        assert_eq!(executes(&engine)[3..], ["scoped-1", "scoped-2", "scoped-2"]);
+    }
+
+    #[tokio::test]
+    async fn scoped_tokens_are_renewed_before_they_expire() {
+        // A lifetime of 0 s: each token is due for renewal at once, so every call mints a new
+        // one and no call is sent with a token the engine would refuse.
+        let engine = Arc::new(FakeEngine { ttl: 0, ..FakeEngine::default() });
+        let (auth, tokens) = auth(&engine);
+        for _ in 0..3 {
+            run(&auth).await.unwrap_or_else(|e| panic!("{e:?}"));
+        }
+        assert_eq!(tokens.minted(), 3);
+        assert_eq!(executes(&engine), ["scoped-1", "scoped-2", "scoped-3"]);
+    }
+
+    #[tokio::test]
+    async fn client_credentials_without_a_workspace_are_a_configuration_error() {
+        let settings = ClientSettings {
+            base_url: Some("http://engine.test".into()),
+            client_id: Some("sb_client".into()),
+            client_secret: Some("client-secret".into()),
+            ..ClientSettings::default()
+        };
+        match HostedAuth::new(settings, Some("  ")) {
+            Err(e) => {
+                assert!(e.code == switchboard_core::ErrorCode::Configuration && e.message.contains("--workspace"))
+            }
+            Ok(_) => panic!("client credentials without a workspace were accepted"),
+        }
     }
 }

@@ -1,7 +1,12 @@
 //! Running a connector's operations with its stored credentials: the same core runtime as local
 //! mode, with the engine's credential store as the OAuth token sink, its egress rules, a handle
-//! cache per connector version, and an audit record and metrics per execution. Audit records
-//! are kept by age and count: [`spawn_audit_pruner`] prunes the rest in small batches.
+//! cache per connector version, and an audit record and metrics per execution.
+//!
+//! The request path does no write of its own: the connector row comes from storage's connector
+//! cache (SQLite; see [`Db::connector`]), the credentials and compiled spec from the handle
+//! cache, and the audit record goes to a queue that a writer task drains in batches (see
+//! [`Db::audit`]). Audit records are kept by age and count: [`spawn_audit_pruner`] prunes the
+//! rest in small batches.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -12,9 +17,9 @@ use switchboard_core::{Connector, ConnectorOptions, ConnectorSpec, ErrorCode, Ex
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-use crate::db::{Audit, ConnectorRow, Db, StoreResult};
+use crate::db::{Audit, AuditOutcome, ConnectorRow, Db, StoreResult};
 use crate::error::{current_request_id, ApiError, ApiResult};
-use crate::services::connectors::{connector_for, open_credentials};
+use crate::services::connectors::open_credentials;
 use crate::services::Caller;
 use crate::sink::StoreSink;
 use crate::state::{AppState, Settings};
@@ -59,8 +64,18 @@ fn handle(st: &AppState, row: &ConnectorRow) -> ApiResult<Connector> {
     Ok(c)
 }
 
+/// Connector `id` if the caller may see it: a foreign or malformed id is `not_found`, exactly as
+/// one that does not exist, whether the row was read now or kept from an earlier call.
+async fn stored_connector(st: &AppState, caller: &Caller, id: &str) -> ApiResult<Arc<ConnectorRow>> {
+    if uuid::Uuid::parse_str(id).is_err() {
+        return Err(ApiError::not_found("connector"));
+    }
+    st.db.connector(caller.org(), caller.workspace_id(), id).await?.ok_or_else(|| ApiError::not_found("connector"))
+}
+
 /// Records one execution: metrics, and an audit record (who, connector, entity, action,
-/// outcome, latency; never params or credentials). A failed audit write is logged, not answered.
+/// outcome, latency; never params or credentials), queued for the writer task. A record that
+/// could not be queued or written is logged (and counted), not answered.
 async fn audit(
     st: &AppState,
     caller: &Caller,
@@ -83,8 +98,10 @@ async fn audit(
         latency_ms: ms as i64,
         request_id: current_request_id().unwrap_or_default(),
     };
-    if let Err(e) = st.db.audit(&record).await {
-        tracing::error!(error = %e, "could not write an audit record");
+    match st.db.audit(record).await {
+        // A dropped record was counted and logged where the queue decided.
+        Ok(AuditOutcome::Queued | AuditOutcome::Written | AuditOutcome::Dropped) => {}
+        Err(e) => tracing::error!(error = %e, "could not write an audit record"),
     }
 }
 
@@ -93,7 +110,7 @@ async fn audit(
 /// with `next_page` when there is a page after this one.
 pub async fn execute(st: &AppState, caller: &Caller, id: &str, body: ExecuteBody) -> ApiResult<ExecuteResponse> {
     caller.require(&[Application, Scoped])?;
-    let row = connector_for(st, caller, id).await?;
+    let row = stored_connector(st, caller, id).await?;
     let started = Instant::now();
     let connector = match handle(st, &row) {
         Ok(c) => c,
@@ -126,7 +143,7 @@ pub async fn execute(st: &AppState, caller: &Caller, id: &str, body: ExecuteBody
 /// is a 200 answer with the error inside.
 pub async fn check(st: &AppState, caller: &Caller, id: &str) -> ApiResult<CheckResponse> {
     caller.require(&[Application, Scoped])?;
-    let row = connector_for(st, caller, id).await?;
+    let row = stored_connector(st, caller, id).await?;
     let r = handle(st, &row)?.check().await;
     let error = match r.error {
         Some(e) => Some(interrupted_refresh(st, &row, e).await),

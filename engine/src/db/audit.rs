@@ -1,0 +1,286 @@
+//! Audit records written off the request path. An execution hands its record to a bounded queue
+//! and answers; one writer task per database handle takes the records out and inserts them in
+//! batches, one transaction per batch, at the latest `flush_interval` after the first record of
+//! the batch came in (sooner when `max_batch` records are waiting), and whenever someone asks
+//! for a flush ([`super::Db::flush_audit`]: graceful shutdown, and this process's own reads of
+//! the audit log).
+//!
+//! What can be lost, and when it is said:
+//! - A queue that stays full (storage slower than the requests for longer than the queue holds)
+//!   makes a request wait up to `enqueue_wait` for room; past that its record is dropped,
+//!   counted (`switchboard_audit_dropped_total`) and logged. The request itself is answered.
+//! - A batch that cannot be written (storage down past three retries, about 2.6 s) is dropped,
+//!   counted and logged the same way.
+//! - A process killed with SIGKILL (or dying otherwise) loses the records it had not written:
+//!   at most the last `flush_interval` of executions, plus a batch being written. A graceful
+//!   stop (SIGTERM, Ctrl-C) writes them all before the process exits.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::AnyPool;
+use tokio::sync::mpsc::error::{SendTimeoutError, TrySendError};
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+
+use super::{new_id, Audit, StoreResult};
+use crate::metrics::Metrics;
+
+/// How the audit writer batches.
+#[derive(Debug, Clone, Copy)]
+pub struct AuditConfig {
+    /// Longest a record waits in memory before its batch is written.
+    pub flush_interval: Duration,
+    /// Most records waiting to be written.
+    pub capacity: usize,
+    /// Longest a request waits for room in a full queue before its record is dropped.
+    pub enqueue_wait: Duration,
+    /// Most records written in one transaction.
+    pub max_batch: usize,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        Self {
+            flush_interval: Duration::from_millis(200),
+            capacity: 10_000,
+            enqueue_wait: Duration::from_millis(100),
+            max_batch: 512,
+        }
+    }
+}
+
+/// What became of one audit record handed to [`super::Db::audit`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditOutcome {
+    /// Queued for the writer task: written within the flush interval.
+    Queued,
+    /// Written before answering (no writer task runs on this handle).
+    Written,
+    /// Not written: the queue stayed full past the wait (counted and logged).
+    Dropped,
+}
+
+/// Rows per INSERT statement: 12 columns each keeps a statement under SQLite's 999 parameters.
+const ROWS_PER_STATEMENT: usize = 64;
+
+/// Pauses before writing a batch again while storage is unavailable.
+const WRITE_RETRIES: [Duration; 3] = [Duration::from_millis(100), Duration::from_millis(500), Duration::from_secs(2)];
+
+#[derive(Debug)]
+enum Msg {
+    /// A record with its id and date (taken when it was queued, not when written).
+    Record(Box<(String, Audit, String)>),
+    /// Write everything queued before this, then answer.
+    Flush(oneshot::Sender<()>),
+}
+
+/// The sending side of a writer task, shared by every clone of a [`super::Db`].
+#[derive(Debug)]
+pub(super) struct AuditQueue {
+    tx: mpsc::Sender<Msg>,
+    enqueue_wait: Duration,
+    dropped: Arc<Dropped>,
+}
+
+/// Records dropped so far, and when a drop was last logged (drops are logged at most once a
+/// second, with the count since the last line, so an overload does not flood the log).
+#[derive(Debug)]
+struct Dropped {
+    metrics: Arc<Metrics>,
+    since_logged: AtomicU64,
+    last_log_ms: AtomicU64,
+    start: std::time::Instant,
+}
+
+impl Dropped {
+    fn add(&self, n: u64, why: &str) {
+        self.metrics.audit_dropped(n);
+        self.since_logged.fetch_add(n, Ordering::Relaxed);
+        let now = self.start.elapsed().as_millis() as u64;
+        let last = self.last_log_ms.load(Ordering::Relaxed);
+        if (last == 0 || now.saturating_sub(last) >= 1000)
+            && self.last_log_ms.compare_exchange(last, now.max(1), Ordering::Relaxed, Ordering::Relaxed).is_ok()
+        {
+            let n = self.since_logged.swap(0, Ordering::Relaxed);
+            tracing::error!(records = n, reason = why, "audit records dropped");
+        }
+    }
+}
+
+impl AuditQueue {
+    /// Starts the writer task on the current tokio runtime.
+    pub(super) fn start(pool: AnyPool, config: AuditConfig, metrics: Arc<Metrics>) -> Self {
+        let (tx, rx) = mpsc::channel(config.capacity.max(1));
+        let dropped = Arc::new(Dropped {
+            metrics,
+            since_logged: AtomicU64::new(0),
+            last_log_ms: AtomicU64::new(0),
+            start: std::time::Instant::now(),
+        });
+        tokio::spawn(run(pool, rx, config, dropped.clone()));
+        Self { tx, enqueue_wait: config.enqueue_wait, dropped }
+    }
+
+    /// Queues `a` dated `at`; `Err` with the record when the writer task is gone (the runtime is
+    /// stopping).
+    pub(super) async fn push(&self, a: Audit, at: String) -> Result<AuditOutcome, Option<Audit>> {
+        let msg = Msg::Record(Box::new((new_id(), a, at)));
+        let msg = match self.tx.try_send(msg) {
+            Ok(()) => return Ok(AuditOutcome::Queued),
+            Err(TrySendError::Full(msg)) => msg,
+            Err(TrySendError::Closed(msg)) => return Err(msg.into_record()),
+        };
+        match self.tx.send_timeout(msg, self.enqueue_wait).await {
+            Ok(()) => Ok(AuditOutcome::Queued),
+            Err(SendTimeoutError::Timeout(_)) => {
+                self.dropped.add(1, "the audit queue stayed full");
+                Ok(AuditOutcome::Dropped)
+            }
+            Err(SendTimeoutError::Closed(msg)) => Err(msg.into_record()),
+        }
+    }
+
+    /// Waits until every record queued before the call is written (or dropped as unwritable).
+    pub(super) async fn flush(&self) {
+        let (done, wait) = oneshot::channel();
+        if self.tx.send(Msg::Flush(done)).await.is_ok() {
+            let _ = wait.await;
+        }
+    }
+}
+
+impl Msg {
+    fn into_record(self) -> Option<Audit> {
+        match self {
+            Msg::Record(r) => Some(r.1),
+            Msg::Flush(_) => None,
+        }
+    }
+}
+
+/// The writer task: collects records into a batch and writes it when the first record of the
+/// batch is `flush_interval` old, when `max_batch` records wait, on a flush request, and when
+/// every sender is gone.
+async fn run(pool: AnyPool, mut rx: mpsc::Receiver<Msg>, config: AuditConfig, dropped: Arc<Dropped>) {
+    let max_batch = config.max_batch.max(1);
+    let mut batch: Vec<(String, Audit, String)> = Vec::new();
+    let mut deadline: Option<Instant> = None;
+    loop {
+        let msg = match deadline {
+            Some(at) => tokio::select! {
+                m = rx.recv() => m,
+                () = tokio::time::sleep_until(at) => {
+                    write(&pool, &mut batch, &dropped).await;
+                    deadline = None;
+                    continue;
+                }
+            },
+            None => rx.recv().await,
+        };
+        match msg {
+            Some(Msg::Record(r)) => {
+                if batch.is_empty() {
+                    deadline = Some(Instant::now() + config.flush_interval);
+                }
+                batch.push(*r);
+                if batch.len() >= max_batch {
+                    write(&pool, &mut batch, &dropped).await;
+                    deadline = None;
+                }
+            }
+            Some(Msg::Flush(done)) => {
+                // Whatever else is queued already goes in the same transaction.
+                while batch.len() < max_batch {
+                    match rx.try_recv() {
+                        Ok(Msg::Record(r)) => batch.push(*r),
+                        Ok(Msg::Flush(other)) => {
+                            write(&pool, &mut batch, &dropped).await;
+                            let _ = other.send(());
+                        }
+                        Err(_) => break,
+                    }
+                }
+                write(&pool, &mut batch, &dropped).await;
+                deadline = None;
+                let _ = done.send(());
+            }
+            None => {
+                write(&pool, &mut batch, &dropped).await;
+                return;
+            }
+        }
+    }
+}
+
+/// Writes `batch` in one transaction and empties it; retried while storage is unavailable,
+/// then dropped (counted and logged).
+async fn write(pool: &AnyPool, batch: &mut Vec<(String, Audit, String)>, dropped: &Dropped) {
+    if batch.is_empty() {
+        return;
+    }
+    let mut retries = WRITE_RETRIES.iter();
+    loop {
+        match insert(pool, batch).await {
+            Ok(()) => break,
+            Err(e) => match retries.next() {
+                Some(pause) if e.is_unavailable() => {
+                    tracing::warn!(records = batch.len(), error = %e, "storage unavailable; writing the audit records again shortly");
+                    tokio::time::sleep(*pause).await;
+                }
+                _ => {
+                    tracing::error!(records = batch.len(), error = %e, "could not write audit records");
+                    dropped.add(batch.len() as u64, "storage refused the batch");
+                    break;
+                }
+            },
+        }
+    }
+    batch.clear();
+}
+
+/// The batch as multi-row INSERTs in one transaction. A record already there (a retry after a
+/// commit whose answer was lost) is skipped by its id.
+async fn insert(pool: &AnyPool, batch: &[(String, Audit, String)]) -> StoreResult<()> {
+    let mut tx = pool.begin().await?;
+    for chunk in batch.chunks(ROWS_PER_STATEMENT) {
+        let mut sql = String::from(
+            "INSERT INTO audit_log (id, organization_id, workspace_id, connector_id, token_kind, entity, action, status, \
+             error_code, latency_ms, request_id, created_at) VALUES ",
+        );
+        for i in 0..chunk.len() {
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push('(');
+            for c in 0..12 {
+                if c > 0 {
+                    sql.push_str(", ");
+                }
+                sql.push_str(&format!("${}", i * 12 + c + 1));
+            }
+            sql.push(')');
+        }
+        sql.push_str(" ON CONFLICT (id) DO NOTHING");
+        let mut q = sqlx::query(&sql);
+        for (id, a, at) in chunk {
+            q = q
+                .bind(id)
+                .bind(&a.organization_id)
+                .bind(&a.workspace_id)
+                .bind(&a.connector_id)
+                .bind(&a.token_kind)
+                .bind(&a.entity)
+                .bind(&a.action)
+                .bind(&a.status)
+                .bind(&a.error_code)
+                .bind(a.latency_ms)
+                .bind(&a.request_id)
+                .bind(at);
+        }
+        q.execute(&mut *tx).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}

@@ -1,0 +1,270 @@
+//! The execute path's storage work, moved off the request (issue 14, point 5): audit records
+//! are queued and written in batches within the flush interval and at graceful shutdown, a
+//! full queue costs a request a bounded wait (the record is then dropped and counted), and
+//! connector rows kept in memory still answer only their own tenant and follow every change.
+//! On SQLite and on PostgreSQL.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{call, start, Backend, Engine};
+use fake_upstream::{creds, FakeUpstream};
+use serde_json::json;
+use switchboard_engine::crypto::KeyRing;
+use switchboard_engine::db::Db;
+use switchboard_engine::{admin, AppState};
+
+async fn fake() -> FakeUpstream {
+    FakeUpstream::start().await.unwrap_or_else(|e| panic!("{e}"))
+}
+
+async fn execute(base: &str, token: &str, id: &str) -> common::Answer {
+    call(
+        "POST",
+        &format!("{base}/api/v1/integrations/connectors/{id}/execute"),
+        Some(token),
+        Some(json!({"entity": "issues", "action": "list", "params": {"owner": "octo", "repo": "hello"}})),
+        &[],
+    )
+    .await
+}
+
+/// Audit records in the store, counted through a handle of its own: it has no writer task and
+/// nothing queued, so it sees only what the engine's writer has written.
+async fn stored_audit_records(e: &Engine) -> i64 {
+    let db = Db::open(e.database_url.as_deref(), &e.dir.0).await.unwrap_or_else(|e| panic!("{e:?}"));
+    db.audit_count().await.unwrap_or_else(|e| panic!("{e:?}"))
+}
+
+both_backends!(audit_records_are_written_within_the_flush_interval, |backend| async move {
+    let interval = Duration::from_secs(2);
+    let Some(e) = start(backend, |s| s.audit_flush_interval = interval).await else { return };
+    let upstream = fake().await;
+    let app = e.app_token().await;
+    let id = e.github_connector(&app, Some("acme"), &upstream.base_url("github"), creds::GITHUB_TOKEN).await;
+    let first = Instant::now();
+    for _ in 0..5 {
+        let run = execute(&e.base, &app, &id).await;
+        assert_eq!(run.status, 200, "{}", run.text);
+    }
+    let answered = Instant::now();
+    let now = stored_audit_records(&e).await;
+    if first.elapsed() < interval {
+        assert_eq!(now, 0, "the records were written on the request path, not queued");
+    }
+    let mut stored = now;
+    while stored < 5 && answered.elapsed() < interval + Duration::from_secs(5) {
+        tokio::time::sleep(Duration::from_millis(25)).await;
+        stored = stored_audit_records(&e).await;
+    }
+    assert_eq!(stored, 5, "not written within the flush interval ({interval:?}) and a generous margin");
+    // The engine's own reads of the audit log see its records at once (they flush first).
+    let own = e.state.db.audit_records(&e.app.organization_id).await.unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(own.len(), 5);
+    assert!(own.iter().all(|r| r.0 == "issues" && r.1 == "list" && r.2 == "success"), "{own:?}");
+});
+
+both_backends!(a_graceful_shutdown_writes_every_queued_record, |backend| async move {
+    let Some(e) = start(backend, |_| {}).await else { return };
+    let upstream = fake().await;
+    let app = e.app_token().await;
+    let id = e.github_connector(&app, Some("acme"), &upstream.base_url("github"), creds::GITHUB_TOKEN).await;
+    // A second engine on the store, served by `switchboard serve`'s own loop, whose writer
+    // would wait an hour: only the shutdown writes its records.
+    let mut settings = e.state.settings.clone();
+    settings.audit_flush_interval = Duration::from_secs(3600);
+    let ring = KeyRing::new(e.key.clone(), vec![]);
+    let state = AppState::new(settings, ring, (*e.state.registry).clone()).await.unwrap_or_else(|e| panic!("{e:?}"));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap_or_else(|e| panic!("{e}"));
+    let base = format!("http://{}", listener.local_addr().unwrap_or_else(|e| panic!("{e}")));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    // Held past the shutdown, so the writer task is not ended (and drained) by the last handle
+    // going away: only `serve`'s own flush can write the records.
+    let kept = state.clone();
+    let served = tokio::spawn(switchboard_engine::serve(listener, state, async {
+        let _ = stopped.await;
+    }));
+    const N: i64 = 40;
+    for i in 0..N {
+        let run = if i % 4 == 3 {
+            // Failed executions are audited too.
+            call(
+                "POST",
+                &format!("{base}/api/v1/integrations/connectors/{id}/execute"),
+                Some(&app),
+                Some(json!({"entity": "issues", "action": "no_such_action", "params": {}})),
+                &[],
+            )
+            .await
+        } else {
+            execute(&base, &app, &id).await
+        };
+        assert!(run.status == 200 || i % 4 == 3, "{}", run.text);
+    }
+    assert_eq!(stored_audit_records(&e).await, 0, "nothing is written before the interval or the shutdown");
+    let _ = stop.send(());
+    tokio::time::timeout(Duration::from_secs(30), served)
+        .await
+        .unwrap_or_else(|_| panic!("serve did not return"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(stored_audit_records(&e).await, N, "every record queued before the shutdown is written");
+    drop(kept);
+});
+
+/// `switchboard serve` as a process, its audit flush interval an hour: SIGTERM right after the
+/// executions leaves every record in the store; SIGKILL loses those not yet written (at most
+/// one interval's worth, here all of them), which is what SECURITY.md says.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_writes_the_queued_audit_records_and_sigkill_loses_them() {
+    use common::serve::Serve;
+    let upstream = fake().await;
+    for graceful in [true, false] {
+        let dir = common::TempDir::new();
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"));
+        cmd.env("SWITCHBOARD_AUDIT_FLUSH_MS", "3600000");
+        let mut engine = Serve::spawn(cmd, &dir.0, None, &[]);
+        let (client_id, secret) = engine.first_creds();
+        let app = engine.app_token(&client_id, &secret).await;
+        let body = json!({"connector_type": "github", "workspace_name": "acme",
+            "credentials": {"personal_access_token": creds::GITHUB_TOKEN},
+            "replication_config": {"repositories": ["octo/hello"]}, "config": {"base_url": upstream.base_url("github")}});
+        let made = call("POST", &engine.url("/api/v1/integrations/connectors"), Some(&app), Some(body), &[]).await;
+        assert_eq!(made.status, 201, "{}", made.text);
+        let id = made.body["id"].as_str().unwrap_or_default().to_string();
+        const N: i64 = 30;
+        for _ in 0..N {
+            let run = execute(&engine.base, &app, &id).await;
+            assert_eq!(run.status, 200, "{}", run.text);
+        }
+        if graceful {
+            let pid = engine.child.id().to_string();
+            let sent = std::process::Command::new("kill").args(["-TERM", &pid]).status();
+            assert!(sent.is_ok_and(|s| s.success()), "kill -TERM {pid}");
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                match engine.child.try_wait() {
+                    Ok(Some(status)) => {
+                        assert!(status.success(), "serve exited with {status}: {}", engine.logs());
+                        break;
+                    }
+                    _ if Instant::now() > deadline => panic!("serve did not stop on SIGTERM: {}", engine.logs()),
+                    _ => tokio::time::sleep(Duration::from_millis(20)).await,
+                }
+            }
+        } else {
+            engine.kill();
+        }
+        let db = Db::open(None, &dir.0).await.unwrap_or_else(|e| panic!("{e:?}"));
+        let stored = db.audit_count().await.unwrap_or_else(|e| panic!("{e:?}"));
+        if graceful {
+            assert_eq!(stored, N, "SIGTERM: every record written before the process exits");
+        } else {
+            assert_eq!(stored, 0, "SIGKILL within the interval: the queued records are lost");
+        }
+    }
+}
+
+/// The writer blocked (another connection holds SQLite's write lock): the queue fills, and a
+/// request waits at most the queue wait for room, then answers; its record is dropped and
+/// counted. Once the lock goes, the records that were queued are written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_audit_queue_costs_a_request_a_bounded_wait_and_is_counted() {
+    let Some(e) = start(Backend::Sqlite, |s| {
+        s.audit_flush_interval = Duration::from_millis(10);
+        s.audit_queue = 2;
+        s.audit_queue_wait = Duration::from_millis(20);
+    })
+    .await
+    else {
+        return;
+    };
+    let upstream = fake().await;
+    let app = e.app_token().await;
+    let id = e.github_connector(&app, Some("acme"), &upstream.base_url("github"), creds::GITHUB_TOKEN).await;
+    let file = e.dir.0.join("switchboard.db");
+    let (locked_tx, locked_rx) = std::sync::mpsc::channel();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let holder = std::thread::spawn(move || {
+        use sqlx::Connection;
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap_or_else(|e| panic!("{e}"));
+        rt.block_on(async move {
+            let url = format!("sqlite://{}", file.display());
+            let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap_or_else(|e| panic!("{e}"));
+            sqlx::query("BEGIN IMMEDIATE").execute(&mut conn).await.unwrap_or_else(|e| panic!("{e}"));
+            let _ = locked_tx.send(());
+            let _ = tokio::task::spawn_blocking(move || release_rx.recv()).await;
+            sqlx::query("COMMIT").execute(&mut conn).await.unwrap_or_else(|e| panic!("{e}"));
+        });
+    });
+    locked_rx.recv_timeout(Duration::from_secs(10)).unwrap_or_else(|e| panic!("lock: {e}"));
+    let mut slowest = Duration::ZERO;
+    for _ in 0..12 {
+        let t = Instant::now();
+        let run = execute(&e.base, &app, &id).await;
+        slowest = slowest.max(t.elapsed());
+        assert_eq!(run.status, 200, "{}", run.text);
+    }
+    // The writer waits up to SQLite's 5 s busy timeout; no request waited for it.
+    assert!(slowest < Duration::from_secs(3), "a request waited {slowest:?} for the audit writer");
+    let metrics = e.get("/metrics", &app).await;
+    let dropped: u64 = metrics
+        .text
+        .lines()
+        .find_map(|l| l.strip_prefix("switchboard_audit_dropped_total "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no dropped-audit counter: {}", metrics.text));
+    assert!((1..=12).contains(&dropped), "{dropped} records counted as dropped");
+    let _ = release_tx.send(());
+    holder.join().unwrap_or_else(|_| panic!("lock holder"));
+    let written = e.state.db.audit_count().await.unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(written as u64 + dropped, 12, "every record is written or counted as dropped");
+}
+
+both_backends!(kept_connectors_answer_their_own_tenant_and_follow_changes, |backend| async move {
+    let Some(e) = start(backend, |_| {}).await else { return };
+    let upstream = fake().await;
+    let app = e.app_token().await;
+    let acme = e.scoped_token(&app, "acme").await;
+    let other = e.scoped_token(&app, "other").await;
+    let id = e.github_connector(&acme, None, &upstream.base_url("github"), creds::GITHUB_TOKEN).await;
+    let foreign_app = admin::create_application(&e.state.db, e.state.secrets.hasher(), "org-b")
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let foreign = e.app_token_for(&foreign_app).await;
+    // Twice each, so the second run of every caller finds the row kept.
+    for _ in 0..2 {
+        assert_eq!(execute(&e.base, &acme, &id).await.status, 200);
+        assert_eq!(execute(&e.base, &app, &id).await.status, 200);
+        for (who, token) in [("another workspace", &other), ("another organization", &foreign)] {
+            let run = execute(&e.base, token, &id).await;
+            assert_eq!((run.status, run.body["code"].as_str()), (404, Some("not_found")), "{who}: {}", run.text);
+            let check = call(
+                "POST",
+                &e.url(&format!("/api/v1/integrations/connectors/{id}/check")),
+                Some(token),
+                Some(json!({})),
+                &[],
+            )
+            .await;
+            assert_eq!(check.status, 404, "{who}: {}", check.text);
+        }
+    }
+    // A credential change is used at once.
+    let rekeyed = call(
+        "PATCH",
+        &e.url(&format!("/api/v1/integrations/connectors/{id}")),
+        Some(&app),
+        Some(json!({"credentials": {"personal_access_token": "ghp_revoked_000000"}})),
+        &[],
+    )
+    .await;
+    assert_eq!(rekeyed.status, 200, "{}", rekeyed.text);
+    let run = execute(&e.base, &acme, &id).await;
+    assert_eq!((run.status, run.body["code"].as_str()), (502, Some("upstream_authentication")), "{}", run.text);
+    // A deleted connector is gone at once.
+    let del = call("DELETE", &e.url(&format!("/api/v1/integrations/connectors/{id}")), Some(&app), None, &[]).await;
+    assert!(del.status == 200 || del.status == 204, "{}", del.text);
+    let run = execute(&e.base, &acme, &id).await;
+    assert_eq!(run.status, 404, "{}", run.text);
+});
