@@ -16,7 +16,7 @@ use crate::extract;
 use crate::http::{HttpClient, HttpRequest, HttpResponse, ReqwestClient};
 use crate::paginate::{self, Executor};
 use crate::request;
-use crate::spec::{AuthKind, AuthScheme, ConnectorSpec, Operation, RetryConfig};
+use crate::spec::{AuthKind, AuthScheme, BodyKind, ConnectorSpec, Operation, RetryConfig};
 use crate::upstream::{self, Peer};
 
 /// Largest file a `download` returns (it travels as base64 inside JSON).
@@ -155,11 +155,22 @@ impl Connector {
         if let Some(t) = config.get("token_url").and_then(Value::as_str) {
             return Some(t.to_string());
         }
-        let url = cfg.token_url.clone()?;
+        let mut url = cfg.token_url.clone()?;
         if let Some(base) = config.get("base_url").and_then(Value::as_str) {
             let server = spec.server_url.trim_end_matches('/');
             if let Some(rest) = url.strip_prefix(server) {
                 return Some(format!("{}{rest}", base.trim_end_matches('/')));
+            }
+        }
+        // A token URL on the tenant's own host (`https://{subdomain}.zendesk.com/oauth/tokens`,
+        // `https://{shop}.myshopify.com/...`) takes the server's variables from config.
+        for (name, default) in &spec.server_variables {
+            let placeholder = format!("{{{name}}}");
+            if url.contains(&placeholder) {
+                let value = config.get(name).and_then(Value::as_str).map(str::to_string).or_else(|| default.clone());
+                if let Some(v) = value {
+                    url = url.replace(&placeholder, v.trim_end_matches('/'));
+                }
             }
         }
         Some(url)
@@ -230,7 +241,7 @@ impl Connector {
         // empty page, where the spec says so: no records is not an error an agent must handle.
         let result = match result {
             Err(e) if op.empty_when_not_found && e.code == ErrorCode::NotFound && e.status_code == Some(404) => {
-                Ok((Value::Array(Vec::new()), Map::new()))
+                Ok((Value::Array(Vec::new()), Map::new(), 0))
             }
             other => other,
         };
@@ -241,8 +252,8 @@ impl Connector {
             elapsed_ms = started.elapsed().as_millis() as u64,
             "executed"
         );
-        let (mut data, meta) = result?;
-        let next_page = paginate::next_page(op, &data, &meta);
+        let (mut data, meta, fetched) = result?;
+        let next_page = paginate::next_page(op, &params, &data, &meta, fetched);
         if !options.select_fields.is_empty() || !options.exclude_fields.is_empty() {
             match &mut data {
                 Value::Array(items) => items
@@ -257,10 +268,18 @@ impl Connector {
         Ok(ExecutionResult { data, meta, next_page })
     }
 
-    async fn run(&self, op: &Operation, params: &Map<String, Value>) -> Result<(Value, Map<String, Value>)> {
+    /// One call: the records, the meta values and how many records the API sent (before the
+    /// record filter).
+    async fn run(&self, op: &Operation, params: &Map<String, Value>) -> Result<(Value, Map<String, Value>, usize)> {
         let inner = &self.inner;
-        let built = request::build(op, params)?;
+        // A next page given as a URL replaces the path and query (only on the server's origin).
+        let (params, page_url) = paginate::split_url_cursor(op, params);
+        let built = request::build(op, &params)?;
         let base = self.base_url()?;
+        let page_url = match (&page_url, &op.pagination) {
+            (Some(u), Some(pg)) => Some(paginate::page_url(&base, u, &pg.param, &op.path)?),
+            _ => None,
+        };
         let retry = inner.options.retry.unwrap_or(op.retry);
         let timeout = inner.options.timeout;
         let started = Instant::now();
@@ -271,13 +290,21 @@ impl Connector {
         loop {
             attempt += 1;
             let applied = inner.auth.apply(inner.http.as_ref(), timeout).await?;
-            let mut query = built.query.clone();
-            query.extend(applied.query);
-            let mut url = format!("{base}{}", built.path);
-            if !query.is_empty() {
-                url.push('?');
-                url.push_str(&url::form_urlencoded::Serializer::new(String::new()).extend_pairs(&query).finish());
-            }
+            let url = match &page_url {
+                Some(next) => paginate::page_request_url(next, &applied.query),
+                None => {
+                    let mut query = built.query.clone();
+                    query.extend(applied.query);
+                    let mut url = format!("{base}{}", built.path);
+                    if !query.is_empty() {
+                        url.push('?');
+                        url.push_str(
+                            &url::form_urlencoded::Serializer::new(String::new()).extend_pairs(&query).finish(),
+                        );
+                    }
+                    url
+                }
+            };
             self.check_egress(&url)?;
             let mut headers = vec![("accept".to_string(), "application/json".to_string())];
             headers.extend(built.headers.iter().cloned());
@@ -309,10 +336,14 @@ impl Connector {
             };
             let success = (200..300).contains(&resp.status);
             let gql = upstream::graphql_code(&body);
+            // A success status whose body says it failed (`x-response-error-check`).
+            let failure = if success { upstream::body_failure(op.error_check.as_ref(), &body) } else { None };
             let code = if success {
                 match gql {
-                    Some(c) if graphql_failed(op, &body) => Some(c),
-                    _ => None,
+                    // Only a GraphQL answer fails by its `errors` array: REST APIs (Sentry events,
+                    // Salesforce create results) carry fields named `errors` on success.
+                    Some(c) if matches!(op.body, BodyKind::GraphQl(_)) && graphql_failed(op, &body) => Some(c),
+                    _ => failure.as_ref().map(|(c, _)| *c),
                 }
             } else {
                 Some(
@@ -322,11 +353,12 @@ impl Connector {
             };
             let Some(code) = code else {
                 if op.action == "download" {
-                    return self.download(op, resp, &body, timeout).await;
+                    let (data, meta) = self.download(op, resp, &body, timeout).await?;
+                    return Ok((data, meta, 1));
                 }
-                let data = extract::records(op, &body)?;
+                let (data, fetched) = extract::page(op, &body)?;
                 let meta = extract::meta(op, &resp, &body);
-                return Ok((data, meta));
+                return Ok((data, meta, fetched));
             };
             if code == ErrorCode::UpstreamAuthentication && !refreshed {
                 refreshed = true;
@@ -343,7 +375,7 @@ impl Connector {
                     continue;
                 }
             }
-            return Err(self.upstream_error(&resp, &body, code));
+            return Err(self.upstream_error(&resp, &body, code, failure.as_ref().map(|(_, r)| r.as_str())));
         }
     }
 
@@ -379,7 +411,7 @@ impl Connector {
                     self.inner.http.send(req).await.map_err(|e| upstream::transport_error(Peer::Api(api), &e))?;
                 if !(200..300).contains(&resp.status) {
                     let b: Value = serde_json::from_slice(&resp.body).unwrap_or(Value::Null);
-                    return Err(self.upstream_error(&resp, &b, upstream::code_for_status(resp.status)));
+                    return Err(self.upstream_error(&resp, &b, upstream::code_for_status(resp.status), None));
                 }
                 resp
             }
@@ -399,9 +431,11 @@ impl Connector {
         Ok((data, Map::new()))
     }
 
-    fn upstream_error(&self, resp: &HttpResponse, body: &Value, code: ErrorCode) -> Error {
+    /// The public error for a failed answer; `reason` is the provider's reason when a success
+    /// status's body said it failed (`x-response-error-check`).
+    fn upstream_error(&self, resp: &HttpResponse, body: &Value, code: ErrorCode, reason: Option<&str>) -> Error {
         let secrets = self.inner.auth.secrets();
-        let mut e = upstream::error(&self.inner.spec.display_name, resp, body, code, &secrets);
+        let mut e = upstream::error_with_reason(&self.inner.spec.display_name, resp, body, code, reason, &secrets);
         if code == ErrorCode::RateLimited && e.retry_after.is_none() {
             e.retry_after = Some(1.0);
         }

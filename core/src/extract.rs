@@ -19,6 +19,13 @@ fn wrap(v: Value) -> Value {
 
 /// The records (list, search) or the record (other actions) of a response body.
 pub fn records(op: &Operation, body: &Value) -> Result<Value> {
+    page(op, body).map(|(data, _)| data)
+}
+
+/// [`records`], and how many records the API sent before the record filter dropped any (for a
+/// list; for other actions 1 when the body held the record, else 0). Offset pagination
+/// advances by that count, and only a page the API sent empty ends a cursor's pages.
+pub fn page(op: &Operation, body: &Value) -> Result<(Value, usize)> {
     let matched: Vec<Value> = match &op.record_extractor {
         Some(path) => path.query(body).all().into_iter().cloned().collect(),
         None => vec![body.clone()],
@@ -34,6 +41,7 @@ pub fn records(op: &Operation, body: &Value) -> Result<Value> {
             _ => matched,
         };
         items = items.into_iter().map(wrap).collect();
+        let fetched = items.len();
         if let Some(filter) = &op.record_filter {
             let mut kept = Vec::with_capacity(items.len());
             for it in items {
@@ -43,9 +51,11 @@ pub fn records(op: &Operation, body: &Value) -> Result<Value> {
             }
             items = kept;
         }
-        Ok(Value::Array(items))
+        Ok((Value::Array(items), fetched))
     } else {
-        Ok(wrap(matched.into_iter().next().unwrap_or(Value::Null)))
+        let record = wrap(matched.into_iter().next().unwrap_or(Value::Null));
+        let fetched = usize::from(!record.is_null());
+        Ok((record, fetched))
     }
 }
 

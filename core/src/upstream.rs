@@ -9,6 +9,7 @@ use serde_json::Value;
 use crate::error::{Error, ErrorCode};
 use crate::http::{HttpResponse, TransportError};
 use crate::redact::Secrets;
+use crate::spec::ResponseErrorCheck;
 
 /// The longest upstream message an error carries (characters).
 const MAX_MESSAGE_CHARS: usize = 500;
@@ -109,6 +110,39 @@ pub fn graphql_code(body: &Value) -> Option<ErrorCode> {
     })
 }
 
+/// The public code for a failure an answer with a success status reports in its body
+/// (`x-response-error-check`), with the provider's reason: the code the spec maps the reason to
+/// (`codes`), else the reasons whose meaning is clear (Slack's vocabulary, which other APIs
+/// share): rejected or revoked credentials are `upstream_authentication`, a missing scope or a
+/// token of the wrong kind `forbidden`, `*_not_found` `not_found`, `ratelimited`
+/// `rate_limited`; anything else `upstream_http`.
+pub fn reason_code(check: &ResponseErrorCheck, reason: &str) -> ErrorCode {
+    let reason = reason.trim();
+    if let Some((_, code)) = check.codes.iter().find(|(r, _)| r == reason) {
+        return *code;
+    }
+    let r = reason.to_ascii_lowercase();
+    match r.as_str() {
+        "not_authed" | "invalid_auth" | "token_revoked" | "token_expired" | "account_inactive" | "invalid_token"
+        | "unauthenticated" | "unauthorized" => ErrorCode::UpstreamAuthentication,
+        "missing_scope" | "not_allowed_token_type" | "no_permission" | "access_denied" | "forbidden" => {
+            ErrorCode::Forbidden
+        }
+        "ratelimited" | "rate_limited" | "rate_limit_exceeded" => ErrorCode::RateLimited,
+        _ if r == "not_found" || r.ends_with("_not_found") => ErrorCode::NotFound,
+        _ => ErrorCode::UpstreamHttp,
+    }
+}
+
+/// What a success-status answer says went wrong, by the operation's `x-response-error-check`:
+/// the public code and the provider's reason. `None` when the check is absent or the body does
+/// not match it.
+pub fn body_failure(check: Option<&ResponseErrorCheck>, body: &Value) -> Option<(ErrorCode, String)> {
+    let check = check?;
+    let reason = check.failure(body)?;
+    Some((reason_code(check, &reason), reason))
+}
+
 /// A readable message from an API's error body, whatever its shape.
 pub fn body_message(body: &Value) -> Option<String> {
     let s = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_string);
@@ -167,7 +201,26 @@ pub(crate) fn cap(text: String, max: usize) -> String {
 /// body's message, the request id from a header or the body) is redacted of `secrets` before
 /// it is cut to length, so no cut can leave part of a secret behind.
 pub fn error(api: &str, resp: &HttpResponse, body: &Value, code: ErrorCode, secrets: &Secrets) -> Error {
-    let detail = body_message(body).map(|m| cap(secrets.redact(&m), MAX_MESSAGE_CHARS));
+    error_with_reason(api, resp, body, code, None, secrets)
+}
+
+/// [`error`], with the provider's reason given (the `message_field` of an
+/// `x-response-error-check`) rather than looked for in the body. An empty reason says the
+/// body named none.
+pub fn error_with_reason(
+    api: &str,
+    resp: &HttpResponse,
+    body: &Value,
+    code: ErrorCode,
+    reason: Option<&str>,
+    secrets: &Secrets,
+) -> Error {
+    let message = match reason {
+        Some("") => Some("the answer reports a failure without a reason".to_string()),
+        Some(r) => Some(r.to_string()),
+        None => body_message(body),
+    };
+    let detail = message.map(|m| cap(secrets.redact(&m), MAX_MESSAGE_CHARS));
     let request_id = request_id(resp, body).map(|id| {
         let printable: String = id.chars().filter(|c| !c.is_control()).collect();
         cap(secrets.redact(&printable), MAX_REQUEST_ID_CHARS)

@@ -554,11 +554,16 @@ both_backends!(catalog_definitions_and_templates, |backend| async move {
     let builtin = switchboard_core::Registry::builtin().map(|r| r.all().count()).unwrap_or_default();
     assert!(builtin >= 5);
     assert_eq!(all.body["definitions"].as_array().map(Vec::len), Some(builtin), "{}", all.text);
+    // The name filter: case-insensitive, on the display name ("GIT" finds GitHub and GitLab).
     let git = e.get("/api/v1/integrations/definitions/sources?name=GIT", &app).await;
     let defs = git.body["definitions"].as_array().cloned().unwrap_or_default();
-    assert_eq!(defs.len(), 1, "{}", git.text);
+    let slugs: Vec<&str> = defs.iter().filter_map(|d| d["slug"].as_str()).collect();
+    assert_eq!(slugs, ["github", "gitlab"], "{}", git.text);
     assert_eq!(defs[0]["sourceDefinitionId"], "ef69ef6e-aa7f-4af1-a01d-ef775033524e");
-    assert_eq!(defs[0]["slug"], "github");
+    let hub = e.get("/api/v1/integrations/definitions/sources?name=hubs", &app).await;
+    let slugs: Vec<&str> =
+        hub.body["definitions"].as_array().into_iter().flatten().filter_map(|d| d["slug"].as_str()).collect();
+    assert_eq!(slugs, ["hubspot"], "{}", hub.text);
     // Templates describe credential fields per auth method and what config is required; a
     // scoped token may read them too.
     let scoped = e.scoped_token(&app, "acme").await;

@@ -566,8 +566,14 @@ async fn full_scenario_scan(backend: Backend) {
     let dir = TempDir::new();
     let fake = FakeUpstream::start().await.unwrap_or_else(|e| panic!("{e}"));
     let key = Key::generate().to_base64();
-    let mut serve =
-        tokio::task::block_in_place(|| Serve::start(&dir.0, url, &[("SWITCHBOARD_MASTER_KEY", key.as_str())]));
+    // Every auth option of every connector, several calls each: well above a tenant's default
+    // rate, which this test is not about.
+    let env = [
+        ("SWITCHBOARD_MASTER_KEY", key.as_str()),
+        ("SWITCHBOARD_RATE_LIMIT", "100000"),
+        ("SWITCHBOARD_RATE_BURST", "100000"),
+    ];
+    let mut serve = tokio::task::block_in_place(|| Serve::start(&dir.0, url, &env));
     let (cid, client_secret) = serve.first_creds();
     let mut watch = Watch::default();
     watch.add(&client_secret);
@@ -587,7 +593,10 @@ async fn full_scenario_scan(backend: Backend) {
     let connectors_url = serve.url("/api/v1/integrations/connectors");
     let (mut schemes, mut ids) = (0, Vec::new());
     for spec in registry.all() {
-        let op = spec.check_operation().unwrap_or_else(|| panic!("{} has no check operation", spec.slug));
+        // The health check's operation, or (when every operation needs params) the first one
+        // with sample params.
+        let op = spec.check_operation().unwrap_or(&spec.operations[0]);
+        let params = fake_upstream::sample::required_params(op);
         for scheme in &spec.auth_schemes {
             schemes += 1;
             let name = format!("{}/{}", spec.slug, scheme.name);
@@ -595,14 +604,14 @@ async fn full_scenario_scan(backend: Backend) {
                 "connector_type": spec.slug, "name": format!("scan-{schemes}"),
                 "credentials": random_creds(scheme, &mut watch), "config": fake.connector_config(spec, scheme),
             });
-            if spec.replication_config.is_some() {
-                body["replication_config"] = json!({"repositories": ["octo/hello"]});
+            if let Some(schema) = &spec.replication_config {
+                body["replication_config"] = fake_upstream::sample::sample(schema, "replication_config", 0);
             }
             let created = call("POST", &connectors_url, Some(&scoped), Some(body), &[]).await;
             assert_eq!(created.status, 201, "{name}: {}", created.text);
             let id = t.keep(&format!("create {name}"), &created)["id"].as_str().unwrap_or_default().to_string();
             let one = format!("{connectors_url}/{id}");
-            let run = json!({"entity": op.entity, "action": op.action, "params": {}});
+            let run = json!({"entity": op.entity, "action": op.action, "params": params.clone()});
             t.keep(
                 &format!("execute {name}"),
                 &call("POST", &format!("{one}/execute"), Some(&scoped), Some(run.clone()), &[]).await,

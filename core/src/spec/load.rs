@@ -32,6 +32,7 @@ pub fn parse_spec_value(source: &str, doc: &Value) -> Result<ConnectorSpec> {
 struct DocDefaults {
     retry: RetryConfig,
     idempotency_header: Option<String>,
+    error_check: Option<ResponseErrorCheck>,
 }
 
 struct Loader<'a> {
@@ -189,7 +190,11 @@ impl<'a> Loader<'a> {
             None => RetryConfig::default(),
         };
 
-        let doc = DocDefaults { retry, idempotency_header: as_str(ext(info, "idempotency-key")) };
+        let error_check = match ext(info, "response-error-check") {
+            Some(v) => Some(self.error_check(v, &format!("/info/{}", ext_key(info, "response-error-check")))?),
+            None => None,
+        };
+        let doc = DocDefaults { retry, idempotency_header: as_str(ext(info, "idempotency-key")), error_check };
         let servers = root
             .get("servers")
             .and_then(Value::as_array)
@@ -268,6 +273,174 @@ impl<'a> Loader<'a> {
             source: self.source.to_string(),
             index,
         })
+    }
+
+    /// `x-response-error-check: {field, on_value, message_field, codes}`.
+    fn error_check(&self, v: &Value, ptr: &str) -> Result<ResponseErrorCheck> {
+        let o = self.obj(v, ptr)?;
+        for k in o.keys() {
+            if !["field", "on_value", "message_field", "codes"].contains(&k.as_str()) {
+                return Err(self.err(
+                    &format!("{ptr}/{}", tok(k)),
+                    "unknown key (field, on_value, message_field and codes are known)",
+                ));
+            }
+        }
+        let field = as_str(o.get("field"))
+            .filter(|f| !f.trim().is_empty())
+            .ok_or_else(|| self.err(&format!("{ptr}/field"), "missing: the body field that tells (e.g. ok)"))?;
+        let on_value = o.get("on_value").cloned().ok_or_else(|| {
+            self.err(&format!("{ptr}/on_value"), "missing: the value of the field that means failure (e.g. false)")
+        })?;
+        let message_field = match o.get("message_field") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(m)) if !m.trim().is_empty() => Some(m.clone()),
+            Some(_) => return Err(self.err(&format!("{ptr}/message_field"), "expected a field name (e.g. error)")),
+        };
+        let mut codes = Vec::new();
+        if let Some(c) = o.get("codes") {
+            for (reason, code) in self.obj(c, &format!("{ptr}/codes"))? {
+                let code = code.as_str().and_then(crate::error::ErrorCode::parse).ok_or_else(|| {
+                    let known: Vec<&str> = crate::error::ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
+                    self.err(
+                        &format!("{ptr}/codes/{}", tok(reason)),
+                        format!("expected a public error code, one of {}", known.join(", ")),
+                    )
+                })?;
+                codes.push((reason.clone(), code));
+            }
+        }
+        Ok(ResponseErrorCheck { field, on_value, message_field, codes })
+    }
+
+    /// `x-pagination`, checked against the operation's params and meta keys. A URL-style
+    /// pagination whose param the operation does not declare gets it (an optional string query
+    /// param), so the next page's URL can be passed back like any cursor.
+    fn pagination(
+        &self,
+        v: &Value,
+        p: &str,
+        params: &mut Vec<Param>,
+        meta: &[(String, MetaSource)],
+    ) -> Result<Pagination> {
+        let o = self.obj(v, p)?;
+        let style = match as_str(o.get("style")).as_deref() {
+            None | Some("cursor") => PageStyle::Cursor,
+            Some("offset") => PageStyle::Offset,
+            Some("page") => PageStyle::Page,
+            Some("url") => PageStyle::Url,
+            Some(other) => {
+                return Err(self.err(
+                    &format!("{p}/style"),
+                    format!("unknown pagination style {other:?} (cursor, offset, page or url)"),
+                ))
+            }
+        };
+        let param = match (as_str(o.get("param")), style) {
+            (Some(param), _) => param,
+            (None, PageStyle::Url) => URL_CURSOR_PARAM.to_string(),
+            (None, _) => return Err(self.err(&format!("{p}/param"), "missing")),
+        };
+        let pg = Pagination {
+            param,
+            style,
+            meta: as_str(o.get("meta")),
+            from_last_record: as_str(o.get("from_last_record")),
+            has_more: as_str(o.get("has_more")),
+            total: as_str(o.get("total")),
+            limit: as_str(o.get("limit")),
+        };
+        let meta_key = |key: &str, k: &str| -> Result<()> {
+            if meta.iter().any(|(m, _)| m == k) {
+                return Ok(());
+            }
+            Err(self.err(&format!("{p}/{key}"), format!("names {k:?}, which x-meta-extractor does not extract")))
+        };
+        let declared = params.iter().find(|x| x.name == pg.param);
+        match style {
+            PageStyle::Cursor => {
+                if declared.is_none() {
+                    return Err(self.err(
+                        &format!("{p}/param"),
+                        format!("names {:?}, which is not a param of the operation", pg.param),
+                    ));
+                }
+                if pg.meta.is_none() && pg.from_last_record.is_none() {
+                    return Err(self.err(p, "needs `meta` or `from_last_record`"));
+                }
+            }
+            PageStyle::Offset | PageStyle::Page => {
+                let what = if style == PageStyle::Offset { "an offset" } else { "a page number" };
+                match declared {
+                    None => {
+                        return Err(self.err(
+                            &format!("{p}/param"),
+                            format!("names {:?}, which is not a param of the operation", pg.param),
+                        ))
+                    }
+                    Some(x) if !matches!(x.ty, None | Some(ParamType::Integer) | Some(ParamType::Number)) => {
+                        return Err(self.err(
+                            &format!("{p}/param"),
+                            format!(
+                                "names {:?}, a {} param; {what} must be an integer",
+                                pg.param,
+                                x.ty.map(ParamType::as_str).unwrap_or_default()
+                            ),
+                        ))
+                    }
+                    Some(_) => {}
+                }
+                for key in ["meta", "from_last_record"] {
+                    if o.contains_key(key) {
+                        return Err(self.err(
+                            &format!("{p}/{key}"),
+                            format!(
+                                "not used by style {}: the next {what} is computed",
+                                if style == PageStyle::Offset { "offset" } else { "page" }
+                            ),
+                        ));
+                    }
+                }
+                if let Some(l) = &pg.limit {
+                    if !params.iter().any(|x| &x.name == l) {
+                        return Err(self.err(
+                            &format!("{p}/limit"),
+                            format!("names {l:?}, which is not a param of the operation"),
+                        ));
+                    }
+                }
+                if let Some(t) = &pg.total {
+                    meta_key("total", t)?;
+                }
+            }
+            PageStyle::Url => {
+                let Some(m) = &pg.meta else {
+                    return Err(self.err(p, "style url needs `meta`: the meta key holding the next page's URL"));
+                };
+                meta_key("meta", m)?;
+                for key in ["from_last_record", "total", "limit"] {
+                    if o.contains_key(key) {
+                        return Err(self.err(&format!("{p}/{key}"), "not used by style url"));
+                    }
+                }
+                match declared {
+                    Some(x)
+                        if x.location != ParamLocation::Query || !matches!(x.ty, None | Some(ParamType::String)) =>
+                    {
+                        return Err(self.err(
+                            &format!("{p}/param"),
+                            format!(
+                                "names {:?}, which must be a string query param to carry the next page's URL",
+                                pg.param
+                            ),
+                        ))
+                    }
+                    Some(_) => {}
+                    None => params.push(url_cursor_param(&pg.param, m)),
+                }
+            }
+        }
+        Ok(pg)
     }
 
     fn retry(&self, v: &Value, ptr: &str, base: RetryConfig) -> Result<RetryConfig> {
@@ -629,26 +802,13 @@ impl<'a> Loader<'a> {
         let pagination = match ext(op, "pagination") {
             Some(v) => {
                 let p = format!("{ptr}/{}", ext_key(op, "pagination"));
-                let o = self.obj(v, &p)?;
-                let param = as_str(o.get("param")).ok_or_else(|| self.err(&format!("{p}/param"), "missing"))?;
-                if !params.iter().any(|x| x.name == param) {
-                    return Err(self.err(
-                        &format!("{p}/param"),
-                        format!("names {param:?}, which is not a param of the operation"),
-                    ));
-                }
-                let pg = Pagination {
-                    param,
-                    meta: as_str(o.get("meta")),
-                    from_last_record: as_str(o.get("from_last_record")),
-                    has_more: as_str(o.get("has_more")),
-                };
-                if pg.meta.is_none() && pg.from_last_record.is_none() {
-                    return Err(self.err(&p, "needs `meta` or `from_last_record`"));
-                }
-                Some(pg)
+                Some(self.pagination(v, &p, &mut params, &meta)?)
             }
             None => infer_pagination(&params, &meta),
+        };
+        let error_check = match ext(op, "response-error-check") {
+            Some(v) => Some(self.error_check(v, &format!("{ptr}/{}", ext_key(op, "response-error-check")))?),
+            None => doc.error_check.clone(),
         };
         let file_url = match ext(op, "file-url") {
             Some(v) => {
@@ -695,6 +855,7 @@ impl<'a> Loader<'a> {
             meta,
             record_filter,
             pagination,
+            error_check,
             preferred_for_check: as_bool(ext(op, "preferred-for-check")),
             empty_when_not_found: as_bool(ext(op, "empty-when-not-found")),
             file_url,
@@ -1039,6 +1200,32 @@ fn loc_check_path(path: &str, params: &[Param]) -> Option<String> {
     None
 }
 
+/// The param a URL-style pagination passes the next page's URL in, when the spec names none.
+pub const URL_CURSOR_PARAM: &str = "next_page_url";
+
+/// The param added for a URL-style pagination the operation does not declare a param for.
+fn url_cursor_param(name: &str, meta: &str) -> Param {
+    let description = format!(
+        "The next page's URL, as the previous page gave it (meta.{meta}); the request goes there with the query it carries."
+    );
+    Param {
+        name: name.to_string(),
+        location: ParamLocation::Query,
+        required: false,
+        ty: Some(ParamType::String),
+        items: None,
+        enum_values: None,
+        default: None,
+        minimum: None,
+        maximum: None,
+        schema: serde_json::json!({"type": "string", "description": description}),
+        description: Some(description),
+        deep_object: false,
+        no_explode: false,
+        body_root: false,
+    }
+}
+
 /// Guesses how to page when the spec does not say: a cursor-like meta value paired with a
 /// cursor-like param, or `has_more` with `starting_after` (the last record's id).
 fn infer_pagination(params: &[Param], meta: &[(String, MetaSource)]) -> Option<Pagination> {
@@ -1058,14 +1245,25 @@ fn infer_pagination(params: &[Param], meta: &[(String, MetaSource)]) -> Option<P
     ];
     const PARAMS: [&str; 6] = ["after", "cursor", "starting_after", "page_token", "pageToken", "page"];
     if let (Some(m), Some(p)) = (CURSORS.into_iter().find(|k| meta_has(k)), PARAMS.into_iter().find(|p| has(p))) {
-        return Some(Pagination { param: p.to_string(), meta: Some(m.to_string()), from_last_record: None, has_more });
+        return Some(Pagination {
+            param: p.to_string(),
+            style: PageStyle::Cursor,
+            meta: Some(m.to_string()),
+            from_last_record: None,
+            has_more,
+            total: None,
+            limit: None,
+        });
     }
     if has("starting_after") && meta_has("has_more") {
         return Some(Pagination {
             param: "starting_after".into(),
+            style: PageStyle::Cursor,
             meta: None,
             from_last_record: Some("id".into()),
             has_more,
+            total: None,
+            limit: None,
         });
     }
     None

@@ -14,7 +14,7 @@ use serde_json_path::JsonPath;
 
 use crate::template::RecordFilter;
 
-pub use load::{parse_spec, parse_spec_value};
+pub use load::{parse_spec, parse_spec_value, URL_CURSOR_PARAM};
 
 /// A connector, as its spec describes it.
 #[derive(Debug)]
@@ -364,11 +364,34 @@ pub enum MetaSource {
     Header(String),
 }
 
+/// Where the next page's cursor comes from and how it is sent (`x-pagination`'s `style`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PageStyle {
+    /// The API hands out an opaque cursor (a meta value, or a field of the last record), passed
+    /// back as `param`.
+    #[default]
+    Cursor,
+    /// `param` is the index of the first record: the next page starts at this page's offset
+    /// plus the records the API sent on it (Jira's `startAt`).
+    Offset,
+    /// `param` is a page number: the next page is this page's number plus one (Zendesk's and
+    /// Freshdesk's `page`).
+    Page,
+    /// The API hands out the next page's URL, absolute or an absolute path (a `Link` header,
+    /// Salesforce's `nextRecordsUrl`): the next request goes to that URL, with the query it
+    /// carries, and only when it is on the connector's own server (scheme, host and port).
+    Url,
+}
+
 /// How `paginate` asks for the next page.
 #[derive(Debug, Clone, Serialize)]
 pub struct Pagination {
-    /// The param that takes the cursor.
+    /// The param that takes the cursor (for [`PageStyle::Url`], the next page's URL).
     pub param: String,
+    /// How the cursor is made and sent.
+    #[serde(skip_serializing_if = "is_cursor_style")]
+    pub style: PageStyle,
     /// Take the cursor from this meta key ...
     #[serde(skip_serializing_if = "Option::is_none")]
     pub meta: Option<String>,
@@ -378,6 +401,50 @@ pub struct Pagination {
     /// A boolean meta key that says whether there is a next page.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub has_more: Option<String>,
+    /// Offset and page styles: a meta key holding the number of records in all pages; paging
+    /// stops once this page reaches it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total: Option<String>,
+    /// Offset and page styles: the param that sets the page size; a page shorter than it is
+    /// the last (used when neither `total` nor `has_more` says).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<String>,
+}
+
+fn is_cursor_style(s: &PageStyle) -> bool {
+    *s == PageStyle::Cursor
+}
+
+/// `x-response-error-check`: how an answer with a success status says it failed (Slack answers
+/// HTTP 200 `{"ok": false, "error": "channel_not_found"}`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResponseErrorCheck {
+    /// The body field (a dot path) that tells: `ok`.
+    pub field: String,
+    /// The value of `field` that means failure: `false`.
+    pub on_value: Value,
+    /// The body field (a dot path) with the provider's reason: `error`.
+    pub message_field: Option<String>,
+    /// Reasons mapped to public error codes, beyond the well-known ones
+    /// ([`crate::upstream::reason_code`]).
+    pub codes: Vec<(String, crate::error::ErrorCode)>,
+}
+
+impl ResponseErrorCheck {
+    /// The provider's reason when `body` is a failure by this check (`Some("")` when it gives
+    /// none), else `None`.
+    pub fn failure(&self, body: &Value) -> Option<String> {
+        let at = |path: &str| path.split('.').try_fold(body, |v, k| v.get(k));
+        if !body.is_object() || at(&self.field) != Some(&self.on_value) {
+            return None;
+        }
+        let reason = match self.message_field.as_deref().and_then(at) {
+            Some(Value::String(s)) => s.clone(),
+            Some(Value::Null) | None => String::new(),
+            Some(other) => other.to_string(),
+        };
+        Some(reason)
+    }
 }
 
 /// Retry bounds.
@@ -420,6 +487,9 @@ pub struct Operation {
     /// `x-record-filter`, compiled when the spec was loaded.
     pub record_filter: Option<RecordFilter>,
     pub pagination: Option<Pagination>,
+    /// `x-response-error-check` (the operation's, else the document's in `info`): a success
+    /// status whose body says it failed is an error.
+    pub error_check: Option<ResponseErrorCheck>,
     pub preferred_for_check: bool,
     /// `x-empty-when-not-found`: the API answers 404 when a list matches nothing; that is an
     /// empty page, not an error.

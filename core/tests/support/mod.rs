@@ -1,10 +1,11 @@
 //! Helpers shared by the integration tests in `core/tests/` (a folder, so cargo does not build it
 //! as a test of its own). A test uses it with `mod support;`.
 
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 pub mod records;
 
+pub use fake_upstream::sample::required_params;
 use serde_json::Value;
 
 /// `v` with every `{fake}` in its strings replaced by the fake's address.

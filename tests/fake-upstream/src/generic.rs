@@ -8,12 +8,16 @@
 //! also in `tests/cases/README.md`):
 //!
 //! - **Routing**: the operation whose method and path template match (literal segments win over
-//!   `{params}`); several operations on one path (GraphQL) are told apart by the operation name
-//!   of the query document (`query ListIssues ...`). No match: 404 in the provider's error shape.
+//!   `{params}`; a segment may wrap its param, `v1:{id}` or `{id}.json`); several operations on
+//!   one path (GraphQL) are told apart by the operation name of the query document
+//!   (`query ListIssues ...`). No match: 404 in the provider's error shape.
+//! - **Unknown objects**: a path or query param whose value contains `missing` (any case)
+//!   names nothing: 404 in the provider's error shape, the reason `<param>_not_found` (the
+//!   param's name without an `_id` / `Id` / `IdOrKey` suffix: `channel_not_found`).
 //! - **Auth**: the request must carry a credential for one of the spec's security schemes
 //!   (bearer or OAuth2 access token, basic user and password, API key header with its prefix, or
 //!   API key query param). Any value is accepted unless it is empty or contains `invalid` (any
-//!   case); OAuth2 also rejects [`creds::OAUTH_EXPIRED_ACCESS_TOKEN`]. Otherwise 401 with the
+//!   case; a Basic password may be empty, as for an API key sent as the user name); OAuth2 also rejects [`creds::OAUTH_EXPIRED_ACCESS_TOKEN`]. Otherwise 401 with the
 //!   provider's error body. A spec without schemes is open.
 //! - **OAuth2**: the refresh-token grant is served on the token URL's path when it lives on the
 //!   spec's server (so it follows `config.base_url`), and always on `/<slug>/_oauth/token`
@@ -35,6 +39,15 @@
 //!   last record's field (`from_last_record`), or an opaque string `c<offset>` otherwise. The
 //!   `has_more` meta is a boolean; meta named like `total` / `count` is [`TOTAL`]. The last page
 //!   has no cursor. An unreadable cursor is a 400.
+//! - **Offset and page styles** (`style: offset | page`): the param is read as an offset or a
+//!   page number whatever its name; the page size is the pagination's `limit` param (its
+//!   declared default when not sent) or a limit-like param; meta named like the param echoes
+//!   where the page starts (Jira's `startAt`), like `limit` the page size, `isLast` whether it
+//!   is the last page. No cursor is written: the runtime computes it.
+//! - **URL style** (`style: url`): the next page is a URL to this request's path with its query
+//!   (less the API key) and [`URL_CURSOR_KEY`]`=c<offset>`: a full URL in a `Link` header or
+//!   `@header`, an absolute path (`/<slug>/...`) in a body field. A request carrying the URL
+//!   param itself (a client that sent the URL back as a param instead of following it) is a 400.
 //! - **Writes**: the success status the spec declares (`200`, `201`, other `2xx`; `204` answers
 //!   no body). Nothing is stored: a created record is not listed afterwards.
 //! - **Downloads**: bytes (`application/octet-stream`); with `x-file-url`, first a JSON answer
@@ -43,6 +56,10 @@
 //!   `default` JSON response, else a `components.schemas` entry named like `Error`), its message
 //!   fields set to the reason; else `{"error": {"status": N, "message": "..."}}`. Faults
 //!   injected through `/_control/faults` (429 with `Retry-After`, 5xx) use the same body.
+//!   A spec with `x-response-error-check` (Slack) gets HTTP 200 and the check's field set to
+//!   its failure value, the reason in its message field, for a bad credential (`invalid_auth`),
+//!   a 403 (`missing_scope`), a 400 (`invalid_arguments`) and an unknown object
+//!   (`<param>_not_found`); faults and other statuses keep their HTTP status.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -53,7 +70,10 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Map, Value};
-use switchboard_core::spec::{AuthKind, BodyKind, ConnectorSpec, MetaSource, Operation, ParamLocation, ParamType};
+use switchboard_core::spec::{
+    AuthKind, BodyKind, ConnectorSpec, MetaSource, Operation, PageStyle, Pagination, ParamLocation, ParamType,
+    ResponseErrorCheck,
+};
 
 use crate::{basic, bearer, creds, form_pairs, token_endpoint, Shared};
 
@@ -158,11 +178,52 @@ pub fn error_body(slug: &str, status: StatusCode) -> Option<Value> {
 }
 
 fn respond_error(api: &Api, op: Option<&Operation>, status: StatusCode, message: &str) -> Response {
+    // An API that reports failures in a success answer (`x-response-error-check`, Slack) says
+    // so with HTTP 200 and its reason code, as it does for these statuses.
+    if let Some(check) = api.error_check(op) {
+        let reason = match status {
+            StatusCode::UNAUTHORIZED => Some("invalid_auth"),
+            StatusCode::FORBIDDEN => Some("missing_scope"),
+            StatusCode::BAD_REQUEST => Some("invalid_arguments"),
+            StatusCode::NOT_FOUND if message.ends_with("_not_found") => Some(message),
+            _ => None,
+        };
+        if let Some(reason) = reason {
+            return (StatusCode::OK, Json(check_failure(check, reason))).into_response();
+        }
+    }
     let mut resp = (status, Json(api.error(op, status, message))).into_response();
     if status == StatusCode::UNAUTHORIZED {
         resp.headers_mut().insert("www-authenticate", HeaderValue::from_static("Bearer"));
     }
     resp
+}
+
+/// The body of a failure reported in a success answer: the check's field set to its failure
+/// value, the reason in its message field (Slack's `{"ok": false, "error": "invalid_auth"}`).
+fn check_failure(check: &ResponseErrorCheck, reason: &str) -> Value {
+    let mut body = Value::Object(Map::new());
+    let path = |field: &str| field.split('.').map(|k| Step::Key(k.to_string())).collect::<Vec<_>>();
+    put(&mut body, &path(&check.field), check.on_value.clone());
+    if let Some(m) = &check.message_field {
+        put(&mut body, &path(m), Value::String(reason.to_string()));
+    }
+    body
+}
+
+/// The reason for a request naming an object that does not exist (a path or query param whose
+/// value contains `missing`, any case): `<param>_not_found`, the param's name without an id
+/// suffix, as Slack words it (`channel_not_found`).
+fn not_found_reason(op: &Operation, input: &Input) -> Option<String> {
+    let p =
+        op.params.iter().filter(|p| matches!(p.location, ParamLocation::Path | ParamLocation::Query)).find(|p| {
+            input
+                .get(op, &p.name)
+                .and_then(|v| v.as_str().map(str::to_ascii_lowercase))
+                .is_some_and(|v| v.contains("missing"))
+        })?;
+    let name = p.name.trim_end_matches("_id").trim_end_matches("Id").trim_end_matches("IdOrKey");
+    Some(format!("{}_not_found", name.to_ascii_lowercase()))
 }
 
 /// Serves a request for a generic connector (the router's fallback).
@@ -203,8 +264,11 @@ pub async fn serve(State(state): State<Shared>, req: Request) -> Response {
     let Some((op, path_params, others)) = api.route(parts.method.as_str(), &sub, &body) else {
         return respond_error(api, None, StatusCode::NOT_FOUND, &format!("no operation for {} {sub}", parts.method));
     };
-    let input = Input { path: path_params, query, body };
-    api.answer(op, &others, &input, &format!("http://{host}{prefix}"))
+    let input = Input { path: path_params, query, body, sub: sub.clone() };
+    if let Some(reason) = not_found_reason(op, &input) {
+        return respond_error(api, Some(op), StatusCode::NOT_FOUND, &reason);
+    }
+    api.answer(op, &others, &input, &prefix, &format!("http://{host}{prefix}"))
 }
 
 fn file_response(slug: &str, name: &str) -> Response {
@@ -218,6 +282,8 @@ struct Input {
     path: BTreeMap<String, String>,
     query: Vec<(String, String)>,
     body: Value,
+    /// The request path below the connector's prefix.
+    sub: String,
 }
 
 impl Input {
@@ -463,6 +529,19 @@ impl Gen<'_> {
     }
 }
 
+/// The query key the fake's next-page URLs carry their position in.
+pub const URL_CURSOR_KEY: &str = "_cursor";
+
+/// Whether a pagination's integer param is a page number (style page, or a cursor param named
+/// like one), not an offset.
+fn by_page_number(pg: &Pagination) -> bool {
+    match pg.style {
+        PageStyle::Page => true,
+        PageStyle::Offset => false,
+        _ => is_page_param(&pg.param),
+    }
+}
+
 /// An integer param named like a page number.
 fn is_page_param(name: &str) -> bool {
     let n = name.to_ascii_lowercase();
@@ -506,7 +585,8 @@ impl Api {
             AuthKind::OAuth2(_) => bearer(headers).is_some_and(|t| {
                 t != creds::OAUTH_EXPIRED_ACCESS_TOKEN && (ok(&t) || state.oauth_access_valid(slug, &t))
             }),
-            AuthKind::Basic => basic(headers).is_some_and(|(u, p)| ok(&u) && ok(&p)),
+            // An API key as the user name with an empty password (Ashby, Chargebee) is a login.
+            AuthKind::Basic => basic(headers).is_some_and(|(u, p)| ok(&u) && (p.is_empty() || ok(&p))),
             AuthKind::ApiKey { in_query: true, name, .. } => query.iter().any(|(k, v)| k == name && ok(v)),
             AuthKind::ApiKey { in_query: false, name, prefix } => headers
                 .get(name.as_str())
@@ -534,10 +614,11 @@ impl Api {
             let mut params = BTreeMap::new();
             let mut literal = 0;
             let fits = tsegs.iter().zip(&segs).all(|(t, s)| {
-                if let (Some(open), true) = (t.find('{'), t.ends_with('}')) {
-                    // `{name}` or `prefix{name}` (e.g. `v1:{id}`).
-                    let (before, name) = (&t[..open], &t[open + 1..t.len() - 1]);
-                    match s.strip_prefix(before) {
+                let braces = t.find('{').and_then(|open| Some((open, open + t[open..].find('}')?)));
+                if let Some((open, close)) = braces {
+                    // `{name}`, `prefix{name}` (e.g. `v1:{id}`) or `{name}suffix` (`{id}.json`).
+                    let (before, name, after) = (&t[..open], &t[open + 1..close], &t[close + 1..]);
+                    match s.strip_prefix(before).and_then(|v| v.strip_suffix(after)) {
                         Some(v) if !v.is_empty() => {
                             let v = percent_decode(v);
                             params.insert(name.to_string(), v);
@@ -608,8 +689,38 @@ impl Api {
         body
     }
 
+    /// The operation's `x-response-error-check`, else any operation's (the document's).
+    fn error_check<'a>(&'a self, op: Option<&'a Operation>) -> Option<&'a ResponseErrorCheck> {
+        op.and_then(|o| o.error_check.as_ref())
+            .or_else(|| self.spec.operations.iter().find_map(|o| o.error_check.as_ref()))
+    }
+
+    /// Query param names an API key travels in (never echoed into next-page URLs).
+    fn auth_query_names(&self) -> Vec<&str> {
+        self.spec
+            .auth_schemes
+            .iter()
+            .filter_map(|s| match &s.kind {
+                AuthKind::ApiKey { in_query: true, name, .. } => Some(name.as_str()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The next page's URL for a URL-style pagination: this request's path and query (without
+    /// the API key and the previous cursor) and [`URL_CURSOR_KEY`] set to `cursor`, under
+    /// `origin` (`http://host` for an absolute URL, empty for an absolute path).
+    fn next_url(&self, input: &Input, origin: &str, prefix: &str, cursor: &Value) -> String {
+        let auth = self.auth_query_names();
+        let mut pairs: Vec<(String, String)> =
+            input.query.iter().filter(|(k, _)| k != URL_CURSOR_KEY && !auth.contains(&k.as_str())).cloned().collect();
+        pairs.push((URL_CURSOR_KEY.into(), cursor.as_str().map(str::to_string).unwrap_or_else(|| cursor.to_string())));
+        let query = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(&pairs).finish();
+        format!("{origin}{prefix}{}?{query}", input.sub)
+    }
+
     /// The success answer of `op`.
-    fn answer(&self, op: &Operation, others: &[&Operation], input: &Input, base: &str) -> Response {
+    fn answer(&self, op: &Operation, others: &[&Operation], input: &Input, prefix: &str, base: &str) -> Response {
         let put_files = |body: &mut Value| {
             for o in std::iter::once(&op).chain(others) {
                 if let Some(steps) = o.file_url.as_ref().and_then(|p| steps(&p.to_string())) {
@@ -675,9 +786,26 @@ impl Api {
         }
         put_files(&mut body);
         let pg = op.pagination.as_ref();
+        let url_style = pg.is_some_and(|p| p.style == PageStyle::Url);
+        let computed = pg.is_some_and(|p| matches!(p.style, PageStyle::Offset | PageStyle::Page));
+        let origin = base.strip_suffix(prefix).unwrap_or(base);
         for (name, source) in &op.meta {
-            let value = if pg.and_then(|p| p.meta.as_ref()) == Some(name) {
+            let value = if url_style && pg.and_then(|p| p.meta.as_ref()) == Some(name) {
+                // Salesforce's nextRecordsUrl is an absolute path; Link headers carry full URLs.
+                let absolute = !matches!(source, MetaSource::Path(_));
+                let origin = if absolute { origin } else { "" };
+                next.as_ref().map(|c| Value::String(self.next_url(input, origin, prefix, c))).unwrap_or(Value::Null)
+            } else if pg.and_then(|p| p.meta.as_ref()) == Some(name) {
                 next.clone().unwrap_or(Value::Null)
+            } else if computed && pg.is_some_and(|p| &p.param == name) {
+                // Offset and page styles echo where the page starts (Jira's startAt).
+                let start = self.offset(op, input).unwrap_or(0);
+                let page = pg.is_some_and(by_page_number);
+                json!(if page { start / self.page_size(op, input).max(1) + 1 } else { start })
+            } else if computed && pg.and_then(|p| p.limit.as_ref()) == Some(name) {
+                json!(self.page_size(op, input))
+            } else if computed && ["islast", "is_last"].contains(&name.to_ascii_lowercase().as_str()) {
+                Value::Bool(!has_more)
             } else if pg.and_then(|p| p.has_more.as_ref()) == Some(name)
                 || name.to_ascii_lowercase().replace('_', "").contains("hasmore")
             {
@@ -695,6 +823,9 @@ impl Api {
                 }
                 MetaSource::Header(h) if !value.is_null() => {
                     headers.push((h.clone(), value.as_str().map(str::to_string).unwrap_or_else(|| value.to_string())))
+                }
+                MetaSource::Link(rel) if !value.is_null() && url_style => {
+                    headers.push(("link".into(), format!("<{}>; rel=\"{rel}\"", value.as_str().unwrap_or_default())));
                 }
                 MetaSource::Link(rel) if !value.is_null() => {
                     // The cursor of a Link is the whole next URL (the runtime passes it back).
@@ -749,6 +880,15 @@ impl Api {
     /// Where a page starts, from the cursor the request carries.
     fn offset(&self, op: &Operation, input: &Input) -> Result<usize, String> {
         let Some(pg) = &op.pagination else { return Ok(0) };
+        if pg.style == PageStyle::Url {
+            // The runtime follows the URL the last page gave; a URL sent back as a param is a
+            // client that did not.
+            if input.get(op, &pg.param).is_some() {
+                return Err(format!("{} is not a param of this API: follow the next-page URL", pg.param));
+            }
+            let Some((_, c)) = input.query.iter().find(|(k, _)| k == URL_CURSOR_KEY) else { return Ok(0) };
+            return c.strip_prefix('c').and_then(|n| n.parse().ok()).ok_or_else(|| format!("invalid cursor {c:?}"));
+        }
         let Some(mut cursor) = input.get(op, &pg.param) else { return Ok(0) };
         // A Link cursor is the next URL: its query carries the param.
         if let Some(url) = cursor.as_str().filter(|s| s.starts_with("http")).and_then(|s| url::Url::parse(s).ok()) {
@@ -761,7 +901,10 @@ impl Api {
             return (0..TOTAL)
                 .find(|&n| {
                     let r = self.record(op, n, input);
-                    r.get(field).is_some_and(|v| v == &cursor || v.as_str() == Some(&text) || *v == text)
+                    // An integer field comes back from the query as its text.
+                    r.get(field).is_some_and(|v| {
+                        v == &cursor || v.as_str() == Some(&text) || (v.is_i64() && v.as_i64() == text.parse().ok())
+                    })
                 })
                 .map(|n| n + 1)
                 .ok_or_else(|| format!("invalid cursor {text:?}"));
@@ -769,17 +912,25 @@ impl Api {
         let integer = op.param(&pg.param).is_some_and(|p| p.ty == Some(ParamType::Integer));
         if integer {
             let v: usize = text.parse().map_err(|_| format!("invalid {}: {text:?}", pg.param))?;
-            return Ok(if is_page_param(&pg.param) { v.saturating_sub(1) * self.page_size(op, input) } else { v });
+            return Ok(if by_page_number(pg) { v.saturating_sub(1) * self.page_size(op, input) } else { v });
         }
         text.strip_prefix('c').and_then(|n| n.parse().ok()).ok_or_else(|| format!("invalid cursor {text:?}"))
     }
 
     fn page_size(&self, op: &Operation, input: &Input) -> usize {
+        // A pagination that names its page-size param (offset and page styles) pages by it,
+        // and by its declared default when the request leaves it out, as the API would.
+        let declared = op.pagination.as_ref().and_then(|pg| pg.limit.as_deref()).and_then(|l| op.param(l));
+        let default = declared.and_then(|p| p.default.as_ref()).and_then(Value::as_u64);
         op.params
             .iter()
-            .filter(|p| p.ty == Some(ParamType::Integer) && is_limit_param(&p.name))
+            .filter(|p| {
+                p.ty == Some(ParamType::Integer)
+                    && (is_limit_param(&p.name) || declared.is_some_and(|d| d.name == p.name))
+            })
             .find_map(|p| input.get(op, &p.name))
             .and_then(|v| v.as_u64().or_else(|| v.as_str().and_then(|s| s.parse().ok())))
+            .or(default)
             .map(|l| (l as usize).clamp(1, 100))
             .unwrap_or(PAGE_SIZE)
     }
@@ -791,7 +942,7 @@ impl Api {
             return last.and_then(|r| r.get(field)).cloned();
         }
         let integer = op.param(&pg.param).is_some_and(|p| p.ty == Some(ParamType::Integer));
-        if integer && is_page_param(&pg.param) {
+        if integer && by_page_number(pg) {
             return Some(json!(end / size.max(1) + 1));
         }
         if integer {
@@ -825,9 +976,10 @@ fn success_response(raw: &Value, gen: &Gen<'_>) -> (StatusCode, Option<Value>) {
 /// Puts the status and message into an error body made from its schema: message-like strings
 /// take the message, status-like integers the status.
 fn fill_error(v: &mut Value, status: u16, message: &str, field: &str) {
-    const TEXT: [&str; 10] = [
+    const TEXT: [&str; 11] = [
         "message",
         "error",
+        "errors",
         "detail",
         "details",
         "error_description",

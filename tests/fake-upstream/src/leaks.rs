@@ -134,6 +134,38 @@ impl Watch {
     }
 }
 
+/// Credentials for `scheme` (an OAuth option) that the fake's token endpoint accepts: its
+/// client and initial refresh token, put in whichever fields the scheme maps to `client_id`,
+/// `client_secret` and `refresh_token` (`lwa_app_id` for Amazon), and a fresh secret in every
+/// other required field (`account_id`), each watched. No access token: the first call refreshes.
+pub fn refresh_credentials(
+    scheme: &switchboard_core::spec::AuthScheme,
+    watch: &mut Watch,
+) -> serde_json::Map<String, Value> {
+    let mut creds = serde_json::Map::new();
+    for (input, value) in [
+        ("client_id", crate::creds::OAUTH_CLIENT_ID),
+        ("client_secret", crate::creds::OAUTH_CLIENT_SECRET),
+        ("refresh_token", crate::creds::OAUTH_INITIAL_REFRESH_TOKEN),
+    ] {
+        // `${field}` in the mapping names the field; without a mapping the input is the field.
+        let field = scheme
+            .mapping
+            .get(input)
+            .and_then(|t| t.strip_prefix("${").and_then(|t| t.strip_suffix('}')))
+            .unwrap_or(input);
+        creds.insert(field.to_string(), Value::String(value.to_string()));
+        watch.add(value);
+    }
+    for field in scheme.required_fields() {
+        if field != "access_token" && !creds.contains_key(field) {
+            let value = watch.new_secret(field);
+            creds.insert(field.to_string(), Value::String(value));
+        }
+    }
+    creds
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -48,6 +48,7 @@ pub mod graphql;
 pub mod hubspot;
 pub mod leaks;
 pub mod linear;
+pub mod sample;
 pub mod stripe;
 
 /// The credentials each fake accepts. Tests use these constants; anything else is rejected the
@@ -504,12 +505,14 @@ fn echo_text(req: &RecordedRequest) -> String {
         out.push('?');
         out.push_str(&req.query_string);
     }
+    // Headers (where credentials travel) before the body, so a client that keeps only the
+    // start of a long message still sees them.
+    for (k, v) in &req.headers {
+        out.push_str(&format!(" | {k}: {v}"));
+    }
     if !req.body.is_empty() {
         out.push_str(" body: ");
         out.push_str(&req.body);
-    }
-    for (k, v) in &req.headers {
-        out.push_str(&format!(" | {k}: {v}"));
     }
     out
 }
