@@ -185,7 +185,7 @@ def records_module(c: dict[str, Any]) -> str:
             out.append(f"        return {value}  # type: ignore[no-any-return]\n")
     body = "".join(out)
     typing_names = [n for n in ("Any", "Literal") if re.search(rf"\b{n}\b", body)]
-    helpers = ["Record", *(n for n in ("many", "one") if f"{n}(" in body)]
+    helpers = ["Record", *(n for n in ("many", "one") if re.search(rf"(?<![\w.]){n}\(", body))]
     head = [
         HEADER,
         f'"""Record classes of the {c["name"]} connector, from its response schemas."""\n\n',
@@ -308,7 +308,8 @@ def connector_module(c: dict[str, Any]) -> tuple[str, str]:
         f"from typing import {', '.join(typing_names)}\n\n",
         "from .._executor import Connector, Entity\n",
         "from .._sync import SyncEntity\n",
-        ("from .._types import ExecutionResult, Record\n" if re.search(r"\bRecord\b", body) else "from .._types import ExecutionResult\n"),
+        # `Record` as a type (`ExecutionResult[Record]`), not the word in a docstring.
+        ("from .._types import ExecutionResult, Record\n" if re.search(r"[\[ ]Record[\],]", body) else "from .._types import ExecutionResult\n"),
         "from .._blocking import SyncConnector\n",
         "\nif TYPE_CHECKING:\n    from typing_extensions import Unpack\n\n    from ..hosted import ClientArgs\n",
         (f"    from ._records_{module} import {', '.join(used_records)}\n" if used_records else ""),

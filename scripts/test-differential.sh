@@ -11,7 +11,9 @@
 #     through our Python package (local mode) on every run (about a minute).
 #
 # Needs our package installed in the test venv (scripts/test-python.sh does that).
-# Usage: bash scripts/test-differential.sh [--report FILE] [--only SLUG ...]
+# With no arguments it runs twice: the reference's files, then our own specs in connectors/
+# (`--builtin`, deliberate differences in tests/differential/expected-differences-builtin.json).
+# Usage: bash scripts/test-differential.sh [--builtin] [--report FILE] [--only SLUG ...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -38,4 +40,13 @@ if [ ! -s "$recording" ]; then
   mv "$recording.tmp" "$recording"
 fi
 
-"$OUR_PYTHON" tests/differential/replay.py "$recording" "$@"
+if [ "$#" -gt 0 ]; then
+  exec "$OUR_PYTHON" tests/differential/replay.py "$recording" "$@"
+fi
+# Both runs: the reference's own files through our runtime, then our specs (connectors/) for the
+# same operations, each against its listing of deliberate differences.
+echo "== the reference's spec files, run by our runtime"
+"$OUR_PYTHON" tests/differential/replay.py "$recording"
+echo "== our own specs (connectors/), for the same operations"
+"$OUR_PYTHON" tests/differential/replay.py "$recording" --builtin
+echo "differential: the reference's files and our own specs both match"

@@ -35,8 +35,15 @@ fi
 step "node: npm install (ci profile), native.d.ts and packed-package checks, node --test (typed usage, conformance)"
 SWITCHBOARD_BIN_DIR="$CARGO_TARGET_DIR/ci" bash scripts/test-node.sh 2>&1 | tee "$LOG_DIR/node.log"
 
+step "mcp inspector: the MCP server driven by the inspector CLI from npm (stdio local and hosted, /mcp)"
+SWITCHBOARD_BIN_DIR="$CARGO_TARGET_DIR/ci" bash scripts/test-mcp-inspector.sh 2>&1 | tee "$LOG_DIR/mcp-inspector.log"
+
 step "kotlin: the UniFFI binding (Swift drift check, JUnit on the JVM)"
 SWITCHBOARD_BIN_DIR="$CARGO_TARGET_DIR/ci" bash scripts/test-kotlin.sh 2>&1 | tee "$LOG_DIR/kotlin.log"
+
+step "dist: every package built (ci profile), installed with no cargo on PATH and smoke-tested against a real engine"
+bash scripts/test-dist.sh > "$LOG_DIR/dist.log" 2>&1 || true
+grep -E "^(ok|FAILED): |^dist: " "$LOG_DIR/dist.log" || tail -n 40 "$LOG_DIR/dist.log"
 
 step "benchmarks: the harness once with tiny counts on the ci builds (it must not rot; no time is asserted)"
 if bash benches/run.sh --tiny > "$LOG_DIR/bench.log" 2>&1; then
@@ -63,10 +70,22 @@ for what, n in re.findall(r"^# (pass|fail|skipped|cancelled) (\d+)$", (d / "node
     if what == "pass": passed += int(n)
     elif what == "skipped": skipped += int(n)
     else: failed += int(n)
+inspector = re.findall(r"^# (pass|fail|skipped|cancelled) (\d+)$", (d / "mcp-inspector.log").read_text(), re.M)
+if not inspector:
+    failed += 1  # the inspector step ran no test
+for what, n in inspector:
+    if what == "pass": passed += int(n)
+    elif what == "skipped": skipped += int(n)
+    else: failed += int(n)
 for m in re.finditer(r"^kotlin: (\d+) passed, (\d+) failed, (\d+) skipped$", (d / "kotlin.log").read_text(), re.M):
     passed += int(m[1]); failed += int(m[2]); skipped += int(m[3])
+m = re.search(r"^dist: (\d+) passed, (\d+) failed$", (d / "dist.log").read_text(), re.M)
+if m:
+    passed += int(m[1]); failed += int(m[2])
+else:
+    failed += 1
 diff = (d / "differential.log").read_text()
-if re.search(r"^differential: \d+ identical of \d+ compared; 0 unexpected, 0 stale$", diff, re.M):
+if re.search(r"^differential: the reference's files and our own specs both match$", diff, re.M):
     passed += 1
 else:
     failed += 1

@@ -3,34 +3,178 @@ import { native } from '../binding';
 import { sync } from '../call';
 import { ConfigurationError } from '../errors';
 import { type ConnectOptions, type ConnectorClass, connectAs } from '../hosted';
+import { AirtableConnector } from './airtable';
+import { AmazonAdsConnector } from './amazon_ads';
+import { AmazonSellerPartnerConnector } from './amazon_seller_partner';
+import { AmplitudeConnector } from './amplitude';
+import { AsanaConnector } from './asana';
+import { AshbyConnector } from './ashby';
+import { ChargebeeConnector } from './chargebee';
+import { ClickupApiConnector } from './clickup_api';
+import { ConfluenceConnector } from './confluence';
+import { CustomerIoConnector } from './customer_io';
+import { ExaConnector } from './exa';
+import { FacebookMarketingConnector } from './facebook_marketing';
+import { FreshdeskConnector } from './freshdesk';
 import { GithubConnector } from './github';
+import { GitlabConnector } from './gitlab';
+import { GmailConnector } from './gmail';
 import { GongConnector } from './gong';
+import { GoogleAdsConnector } from './google_ads';
+import { GoogleAnalyticsDataApiConnector } from './google_analytics_data_api';
+import { GoogleDriveConnector } from './google_drive';
+import { GoogleSearchConsoleConnector } from './google_search_console';
+import { GranolaConnector } from './granola';
+import { GreenhouseConnector } from './greenhouse';
+import { HarvestConnector } from './harvest';
 import { HubspotConnector } from './hubspot';
+import { IncidentIoConnector } from './incident_io';
+import { IntercomConnector } from './intercom';
 import { JiraConnector } from './jira';
+import { KlaviyoConnector } from './klaviyo';
 import { LinearConnector } from './linear';
+import { LinkedinAdsConnector } from './linkedin_ads';
+import { MailchimpConnector } from './mailchimp';
+import { MondayConnector } from './monday';
 import { NotionConnector } from './notion';
+import { OrbConnector } from './orb';
+import { OutreachConnector } from './outreach';
+import { PaypalTransactionConnector } from './paypal_transaction';
+import { PinterestConnector } from './pinterest';
+import { PylonConnector } from './pylon';
+import { RedditAdsConnector } from './reddit_ads';
+import { SalesforceConnector } from './salesforce';
+import { SendgridConnector } from './sendgrid';
+import { SentryConnector } from './sentry';
+import { ShopifyConnector } from './shopify';
 import { SlackConnector } from './slack';
+import { SnapchatMarketingConnector } from './snapchat_marketing';
+import { SnowflakeConnector } from './snowflake';
 import { StripeConnector } from './stripe';
+import { TiktokMarketingConnector } from './tiktok_marketing';
+import { TwilioConnector } from './twilio';
+import { TypeformConnector } from './typeform';
+import { WoocommerceConnector } from './woocommerce';
+import { ZendeskChatConnector } from './zendesk_chat';
+import { ZendeskSupportConnector } from './zendesk_support';
+import { ZendeskTalkConnector } from './zendesk_talk';
+import { ZohoCrmConnector } from './zoho_crm';
 
+export * from './airtable';
+export * from './amazon_ads';
+export * from './amazon_seller_partner';
+export * from './amplitude';
+export * from './asana';
+export * from './ashby';
+export * from './chargebee';
+export * from './clickup_api';
+export * from './confluence';
+export * from './customer_io';
+export * from './exa';
+export * from './facebook_marketing';
+export * from './freshdesk';
 export * from './github';
+export * from './gitlab';
+export * from './gmail';
 export * from './gong';
+export * from './google_ads';
+export * from './google_analytics_data_api';
+export * from './google_drive';
+export * from './google_search_console';
+export * from './granola';
+export * from './greenhouse';
+export * from './harvest';
 export * from './hubspot';
+export * from './incident_io';
+export * from './intercom';
 export * from './jira';
+export * from './klaviyo';
 export * from './linear';
+export * from './linkedin_ads';
+export * from './mailchimp';
+export * from './monday';
 export * from './notion';
+export * from './orb';
+export * from './outreach';
+export * from './paypal_transaction';
+export * from './pinterest';
+export * from './pylon';
+export * from './reddit_ads';
+export * from './salesforce';
+export * from './sendgrid';
+export * from './sentry';
+export * from './shopify';
 export * from './slack';
+export * from './snapchat_marketing';
+export * from './snowflake';
 export * from './stripe';
+export * from './tiktok_marketing';
+export * from './twilio';
+export * from './typeform';
+export * from './woocommerce';
+export * from './zendesk_chat';
+export * from './zendesk_support';
+export * from './zendesk_talk';
+export * from './zoho_crm';
 
 /** Every typed connector class, by slug. */
 export const CONNECTORS = {
+  airtable: AirtableConnector,
+  "amazon-ads": AmazonAdsConnector,
+  "amazon-seller-partner": AmazonSellerPartnerConnector,
+  amplitude: AmplitudeConnector,
+  asana: AsanaConnector,
+  ashby: AshbyConnector,
+  chargebee: ChargebeeConnector,
+  "clickup-api": ClickupApiConnector,
+  confluence: ConfluenceConnector,
+  "customer-io": CustomerIoConnector,
+  exa: ExaConnector,
+  "facebook-marketing": FacebookMarketingConnector,
+  freshdesk: FreshdeskConnector,
   github: GithubConnector,
+  gitlab: GitlabConnector,
+  gmail: GmailConnector,
   gong: GongConnector,
+  "google-ads": GoogleAdsConnector,
+  "google-analytics-data-api": GoogleAnalyticsDataApiConnector,
+  "google-drive": GoogleDriveConnector,
+  "google-search-console": GoogleSearchConsoleConnector,
+  granola: GranolaConnector,
+  greenhouse: GreenhouseConnector,
+  harvest: HarvestConnector,
   hubspot: HubspotConnector,
+  "incident-io": IncidentIoConnector,
+  intercom: IntercomConnector,
   jira: JiraConnector,
+  klaviyo: KlaviyoConnector,
   linear: LinearConnector,
+  "linkedin-ads": LinkedinAdsConnector,
+  mailchimp: MailchimpConnector,
+  monday: MondayConnector,
   notion: NotionConnector,
+  orb: OrbConnector,
+  outreach: OutreachConnector,
+  "paypal-transaction": PaypalTransactionConnector,
+  pinterest: PinterestConnector,
+  pylon: PylonConnector,
+  "reddit-ads": RedditAdsConnector,
+  salesforce: SalesforceConnector,
+  sendgrid: SendgridConnector,
+  sentry: SentryConnector,
+  shopify: ShopifyConnector,
   slack: SlackConnector,
+  "snapchat-marketing": SnapchatMarketingConnector,
+  snowflake: SnowflakeConnector,
   stripe: StripeConnector,
+  "tiktok-marketing": TiktokMarketingConnector,
+  twilio: TwilioConnector,
+  typeform: TypeformConnector,
+  woocommerce: WoocommerceConnector,
+  "zendesk-chat": ZendeskChatConnector,
+  "zendesk-support": ZendeskSupportConnector,
+  "zendesk-talk": ZendeskTalkConnector,
+  "zoho-crm": ZohoCrmConnector,
 } as const;
 
 /** A connector slug with a typed class. */

@@ -17,37 +17,181 @@ if TYPE_CHECKING:
     from typing_extensions import Unpack
 
     from ..hosted import ClientArgs
+    from .airtable import AirtableConnector
+    from .amazon_ads import AmazonAdsConnector
+    from .amazon_seller_partner import AmazonSellerPartnerConnector
+    from .amplitude import AmplitudeConnector
+    from .asana import AsanaConnector
+    from .ashby import AshbyConnector
+    from .chargebee import ChargebeeConnector
+    from .clickup_api import ClickupApiConnector
+    from .confluence import ConfluenceConnector
+    from .customer_io import CustomerIoConnector
+    from .exa import ExaConnector
+    from .facebook_marketing import FacebookMarketingConnector
+    from .freshdesk import FreshdeskConnector
     from .github import GithubConnector
+    from .gitlab import GitlabConnector
+    from .gmail import GmailConnector
     from .gong import GongConnector
+    from .google_ads import GoogleAdsConnector
+    from .google_analytics_data_api import GoogleAnalyticsDataApiConnector
+    from .google_drive import GoogleDriveConnector
+    from .google_search_console import GoogleSearchConsoleConnector
+    from .granola import GranolaConnector
+    from .greenhouse import GreenhouseConnector
+    from .harvest import HarvestConnector
     from .hubspot import HubspotConnector
+    from .incident_io import IncidentIoConnector
+    from .intercom import IntercomConnector
     from .jira import JiraConnector
+    from .klaviyo import KlaviyoConnector
     from .linear import LinearConnector
+    from .linkedin_ads import LinkedinAdsConnector
+    from .mailchimp import MailchimpConnector
+    from .monday import MondayConnector
     from .notion import NotionConnector
+    from .orb import OrbConnector
+    from .outreach import OutreachConnector
+    from .paypal_transaction import PaypalTransactionConnector
+    from .pinterest import PinterestConnector
+    from .pylon import PylonConnector
+    from .reddit_ads import RedditAdsConnector
+    from .salesforce import SalesforceConnector
+    from .sendgrid import SendgridConnector
+    from .sentry import SentryConnector
+    from .shopify import ShopifyConnector
     from .slack import SlackConnector
+    from .snapchat_marketing import SnapchatMarketingConnector
+    from .snowflake import SnowflakeConnector
     from .stripe import StripeConnector
+    from .tiktok_marketing import TiktokMarketingConnector
+    from .twilio import TwilioConnector
+    from .typeform import TypeformConnector
+    from .woocommerce import WoocommerceConnector
+    from .zendesk_chat import ZendeskChatConnector
+    from .zendesk_support import ZendeskSupportConnector
+    from .zendesk_talk import ZendeskTalkConnector
+    from .zoho_crm import ZohoCrmConnector
 
-__all__ = ["CONNECTORS", "Connector", "GithubConnector", "GongConnector", "HubspotConnector", "JiraConnector", "LinearConnector", "NotionConnector", "SlackConnector", "StripeConnector", "connect"]
+__all__ = ["AirtableConnector", "AmazonAdsConnector", "AmazonSellerPartnerConnector", "AmplitudeConnector", "AsanaConnector", "AshbyConnector", "CONNECTORS", "ChargebeeConnector", "ClickupApiConnector", "ConfluenceConnector", "Connector", "CustomerIoConnector", "ExaConnector", "FacebookMarketingConnector", "FreshdeskConnector", "GithubConnector", "GitlabConnector", "GmailConnector", "GongConnector", "GoogleAdsConnector", "GoogleAnalyticsDataApiConnector", "GoogleDriveConnector", "GoogleSearchConsoleConnector", "GranolaConnector", "GreenhouseConnector", "HarvestConnector", "HubspotConnector", "IncidentIoConnector", "IntercomConnector", "JiraConnector", "KlaviyoConnector", "LinearConnector", "LinkedinAdsConnector", "MailchimpConnector", "MondayConnector", "NotionConnector", "OrbConnector", "OutreachConnector", "PaypalTransactionConnector", "PinterestConnector", "PylonConnector", "RedditAdsConnector", "SalesforceConnector", "SendgridConnector", "SentryConnector", "ShopifyConnector", "SlackConnector", "SnapchatMarketingConnector", "SnowflakeConnector", "StripeConnector", "TiktokMarketingConnector", "TwilioConnector", "TypeformConnector", "WoocommerceConnector", "ZendeskChatConnector", "ZendeskSupportConnector", "ZendeskTalkConnector", "ZohoCrmConnector", "connect"]
 
 #: Each connector class and its module, imported on first use (keeps ``import switchboard`` fast).
 _MODULES: dict[str, str] = {
+    "AirtableConnector": "airtable",
+    "AmazonAdsConnector": "amazon_ads",
+    "AmazonSellerPartnerConnector": "amazon_seller_partner",
+    "AmplitudeConnector": "amplitude",
+    "AsanaConnector": "asana",
+    "AshbyConnector": "ashby",
+    "ChargebeeConnector": "chargebee",
+    "ClickupApiConnector": "clickup_api",
+    "ConfluenceConnector": "confluence",
+    "CustomerIoConnector": "customer_io",
+    "ExaConnector": "exa",
+    "FacebookMarketingConnector": "facebook_marketing",
+    "FreshdeskConnector": "freshdesk",
     "GithubConnector": "github",
+    "GitlabConnector": "gitlab",
+    "GmailConnector": "gmail",
     "GongConnector": "gong",
+    "GoogleAdsConnector": "google_ads",
+    "GoogleAnalyticsDataApiConnector": "google_analytics_data_api",
+    "GoogleDriveConnector": "google_drive",
+    "GoogleSearchConsoleConnector": "google_search_console",
+    "GranolaConnector": "granola",
+    "GreenhouseConnector": "greenhouse",
+    "HarvestConnector": "harvest",
     "HubspotConnector": "hubspot",
+    "IncidentIoConnector": "incident_io",
+    "IntercomConnector": "intercom",
     "JiraConnector": "jira",
+    "KlaviyoConnector": "klaviyo",
     "LinearConnector": "linear",
+    "LinkedinAdsConnector": "linkedin_ads",
+    "MailchimpConnector": "mailchimp",
+    "MondayConnector": "monday",
     "NotionConnector": "notion",
+    "OrbConnector": "orb",
+    "OutreachConnector": "outreach",
+    "PaypalTransactionConnector": "paypal_transaction",
+    "PinterestConnector": "pinterest",
+    "PylonConnector": "pylon",
+    "RedditAdsConnector": "reddit_ads",
+    "SalesforceConnector": "salesforce",
+    "SendgridConnector": "sendgrid",
+    "SentryConnector": "sentry",
+    "ShopifyConnector": "shopify",
     "SlackConnector": "slack",
+    "SnapchatMarketingConnector": "snapchat_marketing",
+    "SnowflakeConnector": "snowflake",
     "StripeConnector": "stripe",
+    "TiktokMarketingConnector": "tiktok_marketing",
+    "TwilioConnector": "twilio",
+    "TypeformConnector": "typeform",
+    "WoocommerceConnector": "woocommerce",
+    "ZendeskChatConnector": "zendesk_chat",
+    "ZendeskSupportConnector": "zendesk_support",
+    "ZendeskTalkConnector": "zendesk_talk",
+    "ZohoCrmConnector": "zoho_crm",
 }
 _SLUGS: dict[str, str] = {
+    "airtable": "AirtableConnector",
+    "amazon-ads": "AmazonAdsConnector",
+    "amazon-seller-partner": "AmazonSellerPartnerConnector",
+    "amplitude": "AmplitudeConnector",
+    "asana": "AsanaConnector",
+    "ashby": "AshbyConnector",
+    "chargebee": "ChargebeeConnector",
+    "clickup-api": "ClickupApiConnector",
+    "confluence": "ConfluenceConnector",
+    "customer-io": "CustomerIoConnector",
+    "exa": "ExaConnector",
+    "facebook-marketing": "FacebookMarketingConnector",
+    "freshdesk": "FreshdeskConnector",
     "github": "GithubConnector",
+    "gitlab": "GitlabConnector",
+    "gmail": "GmailConnector",
     "gong": "GongConnector",
+    "google-ads": "GoogleAdsConnector",
+    "google-analytics-data-api": "GoogleAnalyticsDataApiConnector",
+    "google-drive": "GoogleDriveConnector",
+    "google-search-console": "GoogleSearchConsoleConnector",
+    "granola": "GranolaConnector",
+    "greenhouse": "GreenhouseConnector",
+    "harvest": "HarvestConnector",
     "hubspot": "HubspotConnector",
+    "incident-io": "IncidentIoConnector",
+    "intercom": "IntercomConnector",
     "jira": "JiraConnector",
+    "klaviyo": "KlaviyoConnector",
     "linear": "LinearConnector",
+    "linkedin-ads": "LinkedinAdsConnector",
+    "mailchimp": "MailchimpConnector",
+    "monday": "MondayConnector",
     "notion": "NotionConnector",
+    "orb": "OrbConnector",
+    "outreach": "OutreachConnector",
+    "paypal-transaction": "PaypalTransactionConnector",
+    "pinterest": "PinterestConnector",
+    "pylon": "PylonConnector",
+    "reddit-ads": "RedditAdsConnector",
+    "salesforce": "SalesforceConnector",
+    "sendgrid": "SendgridConnector",
+    "sentry": "SentryConnector",
+    "shopify": "ShopifyConnector",
     "slack": "SlackConnector",
+    "snapchat-marketing": "SnapchatMarketingConnector",
+    "snowflake": "SnowflakeConnector",
     "stripe": "StripeConnector",
+    "tiktok-marketing": "TiktokMarketingConnector",
+    "twilio": "TwilioConnector",
+    "typeform": "TypeformConnector",
+    "woocommerce": "WoocommerceConnector",
+    "zendesk-chat": "ZendeskChatConnector",
+    "zendesk-support": "ZendeskSupportConnector",
+    "zendesk-talk": "ZendeskTalkConnector",
+    "zoho-crm": "ZohoCrmConnector",
 }
 
 
@@ -80,6 +224,149 @@ CONNECTORS: Mapping[str, type[Connector]] = _Classes()
 
 @overload
 def connect(
+    slug: Literal["airtable"],
+    *,
+    workspace_name: str | None = None,
+    external_user_id: str | None = None,
+    connector_id: str | None = None,
+    **client: Unpack[ClientArgs],
+) -> AirtableConnector: ...
+
+
+@overload
+def connect(
+    slug: Literal["amazon-ads"],
+    *,
+    workspace_name: str | None = None,
+    external_user_id: str | None = None,
+    connector_id: str | None = None,
+    **client: Unpack[ClientArgs],
+) -> AmazonAdsConnector: ...
+
+
+@overload
+def connect(
+    slug: Literal["amazon-seller-partner"],
+    *,
+    workspace_name: str | None = None,
+    external_user_id: str | None = None,
+    connector_id: str | None = None,
+    **client: Unpack[ClientArgs],
+) -> AmazonSellerPartnerConnector: ...
+
+
+@overload
+def connect(
+    slug: Literal["amplitude"],
+    *,
+    workspace_name: str | None = None,
+    external_user_id: str | None = None,
+    connector_id: str | None = None,
+    **client: Unpack[ClientArgs],
+) -> AmplitudeConnector: ...
+
+
+@overload
+def connect(
+    slug: Literal["asana"],
+    *,
+    workspace_name: str | None = None,
+    external_user_id: str | None = None,
+    connector_id: str | None = None,
+    **client: Unpack[ClientArgs],
+) -> AsanaConnector: ...
+
+
+@overload
+def connect(
+    slug: Literal["ashby"],
+    *,
+    workspace_name: str | None = None,
+    external_user_id: str | None = None,
+    connector_id: str | None = None,
+    **client: Unpack[ClientArgs],
+) -> AshbyConnector: ...
+
+
+@overload
+def connect(
+    slug: Literal["chargebee"],
+    *,
+    workspace_name: str | None = None,
+    external_user_id: str | None = None,
+    connector_id: str | None = None,
+    **client: Unpack[ClientArgs],
+) -> ChargebeeConnector: ...
+
+
+@overload
+def connect(
+    slug: Literal["clickup-api"],
+    *,
+    workspace_name: str | None = None,
+    external_user_id: str | None = None,
+    connector_id: str | None = None,
+    **client: Unpack[ClientArgs],
+) -> ClickupApiConnector: ...
+
+
+@overload
+def connect(
+    slug: Literal["confluence"],
+    *,
+    workspace_name: str | None = None,
+    external_user_id: str | None = None,
+    connector_id: str | None = None,
+    **client: Unpack[ClientArgs],
+) -> ConfluenceConnector: ...
+
+
+@overload
+def connect(
+    slug: Literal["customer-io"],
+    *,
+    workspace_name: str | None = None,
+    external_user_id: str | None = None,
+    connector_id: str | None = None,
+    **client: Unpack[ClientArgs],
+) -> CustomerIoConnector: ...
+
+
+@overload
+def connect(
+    slug: Literal["exa"],
+    *,
+    workspace_name: str | None = None,
+    external_user_id: str | None = None,
+    connector_id: str | None = None,
+    **client: Unpack[ClientArgs],
+) -> ExaConnector: ...
+
+
+@overload
+def connect(
+    slug: Literal["facebook-marketing"],
+    *,
+    workspace_name: str | None = None,
+    external_user_id: str | None = None,
+    connector_id: str | None = None,
+    **client: Unpack[ClientArgs],
+) -> FacebookMarketingConnector: ...
+
+
+@overload
+def connect(
+    slug: Literal["freshdesk"],
+    *,
+    workspace_name: str | None = None,
+    external_user_id: str | None = None,
+    connector_id: str | None = None,
+    **client: Unpack[ClientArgs],
+) -> FreshdeskConnector: ...
+
+
+@overload
+def connect(
     slug: Literal["github"],
     *,
     workspace_name: str | None = None,
@@ -87,6 +374,28 @@ def connect(
     connector_id: str | None = None,
     **client: Unpack[ClientArgs],
 ) -> GithubConnector: ...
+
+
+@overload
+def connect(
+    slug: Literal["gitlab"],
+    *,
+    workspace_name: str | None = None,
+    external_user_id: str | None = None,
+    connector_id: str | None = None,
+    **client: Unpack[ClientArgs],
+) -> GitlabConnector: ...
+
+
+@overload
+def connect(
+    slug: Literal["gmail"],
+    *,
+    workspace_name: str | None = None,
+    external_user_id: str | None = None,
+    connector_id: str | None = None,
+    **client: Unpack[ClientArgs],
+) -> GmailConnector: ...
 
 
 @overload
@@ -102,6 +411,83 @@ def connect(
 
 @overload
 def connect(
+    slug: Literal["google-ads"],
+    *,
+    workspace_name: str | None = None,
+    external_user_id: str | None = None,
+    connector_id: str | None = None,
+    **client: Unpack[ClientArgs],
+) -> GoogleAdsConnector: ...
+
+
+@overload
+def connect(
+    slug: Literal["google-analytics-data-api"],
+    *,
+    workspace_name: str | None = None,
+    external_user_id: str | None = None,
+    connector_id: str | None = None,
+    **client: Unpack[ClientArgs],
+) -> GoogleAnalyticsDataApiConnector: ...
+
+
+@overload
+def connect(
+    slug: Literal["google-drive"],
+    *,
+    workspace_name: str | None = None,
+    external_user_id: str | None = None,
+    connector_id: str | None = None,
+    **client: Unpack[ClientArgs],
+) -> GoogleDriveConnector: ...
+
+
+@overload
+def connect(
+    slug: Literal["google-search-console"],
+    *,
+    workspace_name: str | None = None,
+    external_user_id: str | None = None,
+    connector_id: str | None = None,
+    **client: Unpack[ClientArgs],
+) -> GoogleSearchConsoleConnector: ...
+
+
+@overload
+def connect(
+    slug: Literal["granola"],
+    *,
+    workspace_name: str | None = None,
+    external_user_id: str | None = None,
+    connector_id: str | None = None,
+    **client: Unpack[ClientArgs],
+) -> GranolaConnector: ...
+
+
+@overload
+def connect(
+    slug: Literal["greenhouse"],
+    *,
+    workspace_name: str | None = None,
+    external_user_id: str | None = None,
+    connector_id: str | None = None,
+    **client: Unpack[ClientArgs],
+) -> GreenhouseConnector: ...
+
+
+@overload
+def connect(
+    slug: Literal["harvest"],
+    *,
+    workspace_name: str | None = None,
+    external_user_id: str | None = None,
+    connector_id: str | None = None,
+    **client: Unpack[ClientArgs],
+) -> HarvestConnector: ...
+
+
+@overload
+def connect(
     slug: Literal["hubspot"],
     *,
     workspace_name: str | None = None,
@@ -109,6 +495,28 @@ def connect(
     connector_id: str | None = None,
     **client: Unpack[ClientArgs],
 ) -> HubspotConnector: ...
+
+
+@overload
+def connect(
+    slug: Literal["incident-io"],
+    *,
+    workspace_name: str | None = None,
+    external_user_id: str | None = None,
+    connector_id: str | None = None,
+    **client: Unpack[ClientArgs],
+) -> IncidentIoConnector: ...
+
+
+@overload
+def connect(
+    slug: Literal["intercom"],
+    *,
+    workspace_name: str | None = None,
+    external_user_id: str | None = None,
+    connector_id: str | None = None,
+    **client: Unpack[ClientArgs],
+) -> IntercomConnector: ...
 
 
 @overload
@@ -124,6 +532,17 @@ def connect(
 
 @overload
 def connect(
+    slug: Literal["klaviyo"],
+    *,
+    workspace_name: str | None = None,
+    external_user_id: str | None = None,
+    connector_id: str | None = None,
+    **client: Unpack[ClientArgs],
+) -> KlaviyoConnector: ...
+
+
+@overload
+def connect(
     slug: Literal["linear"],
     *,
     workspace_name: str | None = None,
@@ -131,6 +550,39 @@ def connect(
     connector_id: str | None = None,
     **client: Unpack[ClientArgs],
 ) -> LinearConnector: ...
+
+
+@overload
+def connect(
+    slug: Literal["linkedin-ads"],
+    *,
+    workspace_name: str | None = None,
+    external_user_id: str | None = None,
+    connector_id: str | None = None,
+    **client: Unpack[ClientArgs],
+) -> LinkedinAdsConnector: ...
+
+
+@overload
+def connect(
+    slug: Literal["mailchimp"],
+    *,
+    workspace_name: str | None = None,
+    external_user_id: str | None = None,
+    connector_id: str | None = None,
+    **client: Unpack[ClientArgs],
+) -> MailchimpConnector: ...
+
+
+@overload
+def connect(
+    slug: Literal["monday"],
+    *,
+    workspace_name: str | None = None,
+    external_user_id: str | None = None,
+    connector_id: str | None = None,
+    **client: Unpack[ClientArgs],
+) -> MondayConnector: ...
 
 
 @overload
@@ -146,6 +598,116 @@ def connect(
 
 @overload
 def connect(
+    slug: Literal["orb"],
+    *,
+    workspace_name: str | None = None,
+    external_user_id: str | None = None,
+    connector_id: str | None = None,
+    **client: Unpack[ClientArgs],
+) -> OrbConnector: ...
+
+
+@overload
+def connect(
+    slug: Literal["outreach"],
+    *,
+    workspace_name: str | None = None,
+    external_user_id: str | None = None,
+    connector_id: str | None = None,
+    **client: Unpack[ClientArgs],
+) -> OutreachConnector: ...
+
+
+@overload
+def connect(
+    slug: Literal["paypal-transaction"],
+    *,
+    workspace_name: str | None = None,
+    external_user_id: str | None = None,
+    connector_id: str | None = None,
+    **client: Unpack[ClientArgs],
+) -> PaypalTransactionConnector: ...
+
+
+@overload
+def connect(
+    slug: Literal["pinterest"],
+    *,
+    workspace_name: str | None = None,
+    external_user_id: str | None = None,
+    connector_id: str | None = None,
+    **client: Unpack[ClientArgs],
+) -> PinterestConnector: ...
+
+
+@overload
+def connect(
+    slug: Literal["pylon"],
+    *,
+    workspace_name: str | None = None,
+    external_user_id: str | None = None,
+    connector_id: str | None = None,
+    **client: Unpack[ClientArgs],
+) -> PylonConnector: ...
+
+
+@overload
+def connect(
+    slug: Literal["reddit-ads"],
+    *,
+    workspace_name: str | None = None,
+    external_user_id: str | None = None,
+    connector_id: str | None = None,
+    **client: Unpack[ClientArgs],
+) -> RedditAdsConnector: ...
+
+
+@overload
+def connect(
+    slug: Literal["salesforce"],
+    *,
+    workspace_name: str | None = None,
+    external_user_id: str | None = None,
+    connector_id: str | None = None,
+    **client: Unpack[ClientArgs],
+) -> SalesforceConnector: ...
+
+
+@overload
+def connect(
+    slug: Literal["sendgrid"],
+    *,
+    workspace_name: str | None = None,
+    external_user_id: str | None = None,
+    connector_id: str | None = None,
+    **client: Unpack[ClientArgs],
+) -> SendgridConnector: ...
+
+
+@overload
+def connect(
+    slug: Literal["sentry"],
+    *,
+    workspace_name: str | None = None,
+    external_user_id: str | None = None,
+    connector_id: str | None = None,
+    **client: Unpack[ClientArgs],
+) -> SentryConnector: ...
+
+
+@overload
+def connect(
+    slug: Literal["shopify"],
+    *,
+    workspace_name: str | None = None,
+    external_user_id: str | None = None,
+    connector_id: str | None = None,
+    **client: Unpack[ClientArgs],
+) -> ShopifyConnector: ...
+
+
+@overload
+def connect(
     slug: Literal["slack"],
     *,
     workspace_name: str | None = None,
@@ -157,6 +719,28 @@ def connect(
 
 @overload
 def connect(
+    slug: Literal["snapchat-marketing"],
+    *,
+    workspace_name: str | None = None,
+    external_user_id: str | None = None,
+    connector_id: str | None = None,
+    **client: Unpack[ClientArgs],
+) -> SnapchatMarketingConnector: ...
+
+
+@overload
+def connect(
+    slug: Literal["snowflake"],
+    *,
+    workspace_name: str | None = None,
+    external_user_id: str | None = None,
+    connector_id: str | None = None,
+    **client: Unpack[ClientArgs],
+) -> SnowflakeConnector: ...
+
+
+@overload
+def connect(
     slug: Literal["stripe"],
     *,
     workspace_name: str | None = None,
@@ -164,6 +748,94 @@ def connect(
     connector_id: str | None = None,
     **client: Unpack[ClientArgs],
 ) -> StripeConnector: ...
+
+
+@overload
+def connect(
+    slug: Literal["tiktok-marketing"],
+    *,
+    workspace_name: str | None = None,
+    external_user_id: str | None = None,
+    connector_id: str | None = None,
+    **client: Unpack[ClientArgs],
+) -> TiktokMarketingConnector: ...
+
+
+@overload
+def connect(
+    slug: Literal["twilio"],
+    *,
+    workspace_name: str | None = None,
+    external_user_id: str | None = None,
+    connector_id: str | None = None,
+    **client: Unpack[ClientArgs],
+) -> TwilioConnector: ...
+
+
+@overload
+def connect(
+    slug: Literal["typeform"],
+    *,
+    workspace_name: str | None = None,
+    external_user_id: str | None = None,
+    connector_id: str | None = None,
+    **client: Unpack[ClientArgs],
+) -> TypeformConnector: ...
+
+
+@overload
+def connect(
+    slug: Literal["woocommerce"],
+    *,
+    workspace_name: str | None = None,
+    external_user_id: str | None = None,
+    connector_id: str | None = None,
+    **client: Unpack[ClientArgs],
+) -> WoocommerceConnector: ...
+
+
+@overload
+def connect(
+    slug: Literal["zendesk-chat"],
+    *,
+    workspace_name: str | None = None,
+    external_user_id: str | None = None,
+    connector_id: str | None = None,
+    **client: Unpack[ClientArgs],
+) -> ZendeskChatConnector: ...
+
+
+@overload
+def connect(
+    slug: Literal["zendesk-support"],
+    *,
+    workspace_name: str | None = None,
+    external_user_id: str | None = None,
+    connector_id: str | None = None,
+    **client: Unpack[ClientArgs],
+) -> ZendeskSupportConnector: ...
+
+
+@overload
+def connect(
+    slug: Literal["zendesk-talk"],
+    *,
+    workspace_name: str | None = None,
+    external_user_id: str | None = None,
+    connector_id: str | None = None,
+    **client: Unpack[ClientArgs],
+) -> ZendeskTalkConnector: ...
+
+
+@overload
+def connect(
+    slug: Literal["zoho-crm"],
+    *,
+    workspace_name: str | None = None,
+    external_user_id: str | None = None,
+    connector_id: str | None = None,
+    **client: Unpack[ClientArgs],
+) -> ZohoCrmConnector: ...
 
 
 @overload

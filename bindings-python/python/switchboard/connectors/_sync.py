@@ -10,33 +10,272 @@ from ..errors import ConfigurationError
 from ..hosted import connect_as
 from . import CONNECTORS
 from .._blocking import SyncConnector
+from .airtable import SyncAirtableConnector as AirtableConnector
+from .amazon_ads import SyncAmazonAdsConnector as AmazonAdsConnector
+from .amazon_seller_partner import SyncAmazonSellerPartnerConnector as AmazonSellerPartnerConnector
+from .amplitude import SyncAmplitudeConnector as AmplitudeConnector
+from .asana import SyncAsanaConnector as AsanaConnector
+from .ashby import SyncAshbyConnector as AshbyConnector
+from .chargebee import SyncChargebeeConnector as ChargebeeConnector
+from .clickup_api import SyncClickupApiConnector as ClickupApiConnector
+from .confluence import SyncConfluenceConnector as ConfluenceConnector
+from .customer_io import SyncCustomerIoConnector as CustomerIoConnector
+from .exa import SyncExaConnector as ExaConnector
+from .facebook_marketing import SyncFacebookMarketingConnector as FacebookMarketingConnector
+from .freshdesk import SyncFreshdeskConnector as FreshdeskConnector
 from .github import SyncGithubConnector as GithubConnector
+from .gitlab import SyncGitlabConnector as GitlabConnector
+from .gmail import SyncGmailConnector as GmailConnector
 from .gong import SyncGongConnector as GongConnector
+from .google_ads import SyncGoogleAdsConnector as GoogleAdsConnector
+from .google_analytics_data_api import SyncGoogleAnalyticsDataApiConnector as GoogleAnalyticsDataApiConnector
+from .google_drive import SyncGoogleDriveConnector as GoogleDriveConnector
+from .google_search_console import SyncGoogleSearchConsoleConnector as GoogleSearchConsoleConnector
+from .granola import SyncGranolaConnector as GranolaConnector
+from .greenhouse import SyncGreenhouseConnector as GreenhouseConnector
+from .harvest import SyncHarvestConnector as HarvestConnector
 from .hubspot import SyncHubspotConnector as HubspotConnector
+from .incident_io import SyncIncidentIoConnector as IncidentIoConnector
+from .intercom import SyncIntercomConnector as IntercomConnector
 from .jira import SyncJiraConnector as JiraConnector
+from .klaviyo import SyncKlaviyoConnector as KlaviyoConnector
 from .linear import SyncLinearConnector as LinearConnector
+from .linkedin_ads import SyncLinkedinAdsConnector as LinkedinAdsConnector
+from .mailchimp import SyncMailchimpConnector as MailchimpConnector
+from .monday import SyncMondayConnector as MondayConnector
 from .notion import SyncNotionConnector as NotionConnector
+from .orb import SyncOrbConnector as OrbConnector
+from .outreach import SyncOutreachConnector as OutreachConnector
+from .paypal_transaction import SyncPaypalTransactionConnector as PaypalTransactionConnector
+from .pinterest import SyncPinterestConnector as PinterestConnector
+from .pylon import SyncPylonConnector as PylonConnector
+from .reddit_ads import SyncRedditAdsConnector as RedditAdsConnector
+from .salesforce import SyncSalesforceConnector as SalesforceConnector
+from .sendgrid import SyncSendgridConnector as SendgridConnector
+from .sentry import SyncSentryConnector as SentryConnector
+from .shopify import SyncShopifyConnector as ShopifyConnector
 from .slack import SyncSlackConnector as SlackConnector
+from .snapchat_marketing import SyncSnapchatMarketingConnector as SnapchatMarketingConnector
+from .snowflake import SyncSnowflakeConnector as SnowflakeConnector
 from .stripe import SyncStripeConnector as StripeConnector
+from .tiktok_marketing import SyncTiktokMarketingConnector as TiktokMarketingConnector
+from .twilio import SyncTwilioConnector as TwilioConnector
+from .typeform import SyncTypeformConnector as TypeformConnector
+from .woocommerce import SyncWoocommerceConnector as WoocommerceConnector
+from .zendesk_chat import SyncZendeskChatConnector as ZendeskChatConnector
+from .zendesk_support import SyncZendeskSupportConnector as ZendeskSupportConnector
+from .zendesk_talk import SyncZendeskTalkConnector as ZendeskTalkConnector
+from .zoho_crm import SyncZohoCrmConnector as ZohoCrmConnector
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
     from ..hosted import ClientArgs
 
-__all__ = ["GithubConnector", "GongConnector", "HubspotConnector", "JiraConnector", "LinearConnector", "NotionConnector", "SYNC_CONNECTORS", "SlackConnector", "StripeConnector", "connect"]
+__all__ = ["AirtableConnector", "AmazonAdsConnector", "AmazonSellerPartnerConnector", "AmplitudeConnector", "AsanaConnector", "AshbyConnector", "ChargebeeConnector", "ClickupApiConnector", "ConfluenceConnector", "CustomerIoConnector", "ExaConnector", "FacebookMarketingConnector", "FreshdeskConnector", "GithubConnector", "GitlabConnector", "GmailConnector", "GongConnector", "GoogleAdsConnector", "GoogleAnalyticsDataApiConnector", "GoogleDriveConnector", "GoogleSearchConsoleConnector", "GranolaConnector", "GreenhouseConnector", "HarvestConnector", "HubspotConnector", "IncidentIoConnector", "IntercomConnector", "JiraConnector", "KlaviyoConnector", "LinearConnector", "LinkedinAdsConnector", "MailchimpConnector", "MondayConnector", "NotionConnector", "OrbConnector", "OutreachConnector", "PaypalTransactionConnector", "PinterestConnector", "PylonConnector", "RedditAdsConnector", "SYNC_CONNECTORS", "SalesforceConnector", "SendgridConnector", "SentryConnector", "ShopifyConnector", "SlackConnector", "SnapchatMarketingConnector", "SnowflakeConnector", "StripeConnector", "TiktokMarketingConnector", "TwilioConnector", "TypeformConnector", "WoocommerceConnector", "ZendeskChatConnector", "ZendeskSupportConnector", "ZendeskTalkConnector", "ZohoCrmConnector", "connect"]
 
 #: Every blocking typed connector class, by slug.
 SYNC_CONNECTORS: dict[str, type[SyncConnector]] = {
+    "airtable": AirtableConnector,
+    "amazon-ads": AmazonAdsConnector,
+    "amazon-seller-partner": AmazonSellerPartnerConnector,
+    "amplitude": AmplitudeConnector,
+    "asana": AsanaConnector,
+    "ashby": AshbyConnector,
+    "chargebee": ChargebeeConnector,
+    "clickup-api": ClickupApiConnector,
+    "confluence": ConfluenceConnector,
+    "customer-io": CustomerIoConnector,
+    "exa": ExaConnector,
+    "facebook-marketing": FacebookMarketingConnector,
+    "freshdesk": FreshdeskConnector,
     "github": GithubConnector,
+    "gitlab": GitlabConnector,
+    "gmail": GmailConnector,
     "gong": GongConnector,
+    "google-ads": GoogleAdsConnector,
+    "google-analytics-data-api": GoogleAnalyticsDataApiConnector,
+    "google-drive": GoogleDriveConnector,
+    "google-search-console": GoogleSearchConsoleConnector,
+    "granola": GranolaConnector,
+    "greenhouse": GreenhouseConnector,
+    "harvest": HarvestConnector,
     "hubspot": HubspotConnector,
+    "incident-io": IncidentIoConnector,
+    "intercom": IntercomConnector,
     "jira": JiraConnector,
+    "klaviyo": KlaviyoConnector,
     "linear": LinearConnector,
+    "linkedin-ads": LinkedinAdsConnector,
+    "mailchimp": MailchimpConnector,
+    "monday": MondayConnector,
     "notion": NotionConnector,
+    "orb": OrbConnector,
+    "outreach": OutreachConnector,
+    "paypal-transaction": PaypalTransactionConnector,
+    "pinterest": PinterestConnector,
+    "pylon": PylonConnector,
+    "reddit-ads": RedditAdsConnector,
+    "salesforce": SalesforceConnector,
+    "sendgrid": SendgridConnector,
+    "sentry": SentryConnector,
+    "shopify": ShopifyConnector,
     "slack": SlackConnector,
+    "snapchat-marketing": SnapchatMarketingConnector,
+    "snowflake": SnowflakeConnector,
     "stripe": StripeConnector,
+    "tiktok-marketing": TiktokMarketingConnector,
+    "twilio": TwilioConnector,
+    "typeform": TypeformConnector,
+    "woocommerce": WoocommerceConnector,
+    "zendesk-chat": ZendeskChatConnector,
+    "zendesk-support": ZendeskSupportConnector,
+    "zendesk-talk": ZendeskTalkConnector,
+    "zoho-crm": ZohoCrmConnector,
 }
+
+
+@overload
+def connect(
+    slug: Literal["airtable"],
+    *,
+    workspace_name: str | None = None,
+    external_user_id: str | None = None,
+    connector_id: str | None = None,
+    **client: Unpack[ClientArgs],
+) -> AirtableConnector: ...
+
+
+@overload
+def connect(
+    slug: Literal["amazon-ads"],
+    *,
+    workspace_name: str | None = None,
+    external_user_id: str | None = None,
+    connector_id: str | None = None,
+    **client: Unpack[ClientArgs],
+) -> AmazonAdsConnector: ...
+
+
+@overload
+def connect(
+    slug: Literal["amazon-seller-partner"],
+    *,
+    workspace_name: str | None = None,
+    external_user_id: str | None = None,
+    connector_id: str | None = None,
+    **client: Unpack[ClientArgs],
+) -> AmazonSellerPartnerConnector: ...
+
+
+@overload
+def connect(
+    slug: Literal["amplitude"],
+    *,
+    workspace_name: str | None = None,
+    external_user_id: str | None = None,
+    connector_id: str | None = None,
+    **client: Unpack[ClientArgs],
+) -> AmplitudeConnector: ...
+
+
+@overload
+def connect(
+    slug: Literal["asana"],
+    *,
+    workspace_name: str | None = None,
+    external_user_id: str | None = None,
+    connector_id: str | None = None,
+    **client: Unpack[ClientArgs],
+) -> AsanaConnector: ...
+
+
+@overload
+def connect(
+    slug: Literal["ashby"],
+    *,
+    workspace_name: str | None = None,
+    external_user_id: str | None = None,
+    connector_id: str | None = None,
+    **client: Unpack[ClientArgs],
+) -> AshbyConnector: ...
+
+
+@overload
+def connect(
+    slug: Literal["chargebee"],
+    *,
+    workspace_name: str | None = None,
+    external_user_id: str | None = None,
+    connector_id: str | None = None,
+    **client: Unpack[ClientArgs],
+) -> ChargebeeConnector: ...
+
+
+@overload
+def connect(
+    slug: Literal["clickup-api"],
+    *,
+    workspace_name: str | None = None,
+    external_user_id: str | None = None,
+    connector_id: str | None = None,
+    **client: Unpack[ClientArgs],
+) -> ClickupApiConnector: ...
+
+
+@overload
+def connect(
+    slug: Literal["confluence"],
+    *,
+    workspace_name: str | None = None,
+    external_user_id: str | None = None,
+    connector_id: str | None = None,
+    **client: Unpack[ClientArgs],
+) -> ConfluenceConnector: ...
+
+
+@overload
+def connect(
+    slug: Literal["customer-io"],
+    *,
+    workspace_name: str | None = None,
+    external_user_id: str | None = None,
+    connector_id: str | None = None,
+    **client: Unpack[ClientArgs],
+) -> CustomerIoConnector: ...
+
+
+@overload
+def connect(
+    slug: Literal["exa"],
+    *,
+    workspace_name: str | None = None,
+    external_user_id: str | None = None,
+    connector_id: str | None = None,
+    **client: Unpack[ClientArgs],
+) -> ExaConnector: ...
+
+
+@overload
+def connect(
+    slug: Literal["facebook-marketing"],
+    *,
+    workspace_name: str | None = None,
+    external_user_id: str | None = None,
+    connector_id: str | None = None,
+    **client: Unpack[ClientArgs],
+) -> FacebookMarketingConnector: ...
+
+
+@overload
+def connect(
+    slug: Literal["freshdesk"],
+    *,
+    workspace_name: str | None = None,
+    external_user_id: str | None = None,
+    connector_id: str | None = None,
+    **client: Unpack[ClientArgs],
+) -> FreshdeskConnector: ...
 
 
 @overload
@@ -52,6 +291,28 @@ def connect(
 
 @overload
 def connect(
+    slug: Literal["gitlab"],
+    *,
+    workspace_name: str | None = None,
+    external_user_id: str | None = None,
+    connector_id: str | None = None,
+    **client: Unpack[ClientArgs],
+) -> GitlabConnector: ...
+
+
+@overload
+def connect(
+    slug: Literal["gmail"],
+    *,
+    workspace_name: str | None = None,
+    external_user_id: str | None = None,
+    connector_id: str | None = None,
+    **client: Unpack[ClientArgs],
+) -> GmailConnector: ...
+
+
+@overload
+def connect(
     slug: Literal["gong"],
     *,
     workspace_name: str | None = None,
@@ -59,6 +320,83 @@ def connect(
     connector_id: str | None = None,
     **client: Unpack[ClientArgs],
 ) -> GongConnector: ...
+
+
+@overload
+def connect(
+    slug: Literal["google-ads"],
+    *,
+    workspace_name: str | None = None,
+    external_user_id: str | None = None,
+    connector_id: str | None = None,
+    **client: Unpack[ClientArgs],
+) -> GoogleAdsConnector: ...
+
+
+@overload
+def connect(
+    slug: Literal["google-analytics-data-api"],
+    *,
+    workspace_name: str | None = None,
+    external_user_id: str | None = None,
+    connector_id: str | None = None,
+    **client: Unpack[ClientArgs],
+) -> GoogleAnalyticsDataApiConnector: ...
+
+
+@overload
+def connect(
+    slug: Literal["google-drive"],
+    *,
+    workspace_name: str | None = None,
+    external_user_id: str | None = None,
+    connector_id: str | None = None,
+    **client: Unpack[ClientArgs],
+) -> GoogleDriveConnector: ...
+
+
+@overload
+def connect(
+    slug: Literal["google-search-console"],
+    *,
+    workspace_name: str | None = None,
+    external_user_id: str | None = None,
+    connector_id: str | None = None,
+    **client: Unpack[ClientArgs],
+) -> GoogleSearchConsoleConnector: ...
+
+
+@overload
+def connect(
+    slug: Literal["granola"],
+    *,
+    workspace_name: str | None = None,
+    external_user_id: str | None = None,
+    connector_id: str | None = None,
+    **client: Unpack[ClientArgs],
+) -> GranolaConnector: ...
+
+
+@overload
+def connect(
+    slug: Literal["greenhouse"],
+    *,
+    workspace_name: str | None = None,
+    external_user_id: str | None = None,
+    connector_id: str | None = None,
+    **client: Unpack[ClientArgs],
+) -> GreenhouseConnector: ...
+
+
+@overload
+def connect(
+    slug: Literal["harvest"],
+    *,
+    workspace_name: str | None = None,
+    external_user_id: str | None = None,
+    connector_id: str | None = None,
+    **client: Unpack[ClientArgs],
+) -> HarvestConnector: ...
 
 
 @overload
@@ -74,6 +412,28 @@ def connect(
 
 @overload
 def connect(
+    slug: Literal["incident-io"],
+    *,
+    workspace_name: str | None = None,
+    external_user_id: str | None = None,
+    connector_id: str | None = None,
+    **client: Unpack[ClientArgs],
+) -> IncidentIoConnector: ...
+
+
+@overload
+def connect(
+    slug: Literal["intercom"],
+    *,
+    workspace_name: str | None = None,
+    external_user_id: str | None = None,
+    connector_id: str | None = None,
+    **client: Unpack[ClientArgs],
+) -> IntercomConnector: ...
+
+
+@overload
+def connect(
     slug: Literal["jira"],
     *,
     workspace_name: str | None = None,
@@ -81,6 +441,17 @@ def connect(
     connector_id: str | None = None,
     **client: Unpack[ClientArgs],
 ) -> JiraConnector: ...
+
+
+@overload
+def connect(
+    slug: Literal["klaviyo"],
+    *,
+    workspace_name: str | None = None,
+    external_user_id: str | None = None,
+    connector_id: str | None = None,
+    **client: Unpack[ClientArgs],
+) -> KlaviyoConnector: ...
 
 
 @overload
@@ -96,6 +467,39 @@ def connect(
 
 @overload
 def connect(
+    slug: Literal["linkedin-ads"],
+    *,
+    workspace_name: str | None = None,
+    external_user_id: str | None = None,
+    connector_id: str | None = None,
+    **client: Unpack[ClientArgs],
+) -> LinkedinAdsConnector: ...
+
+
+@overload
+def connect(
+    slug: Literal["mailchimp"],
+    *,
+    workspace_name: str | None = None,
+    external_user_id: str | None = None,
+    connector_id: str | None = None,
+    **client: Unpack[ClientArgs],
+) -> MailchimpConnector: ...
+
+
+@overload
+def connect(
+    slug: Literal["monday"],
+    *,
+    workspace_name: str | None = None,
+    external_user_id: str | None = None,
+    connector_id: str | None = None,
+    **client: Unpack[ClientArgs],
+) -> MondayConnector: ...
+
+
+@overload
+def connect(
     slug: Literal["notion"],
     *,
     workspace_name: str | None = None,
@@ -103,6 +507,116 @@ def connect(
     connector_id: str | None = None,
     **client: Unpack[ClientArgs],
 ) -> NotionConnector: ...
+
+
+@overload
+def connect(
+    slug: Literal["orb"],
+    *,
+    workspace_name: str | None = None,
+    external_user_id: str | None = None,
+    connector_id: str | None = None,
+    **client: Unpack[ClientArgs],
+) -> OrbConnector: ...
+
+
+@overload
+def connect(
+    slug: Literal["outreach"],
+    *,
+    workspace_name: str | None = None,
+    external_user_id: str | None = None,
+    connector_id: str | None = None,
+    **client: Unpack[ClientArgs],
+) -> OutreachConnector: ...
+
+
+@overload
+def connect(
+    slug: Literal["paypal-transaction"],
+    *,
+    workspace_name: str | None = None,
+    external_user_id: str | None = None,
+    connector_id: str | None = None,
+    **client: Unpack[ClientArgs],
+) -> PaypalTransactionConnector: ...
+
+
+@overload
+def connect(
+    slug: Literal["pinterest"],
+    *,
+    workspace_name: str | None = None,
+    external_user_id: str | None = None,
+    connector_id: str | None = None,
+    **client: Unpack[ClientArgs],
+) -> PinterestConnector: ...
+
+
+@overload
+def connect(
+    slug: Literal["pylon"],
+    *,
+    workspace_name: str | None = None,
+    external_user_id: str | None = None,
+    connector_id: str | None = None,
+    **client: Unpack[ClientArgs],
+) -> PylonConnector: ...
+
+
+@overload
+def connect(
+    slug: Literal["reddit-ads"],
+    *,
+    workspace_name: str | None = None,
+    external_user_id: str | None = None,
+    connector_id: str | None = None,
+    **client: Unpack[ClientArgs],
+) -> RedditAdsConnector: ...
+
+
+@overload
+def connect(
+    slug: Literal["salesforce"],
+    *,
+    workspace_name: str | None = None,
+    external_user_id: str | None = None,
+    connector_id: str | None = None,
+    **client: Unpack[ClientArgs],
+) -> SalesforceConnector: ...
+
+
+@overload
+def connect(
+    slug: Literal["sendgrid"],
+    *,
+    workspace_name: str | None = None,
+    external_user_id: str | None = None,
+    connector_id: str | None = None,
+    **client: Unpack[ClientArgs],
+) -> SendgridConnector: ...
+
+
+@overload
+def connect(
+    slug: Literal["sentry"],
+    *,
+    workspace_name: str | None = None,
+    external_user_id: str | None = None,
+    connector_id: str | None = None,
+    **client: Unpack[ClientArgs],
+) -> SentryConnector: ...
+
+
+@overload
+def connect(
+    slug: Literal["shopify"],
+    *,
+    workspace_name: str | None = None,
+    external_user_id: str | None = None,
+    connector_id: str | None = None,
+    **client: Unpack[ClientArgs],
+) -> ShopifyConnector: ...
 
 
 @overload
@@ -118,6 +632,28 @@ def connect(
 
 @overload
 def connect(
+    slug: Literal["snapchat-marketing"],
+    *,
+    workspace_name: str | None = None,
+    external_user_id: str | None = None,
+    connector_id: str | None = None,
+    **client: Unpack[ClientArgs],
+) -> SnapchatMarketingConnector: ...
+
+
+@overload
+def connect(
+    slug: Literal["snowflake"],
+    *,
+    workspace_name: str | None = None,
+    external_user_id: str | None = None,
+    connector_id: str | None = None,
+    **client: Unpack[ClientArgs],
+) -> SnowflakeConnector: ...
+
+
+@overload
+def connect(
     slug: Literal["stripe"],
     *,
     workspace_name: str | None = None,
@@ -125,6 +661,94 @@ def connect(
     connector_id: str | None = None,
     **client: Unpack[ClientArgs],
 ) -> StripeConnector: ...
+
+
+@overload
+def connect(
+    slug: Literal["tiktok-marketing"],
+    *,
+    workspace_name: str | None = None,
+    external_user_id: str | None = None,
+    connector_id: str | None = None,
+    **client: Unpack[ClientArgs],
+) -> TiktokMarketingConnector: ...
+
+
+@overload
+def connect(
+    slug: Literal["twilio"],
+    *,
+    workspace_name: str | None = None,
+    external_user_id: str | None = None,
+    connector_id: str | None = None,
+    **client: Unpack[ClientArgs],
+) -> TwilioConnector: ...
+
+
+@overload
+def connect(
+    slug: Literal["typeform"],
+    *,
+    workspace_name: str | None = None,
+    external_user_id: str | None = None,
+    connector_id: str | None = None,
+    **client: Unpack[ClientArgs],
+) -> TypeformConnector: ...
+
+
+@overload
+def connect(
+    slug: Literal["woocommerce"],
+    *,
+    workspace_name: str | None = None,
+    external_user_id: str | None = None,
+    connector_id: str | None = None,
+    **client: Unpack[ClientArgs],
+) -> WoocommerceConnector: ...
+
+
+@overload
+def connect(
+    slug: Literal["zendesk-chat"],
+    *,
+    workspace_name: str | None = None,
+    external_user_id: str | None = None,
+    connector_id: str | None = None,
+    **client: Unpack[ClientArgs],
+) -> ZendeskChatConnector: ...
+
+
+@overload
+def connect(
+    slug: Literal["zendesk-support"],
+    *,
+    workspace_name: str | None = None,
+    external_user_id: str | None = None,
+    connector_id: str | None = None,
+    **client: Unpack[ClientArgs],
+) -> ZendeskSupportConnector: ...
+
+
+@overload
+def connect(
+    slug: Literal["zendesk-talk"],
+    *,
+    workspace_name: str | None = None,
+    external_user_id: str | None = None,
+    connector_id: str | None = None,
+    **client: Unpack[ClientArgs],
+) -> ZendeskTalkConnector: ...
+
+
+@overload
+def connect(
+    slug: Literal["zoho-crm"],
+    *,
+    workspace_name: str | None = None,
+    external_user_id: str | None = None,
+    connector_id: str | None = None,
+    **client: Unpack[ClientArgs],
+) -> ZohoCrmConnector: ...
 
 
 @overload

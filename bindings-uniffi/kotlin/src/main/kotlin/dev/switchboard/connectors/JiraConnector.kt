@@ -342,6 +342,23 @@ class JiraConnector(val executor: Executor) {
                 "expand" to expand,
             ))
 
+        /** Every page of [list], following the connector's cursor. */
+        fun listPages(
+            issueIdOrKey: String,
+            startAt: Long? = null,
+            maxResults: Long? = null,
+            orderBy: String? = null,
+            expand: String? = null,
+        ): dev.switchboard.Pages =
+            this.executor.paginate(requestJson(
+                "issue_comments", "list",
+                "issueIdOrKey" to issueIdOrKey,
+                "startAt" to startAt,
+                "maxResults" to maxResults,
+                "orderBy" to orderBy,
+                "expand" to expand,
+            ))
+
         /**
          * Add a comment. (jira issue_comments.create)
          *
@@ -451,6 +468,21 @@ class JiraConnector(val executor: Executor) {
             expand: String? = null,
         ): ResultView =
             this.executor.execute(requestJson(
+                "issue_worklogs", "list",
+                "issueIdOrKey" to issueIdOrKey,
+                "startAt" to startAt,
+                "maxResults" to maxResults,
+                "expand" to expand,
+            ))
+
+        /** Every page of [list], following the connector's cursor. */
+        fun listPages(
+            issueIdOrKey: String,
+            startAt: Long? = null,
+            maxResults: Long? = null,
+            expand: String? = null,
+        ): dev.switchboard.Pages =
+            this.executor.paginate(requestJson(
                 "issue_worklogs", "list",
                 "issueIdOrKey" to issueIdOrKey,
                 "startAt" to startAt,
@@ -592,6 +624,35 @@ class JiraConnector(val executor: Executor) {
                 "status" to status,
             ))
 
+        /** Every page of [search], following the connector's cursor. */
+        fun searchPages(
+            startAt: Long? = null,
+            maxResults: Long? = null,
+            orderBy: String? = null,
+            id: List<Long>? = null,
+            keys: List<String>? = null,
+            query: String? = null,
+            typeKey: String? = null,
+            categoryId: Long? = null,
+            action: String? = null,
+            expand: String? = null,
+            status: List<String>? = null,
+        ): dev.switchboard.Pages =
+            this.executor.paginate(requestJson(
+                "projects", "search",
+                "startAt" to startAt,
+                "maxResults" to maxResults,
+                "orderBy" to orderBy,
+                "id" to id,
+                "keys" to keys,
+                "query" to query,
+                "typeKey" to typeKey,
+                "categoryId" to categoryId,
+                "action" to action,
+                "expand" to expand,
+                "status" to status,
+            ))
+
         /**
          * Get a project. (jira projects.get)
          *
@@ -639,6 +700,14 @@ class JiraConnector(val executor: Executor) {
                 "maxResults" to maxResults,
             ))
 
+        /** Every page of [list], following the connector's cursor. */
+        fun listPages(startAt: Long? = null, maxResults: Long? = null): dev.switchboard.Pages =
+            this.executor.paginate(requestJson(
+                "users", "list",
+                "startAt" to startAt,
+                "maxResults" to maxResults,
+            ))
+
         /**
          * Search users. (jira users.search)
          *
@@ -658,6 +727,23 @@ class JiraConnector(val executor: Executor) {
             property: String? = null,
         ): ResultView =
             this.executor.execute(requestJson(
+                "users", "search",
+                "query" to query,
+                "startAt" to startAt,
+                "maxResults" to maxResults,
+                "accountId" to accountId,
+                "property" to property,
+            ))
+
+        /** Every page of [search], following the connector's cursor. */
+        fun searchPages(
+            query: String? = null,
+            startAt: Long? = null,
+            maxResults: Long? = null,
+            accountId: String? = null,
+            property: String? = null,
+        ): dev.switchboard.Pages =
+            this.executor.paginate(requestJson(
                 "users", "search",
                 "query" to query,
                 "startAt" to startAt,
@@ -701,6 +787,27 @@ class JiraConnector(val executor: Executor) {
             expand: String? = null,
         ): ResultView =
             this.executor.execute(requestJson(
+                "issue_fields", "search",
+                "startAt" to startAt,
+                "maxResults" to maxResults,
+                "type" to type,
+                "id" to id,
+                "query" to query,
+                "orderBy" to orderBy,
+                "expand" to expand,
+            ))
+
+        /** Every page of [search], following the connector's cursor. */
+        fun searchPages(
+            startAt: Long? = null,
+            maxResults: Long? = null,
+            type: List<String>? = null,
+            id: List<String>? = null,
+            query: String? = null,
+            orderBy: String? = null,
+            expand: String? = null,
+        ): dev.switchboard.Pages =
+            this.executor.paginate(requestJson(
                 "issue_fields", "search",
                 "startAt" to startAt,
                 "maxResults" to maxResults,
