@@ -59,6 +59,9 @@ class Ctx:
         self.failed: list[str] = []
         self.results: dict[str, Any] = {}
         self.commands: dict[str, list[str]] = {}
+        self.measured: set[str] = set()
+        self.carried: set[str] = set()
+        self.carried_from = ""
 
     def note_cmd(self, section: str, cmd: list[str]) -> None:
         line = " ".join(shlex.quote(str(c)) for c in cmd)
@@ -383,9 +386,9 @@ def start_engine(ctx: Ctx, store: str) -> tuple[subprocess.Popen[bytes], str, di
     return p, url, first, t_listen, t_health
 
 
-def engine_setup(url: str, first: dict[str, Any], fake: str) -> tuple[str, str]:
+def engine_setup(url: str, first: dict[str, Any], fake: str, workspace: str = "bench") -> tuple[str, str]:
     app = http_json(f"{url}/api/v1/applications/token", {"client_id": first["client_id"], "client_secret": first["client_secret"]})["access_token"]
-    scoped = http_json(f"{url}/api/v1/embedded/scoped-token", {"workspace_name": "bench"}, app)["token"]
+    scoped = http_json(f"{url}/api/v1/embedded/scoped-token", {"workspace_name": workspace}, app)["token"]
     conn = http_json(f"{url}/api/v1/integrations/connectors", {
         "connector_type": "github", "name": "bench-gh",
         "credentials": {"personal_access_token": "ghp_bench_token_0001"},
@@ -461,12 +464,236 @@ def bench_growth(ctx: Ctx) -> None:
     for n in counts:
         if ctx.tiny:
             calls, warmup = 2, 1
+        elif ctx.a.profile == "ci":  # unoptimised builds: a tenth of the calls (10,000 records take seconds each)
+            calls, warmup = {30: (50, 5), 1000: (10, 2), 10000: (3, 1)}[n]
         else:
             calls, warmup = {30: (200, 20), 1000: (50, 5), 10000: (10, 2)}[n]
         fake, base = start_fake(ctx, n)
         out[str(n)] = local_costs(ctx, "growth", base, calls, warmup, 1 if ctx.tiny else 2, impls)
         ctx.stop(fake)
     ctx.results["growth"] = out
+    growth_engine_records(ctx, counts)
+    growth_specs_loaded(ctx)
+    growth_tenants(ctx)
+
+
+def growth_engine_records(ctx: Ctx, counts: list[int]) -> None:
+    """Engine latency (SQLite store) with 30, 1,000 and 10,000 records per page: one engine, one
+    connector per page size, each against a bench-fake of that size; direct and through the
+    engine, interleaved."""
+    section = "growth"
+    rounds, per_round, warm = (1, 3, 1) if ctx.tiny else (3, 5, 1) if ctx.a.profile == "ci" else (5, 40, 10)
+    fakes = [start_fake(ctx, n) for n in counts]
+    p, url, first, _, _ = start_engine(ctx, "sqlite")
+    targets = []
+    for n, (_, fbase) in zip(counts, fakes):
+        scoped, execute = engine_setup(url, first, fbase, workspace=f"records-{n}")
+        targets.append({"name": f"direct {n}", "url": f"{fbase}/graphql", "body": GRAPHQL_BODY,
+                        "headers": {"authorization": "Bearer ghp_bench_token_0001"}})
+        targets.append({"name": f"engine {n}", "url": execute, "body": EXECUTE_BODY, "headers": {"authorization": f"Bearer {scoped}"}})
+    tfile = ctx.work / "targets-growth-records.json"
+    tfile.write_text(json.dumps(targets))
+    lat = ctx.run_json(section, [ctx.bin / "bench-rust", "latency", "--targets", tfile, "--rounds", str(rounds),
+                                 "--per-round", str(per_round), "--warmup", str(warm)], timeout=1800)
+    void_check(ctx, "growth (records)", lat)
+    ctx.results["growth_engine"] = {"counts": counts, "latency": lat, "rounds": rounds, "per_round": per_round}
+    ctx.stop(p)
+    for fp, _ in fakes:
+        ctx.stop(fp)
+    log("growth: engine latency by record count done")
+
+
+def growth_specs_loaded(ctx: Ctx) -> None:
+    """Core's connector in local mode from a registry of 5 specs and of all 56, every spec parsed
+    at load (`bench-rust local --specs DIR`), interleaved."""
+    specs = sorted((ROOT / "connectors").glob("*.yaml"))
+    few = [x for x in specs if x.stem == "github"] + [x for x in specs if x.stem != "github"][:4]
+    dirs: dict[str, Path] = {}
+    for name, chosen in (("5", few), (str(len(specs)), specs)):
+        d = ctx.work / f"specs-{name}"
+        d.mkdir(exist_ok=True)
+        for x in chosen:
+            shutil.copy(x, d / x.name)
+        dirs[name] = d
+    calls, warmup, rounds = (5, 2, 1) if ctx.tiny else (100, 10, 3) if ctx.a.profile == "ci" else (300, 30, 3)
+    fake, base = start_fake(ctx, 30)
+    runs: dict[str, list[dict[str, Any]]] = {k: [] for k in dirs}
+    for _ in range(rounds):
+        for k, d in dirs.items():
+            runs[k].append(ctx.run_json("growth", [ctx.bin / "bench-rust", "local", "--base-url", base, "--calls", str(calls),
+                                                   "--warmup", str(warmup), "--specs", d]))
+    ctx.stop(fake)
+    ctx.results["growth_specs"] = {
+        k: {f: med([x[f] for x in rs]) for f in ("wall_median_us", "cpu_per_call_us", "peak_rss_kb", "registry_load_ms", "registry_rss_kb")}
+        | {"specs_loaded": rs[-1]["specs_loaded"], "calls": calls, "rounds": rounds, "spec_names": sorted(x.name for x in dirs[k].iterdir()) if k == "5" else []}
+        for k, rs in runs.items()
+    }
+    log("growth: specs loaded done")
+
+
+def copy_rows(db: Any, table: str, template: dict[str, Any], rows: list[dict[str, Any]]) -> None:
+    """Inserts `rows`, each the template row with some columns replaced."""
+    cols = list(template)
+    db.executemany(f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})",
+                   [tuple({**template, **r}[c] for c in cols) for r in rows])
+
+
+def grow_store(data_dir: Path, total: int) -> int:
+    """Adds connectors to an engine's SQLite store, straight in SQL, until it holds `total`: each
+    in a workspace of its own, ten workspaces per organization, copies of the one real
+    connector's row (its sealed credentials included: never opened, since nobody calls them)."""
+    import sqlite3
+    db = sqlite3.connect(data_dir / "switchboard.db")
+    db.row_factory = sqlite3.Row
+    tmpl = {t: dict(db.execute(f"SELECT * FROM {t} LIMIT 1").fetchone()) for t in ("organizations", "workspaces", "connectors")}
+    have = db.execute("SELECT count(*) FROM connectors").fetchone()[0]
+    extra = total - have
+    orgs, wss, conns = [], [], []
+    for i in range(extra):
+        org = f"00000000-0000-4000-8000-{i // 10:012d}"
+        if i % 10 == 0:
+            orgs.append({"id": org, "name": f"bench-tenant-{i // 10}"})
+        ws = f"00000000-0000-4000-9000-{i:012d}"
+        wss.append({"id": ws, "organization_id": org, "name": f"bench-ws-{i}"})
+        conns.append({"id": f"00000000-0000-4000-a000-{i:012d}", "organization_id": org, "workspace_id": ws, "name": f"bench-conn-{i}"})
+    with db:
+        copy_rows(db, "organizations", tmpl["organizations"], orgs)
+        copy_rows(db, "workspaces", tmpl["workspaces"], wss)
+        copy_rows(db, "connectors", tmpl["connectors"], conns)
+    n = db.execute("SELECT count(*) FROM connectors").fetchone()[0]
+    db.execute("VACUUM")
+    db.close()
+    return int(n)
+
+
+def growth_tenants(ctx: Ctx) -> None:
+    """One store set up through the engine (an organization, a workspace, a GitHub connector),
+    copied twice and grown in SQL to 10 and to 100,000 connectors; an engine on each copy:
+    cold start, execute and list latency (interleaved, both engines up), RSS."""
+    sizes = [10, 1000] if ctx.tiny else [10, 100_000]
+    rounds, per_round, warm = (1, 3, 1) if ctx.tiny else (5, 100, 30)
+    fake, fbase = start_fake(ctx, 30)
+    p, url, first, _, _ = start_engine(ctx, "sqlite")
+    scoped, execute = engine_setup(url, first, fbase)
+    data_dir = Path(next(str(c) for c in p.args if str(c).startswith(str(ctx.work / "data-"))))  # type: ignore[union-attr]
+    ctx.stop(p)
+    res: dict[str, Any] = {"sizes": sizes}
+    engines = []
+    targets = []
+    for n in sizes:
+        d = ctx.work / f"tenants-{n}"
+        shutil.copytree(data_dir, d)
+        stored = grow_store(d, n)
+        cmd, env = engine_cmd(ctx, d, None)
+        ctx.note_cmd("growth", cmd)
+        t0 = time.perf_counter()
+        ep = ctx.spawn(cmd, env)
+        eurl = json.loads(read_line(ep, r"listening"))["listening"]
+        while True:
+            try:
+                with urllib.request.urlopen(eurl + "/healthz", timeout=5) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                time.sleep(0.002)
+        start_ms = (time.perf_counter() - t0) * 1e3
+        engines.append(ep)
+        path = execute.removeprefix(url)
+        targets.append({"name": f"execute {n}", "url": eurl + path, "body": EXECUTE_BODY, "headers": {"authorization": f"Bearer {scoped}"}})
+        targets.append({"name": f"list {n}", "url": eurl + "/api/v1/integrations/connectors", "method": "GET", "body": "",
+                        "headers": {"authorization": f"Bearer {scoped}"}})
+        res[str(n)] = {"stored": stored, "start_to_healthz_ms": start_ms}
+    tfile = ctx.work / "targets-growth-tenants.json"
+    tfile.write_text(json.dumps(targets))
+    lat = ctx.run_json("growth", [ctx.bin / "bench-rust", "latency", "--targets", tfile, "--rounds", str(rounds),
+                                  "--per-round", str(per_round), "--warmup", str(warm)], timeout=1800)
+    void_check(ctx, "growth (tenants)", lat)
+    for n, ep in zip(sizes, engines):
+        res[str(n)]["rss_kb"] = rss_kb(ep.pid)
+        ctx.stop(ep)
+    res["latency"] = lat
+    res["rounds"], res["per_round"] = rounds, per_round
+    ctx.stop(fake)
+    ctx.results["growth_tenants"] = res
+    log("growth: tenants stored done")
+
+
+def void_check(ctx: Ctx, section: str, lat: dict[str, Any]) -> None:
+    for name, r in lat.items():
+        if r.get("non_2xx") or r.get("errors"):
+            ctx.void.append(f"{section} {name}: {r.get('non_2xx', 0)} non-2xx, {r.get('errors', 0)} errors")
+
+
+# ------------------------------------------------------------------ the context store
+
+SEARCHES = {
+    "eq on id (primary key)": {"query": {"filter": {"eq": {"id": "cus_{mid}"}}}, "limit": 20},
+    "eq + range, sorted": {"query": {"filter": {"eq": {"currency": "eur"}, "gte": {"balance": 0}}, "sort": [{"created": "desc"}]}, "limit": 20},
+    "contains on email": {"query": {"filter": {"contains": {"email": "globex"}}}, "limit": 20},
+    "fuzzy on name": {"query": {"filter": {"fuzzy": {"name": "teodora smyth"}}}, "limit": 20},
+    "nested eq (shipping.address.city)": {"query": {"filter": {"eq": {"shipping.address.city": "Tokyo"}}}, "limit": 20},
+}
+
+
+def bench_context_store(ctx: Ctx) -> None:
+    """A full sync of a Stripe customers entity through a real engine (SQLite store) from
+    benches/stripe_fake.py, then context_store_search latency for a few filter shapes."""
+    n = 1000 if ctx.tiny else 100_000
+    rounds, per_round, warm = (1, 2, 1) if ctx.tiny else (3, 4, 1) if ctx.a.profile == "ci" else (5, 6, 2)
+    cmd = [sys.executable, HERE / "stripe_fake.py", "--records", str(n)]
+    ctx.note_cmd("context_store", cmd)
+    t = time.perf_counter()
+    fake = ctx.spawn(cmd)
+    fbase = "http://" + read_line(fake, r"^listening on ", timeout=600).split()[-1]
+    log(f"context-store: fake with {n} records ready in {time.perf_counter() - t:.1f}s")
+    p, url, first, _, _ = start_engine(ctx, "sqlite")
+    app = http_json(f"{url}/api/v1/applications/token", {"client_id": first["client_id"], "client_secret": first["client_secret"]})["access_token"]
+    scoped = http_json(f"{url}/api/v1/embedded/scoped-token", {"workspace_name": "bench"}, app)["token"]
+    conn = http_json(f"{url}/api/v1/integrations/connectors", {
+        "connector_type": "stripe", "name": "bench-stripe", "credentials": {"api_key": "sk_test_bench_context_store"},
+        "config": {"base_url": fbase}}, scoped)
+    cid = conn["id"]
+    t0 = time.perf_counter()
+    started = http_json(f"{url}/api/v1/integrations/connectors/{cid}/context-store/sync", {"entities": ["customers"]}, scoped)
+    status: dict[str, Any] = {}
+    while True:
+        req = urllib.request.Request(f"{url}/api/v1/integrations/connectors/{cid}/context-store/status",
+                                     headers={"authorization": f"Bearer {scoped}"})
+        with urllib.request.urlopen(req, timeout=30) as r:
+            status = json.loads(r.read())["entities"][0]
+        if status["status"] != "running":
+            break
+        time.sleep(0.05)
+    secs = time.perf_counter() - t0
+    if status["status"] != "succeeded" or status.get("record_count") != n:
+        raise RuntimeError(f"context-store sync did not store {n} records: {json.dumps(status)[:500]} (start: {started})")
+    res: dict[str, Any] = {"records": n, "sync_seconds": secs, "records_per_s": n / secs, "pages": status.get("pages"),
+                           "rss_after_sync_kb": rss_kb(p.pid)}
+    log(f"context-store: synced {n} records in {secs:.1f}s")
+    execute = f"{url}/api/v1/integrations/connectors/{cid}/execute"
+    mid = f"{n // 2:06d}"
+    # Each shape answers something (a search that matches nothing would measure nothing).
+    for name, params in SEARCHES.items():
+        body = json.loads(json.dumps(params).replace("{mid}", mid))
+        ans = http_json(execute, {"entity": "customers", "action": "context_store_search", "params": body}, scoped)
+        got = ans["result"]["data"]
+        if not got or (name.startswith("eq on id") and [r["id"] for r in got] != [f"cus_{mid}"]):
+            raise RuntimeError(f"context_store_search {name!r} answered {json.dumps(ans)[:300]}")
+    targets = [{"name": name, "url": execute, "headers": {"authorization": f"Bearer {scoped}"},
+                "body": json.dumps({"entity": "customers", "action": "context_store_search",
+                                    "params": json.loads(json.dumps(params).replace("{mid}", mid))})}
+               for name, params in SEARCHES.items()]
+    tfile = ctx.work / "targets-context-store.json"
+    tfile.write_text(json.dumps(targets))
+    lat = ctx.run_json("context_store", [ctx.bin / "bench-rust", "latency", "--targets", tfile, "--rounds", str(rounds),
+                                         "--per-round", str(per_round), "--warmup", str(warm)], timeout=1800)
+    void_check(ctx, "context-store", lat)
+    res["search"] = lat
+    res["search_bodies"] = {t["name"]: json.loads(t["body"])["params"] for t in targets}
+    res["rounds"], res["per_round"] = rounds, per_round
+    ctx.stop(p)
+    ctx.stop(fake)
+    ctx.results["context_store"] = res
 
 
 # ------------------------------------------------------------------ the report
@@ -518,7 +745,12 @@ def report(ctx: Ctx, elapsed: float) -> str:
     w(f"- mode: {mode}; run took {elapsed / 60:.1f} min")
     w(f"- date: {m['date']}; commit {m['commit']}")
     w(f"- machine: {m['nproc']} CPUs ({m['cpu']}), {m['ram']} RAM, Linux {m['kernel']}; Python {m['python']}, Node {m['node']}")
-    w(f"- builds: {ctx.a.profile} profile ({ctx.bin})")
+    w(f"- builds: {ctx.a.profile} profile ({ctx.bin.name})" + (
+        " (the `ci` profile is unoptimised, opt-level 0 for the project's crates: absolute figures are far above a "
+        "release build's; read the ratios within a table)" if ctx.a.profile == "ci" and not ctx.tiny else ""))
+    if ctx.carried:
+        w(f"- **Sections measured in this run** (`--only {ctx.a.only}`): {', '.join(sorted(ctx.measured))}. Carried over unchanged "
+          f"from the earlier run ({ctx.carried_from}): {', '.join(sorted(ctx.carried))}; the machine line above is this run's.")
     w("- **A shared 2-core machine**: other sessions were building and testing while this ran, and the client, the "
       "fake upstream and the engine share the two cores. Absolute figures are noisy; the ratios, taken between "
       "medians of runs interleaved in the same run (A B C A B C ...), are what to read.")
@@ -639,7 +871,8 @@ def report(ctx: Ctx, elapsed: float) -> str:
 
     if "growth" in r:
         g = r["growth"]
-        w("## 5. Growth with the record count\n")
+        w("## 5. Growth: records per page, connectors loaded, tenants stored\n")
+        w("### Local mode cost per call with the record count\n")
         w("Local mode cost per call as the page grows (the fake answers N records whatever `per_page` asks; GitHub caps "
           "pages at 100, so 1,000 and 10,000 are a stress point, not a real page). Median wall per call, µs (CPU per call):\n")
         impls = list(next(iter(g.values())).keys())
@@ -649,19 +882,123 @@ def report(ctx: Ctx, elapsed: float) -> str:
             cells = [f"{f(v[i]['wall_median_us'])} ({f(v[i]['cpu_per_call_us'])})" for i in impls]
             w(f"| {n} | " + " | ".join(cells) + f" | {ratio(v['python']['wall_median_us'], v['rust']['wall_median_us'])} | "
               f"{ratio(v['reference']['wall_median_us'], v['python']['wall_median_us'])} |")
-        w("\n```\n" + "\n".join(ctx.commands.get("growth", [])) + "\n```\n")
+        w("")
+    if "growth_engine" in r:
+        ge = r["growth_engine"]
+        lat = ge["latency"]
+        w("### Engine latency with the record count\n")
+        w(f"One engine on SQLite, one GitHub connector per page size, each against a bench-fake answering that many records; "
+          f"one request in flight, {ge['rounds']} rounds of {ge['per_round']} requests per target, interleaved (direct 30, engine 30, "
+          "direct 1,000, ...). `direct`: the GraphQL call straight to the fake; `engine`: `execute` through the engine, which makes "
+          "that call and returns the records.\n")
+        w("| records | direct p50 µs | direct p99 µs | engine p50 µs | engine p99 µs | added p50 µs | added p50 per record µs | non-2xx |")
+        w("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+        for n in ge["counts"]:
+            d, e = lat[f"direct {n}"], lat[f"engine {n}"]
+            add = e["p50_us"] - d["p50_us"]
+            w(f"| {n:,} | {f(d['p50_us'])} | {f(d['p99_us'])} | {f(e['p50_us'])} | {f(e['p99_us'])} | {f(add)} | {f(add / n, 2)} | "
+              f"{d['non_2xx'] + d['errors'] + e['non_2xx'] + e['errors']} |")
+        w("")
+    if "growth_specs" in r:
+        gs = r["growth_specs"]
+        keys = list(gs)
+        w("### Connectors loaded\n")
+        w(f"Core's connector in local mode (`bench-rust local --specs DIR`: a registry of that directory's specs only, every spec "
+          f"parsed when loaded), GitHub `issues list` (30 records), {gs[keys[0]]['calls']} calls after warm-up, {gs[keys[0]]['rounds']} "
+          f"rounds interleaved; medians. The 5: {', '.join(gs['5']['spec_names']) if gs.get('5') else 'n/a'}.\n")
+        w("| specs loaded | registry load ms | RSS added by the load MB | wall/call µs | CPU/call µs | peak RSS MB |")
+        w("| ---: | ---: | ---: | ---: | ---: | ---: |")
+        for k, v in gs.items():
+            w(f"| {v['specs_loaded']} | {f(v['registry_load_ms'], 1)} | {f(v['registry_rss_kb'] / 1024, 1)} | {f(v['wall_median_us'])} | "
+              f"{f(v['cpu_per_call_us'])} | {f(v['peak_rss_kb'] / 1024, 1)} |")
+        w("\nThe engine and the packages do not parse every spec at start: the built-in registry indexes the specs at build time "
+          "and parses one on first use, so the cost of the other specs there is their embedded text. `switchboard serve` always "
+          "carries the 56 built-in specs (`--specs` adds to them), so the engine itself cannot be started with 5; this table is the "
+          "eager worst case.\n")
+    if "growth_tenants" in r:
+        gt = r["growth_tenants"]
+        lat = gt["latency"]
+        w("### Tenants stored\n")
+        w(f"One SQLite store set up through the engine (an organization, a workspace, a GitHub connector), copied and grown "
+          f"straight in SQL to {' and '.join(f'{n:,}' for n in gt['sizes'])} connectors (each extra one in a workspace of its own, "
+          "ten workspaces per organization, a copy of the real row), then an engine on each copy, both up at once; one request in "
+          f"flight, {gt['rounds']} rounds of {gt['per_round']} per target, interleaved. `execute`: the real connector's `issues list` "
+          "(30 records); `list`: `GET /api/v1/integrations/connectors` of its workspace (one connector).\n")
+        w("| connectors stored | start to /healthz ms | execute p50 µs | execute p99 µs | list p50 µs | list p99 µs | RSS after MB | non-2xx |")
+        w("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+        for n in gt["sizes"]:
+            v, e, li = gt[str(n)], lat[f"execute {n}"], lat[f"list {n}"]
+            w(f"| {v['stored']:,} | {f(v['start_to_healthz_ms'])} | {f(e['p50_us'])} | {f(e['p99_us'])} | {f(li['p50_us'])} | "
+              f"{f(li['p99_us'])} | {f(v['rss_kb'] / 1024, 1)} | {e['non_2xx'] + e['errors'] + li['non_2xx'] + li['errors']} |")
+        w("")
+    if any(k in r for k in ("growth", "growth_engine", "growth_specs", "growth_tenants")):
+        w("```\n" + "\n".join(ctx.commands.get("growth", [])) + "\n```\n")
+
+    w("## 6. Scale-out correctness\n")
+    w("Not a figure: a test CI runs, `engine/tests/scale_out.rs` (`cargo test --profile ci -p switchboard-engine --test scale_out`, "
+      "PostgreSQL from `scripts/postgres.sh`, nginx from Debian's packages through `scripts/nginx.sh`; under `CI` a missing nginx "
+      "or PostgreSQL fails it). Three `switchboard serve` replicas on one PostgreSQL database, nginx on loopback in front "
+      "(round-robin, keep-alive upstream, no retry on another replica), the test suite's fake upstream. Through the balancer: "
+      "60 concurrent executes on a HubSpot connector whose access token has expired must all answer 200 with exactly one "
+      "refresh reaching the fake's token endpoint; a second organization (made with `switchboard admin create-application` on "
+      "the same store) gets 404 for the first one's connector (read, execute, delete) through every replica, and neither "
+      "organization's connector or workspace list shows the other's; nginx's access log must show every replica serving "
+      "executes and isolation checks; no secret may appear in any replica's logs.\n")
+    w("**No throughput scaling is reported.** This machine has two cores: three replicas, PostgreSQL, nginx, the fake and "
+      "the load generator share them, so requests/s through three replicas would measure contention for those two cores, "
+      "not scaling. What the test shows is that the replicas stay correct together (one refresh, no cross-tenant leak), "
+      "not that they go faster.\n")
+
+    if "context_store" in r:
+        cs = r["context_store"]
+        w("## 7. Context store: sync rate and search latency\n")
+        w(f"A Stripe `customers` entity of {cs['records']:,} records synced through a real `switchboard serve` (SQLite main store, "
+          "the cache a SQLite file under its data dir) from `benches/stripe_fake.py` (pages of 100 rendered before the run, "
+          "served from memory): `POST .../context-store/sync`, then the status polled every 50 ms until the sync is done; the "
+          "run fails unless the status says `succeeded` with every record stored.\n")
+        w(f"- sync: {cs['records']:,} records, {cs.get('pages', 'n/a')} pages, {cs['sync_seconds']:.1f} s: "
+          f"**{f(cs['records_per_s'])} records/s**; engine RSS after the sync {f(cs['rss_after_sync_kb'] / 1024, 1)} MB\n")
+        w(f"Search: `context_store_search` through the execute route, over HTTP, one request in flight, {cs['rounds']} rounds of "
+          f"{cs['per_round']} per shape, interleaved; every shape was first checked to answer records (`eq` on id exactly the one).\n")
+        w("| filter shape | params | requests | p50 ms | p99 ms | non-2xx |\n| --- | --- | ---: | ---: | ---: | ---: |")
+        for name, v in cs["search"].items():
+            w(f"| {name} | `{json.dumps(cs['search_bodies'][name])}` | {v['requests']} | {f(v['p50_us'] / 1e3, 1)} | "
+              f"{f(v['p99_us'] / 1e3, 1)} | {v['non_2xx'] + v['errors']} |")
+        w("\nUnsorted searches stop once the page (20) is full; a sort makes a full scan of the entity. "
+          "docs/context-store.md describes the store and the filter language.\n")
+        w("```\n" + "\n".join(ctx.commands.get("context_store", [])) + "\n```\n")
 
     w("## Not measured yet\n")
     if "kotlin" not in r.get("local", {}):
         w("- The Kotlin package on the JVM (cost per call).")
     w("- Kotlin: import time, concurrency and peak RSS against the others (only its cost per call is measured).")
-    w("- Scale-out correctness (3 replicas on one PostgreSQL behind nginx, the OAuth single-flight and isolation checks through the balancer).")
-    w("- Growth with connectors loaded (5 vs 56) and with tenants stored (10 vs 100,000 connectors); engine latency against the record count.\n")
+    w("- Scale-out throughput (see section 6: two cores cannot show it).")
+    w("- Tenants stored on PostgreSQL (section 5 grows a SQLite store); the engine with fewer than its 56 built-in specs.\n")
 
     prof = HERE / "PROFILE.md"
     if prof.exists() and not ctx.tiny:
         w(prof.read_text())
     return "\n".join(o) + "\n"
+
+
+def merge_earlier(ctx: Ctx, raw: Path, out: Path, meta: dict[str, Any]) -> None:
+    """Keeps the sections of an earlier run (its raw results) that this run did not measure, so
+    `--only` updates some sections of the committed table without dropping the others."""
+    prev = json.loads(raw.read_text())
+    when = "date unknown"
+    if out.exists():
+        m = re.search(r"^- date: ([^;]+);", out.read_text(), re.M)
+        b = re.search(r"^- builds: (\S+) profile", out.read_text(), re.M)
+        when = (m[1] if m else when) + (f", {b[1]} profile" if b else "")
+    for k, v in prev.get("results", {}).items():
+        if k not in ctx.results:
+            ctx.results[k] = v
+            ctx.carried.add(k)
+            meta[k] = prev.get("meta", {}).get(k, {"date": when})
+    for k, v in prev.get("commands", {}).items():
+        ctx.commands.setdefault(k, v)
+    dates = sorted({str(meta[k].get("date")) + (f", {meta[k]['profile']} profile" if meta[k].get("profile") else "") for k in ctx.carried})
+    ctx.carried_from = "; ".join(dates) or when
 
 
 def main() -> None:
@@ -679,7 +1016,8 @@ def main() -> None:
     p.add_argument("--psql", default="psql")
     p.add_argument("--out", required=True)
     p.add_argument("--raw", required=True, help="where the raw results go, as JSON")
-    p.add_argument("--only", default="", help="comma-separated sections: fake,local,import,concurrency,sqlite,postgres,growth")
+    p.add_argument("--only", default="", help="comma-separated sections: fake,local,import,concurrency,sqlite,postgres,growth,context-store")
+    p.add_argument("--merge", default="", help="with --only: an earlier run's raw results (JSON) whose other sections the report keeps")
     a = p.parse_args()
     ctx_py_ours = a.py_ours
     ctx = Ctx(a)
@@ -687,7 +1025,7 @@ def main() -> None:
     t0 = time.time()
     steps = [("fake", bench_fake_speed), ("local", bench_local), ("import", bench_import), ("concurrency", bench_concurrency),
              ("sqlite", lambda c: bench_engine(c, "sqlite")), ("postgres", lambda c: bench_engine(c, "postgres")),
-             ("growth", bench_growth)]
+             ("growth", bench_growth), ("context-store", bench_context_store)]
     try:
         for name, fn in steps:
             if only and name not in only:
@@ -706,8 +1044,14 @@ def main() -> None:
     finally:
         ctx.cleanup()
     out = Path(a.out)
+    ctx.measured = set(ctx.results)
+    meta: dict[str, Any] = {k: {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "profile": a.profile}
+                            for k in ctx.results}
+    if only and a.merge and Path(a.merge).exists():
+        merge_earlier(ctx, Path(a.merge), out, meta)
     out.write_text(report(ctx, time.time() - t0))
-    Path(a.raw).write_text(json.dumps({"results": ctx.results, "void": ctx.void, "failed": ctx.failed, "commands": ctx.commands}, indent=1))
+    Path(a.raw).write_text(json.dumps({"results": ctx.results, "void": ctx.void, "failed": ctx.failed, "commands": ctx.commands,
+                                       "meta": meta}, indent=1))
     log(f"wrote {out} ({time.time() - t0:.0f}s)")
     if ctx.failed:
         log("FAILED: " + "; ".join(ctx.failed))

@@ -6,7 +6,9 @@
 #   bash benches/run.sh --tiny     every benchmark once with tiny counts, on the ci-profile builds
 #                                  and the test venv CI already has, so the harness cannot rot;
 #                                  writes $BENCH_OUT (default /tmp/switchboard-bench/BENCHMARKS.tiny.md)
-#   bash benches/run.sh --only local,import   some sections (fake,local,import,concurrency,sqlite,postgres,growth)
+#   bash benches/run.sh --only local,import   some sections (fake,local,import,concurrency,sqlite,postgres,growth,
+#                                  context-store); the table keeps the other sections of the last run with this
+#                                  profile (from its raw results) and says which were carried over
 #
 # Installs what it lacks on a fresh machine: wrk and nginx (Debian packages), PostgreSQL (through
 # scripts/postgres.sh, a throwaway server of its own on loopback), the reference SDK
@@ -28,7 +30,7 @@ while [ "$#" -gt 0 ]; do
 done
 
 step() { printf '\n== %s\n' "$*" >&2; }
-CACHE="$HOME/.cache/switchboard-bench"
+CACHE="${SWITCHBOARD_BENCH_CACHE:-$HOME/.cache/switchboard-bench}"
 mkdir -p "$CACHE"
 REF_SDK="airbyte-agent-sdk==0.1.380"
 
@@ -135,5 +137,5 @@ TINY_FLAG=()
 python3 benches/run.py "${TINY_FLAG[@]}" --profile "$PROFILE" --bin-dir "$BIN" \
   --py-ours "$PY_OURS_VENV/bin/python" --py-ref "$PY_REF_VENV/bin/python" --node-pkg "$NODE_PKG" \
   --pg-url "$SWITCHBOARD_TEST_DATABASE_URL" "${KOTLIN_ARGS[@]}" --psql "$PSQL" --out "$OUT" --raw "$CACHE/last-results-$PROFILE.json" \
-  --only "$ONLY"
+  --only "$ONLY" --merge "$CACHE/last-results-$PROFILE.json"
 echo "results: $OUT (raw: $CACHE/last-results-$PROFILE.json)"

@@ -140,7 +140,8 @@ def methods_of(entity: dict[str, Any]) -> list[Method]:
     """The methods of one entity of the model (params come required first)."""
     out: list[Method] = []
     taken: set[str] = set()
-    for action in entity["actions"]:
+    search = entity.get("context_store_search")
+    for action in [*entity["actions"], *([search] if search else [])]:
         name = identifier(action["name"], taken)
         used: set[str] = {"self"}
         args: list[str] = []
@@ -157,7 +158,12 @@ def methods_of(entity: dict[str, Any]) -> list[Method]:
         if args_doc:
             doc += ["", "Args:", *args_doc]
         record = action.get("record") or "Record"
-        returns = f"ExecutionResult[list[{record}]]" if action["returns_list"] else f"ExecutionResult[{record}]"
+        if action is search:  # a page of cached records: ``result.data.data``, ``result.data.meta``
+            returns = f"ExecutionResult[SearchPage[{record}]]"
+        elif action["returns_list"]:
+            returns = f"ExecutionResult[list[{record}]]"
+        else:
+            returns = f"ExecutionResult[{record}]"
         out.append(Method(name, action["name"], sig, "{" + ", ".join(pairs) + "}", doc, returns))
     return out
 
@@ -206,7 +212,7 @@ def rename_records(c: dict[str, Any]) -> None:
         for f in r["fields"]:
             f["record"] = renamed.get(f.get("record"), f.get("record"))
     for e in c["entities"]:
-        for a in e["actions"]:
+        for a in [*e["actions"], *([e["context_store_search"]] if e.get("context_store_search") else [])]:
             a["record"] = renamed.get(a.get("record"), a.get("record"))
 
 
@@ -283,7 +289,10 @@ def connector_module(c: dict[str, Any]) -> tuple[str, str]:
             )
         else:
             records = {
-                (e["name"], a["name"]): a["record"] for e in c["entities"] for a in e["actions"] if a.get("record")
+                (e["name"], a["name"]): a["record"]
+                for e in c["entities"]
+                for a in [*e["actions"], *([e["context_store_search"]] if e.get("context_store_search") else [])]
+                if a.get("record")
             }
             out.append(f"    _records_module: ClassVar[str] = {json.dumps('switchboard.connectors._records_' + module)}\n")
             out.append("    _records: ClassVar[dict[tuple[str, str], str]] = {\n")
@@ -309,7 +318,13 @@ def connector_module(c: dict[str, Any]) -> tuple[str, str]:
         "from .._executor import Connector, Entity\n",
         "from .._sync import SyncEntity\n",
         # `Record` as a type (`ExecutionResult[Record]`), not the word in a docstring.
-        ("from .._types import ExecutionResult, Record\n" if re.search(r"[\[ ]Record[\],]", body) else "from .._types import ExecutionResult\n"),
+        "from .._types import "
+        + ", ".join(
+            ["ExecutionResult"]
+            + (["Record"] if re.search(r"[\[ ]Record[\],]", body) else [])
+            + (["SearchPage"] if "SearchPage[" in body else [])
+        )
+        + "\n",
         "from .._blocking import SyncConnector\n",
         "\nif TYPE_CHECKING:\n    from typing_extensions import Unpack\n\n    from ..hosted import ClientArgs\n",
         (f"    from ._records_{module} import {', '.join(used_records)}\n" if used_records else ""),

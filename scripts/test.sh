@@ -41,6 +41,18 @@ SWITCHBOARD_BIN_DIR="$CARGO_TARGET_DIR/ci" bash scripts/test-mcp-inspector.sh 2>
 step "kotlin: the UniFFI binding (Swift drift check, JUnit on the JVM)"
 SWITCHBOARD_BIN_DIR="$CARGO_TARGET_DIR/ci" bash scripts/test-kotlin.sh 2>&1 | tee "$LOG_DIR/kotlin.log"
 
+step "docs: the mdBook site built, every link checked, every quick-start block run against a real engine"
+SWITCHBOARD_BIN_DIR="$CARGO_TARGET_DIR/ci" bash scripts/test-docs.sh > "$LOG_DIR/docs.log" 2>&1 || true
+grep -E "^docs: " "$LOG_DIR/docs.log" || tail -n 40 "$LOG_DIR/docs.log"
+
+step "browser: the auth widget and the OAuth consent in headless Chromium (Playwright), axe-core"
+SWITCHBOARD_BIN_DIR="$CARGO_TARGET_DIR/ci" bash scripts/test-browser.sh > "$LOG_DIR/browser.log" 2>&1 || true
+grep -E "^browser: |^# (pass|fail) " "$LOG_DIR/browser.log" || tail -n 40 "$LOG_DIR/browser.log"
+
+step "deploy: the Dockerfile linted (not built: no container runtime here), the systemd unit verified, the example config loaded"
+SWITCHBOARD_BIN_DIR="$CARGO_TARGET_DIR/ci" bash scripts/lint-deploy.sh > "$LOG_DIR/deploy.log" 2>&1 || true
+grep -E "^deploy: " "$LOG_DIR/deploy.log" || tail -n 40 "$LOG_DIR/deploy.log"
+
 step "dist: every package built (ci profile), installed with no cargo on PATH and smoke-tested against a real engine"
 bash scripts/test-dist.sh > "$LOG_DIR/dist.log" 2>&1 || true
 grep -E "^(ok|FAILED): |^dist: " "$LOG_DIR/dist.log" || tail -n 40 "$LOG_DIR/dist.log"
@@ -79,11 +91,12 @@ for what, n in inspector:
     else: failed += int(n)
 for m in re.finditer(r"^kotlin: (\d+) passed, (\d+) failed, (\d+) skipped$", (d / "kotlin.log").read_text(), re.M):
     passed += int(m[1]); failed += int(m[2]); skipped += int(m[3])
-m = re.search(r"^dist: (\d+) passed, (\d+) failed$", (d / "dist.log").read_text(), re.M)
-if m:
-    passed += int(m[1]); failed += int(m[2])
-else:
-    failed += 1
+for name in ["dist", "docs", "browser", "deploy"]:
+    m = re.search(rf"^{name}: (\d+) passed, (\d+) failed$", (d / f"{name}.log").read_text(), re.M)
+    if m:
+        passed += int(m[1]); failed += int(m[2])
+    else:
+        failed += 1  # the step did not finish
 diff = (d / "differential.log").read_text()
 if re.search(r"^differential: the reference's files and our own specs both match$", diff, re.M):
     passed += 1

@@ -136,6 +136,20 @@ impl Executor {
         Ok(PageIterator::new(self.inner.paginate(arg("request", request)?)))
     }
 
+    /// Starts (or resumes) context store syncs of `entities` on the engine, scheduling them
+    /// every `every_seconds` when given; resolves to core's `SyncStarted`. Local mode fails with
+    /// core's `hosted_only` error before any request.
+    #[napi]
+    pub async fn context_store_sync(&self, entities: Vec<String>, every_seconds: Option<i64>) -> Result<Value> {
+        value(&self.inner.context_store_sync(entities, every_seconds).await.map_err(to_js)?)
+    }
+
+    /// Resolves to core's `StoreStatus` of the connector's context store (hosted mode only).
+    #[napi]
+    pub async fn context_store_status(&self) -> Result<Value> {
+        value(&self.inner.context_store_status().await.map_err(to_js)?)
+    }
+
     /// Runs the health check; resolves to its `ResultView` as JSON text (`success` when healthy).
     #[napi]
     pub async fn check(&self) -> Result<String> {

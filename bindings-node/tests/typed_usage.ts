@@ -3,7 +3,7 @@
 import {
   AuthenticationError, connect, ExecutionResult, GithubConnector, HostedExecutor, LocalExecutor, StripeConnector,
   SwitchboardError, UpstreamAuthenticationError, Workspace, GongConnector, type CheckResult, type ConnectorInfo,
-  type GithubIssue, type GongUser,
+  type GithubIssue, type GongUser, type StoreStatus, type StripeCustomer, type SyncStarted,
 } from 'switchboard-connectors';
 
 export async function usage(signal: AbortSignal): Promise<void> {
@@ -30,6 +30,24 @@ export async function usage(signal: AbortSignal): Promise<void> {
   await gh.pullRequests.list({ owner: 'octo', repo: 'hello', states: ['OPEN'] });
   await gh.viewer.get();
   await new StripeConnector({ credentials: { api_key: 'sk_...' } }).customers.list({ limit: 10 });
+
+  // The context store: sync and status on the connector, a typed search per syncable entity.
+  const stripe = connect('stripe', { workspaceName: 'acme' });
+  const started: SyncStarted = await stripe.contextStoreSync(['customers'], 3600);
+  const generation: number = started.entities[0].generation;
+  const store: StoreStatus = await stripe.contextStoreStatus();
+  const synced: number = store.entities[0].recordCount;
+  const page = await stripe.customers.contextStoreSearch({ query: { filter: { eq: { delinquent: true } } }, limit: 5 });
+  const found: StripeCustomer[] = page.data.data;
+  const next: string | null = page.data.meta.cursor;
+  await stripe.customers.contextStoreSearch({ fields: [['id'], ['email']], cursor: next ?? undefined });
+  // @ts-expect-error: the search takes query, limit, cursor and fields only.
+  await stripe.customers.contextStoreSearch({ filter: { eq: { id: 'cus_1' } } });
+  // @ts-expect-error: entities are a list.
+  await stripe.contextStoreSync('customers');
+  // @ts-expect-error: GitHub's issues need params to list, so the engine cannot sync them: no search.
+  await gh.issues.contextStoreSearch({});
+  void [generation, synced, found];
 
   // @ts-expect-error: a wrong param name (`ownr`) does not compile.
   await gh.issues.list({ ownr: 'octo', repo: 'hello' });

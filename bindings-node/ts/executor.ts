@@ -86,6 +86,75 @@ export interface CheckData {
 /** What `check()` resolves to: `success` when healthy, `error` the message otherwise. */
 export type CheckResult = ExecutionResult<CheckData>;
 
+/** How the sync of one entity started (core's `SyncStart`). */
+export interface SyncStart {
+  entity: string;
+  /** `started` (a new full sync), `resumed` (an interrupted or failed one) or `already_running`. */
+  status: 'started' | 'resumed' | 'already_running';
+  /** The sync's generation (0 when `already_running`). */
+  generation: number;
+}
+
+/** What `contextStoreSync` resolves to (core's `SyncStarted`). */
+export interface SyncStarted {
+  entities: SyncStart[];
+}
+
+/** The sync state of one entity of the context store (core's `EntityStatus`, keys in camelCase). */
+export interface EntityStatus {
+  entity: string;
+  /** `interrupted`: the engine stopped mid-sync; the next sync (or a restarted engine) resumes it. */
+  status: 'running' | 'succeeded' | 'failed' | 'interrupted';
+  /** Bumped by every new full sync. */
+  generation: number;
+  /** Pages committed by the current (or last) sync. */
+  pages: number;
+  /** Records committed by the current (or last) sync. */
+  recordsSynced: number;
+  /** Records in the cache after the last completed sync. */
+  recordCount: number;
+  /** Records the last completed sync deleted (gone at the provider). */
+  deleted: number;
+  lastError: string | null;
+  startedAt: string | null;
+  finishedAt: string | null;
+  updatedAt: string | null;
+  /** Seconds between scheduled full syncs, when the entity is scheduled. */
+  everySeconds?: number;
+  /** When the next scheduled sync is due (RFC 3339), when the entity is scheduled. */
+  nextRunAt?: string;
+  /** The mode of the current (or last) sync. */
+  mode?: 'full' | 'incremental';
+  /** The latest update time (RFC 3339) of the records synced so far (incremental entities). */
+  highWaterMark?: string;
+  /** When the last full sync (with reconciliation) finished (RFC 3339). */
+  lastFullSyncAt?: string;
+  /** The entity's `full_every_seconds` (absent: the engine's default). */
+  fullEverySeconds?: number;
+}
+
+/** What `contextStoreStatus` resolves to (core's `StoreStatus`). */
+export interface StoreStatus {
+  entities: EntityStatus[];
+}
+
+/** The paging values of a context store search page (the engine's spelling). */
+export interface SearchMeta {
+  /** Whether another page follows. */
+  has_more: boolean;
+  /** Pass it as `cursor` (with the same query) for the next page; `null` on the last page. */
+  cursor: string | null;
+  /** How long the search took in the engine, in milliseconds. */
+  took_ms: number;
+}
+
+/** `data` of a `context_store_search` result: one page of records cached in the engine's
+ * context store. */
+export interface SearchPage<R = Record<string, any>> {
+  data: R[];
+  meta: SearchMeta;
+}
+
 /** A stored connector as the engine describes it (never its credentials). */
 export interface ConnectorInfo {
   id: string;
@@ -163,6 +232,27 @@ export class Executor {
   async check(): Promise<CheckResult> {
     const handle = this.handle;
     return result(await call(() => handle.check()));
+  }
+
+  /** Starts full syncs of `entities` into the connector's context store on the engine, in the
+   * background (an interrupted or failed sync resumes from its last committed page):
+   * `await ex.contextStoreSync(['customers'])`. With `everySeconds` (60 to 31,622,400) the engine
+   * also runs a full sync of each that often. Resolves to, per entity, `status` (`started`,
+   * `resumed` or `already_running`) and the sync's `generation`; poll `contextStoreStatus()` for
+   * progress. Hosted mode only: a local connector throws `ConfigurationError`
+   * (`details.reason` `hosted_only`) before any request. */
+  async contextStoreSync(entities: readonly string[], everySeconds?: number | null): Promise<SyncStarted> {
+    const handle = this.handle;
+    return (await call(() => handle.contextStoreSync([...entities], everySeconds ?? null))) as SyncStarted;
+  }
+
+  /** The sync state of each entity of the connector's context store: `status`, `pages`,
+   * `recordsSynced`, `recordCount`, `deleted`, `lastError`, times, and the schedule when there is
+   * one. Hosted mode only (a local connector throws `ConfigurationError`). */
+  async contextStoreStatus(): Promise<StoreStatus> {
+    const handle = this.handle;
+    const status = (await call(() => handle.contextStoreStatus())) as { entities: object[] };
+    return { entities: status.entities.map((e) => camel<EntityStatus>(e)) };
   }
 
   /** The stored connector a hosted executor runs (looked up once); `null` in local mode. */

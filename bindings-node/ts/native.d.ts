@@ -39,6 +39,14 @@ export declare class Executor {
   execute(request: any, cancel?: Cancel | undefined | null): Promise<string>
   /** An async iterator over every page of an `ExecuteRequest`. */
   paginate(request: any): PageIterator
+  /**
+   * Starts (or resumes) context store syncs of `entities` on the engine, scheduling them
+   * every `every_seconds` when given; resolves to core's `SyncStarted`. Local mode fails with
+   * core's `hosted_only` error before any request.
+   */
+  contextStoreSync(entities: Array<string>, everySeconds?: number | undefined | null): Promise<any>
+  /** Resolves to core's `StoreStatus` of the connector's context store (hosted mode only). */
+  contextStoreStatus(): Promise<any>
   /** Runs the health check; resolves to its `ResultView` as JSON text (`success` when healthy). */
   check(): Promise<string>
 }

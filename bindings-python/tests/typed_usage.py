@@ -58,6 +58,18 @@ async def hosted_mode() -> None:
 
     ex = HostedExecutor(client_id="id", client_secret="secret", workspace_name="acme", connector_definition_id="github")
     await ex.check()
+
+    # The context store: sync and status on the connector, a typed search per syncable entity.
+    stripe = connect("stripe", workspace_name="acme")
+    started: switchboard.SyncStarted = await stripe.context_store_sync(["customers"], every_seconds=3600)
+    print(started["entities"][0]["generation"])
+    status: switchboard.StoreStatus = await stripe.context_store_status()
+    print(status["entities"][0]["record_count"])
+    page = await stripe.customers.context_store_search(query={"filter": {"eq": {"delinquent": True}}}, limit=5)
+    emails: list[str | None] = [c.email for c in page.data.data]
+    cursor: str | None = page.data.meta.cursor
+    await stripe.customers.context_store_search(fields=[["id"], ["email"]], cursor=cursor)
+    print(emails, switchboard.sync.connect("stripe").context_store_status()["entities"])
     await ex.close()
 
     gh: GithubConnector = connect("github", workspace_name="acme")

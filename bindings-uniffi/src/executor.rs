@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 use switchboard_core::sdk::{self, ConnectorSettings, ExecuteRequest, Hooks, LocalSettings, Target};
-use switchboard_core::Error;
+use switchboard_core::{wire, Error};
 
 use crate::auth::{Provider, Sink, TokenProvider, TokenRefreshListener};
 use crate::error::SwitchboardException;
@@ -36,6 +36,102 @@ impl From<sdk::ResultView> for ResultView {
         };
         let meta_json = Value::Object(v.meta).to_string();
         Self { success: v.success, data_json: v.data.to_string(), error: v.error, meta_json, cursor }
+    }
+}
+
+/// How the sync of one entity started (core's `SyncStart`).
+#[derive(uniffi::Record)]
+pub struct SyncStart {
+    pub entity: String,
+    /// `started` (a new full sync), `resumed` (an interrupted or failed one) or `already_running`.
+    pub status: String,
+    /// The sync's generation (0 when `already_running`).
+    pub generation: i64,
+}
+
+/// What `context_store_sync` returns (core's `SyncStarted`).
+#[derive(uniffi::Record)]
+pub struct SyncStarted {
+    pub entities: Vec<SyncStart>,
+}
+
+impl From<wire::SyncStarted> for SyncStarted {
+    fn from(s: wire::SyncStarted) -> Self {
+        let entities = s
+            .entities
+            .into_iter()
+            .map(|e| SyncStart { entity: e.entity, status: e.status, generation: e.generation })
+            .collect();
+        Self { entities }
+    }
+}
+
+/// The sync state of one entity of the context store (core's `EntityStatus`).
+#[derive(uniffi::Record)]
+pub struct EntityStatus {
+    pub entity: String,
+    /// `running`, `succeeded`, `failed` or `interrupted`.
+    pub status: String,
+    /// Bumped by every new full sync.
+    pub generation: i64,
+    /// Pages committed by the current (or last) sync.
+    pub pages: i64,
+    /// Records committed by the current (or last) sync.
+    pub records_synced: i64,
+    /// Records in the cache after the last completed sync.
+    pub record_count: i64,
+    /// Records the last completed sync deleted (gone at the provider).
+    pub deleted: i64,
+    pub last_error: Option<String>,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    pub updated_at: Option<String>,
+    /// Seconds between scheduled full syncs; `None` when not scheduled.
+    pub every_seconds: Option<i64>,
+    /// When the next scheduled sync is due (RFC 3339); `None` when not scheduled.
+    pub next_run_at: Option<String>,
+    /// The mode of the current (or last) sync: `full` or `incremental`.
+    pub mode: Option<String>,
+    /// The latest update time (RFC 3339) of the records synced so far (incremental entities).
+    pub high_water_mark: Option<String>,
+    /// When the last full sync (with reconciliation) finished (RFC 3339).
+    pub last_full_sync_at: Option<String>,
+    /// The entity's `full_every_seconds`; `None`: the engine's default.
+    pub full_every_seconds: Option<i64>,
+}
+
+/// What `context_store_status` returns (core's `StoreStatus`).
+#[derive(uniffi::Record)]
+pub struct StoreStatus {
+    pub entities: Vec<EntityStatus>,
+}
+
+impl From<wire::StoreStatus> for StoreStatus {
+    fn from(s: wire::StoreStatus) -> Self {
+        let entities = s
+            .entities
+            .into_iter()
+            .map(|e| EntityStatus {
+                entity: e.entity,
+                status: e.status,
+                generation: e.generation,
+                pages: e.pages,
+                records_synced: e.records_synced,
+                record_count: e.record_count,
+                deleted: e.deleted,
+                last_error: e.last_error,
+                started_at: e.started_at,
+                finished_at: e.finished_at,
+                updated_at: e.updated_at,
+                every_seconds: e.every_seconds,
+                next_run_at: e.next_run_at,
+                mode: e.mode,
+                high_water_mark: e.high_water_mark,
+                last_full_sync_at: e.last_full_sync_at,
+                full_every_seconds: e.full_every_seconds,
+            })
+            .collect();
+        Self { entities }
     }
 }
 
@@ -104,6 +200,20 @@ impl Executor {
     /// Runs the health check (`success` when healthy, the check's fields as `data`).
     pub async fn check(&self) -> Result<ResultView> {
         Ok(sdk::ResultView::from(self.inner.check().await?).into())
+    }
+
+    /// Starts (or resumes) full syncs of `entities` into the connector's context store on the
+    /// engine, in the background; with `every_seconds` (60 to 31,622,400) the engine also runs
+    /// one that often. Poll [`Executor::context_store_status`] for progress. Local mode fails
+    /// with a `Configuration` error (`details` reason `hosted_only`) before any request.
+    #[uniffi::method(default(every_seconds = None))]
+    pub async fn context_store_sync(&self, entities: Vec<String>, every_seconds: Option<i64>) -> Result<SyncStarted> {
+        Ok(self.inner.context_store_sync(entities, every_seconds).await?.into())
+    }
+
+    /// The sync state of each entity of the connector's context store (hosted mode only).
+    pub async fn context_store_status(&self) -> Result<StoreStatus> {
+        Ok(self.inner.context_store_status().await?.into())
     }
 
     /// The stored connector; `None` in local mode.

@@ -503,6 +503,22 @@ fileprivate struct FfiConverterUInt64: FfiConverterPrimitive {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterInt64: FfiConverterPrimitive {
+    typealias FfiType = Int64
+    typealias SwiftType = Int64
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Int64 {
+        return try lift(readInt(&buf))
+    }
+
+    public static func write(_ value: Int64, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterDouble: FfiConverterPrimitive {
     typealias FfiType = Double
     typealias SwiftType = Double
@@ -604,6 +620,19 @@ public protocol ExecutorProtocol: AnyObject, Sendable {
      * The stored connector; `None` in local mode.
      */
     func connectorInfo() async throws  -> ConnectorInfo?
+    
+    /**
+     * The sync state of each entity of the connector's context store (hosted mode only).
+     */
+    func contextStoreStatus() async throws  -> StoreStatus
+    
+    /**
+     * Starts (or resumes) full syncs of `entities` into the connector's context store on the
+     * engine, in the background; with `every_seconds` (60 to 31,622,400) the engine also runs
+     * one that often. Poll [`Executor::context_store_status`] for progress. Local mode fails
+     * with a `Configuration` error (`details` reason `hosted_only`) before any request.
+     */
+    func contextStoreSync(entities: [String], everySeconds: Int64?) async throws  -> SyncStarted
     
     /**
      * Runs one `ExecuteRequest` (JSON: `{"entity", "action", "params", ...}`).
@@ -767,6 +796,47 @@ open func connectorInfo()async throws  -> ConnectorInfo?  {
             completeFunc: ffi_switchboard_uniffi_rust_future_complete_rust_buffer,
             freeFunc: ffi_switchboard_uniffi_rust_future_free_rust_buffer,
             liftFunc: FfiConverterOptionTypeConnectorInfo.lift,
+            errorHandler: FfiConverterTypeSwitchboardException_lift
+        )
+}
+    
+    /**
+     * The sync state of each entity of the connector's context store (hosted mode only).
+     */
+open func contextStoreStatus()async throws  -> StoreStatus  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_switchboard_uniffi_fn_method_executor_context_store_status(
+                        self.uniffiCloneHandle()
+                )
+            },
+            pollFunc: ffi_switchboard_uniffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_switchboard_uniffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_switchboard_uniffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterTypeStoreStatus_lift,
+            errorHandler: FfiConverterTypeSwitchboardException_lift
+        )
+}
+    
+    /**
+     * Starts (or resumes) full syncs of `entities` into the connector's context store on the
+     * engine, in the background; with `every_seconds` (60 to 31,622,400) the engine also runs
+     * one that often. Poll [`Executor::context_store_status`] for progress. Local mode fails
+     * with a `Configuration` error (`details` reason `hosted_only`) before any request.
+     */
+open func contextStoreSync(entities: [String], everySeconds: Int64? = nil)async throws  -> SyncStarted  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_switchboard_uniffi_fn_method_executor_context_store_sync(
+                        self.uniffiCloneHandle(),FfiConverterSequenceString.lower(entities),FfiConverterOptionInt64.lower(everySeconds)
+                )
+            },
+            pollFunc: ffi_switchboard_uniffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_switchboard_uniffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_switchboard_uniffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterTypeSyncStarted_lift,
             errorHandler: FfiConverterTypeSwitchboardException_lift
         )
 }
@@ -2037,6 +2107,195 @@ public func FfiConverterTypeConnectorInfo_lower(_ value: ConnectorInfo) -> RustB
 
 
 /**
+ * The sync state of one entity of the context store (core's `EntityStatus`).
+ */
+public struct EntityStatus: Equatable, Hashable {
+    public var entity: String
+    /**
+     * `running`, `succeeded`, `failed` or `interrupted`.
+     */
+    public var status: String
+    /**
+     * Bumped by every new full sync.
+     */
+    public var generation: Int64
+    /**
+     * Pages committed by the current (or last) sync.
+     */
+    public var pages: Int64
+    /**
+     * Records committed by the current (or last) sync.
+     */
+    public var recordsSynced: Int64
+    /**
+     * Records in the cache after the last completed sync.
+     */
+    public var recordCount: Int64
+    /**
+     * Records the last completed sync deleted (gone at the provider).
+     */
+    public var deleted: Int64
+    public var lastError: String?
+    public var startedAt: String?
+    public var finishedAt: String?
+    public var updatedAt: String?
+    /**
+     * Seconds between scheduled full syncs; `None` when not scheduled.
+     */
+    public var everySeconds: Int64?
+    /**
+     * When the next scheduled sync is due (RFC 3339); `None` when not scheduled.
+     */
+    public var nextRunAt: String?
+    /**
+     * The mode of the current (or last) sync: `full` or `incremental`.
+     */
+    public var mode: String?
+    /**
+     * The latest update time (RFC 3339) of the records synced so far (incremental entities).
+     */
+    public var highWaterMark: String?
+    /**
+     * When the last full sync (with reconciliation) finished (RFC 3339).
+     */
+    public var lastFullSyncAt: String?
+    /**
+     * The entity's `full_every_seconds`; `None`: the engine's default.
+     */
+    public var fullEverySeconds: Int64?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(entity: String, 
+        /**
+         * `running`, `succeeded`, `failed` or `interrupted`.
+         */status: String, 
+        /**
+         * Bumped by every new full sync.
+         */generation: Int64, 
+        /**
+         * Pages committed by the current (or last) sync.
+         */pages: Int64, 
+        /**
+         * Records committed by the current (or last) sync.
+         */recordsSynced: Int64, 
+        /**
+         * Records in the cache after the last completed sync.
+         */recordCount: Int64, 
+        /**
+         * Records the last completed sync deleted (gone at the provider).
+         */deleted: Int64, lastError: String?, startedAt: String?, finishedAt: String?, updatedAt: String?, 
+        /**
+         * Seconds between scheduled full syncs; `None` when not scheduled.
+         */everySeconds: Int64?, 
+        /**
+         * When the next scheduled sync is due (RFC 3339); `None` when not scheduled.
+         */nextRunAt: String?, 
+        /**
+         * The mode of the current (or last) sync: `full` or `incremental`.
+         */mode: String?, 
+        /**
+         * The latest update time (RFC 3339) of the records synced so far (incremental entities).
+         */highWaterMark: String?, 
+        /**
+         * When the last full sync (with reconciliation) finished (RFC 3339).
+         */lastFullSyncAt: String?, 
+        /**
+         * The entity's `full_every_seconds`; `None`: the engine's default.
+         */fullEverySeconds: Int64?) {
+        self.entity = entity
+        self.status = status
+        self.generation = generation
+        self.pages = pages
+        self.recordsSynced = recordsSynced
+        self.recordCount = recordCount
+        self.deleted = deleted
+        self.lastError = lastError
+        self.startedAt = startedAt
+        self.finishedAt = finishedAt
+        self.updatedAt = updatedAt
+        self.everySeconds = everySeconds
+        self.nextRunAt = nextRunAt
+        self.mode = mode
+        self.highWaterMark = highWaterMark
+        self.lastFullSyncAt = lastFullSyncAt
+        self.fullEverySeconds = fullEverySeconds
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension EntityStatus: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeEntityStatus: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> EntityStatus {
+        return
+            try EntityStatus(
+                entity: FfiConverterString.read(from: &buf), 
+                status: FfiConverterString.read(from: &buf), 
+                generation: FfiConverterInt64.read(from: &buf), 
+                pages: FfiConverterInt64.read(from: &buf), 
+                recordsSynced: FfiConverterInt64.read(from: &buf), 
+                recordCount: FfiConverterInt64.read(from: &buf), 
+                deleted: FfiConverterInt64.read(from: &buf), 
+                lastError: FfiConverterOptionString.read(from: &buf), 
+                startedAt: FfiConverterOptionString.read(from: &buf), 
+                finishedAt: FfiConverterOptionString.read(from: &buf), 
+                updatedAt: FfiConverterOptionString.read(from: &buf), 
+                everySeconds: FfiConverterOptionInt64.read(from: &buf), 
+                nextRunAt: FfiConverterOptionString.read(from: &buf), 
+                mode: FfiConverterOptionString.read(from: &buf), 
+                highWaterMark: FfiConverterOptionString.read(from: &buf), 
+                lastFullSyncAt: FfiConverterOptionString.read(from: &buf), 
+                fullEverySeconds: FfiConverterOptionInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: EntityStatus, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.entity, into: &buf)
+        FfiConverterString.write(value.status, into: &buf)
+        FfiConverterInt64.write(value.generation, into: &buf)
+        FfiConverterInt64.write(value.pages, into: &buf)
+        FfiConverterInt64.write(value.recordsSynced, into: &buf)
+        FfiConverterInt64.write(value.recordCount, into: &buf)
+        FfiConverterInt64.write(value.deleted, into: &buf)
+        FfiConverterOptionString.write(value.lastError, into: &buf)
+        FfiConverterOptionString.write(value.startedAt, into: &buf)
+        FfiConverterOptionString.write(value.finishedAt, into: &buf)
+        FfiConverterOptionString.write(value.updatedAt, into: &buf)
+        FfiConverterOptionInt64.write(value.everySeconds, into: &buf)
+        FfiConverterOptionString.write(value.nextRunAt, into: &buf)
+        FfiConverterOptionString.write(value.mode, into: &buf)
+        FfiConverterOptionString.write(value.highWaterMark, into: &buf)
+        FfiConverterOptionString.write(value.lastFullSyncAt, into: &buf)
+        FfiConverterOptionInt64.write(value.fullEverySeconds, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeEntityStatus_lift(_ buf: RustBuffer) throws -> EntityStatus {
+    return try FfiConverterTypeEntityStatus.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeEntityStatus_lower(_ value: EntityStatus) -> RustBuffer {
+    return FfiConverterTypeEntityStatus.lower(value)
+}
+
+
+/**
  * One public error code (the `SwitchboardException` case it arrives as) and its category.
  */
 public struct ErrorCodeInfo: Equatable, Hashable {
@@ -2172,6 +2431,185 @@ public func FfiConverterTypeResultView_lift(_ buf: RustBuffer) throws -> ResultV
 #endif
 public func FfiConverterTypeResultView_lower(_ value: ResultView) -> RustBuffer {
     return FfiConverterTypeResultView.lower(value)
+}
+
+
+/**
+ * What `context_store_status` returns (core's `StoreStatus`).
+ */
+public struct StoreStatus: Equatable, Hashable {
+    public var entities: [EntityStatus]
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(entities: [EntityStatus]) {
+        self.entities = entities
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension StoreStatus: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeStoreStatus: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> StoreStatus {
+        return
+            try StoreStatus(
+                entities: FfiConverterSequenceTypeEntityStatus.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: StoreStatus, into buf: inout [UInt8]) {
+        FfiConverterSequenceTypeEntityStatus.write(value.entities, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeStoreStatus_lift(_ buf: RustBuffer) throws -> StoreStatus {
+    return try FfiConverterTypeStoreStatus.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeStoreStatus_lower(_ value: StoreStatus) -> RustBuffer {
+    return FfiConverterTypeStoreStatus.lower(value)
+}
+
+
+/**
+ * How the sync of one entity started (core's `SyncStart`).
+ */
+public struct SyncStart: Equatable, Hashable {
+    public var entity: String
+    /**
+     * `started` (a new full sync), `resumed` (an interrupted or failed one) or `already_running`.
+     */
+    public var status: String
+    /**
+     * The sync's generation (0 when `already_running`).
+     */
+    public var generation: Int64
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(entity: String, 
+        /**
+         * `started` (a new full sync), `resumed` (an interrupted or failed one) or `already_running`.
+         */status: String, 
+        /**
+         * The sync's generation (0 when `already_running`).
+         */generation: Int64) {
+        self.entity = entity
+        self.status = status
+        self.generation = generation
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension SyncStart: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeSyncStart: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SyncStart {
+        return
+            try SyncStart(
+                entity: FfiConverterString.read(from: &buf), 
+                status: FfiConverterString.read(from: &buf), 
+                generation: FfiConverterInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: SyncStart, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.entity, into: &buf)
+        FfiConverterString.write(value.status, into: &buf)
+        FfiConverterInt64.write(value.generation, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSyncStart_lift(_ buf: RustBuffer) throws -> SyncStart {
+    return try FfiConverterTypeSyncStart.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSyncStart_lower(_ value: SyncStart) -> RustBuffer {
+    return FfiConverterTypeSyncStart.lower(value)
+}
+
+
+/**
+ * What `context_store_sync` returns (core's `SyncStarted`).
+ */
+public struct SyncStarted: Equatable, Hashable {
+    public var entities: [SyncStart]
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(entities: [SyncStart]) {
+        self.entities = entities
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension SyncStarted: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeSyncStarted: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SyncStarted {
+        return
+            try SyncStarted(
+                entities: FfiConverterSequenceTypeSyncStart.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: SyncStarted, into buf: inout [UInt8]) {
+        FfiConverterSequenceTypeSyncStart.write(value.entities, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSyncStarted_lift(_ buf: RustBuffer) throws -> SyncStarted {
+    return try FfiConverterTypeSyncStarted.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSyncStarted_lower(_ value: SyncStarted) -> RustBuffer {
+    return FfiConverterTypeSyncStarted.lower(value)
 }
 
 
@@ -2587,6 +3025,30 @@ fileprivate struct FfiConverterOptionInt32: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterOptionInt64: FfiConverterRustBuffer {
+    typealias SwiftType = Int64?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterInt64.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterInt64.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterOptionDouble: FfiConverterRustBuffer {
     typealias SwiftType = Double?
 
@@ -2731,6 +3193,31 @@ fileprivate struct FfiConverterOptionTypeResultView: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterSequenceString: FfiConverterRustBuffer {
+    typealias SwiftType = [String]
+
+    public static func write(_ value: [String], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterString.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [String] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [String]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterString.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterSequenceTypeConnectorInfo: FfiConverterRustBuffer {
     typealias SwiftType = [ConnectorInfo]
 
@@ -2756,6 +3243,31 @@ fileprivate struct FfiConverterSequenceTypeConnectorInfo: FfiConverterRustBuffer
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterSequenceTypeEntityStatus: FfiConverterRustBuffer {
+    typealias SwiftType = [EntityStatus]
+
+    public static func write(_ value: [EntityStatus], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeEntityStatus.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [EntityStatus] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [EntityStatus]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeEntityStatus.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterSequenceTypeErrorCodeInfo: FfiConverterRustBuffer {
     typealias SwiftType = [ErrorCodeInfo]
 
@@ -2773,6 +3285,31 @@ fileprivate struct FfiConverterSequenceTypeErrorCodeInfo: FfiConverterRustBuffer
         seq.reserveCapacity(Int(len))
         for _ in 0 ..< len {
             seq.append(try FfiConverterTypeErrorCodeInfo.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeSyncStart: FfiConverterRustBuffer {
+    typealias SwiftType = [SyncStart]
+
+    public static func write(_ value: [SyncStart], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeSyncStart.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [SyncStart] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [SyncStart]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeSyncStart.read(from: &buf))
         }
         return seq
     }
@@ -3002,6 +3539,12 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_switchboard_uniffi_checksum_method_executor_connector_info() != 19342) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_switchboard_uniffi_checksum_method_executor_context_store_status() != 57284) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_switchboard_uniffi_checksum_method_executor_context_store_sync() != 4248) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_switchboard_uniffi_checksum_method_executor_execute() != 6897) {

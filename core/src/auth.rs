@@ -1,5 +1,6 @@
 //! Credentials and auth schemes: picking the scheme a credential set fits, putting it on the
-//! wire, and the OAuth2 refresh-token grant with single-flight refresh and rotation.
+//! wire, and the OAuth2 refresh-token, client-credentials and JWT-bearer (service account)
+//! grants, with single-flight refresh and rotation.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
@@ -152,6 +153,10 @@ pub struct Auth {
     secrets: RwLock<Arc<Secrets>>,
     /// The tokens refreshes brought, newest last.
     learned: std::sync::Mutex<std::collections::VecDeque<String>>,
+    /// The service account key of a JWT-bearer scheme (see [`ServiceAccount`]), or why it is
+    /// unusable when an access token was given alongside (the error then comes with the first
+    /// grant, as the key is only needed then).
+    service_account: Option<Result<ServiceAccount>>,
 }
 
 /// The secrets of `creds` under `scheme`: every credential value, every scheme input as its
@@ -227,14 +232,37 @@ impl Auth {
                     tokens.extracted.insert(k.clone(), v.to_string());
                 }
             }
-            if tokens.access_token.is_none() && tokens.refresh_token.is_none() {
+            if tokens.access_token.is_none()
+                && tokens.refresh_token.is_none()
+                && !client_grant(&scheme, &creds)
+                && scheme.render_input(SERVICE_ACCOUNT_INPUT, &creds).is_none()
+            {
+                let or_client = if cfg.client_credentials { ", or a client_id and client_secret" } else { "" };
                 return Err(Error::configuration(format!(
-                    "OAuth credentials for {} need an access_token or a refresh_token",
+                    "OAuth credentials for {} need an access_token or a refresh_token{or_client}",
                     spec.slug
                 )));
             }
         }
-        let secrets = handle_secrets(&scheme, &creds);
+        // Server variables a credential names (`x-from-credential`: Mailchimp's data center is
+        // its API key's suffix) fill the server URL like values from a token answer: after
+        // config, before the variable's default.
+        for (name, part) in &spec.server_variable_sources {
+            if let Some(v) = part.value(&creds) {
+                tokens.extracted.entry(name.clone()).or_insert(v);
+            }
+        }
+        let service_account = match (&scheme.kind, scheme.render_input(SERVICE_ACCOUNT_INPUT, &creds)) {
+            (AuthKind::OAuth2(_), Some(key)) => match ServiceAccount::parse(&key, &spec.slug) {
+                Err(e) if tokens.access_token.is_none() => return Err(e),
+                parsed => Some(parsed),
+            },
+            _ => None,
+        };
+        let mut secrets = handle_secrets(&scheme, &creds);
+        if let Some(Ok(sa)) = &service_account {
+            secrets.extend(sa.secrets.iter());
+        }
         Ok(Self {
             scheme,
             creds,
@@ -244,6 +272,7 @@ impl Auth {
             sink,
             secrets: RwLock::new(Arc::new(secrets)),
             learned: std::sync::Mutex::new(std::collections::VecDeque::new()),
+            service_account,
         })
     }
 
@@ -279,6 +308,9 @@ impl Auth {
             learned.pop_front();
         }
         let mut next = handle_secrets(&self.scheme, &self.creds);
+        if let Some(Ok(sa)) = &self.service_account {
+            next.extend(sa.secrets.iter());
+        }
         next.extend(learned.iter());
         *self.secrets.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(next);
     }
@@ -287,16 +319,22 @@ impl Auth {
         self.scheme.render_input(input, &self.creds)
     }
 
+    /// Whether a new access token can be had: with the refresh token, with a service account
+    /// key (the JWT-bearer grant), or with the client credentials alone where the scheme offers
+    /// that grant.
     fn can_refresh(&self) -> bool {
-        matches!(self.scheme.kind, AuthKind::OAuth2(_)) && self.read().refresh_token.is_some()
+        matches!(self.scheme.kind, AuthKind::OAuth2(_))
+            && (self.read().refresh_token.is_some()
+                || self.service_account.is_some()
+                || client_grant(&self.scheme, &self.creds))
     }
 
-    /// Whether the access token must be refreshed before use.
+    /// Whether the access token must be refreshed (or first obtained) before use.
     fn needs_refresh(&self) -> Option<u64> {
-        let t = self.read();
-        if !matches!(self.scheme.kind, AuthKind::OAuth2(_)) || t.refresh_token.is_none() {
+        if !self.can_refresh() {
             return None;
         }
+        let t = self.read();
         let expired = t.expires_at.is_some_and(|e| e - EXPIRY_SKEW_SECS <= now_secs());
         (t.access_token.is_none() || expired).then_some(t.generation)
     }
@@ -375,7 +413,8 @@ impl Auth {
         Ok(true)
     }
 
-    /// Runs the refresh-token grant once for all callers that saw `seen_generation`.
+    /// Runs the refresh-token grant (or, without a refresh token, the client-credentials grant)
+    /// once for all callers that saw `seen_generation`.
     async fn refresh(&self, http: &dyn HttpClient, seen_generation: u64, timeout: Duration) -> Result<()> {
         let _guard = self.refresh_lock.lock().await;
         if self.read().generation != seen_generation {
@@ -384,18 +423,23 @@ impl Auth {
         let AuthKind::OAuth2(cfg) = &self.scheme.kind else {
             return Ok(());
         };
-        let refresh_token = self.read().refresh_token.clone().ok_or_else(|| {
-            Error::new(
-                ErrorCode::UpstreamAuthentication,
-                "the access token was rejected and no refresh_token was given to renew it",
-            )
-        })?;
+        let grant = match self.read().refresh_token.clone() {
+            Some(rt) => Grant::RefreshToken(rt),
+            None if self.service_account.is_some() => Grant::JwtBearer,
+            None if client_grant(&self.scheme, &self.creds) => Grant::ClientCredentials,
+            None => {
+                return Err(Error::new(
+                    ErrorCode::UpstreamAuthentication,
+                    "the access token was rejected and no refresh_token was given to renew it",
+                ))
+            }
+        };
         // The new tokens join the redaction list (see `learn_tokens`) before anything uses them,
         // but after the sink stored them: a provider that rotates refresh tokens has already
         // spent the old one, so the store comes first, with nothing else in the window.
         let update = match &self.sink {
             None => {
-                let update = self.grant(http, cfg, &refresh_token, timeout).await?;
+                let update = self.grant(http, cfg, &grant, timeout).await?;
                 self.learn_tokens(&update);
                 update
             }
@@ -406,7 +450,7 @@ impl Auth {
                     update
                 }
                 RefreshStart::Proceed => {
-                    let outcome = match self.grant(http, cfg, &refresh_token, timeout).await {
+                    let outcome = match self.grant(http, cfg, &grant, timeout).await {
                         Ok(update) => {
                             let stored = sink.token_refreshed(update.clone()).await;
                             self.learn_tokens(&update);
@@ -432,7 +476,7 @@ impl Auth {
         &self,
         http: &dyn HttpClient,
         cfg: &OAuth2Config,
-        refresh_token: &str,
+        grant: &Grant,
         timeout: Duration,
     ) -> Result<TokenUpdate> {
         let url = self.token_url.clone().ok_or_else(|| {
@@ -440,10 +484,31 @@ impl Auth {
         })?;
         let client_id = self.field("client_id");
         let client_secret = self.field("client_secret");
-        let mut fields: Vec<(&str, String)> =
-            vec![("grant_type", "refresh_token".into()), ("refresh_token", refresh_token.to_string())];
+        let mut fields: Vec<(&str, String)> = match grant {
+            Grant::RefreshToken(rt) => vec![("grant_type", "refresh_token".into()), ("refresh_token", rt.clone())],
+            Grant::ClientCredentials => vec![("grant_type", "client_credentials".into())],
+            Grant::JwtBearer => {
+                let sa = match &self.service_account {
+                    Some(Ok(sa)) => sa,
+                    Some(Err(e)) => return Err(e.clone()),
+                    None => return Err(Error::internal("no service account key")),
+                };
+                let scope = self.field(SCOPE_INPUT).unwrap_or_default();
+                let assertion = sa.assertion(&scope, &url, now_secs())?;
+                // The assertion is a credential for its lifetime: redact it like a token.
+                self.learn_tokens(&TokenUpdate {
+                    access_token: assertion.clone(),
+                    refresh_token: None,
+                    expires_at: None,
+                    extracted: BTreeMap::new(),
+                });
+                vec![("grant_type", JWT_BEARER_GRANT.into()), ("assertion", assertion)]
+            }
+        };
         let mut headers = vec![("accept".to_string(), "application/json".to_string())];
-        if cfg.basic_client_auth {
+        if matches!(grant, Grant::JwtBearer) {
+            // The signed assertion is the client's proof: no client id or secret goes along.
+        } else if cfg.basic_client_auth {
             let enc = base64::engine::general_purpose::STANDARD.encode(format!(
                 "{}:{}",
                 client_id.clone().unwrap_or_default(),
@@ -468,7 +533,7 @@ impl Auth {
         };
         let host = url::Url::parse(&url).ok().and_then(|u| u.host_str().map(str::to_string)).unwrap_or_default();
         let resp = http
-            .send(HttpRequest { method: "POST".into(), url, headers, body: Some(body), timeout })
+            .send(HttpRequest { method: "POST".into(), url: url.clone(), headers, body: Some(body), timeout })
             .await
             .map_err(|e| upstream::transport_error(Peer::TokenEndpoint(&host), &e))?;
         let parsed: Value = serde_json::from_slice(&resp.body).unwrap_or(Value::Null);
@@ -487,12 +552,14 @@ impl Auth {
             } else {
                 ErrorCode::UpstreamAuthentication
             };
-            return Err(Error::new(
-                code,
-                format!("refreshing the OAuth access token at {host} failed with {}: {reason}; the connection may need to be re-authorized", resp.status),
-            )
-            .with_status(resp.status)
-            .with_details(serde_json::json!({"upstream_status": resp.status})));
+            let message = match grant {
+                Grant::RefreshToken(_) => format!("refreshing the OAuth access token at {host} failed with {}: {reason}; the connection may need to be re-authorized", resp.status),
+                Grant::ClientCredentials => format!("obtaining an OAuth access token with the client credentials at {host} failed with {}: {reason}; check the client id and secret", resp.status),
+                Grant::JwtBearer => format!("obtaining an OAuth access token for the service account at {host} failed with {}: {reason}; check that the service account key is current (not deleted or disabled) and may use the requested scopes", resp.status),
+            };
+            return Err(Error::new(code, message)
+                .with_status(resp.status)
+                .with_details(serde_json::json!({"upstream_status": resp.status})));
         }
         let access_token = parsed
             .get("access_token")
@@ -504,23 +571,194 @@ impl Auth {
                 )
             })?
             .to_string();
-        let refresh_token = parsed
-            .get("refresh_token")
-            .and_then(Value::as_str)
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
-            .or_else(|| Some(refresh_token.to_string()));
+        let refresh_token =
+            parsed.get("refresh_token").and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_string).or_else(
+                || match grant {
+                    Grant::RefreshToken(rt) => Some(rt.clone()),
+                    Grant::ClientCredentials | Grant::JwtBearer => None,
+                },
+            );
         let expires_at = parsed
             .get("expires_in")
             .and_then(|v| v.as_i64().or_else(|| v.as_str()?.parse().ok()))
             .map(|s| now_secs() + s);
-        let extracted = cfg
-            .extract
-            .iter()
-            .filter_map(|k| parsed.get(k).and_then(Value::as_str).map(|v| (k.clone(), v.to_string())))
-            .collect();
+        let mut extracted = BTreeMap::new();
+        for k in &cfg.extract {
+            if let Some(v) = parsed.get(k).and_then(Value::as_str) {
+                check_extracted(k, v, &url, &host)?;
+                extracted.insert(k.clone(), v.to_string());
+            }
+        }
         Ok(TokenUpdate { access_token, refresh_token, expires_at, extracted })
     }
+}
+
+/// The grant a token request runs.
+enum Grant {
+    /// `grant_type=refresh_token` with this refresh token.
+    RefreshToken(String),
+    /// `grant_type=client_credentials`: the client id and secret alone.
+    ClientCredentials,
+    /// RFC 7523's `urn:ietf:params:oauth:grant-type:jwt-bearer`: a JWT signed with a service
+    /// account's private key (Google's server-to-server flow).
+    JwtBearer,
+}
+
+/// The RFC 7523 grant type of a token request carrying a signed JWT.
+const JWT_BEARER_GRANT: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+
+/// The scheme input (`auth_mapping`) holding a service account's JSON key; an OAuth2 scheme that
+/// maps it obtains its access tokens with the JWT-bearer grant.
+pub const SERVICE_ACCOUNT_INPUT: &str = "service_account_key";
+
+/// The scheme input naming the scopes (space-separated) a JWT-bearer assertion asks for.
+pub const SCOPE_INPUT: &str = "scope";
+
+/// Lifetime of a JWT-bearer assertion: Google accepts at most an hour.
+const ASSERTION_LIFETIME_SECS: i64 = 3600;
+
+/// A value a token answer names (`x-token-extract`) fills a server variable, so it decides
+/// where the API calls, and their access token, go. It must stay where the token endpoint is:
+/// a URL (Salesforce's `instance_url`) on the token host or a sibling under the same parent
+/// domain (`acme.my.salesforce.com` for `login.salesforce.com`), over HTTPS unless the token
+/// endpoint itself is plain HTTP on that very host (a local test server), without user info,
+/// query or fragment; any other value a plain host label (letters, digits, `.`, `-`, `_`).
+fn check_extracted(name: &str, value: &str, token_url: &str, token_host: &str) -> Result<()> {
+    let refuse = |why: &str| {
+        Err(Error::new(
+            ErrorCode::UpstreamAuthentication,
+            format!("the OAuth token endpoint at {token_host} answered a {name} that is refused: {why}"),
+        ))
+    };
+    if !value.contains("://") {
+        let label_ok = !value.is_empty()
+            && value.len() <= 253
+            && value.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
+        return if label_ok { Ok(()) } else { refuse("it is not a plain host name part") };
+    }
+    let Ok(u) = url::Url::parse(value) else { return refuse("it is not a valid URL") };
+    let token = url::Url::parse(token_url).ok();
+    let token_scheme = token.as_ref().map(|t| t.scheme().to_string()).unwrap_or_default();
+    let host = u.host_str().unwrap_or_default().to_ascii_lowercase();
+    if !u.username().is_empty() || u.password().is_some() || u.query().is_some() || u.fragment().is_some() {
+        return refuse("it carries user info, a query or a fragment");
+    }
+    let same_host = host == token_host.to_ascii_lowercase();
+    let scheme_ok = u.scheme() == "https" || (u.scheme() == "http" && token_scheme == "http" && same_host);
+    if !scheme_ok {
+        return refuse("it is not an https URL");
+    }
+    let under_parent = match token.as_ref().and_then(|t| t.host()) {
+        Some(url::Host::Domain(d)) => {
+            let d = d.to_ascii_lowercase();
+            // The parent of the token host, when it still has two labels (`salesforce.com` of
+            // `login.salesforce.com`); a two-label token host admits its own subdomains only.
+            let parent = match d.split_once('.') {
+                Some((_, rest)) if rest.contains('.') => rest.to_string(),
+                _ => d.clone(),
+            };
+            host == parent || host.ends_with(&format!(".{parent}"))
+        }
+        _ => false,
+    };
+    if same_host || under_parent {
+        Ok(())
+    } else {
+        refuse("its host is not under the token endpoint's domain")
+    }
+}
+
+/// A service account's key (the JSON file Google issues): whom the JWT names and the RSA key
+/// that signs it. `Debug` shows the account's e-mail only.
+struct ServiceAccount {
+    client_email: String,
+    token_uri: Option<String>,
+    key: ring::signature::RsaKeyPair,
+    /// The private key in its PEM and base64 forms, for redaction.
+    secrets: Vec<String>,
+}
+
+impl std::fmt::Debug for ServiceAccount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServiceAccount").field("client_email", &self.client_email).finish_non_exhaustive()
+    }
+}
+
+impl ServiceAccount {
+    /// Reads a service account JSON key: `client_email`, `private_key` (an RSA key in PEM,
+    /// PKCS#8 `PRIVATE KEY` as Google issues it, or PKCS#1 `RSA PRIVATE KEY`), and `token_uri`
+    /// (the JWT's audience; the handle's token URL when absent). Errors name what is wrong,
+    /// never the key.
+    fn parse(text: &str, slug: &str) -> Result<Self> {
+        let bad = |why: &str| Error::configuration(format!("the service account key given for {slug} {why}"));
+        let v: Value = serde_json::from_str(text).map_err(|_| bad("is not valid JSON"))?;
+        let obj = v.as_object().ok_or_else(|| bad("is not a JSON object"))?;
+        let text_of = |k: &str| obj.get(k).and_then(Value::as_str).filter(|s| !s.is_empty());
+        let client_email = text_of("client_email").ok_or_else(|| bad("has no client_email"))?.to_string();
+        let pem = text_of("private_key").ok_or_else(|| bad("has no private_key"))?;
+        let token_uri = text_of("token_uri").map(str::to_string);
+        let pkcs1 = pem.contains("-----BEGIN RSA PRIVATE KEY-----");
+        if !pkcs1 && !pem.contains("-----BEGIN PRIVATE KEY-----") {
+            return Err(bad("has a private_key that is not an unencrypted PEM private key"));
+        }
+        let body: String = pem
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with("-----"))
+            .collect::<Vec<_>>()
+            .concat();
+        let der = base64::engine::general_purpose::STANDARD
+            .decode(body.as_bytes())
+            .map_err(|_| bad("has a private_key whose PEM body is not base64"))?;
+        let key = if pkcs1 {
+            ring::signature::RsaKeyPair::from_der(&der)
+        } else {
+            ring::signature::RsaKeyPair::from_pkcs8(&der)
+        }
+        .map_err(|_| bad("has a private_key that is not a usable RSA key (2048 bits or more)"))?;
+        let mut secrets = vec![pem.to_string(), body.clone()];
+        // An error may quote the key one PEM line at a time.
+        secrets.extend(
+            pem.lines().map(str::trim).filter(|l| l.len() >= 16 && !l.starts_with("-----")).map(str::to_string),
+        );
+        Ok(Self { client_email, token_uri, key, secrets })
+    }
+
+    /// The signed assertion (RS256) for a token request to `token_url` at `now`: `iss` the
+    /// account, `scope`, `aud` the key's `token_uri` (else `token_url`), `iat`, and `exp` an
+    /// hour later.
+    fn assertion(&self, scope: &str, token_url: &str, now: i64) -> Result<String> {
+        let b64 = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+        let header = serde_json::json!({"alg": "RS256", "typ": "JWT"});
+        let mut claims = Map::new();
+        claims.insert("iss".into(), Value::String(self.client_email.clone()));
+        if !scope.is_empty() {
+            claims.insert("scope".into(), Value::String(scope.to_string()));
+        }
+        claims.insert("aud".into(), Value::String(self.token_uri.clone().unwrap_or_else(|| token_url.to_string())));
+        claims.insert("iat".into(), Value::from(now));
+        claims.insert("exp".into(), Value::from(now + ASSERTION_LIFETIME_SECS));
+        let signing_input =
+            format!("{}.{}", b64(header.to_string().as_bytes()), b64(Value::Object(claims).to_string().as_bytes()));
+        let mut signature = vec![0u8; self.key.public().modulus_len()];
+        self.key
+            .sign(
+                &ring::signature::RSA_PKCS1_SHA256,
+                &ring::rand::SystemRandom::new(),
+                signing_input.as_bytes(),
+                &mut signature,
+            )
+            .map_err(|_| Error::internal("signing the service account assertion failed"))?;
+        Ok(format!("{signing_input}.{}", b64(&signature)))
+    }
+}
+
+/// Whether `scheme` can obtain access tokens from `creds` with the client-credentials grant:
+/// its flows offer it and the client id and secret are given.
+fn client_grant(scheme: &AuthScheme, creds: &Map<String, Value>) -> bool {
+    matches!(&scheme.kind, AuthKind::OAuth2(cfg) if cfg.client_credentials)
+        && scheme.render_input("client_id", creds).is_some()
+        && scheme.render_input("client_secret", creds).is_some()
 }
 
 #[cfg(test)]
@@ -590,6 +828,50 @@ paths:
         let secrets = auth.secrets();
         assert_eq!(secrets.redact("at-0039 rt-0039 tok+en/42"), "**** **** ****");
         assert!(secrets.len() <= 2 * LEARNED_TOKENS + 8, "bounded: {}", secrets.len());
+    }
+
+    #[test]
+    fn extracted_urls_stay_under_the_token_endpoints_domain() {
+        let sf = "https://login.salesforce.com/services/oauth2/token";
+        let check = |v: &str, token: &str| {
+            let host = url::Url::parse(token).ok().and_then(|u| u.host_str().map(str::to_string)).unwrap_or_default();
+            check_extracted("instance_url", v, token, &host).is_ok()
+        };
+        for ok in [
+            "https://acme.my.salesforce.com",
+            "https://acme--dev.sandbox.my.salesforce.com/",
+            "https://na85.salesforce.com",
+            "https://login.salesforce.com",
+        ] {
+            assert!(check(ok, sf), "{ok}");
+        }
+        for bad in [
+            "https://evil.example",
+            "https://salesforce.com.evil.example",
+            "https://evilsalesforce.com",
+            "http://acme.my.salesforce.com",
+            "https://user:pw@acme.my.salesforce.com",
+            "https://acme.my.salesforce.com?x=.salesforce.com",
+            "https://acme.my.salesforce.com#x",
+            "javascript://acme.my.salesforce.com",
+            "not a url://",
+        ] {
+            assert!(!check(bad, sf), "{bad}");
+        }
+        // A local token endpoint over plain HTTP admits its own host only.
+        let local = "http://127.0.0.1:8080/salesforce/_oauth/token";
+        assert!(check("http://127.0.0.1:8080/salesforce", local));
+        assert!(!check("http://127.0.0.2:8080", local));
+        assert!(!check("https://acme.my.salesforce.com", local));
+        // A two-label token host admits its own subdomains, not its siblings' parents.
+        assert!(check("https://eu.example.com", "https://example.com/token"));
+        assert!(!check("https://example.org", "https://example.com/token"));
+        // Values that are no URL fill a label of the server's host: plain labels only.
+        assert!(check("us6", sf));
+        assert!(!check("evil.example/#", sf));
+        assert!(!check("a b", sf));
+        assert!(!check("evil.example/x", sf));
+        assert!(!check("", sf));
     }
 
     #[test]

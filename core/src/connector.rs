@@ -59,6 +59,9 @@ struct Inner {
     auth: Auth,
     http: Arc<dyn HttpClient>,
     options: ConnectorOptions,
+    /// Server variables a token answer fills (Salesforce's `instance_url`) that config does not
+    /// set: until a token has named them, the server URL is not yet where requests go.
+    host_from_token: Vec<String>,
 }
 
 /// One connector with one set of credentials. Cheap to clone; clones share auth state, so one
@@ -141,9 +144,18 @@ impl Connector {
         if let Some(t) = &token_url {
             egress_check(options.allowed_hosts.as_deref(), t)?; // refresh requests carry secrets too
         }
+        let host_from_token = match &scheme.kind {
+            AuthKind::OAuth2(cfg) if !config.contains_key("base_url") => cfg
+                .extract
+                .iter()
+                .filter(|name| spec.server_variables.contains_key(*name) && !config.contains_key(*name))
+                .cloned()
+                .collect(),
+            _ => Vec::new(),
+        };
         let auth = Auth::new(&spec, scheme, creds, token_url, options.token_sink.clone())?;
         let http = options.http.clone().unwrap_or_else(ReqwestClient::shared);
-        let c = Self { inner: Arc::new(Inner { spec, config, auth, http, options }) };
+        let c = Self { inner: Arc::new(Inner { spec, config, auth, http, options, host_from_token }) };
         c.base_url()?; // missing server variables fail now, not at the first call
         Ok(c)
     }
@@ -217,6 +229,16 @@ impl Connector {
         Ok(url.trim_end_matches('/').to_string())
     }
 
+    /// Whether the server URL still waits for a token answer to name its host.
+    fn awaiting_host(&self) -> bool {
+        let names = &self.inner.host_from_token;
+        if names.is_empty() {
+            return false;
+        }
+        let extracted = self.inner.auth.extracted();
+        names.iter().any(|n| !extracted.contains_key(n))
+    }
+
     fn check_egress(&self, url: &str) -> Result<()> {
         egress_check(self.inner.options.allowed_hosts.as_deref(), url)
     }
@@ -273,12 +295,33 @@ impl Connector {
     async fn run(&self, op: &Operation, params: &Map<String, Value>) -> Result<(Value, Map<String, Value>, usize)> {
         let inner = &self.inner;
         // A next page given as a URL replaces the path and query (only on the server's origin).
-        let (params, page_url) = paginate::split_url_cursor(op, params);
+        let (params, given_page_url) = paginate::split_url_cursor(op, params);
         let built = request::build(op, &params)?;
-        let base = self.base_url()?;
-        let page_url = match (&page_url, &op.pagination) {
-            (Some(u), Some(pg)) => Some(paginate::page_url(&base, u, &pg.param, &op.path)?),
-            _ => None,
+        let target = || -> Result<(String, Option<url::Url>)> {
+            let base = self.base_url()?;
+            let page_url = match (&given_page_url, &op.pagination) {
+                (Some(u), Some(pg)) => Some(paginate::page_url(&base, u, &pg.param, &op.path)?),
+                _ => None,
+            };
+            Ok((base, page_url))
+        };
+        // Where the request goes is checked before any token is obtained: a request refused for
+        // its URL (a next page off the server, a host the egress rules do not allow) sets off no
+        // token refresh. A token answer may name the API host (Salesforce's instance_url): until
+        // one has, the first attempt's auth comes first; where it can, the URL is built again
+        // once the token is in hand, and again after a refresh (see the 401 branch). Every
+        // attempt's URL is checked again before it is sent.
+        let checked = if self.awaiting_host() {
+            None
+        } else {
+            let (base, page_url) = target()?;
+            self.check_egress(page_url.as_ref().map_or(base.as_str(), url::Url::as_str))?;
+            Some((base, page_url))
+        };
+        let mut first_auth = Some(inner.auth.apply(inner.http.as_ref(), inner.options.timeout).await?);
+        let (mut base, mut page_url) = match checked {
+            Some(t) if inner.host_from_token.is_empty() => t,
+            _ => target()?,
         };
         let retry = inner.options.retry.unwrap_or(op.retry);
         let timeout = inner.options.timeout;
@@ -289,7 +332,10 @@ impl Connector {
         let idempotency = op.idempotency_header.as_ref().map(|h| (h.clone(), uuid_v4()));
         loop {
             attempt += 1;
-            let applied = inner.auth.apply(inner.http.as_ref(), timeout).await?;
+            let applied = match first_auth.take() {
+                Some(applied) => applied,
+                None => inner.auth.apply(inner.http.as_ref(), timeout).await?,
+            };
             let url = match &page_url {
                 Some(next) => paginate::page_request_url(next, &applied.query),
                 None => {
@@ -331,7 +377,7 @@ impl Connector {
             let body: Value = if resp.body.is_empty() {
                 Value::Null
             } else {
-                serde_json::from_slice(&resp.body)
+                extract::parse_json(&resp.body)
                     .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&resp.body).into_owned()))
             };
             let success = (200..300).contains(&resp.status);
@@ -356,14 +402,15 @@ impl Connector {
                     let (data, meta) = self.download(op, resp, &body, timeout).await?;
                     return Ok((data, meta, 1));
                 }
-                let (data, fetched) = extract::page(op, &body)?;
                 let meta = extract::meta(op, &resp, &body);
+                let (data, fetched) = extract::take_page(op, body)?;
                 return Ok((data, meta, fetched));
             };
             if code == ErrorCode::UpstreamAuthentication && !refreshed {
                 refreshed = true;
                 if inner.auth.refresh_after_401(inner.http.as_ref(), applied.generation, timeout).await? {
                     attempt -= 1; // a refresh is not a retry
+                    (base, page_url) = target()?;
                     continue;
                 }
             }
@@ -540,6 +587,113 @@ fn backoff(retry: &RetryConfig, attempt: u32, started: Instant, retry_after: Opt
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
+
+    /// Answers every request: token requests with a fresh token, others with one record; keeps
+    /// the URLs it was sent.
+    #[derive(Debug, Default)]
+    struct Recorder {
+        urls: std::sync::Mutex<Vec<String>>,
+    }
+
+    impl Recorder {
+        fn urls(&self) -> Vec<String> {
+            self.urls.lock().map(|u| u.clone()).unwrap_or_default()
+        }
+    }
+
+    impl HttpClient for Recorder {
+        fn send(
+            &self,
+            req: HttpRequest,
+        ) -> futures::future::BoxFuture<'_, std::result::Result<HttpResponse, crate::http::TransportError>> {
+            let body = if req.url.ends_with("/oauth/tokens") {
+                json!({"access_token": "at-new", "token_type": "bearer", "expires_in": 3600})
+            } else {
+                json!([{"id": 1}])
+            };
+            if let Ok(mut urls) = self.urls.lock() {
+                urls.push(req.url);
+            }
+            let resp = HttpResponse {
+                status: 200,
+                headers: vec![("content-type".into(), "application/json".into())],
+                body: body.to_string().into_bytes(),
+            };
+            Box::pin(async move { Ok(resp) })
+        }
+    }
+
+    /// An OAuth API whose handles hold a refresh token and no access token: their first call
+    /// refreshes first.
+    const REFRESHING: &str = r##"
+openapi: 3.1.0
+info: {title: Tenant API, version: "1", x-connector-name: tenant, x-connector-definition-id: 15151515-0000-4000-8000-000000000015}
+servers:
+  - url: https://{subdomain}.example.com/api
+    variables: {subdomain: {description: The tenant.}}
+components:
+  securitySchemes:
+    oauth:
+      type: oauth2
+      flows:
+        authorizationCode:
+          authorizationUrl: https://{subdomain}.example.com/oauth/authorize
+          tokenUrl: https://{subdomain}.example.com/oauth/tokens
+          scopes: {}
+      x-auth-config:
+        required: [client_id, client_secret, refresh_token]
+        properties:
+          client_id: {type: string}
+          client_secret: {type: string}
+          refresh_token: {type: string}
+          access_token: {type: string}
+paths:
+  /things:
+    get:
+      x-entity: things
+      x-action: list
+      x-meta-extractor: {next: "@link.next"}
+      x-pagination: {style: url, meta: next}
+      responses: {"200": {description: ok}}
+"##;
+
+    fn refreshing(config: Value, allowed: &[&str]) -> (Connector, Arc<Recorder>) {
+        let spec = crate::spec::parse_spec("tenant.yaml", REFRESHING).unwrap_or_else(|e| panic!("{e}"));
+        let seam = Arc::new(Recorder::default());
+        let options = ConnectorOptions {
+            http: Some(seam.clone()),
+            allowed_hosts: Some(allowed.iter().map(|h| h.to_string()).collect()),
+            ..Default::default()
+        };
+        let creds = json!({"client_id": "cid", "client_secret": "csecret", "refresh_token": "rt-1"});
+        let c = Connector::new(Arc::new(spec), creds, config, options).unwrap_or_else(|e| panic!("{e}"));
+        (c, seam)
+    }
+
+    /// A request refused for where it goes is refused before any token is obtained: no refresh
+    /// request leaves for a call that cannot be sent.
+    #[tokio::test]
+    async fn a_refused_url_sets_off_no_token_refresh() {
+        let opts = ExecuteOptions::default();
+        // The token host is allowed, the base URL's host is not.
+        let config = json!({"subdomain": "acme", "base_url": "https://elsewhere.example.org/api"});
+        let (c, seam) = refreshing(config, &["acme.example.com"]);
+        let e = c.execute("things", "list", json!({}), &opts).await.err().map(|e| e.code);
+        assert_eq!(e, Some(ErrorCode::Forbidden));
+        assert_eq!(seam.urls(), Vec::<String>::new(), "nothing was sent, no refresh either");
+
+        // A next page off the connector's server is refused before any refresh too.
+        let (c, seam) = refreshing(json!({"subdomain": "acme"}), &["acme.example.com"]);
+        let foreign = json!({"next_page_url": "https://evil.example.net/api/things?page=2"});
+        let e = c.execute("things", "list", foreign, &opts).await.err().map(|e| e.code);
+        assert_eq!(e, Some(ErrorCode::Validation));
+        assert_eq!(seam.urls(), Vec::<String>::new());
+
+        // An allowed one refreshes first, then calls, once each.
+        c.execute("things", "list", json!({}), &opts).await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(seam.urls(), ["https://acme.example.com/oauth/tokens", "https://acme.example.com/api/things"]);
+    }
 
     #[test]
     fn egress_patterns() {

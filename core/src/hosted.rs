@@ -7,7 +7,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use futures::future::BoxFuture;
 use futures::Stream;
@@ -28,6 +28,13 @@ pub trait TokenProvider: Send + Sync {
     /// A token to send. `rejected` is the token the engine just refused (expired, say), so the
     /// provider should return a new one; `None` on the first call.
     fn token(&self, rejected: Option<String>) -> BoxFuture<'_, Result<String>>;
+
+    /// [`TokenProvider::token`] and when the client should ask again even though the engine has
+    /// not refused it (shortly before the token expires, by the wall clock, so a machine that
+    /// slept asks on its next call); `None`, the default: keep it until the engine refuses it.
+    fn token_until(&self, rejected: Option<String>) -> BoxFuture<'_, Result<(String, Option<SystemTime>)>> {
+        Box::pin(async move { Ok((self.token(rejected).await?, None)) })
+    }
 }
 
 /// A fixed scoped token: its calls fail with `authentication` once it expires.
@@ -88,8 +95,16 @@ struct CachedToken {
 enum Auth {
     /// Application tokens from client credentials, cached.
     Client { id: String, secret: String, cache: tokio::sync::Mutex<Option<CachedToken>> },
-    /// Tokens from the app; the last one is kept until the engine rejects it.
-    Provider { provider: Arc<dyn TokenProvider>, current: tokio::sync::Mutex<Option<(String, u64)>> },
+    /// Tokens from the app; the last one is kept until the engine rejects it or the provider's
+    /// renewal time passes.
+    Provider { provider: Arc<dyn TokenProvider>, current: tokio::sync::Mutex<Option<ProvidedToken>> },
+}
+
+/// The provider's current token, its generation and when to ask the provider again.
+struct ProvidedToken {
+    token: String,
+    generation: u64,
+    renew_at: Option<SystemTime>,
 }
 
 struct ClientInner {
@@ -193,13 +208,14 @@ impl HostedClient {
             }
             Auth::Provider { provider, current } => {
                 let mut slot = current.lock().await;
-                if let Some((t, generation)) = slot.as_ref() {
-                    return Ok((t.clone(), *generation));
+                if let Some(p) = slot.as_ref().filter(|p| p.renew_at.is_none_or(|at| SystemTime::now() < at)) {
+                    return Ok((p.token.clone(), p.generation));
                 }
-                let token = provider.token(None).await?;
+                let generation = slot.as_ref().map(|p| p.generation + 1).unwrap_or(1);
+                let (token, renew_at) = provider.token_until(None).await?;
                 self.inner.fetches.fetch_add(1, Ordering::Relaxed);
-                *slot = Some((token.clone(), 1));
-                Ok((token, 1))
+                *slot = Some(ProvidedToken { token: token.clone(), generation, renew_at });
+                Ok((token, generation))
             }
         }
     }
@@ -220,12 +236,12 @@ impl HostedClient {
             Auth::Provider { provider, current } => {
                 let mut slot = current.lock().await;
                 match slot.as_ref() {
-                    Some((t, g)) if *g != generation => Ok((t.clone(), *g)),
+                    Some(p) if p.generation != generation => Ok((p.token.clone(), p.generation)),
                     other => {
-                        let rejected = other.map(|(t, _)| t.clone());
-                        let token = provider.token(rejected).await?;
+                        let rejected = other.map(|p| p.token.clone());
+                        let (token, renew_at) = provider.token_until(rejected).await?;
                         self.inner.fetches.fetch_add(1, Ordering::Relaxed);
-                        *slot = Some((token.clone(), generation + 1));
+                        *slot = Some(ProvidedToken { token: token.clone(), generation: generation + 1, renew_at });
                         Ok((token, generation + 1))
                     }
                 }
@@ -599,6 +615,28 @@ impl HostedExecutor {
             checked_action: r.checked_action,
             error: r.error.map(|e| Error::new(e.code, e.message)),
         })
+    }
+
+    /// Starts full syncs of `entities` into the connector's context store on the engine (in the
+    /// background; an interrupted sync resumes), and with `every_seconds` schedules one that
+    /// often. Search and SQL over the synced records are the `context_store_search` /
+    /// `context_store_sql_query` actions of [`HostedExecutor::execute`].
+    pub async fn context_store_sync(
+        &self,
+        entities: Vec<String>,
+        every_seconds: Option<i64>,
+    ) -> Result<wire::SyncStarted> {
+        let id = self.connector_id().await?;
+        let path = format!("/api/v1/integrations/connectors/{}/context-store/sync", encode(&id));
+        let body = wire::SyncRequest { entities, every_seconds, ..Default::default() };
+        self.client.call("POST", &path, Some(&body)).await
+    }
+
+    /// The connector's context store: status, progress and counts of each synced entity.
+    pub async fn context_store_status(&self) -> Result<wire::StoreStatus> {
+        let id = self.connector_id().await?;
+        let path = format!("/api/v1/integrations/connectors/{}/context-store/status", encode(&id));
+        self.client.call::<(), _>("GET", &path, None).await
     }
 
     /// Pages through an operation's results on the engine, following the cursor each page

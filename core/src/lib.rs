@@ -18,6 +18,7 @@ pub mod registry;
 pub mod request;
 pub mod sdk;
 pub mod spec;
+pub mod store_filter;
 pub mod template;
 pub mod tools;
 pub mod upstream;

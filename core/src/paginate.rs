@@ -43,7 +43,7 @@ pub trait Executor: Clone + Send + Sync + 'static {
 /// asked with, `data` its records (after the record filter, before trimming), `meta` its meta
 /// values and `fetched` the records the API sent on it before the record filter.
 ///
-/// There is no next page when `has_more` says false, when the API sent no records, when the
+/// There is no next page when `has_more` says false (or `last_page` true), when the API sent no records, when the
 /// cursor is absent, null or empty, and for offset and page styles when `total` is reached
 /// (or, without `total` and `has_more`, when the page is shorter than the `limit` asked for).
 pub fn next_page(
@@ -54,7 +54,9 @@ pub fn next_page(
     fetched: usize,
 ) -> Option<NextPage> {
     let pg = op.pagination.as_ref()?;
-    let more = pg.has_more.as_ref().and_then(|flag| meta.get(flag)).and_then(Value::as_bool);
+    let flag = |key: &Option<String>| key.as_ref().and_then(|k| meta.get(k)).and_then(Value::as_bool);
+    // `last_page: true` (ClickUp) says the same as `has_more: false`.
+    let more = flag(&pg.has_more).or_else(|| flag(&pg.last_page).map(|last| !last));
     if more == Some(false) {
         return None;
     }

@@ -1,21 +1,194 @@
 //! The connectors a process knows: the specs embedded at build time, plus any loaded from a
 //! directory at run time (`--specs DIR`, `SWITCHBOARD_SPECS`), ours or reference-format.
+//!
+//! A built-in spec is parsed the first time its connector is used, not at start: core/build.rs
+//! reads each one's index at build time (slug, definition id, display name, description,
+//! operations, auth schemes and their fields, required config, replication config), which is
+//! all a lookup ([`Registry::get`] finds by it) and a listing ([`Registry::summaries`]) need, so
+//! starting a process (the engine, a binding's first call) and listing the catalog cost the same
+//! whatever the number of built-in connectors. Only [`Registry::all`] (every full spec: code
+//! generation, tests) parses them all. A built-in spec is parsed at most once per process;
+//! clones of a registry share the parse.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
+use serde_json::Value;
+
 use crate::error::{Error, ErrorCode, Result};
-use crate::spec::{parse_spec, ConnectorSpec};
+use crate::spec::{credential_is_secret, parse_spec, ConnectorSpec};
 
 mod embedded {
+    /// What lookups and listings need of a built-in spec, read from it at build time.
+    pub struct Index {
+        pub slug: &'static str,
+        pub definition_id: &'static str,
+        pub display_name: &'static str,
+        pub description: Option<&'static str>,
+        /// `(entity, action)` of each operation, in the spec's order.
+        pub operations: &'static [(&'static str, &'static str)],
+        pub auth: &'static [Auth],
+        pub required_config: &'static [&'static str],
+        /// The replication config's value, as JSON text.
+        pub replication_config: Option<&'static str>,
+    }
+
+    /// A security scheme: its key, title and credential fields.
+    pub struct Auth {
+        pub name: &'static str,
+        pub title: &'static str,
+        pub fields: &'static [Field],
+    }
+
+    /// A credential field; `secret` is what the spec says, `None` when it says nothing.
+    pub struct Field {
+        pub name: &'static str,
+        pub title: Option<&'static str>,
+        pub description: Option<&'static str>,
+        pub required: bool,
+        pub secret: Option<bool>,
+    }
+
+    /// One `connectors/*.yaml`: its file name, its index (`None` when the build could not
+    /// read it: the spec is then parsed at start) and its text.
+    pub struct Embedded {
+        pub file: &'static str,
+        pub index: Option<Index>,
+        pub text: &'static str,
+    }
+
     include!(concat!(env!("OUT_DIR"), "/specs.rs"));
+}
+
+/// What a catalog shows of a connector: for a built-in one, known without parsing its spec.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConnectorSummary {
+    pub slug: String,
+    pub definition_id: String,
+    pub display_name: String,
+    pub description: Option<String>,
+    /// `(entity, action)` of every operation, in the spec's order.
+    pub operations: Vec<(String, String)>,
+    pub auth_schemes: Vec<AuthSummary>,
+    /// What [`ConnectorSpec::required_config`] says.
+    pub required_config: Vec<String>,
+    /// The spec's `x-replication-config` as written (`None` when it has none).
+    pub replication_config: Option<Value>,
+}
+
+/// One way to authenticate a connector: the scheme's key, its title and credential fields.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuthSummary {
+    pub name: String,
+    pub title: String,
+    pub fields: Vec<FieldSummary>,
+}
+
+/// A credential field of an auth scheme.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FieldSummary {
+    pub name: String,
+    pub title: Option<String>,
+    pub description: Option<String>,
+    pub required: bool,
+    pub secret: bool,
+}
+
+impl ConnectorSummary {
+    /// The summary of a parsed spec.
+    pub fn of(spec: &ConnectorSpec) -> ConnectorSummary {
+        ConnectorSummary {
+            slug: spec.slug.clone(),
+            definition_id: spec.definition_id.clone(),
+            display_name: spec.display_name.clone(),
+            description: spec.description.clone(),
+            operations: spec.operations.iter().map(|o| (o.entity.clone(), o.action.clone())).collect(),
+            auth_schemes: spec
+                .auth_schemes
+                .iter()
+                .map(|a| AuthSummary {
+                    name: a.name.clone(),
+                    title: a.title.clone(),
+                    fields: a
+                        .fields
+                        .iter()
+                        .map(|f| FieldSummary {
+                            name: f.name.clone(),
+                            title: f.title.clone(),
+                            description: f.description.clone(),
+                            required: f.required,
+                            secret: f.secret,
+                        })
+                        .collect(),
+                })
+                .collect(),
+            required_config: spec.required_config().into_iter().map(str::to_string).collect(),
+            replication_config: spec.replication_config.clone(),
+        }
+    }
+
+    /// The summary the build read of a built-in spec.
+    fn from_index(file: &str, i: &embedded::Index) -> ConnectorSummary {
+        let owned = |s: Option<&str>| s.map(str::to_string);
+        ConnectorSummary {
+            slug: i.slug.into(),
+            definition_id: i.definition_id.into(),
+            display_name: i.display_name.into(),
+            description: owned(i.description),
+            operations: i.operations.iter().map(|(e, a)| (e.to_string(), a.to_string())).collect(),
+            auth_schemes: i
+                .auth
+                .iter()
+                .map(|a| AuthSummary {
+                    name: a.name.into(),
+                    title: a.title.into(),
+                    fields: a
+                        .fields
+                        .iter()
+                        .map(|f| FieldSummary {
+                            name: f.name.into(),
+                            title: owned(f.title),
+                            description: owned(f.description),
+                            required: f.required,
+                            secret: f.secret.unwrap_or_else(|| credential_is_secret(f.name)),
+                        })
+                        .collect(),
+                })
+                .collect(),
+            required_config: i.required_config.iter().map(|c| c.to_string()).collect(),
+            // JSON the build wrote from a parsed value; should it not read back, the summary
+            // differs from the spec and the spec's parse reports it.
+            replication_config: i.replication_config.and_then(|text| {
+                serde_json::from_str(text)
+                    .map_err(
+                        |e| tracing::error!(file, error = %e, "built-in spec index: replication config unreadable"),
+                    )
+                    .ok()
+            }),
+        }
+    }
+
+    /// The parts in which `self` and `other` differ, by name.
+    fn differences(&self, other: &ConnectorSummary) -> Vec<&'static str> {
+        let parts = [
+            ("slug", self.slug == other.slug),
+            ("definition id", self.definition_id == other.definition_id),
+            ("display name", self.display_name == other.display_name),
+            ("description", self.description == other.description),
+            ("operations", self.operations == other.operations),
+            ("auth schemes", self.auth_schemes == other.auth_schemes),
+            ("required config", self.required_config == other.required_config),
+            ("replication config", self.replication_config == other.replication_config),
+        ];
+        parts.into_iter().filter(|(_, same)| !same).map(|(name, _)| name).collect()
+    }
 }
 
 /// A set of connector specs, by slug, and the spec files of a directory that did not load.
 #[derive(Debug, Clone, Default)]
 pub struct Registry {
-    specs: BTreeMap<String, Arc<ConnectorSpec>>,
+    specs: BTreeMap<String, Slot>,
     rejected: Vec<Rejected>,
 }
 
@@ -26,15 +199,128 @@ pub struct Rejected {
     pub error: Error,
 }
 
+/// A registry entry: a parsed spec, or a built-in one parsed on first use.
+#[derive(Debug, Clone)]
+enum Slot {
+    Parsed(Arc<ConnectorSpec>),
+    Lazy(&'static LazySpec),
+}
+
+/// A built-in spec and, once they have been asked for, its summary and the result of parsing it.
+struct LazySpec {
+    source: &'static embedded::Embedded,
+    index: &'static embedded::Index,
+    summary: OnceLock<Arc<ConnectorSummary>>,
+    parsed: OnceLock<Result<Arc<ConnectorSpec>>>,
+}
+
+impl std::fmt::Debug for LazySpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LazySpec")
+            .field("file", &self.source.file)
+            .field("slug", &self.index.slug)
+            .field("parsed", &self.parsed.get().map(|r| r.is_ok()))
+            .finish()
+    }
+}
+
+impl LazySpec {
+    /// The summary the build read, made on the first call.
+    fn summary(&self) -> &Arc<ConnectorSummary> {
+        self.summary.get_or_init(|| Arc::new(ConnectorSummary::from_index(self.source.file, self.index)))
+    }
+
+    /// The spec, parsed on the first call. What the build read of it must be what it says.
+    fn get(&self) -> &Result<Arc<ConnectorSpec>> {
+        self.parsed.get_or_init(|| {
+            let parsed = parse_spec(self.source.file, self.source.text).and_then(|spec| {
+                let differ = self.summary().differences(&ConnectorSummary::of(&spec));
+                if !differ.is_empty() {
+                    return Err(Error::internal(format!(
+                        "built-in spec {}: its build-time index differs from the spec in: {}; core/build.rs \
+                         misread it",
+                        self.source.file,
+                        differ.join(", ")
+                    )));
+                }
+                Ok(Arc::new(spec))
+            });
+            if let Err(e) = &parsed {
+                tracing::error!(file = self.source.file, error = %e.message, "built-in connector spec does not load");
+            }
+            parsed
+        })
+    }
+}
+
+impl Slot {
+    fn spec(&self) -> Result<Arc<ConnectorSpec>> {
+        match self {
+            Slot::Parsed(s) => Ok(s.clone()),
+            Slot::Lazy(l) => l.get().clone(),
+        }
+    }
+
+    fn is_parsed(&self) -> bool {
+        match self {
+            Slot::Parsed(_) => true,
+            Slot::Lazy(l) => l.parsed.get().is_some(),
+        }
+    }
+
+    /// What a listing shows: a built-in spec's from its build-time index, unparsed.
+    fn summary(&self) -> Arc<ConnectorSummary> {
+        match self {
+            Slot::Parsed(s) => Arc::new(ConnectorSummary::of(s)),
+            Slot::Lazy(l) => l.summary().clone(),
+        }
+    }
+
+    /// Whether `k` (lowercase) is this connector's definition id or display name.
+    fn answers_to(&self, k: &str) -> bool {
+        let (id, name) = match self {
+            Slot::Parsed(s) => (s.definition_id.as_str(), s.display_name.as_str()),
+            Slot::Lazy(l) => (l.index.definition_id, l.index.display_name),
+        };
+        id.eq_ignore_ascii_case(k) || name.eq_ignore_ascii_case(k)
+    }
+}
+
+/// The built-in specs, one entry per embedded file, for the life of the process.
+fn lazy_builtins() -> &'static [LazySpec] {
+    static LAZY: OnceLock<Vec<LazySpec>> = OnceLock::new();
+    LAZY.get_or_init(|| {
+        embedded::EMBEDDED
+            .iter()
+            .filter_map(|e| {
+                e.index.as_ref().map(|index| LazySpec {
+                    source: e,
+                    index,
+                    summary: OnceLock::new(),
+                    parsed: OnceLock::new(),
+                })
+            })
+            .collect()
+    })
+}
+
 impl Registry {
-    /// The specs embedded in this build, parsed once per process.
+    /// The specs embedded in this build. Cheap: a spec is parsed on the first lookup of its
+    /// connector (an error only if a spec the build could not index fails to parse).
     pub fn builtin() -> Result<&'static Registry> {
         static BUILTIN: OnceLock<Result<Registry>> = OnceLock::new();
         BUILTIN
             .get_or_init(|| {
                 let mut r = Registry::default();
-                for (name, text) in embedded::EMBEDDED {
-                    r.insert(parse_spec(name, text)?);
+                let mut lazy = lazy_builtins().iter();
+                for e in embedded::EMBEDDED {
+                    if e.index.is_some() {
+                        if let Some(l) = lazy.next() {
+                            r.specs.insert(l.index.slug.to_string(), Slot::Lazy(l));
+                        }
+                    } else {
+                        r.insert(parse_spec(e.file, e.text)?);
+                    }
                 }
                 Ok(r)
             })
@@ -108,33 +394,68 @@ impl Registry {
 
     /// Adds or replaces a spec.
     pub fn insert(&mut self, spec: ConnectorSpec) {
-        self.specs.insert(spec.slug.clone(), Arc::new(spec));
+        self.specs.insert(spec.slug.clone(), Slot::Parsed(Arc::new(spec)));
     }
 
-    /// Every spec, by slug.
+    /// Every connector's summary, by slug, without parsing any spec: what a catalog lists.
+    pub fn summaries(&self) -> Vec<Arc<ConnectorSummary>> {
+        self.specs.values().map(Slot::summary).collect()
+    }
+
+    /// The summary of the connector `key` names (as [`Registry::get`] finds it), without
+    /// parsing its spec.
+    pub fn summary(&self, key: &str) -> Result<Arc<ConnectorSummary>> {
+        self.find(key).map(Slot::summary)
+    }
+
+    /// Every spec, by slug. Parses every built-in spec not parsed yet (a listing wants
+    /// [`Registry::summaries`] instead); one that does not parse is left out (and logged):
+    /// [`Registry::load_all`] reports it.
     pub fn all(&self) -> impl Iterator<Item = &Arc<ConnectorSpec>> {
-        self.specs.values()
+        self.specs.values().filter_map(|s| match s {
+            Slot::Parsed(s) => Some(s),
+            Slot::Lazy(l) => l.get().as_ref().ok(),
+        })
     }
 
-    /// Looks a connector up by slug, display name or definition id, ignoring case.
+    /// Every spec, by slug, or the first that does not parse.
+    pub fn load_all(&self) -> Result<Vec<Arc<ConnectorSpec>>> {
+        self.specs.values().map(Slot::spec).collect()
+    }
+
+    /// Every connector's slug, in order, without parsing any spec.
+    pub fn slugs(&self) -> impl Iterator<Item = &str> {
+        self.specs.keys().map(String::as_str)
+    }
+
+    /// How many of this registry's specs are parsed so far (for tests and benchmarks: a lookup
+    /// parses the one spec it finds).
+    pub fn parsed_count(&self) -> usize {
+        self.specs.values().filter(|s| s.is_parsed()).count()
+    }
+
+    /// Looks a connector up by slug, display name or definition id, ignoring case. Parses its
+    /// spec if it is a built-in one not used yet.
     pub fn get(&self, key: &str) -> Result<Arc<ConnectorSpec>> {
+        self.find(key)?.spec()
+    }
+
+    /// The entry `key` names: a slug, display name or definition id, ignoring case.
+    fn find(&self, key: &str) -> Result<&Slot> {
         let k = key.trim().to_ascii_lowercase();
         if let Some(s) = self.specs.get(&k) {
-            return Ok(s.clone());
+            return Ok(s);
         }
-        self.specs
-            .values()
-            .find(|s| s.definition_id.eq_ignore_ascii_case(&k) || s.display_name.eq_ignore_ascii_case(&k))
-            .cloned()
-            .ok_or_else(|| {
-                Error::new(
-                    ErrorCode::Configuration,
-                    format!(
-                        "unknown connector {key:?}; available: {}",
-                        self.specs.keys().cloned().collect::<Vec<_>>().join(", ")
-                    ),
-                )
-            })
+        match self.specs.values().find(|s| s.answers_to(&k)) {
+            Some(s) => Ok(s),
+            None => Err(Error::new(
+                ErrorCode::Configuration,
+                format!(
+                    "unknown connector {key:?}; available: {}",
+                    self.specs.keys().cloned().collect::<Vec<_>>().join(", ")
+                ),
+            )),
+        }
     }
 }
 

@@ -401,7 +401,6 @@ pub fn build(op: &Operation, params: &Map<String, Value>) -> Result<Built> {
             Some(url::form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish().into_bytes())
         }
         BodyKind::GraphQl(g) => {
-            let mut ctx = params.clone();
             // `{{ fields }}` is pasted into the document: only names the spec declares get there.
             let fields = match params.get("fields") {
                 None | Some(Value::Null) => g.default_fields.clone().unwrap_or_default(),
@@ -410,9 +409,14 @@ pub fn build(op: &Operation, params: &Map<String, Value>) -> Result<Built> {
                         .with_details(serde_json::json!({"param": "fields"}))
                 })?,
             };
-            ctx.insert("fields".into(), Value::String(fields));
-            let ctx = Value::Object(ctx);
-            let query = template::render(&g.query, &ctx)?;
+            // The params and the selection, for the templates that need rendering.
+            let make_ctx = || {
+                let mut ctx = params.clone();
+                ctx.insert("fields".into(), Value::String(fields.clone()));
+                Value::Object(ctx)
+            };
+            let query = template::render_query(&g.query, &fields, make_ctx)?;
+            let mut ctx: Option<Value> = None;
             let mut vars = Map::new();
             for (name, tmpl) in &g.variables {
                 let value = match tmpl {
@@ -424,17 +428,21 @@ pub fn build(op: &Operation, params: &Map<String, Value>) -> Result<Built> {
                             Some(v) => v.clone(),
                             None => continue,
                         },
-                        None => Value::String(template::render(s, &ctx)?),
+                        None => Value::String(template::render(s, ctx.get_or_insert_with(make_ctx))?),
                     },
                     other => other.clone(),
                 };
                 vars.insert(name.clone(), value);
             }
             headers.push(("content-type".into(), "application/json".into()));
-            let mut body = serde_json::json!({"query": query});
-            if !g.variables.is_empty() {
-                body["variables"] = Value::Object(vars);
+            // `{"query": ..., "variables": {...}}`, in that order, the query text not copied.
+            #[derive(serde::Serialize)]
+            struct Document<'a> {
+                query: &'a str,
+                #[serde(skip_serializing_if = "Option::is_none")]
+                variables: Option<&'a Map<String, Value>>,
             }
+            let body = Document { query: &query, variables: (!g.variables.is_empty()).then_some(&vars) };
             Some(serde_json::to_vec(&body).map_err(|e| Error::internal(format!("cannot encode body: {e}")))?)
         }
     };

@@ -135,12 +135,26 @@ pub fn reason_code(check: &ResponseErrorCheck, reason: &str) -> ErrorCode {
 }
 
 /// What a success-status answer says went wrong, by the operation's `x-response-error-check`:
-/// the public code and the provider's reason. `None` when the check is absent or the body does
-/// not match it.
+/// the public code and the provider's reason. The code is the one `codes` maps the value of the
+/// check's field to (TikTok's `code: 40105`), else [`reason_code`]'s. `None` when the check is
+/// absent or the body does not match it.
 pub fn body_failure(check: Option<&ResponseErrorCheck>, body: &Value) -> Option<(ErrorCode, String)> {
     let check = check?;
     let reason = check.failure(body)?;
-    Some((reason_code(check, &reason), reason))
+    let value = check.field.split('.').try_fold(body, |v, k| v.get(k)).and_then(|v| match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    });
+    let by_value = value.as_ref().and_then(|v| check.codes.iter().find(|(r, _)| r == v)).map(|(_, c)| *c);
+    let code = by_value.unwrap_or_else(|| reason_code(check, &reason));
+    // In the `ok_value` form the failing value is the provider's error code: keep it.
+    let reason = match value {
+        Some(v) if check.on_other && reason.is_empty() => format!("code {v}"),
+        Some(v) if check.on_other => format!("{reason} (code {v})"),
+        _ => reason,
+    };
+    Some((code, reason))
 }
 
 /// A readable message from an API's error body, whatever its shape.

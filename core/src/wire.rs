@@ -71,6 +71,10 @@ pub struct WorkspaceRef {
     /// For widget tokens: the one origin the token works from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allowed_origin: Option<String>,
+    /// For widget tokens: the connector types (slugs or definition ids) the widget lists and may
+    /// create; none: every type.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_templates: Option<Vec<String>>,
 }
 
 impl WorkspaceRef {
@@ -110,6 +114,12 @@ pub struct TokenInfo {
     pub kind: String,
     /// RFC 3339.
     pub expires_at: Option<String>,
+    /// Widget tokens: the one origin they work from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_origin: Option<String>,
+    /// Widget tokens limited to some connector types: their slugs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_templates: Option<Vec<String>>,
 }
 
 // ---------------------------------------------------------------- catalog
@@ -151,6 +161,14 @@ pub struct TemplateField {
     #[serde(default)]
     pub description: Option<String>,
     pub required: bool,
+    /// A secret: forms mask it. From the spec (`secret`, or the reference's `airbyte_secret`),
+    /// else core's rule (`spec::credential_is_secret`); read as `true` when absent.
+    #[serde(default = "secret_by_default")]
+    pub secret: bool,
+}
+
+fn secret_by_default() -> bool {
+    true
 }
 
 /// One way to authenticate a connector.
@@ -431,6 +449,178 @@ pub struct CheckResponse {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Status {
     pub status: String,
+}
+
+// ---------------------------------------------------------------- OAuth consent
+
+/// The app's own OAuth client for one connector type, as an operator sets it
+/// (`PUT /api/v1/oauth/clients/{connector_type}`). The secret is sealed and never answered.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OAuthClientRequest {
+    pub client_id: String,
+    pub client_secret: String,
+    /// Scopes asked for at consent; the spec's scopes of the authorization-code flow when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scopes: Option<Vec<String>>,
+}
+
+/// A configured OAuth client, without its secret.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct OAuthClient {
+    pub connector_type: String,
+    pub client_id: String,
+    /// The scopes asked for at consent (empty: the spec's).
+    pub scopes: Vec<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// The organization's configured OAuth clients.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct OAuthClientList {
+    pub data: Vec<OAuthClient>,
+}
+
+/// Starts an OAuth consent (`POST /api/v1/oauth/initiate`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OAuthInitiate {
+    /// Slug, display name or definition id of a connector with an OAuth authorization-code flow.
+    pub connector_type: String,
+    /// The workspace (application tokens only; scoped and widget tokens use their own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workspace_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_user_id: Option<String>,
+    /// Where the end user's browser goes after the callback (`?connector_id=...`): on the widget
+    /// token's own origin, or on an origin the organization registered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redirect_url: Option<String>,
+    /// The name of the connector the consent creates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub replication_config: Option<Value>,
+}
+
+/// Where to send the end user to approve the app.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct OAuthConsent {
+    /// The provider's consent page with client id, redirect URI, scopes, state and PKCE challenge.
+    pub consent_url: String,
+    /// The single-use state bound to this consent (also in `consent_url`).
+    pub state: String,
+    /// Seconds the consent may take before the state expires.
+    pub expires_in: u64,
+}
+
+/// What the provider sends back to the callback.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct OAuthCallbackQuery {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    /// The provider's refusal (`access_denied`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_description: Option<String>,
+}
+
+/// `POST .../context-store/sync`: the entities of the connector to sync in full into its
+/// workspace's context store (each needs a `list` action that takes no params of the caller's).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct SyncRequest {
+    pub entities: Vec<String>,
+    /// Schedules a full sync of each entity this often (seconds, 60 to 31,622,400); `null`
+    /// removes the entities' schedules; absent leaves them as they are.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 60, maximum = 31_622_400)]
+    pub every_seconds: Option<i64>,
+    /// `auto` (the default: incremental when the entity's list has `x-incremental` and a full
+    /// sync is recent enough, else full), `full` (a full sync with reconciliation) or
+    /// `incremental` (only the records updated since the last sync; 422 `not_incremental` for
+    /// an entity without `x-incremental`, `full_sync_needed` before its first full sync).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = "^(auto|full|incremental)$")]
+    pub mode: Option<String>,
+    /// With `auto`, a full sync (which also removes the records deleted at the provider) runs
+    /// instead of an incremental one once the last full sync is this old (seconds, 60 to
+    /// 31,622,400; default 86,400). Kept per entity for later syncs, scheduled ones included.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 60, maximum = 31_622_400)]
+    pub full_every_seconds: Option<i64>,
+}
+
+/// How the sync of one entity started.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct SyncStart {
+    pub entity: String,
+    /// `started` (a new sync: full, or incremental as the request's `mode` and the entity's
+    /// state decide; the status's `mode` says which), `resumed` (an interrupted or failed one,
+    /// from its last committed page) or `already_running`.
+    pub status: String,
+    /// The sync's generation (0 when `already_running`).
+    pub generation: i64,
+}
+
+/// The answer to a sync request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct SyncStarted {
+    pub entities: Vec<SyncStart>,
+}
+
+/// The sync state of one entity of the context store.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct EntityStatus {
+    pub entity: String,
+    /// `running`, `succeeded`, `failed` or `interrupted` (the engine stopped mid-sync; a
+    /// restarted engine, or the next sync request, resumes it).
+    pub status: String,
+    /// Bumped by every new full sync.
+    pub generation: i64,
+    /// Pages committed by the current (or last) sync.
+    pub pages: i64,
+    /// Records committed by the current (or last) sync.
+    pub records_synced: i64,
+    /// Records in the cache after the last completed sync.
+    pub record_count: i64,
+    /// Records the last completed sync deleted (gone at the provider).
+    pub deleted: i64,
+    pub last_error: Option<String>,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    pub updated_at: Option<String>,
+    /// Seconds between scheduled full syncs (the sync request's `every_seconds`); absent when
+    /// the entity is not scheduled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub every_seconds: Option<i64>,
+    /// When the next scheduled sync is due (RFC 3339); absent when not scheduled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_run_at: Option<String>,
+    /// The mode of the current (or last) sync: `full` or `incremental`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+    /// The latest update time (RFC 3339) of the records synced so far, read from the field
+    /// `x-incremental` names; the next incremental sync asks from it, less the lookback.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub high_water_mark: Option<String>,
+    /// When the last full sync (with reconciliation) finished (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_full_sync_at: Option<String>,
+    /// The `full_every_seconds` kept for the entity (absent: the default, 86,400).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub full_every_seconds: Option<i64>,
+}
+
+/// `GET .../context-store/status`: the sync state of each synced entity.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct StoreStatus {
+    pub entities: Vec<EntityStatus>,
 }
 
 #[cfg(test)]

@@ -32,18 +32,7 @@ use switchboard_core::{Connector, ConnectorOptions, ExecuteOptions};
 
 /// Operations a fake cannot play with the params this test builds: (target prefix, connector,
 /// entity, action, reason). The target prefix is `<slug>` or `_generic/<slug>`.
-const EXPECTED_FAILURES: &[(&str, &str, &str, &str, &str)] = &[
-    ("linkedin-ads", "linkedin-ads", "account_users", "create", LINKEDIN_COMPOUND_KEY),
-    ("linkedin-ads", "linkedin-ads", "account_users", "update", LINKEDIN_COMPOUND_KEY),
-    ("linkedin-ads", "linkedin-ads", "account_users", "delete", LINKEDIN_COMPOUND_KEY),
-    ("linkedin-ads", "linkedin-ads", "campaign_conversions", "create", LINKEDIN_COMPOUND_KEY),
-    ("linkedin-ads", "linkedin-ads", "campaign_conversions", "delete", LINKEDIN_COMPOUND_KEY),
-];
-
-/// Why the LinkedIn operations on a Rest.li compound key fail against the generic fake.
-const LINKEDIN_COMPOUND_KEY: &str =
-    "the generic fake routes one param per path segment; LinkedIn keys these by a Rest.li compound key, \
-     two params in one segment (`(account={account},user={user})`, `(campaign=...,conversion=...)`)";
+const EXPECTED_FAILURES: &[(&str, &str, &str, &str, &str)] = &[];
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -74,17 +63,22 @@ fn generic_credentials(spec: &ConnectorSpec, bad: bool) -> Value {
     let mut creds = Map::new();
     if let AuthKind::OAuth2(_) = scheme.kind {
         // A bad credential is a rejected access token whose refresh is rejected too: with a good
-        // refresh token the runtime rightly recovers from the 401 (OAuth2-only connectors).
-        let (at, rt) = if bad {
-            ("at-invalid-0001", "rt-invalid-0001")
+        // refresh token (or, for a client-credentials flow, a good client secret) the runtime
+        // rightly recovers from the 401 (OAuth2-only connectors).
+        let (at, rt, secret) = if bad {
+            ("at-invalid-0001", "rt-invalid-0001", "client-secret-invalid-0001")
         } else {
-            ("at-valid-0001", fake_upstream::creds::OAUTH_INITIAL_REFRESH_TOKEN)
+            (
+                "at-valid-0001",
+                fake_upstream::creds::OAUTH_INITIAL_REFRESH_TOKEN,
+                fake_upstream::creds::OAUTH_CLIENT_SECRET,
+            )
         };
         for (k, v) in [
             ("access_token", at),
             ("refresh_token", rt),
             ("client_id", fake_upstream::creds::OAUTH_CLIENT_ID),
-            ("client_secret", fake_upstream::creds::OAUTH_CLIENT_SECRET),
+            ("client_secret", secret),
         ] {
             if scheme.fields.iter().any(|f| f.name == k) {
                 creds.insert(k.into(), json!(v));

@@ -3,18 +3,20 @@
 //! redaction. Each property runs a fixed number of cases; a failing input proptest finds is kept
 //! in `core/proptest-regressions/fuzz.txt` and replayed first on every later run.
 
-use std::sync::{Arc, Mutex, OnceLock};
+mod support;
+
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
-use futures::future::BoxFuture;
 use proptest::prelude::*;
 use proptest::sample::Index;
 use proptest::test_runner::FileFailurePersistence;
 use serde_json::{json, Map, Value};
+use support::seam::Seam;
 use switchboard_core::extract;
-use switchboard_core::http::{HttpClient, HttpRequest, HttpResponse, TransportError};
+use switchboard_core::http::{HttpRequest, HttpResponse};
 use switchboard_core::redact::{Secrets, MASK};
 use switchboard_core::spec::{parse_spec, parse_spec_value, ConnectorSpec, ParamLocation, RetryConfig};
 use switchboard_core::{Connector, ConnectorOptions, ErrorCode, ExecuteOptions, Registry};
@@ -224,25 +226,6 @@ proptest! {
     }
 }
 
-/// Records every request and answers each with `200 {}`.
-#[derive(Debug, Default)]
-struct Recorder {
-    sent: Mutex<Vec<HttpRequest>>,
-}
-
-impl Recorder {
-    fn sent(&self) -> Vec<HttpRequest> {
-        self.sent.lock().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-}
-
-impl HttpClient for Recorder {
-    fn send(&self, req: HttpRequest) -> BoxFuture<'_, Result<HttpResponse, TransportError>> {
-        self.sent.lock().unwrap_or_else(|e| e.into_inner()).push(req);
-        Box::pin(async { Ok(HttpResponse { status: 200, headers: Vec::new(), body: b"{}".to_vec() }) })
-    }
-}
-
 const BASE: &str = "https://fuzz.example.test/base";
 
 fn runtime() -> &'static tokio::runtime::Runtime {
@@ -262,7 +245,7 @@ fn operations() -> Vec<(Arc<ConnectorSpec>, usize)> {
 
 /// A handle on `spec` whose every request goes to `http`, with a value for each credential and
 /// config field.
-fn handle(spec: &Arc<ConnectorSpec>, http: Arc<Recorder>) -> Connector {
+fn handle(spec: &Arc<ConnectorSpec>, http: Arc<Seam>) -> Connector {
     let creds: Map<String, Value> =
         spec.credential_fields().iter().map(|f| (f.name.clone(), json!("fuzz-credential-value"))).collect();
     let mut config: Map<String, Value> =
@@ -352,7 +335,7 @@ proptest! {
                     _ => {}
                 }
             }
-            let http = Arc::new(Recorder::default());
+            let http = Seam::ok();
             let c = handle(&spec, http.clone());
             let res =
                 runtime().block_on(c.execute(&op.entity, &op.action, Value::Object(params), &ExecuteOptions::default()));
@@ -397,7 +380,7 @@ proptest! {
                     params.insert(p.name.clone(), plausible(p));
                 }
             }
-            let http = Arc::new(Recorder::default());
+            let http = Seam::ok();
             let c = handle(&spec, http.clone());
             let res =
                 runtime().block_on(c.execute(&op.entity, &op.action, Value::Object(params), &ExecuteOptions::default()));

@@ -13,9 +13,9 @@ mod support;
 
 use std::sync::{Arc, Mutex};
 
-use fake_upstream::leaks::Watch;
+use fake_upstream::leaks::{random_credentials, Watch};
 use fake_upstream::{FakeUpstream, Fault};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 use switchboard_core::spec::{AuthKind, AuthScheme};
 use switchboard_core::{Connector, ConnectorOptions, Error, Registry};
 
@@ -61,25 +61,6 @@ struct Run {
     refreshes: Option<String>,
 }
 
-fn random_creds(scheme: &AuthScheme, skip: &[&str], watch: &mut Watch) -> Map<String, Value> {
-    let mut m = Map::new();
-    for f in &scheme.fields {
-        if skip.contains(&f.name.as_str()) {
-            continue;
-        }
-        let value = watch.new_secret(&f.name);
-        m.insert(f.name.clone(), json!(value));
-    }
-    // Mapping templates may derive more than the fields (`${email}/token`).
-    for input in scheme.mapping.keys() {
-        if let Some(v) = scheme.render_input(input, &m) {
-            watch.add(&v);
-        }
-    }
-    watch.add_pairs();
-    m
-}
-
 /// The runs for one scheme: every field random, answered 400, 500 and 401 (for OAuth a 401
 /// also sends a refresh, echoed too); for OAuth schemes, a refresh-token grant echoed by the
 /// token endpoint, and a successful refresh whose new token the API call then echoes.
@@ -87,7 +68,7 @@ fn runs(slug: &str, scheme: &AuthScheme) -> Vec<Run> {
     let mut out = Vec::new();
     for (status, count) in [(400, 1), (500, 1), (401, 2)] {
         let mut watch = Watch::default();
-        let creds = random_creds(scheme, &[], &mut watch);
+        let creds = random_credentials(scheme, &[], &mut watch);
         let mut fault = Fault::echo(slug, status);
         fault.count = count;
         out.push(Run {
@@ -105,7 +86,7 @@ fn runs(slug: &str, scheme: &AuthScheme) -> Vec<Run> {
     if matches!(scheme.kind, AuthKind::OAuth2(_)) && refreshable && !scheme.required_fields().contains(&"access_token")
     {
         let mut watch = Watch::default();
-        let creds = random_creds(scheme, &["access_token"], &mut watch);
+        let creds = random_credentials(scheme, &["access_token"], &mut watch);
         out.push(Run {
             name: format!("{slug}/{}: refresh-token grant echoed", scheme.name),
             creds,

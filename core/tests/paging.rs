@@ -6,14 +6,15 @@
 //! - next pages given as URLs (`style: url`: `Link` headers, `nextRecordsUrl`), followed only on
 //!   the connector's own server.
 
-use std::sync::{Arc, Mutex};
+mod support;
+
+use std::sync::Arc;
 use std::time::Duration;
 
 use fake_upstream::FakeUpstream;
-use futures::future::BoxFuture;
 use futures::StreamExt;
 use serde_json::{json, Value};
-use switchboard_core::http::{HttpClient, HttpRequest, HttpResponse, TransportError};
+use support::seam::Seam;
 use switchboard_core::spec::{parse_spec, PageStyle, RetryConfig};
 use switchboard_core::{Connector, ConnectorOptions, Error, ErrorCode, ExecuteOptions, ExecutionResult};
 
@@ -114,39 +115,6 @@ paths:
         codes: {quota_exhausted: rate_limited}
       responses: {"200": {description: ok}}
 "##;
-
-type Handler = dyn Fn(&HttpRequest) -> (u16, Vec<(String, String)>, Value) + Send + Sync;
-
-/// An API in-process: answers each request with `handler` and records it.
-struct Seam {
-    handler: Box<Handler>,
-    sent: Mutex<Vec<HttpRequest>>,
-}
-
-impl std::fmt::Debug for Seam {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Seam")
-    }
-}
-
-impl Seam {
-    fn new(handler: impl Fn(&HttpRequest) -> (u16, Vec<(String, String)>, Value) + Send + Sync + 'static) -> Arc<Self> {
-        Arc::new(Self { handler: Box::new(handler), sent: Mutex::new(Vec::new()) })
-    }
-
-    fn urls(&self) -> Vec<String> {
-        self.sent.lock().unwrap_or_else(|e| e.into_inner()).iter().map(|r| r.url.clone()).collect()
-    }
-}
-
-impl HttpClient for Seam {
-    fn send(&self, req: HttpRequest) -> BoxFuture<'_, Result<HttpResponse, TransportError>> {
-        let (status, headers, body) = (self.handler)(&req);
-        self.sent.lock().unwrap_or_else(|e| e.into_inner()).push(req);
-        let body = serde_json::to_vec(&body).unwrap_or_default();
-        Box::pin(async move { Ok(HttpResponse { status, headers, body }) })
-    }
-}
 
 fn connector(seam: Arc<Seam>) -> Connector {
     let spec = Arc::new(parse_spec("paging.yaml", SPEC).unwrap_or_else(|e| panic!("{e}")));

@@ -2,12 +2,14 @@
 //! the runtime sends and answers with canned responses. Covers request building, extraction
 //! and spec loading faults with a small inline spec.
 
-use std::sync::{Arc, Mutex};
+mod support;
+
+use std::sync::Arc;
 use std::time::Duration;
 
-use futures::future::BoxFuture;
 use serde_json::{json, Value};
-use switchboard_core::http::{HttpClient, HttpRequest, HttpResponse, TransportError};
+use support::seam::Seam;
+use switchboard_core::http::TransportError;
 use switchboard_core::spec::{parse_spec, RetryConfig};
 use switchboard_core::{Connector, ConnectorOptions, ErrorCode, ExecuteOptions, Registry};
 
@@ -93,42 +95,7 @@ fn spec_text() -> String {
         .replace("components:\n  securitySchemes:", &format!("components:{SCHEMAS}  securitySchemes:"))
 }
 
-#[derive(Debug, Default)]
-struct Scripted {
-    sent: Mutex<Vec<HttpRequest>>,
-    answers: Mutex<Vec<Result<HttpResponse, TransportError>>>,
-}
-
-impl Scripted {
-    fn answer(&self, status: u16, headers: &[(&str, &str)], body: Value) {
-        let r = HttpResponse {
-            status,
-            headers: headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
-            body: serde_json::to_vec(&body).unwrap_or_default(),
-        };
-        self.answers.lock().unwrap_or_else(|e| e.into_inner()).push(Ok(r));
-    }
-    fn sent(&self) -> Vec<HttpRequest> {
-        self.sent.lock().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-}
-
-impl HttpClient for Scripted {
-    fn send(&self, req: HttpRequest) -> BoxFuture<'_, Result<HttpResponse, TransportError>> {
-        self.sent.lock().unwrap_or_else(|e| e.into_inner()).push(req);
-        let next = {
-            let mut a = self.answers.lock().unwrap_or_else(|e| e.into_inner());
-            if a.is_empty() {
-                Err(TransportError::Connect("no scripted answer".into()))
-            } else {
-                a.remove(0)
-            }
-        };
-        Box::pin(async move { next })
-    }
-}
-
-fn connector(http: Arc<Scripted>, config: Value) -> Connector {
+fn connector(http: Arc<Seam>, config: Value) -> Connector {
     let spec = Arc::new(parse_spec("widgets.yaml", &spec_text()).unwrap_or_else(|e| panic!("{e}")));
     let options = ConnectorOptions {
         http: Some(http),
@@ -141,7 +108,7 @@ fn connector(http: Arc<Scripted>, config: Value) -> Connector {
 
 #[tokio::test]
 async fn list_builds_query_and_extracts_records_and_meta() {
-    let http = Arc::new(Scripted::default());
+    let http = Seam::scripted();
     http.answer(
         200,
         &[("link", "<https://eu.widgets.example.com/api/widgets?page=2>; rel=\"next\""), ("x-total-count", "3")],
@@ -182,7 +149,7 @@ async fn list_builds_query_and_extracts_records_and_meta() {
 
 #[tokio::test]
 async fn config_fills_server_variables_and_base_url_overrides() {
-    let http = Arc::new(Scripted::default());
+    let http = Seam::scripted();
     http.answer(200, &[], json!({"widget": {"id": "a/b"}}));
     let c = connector(http.clone(), json!({"region": "us"}));
     c.execute("widgets", "get", json!({"id": "a/b"}), &ExecuteOptions::default())
@@ -194,7 +161,7 @@ async fn config_fills_server_variables_and_base_url_overrides() {
         http.sent()[0].url
     );
 
-    let http = Arc::new(Scripted::default());
+    let http = Seam::scripted();
     http.answer(200, &[], json!({}));
     let c = connector(http.clone(), json!({"base_url": "http://127.0.0.1:9/w/"}));
     let res = c
@@ -207,7 +174,7 @@ async fn config_fills_server_variables_and_base_url_overrides() {
 
 #[tokio::test]
 async fn form_bodies_and_graphql_variables() {
-    let http = Arc::new(Scripted::default());
+    let http = Seam::scripted();
     http.answer(200, &[], json!({"id": "w9", "name": "n"}));
     http.answer(200, &[], json!({"data": {"count": 7}}));
     let c = connector(http.clone(), json!({}));
@@ -238,7 +205,7 @@ async fn form_bodies_and_graphql_variables() {
 
 #[tokio::test]
 async fn bad_params_fail_before_any_request() {
-    let http = Arc::new(Scripted::default());
+    let http = Seam::scripted();
     let c = connector(http.clone(), json!({}));
     let cases = [
         ("gadgets", "list", json!({}), "unknown entity \"gadgets\""),
@@ -265,15 +232,15 @@ async fn bad_params_fail_before_any_request() {
 
 #[tokio::test]
 async fn transport_errors_retry_on_reads_only() {
-    let http = Arc::new(Scripted::default());
-    http.answers.lock().unwrap_or_else(|e| e.into_inner()).push(Err(TransportError::Timeout));
+    let http = Seam::scripted();
+    http.fail(TransportError::Timeout);
     http.answer(200, &[], json!({"items": []}));
     let c = connector(http.clone(), json!({}));
     c.execute("widgets", "list", json!({}), &ExecuteOptions::default()).await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(http.sent().len(), 2);
 
-    let http = Arc::new(Scripted::default());
-    http.answers.lock().unwrap_or_else(|e| e.into_inner()).push(Err(TransportError::Timeout));
+    let http = Seam::scripted();
+    http.fail(TransportError::Timeout);
     let c = connector(http.clone(), json!({}));
     let err = c.execute("widgets", "create", json!({"name": "n"}), &ExecuteOptions::default()).await.err();
     assert_eq!(err.map(|e| e.code), Some(ErrorCode::UpstreamTimeout));
@@ -282,7 +249,7 @@ async fn transport_errors_retry_on_reads_only() {
 
 #[tokio::test]
 async fn upstream_errors_map_to_codes_without_secrets() {
-    let http = Arc::new(Scripted::default());
+    let http = Seam::scripted();
     http.answer(401, &[("x-request-id", "req-7")], json!({"message": "key k-secret-123 is revoked"}));
     let c = connector(http.clone(), json!({}));
     let err = c
@@ -402,7 +369,7 @@ async fn check_verifies_the_credential_when_no_operation_runs_without_params() {
         (200, json!({"access_token": "at-1", "expires_in": 3600}), true),
         (400, json!({"error": "invalid_grant"}), false),
     ] {
-        let http = Arc::new(Scripted::default());
+        let http = Seam::scripted();
         http.answer(status, &[], body);
         let options = ConnectorOptions { http: Some(http.clone()), ..Default::default() };
         let c = Connector::new(spec.clone(), creds.clone(), json!({}), options).unwrap_or_else(|e| panic!("{e}"));

@@ -107,8 +107,8 @@ pub async fn icon(State(st): State<AppState>, Path(slug): Path<String>) -> ApiRe
 /// config, replication config schema.
 #[utoipa::path(get, path = "/api/v1/integrations/templates/sources",
     responses((status = 200, description = "the templates", body = TemplateList)), security(("bearer" = [])))]
-pub async fn templates(State(st): State<AppState>, _caller: Caller) -> Json<TemplateList> {
-    Json(catalog::templates(&st))
+pub async fn templates(State(st): State<AppState>, caller: Caller) -> ApiResult<Json<TemplateList>> {
+    Ok(Json(crate::widget::filter_templates(&st, &caller, catalog::templates(&st)).await?))
 }
 
 /// The organization's workspaces.

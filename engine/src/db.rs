@@ -16,12 +16,17 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use crate::crypto::Sealed;
 use crate::metrics::Metrics;
 
+pub mod app_templates;
 mod audit;
+pub mod backup;
 mod cache;
+pub mod console;
+mod oauth;
 
 use audit::AuditQueue;
 pub use audit::{AuditConfig, AuditOutcome};
 use cache::ConnectorCache;
+pub use oauth::{OAuthClientRow, OAuthStateRow};
 
 /// What can go wrong in storage. Texts never carry a database password; [`crate::error`] turns
 /// them into the API's error (an unsupported URL is `configuration`, the rest `internal`).
@@ -199,6 +204,88 @@ CREATE TABLE server_keys (
 ALTER TABLE connectors ADD COLUMN refresh_in_flight BIGINT;
 "#,
     ),
+    (
+        5,
+        // OAuth consent: the app's own OAuth client per organization and connector type (the
+        // secret sealed), and pending consents keyed by a hash of their state (the PKCE
+        // verifier sealed; single use through used_at).
+        r#"
+CREATE TABLE oauth_clients (
+    organization_id TEXT NOT NULL,
+    connector_type TEXT NOT NULL,
+    client_id TEXT NOT NULL,
+    secret_key_id TEXT NOT NULL,
+    secret_ct TEXT NOT NULL,
+    scopes TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (organization_id, connector_type)
+);
+CREATE TABLE oauth_states (
+    state_hash TEXT PRIMARY KEY,
+    organization_id TEXT NOT NULL,
+    workspace_id TEXT NOT NULL,
+    connector_type TEXT NOT NULL,
+    origin TEXT,
+    redirect_url TEXT,
+    redirect_uri TEXT NOT NULL,
+    name TEXT,
+    replication_config TEXT,
+    verifier_key_id TEXT NOT NULL,
+    verifier_ct TEXT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    used_at BIGINT,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX oauth_states_expires ON oauth_states (expires_at);
+"#,
+    ),
+    (
+        6,
+        // Context store leases: the replica (`owner`, a per-process id) that syncs a connector
+        // entity until `expires_at` (unix ms), renewed while it syncs (see
+        // `context_store::lease`); and sync schedules, the next run due at `next_run_at` (unix
+        // ms; see `context_store::schedule`).
+        r#"
+CREATE TABLE context_store_leases (
+    connector_id TEXT NOT NULL,
+    entity TEXT NOT NULL,
+    owner TEXT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    PRIMARY KEY (connector_id, entity)
+);
+CREATE TABLE context_store_schedules (
+    connector_id TEXT NOT NULL,
+    entity TEXT NOT NULL,
+    organization_id TEXT NOT NULL,
+    workspace_id TEXT NOT NULL,
+    every_seconds BIGINT NOT NULL,
+    next_run_at BIGINT NOT NULL,
+    PRIMARY KEY (connector_id, entity)
+);
+CREATE INDEX context_store_schedules_due ON context_store_schedules (next_run_at);
+"#,
+    ),
+    (
+        7,
+        // An application's template allow-list for its widget tokens (slugs as a JSON array; no
+        // row: every type; see `db::app_templates`), and console sessions signed out, by a hash
+        // of their id, kept until they would have expired (unix seconds), so every replica
+        // refuses them (see `db::console`).
+        r#"
+CREATE TABLE application_templates (
+    client_id TEXT PRIMARY KEY,
+    organization_id TEXT NOT NULL,
+    slugs TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE console_sessions_ended (
+    session_hash TEXT PRIMARY KEY,
+    expires_at BIGINT NOT NULL
+);
+CREATE INDEX console_sessions_ended_expires ON console_sessions_ended (expires_at);
+"#,
+    ),
 ];
 
 /// Statements of a step of [`MIGRATIONS`] run on PostgreSQL only, after the step's own.
@@ -209,6 +296,22 @@ ALTER TABLE audit_log ADD COLUMN seq BIGSERIAL;
 CREATE INDEX audit_log_seq ON audit_log (seq);
 "#,
 )];
+
+/// Every value sealed under the master key, by table: a query reading each record's id (the
+/// associated data it is sealed with, see [`crate::admin::sealed_aad`]), key id and ciphertext.
+/// Key rotation, backup and restore all read this one list.
+pub(crate) const SEALED_RECORDS: &[(&str, &str)] = &[
+    ("connectors", "SELECT id, credentials_key_id AS key_id, credentials_ct AS ct FROM connectors"),
+    ("signing_keys", "SELECT kid AS id, secret_key_id AS key_id, secret_ct AS ct FROM signing_keys"),
+    // A server key is sealed with its name as associated data, like a connector with its id.
+    ("server_keys", "SELECT name AS id, secret_key_id AS key_id, secret_ct AS ct FROM server_keys"),
+    (
+        "oauth_clients",
+        "SELECT 'oauth_client:' || organization_id || ':' || connector_type AS id, secret_key_id AS key_id, \
+         secret_ct AS ct FROM oauth_clients",
+    ),
+    ("oauth_states", "SELECT state_hash AS id, verifier_key_id AS key_id, verifier_ct AS ct FROM oauth_states"),
+];
 
 /// Now as RFC 3339.
 pub fn now() -> String {
@@ -469,6 +572,11 @@ impl Db {
     /// Whether this is PostgreSQL.
     pub fn is_postgres(&self) -> bool {
         self.postgres
+    }
+
+    /// The pool, for the context store's leases (`context_store::lease`).
+    pub(crate) fn pool(&self) -> &AnyPool {
+        &self.pool
     }
 
     async fn migrate(&self) -> StoreResult<()> {
@@ -1025,29 +1133,14 @@ impl Db {
     /// Every sealed record: (table, id, sealed).
     pub async fn sealed_records(&self) -> StoreResult<Vec<(&'static str, String, Sealed)>> {
         let mut out = Vec::new();
-        for r in
-            sqlx::query("SELECT id, credentials_key_id, credentials_ct FROM connectors").fetch_all(&self.pool).await?
-        {
-            out.push((
-                "connectors",
-                r.try_get("id")?,
-                Sealed { key_id: r.try_get("credentials_key_id")?, ciphertext: r.try_get("credentials_ct")? },
-            ));
-        }
-        for r in sqlx::query("SELECT kid, secret_key_id, secret_ct FROM signing_keys").fetch_all(&self.pool).await? {
-            out.push((
-                "signing_keys",
-                r.try_get("kid")?,
-                Sealed { key_id: r.try_get("secret_key_id")?, ciphertext: r.try_get("secret_ct")? },
-            ));
-        }
-        // A server key is sealed with its name as associated data, like a connector with its id.
-        for r in sqlx::query("SELECT name, secret_key_id, secret_ct FROM server_keys").fetch_all(&self.pool).await? {
-            out.push((
-                "server_keys",
-                r.try_get("name")?,
-                Sealed { key_id: r.try_get("secret_key_id")?, ciphertext: r.try_get("secret_ct")? },
-            ));
+        for (table, sql) in SEALED_RECORDS {
+            for r in sqlx::query(sql).fetch_all(&self.pool).await? {
+                out.push((
+                    *table,
+                    r.try_get("id")?,
+                    Sealed { key_id: r.try_get("key_id")?, ciphertext: r.try_get("ct")? },
+                ));
+            }
         }
         Ok(out)
     }
@@ -1058,7 +1151,10 @@ impl Db {
             "connectors" => "UPDATE connectors SET credentials_key_id = $1, credentials_ct = $2 WHERE id = $3 AND credentials_ct = $4",
             "signing_keys" => "UPDATE signing_keys SET secret_key_id = $1, secret_ct = $2 WHERE kid = $3 AND secret_ct = $4",
             "server_keys" => "UPDATE server_keys SET secret_key_id = $1, secret_ct = $2 WHERE name = $3 AND secret_ct = $4",
-            _ => return Err(StoreError::Inconsistent(format!("unknown sealed table {table}"))),
+            other => match oauth::reseal_sql(other) {
+                Some(sql) => sql,
+                None => return Err(StoreError::Inconsistent(format!("unknown sealed table {table}"))),
+            },
         };
         let r = sqlx::query(sql)
             .bind(&new.key_id)

@@ -77,8 +77,9 @@ impl FromRequestParts<AppState> for Caller {
             }
         }
         if claims.kind == TokenKind::Widget {
-            let origin = parts.headers.get("origin").and_then(|v| v.to_str().ok());
-            if origin != claims.origin.as_deref() {
+            // Its allowed origin, or the engine's own (the widget iframe): see crate::widget.
+            let public_url = state.settings.public_url.as_deref();
+            if !crate::widget::origin_accepted(&parts.headers, claims.origin.as_deref(), public_url) {
                 return Err(ApiError::forbidden("this widget token is only valid from its allowed origin")
                     .with_reason("origin_mismatch"));
             }

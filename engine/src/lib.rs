@@ -9,12 +9,16 @@
 
 pub mod admin;
 pub mod api;
+pub mod config;
+pub mod console;
+pub mod context_store;
 pub mod crypto;
 pub mod db;
 pub mod error;
 pub mod extract;
 pub mod mcp;
 pub mod metrics;
+pub mod oauth;
 pub mod openapi;
 pub mod origins;
 pub mod ratelimit;
@@ -23,6 +27,7 @@ pub mod sink;
 pub mod spec_tools;
 pub mod state;
 pub mod tokens;
+pub mod widget;
 
 use std::time::Instant;
 
@@ -30,7 +35,7 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, patch, post, MethodRouter};
+use axum::routing::{get, patch, post, put, MethodRouter};
 use axum::Router;
 use switchboard_core::ErrorCode;
 
@@ -47,6 +52,12 @@ pub fn route_table() -> Vec<(&'static str, &'static [&'static str], MethodRouter
         ("/api/v1/embedded/widget-token", &["post"], post(api::widget_token)),
         ("/api/v1/account/applications/widget-token", &["post"], post(api::widget_token)),
         ("/api/v1/embedded/scoped-token/info", &["get"], get(api::token_info)),
+        // The application's template allow-list for its widget tokens (see crate::widget).
+        (
+            "/api/v1/embedded/allowed-templates",
+            &["get", "put"],
+            get(widget::get_allowed_templates).put(widget::put_allowed_templates),
+        ),
         ("/api/v1/integrations/definitions/sources", &["get"], get(api::definitions)),
         ("/api/v1/integrations/icons/{slug}", &["get"], get(api::icon)),
         ("/api/v1/integrations/templates/sources", &["get"], get(api::templates)),
@@ -60,6 +71,8 @@ pub fn route_table() -> Vec<(&'static str, &'static [&'static str], MethodRouter
         ),
         ("/api/v1/integrations/connectors/{id}/execute", &["post"], post(api::execute)),
         ("/api/v1/integrations/connectors/{id}/check", &["post"], post(api::check)),
+        ("/api/v1/integrations/connectors/{id}/context-store/sync", &["post"], post(context_store::api::start_sync)),
+        ("/api/v1/integrations/connectors/{id}/context-store/status", &["get"], get(context_store::api::status)),
         ("/api/v1/connectors/instances_for_user", &["get"], get(api::instances_for_user)),
         ("/api/v1/connectors/instances/{id}/execute", &["post"], post(api::execute)),
         ("/api/v1/connectors/sources/{id}/execute", &["post"], post(api::execute)),
@@ -67,6 +80,32 @@ pub fn route_table() -> Vec<(&'static str, &'static [&'static str], MethodRouter
         ("/readyz", &["get"], get(api::readyz)),
         ("/metrics", &["get"], get(api::metrics)),
         ("/api/v1/openapi.json", &["get"], get(openapi::serve)),
+        ("/api/v1/oauth/clients", &["get"], get(oauth::list_clients)),
+        (
+            "/api/v1/oauth/clients/{connector_type}",
+            &["put", "delete"],
+            put(oauth::put_client).delete(oauth::delete_client),
+        ),
+        ("/api/v1/oauth/initiate", &["post"], post(oauth::initiate)),
+        // Public: the provider's redirect back; the state is the credential.
+        ("/api/v1/oauth/callback", &["get"], get(oauth::callback)),
+        // The embeddable auth widget (public static files; see crate::widget).
+        ("/widget", &["get"], get(widget::page)),
+        ("/widget/widget.js", &["get"], get(widget::script)),
+        ("/widget/widget.css", &["get"], get(widget::style)),
+        ("/widget/embed.js", &["get"], get(widget::embed)),
+        // The operator console (see crate::console): a session cookie, never a bearer token.
+        ("/console", &["get"], get(console::page)),
+        ("/console/console.js", &["get"], get(console::script)),
+        ("/console/console.css", &["get"], get(console::style)),
+        ("/console/api/login", &["post"], post(console::login)),
+        ("/console/api/logout", &["post"], post(console::logout)),
+        ("/console/api/session", &["get"], get(console::session)),
+        ("/console/api/workspaces", &["get"], get(console::workspaces)),
+        ("/console/api/connectors", &["get"], get(console::connectors)),
+        ("/console/api/audit", &["get"], get(console::audit)),
+        ("/console/api/health", &["get"], get(console::health)),
+        ("/console/api/rotate-secret", &["post"], post(console::rotate_secret)),
         // MCP over streamable HTTP: the token is checked before rmcp sees the request.
         (
             "/mcp",
@@ -91,8 +130,36 @@ pub fn app(state: AppState) -> Router {
         .fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(state.settings.body_limit))
+        .layer(middleware::from_fn_with_state(state.clone(), refuse_declared_oversize))
         .layer(middleware::from_fn_with_state(state.clone(), request_context))
         .with_state(state)
+}
+
+/// The most of a refused body read and thrown away, and for how long, before the answer.
+const DRAIN_MAX: usize = 8 * 1024 * 1024;
+const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// A body whose declared length is over the limit is refused before any handler, with the
+/// engine's 413. The body is read and thrown away first (at most [`DRAIN_MAX`] bytes for at most
+/// [`DRAIN_TIME`], as nginx's lingering close does): closing with the body unread makes the
+/// kernel reset the connection the client is still writing into, and the reset can reach the
+/// client before the 413 does. Past either bound the connection is closed as before.
+async fn refuse_declared_oversize(State(st): State<AppState>, req: Request, next: Next) -> Response {
+    let declared = req
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_none_or(|n| n <= st.settings.body_limit as u64) {
+        return next.run(req).await;
+    }
+    let drained = tokio::time::timeout(DRAIN_TIME, axum::body::to_bytes(req.into_body(), DRAIN_MAX)).await;
+    let mut refused = ApiError::new(ErrorCode::PayloadTooLarge, "the request body is larger than this server accepts")
+        .into_response();
+    if !matches!(drained, Ok(Ok(_))) {
+        refused.headers_mut().insert(axum::http::header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    refused
 }
 
 async fn fallback() -> ApiError {

@@ -11,6 +11,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use serde_json::{json, Value};
 use switchboard_core::{describe, Connector, ConnectorOptions, Error, ErrorCode, ExecuteOptions, Registry};
+use switchboard_engine::config as serve_config;
 use switchboard_engine::crypto::{write_key_file, Key, KeyRing};
 use switchboard_engine::db::{self, Db};
 use switchboard_engine::ratelimit::Cidr;
@@ -18,6 +19,11 @@ use switchboard_engine::services::execution;
 use switchboard_engine::services::tokens;
 use switchboard_engine::spec_tools::{check, import};
 use switchboard_engine::{admin, mcp, serve, AppState, Settings};
+
+/// mimalloc rather than the system allocator: fewer instructions per execute (BENCHMARKS.md,
+/// "Start-up and allocator, instruction counts").
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Parser)]
 #[command(name = "switchboard", version, about = "Switchboard: connectors for AI agents, local or hosted")]
@@ -103,6 +109,22 @@ fn slug_url(s: &str) -> Result<(String, String), String> {
             Ok((slug.trim().to_string(), url.to_string()))
         }
         _ => Err(format!("{url:?} is not an http(s) URL")),
+    }
+}
+
+/// `--public-url`: an http(s) URL without query or fragment, kept without its trailing slash.
+fn public_url(s: &str) -> Result<String, String> {
+    let url = s.trim().trim_end_matches('/');
+    match url::Url::parse(url) {
+        Ok(u)
+            if matches!(u.scheme(), "http" | "https")
+                && u.host_str().is_some()
+                && u.query().is_none()
+                && u.fragment().is_none() =>
+        {
+            Ok(url.to_string())
+        }
+        _ => Err(format!("{url:?} is not an http(s) URL without query or fragment")),
     }
 }
 
@@ -200,6 +222,23 @@ enum Command {
         /// install. Its host must be allowed (the spec's own host, or --egress-allow).
         #[arg(long, env = "SWITCHBOARD_UPSTREAM_BASE_URLS", value_delimiter = ',', value_parser = slug_url)]
         upstream_base_url: Vec<(String, String)>,
+        /// Where browsers reach this engine (e.g. https://engine.example.com): OAuth providers
+        /// send end users back to {public-url}/api/v1/oauth/callback, the redirect URI to
+        /// register with each OAuth app.
+        #[arg(long, env = "SWITCHBOARD_PUBLIC_URL", value_parser = public_url)]
+        public_url: Option<String>,
+        /// File holding the master key (base64, first line), e.g. a systemd credential, instead
+        /// of SWITCHBOARD_MASTER_KEY (setting both is refused).
+        #[arg(long, env = "SWITCHBOARD_MASTER_KEY_FILE")]
+        master_key_file: Option<PathBuf>,
+        /// TOML file of these options under their long names in snake_case (rate_limit = 50.0);
+        /// flags and environment variables win over it. See docs/operations-config.md.
+        #[arg(long, env = "SWITCHBOARD_CONFIG")]
+        config: Option<PathBuf>,
+        /// Print the effective configuration as TOML (secrets masked, each value's source noted)
+        /// and exit without serving.
+        #[arg(long)]
+        print_config: bool,
     },
     /// Operator tasks.
     Admin {
@@ -334,6 +373,63 @@ enum AdminCommand {
         #[arg(long)]
         generate: bool,
     },
+    /// Write a consistent snapshot of the SQLite database to a file (mode 0600) while engines
+    /// serve; prints {"path", "bytes", "tables", "rows", "key_ids", ...}.
+    ///
+    /// The secrets in it stay sealed under the master key, which is not in the backup: with the
+    /// embedded key file, keep a copy of master.key apart (or pass --include-key-file). On
+    /// PostgreSQL this exits with the pg_dump / pg_restore commands to use instead.
+    Backup {
+        #[command(flatten)]
+        store: Store,
+        /// The backup file to write.
+        #[arg(long)]
+        out: PathBuf,
+        /// Replace an existing file.
+        #[arg(long)]
+        force: bool,
+        /// Also copy the data directory's key file to OUT.master.key (mode 0600).
+        #[arg(long)]
+        include_key_file: bool,
+    },
+    /// Restore a backup into an empty data directory (or SQLite database) and migrate it.
+    ///
+    /// Nothing is touched unless the file is a Switchboard database whose secrets the
+    /// configured master keys open (the error names the key id needed). Stop the engines on the
+    /// target first.
+    Restore {
+        #[command(flatten)]
+        store: Store,
+        /// The backup file to restore.
+        #[arg(long)]
+        from: PathBuf,
+        /// Restore over an existing database, kept aside as switchboard.db.bak-<time>.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+/// Writes to stdout. A reader that went away (`switchboard connectors | head`) ends the program
+/// quietly, as command-line tools do, instead of a panic; any other write error is reported.
+fn out(args: std::fmt::Arguments) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    if let Err(e) = stdout.write_fmt(args).and_then(|()| stdout.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("cannot write to stdout: {e}");
+        std::process::exit(1);
+    }
+}
+
+/// `print!` and `println!` through [`out`] for every line this program prints.
+macro_rules! print {
+    ($($t:tt)*) => { out(format_args!($($t)*)) };
+}
+macro_rules! println {
+    () => { out(format_args!("\n")) };
+    ($($t:tt)*) => { out(format_args!("{}\n", format_args!($($t)*))) };
 }
 
 fn parse_json(what: &str, text: &str) -> Result<Value, Error> {
@@ -399,7 +495,7 @@ async fn shutdown_signal() {
     tracing::info!("shutting down: finishing requests in flight");
 }
 
-async fn run(cli: Cli) -> Result<(), Error> {
+async fn run(cli: Cli, effective: Option<serve_config::Effective>) -> Result<(), Error> {
     match cli.command {
         Command::Serve {
             bind,
@@ -415,6 +511,10 @@ async fn run(cli: Cli) -> Result<(), Error> {
             token_limits,
             connections,
             upstream_base_url,
+            public_url,
+            master_key_file,
+            config: _,
+            print_config,
         } => {
             store.check()?;
             let registry = registry(cli.specs)?;
@@ -422,7 +522,16 @@ async fn run(cli: Cli) -> Result<(), Error> {
             for (key, url) in upstream_base_url {
                 upstream_base_urls.insert(registry.get(&key)?.slug.clone(), url);
             }
-            let keys = key_ring(&store)?;
+            let effective = effective.unwrap_or_default();
+            if print_config {
+                print!("{}", effective.to_toml());
+                return Ok(());
+            }
+            effective.log();
+            let keys = match &master_key_file {
+                Some(path) => serve_config::key_ring_from_file(path)?,
+                None => key_ring(&store)?,
+            };
             let settings = Settings {
                 data_dir: store.data_dir.clone(),
                 database_url: store.url().map(str::to_string),
@@ -439,6 +548,7 @@ async fn run(cli: Cli) -> Result<(), Error> {
                 audit_max_rows,
                 audit_flush_interval: std::time::Duration::from_millis(audit_flush_ms.max(1)),
                 upstream_base_urls,
+                public_url,
                 ..Settings::default()
             };
             let settings = token_limits.apply(settings);
@@ -446,6 +556,8 @@ async fn run(cli: Cli) -> Result<(), Error> {
             raise_open_file_limit(settings.max_connections);
             let state = AppState::new(settings, keys, registry).await.map_err(api)?;
             execution::spawn_audit_pruner(state.db.clone(), state.settings.clone());
+            // Context store syncs the last process was running when it stopped go on.
+            switchboard_engine::context_store::sync::resume_interrupted(&state);
             if let Some(first) = admin::bootstrap(&state.db, state.secrets.hasher()).await.map_err(api)? {
                 println!(
                     "{}",
@@ -470,6 +582,29 @@ async fn run(cli: Cli) -> Result<(), Error> {
             let hasher = tokens::secret_hasher(&db, &ring).await.map_err(api)?;
             let created = admin::create_application(&db, &hasher, &organization).await.map_err(api)?;
             println!("{}", created.to_json());
+        }
+        Command::Admin { command: AdminCommand::Backup { store, out, force, include_key_file } } => {
+            store.check()?;
+            let source = admin::backup_source(store.url(), &store.data_dir).map_err(api)?;
+            let key_file = (store.url().is_none() && env("SWITCHBOARD_MASTER_KEY").is_none())
+                .then(|| store.data_dir.join("master.key"))
+                .filter(|p| p.exists());
+            let report =
+                admin::backup(&source, &out, force, key_file.as_deref(), include_key_file).await.map_err(api)?;
+            if let Some(warning) = report.warning {
+                eprintln!("{warning}");
+            }
+            println!("{}", report.summary);
+        }
+        Command::Admin { command: AdminCommand::Restore { store, from, force } } => {
+            store.check()?;
+            let dir = store.url().is_none().then_some(store.data_dir.as_path());
+            let master = env("SWITCHBOARD_MASTER_KEY");
+            let old = env("SWITCHBOARD_OLD_MASTER_KEYS");
+            let ring = admin::existing_key_ring(master.as_deref(), old.as_deref(), dir).map_err(api)?;
+            let summary =
+                admin::restore(&from, store.url(), &store.data_dir, ring.as_ref(), force).await.map_err(api)?;
+            println!("{summary}");
         }
         Command::Admin { command: AdminCommand::RotateKey { store, generate } } => {
             store.check()?;
@@ -564,17 +699,18 @@ async fn run(cli: Cli) -> Result<(), Error> {
         Command::Connectors { command: None, slug: None, json } => {
             let reg = registry(cli.specs)?;
             // A spec file that did not load is listed with its reason (file and JSON pointer);
-            // the others work.
+            // the others work. Built-in specs are listed from their build-time index, unparsed.
+            let summaries = reg.summaries();
             if json {
-                let mut all: Vec<Value> = reg
-                    .all()
+                let mut all: Vec<Value> = summaries
+                    .iter()
                     .map(|s| json!({"slug": s.slug, "name": s.display_name, "definition_id": s.definition_id, "operations": s.operations.len()}))
                     .collect();
                 all.extend(reg.rejected().iter().map(|r| json!({"file": r.file, "error": r.error})));
                 println!("{}", Value::Array(all));
             } else {
                 println!("{:<12} {:<14} {:<38} OPERATIONS", "SLUG", "NAME", "DEFINITION ID");
-                for s in reg.all() {
+                for s in &summaries {
                     println!("{:<12} {:<14} {:<38} {}", s.slug, s.display_name, s.definition_id, s.operations.len());
                 }
                 for r in reg.rejected() {
@@ -619,7 +755,14 @@ async fn run(cli: Cli) -> Result<(), Error> {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // `serve --config FILE`: the file's values are read before the command line is parsed.
+    let (cli, effective) = match serve_config::parse_command_line::<Cli>() {
+        Ok(parsed) => parsed,
+        Err(e) => {
+            eprintln!("{}", serde_json::to_string(&e).unwrap_or_else(|_| e.message.clone()));
+            return ExitCode::from(1);
+        }
+    };
     // The server logs requests; one-shot commands keep stderr for their error JSON.
     let default_level = match &cli.command {
         Command::Serve { .. } => "info",
@@ -634,7 +777,7 @@ async fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .json()
         .init();
-    match run(cli).await {
+    match run(cli, effective).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!(

@@ -88,6 +88,12 @@ pub struct Settings {
     /// SQLite (changes made through the engine drop it at once; zero: read every time). On
     /// PostgreSQL rows are read every time (other replicas change them).
     pub connector_cache_ttl: Duration,
+    /// Where browsers reach this engine (`https://engine.example.com`): the OAuth callback is
+    /// `{public_url}/api/v1/oauth/callback`. Without it, the address the initiating request
+    /// reached (`http://` and its `Host`), fit for local development only.
+    pub public_url: Option<String>,
+    /// How long an OAuth consent may take before its `state` expires.
+    pub oauth_state_ttl: Duration,
 }
 
 impl Default for Settings {
@@ -126,6 +132,8 @@ impl Default for Settings {
             audit_queue: 10_000,
             audit_queue_wait: Duration::from_millis(100),
             connector_cache_ttl: Duration::from_secs(10),
+            public_url: None,
+            oauth_state_ttl: Duration::from_secs(600),
         }
     }
 }

@@ -36,6 +36,9 @@ pub enum TokenKind {
     Scoped,
     /// The embeddable auth UI of one workspace, from one origin.
     Widget,
+    /// An operator console session (the `sb_console` cookie, see [`crate::console`]): accepted
+    /// by the console's routes only ([`Signer::verify_console`]); [`Signer::verify`] refuses it.
+    Console,
 }
 
 impl TokenKind {
@@ -44,6 +47,7 @@ impl TokenKind {
             TokenKind::Application => "application",
             TokenKind::Scoped => "scoped",
             TokenKind::Widget => "widget",
+            TokenKind::Console => "console",
         }
     }
 }
@@ -62,6 +66,10 @@ pub struct Claims {
     pub wsn: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub origin: Option<String>,
+    /// Widget tokens: the slugs of the connector types the widget may list and create (none:
+    /// every type).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tpl: Option<Vec<String>>,
     pub iat: u64,
     pub exp: u64,
     pub jti: String,
@@ -174,10 +182,31 @@ impl Signer {
             .map_err(|e| ApiError::internal(format!("cannot sign a token: {e}")))
     }
 
+    /// Checks a bearer token (see [`Signer::verify_signed`]): a console session token is not one
+    /// and is refused here, so no route but the console's accepts it.
+    pub async fn verify(&self, token: &str, db: &Db, ring: &KeyRing) -> ApiResult<Claims> {
+        let claims = self.verify_signed(token, db, ring).await?;
+        if claims.kind == TokenKind::Console {
+            return Err(
+                ApiError::unauthorized("a console session is not a bearer token").with_reason("wrong_token_kind")
+            );
+        }
+        Ok(claims)
+    }
+
+    /// Checks a console session token (see [`Signer::verify_signed`]); any other kind is refused.
+    pub async fn verify_console(&self, token: &str, db: &Db, ring: &KeyRing) -> ApiResult<Claims> {
+        let claims = self.verify_signed(token, db, ring).await?;
+        if claims.kind != TokenKind::Console {
+            return Err(ApiError::unauthorized("not a console session").with_reason("wrong_token_kind"));
+        }
+        Ok(claims)
+    }
+
     /// Checks a token's signature, key id, algorithm, issuer, expiry and, when it has one, its
     /// `nbf` (not before), each with [`LEEWAY_SECS`] of clock skew, and that its `iat` (issued
     /// at) is not more than [`IAT_LEEWAY_SECS`] ahead.
-    pub async fn verify(&self, token: &str, db: &Db, ring: &KeyRing) -> ApiResult<Claims> {
+    async fn verify_signed(&self, token: &str, db: &Db, ring: &KeyRing) -> ApiResult<Claims> {
         // Look at the raw header first: `alg: none` and other algorithms are named as such.
         let raw_alg = token
             .split('.')
@@ -247,6 +276,7 @@ pub fn claims(kind: TokenKind, client_id: &str, org: &str, ws: Option<(&str, &st
         ws: ws.map(|w| w.0.to_string()),
         wsn: ws.map(|w| w.1.to_string()),
         origin: origin.map(str::to_string),
+        tpl: None,
         iat: 0,
         exp: 0,
         jti: String::new(),

@@ -198,3 +198,20 @@ async fn upstream_base_urls_are_checked_at_start() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A reader that goes away early (`switchboard connectors | head -n 1`) ends the program quietly
+/// with status 0, as command-line tools do, never with a panic.
+#[test]
+fn a_closed_stdout_ends_the_listing_quietly() {
+    for args in [&["connectors"][..], &["connectors", "github"], &["connectors", "--json"]] {
+        let mut cmd = switchboard();
+        cmd.args(args).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot run switchboard: {e}"));
+        // Close the read end before the program writes: its first write meets a broken pipe.
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap_or_else(|e| panic!("{e}"));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{args:?}: {:?}, stderr: {stderr}", out.status);
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+}

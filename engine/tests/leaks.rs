@@ -8,7 +8,7 @@
 mod common;
 
 use common::{start, Answer, Engine};
-use fake_upstream::leaks::Watch;
+use fake_upstream::leaks::{random_credentials, Watch};
 use fake_upstream::{lock, FakeUpstream, Fault};
 use serde_json::{json, Map, Value};
 use switchboard_core::spec::{AuthKind, AuthScheme};
@@ -23,25 +23,11 @@ struct Run {
     refreshes: bool,
 }
 
-fn random_creds(scheme: &AuthScheme, skip: &[&str], watch: &mut Watch) -> Map<String, Value> {
-    let mut m = Map::new();
-    for f in scheme.fields.iter().filter(|f| !skip.contains(&f.name.as_str())) {
-        m.insert(f.name.clone(), json!(watch.new_secret(&f.name)));
-    }
-    for input in scheme.mapping.keys() {
-        if let Some(v) = scheme.render_input(input, &m) {
-            watch.add(&v);
-        }
-    }
-    watch.add_pairs();
-    m
-}
-
 fn runs(slug: &str, scheme: &AuthScheme) -> Vec<Run> {
     let mut out = Vec::new();
     for (status, count) in [(400, 1), (401, 2)] {
         let mut watch = Watch::default();
-        let creds = random_creds(scheme, &[], &mut watch);
+        let creds = random_credentials(scheme, &[], &mut watch);
         let mut fault = Fault::echo(slug, status);
         fault.count = count;
         let name = format!("{slug}/{}: every field, {status}", scheme.name);
@@ -54,7 +40,7 @@ fn runs(slug: &str, scheme: &AuthScheme) -> Vec<Run> {
     if matches!(scheme.kind, AuthKind::OAuth2(_)) && refreshable && !scheme.required_fields().contains(&"access_token")
     {
         let mut watch = Watch::default();
-        let creds = random_creds(scheme, &["access_token"], &mut watch);
+        let creds = random_credentials(scheme, &["access_token"], &mut watch);
         let name = format!("{slug}/{}: refresh-token grant echoed", scheme.name);
         out.push(Run { name, creds, fault: Fault::echo(slug, 400), watch, refreshes: false });
         let mut watch = Watch::default();

@@ -226,14 +226,35 @@ impl Drift<'_> {
     }
 }
 
+/// Waits until no entity of the context store status at `path` is `running`.
+async fn sync_ended(e: &Engine, path: &str, token: &str) {
+    for _ in 0..1200 {
+        let a = call("GET", &e.url(path), Some(token), None, &[]).await;
+        let entities = a.body["entities"].as_array().cloned().unwrap_or_default();
+        if a.status == 200 && entities.iter().all(|s| s["status"] != "running") {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("the context store sync at {path} did not end in 120 s");
+}
+
 fn id_of(a: &Answer) -> String {
     a.body["id"].as_str().unwrap_or_else(|| panic!("no id in {}", a.text)).to_string()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_answer_matches_the_document() {
-    let Some(e) = start(Backend::Sqlite, |_| {}).await else { return };
     let fake = FakeUpstream::start().await.unwrap_or_else(|e| panic!("{e}"));
+    // HubSpot (its API, consent page and token URL) is the fake, for the OAuth consent routes.
+    let hubspot = fake.base_url("hubspot");
+    let Some(e) = start(Backend::Sqlite, |s| {
+        s.upstream_base_urls.insert("hubspot".into(), hubspot);
+    })
+    .await
+    else {
+        return;
+    };
     let doc = call("GET", &e.url("/api/v1/openapi.json"), None, None, &[]).await.body;
     let mut d = Drift { doc, engine: &e, succeeded: BTreeSet::new(), failures: Vec::new() };
     let client = json!({"client_id": e.app.client_id, "client_secret": e.app.client_secret});
@@ -325,6 +346,17 @@ async fn every_answer_matches_the_document() {
     d.exchange("GET", info, info, Some(&scoped), None, &[]).await;
     d.exchange("GET", info, info, Some(&widget), None, &[("origin", origin)]).await;
     d.exchange("GET", info, info, Some(&app), None, &[]).await;
+    // The application's template allow-list: set, read, refused, removed.
+    let allowed = "/api/v1/embedded/allowed-templates";
+    d.exchange("GET", allowed, allowed, Some(&app), None, &[]).await;
+    let set =
+        d.exchange("PUT", allowed, allowed, Some(&app), Some(json!({"allowed_templates": ["github"]})), &[]).await;
+    assert_eq!(set.status, 200, "{}", set.text);
+    d.exchange("GET", allowed, allowed, Some(&app), None, &[]).await;
+    d.exchange("PUT", allowed, allowed, Some(&app), Some(json!({"allowed_templates": []})), &[]).await;
+    d.exchange("GET", allowed, allowed, Some(&widget), None, &[("origin", origin)]).await;
+    let cleared = d.exchange("PUT", allowed, allowed, Some(&app), Some(json!({"allowed_templates": null})), &[]).await;
+    assert_eq!(cleared.status, 200, "{}", cleared.text);
 
     // Catalog and workspaces.
     let defs = "/api/v1/integrations/definitions/sources";
@@ -369,6 +401,30 @@ async fn every_answer_matches_the_document() {
         "auth_config": {"api_key": "sk_test_x"}, "config": {"base_url": fake.base_url("stripe")}});
     let c = d.exchange("POST", sources, sources, Some(&scoped), Some(older), &[]).await;
     assert_eq!(c.status, 201, "{}", c.text);
+    // The context store: a sync of that connector's customers (from the fake), its status, and
+    // a sync naming no entities.
+    let (sync, status) = (
+        "/api/v1/integrations/connectors/{id}/context-store/sync",
+        "/api/v1/integrations/connectors/{id}/context-store/status",
+    );
+    let cached = format!("{list}/{}/context-store", id_of(&c));
+    let started = d
+        .exchange("POST", sync, &format!("{cached}/sync"), Some(&app), Some(json!({"entities": ["customers"]})), &[])
+        .await;
+    assert_eq!(started.status, 202, "{}", started.text);
+    // A schedule (`every_seconds`, part of the documented body; the status then shows it), then
+    // its removal (`null`), each once the sync before it ended.
+    let every = json!({"entities": ["customers"], "every_seconds": 3600});
+    let unscheduled = json!({"entities": ["customers"], "every_seconds": null});
+    for body in [every, unscheduled] {
+        sync_ended(&e, &format!("{cached}/status"), &app).await;
+        let a = d.exchange("POST", sync, &format!("{cached}/sync"), Some(&app), Some(body), &[]).await;
+        let how = a.body["entities"][0]["status"].as_str();
+        assert!(a.status == 202 && matches!(how, Some("started" | "resumed")), "{}", a.text);
+        d.exchange("GET", status, &format!("{cached}/status"), Some(&app), None, &[]).await;
+    }
+    d.exchange("POST", sync, &format!("{cached}/sync"), Some(&app), Some(json!({})), &[]).await;
+    d.exchange("GET", status, &format!("{cached}/status"), Some(&app), None, &[]).await;
     d.exchange("POST", list, list, Some(&app), Some(json!({"connector_type": "github", "bogus": 1})), &[]).await;
     d.exchange("GET", list, list, Some(&scoped), None, &[]).await;
     d.exchange(
@@ -464,6 +520,10 @@ async fn every_answer_matches_the_document() {
     for p in ["/healthz", "/readyz", "/metrics", "/api/v1/openapi.json"] {
         d.exchange("GET", p, p, None, None, &[]).await;
     }
+    // The widget's static files.
+    for p in ["/widget", "/widget/widget.js", "/widget/widget.css", "/widget/embed.js"] {
+        d.exchange("GET", p, p, None, None, &[]).await;
+    }
 
     // MCP: a JSON-RPC exchange, a notification, and the refusals of the stateless transport.
     let mcp_headers: &[(&str, &str)] = &[("accept", "application/json, text/event-stream")];
@@ -478,6 +538,70 @@ async fn every_answer_matches_the_document() {
     for m in ["GET", "DELETE"] {
         d.exchange(m, "/mcp", "/mcp", Some(&app), None, mcp_headers).await;
     }
+
+    // OAuth consent: the operator's client, a consent through the fake's consent screen, the
+    // callback's page, a refused callback, and the client deleted.
+    let oauth_client = json!({"client_id": fake_upstream::creds::OAUTH_CLIENT_ID,
+        "client_secret": fake_upstream::creds::OAUTH_CLIENT_SECRET, "scopes": ["crm.objects.contacts.read"]});
+    let clients = "/api/v1/oauth/clients/{connector_type}";
+    d.exchange("PUT", clients, "/api/v1/oauth/clients/hubspot", Some(&app), Some(oauth_client), &[]).await;
+    d.exchange(
+        "PUT",
+        clients,
+        "/api/v1/oauth/clients/github",
+        Some(&app),
+        Some(json!({"client_id": "x", "client_secret": "y"})),
+        &[],
+    )
+    .await;
+    d.exchange("GET", "/api/v1/oauth/clients", "/api/v1/oauth/clients", Some(&app), None, &[]).await;
+    let start_consent = json!({"connector_type": "hubspot", "workspace_name": "oauth-doc"});
+    let a = d
+        .exchange("POST", "/api/v1/oauth/initiate", "/api/v1/oauth/initiate", Some(&app), Some(start_consent), &[])
+        .await;
+    let consent_url = a.body["consent_url"].as_str().unwrap_or_default().to_string();
+    let no_redirects = reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let back = no_redirects.get(format!("{consent_url}&auto=approve")).send().await.unwrap_or_else(|e| panic!("{e}"));
+    let back = back.headers().get("location").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+    let callback_path = back.strip_prefix(&e.base).unwrap_or_else(|| panic!("not a callback: {back}")).to_string();
+    let a = d.exchange("GET", "/api/v1/oauth/callback", &callback_path, None, None, &[]).await;
+    assert_eq!(a.status, 200, "{}", a.text);
+    let a = d.exchange("GET", "/api/v1/oauth/callback", &callback_path, None, None, &[]).await;
+    assert_eq!(a.status, 400, "a replayed state: {}", a.text);
+    d.exchange("DELETE", clients, "/api/v1/oauth/clients/hubspot", Some(&app), None, &[]).await;
+    d.exchange("DELETE", clients, "/api/v1/oauth/clients/hubspot", Some(&app), None, &[]).await;
+
+    // The operator console: its files, a refusal, a session, its views, a rotation (last: it
+    // changes the client secret) and signing out.
+    for p in ["/console", "/console/console.js", "/console/console.css"] {
+        d.exchange("GET", p, p, None, None, &[]).await;
+    }
+    d.exchange("GET", "/console/api/session", "/console/api/session", None, None, &[]).await;
+    let own = [("origin", e.base.as_str())];
+    let console_login = json!({"client_id": e.app.client_id, "client_secret": e.app.client_secret});
+    let a = d.exchange("POST", "/console/api/login", "/console/api/login", None, Some(console_login), &own).await;
+    assert_eq!(a.status, 200, "{}", a.text);
+    let set_cookie = a.headers.get("set-cookie").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let cookie = set_cookie.split(';').next().unwrap_or_default().to_string();
+    let csrf = a.body["csrf_token"].as_str().unwrap_or_default().to_string();
+    let with_cookie = [("cookie", cookie.as_str())];
+    for p in ["/console/api/session", "/console/api/workspaces", "/console/api/connectors", "/console/api/health"] {
+        d.exchange("GET", p, p, None, None, &with_cookie).await;
+    }
+    let audit = "/console/api/audit";
+    d.exchange("GET", audit, &format!("{audit}?outcome=success&limit=5"), None, None, &with_cookie).await;
+    d.exchange("GET", audit, &format!("{audit}?since=never"), None, None, &with_cookie).await;
+    let post = [("cookie", cookie.as_str()), ("origin", e.base.as_str()), ("x-csrf-token", csrf.as_str())];
+    let rotate = "/console/api/rotate-secret";
+    d.exchange("POST", rotate, rotate, None, None, &[("cookie", cookie.as_str()), ("origin", e.base.as_str())]).await;
+    let a = d.exchange("POST", rotate, rotate, None, None, &post).await;
+    assert_eq!(a.status, 200, "{}", a.text);
+    let a = d.exchange("POST", "/console/api/logout", "/console/api/logout", None, None, &post).await;
+    assert_eq!(a.status, 204, "{}", a.text);
 
     let Drift { succeeded, failures, .. } = d;
     assert!(failures.is_empty(), "answers that differ from the document:\n{}", failures.join("\n"));

@@ -17,10 +17,9 @@ use std::time::Duration;
 
 use common::serve::Serve;
 use common::{call, postgres_database, start, Answer, Backend, Engine, TempDir};
-use fake_upstream::leaks::Watch;
+use fake_upstream::leaks::{random_credentials, Watch};
 use fake_upstream::{creds, FakeUpstream, RecordedRequest};
-use serde_json::{json, Map, Value};
-use switchboard_core::spec::AuthScheme;
+use serde_json::{json, Value};
 use switchboard_engine::crypto::{Key, KeyRing};
 use switchboard_engine::db::Db;
 
@@ -526,24 +525,6 @@ async fn ssrf_spellings_and_redirects_never_carry_the_credential() {
 
 // ---- secrets after a full scenario
 
-/// Distinctive random credentials for every field of `scheme`, watched with every value derived
-/// from them (rendered auth inputs, `user:password` pairs).
-fn random_creds(scheme: &AuthScheme, watch: &mut Watch) -> Map<String, Value> {
-    let mut local = Watch::default();
-    let mut m = Map::new();
-    for f in &scheme.fields {
-        m.insert(f.name.clone(), json!(local.new_secret(&f.name)));
-    }
-    for input in scheme.mapping.keys() {
-        if let Some(v) = scheme.render_input(input, &m) {
-            local.add(&v);
-        }
-    }
-    local.add_pairs();
-    watch.extend(&local);
-    m
-}
-
 /// Every answer of the scenario, as text: status, headers, body.
 #[derive(Default)]
 struct Transcript(String);
@@ -602,7 +583,7 @@ async fn full_scenario_scan(backend: Backend) {
             let name = format!("{}/{}", spec.slug, scheme.name);
             let mut body = json!({
                 "connector_type": spec.slug, "name": format!("scan-{schemes}"),
-                "credentials": random_creds(scheme, &mut watch), "config": fake.connector_config(spec, scheme),
+                "credentials": random_credentials(scheme, &[], &mut watch), "config": fake.connector_config(spec, scheme),
             });
             if let Some(schema) = &spec.replication_config {
                 body["replication_config"] = fake_upstream::sample::sample(schema, "replication_config", 0);
@@ -620,7 +601,7 @@ async fn full_scenario_scan(backend: Backend) {
                 &format!("check {name}"),
                 &call("POST", &format!("{one}/check"), Some(&scoped), Some(json!({})), &[]).await,
             );
-            let update = json!({"credentials": random_creds(scheme, &mut watch)});
+            let update = json!({"credentials": random_credentials(scheme, &[], &mut watch)});
             let updated = call("PATCH", &one, Some(&app), Some(update), &[]).await;
             assert_eq!(updated.status, 200, "{name}: {}", updated.text);
             t.keep(&format!("update {name}"), &updated);

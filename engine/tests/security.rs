@@ -62,6 +62,12 @@ enum Send {
     Execute,
     /// An MCP `tools/list` (JSON-RPC over streamable HTTP).
     McpList,
+    /// An OAuth client (id and secret) for the connector type in the path.
+    OAuthClient,
+    /// `{connector_type: hubspot, workspace_name: ws-a1}`: an OAuth consent to start.
+    OAuthInitiate,
+    /// `{allowed_templates: null}`: the application's allow-list removed (every type).
+    AllowedTemplates,
 }
 
 /// One route and method (as the OpenAPI document names them), the query and body it is sent
@@ -89,6 +95,8 @@ const ANY: [u16; 7] = [200, 200, 200, 401, 401, 200, 200];
 const NAMES_WS: [u16; 7] = [200, 200, 200, 401, 401, 200, 403];
 /// The owner's connector by id; application and scoped tokens only (widgets never run anything).
 const RUNS: [u16; 7] = [200, 200, 401, 401, 401, 404, 404];
+/// A context store sync sent no body: its owner's tokens get 422 `no_entities`.
+const SYNC_NO_BODY: [u16; 7] = [422, 422, 401, 401, 401, 404, 404];
 /// `/mcp`: application and scoped tokens only; a foreign caller is answered with its own tools
 /// (`mcp_tools_are_the_callers_own` checks which).
 const MCP: [u16; 7] = [200, 200, 401, 401, 401, 200, 200];
@@ -105,6 +113,10 @@ const MATRIX: &[Row] = &[
     row("post", "/api/v1/embedded/widget-token", "", Send::WidgetOrigin, APP_ONLY),
     row("post", "/api/v1/account/applications/widget-token", "", Send::WidgetOrigin, APP_ONLY),
     row("get", "/api/v1/embedded/scoped-token/info", "", Send::Nothing, [401, 200, 200, 401, 401, 401, 200]),
+    // The application's template allow-list: its own only (another organization's application
+    // reads and sets its own); sent `null` (every type), so the rows after it are unchanged.
+    row("get", "/api/v1/embedded/allowed-templates", "", Send::Nothing, APP_ONLY),
+    row("put", "/api/v1/embedded/allowed-templates", "", Send::AllowedTemplates, APP_ONLY),
     row("get", "/api/v1/integrations/definitions/sources", "?name=git", Send::Nothing, PUBLIC),
     row("get", "/api/v1/integrations/icons/{slug}", "", Send::Nothing, PUBLIC),
     row("get", "/api/v1/integrations/templates/sources", "", Send::Nothing, ANY),
@@ -117,6 +129,10 @@ const MATRIX: &[Row] = &[
     row("delete", "/api/v1/integrations/connectors/{id}", "", Send::Nothing, [204, 204, 204, 401, 401, 404, 404]),
     row("post", "/api/v1/integrations/connectors/{id}/execute", "", Send::Execute, RUNS),
     row("post", "/api/v1/integrations/connectors/{id}/check", "", Send::Nothing, RUNS),
+    // No body: the connector is looked up (404 for a foreign caller) before the body is read,
+    // and a sync naming no entities is 422 `no_entities` for its owner.
+    row("post", "/api/v1/integrations/connectors/{id}/context-store/sync", "", Send::Nothing, SYNC_NO_BODY),
+    row("get", "/api/v1/integrations/connectors/{id}/context-store/status", "", Send::Nothing, RUNS),
     row("get", "/api/v1/connectors/instances_for_user", "?external_user_id=ws-a1", Send::Nothing, NAMES_WS),
     row("post", "/api/v1/connectors/instances/{id}/execute", "", Send::Execute, RUNS),
     row("post", "/api/v1/connectors/sources/{id}/execute", "", Send::Execute, RUNS),
@@ -124,10 +140,51 @@ const MATRIX: &[Row] = &[
     row("get", "/readyz", "", Send::Nothing, PUBLIC),
     row("get", "/metrics", "", Send::Nothing, PUBLIC),
     row("get", "/api/v1/openapi.json", "", Send::Nothing, PUBLIC),
+    // The widget's static files: public, holding no data (engine/tests/widget.rs checks them).
+    row("get", "/widget", "", Send::Nothing, PUBLIC),
+    row("get", "/widget/widget.js", "", Send::Nothing, PUBLIC),
+    row("get", "/widget/widget.css", "", Send::Nothing, PUBLIC),
+    row("get", "/widget/embed.js", "", Send::Nothing, PUBLIC),
     row("post", "/mcp", "", Send::McpList, MCP),
     row("get", "/mcp", "", Send::Nothing, MCP_STATELESS),
     row("delete", "/mcp", "", Send::Nothing, MCP_STATELESS),
+    // OAuth consent: the operator's clients are the organization's (another organization sets,
+    // lists and deletes its own); a consent starts in the caller's workspace only; the callback
+    // takes no token (the state is the credential) and refuses an unknown state alike for all.
+    row("get", "/api/v1/oauth/clients", "", Send::Nothing, APP_ONLY),
+    row("put", "/api/v1/oauth/clients/{connector_type}", "", Send::OAuthClient, APP_ONLY),
+    row("post", "/api/v1/oauth/initiate", "", Send::OAuthInitiate, NAMES_WS),
+    row("get", "/api/v1/oauth/callback", "?state=never-issued&code=x", Send::Nothing, [400; 7]),
+    row("delete", "/api/v1/oauth/clients/{connector_type}", "", Send::Nothing, [204, 401, 401, 401, 401, 204, 401]),
+    // The operator console: its page and files are public; its API takes the console session
+    // cookie only (no caller here has one), so every bearer token is refused (401
+    // `bearer_not_accepted`), no token is 401 `no_session`, and a POST without the engine's own
+    // Origin is 403 `origin_mismatch` (engine/tests/console.rs checks sessions, CSRF and orgs).
+    row("get", "/console", "", Send::Nothing, PUBLIC),
+    row("get", "/console/console.js", "", Send::Nothing, PUBLIC),
+    row("get", "/console/console.css", "", Send::Nothing, PUBLIC),
+    row("post", "/console/api/login", "", Send::ClientCredentials, CONSOLE_POST),
+    row("post", "/console/api/logout", "", Send::Nothing, CONSOLE_POST),
+    row("post", "/console/api/rotate-secret", "", Send::Nothing, CONSOLE_POST),
+    row("get", "/console/api/session", "", Send::Nothing, [401; 7]),
+    row("get", "/console/api/workspaces", "", Send::Nothing, [401; 7]),
+    row("get", "/console/api/connectors", "", Send::Nothing, [401; 7]),
+    row("get", "/console/api/audit", "?outcome=success", Send::Nothing, [401; 7]),
+    row("get", "/console/api/health", "", Send::Nothing, [401; 7]),
 ];
+
+/// A console POST: any bearer token is refused; without one, the request has no console Origin.
+const CONSOLE_POST: [u16; 7] = [401, 401, 401, 403, 401, 401, 401];
+
+/// The `details.reason` of a console API refusal.
+fn console_reason(kind: Kind, status: u16) -> Option<&'static str> {
+    match (status, kind) {
+        (401, Kind::NoToken) => Some("no_session"),
+        (401, _) => Some("bearer_not_accepted"),
+        (403, _) => Some("origin_mismatch"),
+        _ => None,
+    }
+}
 
 /// Every (path, method) the engine documents in the OpenAPI document it serves.
 async fn documented_routes(e: &Engine) -> BTreeSet<(String, String)> {
@@ -214,6 +271,9 @@ fn body_for(send: Send, owner: &Owner, fake: &FakeUpstream) -> Option<Value> {
             json!({"entity": "issues", "action": "list", "params": {"owner": "octo", "repo": "hello", "per_page": 1}}),
         ),
         Send::McpList => Some(json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"})),
+        Send::OAuthClient => Some(json!({"client_id": "matrix-oauth-client", "client_secret": "matrix-oauth-secret"})),
+        Send::OAuthInitiate => Some(json!({"connector_type": "hubspot", "workspace_name": WS_A1})),
+        Send::AllowedTemplates => Some(json!({"allowed_templates": null})),
     }
 }
 
@@ -331,13 +391,24 @@ both_backends!(isolation_matrix, |backend| async move {
     let mut cells = 0;
     for r in MATRIX {
         for (kind, want) in KINDS.iter().copied().zip(r.expect) {
-            let path = format!("{}{}", r.path.replace("{id}", &owner.connector).replace("{slug}", "github"), r.query);
+            let path = format!(
+                "{}{}",
+                r.path
+                    .replace("{id}", &owner.connector)
+                    .replace("{slug}", "github")
+                    .replace("{connector_type}", "hubspot"),
+                r.query
+            );
             let token = token_of(kind);
             let body = body_for(r.send, &owner, &fake);
             let a = send(&e, r.method, &path, token.as_deref(), kind, body.clone()).await;
             let cell = format!("{kind:?} {} {path}", r.method);
             assert_eq!(a.status, want, "{cell}: {}", a.text);
-            if let Some(reason) = expected_reason(kind, a.status) {
+            let reason = match r.path.starts_with("/console/api/") {
+                true => console_reason(kind, a.status),
+                false => expected_reason(kind, a.status),
+            };
+            if let Some(reason) = reason {
                 assert_eq!(a.body["details"]["reason"], reason, "{cell}: {}", a.text);
             }
             // A holder of A's client secret is A: the token endpoint answers A's organization id.

@@ -3,9 +3,13 @@
 //! - `local`: our pure-Rust client, core's `Connector` for GitHub in local mode, pointed at the
 //!   bench fake: `--warmup` calls, then `--calls` sequential `issues list` calls, each timed;
 //!   reports the median and mean wall time per call, the CPU time per call (every thread of the
-//!   process, from /proc/self/task/*/schedstat) and the peak RSS (VmHWM).
+//!   process, from /proc/self/task/*/schedstat) and the peak RSS (VmHWM). With `--specs DIR`
+//!   the connector comes from a registry of that directory's specs only, every one parsed at
+//!   load (the growth section's "connectors loaded"); the load time and the RSS after it are
+//!   reported too.
 //! - `latency`: sequential HTTP requests (keep-alive, one in flight) to several targets named in
-//!   a JSON file (`[{"name", "url", "body", "headers"}]`), interleaved in rounds (A B C A B C ...);
+//!   a JSON file (`[{"name", "url", "body", "headers", "method"?}]`, POST unless `"method": "GET"`),
+//!   interleaved in rounds (A B C A B C ...);
 //!   reports p50, p99 and the count of non-2xx answers per target.
 
 use clap::{Parser, Subcommand};
@@ -30,6 +34,9 @@ enum Command {
         calls: usize,
         #[arg(long, default_value_t = 50)]
         warmup: usize,
+        /// A directory of specs to load (eagerly) instead of the built-in registry.
+        #[arg(long)]
+        specs: Option<std::path::PathBuf>,
     },
     /// Latency of sequential requests to several targets, interleaved.
     Latency {
@@ -59,11 +66,16 @@ fn process_cpu_ns() -> u64 {
 
 /// Peak resident set size of this process, in KiB.
 fn peak_rss_kb() -> u64 {
+    status_kb("VmHWM:")
+}
+
+/// A `/proc/self/status` field in KiB.
+fn status_kb(field: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
             s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
+                .find(|l| l.starts_with(field))
                 .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
         })
         .unwrap_or(0)
@@ -77,8 +89,24 @@ fn percentile(sorted: &[u64], p: f64) -> u64 {
     sorted[i.min(sorted.len() - 1)]
 }
 
-async fn local(base_url: &str, calls: usize, warmup: usize) -> Result<Value, Failure> {
-    let spec = Registry::builtin()?.get("github")?;
+async fn local(base_url: &str, calls: usize, warmup: usize, specs: Option<&std::path::Path>) -> Result<Value, Failure> {
+    let rss0 = status_kb("VmRSS:");
+    let t = Instant::now();
+    let registry = match specs {
+        Some(dir) => {
+            let mut r = Registry::default();
+            r.load_dir(dir)?;
+            if let Some(bad) = r.rejected().first() {
+                return Err(format!("spec {} not loaded: {}", bad.file, bad.error.message).into());
+            }
+            r
+        }
+        None => Registry::builtin()?.clone(),
+    };
+    let registry_load_ms = t.elapsed().as_secs_f64() * 1e3;
+    let rss_after_load_kb = status_kb("VmRSS:");
+    let specs_loaded = registry.slugs().count();
+    let spec = registry.get("github")?;
     let gh = Connector::new(
         spec,
         json!({"personal_access_token": "ghp_bench_token_0001"}),
@@ -110,6 +138,9 @@ async fn local(base_url: &str, calls: usize, warmup: usize) -> Result<Value, Fai
         "wall_mean_us": total as f64 / calls.max(1) as f64 / 1e3,
         "cpu_per_call_us": cpu as f64 / calls.max(1) as f64 / 1e3,
         "peak_rss_kb": peak_rss_kb(),
+        "specs_loaded": specs_loaded,
+        "registry_load_ms": registry_load_ms,
+        "registry_rss_kb": rss_after_load_kb.saturating_sub(rss0),
     }))
 }
 
@@ -118,6 +149,8 @@ struct Target {
     url: String,
     body: String,
     headers: Vec<(String, String)>,
+    /// `GET` when the target says so, `POST` (with the body) otherwise.
+    get: bool,
 }
 
 async fn latency(targets: &str, rounds: usize, per_round: usize, warmup: usize) -> Result<Value, Failure> {
@@ -132,6 +165,7 @@ async fn latency(targets: &str, rounds: usize, per_round: usize, warmup: usize) 
                 .as_object()
                 .map(|h| h.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string())).collect())
                 .unwrap_or_default(),
+            get: t["method"].as_str().is_some_and(|m| m.eq_ignore_ascii_case("get")),
         })
         .collect();
     // One client (one keep-alive connection pool) per target, so a target never waits for a
@@ -142,7 +176,11 @@ async fn latency(targets: &str, rounds: usize, per_round: usize, warmup: usize) 
         .collect::<Result<_, _>>()?;
     let send = |i: usize| {
         let t = &targets[i];
-        let mut req = clients[i].post(&t.url).header("content-type", "application/json").body(t.body.clone());
+        let mut req = if t.get {
+            clients[i].get(&t.url)
+        } else {
+            clients[i].post(&t.url).header("content-type", "application/json").body(t.body.clone())
+        };
         for (k, v) in &t.headers {
             req = req.header(k, v);
         }
@@ -199,7 +237,9 @@ fn main() -> Result<(), Failure> {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
     let out = rt.block_on(async {
         match cli.command {
-            Command::Local { base_url, calls, warmup } => local(&base_url, calls, warmup).await,
+            Command::Local { base_url, calls, warmup, specs } => {
+                local(&base_url, calls, warmup, specs.as_deref()).await
+            }
             Command::Latency { targets, rounds, per_round, warmup } => {
                 latency(&targets, rounds, per_round, warmup).await
             }

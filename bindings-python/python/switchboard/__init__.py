@@ -15,7 +15,17 @@ Hosted mode (the engine holds the credentials): ``Workspace``, ``HostedExecutor`
 """
 
 from ._executor import Connector, Executor, LocalExecutor
-from ._types import ConnectorInfo, ExecutionConfig, ExecutionResult
+from ._types import (
+    ConnectorInfo,
+    EntityStatus,
+    ExecutionConfig,
+    ExecutionResult,
+    SearchMeta,
+    SearchPage,
+    StoreStatus,
+    SyncStart,
+    SyncStarted,
+)
 from .connectors import connect
 from .errors import (
     ERROR_CODES,
@@ -43,6 +53,7 @@ __all__ = [
     "ConnectorInfo",
     "ConnectorNotFoundError",
     "ConnectorValidationError",
+    "EntityStatus",
     "ExecutionConfig",
     "ExecutionResult",
     "Executor",
@@ -51,7 +62,12 @@ __all__ = [
     "LocalExecutor",
     "NetworkError",
     "RateLimitError",
+    "SearchMeta",
+    "SearchPage",
+    "StoreStatus",
     "SwitchboardError",
+    "SyncStart",
+    "SyncStarted",
     "UpstreamAuthenticationError",
     "Workspace",
     "connect",

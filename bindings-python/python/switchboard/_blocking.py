@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from typing import Any
     from typing_extensions import Self, Unpack
     from ._executor import TokenRefreshCallback
-    from ._types import ConnectorInfo, ExecutionConfig, ExecutionResult
+    from ._types import ConnectorInfo, ExecutionConfig, ExecutionResult, StoreStatus, SyncStarted
     from .hosted import ClientArgs
 
 __all__ = ["SyncExecutor", "LocalExecutor", "SyncConnector", "HostedExecutor", "Workspace"]
@@ -63,6 +63,27 @@ class SyncExecutor(Sync[_Executor]):
         Does not raise for an unhealthy connector.
         """
         return run(self._async.check())
+
+    def context_store_sync(self, entities: Sequence[str], every_seconds: int | None = None) -> SyncStarted:
+        """Starts full syncs of ``entities`` into the connector's context store on the engine, in
+        the background (an interrupted or failed sync resumes from its last committed page):
+        ``ex.context_store_sync(["customers"])``. With ``every_seconds`` (60 to 31,622,400)
+        the engine also runs a full sync of each that often. Returns, per entity, ``status``
+        (``started``, ``resumed`` or ``already_running``) and the sync's ``generation``; poll
+        ``context_store_status()`` for progress, then search with ``context_store_search``.
+
+        Hosted mode only: a local connector raises ``ConfigurationError`` (``details["reason"]``
+        ``"hosted_only"``) before any request.
+        """
+        return run(self._async.context_store_sync(entities, every_seconds))
+
+    def context_store_status(self) -> StoreStatus:
+        """The sync state of each entity of the connector's context store: ``status``
+        (``running``, ``succeeded``, ``failed``, ``interrupted``), ``pages``, ``records_synced``,
+        ``record_count``, ``deleted``, ``last_error``, times, and the schedule when there is
+        one. Hosted mode only (a local connector raises ``ConfigurationError``).
+        """
+        return run(self._async.context_store_status())
 
     def close(self) -> None:
         """Releases the handle; later calls raise ``ConfigurationError``."""

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Mappi
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, overload
 
 from . import _call, _native
-from ._types import ExecutionConfig, ExecutionResult, Record
+from ._types import ExecutionConfig, ExecutionResult, Record, StoreStatus, SyncStarted
 from .errors import ConfigurationError
 
 if TYPE_CHECKING:
@@ -24,6 +24,9 @@ __all__ = ["Connector", "ConnectorTools", "Entity", "Executor", "LocalExecutor",
 TokenRefreshCallback = Callable[[dict[str, Any]], Any]
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+#: The action answered from the engine's context store; its ``data`` is a ``SearchPage``.
+SEARCH_ACTION = "context_store_search"
 
 
 class Executor:
@@ -80,7 +83,8 @@ class Executor:
         handle = self._live()
         req = _call.request(entity, action, params, select_fields, exclude_fields, skip_truncation)
         view = await _call.call(handle.execute, req)
-        return ExecutionResult._from_view(view, self._record(entity, action))  # pyright: ignore[reportPrivateUsage]
+        search = action == SEARCH_ACTION
+        return ExecutionResult._from_view(view, self._record(entity, action), search)  # pyright: ignore[reportPrivateUsage]
 
     def _record(self, entity: str, action: str) -> type[Record]:
         """The record class of an operation's results (typed connectors override it)."""
@@ -113,7 +117,7 @@ class Executor:
                 view = await _call.call(pages.__anext__)
             except StopAsyncIteration:
                 return
-            yield ExecutionResult._from_view(view, self._record(entity, action))  # pyright: ignore[reportPrivateUsage]
+            yield ExecutionResult._from_view(view, self._record(entity, action), action == SEARCH_ACTION)  # pyright: ignore[reportPrivateUsage]
 
     async def check(self) -> ExecutionResult[Any]:
         """Runs the connector's health check (a lightweight read, or verifying the credential
@@ -121,6 +125,32 @@ class Executor:
         ``{"status", "checked_entity", "checked_action", "error"?}``, ``error`` the message.
         Does not raise for an unhealthy connector."""
         return ExecutionResult._from_view(await _call.call(self._live().check))  # pyright: ignore[reportPrivateUsage]
+
+    async def context_store_sync(self, entities: Sequence[str], every_seconds: int | None = None) -> SyncStarted:
+        """Starts full syncs of ``entities`` into the connector's context store on the engine, in
+        the background (an interrupted or failed sync resumes from its last committed page):
+        ``await ex.context_store_sync(["customers"])``. With ``every_seconds`` (60 to 31,622,400)
+        the engine also runs a full sync of each that often. Returns, per entity, ``status``
+        (``started``, ``resumed`` or ``already_running``) and the sync's ``generation``; poll
+        ``context_store_status()`` for progress, then search with ``context_store_search``.
+
+        Hosted mode only: a local connector raises ``ConfigurationError`` (``details["reason"]``
+        ``"hosted_only"``) before any request."""
+        if isinstance(entities, str):
+            raise TypeError("entities is a list of entity names, e.g. ['customers']")
+        handle = self._live()
+        text = await _call.call(handle.context_store_sync, list(entities), every_seconds)
+        started: SyncStarted = json.loads(text)
+        return started
+
+    async def context_store_status(self) -> StoreStatus:
+        """The sync state of each entity of the connector's context store: ``status``
+        (``running``, ``succeeded``, ``failed``, ``interrupted``), ``pages``, ``records_synced``,
+        ``record_count``, ``deleted``, ``last_error``, times, and the schedule when there is
+        one. Hosted mode only (a local connector raises ``ConfigurationError``)."""
+        handle = self._live()
+        status: StoreStatus = json.loads(await _call.call(handle.context_store_status))
+        return status
 
     def close(self) -> Awaitable[None]:
         """Releases the handle; later calls raise ``ConfigurationError``. Takes effect at once;

@@ -5,11 +5,24 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypedDict, TypeVar
 
 from . import _native
 
-__all__ = ["ConnectorInfo", "ExecutionConfig", "ExecutionResult", "Meta", "Pagination", "Record"]
+__all__ = [
+    "ConnectorInfo",
+    "EntityStatus",
+    "ExecutionConfig",
+    "ExecutionResult",
+    "Meta",
+    "Pagination",
+    "Record",
+    "SearchMeta",
+    "SearchPage",
+    "StoreStatus",
+    "SyncStart",
+    "SyncStarted",
+]
 
 T = TypeVar("T")
 R = TypeVar("R", bound="Record")
@@ -79,6 +92,112 @@ class Meta(Record):
         return self.get(name)
 
 
+class SearchMeta(Record):
+    """The paging values of a context store search page."""
+
+    __slots__ = ()
+
+    @property
+    def has_more(self) -> bool:
+        """Whether another page follows."""
+        return bool(self.get("has_more"))
+
+    @property
+    def cursor(self) -> str | None:
+        """Pass it as ``cursor`` (with the same query) for the next page; ``None`` at the end."""
+        cursor: str | None = self.get("cursor")
+        return cursor
+
+    @property
+    def took_ms(self) -> int | None:
+        """How long the search took in the engine, in milliseconds."""
+        took: int | None = self.get("took_ms")
+        return took
+
+
+class SearchPage(Record, Generic[R]):
+    """``data`` of a ``context_store_search`` result: one page of records cached in the
+    engine's context store (``page.data``, typed records in a typed connector) and ``page.meta``
+    (``has_more``, ``cursor``, ``took_ms``). A ``dict`` in the engine's shape, as every record."""
+
+    __slots__ = ()
+
+    @property
+    def data(self) -> list[R]:
+        """The page's records."""
+        records: list[R] = self.get("data") or []
+        return records
+
+    @property
+    def meta(self) -> SearchMeta:
+        """``has_more``, ``cursor`` and ``took_ms``."""
+        return SearchMeta(self.get("meta") or {})
+
+
+def search_page(record: type[R], value: Any) -> SearchPage[R] | Any:
+    """A search answer (``{data, meta}``) as a ``SearchPage`` of ``record`` records."""
+    if not isinstance(value, dict):
+        return value
+    fields: dict[str, Any] = value  # pyright: ignore[reportUnknownVariableType]
+    page: SearchPage[R] = SearchPage({**fields, "data": many(record, fields.get("data") or [])})
+    return page
+
+
+class SyncStart(TypedDict):
+    """How the sync of one entity started (core's ``SyncStart``)."""
+
+    entity: str
+    #: ``started`` (a new full sync), ``resumed`` (an interrupted or failed one) or
+    #: ``already_running``.
+    status: str
+    #: The sync's generation (0 when ``already_running``).
+    generation: int
+
+
+class SyncStarted(TypedDict):
+    """What ``context_store_sync`` returns (core's ``SyncStarted``)."""
+
+    entities: list[SyncStart]
+
+
+class _EntityStatus(TypedDict):
+    entity: str
+    #: ``running``, ``succeeded``, ``failed`` or ``interrupted``.
+    status: str
+    generation: int
+    pages: int
+    records_synced: int
+    record_count: int
+    deleted: int
+    last_error: str | None
+    started_at: str | None
+    finished_at: str | None
+    updated_at: str | None
+
+
+class EntityStatus(_EntityStatus, total=False):
+    """The sync state of one entity of the context store (core's ``EntityStatus``): the keys
+    above, ``every_seconds`` / ``next_run_at`` when the entity is scheduled, and the
+    incremental sync's state when there is one."""
+
+    every_seconds: int
+    next_run_at: str
+    #: ``full`` or ``incremental``: the mode of the current (or last) sync.
+    mode: str
+    #: The latest update time (RFC 3339) of the records synced so far (incremental entities).
+    high_water_mark: str
+    #: When the last full sync (with reconciliation) finished (RFC 3339).
+    last_full_sync_at: str
+    #: The entity's ``full_every_seconds`` (absent: the engine's default).
+    full_every_seconds: int
+
+
+class StoreStatus(TypedDict):
+    """What ``context_store_status`` returns (core's ``StoreStatus``)."""
+
+    entities: list[EntityStatus]
+
+
 @dataclass
 class ExecutionResult(Generic[T]):
     """The result of one operation.
@@ -97,9 +216,14 @@ class ExecutionResult(Generic[T]):
     meta: Meta = field(default_factory=lambda: Meta())
 
     @classmethod
-    def _from_view(cls, value: dict[str, Any], record: type[Record] = Record) -> ExecutionResult[Any]:
+    def _from_view(
+        cls, value: dict[str, Any], record: type[Record] = Record, search: bool = False
+    ) -> ExecutionResult[Any]:
         data = value.get("data")
-        data = many(record, data) if isinstance(data, list) else one(record, data)
+        if search:  # a context store search answers a page: {data: [records], meta}
+            data = search_page(record, data)
+        else:
+            data = many(record, data) if isinstance(data, list) else one(record, data)
         meta = Meta(value.get("meta") or {})
         return ExecutionResult[Any](success=value["success"], data=data, error=value.get("error"), meta=meta)
 

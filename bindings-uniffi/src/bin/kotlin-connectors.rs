@@ -187,7 +187,8 @@ fn entity(o: &mut String, m: &ConnectorModel, e: &EntityModel) -> Result<()> {
     let _ = writeln!(o, "    /** {} `{}`. */", doc(&m.name), e.name);
     let _ = writeln!(o, "    class {} internal constructor(private val executor: Executor) {{", e.type_name);
     let mut methods = HashSet::new();
-    for (i, a) in e.actions.iter().enumerate() {
+    // Then `contextStoreSearch` over the entity's records cached in the engine, when it has one.
+    for (i, a) in e.actions.iter().chain(&e.context_store_search).enumerate() {
         let name = camel(&a.name);
         let pages = a.paginated.then(|| format!("{}Pages", name.trim_matches('`')));
         for n in std::iter::once(&name).chain(&pages) {
@@ -229,7 +230,12 @@ fn action(
         pairs.push(format!("{} to {ident}", quote(&p.name)));
         o.push_str(&wrap(&format!("@param {} {}", ident.trim_matches('`'), param_doc(p)), "         * "));
     }
+    let search = e.context_store_search.as_ref() == Some(a);
     let records = match (&a.record, a.returns_list) {
+        _ if search => format!(
+            " `dataJson` is a search page: `data`, a list of {}, and `meta`, `{{has_more, cursor, took_ms}}`.",
+            a.record.as_deref().map_or("records".to_string(), |r| format!("`{r}` records"))
+        ),
         (Some(r), true) => format!(" `dataJson` is a list of `{r}` records."),
         (Some(r), false) => format!(" `dataJson` is a `{r}` record."),
         (None, _) => String::new(),

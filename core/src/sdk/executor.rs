@@ -10,13 +10,14 @@ use serde_json::{json, Value};
 
 use crate::auth::TokenSink;
 use crate::connector::{Connector, ConnectorOptions};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::execution::{CheckResult, ExecuteOptions, ExecutionResult};
 use crate::hosted::{ConnectorInfo, HostedClient, HostedExecutor};
 use crate::http::HttpClient;
 use crate::registry::Registry;
 use crate::sdk::settings::{seconds, ResolvedTarget, Target};
 use crate::tools::bound_output;
+use crate::wire::{StoreStatus, SyncStarted};
 
 /// One call of an operation, as every binding passes it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -177,10 +178,12 @@ impl Executor {
         }
     }
 
-    /// Runs one operation.
+    /// Runs one operation. The context store actions ([`HOSTED_ONLY_ACTIONS`]) run on the
+    /// engine only: in local mode they fail with [`hosted_only`]'s error.
     pub async fn execute(&self, request: ExecuteRequest) -> Result<ExecutionResult> {
         let (entity, action, params, options) = request.split();
         match &self.mode {
+            Mode::Local(_) if is_hosted_only(&action) => Err(hosted_only(&action)),
             Mode::Local(c) => c.execute(&entity, &action, params, &options).await,
             Mode::Hosted(h) => h.execute(&entity, &action, params, &options).await,
         }
@@ -190,9 +193,29 @@ impl Executor {
     pub fn paginate(&self, request: ExecuteRequest) -> Pages {
         let (entity, action, params, options) = request.split();
         match &self.mode {
+            Mode::Local(_) if is_hosted_only(&action) => futures::stream::iter([Err(hosted_only(&action))]).boxed(),
             // Fused: a binding may poll again after the end (it gets `None`, never a panic).
             Mode::Local(c) => c.paginate(&entity, &action, params, options).fuse().boxed(),
             Mode::Hosted(h) => h.paginate(&entity, &action, params, options).fuse().boxed(),
+        }
+    }
+
+    /// Starts full syncs of `entities` into the connector's context store (hosted mode only);
+    /// `every_seconds` also schedules a full sync of each that often (60 s to a year; the engine
+    /// refuses anything else with `details.reason` `invalid_schedule`).
+    pub async fn context_store_sync(&self, entities: Vec<String>, every_seconds: Option<i64>) -> Result<SyncStarted> {
+        match &self.mode {
+            Mode::Local(_) => Err(hosted_only("context_store_sync")),
+            Mode::Hosted(h) => h.context_store_sync(entities, every_seconds).await,
+        }
+    }
+
+    /// The sync status, progress and counts of each entity of the connector's context store
+    /// (hosted mode only).
+    pub async fn context_store_status(&self) -> Result<StoreStatus> {
+        match &self.mode {
+            Mode::Local(_) => Err(hosted_only("context_store_status")),
+            Mode::Hosted(h) => h.context_store_status().await,
         }
     }
 
@@ -203,6 +226,25 @@ impl Executor {
             Mode::Hosted(h) => h.check().await,
         }
     }
+}
+
+/// The actions answered from the engine's context store (cached records), never by a
+/// connector running in this process: the reference product's names.
+pub const HOSTED_ONLY_ACTIONS: [&str; 2] = ["context_store_search", "context_store_sql_query"];
+
+/// Whether `action` runs on the engine only.
+pub fn is_hosted_only(action: &str) -> bool {
+    HOSTED_ONLY_ACTIONS.contains(&action)
+}
+
+/// The error of a context store call in local mode: a `configuration` error (the executor has
+/// to be opened in hosted mode) with `details.reason` `hosted_only`.
+pub fn hosted_only(action: &str) -> Error {
+    Error::configuration(format!(
+        "{action} is only available in hosted mode (the context store lives in the engine): \
+         open the connector with client credentials or a scoped token instead of local credentials"
+    ))
+    .with_details(json!({"reason": "hosted_only", "action": action}))
 }
 
 impl From<HostedExecutor> for Executor {
@@ -253,4 +295,47 @@ pub fn tool_output(result: &ExecutionResult, max_chars: usize) -> String {
     let value = json!({"data": result.data, "meta": result.meta});
     let (bounded, _cut) = bound_output(&value, max_chars);
     bounded.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorCode;
+
+    fn local() -> Result<Executor> {
+        let settings = LocalSettings {
+            connector: "github".into(),
+            credentials: json!({"personal_access_token": "ghp_not_sent_anywhere"}),
+            ..Default::default()
+        };
+        Executor::local(settings, Hooks::default())
+    }
+
+    fn assert_hosted_only(e: &Error, action: &str) {
+        assert_eq!(e.code, ErrorCode::Configuration, "{e:?}");
+        assert!(e.message.contains(action) && e.message.contains("hosted mode"), "{}", e.message);
+        assert_eq!(e.details, Some(json!({"reason": "hosted_only", "action": action})));
+    }
+
+    #[tokio::test]
+    async fn context_store_actions_are_refused_in_local_mode_before_any_request() -> Result<()> {
+        let ex = local()?;
+        for action in HOSTED_ONLY_ACTIONS {
+            let params = json!({"query": {"filter": {"eq": {"state": "open"}}}, "sql": "SELECT 1"});
+            let e = ex.execute(ExecuteRequest::new("issues", action, params.clone())).await.err();
+            assert_hosted_only(&e.ok_or_else(|| Error::internal("local search succeeded"))?, action);
+            let pages: Vec<_> = ex.paginate(ExecuteRequest::new("issues", action, params)).collect().await;
+            assert_eq!(pages.len(), 1);
+            let first = pages.into_iter().next().and_then(|p| p.err());
+            assert_hosted_only(&first.ok_or_else(|| Error::internal("local page succeeded"))?, action);
+        }
+        let sync = ex.context_store_sync(vec!["issues".into()], Some(3600)).await.err();
+        assert_hosted_only(&sync.ok_or_else(|| Error::internal("local sync succeeded"))?, "context_store_sync");
+        let status = ex.context_store_status().await.err();
+        assert_hosted_only(&status.ok_or_else(|| Error::internal("local status succeeded"))?, "context_store_status");
+        // Other actions still run through the local connector (and its validation).
+        let e = ex.execute(ExecuteRequest::new("issues", "no_such_action", json!({}))).await.err();
+        assert_eq!(e.map(|e| e.code), Some(ErrorCode::Validation));
+        Ok(())
+    }
 }

@@ -20,6 +20,9 @@ pub mod model;
 mod settings;
 
 pub use errors::ErrorCategory;
-pub use executor::{tool_output, ExecuteRequest, Executor, Hooks, LocalSettings, Pages, ResultView};
+pub use executor::{
+    hosted_only, is_hosted_only, tool_output, ExecuteRequest, Executor, Hooks, LocalSettings, Pages, ResultView,
+    HOSTED_ONLY_ACTIONS,
+};
 pub use model::{codegen_model, connector_model, connector_slug, ConnectorModel, TypeModel};
 pub use settings::{env, seconds, ClientSettings, ConnectorMode, ConnectorSettings, ResolvedTarget, Target};

@@ -12,7 +12,8 @@ use serde_json::Value;
 use crate::error::Result;
 use crate::registry::Registry;
 use crate::request::snake_case;
-use crate::spec::ConnectorSpec;
+use crate::spec::{ConnectorSpec, Operation};
+use crate::tools::context_store::{search_input_schema, SEARCH_ACTION};
 use crate::tools::render::param_doc;
 use crate::tools::{operation_tools, ToolFormat};
 
@@ -83,6 +84,12 @@ pub struct EntityModel {
     /// `PullRequests`.
     pub type_name: String,
     pub actions: Vec<ActionModel>,
+    /// `context_store_search` over the entity's records cached in the engine's context store
+    /// (hosted mode only), when the engine can sync the entity ([`context_store_syncable`]):
+    /// params `query`, `limit`, `cursor`, `fields`; `record` is the list's record type. Its
+    /// result's data is a search page, `{data: [records], meta: {has_more, cursor, took_ms}}`.
+    #[serde(default)]
+    pub context_store_search: Option<ActionModel>,
 }
 
 /// One action of an entity: a typed method.
@@ -262,8 +269,14 @@ pub fn connector_model(spec: &ConnectorSpec) -> ConnectorModel {
                 name: op.entity.clone(),
                 type_name: pascal(&op.entity),
                 actions: vec![action],
+                context_store_search: None,
             }),
         }
+    }
+    for e in &mut entities {
+        let Some(list) = spec.operation(&e.name, "list").filter(|op| context_store_syncable(op)) else { continue };
+        let record = e.actions.iter().find(|a| a.name == "list").and_then(|a| a.record.clone());
+        e.context_store_search = Some(search_action(&spec.slug, list, record));
     }
     ConnectorModel {
         slug: spec.slug.clone(),
@@ -282,6 +295,53 @@ pub fn connector_model(spec: &ConnectorSpec) -> ConnectorModel {
             .collect(),
         entities,
         records: records.0,
+    }
+}
+
+/// Whether the engine's context store can sync the entity of `list`, its list operation: no
+/// required param of the caller's (the pagination param is the sync's own).
+pub fn context_store_syncable(list: &Operation) -> bool {
+    let pg = list.pagination.as_ref().map(|p| p.param.as_str());
+    list.params.iter().all(|p| !p.required || Some(p.name.as_str()) == pg)
+}
+
+/// The `context_store_search` action of the entity whose list is `list`: the search's params
+/// (the query's doc names the record's fields) and the list's record type.
+fn search_action(slug: &str, list: &Operation, record: Option<String>) -> ActionModel {
+    let fields = list.record_schema().and_then(|s| s.get("properties")).and_then(Value::as_object).map(|props| {
+        let mut names: std::collections::BTreeSet<String> = props.keys().cloned().collect();
+        names.insert("id".into());
+        names
+    });
+    let schema = search_input_schema(fields.as_ref());
+    let params = schema
+        .get("properties")
+        .and_then(Value::as_object)
+        .map(|props| {
+            props
+                .iter()
+                .map(|(name, s)| ParamModel {
+                    name: name.clone(),
+                    snake_name: snake_case(name),
+                    ty: TypeModel::from_schema(s),
+                    required: false,
+                    doc: param_doc(s),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    ActionModel {
+        name: SEARCH_ACTION.to_string(),
+        summary: format!(
+            "Search the {entity} records cached in the engine's context store, synced by context_store_sync \
+             (hosted mode only; no call to the provider). ({slug} {entity}.{SEARCH_ACTION})",
+            entity = list.entity
+        ),
+        tool_name: crate::tools::context_store::search_tool_name(slug, &list.entity),
+        params,
+        paginated: false,
+        record,
+        returns_list: true,
     }
 }
 
@@ -347,9 +407,10 @@ impl Records {
 
 /// The slug of the connector `key` names (a slug, display name or definition id, any case), as
 /// every binding's `connect(...)` looks its typed class up by; an unknown one is a
-/// `configuration` error listing the known slugs.
+/// `configuration` error listing the known slugs. Parses no spec (a built-in one's slug, name
+/// and id are known from the build).
 pub fn connector_slug(key: &str) -> Result<String> {
-    Ok(Registry::shared()?.get(key)?.slug.clone())
+    Ok(Registry::shared()?.summary(key)?.slug.clone())
 }
 
 /// The model of every connector the process knows (built-in specs plus `SWITCHBOARD_SPECS`),
@@ -404,6 +465,43 @@ mod tests {
         assert!(calls.is_some_and(|p| p.contains(&"from_date_time".to_string())));
         let names: std::collections::BTreeSet<&str> = gong.records.iter().map(|r| r.type_name.as_str()).collect();
         assert_eq!(names.len(), gong.records.len(), "type names are unique");
+        Ok(())
+    }
+
+    #[test]
+    fn syncable_entities_get_a_typed_context_store_search() -> Result<()> {
+        let registry = Registry::builtin()?;
+        let stripe = connector_model(&*registry.get("stripe")?);
+        let customers = stripe.entities.iter().find(|e| e.name == "customers");
+        let search = customers.and_then(|e| e.context_store_search.clone());
+        let Some(search) = search else { panic!("stripe customers has no context_store_search") };
+        assert_eq!(search.name, "context_store_search");
+        assert_eq!(search.tool_name, "stripe_customers_context_store_search");
+        assert_eq!(search.record.as_deref(), Some("StripeCustomer"), "the list's record type");
+        let params: Vec<(&str, &TypeModel, bool)> =
+            search.params.iter().map(|p| (p.name.as_str(), &p.ty, p.required)).collect();
+        let strings = TypeModel::Array { items: Box::new(TypeModel::String) };
+        assert_eq!(
+            params,
+            vec![
+                ("query", &TypeModel::Object, false),
+                ("limit", &TypeModel::Integer, false),
+                ("cursor", &TypeModel::String, false),
+                ("fields", &TypeModel::Array { items: Box::new(strings) }, false),
+            ]
+        );
+        let query = &search.params[0].doc;
+        assert!(query.contains("email") && query.contains("id"), "the record's fields are named: {query}");
+        // GitHub's issues need an owner and a repo: the engine cannot sync them, so no search.
+        let github = connector_model(&*registry.get("github")?);
+        let issues = github.entities.iter().find(|e| e.name == "issues");
+        assert!(issues.is_some_and(|e| e.context_store_search.is_none()));
+        for spec in registry.all() {
+            for e in connector_model(spec).entities {
+                let list = spec.operation(&e.name, "list");
+                assert_eq!(e.context_store_search.is_some(), list.is_some_and(context_store_syncable), "{}", e.name);
+            }
+        }
         Ok(())
     }
 

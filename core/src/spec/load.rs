@@ -202,8 +202,13 @@ impl<'a> Loader<'a> {
             .ok_or_else(|| self.err("/servers", "missing: a spec needs servers[0].url"))?;
         let server_url = as_str(servers[0].get("url")).ok_or_else(|| self.err("/servers/0/url", "missing"))?;
         let mut server_variables = BTreeMap::new();
+        let mut server_variable_sources = BTreeMap::new();
         if let Some(vars) = servers[0].get("variables").and_then(Value::as_object) {
             for (k, v) in vars {
+                if let Some(src) = v.as_object().and_then(|o| ext(o, "from-credential")) {
+                    let ptr = format!("/servers/0/variables/{}/x-from-credential", tok(k));
+                    server_variable_sources.insert(k.clone(), self.credential_part(src, &ptr)?);
+                }
                 server_variables.insert(
                     k.clone(),
                     v.get("default").map(|d| match d {
@@ -223,6 +228,14 @@ impl<'a> Loader<'a> {
         }
 
         let auth_schemes = self.auth_schemes(root)?;
+        for (var, part) in &server_variable_sources {
+            if !auth_schemes.iter().any(|s| s.fields.iter().any(|f| f.name == part.field)) {
+                return Err(self.err(
+                    &format!("/servers/0/variables/{}/x-from-credential/field", tok(var)),
+                    format!("names {:?}, which is not a credential field of any auth scheme", part.field),
+                ));
+            }
+        }
 
         let paths = self.obj(root.get("paths").ok_or_else(|| self.err("/paths", "missing"))?, "/paths")?;
         let mut operations = Vec::new();
@@ -266,6 +279,7 @@ impl<'a> Loader<'a> {
             version,
             server_url,
             server_variables,
+            server_variable_sources,
             auth_schemes,
             operations,
             replication_config,
@@ -275,23 +289,55 @@ impl<'a> Loader<'a> {
         })
     }
 
-    /// `x-response-error-check: {field, on_value, message_field, codes}`.
+    /// `x-from-credential: {field, after, before}` on a server variable.
+    fn credential_part(&self, v: &Value, ptr: &str) -> Result<CredentialPart> {
+        let o = self.obj(v, ptr)?;
+        for k in o.keys() {
+            if !["field", "after", "before"].contains(&k.as_str()) {
+                return Err(self.err(&format!("{ptr}/{}", tok(k)), "unknown key (field, after and before are known)"));
+            }
+        }
+        let field = as_str(o.get("field"))
+            .filter(|f| !f.trim().is_empty())
+            .ok_or_else(|| self.err(&format!("{ptr}/field"), "missing: the credential field to take the value from"))?;
+        let sep = |k: &str| -> Result<Option<String>> {
+            match o.get(k) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::String(s)) if !s.is_empty() => Ok(Some(s.clone())),
+                Some(_) => Err(self.err(&format!("{ptr}/{k}"), "expected a non-empty separator text (e.g. \"-\")")),
+            }
+        };
+        Ok(CredentialPart { field, after: sep("after")?, before: sep("before")? })
+    }
+
+    /// `x-response-error-check: {field, on_value | ok_value, message_field, codes}`.
     fn error_check(&self, v: &Value, ptr: &str) -> Result<ResponseErrorCheck> {
         let o = self.obj(v, ptr)?;
         for k in o.keys() {
-            if !["field", "on_value", "message_field", "codes"].contains(&k.as_str()) {
+            if !["field", "on_value", "ok_value", "message_field", "codes"].contains(&k.as_str()) {
                 return Err(self.err(
                     &format!("{ptr}/{}", tok(k)),
-                    "unknown key (field, on_value, message_field and codes are known)",
+                    "unknown key (field, on_value, ok_value, message_field and codes are known)",
                 ));
             }
         }
         let field = as_str(o.get("field"))
             .filter(|f| !f.trim().is_empty())
             .ok_or_else(|| self.err(&format!("{ptr}/field"), "missing: the body field that tells (e.g. ok)"))?;
-        let on_value = o.get("on_value").cloned().ok_or_else(|| {
-            self.err(&format!("{ptr}/on_value"), "missing: the value of the field that means failure (e.g. false)")
-        })?;
+        // `on_value`: the one value that means failure; `ok_value`: the one that means success.
+        let (on_value, on_other) = match (o.get("on_value"), o.get("ok_value")) {
+            (Some(v), None) => (v.clone(), false),
+            (None, Some(v)) => (v.clone(), true),
+            (Some(_), Some(_)) => {
+                return Err(self.err(&format!("{ptr}/ok_value"), "give on_value or ok_value, not both"));
+            }
+            (None, None) => {
+                return Err(self.err(
+                    &format!("{ptr}/on_value"),
+                    "missing: the value of the field that means failure (e.g. false), or ok_value, the one that means success (e.g. 0)",
+                ))
+            }
+        };
         let message_field = match o.get("message_field") {
             None | Some(Value::Null) => None,
             Some(Value::String(m)) if !m.trim().is_empty() => Some(m.clone()),
@@ -310,7 +356,7 @@ impl<'a> Loader<'a> {
                 codes.push((reason.clone(), code));
             }
         }
-        Ok(ResponseErrorCheck { field, on_value, message_field, codes })
+        Ok(ResponseErrorCheck { field, on_value, on_other, message_field, codes })
     }
 
     /// `x-pagination`, checked against the operation's params and meta keys. A URL-style
@@ -347,6 +393,7 @@ impl<'a> Loader<'a> {
             meta: as_str(o.get("meta")),
             from_last_record: as_str(o.get("from_last_record")),
             has_more: as_str(o.get("has_more")),
+            last_page: as_str(o.get("last_page")),
             total: as_str(o.get("total")),
             limit: as_str(o.get("limit")),
         };
@@ -356,6 +403,9 @@ impl<'a> Loader<'a> {
             }
             Err(self.err(&format!("{p}/{key}"), format!("names {k:?}, which x-meta-extractor does not extract")))
         };
+        if let Some(l) = &pg.last_page {
+            meta_key("last_page", l)?;
+        }
         let declared = params.iter().find(|x| x.name == pg.param);
         match style {
             PageStyle::Cursor => {
@@ -443,6 +493,99 @@ impl<'a> Loader<'a> {
         Ok(pg)
     }
 
+    /// `x-incremental: {param, field, format, field_format, lookback_seconds}` on a list: the
+    /// param must be one of the operation's (not a path param, nor the pagination's), of a
+    /// type the format can be written in.
+    fn incremental(
+        &self,
+        v: &Value,
+        p: &str,
+        action: &str,
+        params: &[Param],
+        pagination: Option<&Pagination>,
+    ) -> Result<Incremental> {
+        const KEYS: [&str; 6] = ["param", "field", "format", "field_format", "lookback_seconds", "full_from_epoch"];
+        let o = self.obj(v, p)?;
+        if action != "list" {
+            return Err(self.err(p, format!("only a list operation can be incremental, not a {action}")));
+        }
+        for k in o.keys() {
+            if !KEYS.contains(&k.as_str()) {
+                return Err(self.err(
+                    &format!("{p}/{}", tok(k)),
+                    "unknown key (param, field, format, field_format, lookback_seconds and full_from_epoch are known)",
+                ));
+            }
+        }
+        let text = |k: &str, what: &str| -> Result<String> {
+            match o.get(k) {
+                Some(Value::String(s)) if !s.trim().is_empty() => Ok(s.clone()),
+                None => Err(self.err(&format!("{p}/{k}"), format!("missing: {what}"))),
+                Some(_) => Err(self.err(&format!("{p}/{k}"), format!("expected a non-empty string: {what}"))),
+            }
+        };
+        let format_of = |k: &str| -> Result<Option<TimeFormat>> {
+            match o.get(k) {
+                None => Ok(None),
+                Some(f) => f.as_str().and_then(TimeFormat::parse_name).map(Some).ok_or_else(|| {
+                    self.err(&format!("{p}/{k}"), format!("expected one of {}", TimeFormat::NAMES.join(", ")))
+                }),
+            }
+        };
+        let param = text("param", "the param that asks for the records updated since a time")?;
+        let field = text("field", "the record field holding its update time (a dot path: meta.updated_at)")?;
+        if field.split('.').any(|k| k.trim().is_empty()) {
+            return Err(self.err(&format!("{p}/field"), format!("{field:?} is not a dot path (a.b.c)")));
+        }
+        let format = format_of("format")?.ok_or_else(|| {
+            self.err(
+                &format!("{p}/format"),
+                format!("missing: how the param's time is written, one of {}", TimeFormat::NAMES.join(", ")),
+            )
+        })?;
+        let field_format = format_of("field_format")?.unwrap_or(format);
+        let lookback_seconds = match o.get("lookback_seconds") {
+            None => incremental::DEFAULT_LOOKBACK_SECONDS,
+            Some(n) => n.as_u64().filter(|n| *n <= incremental::MAX_LOOKBACK_SECONDS).ok_or_else(|| {
+                self.err(
+                    &format!("{p}/lookback_seconds"),
+                    format!("expected a whole number of seconds from 0 to {}", incremental::MAX_LOOKBACK_SECONDS),
+                )
+            })?,
+        };
+        let full_from_epoch = match o.get("full_from_epoch") {
+            None => false,
+            Some(Value::Bool(b)) => *b,
+            Some(_) => return Err(self.err(&format!("{p}/full_from_epoch"), "expected true or false")),
+        };
+        let declared = params.iter().find(|x| x.name == param).ok_or_else(|| {
+            self.err(&format!("{p}/param"), format!("names {param:?}, which is not a param of the operation"))
+        })?;
+        if declared.location == ParamLocation::Path {
+            return Err(self.err(&format!("{p}/param"), format!("names {param:?}, a path param")));
+        }
+        if pagination.is_some_and(|pg| pg.param == param) {
+            return Err(self.err(&format!("{p}/param"), format!("names {param:?}, the pagination's param")));
+        }
+        let fits = match format {
+            TimeFormat::Iso8601 => matches!(declared.ty, None | Some(ParamType::String)),
+            TimeFormat::Unix | TimeFormat::UnixMs => {
+                matches!(declared.ty, None | Some(ParamType::String | ParamType::Integer | ParamType::Number))
+            }
+        };
+        if !fits {
+            return Err(self.err(
+                &format!("{p}/param"),
+                format!(
+                    "names {param:?}, {} param, which cannot take a {} time",
+                    declared.ty.map(ParamType::article).unwrap_or("an untyped"),
+                    format.as_str()
+                ),
+            ));
+        }
+        Ok(Incremental { param, field, format, field_format, lookback_seconds, full_from_epoch })
+    }
+
     fn retry(&self, v: &Value, ptr: &str, base: RetryConfig) -> Result<RetryConfig> {
         let o = self.obj(v, ptr)?;
         let num = |k: &str, d: u64| -> Result<u64> {
@@ -514,12 +657,23 @@ impl<'a> Loader<'a> {
                         let prefix = refresh.and_then(|r| r.get("prefix")).and_then(Value::as_str);
                         (h, prefix.map_or_else(|| "Bearer ".to_string(), str::to_string))
                     });
+                    let client_credentials = flows.is_some_and(|f| f.contains_key("clientCredentials"));
+                    let code_flow = flows.and_then(|f| f.get("authorizationCode"));
+                    let authorization_url = code_flow.and_then(|f| as_str(f.get("authorizationUrl")));
+                    let scopes = code_flow
+                        .and_then(|f| f.get("scopes"))
+                        .and_then(Value::as_object)
+                        .map(|m| m.keys().cloned().collect())
+                        .unwrap_or_default();
                     AuthKind::OAuth2(OAuth2Config {
                         token_url,
+                        authorization_url,
+                        scopes,
                         basic_client_auth: basic,
                         json_body,
                         extract,
                         token_header,
+                        client_credentials,
                     })
                 }
                 other => {
@@ -569,11 +723,13 @@ impl<'a> Loader<'a> {
         let mut fields = Vec::new();
         if let Some(props) = cfg.get("properties").and_then(Value::as_object) {
             for (k, v) in props {
+                let at = format!("{ptr}/properties/{}", tok(k));
                 fields.push(CredentialField {
                     name: k.clone(),
                     title: as_str(v.get("title")),
                     description: as_str(v.get("description")),
                     required: required.contains(k),
+                    secret: self.field_secret(k, v, &at)?,
                     aliases: Vec::new(),
                 });
             }
@@ -598,6 +754,22 @@ impl<'a> Loader<'a> {
             }
         }
         Ok((fields, mapping, as_str(cfg.get("title"))))
+    }
+
+    /// Whether credential field `name` (its schema `v`, at `ptr`) is a secret: its `secret`
+    /// (our format) or `airbyte_secret` (the reference's) when given, which must then be a
+    /// boolean and agree; else the rule of [`credential_is_secret`].
+    fn field_secret(&self, name: &str, v: &Value, ptr: &str) -> Result<bool> {
+        let mut said = None;
+        for key in ["secret", "airbyte_secret"] {
+            let Some(flag) = v.get(key) else { continue };
+            let flag = flag.as_bool().ok_or_else(|| self.err(&format!("{ptr}/{key}"), "expected true or false"))?;
+            if said.is_some_and(|s| s != flag) {
+                return Err(self.err(ptr, "secret and airbyte_secret disagree"));
+            }
+            said = Some(flag);
+        }
+        Ok(said.unwrap_or_else(|| credential_is_secret(name)))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -806,6 +978,13 @@ impl<'a> Loader<'a> {
             }
             None => infer_pagination(&params, &meta),
         };
+        let incremental = match ext(op, "incremental") {
+            Some(v) => {
+                let p = format!("{ptr}/{}", ext_key(op, "incremental"));
+                Some(self.incremental(v, &p, &action, &params, pagination.as_ref())?)
+            }
+            None => None,
+        };
         let error_check = match ext(op, "response-error-check") {
             Some(v) => Some(self.error_check(v, &format!("{ptr}/{}", ext_key(op, "response-error-check")))?),
             None => doc.error_check.clone(),
@@ -855,6 +1034,7 @@ impl<'a> Loader<'a> {
             meta,
             record_filter,
             pagination,
+            incremental,
             error_check,
             preferred_for_check: as_bool(ext(op, "preferred-for-check")),
             empty_when_not_found: as_bool(ext(op, "empty-when-not-found")),
@@ -1251,6 +1431,7 @@ fn infer_pagination(params: &[Param], meta: &[(String, MetaSource)]) -> Option<P
             meta: Some(m.to_string()),
             from_last_record: None,
             has_more,
+            last_page: None,
             total: None,
             limit: None,
         });
@@ -1262,6 +1443,7 @@ fn infer_pagination(params: &[Param], meta: &[(String, MetaSource)]) -> Option<P
             meta: None,
             from_last_record: Some("id".into()),
             has_more,
+            last_page: None,
             total: None,
             limit: None,
         });
@@ -1305,6 +1487,7 @@ fn default_auth_config(kind: &AuthKind) -> (Vec<CredentialField>, BTreeMap<Strin
             title: None,
             description: None,
             required: *r,
+            secret: credential_is_secret(n),
             aliases: Vec::new(),
         })
         .collect();

@@ -4,7 +4,9 @@
 //! looks at YAML again. [`load`] turns a document into a [`ConnectorSpec`], naming the file and
 //! the JSON pointer of any fault.
 
+mod incremental;
 mod load;
+mod secret;
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -14,7 +16,9 @@ use serde_json_path::JsonPath;
 
 use crate::template::RecordFilter;
 
+pub use incremental::{Incremental, TimeFormat};
 pub use load::{parse_spec, parse_spec_value, URL_CURSOR_PARAM};
+pub use secret::credential_is_secret;
 
 /// A connector, as its spec describes it.
 #[derive(Debug)]
@@ -33,6 +37,9 @@ pub struct ConnectorSpec {
     pub server_url: String,
     /// Server variables and their defaults.
     pub server_variables: BTreeMap<String, Option<String>>,
+    /// Server variables that default from a credential (`x-from-credential`); config still
+    /// wins, and the variable's own `default` comes after.
+    pub server_variable_sources: BTreeMap<String, CredentialPart>,
     /// Auth schemes in document order.
     pub auth_schemes: Vec<AuthScheme>,
     /// Operations in document order.
@@ -115,9 +122,45 @@ impl ConnectorSpec {
         out
     }
 
-    /// Server variables that must come from config (no default).
+    /// Server variables that must come from config (no default, and no credential to take
+    /// them from).
     pub fn required_config(&self) -> Vec<&str> {
-        self.server_variables.iter().filter(|(_, d)| d.is_none()).map(|(k, _)| k.as_str()).collect()
+        self.server_variables
+            .iter()
+            .filter(|(k, d)| d.is_none() && !self.server_variable_sources.contains_key(*k))
+            .map(|(k, _)| k.as_str())
+            .collect()
+    }
+}
+
+/// `x-from-credential: {field, after, before}` on a server variable: the value is a part of a
+/// credential field, the text after the last `after` and then before the first `before`
+/// (Mailchimp's data center is the key's suffix: `{field: api_key, after: "-"}` takes `us21`
+/// from `...-us21`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CredentialPart {
+    /// The credential field.
+    pub field: String,
+    /// Take the text after the last occurrence of this.
+    pub after: Option<String>,
+    /// Take the text before the first occurrence of this.
+    pub before: Option<String>,
+}
+
+impl CredentialPart {
+    /// The part of `creds`' field this names; `None` when the field is missing or a separator
+    /// is not in it, or the part is empty.
+    pub fn value(&self, creds: &serde_json::Map<String, Value>) -> Option<String> {
+        let text = creds.get(&self.field)?.as_str()?.trim();
+        let text = match self.after.as_deref() {
+            Some(sep) => text.rsplit_once(sep)?.1,
+            None => text,
+        };
+        let text = match self.before.as_deref() {
+            Some(sep) => text.split_once(sep)?.0,
+            None => text,
+        };
+        (!text.is_empty()).then(|| text.to_string())
     }
 }
 
@@ -208,6 +251,10 @@ pub struct CredentialField {
     pub title: Option<String>,
     pub description: Option<String>,
     pub required: bool,
+    /// Whether the value is a secret (masked in forms, never shown back): the field's own
+    /// `secret` (or the reference format's `airbyte_secret`) when the spec says, else
+    /// [`credential_is_secret`] of its name.
+    pub secret: bool,
     /// Other names a caller may give it under (the reference's `token` for GitHub's
     /// `personal_access_token`); renamed to `name` before use.
     pub aliases: Vec<String>,
@@ -231,6 +278,11 @@ pub enum AuthKind {
 pub struct OAuth2Config {
     /// Where the refresh-token grant is sent.
     pub token_url: Option<String>,
+    /// The `authorizationCode` flow's consent page (`authorizationUrl`), where an end user
+    /// approves the app; the engine's OAuth consent flow sends browsers there.
+    pub authorization_url: Option<String>,
+    /// The scopes the `authorizationCode` flow lists, in document order.
+    pub scopes: Vec<String>,
     /// Client credentials in a Basic header (else in the body).
     pub basic_client_auth: bool,
     /// JSON body (else form).
@@ -240,6 +292,10 @@ pub struct OAuth2Config {
     /// Where the access token goes when not `Authorization: Bearer`: a header name and the
     /// prefix before the token (Shopify's `X-Shopify-Access-Token`, no prefix).
     pub token_header: Option<(String, String)>,
+    /// The scheme's flows include `clientCredentials`: with no refresh token, an access token
+    /// is obtained from the client id and secret alone (`grant_type=client_credentials`,
+    /// PayPal's `/v1/oauth2/token`).
+    pub client_credentials: bool,
 }
 
 /// Where a param goes.
@@ -401,6 +457,10 @@ pub struct Pagination {
     /// A boolean meta key that says whether there is a next page.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub has_more: Option<String>,
+    /// A boolean meta key that is `true` on the last page (ClickUp's `last_page`): the inverse
+    /// of `has_more`, any style.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_page: Option<String>,
     /// Offset and page styles: a meta key holding the number of records in all pages; paging
     /// stops once this page reaches it.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -421,12 +481,16 @@ fn is_cursor_style(s: &PageStyle) -> bool {
 pub struct ResponseErrorCheck {
     /// The body field (a dot path) that tells: `ok`.
     pub field: String,
-    /// The value of `field` that means failure: `false`.
+    /// The value of `field` that means failure: `false` (with [`Self::on_other`], the value
+    /// that means success).
     pub on_value: Value,
+    /// The `ok_value` form: `on_value` is the success value and any other value of `field` is a
+    /// failure (TikTok's `code`, 0 on success). An answer without `field` is no failure.
+    pub on_other: bool,
     /// The body field (a dot path) with the provider's reason: `error`.
     pub message_field: Option<String>,
-    /// Reasons mapped to public error codes, beyond the well-known ones
-    /// ([`crate::upstream::reason_code`]).
+    /// Reasons, or values of `field` (as text: `"40105"`), mapped to public error codes,
+    /// beyond the well-known reasons ([`crate::upstream::reason_code`]).
     pub codes: Vec<(String, crate::error::ErrorCode)>,
 }
 
@@ -435,7 +499,12 @@ impl ResponseErrorCheck {
     /// none), else `None`.
     pub fn failure(&self, body: &Value) -> Option<String> {
         let at = |path: &str| path.split('.').try_fold(body, |v, k| v.get(k));
-        if !body.is_object() || at(&self.field) != Some(&self.on_value) {
+        let failed = match at(&self.field) {
+            _ if !body.is_object() => false,
+            Some(v) if self.on_other => !v.is_null() && !same_value(v, &self.on_value),
+            v => v == Some(&self.on_value),
+        };
+        if !failed {
             return None;
         }
         let reason = match self.message_field.as_deref().and_then(at) {
@@ -444,6 +513,14 @@ impl ResponseErrorCheck {
             Some(other) => other.to_string(),
         };
         Some(reason)
+    }
+}
+
+/// Whether two JSON values are equal, numbers by value (`0` and `0.0`).
+fn same_value(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => x == y || x.as_f64().is_some_and(|x| Some(x) == y.as_f64()),
+        _ => a == b,
     }
 }
 
@@ -487,6 +564,9 @@ pub struct Operation {
     /// `x-record-filter`, compiled when the spec was loaded.
     pub record_filter: Option<RecordFilter>,
     pub pagination: Option<Pagination>,
+    /// `x-incremental` (lists only): the param that asks for the records updated since a time
+    /// and the record field holding the update time; the engine's incremental syncs use it.
+    pub incremental: Option<Incremental>,
     /// `x-response-error-check` (the operation's, else the document's in `info`): a success
     /// status whose body says it failed is an error.
     pub error_check: Option<ResponseErrorCheck>,

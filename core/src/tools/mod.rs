@@ -27,10 +27,13 @@
 //! - [`describe`](mod@describe): text and JSON descriptions of a connector (`crate::describe` re-exports it);
 //! - `format`: the OpenAI / Anthropic / MCP shapes;
 //! - `connector_tool` and `operation_tools`: the two kinds of tool schema;
+//! - [`context_store`]: the context store actions as tools (added by a hosted server for synced
+//!   entities);
 //! - `output`: bounding of tool results;
 //! - `text`: safe tool names and bounded descriptions.
 
 mod connector_tool;
+pub mod context_store;
 pub mod describe;
 mod format;
 mod operation_tools;

@@ -4,6 +4,7 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod records;
+pub mod seam;
 
 pub use fake_upstream::sample::required_params;
 use serde_json::Value;

@@ -9,6 +9,11 @@
 //! handling. The tools are the connectors the caller sees (a scoped token: its workspace's; an
 //! application token: its organization's), named by connector name; a call runs through
 //! [`execution::execute`], the execute route's service, so tenancy, audit and metrics apply.
+//! A connector with entities in its context store (a completed sync) offers the context store
+//! too: in `connector` style its tool's `action` enum gains `context_store_search` and
+//! `context_store_sql_query`; in `operation` style each synced entity gets a
+//! `<name>_<entity>_context_store_search` tool (schemas from `switchboard_core::tools::context_store`),
+//! and its calls run through the same execute service.
 //! Stateless, the server offers no stream of its own (GET) and no session to end (DELETE): both
 //! answer 405, as the MCP transport allows. rmcp's own refusals (a body that is not JSON-RPC,
 //! a missing `Accept`, a body over the limit) are answered as the engine's error JSON too.
@@ -20,18 +25,27 @@ use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use rmcp::model::{CallToolRequestParams, CallToolResponse, ListToolsResult, PaginatedRequestParams, ServerConfig};
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, ListToolsResult, PaginatedRequestParams, ServerConfig, Tool,
+};
 use rmcp::service::RequestContext;
 use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
+use serde_json::{Map, Value};
+use switchboard_core::tools::context_store::{
+    context_store_search_tool, search_tool_name, with_context_store, SEARCH_ACTION,
+};
+use switchboard_core::tools::{ToolFormat, MAX_TOOL_NAME_CHARS};
 use switchboard_core::wire::{ConnectorQuery, ExecuteBody};
 use switchboard_core::{ErrorCode, ExecutionResult};
 
+use super::synced;
 use super::{
-    describe_result, error_result, resolve, server_info, success_result, tools, unique_prefixes, Call, Entry,
-    ToolStyle, DEFAULT_MAX_OUTPUT_CHARS,
+    describe_result, error_result, operation_names, resolve, server_info, success_result, tools, unique_prefixes, Call,
+    Entry, ToolStyle, DEFAULT_MAX_OUTPUT_CHARS, MAX_ARGUMENT_BYTES,
 };
+use crate::context_store::search;
 use crate::error::{current_request_id, ApiError, REQUEST_ID};
 use crate::extract::Caller;
 use crate::services::{connectors, execution};
@@ -133,13 +147,13 @@ impl HostedServer {
     }
 
     /// The caller's connectors as tool entries (target: the connector id), in the store's
-    /// order, so names are stable.
-    async fn entries(&self, caller: &Caller) -> Result<Vec<Entry<String>>, ApiError> {
+    /// order, so names are stable, and each entry's workspace id (same order).
+    async fn entries(&self, caller: &Caller) -> Result<(Vec<Entry<String>>, Vec<String>), ApiError> {
         let list = connectors::list(&self.st, caller, &ConnectorQuery::default()).await?;
         let keys: Vec<(&str, &str, &str)> =
             list.data.iter().map(|c| (c.name.as_str(), c.slug.as_str(), c.id.as_str())).collect();
         let prefixes = unique_prefixes(&keys);
-        let mut out = Vec::new();
+        let (mut out, mut workspaces) = (Vec::new(), Vec::new());
         for (c, prefix) in list.data.iter().zip(prefixes) {
             // A connector whose type this engine no longer loads is left out.
             let Ok(spec) = self.st.registry.get(&c.slug) else { continue };
@@ -148,8 +162,96 @@ impl HostedServer {
                 c.name, c.connector_type, c.id, c.workspace_name
             );
             out.push(Entry { prefix, spec, label: Some(label), target: c.id.clone() });
+            workspaces.push(c.workspace_id.clone());
         }
-        Ok(out)
+        Ok((out, workspaces))
+    }
+
+    /// The entities of each entry (in order) whose records are in the context store: the last
+    /// sync succeeded, or an earlier one left records in the cache. Read fresh on every call
+    /// (a sync that just ended shows at once), one query per workspace cache.
+    async fn synced(
+        &self,
+        caller: &Caller,
+        entries: &[Entry<String>],
+        workspaces: &[String],
+    ) -> Result<Vec<Vec<String>>, ApiError> {
+        let connectors: Vec<(&str, &str)> =
+            entries.iter().zip(workspaces).map(|(e, ws)| (e.target.as_str(), ws.as_str())).collect();
+        synced::synced_entities(&self.st, caller.org(), &connectors).await
+    }
+
+    /// The tools of `entries` with the context store of their synced entities.
+    async fn list(&self, caller: &Caller, style: ToolStyle) -> Result<Vec<Tool>, ApiError> {
+        let (entries, workspaces) = self.entries(caller).await?;
+        let synced = self.synced(caller, &entries, &workspaces).await?;
+        let mut list = tools(&entries, style);
+        match style {
+            // One tool per entry, in entry order, then `describe`.
+            ToolStyle::Connector => {
+                for (tool, names) in list.iter_mut().zip(&synced) {
+                    let mut v = serde_json::json!({
+                        "name": tool.name,
+                        "description": tool.description.as_deref().unwrap_or_default(),
+                        "inputSchema": Value::Object((*tool.input_schema).clone()),
+                    });
+                    with_context_store(&mut v, ToolFormat::Mcp, names);
+                    tool.description = v["description"].as_str().map(|d| d.to_string().into());
+                    if let Value::Object(schema) = v["inputSchema"].take() {
+                        tool.input_schema = Arc::new(schema);
+                    }
+                }
+            }
+            ToolStyle::Operation => {
+                let taken: std::collections::HashSet<String> = list.iter().map(|t| t.name.to_string()).collect();
+                for (e, names) in entries.iter().zip(&synced) {
+                    for entity in names {
+                        let fields = search::entity_fields(&e.spec, entity);
+                        let mut t = context_store_search_tool(
+                            &e.prefix,
+                            &e.spec.display_name,
+                            entity,
+                            fields.as_ref(),
+                            ToolFormat::Mcp,
+                        );
+                        if taken.contains(t["name"].as_str().unwrap_or_default()) {
+                            continue;
+                        }
+                        if let (Some(label), Some(d)) = (&e.label, t["description"].as_str()) {
+                            t["description"] = Value::String(format!("{label}. {d}"));
+                        }
+                        let schema = t["inputSchema"].as_object().cloned().unwrap_or_default();
+                        let name = t["name"].as_str().unwrap_or_default().to_string();
+                        let description = t["description"].as_str().unwrap_or_default().to_string();
+                        list.push(Tool::new(name, description, Arc::new(schema)));
+                    }
+                }
+            }
+        }
+        Ok(list)
+    }
+
+    /// In `operation` style, the synced entity whose search tool `name` is.
+    async fn search_tool<'a>(
+        &self,
+        caller: &Caller,
+        entries: &'a [Entry<String>],
+        workspaces: &[String],
+        name: &str,
+    ) -> Result<Option<(&'a Entry<String>, String)>, ApiError> {
+        // Search tool names end with the action, or are cut to the longest name and hashed.
+        if !name.ends_with(SEARCH_ACTION) && name.len() != MAX_TOOL_NAME_CHARS {
+            return Ok(None);
+        }
+        // An operation of the spec keeps its name (`list` left the search tool out then).
+        if operation_names(entries).iter().any(|(n, _, _)| n == name) {
+            return Ok(None);
+        }
+        let synced = self.synced(caller, entries, workspaces).await?;
+        Ok(entries
+            .iter()
+            .zip(synced)
+            .find_map(|(e, names)| names.into_iter().find(|n| search_tool_name(&e.prefix, n) == name).map(|n| (e, n))))
     }
 
     async fn call(
@@ -158,10 +260,19 @@ impl HostedServer {
         style: ToolStyle,
         request: CallToolRequestParams,
     ) -> Result<CallToolResponse, McpError> {
-        let entries = match self.entries(caller).await {
+        let (entries, workspaces) = match self.entries(caller).await {
             Ok(e) => e,
             Err(e) => return Ok(api_error(e).into()),
         };
+        if style == ToolStyle::Operation {
+            match self.search_tool(caller, &entries, &workspaces, request.name.as_ref()).await {
+                Ok(Some((entry, entity))) => {
+                    return Ok(self.search(caller, entry, entity, request.arguments).await.into())
+                }
+                Ok(None) => {}
+                Err(e) => return Ok(api_error(e).into()),
+            }
+        }
         let result = match resolve(&entries, style, &request)? {
             Err(bad) => bad,
             Ok(Call::Describe(e)) => describe_result(e, DEFAULT_MAX_OUTPUT_CHARS),
@@ -192,6 +303,48 @@ impl HostedServer {
     }
 }
 
+impl HostedServer {
+    /// A call of a `<name>_<entity>_context_store_search` tool: its arguments are the search's
+    /// params, run by the execute service.
+    async fn search(
+        &self,
+        caller: &Caller,
+        entry: &Entry<String>,
+        entity: String,
+        arguments: Option<Map<String, Value>>,
+    ) -> rmcp::model::CallToolResult {
+        let params = Value::Object(arguments.unwrap_or_default());
+        let size = serde_json::to_vec(&params).map(|v| v.len()).unwrap_or(usize::MAX);
+        if size > MAX_ARGUMENT_BYTES {
+            return error_result(
+                ErrorCode::PayloadTooLarge,
+                &format!("the arguments are {size} bytes of JSON; at most {MAX_ARGUMENT_BYTES} are accepted"),
+                None,
+            );
+        }
+        let body = ExecuteBody {
+            entity,
+            action: SEARCH_ACTION.to_string(),
+            params: Some(params),
+            select_fields: None,
+            exclude_fields: None,
+            skip_truncation: None,
+            intent: None,
+        };
+        match execution::execute(&self.st, caller, &entry.target, body).await {
+            Ok(r) => {
+                let result = ExecutionResult {
+                    data: r.result,
+                    meta: r.connector_metadata.meta,
+                    next_page: r.connector_metadata.next_page,
+                };
+                success_result(&result, DEFAULT_MAX_OUTPUT_CHARS)
+            }
+            Err(e) => api_error(e),
+        }
+    }
+}
+
 /// An engine error as a tool error, with the message and details the HTTP API would answer.
 fn api_error(e: ApiError) -> rmcp::model::CallToolResult {
     let (message, details) = e.public();
@@ -209,11 +362,11 @@ impl ServerHandler for HostedServer {
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
         let (caller, style, id) = Self::caller(&context)?;
-        let entries = REQUEST_ID.scope(id, self.entries(&caller)).await.map_err(|e| {
+        let list = REQUEST_ID.scope(id, self.list(&caller, style)).await.map_err(|e| {
             let (message, _) = e.public();
             McpError::internal_error(format!("{}: {message}", e.code.as_str()), None)
         })?;
-        Ok(ListToolsResult::with_all_items(tools(&entries, style)))
+        Ok(ListToolsResult::with_all_items(list))
     }
 
     async fn call_tool(

@@ -98,12 +98,16 @@ impl ScopedTokens {
 
 impl TokenProvider for ScopedTokens {
     fn token(&self, rejected: Option<String>) -> BoxFuture<'_, Result<String, Error>> {
+        Box::pin(async move { Ok(self.token_until(rejected).await?.0) })
+    }
+
+    fn token_until(&self, rejected: Option<String>) -> BoxFuture<'_, Result<(String, Option<SystemTime>), Error>> {
         Box::pin(async move {
             let mut slot = self.current.lock().await;
             if let Some(m) = slot.as_ref() {
                 let refused = rejected.as_deref() == Some(m.token.as_str());
                 if !refused && SystemTime::now() < m.renew_at {
-                    return Ok(m.token.clone());
+                    return Ok((m.token.clone(), Some(m.renew_at)));
                 }
             }
             let body = WorkspaceRef { workspace_name: Some(self.workspace.clone()), ..WorkspaceRef::default() };
@@ -112,52 +116,35 @@ impl TokenProvider for ScopedTokens {
             let margin = Duration::from_secs((t.expires_in / 10).min(60));
             let renew_at = SystemTime::now() + Duration::from_secs(t.expires_in).saturating_sub(margin);
             *slot = Some(Minted { token: t.token.clone(), renew_at });
-            Ok(t.token)
+            Ok((t.token, Some(renew_at)))
         })
     }
 }
 
-/// How a hosted stdio server reaches the engine.
-#[derive(Clone)]
-pub enum HostedAuth {
-    /// One client for every call (a scoped token given as it is).
-    Fixed(HostedClient),
-    /// A client per call over renewed scoped tokens: core's client keeps a provider's token
-    /// until the engine refuses it, so a fresh client picks up a token renewed by time.
-    Renewed { config: HostedConfig, tokens: Arc<ScopedTokens> },
-}
-
-impl HostedAuth {
-    /// From client settings (and the environment): a scoped token is used as it is; client
-    /// credentials mint scoped tokens of `workspace`, which they then require.
-    pub fn new(settings: ClientSettings, workspace: Option<&str>) -> Result<Self, Error> {
-        let config = settings.resolve(None)?;
-        if config.scoped_token.as_deref().is_some_and(|t| !t.trim().is_empty()) {
-            return Ok(Self::Fixed(HostedClient::new(config)?));
-        }
-        let app = HostedClient::new(config.clone())?;
-        let workspace = workspace.map(str::trim).filter(|w| !w.is_empty()).ok_or_else(|| {
-            Error::configuration(
-                "--workspace (or SWITCHBOARD_WORKSPACE_NAME) is required with client credentials: the server \
-                 holds a scoped token of that workspace",
-            )
-        })?;
-        Ok(Self::Renewed { config, tokens: Arc::new(ScopedTokens::new(app, workspace.to_string())) })
+/// The engine client of a hosted stdio server, from client settings (and the environment): a
+/// scoped token is used as it is; client credentials mint scoped tokens of `workspace` (which
+/// they then require), renewed by core's client shortly before they expire and whenever the
+/// engine refuses one.
+pub fn hosted_client(settings: ClientSettings, workspace: Option<&str>) -> Result<HostedClient, Error> {
+    let config = settings.resolve(None)?;
+    if config.scoped_token.as_deref().is_some_and(|t| !t.trim().is_empty()) {
+        return HostedClient::new(config);
     }
-
-    /// The client for the next call.
-    pub fn client(&self) -> Result<HostedClient, Error> {
-        match self {
-            Self::Fixed(c) => Ok(c.clone()),
-            Self::Renewed { config, tokens } => HostedClient::new(HostedConfig {
-                token_provider: Some(tokens.clone()),
-                client_id: None,
-                client_secret: None,
-                scoped_token: None,
-                ..config.clone()
-            }),
-        }
-    }
+    let app = HostedClient::new(config.clone())?;
+    let workspace = workspace.map(str::trim).filter(|w| !w.is_empty()).ok_or_else(|| {
+        Error::configuration(
+            "--workspace (or SWITCHBOARD_WORKSPACE_NAME) is required with client credentials: the server \
+             holds a scoped token of that workspace",
+        )
+    })?;
+    let tokens = Arc::new(ScopedTokens::new(app, workspace.to_string()));
+    HostedClient::new(HostedConfig {
+        token_provider: Some(tokens),
+        client_id: None,
+        client_secret: None,
+        scoped_token: None,
+        ..config
+    })
 }
 
 /// What a tool runs on: a connector in this process, or a stored connector (by id) on the
@@ -172,7 +159,7 @@ pub enum Target {
 #[derive(Clone)]
 pub struct LocalServer {
     entries: Arc<Vec<Entry<Target>>>,
-    hosted: Option<HostedAuth>,
+    hosted: Option<HostedClient>,
     max_output_chars: usize,
     style: ToolStyle,
 }
@@ -221,8 +208,8 @@ impl LocalServer {
         max_output_chars: usize,
         style: ToolStyle,
     ) -> Result<Self, Error> {
-        let auth = HostedAuth::new(settings, workspace.as_deref())?;
-        let ws = Workspace::for_client(auth.client()?, workspace)?;
+        let client = hosted_client(settings, workspace.as_deref())?;
+        let ws = Workspace::for_client(client.clone(), workspace)?;
         let listed: Vec<_> = ws
             .list_connectors()
             .await?
@@ -240,14 +227,14 @@ impl LocalServer {
                 Entry { prefix, spec, label: Some(label), target: Target::Hosted(c.id) }
             })
             .collect();
-        Ok(Self { entries: Arc::new(entries), hosted: Some(auth), max_output_chars, style })
+        Ok(Self { entries: Arc::new(entries), hosted: Some(client), max_output_chars, style })
     }
 
     /// The executor of `target`: a hosted connector gets a client holding a current token.
     fn executor(&self, target: &Target) -> Result<Executor, Error> {
         match (target, &self.hosted) {
             (Target::Local(e), _) => Ok(e.clone()),
-            (Target::Hosted(id), Some(auth)) => Ok(Executor::from(HostedExecutor::by_id(auth.client()?, id.clone()))),
+            (Target::Hosted(id), Some(client)) => Ok(Executor::from(HostedExecutor::by_id(client.clone(), id.clone()))),
             (Target::Hosted(_), None) => Err(Error::internal("a hosted connector without an engine client")),
         }
     }
@@ -374,7 +361,7 @@ mod tests {
         }
     }
 
-    fn auth(engine: &Arc<FakeEngine>) -> (HostedAuth, Arc<ScopedTokens>) {
+    fn auth(engine: &Arc<FakeEngine>) -> (HostedClient, Arc<ScopedTokens>) {
         let config = HostedConfig {
             base_url: Some("http://engine.test".into()),
             client_id: Some("sb_client".into()),
@@ -384,12 +371,18 @@ mod tests {
         };
         let app = HostedClient::new(config.clone()).unwrap_or_else(|e| panic!("{e:?}"));
         let tokens = Arc::new(ScopedTokens::new(app, "ws".into()));
-        (HostedAuth::Renewed { config, tokens: tokens.clone() }, tokens)
+        let client = HostedClient::new(HostedConfig {
+            token_provider: Some(tokens.clone()),
+            client_id: None,
+            client_secret: None,
+            ..config
+        })
+        .unwrap_or_else(|e| panic!("{e:?}"));
+        (client, tokens)
     }
 
-    async fn run(auth: &HostedAuth) -> Result<Value, Error> {
-        let client = auth.client()?;
-        let r = Executor::from(HostedExecutor::by_id(client, "c1"))
+    async fn run(client: &HostedClient) -> Result<Value, Error> {
+        let r = Executor::from(HostedExecutor::by_id(client.clone(), "c1"))
             .execute(ExecuteRequest::new("issues", "list", json!({})))
             .await?;
         Ok(r.data)
@@ -441,7 +434,7 @@ mod tests {
             client_secret: Some("client-secret".into()),
             ..ClientSettings::default()
         };
-        match HostedAuth::new(settings, Some("  ")) {
+        match hosted_client(settings, Some("  ")) {
             Err(e) => {
                 assert!(e.code == switchboard_core::ErrorCode::Configuration && e.message.contains("--workspace"))
             }

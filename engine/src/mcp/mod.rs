@@ -14,6 +14,7 @@
 
 pub mod hosted;
 pub mod local;
+mod synced;
 
 use std::borrow::Cow;
 use std::collections::HashSet;

@@ -1,7 +1,8 @@
 //! The catalog: which connectors this engine runs and what each needs to be created, and the
-//! organization's workspaces.
+//! organization's workspaces. The connector listings come from the registry's summaries: a
+//! built-in connector's spec is not parsed to list it (core/build.rs indexed it), only to use it.
 
-use switchboard_core::spec::ConnectorSpec;
+use switchboard_core::registry::ConnectorSummary;
 use switchboard_core::wire::{
     DefinitionList, NameFilter, SourceDefinition, Template, TemplateAuth, TemplateConfig, TemplateField, TemplateList,
     WorkspaceFilter, WorkspaceInfo, WorkspaceList,
@@ -18,7 +19,8 @@ pub fn definitions(st: &AppState, q: &NameFilter, base: &str) -> DefinitionList 
     let needle = q.name.as_deref().map(str::to_lowercase);
     let definitions = st
         .registry
-        .all()
+        .summaries()
+        .into_iter()
         .filter(|s| {
             needle.as_ref().is_none_or(|n| s.display_name.to_lowercase().contains(n) || s.slug.contains(n.as_str()))
         })
@@ -36,7 +38,7 @@ pub fn definitions(st: &AppState, q: &NameFilter, base: &str) -> DefinitionList 
 /// A connector's icon: a monogram of its display name on a colour drawn from its slug, made
 /// here (the engine never fetches anything to show a catalog). `None` for an unknown slug.
 pub fn icon(st: &AppState, slug: &str) -> Option<String> {
-    let spec = st.registry.get(slug.trim_end_matches(".svg")).ok()?;
+    let spec = st.registry.summary(slug.trim_end_matches(".svg")).ok()?;
     let letters: String = spec
         .display_name
         .split(|c: char| !c.is_alphanumeric())
@@ -57,7 +59,7 @@ pub fn icon(st: &AppState, slug: &str) -> Option<String> {
 
 /// What a connector needs to be created: credential fields per auth method, required config,
 /// the replication config's schema.
-fn template(s: &ConnectorSpec) -> Template {
+fn template(s: &ConnectorSummary) -> Template {
     Template {
         id: s.definition_id.clone(),
         name: s.display_name.clone(),
@@ -77,18 +79,19 @@ fn template(s: &ConnectorSpec) -> Template {
                         title: f.title.clone(),
                         description: f.description.clone(),
                         required: f.required,
+                        secret: f.secret,
                     })
                     .collect(),
             })
             .collect(),
-        config: s.required_config().into_iter().map(|c| TemplateConfig { name: c.into(), required: true }).collect(),
+        config: s.required_config.iter().map(|c| TemplateConfig { name: c.clone(), required: true }).collect(),
         replication_config: s.replication_config.clone().filter(|v| !v.is_null()),
     }
 }
 
 /// Every connector's template.
 pub fn templates(st: &AppState) -> TemplateList {
-    TemplateList { data: st.registry.all().map(|s| template(s)).collect() }
+    TemplateList { data: st.registry.summaries().iter().map(|s| template(s)).collect() }
 }
 
 /// The organization's workspaces, filtered by a case-insensitive part of the name; application

@@ -195,6 +195,9 @@ pub async fn create(st: &AppState, caller: &Caller, mut req: CreateConnector) ->
             }
         },
     };
+    if let Some(spec) = &spec {
+        crate::widget::check_template_allowed(st, caller, spec).await?;
+    }
     let named =
         req.workspace_name.as_deref().or(req.external_user_id.as_deref()).map(str::trim).filter(|s| !s.is_empty());
     if caller.kind() == Application && named.is_none() && req.workspace_id.is_none() {

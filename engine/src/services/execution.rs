@@ -36,7 +36,7 @@ pub(crate) fn allowed_hosts(st: &AppState, spec: &ConnectorSpec) -> Vec<String> 
 /// A handle for a stored connector: the cached one of its version (any change of the
 /// connector, through any replica, is a new version), else one made now from its opened
 /// credentials and config (and cached).
-fn handle(st: &AppState, row: &ConnectorRow) -> ApiResult<Connector> {
+pub(crate) fn handle(st: &AppState, row: &ConnectorRow) -> ApiResult<Connector> {
     if let Some(c) = st.handles.get(&row.id, row.version) {
         return Ok(c);
     }
@@ -66,7 +66,7 @@ fn handle(st: &AppState, row: &ConnectorRow) -> ApiResult<Connector> {
 
 /// Connector `id` if the caller may see it: a foreign or malformed id is `not_found`, exactly as
 /// one that does not exist, whether the row was read now or kept from an earlier call.
-async fn stored_connector(st: &AppState, caller: &Caller, id: &str) -> ApiResult<Arc<ConnectorRow>> {
+pub(crate) async fn stored_connector(st: &AppState, caller: &Caller, id: &str) -> ApiResult<Arc<ConnectorRow>> {
     if uuid::Uuid::parse_str(id).is_err() {
         return Err(ApiError::not_found("connector"));
     }
@@ -112,6 +112,12 @@ pub async fn execute(st: &AppState, caller: &Caller, id: &str, body: ExecuteBody
     caller.require(&[Application, Scoped])?;
     let row = stored_connector(st, caller, id).await?;
     let started = Instant::now();
+    if crate::context_store::is_store_action(&body.action) {
+        // Answered from the workspace's context store (the entity cache), not the provider.
+        let res = crate::context_store::execute(st, &row, &body).await;
+        audit(st, caller, &row, &body, res.as_ref().err().map(|e| e.code), started).await;
+        return res;
+    }
     let connector = match handle(st, &row) {
         Ok(c) => c,
         Err(e) => {

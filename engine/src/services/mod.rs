@@ -13,7 +13,9 @@
 
 pub mod catalog;
 pub mod connectors;
+pub mod console;
 pub mod execution;
+pub mod oauth;
 pub mod tokens;
 
 use crate::error::ApiError;

@@ -5,7 +5,7 @@ use switchboard_core::wire::{ApplicationToken, TokenInfo, TokenRequest, Workspac
 use switchboard_core::ErrorCode;
 
 use crate::crypto::{Argon2Checker, KeyRing, SecretCheck, SecretHasher};
-use crate::db::Db;
+use crate::db::{Application as DbApplication, Db};
 use crate::error::{ApiError, ApiResult};
 use crate::services::Caller;
 use crate::state::AppState;
@@ -57,37 +57,9 @@ pub async fn secret_hasher(db: &Db, ring: &KeyRing) -> ApiResult<SecretHasher> {
     Ok(SecretHasher::new(raw))
 }
 
-/// An application token for client credentials. Each attempt takes a token from the client
-/// id's bucket first; a secret is checked by its keyed hash, and an unknown client id against a
-/// dummy one, at the same cost. A row still holding an Argon2 hash is checked on the Argon2
-/// worker and, when the secret matches, rewritten as the keyed hash.
+/// An application token for client credentials, checked by [`check_client`].
 pub async fn application_token(st: &AppState, req: TokenRequest) -> ApiResult<ApplicationToken> {
-    st.token_limits.check_client(&req.client_id)?;
-    let app = st.db.find_application(&req.client_id).await?;
-    let stored = app.as_ref().map(|a| a.secret_hash.as_str());
-    let ok = match st.secrets.hasher.check(&req.client_id, &req.client_secret, stored) {
-        SecretCheck::Match => true,
-        SecretCheck::Mismatch => false,
-        SecretCheck::Legacy => {
-            let hash = stored.unwrap_or_default().to_string();
-            let Some(ok) = st.secrets.argon2.verify(req.client_secret.clone(), hash.clone()).await else {
-                let mut e = ApiError::new(ErrorCode::RateLimited, "too many sign-ins are being checked; retry shortly")
-                    .with_reason("secret_checks_busy");
-                e.retry_after = Some(1.0);
-                return Err(e);
-            };
-            if ok {
-                let new = st.secrets.hasher.hash(&req.client_id, &req.client_secret);
-                if let Err(e) = st.db.replace_application_secret(&req.client_id, &hash, &new).await {
-                    tracing::warn!(error = %e, "could not store a client secret as its keyed hash; retried on next use");
-                }
-            }
-            ok
-        }
-    };
-    let Some(app) = app.filter(|_| ok) else {
-        return Err(ApiError::unauthorized("unknown client_id or wrong client_secret").with_reason("invalid_client"));
-    };
+    let app = check_client(st, &req.client_id, &req.client_secret).await?;
     let ttl = st.settings.application_token_ttl;
     let token = st.signer.issue(claims(Application, &app.client_id, &app.organization_id, None, None), ttl)?;
     st.metrics.token("application");
@@ -97,6 +69,39 @@ pub async fn application_token(st: &AppState, req: TokenRequest) -> ApiResult<Ap
         expires_in: ttl,
         organization_id: app.organization_id,
     })
+}
+
+/// The application these client credentials belong to, or `invalid_client`. Each attempt takes
+/// a token from the client id's bucket first; a secret is checked by its keyed hash, and an
+/// unknown client id against a dummy one, at the same cost. A row still holding an Argon2 hash
+/// is checked on the Argon2 worker and, when the secret matches, rewritten as the keyed hash.
+/// Issues nothing: the token endpoint and the console's sign-in both start here.
+pub(crate) async fn check_client(st: &AppState, client_id: &str, client_secret: &str) -> ApiResult<DbApplication> {
+    st.token_limits.check_client(client_id)?;
+    let app = st.db.find_application(client_id).await?;
+    let stored = app.as_ref().map(|a| a.secret_hash.as_str());
+    let ok = match st.secrets.hasher.check(client_id, client_secret, stored) {
+        SecretCheck::Match => true,
+        SecretCheck::Mismatch => false,
+        SecretCheck::Legacy => {
+            let hash = stored.unwrap_or_default().to_string();
+            let Some(ok) = st.secrets.argon2.verify(client_secret.to_string(), hash.clone()).await else {
+                let mut e = ApiError::new(ErrorCode::RateLimited, "too many sign-ins are being checked; retry shortly")
+                    .with_reason("secret_checks_busy");
+                e.retry_after = Some(1.0);
+                return Err(e);
+            };
+            if ok {
+                let new = st.secrets.hasher.hash(client_id, client_secret);
+                if let Err(e) = st.db.replace_application_secret(client_id, &hash, &new).await {
+                    tracing::warn!(error = %e, "could not store a client secret as its keyed hash; retried on next use");
+                }
+            }
+            ok
+        }
+    };
+    app.filter(|_| ok)
+        .ok_or_else(|| ApiError::unauthorized("unknown client_id or wrong client_secret").with_reason("invalid_client"))
 }
 
 /// A workspace name the engine stores: at most 256 characters, no control characters.
@@ -118,6 +123,9 @@ fn named_workspace(req: &WorkspaceRef) -> ApiResult<&str> {
 /// tokens only.
 pub async fn scoped_token(st: &AppState, caller: &Caller, req: WorkspaceRef) -> ApiResult<WorkspaceToken> {
     caller.require(&[Application])?;
+    if req.allowed_templates.is_some() {
+        return Err(ApiError::validation("allowed_templates is for widget tokens only"));
+    }
     let ws = st.db.workspace_for(caller.org(), named_workspace(&req)?).await?;
     let ttl = st.settings.scoped_token_ttl;
     let token =
@@ -127,7 +135,7 @@ pub async fn scoped_token(st: &AppState, caller: &Caller, req: WorkspaceRef) -> 
 }
 
 /// `scheme://host[:port]`, nothing else.
-fn parse_origin(s: &str) -> Option<String> {
+pub(crate) fn parse_origin(s: &str) -> Option<String> {
     let u = url::Url::parse(s).ok()?;
     if !matches!(u.scheme(), "http" | "https")
         || u.host_str().is_none()
@@ -151,12 +159,13 @@ pub async fn widget_token(st: &AppState, caller: &Caller, req: WorkspaceRef) -> 
             "allowed_origin is required: one exact origin like https://app.example.com (no path, no wildcard)",
         )
     })?;
+    let allowed = crate::widget::allowed_slugs(st, caller, req.allowed_templates.as_deref()).await?;
     let ws = st.db.workspace_for(caller.org(), name).await?;
     st.origins.add_in(&st.db, caller.org(), Some(&ws.id), &origin).await?;
     let ttl = st.settings.widget_token_ttl;
-    let token = st
-        .signer
-        .issue(claims(Widget, &caller.claims.sub, caller.org(), Some((&ws.id, &ws.name)), Some(&origin)), ttl)?;
+    let mut c = claims(Widget, &caller.claims.sub, caller.org(), Some((&ws.id, &ws.name)), Some(&origin));
+    c.tpl = allowed;
+    let token = st.signer.issue(c, ttl)?;
     st.metrics.token("widget");
     Ok(WorkspaceToken {
         token,
@@ -181,6 +190,8 @@ pub fn token_info(caller: &Caller) -> ApiResult<TokenInfo> {
         external_user_id: c.wsn.clone(),
         kind: c.kind.as_str().into(),
         expires_at,
+        allowed_origin: c.origin.clone(),
+        allowed_templates: c.tpl.clone(),
     })
 }
 

@@ -8,7 +8,9 @@
 //! also in `tests/cases/README.md`):
 //!
 //! - **Routing**: the operation whose method and path template match (literal segments win over
-//!   `{params}`; a segment may wrap its param, `v1:{id}` or `{id}.json`); several operations on
+//!   `{params}`; a segment may wrap its param, `v1:{id}` or `{id}.json`, or hold several, as
+//!   LinkedIn's Rest.li compound keys do: `(account={account},user={user})`, each value up to
+//!   the next literal and percent-decoded); several operations on
 //!   one path (GraphQL) are told apart by the operation name of the query document
 //!   (`query ListIssues ...`). No match: 404 in the provider's error shape.
 //! - **Unknown objects**: a path or query param whose value contains `missing` (any case)
@@ -22,7 +24,12 @@
 //! - **OAuth2**: the refresh-token grant is served on the token URL's path when it lives on the
 //!   spec's server (so it follows `config.base_url`), and always on `/<slug>/_oauth/token`
 //!   (give that as `config.token_url` otherwise), with the crate's shared client and rotating
-//!   refresh tokens ([`creds::OAUTH_CLIENT_ID`], [`creds::OAUTH_INITIAL_REFRESH_TOKEN`]).
+//!   refresh tokens ([`creds::OAUTH_CLIENT_ID`], [`creds::OAUTH_INITIAL_REFRESH_TOKEN`]). A spec
+//!   whose flows include `clientCredentials` also gets `grant_type=client_credentials` there:
+//!   the shared client (HTTP Basic or form fields) buys a fresh access token, answered the way
+//!   PayPal documents it (`{scope, access_token, token_type: "Bearer", app_id, expires_in,
+//!   nonce}`, `expires_in` from `/_control/oauth`); a wrong client is a 401 `invalid_client`.
+//!   Each grant counts in the API's `refresh_calls`.
 //! - **Records**: made from the operation's record schema (`Operation::record_schema`), record
 //!   `n` (0-based) the same on every call: `id`-like fields `"<entity>_<n+1>"` (or `n+1` when
 //!   an integer), strings by format (`date-time` `2024-01-0Nt...`, `date`, `email`, `uri`,
@@ -39,15 +46,25 @@
 //!   last record's field (`from_last_record`), or an opaque string `c<offset>` otherwise. The
 //!   `has_more` meta is a boolean; meta named like `total` / `count` is [`TOTAL`]. The last page
 //!   has no cursor. An unreadable cursor is a 400.
+//! - **Updated since**: a list with `x-incremental` whose param the request carries serves only
+//!   the records whose update field is at or after that time (records `n` are dated day `n+1`
+//!   of January 2024), paged and counted like the whole list; a time the param's format cannot
+//!   read is a 400.
 //! - **Offset and page styles** (`style: offset | page`): the param is read as an offset or a
 //!   page number whatever its name; the page size is the pagination's `limit` param (its
 //!   declared default when not sent) or a limit-like param; meta named like the param echoes
 //!   where the page starts (Jira's `startAt`), like `limit` the page size, `isLast` whether it
-//!   is the last page. No cursor is written: the runtime computes it.
+//!   is the last page. No cursor is written: the runtime computes it. Pages count from the page
+//!   param's declared default (ClickUp's `page` from 0), else from 1.
+//! - **Last-page flag**: the pagination's `last_page` meta (ClickUp's `last_page`), any style,
+//!   is `true` on the last page and `false` before it.
 //! - **URL style** (`style: url`): the next page is a URL to this request's path with its query
 //!   (less the API key) and [`URL_CURSOR_KEY`]`=c<offset>`: a full URL in a `Link` header or
 //!   `@header`, an absolute path (`/<slug>/...`) in a body field. A request carrying the URL
 //!   param itself (a client that sent the URL back as a param instead of following it) is a 400.
+//! - **Request bodies**: JSON when the `Content-Type` is `application/json` or any `+json`
+//!   vendor type (`application/vnd.api+json`, `application/merge-patch+json`), a 400 when such
+//!   a body is not JSON; a form when it is `application/x-www-form-urlencoded`.
 //! - **Writes**: the success status the spec declares (`200`, `201`, other `2xx`; `204` answers
 //!   no body). Nothing is stored: a created record is not listed afterwards.
 //! - **Downloads**: bytes (`application/octet-stream`); with `x-file-url`, first a JSON answer
@@ -59,7 +76,10 @@
 //!   A spec with `x-response-error-check` (Slack) gets HTTP 200 and the check's field set to
 //!   its failure value, the reason in its message field, for a bad credential (`invalid_auth`),
 //!   a 403 (`missing_scope`), a 400 (`invalid_arguments`) and an unknown object
-//!   (`<param>_not_found`); faults and other statuses keep their HTTP status.
+//!   (`<param>_not_found`); faults and other statuses keep their HTTP status. With the check's
+//!   `ok_value` form (TikTok's `code`, 0 on success) the field gets the provider code that the
+//!   check's `codes` map to the status's public code (a bad credential: `40105`), the message
+//!   in its message field; a status no code maps to keeps its HTTP status.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -180,7 +200,11 @@ pub fn error_body(slug: &str, status: StatusCode) -> Option<Value> {
 fn respond_error(api: &Api, op: Option<&Operation>, status: StatusCode, message: &str) -> Response {
     // An API that reports failures in a success answer (`x-response-error-check`, Slack) says
     // so with HTTP 200 and its reason code, as it does for these statuses.
-    if let Some(check) = api.error_check(op) {
+    if let Some(check) = api.error_check(op).filter(|c| c.on_other) {
+        if let Some(body) = coded_failure(check, status, message) {
+            return (StatusCode::OK, Json(body)).into_response();
+        }
+    } else if let Some(check) = api.error_check(op) {
         let reason = match status {
             StatusCode::UNAUTHORIZED => Some("invalid_auth"),
             StatusCode::FORBIDDEN => Some("missing_scope"),
@@ -209,6 +233,27 @@ fn check_failure(check: &ResponseErrorCheck, reason: &str) -> Value {
         put(&mut body, &path(m), Value::String(reason.to_string()));
     }
     body
+}
+
+/// The body of a failure an API with an `ok_value` check (TikTok) reports in a success answer:
+/// the check's field set to the provider's code that the spec's `codes` map to the status's
+/// public code (a 401 is TikTok's `40105`), the message in its message field. `None` when the
+/// spec maps no code to it (the status is then sent as is).
+fn coded_failure(check: &ResponseErrorCheck, status: StatusCode, message: &str) -> Option<Value> {
+    let wanted = switchboard_core::upstream::code_for_status(status.as_u16());
+    let (key, _) = check.codes.iter().find(|(_, c)| *c == wanted)?;
+    // The value has the type of the success value: TikTok's codes are integers.
+    let value = match &check.on_value {
+        Value::Number(_) => key.parse::<i64>().map(|n| json!(n)).unwrap_or_else(|_| json!(key)),
+        _ => json!(key),
+    };
+    let mut body = Value::Object(Map::new());
+    let path = |field: &str| field.split('.').map(|k| Step::Key(k.to_string())).collect::<Vec<_>>();
+    put(&mut body, &path(&check.field), value);
+    if let Some(m) = &check.message_field {
+        put(&mut body, &path(m), Value::String(message.to_string()));
+    }
+    Some(body)
 }
 
 /// The reason for a request naming an object that does not exist (a path or query param whose
@@ -243,10 +288,24 @@ pub async fn serve(State(state): State<Shared>, req: Request) -> Response {
         )
             .into_response();
     };
-    let sub = format!("/{rest}");
+    let mut sub = format!("/{rest}");
+    // A server whose origin a token answer names (Salesforce's `{instance_url}/services/data/
+    // v59.0`): requests to that instance (this fake's prefix) carry the server's path too.
+    if let Some(server_path) = api.instance_server_path() {
+        if let Some(below) = sub.strip_prefix(server_path).filter(|b| b.is_empty() || b.starts_with('/')) {
+            sub = if below.is_empty() { "/".to_string() } else { below.to_string() };
+        }
+    }
     let host = parts.headers.get("host").and_then(|v| v.to_str().ok()).unwrap_or("127.0.0.1").to_string();
     if parts.method == Method::POST && (sub == "/_oauth/token" || api.token_path().is_some_and(|p| p == sub)) {
-        return token_endpoint(&state, &slug, &parts.headers, &query_string, &bytes);
+        if let Some(resp) = api.jwt_bearer_grant(&state, &slug, &format!("http://{host}{path}"), &bytes) {
+            return resp;
+        }
+        if let Some(resp) = api.client_credentials_grant(&state, &slug, &parts.headers, &bytes) {
+            return resp;
+        }
+        let resp = token_endpoint(&state, &slug, &parts.headers, &query_string, &bytes);
+        return api.with_instance_url(resp, &format!("http://{host}{prefix}")).await;
     }
     if parts.method == Method::GET && sub.starts_with("/_files/") {
         return file_response(&slug, sub.trim_start_matches("/_files/"));
@@ -258,7 +317,17 @@ pub async fn serve(State(state): State<Shared>, req: Request) -> Response {
     let content_type = parts.headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("");
     let body: Value = if content_type.starts_with("application/x-www-form-urlencoded") {
         Value::Object(form_pairs(&bytes).into_iter().map(|(k, v)| (k, Value::String(v))).collect())
+    } else if is_json_media_type(content_type) {
+        match serde_json::from_slice(&bytes) {
+            Ok(v) => v,
+            Err(e) if !bytes.is_empty() => {
+                let why = format!("the {content_type} body is not JSON: {e}");
+                return respond_error(api, None, StatusCode::BAD_REQUEST, &why);
+            }
+            Err(_) => Value::Null,
+        }
     } else {
+        // No declared type (or another): read as JSON when it is, as lenient servers do.
         serde_json::from_slice(&bytes).unwrap_or(Value::Null)
     };
     let Some((op, path_params, others)) = api.route(parts.method.as_str(), &sub, &body) else {
@@ -269,6 +338,14 @@ pub async fn serve(State(state): State<Shared>, req: Request) -> Response {
         return respond_error(api, Some(op), StatusCode::NOT_FOUND, &reason);
     }
     api.answer(op, &others, &input, &prefix, &format!("http://{host}{prefix}"))
+}
+
+/// Whether a `Content-Type` is JSON: `application/json` or a vendor type with the `+json`
+/// suffix (`application/vnd.api+json`, `application/merge-patch+json`,
+/// `application/vnd.spCampaign.v3+json`), parameters (`; charset=utf-8`) aside.
+pub fn is_json_media_type(content_type: &str) -> bool {
+    let essence = content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
 fn file_response(slug: &str, name: &str) -> Response {
@@ -542,6 +619,17 @@ fn by_page_number(pg: &Pagination) -> bool {
     }
 }
 
+/// The number of the first page: the page param's declared default (ClickUp counts from 0),
+/// else 1.
+fn first_page(op: &Operation) -> usize {
+    op.pagination
+        .as_ref()
+        .and_then(|pg| op.param(&pg.param))
+        .and_then(|p| p.default.as_ref())
+        .and_then(Value::as_u64)
+        .map_or(1, |d| d as usize)
+}
+
 /// An integer param named like a page number.
 fn is_page_param(name: &str) -> bool {
     let n = name.to_ascii_lowercase();
@@ -564,6 +652,175 @@ impl Api {
 
     fn gen<'a>(&'a self, entity: &'a str, empty_arrays: bool) -> Gen<'a> {
         Gen { root: &self.raw, entity, empty_arrays }
+    }
+
+    /// The client-credentials grant, when `body` asks for it and the spec offers it (see the
+    /// module docs); `None` leaves the request to the refresh-token endpoint.
+    fn client_credentials_grant(
+        &self,
+        state: &Shared,
+        slug: &str,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Option<Response> {
+        let json = headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/json"));
+        let mut fields: BTreeMap<String, String> = if json {
+            serde_json::from_slice::<Map<String, Value>>(body)
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|(k, v)| Some((k, v.as_str()?.to_string())))
+                .collect()
+        } else {
+            form_pairs(body).into_iter().collect()
+        };
+        if fields.get("grant_type").map(String::as_str) != Some("client_credentials") {
+            return None;
+        }
+        let flow = self
+            .raw
+            .pointer("/components/securitySchemes")
+            .and_then(Value::as_object)
+            .and_then(|schemes| schemes.values().find_map(|s| s.pointer("/flows/clientCredentials")));
+        let Some(flow) = flow else {
+            return Some((StatusCode::BAD_REQUEST, Json(json!({"error": "unsupported_grant_type"}))).into_response());
+        };
+        if let Some((u, p)) = basic(headers) {
+            fields.insert("client_id".into(), u);
+            fields.insert("client_secret".into(), p);
+        }
+        let client_ok = fields.get("client_id").map(String::as_str) == Some(creds::OAUTH_CLIENT_ID)
+            && fields.get("client_secret").map(String::as_str) == Some(creds::OAUTH_CLIENT_SECRET);
+        let (token, expires_in) = state.with_oauth(slug, |o| {
+            o.refresh_calls += 1;
+            if !client_ok {
+                return (None, 0);
+            }
+            let token = format!("at-{slug}-cc-{:04}", o.access_tokens.len() + 1);
+            o.access_tokens.insert(token.clone());
+            (Some(token), o.expires_in)
+        });
+        let Some(token) = token else {
+            let body = json!({"error": "invalid_client", "error_description": "Client Authentication failed"});
+            return Some((StatusCode::UNAUTHORIZED, Json(body)).into_response());
+        };
+        let scope = flow
+            .get("scopes")
+            .and_then(Value::as_object)
+            .map(|m| m.keys().cloned().collect::<Vec<_>>().join(" "))
+            .unwrap_or_default();
+        let answer = json!({
+            "scope": scope,
+            "access_token": token,
+            "token_type": "Bearer",
+            "app_id": "APP-80W284485P519543T",
+            "expires_in": expires_in,
+            "nonce": format!("2024-01-01T00:00:00Z{token}"),
+        });
+        Some((StatusCode::OK, Json(answer)).into_response())
+    }
+
+    /// Google's service-account grant (RFC 7523), when `body` asks for it: the assertion must be
+    /// an RS256 JWT signed with the test key ([`service_account_key`]), issued by
+    /// [`SERVICE_ACCOUNT_EMAIL`] for `audience` (this endpoint's URL), unexpired, living at most
+    /// an hour, asking only for scopes the spec's service-account flow lists. A good one buys an
+    /// access token answered as Google does (`{access_token, expires_in, token_type}`); a bad
+    /// one gets Google's `400 invalid_grant` with its reason. `None` leaves the request to the
+    /// other grants.
+    fn jwt_bearer_grant(&self, state: &Shared, slug: &str, audience: &str, body: &[u8]) -> Option<Response> {
+        let fields: BTreeMap<String, String> = form_pairs(body).into_iter().collect();
+        if fields.get("grant_type").map(String::as_str) != Some(JWT_BEARER_GRANT) {
+            return None;
+        }
+        let invalid = |reason: &str| {
+            let body = json!({"error": "invalid_grant", "error_description": reason});
+            Some((StatusCode::BAD_REQUEST, Json(body)).into_response())
+        };
+        let offers = self.spec.auth_schemes.iter().any(|s| {
+            matches!(s.kind, AuthKind::OAuth2(_))
+                && s.mapping.contains_key(switchboard_core::auth::SERVICE_ACCOUNT_INPUT)
+        });
+        if !offers {
+            return Some((StatusCode::BAD_REQUEST, Json(json!({"error": "unsupported_grant_type"}))).into_response());
+        }
+        let outcome = state.with_oauth(slug, |o| {
+            o.refresh_calls += 1;
+            o.expires_in
+        });
+        let expires_in = outcome;
+        let claims = match verify_assertion(fields.get("assertion").map(String::as_str).unwrap_or_default()) {
+            Ok(c) => c,
+            Err(why) => return invalid(why),
+        };
+        let now = now_secs();
+        let num = |k: &str| claims.get(k).and_then(Value::as_i64);
+        let text = |k: &str| claims.get(k).and_then(Value::as_str).unwrap_or_default();
+        if text("iss") != SERVICE_ACCOUNT_EMAIL {
+            return invalid("Invalid JWT: unknown issuer.");
+        }
+        if text("aud") != audience {
+            return invalid("Invalid JWT: audience does not match the token endpoint.");
+        }
+        let (Some(iat), Some(exp)) = (num("iat"), num("exp")) else {
+            return invalid("Invalid JWT: iat and exp are required.");
+        };
+        if exp <= now || iat > now + 60 || exp - iat > 3600 {
+            return invalid(
+                "Invalid JWT: Token must be a short-lived token (60 minutes) and in a reasonable timeframe.",
+            );
+        }
+        let allowed: Vec<String> = self
+            .raw
+            .pointer("/components/securitySchemes")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flat_map(|m| m.values())
+            .filter_map(|s| s.pointer("/flows/clientCredentials/scopes").and_then(Value::as_object))
+            .flat_map(|m| m.keys().cloned())
+            .collect();
+        let scopes: Vec<&str> = text("scope").split_whitespace().collect();
+        if scopes.is_empty() || scopes.iter().any(|s| !allowed.iter().any(|a| a == s)) {
+            return invalid("Invalid OAuth scope or ID token audience provided.");
+        }
+        let token = state.with_oauth(slug, |o| {
+            let token = format!("ya29.fake-{slug}-sa-{:04}", o.access_tokens.len() + 1);
+            o.access_tokens.insert(token.clone());
+            token
+        });
+        let answer = json!({"access_token": token, "expires_in": expires_in, "token_type": "Bearer"});
+        Some((StatusCode::OK, Json(answer)).into_response())
+    }
+
+    /// The path part of a server URL whose origin is the `instance_url` of token answers
+    /// (`/services/data/v59.0` of `{instance_url}/services/data/v59.0`).
+    fn instance_server_path(&self) -> Option<&str> {
+        let extracts = self.spec.auth_schemes.iter().any(|s| match &s.kind {
+            AuthKind::OAuth2(c) => c.extract.iter().any(|k| k == "instance_url"),
+            _ => false,
+        });
+        let path = self.spec.server_url.strip_prefix("{instance_url}")?;
+        (extracts && path.starts_with('/')).then(|| path.trim_end_matches('/'))
+    }
+
+    /// A granted refresh answer, with `instance_url` (this fake's origin and prefix, where the
+    /// API is served) added when the spec extracts it from token answers, as Salesforce's do.
+    async fn with_instance_url(&self, resp: Response, instance_url: &str) -> Response {
+        let extracts = self.spec.auth_schemes.iter().any(|s| match &s.kind {
+            AuthKind::OAuth2(c) => c.extract.iter().any(|k| k == "instance_url"),
+            _ => false,
+        });
+        if !extracts || resp.status() != StatusCode::OK {
+            return resp;
+        }
+        let bytes = axum::body::to_bytes(resp.into_body(), 1024 * 1024).await.unwrap_or_default();
+        let mut answer: Value = serde_json::from_slice(&bytes).unwrap_or_else(|_| json!({}));
+        if let Some(m) = answer.as_object_mut() {
+            m.insert("instance_url".into(), Value::String(instance_url.trim_end_matches('/').to_string()));
+            m.insert("token_type".into(), Value::String("Bearer".into()));
+        }
+        (StatusCode::OK, Json(answer)).into_response()
     }
 
     /// The path of the OAuth token URL below the spec's server, when it lives there.
@@ -614,17 +871,16 @@ impl Api {
             let mut params = BTreeMap::new();
             let mut literal = 0;
             let fits = tsegs.iter().zip(&segs).all(|(t, s)| {
-                let braces = t.find('{').and_then(|open| Some((open, open + t[open..].find('}')?)));
-                if let Some((open, close)) = braces {
-                    // `{name}`, `prefix{name}` (e.g. `v1:{id}`) or `{name}suffix` (`{id}.json`).
-                    let (before, name, after) = (&t[..open], &t[open + 1..close], &t[close + 1..]);
-                    match s.strip_prefix(before).and_then(|v| v.strip_suffix(after)) {
-                        Some(v) if !v.is_empty() => {
-                            let v = percent_decode(v);
-                            params.insert(name.to_string(), v);
+                if t.contains('{') {
+                    // `{name}`, `prefix{name}` (e.g. `v1:{id}`), `{name}suffix` (`{id}.json`), or
+                    // several params in one segment (a Rest.li compound key:
+                    // `(account={account},user={user})`).
+                    match segment_params(t, s) {
+                        Some(found) => {
+                            params.extend(found);
                             true
                         }
-                        _ => false,
+                        None => false,
                     }
                 } else {
                     literal += 1;
@@ -747,6 +1003,7 @@ impl Api {
         let records: Vec<Value>;
         let mut next: Option<Value> = None;
         let mut has_more = false;
+        let mut total = TOTAL;
         if list {
             let paginated = op.pagination.is_some();
             let limit = op
@@ -757,13 +1014,18 @@ impl Api {
                 .and_then(|v| v.as_u64().or_else(|| v.as_str().and_then(|s| s.parse().ok())))
                 .map(|l| (l as usize).clamp(1, 100));
             let size = if paginated { self.page_size(op, input) } else { limit.unwrap_or(TOTAL) };
+            let served = match self.served(op, input) {
+                Ok(s) => s,
+                Err(m) => return respond_error(self, Some(op), StatusCode::BAD_REQUEST, &m),
+            };
+            total = served.len();
             let start = match self.offset(op, input) {
                 Ok(o) => o,
                 Err(m) => return respond_error(self, Some(op), StatusCode::BAD_REQUEST, &m),
             };
-            let end = (start + size).min(TOTAL);
-            records = (start..end.max(start)).map(|n| self.record(op, n, input)).collect();
-            has_more = end < TOTAL;
+            let end = (start + size).min(total);
+            records = (start..end.max(start)).map(|i| self.record(op, served[i], input)).collect();
+            has_more = end < total;
             if has_more && paginated {
                 next = self.cursor(op, end, size, records.last());
             }
@@ -785,6 +1047,11 @@ impl Api {
             body = if list { Value::Array(records) } else { records.into_iter().next().unwrap_or(Value::Null) };
         }
         put_files(&mut body);
+        // An API that answers `{code: 0, ...}` on success (TikTok) says so in every answer.
+        if let Some(check) = self.error_check(Some(op)).filter(|c| c.on_other && body.is_object()) {
+            let path: Vec<Step> = check.field.split('.').map(|k| Step::Key(k.to_string())).collect();
+            put(&mut body, &path, check.on_value.clone());
+        }
         let pg = op.pagination.as_ref();
         let url_style = pg.is_some_and(|p| p.style == PageStyle::Url);
         let computed = pg.is_some_and(|p| matches!(p.style, PageStyle::Offset | PageStyle::Page));
@@ -801,17 +1068,20 @@ impl Api {
                 // Offset and page styles echo where the page starts (Jira's startAt).
                 let start = self.offset(op, input).unwrap_or(0);
                 let page = pg.is_some_and(by_page_number);
-                json!(if page { start / self.page_size(op, input).max(1) + 1 } else { start })
+                let first = first_page(op);
+                json!(if page { start / self.page_size(op, input).max(1) + first } else { start })
             } else if computed && pg.and_then(|p| p.limit.as_ref()) == Some(name) {
                 json!(self.page_size(op, input))
-            } else if computed && ["islast", "is_last"].contains(&name.to_ascii_lowercase().as_str()) {
+            } else if pg.and_then(|p| p.last_page.as_ref()) == Some(name)
+                || (computed && ["islast", "is_last"].contains(&name.to_ascii_lowercase().as_str()))
+            {
                 Value::Bool(!has_more)
             } else if pg.and_then(|p| p.has_more.as_ref()) == Some(name)
                 || name.to_ascii_lowercase().replace('_', "").contains("hasmore")
             {
                 Value::Bool(has_more && next.is_some())
             } else if ["total", "count"].iter().any(|k| name.to_ascii_lowercase().contains(k)) {
-                json!(TOTAL)
+                json!(total)
             } else {
                 continue;
             };
@@ -898,8 +1168,10 @@ impl Api {
         }
         let text = cursor.as_str().map(str::to_string).unwrap_or_else(|| cursor.to_string());
         if let Some(field) = &pg.from_last_record {
-            return (0..TOTAL)
-                .find(|&n| {
+            return self
+                .served(op, input)?
+                .into_iter()
+                .position(|n| {
                     let r = self.record(op, n, input);
                     // An integer field comes back from the query as its text.
                     r.get(field).is_some_and(|v| {
@@ -912,9 +1184,25 @@ impl Api {
         let integer = op.param(&pg.param).is_some_and(|p| p.ty == Some(ParamType::Integer));
         if integer {
             let v: usize = text.parse().map_err(|_| format!("invalid {}: {text:?}", pg.param))?;
-            return Ok(if by_page_number(pg) { v.saturating_sub(1) * self.page_size(op, input) } else { v });
+            let page = v.saturating_sub(first_page(op));
+            return Ok(if by_page_number(pg) { page * self.page_size(op, input) } else { v });
         }
         text.strip_prefix('c').and_then(|n| n.parse().ok()).ok_or_else(|| format!("invalid cursor {text:?}"))
+    }
+
+    /// The records (their numbers) a list serves: all [`TOTAL`], or, when the request carries
+    /// the operation's `x-incremental` param, those whose update time is at or after it (as
+    /// Freshdesk's `updated_since` and GitLab's `updated_after` are documented). A value the param's format cannot read is a 400, as the APIs answer.
+    fn served(&self, op: &Operation, input: &Input) -> Result<Vec<usize>, String> {
+        let Some(inc) = op.incremental.as_ref().filter(|_| op.action == "list") else {
+            return Ok((0..TOTAL).collect());
+        };
+        let Some(given) = input.get(op, &inc.param) else { return Ok((0..TOTAL).collect()) };
+        let since = inc
+            .format
+            .read(&given)
+            .ok_or_else(|| format!("{} must be a {} time, not {}", inc.param, inc.format.as_str(), given))?;
+        Ok((0..TOTAL).filter(|&n| inc.record_time(&self.record(op, n, input)).is_none_or(|t| t >= since)).collect())
     }
 
     fn page_size(&self, op: &Operation, input: &Input) -> usize {
@@ -943,7 +1231,7 @@ impl Api {
         }
         let integer = op.param(&pg.param).is_some_and(|p| p.ty == Some(ParamType::Integer));
         if integer && by_page_number(pg) {
-            return Some(json!(end / size.max(1) + 1));
+            return Some(json!(end / size.max(1) + first_page(op)));
         }
         if integer {
             return Some(json!(end));
@@ -1008,9 +1296,164 @@ fn graphql_name(doc: &str) -> String {
     rest.trim_start().chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect()
 }
 
+/// The params of one path segment `s` sent for the template segment `t`: literal text and
+/// `{name}`s in any order (`v1:{id}`, `{id}.json`, `(account={account},user={user})`). A param's
+/// value runs to the first occurrence of the literal after it (the last literal: to the
+/// segment's end), so a value holding that literal must be percent-encoded, as Rest.li keys
+/// are; values are returned decoded. `None` when the segment does not fit or a value is empty.
+fn segment_params(t: &str, s: &str) -> Option<Vec<(String, String)>> {
+    enum Part<'a> {
+        Lit(&'a str),
+        Var(&'a str),
+    }
+    let mut parts = Vec::new();
+    let mut rest = t;
+    while let Some(open) = rest.find('{') {
+        let close = open + rest[open..].find('}')?;
+        if open > 0 {
+            parts.push(Part::Lit(&rest[..open]));
+        }
+        parts.push(Part::Var(&rest[open + 1..close]));
+        rest = &rest[close + 1..];
+    }
+    if !rest.is_empty() {
+        parts.push(Part::Lit(rest));
+    }
+    let mut out = Vec::new();
+    let mut at = s;
+    for (i, part) in parts.iter().enumerate() {
+        match part {
+            Part::Lit(l) => at = at.strip_prefix(l)?,
+            Part::Var(name) => {
+                let end = match parts.get(i + 1) {
+                    None => at.len(),
+                    Some(Part::Lit(l)) if i + 2 == parts.len() => at.strip_suffix(l).map(str::len)?,
+                    Some(Part::Lit(l)) => at.find(l)?,
+                    Some(Part::Var(_)) => return None, // two params with nothing between
+                };
+                if end == 0 {
+                    return None;
+                }
+                out.push((name.to_string(), percent_decode(&at[..end])));
+                at = &at[end..];
+            }
+        }
+    }
+    at.is_empty().then_some(out)
+}
+
 fn percent_decode(s: &str) -> String {
     url::form_urlencoded::parse(format!("x={}", s.replace('+', "%2B")).as_bytes())
         .next()
         .map(|(_, v)| v.into_owned())
         .unwrap_or_else(|| s.to_string())
+}
+
+/// RFC 7523's grant type for a token request carrying a JWT.
+pub const JWT_BEARER_GRANT: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+
+/// The e-mail of the test service account the fake trusts.
+pub const SERVICE_ACCOUNT_EMAIL: &str = "switchboard-test@fake-project.iam.gserviceaccount.com";
+
+/// The private key of the test service account: a key pair generated for these tests alone
+/// (tests/fake-upstream/testdata/README.md), not a secret of anyone.
+pub const TEST_SERVICE_ACCOUNT_PEM: &str = include_str!("../testdata/service-account-TEST-ONLY.pem");
+
+/// A second test key the fake does not trust.
+pub const UNTRUSTED_SERVICE_ACCOUNT_PEM: &str = include_str!("../testdata/service-account-untrusted-TEST-ONLY.pem");
+
+/// A service account JSON key shaped like the ones Google issues, for the test account with
+/// `private_key_pem`, whose assertions are for `token_uri`.
+pub fn service_account_key_with(private_key_pem: &str, token_uri: &str) -> String {
+    json!({
+        "type": "service_account",
+        "project_id": "fake-project",
+        "private_key_id": "0000000000000000000000000000000000000000",
+        "private_key": private_key_pem,
+        "client_email": SERVICE_ACCOUNT_EMAIL,
+        "client_id": "100000000000000000000",
+        "auth_uri": "https://accounts.google.com/o/oauth2/auth",
+        "token_uri": token_uri,
+    })
+    .to_string()
+}
+
+/// The trusted test service account's JSON key (see [`service_account_key_with`]).
+pub fn service_account_key(token_uri: &str) -> String {
+    service_account_key_with(TEST_SERVICE_ACCOUNT_PEM, token_uri)
+}
+
+fn now_secs() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}
+
+/// The claims of `jwt` when it is an RS256 JWT signed with the trusted test key; else Google's
+/// reason for refusing it.
+fn verify_assertion(jwt: &str) -> Result<Map<String, Value>, &'static str> {
+    use base64::Engine as _;
+    use ring::signature::KeyPair as _;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let parts: Vec<&str> = jwt.split('.').collect();
+    let [header, claims, signature] = parts[..] else { return Err("Invalid JWT: not a signed JWT.") };
+    let json_of = |part: &str| -> Option<Map<String, Value>> { serde_json::from_slice(&b64.decode(part).ok()?).ok() };
+    let header = json_of(header).ok_or("Invalid JWT: bad header.")?;
+    if header.get("alg").and_then(Value::as_str) != Some("RS256") {
+        return Err("Invalid JWT: the algorithm must be RS256.");
+    }
+    let signature = b64.decode(signature).map_err(|_| "Invalid JWT Signature.")?;
+    let body: String = TEST_SERVICE_ACCOUNT_PEM.lines().filter(|l| !l.starts_with("-----")).collect();
+    let der = base64::engine::general_purpose::STANDARD.decode(body).map_err(|_| "test key unreadable")?;
+    let pair = ring::signature::RsaKeyPair::from_pkcs8(&der).map_err(|_| "test key unreadable")?;
+    let public = ring::signature::UnparsedPublicKey::new(
+        &ring::signature::RSA_PKCS1_2048_8192_SHA256,
+        pair.public_key().as_ref().to_vec(),
+    );
+    let signed = &jwt[..jwt.rfind('.').unwrap_or(0)];
+    public.verify(signed.as_bytes(), &signature).map_err(|_| "Invalid JWT Signature.")?;
+    json_of(claims).ok_or("Invalid JWT: bad claims.")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pairs(v: &[(&str, &str)]) -> Vec<(String, String)> {
+        v.iter().map(|(k, x)| (k.to_string(), x.to_string())).collect()
+    }
+
+    #[test]
+    fn segments_with_one_or_several_params() {
+        assert_eq!(segment_params("{id}", "42"), Some(pairs(&[("id", "42")])));
+        assert_eq!(segment_params("v1:{id}", "v1:42"), Some(pairs(&[("id", "42")])));
+        assert_eq!(segment_params("{id}.json", "42.json"), Some(pairs(&[("id", "42")])));
+        assert_eq!(segment_params("{id}.json", "42.xml"), None);
+        assert_eq!(segment_params("{id}", ""), None);
+        // LinkedIn's Rest.li compound key, URNs percent-encoded.
+        assert_eq!(
+            segment_params(
+                "(account={account},user={user})",
+                "(account=urn%3Ali%3AsponsoredAccount%3A5,user=urn%3Ali%3Aperson%3Aab%2Cc)"
+            ),
+            Some(pairs(&[("account", "urn:li:sponsoredAccount:5"), ("user", "urn:li:person:ab,c")]))
+        );
+        assert_eq!(segment_params("(account={account},user={user})", "(account=a,user=)"), None);
+        assert_eq!(segment_params("(account={account},user={user})", "(user=a,account=b)"), None);
+        assert_eq!(segment_params("{a}{b}", "xy"), None);
+    }
+
+    #[test]
+    fn vendor_json_types_are_json() {
+        for ct in [
+            "application/json",
+            "application/json; charset=utf-8",
+            "application/vnd.api+json",
+            "application/merge-patch+json",
+            "application/vnd.spCampaign.v3+json",
+        ] {
+            assert!(is_json_media_type(ct), "{ct}");
+        }
+        for ct in ["", "text/plain", "application/x-www-form-urlencoded", "application/jsonl", "text/x+json"] {
+            assert!(!is_json_media_type(ct), "{ct}");
+        }
+    }
 }

@@ -2,7 +2,8 @@
 //! OAuth token endpoint, behaving like `api.hubapi.com` for what `connectors/hubspot.yaml` uses.
 //!
 //! - Auth: `Authorization: Bearer <token>` with the private app token or an OAuth access token
-//!   minted by `POST /oauth/v1/token`. Anything else answers 401 with HubSpot's error body:
+//!   minted by `POST /oauth/v1/token` (refresh-token grant, or authorization-code grant with
+//!   PKCE after the consent screen of `GET /oauth/authorize`). Anything else answers 401 with HubSpot's error body:
 //!   category `EXPIRED_AUTHENTICATION` for an expired OAuth token, `INVALID_AUTHENTICATION`
 //!   otherwise.
 //! - Every CRM object type (contacts, companies, deals, tickets, engagements, custom objects) is
@@ -1202,6 +1203,7 @@ fn check_unique_email(data: &Data, ty: &ObjectType, props: &Map<String, Value>, 
 pub fn routes() -> Router<Shared> {
     Router::new()
         .route("/oauth/v1/token", post(token))
+        .route("/oauth/authorize", get(authorize).post(authorize_decision))
         .route("/crm/v3/objects/{object_type}", get(list_objects).post(create_object))
         .route("/crm/v3/objects/{object_type}/search", post(search_objects))
         .route("/crm/v3/objects/{object_type}/{object_id}", get(get_object).patch(update_object).delete(archive_object))
@@ -1218,8 +1220,13 @@ pub fn routes() -> Router<Shared> {
         )
 }
 
-/// `POST /oauth/v1/token`: the refresh-token grant (form body, client credentials in the body).
+/// `POST /oauth/v1/token`: the refresh-token grant and the authorization-code grant (form
+/// body, client credentials in the body).
 async fn token(State(state): State<Shared>, headers: HeaderMap, RawQuery(query): RawQuery, body: Bytes) -> Response {
+    let fields: HashMap<String, String> = crate::form_pairs(&body).into_iter().collect();
+    if fields.get("grant_type").map(String::as_str) == Some("authorization_code") {
+        return code_grant(&state, &fields);
+    }
     token_endpoint(&state, "hubspot", &headers, query.as_deref().unwrap_or(""), &body)
 }
 
@@ -1509,6 +1516,220 @@ fn civil_from_days(days: u64) -> (u64, u64, u64) {
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + u64::from(m <= 2);
     (y, m, d)
+}
+
+// ---------------------------------------------------------------- OAuth consent (authorization code)
+
+/// An authorization code the consent screen handed out, waiting for the token endpoint.
+#[derive(Debug, Clone)]
+struct CodeGrant {
+    client_id: String,
+    redirect_uri: String,
+    code_challenge: String,
+}
+
+/// Codes handed out and not yet exchanged, by code (process-wide: codes are random).
+static CODES: std::sync::LazyLock<std::sync::Mutex<HashMap<String, CodeGrant>>> =
+    std::sync::LazyLock::new(|| std::sync::Mutex::new(HashMap::new()));
+
+/// The query of `GET /oauth/authorize` (and the fields of the consent form's POST).
+#[derive(Debug, Clone, Default, Deserialize)]
+struct AuthorizeParams {
+    #[serde(default)]
+    client_id: String,
+    #[serde(default)]
+    redirect_uri: String,
+    #[serde(default)]
+    scope: String,
+    #[serde(default)]
+    state: String,
+    #[serde(default)]
+    response_type: String,
+    #[serde(default)]
+    code_challenge: String,
+    #[serde(default)]
+    code_challenge_method: String,
+    /// Test switch: `approve` or `deny` answers at once, as a user clicking would.
+    #[serde(default)]
+    auto: Option<String>,
+    /// The consent form's button.
+    #[serde(default)]
+    decision: Option<String>,
+}
+
+fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
+}
+
+fn consent_error(message: &str) -> Response {
+    let page = format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>HubSpot</title></head><body><h1>Authorization error</h1><p>{}</p></body></html>",
+        html_escape(message)
+    );
+    (StatusCode::BAD_REQUEST, [("content-type", "text/html; charset=utf-8")], page).into_response()
+}
+
+/// What HubSpot checks before it shows a consent screen: a known client, a code response,
+/// an absolute redirect URI and (as this fake requires) a PKCE S256 challenge.
+fn check_authorize(p: &AuthorizeParams) -> Result<(), &'static str> {
+    if p.client_id != creds::OAUTH_CLIENT_ID {
+        return Err("The app's client id is not recognized.");
+    }
+    if p.response_type != "code" {
+        return Err("response_type must be code.");
+    }
+    match url::Url::parse(&p.redirect_uri) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") => {}
+        _ => return Err("redirect_uri must be an absolute http(s) URL."),
+    }
+    if p.code_challenge.len() < 43 || p.code_challenge_method != "S256" {
+        return Err("A PKCE code_challenge with code_challenge_method=S256 is required.");
+    }
+    if p.state.is_empty() {
+        return Err("state is required.");
+    }
+    Ok(())
+}
+
+/// The browser's way back to the app: the redirect URI with `pairs` added.
+fn back_to_app(redirect_uri: &str, pairs: &[(&str, &str)]) -> Response {
+    let Ok(mut u) = url::Url::parse(redirect_uri) else { return consent_error("redirect_uri is not a URL.") };
+    {
+        let mut q = u.query_pairs_mut();
+        for (k, v) in pairs {
+            q.append_pair(k, v);
+        }
+    }
+    (StatusCode::FOUND, [("location", u.to_string()), ("cache-control", "no-store".to_string())]).into_response()
+}
+
+/// The user's answer: a code for the app (approve) or `error=access_denied` (deny).
+fn decide(p: &AuthorizeParams, approve: bool) -> Response {
+    if !approve {
+        return back_to_app(&p.redirect_uri, &[("error", "access_denied"), ("state", &p.state)]);
+    }
+    let code = format!("hs-code-{}", uuid::Uuid::new_v4().simple());
+    let grant = CodeGrant {
+        client_id: p.client_id.clone(),
+        redirect_uri: p.redirect_uri.clone(),
+        code_challenge: p.code_challenge.clone(),
+    };
+    lock(&CODES).insert(code.clone(), grant);
+    back_to_app(&p.redirect_uri, &[("code", &code), ("state", &p.state)])
+}
+
+/// `GET /oauth/authorize` (app.hubspot.com): the consent screen, an HTML page whose Allow and
+/// Deny buttons post back here. `?auto=approve|deny` (or the header `x-fake-consent`) answers
+/// at once for tests, as the user's click would.
+async fn authorize(headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
+    let p: AuthorizeParams =
+        match serde_json::to_value(url_pairs(query.as_deref().unwrap_or(""))).and_then(serde_json::from_value) {
+            Ok(p) => p,
+            Err(_) => return consent_error("The request is malformed."),
+        };
+    if let Err(m) = check_authorize(&p) {
+        return consent_error(m);
+    }
+    let auto =
+        p.auto.clone().or_else(|| headers.get("x-fake-consent").and_then(|v| v.to_str().ok()).map(str::to_string));
+    match auto.as_deref() {
+        Some("approve") => return decide(&p, true),
+        Some("deny") => return decide(&p, false),
+        _ => {}
+    }
+    let hidden: String = [
+        ("client_id", &p.client_id),
+        ("redirect_uri", &p.redirect_uri),
+        ("scope", &p.scope),
+        ("state", &p.state),
+        ("response_type", &p.response_type),
+        ("code_challenge", &p.code_challenge),
+        ("code_challenge_method", &p.code_challenge_method),
+    ]
+    .iter()
+    .map(|(k, v)| format!("<input type=\"hidden\" name=\"{k}\" value=\"{}\">", html_escape(v)))
+    .collect();
+    let scopes: String =
+        p.scope.split_whitespace().map(|s| format!("<li>{}</li>", html_escape(s))).collect::<Vec<_>>().join("");
+    let page = format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>Connect to HubSpot</title></head><body>\
+         <h1>An app wants to connect to your HubSpot account</h1><p>It asks for:</p><ul>{scopes}</ul>\
+         <form method=\"post\" action=\"authorize\">{hidden}\
+         <button type=\"submit\" name=\"decision\" value=\"allow\">Allow</button> \
+         <button type=\"submit\" name=\"decision\" value=\"deny\">Deny</button></form></body></html>"
+    );
+    (StatusCode::OK, [("content-type", "text/html; charset=utf-8")], page).into_response()
+}
+
+/// `POST /oauth/authorize`: the consent form's answer.
+async fn authorize_decision(body: Bytes) -> Response {
+    let p: AuthorizeParams = match serde_json::to_value(crate::form_pairs(&body).into_iter().collect::<HashMap<_, _>>())
+        .and_then(serde_json::from_value)
+    {
+        Ok(p) => p,
+        Err(_) => return consent_error("The form is malformed."),
+    };
+    if let Err(m) = check_authorize(&p) {
+        return consent_error(m);
+    }
+    decide(&p, p.decision.as_deref() == Some("allow"))
+}
+
+fn url_pairs(q: &str) -> HashMap<String, String> {
+    url::form_urlencoded::parse(q.as_bytes()).into_owned().collect()
+}
+
+/// The S256 PKCE challenge of a verifier.
+fn s256(verifier: &str) -> String {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier.as_bytes()))
+}
+
+fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
+    (status, Json(json!({"status": "BAD_AUTH_CODE", "error": error, "error_description": description}))).into_response()
+}
+
+/// The authorization-code grant of `POST /oauth/v1/token`: the client, the code (single use:
+/// it is gone after the first try, right or wrong), the same redirect URI as at consent and the
+/// PKCE verifier matching the challenge. The tokens join the API's OAuth state, so the refresh
+/// grant then rotates them as HubSpot does.
+fn code_grant(state: &Shared, fields: &HashMap<String, String>) -> Response {
+    let get = |k: &str| fields.get(k).map(String::as_str).unwrap_or_default();
+    if get("client_id") != creds::OAUTH_CLIENT_ID || get("client_secret") != creds::OAUTH_CLIENT_SECRET {
+        return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", "client authentication failed");
+    }
+    let Some(grant) = lock(&CODES).remove(get("code")) else {
+        return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", "the code is unknown, expired or already used");
+    };
+    if grant.client_id != get("client_id") {
+        return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", "the code was issued to another client");
+    }
+    if grant.redirect_uri != get("redirect_uri") {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+            "redirect_uri does not match the authorization request",
+        );
+    }
+    let verifier = get("code_verifier");
+    if verifier.len() < 43 || s256(verifier) != grant.code_challenge {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+            "code_verifier does not match the code_challenge",
+        );
+    }
+    let (access, refresh, expires_in) = state.with_oauth("hubspot", |o| {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let access = format!("at-hubspot-code-{}", &id[..12]);
+        let refresh = format!("rt-hubspot-code-{}", &id[12..24]);
+        o.access_tokens.insert(access.clone());
+        o.refresh_token = refresh.clone();
+        (access, refresh, o.expires_in)
+    });
+    Json(json!({"token_type": "bearer", "refresh_token": refresh, "access_token": access, "expires_in": expires_in}))
+        .into_response()
 }
 
 #[cfg(test)]

@@ -134,6 +134,60 @@ impl Watch {
     }
 }
 
+/// A fresh random secret in every field of `scheme` but those in `skip`, each watched in
+/// `watch` with what the scheme's mapping derives from them (`${email}/token`) and the `a:b`
+/// pairs Basic auth sends.
+pub fn random_credentials(
+    scheme: &switchboard_core::spec::AuthScheme,
+    skip: &[&str],
+    watch: &mut Watch,
+) -> serde_json::Map<String, Value> {
+    let mut local = Watch::default();
+    let mut creds = serde_json::Map::new();
+    for f in scheme.fields.iter().filter(|f| !skip.contains(&f.name.as_str())) {
+        creds.insert(f.name.clone(), Value::String(local.new_secret(&f.name)));
+    }
+    // A service account key must be one (JSON with an RSA key) for the handle to be made: the
+    // test key pair's private key, random secrets in the other fields, all watched.
+    let key_field = scheme
+        .mapping
+        .get(switchboard_core::auth::SERVICE_ACCOUNT_INPUT)
+        .and_then(|t| t.strip_prefix("${").and_then(|t| t.strip_suffix('}')));
+    if let Some(field) = key_field.filter(|f| creds.contains_key(*f)) {
+        let pem = crate::generic::TEST_SERVICE_ACCOUNT_PEM;
+        let key = serde_json::json!({
+            "type": "service_account",
+            "private_key_id": local.new_secret("private_key_id"),
+            "private_key": pem,
+            "client_email": local.new_secret("client_email"),
+        })
+        .to_string();
+        local.add(&key);
+        local.add(pem);
+        pem.lines().filter(|l| l.len() >= 16 && !l.starts_with("-----")).for_each(|l| local.add(l));
+        creds.insert(field.to_string(), Value::String(key));
+    }
+    // What the mapping derives from a secret is secret; a literal input (Freshdesk's password
+    // `X`) is not, and its 4-character base64 form turns up by chance in binary files.
+    let secret = |v: &str| creds.values().filter_map(Value::as_str).any(|s| v.contains(s));
+    for input in scheme.mapping.keys() {
+        if let Some(v) = scheme.render_input(input, &creds).filter(|v| secret(v)) {
+            local.add(&v);
+        }
+    }
+    // The Basic pair with a literal half (`KEY:X`) is a secret all the same.
+    for (a, b) in [("username", "password"), ("client_id", "client_secret")] {
+        if let (Some(a), Some(b)) = (scheme.render_input(a, &creds), scheme.render_input(b, &creds)) {
+            if secret(&a) || secret(&b) {
+                local.add(&format!("{a}:{b}"));
+            }
+        }
+    }
+    local.add_pairs();
+    watch.extend(&local);
+    creds
+}
+
 /// Credentials for `scheme` (an OAuth option) that the fake's token endpoint accepts: its
 /// client and initial refresh token, put in whichever fields the scheme maps to `client_id`,
 /// `client_secret` and `refresh_token` (`lwa_app_id` for Amazon), and a fresh secret in every

@@ -431,7 +431,7 @@ async fn record_and_fault(State(state): State<Shared>, req: Request, next: Next)
     };
     let body_text = String::from_utf8_lossy(&bytes).to_string();
     let content_type = parts.headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
-    let body_parsed = if content_type.starts_with("application/json") {
+    let body_parsed = if generic::is_json_media_type(&content_type) {
         serde_json::from_slice(&bytes).unwrap_or(Value::Null)
     } else if content_type.starts_with("application/x-www-form-urlencoded") {
         json!(parse_pairs(&body_text))

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from .._executor import Connector, Entity
 from .._sync import SyncEntity
-from .._types import ExecutionResult
+from .._types import ExecutionResult, SearchPage
 from .._blocking import SyncConnector
 
 if TYPE_CHECKING:
@@ -21,7 +21,7 @@ __all__ = ["AirtableConnector", "SyncAirtableConnector"]
 
 
 class AirtableBases(Entity):
-    """``bases`` of Airtable (async): list."""
+    """``bases`` of Airtable (async): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "bases"
@@ -34,9 +34,20 @@ class AirtableBases(Entity):
         """
         return await self._run("list", {"offset": offset})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[AirtableBase]]:
+        """Search the bases records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (airtable bases.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: id, name, permissionLevel
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncAirtableBases(SyncEntity):
-    """``bases`` of Airtable (blocking): list."""
+    """``bases`` of Airtable (blocking): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "bases"
@@ -48,6 +59,17 @@ class SyncAirtableBases(SyncEntity):
             offset: Cursor of the next page, the `offset` of the previous answer
         """
         return self._run("list", {"offset": offset})  # type: ignore[no-any-return]
+
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[AirtableBase]]:
+        """Search the bases records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (airtable bases.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: id, name, permissionLevel
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
 
 
 class AirtableTables(Entity):
@@ -161,6 +183,7 @@ class AirtableConnector(Connector):
     _records_module: ClassVar[str] = "switchboard.connectors._records_airtable"
     _records: ClassVar[dict[tuple[str, str], str]] = {
         ("bases", "list"): "AirtableBase",
+        ("bases", "context_store_search"): "AirtableBase",
         ("tables", "list"): "AirtableTable",
         ("records", "list"): "AirtableRecord",
         ("records", "get"): "AirtableRecord",

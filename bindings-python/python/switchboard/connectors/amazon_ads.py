@@ -3,12 +3,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from .._executor import Connector, Entity
 from .._sync import SyncEntity
-from .._types import ExecutionResult
+from .._types import ExecutionResult, SearchPage
 from .._blocking import SyncConnector
 
 if TYPE_CHECKING:
@@ -21,7 +21,7 @@ __all__ = ["AmazonAdsConnector", "SyncAmazonAdsConnector"]
 
 
 class AmazonAdsProfiles(Entity):
-    """``profiles`` of Amazon Ads (async): list, get."""
+    """``profiles`` of Amazon Ads (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "profiles"
@@ -44,9 +44,20 @@ class AmazonAdsProfiles(Entity):
         """
         return await self._run("get", {"profileId": profile_id, "Amazon-Advertising-API-ClientId": amazon_advertising_api_client_id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[AmazonAdsProfile]]:
+        """Search the profiles records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (amazon-ads profiles.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: accountInfo, countryCode, currencyCode, dailyBudget, id, profileId, timezone
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncAmazonAdsProfiles(SyncEntity):
-    """``profiles`` of Amazon Ads (blocking): list, get."""
+    """``profiles`` of Amazon Ads (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "profiles"
@@ -68,6 +79,17 @@ class SyncAmazonAdsProfiles(SyncEntity):
             amazon_advertising_api_client_id: The app's client id. The credentials' client id, when given, is sent in its place
         """
         return self._run("get", {"profileId": profile_id, "Amazon-Advertising-API-ClientId": amazon_advertising_api_client_id})  # type: ignore[no-any-return]
+
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[AmazonAdsProfile]]:
+        """Search the profiles records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (amazon-ads profiles.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: accountInfo, countryCode, currencyCode, dailyBudget, id, profileId, timezone
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
 
 
 class AmazonAdsPortfolios(Entity):
@@ -508,6 +530,7 @@ class AmazonAdsConnector(Connector):
     _records: ClassVar[dict[tuple[str, str], str]] = {
         ("profiles", "list"): "AmazonAdsProfile",
         ("profiles", "get"): "AmazonAdsProfile",
+        ("profiles", "context_store_search"): "AmazonAdsProfile",
         ("portfolios", "list"): "AmazonAdsPortfolio",
         ("portfolios", "get"): "AmazonAdsPortfolio",
         ("sponsored_product_campaigns", "list"): "AmazonAdsSponsoredProductCampaign",

@@ -3,12 +3,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from .._executor import Connector, Entity
 from .._sync import SyncEntity
-from .._types import ExecutionResult
+from .._types import ExecutionResult, SearchPage
 from .._blocking import SyncConnector
 
 if TYPE_CHECKING:
@@ -113,7 +113,7 @@ class SyncAmazonSellerPartnerOrderItems(SyncEntity):
 
 
 class AmazonSellerPartnerListFinancialEventGroups(Entity):
-    """``list_financial_event_groups`` of Amazon Seller Partner (async): list."""
+    """``list_financial_event_groups`` of Amazon Seller Partner (async): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "list_financial_event_groups"
@@ -129,9 +129,20 @@ class AmazonSellerPartnerListFinancialEventGroups(Entity):
         """
         return await self._run("list", {"FinancialEventGroupStartedAfter": financial_event_group_started_after, "FinancialEventGroupStartedBefore": financial_event_group_started_before, "MaxResultsPerPage": max_results_per_page, "NextToken": next_token})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[AmazonSellerPartnerListFinancialEventGroup]]:
+        """Search the list_financial_event_groups records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (amazon-seller-partner list_financial_event_groups.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: AccountTail, BeginningBalance, ConvertedTotal, FinancialEventGroupEnd, FinancialEventGroupId, FinancialEventGroupStart, FundTransferDate, FundTransferStatus, OriginalTotal, ProcessingStatus, TraceId, id
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncAmazonSellerPartnerListFinancialEventGroups(SyncEntity):
-    """``list_financial_event_groups`` of Amazon Seller Partner (blocking): list."""
+    """``list_financial_event_groups`` of Amazon Seller Partner (blocking): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "list_financial_event_groups"
@@ -147,9 +158,20 @@ class SyncAmazonSellerPartnerListFinancialEventGroups(SyncEntity):
         """
         return self._run("list", {"FinancialEventGroupStartedAfter": financial_event_group_started_after, "FinancialEventGroupStartedBefore": financial_event_group_started_before, "MaxResultsPerPage": max_results_per_page, "NextToken": next_token})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[AmazonSellerPartnerListFinancialEventGroup]]:
+        """Search the list_financial_event_groups records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (amazon-seller-partner list_financial_event_groups.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: AccountTail, BeginningBalance, ConvertedTotal, FinancialEventGroupEnd, FinancialEventGroupId, FinancialEventGroupStart, FundTransferDate, FundTransferStatus, OriginalTotal, ProcessingStatus, TraceId, id
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class AmazonSellerPartnerListFinancialEvents(Entity):
-    """``list_financial_events`` of Amazon Seller Partner (async): list."""
+    """``list_financial_events`` of Amazon Seller Partner (async): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "list_financial_events"
@@ -165,9 +187,20 @@ class AmazonSellerPartnerListFinancialEvents(Entity):
         """
         return await self._run("list", {"PostedAfter": posted_after, "PostedBefore": posted_before, "MaxResultsPerPage": max_results_per_page, "NextToken": next_token})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[AmazonSellerPartnerListFinancialEvent]]:
+        """Search the list_financial_events records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (amazon-seller-partner list_financial_events.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: AdjustmentEventList, ChargebackEventList, GuaranteeClaimEventList, ProductAdsPaymentEventList, RefundEventList, RemovalShipmentEventList, RetrochargeEventList, ServiceFeeEventList, ShipmentEventList, id
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncAmazonSellerPartnerListFinancialEvents(SyncEntity):
-    """``list_financial_events`` of Amazon Seller Partner (blocking): list."""
+    """``list_financial_events`` of Amazon Seller Partner (blocking): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "list_financial_events"
@@ -182,6 +215,17 @@ class SyncAmazonSellerPartnerListFinancialEvents(SyncEntity):
             next_token: The NextToken of the previous page
         """
         return self._run("list", {"PostedAfter": posted_after, "PostedBefore": posted_before, "MaxResultsPerPage": max_results_per_page, "NextToken": next_token})  # type: ignore[no-any-return]
+
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[AmazonSellerPartnerListFinancialEvent]]:
+        """Search the list_financial_events records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (amazon-seller-partner list_financial_events.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: AdjustmentEventList, ChargebackEventList, GuaranteeClaimEventList, ProductAdsPaymentEventList, RefundEventList, RemovalShipmentEventList, RetrochargeEventList, ServiceFeeEventList, ShipmentEventList, id
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
 
 
 class AmazonSellerPartnerCatalogItems(Entity):
@@ -247,7 +291,7 @@ class SyncAmazonSellerPartnerCatalogItems(SyncEntity):
 
 
 class AmazonSellerPartnerReports(Entity):
-    """``reports`` of Amazon Seller Partner (async): list, get."""
+    """``reports`` of Amazon Seller Partner (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "reports"
@@ -274,9 +318,20 @@ class AmazonSellerPartnerReports(Entity):
         """
         return await self._run("get", {"reportId": report_id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[AmazonSellerPartnerReport]]:
+        """Search the reports records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (amazon-seller-partner reports.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: createdTime, dataEndTime, dataStartTime, id, marketplaceIds, processingEndTime, processingStartTime, processingStatus, reportDocumentId, reportId, reportScheduleId, reportType
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncAmazonSellerPartnerReports(SyncEntity):
-    """``reports`` of Amazon Seller Partner (blocking): list, get."""
+    """``reports`` of Amazon Seller Partner (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "reports"
@@ -303,6 +358,17 @@ class SyncAmazonSellerPartnerReports(SyncEntity):
         """
         return self._run("get", {"reportId": report_id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[AmazonSellerPartnerReport]]:
+        """Search the reports records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (amazon-seller-partner reports.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: createdTime, dataEndTime, dataStartTime, id, marketplaceIds, processingEndTime, processingStartTime, processingStatus, reportDocumentId, reportId, reportScheduleId, reportType
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class AmazonSellerPartnerConnector(Connector):
     """Amazon Seller Partner connector (``amazon-seller-partner``, definition ``e55879a8-0ef8-4557-abcf-ab34c53ec460``).
@@ -326,11 +392,14 @@ class AmazonSellerPartnerConnector(Connector):
         ("orders", "get"): "AmazonSellerPartnerOrder",
         ("order_items", "list"): "AmazonSellerPartnerOrderItem",
         ("list_financial_event_groups", "list"): "AmazonSellerPartnerListFinancialEventGroup",
+        ("list_financial_event_groups", "context_store_search"): "AmazonSellerPartnerListFinancialEventGroup",
         ("list_financial_events", "list"): "AmazonSellerPartnerListFinancialEvent",
+        ("list_financial_events", "context_store_search"): "AmazonSellerPartnerListFinancialEvent",
         ("catalog_items", "list"): "AmazonSellerPartnerCatalogItem",
         ("catalog_items", "get"): "AmazonSellerPartnerCatalogItem",
         ("reports", "list"): "AmazonSellerPartnerReport",
         ("reports", "get"): "AmazonSellerPartnerReport",
+        ("reports", "context_store_search"): "AmazonSellerPartnerReport",
     }
 
     @property

@@ -3,12 +3,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from .._executor import Connector, Entity
 from .._sync import SyncEntity
-from .._types import ExecutionResult
+from .._types import ExecutionResult, SearchPage
 from .._blocking import SyncConnector
 
 if TYPE_CHECKING:
@@ -21,7 +21,7 @@ __all__ = ["AmplitudeConnector", "SyncAmplitudeConnector"]
 
 
 class AmplitudeAnnotations(Entity):
-    """``annotations`` of Amplitude (async): list, get."""
+    """``annotations`` of Amplitude (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "annotations"
@@ -38,9 +38,20 @@ class AmplitudeAnnotations(Entity):
         """
         return await self._run("get", {"annotation_id": annotation_id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[AmplitudeAnnotation]]:
+        """Search the annotations records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (amplitude annotations.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: date, details, id, label
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncAmplitudeAnnotations(SyncEntity):
-    """``annotations`` of Amplitude (blocking): list, get."""
+    """``annotations`` of Amplitude (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "annotations"
@@ -57,9 +68,20 @@ class SyncAmplitudeAnnotations(SyncEntity):
         """
         return self._run("get", {"annotation_id": annotation_id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[AmplitudeAnnotation]]:
+        """Search the annotations records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (amplitude annotations.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: date, details, id, label
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class AmplitudeCohorts(Entity):
-    """``cohorts`` of Amplitude (async): list, get."""
+    """``cohorts`` of Amplitude (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "cohorts"
@@ -76,9 +98,20 @@ class AmplitudeCohorts(Entity):
         """
         return await self._run("get", {"cohort_id": cohort_id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[AmplitudeCohort]]:
+        """Search the cohorts records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (amplitude cohorts.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: appId, archived, chart_id, createdAt, definition, description, edit_id, finished, hidden, id, is_official_content, is_predictive, lastComputed, lastMod, location_id, name, owners, published, shortcut_ids, size, type, viewers
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncAmplitudeCohorts(SyncEntity):
-    """``cohorts`` of Amplitude (blocking): list, get."""
+    """``cohorts`` of Amplitude (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "cohorts"
@@ -95,9 +128,20 @@ class SyncAmplitudeCohorts(SyncEntity):
         """
         return self._run("get", {"cohort_id": cohort_id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[AmplitudeCohort]]:
+        """Search the cohorts records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (amplitude cohorts.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: appId, archived, chart_id, createdAt, definition, description, edit_id, finished, hidden, id, is_official_content, is_predictive, lastComputed, lastMod, location_id, name, owners, published, shortcut_ids, size, type, viewers
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class AmplitudeEventsList(Entity):
-    """``events_list`` of Amplitude (async): list."""
+    """``events_list`` of Amplitude (async): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "events_list"
@@ -106,9 +150,20 @@ class AmplitudeEventsList(Entity):
         """List the project's event types with this week's counts. (amplitude events_list.list)"""
         return await self._run("list", {})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[AmplitudeEventsListRecord]]:
+        """Search the events_list records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (amplitude events_list.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: clusterId, deleted, display, flow_hidden, hidden, id, non_active, totals, value
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncAmplitudeEventsList(SyncEntity):
-    """``events_list`` of Amplitude (blocking): list."""
+    """``events_list`` of Amplitude (blocking): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "events_list"
@@ -116,6 +171,17 @@ class SyncAmplitudeEventsList(SyncEntity):
     def list(self) -> ExecutionResult[list[AmplitudeEventsListRecord]]:
         """List the project's event types with this week's counts. (amplitude events_list.list)"""
         return self._run("list", {})  # type: ignore[no-any-return]
+
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[AmplitudeEventsListRecord]]:
+        """Search the events_list records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (amplitude events_list.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: clusterId, deleted, display, flow_hidden, hidden, id, non_active, totals, value
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
 
 
 class AmplitudeActiveUsers(Entity):
@@ -208,9 +274,12 @@ class AmplitudeConnector(Connector):
     _records: ClassVar[dict[tuple[str, str], str]] = {
         ("annotations", "list"): "AmplitudeAnnotation",
         ("annotations", "get"): "AmplitudeAnnotation",
+        ("annotations", "context_store_search"): "AmplitudeAnnotation",
         ("cohorts", "list"): "AmplitudeCohort",
         ("cohorts", "get"): "AmplitudeCohort",
+        ("cohorts", "context_store_search"): "AmplitudeCohort",
         ("events_list", "list"): "AmplitudeEventsListRecord",
+        ("events_list", "context_store_search"): "AmplitudeEventsListRecord",
         ("active_users", "list"): "AmplitudeActiveUser",
         ("average_session_length", "list"): "AmplitudeActiveUser",
     }

@@ -3,12 +3,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from .._executor import Connector, Entity
 from .._sync import SyncEntity
-from .._types import ExecutionResult, Record
+from .._types import ExecutionResult, Record, SearchPage
 from .._blocking import SyncConnector
 
 if TYPE_CHECKING:
@@ -21,7 +21,7 @@ __all__ = ["AsanaConnector", "SyncAsanaConnector"]
 
 
 class AsanaTasks(Entity):
-    """``tasks`` of Asana (async): list, create, get, update, delete."""
+    """``tasks`` of Asana (async): list, create, get, update, delete, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "tasks"
@@ -74,9 +74,20 @@ class AsanaTasks(Entity):
         """
         return await self._run("delete", {"task_gid": task_gid})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[AsanaTask]]:
+        """Search the tasks records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (asana tasks.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: gid, id, name, resource_subtype, resource_type
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncAsanaTasks(SyncEntity):
-    """``tasks`` of Asana (blocking): list, create, get, update, delete."""
+    """``tasks`` of Asana (blocking): list, create, get, update, delete, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "tasks"
@@ -128,6 +139,17 @@ class SyncAsanaTasks(SyncEntity):
             task_gid: (no description)
         """
         return self._run("delete", {"task_gid": task_gid})  # type: ignore[no-any-return]
+
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[AsanaTask]]:
+        """Search the tasks records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (asana tasks.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: gid, id, name, resource_subtype, resource_type
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
 
 
 class AsanaProjectTasks(Entity):
@@ -451,7 +473,7 @@ class SyncAsanaTaskTags(SyncEntity):
 
 
 class AsanaProjects(Entity):
-    """``projects`` of Asana (async): list, create, get, update, delete."""
+    """``projects`` of Asana (async): list, create, get, update, delete, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "projects"
@@ -501,9 +523,20 @@ class AsanaProjects(Entity):
         """
         return await self._run("delete", {"project_gid": project_gid})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[AsanaTaskAssignee]]:
+        """Search the projects records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (asana projects.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: gid, id, name, resource_type
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncAsanaProjects(SyncEntity):
-    """``projects`` of Asana (blocking): list, create, get, update, delete."""
+    """``projects`` of Asana (blocking): list, create, get, update, delete, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "projects"
@@ -552,6 +585,17 @@ class SyncAsanaProjects(SyncEntity):
             project_gid: (no description)
         """
         return self._run("delete", {"project_gid": project_gid})  # type: ignore[no-any-return]
+
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[AsanaTaskAssignee]]:
+        """Search the projects records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (asana projects.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: gid, id, name, resource_type
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
 
 
 class AsanaTeamProjects(Entity):
@@ -797,7 +841,7 @@ class SyncAsanaSectionTasks(SyncEntity):
 
 
 class AsanaWorkspaces(Entity):
-    """``workspaces`` of Asana (async): list, get."""
+    """``workspaces`` of Asana (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "workspaces"
@@ -819,9 +863,20 @@ class AsanaWorkspaces(Entity):
         """
         return await self._run("get", {"workspace_gid": workspace_gid})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[AsanaTaskAssignee]]:
+        """Search the workspaces records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (asana workspaces.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: gid, id, name, resource_type
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncAsanaWorkspaces(SyncEntity):
-    """``workspaces`` of Asana (blocking): list, get."""
+    """``workspaces`` of Asana (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "workspaces"
@@ -842,6 +897,17 @@ class SyncAsanaWorkspaces(SyncEntity):
             workspace_gid: (no description)
         """
         return self._run("get", {"workspace_gid": workspace_gid})  # type: ignore[no-any-return]
+
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[AsanaTaskAssignee]]:
+        """Search the workspaces records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (asana workspaces.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: gid, id, name, resource_type
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
 
 
 class AsanaWorkspaceMemberships(Entity):
@@ -997,7 +1063,7 @@ class SyncAsanaWorkspaceTags(SyncEntity):
 
 
 class AsanaUsers(Entity):
-    """``users`` of Asana (async): list, get."""
+    """``users`` of Asana (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "users"
@@ -1021,9 +1087,20 @@ class AsanaUsers(Entity):
         """
         return await self._run("get", {"user_gid": user_gid})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[AsanaTaskAssignee]]:
+        """Search the users records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (asana users.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: gid, id, name, resource_type
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncAsanaUsers(SyncEntity):
-    """``users`` of Asana (blocking): list, get."""
+    """``users`` of Asana (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "users"
@@ -1046,6 +1123,17 @@ class SyncAsanaUsers(SyncEntity):
             user_gid: A user's gid, email, or `me`
         """
         return self._run("get", {"user_gid": user_gid})  # type: ignore[no-any-return]
+
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[AsanaTaskAssignee]]:
+        """Search the users records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (asana users.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: gid, id, name, resource_type
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
 
 
 class AsanaUserTeams(Entity):
@@ -1335,6 +1423,7 @@ class AsanaConnector(Connector):
         ("tasks", "create"): "AsanaTaskCreate",
         ("tasks", "get"): "AsanaTaskCreate",
         ("tasks", "update"): "AsanaTaskCreate",
+        ("tasks", "context_store_search"): "AsanaTask",
         ("project_tasks", "list"): "AsanaTask",
         ("workspace_task_search", "list"): "AsanaTask",
         ("task_subtasks", "list"): "AsanaTask",
@@ -1346,6 +1435,7 @@ class AsanaConnector(Connector):
         ("projects", "create"): "AsanaProject",
         ("projects", "get"): "AsanaProject",
         ("projects", "update"): "AsanaProject",
+        ("projects", "context_store_search"): "AsanaTaskAssignee",
         ("team_projects", "list"): "AsanaTaskAssignee",
         ("workspace_projects", "list"): "AsanaTaskAssignee",
         ("project_sections", "list"): "AsanaTaskAssignee",
@@ -1355,6 +1445,7 @@ class AsanaConnector(Connector):
         ("section_tasks", "list"): "AsanaTask",
         ("workspaces", "list"): "AsanaTaskAssignee",
         ("workspaces", "get"): "AsanaWorkspace",
+        ("workspaces", "context_store_search"): "AsanaTaskAssignee",
         ("workspace_memberships", "create"): "AsanaWorkspaceMembership",
         ("workspace_users", "list"): "AsanaTaskAssignee",
         ("workspace_teams", "list"): "AsanaTaskAssignee",
@@ -1362,6 +1453,7 @@ class AsanaConnector(Connector):
         ("workspace_tags", "create"): "AsanaWorkspaceTag",
         ("users", "list"): "AsanaTaskAssignee",
         ("users", "get"): "AsanaWorkspaceMembership",
+        ("users", "context_store_search"): "AsanaTaskAssignee",
         ("user_teams", "list"): "AsanaTaskAssignee",
         ("teams", "get"): "AsanaTeam",
         ("team_users", "list"): "AsanaTaskAssignee",

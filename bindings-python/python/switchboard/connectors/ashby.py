@@ -3,12 +3,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from .._executor import Connector, Entity
 from .._sync import SyncEntity
-from .._types import ExecutionResult
+from .._types import ExecutionResult, SearchPage
 from .._blocking import SyncConnector
 
 if TYPE_CHECKING:
@@ -21,7 +21,7 @@ __all__ = ["AshbyConnector", "SyncAshbyConnector"]
 
 
 class AshbyCandidates(Entity):
-    """``candidates`` of Ashby (async): list, get."""
+    """``candidates`` of Ashby (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "candidates"
@@ -43,9 +43,20 @@ class AshbyCandidates(Entity):
         """
         return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[AshbyCandidate]]:
+        """Search the candidates records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (ashby candidates.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: applicationIds, createdAt, creditedToUser, customFields, emailAddresses, fileHandles, id, name, phoneNumbers, primaryEmailAddress, profileUrl, socialLinks, source, tags, timezone, updatedAt
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncAshbyCandidates(SyncEntity):
-    """``candidates`` of Ashby (blocking): list, get."""
+    """``candidates`` of Ashby (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "candidates"
@@ -67,9 +78,20 @@ class SyncAshbyCandidates(SyncEntity):
         """
         return self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[AshbyCandidate]]:
+        """Search the candidates records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (ashby candidates.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: applicationIds, createdAt, creditedToUser, customFields, emailAddresses, fileHandles, id, name, phoneNumbers, primaryEmailAddress, profileUrl, socialLinks, source, tags, timezone, updatedAt
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class AshbyApplications(Entity):
-    """``applications`` of Ashby (async): list, get."""
+    """``applications`` of Ashby (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "applications"
@@ -91,9 +113,20 @@ class AshbyApplications(Entity):
         """
         return await self._run("get", {"applicationId": application_id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[AshbyApplication]]:
+        """Search the applications records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (ashby applications.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: appliedViaJobPostingId, archiveReason, archivedAt, candidate, createdAt, creditedToUser, currentInterviewStage, customFields, hiringTeam, id, job, source, status, updatedAt
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncAshbyApplications(SyncEntity):
-    """``applications`` of Ashby (blocking): list, get."""
+    """``applications`` of Ashby (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "applications"
@@ -115,9 +148,20 @@ class SyncAshbyApplications(SyncEntity):
         """
         return self._run("get", {"applicationId": application_id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[AshbyApplication]]:
+        """Search the applications records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (ashby applications.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: appliedViaJobPostingId, archiveReason, archivedAt, candidate, createdAt, creditedToUser, currentInterviewStage, customFields, hiringTeam, id, job, source, status, updatedAt
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class AshbyJobs(Entity):
-    """``jobs`` of Ashby (async): list, get."""
+    """``jobs`` of Ashby (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "jobs"
@@ -139,9 +183,20 @@ class AshbyJobs(Entity):
         """
         return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[AshbyJob]]:
+        """Search the jobs records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (ashby jobs.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: author, brandId, closedAt, confidential, createdAt, customFields, customRequisitionId, defaultInterviewPlanId, departmentId, employmentType, hiringTeam, id, interviewPlanIds, jobPostingIds, locationId, openedAt, status, title, updatedAt
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncAshbyJobs(SyncEntity):
-    """``jobs`` of Ashby (blocking): list, get."""
+    """``jobs`` of Ashby (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "jobs"
@@ -163,9 +218,20 @@ class SyncAshbyJobs(SyncEntity):
         """
         return self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[AshbyJob]]:
+        """Search the jobs records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (ashby jobs.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: author, brandId, closedAt, confidential, createdAt, customFields, customRequisitionId, defaultInterviewPlanId, departmentId, employmentType, hiringTeam, id, interviewPlanIds, jobPostingIds, locationId, openedAt, status, title, updatedAt
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class AshbyDepartments(Entity):
-    """``departments`` of Ashby (async): list, get."""
+    """``departments`` of Ashby (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "departments"
@@ -187,9 +253,20 @@ class AshbyDepartments(Entity):
         """
         return await self._run("get", {"departmentId": department_id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[AshbyDepartment]]:
+        """Search the departments records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (ashby departments.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: createdAt, externalName, extraData, id, isArchived, name, parentId, updatedAt
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncAshbyDepartments(SyncEntity):
-    """``departments`` of Ashby (blocking): list, get."""
+    """``departments`` of Ashby (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "departments"
@@ -211,9 +288,20 @@ class SyncAshbyDepartments(SyncEntity):
         """
         return self._run("get", {"departmentId": department_id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[AshbyDepartment]]:
+        """Search the departments records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (ashby departments.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: createdAt, externalName, extraData, id, isArchived, name, parentId, updatedAt
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class AshbyLocations(Entity):
-    """``locations`` of Ashby (async): list, get."""
+    """``locations`` of Ashby (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "locations"
@@ -235,9 +323,20 @@ class AshbyLocations(Entity):
         """
         return await self._run("get", {"locationId": location_id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[AshbyLocation]]:
+        """Search the locations records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (ashby locations.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: address, externalName, extraData, id, isArchived, isRemote, name, parentLocationId, type, workplaceType
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncAshbyLocations(SyncEntity):
-    """``locations`` of Ashby (blocking): list, get."""
+    """``locations`` of Ashby (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "locations"
@@ -259,9 +358,20 @@ class SyncAshbyLocations(SyncEntity):
         """
         return self._run("get", {"locationId": location_id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[AshbyLocation]]:
+        """Search the locations records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (ashby locations.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: address, externalName, extraData, id, isArchived, isRemote, name, parentLocationId, type, workplaceType
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class AshbyUsers(Entity):
-    """``users`` of Ashby (async): list, get."""
+    """``users`` of Ashby (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "users"
@@ -283,9 +393,20 @@ class AshbyUsers(Entity):
         """
         return await self._run("get", {"userId": user_id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[AshbyUser]]:
+        """Search the users records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (ashby users.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: email, firstName, globalRole, id, isEnabled, lastName, updatedAt
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncAshbyUsers(SyncEntity):
-    """``users`` of Ashby (blocking): list, get."""
+    """``users`` of Ashby (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "users"
@@ -307,9 +428,20 @@ class SyncAshbyUsers(SyncEntity):
         """
         return self._run("get", {"userId": user_id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[AshbyUser]]:
+        """Search the users records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (ashby users.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: email, firstName, globalRole, id, isEnabled, lastName, updatedAt
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class AshbyJobPostings(Entity):
-    """``job_postings`` of Ashby (async): list, get."""
+    """``job_postings`` of Ashby (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "job_postings"
@@ -331,9 +463,20 @@ class AshbyJobPostings(Entity):
         """
         return await self._run("get", {"jobPostingId": job_posting_id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[AshbyJobPosting]]:
+        """Search the job_postings records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (ashby job_postings.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: applicationDeadline, applyLink, compensationTierSummary, departmentName, employmentType, externalLink, id, isListed, jobId, locationExternalName, locationIds, locationName, publishedDate, shouldDisplayCompensationOnJobBoard, teamName, title, updatedAt, workplaceType
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncAshbyJobPostings(SyncEntity):
-    """``job_postings`` of Ashby (blocking): list, get."""
+    """``job_postings`` of Ashby (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "job_postings"
@@ -355,9 +498,20 @@ class SyncAshbyJobPostings(SyncEntity):
         """
         return self._run("get", {"jobPostingId": job_posting_id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[AshbyJobPosting]]:
+        """Search the job_postings records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (ashby job_postings.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: applicationDeadline, applyLink, compensationTierSummary, departmentName, employmentType, externalLink, id, isListed, jobId, locationExternalName, locationIds, locationName, publishedDate, shouldDisplayCompensationOnJobBoard, teamName, title, updatedAt, workplaceType
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class AshbySources(Entity):
-    """``sources`` of Ashby (async): list."""
+    """``sources`` of Ashby (async): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "sources"
@@ -371,9 +525,20 @@ class AshbySources(Entity):
         """
         return await self._run("list", {"cursor": cursor, "limit": limit})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[AshbySource]]:
+        """Search the sources records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (ashby sources.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: id, isArchived, sourceType, title
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncAshbySources(SyncEntity):
-    """``sources`` of Ashby (blocking): list."""
+    """``sources`` of Ashby (blocking): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "sources"
@@ -387,9 +552,20 @@ class SyncAshbySources(SyncEntity):
         """
         return self._run("list", {"cursor": cursor, "limit": limit})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[AshbySource]]:
+        """Search the sources records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (ashby sources.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: id, isArchived, sourceType, title
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class AshbyArchiveReasons(Entity):
-    """``archive_reasons`` of Ashby (async): list."""
+    """``archive_reasons`` of Ashby (async): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "archive_reasons"
@@ -403,9 +579,20 @@ class AshbyArchiveReasons(Entity):
         """
         return await self._run("list", {"cursor": cursor, "limit": limit})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[AshbyArchiveReason]]:
+        """Search the archive_reasons records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (ashby archive_reasons.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: id, isArchived, reasonType, text
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncAshbyArchiveReasons(SyncEntity):
-    """``archive_reasons`` of Ashby (blocking): list."""
+    """``archive_reasons`` of Ashby (blocking): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "archive_reasons"
@@ -419,9 +606,20 @@ class SyncAshbyArchiveReasons(SyncEntity):
         """
         return self._run("list", {"cursor": cursor, "limit": limit})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[AshbyArchiveReason]]:
+        """Search the archive_reasons records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (ashby archive_reasons.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: id, isArchived, reasonType, text
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class AshbyCandidateTags(Entity):
-    """``candidate_tags`` of Ashby (async): list."""
+    """``candidate_tags`` of Ashby (async): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "candidate_tags"
@@ -435,9 +633,20 @@ class AshbyCandidateTags(Entity):
         """
         return await self._run("list", {"cursor": cursor, "limit": limit})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[AshbyCandidateTag]]:
+        """Search the candidate_tags records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (ashby candidate_tags.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: id, isArchived, title
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncAshbyCandidateTags(SyncEntity):
-    """``candidate_tags`` of Ashby (blocking): list."""
+    """``candidate_tags`` of Ashby (blocking): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "candidate_tags"
@@ -451,9 +660,20 @@ class SyncAshbyCandidateTags(SyncEntity):
         """
         return self._run("list", {"cursor": cursor, "limit": limit})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[AshbyCandidateTag]]:
+        """Search the candidate_tags records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (ashby candidate_tags.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: id, isArchived, title
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class AshbyCustomFields(Entity):
-    """``custom_fields`` of Ashby (async): list."""
+    """``custom_fields`` of Ashby (async): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "custom_fields"
@@ -467,9 +687,20 @@ class AshbyCustomFields(Entity):
         """
         return await self._run("list", {"cursor": cursor, "limit": limit})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[AshbyCustomField]]:
+        """Search the custom_fields records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (ashby custom_fields.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: fieldType, id, isArchived, isPrivate, objectType, title
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncAshbyCustomFields(SyncEntity):
-    """``custom_fields`` of Ashby (blocking): list."""
+    """``custom_fields`` of Ashby (blocking): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "custom_fields"
@@ -483,9 +714,20 @@ class SyncAshbyCustomFields(SyncEntity):
         """
         return self._run("list", {"cursor": cursor, "limit": limit})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[AshbyCustomField]]:
+        """Search the custom_fields records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (ashby custom_fields.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: fieldType, id, isArchived, isPrivate, objectType, title
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class AshbyFeedbackFormDefinitions(Entity):
-    """``feedback_form_definitions`` of Ashby (async): list."""
+    """``feedback_form_definitions`` of Ashby (async): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "feedback_form_definitions"
@@ -499,9 +741,20 @@ class AshbyFeedbackFormDefinitions(Entity):
         """
         return await self._run("list", {"cursor": cursor, "limit": limit})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[AshbyFeedbackFormDefinition]]:
+        """Search the feedback_form_definitions records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (ashby feedback_form_definitions.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: formDefinition, id, interviewId, isArchived, isDefaultForm, organizationId, title
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncAshbyFeedbackFormDefinitions(SyncEntity):
-    """``feedback_form_definitions`` of Ashby (blocking): list."""
+    """``feedback_form_definitions`` of Ashby (blocking): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "feedback_form_definitions"
@@ -514,6 +767,17 @@ class SyncAshbyFeedbackFormDefinitions(SyncEntity):
             limit: Records per page, 1 to 100 (100 when absent); 1..100
         """
         return self._run("list", {"cursor": cursor, "limit": limit})  # type: ignore[no-any-return]
+
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[AshbyFeedbackFormDefinition]]:
+        """Search the feedback_form_definitions records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (ashby feedback_form_definitions.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: formDefinition, id, interviewId, isArchived, isDefaultForm, organizationId, title
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
 
 
 class AshbyConnector(Connector):
@@ -536,23 +800,35 @@ class AshbyConnector(Connector):
     _records: ClassVar[dict[tuple[str, str], str]] = {
         ("candidates", "list"): "AshbyCandidate",
         ("candidates", "get"): "AshbyCandidate",
+        ("candidates", "context_store_search"): "AshbyCandidate",
         ("applications", "list"): "AshbyApplication",
         ("applications", "get"): "AshbyApplication",
+        ("applications", "context_store_search"): "AshbyApplication",
         ("jobs", "list"): "AshbyJob",
         ("jobs", "get"): "AshbyJob",
+        ("jobs", "context_store_search"): "AshbyJob",
         ("departments", "list"): "AshbyDepartment",
         ("departments", "get"): "AshbyDepartment",
+        ("departments", "context_store_search"): "AshbyDepartment",
         ("locations", "list"): "AshbyLocation",
         ("locations", "get"): "AshbyLocation",
+        ("locations", "context_store_search"): "AshbyLocation",
         ("users", "list"): "AshbyUser",
         ("users", "get"): "AshbyUser",
+        ("users", "context_store_search"): "AshbyUser",
         ("job_postings", "list"): "AshbyJobPosting",
         ("job_postings", "get"): "AshbyJobPosting",
+        ("job_postings", "context_store_search"): "AshbyJobPosting",
         ("sources", "list"): "AshbySource",
+        ("sources", "context_store_search"): "AshbySource",
         ("archive_reasons", "list"): "AshbyArchiveReason",
+        ("archive_reasons", "context_store_search"): "AshbyArchiveReason",
         ("candidate_tags", "list"): "AshbyCandidateTag",
+        ("candidate_tags", "context_store_search"): "AshbyCandidateTag",
         ("custom_fields", "list"): "AshbyCustomField",
+        ("custom_fields", "context_store_search"): "AshbyCustomField",
         ("feedback_form_definitions", "list"): "AshbyFeedbackFormDefinition",
+        ("feedback_form_definitions", "context_store_search"): "AshbyFeedbackFormDefinition",
     }
 
     @property

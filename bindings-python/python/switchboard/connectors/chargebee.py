@@ -3,12 +3,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from .._executor import Connector, Entity
 from .._sync import SyncEntity
-from .._types import ExecutionResult
+from .._types import ExecutionResult, SearchPage
 from .._blocking import SyncConnector
 
 if TYPE_CHECKING:
@@ -21,7 +21,7 @@ __all__ = ["ChargebeeConnector", "SyncChargebeeConnector"]
 
 
 class ChargebeeCustomer(Entity):
-    """``customer`` of Chargebee (async): list, get."""
+    """``customer`` of Chargebee (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "customer"
@@ -43,9 +43,20 @@ class ChargebeeCustomer(Entity):
         """
         return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ChargebeeCustomerRecord]]:
+        """Search the customer records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (chargebee customer.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: allow_direct_debit, auto_collection, billing_address, card_status, channel, company, created_at, deleted, email, excess_payments, first_name, id, last_name, net_term_days, object, phone, preferred_currency_code, primary_payment_source_id, promotional_credits, refundable_credits, resource_version, taxability, unbilled_charges, updated_at
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncChargebeeCustomer(SyncEntity):
-    """``customer`` of Chargebee (blocking): list, get."""
+    """``customer`` of Chargebee (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "customer"
@@ -67,9 +78,20 @@ class SyncChargebeeCustomer(SyncEntity):
         """
         return self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ChargebeeCustomerRecord]]:
+        """Search the customer records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (chargebee customer.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: allow_direct_debit, auto_collection, billing_address, card_status, channel, company, created_at, deleted, email, excess_payments, first_name, id, last_name, net_term_days, object, phone, preferred_currency_code, primary_payment_source_id, promotional_credits, refundable_credits, resource_version, taxability, unbilled_charges, updated_at
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class ChargebeeSubscription(Entity):
-    """``subscription`` of Chargebee (async): list, get."""
+    """``subscription`` of Chargebee (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "subscription"
@@ -91,9 +113,20 @@ class ChargebeeSubscription(Entity):
         """
         return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ChargebeeSubscriptionRecord]]:
+        """Search the subscription records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (chargebee subscription.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: activated_at, auto_collection, billing_period, billing_period_unit, cancel_reason, cancelled_at, channel, created_at, currency_code, current_term_end, current_term_start, customer_id, deleted, due_invoices_count, has_scheduled_changes, id, mrr, next_billing_at, object, payment_source_id, resource_version, started_at, status, subscription_items, total_dues, trial_end, trial_start, updated_at
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncChargebeeSubscription(SyncEntity):
-    """``subscription`` of Chargebee (blocking): list, get."""
+    """``subscription`` of Chargebee (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "subscription"
@@ -115,9 +148,20 @@ class SyncChargebeeSubscription(SyncEntity):
         """
         return self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ChargebeeSubscriptionRecord]]:
+        """Search the subscription records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (chargebee subscription.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: activated_at, auto_collection, billing_period, billing_period_unit, cancel_reason, cancelled_at, channel, created_at, currency_code, current_term_end, current_term_start, customer_id, deleted, due_invoices_count, has_scheduled_changes, id, mrr, next_billing_at, object, payment_source_id, resource_version, started_at, status, subscription_items, total_dues, trial_end, trial_start, updated_at
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class ChargebeeInvoice(Entity):
-    """``invoice`` of Chargebee (async): list, get."""
+    """``invoice`` of Chargebee (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "invoice"
@@ -139,9 +183,20 @@ class ChargebeeInvoice(Entity):
         """
         return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ChargebeeInvoiceRecord]]:
+        """Search the invoice records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (chargebee invoice.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: amount_adjusted, amount_due, amount_paid, billing_address, credits_applied, currency_code, customer_id, date, deleted, due_date, dunning_status, first_invoice, id, line_items, net_term_days, object, paid_at, price_type, recurring, resource_version, status, sub_total, subscription_id, tax, total, updated_at, write_off_amount
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncChargebeeInvoice(SyncEntity):
-    """``invoice`` of Chargebee (blocking): list, get."""
+    """``invoice`` of Chargebee (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "invoice"
@@ -163,9 +218,20 @@ class SyncChargebeeInvoice(SyncEntity):
         """
         return self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ChargebeeInvoiceRecord]]:
+        """Search the invoice records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (chargebee invoice.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: amount_adjusted, amount_due, amount_paid, billing_address, credits_applied, currency_code, customer_id, date, deleted, due_date, dunning_status, first_invoice, id, line_items, net_term_days, object, paid_at, price_type, recurring, resource_version, status, sub_total, subscription_id, tax, total, updated_at, write_off_amount
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class ChargebeeCreditNote(Entity):
-    """``credit_note`` of Chargebee (async): list, get."""
+    """``credit_note`` of Chargebee (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "credit_note"
@@ -187,9 +253,20 @@ class ChargebeeCreditNote(Entity):
         """
         return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ChargebeeCreditNoteRecord]]:
+        """Search the credit_note records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (chargebee credit_note.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: amount_allocated, amount_available, amount_refunded, create_reason_code, currency_code, customer_id, date, deleted, id, line_items, object, price_type, reason_code, reference_invoice_id, refunded_at, resource_version, status, sub_total, subscription_id, total, type, updated_at, voided_at
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncChargebeeCreditNote(SyncEntity):
-    """``credit_note`` of Chargebee (blocking): list, get."""
+    """``credit_note`` of Chargebee (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "credit_note"
@@ -211,9 +288,20 @@ class SyncChargebeeCreditNote(SyncEntity):
         """
         return self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ChargebeeCreditNoteRecord]]:
+        """Search the credit_note records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (chargebee credit_note.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: amount_allocated, amount_available, amount_refunded, create_reason_code, currency_code, customer_id, date, deleted, id, line_items, object, price_type, reason_code, reference_invoice_id, refunded_at, resource_version, status, sub_total, subscription_id, total, type, updated_at, voided_at
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class ChargebeeCoupon(Entity):
-    """``coupon`` of Chargebee (async): list, get."""
+    """``coupon`` of Chargebee (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "coupon"
@@ -235,9 +323,20 @@ class ChargebeeCoupon(Entity):
         """
         return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ChargebeeCouponRecord]]:
+        """Search the coupon records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (chargebee coupon.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: apply_on, archived_at, created_at, currency_code, discount_amount, discount_percentage, discount_type, duration_month, duration_type, id, invoice_name, max_redemptions, name, object, period, period_unit, redemptions, resource_version, status, updated_at, valid_till
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncChargebeeCoupon(SyncEntity):
-    """``coupon`` of Chargebee (blocking): list, get."""
+    """``coupon`` of Chargebee (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "coupon"
@@ -259,9 +358,20 @@ class SyncChargebeeCoupon(SyncEntity):
         """
         return self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ChargebeeCouponRecord]]:
+        """Search the coupon records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (chargebee coupon.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: apply_on, archived_at, created_at, currency_code, discount_amount, discount_percentage, discount_type, duration_month, duration_type, id, invoice_name, max_redemptions, name, object, period, period_unit, redemptions, resource_version, status, updated_at, valid_till
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class ChargebeeTransaction(Entity):
-    """``transaction`` of Chargebee (async): list, get."""
+    """``transaction`` of Chargebee (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "transaction"
@@ -283,9 +393,20 @@ class ChargebeeTransaction(Entity):
         """
         return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ChargebeeTransactionRecord]]:
+        """Search the transaction records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (chargebee transaction.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: amount, amount_unused, currency_code, customer_id, date, deleted, error_code, error_text, gateway, gateway_account_id, id, id_at_gateway, masked_card_number, object, payment_method, payment_source_id, reference_number, resource_version, settled_at, status, subscription_id, type, updated_at
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncChargebeeTransaction(SyncEntity):
-    """``transaction`` of Chargebee (blocking): list, get."""
+    """``transaction`` of Chargebee (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "transaction"
@@ -307,9 +428,20 @@ class SyncChargebeeTransaction(SyncEntity):
         """
         return self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ChargebeeTransactionRecord]]:
+        """Search the transaction records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (chargebee transaction.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: amount, amount_unused, currency_code, customer_id, date, deleted, error_code, error_text, gateway, gateway_account_id, id, id_at_gateway, masked_card_number, object, payment_method, payment_source_id, reference_number, resource_version, settled_at, status, subscription_id, type, updated_at
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class ChargebeeEvent(Entity):
-    """``event`` of Chargebee (async): list, get."""
+    """``event`` of Chargebee (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "event"
@@ -331,9 +463,20 @@ class ChargebeeEvent(Entity):
         """
         return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ChargebeeEventRecord]]:
+        """Search the event records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (chargebee event.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: api_version, content, event_type, id, object, occurred_at, source, user, webhook_status
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncChargebeeEvent(SyncEntity):
-    """``event`` of Chargebee (blocking): list, get."""
+    """``event`` of Chargebee (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "event"
@@ -355,9 +498,20 @@ class SyncChargebeeEvent(SyncEntity):
         """
         return self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ChargebeeEventRecord]]:
+        """Search the event records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (chargebee event.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: api_version, content, event_type, id, object, occurred_at, source, user, webhook_status
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class ChargebeeOrder(Entity):
-    """``order`` of Chargebee (async): list, get."""
+    """``order`` of Chargebee (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "order"
@@ -379,9 +533,20 @@ class ChargebeeOrder(Entity):
         """
         return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ChargebeeOrderRecord]]:
+        """Search the order records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (chargebee order.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: batch_id, created_at, currency_code, customer_id, deleted, document_number, fulfillment_status, id, invoice_id, object, order_date, order_type, resource_version, shipping_address, shipping_date, status, subscription_id, total, tracking_id, updated_at
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncChargebeeOrder(SyncEntity):
-    """``order`` of Chargebee (blocking): list, get."""
+    """``order`` of Chargebee (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "order"
@@ -403,9 +568,20 @@ class SyncChargebeeOrder(SyncEntity):
         """
         return self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ChargebeeOrderRecord]]:
+        """Search the order records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (chargebee order.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: batch_id, created_at, currency_code, customer_id, deleted, document_number, fulfillment_status, id, invoice_id, object, order_date, order_type, resource_version, shipping_address, shipping_date, status, subscription_id, total, tracking_id, updated_at
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class ChargebeeItem(Entity):
-    """``item`` of Chargebee (async): list, get."""
+    """``item`` of Chargebee (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "item"
@@ -427,9 +603,20 @@ class ChargebeeItem(Entity):
         """
         return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ChargebeeItemRecord]]:
+        """Search the item records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (chargebee item.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: archived_at, channel, description, enabled_for_checkout, enabled_in_portal, external_name, id, is_giftable, is_shippable, item_applicability, item_family_id, metered, name, object, resource_version, status, type, unit, updated_at
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncChargebeeItem(SyncEntity):
-    """``item`` of Chargebee (blocking): list, get."""
+    """``item`` of Chargebee (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "item"
@@ -451,9 +638,20 @@ class SyncChargebeeItem(SyncEntity):
         """
         return self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ChargebeeItemRecord]]:
+        """Search the item records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (chargebee item.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: archived_at, channel, description, enabled_for_checkout, enabled_in_portal, external_name, id, is_giftable, is_shippable, item_applicability, item_family_id, metered, name, object, resource_version, status, type, unit, updated_at
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class ChargebeeItemPrice(Entity):
-    """``item_price`` of Chargebee (async): list, get."""
+    """``item_price`` of Chargebee (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "item_price"
@@ -475,9 +673,20 @@ class ChargebeeItemPrice(Entity):
         """
         return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ChargebeeItemPriceRecord]]:
+        """Search the item_price records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (chargebee item_price.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: archived_at, created_at, currency_code, external_name, free_quantity, id, is_taxable, item_family_id, item_id, item_type, name, object, period, period_unit, price, pricing_model, resource_version, status, trial_period, trial_period_unit, updated_at
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncChargebeeItemPrice(SyncEntity):
-    """``item_price`` of Chargebee (blocking): list, get."""
+    """``item_price`` of Chargebee (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "item_price"
@@ -499,9 +708,20 @@ class SyncChargebeeItemPrice(SyncEntity):
         """
         return self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ChargebeeItemPriceRecord]]:
+        """Search the item_price records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (chargebee item_price.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: archived_at, created_at, currency_code, external_name, free_quantity, id, is_taxable, item_family_id, item_id, item_type, name, object, period, period_unit, price, pricing_model, resource_version, status, trial_period, trial_period_unit, updated_at
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class ChargebeePaymentSource(Entity):
-    """``payment_source`` of Chargebee (async): list, get."""
+    """``payment_source`` of Chargebee (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "payment_source"
@@ -523,9 +743,20 @@ class ChargebeePaymentSource(Entity):
         """
         return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ChargebeePaymentSourceRecord]]:
+        """Search the payment_source records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (chargebee payment_source.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: card, created_at, customer_id, deleted, gateway, gateway_account_id, id, ip_address, issuing_country, object, reference_id, resource_version, status, type, updated_at
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncChargebeePaymentSource(SyncEntity):
-    """``payment_source`` of Chargebee (blocking): list, get."""
+    """``payment_source`` of Chargebee (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "payment_source"
@@ -546,6 +777,17 @@ class SyncChargebeePaymentSource(SyncEntity):
             id: The record's id
         """
         return self._run("get", {"id": id})  # type: ignore[no-any-return]
+
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ChargebeePaymentSourceRecord]]:
+        """Search the payment_source records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (chargebee payment_source.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: card, created_at, customer_id, deleted, gateway, gateway_account_id, id, ip_address, issuing_country, object, reference_id, resource_version, status, type, updated_at
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
 
 
 class ChargebeeConnector(Connector):
@@ -568,26 +810,37 @@ class ChargebeeConnector(Connector):
     _records: ClassVar[dict[tuple[str, str], str]] = {
         ("customer", "list"): "ChargebeeCustomerRecord",
         ("customer", "get"): "ChargebeeCustomerRecord",
+        ("customer", "context_store_search"): "ChargebeeCustomerRecord",
         ("subscription", "list"): "ChargebeeSubscriptionRecord",
         ("subscription", "get"): "ChargebeeSubscriptionRecord",
+        ("subscription", "context_store_search"): "ChargebeeSubscriptionRecord",
         ("invoice", "list"): "ChargebeeInvoiceRecord",
         ("invoice", "get"): "ChargebeeInvoiceRecord",
+        ("invoice", "context_store_search"): "ChargebeeInvoiceRecord",
         ("credit_note", "list"): "ChargebeeCreditNoteRecord",
         ("credit_note", "get"): "ChargebeeCreditNoteRecord",
+        ("credit_note", "context_store_search"): "ChargebeeCreditNoteRecord",
         ("coupon", "list"): "ChargebeeCouponRecord",
         ("coupon", "get"): "ChargebeeCouponRecord",
+        ("coupon", "context_store_search"): "ChargebeeCouponRecord",
         ("transaction", "list"): "ChargebeeTransactionRecord",
         ("transaction", "get"): "ChargebeeTransactionRecord",
+        ("transaction", "context_store_search"): "ChargebeeTransactionRecord",
         ("event", "list"): "ChargebeeEventRecord",
         ("event", "get"): "ChargebeeEventRecord",
+        ("event", "context_store_search"): "ChargebeeEventRecord",
         ("order", "list"): "ChargebeeOrderRecord",
         ("order", "get"): "ChargebeeOrderRecord",
+        ("order", "context_store_search"): "ChargebeeOrderRecord",
         ("item", "list"): "ChargebeeItemRecord",
         ("item", "get"): "ChargebeeItemRecord",
+        ("item", "context_store_search"): "ChargebeeItemRecord",
         ("item_price", "list"): "ChargebeeItemPriceRecord",
         ("item_price", "get"): "ChargebeeItemPriceRecord",
+        ("item_price", "context_store_search"): "ChargebeeItemPriceRecord",
         ("payment_source", "list"): "ChargebeePaymentSourceRecord",
         ("payment_source", "get"): "ChargebeePaymentSourceRecord",
+        ("payment_source", "context_store_search"): "ChargebeePaymentSourceRecord",
     }
 
     @property

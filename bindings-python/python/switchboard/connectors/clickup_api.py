@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from .._executor import Connector, Entity
 from .._sync import SyncEntity
-from .._types import ExecutionResult
+from .._types import ExecutionResult, SearchPage
 from .._blocking import SyncConnector
 
 if TYPE_CHECKING:
@@ -43,7 +43,7 @@ class SyncClickupApiUser(SyncEntity):
 
 
 class ClickupApiTeams(Entity):
-    """``teams`` of ClickUp (async): list."""
+    """``teams`` of ClickUp (async): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "teams"
@@ -52,9 +52,20 @@ class ClickupApiTeams(Entity):
         """Workspaces the token can reach. (clickup-api teams.list)"""
         return await self._run("list", {})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ClickupApiTeam]]:
+        """Search the teams records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (clickup-api teams.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: avatar, color, id, members, name
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncClickupApiTeams(SyncEntity):
-    """``teams`` of ClickUp (blocking): list."""
+    """``teams`` of ClickUp (blocking): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "teams"
@@ -62,6 +73,17 @@ class SyncClickupApiTeams(SyncEntity):
     def list(self) -> ExecutionResult[list[ClickupApiTeam]]:
         """Workspaces the token can reach. (clickup-api teams.list)"""
         return self._run("list", {})  # type: ignore[no-any-return]
+
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ClickupApiTeam]]:
+        """Search the teams records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (clickup-api teams.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: avatar, color, id, members, name
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
 
 
 class ClickupApiSpaces(Entity):
@@ -666,6 +688,7 @@ class ClickupApiConnector(Connector):
     _records: ClassVar[dict[tuple[str, str], str]] = {
         ("user", "get"): "ClickupApiUserRecord",
         ("teams", "list"): "ClickupApiTeam",
+        ("teams", "context_store_search"): "ClickupApiTeam",
         ("spaces", "list"): "ClickupApiSpace",
         ("spaces", "get"): "ClickupApiSpace",
         ("folders", "list"): "ClickupApiFolder",

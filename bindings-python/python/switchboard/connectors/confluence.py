@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from .._executor import Connector, Entity
 from .._sync import SyncEntity
-from .._types import ExecutionResult
+from .._types import ExecutionResult, SearchPage
 from .._blocking import SyncConnector
 
 if TYPE_CHECKING:
@@ -21,7 +21,7 @@ __all__ = ["ConfluenceConnector", "SyncConfluenceConnector"]
 
 
 class ConfluenceSpaces(Entity):
-    """``spaces`` of Confluence (async): list, get."""
+    """``spaces`` of Confluence (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "spaces"
@@ -49,9 +49,20 @@ class ConfluenceSpaces(Entity):
         """
         return await self._run("get", {"id": id, "description-format": description_format})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ConfluenceSpace]]:
+        """Search the spaces records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (confluence spaces.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: _links, authorId, createdAt, currentActiveAlias, description, homepageId, icon, id, key, name, spaceOwnerId, status, type
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncConfluenceSpaces(SyncEntity):
-    """``spaces`` of Confluence (blocking): list, get."""
+    """``spaces`` of Confluence (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "spaces"
@@ -79,9 +90,20 @@ class SyncConfluenceSpaces(SyncEntity):
         """
         return self._run("get", {"id": id, "description-format": description_format})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ConfluenceSpace]]:
+        """Search the spaces records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (confluence spaces.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: _links, authorId, createdAt, currentActiveAlias, description, homepageId, icon, id, key, name, spaceOwnerId, status, type
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class ConfluencePages(Entity):
-    """``pages`` of Confluence (async): list, get."""
+    """``pages`` of Confluence (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "pages"
@@ -111,9 +133,20 @@ class ConfluencePages(Entity):
         """
         return await self._run("get", {"id": id, "body-format": body_format, "version": version})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ConfluencePage]]:
+        """Search the pages records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (confluence pages.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: _links, authorId, body, createdAt, id, lastOwnerId, ownerId, parentId, parentType, position, spaceId, status, title, version
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncConfluencePages(SyncEntity):
-    """``pages`` of Confluence (blocking): list, get."""
+    """``pages`` of Confluence (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "pages"
@@ -143,9 +176,20 @@ class SyncConfluencePages(SyncEntity):
         """
         return self._run("get", {"id": id, "body-format": body_format, "version": version})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ConfluencePage]]:
+        """Search the pages records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (confluence pages.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: _links, authorId, body, createdAt, id, lastOwnerId, ownerId, parentId, parentType, position, spaceId, status, title, version
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class ConfluenceBlogPosts(Entity):
-    """``blog_posts`` of Confluence (async): list, get."""
+    """``blog_posts`` of Confluence (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "blog_posts"
@@ -175,9 +219,20 @@ class ConfluenceBlogPosts(Entity):
         """
         return await self._run("get", {"id": id, "body-format": body_format, "version": version})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ConfluenceBlogPost]]:
+        """Search the blog_posts records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (confluence blog_posts.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: _links, authorId, body, createdAt, id, spaceId, status, title, version
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncConfluenceBlogPosts(SyncEntity):
-    """``blog_posts`` of Confluence (blocking): list, get."""
+    """``blog_posts`` of Confluence (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "blog_posts"
@@ -207,9 +262,20 @@ class SyncConfluenceBlogPosts(SyncEntity):
         """
         return self._run("get", {"id": id, "body-format": body_format, "version": version})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ConfluenceBlogPost]]:
+        """Search the blog_posts records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (confluence blog_posts.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: _links, authorId, body, createdAt, id, spaceId, status, title, version
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class ConfluenceGroups(Entity):
-    """``groups`` of Confluence (async): list."""
+    """``groups`` of Confluence (async): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "groups"
@@ -223,9 +289,20 @@ class ConfluenceGroups(Entity):
         """
         return await self._run("list", {"start": start, "limit": limit})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ConfluenceGroup]]:
+        """Search the groups records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (confluence groups.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: _links, id, managedBy, name, resourceAri, type, usageType
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncConfluenceGroups(SyncEntity):
-    """``groups`` of Confluence (blocking): list."""
+    """``groups`` of Confluence (blocking): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "groups"
@@ -239,9 +316,20 @@ class SyncConfluenceGroups(SyncEntity):
         """
         return self._run("list", {"start": start, "limit": limit})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ConfluenceGroup]]:
+        """Search the groups records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (confluence groups.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: _links, id, managedBy, name, resourceAri, type, usageType
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class ConfluenceAudit(Entity):
-    """``audit`` of Confluence (async): list."""
+    """``audit`` of Confluence (async): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "audit"
@@ -258,9 +346,20 @@ class ConfluenceAudit(Entity):
         """
         return await self._run("list", {"start": start, "limit": limit, "startDate": start_date, "endDate": end_date, "searchString": search_string})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ConfluenceAuditRecord]]:
+        """Search the audit records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (confluence audit.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: affectedObject, associatedObjects, author, category, changedValues, creationDate, description, id, remoteAddress, summary, superAdmin, sysAdmin
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncConfluenceAudit(SyncEntity):
-    """``audit`` of Confluence (blocking): list."""
+    """``audit`` of Confluence (blocking): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "audit"
@@ -276,6 +375,17 @@ class SyncConfluenceAudit(SyncEntity):
             search_string: Only records whose text (summary, author, affected object...) contains this
         """
         return self._run("list", {"start": start, "limit": limit, "startDate": start_date, "endDate": end_date, "searchString": search_string})  # type: ignore[no-any-return]
+
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ConfluenceAuditRecord]]:
+        """Search the audit records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (confluence audit.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: affectedObject, associatedObjects, author, category, changedValues, creationDate, description, id, remoteAddress, summary, superAdmin, sysAdmin
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
 
 
 class ConfluenceConnector(Connector):
@@ -298,12 +408,17 @@ class ConfluenceConnector(Connector):
     _records: ClassVar[dict[tuple[str, str], str]] = {
         ("spaces", "list"): "ConfluenceSpace",
         ("spaces", "get"): "ConfluenceSpace",
+        ("spaces", "context_store_search"): "ConfluenceSpace",
         ("pages", "list"): "ConfluencePage",
         ("pages", "get"): "ConfluencePage",
+        ("pages", "context_store_search"): "ConfluencePage",
         ("blog_posts", "list"): "ConfluenceBlogPost",
         ("blog_posts", "get"): "ConfluenceBlogPost",
+        ("blog_posts", "context_store_search"): "ConfluenceBlogPost",
         ("groups", "list"): "ConfluenceGroup",
+        ("groups", "context_store_search"): "ConfluenceGroup",
         ("audit", "list"): "ConfluenceAuditRecord",
+        ("audit", "context_store_search"): "ConfluenceAuditRecord",
     }
 
     @property

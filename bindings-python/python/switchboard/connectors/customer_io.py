@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from .._executor import Connector, Entity
 from .._sync import SyncEntity
-from .._types import ExecutionResult
+from .._types import ExecutionResult, SearchPage
 from .._blocking import SyncConnector
 
 if TYPE_CHECKING:
@@ -21,7 +21,7 @@ __all__ = ["CustomerIoConnector", "SyncCustomerIoConnector"]
 
 
 class CustomerIoCampaigns(Entity):
-    """``campaigns`` of Customer.io (async): list, get."""
+    """``campaigns`` of Customer.io (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "campaigns"
@@ -38,9 +38,20 @@ class CustomerIoCampaigns(Entity):
         """
         return await self._run("get", {"campaign_id": campaign_id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[CustomerIoCampaign]]:
+        """Search the campaigns records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (customer-io campaigns.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: actions, active, created, created_by, date_attribute, deduplicate_id, event_name, first_started, frequency, id, msg_templates, name, start_hour, start_minutes, state, tags, timezone, trigger_segment_ids, type, updated, use_customer_timezone
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncCustomerIoCampaigns(SyncEntity):
-    """``campaigns`` of Customer.io (blocking): list, get."""
+    """``campaigns`` of Customer.io (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "campaigns"
@@ -56,6 +67,17 @@ class SyncCustomerIoCampaigns(SyncEntity):
             campaign_id: The campaign's id
         """
         return self._run("get", {"campaign_id": campaign_id})  # type: ignore[no-any-return]
+
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[CustomerIoCampaign]]:
+        """Search the campaigns records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (customer-io campaigns.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: actions, active, created, created_by, date_attribute, deduplicate_id, event_name, first_started, frequency, id, msg_templates, name, start_hour, start_minutes, state, tags, timezone, trigger_segment_ids, type, updated, use_customer_timezone
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
 
 
 class CustomerIoCampaignActions(Entity):
@@ -157,7 +179,7 @@ class SyncCustomerIoBroadcastTrigger(SyncEntity):
 
 
 class CustomerIoNewsletters(Entity):
-    """``newsletters`` of Customer.io (async): list, get."""
+    """``newsletters`` of Customer.io (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "newsletters"
@@ -180,9 +202,20 @@ class CustomerIoNewsletters(Entity):
         """
         return await self._run("get", {"newsletter_id": newsletter_id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[CustomerIoNewsletter]]:
+        """Search the newsletters records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (customer-io newsletters.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: content_ids, created, deduplicate_id, id, name, sent_at, tags, type, updated
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncCustomerIoNewsletters(SyncEntity):
-    """``newsletters`` of Customer.io (blocking): list, get."""
+    """``newsletters`` of Customer.io (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "newsletters"
@@ -205,9 +238,20 @@ class SyncCustomerIoNewsletters(SyncEntity):
         """
         return self._run("get", {"newsletter_id": newsletter_id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[CustomerIoNewsletter]]:
+        """Search the newsletters records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (customer-io newsletters.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: content_ids, created, deduplicate_id, id, name, sent_at, tags, type, updated
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class CustomerIoSegments(Entity):
-    """``segments`` of Customer.io (async): list, create, get."""
+    """``segments`` of Customer.io (async): list, create, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "segments"
@@ -232,9 +276,20 @@ class CustomerIoSegments(Entity):
         """
         return await self._run("get", {"segment_id": segment_id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[CustomerIoSegment]]:
+        """Search the segments records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (customer-io segments.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: deduplicate_id, description, id, name, progress, state, tags, type
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncCustomerIoSegments(SyncEntity):
-    """``segments`` of Customer.io (blocking): list, create, get."""
+    """``segments`` of Customer.io (blocking): list, create, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "segments"
@@ -259,9 +314,20 @@ class SyncCustomerIoSegments(SyncEntity):
         """
         return self._run("get", {"segment_id": segment_id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[CustomerIoSegment]]:
+        """Search the segments records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (customer-io segments.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: deduplicate_id, description, id, name, progress, state, tags, type
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class CustomerIoMessages(Entity):
-    """``messages`` of Customer.io (async): list, get."""
+    """``messages`` of Customer.io (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "messages"
@@ -287,9 +353,20 @@ class CustomerIoMessages(Entity):
         """
         return await self._run("get", {"message_id": message_id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[CustomerIoMessage]]:
+        """Search the messages records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (customer-io messages.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: action_id, broadcast_id, campaign_id, content_id, created, customer_id, customer_identifiers, deduplicate_id, failure_message, forgotten, id, message_template_id, metrics, newsletter_id, parent_action_id, recipient, subject, trigger_event_id, type
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncCustomerIoMessages(SyncEntity):
-    """``messages`` of Customer.io (blocking): list, get."""
+    """``messages`` of Customer.io (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "messages"
@@ -315,9 +392,20 @@ class SyncCustomerIoMessages(SyncEntity):
         """
         return self._run("get", {"message_id": message_id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[CustomerIoMessage]]:
+        """Search the messages records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (customer-io messages.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: action_id, broadcast_id, campaign_id, content_id, created, customer_id, customer_identifiers, deduplicate_id, failure_message, forgotten, id, message_template_id, metrics, newsletter_id, parent_action_id, recipient, subject, trigger_event_id, type
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class CustomerIoActivities(Entity):
-    """``activities`` of Customer.io (async): list."""
+    """``activities`` of Customer.io (async): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "activities"
@@ -333,9 +421,20 @@ class CustomerIoActivities(Entity):
         """
         return await self._run("list", {"start": start, "limit": limit, "type": type, "name": name})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[CustomerIoActivity]]:
+        """Search the activities records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (customer-io activities.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: customer_id, customer_identifiers, data, delivery_id, delivery_type, id, name, timestamp, type
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncCustomerIoActivities(SyncEntity):
-    """``activities`` of Customer.io (blocking): list."""
+    """``activities`` of Customer.io (blocking): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "activities"
@@ -351,9 +450,20 @@ class SyncCustomerIoActivities(SyncEntity):
         """
         return self._run("list", {"start": start, "limit": limit, "type": type, "name": name})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[CustomerIoActivity]]:
+        """Search the activities records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (customer-io activities.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: customer_id, customer_identifiers, data, delivery_id, delivery_type, id, name, timestamp, type
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class CustomerIoSenderIdentities(Entity):
-    """``sender_identities`` of Customer.io (async): list, get."""
+    """``sender_identities`` of Customer.io (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "sender_identities"
@@ -376,9 +486,20 @@ class CustomerIoSenderIdentities(Entity):
         """
         return await self._run("get", {"sender_id": sender_id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[CustomerIoSenderIdentity]]:
+        """Search the sender_identities records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (customer-io sender_identities.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: address, auto_generated, created, deduplicate_id, email, id, name, template_type, updated
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncCustomerIoSenderIdentities(SyncEntity):
-    """``sender_identities`` of Customer.io (blocking): list, get."""
+    """``sender_identities`` of Customer.io (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "sender_identities"
@@ -401,9 +522,20 @@ class SyncCustomerIoSenderIdentities(SyncEntity):
         """
         return self._run("get", {"sender_id": sender_id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[CustomerIoSenderIdentity]]:
+        """Search the sender_identities records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (customer-io sender_identities.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: address, auto_generated, created, deduplicate_id, email, id, name, template_type, updated
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class CustomerIoSnippets(Entity):
-    """``snippets`` of Customer.io (async): list, create, update."""
+    """``snippets`` of Customer.io (async): list, create, update, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "snippets"
@@ -430,9 +562,20 @@ class CustomerIoSnippets(Entity):
         """
         return await self._run("update", {"name": name, "value": value})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[CustomerIoSnippet]]:
+        """Search the snippets records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (customer-io snippets.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: id, name, updated_at, value
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncCustomerIoSnippets(SyncEntity):
-    """``snippets`` of Customer.io (blocking): list, create, update."""
+    """``snippets`` of Customer.io (blocking): list, create, update, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "snippets"
@@ -459,9 +602,20 @@ class SyncCustomerIoSnippets(SyncEntity):
         """
         return self._run("update", {"name": name, "value": value})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[CustomerIoSnippet]]:
+        """Search the snippets records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (customer-io snippets.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: id, name, updated_at, value
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class CustomerIoCollections(Entity):
-    """``collections`` of Customer.io (async): list, create, get, update."""
+    """``collections`` of Customer.io (async): list, create, get, update, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "collections"
@@ -499,9 +653,20 @@ class CustomerIoCollections(Entity):
         """
         return await self._run("update", {"collection_id": collection_id, "name": name, "data": data, "url": url})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[CustomerIoCollection]]:
+        """Search the collections records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (customer-io collections.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: bytes, created_at, id, name, rows, schema, updated_at
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncCustomerIoCollections(SyncEntity):
-    """``collections`` of Customer.io (blocking): list, create, get, update."""
+    """``collections`` of Customer.io (blocking): list, create, get, update, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "collections"
@@ -539,9 +704,20 @@ class SyncCustomerIoCollections(SyncEntity):
         """
         return self._run("update", {"collection_id": collection_id, "name": name, "data": data, "url": url})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[CustomerIoCollection]]:
+        """Search the collections records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (customer-io collections.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: bytes, created_at, id, name, rows, schema, updated_at
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class CustomerIoReportingWebhooks(Entity):
-    """``reporting_webhooks`` of Customer.io (async): list, create, get, update."""
+    """``reporting_webhooks`` of Customer.io (async): list, create, get, update, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "reporting_webhooks"
@@ -585,9 +761,20 @@ class CustomerIoReportingWebhooks(Entity):
         """
         return await self._run("update", {"webhook_id": webhook_id, "name": name, "endpoint": endpoint, "events": events, "disabled": disabled, "full_resolution": full_resolution, "with_content": with_content})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[CustomerIoReportingWebhook]]:
+        """Search the reporting_webhooks records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (customer-io reporting_webhooks.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: disabled, endpoint, events, full_resolution, id, name, with_content
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncCustomerIoReportingWebhooks(SyncEntity):
-    """``reporting_webhooks`` of Customer.io (blocking): list, create, get, update."""
+    """``reporting_webhooks`` of Customer.io (blocking): list, create, get, update, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "reporting_webhooks"
@@ -631,9 +818,20 @@ class SyncCustomerIoReportingWebhooks(SyncEntity):
         """
         return self._run("update", {"webhook_id": webhook_id, "name": name, "endpoint": endpoint, "events": events, "disabled": disabled, "full_resolution": full_resolution, "with_content": with_content})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[CustomerIoReportingWebhook]]:
+        """Search the reporting_webhooks records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (customer-io reporting_webhooks.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: disabled, endpoint, events, full_resolution, id, name, with_content
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class CustomerIoExports(Entity):
-    """``exports`` of Customer.io (async): list, create, get."""
+    """``exports`` of Customer.io (async): list, create, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "exports"
@@ -658,9 +856,20 @@ class CustomerIoExports(Entity):
         """
         return await self._run("get", {"export_id": export_id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[CustomerIoExport]]:
+        """Search the exports records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (customer-io exports.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: created_at, deduplicate_id, description, downloads, failed, id, status, total, type, updated_at, user_email, user_id
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncCustomerIoExports(SyncEntity):
-    """``exports`` of Customer.io (blocking): list, create, get."""
+    """``exports`` of Customer.io (blocking): list, create, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "exports"
@@ -685,9 +894,20 @@ class SyncCustomerIoExports(SyncEntity):
         """
         return self._run("get", {"export_id": export_id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[CustomerIoExport]]:
+        """Search the exports records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (customer-io exports.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: created_at, deduplicate_id, description, downloads, failed, id, status, total, type, updated_at, user_email, user_id
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class CustomerIoTransactionalMessages(Entity):
-    """``transactional_messages`` of Customer.io (async): list, get."""
+    """``transactional_messages`` of Customer.io (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "transactional_messages"
@@ -704,9 +924,20 @@ class CustomerIoTransactionalMessages(Entity):
         """
         return await self._run("get", {"transactional_id": transactional_id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[CustomerIoTransactionalMessage]]:
+        """Search the transactional_messages records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (customer-io transactional_messages.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: created_at, description, hide_message_body, id, link_tracking, name, open_tracking, queue_drafts, send_to_unsubscribed, updated_at
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncCustomerIoTransactionalMessages(SyncEntity):
-    """``transactional_messages`` of Customer.io (blocking): list, get."""
+    """``transactional_messages`` of Customer.io (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "transactional_messages"
@@ -722,6 +953,17 @@ class SyncCustomerIoTransactionalMessages(SyncEntity):
             transactional_id: The transactional message's id
         """
         return self._run("get", {"transactional_id": transactional_id})  # type: ignore[no-any-return]
+
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[CustomerIoTransactionalMessage]]:
+        """Search the transactional_messages records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (customer-io transactional_messages.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: created_at, description, hide_message_body, id, link_tracking, name, open_tracking, queue_drafts, send_to_unsubscribed, updated_at
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
 
 
 class CustomerIoTransactionalMessageContents(Entity):
@@ -1010,35 +1252,46 @@ class CustomerIoConnector(Connector):
     _records: ClassVar[dict[tuple[str, str], str]] = {
         ("campaigns", "list"): "CustomerIoCampaign",
         ("campaigns", "get"): "CustomerIoCampaign",
+        ("campaigns", "context_store_search"): "CustomerIoCampaign",
         ("campaign_actions", "list"): "CustomerIoCampaignAction",
         ("campaign_actions", "get"): "CustomerIoCampaignAction",
         ("broadcast_trigger", "create"): "CustomerIoBroadcastTriggerRecord",
         ("newsletters", "list"): "CustomerIoNewsletter",
         ("newsletters", "get"): "CustomerIoNewsletter",
+        ("newsletters", "context_store_search"): "CustomerIoNewsletter",
         ("segments", "list"): "CustomerIoSegment",
         ("segments", "create"): "CustomerIoSegmentCreate",
         ("segments", "get"): "CustomerIoSegment",
+        ("segments", "context_store_search"): "CustomerIoSegment",
         ("messages", "list"): "CustomerIoMessage",
         ("messages", "get"): "CustomerIoMessage",
+        ("messages", "context_store_search"): "CustomerIoMessage",
         ("activities", "list"): "CustomerIoActivity",
+        ("activities", "context_store_search"): "CustomerIoActivity",
         ("sender_identities", "list"): "CustomerIoSenderIdentity",
         ("sender_identities", "get"): "CustomerIoSenderIdentity",
+        ("sender_identities", "context_store_search"): "CustomerIoSenderIdentity",
         ("snippets", "list"): "CustomerIoSnippet",
         ("snippets", "create"): "CustomerIoSnippetCreate",
         ("snippets", "update"): "CustomerIoSnippetCreate",
+        ("snippets", "context_store_search"): "CustomerIoSnippet",
         ("collections", "list"): "CustomerIoCollection",
         ("collections", "create"): "CustomerIoCollectionCreate",
         ("collections", "get"): "CustomerIoCollection",
         ("collections", "update"): "CustomerIoCollectionCreate",
+        ("collections", "context_store_search"): "CustomerIoCollection",
         ("reporting_webhooks", "list"): "CustomerIoReportingWebhook",
         ("reporting_webhooks", "create"): "CustomerIoReportingWebhook",
         ("reporting_webhooks", "get"): "CustomerIoReportingWebhook",
         ("reporting_webhooks", "update"): "CustomerIoReportingWebhook",
+        ("reporting_webhooks", "context_store_search"): "CustomerIoReportingWebhook",
         ("exports", "list"): "CustomerIoExport",
         ("exports", "create"): "CustomerIoExportCreate",
         ("exports", "get"): "CustomerIoExport",
+        ("exports", "context_store_search"): "CustomerIoExport",
         ("transactional_messages", "list"): "CustomerIoTransactionalMessage",
         ("transactional_messages", "get"): "CustomerIoTransactionalMessage",
+        ("transactional_messages", "context_store_search"): "CustomerIoTransactionalMessage",
         ("transactional_message_contents", "list"): "CustomerIoTransactionalMessageContent",
         ("transactional_message_contents", "update"): "CustomerIoTransactionalMessageContent",
         ("transactional_email", "create"): "CustomerIoTransactionalEmailRecord",

@@ -3,12 +3,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from .._executor import Connector, Entity
 from .._sync import SyncEntity
-from .._types import ExecutionResult
+from .._types import ExecutionResult, SearchPage
 from .._blocking import SyncConnector
 
 if TYPE_CHECKING:
@@ -51,7 +51,7 @@ class SyncFacebookMarketingCurrentUser(SyncEntity):
 
 
 class FacebookMarketingAdAccounts(Entity):
-    """``ad_accounts`` of Facebook Marketing (async): list, get."""
+    """``ad_accounts`` of Facebook Marketing (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "ad_accounts"
@@ -75,9 +75,20 @@ class FacebookMarketingAdAccounts(Entity):
         """
         return await self._run("get", {"account_id": account_id, "fields": fields})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[FacebookMarketingAdAccount]]:
+        """Search the ad_accounts records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (facebook-marketing ad_accounts.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: account_id, account_status, age, amount_spent, balance, business, business_name, created_time, currency, disable_reason, id, name, spend_cap, timezone_id, timezone_name
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncFacebookMarketingAdAccounts(SyncEntity):
-    """``ad_accounts`` of Facebook Marketing (blocking): list, get."""
+    """``ad_accounts`` of Facebook Marketing (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "ad_accounts"
@@ -100,6 +111,17 @@ class SyncFacebookMarketingAdAccounts(SyncEntity):
             fields: Comma-separated fields to return (nested as `creative{id,name}`); without it the Graph API answers only a few, mostly `id` and `name`
         """
         return self._run("get", {"account_id": account_id, "fields": fields})  # type: ignore[no-any-return]
+
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[FacebookMarketingAdAccount]]:
+        """Search the ad_accounts records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (facebook-marketing ad_accounts.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: account_id, account_status, age, amount_spent, balance, business, business_name, created_time, currency, disable_reason, id, name, spend_cap, timezone_id, timezone_name
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
 
 
 class FacebookMarketingCampaigns(Entity):
@@ -808,6 +830,7 @@ class FacebookMarketingConnector(Connector):
         ("current_user", "get"): "FacebookMarketingCurrentUserRecord",
         ("ad_accounts", "list"): "FacebookMarketingAdAccount",
         ("ad_accounts", "get"): "FacebookMarketingAdAccount",
+        ("ad_accounts", "context_store_search"): "FacebookMarketingAdAccount",
         ("campaigns", "list"): "FacebookMarketingCampaign",
         ("campaigns", "create"): "FacebookMarketingCampaignCreate",
         ("campaigns", "get"): "FacebookMarketingCampaign",

@@ -3,12 +3,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from .._executor import Connector, Entity
 from .._sync import SyncEntity
-from .._types import ExecutionResult
+from .._types import ExecutionResult, SearchPage
 from .._blocking import SyncConnector
 
 if TYPE_CHECKING:
@@ -21,7 +21,7 @@ __all__ = ["FreshdeskConnector", "SyncFreshdeskConnector"]
 
 
 class FreshdeskTickets(Entity):
-    """``tickets`` of Freshdesk (async): list, get."""
+    """``tickets`` of Freshdesk (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "tickets"
@@ -46,9 +46,20 @@ class FreshdeskTickets(Entity):
         """
         return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[FreshdeskTicket]]:
+        """Search the tickets records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (freshdesk tickets.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: cc_emails, company_id, created_at, custom_fields, description, description_text, due_by, email_config_id, fr_due_by, fr_escalated, fwd_emails, group_id, id, is_escalated, priority, product_id, reply_cc_emails, requester_id, responder_id, source, spam, status, subject, tags, to_emails, type, updated_at
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncFreshdeskTickets(SyncEntity):
-    """``tickets`` of Freshdesk (blocking): list, get."""
+    """``tickets`` of Freshdesk (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "tickets"
@@ -73,9 +84,20 @@ class SyncFreshdeskTickets(SyncEntity):
         """
         return self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[FreshdeskTicket]]:
+        """Search the tickets records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (freshdesk tickets.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: cc_emails, company_id, created_at, custom_fields, description, description_text, due_by, email_config_id, fr_due_by, fr_escalated, fwd_emails, group_id, id, is_escalated, priority, product_id, reply_cc_emails, requester_id, responder_id, source, spam, status, subject, tags, to_emails, type, updated_at
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class FreshdeskContacts(Entity):
-    """``contacts`` of Freshdesk (async): list, get."""
+    """``contacts`` of Freshdesk (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "contacts"
@@ -98,9 +120,20 @@ class FreshdeskContacts(Entity):
         """
         return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[FreshdeskContact]]:
+        """Search the contacts records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (freshdesk contacts.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: active, address, company_id, created_at, custom_fields, description, email, id, job_title, language, mobile, name, other_emails, phone, tags, time_zone, twitter_id, unique_external_id, updated_at, view_all_tickets
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncFreshdeskContacts(SyncEntity):
-    """``contacts`` of Freshdesk (blocking): list, get."""
+    """``contacts`` of Freshdesk (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "contacts"
@@ -123,9 +156,20 @@ class SyncFreshdeskContacts(SyncEntity):
         """
         return self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[FreshdeskContact]]:
+        """Search the contacts records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (freshdesk contacts.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: active, address, company_id, created_at, custom_fields, description, email, id, job_title, language, mobile, name, other_emails, phone, tags, time_zone, twitter_id, unique_external_id, updated_at, view_all_tickets
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class FreshdeskAgents(Entity):
-    """``agents`` of Freshdesk (async): list, get."""
+    """``agents`` of Freshdesk (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "agents"
@@ -147,9 +191,20 @@ class FreshdeskAgents(Entity):
         """
         return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[FreshdeskAgent]]:
+        """Search the agents records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (freshdesk agents.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: available, available_since, contact, created_at, group_ids, id, last_active_at, occasional, role_ids, signature, skill_ids, ticket_scope, type, updated_at
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncFreshdeskAgents(SyncEntity):
-    """``agents`` of Freshdesk (blocking): list, get."""
+    """``agents`` of Freshdesk (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "agents"
@@ -171,9 +226,20 @@ class SyncFreshdeskAgents(SyncEntity):
         """
         return self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[FreshdeskAgent]]:
+        """Search the agents records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (freshdesk agents.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: available, available_since, contact, created_at, group_ids, id, last_active_at, occasional, role_ids, signature, skill_ids, ticket_scope, type, updated_at
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class FreshdeskGroups(Entity):
-    """``groups`` of Freshdesk (async): list, get."""
+    """``groups`` of Freshdesk (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "groups"
@@ -195,9 +261,20 @@ class FreshdeskGroups(Entity):
         """
         return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[FreshdeskGroup]]:
+        """Search the groups records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (freshdesk groups.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: agent_ids, auto_ticket_assign, business_hour_id, created_at, description, escalate_to, group_type, id, name, unassigned_for, updated_at
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncFreshdeskGroups(SyncEntity):
-    """``groups`` of Freshdesk (blocking): list, get."""
+    """``groups`` of Freshdesk (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "groups"
@@ -219,9 +296,20 @@ class SyncFreshdeskGroups(SyncEntity):
         """
         return self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[FreshdeskGroup]]:
+        """Search the groups records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (freshdesk groups.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: agent_ids, auto_ticket_assign, business_hour_id, created_at, description, escalate_to, group_type, id, name, unassigned_for, updated_at
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class FreshdeskCompanies(Entity):
-    """``companies`` of Freshdesk (async): list, get."""
+    """``companies`` of Freshdesk (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "companies"
@@ -243,9 +331,20 @@ class FreshdeskCompanies(Entity):
         """
         return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[FreshdeskCompany]]:
+        """Search the companies records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (freshdesk companies.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: account_tier, created_at, custom_fields, description, domains, health_score, id, industry, name, note, renewal_date, updated_at
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncFreshdeskCompanies(SyncEntity):
-    """``companies`` of Freshdesk (blocking): list, get."""
+    """``companies`` of Freshdesk (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "companies"
@@ -267,9 +366,20 @@ class SyncFreshdeskCompanies(SyncEntity):
         """
         return self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[FreshdeskCompany]]:
+        """Search the companies records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (freshdesk companies.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: account_tier, created_at, custom_fields, description, domains, health_score, id, industry, name, note, renewal_date, updated_at
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class FreshdeskRoles(Entity):
-    """``roles`` of Freshdesk (async): list, get."""
+    """``roles`` of Freshdesk (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "roles"
@@ -291,9 +401,20 @@ class FreshdeskRoles(Entity):
         """
         return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[FreshdeskRole]]:
+        """Search the roles records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (freshdesk roles.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: agent_type, created_at, default, description, id, name, updated_at
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncFreshdeskRoles(SyncEntity):
-    """``roles`` of Freshdesk (blocking): list, get."""
+    """``roles`` of Freshdesk (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "roles"
@@ -315,9 +436,20 @@ class SyncFreshdeskRoles(SyncEntity):
         """
         return self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[FreshdeskRole]]:
+        """Search the roles records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (freshdesk roles.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: agent_type, created_at, default, description, id, name, updated_at
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class FreshdeskSatisfactionRatings(Entity):
-    """``satisfaction_ratings`` of Freshdesk (async): list."""
+    """``satisfaction_ratings`` of Freshdesk (async): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "satisfaction_ratings"
@@ -332,9 +464,20 @@ class FreshdeskSatisfactionRatings(Entity):
         """
         return await self._run("list", {"per_page": per_page, "page": page, "created_since": created_since})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[FreshdeskSatisfactionRating]]:
+        """Search the satisfaction_ratings records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (freshdesk satisfaction_ratings.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: agent_id, created_at, feedback, group_id, id, ratings, survey_id, ticket_id, updated_at, user_id
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncFreshdeskSatisfactionRatings(SyncEntity):
-    """``satisfaction_ratings`` of Freshdesk (blocking): list."""
+    """``satisfaction_ratings`` of Freshdesk (blocking): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "satisfaction_ratings"
@@ -349,9 +492,20 @@ class SyncFreshdeskSatisfactionRatings(SyncEntity):
         """
         return self._run("list", {"per_page": per_page, "page": page, "created_since": created_since})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[FreshdeskSatisfactionRating]]:
+        """Search the satisfaction_ratings records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (freshdesk satisfaction_ratings.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: agent_id, created_at, feedback, group_id, id, ratings, survey_id, ticket_id, updated_at, user_id
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class FreshdeskSurveys(Entity):
-    """``surveys`` of Freshdesk (async): list."""
+    """``surveys`` of Freshdesk (async): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "surveys"
@@ -365,9 +519,20 @@ class FreshdeskSurveys(Entity):
         """
         return await self._run("list", {"per_page": per_page, "page": page})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[FreshdeskSurvey]]:
+        """Search the surveys records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (freshdesk surveys.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: active, created_at, id, questions, title, updated_at
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncFreshdeskSurveys(SyncEntity):
-    """``surveys`` of Freshdesk (blocking): list."""
+    """``surveys`` of Freshdesk (blocking): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "surveys"
@@ -381,9 +546,20 @@ class SyncFreshdeskSurveys(SyncEntity):
         """
         return self._run("list", {"per_page": per_page, "page": page})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[FreshdeskSurvey]]:
+        """Search the surveys records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (freshdesk surveys.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: active, created_at, id, questions, title, updated_at
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class FreshdeskTimeEntries(Entity):
-    """``time_entries`` of Freshdesk (async): list."""
+    """``time_entries`` of Freshdesk (async): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "time_entries"
@@ -397,9 +573,20 @@ class FreshdeskTimeEntries(Entity):
         """
         return await self._run("list", {"per_page": per_page, "page": page})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[FreshdeskTimeEntry]]:
+        """Search the time_entries records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (freshdesk time_entries.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: agent_id, billable, company_id, created_at, executed_at, id, note, start_time, ticket_id, time_spent, timer_running, updated_at
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncFreshdeskTimeEntries(SyncEntity):
-    """``time_entries`` of Freshdesk (blocking): list."""
+    """``time_entries`` of Freshdesk (blocking): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "time_entries"
@@ -413,9 +600,20 @@ class SyncFreshdeskTimeEntries(SyncEntity):
         """
         return self._run("list", {"per_page": per_page, "page": page})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[FreshdeskTimeEntry]]:
+        """Search the time_entries records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (freshdesk time_entries.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: agent_id, billable, company_id, created_at, executed_at, id, note, start_time, ticket_id, time_spent, timer_running, updated_at
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class FreshdeskTicketFields(Entity):
-    """``ticket_fields`` of Freshdesk (async): list."""
+    """``ticket_fields`` of Freshdesk (async): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "ticket_fields"
@@ -429,9 +627,20 @@ class FreshdeskTicketFields(Entity):
         """
         return await self._run("list", {"per_page": per_page, "page": page})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[FreshdeskTicketField]]:
+        """Search the ticket_fields records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (freshdesk ticket_fields.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: choices, created_at, customers_can_edit, default, description, displayed_to_customers, id, label, label_for_customers, name, position, required_for_agents, required_for_closure, required_for_customers, type, updated_at
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncFreshdeskTicketFields(SyncEntity):
-    """``ticket_fields`` of Freshdesk (blocking): list."""
+    """``ticket_fields`` of Freshdesk (blocking): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "ticket_fields"
@@ -444,6 +653,17 @@ class SyncFreshdeskTicketFields(SyncEntity):
             page: The page to fetch, from 1; 1..; default 1
         """
         return self._run("list", {"per_page": per_page, "page": page})  # type: ignore[no-any-return]
+
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[FreshdeskTicketField]]:
+        """Search the ticket_fields records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (freshdesk ticket_fields.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: choices, created_at, customers_can_edit, default, description, displayed_to_customers, id, label, label_for_customers, name, position, required_for_agents, required_for_closure, required_for_customers, type, updated_at
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
 
 
 class FreshdeskConnector(Connector):
@@ -466,20 +686,30 @@ class FreshdeskConnector(Connector):
     _records: ClassVar[dict[tuple[str, str], str]] = {
         ("tickets", "list"): "FreshdeskTicket",
         ("tickets", "get"): "FreshdeskTicket",
+        ("tickets", "context_store_search"): "FreshdeskTicket",
         ("contacts", "list"): "FreshdeskContact",
         ("contacts", "get"): "FreshdeskContact",
+        ("contacts", "context_store_search"): "FreshdeskContact",
         ("agents", "list"): "FreshdeskAgent",
         ("agents", "get"): "FreshdeskAgent",
+        ("agents", "context_store_search"): "FreshdeskAgent",
         ("groups", "list"): "FreshdeskGroup",
         ("groups", "get"): "FreshdeskGroup",
+        ("groups", "context_store_search"): "FreshdeskGroup",
         ("companies", "list"): "FreshdeskCompany",
         ("companies", "get"): "FreshdeskCompany",
+        ("companies", "context_store_search"): "FreshdeskCompany",
         ("roles", "list"): "FreshdeskRole",
         ("roles", "get"): "FreshdeskRole",
+        ("roles", "context_store_search"): "FreshdeskRole",
         ("satisfaction_ratings", "list"): "FreshdeskSatisfactionRating",
+        ("satisfaction_ratings", "context_store_search"): "FreshdeskSatisfactionRating",
         ("surveys", "list"): "FreshdeskSurvey",
+        ("surveys", "context_store_search"): "FreshdeskSurvey",
         ("time_entries", "list"): "FreshdeskTimeEntry",
+        ("time_entries", "context_store_search"): "FreshdeskTimeEntry",
         ("ticket_fields", "list"): "FreshdeskTicketField",
+        ("ticket_fields", "context_store_search"): "FreshdeskTicketField",
     }
 
     @property

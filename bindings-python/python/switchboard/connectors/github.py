@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from .._executor import Connector, Entity
 from .._sync import SyncEntity
-from .._types import ExecutionResult
+from .._types import ExecutionResult, SearchPage
 from .._blocking import SyncConnector
 
 if TYPE_CHECKING:
@@ -135,7 +135,7 @@ class SyncGithubOrgRepositories(SyncEntity):
 
 
 class GithubViewerRepositories(Entity):
-    """``viewer_repositories`` of GitHub (async): list."""
+    """``viewer_repositories`` of GitHub (async): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "viewer_repositories"
@@ -150,9 +150,20 @@ class GithubViewerRepositories(Entity):
         """
         return await self._run("list", {"per_page": per_page, "after": after, "fields": fields})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[GithubRepository]]:
+        """Search the viewer_repositories records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (github viewer_repositories.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: createdAt, databaseId, defaultBranchRef, description, forkCount, homepageUrl, id, isArchived, isFork, isPrivate, isTemplate, licenseInfo, name, nameWithOwner, owner, primaryLanguage, pushedAt, repositoryTopics, stargazerCount, updatedAt, url, visibility
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncGithubViewerRepositories(SyncEntity):
-    """``viewer_repositories`` of GitHub (blocking): list."""
+    """``viewer_repositories`` of GitHub (blocking): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "viewer_repositories"
@@ -166,6 +177,17 @@ class SyncGithubViewerRepositories(SyncEntity):
             fields: Fields to select on each repository instead of the defaults, by name, e.g. ["id", "databaseId", "primaryLanguage"] (an object field such as `primaryLanguage` comes with its default sub-selection)
         """
         return self._run("list", {"per_page": per_page, "after": after, "fields": fields})  # type: ignore[no-any-return]
+
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[GithubRepository]]:
+        """Search the viewer_repositories records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (github viewer_repositories.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: createdAt, databaseId, defaultBranchRef, description, forkCount, homepageUrl, id, isArchived, isFork, isPrivate, isTemplate, licenseInfo, name, nameWithOwner, owner, primaryLanguage, pushedAt, repositoryTopics, stargazerCount, updatedAt, url, visibility
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
 
 
 class GithubBranches(Entity):
@@ -1504,6 +1526,7 @@ class GithubConnector(Connector):
         ("repositories", "search"): "GithubRepository",
         ("org_repositories", "list"): "GithubRepository",
         ("viewer_repositories", "list"): "GithubRepository",
+        ("viewer_repositories", "context_store_search"): "GithubRepository",
         ("branches", "list"): "GithubBranche",
         ("branches", "get"): "GithubBranche",
         ("commits", "list"): "GithubCommit",

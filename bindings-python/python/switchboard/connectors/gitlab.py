@@ -3,12 +3,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from .._executor import Connector, Entity
 from .._sync import SyncEntity
-from .._types import ExecutionResult
+from .._types import ExecutionResult, SearchPage
 from .._blocking import SyncConnector
 
 if TYPE_CHECKING:
@@ -21,7 +21,7 @@ __all__ = ["GitlabConnector", "SyncGitlabConnector"]
 
 
 class GitlabProjects(Entity):
-    """``projects`` of GitLab (async): list, get."""
+    """``projects`` of GitLab (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "projects"
@@ -49,9 +49,20 @@ class GitlabProjects(Entity):
         """
         return await self._run("get", {"id": id, "statistics": statistics})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[GitlabProject]]:
+        """Search the projects records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (gitlab projects.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: archived, avatar_url, created_at, creator_id, default_branch, description, empty_repo, forks_count, http_url_to_repo, id, issues_enabled, last_activity_at, merge_requests_enabled, name, name_with_namespace, namespace, open_issues_count, path, path_with_namespace, permissions, readme_url, ssh_url_to_repo, star_count, statistics, topics, updated_at, visibility, web_url
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncGitlabProjects(SyncEntity):
-    """``projects`` of GitLab (blocking): list, get."""
+    """``projects`` of GitLab (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "projects"
@@ -78,6 +89,17 @@ class SyncGitlabProjects(SyncEntity):
             statistics: Include storage and commit statistics
         """
         return self._run("get", {"id": id, "statistics": statistics})  # type: ignore[no-any-return]
+
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[GitlabProject]]:
+        """Search the projects records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (gitlab projects.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: archived, avatar_url, created_at, creator_id, default_branch, description, empty_repo, forks_count, http_url_to_repo, id, issues_enabled, last_activity_at, merge_requests_enabled, name, name_with_namespace, namespace, open_issues_count, path, path_with_namespace, permissions, readme_url, ssh_url_to_repo, star_count, statistics, topics, updated_at, visibility, web_url
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
 
 
 class GitlabIssues(Entity):
@@ -217,7 +239,7 @@ class SyncGitlabMergeRequests(SyncEntity):
 
 
 class GitlabUsers(Entity):
-    """``users`` of GitLab (async): list, get."""
+    """``users`` of GitLab (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "users"
@@ -241,9 +263,20 @@ class GitlabUsers(Entity):
         """
         return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[GitlabUser]]:
+        """Search the users records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (gitlab users.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: avatar_url, bot, created_at, id, locked, name, public_email, state, username, web_url
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncGitlabUsers(SyncEntity):
-    """``users`` of GitLab (blocking): list, get."""
+    """``users`` of GitLab (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "users"
@@ -266,6 +299,17 @@ class SyncGitlabUsers(SyncEntity):
             id: The user's id
         """
         return self._run("get", {"id": id})  # type: ignore[no-any-return]
+
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[GitlabUser]]:
+        """Search the users records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (gitlab users.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: avatar_url, bot, created_at, id, locked, name, public_email, state, username, web_url
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
 
 
 class GitlabCommits(Entity):
@@ -331,7 +375,7 @@ class SyncGitlabCommits(SyncEntity):
 
 
 class GitlabGroups(Entity):
-    """``groups`` of GitLab (async): list, get."""
+    """``groups`` of GitLab (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "groups"
@@ -357,9 +401,20 @@ class GitlabGroups(Entity):
         """
         return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[GitlabGroup]]:
+        """Search the groups records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (gitlab groups.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: avatar_url, created_at, default_branch, description, full_name, full_path, id, name, parent_id, path, project_creation_level, projects, request_access_enabled, subgroup_creation_level, visibility, web_url
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncGitlabGroups(SyncEntity):
-    """``groups`` of GitLab (blocking): list, get."""
+    """``groups`` of GitLab (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "groups"
@@ -384,6 +439,17 @@ class SyncGitlabGroups(SyncEntity):
             id: The group's id or full path (sent URL-encoded)
         """
         return self._run("get", {"id": id})  # type: ignore[no-any-return]
+
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[GitlabGroup]]:
+        """Search the groups records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (gitlab groups.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: avatar_url, created_at, default_branch, description, full_name, full_path, id, name, parent_id, path, project_creation_level, projects, request_access_enabled, subgroup_creation_level, visibility, web_url
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
 
 
 class GitlabBranches(Entity):
@@ -855,16 +921,19 @@ class GitlabConnector(Connector):
     _records: ClassVar[dict[tuple[str, str], str]] = {
         ("projects", "list"): "GitlabProject",
         ("projects", "get"): "GitlabProject",
+        ("projects", "context_store_search"): "GitlabProject",
         ("issues", "list"): "GitlabIssue",
         ("issues", "get"): "GitlabIssue",
         ("merge_requests", "list"): "GitlabMergeRequest",
         ("merge_requests", "get"): "GitlabMergeRequest",
         ("users", "list"): "GitlabUser",
         ("users", "get"): "GitlabUser",
+        ("users", "context_store_search"): "GitlabUser",
         ("commits", "list"): "GitlabCommit",
         ("commits", "get"): "GitlabCommit",
         ("groups", "list"): "GitlabGroup",
         ("groups", "get"): "GitlabGroup",
+        ("groups", "context_store_search"): "GitlabGroup",
         ("branches", "list"): "GitlabBranche",
         ("branches", "get"): "GitlabBranche",
         ("pipelines", "list"): "GitlabPipeline",

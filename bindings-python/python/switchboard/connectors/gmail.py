@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from .._executor import Connector, Entity
 from .._sync import SyncEntity
-from .._types import ExecutionResult, Record
+from .._types import ExecutionResult, Record, SearchPage
 from .._blocking import SyncConnector
 
 if TYPE_CHECKING:
@@ -43,7 +43,7 @@ class SyncGmailProfile(SyncEntity):
 
 
 class GmailMessages(Entity):
-    """``messages`` of Gmail (async): list, create, get, update."""
+    """``messages`` of Gmail (async): list, create, get, update, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "messages"
@@ -89,9 +89,20 @@ class GmailMessages(Entity):
         """
         return await self._run("update", {"messageId": message_id, "addLabelIds": add_label_ids, "removeLabelIds": remove_label_ids})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[GmailMessage]]:
+        """Search the messages records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (gmail messages.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: historyId, id, internalDate, labelIds, payload, raw, sizeEstimate, snippet, threadId
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncGmailMessages(SyncEntity):
-    """``messages`` of Gmail (blocking): list, create, get, update."""
+    """``messages`` of Gmail (blocking): list, create, get, update, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "messages"
@@ -136,6 +147,17 @@ class SyncGmailMessages(SyncEntity):
             remove_label_ids: Label ids to remove (up to 100)
         """
         return self._run("update", {"messageId": message_id, "addLabelIds": add_label_ids, "removeLabelIds": remove_label_ids})  # type: ignore[no-any-return]
+
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[GmailMessage]]:
+        """Search the messages records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (gmail messages.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: historyId, id, internalDate, labelIds, payload, raw, sizeEstimate, snippet, threadId
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
 
 
 class GmailMessagesTrash(Entity):
@@ -199,7 +221,7 @@ class SyncGmailMessagesUntrash(SyncEntity):
 
 
 class GmailThreads(Entity):
-    """``threads`` of Gmail (async): list, get."""
+    """``threads`` of Gmail (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "threads"
@@ -226,9 +248,20 @@ class GmailThreads(Entity):
         """
         return await self._run("get", {"threadId": thread_id, "format": format, "metadataHeaders": metadata_headers})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[GmailThread]]:
+        """Search the threads records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (gmail threads.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: historyId, id, messages, snippet
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncGmailThreads(SyncEntity):
-    """``threads`` of Gmail (blocking): list, get."""
+    """``threads`` of Gmail (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "threads"
@@ -255,9 +288,20 @@ class SyncGmailThreads(SyncEntity):
         """
         return self._run("get", {"threadId": thread_id, "format": format, "metadataHeaders": metadata_headers})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[GmailThread]]:
+        """Search the threads records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (gmail threads.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: historyId, id, messages, snippet
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class GmailDrafts(Entity):
-    """``drafts`` of Gmail (async): list, create, get, update, delete."""
+    """``drafts`` of Gmail (async): list, create, get, update, delete, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "drafts"
@@ -307,9 +351,20 @@ class GmailDrafts(Entity):
         """
         return await self._run("delete", {"draftId": draft_id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[GmailDraft]]:
+        """Search the drafts records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (gmail drafts.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: id, message
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncGmailDrafts(SyncEntity):
-    """``drafts`` of Gmail (blocking): list, create, get, update, delete."""
+    """``drafts`` of Gmail (blocking): list, create, get, update, delete, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "drafts"
@@ -359,6 +414,17 @@ class SyncGmailDrafts(SyncEntity):
         """
         return self._run("delete", {"draftId": draft_id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[GmailDraft]]:
+        """Search the drafts records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (gmail drafts.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: id, message
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class GmailDraftsSend(Entity):
     """``drafts_send`` of Gmail (async): create."""
@@ -391,7 +457,7 @@ class SyncGmailDraftsSend(SyncEntity):
 
 
 class GmailLabels(Entity):
-    """``labels`` of Gmail (async): list, create, get, update, delete."""
+    """``labels`` of Gmail (async): list, create, get, update, delete, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "labels"
@@ -440,9 +506,20 @@ class GmailLabels(Entity):
         """
         return await self._run("delete", {"labelId": label_id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[GmailLabel]]:
+        """Search the labels records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (gmail labels.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: color, id, labelListVisibility, messageListVisibility, messagesTotal, messagesUnread, name, threadsTotal, threadsUnread, type
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncGmailLabels(SyncEntity):
-    """``labels`` of Gmail (blocking): list, create, get, update, delete."""
+    """``labels`` of Gmail (blocking): list, create, get, update, delete, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "labels"
@@ -491,6 +568,17 @@ class SyncGmailLabels(SyncEntity):
         """
         return self._run("delete", {"labelId": label_id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[GmailLabel]]:
+        """Search the labels records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (gmail labels.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: color, id, labelListVisibility, messageListVisibility, messagesTotal, messagesUnread, name, threadsTotal, threadsUnread, type
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class GmailConnector(Connector):
     """Gmail connector (``gmail``, definition ``f7833dac-fc18-4feb-a2a9-94b22001edc6``).
@@ -515,19 +603,23 @@ class GmailConnector(Connector):
         ("messages", "create"): "GmailMessage",
         ("messages", "get"): "GmailMessage",
         ("messages", "update"): "GmailMessage",
+        ("messages", "context_store_search"): "GmailMessage",
         ("messages_trash", "create"): "GmailMessage",
         ("messages_untrash", "create"): "GmailMessage",
         ("threads", "list"): "GmailThread",
         ("threads", "get"): "GmailThread",
+        ("threads", "context_store_search"): "GmailThread",
         ("drafts", "list"): "GmailDraft",
         ("drafts", "create"): "GmailDraft",
         ("drafts", "get"): "GmailDraft",
         ("drafts", "update"): "GmailDraft",
+        ("drafts", "context_store_search"): "GmailDraft",
         ("drafts_send", "create"): "GmailMessage",
         ("labels", "list"): "GmailLabel",
         ("labels", "create"): "GmailLabel",
         ("labels", "get"): "GmailLabel",
         ("labels", "update"): "GmailLabel",
+        ("labels", "context_store_search"): "GmailLabel",
     }
 
     @property

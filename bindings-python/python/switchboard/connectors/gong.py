@@ -3,12 +3,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from .._executor import Connector, Entity
 from .._sync import SyncEntity
-from .._types import ExecutionResult, Record
+from .._types import ExecutionResult, Record, SearchPage
 from .._blocking import SyncConnector
 
 if TYPE_CHECKING:
@@ -21,7 +21,7 @@ __all__ = ["GongConnector", "SyncGongConnector"]
 
 
 class GongUsers(Entity):
-    """``users`` of Gong (async): list, get."""
+    """``users`` of Gong (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "users"
@@ -42,9 +42,20 @@ class GongUsers(Entity):
         """
         return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[GongUser]]:
+        """Search the users records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (gong users.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: active, created, emailAddress, emailAliases, extension, firstName, id, lastName, managerId, meetingConsentPageUrl, personalMeetingUrls, phoneNumber, settings, spokenLanguages, title, trustedEmailAddress
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncGongUsers(SyncEntity):
-    """``users`` of Gong (blocking): list, get."""
+    """``users`` of Gong (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "users"
@@ -65,9 +76,20 @@ class SyncGongUsers(SyncEntity):
         """
         return self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[GongUser]]:
+        """Search the users records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (gong users.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: active, created, emailAddress, emailAliases, extension, firstName, id, lastName, managerId, meetingConsentPageUrl, personalMeetingUrls, phoneNumber, settings, spokenLanguages, title, trustedEmailAddress
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class GongCalls(Entity):
-    """``calls`` of Gong (async): list, get."""
+    """``calls`` of Gong (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "calls"
@@ -90,9 +112,20 @@ class GongCalls(Entity):
         """
         return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[GongCall]]:
+        """Search the calls records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (gong calls.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: calendarEventId, clientUniqueId, customData, direction, duration, id, isPrivate, language, media, meetingUrl, primaryUserId, purpose, scheduled, scope, sdrDisposition, started, system, title, url, workspaceId
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncGongCalls(SyncEntity):
-    """``calls`` of Gong (blocking): list, get."""
+    """``calls`` of Gong (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "calls"
@@ -114,6 +147,17 @@ class SyncGongCalls(SyncEntity):
             id: Gong's numeric call id (up to 20 digits)
         """
         return self._run("get", {"id": id})  # type: ignore[no-any-return]
+
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[GongCall]]:
+        """Search the calls records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (gong calls.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: calendarEventId, clientUniqueId, customData, direction, duration, id, isPrivate, language, media, meetingUrl, primaryUserId, purpose, scheduled, scope, sdrDisposition, started, system, title, url, workspaceId
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
 
 
 class GongCallsExtensive(Entity):
@@ -215,7 +259,7 @@ class SyncGongCallVideo(SyncEntity):
 
 
 class GongWorkspaces(Entity):
-    """``workspaces`` of Gong (async): list."""
+    """``workspaces`` of Gong (async): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "workspaces"
@@ -224,9 +268,20 @@ class GongWorkspaces(Entity):
         """List workspaces. (gong workspaces.list)"""
         return await self._run("list", {})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[GongWorkspace]]:
+        """Search the workspaces records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (gong workspaces.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: description, id, name
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncGongWorkspaces(SyncEntity):
-    """``workspaces`` of Gong (blocking): list."""
+    """``workspaces`` of Gong (blocking): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "workspaces"
@@ -234,6 +289,17 @@ class SyncGongWorkspaces(SyncEntity):
     def list(self) -> ExecutionResult[list[GongWorkspace]]:
         """List workspaces. (gong workspaces.list)"""
         return self._run("list", {})  # type: ignore[no-any-return]
+
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[GongWorkspace]]:
+        """Search the workspaces records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (gong workspaces.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: description, id, name
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
 
 
 class GongCallTranscripts(Entity):
@@ -359,7 +425,7 @@ class SyncGongStatsInteraction(SyncEntity):
 
 
 class GongSettingsScorecards(Entity):
-    """``settings_scorecards`` of Gong (async): list."""
+    """``settings_scorecards`` of Gong (async): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "settings_scorecards"
@@ -372,9 +438,20 @@ class GongSettingsScorecards(Entity):
         """
         return await self._run("list", {"workspaceId": workspace_id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[GongSettingsScorecard]]:
+        """Search the settings_scorecards records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (gong settings_scorecards.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: created, enabled, id, questions, reviewMethod, scorecardId, scorecardName, updated, updaterUserId, workspaceId
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncGongSettingsScorecards(SyncEntity):
-    """``settings_scorecards`` of Gong (blocking): list."""
+    """``settings_scorecards`` of Gong (blocking): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "settings_scorecards"
@@ -387,9 +464,20 @@ class SyncGongSettingsScorecards(SyncEntity):
         """
         return self._run("list", {"workspaceId": workspace_id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[GongSettingsScorecard]]:
+        """Search the settings_scorecards records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (gong settings_scorecards.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: created, enabled, id, questions, reviewMethod, scorecardId, scorecardName, updated, updaterUserId, workspaceId
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class GongSettingsTrackers(Entity):
-    """``settings_trackers`` of Gong (async): list."""
+    """``settings_trackers`` of Gong (async): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "settings_trackers"
@@ -402,9 +490,20 @@ class GongSettingsTrackers(Entity):
         """
         return await self._run("list", {"workspaceId": workspace_id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[GongSettingsTracker]]:
+        """Search the settings_trackers records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (gong settings_trackers.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: affiliation, created, creatorUserId, filterQuery, id, languageKeywords, partOfQuestion, saidAt, saidAtInterval, saidAtUnit, saidInCallParts, saidInTopics, trackerId, trackerName, updated, updaterUserId, workspaceId
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncGongSettingsTrackers(SyncEntity):
-    """``settings_trackers`` of Gong (blocking): list."""
+    """``settings_trackers`` of Gong (blocking): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "settings_trackers"
@@ -416,6 +515,17 @@ class SyncGongSettingsTrackers(SyncEntity):
             workspace_id: Only this workspace's items; all workspaces when omitted
         """
         return self._run("list", {"workspaceId": workspace_id})  # type: ignore[no-any-return]
+
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[GongSettingsTracker]]:
+        """Search the settings_trackers records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (gong settings_trackers.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: affiliation, created, creatorUserId, filterQuery, id, languageKeywords, partOfQuestion, saidAt, saidAtInterval, saidAtUnit, saidInCallParts, saidInTopics, trackerId, trackerName, updated, updaterUserId, workspaceId
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
 
 
 class GongLibraryFolders(Entity):
@@ -569,16 +679,21 @@ class GongConnector(Connector):
     _records: ClassVar[dict[tuple[str, str], str]] = {
         ("users", "list"): "GongUser",
         ("users", "get"): "GongUser",
+        ("users", "context_store_search"): "GongUser",
         ("calls", "list"): "GongCall",
         ("calls", "get"): "GongCall",
+        ("calls", "context_store_search"): "GongCall",
         ("calls_extensive", "list"): "GongCallsExtensiveRecord",
         ("workspaces", "list"): "GongWorkspace",
+        ("workspaces", "context_store_search"): "GongWorkspace",
         ("call_transcripts", "list"): "GongCallTranscript",
         ("stats_activity_aggregate", "list"): "GongStatsActivityAggregateRecord",
         ("stats_activity_day_by_day", "list"): "GongStatsActivityDayByDayRecord",
         ("stats_interaction", "list"): "GongStatsInteractionRecord",
         ("settings_scorecards", "list"): "GongSettingsScorecard",
+        ("settings_scorecards", "context_store_search"): "GongSettingsScorecard",
         ("settings_trackers", "list"): "GongSettingsTracker",
+        ("settings_trackers", "context_store_search"): "GongSettingsTracker",
         ("library_folders", "list"): "GongLibraryFolder",
         ("library_folder_content", "list"): "GongLibraryFolderContentRecord",
         ("coaching", "list"): "GongCoachingRecord",

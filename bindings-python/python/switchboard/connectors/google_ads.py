@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from .._executor import Connector, Entity
 from .._sync import SyncEntity
-from .._types import ExecutionResult
+from .._types import ExecutionResult, SearchPage
 from .._blocking import SyncConnector
 
 if TYPE_CHECKING:
@@ -21,7 +21,7 @@ __all__ = ["GoogleAdsConnector", "SyncGoogleAdsConnector"]
 
 
 class GoogleAdsAccessibleCustomers(Entity):
-    """``accessible_customers`` of Google Ads (async): list."""
+    """``accessible_customers`` of Google Ads (async): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "accessible_customers"
@@ -30,9 +30,20 @@ class GoogleAdsAccessibleCustomers(Entity):
         """Accounts the user can reach directly. (google-ads accessible_customers.list)"""
         return await self._run("list", {})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[GoogleAdsAccessibleCustomer]]:
+        """Search the accessible_customers records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (google-ads accessible_customers.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: id, value
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncGoogleAdsAccessibleCustomers(SyncEntity):
-    """``accessible_customers`` of Google Ads (blocking): list."""
+    """``accessible_customers`` of Google Ads (blocking): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "accessible_customers"
@@ -40,6 +51,17 @@ class SyncGoogleAdsAccessibleCustomers(SyncEntity):
     def list(self) -> ExecutionResult[list[GoogleAdsAccessibleCustomer]]:
         """Accounts the user can reach directly. (google-ads accessible_customers.list)"""
         return self._run("list", {})  # type: ignore[no-any-return]
+
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[GoogleAdsAccessibleCustomer]]:
+        """Search the accessible_customers records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (google-ads accessible_customers.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: id, value
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
 
 
 class GoogleAdsAccounts(Entity):
@@ -403,6 +425,7 @@ class GoogleAdsConnector(Connector):
     _records_module: ClassVar[str] = "switchboard.connectors._records_google_ads"
     _records: ClassVar[dict[tuple[str, str], str]] = {
         ("accessible_customers", "list"): "GoogleAdsAccessibleCustomer",
+        ("accessible_customers", "context_store_search"): "GoogleAdsAccessibleCustomer",
         ("accounts", "list"): "GoogleAdsAccount",
         ("campaigns", "list"): "GoogleAdsCampaign",
         ("campaigns", "update"): "GoogleAdsCampaignUpdate",

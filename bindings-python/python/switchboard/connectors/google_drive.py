@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from .._executor import Connector, Entity
 from .._sync import SyncEntity
-from .._types import ExecutionResult, Record
+from .._types import ExecutionResult, Record, SearchPage
 from .._blocking import SyncConnector
 
 if TYPE_CHECKING:
@@ -21,7 +21,7 @@ __all__ = ["GoogleDriveConnector", "SyncGoogleDriveConnector"]
 
 
 class GoogleDriveFiles(Entity):
-    """``files`` of Google Drive (async): list, create, get, update, delete, download."""
+    """``files`` of Google Drive (async): list, create, get, update, delete, download, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "files"
@@ -98,9 +98,20 @@ class GoogleDriveFiles(Entity):
         """
         return await self._run("download", {"fileId": file_id, "alt": alt, "acknowledgeAbuse": acknowledge_abuse, "supportsAllDrives": supports_all_drives})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[GoogleDriveFile]]:
+        """Search the files records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (google-drive files.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: capabilities, createdTime, description, driveId, exportLinks, fileExtension, iconLink, id, kind, lastModifyingUser, md5Checksum, mimeType, modifiedTime, name, originalFilename, ownedByMe, owners, parents, shared, size, starred, thumbnailLink, trashed, version, viewedByMeTime, webContentLink, webViewLink
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncGoogleDriveFiles(SyncEntity):
-    """``files`` of Google Drive (blocking): list, create, get, update, delete, download."""
+    """``files`` of Google Drive (blocking): list, create, get, update, delete, download, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "files"
@@ -176,6 +187,17 @@ class SyncGoogleDriveFiles(SyncEntity):
             supports_all_drives: Set true when the file may live in a shared drive
         """
         return self._run("download", {"fileId": file_id, "alt": alt, "acknowledgeAbuse": acknowledge_abuse, "supportsAllDrives": supports_all_drives})  # type: ignore[no-any-return]
+
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[GoogleDriveFile]]:
+        """Search the files records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (google-drive files.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: capabilities, createdTime, description, driveId, exportLinks, fileExtension, iconLink, id, kind, lastModifyingUser, md5Checksum, mimeType, modifiedTime, name, originalFilename, ownedByMe, owners, parents, shared, size, starred, thumbnailLink, trashed, version, viewedByMeTime, webContentLink, webViewLink
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
 
 
 class GoogleDriveFilesExport(Entity):
@@ -255,7 +277,7 @@ class SyncGoogleDriveFilesUpload(SyncEntity):
 
 
 class GoogleDriveDrives(Entity):
-    """``drives`` of Google Drive (async): list, get."""
+    """``drives`` of Google Drive (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "drives"
@@ -280,9 +302,20 @@ class GoogleDriveDrives(Entity):
         """
         return await self._run("get", {"driveId": drive_id, "useDomainAdminAccess": use_domain_admin_access})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[GoogleDriveDrive]]:
+        """Search the drives records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (google-drive drives.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: backgroundImageLink, capabilities, colorRgb, createdTime, hidden, id, kind, name, orgUnitId, restrictions
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncGoogleDriveDrives(SyncEntity):
-    """``drives`` of Google Drive (blocking): list, get."""
+    """``drives`` of Google Drive (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "drives"
@@ -306,6 +339,17 @@ class SyncGoogleDriveDrives(SyncEntity):
             use_domain_admin_access: Act as a domain administrator (Workspace admins only)
         """
         return self._run("get", {"driveId": drive_id, "useDomainAdminAccess": use_domain_admin_access})  # type: ignore[no-any-return]
+
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[GoogleDriveDrive]]:
+        """Search the drives records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (google-drive drives.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: backgroundImageLink, capabilities, colorRgb, createdTime, hidden, id, kind, name, orgUnitId, restrictions
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
 
 
 class GoogleDrivePermissions(Entity):
@@ -547,7 +591,7 @@ class SyncGoogleDriveRevisions(SyncEntity):
 
 
 class GoogleDriveChanges(Entity):
-    """``changes`` of Google Drive (async): list."""
+    """``changes`` of Google Drive (async): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "changes"
@@ -567,9 +611,20 @@ class GoogleDriveChanges(Entity):
         """
         return await self._run("list", {"pageToken": page_token, "pageSize": page_size, "driveId": drive_id, "includeItemsFromAllDrives": include_items_from_all_drives, "supportsAllDrives": supports_all_drives, "spaces": spaces, "includeRemoved": include_removed, "restrictToMyDrive": restrict_to_my_drive})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[GoogleDriveChange]]:
+        """Search the changes records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (google-drive changes.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: changeType, drive, driveId, file, fileId, id, kind, removed, time
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncGoogleDriveChanges(SyncEntity):
-    """``changes`` of Google Drive (blocking): list."""
+    """``changes`` of Google Drive (blocking): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "changes"
@@ -588,6 +643,17 @@ class SyncGoogleDriveChanges(SyncEntity):
             restrict_to_my_drive: Only changes to files in My Drive
         """
         return self._run("list", {"pageToken": page_token, "pageSize": page_size, "driveId": drive_id, "includeItemsFromAllDrives": include_items_from_all_drives, "supportsAllDrives": supports_all_drives, "spaces": spaces, "includeRemoved": include_removed, "restrictToMyDrive": restrict_to_my_drive})  # type: ignore[no-any-return]
+
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[GoogleDriveChange]]:
+        """Search the changes records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (google-drive changes.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: changeType, drive, driveId, file, fileId, id, kind, removed, time
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
 
 
 class GoogleDriveChangesStartPageToken(Entity):
@@ -674,9 +740,11 @@ class GoogleDriveConnector(Connector):
         ("files", "create"): "GoogleDriveFile",
         ("files", "get"): "GoogleDriveFile",
         ("files", "update"): "GoogleDriveFile",
+        ("files", "context_store_search"): "GoogleDriveFile",
         ("files_upload", "create"): "GoogleDriveFile",
         ("drives", "list"): "GoogleDriveDrive",
         ("drives", "get"): "GoogleDriveDrive",
+        ("drives", "context_store_search"): "GoogleDriveDrive",
         ("permissions", "list"): "GoogleDrivePermission",
         ("permissions", "get"): "GoogleDrivePermission",
         ("comments", "list"): "GoogleDriveComment",
@@ -686,6 +754,7 @@ class GoogleDriveConnector(Connector):
         ("revisions", "list"): "GoogleDriveRevision",
         ("revisions", "get"): "GoogleDriveRevision",
         ("changes", "list"): "GoogleDriveChange",
+        ("changes", "context_store_search"): "GoogleDriveChange",
         ("changes_start_page_token", "get"): "GoogleDriveChangesStartPageTokenRecord",
         ("about", "get"): "GoogleDriveAboutRecord",
     }

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from .._executor import Connector, Entity
 from .._sync import SyncEntity
-from .._types import ExecutionResult
+from .._types import ExecutionResult, SearchPage
 from .._blocking import SyncConnector
 
 if TYPE_CHECKING:
@@ -21,7 +21,7 @@ __all__ = ["GoogleSearchConsoleConnector", "SyncGoogleSearchConsoleConnector"]
 
 
 class GoogleSearchConsoleSites(Entity):
-    """``sites`` of Google Search Console (async): list, get."""
+    """``sites`` of Google Search Console (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "sites"
@@ -38,9 +38,20 @@ class GoogleSearchConsoleSites(Entity):
         """
         return await self._run("get", {"siteUrl": site_url})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[GoogleSearchConsoleSite]]:
+        """Search the sites records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (google-search-console sites.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: id, permissionLevel, siteUrl
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncGoogleSearchConsoleSites(SyncEntity):
-    """``sites`` of Google Search Console (blocking): list, get."""
+    """``sites`` of Google Search Console (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "sites"
@@ -56,6 +67,17 @@ class SyncGoogleSearchConsoleSites(SyncEntity):
             site_url: The site as registered: https://www.example.com/ or sc-domain:example.com
         """
         return self._run("get", {"siteUrl": site_url})  # type: ignore[no-any-return]
+
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[GoogleSearchConsoleSite]]:
+        """Search the sites records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (google-search-console sites.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: id, permissionLevel, siteUrl
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
 
 
 class GoogleSearchConsoleSitemaps(Entity):
@@ -402,6 +424,7 @@ class GoogleSearchConsoleConnector(Connector):
     _records: ClassVar[dict[tuple[str, str], str]] = {
         ("sites", "list"): "GoogleSearchConsoleSite",
         ("sites", "get"): "GoogleSearchConsoleSite",
+        ("sites", "context_store_search"): "GoogleSearchConsoleSite",
         ("sitemaps", "list"): "GoogleSearchConsoleSitemap",
         ("sitemaps", "get"): "GoogleSearchConsoleSitemap",
         ("search_analytics_by_date", "list"): "GoogleSearchConsoleSearchAnalyticsByDateRecord",

@@ -3,12 +3,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from .._executor import Connector, Entity
 from .._sync import SyncEntity
-from .._types import ExecutionResult
+from .._types import ExecutionResult, SearchPage
 from .._blocking import SyncConnector
 
 if TYPE_CHECKING:
@@ -21,7 +21,7 @@ __all__ = ["GranolaConnector", "SyncGranolaConnector"]
 
 
 class GranolaNotes(Entity):
-    """``notes`` of Granola (async): list, get."""
+    """``notes`` of Granola (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "notes"
@@ -46,9 +46,20 @@ class GranolaNotes(Entity):
         """
         return await self._run("get", {"note_id": note_id, "include": include})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[GranolaNote]]:
+        """Search the notes records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (granola notes.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: attendees, calendar_event, created_at, folder_membership, id, object, owner, summary_markdown, summary_text, title, transcript, updated_at
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncGranolaNotes(SyncEntity):
-    """``notes`` of Granola (blocking): list, get."""
+    """``notes`` of Granola (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "notes"
@@ -73,6 +84,17 @@ class SyncGranolaNotes(SyncEntity):
         """
         return self._run("get", {"note_id": note_id, "include": include})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[GranolaNote]]:
+        """Search the notes records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (granola notes.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: attendees, calendar_event, created_at, folder_membership, id, object, owner, summary_markdown, summary_text, title, transcript, updated_at
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class GranolaConnector(Connector):
     """Granola connector (``granola``, definition ``9023923c-002f-4131-9554-3ebdf56540a4``).
@@ -94,6 +116,7 @@ class GranolaConnector(Connector):
     _records: ClassVar[dict[tuple[str, str], str]] = {
         ("notes", "list"): "GranolaNote",
         ("notes", "get"): "GranolaNote",
+        ("notes", "context_store_search"): "GranolaNote",
     }
 
     @property

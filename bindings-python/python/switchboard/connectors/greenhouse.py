@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from .._executor import Connector, Entity
 from .._sync import SyncEntity
-from .._types import ExecutionResult, Record
+from .._types import ExecutionResult, Record, SearchPage
 from .._blocking import SyncConnector
 
 if TYPE_CHECKING:
@@ -21,7 +21,7 @@ __all__ = ["GreenhouseConnector", "SyncGreenhouseConnector"]
 
 
 class GreenhouseApplications(Entity):
-    """``applications`` of Greenhouse (async): list."""
+    """``applications`` of Greenhouse (async): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "applications"
@@ -38,9 +38,20 @@ class GreenhouseApplications(Entity):
         """
         return await self._run("list", {"cursor": cursor, "per_page": per_page, "ids": ids, "updated_at": updated_at, "next_page_url": next_page_url})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[GreenhouseApplication]]:
+        """Search the applications records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (greenhouse applications.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: agency_note_id, answers, candidate_id, coordinator_id, created_at, custom_fields, id, job_id, job_interview_stage_id, job_post_id, last_activity_at, location_address, needs_decision, prospect, prospective_job_ids, recruiter_id, referrer_id, rejected_at, rejection_reason_id, source_id, stage_id, stage_name, status, updated_at
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncGreenhouseApplications(SyncEntity):
-    """``applications`` of Greenhouse (blocking): list."""
+    """``applications`` of Greenhouse (blocking): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "applications"
@@ -57,9 +68,20 @@ class SyncGreenhouseApplications(SyncEntity):
         """
         return self._run("list", {"cursor": cursor, "per_page": per_page, "ids": ids, "updated_at": updated_at, "next_page_url": next_page_url})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[GreenhouseApplication]]:
+        """Search the applications records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (greenhouse applications.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: agency_note_id, answers, candidate_id, coordinator_id, created_at, custom_fields, id, job_id, job_interview_stage_id, job_post_id, last_activity_at, location_address, needs_decision, prospect, prospective_job_ids, recruiter_id, referrer_id, rejected_at, rejection_reason_id, source_id, stage_id, stage_name, status, updated_at
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class GreenhouseCandidates(Entity):
-    """``candidates`` of Greenhouse (async): list."""
+    """``candidates`` of Greenhouse (async): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "candidates"
@@ -76,9 +98,20 @@ class GreenhouseCandidates(Entity):
         """
         return await self._run("list", {"cursor": cursor, "per_page": per_page, "ids": ids, "updated_at": updated_at, "next_page_url": next_page_url})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[GreenhouseCandidate]]:
+        """Search the candidates records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (greenhouse candidates.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: addresses, can_email, company, created_at, custom_fields, email_addresses, first_name, id, last_activity_at, last_name, linked_user_ids, phone_numbers, preferred_name, private, social_media_addresses, tags, time_zone, title, updated_at, website_addresses
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncGreenhouseCandidates(SyncEntity):
-    """``candidates`` of Greenhouse (blocking): list."""
+    """``candidates`` of Greenhouse (blocking): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "candidates"
@@ -95,9 +128,20 @@ class SyncGreenhouseCandidates(SyncEntity):
         """
         return self._run("list", {"cursor": cursor, "per_page": per_page, "ids": ids, "updated_at": updated_at, "next_page_url": next_page_url})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[GreenhouseCandidate]]:
+        """Search the candidates records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (greenhouse candidates.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: addresses, can_email, company, created_at, custom_fields, email_addresses, first_name, id, last_activity_at, last_name, linked_user_ids, phone_numbers, preferred_name, private, social_media_addresses, tags, time_zone, title, updated_at, website_addresses
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class GreenhouseDepartments(Entity):
-    """``departments`` of Greenhouse (async): list."""
+    """``departments`` of Greenhouse (async): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "departments"
@@ -113,9 +157,20 @@ class GreenhouseDepartments(Entity):
         """
         return await self._run("list", {"cursor": cursor, "per_page": per_page, "ids": ids, "next_page_url": next_page_url})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[GreenhouseDepartment]]:
+        """Search the departments records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (greenhouse departments.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: created_at, external_id, id, name, parent_id, updated_at
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncGreenhouseDepartments(SyncEntity):
-    """``departments`` of Greenhouse (blocking): list."""
+    """``departments`` of Greenhouse (blocking): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "departments"
@@ -131,9 +186,20 @@ class SyncGreenhouseDepartments(SyncEntity):
         """
         return self._run("list", {"cursor": cursor, "per_page": per_page, "ids": ids, "next_page_url": next_page_url})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[GreenhouseDepartment]]:
+        """Search the departments records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (greenhouse departments.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: created_at, external_id, id, name, parent_id, updated_at
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class GreenhouseInterviews(Entity):
-    """``interviews`` of Greenhouse (async): list."""
+    """``interviews`` of Greenhouse (async): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "interviews"
@@ -150,9 +216,20 @@ class GreenhouseInterviews(Entity):
         """
         return await self._run("list", {"cursor": cursor, "per_page": per_page, "ids": ids, "updated_at": updated_at, "next_page_url": next_page_url})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[GreenhouseInterview]]:
+        """Search the interviews records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (greenhouse interviews.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: all_day_end_on, all_day_start_on, application_id, availability_received_at, created_at, ends_at, external_event_id, id, job_id, job_interview_id, location, organizer_id, scheduled_at, starts_at, status, updated_at, video_conferencing_url
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncGreenhouseInterviews(SyncEntity):
-    """``interviews`` of Greenhouse (blocking): list."""
+    """``interviews`` of Greenhouse (blocking): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "interviews"
@@ -169,9 +246,20 @@ class SyncGreenhouseInterviews(SyncEntity):
         """
         return self._run("list", {"cursor": cursor, "per_page": per_page, "ids": ids, "updated_at": updated_at, "next_page_url": next_page_url})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[GreenhouseInterview]]:
+        """Search the interviews records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (greenhouse interviews.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: all_day_end_on, all_day_start_on, application_id, availability_received_at, created_at, ends_at, external_event_id, id, job_id, job_interview_id, location, organizer_id, scheduled_at, starts_at, status, updated_at, video_conferencing_url
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class GreenhouseJobPosts(Entity):
-    """``job_posts`` of Greenhouse (async): list."""
+    """``job_posts`` of Greenhouse (async): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "job_posts"
@@ -189,9 +277,20 @@ class GreenhouseJobPosts(Entity):
         """
         return await self._run("list", {"cursor": cursor, "per_page": per_page, "ids": ids, "updated_at": updated_at, "active": active, "next_page_url": next_page_url})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[GreenhouseJobPost]]:
+        """Search the job_posts records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (greenhouse job_posts.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: active, content, created_at, demographic_question_set_id, featured, first_published_at, id, internal, internal_content, job_board_id, job_id, language, live, public_url, questions, title, updated_at
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncGreenhouseJobPosts(SyncEntity):
-    """``job_posts`` of Greenhouse (blocking): list."""
+    """``job_posts`` of Greenhouse (blocking): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "job_posts"
@@ -209,9 +308,20 @@ class SyncGreenhouseJobPosts(SyncEntity):
         """
         return self._run("list", {"cursor": cursor, "per_page": per_page, "ids": ids, "updated_at": updated_at, "active": active, "next_page_url": next_page_url})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[GreenhouseJobPost]]:
+        """Search the job_posts records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (greenhouse job_posts.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: active, content, created_at, demographic_question_set_id, featured, first_published_at, id, internal, internal_content, job_board_id, job_id, language, live, public_url, questions, title, updated_at
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class GreenhouseJobs(Entity):
-    """``jobs`` of Greenhouse (async): list."""
+    """``jobs`` of Greenhouse (async): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "jobs"
@@ -228,9 +338,20 @@ class GreenhouseJobs(Entity):
         """
         return await self._run("list", {"cursor": cursor, "per_page": per_page, "ids": ids, "updated_at": updated_at, "next_page_url": next_page_url})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[GreenhouseJob]]:
+        """Search the jobs records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (greenhouse jobs.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: closed_at, confidential, copied_from_id, created_at, custom_fields, department_id, id, is_template, name, notes, office_ids, opened_at, requisition_id, status, updated_at
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncGreenhouseJobs(SyncEntity):
-    """``jobs`` of Greenhouse (blocking): list."""
+    """``jobs`` of Greenhouse (blocking): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "jobs"
@@ -247,9 +368,20 @@ class SyncGreenhouseJobs(SyncEntity):
         """
         return self._run("list", {"cursor": cursor, "per_page": per_page, "ids": ids, "updated_at": updated_at, "next_page_url": next_page_url})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[GreenhouseJob]]:
+        """Search the jobs records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (greenhouse jobs.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: closed_at, confidential, copied_from_id, created_at, custom_fields, department_id, id, is_template, name, notes, office_ids, opened_at, requisition_id, status, updated_at
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class GreenhouseOffers(Entity):
-    """``offers`` of Greenhouse (async): list."""
+    """``offers`` of Greenhouse (async): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "offers"
@@ -266,9 +398,20 @@ class GreenhouseOffers(Entity):
         """
         return await self._run("list", {"cursor": cursor, "per_page": per_page, "ids": ids, "updated_at": updated_at, "next_page_url": next_page_url})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[GreenhouseOffer]]:
+        """Search the offers records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (greenhouse offers.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: application_id, candidate_id, created_at, custom_fields, id, job_id, opening_id, resolved_at, sent_on, starts_on, status, updated_at, version
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncGreenhouseOffers(SyncEntity):
-    """``offers`` of Greenhouse (blocking): list."""
+    """``offers`` of Greenhouse (blocking): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "offers"
@@ -285,9 +428,20 @@ class SyncGreenhouseOffers(SyncEntity):
         """
         return self._run("list", {"cursor": cursor, "per_page": per_page, "ids": ids, "updated_at": updated_at, "next_page_url": next_page_url})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[GreenhouseOffer]]:
+        """Search the offers records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (greenhouse offers.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: application_id, candidate_id, created_at, custom_fields, id, job_id, opening_id, resolved_at, sent_on, starts_on, status, updated_at, version
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class GreenhouseOffices(Entity):
-    """``offices`` of Greenhouse (async): list."""
+    """``offices`` of Greenhouse (async): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "offices"
@@ -303,9 +457,20 @@ class GreenhouseOffices(Entity):
         """
         return await self._run("list", {"cursor": cursor, "per_page": per_page, "ids": ids, "next_page_url": next_page_url})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[GreenhouseOffice]]:
+        """Search the offices records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (greenhouse offices.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: created_at, external_id, id, location, name, parent_id, primary_in_house_contact_user_id, updated_at
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncGreenhouseOffices(SyncEntity):
-    """``offices`` of Greenhouse (blocking): list."""
+    """``offices`` of Greenhouse (blocking): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "offices"
@@ -321,9 +486,20 @@ class SyncGreenhouseOffices(SyncEntity):
         """
         return self._run("list", {"cursor": cursor, "per_page": per_page, "ids": ids, "next_page_url": next_page_url})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[GreenhouseOffice]]:
+        """Search the offices records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (greenhouse offices.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: created_at, external_id, id, location, name, parent_id, primary_in_house_contact_user_id, updated_at
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class GreenhouseSources(Entity):
-    """``sources`` of Greenhouse (async): list."""
+    """``sources`` of Greenhouse (async): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "sources"
@@ -339,9 +515,20 @@ class GreenhouseSources(Entity):
         """
         return await self._run("list", {"cursor": cursor, "per_page": per_page, "ids": ids, "next_page_url": next_page_url})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[GreenhouseSource]]:
+        """Search the sources records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (greenhouse sources.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: created_at, id, name, type, updated_at
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncGreenhouseSources(SyncEntity):
-    """``sources`` of Greenhouse (blocking): list."""
+    """``sources`` of Greenhouse (blocking): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "sources"
@@ -357,9 +544,20 @@ class SyncGreenhouseSources(SyncEntity):
         """
         return self._run("list", {"cursor": cursor, "per_page": per_page, "ids": ids, "next_page_url": next_page_url})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[GreenhouseSource]]:
+        """Search the sources records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (greenhouse sources.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: created_at, id, name, type, updated_at
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class GreenhouseUsers(Entity):
-    """``users`` of Greenhouse (async): list."""
+    """``users`` of Greenhouse (async): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "users"
@@ -377,9 +575,20 @@ class GreenhouseUsers(Entity):
         """
         return await self._run("list", {"cursor": cursor, "per_page": per_page, "ids": ids, "updated_at": updated_at, "show_service_accounts": show_service_accounts, "next_page_url": next_page_url})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[GreenhouseUser]]:
+        """Search the users records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (greenhouse users.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: agency_id, created_at, custom_fields, deactivated, department_ids, emails, employee_id, first_name, id, interviewer_tags, job_title, last_name, linked_candidate_ids, name, office_ids, primary_email, site_admin, updated_at
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncGreenhouseUsers(SyncEntity):
-    """``users`` of Greenhouse (blocking): list."""
+    """``users`` of Greenhouse (blocking): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "users"
@@ -397,9 +606,20 @@ class SyncGreenhouseUsers(SyncEntity):
         """
         return self._run("list", {"cursor": cursor, "per_page": per_page, "ids": ids, "updated_at": updated_at, "show_service_accounts": show_service_accounts, "next_page_url": next_page_url})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[GreenhouseUser]]:
+        """Search the users records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (greenhouse users.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: agency_id, created_at, custom_fields, deactivated, department_ids, emails, employee_id, first_name, id, interviewer_tags, job_title, last_name, linked_candidate_ids, name, office_ids, primary_email, site_admin, updated_at
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class GreenhouseAttachments(Entity):
-    """``attachments`` of Greenhouse (async): list, download."""
+    """``attachments`` of Greenhouse (async): list, download, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "attachments"
@@ -427,9 +647,20 @@ class GreenhouseAttachments(Entity):
         """
         return await self._run("download", {"ids": ids})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[GreenhouseAttachment]]:
+        """Search the attachments records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (greenhouse attachments.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: application_id, candidate_id, created_at, filename, id, type, updated_at, url
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncGreenhouseAttachments(SyncEntity):
-    """``attachments`` of Greenhouse (blocking): list, download."""
+    """``attachments`` of Greenhouse (blocking): list, download, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "attachments"
@@ -457,6 +688,17 @@ class SyncGreenhouseAttachments(SyncEntity):
         """
         return self._run("download", {"ids": ids})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[GreenhouseAttachment]]:
+        """Search the attachments records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (greenhouse attachments.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: application_id, candidate_id, created_at, filename, id, type, updated_at, url
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class GreenhouseConnector(Connector):
     """Greenhouse connector (``greenhouse``, definition ``59f1e50a-331f-4f09-b3e8-2e8d4d355f44``).
@@ -477,16 +719,27 @@ class GreenhouseConnector(Connector):
     _records_module: ClassVar[str] = "switchboard.connectors._records_greenhouse"
     _records: ClassVar[dict[tuple[str, str], str]] = {
         ("applications", "list"): "GreenhouseApplication",
+        ("applications", "context_store_search"): "GreenhouseApplication",
         ("candidates", "list"): "GreenhouseCandidate",
+        ("candidates", "context_store_search"): "GreenhouseCandidate",
         ("departments", "list"): "GreenhouseDepartment",
+        ("departments", "context_store_search"): "GreenhouseDepartment",
         ("interviews", "list"): "GreenhouseInterview",
+        ("interviews", "context_store_search"): "GreenhouseInterview",
         ("job_posts", "list"): "GreenhouseJobPost",
+        ("job_posts", "context_store_search"): "GreenhouseJobPost",
         ("jobs", "list"): "GreenhouseJob",
+        ("jobs", "context_store_search"): "GreenhouseJob",
         ("offers", "list"): "GreenhouseOffer",
+        ("offers", "context_store_search"): "GreenhouseOffer",
         ("offices", "list"): "GreenhouseOffice",
+        ("offices", "context_store_search"): "GreenhouseOffice",
         ("sources", "list"): "GreenhouseSource",
+        ("sources", "context_store_search"): "GreenhouseSource",
         ("users", "list"): "GreenhouseUser",
+        ("users", "context_store_search"): "GreenhouseUser",
         ("attachments", "list"): "GreenhouseAttachment",
+        ("attachments", "context_store_search"): "GreenhouseAttachment",
     }
 
     @property

@@ -3,12 +3,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from .._executor import Connector, Entity
 from .._sync import SyncEntity
-from .._types import ExecutionResult
+from .._types import ExecutionResult, SearchPage
 from .._blocking import SyncConnector
 
 if TYPE_CHECKING:
@@ -21,7 +21,7 @@ __all__ = ["HarvestConnector", "SyncHarvestConnector"]
 
 
 class HarvestUsers(Entity):
-    """``users`` of Harvest (async): list, get."""
+    """``users`` of Harvest (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "users"
@@ -43,9 +43,20 @@ class HarvestUsers(Entity):
         """
         return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[HarvestUser]]:
+        """Search the users records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (harvest users.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: access_roles, avatar_url, calendar_integration_enabled, cost_rate, created_at, default_hourly_rate, email, first_name, has_access_to_all_future_projects, id, is_active, is_contractor, last_name, roles, telephone, timezone, updated_at, weekly_capacity
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncHarvestUsers(SyncEntity):
-    """``users`` of Harvest (blocking): list, get."""
+    """``users`` of Harvest (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "users"
@@ -67,9 +78,20 @@ class SyncHarvestUsers(SyncEntity):
         """
         return self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[HarvestUser]]:
+        """Search the users records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (harvest users.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: access_roles, avatar_url, calendar_integration_enabled, cost_rate, created_at, default_hourly_rate, email, first_name, has_access_to_all_future_projects, id, is_active, is_contractor, last_name, roles, telephone, timezone, updated_at, weekly_capacity
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class HarvestClients(Entity):
-    """``clients`` of Harvest (async): list, get."""
+    """``clients`` of Harvest (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "clients"
@@ -91,9 +113,20 @@ class HarvestClients(Entity):
         """
         return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[HarvestClient]]:
+        """Search the clients records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (harvest clients.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: address, created_at, currency, id, is_active, name, statement_key, updated_at
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncHarvestClients(SyncEntity):
-    """``clients`` of Harvest (blocking): list, get."""
+    """``clients`` of Harvest (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "clients"
@@ -115,9 +148,20 @@ class SyncHarvestClients(SyncEntity):
         """
         return self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[HarvestClient]]:
+        """Search the clients records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (harvest clients.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: address, created_at, currency, id, is_active, name, statement_key, updated_at
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class HarvestContacts(Entity):
-    """``contacts`` of Harvest (async): list, get."""
+    """``contacts`` of Harvest (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "contacts"
@@ -139,9 +183,20 @@ class HarvestContacts(Entity):
         """
         return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[HarvestContact]]:
+        """Search the contacts records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (harvest contacts.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: client, created_at, email, fax, first_name, id, last_name, phone_mobile, phone_office, title, updated_at
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncHarvestContacts(SyncEntity):
-    """``contacts`` of Harvest (blocking): list, get."""
+    """``contacts`` of Harvest (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "contacts"
@@ -162,6 +217,17 @@ class SyncHarvestContacts(SyncEntity):
             id: The record's id
         """
         return self._run("get", {"id": id})  # type: ignore[no-any-return]
+
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[HarvestContact]]:
+        """Search the contacts records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (harvest contacts.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: client, created_at, email, fax, first_name, id, last_name, phone_mobile, phone_office, title, updated_at
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
 
 
 class HarvestCompany(Entity):
@@ -187,7 +253,7 @@ class SyncHarvestCompany(SyncEntity):
 
 
 class HarvestProjects(Entity):
-    """``projects`` of Harvest (async): list, get."""
+    """``projects`` of Harvest (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "projects"
@@ -209,9 +275,20 @@ class HarvestProjects(Entity):
         """
         return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[HarvestProject]]:
+        """Search the projects records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (harvest projects.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: bill_by, budget, budget_by, budget_is_monthly, client, code, cost_budget, created_at, ends_on, fee, hourly_rate, id, is_active, is_billable, is_fixed_fee, name, notes, notify_when_over_budget, show_budget_to_all, starts_on, updated_at
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncHarvestProjects(SyncEntity):
-    """``projects`` of Harvest (blocking): list, get."""
+    """``projects`` of Harvest (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "projects"
@@ -233,9 +310,20 @@ class SyncHarvestProjects(SyncEntity):
         """
         return self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[HarvestProject]]:
+        """Search the projects records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (harvest projects.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: bill_by, budget, budget_by, budget_is_monthly, client, code, cost_budget, created_at, ends_on, fee, hourly_rate, id, is_active, is_billable, is_fixed_fee, name, notes, notify_when_over_budget, show_budget_to_all, starts_on, updated_at
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class HarvestTasks(Entity):
-    """``tasks`` of Harvest (async): list, get."""
+    """``tasks`` of Harvest (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "tasks"
@@ -257,9 +345,20 @@ class HarvestTasks(Entity):
         """
         return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[HarvestTask]]:
+        """Search the tasks records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (harvest tasks.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: billable_by_default, created_at, default_hourly_rate, id, is_active, is_default, name, updated_at
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncHarvestTasks(SyncEntity):
-    """``tasks`` of Harvest (blocking): list, get."""
+    """``tasks`` of Harvest (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "tasks"
@@ -281,9 +380,20 @@ class SyncHarvestTasks(SyncEntity):
         """
         return self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[HarvestTask]]:
+        """Search the tasks records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (harvest tasks.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: billable_by_default, created_at, default_hourly_rate, id, is_active, is_default, name, updated_at
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class HarvestTimeEntries(Entity):
-    """``time_entries`` of Harvest (async): list, get."""
+    """``time_entries`` of Harvest (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "time_entries"
@@ -305,9 +415,20 @@ class HarvestTimeEntries(Entity):
         """
         return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[HarvestTimeEntry]]:
+        """Search the time_entries records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (harvest time_entries.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: billable, billable_rate, budgeted, client, cost_rate, created_at, ended_time, hours, id, invoice, is_billed, is_closed, is_locked, is_running, locked_reason, notes, project, rounded_hours, spent_date, started_time, task, timer_started_at, updated_at, user
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncHarvestTimeEntries(SyncEntity):
-    """``time_entries`` of Harvest (blocking): list, get."""
+    """``time_entries`` of Harvest (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "time_entries"
@@ -329,9 +450,20 @@ class SyncHarvestTimeEntries(SyncEntity):
         """
         return self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[HarvestTimeEntry]]:
+        """Search the time_entries records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (harvest time_entries.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: billable, billable_rate, budgeted, client, cost_rate, created_at, ended_time, hours, id, invoice, is_billed, is_closed, is_locked, is_running, locked_reason, notes, project, rounded_hours, spent_date, started_time, task, timer_started_at, updated_at, user
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class HarvestInvoices(Entity):
-    """``invoices`` of Harvest (async): list, get."""
+    """``invoices`` of Harvest (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "invoices"
@@ -353,9 +485,20 @@ class HarvestInvoices(Entity):
         """
         return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[HarvestInvoice]]:
+        """Search the invoices records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (harvest invoices.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: amount, client, closed_at, created_at, currency, discount, discount_amount, due_amount, due_date, id, issue_date, line_items, notes, number, paid_at, paid_date, payment_term, period_end, period_start, purchase_order, sent_at, state, subject, tax, tax_amount, updated_at
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncHarvestInvoices(SyncEntity):
-    """``invoices`` of Harvest (blocking): list, get."""
+    """``invoices`` of Harvest (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "invoices"
@@ -377,9 +520,20 @@ class SyncHarvestInvoices(SyncEntity):
         """
         return self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[HarvestInvoice]]:
+        """Search the invoices records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (harvest invoices.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: amount, client, closed_at, created_at, currency, discount, discount_amount, due_amount, due_date, id, issue_date, line_items, notes, number, paid_at, paid_date, payment_term, period_end, period_start, purchase_order, sent_at, state, subject, tax, tax_amount, updated_at
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class HarvestInvoiceItemCategories(Entity):
-    """``invoice_item_categories`` of Harvest (async): list, get."""
+    """``invoice_item_categories`` of Harvest (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "invoice_item_categories"
@@ -401,9 +555,20 @@ class HarvestInvoiceItemCategories(Entity):
         """
         return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[HarvestInvoiceItemCategory]]:
+        """Search the invoice_item_categories records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (harvest invoice_item_categories.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: created_at, id, name, updated_at, use_as_expense, use_as_service
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncHarvestInvoiceItemCategories(SyncEntity):
-    """``invoice_item_categories`` of Harvest (blocking): list, get."""
+    """``invoice_item_categories`` of Harvest (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "invoice_item_categories"
@@ -425,9 +590,20 @@ class SyncHarvestInvoiceItemCategories(SyncEntity):
         """
         return self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[HarvestInvoiceItemCategory]]:
+        """Search the invoice_item_categories records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (harvest invoice_item_categories.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: created_at, id, name, updated_at, use_as_expense, use_as_service
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class HarvestEstimates(Entity):
-    """``estimates`` of Harvest (async): list, get."""
+    """``estimates`` of Harvest (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "estimates"
@@ -449,9 +625,20 @@ class HarvestEstimates(Entity):
         """
         return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[HarvestEstimate]]:
+        """Search the estimates records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (harvest estimates.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: accepted_at, amount, client, created_at, currency, declined_at, discount, discount_amount, id, issue_date, line_items, notes, number, purchase_order, sent_at, state, subject, tax, tax_amount, updated_at
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncHarvestEstimates(SyncEntity):
-    """``estimates`` of Harvest (blocking): list, get."""
+    """``estimates`` of Harvest (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "estimates"
@@ -473,9 +660,20 @@ class SyncHarvestEstimates(SyncEntity):
         """
         return self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[HarvestEstimate]]:
+        """Search the estimates records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (harvest estimates.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: accepted_at, amount, client, created_at, currency, declined_at, discount, discount_amount, id, issue_date, line_items, notes, number, purchase_order, sent_at, state, subject, tax, tax_amount, updated_at
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class HarvestEstimateItemCategories(Entity):
-    """``estimate_item_categories`` of Harvest (async): list, get."""
+    """``estimate_item_categories`` of Harvest (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "estimate_item_categories"
@@ -497,9 +695,20 @@ class HarvestEstimateItemCategories(Entity):
         """
         return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[HarvestInvoiceItemCategory]]:
+        """Search the estimate_item_categories records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (harvest estimate_item_categories.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: created_at, id, name, updated_at, use_as_expense, use_as_service
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncHarvestEstimateItemCategories(SyncEntity):
-    """``estimate_item_categories`` of Harvest (blocking): list, get."""
+    """``estimate_item_categories`` of Harvest (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "estimate_item_categories"
@@ -521,9 +730,20 @@ class SyncHarvestEstimateItemCategories(SyncEntity):
         """
         return self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[HarvestInvoiceItemCategory]]:
+        """Search the estimate_item_categories records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (harvest estimate_item_categories.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: created_at, id, name, updated_at, use_as_expense, use_as_service
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class HarvestExpenses(Entity):
-    """``expenses`` of Harvest (async): list, get."""
+    """``expenses`` of Harvest (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "expenses"
@@ -545,9 +765,20 @@ class HarvestExpenses(Entity):
         """
         return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[HarvestExpense]]:
+        """Search the expenses records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (harvest expenses.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: billable, client, created_at, expense_category, id, invoice, is_billed, is_closed, is_locked, locked_reason, notes, project, receipt, spent_date, total_cost, units, updated_at, user
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncHarvestExpenses(SyncEntity):
-    """``expenses`` of Harvest (blocking): list, get."""
+    """``expenses`` of Harvest (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "expenses"
@@ -569,9 +800,20 @@ class SyncHarvestExpenses(SyncEntity):
         """
         return self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[HarvestExpense]]:
+        """Search the expenses records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (harvest expenses.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: billable, client, created_at, expense_category, id, invoice, is_billed, is_closed, is_locked, locked_reason, notes, project, receipt, spent_date, total_cost, units, updated_at, user
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class HarvestExpenseCategories(Entity):
-    """``expense_categories`` of Harvest (async): list, get."""
+    """``expense_categories`` of Harvest (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "expense_categories"
@@ -593,9 +835,20 @@ class HarvestExpenseCategories(Entity):
         """
         return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[HarvestExpenseCategory]]:
+        """Search the expense_categories records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (harvest expense_categories.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: created_at, id, is_active, name, unit_name, unit_price, updated_at
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncHarvestExpenseCategories(SyncEntity):
-    """``expense_categories`` of Harvest (blocking): list, get."""
+    """``expense_categories`` of Harvest (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "expense_categories"
@@ -617,9 +870,20 @@ class SyncHarvestExpenseCategories(SyncEntity):
         """
         return self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[HarvestExpenseCategory]]:
+        """Search the expense_categories records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (harvest expense_categories.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: created_at, id, is_active, name, unit_name, unit_price, updated_at
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class HarvestRoles(Entity):
-    """``roles`` of Harvest (async): list, get."""
+    """``roles`` of Harvest (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "roles"
@@ -641,9 +905,20 @@ class HarvestRoles(Entity):
         """
         return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[HarvestRole]]:
+        """Search the roles records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (harvest roles.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: created_at, id, name, updated_at, user_ids
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncHarvestRoles(SyncEntity):
-    """``roles`` of Harvest (blocking): list, get."""
+    """``roles`` of Harvest (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "roles"
@@ -665,9 +940,20 @@ class SyncHarvestRoles(SyncEntity):
         """
         return self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[HarvestRole]]:
+        """Search the roles records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (harvest roles.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: created_at, id, name, updated_at, user_ids
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class HarvestUserAssignments(Entity):
-    """``user_assignments`` of Harvest (async): list."""
+    """``user_assignments`` of Harvest (async): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "user_assignments"
@@ -681,9 +967,20 @@ class HarvestUserAssignments(Entity):
         """
         return await self._run("list", {"per_page": per_page, "next_page_url": next_page_url})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[HarvestUserAssignment]]:
+        """Search the user_assignments records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (harvest user_assignments.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: budget, created_at, hourly_rate, id, is_active, is_project_manager, project, updated_at, use_default_rates, user
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncHarvestUserAssignments(SyncEntity):
-    """``user_assignments`` of Harvest (blocking): list."""
+    """``user_assignments`` of Harvest (blocking): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "user_assignments"
@@ -697,9 +994,20 @@ class SyncHarvestUserAssignments(SyncEntity):
         """
         return self._run("list", {"per_page": per_page, "next_page_url": next_page_url})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[HarvestUserAssignment]]:
+        """Search the user_assignments records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (harvest user_assignments.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: budget, created_at, hourly_rate, id, is_active, is_project_manager, project, updated_at, use_default_rates, user
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class HarvestTaskAssignments(Entity):
-    """``task_assignments`` of Harvest (async): list."""
+    """``task_assignments`` of Harvest (async): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "task_assignments"
@@ -713,9 +1021,20 @@ class HarvestTaskAssignments(Entity):
         """
         return await self._run("list", {"per_page": per_page, "next_page_url": next_page_url})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[HarvestTaskAssignment]]:
+        """Search the task_assignments records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (harvest task_assignments.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: billable, budget, created_at, hourly_rate, id, is_active, project, task, updated_at
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncHarvestTaskAssignments(SyncEntity):
-    """``task_assignments`` of Harvest (blocking): list."""
+    """``task_assignments`` of Harvest (blocking): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "task_assignments"
@@ -728,6 +1047,17 @@ class SyncHarvestTaskAssignments(SyncEntity):
             next_page_url: The next page's URL, as the previous page gave it (meta.next_link); the request goes there with the query it carries
         """
         return self._run("list", {"per_page": per_page, "next_page_url": next_page_url})  # type: ignore[no-any-return]
+
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[HarvestTaskAssignment]]:
+        """Search the task_assignments records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (harvest task_assignments.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: billable, budget, created_at, hourly_rate, id, is_active, project, task, updated_at
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
 
 
 class HarvestTimeProjects(Entity):
@@ -823,33 +1153,48 @@ class HarvestConnector(Connector):
     _records: ClassVar[dict[tuple[str, str], str]] = {
         ("users", "list"): "HarvestUser",
         ("users", "get"): "HarvestUser",
+        ("users", "context_store_search"): "HarvestUser",
         ("clients", "list"): "HarvestClient",
         ("clients", "get"): "HarvestClient",
+        ("clients", "context_store_search"): "HarvestClient",
         ("contacts", "list"): "HarvestContact",
         ("contacts", "get"): "HarvestContact",
+        ("contacts", "context_store_search"): "HarvestContact",
         ("company", "get"): "HarvestCompanyRecord",
         ("projects", "list"): "HarvestProject",
         ("projects", "get"): "HarvestProject",
+        ("projects", "context_store_search"): "HarvestProject",
         ("tasks", "list"): "HarvestTask",
         ("tasks", "get"): "HarvestTask",
+        ("tasks", "context_store_search"): "HarvestTask",
         ("time_entries", "list"): "HarvestTimeEntry",
         ("time_entries", "get"): "HarvestTimeEntry",
+        ("time_entries", "context_store_search"): "HarvestTimeEntry",
         ("invoices", "list"): "HarvestInvoice",
         ("invoices", "get"): "HarvestInvoice",
+        ("invoices", "context_store_search"): "HarvestInvoice",
         ("invoice_item_categories", "list"): "HarvestInvoiceItemCategory",
         ("invoice_item_categories", "get"): "HarvestInvoiceItemCategory",
+        ("invoice_item_categories", "context_store_search"): "HarvestInvoiceItemCategory",
         ("estimates", "list"): "HarvestEstimate",
         ("estimates", "get"): "HarvestEstimate",
+        ("estimates", "context_store_search"): "HarvestEstimate",
         ("estimate_item_categories", "list"): "HarvestInvoiceItemCategory",
         ("estimate_item_categories", "get"): "HarvestInvoiceItemCategory",
+        ("estimate_item_categories", "context_store_search"): "HarvestInvoiceItemCategory",
         ("expenses", "list"): "HarvestExpense",
         ("expenses", "get"): "HarvestExpense",
+        ("expenses", "context_store_search"): "HarvestExpense",
         ("expense_categories", "list"): "HarvestExpenseCategory",
         ("expense_categories", "get"): "HarvestExpenseCategory",
+        ("expense_categories", "context_store_search"): "HarvestExpenseCategory",
         ("roles", "list"): "HarvestRole",
         ("roles", "get"): "HarvestRole",
+        ("roles", "context_store_search"): "HarvestRole",
         ("user_assignments", "list"): "HarvestUserAssignment",
+        ("user_assignments", "context_store_search"): "HarvestUserAssignment",
         ("task_assignments", "list"): "HarvestTaskAssignment",
+        ("task_assignments", "context_store_search"): "HarvestTaskAssignment",
         ("time_projects", "list"): "HarvestTimeProject",
         ("time_tasks", "list"): "HarvestTimeTask",
     }

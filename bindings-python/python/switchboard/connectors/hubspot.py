@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from .._executor import Connector, Entity
 from .._sync import SyncEntity
-from .._types import ExecutionResult, Record
+from .._types import ExecutionResult, Record, SearchPage
 from .._blocking import SyncConnector
 
 if TYPE_CHECKING:
@@ -21,7 +21,7 @@ __all__ = ["HubspotConnector", "SyncHubspotConnector"]
 
 
 class HubspotContacts(Entity):
-    """``contacts`` of HubSpot (async): list, create, get, update, search."""
+    """``contacts`` of HubSpot (async): list, create, get, update, search, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "contacts"
@@ -83,9 +83,20 @@ class HubspotContacts(Entity):
         """
         return await self._run("search", {"filterGroups": filter_groups, "sorts": sorts, "query": query, "properties": properties, "limit": limit, "after": after})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[HubspotContact]]:
+        """Search the contacts records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (hubspot contacts.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: archived, archivedAt, associations, createdAt, id, properties, propertiesWithHistory, updatedAt
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncHubspotContacts(SyncEntity):
-    """``contacts`` of HubSpot (blocking): list, create, get, update, search."""
+    """``contacts`` of HubSpot (blocking): list, create, get, update, search, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "contacts"
@@ -147,9 +158,20 @@ class SyncHubspotContacts(SyncEntity):
         """
         return self._run("search", {"filterGroups": filter_groups, "sorts": sorts, "query": query, "properties": properties, "limit": limit, "after": after})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[HubspotContact]]:
+        """Search the contacts records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (hubspot contacts.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: archived, archivedAt, associations, createdAt, id, properties, propertiesWithHistory, updatedAt
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class HubspotCompanies(Entity):
-    """``companies`` of HubSpot (async): list, create, get, update, search."""
+    """``companies`` of HubSpot (async): list, create, get, update, search, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "companies"
@@ -211,9 +233,20 @@ class HubspotCompanies(Entity):
         """
         return await self._run("search", {"filterGroups": filter_groups, "sorts": sorts, "query": query, "properties": properties, "limit": limit, "after": after})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[HubspotCompany]]:
+        """Search the companies records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (hubspot companies.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: archived, archivedAt, associations, createdAt, id, properties, propertiesWithHistory, updatedAt
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncHubspotCompanies(SyncEntity):
-    """``companies`` of HubSpot (blocking): list, create, get, update, search."""
+    """``companies`` of HubSpot (blocking): list, create, get, update, search, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "companies"
@@ -275,9 +308,20 @@ class SyncHubspotCompanies(SyncEntity):
         """
         return self._run("search", {"filterGroups": filter_groups, "sorts": sorts, "query": query, "properties": properties, "limit": limit, "after": after})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[HubspotCompany]]:
+        """Search the companies records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (hubspot companies.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: archived, archivedAt, associations, createdAt, id, properties, propertiesWithHistory, updatedAt
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class HubspotDeals(Entity):
-    """``deals`` of HubSpot (async): list, create, get, update, search."""
+    """``deals`` of HubSpot (async): list, create, get, update, search, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "deals"
@@ -339,9 +383,20 @@ class HubspotDeals(Entity):
         """
         return await self._run("search", {"filterGroups": filter_groups, "sorts": sorts, "query": query, "properties": properties, "limit": limit, "after": after})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[HubspotDeal]]:
+        """Search the deals records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (hubspot deals.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: archived, archivedAt, associations, createdAt, id, properties, propertiesWithHistory, updatedAt
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncHubspotDeals(SyncEntity):
-    """``deals`` of HubSpot (blocking): list, create, get, update, search."""
+    """``deals`` of HubSpot (blocking): list, create, get, update, search, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "deals"
@@ -403,9 +458,20 @@ class SyncHubspotDeals(SyncEntity):
         """
         return self._run("search", {"filterGroups": filter_groups, "sorts": sorts, "query": query, "properties": properties, "limit": limit, "after": after})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[HubspotDeal]]:
+        """Search the deals records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (hubspot deals.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: archived, archivedAt, associations, createdAt, id, properties, propertiesWithHistory, updatedAt
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class HubspotTickets(Entity):
-    """``tickets`` of HubSpot (async): list, create, get, update, search."""
+    """``tickets`` of HubSpot (async): list, create, get, update, search, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "tickets"
@@ -467,9 +533,20 @@ class HubspotTickets(Entity):
         """
         return await self._run("search", {"filterGroups": filter_groups, "sorts": sorts, "query": query, "properties": properties, "limit": limit, "after": after})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[HubspotTicket]]:
+        """Search the tickets records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (hubspot tickets.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: archived, archivedAt, associations, createdAt, id, properties, propertiesWithHistory, updatedAt
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncHubspotTickets(SyncEntity):
-    """``tickets`` of HubSpot (blocking): list, create, get, update, search."""
+    """``tickets`` of HubSpot (blocking): list, create, get, update, search, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "tickets"
@@ -531,9 +608,20 @@ class SyncHubspotTickets(SyncEntity):
         """
         return self._run("search", {"filterGroups": filter_groups, "sorts": sorts, "query": query, "properties": properties, "limit": limit, "after": after})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[HubspotTicket]]:
+        """Search the tickets records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (hubspot tickets.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: archived, archivedAt, associations, createdAt, id, properties, propertiesWithHistory, updatedAt
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class HubspotNotes(Entity):
-    """``notes`` of HubSpot (async): list, create, get, update, delete."""
+    """``notes`` of HubSpot (async): list, create, get, update, delete, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "notes"
@@ -590,9 +678,20 @@ class HubspotNotes(Entity):
         """
         return await self._run("delete", {"noteId": note_id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[HubspotNote]]:
+        """Search the notes records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (hubspot notes.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: archived, archivedAt, associations, createdAt, id, properties, propertiesWithHistory, updatedAt
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncHubspotNotes(SyncEntity):
-    """``notes`` of HubSpot (blocking): list, create, get, update, delete."""
+    """``notes`` of HubSpot (blocking): list, create, get, update, delete, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "notes"
@@ -649,9 +748,20 @@ class SyncHubspotNotes(SyncEntity):
         """
         return self._run("delete", {"noteId": note_id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[HubspotNote]]:
+        """Search the notes records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (hubspot notes.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: archived, archivedAt, associations, createdAt, id, properties, propertiesWithHistory, updatedAt
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class HubspotCalls(Entity):
-    """``calls`` of HubSpot (async): list, create, get, update, delete."""
+    """``calls`` of HubSpot (async): list, create, get, update, delete, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "calls"
@@ -708,9 +818,20 @@ class HubspotCalls(Entity):
         """
         return await self._run("delete", {"callId": call_id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[HubspotCall]]:
+        """Search the calls records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (hubspot calls.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: archived, archivedAt, associations, createdAt, id, properties, propertiesWithHistory, updatedAt
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncHubspotCalls(SyncEntity):
-    """``calls`` of HubSpot (blocking): list, create, get, update, delete."""
+    """``calls`` of HubSpot (blocking): list, create, get, update, delete, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "calls"
@@ -767,9 +888,20 @@ class SyncHubspotCalls(SyncEntity):
         """
         return self._run("delete", {"callId": call_id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[HubspotCall]]:
+        """Search the calls records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (hubspot calls.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: archived, archivedAt, associations, createdAt, id, properties, propertiesWithHistory, updatedAt
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class HubspotEmails(Entity):
-    """``emails`` of HubSpot (async): list, create, get, update, delete."""
+    """``emails`` of HubSpot (async): list, create, get, update, delete, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "emails"
@@ -826,9 +958,20 @@ class HubspotEmails(Entity):
         """
         return await self._run("delete", {"emailId": email_id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[HubspotEmail]]:
+        """Search the emails records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (hubspot emails.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: archived, archivedAt, associations, createdAt, id, properties, propertiesWithHistory, updatedAt
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncHubspotEmails(SyncEntity):
-    """``emails`` of HubSpot (blocking): list, create, get, update, delete."""
+    """``emails`` of HubSpot (blocking): list, create, get, update, delete, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "emails"
@@ -885,9 +1028,20 @@ class SyncHubspotEmails(SyncEntity):
         """
         return self._run("delete", {"emailId": email_id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[HubspotEmail]]:
+        """Search the emails records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (hubspot emails.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: archived, archivedAt, associations, createdAt, id, properties, propertiesWithHistory, updatedAt
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class HubspotMeetings(Entity):
-    """``meetings`` of HubSpot (async): list, create, get, update, delete."""
+    """``meetings`` of HubSpot (async): list, create, get, update, delete, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "meetings"
@@ -944,9 +1098,20 @@ class HubspotMeetings(Entity):
         """
         return await self._run("delete", {"meetingId": meeting_id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[HubspotMeeting]]:
+        """Search the meetings records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (hubspot meetings.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: archived, archivedAt, associations, createdAt, id, properties, propertiesWithHistory, updatedAt
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncHubspotMeetings(SyncEntity):
-    """``meetings`` of HubSpot (blocking): list, create, get, update, delete."""
+    """``meetings`` of HubSpot (blocking): list, create, get, update, delete, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "meetings"
@@ -1003,9 +1168,20 @@ class SyncHubspotMeetings(SyncEntity):
         """
         return self._run("delete", {"meetingId": meeting_id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[HubspotMeeting]]:
+        """Search the meetings records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (hubspot meetings.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: archived, archivedAt, associations, createdAt, id, properties, propertiesWithHistory, updatedAt
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class HubspotTasks(Entity):
-    """``tasks`` of HubSpot (async): list, create, get, update, delete."""
+    """``tasks`` of HubSpot (async): list, create, get, update, delete, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "tasks"
@@ -1062,9 +1238,20 @@ class HubspotTasks(Entity):
         """
         return await self._run("delete", {"taskId": task_id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[HubspotTask]]:
+        """Search the tasks records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (hubspot tasks.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: archived, archivedAt, associations, createdAt, id, properties, propertiesWithHistory, updatedAt
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncHubspotTasks(SyncEntity):
-    """``tasks`` of HubSpot (blocking): list, create, get, update, delete."""
+    """``tasks`` of HubSpot (blocking): list, create, get, update, delete, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "tasks"
@@ -1121,9 +1308,20 @@ class SyncHubspotTasks(SyncEntity):
         """
         return self._run("delete", {"taskId": task_id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[HubspotTask]]:
+        """Search the tasks records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (hubspot tasks.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: archived, archivedAt, associations, createdAt, id, properties, propertiesWithHistory, updatedAt
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class HubspotSchemas(Entity):
-    """``schemas`` of HubSpot (async): list, get."""
+    """``schemas`` of HubSpot (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "schemas"
@@ -1144,9 +1342,20 @@ class HubspotSchemas(Entity):
         """
         return await self._run("get", {"objectType": object_type})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[HubspotSchema]]:
+        """Search the schemas records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (hubspot schemas.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: archived, associations, createdAt, fullyQualifiedName, id, labels, name, objectTypeId, primaryDisplayProperty, properties, requiredProperties, searchableProperties, secondaryDisplayProperties, updatedAt
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncHubspotSchemas(SyncEntity):
-    """``schemas`` of HubSpot (blocking): list, get."""
+    """``schemas`` of HubSpot (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "schemas"
@@ -1166,6 +1375,17 @@ class SyncHubspotSchemas(SyncEntity):
             object_type: The schema's fully qualified name (p12345_cars) or object type id (2-3508482)
         """
         return self._run("get", {"objectType": object_type})  # type: ignore[no-any-return]
+
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[HubspotSchema]]:
+        """Search the schemas records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (hubspot schemas.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: archived, associations, createdAt, fullyQualifiedName, id, labels, name, objectTypeId, primaryDisplayProperty, properties, requiredProperties, searchableProperties, secondaryDisplayProperties, updatedAt
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
 
 
 class HubspotObjects(Entity):
@@ -1344,43 +1564,53 @@ class HubspotConnector(Connector):
         ("contacts", "get"): "HubspotContact",
         ("contacts", "update"): "HubspotContact",
         ("contacts", "search"): "HubspotContact",
+        ("contacts", "context_store_search"): "HubspotContact",
         ("companies", "list"): "HubspotCompany",
         ("companies", "create"): "HubspotCompany",
         ("companies", "get"): "HubspotCompany",
         ("companies", "update"): "HubspotCompany",
         ("companies", "search"): "HubspotCompany",
+        ("companies", "context_store_search"): "HubspotCompany",
         ("deals", "list"): "HubspotDeal",
         ("deals", "create"): "HubspotDeal",
         ("deals", "get"): "HubspotDeal",
         ("deals", "update"): "HubspotDeal",
         ("deals", "search"): "HubspotDeal",
+        ("deals", "context_store_search"): "HubspotDeal",
         ("tickets", "list"): "HubspotTicket",
         ("tickets", "create"): "HubspotTicket",
         ("tickets", "get"): "HubspotTicket",
         ("tickets", "update"): "HubspotTicket",
         ("tickets", "search"): "HubspotTicket",
+        ("tickets", "context_store_search"): "HubspotTicket",
         ("notes", "list"): "HubspotNote",
         ("notes", "create"): "HubspotNote",
         ("notes", "get"): "HubspotNote",
         ("notes", "update"): "HubspotNote",
+        ("notes", "context_store_search"): "HubspotNote",
         ("calls", "list"): "HubspotCall",
         ("calls", "create"): "HubspotCall",
         ("calls", "get"): "HubspotCall",
         ("calls", "update"): "HubspotCall",
+        ("calls", "context_store_search"): "HubspotCall",
         ("emails", "list"): "HubspotEmail",
         ("emails", "create"): "HubspotEmail",
         ("emails", "get"): "HubspotEmail",
         ("emails", "update"): "HubspotEmail",
+        ("emails", "context_store_search"): "HubspotEmail",
         ("meetings", "list"): "HubspotMeeting",
         ("meetings", "create"): "HubspotMeeting",
         ("meetings", "get"): "HubspotMeeting",
         ("meetings", "update"): "HubspotMeeting",
+        ("meetings", "context_store_search"): "HubspotMeeting",
         ("tasks", "list"): "HubspotTask",
         ("tasks", "create"): "HubspotTask",
         ("tasks", "get"): "HubspotTask",
         ("tasks", "update"): "HubspotTask",
+        ("tasks", "context_store_search"): "HubspotTask",
         ("schemas", "list"): "HubspotSchema",
         ("schemas", "get"): "HubspotSchema",
+        ("schemas", "context_store_search"): "HubspotSchema",
         ("objects", "list"): "HubspotObject",
         ("objects", "get"): "HubspotObject",
         ("associations", "list"): "HubspotAssociation",

@@ -3,12 +3,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from .._executor import Connector, Entity
 from .._sync import SyncEntity
-from .._types import ExecutionResult
+from .._types import ExecutionResult, SearchPage
 from .._blocking import SyncConnector
 
 if TYPE_CHECKING:
@@ -21,7 +21,7 @@ __all__ = ["IncidentIoConnector", "SyncIncidentIoConnector"]
 
 
 class IncidentIoIncidents(Entity):
-    """``incidents`` of incident.io (async): list, get."""
+    """``incidents`` of incident.io (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "incidents"
@@ -43,9 +43,20 @@ class IncidentIoIncidents(Entity):
         """
         return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[IncidentIoIncident]]:
+        """Search the incidents records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (incident-io incidents.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: call_url, created_at, creator, custom_field_entries, duration_metrics, has_debrief, id, incident_role_assignments, incident_status, incident_timestamp_values, incident_type, mode, name, permalink, reference, severity, slack_channel_id, slack_channel_name, slack_team_id, summary, updated_at, visibility, workload_minutes_late, workload_minutes_sleeping, workload_minutes_total, workload_minutes_working
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncIncidentIoIncidents(SyncEntity):
-    """``incidents`` of incident.io (blocking): list, get."""
+    """``incidents`` of incident.io (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "incidents"
@@ -67,9 +78,20 @@ class SyncIncidentIoIncidents(SyncEntity):
         """
         return self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[IncidentIoIncident]]:
+        """Search the incidents records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (incident-io incidents.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: call_url, created_at, creator, custom_field_entries, duration_metrics, has_debrief, id, incident_role_assignments, incident_status, incident_timestamp_values, incident_type, mode, name, permalink, reference, severity, slack_channel_id, slack_channel_name, slack_team_id, summary, updated_at, visibility, workload_minutes_late, workload_minutes_sleeping, workload_minutes_total, workload_minutes_working
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class IncidentIoAlerts(Entity):
-    """``alerts`` of incident.io (async): list, get."""
+    """``alerts`` of incident.io (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "alerts"
@@ -91,9 +113,20 @@ class IncidentIoAlerts(Entity):
         """
         return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[IncidentIoAlert]]:
+        """Search the alerts records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (incident-io alerts.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: alert_source_id, attributes, created_at, deduplication_key, description, id, resolved_at, source_url, status, title, updated_at
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncIncidentIoAlerts(SyncEntity):
-    """``alerts`` of incident.io (blocking): list, get."""
+    """``alerts`` of incident.io (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "alerts"
@@ -115,9 +148,20 @@ class SyncIncidentIoAlerts(SyncEntity):
         """
         return self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[IncidentIoAlert]]:
+        """Search the alerts records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (incident-io alerts.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: alert_source_id, attributes, created_at, deduplication_key, description, id, resolved_at, source_url, status, title, updated_at
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class IncidentIoEscalations(Entity):
-    """``escalations`` of incident.io (async): list, get."""
+    """``escalations`` of incident.io (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "escalations"
@@ -139,9 +183,20 @@ class IncidentIoEscalations(Entity):
         """
         return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[IncidentIoEscalation]]:
+        """Search the escalations records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (incident-io escalations.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: created_at, creator, escalation_path_id, events, id, priority, related_alerts, related_incidents, status, title, updated_at
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncIncidentIoEscalations(SyncEntity):
-    """``escalations`` of incident.io (blocking): list, get."""
+    """``escalations`` of incident.io (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "escalations"
@@ -163,9 +218,20 @@ class SyncIncidentIoEscalations(SyncEntity):
         """
         return self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[IncidentIoEscalation]]:
+        """Search the escalations records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (incident-io escalations.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: created_at, creator, escalation_path_id, events, id, priority, related_alerts, related_incidents, status, title, updated_at
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class IncidentIoUsers(Entity):
-    """``users`` of incident.io (async): list, get."""
+    """``users`` of incident.io (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "users"
@@ -187,9 +253,20 @@ class IncidentIoUsers(Entity):
         """
         return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[IncidentIoUser]]:
+        """Search the users records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (incident-io users.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: base_role, custom_roles, email, id, name, role, slack_user_id
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncIncidentIoUsers(SyncEntity):
-    """``users`` of incident.io (blocking): list, get."""
+    """``users`` of incident.io (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "users"
@@ -211,9 +288,20 @@ class SyncIncidentIoUsers(SyncEntity):
         """
         return self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[IncidentIoUser]]:
+        """Search the users records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (incident-io users.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: base_role, custom_roles, email, id, name, role, slack_user_id
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class IncidentIoIncidentUpdates(Entity):
-    """``incident_updates`` of incident.io (async): list."""
+    """``incident_updates`` of incident.io (async): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "incident_updates"
@@ -227,9 +315,20 @@ class IncidentIoIncidentUpdates(Entity):
         """
         return await self._run("list", {"page_size": page_size, "after": after})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[IncidentIoIncidentUpdate]]:
+        """Search the incident_updates records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (incident-io incident_updates.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: created_at, id, incident_id, message, new_incident_status, new_severity, updater
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncIncidentIoIncidentUpdates(SyncEntity):
-    """``incident_updates`` of incident.io (blocking): list."""
+    """``incident_updates`` of incident.io (blocking): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "incident_updates"
@@ -243,9 +342,20 @@ class SyncIncidentIoIncidentUpdates(SyncEntity):
         """
         return self._run("list", {"page_size": page_size, "after": after})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[IncidentIoIncidentUpdate]]:
+        """Search the incident_updates records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (incident-io incident_updates.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: created_at, id, incident_id, message, new_incident_status, new_severity, updater
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class IncidentIoIncidentRoles(Entity):
-    """``incident_roles`` of incident.io (async): list, get."""
+    """``incident_roles`` of incident.io (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "incident_roles"
@@ -262,9 +372,20 @@ class IncidentIoIncidentRoles(Entity):
         """
         return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[IncidentIoIncidentRole]]:
+        """Search the incident_roles records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (incident-io incident_roles.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: created_at, description, id, instructions, name, required, role_type, shortform, updated_at
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncIncidentIoIncidentRoles(SyncEntity):
-    """``incident_roles`` of incident.io (blocking): list, get."""
+    """``incident_roles`` of incident.io (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "incident_roles"
@@ -281,9 +402,20 @@ class SyncIncidentIoIncidentRoles(SyncEntity):
         """
         return self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[IncidentIoIncidentRole]]:
+        """Search the incident_roles records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (incident-io incident_roles.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: created_at, description, id, instructions, name, required, role_type, shortform, updated_at
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class IncidentIoIncidentStatuses(Entity):
-    """``incident_statuses`` of incident.io (async): list, get."""
+    """``incident_statuses`` of incident.io (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "incident_statuses"
@@ -300,9 +432,20 @@ class IncidentIoIncidentStatuses(Entity):
         """
         return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[IncidentIoIncidentStatuse]]:
+        """Search the incident_statuses records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (incident-io incident_statuses.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: category, created_at, description, id, name, rank, updated_at
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncIncidentIoIncidentStatuses(SyncEntity):
-    """``incident_statuses`` of incident.io (blocking): list, get."""
+    """``incident_statuses`` of incident.io (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "incident_statuses"
@@ -319,9 +462,20 @@ class SyncIncidentIoIncidentStatuses(SyncEntity):
         """
         return self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[IncidentIoIncidentStatuse]]:
+        """Search the incident_statuses records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (incident-io incident_statuses.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: category, created_at, description, id, name, rank, updated_at
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class IncidentIoIncidentTimestamps(Entity):
-    """``incident_timestamps`` of incident.io (async): list, get."""
+    """``incident_timestamps`` of incident.io (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "incident_timestamps"
@@ -338,9 +492,20 @@ class IncidentIoIncidentTimestamps(Entity):
         """
         return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[IncidentIoIncidentTimestamp]]:
+        """Search the incident_timestamps records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (incident-io incident_timestamps.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: id, name, rank
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncIncidentIoIncidentTimestamps(SyncEntity):
-    """``incident_timestamps`` of incident.io (blocking): list, get."""
+    """``incident_timestamps`` of incident.io (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "incident_timestamps"
@@ -357,9 +522,20 @@ class SyncIncidentIoIncidentTimestamps(SyncEntity):
         """
         return self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[IncidentIoIncidentTimestamp]]:
+        """Search the incident_timestamps records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (incident-io incident_timestamps.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: id, name, rank
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class IncidentIoSeverities(Entity):
-    """``severities`` of incident.io (async): list, get."""
+    """``severities`` of incident.io (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "severities"
@@ -376,9 +552,20 @@ class IncidentIoSeverities(Entity):
         """
         return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[IncidentIoSeverity]]:
+        """Search the severities records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (incident-io severities.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: created_at, description, id, name, rank, updated_at
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncIncidentIoSeverities(SyncEntity):
-    """``severities`` of incident.io (blocking): list, get."""
+    """``severities`` of incident.io (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "severities"
@@ -395,9 +582,20 @@ class SyncIncidentIoSeverities(SyncEntity):
         """
         return self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[IncidentIoSeverity]]:
+        """Search the severities records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (incident-io severities.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: created_at, description, id, name, rank, updated_at
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class IncidentIoCustomFields(Entity):
-    """``custom_fields`` of incident.io (async): list, get."""
+    """``custom_fields`` of incident.io (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "custom_fields"
@@ -414,9 +612,20 @@ class IncidentIoCustomFields(Entity):
         """
         return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[IncidentIoCustomField]]:
+        """Search the custom_fields records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (incident-io custom_fields.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: catalog_type_id, created_at, description, field_type, id, name, updated_at
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncIncidentIoCustomFields(SyncEntity):
-    """``custom_fields`` of incident.io (blocking): list, get."""
+    """``custom_fields`` of incident.io (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "custom_fields"
@@ -433,9 +642,20 @@ class SyncIncidentIoCustomFields(SyncEntity):
         """
         return self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[IncidentIoCustomField]]:
+        """Search the custom_fields records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (incident-io custom_fields.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: catalog_type_id, created_at, description, field_type, id, name, updated_at
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class IncidentIoCatalogTypes(Entity):
-    """``catalog_types`` of incident.io (async): list, get."""
+    """``catalog_types`` of incident.io (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "catalog_types"
@@ -452,9 +672,20 @@ class IncidentIoCatalogTypes(Entity):
         """
         return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[IncidentIoCatalogType]]:
+        """Search the catalog_types records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (incident-io catalog_types.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: annotations, categories, color, created_at, description, icon, id, is_editable, last_synced_at, name, ranked, registry_type, required_integrations, schema, semantic_type, type_name, updated_at
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncIncidentIoCatalogTypes(SyncEntity):
-    """``catalog_types`` of incident.io (blocking): list, get."""
+    """``catalog_types`` of incident.io (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "catalog_types"
@@ -471,9 +702,20 @@ class SyncIncidentIoCatalogTypes(SyncEntity):
         """
         return self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[IncidentIoCatalogType]]:
+        """Search the catalog_types records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (incident-io catalog_types.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: annotations, categories, color, created_at, description, icon, id, is_editable, last_synced_at, name, ranked, registry_type, required_integrations, schema, semantic_type, type_name, updated_at
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class IncidentIoSchedules(Entity):
-    """``schedules`` of incident.io (async): list, get."""
+    """``schedules`` of incident.io (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "schedules"
@@ -495,9 +737,20 @@ class IncidentIoSchedules(Entity):
         """
         return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[IncidentIoSchedule]]:
+        """Search the schedules records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (incident-io schedules.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: annotations, config, created_at, current_shifts, holidays_public_config, id, name, team_ids, timezone, updated_at
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncIncidentIoSchedules(SyncEntity):
-    """``schedules`` of incident.io (blocking): list, get."""
+    """``schedules`` of incident.io (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "schedules"
@@ -519,9 +772,20 @@ class SyncIncidentIoSchedules(SyncEntity):
         """
         return self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[IncidentIoSchedule]]:
+        """Search the schedules records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (incident-io schedules.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: annotations, config, created_at, current_shifts, holidays_public_config, id, name, team_ids, timezone, updated_at
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class IncidentIoTeams(Entity):
-    """``teams`` of incident.io (async): list, get."""
+    """``teams`` of incident.io (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "teams"
@@ -543,9 +807,20 @@ class IncidentIoTeams(Entity):
         """
         return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[IncidentIoTeam]]:
+        """Search the teams records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (incident-io teams.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: catalog_entry, id, members, name
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncIncidentIoTeams(SyncEntity):
-    """``teams`` of incident.io (blocking): list, get."""
+    """``teams`` of incident.io (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "teams"
@@ -566,6 +841,17 @@ class SyncIncidentIoTeams(SyncEntity):
             id: The record's id
         """
         return self._run("get", {"id": id})  # type: ignore[no-any-return]
+
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[IncidentIoTeam]]:
+        """Search the teams records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (incident-io teams.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: catalog_entry, id, members, name
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
 
 
 class IncidentIoConnector(Connector):
@@ -588,29 +874,42 @@ class IncidentIoConnector(Connector):
     _records: ClassVar[dict[tuple[str, str], str]] = {
         ("incidents", "list"): "IncidentIoIncident",
         ("incidents", "get"): "IncidentIoIncident",
+        ("incidents", "context_store_search"): "IncidentIoIncident",
         ("alerts", "list"): "IncidentIoAlert",
         ("alerts", "get"): "IncidentIoAlert",
+        ("alerts", "context_store_search"): "IncidentIoAlert",
         ("escalations", "list"): "IncidentIoEscalation",
         ("escalations", "get"): "IncidentIoEscalation",
+        ("escalations", "context_store_search"): "IncidentIoEscalation",
         ("users", "list"): "IncidentIoUser",
         ("users", "get"): "IncidentIoUser",
+        ("users", "context_store_search"): "IncidentIoUser",
         ("incident_updates", "list"): "IncidentIoIncidentUpdate",
+        ("incident_updates", "context_store_search"): "IncidentIoIncidentUpdate",
         ("incident_roles", "list"): "IncidentIoIncidentRole",
         ("incident_roles", "get"): "IncidentIoIncidentRole",
+        ("incident_roles", "context_store_search"): "IncidentIoIncidentRole",
         ("incident_statuses", "list"): "IncidentIoIncidentStatuse",
         ("incident_statuses", "get"): "IncidentIoIncidentStatuse",
+        ("incident_statuses", "context_store_search"): "IncidentIoIncidentStatuse",
         ("incident_timestamps", "list"): "IncidentIoIncidentTimestamp",
         ("incident_timestamps", "get"): "IncidentIoIncidentTimestamp",
+        ("incident_timestamps", "context_store_search"): "IncidentIoIncidentTimestamp",
         ("severities", "list"): "IncidentIoSeverity",
         ("severities", "get"): "IncidentIoSeverity",
+        ("severities", "context_store_search"): "IncidentIoSeverity",
         ("custom_fields", "list"): "IncidentIoCustomField",
         ("custom_fields", "get"): "IncidentIoCustomField",
+        ("custom_fields", "context_store_search"): "IncidentIoCustomField",
         ("catalog_types", "list"): "IncidentIoCatalogType",
         ("catalog_types", "get"): "IncidentIoCatalogType",
+        ("catalog_types", "context_store_search"): "IncidentIoCatalogType",
         ("schedules", "list"): "IncidentIoSchedule",
         ("schedules", "get"): "IncidentIoSchedule",
+        ("schedules", "context_store_search"): "IncidentIoSchedule",
         ("teams", "list"): "IncidentIoTeam",
         ("teams", "get"): "IncidentIoTeam",
+        ("teams", "context_store_search"): "IncidentIoTeam",
     }
 
     @property

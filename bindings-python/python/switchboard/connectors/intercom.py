@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from .._executor import Connector, Entity
 from .._sync import SyncEntity
-from .._types import ExecutionResult, Record
+from .._types import ExecutionResult, Record, SearchPage
 from .._blocking import SyncConnector
 
 if TYPE_CHECKING:
@@ -21,7 +21,7 @@ __all__ = ["IntercomConnector", "SyncIntercomConnector"]
 
 
 class IntercomContacts(Entity):
-    """``contacts`` of Intercom (async): list, create, get, update, delete."""
+    """``contacts`` of Intercom (async): list, create, get, update, delete, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "contacts"
@@ -88,9 +88,20 @@ class IntercomContacts(Entity):
         """
         return await self._run("delete", {"id": id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[IntercomContact]]:
+        """Search the contacts records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (intercom contacts.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: avatar, browser, companies, created_at, custom_attributes, email, external_id, has_hard_bounced, id, last_contacted_at, last_replied_at, last_seen_at, location, marked_email_as_spam, name, notes, os, owner_id, phone, role, signed_up_at, tags, type, unsubscribed_from_emails, updated_at, workspace_id
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncIntercomContacts(SyncEntity):
-    """``contacts`` of Intercom (blocking): list, create, get, update, delete."""
+    """``contacts`` of Intercom (blocking): list, create, get, update, delete, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "contacts"
@@ -157,6 +168,17 @@ class SyncIntercomContacts(SyncEntity):
         """
         return self._run("delete", {"id": id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[IntercomContact]]:
+        """Search the contacts records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (intercom contacts.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: avatar, browser, companies, created_at, custom_attributes, email, external_id, has_hard_bounced, id, last_contacted_at, last_replied_at, last_seen_at, location, marked_email_as_spam, name, notes, os, owner_id, phone, role, signed_up_at, tags, type, unsubscribed_from_emails, updated_at, workspace_id
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class IntercomNotes(Entity):
     """``notes`` of Intercom (async): create."""
@@ -193,7 +215,7 @@ class SyncIntercomNotes(SyncEntity):
 
 
 class IntercomConversations(Entity):
-    """``conversations`` of Intercom (async): list, create, get, update, delete."""
+    """``conversations`` of Intercom (async): list, create, get, update, delete, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "conversations"
@@ -245,9 +267,20 @@ class IntercomConversations(Entity):
         """
         return await self._run("delete", {"id": id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[IntercomConversation]]:
+        """Search the conversations records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (intercom conversations.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: admin_assignee_id, contacts, created_at, custom_attributes, id, open, priority, read, snoozed_until, source, state, statistics, tags, team_assignee_id, title, type, updated_at, waiting_since
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncIntercomConversations(SyncEntity):
-    """``conversations`` of Intercom (blocking): list, create, get, update, delete."""
+    """``conversations`` of Intercom (blocking): list, create, get, update, delete, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "conversations"
@@ -299,9 +332,20 @@ class SyncIntercomConversations(SyncEntity):
         """
         return self._run("delete", {"id": id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[IntercomConversation]]:
+        """Search the conversations records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (intercom conversations.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: admin_assignee_id, contacts, created_at, custom_attributes, id, open, priority, read, snoozed_until, source, state, statistics, tags, team_assignee_id, title, type, updated_at, waiting_since
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class IntercomCompanies(Entity):
-    """``companies`` of Intercom (async): list, create, get, update, delete."""
+    """``companies`` of Intercom (async): list, create, get, update, delete, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "companies"
@@ -361,9 +405,20 @@ class IntercomCompanies(Entity):
         """
         return await self._run("delete", {"id": id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[IntercomCompany]]:
+        """Search the companies records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (intercom companies.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: app_id, company_id, created_at, custom_attributes, id, industry, last_request_at, monthly_spend, name, plan, remote_created_at, segments, session_count, size, tags, type, updated_at, user_count, website
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncIntercomCompanies(SyncEntity):
-    """``companies`` of Intercom (blocking): list, create, get, update, delete."""
+    """``companies`` of Intercom (blocking): list, create, get, update, delete, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "companies"
@@ -423,9 +478,20 @@ class SyncIntercomCompanies(SyncEntity):
         """
         return self._run("delete", {"id": id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[IntercomCompany]]:
+        """Search the companies records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (intercom companies.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: app_id, company_id, created_at, custom_attributes, id, industry, last_request_at, monthly_spend, name, plan, remote_created_at, segments, session_count, size, tags, type, updated_at, user_count, website
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class IntercomTeams(Entity):
-    """``teams`` of Intercom (async): list, get."""
+    """``teams`` of Intercom (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "teams"
@@ -442,9 +508,20 @@ class IntercomTeams(Entity):
         """
         return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[IntercomTeam]]:
+        """Search the teams records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (intercom teams.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: admin_ids, id, name, type
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncIntercomTeams(SyncEntity):
-    """``teams`` of Intercom (blocking): list, get."""
+    """``teams`` of Intercom (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "teams"
@@ -461,9 +538,20 @@ class SyncIntercomTeams(SyncEntity):
         """
         return self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[IntercomTeam]]:
+        """Search the teams records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (intercom teams.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: admin_ids, id, name, type
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class IntercomAdmins(Entity):
-    """``admins`` of Intercom (async): list, get."""
+    """``admins`` of Intercom (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "admins"
@@ -480,9 +568,20 @@ class IntercomAdmins(Entity):
         """
         return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[IntercomAdmin]]:
+        """Search the admins records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (intercom admins.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: avatar, away_mode_enabled, away_mode_reassign, email, email_verified, has_inbox_seat, id, job_title, name, team_ids, type
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncIntercomAdmins(SyncEntity):
-    """``admins`` of Intercom (blocking): list, get."""
+    """``admins`` of Intercom (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "admins"
@@ -499,9 +598,20 @@ class SyncIntercomAdmins(SyncEntity):
         """
         return self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[IntercomAdmin]]:
+        """Search the admins records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (intercom admins.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: avatar, away_mode_enabled, away_mode_reassign, email, email_verified, has_inbox_seat, id, job_title, name, team_ids, type
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class IntercomTags(Entity):
-    """``tags`` of Intercom (async): list, create, get, delete."""
+    """``tags`` of Intercom (async): list, create, get, delete, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "tags"
@@ -534,9 +644,20 @@ class IntercomTags(Entity):
         """
         return await self._run("delete", {"id": id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[IntercomTag]]:
+        """Search the tags records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (intercom tags.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: id, name, type
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncIntercomTags(SyncEntity):
-    """``tags`` of Intercom (blocking): list, create, get, delete."""
+    """``tags`` of Intercom (blocking): list, create, get, delete, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "tags"
@@ -569,9 +690,20 @@ class SyncIntercomTags(SyncEntity):
         """
         return self._run("delete", {"id": id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[IntercomTag]]:
+        """Search the tags records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (intercom tags.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: id, name, type
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class IntercomSegments(Entity):
-    """``segments`` of Intercom (async): list, get."""
+    """``segments`` of Intercom (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "segments"
@@ -592,9 +724,20 @@ class IntercomSegments(Entity):
         """
         return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[IntercomSegment]]:
+        """Search the segments records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (intercom segments.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: count, created_at, id, name, person_type, type, updated_at
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncIntercomSegments(SyncEntity):
-    """``segments`` of Intercom (blocking): list, get."""
+    """``segments`` of Intercom (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "segments"
@@ -614,6 +757,17 @@ class SyncIntercomSegments(SyncEntity):
             id: (no description)
         """
         return self._run("get", {"id": id})  # type: ignore[no-any-return]
+
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[IntercomSegment]]:
+        """Search the segments records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (intercom segments.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: count, created_at, id, name, person_type, type, updated_at
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
 
 
 class IntercomInternalArticles(Entity):
@@ -715,26 +869,33 @@ class IntercomConnector(Connector):
         ("contacts", "get"): "IntercomContact",
         ("contacts", "update"): "IntercomContact",
         ("contacts", "delete"): "IntercomContactDelete",
+        ("contacts", "context_store_search"): "IntercomContact",
         ("notes", "create"): "IntercomNote",
         ("conversations", "list"): "IntercomConversation",
         ("conversations", "create"): "IntercomConversationCreate",
         ("conversations", "get"): "IntercomConversation",
         ("conversations", "update"): "IntercomConversation",
         ("conversations", "delete"): "IntercomConversationDelete",
+        ("conversations", "context_store_search"): "IntercomConversation",
         ("companies", "list"): "IntercomCompany",
         ("companies", "create"): "IntercomCompany",
         ("companies", "get"): "IntercomCompany",
         ("companies", "update"): "IntercomCompany",
         ("companies", "delete"): "IntercomConversationDelete",
+        ("companies", "context_store_search"): "IntercomCompany",
         ("teams", "list"): "IntercomTeam",
         ("teams", "get"): "IntercomTeam",
+        ("teams", "context_store_search"): "IntercomTeam",
         ("admins", "list"): "IntercomAdmin",
         ("admins", "get"): "IntercomAdmin",
+        ("admins", "context_store_search"): "IntercomAdmin",
         ("tags", "list"): "IntercomTag",
         ("tags", "create"): "IntercomTag",
         ("tags", "get"): "IntercomTag",
+        ("tags", "context_store_search"): "IntercomTag",
         ("segments", "list"): "IntercomSegment",
         ("segments", "get"): "IntercomSegment",
+        ("segments", "context_store_search"): "IntercomSegment",
         ("internal_articles", "create"): "IntercomInternalArticle",
         ("internal_articles", "update"): "IntercomInternalArticle",
         ("internal_articles", "delete"): "IntercomConversationDelete",

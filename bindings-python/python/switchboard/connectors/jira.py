@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from .._executor import Connector, Entity
 from .._sync import SyncEntity
-from .._types import ExecutionResult, Record
+from .._types import ExecutionResult, Record, SearchPage
 from .._blocking import SyncConnector
 
 if TYPE_CHECKING:
@@ -577,7 +577,7 @@ class SyncJiraProjects(SyncEntity):
 
 
 class JiraUsers(Entity):
-    """``users`` of Jira (async): get, list, search."""
+    """``users`` of Jira (async): get, list, search, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "users"
@@ -612,9 +612,20 @@ class JiraUsers(Entity):
         """
         return await self._run("search", {"query": query, "startAt": start_at, "maxResults": max_results, "accountId": account_id, "property": property})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[JiraUser]]:
+        """Search the users records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (jira users.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: accountId, accountType, active, applicationRoles, avatarUrls, displayName, emailAddress, groups, id, locale, self, timeZone
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncJiraUsers(SyncEntity):
-    """``users`` of Jira (blocking): get, list, search."""
+    """``users`` of Jira (blocking): get, list, search, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "users"
@@ -649,9 +660,20 @@ class SyncJiraUsers(SyncEntity):
         """
         return self._run("search", {"query": query, "startAt": start_at, "maxResults": max_results, "accountId": account_id, "property": property})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[JiraUser]]:
+        """Search the users records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (jira users.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: accountId, accountType, active, applicationRoles, avatarUrls, displayName, emailAddress, groups, id, locale, self, timeZone
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class JiraIssueFields(Entity):
-    """``issue_fields`` of Jira (async): list, search."""
+    """``issue_fields`` of Jira (async): list, search, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "issue_fields"
@@ -674,9 +696,20 @@ class JiraIssueFields(Entity):
         """
         return await self._run("search", {"startAt": start_at, "maxResults": max_results, "type": type, "id": id, "query": query, "orderBy": order_by, "expand": expand})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[JiraIssueField]]:
+        """Search the issue_fields records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (jira issue_fields.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: clauseNames, contextsCount, custom, description, id, isLocked, key, name, navigable, orderable, schema, screensCount, searchable, searcherKey, untranslatedName
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncJiraIssueFields(SyncEntity):
-    """``issue_fields`` of Jira (blocking): list, search."""
+    """``issue_fields`` of Jira (blocking): list, search, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "issue_fields"
@@ -698,6 +731,17 @@ class SyncJiraIssueFields(SyncEntity):
             expand: Comma-separated: key, lastUsed, screensCount, contextsCount, isLocked, searcherKey
         """
         return self._run("search", {"startAt": start_at, "maxResults": max_results, "type": type, "id": id, "query": query, "orderBy": order_by, "expand": expand})  # type: ignore[no-any-return]
+
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[JiraIssueField]]:
+        """Search the issue_fields records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (jira issue_fields.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: clauseNames, contextsCount, custom, description, id, isLocked, key, name, navigable, orderable, schema, screensCount, searchable, searcherKey, untranslatedName
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
 
 
 class JiraConnector(Connector):
@@ -736,8 +780,10 @@ class JiraConnector(Connector):
         ("users", "get"): "JiraUser",
         ("users", "list"): "JiraUser",
         ("users", "search"): "JiraUser",
+        ("users", "context_store_search"): "JiraUser",
         ("issue_fields", "list"): "JiraIssueField",
         ("issue_fields", "search"): "JiraIssueField",
+        ("issue_fields", "context_store_search"): "JiraIssueField",
     }
 
     @property

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from .._executor import Connector, Entity
 from .._sync import SyncEntity
-from .._types import ExecutionResult
+from .._types import ExecutionResult, SearchPage
 from .._blocking import SyncConnector
 
 if TYPE_CHECKING:
@@ -21,7 +21,7 @@ __all__ = ["LinearConnector", "SyncLinearConnector"]
 
 
 class LinearIssues(Entity):
-    """``issues`` of Linear (async): list, get, create, update."""
+    """``issues`` of Linear (async): list, get, create, update, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "issues"
@@ -75,9 +75,20 @@ class LinearIssues(Entity):
         """
         return await self._run("update", {"id": id, "title": title, "description": description, "assigneeId": assignee_id, "stateId": state_id, "priority": priority, "projectId": project_id, "estimate": estimate, "dueDate": due_date})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[LinearIssue]]:
+        """Search the issues records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (linear issues.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: assignee, createdAt, description, dueDate, estimate, id, identifier, number, priority, priorityLabel, project, state, team, title, updatedAt, url
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncLinearIssues(SyncEntity):
-    """``issues`` of Linear (blocking): list, get, create, update."""
+    """``issues`` of Linear (blocking): list, get, create, update, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "issues"
@@ -131,9 +142,20 @@ class SyncLinearIssues(SyncEntity):
         """
         return self._run("update", {"id": id, "title": title, "description": description, "assigneeId": assignee_id, "stateId": state_id, "priority": priority, "projectId": project_id, "estimate": estimate, "dueDate": due_date})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[LinearIssue]]:
+        """Search the issues records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (linear issues.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: assignee, createdAt, description, dueDate, estimate, id, identifier, number, priority, priorityLabel, project, state, team, title, updatedAt, url
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class LinearProjects(Entity):
-    """``projects`` of Linear (async): list, get, create, update."""
+    """``projects`` of Linear (async): list, get, create, update, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "projects"
@@ -187,9 +209,20 @@ class LinearProjects(Entity):
         """
         return await self._run("update", {"id": id, "name": name, "description": description, "state": state, "leadId": lead_id, "startDate": start_date, "targetDate": target_date, "priority": priority, "color": color})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[LinearProject]]:
+        """Search the projects records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (linear projects.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: color, createdAt, description, id, lead, name, priority, progress, startDate, state, targetDate, teams, updatedAt, url
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncLinearProjects(SyncEntity):
-    """``projects`` of Linear (blocking): list, get, create, update."""
+    """``projects`` of Linear (blocking): list, get, create, update, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "projects"
@@ -243,9 +276,20 @@ class SyncLinearProjects(SyncEntity):
         """
         return self._run("update", {"id": id, "name": name, "description": description, "state": state, "leadId": lead_id, "startDate": start_date, "targetDate": target_date, "priority": priority, "color": color})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[LinearProject]]:
+        """Search the projects records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (linear projects.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: color, createdAt, description, id, lead, name, priority, progress, startDate, state, targetDate, teams, updatedAt, url
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class LinearTeams(Entity):
-    """``teams`` of Linear (async): list, get."""
+    """``teams`` of Linear (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "teams"
@@ -267,9 +311,20 @@ class LinearTeams(Entity):
         """
         return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[LinearTeam]]:
+        """Search the teams records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (linear teams.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: createdAt, description, id, issueCount, key, name, private, timezone, updatedAt
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncLinearTeams(SyncEntity):
-    """``teams`` of Linear (blocking): list, get."""
+    """``teams`` of Linear (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "teams"
@@ -291,9 +346,20 @@ class SyncLinearTeams(SyncEntity):
         """
         return self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[LinearTeam]]:
+        """Search the teams records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (linear teams.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: createdAt, description, id, issueCount, key, name, private, timezone, updatedAt
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class LinearWorkflowStates(Entity):
-    """``workflow_states`` of Linear (async): list."""
+    """``workflow_states`` of Linear (async): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "workflow_states"
@@ -307,9 +373,20 @@ class LinearWorkflowStates(Entity):
         """
         return await self._run("list", {"first": first, "after": after})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[LinearWorkflowState]]:
+        """Search the workflow_states records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (linear workflow_states.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: color, createdAt, description, id, name, position, team, type, updatedAt
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncLinearWorkflowStates(SyncEntity):
-    """``workflow_states`` of Linear (blocking): list."""
+    """``workflow_states`` of Linear (blocking): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "workflow_states"
@@ -323,9 +400,20 @@ class SyncLinearWorkflowStates(SyncEntity):
         """
         return self._run("list", {"first": first, "after": after})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[LinearWorkflowState]]:
+        """Search the workflow_states records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (linear workflow_states.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: color, createdAt, description, id, name, position, team, type, updatedAt
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class LinearUsers(Entity):
-    """``users`` of Linear (async): list, get."""
+    """``users`` of Linear (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "users"
@@ -347,9 +435,20 @@ class LinearUsers(Entity):
         """
         return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[LinearUser]]:
+        """Search the users records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (linear users.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: active, admin, createdAt, displayName, email, guest, id, name, timezone, updatedAt
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncLinearUsers(SyncEntity):
-    """``users`` of Linear (blocking): list, get."""
+    """``users`` of Linear (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "users"
@@ -370,6 +469,17 @@ class SyncLinearUsers(SyncEntity):
             id: The object's UUID
         """
         return self._run("get", {"id": id})  # type: ignore[no-any-return]
+
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[LinearUser]]:
+        """Search the users records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (linear users.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: active, admin, createdAt, displayName, email, guest, id, name, timezone, updatedAt
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
 
 
 class LinearComments(Entity):
@@ -483,15 +593,20 @@ class LinearConnector(Connector):
         ("issues", "get"): "LinearIssue",
         ("issues", "create"): "LinearIssue",
         ("issues", "update"): "LinearIssue",
+        ("issues", "context_store_search"): "LinearIssue",
         ("projects", "list"): "LinearProject",
         ("projects", "get"): "LinearProject",
         ("projects", "create"): "LinearProject",
         ("projects", "update"): "LinearProject",
+        ("projects", "context_store_search"): "LinearProject",
         ("teams", "list"): "LinearTeam",
         ("teams", "get"): "LinearTeam",
+        ("teams", "context_store_search"): "LinearTeam",
         ("workflow_states", "list"): "LinearWorkflowState",
+        ("workflow_states", "context_store_search"): "LinearWorkflowState",
         ("users", "list"): "LinearUser",
         ("users", "get"): "LinearUser",
+        ("users", "context_store_search"): "LinearUser",
         ("comments", "list"): "LinearComment",
         ("comments", "get"): "LinearComment",
         ("comments", "create"): "LinearComment",

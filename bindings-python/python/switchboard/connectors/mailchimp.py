@@ -3,12 +3,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from .._executor import Connector, Entity
 from .._sync import SyncEntity
-from .._types import ExecutionResult
+from .._types import ExecutionResult, SearchPage
 from .._blocking import SyncConnector
 
 if TYPE_CHECKING:
@@ -21,7 +21,7 @@ __all__ = ["MailchimpConnector", "SyncMailchimpConnector"]
 
 
 class MailchimpCampaigns(Entity):
-    """``campaigns`` of Mailchimp (async): list, get."""
+    """``campaigns`` of Mailchimp (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "campaigns"
@@ -53,9 +53,20 @@ class MailchimpCampaigns(Entity):
         """
         return await self._run("get", {"campaign_id": campaign_id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[MailchimpCampaign]]:
+        """Search the campaigns records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (mailchimp campaigns.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: archive_url, content_type, create_time, emails_sent, id, long_archive_url, recipients, report_summary, resendable, send_time, settings, status, tracking, type, web_id
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncMailchimpCampaigns(SyncEntity):
-    """``campaigns`` of Mailchimp (blocking): list, get."""
+    """``campaigns`` of Mailchimp (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "campaigns"
@@ -87,9 +98,20 @@ class SyncMailchimpCampaigns(SyncEntity):
         """
         return self._run("get", {"campaign_id": campaign_id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[MailchimpCampaign]]:
+        """Search the campaigns records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (mailchimp campaigns.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: archive_url, content_type, create_time, emails_sent, id, long_archive_url, recipients, report_summary, resendable, send_time, settings, status, tracking, type, web_id
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class MailchimpLists(Entity):
-    """``lists`` of Mailchimp (async): list, get."""
+    """``lists`` of Mailchimp (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "lists"
@@ -118,9 +140,20 @@ class MailchimpLists(Entity):
         """
         return await self._run("get", {"list_id": list_id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[MailchimpList]]:
+        """Search the lists records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (mailchimp lists.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: campaign_defaults, contact, date_created, double_optin, email_type_option, id, list_rating, name, permission_reminder, stats, subscribe_url_short, visibility, web_id
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncMailchimpLists(SyncEntity):
-    """``lists`` of Mailchimp (blocking): list, get."""
+    """``lists`` of Mailchimp (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "lists"
@@ -148,6 +181,17 @@ class SyncMailchimpLists(SyncEntity):
             list_id: The audience's id (the list id, e.g. 4ca5becb8d)
         """
         return self._run("get", {"list_id": list_id})  # type: ignore[no-any-return]
+
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[MailchimpList]]:
+        """Search the lists records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (mailchimp lists.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: campaign_defaults, contact, date_created, double_optin, email_type_option, id, list_rating, name, permission_reminder, stats, subscribe_url_short, visibility, web_id
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
 
 
 class MailchimpListMembers(Entity):
@@ -229,7 +273,7 @@ class SyncMailchimpListMembers(SyncEntity):
 
 
 class MailchimpReports(Entity):
-    """``reports`` of Mailchimp (async): list, get."""
+    """``reports`` of Mailchimp (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "reports"
@@ -254,9 +298,20 @@ class MailchimpReports(Entity):
         """
         return await self._run("get", {"campaign_id": campaign_id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[MailchimpReport]]:
+        """Search the reports records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (mailchimp reports.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: abuse_reports, bounces, campaign_title, clicks, emails_sent, forwards, id, list_id, list_name, list_stats, opens, preview_text, send_time, subject_line, type, unsubscribed
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncMailchimpReports(SyncEntity):
-    """``reports`` of Mailchimp (blocking): list, get."""
+    """``reports`` of Mailchimp (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "reports"
@@ -280,6 +335,17 @@ class SyncMailchimpReports(SyncEntity):
             campaign_id: The campaign's id
         """
         return self._run("get", {"campaign_id": campaign_id})  # type: ignore[no-any-return]
+
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[MailchimpReport]]:
+        """Search the reports records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (mailchimp reports.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: abuse_reports, bounces, campaign_title, clicks, emails_sent, forwards, id, list_id, list_name, list_stats, opens, preview_text, send_time, subject_line, type, unsubscribed
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
 
 
 class MailchimpEmailActivity(Entity):
@@ -353,7 +419,7 @@ class SyncMailchimpUnsubscribes(SyncEntity):
 
 
 class MailchimpAutomations(Entity):
-    """``automations`` of Mailchimp (async): list."""
+    """``automations`` of Mailchimp (async): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "automations"
@@ -372,9 +438,20 @@ class MailchimpAutomations(Entity):
         """
         return await self._run("list", {"count": count, "offset": offset, "before_create_time": before_create_time, "since_create_time": since_create_time, "before_start_time": before_start_time, "since_start_time": since_start_time, "status": status})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[MailchimpAutomation]]:
+        """Search the automations records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (mailchimp automations.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: create_time, emails_sent, id, recipients, report_summary, settings, start_time, status
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncMailchimpAutomations(SyncEntity):
-    """``automations`` of Mailchimp (blocking): list."""
+    """``automations`` of Mailchimp (blocking): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "automations"
@@ -392,6 +469,17 @@ class SyncMailchimpAutomations(SyncEntity):
             status: Only automations in this state
         """
         return self._run("list", {"count": count, "offset": offset, "before_create_time": before_create_time, "since_create_time": since_create_time, "before_start_time": before_start_time, "since_start_time": since_start_time, "status": status})  # type: ignore[no-any-return]
+
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[MailchimpAutomation]]:
+        """Search the automations records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (mailchimp automations.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: create_time, emails_sent, id, recipients, report_summary, settings, start_time, status
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
 
 
 class MailchimpTags(Entity):
@@ -652,15 +740,19 @@ class MailchimpConnector(Connector):
     _records: ClassVar[dict[tuple[str, str], str]] = {
         ("campaigns", "list"): "MailchimpCampaign",
         ("campaigns", "get"): "MailchimpCampaign",
+        ("campaigns", "context_store_search"): "MailchimpCampaign",
         ("lists", "list"): "MailchimpList",
         ("lists", "get"): "MailchimpList",
+        ("lists", "context_store_search"): "MailchimpList",
         ("list_members", "list"): "MailchimpListMember",
         ("list_members", "get"): "MailchimpListMember",
         ("reports", "list"): "MailchimpReport",
         ("reports", "get"): "MailchimpReport",
+        ("reports", "context_store_search"): "MailchimpReport",
         ("email_activity", "list"): "MailchimpEmailActivityRecord",
         ("unsubscribes", "list"): "MailchimpUnsubscribe",
         ("automations", "list"): "MailchimpAutomation",
+        ("automations", "context_store_search"): "MailchimpAutomation",
         ("tags", "list"): "MailchimpTag",
         ("interest_categories", "list"): "MailchimpInterestCategory",
         ("interest_categories", "get"): "MailchimpInterestCategory",

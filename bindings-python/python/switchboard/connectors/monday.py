@@ -3,12 +3,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from .._executor import Connector, Entity
 from .._sync import SyncEntity
-from .._types import ExecutionResult
+from .._types import ExecutionResult, SearchPage
 from .._blocking import SyncConnector
 
 if TYPE_CHECKING:
@@ -21,7 +21,7 @@ __all__ = ["MondayConnector", "SyncMondayConnector"]
 
 
 class MondayUsers(Entity):
-    """``users`` of monday.com (async): list, get."""
+    """``users`` of monday.com (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "users"
@@ -43,9 +43,20 @@ class MondayUsers(Entity):
         """
         return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[MondayUser]]:
+        """Search the users records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (monday users.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: birthday, country_code, created_at, email, enabled, id, is_admin, is_guest, is_pending, is_verified, is_view_only, last_activity, location, mobile_phone, name, phone, photo_thumb, time_zone_identifier, title, url, utc_hours_diff
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncMondayUsers(SyncEntity):
-    """``users`` of monday.com (blocking): list, get."""
+    """``users`` of monday.com (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "users"
@@ -67,9 +78,20 @@ class SyncMondayUsers(SyncEntity):
         """
         return self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[MondayUser]]:
+        """Search the users records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (monday users.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: birthday, country_code, created_at, email, enabled, id, is_admin, is_guest, is_pending, is_verified, is_view_only, last_activity, location, mobile_phone, name, phone, photo_thumb, time_zone_identifier, title, url, utc_hours_diff
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class MondayBoards(Entity):
-    """``boards`` of monday.com (async): list, get."""
+    """``boards`` of monday.com (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "boards"
@@ -91,9 +113,20 @@ class MondayBoards(Entity):
         """
         return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[MondayBoard]]:
+        """Search the boards records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (monday boards.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: board_kind, columns, description, groups, id, items_count, name, owners, permissions, state, tags, type, updated_at, url, workspace
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncMondayBoards(SyncEntity):
-    """``boards`` of monday.com (blocking): list, get."""
+    """``boards`` of monday.com (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "boards"
@@ -115,9 +148,20 @@ class SyncMondayBoards(SyncEntity):
         """
         return self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[MondayBoard]]:
+        """Search the boards records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (monday boards.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: board_kind, columns, description, groups, id, items_count, name, owners, permissions, state, tags, type, updated_at, url, workspace
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class MondayWorkspaces(Entity):
-    """``workspaces`` of monday.com (async): list, get."""
+    """``workspaces`` of monday.com (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "workspaces"
@@ -139,9 +183,20 @@ class MondayWorkspaces(Entity):
         """
         return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[MondayWorkspace]]:
+        """Search the workspaces records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (monday workspaces.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: created_at, description, id, kind, name, owners_subscribers, state, teams_subscribers
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncMondayWorkspaces(SyncEntity):
-    """``workspaces`` of monday.com (blocking): list, get."""
+    """``workspaces`` of monday.com (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "workspaces"
@@ -162,6 +217,17 @@ class SyncMondayWorkspaces(SyncEntity):
             id: The record's id
         """
         return self._run("get", {"id": id})  # type: ignore[no-any-return]
+
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[MondayWorkspace]]:
+        """Search the workspaces records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (monday workspaces.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: created_at, description, id, kind, name, owners_subscribers, state, teams_subscribers
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
 
 
 class MondayItems(Entity):
@@ -215,7 +281,7 @@ class SyncMondayItems(SyncEntity):
 
 
 class MondayTeams(Entity):
-    """``teams`` of monday.com (async): list, get."""
+    """``teams`` of monday.com (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "teams"
@@ -232,9 +298,20 @@ class MondayTeams(Entity):
         """
         return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[MondayTeam]]:
+        """Search the teams records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (monday teams.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: id, name, picture_url, users
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncMondayTeams(SyncEntity):
-    """``teams`` of monday.com (blocking): list, get."""
+    """``teams`` of monday.com (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "teams"
@@ -251,9 +328,20 @@ class SyncMondayTeams(SyncEntity):
         """
         return self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[MondayTeam]]:
+        """Search the teams records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (monday teams.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: id, name, picture_url, users
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class MondayTags(Entity):
-    """``tags`` of monday.com (async): list."""
+    """``tags`` of monday.com (async): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "tags"
@@ -262,9 +350,20 @@ class MondayTags(Entity):
         """List the account's tags. (monday tags.list)"""
         return await self._run("list", {})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[MondayTag]]:
+        """Search the tags records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (monday tags.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: color, id, name
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncMondayTags(SyncEntity):
-    """``tags`` of monday.com (blocking): list."""
+    """``tags`` of monday.com (blocking): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "tags"
@@ -273,9 +372,20 @@ class SyncMondayTags(SyncEntity):
         """List the account's tags. (monday tags.list)"""
         return self._run("list", {})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[MondayTag]]:
+        """Search the tags records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (monday tags.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: color, id, name
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class MondayUpdates(Entity):
-    """``updates`` of monday.com (async): list, get."""
+    """``updates`` of monday.com (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "updates"
@@ -297,9 +407,20 @@ class MondayUpdates(Entity):
         """
         return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[MondayUpdate]]:
+        """Search the updates records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (monday updates.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: assets, body, created_at, creator_id, id, item_id, replies, text_body, updated_at
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncMondayUpdates(SyncEntity):
-    """``updates`` of monday.com (blocking): list, get."""
+    """``updates`` of monday.com (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "updates"
@@ -320,6 +441,17 @@ class SyncMondayUpdates(SyncEntity):
             id: The record's id
         """
         return self._run("get", {"id": id})  # type: ignore[no-any-return]
+
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[MondayUpdate]]:
+        """Search the updates records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (monday updates.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: assets, body, created_at, creator_id, id, item_id, replies, text_body, updated_at
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
 
 
 class MondayActivityLogs(Entity):
@@ -373,17 +505,23 @@ class MondayConnector(Connector):
     _records: ClassVar[dict[tuple[str, str], str]] = {
         ("users", "list"): "MondayUser",
         ("users", "get"): "MondayUser",
+        ("users", "context_store_search"): "MondayUser",
         ("boards", "list"): "MondayBoard",
         ("boards", "get"): "MondayBoard",
+        ("boards", "context_store_search"): "MondayBoard",
         ("workspaces", "list"): "MondayWorkspace",
         ("workspaces", "get"): "MondayWorkspace",
+        ("workspaces", "context_store_search"): "MondayWorkspace",
         ("items", "list"): "MondayItem",
         ("items", "get"): "MondayItem",
         ("teams", "list"): "MondayTeam",
         ("teams", "get"): "MondayTeam",
+        ("teams", "context_store_search"): "MondayTeam",
         ("tags", "list"): "MondayTag",
+        ("tags", "context_store_search"): "MondayTag",
         ("updates", "list"): "MondayUpdate",
         ("updates", "get"): "MondayUpdate",
+        ("updates", "context_store_search"): "MondayUpdate",
         ("activity_logs", "list"): "MondayActivityLog",
     }
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from .._executor import Connector, Entity
 from .._sync import SyncEntity
-from .._types import ExecutionResult
+from .._types import ExecutionResult, SearchPage
 from .._blocking import SyncConnector
 
 if TYPE_CHECKING:
@@ -21,7 +21,7 @@ __all__ = ["NotionConnector", "SyncNotionConnector"]
 
 
 class NotionUsers(Entity):
-    """``users`` of Notion (async): list, get."""
+    """``users`` of Notion (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "users"
@@ -43,9 +43,20 @@ class NotionUsers(Entity):
         """
         return await self._run("get", {"user_id": user_id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[NotionUser]]:
+        """Search the users records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (notion users.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: avatar_url, bot, id, name, object, person, type
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncNotionUsers(SyncEntity):
-    """``users`` of Notion (blocking): list, get."""
+    """``users`` of Notion (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "users"
@@ -67,9 +78,20 @@ class SyncNotionUsers(SyncEntity):
         """
         return self._run("get", {"user_id": user_id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[NotionUser]]:
+        """Search the users records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (notion users.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: avatar_url, bot, id, name, object, person, type
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class NotionPages(Entity):
-    """``pages`` of Notion (async): list, create, get, update."""
+    """``pages`` of Notion (async): list, create, get, update, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "pages"
@@ -119,9 +141,20 @@ class NotionPages(Entity):
         """
         return await self._run("update", {"page_id": page_id, "properties": properties, "icon": icon, "cover": cover, "archived": archived, "in_trash": in_trash})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[NotionPage]]:
+        """Search the pages records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (notion pages.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: archived, cover, created_by, created_time, icon, id, in_trash, is_locked, last_edited_by, last_edited_time, object, parent, properties, public_url, url
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncNotionPages(SyncEntity):
-    """``pages`` of Notion (blocking): list, create, get, update."""
+    """``pages`` of Notion (blocking): list, create, get, update, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "pages"
@@ -171,9 +204,20 @@ class SyncNotionPages(SyncEntity):
         """
         return self._run("update", {"page_id": page_id, "properties": properties, "icon": icon, "cover": cover, "archived": archived, "in_trash": in_trash})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[NotionPage]]:
+        """Search the pages records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (notion pages.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: archived, cover, created_by, created_time, icon, id, in_trash, is_locked, last_edited_by, last_edited_time, object, parent, properties, public_url, url
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class NotionDataSources(Entity):
-    """``data_sources`` of Notion (async): list, get, update."""
+    """``data_sources`` of Notion (async): list, get, update, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "data_sources"
@@ -213,9 +257,20 @@ class NotionDataSources(Entity):
         """
         return await self._run("update", {"data_source_id": data_source_id, "title": title, "description": description, "properties": properties, "icon": icon, "cover": cover, "archived": archived, "in_trash": in_trash})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[NotionDataSource]]:
+        """Search the data_sources records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (notion data_sources.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: archived, cover, created_by, created_time, database_parent, description, icon, id, in_trash, is_inline, last_edited_by, last_edited_time, object, parent, properties, public_url, title, url
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncNotionDataSources(SyncEntity):
-    """``data_sources`` of Notion (blocking): list, get, update."""
+    """``data_sources`` of Notion (blocking): list, get, update, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "data_sources"
@@ -254,6 +309,17 @@ class SyncNotionDataSources(SyncEntity):
             in_trash: Move to the trash (true) or restore (false)
         """
         return self._run("update", {"data_source_id": data_source_id, "title": title, "description": description, "properties": properties, "icon": icon, "cover": cover, "archived": archived, "in_trash": in_trash})  # type: ignore[no-any-return]
+
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[NotionDataSource]]:
+        """Search the data_sources records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (notion data_sources.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: archived, cover, created_by, created_time, database_parent, description, icon, id, in_trash, is_inline, last_edited_by, last_edited_time, object, parent, properties, public_url, title, url
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
 
 
 class NotionBlocks(Entity):
@@ -459,13 +525,16 @@ class NotionConnector(Connector):
     _records: ClassVar[dict[tuple[str, str], str]] = {
         ("users", "list"): "NotionUser",
         ("users", "get"): "NotionUser",
+        ("users", "context_store_search"): "NotionUser",
         ("pages", "list"): "NotionPage",
         ("pages", "create"): "NotionPage",
         ("pages", "get"): "NotionPage",
         ("pages", "update"): "NotionPage",
+        ("pages", "context_store_search"): "NotionPage",
         ("data_sources", "list"): "NotionDataSource",
         ("data_sources", "get"): "NotionDataSource",
         ("data_sources", "update"): "NotionDataSource",
+        ("data_sources", "context_store_search"): "NotionDataSource",
         ("blocks", "list"): "NotionBlock",
         ("blocks", "create"): "NotionBlockCreate",
         ("blocks", "get"): "NotionBlock",

@@ -3,12 +3,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from .._executor import Connector, Entity
 from .._sync import SyncEntity
-from .._types import ExecutionResult
+from .._types import ExecutionResult, SearchPage
 from .._blocking import SyncConnector
 
 if TYPE_CHECKING:
@@ -21,7 +21,7 @@ __all__ = ["OrbConnector", "SyncOrbConnector"]
 
 
 class OrbCustomers(Entity):
-    """``customers`` of Orb (async): list, get."""
+    """``customers`` of Orb (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "customers"
@@ -43,9 +43,20 @@ class OrbCustomers(Entity):
         """
         return await self._run("get", {"customer_id": customer_id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[OrbCustomer]]:
+        """Search the customers records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (orb customers.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: additional_emails, auto_collection, balance, billing_address, created_at, currency, email, email_delivery, external_customer_id, id, metadata, name, payment_provider, payment_provider_id, portal_url, shipping_address, timezone
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncOrbCustomers(SyncEntity):
-    """``customers`` of Orb (blocking): list, get."""
+    """``customers`` of Orb (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "customers"
@@ -67,9 +78,20 @@ class SyncOrbCustomers(SyncEntity):
         """
         return self._run("get", {"customer_id": customer_id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[OrbCustomer]]:
+        """Search the customers records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (orb customers.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: additional_emails, auto_collection, balance, billing_address, created_at, currency, email, email_delivery, external_customer_id, id, metadata, name, payment_provider, payment_provider_id, portal_url, shipping_address, timezone
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class OrbSubscriptions(Entity):
-    """``subscriptions`` of Orb (async): list, get."""
+    """``subscriptions`` of Orb (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "subscriptions"
@@ -94,9 +116,20 @@ class OrbSubscriptions(Entity):
         """
         return await self._run("get", {"subscription_id": subscription_id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[OrbSubscription]]:
+        """Search the subscriptions records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (orb subscriptions.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: active_plan_phase_order, auto_collection, created_at, current_billing_period_end_date, current_billing_period_start_date, customer, default_invoice_memo, end_date, id, invoicing_threshold, metadata, net_terms, plan, start_date, status
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncOrbSubscriptions(SyncEntity):
-    """``subscriptions`` of Orb (blocking): list, get."""
+    """``subscriptions`` of Orb (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "subscriptions"
@@ -121,9 +154,20 @@ class SyncOrbSubscriptions(SyncEntity):
         """
         return self._run("get", {"subscription_id": subscription_id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[OrbSubscription]]:
+        """Search the subscriptions records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (orb subscriptions.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: active_plan_phase_order, auto_collection, created_at, current_billing_period_end_date, current_billing_period_start_date, customer, default_invoice_memo, end_date, id, invoicing_threshold, metadata, net_terms, plan, start_date, status
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class OrbPlans(Entity):
-    """``plans`` of Orb (async): list, get."""
+    """``plans`` of Orb (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "plans"
@@ -145,9 +189,20 @@ class OrbPlans(Entity):
         """
         return await self._run("get", {"plan_id": plan_id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[OrbPlan]]:
+        """Search the plans records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (orb plans.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: created_at, currency, default_invoice_memo, description, external_plan_id, id, invoicing_currency, metadata, name, net_terms, prices, product, status, version
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncOrbPlans(SyncEntity):
-    """``plans`` of Orb (blocking): list, get."""
+    """``plans`` of Orb (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "plans"
@@ -169,9 +224,20 @@ class SyncOrbPlans(SyncEntity):
         """
         return self._run("get", {"plan_id": plan_id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[OrbPlan]]:
+        """Search the plans records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (orb plans.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: created_at, currency, default_invoice_memo, description, external_plan_id, id, invoicing_currency, metadata, name, net_terms, prices, product, status, version
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class OrbInvoices(Entity):
-    """``invoices`` of Orb (async): list, get."""
+    """``invoices`` of Orb (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "invoices"
@@ -201,9 +267,20 @@ class OrbInvoices(Entity):
         """
         return await self._run("get", {"invoice_id": invoice_id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[OrbInvoice]]:
+        """Search the invoices records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (orb invoices.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: amount_due, created_at, currency, customer, due_date, hosted_invoice_url, id, invoice_date, invoice_number, invoice_pdf, issued_at, line_items, memo, paid_at, status, subscription, subtotal, total, voided_at
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncOrbInvoices(SyncEntity):
-    """``invoices`` of Orb (blocking): list, get."""
+    """``invoices`` of Orb (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "invoices"
@@ -233,6 +310,17 @@ class SyncOrbInvoices(SyncEntity):
         """
         return self._run("get", {"invoice_id": invoice_id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[OrbInvoice]]:
+        """Search the invoices records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (orb invoices.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: amount_due, created_at, currency, customer, due_date, hosted_invoice_url, id, invoice_date, invoice_number, invoice_pdf, issued_at, line_items, memo, paid_at, status, subscription, subtotal, total, voided_at
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class OrbConnector(Connector):
     """Orb connector (``orb``, definition ``7f0455fb-4518-4ec0-b7a3-d808bf8081cc``).
@@ -254,12 +342,16 @@ class OrbConnector(Connector):
     _records: ClassVar[dict[tuple[str, str], str]] = {
         ("customers", "list"): "OrbCustomer",
         ("customers", "get"): "OrbCustomer",
+        ("customers", "context_store_search"): "OrbCustomer",
         ("subscriptions", "list"): "OrbSubscription",
         ("subscriptions", "get"): "OrbSubscription",
+        ("subscriptions", "context_store_search"): "OrbSubscription",
         ("plans", "list"): "OrbPlan",
         ("plans", "get"): "OrbPlan",
+        ("plans", "context_store_search"): "OrbPlan",
         ("invoices", "list"): "OrbInvoice",
         ("invoices", "get"): "OrbInvoice",
+        ("invoices", "context_store_search"): "OrbInvoice",
     }
 
     @property

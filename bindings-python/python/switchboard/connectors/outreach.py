@@ -3,12 +3,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from .._executor import Connector, Entity
 from .._sync import SyncEntity
-from .._types import ExecutionResult
+from .._types import ExecutionResult, SearchPage
 from .._blocking import SyncConnector
 
 if TYPE_CHECKING:
@@ -21,7 +21,7 @@ __all__ = ["OutreachConnector", "SyncOutreachConnector"]
 
 
 class OutreachProspects(Entity):
-    """``prospects`` of Outreach (async): list, get."""
+    """``prospects`` of Outreach (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "prospects"
@@ -46,9 +46,20 @@ class OutreachProspects(Entity):
         """
         return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[OutreachProspect]]:
+        """Search the prospects records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (outreach prospects.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: attributes, id, links, relationships, type
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncOutreachProspects(SyncEntity):
-    """``prospects`` of Outreach (blocking): list, get."""
+    """``prospects`` of Outreach (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "prospects"
@@ -73,9 +84,20 @@ class SyncOutreachProspects(SyncEntity):
         """
         return self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[OutreachProspect]]:
+        """Search the prospects records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (outreach prospects.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: attributes, id, links, relationships, type
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class OutreachAccounts(Entity):
-    """``accounts`` of Outreach (async): list, get."""
+    """``accounts`` of Outreach (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "accounts"
@@ -100,9 +122,20 @@ class OutreachAccounts(Entity):
         """
         return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[OutreachAccount]]:
+        """Search the accounts records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (outreach accounts.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: attributes, id, links, relationships, type
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncOutreachAccounts(SyncEntity):
-    """``accounts`` of Outreach (blocking): list, get."""
+    """``accounts`` of Outreach (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "accounts"
@@ -127,9 +160,20 @@ class SyncOutreachAccounts(SyncEntity):
         """
         return self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[OutreachAccount]]:
+        """Search the accounts records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (outreach accounts.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: attributes, id, links, relationships, type
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class OutreachSequences(Entity):
-    """``sequences`` of Outreach (async): list, get."""
+    """``sequences`` of Outreach (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "sequences"
@@ -154,9 +198,20 @@ class OutreachSequences(Entity):
         """
         return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[OutreachSequence]]:
+        """Search the sequences records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (outreach sequences.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: attributes, id, links, relationships, type
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncOutreachSequences(SyncEntity):
-    """``sequences`` of Outreach (blocking): list, get."""
+    """``sequences`` of Outreach (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "sequences"
@@ -181,9 +236,20 @@ class SyncOutreachSequences(SyncEntity):
         """
         return self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[OutreachSequence]]:
+        """Search the sequences records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (outreach sequences.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: attributes, id, links, relationships, type
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class OutreachSequenceStates(Entity):
-    """``sequence_states`` of Outreach (async): list, get."""
+    """``sequence_states`` of Outreach (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "sequence_states"
@@ -208,9 +274,20 @@ class OutreachSequenceStates(Entity):
         """
         return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[OutreachSequenceState]]:
+        """Search the sequence_states records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (outreach sequence_states.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: attributes, id, links, relationships, type
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncOutreachSequenceStates(SyncEntity):
-    """``sequence_states`` of Outreach (blocking): list, get."""
+    """``sequence_states`` of Outreach (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "sequence_states"
@@ -235,9 +312,20 @@ class SyncOutreachSequenceStates(SyncEntity):
         """
         return self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[OutreachSequenceState]]:
+        """Search the sequence_states records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (outreach sequence_states.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: attributes, id, links, relationships, type
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class OutreachSequenceSteps(Entity):
-    """``sequence_steps`` of Outreach (async): list, get."""
+    """``sequence_steps`` of Outreach (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "sequence_steps"
@@ -262,9 +350,20 @@ class OutreachSequenceSteps(Entity):
         """
         return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[OutreachSequenceStep]]:
+        """Search the sequence_steps records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (outreach sequence_steps.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: attributes, id, links, relationships, type
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncOutreachSequenceSteps(SyncEntity):
-    """``sequence_steps`` of Outreach (blocking): list, get."""
+    """``sequence_steps`` of Outreach (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "sequence_steps"
@@ -289,9 +388,20 @@ class SyncOutreachSequenceSteps(SyncEntity):
         """
         return self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[OutreachSequenceStep]]:
+        """Search the sequence_steps records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (outreach sequence_steps.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: attributes, id, links, relationships, type
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class OutreachOpportunities(Entity):
-    """``opportunities`` of Outreach (async): list, get."""
+    """``opportunities`` of Outreach (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "opportunities"
@@ -316,9 +426,20 @@ class OutreachOpportunities(Entity):
         """
         return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[OutreachOpportunity]]:
+        """Search the opportunities records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (outreach opportunities.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: attributes, id, links, relationships, type
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncOutreachOpportunities(SyncEntity):
-    """``opportunities`` of Outreach (blocking): list, get."""
+    """``opportunities`` of Outreach (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "opportunities"
@@ -343,9 +464,20 @@ class SyncOutreachOpportunities(SyncEntity):
         """
         return self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[OutreachOpportunity]]:
+        """Search the opportunities records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (outreach opportunities.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: attributes, id, links, relationships, type
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class OutreachCalls(Entity):
-    """``calls`` of Outreach (async): list, get."""
+    """``calls`` of Outreach (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "calls"
@@ -370,9 +502,20 @@ class OutreachCalls(Entity):
         """
         return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[OutreachCall]]:
+        """Search the calls records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (outreach calls.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: attributes, id, links, relationships, type
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncOutreachCalls(SyncEntity):
-    """``calls`` of Outreach (blocking): list, get."""
+    """``calls`` of Outreach (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "calls"
@@ -397,9 +540,20 @@ class SyncOutreachCalls(SyncEntity):
         """
         return self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[OutreachCall]]:
+        """Search the calls records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (outreach calls.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: attributes, id, links, relationships, type
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class OutreachCallDispositions(Entity):
-    """``call_dispositions`` of Outreach (async): list, get."""
+    """``call_dispositions`` of Outreach (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "call_dispositions"
@@ -424,9 +578,20 @@ class OutreachCallDispositions(Entity):
         """
         return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[OutreachCallDisposition]]:
+        """Search the call_dispositions records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (outreach call_dispositions.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: attributes, id, links, relationships, type
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncOutreachCallDispositions(SyncEntity):
-    """``call_dispositions`` of Outreach (blocking): list, get."""
+    """``call_dispositions`` of Outreach (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "call_dispositions"
@@ -451,9 +616,20 @@ class SyncOutreachCallDispositions(SyncEntity):
         """
         return self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[OutreachCallDisposition]]:
+        """Search the call_dispositions records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (outreach call_dispositions.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: attributes, id, links, relationships, type
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class OutreachCallPurposes(Entity):
-    """``call_purposes`` of Outreach (async): list, get."""
+    """``call_purposes`` of Outreach (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "call_purposes"
@@ -478,9 +654,20 @@ class OutreachCallPurposes(Entity):
         """
         return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[OutreachCallPurpose]]:
+        """Search the call_purposes records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (outreach call_purposes.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: attributes, id, links, relationships, type
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncOutreachCallPurposes(SyncEntity):
-    """``call_purposes`` of Outreach (blocking): list, get."""
+    """``call_purposes`` of Outreach (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "call_purposes"
@@ -505,9 +692,20 @@ class SyncOutreachCallPurposes(SyncEntity):
         """
         return self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[OutreachCallPurpose]]:
+        """Search the call_purposes records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (outreach call_purposes.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: attributes, id, links, relationships, type
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class OutreachMailings(Entity):
-    """``mailings`` of Outreach (async): list, get."""
+    """``mailings`` of Outreach (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "mailings"
@@ -532,9 +730,20 @@ class OutreachMailings(Entity):
         """
         return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[OutreachMailing]]:
+        """Search the mailings records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (outreach mailings.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: attributes, id, links, relationships, type
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncOutreachMailings(SyncEntity):
-    """``mailings`` of Outreach (blocking): list, get."""
+    """``mailings`` of Outreach (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "mailings"
@@ -559,9 +768,20 @@ class SyncOutreachMailings(SyncEntity):
         """
         return self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[OutreachMailing]]:
+        """Search the mailings records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (outreach mailings.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: attributes, id, links, relationships, type
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class OutreachMailboxes(Entity):
-    """``mailboxes`` of Outreach (async): list, get."""
+    """``mailboxes`` of Outreach (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "mailboxes"
@@ -586,9 +806,20 @@ class OutreachMailboxes(Entity):
         """
         return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[OutreachMailboxe]]:
+        """Search the mailboxes records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (outreach mailboxes.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: attributes, id, links, relationships, type
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncOutreachMailboxes(SyncEntity):
-    """``mailboxes`` of Outreach (blocking): list, get."""
+    """``mailboxes`` of Outreach (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "mailboxes"
@@ -613,9 +844,20 @@ class SyncOutreachMailboxes(SyncEntity):
         """
         return self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[OutreachMailboxe]]:
+        """Search the mailboxes records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (outreach mailboxes.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: attributes, id, links, relationships, type
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class OutreachTasks(Entity):
-    """``tasks`` of Outreach (async): list, get."""
+    """``tasks`` of Outreach (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "tasks"
@@ -640,9 +882,20 @@ class OutreachTasks(Entity):
         """
         return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[OutreachTask]]:
+        """Search the tasks records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (outreach tasks.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: attributes, id, links, relationships, type
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncOutreachTasks(SyncEntity):
-    """``tasks`` of Outreach (blocking): list, get."""
+    """``tasks`` of Outreach (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "tasks"
@@ -667,9 +920,20 @@ class SyncOutreachTasks(SyncEntity):
         """
         return self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[OutreachTask]]:
+        """Search the tasks records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (outreach tasks.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: attributes, id, links, relationships, type
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class OutreachUsers(Entity):
-    """``users`` of Outreach (async): list, get."""
+    """``users`` of Outreach (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "users"
@@ -694,9 +958,20 @@ class OutreachUsers(Entity):
         """
         return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[OutreachUser]]:
+        """Search the users records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (outreach users.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: attributes, id, links, relationships, type
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncOutreachUsers(SyncEntity):
-    """``users`` of Outreach (blocking): list, get."""
+    """``users`` of Outreach (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "users"
@@ -721,9 +996,20 @@ class SyncOutreachUsers(SyncEntity):
         """
         return self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[OutreachUser]]:
+        """Search the users records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (outreach users.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: attributes, id, links, relationships, type
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class OutreachStages(Entity):
-    """``stages`` of Outreach (async): list, get."""
+    """``stages`` of Outreach (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "stages"
@@ -748,9 +1034,20 @@ class OutreachStages(Entity):
         """
         return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[OutreachStage]]:
+        """Search the stages records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (outreach stages.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: attributes, id, links, relationships, type
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncOutreachStages(SyncEntity):
-    """``stages`` of Outreach (blocking): list, get."""
+    """``stages`` of Outreach (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "stages"
@@ -775,9 +1072,20 @@ class SyncOutreachStages(SyncEntity):
         """
         return self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[OutreachStage]]:
+        """Search the stages records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (outreach stages.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: attributes, id, links, relationships, type
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class OutreachPersonas(Entity):
-    """``personas`` of Outreach (async): list, get."""
+    """``personas`` of Outreach (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "personas"
@@ -802,9 +1110,20 @@ class OutreachPersonas(Entity):
         """
         return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[OutreachPersona]]:
+        """Search the personas records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (outreach personas.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: attributes, id, links, relationships, type
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncOutreachPersonas(SyncEntity):
-    """``personas`` of Outreach (blocking): list, get."""
+    """``personas`` of Outreach (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "personas"
@@ -829,9 +1148,20 @@ class SyncOutreachPersonas(SyncEntity):
         """
         return self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[OutreachPersona]]:
+        """Search the personas records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (outreach personas.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: attributes, id, links, relationships, type
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class OutreachTemplates(Entity):
-    """``templates`` of Outreach (async): list, get."""
+    """``templates`` of Outreach (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "templates"
@@ -856,9 +1186,20 @@ class OutreachTemplates(Entity):
         """
         return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[OutreachTemplate]]:
+        """Search the templates records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (outreach templates.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: attributes, id, links, relationships, type
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncOutreachTemplates(SyncEntity):
-    """``templates`` of Outreach (blocking): list, get."""
+    """``templates`` of Outreach (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "templates"
@@ -883,9 +1224,20 @@ class SyncOutreachTemplates(SyncEntity):
         """
         return self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[OutreachTemplate]]:
+        """Search the templates records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (outreach templates.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: attributes, id, links, relationships, type
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class OutreachSnippets(Entity):
-    """``snippets`` of Outreach (async): list, get."""
+    """``snippets`` of Outreach (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "snippets"
@@ -910,9 +1262,20 @@ class OutreachSnippets(Entity):
         """
         return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[OutreachSnippet]]:
+        """Search the snippets records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (outreach snippets.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: attributes, id, links, relationships, type
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncOutreachSnippets(SyncEntity):
-    """``snippets`` of Outreach (blocking): list, get."""
+    """``snippets`` of Outreach (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "snippets"
@@ -937,6 +1300,17 @@ class SyncOutreachSnippets(SyncEntity):
         """
         return self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[OutreachSnippet]]:
+        """Search the snippets records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (outreach snippets.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: attributes, id, links, relationships, type
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class OutreachConnector(Connector):
     """Outreach connector (``outreach``, definition ``3490c201-5d95-4783-b600-eaf07a4c7787``).
@@ -958,38 +1332,55 @@ class OutreachConnector(Connector):
     _records: ClassVar[dict[tuple[str, str], str]] = {
         ("prospects", "list"): "OutreachProspect",
         ("prospects", "get"): "OutreachProspect",
+        ("prospects", "context_store_search"): "OutreachProspect",
         ("accounts", "list"): "OutreachAccount",
         ("accounts", "get"): "OutreachAccount",
+        ("accounts", "context_store_search"): "OutreachAccount",
         ("sequences", "list"): "OutreachSequence",
         ("sequences", "get"): "OutreachSequence",
+        ("sequences", "context_store_search"): "OutreachSequence",
         ("sequence_states", "list"): "OutreachSequenceState",
         ("sequence_states", "get"): "OutreachSequenceState",
+        ("sequence_states", "context_store_search"): "OutreachSequenceState",
         ("sequence_steps", "list"): "OutreachSequenceStep",
         ("sequence_steps", "get"): "OutreachSequenceStep",
+        ("sequence_steps", "context_store_search"): "OutreachSequenceStep",
         ("opportunities", "list"): "OutreachOpportunity",
         ("opportunities", "get"): "OutreachOpportunity",
+        ("opportunities", "context_store_search"): "OutreachOpportunity",
         ("calls", "list"): "OutreachCall",
         ("calls", "get"): "OutreachCall",
+        ("calls", "context_store_search"): "OutreachCall",
         ("call_dispositions", "list"): "OutreachCallDisposition",
         ("call_dispositions", "get"): "OutreachCallDisposition",
+        ("call_dispositions", "context_store_search"): "OutreachCallDisposition",
         ("call_purposes", "list"): "OutreachCallPurpose",
         ("call_purposes", "get"): "OutreachCallPurpose",
+        ("call_purposes", "context_store_search"): "OutreachCallPurpose",
         ("mailings", "list"): "OutreachMailing",
         ("mailings", "get"): "OutreachMailing",
+        ("mailings", "context_store_search"): "OutreachMailing",
         ("mailboxes", "list"): "OutreachMailboxe",
         ("mailboxes", "get"): "OutreachMailboxe",
+        ("mailboxes", "context_store_search"): "OutreachMailboxe",
         ("tasks", "list"): "OutreachTask",
         ("tasks", "get"): "OutreachTask",
+        ("tasks", "context_store_search"): "OutreachTask",
         ("users", "list"): "OutreachUser",
         ("users", "get"): "OutreachUser",
+        ("users", "context_store_search"): "OutreachUser",
         ("stages", "list"): "OutreachStage",
         ("stages", "get"): "OutreachStage",
+        ("stages", "context_store_search"): "OutreachStage",
         ("personas", "list"): "OutreachPersona",
         ("personas", "get"): "OutreachPersona",
+        ("personas", "context_store_search"): "OutreachPersona",
         ("templates", "list"): "OutreachTemplate",
         ("templates", "get"): "OutreachTemplate",
+        ("templates", "context_store_search"): "OutreachTemplate",
         ("snippets", "list"): "OutreachSnippet",
         ("snippets", "get"): "OutreachSnippet",
+        ("snippets", "context_store_search"): "OutreachSnippet",
     }
 
     @property

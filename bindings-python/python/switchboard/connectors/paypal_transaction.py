@@ -3,12 +3,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from .._executor import Connector, Entity
 from .._sync import SyncEntity
-from .._types import ExecutionResult
+from .._types import ExecutionResult, SearchPage
 from .._blocking import SyncConnector
 
 if TYPE_CHECKING:
@@ -21,7 +21,7 @@ __all__ = ["PaypalTransactionConnector", "SyncPaypalTransactionConnector"]
 
 
 class PaypalTransactionBalances(Entity):
-    """``balances`` of PayPal Transaction (async): list."""
+    """``balances`` of PayPal Transaction (async): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "balances"
@@ -35,9 +35,20 @@ class PaypalTransactionBalances(Entity):
         """
         return await self._run("list", {"as_of_time": as_of_time, "currency_code": currency_code})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[PaypalTransactionBalance]]:
+        """Search the balances records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (paypal-transaction balances.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: available_balance, currency, id, primary, total_balance, withheld_balance
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncPaypalTransactionBalances(SyncEntity):
-    """``balances`` of PayPal Transaction (blocking): list."""
+    """``balances`` of PayPal Transaction (blocking): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "balances"
@@ -50,6 +61,17 @@ class SyncPaypalTransactionBalances(SyncEntity):
             currency_code: Only this currency (ISO 4217, e.g. USD)
         """
         return self._run("list", {"as_of_time": as_of_time, "currency_code": currency_code})  # type: ignore[no-any-return]
+
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[PaypalTransactionBalance]]:
+        """Search the balances records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (paypal-transaction balances.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: available_balance, currency, id, primary, total_balance, withheld_balance
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
 
 
 class PaypalTransactionTransactions(Entity):
@@ -99,7 +121,7 @@ class SyncPaypalTransactionTransactions(SyncEntity):
 
 
 class PaypalTransactionListPayments(Entity):
-    """``list_payments`` of PayPal Transaction (async): list."""
+    """``list_payments`` of PayPal Transaction (async): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "list_payments"
@@ -115,9 +137,20 @@ class PaypalTransactionListPayments(Entity):
         """
         return await self._run("list", {"start_time": start_time, "end_time": end_time, "count": count, "start_id": start_id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[PaypalTransactionListPayment]]:
+        """Search the list_payments records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (paypal-transaction list_payments.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: cart, create_time, id, intent, links, payer, state, transactions, update_time
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncPaypalTransactionListPayments(SyncEntity):
-    """``list_payments`` of PayPal Transaction (blocking): list."""
+    """``list_payments`` of PayPal Transaction (blocking): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "list_payments"
@@ -133,9 +166,20 @@ class SyncPaypalTransactionListPayments(SyncEntity):
         """
         return self._run("list", {"start_time": start_time, "end_time": end_time, "count": count, "start_id": start_id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[PaypalTransactionListPayment]]:
+        """Search the list_payments records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (paypal-transaction list_payments.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: cart, create_time, id, intent, links, payer, state, transactions, update_time
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class PaypalTransactionListDisputes(Entity):
-    """``list_disputes`` of PayPal Transaction (async): list."""
+    """``list_disputes`` of PayPal Transaction (async): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "list_disputes"
@@ -151,9 +195,20 @@ class PaypalTransactionListDisputes(Entity):
         """
         return await self._run("list", {"update_time_after": update_time_after, "update_time_before": update_time_before, "page_size": page_size, "next_page_token": next_page_token})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[PaypalTransactionListDispute]]:
+        """Search the list_disputes records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (paypal-transaction list_disputes.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: create_time, dispute_amount, dispute_channel, dispute_id, dispute_life_cycle_stage, dispute_state, id, links, outcome, reason, status, update_time
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncPaypalTransactionListDisputes(SyncEntity):
-    """``list_disputes`` of PayPal Transaction (blocking): list."""
+    """``list_disputes`` of PayPal Transaction (blocking): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "list_disputes"
@@ -169,9 +224,20 @@ class SyncPaypalTransactionListDisputes(SyncEntity):
         """
         return self._run("list", {"update_time_after": update_time_after, "update_time_before": update_time_before, "page_size": page_size, "next_page_token": next_page_token})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[PaypalTransactionListDispute]]:
+        """Search the list_disputes records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (paypal-transaction list_disputes.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: create_time, dispute_amount, dispute_channel, dispute_id, dispute_life_cycle_stage, dispute_state, id, links, outcome, reason, status, update_time
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class PaypalTransactionListProducts(Entity):
-    """``list_products`` of PayPal Transaction (async): list."""
+    """``list_products`` of PayPal Transaction (async): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "list_products"
@@ -185,9 +251,20 @@ class PaypalTransactionListProducts(Entity):
         """
         return await self._run("list", {"page_size": page_size, "page": page})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[PaypalTransactionListProduct]]:
+        """Search the list_products records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (paypal-transaction list_products.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: category, create_time, description, home_url, id, image_url, links, name, type, update_time
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncPaypalTransactionListProducts(SyncEntity):
-    """``list_products`` of PayPal Transaction (blocking): list."""
+    """``list_products`` of PayPal Transaction (blocking): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "list_products"
@@ -200,6 +277,17 @@ class SyncPaypalTransactionListProducts(SyncEntity):
             page: The page to read; 1..; default 1
         """
         return self._run("list", {"page_size": page_size, "page": page})  # type: ignore[no-any-return]
+
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[PaypalTransactionListProduct]]:
+        """Search the list_products records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (paypal-transaction list_products.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: category, create_time, description, home_url, id, image_url, links, name, type, update_time
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
 
 
 class PaypalTransactionShowProductDetails(Entity):
@@ -233,7 +321,7 @@ class SyncPaypalTransactionShowProductDetails(SyncEntity):
 
 
 class PaypalTransactionSearchInvoices(Entity):
-    """``search_invoices`` of PayPal Transaction (async): list."""
+    """``search_invoices`` of PayPal Transaction (async): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "search_invoices"
@@ -248,9 +336,20 @@ class PaypalTransactionSearchInvoices(Entity):
         """
         return await self._run("list", {"page_size": page_size, "page": page, "creation_date_range": creation_date_range})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[PaypalTransactionSearchInvoice]]:
+        """Search the search_invoices records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (paypal-transaction search_invoices.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: amount, detail, due_amount, id, invoicer, links, primary_recipients, status
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncPaypalTransactionSearchInvoices(SyncEntity):
-    """``search_invoices`` of PayPal Transaction (blocking): list."""
+    """``search_invoices`` of PayPal Transaction (blocking): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "search_invoices"
@@ -264,6 +363,17 @@ class SyncPaypalTransactionSearchInvoices(SyncEntity):
             creation_date_range: Only invoices created in this range, e.g. {"start": "2024-01-01T00:00:00Z", "end": "2024-02-01T00:00:00Z"}
         """
         return self._run("list", {"page_size": page_size, "page": page, "creation_date_range": creation_date_range})  # type: ignore[no-any-return]
+
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[PaypalTransactionSearchInvoice]]:
+        """Search the search_invoices records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (paypal-transaction search_invoices.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: amount, detail, due_amount, id, invoicer, links, primary_recipients, status
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
 
 
 class PaypalTransactionConnector(Connector):
@@ -285,12 +395,17 @@ class PaypalTransactionConnector(Connector):
     _records_module: ClassVar[str] = "switchboard.connectors._records_paypal_transaction"
     _records: ClassVar[dict[tuple[str, str], str]] = {
         ("balances", "list"): "PaypalTransactionBalance",
+        ("balances", "context_store_search"): "PaypalTransactionBalance",
         ("transactions", "list"): "PaypalTransactionTransaction",
         ("list_payments", "list"): "PaypalTransactionListPayment",
+        ("list_payments", "context_store_search"): "PaypalTransactionListPayment",
         ("list_disputes", "list"): "PaypalTransactionListDispute",
+        ("list_disputes", "context_store_search"): "PaypalTransactionListDispute",
         ("list_products", "list"): "PaypalTransactionListProduct",
+        ("list_products", "context_store_search"): "PaypalTransactionListProduct",
         ("show_product_details", "get"): "PaypalTransactionListProduct",
         ("search_invoices", "list"): "PaypalTransactionSearchInvoice",
+        ("search_invoices", "context_store_search"): "PaypalTransactionSearchInvoice",
     }
 
     @property

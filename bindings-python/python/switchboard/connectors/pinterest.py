@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from .._executor import Connector, Entity
 from .._sync import SyncEntity
-from .._types import ExecutionResult
+from .._types import ExecutionResult, SearchPage
 from .._blocking import SyncConnector
 
 if TYPE_CHECKING:
@@ -21,7 +21,7 @@ __all__ = ["PinterestConnector", "SyncPinterestConnector"]
 
 
 class PinterestAdAccounts(Entity):
-    """``ad_accounts`` of Pinterest (async): list, get."""
+    """``ad_accounts`` of Pinterest (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "ad_accounts"
@@ -44,9 +44,20 @@ class PinterestAdAccounts(Entity):
         """
         return await self._run("get", {"ad_account_id": ad_account_id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[PinterestAdAccount]]:
+        """Search the ad_accounts records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (pinterest ad_accounts.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: country, created_time, currency, id, name, owner, permissions, updated_time
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncPinterestAdAccounts(SyncEntity):
-    """``ad_accounts`` of Pinterest (blocking): list, get."""
+    """``ad_accounts`` of Pinterest (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "ad_accounts"
@@ -69,9 +80,20 @@ class SyncPinterestAdAccounts(SyncEntity):
         """
         return self._run("get", {"ad_account_id": ad_account_id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[PinterestAdAccount]]:
+        """Search the ad_accounts records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (pinterest ad_accounts.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: country, created_time, currency, id, name, owner, permissions, updated_time
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class PinterestBoards(Entity):
-    """``boards`` of Pinterest (async): list, get."""
+    """``boards`` of Pinterest (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "boards"
@@ -94,9 +116,20 @@ class PinterestBoards(Entity):
         """
         return await self._run("get", {"board_id": board_id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[PinterestBoard]]:
+        """Search the boards records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (pinterest boards.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: board_pins_modified_at, collaborator_count, created_at, description, follower_count, id, name, owner, pin_count, privacy
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncPinterestBoards(SyncEntity):
-    """``boards`` of Pinterest (blocking): list, get."""
+    """``boards`` of Pinterest (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "boards"
@@ -118,6 +151,17 @@ class SyncPinterestBoards(SyncEntity):
             board_id: The board id
         """
         return self._run("get", {"board_id": board_id})  # type: ignore[no-any-return]
+
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[PinterestBoard]]:
+        """Search the boards records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (pinterest boards.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: board_pins_modified_at, collaborator_count, created_at, description, follower_count, id, name, owner, pin_count, privacy
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
 
 
 class PinterestBoardSections(Entity):
@@ -303,7 +347,7 @@ class SyncPinterestAds(SyncEntity):
 
 
 class PinterestCatalogs(Entity):
-    """``catalogs`` of Pinterest (async): list."""
+    """``catalogs`` of Pinterest (async): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "catalogs"
@@ -317,9 +361,20 @@ class PinterestCatalogs(Entity):
         """
         return await self._run("list", {"page_size": page_size, "bookmark": bookmark})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[PinterestCatalog]]:
+        """Search the catalogs records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (pinterest catalogs.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: catalog_type, created_at, id, name, updated_at
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncPinterestCatalogs(SyncEntity):
-    """``catalogs`` of Pinterest (blocking): list."""
+    """``catalogs`` of Pinterest (blocking): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "catalogs"
@@ -333,9 +388,20 @@ class SyncPinterestCatalogs(SyncEntity):
         """
         return self._run("list", {"page_size": page_size, "bookmark": bookmark})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[PinterestCatalog]]:
+        """Search the catalogs records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (pinterest catalogs.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: catalog_type, created_at, id, name, updated_at
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class PinterestCatalogsFeeds(Entity):
-    """``catalogs_feeds`` of Pinterest (async): list."""
+    """``catalogs_feeds`` of Pinterest (async): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "catalogs_feeds"
@@ -349,9 +415,20 @@ class PinterestCatalogsFeeds(Entity):
         """
         return await self._run("list", {"page_size": page_size, "bookmark": bookmark})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[PinterestCatalogsFeed]]:
+        """Search the catalogs_feeds records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (pinterest catalogs_feeds.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: catalog_id, catalog_type, created_at, default_availability, default_country, default_currency, default_locale, format, id, location, name, preferred_processing_schedule, status, updated_at
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncPinterestCatalogsFeeds(SyncEntity):
-    """``catalogs_feeds`` of Pinterest (blocking): list."""
+    """``catalogs_feeds`` of Pinterest (blocking): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "catalogs_feeds"
@@ -365,9 +442,20 @@ class SyncPinterestCatalogsFeeds(SyncEntity):
         """
         return self._run("list", {"page_size": page_size, "bookmark": bookmark})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[PinterestCatalogsFeed]]:
+        """Search the catalogs_feeds records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (pinterest catalogs_feeds.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: catalog_id, catalog_type, created_at, default_availability, default_country, default_currency, default_locale, format, id, location, name, preferred_processing_schedule, status, updated_at
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class PinterestCatalogsProductGroups(Entity):
-    """``catalogs_product_groups`` of Pinterest (async): list."""
+    """``catalogs_product_groups`` of Pinterest (async): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "catalogs_product_groups"
@@ -381,9 +469,20 @@ class PinterestCatalogsProductGroups(Entity):
         """
         return await self._run("list", {"page_size": page_size, "bookmark": bookmark})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[PinterestCatalogsProductGroup]]:
+        """Search the catalogs_product_groups records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (pinterest catalogs_product_groups.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: catalog_id, created_at, description, feed_id, filters, id, is_featured, name, status, type, updated_at
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncPinterestCatalogsProductGroups(SyncEntity):
-    """``catalogs_product_groups`` of Pinterest (blocking): list."""
+    """``catalogs_product_groups`` of Pinterest (blocking): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "catalogs_product_groups"
@@ -396,6 +495,17 @@ class SyncPinterestCatalogsProductGroups(SyncEntity):
             bookmark: The `bookmark` of the previous page
         """
         return self._run("list", {"page_size": page_size, "bookmark": bookmark})  # type: ignore[no-any-return]
+
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[PinterestCatalogsProductGroup]]:
+        """Search the catalogs_product_groups records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (pinterest catalogs_product_groups.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: catalog_id, created_at, description, feed_id, filters, id, is_featured, name, status, type, updated_at
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
 
 
 class PinterestAudiences(Entity):
@@ -556,16 +666,21 @@ class PinterestConnector(Connector):
     _records: ClassVar[dict[tuple[str, str], str]] = {
         ("ad_accounts", "list"): "PinterestAdAccount",
         ("ad_accounts", "get"): "PinterestAdAccount",
+        ("ad_accounts", "context_store_search"): "PinterestAdAccount",
         ("boards", "list"): "PinterestBoard",
         ("boards", "get"): "PinterestBoard",
+        ("boards", "context_store_search"): "PinterestBoard",
         ("board_sections", "list"): "PinterestBoardSection",
         ("board_pins", "list"): "PinterestBoardPin",
         ("campaigns", "list"): "PinterestCampaign",
         ("ad_groups", "list"): "PinterestAdGroup",
         ("ads", "list"): "PinterestAd",
         ("catalogs", "list"): "PinterestCatalog",
+        ("catalogs", "context_store_search"): "PinterestCatalog",
         ("catalogs_feeds", "list"): "PinterestCatalogsFeed",
+        ("catalogs_feeds", "context_store_search"): "PinterestCatalogsFeed",
         ("catalogs_product_groups", "list"): "PinterestCatalogsProductGroup",
+        ("catalogs_product_groups", "context_store_search"): "PinterestCatalogsProductGroup",
         ("audiences", "list"): "PinterestAudience",
         ("conversion_tags", "list"): "PinterestConversionTag",
         ("customer_lists", "list"): "PinterestCustomerList",

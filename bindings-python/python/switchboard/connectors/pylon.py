@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from .._executor import Connector, Entity
 from .._sync import SyncEntity
-from .._types import ExecutionResult
+from .._types import ExecutionResult, SearchPage
 from .._blocking import SyncConnector
 
 if TYPE_CHECKING:
@@ -351,7 +351,7 @@ class SyncPylonIssueThreads(SyncEntity):
 
 
 class PylonAccounts(Entity):
-    """``accounts`` of Pylon (async): list, create, get, update."""
+    """``accounts`` of Pylon (async): list, create, get, update, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "accounts"
@@ -400,9 +400,20 @@ class PylonAccounts(Entity):
         """
         return await self._run("update", {"id": id, "name": name, "domains": domains, "primary_domain": primary_domain, "owner_id": owner_id, "logo_url": logo_url, "is_disabled": is_disabled, "tags": tags})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[PylonAccount]]:
+        """Search the accounts records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (pylon accounts.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: channels, created_at, custom_fields, domain, domains, external_ids, id, is_disabled, latest_customer_activity_time, name, owner, primary_domain, tags, type
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncPylonAccounts(SyncEntity):
-    """``accounts`` of Pylon (blocking): list, create, get, update."""
+    """``accounts`` of Pylon (blocking): list, create, get, update, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "accounts"
@@ -451,9 +462,20 @@ class SyncPylonAccounts(SyncEntity):
         """
         return self._run("update", {"id": id, "name": name, "domains": domains, "primary_domain": primary_domain, "owner_id": owner_id, "logo_url": logo_url, "is_disabled": is_disabled, "tags": tags})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[PylonAccount]]:
+        """Search the accounts records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (pylon accounts.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: channels, created_at, custom_fields, domain, domains, external_ids, id, is_disabled, latest_customer_activity_time, name, owner, primary_domain, tags, type
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class PylonContacts(Entity):
-    """``contacts`` of Pylon (async): list, create, get, update."""
+    """``contacts`` of Pylon (async): list, create, get, update, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "contacts"
@@ -496,9 +518,20 @@ class PylonContacts(Entity):
         """
         return await self._run("update", {"id": id, "name": name, "email": email, "account_id": account_id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[PylonContact]]:
+        """Search the contacts records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (pylon contacts.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: account, avatar_url, custom_fields, email, emails, id, name, phone_numbers, portal_role, portal_role_id
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncPylonContacts(SyncEntity):
-    """``contacts`` of Pylon (blocking): list, create, get, update."""
+    """``contacts`` of Pylon (blocking): list, create, get, update, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "contacts"
@@ -541,9 +574,20 @@ class SyncPylonContacts(SyncEntity):
         """
         return self._run("update", {"id": id, "name": name, "email": email, "account_id": account_id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[PylonContact]]:
+        """Search the contacts records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (pylon contacts.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: account, avatar_url, custom_fields, email, emails, id, name, phone_numbers, portal_role, portal_role_id
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class PylonTeams(Entity):
-    """``teams`` of Pylon (async): list, create, get, update."""
+    """``teams`` of Pylon (async): list, create, get, update, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "teams"
@@ -581,9 +625,20 @@ class PylonTeams(Entity):
         """
         return await self._run("update", {"id": id, "name": name})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[PylonTeam]]:
+        """Search the teams records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (pylon teams.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: id, name, users
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncPylonTeams(SyncEntity):
-    """``teams`` of Pylon (blocking): list, create, get, update."""
+    """``teams`` of Pylon (blocking): list, create, get, update, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "teams"
@@ -621,9 +676,20 @@ class SyncPylonTeams(SyncEntity):
         """
         return self._run("update", {"id": id, "name": name})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[PylonTeam]]:
+        """Search the teams records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (pylon teams.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: id, name, users
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class PylonTags(Entity):
-    """``tags`` of Pylon (async): list, create, get, update."""
+    """``tags`` of Pylon (async): list, create, get, update, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "tags"
@@ -664,9 +730,20 @@ class PylonTags(Entity):
         """
         return await self._run("update", {"id": id, "value": value, "hex_color": hex_color})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[PylonTag]]:
+        """Search the tags records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (pylon tags.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: hex_color, id, object_type, value
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncPylonTags(SyncEntity):
-    """``tags`` of Pylon (blocking): list, create, get, update."""
+    """``tags`` of Pylon (blocking): list, create, get, update, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "tags"
@@ -707,9 +784,20 @@ class SyncPylonTags(SyncEntity):
         """
         return self._run("update", {"id": id, "value": value, "hex_color": hex_color})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[PylonTag]]:
+        """Search the tags records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (pylon tags.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: hex_color, id, object_type, value
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class PylonUsers(Entity):
-    """``users`` of Pylon (async): list, get."""
+    """``users`` of Pylon (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "users"
@@ -730,9 +818,20 @@ class PylonUsers(Entity):
         """
         return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[PylonUser]]:
+        """Search the users records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (pylon users.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: avatar_url, email, emails, id, name, role_id, status
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncPylonUsers(SyncEntity):
-    """``users`` of Pylon (blocking): list, get."""
+    """``users`` of Pylon (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "users"
@@ -752,6 +851,17 @@ class SyncPylonUsers(SyncEntity):
             id: The record's id
         """
         return self._run("get", {"id": id})  # type: ignore[no-any-return]
+
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[PylonUser]]:
+        """Search the users records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (pylon users.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: avatar_url, email, emails, id, name, role_id, status
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
 
 
 class PylonCustomFields(Entity):
@@ -803,7 +913,7 @@ class SyncPylonCustomFields(SyncEntity):
 
 
 class PylonTicketForms(Entity):
-    """``ticket_forms`` of Pylon (async): list."""
+    """``ticket_forms`` of Pylon (async): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "ticket_forms"
@@ -816,9 +926,20 @@ class PylonTicketForms(Entity):
         """
         return await self._run("list", {"cursor": cursor})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[PylonTicketForm]]:
+        """Search the ticket_forms records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (pylon ticket_forms.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: description_html, fields, id, is_public, name, slug, url
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncPylonTicketForms(SyncEntity):
-    """``ticket_forms`` of Pylon (blocking): list."""
+    """``ticket_forms`` of Pylon (blocking): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "ticket_forms"
@@ -831,9 +952,20 @@ class SyncPylonTicketForms(SyncEntity):
         """
         return self._run("list", {"cursor": cursor})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[PylonTicketForm]]:
+        """Search the ticket_forms records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (pylon ticket_forms.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: description_html, fields, id, is_public, name, slug, url
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class PylonUserRoles(Entity):
-    """``user_roles`` of Pylon (async): list."""
+    """``user_roles`` of Pylon (async): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "user_roles"
@@ -846,9 +978,20 @@ class PylonUserRoles(Entity):
         """
         return await self._run("list", {"cursor": cursor})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[PylonUserRole]]:
+        """Search the user_roles records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (pylon user_roles.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: id, name, slug
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncPylonUserRoles(SyncEntity):
-    """``user_roles`` of Pylon (blocking): list."""
+    """``user_roles`` of Pylon (blocking): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "user_roles"
@@ -860,6 +1003,17 @@ class SyncPylonUserRoles(SyncEntity):
             cursor: The cursor of the previous page (its pagination.cursor)
         """
         return self._run("list", {"cursor": cursor})  # type: ignore[no-any-return]
+
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[PylonUserRole]]:
+        """Search the user_roles records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (pylon user_roles.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: id, name, slug
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
 
 
 class PylonTasks(Entity):
@@ -1195,24 +1349,31 @@ class PylonConnector(Connector):
         ("accounts", "create"): "PylonAccount",
         ("accounts", "get"): "PylonAccount",
         ("accounts", "update"): "PylonAccount",
+        ("accounts", "context_store_search"): "PylonAccount",
         ("contacts", "list"): "PylonContact",
         ("contacts", "create"): "PylonContact",
         ("contacts", "get"): "PylonContact",
         ("contacts", "update"): "PylonContact",
+        ("contacts", "context_store_search"): "PylonContact",
         ("teams", "list"): "PylonTeam",
         ("teams", "create"): "PylonTeam",
         ("teams", "get"): "PylonTeam",
         ("teams", "update"): "PylonTeam",
+        ("teams", "context_store_search"): "PylonTeam",
         ("tags", "list"): "PylonTag",
         ("tags", "create"): "PylonTag",
         ("tags", "get"): "PylonTag",
         ("tags", "update"): "PylonTag",
+        ("tags", "context_store_search"): "PylonTag",
         ("users", "list"): "PylonUser",
         ("users", "get"): "PylonUser",
+        ("users", "context_store_search"): "PylonUser",
         ("custom_fields", "list"): "PylonCustomField",
         ("custom_fields", "get"): "PylonCustomField",
         ("ticket_forms", "list"): "PylonTicketForm",
+        ("ticket_forms", "context_store_search"): "PylonTicketForm",
         ("user_roles", "list"): "PylonUserRole",
+        ("user_roles", "context_store_search"): "PylonUserRole",
         ("tasks", "create"): "PylonTask",
         ("tasks", "update"): "PylonTask",
         ("projects", "create"): "PylonProject",

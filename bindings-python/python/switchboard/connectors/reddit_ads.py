@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from .._executor import Connector, Entity
 from .._sync import SyncEntity
-from .._types import ExecutionResult
+from .._types import ExecutionResult, SearchPage
 from .._blocking import SyncConnector
 
 if TYPE_CHECKING:
@@ -21,7 +21,7 @@ __all__ = ["RedditAdsConnector", "SyncRedditAdsConnector"]
 
 
 class RedditAdsBusinesses(Entity):
-    """``businesses`` of Reddit Ads (async): list."""
+    """``businesses`` of Reddit Ads (async): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "businesses"
@@ -36,9 +36,20 @@ class RedditAdsBusinesses(Entity):
         """
         return await self._run("list", {"page.size": page_size, "page.token": page_token, "next_page_url": next_page_url})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[RedditAdsBusinesse]]:
+        """Search the businesses records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (reddit-ads businesses.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: created_at, id, industry, modified_at, name
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncRedditAdsBusinesses(SyncEntity):
-    """``businesses`` of Reddit Ads (blocking): list."""
+    """``businesses`` of Reddit Ads (blocking): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "businesses"
@@ -52,6 +63,17 @@ class SyncRedditAdsBusinesses(SyncEntity):
             next_page_url: The next page's URL, as the previous page gave it (meta.next_link); the request goes there with the query it carries
         """
         return self._run("list", {"page.size": page_size, "page.token": page_token, "next_page_url": next_page_url})  # type: ignore[no-any-return]
+
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[RedditAdsBusinesse]]:
+        """Search the businesses records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (reddit-ads businesses.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: created_at, id, industry, modified_at, name
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
 
 
 class RedditAdsAdAccounts(Entity):
@@ -293,6 +315,7 @@ class RedditAdsConnector(Connector):
     _records_module: ClassVar[str] = "switchboard.connectors._records_reddit_ads"
     _records: ClassVar[dict[tuple[str, str], str]] = {
         ("businesses", "list"): "RedditAdsBusinesse",
+        ("businesses", "context_store_search"): "RedditAdsBusinesse",
         ("ad_accounts", "list"): "RedditAdsAdAccount",
         ("ad_accounts", "get"): "RedditAdsAdAccount",
         ("campaigns", "list"): "RedditAdsCampaign",

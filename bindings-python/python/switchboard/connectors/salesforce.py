@@ -3,12 +3,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from .._executor import Connector, Entity
 from .._sync import SyncEntity
-from .._types import ExecutionResult, Record
+from .._types import ExecutionResult, Record, SearchPage
 from .._blocking import SyncConnector
 
 if TYPE_CHECKING:
@@ -21,7 +21,7 @@ __all__ = ["SalesforceConnector", "SyncSalesforceConnector"]
 
 
 class SalesforceSobjects(Entity):
-    """``sobjects`` of Salesforce (async): list, create, get, update, delete."""
+    """``sobjects`` of Salesforce (async): list, create, get, update, delete, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "sobjects"
@@ -68,9 +68,20 @@ class SalesforceSobjects(Entity):
         """
         return await self._run("delete", {"sobjectType": sobject_type, "id": id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[SalesforceSobject]]:
+        """Search the sobjects records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (salesforce sobjects.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: createable, custom, deletable, id, keyPrefix, label, labelPlural, name, queryable, searchable, updateable, urls
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncSalesforceSobjects(SyncEntity):
-    """``sobjects`` of Salesforce (blocking): list, create, get, update, delete."""
+    """``sobjects`` of Salesforce (blocking): list, create, get, update, delete, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "sobjects"
@@ -116,6 +127,17 @@ class SyncSalesforceSobjects(SyncEntity):
             id: The record id (15 or 18 characters)
         """
         return self._run("delete", {"sobjectType": sobject_type, "id": id})  # type: ignore[no-any-return]
+
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[SalesforceSobject]]:
+        """Search the sobjects records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (salesforce sobjects.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: createable, custom, deletable, id, keyPrefix, label, labelPlural, name, queryable, searchable, updateable, urls
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
 
 
 class SalesforceAccounts(Entity):
@@ -1939,7 +1961,7 @@ class SyncSalesforceOpportunityStages(SyncEntity):
 
 
 class SalesforceReports(Entity):
-    """``reports`` of Salesforce (async): list, get."""
+    """``reports`` of Salesforce (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "reports"
@@ -1957,9 +1979,20 @@ class SalesforceReports(Entity):
         """
         return await self._run("get", {"id": id, "includeDetails": include_details})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[SalesforceReport]]:
+        """Search the reports records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (salesforce reports.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: describeUrl, id, instancesUrl, name, url
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncSalesforceReports(SyncEntity):
-    """``reports`` of Salesforce (blocking): list, get."""
+    """``reports`` of Salesforce (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "reports"
@@ -1976,6 +2009,17 @@ class SyncSalesforceReports(SyncEntity):
             include_details: Include the detail rows, not only the summaries; default true
         """
         return self._run("get", {"id": id, "includeDetails": include_details})  # type: ignore[no-any-return]
+
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[SalesforceReport]]:
+        """Search the reports records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (salesforce reports.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: describeUrl, id, instancesUrl, name, url
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
 
 
 class SalesforceQuery(Entity):
@@ -2031,6 +2075,7 @@ class SalesforceConnector(Connector):
         ("sobjects", "list"): "SalesforceSobject",
         ("sobjects", "create"): "SalesforceSobjectCreate",
         ("sobjects", "get"): "SalesforceSobjectGet",
+        ("sobjects", "context_store_search"): "SalesforceSobject",
         ("accounts", "list"): "SalesforceAccount",
         ("accounts", "create"): "SalesforceSobjectCreate",
         ("accounts", "get"): "SalesforceAccount",
@@ -2078,6 +2123,7 @@ class SalesforceConnector(Connector):
         ("opportunity_stages", "get"): "SalesforceOpportunityStage",
         ("reports", "list"): "SalesforceReport",
         ("reports", "get"): "SalesforceReportGet",
+        ("reports", "context_store_search"): "SalesforceReport",
         ("query", "list"): "SalesforceSobjectGet",
     }
 

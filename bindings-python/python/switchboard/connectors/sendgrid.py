@@ -3,12 +3,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from .._executor import Connector, Entity
 from .._sync import SyncEntity
-from .._types import ExecutionResult
+from .._types import ExecutionResult, SearchPage
 from .._blocking import SyncConnector
 
 if TYPE_CHECKING:
@@ -21,7 +21,7 @@ __all__ = ["SendgridConnector", "SyncSendgridConnector"]
 
 
 class SendgridContacts(Entity):
-    """``contacts`` of SendGrid (async): list, get."""
+    """``contacts`` of SendGrid (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "contacts"
@@ -38,9 +38,20 @@ class SendgridContacts(Entity):
         """
         return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[SendgridContact]]:
+        """Search the contacts records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (sendgrid contacts.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: address_line_1, address_line_2, alternate_emails, city, country, created_at, custom_fields, email, external_id, first_name, id, last_name, list_ids, phone_number, postal_code, segment_ids, state_province_region, unique_name, updated_at
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncSendgridContacts(SyncEntity):
-    """``contacts`` of SendGrid (blocking): list, get."""
+    """``contacts`` of SendGrid (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "contacts"
@@ -57,9 +68,20 @@ class SyncSendgridContacts(SyncEntity):
         """
         return self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[SendgridContact]]:
+        """Search the contacts records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (sendgrid contacts.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: address_line_1, address_line_2, alternate_emails, city, country, created_at, custom_fields, email, external_id, first_name, id, last_name, list_ids, phone_number, postal_code, segment_ids, state_province_region, unique_name, updated_at
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SendgridLists(Entity):
-    """``lists`` of SendGrid (async): list, get."""
+    """``lists`` of SendGrid (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "lists"
@@ -81,9 +103,20 @@ class SendgridLists(Entity):
         """
         return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[SendgridList]]:
+        """Search the lists records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (sendgrid lists.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: _metadata, contact_count, id, name
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncSendgridLists(SyncEntity):
-    """``lists`` of SendGrid (blocking): list, get."""
+    """``lists`` of SendGrid (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "lists"
@@ -105,9 +138,20 @@ class SyncSendgridLists(SyncEntity):
         """
         return self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[SendgridList]]:
+        """Search the lists records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (sendgrid lists.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: _metadata, contact_count, id, name
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SendgridSegments(Entity):
-    """``segments`` of SendGrid (async): list, get."""
+    """``segments`` of SendGrid (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "segments"
@@ -124,9 +168,20 @@ class SendgridSegments(Entity):
         """
         return await self._run("get", {"segment_id": segment_id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[SendgridSegment]]:
+        """Search the segments records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (sendgrid segments.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: contacts_count, contacts_sample, created_at, id, name, next_sample_update, parent_list_ids, query_dsl, query_version, sample_updated_at, status, updated_at
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncSendgridSegments(SyncEntity):
-    """``segments`` of SendGrid (blocking): list, get."""
+    """``segments`` of SendGrid (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "segments"
@@ -143,9 +198,20 @@ class SyncSendgridSegments(SyncEntity):
         """
         return self._run("get", {"segment_id": segment_id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[SendgridSegment]]:
+        """Search the segments records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (sendgrid segments.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: contacts_count, contacts_sample, created_at, id, name, next_sample_update, parent_list_ids, query_dsl, query_version, sample_updated_at, status, updated_at
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SendgridCampaigns(Entity):
-    """``campaigns`` of SendGrid (async): list."""
+    """``campaigns`` of SendGrid (async): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "campaigns"
@@ -159,9 +225,20 @@ class SendgridCampaigns(Entity):
         """
         return await self._run("list", {"page_size": page_size, "next_page_url": next_page_url})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[SendgridCampaign]]:
+        """Search the campaigns records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (sendgrid campaigns.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: channels, created_at, id, is_abtest, name, status, updated_at
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncSendgridCampaigns(SyncEntity):
-    """``campaigns`` of SendGrid (blocking): list."""
+    """``campaigns`` of SendGrid (blocking): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "campaigns"
@@ -175,9 +252,20 @@ class SyncSendgridCampaigns(SyncEntity):
         """
         return self._run("list", {"page_size": page_size, "next_page_url": next_page_url})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[SendgridCampaign]]:
+        """Search the campaigns records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (sendgrid campaigns.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: channels, created_at, id, is_abtest, name, status, updated_at
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SendgridSinglesends(Entity):
-    """``singlesends`` of SendGrid (async): list, get."""
+    """``singlesends`` of SendGrid (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "singlesends"
@@ -199,9 +287,20 @@ class SendgridSinglesends(Entity):
         """
         return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[SendgridSinglesend]]:
+        """Search the singlesends records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (sendgrid singlesends.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: categories, created_at, email_config, id, is_abtest, name, send_at, send_to, status, updated_at
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncSendgridSinglesends(SyncEntity):
-    """``singlesends`` of SendGrid (blocking): list, get."""
+    """``singlesends`` of SendGrid (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "singlesends"
@@ -223,9 +322,20 @@ class SyncSendgridSinglesends(SyncEntity):
         """
         return self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[SendgridSinglesend]]:
+        """Search the singlesends records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (sendgrid singlesends.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: categories, created_at, email_config, id, is_abtest, name, send_at, send_to, status, updated_at
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SendgridTemplates(Entity):
-    """``templates`` of SendGrid (async): list, get."""
+    """``templates`` of SendGrid (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "templates"
@@ -248,9 +358,20 @@ class SendgridTemplates(Entity):
         """
         return await self._run("get", {"template_id": template_id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[SendgridTemplate]]:
+        """Search the templates records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (sendgrid templates.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: generation, id, name, updated_at, versions
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncSendgridTemplates(SyncEntity):
-    """``templates`` of SendGrid (blocking): list, get."""
+    """``templates`` of SendGrid (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "templates"
@@ -273,9 +394,20 @@ class SyncSendgridTemplates(SyncEntity):
         """
         return self._run("get", {"template_id": template_id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[SendgridTemplate]]:
+        """Search the templates records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (sendgrid templates.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: generation, id, name, updated_at, versions
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SendgridSinglesendStats(Entity):
-    """``singlesend_stats`` of SendGrid (async): list."""
+    """``singlesend_stats`` of SendGrid (async): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "singlesend_stats"
@@ -289,9 +421,20 @@ class SendgridSinglesendStats(Entity):
         """
         return await self._run("list", {"page_size": page_size, "next_page_url": next_page_url})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[SendgridSinglesendStat]]:
+        """Search the singlesend_stats records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (sendgrid singlesend_stats.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: ab_phase, ab_variation, aggregation, id, stats
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncSendgridSinglesendStats(SyncEntity):
-    """``singlesend_stats`` of SendGrid (blocking): list."""
+    """``singlesend_stats`` of SendGrid (blocking): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "singlesend_stats"
@@ -305,9 +448,20 @@ class SyncSendgridSinglesendStats(SyncEntity):
         """
         return self._run("list", {"page_size": page_size, "next_page_url": next_page_url})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[SendgridSinglesendStat]]:
+        """Search the singlesend_stats records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (sendgrid singlesend_stats.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: ab_phase, ab_variation, aggregation, id, stats
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SendgridBounces(Entity):
-    """``bounces`` of SendGrid (async): list."""
+    """``bounces`` of SendGrid (async): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "bounces"
@@ -321,9 +475,20 @@ class SendgridBounces(Entity):
         """
         return await self._run("list", {"limit": limit, "offset": offset})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[SendgridBounce]]:
+        """Search the bounces records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (sendgrid bounces.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: created, email, id, reason, status
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncSendgridBounces(SyncEntity):
-    """``bounces`` of SendGrid (blocking): list."""
+    """``bounces`` of SendGrid (blocking): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "bounces"
@@ -337,9 +502,20 @@ class SyncSendgridBounces(SyncEntity):
         """
         return self._run("list", {"limit": limit, "offset": offset})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[SendgridBounce]]:
+        """Search the bounces records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (sendgrid bounces.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: created, email, id, reason, status
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SendgridBlocks(Entity):
-    """``blocks`` of SendGrid (async): list."""
+    """``blocks`` of SendGrid (async): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "blocks"
@@ -353,9 +529,20 @@ class SendgridBlocks(Entity):
         """
         return await self._run("list", {"limit": limit, "offset": offset})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[SendgridBlock]]:
+        """Search the blocks records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (sendgrid blocks.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: created, email, id, reason, status
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncSendgridBlocks(SyncEntity):
-    """``blocks`` of SendGrid (blocking): list."""
+    """``blocks`` of SendGrid (blocking): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "blocks"
@@ -369,9 +556,20 @@ class SyncSendgridBlocks(SyncEntity):
         """
         return self._run("list", {"limit": limit, "offset": offset})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[SendgridBlock]]:
+        """Search the blocks records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (sendgrid blocks.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: created, email, id, reason, status
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SendgridSpamReports(Entity):
-    """``spam_reports`` of SendGrid (async): list."""
+    """``spam_reports`` of SendGrid (async): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "spam_reports"
@@ -385,9 +583,20 @@ class SendgridSpamReports(Entity):
         """
         return await self._run("list", {"limit": limit, "offset": offset})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[SendgridSpamReport]]:
+        """Search the spam_reports records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (sendgrid spam_reports.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: created, email, id, ip
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncSendgridSpamReports(SyncEntity):
-    """``spam_reports`` of SendGrid (blocking): list."""
+    """``spam_reports`` of SendGrid (blocking): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "spam_reports"
@@ -401,9 +610,20 @@ class SyncSendgridSpamReports(SyncEntity):
         """
         return self._run("list", {"limit": limit, "offset": offset})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[SendgridSpamReport]]:
+        """Search the spam_reports records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (sendgrid spam_reports.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: created, email, id, ip
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SendgridInvalidEmails(Entity):
-    """``invalid_emails`` of SendGrid (async): list."""
+    """``invalid_emails`` of SendGrid (async): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "invalid_emails"
@@ -417,9 +637,20 @@ class SendgridInvalidEmails(Entity):
         """
         return await self._run("list", {"limit": limit, "offset": offset})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[SendgridInvalidEmail]]:
+        """Search the invalid_emails records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (sendgrid invalid_emails.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: created, email, id, reason
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncSendgridInvalidEmails(SyncEntity):
-    """``invalid_emails`` of SendGrid (blocking): list."""
+    """``invalid_emails`` of SendGrid (blocking): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "invalid_emails"
@@ -433,9 +664,20 @@ class SyncSendgridInvalidEmails(SyncEntity):
         """
         return self._run("list", {"limit": limit, "offset": offset})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[SendgridInvalidEmail]]:
+        """Search the invalid_emails records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (sendgrid invalid_emails.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: created, email, id, reason
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SendgridGlobalSuppressions(Entity):
-    """``global_suppressions`` of SendGrid (async): list."""
+    """``global_suppressions`` of SendGrid (async): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "global_suppressions"
@@ -449,9 +691,20 @@ class SendgridGlobalSuppressions(Entity):
         """
         return await self._run("list", {"limit": limit, "offset": offset})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[SendgridGlobalSuppression]]:
+        """Search the global_suppressions records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (sendgrid global_suppressions.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: created, email, id
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncSendgridGlobalSuppressions(SyncEntity):
-    """``global_suppressions`` of SendGrid (blocking): list."""
+    """``global_suppressions`` of SendGrid (blocking): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "global_suppressions"
@@ -465,9 +718,20 @@ class SyncSendgridGlobalSuppressions(SyncEntity):
         """
         return self._run("list", {"limit": limit, "offset": offset})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[SendgridGlobalSuppression]]:
+        """Search the global_suppressions records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (sendgrid global_suppressions.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: created, email, id
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SendgridSuppressionGroups(Entity):
-    """``suppression_groups`` of SendGrid (async): list, get."""
+    """``suppression_groups`` of SendGrid (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "suppression_groups"
@@ -484,9 +748,20 @@ class SendgridSuppressionGroups(Entity):
         """
         return await self._run("get", {"group_id": group_id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[SendgridSuppressionGroup]]:
+        """Search the suppression_groups records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (sendgrid suppression_groups.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: description, id, is_default, last_email_sent_at, name, unsubscribes
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncSendgridSuppressionGroups(SyncEntity):
-    """``suppression_groups`` of SendGrid (blocking): list, get."""
+    """``suppression_groups`` of SendGrid (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "suppression_groups"
@@ -503,9 +778,20 @@ class SyncSendgridSuppressionGroups(SyncEntity):
         """
         return self._run("get", {"group_id": group_id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[SendgridSuppressionGroup]]:
+        """Search the suppression_groups records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (sendgrid suppression_groups.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: description, id, is_default, last_email_sent_at, name, unsubscribes
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SendgridSuppressionGroupMembers(Entity):
-    """``suppression_group_members`` of SendGrid (async): list."""
+    """``suppression_group_members`` of SendGrid (async): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "suppression_group_members"
@@ -519,9 +805,20 @@ class SendgridSuppressionGroupMembers(Entity):
         """
         return await self._run("list", {"limit": limit, "offset": offset})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[SendgridSuppressionGroupMember]]:
+        """Search the suppression_group_members records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (sendgrid suppression_group_members.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: created_at, email, group_id, group_name, id
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncSendgridSuppressionGroupMembers(SyncEntity):
-    """``suppression_group_members`` of SendGrid (blocking): list."""
+    """``suppression_group_members`` of SendGrid (blocking): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "suppression_group_members"
@@ -534,6 +831,17 @@ class SyncSendgridSuppressionGroupMembers(SyncEntity):
             offset: Records to skip, from 0; 0..; default 0
         """
         return self._run("list", {"limit": limit, "offset": offset})  # type: ignore[no-any-return]
+
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[SendgridSuppressionGroupMember]]:
+        """Search the suppression_group_members records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (sendgrid suppression_group_members.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: created_at, email, group_id, group_name, id
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
 
 
 class SendgridConnector(Connector):
@@ -556,24 +864,38 @@ class SendgridConnector(Connector):
     _records: ClassVar[dict[tuple[str, str], str]] = {
         ("contacts", "list"): "SendgridContact",
         ("contacts", "get"): "SendgridContact",
+        ("contacts", "context_store_search"): "SendgridContact",
         ("lists", "list"): "SendgridList",
         ("lists", "get"): "SendgridList",
+        ("lists", "context_store_search"): "SendgridList",
         ("segments", "list"): "SendgridSegment",
         ("segments", "get"): "SendgridSegment",
+        ("segments", "context_store_search"): "SendgridSegment",
         ("campaigns", "list"): "SendgridCampaign",
+        ("campaigns", "context_store_search"): "SendgridCampaign",
         ("singlesends", "list"): "SendgridSinglesend",
         ("singlesends", "get"): "SendgridSinglesend",
+        ("singlesends", "context_store_search"): "SendgridSinglesend",
         ("templates", "list"): "SendgridTemplate",
         ("templates", "get"): "SendgridTemplate",
+        ("templates", "context_store_search"): "SendgridTemplate",
         ("singlesend_stats", "list"): "SendgridSinglesendStat",
+        ("singlesend_stats", "context_store_search"): "SendgridSinglesendStat",
         ("bounces", "list"): "SendgridBounce",
+        ("bounces", "context_store_search"): "SendgridBounce",
         ("blocks", "list"): "SendgridBlock",
+        ("blocks", "context_store_search"): "SendgridBlock",
         ("spam_reports", "list"): "SendgridSpamReport",
+        ("spam_reports", "context_store_search"): "SendgridSpamReport",
         ("invalid_emails", "list"): "SendgridInvalidEmail",
+        ("invalid_emails", "context_store_search"): "SendgridInvalidEmail",
         ("global_suppressions", "list"): "SendgridGlobalSuppression",
+        ("global_suppressions", "context_store_search"): "SendgridGlobalSuppression",
         ("suppression_groups", "list"): "SendgridSuppressionGroup",
         ("suppression_groups", "get"): "SendgridSuppressionGroup",
+        ("suppression_groups", "context_store_search"): "SendgridSuppressionGroup",
         ("suppression_group_members", "list"): "SendgridSuppressionGroupMember",
+        ("suppression_group_members", "context_store_search"): "SendgridSuppressionGroupMember",
     }
 
     @property

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from .._executor import Connector, Entity
 from .._sync import SyncEntity
-from .._types import ExecutionResult
+from .._types import ExecutionResult, SearchPage
 from .._blocking import SyncConnector
 
 if TYPE_CHECKING:
@@ -21,7 +21,7 @@ __all__ = ["ShopifyConnector", "SyncShopifyConnector"]
 
 
 class ShopifyCustomers(Entity):
-    """``customers`` of Shopify (async): list, get, create, update, delete."""
+    """``customers`` of Shopify (async): list, get, create, update, delete, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "customers"
@@ -72,9 +72,20 @@ class ShopifyCustomers(Entity):
         """
         return await self._run("delete", {"input": input})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ShopifyCustomer]]:
+        """Search the customers records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (shopify customers.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: addresses, admin_graphql_api_id, created_at, currency, default_address, email, email_marketing_consent, first_name, id, last_name, last_order_id, last_order_name, note, orders_count, phone, sms_marketing_consent, state, tags, tax_exempt, total_spent, updated_at, verified_email
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncShopifyCustomers(SyncEntity):
-    """``customers`` of Shopify (blocking): list, get, create, update, delete."""
+    """``customers`` of Shopify (blocking): list, get, create, update, delete, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "customers"
@@ -125,9 +136,20 @@ class SyncShopifyCustomers(SyncEntity):
         """
         return self._run("delete", {"input": input})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ShopifyCustomer]]:
+        """Search the customers records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (shopify customers.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: addresses, admin_graphql_api_id, created_at, currency, default_address, email, email_marketing_consent, first_name, id, last_name, last_order_id, last_order_name, note, orders_count, phone, sms_marketing_consent, state, tags, tax_exempt, total_spent, updated_at, verified_email
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class ShopifyOrders(Entity):
-    """``orders`` of Shopify (async): list, get, create, update, delete."""
+    """``orders`` of Shopify (async): list, get, create, update, delete, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "orders"
@@ -187,9 +209,20 @@ class ShopifyOrders(Entity):
         """
         return await self._run("delete", {"orderId": order_id, "reason": reason, "restock": restock, "notifyCustomer": notify_customer, "refund": refund, "staffNote": staff_note})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ShopifyOrder]]:
+        """Search the orders records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (shopify orders.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: admin_graphql_api_id, billing_address, cancel_reason, cancelled_at, closed_at, confirmed, created_at, currency, customer, email, financial_status, fulfillment_status, id, line_items, name, note, order_number, phone, processed_at, shipping_address, source_name, subtotal_price, tags, test, total_discounts, total_price, total_tax, updated_at
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncShopifyOrders(SyncEntity):
-    """``orders`` of Shopify (blocking): list, get, create, update, delete."""
+    """``orders`` of Shopify (blocking): list, get, create, update, delete, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "orders"
@@ -249,9 +282,20 @@ class SyncShopifyOrders(SyncEntity):
         """
         return self._run("delete", {"orderId": order_id, "reason": reason, "restock": restock, "notifyCustomer": notify_customer, "refund": refund, "staffNote": staff_note})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ShopifyOrder]]:
+        """Search the orders records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (shopify orders.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: admin_graphql_api_id, billing_address, cancel_reason, cancelled_at, closed_at, confirmed, created_at, currency, customer, email, financial_status, fulfillment_status, id, line_items, name, note, order_number, phone, processed_at, shipping_address, source_name, subtotal_price, tags, test, total_discounts, total_price, total_tax, updated_at
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class ShopifyProducts(Entity):
-    """``products`` of Shopify (async): list, get, create, update, delete."""
+    """``products`` of Shopify (async): list, get, create, update, delete, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "products"
@@ -307,9 +351,20 @@ class ShopifyProducts(Entity):
         """
         return await self._run("delete", {"input": input})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ShopifyProduct]]:
+        """Search the products records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (shopify products.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: admin_graphql_api_id, body_html, created_at, handle, id, image, images, options, product_type, published_at, published_scope, status, tags, template_suffix, title, updated_at, variants, vendor
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncShopifyProducts(SyncEntity):
-    """``products`` of Shopify (blocking): list, get, create, update, delete."""
+    """``products`` of Shopify (blocking): list, get, create, update, delete, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "products"
@@ -364,6 +419,17 @@ class SyncShopifyProducts(SyncEntity):
             input: {"id": "gid://shopify/Product/<id>"}
         """
         return self._run("delete", {"input": input})  # type: ignore[no-any-return]
+
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ShopifyProduct]]:
+        """Search the products records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (shopify products.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: admin_graphql_api_id, body_html, created_at, handle, id, image, images, options, product_type, published_at, published_scope, status, tags, template_suffix, title, updated_at, variants, vendor
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
 
 
 class ShopifyProductVariants(Entity):
@@ -523,7 +589,7 @@ class SyncShopifyProductImages(SyncEntity):
 
 
 class ShopifyAbandonedCheckouts(Entity):
-    """``abandoned_checkouts`` of Shopify (async): list."""
+    """``abandoned_checkouts`` of Shopify (async): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "abandoned_checkouts"
@@ -543,9 +609,20 @@ class ShopifyAbandonedCheckouts(Entity):
         """
         return await self._run("list", {"limit": limit, "since_id": since_id, "created_at_min": created_at_min, "created_at_max": created_at_max, "updated_at_min": updated_at_min, "updated_at_max": updated_at_max, "status": status, "next_page_url": next_page_url})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ShopifyAbandonedCheckout]]:
+        """Search the abandoned_checkouts records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (shopify abandoned_checkouts.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: abandoned_checkout_url, billing_address, cart_token, closed_at, completed_at, created_at, currency, customer, email, id, line_items, phone, shipping_address, subtotal_price, token, total_discounts, total_price, total_tax, updated_at
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncShopifyAbandonedCheckouts(SyncEntity):
-    """``abandoned_checkouts`` of Shopify (blocking): list."""
+    """``abandoned_checkouts`` of Shopify (blocking): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "abandoned_checkouts"
@@ -565,9 +642,20 @@ class SyncShopifyAbandonedCheckouts(SyncEntity):
         """
         return self._run("list", {"limit": limit, "since_id": since_id, "created_at_min": created_at_min, "created_at_max": created_at_max, "updated_at_min": updated_at_min, "updated_at_max": updated_at_max, "status": status, "next_page_url": next_page_url})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ShopifyAbandonedCheckout]]:
+        """Search the abandoned_checkouts records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (shopify abandoned_checkouts.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: abandoned_checkout_url, billing_address, cart_token, closed_at, completed_at, created_at, currency, customer, email, id, line_items, phone, shipping_address, subtotal_price, token, total_discounts, total_price, total_tax, updated_at
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class ShopifyLocations(Entity):
-    """``locations`` of Shopify (async): list, get."""
+    """``locations`` of Shopify (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "locations"
@@ -584,9 +672,20 @@ class ShopifyLocations(Entity):
         """
         return await self._run("get", {"location_id": location_id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ShopifyLocation]]:
+        """Search the locations records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (shopify locations.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: active, address1, address2, admin_graphql_api_id, city, country, country_code, created_at, id, legacy, name, phone, province, province_code, updated_at, zip
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncShopifyLocations(SyncEntity):
-    """``locations`` of Shopify (blocking): list, get."""
+    """``locations`` of Shopify (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "locations"
@@ -602,6 +701,17 @@ class SyncShopifyLocations(SyncEntity):
             location_id: Location id
         """
         return self._run("get", {"location_id": location_id})  # type: ignore[no-any-return]
+
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ShopifyLocation]]:
+        """Search the locations records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (shopify locations.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: active, address1, address2, admin_graphql_api_id, city, country, country_code, created_at, id, legacy, name, phone, province, province_code, updated_at, zip
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
 
 
 class ShopifyInventoryLevels(Entity):
@@ -711,7 +821,7 @@ class SyncShopifyShop(SyncEntity):
 
 
 class ShopifyPriceRules(Entity):
-    """``price_rules`` of Shopify (async): list, get."""
+    """``price_rules`` of Shopify (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "price_rules"
@@ -738,9 +848,20 @@ class ShopifyPriceRules(Entity):
         """
         return await self._run("get", {"price_rule_id": price_rule_id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ShopifyPriceRule]]:
+        """Search the price_rules records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (shopify price_rules.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: admin_graphql_api_id, allocation_method, created_at, customer_selection, ends_at, entitled_collection_ids, entitled_product_ids, id, once_per_customer, starts_at, target_selection, target_type, title, updated_at, usage_limit, value, value_type
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncShopifyPriceRules(SyncEntity):
-    """``price_rules`` of Shopify (blocking): list, get."""
+    """``price_rules`` of Shopify (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "price_rules"
@@ -766,6 +887,17 @@ class SyncShopifyPriceRules(SyncEntity):
             price_rule_id: Price rule id
         """
         return self._run("get", {"price_rule_id": price_rule_id})  # type: ignore[no-any-return]
+
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ShopifyPriceRule]]:
+        """Search the price_rules records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (shopify price_rules.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: admin_graphql_api_id, allocation_method, created_at, customer_selection, ends_at, entitled_collection_ids, entitled_product_ids, id, once_per_customer, starts_at, target_selection, target_type, title, updated_at, usage_limit, value, value_type
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
 
 
 class ShopifyDiscountCodes(Entity):
@@ -871,7 +1003,7 @@ class SyncShopifyDiscountCodes(SyncEntity):
 
 
 class ShopifyCustomCollections(Entity):
-    """``custom_collections`` of Shopify (async): list, get, create, update, delete."""
+    """``custom_collections`` of Shopify (async): list, get, create, update, delete, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "custom_collections"
@@ -922,9 +1054,20 @@ class ShopifyCustomCollections(Entity):
         """
         return await self._run("delete", {"input": input})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ShopifyCustomCollection]]:
+        """Search the custom_collections records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (shopify custom_collections.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: admin_graphql_api_id, body_html, handle, id, image, published_at, published_scope, sort_order, template_suffix, title, updated_at
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncShopifyCustomCollections(SyncEntity):
-    """``custom_collections`` of Shopify (blocking): list, get, create, update, delete."""
+    """``custom_collections`` of Shopify (blocking): list, get, create, update, delete, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "custom_collections"
@@ -975,9 +1118,20 @@ class SyncShopifyCustomCollections(SyncEntity):
         """
         return self._run("delete", {"input": input})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ShopifyCustomCollection]]:
+        """Search the custom_collections records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (shopify custom_collections.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: admin_graphql_api_id, body_html, handle, id, image, published_at, published_scope, sort_order, template_suffix, title, updated_at
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class ShopifySmartCollections(Entity):
-    """``smart_collections`` of Shopify (async): list, get."""
+    """``smart_collections`` of Shopify (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "smart_collections"
@@ -1004,9 +1158,20 @@ class ShopifySmartCollections(Entity):
         """
         return await self._run("get", {"collection_id": collection_id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ShopifySmartCollection]]:
+        """Search the smart_collections records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (shopify smart_collections.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: admin_graphql_api_id, body_html, disjunctive, handle, id, image, published_at, published_scope, rules, sort_order, template_suffix, title, updated_at
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncShopifySmartCollections(SyncEntity):
-    """``smart_collections`` of Shopify (blocking): list, get."""
+    """``smart_collections`` of Shopify (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "smart_collections"
@@ -1033,9 +1198,20 @@ class SyncShopifySmartCollections(SyncEntity):
         """
         return self._run("get", {"collection_id": collection_id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ShopifySmartCollection]]:
+        """Search the smart_collections records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (shopify smart_collections.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: admin_graphql_api_id, body_html, disjunctive, handle, id, image, published_at, published_scope, rules, sort_order, template_suffix, title, updated_at
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class ShopifyCollects(Entity):
-    """``collects`` of Shopify (async): list, get."""
+    """``collects`` of Shopify (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "collects"
@@ -1060,9 +1236,20 @@ class ShopifyCollects(Entity):
         """
         return await self._run("get", {"collect_id": collect_id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ShopifyCollect]]:
+        """Search the collects records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (shopify collects.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: collection_id, created_at, id, position, product_id, sort_value, updated_at
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncShopifyCollects(SyncEntity):
-    """``collects`` of Shopify (blocking): list, get."""
+    """``collects`` of Shopify (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "collects"
@@ -1087,9 +1274,20 @@ class SyncShopifyCollects(SyncEntity):
         """
         return self._run("get", {"collect_id": collect_id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ShopifyCollect]]:
+        """Search the collects records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (shopify collects.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: collection_id, created_at, id, position, product_id, sort_value, updated_at
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class ShopifyDraftOrders(Entity):
-    """``draft_orders`` of Shopify (async): list, get, create, update, delete."""
+    """``draft_orders`` of Shopify (async): list, get, create, update, delete, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "draft_orders"
@@ -1140,9 +1338,20 @@ class ShopifyDraftOrders(Entity):
         """
         return await self._run("delete", {"input": input})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ShopifyDraftOrder]]:
+        """Search the draft_orders records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (shopify draft_orders.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: admin_graphql_api_id, billing_address, completed_at, created_at, currency, customer, email, id, invoice_sent_at, invoice_url, line_items, name, note, order_id, shipping_address, status, subtotal_price, tags, taxes_included, total_price, total_tax, updated_at
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncShopifyDraftOrders(SyncEntity):
-    """``draft_orders`` of Shopify (blocking): list, get, create, update, delete."""
+    """``draft_orders`` of Shopify (blocking): list, get, create, update, delete, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "draft_orders"
@@ -1192,6 +1401,17 @@ class SyncShopifyDraftOrders(SyncEntity):
             input: {"id": "gid://shopify/DraftOrder/<id>"}
         """
         return self._run("delete", {"input": input})  # type: ignore[no-any-return]
+
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ShopifyDraftOrder]]:
+        """Search the draft_orders records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (shopify draft_orders.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: admin_graphql_api_id, billing_address, completed_at, created_at, currency, customer, email, id, invoice_sent_at, invoice_url, line_items, name, note, order_id, shipping_address, status, subtotal_price, tags, taxes_included, total_price, total_tax, updated_at
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
 
 
 class ShopifyFulfillments(Entity):
@@ -1359,7 +1579,7 @@ class SyncShopifyTransactions(SyncEntity):
 
 
 class ShopifyTenderTransactions(Entity):
-    """``tender_transactions`` of Shopify (async): list."""
+    """``tender_transactions`` of Shopify (async): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "tender_transactions"
@@ -1377,9 +1597,20 @@ class ShopifyTenderTransactions(Entity):
         """
         return await self._run("list", {"limit": limit, "since_id": since_id, "processed_at_min": processed_at_min, "processed_at_max": processed_at_max, "order": order, "next_page_url": next_page_url})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ShopifyTenderTransaction]]:
+        """Search the tender_transactions records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (shopify tender_transactions.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: amount, currency, id, order_id, payment_details, payment_method, processed_at, remote_reference, test, user_id
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncShopifyTenderTransactions(SyncEntity):
-    """``tender_transactions`` of Shopify (blocking): list."""
+    """``tender_transactions`` of Shopify (blocking): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "tender_transactions"
@@ -1397,9 +1628,20 @@ class SyncShopifyTenderTransactions(SyncEntity):
         """
         return self._run("list", {"limit": limit, "since_id": since_id, "processed_at_min": processed_at_min, "processed_at_max": processed_at_max, "order": order, "next_page_url": next_page_url})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ShopifyTenderTransaction]]:
+        """Search the tender_transactions records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (shopify tender_transactions.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: amount, currency, id, order_id, payment_details, payment_method, processed_at, remote_reference, test, user_id
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class ShopifyCountries(Entity):
-    """``countries`` of Shopify (async): list, get."""
+    """``countries`` of Shopify (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "countries"
@@ -1420,9 +1662,20 @@ class ShopifyCountries(Entity):
         """
         return await self._run("get", {"country_id": country_id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ShopifyCountry]]:
+        """Search the countries records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (shopify countries.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: code, id, name, provinces, tax, tax_name
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncShopifyCountries(SyncEntity):
-    """``countries`` of Shopify (blocking): list, get."""
+    """``countries`` of Shopify (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "countries"
@@ -1443,9 +1696,20 @@ class SyncShopifyCountries(SyncEntity):
         """
         return self._run("get", {"country_id": country_id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ShopifyCountry]]:
+        """Search the countries records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (shopify countries.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: code, id, name, provinces, tax, tax_name
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class ShopifyMetafieldShops(Entity):
-    """``metafield_shops`` of Shopify (async): list, get."""
+    """``metafield_shops`` of Shopify (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "metafield_shops"
@@ -1471,9 +1735,20 @@ class ShopifyMetafieldShops(Entity):
         """
         return await self._run("get", {"metafield_id": metafield_id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ShopifyMetafieldShop]]:
+        """Search the metafield_shops records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (shopify metafield_shops.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: admin_graphql_api_id, created_at, description, id, key, namespace, owner_id, owner_resource, type, updated_at, value
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncShopifyMetafieldShops(SyncEntity):
-    """``metafield_shops`` of Shopify (blocking): list, get."""
+    """``metafield_shops`` of Shopify (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "metafield_shops"
@@ -1498,6 +1773,17 @@ class SyncShopifyMetafieldShops(SyncEntity):
             metafield_id: Metafield id
         """
         return self._run("get", {"metafield_id": metafield_id})  # type: ignore[no-any-return]
+
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ShopifyMetafieldShop]]:
+        """Search the metafield_shops records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (shopify metafield_shops.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: admin_graphql_api_id, created_at, description, id, key, namespace, owner_id, owner_resource, type, updated_at, value
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
 
 
 class ShopifyMetafieldCustomers(Entity):
@@ -1921,7 +2207,7 @@ class SyncShopifyFulfillmentOrders(SyncEntity):
 
 
 class ShopifyPages(Entity):
-    """``pages`` of Shopify (async): list, get, create, update, delete."""
+    """``pages`` of Shopify (async): list, get, create, update, delete, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "pages"
@@ -1974,9 +2260,20 @@ class ShopifyPages(Entity):
         """
         return await self._run("delete", {"id": id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ShopifyPage]]:
+        """Search the pages records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (shopify pages.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: admin_graphql_api_id, author, body_html, created_at, handle, id, published_at, shop_id, template_suffix, title, updated_at
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncShopifyPages(SyncEntity):
-    """``pages`` of Shopify (blocking): list, get, create, update, delete."""
+    """``pages`` of Shopify (blocking): list, get, create, update, delete, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "pages"
@@ -2029,9 +2326,20 @@ class SyncShopifyPages(SyncEntity):
         """
         return self._run("delete", {"id": id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ShopifyPage]]:
+        """Search the pages records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (shopify pages.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: admin_graphql_api_id, author, body_html, created_at, handle, id, published_at, shop_id, template_suffix, title, updated_at
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class ShopifyBlogs(Entity):
-    """``blogs`` of Shopify (async): list, get, create, update, delete."""
+    """``blogs`` of Shopify (async): list, get, create, update, delete, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "blogs"
@@ -2079,9 +2387,20 @@ class ShopifyBlogs(Entity):
         """
         return await self._run("delete", {"id": id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ShopifyBlog]]:
+        """Search the blogs records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (shopify blogs.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: admin_graphql_api_id, commentable, created_at, handle, id, tags, template_suffix, title, updated_at
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncShopifyBlogs(SyncEntity):
-    """``blogs`` of Shopify (blocking): list, get, create, update, delete."""
+    """``blogs`` of Shopify (blocking): list, get, create, update, delete, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "blogs"
@@ -2128,6 +2447,17 @@ class SyncShopifyBlogs(SyncEntity):
             id: The blog's global id (gid://shopify/Blog/<id>)
         """
         return self._run("delete", {"id": id})  # type: ignore[no-any-return]
+
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ShopifyBlog]]:
+        """Search the blogs records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (shopify blogs.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: admin_graphql_api_id, commentable, created_at, handle, id, tags, template_suffix, title, updated_at
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
 
 
 class ShopifyArticles(Entity):
@@ -2245,7 +2575,7 @@ class SyncShopifyArticles(SyncEntity):
 
 
 class ShopifyBalanceTransactions(Entity):
-    """``balance_transactions`` of Shopify (async): list."""
+    """``balance_transactions`` of Shopify (async): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "balance_transactions"
@@ -2262,9 +2592,20 @@ class ShopifyBalanceTransactions(Entity):
         """
         return await self._run("list", {"limit": limit, "since_id": since_id, "payout_id": payout_id, "payout_status": payout_status, "next_page_url": next_page_url})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ShopifyBalanceTransaction]]:
+        """Search the balance_transactions records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (shopify balance_transactions.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: amount, currency, fee, id, net, payout_id, payout_status, processed_at, source_id, source_order_id, source_order_transaction_id, source_type, test, type
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncShopifyBalanceTransactions(SyncEntity):
-    """``balance_transactions`` of Shopify (blocking): list."""
+    """``balance_transactions`` of Shopify (blocking): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "balance_transactions"
@@ -2281,9 +2622,20 @@ class SyncShopifyBalanceTransactions(SyncEntity):
         """
         return self._run("list", {"limit": limit, "since_id": since_id, "payout_id": payout_id, "payout_status": payout_status, "next_page_url": next_page_url})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ShopifyBalanceTransaction]]:
+        """Search the balance_transactions records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (shopify balance_transactions.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: amount, currency, fee, id, net, payout_id, payout_status, processed_at, source_id, source_order_id, source_order_transaction_id, source_type, test, type
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class ShopifyDisputes(Entity):
-    """``disputes`` of Shopify (async): list, get."""
+    """``disputes`` of Shopify (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "disputes"
@@ -2308,9 +2660,20 @@ class ShopifyDisputes(Entity):
         """
         return await self._run("get", {"dispute_id": dispute_id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ShopifyDispute]]:
+        """Search the disputes records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (shopify disputes.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: amount, currency, evidence_due_by, evidence_sent_on, finalized_on, id, initiated_at, network_reason_code, order_id, reason, status, type
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncShopifyDisputes(SyncEntity):
-    """``disputes`` of Shopify (blocking): list, get."""
+    """``disputes`` of Shopify (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "disputes"
@@ -2334,6 +2697,17 @@ class SyncShopifyDisputes(SyncEntity):
             dispute_id: Dispute id
         """
         return self._run("get", {"dispute_id": dispute_id})  # type: ignore[no-any-return]
+
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ShopifyDispute]]:
+        """Search the disputes records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (shopify disputes.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: amount, currency, evidence_due_by, evidence_sent_on, finalized_on, id, initiated_at, network_reason_code, order_id, reason, status, type
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
 
 
 class ShopifyMetafieldPages(Entity):
@@ -2606,16 +2980,19 @@ class ShopifyConnector(Connector):
         ("customers", "create"): "ShopifyCustomerCreate",
         ("customers", "update"): "ShopifyCustomerCreate",
         ("customers", "delete"): "ShopifyCustomerDelete",
+        ("customers", "context_store_search"): "ShopifyCustomer",
         ("orders", "list"): "ShopifyOrder",
         ("orders", "get"): "ShopifyOrder",
         ("orders", "create"): "ShopifyOrderCreate",
         ("orders", "update"): "ShopifyOrderCreate",
         ("orders", "delete"): "ShopifyOrderDelete",
+        ("orders", "context_store_search"): "ShopifyOrder",
         ("products", "list"): "ShopifyProduct",
         ("products", "get"): "ShopifyProduct",
         ("products", "create"): "ShopifyProductCreate",
         ("products", "update"): "ShopifyProductCreate",
         ("products", "delete"): "ShopifyProductDelete",
+        ("products", "context_store_search"): "ShopifyProduct",
         ("product_variants", "list"): "ShopifyProductVariantsRecord",
         ("product_variants", "get"): "ShopifyProductVariantsRecord",
         ("product_variants", "create"): "ShopifyProductVariant",
@@ -2624,14 +3001,17 @@ class ShopifyConnector(Connector):
         ("product_images", "list"): "ShopifyProductImagesRecord",
         ("product_images", "get"): "ShopifyProductImagesRecord",
         ("abandoned_checkouts", "list"): "ShopifyAbandonedCheckout",
+        ("abandoned_checkouts", "context_store_search"): "ShopifyAbandonedCheckout",
         ("locations", "list"): "ShopifyLocation",
         ("locations", "get"): "ShopifyLocation",
+        ("locations", "context_store_search"): "ShopifyLocation",
         ("inventory_levels", "list"): "ShopifyInventoryLevel",
         ("inventory_items", "list"): "ShopifyInventoryItem",
         ("inventory_items", "get"): "ShopifyInventoryItem",
         ("shop", "get"): "ShopifyShopRecord",
         ("price_rules", "list"): "ShopifyPriceRule",
         ("price_rules", "get"): "ShopifyPriceRule",
+        ("price_rules", "context_store_search"): "ShopifyPriceRule",
         ("discount_codes", "list"): "ShopifyDiscountCode",
         ("discount_codes", "get"): "ShopifyDiscountCode",
         ("discount_codes", "create"): "ShopifyDiscountCodeCreate",
@@ -2642,15 +3022,19 @@ class ShopifyConnector(Connector):
         ("custom_collections", "create"): "ShopifyCustomCollectionCreate",
         ("custom_collections", "update"): "ShopifyCustomCollectionCreate",
         ("custom_collections", "delete"): "ShopifyCustomCollectionDelete",
+        ("custom_collections", "context_store_search"): "ShopifyCustomCollection",
         ("smart_collections", "list"): "ShopifySmartCollection",
         ("smart_collections", "get"): "ShopifySmartCollection",
+        ("smart_collections", "context_store_search"): "ShopifySmartCollection",
         ("collects", "list"): "ShopifyCollect",
         ("collects", "get"): "ShopifyCollect",
+        ("collects", "context_store_search"): "ShopifyCollect",
         ("draft_orders", "list"): "ShopifyDraftOrder",
         ("draft_orders", "get"): "ShopifyDraftOrder",
         ("draft_orders", "create"): "ShopifyDraftOrderCreate",
         ("draft_orders", "update"): "ShopifyDraftOrderCreate",
         ("draft_orders", "delete"): "ShopifyDraftOrderDelete",
+        ("draft_orders", "context_store_search"): "ShopifyDraftOrder",
         ("fulfillments", "list"): "ShopifyFulfillment",
         ("fulfillments", "get"): "ShopifyFulfillment",
         ("order_refunds", "list"): "ShopifyOrderRefund",
@@ -2658,10 +3042,13 @@ class ShopifyConnector(Connector):
         ("transactions", "list"): "ShopifyOrderRefundTransactions",
         ("transactions", "get"): "ShopifyOrderRefundTransactions",
         ("tender_transactions", "list"): "ShopifyTenderTransaction",
+        ("tender_transactions", "context_store_search"): "ShopifyTenderTransaction",
         ("countries", "list"): "ShopifyCountry",
         ("countries", "get"): "ShopifyCountry",
+        ("countries", "context_store_search"): "ShopifyCountry",
         ("metafield_shops", "list"): "ShopifyMetafieldShop",
         ("metafield_shops", "get"): "ShopifyMetafieldShop",
+        ("metafield_shops", "context_store_search"): "ShopifyMetafieldShop",
         ("metafield_customers", "list"): "ShopifyMetafieldShop",
         ("metafield_products", "list"): "ShopifyMetafieldShop",
         ("metafield_orders", "list"): "ShopifyMetafieldShop",
@@ -2679,19 +3066,23 @@ class ShopifyConnector(Connector):
         ("pages", "create"): "ShopifyPageCreate",
         ("pages", "update"): "ShopifyPageCreate",
         ("pages", "delete"): "ShopifyPageDelete",
+        ("pages", "context_store_search"): "ShopifyPage",
         ("blogs", "list"): "ShopifyBlog",
         ("blogs", "get"): "ShopifyBlog",
         ("blogs", "create"): "ShopifyBlogCreate",
         ("blogs", "update"): "ShopifyBlogCreate",
         ("blogs", "delete"): "ShopifyBlogDelete",
+        ("blogs", "context_store_search"): "ShopifyBlog",
         ("articles", "list"): "ShopifyArticle",
         ("articles", "get"): "ShopifyArticle",
         ("articles", "create"): "ShopifyArticleCreate",
         ("articles", "update"): "ShopifyArticleCreate",
         ("articles", "delete"): "ShopifyArticleDelete",
         ("balance_transactions", "list"): "ShopifyBalanceTransaction",
+        ("balance_transactions", "context_store_search"): "ShopifyBalanceTransaction",
         ("disputes", "list"): "ShopifyDispute",
         ("disputes", "get"): "ShopifyDispute",
+        ("disputes", "context_store_search"): "ShopifyDispute",
         ("metafield_pages", "list"): "ShopifyMetafieldShop",
         ("metafield_blogs", "list"): "ShopifyMetafieldShop",
         ("metafield_articles", "list"): "ShopifyMetafieldShop",

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from .._executor import Connector, Entity
 from .._sync import SyncEntity
-from .._types import ExecutionResult
+from .._types import ExecutionResult, SearchPage
 from .._blocking import SyncConnector
 
 if TYPE_CHECKING:
@@ -21,7 +21,7 @@ __all__ = ["SlackConnector", "SyncSlackConnector"]
 
 
 class SlackUsers(Entity):
-    """``users`` of Slack (async): list, get."""
+    """``users`` of Slack (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "users"
@@ -43,9 +43,20 @@ class SlackUsers(Entity):
         """
         return await self._run("get", {"user": user})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[SlackUser]]:
+        """Search the users records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (slack users.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: color, deleted, has_2fa, id, is_admin, is_app_user, is_bot, is_email_confirmed, is_owner, is_primary_owner, is_restricted, is_ultra_restricted, locale, name, profile, real_name, team_id, tz, tz_label, tz_offset, updated, who_can_share_contact_card
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncSlackUsers(SyncEntity):
-    """``users`` of Slack (blocking): list, get."""
+    """``users`` of Slack (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "users"
@@ -67,9 +78,20 @@ class SyncSlackUsers(SyncEntity):
         """
         return self._run("get", {"user": user})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[SlackUser]]:
+        """Search the users records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (slack users.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: color, deleted, has_2fa, id, is_admin, is_app_user, is_bot, is_email_confirmed, is_owner, is_primary_owner, is_restricted, is_ultra_restricted, locale, name, profile, real_name, team_id, tz, tz_label, tz_offset, updated, who_can_share_contact_card
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SlackChannels(Entity):
-    """``channels`` of Slack (async): list, get, create, update."""
+    """``channels`` of Slack (async): list, get, create, update, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "channels"
@@ -111,9 +133,20 @@ class SlackChannels(Entity):
         """
         return await self._run("update", {"channel": channel, "name": name})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[SlackChannel]]:
+        """Search the channels records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (slack channels.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: context_team_id, created, creator, id, is_archived, is_channel, is_ext_shared, is_general, is_group, is_im, is_member, is_mpim, is_org_shared, is_pending_ext_shared, is_private, is_shared, locale, name, name_normalized, num_members, parent_conversation, pending_shared, previous_names, purpose, shared_team_ids, topic, unlinked, updated
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncSlackChannels(SyncEntity):
-    """``channels`` of Slack (blocking): list, get, create, update."""
+    """``channels`` of Slack (blocking): list, get, create, update, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "channels"
@@ -154,6 +187,17 @@ class SyncSlackChannels(SyncEntity):
             name: New name (same rules as when creating)
         """
         return self._run("update", {"channel": channel, "name": name})  # type: ignore[no-any-return]
+
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[SlackChannel]]:
+        """Search the channels records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (slack channels.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: context_team_id, created, creator, id, is_archived, is_channel, is_ext_shared, is_general, is_group, is_im, is_member, is_mpim, is_org_shared, is_pending_ext_shared, is_private, is_shared, locale, name, name_normalized, num_members, parent_conversation, pending_shared, previous_names, purpose, shared_team_ids, topic, unlinked, updated
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
 
 
 class SlackChannelMessages(Entity):
@@ -743,10 +787,12 @@ class SlackConnector(Connector):
     _records: ClassVar[dict[tuple[str, str], str]] = {
         ("users", "list"): "SlackUser",
         ("users", "get"): "SlackUser",
+        ("users", "context_store_search"): "SlackUser",
         ("channels", "list"): "SlackChannel",
         ("channels", "get"): "SlackChannel",
         ("channels", "create"): "SlackChannel",
         ("channels", "update"): "SlackChannel",
+        ("channels", "context_store_search"): "SlackChannel",
         ("channel_messages", "list"): "SlackChannelMessage",
         ("threads", "list"): "SlackChannelMessage",
         ("channel_topics", "create"): "SlackChannel",

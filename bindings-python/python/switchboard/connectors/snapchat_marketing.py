@@ -3,12 +3,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from .._executor import Connector, Entity
 from .._sync import SyncEntity
-from .._types import ExecutionResult
+from .._types import ExecutionResult, SearchPage
 from .._blocking import SyncConnector
 
 if TYPE_CHECKING:
@@ -21,7 +21,7 @@ __all__ = ["SnapchatMarketingConnector", "SyncSnapchatMarketingConnector"]
 
 
 class SnapchatMarketingOrganizations(Entity):
-    """``organizations`` of Snapchat Marketing (async): list, get."""
+    """``organizations`` of Snapchat Marketing (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "organizations"
@@ -42,9 +42,20 @@ class SnapchatMarketingOrganizations(Entity):
         """
         return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[SnapchatMarketingOrganization]]:
+        """Search the organizations records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (snapchat-marketing organizations.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: accepted_term_version, configuration_settings, contact_email, contact_name, contact_phone, country, created_at, id, locality, name, postal_code, type, updated_at
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncSnapchatMarketingOrganizations(SyncEntity):
-    """``organizations`` of Snapchat Marketing (blocking): list, get."""
+    """``organizations`` of Snapchat Marketing (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "organizations"
@@ -64,6 +75,17 @@ class SyncSnapchatMarketingOrganizations(SyncEntity):
             id: The organization id
         """
         return self._run("get", {"id": id})  # type: ignore[no-any-return]
+
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[SnapchatMarketingOrganization]]:
+        """Search the organizations records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (snapchat-marketing organizations.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: accepted_term_version, configuration_settings, contact_email, contact_name, contact_phone, country, created_at, id, locality, name, postal_code, type, updated_at
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
 
 
 class SnapchatMarketingAdaccounts(Entity):
@@ -422,6 +444,7 @@ class SnapchatMarketingConnector(Connector):
     _records: ClassVar[dict[tuple[str, str], str]] = {
         ("organizations", "list"): "SnapchatMarketingOrganization",
         ("organizations", "get"): "SnapchatMarketingOrganization",
+        ("organizations", "context_store_search"): "SnapchatMarketingOrganization",
         ("adaccounts", "list"): "SnapchatMarketingAdaccount",
         ("adaccounts", "get"): "SnapchatMarketingAdaccount",
         ("campaigns", "list"): "SnapchatMarketingCampaign",

@@ -3,12 +3,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from .._executor import Connector, Entity
 from .._sync import SyncEntity
-from .._types import ExecutionResult
+from .._types import ExecutionResult, SearchPage
 from .._blocking import SyncConnector
 
 if TYPE_CHECKING:
@@ -21,7 +21,7 @@ __all__ = ["SnowflakeConnector", "SyncSnowflakeConnector"]
 
 
 class SnowflakeDatabases(Entity):
-    """``databases`` of Snowflake (async): list."""
+    """``databases`` of Snowflake (async): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "databases"
@@ -40,9 +40,20 @@ class SnowflakeDatabases(Entity):
         """
         return await self._run("list", {"statement": statement, "database": database, "schema": schema, "warehouse": warehouse, "role": role, "timeout": timeout, "parameters": parameters})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[SnowflakeDatabase]]:
+        """Search the databases records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (snowflake databases.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: code, createdOn, data, id, message, requestId, resultSetMetaData, sqlState, statementHandle, statementStatusUrl, stats
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncSnowflakeDatabases(SyncEntity):
-    """``databases`` of Snowflake (blocking): list."""
+    """``databases`` of Snowflake (blocking): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "databases"
@@ -61,9 +72,20 @@ class SyncSnowflakeDatabases(SyncEntity):
         """
         return self._run("list", {"statement": statement, "database": database, "schema": schema, "warehouse": warehouse, "role": role, "timeout": timeout, "parameters": parameters})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[SnowflakeDatabase]]:
+        """Search the databases records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (snowflake databases.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: code, createdOn, data, id, message, requestId, resultSetMetaData, sqlState, statementHandle, statementStatusUrl, stats
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SnowflakeSchemas(Entity):
-    """``schemas`` of Snowflake (async): list."""
+    """``schemas`` of Snowflake (async): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "schemas"
@@ -82,9 +104,20 @@ class SnowflakeSchemas(Entity):
         """
         return await self._run("list", {"statement": statement, "database": database, "schema": schema, "warehouse": warehouse, "role": role, "timeout": timeout, "parameters": parameters})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[SnowflakeDatabase]]:
+        """Search the schemas records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (snowflake schemas.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: code, createdOn, data, id, message, requestId, resultSetMetaData, sqlState, statementHandle, statementStatusUrl, stats
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncSnowflakeSchemas(SyncEntity):
-    """``schemas`` of Snowflake (blocking): list."""
+    """``schemas`` of Snowflake (blocking): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "schemas"
@@ -103,9 +136,20 @@ class SyncSnowflakeSchemas(SyncEntity):
         """
         return self._run("list", {"statement": statement, "database": database, "schema": schema, "warehouse": warehouse, "role": role, "timeout": timeout, "parameters": parameters})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[SnowflakeDatabase]]:
+        """Search the schemas records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (snowflake schemas.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: code, createdOn, data, id, message, requestId, resultSetMetaData, sqlState, statementHandle, statementStatusUrl, stats
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SnowflakeTables(Entity):
-    """``tables`` of Snowflake (async): list."""
+    """``tables`` of Snowflake (async): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "tables"
@@ -124,9 +168,20 @@ class SnowflakeTables(Entity):
         """
         return await self._run("list", {"statement": statement, "database": database, "schema": schema, "warehouse": warehouse, "role": role, "timeout": timeout, "parameters": parameters})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[SnowflakeDatabase]]:
+        """Search the tables records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (snowflake tables.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: code, createdOn, data, id, message, requestId, resultSetMetaData, sqlState, statementHandle, statementStatusUrl, stats
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncSnowflakeTables(SyncEntity):
-    """``tables`` of Snowflake (blocking): list."""
+    """``tables`` of Snowflake (blocking): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "tables"
@@ -145,9 +200,20 @@ class SyncSnowflakeTables(SyncEntity):
         """
         return self._run("list", {"statement": statement, "database": database, "schema": schema, "warehouse": warehouse, "role": role, "timeout": timeout, "parameters": parameters})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[SnowflakeDatabase]]:
+        """Search the tables records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (snowflake tables.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: code, createdOn, data, id, message, requestId, resultSetMetaData, sqlState, statementHandle, statementStatusUrl, stats
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SnowflakeViews(Entity):
-    """``views`` of Snowflake (async): list."""
+    """``views`` of Snowflake (async): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "views"
@@ -166,9 +232,20 @@ class SnowflakeViews(Entity):
         """
         return await self._run("list", {"statement": statement, "database": database, "schema": schema, "warehouse": warehouse, "role": role, "timeout": timeout, "parameters": parameters})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[SnowflakeDatabase]]:
+        """Search the views records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (snowflake views.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: code, createdOn, data, id, message, requestId, resultSetMetaData, sqlState, statementHandle, statementStatusUrl, stats
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncSnowflakeViews(SyncEntity):
-    """``views`` of Snowflake (blocking): list."""
+    """``views`` of Snowflake (blocking): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "views"
@@ -187,9 +264,20 @@ class SyncSnowflakeViews(SyncEntity):
         """
         return self._run("list", {"statement": statement, "database": database, "schema": schema, "warehouse": warehouse, "role": role, "timeout": timeout, "parameters": parameters})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[SnowflakeDatabase]]:
+        """Search the views records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (snowflake views.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: code, createdOn, data, id, message, requestId, resultSetMetaData, sqlState, statementHandle, statementStatusUrl, stats
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SnowflakeWarehouses(Entity):
-    """``warehouses`` of Snowflake (async): list."""
+    """``warehouses`` of Snowflake (async): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "warehouses"
@@ -208,9 +296,20 @@ class SnowflakeWarehouses(Entity):
         """
         return await self._run("list", {"statement": statement, "database": database, "schema": schema, "warehouse": warehouse, "role": role, "timeout": timeout, "parameters": parameters})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[SnowflakeDatabase]]:
+        """Search the warehouses records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (snowflake warehouses.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: code, createdOn, data, id, message, requestId, resultSetMetaData, sqlState, statementHandle, statementStatusUrl, stats
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncSnowflakeWarehouses(SyncEntity):
-    """``warehouses`` of Snowflake (blocking): list."""
+    """``warehouses`` of Snowflake (blocking): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "warehouses"
@@ -229,9 +328,20 @@ class SyncSnowflakeWarehouses(SyncEntity):
         """
         return self._run("list", {"statement": statement, "database": database, "schema": schema, "warehouse": warehouse, "role": role, "timeout": timeout, "parameters": parameters})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[SnowflakeDatabase]]:
+        """Search the warehouses records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (snowflake warehouses.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: code, createdOn, data, id, message, requestId, resultSetMetaData, sqlState, statementHandle, statementStatusUrl, stats
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SnowflakeColumns(Entity):
-    """``columns`` of Snowflake (async): list."""
+    """``columns`` of Snowflake (async): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "columns"
@@ -250,9 +360,20 @@ class SnowflakeColumns(Entity):
         """
         return await self._run("list", {"statement": statement, "database": database, "schema": schema, "warehouse": warehouse, "role": role, "timeout": timeout, "parameters": parameters})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[SnowflakeDatabase]]:
+        """Search the columns records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (snowflake columns.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: code, createdOn, data, id, message, requestId, resultSetMetaData, sqlState, statementHandle, statementStatusUrl, stats
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncSnowflakeColumns(SyncEntity):
-    """``columns`` of Snowflake (blocking): list."""
+    """``columns`` of Snowflake (blocking): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "columns"
@@ -270,6 +391,17 @@ class SyncSnowflakeColumns(SyncEntity):
             parameters: Session parameters for the statement (TIMEZONE, QUERY_TAG, ...)
         """
         return self._run("list", {"statement": statement, "database": database, "schema": schema, "warehouse": warehouse, "role": role, "timeout": timeout, "parameters": parameters})  # type: ignore[no-any-return]
+
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[SnowflakeDatabase]]:
+        """Search the columns records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (snowflake columns.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: code, createdOn, data, id, message, requestId, resultSetMetaData, sqlState, statementHandle, statementStatusUrl, stats
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
 
 
 class SnowflakeRecord(Entity):
@@ -491,11 +623,17 @@ class SnowflakeConnector(Connector):
     _records_module: ClassVar[str] = "switchboard.connectors._records_snowflake"
     _records: ClassVar[dict[tuple[str, str], str]] = {
         ("databases", "list"): "SnowflakeDatabase",
+        ("databases", "context_store_search"): "SnowflakeDatabase",
         ("schemas", "list"): "SnowflakeDatabase",
+        ("schemas", "context_store_search"): "SnowflakeDatabase",
         ("tables", "list"): "SnowflakeDatabase",
+        ("tables", "context_store_search"): "SnowflakeDatabase",
         ("views", "list"): "SnowflakeDatabase",
+        ("views", "context_store_search"): "SnowflakeDatabase",
         ("warehouses", "list"): "SnowflakeDatabase",
+        ("warehouses", "context_store_search"): "SnowflakeDatabase",
         ("columns", "list"): "SnowflakeDatabase",
+        ("columns", "context_store_search"): "SnowflakeDatabase",
         ("record", "get"): "SnowflakeDatabase",
         ("record", "list"): "SnowflakeDatabase",
         ("record", "create"): "SnowflakeDatabase",

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from .._executor import Connector, Entity
 from .._sync import SyncEntity
-from .._types import ExecutionResult
+from .._types import ExecutionResult, SearchPage
 from .._blocking import SyncConnector
 
 if TYPE_CHECKING:
@@ -21,7 +21,7 @@ __all__ = ["StripeConnector", "SyncStripeConnector"]
 
 
 class StripeCustomers(Entity):
-    """``customers`` of Stripe (async): list, create, get, update, delete, search."""
+    """``customers`` of Stripe (async): list, create, get, update, delete, search, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "customers"
@@ -97,9 +97,20 @@ class StripeCustomers(Entity):
         """
         return await self._run("search", {"query": query, "limit": limit, "page": page})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[StripeCustomer]]:
+        """Search the customers records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (stripe customers.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: address, balance, created, currency, default_source, delinquent, description, email, id, invoice_prefix, invoice_settings, livemode, metadata, name, object, phone, preferred_locales, shipping, tax_exempt
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncStripeCustomers(SyncEntity):
-    """``customers`` of Stripe (blocking): list, create, get, update, delete, search."""
+    """``customers`` of Stripe (blocking): list, create, get, update, delete, search, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "customers"
@@ -175,9 +186,20 @@ class SyncStripeCustomers(SyncEntity):
         """
         return self._run("search", {"query": query, "limit": limit, "page": page})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[StripeCustomer]]:
+        """Search the customers records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (stripe customers.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: address, balance, created, currency, default_source, delinquent, description, email, id, invoice_prefix, invoice_settings, livemode, metadata, name, object, phone, preferred_locales, shipping, tax_exempt
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class StripeInvoices(Entity):
-    """``invoices`` of Stripe (async): list, create, get, search."""
+    """``invoices`` of Stripe (async): list, create, get, search, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "invoices"
@@ -234,9 +256,20 @@ class StripeInvoices(Entity):
         """
         return await self._run("search", {"query": query, "limit": limit, "page": page})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[StripeInvoice]]:
+        """Search the invoices records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (stripe invoices.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: amount_due, amount_paid, amount_remaining, auto_advance, collection_method, created, currency, customer, customer_account, customer_email, description, due_date, footer, hosted_invoice_url, id, invoice_pdf, livemode, metadata, number, object, receipt_number, status, status_transitions, subscription, subtotal, total
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncStripeInvoices(SyncEntity):
-    """``invoices`` of Stripe (blocking): list, create, get, search."""
+    """``invoices`` of Stripe (blocking): list, create, get, search, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "invoices"
@@ -292,6 +325,17 @@ class SyncStripeInvoices(SyncEntity):
             page: Cursor for the next page of results, the next_page value of the previous search
         """
         return self._run("search", {"query": query, "limit": limit, "page": page})  # type: ignore[no-any-return]
+
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[StripeInvoice]]:
+        """Search the invoices records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (stripe invoices.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: amount_due, amount_paid, amount_remaining, auto_advance, collection_method, created, currency, customer, customer_account, customer_email, description, due_date, footer, hosted_invoice_url, id, invoice_pdf, livemode, metadata, number, object, receipt_number, status, status_transitions, subscription, subtotal, total
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
 
 
 class StripeInvoiceFinalizations(Entity):
@@ -357,7 +401,7 @@ class SyncStripeInvoiceSends(SyncEntity):
 
 
 class StripeCharges(Entity):
-    """``charges`` of Stripe (async): list, get, search."""
+    """``charges`` of Stripe (async): list, get, search, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "charges"
@@ -393,9 +437,20 @@ class StripeCharges(Entity):
         """
         return await self._run("search", {"query": query, "limit": limit, "page": page})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[StripeCharge]]:
+        """Search the charges records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (stripe charges.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: amount, amount_captured, amount_refunded, balance_transaction, billing_details, captured, created, currency, customer, description, disputed, failure_code, failure_message, id, livemode, metadata, object, paid, payment_intent, payment_method, payment_method_details, receipt_email, receipt_url, refunded, status
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncStripeCharges(SyncEntity):
-    """``charges`` of Stripe (blocking): list, get, search."""
+    """``charges`` of Stripe (blocking): list, get, search, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "charges"
@@ -431,9 +486,20 @@ class SyncStripeCharges(SyncEntity):
         """
         return self._run("search", {"query": query, "limit": limit, "page": page})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[StripeCharge]]:
+        """Search the charges records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (stripe charges.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: amount, amount_captured, amount_refunded, balance_transaction, billing_details, captured, created, currency, customer, description, disputed, failure_code, failure_message, id, livemode, metadata, object, paid, payment_intent, payment_method, payment_method_details, receipt_email, receipt_url, refunded, status
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class StripeSubscriptions(Entity):
-    """``subscriptions`` of Stripe (async): list, create, get, update, delete, search."""
+    """``subscriptions`` of Stripe (async): list, create, get, update, delete, search, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "subscriptions"
@@ -517,9 +583,20 @@ class StripeSubscriptions(Entity):
         """
         return await self._run("search", {"query": query, "limit": limit, "page": page})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[StripeSubscription]]:
+        """Search the subscriptions records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (stripe subscriptions.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: automatic_tax, cancel_at, cancel_at_period_end, canceled_at, cancellation_details, collection_method, created, currency, customer, customer_account, days_until_due, default_payment_method, description, ended_at, id, items, latest_invoice, livemode, metadata, object, start_date, status, trial_end, trial_start
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncStripeSubscriptions(SyncEntity):
-    """``subscriptions`` of Stripe (blocking): list, create, get, update, delete, search."""
+    """``subscriptions`` of Stripe (blocking): list, create, get, update, delete, search, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "subscriptions"
@@ -603,9 +680,20 @@ class SyncStripeSubscriptions(SyncEntity):
         """
         return self._run("search", {"query": query, "limit": limit, "page": page})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[StripeSubscription]]:
+        """Search the subscriptions records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (stripe subscriptions.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: automatic_tax, cancel_at, cancel_at_period_end, canceled_at, cancellation_details, collection_method, created, currency, customer, customer_account, days_until_due, default_payment_method, description, ended_at, id, items, latest_invoice, livemode, metadata, object, start_date, status, trial_end, trial_start
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class StripeRefunds(Entity):
-    """``refunds`` of Stripe (async): list, create, get."""
+    """``refunds`` of Stripe (async): list, create, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "refunds"
@@ -645,9 +733,20 @@ class StripeRefunds(Entity):
         """
         return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[StripeRefund]]:
+        """Search the refunds records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (stripe refunds.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: amount, balance_transaction, charge, created, currency, id, metadata, object, payment_intent, reason, status
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncStripeRefunds(SyncEntity):
-    """``refunds`` of Stripe (blocking): list, create, get."""
+    """``refunds`` of Stripe (blocking): list, create, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "refunds"
@@ -687,9 +786,20 @@ class SyncStripeRefunds(SyncEntity):
         """
         return self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[StripeRefund]]:
+        """Search the refunds records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (stripe refunds.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: amount, balance_transaction, charge, created, currency, id, metadata, object, payment_intent, reason, status
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class StripeProducts(Entity):
-    """``products`` of Stripe (async): list, create, get, update, delete, search."""
+    """``products`` of Stripe (async): list, create, get, update, delete, search, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "products"
@@ -776,9 +886,20 @@ class StripeProducts(Entity):
         """
         return await self._run("search", {"query": query, "limit": limit, "page": page})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[StripeProduct]]:
+        """Search the products records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (stripe products.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: active, created, default_price, description, id, images, livemode, marketing_features, metadata, name, object, package_dimensions, shippable, statement_descriptor, tax_code, unit_label, updated, url
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncStripeProducts(SyncEntity):
-    """``products`` of Stripe (blocking): list, create, get, update, delete, search."""
+    """``products`` of Stripe (blocking): list, create, get, update, delete, search, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "products"
@@ -865,6 +986,17 @@ class SyncStripeProducts(SyncEntity):
         """
         return self._run("search", {"query": query, "limit": limit, "page": page})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[StripeProduct]]:
+        """Search the products records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (stripe products.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: active, created, default_price, description, id, images, livemode, marketing_features, metadata, name, object, package_dimensions, shippable, statement_descriptor, tax_code, unit_label, updated, url
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class StripeBalance(Entity):
     """``balance`` of Stripe (async): get."""
@@ -889,7 +1021,7 @@ class SyncStripeBalance(SyncEntity):
 
 
 class StripeBalanceTransactions(Entity):
-    """``balance_transactions`` of Stripe (async): list, get."""
+    """``balance_transactions`` of Stripe (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "balance_transactions"
@@ -917,9 +1049,20 @@ class StripeBalanceTransactions(Entity):
         """
         return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[StripeBalanceTransaction]]:
+        """Search the balance_transactions records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (stripe balance_transactions.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: amount, available_on, created, currency, description, fee, fee_details, id, net, object, reporting_category, source, status, type
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncStripeBalanceTransactions(SyncEntity):
-    """``balance_transactions`` of Stripe (blocking): list, get."""
+    """``balance_transactions`` of Stripe (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "balance_transactions"
@@ -947,9 +1090,20 @@ class SyncStripeBalanceTransactions(SyncEntity):
         """
         return self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[StripeBalanceTransaction]]:
+        """Search the balance_transactions records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (stripe balance_transactions.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: amount, available_on, created, currency, description, fee, fee_details, id, net, object, reporting_category, source, status, type
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class StripePaymentIntents(Entity):
-    """``payment_intents`` of Stripe (async): list, create, get, update, search."""
+    """``payment_intents`` of Stripe (async): list, create, get, update, search, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "payment_intents"
@@ -1027,9 +1181,20 @@ class StripePaymentIntents(Entity):
         """
         return await self._run("search", {"query": query, "limit": limit, "page": page})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[StripePaymentIntent]]:
+        """Search the payment_intents records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (stripe payment_intents.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: amount, amount_capturable, amount_received, automatic_payment_methods, canceled_at, cancellation_reason, capture_method, client_secret, confirmation_method, created, currency, customer, customer_account, description, id, last_payment_error, latest_charge, livemode, metadata, next_action, object, payment_method, payment_method_types, receipt_email, setup_future_usage, statement_descriptor, statement_descriptor_suffix, status
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncStripePaymentIntents(SyncEntity):
-    """``payment_intents`` of Stripe (blocking): list, create, get, update, search."""
+    """``payment_intents`` of Stripe (blocking): list, create, get, update, search, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "payment_intents"
@@ -1106,6 +1271,17 @@ class SyncStripePaymentIntents(SyncEntity):
             page: Cursor for the next page of results, the next_page value of the previous search
         """
         return self._run("search", {"query": query, "limit": limit, "page": page})  # type: ignore[no-any-return]
+
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[StripePaymentIntent]]:
+        """Search the payment_intents records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (stripe payment_intents.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: amount, amount_capturable, amount_received, automatic_payment_methods, canceled_at, cancellation_reason, capture_method, client_secret, confirmation_method, created, currency, customer, customer_account, description, id, last_payment_error, latest_charge, livemode, metadata, next_action, object, payment_method, payment_method_types, receipt_email, setup_future_usage, statement_descriptor, statement_descriptor_suffix, status
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
 
 
 class StripePaymentIntentConfirmations(Entity):
@@ -1309,7 +1485,7 @@ class SyncStripePaymentMethodAttachments(SyncEntity):
 
 
 class StripeDisputes(Entity):
-    """``disputes`` of Stripe (async): list, get."""
+    """``disputes`` of Stripe (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "disputes"
@@ -1335,9 +1511,20 @@ class StripeDisputes(Entity):
         """
         return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[StripeDispute]]:
+        """Search the disputes records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (stripe disputes.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: amount, charge, created, currency, evidence_details, id, is_charge_refundable, livemode, metadata, object, payment_intent, reason, status
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncStripeDisputes(SyncEntity):
-    """``disputes`` of Stripe (blocking): list, get."""
+    """``disputes`` of Stripe (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "disputes"
@@ -1363,9 +1550,20 @@ class SyncStripeDisputes(SyncEntity):
         """
         return self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[StripeDispute]]:
+        """Search the disputes records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (stripe disputes.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: amount, charge, created, currency, evidence_details, id, is_charge_refundable, livemode, metadata, object, payment_intent, reason, status
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class StripePayouts(Entity):
-    """``payouts`` of Stripe (async): list, get."""
+    """``payouts`` of Stripe (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "payouts"
@@ -1392,9 +1590,20 @@ class StripePayouts(Entity):
         """
         return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[StripePayout]]:
+        """Search the payouts records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (stripe payouts.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: amount, arrival_date, automatic, balance_transaction, created, currency, description, destination, failure_code, failure_message, id, livemode, metadata, method, object, source_type, statement_descriptor, status, type
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncStripePayouts(SyncEntity):
-    """``payouts`` of Stripe (blocking): list, get."""
+    """``payouts`` of Stripe (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "payouts"
@@ -1421,6 +1630,17 @@ class SyncStripePayouts(SyncEntity):
         """
         return self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[StripePayout]]:
+        """Search the payouts records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (stripe payouts.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: amount, arrival_date, automatic, balance_transaction, created, currency, description, destination, failure_code, failure_message, id, livemode, metadata, method, object, source_type, statement_descriptor, status, type
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class StripeConnector(Connector):
     """Stripe connector (``stripe``, definition ``e094cb9a-26de-4645-8761-65c0c425d1de``).
@@ -1446,38 +1666,46 @@ class StripeConnector(Connector):
         ("customers", "update"): "StripeCustomer",
         ("customers", "delete"): "StripeCustomerDelete",
         ("customers", "search"): "StripeCustomer",
+        ("customers", "context_store_search"): "StripeCustomer",
         ("invoices", "list"): "StripeInvoice",
         ("invoices", "create"): "StripeInvoice",
         ("invoices", "get"): "StripeInvoice",
         ("invoices", "search"): "StripeInvoice",
+        ("invoices", "context_store_search"): "StripeInvoice",
         ("invoice_finalizations", "create"): "StripeInvoice",
         ("invoice_sends", "create"): "StripeInvoice",
         ("charges", "list"): "StripeCharge",
         ("charges", "get"): "StripeCharge",
         ("charges", "search"): "StripeCharge",
+        ("charges", "context_store_search"): "StripeCharge",
         ("subscriptions", "list"): "StripeSubscription",
         ("subscriptions", "create"): "StripeSubscription",
         ("subscriptions", "get"): "StripeSubscription",
         ("subscriptions", "update"): "StripeSubscription",
         ("subscriptions", "delete"): "StripeSubscription",
         ("subscriptions", "search"): "StripeSubscription",
+        ("subscriptions", "context_store_search"): "StripeSubscription",
         ("refunds", "list"): "StripeRefund",
         ("refunds", "create"): "StripeRefund",
         ("refunds", "get"): "StripeRefund",
+        ("refunds", "context_store_search"): "StripeRefund",
         ("products", "list"): "StripeProduct",
         ("products", "create"): "StripeProduct",
         ("products", "get"): "StripeProduct",
         ("products", "update"): "StripeProduct",
         ("products", "delete"): "StripeCustomerDelete",
         ("products", "search"): "StripeProduct",
+        ("products", "context_store_search"): "StripeProduct",
         ("balance", "get"): "StripeBalanceRecord",
         ("balance_transactions", "list"): "StripeBalanceTransaction",
         ("balance_transactions", "get"): "StripeBalanceTransaction",
+        ("balance_transactions", "context_store_search"): "StripeBalanceTransaction",
         ("payment_intents", "list"): "StripePaymentIntent",
         ("payment_intents", "create"): "StripePaymentIntent",
         ("payment_intents", "get"): "StripePaymentIntent",
         ("payment_intents", "update"): "StripePaymentIntent",
         ("payment_intents", "search"): "StripePaymentIntent",
+        ("payment_intents", "context_store_search"): "StripePaymentIntent",
         ("payment_intent_confirmations", "create"): "StripePaymentIntent",
         ("payment_intent_cancellations", "create"): "StripePaymentIntent",
         ("prices", "create"): "StripeSubscriptionItemsDataPrice",
@@ -1485,8 +1713,10 @@ class StripeConnector(Connector):
         ("payment_method_attachments", "create"): "StripePaymentMethodAttachment",
         ("disputes", "list"): "StripeDispute",
         ("disputes", "get"): "StripeDispute",
+        ("disputes", "context_store_search"): "StripeDispute",
         ("payouts", "list"): "StripePayout",
         ("payouts", "get"): "StripePayout",
+        ("payouts", "context_store_search"): "StripePayout",
     }
 
     @property

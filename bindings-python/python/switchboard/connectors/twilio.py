@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from .._executor import Connector, Entity
 from .._sync import SyncEntity
-from .._types import ExecutionResult
+from .._types import ExecutionResult, SearchPage
 from .._blocking import SyncConnector
 
 if TYPE_CHECKING:
@@ -21,7 +21,7 @@ __all__ = ["TwilioConnector", "SyncTwilioConnector"]
 
 
 class TwilioAccounts(Entity):
-    """``accounts`` of Twilio (async): list, get."""
+    """``accounts`` of Twilio (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "accounts"
@@ -43,9 +43,20 @@ class TwilioAccounts(Entity):
         """
         return await self._run("get", {"sid": sid})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[TwilioAccount]]:
+        """Search the accounts records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (twilio accounts.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: date_created, date_updated, friendly_name, id, owner_account_sid, sid, status, subresource_uris, type, uri
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncTwilioAccounts(SyncEntity):
-    """``accounts`` of Twilio (blocking): list, get."""
+    """``accounts`` of Twilio (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "accounts"
@@ -66,6 +77,17 @@ class SyncTwilioAccounts(SyncEntity):
             sid: The resource's SID
         """
         return self._run("get", {"sid": sid})  # type: ignore[no-any-return]
+
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[TwilioAccount]]:
+        """Search the accounts records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (twilio accounts.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: date_created, date_updated, friendly_name, id, owner_account_sid, sid, status, subresource_uris, type, uri
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
 
 
 class TwilioCalls(Entity):
@@ -698,6 +720,7 @@ class TwilioConnector(Connector):
     _records: ClassVar[dict[tuple[str, str], str]] = {
         ("accounts", "list"): "TwilioAccount",
         ("accounts", "get"): "TwilioAccount",
+        ("accounts", "context_store_search"): "TwilioAccount",
         ("calls", "create"): "TwilioCall",
         ("calls", "list"): "TwilioCall",
         ("calls", "get"): "TwilioCall",

@@ -3,12 +3,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from .._executor import Connector, Entity
 from .._sync import SyncEntity
-from .._types import ExecutionResult
+from .._types import ExecutionResult, SearchPage
 from .._blocking import SyncConnector
 
 if TYPE_CHECKING:
@@ -21,7 +21,7 @@ __all__ = ["TypeformConnector", "SyncTypeformConnector"]
 
 
 class TypeformForms(Entity):
-    """``forms`` of Typeform (async): list, get."""
+    """``forms`` of Typeform (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "forms"
@@ -43,9 +43,20 @@ class TypeformForms(Entity):
         """
         return await self._run("get", {"form_id": form_id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[TypeformForm]]:
+        """Search the forms records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (typeform forms.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: _links, created_at, fields, hidden, id, last_updated_at, logic, published_at, self, settings, thankyou_screens, theme, title, type, variables, welcome_screens, workspace
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncTypeformForms(SyncEntity):
-    """``forms`` of Typeform (blocking): list, get."""
+    """``forms`` of Typeform (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "forms"
@@ -66,6 +77,17 @@ class SyncTypeformForms(SyncEntity):
             form_id: The form's id (the part after /to/ in its share URL)
         """
         return self._run("get", {"form_id": form_id})  # type: ignore[no-any-return]
+
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[TypeformForm]]:
+        """Search the forms records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (typeform forms.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: _links, created_at, fields, hidden, id, last_updated_at, logic, published_at, self, settings, thankyou_screens, theme, title, type, variables, welcome_screens, workspace
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
 
 
 class TypeformResponses(Entity):
@@ -145,7 +167,7 @@ class SyncTypeformWebhooks(SyncEntity):
 
 
 class TypeformWorkspaces(Entity):
-    """``workspaces`` of Typeform (async): list."""
+    """``workspaces`` of Typeform (async): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "workspaces"
@@ -159,9 +181,20 @@ class TypeformWorkspaces(Entity):
         """
         return await self._run("list", {"page": page, "page_size": page_size})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[TypeformWorkspace]]:
+        """Search the workspaces records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (typeform workspaces.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: account_id, default, forms, id, name, self, shared
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncTypeformWorkspaces(SyncEntity):
-    """``workspaces`` of Typeform (blocking): list."""
+    """``workspaces`` of Typeform (blocking): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "workspaces"
@@ -175,9 +208,20 @@ class SyncTypeformWorkspaces(SyncEntity):
         """
         return self._run("list", {"page": page, "page_size": page_size})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[TypeformWorkspace]]:
+        """Search the workspaces records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (typeform workspaces.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: account_id, default, forms, id, name, self, shared
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class TypeformImages(Entity):
-    """``images`` of Typeform (async): list."""
+    """``images`` of Typeform (async): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "images"
@@ -186,9 +230,20 @@ class TypeformImages(Entity):
         """List the account's images. (typeform images.list)"""
         return await self._run("list", {})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[TypeformImage]]:
+        """Search the images records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (typeform images.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: avg_color, file_name, has_alpha, height, id, media_type, src, upload_source, width
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncTypeformImages(SyncEntity):
-    """``images`` of Typeform (blocking): list."""
+    """``images`` of Typeform (blocking): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "images"
@@ -197,9 +252,20 @@ class SyncTypeformImages(SyncEntity):
         """List the account's images. (typeform images.list)"""
         return self._run("list", {})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[TypeformImage]]:
+        """Search the images records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (typeform images.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: avg_color, file_name, has_alpha, height, id, media_type, src, upload_source, width
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class TypeformThemes(Entity):
-    """``themes`` of Typeform (async): list."""
+    """``themes`` of Typeform (async): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "themes"
@@ -213,9 +279,20 @@ class TypeformThemes(Entity):
         """
         return await self._run("list", {"page": page, "page_size": page_size})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[TypeformTheme]]:
+        """Search the themes records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (typeform themes.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: background, colors, created_at, fields, font, has_transparent_button, id, name, rounded_corners, screens, updated_at, visibility
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncTypeformThemes(SyncEntity):
-    """``themes`` of Typeform (blocking): list."""
+    """``themes`` of Typeform (blocking): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "themes"
@@ -228,6 +305,17 @@ class SyncTypeformThemes(SyncEntity):
             page_size: Records per page (1 to 200; Typeform defaults to 10); 1..200; default 10
         """
         return self._run("list", {"page": page, "page_size": page_size})  # type: ignore[no-any-return]
+
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[TypeformTheme]]:
+        """Search the themes records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (typeform themes.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: background, colors, created_at, fields, font, has_transparent_button, id, name, rounded_corners, screens, updated_at, visibility
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
 
 
 class TypeformConnector(Connector):
@@ -250,11 +338,15 @@ class TypeformConnector(Connector):
     _records: ClassVar[dict[tuple[str, str], str]] = {
         ("forms", "list"): "TypeformForm",
         ("forms", "get"): "TypeformForm",
+        ("forms", "context_store_search"): "TypeformForm",
         ("responses", "list"): "TypeformResponse",
         ("webhooks", "list"): "TypeformWebhook",
         ("workspaces", "list"): "TypeformWorkspace",
+        ("workspaces", "context_store_search"): "TypeformWorkspace",
         ("images", "list"): "TypeformImage",
+        ("images", "context_store_search"): "TypeformImage",
         ("themes", "list"): "TypeformTheme",
+        ("themes", "context_store_search"): "TypeformTheme",
     }
 
     @property

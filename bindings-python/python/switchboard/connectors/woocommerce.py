@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from .._executor import Connector, Entity
 from .._sync import SyncEntity
-from .._types import ExecutionResult
+from .._types import ExecutionResult, SearchPage
 from .._blocking import SyncConnector
 
 if TYPE_CHECKING:
@@ -21,7 +21,7 @@ __all__ = ["WoocommerceConnector", "SyncWoocommerceConnector"]
 
 
 class WoocommerceCustomers(Entity):
-    """``customers`` of WooCommerce (async): list, get."""
+    """``customers`` of WooCommerce (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "customers"
@@ -48,9 +48,20 @@ class WoocommerceCustomers(Entity):
         """
         return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[WoocommerceCustomer]]:
+        """Search the customers records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (woocommerce customers.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: avatar_url, billing, date_created, date_created_gmt, date_modified, date_modified_gmt, email, first_name, id, is_paying_customer, last_name, meta_data, role, shipping, username
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncWoocommerceCustomers(SyncEntity):
-    """``customers`` of WooCommerce (blocking): list, get."""
+    """``customers`` of WooCommerce (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "customers"
@@ -77,9 +88,20 @@ class SyncWoocommerceCustomers(SyncEntity):
         """
         return self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[WoocommerceCustomer]]:
+        """Search the customers records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (woocommerce customers.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: avatar_url, billing, date_created, date_created_gmt, date_modified, date_modified_gmt, email, first_name, id, is_paying_customer, last_name, meta_data, role, shipping, username
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class WoocommerceOrders(Entity):
-    """``orders`` of WooCommerce (async): list, get."""
+    """``orders`` of WooCommerce (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "orders"
@@ -111,9 +133,20 @@ class WoocommerceOrders(Entity):
         """
         return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[WoocommerceOrder]]:
+        """Search the orders records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (woocommerce orders.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: billing, coupon_lines, created_via, currency, customer_id, customer_note, date_completed, date_created, date_created_gmt, date_modified, date_modified_gmt, date_paid, discount_total, id, line_items, meta_data, number, order_key, parent_id, payment_method, payment_method_title, prices_include_tax, shipping, shipping_total, status, total, total_tax, transaction_id
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncWoocommerceOrders(SyncEntity):
-    """``orders`` of WooCommerce (blocking): list, get."""
+    """``orders`` of WooCommerce (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "orders"
@@ -145,9 +178,20 @@ class SyncWoocommerceOrders(SyncEntity):
         """
         return self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[WoocommerceOrder]]:
+        """Search the orders records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (woocommerce orders.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: billing, coupon_lines, created_via, currency, customer_id, customer_note, date_completed, date_created, date_created_gmt, date_modified, date_modified_gmt, date_paid, discount_total, id, line_items, meta_data, number, order_key, parent_id, payment_method, payment_method_title, prices_include_tax, shipping, shipping_total, status, total, total_tax, transaction_id
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class WoocommerceProducts(Entity):
-    """``products`` of WooCommerce (async): list, get."""
+    """``products`` of WooCommerce (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "products"
@@ -186,9 +230,20 @@ class WoocommerceProducts(Entity):
         """
         return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[WoocommerceProduct]]:
+        """Search the products records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (woocommerce products.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: average_rating, catalog_visibility, categories, date_created, date_created_gmt, date_modified, date_modified_gmt, description, downloadable, featured, id, images, manage_stock, meta_data, name, on_sale, parent_id, permalink, price, purchasable, rating_count, regular_price, sale_price, short_description, sku, slug, status, stock_quantity, stock_status, tags, tax_class, tax_status, total_sales, type, variations, virtual, weight
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncWoocommerceProducts(SyncEntity):
-    """``products`` of WooCommerce (blocking): list, get."""
+    """``products`` of WooCommerce (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "products"
@@ -227,9 +282,20 @@ class SyncWoocommerceProducts(SyncEntity):
         """
         return self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[WoocommerceProduct]]:
+        """Search the products records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (woocommerce products.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: average_rating, catalog_visibility, categories, date_created, date_created_gmt, date_modified, date_modified_gmt, description, downloadable, featured, id, images, manage_stock, meta_data, name, on_sale, parent_id, permalink, price, purchasable, rating_count, regular_price, sale_price, short_description, sku, slug, status, stock_quantity, stock_status, tags, tax_class, tax_status, total_sales, type, variations, virtual, weight
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class WoocommerceCoupons(Entity):
-    """``coupons`` of WooCommerce (async): list, get."""
+    """``coupons`` of WooCommerce (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "coupons"
@@ -259,9 +325,20 @@ class WoocommerceCoupons(Entity):
         """
         return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[WoocommerceCoupon]]:
+        """Search the coupons records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (woocommerce coupons.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: amount, code, date_created, date_created_gmt, date_expires, date_expires_gmt, date_modified, date_modified_gmt, description, discount_type, email_restrictions, free_shipping, id, individual_use, maximum_amount, meta_data, minimum_amount, product_ids, usage_count, usage_limit, usage_limit_per_user, used_by
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncWoocommerceCoupons(SyncEntity):
-    """``coupons`` of WooCommerce (blocking): list, get."""
+    """``coupons`` of WooCommerce (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "coupons"
@@ -291,9 +368,20 @@ class SyncWoocommerceCoupons(SyncEntity):
         """
         return self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[WoocommerceCoupon]]:
+        """Search the coupons records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (woocommerce coupons.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: amount, code, date_created, date_created_gmt, date_expires, date_expires_gmt, date_modified, date_modified_gmt, description, discount_type, email_restrictions, free_shipping, id, individual_use, maximum_amount, meta_data, minimum_amount, product_ids, usage_count, usage_limit, usage_limit_per_user, used_by
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class WoocommerceProductCategories(Entity):
-    """``product_categories`` of WooCommerce (async): list, get."""
+    """``product_categories`` of WooCommerce (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "product_categories"
@@ -322,9 +410,20 @@ class WoocommerceProductCategories(Entity):
         """
         return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[WoocommerceProductCategory]]:
+        """Search the product_categories records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (woocommerce product_categories.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: count, description, display, id, image, menu_order, name, parent, slug
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncWoocommerceProductCategories(SyncEntity):
-    """``product_categories`` of WooCommerce (blocking): list, get."""
+    """``product_categories`` of WooCommerce (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "product_categories"
@@ -353,9 +452,20 @@ class SyncWoocommerceProductCategories(SyncEntity):
         """
         return self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[WoocommerceProductCategory]]:
+        """Search the product_categories records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (woocommerce product_categories.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: count, description, display, id, image, menu_order, name, parent, slug
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class WoocommerceProductTags(Entity):
-    """``product_tags`` of WooCommerce (async): list, get."""
+    """``product_tags`` of WooCommerce (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "product_tags"
@@ -383,9 +493,20 @@ class WoocommerceProductTags(Entity):
         """
         return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[WoocommerceProductTag]]:
+        """Search the product_tags records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (woocommerce product_tags.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: count, description, id, name, slug
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncWoocommerceProductTags(SyncEntity):
-    """``product_tags`` of WooCommerce (blocking): list, get."""
+    """``product_tags`` of WooCommerce (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "product_tags"
@@ -413,9 +534,20 @@ class SyncWoocommerceProductTags(SyncEntity):
         """
         return self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[WoocommerceProductTag]]:
+        """Search the product_tags records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (woocommerce product_tags.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: count, description, id, name, slug
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class WoocommerceProductReviews(Entity):
-    """``product_reviews`` of WooCommerce (async): list, get."""
+    """``product_reviews`` of WooCommerce (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "product_reviews"
@@ -442,9 +574,20 @@ class WoocommerceProductReviews(Entity):
         """
         return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[WoocommerceProductReview]]:
+        """Search the product_reviews records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (woocommerce product_reviews.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: date_created, date_created_gmt, id, product_id, product_name, rating, review, reviewer, reviewer_email, status, verified
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncWoocommerceProductReviews(SyncEntity):
-    """``product_reviews`` of WooCommerce (blocking): list, get."""
+    """``product_reviews`` of WooCommerce (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "product_reviews"
@@ -471,9 +614,20 @@ class SyncWoocommerceProductReviews(SyncEntity):
         """
         return self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[WoocommerceProductReview]]:
+        """Search the product_reviews records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (woocommerce product_reviews.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: date_created, date_created_gmt, id, product_id, product_name, rating, review, reviewer, reviewer_email, status, verified
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class WoocommerceProductAttributes(Entity):
-    """``product_attributes`` of WooCommerce (async): list, get."""
+    """``product_attributes`` of WooCommerce (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "product_attributes"
@@ -495,9 +649,20 @@ class WoocommerceProductAttributes(Entity):
         """
         return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[WoocommerceProductAttribute]]:
+        """Search the product_attributes records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (woocommerce product_attributes.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: has_archives, id, name, order_by, slug, type
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncWoocommerceProductAttributes(SyncEntity):
-    """``product_attributes`` of WooCommerce (blocking): list, get."""
+    """``product_attributes`` of WooCommerce (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "product_attributes"
@@ -518,6 +683,17 @@ class SyncWoocommerceProductAttributes(SyncEntity):
             id: The record's id
         """
         return self._run("get", {"id": id})  # type: ignore[no-any-return]
+
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[WoocommerceProductAttribute]]:
+        """Search the product_attributes records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (woocommerce product_attributes.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: has_archives, id, name, order_by, slug, type
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
 
 
 class WoocommerceProductVariations(Entity):
@@ -693,7 +869,7 @@ class SyncWoocommerceRefunds(SyncEntity):
 
 
 class WoocommercePaymentGateways(Entity):
-    """``payment_gateways`` of WooCommerce (async): list, get."""
+    """``payment_gateways`` of WooCommerce (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "payment_gateways"
@@ -710,9 +886,20 @@ class WoocommercePaymentGateways(Entity):
         """
         return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[WoocommercePaymentGateway]]:
+        """Search the payment_gateways records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (woocommerce payment_gateways.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: description, enabled, id, method_description, method_supports, method_title, order, settings, title
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncWoocommercePaymentGateways(SyncEntity):
-    """``payment_gateways`` of WooCommerce (blocking): list, get."""
+    """``payment_gateways`` of WooCommerce (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "payment_gateways"
@@ -729,9 +916,20 @@ class SyncWoocommercePaymentGateways(SyncEntity):
         """
         return self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[WoocommercePaymentGateway]]:
+        """Search the payment_gateways records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (woocommerce payment_gateways.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: description, enabled, id, method_description, method_supports, method_title, order, settings, title
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class WoocommerceShippingMethods(Entity):
-    """``shipping_methods`` of WooCommerce (async): list, get."""
+    """``shipping_methods`` of WooCommerce (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "shipping_methods"
@@ -748,9 +946,20 @@ class WoocommerceShippingMethods(Entity):
         """
         return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[WoocommerceShippingMethod]]:
+        """Search the shipping_methods records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (woocommerce shipping_methods.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: description, id, title
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncWoocommerceShippingMethods(SyncEntity):
-    """``shipping_methods`` of WooCommerce (blocking): list, get."""
+    """``shipping_methods`` of WooCommerce (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "shipping_methods"
@@ -767,9 +976,20 @@ class SyncWoocommerceShippingMethods(SyncEntity):
         """
         return self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[WoocommerceShippingMethod]]:
+        """Search the shipping_methods records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (woocommerce shipping_methods.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: description, id, title
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class WoocommerceShippingZones(Entity):
-    """``shipping_zones`` of WooCommerce (async): list, get."""
+    """``shipping_zones`` of WooCommerce (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "shipping_zones"
@@ -786,9 +1006,20 @@ class WoocommerceShippingZones(Entity):
         """
         return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[WoocommerceShippingZone]]:
+        """Search the shipping_zones records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (woocommerce shipping_zones.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: id, name, order
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncWoocommerceShippingZones(SyncEntity):
-    """``shipping_zones`` of WooCommerce (blocking): list, get."""
+    """``shipping_zones`` of WooCommerce (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "shipping_zones"
@@ -805,9 +1036,20 @@ class SyncWoocommerceShippingZones(SyncEntity):
         """
         return self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[WoocommerceShippingZone]]:
+        """Search the shipping_zones records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (woocommerce shipping_zones.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: id, name, order
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class WoocommerceTaxRates(Entity):
-    """``tax_rates`` of WooCommerce (async): list, get."""
+    """``tax_rates`` of WooCommerce (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "tax_rates"
@@ -832,9 +1074,20 @@ class WoocommerceTaxRates(Entity):
         """
         return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[WoocommerceTaxRate]]:
+        """Search the tax_rates records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (woocommerce tax_rates.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: cities, city, class, compound, country, id, name, order, postcode, postcodes, priority, rate, shipping, state
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncWoocommerceTaxRates(SyncEntity):
-    """``tax_rates`` of WooCommerce (blocking): list, get."""
+    """``tax_rates`` of WooCommerce (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "tax_rates"
@@ -859,9 +1112,20 @@ class SyncWoocommerceTaxRates(SyncEntity):
         """
         return self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[WoocommerceTaxRate]]:
+        """Search the tax_rates records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (woocommerce tax_rates.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: cities, city, class, compound, country, id, name, order, postcode, postcodes, priority, rate, shipping, state
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class WoocommerceTaxClasses(Entity):
-    """``tax_classes`` of WooCommerce (async): list."""
+    """``tax_classes`` of WooCommerce (async): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "tax_classes"
@@ -870,9 +1134,20 @@ class WoocommerceTaxClasses(Entity):
         """List tax classes (all of them, unpaged). (woocommerce tax_classes.list)"""
         return await self._run("list", {})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[WoocommerceTaxClasse]]:
+        """Search the tax_classes records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (woocommerce tax_classes.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: id, name, slug
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncWoocommerceTaxClasses(SyncEntity):
-    """``tax_classes`` of WooCommerce (blocking): list."""
+    """``tax_classes`` of WooCommerce (blocking): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "tax_classes"
@@ -880,6 +1155,17 @@ class SyncWoocommerceTaxClasses(SyncEntity):
     def list(self) -> ExecutionResult[list[WoocommerceTaxClasse]]:
         """List tax classes (all of them, unpaged). (woocommerce tax_classes.list)"""
         return self._run("list", {})  # type: ignore[no-any-return]
+
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[WoocommerceTaxClasse]]:
+        """Search the tax_classes records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (woocommerce tax_classes.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: id, name, slug
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
 
 
 class WoocommerceConnector(Connector):
@@ -902,20 +1188,28 @@ class WoocommerceConnector(Connector):
     _records: ClassVar[dict[tuple[str, str], str]] = {
         ("customers", "list"): "WoocommerceCustomer",
         ("customers", "get"): "WoocommerceCustomer",
+        ("customers", "context_store_search"): "WoocommerceCustomer",
         ("orders", "list"): "WoocommerceOrder",
         ("orders", "get"): "WoocommerceOrder",
+        ("orders", "context_store_search"): "WoocommerceOrder",
         ("products", "list"): "WoocommerceProduct",
         ("products", "get"): "WoocommerceProduct",
+        ("products", "context_store_search"): "WoocommerceProduct",
         ("coupons", "list"): "WoocommerceCoupon",
         ("coupons", "get"): "WoocommerceCoupon",
+        ("coupons", "context_store_search"): "WoocommerceCoupon",
         ("product_categories", "list"): "WoocommerceProductCategory",
         ("product_categories", "get"): "WoocommerceProductCategory",
+        ("product_categories", "context_store_search"): "WoocommerceProductCategory",
         ("product_tags", "list"): "WoocommerceProductTag",
         ("product_tags", "get"): "WoocommerceProductTag",
+        ("product_tags", "context_store_search"): "WoocommerceProductTag",
         ("product_reviews", "list"): "WoocommerceProductReview",
         ("product_reviews", "get"): "WoocommerceProductReview",
+        ("product_reviews", "context_store_search"): "WoocommerceProductReview",
         ("product_attributes", "list"): "WoocommerceProductAttribute",
         ("product_attributes", "get"): "WoocommerceProductAttribute",
+        ("product_attributes", "context_store_search"): "WoocommerceProductAttribute",
         ("product_variations", "list"): "WoocommerceProductVariation",
         ("product_variations", "get"): "WoocommerceProductVariation",
         ("order_notes", "list"): "WoocommerceOrderNote",
@@ -924,13 +1218,18 @@ class WoocommerceConnector(Connector):
         ("refunds", "get"): "WoocommerceRefund",
         ("payment_gateways", "list"): "WoocommercePaymentGateway",
         ("payment_gateways", "get"): "WoocommercePaymentGateway",
+        ("payment_gateways", "context_store_search"): "WoocommercePaymentGateway",
         ("shipping_methods", "list"): "WoocommerceShippingMethod",
         ("shipping_methods", "get"): "WoocommerceShippingMethod",
+        ("shipping_methods", "context_store_search"): "WoocommerceShippingMethod",
         ("shipping_zones", "list"): "WoocommerceShippingZone",
         ("shipping_zones", "get"): "WoocommerceShippingZone",
+        ("shipping_zones", "context_store_search"): "WoocommerceShippingZone",
         ("tax_rates", "list"): "WoocommerceTaxRate",
         ("tax_rates", "get"): "WoocommerceTaxRate",
+        ("tax_rates", "context_store_search"): "WoocommerceTaxRate",
         ("tax_classes", "list"): "WoocommerceTaxClasse",
+        ("tax_classes", "context_store_search"): "WoocommerceTaxClasse",
     }
 
     @property

@@ -3,12 +3,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from .._executor import Connector, Entity
 from .._sync import SyncEntity
-from .._types import ExecutionResult
+from .._types import ExecutionResult, SearchPage
 from .._blocking import SyncConnector
 
 if TYPE_CHECKING:
@@ -43,7 +43,7 @@ class SyncZendeskChatAccounts(SyncEntity):
 
 
 class ZendeskChatAgents(Entity):
-    """``agents`` of Zendesk Chat (async): list, get."""
+    """``agents`` of Zendesk Chat (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "agents"
@@ -65,9 +65,20 @@ class ZendeskChatAgents(Entity):
         """
         return await self._run("get", {"agent_id": agent_id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ZendeskChatAgent]]:
+        """Search the agents records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (zendesk-chat agents.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: create_date, departments, display_name, email, enabled, enabled_departments, first_name, id, last_login, last_name, login_count, role_id, roles, scope, skills
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncZendeskChatAgents(SyncEntity):
-    """``agents`` of Zendesk Chat (blocking): list, get."""
+    """``agents`` of Zendesk Chat (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "agents"
@@ -89,9 +100,20 @@ class SyncZendeskChatAgents(SyncEntity):
         """
         return self._run("get", {"agent_id": agent_id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ZendeskChatAgent]]:
+        """Search the agents records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (zendesk-chat agents.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: create_date, departments, display_name, email, enabled, enabled_departments, first_name, id, last_login, last_name, login_count, role_id, roles, scope, skills
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class ZendeskChatAgentTimeline(Entity):
-    """``agent_timeline`` of Zendesk Chat (async): list."""
+    """``agent_timeline`` of Zendesk Chat (async): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "agent_timeline"
@@ -106,9 +128,20 @@ class ZendeskChatAgentTimeline(Entity):
         """
         return await self._run("list", {"start_time": start_time, "limit": limit, "next_page_url": next_page_url})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ZendeskChatAgentTimelineRecord]]:
+        """Search the agent_timeline records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (zendesk-chat agent_timeline.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: agent_id, duration, engagement_count, id, start_time, status
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncZendeskChatAgentTimeline(SyncEntity):
-    """``agent_timeline`` of Zendesk Chat (blocking): list."""
+    """``agent_timeline`` of Zendesk Chat (blocking): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "agent_timeline"
@@ -123,9 +156,20 @@ class SyncZendeskChatAgentTimeline(SyncEntity):
         """
         return self._run("list", {"start_time": start_time, "limit": limit, "next_page_url": next_page_url})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ZendeskChatAgentTimelineRecord]]:
+        """Search the agent_timeline records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (zendesk-chat agent_timeline.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: agent_id, duration, engagement_count, id, start_time, status
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class ZendeskChatBans(Entity):
-    """``bans`` of Zendesk Chat (async): list, get."""
+    """``bans`` of Zendesk Chat (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "bans"
@@ -147,9 +191,20 @@ class ZendeskChatBans(Entity):
         """
         return await self._run("get", {"ban_id": ban_id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ZendeskChatBan]]:
+        """Search the bans records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (zendesk-chat bans.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: created_at, id, ip_address, reason, type, visitor_id, visitor_name
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncZendeskChatBans(SyncEntity):
-    """``bans`` of Zendesk Chat (blocking): list, get."""
+    """``bans`` of Zendesk Chat (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "bans"
@@ -171,9 +226,20 @@ class SyncZendeskChatBans(SyncEntity):
         """
         return self._run("get", {"ban_id": ban_id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ZendeskChatBan]]:
+        """Search the bans records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (zendesk-chat bans.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: created_at, id, ip_address, reason, type, visitor_id, visitor_name
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class ZendeskChatChats(Entity):
-    """``chats`` of Zendesk Chat (async): list, get."""
+    """``chats`` of Zendesk Chat (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "chats"
@@ -196,9 +262,20 @@ class ZendeskChatChats(Entity):
         """
         return await self._run("get", {"chat_id": chat_id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ZendeskChatChat]]:
+        """Search the chats records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (zendesk-chat chats.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: agent_ids, agent_names, comment, count, department_id, department_name, duration, history, id, missed, rating, response_time, session, started_by, tags, timestamp, triggered, type, unread, update_timestamp, visitor, zendesk_ticket_id
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncZendeskChatChats(SyncEntity):
-    """``chats`` of Zendesk Chat (blocking): list, get."""
+    """``chats`` of Zendesk Chat (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "chats"
@@ -221,9 +298,20 @@ class SyncZendeskChatChats(SyncEntity):
         """
         return self._run("get", {"chat_id": chat_id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ZendeskChatChat]]:
+        """Search the chats records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (zendesk-chat chats.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: agent_ids, agent_names, comment, count, department_id, department_name, duration, history, id, missed, rating, response_time, session, started_by, tags, timestamp, triggered, type, unread, update_timestamp, visitor, zendesk_ticket_id
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class ZendeskChatDepartments(Entity):
-    """``departments`` of Zendesk Chat (async): list, get."""
+    """``departments`` of Zendesk Chat (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "departments"
@@ -240,9 +328,20 @@ class ZendeskChatDepartments(Entity):
         """
         return await self._run("get", {"department_id": department_id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ZendeskChatDepartment]]:
+        """Search the departments records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (zendesk-chat departments.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: description, enabled, id, members, name, settings
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncZendeskChatDepartments(SyncEntity):
-    """``departments`` of Zendesk Chat (blocking): list, get."""
+    """``departments`` of Zendesk Chat (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "departments"
@@ -259,9 +358,20 @@ class SyncZendeskChatDepartments(SyncEntity):
         """
         return self._run("get", {"department_id": department_id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ZendeskChatDepartment]]:
+        """Search the departments records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (zendesk-chat departments.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: description, enabled, id, members, name, settings
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class ZendeskChatGoals(Entity):
-    """``goals`` of Zendesk Chat (async): list, get."""
+    """``goals`` of Zendesk Chat (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "goals"
@@ -278,9 +388,20 @@ class ZendeskChatGoals(Entity):
         """
         return await self._run("get", {"goal_id": goal_id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ZendeskChatGoal]]:
+        """Search the goals records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (zendesk-chat goals.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: attribution_model, attribution_period, description, enabled, id, name, settings
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncZendeskChatGoals(SyncEntity):
-    """``goals`` of Zendesk Chat (blocking): list, get."""
+    """``goals`` of Zendesk Chat (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "goals"
@@ -297,9 +418,20 @@ class SyncZendeskChatGoals(SyncEntity):
         """
         return self._run("get", {"goal_id": goal_id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ZendeskChatGoal]]:
+        """Search the goals records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (zendesk-chat goals.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: attribution_model, attribution_period, description, enabled, id, name, settings
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class ZendeskChatRoles(Entity):
-    """``roles`` of Zendesk Chat (async): list, get."""
+    """``roles`` of Zendesk Chat (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "roles"
@@ -316,9 +448,20 @@ class ZendeskChatRoles(Entity):
         """
         return await self._run("get", {"role_id": role_id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ZendeskChatRole]]:
+        """Search the roles records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (zendesk-chat roles.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: description, enabled, id, members, name, permissions
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncZendeskChatRoles(SyncEntity):
-    """``roles`` of Zendesk Chat (blocking): list, get."""
+    """``roles`` of Zendesk Chat (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "roles"
@@ -334,6 +477,17 @@ class SyncZendeskChatRoles(SyncEntity):
             role_id: Role id
         """
         return self._run("get", {"role_id": role_id})  # type: ignore[no-any-return]
+
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ZendeskChatRole]]:
+        """Search the roles records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (zendesk-chat roles.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: description, enabled, id, members, name, permissions
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
 
 
 class ZendeskChatRoutingSettings(Entity):
@@ -359,7 +513,7 @@ class SyncZendeskChatRoutingSettings(SyncEntity):
 
 
 class ZendeskChatShortcuts(Entity):
-    """``shortcuts`` of Zendesk Chat (async): list, get."""
+    """``shortcuts`` of Zendesk Chat (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "shortcuts"
@@ -376,9 +530,20 @@ class ZendeskChatShortcuts(Entity):
         """
         return await self._run("get", {"shortcut_id": shortcut_id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ZendeskChatShortcut]]:
+        """Search the shortcuts records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (zendesk-chat shortcuts.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: agents, departments, id, message, name, options, scope, tags
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncZendeskChatShortcuts(SyncEntity):
-    """``shortcuts`` of Zendesk Chat (blocking): list, get."""
+    """``shortcuts`` of Zendesk Chat (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "shortcuts"
@@ -395,9 +560,20 @@ class SyncZendeskChatShortcuts(SyncEntity):
         """
         return self._run("get", {"shortcut_id": shortcut_id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ZendeskChatShortcut]]:
+        """Search the shortcuts records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (zendesk-chat shortcuts.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: agents, departments, id, message, name, options, scope, tags
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class ZendeskChatSkills(Entity):
-    """``skills`` of Zendesk Chat (async): list, get."""
+    """``skills`` of Zendesk Chat (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "skills"
@@ -414,9 +590,20 @@ class ZendeskChatSkills(Entity):
         """
         return await self._run("get", {"skill_id": skill_id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ZendeskChatSkill]]:
+        """Search the skills records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (zendesk-chat skills.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: description, enabled, id, members, name
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncZendeskChatSkills(SyncEntity):
-    """``skills`` of Zendesk Chat (blocking): list, get."""
+    """``skills`` of Zendesk Chat (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "skills"
@@ -433,9 +620,20 @@ class SyncZendeskChatSkills(SyncEntity):
         """
         return self._run("get", {"skill_id": skill_id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ZendeskChatSkill]]:
+        """Search the skills records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (zendesk-chat skills.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: description, enabled, id, members, name
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class ZendeskChatTriggers(Entity):
-    """``triggers`` of Zendesk Chat (async): list."""
+    """``triggers`` of Zendesk Chat (async): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "triggers"
@@ -444,9 +642,20 @@ class ZendeskChatTriggers(Entity):
         """List triggers. (zendesk-chat triggers.list)"""
         return await self._run("list", {})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ZendeskChatTrigger]]:
+        """Search the triggers records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (zendesk-chat triggers.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: definition, description, enabled, id, name, run_once
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncZendeskChatTriggers(SyncEntity):
-    """``triggers`` of Zendesk Chat (blocking): list."""
+    """``triggers`` of Zendesk Chat (blocking): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "triggers"
@@ -454,6 +663,17 @@ class SyncZendeskChatTriggers(SyncEntity):
     def list(self) -> ExecutionResult[list[ZendeskChatTrigger]]:
         """List triggers. (zendesk-chat triggers.list)"""
         return self._run("list", {})  # type: ignore[no-any-return]
+
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ZendeskChatTrigger]]:
+        """Search the triggers records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (zendesk-chat triggers.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: definition, description, enabled, id, name, run_once
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
 
 
 class ZendeskChatConnector(Connector):
@@ -477,23 +697,33 @@ class ZendeskChatConnector(Connector):
         ("accounts", "get"): "ZendeskChatAccount",
         ("agents", "list"): "ZendeskChatAgent",
         ("agents", "get"): "ZendeskChatAgent",
+        ("agents", "context_store_search"): "ZendeskChatAgent",
         ("agent_timeline", "list"): "ZendeskChatAgentTimelineRecord",
+        ("agent_timeline", "context_store_search"): "ZendeskChatAgentTimelineRecord",
         ("bans", "list"): "ZendeskChatBan",
         ("bans", "get"): "ZendeskChatBan",
+        ("bans", "context_store_search"): "ZendeskChatBan",
         ("chats", "list"): "ZendeskChatChat",
         ("chats", "get"): "ZendeskChatChat",
+        ("chats", "context_store_search"): "ZendeskChatChat",
         ("departments", "list"): "ZendeskChatDepartment",
         ("departments", "get"): "ZendeskChatDepartment",
+        ("departments", "context_store_search"): "ZendeskChatDepartment",
         ("goals", "list"): "ZendeskChatGoal",
         ("goals", "get"): "ZendeskChatGoal",
+        ("goals", "context_store_search"): "ZendeskChatGoal",
         ("roles", "list"): "ZendeskChatRole",
         ("roles", "get"): "ZendeskChatRole",
+        ("roles", "context_store_search"): "ZendeskChatRole",
         ("routing_settings", "get"): "ZendeskChatRoutingSetting",
         ("shortcuts", "list"): "ZendeskChatShortcut",
         ("shortcuts", "get"): "ZendeskChatShortcut",
+        ("shortcuts", "context_store_search"): "ZendeskChatShortcut",
         ("skills", "list"): "ZendeskChatSkill",
         ("skills", "get"): "ZendeskChatSkill",
+        ("skills", "context_store_search"): "ZendeskChatSkill",
         ("triggers", "list"): "ZendeskChatTrigger",
+        ("triggers", "context_store_search"): "ZendeskChatTrigger",
     }
 
     @property

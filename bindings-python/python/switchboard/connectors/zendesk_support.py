@@ -3,12 +3,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from .._executor import Connector, Entity
 from .._sync import SyncEntity
-from .._types import ExecutionResult
+from .._types import ExecutionResult, SearchPage
 from .._blocking import SyncConnector
 
 if TYPE_CHECKING:
@@ -21,7 +21,7 @@ __all__ = ["ZendeskSupportConnector", "SyncZendeskSupportConnector"]
 
 
 class ZendeskSupportTickets(Entity):
-    """``tickets`` of Zendesk Support (async): list, create, get, update."""
+    """``tickets`` of Zendesk Support (async): list, create, get, update, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "tickets"
@@ -66,9 +66,20 @@ class ZendeskSupportTickets(Entity):
         """
         return await self._run("update", {"ticket_id": ticket_id, "ticket": ticket})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ZendeskSupportTicket]]:
+        """Search the tickets records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (zendesk-support tickets.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: allow_attachments, allow_channelback, assignee_id, brand_id, collaborator_ids, created_at, custom_fields, custom_status_id, description, due_at, email_cc_ids, external_id, follower_ids, generated_timestamp, group_id, has_incidents, id, is_public, organization_id, priority, problem_id, raw_subject, recipient, requester_id, satisfaction_rating, sharing_agreement_ids, status, subject, submitter_id, tags, ticket_form_id, type, updated_at, url, via
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncZendeskSupportTickets(SyncEntity):
-    """``tickets`` of Zendesk Support (blocking): list, create, get, update."""
+    """``tickets`` of Zendesk Support (blocking): list, create, get, update, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "tickets"
@@ -112,6 +123,17 @@ class SyncZendeskSupportTickets(SyncEntity):
             ticket: The fields to change, e.g. {"status": "solved", "comment": {"body": "Fixed.", "public": true}}
         """
         return self._run("update", {"ticket_id": ticket_id, "ticket": ticket})  # type: ignore[no-any-return]
+
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ZendeskSupportTicket]]:
+        """Search the tickets records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (zendesk-support tickets.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: allow_attachments, allow_channelback, assignee_id, brand_id, collaborator_ids, created_at, custom_fields, custom_status_id, description, due_at, email_cc_ids, external_id, follower_ids, generated_timestamp, group_id, has_incidents, id, is_public, organization_id, priority, problem_id, raw_subject, recipient, requester_id, satisfaction_rating, sharing_agreement_ids, status, subject, submitter_id, tags, ticket_form_id, type, updated_at, url, via
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
 
 
 class ZendeskSupportTicketComments(Entity):
@@ -209,7 +231,7 @@ class SyncZendeskSupportTicketBulkUpdates(SyncEntity):
 
 
 class ZendeskSupportDeletedTickets(Entity):
-    """``deleted_tickets`` of Zendesk Support (async): list."""
+    """``deleted_tickets`` of Zendesk Support (async): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "deleted_tickets"
@@ -228,9 +250,20 @@ class ZendeskSupportDeletedTickets(Entity):
         """
         return await self._run("list", {"page": page, "sort_by": sort_by, "sort_order": sort_order, "per_page": per_page, "page[size]": page_size_, "page[after]": page_after_, "next_page_url": next_page_url})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ZendeskSupportDeletedTicket]]:
+        """Search the deleted_tickets records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (zendesk-support deleted_tickets.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: actor, deleted_at, description, id, previous_state, subject
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncZendeskSupportDeletedTickets(SyncEntity):
-    """``deleted_tickets`` of Zendesk Support (blocking): list."""
+    """``deleted_tickets`` of Zendesk Support (blocking): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "deleted_tickets"
@@ -248,6 +281,17 @@ class SyncZendeskSupportDeletedTickets(SyncEntity):
             next_page_url: The next page's URL, as the previous page gave it (meta.next_page); the request goes there with the query it carries
         """
         return self._run("list", {"page": page, "sort_by": sort_by, "sort_order": sort_order, "per_page": per_page, "page[size]": page_size_, "page[after]": page_after_, "next_page_url": next_page_url})  # type: ignore[no-any-return]
+
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ZendeskSupportDeletedTicket]]:
+        """Search the deleted_tickets records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (zendesk-support deleted_tickets.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: actor, deleted_at, description, id, previous_state, subject
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
 
 
 class ZendeskSupportTicketAudits(Entity):
@@ -291,7 +335,7 @@ class SyncZendeskSupportTicketAudits(SyncEntity):
 
 
 class ZendeskSupportTicketMetrics(Entity):
-    """``ticket_metrics`` of Zendesk Support (async): list."""
+    """``ticket_metrics`` of Zendesk Support (async): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "ticket_metrics"
@@ -308,9 +352,20 @@ class ZendeskSupportTicketMetrics(Entity):
         """
         return await self._run("list", {"page": page, "per_page": per_page, "page[size]": page_size_, "page[after]": page_after_, "next_page_url": next_page_url})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ZendeskSupportTicketMetric]]:
+        """Search the ticket_metrics records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (zendesk-support ticket_metrics.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: agent_wait_time_in_minutes, assigned_at, assignee_stations, assignee_updated_at, created_at, first_resolution_time_in_minutes, full_resolution_time_in_minutes, group_stations, id, initially_assigned_at, latest_comment_added_at, on_hold_time_in_minutes, reopens, replies, reply_time_in_minutes, requester_updated_at, requester_wait_time_in_minutes, solved_at, status_updated_at, ticket_id, updated_at, url
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncZendeskSupportTicketMetrics(SyncEntity):
-    """``ticket_metrics`` of Zendesk Support (blocking): list."""
+    """``ticket_metrics`` of Zendesk Support (blocking): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "ticket_metrics"
@@ -327,9 +382,20 @@ class SyncZendeskSupportTicketMetrics(SyncEntity):
         """
         return self._run("list", {"page": page, "per_page": per_page, "page[size]": page_size_, "page[after]": page_after_, "next_page_url": next_page_url})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ZendeskSupportTicketMetric]]:
+        """Search the ticket_metrics records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (zendesk-support ticket_metrics.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: agent_wait_time_in_minutes, assigned_at, assignee_stations, assignee_updated_at, created_at, first_resolution_time_in_minutes, full_resolution_time_in_minutes, group_stations, id, initially_assigned_at, latest_comment_added_at, on_hold_time_in_minutes, reopens, replies, reply_time_in_minutes, requester_updated_at, requester_wait_time_in_minutes, solved_at, status_updated_at, ticket_id, updated_at, url
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class ZendeskSupportTicketFields(Entity):
-    """``ticket_fields`` of Zendesk Support (async): list, get."""
+    """``ticket_fields`` of Zendesk Support (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "ticket_fields"
@@ -355,9 +421,20 @@ class ZendeskSupportTicketFields(Entity):
         """
         return await self._run("get", {"ticket_field_id": ticket_field_id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ZendeskSupportTicketField]]:
+        """Search the ticket_fields records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (zendesk-support ticket_fields.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: active, agent_description, collapsed_for_agents, created_at, custom_field_options, description, editable_in_portal, id, position, raw_title, regexp_for_validation, removable, required, required_in_portal, tag, title, title_in_portal, type, updated_at, url, visible_in_portal
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncZendeskSupportTicketFields(SyncEntity):
-    """``ticket_fields`` of Zendesk Support (blocking): list, get."""
+    """``ticket_fields`` of Zendesk Support (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "ticket_fields"
@@ -383,9 +460,20 @@ class SyncZendeskSupportTicketFields(SyncEntity):
         """
         return self._run("get", {"ticket_field_id": ticket_field_id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ZendeskSupportTicketField]]:
+        """Search the ticket_fields records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (zendesk-support ticket_fields.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: active, agent_description, collapsed_for_agents, created_at, custom_field_options, description, editable_in_portal, id, position, raw_title, regexp_for_validation, removable, required, required_in_portal, tag, title, title_in_portal, type, updated_at, url, visible_in_portal
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class ZendeskSupportTicketForms(Entity):
-    """``ticket_forms`` of Zendesk Support (async): list, get."""
+    """``ticket_forms`` of Zendesk Support (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "ticket_forms"
@@ -410,9 +498,20 @@ class ZendeskSupportTicketForms(Entity):
         """
         return await self._run("get", {"ticket_form_id": ticket_form_id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ZendeskSupportTicketForm]]:
+        """Search the ticket_forms records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (zendesk-support ticket_forms.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: active, agent_conditions, created_at, default, display_name, end_user_conditions, end_user_visible, id, in_all_brands, name, position, raw_display_name, raw_name, restricted_brand_ids, ticket_field_ids, updated_at, url
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncZendeskSupportTicketForms(SyncEntity):
-    """``ticket_forms`` of Zendesk Support (blocking): list, get."""
+    """``ticket_forms`` of Zendesk Support (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "ticket_forms"
@@ -437,9 +536,20 @@ class SyncZendeskSupportTicketForms(SyncEntity):
         """
         return self._run("get", {"ticket_form_id": ticket_form_id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ZendeskSupportTicketForm]]:
+        """Search the ticket_forms records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (zendesk-support ticket_forms.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: active, agent_conditions, created_at, default, display_name, end_user_conditions, end_user_visible, id, in_all_brands, name, position, raw_display_name, raw_name, restricted_brand_ids, ticket_field_ids, updated_at, url
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class ZendeskSupportUsers(Entity):
-    """``users`` of Zendesk Support (async): list, create, get, update."""
+    """``users`` of Zendesk Support (async): list, create, get, update, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "users"
@@ -483,9 +593,20 @@ class ZendeskSupportUsers(Entity):
         """
         return await self._run("update", {"user_id": user_id, "user": user})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ZendeskSupportUser]]:
+        """Search the users records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (zendesk-support users.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: active, alias, created_at, custom_role_id, default_group_id, details, email, external_id, iana_time_zone, id, last_login_at, locale, locale_id, moderator, name, notes, only_private_comments, organization_id, phone, photo, restricted_agent, role, role_type, shared, signature, suspended, tags, ticket_restriction, time_zone, two_factor_auth_enabled, updated_at, url, user_fields, verified
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncZendeskSupportUsers(SyncEntity):
-    """``users`` of Zendesk Support (blocking): list, create, get, update."""
+    """``users`` of Zendesk Support (blocking): list, create, get, update, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "users"
@@ -529,9 +650,20 @@ class SyncZendeskSupportUsers(SyncEntity):
         """
         return self._run("update", {"user_id": user_id, "user": user})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ZendeskSupportUser]]:
+        """Search the users records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (zendesk-support users.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: active, alias, created_at, custom_role_id, default_group_id, details, email, external_id, iana_time_zone, id, last_login_at, locale, locale_id, moderator, name, notes, only_private_comments, organization_id, phone, photo, restricted_agent, role, role_type, shared, signature, suspended, tags, ticket_restriction, time_zone, two_factor_auth_enabled, updated_at, url, user_fields, verified
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class ZendeskSupportOrganizations(Entity):
-    """``organizations`` of Zendesk Support (async): list, get."""
+    """``organizations`` of Zendesk Support (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "organizations"
@@ -556,9 +688,20 @@ class ZendeskSupportOrganizations(Entity):
         """
         return await self._run("get", {"organization_id": organization_id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ZendeskSupportOrganization]]:
+        """Search the organizations records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (zendesk-support organizations.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: created_at, details, domain_names, external_id, group_id, id, name, notes, organization_fields, shared_comments, shared_tickets, tags, updated_at, url
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncZendeskSupportOrganizations(SyncEntity):
-    """``organizations`` of Zendesk Support (blocking): list, get."""
+    """``organizations`` of Zendesk Support (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "organizations"
@@ -583,9 +726,20 @@ class SyncZendeskSupportOrganizations(SyncEntity):
         """
         return self._run("get", {"organization_id": organization_id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ZendeskSupportOrganization]]:
+        """Search the organizations records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (zendesk-support organizations.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: created_at, details, domain_names, external_id, group_id, id, name, notes, organization_fields, shared_comments, shared_tickets, tags, updated_at, url
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class ZendeskSupportOrganizationMemberships(Entity):
-    """``organization_memberships`` of Zendesk Support (async): list."""
+    """``organization_memberships`` of Zendesk Support (async): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "organization_memberships"
@@ -602,9 +756,20 @@ class ZendeskSupportOrganizationMemberships(Entity):
         """
         return await self._run("list", {"page": page, "per_page": per_page, "page[size]": page_size_, "page[after]": page_after_, "next_page_url": next_page_url})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ZendeskSupportOrganizationMembership]]:
+        """Search the organization_memberships records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (zendesk-support organization_memberships.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: created_at, default, id, organization_id, organization_name, updated_at, url, user_id, view_tickets
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncZendeskSupportOrganizationMemberships(SyncEntity):
-    """``organization_memberships`` of Zendesk Support (blocking): list."""
+    """``organization_memberships`` of Zendesk Support (blocking): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "organization_memberships"
@@ -621,9 +786,20 @@ class SyncZendeskSupportOrganizationMemberships(SyncEntity):
         """
         return self._run("list", {"page": page, "per_page": per_page, "page[size]": page_size_, "page[after]": page_after_, "next_page_url": next_page_url})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ZendeskSupportOrganizationMembership]]:
+        """Search the organization_memberships records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (zendesk-support organization_memberships.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: created_at, default, id, organization_id, organization_name, updated_at, url, user_id, view_tickets
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class ZendeskSupportGroups(Entity):
-    """``groups`` of Zendesk Support (async): list, get."""
+    """``groups`` of Zendesk Support (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "groups"
@@ -649,9 +825,20 @@ class ZendeskSupportGroups(Entity):
         """
         return await self._run("get", {"group_id": group_id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ZendeskSupportGroup]]:
+        """Search the groups records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (zendesk-support groups.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: created_at, default, deleted, description, id, is_public, name, updated_at, url
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncZendeskSupportGroups(SyncEntity):
-    """``groups`` of Zendesk Support (blocking): list, get."""
+    """``groups`` of Zendesk Support (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "groups"
@@ -677,9 +864,20 @@ class SyncZendeskSupportGroups(SyncEntity):
         """
         return self._run("get", {"group_id": group_id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ZendeskSupportGroup]]:
+        """Search the groups records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (zendesk-support groups.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: created_at, default, deleted, description, id, is_public, name, updated_at, url
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class ZendeskSupportGroupMemberships(Entity):
-    """``group_memberships`` of Zendesk Support (async): list."""
+    """``group_memberships`` of Zendesk Support (async): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "group_memberships"
@@ -696,9 +894,20 @@ class ZendeskSupportGroupMemberships(Entity):
         """
         return await self._run("list", {"page": page, "per_page": per_page, "page[size]": page_size_, "page[after]": page_after_, "next_page_url": next_page_url})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ZendeskSupportGroupMembership]]:
+        """Search the group_memberships records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (zendesk-support group_memberships.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: created_at, default, group_id, id, updated_at, url, user_id
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncZendeskSupportGroupMemberships(SyncEntity):
-    """``group_memberships`` of Zendesk Support (blocking): list."""
+    """``group_memberships`` of Zendesk Support (blocking): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "group_memberships"
@@ -714,6 +923,17 @@ class SyncZendeskSupportGroupMemberships(SyncEntity):
             next_page_url: The next page's URL, as the previous page gave it (meta.next_page); the request goes there with the query it carries
         """
         return self._run("list", {"page": page, "per_page": per_page, "page[size]": page_size_, "page[after]": page_after_, "next_page_url": next_page_url})  # type: ignore[no-any-return]
+
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ZendeskSupportGroupMembership]]:
+        """Search the group_memberships records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (zendesk-support group_memberships.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: created_at, default, group_id, id, updated_at, url, user_id
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
 
 
 class ZendeskSupportAttachments(Entity):
@@ -763,7 +983,7 @@ class SyncZendeskSupportAttachments(SyncEntity):
 
 
 class ZendeskSupportBrands(Entity):
-    """``brands`` of Zendesk Support (async): list, get."""
+    """``brands`` of Zendesk Support (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "brands"
@@ -788,9 +1008,20 @@ class ZendeskSupportBrands(Entity):
         """
         return await self._run("get", {"brand_id": brand_id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ZendeskSupportBrand]]:
+        """Search the brands records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (zendesk-support brands.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: active, brand_url, created_at, default, has_help_center, help_center_state, host_mapping, id, is_deleted, logo, name, signature_template, subdomain, ticket_form_ids, updated_at, url
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncZendeskSupportBrands(SyncEntity):
-    """``brands`` of Zendesk Support (blocking): list, get."""
+    """``brands`` of Zendesk Support (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "brands"
@@ -815,9 +1046,20 @@ class SyncZendeskSupportBrands(SyncEntity):
         """
         return self._run("get", {"brand_id": brand_id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ZendeskSupportBrand]]:
+        """Search the brands records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (zendesk-support brands.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: active, brand_url, created_at, default, has_help_center, help_center_state, host_mapping, id, is_deleted, logo, name, signature_template, subdomain, ticket_form_ids, updated_at, url
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class ZendeskSupportViews(Entity):
-    """``views`` of Zendesk Support (async): list, get."""
+    """``views`` of Zendesk Support (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "views"
@@ -847,9 +1089,20 @@ class ZendeskSupportViews(Entity):
         """
         return await self._run("get", {"view_id": view_id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ZendeskSupportView]]:
+        """Search the views records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (zendesk-support views.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: active, conditions, created_at, default, description, execution, id, position, raw_title, restriction, title, updated_at, url
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncZendeskSupportViews(SyncEntity):
-    """``views`` of Zendesk Support (blocking): list, get."""
+    """``views`` of Zendesk Support (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "views"
@@ -879,9 +1132,20 @@ class SyncZendeskSupportViews(SyncEntity):
         """
         return self._run("get", {"view_id": view_id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ZendeskSupportView]]:
+        """Search the views records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (zendesk-support views.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: active, conditions, created_at, default, description, execution, id, position, raw_title, restriction, title, updated_at, url
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class ZendeskSupportMacros(Entity):
-    """``macros`` of Zendesk Support (async): get, list."""
+    """``macros`` of Zendesk Support (async): get, list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "macros"
@@ -913,9 +1177,20 @@ class ZendeskSupportMacros(Entity):
         """
         return await self._run("list", {"page": page, "access": access, "active": active, "category": category, "group_id": group_id, "only_viewable": only_viewable, "sort_by": sort_by, "sort_order": sort_order, "per_page": per_page, "page[size]": page_size_, "page[after]": page_after_, "next_page_url": next_page_url})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ZendeskSupportMacro]]:
+        """Search the macros records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (zendesk-support macros.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: actions, active, created_at, default, description, id, position, raw_title, restriction, title, updated_at, url
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncZendeskSupportMacros(SyncEntity):
-    """``macros`` of Zendesk Support (blocking): get, list."""
+    """``macros`` of Zendesk Support (blocking): get, list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "macros"
@@ -947,9 +1222,20 @@ class SyncZendeskSupportMacros(SyncEntity):
         """
         return self._run("list", {"page": page, "access": access, "active": active, "category": category, "group_id": group_id, "only_viewable": only_viewable, "sort_by": sort_by, "sort_order": sort_order, "per_page": per_page, "page[size]": page_size_, "page[after]": page_after_, "next_page_url": next_page_url})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ZendeskSupportMacro]]:
+        """Search the macros records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (zendesk-support macros.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: actions, active, created_at, default, description, id, position, raw_title, restriction, title, updated_at, url
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class ZendeskSupportTriggers(Entity):
-    """``triggers`` of Zendesk Support (async): list, get."""
+    """``triggers`` of Zendesk Support (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "triggers"
@@ -978,9 +1264,20 @@ class ZendeskSupportTriggers(Entity):
         """
         return await self._run("get", {"trigger_id": trigger_id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ZendeskSupportTrigger]]:
+        """Search the triggers records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (zendesk-support triggers.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: actions, active, category_id, conditions, created_at, default, description, id, position, raw_title, title, updated_at, url
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncZendeskSupportTriggers(SyncEntity):
-    """``triggers`` of Zendesk Support (blocking): list, get."""
+    """``triggers`` of Zendesk Support (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "triggers"
@@ -1009,9 +1306,20 @@ class SyncZendeskSupportTriggers(SyncEntity):
         """
         return self._run("get", {"trigger_id": trigger_id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ZendeskSupportTrigger]]:
+        """Search the triggers records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (zendesk-support triggers.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: actions, active, category_id, conditions, created_at, default, description, id, position, raw_title, title, updated_at, url
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class ZendeskSupportAutomations(Entity):
-    """``automations`` of Zendesk Support (async): list, get."""
+    """``automations`` of Zendesk Support (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "automations"
@@ -1039,9 +1347,20 @@ class ZendeskSupportAutomations(Entity):
         """
         return await self._run("get", {"automation_id": automation_id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ZendeskSupportAutomation]]:
+        """Search the automations records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (zendesk-support automations.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: actions, active, conditions, created_at, default, id, position, raw_title, title, updated_at, url
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncZendeskSupportAutomations(SyncEntity):
-    """``automations`` of Zendesk Support (blocking): list, get."""
+    """``automations`` of Zendesk Support (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "automations"
@@ -1069,9 +1388,20 @@ class SyncZendeskSupportAutomations(SyncEntity):
         """
         return self._run("get", {"automation_id": automation_id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ZendeskSupportAutomation]]:
+        """Search the automations records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (zendesk-support automations.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: actions, active, conditions, created_at, default, id, position, raw_title, title, updated_at, url
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class ZendeskSupportSlaPolicies(Entity):
-    """``sla_policies`` of Zendesk Support (async): list, get."""
+    """``sla_policies`` of Zendesk Support (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "sla_policies"
@@ -1094,9 +1424,20 @@ class ZendeskSupportSlaPolicies(Entity):
         """
         return await self._run("get", {"sla_policy_id": sla_policy_id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ZendeskSupportSlaPolicy]]:
+        """Search the sla_policies records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (zendesk-support sla_policies.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: created_at, description, filter, id, policy_metrics, position, title, updated_at, url
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncZendeskSupportSlaPolicies(SyncEntity):
-    """``sla_policies`` of Zendesk Support (blocking): list, get."""
+    """``sla_policies`` of Zendesk Support (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "sla_policies"
@@ -1119,9 +1460,20 @@ class SyncZendeskSupportSlaPolicies(SyncEntity):
         """
         return self._run("get", {"sla_policy_id": sla_policy_id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ZendeskSupportSlaPolicy]]:
+        """Search the sla_policies records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (zendesk-support sla_policies.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: created_at, description, filter, id, policy_metrics, position, title, updated_at, url
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class ZendeskSupportTags(Entity):
-    """``tags`` of Zendesk Support (async): list."""
+    """``tags`` of Zendesk Support (async): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "tags"
@@ -1138,9 +1490,20 @@ class ZendeskSupportTags(Entity):
         """
         return await self._run("list", {"page": page, "per_page": per_page, "page[size]": page_size_, "page[after]": page_after_, "next_page_url": next_page_url})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ZendeskSupportTag]]:
+        """Search the tags records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (zendesk-support tags.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: count, id, name
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncZendeskSupportTags(SyncEntity):
-    """``tags`` of Zendesk Support (blocking): list."""
+    """``tags`` of Zendesk Support (blocking): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "tags"
@@ -1157,9 +1520,20 @@ class SyncZendeskSupportTags(SyncEntity):
         """
         return self._run("list", {"page": page, "per_page": per_page, "page[size]": page_size_, "page[after]": page_after_, "next_page_url": next_page_url})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ZendeskSupportTag]]:
+        """Search the tags records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (zendesk-support tags.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: count, id, name
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class ZendeskSupportSatisfactionRatings(Entity):
-    """``satisfaction_ratings`` of Zendesk Support (async): list, get."""
+    """``satisfaction_ratings`` of Zendesk Support (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "satisfaction_ratings"
@@ -1187,9 +1561,20 @@ class ZendeskSupportSatisfactionRatings(Entity):
         """
         return await self._run("get", {"satisfaction_rating_id": satisfaction_rating_id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ZendeskSupportSatisfactionRating]]:
+        """Search the satisfaction_ratings records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (zendesk-support satisfaction_ratings.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: assignee_id, comment, created_at, group_id, id, reason, reason_code, reason_id, requester_id, score, ticket_id, updated_at, url
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncZendeskSupportSatisfactionRatings(SyncEntity):
-    """``satisfaction_ratings`` of Zendesk Support (blocking): list, get."""
+    """``satisfaction_ratings`` of Zendesk Support (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "satisfaction_ratings"
@@ -1217,9 +1602,20 @@ class SyncZendeskSupportSatisfactionRatings(SyncEntity):
         """
         return self._run("get", {"satisfaction_rating_id": satisfaction_rating_id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ZendeskSupportSatisfactionRating]]:
+        """Search the satisfaction_ratings records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (zendesk-support satisfaction_ratings.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: assignee_id, comment, created_at, group_id, id, reason, reason_code, reason_id, requester_id, score, ticket_id, updated_at, url
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class ZendeskSupportArticles(Entity):
-    """``articles`` of Zendesk Support (async): list, get."""
+    """``articles`` of Zendesk Support (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "articles"
@@ -1246,9 +1642,20 @@ class ZendeskSupportArticles(Entity):
         """
         return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ZendeskSupportArticle]]:
+        """Search the articles records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (zendesk-support articles.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: author_id, body, comments_disabled, content_tag_ids, created_at, draft, edited_at, html_url, id, label_names, locale, outdated, permission_group_id, position, promoted, section_id, source_locale, title, updated_at, url, user_segment_id, vote_count, vote_sum
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncZendeskSupportArticles(SyncEntity):
-    """``articles`` of Zendesk Support (blocking): list, get."""
+    """``articles`` of Zendesk Support (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "articles"
@@ -1274,6 +1681,17 @@ class SyncZendeskSupportArticles(SyncEntity):
             id: Article id
         """
         return self._run("get", {"id": id})  # type: ignore[no-any-return]
+
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ZendeskSupportArticle]]:
+        """Search the articles records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (zendesk-support articles.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: author_id, body, comments_disabled, content_tag_ids, created_at, draft, edited_at, html_url, id, label_names, locale, outdated, permission_group_id, position, promoted, section_id, source_locale, title, updated_at, url, user_segment_id, vote_count, vote_sum
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
 
 
 class ZendeskSupportArticleAttachments(Entity):
@@ -1371,45 +1789,64 @@ class ZendeskSupportConnector(Connector):
         ("tickets", "create"): "ZendeskSupportTicket",
         ("tickets", "get"): "ZendeskSupportTicket",
         ("tickets", "update"): "ZendeskSupportTicket",
+        ("tickets", "context_store_search"): "ZendeskSupportTicket",
         ("ticket_comments", "create"): "ZendeskSupportTicket",
         ("ticket_comments", "list"): "ZendeskSupportTicketComment",
         ("ticket_bulk_updates", "create"): "ZendeskSupportTicketBulkUpdate",
         ("deleted_tickets", "list"): "ZendeskSupportDeletedTicket",
+        ("deleted_tickets", "context_store_search"): "ZendeskSupportDeletedTicket",
         ("ticket_audits", "list"): "ZendeskSupportTicketAudit",
         ("ticket_metrics", "list"): "ZendeskSupportTicketMetric",
+        ("ticket_metrics", "context_store_search"): "ZendeskSupportTicketMetric",
         ("ticket_fields", "list"): "ZendeskSupportTicketField",
         ("ticket_fields", "get"): "ZendeskSupportTicketField",
+        ("ticket_fields", "context_store_search"): "ZendeskSupportTicketField",
         ("ticket_forms", "list"): "ZendeskSupportTicketForm",
         ("ticket_forms", "get"): "ZendeskSupportTicketForm",
+        ("ticket_forms", "context_store_search"): "ZendeskSupportTicketForm",
         ("users", "list"): "ZendeskSupportUser",
         ("users", "create"): "ZendeskSupportUser",
         ("users", "get"): "ZendeskSupportUser",
         ("users", "update"): "ZendeskSupportUser",
+        ("users", "context_store_search"): "ZendeskSupportUser",
         ("organizations", "list"): "ZendeskSupportOrganization",
         ("organizations", "get"): "ZendeskSupportOrganization",
+        ("organizations", "context_store_search"): "ZendeskSupportOrganization",
         ("organization_memberships", "list"): "ZendeskSupportOrganizationMembership",
+        ("organization_memberships", "context_store_search"): "ZendeskSupportOrganizationMembership",
         ("groups", "list"): "ZendeskSupportGroup",
         ("groups", "get"): "ZendeskSupportGroup",
+        ("groups", "context_store_search"): "ZendeskSupportGroup",
         ("group_memberships", "list"): "ZendeskSupportGroupMembership",
+        ("group_memberships", "context_store_search"): "ZendeskSupportGroupMembership",
         ("attachments", "get"): "ZendeskSupportTicketCommentAttachments",
         ("attachments", "download"): "ZendeskSupportAttachment",
         ("brands", "list"): "ZendeskSupportBrand",
         ("brands", "get"): "ZendeskSupportBrand",
+        ("brands", "context_store_search"): "ZendeskSupportBrand",
         ("views", "list"): "ZendeskSupportView",
         ("views", "get"): "ZendeskSupportView",
+        ("views", "context_store_search"): "ZendeskSupportView",
         ("macros", "get"): "ZendeskSupportMacro",
         ("macros", "list"): "ZendeskSupportMacro",
+        ("macros", "context_store_search"): "ZendeskSupportMacro",
         ("triggers", "list"): "ZendeskSupportTrigger",
         ("triggers", "get"): "ZendeskSupportTrigger",
+        ("triggers", "context_store_search"): "ZendeskSupportTrigger",
         ("automations", "list"): "ZendeskSupportAutomation",
         ("automations", "get"): "ZendeskSupportAutomation",
+        ("automations", "context_store_search"): "ZendeskSupportAutomation",
         ("sla_policies", "list"): "ZendeskSupportSlaPolicy",
         ("sla_policies", "get"): "ZendeskSupportSlaPolicy",
+        ("sla_policies", "context_store_search"): "ZendeskSupportSlaPolicy",
         ("tags", "list"): "ZendeskSupportTag",
+        ("tags", "context_store_search"): "ZendeskSupportTag",
         ("satisfaction_ratings", "list"): "ZendeskSupportSatisfactionRating",
         ("satisfaction_ratings", "get"): "ZendeskSupportSatisfactionRating",
+        ("satisfaction_ratings", "context_store_search"): "ZendeskSupportSatisfactionRating",
         ("articles", "list"): "ZendeskSupportArticle",
         ("articles", "get"): "ZendeskSupportArticle",
+        ("articles", "context_store_search"): "ZendeskSupportArticle",
         ("article_attachments", "list"): "ZendeskSupportArticleAttachment",
         ("article_attachments", "get"): "ZendeskSupportArticleAttachment",
         ("article_attachments", "download"): "ZendeskSupportArticleAttachmentDownload",

@@ -3,12 +3,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from .._executor import Connector, Entity
 from .._sync import SyncEntity
-from .._types import ExecutionResult
+from .._types import ExecutionResult, SearchPage
 from .._blocking import SyncConnector
 
 if TYPE_CHECKING:
@@ -21,7 +21,7 @@ __all__ = ["ZendeskTalkConnector", "SyncZendeskTalkConnector"]
 
 
 class ZendeskTalkPhoneNumbers(Entity):
-    """``phone_numbers`` of Zendesk Talk (async): list, get."""
+    """``phone_numbers`` of Zendesk Talk (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "phone_numbers"
@@ -42,9 +42,20 @@ class ZendeskTalkPhoneNumbers(Entity):
         """
         return await self._run("get", {"phone_number_id": phone_number_id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ZendeskTalkPhoneNumber]]:
+        """Search the phone_numbers records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (zendesk-talk phone_numbers.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: brand_id, capabilities, country_code, created_at, default_greeting_ids, default_group_id, display_number, external, greeting_ids, group_ids, id, ivr_id, line_type, location, name, nickname, number, recorded, sms_enabled, toll_free, transcription, voice_enabled
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncZendeskTalkPhoneNumbers(SyncEntity):
-    """``phone_numbers`` of Zendesk Talk (blocking): list, get."""
+    """``phone_numbers`` of Zendesk Talk (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "phone_numbers"
@@ -65,9 +76,20 @@ class SyncZendeskTalkPhoneNumbers(SyncEntity):
         """
         return self._run("get", {"phone_number_id": phone_number_id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ZendeskTalkPhoneNumber]]:
+        """Search the phone_numbers records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (zendesk-talk phone_numbers.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: brand_id, capabilities, country_code, created_at, default_greeting_ids, default_group_id, display_number, external, greeting_ids, group_ids, id, ivr_id, line_type, location, name, nickname, number, recorded, sms_enabled, toll_free, transcription, voice_enabled
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class ZendeskTalkAddresses(Entity):
-    """``addresses`` of Zendesk Talk (async): list, get."""
+    """``addresses`` of Zendesk Talk (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "addresses"
@@ -88,9 +110,20 @@ class ZendeskTalkAddresses(Entity):
         """
         return await self._run("get", {"address_id": address_id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ZendeskTalkAddresse]]:
+        """Search the addresses records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (zendesk-talk addresses.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: city, country_code, id, name, provider_reference, province, state, street, zip
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncZendeskTalkAddresses(SyncEntity):
-    """``addresses`` of Zendesk Talk (blocking): list, get."""
+    """``addresses`` of Zendesk Talk (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "addresses"
@@ -111,9 +144,20 @@ class SyncZendeskTalkAddresses(SyncEntity):
         """
         return self._run("get", {"address_id": address_id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ZendeskTalkAddresse]]:
+        """Search the addresses records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (zendesk-talk addresses.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: city, country_code, id, name, provider_reference, province, state, street, zip
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class ZendeskTalkGreetings(Entity):
-    """``greetings`` of Zendesk Talk (async): list, get."""
+    """``greetings`` of Zendesk Talk (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "greetings"
@@ -134,9 +178,20 @@ class ZendeskTalkGreetings(Entity):
         """
         return await self._run("get", {"greeting_id": greeting_id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ZendeskTalkGreeting]]:
+        """Search the greetings records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (zendesk-talk greetings.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: active, audio_name, audio_url, category_id, default, default_lang, has_sub_settings, id, ivr_ids, name, pending, phone_number_ids, upload_id
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncZendeskTalkGreetings(SyncEntity):
-    """``greetings`` of Zendesk Talk (blocking): list, get."""
+    """``greetings`` of Zendesk Talk (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "greetings"
@@ -157,9 +212,20 @@ class SyncZendeskTalkGreetings(SyncEntity):
         """
         return self._run("get", {"greeting_id": greeting_id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ZendeskTalkGreeting]]:
+        """Search the greetings records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (zendesk-talk greetings.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: active, audio_name, audio_url, category_id, default, default_lang, has_sub_settings, id, ivr_ids, name, pending, phone_number_ids, upload_id
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class ZendeskTalkGreetingCategories(Entity):
-    """``greeting_categories`` of Zendesk Talk (async): list, get."""
+    """``greeting_categories`` of Zendesk Talk (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "greeting_categories"
@@ -180,9 +246,20 @@ class ZendeskTalkGreetingCategories(Entity):
         """
         return await self._run("get", {"greeting_category_id": greeting_category_id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ZendeskTalkGreetingCategory]]:
+        """Search the greeting_categories records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (zendesk-talk greeting_categories.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: id, name
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncZendeskTalkGreetingCategories(SyncEntity):
-    """``greeting_categories`` of Zendesk Talk (blocking): list, get."""
+    """``greeting_categories`` of Zendesk Talk (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "greeting_categories"
@@ -203,9 +280,20 @@ class SyncZendeskTalkGreetingCategories(SyncEntity):
         """
         return self._run("get", {"greeting_category_id": greeting_category_id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ZendeskTalkGreetingCategory]]:
+        """Search the greeting_categories records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (zendesk-talk greeting_categories.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: id, name
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class ZendeskTalkIvrs(Entity):
-    """``ivrs`` of Zendesk Talk (async): list, get."""
+    """``ivrs`` of Zendesk Talk (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "ivrs"
@@ -226,9 +314,20 @@ class ZendeskTalkIvrs(Entity):
         """
         return await self._run("get", {"ivr_id": ivr_id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ZendeskTalkIvr]]:
+        """Search the ivrs records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (zendesk-talk ivrs.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: id, menus, name, phone_number_ids, phone_number_names
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncZendeskTalkIvrs(SyncEntity):
-    """``ivrs`` of Zendesk Talk (blocking): list, get."""
+    """``ivrs`` of Zendesk Talk (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "ivrs"
@@ -249,9 +348,20 @@ class SyncZendeskTalkIvrs(SyncEntity):
         """
         return self._run("get", {"ivr_id": ivr_id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ZendeskTalkIvr]]:
+        """Search the ivrs records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (zendesk-talk ivrs.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: id, menus, name, phone_number_ids, phone_number_names
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class ZendeskTalkAgentsActivity(Entity):
-    """``agents_activity`` of Zendesk Talk (async): list."""
+    """``agents_activity`` of Zendesk Talk (async): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "agents_activity"
@@ -264,9 +374,20 @@ class ZendeskTalkAgentsActivity(Entity):
         """
         return await self._run("list", {"next_page_url": next_page_url})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ZendeskTalkAgentsActivityRecord]]:
+        """Search the agents_activity records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (zendesk-talk agents_activity.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: accepted_transfers, agent_id, agent_state, available_time, available_via, avatar_url, average_hold_time, average_talk_time, average_wrap_up_time, away_time, call_status, calls_accepted, calls_denied, calls_missed, calls_put_on_hold, forwarding_number, id, name, online_time, started_transfers, total_call_duration, total_hold_time, total_talk_time, total_wrap_up_time, transfers_only_time, via
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncZendeskTalkAgentsActivity(SyncEntity):
-    """``agents_activity`` of Zendesk Talk (blocking): list."""
+    """``agents_activity`` of Zendesk Talk (blocking): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "agents_activity"
@@ -279,9 +400,20 @@ class SyncZendeskTalkAgentsActivity(SyncEntity):
         """
         return self._run("list", {"next_page_url": next_page_url})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ZendeskTalkAgentsActivityRecord]]:
+        """Search the agents_activity records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (zendesk-talk agents_activity.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: accepted_transfers, agent_id, agent_state, available_time, available_via, avatar_url, average_hold_time, average_talk_time, average_wrap_up_time, away_time, call_status, calls_accepted, calls_denied, calls_missed, calls_put_on_hold, forwarding_number, id, name, online_time, started_transfers, total_call_duration, total_hold_time, total_talk_time, total_wrap_up_time, transfers_only_time, via
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class ZendeskTalkAgentsOverview(Entity):
-    """``agents_overview`` of Zendesk Talk (async): list."""
+    """``agents_overview`` of Zendesk Talk (async): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "agents_overview"
@@ -290,9 +422,20 @@ class ZendeskTalkAgentsOverview(Entity):
         """Get the agents overview. (zendesk-talk agents_overview.list)"""
         return await self._run("list", {})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ZendeskTalkAgentsOverviewRecord]]:
+        """Search the agents_overview records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (zendesk-talk agents_overview.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: average_accepted_transfers, average_calls_accepted, average_calls_denied, average_calls_missed, average_hold_time, average_talk_time, average_wrap_up_time, id, total_accepted_transfers, total_calls_accepted, total_calls_denied, total_calls_missed, total_calls_put_on_hold, total_hold_time, total_talk_time, total_wrap_up_time
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncZendeskTalkAgentsOverview(SyncEntity):
-    """``agents_overview`` of Zendesk Talk (blocking): list."""
+    """``agents_overview`` of Zendesk Talk (blocking): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "agents_overview"
@@ -301,9 +444,20 @@ class SyncZendeskTalkAgentsOverview(SyncEntity):
         """Get the agents overview. (zendesk-talk agents_overview.list)"""
         return self._run("list", {})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ZendeskTalkAgentsOverviewRecord]]:
+        """Search the agents_overview records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (zendesk-talk agents_overview.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: average_accepted_transfers, average_calls_accepted, average_calls_denied, average_calls_missed, average_hold_time, average_talk_time, average_wrap_up_time, id, total_accepted_transfers, total_calls_accepted, total_calls_denied, total_calls_missed, total_calls_put_on_hold, total_hold_time, total_talk_time, total_wrap_up_time
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class ZendeskTalkAccountOverview(Entity):
-    """``account_overview`` of Zendesk Talk (async): list."""
+    """``account_overview`` of Zendesk Talk (async): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "account_overview"
@@ -312,9 +466,20 @@ class ZendeskTalkAccountOverview(Entity):
         """Get the account overview. (zendesk-talk account_overview.list)"""
         return await self._run("list", {})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ZendeskTalkAccountOverviewRecord]]:
+        """Search the account_overview records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (zendesk-talk account_overview.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: average_call_duration, average_hold_time, average_queue_wait_time, average_wrap_up_time, id, max_calls_waiting, max_queue_wait_time, total_call_duration, total_calls, total_calls_abandoned_in_queue, total_calls_outside_business_hours, total_calls_with_exceeded_queue_wait_time, total_calls_with_requested_voicemail, total_hold_time, total_inbound_calls, total_outbound_calls, total_textback_requests, total_voicemails, total_wrap_up_time
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncZendeskTalkAccountOverview(SyncEntity):
-    """``account_overview`` of Zendesk Talk (blocking): list."""
+    """``account_overview`` of Zendesk Talk (blocking): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "account_overview"
@@ -323,9 +488,20 @@ class SyncZendeskTalkAccountOverview(SyncEntity):
         """Get the account overview. (zendesk-talk account_overview.list)"""
         return self._run("list", {})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ZendeskTalkAccountOverviewRecord]]:
+        """Search the account_overview records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (zendesk-talk account_overview.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: average_call_duration, average_hold_time, average_queue_wait_time, average_wrap_up_time, id, max_calls_waiting, max_queue_wait_time, total_call_duration, total_calls, total_calls_abandoned_in_queue, total_calls_outside_business_hours, total_calls_with_exceeded_queue_wait_time, total_calls_with_requested_voicemail, total_hold_time, total_inbound_calls, total_outbound_calls, total_textback_requests, total_voicemails, total_wrap_up_time
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class ZendeskTalkCurrentQueueActivity(Entity):
-    """``current_queue_activity`` of Zendesk Talk (async): list."""
+    """``current_queue_activity`` of Zendesk Talk (async): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "current_queue_activity"
@@ -334,9 +510,20 @@ class ZendeskTalkCurrentQueueActivity(Entity):
         """Get the current queue activity. (zendesk-talk current_queue_activity.list)"""
         return await self._run("list", {})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ZendeskTalkCurrentQueueActivityRecord]]:
+        """Search the current_queue_activity records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (zendesk-talk current_queue_activity.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: agents_online, average_wait_time, callbacks_waiting, calls_waiting, embeddable_callbacks_waiting, id, longest_wait_time
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncZendeskTalkCurrentQueueActivity(SyncEntity):
-    """``current_queue_activity`` of Zendesk Talk (blocking): list."""
+    """``current_queue_activity`` of Zendesk Talk (blocking): list, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "current_queue_activity"
@@ -344,6 +531,17 @@ class SyncZendeskTalkCurrentQueueActivity(SyncEntity):
     def list(self) -> ExecutionResult[list[ZendeskTalkCurrentQueueActivityRecord]]:
         """Get the current queue activity. (zendesk-talk current_queue_activity.list)"""
         return self._run("list", {})  # type: ignore[no-any-return]
+
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ZendeskTalkCurrentQueueActivityRecord]]:
+        """Search the current_queue_activity records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (zendesk-talk current_queue_activity.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: agents_online, average_wait_time, callbacks_waiting, calls_waiting, embeddable_callbacks_waiting, id, longest_wait_time
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
 
 
 class ZendeskTalkCalls(Entity):
@@ -431,18 +629,27 @@ class ZendeskTalkConnector(Connector):
     _records: ClassVar[dict[tuple[str, str], str]] = {
         ("phone_numbers", "list"): "ZendeskTalkPhoneNumber",
         ("phone_numbers", "get"): "ZendeskTalkPhoneNumber",
+        ("phone_numbers", "context_store_search"): "ZendeskTalkPhoneNumber",
         ("addresses", "list"): "ZendeskTalkAddresse",
         ("addresses", "get"): "ZendeskTalkAddresse",
+        ("addresses", "context_store_search"): "ZendeskTalkAddresse",
         ("greetings", "list"): "ZendeskTalkGreeting",
         ("greetings", "get"): "ZendeskTalkGreeting",
+        ("greetings", "context_store_search"): "ZendeskTalkGreeting",
         ("greeting_categories", "list"): "ZendeskTalkGreetingCategory",
         ("greeting_categories", "get"): "ZendeskTalkGreetingCategory",
+        ("greeting_categories", "context_store_search"): "ZendeskTalkGreetingCategory",
         ("ivrs", "list"): "ZendeskTalkIvr",
         ("ivrs", "get"): "ZendeskTalkIvr",
+        ("ivrs", "context_store_search"): "ZendeskTalkIvr",
         ("agents_activity", "list"): "ZendeskTalkAgentsActivityRecord",
+        ("agents_activity", "context_store_search"): "ZendeskTalkAgentsActivityRecord",
         ("agents_overview", "list"): "ZendeskTalkAgentsOverviewRecord",
+        ("agents_overview", "context_store_search"): "ZendeskTalkAgentsOverviewRecord",
         ("account_overview", "list"): "ZendeskTalkAccountOverviewRecord",
+        ("account_overview", "context_store_search"): "ZendeskTalkAccountOverviewRecord",
         ("current_queue_activity", "list"): "ZendeskTalkCurrentQueueActivityRecord",
+        ("current_queue_activity", "context_store_search"): "ZendeskTalkCurrentQueueActivityRecord",
         ("calls", "list"): "ZendeskTalkCall",
         ("call_legs", "list"): "ZendeskTalkCallLeg",
     }

@@ -3,12 +3,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from .._executor import Connector, Entity
 from .._sync import SyncEntity
-from .._types import ExecutionResult
+from .._types import ExecutionResult, SearchPage
 from .._blocking import SyncConnector
 
 if TYPE_CHECKING:
@@ -21,7 +21,7 @@ __all__ = ["ZohoCrmConnector", "SyncZohoCrmConnector"]
 
 
 class ZohoCrmLeads(Entity):
-    """``leads`` of Zoho CRM (async): list, get."""
+    """``leads`` of Zoho CRM (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "leads"
@@ -46,9 +46,20 @@ class ZohoCrmLeads(Entity):
         """
         return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ZohoCrmLead]]:
+        """Search the leads records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (zoho-crm leads.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: $approved, $currency_symbol, $editable, Annual_Revenue, City, Company, Converted__s, Country, Created_By, Created_Time, Description, Designation, Email, Email_Opt_Out, First_Name, Full_Name, Industry, Last_Activity_Time, Last_Name, Lead_Source, Lead_Status, Mobile, Modified_By, Modified_Time, No_of_Employees, Owner, Phone, Rating, State, Street, Tag, Website, Zip_Code, id
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncZohoCrmLeads(SyncEntity):
-    """``leads`` of Zoho CRM (blocking): list, get."""
+    """``leads`` of Zoho CRM (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "leads"
@@ -73,9 +84,20 @@ class SyncZohoCrmLeads(SyncEntity):
         """
         return self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ZohoCrmLead]]:
+        """Search the leads records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (zoho-crm leads.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: $approved, $currency_symbol, $editable, Annual_Revenue, City, Company, Converted__s, Country, Created_By, Created_Time, Description, Designation, Email, Email_Opt_Out, First_Name, Full_Name, Industry, Last_Activity_Time, Last_Name, Lead_Source, Lead_Status, Mobile, Modified_By, Modified_Time, No_of_Employees, Owner, Phone, Rating, State, Street, Tag, Website, Zip_Code, id
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class ZohoCrmContacts(Entity):
-    """``contacts`` of Zoho CRM (async): list, get."""
+    """``contacts`` of Zoho CRM (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "contacts"
@@ -100,9 +122,20 @@ class ZohoCrmContacts(Entity):
         """
         return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ZohoCrmContact]]:
+        """Search the contacts records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (zoho-crm contacts.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: $approved, $currency_symbol, $editable, Account_Name, Created_By, Created_Time, Date_of_Birth, Department, Description, Email, Email_Opt_Out, First_Name, Full_Name, Last_Activity_Time, Last_Name, Lead_Source, Mailing_City, Mailing_Country, Mailing_State, Mailing_Street, Mailing_Zip, Mobile, Modified_By, Modified_Time, Owner, Phone, Reporting_To, Secondary_Email, Tag, Title, Vendor_Name, id
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncZohoCrmContacts(SyncEntity):
-    """``contacts`` of Zoho CRM (blocking): list, get."""
+    """``contacts`` of Zoho CRM (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "contacts"
@@ -127,9 +160,20 @@ class SyncZohoCrmContacts(SyncEntity):
         """
         return self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ZohoCrmContact]]:
+        """Search the contacts records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (zoho-crm contacts.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: $approved, $currency_symbol, $editable, Account_Name, Created_By, Created_Time, Date_of_Birth, Department, Description, Email, Email_Opt_Out, First_Name, Full_Name, Last_Activity_Time, Last_Name, Lead_Source, Mailing_City, Mailing_Country, Mailing_State, Mailing_Street, Mailing_Zip, Mobile, Modified_By, Modified_Time, Owner, Phone, Reporting_To, Secondary_Email, Tag, Title, Vendor_Name, id
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class ZohoCrmAccounts(Entity):
-    """``accounts`` of Zoho CRM (async): list, get."""
+    """``accounts`` of Zoho CRM (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "accounts"
@@ -154,9 +198,20 @@ class ZohoCrmAccounts(Entity):
         """
         return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ZohoCrmAccount]]:
+        """Search the accounts records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (zoho-crm accounts.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: $approved, $currency_symbol, $editable, Account_Name, Account_Number, Account_Site, Account_Type, Annual_Revenue, Billing_City, Billing_Code, Billing_Country, Billing_State, Billing_Street, Created_By, Created_Time, Description, Employees, Fax, Industry, Last_Activity_Time, Modified_By, Modified_Time, Owner, Ownership, Parent_Account, Phone, Rating, Shipping_City, Shipping_Country, Tag, Ticker_Symbol, Website, id
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncZohoCrmAccounts(SyncEntity):
-    """``accounts`` of Zoho CRM (blocking): list, get."""
+    """``accounts`` of Zoho CRM (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "accounts"
@@ -181,9 +236,20 @@ class SyncZohoCrmAccounts(SyncEntity):
         """
         return self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ZohoCrmAccount]]:
+        """Search the accounts records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (zoho-crm accounts.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: $approved, $currency_symbol, $editable, Account_Name, Account_Number, Account_Site, Account_Type, Annual_Revenue, Billing_City, Billing_Code, Billing_Country, Billing_State, Billing_Street, Created_By, Created_Time, Description, Employees, Fax, Industry, Last_Activity_Time, Modified_By, Modified_Time, Owner, Ownership, Parent_Account, Phone, Rating, Shipping_City, Shipping_Country, Tag, Ticker_Symbol, Website, id
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class ZohoCrmDeals(Entity):
-    """``deals`` of Zoho CRM (async): list, get."""
+    """``deals`` of Zoho CRM (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "deals"
@@ -208,9 +274,20 @@ class ZohoCrmDeals(Entity):
         """
         return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ZohoCrmDeal]]:
+        """Search the deals records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (zoho-crm deals.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: $approved, $currency_symbol, $editable, Account_Name, Amount, Campaign_Source, Closing_Date, Contact_Name, Created_By, Created_Time, Deal_Name, Description, Expected_Revenue, Last_Activity_Time, Lead_Source, Modified_By, Modified_Time, Next_Step, Overall_Sales_Duration, Owner, Pipeline, Probability, Sales_Cycle_Duration, Stage, Tag, Type, id
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncZohoCrmDeals(SyncEntity):
-    """``deals`` of Zoho CRM (blocking): list, get."""
+    """``deals`` of Zoho CRM (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "deals"
@@ -235,9 +312,20 @@ class SyncZohoCrmDeals(SyncEntity):
         """
         return self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ZohoCrmDeal]]:
+        """Search the deals records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (zoho-crm deals.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: $approved, $currency_symbol, $editable, Account_Name, Amount, Campaign_Source, Closing_Date, Contact_Name, Created_By, Created_Time, Deal_Name, Description, Expected_Revenue, Last_Activity_Time, Lead_Source, Modified_By, Modified_Time, Next_Step, Overall_Sales_Duration, Owner, Pipeline, Probability, Sales_Cycle_Duration, Stage, Tag, Type, id
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class ZohoCrmCampaigns(Entity):
-    """``campaigns`` of Zoho CRM (async): list, get."""
+    """``campaigns`` of Zoho CRM (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "campaigns"
@@ -262,9 +350,20 @@ class ZohoCrmCampaigns(Entity):
         """
         return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ZohoCrmCampaign]]:
+        """Search the campaigns records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (zoho-crm campaigns.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: $approved, $currency_symbol, $editable, Actual_Cost, Budgeted_Cost, Campaign_Name, Created_By, Created_Time, Description, End_Date, Expected_Response, Expected_Revenue, Last_Activity_Time, Modified_By, Modified_Time, Num_sent, Owner, Parent_Campaign, Start_Date, Status, Tag, Type, id
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncZohoCrmCampaigns(SyncEntity):
-    """``campaigns`` of Zoho CRM (blocking): list, get."""
+    """``campaigns`` of Zoho CRM (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "campaigns"
@@ -289,9 +388,20 @@ class SyncZohoCrmCampaigns(SyncEntity):
         """
         return self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ZohoCrmCampaign]]:
+        """Search the campaigns records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (zoho-crm campaigns.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: $approved, $currency_symbol, $editable, Actual_Cost, Budgeted_Cost, Campaign_Name, Created_By, Created_Time, Description, End_Date, Expected_Response, Expected_Revenue, Last_Activity_Time, Modified_By, Modified_Time, Num_sent, Owner, Parent_Campaign, Start_Date, Status, Tag, Type, id
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class ZohoCrmTasks(Entity):
-    """``tasks`` of Zoho CRM (async): list, get."""
+    """``tasks`` of Zoho CRM (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "tasks"
@@ -316,9 +426,20 @@ class ZohoCrmTasks(Entity):
         """
         return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ZohoCrmTask]]:
+        """Search the tasks records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (zoho-crm tasks.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: $approved, $currency_symbol, $editable, $se_module, Closed_Time, Created_By, Created_Time, Description, Due_Date, Last_Activity_Time, Modified_By, Modified_Time, Owner, Priority, Send_Notification_Email, Status, Subject, Tag, What_Id, Who_Id, id
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncZohoCrmTasks(SyncEntity):
-    """``tasks`` of Zoho CRM (blocking): list, get."""
+    """``tasks`` of Zoho CRM (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "tasks"
@@ -343,9 +464,20 @@ class SyncZohoCrmTasks(SyncEntity):
         """
         return self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ZohoCrmTask]]:
+        """Search the tasks records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (zoho-crm tasks.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: $approved, $currency_symbol, $editable, $se_module, Closed_Time, Created_By, Created_Time, Description, Due_Date, Last_Activity_Time, Modified_By, Modified_Time, Owner, Priority, Send_Notification_Email, Status, Subject, Tag, What_Id, Who_Id, id
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class ZohoCrmEvents(Entity):
-    """``events`` of Zoho CRM (async): list, get."""
+    """``events`` of Zoho CRM (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "events"
@@ -370,9 +502,20 @@ class ZohoCrmEvents(Entity):
         """
         return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ZohoCrmEvent]]:
+        """Search the events records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (zoho-crm events.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: $approved, $currency_symbol, $editable, $se_module, All_day, Created_By, Created_Time, Description, End_DateTime, Event_Title, Last_Activity_Time, Modified_By, Modified_Time, Owner, Participants, Start_DateTime, Tag, Venue, What_Id, Who_Id, id
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncZohoCrmEvents(SyncEntity):
-    """``events`` of Zoho CRM (blocking): list, get."""
+    """``events`` of Zoho CRM (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "events"
@@ -397,9 +540,20 @@ class SyncZohoCrmEvents(SyncEntity):
         """
         return self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ZohoCrmEvent]]:
+        """Search the events records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (zoho-crm events.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: $approved, $currency_symbol, $editable, $se_module, All_day, Created_By, Created_Time, Description, End_DateTime, Event_Title, Last_Activity_Time, Modified_By, Modified_Time, Owner, Participants, Start_DateTime, Tag, Venue, What_Id, Who_Id, id
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class ZohoCrmCalls(Entity):
-    """``calls`` of Zoho CRM (async): list, get."""
+    """``calls`` of Zoho CRM (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "calls"
@@ -424,9 +578,20 @@ class ZohoCrmCalls(Entity):
         """
         return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ZohoCrmCall]]:
+        """Search the calls records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (zoho-crm calls.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: $approved, $currency_symbol, $editable, $se_module, Call_Agenda, Call_Duration, Call_Duration_in_seconds, Call_Purpose, Call_Result, Call_Start_Time, Call_Type, Created_By, Created_Time, Description, Last_Activity_Time, Modified_By, Modified_Time, Outgoing_Call_Status, Owner, Subject, Tag, What_Id, Who_Id, id
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncZohoCrmCalls(SyncEntity):
-    """``calls`` of Zoho CRM (blocking): list, get."""
+    """``calls`` of Zoho CRM (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "calls"
@@ -451,9 +616,20 @@ class SyncZohoCrmCalls(SyncEntity):
         """
         return self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ZohoCrmCall]]:
+        """Search the calls records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (zoho-crm calls.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: $approved, $currency_symbol, $editable, $se_module, Call_Agenda, Call_Duration, Call_Duration_in_seconds, Call_Purpose, Call_Result, Call_Start_Time, Call_Type, Created_By, Created_Time, Description, Last_Activity_Time, Modified_By, Modified_Time, Outgoing_Call_Status, Owner, Subject, Tag, What_Id, Who_Id, id
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class ZohoCrmProducts(Entity):
-    """``products`` of Zoho CRM (async): list, get."""
+    """``products`` of Zoho CRM (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "products"
@@ -478,9 +654,20 @@ class ZohoCrmProducts(Entity):
         """
         return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ZohoCrmProduct]]:
+        """Search the products records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (zoho-crm products.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: $approved, $currency_symbol, $editable, Commission_Rate, Created_By, Created_Time, Description, Last_Activity_Time, Manufacturer, Modified_By, Modified_Time, Owner, Product_Active, Product_Category, Product_Code, Product_Name, Qty_Ordered, Qty_in_Stock, Reorder_Level, Sales_End_Date, Sales_Start_Date, Tag, Taxable, Unit_Price, Usage_Unit, Vendor_Name, id
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncZohoCrmProducts(SyncEntity):
-    """``products`` of Zoho CRM (blocking): list, get."""
+    """``products`` of Zoho CRM (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "products"
@@ -505,9 +692,20 @@ class SyncZohoCrmProducts(SyncEntity):
         """
         return self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ZohoCrmProduct]]:
+        """Search the products records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (zoho-crm products.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: $approved, $currency_symbol, $editable, Commission_Rate, Created_By, Created_Time, Description, Last_Activity_Time, Manufacturer, Modified_By, Modified_Time, Owner, Product_Active, Product_Category, Product_Code, Product_Name, Qty_Ordered, Qty_in_Stock, Reorder_Level, Sales_End_Date, Sales_Start_Date, Tag, Taxable, Unit_Price, Usage_Unit, Vendor_Name, id
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class ZohoCrmQuotes(Entity):
-    """``quotes`` of Zoho CRM (async): list, get."""
+    """``quotes`` of Zoho CRM (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "quotes"
@@ -532,9 +730,20 @@ class ZohoCrmQuotes(Entity):
         """
         return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ZohoCrmQuote]]:
+        """Search the quotes records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (zoho-crm quotes.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: $approved, $currency_symbol, $editable, Account_Name, Adjustment, Carrier, Contact_Name, Created_By, Created_Time, Currency, Deal_Name, Description, Discount, Grand_Total, Last_Activity_Time, Modified_By, Modified_Time, Owner, Product_Details, Quote_Number, Quote_Stage, Sub_Total, Subject, Tag, Tax, Team, Valid_Till, id
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncZohoCrmQuotes(SyncEntity):
-    """``quotes`` of Zoho CRM (blocking): list, get."""
+    """``quotes`` of Zoho CRM (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "quotes"
@@ -559,9 +768,20 @@ class SyncZohoCrmQuotes(SyncEntity):
         """
         return self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ZohoCrmQuote]]:
+        """Search the quotes records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (zoho-crm quotes.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: $approved, $currency_symbol, $editable, Account_Name, Adjustment, Carrier, Contact_Name, Created_By, Created_Time, Currency, Deal_Name, Description, Discount, Grand_Total, Last_Activity_Time, Modified_By, Modified_Time, Owner, Product_Details, Quote_Number, Quote_Stage, Sub_Total, Subject, Tag, Tax, Team, Valid_Till, id
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class ZohoCrmInvoices(Entity):
-    """``invoices`` of Zoho CRM (async): list, get."""
+    """``invoices`` of Zoho CRM (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "invoices"
@@ -586,9 +806,20 @@ class ZohoCrmInvoices(Entity):
         """
         return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ZohoCrmInvoice]]:
+        """Search the invoices records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (zoho-crm invoices.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: $approved, $currency_symbol, $editable, Account_Name, Adjustment, Contact_Name, Created_By, Created_Time, Currency, Deal_Name__s, Description, Discount, Due_Date, Excise_Duty, Grand_Total, Invoice_Date, Invoice_Number, Last_Activity_Time, Modified_By, Modified_Time, Owner, Product_Details, Purchase_Order, Sales_Order, Status, Sub_Total, Subject, Tag, Tax, id
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncZohoCrmInvoices(SyncEntity):
-    """``invoices`` of Zoho CRM (blocking): list, get."""
+    """``invoices`` of Zoho CRM (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "invoices"
@@ -613,9 +844,20 @@ class SyncZohoCrmInvoices(SyncEntity):
         """
         return self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ZohoCrmInvoice]]:
+        """Search the invoices records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (zoho-crm invoices.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: $approved, $currency_symbol, $editable, Account_Name, Adjustment, Contact_Name, Created_By, Created_Time, Currency, Deal_Name__s, Description, Discount, Due_Date, Excise_Duty, Grand_Total, Invoice_Date, Invoice_Number, Last_Activity_Time, Modified_By, Modified_Time, Owner, Product_Details, Purchase_Order, Sales_Order, Status, Sub_Total, Subject, Tag, Tax, id
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class ZohoCrmNotes(Entity):
-    """``notes`` of Zoho CRM (async): list, get."""
+    """``notes`` of Zoho CRM (async): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "notes"
@@ -640,9 +882,20 @@ class ZohoCrmNotes(Entity):
         """
         return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ZohoCrmNote]]:
+        """Search the notes records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (zoho-crm notes.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: $approved, $currency_symbol, $editable, $se_module, $voice_note, Created_By, Created_Time, Description, Last_Activity_Time, Modified_By, Modified_Time, Note_Content, Note_Title, Owner, Parent_Id, Tag, id
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class SyncZohoCrmNotes(SyncEntity):
-    """``notes`` of Zoho CRM (blocking): list, get."""
+    """``notes`` of Zoho CRM (blocking): list, get, context_store_search."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "notes"
@@ -667,6 +920,17 @@ class SyncZohoCrmNotes(SyncEntity):
         """
         return self._run("get", {"id": id})  # type: ignore[no-any-return]
 
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ZohoCrmNote]]:
+        """Search the notes records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (zoho-crm notes.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: $approved, $currency_symbol, $editable, $se_module, $voice_note, Created_By, Created_Time, Description, Last_Activity_Time, Modified_By, Modified_Time, Note_Content, Note_Title, Owner, Parent_Id, Tag, id
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
 
 class ZohoCrmConnector(Connector):
     """Zoho CRM connector (``zoho-crm``, definition ``4942d392-c7b5-4271-91f9-3b4f4e51eb3e``).
@@ -689,28 +953,40 @@ class ZohoCrmConnector(Connector):
     _records: ClassVar[dict[tuple[str, str], str]] = {
         ("leads", "list"): "ZohoCrmLead",
         ("leads", "get"): "ZohoCrmLead",
+        ("leads", "context_store_search"): "ZohoCrmLead",
         ("contacts", "list"): "ZohoCrmContact",
         ("contacts", "get"): "ZohoCrmContact",
+        ("contacts", "context_store_search"): "ZohoCrmContact",
         ("accounts", "list"): "ZohoCrmAccount",
         ("accounts", "get"): "ZohoCrmAccount",
+        ("accounts", "context_store_search"): "ZohoCrmAccount",
         ("deals", "list"): "ZohoCrmDeal",
         ("deals", "get"): "ZohoCrmDeal",
+        ("deals", "context_store_search"): "ZohoCrmDeal",
         ("campaigns", "list"): "ZohoCrmCampaign",
         ("campaigns", "get"): "ZohoCrmCampaign",
+        ("campaigns", "context_store_search"): "ZohoCrmCampaign",
         ("tasks", "list"): "ZohoCrmTask",
         ("tasks", "get"): "ZohoCrmTask",
+        ("tasks", "context_store_search"): "ZohoCrmTask",
         ("events", "list"): "ZohoCrmEvent",
         ("events", "get"): "ZohoCrmEvent",
+        ("events", "context_store_search"): "ZohoCrmEvent",
         ("calls", "list"): "ZohoCrmCall",
         ("calls", "get"): "ZohoCrmCall",
+        ("calls", "context_store_search"): "ZohoCrmCall",
         ("products", "list"): "ZohoCrmProduct",
         ("products", "get"): "ZohoCrmProduct",
+        ("products", "context_store_search"): "ZohoCrmProduct",
         ("quotes", "list"): "ZohoCrmQuote",
         ("quotes", "get"): "ZohoCrmQuote",
+        ("quotes", "context_store_search"): "ZohoCrmQuote",
         ("invoices", "list"): "ZohoCrmInvoice",
         ("invoices", "get"): "ZohoCrmInvoice",
+        ("invoices", "context_store_search"): "ZohoCrmInvoice",
         ("notes", "list"): "ZohoCrmNote",
         ("notes", "get"): "ZohoCrmNote",
+        ("notes", "context_store_search"): "ZohoCrmNote",
     }
 
     @property

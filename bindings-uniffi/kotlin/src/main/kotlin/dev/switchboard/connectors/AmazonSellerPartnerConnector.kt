@@ -178,6 +178,34 @@ class AmazonSellerPartnerConnector(val executor: Executor) {
                 "MaxResultsPerPage" to maxResultsPerPage,
                 "NextToken" to nextToken,
             ))
+
+        /**
+         * Search the list_financial_event_groups records cached in the engine's context store, synced by
+         * context_store_sync (hosted mode only; no call to the provider). (amazon-seller-partner
+         * list_financial_event_groups.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: AccountTail,
+         * BeginningBalance, ConvertedTotal, FinancialEventGroupEnd, FinancialEventGroupId,
+         * FinancialEventGroupStart, FundTransferDate, FundTransferStatus, OriginalTotal, ProcessingStatus,
+         * TraceId, id
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `AmazonSellerPartnerListFinancialEventGroup` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "list_financial_event_groups", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Amazon Seller Partner `list_financial_events`. */
@@ -218,6 +246,33 @@ class AmazonSellerPartnerConnector(val executor: Executor) {
                 "PostedBefore" to postedBefore,
                 "MaxResultsPerPage" to maxResultsPerPage,
                 "NextToken" to nextToken,
+            ))
+
+        /**
+         * Search the list_financial_events records cached in the engine's context store, synced by
+         * context_store_sync (hosted mode only; no call to the provider). (amazon-seller-partner
+         * list_financial_events.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: AdjustmentEventList,
+         * ChargebackEventList, GuaranteeClaimEventList, ProductAdsPaymentEventList, RefundEventList,
+         * RemovalShipmentEventList, RetrochargeEventList, ServiceFeeEventList, ShipmentEventList, id
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `AmazonSellerPartnerListFinancialEvent` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "list_financial_events", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
             ))
     }
 
@@ -359,6 +414,32 @@ class AmazonSellerPartnerConnector(val executor: Executor) {
          */
         suspend fun get(reportId: String): ResultView =
             this.executor.execute(requestJson("reports", "get", "reportId" to reportId))
+
+        /**
+         * Search the reports records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (amazon-seller-partner reports.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: createdTime,
+         * dataEndTime, dataStartTime, id, marketplaceIds, processingEndTime, processingStartTime,
+         * processingStatus, reportDocumentId, reportId, reportScheduleId, reportType
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `AmazonSellerPartnerReport` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "reports", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     companion object {

@@ -55,6 +55,31 @@ class AmplitudeConnector(val executor: Executor) {
          */
         suspend fun get(annotationId: Long): ResultView =
             this.executor.execute(requestJson("annotations", "get", "annotation_id" to annotationId))
+
+        /**
+         * Search the annotations records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (amplitude annotations.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: date, details, id,
+         * label
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `AmplitudeAnnotation` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "annotations", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Amplitude `cohorts`. */
@@ -74,6 +99,33 @@ class AmplitudeConnector(val executor: Executor) {
          */
         suspend fun get(cohortId: String): ResultView =
             this.executor.execute(requestJson("cohorts", "get", "cohort_id" to cohortId))
+
+        /**
+         * Search the cohorts records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (amplitude cohorts.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: appId, archived,
+         * chart_id, createdAt, definition, description, edit_id, finished, hidden, id, is_official_content,
+         * is_predictive, lastComputed, lastMod, location_id, name, owners, published, shortcut_ids, size,
+         * type, viewers
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `AmplitudeCohort` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "cohorts", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Amplitude `events_list`. */
@@ -84,6 +136,31 @@ class AmplitudeConnector(val executor: Executor) {
          */
         suspend fun list(): ResultView =
             this.executor.execute(requestJson("events_list", "list"))
+
+        /**
+         * Search the events_list records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (amplitude events_list.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: clusterId, deleted,
+         * display, flow_hidden, hidden, id, non_active, totals, value
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `AmplitudeEventsList` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "events_list", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Amplitude `active_users`. */

@@ -203,6 +203,31 @@ class AsanaConnector(val executor: Executor) {
          */
         suspend fun delete(taskGid: String): ResultView =
             this.executor.execute(requestJson("tasks", "delete", "task_gid" to taskGid))
+
+        /**
+         * Search the tasks records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (asana tasks.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: gid, id, name,
+         * resource_subtype, resource_type
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `AsanaTask` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "tasks", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Asana `project_tasks`. */
@@ -555,6 +580,31 @@ class AsanaConnector(val executor: Executor) {
          */
         suspend fun delete(projectGid: String): ResultView =
             this.executor.execute(requestJson("projects", "delete", "project_gid" to projectGid))
+
+        /**
+         * Search the projects records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (asana projects.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: gid, id, name,
+         * resource_type
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `AsanaTaskAssignee` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "projects", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Asana `team_projects`. */
@@ -803,6 +853,31 @@ class AsanaConnector(val executor: Executor) {
          */
         suspend fun get(workspaceGid: String): ResultView =
             this.executor.execute(requestJson("workspaces", "get", "workspace_gid" to workspaceGid))
+
+        /**
+         * Search the workspaces records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (asana workspaces.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: gid, id, name,
+         * resource_type
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `AsanaTaskAssignee` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "workspaces", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Asana `workspace_memberships`. */
@@ -980,6 +1055,31 @@ class AsanaConnector(val executor: Executor) {
          */
         suspend fun get(userGid: String): ResultView =
             this.executor.execute(requestJson("users", "get", "user_gid" to userGid))
+
+        /**
+         * Search the users records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (asana users.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: gid, id, name,
+         * resource_type
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `AsanaTaskAssignee` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "users", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Asana `user_teams`. */

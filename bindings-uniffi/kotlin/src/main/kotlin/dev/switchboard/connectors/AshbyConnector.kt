@@ -83,6 +83,32 @@ class AshbyConnector(val executor: Executor) {
          */
         suspend fun get(id: String): ResultView =
             this.executor.execute(requestJson("candidates", "get", "id" to id))
+
+        /**
+         * Search the candidates records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (ashby candidates.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: applicationIds,
+         * createdAt, creditedToUser, customFields, emailAddresses, fileHandles, id, name, phoneNumbers,
+         * primaryEmailAddress, profileUrl, socialLinks, source, tags, timezone, updatedAt
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `AshbyCandidate` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "candidates", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Ashby `applications`. */
@@ -109,6 +135,33 @@ class AshbyConnector(val executor: Executor) {
          */
         suspend fun get(applicationId: String): ResultView =
             this.executor.execute(requestJson("applications", "get", "applicationId" to applicationId))
+
+        /**
+         * Search the applications records cached in the engine's context store, synced by
+         * context_store_sync (hosted mode only; no call to the provider). (ashby
+         * applications.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields:
+         * appliedViaJobPostingId, archiveReason, archivedAt, candidate, createdAt, creditedToUser,
+         * currentInterviewStage, customFields, hiringTeam, id, job, source, status, updatedAt
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `AshbyApplication` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "applications", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Ashby `jobs`. */
@@ -135,6 +188,33 @@ class AshbyConnector(val executor: Executor) {
          */
         suspend fun get(id: String): ResultView =
             this.executor.execute(requestJson("jobs", "get", "id" to id))
+
+        /**
+         * Search the jobs records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (ashby jobs.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: author, brandId,
+         * closedAt, confidential, createdAt, customFields, customRequisitionId, defaultInterviewPlanId,
+         * departmentId, employmentType, hiringTeam, id, interviewPlanIds, jobPostingIds, locationId,
+         * openedAt, status, title, updatedAt
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `AshbyJob` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "jobs", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Ashby `departments`. */
@@ -161,6 +241,31 @@ class AshbyConnector(val executor: Executor) {
          */
         suspend fun get(departmentId: String): ResultView =
             this.executor.execute(requestJson("departments", "get", "departmentId" to departmentId))
+
+        /**
+         * Search the departments records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (ashby departments.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: createdAt,
+         * externalName, extraData, id, isArchived, name, parentId, updatedAt
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `AshbyDepartment` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "departments", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Ashby `locations`. */
@@ -187,6 +292,31 @@ class AshbyConnector(val executor: Executor) {
          */
         suspend fun get(locationId: String): ResultView =
             this.executor.execute(requestJson("locations", "get", "locationId" to locationId))
+
+        /**
+         * Search the locations records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (ashby locations.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: address, externalName,
+         * extraData, id, isArchived, isRemote, name, parentLocationId, type, workplaceType
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `AshbyLocation` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "locations", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Ashby `users`. */
@@ -213,6 +343,31 @@ class AshbyConnector(val executor: Executor) {
          */
         suspend fun get(userId: String): ResultView =
             this.executor.execute(requestJson("users", "get", "userId" to userId))
+
+        /**
+         * Search the users records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (ashby users.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: email, firstName,
+         * globalRole, id, isEnabled, lastName, updatedAt
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `AshbyUser` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "users", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Ashby `job_postings`. */
@@ -239,6 +394,34 @@ class AshbyConnector(val executor: Executor) {
          */
         suspend fun get(jobPostingId: String): ResultView =
             this.executor.execute(requestJson("job_postings", "get", "jobPostingId" to jobPostingId))
+
+        /**
+         * Search the job_postings records cached in the engine's context store, synced by
+         * context_store_sync (hosted mode only; no call to the provider). (ashby
+         * job_postings.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: applicationDeadline,
+         * applyLink, compensationTierSummary, departmentName, employmentType, externalLink, id, isListed,
+         * jobId, locationExternalName, locationIds, locationName, publishedDate,
+         * shouldDisplayCompensationOnJobBoard, teamName, title, updatedAt, workplaceType
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `AshbyJobPosting` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "job_postings", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Ashby `sources`. */
@@ -256,6 +439,31 @@ class AshbyConnector(val executor: Executor) {
         /** Every page of [list], following the connector's cursor. */
         fun listPages(cursor: String? = null, limit: Long? = null): dev.switchboard.Pages =
             this.executor.paginate(requestJson("sources", "list", "cursor" to cursor, "limit" to limit))
+
+        /**
+         * Search the sources records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (ashby sources.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: id, isArchived,
+         * sourceType, title
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `AshbySource` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "sources", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Ashby `archive_reasons`. */
@@ -281,6 +489,32 @@ class AshbyConnector(val executor: Executor) {
                 "cursor" to cursor,
                 "limit" to limit,
             ))
+
+        /**
+         * Search the archive_reasons records cached in the engine's context store, synced by
+         * context_store_sync (hosted mode only; no call to the provider). (ashby
+         * archive_reasons.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: id, isArchived,
+         * reasonType, text
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `AshbyArchiveReason` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "archive_reasons", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Ashby `candidate_tags`. */
@@ -302,6 +536,31 @@ class AshbyConnector(val executor: Executor) {
                 "cursor" to cursor,
                 "limit" to limit,
             ))
+
+        /**
+         * Search the candidate_tags records cached in the engine's context store, synced by
+         * context_store_sync (hosted mode only; no call to the provider). (ashby
+         * candidate_tags.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: id, isArchived, title
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `AshbyCandidateTag` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "candidate_tags", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Ashby `custom_fields`. */
@@ -319,6 +578,32 @@ class AshbyConnector(val executor: Executor) {
         /** Every page of [list], following the connector's cursor. */
         fun listPages(cursor: String? = null, limit: Long? = null): dev.switchboard.Pages =
             this.executor.paginate(requestJson("custom_fields", "list", "cursor" to cursor, "limit" to limit))
+
+        /**
+         * Search the custom_fields records cached in the engine's context store, synced by
+         * context_store_sync (hosted mode only; no call to the provider). (ashby
+         * custom_fields.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: fieldType, id,
+         * isArchived, isPrivate, objectType, title
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `AshbyCustomField` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "custom_fields", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Ashby `feedback_form_definitions`. */
@@ -343,6 +628,32 @@ class AshbyConnector(val executor: Executor) {
                 "feedback_form_definitions", "list",
                 "cursor" to cursor,
                 "limit" to limit,
+            ))
+
+        /**
+         * Search the feedback_form_definitions records cached in the engine's context store, synced by
+         * context_store_sync (hosted mode only; no call to the provider). (ashby
+         * feedback_form_definitions.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: formDefinition, id,
+         * interviewId, isArchived, isDefaultForm, organizationId, title
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `AshbyFeedbackFormDefinition` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "feedback_form_definitions", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
             ))
     }
 

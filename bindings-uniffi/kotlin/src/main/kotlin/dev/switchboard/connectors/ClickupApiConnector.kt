@@ -80,6 +80,31 @@ class ClickupApiConnector(val executor: Executor) {
          */
         suspend fun list(): ResultView =
             this.executor.execute(requestJson("teams", "list"))
+
+        /**
+         * Search the teams records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (clickup-api teams.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: avatar, color, id,
+         * members, name
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `ClickupApiTeam` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "teams", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** ClickUp `spaces`. */
@@ -157,6 +182,10 @@ class ClickupApiConnector(val executor: Executor) {
         suspend fun list(listId: String, page: Long? = null): ResultView =
             this.executor.execute(requestJson("tasks", "list", "list_id" to listId, "page" to page))
 
+        /** Every page of [list], following the connector's cursor. */
+        fun listPages(listId: String, page: Long? = null): dev.switchboard.Pages =
+            this.executor.paginate(requestJson("tasks", "list", "list_id" to listId, "page" to page))
+
         /**
          * One task. (clickup-api tasks.get)
          *
@@ -216,6 +245,43 @@ class ClickupApiConnector(val executor: Executor) {
             page: Long? = null,
         ): ResultView =
             this.executor.execute(requestJson(
+                "tasks", "search",
+                "team_id" to teamId,
+                "search" to search,
+                "statuses[]" to statuses,
+                "assignees[]" to assignees,
+                "tags[]" to tags,
+                "priority" to priority,
+                "due_date_gt" to dueDateGt,
+                "due_date_lt" to dueDateLt,
+                "date_created_gt" to dateCreatedGt,
+                "date_created_lt" to dateCreatedLt,
+                "date_updated_gt" to dateUpdatedGt,
+                "date_updated_lt" to dateUpdatedLt,
+                "custom_fields" to customFields,
+                "include_closed" to includeClosed,
+                "page" to page,
+            ))
+
+        /** Every page of [search], following the connector's cursor. */
+        fun searchPages(
+            teamId: String,
+            search: String? = null,
+            statuses: List<String>? = null,
+            assignees: List<String>? = null,
+            tags: List<String>? = null,
+            priority: Long? = null,
+            dueDateGt: Long? = null,
+            dueDateLt: Long? = null,
+            dateCreatedGt: Long? = null,
+            dateCreatedLt: Long? = null,
+            dateUpdatedGt: Long? = null,
+            dateUpdatedLt: Long? = null,
+            customFields: List<Map<String, Any?>>? = null,
+            includeClosed: Boolean? = null,
+            page: Long? = null,
+        ): dev.switchboard.Pages =
+            this.executor.paginate(requestJson(
                 "tasks", "search",
                 "team_id" to teamId,
                 "search" to search,
@@ -355,6 +421,10 @@ class ClickupApiConnector(val executor: Executor) {
          */
         suspend fun list(viewId: String, page: Long? = null): ResultView =
             this.executor.execute(requestJson("view_tasks", "list", "view_id" to viewId, "page" to page))
+
+        /** Every page of [list], following the connector's cursor. */
+        fun listPages(viewId: String, page: Long? = null): dev.switchboard.Pages =
+            this.executor.paginate(requestJson("view_tasks", "list", "view_id" to viewId, "page" to page))
     }
 
     /** ClickUp `time_tracking`. */

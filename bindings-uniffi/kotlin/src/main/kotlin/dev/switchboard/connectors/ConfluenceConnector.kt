@@ -113,6 +113,32 @@ class ConfluenceConnector(val executor: Executor) {
                 "id" to id,
                 "description-format" to descriptionFormat,
             ))
+
+        /**
+         * Search the spaces records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (confluence spaces.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: _links, authorId,
+         * createdAt, currentActiveAlias, description, homepageId, icon, id, key, name, spaceOwnerId,
+         * status, type
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `ConfluenceSpace` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "spaces", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Confluence `pages`. */
@@ -195,6 +221,32 @@ class ConfluenceConnector(val executor: Executor) {
                 "id" to id,
                 "body-format" to bodyFormat,
                 "version" to version,
+            ))
+
+        /**
+         * Search the pages records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (confluence pages.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: _links, authorId,
+         * body, createdAt, id, lastOwnerId, ownerId, parentId, parentType, position, spaceId, status,
+         * title, version
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `ConfluencePage` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "pages", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
             ))
     }
 
@@ -279,6 +331,31 @@ class ConfluenceConnector(val executor: Executor) {
                 "body-format" to bodyFormat,
                 "version" to version,
             ))
+
+        /**
+         * Search the blog_posts records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (confluence blog_posts.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: _links, authorId,
+         * body, createdAt, id, spaceId, status, title, version
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `ConfluenceBlogPost` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "blog_posts", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Confluence `groups`. */
@@ -297,6 +374,31 @@ class ConfluenceConnector(val executor: Executor) {
         /** Every page of [list], following the connector's cursor. */
         fun listPages(start: Long? = null, limit: Long? = null): dev.switchboard.Pages =
             this.executor.paginate(requestJson("groups", "list", "start" to start, "limit" to limit))
+
+        /**
+         * Search the groups records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (confluence groups.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: _links, id, managedBy,
+         * name, resourceAri, type, usageType
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `ConfluenceGroup` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "groups", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Confluence `audit`. */
@@ -343,6 +445,32 @@ class ConfluenceConnector(val executor: Executor) {
                 "startDate" to startDate,
                 "endDate" to endDate,
                 "searchString" to searchString,
+            ))
+
+        /**
+         * Search the audit records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (confluence audit.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: affectedObject,
+         * associatedObjects, author, category, changedValues, creationDate, description, id, remoteAddress,
+         * summary, superAdmin, sysAdmin
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `ConfluenceAudit` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "audit", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
             ))
     }
 

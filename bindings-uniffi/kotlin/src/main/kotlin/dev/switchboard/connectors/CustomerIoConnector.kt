@@ -95,6 +95,33 @@ class CustomerIoConnector(val executor: Executor) {
          */
         suspend fun get(campaignId: Long): ResultView =
             this.executor.execute(requestJson("campaigns", "get", "campaign_id" to campaignId))
+
+        /**
+         * Search the campaigns records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (customer-io campaigns.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: actions, active,
+         * created, created_by, date_attribute, deduplicate_id, event_name, first_started, frequency, id,
+         * msg_templates, name, start_hour, start_minutes, state, tags, timezone, trigger_segment_ids, type,
+         * updated, use_customer_timezone
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `CustomerIoCampaign` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "campaigns", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Customer.io `campaign_actions`. */
@@ -219,6 +246,31 @@ class CustomerIoConnector(val executor: Executor) {
          */
         suspend fun get(newsletterId: Long): ResultView =
             this.executor.execute(requestJson("newsletters", "get", "newsletter_id" to newsletterId))
+
+        /**
+         * Search the newsletters records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (customer-io newsletters.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: content_ids, created,
+         * deduplicate_id, id, name, sent_at, tags, type, updated
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `CustomerIoNewsletter` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "newsletters", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Customer.io `segments`. */
@@ -247,6 +299,31 @@ class CustomerIoConnector(val executor: Executor) {
          */
         suspend fun get(segmentId: Long): ResultView =
             this.executor.execute(requestJson("segments", "get", "segment_id" to segmentId))
+
+        /**
+         * Search the segments records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (customer-io segments.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: deduplicate_id,
+         * description, id, name, progress, state, tags, type
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `CustomerIoSegment` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "segments", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Customer.io `messages`. */
@@ -310,6 +387,33 @@ class CustomerIoConnector(val executor: Executor) {
          */
         suspend fun get(messageId: String): ResultView =
             this.executor.execute(requestJson("messages", "get", "message_id" to messageId))
+
+        /**
+         * Search the messages records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (customer-io messages.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: action_id,
+         * broadcast_id, campaign_id, content_id, created, customer_id, customer_identifiers,
+         * deduplicate_id, failure_message, forgotten, id, message_template_id, metrics, newsletter_id,
+         * parent_action_id, recipient, subject, trigger_event_id, type
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `CustomerIoMessage` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "messages", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Customer.io `activities`. */
@@ -352,6 +456,31 @@ class CustomerIoConnector(val executor: Executor) {
                 "type" to type,
                 "name" to name,
             ))
+
+        /**
+         * Search the activities records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (customer-io activities.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: customer_id,
+         * customer_identifiers, data, delivery_id, delivery_type, id, name, timestamp, type
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `CustomerIoActivity` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "activities", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Customer.io `sender_identities`. */
@@ -393,6 +522,32 @@ class CustomerIoConnector(val executor: Executor) {
          */
         suspend fun get(senderId: Long): ResultView =
             this.executor.execute(requestJson("sender_identities", "get", "sender_id" to senderId))
+
+        /**
+         * Search the sender_identities records cached in the engine's context store, synced by
+         * context_store_sync (hosted mode only; no call to the provider). (customer-io
+         * sender_identities.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: address,
+         * auto_generated, created, deduplicate_id, email, id, name, template_type, updated
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `CustomerIoSenderIdentity` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "sender_identities", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Customer.io `snippets`. */
@@ -423,6 +578,31 @@ class CustomerIoConnector(val executor: Executor) {
          */
         suspend fun update(name: String, value: String): ResultView =
             this.executor.execute(requestJson("snippets", "update", "name" to name, "value" to value))
+
+        /**
+         * Search the snippets records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (customer-io snippets.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: id, name, updated_at,
+         * value
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `CustomerIoSnippet` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "snippets", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Customer.io `collections`. */
@@ -484,6 +664,31 @@ class CustomerIoConnector(val executor: Executor) {
                 "name" to name,
                 "data" to data,
                 "url" to url,
+            ))
+
+        /**
+         * Search the collections records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (customer-io collections.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: bytes, created_at, id,
+         * name, rows, schema, updated_at
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `CustomerIoCollection` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "collections", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
             ))
     }
 
@@ -565,6 +770,32 @@ class CustomerIoConnector(val executor: Executor) {
                 "full_resolution" to fullResolution,
                 "with_content" to withContent,
             ))
+
+        /**
+         * Search the reporting_webhooks records cached in the engine's context store, synced by
+         * context_store_sync (hosted mode only; no call to the provider). (customer-io
+         * reporting_webhooks.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: disabled, endpoint,
+         * events, full_resolution, id, name, with_content
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `CustomerIoReportingWebhook` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "reporting_webhooks", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Customer.io `exports`. */
@@ -593,6 +824,32 @@ class CustomerIoConnector(val executor: Executor) {
          */
         suspend fun get(exportId: Long): ResultView =
             this.executor.execute(requestJson("exports", "get", "export_id" to exportId))
+
+        /**
+         * Search the exports records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (customer-io exports.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: created_at,
+         * deduplicate_id, description, downloads, failed, id, status, total, type, updated_at, user_email,
+         * user_id
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `CustomerIoExport` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "exports", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Customer.io `transactional_messages`. */
@@ -614,6 +871,33 @@ class CustomerIoConnector(val executor: Executor) {
             this.executor.execute(requestJson(
                 "transactional_messages", "get",
                 "transactional_id" to transactionalId,
+            ))
+
+        /**
+         * Search the transactional_messages records cached in the engine's context store, synced by
+         * context_store_sync (hosted mode only; no call to the provider). (customer-io
+         * transactional_messages.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: created_at,
+         * description, hide_message_body, id, link_tracking, name, open_tracking, queue_drafts,
+         * send_to_unsubscribed, updated_at
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `CustomerIoTransactionalMessage` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "transactional_messages", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
             ))
     }
 

@@ -122,6 +122,33 @@ class FacebookMarketingConnector(val executor: Executor) {
                 "account_id" to accountId,
                 "fields" to fields,
             ))
+
+        /**
+         * Search the ad_accounts records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (facebook-marketing
+         * ad_accounts.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: account_id,
+         * account_status, age, amount_spent, balance, business, business_name, created_time, currency,
+         * disable_reason, id, name, spend_cap, timezone_id, timezone_name
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `FacebookMarketingAdAccount` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "ad_accounts", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Facebook Marketing `campaigns`. */

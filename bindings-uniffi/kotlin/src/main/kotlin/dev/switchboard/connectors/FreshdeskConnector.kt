@@ -107,6 +107,33 @@ class FreshdeskConnector(val executor: Executor) {
          */
         suspend fun get(id: Long): ResultView =
             this.executor.execute(requestJson("tickets", "get", "id" to id))
+
+        /**
+         * Search the tickets records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (freshdesk tickets.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: cc_emails, company_id,
+         * created_at, custom_fields, description, description_text, due_by, email_config_id, fr_due_by,
+         * fr_escalated, fwd_emails, group_id, id, is_escalated, priority, product_id, reply_cc_emails,
+         * requester_id, responder_id, source, spam, status, subject, tags, to_emails, type, updated_at
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `FreshdeskTicket` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "tickets", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Freshdesk `contacts`. */
@@ -152,6 +179,33 @@ class FreshdeskConnector(val executor: Executor) {
          */
         suspend fun get(id: Long): ResultView =
             this.executor.execute(requestJson("contacts", "get", "id" to id))
+
+        /**
+         * Search the contacts records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (freshdesk contacts.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: active, address,
+         * company_id, created_at, custom_fields, description, email, id, job_title, language, mobile, name,
+         * other_emails, phone, tags, time_zone, twitter_id, unique_external_id, updated_at,
+         * view_all_tickets
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `FreshdeskContact` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "contacts", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Freshdesk `agents`. */
@@ -178,6 +232,32 @@ class FreshdeskConnector(val executor: Executor) {
          */
         suspend fun get(id: Long): ResultView =
             this.executor.execute(requestJson("agents", "get", "id" to id))
+
+        /**
+         * Search the agents records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (freshdesk agents.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: available,
+         * available_since, contact, created_at, group_ids, id, last_active_at, occasional, role_ids,
+         * signature, skill_ids, ticket_scope, type, updated_at
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `FreshdeskAgent` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "agents", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Freshdesk `groups`. */
@@ -204,6 +284,32 @@ class FreshdeskConnector(val executor: Executor) {
          */
         suspend fun get(id: Long): ResultView =
             this.executor.execute(requestJson("groups", "get", "id" to id))
+
+        /**
+         * Search the groups records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (freshdesk groups.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: agent_ids,
+         * auto_ticket_assign, business_hour_id, created_at, description, escalate_to, group_type, id, name,
+         * unassigned_for, updated_at
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `FreshdeskGroup` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "groups", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Freshdesk `companies`. */
@@ -230,6 +336,32 @@ class FreshdeskConnector(val executor: Executor) {
          */
         suspend fun get(id: Long): ResultView =
             this.executor.execute(requestJson("companies", "get", "id" to id))
+
+        /**
+         * Search the companies records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (freshdesk companies.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: account_tier,
+         * created_at, custom_fields, description, domains, health_score, id, industry, name, note,
+         * renewal_date, updated_at
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `FreshdeskCompany` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "companies", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Freshdesk `roles`. */
@@ -256,6 +388,31 @@ class FreshdeskConnector(val executor: Executor) {
          */
         suspend fun get(id: Long): ResultView =
             this.executor.execute(requestJson("roles", "get", "id" to id))
+
+        /**
+         * Search the roles records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (freshdesk roles.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: agent_type,
+         * created_at, default, description, id, name, updated_at
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `FreshdeskRole` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "roles", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Freshdesk `satisfaction_ratings`. */
@@ -292,6 +449,32 @@ class FreshdeskConnector(val executor: Executor) {
                 "page" to page,
                 "created_since" to createdSince,
             ))
+
+        /**
+         * Search the satisfaction_ratings records cached in the engine's context store, synced by
+         * context_store_sync (hosted mode only; no call to the provider). (freshdesk
+         * satisfaction_ratings.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: agent_id, created_at,
+         * feedback, group_id, id, ratings, survey_id, ticket_id, updated_at, user_id
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `FreshdeskSatisfactionRating` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "satisfaction_ratings", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Freshdesk `surveys`. */
@@ -309,6 +492,31 @@ class FreshdeskConnector(val executor: Executor) {
         /** Every page of [list], following the connector's cursor. */
         fun listPages(perPage: Long? = null, page: Long? = null): dev.switchboard.Pages =
             this.executor.paginate(requestJson("surveys", "list", "per_page" to perPage, "page" to page))
+
+        /**
+         * Search the surveys records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (freshdesk surveys.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: active, created_at,
+         * id, questions, title, updated_at
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `FreshdeskSurvey` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "surveys", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Freshdesk `time_entries`. */
@@ -326,6 +534,33 @@ class FreshdeskConnector(val executor: Executor) {
         /** Every page of [list], following the connector's cursor. */
         fun listPages(perPage: Long? = null, page: Long? = null): dev.switchboard.Pages =
             this.executor.paginate(requestJson("time_entries", "list", "per_page" to perPage, "page" to page))
+
+        /**
+         * Search the time_entries records cached in the engine's context store, synced by
+         * context_store_sync (hosted mode only; no call to the provider). (freshdesk
+         * time_entries.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: agent_id, billable,
+         * company_id, created_at, executed_at, id, note, start_time, ticket_id, time_spent, timer_running,
+         * updated_at
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `FreshdeskTimeEntry` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "time_entries", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Freshdesk `ticket_fields`. */
@@ -339,6 +574,34 @@ class FreshdeskConnector(val executor: Executor) {
          */
         suspend fun list(perPage: Long? = null, page: Long? = null): ResultView =
             this.executor.execute(requestJson("ticket_fields", "list", "per_page" to perPage, "page" to page))
+
+        /**
+         * Search the ticket_fields records cached in the engine's context store, synced by
+         * context_store_sync (hosted mode only; no call to the provider). (freshdesk
+         * ticket_fields.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: choices, created_at,
+         * customers_can_edit, default, description, displayed_to_customers, id, label, label_for_customers,
+         * name, position, required_for_agents, required_for_closure, required_for_customers, type,
+         * updated_at
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `FreshdeskTicketField` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "ticket_fields", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     companion object {

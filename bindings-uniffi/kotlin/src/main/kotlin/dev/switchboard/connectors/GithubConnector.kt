@@ -272,6 +272,34 @@ class GithubConnector(val executor: Executor) {
                 "after" to after,
                 "fields" to fields,
             ))
+
+        /**
+         * Search the viewer_repositories records cached in the engine's context store, synced by
+         * context_store_sync (hosted mode only; no call to the provider). (github
+         * viewer_repositories.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: createdAt, databaseId,
+         * defaultBranchRef, description, forkCount, homepageUrl, id, isArchived, isFork, isPrivate,
+         * isTemplate, licenseInfo, name, nameWithOwner, owner, primaryLanguage, pushedAt, repositoryTopics,
+         * stargazerCount, updatedAt, url, visibility
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `GithubRepository` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "viewer_repositories", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** GitHub `branches`. */

@@ -130,6 +130,34 @@ class GitlabConnector(val executor: Executor) {
          */
         suspend fun get(id: String, statistics: Boolean? = null): ResultView =
             this.executor.execute(requestJson("projects", "get", "id" to id, "statistics" to statistics))
+
+        /**
+         * Search the projects records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (gitlab projects.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: archived, avatar_url,
+         * created_at, creator_id, default_branch, description, empty_repo, forks_count, http_url_to_repo,
+         * id, issues_enabled, last_activity_at, merge_requests_enabled, name, name_with_namespace,
+         * namespace, open_issues_count, path, path_with_namespace, permissions, readme_url,
+         * ssh_url_to_repo, star_count, statistics, topics, updated_at, visibility, web_url
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `GitlabProject` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "projects", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** GitLab `issues`. */
@@ -366,6 +394,31 @@ class GitlabConnector(val executor: Executor) {
          */
         suspend fun get(id: Long): ResultView =
             this.executor.execute(requestJson("users", "get", "id" to id))
+
+        /**
+         * Search the users records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (gitlab users.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: avatar_url, bot,
+         * created_at, id, locked, name, public_email, state, username, web_url
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `GitlabUser` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "users", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** GitLab `commits`. */
@@ -498,6 +551,33 @@ class GitlabConnector(val executor: Executor) {
          */
         suspend fun get(id: String): ResultView =
             this.executor.execute(requestJson("groups", "get", "id" to id))
+
+        /**
+         * Search the groups records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (gitlab groups.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: avatar_url,
+         * created_at, default_branch, description, full_name, full_path, id, name, parent_id, path,
+         * project_creation_level, projects, request_access_enabled, subgroup_creation_level, visibility,
+         * web_url
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `GitlabGroup` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "groups", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** GitLab `branches`. */

@@ -153,6 +153,31 @@ class GmailConnector(val executor: Executor) {
                 "addLabelIds" to addLabelIds,
                 "removeLabelIds" to removeLabelIds,
             ))
+
+        /**
+         * Search the messages records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (gmail messages.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: historyId, id,
+         * internalDate, labelIds, payload, raw, sizeEstimate, snippet, threadId
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `GmailMessage` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "messages", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Gmail `messages_trash`. */
@@ -246,6 +271,31 @@ class GmailConnector(val executor: Executor) {
                 "format" to format,
                 "metadataHeaders" to metadataHeaders,
             ))
+
+        /**
+         * Search the threads records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (gmail threads.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: historyId, id,
+         * messages, snippet
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `GmailThread` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "threads", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Gmail `drafts`. */
@@ -327,6 +377,30 @@ class GmailConnector(val executor: Executor) {
          */
         suspend fun delete(draftId: String): ResultView =
             this.executor.execute(requestJson("drafts", "delete", "draftId" to draftId))
+
+        /**
+         * Search the drafts records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (gmail drafts.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: id, message
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `GmailDraft` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "drafts", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Gmail `drafts_send`. */
@@ -422,6 +496,32 @@ class GmailConnector(val executor: Executor) {
          */
         suspend fun delete(labelId: String): ResultView =
             this.executor.execute(requestJson("labels", "delete", "labelId" to labelId))
+
+        /**
+         * Search the labels records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (gmail labels.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: color, id,
+         * labelListVisibility, messageListVisibility, messagesTotal, messagesUnread, name, threadsTotal,
+         * threadsUnread, type
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `GmailLabel` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "labels", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     companion object {

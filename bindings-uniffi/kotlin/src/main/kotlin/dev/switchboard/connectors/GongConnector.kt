@@ -90,6 +90,32 @@ class GongConnector(val executor: Executor) {
          */
         suspend fun get(id: String): ResultView =
             this.executor.execute(requestJson("users", "get", "id" to id))
+
+        /**
+         * Search the users records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (gong users.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: active, created,
+         * emailAddress, emailAliases, extension, firstName, id, lastName, managerId, meetingConsentPageUrl,
+         * personalMeetingUrls, phoneNumber, settings, spokenLanguages, title, trustedEmailAddress
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `GongUser` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "users", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Gong `calls`. */
@@ -135,6 +161,33 @@ class GongConnector(val executor: Executor) {
          */
         suspend fun get(id: String): ResultView =
             this.executor.execute(requestJson("calls", "get", "id" to id))
+
+        /**
+         * Search the calls records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (gong calls.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: calendarEventId,
+         * clientUniqueId, customData, direction, duration, id, isPrivate, language, media, meetingUrl,
+         * primaryUserId, purpose, scheduled, scope, sdrDisposition, started, system, title, url,
+         * workspaceId
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `GongCall` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "calls", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Gong `calls_extensive`. */
@@ -224,6 +277,30 @@ class GongConnector(val executor: Executor) {
          */
         suspend fun list(): ResultView =
             this.executor.execute(requestJson("workspaces", "list"))
+
+        /**
+         * Search the workspaces records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (gong workspaces.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: description, id, name
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `GongWorkspace` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "workspaces", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Gong `call_transcripts`. */
@@ -301,6 +378,32 @@ class GongConnector(val executor: Executor) {
          */
         suspend fun list(workspaceId: String? = null): ResultView =
             this.executor.execute(requestJson("settings_scorecards", "list", "workspaceId" to workspaceId))
+
+        /**
+         * Search the settings_scorecards records cached in the engine's context store, synced by
+         * context_store_sync (hosted mode only; no call to the provider). (gong
+         * settings_scorecards.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: created, enabled, id,
+         * questions, reviewMethod, scorecardId, scorecardName, updated, updaterUserId, workspaceId
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `GongSettingsScorecard` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "settings_scorecards", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Gong `settings_trackers`. */
@@ -313,6 +416,34 @@ class GongConnector(val executor: Executor) {
          */
         suspend fun list(workspaceId: String? = null): ResultView =
             this.executor.execute(requestJson("settings_trackers", "list", "workspaceId" to workspaceId))
+
+        /**
+         * Search the settings_trackers records cached in the engine's context store, synced by
+         * context_store_sync (hosted mode only; no call to the provider). (gong
+         * settings_trackers.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: affiliation, created,
+         * creatorUserId, filterQuery, id, languageKeywords, partOfQuestion, saidAt, saidAtInterval,
+         * saidAtUnit, saidInCallParts, saidInTopics, trackerId, trackerName, updated, updaterUserId,
+         * workspaceId
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `GongSettingsTracker` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "settings_trackers", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Gong `library_folders`. */

@@ -244,6 +244,34 @@ class GoogleDriveConnector(val executor: Executor) {
                 "acknowledgeAbuse" to acknowledgeAbuse,
                 "supportsAllDrives" to supportsAllDrives,
             ))
+
+        /**
+         * Search the files records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (google-drive files.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: capabilities,
+         * createdTime, description, driveId, exportLinks, fileExtension, iconLink, id, kind,
+         * lastModifyingUser, md5Checksum, mimeType, modifiedTime, name, originalFilename, ownedByMe,
+         * owners, parents, shared, size, starred, thumbnailLink, trashed, version, viewedByMeTime,
+         * webContentLink, webViewLink
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `GoogleDriveFile` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "files", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Google Drive `files_export`. */
@@ -355,6 +383,31 @@ class GoogleDriveConnector(val executor: Executor) {
                 "drives", "get",
                 "driveId" to driveId,
                 "useDomainAdminAccess" to useDomainAdminAccess,
+            ))
+
+        /**
+         * Search the drives records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (google-drive drives.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: backgroundImageLink,
+         * capabilities, colorRgb, createdTime, hidden, id, kind, name, orgUnitId, restrictions
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `GoogleDriveDrive` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "drives", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
             ))
     }
 
@@ -686,6 +739,31 @@ class GoogleDriveConnector(val executor: Executor) {
                 "spaces" to spaces,
                 "includeRemoved" to includeRemoved,
                 "restrictToMyDrive" to restrictToMyDrive,
+            ))
+
+        /**
+         * Search the changes records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (google-drive changes.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: changeType, drive,
+         * driveId, file, fileId, id, kind, removed, time
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `GoogleDriveChange` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "changes", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
             ))
     }
 

@@ -72,6 +72,32 @@ class GranolaConnector(val executor: Executor) {
          */
         suspend fun get(noteId: String, include: String? = null): ResultView =
             this.executor.execute(requestJson("notes", "get", "note_id" to noteId, "include" to include))
+
+        /**
+         * Search the notes records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (granola notes.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: attendees,
+         * calendar_event, created_at, folder_membership, id, object, owner, summary_markdown, summary_text,
+         * title, transcript, updated_at
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `GranolaNote` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "notes", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     companion object {

@@ -104,6 +104,35 @@ class GreenhouseConnector(val executor: Executor) {
                 "updated_at" to updatedAt,
                 "next_page_url" to nextPageUrl,
             ))
+
+        /**
+         * Search the applications records cached in the engine's context store, synced by
+         * context_store_sync (hosted mode only; no call to the provider). (greenhouse
+         * applications.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: agency_note_id,
+         * answers, candidate_id, coordinator_id, created_at, custom_fields, id, job_id,
+         * job_interview_stage_id, job_post_id, last_activity_at, location_address, needs_decision,
+         * prospect, prospective_job_ids, recruiter_id, referrer_id, rejected_at, rejection_reason_id,
+         * source_id, stage_id, stage_name, status, updated_at
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `GreenhouseApplication` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "applications", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Greenhouse `candidates`. */
@@ -153,6 +182,33 @@ class GreenhouseConnector(val executor: Executor) {
                 "updated_at" to updatedAt,
                 "next_page_url" to nextPageUrl,
             ))
+
+        /**
+         * Search the candidates records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (greenhouse candidates.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: addresses, can_email,
+         * company, created_at, custom_fields, email_addresses, first_name, id, last_activity_at, last_name,
+         * linked_user_ids, phone_numbers, preferred_name, private, social_media_addresses, tags, time_zone,
+         * title, updated_at, website_addresses
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `GreenhouseCandidate` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "candidates", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Greenhouse `departments`. */
@@ -195,6 +251,31 @@ class GreenhouseConnector(val executor: Executor) {
                 "per_page" to perPage,
                 "ids" to ids,
                 "next_page_url" to nextPageUrl,
+            ))
+
+        /**
+         * Search the departments records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (greenhouse departments.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: created_at,
+         * external_id, id, name, parent_id, updated_at
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `GreenhouseDepartment` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "departments", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
             ))
     }
 
@@ -244,6 +325,33 @@ class GreenhouseConnector(val executor: Executor) {
                 "ids" to ids,
                 "updated_at" to updatedAt,
                 "next_page_url" to nextPageUrl,
+            ))
+
+        /**
+         * Search the interviews records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (greenhouse interviews.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: all_day_end_on,
+         * all_day_start_on, application_id, availability_received_at, created_at, ends_at,
+         * external_event_id, id, job_id, job_interview_id, location, organizer_id, scheduled_at, starts_at,
+         * status, updated_at, video_conferencing_url
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `GreenhouseInterview` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "interviews", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
             ))
     }
 
@@ -299,6 +407,32 @@ class GreenhouseConnector(val executor: Executor) {
                 "active" to active,
                 "next_page_url" to nextPageUrl,
             ))
+
+        /**
+         * Search the job_posts records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (greenhouse job_posts.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: active, content,
+         * created_at, demographic_question_set_id, featured, first_published_at, id, internal,
+         * internal_content, job_board_id, job_id, language, live, public_url, questions, title, updated_at
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `GreenhouseJobPost` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "job_posts", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Greenhouse `jobs`. */
@@ -347,6 +481,32 @@ class GreenhouseConnector(val executor: Executor) {
                 "ids" to ids,
                 "updated_at" to updatedAt,
                 "next_page_url" to nextPageUrl,
+            ))
+
+        /**
+         * Search the jobs records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (greenhouse jobs.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: closed_at,
+         * confidential, copied_from_id, created_at, custom_fields, department_id, id, is_template, name,
+         * notes, office_ids, opened_at, requisition_id, status, updated_at
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `GreenhouseJob` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "jobs", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
             ))
     }
 
@@ -397,6 +557,32 @@ class GreenhouseConnector(val executor: Executor) {
                 "updated_at" to updatedAt,
                 "next_page_url" to nextPageUrl,
             ))
+
+        /**
+         * Search the offers records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (greenhouse offers.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: application_id,
+         * candidate_id, created_at, custom_fields, id, job_id, opening_id, resolved_at, sent_on, starts_on,
+         * status, updated_at, version
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `GreenhouseOffer` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "offers", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Greenhouse `offices`. */
@@ -440,6 +626,31 @@ class GreenhouseConnector(val executor: Executor) {
                 "ids" to ids,
                 "next_page_url" to nextPageUrl,
             ))
+
+        /**
+         * Search the offices records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (greenhouse offices.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: created_at,
+         * external_id, id, location, name, parent_id, primary_in_house_contact_user_id, updated_at
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `GreenhouseOffice` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "offices", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Greenhouse `sources`. */
@@ -482,6 +693,31 @@ class GreenhouseConnector(val executor: Executor) {
                 "per_page" to perPage,
                 "ids" to ids,
                 "next_page_url" to nextPageUrl,
+            ))
+
+        /**
+         * Search the sources records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (greenhouse sources.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: created_at, id, name,
+         * type, updated_at
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `GreenhouseSource` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "sources", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
             ))
     }
 
@@ -536,6 +772,33 @@ class GreenhouseConnector(val executor: Executor) {
                 "updated_at" to updatedAt,
                 "show_service_accounts" to showServiceAccounts,
                 "next_page_url" to nextPageUrl,
+            ))
+
+        /**
+         * Search the users records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (greenhouse users.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: agency_id, created_at,
+         * custom_fields, deactivated, department_ids, emails, employee_id, first_name, id,
+         * interviewer_tags, job_title, last_name, linked_candidate_ids, name, office_ids, primary_email,
+         * site_admin, updated_at
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `GreenhouseUser` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "users", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
             ))
     }
 
@@ -612,6 +875,31 @@ class GreenhouseConnector(val executor: Executor) {
          */
         suspend fun download(ids: List<Long>): ResultView =
             this.executor.execute(requestJson("attachments", "download", "ids" to ids))
+
+        /**
+         * Search the attachments records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (greenhouse attachments.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: application_id,
+         * candidate_id, created_at, filename, id, type, updated_at, url
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `GreenhouseAttachment` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "attachments", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     companion object {

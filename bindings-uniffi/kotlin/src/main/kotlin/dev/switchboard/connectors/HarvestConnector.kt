@@ -111,6 +111,33 @@ class HarvestConnector(val executor: Executor) {
          */
         suspend fun get(id: Long): ResultView =
             this.executor.execute(requestJson("users", "get", "id" to id))
+
+        /**
+         * Search the users records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (harvest users.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: access_roles,
+         * avatar_url, calendar_integration_enabled, cost_rate, created_at, default_hourly_rate, email,
+         * first_name, has_access_to_all_future_projects, id, is_active, is_contractor, last_name, roles,
+         * telephone, timezone, updated_at, weekly_capacity
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `HarvestUser` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "users", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Harvest `clients`. */
@@ -146,6 +173,31 @@ class HarvestConnector(val executor: Executor) {
          */
         suspend fun get(id: Long): ResultView =
             this.executor.execute(requestJson("clients", "get", "id" to id))
+
+        /**
+         * Search the clients records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (harvest clients.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: address, created_at,
+         * currency, id, is_active, name, statement_key, updated_at
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `HarvestClient` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "clients", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Harvest `contacts`. */
@@ -181,6 +233,31 @@ class HarvestConnector(val executor: Executor) {
          */
         suspend fun get(id: Long): ResultView =
             this.executor.execute(requestJson("contacts", "get", "id" to id))
+
+        /**
+         * Search the contacts records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (harvest contacts.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: client, created_at,
+         * email, fax, first_name, id, last_name, phone_mobile, phone_office, title, updated_at
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `HarvestContact` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "contacts", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Harvest `company`. */
@@ -226,6 +303,33 @@ class HarvestConnector(val executor: Executor) {
          */
         suspend fun get(id: Long): ResultView =
             this.executor.execute(requestJson("projects", "get", "id" to id))
+
+        /**
+         * Search the projects records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (harvest projects.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: bill_by, budget,
+         * budget_by, budget_is_monthly, client, code, cost_budget, created_at, ends_on, fee, hourly_rate,
+         * id, is_active, is_billable, is_fixed_fee, name, notes, notify_when_over_budget,
+         * show_budget_to_all, starts_on, updated_at
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `HarvestProject` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "projects", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Harvest `tasks`. */
@@ -261,6 +365,31 @@ class HarvestConnector(val executor: Executor) {
          */
         suspend fun get(id: Long): ResultView =
             this.executor.execute(requestJson("tasks", "get", "id" to id))
+
+        /**
+         * Search the tasks records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (harvest tasks.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: billable_by_default,
+         * created_at, default_hourly_rate, id, is_active, is_default, name, updated_at
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `HarvestTask` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "tasks", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Harvest `time_entries`. */
@@ -296,6 +425,34 @@ class HarvestConnector(val executor: Executor) {
          */
         suspend fun get(id: Long): ResultView =
             this.executor.execute(requestJson("time_entries", "get", "id" to id))
+
+        /**
+         * Search the time_entries records cached in the engine's context store, synced by
+         * context_store_sync (hosted mode only; no call to the provider). (harvest
+         * time_entries.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: billable,
+         * billable_rate, budgeted, client, cost_rate, created_at, ended_time, hours, id, invoice,
+         * is_billed, is_closed, is_locked, is_running, locked_reason, notes, project, rounded_hours,
+         * spent_date, started_time, task, timer_started_at, updated_at, user
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `HarvestTimeEntry` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "time_entries", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Harvest `invoices`. */
@@ -331,6 +488,33 @@ class HarvestConnector(val executor: Executor) {
          */
         suspend fun get(id: Long): ResultView =
             this.executor.execute(requestJson("invoices", "get", "id" to id))
+
+        /**
+         * Search the invoices records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (harvest invoices.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: amount, client,
+         * closed_at, created_at, currency, discount, discount_amount, due_amount, due_date, id, issue_date,
+         * line_items, notes, number, paid_at, paid_date, payment_term, period_end, period_start,
+         * purchase_order, sent_at, state, subject, tax, tax_amount, updated_at
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `HarvestInvoice` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "invoices", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Harvest `invoice_item_categories`. */
@@ -366,6 +550,32 @@ class HarvestConnector(val executor: Executor) {
          */
         suspend fun get(id: Long): ResultView =
             this.executor.execute(requestJson("invoice_item_categories", "get", "id" to id))
+
+        /**
+         * Search the invoice_item_categories records cached in the engine's context store, synced by
+         * context_store_sync (hosted mode only; no call to the provider). (harvest
+         * invoice_item_categories.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: created_at, id, name,
+         * updated_at, use_as_expense, use_as_service
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `HarvestInvoiceItemCategory` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "invoice_item_categories", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Harvest `estimates`. */
@@ -401,6 +611,32 @@ class HarvestConnector(val executor: Executor) {
          */
         suspend fun get(id: Long): ResultView =
             this.executor.execute(requestJson("estimates", "get", "id" to id))
+
+        /**
+         * Search the estimates records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (harvest estimates.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: accepted_at, amount,
+         * client, created_at, currency, declined_at, discount, discount_amount, id, issue_date, line_items,
+         * notes, number, purchase_order, sent_at, state, subject, tax, tax_amount, updated_at
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `HarvestEstimate` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "estimates", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Harvest `estimate_item_categories`. */
@@ -436,6 +672,32 @@ class HarvestConnector(val executor: Executor) {
          */
         suspend fun get(id: Long): ResultView =
             this.executor.execute(requestJson("estimate_item_categories", "get", "id" to id))
+
+        /**
+         * Search the estimate_item_categories records cached in the engine's context store, synced by
+         * context_store_sync (hosted mode only; no call to the provider). (harvest
+         * estimate_item_categories.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: created_at, id, name,
+         * updated_at, use_as_expense, use_as_service
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `HarvestInvoiceItemCategory` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "estimate_item_categories", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Harvest `expenses`. */
@@ -471,6 +733,32 @@ class HarvestConnector(val executor: Executor) {
          */
         suspend fun get(id: Long): ResultView =
             this.executor.execute(requestJson("expenses", "get", "id" to id))
+
+        /**
+         * Search the expenses records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (harvest expenses.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: billable, client,
+         * created_at, expense_category, id, invoice, is_billed, is_closed, is_locked, locked_reason, notes,
+         * project, receipt, spent_date, total_cost, units, updated_at, user
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `HarvestExpense` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "expenses", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Harvest `expense_categories`. */
@@ -506,6 +794,32 @@ class HarvestConnector(val executor: Executor) {
          */
         suspend fun get(id: Long): ResultView =
             this.executor.execute(requestJson("expense_categories", "get", "id" to id))
+
+        /**
+         * Search the expense_categories records cached in the engine's context store, synced by
+         * context_store_sync (hosted mode only; no call to the provider). (harvest
+         * expense_categories.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: created_at, id,
+         * is_active, name, unit_name, unit_price, updated_at
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `HarvestExpenseCategory` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "expense_categories", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Harvest `roles`. */
@@ -541,6 +855,31 @@ class HarvestConnector(val executor: Executor) {
          */
         suspend fun get(id: Long): ResultView =
             this.executor.execute(requestJson("roles", "get", "id" to id))
+
+        /**
+         * Search the roles records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (harvest roles.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: created_at, id, name,
+         * updated_at, user_ids
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `HarvestRole` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "roles", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Harvest `user_assignments`. */
@@ -567,6 +906,32 @@ class HarvestConnector(val executor: Executor) {
                 "per_page" to perPage,
                 "next_page_url" to nextPageUrl,
             ))
+
+        /**
+         * Search the user_assignments records cached in the engine's context store, synced by
+         * context_store_sync (hosted mode only; no call to the provider). (harvest
+         * user_assignments.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: budget, created_at,
+         * hourly_rate, id, is_active, is_project_manager, project, updated_at, use_default_rates, user
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `HarvestUserAssignment` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "user_assignments", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Harvest `task_assignments`. */
@@ -592,6 +957,32 @@ class HarvestConnector(val executor: Executor) {
                 "task_assignments", "list",
                 "per_page" to perPage,
                 "next_page_url" to nextPageUrl,
+            ))
+
+        /**
+         * Search the task_assignments records cached in the engine's context store, synced by
+         * context_store_sync (hosted mode only; no call to the provider). (harvest
+         * task_assignments.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: billable, budget,
+         * created_at, hourly_rate, id, is_active, project, task, updated_at
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `HarvestTaskAssignment` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "task_assignments", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
             ))
     }
 

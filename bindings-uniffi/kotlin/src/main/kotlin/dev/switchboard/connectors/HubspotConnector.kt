@@ -231,6 +231,31 @@ class HubspotConnector(val executor: Executor) {
                 "limit" to limit,
                 "after" to after,
             ))
+
+        /**
+         * Search the contacts records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (hubspot contacts.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: archived, archivedAt,
+         * associations, createdAt, id, properties, propertiesWithHistory, updatedAt
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `HubspotContact` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "contacts", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** HubSpot `companies`. */
@@ -404,6 +429,31 @@ class HubspotConnector(val executor: Executor) {
                 "properties" to properties,
                 "limit" to limit,
                 "after" to after,
+            ))
+
+        /**
+         * Search the companies records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (hubspot companies.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: archived, archivedAt,
+         * associations, createdAt, id, properties, propertiesWithHistory, updatedAt
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `HubspotCompany` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "companies", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
             ))
     }
 
@@ -579,6 +629,31 @@ class HubspotConnector(val executor: Executor) {
                 "limit" to limit,
                 "after" to after,
             ))
+
+        /**
+         * Search the deals records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (hubspot deals.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: archived, archivedAt,
+         * associations, createdAt, id, properties, propertiesWithHistory, updatedAt
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `HubspotDeal` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "deals", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** HubSpot `tickets`. */
@@ -753,6 +828,31 @@ class HubspotConnector(val executor: Executor) {
                 "limit" to limit,
                 "after" to after,
             ))
+
+        /**
+         * Search the tickets records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (hubspot tickets.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: archived, archivedAt,
+         * associations, createdAt, id, properties, propertiesWithHistory, updatedAt
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `HubspotTicket` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "tickets", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** HubSpot `notes`. */
@@ -887,6 +987,31 @@ class HubspotConnector(val executor: Executor) {
          */
         suspend fun delete(noteId: String): ResultView =
             this.executor.execute(requestJson("notes", "delete", "noteId" to noteId))
+
+        /**
+         * Search the notes records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (hubspot notes.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: archived, archivedAt,
+         * associations, createdAt, id, properties, propertiesWithHistory, updatedAt
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `HubspotNote` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "notes", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** HubSpot `calls`. */
@@ -1021,6 +1146,31 @@ class HubspotConnector(val executor: Executor) {
          */
         suspend fun delete(callId: String): ResultView =
             this.executor.execute(requestJson("calls", "delete", "callId" to callId))
+
+        /**
+         * Search the calls records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (hubspot calls.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: archived, archivedAt,
+         * associations, createdAt, id, properties, propertiesWithHistory, updatedAt
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `HubspotCall` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "calls", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** HubSpot `emails`. */
@@ -1155,6 +1305,31 @@ class HubspotConnector(val executor: Executor) {
          */
         suspend fun delete(emailId: String): ResultView =
             this.executor.execute(requestJson("emails", "delete", "emailId" to emailId))
+
+        /**
+         * Search the emails records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (hubspot emails.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: archived, archivedAt,
+         * associations, createdAt, id, properties, propertiesWithHistory, updatedAt
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `HubspotEmail` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "emails", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** HubSpot `meetings`. */
@@ -1289,6 +1464,31 @@ class HubspotConnector(val executor: Executor) {
          */
         suspend fun delete(meetingId: String): ResultView =
             this.executor.execute(requestJson("meetings", "delete", "meetingId" to meetingId))
+
+        /**
+         * Search the meetings records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (hubspot meetings.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: archived, archivedAt,
+         * associations, createdAt, id, properties, propertiesWithHistory, updatedAt
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `HubspotMeeting` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "meetings", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** HubSpot `tasks`. */
@@ -1423,6 +1623,31 @@ class HubspotConnector(val executor: Executor) {
          */
         suspend fun delete(taskId: String): ResultView =
             this.executor.execute(requestJson("tasks", "delete", "taskId" to taskId))
+
+        /**
+         * Search the tasks records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (hubspot tasks.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: archived, archivedAt,
+         * associations, createdAt, id, properties, propertiesWithHistory, updatedAt
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `HubspotTask` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "tasks", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** HubSpot `schemas`. */
@@ -1444,6 +1669,33 @@ class HubspotConnector(val executor: Executor) {
          */
         suspend fun get(objectType: String): ResultView =
             this.executor.execute(requestJson("schemas", "get", "objectType" to objectType))
+
+        /**
+         * Search the schemas records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (hubspot schemas.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: archived,
+         * associations, createdAt, fullyQualifiedName, id, labels, name, objectTypeId,
+         * primaryDisplayProperty, properties, requiredProperties, searchableProperties,
+         * secondaryDisplayProperties, updatedAt
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `HubspotSchema` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "schemas", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** HubSpot `objects`. */

@@ -89,6 +89,35 @@ class IncidentIoConnector(val executor: Executor) {
          */
         suspend fun get(id: String): ResultView =
             this.executor.execute(requestJson("incidents", "get", "id" to id))
+
+        /**
+         * Search the incidents records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (incident-io incidents.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: call_url, created_at,
+         * creator, custom_field_entries, duration_metrics, has_debrief, id, incident_role_assignments,
+         * incident_status, incident_timestamp_values, incident_type, mode, name, permalink, reference,
+         * severity, slack_channel_id, slack_channel_name, slack_team_id, summary, updated_at, visibility,
+         * workload_minutes_late, workload_minutes_sleeping, workload_minutes_total,
+         * workload_minutes_working
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `IncidentIoIncident` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "incidents", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** incident.io `alerts`. */
@@ -115,6 +144,32 @@ class IncidentIoConnector(val executor: Executor) {
          */
         suspend fun get(id: String): ResultView =
             this.executor.execute(requestJson("alerts", "get", "id" to id))
+
+        /**
+         * Search the alerts records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (incident-io alerts.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: alert_source_id,
+         * attributes, created_at, deduplication_key, description, id, resolved_at, source_url, status,
+         * title, updated_at
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `IncidentIoAlert` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "alerts", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** incident.io `escalations`. */
@@ -149,6 +204,32 @@ class IncidentIoConnector(val executor: Executor) {
          */
         suspend fun get(id: String): ResultView =
             this.executor.execute(requestJson("escalations", "get", "id" to id))
+
+        /**
+         * Search the escalations records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (incident-io escalations.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: created_at, creator,
+         * escalation_path_id, events, id, priority, related_alerts, related_incidents, status, title,
+         * updated_at
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `IncidentIoEscalation` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "escalations", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** incident.io `users`. */
@@ -175,6 +256,31 @@ class IncidentIoConnector(val executor: Executor) {
          */
         suspend fun get(id: String): ResultView =
             this.executor.execute(requestJson("users", "get", "id" to id))
+
+        /**
+         * Search the users records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (incident-io users.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: base_role,
+         * custom_roles, email, id, name, role, slack_user_id
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `IncidentIoUser` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "users", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** incident.io `incident_updates`. */
@@ -200,6 +306,32 @@ class IncidentIoConnector(val executor: Executor) {
                 "page_size" to pageSize,
                 "after" to after,
             ))
+
+        /**
+         * Search the incident_updates records cached in the engine's context store, synced by
+         * context_store_sync (hosted mode only; no call to the provider). (incident-io
+         * incident_updates.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: created_at, id,
+         * incident_id, message, new_incident_status, new_severity, updater
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `IncidentIoIncidentUpdate` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "incident_updates", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** incident.io `incident_roles`. */
@@ -219,6 +351,32 @@ class IncidentIoConnector(val executor: Executor) {
          */
         suspend fun get(id: String): ResultView =
             this.executor.execute(requestJson("incident_roles", "get", "id" to id))
+
+        /**
+         * Search the incident_roles records cached in the engine's context store, synced by
+         * context_store_sync (hosted mode only; no call to the provider). (incident-io
+         * incident_roles.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: created_at,
+         * description, id, instructions, name, required, role_type, shortform, updated_at
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `IncidentIoIncidentRole` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "incident_roles", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** incident.io `incident_statuses`. */
@@ -238,6 +396,32 @@ class IncidentIoConnector(val executor: Executor) {
          */
         suspend fun get(id: String): ResultView =
             this.executor.execute(requestJson("incident_statuses", "get", "id" to id))
+
+        /**
+         * Search the incident_statuses records cached in the engine's context store, synced by
+         * context_store_sync (hosted mode only; no call to the provider). (incident-io
+         * incident_statuses.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: category, created_at,
+         * description, id, name, rank, updated_at
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `IncidentIoIncidentStatuse` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "incident_statuses", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** incident.io `incident_timestamps`. */
@@ -257,6 +441,31 @@ class IncidentIoConnector(val executor: Executor) {
          */
         suspend fun get(id: String): ResultView =
             this.executor.execute(requestJson("incident_timestamps", "get", "id" to id))
+
+        /**
+         * Search the incident_timestamps records cached in the engine's context store, synced by
+         * context_store_sync (hosted mode only; no call to the provider). (incident-io
+         * incident_timestamps.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: id, name, rank
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `IncidentIoIncidentTimestamp` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "incident_timestamps", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** incident.io `severities`. */
@@ -276,6 +485,31 @@ class IncidentIoConnector(val executor: Executor) {
          */
         suspend fun get(id: String): ResultView =
             this.executor.execute(requestJson("severities", "get", "id" to id))
+
+        /**
+         * Search the severities records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (incident-io severities.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: created_at,
+         * description, id, name, rank, updated_at
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `IncidentIoSeverity` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "severities", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** incident.io `custom_fields`. */
@@ -295,6 +529,32 @@ class IncidentIoConnector(val executor: Executor) {
          */
         suspend fun get(id: String): ResultView =
             this.executor.execute(requestJson("custom_fields", "get", "id" to id))
+
+        /**
+         * Search the custom_fields records cached in the engine's context store, synced by
+         * context_store_sync (hosted mode only; no call to the provider). (incident-io
+         * custom_fields.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: catalog_type_id,
+         * created_at, description, field_type, id, name, updated_at
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `IncidentIoCustomField` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "custom_fields", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** incident.io `catalog_types`. */
@@ -314,6 +574,33 @@ class IncidentIoConnector(val executor: Executor) {
          */
         suspend fun get(id: String): ResultView =
             this.executor.execute(requestJson("catalog_types", "get", "id" to id))
+
+        /**
+         * Search the catalog_types records cached in the engine's context store, synced by
+         * context_store_sync (hosted mode only; no call to the provider). (incident-io
+         * catalog_types.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: annotations,
+         * categories, color, created_at, description, icon, id, is_editable, last_synced_at, name, ranked,
+         * registry_type, required_integrations, schema, semantic_type, type_name, updated_at
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `IncidentIoCatalogType` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "catalog_types", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** incident.io `schedules`. */
@@ -344,6 +631,31 @@ class IncidentIoConnector(val executor: Executor) {
          */
         suspend fun get(id: String): ResultView =
             this.executor.execute(requestJson("schedules", "get", "id" to id))
+
+        /**
+         * Search the schedules records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (incident-io schedules.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: annotations, config,
+         * created_at, current_shifts, holidays_public_config, id, name, team_ids, timezone, updated_at
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `IncidentIoSchedule` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "schedules", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** incident.io `teams`. */
@@ -370,6 +682,31 @@ class IncidentIoConnector(val executor: Executor) {
          */
         suspend fun get(id: String): ResultView =
             this.executor.execute(requestJson("teams", "get", "id" to id))
+
+        /**
+         * Search the teams records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (incident-io teams.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: catalog_entry, id,
+         * members, name
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `IncidentIoTeam` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "teams", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     companion object {

@@ -183,6 +183,34 @@ class IntercomConnector(val executor: Executor) {
          */
         suspend fun delete(id: String): ResultView =
             this.executor.execute(requestJson("contacts", "delete", "id" to id))
+
+        /**
+         * Search the contacts records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (intercom contacts.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: avatar, browser,
+         * companies, created_at, custom_attributes, email, external_id, has_hard_bounced, id,
+         * last_contacted_at, last_replied_at, last_seen_at, location, marked_email_as_spam, name, notes,
+         * os, owner_id, phone, role, signed_up_at, tags, type, unsubscribed_from_emails, updated_at,
+         * workspace_id
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `IntercomContact` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "contacts", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Intercom `notes`. */
@@ -292,6 +320,33 @@ class IntercomConnector(val executor: Executor) {
          */
         suspend fun delete(id: String): ResultView =
             this.executor.execute(requestJson("conversations", "delete", "id" to id))
+
+        /**
+         * Search the conversations records cached in the engine's context store, synced by
+         * context_store_sync (hosted mode only; no call to the provider). (intercom
+         * conversations.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: admin_assignee_id,
+         * contacts, created_at, custom_attributes, id, open, priority, read, snoozed_until, source, state,
+         * statistics, tags, team_assignee_id, title, type, updated_at, waiting_since
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `IntercomConversation` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "conversations", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Intercom `companies`. */
@@ -406,6 +461,32 @@ class IntercomConnector(val executor: Executor) {
          */
         suspend fun delete(id: String): ResultView =
             this.executor.execute(requestJson("companies", "delete", "id" to id))
+
+        /**
+         * Search the companies records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (intercom companies.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: app_id, company_id,
+         * created_at, custom_attributes, id, industry, last_request_at, monthly_spend, name, plan,
+         * remote_created_at, segments, session_count, size, tags, type, updated_at, user_count, website
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `IntercomCompany` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "companies", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Intercom `teams`. */
@@ -425,6 +506,31 @@ class IntercomConnector(val executor: Executor) {
          */
         suspend fun get(id: String): ResultView =
             this.executor.execute(requestJson("teams", "get", "id" to id))
+
+        /**
+         * Search the teams records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (intercom teams.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: admin_ids, id, name,
+         * type
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `IntercomTeam` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "teams", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Intercom `admins`. */
@@ -444,6 +550,32 @@ class IntercomConnector(val executor: Executor) {
          */
         suspend fun get(id: String): ResultView =
             this.executor.execute(requestJson("admins", "get", "id" to id))
+
+        /**
+         * Search the admins records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (intercom admins.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: avatar,
+         * away_mode_enabled, away_mode_reassign, email, email_verified, has_inbox_seat, id, job_title,
+         * name, team_ids, type
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `IntercomAdmin` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "admins", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Intercom `tags`. */
@@ -481,6 +613,30 @@ class IntercomConnector(val executor: Executor) {
          */
         suspend fun delete(id: String): ResultView =
             this.executor.execute(requestJson("tags", "delete", "id" to id))
+
+        /**
+         * Search the tags records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (intercom tags.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: id, name, type
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `IntercomTag` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "tags", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Intercom `segments`. */
@@ -502,6 +658,31 @@ class IntercomConnector(val executor: Executor) {
          */
         suspend fun get(id: String): ResultView =
             this.executor.execute(requestJson("segments", "get", "id" to id))
+
+        /**
+         * Search the segments records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (intercom segments.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: count, created_at, id,
+         * name, person_type, type, updated_at
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `IntercomSegment` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "segments", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Intercom `internal_articles`. */

@@ -751,6 +751,32 @@ class JiraConnector(val executor: Executor) {
                 "accountId" to accountId,
                 "property" to property,
             ))
+
+        /**
+         * Search the users records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (jira users.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: accountId,
+         * accountType, active, applicationRoles, avatarUrls, displayName, emailAddress, groups, id, locale,
+         * self, timeZone
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `JiraUser` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "users", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Jira `issue_fields`. */
@@ -816,6 +842,33 @@ class JiraConnector(val executor: Executor) {
                 "query" to query,
                 "orderBy" to orderBy,
                 "expand" to expand,
+            ))
+
+        /**
+         * Search the issue_fields records cached in the engine's context store, synced by
+         * context_store_sync (hosted mode only; no call to the provider). (jira
+         * issue_fields.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: clauseNames,
+         * contextsCount, custom, description, id, isLocked, key, name, navigable, orderable, schema,
+         * screensCount, searchable, searcherKey, untranslatedName
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `JiraIssueField` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "issue_fields", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
             ))
     }
 

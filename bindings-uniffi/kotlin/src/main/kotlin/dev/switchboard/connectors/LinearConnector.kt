@@ -138,6 +138,32 @@ class LinearConnector(val executor: Executor) {
                 "estimate" to estimate,
                 "dueDate" to dueDate,
             ))
+
+        /**
+         * Search the issues records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (linear issues.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: assignee, createdAt,
+         * description, dueDate, estimate, id, identifier, number, priority, priorityLabel, project, state,
+         * team, title, updatedAt, url
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `LinearIssue` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "issues", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Linear `projects`. */
@@ -243,6 +269,32 @@ class LinearConnector(val executor: Executor) {
                 "priority" to priority,
                 "color" to color,
             ))
+
+        /**
+         * Search the projects records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (linear projects.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: color, createdAt,
+         * description, id, lead, name, priority, progress, startDate, state, targetDate, teams, updatedAt,
+         * url
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `LinearProject` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "projects", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Linear `teams`. */
@@ -270,6 +322,31 @@ class LinearConnector(val executor: Executor) {
          */
         suspend fun get(id: String): ResultView =
             this.executor.execute(requestJson("teams", "get", "id" to id))
+
+        /**
+         * Search the teams records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (linear teams.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: createdAt,
+         * description, id, issueCount, key, name, private, timezone, updatedAt
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `LinearTeam` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "teams", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Linear `workflow_states`. */
@@ -288,6 +365,32 @@ class LinearConnector(val executor: Executor) {
         /** Every page of [list], following the connector's cursor. */
         fun listPages(first: Long? = null, after: String? = null): dev.switchboard.Pages =
             this.executor.paginate(requestJson("workflow_states", "list", "first" to first, "after" to after))
+
+        /**
+         * Search the workflow_states records cached in the engine's context store, synced by
+         * context_store_sync (hosted mode only; no call to the provider). (linear
+         * workflow_states.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: color, createdAt,
+         * description, id, name, position, team, type, updatedAt
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `LinearWorkflowState` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "workflow_states", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Linear `users`. */
@@ -315,6 +418,31 @@ class LinearConnector(val executor: Executor) {
          */
         suspend fun get(id: String): ResultView =
             this.executor.execute(requestJson("users", "get", "id" to id))
+
+        /**
+         * Search the users records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (linear users.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: active, admin,
+         * createdAt, displayName, email, guest, id, name, timezone, updatedAt
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `LinearUser` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "users", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Linear `comments`. */

@@ -148,6 +148,32 @@ class MailchimpConnector(val executor: Executor) {
          */
         suspend fun get(campaignId: String): ResultView =
             this.executor.execute(requestJson("campaigns", "get", "campaign_id" to campaignId))
+
+        /**
+         * Search the campaigns records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (mailchimp campaigns.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: archive_url,
+         * content_type, create_time, emails_sent, id, long_archive_url, recipients, report_summary,
+         * resendable, send_time, settings, status, tracking, type, web_id
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `MailchimpCampaign` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "campaigns", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Mailchimp `lists`. */
@@ -223,6 +249,32 @@ class MailchimpConnector(val executor: Executor) {
          */
         suspend fun get(listId: String): ResultView =
             this.executor.execute(requestJson("lists", "get", "list_id" to listId))
+
+        /**
+         * Search the lists records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (mailchimp lists.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: campaign_defaults,
+         * contact, date_created, double_optin, email_type_option, id, list_rating, name,
+         * permission_reminder, stats, subscribe_url_short, visibility, web_id
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `MailchimpList` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "lists", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Mailchimp `list_members`. */
@@ -397,6 +449,32 @@ class MailchimpConnector(val executor: Executor) {
          */
         suspend fun get(campaignId: String): ResultView =
             this.executor.execute(requestJson("reports", "get", "campaign_id" to campaignId))
+
+        /**
+         * Search the reports records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (mailchimp reports.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: abuse_reports,
+         * bounces, campaign_title, clicks, emails_sent, forwards, id, list_id, list_name, list_stats,
+         * opens, preview_text, send_time, subject_line, type, unsubscribed
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `MailchimpReport` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "reports", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Mailchimp `email_activity`. */
@@ -521,6 +599,31 @@ class MailchimpConnector(val executor: Executor) {
                 "before_start_time" to beforeStartTime,
                 "since_start_time" to sinceStartTime,
                 "status" to status,
+            ))
+
+        /**
+         * Search the automations records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (mailchimp automations.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: create_time,
+         * emails_sent, id, recipients, report_summary, settings, start_time, status
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `MailchimpAutomation` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "automations", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
             ))
     }
 

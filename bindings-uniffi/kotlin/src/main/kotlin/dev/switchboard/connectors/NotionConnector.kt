@@ -70,6 +70,31 @@ class NotionConnector(val executor: Executor) {
          */
         suspend fun get(userId: String): ResultView =
             this.executor.execute(requestJson("users", "get", "user_id" to userId))
+
+        /**
+         * Search the users records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (notion users.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: avatar_url, bot, id,
+         * name, object, person, type
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `NotionUser` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "users", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Notion `pages`. */
@@ -186,6 +211,32 @@ class NotionConnector(val executor: Executor) {
                 "archived" to archived,
                 "in_trash" to inTrash,
             ))
+
+        /**
+         * Search the pages records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (notion pages.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: archived, cover,
+         * created_by, created_time, icon, id, in_trash, is_locked, last_edited_by, last_edited_time,
+         * object, parent, properties, public_url, url
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `NotionPage` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "pages", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Notion `data_sources`. */
@@ -279,6 +330,33 @@ class NotionConnector(val executor: Executor) {
                 "cover" to cover,
                 "archived" to archived,
                 "in_trash" to inTrash,
+            ))
+
+        /**
+         * Search the data_sources records cached in the engine's context store, synced by
+         * context_store_sync (hosted mode only; no call to the provider). (notion
+         * data_sources.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: archived, cover,
+         * created_by, created_time, database_parent, description, icon, id, in_trash, is_inline,
+         * last_edited_by, last_edited_time, object, parent, properties, public_url, title, url
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `NotionDataSource` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "data_sources", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
             ))
     }
 

@@ -56,6 +56,33 @@ class OrbConnector(val executor: Executor) {
          */
         suspend fun get(customerId: String): ResultView =
             this.executor.execute(requestJson("customers", "get", "customer_id" to customerId))
+
+        /**
+         * Search the customers records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (orb customers.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: additional_emails,
+         * auto_collection, balance, billing_address, created_at, currency, email, email_delivery,
+         * external_customer_id, id, metadata, name, payment_provider, payment_provider_id, portal_url,
+         * shipping_address, timezone
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `OrbCustomer` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "customers", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Orb `subscriptions`. */
@@ -111,6 +138,34 @@ class OrbConnector(val executor: Executor) {
          */
         suspend fun get(subscriptionId: String): ResultView =
             this.executor.execute(requestJson("subscriptions", "get", "subscription_id" to subscriptionId))
+
+        /**
+         * Search the subscriptions records cached in the engine's context store, synced by
+         * context_store_sync (hosted mode only; no call to the provider). (orb
+         * subscriptions.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields:
+         * active_plan_phase_order, auto_collection, created_at, current_billing_period_end_date,
+         * current_billing_period_start_date, customer, default_invoice_memo, end_date, id,
+         * invoicing_threshold, metadata, net_terms, plan, start_date, status
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `OrbSubscription` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "subscriptions", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Orb `plans`. */
@@ -137,6 +192,32 @@ class OrbConnector(val executor: Executor) {
          */
         suspend fun get(planId: String): ResultView =
             this.executor.execute(requestJson("plans", "get", "plan_id" to planId))
+
+        /**
+         * Search the plans records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (orb plans.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: created_at, currency,
+         * default_invoice_memo, description, external_plan_id, id, invoicing_currency, metadata, name,
+         * net_terms, prices, product, status, version
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `OrbPlan` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "plans", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Orb `invoices`. */
@@ -218,6 +299,33 @@ class OrbConnector(val executor: Executor) {
          */
         suspend fun get(invoiceId: String): ResultView =
             this.executor.execute(requestJson("invoices", "get", "invoice_id" to invoiceId))
+
+        /**
+         * Search the invoices records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (orb invoices.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: amount_due,
+         * created_at, currency, customer, due_date, hosted_invoice_url, id, invoice_date, invoice_number,
+         * invoice_pdf, issued_at, line_items, memo, paid_at, status, subscription, subtotal, total,
+         * voided_at
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `OrbInvoice` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "invoices", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     companion object {

@@ -131,6 +131,31 @@ class OutreachConnector(val executor: Executor) {
          */
         suspend fun get(id: Long): ResultView =
             this.executor.execute(requestJson("prospects", "get", "id" to id))
+
+        /**
+         * Search the prospects records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (outreach prospects.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: attributes, id, links,
+         * relationships, type
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `OutreachProspect` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "prospects", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Outreach `accounts`. */
@@ -188,6 +213,31 @@ class OutreachConnector(val executor: Executor) {
          */
         suspend fun get(id: Long): ResultView =
             this.executor.execute(requestJson("accounts", "get", "id" to id))
+
+        /**
+         * Search the accounts records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (outreach accounts.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: attributes, id, links,
+         * relationships, type
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `OutreachAccount` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "accounts", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Outreach `sequences`. */
@@ -245,6 +295,31 @@ class OutreachConnector(val executor: Executor) {
          */
         suspend fun get(id: Long): ResultView =
             this.executor.execute(requestJson("sequences", "get", "id" to id))
+
+        /**
+         * Search the sequences records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (outreach sequences.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: attributes, id, links,
+         * relationships, type
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `OutreachSequence` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "sequences", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Outreach `sequence_states`. */
@@ -302,6 +377,32 @@ class OutreachConnector(val executor: Executor) {
          */
         suspend fun get(id: Long): ResultView =
             this.executor.execute(requestJson("sequence_states", "get", "id" to id))
+
+        /**
+         * Search the sequence_states records cached in the engine's context store, synced by
+         * context_store_sync (hosted mode only; no call to the provider). (outreach
+         * sequence_states.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: attributes, id, links,
+         * relationships, type
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `OutreachSequenceState` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "sequence_states", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Outreach `sequence_steps`. */
@@ -359,6 +460,32 @@ class OutreachConnector(val executor: Executor) {
          */
         suspend fun get(id: Long): ResultView =
             this.executor.execute(requestJson("sequence_steps", "get", "id" to id))
+
+        /**
+         * Search the sequence_steps records cached in the engine's context store, synced by
+         * context_store_sync (hosted mode only; no call to the provider). (outreach
+         * sequence_steps.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: attributes, id, links,
+         * relationships, type
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `OutreachSequenceStep` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "sequence_steps", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Outreach `opportunities`. */
@@ -416,6 +543,32 @@ class OutreachConnector(val executor: Executor) {
          */
         suspend fun get(id: Long): ResultView =
             this.executor.execute(requestJson("opportunities", "get", "id" to id))
+
+        /**
+         * Search the opportunities records cached in the engine's context store, synced by
+         * context_store_sync (hosted mode only; no call to the provider). (outreach
+         * opportunities.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: attributes, id, links,
+         * relationships, type
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `OutreachOpportunity` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "opportunities", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Outreach `calls`. */
@@ -473,6 +626,31 @@ class OutreachConnector(val executor: Executor) {
          */
         suspend fun get(id: Long): ResultView =
             this.executor.execute(requestJson("calls", "get", "id" to id))
+
+        /**
+         * Search the calls records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (outreach calls.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: attributes, id, links,
+         * relationships, type
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `OutreachCall` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "calls", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Outreach `call_dispositions`. */
@@ -530,6 +708,32 @@ class OutreachConnector(val executor: Executor) {
          */
         suspend fun get(id: Long): ResultView =
             this.executor.execute(requestJson("call_dispositions", "get", "id" to id))
+
+        /**
+         * Search the call_dispositions records cached in the engine's context store, synced by
+         * context_store_sync (hosted mode only; no call to the provider). (outreach
+         * call_dispositions.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: attributes, id, links,
+         * relationships, type
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `OutreachCallDisposition` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "call_dispositions", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Outreach `call_purposes`. */
@@ -587,6 +791,32 @@ class OutreachConnector(val executor: Executor) {
          */
         suspend fun get(id: Long): ResultView =
             this.executor.execute(requestJson("call_purposes", "get", "id" to id))
+
+        /**
+         * Search the call_purposes records cached in the engine's context store, synced by
+         * context_store_sync (hosted mode only; no call to the provider). (outreach
+         * call_purposes.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: attributes, id, links,
+         * relationships, type
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `OutreachCallPurpose` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "call_purposes", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Outreach `mailings`. */
@@ -644,6 +874,31 @@ class OutreachConnector(val executor: Executor) {
          */
         suspend fun get(id: Long): ResultView =
             this.executor.execute(requestJson("mailings", "get", "id" to id))
+
+        /**
+         * Search the mailings records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (outreach mailings.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: attributes, id, links,
+         * relationships, type
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `OutreachMailing` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "mailings", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Outreach `mailboxes`. */
@@ -701,6 +956,31 @@ class OutreachConnector(val executor: Executor) {
          */
         suspend fun get(id: Long): ResultView =
             this.executor.execute(requestJson("mailboxes", "get", "id" to id))
+
+        /**
+         * Search the mailboxes records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (outreach mailboxes.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: attributes, id, links,
+         * relationships, type
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `OutreachMailboxe` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "mailboxes", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Outreach `tasks`. */
@@ -758,6 +1038,31 @@ class OutreachConnector(val executor: Executor) {
          */
         suspend fun get(id: Long): ResultView =
             this.executor.execute(requestJson("tasks", "get", "id" to id))
+
+        /**
+         * Search the tasks records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (outreach tasks.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: attributes, id, links,
+         * relationships, type
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `OutreachTask` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "tasks", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Outreach `users`. */
@@ -815,6 +1120,31 @@ class OutreachConnector(val executor: Executor) {
          */
         suspend fun get(id: Long): ResultView =
             this.executor.execute(requestJson("users", "get", "id" to id))
+
+        /**
+         * Search the users records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (outreach users.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: attributes, id, links,
+         * relationships, type
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `OutreachUser` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "users", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Outreach `stages`. */
@@ -872,6 +1202,31 @@ class OutreachConnector(val executor: Executor) {
          */
         suspend fun get(id: Long): ResultView =
             this.executor.execute(requestJson("stages", "get", "id" to id))
+
+        /**
+         * Search the stages records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (outreach stages.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: attributes, id, links,
+         * relationships, type
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `OutreachStage` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "stages", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Outreach `personas`. */
@@ -929,6 +1284,31 @@ class OutreachConnector(val executor: Executor) {
          */
         suspend fun get(id: Long): ResultView =
             this.executor.execute(requestJson("personas", "get", "id" to id))
+
+        /**
+         * Search the personas records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (outreach personas.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: attributes, id, links,
+         * relationships, type
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `OutreachPersona` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "personas", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Outreach `templates`. */
@@ -986,6 +1366,31 @@ class OutreachConnector(val executor: Executor) {
          */
         suspend fun get(id: Long): ResultView =
             this.executor.execute(requestJson("templates", "get", "id" to id))
+
+        /**
+         * Search the templates records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (outreach templates.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: attributes, id, links,
+         * relationships, type
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `OutreachTemplate` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "templates", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Outreach `snippets`. */
@@ -1043,6 +1448,31 @@ class OutreachConnector(val executor: Executor) {
          */
         suspend fun get(id: Long): ResultView =
             this.executor.execute(requestJson("snippets", "get", "id" to id))
+
+        /**
+         * Search the snippets records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (outreach snippets.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: attributes, id, links,
+         * relationships, type
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `OutreachSnippet` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "snippets", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     companion object {

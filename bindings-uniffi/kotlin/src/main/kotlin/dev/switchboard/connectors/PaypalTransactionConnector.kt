@@ -59,6 +59,31 @@ class PaypalTransactionConnector(val executor: Executor) {
                 "as_of_time" to asOfTime,
                 "currency_code" to currencyCode,
             ))
+
+        /**
+         * Search the balances records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (paypal-transaction balances.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: available_balance,
+         * currency, id, primary, total_balance, withheld_balance
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `PaypalTransactionBalance` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "balances", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** PayPal Transaction `transactions`. */
@@ -169,6 +194,32 @@ class PaypalTransactionConnector(val executor: Executor) {
                 "count" to count,
                 "start_id" to startId,
             ))
+
+        /**
+         * Search the list_payments records cached in the engine's context store, synced by
+         * context_store_sync (hosted mode only; no call to the provider). (paypal-transaction
+         * list_payments.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: cart, create_time, id,
+         * intent, links, payer, state, transactions, update_time
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `PaypalTransactionListPayment` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "list_payments", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** PayPal Transaction `list_disputes`. */
@@ -195,6 +246,33 @@ class PaypalTransactionConnector(val executor: Executor) {
                 "page_size" to pageSize,
                 "next_page_token" to nextPageToken,
             ))
+
+        /**
+         * Search the list_disputes records cached in the engine's context store, synced by
+         * context_store_sync (hosted mode only; no call to the provider). (paypal-transaction
+         * list_disputes.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: create_time,
+         * dispute_amount, dispute_channel, dispute_id, dispute_life_cycle_stage, dispute_state, id, links,
+         * outcome, reason, status, update_time
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `PaypalTransactionListDispute` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "list_disputes", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** PayPal Transaction `list_products`. */
@@ -219,6 +297,32 @@ class PaypalTransactionConnector(val executor: Executor) {
                 "list_products", "list",
                 "page_size" to pageSize,
                 "page" to page,
+            ))
+
+        /**
+         * Search the list_products records cached in the engine's context store, synced by
+         * context_store_sync (hosted mode only; no call to the provider). (paypal-transaction
+         * list_products.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: category, create_time,
+         * description, home_url, id, image_url, links, name, type, update_time
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `PaypalTransactionListProduct` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "list_products", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
             ))
     }
 
@@ -268,6 +372,32 @@ class PaypalTransactionConnector(val executor: Executor) {
                 "page_size" to pageSize,
                 "page" to page,
                 "creation_date_range" to creationDateRange,
+            ))
+
+        /**
+         * Search the search_invoices records cached in the engine's context store, synced by
+         * context_store_sync (hosted mode only; no call to the provider). (paypal-transaction
+         * search_invoices.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: amount, detail,
+         * due_amount, id, invoicer, links, primary_recipients, status
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `PaypalTransactionSearchInvoice` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "search_invoices", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
             ))
     }
 

@@ -107,6 +107,31 @@ class PinterestConnector(val executor: Executor) {
          */
         suspend fun get(adAccountId: String): ResultView =
             this.executor.execute(requestJson("ad_accounts", "get", "ad_account_id" to adAccountId))
+
+        /**
+         * Search the ad_accounts records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (pinterest ad_accounts.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: country, created_time,
+         * currency, id, name, owner, permissions, updated_time
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `PinterestAdAccount` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "ad_accounts", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Pinterest `boards`. */
@@ -152,6 +177,32 @@ class PinterestConnector(val executor: Executor) {
          */
         suspend fun get(boardId: String): ResultView =
             this.executor.execute(requestJson("boards", "get", "board_id" to boardId))
+
+        /**
+         * Search the boards records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (pinterest boards.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields:
+         * board_pins_modified_at, collaborator_count, created_at, description, follower_count, id, name,
+         * owner, pin_count, privacy
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `PinterestBoard` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "boards", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Pinterest `board_sections`. */
@@ -379,6 +430,31 @@ class PinterestConnector(val executor: Executor) {
                 "page_size" to pageSize,
                 "bookmark" to bookmark,
             ))
+
+        /**
+         * Search the catalogs records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (pinterest catalogs.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: catalog_type,
+         * created_at, id, name, updated_at
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `PinterestCatalog` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "catalogs", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Pinterest `catalogs_feeds`. */
@@ -404,6 +480,33 @@ class PinterestConnector(val executor: Executor) {
                 "page_size" to pageSize,
                 "bookmark" to bookmark,
             ))
+
+        /**
+         * Search the catalogs_feeds records cached in the engine's context store, synced by
+         * context_store_sync (hosted mode only; no call to the provider). (pinterest
+         * catalogs_feeds.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: catalog_id,
+         * catalog_type, created_at, default_availability, default_country, default_currency,
+         * default_locale, format, id, location, name, preferred_processing_schedule, status, updated_at
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `PinterestCatalogsFeed` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "catalogs_feeds", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Pinterest `catalogs_product_groups`. */
@@ -428,6 +531,32 @@ class PinterestConnector(val executor: Executor) {
                 "catalogs_product_groups", "list",
                 "page_size" to pageSize,
                 "bookmark" to bookmark,
+            ))
+
+        /**
+         * Search the catalogs_product_groups records cached in the engine's context store, synced by
+         * context_store_sync (hosted mode only; no call to the provider). (pinterest
+         * catalogs_product_groups.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: catalog_id,
+         * created_at, description, feed_id, filters, id, is_featured, name, status, type, updated_at
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `PinterestCatalogsProductGroup` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "catalogs_product_groups", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
             ))
     }
 

@@ -405,6 +405,32 @@ class PylonConnector(val executor: Executor) {
                 "is_disabled" to isDisabled,
                 "tags" to tags,
             ))
+
+        /**
+         * Search the accounts records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (pylon accounts.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: channels, created_at,
+         * custom_fields, domain, domains, external_ids, id, is_disabled, latest_customer_activity_time,
+         * name, owner, primary_domain, tags, type
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `PylonAccount` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "accounts", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Pylon `contacts`. */
@@ -476,6 +502,31 @@ class PylonConnector(val executor: Executor) {
                 "email" to email,
                 "account_id" to accountId,
             ))
+
+        /**
+         * Search the contacts records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (pylon contacts.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: account, avatar_url,
+         * custom_fields, email, emails, id, name, phone_numbers, portal_role, portal_role_id
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `PylonContact` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "contacts", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Pylon `teams`. */
@@ -520,6 +571,30 @@ class PylonConnector(val executor: Executor) {
          */
         suspend fun update(id: String, name: String? = null): ResultView =
             this.executor.execute(requestJson("teams", "update", "id" to id, "name" to name))
+
+        /**
+         * Search the teams records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (pylon teams.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: id, name, users
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `PylonTeam` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "teams", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Pylon `tags`. */
@@ -577,6 +652,31 @@ class PylonConnector(val executor: Executor) {
                 "value" to value,
                 "hex_color" to hexColor,
             ))
+
+        /**
+         * Search the tags records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (pylon tags.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: hex_color, id,
+         * object_type, value
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `PylonTag` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "tags", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Pylon `users`. */
@@ -602,6 +702,31 @@ class PylonConnector(val executor: Executor) {
          */
         suspend fun get(id: String): ResultView =
             this.executor.execute(requestJson("users", "get", "id" to id))
+
+        /**
+         * Search the users records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (pylon users.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: avatar_url, email,
+         * emails, id, name, role_id, status
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `PylonUser` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "users", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Pylon `custom_fields`. */
@@ -653,6 +778,32 @@ class PylonConnector(val executor: Executor) {
         /** Every page of [list], following the connector's cursor. */
         fun listPages(cursor: String? = null): dev.switchboard.Pages =
             this.executor.paginate(requestJson("ticket_forms", "list", "cursor" to cursor))
+
+        /**
+         * Search the ticket_forms records cached in the engine's context store, synced by
+         * context_store_sync (hosted mode only; no call to the provider). (pylon
+         * ticket_forms.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: description_html,
+         * fields, id, is_public, name, slug, url
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `PylonTicketForm` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "ticket_forms", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Pylon `user_roles`. */
@@ -669,6 +820,30 @@ class PylonConnector(val executor: Executor) {
         /** Every page of [list], following the connector's cursor. */
         fun listPages(cursor: String? = null): dev.switchboard.Pages =
             this.executor.paginate(requestJson("user_roles", "list", "cursor" to cursor))
+
+        /**
+         * Search the user_roles records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (pylon user_roles.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: id, name, slug
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `PylonUserRole` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "user_roles", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Pylon `tasks`. */

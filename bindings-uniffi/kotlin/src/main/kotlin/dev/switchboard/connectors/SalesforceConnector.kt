@@ -143,6 +143,31 @@ class SalesforceConnector(val executor: Executor) {
          */
         suspend fun delete(sobjectType: String, id: String): ResultView =
             this.executor.execute(requestJson("sobjects", "delete", "sobjectType" to sobjectType, "id" to id))
+
+        /**
+         * Search the sobjects records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (salesforce sobjects.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: createable, custom,
+         * deletable, id, keyPrefix, label, labelPlural, name, queryable, searchable, updateable, urls
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `SalesforceSobject` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "sobjects", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Salesforce `accounts`. */
@@ -1854,6 +1879,31 @@ class SalesforceConnector(val executor: Executor) {
                 "reports", "get",
                 "id" to id,
                 "includeDetails" to includeDetails,
+            ))
+
+        /**
+         * Search the reports records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (salesforce reports.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: describeUrl, id,
+         * instancesUrl, name, url
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `SalesforceReport` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "reports", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
             ))
     }
 

@@ -81,6 +81,33 @@ class SendgridConnector(val executor: Executor) {
          */
         suspend fun get(id: String): ResultView =
             this.executor.execute(requestJson("contacts", "get", "id" to id))
+
+        /**
+         * Search the contacts records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (sendgrid contacts.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: address_line_1,
+         * address_line_2, alternate_emails, city, country, created_at, custom_fields, email, external_id,
+         * first_name, id, last_name, list_ids, phone_number, postal_code, segment_ids,
+         * state_province_region, unique_name, updated_at
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `SendgridContact` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "contacts", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** SendGrid `lists`. */
@@ -116,6 +143,31 @@ class SendgridConnector(val executor: Executor) {
          */
         suspend fun get(id: String): ResultView =
             this.executor.execute(requestJson("lists", "get", "id" to id))
+
+        /**
+         * Search the lists records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (sendgrid lists.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: _metadata,
+         * contact_count, id, name
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `SendgridList` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "lists", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** SendGrid `segments`. */
@@ -135,6 +187,32 @@ class SendgridConnector(val executor: Executor) {
          */
         suspend fun get(segmentId: String): ResultView =
             this.executor.execute(requestJson("segments", "get", "segment_id" to segmentId))
+
+        /**
+         * Search the segments records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (sendgrid segments.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: contacts_count,
+         * contacts_sample, created_at, id, name, next_sample_update, parent_list_ids, query_dsl,
+         * query_version, sample_updated_at, status, updated_at
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `SendgridSegment` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "segments", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** SendGrid `campaigns`. */
@@ -160,6 +238,31 @@ class SendgridConnector(val executor: Executor) {
                 "campaigns", "list",
                 "page_size" to pageSize,
                 "next_page_url" to nextPageUrl,
+            ))
+
+        /**
+         * Search the campaigns records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (sendgrid campaigns.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: channels, created_at,
+         * id, is_abtest, name, status, updated_at
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `SendgridCampaign` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "campaigns", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
             ))
     }
 
@@ -196,6 +299,31 @@ class SendgridConnector(val executor: Executor) {
          */
         suspend fun get(id: String): ResultView =
             this.executor.execute(requestJson("singlesends", "get", "id" to id))
+
+        /**
+         * Search the singlesends records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (sendgrid singlesends.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: categories,
+         * created_at, email_config, id, is_abtest, name, send_at, send_to, status, updated_at
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `SendgridSinglesend` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "singlesends", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** SendGrid `templates`. */
@@ -242,6 +370,31 @@ class SendgridConnector(val executor: Executor) {
          */
         suspend fun get(templateId: String): ResultView =
             this.executor.execute(requestJson("templates", "get", "template_id" to templateId))
+
+        /**
+         * Search the templates records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (sendgrid templates.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: generation, id, name,
+         * updated_at, versions
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `SendgridTemplate` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "templates", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** SendGrid `singlesend_stats`. */
@@ -268,6 +421,32 @@ class SendgridConnector(val executor: Executor) {
                 "page_size" to pageSize,
                 "next_page_url" to nextPageUrl,
             ))
+
+        /**
+         * Search the singlesend_stats records cached in the engine's context store, synced by
+         * context_store_sync (hosted mode only; no call to the provider). (sendgrid
+         * singlesend_stats.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: ab_phase,
+         * ab_variation, aggregation, id, stats
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `SendgridSinglesendStat` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "singlesend_stats", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** SendGrid `bounces`. */
@@ -285,6 +464,31 @@ class SendgridConnector(val executor: Executor) {
         /** Every page of [list], following the connector's cursor. */
         fun listPages(limit: Long? = null, offset: Long? = null): dev.switchboard.Pages =
             this.executor.paginate(requestJson("bounces", "list", "limit" to limit, "offset" to offset))
+
+        /**
+         * Search the bounces records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (sendgrid bounces.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: created, email, id,
+         * reason, status
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `SendgridBounce` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "bounces", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** SendGrid `blocks`. */
@@ -302,6 +506,31 @@ class SendgridConnector(val executor: Executor) {
         /** Every page of [list], following the connector's cursor. */
         fun listPages(limit: Long? = null, offset: Long? = null): dev.switchboard.Pages =
             this.executor.paginate(requestJson("blocks", "list", "limit" to limit, "offset" to offset))
+
+        /**
+         * Search the blocks records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (sendgrid blocks.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: created, email, id,
+         * reason, status
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `SendgridBlock` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "blocks", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** SendGrid `spam_reports`. */
@@ -319,6 +548,31 @@ class SendgridConnector(val executor: Executor) {
         /** Every page of [list], following the connector's cursor. */
         fun listPages(limit: Long? = null, offset: Long? = null): dev.switchboard.Pages =
             this.executor.paginate(requestJson("spam_reports", "list", "limit" to limit, "offset" to offset))
+
+        /**
+         * Search the spam_reports records cached in the engine's context store, synced by
+         * context_store_sync (hosted mode only; no call to the provider). (sendgrid
+         * spam_reports.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: created, email, id, ip
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `SendgridSpamReport` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "spam_reports", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** SendGrid `invalid_emails`. */
@@ -339,6 +593,32 @@ class SendgridConnector(val executor: Executor) {
                 "invalid_emails", "list",
                 "limit" to limit,
                 "offset" to offset,
+            ))
+
+        /**
+         * Search the invalid_emails records cached in the engine's context store, synced by
+         * context_store_sync (hosted mode only; no call to the provider). (sendgrid
+         * invalid_emails.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: created, email, id,
+         * reason
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `SendgridInvalidEmail` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "invalid_emails", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
             ))
     }
 
@@ -365,6 +645,31 @@ class SendgridConnector(val executor: Executor) {
                 "limit" to limit,
                 "offset" to offset,
             ))
+
+        /**
+         * Search the global_suppressions records cached in the engine's context store, synced by
+         * context_store_sync (hosted mode only; no call to the provider). (sendgrid
+         * global_suppressions.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: created, email, id
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `SendgridGlobalSuppression` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "global_suppressions", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** SendGrid `suppression_groups`. */
@@ -384,6 +689,32 @@ class SendgridConnector(val executor: Executor) {
          */
         suspend fun get(groupId: Long): ResultView =
             this.executor.execute(requestJson("suppression_groups", "get", "group_id" to groupId))
+
+        /**
+         * Search the suppression_groups records cached in the engine's context store, synced by
+         * context_store_sync (hosted mode only; no call to the provider). (sendgrid
+         * suppression_groups.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: description, id,
+         * is_default, last_email_sent_at, name, unsubscribes
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `SendgridSuppressionGroup` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "suppression_groups", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** SendGrid `suppression_group_members`. */
@@ -408,6 +739,32 @@ class SendgridConnector(val executor: Executor) {
                 "suppression_group_members", "list",
                 "limit" to limit,
                 "offset" to offset,
+            ))
+
+        /**
+         * Search the suppression_group_members records cached in the engine's context store, synced by
+         * context_store_sync (hosted mode only; no call to the provider). (sendgrid
+         * suppression_group_members.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: created_at, email,
+         * group_id, group_name, id
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `SendgridSuppressionGroupMember` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "suppression_group_members", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
             ))
     }
 

@@ -252,6 +252,33 @@ class ShopifyConnector(val executor: Executor) {
          */
         suspend fun delete(input: Map<String, Any?>): ResultView =
             this.executor.execute(requestJson("customers", "delete", "input" to input))
+
+        /**
+         * Search the customers records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (shopify customers.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: addresses,
+         * admin_graphql_api_id, created_at, currency, default_address, email, email_marketing_consent,
+         * first_name, id, last_name, last_order_id, last_order_name, note, orders_count, phone,
+         * sms_marketing_consent, state, tags, tax_exempt, total_spent, updated_at, verified_email
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `ShopifyCustomer` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "customers", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Shopify `orders`. */
@@ -390,6 +417,34 @@ class ShopifyConnector(val executor: Executor) {
                 "refund" to refund,
                 "staffNote" to staffNote,
             ))
+
+        /**
+         * Search the orders records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (shopify orders.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: admin_graphql_api_id,
+         * billing_address, cancel_reason, cancelled_at, closed_at, confirmed, created_at, currency,
+         * customer, email, financial_status, fulfillment_status, id, line_items, name, note, order_number,
+         * phone, processed_at, shipping_address, source_name, subtotal_price, tags, test, total_discounts,
+         * total_price, total_tax, updated_at
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `ShopifyOrder` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "orders", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Shopify `products`. */
@@ -507,6 +562,32 @@ class ShopifyConnector(val executor: Executor) {
          */
         suspend fun delete(input: Map<String, Any?>): ResultView =
             this.executor.execute(requestJson("products", "delete", "input" to input))
+
+        /**
+         * Search the products records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (shopify products.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: admin_graphql_api_id,
+         * body_html, created_at, handle, id, image, images, options, product_type, published_at,
+         * published_scope, status, tags, template_suffix, title, updated_at, variants, vendor
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `ShopifyProduct` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "products", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Shopify `product_variants`. */
@@ -697,6 +778,34 @@ class ShopifyConnector(val executor: Executor) {
                 "status" to status,
                 "next_page_url" to nextPageUrl,
             ))
+
+        /**
+         * Search the abandoned_checkouts records cached in the engine's context store, synced by
+         * context_store_sync (hosted mode only; no call to the provider). (shopify
+         * abandoned_checkouts.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields:
+         * abandoned_checkout_url, billing_address, cart_token, closed_at, completed_at, created_at,
+         * currency, customer, email, id, line_items, phone, shipping_address, subtotal_price, token,
+         * total_discounts, total_price, total_tax, updated_at
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `ShopifyAbandonedCheckout` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "abandoned_checkouts", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Shopify `locations`. */
@@ -716,6 +825,32 @@ class ShopifyConnector(val executor: Executor) {
          */
         suspend fun get(locationId: Long): ResultView =
             this.executor.execute(requestJson("locations", "get", "location_id" to locationId))
+
+        /**
+         * Search the locations records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (shopify locations.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: active, address1,
+         * address2, admin_graphql_api_id, city, country, country_code, created_at, id, legacy, name, phone,
+         * province, province_code, updated_at, zip
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `ShopifyLocation` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "locations", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Shopify `inventory_levels`. */
@@ -868,6 +1003,33 @@ class ShopifyConnector(val executor: Executor) {
          */
         suspend fun get(priceRuleId: Long): ResultView =
             this.executor.execute(requestJson("price_rules", "get", "price_rule_id" to priceRuleId))
+
+        /**
+         * Search the price_rules records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (shopify price_rules.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: admin_graphql_api_id,
+         * allocation_method, created_at, customer_selection, ends_at, entitled_collection_ids,
+         * entitled_product_ids, id, once_per_customer, starts_at, target_selection, target_type, title,
+         * updated_at, usage_limit, value, value_type
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `ShopifyPriceRule` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "price_rules", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Shopify `discount_codes`. */
@@ -1046,6 +1208,33 @@ class ShopifyConnector(val executor: Executor) {
          */
         suspend fun delete(input: Map<String, Any?>): ResultView =
             this.executor.execute(requestJson("custom_collections", "delete", "input" to input))
+
+        /**
+         * Search the custom_collections records cached in the engine's context store, synced by
+         * context_store_sync (hosted mode only; no call to the provider). (shopify
+         * custom_collections.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: admin_graphql_api_id,
+         * body_html, handle, id, image, published_at, published_scope, sort_order, template_suffix, title,
+         * updated_at
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `ShopifyCustomCollection` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "custom_collections", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Shopify `smart_collections`. */
@@ -1112,6 +1301,33 @@ class ShopifyConnector(val executor: Executor) {
          */
         suspend fun get(collectionId: Long): ResultView =
             this.executor.execute(requestJson("smart_collections", "get", "collection_id" to collectionId))
+
+        /**
+         * Search the smart_collections records cached in the engine's context store, synced by
+         * context_store_sync (hosted mode only; no call to the provider). (shopify
+         * smart_collections.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: admin_graphql_api_id,
+         * body_html, disjunctive, handle, id, image, published_at, published_scope, rules, sort_order,
+         * template_suffix, title, updated_at
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `ShopifySmartCollection` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "smart_collections", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Shopify `collects`. */
@@ -1168,6 +1384,31 @@ class ShopifyConnector(val executor: Executor) {
          */
         suspend fun get(collectId: Long): ResultView =
             this.executor.execute(requestJson("collects", "get", "collect_id" to collectId))
+
+        /**
+         * Search the collects records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (shopify collects.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: collection_id,
+         * created_at, id, position, product_id, sort_value, updated_at
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `ShopifyCollect` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "collects", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Shopify `draft_orders`. */
@@ -1258,6 +1499,34 @@ class ShopifyConnector(val executor: Executor) {
          */
         suspend fun delete(input: Map<String, Any?>): ResultView =
             this.executor.execute(requestJson("draft_orders", "delete", "input" to input))
+
+        /**
+         * Search the draft_orders records cached in the engine's context store, synced by
+         * context_store_sync (hosted mode only; no call to the provider). (shopify
+         * draft_orders.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: admin_graphql_api_id,
+         * billing_address, completed_at, created_at, currency, customer, email, id, invoice_sent_at,
+         * invoice_url, line_items, name, note, order_id, shipping_address, status, subtotal_price, tags,
+         * taxes_included, total_price, total_tax, updated_at
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `ShopifyDraftOrder` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "draft_orders", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Shopify `fulfillments`. */
@@ -1466,6 +1735,32 @@ class ShopifyConnector(val executor: Executor) {
                 "order" to order,
                 "next_page_url" to nextPageUrl,
             ))
+
+        /**
+         * Search the tender_transactions records cached in the engine's context store, synced by
+         * context_store_sync (hosted mode only; no call to the provider). (shopify
+         * tender_transactions.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: amount, currency, id,
+         * order_id, payment_details, payment_method, processed_at, remote_reference, test, user_id
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `ShopifyTenderTransaction` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "tender_transactions", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Shopify `countries`. */
@@ -1487,6 +1782,31 @@ class ShopifyConnector(val executor: Executor) {
          */
         suspend fun get(countryId: Long): ResultView =
             this.executor.execute(requestJson("countries", "get", "country_id" to countryId))
+
+        /**
+         * Search the countries records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (shopify countries.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: code, id, name,
+         * provinces, tax, tax_name
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `ShopifyCountry` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "countries", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Shopify `metafield_shops`. */
@@ -1548,6 +1868,32 @@ class ShopifyConnector(val executor: Executor) {
          */
         suspend fun get(metafieldId: Long): ResultView =
             this.executor.execute(requestJson("metafield_shops", "get", "metafield_id" to metafieldId))
+
+        /**
+         * Search the metafield_shops records cached in the engine's context store, synced by
+         * context_store_sync (hosted mode only; no call to the provider). (shopify
+         * metafield_shops.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: admin_graphql_api_id,
+         * created_at, description, id, key, namespace, owner_id, owner_resource, type, updated_at, value
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `ShopifyMetafieldShop` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "metafield_shops", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Shopify `metafield_customers`. */
@@ -2142,6 +2488,32 @@ class ShopifyConnector(val executor: Executor) {
          */
         suspend fun delete(id: String): ResultView =
             this.executor.execute(requestJson("pages", "delete", "id" to id))
+
+        /**
+         * Search the pages records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (shopify pages.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: admin_graphql_api_id,
+         * author, body_html, created_at, handle, id, published_at, shop_id, template_suffix, title,
+         * updated_at
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `ShopifyPage` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "pages", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Shopify `blogs`. */
@@ -2216,6 +2588,31 @@ class ShopifyConnector(val executor: Executor) {
          */
         suspend fun delete(id: String): ResultView =
             this.executor.execute(requestJson("blogs", "delete", "id" to id))
+
+        /**
+         * Search the blogs records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (shopify blogs.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: admin_graphql_api_id,
+         * commentable, created_at, handle, id, tags, template_suffix, title, updated_at
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `ShopifyBlog` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "blogs", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Shopify `articles`. */
@@ -2376,6 +2773,33 @@ class ShopifyConnector(val executor: Executor) {
                 "payout_status" to payoutStatus,
                 "next_page_url" to nextPageUrl,
             ))
+
+        /**
+         * Search the balance_transactions records cached in the engine's context store, synced by
+         * context_store_sync (hosted mode only; no call to the provider). (shopify
+         * balance_transactions.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: amount, currency, fee,
+         * id, net, payout_id, payout_status, processed_at, source_id, source_order_id,
+         * source_order_transaction_id, source_type, test, type
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `ShopifyBalanceTransaction` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "balance_transactions", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Shopify `disputes`. */
@@ -2433,6 +2857,32 @@ class ShopifyConnector(val executor: Executor) {
          */
         suspend fun get(disputeId: Long): ResultView =
             this.executor.execute(requestJson("disputes", "get", "dispute_id" to disputeId))
+
+        /**
+         * Search the disputes records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (shopify disputes.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: amount, currency,
+         * evidence_due_by, evidence_sent_on, finalized_on, id, initiated_at, network_reason_code, order_id,
+         * reason, status, type
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `ShopifyDispute` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "disputes", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Shopify `metafield_pages`. */

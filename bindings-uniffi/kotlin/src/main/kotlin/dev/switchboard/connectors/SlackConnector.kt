@@ -97,6 +97,33 @@ class SlackConnector(val executor: Executor) {
          */
         suspend fun get(user: String): ResultView =
             this.executor.execute(requestJson("users", "get", "user" to user))
+
+        /**
+         * Search the users records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (slack users.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: color, deleted,
+         * has_2fa, id, is_admin, is_app_user, is_bot, is_email_confirmed, is_owner, is_primary_owner,
+         * is_restricted, is_ultra_restricted, locale, name, profile, real_name, team_id, tz, tz_label,
+         * tz_offset, updated, who_can_share_contact_card
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `SlackUser` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "users", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Slack `channels`. */
@@ -174,6 +201,34 @@ class SlackConnector(val executor: Executor) {
          */
         suspend fun update(channel: String, name: String): ResultView =
             this.executor.execute(requestJson("channels", "update", "channel" to channel, "name" to name))
+
+        /**
+         * Search the channels records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (slack channels.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: context_team_id,
+         * created, creator, id, is_archived, is_channel, is_ext_shared, is_general, is_group, is_im,
+         * is_member, is_mpim, is_org_shared, is_pending_ext_shared, is_private, is_shared, locale, name,
+         * name_normalized, num_members, parent_conversation, pending_shared, previous_names, purpose,
+         * shared_team_ids, topic, unlinked, updated
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `SlackChannel` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "channels", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Slack `channel_messages`. */

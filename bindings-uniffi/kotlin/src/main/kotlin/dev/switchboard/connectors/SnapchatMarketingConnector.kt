@@ -72,6 +72,33 @@ class SnapchatMarketingConnector(val executor: Executor) {
          */
         suspend fun get(id: String): ResultView =
             this.executor.execute(requestJson("organizations", "get", "id" to id))
+
+        /**
+         * Search the organizations records cached in the engine's context store, synced by
+         * context_store_sync (hosted mode only; no call to the provider). (snapchat-marketing
+         * organizations.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: accepted_term_version,
+         * configuration_settings, contact_email, contact_name, contact_phone, country, created_at, id,
+         * locality, name, postal_code, type, updated_at
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `SnapchatMarketingOrganization` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "organizations", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Snapchat Marketing `adaccounts`. */

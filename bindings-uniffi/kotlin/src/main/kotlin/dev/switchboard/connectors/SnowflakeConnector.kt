@@ -84,6 +84,31 @@ class SnowflakeConnector(val executor: Executor) {
                 "timeout" to timeout,
                 "parameters" to parameters,
             ))
+
+        /**
+         * Search the databases records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (snowflake databases.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: code, createdOn, data,
+         * id, message, requestId, resultSetMetaData, sqlState, statementHandle, statementStatusUrl, stats
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `SnowflakeDatabase` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "databases", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Snowflake `schemas`. */
@@ -118,6 +143,31 @@ class SnowflakeConnector(val executor: Executor) {
                 "role" to role,
                 "timeout" to timeout,
                 "parameters" to parameters,
+            ))
+
+        /**
+         * Search the schemas records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (snowflake schemas.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: code, createdOn, data,
+         * id, message, requestId, resultSetMetaData, sqlState, statementHandle, statementStatusUrl, stats
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `SnowflakeDatabase` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "schemas", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
             ))
     }
 
@@ -154,6 +204,31 @@ class SnowflakeConnector(val executor: Executor) {
                 "timeout" to timeout,
                 "parameters" to parameters,
             ))
+
+        /**
+         * Search the tables records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (snowflake tables.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: code, createdOn, data,
+         * id, message, requestId, resultSetMetaData, sqlState, statementHandle, statementStatusUrl, stats
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `SnowflakeDatabase` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "tables", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Snowflake `views`. */
@@ -188,6 +263,31 @@ class SnowflakeConnector(val executor: Executor) {
                 "role" to role,
                 "timeout" to timeout,
                 "parameters" to parameters,
+            ))
+
+        /**
+         * Search the views records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (snowflake views.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: code, createdOn, data,
+         * id, message, requestId, resultSetMetaData, sqlState, statementHandle, statementStatusUrl, stats
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `SnowflakeDatabase` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "views", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
             ))
     }
 
@@ -224,6 +324,31 @@ class SnowflakeConnector(val executor: Executor) {
                 "timeout" to timeout,
                 "parameters" to parameters,
             ))
+
+        /**
+         * Search the warehouses records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (snowflake warehouses.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: code, createdOn, data,
+         * id, message, requestId, resultSetMetaData, sqlState, statementHandle, statementStatusUrl, stats
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `SnowflakeDatabase` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "warehouses", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Snowflake `columns`. */
@@ -258,6 +383,31 @@ class SnowflakeConnector(val executor: Executor) {
                 "role" to role,
                 "timeout" to timeout,
                 "parameters" to parameters,
+            ))
+
+        /**
+         * Search the columns records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (snowflake columns.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: code, createdOn, data,
+         * id, message, requestId, resultSetMetaData, sqlState, statementHandle, statementStatusUrl, stats
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `SnowflakeDatabase` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "columns", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
             ))
     }
 

@@ -241,6 +241,33 @@ class StripeConnector(val executor: Executor) {
                 "limit" to limit,
                 "page" to page,
             ))
+
+        /**
+         * Search the customers records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (stripe customers.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: address, balance,
+         * created, currency, default_source, delinquent, description, email, id, invoice_prefix,
+         * invoice_settings, livemode, metadata, name, object, phone, preferred_locales, shipping,
+         * tax_exempt
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `StripeCustomer` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "customers", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Stripe `invoices`. */
@@ -390,6 +417,34 @@ class StripeConnector(val executor: Executor) {
                 "limit" to limit,
                 "page" to page,
             ))
+
+        /**
+         * Search the invoices records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (stripe invoices.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: amount_due,
+         * amount_paid, amount_remaining, auto_advance, collection_method, created, currency, customer,
+         * customer_account, customer_email, description, due_date, footer, hosted_invoice_url, id,
+         * invoice_pdf, livemode, metadata, number, object, receipt_number, status, status_transitions,
+         * subscription, subtotal, total
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `StripeInvoice` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "invoices", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Stripe `invoice_finalizations`. */
@@ -504,6 +559,34 @@ class StripeConnector(val executor: Executor) {
                 "query" to query,
                 "limit" to limit,
                 "page" to page,
+            ))
+
+        /**
+         * Search the charges records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (stripe charges.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: amount,
+         * amount_captured, amount_refunded, balance_transaction, billing_details, captured, created,
+         * currency, customer, description, disputed, failure_code, failure_message, id, livemode, metadata,
+         * object, paid, payment_intent, payment_method, payment_method_details, receipt_email, receipt_url,
+         * refunded, status
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `StripeCharge` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "charges", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
             ))
     }
 
@@ -720,6 +803,35 @@ class StripeConnector(val executor: Executor) {
                 "limit" to limit,
                 "page" to page,
             ))
+
+        /**
+         * Search the subscriptions records cached in the engine's context store, synced by
+         * context_store_sync (hosted mode only; no call to the provider). (stripe
+         * subscriptions.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: automatic_tax,
+         * cancel_at, cancel_at_period_end, canceled_at, cancellation_details, collection_method, created,
+         * currency, customer, customer_account, days_until_due, default_payment_method, description,
+         * ended_at, id, items, latest_invoice, livemode, metadata, object, start_date, status, trial_end,
+         * trial_start
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `StripeSubscription` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "subscriptions", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Stripe `refunds`. */
@@ -813,6 +925,32 @@ class StripeConnector(val executor: Executor) {
          */
         suspend fun get(id: String): ResultView =
             this.executor.execute(requestJson("refunds", "get", "id" to id))
+
+        /**
+         * Search the refunds records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (stripe refunds.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: amount,
+         * balance_transaction, charge, created, currency, id, metadata, object, payment_intent, reason,
+         * status
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `StripeRefund` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "refunds", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Stripe `products`. */
@@ -1021,6 +1159,32 @@ class StripeConnector(val executor: Executor) {
                 "limit" to limit,
                 "page" to page,
             ))
+
+        /**
+         * Search the products records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (stripe products.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: active, created,
+         * default_price, description, id, images, livemode, marketing_features, metadata, name, object,
+         * package_dimensions, shippable, statement_descriptor, tax_code, unit_label, updated, url
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `StripeProduct` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "products", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Stripe `balance`. */
@@ -1101,6 +1265,33 @@ class StripeConnector(val executor: Executor) {
          */
         suspend fun get(id: String): ResultView =
             this.executor.execute(requestJson("balance_transactions", "get", "id" to id))
+
+        /**
+         * Search the balance_transactions records cached in the engine's context store, synced by
+         * context_store_sync (hosted mode only; no call to the provider). (stripe
+         * balance_transactions.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: amount, available_on,
+         * created, currency, description, fee, fee_details, id, net, object, reporting_category, source,
+         * status, type
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `StripeBalanceTransaction` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "balance_transactions", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Stripe `payment_intents`. */
@@ -1296,6 +1487,36 @@ class StripeConnector(val executor: Executor) {
                 "query" to query,
                 "limit" to limit,
                 "page" to page,
+            ))
+
+        /**
+         * Search the payment_intents records cached in the engine's context store, synced by
+         * context_store_sync (hosted mode only; no call to the provider). (stripe
+         * payment_intents.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: amount,
+         * amount_capturable, amount_received, automatic_payment_methods, canceled_at, cancellation_reason,
+         * capture_method, client_secret, confirmation_method, created, currency, customer,
+         * customer_account, description, id, last_payment_error, latest_charge, livemode, metadata,
+         * next_action, object, payment_method, payment_method_types, receipt_email, setup_future_usage,
+         * statement_descriptor, statement_descriptor_suffix, status
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `StripePaymentIntent` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "payment_intents", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
             ))
     }
 
@@ -1514,6 +1735,32 @@ class StripeConnector(val executor: Executor) {
          */
         suspend fun get(id: String): ResultView =
             this.executor.execute(requestJson("disputes", "get", "id" to id))
+
+        /**
+         * Search the disputes records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (stripe disputes.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: amount, charge,
+         * created, currency, evidence_details, id, is_charge_refundable, livemode, metadata, object,
+         * payment_intent, reason, status
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `StripeDispute` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "disputes", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Stripe `payouts`. */
@@ -1580,6 +1827,33 @@ class StripeConnector(val executor: Executor) {
          */
         suspend fun get(id: String): ResultView =
             this.executor.execute(requestJson("payouts", "get", "id" to id))
+
+        /**
+         * Search the payouts records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (stripe payouts.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: amount, arrival_date,
+         * automatic, balance_transaction, created, currency, description, destination, failure_code,
+         * failure_message, id, livemode, metadata, method, object, source_type, statement_descriptor,
+         * status, type
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `StripePayout` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "payouts", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     companion object {

@@ -88,6 +88,31 @@ class TwilioConnector(val executor: Executor) {
          */
         suspend fun get(sid: String): ResultView =
             this.executor.execute(requestJson("accounts", "get", "sid" to sid))
+
+        /**
+         * Search the accounts records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (twilio accounts.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: date_created,
+         * date_updated, friendly_name, id, owner_account_sid, sid, status, subresource_uris, type, uri
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `TwilioAccount` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "accounts", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Twilio `calls`. */

@@ -64,6 +64,32 @@ class TypeformConnector(val executor: Executor) {
          */
         suspend fun get(formId: String): ResultView =
             this.executor.execute(requestJson("forms", "get", "form_id" to formId))
+
+        /**
+         * Search the forms records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (typeform forms.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: _links, created_at,
+         * fields, hidden, id, last_updated_at, logic, published_at, self, settings, thankyou_screens,
+         * theme, title, type, variables, welcome_screens, workspace
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `TypeformForm` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "forms", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Typeform `responses`. */
@@ -159,6 +185,31 @@ class TypeformConnector(val executor: Executor) {
         /** Every page of [list], following the connector's cursor. */
         fun listPages(page: Long? = null, pageSize: Long? = null): dev.switchboard.Pages =
             this.executor.paginate(requestJson("workspaces", "list", "page" to page, "page_size" to pageSize))
+
+        /**
+         * Search the workspaces records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (typeform workspaces.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: account_id, default,
+         * forms, id, name, self, shared
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `TypeformWorkspace` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "workspaces", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Typeform `images`. */
@@ -169,6 +220,31 @@ class TypeformConnector(val executor: Executor) {
          */
         suspend fun list(): ResultView =
             this.executor.execute(requestJson("images", "list"))
+
+        /**
+         * Search the images records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (typeform images.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: avg_color, file_name,
+         * has_alpha, height, id, media_type, src, upload_source, width
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `TypeformImage` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "images", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Typeform `themes`. */
@@ -186,6 +262,32 @@ class TypeformConnector(val executor: Executor) {
         /** Every page of [list], following the connector's cursor. */
         fun listPages(page: Long? = null, pageSize: Long? = null): dev.switchboard.Pages =
             this.executor.paginate(requestJson("themes", "list", "page" to page, "page_size" to pageSize))
+
+        /**
+         * Search the themes records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (typeform themes.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: background, colors,
+         * created_at, fields, font, has_transparent_button, id, name, rounded_corners, screens, updated_at,
+         * visibility
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `TypeformTheme` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "themes", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     companion object {

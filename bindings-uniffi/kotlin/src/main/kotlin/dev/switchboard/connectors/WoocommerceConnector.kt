@@ -138,6 +138,32 @@ class WoocommerceConnector(val executor: Executor) {
          */
         suspend fun get(id: Long): ResultView =
             this.executor.execute(requestJson("customers", "get", "id" to id))
+
+        /**
+         * Search the customers records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (woocommerce customers.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: avatar_url, billing,
+         * date_created, date_created_gmt, date_modified, date_modified_gmt, email, first_name, id,
+         * is_paying_customer, last_name, meta_data, role, shipping, username
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `WoocommerceCustomer` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "customers", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** WooCommerce `orders`. */
@@ -229,6 +255,34 @@ class WoocommerceConnector(val executor: Executor) {
          */
         suspend fun get(id: Long): ResultView =
             this.executor.execute(requestJson("orders", "get", "id" to id))
+
+        /**
+         * Search the orders records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (woocommerce orders.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: billing, coupon_lines,
+         * created_via, currency, customer_id, customer_note, date_completed, date_created,
+         * date_created_gmt, date_modified, date_modified_gmt, date_paid, discount_total, id, line_items,
+         * meta_data, number, order_key, parent_id, payment_method, payment_method_title,
+         * prices_include_tax, shipping, shipping_total, status, total, total_tax, transaction_id
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `WoocommerceOrder` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "orders", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** WooCommerce `products`. */
@@ -357,6 +411,35 @@ class WoocommerceConnector(val executor: Executor) {
          */
         suspend fun get(id: Long): ResultView =
             this.executor.execute(requestJson("products", "get", "id" to id))
+
+        /**
+         * Search the products records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (woocommerce products.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: average_rating,
+         * catalog_visibility, categories, date_created, date_created_gmt, date_modified, date_modified_gmt,
+         * description, downloadable, featured, id, images, manage_stock, meta_data, name, on_sale,
+         * parent_id, permalink, price, purchasable, rating_count, regular_price, sale_price,
+         * short_description, sku, slug, status, stock_quantity, stock_status, tags, tax_class, tax_status,
+         * total_sales, type, variations, virtual, weight
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `WoocommerceProduct` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "products", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** WooCommerce `coupons`. */
@@ -438,6 +521,34 @@ class WoocommerceConnector(val executor: Executor) {
          */
         suspend fun get(id: Long): ResultView =
             this.executor.execute(requestJson("coupons", "get", "id" to id))
+
+        /**
+         * Search the coupons records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (woocommerce coupons.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: amount, code,
+         * date_created, date_created_gmt, date_expires, date_expires_gmt, date_modified, date_modified_gmt,
+         * description, discount_type, email_restrictions, free_shipping, id, individual_use,
+         * maximum_amount, meta_data, minimum_amount, product_ids, usage_count, usage_limit,
+         * usage_limit_per_user, used_by
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `WoocommerceCoupon` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "coupons", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** WooCommerce `product_categories`. */
@@ -514,6 +625,32 @@ class WoocommerceConnector(val executor: Executor) {
          */
         suspend fun get(id: Long): ResultView =
             this.executor.execute(requestJson("product_categories", "get", "id" to id))
+
+        /**
+         * Search the product_categories records cached in the engine's context store, synced by
+         * context_store_sync (hosted mode only; no call to the provider). (woocommerce
+         * product_categories.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: count, description,
+         * display, id, image, menu_order, name, parent, slug
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `WoocommerceProductCategory` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "product_categories", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** WooCommerce `product_tags`. */
@@ -585,6 +722,32 @@ class WoocommerceConnector(val executor: Executor) {
          */
         suspend fun get(id: Long): ResultView =
             this.executor.execute(requestJson("product_tags", "get", "id" to id))
+
+        /**
+         * Search the product_tags records cached in the engine's context store, synced by
+         * context_store_sync (hosted mode only; no call to the provider). (woocommerce
+         * product_tags.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: count, description,
+         * id, name, slug
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `WoocommerceProductTag` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "product_tags", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** WooCommerce `product_reviews`. */
@@ -651,6 +814,33 @@ class WoocommerceConnector(val executor: Executor) {
          */
         suspend fun get(id: Long): ResultView =
             this.executor.execute(requestJson("product_reviews", "get", "id" to id))
+
+        /**
+         * Search the product_reviews records cached in the engine's context store, synced by
+         * context_store_sync (hosted mode only; no call to the provider). (woocommerce
+         * product_reviews.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: date_created,
+         * date_created_gmt, id, product_id, product_name, rating, review, reviewer, reviewer_email, status,
+         * verified
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `WoocommerceProductReview` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "product_reviews", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** WooCommerce `product_attributes`. */
@@ -685,6 +875,32 @@ class WoocommerceConnector(val executor: Executor) {
          */
         suspend fun get(id: Long): ResultView =
             this.executor.execute(requestJson("product_attributes", "get", "id" to id))
+
+        /**
+         * Search the product_attributes records cached in the engine's context store, synced by
+         * context_store_sync (hosted mode only; no call to the provider). (woocommerce
+         * product_attributes.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: has_archives, id,
+         * name, order_by, slug, type
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `WoocommerceProductAttribute` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "product_attributes", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** WooCommerce `product_variations`. */
@@ -863,6 +1079,32 @@ class WoocommerceConnector(val executor: Executor) {
          */
         suspend fun get(id: String): ResultView =
             this.executor.execute(requestJson("payment_gateways", "get", "id" to id))
+
+        /**
+         * Search the payment_gateways records cached in the engine's context store, synced by
+         * context_store_sync (hosted mode only; no call to the provider). (woocommerce
+         * payment_gateways.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: description, enabled,
+         * id, method_description, method_supports, method_title, order, settings, title
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `WoocommercePaymentGateway` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "payment_gateways", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** WooCommerce `shipping_methods`. */
@@ -882,6 +1124,31 @@ class WoocommerceConnector(val executor: Executor) {
          */
         suspend fun get(id: String): ResultView =
             this.executor.execute(requestJson("shipping_methods", "get", "id" to id))
+
+        /**
+         * Search the shipping_methods records cached in the engine's context store, synced by
+         * context_store_sync (hosted mode only; no call to the provider). (woocommerce
+         * shipping_methods.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: description, id, title
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `WoocommerceShippingMethod` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "shipping_methods", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** WooCommerce `shipping_zones`. */
@@ -901,6 +1168,31 @@ class WoocommerceConnector(val executor: Executor) {
          */
         suspend fun get(id: Long): ResultView =
             this.executor.execute(requestJson("shipping_zones", "get", "id" to id))
+
+        /**
+         * Search the shipping_zones records cached in the engine's context store, synced by
+         * context_store_sync (hosted mode only; no call to the provider). (woocommerce
+         * shipping_zones.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: id, name, order
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `WoocommerceShippingZone` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "shipping_zones", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** WooCommerce `tax_rates`. */
@@ -956,6 +1248,31 @@ class WoocommerceConnector(val executor: Executor) {
          */
         suspend fun get(id: Long): ResultView =
             this.executor.execute(requestJson("tax_rates", "get", "id" to id))
+
+        /**
+         * Search the tax_rates records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (woocommerce tax_rates.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: cities, city, class,
+         * compound, country, id, name, order, postcode, postcodes, priority, rate, shipping, state
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `WoocommerceTaxRate` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "tax_rates", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** WooCommerce `tax_classes`. */
@@ -966,6 +1283,30 @@ class WoocommerceConnector(val executor: Executor) {
          */
         suspend fun list(): ResultView =
             this.executor.execute(requestJson("tax_classes", "list"))
+
+        /**
+         * Search the tax_classes records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (woocommerce tax_classes.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: id, name, slug
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `WoocommerceTaxClasse` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "tax_classes", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     companion object {

@@ -92,6 +92,32 @@ class ZendeskChatConnector(val executor: Executor) {
          */
         suspend fun get(agentId: Long): ResultView =
             this.executor.execute(requestJson("agents", "get", "agent_id" to agentId))
+
+        /**
+         * Search the agents records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (zendesk-chat agents.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: create_date,
+         * departments, display_name, email, enabled, enabled_departments, first_name, id, last_login,
+         * last_name, login_count, role_id, roles, scope, skills
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `ZendeskChatAgent` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "agents", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Zendesk Chat `agent_timeline`. */
@@ -130,6 +156,32 @@ class ZendeskChatConnector(val executor: Executor) {
                 "limit" to limit,
                 "next_page_url" to nextPageUrl,
             ))
+
+        /**
+         * Search the agent_timeline records cached in the engine's context store, synced by
+         * context_store_sync (hosted mode only; no call to the provider). (zendesk-chat
+         * agent_timeline.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: agent_id, duration,
+         * engagement_count, id, start_time, status
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `ZendeskChatAgentTimeline` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "agent_timeline", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Zendesk Chat `bans`. */
@@ -152,6 +204,31 @@ class ZendeskChatConnector(val executor: Executor) {
          */
         suspend fun get(banId: Long): ResultView =
             this.executor.execute(requestJson("bans", "get", "ban_id" to banId))
+
+        /**
+         * Search the bans records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (zendesk-chat bans.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: created_at, id,
+         * ip_address, reason, type, visitor_id, visitor_name
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `ZendeskChatBan` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "bans", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Zendesk Chat `chats`. */
@@ -199,6 +276,33 @@ class ZendeskChatConnector(val executor: Executor) {
          */
         suspend fun get(chatId: String): ResultView =
             this.executor.execute(requestJson("chats", "get", "chat_id" to chatId))
+
+        /**
+         * Search the chats records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (zendesk-chat chats.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: agent_ids,
+         * agent_names, comment, count, department_id, department_name, duration, history, id, missed,
+         * rating, response_time, session, started_by, tags, timestamp, triggered, type, unread,
+         * update_timestamp, visitor, zendesk_ticket_id
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `ZendeskChatChat` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "chats", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Zendesk Chat `departments`. */
@@ -218,6 +322,31 @@ class ZendeskChatConnector(val executor: Executor) {
          */
         suspend fun get(departmentId: Long): ResultView =
             this.executor.execute(requestJson("departments", "get", "department_id" to departmentId))
+
+        /**
+         * Search the departments records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (zendesk-chat departments.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: description, enabled,
+         * id, members, name, settings
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `ZendeskChatDepartment` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "departments", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Zendesk Chat `goals`. */
@@ -237,6 +366,31 @@ class ZendeskChatConnector(val executor: Executor) {
          */
         suspend fun get(goalId: Long): ResultView =
             this.executor.execute(requestJson("goals", "get", "goal_id" to goalId))
+
+        /**
+         * Search the goals records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (zendesk-chat goals.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: attribution_model,
+         * attribution_period, description, enabled, id, name, settings
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `ZendeskChatGoal` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "goals", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Zendesk Chat `roles`. */
@@ -256,6 +410,31 @@ class ZendeskChatConnector(val executor: Executor) {
          */
         suspend fun get(roleId: Long): ResultView =
             this.executor.execute(requestJson("roles", "get", "role_id" to roleId))
+
+        /**
+         * Search the roles records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (zendesk-chat roles.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: description, enabled,
+         * id, members, name, permissions
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `ZendeskChatRole` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "roles", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Zendesk Chat `routing_settings`. */
@@ -285,6 +464,31 @@ class ZendeskChatConnector(val executor: Executor) {
          */
         suspend fun get(shortcutId: Long): ResultView =
             this.executor.execute(requestJson("shortcuts", "get", "shortcut_id" to shortcutId))
+
+        /**
+         * Search the shortcuts records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (zendesk-chat shortcuts.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: agents, departments,
+         * id, message, name, options, scope, tags
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `ZendeskChatShortcut` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "shortcuts", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Zendesk Chat `skills`. */
@@ -304,6 +508,31 @@ class ZendeskChatConnector(val executor: Executor) {
          */
         suspend fun get(skillId: Long): ResultView =
             this.executor.execute(requestJson("skills", "get", "skill_id" to skillId))
+
+        /**
+         * Search the skills records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (zendesk-chat skills.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: description, enabled,
+         * id, members, name
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `ZendeskChatSkill` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "skills", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Zendesk Chat `triggers`. */
@@ -314,6 +543,31 @@ class ZendeskChatConnector(val executor: Executor) {
          */
         suspend fun list(): ResultView =
             this.executor.execute(requestJson("triggers", "list"))
+
+        /**
+         * Search the triggers records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (zendesk-chat triggers.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: definition,
+         * description, enabled, id, name, run_once
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `ZendeskChatTrigger` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "triggers", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     companion object {

@@ -196,6 +196,35 @@ class ZendeskSupportConnector(val executor: Executor) {
                 "ticket_id" to ticketId,
                 "ticket" to ticket,
             ))
+
+        /**
+         * Search the tickets records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (zendesk-support tickets.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: allow_attachments,
+         * allow_channelback, assignee_id, brand_id, collaborator_ids, created_at, custom_fields,
+         * custom_status_id, description, due_at, email_cc_ids, external_id, follower_ids,
+         * generated_timestamp, group_id, has_incidents, id, is_public, organization_id, priority,
+         * problem_id, raw_subject, recipient, requester_id, satisfaction_rating, sharing_agreement_ids,
+         * status, subject, submitter_id, tags, ticket_form_id, type, updated_at, url, via
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `ZendeskSupportTicket` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "tickets", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Zendesk Support `ticket_comments`. */
@@ -351,6 +380,32 @@ class ZendeskSupportConnector(val executor: Executor) {
                 "page[after]" to pageAfter,
                 "next_page_url" to nextPageUrl,
             ))
+
+        /**
+         * Search the deleted_tickets records cached in the engine's context store, synced by
+         * context_store_sync (hosted mode only; no call to the provider). (zendesk-support
+         * deleted_tickets.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: actor, deleted_at,
+         * description, id, previous_state, subject
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `ZendeskSupportDeletedTicket` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "deleted_tickets", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Zendesk Support `ticket_audits`. */
@@ -454,6 +509,36 @@ class ZendeskSupportConnector(val executor: Executor) {
                 "page[after]" to pageAfter,
                 "next_page_url" to nextPageUrl,
             ))
+
+        /**
+         * Search the ticket_metrics records cached in the engine's context store, synced by
+         * context_store_sync (hosted mode only; no call to the provider). (zendesk-support
+         * ticket_metrics.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields:
+         * agent_wait_time_in_minutes, assigned_at, assignee_stations, assignee_updated_at, created_at,
+         * first_resolution_time_in_minutes, full_resolution_time_in_minutes, group_stations, id,
+         * initially_assigned_at, latest_comment_added_at, on_hold_time_in_minutes, reopens, replies,
+         * reply_time_in_minutes, requester_updated_at, requester_wait_time_in_minutes, solved_at,
+         * status_updated_at, ticket_id, updated_at, url
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `ZendeskSupportTicketMetric` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "ticket_metrics", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Zendesk Support `ticket_fields`. */
@@ -517,6 +602,34 @@ class ZendeskSupportConnector(val executor: Executor) {
          */
         suspend fun get(ticketFieldId: Long): ResultView =
             this.executor.execute(requestJson("ticket_fields", "get", "ticket_field_id" to ticketFieldId))
+
+        /**
+         * Search the ticket_fields records cached in the engine's context store, synced by
+         * context_store_sync (hosted mode only; no call to the provider). (zendesk-support
+         * ticket_fields.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: active,
+         * agent_description, collapsed_for_agents, created_at, custom_field_options, description,
+         * editable_in_portal, id, position, raw_title, regexp_for_validation, removable, required,
+         * required_in_portal, tag, title, title_in_portal, type, updated_at, url, visible_in_portal
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `ZendeskSupportTicketField` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "ticket_fields", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Zendesk Support `ticket_forms`. */
@@ -573,6 +686,34 @@ class ZendeskSupportConnector(val executor: Executor) {
          */
         suspend fun get(ticketFormId: Long): ResultView =
             this.executor.execute(requestJson("ticket_forms", "get", "ticket_form_id" to ticketFormId))
+
+        /**
+         * Search the ticket_forms records cached in the engine's context store, synced by
+         * context_store_sync (hosted mode only; no call to the provider). (zendesk-support
+         * ticket_forms.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: active,
+         * agent_conditions, created_at, default, display_name, end_user_conditions, end_user_visible, id,
+         * in_all_brands, name, position, raw_display_name, raw_name, restricted_brand_ids,
+         * ticket_field_ids, updated_at, url
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `ZendeskSupportTicketForm` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "ticket_forms", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Zendesk Support `users`. */
@@ -661,6 +802,34 @@ class ZendeskSupportConnector(val executor: Executor) {
          */
         suspend fun update(userId: Long, user: Map<String, Any?>): ResultView =
             this.executor.execute(requestJson("users", "update", "user_id" to userId, "user" to user))
+
+        /**
+         * Search the users records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (zendesk-support users.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: active, alias,
+         * created_at, custom_role_id, default_group_id, details, email, external_id, iana_time_zone, id,
+         * last_login_at, locale, locale_id, moderator, name, notes, only_private_comments, organization_id,
+         * phone, photo, restricted_agent, role, role_type, shared, signature, suspended, tags,
+         * ticket_restriction, time_zone, two_factor_auth_enabled, updated_at, url, user_fields, verified
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `ZendeskSupportUser` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "users", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Zendesk Support `organizations`. */
@@ -719,6 +888,33 @@ class ZendeskSupportConnector(val executor: Executor) {
          */
         suspend fun get(organizationId: Long): ResultView =
             this.executor.execute(requestJson("organizations", "get", "organization_id" to organizationId))
+
+        /**
+         * Search the organizations records cached in the engine's context store, synced by
+         * context_store_sync (hosted mode only; no call to the provider). (zendesk-support
+         * organizations.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: created_at, details,
+         * domain_names, external_id, group_id, id, name, notes, organization_fields, shared_comments,
+         * shared_tickets, tags, updated_at, url
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `ZendeskSupportOrganization` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "organizations", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Zendesk Support `organization_memberships`. */
@@ -767,6 +963,32 @@ class ZendeskSupportConnector(val executor: Executor) {
                 "page[size]" to pageSize,
                 "page[after]" to pageAfter,
                 "next_page_url" to nextPageUrl,
+            ))
+
+        /**
+         * Search the organization_memberships records cached in the engine's context store, synced by
+         * context_store_sync (hosted mode only; no call to the provider). (zendesk-support
+         * organization_memberships.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: created_at, default,
+         * id, organization_id, organization_name, updated_at, url, user_id, view_tickets
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `ZendeskSupportOrganizationMembership` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "organization_memberships", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
             ))
     }
 
@@ -831,6 +1053,31 @@ class ZendeskSupportConnector(val executor: Executor) {
          */
         suspend fun get(groupId: Long): ResultView =
             this.executor.execute(requestJson("groups", "get", "group_id" to groupId))
+
+        /**
+         * Search the groups records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (zendesk-support groups.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: created_at, default,
+         * deleted, description, id, is_public, name, updated_at, url
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `ZendeskSupportGroup` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "groups", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Zendesk Support `group_memberships`. */
@@ -879,6 +1126,32 @@ class ZendeskSupportConnector(val executor: Executor) {
                 "page[size]" to pageSize,
                 "page[after]" to pageAfter,
                 "next_page_url" to nextPageUrl,
+            ))
+
+        /**
+         * Search the group_memberships records cached in the engine's context store, synced by
+         * context_store_sync (hosted mode only; no call to the provider). (zendesk-support
+         * group_memberships.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: created_at, default,
+         * group_id, id, updated_at, url, user_id
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `ZendeskSupportGroupMembership` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "group_memberships", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
             ))
     }
 
@@ -959,6 +1232,32 @@ class ZendeskSupportConnector(val executor: Executor) {
          */
         suspend fun get(brandId: Long): ResultView =
             this.executor.execute(requestJson("brands", "get", "brand_id" to brandId))
+
+        /**
+         * Search the brands records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (zendesk-support brands.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: active, brand_url,
+         * created_at, default, has_help_center, help_center_state, host_mapping, id, is_deleted, logo,
+         * name, signature_template, subdomain, ticket_form_ids, updated_at, url
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `ZendeskSupportBrand` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "brands", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Zendesk Support `views`. */
@@ -1043,6 +1342,32 @@ class ZendeskSupportConnector(val executor: Executor) {
          */
         suspend fun get(viewId: Long): ResultView =
             this.executor.execute(requestJson("views", "get", "view_id" to viewId))
+
+        /**
+         * Search the views records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (zendesk-support views.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: active, conditions,
+         * created_at, default, description, execution, id, position, raw_title, restriction, title,
+         * updated_at, url
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `ZendeskSupportView` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "views", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Zendesk Support `macros`. */
@@ -1137,6 +1462,31 @@ class ZendeskSupportConnector(val executor: Executor) {
                 "page[after]" to pageAfter,
                 "next_page_url" to nextPageUrl,
             ))
+
+        /**
+         * Search the macros records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (zendesk-support macros.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: actions, active,
+         * created_at, default, description, id, position, raw_title, restriction, title, updated_at, url
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `ZendeskSupportMacro` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "macros", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Zendesk Support `triggers`. */
@@ -1216,6 +1566,32 @@ class ZendeskSupportConnector(val executor: Executor) {
          */
         suspend fun get(triggerId: Long): ResultView =
             this.executor.execute(requestJson("triggers", "get", "trigger_id" to triggerId))
+
+        /**
+         * Search the triggers records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (zendesk-support triggers.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: actions, active,
+         * category_id, conditions, created_at, default, description, id, position, raw_title, title,
+         * updated_at, url
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `ZendeskSupportTrigger` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "triggers", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Zendesk Support `automations`. */
@@ -1290,6 +1666,31 @@ class ZendeskSupportConnector(val executor: Executor) {
          */
         suspend fun get(automationId: Long): ResultView =
             this.executor.execute(requestJson("automations", "get", "automation_id" to automationId))
+
+        /**
+         * Search the automations records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (zendesk-support automations.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: actions, active,
+         * conditions, created_at, default, id, position, raw_title, title, updated_at, url
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `ZendeskSupportAutomation` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "automations", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Zendesk Support `sla_policies`. */
@@ -1332,6 +1733,32 @@ class ZendeskSupportConnector(val executor: Executor) {
          */
         suspend fun get(slaPolicyId: Long): ResultView =
             this.executor.execute(requestJson("sla_policies", "get", "sla_policy_id" to slaPolicyId))
+
+        /**
+         * Search the sla_policies records cached in the engine's context store, synced by
+         * context_store_sync (hosted mode only; no call to the provider). (zendesk-support
+         * sla_policies.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: created_at,
+         * description, filter, id, policy_metrics, position, title, updated_at, url
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `ZendeskSupportSlaPolicy` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "sla_policies", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Zendesk Support `tags`. */
@@ -1380,6 +1807,30 @@ class ZendeskSupportConnector(val executor: Executor) {
                 "page[size]" to pageSize,
                 "page[after]" to pageAfter,
                 "next_page_url" to nextPageUrl,
+            ))
+
+        /**
+         * Search the tags records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (zendesk-support tags.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: count, id, name
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `ZendeskSupportTag` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "tags", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
             ))
     }
 
@@ -1458,6 +1909,33 @@ class ZendeskSupportConnector(val executor: Executor) {
                 "satisfaction_ratings", "get",
                 "satisfaction_rating_id" to satisfactionRatingId,
             ))
+
+        /**
+         * Search the satisfaction_ratings records cached in the engine's context store, synced by
+         * context_store_sync (hosted mode only; no call to the provider). (zendesk-support
+         * satisfaction_ratings.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: assignee_id, comment,
+         * created_at, group_id, id, reason, reason_code, reason_id, requester_id, score, ticket_id,
+         * updated_at, url
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `ZendeskSupportSatisfactionRating` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "satisfaction_ratings", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Zendesk Support `articles`. */
@@ -1527,6 +2005,33 @@ class ZendeskSupportConnector(val executor: Executor) {
          */
         suspend fun get(id: Long): ResultView =
             this.executor.execute(requestJson("articles", "get", "id" to id))
+
+        /**
+         * Search the articles records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (zendesk-support articles.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: author_id, body,
+         * comments_disabled, content_tag_ids, created_at, draft, edited_at, html_url, id, label_names,
+         * locale, outdated, permission_group_id, position, promoted, section_id, source_locale, title,
+         * updated_at, url, user_segment_id, vote_count, vote_sum
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `ZendeskSupportArticle` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "articles", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Zendesk Support `article_attachments`. */

@@ -82,6 +82,34 @@ class ZendeskTalkConnector(val executor: Executor) {
          */
         suspend fun get(phoneNumberId: Long): ResultView =
             this.executor.execute(requestJson("phone_numbers", "get", "phone_number_id" to phoneNumberId))
+
+        /**
+         * Search the phone_numbers records cached in the engine's context store, synced by
+         * context_store_sync (hosted mode only; no call to the provider). (zendesk-talk
+         * phone_numbers.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: brand_id,
+         * capabilities, country_code, created_at, default_greeting_ids, default_group_id, display_number,
+         * external, greeting_ids, group_ids, id, ivr_id, line_type, location, name, nickname, number,
+         * recorded, sms_enabled, toll_free, transcription, voice_enabled
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `ZendeskTalkPhoneNumber` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "phone_numbers", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Zendesk Talk `addresses`. */
@@ -108,6 +136,31 @@ class ZendeskTalkConnector(val executor: Executor) {
          */
         suspend fun get(addressId: Long): ResultView =
             this.executor.execute(requestJson("addresses", "get", "address_id" to addressId))
+
+        /**
+         * Search the addresses records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (zendesk-talk addresses.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: city, country_code,
+         * id, name, provider_reference, province, state, street, zip
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `ZendeskTalkAddresse` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "addresses", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Zendesk Talk `greetings`. */
@@ -134,6 +187,32 @@ class ZendeskTalkConnector(val executor: Executor) {
          */
         suspend fun get(greetingId: String): ResultView =
             this.executor.execute(requestJson("greetings", "get", "greeting_id" to greetingId))
+
+        /**
+         * Search the greetings records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (zendesk-talk greetings.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: active, audio_name,
+         * audio_url, category_id, default, default_lang, has_sub_settings, id, ivr_ids, name, pending,
+         * phone_number_ids, upload_id
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `ZendeskTalkGreeting` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "greetings", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Zendesk Talk `greeting_categories`. */
@@ -163,6 +242,31 @@ class ZendeskTalkConnector(val executor: Executor) {
                 "greeting_categories", "get",
                 "greeting_category_id" to greetingCategoryId,
             ))
+
+        /**
+         * Search the greeting_categories records cached in the engine's context store, synced by
+         * context_store_sync (hosted mode only; no call to the provider). (zendesk-talk
+         * greeting_categories.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: id, name
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `ZendeskTalkGreetingCategory` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "greeting_categories", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Zendesk Talk `ivrs`. */
@@ -189,6 +293,31 @@ class ZendeskTalkConnector(val executor: Executor) {
          */
         suspend fun get(ivrId: Long): ResultView =
             this.executor.execute(requestJson("ivrs", "get", "ivr_id" to ivrId))
+
+        /**
+         * Search the ivrs records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (zendesk-talk ivrs.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: id, menus, name,
+         * phone_number_ids, phone_number_names
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `ZendeskTalkIvr` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "ivrs", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Zendesk Talk `agents_activity`. */
@@ -206,6 +335,36 @@ class ZendeskTalkConnector(val executor: Executor) {
         /** Every page of [list], following the connector's cursor. */
         fun listPages(nextPageUrl: String? = null): dev.switchboard.Pages =
             this.executor.paginate(requestJson("agents_activity", "list", "next_page_url" to nextPageUrl))
+
+        /**
+         * Search the agents_activity records cached in the engine's context store, synced by
+         * context_store_sync (hosted mode only; no call to the provider). (zendesk-talk
+         * agents_activity.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: accepted_transfers,
+         * agent_id, agent_state, available_time, available_via, avatar_url, average_hold_time,
+         * average_talk_time, average_wrap_up_time, away_time, call_status, calls_accepted, calls_denied,
+         * calls_missed, calls_put_on_hold, forwarding_number, id, name, online_time, started_transfers,
+         * total_call_duration, total_hold_time, total_talk_time, total_wrap_up_time, transfers_only_time,
+         * via
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `ZendeskTalkAgentsActivity` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "agents_activity", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Zendesk Talk `agents_overview`. */
@@ -216,6 +375,35 @@ class ZendeskTalkConnector(val executor: Executor) {
          */
         suspend fun list(): ResultView =
             this.executor.execute(requestJson("agents_overview", "list"))
+
+        /**
+         * Search the agents_overview records cached in the engine's context store, synced by
+         * context_store_sync (hosted mode only; no call to the provider). (zendesk-talk
+         * agents_overview.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields:
+         * average_accepted_transfers, average_calls_accepted, average_calls_denied, average_calls_missed,
+         * average_hold_time, average_talk_time, average_wrap_up_time, id, total_accepted_transfers,
+         * total_calls_accepted, total_calls_denied, total_calls_missed, total_calls_put_on_hold,
+         * total_hold_time, total_talk_time, total_wrap_up_time
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `ZendeskTalkAgentsOverview` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "agents_overview", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Zendesk Talk `account_overview`. */
@@ -226,6 +414,36 @@ class ZendeskTalkConnector(val executor: Executor) {
          */
         suspend fun list(): ResultView =
             this.executor.execute(requestJson("account_overview", "list"))
+
+        /**
+         * Search the account_overview records cached in the engine's context store, synced by
+         * context_store_sync (hosted mode only; no call to the provider). (zendesk-talk
+         * account_overview.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: average_call_duration,
+         * average_hold_time, average_queue_wait_time, average_wrap_up_time, id, max_calls_waiting,
+         * max_queue_wait_time, total_call_duration, total_calls, total_calls_abandoned_in_queue,
+         * total_calls_outside_business_hours, total_calls_with_exceeded_queue_wait_time,
+         * total_calls_with_requested_voicemail, total_hold_time, total_inbound_calls, total_outbound_calls,
+         * total_textback_requests, total_voicemails, total_wrap_up_time
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `ZendeskTalkAccountOverview` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "account_overview", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Zendesk Talk `current_queue_activity`. */
@@ -236,6 +454,33 @@ class ZendeskTalkConnector(val executor: Executor) {
          */
         suspend fun list(): ResultView =
             this.executor.execute(requestJson("current_queue_activity", "list"))
+
+        /**
+         * Search the current_queue_activity records cached in the engine's context store, synced by
+         * context_store_sync (hosted mode only; no call to the provider). (zendesk-talk
+         * current_queue_activity.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: agents_online,
+         * average_wait_time, callbacks_waiting, calls_waiting, embeddable_callbacks_waiting, id,
+         * longest_wait_time
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `ZendeskTalkCurrentQueueActivity` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "current_queue_activity", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Zendesk Talk `calls`. */

@@ -114,6 +114,34 @@ class ZohoCrmConnector(val executor: Executor) {
          */
         suspend fun get(id: String): ResultView =
             this.executor.execute(requestJson("leads", "get", "id" to id))
+
+        /**
+         * Search the leads records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (zoho-crm leads.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: $approved,
+         * $currency_symbol, $editable, Annual_Revenue, City, Company, Converted__s, Country, Created_By,
+         * Created_Time, Description, Designation, Email, Email_Opt_Out, First_Name, Full_Name, Industry,
+         * Last_Activity_Time, Last_Name, Lead_Source, Lead_Status, Mobile, Modified_By, Modified_Time,
+         * No_of_Employees, Owner, Phone, Rating, State, Street, Tag, Website, Zip_Code, id
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `ZohoCrmLead` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "leads", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Zoho CRM `contacts`. */
@@ -170,6 +198,35 @@ class ZohoCrmConnector(val executor: Executor) {
          */
         suspend fun get(id: String): ResultView =
             this.executor.execute(requestJson("contacts", "get", "id" to id))
+
+        /**
+         * Search the contacts records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (zoho-crm contacts.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: $approved,
+         * $currency_symbol, $editable, Account_Name, Created_By, Created_Time, Date_of_Birth, Department,
+         * Description, Email, Email_Opt_Out, First_Name, Full_Name, Last_Activity_Time, Last_Name,
+         * Lead_Source, Mailing_City, Mailing_Country, Mailing_State, Mailing_Street, Mailing_Zip, Mobile,
+         * Modified_By, Modified_Time, Owner, Phone, Reporting_To, Secondary_Email, Tag, Title, Vendor_Name,
+         * id
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `ZohoCrmContact` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "contacts", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Zoho CRM `accounts`. */
@@ -226,6 +283,35 @@ class ZohoCrmConnector(val executor: Executor) {
          */
         suspend fun get(id: String): ResultView =
             this.executor.execute(requestJson("accounts", "get", "id" to id))
+
+        /**
+         * Search the accounts records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (zoho-crm accounts.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: $approved,
+         * $currency_symbol, $editable, Account_Name, Account_Number, Account_Site, Account_Type,
+         * Annual_Revenue, Billing_City, Billing_Code, Billing_Country, Billing_State, Billing_Street,
+         * Created_By, Created_Time, Description, Employees, Fax, Industry, Last_Activity_Time, Modified_By,
+         * Modified_Time, Owner, Ownership, Parent_Account, Phone, Rating, Shipping_City, Shipping_Country,
+         * Tag, Ticker_Symbol, Website, id
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `ZohoCrmAccount` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "accounts", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Zoho CRM `deals`. */
@@ -282,6 +368,34 @@ class ZohoCrmConnector(val executor: Executor) {
          */
         suspend fun get(id: String): ResultView =
             this.executor.execute(requestJson("deals", "get", "id" to id))
+
+        /**
+         * Search the deals records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (zoho-crm deals.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: $approved,
+         * $currency_symbol, $editable, Account_Name, Amount, Campaign_Source, Closing_Date, Contact_Name,
+         * Created_By, Created_Time, Deal_Name, Description, Expected_Revenue, Last_Activity_Time,
+         * Lead_Source, Modified_By, Modified_Time, Next_Step, Overall_Sales_Duration, Owner, Pipeline,
+         * Probability, Sales_Cycle_Duration, Stage, Tag, Type, id
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `ZohoCrmDeal` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "deals", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Zoho CRM `campaigns`. */
@@ -338,6 +452,33 @@ class ZohoCrmConnector(val executor: Executor) {
          */
         suspend fun get(id: String): ResultView =
             this.executor.execute(requestJson("campaigns", "get", "id" to id))
+
+        /**
+         * Search the campaigns records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (zoho-crm campaigns.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: $approved,
+         * $currency_symbol, $editable, Actual_Cost, Budgeted_Cost, Campaign_Name, Created_By, Created_Time,
+         * Description, End_Date, Expected_Response, Expected_Revenue, Last_Activity_Time, Modified_By,
+         * Modified_Time, Num_sent, Owner, Parent_Campaign, Start_Date, Status, Tag, Type, id
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `ZohoCrmCampaign` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "campaigns", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Zoho CRM `tasks`. */
@@ -394,6 +535,33 @@ class ZohoCrmConnector(val executor: Executor) {
          */
         suspend fun get(id: String): ResultView =
             this.executor.execute(requestJson("tasks", "get", "id" to id))
+
+        /**
+         * Search the tasks records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (zoho-crm tasks.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: $approved,
+         * $currency_symbol, $editable, $se_module, Closed_Time, Created_By, Created_Time, Description,
+         * Due_Date, Last_Activity_Time, Modified_By, Modified_Time, Owner, Priority,
+         * Send_Notification_Email, Status, Subject, Tag, What_Id, Who_Id, id
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `ZohoCrmTask` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "tasks", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Zoho CRM `events`. */
@@ -450,6 +618,33 @@ class ZohoCrmConnector(val executor: Executor) {
          */
         suspend fun get(id: String): ResultView =
             this.executor.execute(requestJson("events", "get", "id" to id))
+
+        /**
+         * Search the events records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (zoho-crm events.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: $approved,
+         * $currency_symbol, $editable, $se_module, All_day, Created_By, Created_Time, Description,
+         * End_DateTime, Event_Title, Last_Activity_Time, Modified_By, Modified_Time, Owner, Participants,
+         * Start_DateTime, Tag, Venue, What_Id, Who_Id, id
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `ZohoCrmEvent` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "events", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Zoho CRM `calls`. */
@@ -506,6 +701,34 @@ class ZohoCrmConnector(val executor: Executor) {
          */
         suspend fun get(id: String): ResultView =
             this.executor.execute(requestJson("calls", "get", "id" to id))
+
+        /**
+         * Search the calls records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (zoho-crm calls.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: $approved,
+         * $currency_symbol, $editable, $se_module, Call_Agenda, Call_Duration, Call_Duration_in_seconds,
+         * Call_Purpose, Call_Result, Call_Start_Time, Call_Type, Created_By, Created_Time, Description,
+         * Last_Activity_Time, Modified_By, Modified_Time, Outgoing_Call_Status, Owner, Subject, Tag,
+         * What_Id, Who_Id, id
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `ZohoCrmCall` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "calls", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Zoho CRM `products`. */
@@ -562,6 +785,34 @@ class ZohoCrmConnector(val executor: Executor) {
          */
         suspend fun get(id: String): ResultView =
             this.executor.execute(requestJson("products", "get", "id" to id))
+
+        /**
+         * Search the products records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (zoho-crm products.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: $approved,
+         * $currency_symbol, $editable, Commission_Rate, Created_By, Created_Time, Description,
+         * Last_Activity_Time, Manufacturer, Modified_By, Modified_Time, Owner, Product_Active,
+         * Product_Category, Product_Code, Product_Name, Qty_Ordered, Qty_in_Stock, Reorder_Level,
+         * Sales_End_Date, Sales_Start_Date, Tag, Taxable, Unit_Price, Usage_Unit, Vendor_Name, id
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `ZohoCrmProduct` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "products", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Zoho CRM `quotes`. */
@@ -618,6 +869,34 @@ class ZohoCrmConnector(val executor: Executor) {
          */
         suspend fun get(id: String): ResultView =
             this.executor.execute(requestJson("quotes", "get", "id" to id))
+
+        /**
+         * Search the quotes records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (zoho-crm quotes.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: $approved,
+         * $currency_symbol, $editable, Account_Name, Adjustment, Carrier, Contact_Name, Created_By,
+         * Created_Time, Currency, Deal_Name, Description, Discount, Grand_Total, Last_Activity_Time,
+         * Modified_By, Modified_Time, Owner, Product_Details, Quote_Number, Quote_Stage, Sub_Total,
+         * Subject, Tag, Tax, Team, Valid_Till, id
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `ZohoCrmQuote` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "quotes", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Zoho CRM `invoices`. */
@@ -674,6 +953,34 @@ class ZohoCrmConnector(val executor: Executor) {
          */
         suspend fun get(id: String): ResultView =
             this.executor.execute(requestJson("invoices", "get", "id" to id))
+
+        /**
+         * Search the invoices records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (zoho-crm invoices.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: $approved,
+         * $currency_symbol, $editable, Account_Name, Adjustment, Contact_Name, Created_By, Created_Time,
+         * Currency, Deal_Name__s, Description, Discount, Due_Date, Excise_Duty, Grand_Total, Invoice_Date,
+         * Invoice_Number, Last_Activity_Time, Modified_By, Modified_Time, Owner, Product_Details,
+         * Purchase_Order, Sales_Order, Status, Sub_Total, Subject, Tag, Tax, id
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `ZohoCrmInvoice` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "invoices", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     /** Zoho CRM `notes`. */
@@ -730,6 +1037,33 @@ class ZohoCrmConnector(val executor: Executor) {
          */
         suspend fun get(id: String): ResultView =
             this.executor.execute(requestJson("notes", "get", "id" to id))
+
+        /**
+         * Search the notes records cached in the engine's context store, synced by context_store_sync
+         * (hosted mode only; no call to the provider). (zoho-crm notes.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: $approved,
+         * $currency_symbol, $editable, $se_module, $voice_note, Created_By, Created_Time, Description,
+         * Last_Activity_Time, Modified_By, Modified_Time, Note_Content, Note_Title, Owner, Parent_Id, Tag,
+         * id
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `ZohoCrmNote` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "notes", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
     }
 
     companion object {

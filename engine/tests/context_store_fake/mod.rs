@@ -1,0 +1,172 @@
+//! The Stripe-shaped customer list of `context_store.rs` for the PostgreSQL cache's tests
+//! (`context_store_pg.rs`): the same records, so the two caches can be compared, plus a delay
+//! per page so a sync can be killed mid-way.
+#![allow(dead_code)]
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use axum::Json;
+use serde_json::{json, Value};
+
+#[derive(Default)]
+pub struct Fake {
+    pub total: AtomicUsize,
+    pub deleted: Mutex<HashSet<usize>>,
+    pub pages: AtomicUsize,
+    /// Milliseconds each page waits before it is served.
+    pub delay_ms: AtomicUsize,
+    /// Pages starting after this customer answer 400 (0: none do).
+    pub fail_after: AtomicUsize,
+}
+
+const FIRST: [&str; 8] = ["John", "Jane", "Jonathan", "Maria", "Zoë", "Ahmed", "Li", "Teodora"];
+const LAST: [&str; 8] = ["Smith", "Smyth", "García", "Müller", "O'Brien", "Nguyen", "Brown", "Kowalski"];
+const DOMAINS: [&str; 4] = ["acme.com", "example.org", "Globex.io", "initech.net"];
+const WORDS: [&str; 12] = [
+    "premium",
+    "customer",
+    "Enterprise",
+    "trial",
+    "billing-issue",
+    "VIP",
+    "churn",
+    "renewal",
+    "Zürich",
+    "q3",
+    "api",
+    "beta",
+];
+const CITIES: [&str; 5] = ["Paris", "Berlin", "New York", "São Paulo", "Tokyo"];
+
+fn mix(i: usize, k: u64) -> u64 {
+    let mut z = (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(k.wrapping_mul(0xBF58_476D_1CE4_E5B9));
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+fn pick<'a>(list: &[&'a str], i: usize, k: u64) -> &'a str {
+    list[(mix(i, k) % list.len() as u64) as usize]
+}
+
+/// Customer `i` (1-based), the same on every call: nulls, missing keys, integers and floats,
+/// booleans, arrays of strings and of objects, nested objects and non-ASCII text.
+pub fn record(i: usize) -> Value {
+    let (first, last) = (pick(&FIRST, i, 1), pick(&LAST, i, 2));
+    let mut r = json!({
+        "id": format!("cus_{i:06}"),
+        "object": "customer",
+        "created": 1_600_000_000 + i as i64 * 37,
+        "livemode": false,
+    });
+    let m = r.as_object_mut().unwrap_or_else(|| panic!("object"));
+    match mix(i, 3) % 10 {
+        0 => {
+            m.insert("name".into(), Value::Null);
+        }
+        1 => {}
+        _ => {
+            m.insert("name".into(), json!(format!("{first} {last}")));
+        }
+    }
+    if !mix(i, 4).is_multiple_of(9) {
+        let email = format!("{}.{}{i}@{}", first.to_lowercase(), last.to_lowercase(), pick(&DOMAINS, i, 5));
+        m.insert("email".into(), json!(email));
+    } else {
+        m.insert("email".into(), Value::Null);
+    }
+    let balance = if mix(i, 6).is_multiple_of(7) {
+        json!((mix(i, 7) % 1000) as f64 + 0.5)
+    } else {
+        json!((mix(i, 7) % 2000) as i64 - 1000)
+    };
+    m.insert("balance".into(), balance);
+    m.insert(
+        "currency".into(),
+        [json!("usd"), json!("eur"), json!("gbp"), Value::Null][(mix(i, 8) % 4) as usize].clone(),
+    );
+    m.insert("delinquent".into(), [json!(true), json!(false), Value::Null][(mix(i, 9) % 3) as usize].clone());
+    let n = 2 + (mix(i, 10) % 4) as usize;
+    let description: Vec<&str> = (0..n).map(|k| pick(&WORDS, i, 20 + k as u64)).collect();
+    m.insert("description".into(), json!(description.join(" ")));
+    let locales: Vec<&str> = ["en", "fr", "de", "es"]
+        .into_iter()
+        .filter(|l| mix(i, 30 + l.len() as u64 + l.as_bytes()[0] as u64).is_multiple_of(3))
+        .collect();
+    m.insert("preferred_locales".into(), json!(locales));
+    if !mix(i, 11).is_multiple_of(3) {
+        let lines: Vec<Value> = (0..(mix(i, 12) % 3))
+            .map(|k| json!({"sku": format!("sku-{}", mix(i, 40 + k) % 20), "qty": (mix(i, 50 + k) % 5) as i64}))
+            .collect();
+        m.insert(
+            "shipping".into(),
+            json!({"name": format!("{first} {last}"), "address": {"city": pick(&CITIES, i, 13)}, "lines": lines}),
+        );
+    } else {
+        m.insert("shipping".into(), Value::Null);
+    }
+    m.insert("metadata".into(), json!({"tier": pick(&["gold", "silver", "bronze"], i, 14)}));
+    m.insert("tax_exempt".into(), json!(pick(&["none", "exempt", "reverse"], i, 15)));
+    r
+}
+
+/// `GET /v1/customers`: Stripe's list (`limit` up to 100, `starting_after`, `has_more`) over
+/// customers 1..=total less the deleted ones; a bearer token is required.
+async fn customers(
+    State(fake): State<Arc<Fake>>,
+    headers: HeaderMap,
+    Query(q): Query<std::collections::HashMap<String, String>>,
+) -> axum::response::Response {
+    let auth = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    if !auth.starts_with("Bearer ") || auth.len() <= 7 {
+        return (StatusCode::UNAUTHORIZED, Json(json!({"error": {"message": "no key"}}))).into_response();
+    }
+    let fail_after = fake.fail_after.load(Ordering::SeqCst);
+    if fail_after > 0 && q.get("starting_after").is_some_and(|c| c == &format!("cus_{fail_after:06}")) {
+        return (StatusCode::BAD_REQUEST, Json(json!({"error": {"message": "the test's failure"}}))).into_response();
+    }
+    let delay = fake.delay_ms.load(Ordering::SeqCst);
+    if delay > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(delay as u64)).await;
+    }
+    fake.pages.fetch_add(1, Ordering::SeqCst);
+    let limit = q.get("limit").and_then(|l| l.parse::<usize>().ok()).unwrap_or(10).clamp(1, 100);
+    let after = match q.get("starting_after") {
+        Some(c) => match c.strip_prefix("cus_").and_then(|n| n.parse::<usize>().ok()) {
+            Some(n) => n,
+            None => {
+                return (StatusCode::BAD_REQUEST, Json(json!({"error": {"message": "bad cursor"}}))).into_response()
+            }
+        },
+        None => 0,
+    };
+    let total = fake.total.load(Ordering::SeqCst);
+    let deleted = fake.deleted.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let mut data = Vec::new();
+    let mut i = after + 1;
+    while i <= total && data.len() < limit {
+        if !deleted.contains(&i) {
+            data.push(record(i));
+        }
+        i += 1;
+    }
+    let has_more = (i..=total).any(|k| !deleted.contains(&k));
+    Json(json!({"object": "list", "url": "/v1/customers", "has_more": has_more, "data": data})).into_response()
+}
+
+pub async fn start_fake(total: usize) -> (String, Arc<Fake>) {
+    let fake = Arc::new(Fake::default());
+    fake.total.store(total, Ordering::SeqCst);
+    let app = axum::Router::new().route("/v1/customers", axum::routing::get(customers)).with_state(fake.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap_or_else(|e| panic!("{e}"));
+    let addr = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (format!("http://{addr}"), fake)
+}
