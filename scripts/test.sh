@@ -21,6 +21,11 @@ trap stop_test_postgres EXIT
 step "rust tests: core runtime, connector cases, CLI, engine on SQLite and PostgreSQL, conformance"
 cargo test --workspace --profile ci --no-fail-fast 2>&1 | tee "$LOG_DIR/rust.log"
 
+step "the binaries the other languages' tests start (engine, fake upstream, conformance kit)"
+# `cargo test` builds a package's binaries only for its own integration tests: on a cold cache
+# fake-upstream's is not among them.
+cargo build --profile ci --bins -p switchboard-engine -p fake-upstream -p conformance-kit
+
 step "python: package, generated code check, pyright, pytest (incl. the conformance runner)"
 # The engine and fake-upstream binaries the Python tests start come from the ci build above.
 SWITCHBOARD_BIN_DIR="$CARGO_TARGET_DIR/ci" bash scripts/test-python.sh 2>&1 | tee "$LOG_DIR/python.log"

@@ -136,12 +136,13 @@ impl Executor {
         Ok(PageIterator::new(self.inner.paginate(arg("request", request)?)))
     }
 
-    /// Starts (or resumes) context store syncs of `entities` on the engine, scheduling them
-    /// every `every_seconds` when given; resolves to core's `SyncStarted`. Local mode fails with
-    /// core's `hosted_only` error before any request.
+    /// Starts (or resumes) context store syncs of `entities` on the engine as `options` (core's
+    /// `SyncOptions`) say; resolves to core's `SyncStarted`. Local mode fails with core's
+    /// `hosted_only` error before any request.
     #[napi]
-    pub async fn context_store_sync(&self, entities: Vec<String>, every_seconds: Option<i64>) -> Result<Value> {
-        value(&self.inner.context_store_sync(entities, every_seconds).await.map_err(to_js)?)
+    pub async fn context_store_sync(&self, entities: Vec<String>, options: Value) -> Result<Value> {
+        let options = arg("options", options)?;
+        value(&self.inner.context_store_sync(entities, options).await.map_err(to_js)?)
     }
 
     /// Resolves to core's `StoreStatus` of the connector's context store (hosted mode only).

@@ -147,6 +147,19 @@ test('the SDK syncs, reads the status and searches with the typed method', async
     e instanceof sb.ConnectorValidationError && e.details?.reason === 'invalid_schedule');
   await assert.rejects(st.contextStoreSync(['no_such_entity']), (e) =>
     e instanceof sb.ConnectorValidationError && e.details?.reason === 'unknown_entity');
+
+  // Unscheduled (`everySeconds: null`), in full mode, with a reconciliation period the status keeps.
+  await st.contextStoreSync(['customers'], { everySeconds: null, mode: 'full', fullEverySeconds: 600 });
+  const unscheduled = await waitSynced(st, 'customers');
+  assert.equal(unscheduled.everySeconds, undefined, JSON.stringify(unscheduled));
+  assert.equal(unscheduled.nextRunAt, undefined, JSON.stringify(unscheduled));
+  assert.deepEqual([unscheduled.mode, unscheduled.fullEverySeconds], ['full', 600]);
+  // `{}` starts a sync and leaves the (now absent) schedule alone.
+  await st.contextStoreSync(['customers'], {});
+  assert.equal((await waitSynced(st, 'customers')).everySeconds, undefined);
+  // Stripe's customers have no updated-since param: the engine refuses an incremental sync.
+  await assert.rejects(st.contextStoreSync(['customers'], { mode: 'incremental' }), (e) =>
+    e instanceof sb.ConnectorValidationError && e.details?.reason === 'not_incremental');
 });
 
 test('local mode: sync, status and the typed search are hosted-only', async () => {

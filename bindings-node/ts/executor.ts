@@ -95,6 +95,19 @@ export interface SyncStart {
   generation: number;
 }
 
+/** What `contextStoreSync` asks beyond starting the syncs (core's `SyncOptions`). */
+export interface SyncOptions {
+  /** Also schedule a sync of each entity this often (seconds, 60 to 31,622,400); `null` removes
+   * their schedules; absent leaves them as they are. */
+  everySeconds?: number | null;
+  /** `auto` (the default: incremental where the entity allows it and its last full sync is younger
+   * than `fullEverySeconds`), `full` (records gone at the provider are deleted) or `incremental`. */
+  mode?: 'auto' | 'full' | 'incremental';
+  /** With `auto`, the age of the last full sync (seconds) from which a full sync runs instead of an
+   * incremental one; kept per entity (default a day). */
+  fullEverySeconds?: number;
+}
+
 /** What `contextStoreSync` resolves to (core's `SyncStarted`). */
 export interface SyncStarted {
   entities: SyncStart[];
@@ -234,16 +247,20 @@ export class Executor {
     return result(await call(() => handle.check()));
   }
 
-  /** Starts full syncs of `entities` into the connector's context store on the engine, in the
+  /** Starts syncs of `entities` into the connector's context store on the engine, in the
    * background (an interrupted or failed sync resumes from its last committed page):
-   * `await ex.contextStoreSync(['customers'])`. With `everySeconds` (60 to 31,622,400) the engine
-   * also runs a full sync of each that often. Resolves to, per entity, `status` (`started`,
-   * `resumed` or `already_running`) and the sync's `generation`; poll `contextStoreStatus()` for
-   * progress. Hosted mode only: a local connector throws `ConfigurationError`
-   * (`details.reason` `hosted_only`) before any request. */
-  async contextStoreSync(entities: readonly string[], everySeconds?: number | null): Promise<SyncStarted> {
+   * `await ex.contextStoreSync(['customers'])`. `options` is a `SyncOptions`, or a number of
+   * seconds as its `everySeconds`: with it the engine also runs a sync of each that often, and
+   * `{ everySeconds: null }` removes their schedules; `mode` and `fullEverySeconds` choose between
+   * full and incremental syncs. Resolves to, per entity, `status` (`started`, `resumed` or
+   * `already_running`) and the sync's `generation`; poll `contextStoreStatus()` for progress.
+   * Hosted mode only: a local connector throws `ConfigurationError` (`details.reason`
+   * `hosted_only`) before any request. */
+  async contextStoreSync(entities: readonly string[], options?: number | SyncOptions | null): Promise<SyncStarted> {
     const handle = this.handle;
-    return (await call(() => handle.contextStoreSync([...entities], everySeconds ?? null))) as SyncStarted;
+    const { everySeconds, ...rest } = typeof options === 'number' ? { everySeconds: options } : options ?? {};
+    const native = { ...snake(rest), every_seconds: everySeconds ?? null, unschedule: everySeconds === null };
+    return (await call(() => handle.contextStoreSync([...entities], native))) as SyncStarted;
   }
 
   /** The sync state of each entity of the connector's context store: `status`, `pages`,

@@ -8,7 +8,8 @@ export {
   Connector, Entity, ExecutionResult, Executor, LocalExecutor,
   type CallOptions, type CheckData, type CheckResult, type ConnectorInfo, type ConnectorOptions, type EntityStatus,
   type ExecuteOptions, type ExecutionConfig, type LocalOptions, type Meta, type Params, type SearchMeta, type SearchPage,
-  type StoreStatus, type SyncStart, type SyncStarted, type TokenRefreshCallback, type Tool, type ToolFormat,
+  type StoreStatus, type SyncOptions, type SyncStart, type SyncStarted, type TokenRefreshCallback, type Tool,
+  type ToolFormat,
 } from './executor';
 export {
   HostedExecutor, Workspace, connectAs,

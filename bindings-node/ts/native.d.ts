@@ -40,11 +40,11 @@ export declare class Executor {
   /** An async iterator over every page of an `ExecuteRequest`. */
   paginate(request: any): PageIterator
   /**
-   * Starts (or resumes) context store syncs of `entities` on the engine, scheduling them
-   * every `every_seconds` when given; resolves to core's `SyncStarted`. Local mode fails with
-   * core's `hosted_only` error before any request.
+   * Starts (or resumes) context store syncs of `entities` on the engine as `options` (core's
+   * `SyncOptions`) say; resolves to core's `SyncStarted`. Local mode fails with core's
+   * `hosted_only` error before any request.
    */
-  contextStoreSync(entities: Array<string>, everySeconds?: number | undefined | null): Promise<any>
+  contextStoreSync(entities: Array<string>, options: any): Promise<any>
   /** Resolves to core's `StoreStatus` of the connector's context store (hosted mode only). */
   contextStoreStatus(): Promise<any>
   /** Runs the health check; resolves to its `ResultView` as JSON text (`success` when healthy). */

@@ -89,21 +89,18 @@ impl Executor {
         Ok(PageIterator::new(self.inner.paginate(json::arg("request", request)?)))
     }
 
-    /// Starts (or resumes) context store syncs of `entities` on the engine, scheduling them
-    /// every `every_seconds` when given; resolves to core's `SyncStarted` as JSON. Local mode
-    /// fails with core's `hosted_only` error before any request.
-    #[pyo3(signature = (entities, every_seconds=None))]
+    /// Starts (or resumes) context store syncs of `entities` on the engine as `options` (core's
+    /// `SyncOptions` as JSON) say; resolves to core's `SyncStarted` as JSON. Local mode fails
+    /// with core's `hosted_only` error before any request.
     fn context_store_sync<'py>(
         &self,
         py: Python<'py>,
         entities: Vec<String>,
-        every_seconds: Option<i64>,
+        options: &str,
     ) -> PyResult<Bound<'py, PyAny>> {
         let ex = self.inner.clone();
-        future_into_py(
-            py,
-            async move { json::text(&ex.context_store_sync(entities, every_seconds).await.map_err(to_py)?) },
-        )
+        let options = json::arg("options", options)?;
+        future_into_py(py, async move { json::text(&ex.context_store_sync(entities, options).await.map_err(to_py)?) })
     }
 
     /// Resolves to core's `StoreStatus` of the connector's context store as JSON (hosted only).

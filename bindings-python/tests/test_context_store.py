@@ -218,6 +218,19 @@ async def test_sync_status_and_typed_search_through_the_sdk(engine: Engine, fake
         await stripe.context_store_sync(["no_such_entity"])
     assert unknown.value.details["reason"] == "unknown_entity", unknown.value.details
 
+    # Unscheduled, in full mode, with a reconciliation period the status keeps.
+    await stripe.context_store_sync(["customers"], unschedule=True, mode="full", full_every_seconds=600)
+    unscheduled = await wait_synced(stripe, "customers")
+    assert "every_seconds" not in unscheduled and "next_run_at" not in unscheduled, unscheduled
+    assert (unscheduled["mode"], unscheduled["full_every_seconds"]) == ("full", 600), unscheduled
+    # Stripe's customers have no updated-since param: the engine refuses an incremental sync.
+    with pytest.raises(switchboard.ConnectorValidationError) as not_incremental:
+        await stripe.context_store_sync(["customers"], mode="incremental")
+    assert not_incremental.value.details["reason"] == "not_incremental", not_incremental.value.details
+    with pytest.raises(switchboard.ConnectorValidationError) as both:
+        await stripe.context_store_sync(["customers"], every_seconds=3600, unschedule=True)
+    assert both.value.details["reason"] == "invalid_schedule", both.value.details
+
     # The blocking twins: the same calls without await.
     blocking = switchboard.sync.connect("stripe", workspace_name=workspace_name, **engine.client())
     status = blocking.context_store_status()

@@ -43,7 +43,7 @@ impl From<sdk::ResultView> for ResultView {
 #[derive(uniffi::Record)]
 pub struct SyncStart {
     pub entity: String,
-    /// `started` (a new full sync), `resumed` (an interrupted or failed one) or `already_running`.
+    /// `started` (a new sync), `resumed` (an interrupted or failed one) or `already_running`.
     pub status: String,
     /// The sync's generation (0 when `already_running`).
     pub generation: i64,
@@ -202,13 +202,24 @@ impl Executor {
         Ok(sdk::ResultView::from(self.inner.check().await?).into())
     }
 
-    /// Starts (or resumes) full syncs of `entities` into the connector's context store on the
+    /// Starts (or resumes) syncs of `entities` into the connector's context store on the
     /// engine, in the background; with `every_seconds` (60 to 31,622,400) the engine also runs
-    /// one that often. Poll [`Executor::context_store_status`] for progress. Local mode fails
-    /// with a `Configuration` error (`details` reason `hosted_only`) before any request.
-    #[uniffi::method(default(every_seconds = None))]
-    pub async fn context_store_sync(&self, entities: Vec<String>, every_seconds: Option<i64>) -> Result<SyncStarted> {
-        Ok(self.inner.context_store_sync(entities, every_seconds).await?.into())
+    /// one that often, and `unschedule` removes their schedules. `mode` is `auto` (the default),
+    /// `full` or `incremental`; with `auto`, `full_every_seconds` is the age of the last full
+    /// sync from which a full one runs instead of an incremental one. Poll
+    /// [`Executor::context_store_status`] for progress. Local mode fails with a `Configuration`
+    /// error (`details` reason `hosted_only`) before any request.
+    #[uniffi::method(default(every_seconds = None, unschedule = false, mode = None, full_every_seconds = None))]
+    pub async fn context_store_sync(
+        &self,
+        entities: Vec<String>,
+        every_seconds: Option<i64>,
+        unschedule: bool,
+        mode: Option<String>,
+        full_every_seconds: Option<i64>,
+    ) -> Result<SyncStarted> {
+        let options = sdk::SyncOptions { every_seconds, unschedule, mode, full_every_seconds };
+        Ok(self.inner.context_store_sync(entities, options).await?.into())
     }
 
     /// The sync state of each entity of the connector's context store (hosted mode only).

@@ -627,12 +627,15 @@ public protocol ExecutorProtocol: AnyObject, Sendable {
     func contextStoreStatus() async throws  -> StoreStatus
     
     /**
-     * Starts (or resumes) full syncs of `entities` into the connector's context store on the
+     * Starts (or resumes) syncs of `entities` into the connector's context store on the
      * engine, in the background; with `every_seconds` (60 to 31,622,400) the engine also runs
-     * one that often. Poll [`Executor::context_store_status`] for progress. Local mode fails
-     * with a `Configuration` error (`details` reason `hosted_only`) before any request.
+     * one that often, and `unschedule` removes their schedules. `mode` is `auto` (the default),
+     * `full` or `incremental`; with `auto`, `full_every_seconds` is the age of the last full
+     * sync from which a full one runs instead of an incremental one. Poll
+     * [`Executor::context_store_status`] for progress. Local mode fails with a `Configuration`
+     * error (`details` reason `hosted_only`) before any request.
      */
-    func contextStoreSync(entities: [String], everySeconds: Int64?) async throws  -> SyncStarted
+    func contextStoreSync(entities: [String], everySeconds: Int64?, unschedule: Bool, mode: String?, fullEverySeconds: Int64?) async throws  -> SyncStarted
     
     /**
      * Runs one `ExecuteRequest` (JSON: `{"entity", "action", "params", ...}`).
@@ -820,17 +823,20 @@ open func contextStoreStatus()async throws  -> StoreStatus  {
 }
     
     /**
-     * Starts (or resumes) full syncs of `entities` into the connector's context store on the
+     * Starts (or resumes) syncs of `entities` into the connector's context store on the
      * engine, in the background; with `every_seconds` (60 to 31,622,400) the engine also runs
-     * one that often. Poll [`Executor::context_store_status`] for progress. Local mode fails
-     * with a `Configuration` error (`details` reason `hosted_only`) before any request.
+     * one that often, and `unschedule` removes their schedules. `mode` is `auto` (the default),
+     * `full` or `incremental`; with `auto`, `full_every_seconds` is the age of the last full
+     * sync from which a full one runs instead of an incremental one. Poll
+     * [`Executor::context_store_status`] for progress. Local mode fails with a `Configuration`
+     * error (`details` reason `hosted_only`) before any request.
      */
-open func contextStoreSync(entities: [String], everySeconds: Int64? = nil)async throws  -> SyncStarted  {
+open func contextStoreSync(entities: [String], everySeconds: Int64? = nil, unschedule: Bool = false, mode: String? = nil, fullEverySeconds: Int64? = nil)async throws  -> SyncStarted  {
     return
         try  await uniffiRustCallAsync(
             rustFutureFunc: {
                 uniffi_switchboard_uniffi_fn_method_executor_context_store_sync(
-                        self.uniffiCloneHandle(),FfiConverterSequenceString.lower(entities),FfiConverterOptionInt64.lower(everySeconds)
+                        self.uniffiCloneHandle(),FfiConverterSequenceString.lower(entities),FfiConverterOptionInt64.lower(everySeconds),FfiConverterBool.lower(unschedule),FfiConverterOptionString.lower(mode),FfiConverterOptionInt64.lower(fullEverySeconds)
                 )
             },
             pollFunc: ffi_switchboard_uniffi_rust_future_poll_rust_buffer,
@@ -2493,7 +2499,7 @@ public func FfiConverterTypeStoreStatus_lower(_ value: StoreStatus) -> RustBuffe
 public struct SyncStart: Equatable, Hashable {
     public var entity: String
     /**
-     * `started` (a new full sync), `resumed` (an interrupted or failed one) or `already_running`.
+     * `started` (a new sync), `resumed` (an interrupted or failed one) or `already_running`.
      */
     public var status: String
     /**
@@ -2505,7 +2511,7 @@ public struct SyncStart: Equatable, Hashable {
     // declare one manually.
     public init(entity: String, 
         /**
-         * `started` (a new full sync), `resumed` (an interrupted or failed one) or `already_running`.
+         * `started` (a new sync), `resumed` (an interrupted or failed one) or `already_running`.
          */status: String, 
         /**
          * The sync's generation (0 when `already_running`).
@@ -3544,7 +3550,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_switchboard_uniffi_checksum_method_executor_context_store_status() != 57284) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_switchboard_uniffi_checksum_method_executor_context_store_sync() != 4248) {
+    if (uniffi_switchboard_uniffi_checksum_method_executor_context_store_sync() != 25826) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_switchboard_uniffi_checksum_method_executor_execute() != 6897) {

@@ -617,19 +617,14 @@ impl HostedExecutor {
         })
     }
 
-    /// Starts full syncs of `entities` into the connector's context store on the engine (in the
-    /// background; an interrupted sync resumes), and with `every_seconds` schedules one that
-    /// often. Search and SQL over the synced records are the `context_store_search` /
+    /// Starts syncs of the request's entities into the connector's context store on the engine
+    /// (in the background; an interrupted sync resumes), with the request's mode and schedule
+    /// change. Search and SQL over the synced records are the `context_store_search` /
     /// `context_store_sql_query` actions of [`HostedExecutor::execute`].
-    pub async fn context_store_sync(
-        &self,
-        entities: Vec<String>,
-        every_seconds: Option<i64>,
-    ) -> Result<wire::SyncStarted> {
+    pub async fn context_store_sync(&self, request: &wire::SyncRequest) -> Result<wire::SyncStarted> {
         let id = self.connector_id().await?;
         let path = format!("/api/v1/integrations/connectors/{}/context-store/sync", encode(&id));
-        let body = wire::SyncRequest { entities, every_seconds, ..Default::default() };
-        self.client.call("POST", &path, Some(&body)).await
+        self.client.call("POST", &path, Some(request)).await
     }
 
     /// The connector's context store: status, progress and counts of each synced entity.

@@ -537,10 +537,11 @@ pub struct OAuthCallbackQuery {
 pub struct SyncRequest {
     pub entities: Vec<String>,
     /// Schedules a full sync of each entity this often (seconds, 60 to 31,622,400); `null`
-    /// removes the entities' schedules; absent leaves them as they are.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(minimum = 60, maximum = 31_622_400)]
-    pub every_seconds: Option<i64>,
+    /// removes the entities' schedules; absent leaves them as they are. Here: `None` absent,
+    /// `Some(None)` null.
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "present")]
+    #[schema(value_type = Option<i64>, minimum = 60, maximum = 31_622_400)]
+    pub every_seconds: Option<Option<i64>>,
     /// `auto` (the default: incremental when the entity's list has `x-incremental` and a full
     /// sync is recent enough, else full), `full` (a full sync with reconciliation) or
     /// `incremental` (only the records updated since the last sync; 422 `not_incremental` for
@@ -554,6 +555,15 @@ pub struct SyncRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(minimum = 60, maximum = 31_622_400)]
     pub full_every_seconds: Option<i64>,
+}
+
+/// A field that tells absent (`None`, through `#[serde(default)]`) from `null` (`Some(None)`).
+fn present<'de, D, T>(d: D) -> std::result::Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
 }
 
 /// How the sync of one entity started.
@@ -627,6 +637,23 @@ pub struct StoreStatus {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_sync_request_tells_an_absent_schedule_from_a_null_one() -> crate::Result<()> {
+        let cases = [
+            (None, json!({"entities": ["a"]})),
+            (Some(None), json!({"entities": ["a"], "every_seconds": null})),
+            (Some(Some(3600)), json!({"entities": ["a"], "every_seconds": 3600})),
+        ];
+        for (every_seconds, wire) in cases {
+            let request = SyncRequest { entities: vec!["a".into()], every_seconds, ..Default::default() };
+            let v = serde_json::to_value(&request).map_err(|e| crate::Error::internal(e.to_string()))?;
+            assert_eq!(v, wire);
+            let back: SyncRequest = serde_json::from_value(v).map_err(|e| crate::Error::internal(e.to_string()))?;
+            assert_eq!(back, request);
+        }
+        Ok(())
+    }
 
     #[test]
     fn metadata_keeps_the_reference_shape() -> crate::Result<()> {

@@ -223,6 +223,10 @@ pub struct ConsoleHealth {
 pub struct RotatedSecret {
     pub client_id: String,
     pub client_secret: String,
+    /// The rotation ends every console session signed in with the old secret; the rotating one
+    /// continues as a new session (its cookie is set with this answer): send this CSRF token
+    /// from now on.
+    pub csrf_token: String,
 }
 
 // ---- the session
@@ -458,14 +462,19 @@ pub async fn health(State(st): State<AppState>, headers: HeaderMap) -> ApiResult
 }
 
 /// A new client secret for the signed-in application, answered this once. The old secret stops
-/// working at once; application tokens already issued keep working until they expire.
+/// working at once, and so does every console session signed in with it, on every replica; the
+/// caller gets a new session (cookie and CSRF token). Application tokens already issued keep
+/// working until they expire.
 #[utoipa::path(post, path = "/console/api/rotate-secret",
     responses((status = 200, description = "the new secret, shown once", body = RotatedSecret),
         (status = 403, description = "no or a wrong X-CSRF-Token, or another origin", body = ErrorBody)))]
 pub async fn rotate_secret(State(st): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
     let (_, claims) = write_session(&st, &headers).await?;
-    let client_secret = svc::rotate_secret(&st, &claims).await?;
-    Ok(fresh(StatusCode::OK, RotatedSecret { client_id: claims.sub.clone(), client_secret }))
+    let (client_secret, session) = svc::rotate_secret(&st, &claims).await?;
+    let body = RotatedSecret { client_id: claims.sub.clone(), client_secret, csrf_token: session.csrf_token };
+    let mut resp = fresh(StatusCode::OK, body);
+    set_cookie(&mut resp, &session.token, svc::SESSION_TTL_SECS, secure(&st, &headers));
+    Ok(resp)
 }
 
 #[cfg(test)]

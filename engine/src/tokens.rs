@@ -70,6 +70,10 @@ pub struct Claims {
     /// every type).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tpl: Option<Vec<String>>,
+    /// Console sessions: a fingerprint of the application's stored secret hash at sign-in
+    /// (never the secret); a session whose application's secret changed since is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sec: Option<String>,
     pub iat: u64,
     pub exp: u64,
     pub jti: String,
@@ -277,6 +281,7 @@ pub fn claims(kind: TokenKind, client_id: &str, org: &str, ws: Option<(&str, &st
         wsn: ws.map(|w| w.1.to_string()),
         origin: origin.map(str::to_string),
         tpl: None,
+        sec: None,
         iat: 0,
         exp: 0,
         jti: String::new(),

@@ -287,9 +287,25 @@ both_backends!(the_audit_log_filters_and_pages, |backend| async move {
 both_backends!(rotating_the_secret_shows_it_once_and_refuses_the_old_one, |backend| async move {
     let Some(e) = start(backend, |_| {}).await else { return };
     let before = e.app_token().await;
-    let s = login(&e).await;
-    let r = s.post(&e, "/console/api/rotate-secret").await;
+    let old_session = login(&e).await;
+    let other = login(&e).await;
+    let r = old_session.post(&e, "/console/api/rotate-secret").await;
     assert_eq!(r.status, 200, "{}", r.text);
+    // Every session signed in with the old secret ends, the rotating one included; the rotating
+    // operator continues as the new session the answer sets.
+    for ended in [&old_session, &other] {
+        let a = ended.get(&e, "/console/api/session").await;
+        assert_eq!((a.status, reason(&a)), (401, &json!("session_ended")), "{}", a.text);
+        assert!(a.text.contains("client secret was changed"), "{}", a.text);
+        assert_eq!(ended.post(&e, "/console/api/logout").await.status, 401);
+    }
+    let set_cookie = r.headers.get("set-cookie").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+    assert!(set_cookie.contains("HttpOnly") && set_cookie.contains("SameSite=Strict"), "{set_cookie}");
+    let cookie = set_cookie.split(';').next().unwrap_or_default().to_string();
+    assert!(cookie.starts_with("sb_console=") && cookie != old_session.cookie, "{set_cookie}");
+    let csrf = r.body["csrf_token"].as_str().unwrap_or_default().to_string();
+    assert!(!csrf.is_empty() && csrf != old_session.csrf, "{}", r.text);
+    let s = Session { cookie, csrf, set_cookie, body: r.body.clone() };
     assert_eq!(r.headers.get("cache-control").and_then(|v| v.to_str().ok()), Some("no-store"));
     let new = r.body["client_secret"].as_str().unwrap_or_default().to_string();
     assert!(new.len() >= 40 && new != e.app.client_secret, "{}", r.text);
@@ -320,6 +336,13 @@ both_backends!(rotating_the_secret_shows_it_once_and_refuses_the_old_one, |backe
     // The engine's log never holds it (the in-process log is not captured here; the answer
     // and the audit record are what the engine writes about it).
     assert!(!audit.text.contains(&new));
+    // A sign-in with the new secret is a session like any other; the new session still works
+    // after it, and its CSRF token is the one that writes.
+    let again = login_as(&e, &e.app.client_id, &new).await;
+    assert_eq!(again.get(&e, "/console/api/workspaces").await.status, 200);
+    assert_eq!(s.post(&e, "/console/api/logout").await.status, 204);
+    assert_eq!(s.get(&e, "/console/api/session").await.status, 401);
+    assert_eq!(again.get(&e, "/console/api/session").await.status, 200);
 });
 
 both_backends!(sign_in_is_rate_limited_like_the_token_endpoint, |backend| async move {

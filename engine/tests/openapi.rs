@@ -600,6 +600,11 @@ async fn every_answer_matches_the_document() {
     d.exchange("POST", rotate, rotate, None, None, &[("cookie", cookie.as_str()), ("origin", e.base.as_str())]).await;
     let a = d.exchange("POST", rotate, rotate, None, None, &post).await;
     assert_eq!(a.status, 200, "{}", a.text);
+    // The rotation ended this session and answered a new one (cookie and CSRF token).
+    let set_cookie = a.headers.get("set-cookie").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let cookie = set_cookie.split(';').next().unwrap_or_default().to_string();
+    let csrf = a.body["csrf_token"].as_str().unwrap_or_default().to_string();
+    let post = [("cookie", cookie.as_str()), ("origin", e.base.as_str()), ("x-csrf-token", csrf.as_str())];
     let a = d.exchange("POST", "/console/api/logout", "/console/api/logout", None, None, &post).await;
     assert_eq!(a.status, 204, "{}", a.text);
 

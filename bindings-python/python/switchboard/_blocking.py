@@ -64,18 +64,21 @@ class SyncExecutor(Sync[_Executor]):
         """
         return run(self._async.check())
 
-    def context_store_sync(self, entities: Sequence[str], every_seconds: int | None = None) -> SyncStarted:
-        """Starts full syncs of ``entities`` into the connector's context store on the engine, in
+    def context_store_sync(self, entities: Sequence[str], every_seconds: int | None = None, *, unschedule: bool = False, mode: str | None = None, full_every_seconds: int | None = None) -> SyncStarted:
+        """Starts syncs of ``entities`` into the connector's context store on the engine, in
         the background (an interrupted or failed sync resumes from its last committed page):
         ``ex.context_store_sync(["customers"])``. With ``every_seconds`` (60 to 31,622,400)
-        the engine also runs a full sync of each that often. Returns, per entity, ``status``
+        the engine also runs a sync of each that often; ``unschedule=True`` removes their schedules.
+        ``mode`` is ``"auto"`` (the default: incremental where the entity allows it and its last
+        full sync is younger than ``full_every_seconds``, default a day), ``"full"`` (records
+        gone at the provider are deleted) or ``"incremental"``. Returns, per entity, ``status``
         (``started``, ``resumed`` or ``already_running``) and the sync's ``generation``; poll
         ``context_store_status()`` for progress, then search with ``context_store_search``.
 
         Hosted mode only: a local connector raises ``ConfigurationError`` (``details["reason"]``
         ``"hosted_only"``) before any request.
         """
-        return run(self._async.context_store_sync(entities, every_seconds))
+        return run(self._async.context_store_sync(entities, every_seconds, unschedule=unschedule, mode=mode, full_every_seconds=full_every_seconds))
 
     def context_store_status(self) -> StoreStatus:
         """The sync state of each entity of the connector's context store: ``status``

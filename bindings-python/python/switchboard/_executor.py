@@ -126,11 +126,22 @@ class Executor:
         Does not raise for an unhealthy connector."""
         return ExecutionResult._from_view(await _call.call(self._live().check))  # pyright: ignore[reportPrivateUsage]
 
-    async def context_store_sync(self, entities: Sequence[str], every_seconds: int | None = None) -> SyncStarted:
-        """Starts full syncs of ``entities`` into the connector's context store on the engine, in
+    async def context_store_sync(
+        self,
+        entities: Sequence[str],
+        every_seconds: int | None = None,
+        *,
+        unschedule: bool = False,
+        mode: str | None = None,
+        full_every_seconds: int | None = None,
+    ) -> SyncStarted:
+        """Starts syncs of ``entities`` into the connector's context store on the engine, in
         the background (an interrupted or failed sync resumes from its last committed page):
         ``await ex.context_store_sync(["customers"])``. With ``every_seconds`` (60 to 31,622,400)
-        the engine also runs a full sync of each that often. Returns, per entity, ``status``
+        the engine also runs a sync of each that often; ``unschedule=True`` removes their schedules.
+        ``mode`` is ``"auto"`` (the default: incremental where the entity allows it and its last
+        full sync is younger than ``full_every_seconds``, default a day), ``"full"`` (records
+        gone at the provider are deleted) or ``"incremental"``. Returns, per entity, ``status``
         (``started``, ``resumed`` or ``already_running``) and the sync's ``generation``; poll
         ``context_store_status()`` for progress, then search with ``context_store_search``.
 
@@ -139,7 +150,13 @@ class Executor:
         if isinstance(entities, str):
             raise TypeError("entities is a list of entity names, e.g. ['customers']")
         handle = self._live()
-        text = await _call.call(handle.context_store_sync, list(entities), every_seconds)
+        options = {
+            "every_seconds": every_seconds,
+            "unschedule": unschedule,
+            "mode": mode,
+            "full_every_seconds": full_every_seconds,
+        }
+        text = await _call.call(handle.context_store_sync, list(entities), json.dumps(options))
         started: SyncStarted = json.loads(text)
         return started
 

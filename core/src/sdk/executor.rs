@@ -17,7 +17,45 @@ use crate::http::HttpClient;
 use crate::registry::Registry;
 use crate::sdk::settings::{seconds, ResolvedTarget, Target};
 use crate::tools::bound_output;
-use crate::wire::{StoreStatus, SyncStarted};
+use crate::wire::{StoreStatus, SyncRequest, SyncStarted};
+
+/// What a `context_store_sync` call asks beyond starting the syncs; the default starts them
+/// in `auto` mode and leaves their schedules as they are.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SyncOptions {
+    /// Also schedule a sync of each entity this often (seconds, 60 to 31,622,400; the engine
+    /// refuses anything else with `details.reason` `invalid_schedule`).
+    pub every_seconds: Option<i64>,
+    /// Remove the entities' schedules (not together with `every_seconds`).
+    pub unschedule: bool,
+    /// `auto` (the default: incremental when the entity allows it and its last full sync is
+    /// recent enough), `full` (with reconciliation: records gone at the provider are deleted) or
+    /// `incremental`.
+    pub mode: Option<String>,
+    /// With `auto`, the age of the last full sync (seconds) from which a full sync runs instead
+    /// of an incremental one; kept per entity (default a day).
+    pub full_every_seconds: Option<i64>,
+}
+
+impl SyncOptions {
+    /// The engine's request; refuses `every_seconds` together with `unschedule`.
+    pub fn request(self, entities: Vec<String>) -> Result<SyncRequest> {
+        let every_seconds = match (self.every_seconds, self.unschedule) {
+            (Some(_), true) => {
+                return Err(Error::validation(
+                    "every_seconds schedules the entities and unschedule removes their schedules: give one or the \
+                     other",
+                )
+                .with_details(json!({"reason": "invalid_schedule"})))
+            }
+            (Some(n), false) => Some(Some(n)),
+            (None, true) => Some(None),
+            (None, false) => None,
+        };
+        Ok(SyncRequest { entities, every_seconds, mode: self.mode, full_every_seconds: self.full_every_seconds })
+    }
+}
 
 /// One call of an operation, as every binding passes it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -200,13 +238,13 @@ impl Executor {
         }
     }
 
-    /// Starts full syncs of `entities` into the connector's context store (hosted mode only);
-    /// `every_seconds` also schedules a full sync of each that often (60 s to a year; the engine
-    /// refuses anything else with `details.reason` `invalid_schedule`).
-    pub async fn context_store_sync(&self, entities: Vec<String>, every_seconds: Option<i64>) -> Result<SyncStarted> {
+    /// Starts syncs of `entities` into the connector's context store (hosted mode only), as
+    /// `options` say: the mode, and whether to schedule or unschedule them.
+    pub async fn context_store_sync(&self, entities: Vec<String>, options: SyncOptions) -> Result<SyncStarted> {
+        let request = options.request(entities)?;
         match &self.mode {
             Mode::Local(_) => Err(hosted_only("context_store_sync")),
-            Mode::Hosted(h) => h.context_store_sync(entities, every_seconds).await,
+            Mode::Hosted(h) => h.context_store_sync(&request).await,
         }
     }
 
@@ -329,10 +367,16 @@ mod tests {
             let first = pages.into_iter().next().and_then(|p| p.err());
             assert_hosted_only(&first.ok_or_else(|| Error::internal("local page succeeded"))?, action);
         }
-        let sync = ex.context_store_sync(vec!["issues".into()], Some(3600)).await.err();
+        let every = SyncOptions { every_seconds: Some(3600), ..Default::default() };
+        let sync = ex.context_store_sync(vec!["issues".into()], every).await.err();
         assert_hosted_only(&sync.ok_or_else(|| Error::internal("local sync succeeded"))?, "context_store_sync");
         let status = ex.context_store_status().await.err();
         assert_hosted_only(&status.ok_or_else(|| Error::internal("local status succeeded"))?, "context_store_status");
+        // A contradictory request is refused before anything else looks at it.
+        let both = SyncOptions { every_seconds: Some(3600), unschedule: true, ..Default::default() };
+        let e = ex.context_store_sync(vec!["issues".into()], both).await.err();
+        let e = e.ok_or_else(|| Error::internal("a schedule and an unschedule together were taken"))?;
+        assert_eq!((e.code, e.details), (ErrorCode::Validation, Some(json!({"reason": "invalid_schedule"}))));
         // Other actions still run through the local connector (and its validation).
         let e = ex.execute(ExecuteRequest::new("issues", "no_such_action", json!({}))).await.err();
         assert_eq!(e.map(|e| e.code), Some(ErrorCode::Validation));

@@ -199,6 +199,8 @@
     request("POST", "/console/api/rotate-secret").then(function (r) {
       button.disabled = false;
       if (r.status !== 200) return failure(r);
+      // The rotation ended every session of the old secret; this page continues as a new one.
+      csrf = r.body.csrf_token;
       $("secret-value").textContent = r.body.client_secret;
       $("secret-once").hidden = false;
       status("A new client secret was made; the old one no longer works.");

@@ -180,7 +180,6 @@ fn list_op<'a>(spec: &'a ConnectorSpec, entity: &str) -> ApiResult<&'a Operation
     Ok(op)
 }
 
-/// `{entities: [...]}` from a request body (none or empty: no entities).
 /// What a sync request does to the entities' schedules.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum ScheduleChange {

@@ -9,14 +9,17 @@
 //! signed token), so only a holder of the session, which the page never sees (HttpOnly), can
 //! know it. Signing out records a hash of the session's id in the main store (kept until the
 //! session would have expired), and every console request looks it up there, so a session signed
-//! out on one replica is refused by every replica on the same store at once.
+//! out on one replica is refused by every replica on the same store at once. A session also
+//! carries a fingerprint of its application's stored secret hash, checked on every request: a
+//! rotated secret ends every session signed in with the old one, on every replica, except the
+//! rotating session, which gets a new session for the new secret.
 
 use sha2::{Digest, Sha256};
 use switchboard_core::ErrorCode;
 
 use crate::crypto::random_token;
 use crate::db::console::{AuditEntry, AuditFilter};
-use crate::db::{Audit, AuditOutcome, ConnectorFilter, ConnectorRow, Workspace};
+use crate::db::{Application, Audit, AuditOutcome, ConnectorFilter, ConnectorRow, Workspace};
 use crate::error::{current_request_id, ApiError, ApiResult};
 use crate::state::AppState;
 use crate::tokens::{claims, Claims, TokenKind};
@@ -39,6 +42,25 @@ fn session_hash(claims: &Claims) -> String {
     hex::encode(h.finalize())
 }
 
+/// What a session keeps of its application's client secret: a fingerprint of the stored keyed
+/// hash (the hash is not the secret, and this is not the hash).
+fn secret_mark(secret_hash: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(b"switchboard-console-secret\0");
+    h.update(secret_hash.as_bytes());
+    hex::encode(&h.finalize()[..16])
+}
+
+/// A new console session for `app` as it is stored now.
+async fn new_session(st: &AppState, app: &Application) -> ApiResult<NewSession> {
+    let mut c = claims(TokenKind::Console, &app.client_id, &app.organization_id, None, None);
+    c.sec = Some(secret_mark(&app.secret_hash));
+    let token = st.signer.issue(c, SESSION_TTL_SECS)?;
+    let claims = st.signer.verify_console(&token, &st.db, &st.keys).await?;
+    st.metrics.token("console");
+    Ok(NewSession { csrf_token: csrf_for(&token), token, claims })
+}
+
 /// A new console session: the signed token, its CSRF token and the organization.
 pub struct NewSession {
     pub token: String,
@@ -54,13 +76,12 @@ pub async fn login(st: &AppState, client_id: String, client_secret: String) -> A
     if client_id.is_empty() || client_secret.is_empty() || client_id.len() > 256 || client_secret.len() > 1024 {
         return Err(ApiError::unauthorized("unknown client_id or wrong client_secret").with_reason("invalid_client"));
     }
-    let app = super::tokens::check_client(st, &client_id, &client_secret).await?;
-    let token = st
-        .signer
-        .issue(claims(TokenKind::Console, &app.client_id, &app.organization_id, None, None), SESSION_TTL_SECS)?;
-    let claims = st.signer.verify_console(&token, &st.db, &st.keys).await?;
-    st.metrics.token("console");
-    Ok(NewSession { csrf_token: csrf_for(&token), token, claims })
+    let checked = super::tokens::check_client(st, &client_id, &client_secret).await?;
+    // Read again: the check may have just stored a legacy hash as its keyed hash.
+    let app = st.db.find_application(&checked.client_id).await?.ok_or_else(|| {
+        ApiError::unauthorized("unknown client_id or wrong client_secret").with_reason("invalid_client")
+    })?;
+    new_session(st, &app).await
 }
 
 /// The session a console token is: signed by the engine, of kind console, not expired, not
@@ -71,6 +92,13 @@ pub async fn session(st: &AppState, token: &str) -> ApiResult<Claims> {
         return Err(
             ApiError::unauthorized("this console session was signed out; sign in again").with_reason("session_ended")
         );
+    }
+    let app = st.db.find_application(&claims.sub).await?.filter(|a| a.organization_id == claims.org);
+    if app.map(|a| secret_mark(&a.secret_hash)) != claims.sec {
+        return Err(ApiError::unauthorized(
+            "the application's client secret was changed since this session signed in; sign in again with the new secret",
+        )
+        .with_reason("session_ended"));
     }
     if let Err(wait) = st.limiter.take(&claims.org, st.settings.rate_per_sec, st.settings.rate_burst) {
         let mut e =
@@ -198,9 +226,10 @@ pub fn glance(text: &str) -> Glance {
 }
 
 /// A new client secret for the session's application: stored as its keyed hash at once (the
-/// old secret stops working), returned once. Application tokens issued before keep working
+/// old secret stops working, and every console session signed in with it ends), returned once
+/// with a new session for the rotating operator. Application tokens issued before keep working
 /// until they expire. Written to the audit log (never the secret).
-pub async fn rotate_secret(st: &AppState, claims: &Claims) -> ApiResult<String> {
+pub async fn rotate_secret(st: &AppState, claims: &Claims) -> ApiResult<(String, NewSession)> {
     let app =
         st.db.find_application(&claims.sub).await?.filter(|a| a.organization_id == claims.org).ok_or_else(|| {
             ApiError::unauthorized("this session's application no longer exists").with_reason("session_ended")
@@ -227,7 +256,8 @@ pub async fn rotate_secret(st: &AppState, claims: &Claims) -> ApiResult<String> 
         Err(e) => tracing::error!(error = %e, "could not write an audit record"),
     }
     tracing::info!(client_id = %app.client_id, "client secret rotated from the console");
-    Ok(secret)
+    let session = new_session(st, &Application { secret_hash: hash, ..app }).await?;
+    Ok((secret, session))
 }
 
 #[cfg(test)]

@@ -100,6 +100,22 @@ class ContextStoreTest {
         assertTrue("every_seconds" in bad.reason, bad.reason)
         val unknown = assertThrows<SwitchboardException.Validation> { runBlocking { ex.contextStoreSync(listOf("no_such_entity")) } }
         assertTrue("no_such_entity" in unknown.reason, unknown.reason)
+
+        // Unscheduled, in full mode, with a reconciliation period the status keeps.
+        ex.contextStoreSync(listOf("customers"), unschedule = true, mode = "full", fullEverySeconds = 600L)
+        val unscheduled = synced(ex, "customers")
+        assertNull(unscheduled.everySeconds, "$unscheduled")
+        assertNull(unscheduled.nextRunAt, "$unscheduled")
+        assertEquals("full" to 600L, unscheduled.mode to unscheduled.fullEverySeconds)
+        // Stripe's customers have no updated-since param: the engine refuses an incremental sync.
+        val notIncremental = assertThrows<SwitchboardException.Validation> {
+            runBlocking { ex.contextStoreSync(listOf("customers"), mode = "incremental") }
+        }
+        assertTrue("incrementally" in notIncremental.reason, notIncremental.reason)
+        val both = assertThrows<SwitchboardException.Validation> {
+            runBlocking { ex.contextStoreSync(listOf("customers"), everySeconds = 3600L, unschedule = true) }
+        }
+        assertTrue("unschedule" in both.reason, both.reason)
     }
 
     @Test
