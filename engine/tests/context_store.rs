@@ -16,8 +16,8 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use common::serve::Serve;
-use common::{call, start, Answer, Backend, Engine, TempDir};
-use context_store_fake::{record, start_fake};
+use common::{call, start, Backend, Engine, TempDir};
+use context_store_fake::{create, execute, record, search_ids, sql, start_fake, status, sync, wait_done};
 use serde_json::{json, Value};
 use switchboard_engine::crypto::Key;
 
@@ -28,73 +28,6 @@ use switchboard_engine::crypto::Key;
 fn stripe_body(base: &str, workspace: &str) -> Value {
     json!({"connector_type": "stripe", "name": "billing", "workspace_name": workspace,
         "credentials": {"api_key": "sk_test_context_store"}, "config": {"base_url": base}})
-}
-
-async fn create(base_url: &str, token: &str, body: Value) -> String {
-    let a = call("POST", &format!("{base_url}/api/v1/integrations/connectors"), Some(token), Some(body), &[]).await;
-    assert_eq!(a.status, 201, "{}", a.text);
-    a.body["id"].as_str().unwrap_or_default().to_string()
-}
-
-async fn sync(base_url: &str, token: &str, id: &str) -> Answer {
-    let url = format!("{base_url}/api/v1/integrations/connectors/{id}/context-store/sync");
-    call("POST", &url, Some(token), Some(json!({"entities": ["customers"]})), &[]).await
-}
-
-async fn status(base_url: &str, token: &str, id: &str) -> Value {
-    let url = format!("{base_url}/api/v1/integrations/connectors/{id}/context-store/status");
-    let a = call("GET", &url, Some(token), None, &[]).await;
-    assert_eq!(a.status, 200, "{}", a.text);
-    a.body["entities"].as_array().and_then(|e| e.first()).cloned().unwrap_or(Value::Null)
-}
-
-/// Polls the status until the customers sync is no longer running.
-async fn wait_done(base_url: &str, token: &str, id: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(600);
-    loop {
-        let s = status(base_url, token, id).await;
-        if s["status"] != "running" {
-            return s;
-        }
-        assert!(Instant::now() < deadline, "the sync never finished: {s}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-async fn execute(base_url: &str, token: &str, id: &str, action: &str, params: Value) -> Answer {
-    let url = format!("{base_url}/api/v1/integrations/connectors/{id}/execute");
-    let body = json!({"entity": "customers", "action": action, "params": params});
-    call("POST", &url, Some(token), Some(body), &[]).await
-}
-
-async fn sql(e: &str, token: &str, id: &str, q: &str) -> Answer {
-    execute(e, token, id, "context_store_sql_query", json!({"sql": q})).await
-}
-
-/// Every id a search matches, following its cursor.
-async fn search_ids(base_url: &str, token: &str, id: &str, query: &Value) -> Vec<String> {
-    let mut ids = Vec::new();
-    let mut cursor = Value::Null;
-    loop {
-        let mut params = json!({"query": query, "limit": 1000, "fields": [["id"]]});
-        if !cursor.is_null() {
-            params["cursor"] = cursor.clone();
-        }
-        let a = execute(base_url, token, id, "context_store_search", params).await;
-        assert_eq!(a.status, 200, "{query}: {}", a.text);
-        let data = a.body["result"]["data"].as_array().unwrap_or_else(|| panic!("no data: {}", a.text));
-        for r in data {
-            assert_eq!(r.as_object().map(|o| o.len()), Some(1), "fields trims to id: {r}");
-            ids.push(r["id"].as_str().unwrap_or_default().to_string());
-        }
-        let meta = &a.body["result"]["meta"];
-        assert!(meta["took_ms"].is_u64(), "{}", a.text);
-        if meta["has_more"] != json!(true) {
-            assert!(meta["cursor"].is_null(), "{}", a.text);
-            return ids;
-        }
-        cursor = meta["cursor"].clone();
-    }
 }
 
 // ---------------------------------------------------------------- search against Python

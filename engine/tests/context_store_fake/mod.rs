@@ -1,17 +1,21 @@
 //! The Stripe-shaped customer list of `context_store.rs` for the PostgreSQL cache's tests
 //! (`context_store_pg.rs`): the same records, so the two caches can be compared, plus a delay
-//! per page so a sync can be killed mid-way.
+//! per page so a sync can be killed mid-way; and the engine's context store routes as both
+//! files call them.
 #![allow(dead_code)]
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
 use serde_json::{json, Value};
+
+use crate::common::{call, Answer};
 
 #[derive(Default)]
 pub struct Fake {
@@ -169,4 +173,80 @@ pub async fn start_fake(total: usize) -> (String, Arc<Fake>) {
         let _ = axum::serve(listener, app).await;
     });
     (format!("http://{addr}"), fake)
+}
+
+// ---------------------------------------------------------------- the engine's routes
+
+/// Creates a connector from `body`; its id.
+pub async fn create(base_url: &str, token: &str, body: Value) -> String {
+    let a = call("POST", &format!("{base_url}/api/v1/integrations/connectors"), Some(token), Some(body), &[]).await;
+    assert_eq!(a.status, 201, "{}", a.text);
+    a.body["id"].as_str().unwrap_or_default().to_string()
+}
+
+/// Asks for a sync of the customers.
+pub async fn sync(base_url: &str, token: &str, id: &str) -> Answer {
+    let url = format!("{base_url}/api/v1/integrations/connectors/{id}/context-store/sync");
+    call("POST", &url, Some(token), Some(json!({"entities": ["customers"]})), &[]).await
+}
+
+/// The status of the connector's first synced entity (`null` before any sync).
+pub async fn status(base_url: &str, token: &str, id: &str) -> Value {
+    let url = format!("{base_url}/api/v1/integrations/connectors/{id}/context-store/status");
+    let a = call("GET", &url, Some(token), None, &[]).await;
+    assert_eq!(a.status, 200, "{}", a.text);
+    a.body["entities"].as_array().and_then(|e| e.first()).cloned().unwrap_or(Value::Null)
+}
+
+/// Polls the status until the customers sync is no longer running. `interrupted` ends the wait
+/// too: no sync of a live engine may ever read so.
+pub async fn wait_done(base_url: &str, token: &str, id: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        let s = status(base_url, token, id).await;
+        if s["status"] != "running" {
+            return s;
+        }
+        assert!(Instant::now() < deadline, "the sync never finished: {s}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Runs `action` on the customers through the execute route.
+pub async fn execute(base_url: &str, token: &str, id: &str, action: &str, params: Value) -> Answer {
+    let url = format!("{base_url}/api/v1/integrations/connectors/{id}/execute");
+    let body = json!({"entity": "customers", "action": action, "params": params});
+    call("POST", &url, Some(token), Some(body), &[]).await
+}
+
+/// A read-only SQL query over the connector's cache.
+pub async fn sql(base_url: &str, token: &str, id: &str, q: &str) -> Answer {
+    execute(base_url, token, id, "context_store_sql_query", json!({"sql": q})).await
+}
+
+/// Every id a search matches, following its cursor (each page checked: records trimmed to
+/// `id` by `fields`, `took_ms`, no cursor on the last page).
+pub async fn search_ids(base_url: &str, token: &str, id: &str, query: &Value) -> Vec<String> {
+    let mut ids = Vec::new();
+    let mut cursor = Value::Null;
+    loop {
+        let mut params = json!({"query": query, "limit": 1000, "fields": [["id"]]});
+        if !cursor.is_null() {
+            params["cursor"] = cursor.clone();
+        }
+        let a = execute(base_url, token, id, "context_store_search", params).await;
+        assert_eq!(a.status, 200, "{query}: {}", a.text);
+        let data = a.body["result"]["data"].as_array().unwrap_or_else(|| panic!("no data: {}", a.text));
+        for r in data {
+            assert_eq!(r.as_object().map(|o| o.len()), Some(1), "fields trims to id: {r}");
+            ids.push(r["id"].as_str().unwrap_or_default().to_string());
+        }
+        let meta = &a.body["result"]["meta"];
+        assert!(meta["took_ms"].is_u64(), "{}", a.text);
+        if meta["has_more"] != json!(true) {
+            assert!(meta["cursor"].is_null(), "{}", a.text);
+            return ids;
+        }
+        cursor = meta["cursor"].clone();
+    }
 }
