@@ -25,3 +25,8 @@ pub fn optimized() -> bool {
 /// What starts the message of a native error (see `error`).
 #[napi_derive::napi]
 pub const ERROR_PREFIX: &str = error::PREFIX;
+
+/// mimalloc for this module's Rust allocations, as in the engine and the other bindings: fewer
+/// instructions per call than glibc malloc (benches/PROFILE.md, section 2).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -2,7 +2,7 @@
 //! settings and targets arrive as the JSON of core's own structs.
 
 use pyo3::prelude::*;
-use switchboard_core::sdk::{self, ConnectorSettings, ExecuteRequest, Hooks, LocalSettings, ResultView, Target};
+use switchboard_core::sdk::{self, ConnectorSettings, ExecuteRequest, Hooks, LocalSettings, Target};
 
 use crate::auth::{PyTokenProvider, PyTokenSink};
 use crate::error::to_py;
@@ -78,10 +78,10 @@ impl Executor {
         future_into_py(py, async move { json::text(&ex.connector_info().await.map_err(to_py)?) })
     }
 
-    /// Runs one `ExecuteRequest` (JSON); resolves to the `ResultView` as a dict.
+    /// Runs one `ExecuteRequest` (JSON); resolves to its `Outcome`.
     fn execute<'py>(&self, py: Python<'py>, request: &str) -> PyResult<Bound<'py, PyAny>> {
         let (ex, request) = (self.inner.clone(), json::arg::<ExecuteRequest>("request", request)?);
-        future_into_py(py, async move { Ok(json::View(ResultView::from(ex.execute(request).await.map_err(to_py)?))) })
+        future_into_py(py, async move { Ok(json::Outcome::new(ex.execute(request).await.map_err(to_py)?)) })
     }
 
     /// An async iterator over every page of an `ExecuteRequest` (JSON).
@@ -109,10 +109,10 @@ impl Executor {
         future_into_py(py, async move { json::text(&ex.context_store_status().await.map_err(to_py)?) })
     }
 
-    /// Runs the health check; resolves to its `ResultView` dict (`success` when healthy).
+    /// Runs the health check; resolves to its `Outcome` (`success` when healthy).
     fn check<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let ex = self.inner.clone();
-        future_into_py(py, async move { Ok(json::View(ResultView::from(ex.check().await.map_err(to_py)?))) })
+        future_into_py(py, async move { Ok(json::Outcome::new(ex.check().await.map_err(to_py)?)) })
     }
 
     fn __repr__(&self) -> String {

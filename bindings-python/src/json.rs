@@ -1,9 +1,10 @@
 //! JSON across the boundary. Inbound (params, credentials, settings) comes as JSON text the
-//! facade wrote; results go out as Python objects built here, with the GIL the completion holds
-//! anyway: cheaper than JSON text and `json.loads` in the facade (benches/PROFILE.md, section 2).
+//! facade wrote; results go out as Python objects built here, on the Python thread when the facade reads them
+//! ([`Outcome`]): cheaper than JSON text and `json.loads` in the facade (benches/PROFILE.md,
+//! section 2).
 
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyDict, PyFloat, PyList, PyString};
+use pyo3::types::{PyBool, PyDict, PyFloat, PyList, PyString, PyType};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
@@ -22,26 +23,72 @@ pub fn text<T: Serialize>(v: &T) -> PyResult<String> {
         .map_err(|e| to_py(switchboard_core::Error::internal(format!("cannot encode a result: {e}"))))
 }
 
-/// A result handed to Python as a dict `{success, data, error, meta}` of plain objects.
-pub struct View(pub ResultView);
+/// A result kept in Rust until the awaiting coroutine reads it. The runtime thread that
+/// completes a call only hands this small object over; the dict and the records are built by
+/// [`Outcome::take`] on the Python thread, when the facade reads the result. Built at
+/// completion, every finished but not yet resumed call of a busy event loop held its records
+/// as young Python containers, which the cyclic GC traversed again and again (a quarter of the
+/// CPU at 1,000 in flight: benches/PROFILE.md, section 2).
+#[pyclass(module = "switchboard._native")]
+pub struct Outcome(Option<ResultView>);
 
-impl<'py> IntoPyObject<'py> for View {
-    type Target = PyAny;
-    type Output = Bound<'py, PyAny>;
-    type Error = PyErr;
+impl Outcome {
+    /// Wraps a core result.
+    pub fn new(view: impl Into<ResultView>) -> Self {
+        Self(Some(view.into()))
+    }
+}
 
-    fn into_pyobject(self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+#[pymethods]
+impl Outcome {
+    /// The result as a dict `{success, data, error, meta}` of plain objects, once. With
+    /// `record` (a `dict` subclass), the records of `data` (each object of a list, or the one
+    /// object) are built as instances of it instead of being copied into it afterwards.
+    #[pyo3(signature = (record=None))]
+    fn take<'py>(&mut self, py: Python<'py>, record: Option<Bound<'py, PyType>>) -> PyResult<Bound<'py, PyAny>> {
+        let view = self
+            .0
+            .take()
+            .ok_or_else(|| to_py(switchboard_core::Error::internal("a result was read twice".to_string())))?;
         let d = PyDict::new(py);
-        d.set_item("success", self.0.success)?;
-        d.set_item("data", object(py, &self.0.data)?)?;
-        d.set_item("error", self.0.error)?;
+        d.set_item("success", view.success)?;
+        let data = match (&record, &view.data) {
+            (Some(cls), Value::Array(items)) => {
+                let list = PyList::empty(py);
+                for item in items {
+                    list.append(match item {
+                        Value::Object(map) => instance(py, cls, map)?,
+                        other => object(py, other)?,
+                    })?;
+                }
+                list.into_any()
+            }
+            (Some(cls), Value::Object(map)) => instance(py, cls, map)?,
+            (_, other) => object(py, other)?,
+        };
+        d.set_item("data", data)?;
+        d.set_item("error", view.error)?;
         let meta = PyDict::new(py);
-        for (k, v) in &self.0.meta {
+        for (k, v) in &view.meta {
             meta.set_item(k, object(py, v)?)?;
         }
         d.set_item("meta", meta)?;
         Ok(d.into_any())
     }
+}
+
+/// An instance of the `dict` subclass `cls` holding `map`.
+fn instance<'py>(
+    py: Python<'py>,
+    cls: &Bound<'py, PyType>,
+    map: &serde_json::Map<String, Value>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let obj = cls.call0()?;
+    let dict = obj.cast::<PyDict>()?;
+    for (k, item) in map {
+        dict.set_item(k, object(py, item)?)?;
+    }
+    Ok(obj)
 }
 
 /// The Python object of a JSON value: dict, list, str, int, float, bool or None.

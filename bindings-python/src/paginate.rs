@@ -5,13 +5,13 @@ use std::sync::Arc;
 use futures::StreamExt;
 use pyo3::exceptions::PyStopAsyncIteration;
 use pyo3::prelude::*;
-use switchboard_core::sdk::{Pages, ResultView};
+use switchboard_core::sdk::Pages;
 
 use crate::error::to_py;
 use crate::json;
 use crate::runtime::future_into_py;
 
-/// `async for page in it`: each page as a `ResultView` dict; a failure raises once
+/// `async for page in it`: each page as an `Outcome`; a failure raises once
 /// and ends the iteration.
 #[pyclass(module = "switchboard._native", frozen)]
 pub struct PageIterator {
@@ -35,7 +35,7 @@ impl PageIterator {
         let pages = self.pages.clone();
         future_into_py(py, async move {
             match pages.lock().await.next().await {
-                Some(Ok(page)) => Ok(json::View(ResultView::from(page))),
+                Some(Ok(page)) => Ok(json::Outcome::new(page)),
                 Some(Err(e)) => Err(to_py(e)),
                 None => Err(PyStopAsyncIteration::new_err(())),
             }

@@ -664,13 +664,15 @@ paths:
     get:
       x-entity: things
       x-action: list
+      x-meta-extractor: {next: "@link.next"}
+      x-pagination: {style: url, meta: next}
       responses: {"200": {description: ok}}
 "##;
 
-/// A token URL on the tenant's own host (Zendesk, Shopify) is filled from the connector's
-/// config like the server URL, so a refresh reaches the tenant's token endpoint.
-#[tokio::test]
-async fn a_token_url_takes_the_servers_variables_from_config() {
+/// A tenant connector (`TENANT_SPEC`) whose handle holds a refresh token and no access token, so
+/// its first call refreshes first; `allowed` restricts its egress when given. The seam answers
+/// token requests with a fresh token and others with one record.
+fn tenant(config: Value, allowed: Option<&[&str]>) -> (Connector, Arc<Seam>) {
     let seam = Seam::new(|req| {
         if req.url.ends_with("/oauth/tokens") {
             (200, vec![], json!({"access_token": "at-new", "token_type": "bearer", "expires_in": 3600}))
@@ -680,8 +682,20 @@ async fn a_token_url_takes_the_servers_variables_from_config() {
     });
     let spec = Arc::new(parse_spec("tenant.yaml", TENANT_SPEC).unwrap_or_else(|e| panic!("{e}")));
     let creds = json!({"client_id": "cid", "client_secret": "csecret", "refresh_token": "rt-1"});
-    let options = ConnectorOptions { http: Some(seam.clone()), ..Default::default() };
-    let c = Connector::new(spec, creds, json!({"subdomain": "acme"}), options).unwrap_or_else(|e| panic!("{e}"));
+    let options = ConnectorOptions {
+        http: Some(seam.clone()),
+        allowed_hosts: allowed.map(|hosts| hosts.iter().map(|h| h.to_string()).collect()),
+        ..Default::default()
+    };
+    let c = Connector::new(spec, creds, config, options).unwrap_or_else(|e| panic!("{e}"));
+    (c, seam)
+}
+
+/// A token URL on the tenant's own host (Zendesk, Shopify) is filled from the connector's
+/// config like the server URL, so a refresh reaches the tenant's token endpoint.
+#[tokio::test]
+async fn a_token_url_takes_the_servers_variables_from_config() {
+    let (c, seam) = tenant(json!({"subdomain": "acme"}), None);
     let res = c.execute("things", "list", json!({}), &ExecuteOptions::default()).await;
     res.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(
@@ -689,4 +703,28 @@ async fn a_token_url_takes_the_servers_variables_from_config() {
         ["https://acme.example.com/oauth/tokens", "https://acme.example.com/api/things"],
         "the refresh went to the tenant's token URL, then the call"
     );
+}
+
+/// A request refused for where it goes is refused before any token is obtained: no refresh
+/// request leaves for a call that cannot be sent.
+#[tokio::test]
+async fn a_refused_url_sets_off_no_token_refresh() {
+    let opts = ExecuteOptions::default();
+    // The token host is allowed, the base URL's host is not.
+    let config = json!({"subdomain": "acme", "base_url": "https://elsewhere.example.org/api"});
+    let (c, seam) = tenant(config, Some(&["acme.example.com"]));
+    let e = c.execute("things", "list", json!({}), &opts).await.err().map(|e| e.code);
+    assert_eq!(e, Some(ErrorCode::Forbidden));
+    assert_eq!(seam.urls(), Vec::<String>::new(), "nothing was sent, no refresh either");
+
+    // A next page off the connector's server is refused before any refresh too.
+    let (c, seam) = tenant(json!({"subdomain": "acme"}), Some(&["acme.example.com"]));
+    let foreign = json!({"next_page_url": "https://evil.example.net/api/things?page=2"});
+    let e = c.execute("things", "list", foreign, &opts).await.err().map(|e| e.code);
+    assert_eq!(e, Some(ErrorCode::Validation));
+    assert_eq!(seam.urls(), Vec::<String>::new());
+
+    // An allowed one refreshes first, then calls, once each.
+    c.execute("things", "list", json!({}), &opts).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(seam.urls(), ["https://acme.example.com/oauth/tokens", "https://acme.example.com/api/things"]);
 }

@@ -230,6 +230,11 @@ async fn latency(targets: &str, rounds: usize, per_round: usize, warmup: usize) 
     Ok(Value::Object(out))
 }
 
+/// mimalloc, as the engine and the bindings use: the client they are compared with allocates
+/// the same way.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> Result<(), Failure> {
     let cli = Cli::parse();
     // One worker thread: the clients measured in the other languages run their I/O on a small

@@ -82,9 +82,9 @@ class Executor:
             raise TypeError("execute() needs an action (or an ExecutionConfig)")
         handle = self._live()
         req = _call.request(entity, action, params, select_fields, exclude_fields, skip_truncation)
-        view = await _call.call(handle.execute, req)
+        outcome = await _call.call(handle.execute, req)
         search = action == SEARCH_ACTION
-        return ExecutionResult._from_view(view, self._record(entity, action), search)  # pyright: ignore[reportPrivateUsage]
+        return ExecutionResult._from_native(outcome, self._record(entity, action), search)  # pyright: ignore[reportPrivateUsage]
 
     def _record(self, entity: str, action: str) -> type[Record]:
         """The record class of an operation's results (typed connectors override it)."""
@@ -114,17 +114,17 @@ class Executor:
         pages = _call.sync(self._live().paginate, req)
         while True:
             try:
-                view = await _call.call(pages.__anext__)
+                outcome = await _call.call(pages.__anext__)
             except StopAsyncIteration:
                 return
-            yield ExecutionResult._from_view(view, self._record(entity, action), action == SEARCH_ACTION)  # pyright: ignore[reportPrivateUsage]
+            yield ExecutionResult._from_native(outcome, self._record(entity, action), action == SEARCH_ACTION)  # pyright: ignore[reportPrivateUsage]
 
     async def check(self) -> ExecutionResult[Any]:
         """Runs the connector's health check (a lightweight read, or verifying the credential
         when the connector has none): ``success`` says whether it is healthy, ``data`` holds
         ``{"status", "checked_entity", "checked_action", "error"?}``, ``error`` the message.
         Does not raise for an unhealthy connector."""
-        return ExecutionResult._from_view(await _call.call(self._live().check))  # pyright: ignore[reportPrivateUsage]
+        return ExecutionResult._from_native(await _call.call(self._live().check))  # pyright: ignore[reportPrivateUsage]
 
     async def context_store_sync(
         self,

@@ -216,16 +216,14 @@ class ExecutionResult(Generic[T]):
     meta: Meta = field(default_factory=lambda: Meta())
 
     @classmethod
-    def _from_view(
-        cls, value: dict[str, Any], record: type[Record] = Record, search: bool = False
+    def _from_native(
+        cls, outcome: _native.Outcome, record: type[Record] = Record, search: bool = False
     ) -> ExecutionResult[Any]:
-        data = value.get("data")
-        if search:  # a context store search answers a page: {data: [records], meta}
-            data = search_page(record, data)
-        else:
-            data = many(record, data) if isinstance(data, list) else one(record, data)
-        meta = Meta(value.get("meta") or {})
-        return ExecutionResult[Any](success=value["success"], data=data, error=value.get("error"), meta=meta)
+        # The native side builds the records as `record` instances; a context store search
+        # answers a page ({data: [records], meta}) that `search_page` wraps.
+        value = outcome.take(None if search else record)
+        data = search_page(record, value["data"]) if search else value["data"]
+        return ExecutionResult[Any](success=value["success"], data=data, error=value["error"], meta=Meta(value["meta"]))
 
     def to_tool_output(self, max_chars: int = 20_000) -> str:
         """The result as JSON for a model, at most ``max_chars`` characters: long lists lose

@@ -5,7 +5,7 @@
 
 use sqlx::Row;
 
-use super::{Db, StoreResult};
+use super::{Application, Db, StoreResult};
 
 /// Which audit records an operator asks for; every filter is optional.
 #[derive(Debug, Clone, Default)]
@@ -57,13 +57,31 @@ impl Db {
         Ok(())
     }
 
-    /// Whether the console session of this hash was signed out (on any replica).
-    pub async fn console_session_ended(&self, session_hash: &str) -> StoreResult<bool> {
-        let row = sqlx::query("SELECT 1 AS ended FROM console_sessions_ended WHERE session_hash = $1")
-            .bind(session_hash)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(row.is_some())
+    /// In one read, what every console request checks: the session's application as stored now
+    /// (`None` once it is gone) and whether the session of this hash was signed out (on any
+    /// replica).
+    pub async fn console_session(
+        &self,
+        session_hash: &str,
+        client_id: &str,
+    ) -> StoreResult<Option<(Application, bool)>> {
+        let row = sqlx::query(
+            "SELECT a.id, a.organization_id, a.client_id, a.secret_hash, \
+             (SELECT COUNT(*) FROM console_sessions_ended e WHERE e.session_hash = $1) AS ended \
+             FROM applications a WHERE a.client_id = $2",
+        )
+        .bind(session_hash)
+        .bind(client_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(r) = row else { return Ok(None) };
+        let app = Application {
+            id: r.try_get("id")?,
+            organization_id: r.try_get("organization_id")?,
+            client_id: r.try_get("client_id")?,
+            secret_hash: r.try_get("secret_hash")?,
+        };
+        Ok(Some((app, r.try_get::<i64, _>("ended")? > 0)))
     }
 
     /// The audit records of `organization_id` matching `f`, newest first (ties by id), at most

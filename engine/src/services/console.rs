@@ -34,21 +34,25 @@ fn unix_now() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
+/// Hex of the first `bytes` bytes of SHA-256 over `label`, a NUL and `value`: each console
+/// value below hashes under its own label, so no two can be confused.
+fn labelled_hash(label: &str, value: &str, bytes: usize) -> String {
+    let mut h = Sha256::new();
+    h.update(label.as_bytes());
+    h.update([0u8]);
+    h.update(value.as_bytes());
+    hex::encode(&h.finalize()[..bytes])
+}
+
 /// What the store keeps of a signed-out session: a hash of its id (`jti`), never the token.
 fn session_hash(claims: &Claims) -> String {
-    let mut h = Sha256::new();
-    h.update(b"switchboard-console-session\0");
-    h.update(claims.jti.as_bytes());
-    hex::encode(h.finalize())
+    labelled_hash("switchboard-console-session", &claims.jti, 32)
 }
 
 /// What a session keeps of its application's client secret: a fingerprint of the stored keyed
 /// hash (the hash is not the secret, and this is not the hash).
 fn secret_mark(secret_hash: &str) -> String {
-    let mut h = Sha256::new();
-    h.update(b"switchboard-console-secret\0");
-    h.update(secret_hash.as_bytes());
-    hex::encode(&h.finalize()[..16])
+    labelled_hash("switchboard-console-secret", secret_hash, 16)
 }
 
 /// A new console session for `app` as it is stored now.
@@ -88,12 +92,13 @@ pub async fn login(st: &AppState, client_id: String, client_secret: String) -> A
 /// signed out on any replica (the main store says).
 pub async fn session(st: &AppState, token: &str) -> ApiResult<Claims> {
     let claims = st.signer.verify_console(token, &st.db, &st.keys).await?;
-    if st.db.console_session_ended(&session_hash(&claims)).await? {
+    let stored = st.db.console_session(&session_hash(&claims), &claims.sub).await?;
+    if stored.as_ref().is_some_and(|(_, ended)| *ended) {
         return Err(
             ApiError::unauthorized("this console session was signed out; sign in again").with_reason("session_ended")
         );
     }
-    let app = st.db.find_application(&claims.sub).await?.filter(|a| a.organization_id == claims.org);
+    let app = stored.map(|(app, _)| app).filter(|a| a.organization_id == claims.org);
     if app.map(|a| secret_mark(&a.secret_hash)) != claims.sec {
         return Err(ApiError::unauthorized(
             "the application's client secret was changed since this session signed in; sign in again with the new secret",
@@ -120,10 +125,7 @@ pub async fn logout(st: &AppState, claims: &Claims) -> ApiResult<()> {
 
 /// The CSRF token of a session token.
 pub fn csrf_for(session_token: &str) -> String {
-    let mut h = Sha256::new();
-    h.update(b"switchboard-console-csrf\0");
-    h.update(session_token.as_bytes());
-    hex::encode(&h.finalize()[..20])
+    labelled_hash("switchboard-console-csrf", session_token, 20)
 }
 
 /// Whether `sent` is the CSRF token of `session_token` (compared in constant time).
