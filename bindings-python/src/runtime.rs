@@ -95,6 +95,15 @@ fn handle() -> PyResult<Handle> {
     Ok(handle)
 }
 
+/// Drops `value` on a runtime thread, off the Python thread; here when the runtime has stopped
+/// (a task spawned on a stopped runtime is dropped at once, with what it holds).
+pub fn drop_off_thread<T: Send + 'static>(value: T) {
+    match handle() {
+        Ok(h) => drop(h.spawn(async move { drop(value) })),
+        Err(_) => drop(value),
+    }
+}
+
 /// The handle for new work from Python: an error once the exit hook has run.
 fn open_handle() -> PyResult<Handle> {
     let pid = std::process::id();
