@@ -2,17 +2,18 @@
 //!
 //! `pyo3_async_runtimes::tokio` keeps its runtime in a `OnceLock` that a forked child inherits
 //! with no worker threads (threads do not survive `fork()`), so every call in the child would
-//! hang. This module implements the generic `pyo3_async_runtimes` runtime traits over a runtime
-//! that is created lazily *per process*: the runtime is recorded with the pid that built it, and
-//! a process whose pid differs (a fork child) builds its own on first use; the parent's is
-//! abandoned, never dropped (dropping would join threads that do not exist in the child).
+//! hang. This module keeps its own runtime, created lazily *per process*: the runtime is
+//! recorded with the pid that built it, and a process whose pid differs (a fork child) builds
+//! its own on first use; the parent's is abandoned, never dropped (dropping would join threads
+//! that do not exist in the child). [`future_into_py`] turns a call into an asyncio future on
+//! it; results reach their futures through one completer thread per process ([`Completer`]).
 //!
 //! The lock around that record is only taken by Python threads holding the GIL (tasks on the
 //! runtime spawn through their own handle), and `os.fork()` runs with the GIL held, so a child
 //! never inherits the lock held by a vanished thread.
 //!
-//! At exit the runtime is shut down by an `atexit` hook ([`shutdown_runtime`]), before the
-//! interpreter begins finalizing: a worker thread that touched Python after that point (to
+//! At exit the runtime and the completer are stopped by an `atexit` hook ([`shutdown_runtime`]),
+//! before the interpreter begins finalizing: a thread that touched Python after that point (to
 //! complete an asyncio future, or to drop a Python object) would crash the process.
 //!
 //! Pooled HTTP connections belong to the runtime that opened them, so the HTTP client is per
@@ -21,15 +22,19 @@
 
 use std::cell::RefCell;
 use std::future::Future;
-use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
-use futures::future::BoxFuture;
+use futures::channel::oneshot;
+use futures::future::{BoxFuture, Either};
+use futures::FutureExt;
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
-use pyo3_async_runtimes::generic::{ContextExt, Runtime};
+use pyo3::{intern, IntoPyObjectExt};
+use pyo3_async_runtimes::err::RustPanic;
 use pyo3_async_runtimes::TaskLocals;
+use std::panic::AssertUnwindSafe;
 use switchboard_core::http::{HttpClient, HttpRequest, HttpResponse, ReqwestClient, TransportError};
 use tokio::runtime::Handle;
 
@@ -44,6 +49,8 @@ struct ProcessRuntime {
     runtime: Option<tokio::runtime::Runtime>,
     /// Set by the exit hook: no new work starts in this process after it.
     closed: bool,
+    /// This process's completer thread, until the exit hook stops it.
+    completer: Option<Completer>,
 }
 
 static RUNTIME: Mutex<Option<ProcessRuntime>> = Mutex::new(None);
@@ -91,7 +98,15 @@ fn handle() -> PyResult<Handle> {
         .build()
         .map_err(|e| PyRuntimeError::new_err(format!("cannot start the tokio runtime: {e}")))?;
     let handle = rt.handle().clone();
-    *slot = Some(ProcessRuntime { pid, handle: handle.clone(), runtime: Some(rt), closed: false });
+    let completer = Completer::start()
+        .map_err(|e| PyRuntimeError::new_err(format!("cannot start switchboard's completer thread: {e}")))?;
+    *slot = Some(ProcessRuntime {
+        pid,
+        handle: handle.clone(),
+        runtime: Some(rt),
+        closed: false,
+        completer: Some(completer),
+    });
     Ok(handle)
 }
 
@@ -122,19 +137,24 @@ fn open_handle() -> PyResult<Handle> {
 #[pyfunction]
 pub fn shutdown_runtime(py: Python<'_>) {
     let pid = std::process::id();
-    let runtime = {
+    let (runtime, completer) = {
         let mut slot = slot();
         match slot.as_mut() {
             Some(rt) if rt.pid == pid => {
                 rt.closed = true;
-                rt.runtime.take()
+                (rt.runtime.take(), rt.completer.take())
             }
-            _ => None,
+            _ => (None, None),
         }
     };
-    if let Some(rt) = runtime {
-        py.detach(move || rt.shutdown_timeout(SHUTDOWN_GRACE));
-    }
+    py.detach(move || {
+        if let Some(rt) = runtime {
+            rt.shutdown_timeout(SHUTDOWN_GRACE);
+        }
+        if let Some(c) = completer {
+            c.stop();
+        }
+    });
 }
 
 /// The pid whose runtime serves this process, starting it if needed (for fork tests).
@@ -144,61 +164,167 @@ pub fn runtime_pid() -> PyResult<u32> {
     Ok(slot().as_ref().map(|r| r.pid).unwrap_or_default())
 }
 
-/// The `pyo3_async_runtimes` runtime of this module (see the module docs).
-pub struct Rt;
-
-impl Runtime for Rt {
-    type JoinError = tokio::task::JoinError;
-    type JoinHandle = tokio::task::JoinHandle<()>;
-
-    fn spawn<F>(fut: F) -> Self::JoinHandle
-    where
-        F: Future<Output = ()> + Send + 'static,
-    {
-        match handle() {
-            Ok(h) => h.spawn(fut),
-            // `future_into_py` below starts the runtime first, so this is unreachable in practice.
-            Err(e) => panic!("{e}"),
-        }
-    }
-
-    fn spawn_blocking<F>(f: F) -> Self::JoinHandle
-    where
-        F: FnOnce() + Send + 'static,
-    {
-        match handle() {
-            Ok(h) => h.spawn_blocking(f),
-            Err(e) => panic!("{e}"),
-        }
-    }
-}
-
-impl ContextExt for Rt {
-    fn scope<F, R>(locals: TaskLocals, fut: F) -> Pin<Box<dyn Future<Output = R> + Send>>
-    where
-        F: Future<Output = R> + Send + 'static,
-    {
-        Box::pin(LOCALS.scope(locals, fut))
-    }
-
-    fn get_task_locals() -> Option<TaskLocals> {
-        LOCALS.try_with(Clone::clone).ok()
-    }
-}
-
 /// Runs `fut` on this process's runtime and returns an asyncio future for it. Never blocks.
+///
+/// What `pyo3_async_runtimes::generic::future_into_py` does, with one task instead of two (it
+/// spawns a task that spawns the call and awaits its join handle to report a panic; here the
+/// call's own task catches the panic) and one completer thread instead of a blocking-pool
+/// thread per result. Cancelling the asyncio future drops the call.
 pub fn future_into_py<'py, F, T>(py: Python<'py>, fut: F) -> PyResult<Bound<'py, PyAny>>
 where
     F: Future<Output = PyResult<T>> + Send + 'static,
     T: for<'a> IntoPyObject<'a> + Send + 'static,
 {
-    open_handle()?;
-    pyo3_async_runtimes::generic::future_into_py::<Rt, F, T>(py, fut)
+    let handle = open_handle()?;
+    let deliveries =
+        slot().as_ref().and_then(|rt| rt.completer.as_ref().map(|c| c.tx.clone())).ok_or_else(closed_error)?;
+    let locals = match task_locals() {
+        Some(locals) => locals,
+        None => TaskLocals::with_running_loop(py)?.copy_context(py)?,
+    };
+    let py_fut = locals.event_loop(py).call_method0(intern!(py, "create_future"))?;
+    let (cancel_tx, cancel_rx) = oneshot::channel::<()>();
+    py_fut.call_method1(intern!(py, "add_done_callback"), (OnDone(Some(cancel_tx)),))?;
+    let future = py_fut.clone().unbind();
+    let event_loop = locals.event_loop(py).unbind();
+    handle.spawn(async move {
+        let mut call = Box::pin(LOCALS.scope(locals, AssertUnwindSafe(fut).catch_unwind()));
+        let outcome = match futures::future::select(call.as_mut(), cancel_rx).await {
+            Either::Left((outcome, _)) => outcome,
+            Either::Right((Ok(()), _)) => return, // cancelled: the call is dropped, nothing to deliver
+            Either::Right((Err(_), _)) => call.await, // the future was dropped uncancelled: finish
+        };
+        let result = outcome.unwrap_or_else(|panic| {
+            Err(RustPanic::new_err(format!("rust future panicked: {}", panic_message(&panic))))
+        });
+        let value: IntoValue = Box::new(move |py: Python<'_>| result.and_then(|v| v.into_py_any(py)));
+        let _ = deliveries.send(Delivery { event_loop, future, value });
+    });
+    Ok(py_fut)
+}
+
+/// Makes a result's Python value, with the GIL.
+type IntoValue = Box<dyn FnOnce(Python<'_>) -> PyResult<Py<PyAny>> + Send>;
+
+/// A result on its way to its asyncio future.
+struct Delivery {
+    event_loop: Py<PyAny>,
+    future: Py<PyAny>,
+    value: IntoValue,
+}
+
+/// The thread that hands results to their asyncio futures. Runtime workers never take the GIL
+/// (a worker waiting for it stalls every task on it), and results do not each wake a thread of
+/// their own that waits for the GIL (what `spawn_blocking` did: under load, hundreds of
+/// blocking-pool threads queued on the GIL): the completer takes the GIL once for every
+/// result that is waiting, up to [`Completer::BATCH`].
+struct Completer {
+    tx: mpsc::Sender<Delivery>,
+    closing: Arc<AtomicBool>,
+    exited: mpsc::Receiver<()>,
+}
+
+impl Completer {
+    const BATCH: usize = 256;
+
+    fn start() -> std::io::Result<Self> {
+        let (tx, rx) = mpsc::channel::<Delivery>();
+        let (exited_tx, exited) = mpsc::channel();
+        let closing = Arc::new(AtomicBool::new(false));
+        let stop = closing.clone();
+        std::thread::Builder::new().name("switchboard-complete".into()).spawn(move || {
+            loop {
+                let first = match rx.recv_timeout(Duration::from_millis(100)) {
+                    Ok(d) => d,
+                    Err(mpsc::RecvTimeoutError::Timeout) if !stop.load(Ordering::Acquire) => continue,
+                    Err(_) => break,
+                };
+                if stop.load(Ordering::Acquire) {
+                    break; // the interpreter is exiting: touch nothing of Python
+                }
+                Python::attach(|py| {
+                    for d in std::iter::once(first).chain(rx.try_iter().take(Self::BATCH - 1)) {
+                        let future = d.future.into_bound(py);
+                        if let Err(e) = deliver(d.event_loop.bind(py), &future, (d.value)(py)) {
+                            e.print(py);
+                        }
+                    }
+                });
+            }
+            let _ = exited_tx.send(());
+        })?;
+        Ok(Self { tx, closing, exited })
+    }
+
+    /// Called by the exit hook with the GIL released, after the runtime stopped: lets a
+    /// delivery in progress finish, then waits (bounded) for the thread to end.
+    fn stop(self) {
+        self.closing.store(true, Ordering::Release);
+        drop(self.tx);
+        let _ = self.exited.recv_timeout(SHUTDOWN_GRACE);
+    }
+}
+
+fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("unknown error")
+}
+
+/// Completes `future` with `result` from the event loop's thread, unless it was cancelled.
+fn deliver(event_loop: &Bound<'_, PyAny>, future: &Bound<'_, PyAny>, result: PyResult<Py<PyAny>>) -> PyResult<()> {
+    let py = future.py();
+    if future.call_method0(intern!(py, "cancelled"))?.is_truthy()? {
+        return Ok(());
+    }
+    let (complete, value) = match result {
+        Ok(v) => (future.getattr(intern!(py, "set_result"))?, v.into_bound(py)),
+        Err(e) => (future.getattr(intern!(py, "set_exception"))?, e.into_value(py).into_bound(py).into_any()),
+    };
+    event_loop.call_method1(intern!(py, "call_soon_threadsafe"), (Complete, future, complete, value))?;
+    Ok(())
+}
+
+/// The asyncio future's done callback: when it was cancelled, drops the call.
+#[pyclass]
+struct OnDone(Option<oneshot::Sender<()>>);
+
+#[pymethods]
+impl OnDone {
+    fn __call__(&mut self, future: &Bound<'_, PyAny>) -> PyResult<()> {
+        if future.call_method0(intern!(future.py(), "cancelled"))?.is_truthy()? {
+            if let Some(tx) = self.0.take() {
+                let _ = tx.send(());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Run on the event loop: completes the future unless it was cancelled in the meantime.
+#[pyclass]
+struct Complete;
+
+#[pymethods]
+impl Complete {
+    fn __call__(
+        &self,
+        future: &Bound<'_, PyAny>,
+        complete: &Bound<'_, PyAny>,
+        value: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
+        if !future.call_method0(intern!(future.py(), "cancelled"))?.is_truthy()? {
+            complete.call1((value,))?;
+        }
+        Ok(())
+    }
 }
 
 /// The caller's asyncio task locals, when running inside a future made by [`future_into_py`].
 pub fn task_locals() -> Option<TaskLocals> {
-    Rt::get_task_locals()
+    LOCALS.try_with(Clone::clone).ok()
 }
 
 /// Sends through the HTTP client of the runtime thread it runs on, so a handle made before a

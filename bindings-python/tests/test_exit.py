@@ -9,6 +9,7 @@ at exit is a race, so one run proves little: every scenario runs many times, 320
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import socket
@@ -22,6 +23,7 @@ from pathlib import Path
 
 import pytest
 
+from switchboard.connectors import GithubConnector
 from switchboard.hosted import Workspace
 
 from .conftest import GITHUB_TOKEN, Engine, Fake
@@ -185,3 +187,39 @@ async def test_short_scripts_exit_cleanly(
     codes = sorted({f"{n}: exit {c}" for n, c, _, _ in results if c != 0})
     assert not failures, f"{len(failures)} of {len(results)} scripts failed ({codes}):\n" + "\n".join(failures[:5])
     assert all(count == RUNS for count in by_name.values()), by_name
+
+
+async def test_cancelling_an_execute_drops_its_request() -> None:
+    """Cancelling the task awaiting an execute drops the native call: its upstream connection
+    closes at once, instead of staying open until the request times out."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)
+    srv.settimeout(10)
+    loop = asyncio.get_running_loop()
+    gh = GithubConnector(
+        credentials={"personal_access_token": GITHUB_TOKEN},
+        config={"base_url": f"http://127.0.0.1:{srv.getsockname()[1]}"},
+    )
+    task = asyncio.ensure_future(gh.issues.list(owner="octo", repo="hello"))
+    conn, _ = await loop.run_in_executor(None, srv.accept)
+    conn.settimeout(10)
+    try:
+        request = await loop.run_in_executor(None, conn.recv, 65536)
+        assert request.startswith(b"POST "), request[:40]
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+        def rest() -> bytes:
+            out = b""
+            while chunk := conn.recv(65536):  # b"" once the client closed its side
+                out += chunk
+            return out
+
+        # A socket.timeout here means the call kept its connection open after the cancel.
+        await loop.run_in_executor(None, rest)
+    finally:
+        conn.close()
+        srv.close()
+        gh.close()
