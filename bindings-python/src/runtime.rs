@@ -244,9 +244,17 @@ impl Completer {
                 }
                 Python::attach(|py| {
                     for d in std::iter::once(first).chain(rx.try_iter().take(Self::BATCH - 1)) {
-                        let future = d.future.into_bound(py);
-                        if let Err(e) = deliver(d.event_loop.bind(py), &future, (d.value)(py)) {
-                            e.print(py);
+                        // A panic must not end the thread: every later result would be lost.
+                        let delivered = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                            let future = d.future.into_bound(py);
+                            deliver(d.event_loop.bind(py), &future, (d.value)(py))
+                        }));
+                        match delivered {
+                            Ok(Ok(())) => {}
+                            Ok(Err(e)) => e.print(py),
+                            Err(panic) => {
+                                eprintln!("switchboard: delivering a result panicked: {}", panic_message(&panic))
+                            }
                         }
                     }
                 });

@@ -223,7 +223,12 @@ class ExecutionResult(Generic[T]):
         # answers a page ({data: [records], meta}) that `search_page` wraps.
         value = outcome.take(None if search else record)
         data = search_page(record, value["data"]) if search else value["data"]
-        return ExecutionResult[Any](success=value["success"], data=data, error=value["error"], meta=Meta(value["meta"]))
+        # Not `ExecutionResult[Any](...)`: calling a subscripted generic goes through typing's
+        # alias machinery on every call, for nothing at run time.
+        result: ExecutionResult[Any] = ExecutionResult(
+            success=value["success"], data=data, error=value["error"], meta=Meta(value["meta"])
+        )
+        return result
 
     def to_tool_output(self, max_chars: int = 20_000) -> str:
         """The result as JSON for a model, at most ``max_chars`` characters: long lists lose
