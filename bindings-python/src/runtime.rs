@@ -119,13 +119,16 @@ pub fn drop_off_thread<T: Send + 'static>(value: T) {
     }
 }
 
-/// The handle for new work from Python: an error once the exit hook has run.
-fn open_handle() -> PyResult<Handle> {
+/// The handle and the completer for new work from Python: an error once the exit hook has run.
+fn open_runtime() -> PyResult<(Handle, mpsc::Sender<Delivery>)> {
+    let handle = handle()?;
     let pid = std::process::id();
-    if slot().as_ref().is_some_and(|rt| rt.pid == pid && rt.closed) {
-        return Err(closed_error());
+    match slot().as_ref() {
+        Some(rt) if rt.pid == pid && !rt.closed => {
+            rt.completer.as_ref().map(|c| (handle, c.tx.clone())).ok_or_else(closed_error)
+        }
+        _ => Err(closed_error()),
     }
-    handle()
 }
 
 /// The exit hook, registered with `atexit` when the module loads: it runs after the
@@ -160,7 +163,7 @@ pub fn shutdown_runtime(py: Python<'_>) {
 /// The pid whose runtime serves this process, starting it if needed (for fork tests).
 #[pyfunction]
 pub fn runtime_pid() -> PyResult<u32> {
-    open_handle()?;
+    open_runtime()?;
     Ok(slot().as_ref().map(|r| r.pid).unwrap_or_default())
 }
 
@@ -175,9 +178,7 @@ where
     F: Future<Output = PyResult<T>> + Send + 'static,
     T: for<'a> IntoPyObject<'a> + Send + 'static,
 {
-    let handle = open_handle()?;
-    let deliveries =
-        slot().as_ref().and_then(|rt| rt.completer.as_ref().map(|c| c.tx.clone())).ok_or_else(closed_error)?;
+    let (handle, deliveries) = open_runtime()?;
     let locals = match task_locals() {
         Some(locals) => locals,
         None => TaskLocals::with_running_loop(py)?.copy_context(py)?,
@@ -284,7 +285,7 @@ fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> &str {
 /// Completes `future` with `result` from the event loop's thread, unless it was cancelled.
 fn deliver(event_loop: &Bound<'_, PyAny>, future: &Bound<'_, PyAny>, result: PyResult<Py<PyAny>>) -> PyResult<()> {
     let py = future.py();
-    if future.call_method0(intern!(py, "cancelled"))?.is_truthy()? {
+    if cancelled(future)? {
         return Ok(());
     }
     let (complete, value) = match result {
@@ -295,6 +296,10 @@ fn deliver(event_loop: &Bound<'_, PyAny>, future: &Bound<'_, PyAny>, result: PyR
     Ok(())
 }
 
+fn cancelled(future: &Bound<'_, PyAny>) -> PyResult<bool> {
+    future.call_method0(intern!(future.py(), "cancelled"))?.is_truthy()
+}
+
 /// The asyncio future's done callback: when it was cancelled, drops the call.
 #[pyclass]
 struct OnDone(Option<oneshot::Sender<()>>);
@@ -302,7 +307,7 @@ struct OnDone(Option<oneshot::Sender<()>>);
 #[pymethods]
 impl OnDone {
     fn __call__(&mut self, future: &Bound<'_, PyAny>) -> PyResult<()> {
-        if future.call_method0(intern!(future.py(), "cancelled"))?.is_truthy()? {
+        if cancelled(future)? {
             if let Some(tx) = self.0.take() {
                 let _ = tx.send(());
             }
@@ -323,7 +328,7 @@ impl Complete {
         complete: &Bound<'_, PyAny>,
         value: &Bound<'_, PyAny>,
     ) -> PyResult<()> {
-        if !future.call_method0(intern!(future.py(), "cancelled"))?.is_truthy()? {
+        if !cancelled(future)? {
             complete.call1((value,))?;
         }
         Ok(())
