@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 
 use crate::auth::{Auth, TokenSink};
 use crate::error::{Error, ErrorCode, Result};
-pub use crate::execution::{CheckResult, ExecuteOptions, ExecutionResult};
+pub use crate::execution::{CheckResult, ExecuteOptions, ExecutionResult, JsonData, JsonExecution, NextPage};
 use crate::extract;
 use crate::http::{HttpClient, HttpRequest, HttpResponse, ReqwestClient};
 use crate::paginate::{self, Executor};
@@ -251,19 +251,51 @@ impl Connector {
         params: Value,
         options: &ExecuteOptions,
     ) -> Result<ExecutionResult> {
+        let (data, meta, next_page) = self.execute_data(entity, action, params, options, false).await?;
+        let data = data.into_value().map_err(unreadable)?;
+        Ok(ExecutionResult { data, meta, next_page })
+    }
+
+    /// [`Self::execute`] for a caller that writes the result out as JSON (the engine): when the
+    /// operation allows it ([`Operation::raw_record_path`]) and no fields are selected or
+    /// excluded, a list page's records are the JSON text the API sent, checked but never parsed
+    /// into a tree (a record with a string to cut, or one to wrap as `{"value": ...}`, is
+    /// rewritten alone). Written out, the data is the JSON [`Self::execute`] gives, up to how
+    /// numbers, escapes and repeated keys are spelled.
+    pub async fn execute_json(
+        &self,
+        entity: &str,
+        action: &str,
+        params: Value,
+        options: &ExecuteOptions,
+    ) -> Result<JsonExecution> {
+        let (data, meta, next_page) = self.execute_data(entity, action, params, options, true).await?;
+        Ok(JsonExecution { data, meta, next_page })
+    }
+
+    async fn execute_data(
+        &self,
+        entity: &str,
+        action: &str,
+        params: Value,
+        options: &ExecuteOptions,
+        raw: bool,
+    ) -> Result<(JsonData, Map<String, Value>, Option<NextPage>)> {
         let spec = &self.inner.spec;
         let op = request::find_operation(spec, entity, action)?;
         let params = object(params, "params")?;
         let params = request::validate(spec, op, &params)?;
+        let trimmed = !options.select_fields.is_empty() || !options.exclude_fields.is_empty();
+        let raw_path = if raw && !trimmed { op.raw_record_path() } else { None };
         let started = Instant::now();
         // The one exit of every failure after validation: whatever text reached the error (an
         // upstream's echo, a transport message, a token endpoint's reason) leaves it redacted.
-        let result = self.run(op, &params).await.map_err(|e| self.inner.auth.secrets().scrub(e));
+        let result = self.run(op, &params, raw_path).await.map_err(|e| self.inner.auth.secrets().scrub(e));
         // An API that answers "not found" when nothing matches a list (Gong's calls) gives an
         // empty page, where the spec says so: no records is not an error an agent must handle.
         let result = match result {
             Err(e) if op.empty_when_not_found && e.code == ErrorCode::NotFound && e.status_code == Some(404) => {
-                Ok((Value::Array(Vec::new()), Map::new(), 0))
+                Ok((JsonData::Value(Value::Array(Vec::new())), Map::new(), 0))
             }
             other => other,
         };
@@ -274,9 +306,32 @@ impl Connector {
             elapsed_ms = started.elapsed().as_millis() as u64,
             "executed"
         );
-        let (mut data, meta, fetched) = result?;
+        let (data, meta, fetched) = result?;
+        let truncate = (op.returns_list() && !options.skip_truncation).then_some(extract::TRUNCATE_CHARS);
+        let mut data = match data {
+            JsonData::Records(records) => {
+                // Only a cursor taken from the last record reads a record here (before any cut,
+                // as on the parsing path).
+                let from_last = op.pagination.as_ref().is_some_and(|p| p.from_last_record.is_some());
+                let last = match records.last() {
+                    Some(r) if from_last => vec![extract::parse_json(r.get().as_bytes()).map_err(unreadable)?],
+                    _ => Vec::new(),
+                };
+                let next_page = paginate::next_page(op, &params, &Value::Array(last), &meta, fetched);
+                let records = match truncate {
+                    Some(max) => records
+                        .into_iter()
+                        .map(|r| extract::truncate_record(r, max))
+                        .collect::<serde_json::Result<Vec<_>>>()
+                        .map_err(unreadable)?,
+                    None => records,
+                };
+                return Ok((JsonData::Records(records), meta, next_page));
+            }
+            JsonData::Value(data) => data,
+        };
         let next_page = paginate::next_page(op, &params, &data, &meta, fetched);
-        if !options.select_fields.is_empty() || !options.exclude_fields.is_empty() {
+        if trimmed {
             match &mut data {
                 Value::Array(items) => items
                     .iter_mut()
@@ -284,15 +339,21 @@ impl Connector {
                 other => extract::trim_fields(other, &options.select_fields, &options.exclude_fields),
             }
         }
-        if op.returns_list() && !options.skip_truncation {
-            extract::truncate_strings(&mut data, extract::TRUNCATE_CHARS);
+        if let Some(max) = truncate {
+            extract::truncate_strings(&mut data, max);
         }
-        Ok(ExecutionResult { data, meta, next_page })
+        Ok((JsonData::Value(data), meta, next_page))
     }
 
     /// One call: the records, the meta values and how many records the API sent (before the
-    /// record filter).
-    async fn run(&self, op: &Operation, params: &Map<String, Value>) -> Result<(Value, Map<String, Value>, usize)> {
+    /// record filter). With `raw_path` (the operation's [`Operation::raw_record_path`]), a
+    /// successful page's records are kept as their JSON text.
+    async fn run(
+        &self,
+        op: &Operation,
+        params: &Map<String, Value>,
+        raw_path: Option<&[String]>,
+    ) -> Result<(JsonData, Map<String, Value>, usize)> {
         let inner = &self.inner;
         // A next page given as a URL replaces the path and query (only on the server's origin).
         let (params, given_page_url) = paginate::split_url_cursor(op, params);
@@ -374,13 +435,25 @@ impl Connector {
                     return Err(err);
                 }
             };
+            let success = (200..300).contains(&resp.status);
+            // The records' text, when kept: the body then holds an empty array in their place.
+            let mut raw_records = None;
             let body: Value = if resp.body.is_empty() {
                 Value::Null
             } else {
-                extract::parse_json(&resp.body)
-                    .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&resp.body).into_owned()))
+                match raw_path.filter(|_| success).and_then(|p| extract::parse_split(&resp.body, p).ok()) {
+                    Some((body, None)) => body,
+                    // A record the parsing path would refuse sends the page down that path.
+                    Some((body, Some(records))) => match extract::pass_records(records) {
+                        Some(records) => {
+                            raw_records = Some(records);
+                            body
+                        }
+                        None => whole_body(&resp.body),
+                    },
+                    None => whole_body(&resp.body),
+                }
             };
-            let success = (200..300).contains(&resp.status);
             let gql = upstream::graphql_code(&body);
             // A success status whose body says it failed (`x-response-error-check`).
             let failure = if success { upstream::body_failure(op.error_check.as_ref(), &body) } else { None };
@@ -400,11 +473,15 @@ impl Connector {
             let Some(code) = code else {
                 if op.action == "download" {
                     let (data, meta) = self.download(op, resp, &body, timeout).await?;
-                    return Ok((data, meta, 1));
+                    return Ok((JsonData::Value(data), meta, 1));
                 }
                 let meta = extract::meta(op, &resp, &body);
+                if let Some(records) = raw_records {
+                    let fetched = records.len();
+                    return Ok((JsonData::Records(records), meta, fetched));
+                }
                 let (data, fetched) = extract::take_page(op, body)?;
-                return Ok((data, meta, fetched));
+                return Ok((JsonData::Value(data), meta, fetched));
             };
             if code == ErrorCode::UpstreamAuthentication && !refreshed {
                 refreshed = true;
@@ -422,6 +499,8 @@ impl Connector {
                     continue;
                 }
             }
+            // An error tells about the whole body, records included.
+            let body = if raw_records.is_some() { whole_body(&resp.body) } else { body };
             return Err(self.upstream_error(&resp, &body, code, failure.as_ref().map(|(_, r)| r.as_str())));
         }
     }
@@ -543,6 +622,16 @@ impl Executor for Connector {
     ) -> futures::future::BoxFuture<'a, Result<ExecutionResult>> {
         Box::pin(self.execute(entity, action, params, options))
     }
+}
+
+/// A response body as JSON, or as text when it is not JSON.
+fn whole_body(bytes: &[u8]) -> Value {
+    extract::parse_json(bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(bytes).into_owned()))
+}
+
+/// A record that passed the first parse but not a second one.
+fn unreadable(e: serde_json::Error) -> Error {
+    Error::internal(format!("a record could not be read again: {e}"))
 }
 
 /// A random (version 4) UUID, for idempotency keys.

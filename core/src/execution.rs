@@ -4,6 +4,7 @@
 //! depends on this module and it depends on none of them.
 
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::error::Error;
@@ -26,10 +27,60 @@ impl ExecutionResult {
     /// The paging values as the reference shows them: the spec's meta values, and `cursor`
     /// always (the next page's, or null on the last page).
     pub fn pagination(&self) -> Map<String, Value> {
-        let mut pagination = self.meta.clone();
-        let cursor = self.next_page.as_ref().map(|n| n.cursor.clone()).unwrap_or(Value::Null);
-        pagination.insert("cursor".into(), cursor);
-        pagination
+        pagination(&self.meta, self.next_page.as_ref())
+    }
+}
+
+fn pagination(meta: &Map<String, Value>, next_page: Option<&NextPage>) -> Map<String, Value> {
+    let mut pagination = meta.clone();
+    let cursor = next_page.map(|n| n.cursor.clone()).unwrap_or(Value::Null);
+    pagination.insert("cursor".into(), cursor);
+    pagination
+}
+
+/// An execution's data for a caller that writes it out as JSON (the engine's answer): a tree,
+/// or a list page's records as the JSON text the API sent (each an object or `null`, long
+/// strings cut unless asked otherwise), which it writes as an array without parsing them.
+#[derive(Debug)]
+pub enum JsonData {
+    Value(Value),
+    Records(Vec<Box<RawValue>>),
+}
+
+impl JsonData {
+    /// The data as a tree (the records parsed).
+    pub fn into_value(self) -> serde_json::Result<Value> {
+        match self {
+            JsonData::Value(v) => Ok(v),
+            JsonData::Records(records) => {
+                let items = records.iter().map(|r| crate::extract::parse_json(r.get().as_bytes()));
+                Ok(Value::Array(items.collect::<serde_json::Result<Vec<Value>>>()?))
+            }
+        }
+    }
+}
+
+impl Serialize for JsonData {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            JsonData::Value(v) => v.serialize(serializer),
+            JsonData::Records(records) => serializer.collect_seq(records),
+        }
+    }
+}
+
+/// The result of one operation as [`crate::Connector::execute_json`] gives it.
+#[derive(Debug)]
+pub struct JsonExecution {
+    pub data: JsonData,
+    pub meta: Map<String, Value>,
+    pub next_page: Option<NextPage>,
+}
+
+impl JsonExecution {
+    /// As [`ExecutionResult::pagination`].
+    pub fn pagination(&self) -> Map<String, Value> {
+        pagination(&self.meta, self.next_page.as_ref())
     }
 }
 

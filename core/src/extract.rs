@@ -1,6 +1,7 @@
 //! From a response to a result: records by JSONPath, meta from the body, `Link` or headers,
 //! record filters, field trimming and truncation of long text.
 
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::error::Result;
@@ -151,9 +152,304 @@ impl<'de> serde::de::Visitor<'de> for Exact<'_> {
     }
 }
 
+/// A response body parsed as [`parse_json`] parses it, except the array at `path` (object keys
+/// from the root): its items are kept as their JSON text, and an empty array stands in the body
+/// where they were. `None` for the records when `path` does not end at an array: the body is
+/// then complete. When a key repeats, its last value counts, as in [`parse_json`]'s objects.
+pub fn parse_split(bytes: &[u8], path: &[String]) -> serde_json::Result<(Value, Option<Vec<Box<RawValue>>>)> {
+    use serde::de::DeserializeSeed as _;
+    let Ok(text) = std::str::from_utf8(bytes) else { return Err(serde::de::Error::custom("the body is not UTF-8")) };
+    let mut de = serde_json::Deserializer::from_str(text);
+    let (mut entries, mut items, mut records) = (Vec::new(), Vec::new(), None);
+    let value = Split { path, records: &mut records, exact: Exact { entries: &mut entries, items: &mut items } }
+        .deserialize(&mut de)?;
+    de.end()?;
+    Ok((value, records))
+}
+
+/// Reads a value on the way to the records: an object's key on the path leads on, everything
+/// else is read by [`Exact`].
+struct Split<'s, 'p> {
+    path: &'p [String],
+    records: &'s mut Option<Vec<Box<RawValue>>>,
+    exact: Exact<'s>,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for Split<'_, '_> {
+    type Value = Value;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> std::result::Result<Value, D::Error> {
+        match self.path.is_empty() {
+            true => deserializer.deserialize_any(RecordsAt { records: self.records, exact: self.exact }),
+            false => deserializer.deserialize_any(self),
+        }
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Split<'_, '_> {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("any valid JSON value")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> std::result::Result<Value, A::Error> {
+        let Split { path, records, exact } = self;
+        let Some(first) = map.next_key::<String>()? else { return Ok(Value::Object(Map::new())) };
+        if first == RAW_VALUE_TOKEN {
+            let raw = map.next_value_seed(RawText)?;
+            return serde_json::from_str(&raw).map_err(serde::de::Error::custom);
+        }
+        let Exact { entries, items } = exact;
+        let start = entries.len();
+        let mut key = Some(first);
+        while let Some(k) = key {
+            let v = if k == path[0] {
+                // A later value of the key replaces an earlier one: so do its records.
+                *records = None;
+                let next = Exact { entries: &mut *entries, items: &mut *items };
+                map.next_value_seed(Split { path: &path[1..], records: &mut *records, exact: next })?
+            } else {
+                map.next_value_seed(Exact { entries: &mut *entries, items: &mut *items })?
+            };
+            entries.push((k, v));
+            key = map.next_key::<String>()?;
+        }
+        let mut out = Map::with_capacity(entries.len() - start);
+        for (k, v) in entries.drain(start..) {
+            out.insert(k, v);
+        }
+        Ok(Value::Object(out))
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> std::result::Result<Value, A::Error> {
+        self.exact.visit_seq(seq)
+    }
+
+    fn visit_bool<E>(self, v: bool) -> std::result::Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> std::result::Result<Value, E> {
+        Ok(Value::Number(v.into()))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> std::result::Result<Value, E> {
+        Ok(Value::Number(v.into()))
+    }
+
+    fn visit_i128<E: serde::de::Error>(self, v: i128) -> std::result::Result<Value, E> {
+        self.exact.visit_i128(v)
+    }
+
+    fn visit_u128<E: serde::de::Error>(self, v: u128) -> std::result::Result<Value, E> {
+        self.exact.visit_u128(v)
+    }
+
+    fn visit_f64<E>(self, v: f64) -> std::result::Result<Value, E> {
+        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+
+    fn visit_str<E>(self, v: &str) -> std::result::Result<Value, E> {
+        Ok(Value::String(v.to_string()))
+    }
+
+    fn visit_string<E>(self, v: String) -> std::result::Result<Value, E> {
+        Ok(Value::String(v))
+    }
+
+    fn visit_unit<E>(self) -> std::result::Result<Value, E> {
+        Ok(Value::Null)
+    }
+}
+
+/// The value at the records' path: an array's items are kept as text (and an empty array left
+/// in the body); any other value is read by [`Exact`].
+struct RecordsAt<'s> {
+    records: &'s mut Option<Vec<Box<RawValue>>>,
+    exact: Exact<'s>,
+}
+
+impl<'de> serde::de::Visitor<'de> for RecordsAt<'_> {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("any valid JSON value")
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<Value, A::Error> {
+        let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        while let Some(item) = seq.next_element::<Box<RawValue>>()? {
+            out.push(item);
+        }
+        *self.records = Some(out);
+        Ok(Value::Array(Vec::new()))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> std::result::Result<Value, A::Error> {
+        self.exact.visit_map(map)
+    }
+
+    fn visit_bool<E>(self, v: bool) -> std::result::Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> std::result::Result<Value, E> {
+        Ok(Value::Number(v.into()))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> std::result::Result<Value, E> {
+        Ok(Value::Number(v.into()))
+    }
+
+    fn visit_i128<E: serde::de::Error>(self, v: i128) -> std::result::Result<Value, E> {
+        self.exact.visit_i128(v)
+    }
+
+    fn visit_u128<E: serde::de::Error>(self, v: u128) -> std::result::Result<Value, E> {
+        self.exact.visit_u128(v)
+    }
+
+    fn visit_f64<E>(self, v: f64) -> std::result::Result<Value, E> {
+        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+
+    fn visit_str<E>(self, v: &str) -> std::result::Result<Value, E> {
+        Ok(Value::String(v.to_string()))
+    }
+
+    fn visit_string<E>(self, v: String) -> std::result::Result<Value, E> {
+        Ok(Value::String(v))
+    }
+
+    fn visit_unit<E>(self) -> std::result::Result<Value, E> {
+        Ok(Value::Null)
+    }
+}
+
+/// Deepest nesting of a record passed through as text; a deeper one sends its page down the
+/// parsing path, whose depth limit (128 levels from the body's root) then applies as before.
+const RAW_DEPTH: usize = 64;
+
+/// A page's records, as [`parse_split`] kept them, made into a list's records: an object or
+/// `null` as it is, anything else as `{"value": ...}` (as [`take_page`] wraps it). `None` when
+/// some record holds what the parsing path would refuse (a number out of `f64`'s range, a lone
+/// surrogate escape, nesting past its depth limit): the page must then be parsed whole, so
+/// that it fails as it always did.
+pub fn pass_records(records: Vec<Box<RawValue>>) -> Option<Vec<Box<RawValue>>> {
+    let mut out = Vec::with_capacity(records.len());
+    for raw in records {
+        let scan = scan(raw.get().as_bytes(), None);
+        if scan.too_deep {
+            return None;
+        }
+        // Exponents and `\uD8xx` escapes are rare: such a record is parsed to see that it can be.
+        let parsed = if scan.check { Some(parse_json(raw.get().as_bytes()).ok()?) } else { None };
+        let text = raw.get();
+        if text.starts_with('{') || text == "null" {
+            out.push(raw);
+            continue;
+        }
+        let wrapped = match parsed {
+            Some(v) => serde_json::value::to_raw_value(&wrap(v)).ok()?,
+            None => RawValue::from_string(format!("{{\"value\":{text}}}")).ok()?,
+        };
+        out.push(wrapped);
+    }
+    Some(out)
+}
+
+/// A record from [`pass_records`] with its strings longer than `max` chars cut, as
+/// [`truncate_strings`] cuts them; as it is (not even copied) when none is that long.
+pub fn truncate_record(raw: Box<RawValue>, max: usize) -> serde_json::Result<Box<RawValue>> {
+    // No string is longer than the whole text.
+    if raw.get().len() <= max || !scan(raw.get().as_bytes(), Some(max)).long {
+        return Ok(raw);
+    }
+    let mut v = parse_json(raw.get().as_bytes())?;
+    truncate_strings(&mut v, max);
+    serde_json::value::to_raw_value(&v)
+}
+
+/// What [`scan`] finds in a record's text.
+#[derive(Debug, Default, PartialEq)]
+struct Scan {
+    /// A string (a key or a value) of more bytes than asked, as written. Its value has no more
+    /// bytes than its text (an escape is never shorter than what it stands for) and no more
+    /// chars than bytes: without such a string, no string has more chars than that.
+    long: bool,
+    /// A number with an exponent or a `\uD800`-`\uDFFF` escape: what a parse may refuse.
+    check: bool,
+    /// Nesting deeper than [`RAW_DEPTH`].
+    too_deep: bool,
+}
+
+/// Reads valid JSON text once: the strings (their length and escapes, eight bytes at a time
+/// where there is neither) and the brackets and exponents between them. (Records are mostly
+/// short strings: calling `memchr` once per string cost more than this loop.)
+fn scan(text: &[u8], long_over: Option<usize>) -> Scan {
+    let mut out = Scan::default();
+    let mut depth = 0usize;
+    let mut i = 0;
+    while i < text.len() {
+        match text[i] {
+            b'"' => {
+                let start = i + 1;
+                i = start;
+                while i < text.len() {
+                    // Eight bytes at a time while none is a quote or a backslash.
+                    if let Some(word) = text.get(i..i + 8) {
+                        let word = u64::from_le_bytes([
+                            word[0], word[1], word[2], word[3], word[4], word[5], word[6], word[7],
+                        ]);
+                        if !has_byte(word, b'"') && !has_byte(word, b'\\') {
+                            i += 8;
+                            continue;
+                        }
+                    }
+                    match text[i] {
+                        b'"' => break,
+                        b'\\' => {
+                            if text.get(i + 1) == Some(&b'u')
+                                && text.get(i + 2).is_some_and(|c| c.eq_ignore_ascii_case(&b'd'))
+                                && text
+                                    .get(i + 3)
+                                    .is_some_and(|c| matches!(c.to_ascii_lowercase(), b'8'..=b'9' | b'a'..=b'f'))
+                            {
+                                out.check = true;
+                            }
+                            i += 2;
+                        }
+                        _ => i += 1,
+                    }
+                }
+                out.long |= long_over.is_some_and(|max| i.min(text.len()) - start > max);
+            }
+            b'[' | b'{' => {
+                depth += 1;
+                out.too_deep |= depth > RAW_DEPTH;
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            b'e' | b'E' if i > 0 && text[i - 1].is_ascii_digit() => out.check = true,
+            _ => {}
+        }
+        i += 1;
+    }
+    out
+}
+
+/// Whether one of the eight bytes of `word` is `b`.
+fn has_byte(word: u64, b: u8) -> bool {
+    const ONES: u64 = u64::from_ne_bytes([1; 8]);
+    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+    let x = word ^ (ONES * u64::from(b));
+    x.wrapping_sub(ONES) & !x & HIGHS != 0
+}
+
 /// Text longer than this in list results is cut unless the caller asks for everything.
 pub const TRUNCATE_CHARS: usize = 4000;
 
+/// A record as results hold it: an object or `null` as it is, anything else as `{"value": ...}`.
 fn wrap(v: Value) -> Value {
     match v {
         Value::Object(_) | Value::Null => v,
@@ -546,6 +842,180 @@ paths:
             same(&changed);
         }
         assert!(parsed > 2500, "the generator made mostly valid JSON ({parsed})");
+    }
+
+    /// `parse_split` with `pass_records` reads what `parse_json` reads: the records kept as text,
+    /// parsed and put back where they were, make the body `parse_json` gives (keys in the same
+    /// order, repeated keys, numbers). A text `parse_json` refuses is refused too, or its records
+    /// send it down the parsing path (`pass_records` gives `None`).
+    #[test]
+    fn splitting_the_records_out_loses_nothing() {
+        let paths: Vec<Vec<String>> = [&[][..], &["a"], &["b", "a"], &["id"], &["a", "b"], &["d"], &["c\u{e9}"]]
+            .iter()
+            .map(|p| p.iter().map(|k| k.to_string()).collect())
+            .collect();
+        let (mut kept, mut refused_by_records) = (0, 0);
+        let mut check = |bytes: &[u8]| {
+            let whole = parse_json(bytes);
+            for path in &paths {
+                let split = parse_split(bytes, path);
+                let shown = String::from_utf8_lossy(bytes);
+                let (mut body, records) = match (split, &whole) {
+                    (Ok(split), _) => split,
+                    (Err(_), Err(_)) => continue,
+                    (Err(e), Ok(_)) => panic!("{shown:?} at {path:?}: parse_json reads it, parse_split says {e}"),
+                };
+                let Some(records) = records else {
+                    match &whole {
+                        Ok(whole) => assert_eq!(body.to_string(), whole.to_string(), "{shown:?} at {path:?}"),
+                        Err(e) => panic!("{shown:?} at {path:?}: parse_json says {e}, parse_split reads it"),
+                    }
+                    continue;
+                };
+                let Some(records) = pass_records(records) else {
+                    refused_by_records += 1;
+                    continue;
+                };
+                let Ok(whole) = &whole else {
+                    panic!("{shown:?} at {path:?}: parse_json refuses it, the records pass")
+                };
+                kept += 1;
+                let mut slot = &mut body;
+                for k in path {
+                    slot = slot.get_mut(k.as_str()).unwrap_or_else(|| panic!("{shown:?}: no {k}"));
+                }
+                assert_eq!(*slot, json!([]), "{shown:?} at {path:?}");
+                // Records are wrapped as take_page wraps them: compare with its records.
+                let items: Vec<Value> =
+                    records.iter().map(|r| parse_json(r.get().as_bytes()).unwrap_or_else(|e| panic!("{e}"))).collect();
+                let mut expected = whole.clone();
+                let mut at = &mut expected;
+                for k in path {
+                    at = at.get_mut(k.as_str()).unwrap_or_else(|| panic!("{shown:?}: no {k}"));
+                }
+                let Value::Array(originals) = std::mem::take(at) else { panic!("{shown:?} at {path:?}: not an array") };
+                *at = Value::Array(originals.into_iter().map(wrap).collect());
+                *slot = Value::Array(items);
+                assert_eq!(body.to_string(), expected.to_string(), "{shown:?} at {path:?}");
+            }
+        };
+        let deep = format!("{{\"a\": [{}{}]}}", "[".repeat(100), "]".repeat(100));
+        let fixed: Vec<&[u8]> = vec![
+            b"[]",
+            b"[1, \"x\", null, {\"a\": 2}, [3]]",
+            b"{\"a\": [1e400]}",
+            b"{\"a\": [{\"x\": 1E400}], \"b\": 1}",
+            b"{\"a\": [{\"x\": 1.5e2, \"t\": true, \"f\": false}]}",
+            b"{\"a\": [\"\\ud800\"]}",
+            b"{\"a\": [\"\\uD83D\\uDE00 \\ud83d\\ude00\"]}",
+            b"{\"a\": [{\"k\\\"\": \"v\\\\\"}]}",
+            b"{\"a\": [1], \"a\": 5}",
+            b"{\"a\": 5, \"a\": [1, 2]}",
+            b"{\"b\": {\"a\": [1]}, \"b\": {\"c\": 2}}",
+            b"{\"a\": null}",
+            b"{\"a\": {\"x\": 1}}",
+            deep.as_bytes(),
+        ];
+        for text in fixed {
+            check(text);
+        }
+        let mut rng = 0x5117_u64;
+        for round in 0..3000u64 {
+            let mut text = String::new();
+            json_text(&mut rng, 0, &mut text);
+            check(text.as_bytes());
+            let bytes = text.as_bytes();
+            let at = (round as usize * 7919) % bytes.len().max(1);
+            check(&bytes[..at]);
+            let mut changed = bytes.to_vec();
+            if let Some(b) = changed.get_mut(at) {
+                *b = [b'"', b'}', b',', 0xc3, b'\\'][(round % 5) as usize];
+            }
+            check(&changed);
+        }
+        assert!(kept > 300, "records were kept as text {kept} times");
+        assert!(refused_by_records > 10, "records sent a page down the parsing path {refused_by_records} times");
+    }
+
+    /// A record passed as text is cut as its tree is: the same text after, and untouched when no
+    /// string is long enough.
+    #[test]
+    fn records_as_text_are_cut_as_trees_are() {
+        let records = [
+            r#"{"a": "abcdef", "b": ["xyz", "abcd"], "abcdefgh": 1}"#,
+            r#"{"a": "h\u00e9llo w\u00f6rld", "b": "\ud83d\ude00\ud83d\ude00\ud83d\ude00\ud83d\ude00"}"#,
+            r#"{"a": "héllo wörld ✓✓✓", "q": "a\"b\\c\nd"}"#,
+            r#"{"n": 12345678, "e": "", "t": true}"#,
+            r#"null"#,
+        ];
+        for max in [0, 1, 3, 4, 5, 8, 12, 100] {
+            for text in records {
+                let raw = RawValue::from_string(text.to_string()).unwrap_or_else(|e| panic!("{e}"));
+                let cut = truncate_record(raw, max).unwrap_or_else(|e| panic!("{e}"));
+                let mut tree = parse_json(text.as_bytes()).unwrap_or_else(|e| panic!("{e}"));
+                let changed = truncate_strings(&mut tree, max);
+                let got = parse_json(cut.get().as_bytes()).unwrap_or_else(|e| panic!("{e}"));
+                assert_eq!(got.to_string(), tree.to_string(), "{text} at {max}");
+                if !changed && max >= 4 {
+                    // Nothing to cut and no escape longer than max: the text itself.
+                    assert!(cut.get() == text || text.contains('\\'), "{text} at {max}: rewritten as {}", cut.get());
+                }
+            }
+        }
+        // Strings of every length with an escape at every place: the eight-byte steps end at
+        // the right quote and see every escape.
+        for len in 0..40 {
+            for at in 0..=len {
+                for esc in [r#"\""#, r"\\", r"\ud800", r"\u0041"] {
+                    let inner = format!("{}{esc}{}", "x".repeat(at), "y".repeat(len - at));
+                    let text = format!(r#"{{"k": "{inner}", "n": 1e5, "z": [1]}}"#);
+                    let written = inner.len();
+                    for max in [written - 1, written] {
+                        let got = scan(text.as_bytes(), Some(max));
+                        assert_eq!(got.long, written > max, "{text} at {max}");
+                        assert!(got.check, "{text}: the exponent after it");
+                    }
+                    let surrogate = scan(format!(r#"["{inner}"]"#).as_bytes(), None).check;
+                    assert_eq!(surrogate, esc == r"\ud800", "{inner}");
+                }
+            }
+        }
+        assert_eq!(scan(br#"{"a": "x\"y"}"#, Some(3)), Scan { long: true, check: false, too_deep: false });
+        assert_eq!(scan(br#"{"a": "x\"y"}"#, Some(4)), Scan::default());
+        assert_eq!(scan(br#"[1e5, "1e5"]"#, None), Scan { check: true, ..Scan::default() });
+        assert_eq!(scan(br#"["1e5", true, false]"#, None), Scan::default());
+    }
+
+    /// Records pass through as text only where nothing else reads into them.
+    #[test]
+    fn records_pass_as_text_only_where_nothing_reads_into_them() {
+        let plain = FILTERED.replace("      x-record-filter: \"{{ not record.private }}\"\n", "");
+        let with = |extractor: &str, extra: &str, action: &str| -> Option<Vec<String>> {
+            let text = plain
+                .replace("x-record-extractor: $.items", &format!("x-record-extractor: \"{extractor}\"\n      {extra}"))
+                .replace("x-action: list", &format!("x-action: {action}"));
+            let spec = crate::spec::parse_spec("f.yaml", &text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+            spec.operations.first().and_then(|op| op.raw_record_path().map(<[String]>::to_vec))
+        };
+        let keys = |k: &[&str]| Some(k.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        assert_eq!(with("$.items", "", "list"), keys(&["items"]));
+        assert_eq!(with("$", "", "search"), keys(&[]));
+        assert_eq!(
+            with("$.data.items", "x-meta-extractor: {total: $.data.total, next: $.next}", "list"),
+            keys(&["data", "items"])
+        );
+        assert_eq!(with("$.items", "x-meta-extractor: {next: \"@link.next\"}", "list"), keys(&["items"]));
+        assert_eq!(with("$.items", "x-response-error-check: {field: ok, on_value: false}", "list"), keys(&["items"]));
+        // Not plain keys, not a list, or something reads inside the records.
+        assert_eq!(with("$.items[*]", "", "list"), None);
+        assert_eq!(with("$.items", "", "get"), None);
+        assert_eq!(with("$", "x-meta-extractor: {next: $.next}", "list"), None);
+        assert_eq!(with("$.items", "x-meta-extractor: {last: \"$.items[-1:].id\"}", "list"), None);
+        assert_eq!(with("$.data.items", "x-meta-extractor: {c: $..cursor}", "list"), None);
+        assert_eq!(with("$.data.items", "x-meta-extractor: {d: $.data}", "list"), None);
+        assert_eq!(with("$.items", "x-response-error-check: {field: items.ok, on_value: false}", "list"), None);
+        let filtered = crate::spec::parse_spec("f.yaml", FILTERED).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(filtered.operations.first().and_then(|op| op.raw_record_path()), None);
     }
 
     /// Records moved out of a body are the records a copy gives, also when one match lies

@@ -32,7 +32,7 @@ pub use tools::describe;
 pub use auth::{RefreshStart, TokenSink, TokenUpdate};
 pub use connector::{Connector, ConnectorOptions};
 pub use error::{Error, ErrorCode, Result};
-pub use execution::{CheckResult, ExecuteOptions, ExecutionResult};
+pub use execution::{CheckResult, ExecuteOptions, ExecutionResult, JsonData, JsonExecution};
 pub use hosted::{
     connect, ConnectorInfo, ConnectorLookup, HostedClient, HostedConfig, HostedExecutor, NewConnector, Workspace,
 };

@@ -426,6 +426,20 @@ pub struct ExecuteResponse {
     pub connector_metadata: ConnectorMetadata,
 }
 
+/// [`ExecuteResponse`] as the engine writes it: the same JSON, with a list page's records
+/// written from their text when they passed through ([`crate::Connector::execute_json`]).
+#[derive(Debug, Serialize)]
+pub struct ExecuteAnswer {
+    pub result: crate::execution::JsonData,
+    pub connector_metadata: ConnectorMetadata,
+}
+
+impl From<ExecuteResponse> for ExecuteAnswer {
+    fn from(r: ExecuteResponse) -> Self {
+        ExecuteAnswer { result: crate::execution::JsonData::Value(r.result), connector_metadata: r.connector_metadata }
+    }
+}
+
 /// An error in a check result.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct CheckError {
@@ -675,6 +689,31 @@ mod tests {
         );
         let back: ExecuteResponse = serde_json::from_value(v).map_err(|e| crate::Error::internal(e.to_string()))?;
         assert_eq!(back, body);
+        Ok(())
+    }
+
+    #[test]
+    fn an_answer_with_records_as_text_reads_as_the_response() -> crate::Result<()> {
+        let fail = |e: serde_json::Error| crate::Error::internal(e.to_string());
+        let records = ["{\"id\": 1, \"t\": \"\\u00e9\"}", "null", "{}"];
+        let answer = ExecuteAnswer {
+            result: crate::execution::JsonData::Records(
+                records
+                    .iter()
+                    .map(|r| serde_json::value::RawValue::from_string(r.to_string()))
+                    .collect::<Result<_, _>>()
+                    .map_err(fail)?,
+            ),
+            connector_metadata: ConnectorMetadata::default(),
+        };
+        let text = serde_json::to_string(&answer).map_err(fail)?;
+        let back: ExecuteResponse = serde_json::from_str(&text).map_err(fail)?;
+        assert_eq!(back.result, json!([{"id": 1, "t": "\u{e9}"}, null, {}]));
+        let tree = ExecuteAnswer::from(back.clone());
+        assert_eq!(
+            serde_json::from_str::<ExecuteResponse>(&serde_json::to_string(&tree).map_err(fail)?).map_err(fail)?,
+            back
+        );
         Ok(())
     }
 

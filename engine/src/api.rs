@@ -9,8 +9,8 @@ use axum::response::IntoResponse;
 use axum::Json;
 use switchboard_core::wire::{
     ApplicationToken, CheckResponse, Connector, ConnectorList, ConnectorQuery, CreateConnector, DefinitionList,
-    ErrorBody, ExecuteBody, ExecuteResponse, InstanceList, NameFilter, Status, TemplateList, TokenInfo, TokenRequest,
-    UpdateConnector, WorkspaceFilter, WorkspaceList, WorkspaceRef, WorkspaceToken,
+    ErrorBody, ExecuteAnswer, ExecuteBody, ExecuteResponse, InstanceList, NameFilter, Status, TemplateList, TokenInfo,
+    TokenRequest, UpdateConnector, WorkspaceFilter, WorkspaceList, WorkspaceRef, WorkspaceToken,
 };
 
 use crate::error::{ApiError, ApiResult};
@@ -211,8 +211,8 @@ pub async fn execute(
     caller: Caller,
     Path(id): Path<String>,
     Body(req): Body<ExecuteBody>,
-) -> ApiResult<Json<ExecuteResponse>> {
-    Ok(Json(execution::execute(&st, &caller, &id, req).await?))
+) -> ApiResult<Json<ExecuteAnswer>> {
+    Ok(Json(execution::execute_json(&st, &caller, &id, req).await?))
 }
 
 /// Runs the connector's health check.

@@ -544,7 +544,8 @@ impl Db {
     /// handle (its clones share it); later calls do nothing.
     pub fn start_audit_writer(&self, config: AuditConfig, metrics: Arc<Metrics>) {
         let pool = self.pool.clone();
-        let _ = self.audit.get_or_init(|| AuditQueue::start(pool, config, metrics));
+        let postgres = self.postgres;
+        let _ = self.audit.get_or_init(|| AuditQueue::start(pool, postgres, config, metrics));
     }
 
     /// Waits until every audit record queued through this handle (or a clone) before the call

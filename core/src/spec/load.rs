@@ -946,6 +946,7 @@ impl<'a> Loader<'a> {
             None => None,
         };
         let mut meta = Vec::new();
+        let mut meta_paths = Vec::new();
         if let Some(m) = ext(op, "meta-extractor") {
             let mptr = format!("{ptr}/{}", ext_key(op, "meta-extractor"));
             for (k, v) in self.obj(m, &mptr)? {
@@ -956,6 +957,7 @@ impl<'a> Loader<'a> {
                 } else if let Some(h) = s.strip_prefix("@header.") {
                     MetaSource::Header(h.to_ascii_lowercase())
                 } else {
+                    meta_paths.push(s.to_string());
                     MetaSource::Path(
                         JsonPath::parse(s).map_err(|e| self.err(&p, format!("invalid JSONPath {s:?}: {e}")))?,
                     )
@@ -1019,7 +1021,15 @@ impl<'a> Loader<'a> {
             Some(v) => self.retry(v, &format!("{ptr}/{}", ext_key(op, "retry-config")), doc_retry)?,
             None => doc_retry,
         };
+        let raw_record_path = super::raw_record_path(
+            matches!(action.as_str(), "list" | "search"),
+            record_filter.is_some(),
+            extractor_text,
+            &meta_paths,
+            error_check.as_ref(),
+        );
         Ok(Operation {
+            raw_record_path,
             entity,
             action,
             method: method.to_ascii_uppercase(),

@@ -586,6 +586,9 @@ pub struct Operation {
     pub pointer: String,
     /// The JSON Schema of one record, worked out once at load (see [`Operation::record_schema`]).
     record_schema: Option<Value>,
+    /// Where a list's records are, as object keys from the root, when their JSON text can be
+    /// passed on as the API sent it (see [`Operation::raw_record_path`]).
+    raw_record_path: Option<Vec<String>>,
 }
 
 impl Operation {
@@ -611,4 +614,71 @@ impl Operation {
     pub fn record_schema(&self) -> Option<&Value> {
         self.record_schema.as_ref()
     }
+
+    /// The object keys that lead from a response body's root to a list's array of records,
+    /// when nothing but that array is read from the records: a list or search without a
+    /// record filter, whose extractor is plain keys (`$.data.repository.issues.nodes`, or `$`),
+    /// and whose meta paths and error check read only outside the records. `None` otherwise.
+    /// Such a page can be answered with each record's text as the API sent it
+    /// ([`crate::Connector::execute_json`]) instead of parsing it into a tree and writing the
+    /// tree out again.
+    pub fn raw_record_path(&self) -> Option<&[String]> {
+        self.raw_record_path.as_deref()
+    }
+}
+
+/// [`Operation::raw_record_path`] for an operation, from its extractor's text and the dot paths
+/// its meta values and error check read.
+pub(crate) fn raw_record_path(
+    list: bool,
+    filtered: bool,
+    extractor: Option<&str>,
+    meta_paths: &[String],
+    error_check: Option<&ResponseErrorCheck>,
+) -> Option<Vec<String>> {
+    if !list || filtered {
+        return None;
+    }
+    let path = match extractor {
+        None => Vec::new(),
+        Some(text) => {
+            let (keys, rest) = leading_keys(text.strip_prefix('$')?);
+            if !rest.is_empty() {
+                return None;
+            }
+            keys
+        }
+    };
+    // Another path reads into the records when neither it nor the records' path leaves the other
+    // before one of them ends: the two share every key up to the shorter one.
+    let apart = |keys: &[String]| keys.iter().zip(&path).any(|(a, b)| a != b);
+    for text in meta_paths {
+        let after_root = text.strip_prefix('$')?;
+        if !apart(&leading_keys(after_root).0) {
+            return None;
+        }
+    }
+    if let Some(check) = error_check {
+        for field in std::iter::once(&check.field).chain(check.message_field.as_ref()) {
+            let keys: Vec<String> = field.split('.').map_while(|k| (!k.contains('[')).then(|| k.to_string())).collect();
+            if !apart(&keys) {
+                return None;
+            }
+        }
+    }
+    Some(path)
+}
+
+/// The plain keys a JSONPath (after its `$`) starts with (`.name` steps), and the rest of it.
+fn leading_keys(mut text: &str) -> (Vec<String>, &str) {
+    let mut keys = Vec::new();
+    while let Some(after) = text.strip_prefix('.') {
+        let end = after.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-')).unwrap_or(after.len());
+        if end == 0 {
+            break;
+        }
+        keys.push(after[..end].to_string());
+        text = &after[end..];
+    }
+    (keys, text)
 }

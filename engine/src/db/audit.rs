@@ -111,7 +111,8 @@ impl Dropped {
 
 impl AuditQueue {
     /// Starts the writer task on the current tokio runtime.
-    pub(super) fn start(pool: AnyPool, config: AuditConfig, metrics: Arc<Metrics>) -> Self {
+    /// `postgres` picks the placeholder style of the INSERTs (`$n` there, `?` on SQLite).
+    pub(super) fn start(pool: AnyPool, postgres: bool, config: AuditConfig, metrics: Arc<Metrics>) -> Self {
         let (tx, rx) = mpsc::channel(config.capacity.max(1));
         let dropped = Arc::new(Dropped {
             metrics,
@@ -119,7 +120,7 @@ impl AuditQueue {
             last_log_ms: AtomicU64::new(0),
             start: std::time::Instant::now(),
         });
-        tokio::spawn(run(pool, rx, config, dropped.clone()));
+        tokio::spawn(run(Writer { pool, postgres }, rx, config, dropped.clone()));
         Self { tx, enqueue_wait: config.enqueue_wait, dropped }
     }
 
@@ -163,7 +164,7 @@ impl Msg {
 /// The writer task: collects records into a batch and writes it when the first record of the
 /// batch is `flush_interval` old, when `max_batch` records wait, on a flush request, and when
 /// every sender is gone.
-async fn run(pool: AnyPool, mut rx: mpsc::Receiver<Msg>, config: AuditConfig, dropped: Arc<Dropped>) {
+async fn run(pool: Writer, mut rx: mpsc::Receiver<Msg>, config: AuditConfig, dropped: Arc<Dropped>) {
     let max_batch = config.max_batch.max(1);
     let mut batch: Vec<(String, Audit, String)> = Vec::new();
     let mut deadline: Option<Instant> = None;
@@ -216,7 +217,7 @@ async fn run(pool: AnyPool, mut rx: mpsc::Receiver<Msg>, config: AuditConfig, dr
 
 /// Writes `batch` in one transaction and empties it; retried while storage is unavailable,
 /// then dropped (counted and logged).
-async fn write(pool: &AnyPool, batch: &mut Vec<(String, Audit, String)>, dropped: &Dropped) {
+async fn write(pool: &Writer, batch: &mut Vec<(String, Audit, String)>, dropped: &Dropped) {
     if batch.is_empty() {
         return;
     }
@@ -240,10 +241,19 @@ async fn write(pool: &AnyPool, batch: &mut Vec<(String, Audit, String)>, dropped
     batch.clear();
 }
 
+/// Where the writer task writes.
+struct Writer {
+    pool: AnyPool,
+    /// PostgreSQL numbers its placeholders (`$n`). SQLite gets anonymous `?`s: binding looks
+    /// every named or numbered parameter up by a linear scan of the statement's names, so
+    /// `$n` would cost a batch of 768 parameters about 300,000 comparisons.
+    postgres: bool,
+}
+
 /// The batch as multi-row INSERTs in one transaction. A record already there (a retry after a
 /// commit whose answer was lost) is skipped by its id.
-async fn insert(pool: &AnyPool, batch: &[(String, Audit, String)]) -> StoreResult<()> {
-    let mut tx = pool.begin().await?;
+async fn insert(w: &Writer, batch: &[(String, Audit, String)]) -> StoreResult<()> {
+    let mut tx = w.pool.begin().await?;
     for chunk in batch.chunks(ROWS_PER_STATEMENT) {
         let mut sql = String::from(
             "INSERT INTO audit_log (id, organization_id, workspace_id, connector_id, token_kind, entity, action, status, \
@@ -258,7 +268,11 @@ async fn insert(pool: &AnyPool, batch: &[(String, Audit, String)]) -> StoreResul
                 if c > 0 {
                     sql.push_str(", ");
                 }
-                sql.push_str(&format!("${}", i * 12 + c + 1));
+                if w.postgres {
+                    sql.push_str(&format!("${}", i * 12 + c + 1));
+                } else {
+                    sql.push('?');
+                }
             }
             sql.push(')');
         }

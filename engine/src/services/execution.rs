@@ -12,8 +12,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value};
-use switchboard_core::wire::{CheckError, CheckResponse, ConnectorMetadata, ExecuteBody, ExecuteResponse};
-use switchboard_core::{Connector, ConnectorOptions, ConnectorSpec, ErrorCode, ExecuteOptions};
+use switchboard_core::wire::{
+    CheckError, CheckResponse, ConnectorMetadata, ExecuteAnswer, ExecuteBody, ExecuteResponse,
+};
+use switchboard_core::{
+    Connector, ConnectorOptions, ConnectorSpec, ErrorCode, ExecuteOptions, JsonData, JsonExecution,
+};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
@@ -109,6 +113,19 @@ async fn audit(
 /// spec extracts are answered at the top of `connector_metadata` and again under `pagination`,
 /// with `next_page` when there is a page after this one.
 pub async fn execute(st: &AppState, caller: &Caller, id: &str, body: ExecuteBody) -> ApiResult<ExecuteResponse> {
+    let answer = run(st, caller, id, body, false).await?;
+    let result =
+        answer.result.into_value().map_err(|e| ApiError::internal(format!("a record could not be read: {e}")))?;
+    Ok(ExecuteResponse { result, connector_metadata: answer.connector_metadata })
+}
+
+/// [`execute`] for the HTTP answer: a list page's records pass through as the text the API
+/// sent where the operation allows it ([`switchboard_core::Connector::execute_json`]).
+pub async fn execute_json(st: &AppState, caller: &Caller, id: &str, body: ExecuteBody) -> ApiResult<ExecuteAnswer> {
+    run(st, caller, id, body, true).await
+}
+
+async fn run(st: &AppState, caller: &Caller, id: &str, body: ExecuteBody, raw: bool) -> ApiResult<ExecuteAnswer> {
     caller.require(&[Application, Scoped])?;
     let row = stored_connector(st, caller, id).await?;
     let started = Instant::now();
@@ -116,7 +133,7 @@ pub async fn execute(st: &AppState, caller: &Caller, id: &str, body: ExecuteBody
         // Answered from the workspace's context store (the entity cache), not the provider.
         let res = crate::context_store::execute(st, &row, &body).await;
         audit(st, caller, &row, &body, res.as_ref().err().map(|e| e.code), started).await;
-        return res;
+        return res.map(ExecuteAnswer::from);
     }
     let connector = match handle(st, &row) {
         Ok(c) => c,
@@ -131,7 +148,14 @@ pub async fn execute(st: &AppState, caller: &Caller, id: &str, body: ExecuteBody
         skip_truncation: body.skip_truncation.unwrap_or(false),
     };
     let params = body.params.clone().unwrap_or(Value::Object(Map::new()));
-    let res = connector.execute(&body.entity, &body.action, params, &opts).await;
+    let res = match raw {
+        true => connector.execute_json(&body.entity, &body.action, params, &opts).await,
+        false => connector.execute(&body.entity, &body.action, params, &opts).await.map(|r| JsonExecution {
+            data: JsonData::Value(r.data),
+            meta: r.meta,
+            next_page: r.next_page,
+        }),
+    };
     let res = match res {
         Err(e) => Err(interrupted_refresh(st, &row, e).await),
         ok => ok,
@@ -139,7 +163,7 @@ pub async fn execute(st: &AppState, caller: &Caller, id: &str, body: ExecuteBody
     audit(st, caller, &row, &body, res.as_ref().err().map(|e| e.code), started).await;
     let res = res.map_err(ApiError::from)?;
     let pagination = res.pagination();
-    Ok(ExecuteResponse {
+    Ok(ExecuteAnswer {
         result: res.data,
         connector_metadata: ConnectorMetadata { pagination, meta: res.meta, next_page: res.next_page },
     })
