@@ -164,7 +164,7 @@ impl Msg {
 /// The writer task: collects records into a batch and writes it when the first record of the
 /// batch is `flush_interval` old, when `max_batch` records wait, on a flush request, and when
 /// every sender is gone.
-async fn run(pool: Writer, mut rx: mpsc::Receiver<Msg>, config: AuditConfig, dropped: Arc<Dropped>) {
+async fn run(writer: Writer, mut rx: mpsc::Receiver<Msg>, config: AuditConfig, dropped: Arc<Dropped>) {
     let max_batch = config.max_batch.max(1);
     let mut batch: Vec<(String, Audit, String)> = Vec::new();
     let mut deadline: Option<Instant> = None;
@@ -173,7 +173,7 @@ async fn run(pool: Writer, mut rx: mpsc::Receiver<Msg>, config: AuditConfig, dro
             Some(at) => tokio::select! {
                 m = rx.recv() => m,
                 () = tokio::time::sleep_until(at) => {
-                    write(&pool, &mut batch, &dropped).await;
+                    write(&writer, &mut batch, &dropped).await;
                     deadline = None;
                     continue;
                 }
@@ -187,7 +187,7 @@ async fn run(pool: Writer, mut rx: mpsc::Receiver<Msg>, config: AuditConfig, dro
                 }
                 batch.push(*r);
                 if batch.len() >= max_batch {
-                    write(&pool, &mut batch, &dropped).await;
+                    write(&writer, &mut batch, &dropped).await;
                     deadline = None;
                 }
             }
@@ -197,18 +197,18 @@ async fn run(pool: Writer, mut rx: mpsc::Receiver<Msg>, config: AuditConfig, dro
                     match rx.try_recv() {
                         Ok(Msg::Record(r)) => batch.push(*r),
                         Ok(Msg::Flush(other)) => {
-                            write(&pool, &mut batch, &dropped).await;
+                            write(&writer, &mut batch, &dropped).await;
                             let _ = other.send(());
                         }
                         Err(_) => break,
                     }
                 }
-                write(&pool, &mut batch, &dropped).await;
+                write(&writer, &mut batch, &dropped).await;
                 deadline = None;
                 let _ = done.send(());
             }
             None => {
-                write(&pool, &mut batch, &dropped).await;
+                write(&writer, &mut batch, &dropped).await;
                 return;
             }
         }
@@ -217,13 +217,13 @@ async fn run(pool: Writer, mut rx: mpsc::Receiver<Msg>, config: AuditConfig, dro
 
 /// Writes `batch` in one transaction and empties it; retried while storage is unavailable,
 /// then dropped (counted and logged).
-async fn write(pool: &Writer, batch: &mut Vec<(String, Audit, String)>, dropped: &Dropped) {
+async fn write(writer: &Writer, batch: &mut Vec<(String, Audit, String)>, dropped: &Dropped) {
     if batch.is_empty() {
         return;
     }
     let mut retries = WRITE_RETRIES.iter();
     loop {
-        match insert(pool, batch).await {
+        match insert(writer, batch).await {
             Ok(()) => break,
             Err(e) => match retries.next() {
                 Some(pause) if e.is_unavailable() => {
