@@ -130,26 +130,49 @@ impl<'de> serde::de::Visitor<'de> for Exact<'_> {
         Ok(Value::Array(self.items.drain(start..).collect()))
     }
 
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> std::result::Result<Value, A::Error> {
-        let Some(first) = map.next_key::<String>()? else { return Ok(Value::Object(Map::new())) };
-        if first == RAW_VALUE_TOKEN {
-            let raw = map.next_value_seed(RawText)?;
-            return serde_json::from_str(&raw).map_err(serde::de::Error::custom);
-        }
-        let start = self.entries.len();
-        let mut key = Some(first);
-        while let Some(k) = key {
-            let v = map.next_value_seed(Exact { entries: &mut *self.entries, items: &mut *self.items })?;
-            self.entries.push((k, v));
-            key = map.next_key::<String>()?;
-        }
-        let mut out = Map::with_capacity(self.entries.len() - start);
-        // In order, a repeated key keeping its first place and its last value, as before.
-        for (k, v) in self.entries.drain(start..) {
-            out.insert(k, v);
-        }
-        Ok(Value::Object(out))
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> std::result::Result<Value, A::Error> {
+        read_object(map, self.entries, self.items, None)
     }
+}
+
+/// The path still to follow toward the records, and where to put them (see [`parse_split`]).
+type Toward<'s, 'p> = (&'p [String], &'s mut Option<Vec<Box<RawValue>>>);
+
+/// Reads an object, its entries left open on the shared stack and taken off, in one map, when
+/// it closes. With `toward`, the value of the path's next key is read by [`Split`] (a later
+/// value of the key replacing an earlier one's records as it replaces the value), every other
+/// value by [`Exact`].
+fn read_object<'de, A: serde::de::MapAccess<'de>>(
+    mut map: A,
+    entries: &mut Vec<(String, Value)>,
+    items: &mut Vec<Value>,
+    mut toward: Option<Toward<'_, '_>>,
+) -> std::result::Result<Value, A::Error> {
+    let Some(first) = map.next_key::<String>()? else { return Ok(Value::Object(Map::new())) };
+    if first == RAW_VALUE_TOKEN {
+        let raw = map.next_value_seed(RawText)?;
+        return serde_json::from_str(&raw).map_err(serde::de::Error::custom);
+    }
+    let start = entries.len();
+    let mut key = Some(first);
+    while let Some(k) = key {
+        let exact = Exact { entries: &mut *entries, items: &mut *items };
+        let v = match &mut toward {
+            Some((path, records)) if path.first() == Some(&k) => {
+                **records = None;
+                map.next_value_seed(Split { path: &path[1..], records, exact })?
+            }
+            _ => map.next_value_seed(exact)?,
+        };
+        entries.push((k, v));
+        key = map.next_key::<String>()?;
+    }
+    let mut out = Map::with_capacity(entries.len() - start);
+    // In order, a repeated key keeping its first place and its last value, as before.
+    for (k, v) in entries.drain(start..) {
+        out.insert(k, v);
+    }
+    Ok(Value::Object(out))
 }
 
 /// A response body parsed as [`parse_json`] parses it, except the array at `path` (object keys
@@ -167,8 +190,9 @@ pub fn parse_split(bytes: &[u8], path: &[String]) -> serde_json::Result<(Value, 
     Ok((value, records))
 }
 
-/// Reads a value on the way to the records: an object's key on the path leads on, everything
-/// else is read by [`Exact`].
+/// Reads a value on the way to the records: an object's key on the path leads on; at the end
+/// of the path an array's items are kept as text (and an empty array left in the body);
+/// everything else is read by [`Exact`].
 struct Split<'s, 'p> {
     path: &'p [String],
     records: &'s mut Option<Vec<Box<RawValue>>>,
@@ -179,10 +203,7 @@ impl<'de> serde::de::DeserializeSeed<'de> for Split<'_, '_> {
     type Value = Value;
 
     fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> std::result::Result<Value, D::Error> {
-        match self.path.is_empty() {
-            true => deserializer.deserialize_any(RecordsAt { records: self.records, exact: self.exact }),
-            false => deserializer.deserialize_any(self),
-        }
+        deserializer.deserialize_any(self)
     }
 }
 
@@ -193,91 +214,16 @@ impl<'de> serde::de::Visitor<'de> for Split<'_, '_> {
         f.write_str("any valid JSON value")
     }
 
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> std::result::Result<Value, A::Error> {
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> std::result::Result<Value, A::Error> {
         let Split { path, records, exact } = self;
-        let Some(first) = map.next_key::<String>()? else { return Ok(Value::Object(Map::new())) };
-        if first == RAW_VALUE_TOKEN {
-            let raw = map.next_value_seed(RawText)?;
-            return serde_json::from_str(&raw).map_err(serde::de::Error::custom);
-        }
-        let Exact { entries, items } = exact;
-        let start = entries.len();
-        let mut key = Some(first);
-        while let Some(k) = key {
-            let v = if k == path[0] {
-                // A later value of the key replaces an earlier one: so do its records.
-                *records = None;
-                let next = Exact { entries: &mut *entries, items: &mut *items };
-                map.next_value_seed(Split { path: &path[1..], records: &mut *records, exact: next })?
-            } else {
-                map.next_value_seed(Exact { entries: &mut *entries, items: &mut *items })?
-            };
-            entries.push((k, v));
-            key = map.next_key::<String>()?;
-        }
-        let mut out = Map::with_capacity(entries.len() - start);
-        for (k, v) in entries.drain(start..) {
-            out.insert(k, v);
-        }
-        Ok(Value::Object(out))
-    }
-
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> std::result::Result<Value, A::Error> {
-        self.exact.visit_seq(seq)
-    }
-
-    fn visit_bool<E>(self, v: bool) -> std::result::Result<Value, E> {
-        Ok(Value::Bool(v))
-    }
-
-    fn visit_i64<E>(self, v: i64) -> std::result::Result<Value, E> {
-        Ok(Value::Number(v.into()))
-    }
-
-    fn visit_u64<E>(self, v: u64) -> std::result::Result<Value, E> {
-        Ok(Value::Number(v.into()))
-    }
-
-    fn visit_i128<E: serde::de::Error>(self, v: i128) -> std::result::Result<Value, E> {
-        self.exact.visit_i128(v)
-    }
-
-    fn visit_u128<E: serde::de::Error>(self, v: u128) -> std::result::Result<Value, E> {
-        self.exact.visit_u128(v)
-    }
-
-    fn visit_f64<E>(self, v: f64) -> std::result::Result<Value, E> {
-        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
-    }
-
-    fn visit_str<E>(self, v: &str) -> std::result::Result<Value, E> {
-        Ok(Value::String(v.to_string()))
-    }
-
-    fn visit_string<E>(self, v: String) -> std::result::Result<Value, E> {
-        Ok(Value::String(v))
-    }
-
-    fn visit_unit<E>(self) -> std::result::Result<Value, E> {
-        Ok(Value::Null)
-    }
-}
-
-/// The value at the records' path: an array's items are kept as text (and an empty array left
-/// in the body); any other value is read by [`Exact`].
-struct RecordsAt<'s> {
-    records: &'s mut Option<Vec<Box<RawValue>>>,
-    exact: Exact<'s>,
-}
-
-impl<'de> serde::de::Visitor<'de> for RecordsAt<'_> {
-    type Value = Value;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("any valid JSON value")
+        let toward = (!path.is_empty()).then_some((path, records));
+        read_object(map, exact.entries, exact.items, toward)
     }
 
     fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<Value, A::Error> {
+        if !self.path.is_empty() {
+            return self.exact.visit_seq(seq);
+        }
         let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0));
         while let Some(item) = seq.next_element::<Box<RawValue>>()? {
             out.push(item);
@@ -286,20 +232,16 @@ impl<'de> serde::de::Visitor<'de> for RecordsAt<'_> {
         Ok(Value::Array(Vec::new()))
     }
 
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> std::result::Result<Value, A::Error> {
-        self.exact.visit_map(map)
+    fn visit_bool<E: serde::de::Error>(self, v: bool) -> std::result::Result<Value, E> {
+        self.exact.visit_bool(v)
     }
 
-    fn visit_bool<E>(self, v: bool) -> std::result::Result<Value, E> {
-        Ok(Value::Bool(v))
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> std::result::Result<Value, E> {
+        self.exact.visit_i64(v)
     }
 
-    fn visit_i64<E>(self, v: i64) -> std::result::Result<Value, E> {
-        Ok(Value::Number(v.into()))
-    }
-
-    fn visit_u64<E>(self, v: u64) -> std::result::Result<Value, E> {
-        Ok(Value::Number(v.into()))
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> std::result::Result<Value, E> {
+        self.exact.visit_u64(v)
     }
 
     fn visit_i128<E: serde::de::Error>(self, v: i128) -> std::result::Result<Value, E> {
@@ -310,20 +252,20 @@ impl<'de> serde::de::Visitor<'de> for RecordsAt<'_> {
         self.exact.visit_u128(v)
     }
 
-    fn visit_f64<E>(self, v: f64) -> std::result::Result<Value, E> {
-        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> std::result::Result<Value, E> {
+        self.exact.visit_f64(v)
     }
 
-    fn visit_str<E>(self, v: &str) -> std::result::Result<Value, E> {
-        Ok(Value::String(v.to_string()))
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> std::result::Result<Value, E> {
+        self.exact.visit_str(v)
     }
 
-    fn visit_string<E>(self, v: String) -> std::result::Result<Value, E> {
-        Ok(Value::String(v))
+    fn visit_string<E: serde::de::Error>(self, v: String) -> std::result::Result<Value, E> {
+        self.exact.visit_string(v)
     }
 
-    fn visit_unit<E>(self) -> std::result::Result<Value, E> {
-        Ok(Value::Null)
+    fn visit_unit<E: serde::de::Error>(self) -> std::result::Result<Value, E> {
+        self.exact.visit_unit()
     }
 }
 
