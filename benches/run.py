@@ -349,6 +349,16 @@ http {{
     raise RuntimeError("nginx did not start: " + (d / "error.log").read_text()[-2000:])
 
 
+def start_proxy(ctx: Ctx, upstream: str) -> tuple[subprocess.Popen[bytes], str]:
+    """bench-proxy: the engine's stack (tokio, axum/hyper, reqwest, mimalloc) as a bare reverse
+    proxy to the fake, `/pass/...` unread and `/check/...` with the body checked as JSON."""
+    cmd = [ctx.bin / "bench-proxy", "--upstream", upstream]
+    ctx.note_cmd("engine", cmd)
+    p = ctx.spawn(cmd)
+    addr = read_line(p, r"^listening on ").split()[-1]
+    return p, f"http://{addr}"
+
+
 def engine_cmd(ctx: Ctx, data_dir: Path, db_url: str | None) -> tuple[list[Any], dict[str, str]]:
     cmd: list[Any] = [ctx.bin / "switchboard", "serve", "--bind", "127.0.0.1:0", "--data-dir", data_dir,
                       "--egress-allow", "127.0.0.1", "--rate-limit", "1000000000", "--rate-burst", "1000000000"]
@@ -408,6 +418,7 @@ def bench_engine(ctx: Ctx, store: str) -> None:
     wrk_rounds, wrk_secs, conns = (1, 1, 32) if ctx.tiny else (3, 5, 32)
     fake, fbase = start_fake(ctx, 30)
     nginx, nbase = start_nginx(ctx, fbase)
+    proxy, pbase = start_proxy(ctx, fbase)
     res: dict[str, Any] = {}
 
     # Cold start: a fresh store each time (migrations and the first application included).
@@ -430,6 +441,8 @@ def bench_engine(ctx: Ctx, store: str) -> None:
     targets.write_text(json.dumps([
         {"name": "direct", "url": f"{fbase}/graphql", "body": GRAPHQL_BODY, "headers": {"authorization": "Bearer ghp_bench_token_0001"}},
         {"name": "nginx", "url": f"{nbase}/graphql", "body": GRAPHQL_BODY, "headers": {"authorization": "Bearer ghp_bench_token_0001"}},
+        {"name": "rust proxy", "url": f"{pbase}/pass/graphql", "body": GRAPHQL_BODY, "headers": {"authorization": "Bearer ghp_bench_token_0001"}},
+        {"name": "rust proxy, JSON checked", "url": f"{pbase}/check/graphql", "body": GRAPHQL_BODY, "headers": {"authorization": "Bearer ghp_bench_token_0001"}},
         {"name": "engine", "url": execute, "body": EXECUTE_BODY, "headers": {"authorization": f"Bearer {scoped}"}},
     ]))
     lat = ctx.run_json(section, [ctx.bin / "bench-rust", "latency", "--targets", targets, "--rounds", str(lat_rounds),
@@ -439,10 +452,12 @@ def bench_engine(ctx: Ctx, store: str) -> None:
 
     eng_script = wrk_script(ctx, f"execute-{store}", EXECUTE_BODY, {"authorization": f"Bearer {scoped}"})
     gql_script = wrk_script(ctx, "graphql", GRAPHQL_BODY, {"authorization": "Bearer ghp_bench_token_0001"})
-    runs: dict[str, list[dict[str, Any]]] = {"engine": [], "nginx": []}
+    runs: dict[str, list[dict[str, Any]]] = {"engine": [], "nginx": [], "proxy": [], "proxy_check": []}
     for _ in range(wrk_rounds):
         runs["engine"].append(wrk(ctx, section, execute, eng_script, conns, wrk_secs))
         runs["nginx"].append(wrk(ctx, section, f"{nbase}/graphql", gql_script, conns, wrk_secs))
+        runs["proxy"].append(wrk(ctx, section, f"{pbase}/pass/graphql", gql_script, conns, wrk_secs))
+        runs["proxy_check"].append(wrk(ctx, section, f"{pbase}/check/graphql", gql_script, conns, wrk_secs))
     res["wrk"] = {k: {"rps": med([x["rps"] for x in v]), "non_2xx": sum(x["non_2xx"] for x in v),
                       "socket_errors": sum(x["socket_errors"] for x in v), "connections": conns, "seconds": wrk_secs, "rounds": wrk_rounds}
                   for k, v in runs.items()}
@@ -453,6 +468,7 @@ def bench_engine(ctx: Ctx, store: str) -> None:
         if r.get("non_2xx") or r.get("errors"):
             ctx.void.append(f"{section} {name}: {r.get('non_2xx', 0)} non-2xx, {r.get('errors', 0)} errors")
     ctx.stop(p)
+    ctx.stop(proxy)
     ctx.stop(nginx)
     ctx.stop(fake)
     ctx.results[section] = res
@@ -846,10 +862,13 @@ def report(ctx: Ctx, elapsed: float) -> str:
         e = r[key]
         lat = e["latency"]
         w(f"## 4. The engine on {'SQLite' if store == 'sqlite' else 'PostgreSQL'}\n")
-        w("Latency: one request in flight, keep-alive, requests interleaved in rounds (direct, nginx, engine, direct, ...): "
-          "`direct` is the GraphQL call straight to the fake, `nginx` the same call through an nginx reverse-proxy hop "
-          "(keep-alive upstream), `engine` `POST .../connectors/{id}/execute` (a scoped token; the engine then makes the "
-          "same GraphQL call to the fake and returns the records).\n")
+        w("Latency: one request in flight, keep-alive, requests interleaved in rounds (direct, nginx, rust proxy, ..., engine, "
+          "direct, ...): `direct` is the GraphQL call straight to the fake, `nginx` the same call through an nginx reverse-proxy "
+          "hop (keep-alive upstream), `rust proxy` the same call through `bench-proxy` (benches/src/bin/bench-proxy.rs: the "
+          "engine's own stack, tokio with a worker per core, axum over hyper, reqwest, mimalloc, as a bare reverse proxy with "
+          "no token, storage or connector; `JSON checked` also reads the whole answer once with serde_json before returning "
+          "it), `engine` `POST .../connectors/{id}/execute` (a scoped token; the engine then makes the same GraphQL call to "
+          "the fake and returns the records).\n")
         w("| path | requests | p50 µs | p99 µs | added p50 µs | added p99 µs | non-2xx |")
         w("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
         d = lat["direct"]
@@ -861,10 +880,16 @@ def report(ctx: Ctx, elapsed: float) -> str:
         w(f"\nSustained: wrk, {ww['engine']['connections']} connections, 2 threads, {ww['engine']['seconds']} s per run, "
           f"{ww['engine']['rounds']} runs each interleaved (engine, nginx, ...), median requests/s:\n")
         w("| path | requests/s | non-2xx | socket errors |\n| --- | ---: | ---: | ---: |")
+        labels = {"engine": "engine (execute)", "nginx": "nginx hop to the fake", "proxy": "rust proxy to the fake",
+                  "proxy_check": "rust proxy to the fake, JSON checked"}
         for k, v in ww.items():
-            w(f"| {k} (execute)" if k == "engine" else f"| nginx hop to the fake", )
-            o[-1] += f" | {f(v['rps'])} | {v['non_2xx']} | {v['socket_errors']} |"
-        w(f"\nEngine / nginx hop: {ratio(ww['engine']['rps'], ww['nginx']['rps'])} (target: at least 0.5x). "
+            w(f"| {labels.get(k, k)} | {f(v['rps'])} | {v['non_2xx']} | {v['socket_errors']} |")
+        floor = ""
+        if "proxy_check" in ww:
+            floor = (f"Rust proxy / nginx hop: {ratio(ww['proxy']['rps'], ww['nginx']['rps'])}, JSON checked "
+                     f"{ratio(ww['proxy_check']['rps'], ww['nginx']['rps'])}; engine / Rust proxy, JSON checked: "
+                     f"{ratio(ww['engine']['rps'], ww['proxy_check']['rps'])}. ")
+        w(f"\nEngine / nginx hop: {ratio(ww['engine']['rps'], ww['nginx']['rps'])} (target: at least 0.5x). {floor}"
           f"Cold start (fresh store: migrations, first application) to the `listening` line: {f(e['cold_start_listen_ms'])} ms, "
           f"to the first `/healthz` answer: {f(e['cold_start_healthz_ms'])} ms (median of starts). "
           f"RSS idle (after setup): {f(e['idle_rss_kb'] / 1024, 1)} MB; after the load: {f(e['rss_after_load_kb'] / 1024, 1)} MB; "

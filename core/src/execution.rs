@@ -48,6 +48,14 @@ pub enum JsonData {
 }
 
 impl JsonData {
+    /// Bytes the data's records take as text (0 for a tree): what its JSON needs at least.
+    pub fn text_len(&self) -> usize {
+        match self {
+            JsonData::Value(_) => 0,
+            JsonData::Records(records) => records.iter().map(|r| r.get().len() + 1).sum(),
+        }
+    }
+
     /// The data as a tree (the records parsed).
     pub fn into_value(self) -> serde_json::Result<Value> {
         match self {

@@ -434,6 +434,16 @@ pub struct ExecuteAnswer {
     pub connector_metadata: ConnectorMetadata,
 }
 
+impl ExecuteAnswer {
+    /// The answer as JSON, written into a buffer sized for the records' text once rather than
+    /// grown (and copied) as they are written.
+    pub fn to_json(&self) -> serde_json::Result<Vec<u8>> {
+        let mut out = Vec::with_capacity(self.result.text_len() + 1024);
+        serde_json::to_writer(&mut out, self)?;
+        Ok(out)
+    }
+}
+
 impl From<ExecuteResponse> for ExecuteAnswer {
     fn from(r: ExecuteResponse) -> Self {
         ExecuteAnswer { result: crate::execution::JsonData::Value(r.result), connector_metadata: r.connector_metadata }

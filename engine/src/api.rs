@@ -4,13 +4,13 @@
 //! of each handler documents exactly these types (see [`crate::openapi`]).
 
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
-use axum::response::IntoResponse;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use switchboard_core::wire::{
     ApplicationToken, CheckResponse, Connector, ConnectorList, ConnectorQuery, CreateConnector, DefinitionList,
-    ErrorBody, ExecuteAnswer, ExecuteBody, ExecuteResponse, InstanceList, NameFilter, Status, TemplateList, TokenInfo,
-    TokenRequest, UpdateConnector, WorkspaceFilter, WorkspaceList, WorkspaceRef, WorkspaceToken,
+    ErrorBody, ExecuteBody, ExecuteResponse, InstanceList, NameFilter, Status, TemplateList, TokenInfo, TokenRequest,
+    UpdateConnector, WorkspaceFilter, WorkspaceList, WorkspaceRef, WorkspaceToken,
 };
 
 use crate::error::{ApiError, ApiResult};
@@ -211,8 +211,10 @@ pub async fn execute(
     caller: Caller,
     Path(id): Path<String>,
     Body(req): Body<ExecuteBody>,
-) -> ApiResult<Json<ExecuteAnswer>> {
-    Ok(Json(execution::execute_json(&st, &caller, &id, req).await?))
+) -> ApiResult<Response> {
+    let answer = execution::execute_json(&st, &caller, &id, req).await?;
+    let body = answer.to_json().map_err(|e| ApiError::internal(format!("cannot write the answer: {e}")))?;
+    Ok(([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response())
 }
 
 /// Runs the connector's health check.

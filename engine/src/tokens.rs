@@ -5,9 +5,14 @@
 //! may have added one), but at most once per reload interval and one reload at a time: the key
 //! id is read before the signature is checked, so forged key ids must not turn every
 //! unauthenticated request into a database query.
+//!
+//! A token that passed every check is remembered by its exact text (at most
+//! [`REMEMBERED_TOKENS`], forgotten all at once when full), so the next request with it skips
+//! decoding and the signature: its expiry is checked again each time, and its key must still be
+//! loaded. A token that failed is never remembered, so forged tokens cannot fill the memory.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use jsonwebtoken::{decode, decode_header, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -76,6 +81,9 @@ pub struct Claims {
     pub sec: Option<String>,
     pub iat: u64,
     pub exp: u64,
+    /// Not before: this engine issues none, but checks one a token carries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<u64>,
     pub jti: String,
 }
 
@@ -83,6 +91,15 @@ const ISSUER: &str = "switchboard";
 
 /// The id of the key new tokens are signed with, and every loaded key by id.
 type Keys = (String, HashMap<String, Vec<u8>>);
+
+/// Most tokens remembered as verified (about a kilobyte each).
+pub const REMEMBERED_TOKENS: usize = 4096;
+
+/// A token that passed [`Signer::verify_signed`]'s checks, and the key that signed it.
+struct Verified {
+    claims: Claims,
+    kid: String,
+}
 
 /// Signing keys by id, and the one new tokens use.
 pub struct Signer {
@@ -93,6 +110,8 @@ pub struct Signer {
     /// Least time between two reloads for unknown key ids.
     reload_interval: Duration,
     metrics: Arc<Metrics>,
+    /// Verified tokens by their text (see the module's documentation).
+    verified: Mutex<HashMap<String, Verified>>,
 }
 
 impl std::fmt::Debug for Signer {
@@ -114,6 +133,7 @@ impl Signer {
             last_reload: tokio::sync::Mutex::new(None),
             reload_interval,
             metrics,
+            verified: Mutex::new(HashMap::new()),
         };
         s.reload(db, ring).await?;
         if s.read().1.is_empty() {
@@ -211,6 +231,10 @@ impl Signer {
     /// `nbf` (not before), each with [`LEEWAY_SECS`] of clock skew, and that its `iat` (issued
     /// at) is not more than [`IAT_LEEWAY_SECS`] ahead.
     async fn verify_signed(&self, token: &str, db: &Db, ring: &KeyRing) -> ApiResult<Claims> {
+        let now = unix_now();
+        if let Some(known) = self.remembered(token, now) {
+            return known;
+        }
         // Look at the raw header first: `alg: none` and other algorithms are named as such.
         let raw_alg = token
             .split('.')
@@ -247,16 +271,20 @@ impl Signer {
         match decode::<Claims>(token, &DecodingKey::from_secret(&secret), &v) {
             // Signed by us, yet issued in the future: a signing clock far ahead, or a token made
             // with a leaked key to outlive its rotation. Refused like an early `nbf`.
-            Ok(d) if d.claims.iat > unix_now().saturating_add(IAT_LEEWAY_SECS) => {
+            Ok(d) if d.claims.iat > now.saturating_add(IAT_LEEWAY_SECS) => {
                 Err(ApiError::unauthorized("the token is not valid yet").with_reason("not_yet_valid"))
             }
-            Ok(d) => Ok(d.claims),
+            Ok(d) => {
+                // A `nbf` still ahead (within the leeway) is checked on every use: not remembered.
+                if d.claims.nbf.is_none_or(|nbf| nbf <= now) {
+                    self.remember(token, &d.claims, kid);
+                }
+                Ok(d.claims)
+            }
             Err(e) => {
                 use jsonwebtoken::errors::ErrorKind;
                 Err(match e.kind() {
-                    ErrorKind::ExpiredSignature => {
-                        ApiError::unauthorized("the token has expired; request a new one").with_reason("expired")
-                    }
+                    ErrorKind::ExpiredSignature => expired(),
                     ErrorKind::ImmatureSignature => {
                         ApiError::unauthorized("the token is not valid yet").with_reason("not_yet_valid")
                     }
@@ -267,6 +295,41 @@ impl Signer {
                 })
             }
         }
+    }
+}
+
+fn expired() -> ApiError {
+    ApiError::unauthorized("the token has expired; request a new one").with_reason("expired")
+}
+
+impl Signer {
+    fn verified(&self) -> std::sync::MutexGuard<'_, HashMap<String, Verified>> {
+        self.verified.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The claims of `token` if it passed every check before: `None` when it did not (or its
+    /// key is no longer loaded), an expired error when it has expired since (as `decode` would
+    /// say, with the same leeway). Its `iat` and `nbf` were checked then and stay passed.
+    fn remembered(&self, token: &str, now: u64) -> Option<ApiResult<Claims>> {
+        let mut map = self.verified();
+        let known = map.get(token)?;
+        if !self.read().1.contains_key(&known.kid) {
+            map.remove(token);
+            return None;
+        }
+        if known.claims.exp.saturating_add(LEEWAY_SECS) < now {
+            map.remove(token);
+            return Some(Err(expired()));
+        }
+        Some(Ok(known.claims.clone()))
+    }
+
+    fn remember(&self, token: &str, claims: &Claims, kid: String) {
+        let mut map = self.verified();
+        if map.len() >= REMEMBERED_TOKENS {
+            map.clear();
+        }
+        map.insert(token.to_string(), Verified { claims: claims.clone(), kid });
     }
 }
 
@@ -284,6 +347,93 @@ pub fn claims(kind: TokenKind, client_id: &str, org: &str, ws: Option<(&str, &st
         sec: None,
         iat: 0,
         exp: 0,
+        nbf: None,
         jti: String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::Key;
+
+    async fn signer() -> (Signer, Db, KeyRing) {
+        let dir = std::env::temp_dir().join(format!("sb-tokens-{}", uuid::Uuid::new_v4()));
+        let db = Db::open(None, &dir).await.unwrap_or_else(|e| panic!("{e}"));
+        let ring = KeyRing::new(Key::generate(), vec![]);
+        let s = Signer::load(&db, &ring, Duration::from_secs(5), Arc::new(Metrics::default()))
+            .await
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        (s, db, ring)
+    }
+
+    fn scoped() -> Claims {
+        claims(TokenKind::Scoped, "client", "org", Some(("ws", "Workspace")), None)
+    }
+
+    fn reason(r: ApiResult<Claims>) -> String {
+        match r {
+            Ok(c) => panic!("accepted: {c:?}"),
+            Err(e) => e.details.and_then(|d| d["reason"].as_str().map(str::to_string)).unwrap_or_default(),
+        }
+    }
+
+    /// A verified token is remembered and answers the same claims; its expiry is still checked
+    /// on each use; a failed one is never remembered; a remembered one whose key is gone is
+    /// checked in full again; the memory is bounded.
+    #[tokio::test]
+    async fn verified_tokens_are_remembered_and_still_expire() {
+        let (s, db, ring) = signer().await;
+        let now = unix_now();
+        let token = s.issue_at(scoped(), now - 100, now + 1000).unwrap_or_else(|e| panic!("{e:?}"));
+        let first = s.verify(&token, &db, &ring).await.unwrap_or_else(|e| panic!("{e:?}"));
+        assert!(s.verified().contains_key(&token));
+        let again = s.verify(&token, &db, &ring).await.unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!((first.jti.as_str(), first.exp, first.ws.as_deref()), (again.jti.as_str(), again.exp, Some("ws")));
+
+        // Within the leeway after `exp` it still passes; past it, expired, and forgotten.
+        assert!(matches!(s.remembered(&token, now + 1000 + LEEWAY_SECS), Some(Ok(_))));
+        assert_eq!(
+            reason(s.remembered(&token, now + 1001 + LEEWAY_SECS).unwrap_or_else(|| panic!("forgotten"))),
+            "expired"
+        );
+        assert!(!s.verified().contains_key(&token));
+
+        // A token with its last character changed fails and is not remembered.
+        let mut forged = token.clone();
+        let last = forged.pop().unwrap_or('A');
+        forged.push(if last == 'A' { 'B' } else { 'A' });
+        assert!(s.verify(&forged, &db, &ring).await.is_err());
+        assert!(!s.verified().contains_key(&forged));
+
+        // Its key unloaded: not answered from memory (the full check then reloads the keys).
+        s.verify(&token, &db, &ring).await.unwrap_or_else(|e| panic!("{e:?}"));
+        let keys = std::mem::take(&mut *s.keys.write().unwrap_or_else(|e| e.into_inner()));
+        assert!(s.remembered(&token, now).is_none());
+        assert!(!s.verified().contains_key(&token));
+        *s.keys.write().unwrap_or_else(|e| e.into_inner()) = keys;
+
+        // A `nbf` ahead, within the leeway: accepted, not remembered.
+        let mut early = scoped();
+        early.nbf = Some(now + 3);
+        let early = s.issue_at(early, now, now + 1000).unwrap_or_else(|e| panic!("{e:?}"));
+        s.verify(&early, &db, &ring).await.unwrap_or_else(|e| panic!("{e:?}"));
+        assert!(!s.verified().contains_key(&early));
+
+        for i in 0..=REMEMBERED_TOKENS {
+            let t = s.issue_at(scoped(), now - i as u64, now + 1000).unwrap_or_else(|e| panic!("{e:?}"));
+            s.verify(&t, &db, &ring).await.unwrap_or_else(|e| panic!("{e:?}"));
+            assert!(s.verified().len() <= REMEMBERED_TOKENS);
+        }
+    }
+
+    /// An expired token is refused with the same reason whether or not it was remembered.
+    #[tokio::test]
+    async fn expired_tokens_are_refused_alike() {
+        let (s, db, ring) = signer().await;
+        let now = unix_now();
+        let old = s.issue_at(scoped(), now - 3600, now - 60).unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(reason(s.verify(&old, &db, &ring).await), "expired");
+        assert!(!s.verified().contains_key(&old));
     }
 }
