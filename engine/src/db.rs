@@ -1349,6 +1349,38 @@ mod tests {
         }
     }
 
+    /// A batch is written when `max_batch` records wait, long before its interval; fewer wait
+    /// for the interval (or a flush), and the records that follow the first do not each wake
+    /// the writer.
+    #[tokio::test]
+    async fn a_full_audit_batch_is_written_before_its_interval() {
+        let dir = std::env::temp_dir().join(format!("sb-audit-batch-{}", uuid::Uuid::new_v4()));
+        let db = Db::open(None, &dir).await.unwrap_or_else(|e| panic!("{e}"));
+        let config = AuditConfig {
+            flush_interval: std::time::Duration::from_secs(3600),
+            capacity: 100,
+            enqueue_wait: std::time::Duration::from_millis(100),
+            max_batch: 4,
+        };
+        db.start_audit_writer(config, Arc::new(crate::metrics::Metrics::default()));
+        let written = || async { db.audit_count_bound().await.unwrap_or_else(|e| panic!("{e}")) };
+        for i in 0..3 {
+            assert_eq!(db.audit(record(&format!("e{i}"))).await.ok(), Some(AuditOutcome::Queued));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        assert_eq!(written().await, 0, "three of a batch of four wait for the interval");
+        db.audit(record("e3")).await.unwrap_or_else(|e| panic!("{e}"));
+        let started = std::time::Instant::now();
+        while written().await < 4 && started.elapsed() < std::time::Duration::from_secs(10) {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        assert_eq!(written().await, 4, "a full batch is written at once, not after the hour");
+        db.audit(record("e4")).await.unwrap_or_else(|e| panic!("{e}"));
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        assert_eq!(written().await, 4);
+        assert_eq!(db.audit_count().await.unwrap_or_else(|e| panic!("{e}")), 5, "a flush writes the rest");
+    }
+
     /// The pruner's count of audit records reads two ends of an index, never the table (a
     /// `COUNT(*)` scans it and, as it grows, fills every connection's page cache: the engine's
     /// memory grew with its audit log), and is exact while records go oldest first.

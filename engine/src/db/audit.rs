@@ -15,13 +15,13 @@
 //!   at most the last `flush_interval` of executions, plus a batch being written. A graceful
 //!   stop (SIGTERM, Ctrl-C) writes them all before the process exits.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::AnyPool;
 use tokio::sync::mpsc::error::{SendTimeoutError, TrySendError};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Notify};
 use tokio::time::Instant;
 
 use super::{new_id, Audit, StoreResult};
@@ -82,6 +82,11 @@ pub(super) struct AuditQueue {
     tx: mpsc::Sender<Msg>,
     enqueue_wait: Duration,
     dropped: Arc<Dropped>,
+    /// Wakes the writer while it collects a batch: a flush is waiting, or `max_batch` records.
+    wake: Arc<Notify>,
+    /// Records the writer has taken out of the queue into the batch it collects.
+    held: Arc<AtomicUsize>,
+    max_batch: usize,
 }
 
 /// Records dropped so far, and when a drop was last logged (drops are logged at most once a
@@ -120,8 +125,19 @@ impl AuditQueue {
             last_log_ms: AtomicU64::new(0),
             start: std::time::Instant::now(),
         });
-        tokio::spawn(run(Writer { pool, postgres }, rx, config, dropped.clone()));
-        Self { tx, enqueue_wait: config.enqueue_wait, dropped }
+        let (wake, held) = (Arc::new(Notify::new()), Arc::new(AtomicUsize::new(0)));
+        let batching = Batching { wake: wake.clone(), held: held.clone() };
+        tokio::spawn(run(Writer { pool, postgres }, rx, config, dropped.clone(), batching));
+        Self { tx, enqueue_wait: config.enqueue_wait, dropped, wake, held, max_batch: config.max_batch.max(1) }
+    }
+
+    /// After a record went in: a full batch wakes the writer before its deadline.
+    fn queued(&self) -> AuditOutcome {
+        let queued = self.tx.max_capacity() - self.tx.capacity();
+        if queued + self.held.load(Ordering::Relaxed) >= self.max_batch {
+            self.wake.notify_one();
+        }
+        AuditOutcome::Queued
     }
 
     /// Queues `a` dated `at`; `Err` with the record when the writer task is gone (the runtime is
@@ -129,12 +145,15 @@ impl AuditQueue {
     pub(super) async fn push(&self, a: Audit, at: String) -> Result<AuditOutcome, Option<Audit>> {
         let msg = Msg::Record(Box::new((new_id(), a, at)));
         let msg = match self.tx.try_send(msg) {
-            Ok(()) => return Ok(AuditOutcome::Queued),
-            Err(TrySendError::Full(msg)) => msg,
+            Ok(()) => return Ok(self.queued()),
+            Err(TrySendError::Full(msg)) => {
+                self.wake.notify_one();
+                msg
+            }
             Err(TrySendError::Closed(msg)) => return Err(msg.into_record()),
         };
         match self.tx.send_timeout(msg, self.enqueue_wait).await {
-            Ok(()) => Ok(AuditOutcome::Queued),
+            Ok(()) => Ok(self.queued()),
             Err(SendTimeoutError::Timeout(_)) => {
                 self.dropped.add(1, "the audit queue stayed full");
                 Ok(AuditOutcome::Dropped)
@@ -147,8 +166,16 @@ impl AuditQueue {
     pub(super) async fn flush(&self) {
         let (done, wait) = oneshot::channel();
         if self.tx.send(Msg::Flush(done)).await.is_ok() {
+            self.wake.notify_one();
             let _ = wait.await;
         }
+    }
+}
+
+impl Drop for AuditQueue {
+    /// The last handle gone: the writer, perhaps collecting a batch, writes it now and ends.
+    fn drop(&mut self) {
+        self.wake.notify_one();
     }
 }
 
@@ -161,63 +188,87 @@ impl Msg {
     }
 }
 
-/// The writer task: collects records into a batch and writes it when the first record of the
-/// batch is `flush_interval` old, when `max_batch` records wait, on a flush request, and when
-/// every sender is gone.
-async fn run(writer: Writer, mut rx: mpsc::Receiver<Msg>, config: AuditConfig, dropped: Arc<Dropped>) {
+/// The writer task. Idle, it waits for a record (or a flush request). From the first record of
+/// a batch it stops reading the queue, so the records that follow do not wake it one by one
+/// (each wake of another task is a thread hand-off on the request path), and sleeps until the
+/// batch is `flush_interval` old, or until a sender wakes it: `max_batch` records wait, the queue
+/// is full, or a flush is asked for. Then it takes everything queued and writes it, `max_batch`
+/// records per transaction, and answers the flushes among them. When every sender is gone it
+/// writes what is left and ends.
+async fn run(writer: Writer, mut rx: mpsc::Receiver<Msg>, config: AuditConfig, dropped: Arc<Dropped>, b: Batching) {
     let max_batch = config.max_batch.max(1);
     let mut batch: Vec<(String, Audit, String)> = Vec::new();
-    let mut deadline: Option<Instant> = None;
+    let mut flushes: Vec<oneshot::Sender<()>> = Vec::new();
     loop {
-        let msg = match deadline {
-            Some(at) => tokio::select! {
-                m = rx.recv() => m,
-                () = tokio::time::sleep_until(at) => {
-                    write(&writer, &mut batch, &dropped).await;
-                    deadline = None;
-                    continue;
-                }
-            },
-            None => rx.recv().await,
-        };
-        match msg {
-            Some(Msg::Record(r)) => {
-                if batch.is_empty() {
-                    deadline = Some(Instant::now() + config.flush_interval);
-                }
-                batch.push(*r);
-                if batch.len() >= max_batch {
-                    write(&writer, &mut batch, &dropped).await;
-                    deadline = None;
-                }
-            }
-            Some(Msg::Flush(done)) => {
-                // Whatever else is queued already goes in the same transaction.
-                while batch.len() < max_batch {
-                    match rx.try_recv() {
-                        Ok(Msg::Record(r)) => batch.push(*r),
-                        Ok(Msg::Flush(other)) => {
-                            write(&writer, &mut batch, &dropped).await;
-                            let _ = other.send(());
+        let Some(first) = rx.recv().await else { return };
+        take(first, &mut batch, &mut flushes);
+        let mut open = true;
+        b.held.store(batch.len(), Ordering::Relaxed);
+        if flushes.is_empty() {
+            let deadline = tokio::time::sleep_until(Instant::now() + config.flush_interval);
+            tokio::pin!(deadline);
+            loop {
+                tokio::select! {
+                    () = &mut deadline => break,
+                    () = b.wake.notified() => {
+                        open &= drain(&mut rx, &mut batch, &mut flushes);
+                        b.held.store(batch.len(), Ordering::Relaxed);
+                        if !open || !flushes.is_empty() || batch.len() >= max_batch {
+                            break;
                         }
-                        Err(_) => break,
                     }
                 }
-                write(&writer, &mut batch, &dropped).await;
-                deadline = None;
-                let _ = done.send(());
             }
-            None => {
-                write(&writer, &mut batch, &dropped).await;
-                return;
-            }
+        }
+        // Everything queued by now goes too (at most the queue's capacity), one transaction per
+        // `max_batch` records; a flush taken is answered once every record before it is written.
+        open &= drain(&mut rx, &mut batch, &mut flushes);
+        for chunk in batch.chunks(max_batch) {
+            write(&writer, chunk, &dropped).await;
+        }
+        batch.clear();
+        b.held.store(0, Ordering::Relaxed);
+        for done in flushes.drain(..) {
+            let _ = done.send(());
+        }
+        if !open {
+            return;
         }
     }
 }
 
-/// Writes `batch` in one transaction and empties it; retried while storage is unavailable,
+/// What the writer shares with the senders while it collects a batch.
+struct Batching {
+    wake: Arc<Notify>,
+    held: Arc<AtomicUsize>,
+}
+
+/// Files one message: a record into the batch, a flush request among those to answer.
+fn take(msg: Msg, batch: &mut Vec<(String, Audit, String)>, flushes: &mut Vec<oneshot::Sender<()>>) {
+    match msg {
+        Msg::Record(r) => batch.push(*r),
+        Msg::Flush(done) => flushes.push(done),
+    }
+}
+
+/// Takes everything the queue holds now; `false` when every sender is gone and it is empty.
+fn drain(
+    rx: &mut mpsc::Receiver<Msg>,
+    batch: &mut Vec<(String, Audit, String)>,
+    flushes: &mut Vec<oneshot::Sender<()>>,
+) -> bool {
+    loop {
+        match rx.try_recv() {
+            Ok(msg) => take(msg, batch, flushes),
+            Err(mpsc::error::TryRecvError::Empty) => return true,
+            Err(mpsc::error::TryRecvError::Disconnected) => return false,
+        }
+    }
+}
+
+/// Writes `batch` in one transaction; retried while storage is unavailable,
 /// then dropped (counted and logged).
-async fn write(writer: &Writer, batch: &mut Vec<(String, Audit, String)>, dropped: &Dropped) {
+async fn write(writer: &Writer, batch: &[(String, Audit, String)], dropped: &Dropped) {
     if batch.is_empty() {
         return;
     }
@@ -238,7 +289,6 @@ async fn write(writer: &Writer, batch: &mut Vec<(String, Audit, String)>, droppe
             },
         }
     }
-    batch.clear();
 }
 
 /// Where the writer task writes.
