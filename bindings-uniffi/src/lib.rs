@@ -27,3 +27,6 @@ pub use error::SwitchboardException;
 pub use executor::{connect, Executor, ResultView};
 pub use hosted::{ConnectorInfo, HostedClient, Workspace};
 pub use paginate::Pages;
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
