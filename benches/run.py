@@ -813,12 +813,12 @@ def report(ctx: Ctx, elapsed: float) -> str:
               f"{ratio(ref['wall_median_us'], v['wall_median_us']) if ref else 'n/a'} | {ratio(ref['cpu_per_call_us'], v['cpu_per_call_us']) if ref else 'n/a'} |")
         w("\nTargets: Python per call at most 1/10 of the reference's CPU and wall (reference / Python at least 10x) and at most "
           "1.3x the pure-Rust client; Node and Kotlin at most 1.3x Rust; peak RSS at most 25 MB (Python). "
-          "Python and Node build dicts/objects of the records; Kotlin parses `dataJson` with org.json; "
+          "Python and Node build dicts/objects of the records; Kotlin parses `dataJson` with Jackson (`readTree`); "
           "the JVM's CPU includes its JIT and GC threads. " +
           ("" if "kotlin" in lc else "The Kotlin package on the JVM was not measured in this run (no JDK/Maven). ") + "\n")
         if "kotlin" in lc:
             w("`$KOTLIN_CP` is `$HOME/.cache/switchboard-bench/kotlin-<profile>/classes` (benches/kotlin/src/Bench.kt compiled with the "
-              "package's Kotlin sources, generated from the benchmarked cdylib) and the Maven classpath (kotlin-stdlib, JNA, coroutines, org.json).\n")
+              "package's Kotlin sources, generated from the benchmarked cdylib) and the Maven classpath (kotlin-stdlib, JNA, coroutines, Jackson, org.json).\n")
         w("```\n" + "\n".join(ctx.commands.get("local", [])) + "\n```\n")
 
     if "import" in r:

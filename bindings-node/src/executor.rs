@@ -127,7 +127,7 @@ impl Executor {
     #[napi]
     pub async fn execute(&self, request: Value, cancel: Option<&Cancel>) -> Result<String> {
         let request: ExecuteRequest = arg("request", request)?;
-        text(&ResultView::from(Cancel::run(cancel, self.inner.execute(request)).await?.map_err(to_js)?))
+        Cancel::run(cancel, self.inner.execute_text(request)).await?.map_err(to_js)?.to_json().map_err(to_js)
     }
 
     /// An async iterator over every page of an `ExecuteRequest`.

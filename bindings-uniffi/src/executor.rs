@@ -27,15 +27,17 @@ pub struct ResultView {
     pub cursor: Option<String>,
 }
 
+impl From<sdk::ResultText> for ResultView {
+    fn from(v: sdk::ResultText) -> Self {
+        let cursor = v.cursor();
+        let meta_json = Value::Object(v.meta).to_string();
+        Self { success: v.success, data_json: v.data, error: v.error, meta_json, cursor }
+    }
+}
+
 impl From<sdk::ResultView> for ResultView {
     fn from(v: sdk::ResultView) -> Self {
-        let cursor = match v.meta.get("pagination").and_then(|p| p.get("cursor")) {
-            None | Some(Value::Null) => None,
-            Some(Value::String(s)) => Some(s.clone()),
-            Some(other) => Some(other.to_string()),
-        };
-        let meta_json = Value::Object(v.meta).to_string();
-        Self { success: v.success, data_json: v.data.to_string(), error: v.error, meta_json, cursor }
+        sdk::ResultText::from(v).into()
     }
 }
 
@@ -188,7 +190,7 @@ impl Executor {
     /// Runs one `ExecuteRequest` (JSON: `{"entity", "action", "params", ...}`).
     pub async fn execute(&self, request_json: String) -> Result<ResultView> {
         let request: ExecuteRequest = json::arg("request", &request_json)?;
-        Ok(sdk::ResultView::from(self.inner.execute(request).await?).into())
+        Ok(self.inner.execute_text(request).await?.into())
     }
 
     /// Every page of an `ExecuteRequest` (JSON), following the connector's cursor.
@@ -282,8 +284,8 @@ mod tests {
 
     use super::*;
 
-    /// The next page's cursor comes out of `meta.pagination`, a number as its text; `meta`
-    /// keeps it too.
+    /// The record carries core's `ResultText` over as it is: data and meta as JSON text, the
+    /// cursor as core reads it (a number as its text).
     #[test]
     fn result_view_lifts_the_cursor() {
         let view = |cursor: Value| {

@@ -384,3 +384,51 @@ async fn check_verifies_the_credential_when_no_operation_runs_without_params() {
         }
     }
 }
+
+/// `sdk::Executor::execute_text` is, parsed, the `ResultView` of `execute`: on a list page
+/// whose records pass through as the API's text (spacing and escapes kept, long strings cut
+/// unless asked otherwise), on an operation answered with a tree, and with the cursor read
+/// from its meta. A context store action fails in local mode before any request.
+#[tokio::test]
+async fn execute_text_is_the_result_view_of_execute() {
+    use switchboard_core::sdk::{ExecuteRequest, Executor, ResultText, ResultView};
+    let reg = Registry::builtin().unwrap_or_else(|e| panic!("{e}"));
+    let spec = reg.get("github").unwrap_or_else(|e| panic!("{e}"));
+    let http = Seam::scripted();
+    let options = ConnectorOptions { http: Some(http.clone()), ..Default::default() };
+    let connector = Connector::new(spec, json!({"personal_access_token": "ghp_x"}), json!({}), options);
+    let ex = Executor::from(connector.unwrap_or_else(|e| panic!("{e}")));
+    let long = "é".repeat(5000);
+    let page = format!(
+        r#"{{"data": {{"repository": {{"issues": {{"totalCount": 2, "pageInfo": {{"hasNextPage": true,
+        "endCursor": "Y3Vy"}}, "nodes": [ {{"number": 1, "title": "caf\u00e9 \"quoted\"", "body": "{long}"}},
+        {{"number": 2, "title": "two", "labels": {{"nodes": []}}}} ]}}}}}}}}"#
+    );
+    let mut list = ExecuteRequest::new("issues", "list", json!({"owner": "o", "repo": "r"}));
+    for skip_truncation in [false, true] {
+        list.skip_truncation = skip_truncation;
+        http.answer_text(200, &page);
+        http.answer_text(200, &page);
+        let tree = ResultView::from(ex.execute(list.clone()).await.unwrap_or_else(|e| panic!("{e}")));
+        let text = ex.execute_text(list.clone()).await.unwrap_or_else(|e| panic!("{e}"));
+        let whole: Value =
+            serde_json::from_str(&text.to_json().unwrap_or_else(|e| panic!("{e}"))).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(whole, serde_json::to_value(&tree).unwrap_or_else(|e| panic!("{e}")));
+        assert!(text.data.contains(r#"{"number": 2, "title": "two", "labels": {"nodes": []}}"#), "{}", text.data);
+        assert_eq!(text.data.contains(&long), skip_truncation, "cut only unless asked otherwise");
+        assert_eq!(text.cursor().as_deref(), Some("Y3Vy"));
+    }
+    // A tree (one record) and a view made from it: the text is what serde writes of the view.
+    http.answer(200, &[], json!({"data": {"repository": {"issue": {"number": 7, "title": "seven"}}}}));
+    http.answer(200, &[], json!({"data": {"repository": {"issue": {"number": 7, "title": "seven"}}}}));
+    let get = ExecuteRequest::new("issues", "get", json!({"owner": "o", "repo": "r", "number": 7}));
+    let tree = ResultView::from(ex.execute(get.clone()).await.unwrap_or_else(|e| panic!("{e}")));
+    let text = ex.execute_text(get).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(text, ResultText::from(tree.clone()));
+    assert_eq!(text.to_json().ok(), serde_json::to_string(&tree).ok());
+    assert_eq!(text.cursor(), None);
+    let sent = http.sent().len();
+    let refused = ex.execute_text(ExecuteRequest::new("issues", "context_store_search", json!({}))).await;
+    assert_eq!(refused.err().map(|e| e.code), Some(ErrorCode::Configuration));
+    assert_eq!(http.sent().len(), sent, "refused before any request");
+}

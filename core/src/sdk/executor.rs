@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use crate::auth::TokenSink;
 use crate::connector::{Connector, ConnectorOptions};
 use crate::error::{Error, Result};
-use crate::execution::{CheckResult, ExecuteOptions, ExecutionResult};
+use crate::execution::{CheckResult, ExecuteOptions, ExecutionResult, JsonData};
 use crate::hosted::{ConnectorInfo, HostedClient, HostedExecutor};
 use crate::http::HttpClient;
 use crate::registry::Registry;
@@ -227,6 +227,24 @@ impl Executor {
         }
     }
 
+    /// [`Self::execute`] for a binding that hands its language the data as JSON text (Node,
+    /// Kotlin, Swift): a local list page's records go from the API's answer to the text
+    /// without being parsed into a tree and written out again (see
+    /// [`Connector::execute_json`]); parsed, the text is the data [`Self::execute`] gives.
+    pub async fn execute_text(&self, request: ExecuteRequest) -> Result<ResultText> {
+        match &self.mode {
+            Mode::Local(c) if !is_hosted_only(&request.action) => {
+                let (entity, action, params, options) = request.split();
+                let done = c.execute_json(&entity, &action, params, &options).await?;
+                let pagination = done.pagination();
+                let mut meta = done.meta;
+                meta.insert("pagination".into(), Value::Object(pagination));
+                Ok(ResultText { success: true, data: json_text(&done.data)?, error: None, meta })
+            }
+            _ => Ok(ResultView::from(self.execute(request).await?).into()),
+        }
+    }
+
     /// Every page of an operation, following the connector's cursor.
     pub fn paginate(&self, request: ExecuteRequest) -> Pages {
         let (entity, action, params, options) = request.split();
@@ -314,6 +332,67 @@ impl From<ExecutionResult> for ResultView {
         let mut meta = r.meta;
         meta.insert("pagination".into(), Value::Object(pagination));
         Self { success: true, data: r.data, error: None, meta }
+    }
+}
+
+/// A [`ResultView`] whose data is JSON text, for a binding whose language parses it (see
+/// [`Executor::execute_text`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResultText {
+    pub success: bool,
+    /// The data as JSON text.
+    pub data: String,
+    pub error: Option<String>,
+    pub meta: serde_json::Map<String, Value>,
+}
+
+impl ResultText {
+    /// The next page's cursor as text (a number's digits), or `None` on the last page.
+    pub fn cursor(&self) -> Option<String> {
+        match self.meta.get("pagination").and_then(|p| p.get("cursor")) {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(other) => Some(other.to_string()),
+        }
+    }
+
+    /// The whole result as JSON text: what [`ResultView`] serializes to.
+    pub fn to_json(&self) -> Result<String> {
+        let rest = serde_json::to_string(&Rest { error: &self.error, meta: &self.meta }).map_err(cannot_encode)?;
+        let success = if self.success { "true" } else { "false" };
+        // `rest` is `{"error":...,"meta":...}`: the data goes in before its first key.
+        let mut out = String::with_capacity(self.data.len() + rest.len() + 32);
+        out.push_str("{\"success\":");
+        out.push_str(success);
+        out.push_str(",\"data\":");
+        out.push_str(&self.data);
+        out.push(',');
+        out.push_str(&rest[1..]);
+        Ok(out)
+    }
+}
+
+/// The fields of a [`ResultText`] written after its data.
+#[derive(Serialize)]
+struct Rest<'a> {
+    error: &'a Option<String>,
+    meta: &'a serde_json::Map<String, Value>,
+}
+
+fn cannot_encode(e: serde_json::Error) -> Error {
+    Error::internal(format!("cannot encode a result: {e}"))
+}
+
+/// `data` as JSON text, written into a buffer sized for its records once.
+fn json_text(data: &JsonData) -> Result<String> {
+    let mut out = Vec::with_capacity(data.text_len() + 2);
+    serde_json::to_writer(&mut out, data).map_err(cannot_encode)?;
+    String::from_utf8(out).map_err(|e| Error::internal(format!("cannot encode a result: {e}")))
+}
+
+impl From<ResultView> for ResultText {
+    fn from(v: ResultView) -> Self {
+        Self { success: v.success, data: v.data.to_string(), error: v.error, meta: v.meta }
     }
 }
 

@@ -53,6 +53,12 @@ impl Seam {
         self.script.lock().unwrap_or_else(|e| e.into_inner()).push_back(Ok(r));
     }
 
+    /// Scripts the next answer with `body` sent as it is written (spacing and escapes kept).
+    pub fn answer_text(&self, status: u16, body: &str) {
+        let r = HttpResponse { status, headers: Vec::new(), body: body.as_bytes().to_vec() };
+        self.script.lock().unwrap_or_else(|e| e.into_inner()).push_back(Ok(r));
+    }
+
     /// Scripts a transport failure as the next answer.
     pub fn fail(&self, e: TransportError) {
         self.script.lock().unwrap_or_else(|e| e.into_inner()).push_back(Err(e));
