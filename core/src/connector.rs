@@ -328,7 +328,7 @@ impl Connector {
                 };
                 return Ok((JsonData::Records(records), meta, next_page));
             }
-            JsonData::Value(data) => data,
+            other => other.into_value().map_err(unreadable)?,
         };
         let next_page = paginate::next_page(op, &params, &data, &meta, fetched);
         if trimmed {

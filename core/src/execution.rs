@@ -45,14 +45,18 @@ fn pagination(meta: &Map<String, Value>, next_page: Option<&NextPage>) -> Map<St
 pub enum JsonData {
     Value(Value),
     Records(Vec<Box<RawValue>>),
+    /// The whole data as JSON text another party checked and sent (the engine's answer to
+    /// the hosted client).
+    Text(Box<RawValue>),
 }
 
 impl JsonData {
-    /// Bytes the data's records take as text (0 for a tree): what its JSON needs at least.
+    /// Bytes the data's text takes (0 for a tree): what its JSON needs at least.
     pub fn text_len(&self) -> usize {
         match self {
             JsonData::Value(_) => 0,
             JsonData::Records(records) => records.iter().map(|r| r.get().len() + 1).sum(),
+            JsonData::Text(text) => text.get().len(),
         }
     }
 
@@ -64,6 +68,7 @@ impl JsonData {
                 let items = records.iter().map(|r| crate::extract::parse_json(r.get().as_bytes()));
                 Ok(Value::Array(items.collect::<serde_json::Result<Vec<Value>>>()?))
             }
+            JsonData::Text(text) => crate::extract::parse_json(text.get().as_bytes()),
         }
     }
 }
@@ -73,6 +78,7 @@ impl Serialize for JsonData {
         match self {
             JsonData::Value(v) => v.serialize(serializer),
             JsonData::Records(records) => serializer.collect_seq(records),
+            JsonData::Text(text) => text.serialize(serializer),
         }
     }
 }

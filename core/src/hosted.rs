@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::error::{Error, ErrorCode, Result};
-use crate::execution::{CheckResult, ExecuteOptions, ExecutionResult};
+use crate::execution::{CheckResult, ExecuteOptions, ExecutionResult, JsonData, JsonExecution};
 use crate::http::{HttpClient, HttpRequest, ReqwestClient};
 use crate::registry::Registry;
 use crate::upstream::{self, Peer};
@@ -514,6 +514,14 @@ enum Target {
     Lookup { workspace_name: Option<String>, connector_type: String },
 }
 
+/// `POST .../execute`'s answer ([`wire::ExecuteResponse`]) with its result kept as the text the
+/// engine sent.
+#[derive(Deserialize)]
+struct ExecuteResponseText {
+    result: Box<serde_json::value::RawValue>,
+    connector_metadata: wire::ConnectorMetadata,
+}
+
 /// Runs operations on one stored connector through the engine.
 #[derive(Debug, Clone)]
 pub struct HostedExecutor {
@@ -588,6 +596,32 @@ impl HostedExecutor {
         params: Value,
         options: &ExecuteOptions,
     ) -> Result<ExecutionResult> {
+        let r: wire::ExecuteResponse = self.post_execute(entity, action, params, options).await?;
+        let m = r.connector_metadata;
+        Ok(ExecutionResult { data: r.result, meta: m.meta, next_page: m.next_page })
+    }
+
+    /// [`Self::execute`] with the data kept as the JSON text the engine sent: checked, never
+    /// parsed into a tree.
+    pub async fn execute_json(
+        &self,
+        entity: &str,
+        action: &str,
+        params: Value,
+        options: &ExecuteOptions,
+    ) -> Result<JsonExecution> {
+        let r: ExecuteResponseText = self.post_execute(entity, action, params, options).await?;
+        let m = r.connector_metadata;
+        Ok(JsonExecution { data: JsonData::Text(r.result), meta: m.meta, next_page: m.next_page })
+    }
+
+    async fn post_execute<T: DeserializeOwned>(
+        &self,
+        entity: &str,
+        action: &str,
+        params: Value,
+        options: &ExecuteOptions,
+    ) -> Result<T> {
         let id = self.connector_id().await?;
         let body = wire::ExecuteBody {
             entity: entity.to_string(),
@@ -599,9 +633,7 @@ impl HostedExecutor {
             intent: None,
         };
         let path = format!("/api/v1/integrations/connectors/{}/execute", encode(&id));
-        let r: wire::ExecuteResponse = self.client.call("POST", &path, Some(&body)).await?;
-        let m = r.connector_metadata;
-        Ok(ExecutionResult { data: r.result, meta: m.meta, next_page: m.next_page })
+        self.client.call("POST", &path, Some(&body)).await
     }
 
     /// Runs the connector's health check on the engine.

@@ -214,6 +214,35 @@ async fn hosted_pages_follow_a_record_cursor_that_the_caller_trimmed_away() {
     assert!(records.iter().all(|r| r.get("id").is_none() && r.get("email").is_some()), "{records:?}");
 }
 
+/// `sdk::Executor::execute_text` in hosted mode gives the engine's answer as text: parsed, the
+/// `ResultView` of `execute`, cursor included, with fields selected or not; an engine error
+/// is the same typed error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hosted_execute_text_is_the_result_view_of_execute() {
+    use switchboard_core::sdk::{ExecuteRequest, Executor, ResultView};
+    let Some(e) = start(Backend::Sqlite, |_| {}).await else { return };
+    let fake = FakeUpstream::start().await.unwrap_or_else(|e| panic!("{e}"));
+    let c = client(&e, None);
+    let ws = Workspace::new(c.clone(), "acme").unwrap_or_else(|e| panic!("{e}"));
+    let info = ws.create_connector(github(&fake)).await.unwrap_or_else(|e| panic!("{e}"));
+    let ex = Executor::from(HostedExecutor::by_id(c, info.id));
+    let mut list = ExecuteRequest::new("issues", "list", json!({"owner": "octo", "repo": "hello", "per_page": 1}));
+    for select in [vec![], vec!["title".to_string()]] {
+        list.select_fields = select.clone();
+        let tree = ResultView::from(ex.execute(list.clone()).await.unwrap_or_else(|e| panic!("{e}")));
+        let text = ex.execute_text(list.clone()).await.unwrap_or_else(|e| panic!("{e}"));
+        let whole: serde_json::Value =
+            serde_json::from_str(&text.to_json().unwrap_or_else(|e| panic!("{e}"))).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(whole, serde_json::to_value(&tree).unwrap_or_else(|e| panic!("{e}")), "select {select:?}");
+        assert_eq!(tree.data.as_array().map(Vec::len), Some(1));
+        assert!(text.cursor().is_some(), "a next page: {:?}", text.meta);
+    }
+    let bad = ExecuteRequest::new("issues", "list", json!({"owner": "octo"}));
+    let (a, b) = (ex.execute(bad.clone()).await.err(), ex.execute_text(bad).await.err());
+    assert_eq!(a.as_ref().map(|e| e.code), Some(ErrorCode::Validation), "{a:?}");
+    assert_eq!(a.map(|e| (e.code, e.message)), b.map(|e| (e.code, e.message)));
+}
+
 /// Hands out scoped tokens the test minted with the application's credentials, as an app's
 /// backend would; counts how often it was asked and what was rejected.
 struct Minter {

@@ -230,19 +230,19 @@ impl Executor {
     /// [`Self::execute`] for a binding that hands its language the data as JSON text (Node,
     /// Kotlin, Swift): a local list page's records go from the API's answer to the text
     /// without being parsed into a tree and written out again (see
-    /// [`Connector::execute_json`]); parsed, the text is the data [`Self::execute`] gives.
+    /// [`Connector::execute_json`]), and so does the engine's answer in hosted mode; parsed,
+    /// the text is the data [`Self::execute`] gives.
     pub async fn execute_text(&self, request: ExecuteRequest) -> Result<ResultText> {
-        match &self.mode {
-            Mode::Local(c) if !is_hosted_only(&request.action) => {
-                let (entity, action, params, options) = request.split();
-                let done = c.execute_json(&entity, &action, params, &options).await?;
-                let pagination = done.pagination();
-                let mut meta = done.meta;
-                meta.insert("pagination".into(), Value::Object(pagination));
-                Ok(ResultText { success: true, data: json_text(&done.data)?, error: None, meta })
-            }
-            _ => Ok(ResultView::from(self.execute(request).await?).into()),
-        }
+        let (entity, action, params, options) = request.split();
+        let done = match &self.mode {
+            Mode::Local(_) if is_hosted_only(&action) => return Err(hosted_only(&action)),
+            Mode::Local(c) => c.execute_json(&entity, &action, params, &options).await?,
+            Mode::Hosted(h) => h.execute_json(&entity, &action, params, &options).await?,
+        };
+        let pagination = done.pagination();
+        let mut meta = done.meta;
+        meta.insert("pagination".into(), Value::Object(pagination));
+        Ok(ResultText { success: true, data: json_text(&done.data)?, error: None, meta })
     }
 
     /// Every page of an operation, following the connector's cursor.
