@@ -1,7 +1,7 @@
 // The Node side of the benchmarks (benches/run.py drives it; it prints one JSON object).
 //
 //   node node_bench.mjs local       --pkg DIR --base-url URL [--calls 500] [--warmup 50]
-//   node node_bench.mjs concurrency --pkg DIR --base-url URL --inflight N --calls TOTAL
+//   node node_bench.mjs concurrency --pkg DIR --base-url URL --inflight N --calls TOTAL [--warmup 50]
 //   node node_bench.mjs import      --pkg DIR
 //
 // DIR is the root of the `switchboard-connectors` package (its package.json, the native module
@@ -60,30 +60,40 @@ async function local() {
   };
 }
 
+// `--calls` calls by `--inflight` workers, timed, after `--warmup` calls by as many workers
+// (untimed: they open the connections and warm the JIT, as a long-running service has).
 async function concurrency() {
   const gh = connector();
   const inflight = Number(opt('inflight', 1));
-  let remaining = Number(opt('calls', 1000));
-  for (let i = 0; i < 5; i++) await gh.issues.list(params);
   let ok = 0;
   let errors = 0;
   let firstError = '';
-  const worker = async () => {
-    while (remaining > 0) {
-      remaining--;
-      try {
-        await gh.issues.list(params);
-        ok++;
-      } catch (e) {
-        errors++;
-        firstError ||= String(e).slice(0, 200);
+  const run = async (total) => {
+    let remaining = total;
+    const worker = async () => {
+      while (remaining > 0) {
+        remaining--;
+        try {
+          await gh.issues.list(params);
+          ok++;
+        } catch (e) {
+          errors++;
+          firstError ||= String(e).slice(0, 200);
+        }
       }
-    }
+    };
+    await Promise.all(Array.from({ length: inflight }, worker));
   };
+  await run(Number(opt('warmup', 50)));
+  const warmupErrors = errors;
+  ok = 0;
   const t0 = performance.now();
-  await Promise.all(Array.from({ length: inflight }, worker));
+  await run(Number(opt('calls', 1000)));
   const wall = (performance.now() - t0) / 1e3;
-  return { inflight, ok, errors, first_error: firstError, calls_per_s: ok / wall, wall_s: wall, peak_rss_kb: peakRssKb() };
+  return {
+    inflight, ok, errors, warmup_errors: warmupErrors, first_error: firstError,
+    calls_per_s: ok / wall, wall_s: wall, peak_rss_kb: peakRssKb(),
+  };
 }
 
 function importTime() {

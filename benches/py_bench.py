@@ -119,31 +119,37 @@ async def local(impl: str, base_url: str, calls: int, warmup: int) -> dict[str, 
     }
 
 
-async def concurrency(impl: str, base_url: str, inflight: int, calls: int) -> dict[str, Any]:
+async def concurrency(impl: str, base_url: str, inflight: int, calls: int, warmup: int) -> dict[str, Any]:
+    """`calls` calls by `inflight` workers, timed, after `warmup` calls by as many workers
+    (untimed: they open the connections and warm the caches, as a long-running service has)."""
     call, close = make_call(impl, base_url)
-    for _ in range(5):
-        await call()
-    remaining = calls
     ok = errors = 0
     first_error = ""
 
-    async def worker() -> None:
-        nonlocal remaining, ok, errors, first_error
-        while remaining > 0:
-            remaining -= 1
-            try:
-                await call()
-                ok += 1
-            except Exception as e:  # counted, not fatal: errors are a result here
-                errors += 1
-                first_error = first_error or f"{type(e).__name__}: {e}"[:200]
+    async def run(total: int) -> None:
+        remaining = total
 
+        async def worker() -> None:
+            nonlocal remaining, ok, errors, first_error
+            while remaining > 0:
+                remaining -= 1
+                try:
+                    await call()
+                    ok += 1
+                except Exception as e:  # counted, not fatal: errors are a result here
+                    errors += 1
+                    first_error = first_error or f"{type(e).__name__}: {e}"[:200]
+
+        await asyncio.gather(*(worker() for _ in range(inflight)))
+
+    await run(warmup)
+    warm_errors, ok = errors, 0
     t0 = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(inflight)))
+    await run(calls)
     wall = time.perf_counter() - t0
     await close()
-    return {"inflight": inflight, "ok": ok, "errors": errors, "first_error": first_error,
-            "calls_per_s": ok / wall, "wall_s": wall, "peak_rss_kb": peak_rss_kb()}
+    return {"inflight": inflight, "ok": ok, "errors": errors, "warmup_errors": warm_errors,
+            "first_error": first_error, "calls_per_s": ok / wall, "wall_s": wall, "peak_rss_kb": peak_rss_kb()}
 
 
 def import_time(impl: str) -> dict[str, Any]:
@@ -176,7 +182,7 @@ def main() -> None:
     elif a.mode == "local":
         out = asyncio.run(local(a.impl, a.base_url, a.calls, a.warmup))
     else:
-        out = asyncio.run(concurrency(a.impl, a.base_url, a.inflight, a.calls))
+        out = asyncio.run(concurrency(a.impl, a.base_url, a.inflight, a.calls, a.warmup))
     json.dump(out, sys.stdout)
     print()
 

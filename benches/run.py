@@ -233,9 +233,14 @@ def bench_concurrency(ctx: Ctx) -> None:
                 if ctx.tiny:
                     # 1,000 in flight needs 1,000 calls; the reference's take long, so it stops at 100.
                     calls = max(10, level if impl != "reference" else min(level, 100))
+                    warmup = 5
                 else:
                     calls = max(200, 2 * level) if impl == "reference" else max(1000, 3 * level)
-                cmd = impl_cmd(ctx, impl, "concurrency", base, ["--inflight", str(level), "--calls", str(calls)])
+                    # Untimed, at the same concurrency, the same for every client: the pool's
+                    # connections opened and the JITs warm, as in a long-running service.
+                    warmup = max(200, level)
+                extra = ["--inflight", str(level), "--calls", str(calls), "--warmup", str(warmup)]
+                cmd = impl_cmd(ctx, impl, "concurrency", base, extra)
                 runs[impl].append(ctx.run_json("concurrency", cmd, REF_ENV))
         for impl, rs in runs.items():
             out[impl][str(level)] = {
@@ -839,7 +844,9 @@ def report(ctx: Ctx, elapsed: float) -> str:
         cc = r["concurrency"]
         w("## 3. Concurrency\n")
         w("N tasks (asyncio tasks / Promises) in one process, each running `issues list` calls back to back until the "
-          "total is done; calls/s over the whole run (median of rounds), errors summed.\n")
+          "total is done; first an untimed warm-up at the same concurrency (max(200, N) calls, every client alike: the "
+          "connections opened, the JITs warm), then the timed calls; calls/s over the timed calls (median of rounds), "
+          "errors (warm-up included) summed.\n")
         levels = list(next(iter(cc.values())).keys())
         w("| in flight | " + " | ".join(f"{k} calls/s (errors)" for k in cc) + " | python / reference | node / reference |")
         w("| ---: |" + " ---: |" * (len(cc) + 2))
