@@ -133,7 +133,7 @@ impl Executor {
     /// An async iterator over every page of an `ExecuteRequest`.
     #[napi]
     pub fn paginate(&self, request: Value) -> Result<PageIterator> {
-        Ok(PageIterator::new(self.inner.paginate(arg("request", request)?)))
+        Ok(PageIterator::new(self.inner.paginate_text(arg("request", request)?)))
     }
 
     /// Starts (or resumes) context store syncs of `entities` on the engine as `options` (core's

@@ -1,22 +1,22 @@
-//! Mirrors `switchboard_core::sdk::Pages`: the page stream, one `next()` promise per page.
+//! Mirrors `switchboard_core::sdk::TextPages`: the page stream, one `next()` promise per page.
 
 use futures::StreamExt;
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
-use switchboard_core::sdk::{Pages, ResultView};
+use switchboard_core::sdk::TextPages;
 
-use crate::error::{text, to_js};
+use crate::error::to_js;
 use crate::executor::Cancel;
 
 /// Each page as its `ResultView` JSON text, then `null`; a failure rejects once and ends the stream.
 #[napi]
 pub struct PageIterator {
-    pages: tokio::sync::Mutex<Pages>,
+    pages: tokio::sync::Mutex<TextPages>,
 }
 
 impl PageIterator {
     /// Wraps a core page stream.
-    pub fn new(pages: Pages) -> Self {
+    pub fn new(pages: TextPages) -> Self {
         Self { pages: tokio::sync::Mutex::new(pages) }
     }
 }
@@ -32,7 +32,7 @@ impl PageIterator {
             *self.pages.lock().await = futures::stream::empty().boxed(); // drops the request in flight
         }
         match page? {
-            Some(Ok(page)) => text(&ResultView::from(page)).map(Some),
+            Some(Ok(page)) => page.to_json().map(Some).map_err(to_js),
             Some(Err(e)) => Err(to_js(e)),
             None => Ok(None),
         }

@@ -196,7 +196,7 @@ impl Executor {
     /// Every page of an `ExecuteRequest` (JSON), following the connector's cursor.
     pub fn paginate(&self, request_json: String) -> Result<Arc<Pages>> {
         let request: ExecuteRequest = json::arg("request", &request_json)?;
-        Ok(Arc::new(Pages::new(self.inner.paginate(request))))
+        Ok(Arc::new(Pages::new(self.inner.paginate_text(request))))
     }
 
     /// Runs the health check (`success` when healthy, the check's fields as `data`).

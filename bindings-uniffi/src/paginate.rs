@@ -1,4 +1,4 @@
-//! Mirrors `switchboard_core::sdk::Pages`: every page of an operation, one `next()` at a time.
+//! Mirrors `switchboard_core::sdk::TextPages`: every page of an operation, one `next()` at a time.
 
 use futures::lock::Mutex;
 use futures::stream::{Fuse, StreamExt};
@@ -11,11 +11,11 @@ use crate::executor::ResultView;
 #[derive(uniffi::Object)]
 pub struct Pages {
     /// Fused: `next()` after the last page keeps answering `None`.
-    inner: Mutex<Fuse<sdk::Pages>>,
+    inner: Mutex<Fuse<sdk::TextPages>>,
 }
 
 impl Pages {
-    pub(crate) fn new(pages: sdk::Pages) -> Self {
+    pub(crate) fn new(pages: sdk::TextPages) -> Self {
         Self { inner: Mutex::new(pages.fuse()) }
     }
 }
@@ -25,7 +25,7 @@ impl Pages {
     /// The next page; `None` after the last page.
     pub async fn next(&self) -> Result<Option<ResultView>, SwitchboardException> {
         match self.inner.lock().await.next().await {
-            Some(page) => Ok(Some(sdk::ResultView::from(page?).into())),
+            Some(page) => Ok(Some(page?.into())),
             None => Ok(None),
         }
     }

@@ -610,9 +610,22 @@ impl Connector {
     ) -> impl Stream<Item = Result<ExecutionResult>> + Send + 'static {
         paginate::pages(self.clone(), entity, action, params, options)
     }
+
+    /// [`Self::paginate`] with each page as [`Self::execute_json`] gives it.
+    pub fn paginate_json(
+        &self,
+        entity: &str,
+        action: &str,
+        params: Value,
+        options: ExecuteOptions,
+    ) -> impl Stream<Item = Result<JsonExecution>> + Send + 'static {
+        paginate::pages(AsJson(self.clone()), entity, action, params, options)
+    }
 }
 
 impl Executor for Connector {
+    type Page = ExecutionResult;
+
     fn execute_page<'a>(
         &'a self,
         entity: &'a str,
@@ -621,6 +634,24 @@ impl Executor for Connector {
         options: &'a ExecuteOptions,
     ) -> futures::future::BoxFuture<'a, Result<ExecutionResult>> {
         Box::pin(self.execute(entity, action, params, options))
+    }
+}
+
+/// A connector that pages with [`Connector::execute_json`].
+#[derive(Clone)]
+struct AsJson(Connector);
+
+impl Executor for AsJson {
+    type Page = JsonExecution;
+
+    fn execute_page<'a>(
+        &'a self,
+        entity: &'a str,
+        action: &'a str,
+        params: Value,
+        options: &'a ExecuteOptions,
+    ) -> futures::future::BoxFuture<'a, Result<JsonExecution>> {
+        Box::pin(self.0.execute_json(entity, action, params, options))
     }
 }
 

@@ -677,9 +677,22 @@ impl HostedExecutor {
     ) -> impl Stream<Item = Result<ExecutionResult>> + Send + 'static {
         crate::paginate::pages(self.clone(), entity, action, params, options)
     }
+
+    /// [`Self::paginate`] with each page as [`Self::execute_json`] gives it.
+    pub fn paginate_json(
+        &self,
+        entity: &str,
+        action: &str,
+        params: Value,
+        options: ExecuteOptions,
+    ) -> impl Stream<Item = Result<JsonExecution>> + Send + 'static {
+        crate::paginate::pages(AsJson(self.clone()), entity, action, params, options)
+    }
 }
 
 impl crate::paginate::Executor for HostedExecutor {
+    type Page = ExecutionResult;
+
     fn execute_page<'a>(
         &'a self,
         entity: &'a str,
@@ -688,6 +701,24 @@ impl crate::paginate::Executor for HostedExecutor {
         options: &'a ExecuteOptions,
     ) -> BoxFuture<'a, Result<ExecutionResult>> {
         Box::pin(self.execute(entity, action, params, options))
+    }
+}
+
+/// A hosted executor that pages with [`HostedExecutor::execute_json`].
+#[derive(Clone)]
+struct AsJson(HostedExecutor);
+
+impl crate::paginate::Executor for AsJson {
+    type Page = JsonExecution;
+
+    fn execute_page<'a>(
+        &'a self,
+        entity: &'a str,
+        action: &'a str,
+        params: Value,
+        options: &'a ExecuteOptions,
+    ) -> BoxFuture<'a, Result<JsonExecution>> {
+        Box::pin(self.0.execute_json(entity, action, params, options))
     }
 }
 

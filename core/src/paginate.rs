@@ -23,12 +23,16 @@ use futures::Stream;
 use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
-use crate::execution::{ExecuteOptions, ExecutionResult};
+use crate::execution::{ExecuteOptions, ExecutionResult, JsonExecution};
 use crate::spec::{Operation, PageStyle, Pagination};
 use crate::wire::NextPage;
 
-/// Anything that runs one operation: a local [`crate::Connector`] or a hosted executor.
+/// Anything that runs one operation: a local [`crate::Connector`] or a hosted executor, giving
+/// its result as a tree or as JSON text.
 pub trait Executor: Clone + Send + Sync + 'static {
+    /// What one page is.
+    type Page: Page;
+
     /// Runs one operation.
     fn execute_page<'a>(
         &'a self,
@@ -36,7 +40,24 @@ pub trait Executor: Clone + Send + Sync + 'static {
         action: &'a str,
         params: Value,
         options: &'a ExecuteOptions,
-    ) -> BoxFuture<'a, Result<ExecutionResult>>;
+    ) -> BoxFuture<'a, Result<Self::Page>>;
+}
+
+/// A page: whatever it holds, it says how to ask for the next one.
+pub trait Page: Send + 'static {
+    fn next_page(&self) -> Option<&NextPage>;
+}
+
+impl Page for ExecutionResult {
+    fn next_page(&self) -> Option<&NextPage> {
+        self.next_page.as_ref()
+    }
+}
+
+impl Page for JsonExecution {
+    fn next_page(&self) -> Option<&NextPage> {
+        self.next_page.as_ref()
+    }
 }
 
 /// The page after one of `op`'s answers, if any: `params` the (validated) params the page was
@@ -249,7 +270,7 @@ pub fn pages<E: Executor>(
     action: &str,
     params: Value,
     options: ExecuteOptions,
-) -> impl Stream<Item = Result<ExecutionResult>> + Send + 'static {
+) -> impl Stream<Item = Result<E::Page>> + Send + 'static {
     let st =
         State { exec, entity: entity.into(), action: action.into(), params, options, done: false, seen: Vec::new() };
     futures::stream::unfold(st, |mut st| async move {
@@ -263,7 +284,7 @@ pub fn pages<E: Executor>(
             }
             Ok(page) => page,
         };
-        match &page.next_page {
+        match page.next_page() {
             Some(next) if !st.seen.contains(&next.cursor) => {
                 st.seen.push(next.cursor.clone());
                 if !st.params.is_object() {

@@ -388,9 +388,11 @@ async fn check_verifies_the_credential_when_no_operation_runs_without_params() {
 /// `sdk::Executor::execute_text` is, parsed, the `ResultView` of `execute`: on a list page
 /// whose records pass through as the API's text (spacing and escapes kept, long strings cut
 /// unless asked otherwise), on an operation answered with a tree, and with the cursor read
-/// from its meta. A context store action fails in local mode before any request.
+/// from its meta; `paginate_text` pages as `paginate` does. A context store action fails in
+/// local mode before any request.
 #[tokio::test]
 async fn execute_text_is_the_result_view_of_execute() {
+    use futures::StreamExt;
     use switchboard_core::sdk::{ExecuteRequest, Executor, ResultText, ResultView};
     let reg = Registry::builtin().unwrap_or_else(|e| panic!("{e}"));
     let spec = reg.get("github").unwrap_or_else(|e| panic!("{e}"));
@@ -418,6 +420,28 @@ async fn execute_text_is_the_result_view_of_execute() {
         assert_eq!(text.data.contains(&long), skip_truncation, "cut only unless asked otherwise");
         assert_eq!(text.cursor().as_deref(), Some("Y3Vy"));
     }
+    // Paging: the same pages, each the text of the tree's page, the cursor followed.
+    let last = page.replace(r#""hasNextPage": true"#, r#""hasNextPage": false"#);
+    for body in [&page, &last, &page, &last] {
+        http.answer_text(200, body);
+    }
+    list.skip_truncation = false;
+    let trees: Vec<_> = ex.paginate(list.clone()).collect().await;
+    let texts: Vec<_> = ex.paginate_text(list.clone()).collect().await;
+    assert_eq!((trees.len(), texts.len()), (2, 2));
+    for (tree, text) in trees.into_iter().zip(texts) {
+        let tree = ResultView::from(tree.unwrap_or_else(|e| panic!("{e}")));
+        let text = text.unwrap_or_else(|e| panic!("{e}")).to_json().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(serde_json::from_str::<Value>(&text).ok(), serde_json::to_value(&tree).ok());
+    }
+    let asked: Vec<_> = http
+        .sent()
+        .iter()
+        .rev()
+        .take(2)
+        .map(|r| String::from_utf8_lossy(r.body.as_deref().unwrap_or_default()).contains("Y3Vy"))
+        .collect();
+    assert_eq!(asked, [true, false], "the second page asked with the first page's cursor");
     // A tree (one record) and a view made from it: the text is what serde writes of the view.
     http.answer(200, &[], json!({"data": {"repository": {"issue": {"number": 7, "title": "seven"}}}}));
     http.answer(200, &[], json!({"data": {"repository": {"issue": {"number": 7, "title": "seven"}}}}));

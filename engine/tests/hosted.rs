@@ -215,8 +215,8 @@ async fn hosted_pages_follow_a_record_cursor_that_the_caller_trimmed_away() {
 }
 
 /// `sdk::Executor::execute_text` in hosted mode gives the engine's answer as text: parsed, the
-/// `ResultView` of `execute`, cursor included, with fields selected or not; an engine error
-/// is the same typed error.
+/// `ResultView` of `execute`, cursor included, with fields selected or not; `paginate_text`
+/// gives the pages `paginate` does; an engine error is the same typed error.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hosted_execute_text_is_the_result_view_of_execute() {
     use switchboard_core::sdk::{ExecuteRequest, Executor, ResultView};
@@ -236,6 +236,15 @@ async fn hosted_execute_text_is_the_result_view_of_execute() {
         assert_eq!(whole, serde_json::to_value(&tree).unwrap_or_else(|e| panic!("{e}")), "select {select:?}");
         assert_eq!(tree.data.as_array().map(Vec::len), Some(1));
         assert!(text.cursor().is_some(), "a next page: {:?}", text.meta);
+    }
+    list.select_fields = vec![];
+    let trees: Vec<_> = ex.paginate(list.clone()).collect().await;
+    let texts: Vec<_> = ex.paginate_text(list.clone()).collect().await;
+    assert!(trees.len() > 1 && trees.len() == texts.len(), "{} and {} pages", trees.len(), texts.len());
+    for (tree, text) in trees.into_iter().zip(texts) {
+        let tree = ResultView::from(tree.unwrap_or_else(|e| panic!("{e}")));
+        let text = text.unwrap_or_else(|e| panic!("{e}")).to_json().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(serde_json::from_str::<serde_json::Value>(&text).ok(), serde_json::to_value(&tree).ok());
     }
     let bad = ExecuteRequest::new("issues", "list", json!({"owner": "octo"}));
     let (a, b) = (ex.execute(bad.clone()).await.err(), ex.execute_text(bad).await.err());

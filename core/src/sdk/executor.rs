@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use crate::auth::TokenSink;
 use crate::connector::{Connector, ConnectorOptions};
 use crate::error::{Error, Result};
-use crate::execution::{CheckResult, ExecuteOptions, ExecutionResult, JsonData};
+use crate::execution::{CheckResult, ExecuteOptions, ExecutionResult, JsonData, JsonExecution};
 use crate::hosted::{ConnectorInfo, HostedClient, HostedExecutor};
 use crate::http::HttpClient;
 use crate::registry::Registry;
@@ -142,6 +142,9 @@ impl std::fmt::Debug for Executor {
 /// A stream of pages; a failure is its last item.
 pub type Pages = BoxStream<'static, Result<ExecutionResult>>;
 
+/// [`Pages`] as JSON text ([`Executor::paginate_text`]).
+pub type TextPages = BoxStream<'static, Result<ResultText>>;
+
 impl Executor {
     /// A connector running in this process with the caller's credentials.
     pub fn local(settings: LocalSettings, hooks: Hooks) -> Result<Self> {
@@ -239,10 +242,21 @@ impl Executor {
             Mode::Local(c) => c.execute_json(&entity, &action, params, &options).await?,
             Mode::Hosted(h) => h.execute_json(&entity, &action, params, &options).await?,
         };
-        let pagination = done.pagination();
-        let mut meta = done.meta;
-        meta.insert("pagination".into(), Value::Object(pagination));
-        Ok(ResultText { success: true, data: json_text(&done.data)?, error: None, meta })
+        ResultText::of(done)
+    }
+
+    /// [`Self::paginate`] with each page as [`Self::execute_text`] gives it.
+    pub fn paginate_text(&self, request: ExecuteRequest) -> TextPages {
+        let (entity, action, params, options) = request.split();
+        let pages = match &self.mode {
+            Mode::Local(_) if is_hosted_only(&action) => {
+                return futures::stream::iter([Err(hosted_only(&action))]).boxed()
+            }
+            Mode::Local(c) => c.paginate_json(&entity, &action, params, options).boxed(),
+            Mode::Hosted(h) => h.paginate_json(&entity, &action, params, options).boxed(),
+        };
+        // Fused: a binding may poll again after the end (it gets `None`, never a panic).
+        pages.map(|page| page.and_then(ResultText::of)).fuse().boxed()
     }
 
     /// Every page of an operation, following the connector's cursor.
@@ -347,6 +361,14 @@ pub struct ResultText {
 }
 
 impl ResultText {
+    /// The text of a result with its data as JSON ([`Connector::execute_json`]).
+    fn of(done: JsonExecution) -> Result<Self> {
+        let pagination = done.pagination();
+        let mut meta = done.meta;
+        meta.insert("pagination".into(), Value::Object(pagination));
+        Ok(Self { success: true, data: json_text(&done.data)?, error: None, meta })
+    }
+
     /// The next page's cursor as text (a number's digits), or `None` on the last page.
     pub fn cursor(&self) -> Option<String> {
         match self.meta.get("pagination").and_then(|p| p.get("cursor")) {

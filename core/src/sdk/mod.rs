@@ -22,7 +22,7 @@ mod settings;
 pub use errors::ErrorCategory;
 pub use executor::{
     hosted_only, is_hosted_only, tool_output, ExecuteRequest, Executor, Hooks, LocalSettings, Pages, ResultText,
-    ResultView, SyncOptions, HOSTED_ONLY_ACTIONS,
+    ResultView, SyncOptions, TextPages, HOSTED_ONLY_ACTIONS,
 };
 pub use model::{codegen_model, connector_model, connector_slug, ConnectorModel, TypeModel};
 pub use settings::{env, seconds, ClientSettings, ConnectorMode, ConnectorSettings, ResolvedTarget, Target};
