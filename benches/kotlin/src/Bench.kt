@@ -7,8 +7,8 @@
 // at all (`none`: the package's own cost, the records left as text).
 package dev.switchboard.bench
 
-import dev.switchboard.Executor
 import com.fasterxml.jackson.databind.ObjectMapper
+import dev.switchboard.Executor
 import dev.switchboard.connectors.GithubConnector
 import kotlinx.coroutines.runBlocking
 import org.json.JSONArray
@@ -21,7 +21,8 @@ fun main(args: Array<String>) {
     val calls = opt("calls", "500").toInt()
     val warmup = opt("warmup", "50").toInt()
     val mapper = ObjectMapper()
-    // The number of records of one page, read as the chosen parser builds them.
+    // Reads one page as the chosen parser builds it: its number of records (with `none`, the
+    // text's length, the records left unread).
     val read: (String) -> Int = when (val parse = opt("parse", "jackson")) {
         "jackson" -> { text -> mapper.readTree(text).size() }
         "orgjson" -> { text -> JSONArray(text).length() }
