@@ -619,13 +619,11 @@ impl Connector {
         params: Value,
         options: ExecuteOptions,
     ) -> impl Stream<Item = Result<JsonExecution>> + Send + 'static {
-        paginate::pages(AsJson(self.clone()), entity, action, params, options)
+        paginate::pages(self.clone(), entity, action, params, options)
     }
 }
 
-impl Executor for Connector {
-    type Page = ExecutionResult;
-
+impl Executor<ExecutionResult> for Connector {
     fn execute_page<'a>(
         &'a self,
         entity: &'a str,
@@ -637,13 +635,7 @@ impl Executor for Connector {
     }
 }
 
-/// A connector that pages with [`Connector::execute_json`].
-#[derive(Clone)]
-struct AsJson(Connector);
-
-impl Executor for AsJson {
-    type Page = JsonExecution;
-
+impl Executor<JsonExecution> for Connector {
     fn execute_page<'a>(
         &'a self,
         entity: &'a str,
@@ -651,7 +643,7 @@ impl Executor for AsJson {
         params: Value,
         options: &'a ExecuteOptions,
     ) -> futures::future::BoxFuture<'a, Result<JsonExecution>> {
-        Box::pin(self.0.execute_json(entity, action, params, options))
+        Box::pin(self.execute_json(entity, action, params, options))
     }
 }
 

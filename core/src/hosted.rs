@@ -686,13 +686,11 @@ impl HostedExecutor {
         params: Value,
         options: ExecuteOptions,
     ) -> impl Stream<Item = Result<JsonExecution>> + Send + 'static {
-        crate::paginate::pages(AsJson(self.clone()), entity, action, params, options)
+        crate::paginate::pages(self.clone(), entity, action, params, options)
     }
 }
 
-impl crate::paginate::Executor for HostedExecutor {
-    type Page = ExecutionResult;
-
+impl crate::paginate::Executor<ExecutionResult> for HostedExecutor {
     fn execute_page<'a>(
         &'a self,
         entity: &'a str,
@@ -704,13 +702,7 @@ impl crate::paginate::Executor for HostedExecutor {
     }
 }
 
-/// A hosted executor that pages with [`HostedExecutor::execute_json`].
-#[derive(Clone)]
-struct AsJson(HostedExecutor);
-
-impl crate::paginate::Executor for AsJson {
-    type Page = JsonExecution;
-
+impl crate::paginate::Executor<JsonExecution> for HostedExecutor {
     fn execute_page<'a>(
         &'a self,
         entity: &'a str,
@@ -718,7 +710,7 @@ impl crate::paginate::Executor for AsJson {
         params: Value,
         options: &'a ExecuteOptions,
     ) -> BoxFuture<'a, Result<JsonExecution>> {
-        Box::pin(self.0.execute_json(entity, action, params, options))
+        Box::pin(self.execute_json(entity, action, params, options))
     }
 }
 

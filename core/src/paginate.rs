@@ -27,12 +27,9 @@ use crate::execution::{ExecuteOptions, ExecutionResult, JsonExecution};
 use crate::spec::{Operation, PageStyle, Pagination};
 use crate::wire::NextPage;
 
-/// Anything that runs one operation: a local [`crate::Connector`] or a hosted executor, giving
-/// its result as a tree or as JSON text.
-pub trait Executor: Clone + Send + Sync + 'static {
-    /// What one page is.
-    type Page: Page;
-
+/// Anything that runs one operation: a local [`crate::Connector`] or a hosted executor, each
+/// for both kinds of page `P`: a tree ([`ExecutionResult`]) or JSON text ([`JsonExecution`]).
+pub trait Executor<P>: Clone + Send + Sync + 'static {
     /// Runs one operation.
     fn execute_page<'a>(
         &'a self,
@@ -40,7 +37,7 @@ pub trait Executor: Clone + Send + Sync + 'static {
         action: &'a str,
         params: Value,
         options: &'a ExecuteOptions,
-    ) -> BoxFuture<'a, Result<Self::Page>>;
+    ) -> BoxFuture<'a, Result<P>>;
 }
 
 /// A page: whatever it holds, it says how to ask for the next one.
@@ -264,13 +261,13 @@ struct State<E> {
 
 /// Pages through `entity` / `action` until the last page (or a repeated cursor, or an error,
 /// which ends the stream after it is yielded).
-pub fn pages<E: Executor>(
+pub fn pages<P: Page, E: Executor<P>>(
     exec: E,
     entity: &str,
     action: &str,
     params: Value,
     options: ExecuteOptions,
-) -> impl Stream<Item = Result<E::Page>> + Send + 'static {
+) -> impl Stream<Item = Result<P>> + Send + 'static {
     let st =
         State { exec, entity: entity.into(), action: action.into(), params, options, done: false, seen: Vec::new() };
     futures::stream::unfold(st, |mut st| async move {

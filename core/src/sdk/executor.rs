@@ -401,7 +401,7 @@ struct Rest<'a> {
     meta: &'a serde_json::Map<String, Value>,
 }
 
-fn cannot_encode(e: serde_json::Error) -> Error {
+fn cannot_encode(e: impl std::fmt::Display) -> Error {
     Error::internal(format!("cannot encode a result: {e}"))
 }
 
@@ -409,7 +409,7 @@ fn cannot_encode(e: serde_json::Error) -> Error {
 fn json_text(data: &JsonData) -> Result<String> {
     let mut out = Vec::with_capacity(data.text_len() + 2);
     serde_json::to_writer(&mut out, data).map_err(cannot_encode)?;
-    String::from_utf8(out).map_err(|e| Error::internal(format!("cannot encode a result: {e}")))
+    String::from_utf8(out).map_err(cannot_encode)
 }
 
 impl From<ResultView> for ResultText {
