@@ -81,12 +81,12 @@ impl Executor {
     /// Runs one `ExecuteRequest` (JSON); resolves to its `Outcome`.
     fn execute<'py>(&self, py: Python<'py>, request: &str) -> PyResult<Bound<'py, PyAny>> {
         let (ex, request) = (self.inner.clone(), json::arg::<ExecuteRequest>("request", request)?);
-        future_into_py(py, async move { Ok(json::Outcome::new(ex.execute(request).await.map_err(to_py)?)) })
+        future_into_py(py, async move { Ok(json::Outcome::text(ex.execute_text(request).await.map_err(to_py)?)) })
     }
 
     /// An async iterator over every page of an `ExecuteRequest` (JSON).
     fn paginate(&self, request: &str) -> PyResult<PageIterator> {
-        Ok(PageIterator::new(self.inner.paginate(json::arg("request", request)?)))
+        Ok(PageIterator::new(self.inner.paginate_text(json::arg("request", request)?)))
     }
 
     /// Starts (or resumes) context store syncs of `entities` on the engine as `options` (core's

@@ -1,16 +1,15 @@
 //! JSON across the boundary. Inbound (params, credentials, settings) comes as JSON text the
-//! facade wrote; results go out as Python objects built here, on the Python thread when the facade reads them
-//! ([`Outcome`]): cheaper than JSON text and `json.loads` in the facade (benches/PROFILE.md,
-//! section 2).
+//! facade wrote; results go out as Python objects parsed here from core's JSON text, on the
+//! Python thread when the facade reads them ([`Outcome`]): one pass, with no tree in between
+//! and no `json.loads` in the facade (benches/PROFILE.md, section 2).
 
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyList, PyString, PyType};
 use rustc_hash::FxHashMap;
-use serde::de::DeserializeOwned;
+use serde::de::{self, DeserializeOwned, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Serialize;
-use serde_json::Value;
-use switchboard_core::sdk::ResultView;
+use switchboard_core::sdk::{ResultText, ResultView};
 
 use crate::error::{invalid, to_py};
 
@@ -26,18 +25,25 @@ pub fn text<T: Serialize>(v: &T) -> PyResult<String> {
 }
 
 /// A result kept in Rust until the awaiting coroutine reads it. The runtime thread that
-/// completes a call only hands this small object over; the dict and the records are built by
-/// [`Outcome::take`] on the Python thread, when the facade reads the result. Built at
-/// completion, every finished but not yet resumed call of a busy event loop held its records
-/// as young Python containers, which the cyclic GC traversed again and again (a quarter of the
-/// CPU at 1,000 in flight: benches/PROFILE.md, section 2).
+/// completes a call only hands this small object over: core's result with its data as JSON
+/// text ([`switchboard_core::sdk::Executor::execute_text`]: a local list page's records are the
+/// API's own text, never parsed into a tree). [`Outcome::take`] parses it straight into Python
+/// objects on the Python thread, when the facade reads the result. Built at completion, every
+/// finished but not yet resumed call of a busy event loop held its records as young Python
+/// containers, which the cyclic GC traversed again and again (a quarter of the CPU at 1,000
+/// in flight: benches/PROFILE.md, section 2).
 #[pyclass(module = "switchboard._native")]
-pub struct Outcome(Option<ResultView>);
+pub struct Outcome(Option<ResultText>);
 
 impl Outcome {
-    /// Wraps a core result.
+    /// Wraps a core result whose data is JSON text.
+    pub fn text(result: ResultText) -> Self {
+        Self(Some(result))
+    }
+
+    /// Wraps a core result whose data is a tree (a health check's).
     pub fn new(view: impl Into<ResultView>) -> Self {
-        Self(Some(view.into()))
+        Self::text(view.into().into())
     }
 }
 
@@ -48,38 +54,19 @@ impl Outcome {
     /// object) are built as instances of it instead of being copied into it afterwards.
     #[pyo3(signature = (record=None))]
     fn take<'py>(&mut self, py: Python<'py>, record: Option<Bound<'py, PyType>>) -> PyResult<Bound<'py, PyAny>> {
-        let view = self
+        let result = self
             .0
             .take()
             .ok_or_else(|| to_py(switchboard_core::Error::internal("a result was read twice".to_string())))?;
-        let mut b = Build { py, keys: FxHashMap::default() };
+        // The meta (the cursor, a total) is small: written out, it is parsed like the data.
+        let meta = text(&result.meta)?;
+        let mut b = Build { py, keys: FxHashMap::default(), failed: None };
         let d = PyDict::new(py);
-        d.set_item(intern!(py, "success"), view.success)?;
-        let data = match (&record, &view.data) {
-            (Some(cls), Value::Array(items)) => {
-                let mut list = Vec::with_capacity(items.len());
-                for item in items {
-                    list.push(match item {
-                        Value::Object(map) => b.instance(cls, map)?,
-                        other => b.object(other)?,
-                    });
-                }
-                PyList::new(py, list)?.into_any()
-            }
-            (Some(cls), Value::Object(map)) => b.instance(cls, map)?,
-            (_, other) => b.object(other)?,
-        };
-        d.set_item(intern!(py, "data"), data)?;
-        d.set_item(intern!(py, "error"), &view.error)?;
-        let meta = PyDict::new(py);
-        for (k, v) in &view.meta {
-            meta.set_item(b.key(k), b.object(v)?)?;
-        }
-        d.set_item(intern!(py, "meta"), meta)?;
-        drop(b);
-        // Core's tree was allocated on a runtime thread: it is freed there too, off the
-        // Python thread (which is what bounds a busy event loop), or here if the runtime is gone.
-        crate::runtime::drop_off_thread(view);
+        d.set_item(intern!(py, "success"), result.success)?;
+        let shape = record.as_ref().map_or(Shape::Plain, Shape::Records);
+        d.set_item(intern!(py, "data"), b.parse(&result.data, shape)?)?;
+        d.set_item(intern!(py, "error"), &result.error)?;
+        d.set_item(intern!(py, "meta"), b.parse(&meta, Shape::Plain)?)?;
         Ok(d.into_any())
     }
 }
@@ -90,6 +77,18 @@ impl Outcome {
 struct Build<'py, 'a> {
     py: Python<'py>,
     keys: FxHashMap<&'a str, Bound<'py, PyString>>,
+    /// The Python error that stopped a parse (serde's error type cannot carry it).
+    failed: Option<PyErr>,
+}
+
+/// Which objects of the data are built as instances of the record class.
+#[derive(Clone, Copy)]
+enum Shape<'r, 'py> {
+    Plain,
+    /// This object, or each object of this list.
+    Records(&'r Bound<'py, PyType>),
+    /// This object.
+    Record(&'r Bound<'py, PyType>),
 }
 
 impl<'py, 'a> Build<'py, 'a> {
@@ -98,49 +97,125 @@ impl<'py, 'a> Build<'py, 'a> {
         self.keys.entry(k).or_insert_with(|| PyString::new(py, k)).clone()
     }
 
-    /// An instance of the `dict` subclass `cls` holding `map`.
-    fn instance(
-        &mut self,
-        cls: &Bound<'py, PyType>,
-        map: &'a serde_json::Map<String, Value>,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        let obj = cls.call0()?;
-        self.fill(obj.cast::<PyDict>()?, map)?;
-        Ok(obj)
-    }
-
-    fn fill(&mut self, dict: &Bound<'py, PyDict>, map: &'a serde_json::Map<String, Value>) -> PyResult<()> {
-        for (k, item) in map {
-            let v = self.object(item)?;
-            dict.set_item(self.key(k), v)?;
-        }
-        Ok(())
-    }
-
-    /// The Python object of a JSON value: dict, list, str, int, float, bool or None.
-    fn object(&mut self, v: &'a Value) -> PyResult<Bound<'py, PyAny>> {
-        let py = self.py;
-        Ok(match v {
-            Value::Null => py.None().into_bound(py),
-            Value::Bool(b) => PyBool::new(py, *b).to_owned().into_any(),
-            Value::Number(n) => match (n.as_i64(), n.as_u64()) {
-                (Some(i), _) => i.into_pyobject(py)?.into_any(),
-                (None, Some(u)) => u.into_pyobject(py)?.into_any(),
-                _ => PyFloat::new(py, n.as_f64().unwrap_or(f64::NAN)).into_any(),
-            },
-            Value::String(s) => PyString::new(py, s).into_any(),
-            Value::Array(items) => {
-                let mut list = Vec::with_capacity(items.len());
-                for item in items {
-                    list.push(self.object(item)?);
-                }
-                PyList::new(py, list)?.into_any()
-            }
-            Value::Object(map) => {
-                let dict = PyDict::new(py);
-                self.fill(&dict, map)?;
-                dict.into_any()
-            }
+    /// The Python objects of JSON text, without a tree in between.
+    fn parse(&mut self, text: &'a str, shape: Shape<'_, 'py>) -> PyResult<Bound<'py, PyAny>> {
+        let mut de = serde_json::Deserializer::from_str(text);
+        let parsed = Node { b: self, shape }.deserialize(&mut de).and_then(|v| de.end().map(|()| v));
+        parsed.map_err(|e| {
+            self.failed
+                .take()
+                .unwrap_or_else(|| to_py(switchboard_core::Error::internal(format!("cannot read a result: {e}"))))
         })
+    }
+
+    /// Keeps a Python error for [`Build::parse`] and stops the parse.
+    fn check<T, E: de::Error>(&mut self, r: PyResult<T>) -> Result<T, E> {
+        r.map_err(|e| {
+            self.failed = Some(e);
+            E::custom("a Python error")
+        })
+    }
+}
+
+/// One JSON value of the text being parsed, built as a Python object as serde reads it.
+struct Node<'b, 'r, 'py, 'a> {
+    b: &'b mut Build<'py, 'a>,
+    shape: Shape<'r, 'py>,
+}
+
+impl<'b, 'r, 'py, 'a> DeserializeSeed<'a> for Node<'b, 'r, 'py, 'a> {
+    type Value = Bound<'py, PyAny>;
+
+    fn deserialize<D: Deserializer<'a>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'b, 'r, 'py, 'a> Visitor<'a> for Node<'b, 'r, 'py, 'a> {
+    type Value = Bound<'py, PyAny>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(self.b.py.None().into_bound(self.b.py))
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+        Ok(PyBool::new(self.b.py, v).to_owned().into_any())
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+        let r = v.into_pyobject(self.b.py).map(|o| o.into_any());
+        self.b.check(r.map_err(PyErr::from))
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+        let r = v.into_pyobject(self.b.py).map(|o| o.into_any());
+        self.b.check(r.map_err(PyErr::from))
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+        Ok(PyFloat::new(self.b.py, v).into_any())
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(PyString::new(self.b.py, v).into_any())
+    }
+
+    fn visit_seq<A: SeqAccess<'a>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let shape = match self.shape {
+            Shape::Records(cls) => Shape::Record(cls),
+            _ => Shape::Plain,
+        };
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        while let Some(item) = seq.next_element_seed(Node { b: &mut *self.b, shape })? {
+            items.push(item);
+        }
+        let list = PyList::new(self.b.py, items).map(Bound::into_any);
+        self.b.check(list)
+    }
+
+    fn visit_map<A: MapAccess<'a>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let dict = match self.shape {
+            Shape::Records(cls) | Shape::Record(cls) => {
+                let made = cls.call0().and_then(|o| o.cast_into::<PyDict>().map_err(PyErr::from));
+                self.b.check(made)?
+            }
+            Shape::Plain => PyDict::new(self.b.py),
+        };
+        while let Some(key) = map.next_key_seed(Key(&mut *self.b))? {
+            let value = map.next_value_seed(Node { b: &mut *self.b, shape: Shape::Plain })?;
+            self.b.check(dict.set_item(key, value))?;
+        }
+        Ok(dict.into_any())
+    }
+}
+
+/// An object's key: shared through [`Build::key`] when the text holds it unescaped.
+struct Key<'b, 'py, 'a>(&'b mut Build<'py, 'a>);
+
+impl<'b, 'py, 'a> DeserializeSeed<'a> for Key<'b, 'py, 'a> {
+    type Value = Bound<'py, PyString>;
+
+    fn deserialize<D: Deserializer<'a>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'b, 'py, 'a> Visitor<'a> for Key<'b, 'py, 'a> {
+    type Value = Bound<'py, PyString>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an object key")
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, v: &'a str) -> Result<Self::Value, E> {
+        Ok(self.0.key(v))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(PyString::new(self.0.py, v))
     }
 }

@@ -7,10 +7,11 @@
 //! (descriptions, tool schemas and the codegen model) and [`runtime`] (the one tokio runtime
 //! and HTTP client per process).
 //!
-//! JSON values (params, results, credentials, settings, error details) cross the boundary as
-//! JSON text ([`json`]);
-//! the typed facade in `python/switchboard` turns them into dicts and lists, and the native
-//! exception into the typed exception hierarchy. Nothing here is meant to be imported directly.
+//! JSON values (params, credentials, settings, error details) cross the boundary as JSON text
+//! ([`json`]); a result's data comes from core as JSON text too and is parsed here, straight
+//! into Python objects ([`json::Outcome`]). The typed facade in `python/switchboard` wraps them
+//! and turns the native exception into the typed exception hierarchy. Nothing here is meant to
+//! be imported directly.
 
 use pyo3::prelude::*;
 

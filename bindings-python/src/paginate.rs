@@ -1,11 +1,11 @@
-//! Mirrors `switchboard_core::sdk::Pages`: the page stream as a Python async iterator.
+//! Mirrors `switchboard_core::sdk::TextPages`: the page stream as a Python async iterator.
 
 use std::sync::Arc;
 
 use futures::StreamExt;
 use pyo3::exceptions::PyStopAsyncIteration;
 use pyo3::prelude::*;
-use switchboard_core::sdk::Pages;
+use switchboard_core::sdk::TextPages;
 
 use crate::error::to_py;
 use crate::json;
@@ -15,12 +15,12 @@ use crate::runtime::future_into_py;
 /// and ends the iteration.
 #[pyclass(module = "switchboard._native", frozen)]
 pub struct PageIterator {
-    pages: Arc<tokio::sync::Mutex<Pages>>,
+    pages: Arc<tokio::sync::Mutex<TextPages>>,
 }
 
 impl PageIterator {
     /// Wraps a core page stream.
-    pub fn new(pages: Pages) -> Self {
+    pub fn new(pages: TextPages) -> Self {
         Self { pages: Arc::new(tokio::sync::Mutex::new(pages)) }
     }
 }
@@ -35,7 +35,7 @@ impl PageIterator {
         let pages = self.pages.clone();
         future_into_py(py, async move {
             match pages.lock().await.next().await {
-                Some(Ok(page)) => Ok(json::Outcome::new(page)),
+                Some(Ok(page)) => Ok(json::Outcome::text(page)),
                 Some(Err(e)) => Err(to_py(e)),
                 None => Err(PyStopAsyncIteration::new_err(())),
             }

@@ -110,15 +110,6 @@ fn handle() -> PyResult<Handle> {
     Ok(handle)
 }
 
-/// Drops `value` on a runtime thread, off the Python thread; here when the runtime has stopped
-/// (a task spawned on a stopped runtime is dropped at once, with what it holds).
-pub fn drop_off_thread<T: Send + 'static>(value: T) {
-    match handle() {
-        Ok(h) => drop(h.spawn(async move { drop(value) })),
-        Err(_) => drop(value),
-    }
-}
-
 /// The handle and the completer for new work from Python: an error once the exit hook has run.
 fn open_runtime() -> PyResult<(Handle, mpsc::Sender<Delivery>)> {
     let handle = handle()?;

@@ -230,11 +230,11 @@ impl Executor {
         }
     }
 
-    /// [`Self::execute`] for a binding that hands its language the data as JSON text (Node,
-    /// Kotlin, Swift): a local list page's records go from the API's answer to the text
-    /// without being parsed into a tree and written out again (see
-    /// [`Connector::execute_json`]), and so does the engine's answer in hosted mode; parsed,
-    /// the text is the data [`Self::execute`] gives.
+    /// [`Self::execute`] for a binding that parses the data from JSON text (every binding:
+    /// Node and the JVM parse it themselves, Python's module straight into Python objects): a
+    /// local list page's records go from the API's answer to the text without being parsed
+    /// into a tree and written out again (see [`Connector::execute_json`]), and so does the
+    /// engine's answer in hosted mode; parsed, the text is the data [`Self::execute`] gives.
     pub async fn execute_text(&self, request: ExecuteRequest) -> Result<ResultText> {
         let (entity, action, params, options) = request.split();
         let done = match &self.mode {
