@@ -225,32 +225,40 @@ impl Completer {
         let closing = Arc::new(AtomicBool::new(false));
         let stop = closing.clone();
         std::thread::Builder::new().name("switchboard-complete".into()).spawn(move || {
-            loop {
-                let first = match rx.recv_timeout(Duration::from_millis(100)) {
-                    Ok(d) => d,
-                    Err(mpsc::RecvTimeoutError::Timeout) if !stop.load(Ordering::Acquire) => continue,
-                    Err(_) => break,
-                };
-                if stop.load(Ordering::Acquire) {
-                    break; // the interpreter is exiting: touch nothing of Python
-                }
-                Python::attach(|py| {
-                    for d in std::iter::once(first).chain(rx.try_iter().take(Self::BATCH - 1)) {
-                        // A panic must not end the thread: every later result would be lost.
-                        let delivered = std::panic::catch_unwind(AssertUnwindSafe(|| {
-                            let future = d.future.into_bound(py);
-                            deliver(d.event_loop.bind(py), &future, (d.value)(py))
-                        }));
-                        match delivered {
-                            Ok(Ok(())) => {}
-                            Ok(Err(e)) => e.print(py),
-                            Err(panic) => {
-                                eprintln!("switchboard: delivering a result panicked: {}", panic_message(&panic))
-                            }
-                        }
+            // Attached once for the thread's life, and detached (the GIL released) while it
+            // waits: the thread keeps one Python thread state. Attached per batch, CPython made
+            // and freed a thread state each time, and with it the frame stack its first Python
+            // call maps (an `mmap`/`munmap` per result when calls come one at a time).
+            // Only this thread receives: the lock is never contended (`detach` needs a `Sync` receiver).
+            let rx = Mutex::new(rx);
+            let rx = || rx.lock().unwrap_or_else(|e| e.into_inner());
+            Python::attach(|py| loop {
+                let first = py.detach(|| loop {
+                    match rx().recv_timeout(Duration::from_millis(100)) {
+                        Ok(d) => break Some(d),
+                        Err(mpsc::RecvTimeoutError::Timeout) if !stop.load(Ordering::Acquire) => continue,
+                        Err(_) => break None,
                     }
                 });
-            }
+                // Stopping: the exit hook, which holds the GIL until finalization, released it
+                // to wait for this thread, so taking it back above cannot meet a finalizing
+                // interpreter; nothing more of Python is touched.
+                let Some(first) = first.filter(|_| !stop.load(Ordering::Acquire)) else { break };
+                for d in std::iter::once(first).chain(rx().try_iter().take(Self::BATCH - 1)) {
+                    // A panic must not end the thread: every later result would be lost.
+                    let delivered = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                        let future = d.future.into_bound(py);
+                        deliver(d.event_loop.bind(py), &future, (d.value)(py))
+                    }));
+                    match delivered {
+                        Ok(Ok(())) => {}
+                        Ok(Err(e)) => e.print(py),
+                        Err(panic) => {
+                            eprintln!("switchboard: delivering a result panicked: {}", panic_message(&panic))
+                        }
+                    }
+                }
+            });
             let _ = exited_tx.send(());
         })?;
         Ok(Self { tx, closing, exited })
