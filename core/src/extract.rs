@@ -326,9 +326,9 @@ struct Scan {
     too_deep: bool,
 }
 
-/// Reads valid JSON text once: the strings (their length and escapes, eight bytes at a time
-/// where there is neither) and the brackets and exponents between them. (Records are mostly
-/// short strings: calling `memchr` once per string cost more than this loop.)
+/// Reads valid JSON text once: the strings (their length and escapes, eight bytes at a time)
+/// and the brackets and exponents between them. (Records are mostly short strings: calling
+/// `memchr` once per string cost more than this loop.)
 fn scan(text: &[u8], long_over: Option<usize>) -> Scan {
     let mut out = Scan::default();
     let mut depth = 0usize;
@@ -338,32 +338,18 @@ fn scan(text: &[u8], long_over: Option<usize>) -> Scan {
             b'"' => {
                 let start = i + 1;
                 i = start;
-                while i < text.len() {
-                    // Eight bytes at a time while none is a quote or a backslash.
-                    if let Some(word) = text.get(i..i + 8) {
-                        let word = u64::from_le_bytes([
-                            word[0], word[1], word[2], word[3], word[4], word[5], word[6], word[7],
-                        ]);
-                        if !has_byte(word, b'"') && !has_byte(word, b'\\') {
-                            i += 8;
-                            continue;
-                        }
+                loop {
+                    i += quote_or_backslash(text.get(i..).unwrap_or_default());
+                    if text.get(i) != Some(&b'\\') {
+                        break; // the closing quote (or the end of a text cut short)
                     }
-                    match text[i] {
-                        b'"' => break,
-                        b'\\' => {
-                            if text.get(i + 1) == Some(&b'u')
-                                && text.get(i + 2).is_some_and(|c| c.eq_ignore_ascii_case(&b'd'))
-                                && text
-                                    .get(i + 3)
-                                    .is_some_and(|c| matches!(c.to_ascii_lowercase(), b'8'..=b'9' | b'a'..=b'f'))
-                            {
-                                out.check = true;
-                            }
-                            i += 2;
-                        }
-                        _ => i += 1,
+                    if text.get(i + 1) == Some(&b'u')
+                        && text.get(i + 2).is_some_and(|c| c.eq_ignore_ascii_case(&b'd'))
+                        && text.get(i + 3).is_some_and(|c| matches!(c.to_ascii_lowercase(), b'8'..=b'9' | b'a'..=b'f'))
+                    {
+                        out.check = true;
                     }
+                    i += 2;
                 }
                 out.long |= long_over.is_some_and(|max| i.min(text.len()) - start > max);
             }
@@ -380,12 +366,26 @@ fn scan(text: &[u8], long_over: Option<usize>) -> Scan {
     out
 }
 
-/// Whether one of the eight bytes of `word` is `b`.
-fn has_byte(word: u64, b: u8) -> bool {
+/// How many bytes of `s` come before its first quote or backslash (all of them when it has
+/// neither), read eight at a time: the lowest byte that matches ends the step at once, with no
+/// byte-by-byte walk to it.
+fn quote_or_backslash(s: &[u8]) -> usize {
     const ONES: u64 = u64::from_ne_bytes([1; 8]);
     const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
-    let x = word ^ (ONES * u64::from(b));
-    x.wrapping_sub(ONES) & !x & HIGHS != 0
+    // The high bit of each zero byte of `x`. A byte above a zero byte may be marked too (the
+    // borrow runs up), never one below the lowest: the lowest mark is exact.
+    let zeros = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS;
+    let mut at = 0;
+    while let Some(&word) = s.get(at..).and_then(|rest| rest.first_chunk::<8>()) {
+        let word = u64::from_le_bytes(word);
+        let marks = zeros(word ^ (ONES * u64::from(b'"'))) | zeros(word ^ (ONES * u64::from(b'\\')));
+        if marks != 0 {
+            return at + (marks.trailing_zeros() / 8) as usize;
+        }
+        at += 8;
+    }
+    let rest = s.get(at..).unwrap_or_default();
+    at + rest.iter().position(|&b| b == b'"' || b == b'\\').unwrap_or(rest.len())
 }
 
 /// Text longer than this in list results is cut unless the caller asks for everything.
