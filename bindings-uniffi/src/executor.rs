@@ -5,12 +5,14 @@
 use std::sync::Arc;
 
 use serde_json::Value;
+use switchboard_core::hosted::ConnectorInfo;
 use switchboard_core::sdk::{self, ConnectorSettings, ExecuteRequest, Hooks, LocalSettings, Target};
-use switchboard_core::{wire, Error};
+use switchboard_core::wire::{EntityStatus, StoreStatus, SyncStart, SyncStarted};
+use switchboard_core::Error;
 
 use crate::auth::{Provider, Sink, TokenProvider, TokenRefreshListener};
 use crate::error::SwitchboardException;
-use crate::hosted::{ConnectorInfo, HostedClient};
+use crate::hosted::HostedClient;
 use crate::json;
 use crate::paginate::Pages;
 
@@ -41,8 +43,12 @@ impl From<sdk::ResultView> for ResultView {
     }
 }
 
-/// How the sync of one entity started (core's `SyncStart`).
-#[derive(uniffi::Record)]
+// Core's context store types, exposed as they are: each `remote` definition below mirrors the
+// struct in `switchboard_core::wire` field for field (the build fails if they differ), and
+// UniFFI converts core's own values, with no copy of them written here.
+
+/// How the sync of one entity started.
+#[uniffi::remote(Record)]
 pub struct SyncStart {
     pub entity: String,
     /// `started` (a new sync), `resumed` (an interrupted or failed one) or `already_running`.
@@ -51,25 +57,14 @@ pub struct SyncStart {
     pub generation: i64,
 }
 
-/// What `context_store_sync` returns (core's `SyncStarted`).
-#[derive(uniffi::Record)]
+/// What `context_store_sync` returns.
+#[uniffi::remote(Record)]
 pub struct SyncStarted {
     pub entities: Vec<SyncStart>,
 }
 
-impl From<wire::SyncStarted> for SyncStarted {
-    fn from(s: wire::SyncStarted) -> Self {
-        let entities = s
-            .entities
-            .into_iter()
-            .map(|e| SyncStart { entity: e.entity, status: e.status, generation: e.generation })
-            .collect();
-        Self { entities }
-    }
-}
-
-/// The sync state of one entity of the context store (core's `EntityStatus`).
-#[derive(uniffi::Record)]
+/// The sync state of one entity of the context store.
+#[uniffi::remote(Record)]
 pub struct EntityStatus {
     pub entity: String,
     /// `running`, `succeeded`, `failed` or `interrupted`.
@@ -102,39 +97,10 @@ pub struct EntityStatus {
     pub full_every_seconds: Option<i64>,
 }
 
-/// What `context_store_status` returns (core's `StoreStatus`).
-#[derive(uniffi::Record)]
+/// What `context_store_status` returns.
+#[uniffi::remote(Record)]
 pub struct StoreStatus {
     pub entities: Vec<EntityStatus>,
-}
-
-impl From<wire::StoreStatus> for StoreStatus {
-    fn from(s: wire::StoreStatus) -> Self {
-        let entities = s
-            .entities
-            .into_iter()
-            .map(|e| EntityStatus {
-                entity: e.entity,
-                status: e.status,
-                generation: e.generation,
-                pages: e.pages,
-                records_synced: e.records_synced,
-                record_count: e.record_count,
-                deleted: e.deleted,
-                last_error: e.last_error,
-                started_at: e.started_at,
-                finished_at: e.finished_at,
-                updated_at: e.updated_at,
-                every_seconds: e.every_seconds,
-                next_run_at: e.next_run_at,
-                mode: e.mode,
-                high_water_mark: e.high_water_mark,
-                last_full_sync_at: e.last_full_sync_at,
-                full_every_seconds: e.full_every_seconds,
-            })
-            .collect();
-        Self { entities }
-    }
 }
 
 /// Runs operations of one connector, locally or through the engine. Cheap to share across
@@ -221,17 +187,17 @@ impl Executor {
         full_every_seconds: Option<i64>,
     ) -> Result<SyncStarted> {
         let options = sdk::SyncOptions { every_seconds, unschedule, mode, full_every_seconds };
-        Ok(self.inner.context_store_sync(entities, options).await?.into())
+        Ok(self.inner.context_store_sync(entities, options).await?)
     }
 
     /// The sync state of each entity of the connector's context store (hosted mode only).
     pub async fn context_store_status(&self) -> Result<StoreStatus> {
-        Ok(self.inner.context_store_status().await?.into())
+        Ok(self.inner.context_store_status().await?)
     }
 
     /// The stored connector; `None` in local mode.
     pub async fn connector_info(&self) -> Result<Option<ConnectorInfo>> {
-        Ok(self.inner.connector_info().await?.map(Into::into))
+        Ok(self.inner.connector_info().await?)
     }
 
     /// The local connector's slug; `None` in hosted mode.

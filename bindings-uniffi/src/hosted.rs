@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use switchboard_core::hosted::{self as core, ConnectorLookup, NewConnector};
+use switchboard_core::hosted::{self as core, ConnectorInfo, ConnectorLookup, NewConnector};
 use switchboard_core::sdk::{self, ClientSettings, Target};
 
 use crate::auth::{Provider, TokenProvider};
@@ -14,9 +14,11 @@ use crate::json;
 
 type Result<T> = std::result::Result<T, SwitchboardException>;
 
-/// Core's `ConnectorInfo`: a stored connector as the engine describes it (never its
-/// credentials).
-#[derive(uniffi::Record)]
+// Core's `ConnectorInfo` exposed as it is: this `remote` definition mirrors it field for field
+// (the build fails if they differ) and UniFFI converts core's own values.
+
+/// A stored connector as the engine describes it (never its credentials).
+#[uniffi::remote(Record)]
 pub struct ConnectorInfo {
     pub id: String,
     pub name: String,
@@ -28,22 +30,6 @@ pub struct ConnectorInfo {
     pub workspace_name: Option<String>,
     pub created_at: Option<String>,
     pub updated_at: Option<String>,
-}
-
-impl From<core::ConnectorInfo> for ConnectorInfo {
-    fn from(c: core::ConnectorInfo) -> Self {
-        let core::ConnectorInfo {
-            id,
-            name,
-            connector_type,
-            slug,
-            definition_id,
-            workspace_name,
-            created_at,
-            updated_at,
-        } = c;
-        Self { id, name, connector_type, slug, definition_id, workspace_name, created_at, updated_at }
-    }
 }
 
 /// An authenticated connection to an engine; its application token is cached and renewed
@@ -106,19 +92,19 @@ impl Workspace {
     /// Stores a connector (`NewConnector` JSON).
     pub async fn create_connector(&self, connector_json: String) -> Result<ConnectorInfo> {
         let new: NewConnector = json::arg("connector", &connector_json)?;
-        Ok(self.inner.create_connector(new).await?.into())
+        Ok(self.inner.create_connector(new).await?)
     }
 
     /// The workspace's connectors.
     pub async fn list_connectors(&self) -> Result<Vec<ConnectorInfo>> {
-        Ok(self.inner.list_connectors().await?.into_iter().map(Into::into).collect())
+        Ok(self.inner.list_connectors().await?)
     }
 
     /// The one connector matching exactly one of `connector_id` or `name` (a type or a
     /// connector name).
     pub async fn find_connector(&self, connector_id: Option<String>, name: Option<String>) -> Result<ConnectorInfo> {
         let lookup = ConnectorLookup::from_args(connector_id, name)?;
-        Ok(self.inner.find_connector(&lookup).await?.into())
+        Ok(self.inner.find_connector(&lookup).await?)
     }
 
     /// An executor for the one connector matching exactly one of `connector_id` or `name`.

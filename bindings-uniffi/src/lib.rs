@@ -25,7 +25,7 @@ pub mod tools;
 pub use auth::{TokenProvider, TokenRefreshListener};
 pub use error::SwitchboardException;
 pub use executor::{connect, Executor, ResultView};
-pub use hosted::{ConnectorInfo, HostedClient, Workspace};
+pub use hosted::{HostedClient, Workspace};
 pub use paginate::Pages;
 
 #[global_allocator]

@@ -2019,8 +2019,7 @@ public func FfiConverterTypeWorkspace_lower(_ value: Workspace) -> UInt64 {
 
 
 /**
- * Core's `ConnectorInfo`: a stored connector as the engine describes it (never its
- * credentials).
+ * A stored connector as the engine describes it (never its credentials).
  */
 public struct ConnectorInfo: Equatable, Hashable {
     public var id: String
@@ -2113,7 +2112,7 @@ public func FfiConverterTypeConnectorInfo_lower(_ value: ConnectorInfo) -> RustB
 
 
 /**
- * The sync state of one entity of the context store (core's `EntityStatus`).
+ * The sync state of one entity of the context store.
  */
 public struct EntityStatus: Equatable, Hashable {
     public var entity: String
@@ -2441,7 +2440,7 @@ public func FfiConverterTypeResultView_lower(_ value: ResultView) -> RustBuffer 
 
 
 /**
- * What `context_store_status` returns (core's `StoreStatus`).
+ * What `context_store_status` returns.
  */
 public struct StoreStatus: Equatable, Hashable {
     public var entities: [EntityStatus]
@@ -2494,7 +2493,7 @@ public func FfiConverterTypeStoreStatus_lower(_ value: StoreStatus) -> RustBuffe
 
 
 /**
- * How the sync of one entity started (core's `SyncStart`).
+ * How the sync of one entity started.
  */
 public struct SyncStart: Equatable, Hashable {
     public var entity: String
@@ -2567,7 +2566,7 @@ public func FfiConverterTypeSyncStart_lower(_ value: SyncStart) -> RustBuffer {
 
 
 /**
- * What `context_store_sync` returns (core's `SyncStarted`).
+ * What `context_store_sync` returns.
  */
 public struct SyncStarted: Equatable, Hashable {
     public var entities: [SyncStart]
