@@ -441,16 +441,13 @@ impl Connector {
             let body: Value = if resp.body.is_empty() {
                 Value::Null
             } else {
-                match raw_path.filter(|_| success).and_then(|p| extract::parse_split(&resp.body, p).ok()) {
-                    Some((body, None)) => body,
-                    // A record the parsing path would refuse sends the page down that path.
-                    Some((body, Some(records))) => match extract::pass_records(records) {
-                        Some(records) => {
-                            raw_records = Some(records);
-                            body
-                        }
-                        None => whole_body(&resp.body),
-                    },
+                match raw_path.filter(|_| success).and_then(|p| extract::split_records(&resp.body, p)) {
+                    Some((body, records)) => {
+                        raw_records = Some(records);
+                        body
+                    }
+                    // Not JSON, or not a page whose records can pass as text: the parsing
+                    // path reads it (or says why it cannot).
                     None => whole_body(&resp.body),
                 }
             };

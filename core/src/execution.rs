@@ -38,13 +38,55 @@ fn pagination(meta: &Map<String, Value>, next_page: Option<&NextPage>) -> Map<St
     pagination
 }
 
+/// A list record as the JSON text the API sent (an object or `null`; any other value as
+/// `{"value": ...}`), checked as JSON when its page was read
+/// ([`crate::extract::split_records`]) and written out as it is.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordText {
+    pub(crate) text: Box<str>,
+    /// Bytes of its longest string as written (an upper bound of its chars).
+    pub(crate) longest: usize,
+}
+
+impl RecordText {
+    /// The record's JSON text.
+    pub fn get(&self) -> &str {
+        &self.text
+    }
+
+    /// A record written from its tree.
+    pub(crate) fn of(v: &Value) -> Self {
+        let text = v.to_string();
+        let longest = text.len();
+        Self { text: text.into(), longest }
+    }
+
+    /// A record from JSON text, checked here (tests build records this way).
+    #[cfg(test)]
+    pub(crate) fn checked(text: &str) -> serde_json::Result<Self> {
+        serde_json::from_str::<serde::de::IgnoredAny>(text)?;
+        Ok(Self { text: text.into(), longest: text.len() })
+    }
+}
+
+impl Serialize for RecordText {
+    /// The text as it is: serde_json writes a struct of this name and field raw (the protocol
+    /// of its own `RawValue`, whose constructors would check the text once more).
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct as _;
+        let mut s = serializer.serialize_struct(crate::extract::RAW_VALUE_TOKEN, 1)?;
+        s.serialize_field(crate::extract::RAW_VALUE_TOKEN, &*self.text)?;
+        s.end()
+    }
+}
+
 /// An execution's data for a caller that writes it out as JSON (the engine's answer): a tree,
 /// or a list page's records as the JSON text the API sent (each an object or `null`, long
 /// strings cut unless asked otherwise), which it writes as an array without parsing them.
 #[derive(Debug)]
 pub enum JsonData {
     Value(Value),
-    Records(Vec<Box<RawValue>>),
+    Records(Vec<RecordText>),
     /// The whole data as JSON text another party checked and sent (the engine's answer to
     /// the hosted client).
     Text(Box<RawValue>),

@@ -710,7 +710,7 @@ mod tests {
             result: crate::execution::JsonData::Records(
                 records
                     .iter()
-                    .map(|r| serde_json::value::RawValue::from_string(r.to_string()))
+                    .map(|r| crate::execution::RecordText::checked(r))
                     .collect::<Result<_, _>>()
                     .map_err(fail)?,
             ),
