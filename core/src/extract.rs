@@ -279,18 +279,27 @@ impl Walk<'_> {
             self.eat(b':')?;
             self.ws();
             self.value(depth + 1, on_path)?;
-            self.ws();
-            match self.s.get(self.i)? {
-                b',' => {
-                    self.i += 1;
-                    self.ws();
-                }
-                b'}' => {
-                    self.i += 1;
-                    return Some(());
-                }
-                _ => return None,
+            if !self.more(b'}')? {
+                return Some(());
             }
+        }
+    }
+
+    /// After an item of an array or an entry of an object: `true` past a comma (more to
+    /// come), `false` past the closing bracket.
+    fn more(&mut self, close: u8) -> Option<bool> {
+        self.ws();
+        match *self.s.get(self.i)? {
+            b',' => {
+                self.i += 1;
+                self.ws();
+                Some(true)
+            }
+            c if c == close => {
+                self.i += 1;
+                Some(false)
+            }
+            _ => None,
         }
     }
 
@@ -313,17 +322,8 @@ impl Walk<'_> {
                 } else {
                     self.value(depth + 1, None)?;
                 }
-                self.ws();
-                match self.s.get(self.i)? {
-                    b',' => {
-                        self.i += 1;
-                        self.ws();
-                    }
-                    b']' => {
-                        self.i += 1;
-                        break;
-                    }
-                    _ => return None,
+                if !self.more(b']')? {
+                    break;
                 }
             }
         }
