@@ -41,6 +41,25 @@ class AsyncTest {
         assertEquals(1000, Servers.requests("github").size)
     }
 
+    /** The JVM threads standing for the native runtime's threads (see uniffi-bindgen's main.rs). */
+    private fun runtimeThreads() = Thread.getAllStackTraces().keys.filter { it.name == "switchboard-runtime" }.toSet()
+
+    @Test
+    fun `the runtime threads that resume coroutines stay attached to the JVM`() = runBlocking {
+        Servers.resetFake()
+        val ex = github(Servers.base("github"))
+        repeat(20) { assertTrue(ex.execute(repo).success) }
+        // Each async call's continuation is called from a runtime thread. Attached once and kept
+        // (as daemons: they never hold the JVM open), they are the same Thread objects call after
+        // call; JNA's default would attach a new Thread for every call and detach it at once.
+        val first = runtimeThreads()
+        assertTrue(first.isNotEmpty(), "no runtime thread is attached after 20 calls")
+        assertTrue(first.all { it.isDaemon })
+        repeat(50) { assertTrue(ex.execute(repo).success) }
+        val later = runtimeThreads()
+        assertTrue(later.containsAll(first), "runtime threads were detached between calls: $first, then $later")
+    }
+
     @Test
     fun `cancelling the coroutine drops the Rust future and its connection`() = runBlocking {
         // An upstream that reads the request and never answers, and reports when the client hangs up.
