@@ -187,9 +187,11 @@ def local_costs(ctx: Ctx, section: str, base: str, calls: int, warmup: int, roun
 
 
 def bench_local(ctx: Ctx) -> None:
-    # 1,000 warm-up calls: with 50, the JVM's JIT compilers were still at work during the timed
-    # calls (2.3 ms of CPU per 1 ms call). Every client gets the same warm-up.
-    calls, warmup, rounds = (20, 5, 1) if ctx.tiny else (500, 1000, 3)
+    # 5,000 warm-up calls: with 50, the JVM's JIT compilers were still at work during the timed
+    # calls (2.3 ms of CPU per 1 ms call); with 1,000, its C2 compiler still took a third of the
+    # process's CPU over the next thousands of calls (benches/PROFILE.md, section 5). Every client
+    # gets the same warm-up.
+    calls, warmup, rounds = (20, 5, 1) if ctx.tiny else (500, 5000, 3)
     fake, base = start_fake(ctx, 30)
     impls = [i for i in LOCAL_IMPLS if i != "kotlin" or ctx.a.kotlin_cp]
     ctx.results["local"] = local_costs(ctx, "local", base, calls, warmup, rounds, impls)
