@@ -60,7 +60,7 @@ impl Outcome {
             .ok_or_else(|| to_py(switchboard_core::Error::internal("a result was read twice".to_string())))?;
         // The meta (the cursor, a total) is small: written out, it is parsed like the data.
         let meta = text(&result.meta)?;
-        let mut b = Build { py, keys: FxHashMap::default(), failed: None };
+        let mut b = Build { py, ids: FxHashMap::default(), names: Vec::new(), top: NONE, failed: None };
         let d = PyDict::new(py);
         d.set_item(intern!(py, "success"), result.success)?;
         let shape = record.as_ref().map_or(Shape::Plain, Shape::Records);
@@ -73,12 +73,40 @@ impl Outcome {
 
 /// Builds the Python objects of one result. Each distinct key is made once and shared by every
 /// object that has it (the records of a page share theirs), as `json.loads` does: one string
-/// and one hash per name instead of one per record.
+/// and one hash per name instead of one per record. The records of a page list their keys in
+/// the same order, so each key is first compared with the one that followed the previous key
+/// last time ([`Name`]), and looked up by hash only when that guess is wrong.
 struct Build<'py, 'a> {
     py: Python<'py>,
-    keys: FxHashMap<&'a str, Bound<'py, PyString>>,
+    /// The index in `names` of each distinct key.
+    ids: FxHashMap<&'a str, usize>,
+    names: Vec<Name<'py, 'a>>,
+    /// The guessed first key of an object that is not a key's value (a list item, the root).
+    top: usize,
     /// The Python error that stopped a parse (serde's error type cannot carry it).
     failed: Option<PyErr>,
+}
+
+/// No key (a guess not made yet, or an object that is not a key's value).
+const NONE: usize = usize::MAX;
+
+/// Where the guess for the next key of an object is kept.
+#[derive(Clone, Copy)]
+enum Slot {
+    /// The first key of an object that is the value of this key (`NONE`: of no key).
+    Child(usize),
+    /// The key after this one.
+    Next(usize),
+}
+
+/// One distinct key, with the guesses that follow it.
+struct Name<'py, 'a> {
+    text: &'a str,
+    string: Bound<'py, PyString>,
+    /// The key read after this one in the same object, last time.
+    next: usize,
+    /// The first key of the object (or of the objects of the list) that was this key's value.
+    child: usize,
 }
 
 /// Which objects of the data are built as instances of the record class.
@@ -92,15 +120,30 @@ enum Shape<'r, 'py> {
 }
 
 impl<'py, 'a> Build<'py, 'a> {
-    fn key(&mut self, k: &'a str) -> Bound<'py, PyString> {
-        let py = self.py;
-        self.keys.entry(k).or_insert_with(|| PyString::new(py, k)).clone()
+    /// The index of key `k`, `guess` tried first.
+    fn key(&mut self, k: &'a str, guess: usize) -> usize {
+        if self.names.get(guess).is_some_and(|n| n.text == k) {
+            return guess;
+        }
+        let (py, names) = (self.py, &mut self.names);
+        *self.ids.entry(k).or_insert_with(|| {
+            names.push(Name { text: k, string: PyString::new(py, k), next: NONE, child: NONE });
+            names.len() - 1
+        })
+    }
+
+    fn guess(&mut self, slot: Slot) -> &mut usize {
+        match slot {
+            Slot::Child(at) if at != NONE => &mut self.names[at].child,
+            Slot::Next(at) => &mut self.names[at].next,
+            Slot::Child(_) => &mut self.top,
+        }
     }
 
     /// The Python objects of JSON text, without a tree in between.
     fn parse(&mut self, text: &'a str, shape: Shape<'_, 'py>) -> PyResult<Bound<'py, PyAny>> {
         let mut de = serde_json::Deserializer::from_str(text);
-        let parsed = Node { b: self, shape }.deserialize(&mut de).and_then(|v| de.end().map(|()| v));
+        let parsed = Node { b: self, shape, parent: NONE }.deserialize(&mut de).and_then(|v| de.end().map(|()| v));
         parsed.map_err(|e| {
             self.failed
                 .take()
@@ -121,6 +164,8 @@ impl<'py, 'a> Build<'py, 'a> {
 struct Node<'b, 'r, 'py, 'a> {
     b: &'b mut Build<'py, 'a>,
     shape: Shape<'r, 'py>,
+    /// The key whose value this is (or, for a list's items, the list's key); `NONE` if none.
+    parent: usize,
 }
 
 impl<'b, 'r, 'py, 'a> DeserializeSeed<'a> for Node<'b, 'r, 'py, 'a> {
@@ -170,7 +215,7 @@ impl<'b, 'r, 'py, 'a> Visitor<'a> for Node<'b, 'r, 'py, 'a> {
             _ => Shape::Plain,
         };
         let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
-        while let Some(item) = seq.next_element_seed(Node { b: &mut *self.b, shape })? {
+        while let Some(item) = seq.next_element_seed(Node { b: &mut *self.b, shape, parent: self.parent })? {
             items.push(item);
         }
         let list = PyList::new(self.b.py, items).map(Bound::into_any);
@@ -185,19 +230,44 @@ impl<'b, 'r, 'py, 'a> Visitor<'a> for Node<'b, 'r, 'py, 'a> {
             }
             Shape::Plain => PyDict::new(self.b.py),
         };
-        while let Some(key) = map.next_key_seed(Key(&mut *self.b))? {
-            let value = map.next_value_seed(Node { b: &mut *self.b, shape: Shape::Plain })?;
-            self.b.check(dict.set_item(key, value))?;
+        let mut slot = Slot::Child(self.parent);
+        loop {
+            let guess = *self.b.guess(slot);
+            let Some(key) = map.next_key_seed(Key { b: &mut *self.b, guess })? else { break };
+            match key {
+                KeyOf::Name(id) => {
+                    if id != guess {
+                        *self.b.guess(slot) = id;
+                    }
+                    let value = map.next_value_seed(Node { b: &mut *self.b, shape: Shape::Plain, parent: id })?;
+                    let set = dict.set_item(&self.b.names[id].string, value);
+                    self.b.check(set)?;
+                    slot = Slot::Next(id);
+                }
+                KeyOf::Escaped(string) => {
+                    let value = map.next_value_seed(Node { b: &mut *self.b, shape: Shape::Plain, parent: NONE })?;
+                    self.b.check(dict.set_item(string, value))?;
+                }
+            }
         }
         Ok(dict.into_any())
     }
 }
 
 /// An object's key: shared through [`Build::key`] when the text holds it unescaped.
-struct Key<'b, 'py, 'a>(&'b mut Build<'py, 'a>);
+struct Key<'b, 'py, 'a> {
+    b: &'b mut Build<'py, 'a>,
+    guess: usize,
+}
+
+/// A key read: a shared name's index, or a key written with escapes, made for this object.
+enum KeyOf<'py> {
+    Name(usize),
+    Escaped(Bound<'py, PyString>),
+}
 
 impl<'b, 'py, 'a> DeserializeSeed<'a> for Key<'b, 'py, 'a> {
-    type Value = Bound<'py, PyString>;
+    type Value = KeyOf<'py>;
 
     fn deserialize<D: Deserializer<'a>>(self, d: D) -> Result<Self::Value, D::Error> {
         d.deserialize_str(self)
@@ -205,17 +275,17 @@ impl<'b, 'py, 'a> DeserializeSeed<'a> for Key<'b, 'py, 'a> {
 }
 
 impl<'b, 'py, 'a> Visitor<'a> for Key<'b, 'py, 'a> {
-    type Value = Bound<'py, PyString>;
+    type Value = KeyOf<'py>;
 
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
         f.write_str("an object key")
     }
 
     fn visit_borrowed_str<E: de::Error>(self, v: &'a str) -> Result<Self::Value, E> {
-        Ok(self.0.key(v))
+        Ok(KeyOf::Name(self.b.key(v, self.guess)))
     }
 
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-        Ok(PyString::new(self.0.py, v))
+        Ok(KeyOf::Escaped(PyString::new(self.b.py, v)))
     }
 }

@@ -4,8 +4,14 @@ every error a local call can raise, OAuth rotation through ``on_token_refresh``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import http.server
 import json
+import random
+import re
+import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -119,13 +125,9 @@ EDGE_RECORDS = (
 )
 
 
-async def test_records_are_the_json_the_api_sent() -> None:
-    """The records of a page reach Python as ``json.loads`` reads the API's own text (they
-    pass through core as text and are parsed once, in the native module)."""
-    import http.server
-    import threading
-
-    body = ('{"object":"list","has_more":false,"data":' + EDGE_RECORDS + "}").encode()
+@contextlib.contextmanager
+def serving(body: bytes) -> Iterator[str]:
+    """A local HTTP server answering every GET with ``body`` as JSON; yields its base URL."""
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:
@@ -141,7 +143,17 @@ async def test_records_are_the_json_the_api_sent() -> None:
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        base = f"http://127.0.0.1:{server.server_address[1]}"
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+async def test_records_are_the_json_the_api_sent() -> None:
+    """The records of a page reach Python as ``json.loads`` reads the API's own text (they
+    pass through core as text and are parsed once, in the native module)."""
+    body = ('{"object":"list","has_more":false,"data":' + EDGE_RECORDS + "}").encode()
+    with serving(body) as base:
         st = StripeConnector(credentials={"api_key": STRIPE_KEY}, config={"base_url": base})
         res = await st.execute("customers", "list", {"limit": 10})
         # A record that is a string, number or list comes as {"value": ...} (core's rule for
@@ -157,9 +169,60 @@ async def test_records_are_the_json_the_api_sent() -> None:
         # The same records through the tree (fields selected), and one record (get).
         picked = await st.execute("customers", "list", {"limit": 10}, select_fields=["ключ", "max", "f"])
         assert picked.data[0] == {k: expected[0][k] for k in ("ключ", "max", "f")}
-    finally:
-        server.shutdown()
-        server.server_close()
+
+
+def varied_records(seed: int) -> list[dict[str, Any]]:
+    """Records whose keys change order, come and go, repeat at other depths and are sometimes
+    written with escapes: the native module guesses each key from the order seen before."""
+    rng = random.Random(seed)
+    names = ["id", "name", "a", "b", "email", "created", "ключ", "x y", ""]
+
+    def obj(depth: int) -> dict[str, Any]:
+        keys = rng.sample(names, rng.randint(0, len(names)))
+        if rng.random() < 0.7:  # mostly the same order, as an API writes its records
+            keys.sort(key=names.index)
+        out: dict[str, Any] = {}
+        for k in keys:
+            roll = rng.random()
+            if depth < 3 and roll < 0.2:
+                out[k] = obj(depth + 1)
+            elif depth < 3 and roll < 0.3:
+                out[k] = [obj(depth + 1) for _ in range(rng.randint(0, 3))]
+            else:
+                out[k] = rng.choice([k, rng.randint(-5, 5), None, True, 1.5, [k]])
+        return out
+
+    return [obj(0) for _ in range(60)]
+
+
+def escape_some_keys(text: str, rng: random.Random) -> str:
+    """``text`` with some keys written as ``\\u`` escapes (the same JSON)."""
+    return re.sub(
+        r'"(id|name|a)":',
+        lambda m: '"' + "".join(f"\\u{ord(c):04x}" for c in m[1]) + '":' if rng.random() < 0.3 else m[0],
+        text,
+    )
+
+
+@pytest.mark.parametrize("seed", range(4))
+async def test_records_with_varying_keys_read_as_json_loads_reads_them(seed: int) -> None:
+    records = varied_records(seed)
+    page = json.dumps({"object": "list", "has_more": False, "data": records}, ensure_ascii=False)
+    text = escape_some_keys(page, random.Random(seed))
+    assert text != page and json.loads(text)["data"] == records
+    with serving(text.encode()) as base:
+        st = StripeConnector(credentials={"api_key": STRIPE_KEY}, config={"base_url": base})
+        res = await st.execute("customers", "list", {"limit": 100})
+    assert res.data == records
+
+    def orders(v: Any) -> Any:  # every object's keys in order, at every depth
+        if isinstance(v, dict):
+            return [(k, orders(x)) for k, x in v.items()]  # pyright: ignore[reportUnknownVariableType]
+        if isinstance(v, list):
+            return [orders(x) for x in v]  # pyright: ignore[reportUnknownVariableType]
+        return v
+
+    assert orders(res.data) == orders(records)
 
 
 async def test_stripe_create_sends_a_form_body(fake: Fake) -> None:
