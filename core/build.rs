@@ -1,8 +1,10 @@
 //! Embeds every `connectors/*.yaml` into the crate: writes `$OUT_DIR/specs.rs` with one
-//! [`Embedded`] entry per spec: the file name, its text, and its index: what a lookup and a
-//! listing need without parsing the spec at run time (slug, definition id, display name,
-//! description, the entity/action pairs, the auth schemes with their credential fields, the
-//! required config, the replication config's schema).
+//! [`Embedded`] entry per spec: the file name, its text (deflated: a process parses a few of
+//! the 56 specs, and the 2 MB of their texts would otherwise sit in every binary and, on
+//! kernels that map a file's page-cache folios whole, in its resident memory), and its index:
+//! what a lookup and a listing need without parsing the spec at run time (slug, definition id,
+//! display name, description, the entity/action pairs, the auth schemes with their credential
+//! fields, the required config, the replication config's schema).
 //!
 //! The index is read here from the YAML document the way the spec loader (src/spec/load.rs)
 //! derives those values. A spec this cannot index (a document the loader would refuse in one of
@@ -12,6 +14,7 @@
 //! (tests/registry_lazy.rs) parses every built-in spec.
 
 use std::fmt::Write as _;
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
@@ -24,6 +27,11 @@ fn main() {
         std::fs::read_dir(&dir).map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect()).unwrap_or_default();
     files.retain(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml"));
     files.sort();
+    let out_dir = PathBuf::from(std::env::var("OUT_DIR").unwrap_or_else(|_| ".".into()));
+    let deflated_dir = out_dir.join("specs");
+    if let Err(e) = std::fs::create_dir_all(&deflated_dir) {
+        panic!("cannot create {}: {e}", deflated_dir.display());
+    }
     let mut out = String::from("/// Embedded connector specs, one per `connectors/*.yaml`, in file-name order.\n");
     out.push_str("pub static EMBEDDED: &[Embedded] = &[\n");
     for f in &files {
@@ -37,14 +45,20 @@ fn main() {
                 "None".to_string()
             }
         };
+        let deflated = deflated_dir.join(format!("{name}.deflate"));
+        let mut encoder = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::best());
+        let bytes = encoder.write_all(text.as_bytes()).and_then(|()| encoder.finish());
+        if let Err(e) = bytes.and_then(|b| std::fs::write(&deflated, b)) {
+            panic!("cannot write {}: {e}", deflated.display());
+        }
         let _ = writeln!(
             out,
-            "    Embedded {{ file: {name:?}, index: {index}, text: include_str!({:?}) }},",
-            path_string(f)
+            "    Embedded {{ file: {name:?}, index: {index}, deflated: include_bytes!({:?}), len: {} }},",
+            path_string(&deflated),
+            text.len()
         );
     }
     out.push_str("];\n");
-    let out_dir = PathBuf::from(std::env::var("OUT_DIR").unwrap_or_else(|_| ".".into()));
     if let Err(e) = std::fs::write(out_dir.join("specs.rs"), out) {
         panic!("cannot write specs.rs: {e}");
     }

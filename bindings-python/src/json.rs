@@ -132,6 +132,7 @@ impl<'py, 'a> Build<'py, 'a> {
         })
     }
 
+    /// The guess kept at `slot`.
     fn guess(&mut self, slot: Slot) -> &mut usize {
         match slot {
             Slot::Child(at) if at != NONE => &mut self.names[at].child,

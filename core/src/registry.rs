@@ -51,11 +51,25 @@ mod embedded {
     }
 
     /// One `connectors/*.yaml`: its file name, its index (`None` when the build could not
-    /// read it: the spec is then parsed at start) and its text.
+    /// read it: the spec is then parsed at start) and its text, deflated (core/build.rs).
     pub struct Embedded {
         pub file: &'static str,
         pub index: Option<Index>,
-        pub text: &'static str,
+        pub deflated: &'static [u8],
+        /// The text's length in bytes.
+        pub len: usize,
+    }
+
+    impl Embedded {
+        /// The spec's text.
+        pub fn text(&self) -> crate::Result<String> {
+            use std::io::Read as _;
+            let mut text = String::with_capacity(self.len);
+            flate2::read::DeflateDecoder::new(self.deflated).read_to_string(&mut text).map_err(|e| {
+                crate::Error::internal(format!("built-in spec {}: cannot inflate its text: {e}", self.file))
+            })?;
+            Ok(text)
+        }
     }
 
     include!(concat!(env!("OUT_DIR"), "/specs.rs"));
@@ -233,7 +247,7 @@ impl LazySpec {
     /// The spec, parsed on the first call. What the build read of it must be what it says.
     fn get(&self) -> &Result<Arc<ConnectorSpec>> {
         self.parsed.get_or_init(|| {
-            let parsed = parse_spec(self.source.file, self.source.text).and_then(|spec| {
+            let parsed = self.source.text().and_then(|text| parse_spec(self.source.file, &text)).and_then(|spec| {
                 let differ = self.summary().differences(&ConnectorSummary::of(&spec));
                 if !differ.is_empty() {
                     return Err(Error::internal(format!(
@@ -319,7 +333,7 @@ impl Registry {
                             r.specs.insert(l.index.slug.to_string(), Slot::Lazy(l));
                         }
                     } else {
-                        r.insert(parse_spec(e.file, e.text)?);
+                        r.insert(parse_spec(e.file, &e.text()?)?);
                     }
                 }
                 Ok(r)
@@ -462,6 +476,27 @@ impl Registry {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_embedded_spec_inflates_to_its_file() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../connectors");
+        let mut files: Vec<String> = std::fs::read_dir(&dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".yaml") || n.ends_with(".yml"))
+            .collect();
+        files.sort();
+        let embedded: Vec<&str> = embedded::EMBEDDED.iter().map(|e| e.file).collect();
+        assert_eq!(embedded, files);
+        for e in embedded::EMBEDDED {
+            let text = e.text().unwrap_or_else(|err| panic!("{}: {}", e.file, err.message));
+            assert_eq!(text.len(), e.len, "{}", e.file);
+            assert!(text == std::fs::read_to_string(dir.join(e.file)).unwrap_or_default(), "{}", e.file);
+            assert!(e.deflated.len() < e.len / 2, "{}: {} bytes deflated to {}", e.file, e.len, e.deflated.len());
+        }
+    }
 
     const GOOD: &str = r#"
 openapi: 3.1.0
