@@ -40,7 +40,8 @@ for d in "${dirs[@]}"; do
   if [ -x "$d/cargo" ] || [ -x "$d/rustc" ] || [ -x "$d/rustup" ]; then continue; fi
   CLEAN_PATH="${CLEAN_PATH:+$CLEAN_PATH:}$d"
 done
-user() { env -u CARGO_TARGET_DIR -u RUSTUP_HOME -u CARGO_HOME PATH="$CLEAN_PATH" "$@"; }
+USER_ENV=(env -u CARGO_TARGET_DIR -u RUSTUP_HOME -u CARGO_HOME PATH="$CLEAN_PATH")
+user() { "${USER_ENV[@]}" "$@"; }
 if user bash -c 'command -v cargo || command -v rustc'; then
   echo "cargo is still reachable on the clean PATH" >&2
   exit 1
@@ -52,7 +53,10 @@ SB="$WORK/switchboard-$VERSION/switchboard"
 "$FAKE_BIN" --bind 127.0.0.1:0 > "$WORK/fake.out" & FAKE_PID=$!
 wait_for "$WORK/fake.out" listening
 export FAKE="http://$(sed -n 's/^listening on //p' "$WORK/fake.out")"
-user "$SB" serve --bind 127.0.0.1:0 --data-dir "$WORK/data" --egress-allow 127.0.0.1 \
+# Not through `user`: a function sent to the background runs in a subshell, and `$!` would be
+# that subshell's pid, not the engine's (the cleanup then left the engine running). `env` execs
+# the engine in its own process, so `$!` is the engine.
+"${USER_ENV[@]}" "$SB" serve --bind 127.0.0.1:0 --data-dir "$WORK/data" --egress-allow 127.0.0.1 \
   > "$WORK/engine.out" 2> "$WORK/engine.log" & ENGINE_PID=$!
 wait_for "$WORK/engine.out" listening
 first() { head -n 1 "$WORK/engine.out" | python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
