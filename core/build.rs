@@ -6,18 +6,21 @@
 //! display name, description, the entity/action pairs, the auth schemes with their credential
 //! fields, the required config, the replication config's schema).
 //!
-//! The index is read here from the YAML document the way the spec loader (src/spec/load.rs)
-//! derives those values. A spec this cannot index (a document the loader would refuse in one of
-//! these parts) gets no index: the registry then parses that one at start, as it parsed them
-//! all before, and reports its fault. What the build read is checked against the parsed spec
-//! whenever the spec is parsed (a mismatch is an error naming this file), and a test
-//! (tests/registry_lazy.rs) parses every built-in spec.
+//! The index comes from `core/specs-index.json`, which the spec loader itself wrote (the test
+//! `registry::tests::the_committed_index_is_what_the_loader_reads` fails when it is not current;
+//! `SWITCHBOARD_UPDATE_INDEX=1 cargo test -p switchboard-core --lib committed_index` rewrites
+//! it). An entry is used only if its fingerprint is that of the text embedded here: a spec
+//! edited since gets no index, and the registry parses that one at start (correct, only slower;
+//! tests/registry_lazy.rs fails on it). What the index says is also checked against the parsed
+//! spec whenever a spec is parsed (a mismatch is an error naming the file).
 
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use serde_json::{Map, Value};
+use serde_json::Value;
+
+include!("src/fingerprint.rs");
 
 fn main() {
     let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| ".".into()));
@@ -27,6 +30,13 @@ fn main() {
         std::fs::read_dir(&dir).map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect()).unwrap_or_default();
     files.retain(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml"));
     files.sort();
+    let index_file = manifest.join("specs-index.json");
+    println!("cargo:rerun-if-changed={}", index_file.display());
+    let index_doc: Value =
+        std::fs::read_to_string(&index_file).ok().and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_else(|| {
+            println!("cargo:warning={} unreadable: every built-in spec is parsed at start", index_file.display());
+            Value::Null
+        });
     let out_dir = PathBuf::from(std::env::var("OUT_DIR").unwrap_or_else(|_| ".".into()));
     let deflated_dir = out_dir.join("specs");
     if let Err(e) = std::fs::create_dir_all(&deflated_dir) {
@@ -38,10 +48,11 @@ fn main() {
         println!("cargo:rerun-if-changed={}", f.display());
         let name = f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let text = std::fs::read_to_string(f).unwrap_or_else(|e| panic!("cannot read {}: {e}", f.display()));
-        let index = match serde_norway::from_str::<Value>(&text).ok().as_ref().and_then(index_of) {
-            Some(i) => format!("Some({})", i.to_rust()),
+        let entry = index_doc.get(&name).filter(|e| e["fingerprint"].as_str() == Some(&fingerprint(text.as_bytes())));
+        let index = match entry.and_then(|e| index_literal(&e["summary"])) {
+            Some(i) => format!("Some({i})"),
             None => {
-                println!("cargo:warning=connectors/{name}: not indexed at build time; parsed at start");
+                println!("cargo:warning=connectors/{name}: no current entry in core/specs-index.json; parsed at start");
                 "None".to_string()
             }
         };
@@ -68,234 +79,47 @@ fn path_string(p: &Path) -> String {
     p.display().to_string()
 }
 
-/// What the build reads of one spec; written out as an `Index` literal (src/registry.rs).
-struct Index {
-    slug: String,
-    definition_id: String,
-    display_name: String,
-    description: Option<String>,
-    operations: Vec<(String, String)>,
-    auth: Vec<Auth>,
-    required_config: Vec<String>,
-    /// The replication config's value as JSON text.
-    replication_config: Option<String>,
-}
-
-struct Auth {
-    name: String,
-    title: String,
-    fields: Vec<Field>,
-}
-
-struct Field {
-    name: String,
-    title: Option<String>,
-    description: Option<String>,
-    required: bool,
-    /// What the spec says (`secret`, else `airbyte_secret`); `None`: the runtime's rule decides.
-    secret: Option<bool>,
-}
-
-fn opt(s: &Option<String>) -> String {
-    match s {
-        Some(s) => format!("Some({s:?})"),
-        None => "None".into(),
-    }
-}
-
-impl Index {
-    fn to_rust(&self) -> String {
-        let ops: Vec<String> = self.operations.iter().map(|(e, a)| format!("({e:?}, {a:?})")).collect();
-        let auth: Vec<String> = self
-            .auth
-            .iter()
-            .map(|a| {
-                let fields: Vec<String> = a
-                    .fields
-                    .iter()
-                    .map(|f| {
-                        format!(
-                            "Field {{ name: {:?}, title: {}, description: {}, required: {}, secret: {:?} }}",
-                            f.name,
-                            opt(&f.title),
-                            opt(&f.description),
-                            f.required,
-                            f.secret
-                        )
-                    })
-                    .collect();
-                format!("Auth {{ name: {:?}, title: {:?}, fields: &[{}] }}", a.name, a.title, fields.join(", "))
-            })
-            .collect();
-        let config: Vec<String> = self.required_config.iter().map(|c| format!("{c:?}")).collect();
-        format!(
-            "Index {{ slug: {:?}, definition_id: {:?}, display_name: {:?}, description: {}, operations: &[{}], \
-             auth: &[{}], required_config: &[{}], replication_config: {} }}",
-            self.slug,
-            self.definition_id,
-            self.display_name,
-            opt(&self.description),
-            ops.join(", "),
-            auth.join(", "),
-            config.join(", "),
-            opt(&self.replication_config)
-        )
-    }
-}
-
-const ACTIONS: [&str; 7] = ["get", "list", "search", "create", "update", "delete", "download"];
-const METHODS: [&str; 7] = ["get", "post", "put", "patch", "delete", "head", "options"];
-
-/// An extension in either spelling, the `x-` one first (as the loader's `ext`).
-fn ext<'v>(obj: &'v Map<String, Value>, name: &str) -> Option<&'v Value> {
-    obj.get(&format!("x-{name}")).or_else(|| obj.get(&format!("x-airbyte-{name}")))
-}
-
-fn as_str(v: Option<&Value>) -> Option<String> {
-    v.and_then(Value::as_str).map(str::to_string)
-}
-
-/// Follows local `$ref`s as the loader does; `None` where the loader fails.
-fn resolve<'v>(root: &'v Value, mut v: &'v Value) -> Option<&'v Value> {
-    for _ in 0..32 {
-        let Some(r) = v.get("$ref").and_then(Value::as_str) else {
-            return Some(v);
-        };
-        v = root.pointer(r.strip_prefix('#')?)?;
-    }
-    None
-}
-
-/// The index of a spec document; `None` where the loader would refuse these parts of it.
-fn index_of(root: &Value) -> Option<Index> {
-    let doc = root.as_object()?;
-    if !as_str(doc.get("openapi")).unwrap_or_default().starts_with("3.") {
-        return None;
-    }
-    let info = doc.get("info")?.as_object()?;
-    let slug = as_str(ext(info, "connector-name"))?;
-    let definition_id = as_str(ext(info, "connector-definition-id"))?;
-    let title = as_str(info.get("title")).unwrap_or_else(|| slug.clone());
-    let display_name = as_str(ext(info, "connector-display-name"))
-        .unwrap_or_else(|| title.trim_end_matches(" API Connector").trim_end_matches(" API").to_string());
-    let description = as_str(info.get("description")).map(|d| d.trim().to_string());
-    let replication_config = ext(info, "replication-config").map(Value::to_string);
-
-    // Server variables with no default and no credential to come from, and placeholders of the
-    // URL no variable declares: the config a connector needs (sorted, as the loader's map).
-    let servers = doc.get("servers").and_then(Value::as_array).filter(|s| !s.is_empty())?;
-    let server_url = as_str(servers[0].get("url"))?;
-    let mut variables: std::collections::BTreeMap<String, bool> = Default::default();
-    if let Some(vars) = servers[0].get("variables").and_then(Value::as_object) {
-        for (k, v) in vars {
-            let from_credential = v.as_object().and_then(|o| ext(o, "from-credential")).is_some();
-            variables.insert(k.clone(), v.get("default").is_none() && !from_credential);
-        }
-    }
-    let mut rest = server_url.as_str();
-    while let Some(start) = rest.find('{') {
-        let Some(end) = rest[start..].find('}') else { break };
-        variables.entry(rest[start + 1..start + end].to_string()).or_insert(true);
-        rest = &rest[start + end + 1..];
-    }
-    let required_config = variables.into_iter().filter(|(_, required)| *required).map(|(k, _)| k).collect();
-
-    let mut auth = Vec::new();
-    if let Some(schemes) = doc.get("components").and_then(|c| c.get("securitySchemes")).and_then(Value::as_object) {
-        for (name, scheme) in schemes {
-            auth.push(auth_scheme(root, name, scheme)?);
-        }
-    }
-
-    // Connector operations (x-entity and x-action) in document order; one defined twice keeps
-    // its first place (the loader keeps the last definition there).
-    let mut operations: Vec<(String, String)> = Vec::new();
-    for item in doc.get("paths")?.as_object()?.values() {
-        let item = resolve(root, item)?.as_object()?;
-        for (method, op) in item {
-            if !METHODS.contains(&method.as_str()) {
-                continue;
-            }
-            let op = op.as_object()?;
-            let (Some(entity), Some(action)) = (ext(op, "entity"), ext(op, "action")) else { continue };
-            let entity = entity.as_str().filter(|s| !s.is_empty())?.to_string();
-            let action = action.as_str().filter(|a| ACTIONS.contains(a))?.to_string();
-            if !operations.iter().any(|(e, a)| *e == entity && *a == action) {
-                operations.push((entity, action));
-            }
-        }
-    }
-    if operations.is_empty() {
-        return None;
-    }
-    Some(Index {
-        slug,
-        definition_id,
-        display_name,
-        description,
-        operations,
-        auth,
-        required_config,
-        replication_config,
-    })
-}
-
-/// One security scheme's name, title and credential fields (the loader's `auth_schemes`).
-fn auth_scheme(root: &Value, name: &str, scheme: &Value) -> Option<Auth> {
-    let s = resolve(root, scheme)?.as_object()?;
-    let defaults: &[(&str, bool)] = match as_str(s.get("type")).unwrap_or_default().as_str() {
-        "http" => match as_str(s.get("scheme")).unwrap_or_default().to_ascii_lowercase().as_str() {
-            "bearer" => &[("token", true)],
-            "basic" => &[("username", true), ("password", true)],
-            _ => return None,
-        },
-        "apiKey" => {
-            as_str(s.get("name"))?;
-            if !matches!(as_str(s.get("in")).as_deref(), Some("header" | "query")) {
-                return None;
-            }
-            &[("api_key", true)]
-        }
-        "oauth2" => {
-            &[("access_token", false), ("refresh_token", false), ("client_id", false), ("client_secret", false)]
-        }
-        _ => return None,
+/// An `Index` literal (src/registry.rs) of a `ConnectorSummary` as the index file holds it;
+/// `None` if any part is missing or of another type.
+fn index_literal(s: &Value) -> Option<String> {
+    let text = |v: &Value| v.as_str().map(|s| format!("{s:?}"));
+    let opt = |v: &Value| if v.is_null() { Some("None".to_string()) } else { text(v).map(|t| format!("Some({t})")) };
+    let list = |v: &Value, item: &dyn Fn(&Value) -> Option<String>| -> Option<String> {
+        let items: Option<Vec<String>> = v.as_array()?.iter().map(item).collect();
+        Some(format!("&[{}]", items?.join(", ")))
     };
-    let (fields, title) = match ext(s, "auth-config").and_then(Value::as_object) {
-        Some(cfg) => {
-            let required: Vec<&str> = cfg
-                .get("required")
-                .and_then(Value::as_array)
-                .map(|a| a.iter().filter_map(Value::as_str).collect())
-                .unwrap_or_default();
-            let mut fields = Vec::new();
-            for (k, v) in cfg.get("properties").and_then(Value::as_object).into_iter().flatten() {
-                let mut secret = None;
-                for key in ["secret", "airbyte_secret"] {
-                    let Some(flag) = v.get(key) else { continue };
-                    let flag = flag.as_bool()?;
-                    if secret.is_some_and(|s| s != flag) {
-                        return None;
-                    }
-                    secret = Some(flag);
-                }
-                fields.push(Field {
-                    name: k.clone(),
-                    title: as_str(v.get("title")),
-                    description: as_str(v.get("description")),
-                    required: required.contains(&k.as_str()),
-                    secret,
-                });
-            }
-            (fields, as_str(cfg.get("title")))
-        }
-        None => {
-            let fields = defaults
-                .iter()
-                .map(|(n, r)| Field { name: n.to_string(), title: None, description: None, required: *r, secret: None })
-                .collect();
-            (fields, None)
-        }
+    let operation = |o: &Value| Some(format!("({}, {})", text(&o[0])?, text(&o[1])?));
+    let field = |f: &Value| {
+        Some(format!(
+            "Field {{ name: {}, title: {}, description: {}, required: {}, secret: {} }}",
+            text(&f["name"])?,
+            opt(&f["title"])?,
+            opt(&f["description"])?,
+            f["required"].as_bool()?,
+            f["secret"].as_bool()?
+        ))
     };
-    Some(Auth { name: name.to_string(), title: title.unwrap_or_else(|| name.to_string()), fields })
+    let auth = |a: &Value| {
+        Some(format!(
+            "Auth {{ name: {}, title: {}, fields: {} }}",
+            text(&a["name"])?,
+            text(&a["title"])?,
+            list(&a["fields"], &field)?
+        ))
+    };
+    let replication = match &s["replication_config"] {
+        Value::Null => "None".to_string(),
+        v => format!("Some({:?})", v.to_string()),
+    };
+    Some(format!(
+        "Index {{ slug: {}, definition_id: {}, display_name: {}, description: {}, operations: {}, auth: {}, \
+         required_config: {}, replication_config: {replication} }}",
+        text(&s["slug"])?,
+        text(&s["definition_id"])?,
+        text(&s["display_name"])?,
+        opt(&s["description"])?,
+        list(&s["operations"], &operation)?,
+        list(&s["auth_schemes"], &auth)?,
+        list(&s["required_config"], &text)?,
+    ))
 }

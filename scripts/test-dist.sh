@@ -87,7 +87,7 @@ python_sdist() {
   # so here it is only unpacked and checked.
   local listing
   listing="$(tar -tzf "$DIST_DIR/switchboard_connectors-$VERSION.tar.gz")" \
-    && for f in pyproject.toml bindings-python/Cargo.toml core/Cargo.toml bindings-python/python/switchboard/__init__.py connectors/github.yaml; do
+    && for f in pyproject.toml bindings-python/Cargo.toml core/Cargo.toml core/specs-index.json core/src/fingerprint.rs bindings-python/python/switchboard/__init__.py connectors/github.yaml; do
       grep -q "^switchboard_connectors-$VERSION/$f$" <<< "$listing" || { echo "the sdist lacks $f" >&2; return 1; }
     done
 }

@@ -2,8 +2,9 @@
 //! directory at run time (`--specs DIR`, `SWITCHBOARD_SPECS`), ours or reference-format.
 //!
 //! A built-in spec is parsed the first time its connector is used, not at start: core/build.rs
-//! reads each one's index at build time (slug, definition id, display name, description,
-//! operations, auth schemes and their fields, required config, replication config), which is
+//! embeds each one's index (slug, definition id, display name, description, operations, auth
+//! schemes and their fields, required config, replication config: its [`ConnectorSummary`],
+//! which the loader wrote to `core/specs-index.json`), which is
 //! all a lookup ([`Registry::get`] finds by it) and a listing ([`Registry::summaries`]) need, so
 //! starting a process (the engine, a binding's first call) and listing the catalog cost the same
 //! whatever the number of built-in connectors. Only [`Registry::all`] (every full spec: code
@@ -17,10 +18,10 @@ use std::sync::{Arc, OnceLock};
 use serde_json::Value;
 
 use crate::error::{Error, ErrorCode, Result};
-use crate::spec::{credential_is_secret, parse_spec, ConnectorSpec};
+use crate::spec::{parse_spec, ConnectorSpec};
 
 mod embedded {
-    /// What lookups and listings need of a built-in spec, read from it at build time.
+    /// What lookups and listings need of a built-in spec: its summary, embedded at build time.
     pub struct Index {
         pub slug: &'static str,
         pub definition_id: &'static str,
@@ -41,17 +42,18 @@ mod embedded {
         pub fields: &'static [Field],
     }
 
-    /// A credential field; `secret` is what the spec says, `None` when it says nothing.
+    /// A credential field.
     pub struct Field {
         pub name: &'static str,
         pub title: Option<&'static str>,
         pub description: Option<&'static str>,
         pub required: bool,
-        pub secret: Option<bool>,
+        pub secret: bool,
     }
 
-    /// One `connectors/*.yaml`: its file name, its index (`None` when the build could not
-    /// read it: the spec is then parsed at start) and its text, deflated (core/build.rs).
+    /// One `connectors/*.yaml`: its file name, its index (`None` when `core/specs-index.json`
+    /// has no current entry for it: the spec is then parsed at start) and its text, deflated
+    /// (core/build.rs).
     pub struct Embedded {
         pub file: &'static str,
         pub index: Option<Index>,
@@ -70,13 +72,18 @@ mod embedded {
             })?;
             Ok(text)
         }
+
+        /// The spec, parsed from its text.
+        pub fn parse(&self) -> crate::Result<crate::spec::ConnectorSpec> {
+            crate::spec::parse_spec(self.file, &self.text()?)
+        }
     }
 
     include!(concat!(env!("OUT_DIR"), "/specs.rs"));
 }
 
 /// What a catalog shows of a connector: for a built-in one, known without parsing its spec.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct ConnectorSummary {
     pub slug: String,
     pub definition_id: String,
@@ -92,7 +99,7 @@ pub struct ConnectorSummary {
 }
 
 /// One way to authenticate a connector: the scheme's key, its title and credential fields.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct AuthSummary {
     pub name: String,
     pub title: String,
@@ -100,7 +107,7 @@ pub struct AuthSummary {
 }
 
 /// A credential field of an auth scheme.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct FieldSummary {
     pub name: String,
     pub title: Option<String>,
@@ -142,7 +149,7 @@ impl ConnectorSummary {
         }
     }
 
-    /// The summary the build read of a built-in spec.
+    /// The summary a built-in spec's embedded index holds.
     fn from_index(file: &str, i: &embedded::Index) -> ConnectorSummary {
         let owned = |s: Option<&str>| s.map(str::to_string);
         ConnectorSummary {
@@ -165,13 +172,13 @@ impl ConnectorSummary {
                             title: owned(f.title),
                             description: owned(f.description),
                             required: f.required,
-                            secret: f.secret.unwrap_or_else(|| credential_is_secret(f.name)),
+                            secret: f.secret,
                         })
                         .collect(),
                 })
                 .collect(),
             required_config: i.required_config.iter().map(|c| c.to_string()).collect(),
-            // JSON the build wrote from a parsed value; should it not read back, the summary
+            // JSON the loader wrote from a parsed value; should it not read back, the summary
             // differs from the spec and the spec's parse reports it.
             replication_config: i.replication_config.and_then(|text| {
                 serde_json::from_str(text)
@@ -239,20 +246,19 @@ impl std::fmt::Debug for LazySpec {
 }
 
 impl LazySpec {
-    /// The summary the build read, made on the first call.
+    /// The summary the embedded index holds, made on the first call.
     fn summary(&self) -> &Arc<ConnectorSummary> {
         self.summary.get_or_init(|| Arc::new(ConnectorSummary::from_index(self.source.file, self.index)))
     }
 
-    /// The spec, parsed on the first call. What the build read of it must be what it says.
+    /// The spec, parsed on the first call. What its embedded index says must be what it says.
     fn get(&self) -> &Result<Arc<ConnectorSpec>> {
         self.parsed.get_or_init(|| {
-            let parsed = self.source.text().and_then(|text| parse_spec(self.source.file, &text)).and_then(|spec| {
+            let parsed = self.source.parse().and_then(|spec| {
                 let differ = self.summary().differences(&ConnectorSummary::of(&spec));
                 if !differ.is_empty() {
                     return Err(Error::internal(format!(
-                        "built-in spec {}: its build-time index differs from the spec in: {}; core/build.rs \
-                         misread it",
+                        "built-in spec {}: its index (core/specs-index.json) differs from the spec in: {}",
                         self.source.file,
                         differ.join(", ")
                     )));
@@ -282,7 +288,7 @@ impl Slot {
         }
     }
 
-    /// What a listing shows: a built-in spec's from its build-time index, unparsed.
+    /// What a listing shows: a built-in spec's from its embedded index, unparsed.
     fn summary(&self) -> Arc<ConnectorSummary> {
         match self {
             Slot::Parsed(s) => Arc::new(ConnectorSummary::of(s)),
@@ -320,7 +326,7 @@ fn lazy_builtins() -> &'static [LazySpec] {
 
 impl Registry {
     /// The specs embedded in this build. Cheap: a spec is parsed on the first lookup of its
-    /// connector (an error only if a spec the build could not index fails to parse).
+    /// connector (an error only if a spec without a current index entry fails to parse).
     pub fn builtin() -> Result<&'static Registry> {
         static BUILTIN: OnceLock<Result<Registry>> = OnceLock::new();
         BUILTIN
@@ -333,7 +339,7 @@ impl Registry {
                             r.specs.insert(l.index.slug.to_string(), Slot::Lazy(l));
                         }
                     } else {
-                        r.insert(parse_spec(e.file, &e.text()?)?);
+                        r.insert(e.parse()?);
                     }
                 }
                 Ok(r)
@@ -496,6 +502,42 @@ mod tests {
             assert!(text == std::fs::read_to_string(dir.join(e.file)).unwrap_or_default(), "{}", e.file);
             assert!(e.deflated.len() < e.len / 2, "{}: {} bytes deflated to {}", e.file, e.len, e.deflated.len());
         }
+    }
+
+    include!("fingerprint.rs");
+
+    /// `core/specs-index.json` is what the loader reads of every `connectors/*.yaml`: its
+    /// summary and the fingerprint of its text (core/build.rs embeds an entry only with the
+    /// fingerprint of the text it embeds). `SWITCHBOARD_UPDATE_INDEX=1` writes the file.
+    #[test]
+    fn the_committed_index_is_what_the_loader_reads() {
+        let core = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut index = serde_json::Map::new();
+        for e in embedded::EMBEDDED {
+            let text = e.text().unwrap_or_else(|err| panic!("{}: {}", e.file, err.message));
+            let spec = e.parse().unwrap_or_else(|err| panic!("{}: {}", e.file, err.message));
+            let summary = serde_json::to_value(ConnectorSummary::of(&spec)).unwrap_or_else(|err| panic!("{err}"));
+            index.insert(
+                e.file.into(),
+                serde_json::json!({"fingerprint": fingerprint(text.as_bytes()), "summary": summary}),
+            );
+        }
+        let mut want = serde_json::to_string_pretty(&index).unwrap_or_else(|err| panic!("{err}"));
+        want.push('\n');
+        let path = core.join("specs-index.json");
+        if std::env::var_os("SWITCHBOARD_UPDATE_INDEX").is_some_and(|v| v == "1") {
+            std::fs::write(&path, &want).unwrap_or_else(|err| panic!("{}: {err}", path.display()));
+        }
+        let have = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            have == want,
+            "{} is not what the loader reads of connectors/: run SWITCHBOARD_UPDATE_INDEX=1 cargo test -p \
+             switchboard-core --lib committed_index, then rebuild",
+            path.display()
+        );
+        // And this build embedded an index for every spec (none parsed at start).
+        let unindexed: Vec<&str> = embedded::EMBEDDED.iter().filter(|e| e.index.is_none()).map(|e| e.file).collect();
+        assert!(unindexed.is_empty(), "built without an index: {unindexed:?}");
     }
 
     const GOOD: &str = r#"
