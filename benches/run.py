@@ -376,11 +376,23 @@ def engine_cmd(ctx: Ctx, data_dir: Path, db_url: str | None) -> tuple[list[Any],
     return cmd, env
 
 
-def fresh_pg_db(ctx: Ctx) -> str:
+def wait_healthy(url: str) -> None:
+    """Waits until the engine at `url` answers /healthz."""
+    while True:
+        try:
+            with urllib.request.urlopen(url + "/healthz", timeout=5) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.002)
+
+
+def fresh_pg_db(ctx: Ctx, template: str = "") -> str:
+    """A new database on the benchmark's server (a copy of `template`'s when given); its URL."""
     name = "sb_bench_" + secrets.token_hex(4)
-    base = ctx.a.pg_url
-    subprocess.run([ctx.a.psql, base, "-q", "-c", f"create database {name}"], check=True, capture_output=True)
-    return base.rsplit("/", 1)[0] + "/" + name
+    server = ctx.a.pg_url.rsplit("/", 1)[0]
+    psql(ctx, ctx.a.pg_url, f"CREATE DATABASE {name}" + (f" TEMPLATE {template.rsplit('/', 1)[1]}" if template else ""))
+    return f"{server}/{name}"
 
 
 def start_engine(ctx: Ctx, store: str) -> tuple[subprocess.Popen[bytes], str, dict[str, Any], float, float]:
@@ -395,13 +407,7 @@ def start_engine(ctx: Ctx, store: str) -> tuple[subprocess.Popen[bytes], str, di
     first = json.loads(read_line(p, r"first_application"))["first_application"]
     url = json.loads(read_line(p, r"listening"))["listening"]
     t_listen = (time.perf_counter() - t0) * 1e3
-    while True:
-        try:
-            with urllib.request.urlopen(url + "/healthz", timeout=5) as r:
-                if r.status == 200:
-                    break
-        except OSError:
-            time.sleep(0.002)
+    wait_healthy(url)
     t_health = (time.perf_counter() - t0) * 1e3
     return p, url, first, t_listen, t_health
 
@@ -645,9 +651,7 @@ def growth_tenants(ctx: Ctx, store: str) -> None:
         if data_dir.exists():
             shutil.copytree(data_dir, d)
         if db_url:
-            name = f"{db_url.rsplit('/', 1)[1]}_{n}"
-            psql(ctx, db_url.rsplit("/", 1)[0] + "/postgres", f"CREATE DATABASE {name} TEMPLATE {db_url.rsplit('/', 1)[1]}")
-            copy_url = db_url.rsplit("/", 1)[0] + "/" + name
+            copy_url = fresh_pg_db(ctx, template=db_url)
             stored = grow_pg_store(ctx, copy_url, n)
         else:
             stored = grow_store(d, n)
@@ -656,13 +660,7 @@ def growth_tenants(ctx: Ctx, store: str) -> None:
         t0 = time.perf_counter()
         ep = ctx.spawn(cmd, env)
         eurl = json.loads(read_line(ep, r"listening"))["listening"]
-        while True:
-            try:
-                with urllib.request.urlopen(eurl + "/healthz", timeout=5) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                time.sleep(0.002)
+        wait_healthy(eurl)
         start_ms = (time.perf_counter() - t0) * 1e3
         engines.append(ep)
         path = execute.removeprefix(url)

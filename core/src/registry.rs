@@ -515,7 +515,7 @@ mod tests {
         let mut index = serde_json::Map::new();
         for e in embedded::EMBEDDED {
             let text = e.text().unwrap_or_else(|err| panic!("{}: {}", e.file, err.message));
-            let spec = e.parse().unwrap_or_else(|err| panic!("{}: {}", e.file, err.message));
+            let spec = parse_spec(e.file, &text).unwrap_or_else(|err| panic!("{}: {}", e.file, err.message));
             let summary = serde_json::to_value(ConnectorSummary::of(&spec)).unwrap_or_else(|err| panic!("{err}"));
             index.insert(
                 e.file.into(),
