@@ -329,6 +329,15 @@ pub fn new_id() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 
+/// A new id for an audit record: a UUIDv7, which starts with the time it was made, so the ids
+/// of one engine sort in the order it wrote them. The audit log is the one table every execute
+/// adds to; with random ids each insert landed on a random page of the id's index, so a batch of
+/// records dirtied (and, once the index outgrew SQLite's page cache, read) a page per record, and
+/// the cost grew with the log. Ids in time order append to the index's last pages.
+pub fn new_audit_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
 /// The database.
 #[derive(Clone, Debug)]
 pub struct Db {
@@ -1209,7 +1218,7 @@ impl Db {
             "INSERT INTO audit_log (id, organization_id, workspace_id, connector_id, token_kind, entity, action, status, error_code, \
              latency_ms, request_id, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
         )
-        .bind(new_id())
+        .bind(new_audit_id())
         .bind(&a.organization_id)
         .bind(&a.workspace_id)
         .bind(&a.connector_id)
@@ -1392,6 +1401,40 @@ mod tests {
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
         assert_eq!(written().await, 4);
         assert_eq!(db.audit_count().await.unwrap_or_else(|e| panic!("{e}")), 5, "a flush writes the rest");
+    }
+
+    /// Audit records' ids sort in the order the engine wrote them, through the writer's batches
+    /// and through the direct path alike, so each insert appends to the end of the id's index
+    /// (random ids put every record of a batch on its own page of it: `new_audit_id`).
+    #[tokio::test]
+    async fn audit_ids_sort_in_the_order_written() {
+        let dir = std::env::temp_dir().join(format!("sb-audit-order-{}", uuid::Uuid::new_v4()));
+        let db = Db::open(None, &dir).await.unwrap_or_else(|e| panic!("{e}"));
+        let at = |i: usize| format!("2026-12-05T00:00:{:02}.{i:06}Z", i % 60);
+        // Records dated out of order: the ids must follow the writing, not `created_at`.
+        for i in 0..20 {
+            db.audit_at(&record(&format!("e{i:04}")), &at(20 - i)).await.unwrap_or_else(|e| panic!("{e}"));
+        }
+        let config = AuditConfig {
+            flush_interval: std::time::Duration::from_millis(5),
+            capacity: 1_000,
+            enqueue_wait: std::time::Duration::from_millis(100),
+            max_batch: 64,
+        };
+        db.start_audit_writer(config, Arc::new(crate::metrics::Metrics::default()));
+        for i in 20..400 {
+            db.audit(record(&format!("e{i:04}"))).await.unwrap_or_else(|e| panic!("{e}"));
+        }
+        assert_eq!(db.audit_count().await.unwrap_or_else(|e| panic!("{e}")), 400);
+        let rows = sqlx::query("SELECT id, entity FROM audit_log ORDER BY id")
+            .fetch_all(&db.pool)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let entities: Vec<String> = rows.iter().map(|r| r.try_get("entity").unwrap_or_default()).collect();
+        let expected: Vec<String> = (0..400).map(|i| format!("e{i:04}")).collect();
+        assert_eq!(entities, expected, "audit ids in the order the records were written");
+        let ids: std::collections::HashSet<String> = rows.iter().map(|r| r.try_get("id").unwrap_or_default()).collect();
+        assert_eq!(ids.len(), 400, "every id distinct");
     }
 
     /// The pruner's count of audit records reads two ends of an index, never the table (a

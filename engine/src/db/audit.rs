@@ -24,7 +24,7 @@ use tokio::sync::mpsc::error::{SendTimeoutError, TrySendError};
 use tokio::sync::{mpsc, oneshot, Notify};
 use tokio::time::Instant;
 
-use super::{new_id, Audit, StoreResult};
+use super::{new_audit_id, Audit, StoreResult};
 use crate::metrics::Metrics;
 
 /// How the audit writer batches.
@@ -143,7 +143,7 @@ impl AuditQueue {
     /// Queues `a` dated `at`; `Err` with the record when the writer task is gone (the runtime is
     /// stopping).
     pub(super) async fn push(&self, a: Audit, at: String) -> Result<AuditOutcome, Option<Audit>> {
-        let msg = Msg::Record(Box::new((new_id(), a, at)));
+        let msg = Msg::Record(Box::new((new_audit_id(), a, at)));
         let msg = match self.tx.try_send(msg) {
             Ok(()) => return Ok(self.queued()),
             Err(TrySendError::Full(msg)) => {

@@ -1,0 +1,92 @@
+"""Two engine builds side by side under wrk: executes/s and the CPU each spends per execute.
+
+Each run starts a fresh `bench-fake` and a fresh engine (fresh store) from one build's directory,
+runs `wrk` against the execute route for the given time, and reads the engine's CPU from
+`/proc/<pid>/task/*/stat` around it: all its threads, and the SQLite worker thread alone; on
+PostgreSQL also the server's CPU, summed over its processes. Runs alternate A B A B ... Uses
+`benches/run.py`'s set-up, so the engine, the fake and the request are the harness's.
+
+    python3 benches/engine_ab.py --a DIR --b DIR [--seconds 30] [--rounds 3] [--store sqlite]
+    # --store postgres needs --pg-url (an admin URL of a server on loopback) and --psql
+
+Each line of output is one run, as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import run
+
+
+def cpu_ticks(pid: int) -> dict[str, int]:
+    """Clock ticks of user + system time by thread name of `pid`, and of every `postgres`
+    process under the name `postgres`."""
+    tasks = glob.glob(f"/proc/{pid}/task/*")
+    for proc in glob.glob("/proc/[0-9]*"):
+        try:
+            if Path(proc, "comm").read_text().strip() == "postgres":
+                tasks.append(proc)
+        except OSError:
+            pass
+    out: dict[str, int] = {}
+    for task in tasks:
+        try:
+            name = Path(task, "comm").read_text().strip()
+            fields = Path(task, "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # a thread or process that ended meanwhile
+            continue
+        out[name] = out.get(name, 0) + int(fields[11]) + int(fields[12])
+    return out
+
+
+def one_run(a: argparse.Namespace, bin_dir: str) -> dict[str, float]:
+    ns = argparse.Namespace(tiny=False, bin_dir=bin_dir, kotlin_cp=None, pg_url=a.pg_url, psql=a.psql)
+    ctx = run.Ctx(ns)
+    try:
+        _, fake = run.start_fake(ctx, 30)
+        engine, url, first, _, _ = run.start_engine(ctx, a.store)
+        scoped, execute = run.engine_setup(url, first, fake)
+        script = run.wrk_script(ctx, "execute", run.EXECUTE_BODY, {"authorization": f"Bearer {scoped}"})
+        before = cpu_ticks(engine.pid)
+        cmd = ["wrk", "-t2", "-c32", f"-d{a.seconds}s", "-s", str(script), execute]
+        out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+        after = cpu_ticks(engine.pid)
+    finally:
+        ctx.cleanup()
+    requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    non2xx = re.search(r"Non-2xx[^:]*:\s*(\d+)", out)
+    spent = {k: v - before.get(k, 0) for k, v in after.items()}
+    per = 1e6 / os.sysconf("SC_CLK_TCK") / requests  # µs per tick per execute
+    return {
+        "executes_per_s": round(requests / a.seconds),
+        "non_2xx": int(non2xx.group(1)) if non2xx else 0,
+        "engine_cpu_us": round(per * sum(v for k, v in spent.items() if k != "postgres"), 1),
+        "sqlite_worker_cpu_us": round(per * sum(v for k, v in spent.items() if k.startswith("sqlx-sqlite")), 1),
+        "postgres_cpu_us": round(per * spent.get("postgres", 0), 1),
+    }
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    p.add_argument("--a", required=True, help="directory of build A's switchboard and bench-fake")
+    p.add_argument("--b", required=True, help="directory of build B's")
+    p.add_argument("--seconds", type=int, default=30)
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--store", choices=["sqlite", "postgres"], default="sqlite")
+    p.add_argument("--pg-url", default="")
+    p.add_argument("--psql", default="psql")
+    a = p.parse_args()
+    for round_no in range(1, a.rounds + 1):
+        for label, bin_dir in (("A", a.a), ("B", a.b)):
+            print(json.dumps({"round": round_no, "build": label, **one_run(a, bin_dir)}), flush=True)
+
+
+if __name__ == "__main__":
+    main()
