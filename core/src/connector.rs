@@ -2,7 +2,7 @@
 //! `execute(entity, action, params)` to a result: validate, build, auth, send, retry, map errors,
 //! extract, trim.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::Stream;
@@ -62,6 +62,9 @@ struct Inner {
     /// Server variables a token answer fills (Salesforce's `instance_url`) that config does not
     /// set: until a token has named them, the server URL is not yet where requests go.
     host_from_token: Vec<String>,
+    /// The last origin the egress rules allowed ([`plain_origin`]): a request to it needs no
+    /// URL parse (two per call, where the rules are set: the engine's case).
+    egress_allowed: Mutex<Option<Box<str>>>,
 }
 
 /// One connector with one set of credentials. Cheap to clone; clones share auth state, so one
@@ -122,6 +125,41 @@ fn egress_check(allowed: Option<&[String]>, url: &str) -> Result<()> {
     ))
 }
 
+/// [`egress_check`], remembering the last origin it allowed in `memo`: a URL whose
+/// [`plain_origin`] is that one is allowed without being parsed again.
+fn egress_check_memo(memo: &Mutex<Option<Box<str>>>, allowed: Option<&[String]>, url: &str) -> Result<()> {
+    let Some(origin) = allowed.and(plain_origin(url)) else { return egress_check(allowed, url) };
+    if memo.lock().is_ok_and(|last| last.as_deref() == Some(origin)) {
+        return Ok(());
+    }
+    egress_check(allowed, url)?;
+    if let Ok(mut last) = memo.lock() {
+        *last = Some(origin.into());
+    }
+    Ok(())
+}
+
+/// The `http://` or `https://` and authority a URL starts with, when nothing in the authority
+/// can make the URL parser end it elsewhere or read its host differently from its text:
+/// letters, digits, `.`, `-` and `:` only (no user info, escapes, brackets, backslashes, which
+/// the parser reads as `/`, and no spaces, tabs or newlines, which it drops), ended by `/`, `?`,
+/// `#` or the end of the text. Two URLs with the same such prefix have the same host; for
+/// anything else this is `None`, and the URL is parsed.
+fn plain_origin(url: &str) -> Option<&str> {
+    let scheme = if url.starts_with("https://") {
+        8
+    } else if url.starts_with("http://") {
+        7
+    } else {
+        return None;
+    };
+    let rest = &url.as_bytes()[scheme..];
+    let end = rest.iter().position(|b| matches!(b, b'/' | b'?' | b'#')).unwrap_or(rest.len());
+    let authority = &rest[..end];
+    let plain = authority.iter().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':'));
+    (plain && !authority.is_empty()).then(|| &url[..scheme + end])
+}
+
 fn host_of(url: &str) -> Option<String> {
     url::Url::parse(url).ok()?.host_str().map(|h| h.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase())
 }
@@ -155,7 +193,17 @@ impl Connector {
         };
         let auth = Auth::new(&spec, scheme, creds, token_url, options.token_sink.clone())?;
         let http = options.http.clone().unwrap_or_else(ReqwestClient::shared);
-        let c = Self { inner: Arc::new(Inner { spec, config, auth, http, options, host_from_token }) };
+        let c = Self {
+            inner: Arc::new(Inner {
+                spec,
+                config,
+                auth,
+                http,
+                options,
+                host_from_token,
+                egress_allowed: Mutex::new(None),
+            }),
+        };
         c.base_url()?; // missing server variables fail now, not at the first call
         Ok(c)
     }
@@ -240,7 +288,7 @@ impl Connector {
     }
 
     fn check_egress(&self, url: &str) -> Result<()> {
-        egress_check(self.inner.options.allowed_hosts.as_deref(), url)
+        egress_check_memo(&self.inner.egress_allowed, self.inner.options.allowed_hosts.as_deref(), url)
     }
 
     /// Runs one operation.
@@ -711,6 +759,106 @@ mod tests {
             Some(ErrorCode::Forbidden)
         );
         assert!(egress_check(None, "http://anything/").is_ok());
+    }
+
+    /// The origins that skip the URL parse are the ones whose host their text decides.
+    #[test]
+    fn plain_origins() {
+        for (url, origin) in [
+            ("https://api.github.com/graphql", Some("https://api.github.com")),
+            ("https://api.github.com", Some("https://api.github.com")),
+            ("http://127.0.0.1:8080?x=1", Some("http://127.0.0.1:8080")),
+            ("https://Api.GitHub.com#f", Some("https://Api.GitHub.com")),
+            ("https://api.github.com@evil.io/", None),
+            ("https://user:pw@api.github.com/", None),
+            ("https://api.github.com\\@evil.io/", None),
+            ("https://api.github.com\n.evil.io/", None),
+            ("https://api.github.com\t/", None),
+            ("https://api.github%2Ecom/", None),
+            ("https://[::1]:80/", None),
+            ("https:///x", None),
+            ("HTTPS://api.github.com/", None),
+            (" https://api.github.com/", None),
+            ("ftp://api.github.com/", None),
+        ] {
+            assert_eq!(plain_origin(url), origin, "{url:?}");
+        }
+    }
+
+    /// Whenever two URLs share a plain origin, the URL parser gives them the same host (or
+    /// refuses both): the memo may answer for one what the parse said of the other. URLs made
+    /// of an allowed host, a tail of characters the parser treats specially, and a rest.
+    #[test]
+    fn a_plain_origin_decides_the_host() {
+        let heads =
+            ["https://api.github.com", "http://127.0.0.1:8080", "https://a.b-c.io:443", "https://x", "https://1.2.3"];
+        let pieces = [
+            "",
+            "/",
+            "?",
+            "#",
+            "@",
+            "\\",
+            ":",
+            ".",
+            "%2E",
+            "\n",
+            "\t",
+            " ",
+            "[",
+            "]",
+            "evil.io",
+            "a",
+            "0",
+            "/@evil.io",
+            ":99",
+        ];
+        let mut seen: std::collections::HashMap<String, Option<String>> = std::collections::HashMap::new();
+        let mut checked = 0;
+        for head in heads {
+            for a in pieces {
+                for b in pieces {
+                    for c in ["", "/path", "?q=1"] {
+                        let url = format!("{head}{a}{b}{c}");
+                        let Some(origin) = plain_origin(&url) else { continue };
+                        let host = host_of(&url);
+                        match seen.get(origin) {
+                            Some(first) => assert_eq!(first, &host, "{url:?} against the first URL of {origin:?}"),
+                            None => {
+                                seen.insert(origin.to_string(), host);
+                            }
+                        }
+                        checked += 1;
+                    }
+                }
+            }
+        }
+        assert!(checked > 1_000 && seen.len() > 20, "{checked} URLs, {} origins", seen.len());
+    }
+
+    /// The memo allows again only the exact origin the rules allowed; a URL that merely starts
+    /// like it is parsed and refused.
+    #[test]
+    fn the_egress_memo_allows_only_its_origin() {
+        let allowed = vec!["api.github.com".to_string()];
+        let memo = Mutex::new(None);
+        let check = |url: &str| egress_check_memo(&memo, Some(&allowed), url).err().map(|e| e.code);
+        assert_eq!(check("https://api.github.com/graphql"), None);
+        assert_eq!(memo.lock().ok().and_then(|m| m.clone()).as_deref(), Some("https://api.github.com"));
+        assert_eq!(check("https://api.github.com/repos/o/r/issues?page=2"), None);
+        // A backslash ends the host of an http(s) URL, as a slash does: this one goes to GitHub.
+        assert_eq!(check("https://api.github.com\\@evil.io/"), None);
+        for refused in [
+            "https://api.github.com@evil.io/",
+            "https://api.github.com.evil.io/",
+            "https://evil.io\\@api.github.com/",
+            "https://api.github.com\n.evil.io/",
+            "http://169.254.169.254/",
+        ] {
+            assert_eq!(check(refused), Some(ErrorCode::Forbidden), "{refused:?}");
+        }
+        assert_eq!(memo.lock().ok().and_then(|m| m.clone()).as_deref(), Some("https://api.github.com"));
+        assert_eq!(egress_check_memo(&memo, None, "http://anything/").err().map(|e| e.code), None);
     }
 
     #[test]
