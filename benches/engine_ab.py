@@ -18,8 +18,6 @@ import argparse
 import glob
 import json
 import os
-import re
-import subprocess
 from pathlib import Path
 
 import run
@@ -55,18 +53,16 @@ def one_run(a: argparse.Namespace, bin_dir: str) -> dict[str, float]:
         scoped, execute = run.engine_setup(url, first, fake)
         script = run.wrk_script(ctx, "execute", run.EXECUTE_BODY, {"authorization": f"Bearer {scoped}"})
         before = cpu_ticks(engine.pid)
-        cmd = ["wrk", "-t2", "-c32", f"-d{a.seconds}s", "-s", str(script), execute]
-        out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+        w = run.wrk(ctx, "engine_ab", execute, script, conns=32, secs=a.seconds)
         after = cpu_ticks(engine.pid)
     finally:
         ctx.cleanup()
-    requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
-    non2xx = re.search(r"Non-2xx[^:]*:\s*(\d+)", out)
     spent = {k: v - before.get(k, 0) for k, v in after.items()}
-    per = 1e6 / os.sysconf("SC_CLK_TCK") / requests  # µs per tick per execute
+    per = 1e6 / os.sysconf("SC_CLK_TCK") / (w["rps"] * a.seconds)  # µs per tick per execute
     return {
-        "executes_per_s": round(requests / a.seconds),
-        "non_2xx": int(non2xx.group(1)) if non2xx else 0,
+        "executes_per_s": round(w["rps"]),
+        "non_2xx": w["non_2xx"],
+        "socket_errors": w["socket_errors"],
         "engine_cpu_us": round(per * sum(v for k, v in spent.items() if k != "postgres"), 1),
         "sqlite_worker_cpu_us": round(per * sum(v for k, v in spent.items() if k.startswith("sqlx-sqlite")), 1),
         "postgres_cpu_us": round(per * spent.get("postgres", 0), 1),
