@@ -54,7 +54,16 @@ struct Nginx {
 }
 
 impl Drop for Nginx {
+    /// Stops nginx with SIGTERM, which makes the master stop its worker and wait for it. SIGKILL
+    /// (`Child::kill`) would stop the master alone and leave the worker running, still listening,
+    /// after the test; it is only the fallback when the master has not exited after 10 s.
     fn drop(&mut self) {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let asked = Instant::now();
+        while matches!(self.child.try_wait(), Ok(None)) && asked.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -324,4 +333,38 @@ async fn three_replicas_behind_nginx_single_flight_and_isolation() {
             assert!(!out.contains(s), "a secret in a replica's logs");
         }
     }
+    // Stopping nginx stops its worker too: none is left listening after the test.
+    let workers = children_of(lb.child.id());
+    assert!(!workers.is_empty(), "nginx runs a worker process");
+    tokio::task::block_in_place(|| {
+        drop(lb);
+        let stopped = Instant::now();
+        while workers.iter().any(|w| running(*w)) && stopped.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    });
+    assert!(!workers.iter().any(|w| running(*w)), "an nginx worker outlived its master: {workers:?}");
+}
+
+/// The processes whose parent is `pid` (from `/proc/*/stat`).
+fn children_of(pid: u32) -> Vec<u32> {
+    let entries = std::fs::read_dir("/proc").unwrap_or_else(|e| panic!("/proc: {e}"));
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|p| parent_and_state(*p).is_some_and(|(parent, _)| parent == pid))
+        .collect()
+}
+
+/// Whether process `pid` exists and is not a zombie.
+fn running(pid: u32) -> bool {
+    parent_and_state(pid).is_some_and(|(_, state)| state != 'Z')
+}
+
+/// The parent and the state of process `pid`: in `/proc/<pid>/stat`, after the command's closing
+/// parenthesis, come the state and the parent's pid.
+fn parent_and_state(pid: u32) -> Option<(u32, char)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let mut fields = stat.rsplit_once(')')?.1.split_whitespace();
+    let state = fields.next()?.chars().next()?;
+    Some((fields.next()?.parse().ok()?, state))
 }
