@@ -138,19 +138,10 @@ async fn sigterm_writes_the_queued_audit_records_and_sigkill_loses_them() {
             assert_eq!(run.status, 200, "{}", run.text);
         }
         if graceful {
-            let pid = engine.child.id().to_string();
-            let sent = std::process::Command::new("kill").args(["-TERM", &pid]).status();
-            assert!(sent.is_ok_and(|s| s.success()), "kill -TERM {pid}");
-            let deadline = Instant::now() + Duration::from_secs(30);
-            loop {
-                match engine.child.try_wait() {
-                    Ok(Some(status)) => {
-                        assert!(status.success(), "serve exited with {status}: {}", engine.logs());
-                        break;
-                    }
-                    _ if Instant::now() > deadline => panic!("serve did not stop on SIGTERM: {}", engine.logs()),
-                    _ => tokio::time::sleep(Duration::from_millis(20)).await,
-                }
+            let stopped = tokio::task::block_in_place(|| common::terminate(&mut engine.child, Duration::from_secs(30)));
+            match stopped {
+                Ok(status) => assert!(status.success(), "serve exited with {status}: {}", engine.logs()),
+                Err(why) => panic!("serve did not stop on SIGTERM ({why}): {}", engine.logs()),
             }
         } else {
             engine.kill();

@@ -58,12 +58,7 @@ impl Drop for Nginx {
     /// (`Child::kill`) would stop the master alone and leave the worker running, still listening,
     /// after the test; it is only the fallback when the master has not exited after 10 s.
     fn drop(&mut self) {
-        let pid = self.child.id().to_string();
-        let _ = Command::new("kill").args(["-TERM", &pid]).status();
-        let asked = Instant::now();
-        while matches!(self.child.try_wait(), Ok(None)) && asked.elapsed() < Duration::from_secs(10) {
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let _ = common::terminate(&mut self.child, Duration::from_secs(10));
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

@@ -37,6 +37,30 @@ impl Drop for TempDir {
     }
 }
 
+/// Sends SIGTERM to `child` and waits at most `within` for it to exit: its exit status, or why
+/// there is none (the signal could not be sent, or the process still runs).
+pub fn terminate(
+    child: &mut std::process::Child,
+    within: std::time::Duration,
+) -> Result<std::process::ExitStatus, String> {
+    let pid = child.id().to_string();
+    let sent = std::process::Command::new("kill").args(["-TERM", &pid]).status();
+    if !sent.as_ref().is_ok_and(|s| s.success()) {
+        return Err(format!("kill -TERM {pid} failed: {sent:?}"));
+    }
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return Ok(status),
+            Err(e) => return Err(format!("waiting for {pid}: {e}")),
+            Ok(None) if std::time::Instant::now() > deadline => {
+                return Err(format!("{pid} still runs after {within:?}"))
+            }
+            Ok(None) => std::thread::sleep(std::time::Duration::from_millis(20)),
+        }
+    }
+}
+
 /// A new empty PostgreSQL database, or `None` when no server is configured outside CI.
 pub async fn postgres_database() -> Option<String> {
     let Ok(admin_url) = std::env::var("SWITCHBOARD_TEST_DATABASE_URL") else {
