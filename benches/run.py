@@ -356,10 +356,11 @@ http {{
     raise RuntimeError("nginx did not start: " + (d / "error.log").read_text()[-2000:])
 
 
-def start_proxy(ctx: Ctx, upstream: str) -> tuple[subprocess.Popen[bytes], str]:
+def start_proxy(ctx: Ctx, upstream: str, per_core: bool = False) -> tuple[subprocess.Popen[bytes], str]:
     """bench-proxy: the engine's stack (tokio, axum/hyper, reqwest, mimalloc) as a bare reverse
-    proxy to the fake, `/pass/...` unread and `/check/...` with the body checked as JSON."""
-    cmd = [ctx.bin / "bench-proxy", "--upstream", upstream]
+    proxy to the fake, `/pass/...` unread and `/check/...` with the body checked as JSON; with
+    `per_core`, a single-threaded runtime per core instead of one multi-thread runtime."""
+    cmd = [ctx.bin / "bench-proxy", "--upstream", upstream] + (["--per-core"] if per_core else [])
     ctx.note_cmd("engine", cmd)
     p = ctx.spawn(cmd)
     addr = read_line(p, r"^listening on ").split()[-1]
@@ -432,6 +433,7 @@ def bench_engine(ctx: Ctx, store: str) -> None:
     fake, fbase = start_fake(ctx, 30)
     nginx, nbase = start_nginx(ctx, fbase)
     proxy, pbase = start_proxy(ctx, fbase)
+    _, cbase = start_proxy(ctx, fbase, per_core=True)
     res: dict[str, Any] = {}
 
     # Cold start: a fresh store each time (migrations and the first application included).
@@ -456,6 +458,7 @@ def bench_engine(ctx: Ctx, store: str) -> None:
         {"name": "nginx", "url": f"{nbase}/graphql", "body": GRAPHQL_BODY, "headers": {"authorization": "Bearer ghp_bench_token_0001"}},
         {"name": "rust proxy", "url": f"{pbase}/pass/graphql", "body": GRAPHQL_BODY, "headers": {"authorization": "Bearer ghp_bench_token_0001"}},
         {"name": "rust proxy, JSON checked", "url": f"{pbase}/check/graphql", "body": GRAPHQL_BODY, "headers": {"authorization": "Bearer ghp_bench_token_0001"}},
+        {"name": "rust proxy, JSON checked, a runtime per core", "url": f"{cbase}/check/graphql", "body": GRAPHQL_BODY, "headers": {"authorization": "Bearer ghp_bench_token_0001"}},
         {"name": "engine", "url": execute, "body": EXECUTE_BODY, "headers": {"authorization": f"Bearer {scoped}"}},
     ]))
     lat = ctx.run_json(section, [ctx.bin / "bench-rust", "latency", "--targets", targets, "--rounds", str(lat_rounds),
@@ -465,12 +468,13 @@ def bench_engine(ctx: Ctx, store: str) -> None:
 
     eng_script = wrk_script(ctx, f"execute-{store}", EXECUTE_BODY, {"authorization": f"Bearer {scoped}"})
     gql_script = wrk_script(ctx, "graphql", GRAPHQL_BODY, {"authorization": "Bearer ghp_bench_token_0001"})
-    runs: dict[str, list[dict[str, Any]]] = {"engine": [], "nginx": [], "proxy": [], "proxy_check": []}
+    runs: dict[str, list[dict[str, Any]]] = {"engine": [], "nginx": [], "proxy": [], "proxy_check": [], "proxy_check_per_core": []}
     for _ in range(wrk_rounds):
         runs["engine"].append(wrk(ctx, section, execute, eng_script, conns, wrk_secs))
         runs["nginx"].append(wrk(ctx, section, f"{nbase}/graphql", gql_script, conns, wrk_secs))
         runs["proxy"].append(wrk(ctx, section, f"{pbase}/pass/graphql", gql_script, conns, wrk_secs))
         runs["proxy_check"].append(wrk(ctx, section, f"{pbase}/check/graphql", gql_script, conns, wrk_secs))
+        runs["proxy_check_per_core"].append(wrk(ctx, section, f"{cbase}/check/graphql", gql_script, conns, wrk_secs))
     res["wrk"] = {k: {"rps": med([x["rps"] for x in v]), "non_2xx": sum(x["non_2xx"] for x in v),
                       "socket_errors": sum(x["socket_errors"] for x in v), "connections": conns, "seconds": wrk_secs, "rounds": wrk_rounds}
                   for k, v in runs.items()}
@@ -915,7 +919,8 @@ def report(ctx: Ctx, elapsed: float) -> str:
           "hop (keep-alive upstream), `rust proxy` the same call through `bench-proxy` (benches/src/bin/bench-proxy.rs: the "
           "engine's own stack, tokio with a worker per core, axum over hyper, reqwest, mimalloc, as a bare reverse proxy with "
           "no token, storage or connector; `JSON checked` also reads the whole answer once with serde_json before returning "
-          "it), `engine` `POST .../connectors/{id}/execute` (a scoped token; the engine then makes the same GraphQL call to "
+          "it; `a runtime per core` is `bench-proxy --per-core`: a single-threaded runtime per core, each with its own listening "
+          "socket and HTTP client, so a request never changes threads), `engine` `POST .../connectors/{id}/execute` (a scoped token; the engine then makes the same GraphQL call to "
           "the fake and returns the records).\n")
         w("| path | requests | p50 µs | p99 µs | added p50 µs | added p99 µs | non-2xx |")
         w("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
@@ -929,7 +934,8 @@ def report(ctx: Ctx, elapsed: float) -> str:
           f"{ww['engine']['rounds']} runs each interleaved (engine, nginx, ...), median requests/s:\n")
         w("| path | requests/s | non-2xx | socket errors |\n| --- | ---: | ---: | ---: |")
         labels = {"engine": "engine (execute)", "nginx": "nginx hop to the fake", "proxy": "rust proxy to the fake",
-                  "proxy_check": "rust proxy to the fake, JSON checked"}
+                  "proxy_check": "rust proxy to the fake, JSON checked",
+                  "proxy_check_per_core": "rust proxy to the fake, JSON checked, a runtime per core"}
         for k, v in ww.items():
             w(f"| {labels.get(k, k)} | {f(v['rps'])} | {v['non_2xx']} | {v['socket_errors']} |")
         floor = ""
@@ -937,6 +943,9 @@ def report(ctx: Ctx, elapsed: float) -> str:
             floor = (f"Rust proxy / nginx hop: {ratio(ww['proxy']['rps'], ww['nginx']['rps'])}, JSON checked "
                      f"{ratio(ww['proxy_check']['rps'], ww['nginx']['rps'])}; engine / Rust proxy, JSON checked: "
                      f"{ratio(ww['engine']['rps'], ww['proxy_check']['rps'])}. ")
+        if "proxy_check_per_core" in ww:
+            floor += (f"The same checking proxy with a runtime per core: {ratio(ww['proxy_check_per_core']['rps'], ww['proxy_check']['rps'])} "
+                      "of its requests/s with one multi-thread runtime. ")
         w(f"\nEngine / nginx hop: {ratio(ww['engine']['rps'], ww['nginx']['rps'])} (target: at least 0.5x). {floor}"
           f"Cold start (fresh store: migrations, first application) to the `listening` line: {f(e['cold_start_listen_ms'])} ms, "
           f"to the first `/healthz` answer: {f(e['cold_start_healthz_ms'])} ms (median of starts). "

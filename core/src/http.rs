@@ -1,10 +1,12 @@
 //! The HTTP seam: the runtime sends every request through [`HttpClient`], so unit tests can run
 //! without sockets and the engine can wrap sending (egress rules, metrics).
 
-use std::sync::{Arc, OnceLock};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// A request as the runtime built it.
 #[derive(Debug, Clone)]
@@ -52,11 +54,87 @@ pub trait HttpClient: Send + Sync + std::fmt::Debug {
     fn send(&self, req: HttpRequest) -> BoxFuture<'_, Result<HttpResponse, TransportError>>;
 }
 
-/// The production client: reqwest with rustls, pooled connections, HTTP/2 when offered, and
-/// redirects followed only within the request's origin (see [`ReqwestClient::new`]).
+/// How many exchanges one [`ReqwestClient`] has with one origin (scheme, host and port) at once,
+/// unless told otherwise ([`ReqwestClient::with_limit`]). The same bound as httpx's and
+/// aiohttp's default pools: a burst of calls does not open a connection (and hold a file
+/// descriptor for the idle timeout after it) per call, nor hit one API with more concurrent
+/// requests than APIs allow (GitHub's documented limit is 100).
+pub const EXCHANGES_PER_ORIGIN: usize = 100;
+
+/// The production client: reqwest with rustls, pooled connections, HTTP/2 when offered,
+/// redirects followed only within the request's origin (see [`ReqwestClient::new`]), and at
+/// most [`EXCHANGES_PER_ORIGIN`] exchanges with one origin at once.
 #[derive(Debug, Clone)]
 pub struct ReqwestClient {
     client: reqwest::Client,
+    limits: Arc<OriginLimits>,
+    /// Whose exchanges these are ([`ReqwestClient::for_scope`]); each scope has its own limit.
+    scope: Option<Arc<str>>,
+}
+
+/// The exchanges in progress per origin. More than `per_origin` wait for one to end, within
+/// their request's timeout; an origin with nothing in progress or waiting has no entry.
+#[derive(Debug)]
+struct OriginLimits {
+    per_origin: usize,
+    origins: Mutex<HashMap<String, Arc<Semaphore>>>,
+}
+
+/// One exchange's place among its origin's: dropping it lets the next waiter in.
+struct Slot {
+    limits: Arc<OriginLimits>,
+    origin: String,
+    permit: Option<OwnedSemaphorePermit>,
+}
+
+impl OriginLimits {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Semaphore>>> {
+        self.origins.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Waits, at most `within`, for a place among `origin`'s exchanges.
+    async fn enter(self: &Arc<Self>, origin: String, within: Duration) -> Result<Slot, TransportError> {
+        let semaphore =
+            self.lock().entry(origin.clone()).or_insert_with(|| Arc::new(Semaphore::new(self.per_origin))).clone();
+        // Whoever holds a clone of the semaphore (a permit, a waiter) keeps its entry alive.
+        let mut slot = Slot { limits: self.clone(), origin, permit: None };
+        match tokio::time::timeout(within, semaphore.acquire_owned()).await {
+            Ok(Ok(permit)) => {
+                slot.permit = Some(permit);
+                Ok(slot)
+            }
+            Ok(Err(_)) => Err(TransportError::Other("the HTTP client's connection limit was closed".into())),
+            Err(_) => Err(TransportError::Timeout),
+        }
+    }
+
+    #[cfg(test)]
+    fn tracked(&self) -> usize {
+        self.lock().len()
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut origins = self.limits.lock();
+        drop(self.permit.take());
+        // Under the lock, so no one clones the semaphore meanwhile: only the map holds it when
+        // no exchange with this origin is in progress or waiting.
+        if origins.get(&self.origin).is_some_and(|s| Arc::strong_count(s) == 1) {
+            origins.remove(&self.origin);
+        }
+    }
+}
+
+/// The key of `url`'s origin: scheme and authority without user info, lower-cased. Only a
+/// key (the URL is parsed by reqwest); a URL that is not absolute is its own key.
+fn origin_key(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
+    format!("{scheme}://{host}").to_ascii_lowercase()
 }
 
 impl ReqwestClient {
@@ -69,6 +147,14 @@ impl ReqwestClient {
     /// server the egress rules never checked): the 3xx itself is the answer, which the runtime
     /// reports as `upstream_http` with the status.
     pub fn new() -> Result<Self, TransportError> {
+        Self::with_limit(EXCHANGES_PER_ORIGIN)
+    }
+
+    /// A client with Switchboard's settings and at most `per_origin` exchanges (at least 1)
+    /// with one origin at once; a request waiting longer than its timeout for its turn fails
+    /// as a timeout.
+    pub fn with_limit(per_origin: usize) -> Result<Self, TransportError> {
+        let per_origin = per_origin.clamp(1, Semaphore::MAX_PERMITS);
         let policy = reqwest::redirect::Policy::custom(|attempt| {
             let same_origin = attempt.previous().first().is_some_and(|first| same_origin(first, attempt.url()));
             if attempt.previous().len() >= 5 || !same_origin {
@@ -81,10 +167,20 @@ impl ReqwestClient {
             .redirect(policy)
             .user_agent(concat!("switchboard/", env!("CARGO_PKG_VERSION")))
             .pool_idle_timeout(Duration::from_secs(90))
+            .pool_max_idle_per_host(per_origin)
             .connect_timeout(Duration::from_secs(10))
             .build()
             .map_err(|e| TransportError::Other(format!("cannot build the HTTP client: {e}")))?;
-        Ok(Self { client })
+        let limits = Arc::new(OriginLimits { per_origin, origins: Mutex::default() });
+        Ok(Self { client, limits, scope: None })
+    }
+
+    /// This client (the same connection pool) for the exchanges of `scope` alone, which have a
+    /// limit per origin of their own: the engine scopes each stored connector's handle by the
+    /// connector's id, so one tenant's calls never wait for another tenant's turn, and two
+    /// handles of one connector share its limit.
+    pub fn for_scope(&self, scope: &str) -> Self {
+        Self { scope: Some(scope.into()), ..self.clone() }
     }
 
     /// One client per process, so every connector shares the connection pool.
@@ -123,7 +219,19 @@ impl HttpClient for ReqwestClient {
         Box::pin(async move {
             let method = reqwest::Method::from_bytes(req.method.as_bytes())
                 .map_err(|_| TransportError::Other(format!("invalid method {}", req.method)))?;
-            let mut rb = self.client.request(method, &req.url).timeout(req.timeout);
+            // The timeout covers the wait for a turn and the exchange together. The slot is
+            // held until the body is read: the connection is busy until then.
+            let deadline = tokio::time::Instant::now() + req.timeout;
+            let key = match &self.scope {
+                Some(scope) => format!("{scope} {}", origin_key(&req.url)),
+                None => origin_key(&req.url),
+            };
+            let _slot = self.limits.enter(key, req.timeout).await?;
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if left.is_zero() {
+                return Err(TransportError::Timeout);
+            }
+            let mut rb = self.client.request(method, &req.url).timeout(left);
             for (k, v) in &req.headers {
                 rb = rb.header(k, v);
             }
@@ -217,6 +325,152 @@ mod tests {
             timeout: Duration::from_secs(10),
         };
         client.send(req).await.unwrap_or_else(|e| panic!("{e:?}"))
+    }
+
+    /// A server that answers every request only once `release` is set, counting the requests
+    /// it holds at once: (held now, most held at once).
+    fn hold(listener: TcpListener) -> (Arc<Mutex<(usize, usize)>>, tokio::sync::watch::Sender<bool>) {
+        let counts: Arc<Mutex<(usize, usize)>> = Arc::default();
+        let (release, released) = tokio::sync::watch::channel(false);
+        let c = counts.clone();
+        tokio::spawn(async move {
+            while let Ok((mut sock, _)) = listener.accept().await {
+                let (c, mut released) = (c.clone(), released.clone());
+                tokio::spawn(async move {
+                    let mut head = Vec::new();
+                    let mut buf = [0u8; 1024];
+                    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match sock.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => head.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    {
+                        let mut c = c.lock().unwrap_or_else(|e| e.into_inner());
+                        c.0 += 1;
+                        c.1 = c.1.max(c.0);
+                    }
+                    let _ = released.wait_for(|r| *r).await;
+                    c.lock().unwrap_or_else(|e| e.into_inner()).0 -= 1;
+                    let answer = "HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok";
+                    let _ = sock.write_all(answer.as_bytes()).await;
+                });
+            }
+        });
+        (counts, release)
+    }
+
+    fn get(port: u16, timeout: Duration) -> HttpRequest {
+        HttpRequest {
+            method: "GET".into(),
+            url: format!("http://127.0.0.1:{port}/held"),
+            headers: Vec::new(),
+            body: None,
+            timeout,
+        }
+    }
+
+    /// Waits (at most 10 s) until the server holds `n` requests.
+    async fn held(counts: &Mutex<(usize, usize)>, n: usize) {
+        for _ in 0..1000 {
+            if counts.lock().unwrap_or_else(|e| e.into_inner()).0 == n {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("the server never held {n} requests: {:?}", counts.lock().unwrap_or_else(|e| e.into_inner()));
+    }
+
+    /// Ten calls at once with a limit of three: three reach the server, the others wait for
+    /// a turn and then all ten succeed; nothing stays tracked after.
+    #[tokio::test]
+    async fn exchanges_with_one_origin_wait_for_a_turn() {
+        let (l, port) = listen().await;
+        let (counts, release) = hold(l);
+        let client = ReqwestClient::with_limit(3).unwrap_or_else(|e| panic!("{e:?}"));
+        let calls: Vec<_> = (0..10)
+            .map(|_| {
+                let client = client.clone();
+                tokio::spawn(async move { client.send(get(port, Duration::from_secs(20))).await })
+            })
+            .collect();
+        held(&counts, 3).await;
+        // Give a fourth request the time to arrive, were the limit not kept.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(*counts.lock().unwrap_or_else(|e| e.into_inner()), (3, 3));
+        assert_eq!(client.limits.tracked(), 1);
+        let _ = release.send(true);
+        for call in calls {
+            let resp = call.await.unwrap_or_else(|e| panic!("{e}")).unwrap_or_else(|e| panic!("{e:?}"));
+            assert_eq!((resp.status, resp.body.as_slice()), (200, &b"ok"[..]));
+        }
+        assert_eq!(counts.lock().unwrap_or_else(|e| e.into_inner()).1, 3, "more than 3 at once");
+        assert_eq!(client.limits.tracked(), 0, "an origin with nothing in progress is forgotten");
+    }
+
+    /// The limit is per origin: a held origin does not hold up another; a request that waits
+    /// past its timeout for a turn fails as a timeout, without reaching the server.
+    #[tokio::test]
+    async fn the_limit_is_per_origin_and_a_wait_counts_against_the_timeout() {
+        let (held_l, held_port) = listen().await;
+        let (counts, release) = hold(held_l);
+        let (other_l, other_port) = listen().await;
+        let other = serve(other_l, String::new());
+        let client = ReqwestClient::with_limit(1).unwrap_or_else(|e| panic!("{e:?}"));
+        let first = {
+            let client = client.clone();
+            tokio::spawn(async move { client.send(get(held_port, Duration::from_secs(20))).await })
+        };
+        held(&counts, 1).await;
+        let resp = client.send(get(other_port, Duration::from_secs(5))).await.unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(resp.status, 200, "another origin waited");
+        assert_eq!(heads(&other).len(), 1);
+        let late = client.send(get(held_port, Duration::from_millis(200))).await;
+        assert_eq!(late.map(|r| r.status), Err(TransportError::Timeout));
+        assert_eq!(counts.lock().unwrap_or_else(|e| e.into_inner()).1, 1, "the waiting request reached the server");
+        let _ = release.send(true);
+        let resp = first.await.unwrap_or_else(|e| panic!("{e}")).unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(resp.status, 200);
+        assert_eq!(client.limits.tracked(), 0);
+    }
+
+    /// Scopes (the engine's stored connectors) have a limit each on the same origin; two
+    /// clients of one scope share theirs.
+    #[tokio::test]
+    async fn each_scope_has_its_own_limit() {
+        let (l, port) = listen().await;
+        let (counts, release) = hold(l);
+        let client = ReqwestClient::with_limit(1).unwrap_or_else(|e| panic!("{e:?}"));
+        let (a, b) = (client.for_scope("connector-a"), client.for_scope("connector-b"));
+        let first = {
+            let a = a.clone();
+            tokio::spawn(async move { a.send(get(port, Duration::from_secs(20))).await })
+        };
+        held(&counts, 1).await;
+        let other = tokio::spawn(async move { b.send(get(port, Duration::from_secs(20))).await });
+        held(&counts, 2).await;
+        let same_scope = client.for_scope("connector-a").send(get(port, Duration::from_millis(200))).await;
+        assert_eq!(
+            same_scope.map(|r| r.status),
+            Err(TransportError::Timeout),
+            "scope a's second exchange did not wait"
+        );
+        let _ = release.send(true);
+        for call in [first, other] {
+            let resp = call.await.unwrap_or_else(|e| panic!("{e}")).unwrap_or_else(|e| panic!("{e:?}"));
+            assert_eq!(resp.status, 200);
+        }
+        assert_eq!(counts.lock().unwrap_or_else(|e| e.into_inner()).1, 2);
+        assert_eq!(client.limits.tracked(), 0);
+    }
+
+    #[test]
+    fn origin_keys_leave_out_user_info_path_and_case() {
+        assert_eq!(origin_key("https://API.github.com/repos/a?b=c#d"), "https://api.github.com");
+        assert_eq!(origin_key("https://user:pw@api.example:8443/x"), "https://api.example:8443");
+        assert_eq!(origin_key("http://127.0.0.1:9/x"), origin_key("HTTP://127.0.0.1:9?y"));
+        assert_ne!(origin_key("http://a.example/x"), origin_key("https://a.example/x"));
+        assert_eq!(origin_key("not a url"), "not a url");
     }
 
     #[test]

@@ -151,6 +151,11 @@ struct ConnectionArgs {
     /// open-file limit to the hard limit at start; keep this well under it.
     #[arg(long, env = "SWITCHBOARD_MAX_CONNECTIONS", default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..))]
     max_connections: u32,
+    /// Most requests one stored connector has in progress at once with one upstream origin
+    /// (scheme, host and port); more wait for a turn within the upstream timeout. Per
+    /// connector, so one tenant's calls never wait for another's.
+    #[arg(long, env = "SWITCHBOARD_UPSTREAM_EXCHANGES_PER_CONNECTOR", default_value_t = switchboard_core::http::EXCHANGES_PER_ORIGIN as u32, value_parser = clap::value_parser!(u32).range(1..))]
+    upstream_exchanges_per_connector: u32,
 }
 
 impl ConnectionArgs {
@@ -159,6 +164,7 @@ impl ConnectionArgs {
             header_read_timeout: std::time::Duration::from_secs(self.header_read_timeout),
             idle_timeout: std::time::Duration::from_secs(self.idle_timeout),
             max_connections: self.max_connections as usize,
+            upstream_exchanges_per_connector: self.upstream_exchanges_per_connector as usize,
             ..settings
         }
     }

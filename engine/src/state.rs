@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use switchboard_core::http::{HttpClient, ReqwestClient};
 use switchboard_core::{Connector, Registry};
 
 use crate::crypto::KeyRing;
@@ -73,6 +74,9 @@ pub struct Settings {
     pub idle_timeout: Duration,
     /// Most connections served at once; more wait in the listener's accept queue.
     pub max_connections: usize,
+    /// Most exchanges one stored connector has in progress at once with one upstream origin;
+    /// more wait for a turn (within the upstream timeout).
+    pub upstream_exchanges_per_connector: usize,
     /// Base URL per connector slug for connectors whose config names none (a test double, a
     /// proxy, an on-premises install of the API): the spec's server URL otherwise.
     pub upstream_base_urls: BTreeMap<String, String>,
@@ -127,6 +131,7 @@ impl Default for Settings {
             header_read_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
             max_connections: 4096,
+            upstream_exchanges_per_connector: switchboard_core::http::EXCHANGES_PER_ORIGIN,
             upstream_base_urls: BTreeMap::new(),
             audit_flush_interval: Duration::from_millis(200),
             audit_queue: 10_000,
@@ -267,6 +272,10 @@ pub struct Inner {
     pub secrets: ClientSecrets,
     /// The token endpoint's limits per client id and per address.
     pub token_limits: TokenLimits,
+    /// What connectors send upstream through: one connection pool; each stored connector's
+    /// exchanges are limited on their own ([`ReqwestClient::for_scope`]). `None` when the
+    /// client cannot be built: core's shared client then reports why on every call.
+    pub http: Option<ReqwestClient>,
 }
 
 /// Shared state, cheap to clone.
@@ -310,8 +319,21 @@ impl AppState {
             metrics,
             secrets,
             token_limits: TokenLimits::new(&settings),
+            http: ReqwestClient::with_limit(settings.upstream_exchanges_per_connector).ok(),
             settings,
         })))
+    }
+}
+
+impl Inner {
+    /// The HTTP client of stored connector `id`'s handles: the engine's pool, with at most
+    /// [`Settings::upstream_exchanges_per_connector`] of the connector's exchanges with one
+    /// origin at once, however many handles of it there are.
+    pub fn connector_http(&self, id: &str) -> Arc<dyn HttpClient> {
+        match &self.http {
+            Some(c) => Arc::new(c.for_scope(id)),
+            None => ReqwestClient::shared(),
+        }
     }
 }
 

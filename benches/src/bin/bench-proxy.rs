@@ -11,7 +11,12 @@
 //!   `RawValue`: the one pass over every byte that any proxy answering typed errors on a bad
 //!   page must make), then returned as it is.
 //!
-//! Usage: bench-proxy --upstream http://ADDR [--bind 127.0.0.1:0]; prints `listening on ADDR`.
+//! With `--per-core`, one single-threaded runtime per core instead (each with its own listening
+//! socket on the port, `SO_REUSEPORT`, and its own HTTP client): what the engine's stack costs
+//! when a request never changes threads (benches/PROFILE.md, section 4).
+//!
+//! Usage: bench-proxy --upstream http://ADDR [--bind 127.0.0.1:0] [--per-core]; prints
+//! `listening on ADDR`.
 
 use axum::{
     body::Bytes,
@@ -33,6 +38,11 @@ struct Args {
     /// The upstream's base URL, e.g. bench-fake's `http://127.0.0.1:PORT`.
     #[arg(long)]
     upstream: String,
+    /// One single-threaded runtime per core instead of one multi-thread runtime: each thread
+    /// accepts on its own `SO_REUSEPORT` socket and owns its own HTTP client, so a request, its
+    /// upstream exchange and its answer stay on one thread.
+    #[arg(long)]
+    per_core: bool,
 }
 
 struct Upstream {
@@ -75,12 +85,57 @@ async fn check(State(up): State<Arc<Upstream>>, Path(path): Path<String>, header
     }
 }
 
-#[tokio::main]
-async fn main() -> std::io::Result<()> {
+fn router(client: reqwest::Client, upstream: &str) -> Router {
+    let up = Arc::new(Upstream { client, base: upstream.trim_end_matches('/').to_string() });
+    Router::new().route("/pass/{*path}", post(pass)).route("/check/{*path}", post(check)).with_state(up)
+}
+
+fn main() -> std::io::Result<()> {
     let args = Args::parse();
+    if args.per_core {
+        return per_core(&args);
+    }
+    tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(multi(args))
+}
+
+fn per_core(args: &Args) -> std::io::Result<()> {
+    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let mut addr: std::net::SocketAddr = args.bind.parse().map_err(std::io::Error::other)?;
+    let mut handles = Vec::new();
+    for i in 0..threads {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        // The first thread's socket takes the port; the others join it.
+        let listener = rt.block_on(async {
+            let s = if addr.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+            s.set_reuseport(true)?;
+            s.set_reuseaddr(true)?;
+            s.bind(addr)?;
+            s.listen(1024)
+        })?;
+        if i == 0 {
+            addr = listener.local_addr()?;
+        }
+        let upstream = args.upstream.clone();
+        handles.push(std::thread::spawn(move || {
+            rt.block_on(async move {
+                // Made on this thread's runtime, so its connections are driven here.
+                let client = reqwest::Client::builder().build().map_err(std::io::Error::other)?;
+                axum::serve(listener, router(client, &upstream)).await
+            })
+        }));
+    }
+    let mut out = std::io::stdout();
+    writeln!(out, "listening on {addr}")?;
+    out.flush()?;
+    for h in handles {
+        h.join().map_err(|_| std::io::Error::other("a serving thread panicked"))??;
+    }
+    Ok(())
+}
+
+async fn multi(args: Args) -> std::io::Result<()> {
     let client = reqwest::Client::builder().build().map_err(std::io::Error::other)?;
-    let up = Arc::new(Upstream { client, base: args.upstream.trim_end_matches('/').to_string() });
-    let app = Router::new().route("/pass/{*path}", post(pass)).route("/check/{*path}", post(check)).with_state(up);
+    let app = router(client, &args.upstream);
     let listener = tokio::net::TcpListener::bind(&args.bind).await?;
     let addr = listener.local_addr()?;
     let mut out = std::io::stdout();

@@ -58,6 +58,7 @@ pub(crate) fn handle(st: &AppState, row: &ConnectorRow) -> ApiResult<Connector> 
     let allowed = allowed_hosts(st, &spec);
     let sink = StoreSink::new(st.db.clone(), st.keys.clone(), row.id.clone(), row.credential_version, creds.clone());
     let options = ConnectorOptions {
+        http: Some(st.connector_http(&row.id)),
         token_sink: Some(sink),
         timeout: st.settings.upstream_timeout,
         allowed_hosts: Some(allowed),
