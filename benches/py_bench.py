@@ -3,6 +3,10 @@
   py_bench.py local       --impl ours|ref|httpx --base-url URL [--calls 500] [--warmup 50]
   py_bench.py concurrency --impl ours|ref|httpx --base-url URL --inflight N --calls TOTAL
   py_bench.py import      --impl ours|ref
+  py_bench.py burst       --impl ours|ref|httpx --base-url URL --calls N
+
+`burst` starts N calls at once and reports the wall time, the errors, the process's open
+descriptors afterwards and whether it can still open a file (run it under `ulimit -n 1024`).
 
 `ours` is this project's package (`switchboard`), `ref` the reference SDK (`airbyte_agent_sdk`,
 its GitHub connector, telemetry off, its HTTP client's base_url pointed at the fake), `httpx` the
@@ -152,6 +156,32 @@ async def concurrency(impl: str, base_url: str, inflight: int, calls: int, warmu
             "first_error": first_error, "calls_per_s": ok / wall, "wall_s": wall, "peak_rss_kb": peak_rss_kb()}
 
 
+async def burst(impl: str, base_url: str, calls: int) -> dict[str, Any]:
+    """`calls` calls started at once; then what the process holds (no warm-up, no close)."""
+    call, _ = make_call(impl, base_url)
+
+    async def one() -> str:
+        try:
+            await call()
+            return ""
+        except Exception as e:  # counted, not fatal
+            return f"{type(e).__name__}: {e}"[:200]
+
+    t0 = time.perf_counter()
+    outcomes = await asyncio.gather(*(one() for _ in range(calls)))
+    wall = time.perf_counter() - t0
+    errors = [o for o in outcomes if o]
+    try:
+        descriptors: int | str = len(os.listdir("/proc/self/fd"))
+        with open("/proc/self/status"):
+            pass
+        can_open = True
+    except OSError as e:
+        descriptors, can_open = f"{e}", False
+    return {"calls": calls, "wall_s": wall, "errors": len(errors), "first_error": errors[0] if errors else "",
+            "open_descriptors": descriptors, "can_open_a_file": can_open}
+
+
 def import_time(impl: str) -> dict[str, Any]:
     t0 = time.perf_counter()
     if impl == "ours":
@@ -170,7 +200,7 @@ def import_time(impl: str) -> dict[str, Any]:
 
 def main() -> None:
     p = argparse.ArgumentParser()
-    p.add_argument("mode", choices=["local", "concurrency", "import"])
+    p.add_argument("mode", choices=["local", "concurrency", "import", "burst"])
     p.add_argument("--impl", required=True, choices=["ours", "ref", "httpx"])
     p.add_argument("--base-url", default="")
     p.add_argument("--calls", type=int, default=500)
@@ -179,6 +209,8 @@ def main() -> None:
     a = p.parse_args()
     if a.mode == "import":
         out = import_time(a.impl)
+    elif a.mode == "burst":
+        out = asyncio.run(burst(a.impl, a.base_url, a.calls))
     elif a.mode == "local":
         out = asyncio.run(local(a.impl, a.base_url, a.calls, a.warmup))
     else:

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import http.server
 import json
+import os
 import random
 import re
 import threading
@@ -273,6 +274,27 @@ async def test_concurrent_calls_share_one_handle(fake: Fake) -> None:
     st = stripe(fake)
     results = await asyncio.gather(*(st.customers.get(id=f"cus_{i:04d}") for i in range(1, 21)))
     assert [r.data["id"] for r in results] == [f"cus_{i:04d}" for i in range(1, 21)]
+
+
+def _open_sockets() -> int:
+    count = 0
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(FileNotFoundError):  # the listing's own descriptor, closed since
+            count += os.readlink(f"/proc/self/fd/{fd}").startswith("socket:")
+    return count
+
+
+async def test_a_burst_of_calls_keeps_at_most_100_connections_to_one_origin(fake: Fake) -> None:
+    """Core's HTTP client has at most 100 exchanges with one origin in progress: 400 calls at
+    once all succeed, through at most 100 new connections (not one per call, each held open
+    for the pool's idle timeout afterwards)."""
+    st = stripe(fake)
+    before = _open_sockets()
+    ids = [f"cus_{(i % 25) + 1:04d}" for i in range(400)]
+    results = await asyncio.gather(*(st.customers.get(id=i) for i in ids))
+    assert [r.data["id"] for r in results] == ids
+    opened = _open_sockets() - before
+    assert opened <= 100, f"{opened} sockets opened for 400 calls to one origin"
 
 
 # ------------------------------------------------------------------------------------ errors
