@@ -42,10 +42,23 @@ impl HttpResponse {
 pub enum TransportError {
     /// No answer within the timeout.
     Timeout,
+    /// Not sent: the client already had this many exchanges with the origin in progress, and
+    /// none ended within the request's timeout.
+    NoTurn(usize),
     /// Could not connect, or the connection broke.
     Connect(String),
     /// The request could not be built or sent.
     Other(String),
+}
+
+impl std::fmt::Display for TransportError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Timeout => f.write_str("no answer within the timeout"),
+            Self::NoTurn(n) => write!(f, "not sent: {n} exchanges with the origin were already in progress"),
+            Self::Connect(m) | Self::Other(m) => f.write_str(m),
+        }
+    }
 }
 
 /// Sends HTTP requests.
@@ -60,6 +73,21 @@ pub trait HttpClient: Send + Sync + std::fmt::Debug {
 /// descriptor for the idle timeout after it) per call, nor hit one API with more concurrent
 /// requests than APIs allow (GitHub's documented limit is 100).
 pub const EXCHANGES_PER_ORIGIN: usize = 100;
+
+/// The environment variable that sets [`ReqwestClient::new`]'s limit instead (a positive whole
+/// number): the limit of an SDK process's client, for a caller that needs more (or fewer)
+/// requests in flight to one API.
+pub const EXCHANGES_PER_ORIGIN_ENV: &str = "SWITCHBOARD_EXCHANGES_PER_ORIGIN";
+
+/// The limit per origin `value` (the environment variable's) asks for; the default without one.
+fn limit_from(value: Option<&str>) -> Result<usize, TransportError> {
+    match value.map(str::trim) {
+        None | Some("") => Ok(EXCHANGES_PER_ORIGIN),
+        Some(v) => v.parse::<usize>().ok().filter(|n| *n > 0).ok_or_else(|| {
+            TransportError::Other(format!("{EXCHANGES_PER_ORIGIN_ENV} must be a positive whole number, not {v:?}"))
+        }),
+    }
+}
 
 /// The production client: reqwest with rustls, pooled connections, HTTP/2 when offered,
 /// redirects followed only within the request's origin (see [`ReqwestClient::new`]), and at
@@ -104,7 +132,7 @@ impl OriginLimits {
                 Ok(slot)
             }
             Ok(Err(_)) => Err(TransportError::Other("the HTTP client's connection limit was closed".into())),
-            Err(_) => Err(TransportError::Timeout),
+            Err(_) => Err(TransportError::NoTurn(self.per_origin)),
         }
     }
 
@@ -146,13 +174,16 @@ impl ReqwestClient {
     /// it without the credential would still send the request's path, query and body to a
     /// server the egress rules never checked): the 3xx itself is the answer, which the runtime
     /// reports as `upstream_http` with the status.
+    ///
+    /// At most [`EXCHANGES_PER_ORIGIN`] exchanges with one origin at once, or what
+    /// [`EXCHANGES_PER_ORIGIN_ENV`] says (an invalid value is an error).
     pub fn new() -> Result<Self, TransportError> {
-        Self::with_limit(EXCHANGES_PER_ORIGIN)
+        Self::with_limit(limit_from(std::env::var(EXCHANGES_PER_ORIGIN_ENV).ok().as_deref())?)
     }
 
     /// A client with Switchboard's settings and at most `per_origin` exchanges (at least 1)
     /// with one origin at once; a request waiting longer than its timeout for its turn fails
-    /// as a timeout.
+    /// with [`TransportError::NoTurn`], unsent.
     pub fn with_limit(per_origin: usize) -> Result<Self, TransportError> {
         let per_origin = per_origin.clamp(1, Semaphore::MAX_PERMITS);
         let policy = reqwest::redirect::Policy::custom(|attempt| {
@@ -189,7 +220,7 @@ impl ReqwestClient {
         SHARED
             .get_or_init(|| match ReqwestClient::new() {
                 Ok(c) => Arc::new(c),
-                Err(e) => Arc::new(BrokenClient(format!("{e:?}"))),
+                Err(e) => Arc::new(BrokenClient(e)),
             })
             .clone()
     }
@@ -205,12 +236,12 @@ fn same_origin(a: &url::Url, b: &url::Url) -> bool {
 /// Stands in when the HTTP client cannot be built, so the failure surfaces as a typed error on
 /// the first call instead of a panic at start.
 #[derive(Debug)]
-struct BrokenClient(String);
+struct BrokenClient(TransportError);
 
 impl HttpClient for BrokenClient {
     fn send(&self, _req: HttpRequest) -> BoxFuture<'_, Result<HttpResponse, TransportError>> {
-        let msg = self.0.clone();
-        Box::pin(async move { Err(TransportError::Other(msg)) })
+        let e = self.0.clone();
+        Box::pin(async move { Err(e) })
     }
 }
 
@@ -426,7 +457,7 @@ mod tests {
         assert_eq!(resp.status, 200, "another origin waited");
         assert_eq!(heads(&other).len(), 1);
         let late = client.send(get(held_port, Duration::from_millis(200))).await;
-        assert_eq!(late.map(|r| r.status), Err(TransportError::Timeout));
+        assert_eq!(late.map(|r| r.status), Err(TransportError::NoTurn(1)));
         assert_eq!(counts.lock().unwrap_or_else(|e| e.into_inner()).1, 1, "the waiting request reached the server");
         let _ = release.send(true);
         let resp = first.await.unwrap_or_else(|e| panic!("{e}")).unwrap_or_else(|e| panic!("{e:?}"));
@@ -452,7 +483,7 @@ mod tests {
         let same_scope = client.for_scope("connector-a").send(get(port, Duration::from_millis(200))).await;
         assert_eq!(
             same_scope.map(|r| r.status),
-            Err(TransportError::Timeout),
+            Err(TransportError::NoTurn(1)),
             "scope a's second exchange did not wait"
         );
         let _ = release.send(true);
@@ -462,6 +493,17 @@ mod tests {
         }
         assert_eq!(counts.lock().unwrap_or_else(|e| e.into_inner()).1, 2);
         assert_eq!(client.limits.tracked(), 0);
+    }
+
+    #[test]
+    fn the_environment_sets_the_limit_or_says_what_is_wrong() {
+        assert_eq!(limit_from(None), Ok(EXCHANGES_PER_ORIGIN));
+        assert_eq!(limit_from(Some(" ")), Ok(EXCHANGES_PER_ORIGIN));
+        assert_eq!(limit_from(Some("250")), Ok(250));
+        for bad in ["0", "-3", "1.5", "many"] {
+            let Err(TransportError::Other(m)) = limit_from(Some(bad)) else { panic!("{bad} was taken") };
+            assert!(m.contains(EXCHANGES_PER_ORIGIN_ENV) && m.contains(bad), "{m}");
+        }
     }
 
     #[test]

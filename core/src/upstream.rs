@@ -35,7 +35,7 @@ pub enum Peer<'a> {
 /// [`crate::http::ReqwestClient`]), so no query-string secret reaches the error.
 pub fn transport_error(peer: Peer<'_>, e: &TransportError) -> Error {
     let code = match e {
-        TransportError::Timeout => ErrorCode::UpstreamTimeout,
+        TransportError::Timeout | TransportError::NoTurn(_) => ErrorCode::UpstreamTimeout,
         TransportError::Connect(_) | TransportError::Other(_) => ErrorCode::Network,
     };
     let message = match (peer, e) {
@@ -51,6 +51,17 @@ pub fn transport_error(peer: Peer<'_>, e: &TransportError) -> Error {
         (Peer::Engine(_), TransportError::Timeout) => "the engine did not answer in time".to_string(),
         (Peer::Engine(base), TransportError::Connect(m) | TransportError::Other(m)) => {
             format!("the engine at {base} could not be reached: {m}")
+        }
+        (peer, TransportError::NoTurn(n)) => {
+            let to = match peer {
+                Peer::Api(api) => api.to_string(),
+                Peer::TokenEndpoint(host) => format!("the OAuth token endpoint at {host}"),
+                Peer::Engine(base) => format!("the engine at {base}"),
+            };
+            format!(
+                "not sent: {n} requests to {to} were already in progress and none ended in time (at most {n} at once \
+                 per origin; fewer calls in flight, or a longer timeout)"
+            )
         }
     };
     Error::new(code, message)
@@ -316,7 +327,15 @@ mod tests {
         let timeout = TransportError::Timeout;
         let refused = TransportError::Connect("connection refused".into());
         let other = TransportError::Other("invalid method X".into());
+        let no_turn = TransportError::NoTurn(100);
         let cases = [
+            (
+                Peer::Api("GitHub"),
+                &no_turn,
+                ErrorCode::UpstreamTimeout,
+                "not sent: 100 requests to GitHub were already in progress and none ended in time (at most 100 at \
+                 once per origin; fewer calls in flight, or a longer timeout)",
+            ),
             (Peer::Api("GitHub"), &timeout, ErrorCode::UpstreamTimeout, "GitHub did not answer in time"),
             (Peer::Api("GitHub"), &refused, ErrorCode::Network, "GitHub could not be reached: connection refused"),
             (Peer::Api("GitHub"), &other, ErrorCode::Network, "the request to GitHub failed: invalid method X"),

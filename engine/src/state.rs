@@ -6,11 +6,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use switchboard_core::http::{HttpClient, ReqwestClient};
-use switchboard_core::{Connector, Registry};
+use switchboard_core::{Connector, ErrorCode, Registry};
 
 use crate::crypto::KeyRing;
 use crate::db::{AuditConfig, Db};
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 use crate::metrics::Metrics;
 use crate::origins::WidgetOrigins;
 use crate::ratelimit::{Cidr, TokenLimits};
@@ -294,6 +294,11 @@ impl AppState {
     /// writer (call [`crate::db::Db::flush_audit`] before the runtime stops; [`crate::serve`]
     /// does).
     pub async fn new(settings: Settings, keys: KeyRing, registry: Registry) -> ApiResult<Self> {
+        // Core's shared client (token refreshes, the CLI) takes its settings from the
+        // environment: a bad one stops the start here, not a refresh later.
+        if let Err(e) = ReqwestClient::new() {
+            return Err(ApiError::new(ErrorCode::Configuration, format!("the HTTP client: {e}")));
+        }
         let db = Db::open(settings.database_url.as_deref(), &settings.data_dir).await?;
         let metrics = Arc::new(Metrics::default());
         let signer = Signer::load(&db, &keys, settings.signing_key_reload_interval, metrics.clone()).await?;

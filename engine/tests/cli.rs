@@ -177,6 +177,29 @@ async fn an_unsupported_database_url_is_refused_at_start() {
     assert!(!dir.exists());
 }
 
+/// A bad `SWITCHBOARD_EXCHANGES_PER_ORIGIN` (the limit of core's shared HTTP client, which the
+/// engine's token refreshes use) stops `serve` at start with a message naming it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_exchange_limit_is_refused_at_start() {
+    let dir = std::env::temp_dir().join(format!("sb-cli-limit-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut cmd = switchboard();
+    cmd.args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
+        .arg(&dir)
+        .env("SWITCHBOARD_EXCHANGES_PER_ORIGIN", "0")
+        .env_remove("SWITCHBOARD_DATABASE_URL")
+        .env_remove("SWITCHBOARD_MASTER_KEY");
+    let out = tokio::task::block_in_place(|| run_to_exit(cmd));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "serve must fail; stderr: {stderr}");
+    let err: Value =
+        serde_json::from_str(stderr.lines().last().unwrap_or_default()).unwrap_or_else(|e| panic!("{e}: {stderr}"));
+    assert_eq!(err["code"], "configuration", "{stderr}");
+    let message = err["message"].as_str().unwrap_or_default();
+    assert!(message.contains("SWITCHBOARD_EXCHANGES_PER_ORIGIN must be a positive whole number"), "{message}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upstream_base_urls_are_checked_at_start() {
     let dir = std::env::temp_dir().join(format!("sb-cli-upstream-{}", std::process::id()));
