@@ -79,6 +79,12 @@ pub const EXCHANGES_PER_ORIGIN: usize = 100;
 /// requests in flight to one API.
 pub const EXCHANGES_PER_ORIGIN_ENV: &str = "SWITCHBOARD_EXCHANGES_PER_ORIGIN";
 
+/// The limit per origin of [`ReqwestClient::new`]: [`EXCHANGES_PER_ORIGIN_ENV`]'s value, or
+/// [`EXCHANGES_PER_ORIGIN`] without one; an error naming the variable for an invalid value.
+pub fn exchanges_per_origin() -> Result<usize, TransportError> {
+    limit_from(std::env::var(EXCHANGES_PER_ORIGIN_ENV).ok().as_deref())
+}
+
 /// The limit per origin `value` (the environment variable's) asks for; the default without one.
 fn limit_from(value: Option<&str>) -> Result<usize, TransportError> {
     match value.map(str::trim) {
@@ -178,7 +184,7 @@ impl ReqwestClient {
     /// At most [`EXCHANGES_PER_ORIGIN`] exchanges with one origin at once, or what
     /// [`EXCHANGES_PER_ORIGIN_ENV`] says (an invalid value is an error).
     pub fn new() -> Result<Self, TransportError> {
-        Self::with_limit(limit_from(std::env::var(EXCHANGES_PER_ORIGIN_ENV).ok().as_deref())?)
+        Self::with_limit(exchanges_per_origin()?)
     }
 
     /// A client with Switchboard's settings and at most `per_origin` exchanges (at least 1)
@@ -311,6 +317,19 @@ mod tests {
         (l, port)
     }
 
+    /// Reads a request head (up to its blank line) from `sock`; `None` if the peer goes first.
+    async fn read_head(sock: &mut tokio::net::TcpStream) -> Option<Vec<u8>> {
+        let mut head = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+            match sock.read(&mut buf).await {
+                Ok(0) | Err(_) => return None,
+                Ok(n) => head.extend_from_slice(&buf[..n]),
+            }
+        }
+        Some(head)
+    }
+
     /// Serves on `listener`: `/start` answers 302 to `location`, anything else 200. Records
     /// every request head.
     fn serve(listener: TcpListener, location: String) -> Seen {
@@ -320,14 +339,7 @@ mod tests {
             while let Ok((mut sock, _)) = listener.accept().await {
                 let (record, location) = (record.clone(), location.clone());
                 tokio::spawn(async move {
-                    let mut head = Vec::new();
-                    let mut buf = [0u8; 1024];
-                    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                        match sock.read(&mut buf).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => head.extend_from_slice(&buf[..n]),
-                        }
-                    }
+                    let Some(head) = read_head(&mut sock).await else { return };
                     let head = String::from_utf8_lossy(&head).to_lowercase();
                     let answer = if head.starts_with("get /start ") {
                         format!("HTTP/1.1 302 Found\r\nlocation: {location}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
@@ -368,13 +380,8 @@ mod tests {
             while let Ok((mut sock, _)) = listener.accept().await {
                 let (c, mut released) = (c.clone(), released.clone());
                 tokio::spawn(async move {
-                    let mut head = Vec::new();
-                    let mut buf = [0u8; 1024];
-                    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                        match sock.read(&mut buf).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => head.extend_from_slice(&buf[..n]),
-                        }
+                    if read_head(&mut sock).await.is_none() {
+                        return;
                     }
                     {
                         let mut c = c.lock().unwrap_or_else(|e| e.into_inner());

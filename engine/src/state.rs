@@ -294,9 +294,9 @@ impl AppState {
     /// writer (call [`crate::db::Db::flush_audit`] before the runtime stops; [`crate::serve`]
     /// does).
     pub async fn new(settings: Settings, keys: KeyRing, registry: Registry) -> ApiResult<Self> {
-        // Core's shared client (token refreshes, the CLI) takes its settings from the
+        // Core's shared client (token refreshes, the CLI) takes its limit from the
         // environment: a bad one stops the start here, not a refresh later.
-        if let Err(e) = ReqwestClient::new() {
+        if let Err(e) = switchboard_core::http::exchanges_per_origin() {
             return Err(ApiError::new(ErrorCode::Configuration, format!("the HTTP client: {e}")));
         }
         let db = Db::open(settings.database_url.as_deref(), &settings.data_dir).await?;
