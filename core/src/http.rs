@@ -303,7 +303,8 @@ fn map_reqwest(e: reqwest::Error) -> TransportError {
 mod tests {
     use std::sync::Mutex;
 
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use fake_upstream::holding::{read_request, Holding};
+    use tokio::io::AsyncWriteExt;
     use tokio::net::TcpListener;
 
     use super::*;
@@ -317,19 +318,6 @@ mod tests {
         (l, port)
     }
 
-    /// Reads a request head (up to its blank line) from `sock`; `None` if the peer goes first.
-    async fn read_head(sock: &mut tokio::net::TcpStream) -> Option<Vec<u8>> {
-        let mut head = Vec::new();
-        let mut buf = [0u8; 1024];
-        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-            match sock.read(&mut buf).await {
-                Ok(0) | Err(_) => return None,
-                Ok(n) => head.extend_from_slice(&buf[..n]),
-            }
-        }
-        Some(head)
-    }
-
     /// Serves on `listener`: `/start` answers 302 to `location`, anything else 200. Records
     /// every request head.
     fn serve(listener: TcpListener, location: String) -> Seen {
@@ -339,7 +327,7 @@ mod tests {
             while let Ok((mut sock, _)) = listener.accept().await {
                 let (record, location) = (record.clone(), location.clone());
                 tokio::spawn(async move {
-                    let Some(head) = read_head(&mut sock).await else { return };
+                    let Some(head) = read_request(&mut sock).await else { return };
                     let head = String::from_utf8_lossy(&head).to_lowercase();
                     let answer = if head.starts_with("get /start ") {
                         format!("HTTP/1.1 302 Found\r\nlocation: {location}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
@@ -370,79 +358,41 @@ mod tests {
         client.send(req).await.unwrap_or_else(|e| panic!("{e:?}"))
     }
 
-    /// A server that answers every request only once `release` is set, counting the requests
-    /// it holds at once: (held now, most held at once).
-    fn hold(listener: TcpListener) -> (Arc<Mutex<(usize, usize)>>, tokio::sync::watch::Sender<bool>) {
-        let counts: Arc<Mutex<(usize, usize)>> = Arc::default();
-        let (release, released) = tokio::sync::watch::channel(false);
-        let c = counts.clone();
-        tokio::spawn(async move {
-            while let Ok((mut sock, _)) = listener.accept().await {
-                let (c, mut released) = (c.clone(), released.clone());
-                tokio::spawn(async move {
-                    if read_head(&mut sock).await.is_none() {
-                        return;
-                    }
-                    {
-                        let mut c = c.lock().unwrap_or_else(|e| e.into_inner());
-                        c.0 += 1;
-                        c.1 = c.1.max(c.0);
-                    }
-                    let _ = released.wait_for(|r| *r).await;
-                    c.lock().unwrap_or_else(|e| e.into_inner()).0 -= 1;
-                    let answer = "HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok";
-                    let _ = sock.write_all(answer.as_bytes()).await;
-                });
-            }
-        });
-        (counts, release)
+    /// A server that holds each request until released (core's limits are about exchanges
+    /// in progress).
+    async fn hold() -> Holding {
+        Holding::start("text/plain", "ok").await
     }
 
-    fn get(port: u16, timeout: Duration) -> HttpRequest {
-        HttpRequest {
-            method: "GET".into(),
-            url: format!("http://127.0.0.1:{port}/held"),
-            headers: Vec::new(),
-            body: None,
-            timeout,
-        }
+    fn get(base: &str, timeout: Duration) -> HttpRequest {
+        HttpRequest { method: "GET".into(), url: format!("{base}/held"), headers: Vec::new(), body: None, timeout }
     }
 
-    /// Waits (at most 10 s) until the server holds `n` requests.
-    async fn held(counts: &Mutex<(usize, usize)>, n: usize) {
-        for _ in 0..1000 {
-            if counts.lock().unwrap_or_else(|e| e.into_inner()).0 == n {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        panic!("the server never held {n} requests: {:?}", counts.lock().unwrap_or_else(|e| e.into_inner()));
-    }
+    const WITHIN: Duration = Duration::from_secs(10);
 
     /// Ten calls at once with a limit of three: three reach the server, the others wait for
     /// a turn and then all ten succeed; nothing stays tracked after.
     #[tokio::test]
     async fn exchanges_with_one_origin_wait_for_a_turn() {
-        let (l, port) = listen().await;
-        let (counts, release) = hold(l);
+        let server = hold().await;
         let client = ReqwestClient::with_limit(3).unwrap_or_else(|e| panic!("{e:?}"));
         let calls: Vec<_> = (0..10)
             .map(|_| {
-                let client = client.clone();
-                tokio::spawn(async move { client.send(get(port, Duration::from_secs(20))).await })
+                let (client, req) = (client.clone(), get(&server.base, Duration::from_secs(20)));
+                tokio::spawn(async move { client.send(req).await })
             })
             .collect();
-        held(&counts, 3).await;
+        server.wait_held(3, WITHIN).await;
         // Give a fourth request the time to arrive, were the limit not kept.
         tokio::time::sleep(Duration::from_millis(300)).await;
-        assert_eq!(*counts.lock().unwrap_or_else(|e| e.into_inner()), (3, 3));
+        assert_eq!((server.counts().held, server.counts().most), (3, 3));
         assert_eq!(client.limits.tracked(), 1);
-        let _ = release.send(true);
+        server.release();
         for call in calls {
             let resp = call.await.unwrap_or_else(|e| panic!("{e}")).unwrap_or_else(|e| panic!("{e:?}"));
             assert_eq!((resp.status, resp.body.as_slice()), (200, &b"ok"[..]));
         }
-        assert_eq!(counts.lock().unwrap_or_else(|e| e.into_inner()).1, 3, "more than 3 at once");
+        assert_eq!(server.counts().most, 3, "more than 3 at once");
         assert_eq!(client.limits.tracked(), 0, "an origin with nothing in progress is forgotten");
     }
 
@@ -450,23 +400,23 @@ mod tests {
     /// past its timeout for a turn fails as a timeout, without reaching the server.
     #[tokio::test]
     async fn the_limit_is_per_origin_and_a_wait_counts_against_the_timeout() {
-        let (held_l, held_port) = listen().await;
-        let (counts, release) = hold(held_l);
+        let server = hold().await;
         let (other_l, other_port) = listen().await;
         let other = serve(other_l, String::new());
         let client = ReqwestClient::with_limit(1).unwrap_or_else(|e| panic!("{e:?}"));
         let first = {
-            let client = client.clone();
-            tokio::spawn(async move { client.send(get(held_port, Duration::from_secs(20))).await })
+            let (client, req) = (client.clone(), get(&server.base, Duration::from_secs(20)));
+            tokio::spawn(async move { client.send(req).await })
         };
-        held(&counts, 1).await;
-        let resp = client.send(get(other_port, Duration::from_secs(5))).await.unwrap_or_else(|e| panic!("{e:?}"));
+        server.wait_held(1, WITHIN).await;
+        let other_base = format!("http://127.0.0.1:{other_port}");
+        let resp = client.send(get(&other_base, Duration::from_secs(5))).await.unwrap_or_else(|e| panic!("{e:?}"));
         assert_eq!(resp.status, 200, "another origin waited");
         assert_eq!(heads(&other).len(), 1);
-        let late = client.send(get(held_port, Duration::from_millis(200))).await;
+        let late = client.send(get(&server.base, Duration::from_millis(200))).await;
         assert_eq!(late.map(|r| r.status), Err(TransportError::NoTurn(1)));
-        assert_eq!(counts.lock().unwrap_or_else(|e| e.into_inner()).1, 1, "the waiting request reached the server");
-        let _ = release.send(true);
+        assert_eq!(server.counts().most, 1, "the waiting request reached the server");
+        server.release();
         let resp = first.await.unwrap_or_else(|e| panic!("{e}")).unwrap_or_else(|e| panic!("{e:?}"));
         assert_eq!(resp.status, 200);
         assert_eq!(client.limits.tracked(), 0);
@@ -476,29 +426,29 @@ mod tests {
     /// clients of one scope share theirs.
     #[tokio::test]
     async fn each_scope_has_its_own_limit() {
-        let (l, port) = listen().await;
-        let (counts, release) = hold(l);
+        let server = hold().await;
         let client = ReqwestClient::with_limit(1).unwrap_or_else(|e| panic!("{e:?}"));
         let (a, b) = (client.for_scope("connector-a"), client.for_scope("connector-b"));
         let first = {
-            let a = a.clone();
-            tokio::spawn(async move { a.send(get(port, Duration::from_secs(20))).await })
+            let (a, req) = (a.clone(), get(&server.base, Duration::from_secs(20)));
+            tokio::spawn(async move { a.send(req).await })
         };
-        held(&counts, 1).await;
-        let other = tokio::spawn(async move { b.send(get(port, Duration::from_secs(20))).await });
-        held(&counts, 2).await;
-        let same_scope = client.for_scope("connector-a").send(get(port, Duration::from_millis(200))).await;
+        server.wait_held(1, WITHIN).await;
+        let req = get(&server.base, Duration::from_secs(20));
+        let other = tokio::spawn(async move { b.send(req).await });
+        server.wait_held(2, WITHIN).await;
+        let same_scope = client.for_scope("connector-a").send(get(&server.base, Duration::from_millis(200))).await;
         assert_eq!(
             same_scope.map(|r| r.status),
             Err(TransportError::NoTurn(1)),
             "scope a's second exchange did not wait"
         );
-        let _ = release.send(true);
+        server.release();
         for call in [first, other] {
             let resp = call.await.unwrap_or_else(|e| panic!("{e}")).unwrap_or_else(|e| panic!("{e:?}"));
             assert_eq!(resp.status, 200);
         }
-        assert_eq!(counts.lock().unwrap_or_else(|e| e.into_inner()).1, 2);
+        assert_eq!(server.counts().most, 2);
         assert_eq!(client.limits.tracked(), 0);
     }
 

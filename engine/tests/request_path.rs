@@ -6,10 +6,10 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::{call, start, Backend, Engine};
+use fake_upstream::holding::Holding;
 use fake_upstream::{creds, FakeUpstream};
 use serde_json::json;
 use switchboard_engine::crypto::KeyRing;
@@ -261,99 +261,41 @@ both_backends!(kept_connectors_answer_their_own_tenant_and_follow_changes, |back
     assert_eq!(run.status, 404, "{}", run.text);
 });
 
-/// An upstream that holds every request until `release` is set, counting how many it holds at
-/// once: (held now, most held at once, answered).
-async fn holding_upstream() -> (String, Arc<Mutex<(usize, usize, usize)>>, tokio::sync::watch::Sender<bool>) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap_or_else(|e| panic!("{e}"));
-    let base = format!("http://{}", listener.local_addr().unwrap_or_else(|e| panic!("{e}")));
-    let counts: Arc<Mutex<(usize, usize, usize)>> = Arc::default();
-    let (release, released) = tokio::sync::watch::channel(false);
-    let c = counts.clone();
-    tokio::spawn(async move {
-        while let Ok((mut sock, _)) = listener.accept().await {
-            let (c, mut released) = (c.clone(), released.clone());
-            tokio::spawn(async move {
-                let mut seen = Vec::new();
-                let mut buf = [0u8; 4096];
-                // The head, then the body its content-length announces.
-                let body_len = loop {
-                    match sock.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => seen.extend_from_slice(&buf[..n]),
-                    }
-                    if let Some(end) = seen.windows(4).position(|w| w == b"\r\n\r\n") {
-                        let head = String::from_utf8_lossy(&seen[..end]).to_ascii_lowercase();
-                        let len = head
-                            .lines()
-                            .find_map(|l| l.strip_prefix("content-length:"))
-                            .and_then(|v| v.trim().parse::<usize>().ok())
-                            .unwrap_or(0);
-                        break end + 4 + len;
-                    }
-                };
-                while seen.len() < body_len {
-                    match sock.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => seen.extend_from_slice(&buf[..n]),
-                    }
-                }
-                {
-                    let mut c = c.lock().unwrap_or_else(|e| e.into_inner());
-                    c.0 += 1;
-                    c.1 = c.1.max(c.0);
-                }
-                let _ = released.wait_for(|r| *r).await;
-                let body = r#"{"data":{"repository":{"issues":{"nodes":[],"pageInfo":{"hasNextPage":false,"endCursor":null}}}}}"#;
-                let answer = format!(
-                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-                let _ = sock.write_all(answer.as_bytes()).await;
-                let mut c = c.lock().unwrap_or_else(|e| e.into_inner());
-                c.0 -= 1;
-                c.2 += 1;
-            });
-        }
-    });
-    (base, counts, release)
-}
+/// The GraphQL answer of an issues page with nothing on it.
+const EMPTY_ISSUES_PAGE: &str =
+    r#"{"data":{"repository":{"issues":{"nodes":[],"pageInfo":{"hasNextPage":false,"endCursor":null}}}}}"#;
 
 /// `--upstream-exchanges-per-connector`: with 2, six executes at once on one connector reach
 /// the upstream two at a time, the others waiting for a turn; another tenant's connector on the
 /// same upstream does not wait behind them; every call is answered.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn executes_per_connector_and_upstream_origin_are_bounded() {
-    let (upstream, counts, release) = holding_upstream().await;
+    let upstream = Holding::start("application/json", EMPTY_ISSUES_PAGE).await;
     let Some(e) = start(Backend::Sqlite, |s| s.upstream_exchanges_per_connector = 2).await else {
         panic!("the SQLite engine did not start")
     };
     let app = e.app_token().await;
-    let busy = e.github_connector(&app, Some("acme"), &upstream, creds::GITHUB_TOKEN).await;
-    let other = e.github_connector(&app, Some("globex"), &upstream, creds::GITHUB_TOKEN).await;
-    let now = || *counts.lock().unwrap_or_else(|e| e.into_inner());
-    let held = |n: usize| async move {
-        let started = Instant::now();
-        while now().0 < n {
-            assert!(started.elapsed() < Duration::from_secs(20), "the upstream never held {n} requests: {:?}", now());
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+    let busy = e.github_connector(&app, Some("acme"), &upstream.base, creds::GITHUB_TOKEN).await;
+    let other = e.github_connector(&app, Some("globex"), &upstream.base, creds::GITHUB_TOKEN).await;
+    let counts = || {
+        let c = upstream.counts();
+        (c.held, c.most, c.answered)
     };
     let spawn = |id: &str| {
         let (base, app, id) = (e.base.clone(), app.clone(), id.to_string());
         tokio::spawn(async move { execute(&base, &app, &id).await })
     };
     let mut calls: Vec<_> = (0..6).map(|_| spawn(&busy)).collect();
-    held(2).await;
+    upstream.wait_held(2, Duration::from_secs(20)).await;
     // Time for a third request to arrive, were the bound not kept.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(now(), (2, 2, 0), "(held, most at once, answered)");
+    assert_eq!(counts(), (2, 2, 0), "(held, most at once, answered)");
     calls.push(spawn(&other));
-    held(3).await;
-    let _ = release.send(true);
+    upstream.wait_held(3, Duration::from_secs(20)).await;
+    upstream.release();
     for call in calls {
         let run = call.await.unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(run.status, 200, "{}", run.text);
     }
-    assert_eq!(now(), (0, 3, 7), "(held, most at once, answered)");
+    assert_eq!(counts(), (0, 3, 7), "(held, most at once, answered)");
 }

@@ -26,6 +26,9 @@
 //!   period and Auth0's reuse interval allow; 0, the default: strictly single use);
 //!   `GET /_control/oauth/{api}` returns `{"refresh_calls": N, "refresh_token": "..."}`.
 //! - `POST /_control/reset` restores the initial data, tokens and settings.
+//!
+//! [`holding::Holding`] is a separate server that holds every request until released, for tests
+//! of a client's concurrency limits.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
@@ -45,6 +48,7 @@ pub mod generic;
 pub mod github;
 pub mod gong;
 pub mod graphql;
+pub mod holding;
 pub mod hubspot;
 pub mod leaks;
 pub mod linear;
