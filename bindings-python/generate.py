@@ -277,6 +277,7 @@ def connector_module(c: dict[str, Any]) -> tuple[str, str]:
                 "\n    def __init__(\n        self,\n        credentials: Mapping[str, Any] | None = None,\n"
                 "        config: Mapping[str, Any] | None = None,\n        *,\n"
                 "        on_token_refresh: Any = None,\n"
+                "        max_concurrent_requests: int | None = None,\n"
                 "        connector_id: str | None = None,\n        workspace_name: str | None = None,\n"
                 "        external_user_id: str | None = None,\n        **client: Unpack[ClientArgs],\n    ) -> None:\n"
             )
@@ -284,6 +285,7 @@ def connector_module(c: dict[str, Any]) -> tuple[str, str]:
             out.append(
                 f"        self._async = {cls}(\n            credentials,\n            config,\n"
                 "            on_token_refresh=on_token_refresh,\n"
+                "            max_concurrent_requests=max_concurrent_requests,\n"
                 "            connector_id=connector_id,\n            workspace_name=workspace_name,\n"
                 "            external_user_id=external_user_id,\n            **client,\n        )\n"
             )

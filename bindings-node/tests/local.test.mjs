@@ -1,6 +1,7 @@
 // Local mode against the fake upstream: typed and generic calls, pagination, check, errors (and
 // that bad input sends nothing), OAuth rotation through onTokenRefresh, concurrency.
 import assert from 'node:assert/strict';
+import http from 'node:http';
 import { beforeEach, test } from 'node:test';
 
 import * as sb from 'switchboard-connectors';
@@ -158,6 +159,42 @@ test('1,000 concurrent executes from one process complete without error', async 
   const ids = Array.from({ length: 1000 }, (_, i) => `cus_${String((i % 25) + 1).padStart(4, '0')}`);
   const results = await Promise.all(ids.map((id) => st.customers.get({ id })));
   assert.deepEqual(results.map((r) => r.data.id), ids);
+});
+
+test('maxConcurrentRequests bounds the requests one connector has in progress', async () => {
+  // A Stripe stand-in that answers each request 30 ms late and counts how many it has at once.
+  let now = 0;
+  let most = 0;
+  const server = http.createServer((req, res) => {
+    most = Math.max(most, ++now);
+    setTimeout(() => {
+      now -= 1;
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ id: req.url.split('/').pop(), object: 'customer' }));
+    }, 30);
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const base = `http://127.0.0.1:${server.address().port}`;
+  try {
+    const customers = async (options) => {
+      most = 0;
+      const st = new sb.StripeConnector({ credentials: { api_key: creds.stripe }, config: { base_url: base }, ...options });
+      const ids = Array.from({ length: 30 }, (_, i) => `cus_${i}`);
+      const got = await Promise.all(ids.map((id) => st.customers.get({ id })));
+      assert.deepEqual(got.map((r) => r.data.id), ids);
+      return most;
+    };
+    assert.equal(await customers({ maxConcurrentRequests: 3 }), 3);
+    assert.ok((await customers({})) > 3, 'without a bound, the calls did not overlap: the test cannot tell');
+    most = 0;
+    const local = new sb.LocalExecutor('stripe', { api_key: creds.stripe }, { base_url: base }, { maxConcurrentRequests: 2 });
+    await Promise.all(Array.from({ length: 10 }, (_, i) => local.execute('customers', 'get', { id: `cus_${i}` })));
+    assert.equal(most, 2);
+  } finally {
+    server.close();
+  }
+  assert.throws(() => new sb.LocalExecutor('stripe', { api_key: creds.stripe }, {}, { maxConcurrentRequests: 0 }),
+    (e) => e instanceof sb.ConnectorValidationError && /max_concurrent_requests must be a positive whole number/.test(e.message));
 });
 
 test('connect() finds the typed class by slug, display name or definition id, through core', () => {

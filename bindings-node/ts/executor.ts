@@ -46,6 +46,9 @@ export interface LocalOptions {
   onTokenRefresh?: TokenRefreshCallback;
   /** Seconds allowed for one upstream exchange (default 30). */
   timeout?: number;
+  /** At most this many of the connector's requests in progress at once; more wait for a turn
+   * within their timeout (default: the process's limit of 100 per API, which applies as well). */
+  maxConcurrentRequests?: number;
 }
 
 /** A result's meta values (the spec's, e.g. `has_next_page`) and `pagination`. */
@@ -294,8 +297,8 @@ export class Executor {
  * `new LocalExecutor("github", {personal_access_token: "..."})`. */
 export class LocalExecutor extends Executor {
   constructor(slug: string, credentials: Params, config?: Params, options: LocalOptions = {}) {
-    const { onTokenRefresh, timeout } = options;
-    const settings = snake({ connector: slug, credentials, config, timeout });
+    const { onTokenRefresh, timeout, maxConcurrentRequests } = options;
+    const settings = snake({ connector: slug, credentials, config, timeout, maxConcurrentRequests });
     super(sync(() => native.Executor.local(settings, tokenHooks(onTokenRefresh).sink)));
   }
 

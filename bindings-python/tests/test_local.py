@@ -314,7 +314,8 @@ def sockets():
     return n
 
 async def main():
-    st = StripeConnector(credentials={"api_key": sys.argv[2]}, config={"base_url": sys.argv[1]})
+    bound = {"max_concurrent_requests": int(sys.argv[3])} if len(sys.argv) > 3 else {}
+    st = StripeConnector(credentials={"api_key": sys.argv[2]}, config={"base_url": sys.argv[1]}, **bound)
     before = sockets()
     outcomes = await asyncio.gather(*(st.customers.get(id="cus_0001") for _ in range(60)), return_exceptions=True)
     errors = sorted({f"{type(o).__name__}: {o}" for o in outcomes if isinstance(o, BaseException)})
@@ -342,6 +343,34 @@ def test_the_environment_sets_the_limit_per_origin(fake: Fake, tmp_path: Any) ->
     assert int(opened) <= 20 and errors == "0", opened
     opened, errors, first = run("lots").split(" ", 2)
     assert errors == "1" and "SWITCHBOARD_EXCHANGES_PER_ORIGIN must be a positive whole number" in first, first
+
+
+def test_max_concurrent_requests_bounds_one_connector(fake: Fake, tmp_path: Any) -> None:
+    """``max_concurrent_requests=5``: 60 calls at once on one connector go through a few
+    connections (8 to 12 here: a connection opened for a waiting call can lose the race to one
+    coming back to the pool), against about 60 without it in a fresh process (asserted too, so
+    the count can tell); 0 is refused at construction with a message naming the argument, and a
+    hosted connector refuses it."""
+    script = tmp_path / "burst.py"
+    script.write_text(_BURST)
+
+    def run(*bound: str) -> tuple[int, str]:
+        args = [sys.executable, str(script), fake.base("stripe"), STRIPE_KEY, *bound]
+        env = {k: v for k, v in os.environ.items() if k != "SWITCHBOARD_EXCHANGES_PER_ORIGIN"}
+        proc = subprocess.run(args, env=env, capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        opened, errors, _ = proc.stdout.strip().split(" ", 2)
+        return int(opened), errors
+
+    opened, errors = run("5")
+    assert opened <= 20 and errors == "0", opened
+    opened, errors = run()
+    assert opened > 20 and errors == "0", f"without a bound, 60 calls opened only {opened} connections"
+    with pytest.raises(switchboard.ConnectorValidationError) as info:
+        StripeConnector(credentials={"api_key": STRIPE_KEY}, max_concurrent_requests=0)
+    assert "max_concurrent_requests must be a positive whole number" in info.value.message
+    with pytest.raises(switchboard.ConfigurationError, match="max_concurrent_requests goes with credentials"):
+        StripeConnector(connector_id="c1", client_id="id", client_secret="s", max_concurrent_requests=3)
 
 
 # ------------------------------------------------------------------------------------ errors

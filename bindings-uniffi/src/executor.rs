@@ -124,8 +124,8 @@ fn hooks(on_token_refresh: Option<Arc<dyn TokenRefreshListener>>) -> Hooks {
 #[uniffi::export(async_runtime = "tokio")]
 impl Executor {
     /// A connector running in this process, from `LocalSettings` JSON
-    /// (`{"connector", "credentials", "config", "timeout"}`); `on_token_refresh` hears of each
-    /// OAuth refresh.
+    /// (`{"connector", "credentials", "config", "timeout", "max_concurrent_requests"}`);
+    /// `on_token_refresh` hears of each OAuth refresh.
     #[uniffi::constructor(default(on_token_refresh = None))]
     pub fn local(settings_json: String, on_token_refresh: Option<Arc<dyn TokenRefreshListener>>) -> Result<Arc<Self>> {
         let settings: LocalSettings = json::arg("settings", &settings_json)?;

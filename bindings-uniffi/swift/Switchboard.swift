@@ -734,8 +734,8 @@ public static func hosted(client: HostedClient, targetJson: String)throws  -> Ex
     
     /**
      * A connector running in this process, from `LocalSettings` JSON
-     * (`{"connector", "credentials", "config", "timeout"}`); `on_token_refresh` hears of each
-     * OAuth refresh.
+     * (`{"connector", "credentials", "config", "timeout", "max_concurrent_requests"}`);
+     * `on_token_refresh` hears of each OAuth refresh.
      */
 public static func local(settingsJson: String, onTokenRefresh: TokenRefreshListener? = nil)throws  -> Executor  {
     return try  FfiConverterTypeExecutor_lift(try rustCallWithError(FfiConverterTypeSwitchboardException_lift) {
@@ -3597,7 +3597,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_switchboard_uniffi_checksum_constructor_executor_hosted() != 14572) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_switchboard_uniffi_checksum_constructor_executor_local() != 51740) {
+    if (uniffi_switchboard_uniffi_checksum_constructor_executor_local() != 54457) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_switchboard_uniffi_checksum_constructor_executor_open() != 63274) {

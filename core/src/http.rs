@@ -45,6 +45,9 @@ pub enum TransportError {
     /// Not sent: the client already had this many exchanges with the origin in progress, and
     /// none ended within the request's timeout.
     NoTurn(usize),
+    /// Not sent: this many of the connector's exchanges were already in progress (its
+    /// `max_concurrent_requests`, [`Bounded`]), and none ended within the request's timeout.
+    NoConnectorTurn(usize),
     /// Could not connect, or the connection broke.
     Connect(String),
     /// The request could not be built or sent.
@@ -56,6 +59,7 @@ impl std::fmt::Display for TransportError {
         match self {
             Self::Timeout => f.write_str("no answer within the timeout"),
             Self::NoTurn(n) => write!(f, "not sent: {n} exchanges with the origin were already in progress"),
+            Self::NoConnectorTurn(n) => write!(f, "not sent: {n} exchanges of the connector were already in progress"),
             Self::Connect(m) | Self::Other(m) => f.write_str(m),
         }
     }
@@ -229,6 +233,45 @@ impl ReqwestClient {
                 Err(e) => Arc::new(BrokenClient(e)),
             })
             .clone()
+    }
+}
+
+/// An [`HttpClient`] through which at most `n` exchanges are in progress at once, whatever
+/// their origin, on top of the limits of the client it wraps: a local connector's
+/// `max_concurrent_requests`. More wait for a turn within their request's timeout (the wait
+/// counts against it); one that gets none fails with [`TransportError::NoConnectorTurn`],
+/// unsent. The connector never sends one exchange while holding another's turn (an OAuth
+/// refresh runs before the call it precedes), so a bound of 1 cannot deadlock.
+#[derive(Debug)]
+pub struct Bounded {
+    inner: Arc<dyn HttpClient>,
+    turns: Arc<Semaphore>,
+    n: usize,
+}
+
+impl Bounded {
+    /// `inner` with at most `n` (at least 1) exchanges in progress through it at once.
+    pub fn new(inner: Arc<dyn HttpClient>, n: usize) -> Self {
+        let n = n.clamp(1, Semaphore::MAX_PERMITS);
+        Self { inner, turns: Arc::new(Semaphore::new(n)), n }
+    }
+}
+
+impl HttpClient for Bounded {
+    fn send(&self, mut req: HttpRequest) -> BoxFuture<'_, Result<HttpResponse, TransportError>> {
+        Box::pin(async move {
+            let deadline = tokio::time::Instant::now() + req.timeout;
+            let _turn = match tokio::time::timeout(req.timeout, self.turns.acquire()).await {
+                Ok(Ok(turn)) => turn,
+                Ok(Err(_)) => return Err(TransportError::Other("the connector's request limit was closed".into())),
+                Err(_) => return Err(TransportError::NoConnectorTurn(self.n)),
+            };
+            req.timeout = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if req.timeout.is_zero() {
+                return Err(TransportError::Timeout);
+            }
+            self.inner.send(req).await
+        })
     }
 }
 
@@ -450,6 +493,39 @@ mod tests {
         }
         assert_eq!(server.counts().most, 2);
         assert_eq!(client.limits.tracked(), 0);
+    }
+
+    /// [`Bounded`]: at most its bound in progress whatever the origin; a request that gets no
+    /// turn within its timeout fails unsent with `NoConnectorTurn`, and the wait counts
+    /// against the timeout the exchange then gets.
+    #[tokio::test]
+    async fn a_bounded_client_keeps_its_bound_across_origins() {
+        let (a, b) = (hold().await, hold().await);
+        let client = Bounded::new(Arc::new(ReqwestClient::with_limit(10).unwrap_or_else(|e| panic!("{e:?}"))), 2);
+        let client = Arc::new(client);
+        let calls: Vec<_> = [&a, &b, &a]
+            .into_iter()
+            .map(|server| {
+                let (client, req) = (client.clone(), get(&server.base, Duration::from_secs(20)));
+                tokio::spawn(async move { client.send(req).await })
+            })
+            .collect();
+        let started = std::time::Instant::now();
+        while a.counts().held + b.counts().held < 2 {
+            assert!(started.elapsed() < WITHIN, "{:?} {:?}", a.counts(), b.counts());
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(a.counts().held + b.counts().held, 2, "a third exchange was sent");
+        let late = client.send(get(&b.base, Duration::from_millis(200))).await;
+        assert_eq!(late.map(|r| r.status), Err(TransportError::NoConnectorTurn(2)));
+        a.release();
+        b.release();
+        for call in calls {
+            let resp = call.await.unwrap_or_else(|e| panic!("{e}")).unwrap_or_else(|e| panic!("{e:?}"));
+            assert_eq!(resp.status, 200);
+        }
+        assert_eq!(a.counts().answered + b.counts().answered, 3);
     }
 
     #[test]

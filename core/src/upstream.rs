@@ -28,6 +28,15 @@ pub enum Peer<'a> {
     Engine(&'a str),
 }
 
+/// Who a request was for, in a message.
+fn peer_name(peer: Peer<'_>) -> String {
+    match peer {
+        Peer::Api(api) => api.to_string(),
+        Peer::TokenEndpoint(host) => format!("the OAuth token endpoint at {host}"),
+        Peer::Engine(base) => format!("the engine at {base}"),
+    }
+}
+
 /// The public error for a request to `peer` that got no response: a timeout is
 /// `upstream_timeout`, a connection or sending failure `network`. Every caller of the HTTP seam
 /// (connector calls and downloads, OAuth refreshes, the hosted client) maps transport failures
@@ -35,7 +44,9 @@ pub enum Peer<'a> {
 /// [`crate::http::ReqwestClient`]), so no query-string secret reaches the error.
 pub fn transport_error(peer: Peer<'_>, e: &TransportError) -> Error {
     let code = match e {
-        TransportError::Timeout | TransportError::NoTurn(_) => ErrorCode::UpstreamTimeout,
+        TransportError::Timeout | TransportError::NoTurn(_) | TransportError::NoConnectorTurn(_) => {
+            ErrorCode::UpstreamTimeout
+        }
         TransportError::Connect(_) | TransportError::Other(_) => ErrorCode::Network,
     };
     let message = match (peer, e) {
@@ -52,17 +63,17 @@ pub fn transport_error(peer: Peer<'_>, e: &TransportError) -> Error {
         (Peer::Engine(base), TransportError::Connect(m) | TransportError::Other(m)) => {
             format!("the engine at {base} could not be reached: {m}")
         }
-        (peer, TransportError::NoTurn(n)) => {
-            let to = match peer {
-                Peer::Api(api) => api.to_string(),
-                Peer::TokenEndpoint(host) => format!("the OAuth token endpoint at {host}"),
-                Peer::Engine(base) => format!("the engine at {base}"),
-            };
-            format!(
-                "not sent: {n} requests to {to} were already in progress and none ended in time (at most {n} at once \
-                 per origin; fewer calls in flight, or a longer timeout)"
-            )
-        }
+        (peer, TransportError::NoTurn(n)) => format!(
+            "not sent: {n} requests to {} were already in progress and none ended in time (at most {n} at once per \
+             origin; fewer calls in flight, or a longer timeout)",
+            peer_name(peer)
+        ),
+        (peer, TransportError::NoConnectorTurn(n)) => format!(
+            "not sent: {n} requests of this connector were already in progress and none ended in time (its \
+             max_concurrent_requests is {n}; fewer calls in flight, a higher limit, or a longer timeout); the request \
+             was to {}",
+            peer_name(peer)
+        ),
     };
     Error::new(code, message)
 }
@@ -328,7 +339,16 @@ mod tests {
         let refused = TransportError::Connect("connection refused".into());
         let other = TransportError::Other("invalid method X".into());
         let no_turn = TransportError::NoTurn(100);
+        let no_connector_turn = TransportError::NoConnectorTurn(5);
         let cases = [
+            (
+                Peer::TokenEndpoint("auth.example.com"),
+                &no_connector_turn,
+                ErrorCode::UpstreamTimeout,
+                "not sent: 5 requests of this connector were already in progress and none ended in time (its \
+                 max_concurrent_requests is 5; fewer calls in flight, a higher limit, or a longer timeout); the request \
+                 was to the OAuth token endpoint at auth.example.com",
+            ),
             (
                 Peer::Api("GitHub"),
                 &no_turn,

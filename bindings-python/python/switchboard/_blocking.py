@@ -111,10 +111,13 @@ class LocalExecutor(SyncExecutor[AsyncLocalExecutor]):
         config: optional config, e.g. ``{"base_url": "https://github.example.com/api"}``.
         on_token_refresh: called with the new tokens after an OAuth refresh (sync or async).
         timeout: seconds allowed for one upstream exchange (default 30).
+        max_concurrent_requests: at most this many of the connector's requests in progress at
+            once; more wait for a turn within their timeout (default: the process's limit of
+            100 per API, ``SWITCHBOARD_EXCHANGES_PER_ORIGIN``, which applies as well).
     """
 
-    def __init__(self, slug: str, credentials: Mapping[str, Any], config: Mapping[str, Any] | None = None, *, on_token_refresh: TokenRefreshCallback | None = None, timeout: float | None = None) -> None:
-        self._async = AsyncLocalExecutor(slug, credentials, config, on_token_refresh=on_token_refresh, timeout=timeout)
+    def __init__(self, slug: str, credentials: Mapping[str, Any], config: Mapping[str, Any] | None = None, *, on_token_refresh: TokenRefreshCallback | None = None, timeout: float | None = None, max_concurrent_requests: int | None = None) -> None:
+        self._async = AsyncLocalExecutor(slug, credentials, config, on_token_refresh=on_token_refresh, timeout=timeout, max_concurrent_requests=max_concurrent_requests)
 
     @property
     def slug(self) -> str:
@@ -137,6 +140,8 @@ class SyncConnector(ConnectorTools, SyncExecutor[AsyncConnector]):
         credentials: the connector's credential fields (local mode).
         config: optional config, e.g. ``{"base_url": "..."}`` (local mode).
         on_token_refresh: called with the new tokens after an OAuth refresh (sync or async).
+        max_concurrent_requests: at most this many of the connector's requests in progress at
+            once, as for ``LocalExecutor`` (local mode).
         connector_id, workspace_name, external_user_id: which stored connector (hosted mode).
         client: ``timeout`` (seconds allowed for one upstream exchange, or one engine call when
             hosted), and the engine client's arguments as for ``Workspace`` (hosted mode).

@@ -199,6 +199,9 @@ class LocalExecutor(Executor):
         config: optional config, e.g. ``{"base_url": "https://github.example.com/api"}``.
         on_token_refresh: called with the new tokens after an OAuth refresh (sync or async).
         timeout: seconds allowed for one upstream exchange (default 30).
+        max_concurrent_requests: at most this many of the connector's requests in progress at
+            once; more wait for a turn within their timeout (default: the process's limit of
+            100 per API, ``SWITCHBOARD_EXCHANGES_PER_ORIGIN``, which applies as well).
     """
 
     def __init__(
@@ -209,8 +212,15 @@ class LocalExecutor(Executor):
         *,
         on_token_refresh: TokenRefreshCallback | None = None,
         timeout: float | None = None,
+        max_concurrent_requests: int | None = None,
     ) -> None:
-        settings = _call.settings(connector=slug, credentials=credentials, config=config, timeout=timeout)
+        settings = _call.settings(
+            connector=slug,
+            credentials=credentials,
+            config=config,
+            timeout=timeout,
+            max_concurrent_requests=max_concurrent_requests,
+        )
         self._handle = _call.sync(_native.Executor.local, settings, _call.token_sink(on_token_refresh))
 
     @property
@@ -296,6 +306,8 @@ class Connector(ConnectorTools, Executor):
         credentials: the connector's credential fields (local mode).
         config: optional config, e.g. ``{"base_url": "..."}`` (local mode).
         on_token_refresh: called with the new tokens after an OAuth refresh (sync or async).
+        max_concurrent_requests: at most this many of the connector's requests in progress at
+            once, as for ``LocalExecutor`` (local mode).
         connector_id, workspace_name, external_user_id: which stored connector (hosted mode).
         client: ``timeout`` (seconds allowed for one upstream exchange, or one engine call when
             hosted), and the engine client's arguments as for ``Workspace`` (hosted mode).
@@ -311,6 +323,7 @@ class Connector(ConnectorTools, Executor):
         config: Mapping[str, Any] | None = None,
         *,
         on_token_refresh: TokenRefreshCallback | None = None,
+        max_concurrent_requests: int | None = None,
         connector_id: str | None = None,
         workspace_name: str | None = None,
         external_user_id: str | None = None,
@@ -322,6 +335,7 @@ class Connector(ConnectorTools, Executor):
             connector=self.slug,
             credentials=credentials,
             config=config,
+            max_concurrent_requests=max_concurrent_requests,
             connector_id=connector_id,
             workspace_name=workspace_name,
             external_user_id=external_user_id,

@@ -13,7 +13,7 @@ use crate::connector::{Connector, ConnectorOptions};
 use crate::error::{Error, Result};
 use crate::execution::{CheckResult, ExecuteOptions, ExecutionResult, JsonData, JsonExecution};
 use crate::hosted::{ConnectorInfo, HostedClient, HostedExecutor};
-use crate::http::HttpClient;
+use crate::http::{Bounded, HttpClient, ReqwestClient};
 use crate::registry::Registry;
 use crate::sdk::settings::{seconds, ResolvedTarget, Target};
 use crate::tools::bound_output;
@@ -102,6 +102,11 @@ pub struct LocalSettings {
     pub config: Value,
     /// Seconds allowed for one upstream exchange (default 30).
     pub timeout: Option<f64>,
+    /// At most this many of the connector's requests in progress at once (a positive whole
+    /// number); more wait for a turn within their timeout. Within the process's own limit per
+    /// origin ([`crate::http::EXCHANGES_PER_ORIGIN`], or `SWITCHBOARD_EXCHANGES_PER_ORIGIN`),
+    /// which applies as well. Default: that limit alone.
+    pub max_concurrent_requests: Option<u64>,
 }
 
 impl std::fmt::Debug for LocalSettings {
@@ -150,6 +155,14 @@ impl Executor {
     pub fn local(settings: LocalSettings, hooks: Hooks) -> Result<Self> {
         let spec = Registry::shared()?.get(&settings.connector)?;
         let mut options = ConnectorOptions { http: hooks.http, token_sink: hooks.token_sink, ..Default::default() };
+        if let Some(n) = settings.max_concurrent_requests {
+            let n = usize::try_from(n).ok().filter(|n| *n > 0).ok_or_else(|| {
+                Error::validation(format!("max_concurrent_requests must be a positive whole number, not {n}"))
+                    .with_details(json!({"param": "max_concurrent_requests"}))
+            })?;
+            let http = options.http.take().unwrap_or_else(ReqwestClient::shared);
+            options.http = Some(Arc::new(Bounded::new(http, n)));
+        }
         if let Some(t) = seconds("timeout", settings.timeout)? {
             options.timeout = t;
         }
@@ -481,6 +494,59 @@ mod tests {
         // Other actions still run through the local connector (and its validation).
         let e = ex.execute(ExecuteRequest::new("issues", "no_such_action", json!({}))).await.err();
         assert_eq!(e.map(|e| e.code), Some(ErrorCode::Validation));
+        Ok(())
+    }
+
+    /// `max_concurrent_requests`: five calls at once on a connector bounded to 2 reach the API
+    /// two at a time and all succeed; another executor has its own bound; 0 and hosted mode are
+    /// refused before anything is sent.
+    #[tokio::test]
+    async fn max_concurrent_requests_bounds_a_local_connector() -> Result<()> {
+        let empty_page =
+            r#"{"data":{"repository":{"issues":{"nodes":[],"pageInfo":{"hasNextPage":false,"endCursor":null}}}}}"#;
+        let server = fake_upstream::holding::Holding::start("application/json", empty_page).await;
+        let settings = |n: u64| LocalSettings {
+            connector: "github".into(),
+            credentials: json!({"personal_access_token": "ghp_not_sent_anywhere"}),
+            config: json!({"base_url": server.base}),
+            timeout: Some(20.0),
+            max_concurrent_requests: Some(n),
+        };
+        let list = || ExecuteRequest::new("issues", "list", json!({"owner": "octo", "repo": "hello"}));
+        let (two, one) =
+            (Executor::local(settings(2), Hooks::default())?, Executor::local(settings(1), Hooks::default())?);
+        let mut calls: Vec<_> = (0..5)
+            .map(|_| {
+                let (ex, req) = (two.clone(), list());
+                tokio::spawn(async move { ex.execute(req).await })
+            })
+            .collect();
+        server.wait_held(2, std::time::Duration::from_secs(10)).await;
+        // Time for a third request to arrive, were the bound not kept.
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        assert_eq!(server.counts().held, 2);
+        calls.push(tokio::spawn(async move { one.execute(list()).await }));
+        server.wait_held(3, std::time::Duration::from_secs(10)).await;
+        server.release();
+        for call in calls {
+            let done = call.await.map_err(|e| Error::internal(e.to_string()))??;
+            assert_eq!(done.data, json!([]));
+        }
+        assert_eq!((server.counts().most, server.counts().answered), (3, 6));
+
+        let e = Executor::local(settings(0), Hooks::default()).err();
+        let e = e.ok_or_else(|| Error::internal("a bound of 0 was taken"))?;
+        assert_eq!(e.code, ErrorCode::Validation);
+        assert!(e.message.contains("max_concurrent_requests must be a positive whole number"), "{}", e.message);
+        let hosted: crate::sdk::ConnectorSettings = serde_json::from_value(json!({
+            "connector": "github", "connector_id": "c1", "client_id": "id", "client_secret": "s",
+            "max_concurrent_requests": 3,
+        }))
+        .map_err(|e| Error::internal(e.to_string()))?;
+        let e =
+            hosted.mode().err().ok_or_else(|| Error::internal("a hosted connector took max_concurrent_requests"))?;
+        assert_eq!(e.code, ErrorCode::Configuration);
+        assert!(e.message.contains("max_concurrent_requests goes with credentials"), "{}", e.message);
         Ok(())
     }
 }

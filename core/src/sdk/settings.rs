@@ -191,6 +191,8 @@ pub struct ConnectorSettings {
     pub config: Option<serde_json::Value>,
     /// Seconds allowed for one upstream exchange (local) or one engine call (hosted).
     pub timeout: Option<f64>,
+    /// Local mode: at most this many of the connector's requests in progress at once.
+    pub max_concurrent_requests: Option<u64>,
     pub connector_id: Option<String>,
     pub workspace_name: Option<String>,
     pub external_user_id: Option<String>,
@@ -242,12 +244,19 @@ impl ConnectorSettings {
                     credentials,
                     config: self.config.unwrap_or_default(),
                     timeout: self.timeout,
+                    max_concurrent_requests: self.max_concurrent_requests,
                 }))
             }
             None => {
                 if self.config.as_ref().is_some_and(|c| !c.is_null()) {
                     return Err(Error::configuration(
                         "config goes with credentials (local mode); a hosted connector's config is stored in the engine",
+                    ));
+                }
+                if self.max_concurrent_requests.is_some() {
+                    return Err(Error::configuration(
+                        "max_concurrent_requests goes with credentials (local mode); the engine bounds a stored \
+                         connector's requests itself (serve --upstream-exchanges-per-connector)",
                     ));
                 }
                 let client = ClientSettings {
