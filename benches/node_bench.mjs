@@ -1,7 +1,7 @@
 // The Node side of the benchmarks (benches/run.py drives it; it prints one JSON object).
 //
 //   node node_bench.mjs local       --pkg DIR --base-url URL [--calls 500] [--warmup 50]
-//   node node_bench.mjs concurrency --pkg DIR --base-url URL --inflight N --calls TOTAL [--warmup 50]
+//   node node_bench.mjs concurrency --pkg DIR --base-url URL --inflight N --calls TOTAL [--warmup 50] [--js-alone]
 //   node node_bench.mjs import      --pkg DIR
 //
 // DIR is the root of the `switchboard-connectors` package (its package.json, the native module
@@ -62,8 +62,20 @@ async function local() {
 
 // `--calls` calls by `--inflight` workers, timed, after `--warmup` calls by as many workers
 // (untimed: they open the connections and warm the JIT, as a long-running service has).
+//
+// `--js-alone`: the same workers with no Switchboard and no I/O in the timed calls: each call
+// waits for the event loop's next turn (setImmediate) and returns `JSON.parse` of the page a real
+// call returned (its result as JSON text), as an async function's value. What V8 itself does
+// with that many chains of promises each handing a fresh page to its caller: the floor of any
+// Node client at that level.
 async function concurrency() {
-  const gh = connector();
+  const real = connector();
+  let gh = real;
+  if (args.includes('--js-alone')) {
+    const page = JSON.stringify(await real.issues.list(params));
+    const turn = () => new Promise((resolve) => setImmediate(resolve));
+    gh = { issues: { list: async () => { await turn(); return JSON.parse(page); } } };
+  }
   const inflight = Number(opt('inflight', 1));
   let ok = 0;
   let errors = 0;

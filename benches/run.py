@@ -151,6 +151,8 @@ def impl_cmd(ctx: Ctx, impl: str, mode: str, base: str, extra: list[str]) -> lis
         return [a.py_ours, HERE / "py_bench.py", mode, "--impl", "ours", "--base-url", base, *extra]
     if impl == "node":
         return ["node", HERE / "node_bench.mjs", mode, "--pkg", a.node_pkg, "--base-url", base, *extra]
+    if impl == "node-js-alone":
+        return ["node", HERE / "node_bench.mjs", mode, "--pkg", a.node_pkg, "--base-url", base, *extra, "--js-alone"]
     if impl == "reference":
         return [a.py_ref, HERE / "py_bench.py", mode, "--impl", "ref", "--base-url", base, *extra]
     if impl == "httpx":
@@ -225,7 +227,8 @@ def bench_import(ctx: Ctx) -> None:
 def bench_concurrency(ctx: Ctx) -> None:
     levels = [1, 10, 100, 1000]
     rounds = 1 if ctx.tiny else 2
-    impls = ["python", "node", "reference"]
+    # "node-js-alone": V8 with no Switchboard, no I/O, the same page parsed per call (node_bench.mjs).
+    impls = ["python", "node", "node-js-alone", "reference"]
     fake, base = start_fake(ctx, 30)
     out: dict[str, dict[str, Any]] = {i: {} for i in impls}
     for level in levels:
@@ -904,6 +907,12 @@ def report(ctx: Ctx, elapsed: float) -> str:
             w("\nFirst error of each failing run:\n")
             for e in errs:
                 w(f"- {e}")
+        if "node-js-alone" in cc:
+            w("\n`node-js-alone` is no client at all: the same Node workers, each call waiting for the event loop's next "
+              "turn and returning `JSON.parse` of the page a real call returned (`node_bench.mjs --js-alone`). It is the "
+              "floor of any Node client that hands each caller a parsed page, and it falls between 100 and 1,000 in "
+              "flight as the `node` column does: V8's young generation (16 MB semi-spaces by default) collects more "
+              "often and more survives each collection (benches/PROFILE.md, section 3).\n")
         w("\nTarget: at least 10x the reference's throughput at every level, not falling as concurrency rises.\n")
         w("```\n" + "\n".join(ctx.commands.get("concurrency", [])) + "\n```\n")
 

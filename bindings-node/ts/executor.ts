@@ -196,9 +196,11 @@ function request(entity: string, action: string, params: Params | undefined, opt
   return { entity, action, params: params ?? {}, ...snake(rest) };
 }
 
-/** Core's `ResultView` as a result. */
-/** A result from the `ResultView` JSON text the native module resolves to. */
-function result<T>(text: string): ExecutionResult<T> {
+/** A result from the `ResultView` JSON text the native module resolves to (or holds in an
+ * `Outcome`, read here: the text reaches the JavaScript heap only when the caller's
+ * continuation runs). */
+function result<T>(done: string | Native.Outcome): ExecutionResult<T> {
+  const text = typeof done === 'string' ? done : done.take();
   const v = JSON.parse(text) as { success: boolean; data: T; error: string | null; meta: Meta };
   return new ExecutionResult(v.data, v.meta, v.success, v.error);
 }

@@ -33,10 +33,10 @@ export declare class Executor {
   /** Resolves to the stored connector's `ConnectorInfo` (`null` in local mode). */
   connectorInfo(): Promise<any>
   /**
-   * Runs one `ExecuteRequest`; resolves to its `ResultView` (`{success, data, error, meta}`)
-   * as JSON text. With `cancel`, `cancel.cancel()` drops the call.
+   * Runs one `ExecuteRequest`; resolves to an `Outcome` holding its `ResultView` (`{success,
+   * data, error, meta}`) as JSON text. With `cancel`, `cancel.cancel()` drops the call.
    */
-  execute(request: any, cancel?: Cancel | undefined | null): Promise<string>
+  execute(request: any, cancel?: Cancel | undefined | null): Promise<Outcome>
   /** An async iterator over every page of an `ExecuteRequest`. */
   paginate(request: any): PageIterator
   /**
@@ -62,13 +62,28 @@ export declare class HostedClient {
   get baseUrl(): string
 }
 
-/** Each page as its `ResultView` JSON text, then `null`; a failure rejects once and ends the stream. */
+/**
+ * A finished call's `ResultView` JSON text, kept in Rust until the facade reads it: what a
+ * call resolves to. A resolved call whose continuation has not run yet holds this small
+ * object instead of its page's text on the JavaScript heap, so a batch of completions (many
+ * calls in flight) leaves no large strings for the young generation's collector to copy and
+ * promote (benches/PROFILE.md, section 3).
+ */
+export declare class Outcome {
+  /** The text, once; a second `take()` throws. */
+  take(): string
+}
+
+/**
+ * Each page as an `Outcome` (its `ResultView` JSON text), then `null`; a failure rejects once
+ * and ends the stream.
+ */
 export declare class PageIterator {
   /**
-   * The next page (its `ResultView` as JSON text), or `null` after the last. `cancel.cancel()` drops the page's request and
-   * ends the stream.
+   * The next page (an `Outcome` holding its `ResultView` as JSON text), or `null` after the
+   * last. `cancel.cancel()` drops the page's request and ends the stream.
    */
-  next(cancel?: Cancel | undefined | null): Promise<string | null>
+  next(cancel?: Cancel | undefined | null): Promise<Outcome | null>
 }
 
 /** One end customer's workspace. */
