@@ -240,7 +240,9 @@ def bench_concurrency(ctx: Ctx) -> None:
                     calls = max(10, level if impl != "reference" else min(level, 100))
                     warmup = 5
                 else:
-                    calls = max(200, 2 * level) if impl == "reference" else max(1000, 3 * level)
+                    # Ten calls per task for ours at 1,000 in flight: a run of three per task is
+                    # about half a second, mostly the ramp up and down (PROFILE.md, section 3).
+                    calls = max(200, 2 * level) if impl == "reference" else max(1000, 10 * level)
                     # Untimed, at the same concurrency, the same for every client: the pool's
                     # connections opened and the JITs warm, as in a long-running service.
                     warmup = max(200, level)
