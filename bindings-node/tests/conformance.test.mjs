@@ -13,7 +13,7 @@ import * as sb from 'switchboard-connectors';
 import { binary, childEnv } from './helpers.mjs';
 
 /** The optional SDK surface Node has (README "Capabilities"): all of it. */
-const CAPABILITIES = ['local_timeout', 'hosted_timeout'];
+const CAPABILITIES = ['local_timeout', 'hosted_timeout', 'local_max_concurrent_requests'];
 /** Only so a hung call cannot hang the run: the kit already fails a step after 60 s. */
 const STEP_LIMIT_MS = 90_000;
 
@@ -49,7 +49,8 @@ class Interpreter {
     if (!this.locals.has(c.on)) {
       const s = c.local;
       try {
-        this.locals.set(c.on, new sb.LocalExecutor(s.connector, s.credentials, s.config, { timeout: s.timeout }));
+        const options = { timeout: s.timeout, maxConcurrentRequests: s.max_concurrent_requests };
+        this.locals.set(c.on, new sb.LocalExecutor(s.connector, s.credentials, s.config, options));
       } catch (e) {
         if (!(e instanceof sb.SwitchboardError)) throw e;
         this.locals.set(c.on, e);

@@ -27,7 +27,7 @@ from switchboard.connectors import CONNECTORS
 from .conftest import binary, child_env
 
 #: The optional SDK surface Python has (README "Capabilities"): all of it.
-CAPABILITIES = ("local_timeout", "hosted_timeout")
+CAPABILITIES = ("local_timeout", "hosted_timeout", "local_max_concurrent_requests")
 
 #: Only so a hung call cannot hang pytest: the kit already fails a step after 60 s.
 STEP_LIMIT = 90.0
@@ -66,7 +66,13 @@ class Interpreter:
         if handle is None:
             s = c["local"]
             try:
-                handle = LocalExecutor(s["connector"], s["credentials"], s["config"], timeout=s.get("timeout"))
+                handle = LocalExecutor(
+                    s["connector"],
+                    s["credentials"],
+                    s["config"],
+                    timeout=s.get("timeout"),
+                    max_concurrent_requests=s.get("max_concurrent_requests"),
+                )
             except SwitchboardError as e:
                 handle = e
             self.locals[c["on"]] = handle

@@ -26,7 +26,7 @@ use switchboard_core::sdk::{self, ClientSettings, ExecuteRequest, Executor, Hook
 use switchboard_core::{connect, ConnectorLookup, Error, HostedClient, NewConnector, Registry, Workspace};
 
 /// The capabilities of the Rust SDK: all of them.
-const CAPABILITIES: [&str; 2] = ["local_timeout", "hosted_timeout"];
+const CAPABILITIES: [&str; 3] = ["local_timeout", "hosted_timeout", "local_max_concurrent_requests"];
 
 /// Why a call has no value: the SDK's typed error, or a problem of this runner.
 enum Failure {

@@ -10,7 +10,7 @@ use serde_json::{json, Map, Value};
 use switchboard_core::ErrorCode;
 
 /// Optional SDK surface a scenario may need (README "Capabilities").
-pub const CAPABILITIES: [&str; 2] = ["local_timeout", "hosted_timeout"];
+pub const CAPABILITIES: [&str; 3] = ["local_timeout", "hosted_timeout", "local_max_concurrent_requests"];
 
 /// The fake's API prefixes, usable as `{fake.<slug>}`.
 pub const APIS: [&str; 5] = ["github", "stripe", "hubspot", "gong", "linear"];
@@ -75,6 +75,10 @@ pub struct LocalOptions {
     /// Time allowed for one upstream exchange (capability `local_timeout`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub timeout_ms: Option<u64>,
+    /// At most this many of the handle's requests in progress at once (capability
+    /// `local_max_concurrent_requests`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_concurrent_requests: Option<u64>,
 }
 
 /// One call and what must come back.
@@ -432,6 +436,11 @@ fn validate_scenario(sc: &Scenario) -> Vec<String> {
     for (name, h) in &sc.local {
         if h.options.timeout_ms.is_some() && !requires("local_timeout") {
             p.push(format!("local.{name}.options.timeout_ms needs requires: [local_timeout]"));
+        }
+        if h.options.max_concurrent_requests.is_some() && !requires("local_max_concurrent_requests") {
+            p.push(format!(
+                "local.{name}.options.max_concurrent_requests needs requires: [local_max_concurrent_requests]"
+            ));
         }
     }
     for (i, step) in sc.steps.iter().enumerate() {

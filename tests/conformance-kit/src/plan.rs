@@ -284,6 +284,7 @@ pub fn resolve(step: &PlannedStep, vars: &Vars, engine: Option<&Engine>) -> Resu
                 ("credentials", Some(vars.fill(&h.credentials)?)),
                 ("config", Some(vars.fill(h.config.as_ref().unwrap_or(&json!({})))?)),
                 ("timeout", seconds(h.options.timeout_ms)),
+                ("max_concurrent_requests", h.options.max_concurrent_requests.map(|n| json!(n))),
             ]));
         }
         Target::Workspace => {

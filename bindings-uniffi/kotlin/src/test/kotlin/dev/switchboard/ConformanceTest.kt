@@ -12,7 +12,7 @@ import java.io.File
 import java.util.concurrent.TimeUnit
 
 /** The optional SDK surface Kotlin has (tests/conformance/README.md, "Capabilities"): all of it. */
-private val CAPABILITIES = listOf("local_timeout", "hosted_timeout")
+private val CAPABILITIES = listOf("local_timeout", "hosted_timeout", "local_max_concurrent_requests")
 
 /** Only so a hung call cannot hang the run: the kit already fails a step after 60 s. */
 private const val STEP_LIMIT_MS = 90_000L
