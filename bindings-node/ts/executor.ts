@@ -197,8 +197,7 @@ function request(entity: string, action: string, params: Params | undefined, opt
 }
 
 /** A result from the `ResultView` JSON text the native module resolves to (or holds in an
- * `Outcome`, read here: the text reaches the JavaScript heap only when the caller's
- * continuation runs). */
+ * `Outcome`, read here: the text becomes a JavaScript string only just before it is parsed). */
 function result<T>(done: string | Native.Outcome): ExecutionResult<T> {
   const text = typeof done === 'string' ? done : done.take();
   const v = JSON.parse(text) as { success: boolean; data: T; error: string | null; meta: Meta };
