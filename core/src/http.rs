@@ -126,6 +126,11 @@ struct Slot {
 }
 
 impl OriginLimits {
+    /// At most `per_origin` (at least 1) exchanges in progress per key.
+    fn new(per_origin: usize) -> Arc<Self> {
+        Arc::new(Self { per_origin: per_origin.clamp(1, Semaphore::MAX_PERMITS), origins: Mutex::default() })
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Semaphore>>> {
         self.origins.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -212,7 +217,7 @@ impl ReqwestClient {
             .connect_timeout(Duration::from_secs(10))
             .build()
             .map_err(|e| TransportError::Other(format!("cannot build the HTTP client: {e}")))?;
-        let limits = Arc::new(OriginLimits { per_origin, origins: Mutex::default() });
+        let limits = OriginLimits::new(per_origin);
         Ok(Self { client, limits, scope: None })
     }
 
@@ -245,15 +250,14 @@ impl ReqwestClient {
 #[derive(Debug)]
 pub struct Bounded {
     inner: Arc<dyn HttpClient>,
-    turns: Arc<Semaphore>,
-    n: usize,
+    /// The turns, as [`ReqwestClient`] keeps them per origin: here under one key for all.
+    turns: Arc<OriginLimits>,
 }
 
 impl Bounded {
     /// `inner` with at most `n` (at least 1) exchanges in progress through it at once.
     pub fn new(inner: Arc<dyn HttpClient>, n: usize) -> Self {
-        let n = n.clamp(1, Semaphore::MAX_PERMITS);
-        Self { inner, turns: Arc::new(Semaphore::new(n)), n }
+        Self { inner, turns: OriginLimits::new(n) }
     }
 }
 
@@ -261,18 +265,23 @@ impl HttpClient for Bounded {
     fn send(&self, mut req: HttpRequest) -> BoxFuture<'_, Result<HttpResponse, TransportError>> {
         Box::pin(async move {
             let deadline = tokio::time::Instant::now() + req.timeout;
-            let _turn = match tokio::time::timeout(req.timeout, self.turns.acquire()).await {
-                Ok(Ok(turn)) => turn,
-                Ok(Err(_)) => return Err(TransportError::Other("the connector's request limit was closed".into())),
-                Err(_) => return Err(TransportError::NoConnectorTurn(self.n)),
-            };
-            req.timeout = deadline.saturating_duration_since(tokio::time::Instant::now());
-            if req.timeout.is_zero() {
-                return Err(TransportError::Timeout);
-            }
+            let _turn = self.turns.enter(String::new(), req.timeout).await.map_err(|e| match e {
+                TransportError::NoTurn(n) => TransportError::NoConnectorTurn(n),
+                e => e,
+            })?;
+            req.timeout = time_left(deadline)?;
             self.inner.send(req).await
         })
     }
+}
+
+/// What is left of a request's time after its wait for a turn; none left is a timeout.
+fn time_left(deadline: tokio::time::Instant) -> Result<Duration, TransportError> {
+    let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+    if left.is_zero() {
+        return Err(TransportError::Timeout);
+    }
+    Ok(left)
 }
 
 /// Whether `a` and `b` share scheme, host and port (the default port of the scheme when none is
@@ -307,10 +316,7 @@ impl HttpClient for ReqwestClient {
                 None => origin_key(&req.url),
             };
             let _slot = self.limits.enter(key, req.timeout).await?;
-            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            if left.is_zero() {
-                return Err(TransportError::Timeout);
-            }
+            let left = time_left(deadline)?;
             let mut rb = self.client.request(method, &req.url).timeout(left);
             for (k, v) in &req.headers {
                 rb = rb.header(k, v);
