@@ -325,23 +325,29 @@ asyncio.run(main())
 """
 
 
+def _burst(fake: Fake, tmp_path: Any, env: dict[str, str], *bound: str) -> tuple[int, str, str]:
+    """Runs ``_BURST`` in a fresh process (``bound``: its ``max_concurrent_requests``): the
+    sockets it opened, how many calls failed, and the first failure."""
+    script = tmp_path / "burst.py"
+    script.write_text(_BURST)
+    args = [sys.executable, str(script), fake.base("stripe"), STRIPE_KEY, *bound]
+    proc = subprocess.run(args, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    opened, errors, first = proc.stdout.strip().split(" ", 2)
+    return int(opened), errors, first
+
+
 def test_the_environment_sets_the_limit_per_origin(fake: Fake, tmp_path: Any) -> None:
     """``SWITCHBOARD_EXCHANGES_PER_ORIGIN`` sets the process's limit (60 calls at once through
     about 10 connections, not 60); a value that is not a positive whole number fails every
     call with a message naming it."""
-    script = tmp_path / "burst.py"
-    script.write_text(_BURST)
 
-    def run(value: str) -> str:
-        env = {**os.environ, "SWITCHBOARD_EXCHANGES_PER_ORIGIN": value}
-        args = [sys.executable, str(script), fake.base("stripe"), STRIPE_KEY]
-        proc = subprocess.run(args, env=env, capture_output=True, text=True, timeout=120)
-        assert proc.returncode == 0, proc.stderr
-        return proc.stdout.strip()
+    def run(value: str) -> tuple[int, str, str]:
+        return _burst(fake, tmp_path, {**os.environ, "SWITCHBOARD_EXCHANGES_PER_ORIGIN": value})
 
-    opened, errors, _ = run("10").split(" ", 2)
-    assert int(opened) <= 20 and errors == "0", opened
-    opened, errors, first = run("lots").split(" ", 2)
+    opened, errors, _ = run("10")
+    assert opened <= 20 and errors == "0", opened
+    opened, errors, first = run("lots")
     assert errors == "1" and "SWITCHBOARD_EXCHANGES_PER_ORIGIN must be a positive whole number" in first, first
 
 
@@ -351,20 +357,10 @@ def test_max_concurrent_requests_bounds_one_connector(fake: Fake, tmp_path: Any)
     coming back to the pool), against about 60 without it in a fresh process (asserted too, so
     the count can tell); 0 is refused at construction with a message naming the argument, and a
     hosted connector refuses it."""
-    script = tmp_path / "burst.py"
-    script.write_text(_BURST)
-
-    def run(*bound: str) -> tuple[int, str]:
-        args = [sys.executable, str(script), fake.base("stripe"), STRIPE_KEY, *bound]
-        env = {k: v for k, v in os.environ.items() if k != "SWITCHBOARD_EXCHANGES_PER_ORIGIN"}
-        proc = subprocess.run(args, env=env, capture_output=True, text=True, timeout=120)
-        assert proc.returncode == 0, proc.stderr
-        opened, errors, _ = proc.stdout.strip().split(" ", 2)
-        return int(opened), errors
-
-    opened, errors = run("5")
+    env = {k: v for k, v in os.environ.items() if k != "SWITCHBOARD_EXCHANGES_PER_ORIGIN"}
+    opened, errors, _ = _burst(fake, tmp_path, env, "5")
     assert opened <= 20 and errors == "0", opened
-    opened, errors = run()
+    opened, errors, _ = _burst(fake, tmp_path, env)
     assert opened > 20 and errors == "0", f"without a bound, 60 calls opened only {opened} connections"
     with pytest.raises(switchboard.ConnectorValidationError) as info:
         StripeConnector(credentials={"api_key": STRIPE_KEY}, max_concurrent_requests=0)
