@@ -6,15 +6,17 @@
 //! recorded with the pid that built it, and a process whose pid differs (a fork child) builds
 //! its own on first use; the parent's is abandoned, never dropped (dropping would join threads
 //! that do not exist in the child). [`future_into_py`] turns a call into an asyncio future on
-//! it; results reach their futures through one completer thread per process ([`Completer`]).
+//! it; results reach their futures through the event loop's own thread ([`Inbox`]).
 //!
 //! The lock around that record is only taken by Python threads holding the GIL (tasks on the
 //! runtime spawn through their own handle), and `os.fork()` runs with the GIL held, so a child
 //! never inherits the lock held by a vanished thread.
 //!
-//! At exit the runtime and the completer are stopped by an `atexit` hook ([`shutdown_runtime`]),
-//! before the interpreter begins finalizing: a thread that touched Python after that point (to
-//! complete an asyncio future, or to drop a Python object) would crash the process.
+//! At exit the runtime is stopped by an `atexit` hook ([`shutdown_runtime`]), before the
+//! interpreter begins finalizing: a thread that touched Python after that point (to complete
+//! an asyncio future, or to drop a Python object) would crash the process. Runtime workers
+//! never take the GIL; only the threads the user's callbacks run on do, and the hook waits for
+//! them.
 //!
 //! Pooled HTTP connections belong to the runtime that opened them, so the HTTP client is per
 //! runtime too: each runtime's worker threads carry their process's client in a thread-local
@@ -22,8 +24,11 @@
 
 use std::cell::RefCell;
 use std::future::Future;
+use std::io::{Read, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::channel::oneshot;
@@ -49,8 +54,6 @@ struct ProcessRuntime {
     runtime: Option<tokio::runtime::Runtime>,
     /// Set by the exit hook: no new work starts in this process after it.
     closed: bool,
-    /// This process's completer thread, until the exit hook stops it.
-    completer: Option<Completer>,
 }
 
 static RUNTIME: Mutex<Option<ProcessRuntime>> = Mutex::new(None);
@@ -98,57 +101,56 @@ fn handle() -> PyResult<Handle> {
         .build()
         .map_err(|e| PyRuntimeError::new_err(format!("cannot start the tokio runtime: {e}")))?;
     let handle = rt.handle().clone();
-    let completer = Completer::start()
-        .map_err(|e| PyRuntimeError::new_err(format!("cannot start switchboard's completer thread: {e}")))?;
-    *slot = Some(ProcessRuntime {
-        pid,
-        handle: handle.clone(),
-        runtime: Some(rt),
-        closed: false,
-        completer: Some(completer),
-    });
+    *slot = Some(ProcessRuntime { pid, handle: handle.clone(), runtime: Some(rt), closed: false });
     Ok(handle)
 }
 
-/// The handle and the completer for new work from Python: an error once the exit hook has run.
-fn open_runtime() -> PyResult<(Handle, mpsc::Sender<Delivery>)> {
-    let handle = handle()?;
+/// The handle for new work from Python, and this process's pid: an error once the exit hook
+/// has run.
+fn open_runtime() -> PyResult<(Handle, u32)> {
     let pid = std::process::id();
+    if !matches!(slot().as_ref(), Some(rt) if rt.pid == pid) {
+        handle()?; // the first call in this process
+    }
     match slot().as_ref() {
-        Some(rt) if rt.pid == pid && !rt.closed => {
-            rt.completer.as_ref().map(|c| (handle, c.tx.clone())).ok_or_else(closed_error)
-        }
+        Some(rt) if rt.pid == pid && !rt.closed => Ok((rt.handle.clone(), pid)),
         _ => Err(closed_error()),
     }
 }
 
 /// The exit hook, registered with `atexit` when the module loads: it runs after the
 /// interpreter joined its non-daemon threads and before finalization begins. It stops new
-/// work, then shuts the runtime down with the GIL released, so a task that is completing an
-/// asyncio future (which needs the GIL) can finish, and every worker thread has exited before
-/// the interpreter starts tearing down. Tasks still pending are dropped; the Python objects
-/// they hold go to pyo3's deferred reference pool, touching nothing.
+/// work, then shuts the runtime down with the GIL released, so a callback of the user's that
+/// is running (which needs the GIL) can finish, and every worker thread has exited before the
+/// interpreter starts tearing down. Tasks still pending are dropped; the Python objects they
+/// hold go to pyo3's deferred reference pool, touching nothing. Last, with the GIL, this
+/// thread's inbox lets go of its loop and of the results nobody collected.
 #[pyfunction]
 pub fn shutdown_runtime(py: Python<'_>) {
     let pid = std::process::id();
-    let (runtime, completer) = {
+    let runtime = {
         let mut slot = slot();
         match slot.as_mut() {
             Some(rt) if rt.pid == pid => {
                 rt.closed = true;
-                (rt.runtime.take(), rt.completer.take())
+                rt.runtime.take()
             }
-            _ => (None, None),
+            _ => None,
         }
     };
     py.detach(move || {
         if let Some(rt) = runtime {
             rt.shutdown_timeout(SHUTDOWN_GRACE);
         }
-        if let Some(c) = completer {
-            c.stop();
-        }
     });
+    if let Some((inbox, event_loop)) = INBOX.with(|cell| cell.borrow_mut().take()) {
+        if inbox.pid == pid {
+            drop(std::mem::take(&mut *inbox.queue.lock().unwrap_or_else(|e| e.into_inner())));
+            drop(event_loop);
+        } else {
+            std::mem::forget((inbox, event_loop));
+        }
+    }
 }
 
 /// The pid whose runtime serves this process, starting it if needed (for fork tests).
@@ -162,23 +164,25 @@ pub fn runtime_pid() -> PyResult<u32> {
 ///
 /// What `pyo3_async_runtimes::generic::future_into_py` does, with one task instead of two (it
 /// spawns a task that spawns the call and awaits its join handle to report a panic; here the
-/// call's own task catches the panic) and one completer thread instead of a blocking-pool
-/// thread per result. Cancelling the asyncio future drops the call.
+/// call's own task catches the panic) and without a thread taking the GIL to complete the
+/// future: the task leaves its result in the calling thread's [`Inbox`] and wakes the event
+/// loop through the inbox's socket, and the loop completes the future itself. Must be called
+/// on the thread running the event loop (every native async method is). Cancelling the asyncio
+/// future drops the call.
 pub fn future_into_py<'py, F, T>(py: Python<'py>, fut: F) -> PyResult<Bound<'py, PyAny>>
 where
     F: Future<Output = PyResult<T>> + Send + 'static,
     T: for<'a> IntoPyObject<'a> + Send + 'static,
 {
-    let (handle, deliveries) = open_runtime()?;
-    let locals = match task_locals() {
-        Some(locals) => locals,
-        None => TaskLocals::with_running_loop(py)?.copy_context(py)?,
-    };
-    let py_fut = locals.event_loop(py).call_method0(intern!(py, "create_future"))?;
+    let (handle, pid) = open_runtime()?;
+    let locals = TaskLocals::with_running_loop(py)?.copy_context(py)?;
+    let event_loop = locals.event_loop(py);
+    let inbox = Inbox::for_loop(&event_loop, pid)?;
+    let py_fut = event_loop.call_method0(intern!(py, "create_future"))?;
     let (cancel_tx, cancel_rx) = oneshot::channel::<()>();
     py_fut.call_method1(intern!(py, "add_done_callback"), (OnDone(Some(cancel_tx)),))?;
     let future = py_fut.clone().unbind();
-    let event_loop = locals.event_loop(py).unbind();
+    let event_loop = event_loop.unbind();
     handle.spawn(async move {
         let mut call = Box::pin(LOCALS.scope(locals, AssertUnwindSafe(fut).catch_unwind()));
         let outcome = match futures::future::select(call.as_mut(), cancel_rx).await {
@@ -190,7 +194,7 @@ where
             Err(RustPanic::new_err(format!("rust future panicked: {}", panic_message(&panic))))
         });
         let value: IntoValue = Box::new(move |py: Python<'_>| result.and_then(|v| v.into_py_any(py)));
-        let _ = deliveries.send(Delivery { event_loop, future, value });
+        inbox.post(Delivery { event_loop, future, value });
     });
     Ok(py_fut)
 }
@@ -205,72 +209,126 @@ struct Delivery {
     value: IntoValue,
 }
 
-/// The thread that hands results to their asyncio futures. Runtime workers never take the GIL
-/// (a worker waiting for it stalls every task on it), and results do not each wake a thread of
-/// their own that waits for the GIL (what `spawn_blocking` did: under load, hundreds of
-/// blocking-pool threads queued on the GIL): the completer takes the GIL once for every
-/// result that is waiting, up to [`Completer::BATCH`].
-struct Completer {
-    tx: mpsc::Sender<Delivery>,
-    closing: Arc<AtomicBool>,
-    exited: mpsc::Receiver<()>,
+thread_local! {
+    /// This thread's inbox, and the event loop its socket was last registered with.
+    static INBOX: RefCell<Option<(Arc<Inbox>, Py<PyAny>)>> = const { RefCell::new(None) };
 }
 
-impl Completer {
-    const BATCH: usize = 256;
+/// Where results wait for the event loops of one thread (there is one per thread that calls
+/// into this module from a running loop), with the socket pair that wakes them.
+///
+/// Runtime workers never take the GIL: a worker waiting for it would stall every task on it,
+/// and one taking it after the interpreter began finalizing would crash the process. So a
+/// finished call does not complete its asyncio future itself, nor hand it to a thread that
+/// would take the GIL to do so (one thread per result, as `spawn_blocking` did, or one
+/// completer thread per process, as this module had: a second thread hop and GIL hand-over on
+/// every call). It leaves the result here and writes one byte to the socket that the loop
+/// watches (`loop.add_reader`); the loop, woken, runs [`Drain`] on its own thread, which
+/// completes every future waiting. A byte is written only when none is pending, so a burst of
+/// results costs one wake-up.
+struct Inbox {
+    /// The process that made the socket pair: a fork child makes its own.
+    pid: u32,
+    queue: Mutex<Vec<Delivery>>,
+    /// A byte was written and the loop has not drained since.
+    signaled: AtomicBool,
+    wake: UnixStream,
+    watched: UnixStream,
+}
 
-    fn start() -> std::io::Result<Self> {
-        let (tx, rx) = mpsc::channel::<Delivery>();
-        let (exited_tx, exited) = mpsc::channel();
-        let closing = Arc::new(AtomicBool::new(false));
-        let stop = closing.clone();
-        std::thread::Builder::new().name("switchboard-complete".into()).spawn(move || {
-            // Attached once for the thread's life, and detached (the GIL released) while it
-            // waits: the thread keeps one Python thread state. Attached per batch, CPython made
-            // and freed a thread state each time, and with it the frame stack its first Python
-            // call maps (an `mmap`/`munmap` per result when calls come one at a time).
-            // Only this thread receives: the lock is never contended (`detach` needs a `Sync` receiver).
-            let rx = Mutex::new(rx);
-            let rx = || rx.lock().unwrap_or_else(|e| e.into_inner());
-            Python::attach(|py| loop {
-                let first = py.detach(|| loop {
-                    match rx().recv_timeout(Duration::from_millis(100)) {
-                        Ok(d) => break Some(d),
-                        Err(mpsc::RecvTimeoutError::Timeout) if !stop.load(Ordering::Acquire) => continue,
-                        Err(_) => break None,
-                    }
-                });
-                // Stopping: the exit hook, which holds the GIL until finalization, released it
-                // to wait for this thread, so taking it back above cannot meet a finalizing
-                // interpreter; nothing more of Python is touched.
-                let Some(first) = first.filter(|_| !stop.load(Ordering::Acquire)) else { break };
-                for d in std::iter::once(first).chain(rx().try_iter().take(Self::BATCH - 1)) {
-                    // A panic must not end the thread: every later result would be lost.
-                    let delivered = std::panic::catch_unwind(AssertUnwindSafe(|| {
-                        let future = d.future.into_bound(py);
-                        deliver(d.event_loop.bind(py), &future, (d.value)(py))
-                    }));
-                    match delivered {
-                        Ok(Ok(())) => {}
-                        Ok(Err(e)) => e.print(py),
-                        Err(panic) => {
-                            eprintln!("switchboard: delivering a result panicked: {}", panic_message(&panic))
-                        }
-                    }
+impl Inbox {
+    /// This thread's inbox, registered with `event_loop` (the thread's running loop); `pid`
+    /// is this process's.
+    fn for_loop(event_loop: &Bound<'_, PyAny>, pid: u32) -> PyResult<Arc<Inbox>> {
+        let current = INBOX.with(|cell| cell.borrow_mut().take());
+        let inbox = match current {
+            Some((inbox, watched_by)) if inbox.pid == pid => {
+                if watched_by.is(event_loop) {
+                    INBOX.with(|cell| *cell.borrow_mut() = Some((inbox.clone(), watched_by)));
+                    return Ok(inbox);
                 }
-            });
-            let _ = exited_tx.send(());
-        })?;
-        Ok(Self { tx, closing, exited })
+                inbox
+            }
+            // Inherited through fork(): its sockets are shared with the parent, whose workers
+            // write to them; the child leaves them alone (never dropped: its Python objects
+            // belong to loops of the parent's).
+            Some(inherited) => {
+                std::mem::forget(inherited);
+                Arc::new(Inbox::new(pid)?)
+            }
+            None => Arc::new(Inbox::new(pid)?),
+        };
+        // Registered again on a loop that had it (loops taking turns on one thread) only
+        // replaces the loop's reader; the reader holds the inbox, so the socket outlives every
+        // loop watching it.
+        let py = event_loop.py();
+        event_loop.call_method1(intern!(py, "add_reader"), (inbox.watched.as_raw_fd(), Drain(inbox.clone())))?;
+        INBOX.with(|cell| *cell.borrow_mut() = Some((inbox.clone(), event_loop.clone().unbind())));
+        Ok(inbox)
     }
 
-    /// Called by the exit hook with the GIL released, after the runtime stopped: lets a
-    /// delivery in progress finish, then waits (bounded) for the thread to end.
-    fn stop(self) {
-        self.closing.store(true, Ordering::Release);
-        drop(self.tx);
-        let _ = self.exited.recv_timeout(SHUTDOWN_GRACE);
+    fn new(pid: u32) -> PyResult<Self> {
+        let failed =
+            |e: std::io::Error| PyRuntimeError::new_err(format!("cannot make switchboard's wake-up socket: {e}"));
+        let (wake, watched) = UnixStream::pair().map_err(failed)?;
+        wake.set_nonblocking(true).map_err(failed)?;
+        watched.set_nonblocking(true).map_err(failed)?;
+        Ok(Self { pid, queue: Mutex::new(Vec::new()), signaled: AtomicBool::new(false), wake, watched })
     }
+
+    /// From a runtime worker: leaves the result and wakes the loop unless a wake-up is pending.
+    fn post(&self, delivery: Delivery) {
+        self.queue.lock().unwrap_or_else(|e| e.into_inner()).push(delivery);
+        if !self.signaled.swap(true, Ordering::SeqCst) {
+            // WouldBlock means the socket is full of unread bytes: the loop will wake anyway.
+            let _ = (&self.wake).write(&[1]);
+        }
+    }
+}
+
+/// The inbox's reader on the event loop: completes every result waiting.
+#[pyclass]
+struct Drain(Arc<Inbox>);
+
+#[pymethods]
+impl Drain {
+    fn __call__(&self, py: Python<'_>) {
+        let inbox = &self.0;
+        // The order matters: the bytes are read, then the flag is cleared, then the queue is
+        // taken. A result posted before the flag is cleared is in the batch taken below; one
+        // posted after it writes a byte the read above did not take, so the loop wakes again.
+        // (Clearing the flag before the read could leave it set with the socket empty, and
+        // every later result unannounced.)
+        let mut bytes = [0u8; 64];
+        loop {
+            match (&inbox.watched).read(&mut bytes) {
+                Ok(n) if n == bytes.len() => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                _ => break, // fewer bytes than asked (all there were), or WouldBlock: drained
+            }
+        }
+        inbox.signaled.store(false, Ordering::SeqCst);
+        let batch = std::mem::take(&mut *inbox.queue.lock().unwrap_or_else(|e| e.into_inner()));
+        let running = running_loop(py);
+        for d in batch {
+            // A panic or an error must not stop the batch: the later results would be lost.
+            let delivered = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                let future = d.future.into_bound(py);
+                let event_loop = d.event_loop.into_bound(py);
+                let here = running.as_ref().is_some_and(|r| r.is(&event_loop));
+                deliver(&event_loop, here, &future, (d.value)(py))
+            }));
+            match delivered {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => e.print(py),
+                Err(panic) => eprintln!("switchboard: delivering a result panicked: {}", panic_message(&panic)),
+            }
+        }
+    }
+}
+
+fn running_loop(py: Python<'_>) -> Option<Bound<'_, PyAny>> {
+    py.import(intern!(py, "asyncio")).and_then(|m| m.call_method0(intern!(py, "get_running_loop"))).ok()
 }
 
 fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> &str {
@@ -281,8 +339,15 @@ fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> &str {
         .unwrap_or("unknown error")
 }
 
-/// Completes `future` with `result` from the event loop's thread, unless it was cancelled.
-fn deliver(event_loop: &Bound<'_, PyAny>, future: &Bound<'_, PyAny>, result: PyResult<Py<PyAny>>) -> PyResult<()> {
+/// Completes `future` with `result` unless it was cancelled: at once when its loop is the one
+/// running here (`here`), else through that loop's `call_soon_threadsafe` (a loop that once
+/// took turns with it on this thread; closed, it has nobody left to complete).
+fn deliver(
+    event_loop: &Bound<'_, PyAny>,
+    here: bool,
+    future: &Bound<'_, PyAny>,
+    result: PyResult<Py<PyAny>>,
+) -> PyResult<()> {
     let py = future.py();
     if cancelled(future)? {
         return Ok(());
@@ -291,7 +356,11 @@ fn deliver(event_loop: &Bound<'_, PyAny>, future: &Bound<'_, PyAny>, result: PyR
         Ok(v) => (future.getattr(intern!(py, "set_result"))?, v.into_bound(py)),
         Err(e) => (future.getattr(intern!(py, "set_exception"))?, e.into_value(py).into_bound(py).into_any()),
     };
-    event_loop.call_method1(intern!(py, "call_soon_threadsafe"), (Complete, future, complete, value))?;
+    if here {
+        complete.call1((value,))?;
+    } else if !event_loop.call_method0(intern!(py, "is_closed"))?.is_truthy()? {
+        event_loop.call_method1(intern!(py, "call_soon_threadsafe"), (Complete, future, complete, value))?;
+    }
     Ok(())
 }
 

@@ -278,6 +278,47 @@ async def test_concurrent_calls_share_one_handle(fake: Fake) -> None:
     assert [r.data["id"] for r in results] == [f"cus_{i:04d}" for i in range(1, 21)]
 
 
+async def test_every_result_reaches_its_future_under_load(fake: Fake) -> None:
+    """4,800 calls by 48 tasks: results arrive from the runtime while the loop is draining the
+    ones before, so a wake-up lost between the two (the loop reading the wake-up byte after a
+    worker wrote it but before the worker's result was taken, and no byte written again) shows
+    as a call that never returns."""
+    st = stripe(fake)
+
+    async def worker(n: int) -> list[str]:
+        ids = [f"cus_{(n * 100 + i) % 25 + 1:04d}" for i in range(100)]
+        got = [(await st.customers.get(id=i)).data["id"] for i in ids]
+        assert got == ids
+        return got
+
+    done = await asyncio.wait_for(asyncio.gather(*(worker(n) for n in range(48))), timeout=60)
+    assert sum(map(len, done)) == 4800
+
+
+def test_loops_taking_turns_on_one_thread_each_get_their_results(fake: Fake, capfd: Any) -> None:
+    """A call's result goes to the loop that made it, even when another loop runs on the thread
+    by the time it arrives (it waits there for its own loop to run again); a result for a loop
+    closed since is dropped without a word."""
+    st = stripe(fake)
+    first, second, closed = asyncio.new_event_loop(), asyncio.new_event_loop(), asyncio.new_event_loop()
+    try:
+        waiting = first.create_task(st.customers.get(id="cus_0001"))
+        first.run_until_complete(asyncio.sleep(0))  # the call is sent; its loop stops
+        closed.set_exception_handler(lambda _loop, _context: None)  # "Task was destroyed but it is pending"
+        orphan = closed.create_task(st.customers.get(id="cus_0003"))
+        closed.run_until_complete(asyncio.sleep(0))
+        time.sleep(0.5)  # both answers arrive while no loop runs
+        closed.close()
+        assert second.run_until_complete(st.customers.get(id="cus_0002")).data["id"] == "cus_0002"
+        assert first.run_until_complete(waiting).data["id"] == "cus_0001"
+        assert not orphan.done()
+    finally:
+        for lp in (first, second, closed):
+            lp.close()
+    err = capfd.readouterr().err
+    assert "Traceback" not in err and "closed" not in err, err
+
+
 def _open_sockets() -> int:
     count = 0
     for fd in os.listdir("/proc/self/fd"):
