@@ -295,11 +295,40 @@ async def test_every_result_reaches_its_future_under_load(fake: Fake) -> None:
     assert sum(map(len, done)) == 4800
 
 
+def test_loops_on_many_threads_at_once_each_get_their_results(fake: Fake) -> None:
+    """Six threads, each with its own running loop (``asyncio.run``) and one shared connector,
+    call at the same time: every call returns its own record, on its own loop's thread."""
+    st = stripe(fake)
+    results: dict[int, tuple[list[tuple[str, int]], int]] = {}
+
+    async def calls(n: int) -> list[tuple[str, int]]:
+        async def one(i: int) -> tuple[str, int]:
+            res = await st.customers.get(id=f"cus_{(n * 7 + i) % 25 + 1:04d}")
+            return res.data["id"], threading.get_ident()
+
+        return list(await asyncio.gather(*(one(i) for i in range(60))))
+
+    def run(n: int) -> None:
+        results[n] = (asyncio.run(calls(n)), threading.get_ident())
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    for n in range(6):
+        got, thread = results[n]
+        assert [cid for cid, _ in got] == [f"cus_{(n * 7 + i) % 25 + 1:04d}" for i in range(60)], n
+        assert {ident for _, ident in got} == {thread}, n
+
+
 def test_loops_taking_turns_on_one_thread_each_get_their_results(fake: Fake, capfd: Any) -> None:
     """A call's result goes to the loop that made it, even when another loop runs on the thread
     by the time it arrives (it waits there for its own loop to run again); a result for a loop
     closed since is dropped without a word."""
     st = stripe(fake)
+    # The first two calls are answered 200 ms late: after their loops stopped running.
+    fake.fault(prefix="stripe", status=200, body={"id": "cus_late", "object": "customer"}, delay_ms=200, count=2)
     first, second, closed = asyncio.new_event_loop(), asyncio.new_event_loop(), asyncio.new_event_loop()
     try:
         waiting = first.create_task(st.customers.get(id="cus_0001"))
@@ -307,10 +336,10 @@ def test_loops_taking_turns_on_one_thread_each_get_their_results(fake: Fake, cap
         closed.set_exception_handler(lambda _loop, _context: None)  # "Task was destroyed but it is pending"
         orphan = closed.create_task(st.customers.get(id="cus_0003"))
         closed.run_until_complete(asyncio.sleep(0))
-        time.sleep(0.5)  # both answers arrive while no loop runs
         closed.close()
+        time.sleep(0.5)  # both answers arrive while no loop runs
         assert second.run_until_complete(st.customers.get(id="cus_0002")).data["id"] == "cus_0002"
-        assert first.run_until_complete(waiting).data["id"] == "cus_0001"
+        assert first.run_until_complete(waiting).data["id"] == "cus_late"
         assert not orphan.done()
     finally:
         for lp in (first, second, closed):
