@@ -268,7 +268,7 @@ def connector_module(c: dict[str, Any]) -> tuple[str, str]:
         name = f"Sync{cls}" if sync else cls
         base = "SyncConnector" if sync else "Connector"
         out.append(f"\n\nclass {name}({base}):\n")
-        out.append(docstring(class_doc if not sync else [f"{c['name']} connector, blocking: the operations of ``{cls}`` run on a background event loop."], "    "))
+        out.append(docstring(class_doc if not sync else [f"{c['name']} connector, blocking: each operation of ``{cls}`` runs to its result on the calling thread (see ``switchboard.sync``)."], "    "))
         out.append(f"\n    slug: ClassVar[str] = {json.dumps(slug)}\n")
         out.append(f"    connector_name: ClassVar[str] = {json.dumps(c['name'])}\n")
         out.append(f"    connector_version: ClassVar[str] = {json.dumps(c['version'])}\n")
@@ -576,7 +576,7 @@ def mirror_method(
     node: ast.FunctionDef | ast.AsyncFunctionDef, src: Source, cls: str, r: Renderer, overloaded: bool
 ) -> str:
     """The blocking twin of one async method: the same signature and docs; it calls the async
-    method and runs the coroutine it returns on the background loop."""
+    method and runs the coroutine it returns to its result (``switchboard._sync.run``)."""
     name, doc = node.name, sync_doc(node)
     params, call = r.params(node.args, src)
     if overloaded:  # the overloads above give the signature; the async method checks the arguments
@@ -678,8 +678,8 @@ def blocking_module() -> str:
     head = [
         HEADER.replace("the connector specs", "the async classes"),
         '"""The blocking executors and workspace of ``switchboard.sync``, rendered from the async\n'
-        "classes: each method calls its async twin and runs the coroutine on the background loop of\n"
-        '``switchboard._sync``."""\n\n',
+        "classes: each method calls its async twin and runs the coroutine to its result with\n"
+        '``switchboard._sync.run``."""\n\n',
         "from __future__ import annotations\n\n",
         imports(runtime).replace("from .", "\nfrom .", 1),
         "\nif TYPE_CHECKING:\n",

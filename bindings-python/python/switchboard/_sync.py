@@ -1,6 +1,9 @@
-"""The machinery of the synchronous facade: one background event loop thread per process that
-runs the async API's coroutines, and the base of the blocking classes. The blocking classes
-themselves are rendered from the async ones by ``generate.py`` (``_blocking.py``)."""
+"""The machinery of the synchronous facade, and the base of the blocking classes. A blocking
+call runs its coroutine of the async API on an event loop of the calling thread's own (made on
+the thread's first call, closed when the thread ends), so the call takes no more thread hops
+than an awaited one; called where a loop is already running (inside a coroutine, a notebook
+cell), it runs on one background loop thread per process instead and waits. The blocking
+classes themselves are rendered from the async ones by ``generate.py`` (``_blocking.py``)."""
 
 from __future__ import annotations
 
@@ -39,6 +42,38 @@ def _background_loop() -> asyncio.AbstractEventLoop:
         return _loop
 
 
+class _OwnLoop:
+    """A thread's own loop, closed when its thread ends (the thread-local holding this goes)."""
+
+    __slots__ = ("loop", "pid")
+
+    def __init__(self) -> None:
+        import asyncio
+
+        self.loop = asyncio.new_event_loop()
+        self.pid = os.getpid()
+
+    def __del__(self) -> None:
+        if self.pid == os.getpid():
+            self.loop.close()
+        else:
+            # A fork child: the loop's epoll instance is shared with the parent, and closing the
+            # loop would take the parent's registrations out of it. Kept, never closed.
+            _inherited.append(self.loop)
+
+
+_own = threading.local()
+_inherited: list[Any] = []
+
+
+def _own_loop() -> asyncio.AbstractEventLoop:
+    """The calling thread's own loop (again in a fork child, where it would be the parent's)."""
+    held: _OwnLoop | None = getattr(_own, "held", None)
+    if held is None or held.pid != os.getpid():
+        held = _own.held = _OwnLoop()
+    return held.loop
+
+
 def _after_fork_in_child() -> None:
     global _lock
     _lock = threading.Lock()  # the parent's may have been held by a thread that is gone
@@ -49,14 +84,23 @@ if hasattr(os, "register_at_fork"):
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
-    """Runs a coroutine of the async API on the background loop and waits for its result."""
+    """Runs a coroutine of the async API to its result: on the calling thread's own loop, or,
+    where a loop is running already, on the background loop (waiting for it)."""
     import asyncio
 
-    loop = _background_loop()
     try:
         running = asyncio.get_running_loop()
     except RuntimeError:
         running = None
+    if running is None:
+        own = _own_loop()
+        task = own.create_task(coro)
+        try:
+            return own.run_until_complete(task)
+        except BaseException:
+            task.cancel()  # interrupted (Ctrl-C): the call is dropped when the loop runs next
+            raise
+    loop = _background_loop()
     if running is loop:
         coro.close()
         raise RuntimeError("switchboard.sync called from its own event loop; use the async API there")

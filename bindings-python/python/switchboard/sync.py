@@ -1,7 +1,9 @@
 """The blocking facade: the same API as ``switchboard`` without ``await``.
 
-Every call runs the async API's coroutine on one background event loop thread per process
-(started on first use, and again in a fork child)::
+Every call runs the async API's coroutine to its result on an event loop of the calling
+thread's own (made on the thread's first call, closed when the thread ends), so a blocking call
+costs about what an awaited one does; called where a loop is running already, it runs on one
+background loop thread per process instead and blocks until it is done::
 
     from switchboard.sync import GithubConnector
     gh = GithubConnector(credentials={"personal_access_token": "..."})

@@ -206,7 +206,7 @@ class AirtableConnector(Connector):
 
 
 class SyncAirtableConnector(SyncConnector):
-    """Airtable connector, blocking: the operations of ``AirtableConnector`` run on a background event loop."""
+    """Airtable connector, blocking: each operation of ``AirtableConnector`` runs to its result on the calling thread (see ``switchboard.sync``)."""
 
     slug: ClassVar[str] = "airtable"
     connector_name: ClassVar[str] = "Airtable"

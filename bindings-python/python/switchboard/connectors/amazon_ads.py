@@ -602,7 +602,7 @@ class AmazonAdsConnector(Connector):
 
 
 class SyncAmazonAdsConnector(SyncConnector):
-    """Amazon Ads connector, blocking: the operations of ``AmazonAdsConnector`` run on a background event loop."""
+    """Amazon Ads connector, blocking: each operation of ``AmazonAdsConnector`` runs to its result on the calling thread (see ``switchboard.sync``)."""
 
     slug: ClassVar[str] = "amazon-ads"
     connector_name: ClassVar[str] = "Amazon Ads"

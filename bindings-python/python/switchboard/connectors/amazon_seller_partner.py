@@ -434,7 +434,7 @@ class AmazonSellerPartnerConnector(Connector):
 
 
 class SyncAmazonSellerPartnerConnector(SyncConnector):
-    """Amazon Seller Partner connector, blocking: the operations of ``AmazonSellerPartnerConnector`` run on a background event loop."""
+    """Amazon Seller Partner connector, blocking: each operation of ``AmazonSellerPartnerConnector`` runs to its result on the calling thread (see ``switchboard.sync``)."""
 
     slug: ClassVar[str] = "amazon-seller-partner"
     connector_name: ClassVar[str] = "Amazon Seller Partner"

@@ -311,7 +311,7 @@ class AmplitudeConnector(Connector):
 
 
 class SyncAmplitudeConnector(SyncConnector):
-    """Amplitude connector, blocking: the operations of ``AmplitudeConnector`` run on a background event loop."""
+    """Amplitude connector, blocking: each operation of ``AmplitudeConnector`` runs to its result on the calling thread (see ``switchboard.sync``)."""
 
     slug: ClassVar[str] = "amplitude"
     connector_name: ClassVar[str] = "Amplitude"

@@ -1601,7 +1601,7 @@ class AsanaConnector(Connector):
 
 
 class SyncAsanaConnector(SyncConnector):
-    """Asana connector, blocking: the operations of ``AsanaConnector`` run on a background event loop."""
+    """Asana connector, blocking: each operation of ``AsanaConnector`` runs to its result on the calling thread (see ``switchboard.sync``)."""
 
     slug: ClassVar[str] = "asana"
     connector_name: ClassVar[str] = "Asana"

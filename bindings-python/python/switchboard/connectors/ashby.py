@@ -893,7 +893,7 @@ class AshbyConnector(Connector):
 
 
 class SyncAshbyConnector(SyncConnector):
-    """Ashby connector, blocking: the operations of ``AshbyConnector`` run on a background event loop."""
+    """Ashby connector, blocking: each operation of ``AshbyConnector`` runs to its result on the calling thread (see ``switchboard.sync``)."""
 
     slug: ClassVar[str] = "ashby"
     connector_name: ClassVar[str] = "Ashby"

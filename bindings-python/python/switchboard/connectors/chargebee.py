@@ -900,7 +900,7 @@ class ChargebeeConnector(Connector):
 
 
 class SyncChargebeeConnector(SyncConnector):
-    """Chargebee connector, blocking: the operations of ``ChargebeeConnector`` run on a background event loop."""
+    """Chargebee connector, blocking: each operation of ``ChargebeeConnector`` runs to its result on the calling thread (see ``switchboard.sync``)."""
 
     slug: ClassVar[str] = "chargebee"
     connector_name: ClassVar[str] = "Chargebee"

@@ -781,7 +781,7 @@ class ClickupApiConnector(Connector):
 
 
 class SyncClickupApiConnector(SyncConnector):
-    """ClickUp connector, blocking: the operations of ``ClickupApiConnector`` run on a background event loop."""
+    """ClickUp connector, blocking: each operation of ``ClickupApiConnector`` runs to its result on the calling thread (see ``switchboard.sync``)."""
 
     slug: ClassVar[str] = "clickup-api"
     connector_name: ClassVar[str] = "ClickUp"

@@ -448,7 +448,7 @@ class ConfluenceConnector(Connector):
 
 
 class SyncConfluenceConnector(SyncConnector):
-    """Confluence connector, blocking: the operations of ``ConfluenceConnector`` run on a background event loop."""
+    """Confluence connector, blocking: each operation of ``ConfluenceConnector`` runs to its result on the calling thread (see ``switchboard.sync``)."""
 
     slug: ClassVar[str] = "confluence"
     connector_name: ClassVar[str] = "Confluence"

@@ -1392,7 +1392,7 @@ class CustomerIoConnector(Connector):
 
 
 class SyncCustomerIoConnector(SyncConnector):
-    """Customer.io connector, blocking: the operations of ``CustomerIoConnector`` run on a background event loop."""
+    """Customer.io connector, blocking: each operation of ``CustomerIoConnector`` runs to its result on the calling thread (see ``switchboard.sync``)."""
 
     slug: ClassVar[str] = "customer-io"
     connector_name: ClassVar[str] = "Customer.io"

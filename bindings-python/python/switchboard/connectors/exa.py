@@ -194,7 +194,7 @@ class ExaConnector(Connector):
 
 
 class SyncExaConnector(SyncConnector):
-    """Exa connector, blocking: the operations of ``ExaConnector`` run on a background event loop."""
+    """Exa connector, blocking: each operation of ``ExaConnector`` runs to its result on the calling thread (see ``switchboard.sync``)."""
 
     slug: ClassVar[str] = "exa"
     connector_name: ClassVar[str] = "Exa"

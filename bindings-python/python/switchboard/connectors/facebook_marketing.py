@@ -921,7 +921,7 @@ class FacebookMarketingConnector(Connector):
 
 
 class SyncFacebookMarketingConnector(SyncConnector):
-    """Facebook Marketing connector, blocking: the operations of ``FacebookMarketingConnector`` run on a background event loop."""
+    """Facebook Marketing connector, blocking: each operation of ``FacebookMarketingConnector`` runs to its result on the calling thread (see ``switchboard.sync``)."""
 
     slug: ClassVar[str] = "facebook-marketing"
     connector_name: ClassVar[str] = "Facebook Marketing"

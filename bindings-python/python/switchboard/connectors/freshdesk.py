@@ -764,7 +764,7 @@ class FreshdeskConnector(Connector):
 
 
 class SyncFreshdeskConnector(SyncConnector):
-    """Freshdesk connector, blocking: the operations of ``FreshdeskConnector`` run on a background event loop."""
+    """Freshdesk connector, blocking: each operation of ``FreshdeskConnector`` runs to its result on the calling thread (see ``switchboard.sync``)."""
 
     slug: ClassVar[str] = "freshdesk"
     connector_name: ClassVar[str] = "Freshdesk"

@@ -1695,7 +1695,7 @@ class GithubConnector(Connector):
 
 
 class SyncGithubConnector(SyncConnector):
-    """GitHub connector, blocking: the operations of ``GithubConnector`` run on a background event loop."""
+    """GitHub connector, blocking: each operation of ``GithubConnector`` runs to its result on the calling thread (see ``switchboard.sync``)."""
 
     slug: ClassVar[str] = "github"
     connector_name: ClassVar[str] = "GitHub"

@@ -1024,7 +1024,7 @@ class GitlabConnector(Connector):
 
 
 class SyncGitlabConnector(SyncConnector):
-    """GitLab connector, blocking: the operations of ``GitlabConnector`` run on a background event loop."""
+    """GitLab connector, blocking: each operation of ``GitlabConnector`` runs to its result on the calling thread (see ``switchboard.sync``)."""
 
     slug: ClassVar[str] = "gitlab"
     connector_name: ClassVar[str] = "GitLab"

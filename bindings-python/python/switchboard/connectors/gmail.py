@@ -664,7 +664,7 @@ class GmailConnector(Connector):
 
 
 class SyncGmailConnector(SyncConnector):
-    """Gmail connector, blocking: the operations of ``GmailConnector`` run on a background event loop."""
+    """Gmail connector, blocking: each operation of ``GmailConnector`` runs to its result on the calling thread (see ``switchboard.sync``)."""
 
     slug: ClassVar[str] = "gmail"
     connector_name: ClassVar[str] = "Gmail"

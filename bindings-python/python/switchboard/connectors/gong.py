@@ -782,7 +782,7 @@ class GongConnector(Connector):
 
 
 class SyncGongConnector(SyncConnector):
-    """Gong connector, blocking: the operations of ``GongConnector`` run on a background event loop."""
+    """Gong connector, blocking: each operation of ``GongConnector`` runs to its result on the calling thread (see ``switchboard.sync``)."""
 
     slug: ClassVar[str] = "gong"
     connector_name: ClassVar[str] = "Gong"

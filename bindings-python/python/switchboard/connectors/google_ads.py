@@ -487,7 +487,7 @@ class GoogleAdsConnector(Connector):
 
 
 class SyncGoogleAdsConnector(SyncConnector):
-    """Google Ads connector, blocking: the operations of ``GoogleAdsConnector`` run on a background event loop."""
+    """Google Ads connector, blocking: each operation of ``GoogleAdsConnector`` runs to its result on the calling thread (see ``switchboard.sync``)."""
 
     slug: ClassVar[str] = "google-ads"
     connector_name: ClassVar[str] = "Google Ads"

@@ -443,7 +443,7 @@ class GoogleAnalyticsDataApiConnector(Connector):
 
 
 class SyncGoogleAnalyticsDataApiConnector(SyncConnector):
-    """Google Analytics (GA4) connector, blocking: the operations of ``GoogleAnalyticsDataApiConnector`` run on a background event loop."""
+    """Google Analytics (GA4) connector, blocking: each operation of ``GoogleAnalyticsDataApiConnector`` runs to its result on the calling thread (see ``switchboard.sync``)."""
 
     slug: ClassVar[str] = "google-analytics-data-api"
     connector_name: ClassVar[str] = "Google Analytics (GA4)"

@@ -816,7 +816,7 @@ class GoogleDriveConnector(Connector):
 
 
 class SyncGoogleDriveConnector(SyncConnector):
-    """Google Drive connector, blocking: the operations of ``GoogleDriveConnector`` run on a background event loop."""
+    """Google Drive connector, blocking: each operation of ``GoogleDriveConnector`` runs to its result on the calling thread (see ``switchboard.sync``)."""
 
     slug: ClassVar[str] = "google-drive"
     connector_name: ClassVar[str] = "Google Drive"

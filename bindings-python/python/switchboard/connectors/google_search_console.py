@@ -477,7 +477,7 @@ class GoogleSearchConsoleConnector(Connector):
 
 
 class SyncGoogleSearchConsoleConnector(SyncConnector):
-    """Google Search Console connector, blocking: the operations of ``GoogleSearchConsoleConnector`` run on a background event loop."""
+    """Google Search Console connector, blocking: each operation of ``GoogleSearchConsoleConnector`` runs to its result on the calling thread (see ``switchboard.sync``)."""
 
     slug: ClassVar[str] = "google-search-console"
     connector_name: ClassVar[str] = "Google Search Console"

@@ -126,7 +126,7 @@ class GranolaConnector(Connector):
 
 
 class SyncGranolaConnector(SyncConnector):
-    """Granola connector, blocking: the operations of ``GranolaConnector`` run on a background event loop."""
+    """Granola connector, blocking: each operation of ``GranolaConnector`` runs to its result on the calling thread (see ``switchboard.sync``)."""
 
     slug: ClassVar[str] = "granola"
     connector_name: ClassVar[str] = "Granola"

@@ -799,7 +799,7 @@ class GreenhouseConnector(Connector):
 
 
 class SyncGreenhouseConnector(SyncConnector):
-    """Greenhouse connector, blocking: the operations of ``GreenhouseConnector`` run on a background event loop."""
+    """Greenhouse connector, blocking: each operation of ``GreenhouseConnector`` runs to its result on the calling thread (see ``switchboard.sync``)."""
 
     slug: ClassVar[str] = "greenhouse"
     connector_name: ClassVar[str] = "Greenhouse"

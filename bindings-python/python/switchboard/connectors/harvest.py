@@ -1291,7 +1291,7 @@ class HarvestConnector(Connector):
 
 
 class SyncHarvestConnector(SyncConnector):
-    """Harvest connector, blocking: the operations of ``HarvestConnector`` run on a background event loop."""
+    """Harvest connector, blocking: each operation of ``HarvestConnector`` runs to its result on the calling thread (see ``switchboard.sync``)."""
 
     slug: ClassVar[str] = "harvest"
     connector_name: ClassVar[str] = "Harvest"

@@ -1679,7 +1679,7 @@ class HubspotConnector(Connector):
 
 
 class SyncHubspotConnector(SyncConnector):
-    """HubSpot connector, blocking: the operations of ``HubspotConnector`` run on a background event loop."""
+    """HubSpot connector, blocking: each operation of ``HubspotConnector`` runs to its result on the calling thread (see ``switchboard.sync``)."""
 
     slug: ClassVar[str] = "hubspot"
     connector_name: ClassVar[str] = "HubSpot"

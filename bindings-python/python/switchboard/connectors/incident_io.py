@@ -979,7 +979,7 @@ class IncidentIoConnector(Connector):
 
 
 class SyncIncidentIoConnector(SyncConnector):
-    """incident.io connector, blocking: the operations of ``IncidentIoConnector`` run on a background event loop."""
+    """incident.io connector, blocking: each operation of ``IncidentIoConnector`` runs to its result on the calling thread (see ``switchboard.sync``)."""
 
     slug: ClassVar[str] = "incident-io"
     connector_name: ClassVar[str] = "incident.io"

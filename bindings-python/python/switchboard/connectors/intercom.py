@@ -948,7 +948,7 @@ class IntercomConnector(Connector):
 
 
 class SyncIntercomConnector(SyncConnector):
-    """Intercom connector, blocking: the operations of ``IntercomConnector`` run on a background event loop."""
+    """Intercom connector, blocking: each operation of ``IntercomConnector`` runs to its result on the calling thread (see ``switchboard.sync``)."""
 
     slug: ClassVar[str] = "intercom"
     connector_name: ClassVar[str] = "Intercom"

@@ -833,7 +833,7 @@ class JiraConnector(Connector):
 
 
 class SyncJiraConnector(SyncConnector):
-    """Jira connector, blocking: the operations of ``JiraConnector`` run on a background event loop."""
+    """Jira connector, blocking: each operation of ``JiraConnector`` runs to its result on the calling thread (see ``switchboard.sync``)."""
 
     slug: ClassVar[str] = "jira"
     connector_name: ClassVar[str] = "Jira"

@@ -426,7 +426,7 @@ class KlaviyoConnector(Connector):
 
 
 class SyncKlaviyoConnector(SyncConnector):
-    """Klaviyo connector, blocking: the operations of ``KlaviyoConnector`` run on a background event loop."""
+    """Klaviyo connector, blocking: each operation of ``KlaviyoConnector`` runs to its result on the calling thread (see ``switchboard.sync``)."""
 
     slug: ClassVar[str] = "klaviyo"
     connector_name: ClassVar[str] = "Klaviyo"

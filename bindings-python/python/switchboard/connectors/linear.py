@@ -645,7 +645,7 @@ class LinearConnector(Connector):
 
 
 class SyncLinearConnector(SyncConnector):
-    """Linear connector, blocking: the operations of ``LinearConnector`` run on a background event loop."""
+    """Linear connector, blocking: each operation of ``LinearConnector`` runs to its result on the calling thread (see ``switchboard.sync``)."""
 
     slug: ClassVar[str] = "linear"
     connector_name: ClassVar[str] = "Linear"

@@ -1455,7 +1455,7 @@ class LinkedinAdsConnector(Connector):
 
 
 class SyncLinkedinAdsConnector(SyncConnector):
-    """LinkedIn Ads connector, blocking: the operations of ``LinkedinAdsConnector`` run on a background event loop."""
+    """LinkedIn Ads connector, blocking: each operation of ``LinkedinAdsConnector`` runs to its result on the calling thread (see ``switchboard.sync``)."""
 
     slug: ClassVar[str] = "linkedin-ads"
     connector_name: ClassVar[str] = "LinkedIn Ads"

@@ -825,7 +825,7 @@ class MailchimpConnector(Connector):
 
 
 class SyncMailchimpConnector(SyncConnector):
-    """Mailchimp connector, blocking: the operations of ``MailchimpConnector`` run on a background event loop."""
+    """Mailchimp connector, blocking: each operation of ``MailchimpConnector`` runs to its result on the calling thread (see ``switchboard.sync``)."""
 
     slug: ClassVar[str] = "mailchimp"
     connector_name: ClassVar[str] = "Mailchimp"

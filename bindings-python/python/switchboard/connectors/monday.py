@@ -567,7 +567,7 @@ class MondayConnector(Connector):
 
 
 class SyncMondayConnector(SyncConnector):
-    """monday.com connector, blocking: the operations of ``MondayConnector`` run on a background event loop."""
+    """monday.com connector, blocking: each operation of ``MondayConnector`` runs to its result on the calling thread (see ``switchboard.sync``)."""
 
     slug: ClassVar[str] = "monday"
     connector_name: ClassVar[str] = "monday.com"

@@ -570,7 +570,7 @@ class NotionConnector(Connector):
 
 
 class SyncNotionConnector(SyncConnector):
-    """Notion connector, blocking: the operations of ``NotionConnector`` run on a background event loop."""
+    """Notion connector, blocking: each operation of ``NotionConnector`` runs to its result on the calling thread (see ``switchboard.sync``)."""
 
     slug: ClassVar[str] = "notion"
     connector_name: ClassVar[str] = "Notion"

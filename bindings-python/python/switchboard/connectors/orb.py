@@ -376,7 +376,7 @@ class OrbConnector(Connector):
 
 
 class SyncOrbConnector(SyncConnector):
-    """Orb connector, blocking: the operations of ``OrbConnector`` run on a background event loop."""
+    """Orb connector, blocking: each operation of ``OrbConnector`` runs to its result on the calling thread (see ``switchboard.sync``)."""
 
     slug: ClassVar[str] = "orb"
     connector_name: ClassVar[str] = "Orb"

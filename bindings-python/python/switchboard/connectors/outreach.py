@@ -1470,7 +1470,7 @@ class OutreachConnector(Connector):
 
 
 class SyncOutreachConnector(SyncConnector):
-    """Outreach connector, blocking: the operations of ``OutreachConnector`` run on a background event loop."""
+    """Outreach connector, blocking: each operation of ``OutreachConnector`` runs to its result on the calling thread (see ``switchboard.sync``)."""
 
     slug: ClassVar[str] = "outreach"
     connector_name: ClassVar[str] = "Outreach"

@@ -445,7 +445,7 @@ class PaypalTransactionConnector(Connector):
 
 
 class SyncPaypalTransactionConnector(SyncConnector):
-    """PayPal Transaction connector, blocking: the operations of ``PaypalTransactionConnector`` run on a background event loop."""
+    """PayPal Transaction connector, blocking: each operation of ``PaypalTransactionConnector`` runs to its result on the calling thread (see ``switchboard.sync``)."""
 
     slug: ClassVar[str] = "paypal-transaction"
     connector_name: ClassVar[str] = "PayPal Transaction"

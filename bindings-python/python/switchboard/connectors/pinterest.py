@@ -759,7 +759,7 @@ class PinterestConnector(Connector):
 
 
 class SyncPinterestConnector(SyncConnector):
-    """Pinterest connector, blocking: the operations of ``PinterestConnector`` run on a background event loop."""
+    """Pinterest connector, blocking: each operation of ``PinterestConnector`` runs to its result on the calling thread (see ``switchboard.sync``)."""
 
     slug: ClassVar[str] = "pinterest"
     connector_name: ClassVar[str] = "Pinterest"

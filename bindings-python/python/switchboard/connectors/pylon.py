@@ -1493,7 +1493,7 @@ class PylonConnector(Connector):
 
 
 class SyncPylonConnector(SyncConnector):
-    """Pylon connector, blocking: the operations of ``PylonConnector`` run on a background event loop."""
+    """Pylon connector, blocking: each operation of ``PylonConnector`` runs to its result on the calling thread (see ``switchboard.sync``)."""
 
     slug: ClassVar[str] = "pylon"
     connector_name: ClassVar[str] = "Pylon"

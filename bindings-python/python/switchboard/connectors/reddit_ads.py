@@ -353,7 +353,7 @@ class RedditAdsConnector(Connector):
 
 
 class SyncRedditAdsConnector(SyncConnector):
-    """Reddit Ads connector, blocking: the operations of ``RedditAdsConnector`` run on a background event loop."""
+    """Reddit Ads connector, blocking: each operation of ``RedditAdsConnector`` runs to its result on the calling thread (see ``switchboard.sync``)."""
 
     slug: ClassVar[str] = "reddit-ads"
     connector_name: ClassVar[str] = "Reddit Ads"

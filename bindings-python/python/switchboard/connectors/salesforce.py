@@ -2209,7 +2209,7 @@ class SalesforceConnector(Connector):
 
 
 class SyncSalesforceConnector(SyncConnector):
-    """Salesforce connector, blocking: the operations of ``SalesforceConnector`` run on a background event loop."""
+    """Salesforce connector, blocking: each operation of ``SalesforceConnector`` runs to its result on the calling thread (see ``switchboard.sync``)."""
 
     slug: ClassVar[str] = "salesforce"
     connector_name: ClassVar[str] = "Salesforce"

@@ -970,7 +970,7 @@ class SendgridConnector(Connector):
 
 
 class SyncSendgridConnector(SyncConnector):
-    """SendGrid connector, blocking: the operations of ``SendgridConnector`` run on a background event loop."""
+    """SendGrid connector, blocking: each operation of ``SendgridConnector`` runs to its result on the calling thread (see ``switchboard.sync``)."""
 
     slug: ClassVar[str] = "sendgrid"
     connector_name: ClassVar[str] = "SendGrid"

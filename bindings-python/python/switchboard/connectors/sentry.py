@@ -330,7 +330,7 @@ class SentryConnector(Connector):
 
 
 class SyncSentryConnector(SyncConnector):
-    """Sentry connector, blocking: the operations of ``SentryConnector`` run on a background event loop."""
+    """Sentry connector, blocking: each operation of ``SentryConnector`` runs to its result on the calling thread (see ``switchboard.sync``)."""
 
     slug: ClassVar[str] = "sentry"
     connector_name: ClassVar[str] = "Sentry"

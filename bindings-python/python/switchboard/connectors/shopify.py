@@ -3315,7 +3315,7 @@ class ShopifyConnector(Connector):
 
 
 class SyncShopifyConnector(SyncConnector):
-    """Shopify connector, blocking: the operations of ``ShopifyConnector`` run on a background event loop."""
+    """Shopify connector, blocking: each operation of ``ShopifyConnector`` runs to its result on the calling thread (see ``switchboard.sync``)."""
 
     slug: ClassVar[str] = "shopify"
     connector_name: ClassVar[str] = "Shopify"

@@ -894,7 +894,7 @@ class SlackConnector(Connector):
 
 
 class SyncSlackConnector(SyncConnector):
-    """Slack connector, blocking: the operations of ``SlackConnector`` run on a background event loop."""
+    """Slack connector, blocking: each operation of ``SlackConnector`` runs to its result on the calling thread (see ``switchboard.sync``)."""
 
     slug: ClassVar[str] = "slack"
     connector_name: ClassVar[str] = "Slack"

@@ -503,7 +503,7 @@ class SnapchatMarketingConnector(Connector):
 
 
 class SyncSnapchatMarketingConnector(SyncConnector):
-    """Snapchat Marketing connector, blocking: the operations of ``SnapchatMarketingConnector`` run on a background event loop."""
+    """Snapchat Marketing connector, blocking: each operation of ``SnapchatMarketingConnector`` runs to its result on the calling thread (see ``switchboard.sync``)."""
 
     slug: ClassVar[str] = "snapchat-marketing"
     connector_name: ClassVar[str] = "Snapchat Marketing"

@@ -684,7 +684,7 @@ class SnowflakeConnector(Connector):
 
 
 class SyncSnowflakeConnector(SyncConnector):
-    """Snowflake connector, blocking: the operations of ``SnowflakeConnector`` run on a background event loop."""
+    """Snowflake connector, blocking: each operation of ``SnowflakeConnector`` runs to its result on the calling thread (see ``switchboard.sync``)."""
 
     slug: ClassVar[str] = "snowflake"
     connector_name: ClassVar[str] = "Snowflake"

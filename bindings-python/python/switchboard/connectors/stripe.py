@@ -1811,7 +1811,7 @@ class StripeConnector(Connector):
 
 
 class SyncStripeConnector(SyncConnector):
-    """Stripe connector, blocking: the operations of ``StripeConnector`` run on a background event loop."""
+    """Stripe connector, blocking: each operation of ``StripeConnector`` runs to its result on the calling thread (see ``switchboard.sync``)."""
 
     slug: ClassVar[str] = "stripe"
     connector_name: ClassVar[str] = "Stripe"

@@ -728,7 +728,7 @@ class TiktokMarketingConnector(Connector):
 
 
 class SyncTiktokMarketingConnector(SyncConnector):
-    """TikTok Marketing connector, blocking: the operations of ``TiktokMarketingConnector`` run on a background event loop."""
+    """TikTok Marketing connector, blocking: each operation of ``TiktokMarketingConnector`` runs to its result on the calling thread (see ``switchboard.sync``)."""
 
     slug: ClassVar[str] = "tiktok-marketing"
     connector_name: ClassVar[str] = "TikTok Marketing"

@@ -802,7 +802,7 @@ class TwilioConnector(Connector):
 
 
 class SyncTwilioConnector(SyncConnector):
-    """Twilio connector, blocking: the operations of ``TwilioConnector`` run on a background event loop."""
+    """Twilio connector, blocking: each operation of ``TwilioConnector`` runs to its result on the calling thread (see ``switchboard.sync``)."""
 
     slug: ClassVar[str] = "twilio"
     connector_name: ClassVar[str] = "Twilio"

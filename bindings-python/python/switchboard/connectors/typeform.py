@@ -381,7 +381,7 @@ class TypeformConnector(Connector):
 
 
 class SyncTypeformConnector(SyncConnector):
-    """Typeform connector, blocking: the operations of ``TypeformConnector`` run on a background event loop."""
+    """Typeform connector, blocking: each operation of ``TypeformConnector`` runs to its result on the calling thread (see ``switchboard.sync``)."""
 
     slug: ClassVar[str] = "typeform"
     connector_name: ClassVar[str] = "Typeform"

@@ -1314,7 +1314,7 @@ class WoocommerceConnector(Connector):
 
 
 class SyncWoocommerceConnector(SyncConnector):
-    """WooCommerce connector, blocking: the operations of ``WoocommerceConnector`` run on a background event loop."""
+    """WooCommerce connector, blocking: each operation of ``WoocommerceConnector`` runs to its result on the calling thread (see ``switchboard.sync``)."""
 
     slug: ClassVar[str] = "woocommerce"
     connector_name: ClassVar[str] = "WooCommerce"

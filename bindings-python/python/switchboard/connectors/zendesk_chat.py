@@ -788,7 +788,7 @@ class ZendeskChatConnector(Connector):
 
 
 class SyncZendeskChatConnector(SyncConnector):
-    """Zendesk Chat connector, blocking: the operations of ``ZendeskChatConnector`` run on a background event loop."""
+    """Zendesk Chat connector, blocking: each operation of ``ZendeskChatConnector`` runs to its result on the calling thread (see ``switchboard.sync``)."""
 
     slug: ClassVar[str] = "zendesk-chat"
     connector_name: ClassVar[str] = "Zendesk Chat"

@@ -1974,7 +1974,7 @@ class ZendeskSupportConnector(Connector):
 
 
 class SyncZendeskSupportConnector(SyncConnector):
-    """Zendesk Support connector, blocking: the operations of ``ZendeskSupportConnector`` run on a background event loop."""
+    """Zendesk Support connector, blocking: each operation of ``ZendeskSupportConnector`` runs to its result on the calling thread (see ``switchboard.sync``)."""
 
     slug: ClassVar[str] = "zendesk-support"
     connector_name: ClassVar[str] = "Zendesk Support"

@@ -711,7 +711,7 @@ class ZendeskTalkConnector(Connector):
 
 
 class SyncZendeskTalkConnector(SyncConnector):
-    """Zendesk Talk connector, blocking: the operations of ``ZendeskTalkConnector`` run on a background event loop."""
+    """Zendesk Talk connector, blocking: each operation of ``ZendeskTalkConnector`` runs to its result on the calling thread (see ``switchboard.sync``)."""
 
     slug: ClassVar[str] = "zendesk-talk"
     connector_name: ClassVar[str] = "Zendesk Talk"

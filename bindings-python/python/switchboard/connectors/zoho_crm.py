@@ -1051,7 +1051,7 @@ class ZohoCrmConnector(Connector):
 
 
 class SyncZohoCrmConnector(SyncConnector):
-    """Zoho CRM connector, blocking: the operations of ``ZohoCrmConnector`` run on a background event loop."""
+    """Zoho CRM connector, blocking: each operation of ``ZohoCrmConnector`` runs to its result on the calling thread (see ``switchboard.sync``)."""
 
     slug: ClassVar[str] = "zoho-crm"
     connector_name: ClassVar[str] = "Zoho CRM"
