@@ -240,15 +240,17 @@ impl Inbox {
     /// This thread's inbox, registered with `event_loop` (the thread's running loop); `pid`
     /// is this process's.
     fn for_loop(event_loop: &Bound<'_, PyAny>, pid: u32) -> PyResult<Arc<Inbox>> {
-        let current = INBOX.with(|cell| cell.borrow_mut().take());
-        let inbox = match current {
-            Some((inbox, watched_by)) if inbox.pid == pid => {
-                if watched_by.is(event_loop) {
-                    INBOX.with(|cell| *cell.borrow_mut() = Some((inbox.clone(), watched_by)));
-                    return Ok(inbox);
-                }
-                inbox
-            }
+        let registered = INBOX.with(|cell| {
+            let cell = cell.borrow();
+            cell.as_ref()
+                .filter(|(inbox, watched_by)| inbox.pid == pid && watched_by.is(event_loop))
+                .map(|(i, _)| i.clone())
+        });
+        if let Some(inbox) = registered {
+            return Ok(inbox);
+        }
+        let inbox = match INBOX.with(|cell| cell.borrow_mut().take()) {
+            Some((inbox, _)) if inbox.pid == pid => inbox,
             // Inherited through fork(): its sockets are shared with the parent, whose workers
             // write to them; the child leaves them alone (never dropped: its Python objects
             // belong to loops of the parent's).
@@ -309,7 +311,7 @@ impl Drain {
         }
         inbox.signaled.store(false, Ordering::SeqCst);
         let batch = std::mem::take(&mut *inbox.queue.lock().unwrap_or_else(|e| e.into_inner()));
-        let running = running_loop(py);
+        let running = pyo3_async_runtimes::get_running_loop(py).ok();
         for d in batch {
             // A panic or an error must not stop the batch: the later results would be lost.
             let delivered = std::panic::catch_unwind(AssertUnwindSafe(|| {
@@ -325,10 +327,6 @@ impl Drain {
             }
         }
     }
-}
-
-fn running_loop(py: Python<'_>) -> Option<Bound<'_, PyAny>> {
-    py.import(intern!(py, "asyncio")).and_then(|m| m.call_method0(intern!(py, "get_running_loop"))).ok()
 }
 
 fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> &str {
