@@ -104,10 +104,43 @@ fn limit_from(value: Option<&str>) -> Result<usize, TransportError> {
 /// most [`EXCHANGES_PER_ORIGIN`] exchanges with one origin at once.
 #[derive(Debug, Clone)]
 pub struct ReqwestClient {
-    client: reqwest::Client,
+    pool: Pool,
     limits: Arc<OriginLimits>,
     /// Whose exchanges these are ([`ReqwestClient::for_scope`]); each scope has its own limit.
     scope: Option<Arc<str>>,
+}
+
+/// Where a [`ReqwestClient`]'s connections live.
+#[derive(Debug, Clone)]
+enum Pool {
+    /// One pool for every thread.
+    Shared(reqwest::Client),
+    /// A pool per thread ([`ReqwestClient::per_thread`]), made on the thread's first exchange:
+    /// `id` names this client's pools among the thread's (clones and scopes share it).
+    PerThread { id: u64, per_origin: usize },
+}
+
+thread_local! {
+    /// This thread's pools of the [`Pool::PerThread`] clients that sent from it, by id.
+    static THREAD_POOLS: std::cell::RefCell<Vec<(u64, reqwest::Client)>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+impl Pool {
+    /// The client to send with on this thread.
+    fn client(&self) -> Result<reqwest::Client, TransportError> {
+        match self {
+            Self::Shared(c) => Ok(c.clone()),
+            Self::PerThread { id, per_origin } => THREAD_POOLS.with(|pools| {
+                let mut pools = pools.borrow_mut();
+                if let Some((_, c)) = pools.iter().find(|(i, _)| i == id) {
+                    return Ok(c.clone());
+                }
+                let c = build(*per_origin)?;
+                pools.push((*id, c.clone()));
+                Ok(c)
+            }),
+        }
+    }
 }
 
 /// The exchanges in progress per origin. More than `per_origin` wait for one to end, within
@@ -201,24 +234,21 @@ impl ReqwestClient {
     /// with [`TransportError::NoTurn`], unsent.
     pub fn with_limit(per_origin: usize) -> Result<Self, TransportError> {
         let per_origin = per_origin.clamp(1, Semaphore::MAX_PERMITS);
-        let policy = reqwest::redirect::Policy::custom(|attempt| {
-            let same_origin = attempt.previous().first().is_some_and(|first| same_origin(first, attempt.url()));
-            if attempt.previous().len() >= 5 || !same_origin {
-                attempt.stop()
-            } else {
-                attempt.follow()
-            }
-        });
-        let client = reqwest::Client::builder()
-            .redirect(policy)
-            .user_agent(concat!("switchboard/", env!("CARGO_PKG_VERSION")))
-            .pool_idle_timeout(Duration::from_secs(90))
-            .pool_max_idle_per_host(per_origin)
-            .connect_timeout(Duration::from_secs(10))
-            .build()
-            .map_err(|e| TransportError::Other(format!("cannot build the HTTP client: {e}")))?;
-        let limits = OriginLimits::new(per_origin);
-        Ok(Self { client, limits, scope: None })
+        Ok(Self { pool: Pool::Shared(build(per_origin)?), limits: OriginLimits::new(per_origin), scope: None })
+    }
+
+    /// As [`ReqwestClient::with_limit`], but each thread that sends through this client (or
+    /// a clone or scope of it) gets a connection pool of its own, whose connections are driven
+    /// by that thread's runtime: for a server with a single-threaded runtime per thread, where
+    /// a connection shared between threads would wake another thread for every exchange. The
+    /// limit per origin still counts the exchanges of every thread together.
+    pub fn per_thread(per_origin: usize) -> Result<Self, TransportError> {
+        static IDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let per_origin = per_origin.clamp(1, Semaphore::MAX_PERMITS);
+        // Built once here so a client that cannot be built fails now, not on a thread later.
+        build(per_origin)?;
+        let id = IDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(Self { pool: Pool::PerThread { id, per_origin }, limits: OriginLimits::new(per_origin), scope: None })
     }
 
     /// This client (the same connection pool) for the exchanges of `scope` alone, which have a
@@ -239,6 +269,27 @@ impl ReqwestClient {
             })
             .clone()
     }
+}
+
+/// A reqwest client with Switchboard's settings (see [`ReqwestClient::new`]), keeping up to
+/// `per_origin` idle connections per origin.
+fn build(per_origin: usize) -> Result<reqwest::Client, TransportError> {
+    let policy = reqwest::redirect::Policy::custom(|attempt| {
+        let same_origin = attempt.previous().first().is_some_and(|first| same_origin(first, attempt.url()));
+        if attempt.previous().len() >= 5 || !same_origin {
+            attempt.stop()
+        } else {
+            attempt.follow()
+        }
+    });
+    reqwest::Client::builder()
+        .redirect(policy)
+        .user_agent(concat!("switchboard/", env!("CARGO_PKG_VERSION")))
+        .pool_idle_timeout(Duration::from_secs(90))
+        .pool_max_idle_per_host(per_origin)
+        .connect_timeout(Duration::from_secs(10))
+        .build()
+        .map_err(|e| TransportError::Other(format!("cannot build the HTTP client: {e}")))
 }
 
 /// An [`HttpClient`] through which at most `n` exchanges are in progress at once, whatever
@@ -317,7 +368,7 @@ impl HttpClient for ReqwestClient {
             };
             let _slot = self.limits.enter(key, req.timeout).await?;
             let left = time_left(deadline)?;
-            let mut rb = self.client.request(method, &req.url).timeout(left);
+            let mut rb = self.pool.client()?.request(method, &req.url).timeout(left);
             for (k, v) in &req.headers {
                 rb = rb.header(k, v);
             }
@@ -602,5 +653,84 @@ mod tests {
             assert_eq!(heads(&seen).len(), 1, "{location}: {:?}", heads(&seen));
         }
         assert!(heads(&neighbour_seen).is_empty(), "the neighbour port was reached: {:?}", heads(&neighbour_seen));
+    }
+
+    /// Serves keep-alive `200 ok` answers on `listener` from a runtime of its own; counts the
+    /// connections it accepts.
+    fn keep_alive_server(listener: std::net::TcpListener) -> Arc<std::sync::atomic::AtomicUsize> {
+        let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = accepted.clone();
+        std::thread::spawn(move || {
+            let rt =
+                tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap_or_else(|e| panic!("{e}"));
+            rt.block_on(async move {
+                let listener = TcpListener::from_std(listener).unwrap_or_else(|e| panic!("{e}"));
+                while let Ok((mut sock, _)) = listener.accept().await {
+                    count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    tokio::spawn(async move {
+                        while read_request(&mut sock).await.is_some() {
+                            let answer = "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+                            if sock.write_all(answer.as_bytes()).await.is_err() {
+                                return;
+                            }
+                        }
+                    });
+                }
+            });
+        });
+        accepted
+    }
+
+    /// Sends three requests through `client` on a thread of its own with a single-threaded
+    /// runtime, then keeps that runtime (and so its connections) alive until `hold` fires.
+    fn three_calls_on_a_thread(
+        client: ReqwestClient,
+        base: String,
+        hold: std::sync::mpsc::Receiver<()>,
+    ) -> (std::sync::mpsc::Receiver<()>, std::thread::JoinHandle<()>) {
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            let rt =
+                tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap_or_else(|e| panic!("{e}"));
+            rt.block_on(async move {
+                for _ in 0..3 {
+                    let resp = client.send(get(&base, WITHIN)).await.unwrap_or_else(|e| panic!("{e:?}"));
+                    assert_eq!(resp.body, b"ok");
+                }
+                let _ = done_tx.send(());
+                // Parked on this runtime's driver: its pooled connection stays usable.
+                let _ = tokio::task::spawn_blocking(move || hold.recv()).await;
+            });
+        });
+        (done_rx, thread)
+    }
+
+    /// How many connections two threads' three calls each open, one thread after the other
+    /// while the first one's runtime stays alive.
+    fn connections_of_two_threads(client: ReqwestClient) -> usize {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
+        listener.set_nonblocking(true).unwrap_or_else(|e| panic!("{e}"));
+        let base = format!("http://{}", listener.local_addr().unwrap_or_else(|e| panic!("{e}")));
+        let accepted = keep_alive_server(listener);
+        let (release_first, hold_first) = std::sync::mpsc::channel();
+        let (first_done, first) = three_calls_on_a_thread(client.clone(), base.clone(), hold_first);
+        first_done.recv().unwrap_or_else(|e| panic!("{e}"));
+        let (release_second, hold_second) = std::sync::mpsc::channel();
+        let (second_done, second) = three_calls_on_a_thread(client.for_scope("another"), base, hold_second);
+        second_done.recv().unwrap_or_else(|e| panic!("{e}"));
+        let _ = (release_first.send(()), release_second.send(()));
+        for t in [first, second] {
+            t.join().unwrap_or_else(|_| panic!("a calling thread panicked"));
+        }
+        accepted.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    #[test]
+    fn a_per_thread_client_keeps_a_pool_on_each_thread() {
+        // Each thread's calls share its one connection; the other thread's live connection
+        // is not borrowed (its runtime would have to wake for every exchange).
+        assert_eq!(connections_of_two_threads(ReqwestClient::per_thread(10).unwrap_or_else(|e| panic!("{e:?}"))), 2);
+        // The control: one pool for all threads lends the second thread the first's connection.
+        assert_eq!(connections_of_two_threads(ReqwestClient::with_limit(10).unwrap_or_else(|e| panic!("{e:?}"))), 1);
     }
 }

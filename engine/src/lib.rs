@@ -311,11 +311,114 @@ mod serving {
     /// a kept-alive connection with no request for `idle_timeout` is closed. A request being
     /// answered is bounded by the request timeout instead. Handlers see the peer address as
     /// `ConnectInfo<SocketAddr>`.
+    ///
+    /// With [`crate::state::Inner::serving_threads`], each of that many threads accepts on
+    /// the same socket and serves its connections on a single-threaded runtime of its own, so
+    /// a request, its upstream exchange (the thread's own connection pool) and its answer never
+    /// wake another thread; the runtime `serve` runs on keeps the background work. Dropping
+    /// the future stops the threads as `shutdown` would.
     pub async fn serve(listener: TcpListener, state: AppState, shutdown: impl Future<Output = ()>) {
-        let settings = &state.settings;
-        let max = settings.max_connections.clamp(1, Semaphore::MAX_PERMITS.min(u32::MAX as usize));
+        let max = state.settings.max_connections.clamp(1, Semaphore::MAX_PERMITS.min(u32::MAX as usize));
         let permits = Arc::new(Semaphore::new(max));
         let (stop_tx, stop_rx) = watch::channel(());
+        let threads = match state.serving_threads {
+            0 => Vec::new(),
+            n => spread(&listener, n, &state, &permits, &stop_rx),
+        };
+        if threads.is_empty() {
+            accept(listener, state.clone(), permits.clone(), stop_rx, shutdown).await;
+        } else {
+            drop(listener);
+            shutdown.await;
+        }
+        let _ = stop_tx.send(());
+        // Each connection holds a permit until it ends.
+        let _ = permits.acquire_many(max as u32).await;
+        // The serving threads' runtimes are gone once their connections are.
+        for done in threads {
+            let _ = done.await;
+        }
+        // The requests are answered; their audit records are written before the process goes.
+        state.db.flush_audit().await;
+    }
+
+    /// Starts `n` serving threads on clones of `listener`'s socket; answers, per thread
+    /// started, what says that its runtime has stopped. A thread that cannot start is logged
+    /// and left out (none started: the caller serves on its own runtime).
+    fn spread(
+        listener: &TcpListener,
+        n: usize,
+        state: &AppState,
+        permits: &Arc<Semaphore>,
+        stop: &watch::Receiver<()>,
+    ) -> Vec<tokio::sync::oneshot::Receiver<()>> {
+        let mut started = Vec::new();
+        for i in 0..n {
+            let socket = match socket_clone(listener) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot share the listening socket with a serving thread");
+                    break;
+                }
+            };
+            let (state, permits, mut stop) = (state.clone(), permits.clone(), stop.clone());
+            let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+            let thread = std::thread::Builder::new().name(format!("serve-{i}")).spawn(move || {
+                let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot start a serving thread's runtime");
+                        return;
+                    }
+                };
+                rt.block_on(async move {
+                    let listener = match TcpListener::from_std(socket) {
+                        Ok(l) => l,
+                        Err(e) => {
+                            tracing::error!(error = %e, "a serving thread cannot listen");
+                            return;
+                        }
+                    };
+                    let max = state.settings.max_connections.clamp(1, Semaphore::MAX_PERMITS.min(u32::MAX as usize));
+                    let connections = stop.clone();
+                    let stopped = async move {
+                        // A send, or the sender dropped with `serve`'s future.
+                        let _ = stop.changed().await;
+                    };
+                    accept(listener, state, permits.clone(), connections, stopped).await;
+                    // This runtime drives its connections until they end, wherever they are.
+                    let _ = permits.acquire_many(max as u32).await;
+                });
+                // Tasks a request left behind (a lease renewal, an MCP session) end with it.
+                rt.shutdown_timeout(Duration::from_secs(5));
+                let _ = done_tx.send(());
+            });
+            match thread {
+                Ok(_) => started.push(done_rx),
+                Err(e) => tracing::error!(error = %e, "cannot start a serving thread"),
+            }
+        }
+        started
+    }
+
+    /// A listening socket of `listener`'s (the same socket: either accepts a connection).
+    fn socket_clone(listener: &TcpListener) -> io::Result<std::net::TcpListener> {
+        use std::os::fd::AsFd;
+        let socket = std::net::TcpListener::from(listener.as_fd().try_clone_to_owned()?);
+        socket.set_nonblocking(true)?;
+        Ok(socket)
+    }
+
+    /// Accepts connections on `listener` until `shutdown` resolves and serves each on this
+    /// runtime, holding one of `permits` while it lives; `stop` tells them to finish.
+    async fn accept(
+        listener: TcpListener,
+        state: AppState,
+        permits: Arc<Semaphore>,
+        stop: watch::Receiver<()>,
+        shutdown: impl Future<Output = ()>,
+    ) {
+        let settings = &state.settings;
         let router = TowerToHyperService::new(app(state.clone()));
         let mut builder = http1::Builder::new();
         // The head and idle deadlines are the connection clock's (below), not hyper's.
@@ -343,7 +446,7 @@ mod serving {
             let io = TokioIo::new(Watched { stream, clock: clock.clone() });
             let service = PeerService { router: router.clone(), peer, clock: clock.clone() };
             let conn = builder.serve_connection(io, service);
-            let mut stop = stop_rx.clone();
+            let mut stop = stop.clone();
             let metrics = state.metrics.clone();
             tokio::spawn(async move {
                 let _permit = permit;
@@ -373,12 +476,6 @@ mod serving {
                 metrics.connection(false);
             });
         }
-        drop(listener);
-        let _ = stop_tx.send(());
-        // Each connection holds a permit until it ends.
-        let _ = permits.acquire_many(max as u32).await;
-        // The requests are answered; their audit records are written before the process goes.
-        state.db.flush_audit().await;
     }
 
     /// A failed accept: the peer gave up (try the next one), or the process is out of

@@ -77,6 +77,11 @@ pub struct Settings {
     /// Most exchanges one stored connector has in progress at once with one upstream origin;
     /// more wait for a turn (within the upstream timeout).
     pub upstream_exchanges_per_connector: usize,
+    /// Threads that serve requests on the SQLite store, each with a single-threaded runtime of
+    /// its own (a connection's requests, their upstream exchanges and answers stay on one
+    /// thread); 0 is one per CPU. On PostgreSQL requests are served from the process's
+    /// multi-threaded runtime instead, and only 0 is accepted ([`Inner::serving_threads`]).
+    pub serving_threads: usize,
     /// Base URL per connector slug for connectors whose config names none (a test double, a
     /// proxy, an on-premises install of the API): the spec's server URL otherwise.
     pub upstream_base_urls: BTreeMap<String, String>,
@@ -131,6 +136,7 @@ impl Default for Settings {
             header_read_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
             max_connections: 4096,
+            serving_threads: 0,
             upstream_exchanges_per_connector: switchboard_core::http::EXCHANGES_PER_ORIGIN,
             upstream_base_urls: BTreeMap::new(),
             audit_flush_interval: Duration::from_millis(200),
@@ -274,8 +280,15 @@ pub struct Inner {
     pub token_limits: TokenLimits,
     /// What connectors send upstream through: one connection pool; each stored connector's
     /// exchanges are limited on their own ([`ReqwestClient::for_scope`]). `None` when the
-    /// client cannot be built: core's shared client then reports why on every call.
+    /// client cannot be built: core's shared client then reports why on every call. With
+    /// serving threads, each thread has a pool of its own ([`ReqwestClient::per_thread`]).
     pub http: Option<ReqwestClient>,
+    /// How many threads serve requests, each on a runtime of its own; 0: the runtime that
+    /// made the state serves them ([`Settings::serving_threads`], [`crate::serve`]).
+    pub serving_threads: usize,
+    /// The runtime that made the state, where background work started by a request (a
+    /// context store sync) runs rather than on the serving thread that took the request.
+    pub background: tokio::runtime::Handle,
 }
 
 /// Shared state, cheap to clone.
@@ -300,6 +313,7 @@ impl AppState {
             return Err(ApiError::new(ErrorCode::Configuration, format!("the HTTP client: {e}")));
         }
         let db = Db::open(settings.database_url.as_deref(), &settings.data_dir).await?;
+        let serving_threads = serving_threads(settings.serving_threads, db.is_postgres())?;
         let metrics = Arc::new(Metrics::default());
         let signer = Signer::load(&db, &keys, settings.signing_key_reload_interval, metrics.clone()).await?;
         let secrets = ClientSecrets::load(&db, &keys, settings.argon2_queue).await?;
@@ -324,9 +338,35 @@ impl AppState {
             metrics,
             secrets,
             token_limits: TokenLimits::new(&settings),
-            http: ReqwestClient::with_limit(settings.upstream_exchanges_per_connector).ok(),
+            http: if serving_threads > 0 {
+                ReqwestClient::per_thread(settings.upstream_exchanges_per_connector).ok()
+            } else {
+                ReqwestClient::with_limit(settings.upstream_exchanges_per_connector).ok()
+            },
+            serving_threads,
+            background: tokio::runtime::Handle::current(),
             settings,
         })))
+    }
+}
+
+/// The serving threads [`Settings::serving_threads`] asks for on this store: on SQLite `asked`,
+/// or one per CPU for 0 (none on a single CPU, where the process's runtime serves alone). On
+/// PostgreSQL none: a pooled database connection is driven by the runtime that opened it, so
+/// with a runtime per thread most queries would wait for another, busy thread to read their
+/// answers. Asking for threads there is a configuration error, not a silent no.
+fn serving_threads(asked: usize, postgres: bool) -> ApiResult<usize> {
+    match (asked, postgres) {
+        (0, true) => Ok(0),
+        (_, true) => Err(ApiError::new(
+            ErrorCode::Configuration,
+            "--serving-threads applies to the SQLite store; on PostgreSQL the engine serves from its shared runtime (leave it 0)",
+        )),
+        (0, false) => match std::thread::available_parallelism().map_or(1, |n| n.get()) {
+            1 => Ok(0),
+            n => Ok(n),
+        },
+        (n, false) => Ok(n),
     }
 }
 
@@ -347,6 +387,18 @@ mod tests {
     use super::*;
     use serde_json::json;
     use switchboard_core::ConnectorOptions;
+
+    #[test]
+    fn serving_threads_are_for_sqlite_and_default_to_one_per_cpu() {
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        assert_eq!(serving_threads(0, false).ok(), Some(if cpus == 1 { 0 } else { cpus }));
+        assert_eq!(serving_threads(3, false).ok(), Some(3));
+        assert_eq!(serving_threads(1, false).ok(), Some(1));
+        assert_eq!(serving_threads(0, true).ok(), Some(0));
+        let refused = serving_threads(2, true).err().unwrap_or_else(|| panic!("threads asked for on PostgreSQL"));
+        assert_eq!(refused.code, ErrorCode::Configuration);
+        assert!(refused.message.contains("--serving-threads"), "{}", refused.message);
+    }
 
     /// A Stripe handle told apart by its base URL.
     fn handle(n: u32) -> Connector {

@@ -401,7 +401,8 @@ pub async fn start(st: &AppState, caller: &Caller, id: &str, body: &[u8]) -> Api
         };
         let (st2, row2, file2) = (st.clone(), row.clone(), file.clone());
         let generation = started.generation;
-        tokio::spawn(async move {
+        // On the engine's background runtime, not on the thread serving this request.
+        st.background.spawn(async move {
             run(st2, row2, entity, file2, generation, &lease).await;
             guard.ending();
             lease.release().await;

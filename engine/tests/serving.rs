@@ -1,0 +1,104 @@
+//! Serving threads (issue 14): on SQLite the engine serves from a single-threaded runtime per
+//! thread, every thread accepting on the one listening socket. They answer every connection,
+//! stop with the engine (a shutdown, or `serve`'s future dropped) once their connections end,
+//! and the audit records of their requests are written at the shutdown. One test in its own
+//! binary: it counts this process's threads by name.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{call, start, Backend};
+use fake_upstream::{creds, FakeUpstream};
+use serde_json::json;
+use switchboard_engine::crypto::KeyRing;
+use switchboard_engine::db::Db;
+use switchboard_engine::AppState;
+
+/// This process's threads named `serve-N`.
+fn serving_threads() -> usize {
+    let tasks = std::fs::read_dir("/proc/self/task").unwrap_or_else(|e| panic!("{e}"));
+    tasks
+        .filter_map(Result::ok)
+        .filter(|t| std::fs::read_to_string(t.path().join("comm")).is_ok_and(|name| name.starts_with("serve-")))
+        .count()
+}
+
+/// Waits (at most 10 s) until `serving_threads()` is `n`.
+async fn until_serving_threads(n: usize) {
+    let start = Instant::now();
+    while serving_threads() != n {
+        assert!(start.elapsed() < Duration::from_secs(10), "{} serving threads, not {n}", serving_threads());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serving_threads_answer_every_connection_and_stop_with_the_engine() {
+    let Some(e) = start(Backend::Sqlite, |_| {}).await else { panic!("SQLite always starts") };
+    let upstream = FakeUpstream::start().await.unwrap_or_else(|e| panic!("{e}"));
+    let app = e.app_token().await;
+    let id = e.github_connector(&app, Some("acme"), &upstream.base_url("github"), creds::GITHUB_TOKEN).await;
+    let mut settings = e.state.settings.clone();
+    settings.serving_threads = 3;
+    // Only the shutdown writes the records.
+    settings.audit_flush_interval = Duration::from_secs(3600);
+    let state = AppState::new(settings, KeyRing::new(e.key.clone(), vec![]), (*e.state.registry).clone())
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(state.serving_threads, 3);
+    assert_eq!(serving_threads(), 0);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap_or_else(|e| panic!("{e}"));
+    let base = format!("http://{}", listener.local_addr().unwrap_or_else(|e| panic!("{e}")));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let kept = state.clone();
+    let served = tokio::spawn(switchboard_engine::serve(listener, state, async {
+        let _ = stopped.await;
+    }));
+    until_serving_threads(3).await;
+
+    // Twelve kept-alive connections at once (a client each), three executes on each.
+    let body = json!({"entity": "issues", "action": "list", "params": {"owner": "octo", "repo": "hello"}});
+    let url = format!("{base}/api/v1/integrations/connectors/{id}/execute");
+    let mut clients = Vec::new();
+    for _ in 0..12 {
+        let (client, url, body, app) = (common::client(), url.clone(), body.clone(), app.clone());
+        clients.push(tokio::spawn(async move {
+            for _ in 0..3 {
+                let r = client.post(&url).bearer_auth(&app).json(&body).send().await.unwrap_or_else(|e| panic!("{e}"));
+                assert_eq!(r.status(), 200);
+                let v: serde_json::Value = r.json().await.unwrap_or_else(|e| panic!("{e}"));
+                assert!(v["result"].as_array().is_some_and(|d| !d.is_empty()), "{v}");
+            }
+        }));
+    }
+    for c in clients {
+        c.await.unwrap_or_else(|e| panic!("{e}"));
+    }
+    // A request that fails is answered and audited the same way.
+    let bad = call("POST", &url, Some(&app), Some(json!({"entity": "issues", "action": "nope"})), &[]).await;
+    assert_eq!(bad.status, 422, "{}", bad.text);
+    let db = Db::open(None, &e.dir.0).await.unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(db.audit_count().await.unwrap_or_else(|e| panic!("{e:?}")), 0, "written before the shutdown");
+
+    let _ = stop.send(());
+    tokio::time::timeout(Duration::from_secs(30), served)
+        .await
+        .unwrap_or_else(|_| panic!("serve did not return"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    // `serve` returns after its threads have stopped, and then writes the records.
+    assert_eq!(serving_threads(), 0, "serving threads outlived serve");
+    assert_eq!(db.audit_count().await.unwrap_or_else(|e| panic!("{e:?}")), 37);
+    // The socket is closed with the last thread's listener: nothing answers there any more.
+    assert!(common::client().get(format!("{base}/healthz")).send().await.is_err(), "answering after the shutdown");
+
+    // `serve`'s future dropped without a shutdown: the threads stop all the same.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap_or_else(|e| panic!("{e}"));
+    let again = format!("http://{}/healthz", listener.local_addr().unwrap_or_else(|e| panic!("{e}")));
+    let served = tokio::spawn(switchboard_engine::serve(listener, kept, std::future::pending()));
+    until_serving_threads(3).await;
+    assert_eq!(call("GET", &again, None, None, &[]).await.status, 200);
+    served.abort();
+    until_serving_threads(0).await;
+    assert!(common::client().get(&again).send().await.is_err(), "still answering after serve was dropped");
+}
