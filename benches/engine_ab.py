@@ -8,6 +8,9 @@ PostgreSQL also the server's CPU, summed over its processes. Runs alternate A B 
 
     python3 benches/engine_ab.py --a DIR --b DIR [--seconds 30] [--rounds 3] [--store sqlite]
     # --store postgres needs --pg-url (an admin URL of a server on loopback) and --psql
+    python3 benches/engine_ab.py --a DIR --b DIR --latency [--rounds 10]
+    # both engines up at once on one fake; execute latency at one request in flight, the two
+    # engines and the fake itself interleaved by bench-rust (300 requests per target a round)
 
 Each line of output is one run, as JSON.
 """
@@ -69,6 +72,30 @@ def one_run(a: argparse.Namespace, bin_dir: str) -> dict[str, float]:
     }
 
 
+def latency(a: argparse.Namespace) -> None:
+    """Both builds' engines at once, one fake: added latency of execute, interleaved."""
+    ns = argparse.Namespace(tiny=False, bin_dir=a.b, kotlin_cp=None, pg_url=a.pg_url, psql=a.psql)
+    ctx = run.Ctx(ns)
+    try:
+        _, fake = run.start_fake(ctx, 30)
+        targets = [{"name": "direct", "url": f"{fake}/graphql", "body": run.GRAPHQL_BODY,
+                    "headers": {"authorization": "Bearer ghp_bench_token_0001"}}]
+        for label, bin_dir in (("A", a.a), ("B", a.b)):
+            ctx.bin = Path(bin_dir)
+            _, url, first, _, _ = run.start_engine(ctx, a.store)
+            scoped, execute = run.engine_setup(url, first, fake)
+            targets.append({"name": label, "url": execute, "body": run.EXECUTE_BODY,
+                            "headers": {"authorization": f"Bearer {scoped}"}})
+        ctx.bin = Path(a.b)
+        tfile = ctx.work / "targets-ab.json"
+        tfile.write_text(json.dumps(targets))
+        lat = ctx.run_json("engine_ab", [ctx.bin / "bench-rust", "latency", "--targets", tfile, "--rounds",
+                                         str(a.rounds), "--per-round", "300", "--warmup", "200"])
+    finally:
+        ctx.cleanup()
+    print(json.dumps(lat), flush=True)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     p.add_argument("--a", required=True, help="directory of build A's switchboard and bench-fake")
@@ -78,7 +105,11 @@ def main() -> None:
     p.add_argument("--store", choices=["sqlite", "postgres"], default="sqlite")
     p.add_argument("--pg-url", default="")
     p.add_argument("--psql", default="psql")
+    p.add_argument("--latency", action="store_true", help="latency at one request in flight instead of wrk")
     a = p.parse_args()
+    if a.latency:
+        latency(a)
+        return
     for round_no in range(1, a.rounds + 1):
         for label, bin_dir in (("A", a.a), ("B", a.b)):
             print(json.dumps({"round": round_no, "build": label, **one_run(a, bin_dir)}), flush=True)

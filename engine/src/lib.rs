@@ -281,6 +281,7 @@ mod serving {
     use std::io;
     use std::net::SocketAddr;
     use std::pin::{pin, Pin};
+    use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::{Arc, Mutex, MutexGuard};
     use std::task::{Context, Poll};
     use std::time::Duration;
@@ -294,7 +295,7 @@ mod serving {
     use hyper_util::service::TowerToHyperService;
     use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
     use tokio::net::{TcpListener, TcpStream};
-    use tokio::sync::{watch, Semaphore};
+    use tokio::sync::{mpsc, oneshot, watch, OwnedSemaphorePermit, Semaphore};
     use tokio::time::Instant;
 
     use crate::metrics::ConnectionTimeout;
@@ -312,142 +313,131 @@ mod serving {
     /// answered is bounded by the request timeout instead. Handlers see the peer address as
     /// `ConnectInfo<SocketAddr>`.
     ///
-    /// With [`crate::state::Inner::serving_threads`], each of that many threads accepts on
-    /// the same socket and serves its connections on a single-threaded runtime of its own, so
-    /// a request, its upstream exchange (the thread's own connection pool) and its answer never
-    /// wake another thread; the runtime `serve` runs on keeps the background work. Dropping
-    /// the future stops the threads as `shutdown` would.
+    /// With [`crate::state::Inner::serving_threads`], `serve` accepts and hands each
+    /// connection to the serving thread with the fewest connections, which serves it to the
+    /// end on a single-threaded runtime of its own: a request, its upstream exchange (the
+    /// thread's own connection pool) and its answer never wake another thread. The runtime
+    /// `serve` runs on keeps the background work. Dropping the future stops the threads as
+    /// `shutdown` would, once their connections end.
     pub async fn serve(listener: TcpListener, state: AppState, shutdown: impl Future<Output = ()>) {
-        let max = state.settings.max_connections.clamp(1, Semaphore::MAX_PERMITS.min(u32::MAX as usize));
+        let max = max_connections(&state);
         let permits = Arc::new(Semaphore::new(max));
         let (stop_tx, stop_rx) = watch::channel(());
-        let threads = match state.serving_threads {
-            0 => Vec::new(),
-            n => spread(&listener, n, &state, &permits, &stop_rx),
-        };
-        if threads.is_empty() {
-            accept(listener, state.clone(), permits.clone(), stop_rx, shutdown).await;
-        } else {
-            drop(listener);
-            shutdown.await;
-        }
+        let (threads, stopped) = start_threads(state.serving_threads, &state, &permits, &stop_rx);
+        accept(listener, &state, &permits, &stop_rx, &threads, shutdown).await;
+        // No more connections for the threads: each finishes its own, then stops.
+        drop(threads);
         let _ = stop_tx.send(());
         // Each connection holds a permit until it ends.
         let _ = permits.acquire_many(max as u32).await;
-        // The serving threads' runtimes are gone once their connections are.
-        for done in threads {
+        for done in stopped {
             let _ = done.await;
         }
         // The requests are answered; their audit records are written before the process goes.
         state.db.flush_audit().await;
     }
 
-    /// Starts `n` serving threads on clones of `listener`'s socket; answers, per thread
-    /// started, what says that its runtime has stopped. A thread that cannot start is logged
-    /// and left out (none started: the caller serves on its own runtime).
-    fn spread(
-        listener: &TcpListener,
+    /// The connections served at once: the setting, within what a semaphore counts.
+    fn max_connections(state: &AppState) -> usize {
+        state.settings.max_connections.clamp(1, Semaphore::MAX_PERMITS.min(u32::MAX as usize))
+    }
+
+    /// An accepted connection on its way to a serving thread.
+    struct Handed {
+        stream: std::net::TcpStream,
+        peer: SocketAddr,
+        permit: OwnedSemaphorePermit,
+    }
+
+    /// A serving thread as `serve` sees it: where its connections go, and how many it has.
+    struct Thread {
+        connections: mpsc::UnboundedSender<Handed>,
+        live: Arc<AtomicUsize>,
+    }
+
+    /// Starts `n` serving threads; answers them and, per thread, what says that its runtime
+    /// has stopped. A thread that cannot start is logged and left out.
+    fn start_threads(
         n: usize,
         state: &AppState,
         permits: &Arc<Semaphore>,
         stop: &watch::Receiver<()>,
-    ) -> Vec<tokio::sync::oneshot::Receiver<()>> {
-        let mut started = Vec::new();
+    ) -> (Vec<Thread>, Vec<oneshot::Receiver<()>>) {
+        let (mut threads, mut stopped) = (Vec::new(), Vec::new());
         for i in 0..n {
-            let socket = match socket_clone(listener) {
-                Ok(s) => s,
+            let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                Ok(rt) => rt,
                 Err(e) => {
-                    tracing::error!(error = %e, "cannot share the listening socket with a serving thread");
-                    break;
+                    tracing::error!(error = %e, "cannot start a serving thread's runtime");
+                    continue;
                 }
             };
-            let (state, permits, mut stop) = (state.clone(), permits.clone(), stop.clone());
-            let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+            let (tx, mut rx) = mpsc::unbounded_channel::<Handed>();
+            let live = Arc::new(AtomicUsize::new(0));
+            let (state, permits, stop, count) = (state.clone(), permits.clone(), stop.clone(), live.clone());
+            let (done_tx, done_rx) = oneshot::channel();
             let thread = std::thread::Builder::new().name(format!("serve-{i}")).spawn(move || {
-                let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-                    Ok(rt) => rt,
-                    Err(e) => {
-                        tracing::error!(error = %e, "cannot start a serving thread's runtime");
-                        return;
-                    }
-                };
                 rt.block_on(async move {
-                    let listener = match TcpListener::from_std(socket) {
-                        Ok(l) => l,
-                        Err(e) => {
-                            tracing::error!(error = %e, "a serving thread cannot listen");
-                            return;
+                    let serving = Serving::new(&state, stop);
+                    while let Some(h) = rx.recv().await {
+                        match TcpStream::from_std(h.stream) {
+                            Ok(stream) => serving.connection(stream, h.peer, h.permit, Some(count.clone())),
+                            Err(e) => {
+                                count.fetch_sub(1, Ordering::Relaxed);
+                                tracing::warn!(error = %e, "a serving thread cannot take a connection");
+                            }
                         }
-                    };
-                    let max = state.settings.max_connections.clamp(1, Semaphore::MAX_PERMITS.min(u32::MAX as usize));
-                    let connections = stop.clone();
-                    let stopped = async move {
-                        // A send, or the sender dropped with `serve`'s future.
-                        let _ = stop.changed().await;
-                    };
-                    accept(listener, state, permits.clone(), connections, stopped).await;
-                    // This runtime drives its connections until they end, wherever they are.
-                    let _ = permits.acquire_many(max as u32).await;
+                    }
+                    // `serve` stopped accepting: this runtime drives its connections to the end.
+                    let _ = permits.acquire_many(max_connections(&state) as u32).await;
                 });
                 // Tasks a request left behind (a lease renewal, an MCP session) end with it.
                 rt.shutdown_timeout(Duration::from_secs(5));
                 let _ = done_tx.send(());
             });
             match thread {
-                Ok(_) => started.push(done_rx),
+                Ok(_) => {
+                    threads.push(Thread { connections: tx, live });
+                    stopped.push(done_rx);
+                }
                 Err(e) => tracing::error!(error = %e, "cannot start a serving thread"),
             }
         }
-        started
+        (threads, stopped)
     }
 
-    /// A listening socket of `listener`'s (the same socket: either accepts a connection).
-    fn socket_clone(listener: &TcpListener) -> io::Result<std::net::TcpListener> {
-        use std::os::fd::AsFd;
-        let socket = std::net::TcpListener::from(listener.as_fd().try_clone_to_owned()?);
-        socket.set_nonblocking(true)?;
-        Ok(socket)
-    }
-
-    /// Accepts connections on `listener` until `shutdown` resolves and serves each on this
-    /// runtime, holding one of `permits` while it lives; `stop` tells them to finish.
-    async fn accept(
-        listener: TcpListener,
+    /// What serves connections on one runtime: the router, hyper's settings, the stop signal.
+    struct Serving {
         state: AppState,
-        permits: Arc<Semaphore>,
+        router: TowerToHyperService<Router>,
+        builder: http1::Builder,
         stop: watch::Receiver<()>,
-        shutdown: impl Future<Output = ()>,
-    ) {
-        let settings = &state.settings;
-        let router = TowerToHyperService::new(app(state.clone()));
-        let mut builder = http1::Builder::new();
-        // The head and idle deadlines are the connection clock's (below), not hyper's.
-        builder.header_read_timeout(None);
-        let mut shutdown = pin!(shutdown);
-        loop {
-            let permit = tokio::select! {
-                p = permits.clone().acquire_owned() => match p {
-                    Ok(p) => p,
-                    Err(_) => break,
-                },
-                () = &mut shutdown => break,
-            };
-            let (stream, peer) = tokio::select! {
-                r = listener.accept() => match r {
-                    Ok(c) => c,
-                    Err(e) => {
-                        accept_error(e).await;
-                        continue;
-                    }
-                },
-                () = &mut shutdown => break,
-            };
+    }
+
+    impl Serving {
+        fn new(state: &AppState, stop: watch::Receiver<()>) -> Self {
+            let mut builder = http1::Builder::new();
+            // The head and idle deadlines are the connection clock's (below), not hyper's.
+            builder.header_read_timeout(None);
+            Self { state: state.clone(), router: TowerToHyperService::new(app(state.clone())), builder, stop }
+        }
+
+        /// Serves `stream` on this runtime until it ends, holding `permit`; `live` (a serving
+        /// thread's count, raised by the sender) goes down when it does.
+        fn connection(
+            &self,
+            stream: TcpStream,
+            peer: SocketAddr,
+            permit: OwnedSemaphorePermit,
+            live: Option<Arc<AtomicUsize>>,
+        ) {
+            let settings = &self.state.settings;
             let clock = Arc::new(Clock::new(settings.header_read_timeout, settings.idle_timeout));
             let io = TokioIo::new(Watched { stream, clock: clock.clone() });
-            let service = PeerService { router: router.clone(), peer, clock: clock.clone() };
-            let conn = builder.serve_connection(io, service);
-            let mut stop = stop.clone();
-            let metrics = state.metrics.clone();
+            let service = PeerService { router: self.router.clone(), peer, clock: clock.clone() };
+            let conn = self.builder.serve_connection(io, service);
+            let mut stop = self.stop.clone();
+            let metrics = self.state.metrics.clone();
             tokio::spawn(async move {
                 let _permit = permit;
                 metrics.connection(true);
@@ -474,7 +464,64 @@ mod serving {
                     }
                 }
                 metrics.connection(false);
+                if let Some(live) = live {
+                    live.fetch_sub(1, Ordering::Relaxed);
+                }
             });
+        }
+    }
+
+    /// Accepts connections on `listener` until `shutdown` resolves, each holding one of
+    /// `permits` while it lives: handed to the serving thread with the fewest, or served on
+    /// this runtime when there are none (or the thread is gone).
+    async fn accept(
+        listener: TcpListener,
+        state: &AppState,
+        permits: &Arc<Semaphore>,
+        stop: &watch::Receiver<()>,
+        threads: &[Thread],
+        shutdown: impl Future<Output = ()>,
+    ) {
+        let here = Serving::new(state, stop.clone());
+        let mut shutdown = pin!(shutdown);
+        loop {
+            let permit = tokio::select! {
+                p = permits.clone().acquire_owned() => match p {
+                    Ok(p) => p,
+                    Err(_) => break,
+                },
+                () = &mut shutdown => break,
+            };
+            let (stream, peer) = tokio::select! {
+                r = listener.accept() => match r {
+                    Ok(c) => c,
+                    Err(e) => {
+                        accept_error(e).await;
+                        continue;
+                    }
+                },
+                () = &mut shutdown => break,
+            };
+            let Some(thread) = threads.iter().min_by_key(|t| t.live.load(Ordering::Relaxed)) else {
+                here.connection(stream, peer, permit, None);
+                continue;
+            };
+            let stream = match stream.into_std() {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(%peer, error = %e, "cannot hand a connection over");
+                    continue;
+                }
+            };
+            thread.live.fetch_add(1, Ordering::Relaxed);
+            if let Err(mpsc::error::SendError(h)) = thread.connections.send(Handed { stream, peer, permit }) {
+                // The thread is gone (it panicked): serve the connection here.
+                thread.live.fetch_sub(1, Ordering::Relaxed);
+                match TcpStream::from_std(h.stream) {
+                    Ok(stream) => here.connection(stream, h.peer, h.permit, None),
+                    Err(e) => tracing::warn!(%peer, error = %e, "cannot take a connection back"),
+                }
+            }
         }
     }
 
