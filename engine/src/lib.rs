@@ -333,6 +333,7 @@ mod serving {
         for done in stopped {
             let _ = done.await;
         }
+        state.metrics.serving_threads(Vec::new());
         // The requests are answered; their audit records are written before the process goes.
         state.db.flush_audit().await;
     }
@@ -403,6 +404,7 @@ mod serving {
                 Err(e) => tracing::error!(error = %e, "cannot start a serving thread"),
             }
         }
+        state.metrics.serving_threads(threads.iter().map(|t| t.live.clone()).collect());
         (threads, stopped)
     }
 

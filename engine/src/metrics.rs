@@ -5,8 +5,8 @@
 //! no route serves) and status.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use axum::http::Method;
 
@@ -50,6 +50,8 @@ pub struct Metrics {
     header_timeouts: AtomicU64,
     idle_timeouts: AtomicU64,
     audit_dropped: AtomicU64,
+    /// The live connections of each serving thread, in thread order ([`crate::serve`]).
+    serving_threads: Mutex<Vec<Arc<AtomicUsize>>>,
 }
 
 impl Metrics {
@@ -58,6 +60,12 @@ impl Metrics {
     pub fn request(&self, method: &Method, route: Option<&str>, status: u16) {
         let key = (method_label(method), route.unwrap_or(UNMATCHED).to_string(), status);
         *self.requests.lock().unwrap_or_else(|e| e.into_inner()).entry(key).or_default() += 1;
+    }
+
+    /// The serving threads now serving (none: requests are served on the shared runtime),
+    /// each by the count of its live connections.
+    pub fn serving_threads(&self, live: Vec<Arc<AtomicUsize>>) {
+        *self.serving_threads.lock().unwrap_or_else(|e| e.into_inner()) = live;
     }
 
     /// A connection was accepted (`true`) or has ended (`false`).
@@ -150,6 +158,15 @@ impl Metrics {
         ));
         out.push_str("# HELP switchboard_connections_open HTTP connections being served.\n# TYPE switchboard_connections_open gauge\n");
         out.push_str(&format!("switchboard_connections_open {}\n", self.connections_open.load(Ordering::Relaxed)));
+        let threads = self.serving_threads.lock().unwrap_or_else(|e| e.into_inner());
+        if !threads.is_empty() {
+            out.push_str("# HELP switchboard_serving_thread_connections Connections each serving thread serves.\n# TYPE switchboard_serving_thread_connections gauge\n");
+            for (i, live) in threads.iter().enumerate() {
+                let n = live.load(Ordering::Relaxed);
+                out.push_str(&format!("switchboard_serving_thread_connections{{thread=\"{i}\"}} {n}\n"));
+            }
+        }
+        drop(threads);
         out.push_str("# HELP switchboard_connection_timeouts_total Connections closed for a slow request head or a long idle spell.\n# TYPE switchboard_connection_timeouts_total counter\n");
         out.push_str(&format!(
             "switchboard_connection_timeouts_total{{phase=\"header\"}} {}\n",

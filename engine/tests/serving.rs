@@ -14,6 +14,7 @@ use serde_json::json;
 use switchboard_engine::crypto::KeyRing;
 use switchboard_engine::db::Db;
 use switchboard_engine::AppState;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// This process's threads named `serve-N`.
 fn serving_threads() -> usize {
@@ -56,6 +57,29 @@ async fn serving_threads_answer_every_connection_and_stop_with_the_engine() {
         let _ = stopped.await;
     }));
     until_serving_threads(3).await;
+
+    // Connections go to the thread with the fewest: six kept open after a request each, then
+    // the one asking for the metrics, which counts itself.
+    let mut kept_open = Vec::new();
+    for _ in 0..6 {
+        let addr = base.trim_start_matches("http://");
+        let mut c = tokio::net::TcpStream::connect(addr).await.unwrap_or_else(|e| panic!("{e}"));
+        c.write_all(b"GET /healthz HTTP/1.1\r\nhost: engine\r\n\r\n").await.unwrap_or_else(|e| panic!("{e}"));
+        let mut head = [0u8; 12];
+        c.read_exact(&mut head).await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(&head, b"HTTP/1.1 200");
+        kept_open.push(c);
+    }
+    let metrics = call("GET", &format!("{base}/metrics"), None, None, &[]).await;
+    let mut per_thread: Vec<u64> = metrics
+        .text
+        .lines()
+        .filter(|l| l.starts_with("switchboard_serving_thread_connections{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse().ok())
+        .collect();
+    per_thread.sort_unstable();
+    assert_eq!(per_thread, [2, 2, 3], "{}", metrics.text);
+    drop(kept_open);
 
     // Twelve kept-alive connections at once (a client each), three executes on each.
     let body = json!({"entity": "issues", "action": "list", "params": {"owner": "octo", "repo": "hello"}});
