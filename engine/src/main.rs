@@ -156,12 +156,12 @@ struct ConnectionArgs {
     /// connector, so one tenant's calls never wait for another's.
     #[arg(long, env = "SWITCHBOARD_UPSTREAM_EXCHANGES_PER_CONNECTOR", default_value_t = switchboard_core::http::EXCHANGES_PER_ORIGIN as u32, value_parser = clap::value_parser!(u32).range(1..))]
     upstream_exchanges_per_connector: u32,
-    /// Threads serving requests on the SQLite store, each with a single-threaded runtime of its
-    /// own, so a request, its upstream exchange and its answer never change threads; 0 (the
-    /// default) is one per CPU. PostgreSQL stores are served from the shared runtime and
-    /// accept only 0.
-    #[arg(long, env = "SWITCHBOARD_SERVING_THREADS", default_value_t = 0, value_parser = clap::value_parser!(u16))]
-    serving_threads: u16,
+    /// Threads serving requests, each with a single-threaded runtime of its own, so a request,
+    /// its upstream exchange and its answer never change threads. Unset: one per CPU on SQLite,
+    /// none on PostgreSQL; 0: none, the shared runtime serves (work stealing between its
+    /// workers); more than 0 is for SQLite only.
+    #[arg(long, env = "SWITCHBOARD_SERVING_THREADS", value_parser = clap::value_parser!(u16))]
+    serving_threads: Option<u16>,
 }
 
 impl ConnectionArgs {
@@ -171,7 +171,7 @@ impl ConnectionArgs {
             idle_timeout: std::time::Duration::from_secs(self.idle_timeout),
             max_connections: self.max_connections as usize,
             upstream_exchanges_per_connector: self.upstream_exchanges_per_connector as usize,
-            serving_threads: self.serving_threads as usize,
+            serving_threads: self.serving_threads.map(usize::from),
             ..settings
         }
     }

@@ -77,11 +77,11 @@ pub struct Settings {
     /// Most exchanges one stored connector has in progress at once with one upstream origin;
     /// more wait for a turn (within the upstream timeout).
     pub upstream_exchanges_per_connector: usize,
-    /// Threads that serve requests on the SQLite store, each with a single-threaded runtime of
-    /// its own (a connection's requests, their upstream exchanges and answers stay on one
-    /// thread); 0 is one per CPU. On PostgreSQL requests are served from the process's
-    /// multi-threaded runtime instead, and only 0 is accepted ([`Inner::serving_threads`]).
-    pub serving_threads: usize,
+    /// Threads that serve requests, each with a single-threaded runtime of its own (a
+    /// connection's requests, their upstream exchanges and answers stay on one thread). `None`:
+    /// one per CPU on SQLite, none on PostgreSQL; `Some(0)`: none, the process's
+    /// multi-threaded runtime serves; `Some(n)`: `n`, on SQLite only ([`Inner::serving_threads`]).
+    pub serving_threads: Option<usize>,
     /// Base URL per connector slug for connectors whose config names none (a test double, a
     /// proxy, an on-premises install of the API): the spec's server URL otherwise.
     pub upstream_base_urls: BTreeMap<String, String>,
@@ -136,7 +136,7 @@ impl Default for Settings {
             header_read_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
             max_connections: 4096,
-            serving_threads: 0,
+            serving_threads: None,
             upstream_exchanges_per_connector: switchboard_core::http::EXCHANGES_PER_ORIGIN,
             upstream_base_urls: BTreeMap::new(),
             audit_flush_interval: Duration::from_millis(200),
@@ -350,23 +350,23 @@ impl AppState {
     }
 }
 
-/// The serving threads [`Settings::serving_threads`] asks for on this store: on SQLite `asked`,
-/// or one per CPU for 0 (none on a single CPU, where the process's runtime serves alone). On
-/// PostgreSQL none: a pooled database connection is driven by the runtime that opened it, so
-/// with a runtime per thread most queries would wait for another, busy thread to read their
-/// answers. Asking for threads there is a configuration error, not a silent no.
-fn serving_threads(asked: usize, postgres: bool) -> ApiResult<usize> {
+/// The serving threads [`Settings::serving_threads`] asks for on this store: what it says, or
+/// by default one per CPU on SQLite (none on a single CPU, where the process's runtime serves
+/// alone) and none on PostgreSQL: a pooled database connection is driven by the runtime that
+/// opened it, so with a runtime per thread most queries would wait for another, busy thread to
+/// read their answers. Asking for threads there is a configuration error, not a silent no.
+fn serving_threads(asked: Option<usize>, postgres: bool) -> ApiResult<usize> {
     match (asked, postgres) {
-        (0, true) => Ok(0),
-        (_, true) => Err(ApiError::new(
+        (Some(0), _) | (None, true) => Ok(0),
+        (Some(_), true) => Err(ApiError::new(
             ErrorCode::Configuration,
-            "--serving-threads applies to the SQLite store; on PostgreSQL the engine serves from its shared runtime (leave it 0)",
+            "--serving-threads applies to the SQLite store; on PostgreSQL the engine serves from its shared runtime (leave it unset or 0)",
         )),
-        (0, false) => match std::thread::available_parallelism().map_or(1, |n| n.get()) {
+        (None, false) => match std::thread::available_parallelism().map_or(1, |n| n.get()) {
             1 => Ok(0),
             n => Ok(n),
         },
-        (n, false) => Ok(n),
+        (Some(n), false) => Ok(n),
     }
 }
 
@@ -391,11 +391,14 @@ mod tests {
     #[test]
     fn serving_threads_are_for_sqlite_and_default_to_one_per_cpu() {
         let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-        assert_eq!(serving_threads(0, false).ok(), Some(if cpus == 1 { 0 } else { cpus }));
-        assert_eq!(serving_threads(3, false).ok(), Some(3));
-        assert_eq!(serving_threads(1, false).ok(), Some(1));
-        assert_eq!(serving_threads(0, true).ok(), Some(0));
-        let refused = serving_threads(2, true).err().unwrap_or_else(|| panic!("threads asked for on PostgreSQL"));
+        assert_eq!(serving_threads(None, false).ok(), Some(if cpus == 1 { 0 } else { cpus }));
+        assert_eq!(serving_threads(Some(3), false).ok(), Some(3));
+        assert_eq!(serving_threads(Some(1), false).ok(), Some(1));
+        // 0: the shared runtime serves, on either store.
+        assert_eq!(serving_threads(Some(0), false).ok(), Some(0));
+        assert_eq!(serving_threads(Some(0), true).ok(), Some(0));
+        assert_eq!(serving_threads(None, true).ok(), Some(0));
+        let refused = serving_threads(Some(2), true).err().unwrap_or_else(|| panic!("threads asked for on PostgreSQL"));
         assert_eq!(refused.code, ErrorCode::Configuration);
         assert!(refused.message.contains("--serving-threads"), "{}", refused.message);
     }

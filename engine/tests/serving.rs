@@ -41,7 +41,7 @@ async fn serving_threads_answer_every_connection_and_stop_with_the_engine() {
     let app = e.app_token().await;
     let id = e.github_connector(&app, Some("acme"), &upstream.base_url("github"), creds::GITHUB_TOKEN).await;
     let mut settings = e.state.settings.clone();
-    settings.serving_threads = 3;
+    settings.serving_threads = Some(3);
     // Only the shutdown writes the records.
     settings.audit_flush_interval = Duration::from_secs(3600);
     let state = AppState::new(settings, KeyRing::new(e.key.clone(), vec![]), (*e.state.registry).clone())
@@ -125,4 +125,23 @@ async fn serving_threads_answer_every_connection_and_stop_with_the_engine() {
     served.abort();
     until_serving_threads(0).await;
     assert!(common::client().get(&again).send().await.is_err(), "still answering after serve was dropped");
+
+    // `--serving-threads 0`: the shared runtime serves, with no thread of its own.
+    let mut settings = e.state.settings.clone();
+    settings.serving_threads = Some(0);
+    let state = AppState::new(settings, KeyRing::new(e.key.clone(), vec![]), (*e.state.registry).clone())
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(state.serving_threads, 0);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap_or_else(|e| panic!("{e}"));
+    let shared = format!("http://{}", listener.local_addr().unwrap_or_else(|e| panic!("{e}")));
+    let served = tokio::spawn(switchboard_engine::serve(listener, state, std::future::pending()));
+    let run =
+        call("POST", &format!("{shared}/api/v1/integrations/connectors/{id}/execute"), Some(&app), Some(body), &[])
+            .await;
+    assert_eq!(run.status, 200, "{}", run.text);
+    assert_eq!(serving_threads(), 0);
+    let metrics = call("GET", &format!("{shared}/metrics"), None, None, &[]).await;
+    assert!(!metrics.text.contains("switchboard_serving_thread_connections"), "{}", metrics.text);
+    served.abort();
 }
