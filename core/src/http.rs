@@ -681,11 +681,19 @@ mod tests {
         accepted
     }
 
-    /// Sends three requests through `client` on a thread of its own with a single-threaded
+    /// Sends `calls` requests through `client` on a thread of its own with a single-threaded
     /// runtime, then keeps that runtime (and so its connections) alive until `hold` fires.
-    fn three_calls_on_a_thread(
+    ///
+    /// After each answer the runtime settles before anything else happens: the pool takes a
+    /// finished HTTP/1 connection back only once the connection's task, on the runtime that
+    /// opened it, has polled for the next request. That task and the one putting the
+    /// connection back are ready to run on this runtime, which runs them before its timer can
+    /// end the wait; without the wait the next call could find nothing idle and open a
+    /// connection of its own (as the failure of this test on a busy machine showed).
+    fn calls_on_a_thread(
         client: ReqwestClient,
         base: String,
+        calls: usize,
         hold: std::sync::mpsc::Receiver<()>,
     ) -> (std::sync::mpsc::Receiver<()>, std::thread::JoinHandle<()>) {
         let (done_tx, done_rx) = std::sync::mpsc::channel();
@@ -693,9 +701,10 @@ mod tests {
             let rt =
                 tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap_or_else(|e| panic!("{e}"));
             rt.block_on(async move {
-                for _ in 0..3 {
+                for _ in 0..calls {
                     let resp = client.send(get(&base, WITHIN)).await.unwrap_or_else(|e| panic!("{e:?}"));
                     assert_eq!(resp.body, b"ok");
+                    tokio::time::sleep(Duration::from_millis(20)).await;
                 }
                 let _ = done_tx.send(());
                 // Parked on this runtime's driver: its pooled connection stays usable.
@@ -705,18 +714,22 @@ mod tests {
         (done_rx, thread)
     }
 
-    /// How many connections two threads' three calls each open, one thread after the other
-    /// while the first one's runtime stays alive.
+    /// How many connections the upstream accepts when one thread makes three calls and then,
+    /// while the first one's runtime stays alive, another thread makes one.
+    ///
+    /// The second thread makes one call only: a connection the first thread's runtime drives
+    /// comes back to a shared pool when that runtime gets to it, which the second thread's
+    /// runtime cannot wait for; its next call would race that return against a new connect.
     fn connections_of_two_threads(client: ReqwestClient) -> usize {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
         listener.set_nonblocking(true).unwrap_or_else(|e| panic!("{e}"));
         let base = format!("http://{}", listener.local_addr().unwrap_or_else(|e| panic!("{e}")));
         let accepted = keep_alive_server(listener);
         let (release_first, hold_first) = std::sync::mpsc::channel();
-        let (first_done, first) = three_calls_on_a_thread(client.clone(), base.clone(), hold_first);
+        let (first_done, first) = calls_on_a_thread(client.clone(), base.clone(), 3, hold_first);
         first_done.recv().unwrap_or_else(|e| panic!("{e}"));
         let (release_second, hold_second) = std::sync::mpsc::channel();
-        let (second_done, second) = three_calls_on_a_thread(client.for_scope("another"), base, hold_second);
+        let (second_done, second) = calls_on_a_thread(client.for_scope("another"), base, 1, hold_second);
         second_done.recv().unwrap_or_else(|e| panic!("{e}"));
         let _ = (release_first.send(()), release_second.send(()));
         for t in [first, second] {
