@@ -12,9 +12,8 @@ use common::{call, start, Backend, Engine};
 use fake_upstream::holding::Holding;
 use fake_upstream::{creds, FakeUpstream};
 use serde_json::json;
-use switchboard_engine::crypto::KeyRing;
+use switchboard_engine::admin;
 use switchboard_engine::db::Db;
-use switchboard_engine::{admin, AppState};
 
 async fn fake() -> FakeUpstream {
     FakeUpstream::start().await.unwrap_or_else(|e| panic!("{e}"))
@@ -73,19 +72,12 @@ both_backends!(a_graceful_shutdown_writes_every_queued_record, |backend| async m
     let id = e.github_connector(&app, Some("acme"), &upstream.base_url("github"), creds::GITHUB_TOKEN).await;
     // A second engine on the store, served by `switchboard serve`'s own loop, whose writer
     // would wait an hour: only the shutdown writes its records.
-    let mut settings = e.state.settings.clone();
-    settings.audit_flush_interval = Duration::from_secs(3600);
-    let ring = KeyRing::new(e.key.clone(), vec![]);
-    let state = AppState::new(settings, ring, (*e.state.registry).clone()).await.unwrap_or_else(|e| panic!("{e:?}"));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap_or_else(|e| panic!("{e}"));
-    let base = format!("http://{}", listener.local_addr().unwrap_or_else(|e| panic!("{e}")));
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let state = e.sibling(|s| s.audit_flush_interval = Duration::from_secs(3600)).await;
     // Held past the shutdown, so the writer task is not ended (and drained) by the last handle
     // going away: only `serve`'s own flush can write the records.
     let kept = state.clone();
-    let served = tokio::spawn(switchboard_engine::serve(listener, state, async {
-        let _ = stopped.await;
-    }));
+    let served = common::Served::start(state).await;
+    let base = served.base.clone();
     const N: i64 = 40;
     for i in 0..N {
         let run = if i % 4 == 3 {
@@ -104,11 +96,7 @@ both_backends!(a_graceful_shutdown_writes_every_queued_record, |backend| async m
         assert!(run.status == 200 || i % 4 == 3, "{}", run.text);
     }
     assert_eq!(stored_audit_records(&e).await, 0, "nothing is written before the interval or the shutdown");
-    let _ = stop.send(());
-    tokio::time::timeout(Duration::from_secs(30), served)
-        .await
-        .unwrap_or_else(|_| panic!("serve did not return"))
-        .unwrap_or_else(|e| panic!("{e}"));
+    served.shut_down().await;
     assert_eq!(stored_audit_records(&e).await, N, "every record queued before the shutdown is written");
     drop(kept);
 });

@@ -1,5 +1,6 @@
 //! Serving threads (issue 14): on SQLite the engine serves from a single-threaded runtime per
-//! thread, every thread accepting on the one listening socket. They answer every connection,
+//! thread, each connection handed by the accepting runtime to the thread with the fewest
+//! live connections. They answer every connection,
 //! stop with the engine (a shutdown, or `serve`'s future dropped) once their connections end,
 //! and the audit records of their requests are written at the shutdown. One test in its own
 //! binary: it counts this process's threads by name.
@@ -8,12 +9,10 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{call, start, Backend};
+use common::{call, start, Backend, Served};
 use fake_upstream::{creds, FakeUpstream};
 use serde_json::json;
-use switchboard_engine::crypto::KeyRing;
 use switchboard_engine::db::Db;
-use switchboard_engine::AppState;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// This process's threads named `serve-N`.
@@ -40,22 +39,18 @@ async fn serving_threads_answer_every_connection_and_stop_with_the_engine() {
     let upstream = FakeUpstream::start().await.unwrap_or_else(|e| panic!("{e}"));
     let app = e.app_token().await;
     let id = e.github_connector(&app, Some("acme"), &upstream.base_url("github"), creds::GITHUB_TOKEN).await;
-    let mut settings = e.state.settings.clone();
-    settings.serving_threads = Some(3);
-    // Only the shutdown writes the records.
-    settings.audit_flush_interval = Duration::from_secs(3600);
-    let state = AppState::new(settings, KeyRing::new(e.key.clone(), vec![]), (*e.state.registry).clone())
-        .await
-        .unwrap_or_else(|e| panic!("{e:?}"));
+    let state = e
+        .sibling(|s| {
+            s.serving_threads = Some(3);
+            // Only the shutdown writes the records.
+            s.audit_flush_interval = Duration::from_secs(3600);
+        })
+        .await;
     assert_eq!(state.serving_threads, 3);
     assert_eq!(serving_threads(), 0);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap_or_else(|e| panic!("{e}"));
-    let base = format!("http://{}", listener.local_addr().unwrap_or_else(|e| panic!("{e}")));
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let kept = state.clone();
-    let served = tokio::spawn(switchboard_engine::serve(listener, state, async {
-        let _ = stopped.await;
-    }));
+    let served = Served::start(state).await;
+    let base = served.base.clone();
     until_serving_threads(3).await;
 
     // Connections go to the thread with the fewest: six kept open after a request each, then
@@ -105,11 +100,7 @@ async fn serving_threads_answer_every_connection_and_stop_with_the_engine() {
     let db = Db::open(None, &e.dir.0).await.unwrap_or_else(|e| panic!("{e:?}"));
     assert_eq!(db.audit_count().await.unwrap_or_else(|e| panic!("{e:?}")), 0, "written before the shutdown");
 
-    let _ = stop.send(());
-    tokio::time::timeout(Duration::from_secs(30), served)
-        .await
-        .unwrap_or_else(|_| panic!("serve did not return"))
-        .unwrap_or_else(|e| panic!("{e}"));
+    served.shut_down().await;
     // `serve` returns after its threads have stopped, and then writes the records.
     assert_eq!(serving_threads(), 0, "serving threads outlived serve");
     assert_eq!(db.audit_count().await.unwrap_or_else(|e| panic!("{e:?}")), 37);
@@ -117,9 +108,8 @@ async fn serving_threads_answer_every_connection_and_stop_with_the_engine() {
     assert!(common::client().get(format!("{base}/healthz")).send().await.is_err(), "answering after the shutdown");
 
     // `serve`'s future dropped without a shutdown: the threads stop all the same.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap_or_else(|e| panic!("{e}"));
-    let again = format!("http://{}/healthz", listener.local_addr().unwrap_or_else(|e| panic!("{e}")));
-    let served = tokio::spawn(switchboard_engine::serve(listener, kept, std::future::pending()));
+    let served = Served::start(kept).await;
+    let again = format!("{}/healthz", served.base);
     until_serving_threads(3).await;
     assert_eq!(call("GET", &again, None, None, &[]).await.status, 200);
     served.abort();
@@ -127,15 +117,10 @@ async fn serving_threads_answer_every_connection_and_stop_with_the_engine() {
     assert!(common::client().get(&again).send().await.is_err(), "still answering after serve was dropped");
 
     // `--serving-threads 0`: the shared runtime serves, with no thread of its own.
-    let mut settings = e.state.settings.clone();
-    settings.serving_threads = Some(0);
-    let state = AppState::new(settings, KeyRing::new(e.key.clone(), vec![]), (*e.state.registry).clone())
-        .await
-        .unwrap_or_else(|e| panic!("{e:?}"));
+    let state = e.sibling(|s| s.serving_threads = Some(0)).await;
     assert_eq!(state.serving_threads, 0);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap_or_else(|e| panic!("{e}"));
-    let shared = format!("http://{}", listener.local_addr().unwrap_or_else(|e| panic!("{e}")));
-    let served = tokio::spawn(switchboard_engine::serve(listener, state, std::future::pending()));
+    let served = Served::start(state).await;
+    let shared = served.base.clone();
     let run =
         call("POST", &format!("{shared}/api/v1/integrations/connectors/{id}/execute"), Some(&app), Some(body), &[])
             .await;

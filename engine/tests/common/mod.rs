@@ -174,6 +174,42 @@ async fn serve(state: AppState, first: NewApplication, dir: TempDir, database_ur
     Engine { base: format!("http://{addr}"), state, app: first, dir, database_url, key, shutdown: Some(tx) }
 }
 
+/// `state` served by `switchboard serve`'s own loop (`switchboard_engine::serve`, serving
+/// threads and the shutdown's audit flush included) on an ephemeral port.
+pub struct Served {
+    pub base: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Served {
+    pub async fn start(state: AppState) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap_or_else(|e| panic!("{e}"));
+        let base = format!("http://{}", listener.local_addr().unwrap_or_else(|e| panic!("{e}")));
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(switchboard_engine::serve(listener, state, async {
+            let _ = stopped.await;
+        }));
+        Self { base, stop: Some(stop), task }
+    }
+
+    /// A graceful shutdown; returns once `serve` has (within 30 s, or the test fails).
+    pub async fn shut_down(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        tokio::time::timeout(std::time::Duration::from_secs(30), &mut self.task)
+            .await
+            .unwrap_or_else(|_| panic!("serve did not return"))
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    /// `serve`'s future dropped, with no shutdown asked.
+    pub fn abort(self) {
+        self.task.abort();
+    }
+}
+
 /// An answer: status, JSON body (or the text as a string), headers.
 #[derive(Debug)]
 pub struct Answer {
@@ -225,6 +261,15 @@ impl Engine {
             .unwrap_or_else(|e| panic!("replica state: {e:?}"));
         // Its own temp dir to drop; the database stays in this engine's.
         serve(state, self.app.clone(), TempDir::new(), self.database_url.clone(), self.key.clone()).await
+    }
+
+    /// Another engine state on this one's store and master key, its settings this engine's
+    /// with `tweak` applied: for a test that serves it with `switchboard_engine::serve`.
+    pub async fn sibling(&self, tweak: impl FnOnce(&mut Settings)) -> AppState {
+        let mut settings = self.state.settings.clone();
+        tweak(&mut settings);
+        let ring = KeyRing::new(self.key.clone(), vec![]);
+        AppState::new(settings, ring, (*self.state.registry).clone()).await.unwrap_or_else(|e| panic!("{e:?}"))
     }
 
     pub fn url(&self, path: &str) -> String {
