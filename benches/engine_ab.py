@@ -12,6 +12,12 @@ PostgreSQL also the server's CPU, summed over its processes. Runs alternate A B 
     # both engines up at once on one fake; execute latency at one request in flight, the two
     # engines and the fake itself interleaved by bench-rust (300 requests per target a round)
 
+    python3 benches/engine_ab.py --a DIR [--b DIR] --mixed [--seconds 10] [--rounds 3] [--heavy 1]
+    # each build with serving threads (the default) and with the shared runtime
+    # (SWITCHBOARD_SERVING_THREADS=0), alternated: light executes (30 records) at 8 connections
+    # while --heavy connections keep asking for 10,000-record pages; light and heavy
+    # requests/s and the light ones' latency percentiles
+
 Each line of output is one run, as JSON.
 """
 
@@ -21,6 +27,8 @@ import argparse
 import glob
 import json
 import os
+import subprocess
+import time
 from pathlib import Path
 
 import run
@@ -96,17 +104,66 @@ def latency(a: argparse.Namespace) -> None:
     print(json.dumps(lat), flush=True)
 
 
+def mixed_run(a: argparse.Namespace, bin_dir: str, serving: str) -> dict[str, object]:
+    """One engine of the build in `bin_dir` with `SWITCHBOARD_SERVING_THREADS=serving` ("" for
+    the default): light executes under wrk while heavy ones run beside them on their own
+    connections."""
+    ns = argparse.Namespace(tiny=False, bin_dir=bin_dir, kotlin_cp=None, pg_url=a.pg_url, psql=a.psql)
+    ctx = run.Ctx(ns)
+    try:
+        _, light_fake = run.start_fake(ctx, 30)
+        _, heavy_fake = run.start_fake(ctx, a.heavy_records)
+        env = {"SWITCHBOARD_SERVING_THREADS": serving} if serving else {}
+        _, url, first, _, _ = run.start_engine(ctx, a.store, env)
+        light_token, light = run.engine_setup(url, first, light_fake)
+        heavy_token, heavy = run.engine_setup(url, first, heavy_fake, workspace="heavy")
+        light_script = run.wrk_script(ctx, "light", run.EXECUTE_BODY, {"authorization": f"Bearer {light_token}"})
+        heavy_script = run.wrk_script(ctx, "heavy", run.EXECUTE_BODY, {"authorization": f"Bearer {heavy_token}"})
+        # The heavy connections first, so they are on their threads before the light ones come;
+        # they run a second longer on each side.
+        heavy_cmd = ["wrk", "-t1", f"-c{a.heavy}", f"-d{a.seconds + 2}s", "--latency", "-s", str(heavy_script), heavy]
+        ctx.note_cmd("engine_mixed", heavy_cmd)
+        background = subprocess.Popen(heavy_cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        time.sleep(1)
+        w = run.wrk(ctx, "engine_mixed", light, light_script, conns=8, secs=a.seconds, threads=1)
+        h = run.parse_wrk(background.communicate(timeout=a.seconds + 60)[0])
+    finally:
+        ctx.cleanup()
+    return {
+        "light_per_s": round(w["rps"]),
+        **{f"light_{k}": v for k, v in w.items() if k.startswith("p")},
+        "heavy_per_s": round(h["rps"], 1),
+        "heavy_p50_us": h.get("p50_us"),
+        "non_2xx": w["non_2xx"] + h["non_2xx"],
+        "socket_errors": w["socket_errors"] + h["socket_errors"],
+    }
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     p.add_argument("--a", required=True, help="directory of build A's switchboard and bench-fake")
-    p.add_argument("--b", required=True, help="directory of build B's")
+    p.add_argument("--b", help="directory of build B's (optional with --mixed)")
     p.add_argument("--seconds", type=int, default=30)
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--store", choices=["sqlite", "postgres"], default="sqlite")
     p.add_argument("--pg-url", default="")
     p.add_argument("--psql", default="psql")
     p.add_argument("--latency", action="store_true", help="latency at one request in flight instead of wrk")
+    p.add_argument("--mixed", action="store_true",
+                   help="serving threads against the shared runtime under light and heavy executes")
+    p.add_argument("--heavy", type=int, default=1, help="--mixed: connections asking for the heavy pages")
+    p.add_argument("--heavy-records", type=int, default=10_000, help="--mixed: records of a heavy page")
     a = p.parse_args()
+    if a.mixed:
+        builds = [("A", a.a)] + ([("B", a.b)] if a.b else [])
+        for round_no in range(1, a.rounds + 1):
+            for build, bin_dir in builds:
+                for label, serving in (("serving threads", ""), ("shared runtime", "0")):
+                    run_ = mixed_run(a, bin_dir, serving)
+                    print(json.dumps({"round": round_no, "build": build, "engine": label, **run_}), flush=True)
+        return
+    if not a.b:
+        p.error("--b is required")
     if a.latency:
         latency(a)
         return

@@ -268,15 +268,24 @@ def wrk(ctx: Ctx, section: str, url: str, script: Path, conns: int, secs: int, t
     cmd = ["wrk", f"-t{threads}", f"-c{conns}", f"-d{secs}s", "--latency", "-s", str(script), url]
     ctx.note_cmd(section, cmd)
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=secs + 60)
-    text = p.stdout
+    return parse_wrk(p.stdout)
+
+
+def parse_wrk(text: str) -> dict[str, Any]:
+    """`wrk --latency`'s report: requests/s, non-2xx answers, socket errors, and the latency
+    distribution's percentiles in µs (`p50_us` ... `p99_us`)."""
     m = re.search(r"Requests/sec:\s+([\d.]+)", text)
     non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", text)
     sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
-    return {
+    out: dict[str, Any] = {
         "rps": float(m[1]) if m else 0.0,
         "non_2xx": int(non2xx[1]) if non2xx else 0,
         "socket_errors": sum(int(x) for x in sock.groups()) if sock else 0,
     }
+    scale = {"us": 1.0, "ms": 1e3, "s": 1e6}
+    for pct, value, unit in re.findall(r"^\s+(50|75|90|99)%\s+([\d.]+)(us|ms|s)\s*$", text, re.M):
+        out[f"p{pct}_us"] = round(float(value) * scale[unit])
+    return out
 
 
 def wrk_script(ctx: Ctx, name: str, body: str, headers: dict[str, str]) -> Path:
@@ -372,10 +381,10 @@ def start_proxy(ctx: Ctx, upstream: str, per_core: bool = False) -> tuple[subpro
     return p, f"http://{addr}"
 
 
-def engine_cmd(ctx: Ctx, data_dir: Path, db_url: str | None) -> tuple[list[Any], dict[str, str]]:
+def engine_cmd(ctx: Ctx, data_dir: Path, db_url: str | None, env_extra: dict[str, str] | None = None) -> tuple[list[Any], dict[str, str]]:
     cmd: list[Any] = [ctx.bin / "switchboard", "serve", "--bind", "127.0.0.1:0", "--data-dir", data_dir,
                       "--egress-allow", "127.0.0.1", "--rate-limit", "1000000000", "--rate-burst", "1000000000"]
-    env = {"SWITCHBOARD_LOG": "warn"}
+    env = {"SWITCHBOARD_LOG": "warn", **(env_extra or {})}
     if db_url:
         cmd += ["--database-url", db_url]
         env["SWITCHBOARD_MASTER_KEY"] = "ab" * 32
@@ -401,12 +410,13 @@ def fresh_pg_db(ctx: Ctx, template: str = "") -> str:
     return f"{server}/{name}"
 
 
-def start_engine(ctx: Ctx, store: str) -> tuple[subprocess.Popen[bytes], str, dict[str, Any], float, float]:
-    """A fresh engine (fresh store); returns it, its URL, its first application, and the times
-    from spawn to its `listening` line and to its first /healthz answer, in ms."""
+def start_engine(ctx: Ctx, store: str, env_extra: dict[str, str] | None = None) -> tuple[subprocess.Popen[bytes], str, dict[str, Any], float, float]:
+    """A fresh engine (fresh store), `env_extra` added to its environment; returns it, its URL,
+    its first application, and the times from spawn to its `listening` line and to its first
+    /healthz answer, in ms."""
     data_dir = ctx.work / f"data-{secrets.token_hex(4)}"
     db_url = fresh_pg_db(ctx) if store == "postgres" else None
-    cmd, env = engine_cmd(ctx, data_dir, db_url)
+    cmd, env = engine_cmd(ctx, data_dir, db_url, env_extra)
     ctx.note_cmd(f"engine_{store}", [c if not str(c).startswith("postgres://") else "postgres://...fresh-db" for c in cmd])
     t0 = time.perf_counter()
     p = ctx.spawn(cmd, env)

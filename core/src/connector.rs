@@ -11,6 +11,7 @@ use serde_json::{Map, Value};
 
 use crate::auth::{Auth, TokenSink};
 use crate::error::{Error, ErrorCode, Result};
+use crate::execution::RecordText;
 pub use crate::execution::{CheckResult, ExecuteOptions, ExecutionResult, JsonData, JsonExecution, NextPage};
 use crate::extract;
 use crate::http::{HttpClient, HttpRequest, HttpResponse, ReqwestClient};
@@ -469,7 +470,7 @@ impl Connector {
             headers.extend(applied.headers);
             let req = HttpRequest { method: built.method.clone(), url, headers, body: built.body.clone(), timeout };
             let outcome = inner.http.send(req).await;
-            let resp = match outcome {
+            let mut resp = match outcome {
                 Ok(r) => r,
                 Err(e) => {
                     let err = upstream::transport_error(Peer::Api(&inner.spec.display_name), &e);
@@ -485,20 +486,9 @@ impl Connector {
             };
             let success = (200..300).contains(&resp.status);
             // The records' text, when kept: the body then holds an empty array in their place.
-            let mut raw_records = None;
-            let body: Value = if resp.body.is_empty() {
-                Value::Null
-            } else {
-                match raw_path.filter(|_| success).and_then(|p| extract::split_records(&resp.body, p)) {
-                    Some((body, records)) => {
-                        raw_records = Some(records);
-                        body
-                    }
-                    // Not JSON, or not a page whose records can pass as text: the parsing
-                    // path reads it (or says why it cannot).
-                    None => whole_body(&resp.body),
-                }
-            };
+            let (body, raw_records);
+            (resp.body, body, raw_records) =
+                read_body(std::mem::take(&mut resp.body), raw_path.filter(|_| success)).await?;
             let gql = upstream::graphql_code(&body);
             // A success status whose body says it failed (`x-response-error-check`).
             let failure = if success { upstream::body_failure(op.error_check.as_ref(), &body) } else { None };
@@ -693,6 +683,47 @@ impl Executor<JsonExecution> for Connector {
 }
 
 /// A response body as JSON, or as text when it is not JSON.
+/// A body at least this long is read (checked and split, or parsed) on one of the runtime's
+/// blocking threads, so the thread that runs the call goes on with its other tasks meanwhile.
+/// Reading a page of 10,000 GitHub issues (8 MB) took about half of the engine's 15-20 ms of
+/// CPU for that execute (`benches/PROFILE.md`, section 4), and on one of the engine's serving
+/// threads held every other connection of that thread as long; at about 1 ms per MB, a body
+/// of this length takes some 0.25 ms, well above the cost of the hand-over (a thread's wake-up
+/// there and back).
+const READ_APART_BYTES: usize = 256 * 1024;
+
+/// `bytes` read as JSON ([`Value::Null`] when empty), and with `raw_path` the page's records as
+/// their text when they can pass as text (the body then holds an empty array in their place);
+/// `bytes` come back unchanged. Long bodies are read off this thread ([`READ_APART_BYTES`]).
+async fn read_body(bytes: Vec<u8>, raw_path: Option<&[String]>) -> Result<(Vec<u8>, Value, Option<Vec<RecordText>>)> {
+    fn now(bytes: &[u8], raw_path: Option<&[String]>) -> (Value, Option<Vec<RecordText>>) {
+        if bytes.is_empty() {
+            return (Value::Null, None);
+        }
+        match raw_path.and_then(|p| extract::split_records(bytes, p)) {
+            Some((body, records)) => (body, Some(records)),
+            // Not JSON, or not a page whose records can pass as text: the parsing path reads
+            // it (or says why it cannot).
+            None => (whole_body(bytes), None),
+        }
+    }
+    let handle = tokio::runtime::Handle::try_current().ok().filter(|_| bytes.len() >= READ_APART_BYTES);
+    let Some(handle) = handle else {
+        let (body, records) = now(&bytes, raw_path);
+        return Ok((bytes, body, records));
+    };
+    let path = raw_path.map(<[String]>::to_vec);
+    let read = handle.spawn_blocking(move || {
+        let (body, records) = now(&bytes, path.as_deref());
+        (bytes, body, records)
+    });
+    match read.await {
+        Ok(read) => Ok(read),
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(_) => Err(Error::internal("the runtime stopped while the answer was being read")),
+    }
+}
+
 fn whole_body(bytes: &[u8]) -> Value {
     extract::parse_json(bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(bytes).into_owned()))
 }

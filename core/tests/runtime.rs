@@ -322,3 +322,58 @@ async fn the_stripe_fake_replays_a_repeated_idempotency_key() {
     assert_eq!((again.as_str(), r2), (first.as_str(), true), "the same key replays the same customer");
     assert_ne!(other, first, "another key creates another customer");
 }
+
+/// How many records `stripe customers list` gives when the fake answers a page of `customers`
+/// (the execute that parses, or the one that keeps records as text), run on a fresh
+/// single-threaded runtime; and how many threads that runtime started meanwhile. Such a
+/// runtime starts no thread but those of its blocking pool.
+fn customers_and_threads_started(customers: usize, as_text: bool) -> (usize, usize) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let started = Arc::new(AtomicUsize::new(0));
+    let counter = started.clone();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .on_thread_start(move || {
+            counter.fetch_add(1, Ordering::SeqCst);
+        })
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let records = rt.block_on(async {
+        let fake = fake().await;
+        let data: Vec<Value> = (0..customers)
+            .map(|i| {
+                json!({"id": format!("cus_{i:06}"), "object": "customer", "email": format!("c{i}@example.com"),
+                       "name": format!("Customer {i}"), "description": "a customer of the long page test", "created": 1_700_000_000 + i})
+            })
+            .collect();
+        let mut page = fault("stripe", 200, None, 1);
+        page.body = Some(json!({"object": "list", "url": "/v1/customers", "has_more": false, "data": data}));
+        fake.add_fault(page);
+        let c = stripe(&fake);
+        let options = ExecuteOptions { skip_truncation: true, ..ExecuteOptions::default() };
+        if as_text {
+            let run = c.execute_json("customers", "list", json!({}), &options).await.unwrap_or_else(|e| panic!("{e}"));
+            match run.data {
+                switchboard_core::JsonData::Records(records) => records.len(),
+                other => panic!("the records were not kept as text: {:?}", other.text_len()),
+            }
+        } else {
+            let run = c.execute("customers", "list", json!({}), &options).await.unwrap_or_else(|e| panic!("{e}"));
+            run.data.as_array().map_or(0, Vec::len)
+        }
+    });
+    (records, started.load(Ordering::SeqCst))
+}
+
+/// A long answer (here about 550 KB) is read on one of the runtime's blocking threads, so the
+/// thread running the call is free for its other tasks meanwhile (each of the engine's serving
+/// threads runs one such runtime for all its connections); a short one is read in place.
+#[test]
+fn a_long_answer_is_read_off_the_thread_that_runs_the_call() {
+    for as_text in [false, true] {
+        assert_eq!(customers_and_threads_started(3, as_text), (3, 0), "a short page, as text: {as_text}");
+        let (records, threads) = customers_and_threads_started(3_000, as_text);
+        assert_eq!(records, 3_000);
+        assert!(threads >= 1, "a long page was read on the calling thread (as text: {as_text})");
+    }
+}
