@@ -9,6 +9,7 @@ use futures::Stream;
 use rand::Rng;
 use serde_json::{Map, Value};
 
+use crate::apart;
 use crate::auth::{Auth, TokenSink};
 use crate::error::{Error, ErrorCode, Result};
 use crate::execution::RecordText;
@@ -682,19 +683,9 @@ impl Executor<JsonExecution> for Connector {
     }
 }
 
-/// A response body as JSON, or as text when it is not JSON.
-/// A body at least this long is read (checked and split, or parsed) on one of the runtime's
-/// blocking threads, so the thread that runs the call goes on with its other tasks meanwhile.
-/// Reading a page of 10,000 GitHub issues (8 MB) took about half of the engine's 15-20 ms of
-/// CPU for that execute (`benches/PROFILE.md`, section 4), and on one of the engine's serving
-/// threads held every other connection of that thread as long; at about 1 ms per MB, a body
-/// of this length takes some 0.25 ms, well above the cost of the hand-over (a thread's wake-up
-/// there and back).
-const READ_APART_BYTES: usize = 256 * 1024;
-
 /// `bytes` read as JSON ([`Value::Null`] when empty), and with `raw_path` the page's records as
 /// their text when they can pass as text (the body then holds an empty array in their place);
-/// `bytes` come back unchanged. Long bodies are read off this thread ([`READ_APART_BYTES`]).
+/// `bytes` come back unchanged. A long body is read off this thread ([`apart::LONG_BYTES`]).
 async fn read_body(bytes: Vec<u8>, raw_path: Option<&[String]>) -> Result<(Vec<u8>, Value, Option<Vec<RecordText>>)> {
     fn now(bytes: &[u8], raw_path: Option<&[String]>) -> (Value, Option<Vec<RecordText>>) {
         if bytes.is_empty() {
@@ -707,23 +698,20 @@ async fn read_body(bytes: Vec<u8>, raw_path: Option<&[String]>) -> Result<(Vec<u
             None => (whole_body(bytes), None),
         }
     }
-    let handle = tokio::runtime::Handle::try_current().ok().filter(|_| bytes.len() >= READ_APART_BYTES);
-    let Some(handle) = handle else {
+    if bytes.len() < apart::LONG_BYTES {
         let (body, records) = now(&bytes, raw_path);
         return Ok((bytes, body, records));
-    };
+    }
     let path = raw_path.map(<[String]>::to_vec);
-    let read = handle.spawn_blocking(move || {
+    apart::on_a_blocking_thread(move || {
         let (body, records) = now(&bytes, path.as_deref());
         (bytes, body, records)
-    });
-    match read.await {
-        Ok(read) => Ok(read),
-        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-        Err(_) => Err(Error::internal("the runtime stopped while the answer was being read")),
-    }
+    })
+    .await
+    .map_err(|e| Error::internal(e.to_string()))
 }
 
+/// A response body as JSON, or as text when it is not JSON.
 fn whole_body(bytes: &[u8]) -> Value {
     extract::parse_json(bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(bytes).into_owned()))
 }

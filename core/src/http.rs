@@ -375,18 +375,29 @@ impl HttpClient for ReqwestClient {
             if let Some(b) = req.body {
                 rb = rb.body(b);
             }
-            let resp = rb.send().await.map_err(map_reqwest)?;
+            let mut resp = rb.send().await.map_err(map_reqwest)?;
             let status = resp.status().as_u16();
             let headers = resp
                 .headers()
                 .iter()
                 .map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).to_string()))
                 .collect();
-            let body = resp.bytes().await.map_err(map_reqwest)?.to_vec();
+            // Each chunk is copied once, as it arrives, into a buffer of the announced length
+            // (up to a bound: the length is the server's word). `bytes()` then `to_vec()` would
+            // copy the whole body twice more after the last chunk, in one go each (two 8 MB
+            // copies for a page of 10,000 records, while nothing else runs on this thread).
+            let announced = resp.content_length().unwrap_or(0).min(PREALLOCATE_AT_MOST);
+            let mut body = Vec::with_capacity(usize::try_from(announced).unwrap_or(0));
+            while let Some(chunk) = resp.chunk().await.map_err(map_reqwest)? {
+                body.extend_from_slice(&chunk);
+            }
             Ok(HttpResponse { status, headers, body })
         })
     }
 }
+
+/// The most a body's buffer is sized for before its bytes arrive.
+const PREALLOCATE_AT_MOST: u64 = 16 * 1024 * 1024;
 
 fn map_reqwest(e: reqwest::Error) -> TransportError {
     if e.is_timeout() {

@@ -5,6 +5,7 @@
 //! params and build the request ([`request`]) -> auth ([`auth`]) -> the HTTP seam ([`http`]) ->
 //! retries and error mapping ([`upstream`]) -> records and meta ([`extract`]).
 
+pub mod apart;
 pub mod auth;
 pub mod connector;
 pub mod error;

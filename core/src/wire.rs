@@ -442,6 +442,18 @@ impl ExecuteAnswer {
         serde_json::to_writer(&mut out, self)?;
         Ok(out)
     }
+
+    /// [`Self::to_json`], written on one of the runtime's blocking threads when the records'
+    /// text is long ([`crate::apart::LONG_BYTES`]), so the thread that answers goes on with
+    /// its other tasks meanwhile.
+    pub async fn into_json(self) -> serde_json::Result<Vec<u8>> {
+        if self.result.text_len() < crate::apart::LONG_BYTES {
+            return self.to_json();
+        }
+        crate::apart::on_a_blocking_thread(move || self.to_json())
+            .await
+            .unwrap_or_else(|e| Err(serde::ser::Error::custom(e)))
+    }
 }
 
 impl From<ExecuteResponse> for ExecuteAnswer {
@@ -661,6 +673,42 @@ pub struct StoreStatus {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// `f`'s output, run on a fresh single-threaded runtime, and how many threads that runtime
+    /// started meanwhile: such a runtime starts none but those of its blocking pool.
+    fn threads_started_by<T>(f: impl std::future::Future<Output = T>) -> (T, usize) {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let started = std::sync::Arc::new(AtomicUsize::new(0));
+        let counter = started.clone();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .on_thread_start(move || {
+                counter.fetch_add(1, Ordering::SeqCst);
+            })
+            .build()
+            .unwrap_or_else(|e| panic!("{e}"));
+        let out = rt.block_on(f);
+        (out, started.load(Ordering::SeqCst))
+    }
+
+    #[test]
+    fn a_long_answer_is_written_on_a_blocking_thread_and_a_short_one_in_place() {
+        let answer = |records: usize| {
+            let items: Vec<String> =
+                (0..records).map(|i| format!(r#"{{"id":{i},"name":"record number {i} of the page"}}"#)).collect();
+            let page = format!(r#"{{"data":[{}]}}"#, items.join(","));
+            let (_, texts) = crate::extract::split_records(page.as_bytes(), &["data".to_string()])
+                .unwrap_or_else(|| panic!("a page of records"));
+            ExecuteAnswer { result: crate::execution::JsonData::Records(texts), connector_metadata: Default::default() }
+        };
+        for (records, long) in [(10, false), (20_000, true)] {
+            let a = answer(records);
+            assert_eq!(a.result.text_len() >= crate::apart::LONG_BYTES, long);
+            let expected = a.to_json().unwrap_or_else(|e| panic!("{e}"));
+            let (written, threads) = threads_started_by(a.into_json());
+            assert_eq!(written.unwrap_or_else(|e| panic!("{e}")), expected);
+            assert_eq!(threads > 0, long, "{records} records: {threads} threads started");
+        }
+    }
 
     #[test]
     fn a_sync_request_tells_an_absent_schedule_from_a_null_one() -> crate::Result<()> {

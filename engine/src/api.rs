@@ -213,7 +213,7 @@ pub async fn execute(
     Body(req): Body<ExecuteBody>,
 ) -> ApiResult<Response> {
     let answer = execution::execute_json(&st, &caller, &id, req).await?;
-    let body = answer.to_json().map_err(|e| ApiError::internal(format!("cannot write the answer: {e}")))?;
+    let body = answer.into_json().await.map_err(|e| ApiError::internal(format!("cannot write the answer: {e}")))?;
     Ok(([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response())
 }
 
