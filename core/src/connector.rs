@@ -685,7 +685,8 @@ impl Executor<JsonExecution> for Connector {
 
 /// `bytes` read as JSON ([`Value::Null`] when empty), and with `raw_path` the page's records as
 /// their text when they can pass as text (the body then holds an empty array in their place);
-/// `bytes` come back unchanged. A long body is read off this thread ([`apart::LONG_BYTES`]).
+/// `bytes` come back unchanged. A long body is read off a single-threaded runtime's thread
+/// ([`apart::runtime_to_leave_for`]).
 async fn read_body(bytes: Vec<u8>, raw_path: Option<&[String]>) -> Result<(Vec<u8>, Value, Option<Vec<RecordText>>)> {
     fn now(bytes: &[u8], raw_path: Option<&[String]>) -> (Value, Option<Vec<RecordText>>) {
         if bytes.is_empty() {
@@ -698,12 +699,12 @@ async fn read_body(bytes: Vec<u8>, raw_path: Option<&[String]>) -> Result<(Vec<u
             None => (whole_body(bytes), None),
         }
     }
-    if bytes.len() < apart::LONG_BYTES {
+    let Some(runtime) = apart::runtime_to_leave_for(bytes.len()) else {
         let (body, records) = now(&bytes, raw_path);
         return Ok((bytes, body, records));
-    }
+    };
     let path = raw_path.map(<[String]>::to_vec);
-    apart::on_a_blocking_thread(move || {
+    apart::on_a_blocking_thread(runtime, move || {
         let (body, records) = now(&bytes, path.as_deref());
         (bytes, body, records)
     })

@@ -444,13 +444,13 @@ impl ExecuteAnswer {
     }
 
     /// [`Self::to_json`], written on one of the runtime's blocking threads when the records'
-    /// text is long ([`crate::apart::LONG_BYTES`]), so the thread that answers goes on with
-    /// its other tasks meanwhile.
+    /// text is long and the runtime single-threaded ([`crate::apart::runtime_to_leave_for`]),
+    /// so the thread that answers goes on with its other tasks meanwhile.
     pub async fn into_json(self) -> serde_json::Result<Vec<u8>> {
-        if self.result.text_len() < crate::apart::LONG_BYTES {
+        let Some(runtime) = crate::apart::runtime_to_leave_for(self.result.text_len()) else {
             return self.to_json();
-        }
-        crate::apart::on_a_blocking_thread(move || self.to_json())
+        };
+        crate::apart::on_a_blocking_thread(runtime, move || self.to_json())
             .await
             .unwrap_or_else(|e| Err(serde::ser::Error::custom(e)))
     }
@@ -691,7 +691,7 @@ mod tests {
     }
 
     #[test]
-    fn a_long_answer_is_written_on_a_blocking_thread_and_a_short_one_in_place() {
+    fn a_long_answer_is_written_on_a_blocking_thread_of_a_single_threaded_runtime_only() {
         let answer = |records: usize| {
             let items: Vec<String> =
                 (0..records).map(|i| format!(r#"{{"id":{i},"name":"record number {i} of the page"}}"#)).collect();
@@ -708,6 +708,26 @@ mod tests {
             assert_eq!(written.unwrap_or_else(|e| panic!("{e}")), expected);
             assert_eq!(threads > 0, long, "{records} records: {threads} threads started");
         }
+        // On a multi-threaded runtime a long answer is written in place: its one worker is the
+        // only thread it ever starts.
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let started = std::sync::Arc::new(AtomicUsize::new(0));
+        let counter = started.clone();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .on_thread_start(move || {
+                counter.fetch_add(1, Ordering::SeqCst);
+            })
+            .build()
+            .unwrap_or_else(|e| panic!("{e}"));
+        let a = answer(20_000);
+        let expected = a.to_json().unwrap_or_else(|e| panic!("{e}"));
+        let written = rt.block_on(async {
+            // On the worker, which has started once this runs.
+            tokio::spawn(a.into_json()).await.unwrap_or_else(|e| panic!("{e}"))
+        });
+        assert_eq!(written.unwrap_or_else(|e| panic!("{e}")), expected);
+        assert_eq!(started.load(Ordering::SeqCst), 1, "a thread besides the worker was started");
     }
 
     #[test]
