@@ -55,9 +55,13 @@ def cpu_ticks(pid: int) -> dict[str, int]:
     return out
 
 
+def harness(a: argparse.Namespace, bin_dir: str) -> run.Ctx:
+    """`benches/run.py`'s context (full counts) for the build in `bin_dir`."""
+    return run.Ctx(argparse.Namespace(tiny=False, bin_dir=bin_dir, kotlin_cp=None, pg_url=a.pg_url, psql=a.psql))
+
+
 def one_run(a: argparse.Namespace, bin_dir: str) -> dict[str, float]:
-    ns = argparse.Namespace(tiny=False, bin_dir=bin_dir, kotlin_cp=None, pg_url=a.pg_url, psql=a.psql)
-    ctx = run.Ctx(ns)
+    ctx = harness(a, bin_dir)
     try:
         _, fake = run.start_fake(ctx, 30)
         engine, url, first, _, _ = run.start_engine(ctx, a.store)
@@ -82,8 +86,7 @@ def one_run(a: argparse.Namespace, bin_dir: str) -> dict[str, float]:
 
 def latency(a: argparse.Namespace) -> None:
     """Both builds' engines at once, one fake: added latency of execute, interleaved."""
-    ns = argparse.Namespace(tiny=False, bin_dir=a.b, kotlin_cp=None, pg_url=a.pg_url, psql=a.psql)
-    ctx = run.Ctx(ns)
+    ctx = harness(a, a.b)
     try:
         _, fake = run.start_fake(ctx, 30)
         targets = [{"name": "direct", "url": f"{fake}/graphql", "body": run.GRAPHQL_BODY,
@@ -108,8 +111,7 @@ def mixed_run(a: argparse.Namespace, bin_dir: str, serving: str) -> dict[str, ob
     """One engine of the build in `bin_dir` with `SWITCHBOARD_SERVING_THREADS=serving` ("" for
     the default): light executes under wrk while heavy ones run beside them on their own
     connections."""
-    ns = argparse.Namespace(tiny=False, bin_dir=bin_dir, kotlin_cp=None, pg_url=a.pg_url, psql=a.psql)
-    ctx = run.Ctx(ns)
+    ctx = harness(a, bin_dir)
     try:
         _, light_fake = run.start_fake(ctx, 30)
         _, heavy_fake = run.start_fake(ctx, a.heavy_records)

@@ -438,7 +438,12 @@ impl ExecuteAnswer {
     /// The answer as JSON, written into a buffer sized for the records' text once rather than
     /// grown (and copied) as they are written.
     pub fn to_json(&self) -> serde_json::Result<Vec<u8>> {
-        let mut out = Vec::with_capacity(self.result.text_len() + 1024);
+        self.write_json(self.result.text_len())
+    }
+
+    /// [`Self::to_json`] with the records' text length (`text_len`) already known.
+    fn write_json(&self, text_len: usize) -> serde_json::Result<Vec<u8>> {
+        let mut out = Vec::with_capacity(text_len + 1024);
         serde_json::to_writer(&mut out, self)?;
         Ok(out)
     }
@@ -447,10 +452,11 @@ impl ExecuteAnswer {
     /// text is long and the runtime single-threaded ([`crate::apart::runtime_to_leave_for`]),
     /// so the thread that answers goes on with its other tasks meanwhile.
     pub async fn into_json(self) -> serde_json::Result<Vec<u8>> {
-        let Some(runtime) = crate::apart::runtime_to_leave_for(self.result.text_len()) else {
-            return self.to_json();
+        let text_len = self.result.text_len();
+        let Some(runtime) = crate::apart::runtime_to_leave_for(text_len) else {
+            return self.write_json(text_len);
         };
-        crate::apart::on_a_blocking_thread(runtime, move || self.to_json())
+        crate::apart::on_a_blocking_thread(runtime, move || self.write_json(text_len))
             .await
             .unwrap_or_else(|e| Err(serde::ser::Error::custom(e)))
     }
@@ -674,19 +680,24 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    /// `f`'s output, run on a fresh single-threaded runtime, and how many threads that runtime
-    /// started meanwhile: such a runtime starts none but those of its blocking pool.
-    fn threads_started_by<T>(f: impl std::future::Future<Output = T>) -> (T, usize) {
+    /// `f`'s output, run on a fresh runtime of `builder` (`f` spawned onto it, so on a
+    /// multi-threaded runtime it runs on a worker), and how many threads that runtime started
+    /// meanwhile: a single-threaded runtime starts none but those of its blocking pool, a
+    /// multi-threaded one its workers besides.
+    fn threads_started_by<T: Send + 'static>(
+        mut builder: tokio::runtime::Builder,
+        f: impl std::future::Future<Output = T> + Send + 'static,
+    ) -> (T, usize) {
         use std::sync::atomic::{AtomicUsize, Ordering};
         let started = std::sync::Arc::new(AtomicUsize::new(0));
         let counter = started.clone();
-        let rt = tokio::runtime::Builder::new_current_thread()
+        let rt = builder
             .on_thread_start(move || {
                 counter.fetch_add(1, Ordering::SeqCst);
             })
             .build()
             .unwrap_or_else(|e| panic!("{e}"));
-        let out = rt.block_on(f);
+        let out = rt.block_on(async { tokio::spawn(f).await.unwrap_or_else(|e| panic!("{e}")) });
         (out, started.load(Ordering::SeqCst))
     }
 
@@ -704,30 +715,19 @@ mod tests {
             let a = answer(records);
             assert_eq!(a.result.text_len() >= crate::apart::LONG_BYTES, long);
             let expected = a.to_json().unwrap_or_else(|e| panic!("{e}"));
-            let (written, threads) = threads_started_by(a.into_json());
+            let (written, threads) = threads_started_by(tokio::runtime::Builder::new_current_thread(), a.into_json());
             assert_eq!(written.unwrap_or_else(|e| panic!("{e}")), expected);
             assert_eq!(threads > 0, long, "{records} records: {threads} threads started");
         }
         // On a multi-threaded runtime a long answer is written in place: its one worker is the
         // only thread it ever starts.
-        use std::sync::atomic::{AtomicUsize, Ordering};
-        let started = std::sync::Arc::new(AtomicUsize::new(0));
-        let counter = started.clone();
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .on_thread_start(move || {
-                counter.fetch_add(1, Ordering::SeqCst);
-            })
-            .build()
-            .unwrap_or_else(|e| panic!("{e}"));
         let a = answer(20_000);
         let expected = a.to_json().unwrap_or_else(|e| panic!("{e}"));
-        let written = rt.block_on(async {
-            // On the worker, which has started once this runs.
-            tokio::spawn(a.into_json()).await.unwrap_or_else(|e| panic!("{e}"))
-        });
+        let mut one_worker = tokio::runtime::Builder::new_multi_thread();
+        one_worker.worker_threads(1);
+        let (written, threads) = threads_started_by(one_worker, a.into_json());
         assert_eq!(written.unwrap_or_else(|e| panic!("{e}")), expected);
-        assert_eq!(started.load(Ordering::SeqCst), 1, "a thread besides the worker was started");
+        assert_eq!(threads, 1, "a thread besides the worker was started");
     }
 
     #[test]
