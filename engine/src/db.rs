@@ -22,11 +22,14 @@ mod audit;
 pub mod backup;
 mod cache;
 pub mod console;
+mod listen;
 mod oauth;
 
 use audit::AuditQueue;
 pub use audit::{AuditConfig, AuditOutcome};
 use cache::ConnectorCache;
+use listen::ChangeListener;
+pub use listen::APPLICATION_NAME as CHANGES_APPLICATION_NAME;
 pub use oauth::{OAuthClientRow, OAuthStateRow};
 
 /// What can go wrong in storage. Texts never carry a database password; [`crate::error`] turns
@@ -287,16 +290,57 @@ CREATE TABLE console_sessions_ended (
 CREATE INDEX console_sessions_ended_expires ON console_sessions_ended (expires_at);
 "#,
     ),
+    // PostgreSQL only (below): every replica learns of a change to a connector row.
+    (8, ""),
 ];
 
 /// Statements of a step of [`MIGRATIONS`] run on PostgreSQL only, after the step's own.
-const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[(
-    4,
-    r#"
+const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
+    (
+        4,
+        r#"
 ALTER TABLE audit_log ADD COLUMN seq BIGSERIAL;
 CREATE INDEX audit_log_seq ON audit_log (seq);
 "#,
-)];
+    ),
+    (
+        8,
+        // A connector row changed or deleted, by any replica or by hand, is announced to every
+        // replica listening (`db/listen.rs`) when its transaction commits.
+        r#"
+CREATE OR REPLACE FUNCTION switchboard_connector_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('switchboard_connectors', OLD.id);
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER connectors_changed AFTER UPDATE OR DELETE ON connectors
+    FOR EACH ROW EXECUTE FUNCTION switchboard_connector_changed();
+"#,
+    ),
+];
+
+/// The statements of a migration step: split at each `;` outside a `$$`-quoted body.
+fn statements(sql: &str) -> impl Iterator<Item = &str> {
+    let mut parts = Vec::new();
+    let (mut start, mut quoted) = (0, false);
+    let bytes = sql.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i..].starts_with(b"$$") {
+            quoted = !quoted;
+            i += 2;
+            continue;
+        }
+        if bytes[i] == b';' && !quoted {
+            parts.push(&sql[start..i]);
+            start = i + 1;
+        }
+        i += 1;
+    }
+    parts.push(&sql[start..]);
+    parts.into_iter().map(str::trim).filter(|s| !s.is_empty())
+}
 
 /// Every value sealed under the master key, by table: a query reading each record's id (the
 /// associated data it is sealed with, see [`crate::admin::sealed_aad`]), key id and ciphertext.
@@ -345,10 +389,27 @@ pub struct Db {
     postgres: bool,
     /// Room for connections held out of the pool by [`Db::hold`]: a quarter of the pool.
     holds: Arc<Semaphore>,
-    /// Connector rows in memory (SQLite only; see [`Db::connector`]).
+    /// Connector rows in memory (see [`Db::connector`]).
     connectors: Arc<ConnectorCache>,
+    /// PostgreSQL: where to listen for changes to connector rows, and the task that does once
+    /// the cache is enabled (see `db/listen.rs`).
+    changes: Option<ChangeSource>,
     /// The audit writer task, once started ([`Db::start_audit_writer`]).
     audit: Arc<OnceLock<AuditQueue>>,
+}
+
+/// The database a [`ChangeListener`] listens on, and the listener once started.
+#[derive(Clone)]
+struct ChangeSource {
+    options: sqlx::postgres::PgConnectOptions,
+    listener: Arc<OnceLock<ChangeListener>>,
+}
+
+impl std::fmt::Debug for ChangeSource {
+    // The options hold the database password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChangeSource").field("listening", &self.listener.get().is_some()).finish()
+    }
 }
 
 /// A connection of the pool held by its caller until dropped (see [`Db::hold`]).
@@ -526,7 +587,11 @@ impl Db {
             .connect(url)
             .await
             .map_err(|e| StoreError::Open(redact_url(&e.to_string())))?;
-        let db = Self::with_pool(pool, postgres, max_connections, url);
+        let mut db = Self::with_pool(pool, postgres, max_connections, url);
+        if postgres {
+            let options = url.parse().map_err(|e: sqlx::Error| StoreError::Open(redact_url(&e.to_string())))?;
+            db.changes = Some(ChangeSource { options, listener: Arc::new(OnceLock::new()) });
+        }
         db.migrate().await?;
         Ok(db)
     }
@@ -538,14 +603,30 @@ impl Db {
             // PostgreSQL (never enabled), or an in-memory SQLite database (its own per pool).
             _ => Arc::new(ConnectorCache::new()),
         };
-        Self { pool, postgres, holds: Self::holds(max_connections), connectors, audit: Arc::new(OnceLock::new()) }
+        Self {
+            pool,
+            postgres,
+            holds: Self::holds(max_connections),
+            connectors,
+            changes: None,
+            audit: Arc::new(OnceLock::new()),
+        }
     }
 
     /// Keeps connector rows in memory for `ttl` (zero: never), at most `capacity`, so an
-    /// execution reads no row: on SQLite only (see [`Db::connector`]); a no-op on PostgreSQL.
+    /// execution reads no row (see [`Db::connector`]). On PostgreSQL, where other replicas
+    /// change rows too, this starts listening for changes on the current runtime, and rows are
+    /// kept only while this handle hears of them (`db/listen.rs`); once per handle (its clones
+    /// share it).
     pub fn enable_connector_cache(&self, ttl: Duration, capacity: usize) {
-        if !self.postgres {
-            self.connectors.enable(ttl, capacity);
+        match &self.changes {
+            None => self.connectors.enable(ttl, capacity),
+            Some(_) if ttl.is_zero() => {}
+            Some(source) => {
+                let _ = source.listener.get_or_init(|| {
+                    ChangeListener::start(source.options.clone(), self.connectors.clone(), ttl, capacity)
+                });
+            }
         }
     }
 
@@ -615,7 +696,7 @@ impl Db {
                 let mut tx = sqlx::Connection::begin(&mut *conn).await?;
                 let only_postgres = POSTGRES_MIGRATIONS.iter().filter(|(v, _)| self.postgres && v == version);
                 for part in std::iter::once(*sql).chain(only_postgres.map(|(_, s)| *s)) {
-                    for stmt in part.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+                    for stmt in statements(part) {
                         tx.execute(stmt).await?;
                     }
                 }
@@ -841,7 +922,7 @@ impl Db {
         Ok(r.as_ref().map(connector_row).transpose()?)
     }
 
-    /// [`Db::get_connector`] through the connector cache when it is on (SQLite): a kept row is
+    /// [`Db::get_connector`] through the connector cache when it is on: a kept row is
     /// answered only if it belongs to the organization (and the workspace, when given), as the
     /// query's filter would; otherwise the row is read, and kept.
     pub async fn connector(
@@ -1355,6 +1436,21 @@ fn redact_url(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_migration_splits_at_semicolons_outside_dollar_quoted_bodies() {
+        let sql = "CREATE TABLE a (x INT);\nCREATE FUNCTION f() RETURNS trigger AS $$\nBEGIN\n  PERFORM 1;\n  RETURN NULL;\nEND\n$$;\n ; CREATE TRIGGER t";
+        let got: Vec<&str> = statements(sql).collect();
+        assert_eq!(
+            got,
+            [
+                "CREATE TABLE a (x INT)",
+                "CREATE FUNCTION f() RETURNS trigger AS $$\nBEGIN\n  PERFORM 1;\n  RETURN NULL;\nEND\n$$",
+                "CREATE TRIGGER t",
+            ]
+        );
+        assert_eq!(statements("").count(), 0);
+    }
 
     fn record(entity: &str) -> Audit {
         Audit {

@@ -226,6 +226,11 @@ enum Command {
         /// stop; a process killed with SIGKILL loses at most this much).
         #[arg(long, env = "SWITCHBOARD_AUDIT_FLUSH_MS", default_value_t = 200)]
         audit_flush_ms: u64,
+        /// Longest a connector row read for an execution is kept in memory, in milliseconds
+        /// (0: read from the database for every execution). A change through any replica drops
+        /// it sooner: at once on SQLite, when the change's announcement arrives on PostgreSQL.
+        #[arg(long, env = "SWITCHBOARD_CONNECTOR_CACHE_MS", default_value_t = 10_000)]
+        connector_cache_ms: u64,
         #[command(flatten)]
         token_limits: TokenLimitArgs,
         #[command(flatten)]
@@ -521,6 +526,7 @@ async fn run(cli: Cli, effective: Option<serve_config::Effective>) -> Result<(),
             audit_max_age_days,
             audit_max_rows,
             audit_flush_ms,
+            connector_cache_ms,
             token_limits,
             connections,
             upstream_base_url,
@@ -560,6 +566,7 @@ async fn run(cli: Cli, effective: Option<serve_config::Effective>) -> Result<(),
                 audit_max_age: std::time::Duration::from_secs(audit_max_age_days.saturating_mul(24 * 3600)),
                 audit_max_rows,
                 audit_flush_interval: std::time::Duration::from_millis(audit_flush_ms.max(1)),
+                connector_cache_ttl: std::time::Duration::from_millis(connector_cache_ms),
                 upstream_base_urls,
                 public_url,
                 ..Settings::default()

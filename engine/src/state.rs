@@ -93,9 +93,9 @@ pub struct Settings {
     /// Longest a request waits for room in a full audit queue before its record is dropped
     /// (counted in `switchboard_audit_dropped_total` and logged).
     pub audit_queue_wait: Duration,
-    /// How long a connector row read for an execution is used without reading it again, on
-    /// SQLite (changes made through the engine drop it at once; zero: read every time). On
-    /// PostgreSQL rows are read every time (other replicas change them).
+    /// How long a connector row read for an execution is used without reading it again (zero:
+    /// read every time). Changes drop it sooner: at once on SQLite, where they all pass
+    /// through this process; on PostgreSQL when their announcement arrives (`db/listen.rs`).
     pub connector_cache_ttl: Duration,
     /// Where browsers reach this engine (`https://engine.example.com`): the OAuth callback is
     /// `{public_url}/api/v1/oauth/callback`. Without it, the address the initiating request

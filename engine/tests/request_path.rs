@@ -249,6 +249,103 @@ both_backends!(kept_connectors_answer_their_own_tenant_and_follow_changes, |back
     assert_eq!(run.status, 404, "{}", run.text);
 });
 
+/// The row `e`'s store answers for connector `id`, once it is kept: two reads in a row give
+/// the same row (one allocation), so the second came from memory. Fails after 10 s.
+async fn kept_row(e: &Engine, id: &str) -> std::sync::Arc<switchboard_engine::db::ConnectorRow> {
+    let org = &e.app.organization_id;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let read = || async { e.state.db.connector(org, None, id).await.unwrap_or_else(|e| panic!("{e:?}")) };
+        if let (Some(first), Some(second)) = (read().await, read().await) {
+            if std::sync::Arc::ptr_eq(&first, &second) {
+                return second;
+            }
+        }
+        assert!(Instant::now() < deadline, "the row of {id} was never kept");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Waits (at most 5 s) until `e`'s store answers connector `id` at `version` (`None`: gone).
+async fn answers_version(e: &Engine, id: &str, version: Option<i64>) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let row = e.state.db.connector(&e.app.organization_id, None, id).await.unwrap_or_else(|e| panic!("{e:?}"));
+        let now = row.map(|r| r.version);
+        if now == version {
+            return;
+        }
+        assert!(Instant::now() < deadline, "still answers version {now:?} of {id}, not {version:?}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// PostgreSQL: each replica keeps connector rows while it listens for changes, drops a row
+/// another replica changes or deletes when the change is announced, and, when its listening
+/// connection is cut, drops everything it keeps, so a change announced while nobody listened
+/// is not missed; it keeps rows again once it listens anew. Rows are kept for 10 minutes here:
+/// only the announcements can make a replica read a changed row within the test's 5 s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgres_kept_rows_follow_every_replicas_changes() {
+    let Some(a) = start(Backend::Postgres, |s| s.connector_cache_ttl = Duration::from_secs(600)).await else {
+        return;
+    };
+    let b = a.replica().await;
+    let upstream = fake().await;
+    let app = a.app_token().await;
+    let id = a.github_connector(&app, Some("acme"), &upstream.base_url("github"), creds::GITHUB_TOKEN).await;
+    let change = |token: &'static str| {
+        let (url, app) = (a.url(&format!("/api/v1/integrations/connectors/{id}")), app.clone());
+        async move {
+            let body = json!({"credentials": {"personal_access_token": token}});
+            let r = call("PATCH", &url, Some(&app), Some(body), &[]).await;
+            assert_eq!(r.status, 200, "{}", r.text);
+        }
+    };
+    assert_eq!(kept_row(&b, &id).await.version, 1);
+    change("ghp_second_0000000000000").await;
+    answers_version(&b, &id, Some(2)).await;
+    assert_eq!(kept_row(&b, &id).await.version, 2, "kept again after the change");
+
+    // Cut every listening connection of this database, then change the row before B listens again.
+    let url = a.database_url.clone().unwrap_or_else(|| panic!("a PostgreSQL engine has a URL"));
+    let pool = sqlx::PgPool::connect(&url).await.unwrap_or_else(|e| panic!("{e}"));
+    let cut: Vec<bool> = sqlx::query_scalar(
+        "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity \
+         WHERE application_name = $1 AND datname = current_database()",
+    )
+    .bind(switchboard_engine::db::CHANGES_APPLICATION_NAME)
+    .fetch_all(&pool)
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(cut, [true, true], "one listening connection per replica");
+    change("ghp_third_00000000000000").await;
+    answers_version(&b, &id, Some(3)).await;
+    assert_eq!(kept_row(&b, &id).await.version, 3, "listening again, B keeps rows again");
+    let listening: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND datname = current_database()",
+    )
+    .bind(switchboard_engine::db::CHANGES_APPLICATION_NAME)
+    .fetch_one(&pool)
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(listening, 2, "each replica listens again");
+
+    // A change made by hand reaches B as well; a delete through A too, and B answers 404.
+    sqlx::query("UPDATE connectors SET name = 'renamed by hand', version = version + 1 WHERE id = $1")
+        .bind(&id)
+        .execute(&pool)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    answers_version(&b, &id, Some(4)).await;
+    pool.close().await;
+    let del = call("DELETE", &a.url(&format!("/api/v1/integrations/connectors/{id}")), Some(&app), None, &[]).await;
+    assert!(del.status == 200 || del.status == 204, "{}", del.text);
+    answers_version(&b, &id, None).await;
+    let token = b.scoped_token(&app, "acme").await;
+    assert_eq!(execute(&b.base, &token, &id).await.status, 404);
+}
+
 /// The GraphQL answer of an issues page with nothing on it.
 const EMPTY_ISSUES_PAGE: &str =
     r#"{"data":{"repository":{"issues":{"nodes":[],"pageInfo":{"hasNextPage":false,"endCursor":null}}}}}"#;

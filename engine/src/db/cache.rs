@@ -1,19 +1,16 @@
 //! Connector rows kept in memory, by id, so an execution does not read its connector from the
-//! database each time. Only where every change of a row passes through this process: the
-//! embedded SQLite store, whose writers are this process (every [`super::Db`] opened on one
-//! file in a process shares one cache, so two engines in one process, as tests run them, see
-//! each other's changes at once). On PostgreSQL, where other replicas change rows, connectors
-//! are read from the database on every call: a cross-replica cache is either invalidated
-//! asynchronously (LISTEN/NOTIFY: a replica could run a connector for a moment after another
-//! one answered its deletion) or checked with a round trip per call (what reading the row
-//! costs already); the handle cache keyed on the row's version keeps the credentials
-//! decrypted and the spec compiled either way.
+//! database each time. On the embedded SQLite store every change of a row passes through this
+//! process (every [`super::Db`] opened on one file in a process shares one cache, so two engines
+//! in one process, as tests run them, see each other's changes at once). On PostgreSQL other
+//! replicas change rows too: the cache is on there only while its handle hears of every change
+//! through `LISTEN` (`db/listen.rs`), which drops each changed row when it is announced.
 //!
 //! Every change of a connector made through [`super::Db`] drops its entry after the change is
 //! committed. A read that started before a change may end after the change dropped the entry:
 //! each drop bumps a generation, and a row read under an older generation is not kept.
 //! Entries also expire after the time to live, which bounds what another process writing the
-//! same SQLite file (not a supported deployment: replicas need PostgreSQL) could leave stale.
+//! same SQLite file (not a supported deployment: replicas need PostgreSQL) could leave stale,
+//! and on PostgreSQL what a listening connection that died without a sound could.
 //!
 //! The cache answers by id alone; tenancy (organization, workspace) is checked by the caller
 //! on every hit, exactly as the SQL filters a miss.
