@@ -394,6 +394,8 @@ pub struct Db {
     /// PostgreSQL: where to listen for changes to connector rows, and the task that does once
     /// the cache is enabled (see `db/listen.rs`).
     changes: Option<ChangeSource>,
+    /// PostgreSQL: what a serving thread's own pool connects to (see [`Db::here`]).
+    threads: Option<Arc<ThreadPools>>,
     /// The audit writer task, once started ([`Db::start_audit_writer`]).
     audit: Arc<OnceLock<AuditQueue>>,
 }
@@ -409,6 +411,52 @@ impl std::fmt::Debug for ChangeSource {
     // The options hold the database password.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ChangeSource").field("listening", &self.listener.get().is_some()).finish()
+    }
+}
+
+/// PostgreSQL with serving threads: each serving thread queries through a pool of its own,
+/// made on first use on that thread, so its connections are driven by the runtime that uses
+/// them (a connection is driven by the runtime it was opened on: one opened on another thread
+/// would wait for that thread's turn for every answer) and close with the thread.
+struct ThreadPools {
+    /// Tells this handle's pools from other handles' (tests run several engines in a process).
+    id: u64,
+    url: String,
+    /// Connections of each thread's pool.
+    size: u32,
+}
+
+impl std::fmt::Debug for ThreadPools {
+    // The URL holds the database password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ThreadPools").field("id", &self.id).field("size", &self.size).finish()
+    }
+}
+
+/// A serving thread's number and its pools, by [`ThreadPools::id`].
+struct ServingThread {
+    n: usize,
+    pools: Vec<(u64, AnyPool)>,
+}
+
+thread_local! {
+    /// Set on a serving thread ([`serving_thread`]).
+    static SERVING: std::cell::RefCell<Option<ServingThread>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Marks this thread as serving thread `n`: from now on a PostgreSQL [`Db`]'s queries made on
+/// it go through a pool of this thread's own (see [`Db::here`]). Call
+/// [`close_thread_pools`] on the thread's runtime before it stops.
+pub fn serving_thread(n: usize) {
+    SERVING.with(|s| *s.borrow_mut() = Some(ServingThread { n, pools: Vec::new() }));
+}
+
+/// Closes this serving thread's pools (their connections end gracefully); for the end of its
+/// runtime.
+pub async fn close_thread_pools() {
+    let pools = SERVING.with(|s| s.borrow_mut().as_mut().map(|t| std::mem::take(&mut t.pools)).unwrap_or_default());
+    for (_, pool) in pools {
+        pool.close().await;
     }
 }
 
@@ -521,6 +569,17 @@ const AUDIT_COUNT_BOUND_SQLITE: &str =
 const AUDIT_COUNT_BOUND_POSTGRES: &str =
     "SELECT (SELECT MAX(seq) FROM audit_log) - (SELECT MIN(seq) FROM audit_log) + 1 AS n";
 
+/// Connections of an engine's shared PostgreSQL pool (serving threads' pools and the
+/// connection listening for changes come on top: [`Db::use_thread_pools`]).
+const POSTGRES_CONNECTIONS: u32 = 16;
+
+/// `url` (a PostgreSQL URL) with its `application_name` set to `name`, as `pg_stat_activity`
+/// shows it.
+fn with_application_name(url: &str, name: &str) -> String {
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}application_name={name}")
+}
+
 /// The forms `--database-url` accepts, for error messages.
 pub const DATABASE_URL_FORMS: &str = "postgres://..., postgresql://... or sqlite://...";
 
@@ -569,7 +628,7 @@ impl Db {
 
     async fn connect(url: &str, postgres: bool) -> StoreResult<Self> {
         sqlx::any::install_default_drivers();
-        let max_connections = if postgres { 16 } else { 8 };
+        let max_connections = if postgres { POSTGRES_CONNECTIONS } else { 8 };
         let pool = AnyPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(10))
@@ -609,8 +668,48 @@ impl Db {
             holds: Self::holds(max_connections),
             connectors,
             changes: None,
+            threads: None,
             audit: Arc::new(OnceLock::new()),
         }
+    }
+
+    /// The pool for a query made on this thread: on a serving thread, with PostgreSQL and
+    /// [`Db::use_thread_pools`], the thread's own (made on first use); the shared pool
+    /// otherwise. Work that outlives the request or moves between threads (the audit writer,
+    /// the context store's caches and leases, migrations) uses the shared pool.
+    fn here(&self) -> AnyPool {
+        let Some(t) = &self.threads else { return self.pool.clone() };
+        SERVING
+            .with(|s| {
+                let mut s = s.borrow_mut();
+                let ServingThread { n, pools } = s.as_mut()?;
+                if let Some((_, pool)) = pools.iter().find(|(id, _)| *id == t.id) {
+                    return Some(pool.clone());
+                }
+                let url = with_application_name(&t.url, &format!("switchboard-serve-{n}"));
+                let pool = AnyPoolOptions::new()
+                    .max_connections(t.size)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .connect_lazy(&url)
+                    .ok()?;
+                pools.push((t.id, pool.clone()));
+                Some(pool)
+            })
+            .unwrap_or_else(|| self.pool.clone())
+    }
+
+    /// PostgreSQL: queries made on serving threads (of `threads`) go through a pool of each
+    /// thread's own (see [`Db::here`]) of `16 / (threads + 1)` connections, at least 2, besides
+    /// the shared pool's 16. No-op on SQLite, whose one pool is shared (its writes are
+    /// serialized anyway).
+    pub fn use_thread_pools(&mut self, threads: usize, url: &str) {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        if !self.postgres || threads == 0 {
+            return;
+        }
+        let size = (POSTGRES_CONNECTIONS / (threads as u32 + 1)).max(2);
+        let id = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.threads = Some(Arc::new(ThreadPools { id, url: url.to_string(), size }));
     }
 
     /// Keeps connector rows in memory for `ttl` (zero: never), at most `capacity`, so an
@@ -658,7 +757,7 @@ impl Db {
     /// slow token endpoints cannot starve requests of connections).
     pub fn hold(&self) -> Option<Held> {
         let room = self.holds.clone().try_acquire_owned().ok()?;
-        Some(Held { conn: self.pool.try_acquire()?, _room: room })
+        Some(Held { conn: self.here().try_acquire()?, _room: room })
     }
 
     /// Whether this is PostgreSQL.
@@ -718,13 +817,13 @@ impl Db {
 
     /// Whether storage answers.
     pub async fn ping(&self) -> bool {
-        sqlx::query("SELECT 1").fetch_one(&self.pool).await.is_ok()
+        sqlx::query("SELECT 1").fetch_one(&self.here()).await.is_ok()
     }
 
     // ---- organizations and applications
 
     pub async fn count_organizations(&self) -> StoreResult<i64> {
-        let r = sqlx::query("SELECT COUNT(*) AS n FROM organizations").fetch_one(&self.pool).await?;
+        let r = sqlx::query("SELECT COUNT(*) AS n FROM organizations").fetch_one(&self.here()).await?;
         Ok(r.try_get::<i64, _>("n")?)
     }
 
@@ -734,7 +833,7 @@ impl Db {
             .bind(&id)
             .bind(name)
             .bind(now())
-            .execute(&self.pool)
+            .execute(&self.here())
             .await?;
         Ok(Organization { id, name: name.to_string() })
     }
@@ -742,7 +841,7 @@ impl Db {
     pub async fn find_organization_by_name(&self, name: &str) -> StoreResult<Option<Organization>> {
         let r = sqlx::query("SELECT id, name FROM organizations WHERE name = $1 ORDER BY created_at LIMIT 1")
             .bind(name)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.here())
             .await?;
         Ok(match r {
             Some(r) => Some(Organization { id: r.try_get("id")?, name: r.try_get("name")? }),
@@ -763,7 +862,7 @@ impl Db {
             .bind(client_id)
             .bind(secret_hash)
             .bind(now())
-            .execute(&self.pool)
+            .execute(&self.here())
             .await?;
         Ok(Application {
             id,
@@ -780,7 +879,7 @@ impl Db {
             .bind(new)
             .bind(client_id)
             .bind(old)
-            .execute(&self.pool)
+            .execute(&self.here())
             .await?;
         Ok(r.rows_affected() == 1)
     }
@@ -789,7 +888,7 @@ impl Db {
         let r =
             sqlx::query("SELECT id, organization_id, client_id, secret_hash FROM applications WHERE client_id = $1")
                 .bind(client_id)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&self.here())
                 .await?;
         Ok(match r {
             Some(r) => Some(Application {
@@ -819,7 +918,7 @@ impl Db {
         )
         .bind(organization_id)
         .bind(name)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.here())
         .await?;
         Ok(r.as_ref().map(Self::workspace).transpose()?)
     }
@@ -830,7 +929,7 @@ impl Db {
         )
         .bind(organization_id)
         .bind(id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.here())
         .await?;
         Ok(r.as_ref().map(Self::workspace).transpose()?)
     }
@@ -848,7 +947,7 @@ impl Db {
         .bind(organization_id)
         .bind(name)
         .bind(now())
-        .execute(&self.pool)
+        .execute(&self.here())
         .await?;
         self.find_workspace(organization_id, name)
             .await?
@@ -862,7 +961,7 @@ impl Db {
     ) -> StoreResult<Vec<Workspace>> {
         let rows = sqlx::query("SELECT id, organization_id, name, created_at FROM workspaces WHERE organization_id = $1 ORDER BY created_at, name")
             .bind(organization_id)
-            .fetch_all(&self.pool)
+            .fetch_all(&self.here())
             .await?;
         let needle = name_contains.map(str::to_lowercase);
         let mut out = Vec::new();
@@ -897,7 +996,7 @@ impl Db {
         .bind(&row.config)
         .bind(&row.created_at)
         .bind(&row.updated_at)
-        .execute(&self.pool)
+        .execute(&self.here())
         .await?;
         Ok(())
     }
@@ -917,7 +1016,7 @@ impl Db {
             .bind(organization_id)
             .bind(id)
             .bind(workspace_id.unwrap_or(""))
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.here())
             .await?;
         Ok(r.as_ref().map(connector_row).transpose()?)
     }
@@ -966,7 +1065,7 @@ impl Db {
         for v in values {
             query = query.bind(v);
         }
-        let rows = query.fetch_all(&self.pool).await?;
+        let rows = query.fetch_all(&self.here()).await?;
         Ok(rows.iter().map(connector_row).collect::<Result<_, _>>()?)
     }
 
@@ -989,7 +1088,7 @@ impl Db {
         .bind(&row.id)
         .bind(&row.organization_id)
         .bind(expected_version)
-        .execute(&self.pool)
+        .execute(&self.here())
         .await;
         self.connectors.forget(&row.id);
         Ok(r?.rows_affected() == 1)
@@ -1021,7 +1120,7 @@ impl Db {
         .bind(expected_version);
         let r = match held {
             Some(h) => q.execute(&mut *h.conn).await,
-            None => q.execute(&self.pool).await,
+            None => q.execute(&self.here()).await,
         };
         self.connectors.forget(id);
         Ok(r?.rows_affected() == 1)
@@ -1038,7 +1137,7 @@ impl Db {
         sqlx::query("UPDATE connectors SET refresh_in_flight = $1 WHERE id = $2 AND credential_version = $1")
             .bind(version)
             .bind(id)
-            .execute(&self.pool)
+            .execute(&self.here())
             .await?;
         Ok(before)
     }
@@ -1049,7 +1148,7 @@ impl Db {
         sqlx::query("UPDATE connectors SET refresh_in_flight = NULL WHERE id = $1 AND refresh_in_flight = $2")
             .bind(id)
             .bind(version)
-            .execute(&self.pool)
+            .execute(&self.here())
             .await?;
         Ok(())
     }
@@ -1063,7 +1162,7 @@ impl Db {
         )
         .bind(id)
         .bind(version.into().unwrap_or(-1))
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.here())
         .await?;
         Ok(r.is_some())
     }
@@ -1073,7 +1172,7 @@ impl Db {
         let r =
             sqlx::query("SELECT credentials_key_id, credentials_ct, credential_version FROM connectors WHERE id = $1")
                 .bind(id)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&self.here())
                 .await?;
         Ok(match r {
             Some(r) => Some((
@@ -1090,13 +1189,13 @@ impl Db {
         let r = sqlx::query("DELETE FROM connectors WHERE organization_id = $1 AND id = $2")
             .bind(organization_id)
             .bind(id)
-            .execute(&self.pool)
+            .execute(&self.here())
             .await;
         self.connectors.forget(id);
         if r?.rows_affected() != 1 {
             return Ok(false);
         }
-        sqlx::query("DELETE FROM refresh_locks WHERE connector_id = $1").bind(id).execute(&self.pool).await?;
+        sqlx::query("DELETE FROM refresh_locks WHERE connector_id = $1").bind(id).execute(&self.here()).await?;
         Ok(true)
     }
 
@@ -1114,7 +1213,7 @@ impl Db {
         .bind(owner)
         .bind(now + ttl_ms)
         .bind(now)
-        .execute(&self.pool)
+        .execute(&self.here())
         .await?;
         Ok(r.rows_affected() == 1)
     }
@@ -1124,7 +1223,7 @@ impl Db {
         let r = sqlx::query("DELETE FROM refresh_locks WHERE connector_id = $1 AND owner = $2")
             .bind(connector_id)
             .bind(owner)
-            .execute(&self.pool)
+            .execute(&self.here())
             .await?;
         Ok(r.rows_affected() == 1)
     }
@@ -1151,7 +1250,7 @@ impl Db {
         .bind(workspace_id.unwrap_or(""))
         .bind(origin)
         .bind(now())
-        .execute(&self.pool)
+        .execute(&self.here())
         .await?;
         Ok(())
     }
@@ -1159,7 +1258,7 @@ impl Db {
     /// Every registered widget origin, of every organization.
     pub async fn widget_origins(&self) -> StoreResult<Vec<WidgetOrigin>> {
         let rows = sqlx::query("SELECT organization_id, workspace_id, origin FROM widget_origins")
-            .fetch_all(&self.pool)
+            .fetch_all(&self.here())
             .await?;
         let mut out = Vec::with_capacity(rows.len());
         for r in rows {
@@ -1178,7 +1277,7 @@ impl Db {
     pub async fn signing_keys(&self) -> StoreResult<Vec<(String, Sealed, String)>> {
         let rows =
             sqlx::query("SELECT kid, secret_key_id, secret_ct, created_at FROM signing_keys ORDER BY created_at, kid")
-                .fetch_all(&self.pool)
+                .fetch_all(&self.here())
                 .await?;
         let mut out = Vec::new();
         for r in rows {
@@ -1197,7 +1296,7 @@ impl Db {
             .bind(&sealed.key_id)
             .bind(&sealed.ciphertext)
             .bind(now())
-            .execute(&self.pool)
+            .execute(&self.here())
             .await?;
         Ok(())
     }
@@ -1208,7 +1307,7 @@ impl Db {
     pub async fn server_key(&self, name: &str) -> StoreResult<Option<Sealed>> {
         let r = sqlx::query("SELECT secret_key_id, secret_ct FROM server_keys WHERE name = $1")
             .bind(name)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.here())
             .await?;
         Ok(match r {
             Some(r) => Some(Sealed { key_id: r.try_get("secret_key_id")?, ciphertext: r.try_get("secret_ct")? }),
@@ -1227,7 +1326,7 @@ impl Db {
         .bind(&sealed.key_id)
         .bind(&sealed.ciphertext)
         .bind(now())
-        .execute(&self.pool)
+        .execute(&self.here())
         .await?;
         Ok(())
     }
@@ -1238,7 +1337,7 @@ impl Db {
     pub async fn sealed_records(&self) -> StoreResult<Vec<(&'static str, String, Sealed)>> {
         let mut out = Vec::new();
         for (table, sql) in SEALED_RECORDS {
-            for r in sqlx::query(sql).fetch_all(&self.pool).await? {
+            for r in sqlx::query(sql).fetch_all(&self.here()).await? {
                 out.push((
                     *table,
                     r.try_get("id")?,
@@ -1265,7 +1364,7 @@ impl Db {
             .bind(&new.ciphertext)
             .bind(id)
             .bind(&old.ciphertext)
-            .execute(&self.pool)
+            .execute(&self.here())
             .await;
         if table == "connectors" {
             self.connectors.forget(id);
@@ -1311,7 +1410,7 @@ impl Db {
         .bind(a.latency_ms)
         .bind(&a.request_id)
         .bind(created_at)
-        .execute(&self.pool)
+        .execute(&self.here())
         .await?;
         Ok(())
     }
@@ -1320,7 +1419,7 @@ impl Db {
     /// record: for tests and operators; the pruner uses [`Db::audit_count_bound`]).
     pub async fn audit_count(&self) -> StoreResult<i64> {
         self.flush_audit().await;
-        let r = sqlx::query("SELECT COUNT(*) AS n FROM audit_log").fetch_one(&self.pool).await?;
+        let r = sqlx::query("SELECT COUNT(*) AS n FROM audit_log").fetch_one(&self.here()).await?;
         Ok(r.try_get::<i64, _>("n")?)
     }
 
@@ -1331,7 +1430,7 @@ impl Db {
     /// record older by its date than one inserted before it, leaves a gap counted as a record.
     pub async fn audit_count_bound(&self) -> StoreResult<i64> {
         let sql = if self.postgres { AUDIT_COUNT_BOUND_POSTGRES } else { AUDIT_COUNT_BOUND_SQLITE };
-        let r = sqlx::query(sql).fetch_one(&self.pool).await?;
+        let r = sqlx::query(sql).fetch_one(&self.here()).await?;
         Ok(r.try_get::<Option<i64>, _>("n")?.unwrap_or(0))
     }
 
@@ -1349,13 +1448,13 @@ impl Db {
                 )
                 .bind(before)
                 .bind(limit.max(0))
-                .execute(&self.pool)
+                .execute(&self.here())
                 .await?
             }
             None => {
                 sqlx::query("DELETE FROM audit_log WHERE id IN (SELECT id FROM audit_log ORDER BY created_at LIMIT $1)")
                     .bind(limit.max(0))
-                    .execute(&self.pool)
+                    .execute(&self.here())
                     .await?
             }
         };
@@ -1370,7 +1469,7 @@ impl Db {
         self.flush_audit().await;
         let rows = sqlx::query("SELECT entity, action, status, error_code FROM audit_log WHERE organization_id = $1 ORDER BY created_at DESC")
             .bind(organization_id)
-            .fetch_all(&self.pool)
+            .fetch_all(&self.here())
             .await?;
         let mut out = Vec::new();
         for r in rows {

@@ -378,6 +378,7 @@ mod serving {
             let (state, permits, stop, count) = (state.clone(), permits.clone(), stop.clone(), live.clone());
             let (done_tx, done_rx) = oneshot::channel();
             let thread = std::thread::Builder::new().name(format!("serve-{i}")).spawn(move || {
+                crate::db::serving_thread(i);
                 rt.block_on(async move {
                     let serving = Serving::new(&state, stop);
                     while let Some(h) = rx.recv().await {
@@ -391,6 +392,7 @@ mod serving {
                     }
                     // `serve` stopped accepting: this runtime drives its connections to the end.
                     let _ = permits.acquire_many(max_connections(&state) as u32).await;
+                    crate::db::close_thread_pools().await;
                 });
                 // Tasks a request left behind (a lease renewal, an MCP session) end with it.
                 rt.shutdown_timeout(Duration::from_secs(5));

@@ -157,9 +157,9 @@ struct ConnectionArgs {
     #[arg(long, env = "SWITCHBOARD_UPSTREAM_EXCHANGES_PER_CONNECTOR", default_value_t = switchboard_core::http::EXCHANGES_PER_ORIGIN as u32, value_parser = clap::value_parser!(u32).range(1..))]
     upstream_exchanges_per_connector: u32,
     /// Threads serving requests, each with a single-threaded runtime of its own, so a request,
-    /// its upstream exchange and its answer never change threads. Unset: one per CPU on SQLite,
-    /// none on PostgreSQL; 0: none, the shared runtime serves (work stealing between its
-    /// workers); more than 0 is for SQLite only.
+    /// its upstream exchange and its answer never change threads. Unset: one per CPU; 0: none,
+    /// the shared runtime serves (work stealing between its workers). On PostgreSQL each
+    /// serving thread queries through a pool of its own.
     #[arg(long, env = "SWITCHBOARD_SERVING_THREADS", value_parser = clap::value_parser!(u16))]
     serving_threads: Option<u16>,
 }

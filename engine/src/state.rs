@@ -79,8 +79,9 @@ pub struct Settings {
     pub upstream_exchanges_per_connector: usize,
     /// Threads that serve requests, each with a single-threaded runtime of its own (a
     /// connection's requests, their upstream exchanges and answers stay on one thread). `None`:
-    /// one per CPU on SQLite, none on PostgreSQL; `Some(0)`: none, the process's
-    /// multi-threaded runtime serves; `Some(n)`: `n`, on SQLite only ([`Inner::serving_threads`]).
+    /// one per CPU; `Some(0)`: none, the process's multi-threaded runtime serves; `Some(n)`:
+    /// `n` ([`Inner::serving_threads`]). On PostgreSQL each serving thread queries through a
+    /// pool of its own ([`Db::use_thread_pools`]).
     pub serving_threads: Option<usize>,
     /// Base URL per connector slug for connectors whose config names none (a test double, a
     /// proxy, an on-premises install of the API): the spec's server URL otherwise.
@@ -312,8 +313,11 @@ impl AppState {
         if let Err(e) = switchboard_core::http::exchanges_per_origin() {
             return Err(ApiError::new(ErrorCode::Configuration, format!("the HTTP client: {e}")));
         }
-        let db = Db::open(settings.database_url.as_deref(), &settings.data_dir).await?;
-        let serving_threads = serving_threads(settings.serving_threads, db.is_postgres())?;
+        let mut db = Db::open(settings.database_url.as_deref(), &settings.data_dir).await?;
+        let serving_threads = serving_threads(settings.serving_threads);
+        if let Some(url) = &settings.database_url {
+            db.use_thread_pools(serving_threads, url);
+        }
         let metrics = Arc::new(Metrics::default());
         let signer = Signer::load(&db, &keys, settings.signing_key_reload_interval, metrics.clone()).await?;
         let secrets = ClientSecrets::load(&db, &keys, settings.argon2_queue).await?;
@@ -350,24 +354,13 @@ impl AppState {
     }
 }
 
-/// The serving threads [`Settings::serving_threads`] asks for on this store: what it says, or
-/// by default one per CPU on SQLite (none on a single CPU, where the process's runtime serves
-/// alone) and none on PostgreSQL: a pooled database connection is driven by the runtime that
-/// opened it, so with a runtime per thread most queries would wait for another, busy thread to
-/// read their answers. Asking for threads there is a configuration error, not a silent no.
-fn serving_threads(asked: Option<usize>, postgres: bool) -> ApiResult<usize> {
-    match (asked, postgres) {
-        (Some(0), _) | (None, true) => Ok(0),
-        (Some(_), true) => Err(ApiError::new(
-            ErrorCode::Configuration,
-            "--serving-threads applies to the SQLite store; on PostgreSQL the engine serves from its shared runtime (leave it unset or 0)",
-        )),
-        (None, false) => match std::thread::available_parallelism().map_or(1, |n| n.get()) {
-            1 => Ok(0),
-            n => Ok(n),
-        },
-        (Some(n), false) => Ok(n),
-    }
+/// The serving threads [`Settings::serving_threads`] asks for: what it says, or by default one
+/// per CPU (none on a single CPU, where the process's runtime serves alone).
+fn serving_threads(asked: Option<usize>) -> usize {
+    asked.unwrap_or_else(|| match std::thread::available_parallelism().map_or(1, |n| n.get()) {
+        1 => 0,
+        n => n,
+    })
 }
 
 impl Inner {
@@ -389,18 +382,13 @@ mod tests {
     use switchboard_core::ConnectorOptions;
 
     #[test]
-    fn serving_threads_are_for_sqlite_and_default_to_one_per_cpu() {
+    fn serving_threads_default_to_one_per_cpu() {
         let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-        assert_eq!(serving_threads(None, false).ok(), Some(if cpus == 1 { 0 } else { cpus }));
-        assert_eq!(serving_threads(Some(3), false).ok(), Some(3));
-        assert_eq!(serving_threads(Some(1), false).ok(), Some(1));
-        // 0: the shared runtime serves, on either store.
-        assert_eq!(serving_threads(Some(0), false).ok(), Some(0));
-        assert_eq!(serving_threads(Some(0), true).ok(), Some(0));
-        assert_eq!(serving_threads(None, true).ok(), Some(0));
-        let refused = serving_threads(Some(2), true).err().unwrap_or_else(|| panic!("threads asked for on PostgreSQL"));
-        assert_eq!(refused.code, ErrorCode::Configuration);
-        assert!(refused.message.contains("--serving-threads"), "{}", refused.message);
+        assert_eq!(serving_threads(None), if cpus == 1 { 0 } else { cpus });
+        assert_eq!(serving_threads(Some(3)), 3);
+        assert_eq!(serving_threads(Some(1)), 1);
+        // 0: the shared runtime serves.
+        assert_eq!(serving_threads(Some(0)), 0);
     }
 
     /// A Stripe handle told apart by its base URL.

@@ -1,9 +1,9 @@
-//! Serving threads (issue 14): on SQLite the engine serves from a single-threaded runtime per
-//! thread, each connection handed by the accepting runtime to the thread with the fewest
-//! live connections. They answer every connection,
-//! stop with the engine (a shutdown, or `serve`'s future dropped) once their connections end,
-//! and the audit records of their requests are written at the shutdown. One test in its own
-//! binary: it counts this process's threads by name.
+//! Serving threads (issue 14): the engine serves from a single-threaded runtime per thread,
+//! each connection handed by the accepting runtime to the thread with the fewest live
+//! connections. They answer every connection, stop with the engine (a shutdown, or `serve`'s
+//! future dropped) once their connections end, and the audit records of their requests are
+//! written at the shutdown; on PostgreSQL each thread queries through a pool of its own. One
+//! test in its own binary: it counts this process's threads by name.
 
 mod common;
 
@@ -129,4 +129,98 @@ async fn serving_threads_answer_every_connection_and_stop_with_the_engine() {
     let metrics = call("GET", &format!("{shared}/metrics"), None, None, &[]).await;
     assert!(!metrics.text.contains("switchboard_serving_thread_connections"), "{}", metrics.text);
     served.abort();
+    until_serving_threads(0).await;
+
+    on_postgres().await;
+}
+
+/// The `application_name`s of this database's server connections whose name starts with
+/// `switchboard-serve-` (a serving thread's pool).
+async fn thread_pools(pool: &sqlx::PgPool) -> Vec<String> {
+    sqlx::query_scalar(
+        "SELECT DISTINCT application_name FROM pg_stat_activity \
+         WHERE datname = current_database() AND application_name LIKE 'switchboard-serve-%' ORDER BY 1",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// PostgreSQL: requests that read and write the store through serving threads (connectors
+/// created, listed and run from several connections at once) are answered; each thread's
+/// queries go through a pool of its own (`switchboard-serve-N` in `pg_stat_activity`), whose
+/// connections close with the thread; the audit records are written at the shutdown.
+async fn on_postgres() {
+    let Some(e) = start(Backend::Postgres, |_| {}).await else { return };
+    let upstream = FakeUpstream::start().await.unwrap_or_else(|e| panic!("{e}"));
+    let app = e.app_token().await;
+    let state = e
+        .sibling(|s| {
+            s.serving_threads = Some(2);
+            s.audit_flush_interval = Duration::from_secs(3600);
+        })
+        .await;
+    assert_eq!(state.serving_threads, 2);
+    let served = Served::start(state).await;
+    let base = served.base.clone();
+    until_serving_threads(2).await;
+    let mut clients = Vec::new();
+    for i in 0..6 {
+        let (client, base, app, fake) = (common::client(), base.clone(), app.clone(), upstream.base_url("github"));
+        clients.push(tokio::spawn(async move {
+            let created = client
+                .post(format!("{base}/api/v1/integrations/connectors"))
+                .bearer_auth(&app)
+                .json(&json!({
+                    "connector_type": "github", "name": "gh", "workspace_name": format!("w{i}"),
+                    "credentials": {"personal_access_token": creds::GITHUB_TOKEN},
+                    "replication_config": {"repositories": ["octo/hello"]}, "config": {"base_url": fake},
+                }))
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(created.status(), 201);
+            let id = created.json::<serde_json::Value>().await.unwrap_or_else(|e| panic!("{e}"))["id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            let listed = client
+                .get(format!("{base}/api/v1/integrations/connectors?workspace_name=w{i}"))
+                .bearer_auth(&app)
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(listed.status(), 200);
+            assert!(listed.text().await.unwrap_or_default().contains(&id), "listed");
+            let body = json!({"entity": "issues", "action": "list", "params": {"owner": "octo", "repo": "hello"}});
+            for _ in 0..3 {
+                let r = client
+                    .post(format!("{base}/api/v1/integrations/connectors/{id}/execute"))
+                    .bearer_auth(&app)
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap_or_else(|e| panic!("{e}"));
+                assert_eq!(r.status(), 200);
+            }
+        }));
+    }
+    for c in clients {
+        c.await.unwrap_or_else(|e| panic!("{e}"));
+    }
+    let url = e.database_url.clone().unwrap_or_else(|| panic!("a PostgreSQL engine has a URL"));
+    let pg = sqlx::PgPool::connect(&url).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(thread_pools(&pg).await, ["switchboard-serve-0", "switchboard-serve-1"], "each thread's own pool");
+    let db = Db::open(Some(&url), &e.dir.0).await.unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(db.audit_count().await.unwrap_or_else(|e| panic!("{e:?}")), 0, "written before the shutdown");
+
+    served.shut_down().await;
+    assert_eq!(serving_threads(), 0, "serving threads outlived serve");
+    assert_eq!(db.audit_count().await.unwrap_or_else(|e| panic!("{e:?}")), 18);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !thread_pools(&pg).await.is_empty() {
+        assert!(Instant::now() < deadline, "a serving thread's connections outlived it: {:?}", thread_pools(&pg).await);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    pg.close().await;
 }

@@ -28,7 +28,7 @@ impl Db {
         )
         .bind(client_id)
         .bind(organization_id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.here())
         .await?;
         let Some(r) = row else { return Ok(None) };
         let text: String = r.try_get("slugs")?;
@@ -49,7 +49,7 @@ impl Db {
             sqlx::query("DELETE FROM application_templates WHERE client_id = $1 AND organization_id = $2")
                 .bind(client_id)
                 .bind(organization_id)
-                .execute(&self.pool)
+                .execute(&self.here())
                 .await?;
             return Ok(None);
         };
@@ -65,7 +65,7 @@ impl Db {
         .bind(organization_id)
         .bind(&text)
         .bind(&at)
-        .execute(&self.pool)
+        .execute(&self.here())
         .await?;
         Ok(Some(AppTemplates { slugs: slugs.to_vec(), updated_at: at }))
     }

@@ -51,9 +51,9 @@ impl Db {
         )
         .bind(session_hash)
         .bind(expires_at)
-        .execute(&self.pool)
+        .execute(&self.here())
         .await?;
-        sqlx::query("DELETE FROM console_sessions_ended WHERE expires_at < $1").bind(now).execute(&self.pool).await?;
+        sqlx::query("DELETE FROM console_sessions_ended WHERE expires_at < $1").bind(now).execute(&self.here()).await?;
         Ok(())
     }
 
@@ -72,7 +72,7 @@ impl Db {
         )
         .bind(session_hash)
         .bind(client_id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.here())
         .await?;
         let Some(r) = row else { return Ok(None) };
         let app = Application {
@@ -125,7 +125,7 @@ impl Db {
         for b in &binds {
             q = q.bind(b.clone());
         }
-        let rows = q.fetch_all(&self.pool).await?;
+        let rows = q.fetch_all(&self.here()).await?;
         let mut out = Vec::with_capacity(rows.len());
         for r in rows {
             out.push(AuditEntry {

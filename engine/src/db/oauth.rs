@@ -110,7 +110,7 @@ impl Db {
         .bind(&row.scopes)
         .bind(&row.created_at)
         .bind(&row.updated_at)
-        .execute(&self.pool)
+        .execute(&self.here())
         .await?;
         Ok(())
     }
@@ -123,7 +123,7 @@ impl Db {
     ) -> StoreResult<Option<OAuthClientRow>> {
         let sql =
             format!("SELECT {CLIENT_COLUMNS} FROM oauth_clients WHERE organization_id = $1 AND connector_type = $2");
-        let r = sqlx::query(&sql).bind(organization_id).bind(connector_type).fetch_optional(&self.pool).await?;
+        let r = sqlx::query(&sql).bind(organization_id).bind(connector_type).fetch_optional(&self.here()).await?;
         Ok(r.as_ref().map(client_row).transpose()?)
     }
 
@@ -131,7 +131,7 @@ impl Db {
     pub async fn oauth_clients(&self, organization_id: &str) -> StoreResult<Vec<OAuthClientRow>> {
         let sql =
             format!("SELECT {CLIENT_COLUMNS} FROM oauth_clients WHERE organization_id = $1 ORDER BY connector_type");
-        let rows = sqlx::query(&sql).bind(organization_id).fetch_all(&self.pool).await?;
+        let rows = sqlx::query(&sql).bind(organization_id).fetch_all(&self.here()).await?;
         Ok(rows.iter().map(client_row).collect::<Result<_, _>>()?)
     }
 
@@ -140,7 +140,7 @@ impl Db {
         let r = sqlx::query("DELETE FROM oauth_clients WHERE organization_id = $1 AND connector_type = $2")
             .bind(organization_id)
             .bind(connector_type)
-            .execute(&self.pool)
+            .execute(&self.here())
             .await?;
         Ok(r.rows_affected() > 0)
     }
@@ -165,7 +165,7 @@ impl Db {
         .bind(&row.verifier.ciphertext)
         .bind(row.expires_at)
         .bind(now())
-        .execute(&self.pool)
+        .execute(&self.here())
         .await?;
         Ok(())
     }
@@ -173,7 +173,7 @@ impl Db {
     /// The pending consent of a state hash, used or not.
     pub async fn oauth_state(&self, state_hash: &str) -> StoreResult<Option<OAuthStateRow>> {
         let sql = format!("SELECT {STATE_COLUMNS} FROM oauth_states WHERE state_hash = $1");
-        let r = sqlx::query(&sql).bind(state_hash).fetch_optional(&self.pool).await?;
+        let r = sqlx::query(&sql).bind(state_hash).fetch_optional(&self.here()).await?;
         Ok(r.as_ref().map(state_row).transpose()?)
     }
 
@@ -185,7 +185,7 @@ impl Db {
         )
         .bind(now_ms)
         .bind(state_hash)
-        .execute(&self.pool)
+        .execute(&self.here())
         .await?;
         Ok(r.rows_affected() == 1)
     }
@@ -194,7 +194,7 @@ impl Db {
     /// callback is told "expired" rather than "unknown").
     pub async fn prune_oauth_states(&self, before_ms: i64) -> StoreResult<u64> {
         let r =
-            sqlx::query("DELETE FROM oauth_states WHERE expires_at < $1").bind(before_ms).execute(&self.pool).await?;
+            sqlx::query("DELETE FROM oauth_states WHERE expires_at < $1").bind(before_ms).execute(&self.here()).await?;
         Ok(r.rows_affected())
     }
 }
