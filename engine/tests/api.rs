@@ -763,22 +763,6 @@ async fn patch(e: &Engine, token: &str, id: &str, body: Value) -> common::Answer
     call("PATCH", &e.url(&format!("/api/v1/integrations/connectors/{id}")), Some(token), Some(body), &[]).await
 }
 
-/// Waits until `e`'s store answers connector `id` at `version`: at once on SQLite (one cache per
-/// file in a process), once the change is announced on PostgreSQL (`db/listen.rs`; within 5 s
-/// or the test fails).
-async fn answers_version(e: &Engine, id: &str, version: i64) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    loop {
-        let row = e.state.db.connector(&e.app.organization_id, None, id).await.unwrap_or_else(|e| panic!("{e:?}"));
-        let now = row.map(|r| r.version);
-        if now == Some(version) {
-            return;
-        }
-        assert!(std::time::Instant::now() < deadline, "still answers version {now:?} of {id}, not {version}");
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
-}
-
 both_backends!(connector_changes_reach_every_replica, |backend| async move {
     let Some(a) = start(backend, |_| {}).await else { return };
     let b = a.replica().await;
@@ -792,7 +776,7 @@ both_backends!(connector_changes_reach_every_replica, |backend| async move {
     // A points it at another upstream; B's next run must go there.
     let moved = patch(&a, &app, &id, json!({"config": {"base_url": second.base_url("github")}})).await;
     assert_eq!(moved.status, 200, "{}", moved.text);
-    answers_version(&b, &id, 2).await;
+    b.answers_version(&id, Some(2)).await;
     let run = execute_issues(&b, &app, &id).await;
     assert_eq!(run.status, 200, "{}", run.text);
     assert_eq!(
@@ -803,7 +787,7 @@ both_backends!(connector_changes_reach_every_replica, |backend| async move {
     // A credential change through A is seen by B too.
     let rekeyed = patch(&a, &app, &id, json!({"credentials": {"personal_access_token": "ghp_revoked_000000"}})).await;
     assert_eq!(rekeyed.status, 200, "{}", rekeyed.text);
-    answers_version(&b, &id, 3).await;
+    b.answers_version(&id, Some(3)).await;
     let run = execute_issues(&b, &app, &id).await;
     assert_eq!((run.status, run.body["code"].as_str()), (502, Some("upstream_authentication")), "{}", run.text);
     // Each change is one more version; the stored row says so.

@@ -266,20 +266,6 @@ async fn kept_row(e: &Engine, id: &str) -> std::sync::Arc<switchboard_engine::db
     }
 }
 
-/// Waits (at most 5 s) until `e`'s store answers connector `id` at `version` (`None`: gone).
-async fn answers_version(e: &Engine, id: &str, version: Option<i64>) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let row = e.state.db.connector(&e.app.organization_id, None, id).await.unwrap_or_else(|e| panic!("{e:?}"));
-        let now = row.map(|r| r.version);
-        if now == version {
-            return;
-        }
-        assert!(Instant::now() < deadline, "still answers version {now:?} of {id}, not {version:?}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
 /// PostgreSQL: each replica keeps connector rows while it listens for changes, drops a row
 /// another replica changes or deletes when the change is announced, and, when its listening
 /// connection is cut, drops everything it keeps, so a change announced while nobody listened
@@ -304,7 +290,7 @@ async fn on_postgres_kept_rows_follow_every_replicas_changes() {
     };
     assert_eq!(kept_row(&b, &id).await.version, 1);
     change("ghp_second_0000000000000").await;
-    answers_version(&b, &id, Some(2)).await;
+    b.answers_version(&id, Some(2)).await;
     assert_eq!(kept_row(&b, &id).await.version, 2, "kept again after the change");
 
     // Cut every listening connection of this database, then change the row before B listens again.
@@ -320,7 +306,7 @@ async fn on_postgres_kept_rows_follow_every_replicas_changes() {
     .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(cut, [true, true], "one listening connection per replica");
     change("ghp_third_00000000000000").await;
-    answers_version(&b, &id, Some(3)).await;
+    b.answers_version(&id, Some(3)).await;
     assert_eq!(kept_row(&b, &id).await.version, 3, "listening again, B keeps rows again");
     let listening: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND datname = current_database()",
@@ -337,11 +323,11 @@ async fn on_postgres_kept_rows_follow_every_replicas_changes() {
         .execute(&pool)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    answers_version(&b, &id, Some(4)).await;
+    b.answers_version(&id, Some(4)).await;
     pool.close().await;
     let del = call("DELETE", &a.url(&format!("/api/v1/integrations/connectors/{id}")), Some(&app), None, &[]).await;
     assert!(del.status == 200 || del.status == 204, "{}", del.text);
-    answers_version(&b, &id, None).await;
+    b.answers_version(&id, None).await;
     let token = b.scoped_token(&app, "acme").await;
     assert_eq!(execute(&b.base, &token, &id).await.status, 404);
 }

@@ -319,6 +319,22 @@ impl Engine {
         a.body["token"].as_str().unwrap_or_default().to_string()
     }
 
+    /// Waits until this engine's store answers connector `id` at `version` (`None`: gone): at
+    /// once on SQLite (one cache per file in a process), once another replica's change is
+    /// announced on PostgreSQL (`db/listen.rs`); within 5 s or the test fails.
+    pub async fn answers_version(&self, id: &str, version: Option<i64>) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            let row = self.state.db.connector(&self.app.organization_id, None, id).await;
+            let now = row.unwrap_or_else(|e| panic!("{e:?}")).map(|r| r.version);
+            if now == version {
+                return;
+            }
+            assert!(std::time::Instant::now() < deadline, "still answers version {now:?} of {id}, not {version:?}");
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+
     /// Creates a GitHub connector pointed at the fake; returns its id.
     pub async fn github_connector(&self, token: &str, workspace: Option<&str>, fake_base: &str, pat: &str) -> String {
         let mut body = json!({
