@@ -306,16 +306,22 @@ CREATE INDEX audit_log_seq ON audit_log (seq);
     (
         8,
         // A connector row changed or deleted, by any replica or by hand, is announced to every
-        // replica listening (`db/listen.rs`) when its transaction commits.
+        // replica listening (`db/listen.rs`) when its transaction commits; `*` for a TRUNCATE.
         r#"
 CREATE OR REPLACE FUNCTION switchboard_connector_changed() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM pg_notify('switchboard_connectors', OLD.id);
+    IF TG_OP = 'TRUNCATE' THEN
+        PERFORM pg_notify('switchboard_connectors', '*');
+    ELSE
+        PERFORM pg_notify('switchboard_connectors', OLD.id);
+    END IF;
     RETURN NULL;
 END
 $$;
 CREATE TRIGGER connectors_changed AFTER UPDATE OR DELETE ON connectors
     FOR EACH ROW EXECUTE FUNCTION switchboard_connector_changed();
+CREATE TRIGGER connectors_truncated AFTER TRUNCATE ON connectors
+    FOR EACH STATEMENT EXECUTE FUNCTION switchboard_connector_changed();
 "#,
     ),
 ];
@@ -394,7 +400,7 @@ pub struct Db {
     /// PostgreSQL: where to listen for changes to connector rows, and the task that does once
     /// the cache is enabled (see `db/listen.rs`).
     changes: Option<ChangeSource>,
-    /// PostgreSQL: what a serving thread's own pool connects to (see [`Db::here`]).
+    /// PostgreSQL with serving threads: what a thread's own pool connects to (see [`Db::here`]).
     threads: Option<Arc<ThreadPools>>,
     /// The audit writer task, once started ([`Db::start_audit_writer`]).
     audit: Arc<OnceLock<AuditQueue>>,
@@ -451,12 +457,13 @@ pub fn serving_thread(n: usize) {
     SERVING.with(|s| *s.borrow_mut() = Some(ServingThread { n, pools: Vec::new() }));
 }
 
-/// Closes this serving thread's pools (their connections end gracefully); for the end of its
-/// runtime.
+/// Closes this serving thread's pools (their connections end gracefully, each pool given at
+/// most 5 s for its connections in use to come back) and unmarks the thread, so what still runs
+/// on it uses the shared pool; for the end of its runtime.
 pub async fn close_thread_pools() {
-    let pools = SERVING.with(|s| s.borrow_mut().as_mut().map(|t| std::mem::take(&mut t.pools)).unwrap_or_default());
+    let pools = SERVING.with(|s| s.borrow_mut().take().map(|t| t.pools).unwrap_or_default());
     for (_, pool) in pools {
-        pool.close().await;
+        let _ = tokio::time::timeout(Duration::from_secs(5), pool.close()).await;
     }
 }
 
@@ -569,9 +576,19 @@ const AUDIT_COUNT_BOUND_SQLITE: &str =
 const AUDIT_COUNT_BOUND_POSTGRES: &str =
     "SELECT (SELECT MAX(seq) FROM audit_log) - (SELECT MIN(seq) FROM audit_log) + 1 AS n";
 
-/// Connections of an engine's shared PostgreSQL pool (serving threads' pools and the
-/// connection listening for changes come on top: [`Db::use_thread_pools`]).
+/// Connections an engine opens to PostgreSQL, the one listening for changes aside.
 const POSTGRES_CONNECTIONS: u32 = 16;
+
+/// The connections of the shared PostgreSQL pool and of each serving thread's pool, for
+/// `threads` serving threads: all 16 shared without them; with them, half shared (background
+/// work: the audit writer, syncs, the context store) and half split between the threads, at
+/// least one each (so more than 8 threads open one more connection each).
+fn postgres_pool_sizes(threads: usize) -> (u32, u32) {
+    match threads {
+        0 => (POSTGRES_CONNECTIONS, 0),
+        n => (POSTGRES_CONNECTIONS / 2, (POSTGRES_CONNECTIONS / 2 / n as u32).max(1)),
+    }
+}
 
 /// `url` (a PostgreSQL URL) with its `application_name` set to `name`, as `pg_stat_activity`
 /// shows it.
@@ -610,8 +627,25 @@ impl Db {
     /// Opens the database the settings name and applies migrations: `url` when given (see
     /// [`database_kind`]), else the embedded SQLite database in `data_dir` (WAL).
     pub async fn open(url: Option<&str>, data_dir: &Path) -> StoreResult<Self> {
+        Self::open_serving(url, data_dir, 0).await
+    }
+
+    /// [`Db::open`] for an engine with `threads` serving threads: on PostgreSQL each of them
+    /// queries through a pool of its own (see [`Db::here`]), and the connections are shared out
+    /// between those pools and the shared one ([`postgres_pool_sizes`]).
+    pub async fn open_serving(url: Option<&str>, data_dir: &Path, threads: usize) -> StoreResult<Self> {
         match url {
-            Some(url) => Self::connect(url, database_kind(url)? == DbKind::Postgres).await,
+            Some(url) => {
+                let postgres = database_kind(url)? == DbKind::Postgres;
+                let mut db = Self::connect(url, postgres, threads).await?;
+                if postgres && threads > 0 {
+                    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+                    let id = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let size = postgres_pool_sizes(threads).1;
+                    db.threads = Some(Arc::new(ThreadPools { id, url: url.to_string(), size }));
+                }
+                Ok(db)
+            }
             None => {
                 let file = data_dir.join("switchboard.db");
                 let failed = |p: &Path| {
@@ -621,14 +655,14 @@ impl Db {
                 crate::crypto::create_private_dir(data_dir).map_err(failed(data_dir))?;
                 private_database_file(&file).map_err(failed(&file))?;
                 let url = format!("sqlite://{}?mode=rwc", file.display());
-                Self::connect(&url, false).await
+                Self::connect(&url, false, 0).await
             }
         }
     }
 
-    async fn connect(url: &str, postgres: bool) -> StoreResult<Self> {
+    async fn connect(url: &str, postgres: bool, threads: usize) -> StoreResult<Self> {
         sqlx::any::install_default_drivers();
-        let max_connections = if postgres { POSTGRES_CONNECTIONS } else { 8 };
+        let max_connections = if postgres { postgres_pool_sizes(threads).0 } else { 8 };
         let pool = AnyPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(10))
@@ -673,8 +707,8 @@ impl Db {
         }
     }
 
-    /// The pool for a query made on this thread: on a serving thread, with PostgreSQL and
-    /// [`Db::use_thread_pools`], the thread's own (made on first use); the shared pool
+    /// The pool for a query made on this thread: on a serving thread, with PostgreSQL opened
+    /// by [`Db::open_serving`], the thread's own (made on first use); the shared pool
     /// otherwise. Work that outlives the request or moves between threads (the audit writer,
     /// the context store's caches and leases, migrations) uses the shared pool.
     fn here(&self) -> AnyPool {
@@ -696,20 +730,6 @@ impl Db {
                 Some(pool)
             })
             .unwrap_or_else(|| self.pool.clone())
-    }
-
-    /// PostgreSQL: queries made on serving threads (of `threads`) go through a pool of each
-    /// thread's own (see [`Db::here`]) of `16 / (threads + 1)` connections, at least 2, besides
-    /// the shared pool's 16. No-op on SQLite, whose one pool is shared (its writes are
-    /// serialized anyway).
-    pub fn use_thread_pools(&mut self, threads: usize, url: &str) {
-        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-        if !self.postgres || threads == 0 {
-            return;
-        }
-        let size = (POSTGRES_CONNECTIONS / (threads as u32 + 1)).max(2);
-        let id = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        self.threads = Some(Arc::new(ThreadPools { id, url: url.to_string(), size }));
     }
 
     /// Keeps connector rows in memory for `ttl` (zero: never), at most `capacity`, so an
@@ -757,7 +777,9 @@ impl Db {
     /// slow token endpoints cannot starve requests of connections).
     pub fn hold(&self) -> Option<Held> {
         let room = self.holds.clone().try_acquire_owned().ok()?;
-        Some(Held { conn: self.here().try_acquire()?, _room: room })
+        // From the shared pool: a held connection may outlive the request (a refresh dropped
+        // midway keeps it in its handle), so it must not pin a serving thread's small pool.
+        Some(Held { conn: self.pool.try_acquire()?, _room: room })
     }
 
     /// Whether this is PostgreSQL.

@@ -81,7 +81,7 @@ pub struct Settings {
     /// connection's requests, their upstream exchanges and answers stay on one thread). `None`:
     /// one per CPU; `Some(0)`: none, the process's multi-threaded runtime serves; `Some(n)`:
     /// `n` ([`Inner::serving_threads`]). On PostgreSQL each serving thread queries through a
-    /// pool of its own ([`Db::use_thread_pools`]).
+    /// pool of its own ([`Db::open_serving`]).
     pub serving_threads: Option<usize>,
     /// Base URL per connector slug for connectors whose config names none (a test double, a
     /// proxy, an on-premises install of the API): the spec's server URL otherwise.
@@ -313,11 +313,8 @@ impl AppState {
         if let Err(e) = switchboard_core::http::exchanges_per_origin() {
             return Err(ApiError::new(ErrorCode::Configuration, format!("the HTTP client: {e}")));
         }
-        let mut db = Db::open(settings.database_url.as_deref(), &settings.data_dir).await?;
         let serving_threads = serving_threads(settings.serving_threads);
-        if let Some(url) = &settings.database_url {
-            db.use_thread_pools(serving_threads, url);
-        }
+        let db = Db::open_serving(settings.database_url.as_deref(), &settings.data_dir, serving_threads).await?;
         let metrics = Arc::new(Metrics::default());
         let signer = Signer::load(&db, &keys, settings.signing_key_reload_interval, metrics.clone()).await?;
         let secrets = ClientSecrets::load(&db, &keys, settings.argon2_queue).await?;

@@ -212,6 +212,8 @@ both_backends!(kept_connectors_answer_their_own_tenant_and_follow_changes, |back
         .await
         .unwrap_or_else(|e| panic!("{e:?}"));
     let foreign = e.app_token_for(&foreign_app).await;
+    // On PostgreSQL rows are kept once the engine listens for changes: wait for that.
+    kept_row(&e, &id).await;
     // Twice each, so the second run of every caller finds the row kept.
     for _ in 0..2 {
         assert_eq!(execute(&e.base, &acme, &id).await.status, 200);
@@ -269,8 +271,9 @@ async fn kept_row(e: &Engine, id: &str) -> std::sync::Arc<switchboard_engine::db
 /// PostgreSQL: each replica keeps connector rows while it listens for changes, drops a row
 /// another replica changes or deletes when the change is announced, and, when its listening
 /// connection is cut, drops everything it keeps, so a change announced while nobody listened
-/// is not missed; it keeps rows again once it listens anew. Rows are kept for 10 minutes here:
-/// only the announcements can make a replica read a changed row within the test's 5 s.
+/// is not missed; it keeps rows again once it listens anew; a `TRUNCATE` drops every kept row.
+/// Rows are kept for 10 minutes here: only the announcements can make a replica read a changed
+/// row within the test's 5 s.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_postgres_kept_rows_follow_every_replicas_changes() {
     let Some(a) = start(Backend::Postgres, |s| s.connector_cache_ttl = Duration::from_secs(600)).await else {
@@ -308,14 +311,21 @@ async fn on_postgres_kept_rows_follow_every_replicas_changes() {
     change("ghp_third_00000000000000").await;
     b.answers_version(&id, Some(3)).await;
     assert_eq!(kept_row(&b, &id).await.version, 3, "listening again, B keeps rows again");
-    let listening: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND datname = current_database()",
-    )
-    .bind(switchboard_engine::db::CHANGES_APPLICATION_NAME)
-    .fetch_one(&pool)
-    .await
-    .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(listening, 2, "each replica listens again");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let listening: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND datname = current_database()",
+        )
+        .bind(switchboard_engine::db::CHANGES_APPLICATION_NAME)
+        .fetch_one(&pool)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+        if listening == 2 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{listening} replicas listen again, not 2");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 
     // A change made by hand reaches B as well; a delete through A too, and B answers 404.
     sqlx::query("UPDATE connectors SET name = 'renamed by hand', version = version + 1 WHERE id = $1")
@@ -324,12 +334,18 @@ async fn on_postgres_kept_rows_follow_every_replicas_changes() {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     b.answers_version(&id, Some(4)).await;
-    pool.close().await;
     let del = call("DELETE", &a.url(&format!("/api/v1/integrations/connectors/{id}")), Some(&app), None, &[]).await;
     assert!(del.status == 200 || del.status == 204, "{}", del.text);
     b.answers_version(&id, None).await;
     let token = b.scoped_token(&app, "acme").await;
     assert_eq!(execute(&b.base, &token, &id).await.status, 404);
+
+    // The table emptied by hand (`TRUNCATE`, announced as `*`): B drops every row it keeps.
+    let other = a.github_connector(&app, Some("acme"), &upstream.base_url("github"), creds::GITHUB_TOKEN).await;
+    assert_eq!(kept_row(&b, &other).await.version, 1);
+    sqlx::query("TRUNCATE connectors CASCADE").execute(&pool).await.unwrap_or_else(|e| panic!("{e}"));
+    b.answers_version(&other, None).await;
+    pool.close().await;
 }
 
 /// The GraphQL answer of an issues page with nothing on it.

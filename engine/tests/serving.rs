@@ -215,7 +215,7 @@ async fn on_postgres() {
     assert_eq!(db.audit_count().await.unwrap_or_else(|e| panic!("{e:?}")), 0, "written before the shutdown");
 
     served.shut_down().await;
-    assert_eq!(serving_threads(), 0, "serving threads outlived serve");
+    until_serving_threads(0).await;
     assert_eq!(db.audit_count().await.unwrap_or_else(|e| panic!("{e:?}")), 18);
     let deadline = Instant::now() + Duration::from_secs(10);
     while !thread_pools(&pg).await.is_empty() {

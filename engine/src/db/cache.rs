@@ -10,7 +10,7 @@
 //! each drop bumps a generation, and a row read under an older generation is not kept.
 //! Entries also expire after the time to live, which bounds what another process writing the
 //! same SQLite file (not a supported deployment: replicas need PostgreSQL) could leave stale,
-//! and on PostgreSQL what a listening connection that died without a sound could.
+//! and on PostgreSQL what a change made with triggers disabled could.
 //!
 //! The cache answers by id alone; tenancy (organization, workspace) is checked by the caller
 //! on every hit, exactly as the SQL filters a miss.
@@ -111,6 +111,13 @@ impl ConnectorCache {
     pub(super) fn forget(&self, id: &str) {
         let mut e = self.lock();
         e.rows.remove(id);
+        e.generation += 1;
+    }
+
+    /// Drops every row (the table was emptied).
+    pub(super) fn forget_all(&self) {
+        let mut e = self.lock();
+        e.rows.clear();
         e.generation += 1;
     }
 
