@@ -8,13 +8,13 @@
 //! been answered (so no change committed after that goes unheard) and off, with every kept row
 //! dropped, as soon as the connection is found lost (an announcement made while nobody listened
 //! is never delivered), then on again once a new connection listens. While it is off, every
-//! execution reads its row as before; a connection quiet for 2 s is pinged, and one that does
-//! not answer within 2 s more counts as lost. What another replica's change leaves stale here is the
-//! time its announcement takes to arrive (on one 2-core host, 300 announcements: 0-33 µs after
-//! the announcing statement was answered at the median, 0.12 ms at p90, 0.2-3 ms at p99); a
-//! connection that dies without a sound (no error, no close) by the ping (at most 4 s) and the
-//! cache's time to live. A `TRUNCATE` is announced as `*` and drops every row. `SECURITY.md`
-//! (connector rows kept in memory) says what that window allows.
+//! execution reads its row as before. A connection quiet for 2 s is pinged, and one that does
+//! not answer within 2 s more counts as lost, so one gone without a sound (no error, no close)
+//! is found within 4 s; the cache's time to live bounds what even that leaves. What another
+//! replica's change leaves stale here is the time its announcement takes to arrive (on one
+//! 2-core host, 300 announcements: 0-33 µs after the announcing statement was answered at the
+//! median, 0.12 ms at p90, 0.2-3 ms at p99). A `TRUNCATE` is announced as `*` and drops every
+//! row. `SECURITY.md` (connector rows kept in memory) says what that window allows.
 
 use std::sync::Arc;
 use std::time::Duration;
