@@ -40,7 +40,7 @@ use pyo3::{intern, IntoPyObjectExt};
 use pyo3_async_runtimes::err::RustPanic;
 use pyo3_async_runtimes::TaskLocals;
 use std::panic::AssertUnwindSafe;
-use switchboard_core::http::{HttpClient, HttpRequest, HttpResponse, ReqwestClient, TransportError};
+use switchboard_core::http::{HttpClient, HttpRequest, HttpResponse, NetClient, TransportError};
 use tokio::runtime::Handle;
 
 /// How long the exit hook waits for in-flight tasks (a task waiting for the GIL finishes
@@ -90,9 +90,9 @@ fn handle() -> PyResult<Handle> {
         // never be dropped (that would join them).
         std::mem::forget(inherited);
     }
-    let http: Arc<dyn HttpClient> = match ReqwestClient::new() {
+    let http: Arc<dyn HttpClient> = match NetClient::new() {
         Ok(c) => Arc::new(c),
-        Err(_) => ReqwestClient::shared(), // a client that reports the failure on each call
+        Err(_) => NetClient::shared(), // a client that reports the failure on each call
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -420,7 +420,7 @@ impl ProcessHttp {
 
 impl HttpClient for ProcessHttp {
     fn send(&self, req: HttpRequest) -> BoxFuture<'_, Result<HttpResponse, TransportError>> {
-        let client = HTTP.with(|h| h.borrow().clone()).unwrap_or_else(ReqwestClient::shared);
+        let client = HTTP.with(|h| h.borrow().clone()).unwrap_or_else(NetClient::shared);
         Box::pin(async move { client.send(req).await })
     }
 }

@@ -923,7 +923,7 @@ paths:
         let scheme = select_scheme(&spec, &creds).unwrap_or_else(|e| panic!("{e}")).clone();
         let auth = Auth::new(&spec, scheme, creds, None, None).unwrap_or_else(|e| panic!("{e}"));
         // No refresh is due, so nothing is sent.
-        let http = crate::http::ReqwestClient::new().unwrap_or_else(|e| panic!("{e:?}"));
+        let http = crate::http::NetClient::new().unwrap_or_else(|e| panic!("{e:?}"));
         let applied = auth.apply(&http, Duration::from_secs(1)).await.unwrap_or_else(|e| panic!("{e}"));
         let mut headers = applied.headers.clone();
         headers.sort();

@@ -15,7 +15,7 @@ use crate::error::{Error, ErrorCode, Result};
 use crate::execution::RecordText;
 pub use crate::execution::{CheckResult, ExecuteOptions, ExecutionResult, JsonData, JsonExecution, NextPage};
 use crate::extract;
-use crate::http::{HttpClient, HttpRequest, HttpResponse, ReqwestClient};
+use crate::http::{HttpClient, HttpRequest, HttpResponse, NetClient};
 use crate::paginate::{self, Executor};
 use crate::request;
 use crate::spec::{AuthKind, AuthScheme, BodyKind, ConnectorSpec, Operation, RetryConfig};
@@ -194,7 +194,7 @@ impl Connector {
             _ => Vec::new(),
         };
         let auth = Auth::new(&spec, scheme, creds, token_url, options.token_sink.clone())?;
-        let http = options.http.clone().unwrap_or_else(ReqwestClient::shared);
+        let http = options.http.clone().unwrap_or_else(NetClient::shared);
         let c = Self {
             inner: Arc::new(Inner {
                 spec,

@@ -17,7 +17,7 @@ use serde_json::Value;
 
 use crate::error::{Error, ErrorCode, Result};
 use crate::execution::{CheckResult, ExecuteOptions, ExecutionResult, JsonData, JsonExecution};
-use crate::http::{HttpClient, HttpRequest, ReqwestClient};
+use crate::http::{HttpClient, HttpRequest, NetClient};
 use crate::registry::Registry;
 use crate::upstream::{self, Peer};
 use crate::wire;
@@ -165,7 +165,7 @@ impl HostedClient {
                 base_url: base.as_str().trim_end_matches('/').to_string(),
                 organization_id: config.organization_id,
                 timeout: config.timeout.unwrap_or(Duration::from_secs(120)),
-                http: config.http.unwrap_or_else(ReqwestClient::shared),
+                http: config.http.unwrap_or_else(NetClient::shared),
                 auth,
                 fetches: AtomicU64::new(0),
             }),

@@ -8,6 +8,8 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+mod exchange;
+
 /// A request as the runtime built it.
 #[derive(Debug, Clone)]
 pub struct HttpRequest {
@@ -71,19 +73,19 @@ pub trait HttpClient: Send + Sync + std::fmt::Debug {
     fn send(&self, req: HttpRequest) -> BoxFuture<'_, Result<HttpResponse, TransportError>>;
 }
 
-/// How many exchanges one [`ReqwestClient`] has with one origin (scheme, host and port) at once,
-/// unless told otherwise ([`ReqwestClient::with_limit`]). The same bound as httpx's and
+/// How many exchanges one [`NetClient`] has with one origin (scheme, host and port) at once,
+/// unless told otherwise ([`NetClient::with_limit`]). The same bound as httpx's and
 /// aiohttp's default pools: a burst of calls does not open a connection (and hold a file
 /// descriptor for the idle timeout after it) per call, nor hit one API with more concurrent
 /// requests than APIs allow (GitHub's documented limit is 100).
 pub const EXCHANGES_PER_ORIGIN: usize = 100;
 
-/// The environment variable that sets [`ReqwestClient::new`]'s limit instead (a positive whole
+/// The environment variable that sets [`NetClient::new`]'s limit instead (a positive whole
 /// number): the limit of an SDK process's client, for a caller that needs more (or fewer)
 /// requests in flight to one API.
 pub const EXCHANGES_PER_ORIGIN_ENV: &str = "SWITCHBOARD_EXCHANGES_PER_ORIGIN";
 
-/// The limit per origin of [`ReqwestClient::new`]: [`EXCHANGES_PER_ORIGIN_ENV`]'s value, or
+/// The limit per origin of [`NetClient::new`]: [`EXCHANGES_PER_ORIGIN_ENV`]'s value, or
 /// [`EXCHANGES_PER_ORIGIN`] without one; an error naming the variable for an invalid value.
 pub fn exchanges_per_origin() -> Result<usize, TransportError> {
     limit_from(std::env::var(EXCHANGES_PER_ORIGIN_ENV).ok().as_deref())
@@ -99,35 +101,45 @@ fn limit_from(value: Option<&str>) -> Result<usize, TransportError> {
     }
 }
 
-/// The production client: reqwest with rustls, pooled connections, HTTP/2 when offered,
-/// redirects followed only within the request's origin (see [`ReqwestClient::new`]), and at
-/// most [`EXCHANGES_PER_ORIGIN`] exchanges with one origin at once.
+/// The production client: hyper's pooled client with rustls (reqwest when the environment names
+/// a proxy, [`proxy_in_environment`]), HTTP/2 when offered, redirects followed only within the
+/// request's origin (see [`NetClient::new`]), and at most [`EXCHANGES_PER_ORIGIN`] exchanges
+/// with one origin at once.
 #[derive(Debug, Clone)]
-pub struct ReqwestClient {
+pub struct NetClient {
     pool: Pool,
     limits: Arc<OriginLimits>,
-    /// Whose exchanges these are ([`ReqwestClient::for_scope`]); each scope has its own limit.
+    /// Whose exchanges these are ([`NetClient::for_scope`]); each scope has its own limit.
     scope: Option<Arc<str>>,
 }
 
-/// Where a [`ReqwestClient`]'s connections live.
+/// Where a [`NetClient`]'s connections live.
 #[derive(Debug, Clone)]
 enum Pool {
     /// One pool for every thread.
-    Shared(reqwest::Client),
-    /// A pool per thread ([`ReqwestClient::per_thread`]), made on the thread's first exchange:
+    Shared(Transport),
+    /// A pool per thread ([`NetClient::per_thread`]), made on the thread's first exchange:
     /// `id` names this client's pools among the thread's (clones and scopes share it).
     PerThread { id: u64, per_origin: usize },
 }
 
+/// A pool of connections and the code that sends through it.
+#[derive(Debug, Clone)]
+enum Transport {
+    /// hyper's client ([`exchange`]), behind an `Arc`: a clone per exchange is one count.
+    Direct(Arc<exchange::Direct>),
+    /// reqwest, which sends through the proxy the environment names.
+    Proxied(reqwest::Client),
+}
+
 thread_local! {
     /// This thread's pools of the [`Pool::PerThread`] clients that sent from it, by id.
-    static THREAD_POOLS: std::cell::RefCell<Vec<(u64, reqwest::Client)>> = const { std::cell::RefCell::new(Vec::new()) };
+    static THREAD_POOLS: std::cell::RefCell<Vec<(u64, Transport)>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 impl Pool {
     /// The client to send with on this thread.
-    fn client(&self) -> Result<reqwest::Client, TransportError> {
+    fn client(&self) -> Result<Transport, TransportError> {
         match self {
             Self::Shared(c) => Ok(c.clone()),
             Self::PerThread { id, per_origin } => THREAD_POOLS.with(|pools| {
@@ -203,7 +215,7 @@ impl Drop for Slot {
 }
 
 /// The key of `url`'s origin: scheme and authority without user info, lower-cased. Only a
-/// key (the URL is parsed by reqwest); a URL that is not absolute is its own key.
+/// key (the URL is parsed when sent); a URL that is not absolute is its own key.
 fn origin_key(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_string();
@@ -213,7 +225,7 @@ fn origin_key(url: &str) -> String {
     format!("{scheme}://{host}").to_ascii_lowercase()
 }
 
-impl ReqwestClient {
+impl NetClient {
     /// A client with Switchboard's settings.
     ///
     /// Redirects: at most 5, each within the origin (scheme, host and port) of the request the
@@ -237,7 +249,7 @@ impl ReqwestClient {
         Ok(Self { pool: Pool::Shared(build(per_origin)?), limits: OriginLimits::new(per_origin), scope: None })
     }
 
-    /// As [`ReqwestClient::with_limit`], but each thread that sends through this client (or
+    /// As [`NetClient::with_limit`], but each thread that sends through this client (or
     /// a clone or scope of it) gets a connection pool of its own, whose connections are driven
     /// by that thread's runtime: for a server with a single-threaded runtime per thread, where
     /// a connection shared between threads would wake another thread for every exchange. The
@@ -263,7 +275,7 @@ impl ReqwestClient {
     pub fn shared() -> Arc<dyn HttpClient> {
         static SHARED: OnceLock<Arc<dyn HttpClient>> = OnceLock::new();
         SHARED
-            .get_or_init(|| match ReqwestClient::new() {
+            .get_or_init(|| match NetClient::new() {
                 Ok(c) => Arc::new(c),
                 Err(e) => Arc::new(BrokenClient(e)),
             })
@@ -271,12 +283,36 @@ impl ReqwestClient {
     }
 }
 
-/// A reqwest client with Switchboard's settings (see [`ReqwestClient::new`]), keeping up to
-/// `per_origin` idle connections per origin.
-fn build(per_origin: usize) -> Result<reqwest::Client, TransportError> {
+/// The names of the variables through which an environment names a proxy, as reqwest reads them.
+const PROXY_VARIABLES: [&str; 6] = ["HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"];
+
+/// Whether the process's environment names a proxy for HTTP or HTTPS: then the client is
+/// reqwest's, which sends through it (honouring `NO_PROXY`), as every client of Switchboard's
+/// did before hyper's took its place.
+pub fn proxy_in_environment() -> bool {
+    proxy_named(|name| std::env::var_os(name))
+}
+
+fn proxy_named(var: impl Fn(&str) -> Option<std::ffi::OsString>) -> bool {
+    PROXY_VARIABLES.iter().any(|name| var(name).is_some_and(|v| !v.is_empty()))
+}
+
+/// A transport with Switchboard's settings (see [`NetClient::new`]), keeping up to
+/// `per_origin` idle connections per origin: reqwest's when the environment names a proxy,
+/// hyper's otherwise.
+fn build(per_origin: usize) -> Result<Transport, TransportError> {
+    if proxy_in_environment() {
+        build_reqwest(per_origin).map(Transport::Proxied)
+    } else {
+        exchange::build(per_origin).map(|c| Transport::Direct(Arc::new(c)))
+    }
+}
+
+/// reqwest with the same settings as [`exchange::build`].
+fn build_reqwest(per_origin: usize) -> Result<reqwest::Client, TransportError> {
     let policy = reqwest::redirect::Policy::custom(|attempt| {
         let same_origin = attempt.previous().first().is_some_and(|first| same_origin(first, attempt.url()));
-        if attempt.previous().len() >= 5 || !same_origin {
+        if attempt.previous().len() > exchange::MAX_REDIRECTS || !same_origin {
             attempt.stop()
         } else {
             attempt.follow()
@@ -301,7 +337,7 @@ fn build(per_origin: usize) -> Result<reqwest::Client, TransportError> {
 #[derive(Debug)]
 pub struct Bounded {
     inner: Arc<dyn HttpClient>,
-    /// The turns, as [`ReqwestClient`] keeps them per origin: here under one key for all.
+    /// The turns, as [`NetClient`] keeps them per origin: here under one key for all.
     turns: Arc<OriginLimits>,
 }
 
@@ -354,11 +390,9 @@ impl HttpClient for BrokenClient {
     }
 }
 
-impl HttpClient for ReqwestClient {
+impl HttpClient for NetClient {
     fn send(&self, req: HttpRequest) -> BoxFuture<'_, Result<HttpResponse, TransportError>> {
         Box::pin(async move {
-            let method = reqwest::Method::from_bytes(req.method.as_bytes())
-                .map_err(|_| TransportError::Other(format!("invalid method {}", req.method)))?;
             // The timeout covers the wait for a turn and the exchange together. The slot is
             // held until the body is read: the connection is busy until then.
             let deadline = tokio::time::Instant::now() + req.timeout;
@@ -368,32 +402,48 @@ impl HttpClient for ReqwestClient {
             };
             let _slot = self.limits.enter(key, req.timeout).await?;
             let left = time_left(deadline)?;
-            let mut rb = self.pool.client()?.request(method, &req.url).timeout(left);
-            for (k, v) in &req.headers {
-                rb = rb.header(k, v);
+            match self.pool.client()? {
+                Transport::Direct(client) => {
+                    tokio::time::timeout(left, exchange::send(&client, &req.method, &req.url, &req.headers, req.body))
+                        .await
+                        .map_err(|_| TransportError::Timeout)?
+                }
+                Transport::Proxied(client) => send_reqwest(&client, req, left).await,
             }
-            if let Some(b) = req.body {
-                rb = rb.body(b);
-            }
-            let mut resp = rb.send().await.map_err(map_reqwest)?;
-            let status = resp.status().as_u16();
-            let headers = resp
-                .headers()
-                .iter()
-                .map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).to_string()))
-                .collect();
-            // Each chunk is copied once, as it arrives, into a buffer of the announced length
-            // (up to a bound: the length is the server's word). `bytes()` then `to_vec()` would
-            // copy the whole body twice more after the last chunk, in one go each (two 8 MB
-            // copies for a page of 10,000 records, while nothing else runs on this thread).
-            let announced = resp.content_length().unwrap_or(0).min(PREALLOCATE_AT_MOST);
-            let mut body = Vec::with_capacity(usize::try_from(announced).unwrap_or(0));
-            while let Some(chunk) = resp.chunk().await.map_err(map_reqwest)? {
-                body.extend_from_slice(&chunk);
-            }
-            Ok(HttpResponse { status, headers, body })
         })
     }
+}
+
+/// One exchange through reqwest, within `left`.
+async fn send_reqwest(
+    client: &reqwest::Client,
+    req: HttpRequest,
+    left: Duration,
+) -> Result<HttpResponse, TransportError> {
+    let method = reqwest::Method::from_bytes(req.method.as_bytes())
+        .map_err(|_| TransportError::Other(format!("invalid method {}", req.method)))?;
+    let mut rb = client.request(method, &req.url).timeout(left);
+    for (k, v) in &req.headers {
+        rb = rb.header(k, v);
+    }
+    if let Some(b) = req.body {
+        rb = rb.body(b);
+    }
+    let mut resp = rb.send().await.map_err(map_reqwest)?;
+    let status = resp.status().as_u16();
+    let headers = resp
+        .headers()
+        .iter()
+        .map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).to_string()))
+        .collect();
+    // Each chunk is copied once, as it arrives, into a buffer of the announced length (up to a
+    // bound: the length is the server's word).
+    let announced = resp.content_length().unwrap_or(0).min(PREALLOCATE_AT_MOST);
+    let mut body = Vec::with_capacity(usize::try_from(announced).unwrap_or(0));
+    while let Some(chunk) = resp.chunk().await.map_err(map_reqwest)? {
+        body.extend_from_slice(&chunk);
+    }
+    Ok(HttpResponse { status, headers, body })
 }
 
 /// The most a body's buffer is sized for before its bytes arrive.
@@ -429,36 +479,60 @@ mod tests {
         (l, port)
     }
 
-    /// Serves on `listener`: `/start` answers 302 to `location`, anything else 200. Records
-    /// every request head.
-    fn serve(listener: TcpListener, location: String) -> Seen {
+    /// Serves on `listener`: each request (its head lower-cased, then its body) gets
+    /// `answer(request)`, and the connection is closed. Records every request.
+    fn serve_with(listener: TcpListener, answer: impl Fn(&str) -> Vec<u8> + Send + Sync + 'static) -> Seen {
         let seen: Seen = Arc::default();
         let record = seen.clone();
+        let answer = Arc::new(answer);
         tokio::spawn(async move {
             while let Ok((mut sock, _)) = listener.accept().await {
-                let (record, location) = (record.clone(), location.clone());
+                let (record, answer) = (record.clone(), answer.clone());
                 tokio::spawn(async move {
-                    let Some(head) = read_request(&mut sock).await else { return };
-                    let head = String::from_utf8_lossy(&head).to_lowercase();
-                    let answer = if head.starts_with("get /start ") {
-                        format!("HTTP/1.1 302 Found\r\nlocation: {location}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
-                    } else {
-                        "HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok".to_string()
-                    };
-                    record.lock().unwrap_or_else(|e| e.into_inner()).push(head);
-                    let _ = sock.write_all(answer.as_bytes()).await;
+                    let Some(request) = read_request(&mut sock).await else { return };
+                    let end = request.windows(4).position(|w| w == b"\r\n\r\n").unwrap_or(request.len());
+                    let request = format!(
+                        "{}{}",
+                        String::from_utf8_lossy(&request[..end]).to_lowercase(),
+                        String::from_utf8_lossy(&request[end..])
+                    );
+                    let out = answer(&request);
+                    record.lock().unwrap_or_else(|e| e.into_inner()).push(request);
+                    let _ = sock.write_all(&out).await;
                 });
             }
         });
         seen
     }
 
+    /// Serves on `listener`: `/start` answers 302 to `location`, anything else 200.
+    fn serve(listener: TcpListener, location: String) -> Seen {
+        serve_with(listener, move |request| {
+            if request.starts_with("get /start ") {
+                format!("HTTP/1.1 302 Found\r\nlocation: {location}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+            } else {
+                "HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok".to_string()
+            }
+            .into_bytes()
+        })
+    }
+
+    /// Each transport with the same settings: hyper's, and reqwest's (which a proxy named in
+    /// the environment selects; built here without one, so it sends directly).
+    fn transports() -> [(&'static str, NetClient); 2] {
+        assert!(!proxy_in_environment(), "these tests send directly: unset the proxy variables ({PROXY_VARIABLES:?})");
+        let direct = NetClient::with_limit(10).unwrap_or_else(|e| panic!("{e:?}"));
+        assert!(matches!(direct.pool, Pool::Shared(Transport::Direct(_))));
+        let reqwest = build_reqwest(10).unwrap_or_else(|e| panic!("{e:?}"));
+        let proxied = NetClient { pool: Pool::Shared(Transport::Proxied(reqwest)), ..direct.clone() };
+        [("hyper", direct), ("reqwest", proxied)]
+    }
+
     fn heads(seen: &Seen) -> Vec<String> {
         seen.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    async fn get_with_auth(port: u16) -> HttpResponse {
-        let client = ReqwestClient::new().unwrap_or_else(|e| panic!("{e:?}"));
+    async fn get_with_auth(client: &NetClient, port: u16) -> HttpResponse {
         let req = HttpRequest {
             method: "GET".into(),
             url: format!("http://127.0.0.1:{port}/start"),
@@ -486,7 +560,7 @@ mod tests {
     #[tokio::test]
     async fn exchanges_with_one_origin_wait_for_a_turn() {
         let server = hold().await;
-        let client = ReqwestClient::with_limit(3).unwrap_or_else(|e| panic!("{e:?}"));
+        let client = NetClient::with_limit(3).unwrap_or_else(|e| panic!("{e:?}"));
         let calls: Vec<_> = (0..10)
             .map(|_| {
                 let (client, req) = (client.clone(), get(&server.base, Duration::from_secs(20)));
@@ -514,7 +588,7 @@ mod tests {
         let server = hold().await;
         let (other_l, other_port) = listen().await;
         let other = serve(other_l, String::new());
-        let client = ReqwestClient::with_limit(1).unwrap_or_else(|e| panic!("{e:?}"));
+        let client = NetClient::with_limit(1).unwrap_or_else(|e| panic!("{e:?}"));
         let first = {
             let (client, req) = (client.clone(), get(&server.base, Duration::from_secs(20)));
             tokio::spawn(async move { client.send(req).await })
@@ -538,7 +612,7 @@ mod tests {
     #[tokio::test]
     async fn each_scope_has_its_own_limit() {
         let server = hold().await;
-        let client = ReqwestClient::with_limit(1).unwrap_or_else(|e| panic!("{e:?}"));
+        let client = NetClient::with_limit(1).unwrap_or_else(|e| panic!("{e:?}"));
         let (a, b) = (client.for_scope("connector-a"), client.for_scope("connector-b"));
         let first = {
             let (a, req) = (a.clone(), get(&server.base, Duration::from_secs(20)));
@@ -569,7 +643,7 @@ mod tests {
     #[tokio::test]
     async fn a_bounded_client_keeps_its_bound_across_origins() {
         let (a, b) = (hold().await, hold().await);
-        let client = Bounded::new(Arc::new(ReqwestClient::with_limit(10).unwrap_or_else(|e| panic!("{e:?}"))), 2);
+        let client = Bounded::new(Arc::new(NetClient::with_limit(10).unwrap_or_else(|e| panic!("{e:?}"))), 2);
         let client = Arc::new(client);
         let calls: Vec<_> = [&a, &b, &a]
             .into_iter()
@@ -632,38 +706,180 @@ mod tests {
     /// the 3xx is the answer (the runtime reports it as `upstream_http`).
     #[tokio::test]
     async fn redirects_are_followed_within_the_origin_only() {
-        // Same origin, relative and absolute: followed, the credential kept.
-        for absolute in [false, true] {
-            let (l, port) = listen().await;
-            let location = if absolute { format!("http://127.0.0.1:{port}/next") } else { "/next".into() };
-            let seen = serve(l, location);
-            let resp = get_with_auth(port).await;
-            assert_eq!(resp.status, 200, "same-origin redirect (absolute: {absolute})");
-            let heads = heads(&seen);
-            assert_eq!(heads.len(), 2, "{heads:?}");
+        for (transport, client) in transports() {
+            // Same origin, relative and absolute: followed, the credential kept.
+            for absolute in [false, true] {
+                let (l, port) = listen().await;
+                let location = if absolute { format!("http://127.0.0.1:{port}/next") } else { "/next".into() };
+                let seen = serve(l, location);
+                let resp = get_with_auth(&client, port).await;
+                assert_eq!(resp.status, 200, "{transport}: same-origin redirect (absolute: {absolute})");
+                let heads = heads(&seen);
+                assert_eq!(heads.len(), 2, "{transport}: {heads:?}");
+                assert!(
+                    heads[1].starts_with("get /next ") && heads[1].contains("authorization: bearer sk_redirect_secret"),
+                    "{transport}: {heads:?}"
+                );
+            }
+            // Another origin: the same host on another port, another spelling of the host,
+            // another scheme. Not followed: nothing reaches the target (the neighbour, or this
+            // server again).
+            let (neighbour, neighbour_port) = listen().await;
+            let neighbour_seen = serve(neighbour, String::new());
+            let targets: [&dyn Fn(u16) -> String; 3] = [
+                &|_| format!("http://127.0.0.1:{neighbour_port}/next"),
+                &|port| format!("http://localhost:{port}/next"),
+                &|port| format!("https://127.0.0.1:{port}/next"),
+            ];
+            for target in targets {
+                let (l, port) = listen().await;
+                let location = target(port);
+                let seen = serve(l, location.clone());
+                let resp = get_with_auth(&client, port).await;
+                assert_eq!(resp.status, 302, "{transport}: {location}: a cross-origin redirect was followed");
+                assert_eq!(resp.header("location"), Some(location.as_str()));
+                assert_eq!(heads(&seen).len(), 1, "{transport}: {location}: {:?}", heads(&seen));
+            }
             assert!(
-                heads[1].starts_with("get /next ") && heads[1].contains("authorization: bearer sk_redirect_secret")
+                heads(&neighbour_seen).is_empty(),
+                "{transport}: the neighbour was reached: {:?}",
+                heads(&neighbour_seen)
             );
         }
-        // Another origin: the same host on another port, another spelling of the host, another
-        // scheme. Not followed: nothing reaches the target (the neighbour, or this server again).
-        let (neighbour, neighbour_port) = listen().await;
-        let neighbour_seen = serve(neighbour, String::new());
-        let targets: [&dyn Fn(u16) -> String; 3] = [
-            &|_| format!("http://127.0.0.1:{neighbour_port}/next"),
-            &|port| format!("http://localhost:{port}/next"),
-            &|port| format!("https://127.0.0.1:{port}/next"),
-        ];
-        for target in targets {
+    }
+
+    /// After a POST, a 303 (and a 301 or 302) is followed with a GET and no body; a 307 or
+    /// 308 repeats the POST with its body. A chain longer than 5 redirects stops at the sixth,
+    /// which is the answer.
+    #[tokio::test]
+    async fn redirects_after_a_post_keep_or_drop_the_body_by_status() {
+        for (transport, client) in transports() {
             let (l, port) = listen().await;
-            let location = target(port);
-            let seen = serve(l, location.clone());
-            let resp = get_with_auth(port).await;
-            assert_eq!(resp.status, 302, "{location}: a cross-origin redirect was followed");
-            assert_eq!(resp.header("location"), Some(location.as_str()));
-            assert_eq!(heads(&seen).len(), 1, "{location}: {:?}", heads(&seen));
+            let seen = serve_with(l, |request| {
+                let path = request.split_whitespace().nth(1).unwrap_or_default().to_string();
+                let answer = match path.strip_prefix("/loop/").and_then(|n| n.parse::<u32>().ok()) {
+                    Some(n) => format!("HTTP/1.1 302 Found\r\nlocation: /loop/{}\r\ncontent-length: 0\r\n\r\n", n + 1),
+                    None => match path.trim_start_matches('/').parse::<u16>() {
+                        Ok(status) => {
+                            format!("HTTP/1.1 {status} Moved\r\nlocation: /next\r\ncontent-length: 0\r\n\r\n")
+                        }
+                        Err(_) => "HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok".to_string(),
+                    },
+                };
+                answer.into_bytes()
+            });
+            for (status, then) in [(301, "get"), (302, "get"), (303, "get"), (307, "post"), (308, "post")] {
+                let req = HttpRequest {
+                    method: "POST".into(),
+                    url: format!("http://127.0.0.1:{port}/{status}"),
+                    headers: vec![("content-type".into(), "application/json".into())],
+                    body: Some(br#"{"title":"payload"}"#.to_vec()),
+                    timeout: WITHIN,
+                };
+                let before = heads(&seen).len();
+                let resp = client.send(req).await.unwrap_or_else(|e| panic!("{transport} {status}: {e:?}"));
+                assert_eq!(resp.status, 200, "{transport} {status}");
+                let heads = heads(&seen);
+                let next = &heads[before + 1];
+                assert!(next.starts_with(&format!("{then} /next ")), "{transport} {status}: {next}");
+                assert_eq!(next.ends_with(r#"{"title":"payload"}"#), then == "post", "{transport} {status}: {next}");
+            }
+            let before = heads(&seen).len();
+            let resp = client
+                .send(HttpRequest { url: format!("http://127.0.0.1:{port}/loop/0"), ..get("", WITHIN) })
+                .await
+                .unwrap_or_else(|e| panic!("{transport}: {e:?}"));
+            assert_eq!((resp.status, resp.header("location")), (302, Some("/loop/6")), "{transport}");
+            assert_eq!(heads(&seen).len() - before, 1 + 5, "{transport}: the first request and 5 redirects");
         }
-        assert!(heads(&neighbour_seen).is_empty(), "the neighbour port was reached: {:?}", heads(&neighbour_seen));
+    }
+
+    /// `gzip` is asked for, and a gzip-encoded answer arrives decoded, without the headers
+    /// that described the encoded body; the request names the client.
+    #[tokio::test]
+    async fn a_gzip_answer_arrives_decoded() {
+        use std::io::Write as _;
+        let plain = br#"{"items":[{"id":1,"name":"compressed"}]}"#.repeat(50);
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        encoder.write_all(&plain).unwrap_or_else(|e| panic!("{e}"));
+        let encoded = encoder.finish().unwrap_or_else(|e| panic!("{e}"));
+        for (transport, client) in transports() {
+            let (l, port) = listen().await;
+            let encoded = encoded.clone();
+            let seen = serve_with(l, move |request| {
+                let mut out = if request.contains("accept-encoding: gzip") {
+                    format!("HTTP/1.1 200 OK\r\ncontent-encoding: gzip\r\ncontent-length: {}\r\n\r\n", encoded.len())
+                        .into_bytes()
+                } else {
+                    b"HTTP/1.1 406 Not Acceptable\r\ncontent-length: 0\r\n\r\n".to_vec()
+                };
+                out.extend_from_slice(&encoded);
+                out
+            });
+            let resp = client.send(get(&format!("http://127.0.0.1:{port}"), WITHIN)).await;
+            let resp = resp.unwrap_or_else(|e| panic!("{transport}: {e:?}"));
+            assert_eq!(resp.status, 200, "{transport}");
+            assert_eq!(resp.body, plain, "{transport}");
+            assert_eq!((resp.header("content-encoding"), resp.header("content-length")), (None, None), "{transport}");
+            let heads = heads(&seen);
+            assert!(heads[0].contains(concat!("user-agent: switchboard/", env!("CARGO_PKG_VERSION"))), "{heads:?}");
+            assert!(heads[0].contains("accept: */*"), "{heads:?}");
+        }
+    }
+
+    /// An https URL is sent over TLS: the server gets a ClientHello offering HTTP/2 and
+    /// HTTP/1.1 (ALPN) for the URL's host (SNI). A peer that closes instead of answering is a
+    /// connection error whose message has no part of the URL's query.
+    #[tokio::test]
+    async fn https_is_spoken_over_tls_offering_http2() {
+        use tokio::io::AsyncReadExt as _;
+        let (l, port) = listen().await;
+        let hello = tokio::spawn(async move {
+            let (mut sock, _) = l.accept().await.unwrap_or_else(|e| panic!("{e}"));
+            let mut buf = vec![0u8; 4096];
+            let n = sock.read(&mut buf).await.unwrap_or_else(|e| panic!("{e}"));
+            buf.truncate(n);
+            buf
+        });
+        let [(_, client), _] = transports();
+        let req = HttpRequest { url: format!("https://localhost:{port}/x?api_key=sk_query_secret"), ..get("", WITHIN) };
+        let Err(err) = client.send(req).await else { panic!("no TLS server answered, yet the exchange succeeded") };
+        let hello = hello.await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(hello.first(), Some(&0x16), "not a TLS handshake record: {hello:?}");
+        let has = |needle: &[u8]| hello.windows(needle.len()).any(|w| w == needle);
+        assert!(has(b"\x02h2") && has(b"\x08http/1.1"), "ALPN offers h2 and http/1.1");
+        assert!(has(b"localhost"), "SNI names the host");
+        let TransportError::Connect(message) = err else { panic!("{err:?}") };
+        assert!(!message.contains("sk_query_secret") && !message.contains("api_key"), "{message}");
+    }
+
+    /// A refused connection is a connection error in both transports, and its message repeats
+    /// no part of the URL (a query may carry an API key).
+    #[tokio::test]
+    async fn a_refused_connection_is_a_connect_error_without_the_url() {
+        let (l, port) = listen().await;
+        drop(l);
+        for (transport, client) in transports() {
+            let req =
+                HttpRequest { url: format!("http://127.0.0.1:{port}/x?api_key=sk_query_secret"), ..get("", WITHIN) };
+            match client.send(req).await {
+                Err(TransportError::Connect(m)) => assert!(!m.contains("sk_query_secret"), "{transport}: {m}"),
+                other => panic!("{transport}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_proxy_named_in_the_environment_selects_reqwest() {
+        let env = |set: &'static str, value: &'static str| {
+            move |name: &str| (name == set).then(|| std::ffi::OsString::from(value))
+        };
+        for name in PROXY_VARIABLES {
+            assert!(proxy_named(env(name, "http://proxy.internal:3128")), "{name}");
+            assert!(!proxy_named(env(name, "")), "{name} set but empty");
+        }
+        assert!(!proxy_named(env("NO_PROXY", "*")));
+        assert!(!proxy_named(|_| None));
     }
 
     /// Serves keep-alive `200 ok` answers on `listener` from a runtime of its own; counts the
@@ -702,7 +918,7 @@ mod tests {
     /// end the wait; without the wait the next call could find nothing idle and open a
     /// connection of its own (as the failure of this test on a busy machine showed).
     fn calls_on_a_thread(
-        client: ReqwestClient,
+        client: NetClient,
         base: String,
         calls: usize,
         hold: std::sync::mpsc::Receiver<()>,
@@ -731,7 +947,7 @@ mod tests {
     /// The second thread makes one call only: a connection the first thread's runtime drives
     /// comes back to a shared pool when that runtime gets to it, which the second thread's
     /// runtime cannot wait for; its next call would race that return against a new connect.
-    fn connections_of_two_threads(client: ReqwestClient) -> usize {
+    fn connections_of_two_threads(client: NetClient) -> usize {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
         listener.set_nonblocking(true).unwrap_or_else(|e| panic!("{e}"));
         let base = format!("http://{}", listener.local_addr().unwrap_or_else(|e| panic!("{e}")));
@@ -753,8 +969,8 @@ mod tests {
     fn a_per_thread_client_keeps_a_pool_on_each_thread() {
         // Each thread's calls share its one connection; the other thread's live connection
         // is not borrowed (its runtime would have to wake for every exchange).
-        assert_eq!(connections_of_two_threads(ReqwestClient::per_thread(10).unwrap_or_else(|e| panic!("{e:?}"))), 2);
+        assert_eq!(connections_of_two_threads(NetClient::per_thread(10).unwrap_or_else(|e| panic!("{e:?}"))), 2);
         // The control: one pool for all threads lends the second thread the first's connection.
-        assert_eq!(connections_of_two_threads(ReqwestClient::with_limit(10).unwrap_or_else(|e| panic!("{e:?}"))), 1);
+        assert_eq!(connections_of_two_threads(NetClient::with_limit(10).unwrap_or_else(|e| panic!("{e:?}"))), 1);
     }
 }

@@ -41,7 +41,7 @@ fn peer_name(peer: Peer<'_>) -> String {
 /// `upstream_timeout`, a connection or sending failure `network`. Every caller of the HTTP seam
 /// (connector calls and downloads, OAuth refreshes, the hosted client) maps transport failures
 /// here and nowhere else. The transport's message never carries the URL (see
-/// [`crate::http::ReqwestClient`]), so no query-string secret reaches the error.
+/// [`crate::http::NetClient`]), so no query-string secret reaches the error.
 pub fn transport_error(peer: Peer<'_>, e: &TransportError) -> Error {
     let code = match e {
         TransportError::Timeout | TransportError::NoTurn(_) | TransportError::NoConnectorTurn(_) => {

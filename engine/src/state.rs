@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use switchboard_core::http::{HttpClient, ReqwestClient};
+use switchboard_core::http::{HttpClient, NetClient};
 use switchboard_core::{Connector, ErrorCode, Registry};
 
 use crate::crypto::KeyRing;
@@ -280,10 +280,10 @@ pub struct Inner {
     /// The token endpoint's limits per client id and per address.
     pub token_limits: TokenLimits,
     /// What connectors send upstream through: one connection pool; each stored connector's
-    /// exchanges are limited on their own ([`ReqwestClient::for_scope`]). `None` when the
+    /// exchanges are limited on their own ([`NetClient::for_scope`]). `None` when the
     /// client cannot be built: core's shared client then reports why on every call. With
-    /// serving threads, each thread has a pool of its own ([`ReqwestClient::per_thread`]).
-    pub http: Option<ReqwestClient>,
+    /// serving threads, each thread has a pool of its own ([`NetClient::per_thread`]).
+    pub http: Option<NetClient>,
     /// How many threads serve requests, each on a runtime of its own; 0: the runtime that
     /// made the state serves them ([`Settings::serving_threads`], [`crate::serve`]).
     pub serving_threads: usize,
@@ -340,9 +340,9 @@ impl AppState {
             secrets,
             token_limits: TokenLimits::new(&settings),
             http: if serving_threads > 0 {
-                ReqwestClient::per_thread(settings.upstream_exchanges_per_connector).ok()
+                NetClient::per_thread(settings.upstream_exchanges_per_connector).ok()
             } else {
-                ReqwestClient::with_limit(settings.upstream_exchanges_per_connector).ok()
+                NetClient::with_limit(settings.upstream_exchanges_per_connector).ok()
             },
             serving_threads,
             background: tokio::runtime::Handle::current(),
@@ -367,7 +367,7 @@ impl Inner {
     pub fn connector_http(&self, id: &str) -> Arc<dyn HttpClient> {
         match &self.http {
             Some(c) => Arc::new(c.for_scope(id)),
-            None => ReqwestClient::shared(),
+            None => NetClient::shared(),
         }
     }
 }

@@ -12,7 +12,7 @@ use fake_upstream::{creds, FakeUpstream};
 use futures::future::BoxFuture;
 use futures::StreamExt;
 use serde_json::json;
-use switchboard_core::http::{HttpClient, HttpRequest, HttpResponse, ReqwestClient, TransportError};
+use switchboard_core::http::{HttpClient, HttpRequest, HttpResponse, NetClient, TransportError};
 use switchboard_core::{
     connect, ConnectorLookup, ErrorCode, ExecuteOptions, HostedClient, HostedConfig, HostedExecutor, NewConnector,
     Workspace,
@@ -104,7 +104,7 @@ async fn a_401_is_retried_once_with_a_fresh_token() {
     let Some(e) = start(Backend::Sqlite, |_| {}).await else { return };
     let fake = FakeUpstream::start().await.unwrap_or_else(|e| panic!("{e}"));
     let spy = Arc::new(Spy {
-        inner: ReqwestClient::shared(),
+        inner: NetClient::shared(),
         spoil_next: AtomicBool::new(false),
         unauthorized: AtomicU64::new(0),
     });
@@ -268,7 +268,7 @@ impl switchboard_core::hosted::TokenProvider for Minter {
             if let Some(r) = rejected {
                 self.rejected.lock().unwrap_or_else(|e| e.into_inner()).push(r);
             }
-            let resp = ReqwestClient::shared()
+            let resp = NetClient::shared()
                 .send(HttpRequest {
                     method: "POST".into(),
                     url: format!("{}/api/v1/embedded/scoped-token", self.base),
@@ -297,7 +297,7 @@ async fn a_scoped_token_client_needs_no_secret_and_renews_through_its_provider()
     let backend = client(&e, None);
     let ws = Workspace::new(backend.clone(), "mobile").unwrap_or_else(|e| panic!("{e}"));
     let info = ws.create_connector(github(&fake)).await.unwrap_or_else(|e| panic!("{e}"));
-    let resp = ReqwestClient::shared()
+    let resp = NetClient::shared()
         .send(HttpRequest {
             method: "POST".into(),
             url: format!("{}/api/v1/account/applications/token", e.base),

@@ -2,9 +2,10 @@
 //! stack does for the same call, measured beside the engine and nginx (benches/run.py).
 //!
 //! The same parts as `switchboard serve`: tokio's multi-thread runtime with a worker per core,
-//! axum over hyper's HTTP/1.1 server, reqwest (rustls, a pooled keep-alive client) to the
-//! upstream, mimalloc. No token, no storage, no connector, no audit: a request's body and
-//! `authorization` header go to the upstream as they are, and the upstream's body comes back.
+//! axum over hyper's HTTP/1.1 server, core's HTTP client (`switchboard_core::http::NetClient`:
+//! hyper's pooled keep-alive client, rustls) to the upstream, mimalloc. No token, no storage, no
+//! connector, no audit: a request's body and `authorization` header go to the upstream as they
+//! are, and the upstream's body comes back.
 //!
 //! - `POST /pass/{path}`: the upstream's body returned as bytes, unread (what nginx does).
 //! - `POST /check/{path}`: the body checked as JSON first (`serde_json` reads it into a borrowed
@@ -12,7 +13,7 @@
 //!   page must make), then returned as it is.
 //!
 //! With `--per-core`, one single-threaded runtime per core instead (each with its own listening
-//! socket on the port, `SO_REUSEPORT`, and its own HTTP client): what the engine's stack costs
+//! socket on the port, `SO_REUSEPORT`, and its own connection pool): what the engine's stack costs
 //! when a request never changes threads (benches/PROFILE.md, section 4).
 //!
 //! Usage: bench-proxy --upstream http://ADDR [--bind 127.0.0.1:0] [--per-core]; prints
@@ -29,6 +30,8 @@ use axum::{
 use clap::Parser;
 use std::io::Write;
 use std::sync::Arc;
+use std::time::Duration;
+use switchboard_core::http::{HttpClient, HttpRequest, NetClient};
 
 #[derive(Parser)]
 struct Args {
@@ -39,27 +42,32 @@ struct Args {
     #[arg(long)]
     upstream: String,
     /// One single-threaded runtime per core instead of one multi-thread runtime: each thread
-    /// accepts on its own `SO_REUSEPORT` socket and owns its own HTTP client, so a request, its
-    /// upstream exchange and its answer stay on one thread.
+    /// accepts on its own `SO_REUSEPORT` socket and sends through a connection pool of its own,
+    /// so a request, its upstream exchange and its answer stay on one thread.
     #[arg(long)]
     per_core: bool,
 }
 
 struct Upstream {
-    client: reqwest::Client,
+    client: NetClient,
     base: String,
 }
 
 async fn forward(up: &Upstream, path: &str, headers: &HeaderMap, body: Bytes) -> Result<(StatusCode, Bytes), Response> {
-    let mut req = up.client.post(format!("{}/{path}", up.base)).body(body);
-    if let Some(auth) = headers.get(header::AUTHORIZATION) {
-        req = req.header(header::AUTHORIZATION, auth);
+    let mut sent = vec![("content-type".to_string(), "application/json".to_string())];
+    if let Some(auth) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+        sent.push(("authorization".to_string(), auth.to_string()));
     }
-    req = req.header(header::CONTENT_TYPE, "application/json");
-    let resp = req.send().await.map_err(|e| (StatusCode::BAD_GATEWAY, e.to_string()).into_response())?;
-    let status = StatusCode::from_u16(resp.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
-    let bytes = resp.bytes().await.map_err(|e| (StatusCode::BAD_GATEWAY, e.to_string()).into_response())?;
-    Ok((status, bytes))
+    let req = HttpRequest {
+        method: "POST".into(),
+        url: format!("{}/{path}", up.base),
+        headers: sent,
+        body: Some(body.to_vec()),
+        timeout: Duration::from_secs(30),
+    };
+    let resp = up.client.send(req).await.map_err(|e| (StatusCode::BAD_GATEWAY, e.to_string()).into_response())?;
+    let status = StatusCode::from_u16(resp.status).unwrap_or(StatusCode::BAD_GATEWAY);
+    Ok((status, Bytes::from(resp.body)))
 }
 
 fn answer(status: StatusCode, body: Bytes) -> Response {
@@ -85,7 +93,7 @@ async fn check(State(up): State<Arc<Upstream>>, Path(path): Path<String>, header
     }
 }
 
-fn router(client: reqwest::Client, upstream: &str) -> Router {
+fn router(client: NetClient, upstream: &str) -> Router {
     let up = Arc::new(Upstream { client, base: upstream.trim_end_matches('/').to_string() });
     Router::new().route("/pass/{*path}", post(pass)).route("/check/{*path}", post(check)).with_state(up)
 }
@@ -118,8 +126,8 @@ fn per_core(args: &Args) -> std::io::Result<()> {
         let upstream = args.upstream.clone();
         handles.push(std::thread::spawn(move || {
             rt.block_on(async move {
-                // Made on this thread's runtime, so its connections are driven here.
-                let client = reqwest::Client::builder().build().map_err(std::io::Error::other)?;
+                // Its pool is made on this thread's runtime, so its connections are driven here.
+                let client = NetClient::with_limit(1024).map_err(|e| std::io::Error::other(e.to_string()))?;
                 axum::serve(listener, router(client, &upstream)).await
             })
         }));
@@ -134,7 +142,7 @@ fn per_core(args: &Args) -> std::io::Result<()> {
 }
 
 async fn multi(args: Args) -> std::io::Result<()> {
-    let client = reqwest::Client::builder().build().map_err(std::io::Error::other)?;
+    let client = NetClient::with_limit(1024).map_err(|e| std::io::Error::other(e.to_string()))?;
     let app = router(client, &args.upstream);
     let listener = tokio::net::TcpListener::bind(&args.bind).await?;
     let addr = listener.local_addr()?;

@@ -13,7 +13,7 @@ use crate::connector::{Connector, ConnectorOptions};
 use crate::error::{Error, Result};
 use crate::execution::{CheckResult, ExecuteOptions, ExecutionResult, JsonData, JsonExecution};
 use crate::hosted::{ConnectorInfo, HostedClient, HostedExecutor};
-use crate::http::{Bounded, HttpClient, ReqwestClient};
+use crate::http::{Bounded, HttpClient, NetClient};
 use crate::registry::Registry;
 use crate::sdk::settings::{seconds, ResolvedTarget, Target};
 use crate::tools::bound_output;
@@ -160,7 +160,7 @@ impl Executor {
                 Error::validation(format!("max_concurrent_requests must be a positive whole number, not {n}"))
                     .with_details(json!({"param": "max_concurrent_requests"}))
             })?;
-            let http = options.http.take().unwrap_or_else(ReqwestClient::shared);
+            let http = options.http.take().unwrap_or_else(NetClient::shared);
             options.http = Some(Arc::new(Bounded::new(http, n)));
         }
         if let Some(t) = seconds("timeout", settings.timeout)? {

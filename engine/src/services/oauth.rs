@@ -16,7 +16,7 @@ use base64::Engine as _;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 use switchboard_core::connector::host_allowed;
-use switchboard_core::http::{HttpRequest, ReqwestClient};
+use switchboard_core::http::{HttpRequest, NetClient};
 use switchboard_core::spec::{AuthKind, OAuth2Config};
 use switchboard_core::validate::{check_name, FieldProblem};
 use switchboard_core::wire::{
@@ -450,7 +450,7 @@ async fn exchange(st: &AppState, row: &OAuthStateRow, code: &str) -> ApiResult<T
         headers.push(("content-type".into(), "application/x-www-form-urlencoded".into()));
         url::form_urlencoded::Serializer::new(String::new()).extend_pairs(fields.iter()).finish().into_bytes()
     };
-    let http = ReqwestClient::shared();
+    let http = NetClient::shared();
     let resp = http
         .send(HttpRequest {
             method: "POST".into(),
