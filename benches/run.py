@@ -371,7 +371,7 @@ http {{
 
 
 def start_proxy(ctx: Ctx, upstream: str, per_core: bool = False) -> tuple[subprocess.Popen[bytes], str]:
-    """bench-proxy: the engine's stack (tokio, axum/hyper, reqwest, mimalloc) as a bare reverse
+    """bench-proxy: the engine's stack (tokio, axum/hyper, core's NetClient, mimalloc) as a bare reverse
     proxy to the fake, `/pass/...` unread and `/check/...` with the body checked as JSON; with
     `per_core`, a single-threaded runtime per core instead of one multi-thread runtime."""
     cmd = [ctx.bin / "bench-proxy", "--upstream", upstream] + (["--per-core"] if per_core else [])
@@ -938,10 +938,10 @@ def report(ctx: Ctx, elapsed: float) -> str:
         w("Latency: one request in flight, keep-alive, requests interleaved in rounds (direct, nginx, rust proxy, ..., engine, "
           "direct, ...): `direct` is the GraphQL call straight to the fake, `nginx` the same call through an nginx reverse-proxy "
           "hop (keep-alive upstream), `rust proxy` the same call through `bench-proxy` (benches/src/bin/bench-proxy.rs: the "
-          "engine's own stack, tokio with a worker per core, axum over hyper, reqwest, mimalloc, as a bare reverse proxy with "
+          "engine's own stack, tokio with a worker per core, axum over hyper, core's HTTP client (hyper-util's pooled client), mimalloc, as a bare reverse proxy with "
           "no token, storage or connector; `JSON checked` also reads the whole answer once with serde_json before returning "
           "it; `a runtime per core` is `bench-proxy --per-core`: a single-threaded runtime per core, each with its own listening "
-          "socket and HTTP client, so a request never changes threads), `engine` `POST .../connectors/{id}/execute` (a scoped token; the engine then makes the same GraphQL call to "
+          "socket and connection pool, so a request never changes threads), `engine` `POST .../connectors/{id}/execute` (a scoped token; the engine then makes the same GraphQL call to "
           "the fake and returns the records).\n")
         w("| path | requests | p50 µs | p99 µs | added p50 µs | added p99 µs | non-2xx |")
         w("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
