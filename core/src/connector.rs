@@ -15,7 +15,7 @@ use crate::error::{Error, ErrorCode, Result};
 use crate::execution::RecordText;
 pub use crate::execution::{CheckResult, ExecuteOptions, ExecutionResult, JsonData, JsonExecution, NextPage};
 use crate::extract;
-use crate::http::{HttpClient, HttpRequest, HttpResponse, NetClient};
+use crate::http::{HttpClient, HttpRequest, HttpResponse, NetClient, TransportError};
 use crate::paginate::{self, Executor};
 use crate::request;
 use crate::spec::{AuthKind, AuthScheme, BodyKind, ConnectorSpec, Operation, RetryConfig};
@@ -475,7 +475,8 @@ impl Connector {
                 Ok(r) => r,
                 Err(e) => {
                     let err = upstream::transport_error(Peer::Api(&inner.spec.display_name), &e);
-                    if op.idempotent {
+                    // An answer too long to read is as long the next time.
+                    if op.idempotent && !matches!(e, TransportError::TooLarge(_)) {
                         if let Some(delay) = backoff(&retry, attempt, started, None) {
                             tracing::debug!(connector = %inner.spec.slug, attempt, delay_ms = delay.as_millis() as u64, "retrying after a transport error");
                             tokio::time::sleep(delay).await;

@@ -52,6 +52,9 @@ pub enum TransportError {
     NoConnectorTurn(usize),
     /// Could not connect, or the connection broke.
     Connect(String),
+    /// The answer's body (decoded, when it came compressed) was longer than this many bytes,
+    /// the most the client reads ([`NetClient::with_max_body`]): the rest was not read.
+    TooLarge(usize),
     /// The request could not be built or sent.
     Other(String),
 }
@@ -63,6 +66,7 @@ impl std::fmt::Display for TransportError {
             Self::NoTurn(n) => write!(f, "not sent: {n} exchanges with the origin were already in progress"),
             Self::NoConnectorTurn(n) => write!(f, "not sent: {n} exchanges of the connector were already in progress"),
             Self::Connect(m) | Self::Other(m) => f.write_str(m),
+            Self::TooLarge(n) => write!(f, "the answer is longer than {n} bytes, the most the client reads"),
         }
     }
 }
@@ -111,7 +115,13 @@ pub struct NetClient {
     limits: Arc<OriginLimits>,
     /// Whose exchanges these are ([`NetClient::for_scope`]); each scope has its own limit.
     scope: Option<Arc<str>>,
+    /// The longest body read ([`NetClient::with_max_body`]).
+    max_body: usize,
 }
+
+/// The longest answer body (decoded, when it came compressed) a [`NetClient`] reads unless told
+/// otherwise: 256 MiB. A longer one, or a gzip bomb, fails the exchange instead of the process.
+pub const MAX_BODY: usize = 256 * 1024 * 1024;
 
 /// Where a [`NetClient`]'s connections live.
 #[derive(Debug, Clone)]
@@ -246,7 +256,12 @@ impl NetClient {
     /// with [`TransportError::NoTurn`], unsent.
     pub fn with_limit(per_origin: usize) -> Result<Self, TransportError> {
         let per_origin = per_origin.clamp(1, Semaphore::MAX_PERMITS);
-        Ok(Self { pool: Pool::Shared(build(per_origin)?), limits: OriginLimits::new(per_origin), scope: None })
+        Ok(Self {
+            pool: Pool::Shared(build(per_origin)?),
+            limits: OriginLimits::new(per_origin),
+            scope: None,
+            max_body: MAX_BODY,
+        })
     }
 
     /// As [`NetClient::with_limit`], but each thread that sends through this client (or
@@ -260,7 +275,19 @@ impl NetClient {
         // Built once here so a client that cannot be built fails now, not on a thread later.
         build(per_origin)?;
         let id = IDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        Ok(Self { pool: Pool::PerThread { id, per_origin }, limits: OriginLimits::new(per_origin), scope: None })
+        Ok(Self {
+            pool: Pool::PerThread { id, per_origin },
+            limits: OriginLimits::new(per_origin),
+            scope: None,
+            max_body: MAX_BODY,
+        })
+    }
+
+    /// This client reading answer bodies of at most `bytes` (decoded, when they came
+    /// compressed; [`MAX_BODY`] unless told): a longer one fails with
+    /// [`TransportError::TooLarge`] as soon as it is known to be longer, its rest unread.
+    pub fn with_max_body(self, bytes: usize) -> Self {
+        Self { max_body: bytes, ..self }
     }
 
     /// This client (the same connection pool) for the exchanges of `scope` alone, which have a
@@ -404,11 +431,10 @@ impl HttpClient for NetClient {
             let left = time_left(deadline)?;
             match self.pool.client()? {
                 Transport::Direct(client) => {
-                    tokio::time::timeout(left, exchange::send(&client, &req.method, &req.url, &req.headers, req.body))
-                        .await
-                        .map_err(|_| TransportError::Timeout)?
+                    let sent = exchange::send(&client, &req.method, &req.url, &req.headers, req.body, self.max_body);
+                    tokio::time::timeout(left, sent).await.map_err(|_| TransportError::Timeout)?
                 }
-                Transport::Proxied(client) => send_reqwest(&client, req, left).await,
+                Transport::Proxied(client) => send_reqwest(&client, req, left, self.max_body).await,
             }
         })
     }
@@ -419,6 +445,7 @@ async fn send_reqwest(
     client: &reqwest::Client,
     req: HttpRequest,
     left: Duration,
+    max_body: usize,
 ) -> Result<HttpResponse, TransportError> {
     let method = reqwest::Method::from_bytes(req.method.as_bytes())
         .map_err(|_| TransportError::Other(format!("invalid method {}", req.method)))?;
@@ -436,18 +463,40 @@ async fn send_reqwest(
         .iter()
         .map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).to_string()))
         .collect();
-    // Each chunk is copied once, as it arrives, into a buffer of the announced length (up to a
-    // bound: the length is the server's word).
-    let announced = resp.content_length().unwrap_or(0).min(PREALLOCATE_AT_MOST);
-    let mut body = Vec::with_capacity(usize::try_from(announced).unwrap_or(0));
+    let mut body = Body::new(resp.content_length(), max_body)?;
     while let Some(chunk) = resp.chunk().await.map_err(map_reqwest)? {
-        body.extend_from_slice(&chunk);
+        body.push(&chunk)?;
     }
-    Ok(HttpResponse { status, headers, body })
+    Ok(HttpResponse { status, headers, body: body.0 })
 }
 
-/// The most a body's buffer is sized for before its bytes arrive.
-const PREALLOCATE_AT_MOST: u64 = 16 * 1024 * 1024;
+/// An answer's body as it arrives, each chunk copied once into a buffer sized for the announced
+/// length (up to 16 MiB before the bytes arrive: the length is the server's word), and at most
+/// `max` bytes long.
+struct Body(Vec<u8>, usize);
+
+impl Body {
+    /// The most a body's buffer is sized for before its bytes arrive.
+    const PREALLOCATE_AT_MOST: u64 = 16 * 1024 * 1024;
+
+    /// A buffer for a body announced as `announced` bytes long; an announced length over `max`
+    /// is refused before any of the body is read.
+    fn new(announced: Option<u64>, max: usize) -> Result<Self, TransportError> {
+        let announced = announced.unwrap_or(0);
+        if announced > max as u64 {
+            return Err(TransportError::TooLarge(max));
+        }
+        Ok(Self(Vec::with_capacity(announced.min(Self::PREALLOCATE_AT_MOST) as usize), max))
+    }
+
+    fn push(&mut self, data: &[u8]) -> Result<(), TransportError> {
+        if data.len() > self.1 - self.0.len() {
+            return Err(TransportError::TooLarge(self.1));
+        }
+        self.0.extend_from_slice(data);
+        Ok(())
+    }
+}
 
 fn map_reqwest(e: reqwest::Error) -> TransportError {
     if e.is_timeout() {
@@ -825,6 +874,66 @@ mod tests {
             assert!(heads[0].contains(concat!("user-agent: switchboard/", env!("CARGO_PKG_VERSION"))), "{heads:?}");
             assert!(heads[0].contains("accept: */*"), "{heads:?}");
         }
+    }
+
+    /// A body longer than the client reads fails the exchange, `TooLarge`, not the process:
+    /// announced (refused before it is read), streamed without a length, or short on the wire
+    /// and long once decoded (a gzip bomb); one of exactly the bound is read whole.
+    #[tokio::test]
+    async fn an_answer_longer_than_the_bound_is_refused() {
+        use std::io::Write as _;
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        encoder.write_all(&vec![b'0'; 1 << 20]).unwrap_or_else(|e| panic!("{e}"));
+        let bomb = encoder.finish().unwrap_or_else(|e| panic!("{e}"));
+        assert!(bomb.len() < 2_000, "{} bytes on the wire", bomb.len());
+        let body = vec![b'x'; 1_000];
+        let announced = |body: &[u8]| {
+            let mut out = format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n", body.len()).into_bytes();
+            out.extend_from_slice(body);
+            out
+        };
+        let chunked = {
+            let mut out = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n".to_vec();
+            for part in body.chunks(100) {
+                out.extend_from_slice(format!("{:x}\r\n", part.len()).as_bytes());
+                out.extend_from_slice(part);
+                out.extend_from_slice(b"\r\n");
+            }
+            out.extend_from_slice(b"0\r\n\r\n");
+            out
+        };
+        let gzipped = {
+            let mut out =
+                format!("HTTP/1.1 200 OK\r\ncontent-encoding: gzip\r\ncontent-length: {}\r\n\r\n", bomb.len())
+                    .into_bytes();
+            out.extend_from_slice(&bomb);
+            out
+        };
+        let cases = [
+            ("announced", announced(&body), 999, false),
+            ("announced, exactly the bound", announced(&body), 1_000, true),
+            ("chunked", chunked.clone(), 999, false),
+            ("chunked, exactly the bound", chunked, 1_000, true),
+            ("gzip bomb", gzipped.clone(), 100_000, false),
+            ("gzip, exactly the bound", gzipped, 1 << 20, true),
+        ];
+        for (transport, client) in transports() {
+            for (case, answer, max, read) in &cases {
+                let (l, port) = listen().await;
+                let answer = answer.clone();
+                let _seen = serve_with(l, move |_| answer.clone());
+                let client = client.clone().with_max_body(*max);
+                let resp = client.send(get(&format!("http://127.0.0.1:{port}/big"), WITHIN)).await;
+                match resp {
+                    Ok(r) if *read => assert_eq!(r.body.len(), *max, "{transport}, {case}"),
+                    Err(TransportError::TooLarge(n)) if !*read => assert_eq!(n, *max, "{transport}, {case}"),
+                    other => panic!("{transport}, {case}: {:?}", other.map(|r| r.body.len())),
+                }
+            }
+        }
+        let e = crate::upstream::transport_error(crate::upstream::Peer::Api("GitHub"), &TransportError::TooLarge(999));
+        assert_eq!(e.code, crate::ErrorCode::UpstreamHttp);
+        assert!(e.message.contains("GitHub") && e.message.contains("999 bytes"), "{}", e.message);
     }
 
     /// An https URL is sent over TLS: the server gets a ClientHello offering HTTP/2 and

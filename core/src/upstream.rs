@@ -48,6 +48,7 @@ pub fn transport_error(peer: Peer<'_>, e: &TransportError) -> Error {
             ErrorCode::UpstreamTimeout
         }
         TransportError::Connect(_) | TransportError::Other(_) => ErrorCode::Network,
+        TransportError::TooLarge(_) => ErrorCode::UpstreamHttp,
     };
     let message = match (peer, e) {
         (Peer::Api(api), TransportError::Timeout) => format!("{api} did not answer in time"),
@@ -63,6 +64,10 @@ pub fn transport_error(peer: Peer<'_>, e: &TransportError) -> Error {
         (Peer::Engine(base), TransportError::Connect(m) | TransportError::Other(m)) => {
             format!("the engine at {base} could not be reached: {m}")
         }
+        (peer, TransportError::TooLarge(n)) => format!(
+            "the answer of {} is longer than {n} bytes, the most the client reads; not read further",
+            peer_name(peer)
+        ),
         (peer, TransportError::NoTurn(n)) => format!(
             "not sent: {n} requests to {} were already in progress and none ended in time (at most {n} at once per \
              origin; fewer calls in flight, or a longer timeout)",

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
 use sqlx::pool::PoolConnection;
 use sqlx::{Any, AnyPool, Executor, Row};
 use time::format_description::well_known::Rfc3339;
@@ -397,26 +397,46 @@ pub struct Db {
     holds: Arc<Semaphore>,
     /// Connector rows in memory (see [`Db::connector`]).
     connectors: Arc<ConnectorCache>,
-    /// PostgreSQL: where to listen for changes to connector rows, and the task that does once
-    /// the cache is enabled (see `db/listen.rs`).
-    changes: Option<ChangeSource>,
+    /// PostgreSQL: the database every connection of this handle is made to.
+    target: Option<Target>,
+    /// PostgreSQL: the task that listens for changes to connector rows, once the cache is
+    /// enabled (see `db/listen.rs`).
+    changes: Option<Arc<OnceLock<ChangeListener>>>,
     /// PostgreSQL with serving threads: what a thread's own pool connects to (see [`Db::here`]).
     threads: Option<Arc<ThreadPools>>,
     /// The audit writer task, once started ([`Db::start_audit_writer`]).
     audit: Arc<OnceLock<AuditQueue>>,
 }
 
-/// The database a [`ChangeListener`] listens on, and the listener once started.
+/// A PostgreSQL `--database-url`, parsed once; each kind of connection made from it carries
+/// its own `application_name` ([`Target::named`]), as `pg_stat_activity` shows it.
 #[derive(Clone)]
-struct ChangeSource {
-    options: sqlx::postgres::PgConnectOptions,
-    listener: Arc<OnceLock<ChangeListener>>,
+struct Target(Arc<AnyConnectOptions>);
+
+impl std::fmt::Debug for Target {
+    // The URL holds the database password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Target(****)")
+    }
 }
 
-impl std::fmt::Debug for ChangeSource {
-    // The options hold the database password.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ChangeSource").field("listening", &self.listener.get().is_some()).finish()
+impl Target {
+    /// Fails as opening the database does for a URL PostgreSQL's driver refuses.
+    fn parse(url: &str) -> StoreResult<Self> {
+        let failed = |e: sqlx::Error| StoreError::Open(redact_url(&e.to_string()));
+        let options: AnyConnectOptions = url.parse().map_err(failed)?;
+        sqlx::postgres::PgConnectOptions::try_from(&options).map_err(failed)?;
+        Ok(Self(Arc::new(options)))
+    }
+
+    /// The options with `application_name` set to `name` (in place of one the URL gives).
+    fn named(&self, name: &str) -> AnyConnectOptions {
+        let mut options = (*self.0).clone();
+        let url = &mut options.database_url;
+        let kept: Vec<(String, String)> =
+            url.query_pairs().filter(|(k, _)| k != "application_name").map(|(k, v)| (k.into(), v.into())).collect();
+        url.query_pairs_mut().clear().extend_pairs(kept).append_pair("application_name", name);
+        options
     }
 }
 
@@ -424,19 +444,12 @@ impl std::fmt::Debug for ChangeSource {
 /// made on first use on that thread, so its connections are driven by the runtime that uses
 /// them (a connection is driven by the runtime it was opened on: one opened on another thread
 /// would wait for that thread's turn for every answer) and close with the thread.
+#[derive(Debug)]
 struct ThreadPools {
     /// Tells this handle's pools from other handles' (tests run several engines in a process).
     id: u64,
-    url: String,
     /// Connections of each thread's pool.
     size: u32,
-}
-
-impl std::fmt::Debug for ThreadPools {
-    // The URL holds the database password.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ThreadPools").field("id", &self.id).field("size", &self.size).finish()
-    }
 }
 
 /// A serving thread's number and its pools, by [`ThreadPools::id`].
@@ -590,13 +603,6 @@ fn postgres_pool_sizes(threads: usize) -> (u32, u32) {
     }
 }
 
-/// `url` (a PostgreSQL URL) with its `application_name` set to `name`, as `pg_stat_activity`
-/// shows it.
-fn with_application_name(url: &str, name: &str) -> String {
-    let sep = if url.contains('?') { '&' } else { '?' };
-    format!("{url}{sep}application_name={name}")
-}
-
 /// The forms `--database-url` accepts, for error messages.
 pub const DATABASE_URL_FORMS: &str = "postgres://..., postgresql://... or sqlite://...";
 
@@ -642,7 +648,7 @@ impl Db {
                     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
                     let id = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     let size = postgres_pool_sizes(threads).1;
-                    db.threads = Some(Arc::new(ThreadPools { id, url: url.to_string(), size }));
+                    db.threads = Some(Arc::new(ThreadPools { id, size }));
                 }
                 Ok(db)
             }
@@ -682,8 +688,8 @@ impl Db {
             .map_err(|e| StoreError::Open(redact_url(&e.to_string())))?;
         let mut db = Self::with_pool(pool, postgres, max_connections, url);
         if postgres {
-            let options = url.parse().map_err(|e: sqlx::Error| StoreError::Open(redact_url(&e.to_string())))?;
-            db.changes = Some(ChangeSource { options, listener: Arc::new(OnceLock::new()) });
+            db.target = Some(Target::parse(url)?);
+            db.changes = Some(Arc::new(OnceLock::new()));
         }
         db.migrate().await?;
         Ok(db)
@@ -701,6 +707,7 @@ impl Db {
             postgres,
             holds: Self::holds(max_connections),
             connectors,
+            target: None,
             changes: None,
             threads: None,
             audit: Arc::new(OnceLock::new()),
@@ -712,7 +719,7 @@ impl Db {
     /// otherwise. Work that outlives the request or moves between threads (the audit writer,
     /// the context store's caches and leases, migrations) uses the shared pool.
     fn here(&self) -> AnyPool {
-        let Some(t) = &self.threads else { return self.pool.clone() };
+        let (Some(t), Some(target)) = (&self.threads, &self.target) else { return self.pool.clone() };
         SERVING
             .with(|s| {
                 let mut s = s.borrow_mut();
@@ -720,12 +727,10 @@ impl Db {
                 if let Some((_, pool)) = pools.iter().find(|(id, _)| *id == t.id) {
                     return Some(pool.clone());
                 }
-                let url = with_application_name(&t.url, &format!("switchboard-serve-{n}"));
                 let pool = AnyPoolOptions::new()
                     .max_connections(t.size)
                     .acquire_timeout(Duration::from_secs(10))
-                    .connect_lazy(&url)
-                    .ok()?;
+                    .connect_lazy_with(target.named(&format!("switchboard-serve-{n}")));
                 pools.push((t.id, pool.clone()));
                 Some(pool)
             })
@@ -738,14 +743,13 @@ impl Db {
     /// kept only while this handle hears of them (`db/listen.rs`); once per handle (its clones
     /// share it).
     pub fn enable_connector_cache(&self, ttl: Duration, capacity: usize) {
-        match &self.changes {
-            None => self.connectors.enable(ttl, capacity),
-            Some(_) if ttl.is_zero() => {}
-            Some(source) => {
-                let _ = source.listener.get_or_init(|| {
-                    ChangeListener::start(source.options.clone(), self.connectors.clone(), ttl, capacity)
-                });
+        match (&self.changes, &self.target) {
+            (Some(_), Some(_)) if ttl.is_zero() => {}
+            (Some(listener), Some(target)) => {
+                let _ = listener
+                    .get_or_init(|| ChangeListener::start(target.clone(), self.connectors.clone(), ttl, capacity));
             }
+            _ => self.connectors.enable(ttl, capacity),
         }
     }
 
@@ -1557,6 +1561,32 @@ fn redact_url(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The migration's text is fixed once applied, so the channel is written there as a literal.
+    #[test]
+    fn the_trigger_announces_on_the_channel_the_listener_listens_on() {
+        let (_, sql) = POSTGRES_MIGRATIONS.iter().find(|(v, _)| *v == 8).unwrap_or_else(|| panic!("step 8"));
+        assert_eq!(sql.matches("pg_notify(").count(), 2);
+        assert_eq!(sql.matches(&format!("pg_notify('{}', ", listen::CHANNEL)).count(), 2);
+    }
+
+    #[test]
+    fn each_kind_of_connection_names_itself_in_place_of_the_urls_name() {
+        let target = Target::parse("postgres://u:p%40ss@127.0.0.1:5432/db?sslmode=disable&application_name=mine")
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        let named = target.named("switchboard-serve-0");
+        assert_eq!(
+            named.database_url.query(),
+            Some("sslmode=disable&application_name=switchboard-serve-0"),
+            "other parameters kept, the name replaced"
+        );
+        let pg = sqlx::postgres::PgConnectOptions::try_from(&named).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(pg.get_application_name(), Some("switchboard-serve-0"));
+        assert_eq!((pg.get_host(), pg.get_port(), pg.get_database()), ("127.0.0.1", 5432, Some("db")));
+        assert_eq!(target.named("x").database_url.password(), Some("p%40ss"), "the password as written");
+        assert_eq!(format!("{target:?}"), "Target(****)", "no password in debug output");
+        assert!(Target::parse("postgres://127.0.0.1/db?sslmode=sometimes").is_err(), "refused when opened");
+    }
 
     #[test]
     fn a_migration_splits_at_semicolons_outside_dollar_quoted_bodies() {

@@ -254,10 +254,14 @@ both_backends!(kept_connectors_answer_their_own_tenant_and_follow_changes, |back
 /// The row `e`'s store answers for connector `id`, once it is kept: two reads in a row give
 /// the same row (one allocation), so the second came from memory. Fails after 10 s.
 async fn kept_row(e: &Engine, id: &str) -> std::sync::Arc<switchboard_engine::db::ConnectorRow> {
-    let org = &e.app.organization_id;
+    kept_row_of(&e.state.db, &e.app.organization_id, id).await
+}
+
+/// [`kept_row`] of the store `db`, for a connector of organization `org`.
+async fn kept_row_of(db: &Db, org: &str, id: &str) -> std::sync::Arc<switchboard_engine::db::ConnectorRow> {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let read = || async { e.state.db.connector(org, None, id).await.unwrap_or_else(|e| panic!("{e:?}")) };
+        let read = || async { db.connector(org, None, id).await.unwrap_or_else(|e| panic!("{e:?}")) };
         if let (Some(first), Some(second)) = (read().await, read().await) {
             if std::sync::Arc::ptr_eq(&first, &second) {
                 return second;
@@ -346,6 +350,159 @@ async fn on_postgres_kept_rows_follow_every_replicas_changes() {
     sqlx::query("TRUNCATE connectors CASCADE").execute(&pool).await.unwrap_or_else(|e| panic!("{e}"));
     b.answers_version(&other, None).await;
     pool.close().await;
+}
+
+/// PostgreSQL: a listening connection that goes silent (no error, no close: a dropped route or
+/// a frozen peer) is found by its ping within 4 s; the replica then drops what it keeps and
+/// reads rows from the store, so a change announced into the silence is not missed for the
+/// rows' whole time to live (10 minutes here), and it keeps rows again once it listens anew.
+/// Replica B reaches the database through a relay that stops passing the bytes of B's
+/// listening connection (its sockets held open), and only of that one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgres_a_silent_listening_connection_is_found_by_its_ping() {
+    let Some(a) = start(Backend::Postgres, |s| s.connector_cache_ttl = Duration::from_secs(600)).await else {
+        return;
+    };
+    let url = a.database_url.clone().unwrap_or_else(|| panic!("a PostgreSQL engine has a URL"));
+    let relay = Relay::start(&url, switchboard_engine::db::CHANGES_APPLICATION_NAME).await;
+    let b = a.sibling(|s| s.database_url = Some(relay.url.clone())).await;
+    let org = a.app.organization_id.clone();
+    let upstream = fake().await;
+    let app = a.app_token().await;
+    let id = a.github_connector(&app, Some("acme"), &upstream.base_url("github"), creds::GITHUB_TOKEN).await;
+    assert_eq!(kept_row_of(&b.db, &org, &id).await.version, 1);
+
+    relay.silence();
+    let patch = call(
+        "PATCH",
+        &a.url(&format!("/api/v1/integrations/connectors/{id}")),
+        Some(&app),
+        Some(json!({"credentials": {"personal_access_token": "ghp_second_0000000000000"}})),
+        &[],
+    )
+    .await;
+    assert_eq!(patch.status, 200, "{}", patch.text);
+    let changed = Instant::now();
+    // The announcement never arrives: B answers the row it keeps until the ping finds out.
+    assert_eq!(kept_row_of(&b.db, &org, &id).await.version, 1, "the announcement passed the relay");
+    let deadline = changed + Duration::from_secs(10);
+    loop {
+        let row = b.db.connector(&org, None, &id).await.unwrap_or_else(|e| panic!("{e:?}"));
+        if row.map(|r| r.version) == Some(2) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "B still answers the old row 10 s after the change");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let found = changed.elapsed();
+    assert!(found < Duration::from_secs(6), "the silent connection was found after {found:?}, not within 4 s");
+    // A new listening connection (the relay passes new ones) turns keeping rows on again.
+    assert_eq!(kept_row_of(&b.db, &org, &id).await.version, 2, "listening again, B keeps rows again");
+    assert!(relay.connections_named() >= 2, "B listened on a new connection");
+}
+
+/// A TCP relay to a PostgreSQL server. [`Relay::silence`] stops passing, in both directions,
+/// the bytes of every connection open at that moment whose startup message named `name` (its
+/// `application_name`), holding both of its sockets open; every other connection, and any
+/// opened later, is passed as before. The test database's server does not speak TLS, so the
+/// startup message is read in the clear.
+struct Relay {
+    url: String,
+    silenced: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    opened: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    named: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Relay {
+    async fn start(database_url: &str, name: &str) -> Self {
+        use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+        use std::sync::Arc;
+        let (scheme, rest) = database_url.split_once("://").unwrap_or_else(|| panic!("a URL: {database_url}"));
+        let (user, rest) = rest.split_once('@').unwrap_or_else(|| panic!("a user in the URL"));
+        let (server, path) = rest.split_once('/').unwrap_or_else(|| panic!("a database in the URL"));
+        let server = server.to_string();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap_or_else(|e| panic!("{e}"));
+        let addr = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
+        let url = format!("{scheme}://{user}@{addr}/{path}");
+        // Connections numbered below `silenced` that named `name` pass nothing.
+        let (silenced, opened, named) =
+            (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+        let (s, o, n, name) = (silenced.clone(), opened.clone(), named.clone(), name.as_bytes().to_vec());
+        let task = tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let number = o.fetch_add(1, Ordering::SeqCst);
+                let server = tokio::net::TcpStream::connect(&server).await.unwrap_or_else(|e| panic!("{e}"));
+                let (cr, cw) = client.into_split();
+                let (sr, sw) = server.into_split();
+                let marked = Arc::new(AtomicBool::new(false));
+                let quiet = {
+                    let (s, marked) = (s.clone(), marked.clone());
+                    move || marked.load(Ordering::SeqCst) && number < s.load(Ordering::SeqCst)
+                };
+                let (first, named) = (name.clone(), n.clone());
+                let up = {
+                    let (marked, quiet) = (marked.clone(), quiet.clone());
+                    move |head: &[u8]| {
+                        if !marked.load(Ordering::SeqCst) && head.windows(first.len()).any(|w| w == first) {
+                            marked.store(true, Ordering::SeqCst);
+                            named.fetch_add(1, Ordering::SeqCst);
+                        }
+                        quiet()
+                    }
+                };
+                tokio::spawn(pass(cr, sw, up));
+                tokio::spawn(pass(sr, cw, move |_: &[u8]| quiet()));
+            }
+        });
+        Self { url, silenced, opened, named, task }
+    }
+
+    /// Silences the named connections open now.
+    fn silence(&self) {
+        use std::sync::atomic::Ordering;
+        self.silenced.store(self.opened.load(Ordering::SeqCst), Ordering::SeqCst);
+    }
+
+    /// How many connections named the name so far.
+    fn connections_named(&self) -> u64 {
+        self.named.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// Copies `from` to `to` until either ends; `quiet` sees the first 4 KB read so far before each
+/// write and, once it answers `true`, the bytes stop (the sockets stay open until the task is
+/// dropped with the runtime).
+async fn pass(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    mut quiet: impl FnMut(&[u8]) -> bool,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (mut head, mut buf) = (Vec::new(), vec![0u8; 16 * 1024]);
+    loop {
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        if head.len() < 4096 {
+            head.extend_from_slice(&buf[..n.min(4096 - head.len())]);
+        }
+        if quiet(&head) {
+            let _held = (from, to);
+            std::future::pending::<()>().await;
+            return;
+        }
+        if to.write_all(&buf[..n]).await.is_err() {
+            return;
+        }
+    }
 }
 
 /// The GraphQL answer of an issues page with nothing on it.

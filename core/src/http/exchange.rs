@@ -25,7 +25,7 @@ use hyper::{Method, Request, Response, StatusCode, Uri};
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 
-use super::{same_origin, HttpResponse, TransportError, PREALLOCATE_AT_MOST};
+use super::{same_origin, Body, HttpResponse, TransportError};
 
 /// The pooled client.
 pub(super) type Direct = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
@@ -55,13 +55,15 @@ pub(super) fn build(per_origin: usize) -> Result<Direct, TransportError> {
 }
 
 /// Sends `method` to `url` with `headers` and `body`, following redirects within the origin,
-/// and reads the whole answer. The caller bounds it in time.
+/// and reads the whole answer, at most `max_body` bytes of it (decoded). The caller bounds it
+/// in time.
 pub(super) async fn send(
     client: &Direct,
     method: &str,
     url: &str,
     headers: &[(String, String)],
     body: Option<Vec<u8>>,
+    max_body: usize,
 ) -> Result<HttpResponse, TransportError> {
     let mut method =
         Method::from_bytes(method.as_bytes()).map_err(|_| TransportError::Other(format!("invalid method {method}")))?;
@@ -90,7 +92,7 @@ pub(super) async fn send(
         let status = resp.status();
         let next = match redirect(&resp, &current) {
             Some(next) if redirects < MAX_REDIRECTS && same_origin(&first, &next) => next,
-            _ => return read(resp).await,
+            _ => return read(resp, max_body).await,
         };
         // Read to its end, so the connection goes back to the pool.
         resp.into_body().collect().await.map_err(|e| TransportError::Connect(chain(&e)))?;
@@ -152,31 +154,31 @@ fn redirect<B>(resp: &Response<B>, current: &url::Url) -> Option<url::Url> {
 
 /// The answer: status, headers (names lower-case, as hyper keeps them), and the whole body,
 /// decoded when it came gzip-encoded (then without its `content-encoding` and
-/// `content-length`, which described the encoded body).
-async fn read(resp: Response<hyper::body::Incoming>) -> Result<HttpResponse, TransportError> {
+/// `content-length`, which described the encoded body); a body longer than `max_body` bytes,
+/// before or after decoding, is [`TransportError::TooLarge`].
+async fn read(resp: Response<hyper::body::Incoming>, max_body: usize) -> Result<HttpResponse, TransportError> {
     let (parts, mut incoming) = resp.into_parts();
-    let announced = parts
-        .headers
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
-        .unwrap_or(0)
-        .min(PREALLOCATE_AT_MOST);
-    // Each frame is copied once, as it arrives, into a buffer of the announced length (up to a
-    // bound: the length is the server's word).
-    let mut body = Vec::with_capacity(usize::try_from(announced).unwrap_or(0));
+    let announced = parts.headers.get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    let mut body = Body::new(announced, max_body)?;
     while let Some(frame) = incoming.frame().await {
         let frame = frame.map_err(|e| TransportError::Connect(chain(&e)))?;
         if let Some(data) = frame.data_ref() {
-            body.extend_from_slice(data);
+            body.push(data)?;
         }
     }
+    let mut body = body.0;
     let gzip = !body.is_empty()
         && parts.headers.get(CONTENT_ENCODING).is_some_and(|v| v.as_bytes().trim_ascii().eq_ignore_ascii_case(b"gzip"));
     if gzip {
-        let mut plain = Vec::with_capacity(body.len().saturating_mul(4));
+        // One byte past the bound tells a body of exactly `max_body` from a longer one.
+        let mut plain = Vec::with_capacity(body.len().saturating_mul(4).min(max_body));
         flate2::read::MultiGzDecoder::new(body.as_slice())
+            .take(max_body as u64 + 1)
             .read_to_end(&mut plain)
             .map_err(|e| TransportError::Connect(format!("the gzip-encoded body could not be decoded: {e}")))?;
+        if plain.len() > max_body {
+            return Err(TransportError::TooLarge(max_body));
+        }
         body = plain;
     }
     let headers = parts

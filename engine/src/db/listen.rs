@@ -22,6 +22,7 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
 
 use super::cache::ConnectorCache;
+use super::Target;
 
 /// The channel the trigger announces changed connector ids on.
 pub(crate) const CHANNEL: &str = "switchboard_connectors";
@@ -48,9 +49,16 @@ impl Drop for ChangeListener {
 impl ChangeListener {
     /// Listens on the database `options` name (on the current runtime), keeping `cache` on for
     /// `ttl` and `capacity` rows while it hears, off while it does not.
-    pub(super) fn start(options: PgConnectOptions, cache: Arc<ConnectorCache>, ttl: Duration, capacity: usize) -> Self {
-        let options = options.application_name(APPLICATION_NAME);
+    pub(super) fn start(target: Target, cache: Arc<ConnectorCache>, ttl: Duration, capacity: usize) -> Self {
         let task = tokio::spawn(async move {
+            // `Target::parse` made the same conversion when the database was opened.
+            let options = match PgConnectOptions::try_from(&target.named(APPLICATION_NAME)) {
+                Ok(options) => options,
+                Err(e) => {
+                    tracing::warn!(error = %super::redact_url(&e.to_string()), "cannot listen for connector changes; reading connectors from the database");
+                    return;
+                }
+            };
             let mut pause = Duration::from_millis(100);
             loop {
                 match listen(&options).await {
