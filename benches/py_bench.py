@@ -4,9 +4,16 @@
   py_bench.py concurrency --impl ours|ref|httpx --base-url URL --inflight N --calls TOTAL
   py_bench.py import      --impl ours|ref
   py_bench.py burst       --impl ours|ref|httpx --base-url URL --calls N
+  py_bench.py parts       --impl ours --base-url URL [--calls 3000] [--warmup 500]
 
 `burst` starts N calls at once and reports the wall time, the errors, the process's open
 descriptors afterwards and whether it can still open a file (run it under `ulimit -n 1024`).
+
+`parts` splits our call in two, on the same calls: the native call up to its `Outcome` (core's
+work, the HTTP exchange and the asyncio hand-off) and `Outcome.take` (the Python objects of the
+page), each a median; beside them CPython's own floors for those objects: `marshal.loads` and
+`pickle.loads` of the same records (objects made from a binary form, nothing to parse) and
+`json.loads` of their JSON text.
 
 `ours` is this project's package (`switchboard`), `ref` the reference SDK (`airbyte_agent_sdk`,
 its GitHub connector, telemetry off, its HTTP client's base_url pointed at the fake), `httpx` the
@@ -182,6 +189,57 @@ async def burst(impl: str, base_url: str, calls: int) -> dict[str, Any]:
             "open_descriptors": descriptors, "can_open_a_file": can_open}
 
 
+async def parts(base_url: str, calls: int, warmup: int) -> dict[str, Any]:
+    import marshal
+    import pickle
+    import statistics
+
+    from switchboard import _call  # pyright: ignore[reportPrivateUsage]
+    from switchboard.connectors import GithubConnector
+
+    gh = GithubConnector(credentials={"personal_access_token": TOKEN}, config={"base_url": base_url})
+    record = gh._record("issues", "list")  # pyright: ignore[reportPrivateUsage]
+    for _ in range(warmup):
+        await gh.issues.list(**PARAMS)
+    native: list[int] = []
+    take: list[int] = []
+    whole: list[int] = []
+    value: Any = None
+    for _ in range(calls):
+        t0 = time.perf_counter_ns()
+        await gh.issues.list(**PARAMS)
+        t1 = time.perf_counter_ns()
+        req = _call.request("issues", "list", PARAMS, None, None, False)
+        outcome = await _call.call(gh._handle.execute, req)  # pyright: ignore[reportPrivateUsage]
+        t2 = time.perf_counter_ns()
+        value = outcome.take(record)
+        t3 = time.perf_counter_ns()
+        whole.append(t1 - t0)
+        native.append(t2 - t1)
+        take.append(t3 - t2)
+    records = [dict(r) for r in value["data"]]
+    packed, marshalled, text = pickle.dumps(records, protocol=5), marshal.dumps(records), json.dumps(records)
+
+    def median_us(f: Callable[[], object]) -> float:
+        times: list[int] = []
+        for _ in range(calls):
+            t = time.perf_counter_ns()
+            f()
+            times.append(time.perf_counter_ns() - t)
+        return statistics.median(times) / 1e3
+
+    return {
+        "calls": calls,
+        "records": len(records),
+        "call_us": statistics.median(whole) / 1e3,
+        "native_call_us": statistics.median(native) / 1e3,
+        "take_us": statistics.median(take) / 1e3,
+        "marshal_loads_us": median_us(lambda: marshal.loads(marshalled)),
+        "pickle_loads_us": median_us(lambda: pickle.loads(packed)),
+        "json_loads_us": median_us(lambda: json.loads(text)),
+    }
+
+
 def import_time(impl: str) -> dict[str, Any]:
     t0 = time.perf_counter()
     if impl == "ours":
@@ -200,7 +258,7 @@ def import_time(impl: str) -> dict[str, Any]:
 
 def main() -> None:
     p = argparse.ArgumentParser()
-    p.add_argument("mode", choices=["local", "concurrency", "import", "burst"])
+    p.add_argument("mode", choices=["local", "concurrency", "import", "burst", "parts"])
     p.add_argument("--impl", required=True, choices=["ours", "ref", "httpx"])
     p.add_argument("--base-url", default="")
     p.add_argument("--calls", type=int, default=500)
@@ -211,6 +269,8 @@ def main() -> None:
         out = import_time(a.impl)
     elif a.mode == "burst":
         out = asyncio.run(burst(a.impl, a.base_url, a.calls))
+    elif a.mode == "parts":
+        out = asyncio.run(parts(a.base_url, a.calls, a.warmup))
     elif a.mode == "local":
         out = asyncio.run(local(a.impl, a.base_url, a.calls, a.warmup))
     else:

@@ -197,7 +197,16 @@ def bench_local(ctx: Ctx) -> None:
     fake, base = start_fake(ctx, 30)
     impls = [i for i in LOCAL_IMPLS if i != "kotlin" or ctx.a.kotlin_cp]
     ctx.results["local"] = local_costs(ctx, "local", base, calls, warmup, rounds, impls)
+    # Python's call in two, and what CPython needs to make the page's objects (PROFILE.md,
+    # section 2: where the 1.3x bound lies).
+    parts = [ctx.run_json("local", impl_cmd(ctx, "python", "parts", base, ["--calls", str(calls), "--warmup", str(warmup)]))
+             for _ in range(rounds)]
+    ctx.results["local"]["python"]["parts"] = {k: med([p[k] for p in parts]) for k in PARTS}
     ctx.stop(fake)
+
+
+#: What `py_bench.py parts` measures, in the order the table shows it.
+PARTS = ["call_us", "native_call_us", "take_us", "marshal_loads_us", "pickle_loads_us", "json_loads_us"]
 
 
 # ------------------------------------------------------------------ import / require time
@@ -881,6 +890,19 @@ def report(ctx: Ctx, elapsed: float) -> str:
           "Python and Node build dicts/objects of the records; Kotlin parses `dataJson` with Jackson (`readTree`); "
           "the JVM's CPU includes its JIT and GC threads. " +
           ("" if "kotlin" in lc else "The Kotlin package on the JVM was not measured in this run (no JDK/Maven). ") + "\n")
+        pp = lc.get("python", {}).get("parts")
+        if pp:
+            floor = pp["native_call_us"] + pp["marshal_loads_us"]
+            w("Python's call in two (`py_bench.py parts`, the same calls, medians of the rounds): the native call up to its result "
+              "(core, the exchange, the hand-off to the event loop) and `take` (the page's Python objects); beside them what "
+              "CPython needs to make the same records from a binary form (`marshal.loads`, `pickle.loads`, nothing to parse) and "
+              "from their JSON text (`json.loads`).\n")
+            w("| call µs | native call µs | take µs | marshal.loads µs | pickle.loads µs | json.loads µs | native call + marshal.loads vs Rust |")
+            w("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+            w(f"| {f(pp['call_us'])} | {f(pp['native_call_us'])} | {f(pp['take_us'])} | {f(pp['marshal_loads_us'])} | "
+              f"{f(pp['pickle_loads_us'])} | {f(pp['json_loads_us'])} | {ratio(floor, rust['wall_median_us'])} |\n")
+            w("The last column is a floor for any package that hands its caller the records as dicts when the result is read: "
+              "this package's hand-off plus CPython's cheapest way to make the objects, against the whole Rust client.\n")
         if "kotlin" in lc:
             w("`$KOTLIN_CP` is `$HOME/.cache/switchboard-bench/kotlin-<profile>/classes` (benches/kotlin/src/Bench.kt compiled with the "
               "package's Kotlin sources, generated from the benchmarked cdylib) and the Maven classpath (kotlin-stdlib, JNA, coroutines, Jackson, org.json).\n")
