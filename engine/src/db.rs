@@ -402,7 +402,8 @@ pub struct Db {
     /// PostgreSQL: the task that listens for changes to connector rows, once the cache is
     /// enabled (see `db/listen.rs`).
     changes: Option<Arc<OnceLock<ChangeListener>>>,
-    /// PostgreSQL with serving threads: what a thread's own pool connects to (see [`Db::here`]).
+    /// PostgreSQL with serving threads: the pools each serving thread makes of its own (see
+    /// [`Db::here`]).
     threads: Option<Arc<ThreadPools>>,
     /// The audit writer task, once started ([`Db::start_audit_writer`]).
     audit: Arc<OnceLock<AuditQueue>>,

@@ -233,15 +233,7 @@ both_backends!(kept_connectors_answer_their_own_tenant_and_follow_changes, |back
         }
     }
     // A credential change is used at once.
-    let rekeyed = call(
-        "PATCH",
-        &e.url(&format!("/api/v1/integrations/connectors/{id}")),
-        Some(&app),
-        Some(json!({"credentials": {"personal_access_token": "ghp_revoked_000000"}})),
-        &[],
-    )
-    .await;
-    assert_eq!(rekeyed.status, 200, "{}", rekeyed.text);
+    rekey(&e, &app, &id, "ghp_revoked_000000").await;
     let run = execute(&e.base, &acme, &id).await;
     assert_eq!((run.status, run.body["code"].as_str()), (502, Some("upstream_authentication")), "{}", run.text);
     // A deleted connector is gone at once.
@@ -250,6 +242,13 @@ both_backends!(kept_connectors_answer_their_own_tenant_and_follow_changes, |back
     let run = execute(&e.base, &acme, &id).await;
     assert_eq!(run.status, 404, "{}", run.text);
 });
+
+/// Gives connector `id` a new personal access token through `e`'s API.
+async fn rekey(e: &Engine, app: &str, id: &str, token: &str) {
+    let body = json!({"credentials": {"personal_access_token": token}});
+    let r = call("PATCH", &e.url(&format!("/api/v1/integrations/connectors/{id}")), Some(app), Some(body), &[]).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+}
 
 /// The row `e`'s store answers for connector `id`, once it is kept: two reads in a row give
 /// the same row (one allocation), so the second came from memory. Fails after 10 s.
@@ -287,14 +286,7 @@ async fn on_postgres_kept_rows_follow_every_replicas_changes() {
     let upstream = fake().await;
     let app = a.app_token().await;
     let id = a.github_connector(&app, Some("acme"), &upstream.base_url("github"), creds::GITHUB_TOKEN).await;
-    let change = |token: &'static str| {
-        let (url, app) = (a.url(&format!("/api/v1/integrations/connectors/{id}")), app.clone());
-        async move {
-            let body = json!({"credentials": {"personal_access_token": token}});
-            let r = call("PATCH", &url, Some(&app), Some(body), &[]).await;
-            assert_eq!(r.status, 200, "{}", r.text);
-        }
-    };
+    let change = |token: &'static str| rekey(&a, &app, &id, token);
     assert_eq!(kept_row(&b, &id).await.version, 1);
     change("ghp_second_0000000000000").await;
     b.answers_version(&id, Some(2)).await;
@@ -373,15 +365,7 @@ async fn on_postgres_a_silent_listening_connection_is_found_by_its_ping() {
     assert_eq!(kept_row_of(&b.db, &org, &id).await.version, 1);
 
     relay.silence();
-    let patch = call(
-        "PATCH",
-        &a.url(&format!("/api/v1/integrations/connectors/{id}")),
-        Some(&app),
-        Some(json!({"credentials": {"personal_access_token": "ghp_second_0000000000000"}})),
-        &[],
-    )
-    .await;
-    assert_eq!(patch.status, 200, "{}", patch.text);
+    rekey(&a, &app, &id, "ghp_second_0000000000000").await;
     let changed = Instant::now();
     // The announcement never arrives: B answers the row it keeps until the ping finds out.
     assert_eq!(kept_row_of(&b.db, &org, &id).await.version, 1, "the announcement passed the relay");
