@@ -493,6 +493,33 @@ async fn pass(
 const EMPTY_ISSUES_PAGE: &str =
     r#"{"data":{"repository":{"issues":{"nodes":[],"pageInfo":{"hasNextPage":false,"endCursor":null}}}}}"#;
 
+/// A request is cut off at the engine's request timeout (120 s unless told; 500 ms here) with
+/// 504 `upstream_timeout`, even while its provider exchange, allowed 30 s, still waits for an
+/// answer; the engine keeps serving, the same connector included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_is_cut_off_at_the_request_timeout() {
+    let upstream = Holding::start("application/json", EMPTY_ISSUES_PAGE).await;
+    let Some(e) = start(Backend::Sqlite, |s| {
+        s.request_timeout = Duration::from_millis(500);
+        s.upstream_timeout = Duration::from_secs(30);
+    })
+    .await
+    else {
+        panic!("the SQLite engine did not start")
+    };
+    let app = e.app_token().await;
+    let id = e.github_connector(&app, Some("acme"), &upstream.base, creds::GITHUB_TOKEN).await;
+    let started = Instant::now();
+    let cut = execute(&e.base, &app, &id).await;
+    let took = started.elapsed();
+    assert_eq!((cut.status, cut.body["code"].as_str()), (504, Some("upstream_timeout")), "{}", cut.text);
+    assert!(took >= Duration::from_millis(500) && took < Duration::from_secs(10), "answered after {took:?}");
+    assert_eq!(upstream.counts().answered, 0, "the provider had not answered");
+    upstream.release();
+    let run = execute(&e.base, &app, &id).await;
+    assert_eq!(run.status, 200, "{}", run.text);
+}
+
 /// `--upstream-exchanges-per-connector`: with 2, six executes at once on one connector reach
 /// the upstream two at a time, the others waiting for a turn; another tenant's connector on the
 /// same upstream does not wait behind them; every call is answered.

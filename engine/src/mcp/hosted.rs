@@ -351,6 +351,12 @@ fn api_error(e: ApiError) -> rmcp::model::CallToolResult {
     error_result(e.code, &message, details.as_ref())
 }
 
+/// An engine error listing the tools, as the protocol's error, with the HTTP API's message.
+fn list_error(e: ApiError) -> McpError {
+    let (message, _) = e.public();
+    McpError::internal_error(format!("{}: {message}", e.code.as_str()), None)
+}
+
 impl ServerHandler for HostedServer {
     fn get_info(&self) -> ServerConfig {
         server_info()
@@ -362,10 +368,7 @@ impl ServerHandler for HostedServer {
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
         let (caller, style, id) = Self::caller(&context)?;
-        let list = REQUEST_ID.scope(id, self.list(&caller, style)).await.map_err(|e| {
-            let (message, _) = e.public();
-            McpError::internal_error(format!("{}: {message}", e.code.as_str()), None)
-        })?;
+        let list = REQUEST_ID.scope(id, self.list(&caller, style)).await.map_err(list_error)?;
         Ok(ListToolsResult::with_all_items(list))
     }
 
@@ -376,5 +379,29 @@ impl ServerHandler for HostedServer {
     ) -> Result<CallToolResponse, McpError> {
         let (caller, style, id) = Self::caller(&context)?;
         REQUEST_ID.scope(id, self.call(&caller, style, request)).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What an `internal` or `unavailable` error says (a storage failure's text, which may name
+    /// the database) stays in the engine's log: a tool call or a tool listing gets the HTTP
+    /// API's generic message; other codes keep theirs.
+    #[test]
+    fn internal_and_unavailable_errors_reach_mcp_clients_as_the_http_api_words_them() {
+        let inner = "pool timed out: postgres://switchboard:hunter2@db.internal/sb";
+        for code in [ErrorCode::Internal, ErrorCode::Unavailable] {
+            let (public, _) = ApiError::new(code, inner).public();
+            let called = serde_json::to_string(&api_error(ApiError::new(code, inner))).unwrap_or_default();
+            let listed = list_error(ApiError::new(code, inner)).message.to_string();
+            for text in [&called, &listed] {
+                assert!(!text.contains("hunter2") && !text.contains("pool timed out"), "{text}");
+                assert!(text.contains(&public) && text.contains(code.as_str()), "{text}");
+            }
+        }
+        let called = serde_json::to_string(&api_error(ApiError::new(ErrorCode::NotFound, "no connector c1")));
+        assert!(called.unwrap_or_default().contains("no connector c1"));
     }
 }
