@@ -156,6 +156,10 @@ struct ConnectionArgs {
     /// connector, so one tenant's calls never wait for another's.
     #[arg(long, env = "SWITCHBOARD_UPSTREAM_EXCHANGES_PER_CONNECTOR", default_value_t = switchboard_core::http::EXCHANGES_PER_ORIGIN as u32, value_parser = clap::value_parser!(u32).range(1..))]
     upstream_exchanges_per_connector: u32,
+    /// Most bytes of a provider's answer read (after gzip decoding); a longer answer fails the
+    /// execution as `upstream_http` instead of taking the engine's memory.
+    #[arg(long, env = "SWITCHBOARD_UPSTREAM_BODY_LIMIT", default_value_t = switchboard_core::http::MAX_BODY as u64, value_parser = clap::value_parser!(u64).range(1024..))]
+    upstream_body_limit: u64,
     /// Threads serving requests, each with a single-threaded runtime of its own, so a request,
     /// its upstream exchange and its answer never change threads. Unset: one per CPU; 0: none,
     /// the shared runtime serves (work stealing between its workers). On PostgreSQL each
@@ -171,6 +175,7 @@ impl ConnectionArgs {
             idle_timeout: std::time::Duration::from_secs(self.idle_timeout),
             max_connections: self.max_connections as usize,
             upstream_exchanges_per_connector: self.upstream_exchanges_per_connector as usize,
+            upstream_body_limit: usize::try_from(self.upstream_body_limit).unwrap_or(usize::MAX),
             serving_threads: self.serving_threads.map(usize::from),
             ..settings
         }

@@ -77,6 +77,9 @@ pub struct Settings {
     /// Most exchanges one stored connector has in progress at once with one upstream origin;
     /// more wait for a turn (within the upstream timeout).
     pub upstream_exchanges_per_connector: usize,
+    /// Longest answer body (decoded) read from a provider; a longer one fails the execution
+    /// as `upstream_http` ([`switchboard_core::http::MAX_BODY`] unless told).
+    pub upstream_body_limit: usize,
     /// Threads that serve requests, each with a single-threaded runtime of its own (a
     /// connection's requests, their upstream exchanges and answers stay on one thread). `None`:
     /// one per CPU; `Some(0)`: none, the process's multi-threaded runtime serves; `Some(n)`:
@@ -139,6 +142,7 @@ impl Default for Settings {
             max_connections: 4096,
             serving_threads: None,
             upstream_exchanges_per_connector: switchboard_core::http::EXCHANGES_PER_ORIGIN,
+            upstream_body_limit: switchboard_core::http::MAX_BODY,
             upstream_base_urls: BTreeMap::new(),
             audit_flush_interval: Duration::from_millis(200),
             audit_queue: 10_000,
@@ -343,7 +347,8 @@ impl AppState {
                 NetClient::per_thread(settings.upstream_exchanges_per_connector).ok()
             } else {
                 NetClient::with_limit(settings.upstream_exchanges_per_connector).ok()
-            },
+            }
+            .map(|c| c.with_max_body(settings.upstream_body_limit)),
             serving_threads,
             background: tokio::runtime::Handle::current(),
             settings,

@@ -520,6 +520,32 @@ async fn a_request_is_cut_off_at_the_request_timeout() {
     assert_eq!(run.status, 200, "{}", run.text);
 }
 
+/// `--upstream-body-limit`: a provider's answer longer than the limit fails that execution
+/// as 502 `upstream_http`, once (not retried), saying why; an answer within it is served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_over_the_upstream_body_limit_fails_the_execution() {
+    let upstream = Holding::start("application/json", EMPTY_ISSUES_PAGE).await;
+    upstream.release();
+    let limit = EMPTY_ISSUES_PAGE.len() - 1;
+    let Some(e) = start(Backend::Sqlite, |s| s.upstream_body_limit = limit).await else {
+        panic!("the SQLite engine did not start")
+    };
+    let app = e.app_token().await;
+    let id = e.github_connector(&app, Some("acme"), &upstream.base, creds::GITHUB_TOKEN).await;
+    let run = execute(&e.base, &app, &id).await;
+    assert_eq!((run.status, run.body["code"].as_str()), (502, Some("upstream_http")), "{}", run.text);
+    let message = run.body["message"].as_str().unwrap_or_default();
+    assert!(message.contains(&format!("longer than {limit} bytes")), "{message}");
+    assert_eq!(upstream.counts().answered, 1, "one attempt: an answer too long is not retried");
+    let Some(roomy) = start(Backend::Sqlite, |s| s.upstream_body_limit = limit + 1).await else {
+        panic!("the SQLite engine did not start")
+    };
+    let app = roomy.app_token().await;
+    let id = roomy.github_connector(&app, Some("acme"), &upstream.base, creds::GITHUB_TOKEN).await;
+    let run = execute(&roomy.base, &app, &id).await;
+    assert_eq!(run.status, 200, "{}", run.text);
+}
+
 /// `--upstream-exchanges-per-connector`: with 2, six executes at once on one connector reach
 /// the upstream two at a time, the others waiting for a turn; another tenant's connector on the
 /// same upstream does not wait behind them; every call is answered.
