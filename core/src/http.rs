@@ -931,6 +931,14 @@ mod tests {
                 }
             }
         }
+        // An answer to a HEAD has no body, whatever length its head announces.
+        for (transport, client) in transports() {
+            let (l, port) = listen().await;
+            let _seen = serve_with(l, |_| b"HTTP/1.1 200 OK\r\ncontent-length: 1000000\r\n\r\n".to_vec());
+            let head = HttpRequest { method: "HEAD".into(), ..get(&format!("http://127.0.0.1:{port}/big"), WITHIN) };
+            let resp = client.clone().with_max_body(1_000).send(head).await;
+            assert_eq!(resp.map(|r| (r.status, r.body.len())).ok(), Some((200, 0)), "{transport}, HEAD");
+        }
         let e = crate::upstream::transport_error(crate::upstream::Peer::Api("GitHub"), &TransportError::TooLarge(999));
         assert_eq!(e.code, crate::ErrorCode::UpstreamHttp);
         assert!(e.message.contains("GitHub") && e.message.contains("999 bytes"), "{}", e.message);

@@ -158,7 +158,9 @@ fn redirect<B>(resp: &Response<B>, current: &url::Url) -> Option<url::Url> {
 /// before or after decoding, is [`TransportError::TooLarge`].
 async fn read(resp: Response<hyper::body::Incoming>, max_body: usize) -> Result<HttpResponse, TransportError> {
     let (parts, mut incoming) = resp.into_parts();
-    let announced = parts.headers.get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    // The length hyper will deliver: the announced one, or none at all for an answer without a
+    // body (to a HEAD, a 204 or a 304), whatever its `content-length` says.
+    let announced = hyper::body::Body::size_hint(&incoming).exact();
     let mut body = Body::new(announced, max_body)?;
     while let Some(frame) = incoming.frame().await {
         let frame = frame.map_err(|e| TransportError::Connect(chain(&e)))?;
