@@ -3,6 +3,7 @@
 //   node node_bench.mjs local       --pkg DIR --base-url URL [--calls 500] [--warmup 50]
 //   node node_bench.mjs concurrency --pkg DIR --base-url URL --inflight N --calls TOTAL [--warmup 50] [--js-alone]
 //   node node_bench.mjs import      --pkg DIR
+//   node node_bench.mjs parts       --pkg DIR --base-url URL [--calls 500] [--warmup 50]
 //
 // DIR is the root of the `switchboard-connectors` package (its package.json, the native module
 // and the compiled facade). Every call is GitHub `issues list` for octo/hello, 30 per page.
@@ -108,6 +109,45 @@ async function concurrency() {
   };
 }
 
+// Our call in parts, on the same calls (medians): the native call up to its `Outcome` (core, the
+// exchange, the hand-off to the event loop), `take()` (the result's text as a JavaScript string)
+// and `JSON.parse` of it (the page's objects); beside them `structuredClone` of the parsed page
+// (V8 copying the same objects, nothing to parse), a floor for making them.
+async function parts() {
+  const gh = connector();
+  const handle = gh.handle; // the facade's (TypeScript-protected) native handle
+  const calls = Number(opt('calls', 500));
+  const req = { entity: 'issues', action: 'list', params, select_fields: [], exclude_fields: [], skip_truncation: false };
+  for (let i = 0; i < Number(opt('warmup', 50)); i++) await gh.issues.list(params);
+  const whole = [], native = [], take = [], parse = [], clone = [];
+  let page = null;
+  for (let i = 0; i < calls; i++) {
+    const t0 = process.hrtime.bigint();
+    await gh.issues.list(params);
+    const t1 = process.hrtime.bigint();
+    const outcome = await handle.execute(req);
+    const t2 = process.hrtime.bigint();
+    const text = outcome.take();
+    const t3 = process.hrtime.bigint();
+    page = JSON.parse(text);
+    const t4 = process.hrtime.bigint();
+    structuredClone(page);
+    const t5 = process.hrtime.bigint();
+    whole.push(Number(t1 - t0)); native.push(Number(t2 - t1)); take.push(Number(t3 - t2));
+    parse.push(Number(t4 - t3)); clone.push(Number(t5 - t4));
+  }
+  const median = (xs) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)] / 1e3;
+  return {
+    calls,
+    records: page.data.length,
+    call_us: median(whole),
+    native_call_us: median(native),
+    take_us: median(take),
+    json_parse_us: median(parse),
+    structured_clone_us: median(clone),
+  };
+}
+
 function importTime() {
   const t0 = performance.now();
   const sb = require(pkg);
@@ -116,5 +156,6 @@ function importTime() {
   return { package_ms: t1 - t0, github_connector_ms: performance.now() - t0 };
 }
 
-const out = mode === 'local' ? await local() : mode === 'concurrency' ? await concurrency() : importTime();
+const modes = { local, concurrency, parts, import: importTime };
+const out = await modes[mode]();
 console.log(JSON.stringify(out));

@@ -202,11 +202,16 @@ def bench_local(ctx: Ctx) -> None:
     parts = [ctx.run_json("local", impl_cmd(ctx, "python", "parts", base, ["--calls", str(calls), "--warmup", str(warmup)]))
              for _ in range(rounds)]
     ctx.results["local"]["python"]["parts"] = {k: med([p[k] for p in parts]) for k in PARTS}
+    # Node's likewise: the native call, the text, and V8's parse of it.
+    parts = [ctx.run_json("local", impl_cmd(ctx, "node", "parts", base, ["--calls", str(calls), "--warmup", str(warmup)]))
+             for _ in range(rounds)]
+    ctx.results["local"]["node"]["parts"] = {k: med([p[k] for p in parts]) for k in NODE_PARTS}
     ctx.stop(fake)
 
 
 #: What `py_bench.py parts` measures, in the order the table shows it.
 PARTS = ["call_us", "native_call_us", "take_us", "marshal_loads_us", "pickle_loads_us", "json_loads_us"]
+NODE_PARTS = ["call_us", "native_call_us", "take_us", "json_parse_us", "structured_clone_us"]
 
 
 # ------------------------------------------------------------------ import / require time
@@ -903,6 +908,16 @@ def report(ctx: Ctx, elapsed: float) -> str:
               f"{f(pp['pickle_loads_us'])} | {f(pp['json_loads_us'])} | {ratio(floor, rust['wall_median_us'])} |\n")
             w("The last column is a floor for any package that hands its caller the records as dicts when the result is read: "
               "this package's hand-off plus CPython's cheapest way to make the objects, against the whole Rust client.\n")
+        npp = lc.get("node", {}).get("parts")
+        if npp:
+            floor = npp["native_call_us"] + npp["json_parse_us"]
+            w("Node's call likewise (`node_bench.mjs parts`): the native call up to its result, `take()` (the result's text as a "
+              "JavaScript string) and `JSON.parse` of it (the page's objects), beside `structuredClone` of the parsed page "
+              "(V8 copying the same objects: slower than parsing them).\n")
+            w("| call µs | native call µs | take µs | JSON.parse µs | structuredClone µs | native call + JSON.parse vs Rust |")
+            w("| ---: | ---: | ---: | ---: | ---: | ---: |")
+            w(f"| {f(npp['call_us'])} | {f(npp['native_call_us'])} | {f(npp['take_us'])} | {f(npp['json_parse_us'])} | "
+              f"{f(npp['structured_clone_us'])} | {ratio(floor, rust['wall_median_us'])} |\n")
         if "kotlin" in lc:
             w("`$KOTLIN_CP` is `$HOME/.cache/switchboard-bench/kotlin-<profile>/classes` (benches/kotlin/src/Bench.kt compiled with the "
               "package's Kotlin sources, generated from the benchmarked cdylib) and the Maven classpath (kotlin-stdlib, JNA, coroutines, Jackson, org.json).\n")
