@@ -400,8 +400,8 @@ pub struct Db {
     /// PostgreSQL: the database every connection of this handle is made to.
     target: Option<Target>,
     /// PostgreSQL: the task that listens for changes to connector rows, once the cache is
-    /// enabled (see `db/listen.rs`).
-    changes: Option<Arc<OnceLock<ChangeListener>>>,
+    /// enabled (see `db/listen.rs`); never started on SQLite.
+    changes: Arc<OnceLock<ChangeListener>>,
     /// PostgreSQL with serving threads: the pools each serving thread makes of its own (see
     /// [`Db::here`]).
     threads: Option<Arc<ThreadPools>>,
@@ -690,7 +690,6 @@ impl Db {
         let mut db = Self::with_pool(pool, postgres, max_connections, url);
         if postgres {
             db.target = Some(Target::parse(url)?);
-            db.changes = Some(Arc::new(OnceLock::new()));
         }
         db.migrate().await?;
         Ok(db)
@@ -709,7 +708,7 @@ impl Db {
             holds: Self::holds(max_connections),
             connectors,
             target: None,
-            changes: None,
+            changes: Arc::new(OnceLock::new()),
             threads: None,
             audit: Arc::new(OnceLock::new()),
         }
@@ -744,13 +743,14 @@ impl Db {
     /// kept only while this handle hears of them (`db/listen.rs`); once per handle (its clones
     /// share it).
     pub fn enable_connector_cache(&self, ttl: Duration, capacity: usize) {
-        match (&self.changes, &self.target) {
-            (Some(_), Some(_)) if ttl.is_zero() => {}
-            (Some(listener), Some(target)) => {
-                let _ = listener
+        match &self.target {
+            None => self.connectors.enable(ttl, capacity),
+            Some(_) if ttl.is_zero() => {}
+            Some(target) => {
+                let _ = self
+                    .changes
                     .get_or_init(|| ChangeListener::start(target.clone(), self.connectors.clone(), ttl, capacity));
             }
-            _ => self.connectors.enable(ttl, capacity),
         }
     }
 
