@@ -19,7 +19,9 @@ pub struct Counts {
     pub held: usize,
     /// Most requests held at once.
     pub most: usize,
-    /// Requests answered.
+    /// Requests answered: counted as the answer is written, so a client that has its answer
+    /// finds it counted (counted after the write, a count read right after the client's call
+    /// could miss it).
     pub answered: usize,
 }
 
@@ -58,10 +60,12 @@ impl Holding {
                         c.most = c.most.max(c.held);
                     }
                     let _ = released.wait_for(|r| *r).await;
-                    lock(&c).held -= 1;
-                    if sock.write_all(answer.as_bytes()).await.is_ok() {
-                        lock(&c).answered += 1;
+                    {
+                        let mut c = lock(&c);
+                        c.held -= 1;
+                        c.answered += 1;
                     }
+                    let _ = sock.write_all(answer.as_bytes()).await;
                 });
             }
         });
