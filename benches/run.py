@@ -197,21 +197,23 @@ def bench_local(ctx: Ctx) -> None:
     fake, base = start_fake(ctx, 30)
     impls = [i for i in LOCAL_IMPLS if i != "kotlin" or ctx.a.kotlin_cp]
     ctx.results["local"] = local_costs(ctx, "local", base, calls, warmup, rounds, impls)
-    # Python's call in two, and what CPython needs to make the page's objects (PROFILE.md,
-    # section 2: where the 1.3x bound lies).
-    parts = [ctx.run_json("local", impl_cmd(ctx, "python", "parts", base, ["--calls", str(calls), "--warmup", str(warmup)]))
-             for _ in range(rounds)]
-    ctx.results["local"]["python"]["parts"] = {k: med([p[k] for p in parts]) for k in PARTS}
-    # Node's likewise: the native call, the text, and V8's parse of it.
-    parts = [ctx.run_json("local", impl_cmd(ctx, "node", "parts", base, ["--calls", str(calls), "--warmup", str(warmup)]))
-             for _ in range(rounds)]
-    ctx.results["local"]["node"]["parts"] = {k: med([p[k] for p in parts]) for k in NODE_PARTS}
+    # Each binding's call in parts, Python and Node interleaved round by round: the native call,
+    # the making of the page's objects, and the language's own floor for those objects
+    # (PROFILE.md, sections 2 and 3: where the 1.3x bounds lie).
+    splits: dict[str, list[dict[str, Any]]] = {impl: [] for impl in PARTS}
+    for _ in range(rounds):
+        for impl, runs in splits.items():
+            runs.append(ctx.run_json("local", impl_cmd(ctx, impl, "parts", base, ["--calls", str(calls), "--warmup", str(warmup)])))
+    for impl, runs in splits.items():
+        ctx.results["local"][impl]["parts"] = {k: med([r[k] for r in runs]) for k in PARTS[impl]}
     ctx.stop(fake)
 
 
-#: What `py_bench.py parts` measures, in the order the table shows it.
-PARTS = ["call_us", "native_call_us", "take_us", "marshal_loads_us", "pickle_loads_us", "json_loads_us"]
-NODE_PARTS = ["call_us", "native_call_us", "take_us", "json_parse_us", "structured_clone_us"]
+#: What `py_bench.py parts` and `node_bench.mjs parts` measure, in the order the tables show it.
+PARTS = {
+    "python": ["call_us", "native_call_us", "take_us", "marshal_loads_us", "pickle_loads_us", "json_loads_us"],
+    "node": ["call_us", "native_call_us", "take_us", "json_parse_us", "structured_clone_us"],
+}
 
 
 # ------------------------------------------------------------------ import / require time
