@@ -197,9 +197,10 @@ def bench_local(ctx: Ctx) -> None:
     fake, base = start_fake(ctx, 30)
     impls = [i for i in LOCAL_IMPLS if i != "kotlin" or ctx.a.kotlin_cp]
     ctx.results["local"] = local_costs(ctx, "local", base, calls, warmup, rounds, impls)
-    # Each binding's call in parts, Python and Node interleaved round by round: the native call,
-    # the making of the page's objects, and the language's own floor for those objects
-    # (PROFILE.md, sections 2 and 3: where the 1.3x bounds lie).
+    # Each client's call in parts, interleaved round by round: for Rust, core's passes over the
+    # page (the records split out, the tree, serde_json's own check of the text); for Python
+    # and Node, the native call, the making of the page's objects, and the language's own floor
+    # for those objects (PROFILE.md, sections 1 to 3: where the 1.3x bounds lie).
     splits: dict[str, list[dict[str, Any]]] = {impl: [] for impl in PARTS}
     for _ in range(rounds):
         for impl, runs in splits.items():
@@ -211,6 +212,7 @@ def bench_local(ctx: Ctx) -> None:
 
 #: What `py_bench.py parts` and `node_bench.mjs parts` measure, in the order the tables show it.
 PARTS = {
+    "rust": ["call_us", "text_call_us", "walk_us", "tree_us", "serde_check_us", "page_bytes"],
     "python": ["call_us", "native_call_us", "take_us", "marshal_loads_us", "pickle_loads_us", "json_loads_us"],
     "node": ["call_us", "native_call_us", "take_us", "json_parse_us", "structured_clone_us"],
 }
@@ -897,6 +899,16 @@ def report(ctx: Ctx, elapsed: float) -> str:
           "Python and Node build dicts/objects of the records; Kotlin parses `dataJson` with Jackson (`readTree`); "
           "the JVM's CPU includes its JIT and GC threads. " +
           ("" if "kotlin" in lc else "The Kotlin package on the JVM was not measured in this run (no JDK/Maven). ") + "\n")
+        rp = rust.get("parts")
+        if rp:
+            w(f"Core's passes over the page those calls read (`bench-rust parts`: the {f(rp['page_bytes'] / 1024, 1)} KB page "
+              "fetched from the fake once, each pass timed apart, medians): the one pass that checks the text and splits out the "
+              "records as their own text (`split_records`: the engine's and every binding's path), the parse into a tree "
+              "(`parse_json`: the Rust client's path), and serde_json's own check of the same text (`IgnoredAny`, nothing kept: "
+              "what reading it at all costs).\n")
+            w("| call µs | split_records µs | parse_json µs | serde_json check µs |")
+            w("| ---: | ---: | ---: | ---: |")
+            w(f"| {f(rp['call_us'])} | {f(rp['walk_us'], 1)} | {f(rp['tree_us'], 1)} | {f(rp['serde_check_us'], 1)} |\n")
         pp = lc.get("python", {}).get("parts")
         if pp:
             floor = pp["native_call_us"] + pp["marshal_loads_us"]

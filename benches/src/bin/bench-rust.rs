@@ -7,6 +7,12 @@
 //!   the connector comes from a registry of that directory's specs only, every one parsed at
 //!   load (the growth section's "connectors loaded"); the load time and the RSS after it are
 //!   reported too.
+//! - `parts`: the same calls as `local`; the bindings' call (`sdk::Executor::execute_text`: the
+//!   exchange and the page's records kept as the API's text, no tree), timed alike; and, timed
+//!   apart on the page those calls read (fetched from the fake once): core's one pass over its text that splits out the
+//!   records (`extract::split_records`: the engine's and every binding's path), core's parse
+//!   of it into a tree (`extract::parse_json`: this client's path) and serde_json's own check
+//!   of the same text (`IgnoredAny`: what reading it at all costs); medians of `--calls` each.
 //! - `latency`: sequential HTTP requests (keep-alive, one in flight) to several targets named in
 //!   a JSON file (`[{"name", "url", "body", "headers", "method"?}]`, POST unless `"method": "GET"`),
 //!   interleaved in rounds (A B C A B C ...);
@@ -15,6 +21,7 @@
 use clap::{Parser, Subcommand};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
+use switchboard_core::sdk::{ExecuteRequest, Executor, Hooks, LocalSettings};
 use switchboard_core::{Connector, ConnectorOptions, ExecuteOptions, Registry};
 
 #[derive(Parser)]
@@ -37,6 +44,16 @@ enum Command {
         /// A directory of specs to load (eagerly) instead of the built-in registry.
         #[arg(long)]
         specs: Option<std::path::PathBuf>,
+    },
+    /// Local mode's call, and core's passes over the page it reads, timed apart.
+    Parts {
+        /// The fake's GitHub base URL.
+        #[arg(long)]
+        base_url: String,
+        #[arg(long, default_value_t = 500)]
+        calls: usize,
+        #[arg(long, default_value_t = 50)]
+        warmup: usize,
     },
     /// Latency of sequential requests to several targets, interleaved.
     Latency {
@@ -144,6 +161,67 @@ async fn local(base_url: &str, calls: usize, warmup: usize, specs: Option<&std::
     }))
 }
 
+/// The median of `calls` timings of `f`, in microseconds.
+fn median_us<T>(calls: usize, mut f: impl FnMut() -> T) -> f64 {
+    let mut times: Vec<u64> = (0..calls.max(1))
+        .map(|_| {
+            let t = Instant::now();
+            std::hint::black_box(f());
+            t.elapsed().as_nanos() as u64
+        })
+        .collect();
+    times.sort_unstable();
+    percentile(&times, 0.5) as f64 / 1e3
+}
+
+async fn parts(base_url: &str, calls: usize, warmup: usize) -> Result<Value, Failure> {
+    let call = local(base_url, calls, warmup, None).await?;
+    // The bindings' call: `sdk::Executor::execute_text`, the records kept as the API's text.
+    let settings = LocalSettings {
+        connector: "github".into(),
+        credentials: json!({"personal_access_token": "ghp_bench_token_0001"}),
+        config: json!({"base_url": base_url}),
+        ..LocalSettings::default()
+    };
+    let executor = Executor::local(settings, Hooks::default())?;
+    let request = ExecuteRequest::new("issues", "list", json!({"owner": "octo", "repo": "hello", "per_page": 30}));
+    for _ in 0..warmup {
+        executor.execute_text(request.clone()).await?;
+    }
+    let mut texts = Vec::with_capacity(calls);
+    for _ in 0..calls.max(1) {
+        let t = Instant::now();
+        std::hint::black_box(executor.execute_text(request.clone()).await?);
+        texts.push(t.elapsed().as_nanos() as u64);
+    }
+    texts.sort_unstable();
+    // The page the connector read: the fake answers every `POST /graphql` with it.
+    let page = reqwest::Client::new()
+        .post(format!("{base_url}/graphql"))
+        .header("authorization", "Bearer ghp_bench_token_0001")
+        .body(r#"{"query":"query ListIssues { repository { issues { nodes { id } } } }"}"#)
+        .send()
+        .await?
+        .error_for_status()?
+        .bytes()
+        .await?;
+    let path: Vec<String> = ["data", "repository", "issues", "nodes"].map(String::from).to_vec();
+    let (_, records) = switchboard_core::extract::split_records(&page, &path).ok_or("the page did not split")?;
+    let walk_us = median_us(calls, || switchboard_core::extract::split_records(&page, &path));
+    let tree_us = median_us(calls, || switchboard_core::extract::parse_json(&page));
+    let serde_check_us = median_us(calls, || serde_json::from_slice::<serde::de::IgnoredAny>(&page));
+    Ok(json!({
+        "calls": calls,
+        "page_bytes": page.len(),
+        "records": records.len(),
+        "call_us": call["wall_median_us"],
+        "text_call_us": percentile(&texts, 0.5) as f64 / 1e3,
+        "walk_us": walk_us,
+        "tree_us": tree_us,
+        "serde_check_us": serde_check_us,
+    }))
+}
+
 struct Target {
     name: String,
     url: String,
@@ -245,6 +323,7 @@ fn main() -> Result<(), Failure> {
             Command::Local { base_url, calls, warmup, specs } => {
                 local(&base_url, calls, warmup, specs.as_deref()).await
             }
+            Command::Parts { base_url, calls, warmup } => parts(&base_url, calls, warmup).await,
             Command::Latency { targets, rounds, per_round, warmup } => {
                 latency(&targets, rounds, per_round, warmup).await
             }
