@@ -3,7 +3,8 @@
 //! module: each method clones a handle, converts its arguments, calls core and maps the error.
 //! It decides nothing: modes, aliases, environment fallbacks, target rules, error categories
 //! and the codegen model are core's. Every network call is a `#[napi] async fn` on napi's one
-//! tokio runtime; pending calls keep the event loop alive only until they settle.
+//! tokio runtime (built here, with core's count of workers); pending calls keep the event loop
+//! alive only until they settle.
 
 // `cargo clippy --all-targets` checks this crate under cfg(test) too, where napi registers no
 // export, so every exported item would read as dead code there.
@@ -15,6 +16,22 @@ mod executor;
 mod hosted;
 mod paginate;
 mod tools;
+
+/// napi's tokio runtime, with core's count of workers (`sdk::runtime_workers`: one fewer than
+/// the cores, so the JavaScript thread keeps one) instead of a worker per core. Built when the
+/// module loads, before napi would build its default one; a runtime that cannot start leaves
+/// napi's default in place.
+#[napi_derive::module_init]
+fn init() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(switchboard_core::sdk::runtime_workers())
+        .thread_name("switchboard")
+        .enable_all()
+        .build();
+    if let Ok(runtime) = runtime {
+        napi::bindgen_prelude::create_custom_tokio_runtime(runtime);
+    }
+}
 
 /// Whether this module was built optimized (the release profile), for the build tests.
 #[napi_derive::napi]

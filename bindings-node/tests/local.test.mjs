@@ -1,11 +1,13 @@
 // Local mode against the fake upstream: typed and generic calls, pagination, check, errors (and
 // that bad input sends nothing), OAuth rotation through onTokenRefresh, concurrency.
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import { beforeEach, test } from 'node:test';
 
 import * as sb from 'switchboard-connectors';
-import { closedUrl, creds, startFake } from './helpers.mjs';
+import { ROOT, childEnv, closedUrl, creds, startFake } from './helpers.mjs';
 
 // Started at the top level, so helpers' `after` stops it when the file is done.
 const fake = await startFake();
@@ -203,4 +205,38 @@ test('connect() finds the typed class by slug, display name or definition id, th
     assert.ok(sb.connect(key, opts) instanceof sb.GithubConnector, key);
   }
   assert.throws(() => sb.connect('jira-of-the-future', opts), (e) => e instanceof sb.ConfigurationError && /unknown connector/.test(e.message));
+});
+
+/** The first two CPUs this process may run on (one on a one-CPU machine), as taskset lists them. */
+function firstTwoCpus() {
+  const list = readFileSync('/proc/self/status', 'utf8').match(/^Cpus_allowed_list:\s*(\S+)$/m)[1];
+  const cpus = list.split(',').flatMap((part) => {
+    const [lo, hi = lo] = part.split('-').map(Number);
+    return Array.from({ length: hi - lo + 1 }, (_, i) => lo + i);
+  });
+  return cpus.slice(0, 2).join(',');
+}
+
+// A fresh process on two cores (taskset) counts the module's runtime threads after a call: core's
+// count (`sdk::runtime_workers`), one fewer than the cores, not napi's default of one per core;
+// TOKIO_WORKER_THREADS still decides when set.
+test('the runtime leaves a core to the JavaScript thread', async () => {
+  const source = `import fs from 'node:fs'; import os from 'node:os';
+    import { GithubConnector } from 'switchboard-connectors';
+    const gh = new GithubConnector({ credentials: { personal_access_token: '${creds.github}' }, config: { base_url: process.env.FAKE } });
+    await gh.issues.list({ owner: 'octo', repo: 'hello', per_page: 2 });
+    const names = fs.readdirSync('/proc/self/task').map((t) => fs.readFileSync('/proc/self/task/' + t + '/comm', 'utf8').trim());
+    console.log(os.availableParallelism(), names.filter((n) => n === 'switchboard').length);`;
+  const run = (extra) => new Promise((resolve, reject) => {
+    const env = { ...childEnv({ FAKE: fake.base('github'), ...extra }) };
+    if (!('TOKIO_WORKER_THREADS' in extra)) delete env.TOKIO_WORKER_THREADS;
+    const args = ['-c', firstTwoCpus(), process.execPath, '--input-type=module', '-e', source];
+    execFile('taskset', args, { cwd: ROOT, env, timeout: 60_000 }, (error, stdout, stderr) => {
+      if (error) reject(new Error(`${error.message}: ${stderr}`));
+      else resolve(stdout.trim().split(' ').map(Number));
+    });
+  });
+  const [cores, workers] = await run({});
+  assert.equal(workers, Math.max(1, cores - 1), `${workers} runtime threads on ${cores} cores`);
+  assert.deepEqual((await run({ TOKIO_WORKER_THREADS: '3' }))[1], 3);
 });

@@ -95,6 +95,7 @@ fn handle() -> PyResult<Handle> {
         Err(_) => NetClient::shared(), // a client that reports the failure on each call
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(switchboard_core::sdk::runtime_workers())
         .enable_all()
         .thread_name("switchboard")
         .on_thread_start(move || HTTP.with(|h| *h.borrow_mut() = Some(http.clone())))

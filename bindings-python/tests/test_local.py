@@ -450,6 +450,41 @@ def test_max_concurrent_requests_bounds_one_connector(fake: Fake, tmp_path: Any)
         StripeConnector(connector_id="c1", client_id="id", client_secret="s", max_concurrent_requests=3)
 
 
+_WORKERS = """
+import asyncio, os, sys
+os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:2])  # before the runtime starts
+from switchboard.connectors import StripeConnector
+
+async def main():
+    st = StripeConnector(credentials={"api_key": sys.argv[2]}, config={"base_url": sys.argv[1]})
+    await st.customers.get(id="cus_0001")
+    names = [open(f"/proc/self/task/{t}/comm").read().strip() for t in os.listdir("/proc/self/task")]
+    print(len(os.sched_getaffinity(0)), names.count("switchboard"))
+
+asyncio.run(main())
+"""
+
+
+def test_the_runtime_leaves_a_core_to_the_python_thread(fake: Fake, tmp_path: Any) -> None:
+    """The module's runtime runs core's count of workers (``sdk::runtime_workers``): on two
+    cores one, not tokio's one per core (the Python thread needs the other core for its
+    objects); ``TOKIO_WORKER_THREADS`` still decides when set."""
+    script = tmp_path / "workers.py"
+    script.write_text(_WORKERS)
+    env = {k: v for k, v in os.environ.items() if k != "TOKIO_WORKER_THREADS"}
+
+    def run(extra: dict[str, str]) -> tuple[int, int]:
+        args = [sys.executable, str(script), fake.base("stripe"), STRIPE_KEY]
+        proc = subprocess.run(args, env={**env, **extra}, capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        cores, workers = proc.stdout.split()
+        return int(cores), int(workers)
+
+    cores, workers = run({})
+    assert workers == max(1, cores - 1), f"{workers} worker threads on {cores} cores"
+    assert run({"TOKIO_WORKER_THREADS": "3"})[1] == 3
+
+
 # ------------------------------------------------------------------------------------ errors
 
 

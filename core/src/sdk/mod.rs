@@ -9,7 +9,8 @@
 //!   environment fallbacks, and the rules that find a hosted connector;
 //! - [`ErrorCategory`]: how error codes group into each language's exception classes;
 //! - [`model`]: the codegen model each binding's generator renders into typed connectors;
-//! - [`tool_output`]: a result bounded for a model's context.
+//! - [`tool_output`]: a result bounded for a model's context;
+//! - [`runtime_workers`]: how many threads a binding's tokio runtime runs.
 //!
 //! Public signatures use plain structs and enums; JSON (`serde_json::Value`) appears only
 //! where the data is schemaless: params, records, credentials and config.
@@ -25,4 +26,6 @@ pub use executor::{
     ResultView, SyncOptions, TextPages, HOSTED_ONLY_ACTIONS,
 };
 pub use model::{codegen_model, connector_model, connector_slug, ConnectorModel, TypeModel};
-pub use settings::{env, seconds, ClientSettings, ConnectorMode, ConnectorSettings, ResolvedTarget, Target};
+pub use settings::{
+    env, runtime_workers, seconds, ClientSettings, ConnectorMode, ConnectorSettings, ResolvedTarget, Target,
+};
