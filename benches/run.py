@@ -212,8 +212,8 @@ def bench_local(ctx: Ctx) -> None:
 
 #: What `py_bench.py parts` and `node_bench.mjs parts` measure, in the order the tables show it.
 PARTS = {
-    "rust": ["call_us", "text_call_us", "walk_us", "tree_us", "serde_check_us", "page_bytes"],
-    "python": ["call_us", "native_call_us", "take_us", "marshal_loads_us", "pickle_loads_us", "json_loads_us"],
+    "rust": ["call_us", "text_call_us", "spawned_text_call_us", "walk_us", "tree_us", "serde_check_us", "page_bytes"],
+    "python": ["call_us", "native_call_us", "request_us", "started_us", "awaited_us", "take_us", "marshal_loads_us", "pickle_loads_us", "json_loads_us"],
     "node": ["call_us", "native_call_us", "take_us", "json_parse_us", "structured_clone_us"],
 }
 
@@ -901,14 +901,21 @@ def report(ctx: Ctx, elapsed: float) -> str:
           ("" if "kotlin" in lc else "The Kotlin package on the JVM was not measured in this run (no JDK/Maven). ") + "\n")
         rp = rust.get("parts")
         if rp:
-            w(f"Core's passes over the page those calls read (`bench-rust parts`: the {f(rp['page_bytes'] / 1024, 1)} KB page "
-              "fetched from the fake once, each pass timed apart, medians): the one pass that checks the text and splits out the "
+            w(f"The Rust client's call beside the bindings' call from Rust (`bench-rust parts`, medians of the rounds), and core's "
+              f"passes over the page those calls read (the {f(rp['page_bytes'] / 1024, 1)} KB page fetched from the fake once, "
+              "each pass timed apart): the one pass that checks the text and splits out the "
               "records as their own text (`split_records`: the engine's and every binding's path), the parse into a tree "
               "(`parse_json`: the Rust client's path), and serde_json's own check of the same text (`IgnoredAny`, nothing kept: "
               "what reading it at all costs).\n")
-            w("| call µs | split_records µs | parse_json µs | serde_json check µs |")
-            w("| ---: | ---: | ---: | ---: |")
-            w(f"| {f(rp['call_us'])} | {f(rp['walk_us'], 1)} | {f(rp['tree_us'], 1)} | {f(rp['serde_check_us'], 1)} |\n")
+            w("| call µs | the bindings' call (`execute_text`) µs | the same, spawned onto the runtime µs | split_records µs | "
+              "parse_json µs | serde_json check µs |")
+            w("| ---: | ---: | ---: | ---: | ---: | ---: |")
+            w(f"| {f(rp['call_us'])} | {f(rp['text_call_us'])} | {f(rp['spawned_text_call_us'])} | {f(rp['walk_us'], 1)} | "
+              f"{f(rp['tree_us'], 1)} | {f(rp['serde_check_us'], 1)} |\n")
+            w("The bindings' call is the same call from Rust as the Python, Node and Kotlin modules make it (the exchange, the "
+              "records split out as their text, no tree); spawned, it also hops from the calling thread onto the runtime's worker "
+              "and back, as a binding's call does. What each binding's native call below adds to that is its language's side "
+              "of the hand-off.\n")
         pp = lc.get("python", {}).get("parts")
         if pp:
             floor = pp["native_call_us"] + pp["marshal_loads_us"]
@@ -920,6 +927,12 @@ def report(ctx: Ctx, elapsed: float) -> str:
             w("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
             w(f"| {f(pp['call_us'])} | {f(pp['native_call_us'])} | {f(pp['take_us'])} | {f(pp['marshal_loads_us'])} | "
               f"{f(pp['pickle_loads_us'])} | {f(pp['json_loads_us'])} | {ratio(floor, rust['wall_median_us'])} |\n")
+            w("The native call in three (medians of each part; they need not add up to the median of the whole): the request's "
+              f"JSON text (the facade) {f(pp['request_us'], 1)} µs, the native method up to the future it returns (pyo3, the "
+              f"asyncio future, the spawn onto the runtime) {f(pp['started_us'], 1)} µs, and the await (the runtime's work, the "
+              f"result's way back, the event loop and the coroutine) {f(pp['awaited_us'])} µs"
+              + (f", where the same call spawned onto the runtime from Rust takes {f(rust['parts']['spawned_text_call_us'])} µs"
+                 if rust.get("parts") else "") + ".\n")
             w("The last column is a floor for any package that hands its caller the records as dicts when the result is read: "
               "this package's hand-off plus CPython's cheapest way to make the objects, against the whole Rust client.\n")
         npp = lc.get("node", {}).get("parts")

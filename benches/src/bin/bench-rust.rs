@@ -8,11 +8,13 @@
 //!   load (the growth section's "connectors loaded"); the load time and the RSS after it are
 //!   reported too.
 //! - `parts`: the same calls as `local`; the bindings' call (`sdk::Executor::execute_text`: the
-//!   exchange and the page's records kept as the API's text, no tree), timed alike; and, timed
-//!   apart on the page those calls read (fetched from the fake once): core's one pass over its text that splits out the
-//!   records (`extract::split_records`: the engine's and every binding's path), core's parse
-//!   of it into a tree (`extract::parse_json`: this client's path) and serde_json's own check
-//!   of the same text (`IgnoredAny`: what reading it at all costs); medians of `--calls` each.
+//!   exchange and the page's records kept as the API's text, no tree), timed alike, also
+//!   spawned onto the runtime's worker from this thread as a binding's call is; and, timed
+//!   apart on the page those calls read (fetched from the fake once): core's one pass over its
+//!   text that splits out the records (`extract::split_records`: the engine's and every
+//!   binding's path), core's parse of it into a tree (`extract::parse_json`: this client's
+//!   path) and serde_json's own check of the same text (`IgnoredAny`: what reading it at all
+//!   costs); medians of `--calls` each.
 //! - `latency`: sequential HTTP requests (keep-alive, one in flight) to several targets named in
 //!   a JSON file (`[{"name", "url", "body", "headers", "method"?}]`, POST unless `"method": "GET"`),
 //!   interleaved in rounds (A B C A B C ...);
@@ -45,7 +47,7 @@ enum Command {
         #[arg(long)]
         specs: Option<std::path::PathBuf>,
     },
-    /// Local mode's call, and core's passes over the page it reads, timed apart.
+    /// Local mode's call, the bindings' call from Rust, and core's passes over the page.
     Parts {
         /// The fake's GitHub base URL.
         #[arg(long)]
@@ -195,6 +197,16 @@ async fn parts(base_url: &str, calls: usize, warmup: usize) -> Result<Value, Fai
         texts.push(t.elapsed().as_nanos() as u64);
     }
     texts.sort_unstable();
+    // The same call spawned onto the runtime's worker and awaited from this thread, as a
+    // binding's call hops from the language's thread onto the runtime and back.
+    let mut spawned = Vec::with_capacity(calls);
+    for _ in 0..calls.max(1) {
+        let (ex, req) = (executor.clone(), request.clone());
+        let t = Instant::now();
+        std::hint::black_box(tokio::spawn(async move { ex.execute_text(req).await }).await??);
+        spawned.push(t.elapsed().as_nanos() as u64);
+    }
+    spawned.sort_unstable();
     // The page the connector read: the fake answers every `POST /graphql` with it.
     let page = reqwest::Client::new()
         .post(format!("{base_url}/graphql"))
@@ -216,6 +228,7 @@ async fn parts(base_url: &str, calls: usize, warmup: usize) -> Result<Value, Fai
         "records": records.len(),
         "call_us": call["wall_median_us"],
         "text_call_us": percentile(&texts, 0.5) as f64 / 1e3,
+        "spawned_text_call_us": percentile(&spawned, 0.5) as f64 / 1e3,
         "walk_us": walk_us,
         "tree_us": tree_us,
         "serde_check_us": serde_check_us,
