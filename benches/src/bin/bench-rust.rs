@@ -36,27 +36,14 @@ struct Cli {
 enum Command {
     /// Cost per call of core's connector in local mode.
     Local {
-        /// The fake's GitHub base URL.
-        #[arg(long)]
-        base_url: String,
-        #[arg(long, default_value_t = 500)]
-        calls: usize,
-        #[arg(long, default_value_t = 50)]
-        warmup: usize,
+        #[command(flatten)]
+        run: Calls,
         /// A directory of specs to load (eagerly) instead of the built-in registry.
         #[arg(long)]
         specs: Option<std::path::PathBuf>,
     },
     /// Local mode's call, the bindings' call from Rust, and core's passes over the page.
-    Parts {
-        /// The fake's GitHub base URL.
-        #[arg(long)]
-        base_url: String,
-        #[arg(long, default_value_t = 500)]
-        calls: usize,
-        #[arg(long, default_value_t = 50)]
-        warmup: usize,
-    },
+    Parts(Calls),
     /// Latency of sequential requests to several targets, interleaved.
     Latency {
         /// JSON file: [{"name", "url", "body", "headers": {..}}].
@@ -70,6 +57,18 @@ enum Command {
         #[arg(long, default_value_t = 100)]
         warmup: usize,
     },
+}
+
+/// Sequential calls against the fake: how many, after how many untimed ones.
+#[derive(clap::Args)]
+struct Calls {
+    /// The fake's GitHub base URL.
+    #[arg(long)]
+    base_url: String,
+    #[arg(long, default_value_t = 500)]
+    calls: usize,
+    #[arg(long, default_value_t = 50)]
+    warmup: usize,
 }
 
 type Failure = Box<dyn std::error::Error>;
@@ -333,10 +332,8 @@ fn main() -> Result<(), Failure> {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
     let out = rt.block_on(async {
         match cli.command {
-            Command::Local { base_url, calls, warmup, specs } => {
-                local(&base_url, calls, warmup, specs.as_deref()).await
-            }
-            Command::Parts { base_url, calls, warmup } => parts(&base_url, calls, warmup).await,
+            Command::Local { run, specs } => local(&run.base_url, run.calls, run.warmup, specs.as_deref()).await,
+            Command::Parts(run) => parts(&run.base_url, run.calls, run.warmup).await,
             Command::Latency { targets, rounds, per_round, warmup } => {
                 latency(&targets, rounds, per_round, warmup).await
             }
