@@ -23,12 +23,7 @@ mod tools;
 /// napi's default in place.
 #[napi_derive::module_init]
 fn init() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(switchboard_core::sdk::runtime_workers())
-        .thread_name("switchboard")
-        .enable_all()
-        .build();
-    if let Ok(runtime) = runtime {
+    if let Ok(runtime) = switchboard_core::sdk::runtime_builder().build() {
         napi::bindgen_prelude::create_custom_tokio_runtime(runtime);
     }
 }

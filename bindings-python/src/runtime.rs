@@ -94,10 +94,7 @@ fn handle() -> PyResult<Handle> {
         Ok(c) => Arc::new(c),
         Err(_) => NetClient::shared(), // a client that reports the failure on each call
     };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(switchboard_core::sdk::runtime_workers())
-        .enable_all()
-        .thread_name("switchboard")
+    let rt = switchboard_core::sdk::runtime_builder()
         .on_thread_start(move || HTTP.with(|h| *h.borrow_mut() = Some(http.clone())))
         .build()
         .map_err(|e| PyRuntimeError::new_err(format!("cannot start the tokio runtime: {e}")))?;

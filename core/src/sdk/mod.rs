@@ -10,7 +10,7 @@
 //! - [`ErrorCategory`]: how error codes group into each language's exception classes;
 //! - [`model`]: the codegen model each binding's generator renders into typed connectors;
 //! - [`tool_output`]: a result bounded for a model's context;
-//! - [`runtime_workers`]: how many threads a binding's tokio runtime runs.
+//! - [`runtime_builder`]: a binding's tokio runtime, with [`runtime_workers`] threads.
 //!
 //! Public signatures use plain structs and enums; JSON (`serde_json::Value`) appears only
 //! where the data is schemaless: params, records, credentials and config.
@@ -27,5 +27,6 @@ pub use executor::{
 };
 pub use model::{codegen_model, connector_model, connector_slug, ConnectorModel, TypeModel};
 pub use settings::{
-    env, runtime_workers, seconds, ClientSettings, ConnectorMode, ConnectorSettings, ResolvedTarget, Target,
+    env, runtime_builder, runtime_workers, seconds, ClientSettings, ConnectorMode, ConnectorSettings, ResolvedTarget,
+    Target,
 };

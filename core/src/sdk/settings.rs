@@ -28,6 +28,14 @@ pub fn runtime_workers() -> usize {
     workers_for(env("TOKIO_WORKER_THREADS").as_deref(), cores)
 }
 
+/// A binding's tokio runtime, before the binding's own hooks: multi-threaded with
+/// [`runtime_workers`] workers named `switchboard`, its I/O and time drivers on.
+pub fn runtime_builder() -> tokio::runtime::Builder {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    builder.worker_threads(runtime_workers()).thread_name("switchboard").enable_all();
+    builder
+}
+
 fn workers_for(asked: Option<&str>, cores: usize) -> usize {
     match asked.and_then(|v| v.parse::<usize>().ok()).filter(|n| *n > 0) {
         Some(n) => n,
