@@ -210,7 +210,7 @@ def bench_local(ctx: Ctx) -> None:
     ctx.stop(fake)
 
 
-#: What `py_bench.py parts` and `node_bench.mjs parts` measure, in the order the tables show it.
+#: What `bench-rust parts`, `py_bench.py parts` and `node_bench.mjs parts` measure, by client.
 PARTS = {
     "rust": ["call_us", "text_call_us", "spawned_text_call_us", "walk_us", "tree_us", "serde_check_us", "page_bytes"],
     "python": ["call_us", "native_call_us", "request_us", "started_us", "awaited_us", "take_us", "marshal_loads_us", "pickle_loads_us", "json_loads_us"],
@@ -931,8 +931,8 @@ def report(ctx: Ctx, elapsed: float) -> str:
               f"JSON text (the facade) {f(pp['request_us'], 1)} µs, the native method up to the future it returns (pyo3, the "
               f"asyncio future, the spawn onto the runtime) {f(pp['started_us'], 1)} µs, and the await (the runtime's work, the "
               f"result's way back, the event loop and the coroutine) {f(pp['awaited_us'])} µs"
-              + (f", where the same call spawned onto the runtime from Rust takes {f(rust['parts']['spawned_text_call_us'])} µs"
-                 if rust.get("parts") else "") + ".\n")
+              + (f", where the same call spawned onto the runtime from Rust takes {f(rp['spawned_text_call_us'])} µs" if rp else "")
+              + ".\n")
             w("The last column is a floor for any package that hands its caller the records as dicts when the result is read: "
               "this package's hand-off plus CPython's cheapest way to make the objects, against the whole Rust client.\n")
         npp = lc.get("node", {}).get("parts")

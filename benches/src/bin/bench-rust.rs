@@ -175,6 +175,22 @@ fn median_us<T>(calls: usize, mut f: impl FnMut() -> T) -> f64 {
     percentile(&times, 0.5) as f64 / 1e3
 }
 
+/// [`median_us`] of an awaited call; its first failure ends the measure.
+async fn median_us_async<T, E, Fut>(calls: usize, mut f: impl FnMut() -> Fut) -> Result<f64, Failure>
+where
+    Fut: std::future::Future<Output = Result<T, E>>,
+    E: Into<Failure>,
+{
+    let mut times = Vec::with_capacity(calls.max(1));
+    for _ in 0..calls.max(1) {
+        let t = Instant::now();
+        std::hint::black_box(f().await.map_err(Into::into)?);
+        times.push(t.elapsed().as_nanos() as u64);
+    }
+    times.sort_unstable();
+    Ok(percentile(&times, 0.5) as f64 / 1e3)
+}
+
 async fn parts(base_url: &str, calls: usize, warmup: usize) -> Result<Value, Failure> {
     let call = local(base_url, calls, warmup, None).await?;
     // The bindings' call: `sdk::Executor::execute_text`, the records kept as the API's text.
@@ -189,23 +205,14 @@ async fn parts(base_url: &str, calls: usize, warmup: usize) -> Result<Value, Fai
     for _ in 0..warmup {
         executor.execute_text(request.clone()).await?;
     }
-    let mut texts = Vec::with_capacity(calls);
-    for _ in 0..calls.max(1) {
-        let t = Instant::now();
-        std::hint::black_box(executor.execute_text(request.clone()).await?);
-        texts.push(t.elapsed().as_nanos() as u64);
-    }
-    texts.sort_unstable();
+    let text_call_us = median_us_async(calls, || executor.execute_text(request.clone())).await?;
     // The same call spawned onto the runtime's worker and awaited from this thread, as a
     // binding's call hops from the language's thread onto the runtime and back.
-    let mut spawned = Vec::with_capacity(calls);
-    for _ in 0..calls.max(1) {
+    let spawned_text_call_us = median_us_async(calls, || {
         let (ex, req) = (executor.clone(), request.clone());
-        let t = Instant::now();
-        std::hint::black_box(tokio::spawn(async move { ex.execute_text(req).await }).await??);
-        spawned.push(t.elapsed().as_nanos() as u64);
-    }
-    spawned.sort_unstable();
+        async move { tokio::spawn(async move { ex.execute_text(req).await }).await?.map_err(Failure::from) }
+    })
+    .await?;
     // The page the connector read: the fake answers every `POST /graphql` with it.
     let page = reqwest::Client::new()
         .post(format!("{base_url}/graphql"))
@@ -226,8 +233,8 @@ async fn parts(base_url: &str, calls: usize, warmup: usize) -> Result<Value, Fai
         "page_bytes": page.len(),
         "records": records.len(),
         "call_us": call["wall_median_us"],
-        "text_call_us": percentile(&texts, 0.5) as f64 / 1e3,
-        "spawned_text_call_us": percentile(&spawned, 0.5) as f64 / 1e3,
+        "text_call_us": text_call_us,
+        "spawned_text_call_us": spawned_text_call_us,
         "walk_us": walk_us,
         "tree_us": tree_us,
         "serde_check_us": serde_check_us,
