@@ -7,7 +7,7 @@
 //
 // DIR is the root of the `switchboard-connectors` package (its package.json, the native module
 // and the compiled facade). Every call is GitHub `issues list` for octo/hello, 30 per page.
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 
@@ -110,9 +110,10 @@ async function concurrency() {
 }
 
 // Our call in parts, on the same calls (medians): the native call up to its `Outcome` (core, the
-// exchange, the hand-off to the event loop), `take()` (the result's text as a JavaScript string)
-// and `JSON.parse` of it (the page's objects); beside them `structuredClone` of the parsed page
-// (V8 copying the same objects, nothing to parse), a floor for making them.
+// exchange, the hand-off to the event loop), `take()` (the result's data and meta as JavaScript
+// strings) and `JSON.parse` of them (the page's objects); beside them `structuredClone` of the parsed page
+// (V8 copying the same objects, nothing to parse), a floor for making them. Then the CPU per
+// whole call by thread, and the round trip of a call core refuses before any request.
 async function parts() {
   const gh = connector();
   const handle = gh.handle; // the facade's (TypeScript-protected) native handle
@@ -127,9 +128,9 @@ async function parts() {
     const t1 = process.hrtime.bigint();
     const outcome = await handle.execute(req);
     const t2 = process.hrtime.bigint();
-    const text = outcome.take();
+    const parts = outcome.take();
     const t3 = process.hrtime.bigint();
-    page = JSON.parse(text);
+    page = { data: JSON.parse(parts.data), meta: JSON.parse(parts.meta) };
     const t4 = process.hrtime.bigint();
     structuredClone(page);
     const t5 = process.hrtime.bigint();
@@ -137,6 +138,31 @@ async function parts() {
     parse.push(Number(t4 - t3)); clone.push(Number(t5 - t4));
   }
   const median = (xs) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)] / 1e3;
+  // Whose CPU a whole call takes: the JavaScript thread's, the runtime's (its threads are named
+  // `switchboard`) and the rest of the process's (V8's compiler and collector helpers, libuv).
+  const cpu0 = threadCpuNs();
+  for (let i = 0; i < calls; i++) await gh.issues.list(params);
+  const cpu1 = threadCpuNs();
+  const perCall = (k) => (cpu1[k] - cpu0[k]) / calls / 1e3;
+  // A call that core refuses on the runtime before any request (an unknown entity): the
+  // hand-off alone, as `bench-rust parts` times it from Rust.
+  const refusedReq = { ...req, entity: 'no_such_entity', params: {} };
+  const refused = async () => {
+    try {
+      await handle.execute(refusedReq);
+    } catch (e) {
+      if (!String(e.message).includes('"code":"validation"')) throw e;
+      return;
+    }
+    throw new Error('a call of an unknown entity succeeded');
+  };
+  for (let i = 0; i < Number(opt('warmup', 50)); i++) await refused();
+  const refusedTimes = [];
+  for (let i = 0; i < calls; i++) {
+    const t = process.hrtime.bigint();
+    await refused();
+    refusedTimes.push(Number(process.hrtime.bigint() - t));
+  }
   return {
     calls,
     records: page.data.length,
@@ -145,7 +171,28 @@ async function parts() {
     take_us: median(take),
     json_parse_us: median(parse),
     structured_clone_us: median(clone),
+    js_cpu_us: perCall('js'),
+    runtime_cpu_us: perCall('runtime'),
+    other_cpu_us: perCall('other'),
+    refused_call_us: median(refusedTimes),
   };
+}
+
+// CPU time (ns, from /proc/self/task/*/schedstat) of the JavaScript thread (the process's
+// main thread), of the runtime's threads (named `switchboard`) and of every other thread.
+function threadCpuNs() {
+  const out = { js: 0, runtime: 0, other: 0 };
+  for (const tid of readdirSync('/proc/self/task')) {
+    let ns, name;
+    try {
+      ns = Number(readFileSync(`/proc/self/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+      name = readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim();
+    } catch {
+      continue; // a thread that ended meanwhile
+    }
+    out[Number(tid) === process.pid ? 'js' : name === 'switchboard' ? 'runtime' : 'other'] += ns;
+  }
+  return out;
 }
 
 function importTime() {

@@ -13,7 +13,10 @@ descriptors afterwards and whether it can still open a file (run it under `ulimi
 work, the HTTP exchange and the asyncio hand-off) and `Outcome.take` (the Python objects of the
 page), each a median; beside them CPython's own floors for those objects: `marshal.loads` and
 `pickle.loads` of the same records (objects made from a binary form, nothing to parse) and
-`json.loads` of their JSON text.
+`json.loads` of their JSON text. It also reports the CPU per whole call of the interpreter's
+thread and of the runtime's threads (from /proc/self/task/*/schedstat), and the round trip of a
+call that core refuses on the runtime before any request (an unknown entity): the hand-off
+alone, as `bench-rust parts` times it from Rust.
 
 `ours` is this project's package (`switchboard`), `ref` the reference SDK (`airbyte_agent_sdk`,
 its GitHub connector, telemetry off, its HTTP client's base_url pointed at the fake), `httpx` the
@@ -28,6 +31,7 @@ import asyncio
 import json
 import os
 import sys
+import threading
 import time
 from typing import Any, Awaitable, Callable
 
@@ -189,12 +193,28 @@ async def burst(impl: str, base_url: str, calls: int) -> dict[str, Any]:
             "open_descriptors": descriptors, "can_open_a_file": can_open}
 
 
+def thread_cpu_ns() -> tuple[int, int]:
+    """CPU time of this thread (the interpreter's) and of the process's other threads, ns."""
+    here, others = 0, 0
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{tid}/schedstat") as f:
+                ns = int(f.read().split()[0])
+        except OSError:
+            continue  # a thread that ended meanwhile
+        if int(tid) == threading.get_native_id():
+            here += ns
+        else:
+            others += ns
+    return here, others
+
+
 async def parts(base_url: str, calls: int, warmup: int) -> dict[str, Any]:
     import marshal
     import pickle
     import statistics
 
-    from switchboard import _call  # pyright: ignore[reportPrivateUsage]
+    from switchboard import _call, _native  # pyright: ignore[reportPrivateUsage]
     from switchboard.connectors import GithubConnector
 
     gh = GithubConnector(credentials={"personal_access_token": TOKEN}, config={"base_url": base_url})
@@ -231,6 +251,31 @@ async def parts(base_url: str, calls: int, warmup: int) -> dict[str, Any]:
         take.append(t3 - t2)
     records = [dict(r) for r in value["data"]]
     packed, marshalled, text = pickle.dumps(records, protocol=5), marshal.dumps(records), json.dumps(records)
+    # Whose CPU a whole call takes: this thread's (the interpreter's) and the runtime's.
+    python0, runtime0 = thread_cpu_ns()
+    for _ in range(calls):
+        await gh.issues.list(**PARAMS)
+    python1, runtime1 = thread_cpu_ns()
+    # A call that core refuses on the runtime before any request (an unknown entity): the
+    # hand-off alone, as `bench-rust parts` times it from Rust.
+    refused_req = _call.request("no_such_entity", "list", {}, None, None, False)
+
+    async def refused() -> None:
+        try:
+            await gh._handle.execute(refused_req)  # pyright: ignore[reportPrivateUsage]
+        except _native.NativeError as e:
+            if e.args[0] != "validation":
+                raise
+        else:
+            raise AssertionError("a call of an unknown entity succeeded")
+
+    for _ in range(warmup):
+        await refused()
+    refused_times: list[int] = []
+    for _ in range(calls):
+        t = time.perf_counter_ns()
+        await refused()
+        refused_times.append(time.perf_counter_ns() - t)
 
     def median_us(f: Callable[[], object]) -> float:
         times: list[int] = []
@@ -249,6 +294,9 @@ async def parts(base_url: str, calls: int, warmup: int) -> dict[str, Any]:
         "started_us": statistics.median(started) / 1e3,
         "awaited_us": statistics.median(awaited) / 1e3,
         "take_us": statistics.median(take) / 1e3,
+        "python_cpu_us": (python1 - python0) / calls / 1e3,
+        "runtime_cpu_us": (runtime1 - runtime0) / calls / 1e3,
+        "refused_call_us": statistics.median(refused_times) / 1e3,
         "marshal_loads_us": median_us(lambda: marshal.loads(marshalled)),
         "pickle_loads_us": median_us(lambda: pickle.loads(packed)),
         "json_loads_us": median_us(lambda: json.loads(text)),

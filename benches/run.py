@@ -212,9 +212,12 @@ def bench_local(ctx: Ctx) -> None:
 
 #: What `bench-rust parts`, `py_bench.py parts` and `node_bench.mjs parts` measure, by client.
 PARTS = {
-    "rust": ["call_us", "text_call_us", "spawned_text_call_us", "walk_us", "tree_us", "serde_check_us", "page_bytes"],
-    "python": ["call_us", "native_call_us", "request_us", "started_us", "awaited_us", "take_us", "marshal_loads_us", "pickle_loads_us", "json_loads_us"],
-    "node": ["call_us", "native_call_us", "take_us", "json_parse_us", "structured_clone_us"],
+    "rust": ["call_us", "text_call_us", "spawned_text_call_us", "spawned_caller_cpu_us", "spawned_runtime_cpu_us",
+             "refused_call_us", "spawned_refused_call_us", "walk_us", "tree_us", "serde_check_us", "page_bytes"],
+    "python": ["call_us", "native_call_us", "request_us", "started_us", "awaited_us", "take_us", "marshal_loads_us",
+               "pickle_loads_us", "json_loads_us", "python_cpu_us", "runtime_cpu_us", "refused_call_us"],
+    "node": ["call_us", "native_call_us", "take_us", "json_parse_us", "structured_clone_us", "js_cpu_us", "runtime_cpu_us",
+             "other_cpu_us", "refused_call_us"],
 }
 
 
@@ -938,13 +941,30 @@ def report(ctx: Ctx, elapsed: float) -> str:
         npp = lc.get("node", {}).get("parts")
         if npp:
             floor = npp["native_call_us"] + npp["json_parse_us"]
-            w("Node's call likewise (`node_bench.mjs parts`): the native call up to its result, `take()` (the result's text as a "
-              "JavaScript string) and `JSON.parse` of it (the page's objects), beside `structuredClone` of the parsed page "
-              "(V8 copying the same objects: slower than parsing them).\n")
+            w("Node's call likewise (`node_bench.mjs parts`): the native call up to its result, `take()` (the result's data and "
+              "meta as JavaScript strings) and `JSON.parse` of them (the page's objects), beside `structuredClone` of the parsed "
+              "page (V8 copying the same objects: slower than parsing them).\n")
             w("| call µs | native call µs | take µs | JSON.parse µs | structuredClone µs | native call + JSON.parse vs Rust |")
             w("| ---: | ---: | ---: | ---: | ---: | ---: |")
             w(f"| {f(npp['call_us'])} | {f(npp['native_call_us'])} | {f(npp['take_us'])} | {f(npp['json_parse_us'])} | "
               f"{f(npp['structured_clone_us'])} | {ratio(floor, rust['wall_median_us'])} |\n")
+        if rp and pp and npp:
+            w("The hand-off alone, and whose CPU a call takes. A call that core refuses on the runtime before any request (an "
+              "unknown entity: a `validation` error, the same work in every language) times the round trip from the caller's "
+              "thread onto the runtime and back with almost nothing in between; and the CPU per whole call (from "
+              "/proc/self/task/*/schedstat, a separate loop of the same calls) is split between the caller's thread (the "
+              "interpreter's, V8's, or for Rust the thread that spawns the call and awaits it) and the runtime's worker. For Node "
+              "the rest of the process (V8's compiler and collector helpers) is a third column.\n")
+            w("| client | refused call µs | caller's thread CPU per call µs | runtime CPU per call µs | rest of the process µs |")
+            w("| --- | ---: | ---: | ---: | ---: |")
+            w(f"| Rust, `execute_text` spawned | {f(rp['spawned_refused_call_us'], 1)} (in place {f(rp['refused_call_us'], 1)}) | "
+              f"{f(rp['spawned_caller_cpu_us'], 1)} | {f(rp['spawned_runtime_cpu_us'], 1)} | |")
+            w(f"| Python | {f(pp['refused_call_us'], 1)} | {f(pp['python_cpu_us'], 1)} | {f(pp['runtime_cpu_us'], 1)} | |")
+            w(f"| Node | {f(npp['refused_call_us'], 1)} | {f(npp['js_cpu_us'], 1)} | {f(npp['runtime_cpu_us'], 1)} | "
+              f"{f(npp['other_cpu_us'], 1)} |\n")
+            w("The runtime's work per call is about the same in every client; what a binding adds is on its language's thread: "
+              "the hand-off (of which the refused call's round trip is most) and the page's objects (Python's `take`, Node's "
+              "`JSON.parse`), where the Rust client builds its tree (PROFILE.md, sections 2 and 3).\n")
         if "kotlin" in lc:
             w("`$KOTLIN_CP` is `$HOME/.cache/switchboard-bench/kotlin-<profile>/classes` (benches/kotlin/src/Bench.kt compiled with the "
               "package's Kotlin sources, generated from the benchmarked cdylib) and the Maven classpath (kotlin-stdlib, JNA, coroutines, Jackson, org.json).\n")

@@ -9,7 +9,9 @@ use futures::future::{AbortHandle, AbortRegistration, Abortable};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use serde_json::Value;
-use switchboard_core::sdk::{self, ConnectorSettings, ExecuteRequest, Hooks, LocalSettings, ResultView, Target};
+use switchboard_core::sdk::{
+    self, ConnectorSettings, ExecuteRequest, Hooks, LocalSettings, ResultText, ResultView, Target,
+};
 
 use crate::auth::{JsTokenProvider, JsTokenSink, ProviderFn, SinkFn};
 use crate::error::{arg, text, to_js, value};
@@ -52,28 +54,44 @@ impl Cancel {
     }
 }
 
-/// A finished call's `ResultView` JSON text, kept in Rust until the facade reads it: what a
-/// call resolves to. The JavaScript string is made just before `JSON.parse` reads it, not when
-/// the call settles; with 1,000 calls in flight V8 then promotes about half as many bytes out
-/// of its young generation and the calls run about a tenth faster (benches/PROFILE.md,
-/// section 3).
+/// A finished call's result, kept in Rust until the facade reads it: what a call resolves to.
+/// The JavaScript string of its data is made just before `JSON.parse` reads it, not when the
+/// call settles; with 1,000 calls in flight V8 then promotes about half as many bytes out of
+/// its young generation and the calls run about a tenth faster. The data is handed over as core
+/// wrote it: assembling the whole result's text around a page on the runtime, one more copy of
+/// it, took about a tenth of the runtime's CPU per call (benches/PROFILE.md, section 3).
 #[napi]
 pub struct Outcome {
-    text: Option<String>,
+    result: Option<ResultText>,
+}
+
+/// A result as [`Outcome::take`] hands it over: `data` and `meta` as JSON text.
+#[napi(object)]
+pub struct ResultParts {
+    pub success: bool,
+    /// The data as JSON text.
+    pub data: String,
+    pub error: Option<String>,
+    /// The meta (pagination, counts) as JSON text.
+    pub meta: String,
 }
 
 impl Outcome {
-    pub(crate) fn new(text: String) -> Self {
-        Self { text: Some(text) }
+    pub(crate) fn new(result: ResultText) -> Self {
+        Self { result: Some(result) }
     }
 }
 
 #[napi]
 impl Outcome {
-    /// The text, once; a second `take()` throws.
+    /// The result, once; a second `take()` throws.
     #[napi]
-    pub fn take(&mut self) -> Result<String> {
-        self.text.take().ok_or_else(|| to_js(switchboard_core::Error::internal("this outcome was already read")))
+    pub fn take(&mut self) -> Result<ResultParts> {
+        let r = self
+            .result
+            .take()
+            .ok_or_else(|| to_js(switchboard_core::Error::internal("this outcome was already read")))?;
+        Ok(ResultParts { success: r.success, data: r.data, error: r.error, meta: text(&r.meta)? })
     }
 }
 
@@ -147,13 +165,12 @@ impl Executor {
         value(&self.inner.connector_info().await.map_err(to_js)?)
     }
 
-    /// Runs one `ExecuteRequest`; resolves to an `Outcome` holding its `ResultView` (`{success,
-    /// data, error, meta}`) as JSON text. With `cancel`, `cancel.cancel()` drops the call.
+    /// Runs one `ExecuteRequest`; resolves to an `Outcome` holding its result. With `cancel`,
+    /// `cancel.cancel()` drops the call.
     #[napi]
     pub async fn execute(&self, request: Value, cancel: Option<&Cancel>) -> Result<Outcome> {
         let request: ExecuteRequest = arg("request", request)?;
-        let done = Cancel::run(cancel, self.inner.execute_text(request)).await?.map_err(to_js)?;
-        done.to_json().map(Outcome::new).map_err(to_js)
+        Ok(Outcome::new(Cancel::run(cancel, self.inner.execute_text(request)).await?.map_err(to_js)?))
     }
 
     /// An async iterator over every page of an `ExecuteRequest`.
@@ -177,9 +194,9 @@ impl Executor {
         value(&self.inner.context_store_status().await.map_err(to_js)?)
     }
 
-    /// Runs the health check; resolves to its `ResultView` as JSON text (`success` when healthy).
+    /// Runs the health check; resolves to its `Outcome` (`success` when healthy).
     #[napi]
-    pub async fn check(&self) -> Result<String> {
-        text(&ResultView::from(self.inner.check().await.map_err(to_js)?))
+    pub async fn check(&self) -> Result<Outcome> {
+        Ok(Outcome::new(ResultView::from(self.inner.check().await.map_err(to_js)?).into()))
     }
 }

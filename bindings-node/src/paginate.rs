@@ -8,8 +8,7 @@ use switchboard_core::sdk::TextPages;
 use crate::error::to_js;
 use crate::executor::{Cancel, Outcome};
 
-/// Each page as an `Outcome` (its `ResultView` JSON text), then `null`; a failure rejects once
-/// and ends the stream.
+/// Each page as an `Outcome`, then `null`; a failure rejects once and ends the stream.
 #[napi]
 pub struct PageIterator {
     pages: tokio::sync::Mutex<TextPages>,
@@ -24,8 +23,8 @@ impl PageIterator {
 
 #[napi]
 impl PageIterator {
-    /// The next page (an `Outcome` holding its `ResultView` as JSON text), or `null` after the
-    /// last. `cancel.cancel()` drops the page's request and ends the stream.
+    /// The next page (an `Outcome` holding its result), or `null` after the last.
+    /// `cancel.cancel()` drops the page's request and ends the stream.
     #[napi]
     pub async fn next(&self, cancel: Option<&Cancel>) -> Result<Option<Outcome>> {
         let page = Cancel::run(cancel, async { self.pages.lock().await.next().await }).await;
@@ -33,7 +32,7 @@ impl PageIterator {
             *self.pages.lock().await = futures::stream::empty().boxed(); // drops the request in flight
         }
         match page? {
-            Some(Ok(page)) => page.to_json().map(|text| Some(Outcome::new(text))).map_err(to_js),
+            Some(Ok(page)) => Ok(Some(Outcome::new(page))),
             Some(Err(e)) => Err(to_js(e)),
             None => Ok(None),
         }

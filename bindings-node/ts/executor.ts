@@ -196,12 +196,11 @@ function request(entity: string, action: string, params: Params | undefined, opt
   return { entity, action, params: params ?? {}, ...snake(rest) };
 }
 
-/** A result from the `ResultView` JSON text the native module resolves to (or holds in an
- * `Outcome`, read here: the text becomes a JavaScript string only just before it is parsed). */
-function result<T>(done: string | Native.Outcome): ExecutionResult<T> {
-  const text = typeof done === 'string' ? done : done.take();
-  const v = JSON.parse(text) as { success: boolean; data: T; error: string | null; meta: Meta };
-  return new ExecutionResult(v.data, v.meta, v.success, v.error);
+/** A result from the `Outcome` the native module resolves to, read here: its data becomes a
+ * JavaScript string only just before it is parsed. */
+function result<T>(done: Native.Outcome): ExecutionResult<T> {
+  const r = done.take();
+  return new ExecutionResult(JSON.parse(r.data) as T, JSON.parse(r.meta) as Meta, r.success, r.error);
 }
 
 /** Runs operations: `execute`, `paginate`, `check`. Use `LocalExecutor`, `HostedExecutor` or a

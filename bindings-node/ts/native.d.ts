@@ -33,8 +33,8 @@ export declare class Executor {
   /** Resolves to the stored connector's `ConnectorInfo` (`null` in local mode). */
   connectorInfo(): Promise<any>
   /**
-   * Runs one `ExecuteRequest`; resolves to an `Outcome` holding its `ResultView` (`{success,
-   * data, error, meta}`) as JSON text. With `cancel`, `cancel.cancel()` drops the call.
+   * Runs one `ExecuteRequest`; resolves to an `Outcome` holding its result. With `cancel`,
+   * `cancel.cancel()` drops the call.
    */
   execute(request: any, cancel?: Cancel | undefined | null): Promise<Outcome>
   /** An async iterator over every page of an `ExecuteRequest`. */
@@ -47,8 +47,8 @@ export declare class Executor {
   contextStoreSync(entities: Array<string>, options: any): Promise<any>
   /** Resolves to core's `StoreStatus` of the connector's context store (hosted mode only). */
   contextStoreStatus(): Promise<any>
-  /** Runs the health check; resolves to its `ResultView` as JSON text (`success` when healthy). */
-  check(): Promise<string>
+  /** Runs the health check; resolves to its `Outcome` (`success` when healthy). */
+  check(): Promise<Outcome>
 }
 
 /** An authenticated connection to an engine. Never shows its secret. */
@@ -63,25 +63,23 @@ export declare class HostedClient {
 }
 
 /**
- * A finished call's `ResultView` JSON text, kept in Rust until the facade reads it: what a
- * call resolves to. The JavaScript string is made just before `JSON.parse` reads it, not when
- * the call settles; with 1,000 calls in flight V8 then promotes about half as many bytes out
- * of its young generation and the calls run about a tenth faster (benches/PROFILE.md,
- * section 3).
+ * A finished call's result, kept in Rust until the facade reads it: what a call resolves to.
+ * The JavaScript string of its data is made just before `JSON.parse` reads it, not when the
+ * call settles; with 1,000 calls in flight V8 then promotes about half as many bytes out of
+ * its young generation and the calls run about a tenth faster. The data is handed over as core
+ * wrote it: assembling the whole result's text around a page on the runtime, one more copy of
+ * it, took about a tenth of the runtime's CPU per call (benches/PROFILE.md, section 3).
  */
 export declare class Outcome {
-  /** The text, once; a second `take()` throws. */
-  take(): string
+  /** The result, once; a second `take()` throws. */
+  take(): ResultParts
 }
 
-/**
- * Each page as an `Outcome` (its `ResultView` JSON text), then `null`; a failure rejects once
- * and ends the stream.
- */
+/** Each page as an `Outcome`, then `null`; a failure rejects once and ends the stream. */
 export declare class PageIterator {
   /**
-   * The next page (an `Outcome` holding its `ResultView` as JSON text), or `null` after the
-   * last. `cancel.cancel()` drops the page's request and ends the stream.
+   * The next page (an `Outcome` holding its result), or `null` after the last.
+   * `cancel.cancel()` drops the page's request and ends the stream.
    */
   next(cancel?: Cancel | undefined | null): Promise<Outcome | null>
 }
@@ -147,6 +145,16 @@ export declare function operationTools(slug: string, formatName: string): any
 
 /** Whether this module was built optimized (the release profile), for the build tests. */
 export declare function optimized(): boolean
+
+/** A result as [`Outcome::take`] hands it over: `data` and `meta` as JSON text. */
+export interface ResultParts {
+  success: boolean
+  /** The data as JSON text. */
+  data: string
+  error?: string
+  /** The meta (pagination, counts) as JSON text. */
+  meta: string
+}
 
 /** A result (`{data, meta}`) as a model should see it: JSON of at most `max_chars` characters. */
 export declare function toolOutput(result: any, maxChars: number): string

@@ -9,7 +9,9 @@
 //!   reported too.
 //! - `parts`: the same calls as `local`; the bindings' call (`sdk::Executor::execute_text`: the
 //!   exchange and the page's records kept as the API's text, no tree), timed alike, also
-//!   spawned onto the runtime's worker from this thread as a binding's call is; and, timed
+//!   spawned onto the runtime's worker from this thread as a binding's call is (with the CPU
+//!   per call of this thread and of the runtime's), a call core refuses before any request (an
+//!   unknown entity: the hand-off alone) in place and spawned; and, timed
 //!   apart on the page those calls read (fetched from the fake once): core's one pass over its
 //!   text that splits out the records (`extract::split_records`: the engine's and every
 //!   binding's path), core's parse of it into a tree (`extract::parse_json`: this client's
@@ -75,11 +77,26 @@ type Failure = Box<dyn std::error::Error>;
 
 /// CPU time of every live thread of this process, in nanoseconds.
 fn process_cpu_ns() -> u64 {
-    let Ok(dir) = std::fs::read_dir("/proc/self/task") else { return 0 };
-    dir.flatten()
-        .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
-        .filter_map(|s| s.split_whitespace().next().and_then(|v| v.parse::<u64>().ok()))
-        .sum()
+    let (main, others) = thread_cpu_ns();
+    main + others
+}
+
+/// CPU time of this process's main thread and of all its other live threads, in nanoseconds
+/// (from /proc/self/task/*/schedstat).
+fn thread_cpu_ns() -> (u64, u64) {
+    let Ok(dir) = std::fs::read_dir("/proc/self/task") else { return (0, 0) };
+    let main = std::process::id().to_string();
+    dir.flatten().fold((0, 0), |(m, o), t| {
+        let ns = std::fs::read_to_string(t.path().join("schedstat"))
+            .ok()
+            .and_then(|s| s.split_whitespace().next().and_then(|v| v.parse::<u64>().ok()))
+            .unwrap_or(0);
+        if t.file_name().to_str() == Some(main.as_str()) {
+            (m + ns, o)
+        } else {
+            (m, o + ns)
+        }
+    })
 }
 
 /// Peak resident set size of this process, in KiB.
@@ -208,11 +225,42 @@ async fn parts(base_url: &str, calls: usize, warmup: usize) -> Result<Value, Fai
     let text_call_us = median_us_async(calls, || executor.execute_text(request.clone())).await?;
     // The same call spawned onto the runtime's worker and awaited from this thread, as a
     // binding's call hops from the language's thread onto the runtime and back.
-    let spawned_text_call_us = median_us_async(calls, || {
+    let spawned = || {
         let (ex, req) = (executor.clone(), request.clone());
         async move { tokio::spawn(async move { ex.execute_text(req).await }).await?.map_err(Failure::from) }
-    })
-    .await?;
+    };
+    let spawned_text_call_us = median_us_async(calls, spawned).await?;
+    // Whose CPU that takes: this thread's (the caller's, as the language's thread in a binding)
+    // and the runtime's worker's, per call.
+    let (main0, others0) = thread_cpu_ns();
+    for _ in 0..calls.max(1) {
+        spawned().await?;
+    }
+    let (main1, others1) = thread_cpu_ns();
+    let per_call_us = |ns: u64| ns as f64 / calls.max(1) as f64 / 1e3;
+    // A call that core refuses on the runtime before any request is made (an unknown entity):
+    // the hand-off alone, in place and spawned, beside each binding's refused call.
+    let refused_request = ExecuteRequest::new("no_such_entity", "list", json!({}));
+    let refused = |spawn: bool| {
+        let (ex, req) = (executor.clone(), refused_request.clone());
+        async move {
+            let outcome = if spawn {
+                tokio::spawn(async move { ex.execute_text(req).await }).await?
+            } else {
+                ex.execute_text(req).await
+            };
+            match outcome {
+                Err(e) if e.code == switchboard_core::ErrorCode::Validation => Ok(()),
+                Err(e) => Err(Failure::from(format!("the refused call failed otherwise: {e}"))),
+                Ok(_) => Err(Failure::from("a call of an unknown entity succeeded")),
+            }
+        }
+    };
+    for _ in 0..warmup {
+        refused(true).await?;
+    }
+    let refused_call_us = median_us_async(calls, || refused(false)).await?;
+    let spawned_refused_call_us = median_us_async(calls, || refused(true)).await?;
     // The page the connector read: the fake answers every `POST /graphql` with it.
     let page = reqwest::Client::new()
         .post(format!("{base_url}/graphql"))
@@ -235,6 +283,10 @@ async fn parts(base_url: &str, calls: usize, warmup: usize) -> Result<Value, Fai
         "call_us": call["wall_median_us"],
         "text_call_us": text_call_us,
         "spawned_text_call_us": spawned_text_call_us,
+        "spawned_caller_cpu_us": per_call_us(main1 - main0),
+        "spawned_runtime_cpu_us": per_call_us(others1 - others0),
+        "refused_call_us": refused_call_us,
+        "spawned_refused_call_us": spawned_refused_call_us,
         "walk_us": walk_us,
         "tree_us": tree_us,
         "serde_check_us": serde_check_us,
