@@ -25,7 +25,7 @@
 use clap::{Parser, Subcommand};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
-use switchboard_core::sdk::{ExecuteRequest, Executor, Hooks, LocalSettings};
+use switchboard_core::sdk::{ExecuteRequest, Executor, Hooks, LocalSettings, ResultText};
 use switchboard_core::{Connector, ConnectorOptions, ExecuteOptions, Registry};
 
 #[derive(Parser)]
@@ -208,6 +208,12 @@ where
     Ok(percentile(&times, 0.5) as f64 / 1e3)
 }
 
+/// `execute_text` spawned onto the runtime's worker and awaited from this thread, as a
+/// binding's call hops from the language's thread onto the runtime and back.
+async fn spawned_text(ex: Executor, req: ExecuteRequest) -> Result<switchboard_core::Result<ResultText>, Failure> {
+    Ok(tokio::spawn(async move { ex.execute_text(req).await }).await?)
+}
+
 async fn parts(base_url: &str, calls: usize, warmup: usize) -> Result<Value, Failure> {
     let call = local(base_url, calls, warmup, None).await?;
     // The bindings' call: `sdk::Executor::execute_text`, the records kept as the API's text.
@@ -223,11 +229,9 @@ async fn parts(base_url: &str, calls: usize, warmup: usize) -> Result<Value, Fai
         executor.execute_text(request.clone()).await?;
     }
     let text_call_us = median_us_async(calls, || executor.execute_text(request.clone())).await?;
-    // The same call spawned onto the runtime's worker and awaited from this thread, as a
-    // binding's call hops from the language's thread onto the runtime and back.
     let spawned = || {
         let (ex, req) = (executor.clone(), request.clone());
-        async move { tokio::spawn(async move { ex.execute_text(req).await }).await?.map_err(Failure::from) }
+        async move { spawned_text(ex, req).await?.map_err(Failure::from) }
     };
     let spawned_text_call_us = median_us_async(calls, spawned).await?;
     // Whose CPU that takes: this thread's (the caller's, as the language's thread in a binding)
@@ -244,11 +248,7 @@ async fn parts(base_url: &str, calls: usize, warmup: usize) -> Result<Value, Fai
     let refused = |spawn: bool| {
         let (ex, req) = (executor.clone(), refused_request.clone());
         async move {
-            let outcome = if spawn {
-                tokio::spawn(async move { ex.execute_text(req).await }).await?
-            } else {
-                ex.execute_text(req).await
-            };
+            let outcome = if spawn { spawned_text(ex, req).await? } else { ex.execute_text(req).await };
             match outcome {
                 Err(e) if e.code == switchboard_core::ErrorCode::Validation => Ok(()),
                 Err(e) => Err(Failure::from(format!("the refused call failed otherwise: {e}"))),
