@@ -1,7 +1,8 @@
 // Generates the typed connectors of the Node package: ts/connectors/<slug>.ts (`GithubConnector`,
 // its entity classes, one params interface per action and one interface per record type, whose
 // fields keep the API's spelling: records are plain objects at runtime) and ts/connectors/index.ts (`CONNECTORS`
-// and a typed `connect`). It only renders core's codegen model (`switchboard_core::sdk::model`,
+// and a typed `connect`), and ts/connectors/_data.ts (core's plain data types: the context store's
+// statuses, a stored connector's description). It only renders core's codegen model (`switchboard_core::sdk::model`,
 // read from the built native module): connectors, entities, actions, params, types and docs are
 // core's, the same model the Python package is generated from.
 //
@@ -136,7 +137,18 @@ function indexModule(mods) {
   return lines.join('');
 }
 
+// Core's plain data types (`sdk::data_types_model`: what `contextStoreSync`, `contextStoreStatus`
+// and a workspace's connector lookups resolve to), keys in camelCase as the facade hands them over.
+function dataModule(types) {
+  const type = (f) => (f.record ? (f.ty.kind === 'array' ? `${f.record}[]` : f.record) : tsType(f.ty)) + (f.nullable ? ' | null' : '');
+  const field = (f) => `${f.doc ? doc([f.doc], '  ') : ''}  ${camel(f.name)}${f.always ? '' : '?'}: ${type(f)};\n`;
+  const iface = (t) => `\n${doc([`${t.doc.replace(/\.$/, '')} (core's \`${t.type_name}\`).`], '')}export interface ${t.type_name} {\n${t.fields.map(field).join('')}}\n`;
+  return [HEADER.replace("core's codegen model", "core's data types"), ...types.map(iface)].join('');
+}
+
 mkdirSync(out, { recursive: true });
+writeFileSync(join(out, '_data.ts'), dataModule(native.dataTypesModel()));
+console.log(join(out, '_data.ts'));
 const mods = [];
 for (const c of native.codegenModel()) {
   const file = c.slug.replace(/[^A-Za-z0-9_]/g, '_');

@@ -11,7 +11,9 @@ matches the core the package was built with, and every other language's typed co
 rendered from the same model.
 
 It also writes ``switchboard/_errors.py``, the exception class of each of core's error
-categories (``ErrorCategory``: class names, parents, descriptions and codes), and
+categories (``ErrorCategory``: class names, parents, descriptions and codes),
+``switchboard/_data.py``, core's plain data types (``sdk::data_types_model``: the context
+store's statuses, a stored connector's description) as ``TypedDict``s and dataclasses, and
 ``switchboard/_blocking.py``, the blocking executors and workspace of ``switchboard.sync``,
 rendered from the source of the async classes (``_executor.py``, ``hosted.py``) so the two APIs
 cannot drift apart.
@@ -728,6 +730,74 @@ def errors_module(native: Any) -> str:
     return "".join(head) + "".join(out)
 
 
+# Data types read as attributes (``info.id``): frozen dataclasses. The others are ``TypedDict``s,
+# dicts in the engine's JSON shape.
+DATACLASSES = {"ConnectorInfo"}
+DATA_SCALARS = {"string": "str", "integer": "int", "number": "float", "boolean": "bool", "object": "dict[str, Any]"}
+
+
+def data_annotation(f: dict[str, Any]) -> str:
+    """The annotation of a field of core's data types (``DataFieldModel``)."""
+
+    def of(ty: dict[str, Any], record: str | None) -> str:
+        if ty["kind"] == "array":
+            return f"list[{of(ty['items'], record)}]"
+        return record or DATA_SCALARS.get(ty["kind"]) or py_type(ty)
+
+    return of(f["ty"], f["record"]) + (" | None" if f["nullable"] else "")
+
+
+def rst(text: str) -> str:
+    """Core's Markdown doc in this package's reST: ``code`` for `code`."""
+    return re.sub(r"`([^`]+)`", r"``\1``", text)
+
+
+def data_module(types: list[dict[str, Any]]) -> str:
+    """``_data.py``: core's data types (``sdk::data_types_model``: what ``context_store_sync``,
+    ``context_store_status`` and the workspace's connector lookups return), rendered so that a
+    field core adds appears here at the next generation."""
+
+    def field(f: dict[str, Any], default: str = "") -> str:
+        doc = "".join(f"    #: {line}\n" for line in wrap(rst(f["doc"]), 88)) if f["doc"] else ""
+        return f"{doc}    {f['name']}: {data_annotation(f)}{default}\n"
+
+    out: list[str] = []
+    for t in types:
+        name = t["type_name"]
+        doc = docstring(wrap(rst(t["doc"]).rstrip(".") + f" (core's ``{name}``)."), "    ")
+        always = [f for f in t["fields"] if f["always"]]
+        if name in DATACLASSES:
+            # A trailing run of nullable fields defaults to ``None``.
+            optional = len(t["fields"])
+            while optional and t["fields"][optional - 1]["nullable"]:
+                optional -= 1
+            body = [field(f, " = None" if i >= optional else "") for i, f in enumerate(t["fields"])]
+            out.append(f"\n\n@dataclass(frozen=True)\nclass {name}:\n{doc}\n{''.join(body)}")
+            out.append(
+                "\n    @classmethod\n"
+                f"    def _from_dict(cls, d: Mapping[str, Any]) -> {name}:\n"
+                '        """From core\'s JSON, which has these fields (others are ignored)."""\n'
+                "        return cls(**{f.name: d[f.name] for f in fields(cls) if f.name in d})\n"
+            )
+        elif len(always) == len(t["fields"]):
+            out.append(f"\n\nclass {name}(TypedDict):\n{doc}\n{''.join(map(field, always))}")
+        else:
+            keys = f"_{name}Keys"
+            out.append(f"\n\nclass {keys}(TypedDict):\n{''.join(map(field, always))}")
+            rest = [f for f in t["fields"] if not f["always"]]
+            out.append(f"\n\nclass {name}({keys}, total=False):\n{doc}\n{''.join(map(field, rest))}")
+    head = [
+        HEADER.replace("the connector specs", "core's data types"),
+        '"""The plain data types of the API, as core defines them; ``switchboard`` exports them."""\n\n',
+        "from __future__ import annotations\n\n",
+        "from collections.abc import Mapping\n",
+        "from dataclasses import dataclass, fields\n",
+        "from typing import Any, Literal, TypedDict\n\n" if "Literal[" in "".join(out) else "from typing import Any, TypedDict\n\n",
+        "__all__ = [" + ", ".join(json.dumps(t["type_name"]) for t in types) + "]\n",
+    ]
+    return "".join(head) + "".join(out)
+
+
 def wrap(text: str, width: int = 92) -> list[str]:
     """``text`` as lines of at most ``width`` characters."""
     return textwrap.wrap(text, width, break_long_words=False, break_on_hyphens=False)
@@ -756,7 +826,8 @@ def generate(out_dir: Path) -> list[Path]:
     written += [target / "__init__.py", target / "_sync.py"]
     (out_dir / "_blocking.py").write_text(blocking_module())
     (out_dir / "_errors.py").write_text(errors_module(native))
-    written += [out_dir / "_blocking.py", out_dir / "_errors.py"]
+    (out_dir / "_data.py").write_text(data_module(json.loads(native.data_types_model())))
+    written += [out_dir / "_blocking.py", out_dir / "_errors.py", out_dir / "_data.py"]
     return written
 
 

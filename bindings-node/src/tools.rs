@@ -24,6 +24,12 @@ pub fn codegen_model() -> Result<Value> {
     value(&sdk::codegen_model().map_err(to_js)?)
 }
 
+/// The SDK's plain data types (`sdk::DataTypeModel[]`), for the generator.
+#[napi]
+pub fn data_types_model() -> Result<Value> {
+    value(&sdk::data_types_model())
+}
+
 /// The slug a slug, display name or definition id names (core's lookup).
 #[napi]
 pub fn connector_slug(key: String) -> Result<String> {

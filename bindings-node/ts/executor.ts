@@ -3,7 +3,10 @@
 import { native, type Native } from './binding';
 import { call, camel, cancellable, snake, sync, tokenHooks } from './call';
 import { ConfigurationError } from './errors';
+import type { ConnectorInfo, EntityStatus, StoreStatus, SyncStart, SyncStarted } from './connectors/_data';
 import type { ClientOptions, WorkspaceTarget } from './hosted';
+
+export type { ConnectorInfo, EntityStatus, StoreStatus, SyncStart, SyncStarted } from './connectors/_data';
 
 /** An operation's params: wire names as the connector's docs spell them (`per_page`). */
 export type Params = Record<string, unknown>;
@@ -89,15 +92,6 @@ export interface CheckData {
 /** What `check()` resolves to: `success` when healthy, `error` the message otherwise. */
 export type CheckResult = ExecutionResult<CheckData>;
 
-/** How the sync of one entity started (core's `SyncStart`). */
-export interface SyncStart {
-  entity: string;
-  /** `started` (a new full sync), `resumed` (an interrupted or failed one) or `already_running`. */
-  status: 'started' | 'resumed' | 'already_running';
-  /** The sync's generation (0 when `already_running`). */
-  generation: number;
-}
-
 /** What `contextStoreSync` asks beyond starting the syncs (core's `SyncOptions`). */
 export interface SyncOptions {
   /** Also schedule a sync of each entity this often (seconds, 60 to 31,622,400); `null` removes
@@ -109,49 +103,6 @@ export interface SyncOptions {
   /** With `auto`, the age of the last full sync (seconds) from which a full sync runs instead of an
    * incremental one; kept per entity (default a day). */
   fullEverySeconds?: number;
-}
-
-/** What `contextStoreSync` resolves to (core's `SyncStarted`). */
-export interface SyncStarted {
-  entities: SyncStart[];
-}
-
-/** The sync state of one entity of the context store (core's `EntityStatus`, keys in camelCase). */
-export interface EntityStatus {
-  entity: string;
-  /** `interrupted`: the engine stopped mid-sync; the next sync (or a restarted engine) resumes it. */
-  status: 'running' | 'succeeded' | 'failed' | 'interrupted';
-  /** Bumped by every new full sync. */
-  generation: number;
-  /** Pages committed by the current (or last) sync. */
-  pages: number;
-  /** Records committed by the current (or last) sync. */
-  recordsSynced: number;
-  /** Records in the cache after the last completed sync. */
-  recordCount: number;
-  /** Records the last completed sync deleted (gone at the provider). */
-  deleted: number;
-  lastError: string | null;
-  startedAt: string | null;
-  finishedAt: string | null;
-  updatedAt: string | null;
-  /** Seconds between scheduled full syncs, when the entity is scheduled. */
-  everySeconds?: number;
-  /** When the next scheduled sync is due (RFC 3339), when the entity is scheduled. */
-  nextRunAt?: string;
-  /** The mode of the current (or last) sync. */
-  mode?: 'full' | 'incremental';
-  /** The latest update time (RFC 3339) of the records synced so far (incremental entities). */
-  highWaterMark?: string;
-  /** When the last full sync (with reconciliation) finished (RFC 3339). */
-  lastFullSyncAt?: string;
-  /** The entity's `full_every_seconds` (absent: the engine's default). */
-  fullEverySeconds?: number;
-}
-
-/** What `contextStoreStatus` resolves to (core's `StoreStatus`). */
-export interface StoreStatus {
-  entities: EntityStatus[];
 }
 
 /** The paging values of a context store search page (the engine's spelling). */
@@ -169,17 +120,6 @@ export interface SearchMeta {
 export interface SearchPage<R = Record<string, any>> {
   data: R[];
   meta: SearchMeta;
-}
-
-/** A stored connector as the engine describes it (never its credentials). */
-export interface ConnectorInfo {
-  id: string;
-  name: string;
-  connectorType: string;
-  definitionId: string;
-  workspaceName: string | null;
-  createdAt: string | null;
-  updatedAt: string | null;
 }
 
 /** @internal Builds an executor class around an existing native handle. */
@@ -263,7 +203,8 @@ export class Executor {
     const handle = this.handle;
     const { everySeconds, ...rest } = typeof options === 'number' ? { everySeconds: options } : options ?? {};
     const native = { ...snake(rest), every_seconds: everySeconds ?? null, unschedule: everySeconds === null };
-    return (await call(() => handle.contextStoreSync([...entities], native))) as SyncStarted;
+    const started = (await call(() => handle.contextStoreSync([...entities], native))) as { entities: object[] };
+    return { entities: started.entities.map((e) => camel<SyncStart>(e)) };
   }
 
   /** The sync state of each entity of the connector's context store: `status`, `pages`,

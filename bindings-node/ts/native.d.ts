@@ -125,6 +125,9 @@ export interface CodeInfo {
 /** The slug a slug, display name or definition id names (core's lookup). */
 export declare function connectorSlug(key: string): string
 
+/** The SDK's plain data types (`sdk::DataTypeModel[]`), for the generator. */
+export declare function dataTypesModel(): any
+
 /** A text description of every entity, action and param of a connector. */
 export declare function describe(slug: string): string
 

@@ -40,6 +40,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<hosted::HostedClient>()?;
     m.add_class::<hosted::Workspace>()?;
     m.add_function(wrap_pyfunction!(tools::codegen_model, m)?)?;
+    m.add_function(wrap_pyfunction!(tools::data_types_model, m)?)?;
     m.add_function(wrap_pyfunction!(tools::connector_slug, m)?)?;
     m.add_function(wrap_pyfunction!(tools::describe, m)?)?;
     m.add_function(wrap_pyfunction!(tools::tool_schema, m)?)?;

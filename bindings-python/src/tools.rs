@@ -19,6 +19,12 @@ pub fn codegen_model() -> PyResult<String> {
     json::text(&sdk::codegen_model().map_err(to_py)?)
 }
 
+/// The SDK's plain data types (`sdk::DataTypeModel` list) as JSON, for the generator.
+#[pyfunction]
+pub fn data_types_model() -> PyResult<String> {
+    json::text(&sdk::data_types_model())
+}
+
 /// The slug a slug, display name or definition id names (core's lookup).
 #[pyfunction]
 pub fn connector_slug(key: &str) -> PyResult<String> {

@@ -160,6 +160,11 @@ async def wait_synced(ex: Any, entity: str) -> switchboard.EntityStatus:
     while True:
         status = {s["entity"]: s for s in (await ex.context_store_status())["entities"]}
         if entity in status and status[entity]["status"] != "running":
+            # The engine's answer has the shape of the TypedDict rendered from core's struct:
+            # every key it always writes, and no key the type does not know.
+            keys = set(status[entity])
+            assert switchboard.EntityStatus.__required_keys__ <= keys, keys
+            assert keys <= switchboard.EntityStatus.__required_keys__ | switchboard.EntityStatus.__optional_keys__
             return status[entity]
         assert time.monotonic() < deadline, status
         await asyncio.sleep(0.1)

@@ -335,17 +335,26 @@ impl HostedClient {
 }
 
 /// A stored connector as the engine describes it (never its credentials).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ConnectorInfo {
+    /// The connector's id.
     pub id: String,
+    /// The connector's name.
     pub name: String,
     /// The type's display name (`GitHub`).
     pub connector_type: String,
     /// The type's slug (`github`).
     pub slug: String,
+    /// The type's definition id.
     pub definition_id: String,
+    /// The workspace it belongs to.
+    #[schema(required = true)]
     pub workspace_name: Option<String>,
+    /// When it was stored (RFC 3339).
+    #[schema(required = true)]
     pub created_at: Option<String>,
+    /// When it last changed (RFC 3339).
+    #[schema(required = true)]
     pub updated_at: Option<String>,
 }
 

@@ -608,13 +608,42 @@ where
     Option::<T>::deserialize(d).map(Some)
 }
 
+/// A string schema of these values only, described (a status written as text, documented as
+/// the values it takes: the OpenAPI document and every SDK's type show them).
+fn strings(values: &[&str], description: &str) -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(values.iter().copied()))
+        .description(Some(description))
+        .build()
+}
+
+/// [`SyncStart::status`].
+fn start_statuses() -> utoipa::openapi::Object {
+    let doc = "`started` (a new sync: full, or incremental as the request's `mode` and the entity's \
+               state decide; the status's `mode` says which), `resumed` (an interrupted or failed one, \
+               from its last committed page) or `already_running`.";
+    strings(&["started", "resumed", "already_running"], doc)
+}
+
+/// [`EntityStatus::status`].
+fn sync_statuses() -> utoipa::openapi::Object {
+    let doc = "`running`, `succeeded`, `failed` or `interrupted` (the engine stopped mid-sync; a \
+               restarted engine, or the next sync request, resumes it).";
+    strings(&["running", "succeeded", "failed", "interrupted"], doc)
+}
+
+/// [`EntityStatus::mode`].
+fn sync_modes() -> utoipa::openapi::Object {
+    strings(&["full", "incremental"], "The mode of the current (or last) sync: `full` or `incremental`.")
+}
+
 /// How the sync of one entity started.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct SyncStart {
     pub entity: String,
-    /// `started` (a new sync: full, or incremental as the request's `mode` and the entity's
-    /// state decide; the status's `mode` says which), `resumed` (an interrupted or failed one,
-    /// from its last committed page) or `already_running`.
+    /// One of [`start_statuses`].
+    #[schema(schema_with = start_statuses)]
     pub status: String,
     /// The sync's generation (0 when `already_running`).
     pub generation: i64,
@@ -630,8 +659,8 @@ pub struct SyncStarted {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct EntityStatus {
     pub entity: String,
-    /// `running`, `succeeded`, `failed` or `interrupted` (the engine stopped mid-sync; a
-    /// restarted engine, or the next sync request, resumes it).
+    /// One of [`sync_statuses`].
+    #[schema(schema_with = sync_statuses)]
     pub status: String,
     /// Bumped by every new full sync.
     pub generation: i64,
@@ -643,9 +672,17 @@ pub struct EntityStatus {
     pub record_count: i64,
     /// Records the last completed sync deleted (gone at the provider).
     pub deleted: i64,
+    /// Why the last sync failed, when it did.
+    #[schema(required = true)]
     pub last_error: Option<String>,
+    /// When the current (or last) sync started (RFC 3339).
+    #[schema(required = true)]
     pub started_at: Option<String>,
+    /// When the last sync finished (RFC 3339).
+    #[schema(required = true)]
     pub finished_at: Option<String>,
+    /// When the sync state last changed (RFC 3339).
+    #[schema(required = true)]
     pub updated_at: Option<String>,
     /// Seconds between scheduled full syncs (the sync request's `every_seconds`); absent when
     /// the entity is not scheduled.
@@ -654,8 +691,9 @@ pub struct EntityStatus {
     /// When the next scheduled sync is due (RFC 3339); absent when not scheduled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_run_at: Option<String>,
-    /// The mode of the current (or last) sync: `full` or `incremental`.
+    /// One of [`sync_modes`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = sync_modes)]
     pub mode: Option<String>,
     /// The latest update time (RFC 3339) of the records synced so far, read from the field
     /// `x-incremental` names; the next incremental sync asks from it, less the lookback.

@@ -1,13 +1,14 @@
-"""Plain data types of the public API."""
+"""Plain data types of the public API (core's own, rendered from its structs, in ``_data``)."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, fields
-from typing import TYPE_CHECKING, Any, Generic, TypedDict, TypeVar
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from . import _native
+from ._data import ConnectorInfo, EntityStatus, StoreStatus, SyncStart, SyncStarted
 
 __all__ = [
     "ConnectorInfo",
@@ -143,61 +144,6 @@ def search_page(record: type[R], value: Any) -> SearchPage[R] | Any:
     return page
 
 
-class SyncStart(TypedDict):
-    """How the sync of one entity started (core's ``SyncStart``)."""
-
-    entity: str
-    #: ``started`` (a new full sync), ``resumed`` (an interrupted or failed one) or
-    #: ``already_running``.
-    status: str
-    #: The sync's generation (0 when ``already_running``).
-    generation: int
-
-
-class SyncStarted(TypedDict):
-    """What ``context_store_sync`` returns (core's ``SyncStarted``)."""
-
-    entities: list[SyncStart]
-
-
-class _EntityStatus(TypedDict):
-    entity: str
-    #: ``running``, ``succeeded``, ``failed`` or ``interrupted``.
-    status: str
-    generation: int
-    pages: int
-    records_synced: int
-    record_count: int
-    deleted: int
-    last_error: str | None
-    started_at: str | None
-    finished_at: str | None
-    updated_at: str | None
-
-
-class EntityStatus(_EntityStatus, total=False):
-    """The sync state of one entity of the context store (core's ``EntityStatus``): the keys
-    above, ``every_seconds`` / ``next_run_at`` when the entity is scheduled, and the
-    incremental sync's state when there is one."""
-
-    every_seconds: int
-    next_run_at: str
-    #: ``full`` or ``incremental``: the mode of the current (or last) sync.
-    mode: str
-    #: The latest update time (RFC 3339) of the records synced so far (incremental entities).
-    high_water_mark: str
-    #: When the last full sync (with reconciliation) finished (RFC 3339).
-    last_full_sync_at: str
-    #: The entity's ``full_every_seconds`` (absent: the engine's default).
-    full_every_seconds: int
-
-
-class StoreStatus(TypedDict):
-    """What ``context_store_status`` returns (core's ``StoreStatus``)."""
-
-    entities: list[EntityStatus]
-
-
 @dataclass
 class ExecutionResult(Generic[T]):
     """The result of one operation.
@@ -255,23 +201,3 @@ class ExecutionConfig:
     select_fields: Sequence[str] | None = None
     exclude_fields: Sequence[str] | None = None
     skip_truncation: bool = False
-
-
-@dataclass(frozen=True)
-class ConnectorInfo:
-    """A connector stored in the engine, as the engine describes it (never its credentials):
-    ``connector_type`` is the type's display name (``"GitHub"``), ``slug`` its slug."""
-
-    id: str
-    name: str
-    connector_type: str
-    definition_id: str
-    slug: str = ""
-    workspace_name: str | None = None
-    created_at: str | None = None
-    updated_at: str | None = None
-
-    @classmethod
-    def _from_dict(cls, d: Mapping[str, Any]) -> ConnectorInfo:
-        """From core's ``ConnectorInfo`` JSON, which has these fields (later ones are ignored)."""
-        return cls(**{f.name: d[f.name] for f in fields(cls) if f.name in d})

@@ -8,7 +8,8 @@
 //! - [`ClientSettings`] and [`Target`]: the reference product's argument names as aliases,
 //!   environment fallbacks, and the rules that find a hosted connector;
 //! - [`ErrorCategory`]: how error codes group into each language's exception classes;
-//! - [`model`]: the codegen model each binding's generator renders into typed connectors;
+//! - [`model`]: the codegen model each binding's generator renders into typed connectors, and
+//!   the SDK's data types ([`data_types_model`]) for languages that do not derive them;
 //! - [`tool_output`]: a result bounded for a model's context;
 //! - [`runtime_builder`]: a binding's tokio runtime, with [`runtime_workers`] threads.
 //!
@@ -25,7 +26,9 @@ pub use executor::{
     hosted_only, is_hosted_only, tool_output, ExecuteRequest, Executor, Hooks, LocalSettings, Pages, ResultText,
     ResultView, SyncOptions, TextPages, HOSTED_ONLY_ACTIONS,
 };
-pub use model::{codegen_model, connector_model, connector_slug, ConnectorModel, TypeModel};
+pub use model::{
+    codegen_model, connector_model, connector_slug, data_types_model, ConnectorModel, DataTypeModel, TypeModel,
+};
 pub use settings::{
     env, runtime_builder, runtime_workers, seconds, ClientSettings, ConnectorMode, ConnectorSettings, ResolvedTarget,
     Target,

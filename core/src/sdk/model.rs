@@ -422,10 +422,140 @@ pub fn codegen_model() -> Result<Vec<ConnectorModel>> {
     Ok(models)
 }
 
+/// A plain data type of the SDK's API that a binding returns as data (what
+/// `context_store_status` answers, a stored connector's description). Languages whose types
+/// are not derived from core's structs (Python's `TypedDict`s and dataclasses, TypeScript's
+/// interfaces) render these, so a field core adds reaches every language's type at the next
+/// generation instead of waiting for a hand-kept copy. Read from the structs' own schemas
+/// ([`utoipa::ToSchema`], the same the engine's OpenAPI document shows): names, types, docs, and
+/// which keys are always present.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DataTypeModel {
+    /// `EntityStatus`: core's struct name.
+    pub type_name: String,
+    /// The struct's doc.
+    pub doc: String,
+    /// In the struct's order.
+    pub fields: Vec<DataFieldModel>,
+}
+
+/// One field of a [`DataTypeModel`] (its wire name is core's snake_case one).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DataFieldModel {
+    pub name: String,
+    pub ty: TypeModel,
+    /// When the field is another data type, or a list of them: its type name.
+    pub record: Option<String>,
+    /// Whether the key is in every value (`false`: absent unless it applies).
+    pub always: bool,
+    /// Whether the value may be `null` (a key that is not always there is left out rather than
+    /// written as `null`: serde's `skip_serializing_if`).
+    pub nullable: bool,
+    pub doc: Option<String>,
+}
+
+/// The data types every binding returns, in dependency order (a type after those it holds).
+pub fn data_types_model() -> Vec<DataTypeModel> {
+    use crate::hosted::ConnectorInfo;
+    use crate::wire::{EntityStatus, StoreStatus, SyncStart, SyncStarted};
+    use utoipa::ToSchema;
+    fn one<T: ToSchema>() -> DataTypeModel {
+        data_type(&T::name(), &serde_json::to_value(T::schema()).unwrap_or(Value::Null))
+    }
+    vec![one::<SyncStart>(), one::<SyncStarted>(), one::<EntityStatus>(), one::<StoreStatus>(), one::<ConnectorInfo>()]
+}
+
+/// The model of one struct from its JSON Schema (an object schema as utoipa writes it).
+fn data_type(name: &str, schema: &Value) -> DataTypeModel {
+    let required: Vec<&str> = schema
+        .get("required")
+        .and_then(Value::as_array)
+        .map(|r| r.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let text = |s: &Value| s.get("description").and_then(Value::as_str).map(|d| d.replace('\n', " "));
+    // `#/components/schemas/SyncStart` -> `SyncStart`.
+    let reference =
+        |s: &Value| s.get("$ref").and_then(Value::as_str).and_then(|r| r.rsplit('/').next()).map(str::to_string);
+    let fields = schema
+        .get("properties")
+        .and_then(Value::as_object)
+        .map(|props| {
+            props
+                .iter()
+                .map(|(field, s)| {
+                    let item = s.get("items").filter(|_| s.get("type").and_then(Value::as_str) == Some("array"));
+                    let record = reference(s).or_else(|| item.and_then(reference));
+                    let ty = match (&record, item) {
+                        (Some(_), Some(_)) => TypeModel::Array { items: Box::new(TypeModel::Object) },
+                        (Some(_), None) => TypeModel::Object,
+                        (None, _) => TypeModel::from_schema(s),
+                    };
+                    let always = required.contains(&field.as_str());
+                    let null =
+                        s.get("type").and_then(Value::as_array).is_some_and(|kinds| kinds.iter().any(|k| k == "null"));
+                    DataFieldModel { name: field.clone(), ty, record, always, nullable: always && null, doc: text(s) }
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    DataTypeModel { type_name: name.to_string(), doc: text(schema).unwrap_or_default(), fields }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// The data types come from core's structs as they serialize: every field in the struct's
+    /// order, an `Option` written as `null` is always there and nullable, one skipped when `None`
+    /// may be absent, and a nested type is named.
+    #[test]
+    fn data_types_follow_the_structs() {
+        let types = data_types_model();
+        let names: Vec<&str> = types.iter().map(|t| t.type_name.as_str()).collect();
+        assert_eq!(names, ["SyncStart", "SyncStarted", "EntityStatus", "StoreStatus", "ConnectorInfo"]);
+        let status = &types[2];
+        let value = serde_json::to_value(crate::wire::EntityStatus::default()).unwrap_or_default();
+        let written: Vec<&String> = value.as_object().map(|o| o.keys().collect()).unwrap_or_default();
+        let always: Vec<&String> = status.fields.iter().filter(|f| f.always).map(|f| &f.name).collect();
+        assert_eq!(always, written, "the keys a default value serializes are the ones marked always");
+        let field = |t: &DataTypeModel, n: &str| t.fields.iter().find(|f| f.name == n).cloned();
+        let last_error = field(status, "last_error");
+        assert!(
+            last_error.as_ref().is_some_and(|f| f.always && f.nullable && f.ty == TypeModel::String),
+            "{last_error:?}"
+        );
+        let every = field(status, "every_seconds");
+        assert!(every.as_ref().is_some_and(|f| !f.always && !f.nullable && f.ty == TypeModel::Integer), "{every:?}");
+        assert!(field(status, "pages")
+            .is_some_and(|f| f.doc.as_deref() == Some("Pages committed by the current (or last) sync.")));
+        let values = |v: &[&str]| TypeModel::Literal { values: v.iter().map(|s| json!(s)).collect() };
+        let state = field(status, "status");
+        assert!(
+            state.as_ref().is_some_and(|f| f.ty == values(&["running", "succeeded", "failed", "interrupted"])
+                && f.doc.as_ref().is_some_and(|d| d.contains("resumes it"))),
+            "{state:?}"
+        );
+        let started = field(&types[0], "status");
+        assert!(
+            started.as_ref().is_some_and(|f| f.ty == values(&["started", "resumed", "already_running"])),
+            "{started:?}"
+        );
+        let entities = field(&types[3], "entities");
+        assert!(
+            entities.as_ref().is_some_and(|f| f.record.as_deref() == Some("EntityStatus")
+                && f.ty == TypeModel::Array { items: Box::new(TypeModel::Object) }),
+            "{entities:?}"
+        );
+        let info = &types[4];
+        let info_names: Vec<&str> = info.fields.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(
+            info_names,
+            ["id", "name", "connector_type", "slug", "definition_id", "workspace_name", "created_at", "updated_at"]
+        );
+        assert!(info.fields.iter().all(|f| f.always), "ConnectorInfo writes every field");
+        assert!(!info.doc.is_empty() && !status.doc.is_empty());
+    }
 
     #[test]
     fn types_from_schemas() {
