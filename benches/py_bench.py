@@ -214,7 +214,7 @@ async def parts(base_url: str, calls: int, warmup: int) -> dict[str, Any]:
     import pickle
     import statistics
 
-    from switchboard import _call, _native  # pyright: ignore[reportPrivateUsage]
+    from switchboard import _native  # pyright: ignore[reportPrivateUsage]
     from switchboard.connectors import GithubConnector
 
     gh = GithubConnector(credentials={"personal_access_token": TOKEN}, config={"base_url": base_url})
@@ -224,10 +224,9 @@ async def parts(base_url: str, calls: int, warmup: int) -> dict[str, Any]:
     native: list[int] = []
     take: list[int] = []
     whole: list[int] = []
-    # The native call in three: the request's JSON text (the facade), the native method up to
-    # the future it returns (pyo3, the future, the spawn onto the runtime), and the await (the
+    # The native call in two: the native method up to the future it returns (pyo3, the request
+    # read from the arguments, the future, the spawn onto the runtime), and the await (the
     # runtime's work, the result's way back, the event loop and the coroutine).
-    request: list[int] = []
     started: list[int] = []
     awaited: list[int] = []
     value: Any = None
@@ -235,9 +234,7 @@ async def parts(base_url: str, calls: int, warmup: int) -> dict[str, Any]:
         t0 = time.perf_counter_ns()
         await gh.issues.list(**PARAMS)
         t1 = time.perf_counter_ns()
-        req = _call.request("issues", "list", PARAMS, None, None, False)
-        ta = time.perf_counter_ns()
-        future = gh._handle.execute(req)  # pyright: ignore[reportPrivateUsage]
+        future = gh._handle.execute("issues", "list", PARAMS)  # pyright: ignore[reportPrivateUsage]
         tb = time.perf_counter_ns()
         outcome = await future
         t2 = time.perf_counter_ns()
@@ -245,8 +242,7 @@ async def parts(base_url: str, calls: int, warmup: int) -> dict[str, Any]:
         t3 = time.perf_counter_ns()
         whole.append(t1 - t0)
         native.append(t2 - t1)
-        request.append(ta - t1)
-        started.append(tb - ta)
+        started.append(tb - t1)
         awaited.append(t2 - tb)
         take.append(t3 - t2)
     records = [dict(r) for r in value["data"]]
@@ -258,11 +254,9 @@ async def parts(base_url: str, calls: int, warmup: int) -> dict[str, Any]:
     python1, runtime1 = thread_cpu_ns()
     # A call that core refuses on the runtime before any request (an unknown entity): the
     # hand-off alone, as `bench-rust parts` times it from Rust.
-    refused_req = _call.request("no_such_entity", "list", {}, None, None, False)
-
     async def refused() -> None:
         try:
-            await gh._handle.execute(refused_req)  # pyright: ignore[reportPrivateUsage]
+            await gh._handle.execute("no_such_entity", "list", {})  # pyright: ignore[reportPrivateUsage]
         except _native.NativeError as e:
             if e.args[0] != "validation":
                 raise
@@ -290,7 +284,6 @@ async def parts(base_url: str, calls: int, warmup: int) -> dict[str, Any]:
         "records": len(records),
         "call_us": statistics.median(whole) / 1e3,
         "native_call_us": statistics.median(native) / 1e3,
-        "request_us": statistics.median(request) / 1e3,
         "started_us": statistics.median(started) / 1e3,
         "awaited_us": statistics.median(awaited) / 1e3,
         "take_us": statistics.median(take) / 1e3,

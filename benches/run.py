@@ -214,7 +214,7 @@ def bench_local(ctx: Ctx) -> None:
 PARTS = {
     "rust": ["call_us", "text_call_us", "spawned_text_call_us", "spawned_caller_cpu_us", "spawned_runtime_cpu_us",
              "refused_call_us", "spawned_refused_call_us", "walk_us", "tree_us", "serde_check_us", "page_bytes"],
-    "python": ["call_us", "native_call_us", "request_us", "started_us", "awaited_us", "take_us", "marshal_loads_us",
+    "python": ["call_us", "native_call_us", "started_us", "awaited_us", "take_us", "marshal_loads_us",
                "pickle_loads_us", "json_loads_us", "python_cpu_us", "runtime_cpu_us", "refused_call_us"],
     "node": ["call_us", "native_call_us", "take_us", "json_parse_us", "structured_clone_us", "js_cpu_us", "runtime_cpu_us",
              "other_cpu_us", "refused_call_us"],
@@ -930,9 +930,9 @@ def report(ctx: Ctx, elapsed: float) -> str:
             w("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
             w(f"| {f(pp['call_us'])} | {f(pp['native_call_us'])} | {f(pp['take_us'])} | {f(pp['marshal_loads_us'])} | "
               f"{f(pp['pickle_loads_us'])} | {f(pp['json_loads_us'])} | {ratio(floor, rust['wall_median_us'])} |\n")
-            w("The native call in three (medians of each part; they need not add up to the median of the whole): the request's "
-              f"JSON text (the facade) {f(pp['request_us'], 1)} µs, the native method up to the future it returns (pyo3, the "
-              f"asyncio future, the spawn onto the runtime) {f(pp['started_us'], 1)} µs, and the await (the runtime's work, the "
+            w("The native call in two (medians of each part; they need not add up to the median of the whole): the native "
+              f"method up to the future it returns (pyo3, the request read from the arguments, the asyncio future, the spawn onto "
+              f"the runtime) {f(pp['started_us'], 1)} µs, and the await (the runtime's work, the "
               f"result's way back, the event loop and the coroutine) {f(pp['awaited_us'])} µs"
               + (f", where the same call spawned onto the runtime from Rust takes {f(rp['spawned_text_call_us'])} µs" if rp else "")
               + ".\n")

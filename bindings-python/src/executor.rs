@@ -1,5 +1,5 @@
-//! Mirrors `switchboard_core::sdk::Executor`: one handle for local and hosted mode. Requests,
-//! settings and targets arrive as the JSON of core's own structs.
+//! Mirrors `switchboard_core::sdk::Executor`: one handle for local and hosted mode. Settings
+//! and targets arrive as the JSON of core's own structs; a call's arguments as Python objects.
 
 use pyo3::prelude::*;
 use switchboard_core::sdk::{self, ConnectorSettings, ExecuteRequest, Hooks, LocalSettings, Target};
@@ -26,6 +26,24 @@ impl Executor {
 
 fn hooks(on_token_refresh: Option<Py<PyAny>>) -> Hooks {
     Hooks { http: Some(ProcessHttp::shared()), token_sink: on_token_refresh.map(PyTokenSink::shared) }
+}
+
+/// Core's request from `execute`'s arguments.
+fn request(
+    entity: String,
+    action: String,
+    params: Option<&Bound<'_, PyAny>>,
+    select_fields: Option<&Bound<'_, PyAny>>,
+    exclude_fields: Option<&Bound<'_, PyAny>>,
+    skip_truncation: bool,
+) -> PyResult<ExecuteRequest> {
+    Ok(ExecuteRequest {
+        params: params.map(json::params).transpose()?.unwrap_or(serde_json::Value::Null),
+        select_fields: json::paths("select_fields", select_fields)?,
+        exclude_fields: json::paths("exclude_fields", exclude_fields)?,
+        skip_truncation,
+        ..ExecuteRequest::new(entity, action, serde_json::Value::Null)
+    })
 }
 
 #[pymethods]
@@ -78,15 +96,38 @@ impl Executor {
         future_into_py(py, async move { json::text(&ex.connector_info().await.map_err(to_py)?) })
     }
 
-    /// Runs one `ExecuteRequest` (JSON); resolves to its `Outcome`.
-    fn execute<'py>(&self, py: Python<'py>, request: &str) -> PyResult<Bound<'py, PyAny>> {
-        let (ex, request) = (self.inner.clone(), json::arg::<ExecuteRequest>("request", request)?);
+    /// Runs one operation (core's `ExecuteRequest`, from the caller's objects); resolves to its
+    /// `Outcome`.
+    #[pyo3(signature = (entity, action, params=None, select_fields=None, exclude_fields=None, skip_truncation=false))]
+    #[allow(clippy::too_many_arguments)] // the Python method's six, beside `self` and the GIL token
+    fn execute<'py>(
+        &self,
+        py: Python<'py>,
+        entity: String,
+        action: String,
+        params: Option<&Bound<'py, PyAny>>,
+        select_fields: Option<&Bound<'py, PyAny>>,
+        exclude_fields: Option<&Bound<'py, PyAny>>,
+        skip_truncation: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let request = request(entity, action, params, select_fields, exclude_fields, skip_truncation)?;
+        let ex = self.inner.clone();
         future_into_py(py, async move { Ok(json::Outcome::text(ex.execute_text(request).await.map_err(to_py)?)) })
     }
 
-    /// An async iterator over every page of an `ExecuteRequest` (JSON).
-    fn paginate(&self, request: &str) -> PyResult<PageIterator> {
-        Ok(PageIterator::new(self.inner.paginate_text(json::arg("request", request)?)))
+    /// An async iterator over every page of an operation (arguments as for `execute`).
+    #[pyo3(signature = (entity, action, params=None, select_fields=None, exclude_fields=None, skip_truncation=false))]
+    fn paginate(
+        &self,
+        entity: String,
+        action: String,
+        params: Option<&Bound<'_, PyAny>>,
+        select_fields: Option<&Bound<'_, PyAny>>,
+        exclude_fields: Option<&Bound<'_, PyAny>>,
+        skip_truncation: bool,
+    ) -> PyResult<PageIterator> {
+        let request = request(entity, action, params, select_fields, exclude_fields, skip_truncation)?;
+        Ok(PageIterator::new(self.inner.paginate_text(request)))
     }
 
     /// Starts (or resumes) context store syncs of `entities` on the engine as `options` (core's

@@ -3,12 +3,14 @@
 //! Python thread when the facade reads them ([`Outcome`]): one pass, with no tree in between
 //! and no `json.loads` in the facade (benches/PROFILE.md, section 2).
 
+use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyDict, PyFloat, PyList, PyString, PyType};
+use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple, PyType};
 use rustc_hash::FxHashMap;
 use serde::de::{self, DeserializeOwned, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Serialize;
+use serde_json::Value;
 use switchboard_core::sdk::{ResultText, ResultView};
 
 use crate::error::{invalid, to_py};
@@ -16,6 +18,68 @@ use crate::error::{invalid, to_py};
 /// Parses JSON text from the facade into a core type; a mismatch is a `validation` error.
 pub fn arg<T: DeserializeOwned>(what: &str, text: &str) -> PyResult<T> {
     serde_json::from_str(text).map_err(|e| invalid(what, e))
+}
+
+/// A call's params as core takes them, read from the caller's objects as `json.dumps` writes
+/// them. Exact `dict`s with `str` keys, `list`s, `tuple`s, `str`, `int`, `float`, `bool` and
+/// `None` are read here (no JSON text in between: a few µs a call); anything else (a subclass,
+/// another key type, a number JSON cannot hold, nesting deeper than 64) goes through
+/// `json.dumps` itself, so Python's rules and messages apply unchanged. What it cannot write is
+/// a `validation` error.
+pub fn params(value: &Bound<'_, PyAny>) -> PyResult<Value> {
+    if let Some(v) = plain(value, 0) {
+        return Ok(v);
+    }
+    let py = value.py();
+    let text = py.import(intern!(py, "json"))?.call_method1(intern!(py, "dumps"), (value,)).map_err(|e| {
+        if e.is_instance_of::<PyTypeError>(py) || e.is_instance_of::<PyValueError>(py) {
+            to_py(switchboard_core::Error::validation(format!("params must be JSON-serializable: {}", e.value(py))))
+        } else {
+            e
+        }
+    })?;
+    arg("params", text.extract::<&str>()?)
+}
+
+/// `value` as JSON when it is made of JSON's own types only (see [`params`]).
+fn plain(value: &Bound<'_, PyAny>, depth: usize) -> Option<Value> {
+    if depth > 64 {
+        return None;
+    }
+    if value.is_none() {
+        Some(Value::Null)
+    } else if let Ok(s) = value.cast_exact::<PyString>() {
+        s.to_str().ok().map(|s| Value::String(s.to_owned()))
+    } else if let Ok(b) = value.cast_exact::<PyBool>() {
+        Some(Value::Bool(b.is_true()))
+    } else if let Ok(i) = value.cast_exact::<PyInt>() {
+        i.extract::<i64>().map(Value::from).or_else(|_| i.extract::<u64>().map(Value::from)).ok()
+    } else if let Ok(f) = value.cast_exact::<PyFloat>() {
+        serde_json::Number::from_f64(f.value()).map(Value::Number)
+    } else if let Ok(d) = value.cast_exact::<PyDict>() {
+        let mut map = serde_json::Map::with_capacity(d.len());
+        for (k, v) in d.iter() {
+            map.insert(k.cast_exact::<PyString>().ok()?.to_str().ok()?.to_owned(), plain(&v, depth + 1)?);
+        }
+        Some(Value::Object(map))
+    } else if let Ok(l) = value.cast_exact::<PyList>() {
+        l.iter().map(|v| plain(&v, depth + 1)).collect::<Option<_>>().map(Value::Array)
+    } else if let Ok(t) = value.cast_exact::<PyTuple>() {
+        t.iter().map(|v| plain(&v, depth + 1)).collect::<Option<_>>().map(Value::Array)
+    } else {
+        None
+    }
+}
+
+/// Dot paths (`select_fields`, `exclude_fields`) from any iterable of `str`; `None` is none.
+pub fn paths(what: &str, value: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<String>> {
+    let Some(value) = value.filter(|v| !v.is_none()) else { return Ok(Vec::new()) };
+    if value.is_instance_of::<PyString>() {
+        return Err(to_py(switchboard_core::Error::validation(
+            "select_fields and exclude_fields are lists of dot paths".to_string(),
+        )));
+    }
+    value.try_iter()?.map(|p| p?.extract::<String>().map_err(|e| invalid(what, e))).collect()
 }
 
 /// JSON text of a core value for the facade.

@@ -25,6 +25,7 @@ from switchboard.connectors import GithubConnector, GongConnector, HubspotConnec
 
 from .conftest import (
     GITHUB_TOKEN,
+    HUBSPOT_PRIVATE_APP,
     OAUTH_CLIENT_ID,
     OAUTH_CLIENT_SECRET,
     OAUTH_EXPIRED_ACCESS_TOKEN,
@@ -632,3 +633,50 @@ async def test_a_failing_callback_fails_the_call(fake: Fake) -> None:
     with pytest.raises(switchboard.SwitchboardError) as info:
         await hs.contacts.list(limit=1)
     assert "on_token_refresh" in info.value.message and "disk full" in info.value.message
+
+
+async def test_params_reach_the_upstream_as_json_dumps_writes_them(fake: Fake) -> None:
+    """The native module reads a call's params from the caller's objects (tuples as lists, key
+    order kept, ints, floats, bools and ``None`` as JSON's), and hands anything else to
+    ``json.dumps`` (a ``dict`` subclass, an ``int`` key): the upstream gets the same body either
+    way. What ``json.dumps`` refuses is a ``ConnectorValidationError`` before any request."""
+    hs = HubspotConnector(credentials={"private_app_token": HUBSPOT_PRIVATE_APP}, config={"base_url": fake.base("hubspot")})
+    groups = ({"filters": ({"propertyName": "email", "operator": "CONTAINS_TOKEN", "value": "example.com"},)},)
+    await hs.contacts.search(filter_groups=groups, limit=3, query="ada")
+    fast = fake.requests("hubspot")[-1]["body_parsed"]
+    assert fast["filterGroups"] == [{"filters": [{"propertyName": "email", "operator": "CONTAINS_TOKEN", "value": "example.com"}]}]
+    assert fast["limit"] == 3 and isinstance(fast["limit"], int) and fast["query"] == "ada"
+
+    class Filter(dict[str, Any]):
+        pass
+
+    slow = ({"filters": [Filter(groups[0]["filters"][0])]},)
+    await hs.contacts.search(filter_groups=slow, limit=3, query="ada")
+    assert fake.requests("hubspot")[-1]["body_parsed"] == fast
+
+    # Values of every JSON type, straight through and through json.dumps: the same request.
+    ex = LocalExecutor("hubspot", {"private_app_token": HUBSPOT_PRIVATE_APP}, {"base_url": fake.base("hubspot")})
+    odd: dict[Any, Any] = {"query": "ada", "limit": 2, "sorts": [{"propertyName": "createdate", "direction": "ASCENDING"}]}
+    await ex.execute("contacts", "search", odd)
+    plain = fake.requests("hubspot")[-1]["body_parsed"]
+    await ex.execute("contacts", "search", Filter(odd))
+    assert fake.requests("hubspot")[-1]["body_parsed"] == plain
+    sent = len(fake.requests("hubspot"))
+
+    import datetime
+
+    with pytest.raises(switchboard.ConnectorValidationError) as bad:
+        await ex.execute("contacts", "search", {"query": datetime.date(2026, 1, 1)})
+    assert str(bad.value) == "validation: params must be JSON-serializable: Object of type date is not JSON serializable"
+    loop: dict[str, Any] = {"query": "ada"}
+    loop["self"] = loop
+    with pytest.raises(switchboard.ConnectorValidationError, match="JSON-serializable: Circular reference"):
+        await ex.execute("contacts", "search", loop)
+    with pytest.raises(switchboard.ConnectorValidationError, match="lists of dot paths"):
+        await ex.execute("contacts", "search", {}, select_fields="id")
+    with pytest.raises(switchboard.ConnectorValidationError, match="select_fields"):
+        await ex.execute("contacts", "search", {}, select_fields=[1])
+    assert len(fake.requests("hubspot")) == sent, "nothing was sent for a refused call"
+    # Any iterable of paths, as list() takes it.
+    res = await ex.execute("contacts", "search", {"limit": 1}, select_fields=(p for p in ["id"]))
+    assert [sorted(r) for r in res.data] == [["id"]]

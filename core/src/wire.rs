@@ -618,7 +618,7 @@ fn strings(values: &[&str], description: &str) -> utoipa::openapi::Object {
         .build()
 }
 
-/// [`SyncStart::status`].
+/// The schema of [`SyncStart::status`].
 fn start_statuses() -> utoipa::openapi::Object {
     let doc = "`started` (a new sync: full, or incremental as the request's `mode` and the entity's \
                state decide; the status's `mode` says which), `resumed` (an interrupted or failed one, \
@@ -626,14 +626,14 @@ fn start_statuses() -> utoipa::openapi::Object {
     strings(&["started", "resumed", "already_running"], doc)
 }
 
-/// [`EntityStatus::status`].
+/// The schema of [`EntityStatus::status`].
 fn sync_statuses() -> utoipa::openapi::Object {
     let doc = "`running`, `succeeded`, `failed` or `interrupted` (the engine stopped mid-sync; a \
                restarted engine, or the next sync request, resumes it).";
     strings(&["running", "succeeded", "failed", "interrupted"], doc)
 }
 
-/// [`EntityStatus::mode`].
+/// The schema of [`EntityStatus::mode`].
 fn sync_modes() -> utoipa::openapi::Object {
     strings(&["full", "incremental"], "The mode of the current (or last) sync: `full` or `incremental`.")
 }
@@ -642,7 +642,7 @@ fn sync_modes() -> utoipa::openapi::Object {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct SyncStart {
     pub entity: String,
-    /// One of [`start_statuses`].
+    /// `started`, `resumed` or `already_running` (what each means: `start_statuses`).
     #[schema(schema_with = start_statuses)]
     pub status: String,
     /// The sync's generation (0 when `already_running`).
@@ -659,7 +659,7 @@ pub struct SyncStarted {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct EntityStatus {
     pub entity: String,
-    /// One of [`sync_statuses`].
+    /// `running`, `succeeded`, `failed` or `interrupted` (what each means: `sync_statuses`).
     #[schema(schema_with = sync_statuses)]
     pub status: String,
     /// Bumped by every new full sync.
@@ -691,7 +691,7 @@ pub struct EntityStatus {
     /// When the next scheduled sync is due (RFC 3339); absent when not scheduled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_run_at: Option<String>,
-    /// One of [`sync_modes`].
+    /// The mode of the current (or last) sync: `full` or `incremental`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(schema_with = sync_modes)]
     pub mode: Option<String>,

@@ -1,9 +1,10 @@
-"""Calling the native module: JSON in, JSON out, native errors turned into typed ones."""
+"""Calling the native module: settings as JSON text, native errors turned into typed ones (a
+call's arguments go to the native methods as they are)."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from . import _native
@@ -18,28 +19,6 @@ def dumps(value: Any, what: str) -> str:
         return json.dumps(value if value is not None else {})
     except (TypeError, ValueError) as e:
         raise ConnectorValidationError(f"{what} must be JSON-serializable: {e}", code="validation") from None
-
-
-def request(
-    entity: str,
-    action: str,
-    params: Mapping[str, Any] | None,
-    select_fields: Sequence[str] | None,
-    exclude_fields: Sequence[str] | None,
-    skip_truncation: bool,
-) -> str:
-    """Core's ``ExecuteRequest`` as JSON text."""
-    if isinstance(select_fields, str) or isinstance(exclude_fields, str):
-        raise ConnectorValidationError("select_fields and exclude_fields are lists of dot paths", code="validation")
-    req = {
-        "entity": entity,
-        "action": action,
-        "params": params,
-        "select_fields": list(select_fields or []),
-        "exclude_fields": list(exclude_fields or []),
-        "skip_truncation": bool(skip_truncation),
-    }
-    return dumps(req, "params")
 
 
 def settings(**values: Any) -> str:

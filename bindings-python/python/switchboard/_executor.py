@@ -81,8 +81,7 @@ class Executor:
         if action is None:
             raise TypeError("execute() needs an action (or an ExecutionConfig)")
         handle = self._live()
-        req = _call.request(entity, action, params, select_fields, exclude_fields, skip_truncation)
-        outcome = await _call.call(handle.execute, req)
+        outcome = await _call.call(handle.execute, entity, action, params, select_fields, exclude_fields, skip_truncation)
         search = action == SEARCH_ACTION
         return ExecutionResult._from_native(outcome, self._record(entity, action), search)  # pyright: ignore[reportPrivateUsage]
 
@@ -110,8 +109,8 @@ class Executor:
         """Every page of an operation, following the connector's cursor:
         ``async for page in ex.paginate("issues", "list", {...})``. A failure raises once and
         ends the iteration."""
-        req = _call.request(entity, action, params, select_fields, exclude_fields, skip_truncation)
-        pages = _call.sync(self._live().paginate, req)
+        args = (entity, action, params, select_fields, exclude_fields, skip_truncation)
+        pages = _call.sync(self._live().paginate, *args)
         while True:
             try:
                 outcome = await _call.call(pages.__anext__)

@@ -1,10 +1,11 @@
 """Type stubs of the private native module (Rust, pyo3). Use the public API in `switchboard`.
 
-JSON values going in (params, credentials, settings) cross the boundary as JSON text; results come
-back as dicts of plain objects (`execute`, `check`, pages), the rest as JSON text.
+A call's arguments go in as Python objects (params read as `json.dumps` would write them);
+credentials and settings as JSON text; results come back as dicts of plain objects (`execute`,
+`check`, pages), the rest as JSON text.
 """
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 __version__: str
@@ -53,9 +54,25 @@ class Executor:
     def is_hosted(self) -> bool: ...
     def token_fetches(self) -> int: ...
     def connector_info(self) -> Awaitable[str]: ...
-    def execute(self, request: str) -> Awaitable[Outcome]: ...
+    def execute(
+        self,
+        entity: str,
+        action: str,
+        params: Mapping[str, Any] | None = None,
+        select_fields: Iterable[str] | None = None,
+        exclude_fields: Iterable[str] | None = None,
+        skip_truncation: bool = False,
+    ) -> Awaitable[Outcome]: ...
     def check(self) -> Awaitable[Outcome]: ...
-    def paginate(self, request: str) -> PageIterator: ...
+    def paginate(
+        self,
+        entity: str,
+        action: str,
+        params: Mapping[str, Any] | None = None,
+        select_fields: Iterable[str] | None = None,
+        exclude_fields: Iterable[str] | None = None,
+        skip_truncation: bool = False,
+    ) -> PageIterator: ...
     def context_store_sync(self, entities: list[str], options: str) -> Awaitable[str]: ...
     def context_store_status(self) -> Awaitable[str]: ...
 
