@@ -343,15 +343,21 @@ class Connector(ConnectorTools, Executor):
         self._handle = _call.sync(_native.Executor.open, args, _call.token_sink(on_token_refresh), provider)
 
     def _record(self, entity: str, action: str) -> type[Record]:
-        name = self._records.get((entity, action))
-        if name is None:
-            return Record
-        record: type[Record] = getattr(importlib.import_module(self._records_module), name)
+        key = (type(self), entity, action)
+        record = _record_classes.get(key)
+        if record is None:  # the records module is imported on first use, then remembered
+            name = self._records.get((entity, action))
+            record = Record if name is None else getattr(importlib.import_module(self._records_module), name)
+            _record_classes[key] = record
         return record
 
     def __repr__(self) -> str:
         mode = "hosted" if self._handle.is_hosted else "local"
         return f"{type(self).__name__}({mode})"
+
+
+#: The record class of each typed connector class's operations, once looked up.
+_record_classes: dict[tuple[type[Connector], str, str], type[Record]] = {}
 
 
 class Entity:
