@@ -24,8 +24,10 @@
 
 use std::cell::RefCell;
 use std::future::Future;
+#[cfg(not(target_os = "linux"))]
 use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
+#[cfg(not(target_os = "linux"))]
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -164,7 +166,7 @@ pub fn runtime_pid() -> PyResult<u32> {
 /// spawns a task that spawns the call and awaits its join handle to report a panic; here the
 /// call's own task catches the panic) and without a thread taking the GIL to complete the
 /// future: the task leaves its result in the calling thread's [`Inbox`] and wakes the event
-/// loop through the inbox's socket, and the loop completes the future itself. Must be called
+/// loop through the inbox's bell, and the loop completes the future itself. Must be called
 /// on the thread running the event loop (every native async method is). Cancelling the asyncio
 /// future drops the call.
 pub fn future_into_py<'py, F, T>(py: Python<'py>, fut: F) -> PyResult<Bound<'py, PyAny>>
@@ -208,30 +210,94 @@ struct Delivery {
 }
 
 thread_local! {
-    /// This thread's inbox, and the event loop its socket was last registered with.
+    /// This thread's inbox, and the event loop its bell was last registered with.
     static INBOX: RefCell<Option<(Arc<Inbox>, Py<PyAny>)>> = const { RefCell::new(None) };
 }
 
 /// Where results wait for the event loops of one thread (there is one per thread that calls
-/// into this module from a running loop), with the socket pair that wakes them.
+/// into this module from a running loop), with the bell that wakes them.
 ///
 /// Runtime workers never take the GIL: a worker waiting for it would stall every task on it,
 /// and one taking it after the interpreter began finalizing would crash the process. So a
 /// finished call does not complete its asyncio future itself, nor hand it to a thread that
 /// would take the GIL to do so (one thread per result, as `spawn_blocking` did, or one
 /// completer thread per process, as this module had: a second thread hop and GIL hand-over on
-/// every call). It leaves the result here and writes one byte to the socket that the loop
-/// watches (`loop.add_reader`); the loop, woken, runs [`Drain`] on its own thread, which
-/// completes every future waiting. A byte is written only when none is pending, so a burst of
-/// results costs one wake-up.
+/// every call). It leaves the result here and rings the bell that the loop watches
+/// (`loop.add_reader`); the loop, woken, runs [`Drain`] on its own thread, which completes every
+/// future waiting. The bell is rung only when no ring is pending, so a burst of results costs
+/// one wake-up.
 struct Inbox {
-    /// The process that made the socket pair: a fork child makes its own.
+    /// The process that made the bell: a fork child makes its own.
     pid: u32,
     queue: Mutex<Vec<Delivery>>,
-    /// A byte was written and the loop has not drained since.
+    /// The bell was rung and the loop has not drained since.
     signaled: AtomicBool,
-    wake: UnixStream,
+    bell: Bell,
+}
+
+/// What wakes the event loop: on Linux an eventfd (a counter in the kernel: ringing it is one
+/// small write with nothing to allocate, where a socket queues a buffer for every byte);
+/// elsewhere a socket pair.
+#[cfg(target_os = "linux")]
+struct Bell(std::os::fd::OwnedFd);
+
+#[cfg(target_os = "linux")]
+impl Bell {
+    fn new() -> std::io::Result<Self> {
+        use rustix::event::{eventfd, EventfdFlags};
+        Ok(Self(eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK)?))
+    }
+
+    /// The descriptor the loop watches.
+    fn fd(&self) -> i32 {
+        self.0.as_raw_fd()
+    }
+
+    fn ring(&self) {
+        // Fails only when the counter would overflow: the loop has a wake-up pending anyway.
+        let _ = rustix::io::write(&self.0, &1u64.to_ne_bytes());
+    }
+
+    /// Takes every ring (resets the counter; nothing to take is fine).
+    fn silence(&self) {
+        let _ = rustix::io::read(&self.0, &mut [0u8; 8]);
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+struct Bell {
+    ring: UnixStream,
     watched: UnixStream,
+}
+
+#[cfg(not(target_os = "linux"))]
+impl Bell {
+    fn new() -> std::io::Result<Self> {
+        let (ring, watched) = UnixStream::pair()?;
+        ring.set_nonblocking(true)?;
+        watched.set_nonblocking(true)?;
+        Ok(Self { ring, watched })
+    }
+
+    fn fd(&self) -> i32 {
+        self.watched.as_raw_fd()
+    }
+
+    fn ring(&self) {
+        // WouldBlock means the socket is full of unread bytes: the loop will wake anyway.
+        let _ = (&self.ring).write(&[1]);
+    }
+
+    fn silence(&self) {
+        let mut bytes = [0u8; 64];
+        loop {
+            match (&self.watched).read(&mut bytes) {
+                Ok(n) if n == bytes.len() => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                _ => break, // fewer bytes than asked (all there were), or WouldBlock: drained
+            }
+        }
+    }
 }
 
 impl Inbox {
@@ -249,8 +315,8 @@ impl Inbox {
         }
         let inbox = match INBOX.with(|cell| cell.borrow_mut().take()) {
             Some((inbox, _)) if inbox.pid == pid => inbox,
-            // Inherited through fork(): its sockets are shared with the parent, whose workers
-            // write to them; the child leaves them alone (never dropped: its Python objects
+            // Inherited through fork(): its bell is shared with the parent, whose workers
+            // ring it; the child leaves it alone (never dropped: its Python objects
             // belong to loops of the parent's).
             Some(inherited) => {
                 std::mem::forget(inherited);
@@ -259,29 +325,25 @@ impl Inbox {
             None => Arc::new(Inbox::new(pid)?),
         };
         // Registered again on a loop that had it (loops taking turns on one thread) only
-        // replaces the loop's reader; the reader holds the inbox, so the socket outlives every
+        // replaces the loop's reader; the reader holds the inbox, so the bell outlives every
         // loop watching it.
         let py = event_loop.py();
-        event_loop.call_method1(intern!(py, "add_reader"), (inbox.watched.as_raw_fd(), Drain(inbox.clone())))?;
+        event_loop.call_method1(intern!(py, "add_reader"), (inbox.bell.fd(), Drain(inbox.clone())))?;
         INBOX.with(|cell| *cell.borrow_mut() = Some((inbox.clone(), event_loop.clone().unbind())));
         Ok(inbox)
     }
 
     fn new(pid: u32) -> PyResult<Self> {
-        let failed =
-            |e: std::io::Error| PyRuntimeError::new_err(format!("cannot make switchboard's wake-up socket: {e}"));
-        let (wake, watched) = UnixStream::pair().map_err(failed)?;
-        wake.set_nonblocking(true).map_err(failed)?;
-        watched.set_nonblocking(true).map_err(failed)?;
-        Ok(Self { pid, queue: Mutex::new(Vec::new()), signaled: AtomicBool::new(false), wake, watched })
+        let bell = Bell::new()
+            .map_err(|e| PyRuntimeError::new_err(format!("cannot make switchboard's wake-up descriptor: {e}")))?;
+        Ok(Self { pid, queue: Mutex::new(Vec::new()), signaled: AtomicBool::new(false), bell })
     }
 
     /// From a runtime worker: leaves the result and wakes the loop unless a wake-up is pending.
     fn post(&self, delivery: Delivery) {
         self.queue.lock().unwrap_or_else(|e| e.into_inner()).push(delivery);
         if !self.signaled.swap(true, Ordering::SeqCst) {
-            // WouldBlock means the socket is full of unread bytes: the loop will wake anyway.
-            let _ = (&self.wake).write(&[1]);
+            self.bell.ring();
         }
     }
 }
@@ -294,19 +356,12 @@ struct Drain(Arc<Inbox>);
 impl Drain {
     fn __call__(&self, py: Python<'_>) {
         let inbox = &self.0;
-        // The order matters: the bytes are read, then the flag is cleared, then the queue is
+        // The order matters: the rings are taken, then the flag is cleared, then the queue is
         // taken. A result posted before the flag is cleared is in the batch taken below; one
-        // posted after it writes a byte the read above did not take, so the loop wakes again.
-        // (Clearing the flag before the read could leave it set with the socket empty, and
+        // posted after it rings again, after the silencing above, so the loop wakes again.
+        // (Clearing the flag before the silencing could leave it set with no ring pending, and
         // every later result unannounced.)
-        let mut bytes = [0u8; 64];
-        loop {
-            match (&inbox.watched).read(&mut bytes) {
-                Ok(n) if n == bytes.len() => continue,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                _ => break, // fewer bytes than asked (all there were), or WouldBlock: drained
-            }
-        }
+        inbox.bell.silence();
         inbox.signaled.store(false, Ordering::SeqCst);
         let batch = std::mem::take(&mut *inbox.queue.lock().unwrap_or_else(|e| e.into_inner()));
         let running = pyo3_async_runtimes::get_running_loop(py).ok();
