@@ -140,8 +140,7 @@ function indexModule(mods) {
 // Core's plain data types (`sdk::data_types_model`: what `contextStoreSync`, `contextStoreStatus`
 // and a workspace's connector lookups resolve to), keys in camelCase as the facade hands them over.
 function dataModule(types) {
-  const type = (f) => (f.record ? (f.ty.kind === 'array' ? `${f.record}[]` : f.record) : tsType(f.ty)) + (f.nullable ? ' | null' : '');
-  const field = (f) => `${f.doc ? doc([f.doc], '  ') : ''}  ${camel(f.name)}${f.always ? '' : '?'}: ${type(f)};\n`;
+  const field = (f) => `${f.doc ? doc([f.doc], '  ') : ''}  ${camel(f.name)}${f.always ? '' : '?'}: ${fieldType(f)}${f.nullable ? ' | null' : ''};\n`;
   const iface = (t) => `\n${doc([`${t.doc.replace(/\.$/, '')} (core's \`${t.type_name}\`).`], '')}export interface ${t.type_name} {\n${t.fields.map(field).join('')}}\n`;
   return [HEADER.replace("core's codegen model", "core's data types"), ...types.map(iface)].join('');
 }

@@ -170,6 +170,16 @@ def methods_of(entity: dict[str, Any]) -> list[Method]:
     return out
 
 
+def output_type(f: dict[str, Any]) -> str:
+    """The annotation of a field the API returns (a record's, a data type's), without ``| None``:
+    its record type (or a list of them) when it has one, else its type as concrete ``dict`` and
+    ``list``."""
+    record = f.get("record")
+    if record:
+        return f"list[{record}]" if f["ty"]["kind"] == "array" else record
+    return py_type(f["ty"]).replace("Mapping[", "dict[").replace("Sequence[", "list[")
+
+
 def records_module(c: dict[str, Any]) -> str:
     """``_records_<slug>.py``: one ``Record`` subclass per record type of the connector, with a
     typed property per field under its snake_case name."""
@@ -181,13 +191,13 @@ def records_module(c: dict[str, Any]) -> str:
         taken: set[str] = set()
         for f in r["fields"]:
             ident = identifier(f["snake_name"], taken, DICT_ATTRS)
-            nested, kind = f.get("record"), f["ty"]["kind"]
+            nested, kind, ann = f.get("record"), f["ty"]["kind"], output_type(f)
             if nested and kind == "array":
-                ann, value = f"list[{nested}]", f"many({nested}, self.get({json.dumps(f['name'])}))"
+                value = f"many({nested}, self.get({json.dumps(f['name'])}))"
             elif nested:
-                ann, value = nested, f"one({nested}, self.get({json.dumps(f['name'])}))"
+                value = f"one({nested}, self.get({json.dumps(f['name'])}))"
             else:
-                ann, value = py_type(f["ty"]).replace("Mapping[", "dict[").replace("Sequence[", "list["), f"self.get({json.dumps(f['name'])})"
+                value = f"self.get({json.dumps(f['name'])})"
             out.append(f"\n    @property\n    def {ident}(self) -> {ann} | None:\n")
             out.append(docstring([f["doc"] or f"``{f['name']}``."], "        "))
             out.append(f"        return {value}  # type: ignore[no-any-return]\n")
@@ -733,18 +743,6 @@ def errors_module(native: Any) -> str:
 # Data types read as attributes (``info.id``): frozen dataclasses. The others are ``TypedDict``s,
 # dicts in the engine's JSON shape.
 DATACLASSES = {"ConnectorInfo"}
-DATA_SCALARS = {"string": "str", "integer": "int", "number": "float", "boolean": "bool", "object": "dict[str, Any]"}
-
-
-def data_annotation(f: dict[str, Any]) -> str:
-    """The annotation of a field of core's data types (``DataFieldModel``)."""
-
-    def of(ty: dict[str, Any], record: str | None) -> str:
-        if ty["kind"] == "array":
-            return f"list[{of(ty['items'], record)}]"
-        return record or DATA_SCALARS.get(ty["kind"]) or py_type(ty)
-
-    return of(f["ty"], f["record"]) + (" | None" if f["nullable"] else "")
 
 
 def rst(text: str) -> str:
@@ -759,7 +757,7 @@ def data_module(types: list[dict[str, Any]]) -> str:
 
     def field(f: dict[str, Any], default: str = "") -> str:
         doc = "".join(f"    #: {line}\n" for line in wrap(rst(f["doc"]), 88)) if f["doc"] else ""
-        return f"{doc}    {f['name']}: {data_annotation(f)}{default}\n"
+        return f"{doc}    {f['name']}: {output_type(f)}{' | None' if f['nullable'] else ''}{default}\n"
 
     out: list[str] = []
     for t in types:

@@ -216,6 +216,15 @@ pub fn pascal(name: &str) -> String {
         .collect()
 }
 
+/// The property names an object schema lists as `required`.
+fn required_names(schema: &Value) -> Vec<&str> {
+    schema
+        .get("required")
+        .and_then(Value::as_array)
+        .map(|r| r.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default()
+}
+
 /// The model of one connector.
 pub fn connector_model(spec: &ConnectorSpec) -> ConnectorModel {
     let mut entities: Vec<EntityModel> = Vec::new();
@@ -225,11 +234,7 @@ pub fn connector_model(spec: &ConnectorSpec) -> ConnectorModel {
     for (op, tool) in spec.operations.iter().zip(&tools) {
         let (tool_name, _, schema) = format.unwrap_tool(tool).unwrap_or(("", "", &Value::Null));
         let tool_name = tool_name.to_string();
-        let required: Vec<&str> = schema
-            .get("required")
-            .and_then(Value::as_array)
-            .map(|r| r.iter().filter_map(Value::as_str).collect())
-            .unwrap_or_default();
+        let required = required_names(schema);
         let mut params: Vec<ParamModel> = schema
             .get("properties")
             .and_then(Value::as_object)
@@ -467,11 +472,7 @@ pub fn data_types_model() -> Vec<DataTypeModel> {
 
 /// The model of one struct from its JSON Schema (an object schema as utoipa writes it).
 fn data_type(name: &str, schema: &Value) -> DataTypeModel {
-    let required: Vec<&str> = schema
-        .get("required")
-        .and_then(Value::as_array)
-        .map(|r| r.iter().filter_map(Value::as_str).collect())
-        .unwrap_or_default();
+    let required = required_names(schema);
     let text = |s: &Value| s.get("description").and_then(Value::as_str).map(|d| d.replace('\n', " "));
     // `#/components/schemas/SyncStart` -> `SyncStart`.
     let reference =
