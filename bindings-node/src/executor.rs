@@ -17,6 +17,7 @@ use crate::auth::{JsTokenProvider, JsTokenSink, ProviderFn, SinkFn};
 use crate::error::{arg, text, to_js, value};
 use crate::hosted::HostedClient;
 use crate::paginate::PageIterator;
+use crate::settle::Settler;
 
 /// Cancels one in-flight call: the facade makes one per call that has an `AbortSignal` and
 /// calls `cancel()` when the signal fires; the call's Rust future is dropped at once (its
@@ -44,10 +45,19 @@ impl Cancel {
 
     /// Runs `call` to its end, or until `cancel()` drops it.
     pub(crate) async fn run<T>(cancel: Option<&Cancel>, call: impl Future<Output = T>) -> Result<T> {
-        let Some(c) = cancel else { return Ok(call.await) };
-        let registration = c.registration.lock().ok().and_then(|mut r| r.take());
-        let registration =
-            registration.ok_or_else(|| to_js(switchboard_core::Error::validation("a Cancel serves one call")))?;
+        let registration = cancel.map(Cancel::registration).transpose()?;
+        Self::until(registration, call).await
+    }
+
+    /// This canceller's registration: a `Cancel` serves one call.
+    fn registration(&self) -> Result<AbortRegistration> {
+        let registration = self.registration.lock().ok().and_then(|mut r| r.take());
+        registration.ok_or_else(|| to_js(switchboard_core::Error::validation("a Cancel serves one call")))
+    }
+
+    /// Runs `call` to its end, or until the registration's `cancel()` drops it.
+    async fn until<T>(registration: Option<AbortRegistration>, call: impl Future<Output = T>) -> Result<T> {
+        let Some(registration) = registration else { return Ok(call.await) };
         Abortable::new(call, registration)
             .await
             .map_err(|_| to_js(switchboard_core::Error::internal("the call was aborted")))
@@ -165,12 +175,18 @@ impl Executor {
         value(&self.inner.connector_info().await.map_err(to_js)?)
     }
 
-    /// Runs one `ExecuteRequest`; resolves to an `Outcome` holding its result. With `cancel`,
-    /// `cancel.cancel()` drops the call.
+    /// Starts one `ExecuteRequest`; `settler` answers call `id` with an `Outcome` holding its
+    /// result, or its error. With `cancel`, `cancel.cancel()` drops the call. Bad arguments
+    /// throw here, before anything starts.
     #[napi]
-    pub async fn execute(&self, request: Value, cancel: Option<&Cancel>) -> Result<Outcome> {
+    pub fn execute(&self, settler: &Settler, id: u32, request: Value, cancel: Option<&Cancel>) -> Result<()> {
         let request: ExecuteRequest = arg("request", request)?;
-        Ok(Outcome::new(Cancel::run(cancel, self.inner.execute_text(request)).await?.map_err(to_js)?))
+        let registration = cancel.map(Cancel::registration).transpose()?;
+        let inner = self.inner.clone();
+        settler.start(id, async move {
+            Ok(Outcome::new(Cancel::until(registration, inner.execute_text(request)).await?.map_err(to_js)?))
+        });
+        Ok(())
     }
 
     /// An async iterator over every page of an `ExecuteRequest`.

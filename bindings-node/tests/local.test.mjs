@@ -5,6 +5,7 @@ import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import { beforeEach, test } from 'node:test';
+import { Worker } from 'node:worker_threads';
 
 import * as sb from 'switchboard-connectors';
 import { ROOT, childEnv, closedUrl, creds, startFake } from './helpers.mjs';
@@ -161,6 +162,23 @@ test('1,000 concurrent executes from one process complete without error', async 
   const ids = Array.from({ length: 1000 }, (_, i) => `cus_${String((i % 25) + 1).padStart(4, '0')}`);
   const results = await Promise.all(ids.map((id) => st.customers.get({ id })));
   assert.deepEqual(results.map((r) => r.data.id), ids);
+});
+
+test('calls settle on the thread that made them: a worker thread and the main thread at once', { timeout: 30_000 }, async () => {
+  // Each JavaScript thread loads its own copy of the facade, with its own way back from the
+  // runtime (bindings-node/src/settle.rs); a result delivered to the wrong thread never settles.
+  const source = `const { parentPort, workerData } = require('node:worker_threads');
+    const sb = require('switchboard-connectors');
+    const gh = new sb.GithubConnector({ credentials: { personal_access_token: workerData.token }, config: { base_url: workerData.base } });
+    Promise.all([1, 2, 3].map(() => gh.issues.list({ owner: 'octo', repo: 'hello', per_page: 2 })))
+      .then((rs) => parentPort.postMessage(rs.map((r) => r.data.map((i) => i.number))));`;
+  const worker = new Worker(source, { eval: true, workerData: { token: creds.github, base: fake.base('github') } });
+  const fromWorker = new Promise((resolve, reject) => { worker.once('message', resolve); worker.once('error', reject); });
+  const gh = github();
+  const here = await Promise.all([1, 2, 3].map(() => gh.issues.list({ owner: 'octo', repo: 'hello', per_page: 1 })));
+  assert.deepEqual(here.map((r) => r.data.map((i) => i.number)), [[5], [5], [5]]);
+  assert.deepEqual(await fromWorker, [[5, 4], [5, 4], [5, 4]]);
+  await worker.terminate();
 });
 
 test('maxConcurrentRequests bounds the requests one connector has in progress', async () => {

@@ -54,6 +54,31 @@ export function sync<T>(fn: () => T): T {
   }
 }
 
+/** The promises of the `execute` calls now running, by id: the native module answers every call
+ * of this thread through one `Settler` (benches/PROFILE.md, section 3), and an interval timer
+ * that never fires keeps the event loop alive while any is running, as a pending native promise
+ * does (unreferenced, it never holds the process). */
+const running = new Map<number, { resolve: (o: Native.Outcome) => void; reject: (e: unknown) => void }>();
+let lastId = 0;
+const alive = setInterval(() => {}, 2 ** 31 - 1).unref();
+const settler = new native.Settler((id, outcome, error) => {
+  const call = running.get(id);
+  if (!call) return;
+  running.delete(id);
+  if (running.size === 0) alive.unref();
+  if (error) call.reject(error);
+  else call.resolve(outcome as Native.Outcome);
+});
+
+/** Starts a settled native call (`start` throws on bad arguments, before anything runs) and
+ * returns the promise of its `Outcome`. */
+export function started(start: (settler: Native.Settler, id: number) => void): Promise<Native.Outcome> {
+  const id = (lastId = (lastId + 1) >>> 0);
+  start(settler, id);
+  if (running.size === 0) alive.ref();
+  return new Promise((resolve, reject) => running.set(id, { resolve, reject }));
+}
+
 /** Runs a cancellable native call: when `signal` aborts, the native future is dropped (its
  * connection closes) and the promise rejects with the signal's reason. */
 export async function cancellable<T>(fn: (cancel?: Native.Cancel) => Promise<T>, signal?: AbortSignal): Promise<T> {

@@ -1,7 +1,7 @@
 // Executors: what runs an operation, locally (the caller holds the credentials) or through the
 // engine (hosted mode). Typed connectors (`./connectors`) build on `Connector` and `Entity`.
 import { native, type Native } from './binding';
-import { call, camel, cancellable, snake, sync, tokenHooks } from './call';
+import { call, camel, cancellable, snake, started, sync, tokenHooks } from './call';
 import { ConfigurationError } from './errors';
 import type { ConnectorInfo, EntityStatus, StoreStatus, SyncStart, SyncStarted } from './connectors/_data';
 import type { ClientOptions, WorkspaceTarget } from './hosted';
@@ -166,7 +166,7 @@ export class Executor {
   async execute(a: string | ExecutionConfig, action?: string, params?: Params, options: ExecuteOptions = {}) {
     const { entity, action: act, params: p, ...o } = typeof a === 'string' ? { ...options, entity: a, action: action ?? '', params } : a;
     const handle = this.handle;
-    return result(await cancellable((c) => handle.execute(request(entity, act, p, o), c), o.signal));
+    return result(await cancellable((c) => started((s, id) => handle.execute(s, id, request(entity, act, p, o), c)), o.signal));
   }
 
   /** Every page of an operation, following the connector's cursor:

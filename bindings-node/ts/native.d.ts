@@ -33,10 +33,11 @@ export declare class Executor {
   /** Resolves to the stored connector's `ConnectorInfo` (`null` in local mode). */
   connectorInfo(): Promise<any>
   /**
-   * Runs one `ExecuteRequest`; resolves to an `Outcome` holding its result. With `cancel`,
-   * `cancel.cancel()` drops the call.
+   * Starts one `ExecuteRequest`; `settler` answers call `id` with an `Outcome` holding its
+   * result, or its error. With `cancel`, `cancel.cancel()` drops the call. Bad arguments
+   * throw here, before anything starts.
    */
-  execute(request: any, cancel?: Cancel | undefined | null): Promise<Outcome>
+  execute(settler: Settler, id: number, request: any, cancel?: Cancel | undefined | null): void
   /** An async iterator over every page of an `ExecuteRequest`. */
   paginate(request: any): PageIterator
   /**
@@ -82,6 +83,11 @@ export declare class PageIterator {
    * `cancel.cancel()` drops the page's request and ends the stream.
    */
   next(cancel?: Cancel | undefined | null): Promise<Outcome | null>
+}
+
+/** The facade's `settle` callback, as every call of its JavaScript thread answers it. */
+export declare class Settler {
+  constructor(settle: (id: number, outcome: Outcome | null, error: Error | null) => void)
 }
 
 /** One end customer's workspace. */
