@@ -43,20 +43,14 @@ impl Cancel {
         self.handle.abort();
     }
 
-    /// Runs `call` to its end, or until `cancel()` drops it.
-    pub(crate) async fn run<T>(cancel: Option<&Cancel>, call: impl Future<Output = T>) -> Result<T> {
-        let registration = cancel.map(Cancel::registration).transpose()?;
-        Self::until(registration, call).await
-    }
-
     /// This canceller's registration: a `Cancel` serves one call.
-    fn registration(&self) -> Result<AbortRegistration> {
+    pub(crate) fn registration(&self) -> Result<AbortRegistration> {
         let registration = self.registration.lock().ok().and_then(|mut r| r.take());
         registration.ok_or_else(|| to_js(switchboard_core::Error::validation("a Cancel serves one call")))
     }
 
     /// Runs `call` to its end, or until the registration's `cancel()` drops it.
-    async fn until<T>(registration: Option<AbortRegistration>, call: impl Future<Output = T>) -> Result<T> {
+    pub(crate) async fn until<T>(registration: Option<AbortRegistration>, call: impl Future<Output = T>) -> Result<T> {
         let Some(registration) = registration else { return Ok(call.await) };
         Abortable::new(call, registration)
             .await
@@ -184,7 +178,7 @@ impl Executor {
         let registration = cancel.map(Cancel::registration).transpose()?;
         let inner = self.inner.clone();
         settler.start(id, async move {
-            Ok(Outcome::new(Cancel::until(registration, inner.execute_text(request)).await?.map_err(to_js)?))
+            Ok(Some(Outcome::new(Cancel::until(registration, inner.execute_text(request)).await?.map_err(to_js)?)))
         });
         Ok(())
     }

@@ -1,4 +1,4 @@
-//! How a finished `execute` reaches JavaScript: one threadsafe function for every call of a
+//! How a finished `execute` (or a page of `paginate`) reaches JavaScript: one threadsafe function for every call of a
 //! JavaScript thread, where napi's `async fn` makes one per call. Making and closing that
 //! function (a libuv handle, an async resource, cleanup hooks), and the lock napi's promise
 //! holds while the runtime thread hands the result over (the JavaScript thread, already woken,
@@ -20,8 +20,8 @@ use napi_derive::napi;
 use crate::error::to_js;
 use crate::executor::Outcome;
 
-/// What a finished call sends: its id and its outcome or error.
-type Done = (u32, Result<Outcome>);
+/// What a finished call sends: its id and its outcome (none: a page stream's end) or error.
+type Done = (u32, Result<Option<Outcome>>);
 /// `settle(id, outcome, error)`, exactly one of the two set (`FnArgs`: three arguments, not an
 /// array).
 type Args = FnArgs<(u32, Option<Outcome>, Option<Error>)>;
@@ -43,7 +43,7 @@ impl Settler {
                 |ctx| {
                     let (id, done) = ctx.value;
                     Ok(match done {
-                        Ok(outcome) => (id, Some(outcome), None),
+                        Ok(outcome) => (id, outcome, None),
                         Err(e) => (id, None, Some(e)),
                     }
                     .into())
@@ -58,7 +58,7 @@ impl Settler {
     /// facade's `settle` with `id`. If the JavaScript thread is gone by then, it is dropped.
     pub(crate) fn start<F>(&self, id: u32, call: F)
     where
-        F: Future<Output = Result<Outcome>> + Send + 'static,
+        F: Future<Output = Result<Option<Outcome>>> + Send + 'static,
     {
         let settle = Arc::clone(&self.settle);
         napi::bindgen_prelude::spawn(async move {

@@ -54,11 +54,11 @@ export function sync<T>(fn: () => T): T {
   }
 }
 
-/** The promises of the `execute` calls now running, by id: the native module answers every call
- * of this thread through one `Settler` (benches/PROFILE.md, section 3), and an interval timer
- * that never fires keeps the event loop alive while any is running, as a pending native promise
- * does (unreferenced, it never holds the process). */
-const running = new Map<number, { resolve: (o: Native.Outcome) => void; reject: (e: unknown) => void }>();
+/** The promises of the `execute` calls and page reads now running, by id: the native module
+ * answers every one of this thread through one `Settler` (benches/PROFILE.md, section 3), and an
+ * interval timer that never fires keeps the event loop alive while any is running, as a pending
+ * native promise does (unreferenced, it never holds the process). */
+const running = new Map<number, { resolve: (o: Native.Outcome | null) => void; reject: (e: unknown) => void }>();
 let lastId = 0;
 const alive = setInterval(() => {}, 2 ** 31 - 1).unref();
 const settler = new native.Settler((id, outcome, error) => {
@@ -67,12 +67,12 @@ const settler = new native.Settler((id, outcome, error) => {
   running.delete(id);
   if (running.size === 0) alive.unref();
   if (error) call.reject(error);
-  else call.resolve(outcome as Native.Outcome);
+  else call.resolve(outcome);
 });
 
 /** Starts a settled native call (`start` throws on bad arguments, before anything runs) and
- * returns the promise of its `Outcome`. */
-export function started(start: (settler: Native.Settler, id: number) => void): Promise<Native.Outcome> {
+ * returns the promise of its `Outcome` (`null`: a page stream's end). */
+export function started(start: (settler: Native.Settler, id: number) => void): Promise<Native.Outcome | null> {
   const id = (lastId = (lastId + 1) >>> 0);
   start(settler, id);
   if (running.size === 0) alive.ref();

@@ -166,7 +166,8 @@ export class Executor {
   async execute(a: string | ExecutionConfig, action?: string, params?: Params, options: ExecuteOptions = {}) {
     const { entity, action: act, params: p, ...o } = typeof a === 'string' ? { ...options, entity: a, action: action ?? '', params } : a;
     const handle = this.handle;
-    return result(await cancellable((c) => started((s, id) => handle.execute(s, id, request(entity, act, p, o), c)), o.signal));
+    const done = await cancellable((c) => started((s, id) => handle.execute(s, id, request(entity, act, p, o), c)), o.signal);
+    return result(done as Native.Outcome);
   }
 
   /** Every page of an operation, following the connector's cursor:
@@ -175,7 +176,7 @@ export class Executor {
   async *paginate(entity: string, action: string, params?: Params, options: ExecuteOptions = {}): AsyncGenerator<ExecutionResult> {
     const pages = sync(() => this.handle.paginate(request(entity, action, params, options)));
     for (;;) {
-      const page = await cancellable((c) => pages.next(c), options.signal);
+      const page = await cancellable((c) => started((s, id) => pages.next(s, id, c)), options.signal);
       if (page == null) return;
       yield result(page);
     }

@@ -79,10 +79,11 @@ export declare class Outcome {
 /** Each page as an `Outcome`, then `null`; a failure rejects once and ends the stream. */
 export declare class PageIterator {
   /**
-   * The next page (an `Outcome` holding its result), or `null` after the last.
-   * `cancel.cancel()` drops the page's request and ends the stream.
+   * Starts reading the next page; `settler` answers call `id` with an `Outcome` holding its
+   * result, `null` after the last page, or the error. `cancel.cancel()` drops the page's
+   * request and ends the stream.
    */
-  next(cancel?: Cancel | undefined | null): Promise<Outcome | null>
+  next(settler: Settler, id: number, cancel?: Cancel | undefined | null): void
 }
 
 /** The facade's `settle` callback, as every call of its JavaScript thread answers it. */
