@@ -3,9 +3,9 @@
 //! module: each method clones a handle, converts its arguments, calls core and maps the error.
 //! It decides nothing: modes, aliases, environment fallbacks, target rules, error categories
 //! and the codegen model are core's. Every network call runs on napi's one tokio runtime (built
-//! here, with core's count of workers): `execute` answers through the facade's `Settler`
-//! (`settle`), the rest are `#[napi] async fn`s; pending calls keep the event loop alive only
-//! until they settle.
+//! here, with core's count of workers): `execute` and `paginate`'s pages answer through the
+//! facade's `Settler` (`settle`), the rest are `#[napi] async fn`s; pending calls keep the event
+//! loop alive only until they settle.
 
 // `cargo clippy --all-targets` checks this crate under cfg(test) too, where napi registers no
 // export, so every exported item would read as dead code there.

@@ -1,12 +1,12 @@
-//! How a finished `execute` (or a page of `paginate`) reaches JavaScript: one threadsafe function for every call of a
-//! JavaScript thread, where napi's `async fn` makes one per call. Making and closing that
-//! function (a libuv handle, an async resource, cleanup hooks), and the lock napi's promise
-//! holds while the runtime thread hands the result over (the JavaScript thread, already woken,
-//! sleeps on it), were about 5% of the JavaScript thread's samples, and napi's `async fn` spawns
-//! a second task per call to watch for panics (benches/PROFILE.md, section 3). The facade
-//! (`ts/call.ts`) numbers its calls, keeps their promises, and keeps the event loop alive while
-//! any is running; this module starts a call and sends its id back with the `Outcome` or the
-//! error.
+//! How a finished `execute` or page of `paginate` reaches JavaScript: one threadsafe function
+//! for every call of a JavaScript thread, where napi's `async fn` makes one per call. Making and
+//! closing that function (a libuv handle, an async resource, cleanup hooks), and the lock
+//! napi's promise holds while the runtime thread hands the result over (the JavaScript thread,
+//! already woken, sleeps on it), were about 5% of the JavaScript thread's samples, and napi's
+//! `async fn` spawns a second task per call to watch for panics (benches/PROFILE.md, section
+//! 3). The facade (`ts/call.ts`) numbers its calls, keeps their promises, and keeps the event
+//! loop alive while any is running; this module starts a call and sends its id back with the
+//! `Outcome` or the error.
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
