@@ -173,14 +173,13 @@ impl Executor {
     /// result, or its error. With `cancel`, `cancel.cancel()` drops the call. Bad arguments
     /// throw here, before anything starts.
     #[napi]
-    pub fn execute(&self, settler: &Settler, id: u32, request: Value, cancel: Option<&Cancel>) -> Result<()> {
+    pub fn execute(&self, env: Env, settler: &Settler, id: u32, request: Value, cancel: Option<&Cancel>) -> Result<()> {
         let request: ExecuteRequest = arg("request", request)?;
         let registration = cancel.map(Cancel::registration).transpose()?;
         let inner = self.inner.clone();
-        settler.start(id, async move {
+        settler.start(&env, id, async move {
             Ok(Some(Outcome::new(Cancel::until(registration, inner.execute_text(request)).await?.map_err(to_js)?)))
-        });
-        Ok(())
+        })
     }
 
     /// An async iterator over every page of an `ExecuteRequest`.

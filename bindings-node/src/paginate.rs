@@ -30,10 +30,10 @@ impl PageIterator {
     /// result, `null` after the last page, or the error. `cancel.cancel()` drops the page's
     /// request and ends the stream.
     #[napi]
-    pub fn next(&self, settler: &Settler, id: u32, cancel: Option<&Cancel>) -> Result<()> {
+    pub fn next(&self, env: Env, settler: &Settler, id: u32, cancel: Option<&Cancel>) -> Result<()> {
         let registration = cancel.map(Cancel::registration).transpose()?;
         let pages = Arc::clone(&self.pages);
-        settler.start(id, async move {
+        settler.start(&env, id, async move {
             let page = Cancel::until(registration, async { pages.lock().await.next().await }).await;
             if page.is_err() {
                 *pages.lock().await = futures::stream::empty().boxed(); // drops the request in flight
@@ -43,7 +43,6 @@ impl PageIterator {
                 Some(Err(e)) => Err(to_js(e)),
                 None => Ok(None),
             }
-        });
-        Ok(())
+        })
     }
 }

@@ -55,17 +55,14 @@ export function sync<T>(fn: () => T): T {
 }
 
 /** The promises of the `execute` calls and page reads now running, by id: the native module
- * answers every one of this thread through one `Settler` (benches/PROFILE.md, section 3), and an
- * interval timer that never fires keeps the event loop alive while any is running, as a pending
- * native promise does (unreferenced, it never holds the process). */
+ * answers every one of this thread through one `Settler` (benches/PROFILE.md, section 3), which
+ * also keeps the event loop alive while any is running. */
 const running = new Map<number, { resolve: (o: Native.Outcome | null) => void; reject: (e: unknown) => void }>();
 let lastId = 0;
-const alive = setInterval(() => {}, 2 ** 31 - 1).unref();
 const settler = new native.Settler((id, outcome, error) => {
   const call = running.get(id);
   if (!call) return;
   running.delete(id);
-  if (running.size === 0) alive.unref();
   if (error) call.reject(error);
   else call.resolve(outcome);
 });
@@ -73,9 +70,10 @@ const settler = new native.Settler((id, outcome, error) => {
 /** Starts a settled native call (`start` throws on bad arguments, before anything runs) and
  * returns the promise of its `Outcome` (`null`: a page stream's end). */
 export function started(start: (settler: Native.Settler, id: number) => void): Promise<Native.Outcome | null> {
-  const id = (lastId = (lastId + 1) >>> 0);
+  let id: number;
+  do id = lastId = (lastId + 1) >>> 0;
+  while (running.has(id)); // after 2^32 calls, one still running keeps its id
   start(settler, id);
-  if (running.size === 0) alive.ref();
   return new Promise((resolve, reject) => running.set(id, { resolve, reject }));
 }
 
