@@ -68,6 +68,9 @@ class Ctx:
         line = re.sub(r"http://127\.0\.0\.1:\d+", "http://127.0.0.1:PORT", line)
         if self.a.kotlin_cp:
             line = line.replace(shlex.quote(self.a.kotlin_cp), "$KOTLIN_CP")
+        # The cargo target directory as its variable, wherever this run's was (the default is
+        # `$HOME/.cache/switchboard-target`), so a command reads the same from any machine.
+        line = line.replace(str(self.bin.parent), "$CARGO_TARGET_DIR")
         line = line.replace(str(self.work), "$WORK").replace(str(Path.home()), "$HOME")
         lst = self.commands.setdefault(section, [])
         if line not in lst:
@@ -192,8 +195,9 @@ def bench_local(ctx: Ctx) -> None:
     # 5,000 warm-up calls: with 50, the JVM's JIT compilers were still at work during the timed
     # calls (2.3 ms of CPU per 1 ms call); with 1,000, its C2 compiler still took a third of the
     # process's CPU over the next thousands of calls (benches/PROFILE.md, section 5). Every client
-    # gets the same warm-up.
-    calls, warmup, rounds = (20, 5, 1) if ctx.tiny else (500, 5000, 3)
+    # gets the same warm-up. Five rounds: on a shared two-core virtual machine one client's round
+    # can take a third longer than its next; the median of five moves less than that of three.
+    calls, warmup, rounds = (20, 5, 1) if ctx.tiny else (500, 5000, 5)
     fake, base = start_fake(ctx, 30)
     impls = [i for i in LOCAL_IMPLS if i != "kotlin" or ctx.a.kotlin_cp]
     ctx.results["local"] = local_costs(ctx, "local", base, calls, warmup, rounds, impls)
@@ -850,7 +854,8 @@ def report(ctx: Ctx, elapsed: float) -> str:
     w(f"- mode: {mode}; run took {elapsed / 60:.1f} min")
     w(f"- date: {m['date']}; commit {m['commit']}")
     w(f"- machine: {m['nproc']} CPUs ({m['cpu']}), {m['ram']} RAM, Linux {m['kernel']}; Python {m['python']}, Node {m['node']}")
-    w(f"- builds: {ctx.a.profile} profile ({ctx.bin.name})" + (
+    w(f"- builds: {ctx.a.profile} profile (`$CARGO_TARGET_DIR/{ctx.bin.name}` in the commands: the cargo target directory, "
+      "`$HOME/.cache/switchboard-target` unless set)" + (
         " (the `ci` profile is unoptimised, opt-level 0 for the project's crates: absolute figures are far above a "
         "release build's; read the ratios within a table)" if ctx.a.profile == "ci" and not ctx.tiny else ""))
     if ctx.carried:
