@@ -71,6 +71,8 @@ class Ctx:
         # The cargo target directory as its variable, wherever this run's was (the default is
         # `$HOME/.cache/switchboard-target`), so a command reads the same from any machine.
         line = line.replace(str(self.bin.parent), "$CARGO_TARGET_DIR")
+        # and the repository's own files by their path in it (the commands run from its root)
+        line = line.replace(str(ROOT) + "/", "")
         line = line.replace(str(self.work), "$WORK").replace(str(Path.home()), "$HOME")
         lst = self.commands.setdefault(section, [])
         if line not in lst:
@@ -855,7 +857,7 @@ def report(ctx: Ctx, elapsed: float) -> str:
     w(f"- date: {m['date']}; commit {m['commit']}")
     w(f"- machine: {m['nproc']} CPUs ({m['cpu']}), {m['ram']} RAM, Linux {m['kernel']}; Python {m['python']}, Node {m['node']}")
     w(f"- builds: {ctx.a.profile} profile (`$CARGO_TARGET_DIR/{ctx.bin.name}` in the commands: the cargo target directory, "
-      "`$HOME/.cache/switchboard-target` unless set)" + (
+      "`$HOME/.cache/switchboard-target` unless set; the commands run from the repository's root)" + (
         " (the `ci` profile is unoptimised, opt-level 0 for the project's crates: absolute figures are far above a "
         "release build's; read the ratios within a table)" if ctx.a.profile == "ci" and not ctx.tiny else ""))
     if ctx.carried:
