@@ -111,8 +111,8 @@ impl Settler {
         let settle = Arc::clone(&self.settle);
         napi::bindgen_prelude::spawn(async move {
             let done = AssertUnwindSafe(call).catch_unwind().await.unwrap_or_else(|panic| {
-                let what = panic.downcast_ref::<&str>().copied().or(panic.downcast_ref::<String>().map(String::as_str));
-                Err(to_js(switchboard_core::Error::internal(format!("the call panicked: {}", what.unwrap_or("?")))))
+                let what = switchboard_core::sdk::wake::panic_message(&*panic);
+                Err(to_js(switchboard_core::Error::internal(format!("the call panicked: {what}"))))
             });
             // NonBlocking: the queue has no limit, so this never waits for the JavaScript thread;
             // it fails only when the environment is closing, when there is no one to answer.

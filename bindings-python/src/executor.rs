@@ -9,7 +9,7 @@ use crate::error::to_py;
 use crate::hosted::HostedClient;
 use crate::json;
 use crate::paginate::PageIterator;
-use crate::runtime::{future_into_py, ProcessHttp};
+use crate::runtime::future_into_py;
 
 /// Runs operations of one connector, locally or through the engine. Cheap to share.
 #[pyclass(module = "switchboard._native", frozen)]
@@ -25,7 +25,7 @@ impl Executor {
 }
 
 fn hooks(on_token_refresh: Option<Py<PyAny>>) -> Hooks {
-    Hooks { http: Some(ProcessHttp::shared()), token_sink: on_token_refresh.map(PyTokenSink::shared) }
+    Hooks { http: Some(sdk::process::ProcessHttp::shared()), token_sink: on_token_refresh.map(PyTokenSink::shared) }
 }
 
 /// Core's request from `execute`'s arguments.

@@ -10,7 +10,7 @@ use crate::auth::PyTokenProvider;
 use crate::error::to_py;
 use crate::executor::Executor;
 use crate::json;
-use crate::runtime::{future_into_py, ProcessHttp};
+use crate::runtime::future_into_py;
 
 /// An authenticated connection to an engine. Never shows its secret.
 #[pyclass(module = "switchboard._native", frozen)]
@@ -26,7 +26,7 @@ impl HostedClient {
     #[pyo3(signature = (settings, token_provider=None))]
     fn new(settings: &str, token_provider: Option<Py<PyAny>>) -> PyResult<Self> {
         let settings: ClientSettings = json::arg("settings", settings)?;
-        let http = Some(ProcessHttp::shared());
+        let http = Some(sdk::process::ProcessHttp::shared());
         let inner = match token_provider {
             Some(p) => settings.client_with_provider(PyTokenProvider::shared(p), http),
             None => settings.client(http),

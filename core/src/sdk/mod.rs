@@ -11,7 +11,10 @@
 //! - [`model`]: the codegen model each binding's generator renders into typed connectors, and
 //!   the SDK's data types ([`data_types_model`]) for languages that do not derive them;
 //! - [`tool_output`]: a result bounded for a model's context;
-//! - [`runtime_builder`]: a binding's tokio runtime, with [`runtime_workers`] threads.
+//! - [`runtime_builder`]: a binding's tokio runtime, with [`runtime_workers`] threads;
+//! - [`process`]: a runtime and HTTP client per process, for languages whose programs fork;
+//! - [`tree`]: JSON text made into a language's own maps and lists in one pass, keys shared;
+//! - [`wake`]: results handed to a language's event loop through a descriptor it watches.
 //!
 //! Public signatures use plain structs and enums; JSON (`serde_json::Value`) appears only
 //! where the data is schemaless: params, records, credentials and config.
@@ -19,7 +22,10 @@
 mod errors;
 mod executor;
 pub mod model;
+pub mod process;
 mod settings;
+pub mod tree;
+pub mod wake;
 
 pub use errors::ErrorCategory;
 pub use executor::{
