@@ -190,6 +190,45 @@ async def test_short_scripts_exit_cleanly(
     assert all(count == RUNS for count in by_name.values()), by_name
 
 
+@pytest.mark.parametrize("started", [False, True], ids=["runtime-not-started", "runtime-started"])
+def test_a_call_after_the_exit_hook_is_refused(fake: Fake, tmp_path: Path, started: bool) -> None:
+    """A program's own ``atexit`` function that runs after the module's exit hook (registered
+    before the import, so called later) and makes a call gets the shutdown error, whether or
+    not the process had started its runtime: no runtime starts after the hook (its threads
+    would outlive it into finalization), and the process exits cleanly."""
+    script = textwrap.dedent(
+        f"""
+        import asyncio, atexit
+
+        def call():
+            from switchboard.connectors import GithubConnector
+            gh = GithubConnector(credentials={{"personal_access_token": "{GITHUB_TOKEN}"}},
+                                 config={{"base_url": "{fake.base("github")}"}})
+            return asyncio.run(gh.issues.list(owner="octo", repo="hello"))
+
+        def late():
+            try:
+                call()
+                print("ran")
+            except RuntimeError as e:
+                print("refused:", e)
+
+        atexit.register(late)
+        import switchboard  # its exit hook, registered now, runs before late()
+        if {started}:
+            print("before exit", len(call().data))
+        """
+    )
+    path = tmp_path / "late.py"
+    path.write_text(script)
+    proc = subprocess.run([sys.executable, str(path)], capture_output=True, text=True, timeout=120)
+    lines = proc.stdout.splitlines()
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert lines[-1] == "refused: switchboard's runtime has shut down: the interpreter is exiting", proc.stdout
+    assert lines[:-1] == (["before exit 5"] if started else []), proc.stdout
+    assert not any(m in proc.stderr for m in ("panicked", "Fatal Python error", "Traceback")), proc.stderr[-2000:]
+
+
 async def test_cancelling_an_execute_drops_its_request() -> None:
     """Cancelling the task awaiting an execute drops the native call: its upstream connection
     closes at once, instead of staying open until the request times out."""

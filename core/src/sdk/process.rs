@@ -28,7 +28,15 @@ use crate::http::{HttpClient, HttpRequest, HttpResponse, NetClient, TransportErr
 /// cannot interrupt inside it (Python's: they hold the GIL, which `os.fork()` holds too), so a
 /// child never inherits it locked by a thread that does not exist there.
 pub struct ProcessRuntime {
-    slot: Mutex<Option<Entry>>,
+    slot: Mutex<Slot>,
+}
+
+struct Slot {
+    /// The runtime of the process that made it last.
+    entry: Option<Entry>,
+    /// The process whose runtime was closed, whether or not it had started one (so a call
+    /// made after the exit hook cannot start a runtime that would outlive it).
+    closed_in: Option<u32>,
 }
 
 struct Entry {
@@ -36,8 +44,6 @@ struct Entry {
     handle: Handle,
     /// The runtime itself, until [`ProcessRuntime::close`] hands it over.
     runtime: Option<Runtime>,
-    /// Closed: no new work starts in this process.
-    closed: bool,
 }
 
 /// Why [`ProcessRuntime::open`] gave no handle.
@@ -56,10 +62,10 @@ thread_local! {
 
 impl ProcessRuntime {
     pub const fn new() -> Self {
-        Self { slot: Mutex::new(None) }
+        Self { slot: Mutex::new(Slot { entry: None, closed_in: None }) }
     }
 
-    fn slot(&self) -> MutexGuard<'_, Option<Entry>> {
+    fn slot(&self) -> MutexGuard<'_, Slot> {
         self.slot.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -72,12 +78,13 @@ impl ProcessRuntime {
 
     fn open_in(&self, pid: u32) -> Result<(Handle, u32), Unavailable> {
         let mut slot = self.slot();
-        match slot.as_ref() {
-            Some(e) if e.pid == pid && e.closed => return Err(Unavailable::Closed),
-            Some(e) if e.pid == pid => return Ok((e.handle.clone(), pid)),
-            _ => {}
+        if slot.closed_in == Some(pid) {
+            return Err(Unavailable::Closed);
         }
-        if let Some(inherited) = slot.take() {
+        if let Some(e) = slot.entry.as_ref().filter(|e| e.pid == pid) {
+            return Ok((e.handle.clone(), pid));
+        }
+        if let Some(inherited) = slot.entry.take() {
             // A fork child: the parent's worker threads do not exist here, so its runtime must
             // never be dropped (that would join them).
             std::mem::forget(inherited);
@@ -91,25 +98,21 @@ impl ProcessRuntime {
             .build()
             .map_err(Unavailable::Start)?;
         let handle = runtime.handle().clone();
-        *slot = Some(Entry { pid, handle: handle.clone(), runtime: Some(runtime), closed: false });
+        slot.entry = Some(Entry { pid, handle: handle.clone(), runtime: Some(runtime) });
         Ok((handle, pid))
     }
 
-    /// Stops new work in this process (later [`ProcessRuntime::open`]s are `Closed`) and hands
-    /// over its runtime to be shut down; `None` when this process has none or it was handed
-    /// over already.
+    /// Stops new work in this process, started or not (later [`ProcessRuntime::open`]s are
+    /// `Closed`), and hands over its runtime to be shut down; `None` when this process has
+    /// none or it was handed over already.
     pub fn close(&self) -> Option<Runtime> {
         self.close_in(std::process::id())
     }
 
     fn close_in(&self, pid: u32) -> Option<Runtime> {
-        match self.slot().as_mut() {
-            Some(e) if e.pid == pid => {
-                e.closed = true;
-                e.runtime.take()
-            }
-            _ => None,
-        }
+        let mut slot = self.slot();
+        slot.closed_in = Some(pid);
+        slot.entry.as_mut().filter(|e| e.pid == pid).and_then(|e| e.runtime.take())
     }
 }
 
@@ -164,12 +167,29 @@ mod tests {
             matches!((&a, &b), (Some(a), Some(b)) if Arc::ptr_eq(a, b)),
             "the same runtime, whose threads carry its client"
         );
+        assert!(
+            a.is_some_and(|a| !Arc::ptr_eq(&a, &NetClient::shared())),
+            "the runtime's own client, not the process-wide one"
+        );
 
         let runtime = rt.close_in(100);
         assert!(runtime.is_some(), "close hands the runtime over");
         assert!(matches!(rt.open_in(100), Err(Unavailable::Closed)));
         assert!(rt.close_in(100).is_none(), "handed over once");
         if let Some(r) = runtime {
+            r.shutdown_background();
+        }
+    }
+
+    #[test]
+    fn closed_before_any_call_no_runtime_starts() {
+        let rt = ProcessRuntime::new();
+        assert!(rt.close_in(300).is_none(), "nothing to hand over");
+        assert!(matches!(rt.open_in(300), Err(Unavailable::Closed)), "a call after the exit hook starts nothing");
+        // A fork child of a closed process is a new process: it may run.
+        let child = rt.open_in(301).map(|(h, _)| h).ok();
+        assert!(child.as_ref().and_then(client_of).is_some());
+        if let Some(r) = rt.close_in(301) {
             r.shutdown_background();
         }
     }
