@@ -253,7 +253,9 @@ def bench_import(ctx: Ctx) -> None:
 
 def bench_concurrency(ctx: Ctx) -> None:
     levels = [1, 10, 100, 1000]
-    rounds = 1 if ctx.tiny else 2
+    # Five rounds of a few seconds each: with two rounds of 1,000 calls (0.1-0.4 s) a level's
+    # median moved by half between runs on this machine, more than any difference between levels.
+    rounds = 1 if ctx.tiny else 5
     # "node-js-alone": V8 with no Switchboard, no I/O, the same page parsed per call (node_bench.mjs).
     impls = ["python", "node", "node-js-alone", "reference"]
     fake, base = start_fake(ctx, 30)
@@ -267,9 +269,9 @@ def bench_concurrency(ctx: Ctx) -> None:
                     calls = max(10, level if impl != "reference" else min(level, 100))
                     warmup = 5
                 else:
-                    # Ten calls per task for ours at 1,000 in flight: a run of three per task is
+                    # Twenty calls per task for ours at 1,000 in flight: a run of three per task is
                     # about half a second, mostly the ramp up and down (PROFILE.md, section 3).
-                    calls = max(200, 2 * level) if impl == "reference" else max(1000, 10 * level)
+                    calls = max(400, 2 * level) if impl == "reference" else max(5000, 20 * level)
                     # Untimed, at the same concurrency, the same for every client: the pool's
                     # connections opened and the JITs warm, as in a long-running service.
                     warmup = max(200, level)
@@ -279,6 +281,9 @@ def bench_concurrency(ctx: Ctx) -> None:
         for impl, rs in runs.items():
             out[impl][str(level)] = {
                 "calls_per_s": med([x["calls_per_s"] for x in rs]),
+                "lowest": min(x["calls_per_s"] for x in rs),
+                "highest": max(x["calls_per_s"] for x in rs),
+                "rounds": len(rs),
                 "errors": sum(x["errors"] for x in rs),
                 "ok": sum(x["ok"] for x in rs),
                 "first_error": next((x["first_error"] for x in rs if x["first_error"]), ""),
@@ -996,15 +1001,21 @@ def report(ctx: Ctx, elapsed: float) -> str:
         w("## 3. Concurrency\n")
         w("N tasks (asyncio tasks / Promises) in one process, each running `issues list` calls back to back until the "
           "total is done; first an untimed warm-up at the same concurrency (max(200, N) calls, every client alike: the "
-          "connections opened, the JITs warm), then the timed calls; calls/s over the timed calls (median of rounds), "
-          "errors (warm-up included) summed.\n")
+          "connections opened, the JITs warm), then the timed calls; calls/s over the timed calls: the median of "
+          f"{next(iter(next(iter(cc.values())).values())).get('rounds', 2)} rounds interleaved (the lowest and highest "
+          "round after it), errors (warm-up included) summed.\n")
         levels = list(next(iter(cc.values())).keys())
-        w("| in flight | " + " | ".join(f"{k} calls/s (errors)" for k in cc) + " | python / reference | node / reference |")
+        w("| in flight | " + " | ".join(f"{k} calls/s (errors) lowest-highest" for k in cc) + " | python / reference | node / reference |")
         w("| ---: |" + " ---: |" * (len(cc) + 2))
         for lv in levels:
-            cells = [f"{f(cc[k][lv]['calls_per_s'])} ({cc[k][lv]['errors']})" for k in cc]
+            cells = [f"{f(c['calls_per_s'])} ({c['errors']})" + (f" {f(c['lowest'])}-{f(c['highest'])}" if "lowest" in c else "")
+                     for c in (cc[k][lv] for k in cc)]
             w(f"| {lv} | " + " | ".join(cells) + f" | {ratio(cc['python'][lv]['calls_per_s'], cc['reference'][lv]['calls_per_s'])} | "
               f"{ratio(cc['node'][lv]['calls_per_s'], cc['reference'][lv]['calls_per_s'])} |")
+        w("\nFrom each client's best level to 1,000 in flight: " + "; ".join(
+            f"{k} {f(best[1])} at {int(best[0]):,} -> {f(cc[k][levels[-1]]['calls_per_s'])} "
+            f"({(cc[k][levels[-1]]['calls_per_s'] / best[1] - 1) * 100:+.0f}%)"
+            for k in cc for best in [max(((lv, cc[k][lv]["calls_per_s"]) for lv in levels), key=lambda x: x[1])]) + ".\n")
         errs = [f"{k} at {lv}: {cc[k][lv]['first_error']}" for k in cc for lv in levels if cc[k][lv]["first_error"]]
         if errs:
             w("\nFirst error of each failing run:\n")
