@@ -24,6 +24,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -845,6 +846,68 @@ def f(x: float, digits: int = 0) -> str:
     return f"{x:,.{digits}f}"
 
 
+def targets_table(w: Callable[[str], None], r: dict[str, Any]) -> None:
+    """Each target of issue 14 against this run's figure: met or not, and where PROFILE.md says
+    what bounds it. Only the sections this table holds are listed."""
+    rows: list[tuple[str, str, str, bool]] = []  # target, figure, where the bound is written, met
+
+    def add(target: str, figure: str, where: str, met: bool) -> None:
+        rows.append((target, figure, where, met))
+
+    if "local" in r:
+        lc = r["local"]
+        rust = lc["rust"]
+        for k in ("python", "node", "kotlin"):
+            if k in lc:
+                wr, cr = lc[k]["wall_median_us"] / rust["wall_median_us"], lc[k]["cpu_per_call_us"] / rust["cpu_per_call_us"]
+                add(f"{k.capitalize()} per call at most 1.3x the Rust client (wall, CPU)", f"{wr:.2f}x, {cr:.2f}x",
+                    {"python": "2", "node": "3", "kotlin": "5"}[k], wr <= 1.3 and cr <= 1.3)
+        if "reference" in lc and "python" in lc:
+            ref, py = lc["reference"], lc["python"]
+            wr, cr = ref["wall_median_us"] / py["wall_median_us"], ref["cpu_per_call_us"] / py["cpu_per_call_us"]
+            add("reference / Python per call at least 10x (wall, CPU)", f"{wr:.1f}x, {cr:.1f}x", "2", wr >= 10 and cr >= 10)
+        if "python" in lc:
+            mb = lc["python"]["peak_rss_kb"] / 1024
+            add("Python peak RSS at most 25 MB", f"{mb:.1f} MB", "2", mb <= 25)
+    if "import" in r and "python" in r["import"]:
+        ms = r["import"]["python"]["github_connector_ms"]
+        add("Python import at most 50 ms", f"{ms:.1f} ms", "", ms <= 50)
+    if "concurrency" in r and "reference" in r["concurrency"]:
+        cc = r["concurrency"]
+        levels = list(cc["reference"].keys())
+        for k in ("python", "node"):
+            if k not in cc:
+                continue
+            worst = min(cc[k][lv]["calls_per_s"] / cc["reference"][lv]["calls_per_s"] for lv in levels)
+            where = "2" if k == "python" else "3"
+            add(f"{k.capitalize()} concurrency at least 10x the reference at every level (lowest ratio)", f"{worst:.1f}x", where,
+                worst >= 10)
+            best = max(cc[k][lv]["calls_per_s"] for lv in levels)
+            last = cc[k][levels[-1]]["calls_per_s"]
+            add(f"{k.capitalize()} concurrency not falling (best level to {int(levels[-1]):,} in flight)",
+                f"{(last / best - 1) * 100:+.0f}%", where, last >= best)
+    for key, name in (("engine_sqlite", "SQLite"), ("engine_postgres", "PostgreSQL")):
+        if key not in r:
+            continue
+        lat, ww = r[key]["latency"], r[key]["wrk"]
+        add50 = lat["engine"]["p50_us"] - lat["direct"]["p50_us"]
+        add99 = lat["engine"]["p99_us"] - lat["direct"]["p99_us"]
+        add(f"engine on {name}: added p50 at most 150 µs", f"{add50:,.0f} µs", "4", add50 <= 150)
+        add(f"engine on {name}: added p99 at most 1,000 µs", f"{add99:,.0f} µs", "4", add99 <= 1000)
+        er = ww["engine"]["rps"] / ww["nginx"]["rps"]
+        add(f"engine on {name}: executes/s at least 0.5x the nginx hop's", f"{er:.2f}x", "4", er >= 0.5)
+    if not rows:
+        return
+    w("## Targets in this run\n")
+    w("Each target against this run's figure. A single run on this machine is not a verdict: the same builds "
+      "have measured on either side of several of these bounds in runs an hour apart (the ratios of earlier runs "
+      "are in the headers of the profile sections at the end of this file, which also say what bounds each target not met).\n")
+    w("| target | this run | met | what bounds it |\n| --- | ---: | --- | --- |")
+    for target, figure, where, met in rows:
+        w(f"| {target} | {figure} | {'yes' if met else '**no**'} | {f'Profiles, section {where}' if where and not met else ''} |")
+    w("")
+
+
 def ratio(a: float, b: float) -> str:
     return f"{a / b:.2f}x" if b else "n/a"
 
@@ -882,6 +945,7 @@ def report(ctx: Ctx, elapsed: float) -> str:
         for v in ctx.void:
             w(f"- {v}")
     w("")
+    targets_table(w, r)
 
     if "fake_speed" in r:
         fs = r["fake_speed"]
