@@ -276,6 +276,7 @@ impl<'r, 'a, B: Builder> Visitor<'a> for Key<'r, 'a, B> {
 mod tests {
     use std::rc::Rc;
 
+    use proptest::prelude::*;
     use serde_json::{json, Map, Value};
 
     use super::*;
@@ -410,5 +411,68 @@ mod tests {
         }
         let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
         assert!(matches!(read(&deep, false).0, Err(Failed::Text(_))), "serde's recursion limit holds");
+    }
+
+    /// Arbitrary JSON values: odd strings (escapes, control characters, astral characters),
+    /// numbers of every kind, and objects whose keys recur at other depths and in other orders,
+    /// so the key guesses are wrong as often as right.
+    fn json() -> impl Strategy<Value = Value> {
+        let odd = ['"', '\\', '/', '\u{0}', '\u{1f}', '\n', '\u{7f}', '\u{e9}', '\u{2028}', '\u{1F600}', 'a'];
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            any::<f64>().prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
+            "\\PC{0,12}".prop_map(Value::from),
+            prop::collection::vec(prop::sample::select(odd.to_vec()), 0..8)
+                .prop_map(|c| Value::from(c.into_iter().collect::<String>())),
+        ];
+        let key = prop_oneof![
+            prop::sample::select(vec!["id", "name", "user", "a\"b", "é", ""]).prop_map(String::from),
+            "\\PC{0,6}"
+        ];
+        leaf.prop_recursive(5, 48, 6, move |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                prop::collection::vec((key.clone(), inner), 0..6)
+                    .prop_map(|kv| Value::Object(kv.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, failure_persistence: None, ..ProptestConfig::default() })]
+
+        /// Whatever `serde_json` writes, compact or pretty, one text or several through one
+        /// reader (keys shared across them), reads back as the value it was.
+        #[test]
+        fn any_value_reads_back_as_written(values in prop::collection::vec(json(), 1..4), records in any::<bool>()) {
+            let texts: Vec<String> = values
+                .iter()
+                .flat_map(|v| [v.to_string(), serde_json::to_string_pretty(v).unwrap_or_default()])
+                .collect();
+            let mut r = Reader::new(Values::default());
+            for (text, v) in texts.iter().zip(values.iter().flat_map(|v| [v, v])) {
+                let got = r.parse(text, records).ok().map(|mut got| {
+                    strip_marks(&mut got);
+                    got
+                });
+                prop_assert_eq!(got.as_ref(), Some(v), "{}", text);
+            }
+        }
+    }
+
+    /// `got` without the `"@record"` marks the test builder adds to records (a value's own
+    /// `"@record"` key, were one generated, would go too: the generator never makes one).
+    fn strip_marks(got: &mut Value) {
+        match got {
+            Value::Object(m) => {
+                m.remove("@record");
+                m.values_mut().for_each(strip_marks);
+            }
+            Value::Array(items) => items.iter_mut().for_each(strip_marks),
+            _ => {}
+        }
     }
 }
