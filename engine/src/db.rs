@@ -554,6 +554,16 @@ pub struct Audit {
     pub request_id: String,
 }
 
+impl Audit {
+    /// Text a caller sent (an entity or action name) as an audit record keeps it: at most
+    /// `max` characters, a NUL as U+FFFD. PostgreSQL's text cannot hold a NUL and refuses the
+    /// statement that brings one, and with it every record of the batch: other tenants' too.
+    /// SQLite could keep it; both stores keep the same record.
+    pub fn caller_text(text: &str, max: usize) -> String {
+        text.chars().take(max).map(|c| if c == '\0' { char::REPLACEMENT_CHARACTER } else { c }).collect()
+    }
+}
+
 const CONNECTOR_COLUMNS: &str = "c.id, c.organization_id, c.workspace_id, w.name AS workspace_name, c.definition_id, c.slug, c.name, \
      c.credentials_key_id, c.credentials_ct, c.credential_version, c.version, c.replication_config, c.config, c.created_at, c.updated_at";
 

@@ -228,6 +228,40 @@ async fn workspace_id(e: &Engine, app: &str, name: &str) -> String {
     info.body["workspace_id"].as_str().unwrap_or_default().to_string()
 }
 
+/// Text holding a NUL (`\u0000`), which PostgreSQL's JSONB refuses, fails no sync: either cache
+/// keeps the character as U+FFFD, in the record and in what a search matches, so the two caches
+/// answer the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nul_in_a_record_is_cached_as_a_replacement_character_by_either_cache() {
+    let (fake_base, fake) = start_fake(150).await;
+    fake.nul_in.lock().unwrap_or_else(|e| e.into_inner()).extend([3, 120]);
+    for backend in [Backend::Postgres, Backend::Sqlite] {
+        let Some(e) = start(backend, |_| {}).await else { return };
+        let app = e.app_token().await;
+        let id = create(&e.base, &app, stripe_body(&fake_base, "ws-nul")).await;
+        synced(&e, &app, &id, 150).await;
+        for i in [3, 4, 120] {
+            let found =
+                search(&e.base, &app, &id, json!({"query": {"filter": {"eq": {"id": format!("cus_{i:06}")}}}})).await;
+            let (got, mut want) = (&found.body["result"]["data"][0], record(i));
+            if i != 4 {
+                for field in ["name", "description"] {
+                    want[field] = json!(format!("{}\u{fffd}", want[field].as_str().unwrap_or_default()));
+                }
+            }
+            assert_eq!(got, &want, "{backend:?}: {}", found.text);
+        }
+        let ids = search_ids(&e.base, &app, &id, &json!({"filter": {"contains": {"description": "\u{fffd}"}}})).await;
+        assert_eq!(ids, ["cus_000003", "cus_000120"], "{backend:?}");
+        // A NUL in a search finds what the cache holds for it.
+        let name = format!("{}\u{0}", record(120)["name"].as_str().unwrap_or_default());
+        let ids = search_ids(&e.base, &app, &id, &json!({"filter": {"eq": {"name": name}}})).await;
+        assert_eq!(ids, ["cus_000120"], "{backend:?}");
+        let ids = search_ids(&e.base, &app, &id, &json!({"filter": {"contains": {"description": "\u{0}"}}})).await;
+        assert_eq!(ids, ["cus_000003", "cus_000120"], "{backend:?}");
+    }
+}
+
 /// SQL runs as the workspace's read-only role: the database refuses writes, DDL, other
 /// workspaces' schemas, the catalog's secrets, server files, changing the role back and long
 /// statements, with the SQLite cache's typed errors, naming no other workspace's schema; other

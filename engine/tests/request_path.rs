@@ -65,6 +65,42 @@ both_backends!(audit_records_are_written_within_the_flush_interval, |backend| as
     assert!(own.iter().all(|r| r.0 == "issues" && r.1 == "list" && r.2 == "success"), "{own:?}");
 });
 
+// What a caller sends as the entity and action is audited as sent (cut to its length limits),
+// whatever it holds: text PostgreSQL cannot store (a NUL), or what would break a line of COPY
+// text (tab, newline, backslash, `\N`). A record that storage refused would take its whole batch,
+// other tenants' records included, with it.
+both_backends!(any_entity_text_is_audited_without_losing_its_batch, |backend| async move {
+    let Some(e) = start(backend, |_| {}).await else { return };
+    let upstream = fake().await;
+    let app = e.app_token().await;
+    let id = e.github_connector(&app, Some("acme"), &upstream.base_url("github"), creds::GITHUB_TOKEN).await;
+    let odd = ["iss\u{0}ues", "a\tb\nc\rd\\e", "\\N", "é\u{7f}\u{1}"];
+    for entity in odd {
+        let run = call(
+            "POST",
+            &format!("{}/api/v1/integrations/connectors/{id}/execute", e.base),
+            Some(&app),
+            Some(json!({"entity": entity, "action": "li\\st\t", "params": {}})),
+            &[],
+        )
+        .await;
+        assert_eq!(run.status, 422, "{}", run.text);
+    }
+    for _ in 0..3 {
+        let run = execute(&e.base, &app, &id).await;
+        assert_eq!(run.status, 200, "{}", run.text);
+    }
+    let own = e.state.db.audit_records(&e.app.organization_id).await.unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(own.iter().filter(|r| r.0 == "issues" && r.2 == "success").count(), 3, "{own:?}");
+    let mut failed: Vec<&str> = own.iter().filter(|r| r.2 == "error").map(|r| r.0.as_str()).collect();
+    failed.sort_unstable();
+    // A NUL, which neither store keeps as sent, arrives as U+FFFD; everything else as sent.
+    let mut expected = vec!["iss\u{fffd}ues", "a\tb\nc\rd\\e", "\\N", "é\u{7f}\u{1}"];
+    expected.sort_unstable();
+    assert_eq!(failed, expected);
+    assert!(own.iter().filter(|r| r.2 == "error").all(|r| r.1 == "li\\st\t"), "{own:?}");
+});
+
 both_backends!(a_graceful_shutdown_writes_every_queued_record, |backend| async move {
     let Some(e) = start(backend, |_| {}).await else { return };
     let upstream = fake().await;

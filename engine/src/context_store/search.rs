@@ -143,7 +143,8 @@ pub(super) struct SearchParams {
 }
 
 /// Checks a search's params (`query`, `limit`, `cursor`, `fields`), the same for every cache.
-pub(super) fn parse_search(params: Value, fields: Option<&BTreeSet<String>>) -> ApiResult<SearchParams> {
+pub(super) fn parse_search(mut params: Value, fields: Option<&BTreeSet<String>>) -> ApiResult<SearchParams> {
+    nul_free(&mut params);
     let m = params_object(params, &["query", "limit", "cursor", "fields"])?;
     let query = parse_query(m.get("query").unwrap_or(&Value::Null), fields).map_err(|e| {
         invalid("invalid_query", e.to_string()).with_details(json!({"reason": "invalid_query", "at": e.at}))
@@ -161,6 +162,22 @@ pub(super) fn parse_search(params: Value, fields: Option<&BTreeSet<String>>) -> 
         Some(f) => Some(parse_fields(f).map_err(|e| invalid("invalid_params", e.to_string()))?),
     };
     Ok(SearchParams { query, limit, offset, digest, paths })
+}
+
+/// Every NUL in the strings and keys of `v` as U+FFFD: what either cache holds for a NUL in a
+/// record (`sync::without_nul`), so a search for one finds it (PostgreSQL would refuse it).
+fn nul_free(v: &mut Value) {
+    match v {
+        Value::String(s) if s.contains('\0') => *s = s.replace('\0', "\u{fffd}"),
+        Value::Array(a) => a.iter_mut().for_each(nul_free),
+        Value::Object(m) => {
+            if m.keys().any(|k| k.contains('\0')) {
+                *m = std::mem::take(m).into_iter().map(|(k, v)| (k.replace('\0', "\u{fffd}"), v)).collect();
+            }
+            m.values_mut().for_each(nul_free);
+        }
+        _ => {}
+    }
 }
 
 /// Runs a search; answers `{data, meta: {has_more, cursor, took_ms}}`.

@@ -689,7 +689,7 @@ async fn pages(
         let mut rows = Vec::with_capacity(records.len());
         for r in &records {
             let id = match r.get("id") {
-                Some(Value::String(s)) => s.clone(),
+                Some(Value::String(s)) => s.replace('\0', "\u{fffd}"),
                 Some(Value::Number(n)) => n.to_string(),
                 _ => {
                     return Err(refused(
@@ -699,7 +699,7 @@ async fn pages(
                     ))
                 }
             };
-            rows.push((id, r.to_string()));
+            rows.push((id, without_nul(r.to_string())));
         }
         let next = res.next_page.map(|n| {
             let mut p = match &params_now {
@@ -732,6 +732,34 @@ async fn pages(
         }
     }
     Ok(())
+}
+
+/// A record's JSON text as either cache keeps it: a NUL (`\u0000`, which PostgreSQL's JSONB
+/// refuses, failing the page and so the sync) as U+FFFD, so that both caches hold, and answer,
+/// the same records.
+fn without_nul(json: String) -> String {
+    const NUL: &str = "\\u0000";
+    if !json.contains(NUL) {
+        return json;
+    }
+    let mut out = String::with_capacity(json.len());
+    let mut rest = json.as_str();
+    // Escapes are taken whole, so the `u0000` of an escaped backslash followed by "u0000" stays.
+    while let Some(at) = rest.find('\\') {
+        let (before, escape) = rest.split_at(at);
+        out.push_str(before);
+        let len = if escape.starts_with(NUL) {
+            out.push_str("\\ufffd");
+            NUL.len()
+        } else {
+            let len = 1 + escape[1..].chars().next().map_or(0, char::len_utf8);
+            out.push_str(&escape[..len]);
+            len
+        };
+        rest = &escape[len..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Stores one page and its checkpoint in one transaction, raising the high-water mark to the
@@ -888,5 +916,23 @@ mod run_guard_tests {
         assert!(RunGuard::claim(key.clone()).is_none());
         drop(first);
         assert!(RunGuard::claim(key).is_some());
+    }
+}
+
+#[cfg(test)]
+mod nul_tests {
+    use super::*;
+    use serde_json::json;
+
+    /// Every NUL becomes U+FFFD, in values and keys; an escaped backslash followed by the text
+    /// `u0000` is not a NUL and stays; the text stays JSON of the same shape.
+    #[test]
+    fn nuls_become_replacement_characters_and_nothing_else_changes() {
+        let record = json!({"a\u{0}": "x\u{0}y", "b": "\\u0000", "c": ["\\\u{0}", "\t\"\u{1}é"], "d": 1});
+        let text = without_nul(record.to_string());
+        let back: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+        assert_eq!(back, json!({"a\u{fffd}": "x\u{fffd}y", "b": "\\u0000", "c": ["\\\u{fffd}", "\t\"\u{1}é"], "d": 1}));
+        let plain = json!({"a": "\\u0001"}).to_string();
+        assert_eq!(without_nul(plain.clone()), plain);
     }
 }

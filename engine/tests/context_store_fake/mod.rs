@@ -26,6 +26,9 @@ pub struct Fake {
     pub delay_ms: AtomicUsize,
     /// Pages starting after this customer answer 400 (0: none do).
     pub fail_after: AtomicUsize,
+    /// Customers whose name and description end in a NUL (`\u0000` in the JSON), as text from
+    /// real APIs sometimes does.
+    pub nul_in: Mutex<HashSet<usize>>,
 }
 
 const FIRST: [&str; 8] = ["John", "Jane", "Jonathan", "Maria", "Zoë", "Ahmed", "Li", "Teodora"];
@@ -151,11 +154,18 @@ async fn customers(
     };
     let total = fake.total.load(Ordering::SeqCst);
     let deleted = fake.deleted.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let nul_in = fake.nul_in.lock().unwrap_or_else(|e| e.into_inner()).clone();
     let mut data = Vec::new();
     let mut i = after + 1;
     while i <= total && data.len() < limit {
         if !deleted.contains(&i) {
-            data.push(record(i));
+            let mut r = record(i);
+            if nul_in.contains(&i) {
+                for field in ["name", "description"] {
+                    r[field] = json!(format!("{}\u{0}", r[field].as_str().unwrap_or_default()));
+                }
+            }
+            data.push(r);
         }
         i += 1;
     }
