@@ -768,9 +768,15 @@ impl Db {
     /// records and the task writes them in batches (see `db/audit.rs`). Once per database
     /// handle (its clones share it); later calls do nothing.
     pub fn start_audit_writer(&self, config: AuditConfig, metrics: Arc<Metrics>) {
-        let pool = self.pool.clone();
-        let postgres = self.postgres;
-        let _ = self.audit.get_or_init(|| AuditQueue::start(pool, postgres, config, metrics));
+        let _ = self.audit.get_or_init(|| AuditQueue::start(self.audit_writer(), config, metrics));
+    }
+
+    /// Where audit batches go: on PostgreSQL by `COPY`, through a connection of the writer's
+    /// own (`switchboard-audit` in `pg_stat_activity`).
+    fn audit_writer(&self) -> audit::Writer {
+        // `Target::parse` made the same conversion when the database was opened.
+        let copy = self.target.as_ref().and_then(|t| sqlx::postgres::PgConnectOptions::try_from(&t.named("switchboard-audit")).ok());
+        audit::Writer::new(self.pool.clone(), copy)
     }
 
     /// Waits until every audit record queued through this handle (or a clone) before the call
@@ -1693,6 +1699,52 @@ mod tests {
         assert_eq!(entities, expected, "audit ids in the order the records were written");
         let ids: std::collections::HashSet<String> = rows.iter().map(|r| r.try_get("id").unwrap_or_default()).collect();
         assert_eq!(ids.len(), 400, "every id distinct");
+    }
+
+    /// A batch written again after an attempt that failed, but may have been stored (its
+    /// commit's answer lost), stores each record once, on either store; every field arrives as
+    /// written, a missing one as NULL. On PostgreSQL the batch goes in by `COPY`, which has no
+    /// `ON CONFLICT`: written again as a first attempt, the same records are refused.
+    #[tokio::test]
+    async fn an_audit_batch_written_again_stores_each_record_once() {
+        let dir = std::env::temp_dir().join(format!("sb-audit-again-{}", uuid::Uuid::new_v4()));
+        for (url, postgres) in databases(&dir, "sb_audit_again").await {
+            let db = Db::open(Some(&url), &dir).await.unwrap_or_else(|e| panic!("{e}"));
+            let writer = db.audit_writer();
+            let odd = Audit {
+                workspace_id: Some("w\\N\tx".into()),
+                error_code: Some("validation".into()),
+                latency_ms: -7,
+                request_id: "line\nbreak\r\\".into(),
+                ..record("e\u{1}\u{7f}é")
+            };
+            let at = "2026-12-07T00:00:00.000000Z".to_string();
+            let batch: Vec<(String, Audit, String)> = std::iter::once(odd)
+                .chain((1..100).map(|i| record(&format!("e{i:03}"))))
+                .map(|a| (new_audit_id(), a, at.clone()))
+                .collect();
+            audit::insert(&writer, &batch[..60], false).await.unwrap_or_else(|e| panic!("{url}: {e}"));
+            audit::insert(&writer, &batch, true).await.unwrap_or_else(|e| panic!("{url}: {e}"));
+            assert_eq!(db.audit_count().await.unwrap_or_else(|e| panic!("{e}")), 100, "{url}");
+            let first = sqlx::query(
+                "SELECT workspace_id, connector_id, entity, error_code, latency_ms, request_id FROM audit_log WHERE id = $1",
+            )
+            .bind(&batch[0].0)
+            .fetch_one(&db.pool)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+            let text = |c: &str| first.try_get::<Option<String>, _>(c).unwrap_or_else(|e| panic!("{c}: {e}"));
+            assert_eq!(text("workspace_id").as_deref(), Some("w\\N\tx"), "{url}");
+            assert_eq!(text("connector_id"), None, "{url}");
+            assert_eq!(text("entity").as_deref(), Some("e\u{1}\u{7f}é"), "{url}");
+            assert_eq!(text("error_code").as_deref(), Some("validation"), "{url}");
+            assert_eq!(text("request_id").as_deref(), Some("line\nbreak\r\\"), "{url}");
+            assert_eq!(first.try_get::<i64, _>("latency_ms").unwrap_or_default(), -7, "{url}");
+            let repeated = audit::insert(&writer, &batch[..1], false).await;
+            assert_eq!(repeated.is_err(), postgres, "{url}: {repeated:?}");
+            db.pool.close().await;
+        }
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     /// The pruner's count of audit records reads two ends of an index, never the table (a

@@ -19,6 +19,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::AnyPool;
 use tokio::sync::mpsc::error::{SendTimeoutError, TrySendError};
 use tokio::sync::{mpsc, oneshot, Notify};
@@ -115,9 +116,8 @@ impl Dropped {
 }
 
 impl AuditQueue {
-    /// Starts the writer task on the current tokio runtime.
-    /// `postgres` picks the placeholder style of the INSERTs (`$n` there, `?` on SQLite).
-    pub(super) fn start(pool: AnyPool, postgres: bool, config: AuditConfig, metrics: Arc<Metrics>) -> Self {
+    /// Starts the writer task on the current tokio runtime, writing through `writer`.
+    pub(super) fn start(writer: Writer, config: AuditConfig, metrics: Arc<Metrics>) -> Self {
         let (tx, rx) = mpsc::channel(config.capacity.max(1));
         let dropped = Arc::new(Dropped {
             metrics,
@@ -127,7 +127,7 @@ impl AuditQueue {
         });
         let (wake, held) = (Arc::new(Notify::new()), Arc::new(AtomicUsize::new(0)));
         let batching = Batching { wake: wake.clone(), held: held.clone() };
-        tokio::spawn(run(Writer { pool, postgres }, rx, config, dropped.clone(), batching));
+        tokio::spawn(run(writer, rx, config, dropped.clone(), batching));
         Self { tx, enqueue_wait: config.enqueue_wait, dropped, wake, held, max_batch: config.max_batch.max(1) }
     }
 
@@ -273,13 +273,15 @@ async fn write(writer: &Writer, batch: &[(String, Audit, String)], dropped: &Dro
         return;
     }
     let mut retries = WRITE_RETRIES.iter();
+    let mut again = false;
     loop {
-        match insert(writer, batch).await {
+        match insert(writer, batch, again).await {
             Ok(()) => break,
             Err(e) => match retries.next() {
                 Some(pause) if e.is_unavailable() => {
                     tracing::warn!(records = batch.len(), error = %e, "storage unavailable; writing the audit records again shortly");
                     tokio::time::sleep(*pause).await;
+                    again = true;
                 }
                 _ => {
                     tracing::error!(records = batch.len(), error = %e, "could not write audit records");
@@ -292,39 +294,121 @@ async fn write(writer: &Writer, batch: &[(String, Audit, String)], dropped: &Dro
 }
 
 /// Where the writer task writes.
-struct Writer {
+pub(super) struct Writer {
     pool: AnyPool,
-    /// PostgreSQL numbers its placeholders (`$n`). SQLite gets anonymous `?`s: binding looks
-    /// every named or numbered parameter up by a linear scan of the statement's names, so
-    /// `$n` would cost a batch of 768 parameters about 300,000 comparisons.
-    postgres: bool,
+    /// PostgreSQL: a connection of the writer's own, through which each batch goes in by
+    /// `COPY` (about 6 µs of the server's CPU per record here, against 12-14 for the same
+    /// records by multi-row INSERTs, which the server parses, plans and runs row by row).
+    copy: Option<PgPool>,
 }
 
-/// The batch as multi-row INSERTs in one transaction. A record already there (a retry after a
-/// commit whose answer was lost) is skipped by its id.
-async fn insert(w: &Writer, batch: &[(String, Audit, String)]) -> StoreResult<()> {
-    let mut tx = w.pool.begin().await?;
+impl Writer {
+    /// Writes into `pool`; on PostgreSQL (`copy`: the database's connection options) by `COPY`
+    /// through a connection of its own, opened on first use.
+    pub(super) fn new(pool: AnyPool, copy: Option<PgConnectOptions>) -> Self {
+        let copy = copy.map(|options| {
+            PgPoolOptions::new()
+                .max_connections(1)
+                .min_connections(0)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect_lazy_with(options)
+        });
+        Self { pool, copy }
+    }
+}
+
+/// The columns a batch writes, in the order of each row's values.
+const COLUMNS: &str =
+    "id, organization_id, workspace_id, connector_id, token_kind, entity, action, status, error_code, latency_ms, request_id, created_at";
+
+/// Writes `batch` in one transaction. `again`: an earlier attempt failed, and may have been
+/// stored all the same (its commit's answer lost); a record already there is skipped by its id.
+pub(super) async fn insert(w: &Writer, batch: &[(String, Audit, String)], again: bool) -> StoreResult<()> {
+    match &w.copy {
+        Some(pg) => copy_in(pg, batch, again).await,
+        None => insert_values(&w.pool, batch).await,
+    }
+}
+
+/// PostgreSQL: the batch as one `COPY` (one statement, so one transaction); on another attempt,
+/// without the records the first one stored.
+async fn copy_in(pg: &PgPool, batch: &[(String, Audit, String)], again: bool) -> StoreResult<()> {
+    let mut conn = pg.acquire().await?;
+    let stored: std::collections::HashSet<String> = if again {
+        let ids: Vec<&str> = batch.iter().map(|(id, ..)| id.as_str()).collect();
+        sqlx::query_scalar("SELECT id FROM audit_log WHERE id = ANY($1)").bind(ids).fetch_all(&mut *conn).await?.into_iter().collect()
+    } else {
+        std::collections::HashSet::new()
+    };
+    let mut text = String::with_capacity(batch.len() * 256);
+    for (id, a, at) in batch.iter().filter(|(id, ..)| !stored.contains(id)) {
+        let latency = a.latency_ms.to_string();
+        let fields = [
+            Some(id.as_str()),
+            Some(&a.organization_id),
+            a.workspace_id.as_deref(),
+            a.connector_id.as_deref(),
+            Some(&a.token_kind),
+            Some(&a.entity),
+            Some(&a.action),
+            Some(&a.status),
+            a.error_code.as_deref(),
+            Some(&latency),
+            Some(&a.request_id),
+            Some(at.as_str()),
+        ];
+        for (i, field) in fields.into_iter().enumerate() {
+            if i > 0 {
+                text.push('\t');
+            }
+            copy_field(&mut text, field);
+        }
+        text.push('\n');
+    }
+    if text.is_empty() {
+        return Ok(());
+    }
+    let mut copy = conn.copy_in_raw(&format!("COPY audit_log ({COLUMNS}) FROM STDIN")).await?;
+    if let Err(e) = copy.send(text.as_bytes()).await {
+        let _ = copy.abort("the audit batch could not be sent").await;
+        return Err(e.into());
+    }
+    copy.finish().await?;
+    Ok(())
+}
+
+/// One field of a line of `COPY` text: `\N` for none; a backslash, tab, newline or carriage
+/// return escaped, and a NUL (which the server's text cannot hold) as U+FFFD.
+fn copy_field(out: &mut String, field: Option<&str>) {
+    let Some(text) = field else {
+        out.push_str("\\N");
+        return;
+    };
+    for c in text.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\t' => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\0' => out.push(char::REPLACEMENT_CHARACTER),
+            c => out.push(c),
+        }
+    }
+}
+
+/// SQLite: the batch as multi-row INSERTs with anonymous `?` placeholders (binding looks every
+/// named or numbered parameter up by a linear scan of the statement's names, so `$n` would cost
+/// a batch of 768 parameters about 300,000 comparisons) in one transaction. A record already
+/// there (a retry after a commit whose answer was lost) is skipped by its id.
+async fn insert_values(pool: &AnyPool, batch: &[(String, Audit, String)]) -> StoreResult<()> {
+    let mut tx = pool.begin().await?;
     for chunk in batch.chunks(ROWS_PER_STATEMENT) {
-        let mut sql = String::from(
-            "INSERT INTO audit_log (id, organization_id, workspace_id, connector_id, token_kind, entity, action, status, \
-             error_code, latency_ms, request_id, created_at) VALUES ",
-        );
+        let mut sql = format!("INSERT INTO audit_log ({COLUMNS}) VALUES ");
         for i in 0..chunk.len() {
             if i > 0 {
                 sql.push_str(", ");
             }
-            sql.push('(');
-            for c in 0..12 {
-                if c > 0 {
-                    sql.push_str(", ");
-                }
-                if w.postgres {
-                    sql.push_str(&format!("${}", i * 12 + c + 1));
-                } else {
-                    sql.push('?');
-                }
-            }
-            sql.push(')');
+            sql.push_str("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
         }
         sql.push_str(" ON CONFLICT (id) DO NOTHING");
         let mut q = sqlx::query(&sql);
