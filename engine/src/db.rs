@@ -775,7 +775,10 @@ impl Db {
     /// own (`switchboard-audit` in `pg_stat_activity`).
     fn audit_writer(&self) -> audit::Writer {
         // `Target::parse` made the same conversion when the database was opened.
-        let copy = self.target.as_ref().and_then(|t| sqlx::postgres::PgConnectOptions::try_from(&t.named("switchboard-audit")).ok());
+        let copy = self
+            .target
+            .as_ref()
+            .and_then(|t| sqlx::postgres::PgConnectOptions::try_from(&t.named("switchboard-audit")).ok());
         audit::Writer::new(self.pool.clone(), copy)
     }
 

@@ -336,7 +336,12 @@ async fn copy_in(pg: &PgPool, batch: &[(String, Audit, String)], again: bool) ->
     let mut conn = pg.acquire().await?;
     let stored: std::collections::HashSet<String> = if again {
         let ids: Vec<&str> = batch.iter().map(|(id, ..)| id.as_str()).collect();
-        sqlx::query_scalar("SELECT id FROM audit_log WHERE id = ANY($1)").bind(ids).fetch_all(&mut *conn).await?.into_iter().collect()
+        sqlx::query_scalar("SELECT id FROM audit_log WHERE id = ANY($1)")
+            .bind(ids)
+            .fetch_all(&mut *conn)
+            .await?
+            .into_iter()
+            .collect()
     } else {
         std::collections::HashSet::new()
     };
