@@ -229,10 +229,11 @@ pub fn check_config(
     }
 }
 
-/// A connector's display name, when one is given, is 1 to 256 characters.
+/// A connector's display name, when one is given, is 1 to 256 characters, none of them a control
+/// character (as a workspace name: a NUL, which PostgreSQL's text refuses, among them).
 pub fn check_name(name: Option<&str>, problems: &mut Vec<FieldProblem>) {
-    if name.is_some_and(|n| n.trim().is_empty() || n.len() > 256) {
-        problems.push(FieldProblem::new("name", "must be 1 to 256 characters"));
+    if name.is_some_and(|n| n.trim().is_empty() || n.len() > 256 || n.chars().any(char::is_control)) {
+        problems.push(FieldProblem::new("name", "must be 1 to 256 characters without control characters"));
     }
 }
 
@@ -380,9 +381,18 @@ paths:
         let mut p = Vec::new();
         check_name(Some("  "), &mut p);
         check_name(Some("ok"), &mut p);
+        check_name(Some("Zoë's CRM (prod)"), &mut p);
         check_name(None, &mut p);
         assert_eq!(object_or_empty(Some(json!([1])), "config", &mut p), Map::new());
         assert_eq!(object_or_empty(Some(Value::Null), "config", &mut p), Map::new());
-        assert_eq!(summary(&p), "name must be 1 to 256 characters; config must be an object");
+        assert_eq!(
+            summary(&p),
+            "name must be 1 to 256 characters without control characters; config must be an object"
+        );
+        for bad in ["a\u{0}b", "line\nbreak", "tab\t", "\u{7f}"] {
+            let mut p = Vec::new();
+            check_name(Some(bad), &mut p);
+            assert_eq!(p.len(), 1, "{bad:?}");
+        }
     }
 }

@@ -1169,3 +1169,29 @@ async fn random_methods_and_paths_add_no_metrics_series() {
     assert!(at_500.iter().any(|l| l.contains("route=\"unmatched\",status=\"404\"")), "{at_500:#?}");
     assert!(at_500.iter().any(|l| l.contains("route=\"/api/v1/integrations/connectors/{id}\"")), "{at_500:#?}");
 }
+
+// A connector's name holding a control character (a NUL among them, which PostgreSQL's text
+// refuses: it answered 500 there and stored the name on SQLite) is a validation error on either
+// store, on create and on update. A NUL inside credentials or configuration is kept: they are
+// stored as JSON, where it is escaped.
+both_backends!(a_control_character_in_a_connector_name_is_refused_on_either_store, |backend| async move {
+    let Some(e) = start(backend, |_| {}).await else { return };
+    let app = e.app_token().await;
+    let body = |name: &str| {
+        json!({"connector_type": "github", "name": name, "workspace_name": "acme",
+            "credentials": {"personal_access_token": "ghp_x\u{0}y"}, "replication_config": {"repositories": ["o\u{0}/h"]},
+            "config": {"base_url": "http://127.0.0.1:9/"}})
+    };
+    for name in ["g\u{0}h", "two\nlines"] {
+        let a = e.post("/api/v1/integrations/connectors", &app, body(name)).await;
+        assert_eq!((a.status, a.body["code"].as_str()), (422, Some("validation")), "{backend:?}: {}", a.text);
+        assert!(a.text.contains("name must be 1 to 256 characters without control characters"), "{}", a.text);
+    }
+    let a = e.post("/api/v1/integrations/connectors", &app, body("gh")).await;
+    assert_eq!(a.status, 201, "{backend:?}: {}", a.text);
+    let url = format!("{}/api/v1/integrations/connectors/{}", e.base, a.body["id"].as_str().unwrap_or_default());
+    let a = call("PATCH", &url, Some(&app), Some(json!({"name": "x\u{0}"})), &[]).await;
+    assert_eq!((a.status, a.body["code"].as_str()), (422, Some("validation")), "{backend:?}: {}", a.text);
+    let a = call("GET", &url, Some(&app), None, &[]).await;
+    assert_eq!((a.status, a.body["name"].as_str()), (200, Some("gh")), "{backend:?}: {}", a.text);
+});

@@ -259,6 +259,14 @@ async fn a_nul_in_a_record_is_cached_as_a_replacement_character_by_either_cache(
         assert_eq!(ids, ["cus_000120"], "{backend:?}");
         let ids = search_ids(&e.base, &app, &id, &json!({"filter": {"contains": {"description": "\u{0}"}}})).await;
         assert_eq!(ids, ["cus_000003", "cus_000120"], "{backend:?}");
+        // A failure whose message holds a NUL is recorded as failed (not left running).
+        fake.fail_after.store(100, Ordering::SeqCst);
+        assert_eq!(sync(&e.base, &app, &id).await.status, 202);
+        let failed = wait_done(&e.base, &app, &id).await;
+        let error = failed["last_error"].as_str().unwrap_or_default();
+        assert_eq!(failed["status"], "failed", "{backend:?}: {failed}");
+        assert!(error.contains("the test's failure\u{fffd}"), "{backend:?}: {failed}");
+        fake.fail_after.store(0, Ordering::SeqCst);
     }
 }
 

@@ -24,7 +24,8 @@ pub struct Fake {
     pub pages: AtomicUsize,
     /// Milliseconds each page waits before it is served.
     pub delay_ms: AtomicUsize,
-    /// Pages starting after this customer answer 400 (0: none do).
+    /// Pages starting after this customer answer 400 (0: none do), with a message ending in a
+    /// NUL.
     pub fail_after: AtomicUsize,
     /// Customers whose name and description end in a NUL (`\u0000` in the JSON), as text from
     /// real APIs sometimes does.
@@ -135,7 +136,8 @@ async fn customers(
     }
     let fail_after = fake.fail_after.load(Ordering::SeqCst);
     if fail_after > 0 && q.get("starting_after").is_some_and(|c| c == &format!("cus_{fail_after:06}")) {
-        return (StatusCode::BAD_REQUEST, Json(json!({"error": {"message": "the test's failure"}}))).into_response();
+        return (StatusCode::BAD_REQUEST, Json(json!({"error": {"message": "the test's failure\u{0}"}})))
+            .into_response();
     }
     let delay = fake.delay_ms.load(Ordering::SeqCst);
     if delay > 0 {
