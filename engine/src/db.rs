@@ -560,7 +560,17 @@ impl Audit {
     /// statement that brings one, and with it every record of the batch: other tenants' too.
     /// SQLite could keep it; both stores keep the same record.
     pub fn caller_text(text: &str, max: usize) -> String {
-        text.chars().take(max).map(|c| if c == '\0' { char::REPLACEMENT_CHARACTER } else { c }).collect()
+        text.chars().take(max).map(storable).collect()
+    }
+}
+
+/// `c` as either store keeps it in text: a NUL, which PostgreSQL's text and JSONB refuse (and
+/// with it the whole statement), as U+FFFD; any other character as it is.
+pub fn storable(c: char) -> char {
+    if c == '\0' {
+        char::REPLACEMENT_CHARACTER
+    } else {
+        c
     }
 }
 

@@ -617,11 +617,7 @@ async fn run(st: AppState, row: Arc<ConnectorRow>, entity: String, file: PathBuf
         }
         // A NUL (a provider's message may hold one) as U+FFFD: PostgreSQL's text refuses it,
         // and the failure would go unrecorded.
-        let message: String = message
-            .chars()
-            .take(MAX_ERROR_LEN)
-            .map(|c| if c == '\0' { char::REPLACEMENT_CHARACTER } else { c })
-            .collect();
+        let message: String = message.chars().take(MAX_ERROR_LEN).map(crate::db::storable).collect();
         if let Some(p) = PgCache::of(&st, &row) {
             if p.fail(&row.id, &entity, &message).await.is_err() {
                 tracing::error!(connector_id = %row.id, entity = %entity, "could not record a failed context store sync");

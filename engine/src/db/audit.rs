@@ -395,8 +395,7 @@ fn copy_field(out: &mut String, field: Option<&str>) {
             '\t' => out.push_str("\\t"),
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
-            '\0' => out.push(char::REPLACEMENT_CHARACTER),
-            c => out.push(c),
+            c => out.push(super::storable(c)),
         }
     }
 }
