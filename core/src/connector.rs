@@ -488,9 +488,9 @@ impl Connector {
             };
             let success = (200..300).contains(&resp.status);
             // The records' text, when kept: the body then holds an empty array in their place.
-            let (body, raw_records);
-            (resp.body, body, raw_records) =
-                read_body(std::mem::take(&mut resp.body), raw_path.filter(|_| success)).await?;
+            let read;
+            (resp.body, read) = read_body(std::mem::take(&mut resp.body), raw_path.filter(|_| success)).await?;
+            let Body { value: body, json, records: raw_records } = read;
             let gql = upstream::graphql_code(&body);
             // A success status whose body says it failed (`x-response-error-check`).
             let failure = if success { upstream::body_failure(op.error_check.as_ref(), &body) } else { None };
@@ -511,6 +511,16 @@ impl Connector {
                 if op.action == "download" {
                     let (data, meta) = self.download(op, resp, &body, timeout).await?;
                     return Ok((JsonData::Value(data), meta, 1));
+                }
+                if !json && op.record_extractor.is_some() {
+                    // Records are read from JSON; an answer that is not JSON (an HTML page from a
+                    // proxy or a wrong base URL) holds none, and reading it as an empty page would
+                    // tell the caller there are none.
+                    let reason = format!(
+                        "the answer is not JSON ({}), so no records could be read from it",
+                        resp.header("content-type").unwrap_or("no content-type")
+                    );
+                    return Err(self.upstream_error(&resp, &body, ErrorCode::UpstreamHttp, Some(&reason)));
                 }
                 let meta = extract::meta(op, &resp, &body);
                 if let Some(records) = raw_records {
@@ -684,38 +694,64 @@ impl Executor<JsonExecution> for Connector {
     }
 }
 
-/// `bytes` read as JSON ([`Value::Null`] when empty), and with `raw_path` the page's records as
-/// their text when they can pass as text (the body then holds an empty array in their place);
-/// `bytes` come back unchanged. A long body is read off a single-threaded runtime's thread
-/// ([`apart::runtime_to_leave_for`]).
-async fn read_body(bytes: Vec<u8>, raw_path: Option<&[String]>) -> Result<(Vec<u8>, Value, Option<Vec<RecordText>>)> {
-    fn now(bytes: &[u8], raw_path: Option<&[String]>) -> (Value, Option<Vec<RecordText>>) {
+/// A response body as [`read_body`] reads it.
+struct Body {
+    /// The body as JSON ([`Value::Null`] when empty), or as text when it is not JSON.
+    value: Value,
+    /// Whether it was JSON (or empty).
+    json: bool,
+    /// The page's records as their text, when they can pass as text (`value` then holds an
+    /// empty array in their place).
+    records: Option<Vec<RecordText>>,
+}
+
+/// `bytes` read as JSON, and with `raw_path` the page's records as their text when they can pass
+/// as text; `bytes` come back unchanged. A long body is read off a single-threaded runtime's
+/// thread ([`apart::runtime_to_leave_for`]).
+async fn read_body(bytes: Vec<u8>, raw_path: Option<&[String]>) -> Result<(Vec<u8>, Body)> {
+    fn now(bytes: &[u8], raw_path: Option<&[String]>) -> Body {
         if bytes.is_empty() {
-            return (Value::Null, None);
+            return Body { value: Value::Null, json: true, records: None };
         }
         match raw_path.and_then(|p| extract::split_records(bytes, p)) {
-            Some((body, records)) => (body, Some(records)),
+            Some((value, records)) => Body { value, json: true, records: Some(records) },
             // Not JSON, or not a page whose records can pass as text: the parsing path reads
             // it (or says why it cannot).
-            None => (whole_body(bytes), None),
+            None => match parse_body(bytes) {
+                Some(value) => Body { value, json: true, records: None },
+                None => Body {
+                    value: Value::String(String::from_utf8_lossy(bytes).into_owned()),
+                    json: false,
+                    records: None,
+                },
+            },
         }
     }
     let Some(runtime) = apart::runtime_to_leave_for(bytes.len()) else {
-        let (body, records) = now(&bytes, raw_path);
-        return Ok((bytes, body, records));
+        let body = now(&bytes, raw_path);
+        return Ok((bytes, body));
     };
     let path = raw_path.map(<[String]>::to_vec);
     apart::on_a_blocking_thread(runtime, move || {
-        let (body, records) = now(&bytes, path.as_deref());
-        (bytes, body, records)
+        let body = now(&bytes, path.as_deref());
+        (bytes, body)
     })
     .await
     .map_err(|e| Error::internal(e.to_string()))
 }
 
+/// A response body as JSON: as sent, or with its lone surrogate escapes mended
+/// ([`extract::mend_lone_surrogates`]); `None` when it is not JSON.
+fn parse_body(bytes: &[u8]) -> Option<Value> {
+    match extract::parse_json(bytes) {
+        Ok(value) => Some(value),
+        Err(_) => extract::parse_json(extract::mend_lone_surrogates(bytes)?.as_bytes()).ok(),
+    }
+}
+
 /// A response body as JSON, or as text when it is not JSON.
 fn whole_body(bytes: &[u8]) -> Value {
-    extract::parse_json(bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(bytes).into_owned()))
+    parse_body(bytes).unwrap_or_else(|| Value::String(String::from_utf8_lossy(bytes).into_owned()))
 }
 
 /// A record that passed the first parse but not a second one.

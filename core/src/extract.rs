@@ -24,6 +24,54 @@ pub fn parse_json(bytes: &[u8]) -> serde_json::Result<Value> {
     Ok(value)
 }
 
+/// The four hex digits of a `\u` escape at `at`.
+fn hex4(s: &[u8], at: usize) -> Option<u16> {
+    let digits = std::str::from_utf8(s.get(at..at + 4)?).ok()?;
+    if !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    u16::from_str_radix(digits, 16).ok()
+}
+
+/// JSON text with each lone UTF-16 surrogate escape (`\ud83d` without the second half of its
+/// pair after it, or a second half alone) written as `\ufffd`, the character a JavaScript
+/// `TextEncoder` writes for one. Some APIs cut strings by UTF-16 units and send such halves;
+/// a Rust string cannot hold them, so [`parse_json`] refuses the text, where Python's
+/// `json.loads` reads it. `None` when the text is not UTF-8 or holds none.
+pub fn mend_lone_surrogates(bytes: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(bytes).ok()?;
+    let (mut out, mut copied, mut i) = (String::new(), 0, 0);
+    while let Some(found) = text.get(i..).and_then(|rest| rest.find('\\')) {
+        let at = i + found;
+        // Any escape but `\u` is two bytes (an escaped backslash among them, so the text after
+        // it is never read as an escape).
+        i = at + 2;
+        if bytes.get(at + 1) != Some(&b'u') {
+            continue;
+        }
+        let Some(unit) = hex4(bytes, at + 2) else { continue };
+        i = at + 6;
+        let paired = match unit {
+            0xD800..=0xDBFF if bytes.get(at + 6..at + 8) == Some(b"\\u".as_slice()) => {
+                hex4(bytes, at + 8).is_some_and(|low| (0xDC00..=0xDFFF).contains(&low))
+            }
+            0xD800..=0xDFFF => false,
+            _ => continue,
+        };
+        if paired {
+            i = at + 12;
+        } else {
+            out.push_str(&text[copied..at]);
+            out.push_str("\\ufffd");
+            copied = at + 6;
+        }
+    }
+    (copied > 0).then(|| {
+        out.push_str(&text[copied..]);
+        out
+    })
+}
+
 /// The key serde_json reads as a [`serde_json::value::RawValue`] inside a `Value` (its
 /// `raw_value` feature is on in this workspace): an object whose first key it is stands for the
 /// JSON text of its value, as `serde_json::from_slice` reads it.
@@ -389,11 +437,7 @@ impl Walk<'_> {
     }
 
     fn hex4(&self, at: usize) -> Option<u16> {
-        let digits = std::str::from_utf8(self.s.get(at..at + 4)?).ok()?;
-        if !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return None;
-        }
-        u16::from_str_radix(digits, 16).ok()
+        hex4(self.s, at)
     }
 
     fn digits(&mut self) -> usize {
