@@ -908,10 +908,12 @@ def targets_table(w: Callable[[str], None], r: dict[str, Any]) -> None:
     w("## Targets in this run\n")
     w("Each target against this run's figure. A single run on this machine is not a verdict: the same builds "
       "have measured on either side of several of these bounds in runs an hour apart (the ratios of earlier runs "
-      "are in the headers of the profile sections at the end of this file, which also say what bounds each target not met).\n")
+      "are in the headers of the profile sections at the end of this file; what bounds each target not met is "
+      "summed up at their start, with the measurements, and told at length in its section).\n")
     w("| target | this run | met | what bounds it |\n| --- | ---: | --- | --- |")
     for target, figure, where, met in rows:
-        w(f"| {target} | {figure} | {'yes' if met else '**no**'} | {f'Profiles, section {where}' if where and not met else ''} |")
+        bound = f"[Profiles: in short](#what-bounds-each-target-not-met-in-short); section {where}"
+        w(f"| {target} | {figure} | {'yes' if met else '**no**'} | {bound if where and not met else ''} |")
     w("")
 
 
