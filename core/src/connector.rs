@@ -516,8 +516,9 @@ impl Connector {
                     // Records are read from JSON; an answer that is not JSON (an HTML page from a
                     // proxy or a wrong base URL) holds none, and reading it as an empty page would
                     // tell the caller there are none.
+                    let what = if std::str::from_utf8(&resp.body).is_ok() { "JSON" } else { "UTF-8 text" };
                     let reason = format!(
-                        "the answer is not JSON ({}), so no records could be read from it",
+                        "the answer is not {what} ({}), so no records could be read from it",
                         resp.header("content-type").unwrap_or("no content-type")
                     );
                     return Err(self.upstream_error(&resp, &body, ErrorCode::UpstreamHttp, Some(&reason)));

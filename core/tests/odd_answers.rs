@@ -4,15 +4,16 @@
 //! - a lone UTF-16 surrogate escape in one record (APIs that cut strings by UTF-16 units send
 //!   them; Python's `json.loads` reads them) is read as U+FFFD, where it used to make the whole
 //!   page unreadable and the list come back empty;
-//! - a list answered with something that is not JSON is an `upstream_http` error, not an empty
-//!   page an agent would take for "there are none".
+//! - a list answered with something that is not JSON (or not UTF-8) is an `upstream_http` error,
+//!   not an empty page an agent would take for "there are none", and a health check against it is
+//!   unhealthy.
 
 use serde_json::{json, Value};
 use switchboard_core::{Connector, ConnectorOptions, ErrorCode, ExecuteOptions, Registry};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// A server answering every request `200` with `body` as `content_type`; its base URL.
-async fn answering(content_type: &'static str, body: &'static str) -> String {
+async fn answering(content_type: &'static str, body: &'static [u8]) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap_or_else(|e| panic!("{e}"));
     let addr = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
     tokio::spawn(async move {
@@ -27,11 +28,11 @@ async fn answering(content_type: &'static str, body: &'static str) -> String {
                         Ok(n) => head.extend_from_slice(&buf[..n]),
                     }
                 }
-                let answer = format!(
-                    "HTTP/1.1 200 OK\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
                     body.len()
                 );
-                let _ = socket.write_all(answer.as_bytes()).await;
+                let _ = socket.write_all(&[head.as_bytes(), body].concat()).await;
             });
         }
     });
@@ -57,7 +58,7 @@ const CUSTOMERS: &str = r#"{"object":"list","has_more":false,"url":"/v1/customer
 
 #[tokio::test]
 async fn a_lone_surrogate_is_read_as_a_replacement_character_not_the_page_lost() {
-    let c = stripe(&answering("application/json", CUSTOMERS).await);
+    let c = stripe(&answering("application/json", CUSTOMERS.as_bytes()).await);
     let expected = ["cut \u{fffd}", "\u{fffd} alone", "\u{fffd}A", "whole \u{1f600}", "not an escape \\ud83d"];
     let names = |data: &Value| -> Vec<String> {
         data.as_array()
@@ -78,7 +79,7 @@ async fn a_lone_surrogate_is_read_as_a_replacement_character_not_the_page_lost()
 
 #[tokio::test]
 async fn a_list_answered_with_a_page_that_is_not_json_is_an_error_not_an_empty_list() {
-    let c = stripe(&answering("text/html; charset=utf-8", "<html><body>Sign in to the proxy</body></html>").await);
+    let c = stripe(&answering("text/html; charset=utf-8", b"<html><body>Sign in to the proxy</body></html>").await);
     for raw in [false, true] {
         let err = if raw {
             c.execute_json("customers", "list", json!({}), &ExecuteOptions::default()).await.err()
@@ -90,6 +91,14 @@ async fn a_list_answered_with_a_page_that_is_not_json_is_an_error_not_an_empty_l
         assert!(err.message.contains("not JSON (text/html; charset=utf-8)"), "{}", err.message);
         assert_eq!(err.details.as_ref().map(|d| d["upstream_status"].clone()), Some(json!(200)), "{err:?}");
     }
+    // JSON in another encoding than UTF-8 is said to be that.
+    let latin1 =
+        stripe(&answering("application/json; charset=iso-8859-1", b"{\"data\": [{\"id\": \"caf\xe9\"}]}").await);
+    let err = latin1.execute("customers", "list", json!({}), &ExecuteOptions::default()).await.err();
+    let err = err.unwrap_or_else(|| panic!("a page that is not UTF-8 read as a list"));
+    assert!(err.message.contains("not UTF-8 text (application/json; charset=iso-8859-1)"), "{}", err.message);
+    // A health check against such an answer is unhealthy (it read an empty page as healthy).
+    assert_eq!(c.check().await.status, "unhealthy");
     // An operation that reads no records from a path keeps a text answer as its value.
     let one = c.execute("customers", "get", json!({"id": "cus_1"}), &ExecuteOptions::default()).await;
     let one = one.unwrap_or_else(|e| panic!("{e}"));
