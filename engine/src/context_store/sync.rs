@@ -98,7 +98,8 @@ impl RunGuard {
         }
     }
 
-    /// The sync's end is recorded (or it stopped): from now on its task only lets go.
+    /// The sync's end is recorded, or being recorded (its last page's commit, its failure), or
+    /// it stopped: from now on its task only lets go.
     fn ending(&self) {
         if let Some(e) = running().lock().unwrap_or_else(|e| e.into_inner()).get_mut(&self.0) {
             *e = true;
@@ -403,7 +404,7 @@ pub async fn start(st: &AppState, caller: &Caller, id: &str, body: &[u8]) -> Api
         let generation = started.generation;
         // On the engine's background runtime, not on the thread serving this request.
         st.background.spawn(async move {
-            run(st2, row2, entity, file2, generation, &lease).await;
+            run(st2, row2, entity, file2, generation, &lease, &guard).await;
             guard.ending();
             lease.release().await;
             drop(guard);
@@ -524,7 +525,7 @@ pub async fn run_due(st: &AppState, now: i64) -> Vec<(String, String)> {
         started.push((d.connector_id.clone(), d.entity.clone()));
         let st2 = st.clone();
         tokio::spawn(async move {
-            run(st2, row, d.entity, file, generation, &lease).await;
+            run(st2, row, d.entity, file, generation, &lease, &guard).await;
             guard.ending();
             lease.release().await;
             drop(guard);
@@ -570,7 +571,7 @@ async fn resume_once(st: &AppState) {
             tracing::info!(connector_id = %connector_id, entity = %entity, "resuming an interrupted context store sync");
             let st2 = st.clone();
             tokio::spawn(async move {
-                run(st2, row, entity, file, generation, &lease).await;
+                run(st2, row, entity, file, generation, &lease, &guard).await;
                 guard.ending();
                 lease.release().await;
                 drop(guard);
@@ -608,8 +609,19 @@ fn interrupted_syncs(dir: &std::path::Path) -> Vec<Interrupted> {
 
 /// Pages through one entity until the last page, or records the failure (the checkpoint stays,
 /// so the next sync resumes).
-async fn run(st: AppState, row: Arc<ConnectorRow>, entity: String, file: PathBuf, generation: i64, lease: &Lease) {
-    if let Err(e) = pages(&st, &row, &entity, &file, generation, lease).await {
+async fn run(
+    st: AppState,
+    row: Arc<ConnectorRow>,
+    entity: String,
+    file: PathBuf,
+    generation: i64,
+    lease: &Lease,
+    guard: &RunGuard,
+) {
+    if let Err(e) = pages(&st, &row, &entity, &file, generation, lease, guard).await {
+        // Marked before the failure is recorded: a request that reads it must find the task
+        // only letting go, and wait for it, not `already_running`.
+        guard.ending();
         let mut message = format!("{}: {}", e.code.as_str(), e.message);
         if matches!(e.code, ErrorCode::Internal | ErrorCode::Unavailable) {
             tracing::warn!(connector_id = %row.id, entity = %entity, error = %e.message, "context store sync failed");
@@ -648,6 +660,7 @@ async fn pages(
     file: &std::path::Path,
     generation: i64,
     lease: &Lease,
+    guard: &RunGuard,
 ) -> ApiResult<()> {
     let connector = handle(st, row)?;
     let table = table_name(&row.id, entity);
@@ -717,6 +730,11 @@ async fn pages(
         }
         let (t, cid, ent) = (table.clone(), row.id.clone(), entity.to_string());
         let checkpoint = next.as_ref().map(Value::to_string);
+        if checkpoint.is_none() {
+            // The last page: its commit records the end, so a request that reads the end must
+            // find the task only letting go (and wait for it), not `already_running`.
+            guard.ending();
+        }
         let high_water = incremental::page_high_water(tracked.as_ref(), &records);
         match (&pg, conn.take()) {
             (Some(p), _) => p.commit_page(&cid, &ent, generation, &rows, checkpoint, high_water).await?,
