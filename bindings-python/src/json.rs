@@ -16,9 +16,10 @@ use switchboard_core::sdk::{ResultText, ResultView};
 
 use crate::error::{invalid, to_py};
 
-/// Parses JSON text from the facade into a core type; a mismatch is a `validation` error.
+/// Parses JSON text from the facade into a core type (`sdk::arg`: a mismatch is a `validation`
+/// error).
 pub fn arg<T: DeserializeOwned>(what: &str, text: &str) -> PyResult<T> {
-    serde_json::from_str(text).map_err(|e| invalid(what, e))
+    switchboard_core::sdk::arg(what, text).map_err(to_py)
 }
 
 /// A call's params as core takes them, read from the caller's objects as `json.dumps` writes

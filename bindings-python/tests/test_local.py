@@ -676,6 +676,12 @@ async def test_params_reach_the_upstream_as_json_dumps_writes_them(fake: Fake) -
     loop["self"] = loop
     with pytest.raises(switchboard.ConnectorValidationError, match="JSON-serializable: Circular reference"):
         await ex.execute("contacts", "search", loop)
+    # A str that is not Unicode text (a lone surrogate, as surrogateescape decoding leaves).
+    with pytest.raises(switchboard.ConnectorValidationError) as bad:
+        await ex.execute("contacts", "search", {"query": "ada\udc80"})
+    assert str(bad.value).startswith("validation: params: a string holds a lone UTF-16 surrogate"), str(bad.value)
+    with pytest.raises(switchboard.ConnectorValidationError, match="lone UTF-16 surrogate"):
+        await ex.execute("contacts", "search", {"query\ud800": "ada"})
     with pytest.raises(switchboard.ConnectorValidationError, match="lists of dot paths"):
         await ex.execute("contacts", "search", {}, select_fields="id")
     with pytest.raises(switchboard.ConnectorValidationError, match="select_fields"):

@@ -6,9 +6,10 @@ use switchboard_core::Error;
 
 use crate::error::SwitchboardException;
 
-/// Parses JSON text from the caller into a core type; a mismatch is a `validation` error.
+/// Parses JSON text from the caller into a core type (`sdk::arg`: a mismatch is a `validation`
+/// error).
 pub fn arg<T: DeserializeOwned>(what: &str, text: &str) -> Result<T, SwitchboardException> {
-    serde_json::from_str(text).map_err(|e| Error::validation(format!("{what}: {e}")).into())
+    Ok(switchboard_core::sdk::arg(what, text)?)
 }
 
 /// JSON text of a core value for the caller.

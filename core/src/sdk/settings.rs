@@ -92,6 +92,23 @@ impl std::fmt::Debug for ClientSettings {
     }
 }
 
+/// JSON text a binding was handed (params, settings, a target...) as a core type; a mismatch is
+/// a `validation` error naming the argument. Text holding a lone UTF-16 surrogate escape (what a
+/// language's JSON writer makes of a string that is not Unicode text, e.g. Python's `"\ud800"`)
+/// is said to be that, instead of serde's "unexpected end of hex escape".
+pub fn arg<T: serde::de::DeserializeOwned>(what: &str, text: &str) -> Result<T> {
+    serde_json::from_str(text).map_err(|e| {
+        if crate::extract::mend_lone_surrogates(text.as_bytes()).is_some() {
+            Error::validation(format!(
+                "{what}: a string holds a lone UTF-16 surrogate (\\ud800 to \\udfff without its pair), which is \
+                 not Unicode text; remove it or replace it with U+FFFD"
+            ))
+        } else {
+            Error::validation(format!("{what}: {e}"))
+        }
+    })
+}
+
 /// Seconds from a binding as a duration, or a `validation` error naming the argument.
 pub fn seconds(what: &str, secs: Option<f64>) -> Result<Option<Duration>> {
     secs.map(|s| {
@@ -312,6 +329,20 @@ impl ConnectorSettings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_argument_that_is_not_unicode_text_is_said_to_be_that() {
+        let err = arg::<serde_json::Value>("params", r#"{"owner": "a\ud800"}"#).unwrap_err();
+        assert_eq!(err.code, crate::ErrorCode::Validation);
+        assert!(err.message.contains("params: a string holds a lone UTF-16 surrogate"), "{}", err.message);
+        let err = arg::<serde_json::Value>("params", r#"{"owner\udc00": 1}"#).unwrap_err();
+        assert!(err.message.contains("lone UTF-16 surrogate"), "{}", err.message);
+        // A pair is text; other mistakes keep serde's message.
+        let ok: serde_json::Value = arg("params", r#"{"owner": "\ud83d\ude00"}"#).unwrap();
+        assert_eq!(ok["owner"], "\u{1f600}");
+        let err = arg::<serde_json::Value>("params", r#"{"owner": }"#).unwrap_err();
+        assert!(err.message.starts_with("params: expected value"), "{}", err.message);
+    }
 
     #[test]
     fn a_bindings_runtime_leaves_a_core_to_the_languages_thread() {
