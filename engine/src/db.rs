@@ -574,6 +574,15 @@ pub fn storable(c: char) -> char {
     }
 }
 
+/// `text` as either store keeps it: each NUL as U+FFFD ([`storable`]); borrowed when it has none.
+pub fn storable_text(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.contains('\0') {
+        text.chars().map(storable).collect::<String>().into()
+    } else {
+        text.into()
+    }
+}
+
 const CONNECTOR_COLUMNS: &str = "c.id, c.organization_id, c.workspace_id, w.name AS workspace_name, c.definition_id, c.slug, c.name, \
      c.credentials_key_id, c.credentials_ct, c.credential_version, c.version, c.replication_config, c.config, c.created_at, c.updated_at";
 

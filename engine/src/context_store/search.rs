@@ -168,11 +168,11 @@ pub(super) fn parse_search(mut params: Value, fields: Option<&BTreeSet<String>>)
 /// record (`sync::without_nul`), so a search for one finds it (PostgreSQL would refuse it).
 fn nul_free(v: &mut Value) {
     match v {
-        Value::String(s) if s.contains('\0') => *s = s.replace('\0', "\u{fffd}"),
+        Value::String(s) if s.contains('\0') => *s = crate::db::storable_text(s).into_owned(),
         Value::Array(a) => a.iter_mut().for_each(nul_free),
         Value::Object(m) => {
             if m.keys().any(|k| k.contains('\0')) {
-                *m = std::mem::take(m).into_iter().map(|(k, v)| (k.replace('\0', "\u{fffd}"), v)).collect();
+                *m = std::mem::take(m).into_iter().map(|(k, v)| (crate::db::storable_text(&k).into_owned(), v)).collect();
             }
             m.values_mut().for_each(nul_free);
         }

@@ -704,7 +704,7 @@ async fn pages(
         let mut rows = Vec::with_capacity(records.len());
         for r in &records {
             let id = match r.get("id") {
-                Some(Value::String(s)) => s.replace('\0', "\u{fffd}"),
+                Some(Value::String(s)) => crate::db::storable_text(s).into_owned(),
                 Some(Value::Number(n)) => n.to_string(),
                 _ => {
                     return Err(refused(
