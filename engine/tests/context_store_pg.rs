@@ -270,6 +270,76 @@ async fn a_nul_in_a_record_is_cached_as_a_replacement_character_by_either_cache(
     }
 }
 
+/// An answer holds at most `ANSWER_LIMIT` bytes, on either cache: a search page stops short of
+/// it (its cursor goes on from there, and the pages hold every record once); a SQL query that
+/// would pass it, or build one value past it, is refused (`answer_too_large`) without the engine
+/// holding it, and the engine answers the next query.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_is_bounded_in_bytes_by_either_cache() {
+    const MIB: usize = 1 << 20;
+    assert_eq!(switchboard_engine::context_store::search::ANSWER_LIMIT, 16 * MIB);
+    let (fake_base, fake) = start_fake(40).await;
+    fake.pad.store(MIB, Ordering::SeqCst);
+    for backend in [Backend::Postgres, Backend::Sqlite] {
+        let Some(e) = start(backend, |_| {}).await else { return };
+        let app = e.app_token().await;
+        let id = create(&e.base, &app, stripe_body(&fake_base, "ws-big")).await;
+        synced(&e, &app, &id, 40).await;
+        let mut seen = Vec::new();
+        let mut cursor = Value::Null;
+        let mut pages = 0;
+        loop {
+            let mut params = json!({"limit": 100});
+            if !cursor.is_null() {
+                params["cursor"] = cursor.clone();
+            }
+            let page = search(&e.base, &app, &id, params).await;
+            let data = page.body["result"]["data"].as_array().cloned().unwrap_or_default();
+            assert!((1..=16).contains(&data.len()), "{backend:?}: {} records in a page", data.len());
+            assert!(page.text.len() < 17 * MIB, "{backend:?}: {} bytes", page.text.len());
+            seen.extend(data.iter().map(|r| r["id"].as_str().unwrap_or_default().to_string()));
+            pages += 1;
+            cursor = page.body["result"]["meta"]["cursor"].clone();
+            if page.body["result"]["meta"]["has_more"] != json!(true) {
+                break;
+            }
+        }
+        let want: Vec<String> = (1..=40).map(|i| format!("cus_{i:06}")).collect();
+        assert_eq!(seen, want, "{backend:?}: every record once, in order");
+        assert!(pages >= 3, "{backend:?}: {pages} pages");
+
+        let (one_big, many) = match backend {
+            Backend::Sqlite => (
+                "SELECT zeroblob(100000000) AS big",
+                "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 20) \
+                 SELECT x, printf('%.*c', 1000000, 'x') AS big FROM c",
+            ),
+            _ => (
+                "SELECT repeat('x', 100000000) AS big",
+                "SELECT x, repeat('x', 1000000) AS big FROM generate_series(1, 20) AS x",
+            ),
+        };
+        for q in [one_big, many, "SELECT id, record FROM customers"] {
+            let a = sql(&e.base, &app, &id, q).await;
+            assert_eq!(a.status, 422, "{backend:?} {q}: {}", &a.text[..a.text.len().min(300)]);
+            assert_eq!(a.body["details"]["reason"], "answer_too_large", "{backend:?} {q}: {}", a.text);
+            assert!(a.text.contains("would pass 16 MiB"), "{backend:?}: {}", a.text);
+        }
+        if backend == Backend::Sqlite {
+            // SQLite's printf answers null for a text longer than the bound (its other
+            // functions fail with "too big"): either way nothing past it is built.
+            let a = sql(&e.base, &app, &id, "SELECT printf('%.*c', 100000000, 'x') AS big").await;
+            assert_eq!(a.body["result"]["data"], json!([{"big": null}]), "{}", a.text);
+        }
+        // Under the bound, the same kinds of query answer.
+        let fits = sql(&e.base, &app, &id, &many.replace("20", "10")).await;
+        assert_eq!(fits.status, 200, "{backend:?}: {}", &fits.text[..fits.text.len().min(300)]);
+        assert_eq!(fits.body["result"]["data"].as_array().map(Vec::len), Some(10), "{backend:?}");
+        let short = sql(&e.base, &app, &id, "SELECT id FROM customers").await;
+        assert_eq!(short.body["result"]["data"].as_array().map(Vec::len), Some(40), "{backend:?}: {}", short.text);
+    }
+}
+
 /// SQL runs as the workspace's read-only role: the database refuses writes, DDL, other
 /// workspaces' schemas, the catalog's secrets, server files, changing the role back and long
 /// statements, with the SQLite cache's typed errors, naming no other workspace's schema; other

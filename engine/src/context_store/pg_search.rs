@@ -28,7 +28,7 @@ use switchboard_core::ErrorCode;
 
 use super::pg::{table_name, PgCache, SCHEMA_PREFIX};
 use super::refused;
-use super::search::TIME_LIMIT;
+use super::search::{ANSWER_LIMIT, TIME_LIMIT};
 use super::store::valid_entity;
 use crate::error::{ApiError, ApiResult};
 
@@ -412,16 +412,21 @@ pub async fn search(
     }
     let rows = q.fetch_all(&mut *tx).await.map_err(search_error)?;
     let _ = tx.rollback().await;
-    let has_more = rows.len() as u64 > parsed.limit;
-    let mut data = Vec::with_capacity(rows.len());
+    let mut has_more = rows.len() as u64 > parsed.limit;
+    let (mut data, mut bytes) = (Vec::with_capacity(rows.len()), 0);
     for text in rows.into_iter().take(parsed.limit as usize) {
+        bytes += text.len();
+        if bytes > ANSWER_LIMIT && !data.is_empty() {
+            has_more = true;
+            break;
+        }
         let record: Value = serde_json::from_str(&text).map_err(internal)?;
         data.push(match &parsed.paths {
             Some(p) => project(&record, p),
             None => record,
         });
     }
-    let cursor = has_more.then(|| super::search::encode_cursor(parsed.offset + parsed.limit, &parsed.digest));
+    let cursor = has_more.then(|| super::search::encode_cursor(parsed.offset + data.len() as u64, &parsed.digest));
     Ok(json!({
         "data": data,
         "meta": {"has_more": has_more, "cursor": cursor, "took_ms": started.elapsed().as_millis() as u64},
@@ -546,16 +551,36 @@ async fn run_sql(
     }
     .await;
     setup.map_err(internal)?;
-    let rows = sqlx::query_scalar::<_, String>(&format!("SELECT r FROM \"{}\".sb_sql($1, $2) AS r", cache.schema))
-        .bind(sql)
-        .bind(limit as i64 + 1)
-        .fetch_all(&mut *tx)
-        .await;
+    // Each row cut one character past the answer's bound, so no row longer than that (at most 4
+    // bytes a character) reaches this process; rows are read one by one until the bound.
+    let rows = {
+        use futures::TryStreamExt;
+        let text = format!("SELECT left(r, $3::integer) FROM \"{}\".sb_sql($1, $2) AS r", cache.schema);
+        let mut stream = sqlx::query_scalar::<_, String>(&text)
+            .bind(sql)
+            .bind(limit as i64 + 1)
+            .bind(ANSWER_LIMIT as i64 + 1)
+            .fetch(&mut *tx);
+        let (mut rows, mut bytes) = (Vec::new(), 0);
+        loop {
+            match stream.try_next().await {
+                Ok(Some(r)) => {
+                    bytes += r.len();
+                    if bytes > ANSWER_LIMIT {
+                        break Ok(None);
+                    }
+                    rows.push(r);
+                }
+                Ok(None) => break Ok(Some(rows)),
+                Err(e) => break Err(e),
+            }
+        }
+    };
     let _ = tx.rollback().await;
     let mut readable: Vec<String> = entities.iter().map(|e| table_name(connector_id, e)).collect();
     readable.extend(entities.iter().cloned());
     readable.push("sync_state".into());
-    rows.map_err(|e| sql_refusal(&e, &readable))
+    rows.map_err(|e| sql_refusal(&e, &readable))?.ok_or_else(super::search::too_large)
 }
 
 #[cfg(test)]

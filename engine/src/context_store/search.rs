@@ -39,6 +39,11 @@ pub const SQL_DEFAULT_LIMIT: u64 = 1000;
 pub const SQL_MAX_LIMIT: u64 = 10_000;
 /// Longest SQL text.
 pub const SQL_MAX_LEN: usize = 100_000;
+/// Most bytes of records or rows one answer holds (about: JSON's own punctuation aside). A
+/// search page stops before it (`has_more`, with a cursor for the rest); a SQL query that would
+/// pass it is refused, and SQLite refuses to build a longer value (`SQLITE_LIMIT_LENGTH`), so a
+/// query such as `printf('%.*c', 1e9, 'x')` cannot make the engine hold it.
+pub const ANSWER_LIMIT: usize = 16 << 20;
 
 /// The top-level field names of `entity`'s records, when its list declares a record schema.
 pub fn entity_fields(spec: &ConnectorSpec, entity: &str) -> Option<BTreeSet<String>> {
@@ -125,6 +130,16 @@ fn interrupted(e: &rusqlite::Error) -> bool {
     matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::OperationInterrupted)
 }
 
+pub(super) fn too_large() -> ApiError {
+    invalid(
+        "answer_too_large",
+        format!(
+            "the answer would pass {} MiB: select fewer columns or rows, or shorten long values (substr)",
+            ANSWER_LIMIT >> 20
+        ),
+    )
+}
+
 fn time_limit() -> ApiError {
     invalid(
         "time_limit",
@@ -172,7 +187,10 @@ fn nul_free(v: &mut Value) {
         Value::Array(a) => a.iter_mut().for_each(nul_free),
         Value::Object(m) => {
             if m.keys().any(|k| k.contains('\0')) {
-                *m = std::mem::take(m).into_iter().map(|(k, v)| (crate::db::storable_text(&k).into_owned(), v)).collect();
+                *m = std::mem::take(m)
+                    .into_iter()
+                    .map(|(k, v)| (crate::db::storable_text(&k).into_owned(), v))
+                    .collect();
             }
             m.values_mut().for_each(nul_free);
         }
@@ -221,8 +239,7 @@ pub async fn search(
         binds.push(SqlValue::Integer(offset as i64));
         let mut stmt = conn.prepare(&sql).map_err(internal)?;
         let mut rows = stmt.query(params_from_iter(binds.iter())).map_err(internal)?;
-        let mut data = Vec::new();
-        let mut has_more = false;
+        let (mut data, mut has_more, mut bytes) = (Vec::new(), false, 0);
         loop {
             let row = match rows.next() {
                 Ok(Some(r)) => r,
@@ -235,13 +252,18 @@ pub async fn search(
                 break;
             }
             let text: String = row.get(0).map_err(internal)?;
+            bytes += text.len();
+            if bytes > ANSWER_LIMIT && !data.is_empty() {
+                has_more = true;
+                break;
+            }
             let record: Value = serde_json::from_str(&text).map_err(internal)?;
             data.push(match &paths {
                 Some(p) => project(&record, p),
                 None => record,
             });
         }
-        let cursor = has_more.then(|| encode_cursor(offset + limit, &digest));
+        let cursor = has_more.then(|| encode_cursor(offset + data.len() as u64, &digest));
         Ok(json!({
             "data": data,
             "meta": {"has_more": has_more, "cursor": cursor, "took_ms": started.elapsed().as_millis() as u64},
@@ -316,6 +338,7 @@ fn sql_connection(file: &std::path::Path, connector_id: &str, refusal: Refusal) 
     }
     conn.pragma_update(None, "query_only", true).map_err(internal)?;
     conn.set_limit(Limit::SQLITE_LIMIT_ATTACHED, 0);
+    conn.set_limit(Limit::SQLITE_LIMIT_LENGTH, i32::try_from(ANSWER_LIMIT).unwrap_or(i32::MAX));
     conn.authorizer(Some(move |ctx: AuthContext<'_>| authorize(ctx, &refusal)));
     let deadline = Instant::now() + TIME_LIMIT;
     conn.progress_handler(10_000, Some(move || Instant::now() > deadline));
@@ -367,6 +390,9 @@ pub async fn sql_query(
             if interrupted(&e) {
                 return time_limit();
             }
+            if matches!(&e, rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::TooBig) {
+                return too_large();
+            }
             match e {
                 rusqlite::Error::MultipleStatement => invalid("multiple_statements", "run one statement per query"),
                 rusqlite::Error::SqliteFailure(_, Some(msg)) => invalid("sql_error", format!("SQL error: {msg}")),
@@ -389,8 +415,7 @@ pub async fn sql_query(
         }
         let names: Vec<String> = stmt.column_names().into_iter().map(str::to_string).collect();
         let mut rows = stmt.query([]).map_err(refused_or)?;
-        let mut data = Vec::new();
-        let mut has_more = false;
+        let (mut data, mut has_more, mut bytes) = (Vec::new(), false, 0);
         loop {
             let row = match rows.next() {
                 Ok(Some(r)) => r,
@@ -403,7 +428,18 @@ pub async fn sql_query(
             }
             let mut obj = Map::new();
             for (i, n) in names.iter().enumerate() {
-                obj.insert(n.clone(), row.get_ref(i).map(json_of).unwrap_or(Value::Null));
+                let value = row.get_ref(i).map_err(refused_or)?;
+                bytes += n.len()
+                    + 8
+                    + match value {
+                        ValueRef::Text(t) => t.len(),
+                        ValueRef::Blob(b) => b.len().div_ceil(3) * 4,
+                        _ => 16,
+                    };
+                if bytes > ANSWER_LIMIT {
+                    return Err(too_large());
+                }
+                obj.insert(n.clone(), json_of(value));
             }
             data.push(Value::Object(obj));
         }

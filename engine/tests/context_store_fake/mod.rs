@@ -30,6 +30,8 @@ pub struct Fake {
     /// Customers whose name and description end in a NUL (`\u0000` in the JSON), as text from
     /// real APIs sometimes does.
     pub nul_in: Mutex<HashSet<usize>>,
+    /// Characters of padding each customer's description gets (0: none).
+    pub pad: AtomicUsize,
 }
 
 const FIRST: [&str; 8] = ["John", "Jane", "Jonathan", "Maria", "Zoë", "Ahmed", "Li", "Teodora"];
@@ -166,6 +168,11 @@ async fn customers(
                 for field in ["name", "description"] {
                     r[field] = json!(format!("{}\u{0}", r[field].as_str().unwrap_or_default()));
                 }
+            }
+            let pad = fake.pad.load(Ordering::SeqCst);
+            if pad > 0 {
+                r["description"] =
+                    json!(format!("{}{}", r["description"].as_str().unwrap_or_default(), "x".repeat(pad)));
             }
             data.push(r);
         }
