@@ -305,3 +305,75 @@ mod tests {
         assert_eq!(e.details, Some(json!({"echo": ["****"], "****": 1})));
     }
 }
+
+/// A serde message without the values it quotes: `invalid type: integer `123`, expected a
+/// string` becomes `invalid type: integer, expected a string`, and a string's text goes too. A
+/// value a caller put in the wrong place may be a secret (a client secret sent as a number, a
+/// token where a list was due), and messages never hold one.
+pub fn without_values(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(at) =
+        ["invalid type: ", "invalid value: "].iter().filter_map(|m| rest.find(m).map(|i| i + m.len())).min()
+    {
+        out.push_str(&rest[..at]);
+        rest = &rest[at..];
+        // serde's `Unexpected`: a kind, then ` `value`` (numbers, booleans, characters) or
+        // ` "text"` (strings, with Rust's escapes).
+        let kind_end = rest.find([' ', ',']).unwrap_or(rest.len());
+        let (kind, after) = rest.split_at(kind_end);
+        let (kind, after) = match kind {
+            "floating" if after.starts_with(" point") => ("floating point", &after[" point".len()..]),
+            _ => (kind, after),
+        };
+        out.push_str(kind);
+        rest = if let Some(v) = after.strip_prefix(" `") {
+            v.find('`').map_or("", |end| &v[end + 1..])
+        } else if let Some(v) = after.strip_prefix(" \"") {
+            let mut escaped = false;
+            let end = v.char_indices().find(|&(_, c)| {
+                let close = c == '"' && !escaped;
+                escaped = c == '\\' && !escaped;
+                close
+            });
+            end.map_or("", |(i, _)| &v[i + 1..])
+        } else {
+            after
+        };
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod without_values_tests {
+    use super::without_values;
+
+    #[test]
+    fn serde_messages_lose_the_values_they_quote() {
+        let cases = [
+            (
+                "client_secret: invalid type: integer `123456789`, expected a string at line 1 column 40",
+                "client_secret: invalid type: integer, expected a string at line 1 column 40",
+            ),
+            (
+                r#"scopes: invalid type: string "sk_live_\"x\"y", expected a sequence"#,
+                "scopes: invalid type: string, expected a sequence",
+            ),
+            ("invalid type: floating point `1.5`, expected u64", "invalid type: floating point, expected u64"),
+            (
+                "a: invalid value: integer `-1`, expected u32; b: invalid type: boolean `true`, expected a map",
+                "a: invalid value: integer, expected u32; b: invalid type: boolean, expected a map",
+            ),
+            ("invalid type: map, expected a string", "invalid type: map, expected a string"),
+            ("missing field `name`", "missing field `name`"),
+            (
+                "unknown field `nmae`, expected one of `name`, `config`",
+                "unknown field `nmae`, expected one of `name`, `config`",
+            ),
+        ];
+        for (message, want) in cases {
+            assert_eq!(without_values(message), want, "{message}");
+        }
+    }
+}

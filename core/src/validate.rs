@@ -232,7 +232,7 @@ pub fn check_config(
 /// A connector's display name, when one is given, is 1 to 256 characters, none of them a control
 /// character (as a workspace name: a NUL, which PostgreSQL's text refuses, among them).
 pub fn check_name(name: Option<&str>, problems: &mut Vec<FieldProblem>) {
-    if name.is_some_and(|n| n.trim().is_empty() || n.len() > 256 || n.chars().any(char::is_control)) {
+    if name.is_some_and(|n| n.trim().is_empty() || n.chars().count() > 256 || n.chars().any(char::is_control)) {
         problems.push(FieldProblem::new("name", "must be 1 to 256 characters without control characters"));
     }
 }

@@ -78,15 +78,33 @@ pub struct WorkspaceRef {
 }
 
 impl WorkspaceRef {
-    /// The workspace named, by whichever field names it.
-    pub fn name(&self) -> Option<&str> {
-        self.workspace_name
-            .as_deref()
-            .or(self.external_user_id.as_deref())
-            .or(self.customer_name.as_deref())
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
+    /// The workspace named, by whichever field names it; fields that name different ones are
+    /// an error ([`one_name`]).
+    pub fn name(&self) -> Result<Option<&str>, String> {
+        one_name(&[
+            ("workspace_name", self.workspace_name.as_deref()),
+            ("external_user_id", self.external_user_id.as_deref()),
+            ("customer_name", self.customer_name.as_deref()),
+        ])
     }
+}
+
+/// The one workspace name that aliased fields give, trimmed (blank ones count as not given):
+/// none, or the same in every field that names one; two that differ are an error naming the
+/// fields, never one silently chosen.
+pub fn one_name<'a>(fields: &[(&str, Option<&'a str>)]) -> Result<Option<&'a str>, String> {
+    let mut found: Option<(&str, &'a str)> = None;
+    for (field, value) in fields {
+        let Some(value) = value.map(str::trim).filter(|s| !s.is_empty()) else { continue };
+        match found {
+            None => found = Some((field, value)),
+            Some((first, name)) if name != value => {
+                return Err(format!("{first} and {field} name different workspaces: give one of them"))
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(found.map(|(_, name)| name))
 }
 
 /// A scoped token (or, with `allowed_origin`, a widget token) for one workspace.
@@ -349,9 +367,10 @@ pub struct ConnectorQuery {
 }
 
 impl ConnectorQuery {
-    /// The workspace named, by whichever field names it.
+    /// The workspace named, by whichever field names it, trimmed as [`WorkspaceRef::name`]
+    /// trims the name a workspace is created under.
     pub fn workspace(&self) -> Option<&str> {
-        self.workspace_name.as_deref().or(self.external_user_id.as_deref())
+        self.workspace_name.as_deref().or(self.external_user_id.as_deref()).map(str::trim)
     }
 }
 

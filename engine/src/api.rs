@@ -3,7 +3,7 @@
 //! answer as [`ErrorBody`] through [`ApiError`](crate::error::ApiError). The `#[utoipa::path]`
 //! of each handler documents exactly these types (see [`crate::openapi`]).
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -14,7 +14,7 @@ use switchboard_core::wire::{
 };
 
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{Body, Caller};
+use crate::extract::{Body, Caller, Params, Segment};
 use crate::services::{catalog, connectors, execution, tokens};
 use crate::state::AppState;
 
@@ -75,7 +75,7 @@ pub async fn token_info(caller: Caller) -> ApiResult<Json<TokenInfo>> {
 pub async fn definitions(
     State(st): State<AppState>,
     headers: axum::http::HeaderMap,
-    Query(q): Query<NameFilter>,
+    Params(q): Params<NameFilter>,
 ) -> Json<DefinitionList> {
     Json(catalog::definitions(&st, &q, &own_base(&headers)))
 }
@@ -92,7 +92,7 @@ fn own_base(headers: &axum::http::HeaderMap) -> String {
 #[utoipa::path(get, path = "/api/v1/integrations/icons/{slug}", params(("slug" = String, Path)),
     responses((status = 200, description = "an SVG image", content_type = "image/svg+xml", body = String),
         (status = 404, description = "no such connector", body = ErrorBody)))]
-pub async fn icon(State(st): State<AppState>, Path(slug): Path<String>) -> ApiResult<impl IntoResponse> {
+pub async fn icon(State(st): State<AppState>, Segment(slug): Segment) -> ApiResult<impl IntoResponse> {
     let svg = catalog::icon(&st, &slug).ok_or_else(|| ApiError::not_found("connector"))?;
     Ok((
         [
@@ -117,7 +117,7 @@ pub async fn templates(State(st): State<AppState>, caller: Caller) -> ApiResult<
 pub async fn workspaces(
     State(st): State<AppState>,
     caller: Caller,
-    Query(q): Query<WorkspaceFilter>,
+    Params(q): Params<WorkspaceFilter>,
 ) -> ApiResult<Json<WorkspaceList>> {
     Ok(Json(catalog::workspaces(&st, &caller, &q).await?))
 }
@@ -143,7 +143,7 @@ pub async fn create_connector(
 pub async fn list_connectors(
     State(st): State<AppState>,
     caller: Caller,
-    Query(q): Query<ConnectorQuery>,
+    Params(q): Params<ConnectorQuery>,
 ) -> ApiResult<Json<ConnectorList>> {
     Ok(Json(connectors::list(&st, &caller, &q).await?))
 }
@@ -156,7 +156,7 @@ pub async fn list_connectors(
 pub async fn get_connector(
     State(st): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    Segment(id): Segment,
 ) -> ApiResult<Json<Connector>> {
     Ok(Json(connectors::get(&st, &caller, &id).await?))
 }
@@ -169,7 +169,7 @@ pub async fn get_connector(
 pub async fn update_connector(
     State(st): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    Segment(id): Segment,
     Body(req): Body<UpdateConnector>,
 ) -> ApiResult<Json<Connector>> {
     Ok(Json(connectors::update(&st, &caller, &id, req).await?))
@@ -181,7 +181,7 @@ pub async fn update_connector(
 pub async fn delete_connector(
     State(st): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    Segment(id): Segment,
 ) -> ApiResult<StatusCode> {
     connectors::delete(&st, &caller, &id).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -193,7 +193,7 @@ pub async fn delete_connector(
 pub async fn instances_for_user(
     State(st): State<AppState>,
     caller: Caller,
-    Query(q): Query<ConnectorQuery>,
+    Params(q): Params<ConnectorQuery>,
 ) -> ApiResult<Json<InstanceList>> {
     Ok(Json(connectors::instances(&st, &caller, &q).await?))
 }
@@ -209,7 +209,7 @@ pub async fn instances_for_user(
 pub async fn execute(
     State(st): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    Segment(id): Segment,
     Body(req): Body<ExecuteBody>,
 ) -> ApiResult<Response> {
     let answer = execution::execute_json(&st, &caller, &id, req).await?;
@@ -221,11 +221,7 @@ pub async fn execute(
 #[utoipa::path(post, path = "/api/v1/integrations/connectors/{id}/check", params(("id" = String, Path)),
     responses((status = 200, description = "healthy, or unhealthy with the error", body = CheckResponse)),
     security(("bearer" = [])))]
-pub async fn check(
-    State(st): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
-) -> ApiResult<Json<CheckResponse>> {
+pub async fn check(State(st): State<AppState>, caller: Caller, Segment(id): Segment) -> ApiResult<Json<CheckResponse>> {
     Ok(Json(execution::check(&st, &caller, &id).await?))
 }
 

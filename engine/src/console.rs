@@ -19,7 +19,7 @@
 //! The page, its script and style are in `engine/assets/console/`, compiled in; the policy
 //! allows the engine's own script, style and fetches only (no inline script, nothing framed).
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -28,7 +28,7 @@ use switchboard_core::wire::ErrorBody;
 
 use crate::db::console::AuditFilter;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::Body;
+use crate::extract::{Body, Params};
 use crate::services::console as svc;
 use crate::state::AppState;
 use crate::tokens::Claims;
@@ -381,7 +381,7 @@ pub async fn workspaces(State(st): State<AppState>, headers: HeaderMap) -> ApiRe
 pub async fn connectors(
     State(st): State<AppState>,
     headers: HeaderMap,
-    Query(q): Query<ConnectorQuery>,
+    Params(q): Params<ConnectorQuery>,
 ) -> ApiResult<Response> {
     let (_, claims) = read_session(&st, &headers).await?;
     let data = svc::connectors(&st, &claims.org, q.workspace_id.as_deref().filter(|w| !w.is_empty()))
@@ -404,7 +404,11 @@ pub async fn connectors(
 #[utoipa::path(get, path = "/console/api/audit", params(AuditQuery),
     responses((status = 200, description = "a page of the audit log", body = ConsoleAuditPage),
         (status = 422, description = "a bad time or cursor", body = ErrorBody)))]
-pub async fn audit(State(st): State<AppState>, headers: HeaderMap, Query(q): Query<AuditQuery>) -> ApiResult<Response> {
+pub async fn audit(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Params(q): Params<AuditQuery>,
+) -> ApiResult<Response> {
     let (_, claims) = read_session(&st, &headers).await?;
     let some = |v: Option<String>| v.filter(|s| !s.is_empty());
     let filter = AuditFilter {

@@ -47,6 +47,42 @@ where
     }
 }
 
+/// A query string; one it cannot read (a repeated field, a number that is not one) is
+/// `validation`, in the error shape every answer has.
+pub struct Params<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for Params<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(v)) => Ok(Params(v)),
+            Err(rej) => Err(ApiError::validation(format!("the query string could not be read: {}", inner_text(&rej)))),
+        }
+    }
+}
+
+/// The one segment a route takes (an id, a connector type); one that is not UTF-8 text names
+/// nothing there is: `not_found`, as any other unknown id.
+pub struct Segment(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for Segment {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Path::<String>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(v)) => Ok(Segment(v)),
+            Err(_) => Err(ApiError::not_found("resource")),
+        }
+    }
+}
+
+/// The innermost message of `e`, without the values serde quotes in it (one may be a secret
+/// sent in the wrong field: `switchboard_core::redact::without_values`).
 fn inner_text(e: &dyn std::error::Error) -> String {
     let mut msg = e.to_string();
     let mut src = e.source();
@@ -54,7 +90,7 @@ fn inner_text(e: &dyn std::error::Error) -> String {
         msg = s.to_string();
         src = s.source();
     }
-    msg
+    switchboard_core::redact::without_values(&msg)
 }
 
 impl FromRequestParts<AppState> for Caller {
@@ -79,7 +115,7 @@ impl FromRequestParts<AppState> for Caller {
         if claims.kind == TokenKind::Widget {
             // Its allowed origin, or the engine's own (the widget iframe): see crate::widget.
             let public_url = state.settings.public_url.as_deref();
-            if !crate::widget::origin_accepted(&parts.headers, claims.origin.as_deref(), public_url) {
+            if !crate::widget::origin_accepted(&parts.method, &parts.headers, claims.origin.as_deref(), public_url) {
                 return Err(ApiError::forbidden("this widget token is only valid from its allowed origin")
                     .with_reason("origin_mismatch"));
             }

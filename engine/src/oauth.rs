@@ -2,7 +2,7 @@
 //! provider's redirect back (an HTML page for the end user's browser). The decisions are in
 //! [`crate::services::oauth`].
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -11,7 +11,7 @@ use switchboard_core::wire::{
 };
 
 use crate::error::ApiResult;
-use crate::extract::{Body, Caller};
+use crate::extract::{Body, Caller, Segment};
 use crate::services::oauth::{self, CallbackOutcome};
 use crate::state::AppState;
 
@@ -26,7 +26,7 @@ use crate::state::AppState;
 pub async fn put_client(
     State(st): State<AppState>,
     caller: Caller,
-    Path(connector_type): Path<String>,
+    Segment(connector_type): Segment,
     Body(req): Body<OAuthClientRequest>,
 ) -> ApiResult<Json<OAuthClient>> {
     Ok(Json(oauth::put_client(&st, &caller, &connector_type, req).await?))
@@ -40,7 +40,7 @@ pub async fn put_client(
 pub async fn delete_client(
     State(st): State<AppState>,
     caller: Caller,
-    Path(connector_type): Path<String>,
+    Segment(connector_type): Segment,
 ) -> ApiResult<StatusCode> {
     oauth::delete_client(&st, &caller, &connector_type).await?;
     Ok(StatusCode::NO_CONTENT)

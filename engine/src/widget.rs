@@ -135,13 +135,23 @@ pub(crate) fn is_own_origin(origin: &str, headers: &HeaderMap, public_url: Optio
 }
 
 /// Whether a widget token whose allowed origin is `allowed` may be used for this request: sent
-/// from that origin, or from the engine's own (see [`is_own_origin`]) (the widget iframe: a same-origin request, with
-/// `Origin` equal to the engine's, or none and `Sec-Fetch-Site: same-origin`).
-pub fn origin_accepted(headers: &HeaderMap, allowed: Option<&str>, public_url: Option<&str>) -> bool {
+/// from that origin, or from the engine's own (see [`is_own_origin`]) (the widget iframe: a
+/// same-origin request, with `Origin` equal to the engine's, or, for a GET or HEAD, which
+/// browsers send without `Origin`, none and `Sec-Fetch-Site: same-origin`; browsers send
+/// `Origin` with every other method).
+pub fn origin_accepted(
+    method: &axum::http::Method,
+    headers: &HeaderMap,
+    allowed: Option<&str>,
+    public_url: Option<&str>,
+) -> bool {
     match headers.get(header::ORIGIN).map(|v| v.to_str()) {
         Some(Ok(o)) => Some(o) == allowed || is_own_origin(o, headers, public_url),
         Some(Err(_)) => false,
-        None => headers.get("sec-fetch-site").is_some_and(|v| v.as_bytes() == b"same-origin"),
+        None => {
+            matches!(*method, axum::http::Method::GET | axum::http::Method::HEAD)
+                && headers.get("sec-fetch-site").is_some_and(|v| v.as_bytes() == b"same-origin")
+        }
     }
 }
 
@@ -228,12 +238,22 @@ pub async fn check_template_allowed(st: &AppState, caller: &Caller, spec: &Conne
 
 // ---- the application's allow-list
 
-/// `PUT /api/v1/embedded/allowed-templates`.
+/// `PUT /api/v1/embedded/allowed-templates`. The field must be there (`null` to remove the
+/// list) and no other: a misspelt key must not read as "every type".
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct SetAllowedTemplates {
     /// Connector types (slugs, display names or definition ids), 1 to 200; `null` for every
     /// type.
+    #[serde(deserialize_with = "present")]
+    #[schema(required = true)]
     pub allowed_templates: Option<Vec<String>>,
+}
+
+/// A field that must be given, `null` included (serde takes a missing `Option` as `None`
+/// unless it is read by a function).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D::Error> {
+    Option::deserialize(d)
 }
 
 /// The application's template allow-list for its widget tokens.
@@ -299,17 +319,24 @@ mod tests {
 
     #[test]
     fn a_widget_token_is_good_from_its_origin_and_the_engine_only() {
+        use axum::http::Method;
+        const GET: Method = Method::GET;
         let allowed = Some("https://app.example");
         let host = ("host", "engine.example:8080");
-        assert!(origin_accepted(&headers(&[host, ("origin", "https://app.example")]), allowed, None));
-        assert!(origin_accepted(&headers(&[host, ("origin", "http://engine.example:8080")]), allowed, None));
-        assert!(origin_accepted(&headers(&[host, ("origin", "https://engine.example:8080")]), allowed, None));
-        assert!(origin_accepted(&headers(&[host, ("sec-fetch-site", "same-origin")]), allowed, None));
+        assert!(origin_accepted(&GET, &headers(&[host, ("origin", "https://app.example")]), allowed, None));
+        assert!(origin_accepted(&GET, &headers(&[host, ("origin", "http://engine.example:8080")]), allowed, None));
+        assert!(origin_accepted(&GET, &headers(&[host, ("origin", "https://engine.example:8080")]), allowed, None));
+        assert!(origin_accepted(&GET, &headers(&[host, ("sec-fetch-site", "same-origin")]), allowed, None));
+        assert!(origin_accepted(&Method::HEAD, &headers(&[host, ("sec-fetch-site", "same-origin")]), allowed, None));
+        for method in [Method::POST, Method::PATCH, Method::DELETE, Method::PUT] {
+            let same = headers(&[host, ("sec-fetch-site", "same-origin")]);
+            assert!(!origin_accepted(&method, &same, allowed, None), "{method}: browsers send Origin with it");
+        }
         // With a public URL, that is the engine's one origin, whatever the Host.
         let public = Some("https://sb.example/base");
-        assert!(origin_accepted(&headers(&[host, ("origin", "https://sb.example")]), allowed, public));
-        assert!(!origin_accepted(&headers(&[host, ("origin", "http://engine.example:8080")]), allowed, public));
-        assert!(origin_accepted(&headers(&[host, ("origin", "https://app.example")]), allowed, public));
+        assert!(origin_accepted(&GET, &headers(&[host, ("origin", "https://sb.example")]), allowed, public));
+        assert!(!origin_accepted(&GET, &headers(&[host, ("origin", "http://engine.example:8080")]), allowed, public));
+        assert!(origin_accepted(&GET, &headers(&[host, ("origin", "https://app.example")]), allowed, public));
         for refused in [
             headers(&[host, ("origin", "https://evil.example")]),
             headers(&[host, ("origin", "http://engine.example")]),
@@ -319,7 +346,7 @@ mod tests {
             headers(&[host, ("sec-fetch-site", "cross-site")]),
             headers(&[("origin", "http://engine.example:8080")]),
         ] {
-            assert!(!origin_accepted(&refused, allowed, None), "{refused:?}");
+            assert!(!origin_accepted(&GET, &refused, allowed, None), "{refused:?}");
         }
     }
 

@@ -1195,3 +1195,98 @@ both_backends!(a_control_character_in_a_connector_name_is_refused_on_either_stor
     let a = call("GET", &url, Some(&app), None, &[]).await;
     assert_eq!((a.status, a.body["name"].as_str()), (200, Some("gh")), "{backend:?}: {}", a.text);
 });
+
+// Names are measured in characters, as documented (not UTF-8 bytes); the list filters name a
+// workspace and a connector type the way create does (trimmed; a slug or a definition id in
+// either case); a query string or a path segment the engine cannot read answers in the error
+// shape every answer has.
+both_backends!(names_filters_and_unreadable_requests_answer_as_documented, |backend| async move {
+    let Some(e) = start(backend, |_| {}).await else { return };
+    let app = e.app_token().await;
+    let list = "/api/v1/integrations/connectors";
+    let body = |name: &str, workspace: &str| {
+        json!({"connector_type": "github", "name": name, "workspace_name": workspace,
+            "credentials": {"personal_access_token": "ghp_names"}, "replication_config": {"repositories": ["o/h"]},
+            "config": {"base_url": "http://127.0.0.1:9/"}})
+    };
+    let accented = "é".repeat(256);
+    let a = e.post(list, &app, body(&accented, &"ü".repeat(256))).await;
+    assert_eq!(a.status, 201, "{backend:?}: 256 characters of 2 bytes each: {}", a.text);
+    assert_eq!(a.body["name"].as_str(), Some(accented.as_str()));
+    for (name, workspace) in [("é".repeat(257), "acme".to_string()), ("gh".to_string(), "ü".repeat(257))] {
+        let a = e.post(list, &app, body(&name, &workspace)).await;
+        assert_eq!((a.status, a.body["code"].as_str()), (422, Some("validation")), "{backend:?}: {}", a.text);
+    }
+
+    let a = e.post(list, &app, body("gh", "acme")).await;
+    assert_eq!(a.status, 201, "{backend:?}: {}", a.text);
+    let id = a.body["id"].as_str().unwrap_or_default().to_string();
+    let github = e.state.registry.get("github").unwrap_or_else(|e| panic!("{e:?}")).definition_id.clone();
+    for query in [
+        "workspace_name=acme".to_string(),
+        "workspace_name=%20acme%20".to_string(),
+        "external_user_id=acme&definition_id=github".to_string(),
+        format!("workspace_name=acme&definition_id={}", github.to_uppercase()),
+        format!("workspace_name=acme&definition_id={github}"),
+    ] {
+        let a = e.get(&format!("{list}?{query}"), &app).await;
+        let ids: Vec<&str> = a.body["data"].as_array().into_iter().flatten().filter_map(|c| c["id"].as_str()).collect();
+        assert_eq!(ids, [id.as_str()], "{backend:?} {query}: {}", a.text);
+    }
+    let a = e.get(&format!("{list}?workspace_name=acme&definition_id=stripe"), &app).await;
+    assert_eq!(a.body["data"], json!([]), "{backend:?}: {}", a.text);
+
+    for path in [
+        format!("{list}?workspace_name=a&workspace_name=b"),
+        "/api/v1/workspaces?name_contains=a&name_contains=b".into(),
+    ] {
+        let a = e.get(&path, &app).await;
+        assert_eq!((a.status, a.body["code"].as_str()), (422, Some("validation")), "{path}: {}", a.text);
+        assert!(a.body["request_id"].is_string() && a.text.contains("duplicate field"), "{}", a.text);
+    }
+    let a = e.get(&format!("{list}/%FF"), &app).await;
+    assert_eq!((a.status, a.body["code"].as_str()), (404, Some("not_found")), "{backend:?}: {}", a.text);
+
+    // Aliases that name different things are refused, never one of them silently taken.
+    let scoped = e.scoped_token(&app, "acme").await;
+    let other = e.scoped_token(&app, "other-ws").await;
+    let other_id = e.get("/api/v1/embedded/scoped-token/info", &other).await.body["workspace_id"].clone();
+    let mut both = body("gh2", "acme");
+    both["external_user_id"] = json!("other-ws");
+    for token in [&app, &scoped] {
+        let a = e.post(list, token, both.clone()).await;
+        assert_eq!(a.status, 422, "{backend:?}: {}", a.text);
+        assert!(a.text.contains("workspace_name and external_user_id name different workspaces"), "{}", a.text);
+    }
+    let mut by_id = body("gh2", "acme");
+    by_id["workspace_id"] = other_id;
+    let a = e.post(list, &scoped, by_id.clone()).await;
+    assert_eq!((a.status, &a.body["details"]["reason"]), (403, &json!("workspace_mismatch")), "{}", a.text);
+    let a = e.post(list, &app, by_id).await;
+    assert_eq!(a.status, 422, "{backend:?}: {}", a.text);
+    assert!(a.text.contains("workspace_id and workspace_name name different workspaces"), "{}", a.text);
+    let mut two_types = body("gh2", "acme");
+    two_types["definition_id"] =
+        json!(e.state.registry.get("stripe").map(|s| s.definition_id.clone()).unwrap_or_default());
+    let a = e.post(list, &app, two_types).await;
+    assert_eq!(a.status, 422, "{backend:?}: {}", a.text);
+    assert!(a.text.contains("names another connector type than connector_type"), "{}", a.text);
+    let mint = json!({"workspace_name": "acme", "external_user_id": "other-ws"});
+    let a = e.post("/api/v1/embedded/scoped-token", &app, mint).await;
+    assert_eq!(a.status, 422, "{backend:?}: {}", a.text);
+    let after = e.get(&format!("{list}?workspace_name=acme"), &app).await;
+    assert_eq!(after.body["data"].as_array().map(Vec::len), Some(1), "nothing was made: {}", after.text);
+
+    // A value sent in the wrong field is not quoted back (it may be a secret).
+    let a = call(
+        "POST",
+        &e.url("/api/v1/applications/token"),
+        None,
+        Some(json!({"client_id": "x", "client_secret": 987654321})),
+        &[],
+    )
+    .await;
+    assert_eq!(a.status, 422, "{backend:?}: {}", a.text);
+    assert!(a.text.contains("client_secret: invalid type: integer, expected a string"), "{}", a.text);
+    assert!(!a.text.contains("987654321"), "{}", a.text);
+});

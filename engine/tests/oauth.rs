@@ -338,6 +338,19 @@ async fn widget_consents_post_only_to_their_origin() {
     let a =
         initiate(&e, &scoped, None, json!({"connector_type": "hubspot", "redirect_url": format!("{ORIGIN}/x")})).await;
     assert_eq!(a.status, 200, "{}", a.text);
+
+    // A refused consent leaves nothing behind: the workspace it named is not made.
+    let body = json!({"connector_type": "hubspot", "workspace_name": "ws-refused-consent",
+        "redirect_url": "https://unknown.example/x"});
+    let a = initiate(&e, &app, None, body).await;
+    assert_eq!((a.status, &a.body["details"]["reason"]), (403, &json!("origin_not_registered")), "{}", a.text);
+    let listed = e.get("/api/v1/workspaces?name_contains=ws-refused", &app).await;
+    assert_eq!(listed.body["data"], json!([]), "{}", listed.text);
+    // Two names for the workspace that differ are refused, not one of them chosen.
+    let body = json!({"connector_type": "hubspot", "workspace_name": WS, "external_user_id": "someone-else"});
+    let a = initiate(&e, &app, None, body).await;
+    assert_eq!(a.status, 422, "{}", a.text);
+    assert!(a.text.contains("workspace_name and external_user_id name different workspaces"), "{}", a.text);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -376,6 +376,10 @@ both_backends!(the_applications_allow_list_bounds_its_widget_tokens, |backend| a
         json!({"allowed_templates": []}),
         json!({"allowed_templates": ["no-such-connector"]}),
         json!({"allowed_templates": "github"}),
+        // A misspelt or missing field is not "every type": the list must be named to go.
+        json!({"allowed_template": ["stripe"]}),
+        json!({}),
+        json!({"allowed_templates": ["github"], "extra": true}),
     ] {
         let a = put(bad.clone()).await;
         assert_eq!(a.status, 422, "{bad}: {}", a.text);

@@ -104,7 +104,7 @@ pub fn arg<T: serde::de::DeserializeOwned>(what: &str, text: &str) -> Result<T> 
                  not Unicode text; remove it or replace it with U+FFFD"
             ))
         } else {
-            Error::validation(format!("{what}: {e}"))
+            Error::validation(format!("{what}: {}", crate::redact::without_values(&e.to_string())))
         }
     })
 }
@@ -332,15 +332,19 @@ mod tests {
 
     #[test]
     fn an_argument_that_is_not_unicode_text_is_said_to_be_that() {
-        let err = arg::<serde_json::Value>("params", r#"{"owner": "a\ud800"}"#).unwrap_err();
+        let refused = |text: &str| match arg::<serde_json::Value>("params", text) {
+            Err(e) => e,
+            Ok(v) => panic!("{text} read as {v}"),
+        };
+        let err = refused(r#"{"owner": "a\ud800"}"#);
         assert_eq!(err.code, crate::ErrorCode::Validation);
         assert!(err.message.contains("params: a string holds a lone UTF-16 surrogate"), "{}", err.message);
-        let err = arg::<serde_json::Value>("params", r#"{"owner\udc00": 1}"#).unwrap_err();
+        let err = refused(r#"{"owner\udc00": 1}"#);
         assert!(err.message.contains("lone UTF-16 surrogate"), "{}", err.message);
         // A pair is text; other mistakes keep serde's message.
-        let ok: serde_json::Value = arg("params", r#"{"owner": "\ud83d\ude00"}"#).unwrap();
+        let ok: serde_json::Value = arg("params", r#"{"owner": "\ud83d\ude00"}"#).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(ok["owner"], "\u{1f600}");
-        let err = arg::<serde_json::Value>("params", r#"{"owner": }"#).unwrap_err();
+        let err = refused(r#"{"owner": }"#);
         assert!(err.message.starts_with("params: expected value"), "{}", err.message);
     }
 

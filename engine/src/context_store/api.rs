@@ -2,14 +2,14 @@
 //! and SQL are actions of the execute route (see [`super::execute`]).
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use switchboard_core::wire::ErrorBody;
 
 use super::sync;
 use crate::error::ApiResult;
-use crate::extract::Caller;
+use crate::extract::{Caller, Segment};
 use crate::state::AppState;
 
 // The bodies are the wire contract's, shared with the SDKs' hosted client.
@@ -26,7 +26,7 @@ pub use switchboard_core::wire::{EntityStatus, StoreStatus, SyncRequest, SyncSta
 pub async fn start_sync(
     State(st): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    Segment(id): Segment,
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<SyncStarted>)> {
     Ok((StatusCode::ACCEPTED, Json(sync::start(&st, &caller, &id, &body).await?)))
@@ -37,10 +37,6 @@ pub async fn start_sync(
     responses((status = 200, description = "status and counts per synced entity", body = StoreStatus),
         (status = 404, description = "not in the caller's scope", body = ErrorBody)),
     security(("bearer" = [])))]
-pub async fn status(
-    State(st): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
-) -> ApiResult<Json<StoreStatus>> {
+pub async fn status(State(st): State<AppState>, caller: Caller, Segment(id): Segment) -> ApiResult<Json<StoreStatus>> {
     Ok(Json(sync::status(&st, &caller, &id).await?))
 }

@@ -198,8 +198,22 @@ pub async fn create(st: &AppState, caller: &Caller, mut req: CreateConnector) ->
     if let Some(spec) = &spec {
         crate::widget::check_template_allowed(st, caller, spec).await?;
     }
-    let named =
-        req.workspace_name.as_deref().or(req.external_user_id.as_deref()).map(str::trim).filter(|s| !s.is_empty());
+    let named = wire::one_name(&[
+        ("workspace_name", req.workspace_name.as_deref()),
+        ("external_user_id", req.external_user_id.as_deref()),
+    ])
+    .unwrap_or_else(|e| {
+        problems.push(FieldProblem::new("workspace_name", e));
+        None
+    });
+    if let (Some(spec), Some(other)) = (&spec, req.connector_type.as_deref().and(req.definition_id.as_deref())) {
+        if st.registry.get(other).map_or(true, |o| o.definition_id != spec.definition_id) {
+            problems.push(FieldProblem::new(
+                "definition_id",
+                format!("names another connector type than connector_type {:?}: give one of them", spec.slug),
+            ));
+        }
+    }
     if caller.kind() == Application && named.is_none() && req.workspace_id.is_none() {
         problems
             .push(FieldProblem::new("workspace_name", "is required with an application token (or external_user_id)"));
@@ -220,8 +234,16 @@ pub async fn create(st: &AppState, caller: &Caller, mut req: CreateConnector) ->
     let (Some(spec), true) = (spec, problems.is_empty()) else {
         return Err(ApiError::invalid_fields(&problems));
     };
-    let ws = match req.workspace_id.as_deref().filter(|_| named.is_none()) {
-        Some(id) => workspace_by_id(st, caller, id).await?,
+    let ws = match req.workspace_id.as_deref() {
+        Some(id) => {
+            let ws = workspace_by_id(st, caller, id).await?;
+            if named.is_some_and(|n| n != ws.name) {
+                return Err(ApiError::validation(
+                    "workspace_id and workspace_name name different workspaces: give one of them",
+                ));
+            }
+            ws
+        }
         None => workspace_of(st, caller, named, true)
             .await?
             .ok_or_else(|| ApiError::validation("workspace_name is required"))?,
@@ -257,7 +279,12 @@ async fn visible(st: &AppState, caller: &Caller, q: &ConnectorQuery) -> ApiResul
         Err(e) if e.code == ErrorCode::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(e),
     };
-    let filter = ConnectorFilter { workspace_id: ws.map(|w| w.id), definition_id: q.definition_id.clone() };
+    // Named as create takes it (a slug, a display name, a definition id in either case).
+    let definition_id = q
+        .definition_id
+        .as_deref()
+        .map(|d| st.registry.get(d).map_or_else(|_| d.to_string(), |s| s.definition_id.clone()));
+    let filter = ConnectorFilter { workspace_id: ws.map(|w| w.id), definition_id };
     Ok(st.db.list_connectors(caller.org(), &filter).await?)
 }
 

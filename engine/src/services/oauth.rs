@@ -202,8 +202,11 @@ pub async fn initiate(
     // A widget token limited to some templates starts no consent for another type.
     crate::widget::check_template_allowed(st, caller, &spec).await?;
     let Some(cfg) = code_flow(&spec) else { return Err(ApiError::internal("no authorization-code flow")) };
-    let named =
-        req.workspace_name.as_deref().or(req.external_user_id.as_deref()).map(str::trim).filter(|s| !s.is_empty());
+    let named = switchboard_core::wire::one_name(&[
+        ("workspace_name", req.workspace_name.as_deref()),
+        ("external_user_id", req.external_user_id.as_deref()),
+    ])
+    .map_err(|e| ApiError::invalid_fields(&[FieldProblem::new("workspace_name", e)]))?;
     if caller.kind() == TokenKind::Application && named.is_none() {
         return Err(ApiError::invalid_fields(&[FieldProblem::new(
             "workspace_name",
@@ -215,9 +218,13 @@ pub async fn initiate(
     if !problems.is_empty() {
         return Err(ApiError::invalid_fields(&problems));
     }
-    let ws = workspace_of(st, caller, named, true)
-        .await?
-        .ok_or_else(|| ApiError::validation("workspace_name is required"))?;
+    // The workspace when it exists; one this call names anew is made only once every check
+    // passed, so a refused consent leaves nothing behind.
+    let existing = match workspace_of(st, caller, named, false).await {
+        Ok(ws) => ws,
+        Err(e) if e.code == switchboard_core::ErrorCode::NotFound => None,
+        Err(e) => return Err(e),
+    };
     let client = st.db.oauth_client(caller.org(), &spec.slug).await?.ok_or_else(|| {
         ApiError::validation(format!(
             "no OAuth client is configured for {}: an operator sets one with PUT /api/v1/oauth/clients/{}",
@@ -242,7 +249,12 @@ pub async fn initiate(
             request_origin.or(allowed).map(str::to_string)
         }
         _ => match redirect_origin {
-            Some(o) if st.origins.allows(&st.db, &o, caller.org(), Some(&ws.id)).await => Some(o),
+            // A workspace not made yet has no origins of its own: only the organization's apply.
+            Some(o)
+                if st.origins.allows(&st.db, &o, caller.org(), Some(existing.as_ref().map_or("", |w| &w.id))).await =>
+            {
+                Some(o)
+            }
             Some(_) => {
                 return Err(ApiError::forbidden(
                     "redirect_url must be on an origin this organization registered for its widgets",
@@ -251,6 +263,12 @@ pub async fn initiate(
             }
             None => None,
         },
+    };
+    let ws = match existing {
+        Some(ws) => ws,
+        None => workspace_of(st, caller, named, true)
+            .await?
+            .ok_or_else(|| ApiError::validation("workspace_name is required"))?,
     };
     let base = st.settings.public_url.as_deref().unwrap_or(own_base).trim_end_matches('/');
     let redirect_uri = format!("{base}{CALLBACK_PATH}");

@@ -106,7 +106,7 @@ pub(crate) async fn check_client(st: &AppState, client_id: &str, client_secret: 
 
 /// A workspace name the engine stores: at most 256 characters, no control characters.
 pub(crate) fn check_workspace_name(name: &str) -> ApiResult<()> {
-    if name.len() > 256 || name.chars().any(char::is_control) {
+    if name.chars().count() > 256 || name.chars().any(char::is_control) {
         return Err(ApiError::validation("workspace_name must be at most 256 characters without control characters"));
     }
     Ok(())
@@ -114,7 +114,10 @@ pub(crate) fn check_workspace_name(name: &str) -> ApiResult<()> {
 
 /// The workspace a token request names, checked.
 fn named_workspace(req: &WorkspaceRef) -> ApiResult<&str> {
-    let name = req.name().ok_or_else(|| ApiError::validation("workspace_name is required (or external_user_id)"))?;
+    let name = req
+        .name()
+        .map_err(ApiError::validation)?
+        .ok_or_else(|| ApiError::validation("workspace_name is required (or external_user_id)"))?;
     check_workspace_name(name)?;
     Ok(name)
 }
