@@ -331,6 +331,11 @@ fn own_hosts_are_the_egress_a_connector_needs() {
     let hosts = |slug: &str| reg.get(slug).map(|s| s.own_hosts()).unwrap_or_default();
     assert_eq!(hosts("github"), vec!["api.github.com"]);
     assert_eq!(hosts("gong"), vec!["api.gong.io", "app.gong.io"], "the OAuth token host counts too");
+    assert_eq!(
+        hosts("jira"),
+        vec!["*.atlassian.net", "api.atlassian.com", "auth.atlassian.com"],
+        "every server counts (Jira's OAuth apps are served at api.atlassian.com)"
+    );
     let spec = parse_spec("widgets.yaml", &spec_text()).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(spec.own_hosts(), vec!["*.widgets.example.com"], "a variable label becomes a wildcard");
     let whole = spec_text().replace("https://{region}.widgets.example.com/api", "{instance_url}/api");

@@ -120,6 +120,53 @@ fn the_shipped_specs_pass() {
     for s in ["github", "gong", "hubspot", "linear", "stripe"] {
         assert!(slugs.contains(&s), "{slugs:?}");
     }
+    // No key without a value anywhere: in our specs one is always a mistake, most often a
+    // description cut at an unquoted comma inside `{...}` (the check warns of those).
+    for f in &files {
+        let text = std::fs::read_to_string(f).unwrap_or_else(|e| panic!("{e}"));
+        let doc: Value = serde_norway::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+        let mut nulls = Vec::new();
+        null_keys(&doc, String::new(), &mut nulls);
+        assert!(nulls.is_empty(), "{}: keys without a value (quote the text before them): {nulls:?}", f.display());
+    }
+}
+
+fn null_keys(v: &Value, pointer: String, out: &mut Vec<String>) {
+    match v {
+        Value::Object(m) => m.iter().for_each(|(k, c)| {
+            if c.is_null() {
+                out.push(format!("{pointer}/{k}"));
+            }
+            null_keys(c, format!("{pointer}/{k}"), out);
+        }),
+        Value::Array(a) => a.iter().enumerate().for_each(|(i, c)| null_keys(c, format!("{pointer}/{i}"), out)),
+        _ => {}
+    }
+}
+
+#[test]
+fn a_description_cut_at_an_unquoted_comma_is_a_warning_at_its_line() {
+    let text = replace(
+        GOOD,
+        "        name: {type: string}\n",
+        "        name: {type: string, description: The name, as shown.}\n",
+    );
+    let f = temp("cut.yaml", &text);
+    let (ok, reports) = check(&[&f]);
+    assert!(ok, "{reports:?}");
+    let warnings = reports[0]["warnings"].as_array().cloned().unwrap_or_default();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert_eq!(warnings[0]["pointer"], "/components/schemas/Widget/properties/name/as shown.");
+    assert_eq!(warnings[0]["line"].as_u64(), Some(line_of(&text, "as shown.") as u64));
+    assert!(
+        warnings[0]["message"].as_str().is_some_and(|m| m.contains("`as shown.` is a key without a value")),
+        "{warnings:?}"
+    );
+    // Quoted, the text is whole and nothing is said.
+    let quoted = replace(&text, "description: The name, as shown.}", "description: \"The name, as shown.\"}");
+    let f = temp("quoted.yaml", &quoted);
+    let (_, reports) = check(&[&f]);
+    assert_eq!(reports[0]["warnings"], Value::Array(vec![]), "{}", reports[0]);
 }
 
 #[test]

@@ -242,7 +242,7 @@ export interface AmplitudeEventsListRecord {
 /** A record of Amplitude, as the API returns it. */
 export interface AmplitudeActiveUser {
   series?: number[][] | null;
-  /** The group of each series row (a property value */
+  /** The group of each series row (a property value, or the metric name). */
   seriesMeta?: string[] | null;
   xValues?: string[] | null;
 }

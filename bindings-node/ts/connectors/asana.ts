@@ -1077,7 +1077,7 @@ export interface AsanaWorkspaceMembership {
   resource_type?: string | null;
   name?: string | null;
   email?: string | null;
-  /** Image URLs by size (image_60x60 */
+  /** Image URLs by size (image_60x60, ...). */
   photo?: Record<string, unknown> | null;
   workspaces?: AsanaTaskAssignee[] | null;
 }

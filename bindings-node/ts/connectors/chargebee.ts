@@ -601,7 +601,7 @@ export interface ChargebeeSubscriptionRecord {
   /** day, week, month or year. */
   billing_period_unit?: string | null;
   subscription_items?: ChargebeeSubscriptionSubscriptionItems[] | null;
-  /** Monthly recurring revenue */
+  /** Monthly recurring revenue, in cents. */
   mrr?: number | null;
   due_invoices_count?: number | null;
   total_dues?: number | null;

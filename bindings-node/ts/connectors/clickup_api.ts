@@ -317,9 +317,9 @@ export class ClickupApiTimeTracking extends Entity {
 export interface ClickupApiTimeTrackingListParams {
   /** The workspace's id (ClickUp API v2 calls a workspace a team) */
   team_id: string;
-  /** Range start */
+  /** Range start, Unix time in ms */
   start_date?: number;
-  /** Range end */
+  /** Range end, Unix time in ms */
   end_date?: number;
   /** User ids, comma-separated (workspace owners and admins only) */
   assignee?: string;
@@ -531,7 +531,7 @@ export interface ClickupApiFolder {
   override_statuses?: boolean | null;
   hidden?: boolean | null;
   archived?: boolean | null;
-  /** Number of tasks */
+  /** Number of tasks, as a string. */
   task_count?: string | null;
   /** The id and name of the space, folder or list an object sits in. */
   space?: ClickupApiFolderSpace | null;

@@ -521,7 +521,7 @@ export interface ConfluenceAuditRecord {
   author?: ConfluenceAuditAuthor | null;
   /** IP address the change came from. */
   remoteAddress?: string | null;
-  /** When it happened */
+  /** When it happened, epoch milliseconds. */
   creationDate?: number | null;
   /** What happened, e.g. Space permission added. */
   summary?: string | null;

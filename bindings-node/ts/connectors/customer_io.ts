@@ -689,7 +689,7 @@ export interface CustomerIoTransactionalEmailCreateParams {
   bcc?: string;
   /** Extra headers by name */
   headers?: Record<string, unknown>;
-  /** Files by name */
+  /** Files by name, base64-encoded */
   attachments?: Record<string, unknown>;
   /** Track opens and clicks */
   tracked?: boolean;
@@ -761,7 +761,7 @@ export interface CustomerIoTransactionalPushCreateParams {
   image_url?: string;
   /** (no description) */
   custom_data?: Record<string, unknown>;
-  /** Platform-specific payloads (ios */
+  /** Platform-specific payloads (ios, android) */
   custom_payload?: Record<string, unknown>;
   /** (no description) */
   sound?: string;

@@ -197,7 +197,7 @@ export interface FacebookMarketingAdSetsCreateParams {
   start_time?: string;
   /** ISO 8601; needed with a lifetime budget */
   end_time?: string;
-  /** The bid cap */
+  /** The bid cap, in the currency's smallest unit */
   bid_amount?: string;
 }
 
@@ -601,7 +601,7 @@ export interface FacebookMarketingAdAccount {
   id?: string | null;
   account_id?: string | null;
   name?: string | null;
-  /** 1 active */
+  /** 1 active, 2 disabled, 3 unsettled, 7 pending review, 9 in grace period, 101 closed. */
   account_status?: number | null;
   age?: number | null;
   amount_spent?: string | null;
@@ -735,7 +735,7 @@ export interface FacebookMarketingCustomConversion {
   account_id?: string | null;
   description?: string | null;
   custom_event_type?: string | null;
-  /** The URL or event rule */
+  /** The URL or event rule, as JSON text. */
   rule?: string | null;
   default_conversion_value?: number | null;
   is_archived?: boolean | null;

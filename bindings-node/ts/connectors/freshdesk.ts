@@ -460,7 +460,7 @@ export class FreshdeskConnector extends Connector {
 export interface FreshdeskTicket {
   id?: number | null;
   subject?: string | null;
-  /** HTML; the get answer carries it */
+  /** HTML; the get answer carries it, the list answer does not. */
   description?: string | null;
   description_text?: string | null;
   status?: number | null;

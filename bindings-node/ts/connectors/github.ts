@@ -108,11 +108,11 @@ export interface GithubViewerRepositoriesContextStoreSearchParams {
 /** `branches` of GitHub: list, get. */
 export class GithubBranches extends Entity {
   /** List branches. (github branches.list) */
-  list(params: GithubBranchesListParams, options?: ExecuteOptions): Promise<ExecutionResult<GithubBranche[]>> {
+  list(params: GithubBranchesListParams, options?: ExecuteOptions): Promise<ExecutionResult<GithubBranch[]>> {
     return this.run("list", params, options);
   }
   /** Get a branch. (github branches.get) */
-  get(params: GithubBranchesGetParams, options?: ExecuteOptions): Promise<ExecutionResult<GithubBranche>> {
+  get(params: GithubBranchesGetParams, options?: ExecuteOptions): Promise<ExecutionResult<GithubBranch>> {
     return this.run("get", params, options);
   }
 }
@@ -487,7 +487,7 @@ export interface GithubPullRequestsCreateParams {
   title: string;
   /** Branch with the changes; `user:branch` for a branch of a fork */
   head: string;
-  /** Branch to merge into */
+  /** Branch to merge into, e.g. `main` */
   base: string;
   /** Description (Markdown) */
   body?: string;
@@ -1136,33 +1136,33 @@ export interface GithubRepository {
 }
 
 /** A record of GitHub, as the API returns it. */
-export interface GithubBrancheTargetAuthor {
+export interface GithubBranchTargetAuthor {
   name?: string | null;
   email?: string | null;
 }
 
 /** A record of GitHub, as the API returns it. */
-export interface GithubBrancheTarget {
+export interface GithubBranchTarget {
   /** Git object id (SHA). */
   oid?: string | null;
   messageHeadline?: string | null;
   committedDate?: string | null;
   /** Who wrote it. */
-  author?: GithubBrancheTargetAuthor | null;
+  author?: GithubBranchTargetAuthor | null;
 }
 
 /** A record of GitHub, as the API returns it. */
-export interface GithubBrancheAssociatedPullRequests {
+export interface GithubBranchAssociatedPullRequests {
   /** How many there are in all. */
   totalCount?: number | null;
 }
 
 /** A record of GitHub, as the API returns it. */
-export interface GithubBranche {
+export interface GithubBranch {
   name?: string | null;
   prefix?: string | null;
-  target?: GithubBrancheTarget | null;
-  associatedPullRequests?: GithubBrancheAssociatedPullRequests | null;
+  target?: GithubBranchTarget | null;
+  associatedPullRequests?: GithubBranchAssociatedPullRequests | null;
 }
 
 /** A record of GitHub, as the API returns it. */
@@ -1284,7 +1284,7 @@ export interface GithubIssue {
   assignees?: GithubRepositoryRepositoryTopics | null;
   labels?: GithubRepositoryRepositoryTopics | null;
   milestone?: GithubIssueMilestone | null;
-  comments?: GithubBrancheAssociatedPullRequests | null;
+  comments?: GithubBranchAssociatedPullRequests | null;
 }
 
 /** A record of GitHub, as the API returns it. */
@@ -1431,9 +1431,9 @@ export interface GithubPullRequest {
   author?: GithubRepositoryOwner | null;
   assignees?: GithubRepositoryRepositoryTopics | null;
   labels?: GithubRepositoryRepositoryTopics | null;
-  commits?: GithubBrancheAssociatedPullRequests | null;
-  comments?: GithubBrancheAssociatedPullRequests | null;
-  reviews?: GithubBrancheAssociatedPullRequests | null;
+  commits?: GithubBranchAssociatedPullRequests | null;
+  comments?: GithubBranchAssociatedPullRequests | null;
+  reviews?: GithubBranchAssociatedPullRequests | null;
 }
 
 /** A record of GitHub, as the API returns it. */
@@ -1508,7 +1508,7 @@ export interface GithubReview {
   submittedAt?: string | null;
   /** Who wrote it. */
   author?: GithubRepositoryOwner | null;
-  comments?: GithubBrancheAssociatedPullRequests | null;
+  comments?: GithubBranchAssociatedPullRequests | null;
 }
 
 /** A record of GitHub, as the API returns it. */
@@ -1524,8 +1524,8 @@ export interface GithubLabel {
   url?: string | null;
   /** When it was created (ISO-8601). */
   createdAt?: string | null;
-  issues?: GithubBrancheAssociatedPullRequests | null;
-  pullRequests?: GithubBrancheAssociatedPullRequests | null;
+  issues?: GithubBranchAssociatedPullRequests | null;
+  pullRequests?: GithubBranchAssociatedPullRequests | null;
 }
 
 /** A record of GitHub, as the API returns it. */
@@ -1549,8 +1549,8 @@ export interface GithubMilestone {
   updatedAt?: string | null;
   /** Share of closed issues and pull requests. */
   progressPercentage?: number | null;
-  issues?: GithubBrancheAssociatedPullRequests | null;
-  pullRequests?: GithubBrancheAssociatedPullRequests | null;
+  issues?: GithubBranchAssociatedPullRequests | null;
+  pullRequests?: GithubBranchAssociatedPullRequests | null;
 }
 
 /** A record of GitHub, as the API returns it. */
@@ -1574,9 +1574,9 @@ export interface GithubOrganization {
   createdAt?: string | null;
   /** When it was last changed (ISO-8601). */
   updatedAt?: string | null;
-  repositories?: GithubBrancheAssociatedPullRequests | null;
-  membersWithRole?: GithubBrancheAssociatedPullRequests | null;
-  teams?: GithubBrancheAssociatedPullRequests | null;
+  repositories?: GithubBranchAssociatedPullRequests | null;
+  membersWithRole?: GithubBranchAssociatedPullRequests | null;
+  teams?: GithubBranchAssociatedPullRequests | null;
 }
 
 /** A record of GitHub, as the API returns it. */
@@ -1601,9 +1601,9 @@ export interface GithubUser {
   createdAt?: string | null;
   /** When it was last changed (ISO-8601). */
   updatedAt?: string | null;
-  followers?: GithubBrancheAssociatedPullRequests | null;
-  following?: GithubBrancheAssociatedPullRequests | null;
-  repositories?: GithubBrancheAssociatedPullRequests | null;
+  followers?: GithubBranchAssociatedPullRequests | null;
+  following?: GithubBranchAssociatedPullRequests | null;
+  repositories?: GithubBranchAssociatedPullRequests | null;
 }
 
 /** A record of GitHub, as the API returns it. */
@@ -1630,8 +1630,8 @@ export interface GithubTeam {
   /** When it was last changed (ISO-8601). */
   updatedAt?: string | null;
   parentTeam?: GithubTeamParentTeam | null;
-  members?: GithubBrancheAssociatedPullRequests | null;
-  repositories?: GithubBrancheAssociatedPullRequests | null;
+  members?: GithubBranchAssociatedPullRequests | null;
+  repositories?: GithubBranchAssociatedPullRequests | null;
 }
 
 /** A record of GitHub, as the API returns it. */
@@ -1668,7 +1668,7 @@ export interface GithubProject {
   /** When it was last changed (ISO-8601). */
   updatedAt?: string | null;
   creator?: GithubRepositoryOwner | null;
-  items?: GithubBrancheAssociatedPullRequests | null;
+  items?: GithubBranchAssociatedPullRequests | null;
   readme?: string | null;
   fields?: GithubRepositoryRepositoryTopics | null;
 }
@@ -1757,7 +1757,7 @@ export interface GithubDiscussion {
   category?: GithubDiscussionCategory | null;
   answer?: GithubDiscussionAnswer | null;
   labels?: GithubRepositoryRepositoryTopics | null;
-  comments?: GithubBrancheAssociatedPullRequests | null;
+  comments?: GithubBranchAssociatedPullRequests | null;
 }
 
 /** A record of GitHub, as the API returns it. */

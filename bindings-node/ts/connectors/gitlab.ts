@@ -286,11 +286,11 @@ export interface GitlabGroupsContextStoreSearchParams {
 /** `branches` of GitLab: list, get. */
 export class GitlabBranches extends Entity {
   /** List branches. (gitlab branches.list) */
-  list(params: GitlabBranchesListParams, options?: ExecuteOptions): Promise<ExecutionResult<GitlabBranche[]>> {
+  list(params: GitlabBranchesListParams, options?: ExecuteOptions): Promise<ExecutionResult<GitlabBranch[]>> {
     return this.run("list", params, options);
   }
   /** Get a branch. (gitlab branches.get) */
-  get(params: GitlabBranchesGetParams, options?: ExecuteOptions): Promise<ExecutionResult<GitlabBranche>> {
+  get(params: GitlabBranchesGetParams, options?: ExecuteOptions): Promise<ExecutionResult<GitlabBranch>> {
     return this.run("get", params, options);
   }
 }
@@ -880,7 +880,7 @@ export interface GitlabCommit {
   web_url?: string | null;
   /** Lines changed (with_stats / stats). */
   stats?: GitlabCommitStats | null;
-  /** Git trailers (Signed-off-by */
+  /** Git trailers (Signed-off-by, ...) by name. */
   trailers?: Record<string, unknown> | null;
 }
 
@@ -906,7 +906,7 @@ export interface GitlabGroup {
 }
 
 /** A record of GitLab, as the API returns it. */
-export interface GitlabBranche {
+export interface GitlabBranch {
   name?: string | null;
   merged?: boolean | null;
   protected?: boolean | null;

@@ -490,8 +490,8 @@ export interface GoogleSearchConsoleSearchAnalyticsByDateRecord {
   keys?: string[] | null;
   clicks?: number | null;
   impressions?: number | null;
-  /** Clicks per impression */
+  /** Clicks per impression, 0 to 1. */
   ctr?: number | null;
-  /** Average position in results */
+  /** Average position in results, 1 the top. */
   position?: number | null;
 }

@@ -242,15 +242,15 @@ export interface IncidentIoIncidentRolesContextStoreSearchParams {
 /** `incident_statuses` of incident.io: list, get, contextStoreSearch. */
 export class IncidentIoIncidentStatuses extends Entity {
   /** List incident statuses. (incident-io incident_statuses.list) */
-  list(params: IncidentIoIncidentStatusesListParams = {}, options?: ExecuteOptions): Promise<ExecutionResult<IncidentIoIncidentStatuse[]>> {
+  list(params: IncidentIoIncidentStatusesListParams = {}, options?: ExecuteOptions): Promise<ExecutionResult<IncidentIoIncidentStatus[]>> {
     return this.run("list", params, options);
   }
   /** Get one of the incident statuses. (incident-io incident_statuses.get) */
-  get(params: IncidentIoIncidentStatusesGetParams, options?: ExecuteOptions): Promise<ExecutionResult<IncidentIoIncidentStatuse>> {
+  get(params: IncidentIoIncidentStatusesGetParams, options?: ExecuteOptions): Promise<ExecutionResult<IncidentIoIncidentStatus>> {
     return this.run("get", params, options);
   }
   /** Search the incident_statuses records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (incident-io incident_statuses.context_store_search) */
-  contextStoreSearch(params: IncidentIoIncidentStatusesContextStoreSearchParams = {}, options?: ExecuteOptions): Promise<ExecutionResult<SearchPage<IncidentIoIncidentStatuse>>> {
+  contextStoreSearch(params: IncidentIoIncidentStatusesContextStoreSearchParams = {}, options?: ExecuteOptions): Promise<ExecutionResult<SearchPage<IncidentIoIncidentStatus>>> {
     return this.run("context_store_search", params, options);
   }
 }
@@ -715,7 +715,7 @@ export interface IncidentIoIncidentRole {
 }
 
 /** A record of incident.io, as the API returns it. */
-export interface IncidentIoIncidentStatuse {
+export interface IncidentIoIncidentStatus {
   id?: string | null;
   name?: string | null;
   description?: string | null;

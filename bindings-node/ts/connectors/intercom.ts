@@ -59,7 +59,7 @@ export interface IntercomContactsCreateParams {
   owner_id?: number;
   /** (no description) */
   unsubscribed_from_emails?: boolean;
-  /** Values of the workspace's custom data attributes */
+  /** Values of the workspace's custom data attributes, by name */
   custom_attributes?: Record<string, unknown>;
 }
 
@@ -93,7 +93,7 @@ export interface IntercomContactsUpdateParams {
   owner_id?: number;
   /** (no description) */
   unsubscribed_from_emails?: boolean;
-  /** Values of the workspace's custom data attributes */
+  /** Values of the workspace's custom data attributes, by name */
   custom_attributes?: Record<string, unknown>;
 }
 
@@ -179,7 +179,7 @@ export interface IntercomConversationsCreateParams {
   subject?: string;
   /** Up to 10 file URLs */
   attachment_urls?: string[];
-  /** When the message was written (Unix seconds) */
+  /** When the message was written (Unix seconds), for imports */
   created_at?: number;
 }
 
@@ -195,7 +195,7 @@ export interface IntercomConversationsUpdateParams {
   id: string;
   /** Mark the conversation read (true) or unread */
   read?: boolean;
-  /** Conversation data attributes */
+  /** Conversation data attributes, by name */
   custom_attributes?: Record<string, unknown>;
 }
 
@@ -269,7 +269,7 @@ export interface IntercomCompaniesCreateParams {
   website?: string;
   /** (no description) */
   industry?: string;
-  /** Values of the workspace's custom company attributes */
+  /** Values of the workspace's custom company attributes, by name */
   custom_attributes?: Record<string, unknown>;
 }
 
@@ -295,7 +295,7 @@ export interface IntercomCompaniesUpdateParams {
   website?: string;
   /** (no description) */
   industry?: string;
-  /** Values of the workspace's custom company attributes */
+  /** Values of the workspace's custom company attributes, by name */
   custom_attributes?: Record<string, unknown>;
 }
 

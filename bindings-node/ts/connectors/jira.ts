@@ -471,8 +471,12 @@ export interface JiraIssueWorklogsCreateParams {
   issueIdOrKey: string;
   /** Email watchers about the change (true by default; false needs admin rights); default true */
   notifyUsers?: boolean;
-  /** How to change the remaining estimate: auto (reduce by the time spent, the default), leave, new or manual (these two need newEstimate or reduceBy, which this operation does not send); default "auto" */
+  /** How to change the remaining estimate: auto (reduce by the time spent, the default), leave, new (set it to newEstimate) or manual (reduce it by reduceBy); default "auto" */
   adjustEstimate?: "new" | "leave" | "manual" | "auto";
+  /** The new remaining estimate, as Jira writes durations (e.g. "2d 4h"); required with adjustEstimate new */
+  newEstimate?: string;
+  /** How much to take off the remaining estimate (e.g. "30m"); required with adjustEstimate manual */
+  reduceBy?: string;
   /** Time spent in seconds (or give timeSpent) */
   timeSpentSeconds?: number;
   /** Time spent as text, e.g. "3h 20m" */
@@ -491,8 +495,12 @@ export interface JiraIssueWorklogsCreateSnakeParams {
   issue_id_or_key: string;
   /** Email watchers about the change (true by default; false needs admin rights); default true */
   notify_users?: boolean;
-  /** How to change the remaining estimate: auto (reduce by the time spent, the default), leave, new or manual (these two need newEstimate or reduceBy, which this operation does not send); default "auto" */
+  /** How to change the remaining estimate: auto (reduce by the time spent, the default), leave, new (set it to newEstimate) or manual (reduce it by reduceBy); default "auto" */
   adjust_estimate?: "new" | "leave" | "manual" | "auto";
+  /** The new remaining estimate, as Jira writes durations (e.g. "2d 4h"); required with adjustEstimate new */
+  new_estimate?: string;
+  /** How much to take off the remaining estimate (e.g. "30m"); required with adjustEstimate manual */
+  reduce_by?: string;
   /** Time spent in seconds (or give timeSpent) */
   time_spent_seconds?: number;
   /** Time spent as text, e.g. "3h 20m" */

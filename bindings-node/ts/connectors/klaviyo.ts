@@ -282,7 +282,7 @@ export interface KlaviyoProfile {
   type?: string | null;
   id?: string | null;
   attributes?: KlaviyoProfileAttributes | null;
-  /** Related objects by name */
+  /** Related objects by name, each with its data (type and id) and links. */
   relationships?: Record<string, unknown> | null;
   links?: KlaviyoProfileLinks | null;
 }
@@ -302,7 +302,7 @@ export interface KlaviyoList {
   type?: string | null;
   id?: string | null;
   attributes?: KlaviyoListAttributes | null;
-  /** Related objects by name */
+  /** Related objects by name, each with its data (type and id) and links. */
   relationships?: Record<string, unknown> | null;
   links?: KlaviyoProfileLinks | null;
 }
@@ -335,7 +335,7 @@ export interface KlaviyoCampaign {
   type?: string | null;
   id?: string | null;
   attributes?: KlaviyoCampaignAttributes | null;
-  /** Related objects by name */
+  /** Related objects by name, each with its data (type and id) and links. */
   relationships?: Record<string, unknown> | null;
   links?: KlaviyoProfileLinks | null;
 }
@@ -356,7 +356,7 @@ export interface KlaviyoEvent {
   type?: string | null;
   id?: string | null;
   attributes?: KlaviyoEventAttributes | null;
-  /** Related objects by name */
+  /** Related objects by name, each with its data (type and id) and links. */
   relationships?: Record<string, unknown> | null;
   links?: KlaviyoProfileLinks | null;
 }
@@ -384,7 +384,7 @@ export interface KlaviyoMetric {
   type?: string | null;
   id?: string | null;
   attributes?: KlaviyoMetricAttributes | null;
-  /** Related objects by name */
+  /** Related objects by name, each with its data (type and id) and links. */
   relationships?: Record<string, unknown> | null;
   links?: KlaviyoProfileLinks | null;
 }
@@ -406,7 +406,7 @@ export interface KlaviyoFlow {
   type?: string | null;
   id?: string | null;
   attributes?: KlaviyoFlowAttributes | null;
-  /** Related objects by name */
+  /** Related objects by name, each with its data (type and id) and links. */
   relationships?: Record<string, unknown> | null;
   links?: KlaviyoProfileLinks | null;
 }
@@ -428,7 +428,7 @@ export interface KlaviyoEmailTemplate {
   type?: string | null;
   id?: string | null;
   attributes?: KlaviyoEmailTemplateAttributes | null;
-  /** Related objects by name */
+  /** Related objects by name, each with its data (type and id) and links. */
   relationships?: Record<string, unknown> | null;
   links?: KlaviyoProfileLinks | null;
 }

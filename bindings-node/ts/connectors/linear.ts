@@ -93,7 +93,7 @@ export interface LinearIssuesUpdateParams {
   description?: string;
   /** UUID of the user to assign (see users list) */
   assigneeId?: string;
-  /** UUID of the new workflow state */
+  /** UUID of the new workflow state, e.g. to move the issue to Done (see workflow_states list) */
   stateId?: string;
   /** 0 = no priority, 1 = urgent, 2 = high, 3 = medium, 4 = low; 0..4 */
   priority?: number;
@@ -115,7 +115,7 @@ export interface LinearIssuesUpdateSnakeParams {
   description?: string;
   /** UUID of the user to assign (see users list) */
   assignee_id?: string;
-  /** UUID of the new workflow state */
+  /** UUID of the new workflow state, e.g. to move the issue to Done (see workflow_states list) */
   state_id?: string;
   /** 0 = no priority, 1 = urgent, 2 = high, 3 = medium, 4 = low; 0..4 */
   priority?: number;
@@ -185,13 +185,13 @@ export interface LinearProjectsCreateParams {
   teamIds: string[];
   /** Short summary of the project */
   description?: string;
-  /** Project state */
-  state?: "backlog" | "planned" | "started" | "paused" | "completed" | "canceled";
+  /** UUID of the project's status (see project_statuses list); Linear's default, Planned, when left out */
+  statusId?: string;
   /** UUID of the user leading the project (see users list) */
   leadId?: string;
-  /** Planned start date */
+  /** Planned start date, YYYY-MM-DD */
   startDate?: string;
-  /** Target completion date */
+  /** Target completion date, YYYY-MM-DD */
   targetDate?: string;
   /** 0 = no priority, 1 = urgent, 2 = high, 3 = medium, 4 = low; 0..4 */
   priority?: number;
@@ -207,13 +207,13 @@ export interface LinearProjectsCreateSnakeParams {
   team_ids: string[];
   /** Short summary of the project */
   description?: string;
-  /** Project state */
-  state?: "backlog" | "planned" | "started" | "paused" | "completed" | "canceled";
+  /** UUID of the project's status (see project_statuses list); Linear's default, Planned, when left out */
+  status_id?: string;
   /** UUID of the user leading the project (see users list) */
   lead_id?: string;
-  /** Planned start date */
+  /** Planned start date, YYYY-MM-DD */
   start_date?: string;
-  /** Target completion date */
+  /** Target completion date, YYYY-MM-DD */
   target_date?: string;
   /** 0 = no priority, 1 = urgent, 2 = high, 3 = medium, 4 = low; 0..4 */
   priority?: number;
@@ -229,13 +229,13 @@ export interface LinearProjectsUpdateParams {
   name?: string;
   /** New short summary */
   description?: string;
-  /** New project state */
-  state?: "backlog" | "planned" | "started" | "paused" | "completed" | "canceled";
+  /** UUID of the project's new status, e.g. to mark it completed (see project_statuses list) */
+  statusId?: string;
   /** UUID of the new project lead */
   leadId?: string;
-  /** New planned start date */
+  /** New planned start date, YYYY-MM-DD */
   startDate?: string;
-  /** New target date */
+  /** New target date, YYYY-MM-DD */
   targetDate?: string;
   /** 0 = no priority, 1 = urgent, 2 = high, 3 = medium, 4 = low; 0..4 */
   priority?: number;
@@ -251,13 +251,13 @@ export interface LinearProjectsUpdateSnakeParams {
   name?: string;
   /** New short summary */
   description?: string;
-  /** New project state */
-  state?: "backlog" | "planned" | "started" | "paused" | "completed" | "canceled";
+  /** UUID of the project's new status, e.g. to mark it completed (see project_statuses list) */
+  status_id?: string;
   /** UUID of the new project lead */
   lead_id?: string;
-  /** New planned start date */
+  /** New planned start date, YYYY-MM-DD */
   start_date?: string;
-  /** New target date */
+  /** New target date, YYYY-MM-DD */
   target_date?: string;
   /** 0 = no priority, 1 = urgent, 2 = high, 3 = medium, 4 = low; 0..4 */
   priority?: number;
@@ -267,7 +267,7 @@ export interface LinearProjectsUpdateSnakeParams {
 
 /** Params of `linear projects.context_store_search`. */
 export interface LinearProjectsContextStoreSearchParams {
-  /** {filter?, sort?}; omit or {} for every record. Record fields: color, createdAt, description, id, lead, name, priority, progress, startDate, state, targetDate, teams, updatedAt, url */
+  /** {filter?, sort?}; omit or {} for every record. Record fields: color, createdAt, description, id, lead, name, priority, progress, startDate, state, status, targetDate, teams, updatedAt, url */
   query?: Record<string, unknown>;
   /** Most records to return (default 1000); 1..1000 */
   limit?: number;
@@ -310,6 +310,38 @@ export interface LinearTeamsGetParams {
 /** Params of `linear teams.context_store_search`. */
 export interface LinearTeamsContextStoreSearchParams {
   /** {filter?, sort?}; omit or {} for every record. Record fields: createdAt, description, id, issueCount, key, name, private, timezone, updatedAt */
+  query?: Record<string, unknown>;
+  /** Most records to return (default 1000); 1..1000 */
+  limit?: number;
+  /** meta.cursor of the previous answer, for the next page of the same query */
+  cursor?: string;
+  /** Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]] */
+  fields?: string[][];
+}
+
+/** `project_statuses` of Linear: list, contextStoreSearch. */
+export class LinearProjectStatuses extends Entity {
+  /** List project statuses. (linear project_statuses.list) */
+  list(params: LinearProjectStatusesListParams = {}, options?: ExecuteOptions): Promise<ExecutionResult<LinearProjectStatusList[]>> {
+    return this.run("list", params, options);
+  }
+  /** Search the project_statuses records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (linear project_statuses.context_store_search) */
+  contextStoreSearch(params: LinearProjectStatusesContextStoreSearchParams = {}, options?: ExecuteOptions): Promise<ExecutionResult<SearchPage<LinearProjectStatusList>>> {
+    return this.run("context_store_search", params, options);
+  }
+}
+
+/** Params of `linear project_statuses.list`. */
+export interface LinearProjectStatusesListParams {
+  /** Page size, the number of records to return (Linear's default is 50, at most 250); 1..250; default 50 */
+  first?: number;
+  /** Cursor to continue after; pass the endCursor from the previous page's meta */
+  after?: string;
+}
+
+/** Params of `linear project_statuses.context_store_search`. */
+export interface LinearProjectStatusesContextStoreSearchParams {
+  /** {filter?, sort?}; omit or {} for every record. Record fields: color, createdAt, description, id, name, position, type, updatedAt */
   query?: Record<string, unknown>;
   /** Most records to return (default 1000); 1..1000 */
   limit?: number;
@@ -445,7 +477,7 @@ export interface LinearCommentsCreateParams {
   issueId: string;
   /** The comment text in markdown */
   body: string;
-  /** UUID of the comment to reply to */
+  /** UUID of the comment to reply to, to post in its thread */
   parentId?: string;
 }
 
@@ -455,7 +487,7 @@ export interface LinearCommentsCreateSnakeParams {
   issue_id: string;
   /** The comment text in markdown */
   body: string;
-  /** UUID of the comment to reply to */
+  /** UUID of the comment to reply to, to post in its thread */
   parent_id?: string;
 }
 
@@ -495,6 +527,11 @@ export class LinearConnector extends Connector {
   /** The `teams` entity. */
   get teams(): LinearTeams {
     return new LinearTeams(this, "teams");
+  }
+
+  /** The `project_statuses` entity. */
+  get projectStatuses(): LinearProjectStatuses {
+    return new LinearProjectStatuses(this, "project_statuses");
   }
 
   /** The `workflow_states` entity. */
@@ -577,6 +614,15 @@ export interface LinearIssue {
 }
 
 /** A record of Linear, as the API returns it. */
+export interface LinearProjectStatus {
+  /** Linear id (a UUID); pass it as statusId. */
+  id?: string | null;
+  name?: string | null;
+  /** backlog, planned, started, paused, completed or canceled. */
+  type?: string | null;
+}
+
+/** A record of Linear, as the API returns it. */
 export interface LinearProjectTeams {
   nodes?: LinearIssueTeam[] | null;
 }
@@ -588,7 +634,10 @@ export interface LinearProject {
   name?: string | null;
   /** Markdown text. */
   description?: string | null;
+  /** The type of the project's status (backlog, planned, started, paused, completed or canceled); Linear deprecates it for status. */
   state?: string | null;
+  /** The project's status (see project_statuses list). */
+  status?: LinearProjectStatus | null;
   /** 0 none, 1 urgent, 2 high, 3 medium, 4 low. */
   priority?: number | null;
   /** Hex color. */
@@ -621,6 +670,25 @@ export interface LinearTeam {
   timezone?: string | null;
   private?: boolean | null;
   issueCount?: number | null;
+  /** When it was created (ISO-8601). */
+  createdAt?: string | null;
+  /** When it was last changed (ISO-8601). */
+  updatedAt?: string | null;
+}
+
+/** A record of Linear, as the API returns it. */
+export interface LinearProjectStatusList {
+  /** Linear id (a UUID). */
+  id?: string | null;
+  name?: string | null;
+  /** backlog, planned, started, paused, completed or canceled. */
+  type?: string | null;
+  /** Hex color. */
+  color?: string | null;
+  /** Order among the statuses. */
+  position?: number | null;
+  /** Markdown text. */
+  description?: string | null;
   /** When it was created (ISO-8601). */
   createdAt?: string | null;
   /** When it was last changed (ISO-8601). */

@@ -545,9 +545,9 @@ export interface LinkedinAdsConversionsCreateParams {
   autoAssociationType?: "ALL_CAMPAIGNS";
   /** (no description) */
   attributionType?: "LAST_TOUCH_BY_CAMPAIGN" | "LAST_TOUCH_BY_CONVERSION";
-  /** Days (1 */
+  /** Days (1, 7, 30 or 90) */
   postClickAttributionWindowSize?: number;
-  /** Days (1 */
+  /** Days (1, 7, 30 or 90) */
   viewThroughAttributionWindowSize?: number;
   /** (no description) */
   enabled?: boolean;
@@ -569,9 +569,9 @@ export interface LinkedinAdsConversionsCreateSnakeParams {
   auto_association_type?: "ALL_CAMPAIGNS";
   /** (no description) */
   attribution_type?: "LAST_TOUCH_BY_CAMPAIGN" | "LAST_TOUCH_BY_CONVERSION";
-  /** Days (1 */
+  /** Days (1, 7, 30 or 90) */
   post_click_attribution_window_size?: number;
-  /** Days (1 */
+  /** Days (1, 7, 30 or 90) */
   view_through_attribution_window_size?: number;
   /** (no description) */
   enabled?: boolean;
@@ -1315,7 +1315,7 @@ export interface LinkedinAdsCampaignLocale {
 
 /** A record of LinkedIn Ads, as the API returns it. */
 export interface LinkedinAdsCampaignDailyBudget {
-  /** A decimal amount */
+  /** A decimal amount, as a string. */
   amount?: string | null;
   currencyCode?: string | null;
 }

@@ -161,7 +161,7 @@ export interface MailchimpListMembersListParams {
   interest_ids?: string;
   /** How interest_ids match: any, all or none */
   interest_match?: "any" | "all" | "none";
-  /** Sort by opt-in time */
+  /** Sort by opt-in time, signup time or last change */
   sort_field?: "timestamp_opt" | "timestamp_signup" | "last_changed";
   /** Sort direction */
   sort_dir?: "ASC" | "DESC";
@@ -647,7 +647,7 @@ export interface MailchimpListMember {
   email_type?: string | null;
   /** subscribed, unsubscribed, cleaned, pending, transactional or archived. */
   status?: string | null;
-  /** Merge field values by tag (FNAME */
+  /** Merge field values by tag (FNAME, LNAME, ...). */
   merge_fields?: Record<string, unknown> | null;
   /** Interest ids mapped to whether the member has them. */
   interests?: Record<string, unknown> | null;

@@ -433,7 +433,7 @@ export interface MondayItemColumnValues {
   id?: string | null;
   type?: string | null;
   text?: string | null;
-  /** The raw value */
+  /** The raw value, a JSON string. */
   value?: string | null;
 }
 
@@ -508,7 +508,7 @@ export interface MondayActivityLog {
   event?: string | null;
   /** board or pulse (item). */
   entity?: string | null;
-  /** The change's details */
+  /** The change's details, a JSON string. */
   data?: string | null;
   user_id?: string | null;
   account_id?: string | null;

@@ -75,9 +75,9 @@ export interface NotionPagesListParams {
   filter?: Record<string, unknown>;
   /** Sort order; only last_edited_time is supported */
   sort?: Record<string, unknown>;
-  /** Paging cursor */
+  /** Paging cursor, the next_cursor of the previous page */
   start_cursor?: string;
-  /** Results per page (at most 100; 1..100 */
+  /** Results per page (at most 100, the default); 1..100 */
   page_size?: number;
 }
 
@@ -157,9 +157,9 @@ export interface NotionDataSourcesListParams {
   filter?: Record<string, unknown>;
   /** Sort order; only last_edited_time is supported */
   sort?: Record<string, unknown>;
-  /** Paging cursor */
+  /** Paging cursor, the next_cursor of the previous page */
   start_cursor?: string;
-  /** Results per page (at most 100; 1..100 */
+  /** Results per page (at most 100, the default); 1..100 */
   page_size?: number;
 }
 

@@ -484,15 +484,15 @@ export interface OutreachMailingsContextStoreSearchParams {
 /** `mailboxes` of Outreach: list, get, contextStoreSearch. */
 export class OutreachMailboxes extends Entity {
   /** List mailboxes. (outreach mailboxes.list) */
-  list(params: OutreachMailboxesListParams = {}, options?: ExecuteOptions): Promise<ExecutionResult<OutreachMailboxe[]>> {
+  list(params: OutreachMailboxesListParams = {}, options?: ExecuteOptions): Promise<ExecutionResult<OutreachMailbox[]>> {
     return this.run("list", params, options);
   }
   /** Get one of the mailboxes. (outreach mailboxes.get) */
-  get(params: OutreachMailboxesGetParams, options?: ExecuteOptions): Promise<ExecutionResult<OutreachMailboxe>> {
+  get(params: OutreachMailboxesGetParams, options?: ExecuteOptions): Promise<ExecutionResult<OutreachMailbox>> {
     return this.run("get", params, options);
   }
   /** Search the mailboxes records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (outreach mailboxes.context_store_search) */
-  contextStoreSearch(params: OutreachMailboxesContextStoreSearchParams = {}, options?: ExecuteOptions): Promise<ExecutionResult<SearchPage<OutreachMailboxe>>> {
+  contextStoreSearch(params: OutreachMailboxesContextStoreSearchParams = {}, options?: ExecuteOptions): Promise<ExecutionResult<SearchPage<OutreachMailbox>>> {
     return this.run("context_store_search", params, options);
   }
 }
@@ -1143,7 +1143,7 @@ export interface OutreachMailing {
 }
 
 /** A record of Outreach, as the API returns it. */
-export interface OutreachMailboxeAttributes {
+export interface OutreachMailboxAttributes {
   email?: string | null;
   senderName?: string | null;
   sendDisabled?: boolean | null;
@@ -1153,10 +1153,10 @@ export interface OutreachMailboxeAttributes {
 }
 
 /** A record of Outreach, as the API returns it. */
-export interface OutreachMailboxe {
+export interface OutreachMailbox {
   id?: number | null;
   type?: string | null;
-  attributes?: OutreachMailboxeAttributes | null;
+  attributes?: OutreachMailboxAttributes | null;
   /** Links to related records by name, e.g. {"account": {"data": {"type": "account", "id": 12}}}. */
   relationships?: Record<string, unknown> | null;
   links?: OutreachProspectLinks | null;

@@ -57,7 +57,7 @@ export interface PaypalTransactionTransactionsListParams {
   transaction_currency?: string;
   /** Transactions per page (at most 500); 1..500; default 100 */
   page_size?: number;
-  /** The page to read; 1..; default 1 */
+  /** The page to read, from 1; 1..; default 1 */
   page?: number;
   /** Y: only transactions that change the balance; N: all; default "Y" */
   balance_affecting_records_only?: "Y" | "N";
@@ -151,7 +151,7 @@ export class PaypalTransactionListProducts extends Entity {
 export interface PaypalTransactionListProductsListParams {
   /** Products per page (at most 20); 1..20; default 10 */
   page_size?: number;
-  /** The page to read; 1..; default 1 */
+  /** The page to read, from 1; 1..; default 1 */
   page?: number;
 }
 
@@ -197,7 +197,7 @@ export class PaypalTransactionSearchInvoices extends Entity {
 export interface PaypalTransactionSearchInvoicesListParams {
   /** Invoices per page (at most 100); 1..100; default 20 */
   page_size?: number;
-  /** The page to read; 1..; default 1 */
+  /** The page to read, from 1; 1..; default 1 */
   page?: number;
   /** Only invoices created in this range, e.g. {"start": "2024-01-01T00:00:00Z", "end": "2024-02-01T00:00:00Z"} */
   creation_date_range?: Record<string, unknown>;

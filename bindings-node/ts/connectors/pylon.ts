@@ -39,7 +39,7 @@ export interface PylonIssuesListParams {
 export interface PylonIssuesCreateParams {
   /** The issue's title */
   title: string;
-  /** The first message */
+  /** The first message, as HTML */
   body_html: string;
   /** urgent, high, medium or low */
   priority?: string;
@@ -131,7 +131,7 @@ export class PylonIssueReplies extends Entity {
 export interface PylonIssueRepliesCreateParams {
   /** The issue's id (or its number) */
   id: string;
-  /** The reply */
+  /** The reply, as HTML */
   body_html: string;
   /** The message replied to */
   message_id: string;
@@ -171,7 +171,7 @@ export class PylonIssueNotes extends Entity {
 export interface PylonIssueNotesCreateParams {
   /** The issue's id (or its number) */
   id: string;
-  /** The note */
+  /** The note, as HTML */
   body_html: string;
   /** The internal thread to post in */
   thread_id?: string;
@@ -623,7 +623,7 @@ export class PylonTasks extends Entity {
 export interface PylonTasksCreateParams {
   /** (no description) */
   title: string;
-  /** Details */
+  /** Details, as HTML */
   body_html?: string;
   /** not_started, in_progress or completed */
   status?: string;
@@ -739,7 +739,7 @@ export interface PylonArticlesCreateParams {
   kb_id: string;
   /** (no description) */
   title: string;
-  /** The article */
+  /** The article, as HTML */
   body_html: string;
   /** The user shown as the author */
   author_user_id: string;

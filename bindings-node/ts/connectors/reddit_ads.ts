@@ -4,11 +4,11 @@ import { Connector, Entity, type ExecuteOptions, type ExecutionResult, type Sear
 /** `businesses` of Reddit Ads: list, contextStoreSearch. */
 export class RedditAdsBusinesses extends Entity {
   /** List the businesses the authorized user belongs to. (reddit-ads businesses.list) */
-  list(params: RedditAdsBusinessesListParams = {}, options?: ExecuteOptions): Promise<ExecutionResult<RedditAdsBusinesse[]>> {
+  list(params: RedditAdsBusinessesListParams = {}, options?: ExecuteOptions): Promise<ExecutionResult<RedditAdsBusiness[]>> {
     return this.run("list", params, options);
   }
   /** Search the businesses records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (reddit-ads businesses.context_store_search) */
-  contextStoreSearch(params: RedditAdsBusinessesContextStoreSearchParams = {}, options?: ExecuteOptions): Promise<ExecutionResult<SearchPage<RedditAdsBusinesse>>> {
+  contextStoreSearch(params: RedditAdsBusinessesContextStoreSearchParams = {}, options?: ExecuteOptions): Promise<ExecutionResult<SearchPage<RedditAdsBusiness>>> {
     return this.run("context_store_search", params, options);
   }
 }
@@ -208,7 +208,7 @@ export class RedditAdsConnector extends Connector {
 }
 
 /** A record of Reddit Ads, as the API returns it. */
-export interface RedditAdsBusinesse {
+export interface RedditAdsBusiness {
   id?: string | null;
   name?: string | null;
   industry?: string | null;

@@ -2246,7 +2246,7 @@ export interface SalesforceSobjectCreate {
 
 /** A record of Salesforce, as the API returns it. */
 export interface SalesforceSobjectAttributes {
-  /** The sObject type */
+  /** The sObject type, e.g. Account. */
   type?: string | null;
   /** The record's path below the instance URL. */
   url?: string | null;

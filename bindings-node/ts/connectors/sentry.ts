@@ -435,7 +435,7 @@ export interface SentryEvent {
   tags?: SentryEventTags[] | null;
   user?: SentryEventUser | null;
   sdk?: SentryEventSdk | null;
-  /** Browser */
+  /** Browser, OS, runtime, trace and other contexts by name. */
   contexts?: Record<string, unknown> | null;
   metadata?: Record<string, unknown> | null;
   /** Exception stack traces, breadcrumbs, the request (with full=true). */

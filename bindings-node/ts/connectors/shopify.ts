@@ -2385,7 +2385,7 @@ export interface ShopifyInventoryItem {
   id?: number | null;
   admin_graphql_api_id?: string | null;
   sku?: string | null;
-  /** Unit cost */
+  /** Unit cost, as a decimal string. */
   cost?: string | null;
   tracked?: boolean | null;
   requires_shipping?: boolean | null;

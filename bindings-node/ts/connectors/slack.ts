@@ -153,7 +153,7 @@ export interface SlackThreadsListParams {
   ts: string;
   /** Paging cursor, the response_metadata.next_cursor of the previous page */
   cursor?: string;
-  /** Messages per page (under 1000; Slack suggests 200 or fewer); 1..1000; default 1000 */
+  /** Messages per page (at most 1000; Slack suggests 200 or fewer); 1..1000; default 1000 */
   limit?: number;
   /** Only messages after this timestamp (a ts such as 1712345678.000000, or Unix seconds) */
   oldest?: string;
@@ -175,7 +175,7 @@ export class SlackChannelTopics extends Entity {
 export interface SlackChannelTopicsCreateParams {
   /** Conversation id, e.g. C0123ABCD */
   channel: string;
-  /** New topic (plain text */
+  /** New topic (plain text, at most 250 characters) */
   topic: string;
 }
 
@@ -191,7 +191,7 @@ export class SlackChannelPurposes extends Entity {
 export interface SlackChannelPurposesCreateParams {
   /** Conversation id, e.g. C0123ABCD */
   channel: string;
-  /** New purpose (plain text */
+  /** New purpose (plain text, at most 250 characters) */
   purpose: string;
 }
 
@@ -281,7 +281,7 @@ export interface SlackMessagesCreateParams {
   text?: string;
   /** Block Kit blocks laying out the message (https://api.slack.com/block-kit) */
   blocks?: Array<Record<string, unknown>>;
-  /** ts of the parent message */
+  /** ts of the parent message, to reply in its thread */
   thread_ts?: string;
   /** Also show a thread reply in the channel */
   reply_broadcast?: boolean;
@@ -329,7 +329,7 @@ export interface SlackEphemeralMessagesCreateParams {
   user: string;
   /** Message text (mrkdwn), or the fallback text shown in notifications when blocks are given */
   text?: string;
-  /** ts of the parent message */
+  /** ts of the parent message, to reply in its thread */
   thread_ts?: string;
   /** Block Kit blocks laying out the message (https://api.slack.com/block-kit) */
   blocks?: Array<Record<string, unknown>>;
@@ -349,11 +349,11 @@ export class SlackScheduledMessages extends Entity {
 export interface SlackScheduledMessagesCreateParams {
   /** Conversation id, e.g. C0123ABCD */
   channel: string;
-  /** When to post it (Unix seconds */
+  /** When to post it (Unix seconds, in the future) */
   post_at: number;
   /** Message text (mrkdwn), or the fallback text shown in notifications when blocks are given */
   text?: string;
-  /** ts of the parent message */
+  /** ts of the parent message, to reply in its thread */
   thread_ts?: string;
   /** Also show a thread reply in the channel */
   reply_broadcast?: boolean;
@@ -635,7 +635,7 @@ export interface SlackChannel {
   shared_team_ids?: string[] | null;
   pending_shared?: string[] | null;
   previous_names?: string[] | null;
-  /** On lists */
+  /** On lists, and on info with include_num_members. */
   num_members?: number | null;
   locale?: string | null;
   topic?: SlackChannelTopic | null;
@@ -670,7 +670,7 @@ export interface SlackChannelMessage {
   team?: string | null;
   text?: string | null;
   client_msg_id?: string | null;
-  /** The thread's parent ts */
+  /** The thread's parent ts, on parents and replies. */
   thread_ts?: string | null;
   parent_user_id?: string | null;
   reply_count?: number | null;

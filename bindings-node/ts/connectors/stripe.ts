@@ -609,7 +609,7 @@ export interface StripeProductsCreateParams {
   statement_descriptor?: string;
   /** Tax code id (txcd_...) */
   tax_code?: string;
-  /** Unit name shown on receipts and invoices */
+  /** Unit name shown on receipts and invoices, e.g. seat */
   unit_label?: string;
   /** Public page of the product */
   url?: string;
@@ -805,7 +805,7 @@ export interface StripePaymentIntentsCreateParams {
   description?: string;
   /** Payment method id (pm_...) to use */
   payment_method?: string;
-  /** Allowed payment method types */
+  /** Allowed payment method types, e.g. card */
   payment_method_types?: string[];
   /** Let Stripe choose payment methods from Dashboard settings */
   automatic_payment_methods?: Record<string, unknown>;
@@ -945,7 +945,7 @@ export interface StripePricesCreateParams {
   unit_amount?: number;
   /** Whether it can be used for new purchases; default true */
   active?: boolean;
-  /** Internal name */
+  /** Internal name, not shown to customers */
   nickname?: string;
   /** Makes the price recurring, e.g. {interval month} */
   recurring?: Record<string, unknown>;
@@ -969,7 +969,7 @@ export class StripeCheckoutSessions extends Entity {
 
 /** Params of `stripe checkout_sessions.create`. */
 export interface StripeCheckoutSessionsCreateParams {
-  /** One-time payment */
+  /** One-time payment, saving a payment method, or subscription */
   mode: "payment" | "setup" | "subscription";
   /** What is bought, each {price, quantity}; required for payment and subscription */
   line_items?: Array<Record<string, unknown>>;

@@ -179,7 +179,7 @@ export interface TiktokMarketingAdvertisersReportsDailyListParams {
   advertiser_id: string;
   /** First day (YYYY-MM-DD) */
   start_date: string;
-  /** Last day (YYYY-MM-DD); at most 30 days after start_date for daily rows */
+  /** Last day (YYYY-MM-DD); at most 30 days after start_date for daily rows, 1 for hourly */
   end_date: string;
   /** Auction or reservation ads; default "AUCTION" */
   service_type?: "AUCTION" | "RESERVATION";
@@ -211,7 +211,7 @@ export interface TiktokMarketingCampaignsReportsDailyListParams {
   advertiser_id: string;
   /** First day (YYYY-MM-DD) */
   start_date: string;
-  /** Last day (YYYY-MM-DD); at most 30 days after start_date for daily rows */
+  /** Last day (YYYY-MM-DD); at most 30 days after start_date for daily rows, 1 for hourly */
   end_date: string;
   /** Auction or reservation ads; default "AUCTION" */
   service_type?: "AUCTION" | "RESERVATION";
@@ -243,7 +243,7 @@ export interface TiktokMarketingAdGroupsReportsDailyListParams {
   advertiser_id: string;
   /** First day (YYYY-MM-DD) */
   start_date: string;
-  /** Last day (YYYY-MM-DD); at most 30 days after start_date for daily rows */
+  /** Last day (YYYY-MM-DD); at most 30 days after start_date for daily rows, 1 for hourly */
   end_date: string;
   /** Auction or reservation ads; default "AUCTION" */
   service_type?: "AUCTION" | "RESERVATION";
@@ -275,7 +275,7 @@ export interface TiktokMarketingAdsReportsDailyListParams {
   advertiser_id: string;
   /** First day (YYYY-MM-DD) */
   start_date: string;
-  /** Last day (YYYY-MM-DD); at most 30 days after start_date for daily rows */
+  /** Last day (YYYY-MM-DD); at most 30 days after start_date for daily rows, 1 for hourly */
   end_date: string;
   /** Auction or reservation ads; default "AUCTION" */
   service_type?: "AUCTION" | "RESERVATION";
@@ -307,7 +307,7 @@ export interface TiktokMarketingAdsReportsHourlyListParams {
   advertiser_id: string;
   /** First day (YYYY-MM-DD) */
   start_date: string;
-  /** Last day (YYYY-MM-DD); at most 30 days after start_date for daily rows */
+  /** Last day (YYYY-MM-DD); at most 30 days after start_date for daily rows, 1 for hourly */
   end_date: string;
   /** Auction or reservation ads; default "AUCTION" */
   service_type?: "AUCTION" | "RESERVATION";
@@ -339,7 +339,7 @@ export interface TiktokMarketingAdsReportsLifetimeListParams {
   advertiser_id: string;
   /** First day (YYYY-MM-DD) */
   start_date: string;
-  /** Last day (YYYY-MM-DD); at most 30 days after start_date for daily rows */
+  /** Last day (YYYY-MM-DD); at most 30 days after start_date for daily rows, 1 for hourly */
   end_date: string;
   /** Auction or reservation ads; default "AUCTION" */
   service_type?: "AUCTION" | "RESERVATION";

@@ -490,11 +490,11 @@ export interface TwilioUsageRecordsListSnakeParams {
 /** `addresses` of Twilio: list, get. */
 export class TwilioAddresses extends Entity {
   /** List addresses. (twilio addresses.list) */
-  list(params: TwilioAddressesListParams | TwilioAddressesListSnakeParams, options?: ExecuteOptions): Promise<ExecutionResult<TwilioAddresse[]>> {
+  list(params: TwilioAddressesListParams | TwilioAddressesListSnakeParams, options?: ExecuteOptions): Promise<ExecutionResult<TwilioAddress[]>> {
     return this.run("list", params, options);
   }
   /** Get an address. (twilio addresses.get) */
-  get(params: TwilioAddressesGetParams | TwilioAddressesGetSnakeParams, options?: ExecuteOptions): Promise<ExecutionResult<TwilioAddresse>> {
+  get(params: TwilioAddressesGetParams | TwilioAddressesGetSnakeParams, options?: ExecuteOptions): Promise<ExecutionResult<TwilioAddress>> {
     return this.run("get", params, options);
   }
 }
@@ -780,7 +780,7 @@ export interface TwilioCall {
   direction?: string | null;
   start_time?: string | null;
   end_time?: string | null;
-  /** Seconds */
+  /** Seconds, as a string. */
   duration?: string | null;
   price?: string | null;
   price_unit?: string | null;
@@ -869,7 +869,7 @@ export interface TwilioRecording {
   status?: string | null;
   source?: string | null;
   channels?: number | null;
-  /** Seconds */
+  /** Seconds, as a string. */
   duration?: string | null;
   start_time?: string | null;
   price?: string | null;
@@ -922,7 +922,7 @@ export interface TwilioUsageRecord {
 }
 
 /** A record of Twilio, as the API returns it. */
-export interface TwilioAddresse {
+export interface TwilioAddress {
   sid?: string | null;
   account_sid?: string | null;
   customer_name?: string | null;

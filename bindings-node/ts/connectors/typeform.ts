@@ -252,7 +252,7 @@ export interface TypeformFormFields {
   title?: string | null;
   /** short_text, multiple_choice, email, rating, group, ... */
   type?: string | null;
-  /** Type-specific settings (choices */
+  /** Type-specific settings (choices, steps, nested fields). */
   properties?: Record<string, unknown> | null;
   validations?: TypeformFormFieldsValidations | null;
 }

@@ -724,11 +724,11 @@ export interface WoocommerceTaxRatesContextStoreSearchParams {
 /** `tax_classes` of WooCommerce: list, contextStoreSearch. */
 export class WoocommerceTaxClasses extends Entity {
   /** List tax classes (all of them, unpaged). (woocommerce tax_classes.list) */
-  list(params: WoocommerceTaxClassesListParams = {}, options?: ExecuteOptions): Promise<ExecutionResult<WoocommerceTaxClasse[]>> {
+  list(params: WoocommerceTaxClassesListParams = {}, options?: ExecuteOptions): Promise<ExecutionResult<WoocommerceTaxClass[]>> {
     return this.run("list", params, options);
   }
   /** Search the tax_classes records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (woocommerce tax_classes.context_store_search) */
-  contextStoreSearch(params: WoocommerceTaxClassesContextStoreSearchParams = {}, options?: ExecuteOptions): Promise<ExecutionResult<SearchPage<WoocommerceTaxClasse>>> {
+  contextStoreSearch(params: WoocommerceTaxClassesContextStoreSearchParams = {}, options?: ExecuteOptions): Promise<ExecutionResult<SearchPage<WoocommerceTaxClass>>> {
     return this.run("context_store_search", params, options);
   }
 }
@@ -1161,7 +1161,7 @@ export interface WoocommercePaymentGateway {
   method_title?: string | null;
   method_description?: string | null;
   method_supports?: string[] | null;
-  /** The gateway's settings by id */
+  /** The gateway's settings by id, each with its label and value. */
   settings?: Record<string, unknown> | null;
 }
 
@@ -1199,7 +1199,7 @@ export interface WoocommerceTaxRate {
 }
 
 /** A record of WooCommerce, as the API returns it. */
-export interface WoocommerceTaxClasse {
+export interface WoocommerceTaxClass {
   slug?: string | null;
   name?: string | null;
 }

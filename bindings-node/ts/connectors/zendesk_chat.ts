@@ -675,7 +675,7 @@ export interface ZendeskChatRole {
   name?: string | null;
   description?: string | null;
   enabled?: boolean | null;
-  /** What the role may see and do */
+  /** What the role may see and do, by area. */
   permissions?: Record<string, unknown> | null;
   members?: number[] | null;
 }

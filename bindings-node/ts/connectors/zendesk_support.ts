@@ -1256,7 +1256,7 @@ export class ZendeskSupportConnector extends Connector {
 /** A record of Zendesk Support, as the API returns it. */
 export interface ZendeskSupportTicketCustomFields {
   id?: number | null;
-  /** Text */
+  /** Text, number, checkbox, tag or list of tags, by field type. */
   value?: unknown | null;
 }
 
@@ -1654,7 +1654,7 @@ export interface ZendeskSupportView {
   position?: number | null;
   /** Conditions that must all hold (all) and of which one must hold (any). */
   conditions?: ZendeskSupportViewConditions | null;
-  /** Columns */
+  /** Columns, grouping and sorting. */
   execution?: Record<string, unknown> | null;
   /** Who may use the rule (null for everyone); type Group or User with its id(s). */
   restriction?: ZendeskSupportViewRestriction | null;

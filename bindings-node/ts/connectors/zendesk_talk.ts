@@ -44,15 +44,15 @@ export interface ZendeskTalkPhoneNumbersContextStoreSearchParams {
 /** `addresses` of Zendesk Talk: list, get, contextStoreSearch. */
 export class ZendeskTalkAddresses extends Entity {
   /** List addresses. (zendesk-talk addresses.list) */
-  list(params: ZendeskTalkAddressesListParams = {}, options?: ExecuteOptions): Promise<ExecutionResult<ZendeskTalkAddresse[]>> {
+  list(params: ZendeskTalkAddressesListParams = {}, options?: ExecuteOptions): Promise<ExecutionResult<ZendeskTalkAddress[]>> {
     return this.run("list", params, options);
   }
   /** Get an address. (zendesk-talk addresses.get) */
-  get(params: ZendeskTalkAddressesGetParams, options?: ExecuteOptions): Promise<ExecutionResult<ZendeskTalkAddresse>> {
+  get(params: ZendeskTalkAddressesGetParams, options?: ExecuteOptions): Promise<ExecutionResult<ZendeskTalkAddress>> {
     return this.run("get", params, options);
   }
   /** Search the addresses records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (zendesk-talk addresses.context_store_search) */
-  contextStoreSearch(params: ZendeskTalkAddressesContextStoreSearchParams = {}, options?: ExecuteOptions): Promise<ExecutionResult<SearchPage<ZendeskTalkAddresse>>> {
+  contextStoreSearch(params: ZendeskTalkAddressesContextStoreSearchParams = {}, options?: ExecuteOptions): Promise<ExecutionResult<SearchPage<ZendeskTalkAddress>>> {
     return this.run("context_store_search", params, options);
   }
 }
@@ -428,7 +428,7 @@ export interface ZendeskTalkPhoneNumberCapabilities {
 /** A record of Zendesk Talk, as the API returns it. */
 export interface ZendeskTalkPhoneNumber {
   id?: number | null;
-  /** E.164 */
+  /** E.164, e.g. +14155556666. */
   number?: string | null;
   display_number?: string | null;
   name?: string | null;
@@ -454,7 +454,7 @@ export interface ZendeskTalkPhoneNumber {
 }
 
 /** A record of Zendesk Talk, as the API returns it. */
-export interface ZendeskTalkAddresse {
+export interface ZendeskTalkAddress {
   id?: number | null;
   name?: string | null;
   street?: string | null;

@@ -350,10 +350,13 @@ fn search_action(slug: &str, list: &Operation, record: Option<String>) -> Action
     }
 }
 
-/// `Issues` -> `Issue`, `Activities` -> `Activity`; a name that is not a plain plural stays.
+/// `Issues` -> `Issue`, `Activities` -> `Activity`, `Addresses` -> `Address`, `Branches` ->
+/// `Branch`, `Statuses` -> `Status`; a name that is not a plain plural stays.
 fn singular(name: &str) -> String {
     if let Some(stem) = name.strip_suffix("ies") {
         format!("{stem}y")
+    } else if ["sses", "xes", "ches", "shes", "tuses"].iter().any(|s| name.ends_with(s)) {
+        name[..name.len() - 2].to_string()
     } else if name.ends_with("ss") || name.ends_with("us") {
         name.to_string()
     } else {
@@ -506,6 +509,26 @@ fn data_type(name: &str, schema: &Value) -> DataTypeModel {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn record_names_are_the_entities_singular() {
+        let cases = [
+            ("Issues", "Issue"),
+            ("Activities", "Activity"),
+            ("Addresses", "Address"),
+            ("Businesses", "Business"),
+            ("Branches", "Branch"),
+            ("Mailboxes", "Mailbox"),
+            ("ProjectStatuses", "ProjectStatus"),
+            ("Warehouses", "Warehouse"),
+            ("Status", "Status"),
+            ("Access", "Access"),
+            ("Data", "Data"),
+        ];
+        for (plural, one) in cases {
+            assert_eq!(singular(plural), one, "{plural}");
+        }
+    }
 
     /// The data types come from core's structs as they serialize: every field in the struct's
     /// order, an `Option` written as `null` is always there and nullable, one skipped when `None`

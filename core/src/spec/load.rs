@@ -201,6 +201,11 @@ impl<'a> Loader<'a> {
             .filter(|s| !s.is_empty())
             .ok_or_else(|| self.err("/servers", "missing: a spec needs servers[0].url"))?;
         let server_url = as_str(servers[0].get("url")).ok_or_else(|| self.err("/servers/0/url", "missing"))?;
+        let other_server_urls = servers[1..]
+            .iter()
+            .enumerate()
+            .map(|(i, s)| as_str(s.get("url")).ok_or_else(|| self.err(&format!("/servers/{}/url", i + 1), "missing")))
+            .collect::<Result<Vec<_>>>()?;
         let mut server_variables = BTreeMap::new();
         let mut server_variable_sources = BTreeMap::new();
         if let Some(vars) = servers[0].get("variables").and_then(Value::as_object) {
@@ -278,6 +283,7 @@ impl<'a> Loader<'a> {
             description,
             version,
             server_url,
+            other_server_urls,
             server_variables,
             server_variable_sources,
             auth_schemes,

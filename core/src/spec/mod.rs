@@ -35,6 +35,10 @@ pub struct ConnectorSpec {
     pub version: String,
     /// `servers[0].url`, possibly with `{variables}`.
     pub server_url: String,
+    /// The URLs of the other `servers` entries: hosts the API is also served at (Jira's OAuth
+    /// apps call `api.atlassian.com`), which count among [`Self::own_hosts`]; requests go to
+    /// `server_url` unless config's `base_url` names another.
+    pub other_server_urls: Vec<String>,
     /// Server variables and their defaults.
     pub server_variables: BTreeMap<String, Option<String>>,
     /// Server variables that default from a credential (`x-from-credential`); config still
@@ -88,12 +92,13 @@ impl ConnectorSpec {
         self.auth_schemes.iter().flat_map(|s| s.fields.iter()).collect()
     }
 
-    /// The hosts this connector talks to by design, as egress rules: the server's host (a
+    /// The hosts this connector talks to by design, as egress rules: the servers' hosts (a
     /// `{variable}` label becomes `*`, e.g. `*.atlassian.net`) and the OAuth token hosts. A
     /// server URL whose whole host is a variable adds nothing: an operator must allow it.
     pub fn own_hosts(&self) -> Vec<String> {
         let mut out = Vec::new();
         let mut urls = vec![self.server_url.clone()];
+        urls.extend(self.other_server_urls.iter().cloned());
         for s in &self.auth_schemes {
             if let AuthKind::OAuth2(c) = &s.kind {
                 urls.extend(c.token_url.clone());

@@ -139,6 +139,37 @@ fn tok(s: &str) -> String {
     s.replace('~', "~0").replace('/', "~1")
 }
 
+/// Keys without a value that read as text (a space in them, or a closing `.` or `)`): in a
+/// flow mapping (`{type: string, description: a, b}`) an unquoted comma ends the text, and what
+/// follows becomes such a key, so the description a model reads stops at the comma.
+fn cut_texts(v: &Value, pointer: String, map: &SourceMap, out: &mut Vec<Finding>) {
+    match v {
+        Value::Object(m) => {
+            for (k, child) in m {
+                let ptr = format!("{pointer}/{}", tok(k));
+                if child.is_null() && (k.contains(char::is_whitespace) || k.ends_with(['.', ')'])) {
+                    out.push(finding(
+                        map,
+                        ptr,
+                        format!(
+                            "`{k}` is a key without a value: text cut at an unquoted comma inside {{...}}? \
+                             Quote the text before it (description: \"a, b\")"
+                        ),
+                    ));
+                } else {
+                    cut_texts(child, ptr, map, out);
+                }
+            }
+        }
+        Value::Array(a) => {
+            for (i, child) in a.iter().enumerate() {
+                cut_texts(child, format!("{pointer}/{i}"), map, out);
+            }
+        }
+        _ => {}
+    }
+}
+
 fn finding(map: &SourceMap, pointer: String, message: String) -> Finding {
     let pos = map.locate(&pointer);
     Finding { line: pos.line, column: pos.column, pointer, message }
@@ -220,6 +251,7 @@ fn warnings(spec: &ConnectorSpec, doc: &Value, map: &SourceMap) -> Vec<Finding> 
             }
         }
     }
+    cut_texts(doc, String::new(), map, &mut out);
     if spec.auth_schemes.is_empty() {
         let ptr = if doc.pointer("/components").is_some() { "/components" } else { "" };
         out.push(finding(

@@ -41,8 +41,16 @@ use crate::{bearer, creds, graphql, lock, FakeState, Shared};
 const DEFAULT_PAGE_SIZE: i64 = 50;
 /// Largest `first` Linear accepts.
 const MAX_PAGE_SIZE: i64 = 250;
-/// States a project may be in.
-const PROJECT_STATES: [&str; 6] = ["backlog", "planned", "started", "paused", "completed", "canceled"];
+/// The workspace's project statuses: name and type (`ProjectStatusType`), in order. A project
+/// has one (`statusId` on create and update); its deprecated `state` is the status's type.
+const PROJECT_STATUSES: [(&str, &str); 6] = [
+    ("Backlog", "backlog"),
+    ("Planned", "planned"),
+    ("In Progress", "started"),
+    ("Paused", "paused"),
+    ("Completed", "completed"),
+    ("Canceled", "canceled"),
+];
 /// Workspace URL key used in `url` fields.
 const WORKSPACE: &str = "https://linear.app/acme";
 
@@ -84,13 +92,25 @@ struct WorkflowState {
     created_at: String,
 }
 
+/// A project status of the workspace.
+#[derive(Debug, Clone)]
+struct ProjectStatus {
+    id: String,
+    name: String,
+    /// `backlog`, `planned`, `started`, `paused`, `completed` or `canceled`.
+    kind: String,
+    color: String,
+    position: f64,
+    created_at: String,
+}
+
 /// A project, shared by one or more teams.
 #[derive(Debug, Clone)]
 struct Project {
     id: String,
     name: String,
     description: String,
-    state: String,
+    status_id: String,
     priority: i64,
     color: String,
     progress: f64,
@@ -149,7 +169,7 @@ macro_rules! impl_node {
         }
     )*};
 }
-impl_node!(Team, User, WorkflowState, Project, Issue, Comment);
+impl_node!(Team, User, WorkflowState, ProjectStatus, Project, Issue, Comment);
 
 /// Seeded data of the fake.
 #[derive(Debug, Default)]
@@ -157,6 +177,7 @@ pub struct Data {
     teams: Vec<Team>,
     users: Vec<User>,
     states: Vec<WorkflowState>,
+    statuses: Vec<ProjectStatus>,
     projects: Vec<Project>,
     issues: Vec<Issue>,
     comments: Vec<Comment>,
@@ -191,6 +212,7 @@ const TEAM_PREFIX: &str = "7ea30000";
 const USER_PREFIX: &str = "05e20000";
 const STATE_PREFIX: &str = "57a70000";
 const PROJECT_PREFIX: &str = "90e10000";
+const PROJECT_STATUS_PREFIX: &str = "5a7a0000";
 const ISSUE_PREFIX: &str = "155e0000";
 const COMMENT_PREFIX: &str = "c0330000";
 
@@ -289,6 +311,21 @@ impl Data {
         let team_id = |i: usize| teams[i].id.clone();
         let user_id = |i: usize| Some(users[i].id.clone());
         let date = |s: &str| Some(s.to_string());
+        let statuses: Vec<ProjectStatus> = PROJECT_STATUSES
+            .iter()
+            .enumerate()
+            .map(|(i, (name, kind))| ProjectStatus {
+                id: uuid(PROJECT_STATUS_PREFIX, i + 1),
+                name: name.to_string(),
+                kind: kind.to_string(),
+                color: ["#bec2c8", "#95a2b3", "#f2c94c", "#5e6ad2", "#4cb782", "#eb5757"][i].to_string(),
+                position: i as f64,
+                created_at: ts(1, i),
+            })
+            .collect();
+        let status_of = |kind: &str| {
+            statuses.iter().find(|s| s.kind == kind).map(|s| s.id.clone()).unwrap_or_else(|| panic!("no {kind} status"))
+        };
         let projects: Vec<Project> = [
             (
                 "Q3 Platform Migration",
@@ -340,7 +377,7 @@ impl Data {
             id: uuid(PROJECT_PREFIX, i + 1),
             name: name.to_string(),
             description: format!("{name}: goals, scope and milestones."),
-            state: state.to_string(),
+            status_id: status_of(state),
             priority,
             color: ["#5e6ad2", "#26b5ce", "#f2c94c", "#4cb782", "#eb5757", "#bb87fc", "#95a2b3"][i].to_string(),
             progress,
@@ -407,7 +444,7 @@ impl Data {
         })
         .collect();
 
-        Self { teams, users, states, projects, issues, comments, clock: 0 }
+        Self { teams, users, states, statuses, projects, issues, comments, clock: 0 }
     }
 
     /// Advances the clock for a mutation and returns the new `updatedAt`.
@@ -455,10 +492,21 @@ impl Data {
         })
     }
 
+    fn project_status_json(&self, s: &ProjectStatus) -> Value {
+        json!({
+            "id": s.id, "name": s.name, "type": s.kind, "color": s.color, "position": s.position,
+            "description": Value::Null, "indefinite": s.kind == "backlog" || s.kind == "paused",
+            "archivedAt": Value::Null, "createdAt": s.created_at, "updatedAt": s.created_at,
+        })
+    }
+
     fn project_json(&self, p: &Project) -> Value {
         let teams: Vec<Value> = p.team_ids.iter().map(|t| self.team_ref(t)).collect();
+        let status = self.statuses.iter().find(|s| s.id == p.status_id);
         json!({
-            "id": p.id, "name": p.name, "description": p.description, "state": p.state,
+            "id": p.id, "name": p.name, "description": p.description,
+            "state": status.map(|s| s.kind.clone()),
+            "status": status.map(|s| self.project_status_json(s)),
             "priority": p.priority, "color": p.color, "progress": p.progress,
             "startDate": p.start_date, "targetDate": p.target_date,
             "url": format!("{WORKSPACE}/project/{}-{}", slug(&p.name), &p.id[p.id.len() - 12..]),
@@ -543,6 +591,9 @@ impl Data {
             (OpKind::Query, "GetTeam") => {
                 let t = find(&self.teams, &vars.required_str("id")?, "Team")?;
                 Ok(json!({"team": self.team_json(t)}))
+            }
+            (OpKind::Query, "ListProjectStatuses") => {
+                Ok(json!({"projectStatuses": connection(&self.statuses, vars, |s| self.project_status_json(s))?}))
             }
             (OpKind::Query, "ListWorkflowStates") => {
                 Ok(json!({"workflowStates": connection(&self.states, vars, |s| self.state_json(s))?}))
@@ -673,10 +724,8 @@ impl Data {
 
     /// Checks the project fields shared by create and update.
     fn check_project_fields(&self, vars: &Vars) -> Result<(), GqlError> {
-        if let Some(state) = vars.str("state")? {
-            if !PROJECT_STATES.contains(&state.as_str()) {
-                return Err(GqlError::InvalidInput(format!("state must be one of {}.", PROJECT_STATES.join(", "))));
-            }
+        if let Some(status) = vars.str("statusId")? {
+            find(&self.statuses, &status, "ProjectStatus")?;
         }
         if let Some(lead) = vars.str("leadId")? {
             find(&self.users, &lead, "User")?;
@@ -707,7 +756,10 @@ impl Data {
             id: uuid(PROJECT_PREFIX, self.projects.len() + 1),
             name,
             description: vars.str("description")?.unwrap_or_default(),
-            state: vars.str("state")?.unwrap_or_else(|| "planned".into()),
+            status_id: match vars.str("statusId")? {
+                Some(id) => id,
+                None => self.statuses.iter().find(|s| s.kind == "planned").map(|s| s.id.clone()).unwrap_or_default(),
+            },
             priority: vars.int("priority")?.unwrap_or(0),
             color: vars.str("color")?.unwrap_or_else(|| "#bec2c8".into()),
             progress: 0.0,
@@ -735,8 +787,8 @@ impl Data {
         if let Some(v) = vars.str("description")? {
             project.description = v;
         }
-        if let Some(v) = vars.str("state")? {
-            project.state = v;
+        if let Some(v) = vars.str("statusId")? {
+            project.status_id = v;
         }
         if let Some(v) = vars.str("leadId")? {
             project.lead_id = Some(v);

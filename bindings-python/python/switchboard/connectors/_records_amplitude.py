@@ -210,7 +210,7 @@ class AmplitudeActiveUser(Record):
 
     @property
     def series_meta(self) -> list[str] | None:
-        """The group of each series row (a property value"""
+        """The group of each series row (a property value, or the metric name)."""
         return self.get("seriesMeta")  # type: ignore[no-any-return]
 
     @property

@@ -445,7 +445,7 @@ class AsanaWorkspaceMembership(Record):
 
     @property
     def photo(self) -> dict[str, Any] | None:
-        """Image URLs by size (image_60x60"""
+        """Image URLs by size (image_60x60, ...)."""
         return self.get("photo")  # type: ignore[no-any-return]
 
     @property

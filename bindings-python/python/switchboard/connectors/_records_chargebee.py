@@ -275,7 +275,7 @@ class ChargebeeSubscriptionRecord(Record):
 
     @property
     def mrr(self) -> int | None:
-        """Monthly recurring revenue"""
+        """Monthly recurring revenue, in cents."""
         return self.get("mrr")  # type: ignore[no-any-return]
 
     @property

@@ -274,7 +274,7 @@ class ClickupApiFolder(Record):
 
     @property
     def task_count(self) -> str | None:
-        """Number of tasks"""
+        """Number of tasks, as a string."""
         return self.get("task_count")  # type: ignore[no-any-return]
 
     @property

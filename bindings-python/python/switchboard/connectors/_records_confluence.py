@@ -487,7 +487,7 @@ class ConfluenceAuditRecord(Record):
 
     @property
     def creation_date(self) -> int | None:
-        """When it happened"""
+        """When it happened, epoch milliseconds."""
         return self.get("creationDate")  # type: ignore[no-any-return]
 
     @property

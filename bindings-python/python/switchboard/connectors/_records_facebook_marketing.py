@@ -48,7 +48,7 @@ class FacebookMarketingAdAccount(Record):
 
     @property
     def account_status(self) -> int | None:
-        """1 active"""
+        """1 active, 2 disabled, 3 unsettled, 7 pending review, 9 in grace period, 101 closed."""
         return self.get("account_status")  # type: ignore[no-any-return]
 
     @property
@@ -610,7 +610,7 @@ class FacebookMarketingCustomConversion(Record):
 
     @property
     def rule(self) -> str | None:
-        """The URL or event rule"""
+        """The URL or event rule, as JSON text."""
         return self.get("rule")  # type: ignore[no-any-return]
 
     @property

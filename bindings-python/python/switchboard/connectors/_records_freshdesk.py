@@ -27,7 +27,7 @@ class FreshdeskTicket(Record):
 
     @property
     def description(self) -> str | None:
-        """HTML; the get answer carries it"""
+        """HTML; the get answer carries it, the list answer does not."""
         return self.get("description")  # type: ignore[no-any-return]
 
     @property

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from .._types import Record, many, one
 
-__all__ = ["GithubRepositoryPrimaryLanguage", "GithubRepositoryLicenseInfo", "GithubRepositoryOwner", "GithubRepositoryRepositoryTopics", "GithubRepository", "GithubBrancheTargetAuthor", "GithubBrancheTarget", "GithubBrancheAssociatedPullRequests", "GithubBranche", "GithubCommitAuthor", "GithubCommit", "GithubTagTargetTagger", "GithubTagTargetTarget", "GithubTagTarget", "GithubTag", "GithubRelease", "GithubIssueMilestone", "GithubIssue", "GithubIssueLabels", "GithubIssueAssignees", "GithubIssuePullRequest", "GithubIssueCreate", "GithubComment", "GithubCommentCreate", "GithubPullRequest", "GithubPullRequestHeadRepo", "GithubPullRequestHead", "GithubPullRequestCreate", "GithubReview", "GithubLabel", "GithubMilestone", "GithubOrganization", "GithubUser", "GithubTeamParentTeam", "GithubTeam", "GithubStargazerNode", "GithubStargazer", "GithubProject", "GithubProjectItemContentRepository", "GithubProjectItemContent", "GithubProjectItem", "GithubDiscussionCategory", "GithubDiscussionAnswer", "GithubDiscussion", "GithubFileContentRecord", "GithubDirectoryContentRecord"]
+__all__ = ["GithubRepositoryPrimaryLanguage", "GithubRepositoryLicenseInfo", "GithubRepositoryOwner", "GithubRepositoryRepositoryTopics", "GithubRepository", "GithubBranchTargetAuthor", "GithubBranchTarget", "GithubBranchAssociatedPullRequests", "GithubBranch", "GithubCommitAuthor", "GithubCommit", "GithubTagTargetTagger", "GithubTagTargetTarget", "GithubTagTarget", "GithubTag", "GithubRelease", "GithubIssueMilestone", "GithubIssue", "GithubIssueLabels", "GithubIssueAssignees", "GithubIssuePullRequest", "GithubIssueCreate", "GithubComment", "GithubCommentCreate", "GithubPullRequest", "GithubPullRequestHeadRepo", "GithubPullRequestHead", "GithubPullRequestCreate", "GithubReview", "GithubLabel", "GithubMilestone", "GithubOrganization", "GithubUser", "GithubTeamParentTeam", "GithubTeam", "GithubStargazerNode", "GithubStargazer", "GithubProject", "GithubProjectItemContentRepository", "GithubProjectItemContent", "GithubProjectItem", "GithubDiscussionCategory", "GithubDiscussionAnswer", "GithubDiscussion", "GithubFileContentRecord", "GithubDirectoryContentRecord"]
 
 
 class GithubRepositoryPrimaryLanguage(Record):
@@ -175,7 +175,7 @@ class GithubRepository(Record):
         return one(GithubRepositoryRepositoryTopics, self.get("repositoryTopics"))  # type: ignore[no-any-return]
 
 
-class GithubBrancheTargetAuthor(Record):
+class GithubBranchTargetAuthor(Record):
     """A record of GitHub: a ``dict`` of the API's fields, also read as attributes."""
 
     __slots__ = ()
@@ -191,7 +191,7 @@ class GithubBrancheTargetAuthor(Record):
         return self.get("email")  # type: ignore[no-any-return]
 
 
-class GithubBrancheTarget(Record):
+class GithubBranchTarget(Record):
     """A record of GitHub: a ``dict`` of the API's fields, also read as attributes."""
 
     __slots__ = ()
@@ -212,12 +212,12 @@ class GithubBrancheTarget(Record):
         return self.get("committedDate")  # type: ignore[no-any-return]
 
     @property
-    def author(self) -> GithubBrancheTargetAuthor | None:
+    def author(self) -> GithubBranchTargetAuthor | None:
         """Who wrote it."""
-        return one(GithubBrancheTargetAuthor, self.get("author"))  # type: ignore[no-any-return]
+        return one(GithubBranchTargetAuthor, self.get("author"))  # type: ignore[no-any-return]
 
 
-class GithubBrancheAssociatedPullRequests(Record):
+class GithubBranchAssociatedPullRequests(Record):
     """A record of GitHub: a ``dict`` of the API's fields, also read as attributes."""
 
     __slots__ = ()
@@ -228,7 +228,7 @@ class GithubBrancheAssociatedPullRequests(Record):
         return self.get("totalCount")  # type: ignore[no-any-return]
 
 
-class GithubBranche(Record):
+class GithubBranch(Record):
     """A record of GitHub: a ``dict`` of the API's fields, also read as attributes."""
 
     __slots__ = ()
@@ -244,14 +244,14 @@ class GithubBranche(Record):
         return self.get("prefix")  # type: ignore[no-any-return]
 
     @property
-    def target(self) -> GithubBrancheTarget | None:
+    def target(self) -> GithubBranchTarget | None:
         """``target``."""
-        return one(GithubBrancheTarget, self.get("target"))  # type: ignore[no-any-return]
+        return one(GithubBranchTarget, self.get("target"))  # type: ignore[no-any-return]
 
     @property
-    def associated_pull_requests(self) -> GithubBrancheAssociatedPullRequests | None:
+    def associated_pull_requests(self) -> GithubBranchAssociatedPullRequests | None:
         """``associatedPullRequests``."""
-        return one(GithubBrancheAssociatedPullRequests, self.get("associatedPullRequests"))  # type: ignore[no-any-return]
+        return one(GithubBranchAssociatedPullRequests, self.get("associatedPullRequests"))  # type: ignore[no-any-return]
 
 
 class GithubCommitAuthor(Record):
@@ -613,9 +613,9 @@ class GithubIssue(Record):
         return one(GithubIssueMilestone, self.get("milestone"))  # type: ignore[no-any-return]
 
     @property
-    def comments(self) -> GithubBrancheAssociatedPullRequests | None:
+    def comments(self) -> GithubBranchAssociatedPullRequests | None:
         """``comments``."""
-        return one(GithubBrancheAssociatedPullRequests, self.get("comments"))  # type: ignore[no-any-return]
+        return one(GithubBranchAssociatedPullRequests, self.get("comments"))  # type: ignore[no-any-return]
 
 
 class GithubIssueLabels(Record):
@@ -1100,19 +1100,19 @@ class GithubPullRequest(Record):
         return one(GithubRepositoryRepositoryTopics, self.get("labels"))  # type: ignore[no-any-return]
 
     @property
-    def commits(self) -> GithubBrancheAssociatedPullRequests | None:
+    def commits(self) -> GithubBranchAssociatedPullRequests | None:
         """``commits``."""
-        return one(GithubBrancheAssociatedPullRequests, self.get("commits"))  # type: ignore[no-any-return]
+        return one(GithubBranchAssociatedPullRequests, self.get("commits"))  # type: ignore[no-any-return]
 
     @property
-    def comments(self) -> GithubBrancheAssociatedPullRequests | None:
+    def comments(self) -> GithubBranchAssociatedPullRequests | None:
         """``comments``."""
-        return one(GithubBrancheAssociatedPullRequests, self.get("comments"))  # type: ignore[no-any-return]
+        return one(GithubBranchAssociatedPullRequests, self.get("comments"))  # type: ignore[no-any-return]
 
     @property
-    def reviews(self) -> GithubBrancheAssociatedPullRequests | None:
+    def reviews(self) -> GithubBranchAssociatedPullRequests | None:
         """``reviews``."""
-        return one(GithubBrancheAssociatedPullRequests, self.get("reviews"))  # type: ignore[no-any-return]
+        return one(GithubBranchAssociatedPullRequests, self.get("reviews"))  # type: ignore[no-any-return]
 
 
 class GithubPullRequestHeadRepo(Record):
@@ -1374,9 +1374,9 @@ class GithubReview(Record):
         return one(GithubRepositoryOwner, self.get("author"))  # type: ignore[no-any-return]
 
     @property
-    def comments(self) -> GithubBrancheAssociatedPullRequests | None:
+    def comments(self) -> GithubBranchAssociatedPullRequests | None:
         """``comments``."""
-        return one(GithubBrancheAssociatedPullRequests, self.get("comments"))  # type: ignore[no-any-return]
+        return one(GithubBranchAssociatedPullRequests, self.get("comments"))  # type: ignore[no-any-return]
 
 
 class GithubLabel(Record):
@@ -1420,14 +1420,14 @@ class GithubLabel(Record):
         return self.get("createdAt")  # type: ignore[no-any-return]
 
     @property
-    def issues(self) -> GithubBrancheAssociatedPullRequests | None:
+    def issues(self) -> GithubBranchAssociatedPullRequests | None:
         """``issues``."""
-        return one(GithubBrancheAssociatedPullRequests, self.get("issues"))  # type: ignore[no-any-return]
+        return one(GithubBranchAssociatedPullRequests, self.get("issues"))  # type: ignore[no-any-return]
 
     @property
-    def pull_requests(self) -> GithubBrancheAssociatedPullRequests | None:
+    def pull_requests(self) -> GithubBranchAssociatedPullRequests | None:
         """``pullRequests``."""
-        return one(GithubBrancheAssociatedPullRequests, self.get("pullRequests"))  # type: ignore[no-any-return]
+        return one(GithubBranchAssociatedPullRequests, self.get("pullRequests"))  # type: ignore[no-any-return]
 
 
 class GithubMilestone(Record):
@@ -1491,14 +1491,14 @@ class GithubMilestone(Record):
         return self.get("progressPercentage")  # type: ignore[no-any-return]
 
     @property
-    def issues(self) -> GithubBrancheAssociatedPullRequests | None:
+    def issues(self) -> GithubBranchAssociatedPullRequests | None:
         """``issues``."""
-        return one(GithubBrancheAssociatedPullRequests, self.get("issues"))  # type: ignore[no-any-return]
+        return one(GithubBranchAssociatedPullRequests, self.get("issues"))  # type: ignore[no-any-return]
 
     @property
-    def pull_requests(self) -> GithubBrancheAssociatedPullRequests | None:
+    def pull_requests(self) -> GithubBranchAssociatedPullRequests | None:
         """``pullRequests``."""
-        return one(GithubBrancheAssociatedPullRequests, self.get("pullRequests"))  # type: ignore[no-any-return]
+        return one(GithubBranchAssociatedPullRequests, self.get("pullRequests"))  # type: ignore[no-any-return]
 
 
 class GithubOrganization(Record):
@@ -1572,19 +1572,19 @@ class GithubOrganization(Record):
         return self.get("updatedAt")  # type: ignore[no-any-return]
 
     @property
-    def repositories(self) -> GithubBrancheAssociatedPullRequests | None:
+    def repositories(self) -> GithubBranchAssociatedPullRequests | None:
         """``repositories``."""
-        return one(GithubBrancheAssociatedPullRequests, self.get("repositories"))  # type: ignore[no-any-return]
+        return one(GithubBranchAssociatedPullRequests, self.get("repositories"))  # type: ignore[no-any-return]
 
     @property
-    def members_with_role(self) -> GithubBrancheAssociatedPullRequests | None:
+    def members_with_role(self) -> GithubBranchAssociatedPullRequests | None:
         """``membersWithRole``."""
-        return one(GithubBrancheAssociatedPullRequests, self.get("membersWithRole"))  # type: ignore[no-any-return]
+        return one(GithubBranchAssociatedPullRequests, self.get("membersWithRole"))  # type: ignore[no-any-return]
 
     @property
-    def teams(self) -> GithubBrancheAssociatedPullRequests | None:
+    def teams(self) -> GithubBranchAssociatedPullRequests | None:
         """``teams``."""
-        return one(GithubBrancheAssociatedPullRequests, self.get("teams"))  # type: ignore[no-any-return]
+        return one(GithubBranchAssociatedPullRequests, self.get("teams"))  # type: ignore[no-any-return]
 
 
 class GithubUser(Record):
@@ -1663,19 +1663,19 @@ class GithubUser(Record):
         return self.get("updatedAt")  # type: ignore[no-any-return]
 
     @property
-    def followers(self) -> GithubBrancheAssociatedPullRequests | None:
+    def followers(self) -> GithubBranchAssociatedPullRequests | None:
         """``followers``."""
-        return one(GithubBrancheAssociatedPullRequests, self.get("followers"))  # type: ignore[no-any-return]
+        return one(GithubBranchAssociatedPullRequests, self.get("followers"))  # type: ignore[no-any-return]
 
     @property
-    def following(self) -> GithubBrancheAssociatedPullRequests | None:
+    def following(self) -> GithubBranchAssociatedPullRequests | None:
         """``following``."""
-        return one(GithubBrancheAssociatedPullRequests, self.get("following"))  # type: ignore[no-any-return]
+        return one(GithubBranchAssociatedPullRequests, self.get("following"))  # type: ignore[no-any-return]
 
     @property
-    def repositories(self) -> GithubBrancheAssociatedPullRequests | None:
+    def repositories(self) -> GithubBranchAssociatedPullRequests | None:
         """``repositories``."""
-        return one(GithubBrancheAssociatedPullRequests, self.get("repositories"))  # type: ignore[no-any-return]
+        return one(GithubBranchAssociatedPullRequests, self.get("repositories"))  # type: ignore[no-any-return]
 
 
 class GithubTeamParentTeam(Record):
@@ -1750,14 +1750,14 @@ class GithubTeam(Record):
         return one(GithubTeamParentTeam, self.get("parentTeam"))  # type: ignore[no-any-return]
 
     @property
-    def members(self) -> GithubBrancheAssociatedPullRequests | None:
+    def members(self) -> GithubBranchAssociatedPullRequests | None:
         """``members``."""
-        return one(GithubBrancheAssociatedPullRequests, self.get("members"))  # type: ignore[no-any-return]
+        return one(GithubBranchAssociatedPullRequests, self.get("members"))  # type: ignore[no-any-return]
 
     @property
-    def repositories(self) -> GithubBrancheAssociatedPullRequests | None:
+    def repositories(self) -> GithubBranchAssociatedPullRequests | None:
         """``repositories``."""
-        return one(GithubBrancheAssociatedPullRequests, self.get("repositories"))  # type: ignore[no-any-return]
+        return one(GithubBranchAssociatedPullRequests, self.get("repositories"))  # type: ignore[no-any-return]
 
 
 class GithubStargazerNode(Record):
@@ -1858,9 +1858,9 @@ class GithubProject(Record):
         return one(GithubRepositoryOwner, self.get("creator"))  # type: ignore[no-any-return]
 
     @property
-    def items_(self) -> GithubBrancheAssociatedPullRequests | None:
+    def items_(self) -> GithubBranchAssociatedPullRequests | None:
         """``items``."""
-        return one(GithubBrancheAssociatedPullRequests, self.get("items"))  # type: ignore[no-any-return]
+        return one(GithubBranchAssociatedPullRequests, self.get("items"))  # type: ignore[no-any-return]
 
     @property
     def readme(self) -> str | None:
@@ -2109,9 +2109,9 @@ class GithubDiscussion(Record):
         return one(GithubRepositoryRepositoryTopics, self.get("labels"))  # type: ignore[no-any-return]
 
     @property
-    def comments(self) -> GithubBrancheAssociatedPullRequests | None:
+    def comments(self) -> GithubBranchAssociatedPullRequests | None:
         """``comments``."""
-        return one(GithubBrancheAssociatedPullRequests, self.get("comments"))  # type: ignore[no-any-return]
+        return one(GithubBranchAssociatedPullRequests, self.get("comments"))  # type: ignore[no-any-return]
 
 
 class GithubFileContentRecord(Record):

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from .._types import Record, many, one
 
-__all__ = ["GitlabProjectNamespace", "GitlabProjectStatistics", "GitlabProject", "GitlabIssueMilestone", "GitlabIssueAuthor", "GitlabIssueTimeStats", "GitlabIssueReferences", "GitlabIssue", "GitlabMergeRequestHeadPipeline", "GitlabMergeRequestDiffRefs", "GitlabMergeRequest", "GitlabUser", "GitlabCommitStats", "GitlabCommit", "GitlabGroup", "GitlabBranche", "GitlabPipeline", "GitlabGroupMember", "GitlabReleaseAssetsSources", "GitlabReleaseAssetsLinks", "GitlabReleaseAssets", "GitlabRelease", "GitlabTagRelease", "GitlabTag", "GitlabGroupMilestone"]
+__all__ = ["GitlabProjectNamespace", "GitlabProjectStatistics", "GitlabProject", "GitlabIssueMilestone", "GitlabIssueAuthor", "GitlabIssueTimeStats", "GitlabIssueReferences", "GitlabIssue", "GitlabMergeRequestHeadPipeline", "GitlabMergeRequestDiffRefs", "GitlabMergeRequest", "GitlabUser", "GitlabCommitStats", "GitlabCommit", "GitlabGroup", "GitlabBranch", "GitlabPipeline", "GitlabGroupMember", "GitlabReleaseAssetsSources", "GitlabReleaseAssetsLinks", "GitlabReleaseAssets", "GitlabRelease", "GitlabTagRelease", "GitlabTag", "GitlabGroupMilestone"]
 
 
 class GitlabProjectNamespace(Record):
@@ -900,7 +900,7 @@ class GitlabCommit(Record):
 
     @property
     def trailers(self) -> dict[str, Any] | None:
-        """Git trailers (Signed-off-by"""
+        """Git trailers (Signed-off-by, ...) by name."""
         return self.get("trailers")  # type: ignore[no-any-return]
 
 
@@ -990,7 +990,7 @@ class GitlabGroup(Record):
         return many(GitlabProject, self.get("projects"))  # type: ignore[no-any-return]
 
 
-class GitlabBranche(Record):
+class GitlabBranch(Record):
     """A record of GitLab: a ``dict`` of the API's fields, also read as attributes."""
 
     __slots__ = ()

@@ -118,10 +118,10 @@ class GoogleSearchConsoleSearchAnalyticsByDateRecord(Record):
 
     @property
     def ctr(self) -> float | None:
-        """Clicks per impression"""
+        """Clicks per impression, 0 to 1."""
         return self.get("ctr")  # type: ignore[no-any-return]
 
     @property
     def position(self) -> float | None:
-        """Average position in results"""
+        """Average position in results, 1 the top."""
         return self.get("position")  # type: ignore[no-any-return]

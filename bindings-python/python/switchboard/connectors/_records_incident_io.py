@@ -7,7 +7,7 @@ from typing import Any
 
 from .._types import Record, one
 
-__all__ = ["IncidentIoIncidentCreatorUser", "IncidentIoIncidentCreator", "IncidentIoIncident", "IncidentIoAlert", "IncidentIoEscalation", "IncidentIoUser", "IncidentIoIncidentUpdate", "IncidentIoIncidentRole", "IncidentIoIncidentStatuse", "IncidentIoIncidentTimestamp", "IncidentIoSeverity", "IncidentIoCustomField", "IncidentIoCatalogType", "IncidentIoSchedule", "IncidentIoTeam"]
+__all__ = ["IncidentIoIncidentCreatorUser", "IncidentIoIncidentCreator", "IncidentIoIncident", "IncidentIoAlert", "IncidentIoEscalation", "IncidentIoUser", "IncidentIoIncidentUpdate", "IncidentIoIncidentRole", "IncidentIoIncidentStatus", "IncidentIoIncidentTimestamp", "IncidentIoSeverity", "IncidentIoCustomField", "IncidentIoCatalogType", "IncidentIoSchedule", "IncidentIoTeam"]
 
 
 class IncidentIoIncidentCreatorUser(Record):
@@ -428,7 +428,7 @@ class IncidentIoIncidentRole(Record):
         return self.get("updated_at")  # type: ignore[no-any-return]
 
 
-class IncidentIoIncidentStatuse(Record):
+class IncidentIoIncidentStatus(Record):
     """A record of incident.io: a ``dict`` of the API's fields, also read as attributes."""
 
     __slots__ = ()

@@ -170,7 +170,7 @@ class KlaviyoProfile(Record):
 
     @property
     def relationships(self) -> dict[str, Any] | None:
-        """Related objects by name"""
+        """Related objects by name, each with its data (type and id) and links."""
         return self.get("relationships")  # type: ignore[no-any-return]
 
     @property
@@ -227,7 +227,7 @@ class KlaviyoList(Record):
 
     @property
     def relationships(self) -> dict[str, Any] | None:
-        """Related objects by name"""
+        """Related objects by name, each with its data (type and id) and links."""
         return self.get("relationships")  # type: ignore[no-any-return]
 
     @property
@@ -335,7 +335,7 @@ class KlaviyoCampaign(Record):
 
     @property
     def relationships(self) -> dict[str, Any] | None:
-        """Related objects by name"""
+        """Related objects by name, each with its data (type and id) and links."""
         return self.get("relationships")  # type: ignore[no-any-return]
 
     @property
@@ -392,7 +392,7 @@ class KlaviyoEvent(Record):
 
     @property
     def relationships(self) -> dict[str, Any] | None:
-        """Related objects by name"""
+        """Related objects by name, each with its data (type and id) and links."""
         return self.get("relationships")  # type: ignore[no-any-return]
 
     @property
@@ -480,7 +480,7 @@ class KlaviyoMetric(Record):
 
     @property
     def relationships(self) -> dict[str, Any] | None:
-        """Related objects by name"""
+        """Related objects by name, each with its data (type and id) and links."""
         return self.get("relationships")  # type: ignore[no-any-return]
 
     @property
@@ -547,7 +547,7 @@ class KlaviyoFlow(Record):
 
     @property
     def relationships(self) -> dict[str, Any] | None:
-        """Related objects by name"""
+        """Related objects by name, each with its data (type and id) and links."""
         return self.get("relationships")  # type: ignore[no-any-return]
 
     @property
@@ -619,7 +619,7 @@ class KlaviyoEmailTemplate(Record):
 
     @property
     def relationships(self) -> dict[str, Any] | None:
-        """Related objects by name"""
+        """Related objects by name, each with its data (type and id) and links."""
         return self.get("relationships")  # type: ignore[no-any-return]
 
     @property

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from .._types import Record, many, one
 
-__all__ = ["LinearIssueState", "LinearIssueAssignee", "LinearIssueTeam", "LinearIssueProject", "LinearIssue", "LinearProjectTeams", "LinearProject", "LinearTeam", "LinearWorkflowState", "LinearUser", "LinearCommentIssue", "LinearCommentParent", "LinearComment"]
+__all__ = ["LinearIssueState", "LinearIssueAssignee", "LinearIssueTeam", "LinearIssueProject", "LinearIssue", "LinearProjectStatus", "LinearProjectTeams", "LinearProject", "LinearTeam", "LinearProjectStatusList", "LinearWorkflowState", "LinearUser", "LinearCommentIssue", "LinearCommentParent", "LinearComment"]
 
 
 class LinearIssueState(Record):
@@ -173,6 +173,27 @@ class LinearIssue(Record):
         return self.get("updatedAt")  # type: ignore[no-any-return]
 
 
+class LinearProjectStatus(Record):
+    """A record of Linear: a ``dict`` of the API's fields, also read as attributes."""
+
+    __slots__ = ()
+
+    @property
+    def id(self) -> str | None:
+        """Linear id (a UUID); pass it as statusId."""
+        return self.get("id")  # type: ignore[no-any-return]
+
+    @property
+    def name(self) -> str | None:
+        """``name``."""
+        return self.get("name")  # type: ignore[no-any-return]
+
+    @property
+    def type(self) -> str | None:
+        """backlog, planned, started, paused, completed or canceled."""
+        return self.get("type")  # type: ignore[no-any-return]
+
+
 class LinearProjectTeams(Record):
     """A record of Linear: a ``dict`` of the API's fields, also read as attributes."""
 
@@ -206,8 +227,13 @@ class LinearProject(Record):
 
     @property
     def state(self) -> str | None:
-        """``state``."""
+        """The type of the project's status (backlog, planned, started, paused, completed or canceled); Linear deprecates it for status."""
         return self.get("state")  # type: ignore[no-any-return]
+
+    @property
+    def status(self) -> LinearProjectStatus | None:
+        """The project's status (see project_statuses list)."""
+        return one(LinearProjectStatus, self.get("status"))  # type: ignore[no-any-return]
 
     @property
     def priority(self) -> int | None:
@@ -299,6 +325,52 @@ class LinearTeam(Record):
     def issue_count(self) -> int | None:
         """``issueCount``."""
         return self.get("issueCount")  # type: ignore[no-any-return]
+
+    @property
+    def created_at(self) -> str | None:
+        """When it was created (ISO-8601)."""
+        return self.get("createdAt")  # type: ignore[no-any-return]
+
+    @property
+    def updated_at(self) -> str | None:
+        """When it was last changed (ISO-8601)."""
+        return self.get("updatedAt")  # type: ignore[no-any-return]
+
+
+class LinearProjectStatusList(Record):
+    """A record of Linear: a ``dict`` of the API's fields, also read as attributes."""
+
+    __slots__ = ()
+
+    @property
+    def id(self) -> str | None:
+        """Linear id (a UUID)."""
+        return self.get("id")  # type: ignore[no-any-return]
+
+    @property
+    def name(self) -> str | None:
+        """``name``."""
+        return self.get("name")  # type: ignore[no-any-return]
+
+    @property
+    def type(self) -> str | None:
+        """backlog, planned, started, paused, completed or canceled."""
+        return self.get("type")  # type: ignore[no-any-return]
+
+    @property
+    def color(self) -> str | None:
+        """Hex color."""
+        return self.get("color")  # type: ignore[no-any-return]
+
+    @property
+    def position(self) -> float | None:
+        """Order among the statuses."""
+        return self.get("position")  # type: ignore[no-any-return]
+
+    @property
+    def description(self) -> str | None:
+        """Markdown text."""
+        return self.get("description")  # type: ignore[no-any-return]
 
     @property
     def created_at(self) -> str | None:

@@ -173,7 +173,7 @@ class LinkedinAdsCampaignDailyBudget(Record):
 
     @property
     def amount(self) -> str | None:
-        """A decimal amount"""
+        """A decimal amount, as a string."""
         return self.get("amount")  # type: ignore[no-any-return]
 
     @property

@@ -483,7 +483,7 @@ class MailchimpListMember(Record):
 
     @property
     def merge_fields(self) -> dict[str, Any] | None:
-        """Merge field values by tag (FNAME"""
+        """Merge field values by tag (FNAME, LNAME, ...)."""
         return self.get("merge_fields")  # type: ignore[no-any-return]
 
     @property

@@ -373,7 +373,7 @@ class MondayItemColumnValues(Record):
 
     @property
     def value(self) -> str | None:
-        """The raw value"""
+        """The raw value, a JSON string."""
         return self.get("value")  # type: ignore[no-any-return]
 
 
@@ -630,7 +630,7 @@ class MondayActivityLog(Record):
 
     @property
     def data(self) -> str | None:
-        """The change's details"""
+        """The change's details, a JSON string."""
         return self.get("data")  # type: ignore[no-any-return]
 
     @property

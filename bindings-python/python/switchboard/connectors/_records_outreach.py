@@ -7,7 +7,7 @@ from typing import Any
 
 from .._types import Record, one
 
-__all__ = ["OutreachProspectAttributes", "OutreachProspectLinks", "OutreachProspect", "OutreachAccountAttributes", "OutreachAccount", "OutreachSequenceAttributes", "OutreachSequence", "OutreachSequenceStateAttributes", "OutreachSequenceState", "OutreachSequenceStepAttributes", "OutreachSequenceStep", "OutreachOpportunityAttributes", "OutreachOpportunity", "OutreachCallAttributes", "OutreachCall", "OutreachCallDispositionAttributes", "OutreachCallDisposition", "OutreachCallPurposeAttributes", "OutreachCallPurpose", "OutreachMailingAttributes", "OutreachMailing", "OutreachMailboxeAttributes", "OutreachMailboxe", "OutreachTaskAttributes", "OutreachTask", "OutreachUserAttributes", "OutreachUser", "OutreachStageAttributes", "OutreachStage", "OutreachPersonaAttributes", "OutreachPersona", "OutreachTemplateAttributes", "OutreachTemplate", "OutreachSnippetAttributes", "OutreachSnippet"]
+__all__ = ["OutreachProspectAttributes", "OutreachProspectLinks", "OutreachProspect", "OutreachAccountAttributes", "OutreachAccount", "OutreachSequenceAttributes", "OutreachSequence", "OutreachSequenceStateAttributes", "OutreachSequenceState", "OutreachSequenceStepAttributes", "OutreachSequenceStep", "OutreachOpportunityAttributes", "OutreachOpportunity", "OutreachCallAttributes", "OutreachCall", "OutreachCallDispositionAttributes", "OutreachCallDisposition", "OutreachCallPurposeAttributes", "OutreachCallPurpose", "OutreachMailingAttributes", "OutreachMailing", "OutreachMailboxAttributes", "OutreachMailbox", "OutreachTaskAttributes", "OutreachTask", "OutreachUserAttributes", "OutreachUser", "OutreachStageAttributes", "OutreachStage", "OutreachPersonaAttributes", "OutreachPersona", "OutreachTemplateAttributes", "OutreachTemplate", "OutreachSnippetAttributes", "OutreachSnippet"]
 
 
 class OutreachProspectAttributes(Record):
@@ -776,7 +776,7 @@ class OutreachMailing(Record):
         return one(OutreachProspectLinks, self.get("links"))  # type: ignore[no-any-return]
 
 
-class OutreachMailboxeAttributes(Record):
+class OutreachMailboxAttributes(Record):
     """A record of Outreach: a ``dict`` of the API's fields, also read as attributes."""
 
     __slots__ = ()
@@ -812,7 +812,7 @@ class OutreachMailboxeAttributes(Record):
         return self.get("updatedAt")  # type: ignore[no-any-return]
 
 
-class OutreachMailboxe(Record):
+class OutreachMailbox(Record):
     """A record of Outreach: a ``dict`` of the API's fields, also read as attributes."""
 
     __slots__ = ()
@@ -828,9 +828,9 @@ class OutreachMailboxe(Record):
         return self.get("type")  # type: ignore[no-any-return]
 
     @property
-    def attributes(self) -> OutreachMailboxeAttributes | None:
+    def attributes(self) -> OutreachMailboxAttributes | None:
         """``attributes``."""
-        return one(OutreachMailboxeAttributes, self.get("attributes"))  # type: ignore[no-any-return]
+        return one(OutreachMailboxAttributes, self.get("attributes"))  # type: ignore[no-any-return]
 
     @property
     def relationships(self) -> dict[str, Any] | None:

@@ -7,10 +7,10 @@ from typing import Any
 
 from .._types import Record
 
-__all__ = ["RedditAdsBusinesse", "RedditAdsAdAccount", "RedditAdsCampaign", "RedditAdsAdGroup", "RedditAdsAd"]
+__all__ = ["RedditAdsBusiness", "RedditAdsAdAccount", "RedditAdsCampaign", "RedditAdsAdGroup", "RedditAdsAd"]
 
 
-class RedditAdsBusinesse(Record):
+class RedditAdsBusiness(Record):
     """A record of Reddit Ads: a ``dict`` of the API's fields, also read as attributes."""
 
     __slots__ = ()

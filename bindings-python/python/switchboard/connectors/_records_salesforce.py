@@ -94,7 +94,7 @@ class SalesforceSobjectAttributes(Record):
 
     @property
     def type(self) -> str | None:
-        """The sObject type"""
+        """The sObject type, e.g. Account."""
         return self.get("type")  # type: ignore[no-any-return]
 
     @property

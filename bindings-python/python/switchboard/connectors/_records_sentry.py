@@ -870,7 +870,7 @@ class SentryEvent(Record):
 
     @property
     def contexts(self) -> dict[str, Any] | None:
-        """Browser"""
+        """Browser, OS, runtime, trace and other contexts by name."""
         return self.get("contexts")  # type: ignore[no-any-return]
 
     @property

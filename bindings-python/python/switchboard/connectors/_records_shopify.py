@@ -1045,7 +1045,7 @@ class ShopifyInventoryItem(Record):
 
     @property
     def cost(self) -> str | None:
-        """Unit cost"""
+        """Unit cost, as a decimal string."""
         return self.get("cost")  # type: ignore[no-any-return]
 
     @property

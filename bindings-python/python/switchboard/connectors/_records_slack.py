@@ -385,7 +385,7 @@ class SlackChannel(Record):
 
     @property
     def num_members(self) -> int | None:
-        """On lists"""
+        """On lists, and on info with include_num_members."""
         return self.get("num_members")  # type: ignore[no-any-return]
 
     @property
@@ -493,7 +493,7 @@ class SlackChannelMessage(Record):
 
     @property
     def thread_ts(self) -> str | None:
-        """The thread's parent ts"""
+        """The thread's parent ts, on parents and replies."""
         return self.get("thread_ts")  # type: ignore[no-any-return]
 
     @property

@@ -7,7 +7,7 @@ from typing import Any
 
 from .._types import Record, one
 
-__all__ = ["TwilioAccount", "TwilioCall", "TwilioMessage", "TwilioIncomingPhoneNumberCapabilities", "TwilioIncomingPhoneNumber", "TwilioRecording", "TwilioConference", "TwilioUsageRecord", "TwilioAddresse", "TwilioQueue", "TwilioTranscription", "TwilioOutgoingCallerId"]
+__all__ = ["TwilioAccount", "TwilioCall", "TwilioMessage", "TwilioIncomingPhoneNumberCapabilities", "TwilioIncomingPhoneNumber", "TwilioRecording", "TwilioConference", "TwilioUsageRecord", "TwilioAddress", "TwilioQueue", "TwilioTranscription", "TwilioOutgoingCallerId"]
 
 
 class TwilioAccount(Record):
@@ -128,7 +128,7 @@ class TwilioCall(Record):
 
     @property
     def duration(self) -> str | None:
-        """Seconds"""
+        """Seconds, as a string."""
         return self.get("duration")  # type: ignore[no-any-return]
 
     @property
@@ -502,7 +502,7 @@ class TwilioRecording(Record):
 
     @property
     def duration(self) -> str | None:
-        """Seconds"""
+        """Seconds, as a string."""
         return self.get("duration")  # type: ignore[no-any-return]
 
     @property
@@ -713,7 +713,7 @@ class TwilioUsageRecord(Record):
         return self.get("uri")  # type: ignore[no-any-return]
 
 
-class TwilioAddresse(Record):
+class TwilioAddress(Record):
     """A record of Twilio: a ``dict`` of the API's fields, also read as attributes."""
 
     __slots__ = ()

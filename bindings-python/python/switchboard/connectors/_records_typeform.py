@@ -95,7 +95,7 @@ class TypeformFormFields(Record):
 
     @property
     def properties(self) -> dict[str, Any] | None:
-        """Type-specific settings (choices"""
+        """Type-specific settings (choices, steps, nested fields)."""
         return self.get("properties")  # type: ignore[no-any-return]
 
     @property

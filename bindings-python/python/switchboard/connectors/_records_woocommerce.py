@@ -7,7 +7,7 @@ from typing import Any
 
 from .._types import Record, many, one
 
-__all__ = ["WoocommerceCustomerBilling", "WoocommerceCustomerMetaData", "WoocommerceCustomer", "WoocommerceOrderLineItems", "WoocommerceOrderCouponLines", "WoocommerceOrder", "WoocommerceProductCategoriesRecord", "WoocommerceProductImages", "WoocommerceProduct", "WoocommerceCoupon", "WoocommerceProductCategoryImage", "WoocommerceProductCategory", "WoocommerceProductTag", "WoocommerceProductReview", "WoocommerceProductAttribute", "WoocommerceProductVariationAttributes", "WoocommerceProductVariation", "WoocommerceOrderNote", "WoocommerceRefundLineItems", "WoocommerceRefund", "WoocommercePaymentGateway", "WoocommerceShippingMethod", "WoocommerceShippingZone", "WoocommerceTaxRate", "WoocommerceTaxClasse"]
+__all__ = ["WoocommerceCustomerBilling", "WoocommerceCustomerMetaData", "WoocommerceCustomer", "WoocommerceOrderLineItems", "WoocommerceOrderCouponLines", "WoocommerceOrder", "WoocommerceProductCategoriesRecord", "WoocommerceProductImages", "WoocommerceProduct", "WoocommerceCoupon", "WoocommerceProductCategoryImage", "WoocommerceProductCategory", "WoocommerceProductTag", "WoocommerceProductReview", "WoocommerceProductAttribute", "WoocommerceProductVariationAttributes", "WoocommerceProductVariation", "WoocommerceOrderNote", "WoocommerceRefundLineItems", "WoocommerceRefund", "WoocommercePaymentGateway", "WoocommerceShippingMethod", "WoocommerceShippingZone", "WoocommerceTaxRate", "WoocommerceTaxClass"]
 
 
 class WoocommerceCustomerBilling(Record):
@@ -1237,7 +1237,7 @@ class WoocommercePaymentGateway(Record):
 
     @property
     def settings(self) -> dict[str, Any] | None:
-        """The gateway's settings by id"""
+        """The gateway's settings by id, each with its label and value."""
         return self.get("settings")  # type: ignore[no-any-return]
 
 
@@ -1359,7 +1359,7 @@ class WoocommerceTaxRate(Record):
         return self.get("class")  # type: ignore[no-any-return]
 
 
-class WoocommerceTaxClasse(Record):
+class WoocommerceTaxClass(Record):
     """A record of WooCommerce: a ``dict`` of the API's fields, also read as attributes."""
 
     __slots__ = ()

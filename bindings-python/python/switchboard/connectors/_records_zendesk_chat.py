@@ -664,7 +664,7 @@ class ZendeskChatRole(Record):
 
     @property
     def permissions(self) -> dict[str, Any] | None:
-        """What the role may see and do"""
+        """What the role may see and do, by area."""
         return self.get("permissions")  # type: ignore[no-any-return]
 
     @property

@@ -22,7 +22,7 @@ class ZendeskSupportTicketCustomFields(Record):
 
     @property
     def value(self) -> Any | None:
-        """Text"""
+        """Text, number, checkbox, tag or list of tags, by field type."""
         return self.get("value")  # type: ignore[no-any-return]
 
 
@@ -1492,7 +1492,7 @@ class ZendeskSupportView(Record):
 
     @property
     def execution(self) -> dict[str, Any] | None:
-        """Columns"""
+        """Columns, grouping and sorting."""
         return self.get("execution")  # type: ignore[no-any-return]
 
     @property

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from .._types import Record, many, one
 
-__all__ = ["ZendeskTalkPhoneNumberCapabilities", "ZendeskTalkPhoneNumber", "ZendeskTalkAddresse", "ZendeskTalkGreeting", "ZendeskTalkGreetingCategory", "ZendeskTalkIvrMenusRoutes", "ZendeskTalkIvrMenus", "ZendeskTalkIvr", "ZendeskTalkAgentsActivityRecord", "ZendeskTalkAgentsOverviewRecord", "ZendeskTalkAccountOverviewRecord", "ZendeskTalkCurrentQueueActivityRecord", "ZendeskTalkCall", "ZendeskTalkCallLeg"]
+__all__ = ["ZendeskTalkPhoneNumberCapabilities", "ZendeskTalkPhoneNumber", "ZendeskTalkAddress", "ZendeskTalkGreeting", "ZendeskTalkGreetingCategory", "ZendeskTalkIvrMenusRoutes", "ZendeskTalkIvrMenus", "ZendeskTalkIvr", "ZendeskTalkAgentsActivityRecord", "ZendeskTalkAgentsOverviewRecord", "ZendeskTalkAccountOverviewRecord", "ZendeskTalkCurrentQueueActivityRecord", "ZendeskTalkCall", "ZendeskTalkCallLeg"]
 
 
 class ZendeskTalkPhoneNumberCapabilities(Record):
@@ -43,7 +43,7 @@ class ZendeskTalkPhoneNumber(Record):
 
     @property
     def number(self) -> str | None:
-        """E.164"""
+        """E.164, e.g. +14155556666."""
         return self.get("number")  # type: ignore[no-any-return]
 
     @property
@@ -147,7 +147,7 @@ class ZendeskTalkPhoneNumber(Record):
         return self.get("created_at")  # type: ignore[no-any-return]
 
 
-class ZendeskTalkAddresse(Record):
+class ZendeskTalkAddress(Record):
     """A record of Zendesk Talk: a ``dict`` of the API's fields, also read as attributes."""
 
     __slots__ = ()

@@ -545,8 +545,8 @@ class ClickupApiTimeTracking(Entity):
 
         Args:
             team_id: The workspace's id (ClickUp API v2 calls a workspace a team)
-            start_date: Range start
-            end_date: Range end
+            start_date: Range start, Unix time in ms
+            end_date: Range end, Unix time in ms
             assignee: User ids, comma-separated (workspace owners and admins only)
         """
         return await self._run("list", {"team_id": team_id, "start_date": start_date, "end_date": end_date, "assignee": assignee})  # type: ignore[no-any-return]
@@ -572,8 +572,8 @@ class SyncClickupApiTimeTracking(SyncEntity):
 
         Args:
             team_id: The workspace's id (ClickUp API v2 calls a workspace a team)
-            start_date: Range start
-            end_date: Range end
+            start_date: Range start, Unix time in ms
+            end_date: Range end, Unix time in ms
             assignee: User ids, comma-separated (workspace owners and admins only)
         """
         return self._run("list", {"team_id": team_id, "start_date": start_date, "end_date": end_date, "assignee": assignee})  # type: ignore[no-any-return]

@@ -1055,7 +1055,7 @@ class CustomerIoTransactionalEmail(Entity):
             reply_to: (no description)
             bcc: (no description)
             headers: Extra headers by name
-            attachments: Files by name
+            attachments: Files by name, base64-encoded
             tracked: Track opens and clicks
             send_at: Unix time to send at
         """
@@ -1087,7 +1087,7 @@ class SyncCustomerIoTransactionalEmail(SyncEntity):
             reply_to: (no description)
             bcc: (no description)
             headers: Extra headers by name
-            attachments: Files by name
+            attachments: Files by name, base64-encoded
             tracked: Track opens and clicks
             send_at: Unix time to send at
         """
@@ -1162,7 +1162,7 @@ class CustomerIoTransactionalPush(Entity):
             link: A deep link opened on tap
             image_url: (no description)
             custom_data: (no description)
-            custom_payload: Platform-specific payloads (ios
+            custom_payload: Platform-specific payloads (ios, android)
             sound: (no description)
             send_at: Unix time to send at
         """
@@ -1191,7 +1191,7 @@ class SyncCustomerIoTransactionalPush(SyncEntity):
             link: A deep link opened on tap
             image_url: (no description)
             custom_data: (no description)
-            custom_payload: Platform-specific payloads (ios
+            custom_payload: Platform-specific payloads (ios, android)
             sound: (no description)
             send_at: Unix time to send at
         """

@@ -270,7 +270,7 @@ class FacebookMarketingAdSets(Entity):
             lifetime_budget: (no description)
             start_time: ISO 8601
             end_time: ISO 8601; needed with a lifetime budget
-            bid_amount: The bid cap
+            bid_amount: The bid cap, in the currency's smallest unit
         """
         return await self._run("create", {"account_id": account_id, "name": name, "campaign_id": campaign_id, "billing_event": billing_event, "optimization_goal": optimization_goal, "targeting": targeting, "status": status, "daily_budget": daily_budget, "lifetime_budget": lifetime_budget, "start_time": start_time, "end_time": end_time, "bid_amount": bid_amount})  # type: ignore[no-any-return]
 
@@ -332,7 +332,7 @@ class SyncFacebookMarketingAdSets(SyncEntity):
             lifetime_budget: (no description)
             start_time: ISO 8601
             end_time: ISO 8601; needed with a lifetime budget
-            bid_amount: The bid cap
+            bid_amount: The bid cap, in the currency's smallest unit
         """
         return self._run("create", {"account_id": account_id, "name": name, "campaign_id": campaign_id, "billing_event": billing_event, "optimization_goal": optimization_goal, "targeting": targeting, "status": status, "daily_budget": daily_budget, "lifetime_budget": lifetime_budget, "start_time": start_time, "end_time": end_time, "bid_amount": bid_amount})  # type: ignore[no-any-return]
 

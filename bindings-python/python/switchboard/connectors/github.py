@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from typing_extensions import Unpack
 
     from ..hosted import ClientArgs
-    from ._records_github import GithubBranche, GithubComment, GithubCommentCreate, GithubCommit, GithubDirectoryContentRecord, GithubDiscussion, GithubFileContentRecord, GithubIssue, GithubIssueCreate, GithubLabel, GithubMilestone, GithubOrganization, GithubProject, GithubProjectItem, GithubPullRequest, GithubPullRequestCreate, GithubRelease, GithubRepository, GithubReview, GithubStargazer, GithubTag, GithubTeam, GithubUser
+    from ._records_github import GithubBranch, GithubComment, GithubCommentCreate, GithubCommit, GithubDirectoryContentRecord, GithubDiscussion, GithubFileContentRecord, GithubIssue, GithubIssueCreate, GithubLabel, GithubMilestone, GithubOrganization, GithubProject, GithubProjectItem, GithubPullRequest, GithubPullRequestCreate, GithubRelease, GithubRepository, GithubReview, GithubStargazer, GithubTag, GithubTeam, GithubUser
 
 __all__ = ["GithubConnector", "SyncGithubConnector"]
 
@@ -196,7 +196,7 @@ class GithubBranches(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "branches"
 
-    async def list(self, *, owner: str, repo: str, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["name", "prefix", "target", "associatedPullRequests"]] | None = None) -> ExecutionResult[list[GithubBranche]]:
+    async def list(self, *, owner: str, repo: str, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["name", "prefix", "target", "associatedPullRequests"]] | None = None) -> ExecutionResult[list[GithubBranch]]:
         """List branches. (github branches.list)
 
         Args:
@@ -208,7 +208,7 @@ class GithubBranches(Entity):
         """
         return await self._run("list", {"owner": owner, "repo": repo, "per_page": per_page, "after": after, "fields": fields})  # type: ignore[no-any-return]
 
-    async def get(self, *, owner: str, repo: str, branch: str, fields: Sequence[Literal["name", "prefix", "target", "associatedPullRequests"]] | None = None) -> ExecutionResult[GithubBranche]:
+    async def get(self, *, owner: str, repo: str, branch: str, fields: Sequence[Literal["name", "prefix", "target", "associatedPullRequests"]] | None = None) -> ExecutionResult[GithubBranch]:
         """Get a branch. (github branches.get)
 
         Args:
@@ -226,7 +226,7 @@ class SyncGithubBranches(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "branches"
 
-    def list(self, *, owner: str, repo: str, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["name", "prefix", "target", "associatedPullRequests"]] | None = None) -> ExecutionResult[list[GithubBranche]]:
+    def list(self, *, owner: str, repo: str, per_page: int | None = None, after: str | None = None, fields: Sequence[Literal["name", "prefix", "target", "associatedPullRequests"]] | None = None) -> ExecutionResult[list[GithubBranch]]:
         """List branches. (github branches.list)
 
         Args:
@@ -238,7 +238,7 @@ class SyncGithubBranches(SyncEntity):
         """
         return self._run("list", {"owner": owner, "repo": repo, "per_page": per_page, "after": after, "fields": fields})  # type: ignore[no-any-return]
 
-    def get(self, *, owner: str, repo: str, branch: str, fields: Sequence[Literal["name", "prefix", "target", "associatedPullRequests"]] | None = None) -> ExecutionResult[GithubBranche]:
+    def get(self, *, owner: str, repo: str, branch: str, fields: Sequence[Literal["name", "prefix", "target", "associatedPullRequests"]] | None = None) -> ExecutionResult[GithubBranch]:
         """Get a branch. (github branches.get)
 
         Args:
@@ -707,7 +707,7 @@ class GithubPullRequests(Entity):
             repo: Repository name, without the owner
             title: Pull request title
             head: Branch with the changes; `user:branch` for a branch of a fork
-            base: Branch to merge into
+            base: Branch to merge into, e.g. `main`
             body: Description (Markdown)
             draft: Open as a draft
             maintainer_can_modify: Let maintainers of the base repository push to the head branch
@@ -764,7 +764,7 @@ class SyncGithubPullRequests(SyncEntity):
             repo: Repository name, without the owner
             title: Pull request title
             head: Branch with the changes; `user:branch` for a branch of a fork
-            base: Branch to merge into
+            base: Branch to merge into, e.g. `main`
             body: Description (Markdown)
             draft: Open as a draft
             maintainer_can_modify: Let maintainers of the base repository push to the head branch
@@ -1527,8 +1527,8 @@ class GithubConnector(Connector):
         ("org_repositories", "list"): "GithubRepository",
         ("viewer_repositories", "list"): "GithubRepository",
         ("viewer_repositories", "context_store_search"): "GithubRepository",
-        ("branches", "list"): "GithubBranche",
-        ("branches", "get"): "GithubBranche",
+        ("branches", "list"): "GithubBranch",
+        ("branches", "get"): "GithubBranch",
         ("commits", "list"): "GithubCommit",
         ("commits", "get"): "GithubCommit",
         ("tags", "list"): "GithubTag",

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from typing_extensions import Unpack
 
     from ..hosted import ClientArgs
-    from ._records_gitlab import GitlabBranche, GitlabCommit, GitlabGroup, GitlabGroupMember, GitlabGroupMilestone, GitlabIssue, GitlabMergeRequest, GitlabPipeline, GitlabProject, GitlabRelease, GitlabTag, GitlabUser
+    from ._records_gitlab import GitlabBranch, GitlabCommit, GitlabGroup, GitlabGroupMember, GitlabGroupMilestone, GitlabIssue, GitlabMergeRequest, GitlabPipeline, GitlabProject, GitlabRelease, GitlabTag, GitlabUser
 
 __all__ = ["GitlabConnector", "SyncGitlabConnector"]
 
@@ -458,7 +458,7 @@ class GitlabBranches(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "branches"
 
-    async def list(self, *, project_id: str, page: int | None = None, per_page: int | None = None, search: str | None = None) -> ExecutionResult[list[GitlabBranche]]:
+    async def list(self, *, project_id: str, page: int | None = None, per_page: int | None = None, search: str | None = None) -> ExecutionResult[list[GitlabBranch]]:
         """List branches. (gitlab branches.list)
 
         Args:
@@ -469,7 +469,7 @@ class GitlabBranches(Entity):
         """
         return await self._run("list", {"project_id": project_id, "page": page, "per_page": per_page, "search": search})  # type: ignore[no-any-return]
 
-    async def get(self, *, project_id: str, branch: str) -> ExecutionResult[GitlabBranche]:
+    async def get(self, *, project_id: str, branch: str) -> ExecutionResult[GitlabBranch]:
         """Get a branch. (gitlab branches.get)
 
         Args:
@@ -485,7 +485,7 @@ class SyncGitlabBranches(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "branches"
 
-    def list(self, *, project_id: str, page: int | None = None, per_page: int | None = None, search: str | None = None) -> ExecutionResult[list[GitlabBranche]]:
+    def list(self, *, project_id: str, page: int | None = None, per_page: int | None = None, search: str | None = None) -> ExecutionResult[list[GitlabBranch]]:
         """List branches. (gitlab branches.list)
 
         Args:
@@ -496,7 +496,7 @@ class SyncGitlabBranches(SyncEntity):
         """
         return self._run("list", {"project_id": project_id, "page": page, "per_page": per_page, "search": search})  # type: ignore[no-any-return]
 
-    def get(self, *, project_id: str, branch: str) -> ExecutionResult[GitlabBranche]:
+    def get(self, *, project_id: str, branch: str) -> ExecutionResult[GitlabBranch]:
         """Get a branch. (gitlab branches.get)
 
         Args:
@@ -934,8 +934,8 @@ class GitlabConnector(Connector):
         ("groups", "list"): "GitlabGroup",
         ("groups", "get"): "GitlabGroup",
         ("groups", "context_store_search"): "GitlabGroup",
-        ("branches", "list"): "GitlabBranche",
-        ("branches", "get"): "GitlabBranche",
+        ("branches", "list"): "GitlabBranch",
+        ("branches", "get"): "GitlabBranch",
         ("pipelines", "list"): "GitlabPipeline",
         ("pipelines", "get"): "GitlabPipeline",
         ("group_members", "list"): "GitlabGroupMember",

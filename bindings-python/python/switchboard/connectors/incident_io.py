@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from typing_extensions import Unpack
 
     from ..hosted import ClientArgs
-    from ._records_incident_io import IncidentIoAlert, IncidentIoCatalogType, IncidentIoCustomField, IncidentIoEscalation, IncidentIoIncident, IncidentIoIncidentRole, IncidentIoIncidentStatuse, IncidentIoIncidentTimestamp, IncidentIoIncidentUpdate, IncidentIoSchedule, IncidentIoSeverity, IncidentIoTeam, IncidentIoUser
+    from ._records_incident_io import IncidentIoAlert, IncidentIoCatalogType, IncidentIoCustomField, IncidentIoEscalation, IncidentIoIncident, IncidentIoIncidentRole, IncidentIoIncidentStatus, IncidentIoIncidentTimestamp, IncidentIoIncidentUpdate, IncidentIoSchedule, IncidentIoSeverity, IncidentIoTeam, IncidentIoUser
 
 __all__ = ["IncidentIoConnector", "SyncIncidentIoConnector"]
 
@@ -420,11 +420,11 @@ class IncidentIoIncidentStatuses(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "incident_statuses"
 
-    async def list(self) -> ExecutionResult[list[IncidentIoIncidentStatuse]]:
+    async def list(self) -> ExecutionResult[list[IncidentIoIncidentStatus]]:
         """List incident statuses. (incident-io incident_statuses.list)"""
         return await self._run("list", {})  # type: ignore[no-any-return]
 
-    async def get(self, *, id: str) -> ExecutionResult[IncidentIoIncidentStatuse]:
+    async def get(self, *, id: str) -> ExecutionResult[IncidentIoIncidentStatus]:
         """Get one of the incident statuses. (incident-io incident_statuses.get)
 
         Args:
@@ -432,7 +432,7 @@ class IncidentIoIncidentStatuses(Entity):
         """
         return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
-    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[IncidentIoIncidentStatuse]]:
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[IncidentIoIncidentStatus]]:
         """Search the incident_statuses records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (incident-io incident_statuses.context_store_search)
 
         Args:
@@ -450,11 +450,11 @@ class SyncIncidentIoIncidentStatuses(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "incident_statuses"
 
-    def list(self) -> ExecutionResult[list[IncidentIoIncidentStatuse]]:
+    def list(self) -> ExecutionResult[list[IncidentIoIncidentStatus]]:
         """List incident statuses. (incident-io incident_statuses.list)"""
         return self._run("list", {})  # type: ignore[no-any-return]
 
-    def get(self, *, id: str) -> ExecutionResult[IncidentIoIncidentStatuse]:
+    def get(self, *, id: str) -> ExecutionResult[IncidentIoIncidentStatus]:
         """Get one of the incident statuses. (incident-io incident_statuses.get)
 
         Args:
@@ -462,7 +462,7 @@ class SyncIncidentIoIncidentStatuses(SyncEntity):
         """
         return self._run("get", {"id": id})  # type: ignore[no-any-return]
 
-    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[IncidentIoIncidentStatuse]]:
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[IncidentIoIncidentStatus]]:
         """Search the incident_statuses records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (incident-io incident_statuses.context_store_search)
 
         Args:
@@ -889,9 +889,9 @@ class IncidentIoConnector(Connector):
         ("incident_roles", "list"): "IncidentIoIncidentRole",
         ("incident_roles", "get"): "IncidentIoIncidentRole",
         ("incident_roles", "context_store_search"): "IncidentIoIncidentRole",
-        ("incident_statuses", "list"): "IncidentIoIncidentStatuse",
-        ("incident_statuses", "get"): "IncidentIoIncidentStatuse",
-        ("incident_statuses", "context_store_search"): "IncidentIoIncidentStatuse",
+        ("incident_statuses", "list"): "IncidentIoIncidentStatus",
+        ("incident_statuses", "get"): "IncidentIoIncidentStatus",
+        ("incident_statuses", "context_store_search"): "IncidentIoIncidentStatus",
         ("incident_timestamps", "list"): "IncidentIoIncidentTimestamp",
         ("incident_timestamps", "get"): "IncidentIoIncidentTimestamp",
         ("incident_timestamps", "context_store_search"): "IncidentIoIncidentTimestamp",

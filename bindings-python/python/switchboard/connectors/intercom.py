@@ -49,7 +49,7 @@ class IntercomContacts(Entity):
             last_seen_at: When the contact was last seen (Unix seconds)
             owner_id: The admin who owns the contact
             unsubscribed_from_emails: (no description)
-            custom_attributes: Values of the workspace's custom data attributes
+            custom_attributes: Values of the workspace's custom data attributes, by name
         """
         return await self._run("create", {"role": role, "external_id": external_id, "email": email, "phone": phone, "name": name, "avatar": avatar, "signed_up_at": signed_up_at, "last_seen_at": last_seen_at, "owner_id": owner_id, "unsubscribed_from_emails": unsubscribed_from_emails, "custom_attributes": custom_attributes})  # type: ignore[no-any-return]
 
@@ -76,7 +76,7 @@ class IntercomContacts(Entity):
             last_seen_at: When the contact was last seen (Unix seconds)
             owner_id: The admin who owns the contact
             unsubscribed_from_emails: (no description)
-            custom_attributes: Values of the workspace's custom data attributes
+            custom_attributes: Values of the workspace's custom data attributes, by name
         """
         return await self._run("update", {"id": id, "role": role, "external_id": external_id, "email": email, "phone": phone, "name": name, "avatar": avatar, "signed_up_at": signed_up_at, "last_seen_at": last_seen_at, "owner_id": owner_id, "unsubscribed_from_emails": unsubscribed_from_emails, "custom_attributes": custom_attributes})  # type: ignore[no-any-return]
 
@@ -129,7 +129,7 @@ class SyncIntercomContacts(SyncEntity):
             last_seen_at: When the contact was last seen (Unix seconds)
             owner_id: The admin who owns the contact
             unsubscribed_from_emails: (no description)
-            custom_attributes: Values of the workspace's custom data attributes
+            custom_attributes: Values of the workspace's custom data attributes, by name
         """
         return self._run("create", {"role": role, "external_id": external_id, "email": email, "phone": phone, "name": name, "avatar": avatar, "signed_up_at": signed_up_at, "last_seen_at": last_seen_at, "owner_id": owner_id, "unsubscribed_from_emails": unsubscribed_from_emails, "custom_attributes": custom_attributes})  # type: ignore[no-any-return]
 
@@ -156,7 +156,7 @@ class SyncIntercomContacts(SyncEntity):
             last_seen_at: When the contact was last seen (Unix seconds)
             owner_id: The admin who owns the contact
             unsubscribed_from_emails: (no description)
-            custom_attributes: Values of the workspace's custom data attributes
+            custom_attributes: Values of the workspace's custom data attributes, by name
         """
         return self._run("update", {"id": id, "role": role, "external_id": external_id, "email": email, "phone": phone, "name": name, "avatar": avatar, "signed_up_at": signed_up_at, "last_seen_at": last_seen_at, "owner_id": owner_id, "unsubscribed_from_emails": unsubscribed_from_emails, "custom_attributes": custom_attributes})  # type: ignore[no-any-return]
 
@@ -237,7 +237,7 @@ class IntercomConversations(Entity):
             body: The first message's text
             subject: Email conversations only
             attachment_urls: Up to 10 file URLs
-            created_at: When the message was written (Unix seconds)
+            created_at: When the message was written (Unix seconds), for imports
         """
         return await self._run("create", {"from": from_, "body": body, "subject": subject, "attachment_urls": attachment_urls, "created_at": created_at})  # type: ignore[no-any-return]
 
@@ -255,7 +255,7 @@ class IntercomConversations(Entity):
         Args:
             id: (no description)
             read: Mark the conversation read (true) or unread
-            custom_attributes: Conversation data attributes
+            custom_attributes: Conversation data attributes, by name
         """
         return await self._run("update", {"id": id, "read": read, "custom_attributes": custom_attributes})  # type: ignore[no-any-return]
 
@@ -302,7 +302,7 @@ class SyncIntercomConversations(SyncEntity):
             body: The first message's text
             subject: Email conversations only
             attachment_urls: Up to 10 file URLs
-            created_at: When the message was written (Unix seconds)
+            created_at: When the message was written (Unix seconds), for imports
         """
         return self._run("create", {"from": from_, "body": body, "subject": subject, "attachment_urls": attachment_urls, "created_at": created_at})  # type: ignore[no-any-return]
 
@@ -320,7 +320,7 @@ class SyncIntercomConversations(SyncEntity):
         Args:
             id: (no description)
             read: Mark the conversation read (true) or unread
-            custom_attributes: Conversation data attributes
+            custom_attributes: Conversation data attributes, by name
         """
         return self._run("update", {"id": id, "read": read, "custom_attributes": custom_attributes})  # type: ignore[no-any-return]
 
@@ -370,7 +370,7 @@ class IntercomCompanies(Entity):
             size: Number of employees
             website: (no description)
             industry: (no description)
-            custom_attributes: Values of the workspace's custom company attributes
+            custom_attributes: Values of the workspace's custom company attributes, by name
         """
         return await self._run("create", {"company_id": company_id, "name": name, "plan": plan, "monthly_spend": monthly_spend, "size": size, "website": website, "industry": industry, "custom_attributes": custom_attributes})  # type: ignore[no-any-return]
 
@@ -393,7 +393,7 @@ class IntercomCompanies(Entity):
             size: Number of employees
             website: (no description)
             industry: (no description)
-            custom_attributes: Values of the workspace's custom company attributes
+            custom_attributes: Values of the workspace's custom company attributes, by name
         """
         return await self._run("update", {"id": id, "name": name, "plan": plan, "monthly_spend": monthly_spend, "size": size, "website": website, "industry": industry, "custom_attributes": custom_attributes})  # type: ignore[no-any-return]
 
@@ -443,7 +443,7 @@ class SyncIntercomCompanies(SyncEntity):
             size: Number of employees
             website: (no description)
             industry: (no description)
-            custom_attributes: Values of the workspace's custom company attributes
+            custom_attributes: Values of the workspace's custom company attributes, by name
         """
         return self._run("create", {"company_id": company_id, "name": name, "plan": plan, "monthly_spend": monthly_spend, "size": size, "website": website, "industry": industry, "custom_attributes": custom_attributes})  # type: ignore[no-any-return]
 
@@ -466,7 +466,7 @@ class SyncIntercomCompanies(SyncEntity):
             size: Number of employees
             website: (no description)
             industry: (no description)
-            custom_attributes: Values of the workspace's custom company attributes
+            custom_attributes: Values of the workspace's custom company attributes, by name
         """
         return self._run("update", {"id": id, "name": name, "plan": plan, "monthly_spend": monthly_spend, "size": size, "website": website, "industry": industry, "custom_attributes": custom_attributes})  # type: ignore[no-any-return]
 

@@ -401,20 +401,22 @@ class JiraIssueWorklogs(Entity):
         """
         return await self._run("list", {"issueIdOrKey": issue_id_or_key, "startAt": start_at, "maxResults": max_results, "expand": expand})  # type: ignore[no-any-return]
 
-    async def create(self, *, issue_id_or_key: str, notify_users: bool | None = None, adjust_estimate: Literal["new", "leave", "manual", "auto"] | None = None, time_spent_seconds: int | None = None, time_spent: str | None = None, started: str | None = None, comment: Mapping[str, Any] | None = None, visibility: Mapping[str, Any] | None = None) -> ExecutionResult[JiraIssueWorklog]:
+    async def create(self, *, issue_id_or_key: str, notify_users: bool | None = None, adjust_estimate: Literal["new", "leave", "manual", "auto"] | None = None, new_estimate: str | None = None, reduce_by: str | None = None, time_spent_seconds: int | None = None, time_spent: str | None = None, started: str | None = None, comment: Mapping[str, Any] | None = None, visibility: Mapping[str, Any] | None = None) -> ExecutionResult[JiraIssueWorklog]:
         """Log work. (jira issue_worklogs.create)
 
         Args:
             issue_id_or_key: Issue id (10002) or key (PROJ-123)
             notify_users: Email watchers about the change (true by default; false needs admin rights); default true
-            adjust_estimate: How to change the remaining estimate: auto (reduce by the time spent, the default), leave, new or manual (these two need newEstimate or reduceBy, which this operation does not send); default "auto"
+            adjust_estimate: How to change the remaining estimate: auto (reduce by the time spent, the default), leave, new (set it to newEstimate) or manual (reduce it by reduceBy); default "auto"
+            new_estimate: The new remaining estimate, as Jira writes durations (e.g. "2d 4h"); required with adjustEstimate new
+            reduce_by: How much to take off the remaining estimate (e.g. "30m"); required with adjustEstimate manual
             time_spent_seconds: Time spent in seconds (or give timeSpent)
             time_spent: Time spent as text, e.g. "3h 20m"
             started: When the work started, e.g. 2024-01-15T10:00:00.000+0000
             comment: The text in Atlassian Document Format, e.g. {"type": "doc", "version": 1, "content": [{"type": "paragraph", "content": [{"type": "text", "text": "Looks good"}]}]}
             visibility: Restrict who sees it, e.g. {"type": "role", "value": "Administrators"} or {"type": "group", "identifier": "<group id>"}
         """
-        return await self._run("create", {"issueIdOrKey": issue_id_or_key, "notifyUsers": notify_users, "adjustEstimate": adjust_estimate, "timeSpentSeconds": time_spent_seconds, "timeSpent": time_spent, "started": started, "comment": comment, "visibility": visibility})  # type: ignore[no-any-return]
+        return await self._run("create", {"issueIdOrKey": issue_id_or_key, "notifyUsers": notify_users, "adjustEstimate": adjust_estimate, "newEstimate": new_estimate, "reduceBy": reduce_by, "timeSpentSeconds": time_spent_seconds, "timeSpent": time_spent, "started": started, "comment": comment, "visibility": visibility})  # type: ignore[no-any-return]
 
     async def get(self, *, issue_id_or_key: str, worklog_id: str, expand: str | None = None) -> ExecutionResult[JiraIssueWorklog]:
         """Get a worklog. (jira issue_worklogs.get)
@@ -444,20 +446,22 @@ class SyncJiraIssueWorklogs(SyncEntity):
         """
         return self._run("list", {"issueIdOrKey": issue_id_or_key, "startAt": start_at, "maxResults": max_results, "expand": expand})  # type: ignore[no-any-return]
 
-    def create(self, *, issue_id_or_key: str, notify_users: bool | None = None, adjust_estimate: Literal["new", "leave", "manual", "auto"] | None = None, time_spent_seconds: int | None = None, time_spent: str | None = None, started: str | None = None, comment: Mapping[str, Any] | None = None, visibility: Mapping[str, Any] | None = None) -> ExecutionResult[JiraIssueWorklog]:
+    def create(self, *, issue_id_or_key: str, notify_users: bool | None = None, adjust_estimate: Literal["new", "leave", "manual", "auto"] | None = None, new_estimate: str | None = None, reduce_by: str | None = None, time_spent_seconds: int | None = None, time_spent: str | None = None, started: str | None = None, comment: Mapping[str, Any] | None = None, visibility: Mapping[str, Any] | None = None) -> ExecutionResult[JiraIssueWorklog]:
         """Log work. (jira issue_worklogs.create)
 
         Args:
             issue_id_or_key: Issue id (10002) or key (PROJ-123)
             notify_users: Email watchers about the change (true by default; false needs admin rights); default true
-            adjust_estimate: How to change the remaining estimate: auto (reduce by the time spent, the default), leave, new or manual (these two need newEstimate or reduceBy, which this operation does not send); default "auto"
+            adjust_estimate: How to change the remaining estimate: auto (reduce by the time spent, the default), leave, new (set it to newEstimate) or manual (reduce it by reduceBy); default "auto"
+            new_estimate: The new remaining estimate, as Jira writes durations (e.g. "2d 4h"); required with adjustEstimate new
+            reduce_by: How much to take off the remaining estimate (e.g. "30m"); required with adjustEstimate manual
             time_spent_seconds: Time spent in seconds (or give timeSpent)
             time_spent: Time spent as text, e.g. "3h 20m"
             started: When the work started, e.g. 2024-01-15T10:00:00.000+0000
             comment: The text in Atlassian Document Format, e.g. {"type": "doc", "version": 1, "content": [{"type": "paragraph", "content": [{"type": "text", "text": "Looks good"}]}]}
             visibility: Restrict who sees it, e.g. {"type": "role", "value": "Administrators"} or {"type": "group", "identifier": "<group id>"}
         """
-        return self._run("create", {"issueIdOrKey": issue_id_or_key, "notifyUsers": notify_users, "adjustEstimate": adjust_estimate, "timeSpentSeconds": time_spent_seconds, "timeSpent": time_spent, "started": started, "comment": comment, "visibility": visibility})  # type: ignore[no-any-return]
+        return self._run("create", {"issueIdOrKey": issue_id_or_key, "notifyUsers": notify_users, "adjustEstimate": adjust_estimate, "newEstimate": new_estimate, "reduceBy": reduce_by, "timeSpentSeconds": time_spent_seconds, "timeSpent": time_spent, "started": started, "comment": comment, "visibility": visibility})  # type: ignore[no-any-return]
 
     def get(self, *, issue_id_or_key: str, worklog_id: str, expand: str | None = None) -> ExecutionResult[JiraIssueWorklog]:
         """Get a worklog. (jira issue_worklogs.get)

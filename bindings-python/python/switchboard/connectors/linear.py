@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from .._executor import Connector, Entity
 from .._sync import SyncEntity
@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from typing_extensions import Unpack
 
     from ..hosted import ClientArgs
-    from ._records_linear import LinearComment, LinearIssue, LinearProject, LinearTeam, LinearUser, LinearWorkflowState
+    from ._records_linear import LinearComment, LinearIssue, LinearProject, LinearProjectStatusList, LinearTeam, LinearUser, LinearWorkflowState
 
 __all__ = ["LinearConnector", "SyncLinearConnector"]
 
@@ -67,7 +67,7 @@ class LinearIssues(Entity):
             title: New title
             description: New description in markdown
             assignee_id: UUID of the user to assign (see users list)
-            state_id: UUID of the new workflow state
+            state_id: UUID of the new workflow state, e.g. to move the issue to Done (see workflow_states list)
             priority: 0 = no priority, 1 = urgent, 2 = high, 3 = medium, 4 = low; 0..4
             project_id: UUID of the project to move the issue to
             estimate: Complexity estimate; 0..
@@ -134,7 +134,7 @@ class SyncLinearIssues(SyncEntity):
             title: New title
             description: New description in markdown
             assignee_id: UUID of the user to assign (see users list)
-            state_id: UUID of the new workflow state
+            state_id: UUID of the new workflow state, e.g. to move the issue to Done (see workflow_states list)
             priority: 0 = no priority, 1 = urgent, 2 = high, 3 = medium, 4 = low; 0..4
             project_id: UUID of the project to move the issue to
             estimate: Complexity estimate; 0..
@@ -177,43 +177,43 @@ class LinearProjects(Entity):
         """
         return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
-    async def create(self, *, name: str, team_ids: Sequence[str], description: str | None = None, state: Literal["backlog", "planned", "started", "paused", "completed", "canceled"] | None = None, lead_id: str | None = None, start_date: str | None = None, target_date: str | None = None, priority: int | None = None, color: str | None = None) -> ExecutionResult[LinearProject]:
+    async def create(self, *, name: str, team_ids: Sequence[str], description: str | None = None, status_id: str | None = None, lead_id: str | None = None, start_date: str | None = None, target_date: str | None = None, priority: int | None = None, color: str | None = None) -> ExecutionResult[LinearProject]:
         """Create a project. (linear projects.create)
 
         Args:
             name: The project name
             team_ids: UUIDs of the teams the project belongs to (see teams list)
             description: Short summary of the project
-            state: Project state
+            status_id: UUID of the project's status (see project_statuses list); Linear's default, Planned, when left out
             lead_id: UUID of the user leading the project (see users list)
-            start_date: Planned start date
-            target_date: Target completion date
+            start_date: Planned start date, YYYY-MM-DD
+            target_date: Target completion date, YYYY-MM-DD
             priority: 0 = no priority, 1 = urgent, 2 = high, 3 = medium, 4 = low; 0..4
             color: Project color as a hex string, e.g. #5e6ad2
         """
-        return await self._run("create", {"name": name, "teamIds": team_ids, "description": description, "state": state, "leadId": lead_id, "startDate": start_date, "targetDate": target_date, "priority": priority, "color": color})  # type: ignore[no-any-return]
+        return await self._run("create", {"name": name, "teamIds": team_ids, "description": description, "statusId": status_id, "leadId": lead_id, "startDate": start_date, "targetDate": target_date, "priority": priority, "color": color})  # type: ignore[no-any-return]
 
-    async def update(self, *, id: str, name: str | None = None, description: str | None = None, state: Literal["backlog", "planned", "started", "paused", "completed", "canceled"] | None = None, lead_id: str | None = None, start_date: str | None = None, target_date: str | None = None, priority: int | None = None, color: str | None = None) -> ExecutionResult[LinearProject]:
+    async def update(self, *, id: str, name: str | None = None, description: str | None = None, status_id: str | None = None, lead_id: str | None = None, start_date: str | None = None, target_date: str | None = None, priority: int | None = None, color: str | None = None) -> ExecutionResult[LinearProject]:
         """Update a project. (linear projects.update)
 
         Args:
             id: UUID of the project to update
             name: New name
             description: New short summary
-            state: New project state
+            status_id: UUID of the project's new status, e.g. to mark it completed (see project_statuses list)
             lead_id: UUID of the new project lead
-            start_date: New planned start date
-            target_date: New target date
+            start_date: New planned start date, YYYY-MM-DD
+            target_date: New target date, YYYY-MM-DD
             priority: 0 = no priority, 1 = urgent, 2 = high, 3 = medium, 4 = low; 0..4
             color: Project color as a hex string, e.g. #5e6ad2
         """
-        return await self._run("update", {"id": id, "name": name, "description": description, "state": state, "leadId": lead_id, "startDate": start_date, "targetDate": target_date, "priority": priority, "color": color})  # type: ignore[no-any-return]
+        return await self._run("update", {"id": id, "name": name, "description": description, "statusId": status_id, "leadId": lead_id, "startDate": start_date, "targetDate": target_date, "priority": priority, "color": color})  # type: ignore[no-any-return]
 
     async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[LinearProject]]:
         """Search the projects records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (linear projects.context_store_search)
 
         Args:
-            query: {filter?, sort?}; omit or {} for every record. Record fields: color, createdAt, description, id, lead, name, priority, progress, startDate, state, targetDate, teams, updatedAt, url
+            query: {filter?, sort?}; omit or {} for every record. Record fields: color, createdAt, description, id, lead, name, priority, progress, startDate, state, status, targetDate, teams, updatedAt, url
             limit: Most records to return (default 1000); 1..1000
             cursor: meta.cursor of the previous answer, for the next page of the same query
             fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
@@ -244,43 +244,43 @@ class SyncLinearProjects(SyncEntity):
         """
         return self._run("get", {"id": id})  # type: ignore[no-any-return]
 
-    def create(self, *, name: str, team_ids: Sequence[str], description: str | None = None, state: Literal["backlog", "planned", "started", "paused", "completed", "canceled"] | None = None, lead_id: str | None = None, start_date: str | None = None, target_date: str | None = None, priority: int | None = None, color: str | None = None) -> ExecutionResult[LinearProject]:
+    def create(self, *, name: str, team_ids: Sequence[str], description: str | None = None, status_id: str | None = None, lead_id: str | None = None, start_date: str | None = None, target_date: str | None = None, priority: int | None = None, color: str | None = None) -> ExecutionResult[LinearProject]:
         """Create a project. (linear projects.create)
 
         Args:
             name: The project name
             team_ids: UUIDs of the teams the project belongs to (see teams list)
             description: Short summary of the project
-            state: Project state
+            status_id: UUID of the project's status (see project_statuses list); Linear's default, Planned, when left out
             lead_id: UUID of the user leading the project (see users list)
-            start_date: Planned start date
-            target_date: Target completion date
+            start_date: Planned start date, YYYY-MM-DD
+            target_date: Target completion date, YYYY-MM-DD
             priority: 0 = no priority, 1 = urgent, 2 = high, 3 = medium, 4 = low; 0..4
             color: Project color as a hex string, e.g. #5e6ad2
         """
-        return self._run("create", {"name": name, "teamIds": team_ids, "description": description, "state": state, "leadId": lead_id, "startDate": start_date, "targetDate": target_date, "priority": priority, "color": color})  # type: ignore[no-any-return]
+        return self._run("create", {"name": name, "teamIds": team_ids, "description": description, "statusId": status_id, "leadId": lead_id, "startDate": start_date, "targetDate": target_date, "priority": priority, "color": color})  # type: ignore[no-any-return]
 
-    def update(self, *, id: str, name: str | None = None, description: str | None = None, state: Literal["backlog", "planned", "started", "paused", "completed", "canceled"] | None = None, lead_id: str | None = None, start_date: str | None = None, target_date: str | None = None, priority: int | None = None, color: str | None = None) -> ExecutionResult[LinearProject]:
+    def update(self, *, id: str, name: str | None = None, description: str | None = None, status_id: str | None = None, lead_id: str | None = None, start_date: str | None = None, target_date: str | None = None, priority: int | None = None, color: str | None = None) -> ExecutionResult[LinearProject]:
         """Update a project. (linear projects.update)
 
         Args:
             id: UUID of the project to update
             name: New name
             description: New short summary
-            state: New project state
+            status_id: UUID of the project's new status, e.g. to mark it completed (see project_statuses list)
             lead_id: UUID of the new project lead
-            start_date: New planned start date
-            target_date: New target date
+            start_date: New planned start date, YYYY-MM-DD
+            target_date: New target date, YYYY-MM-DD
             priority: 0 = no priority, 1 = urgent, 2 = high, 3 = medium, 4 = low; 0..4
             color: Project color as a hex string, e.g. #5e6ad2
         """
-        return self._run("update", {"id": id, "name": name, "description": description, "state": state, "leadId": lead_id, "startDate": start_date, "targetDate": target_date, "priority": priority, "color": color})  # type: ignore[no-any-return]
+        return self._run("update", {"id": id, "name": name, "description": description, "statusId": status_id, "leadId": lead_id, "startDate": start_date, "targetDate": target_date, "priority": priority, "color": color})  # type: ignore[no-any-return]
 
     def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[LinearProject]]:
         """Search the projects records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (linear projects.context_store_search)
 
         Args:
-            query: {filter?, sort?}; omit or {} for every record. Record fields: color, createdAt, description, id, lead, name, priority, progress, startDate, state, targetDate, teams, updatedAt, url
+            query: {filter?, sort?}; omit or {} for every record. Record fields: color, createdAt, description, id, lead, name, priority, progress, startDate, state, status, targetDate, teams, updatedAt, url
             limit: Most records to return (default 1000); 1..1000
             cursor: meta.cursor of the previous answer, for the next page of the same query
             fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
@@ -351,6 +351,60 @@ class SyncLinearTeams(SyncEntity):
 
         Args:
             query: {filter?, sort?}; omit or {} for every record. Record fields: createdAt, description, id, issueCount, key, name, private, timezone, updatedAt
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
+
+class LinearProjectStatuses(Entity):
+    """``project_statuses`` of Linear (async): list, context_store_search."""
+
+    __slots__ = ()
+    _entity: ClassVar[str] = "project_statuses"
+
+    async def list(self, *, first: int | None = None, after: str | None = None) -> ExecutionResult[list[LinearProjectStatusList]]:
+        """List project statuses. (linear project_statuses.list)
+
+        Args:
+            first: Page size, the number of records to return (Linear's default is 50, at most 250); 1..250; default 50
+            after: Cursor to continue after; pass the endCursor from the previous page's meta
+        """
+        return await self._run("list", {"first": first, "after": after})  # type: ignore[no-any-return]
+
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[LinearProjectStatusList]]:
+        """Search the project_statuses records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (linear project_statuses.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: color, createdAt, description, id, name, position, type, updatedAt
+            limit: Most records to return (default 1000); 1..1000
+            cursor: meta.cursor of the previous answer, for the next page of the same query
+            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+        """
+        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
+
+
+class SyncLinearProjectStatuses(SyncEntity):
+    """``project_statuses`` of Linear (blocking): list, context_store_search."""
+
+    __slots__ = ()
+    _entity: ClassVar[str] = "project_statuses"
+
+    def list(self, *, first: int | None = None, after: str | None = None) -> ExecutionResult[list[LinearProjectStatusList]]:
+        """List project statuses. (linear project_statuses.list)
+
+        Args:
+            first: Page size, the number of records to return (Linear's default is 50, at most 250); 1..250; default 50
+            after: Cursor to continue after; pass the endCursor from the previous page's meta
+        """
+        return self._run("list", {"first": first, "after": after})  # type: ignore[no-any-return]
+
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[LinearProjectStatusList]]:
+        """Search the project_statuses records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (linear project_statuses.context_store_search)
+
+        Args:
+            query: {filter?, sort?}; omit or {} for every record. Record fields: color, createdAt, description, id, name, position, type, updatedAt
             limit: Most records to return (default 1000); 1..1000
             cursor: meta.cursor of the previous answer, for the next page of the same query
             fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
@@ -512,7 +566,7 @@ class LinearComments(Entity):
         Args:
             issue_id: UUID of the issue to comment on
             body: The comment text in markdown
-            parent_id: UUID of the comment to reply to
+            parent_id: UUID of the comment to reply to, to post in its thread
         """
         return await self._run("create", {"issueId": issue_id, "body": body, "parentId": parent_id})  # type: ignore[no-any-return]
 
@@ -556,7 +610,7 @@ class SyncLinearComments(SyncEntity):
         Args:
             issue_id: UUID of the issue to comment on
             body: The comment text in markdown
-            parent_id: UUID of the comment to reply to
+            parent_id: UUID of the comment to reply to, to post in its thread
         """
         return self._run("create", {"issueId": issue_id, "body": body, "parentId": parent_id})  # type: ignore[no-any-return]
 
@@ -581,7 +635,7 @@ class LinearConnector(Connector):
     - apiKey: api_key*
     - oauth: client_id*, client_secret*, refresh_token*, access_token
 
-    Entities: issues, projects, teams, workflow_states, users, comments.
+    Entities: issues, projects, teams, project_statuses, workflow_states, users, comments.
     """
 
     slug: ClassVar[str] = "linear"
@@ -602,6 +656,8 @@ class LinearConnector(Connector):
         ("teams", "list"): "LinearTeam",
         ("teams", "get"): "LinearTeam",
         ("teams", "context_store_search"): "LinearTeam",
+        ("project_statuses", "list"): "LinearProjectStatusList",
+        ("project_statuses", "context_store_search"): "LinearProjectStatusList",
         ("workflow_states", "list"): "LinearWorkflowState",
         ("workflow_states", "context_store_search"): "LinearWorkflowState",
         ("users", "list"): "LinearUser",
@@ -627,6 +683,11 @@ class LinearConnector(Connector):
     def teams(self) -> LinearTeams:
         """The ``teams`` entity."""
         return LinearTeams(self)
+
+    @property
+    def project_statuses(self) -> LinearProjectStatuses:
+        """The ``project_statuses`` entity."""
+        return LinearProjectStatuses(self)
 
     @property
     def workflow_states(self) -> LinearWorkflowStates:
@@ -689,6 +750,11 @@ class SyncLinearConnector(SyncConnector):
     def teams(self) -> SyncLinearTeams:
         """The ``teams`` entity."""
         return SyncLinearTeams(self._async)
+
+    @property
+    def project_statuses(self) -> SyncLinearProjectStatuses:
+        """The ``project_statuses`` entity."""
+        return SyncLinearProjectStatuses(self._async)
 
     @property
     def workflow_states(self) -> SyncLinearWorkflowStates:

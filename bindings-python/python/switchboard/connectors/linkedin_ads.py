@@ -624,8 +624,8 @@ class LinkedinAdsConversions(Entity):
             type: What is counted: LEAD, PURCHASE, SIGN_UP, 
             auto_association_type: Attach the rule to the account's campaigns right away
             attribution_type: (no description)
-            post_click_attribution_window_size: Days (1
-            view_through_attribution_window_size: Days (1
+            post_click_attribution_window_size: Days (1, 7, 30 or 90)
+            view_through_attribution_window_size: Days (1, 7, 30 or 90)
             enabled: (no description)
             url_match_rule_expression: Page URL rules (insight-tag rules)
             value: {amount, currencyCode}
@@ -677,8 +677,8 @@ class SyncLinkedinAdsConversions(SyncEntity):
             type: What is counted: LEAD, PURCHASE, SIGN_UP, 
             auto_association_type: Attach the rule to the account's campaigns right away
             attribution_type: (no description)
-            post_click_attribution_window_size: Days (1
-            view_through_attribution_window_size: Days (1
+            post_click_attribution_window_size: Days (1, 7, 30 or 90)
+            view_through_attribution_window_size: Days (1, 7, 30 or 90)
             enabled: (no description)
             url_match_rule_expression: Page URL rules (insight-tag rules)
             value: {amount, currencyCode}

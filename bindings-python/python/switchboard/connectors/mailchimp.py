@@ -218,7 +218,7 @@ class MailchimpListMembers(Entity):
             interest_category_id: The interest category interest_ids belong to
             interest_ids: Comma-separated interest ids to filter on (with interest_category_id and interest_match)
             interest_match: How interest_ids match: any, all or none
-            sort_field: Sort by opt-in time
+            sort_field: Sort by opt-in time, signup time or last change
             sort_dir: Sort direction
         """
         return await self._run("list", {"list_id": list_id, "count": count, "offset": offset, "email_type": email_type, "status": status, "since_timestamp_opt": since_timestamp_opt, "before_timestamp_opt": before_timestamp_opt, "since_last_changed": since_last_changed, "before_last_changed": before_last_changed, "unique_email_id": unique_email_id, "vip_only": vip_only, "interest_category_id": interest_category_id, "interest_ids": interest_ids, "interest_match": interest_match, "sort_field": sort_field, "sort_dir": sort_dir})  # type: ignore[no-any-return]
@@ -257,7 +257,7 @@ class SyncMailchimpListMembers(SyncEntity):
             interest_category_id: The interest category interest_ids belong to
             interest_ids: Comma-separated interest ids to filter on (with interest_category_id and interest_match)
             interest_match: How interest_ids match: any, all or none
-            sort_field: Sort by opt-in time
+            sort_field: Sort by opt-in time, signup time or last change
             sort_dir: Sort direction
         """
         return self._run("list", {"list_id": list_id, "count": count, "offset": offset, "email_type": email_type, "status": status, "since_timestamp_opt": since_timestamp_opt, "before_timestamp_opt": before_timestamp_opt, "since_last_changed": since_last_changed, "before_last_changed": before_last_changed, "unique_email_id": unique_email_id, "vip_only": vip_only, "interest_category_id": interest_category_id, "interest_ids": interest_ids, "interest_match": interest_match, "sort_field": sort_field, "sort_dir": sort_dir})  # type: ignore[no-any-return]

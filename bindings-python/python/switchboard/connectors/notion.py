@@ -103,8 +103,8 @@ class NotionPages(Entity):
             query: Text to look for in titles; without it everything shared with the integration matches
             filter: Restricts the results to pages (the default; value data_source would list data sources); default {"property":"object","value":"page"}
             sort: Sort order; only last_edited_time is supported
-            start_cursor: Paging cursor
-            page_size: Results per page (at most 100; 1..100
+            start_cursor: Paging cursor, the next_cursor of the previous page
+            page_size: Results per page (at most 100, the default); 1..100
         """
         return await self._run("list", {"query": query, "filter": filter, "sort": sort, "start_cursor": start_cursor, "page_size": page_size})  # type: ignore[no-any-return]
 
@@ -166,8 +166,8 @@ class SyncNotionPages(SyncEntity):
             query: Text to look for in titles; without it everything shared with the integration matches
             filter: Restricts the results to pages (the default; value data_source would list data sources); default {"property":"object","value":"page"}
             sort: Sort order; only last_edited_time is supported
-            start_cursor: Paging cursor
-            page_size: Results per page (at most 100; 1..100
+            start_cursor: Paging cursor, the next_cursor of the previous page
+            page_size: Results per page (at most 100, the default); 1..100
         """
         return self._run("list", {"query": query, "filter": filter, "sort": sort, "start_cursor": start_cursor, "page_size": page_size})  # type: ignore[no-any-return]
 
@@ -229,8 +229,8 @@ class NotionDataSources(Entity):
             query: Text to look for in titles; without it everything shared with the integration matches
             filter: Restricts the results to data sources (the default); default {"property":"object","value":"data_source"}
             sort: Sort order; only last_edited_time is supported
-            start_cursor: Paging cursor
-            page_size: Results per page (at most 100; 1..100
+            start_cursor: Paging cursor, the next_cursor of the previous page
+            page_size: Results per page (at most 100, the default); 1..100
         """
         return await self._run("list", {"query": query, "filter": filter, "sort": sort, "start_cursor": start_cursor, "page_size": page_size})  # type: ignore[no-any-return]
 
@@ -282,8 +282,8 @@ class SyncNotionDataSources(SyncEntity):
             query: Text to look for in titles; without it everything shared with the integration matches
             filter: Restricts the results to data sources (the default); default {"property":"object","value":"data_source"}
             sort: Sort order; only last_edited_time is supported
-            start_cursor: Paging cursor
-            page_size: Results per page (at most 100; 1..100
+            start_cursor: Paging cursor, the next_cursor of the previous page
+            page_size: Results per page (at most 100, the default); 1..100
         """
         return self._run("list", {"query": query, "filter": filter, "sort": sort, "start_cursor": start_cursor, "page_size": page_size})  # type: ignore[no-any-return]
 

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from typing_extensions import Unpack
 
     from ..hosted import ClientArgs
-    from ._records_outreach import OutreachAccount, OutreachCall, OutreachCallDisposition, OutreachCallPurpose, OutreachMailboxe, OutreachMailing, OutreachOpportunity, OutreachPersona, OutreachProspect, OutreachSequence, OutreachSequenceState, OutreachSequenceStep, OutreachSnippet, OutreachStage, OutreachTask, OutreachTemplate, OutreachUser
+    from ._records_outreach import OutreachAccount, OutreachCall, OutreachCallDisposition, OutreachCallPurpose, OutreachMailbox, OutreachMailing, OutreachOpportunity, OutreachPersona, OutreachProspect, OutreachSequence, OutreachSequenceState, OutreachSequenceStep, OutreachSnippet, OutreachStage, OutreachTask, OutreachTemplate, OutreachUser
 
 __all__ = ["OutreachConnector", "SyncOutreachConnector"]
 
@@ -786,7 +786,7 @@ class OutreachMailboxes(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "mailboxes"
 
-    async def list(self, *, page_size_: int | None = None, sort: str | None = None, count: Literal["true", "false"] | None = None, page_after_: str | None = None, next_page_url: str | None = None) -> ExecutionResult[list[OutreachMailboxe]]:
+    async def list(self, *, page_size_: int | None = None, sort: str | None = None, count: Literal["true", "false"] | None = None, page_after_: str | None = None, next_page_url: str | None = None) -> ExecutionResult[list[OutreachMailbox]]:
         """List mailboxes. (outreach mailboxes.list)
 
         Args:
@@ -798,7 +798,7 @@ class OutreachMailboxes(Entity):
         """
         return await self._run("list", {"page[size]": page_size_, "sort": sort, "count": count, "page[after]": page_after_, "next_page_url": next_page_url})  # type: ignore[no-any-return]
 
-    async def get(self, *, id: int) -> ExecutionResult[OutreachMailboxe]:
+    async def get(self, *, id: int) -> ExecutionResult[OutreachMailbox]:
         """Get one of the mailboxes. (outreach mailboxes.get)
 
         Args:
@@ -806,7 +806,7 @@ class OutreachMailboxes(Entity):
         """
         return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
-    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[OutreachMailboxe]]:
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[OutreachMailbox]]:
         """Search the mailboxes records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (outreach mailboxes.context_store_search)
 
         Args:
@@ -824,7 +824,7 @@ class SyncOutreachMailboxes(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "mailboxes"
 
-    def list(self, *, page_size_: int | None = None, sort: str | None = None, count: Literal["true", "false"] | None = None, page_after_: str | None = None, next_page_url: str | None = None) -> ExecutionResult[list[OutreachMailboxe]]:
+    def list(self, *, page_size_: int | None = None, sort: str | None = None, count: Literal["true", "false"] | None = None, page_after_: str | None = None, next_page_url: str | None = None) -> ExecutionResult[list[OutreachMailbox]]:
         """List mailboxes. (outreach mailboxes.list)
 
         Args:
@@ -836,7 +836,7 @@ class SyncOutreachMailboxes(SyncEntity):
         """
         return self._run("list", {"page[size]": page_size_, "sort": sort, "count": count, "page[after]": page_after_, "next_page_url": next_page_url})  # type: ignore[no-any-return]
 
-    def get(self, *, id: int) -> ExecutionResult[OutreachMailboxe]:
+    def get(self, *, id: int) -> ExecutionResult[OutreachMailbox]:
         """Get one of the mailboxes. (outreach mailboxes.get)
 
         Args:
@@ -844,7 +844,7 @@ class SyncOutreachMailboxes(SyncEntity):
         """
         return self._run("get", {"id": id})  # type: ignore[no-any-return]
 
-    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[OutreachMailboxe]]:
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[OutreachMailbox]]:
         """Search the mailboxes records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (outreach mailboxes.context_store_search)
 
         Args:
@@ -1360,9 +1360,9 @@ class OutreachConnector(Connector):
         ("mailings", "list"): "OutreachMailing",
         ("mailings", "get"): "OutreachMailing",
         ("mailings", "context_store_search"): "OutreachMailing",
-        ("mailboxes", "list"): "OutreachMailboxe",
-        ("mailboxes", "get"): "OutreachMailboxe",
-        ("mailboxes", "context_store_search"): "OutreachMailboxe",
+        ("mailboxes", "list"): "OutreachMailbox",
+        ("mailboxes", "get"): "OutreachMailbox",
+        ("mailboxes", "context_store_search"): "OutreachMailbox",
         ("tasks", "list"): "OutreachTask",
         ("tasks", "get"): "OutreachTask",
         ("tasks", "context_store_search"): "OutreachTask",

@@ -91,7 +91,7 @@ class PaypalTransactionTransactions(Entity):
             transaction_status: Only transactions in this state: D (denied), P (pending), S (success), V (reversed)
             transaction_currency: Only this currency (ISO 4217)
             page_size: Transactions per page (at most 500); 1..500; default 100
-            page: The page to read; 1..; default 1
+            page: The page to read, from 1; 1..; default 1
             balance_affecting_records_only: Y: only transactions that change the balance; N: all; default "Y"
         """
         return await self._run("list", {"start_date": start_date, "end_date": end_date, "transaction_id": transaction_id, "transaction_type": transaction_type, "transaction_status": transaction_status, "transaction_currency": transaction_currency, "page_size": page_size, "page": page, "balance_affecting_records_only": balance_affecting_records_only})  # type: ignore[no-any-return]
@@ -114,7 +114,7 @@ class SyncPaypalTransactionTransactions(SyncEntity):
             transaction_status: Only transactions in this state: D (denied), P (pending), S (success), V (reversed)
             transaction_currency: Only this currency (ISO 4217)
             page_size: Transactions per page (at most 500); 1..500; default 100
-            page: The page to read; 1..; default 1
+            page: The page to read, from 1; 1..; default 1
             balance_affecting_records_only: Y: only transactions that change the balance; N: all; default "Y"
         """
         return self._run("list", {"start_date": start_date, "end_date": end_date, "transaction_id": transaction_id, "transaction_type": transaction_type, "transaction_status": transaction_status, "transaction_currency": transaction_currency, "page_size": page_size, "page": page, "balance_affecting_records_only": balance_affecting_records_only})  # type: ignore[no-any-return]
@@ -247,7 +247,7 @@ class PaypalTransactionListProducts(Entity):
 
         Args:
             page_size: Products per page (at most 20); 1..20; default 10
-            page: The page to read; 1..; default 1
+            page: The page to read, from 1; 1..; default 1
         """
         return await self._run("list", {"page_size": page_size, "page": page})  # type: ignore[no-any-return]
 
@@ -274,7 +274,7 @@ class SyncPaypalTransactionListProducts(SyncEntity):
 
         Args:
             page_size: Products per page (at most 20); 1..20; default 10
-            page: The page to read; 1..; default 1
+            page: The page to read, from 1; 1..; default 1
         """
         return self._run("list", {"page_size": page_size, "page": page})  # type: ignore[no-any-return]
 
@@ -331,7 +331,7 @@ class PaypalTransactionSearchInvoices(Entity):
 
         Args:
             page_size: Invoices per page (at most 100); 1..100; default 20
-            page: The page to read; 1..; default 1
+            page: The page to read, from 1; 1..; default 1
             creation_date_range: Only invoices created in this range, e.g. {"start": "2024-01-01T00:00:00Z", "end": "2024-02-01T00:00:00Z"}
         """
         return await self._run("list", {"page_size": page_size, "page": page, "creation_date_range": creation_date_range})  # type: ignore[no-any-return]
@@ -359,7 +359,7 @@ class SyncPaypalTransactionSearchInvoices(SyncEntity):
 
         Args:
             page_size: Invoices per page (at most 100); 1..100; default 20
-            page: The page to read; 1..; default 1
+            page: The page to read, from 1; 1..; default 1
             creation_date_range: Only invoices created in this range, e.g. {"start": "2024-01-01T00:00:00Z", "end": "2024-02-01T00:00:00Z"}
         """
         return self._run("list", {"page_size": page_size, "page": page, "creation_date_range": creation_date_range})  # type: ignore[no-any-return]

@@ -41,7 +41,7 @@ class PylonIssues(Entity):
 
         Args:
             title: The issue's title
-            body_html: The first message
+            body_html: The first message, as HTML
             priority: urgent, high, medium or low
             requester_email: The requester's email (a contact is made when none exists)
             requester_name: The requester's name, for a new contact
@@ -103,7 +103,7 @@ class SyncPylonIssues(SyncEntity):
 
         Args:
             title: The issue's title
-            body_html: The first message
+            body_html: The first message, as HTML
             priority: urgent, high, medium or low
             requester_email: The requester's email (a contact is made when none exists)
             requester_name: The requester's name, for a new contact
@@ -221,7 +221,7 @@ class PylonIssueReplies(Entity):
 
         Args:
             id: The issue's id (or its number)
-            body_html: The reply
+            body_html: The reply, as HTML
             message_id: The message replied to
             user_id: The user the reply is sent as
             contact_id: The contact the reply is sent as (instead of a user)
@@ -241,7 +241,7 @@ class SyncPylonIssueReplies(SyncEntity):
 
         Args:
             id: The issue's id (or its number)
-            body_html: The reply
+            body_html: The reply, as HTML
             message_id: The message replied to
             user_id: The user the reply is sent as
             contact_id: The contact the reply is sent as (instead of a user)
@@ -293,7 +293,7 @@ class PylonIssueNotes(Entity):
 
         Args:
             id: The issue's id (or its number)
-            body_html: The note
+            body_html: The note, as HTML
             thread_id: The internal thread to post in
             message_id: The message the note answers
         """
@@ -311,7 +311,7 @@ class SyncPylonIssueNotes(SyncEntity):
 
         Args:
             id: The issue's id (or its number)
-            body_html: The note
+            body_html: The note, as HTML
             thread_id: The internal thread to post in
             message_id: The message the note answers
         """
@@ -1027,7 +1027,7 @@ class PylonTasks(Entity):
 
         Args:
             title: (no description)
-            body_html: Details
+            body_html: Details, as HTML
             status: not_started, in_progress or completed
             assignee_id: (no description)
             project_id: (no description)
@@ -1060,7 +1060,7 @@ class SyncPylonTasks(SyncEntity):
 
         Args:
             title: (no description)
-            body_html: Details
+            body_html: Details, as HTML
             status: not_started, in_progress or completed
             assignee_id: (no description)
             project_id: (no description)
@@ -1208,7 +1208,7 @@ class PylonArticles(Entity):
         Args:
             kb_id: The knowledge base's id
             title: (no description)
-            body_html: The article
+            body_html: The article, as HTML
             author_user_id: The user shown as the author
             slug_: The article's URL slug
             is_published: Publish it now (else a draft)
@@ -1239,7 +1239,7 @@ class SyncPylonArticles(SyncEntity):
         Args:
             kb_id: The knowledge base's id
             title: (no description)
-            body_html: The article
+            body_html: The article, as HTML
             author_user_id: The user shown as the author
             slug_: The article's URL slug
             is_published: Publish it now (else a draft)

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from typing_extensions import Unpack
 
     from ..hosted import ClientArgs
-    from ._records_reddit_ads import RedditAdsAd, RedditAdsAdAccount, RedditAdsAdGroup, RedditAdsBusinesse, RedditAdsCampaign
+    from ._records_reddit_ads import RedditAdsAd, RedditAdsAdAccount, RedditAdsAdGroup, RedditAdsBusiness, RedditAdsCampaign
 
 __all__ = ["RedditAdsConnector", "SyncRedditAdsConnector"]
 
@@ -26,7 +26,7 @@ class RedditAdsBusinesses(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "businesses"
 
-    async def list(self, *, page_size: int | None = None, page_token: str | None = None, next_page_url: str | None = None) -> ExecutionResult[list[RedditAdsBusinesse]]:
+    async def list(self, *, page_size: int | None = None, page_token: str | None = None, next_page_url: str | None = None) -> ExecutionResult[list[RedditAdsBusiness]]:
         """List the businesses the authorized user belongs to. (reddit-ads businesses.list)
 
         Args:
@@ -36,7 +36,7 @@ class RedditAdsBusinesses(Entity):
         """
         return await self._run("list", {"page.size": page_size, "page.token": page_token, "next_page_url": next_page_url})  # type: ignore[no-any-return]
 
-    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[RedditAdsBusinesse]]:
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[RedditAdsBusiness]]:
         """Search the businesses records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (reddit-ads businesses.context_store_search)
 
         Args:
@@ -54,7 +54,7 @@ class SyncRedditAdsBusinesses(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "businesses"
 
-    def list(self, *, page_size: int | None = None, page_token: str | None = None, next_page_url: str | None = None) -> ExecutionResult[list[RedditAdsBusinesse]]:
+    def list(self, *, page_size: int | None = None, page_token: str | None = None, next_page_url: str | None = None) -> ExecutionResult[list[RedditAdsBusiness]]:
         """List the businesses the authorized user belongs to. (reddit-ads businesses.list)
 
         Args:
@@ -64,7 +64,7 @@ class SyncRedditAdsBusinesses(SyncEntity):
         """
         return self._run("list", {"page.size": page_size, "page.token": page_token, "next_page_url": next_page_url})  # type: ignore[no-any-return]
 
-    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[RedditAdsBusinesse]]:
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[RedditAdsBusiness]]:
         """Search the businesses records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (reddit-ads businesses.context_store_search)
 
         Args:
@@ -314,8 +314,8 @@ class RedditAdsConnector(Connector):
     connector_version: ClassVar[str] = "1.0.0"
     _records_module: ClassVar[str] = "switchboard.connectors._records_reddit_ads"
     _records: ClassVar[dict[tuple[str, str], str]] = {
-        ("businesses", "list"): "RedditAdsBusinesse",
-        ("businesses", "context_store_search"): "RedditAdsBusinesse",
+        ("businesses", "list"): "RedditAdsBusiness",
+        ("businesses", "context_store_search"): "RedditAdsBusiness",
         ("ad_accounts", "list"): "RedditAdsAdAccount",
         ("ad_accounts", "get"): "RedditAdsAdAccount",
         ("campaigns", "list"): "RedditAdsCampaign",

@@ -253,7 +253,7 @@ class SlackThreads(Entity):
             channel: Conversation id, e.g. C0123ABCD (not the channel's name)
             ts: ts of the thread's parent message (a reply's ts gives the same thread)
             cursor: Paging cursor, the response_metadata.next_cursor of the previous page
-            limit: Messages per page (under 1000; Slack suggests 200 or fewer); 1..1000; default 1000
+            limit: Messages per page (at most 1000; Slack suggests 200 or fewer); 1..1000; default 1000
             oldest: Only messages after this timestamp (a ts such as 1712345678.000000, or Unix seconds)
             latest: Only messages before this timestamp (defaults to now)
             inclusive: Include messages whose ts equals oldest or latest; default false
@@ -274,7 +274,7 @@ class SyncSlackThreads(SyncEntity):
             channel: Conversation id, e.g. C0123ABCD (not the channel's name)
             ts: ts of the thread's parent message (a reply's ts gives the same thread)
             cursor: Paging cursor, the response_metadata.next_cursor of the previous page
-            limit: Messages per page (under 1000; Slack suggests 200 or fewer); 1..1000; default 1000
+            limit: Messages per page (at most 1000; Slack suggests 200 or fewer); 1..1000; default 1000
             oldest: Only messages after this timestamp (a ts such as 1712345678.000000, or Unix seconds)
             latest: Only messages before this timestamp (defaults to now)
             inclusive: Include messages whose ts equals oldest or latest; default false
@@ -293,7 +293,7 @@ class SlackChannelTopics(Entity):
 
         Args:
             channel: Conversation id, e.g. C0123ABCD
-            topic: New topic (plain text
+            topic: New topic (plain text, at most 250 characters)
         """
         return await self._run("create", {"channel": channel, "topic": topic})  # type: ignore[no-any-return]
 
@@ -309,7 +309,7 @@ class SyncSlackChannelTopics(SyncEntity):
 
         Args:
             channel: Conversation id, e.g. C0123ABCD
-            topic: New topic (plain text
+            topic: New topic (plain text, at most 250 characters)
         """
         return self._run("create", {"channel": channel, "topic": topic})  # type: ignore[no-any-return]
 
@@ -325,7 +325,7 @@ class SlackChannelPurposes(Entity):
 
         Args:
             channel: Conversation id, e.g. C0123ABCD
-            purpose: New purpose (plain text
+            purpose: New purpose (plain text, at most 250 characters)
         """
         return await self._run("create", {"channel": channel, "purpose": purpose})  # type: ignore[no-any-return]
 
@@ -341,7 +341,7 @@ class SyncSlackChannelPurposes(SyncEntity):
 
         Args:
             channel: Conversation id, e.g. C0123ABCD
-            purpose: New purpose (plain text
+            purpose: New purpose (plain text, at most 250 characters)
         """
         return self._run("create", {"channel": channel, "purpose": purpose})  # type: ignore[no-any-return]
 
@@ -485,7 +485,7 @@ class SlackMessages(Entity):
             channel: Conversation id (C..., G..., D...), or a user id to send a direct message from the app
             text: Message text (mrkdwn), or the fallback text shown in notifications when blocks are given
             blocks: Block Kit blocks laying out the message (https://api.slack.com/block-kit)
-            thread_ts: ts of the parent message
+            thread_ts: ts of the parent message, to reply in its thread
             reply_broadcast: Also show a thread reply in the channel
             unfurl_links: Expand link previews of text content
             unfurl_media: Expand previews of media content
@@ -527,7 +527,7 @@ class SyncSlackMessages(SyncEntity):
             channel: Conversation id (C..., G..., D...), or a user id to send a direct message from the app
             text: Message text (mrkdwn), or the fallback text shown in notifications when blocks are given
             blocks: Block Kit blocks laying out the message (https://api.slack.com/block-kit)
-            thread_ts: ts of the parent message
+            thread_ts: ts of the parent message, to reply in its thread
             reply_broadcast: Also show a thread reply in the channel
             unfurl_links: Expand link previews of text content
             unfurl_media: Expand previews of media content
@@ -569,7 +569,7 @@ class SlackEphemeralMessages(Entity):
             channel: Conversation id, e.g. C0123ABCD
             user: User id of the member who sees it (they must be in the channel)
             text: Message text (mrkdwn), or the fallback text shown in notifications when blocks are given
-            thread_ts: ts of the parent message
+            thread_ts: ts of the parent message, to reply in its thread
             blocks: Block Kit blocks laying out the message (https://api.slack.com/block-kit)
             mrkdwn: Format the text as mrkdwn (Slack's default); false sends it literally
         """
@@ -589,7 +589,7 @@ class SyncSlackEphemeralMessages(SyncEntity):
             channel: Conversation id, e.g. C0123ABCD
             user: User id of the member who sees it (they must be in the channel)
             text: Message text (mrkdwn), or the fallback text shown in notifications when blocks are given
-            thread_ts: ts of the parent message
+            thread_ts: ts of the parent message, to reply in its thread
             blocks: Block Kit blocks laying out the message (https://api.slack.com/block-kit)
             mrkdwn: Format the text as mrkdwn (Slack's default); false sends it literally
         """
@@ -607,9 +607,9 @@ class SlackScheduledMessages(Entity):
 
         Args:
             channel: Conversation id, e.g. C0123ABCD
-            post_at: When to post it (Unix seconds
+            post_at: When to post it (Unix seconds, in the future)
             text: Message text (mrkdwn), or the fallback text shown in notifications when blocks are given
-            thread_ts: ts of the parent message
+            thread_ts: ts of the parent message, to reply in its thread
             reply_broadcast: Also show a thread reply in the channel
             unfurl_links: Expand link previews of text content
             unfurl_media: Expand previews of media content
@@ -630,9 +630,9 @@ class SyncSlackScheduledMessages(SyncEntity):
 
         Args:
             channel: Conversation id, e.g. C0123ABCD
-            post_at: When to post it (Unix seconds
+            post_at: When to post it (Unix seconds, in the future)
             text: Message text (mrkdwn), or the fallback text shown in notifications when blocks are given
-            thread_ts: ts of the parent message
+            thread_ts: ts of the parent message, to reply in its thread
             reply_broadcast: Also show a thread reply in the channel
             unfurl_links: Expand link previews of text content
             unfurl_media: Expand previews of media content

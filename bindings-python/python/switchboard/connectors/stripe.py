@@ -833,7 +833,7 @@ class StripeProducts(Entity):
             shippable: Whether it is shipped (a physical good)
             statement_descriptor: Text on the customer's card statement (max 22 characters)
             tax_code: Tax code id (txcd_...)
-            unit_label: Unit name shown on receipts and invoices
+            unit_label: Unit name shown on receipts and invoices, e.g. seat
             url: Public page of the product
             metadata: Key-value pairs to store on the object (an empty value removes a key)
         """
@@ -933,7 +933,7 @@ class SyncStripeProducts(SyncEntity):
             shippable: Whether it is shipped (a physical good)
             statement_descriptor: Text on the customer's card statement (max 22 characters)
             tax_code: Tax code id (txcd_...)
-            unit_label: Unit name shown on receipts and invoices
+            unit_label: Unit name shown on receipts and invoices, e.g. seat
             url: Public page of the product
             metadata: Key-value pairs to store on the object (an empty value removes a key)
         """
@@ -1130,7 +1130,7 @@ class StripePaymentIntents(Entity):
             customer: Customer id (cus_...)
             description: Free-form description
             payment_method: Payment method id (pm_...) to use
-            payment_method_types: Allowed payment method types
+            payment_method_types: Allowed payment method types, e.g. card
             automatic_payment_methods: Let Stripe choose payment methods from Dashboard settings
             capture_method: When funds are captured
             confirm: Confirm immediately
@@ -1221,7 +1221,7 @@ class SyncStripePaymentIntents(SyncEntity):
             customer: Customer id (cus_...)
             description: Free-form description
             payment_method: Payment method id (pm_...) to use
-            payment_method_types: Allowed payment method types
+            payment_method_types: Allowed payment method types, e.g. card
             automatic_payment_methods: Let Stripe choose payment methods from Dashboard settings
             capture_method: When funds are captured
             confirm: Confirm immediately
@@ -1371,7 +1371,7 @@ class StripePrices(Entity):
             product_data: Creates a new product inline, e.g. {name}
             unit_amount: Price in cents; 0..
             active: Whether it can be used for new purchases; default true
-            nickname: Internal name
+            nickname: Internal name, not shown to customers
             recurring: Makes the price recurring, e.g. {interval month}
             billing_scheme: How the amount is computed
             lookup_key: Your own key to find the price by
@@ -1396,7 +1396,7 @@ class SyncStripePrices(SyncEntity):
             product_data: Creates a new product inline, e.g. {name}
             unit_amount: Price in cents; 0..
             active: Whether it can be used for new purchases; default true
-            nickname: Internal name
+            nickname: Internal name, not shown to customers
             recurring: Makes the price recurring, e.g. {interval month}
             billing_scheme: How the amount is computed
             lookup_key: Your own key to find the price by
@@ -1416,7 +1416,7 @@ class StripeCheckoutSessions(Entity):
         """Create a checkout session. (stripe checkout_sessions.create)
 
         Args:
-            mode: One-time payment
+            mode: One-time payment, saving a payment method, or subscription
             line_items: What is bought, each {price, quantity}; required for payment and subscription
             success_url: Where to send the customer after paying
             cancel_url: Where to send the customer if they go back
@@ -1439,7 +1439,7 @@ class SyncStripeCheckoutSessions(SyncEntity):
         """Create a checkout session. (stripe checkout_sessions.create)
 
         Args:
-            mode: One-time payment
+            mode: One-time payment, saving a payment method, or subscription
             line_items: What is bought, each {price, quantity}; required for payment and subscription
             success_url: Where to send the customer after paying
             cancel_url: Where to send the customer if they go back

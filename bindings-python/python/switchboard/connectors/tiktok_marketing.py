@@ -340,7 +340,7 @@ class TiktokMarketingAdvertisersReportsDaily(Entity):
         Args:
             advertiser_id: The advertiser account id
             start_date: First day (YYYY-MM-DD)
-            end_date: Last day (YYYY-MM-DD); at most 30 days after start_date for daily rows
+            end_date: Last day (YYYY-MM-DD); at most 30 days after start_date for daily rows, 1 for hourly
             service_type: Auction or reservation ads; default "AUCTION"
             report_type: The report kind; default "BASIC"
             data_level: What each row is about; default "AUCTION_ADVERTISER"
@@ -364,7 +364,7 @@ class SyncTiktokMarketingAdvertisersReportsDaily(SyncEntity):
         Args:
             advertiser_id: The advertiser account id
             start_date: First day (YYYY-MM-DD)
-            end_date: Last day (YYYY-MM-DD); at most 30 days after start_date for daily rows
+            end_date: Last day (YYYY-MM-DD); at most 30 days after start_date for daily rows, 1 for hourly
             service_type: Auction or reservation ads; default "AUCTION"
             report_type: The report kind; default "BASIC"
             data_level: What each row is about; default "AUCTION_ADVERTISER"
@@ -388,7 +388,7 @@ class TiktokMarketingCampaignsReportsDaily(Entity):
         Args:
             advertiser_id: The advertiser account id
             start_date: First day (YYYY-MM-DD)
-            end_date: Last day (YYYY-MM-DD); at most 30 days after start_date for daily rows
+            end_date: Last day (YYYY-MM-DD); at most 30 days after start_date for daily rows, 1 for hourly
             service_type: Auction or reservation ads; default "AUCTION"
             report_type: The report kind; default "BASIC"
             data_level: What each row is about; default "AUCTION_CAMPAIGN"
@@ -412,7 +412,7 @@ class SyncTiktokMarketingCampaignsReportsDaily(SyncEntity):
         Args:
             advertiser_id: The advertiser account id
             start_date: First day (YYYY-MM-DD)
-            end_date: Last day (YYYY-MM-DD); at most 30 days after start_date for daily rows
+            end_date: Last day (YYYY-MM-DD); at most 30 days after start_date for daily rows, 1 for hourly
             service_type: Auction or reservation ads; default "AUCTION"
             report_type: The report kind; default "BASIC"
             data_level: What each row is about; default "AUCTION_CAMPAIGN"
@@ -436,7 +436,7 @@ class TiktokMarketingAdGroupsReportsDaily(Entity):
         Args:
             advertiser_id: The advertiser account id
             start_date: First day (YYYY-MM-DD)
-            end_date: Last day (YYYY-MM-DD); at most 30 days after start_date for daily rows
+            end_date: Last day (YYYY-MM-DD); at most 30 days after start_date for daily rows, 1 for hourly
             service_type: Auction or reservation ads; default "AUCTION"
             report_type: The report kind; default "BASIC"
             data_level: What each row is about; default "AUCTION_ADGROUP"
@@ -460,7 +460,7 @@ class SyncTiktokMarketingAdGroupsReportsDaily(SyncEntity):
         Args:
             advertiser_id: The advertiser account id
             start_date: First day (YYYY-MM-DD)
-            end_date: Last day (YYYY-MM-DD); at most 30 days after start_date for daily rows
+            end_date: Last day (YYYY-MM-DD); at most 30 days after start_date for daily rows, 1 for hourly
             service_type: Auction or reservation ads; default "AUCTION"
             report_type: The report kind; default "BASIC"
             data_level: What each row is about; default "AUCTION_ADGROUP"
@@ -484,7 +484,7 @@ class TiktokMarketingAdsReportsDaily(Entity):
         Args:
             advertiser_id: The advertiser account id
             start_date: First day (YYYY-MM-DD)
-            end_date: Last day (YYYY-MM-DD); at most 30 days after start_date for daily rows
+            end_date: Last day (YYYY-MM-DD); at most 30 days after start_date for daily rows, 1 for hourly
             service_type: Auction or reservation ads; default "AUCTION"
             report_type: The report kind; default "BASIC"
             data_level: What each row is about; default "AUCTION_AD"
@@ -508,7 +508,7 @@ class SyncTiktokMarketingAdsReportsDaily(SyncEntity):
         Args:
             advertiser_id: The advertiser account id
             start_date: First day (YYYY-MM-DD)
-            end_date: Last day (YYYY-MM-DD); at most 30 days after start_date for daily rows
+            end_date: Last day (YYYY-MM-DD); at most 30 days after start_date for daily rows, 1 for hourly
             service_type: Auction or reservation ads; default "AUCTION"
             report_type: The report kind; default "BASIC"
             data_level: What each row is about; default "AUCTION_AD"
@@ -532,7 +532,7 @@ class TiktokMarketingAdsReportsHourly(Entity):
         Args:
             advertiser_id: The advertiser account id
             start_date: First day (YYYY-MM-DD)
-            end_date: Last day (YYYY-MM-DD); at most 30 days after start_date for daily rows
+            end_date: Last day (YYYY-MM-DD); at most 30 days after start_date for daily rows, 1 for hourly
             service_type: Auction or reservation ads; default "AUCTION"
             report_type: The report kind; default "BASIC"
             data_level: What each row is about; default "AUCTION_AD"
@@ -556,7 +556,7 @@ class SyncTiktokMarketingAdsReportsHourly(SyncEntity):
         Args:
             advertiser_id: The advertiser account id
             start_date: First day (YYYY-MM-DD)
-            end_date: Last day (YYYY-MM-DD); at most 30 days after start_date for daily rows
+            end_date: Last day (YYYY-MM-DD); at most 30 days after start_date for daily rows, 1 for hourly
             service_type: Auction or reservation ads; default "AUCTION"
             report_type: The report kind; default "BASIC"
             data_level: What each row is about; default "AUCTION_AD"
@@ -580,7 +580,7 @@ class TiktokMarketingAdsReportsLifetime(Entity):
         Args:
             advertiser_id: The advertiser account id
             start_date: First day (YYYY-MM-DD)
-            end_date: Last day (YYYY-MM-DD); at most 30 days after start_date for daily rows
+            end_date: Last day (YYYY-MM-DD); at most 30 days after start_date for daily rows, 1 for hourly
             service_type: Auction or reservation ads; default "AUCTION"
             report_type: The report kind; default "BASIC"
             data_level: What each row is about; default "AUCTION_AD"
@@ -604,7 +604,7 @@ class SyncTiktokMarketingAdsReportsLifetime(SyncEntity):
         Args:
             advertiser_id: The advertiser account id
             start_date: First day (YYYY-MM-DD)
-            end_date: Last day (YYYY-MM-DD); at most 30 days after start_date for daily rows
+            end_date: Last day (YYYY-MM-DD); at most 30 days after start_date for daily rows, 1 for hourly
             service_type: Auction or reservation ads; default "AUCTION"
             report_type: The report kind; default "BASIC"
             data_level: What each row is about; default "AUCTION_AD"

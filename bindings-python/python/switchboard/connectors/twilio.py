@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from typing_extensions import Unpack
 
     from ..hosted import ClientArgs
-    from ._records_twilio import TwilioAccount, TwilioAddresse, TwilioCall, TwilioConference, TwilioIncomingPhoneNumber, TwilioMessage, TwilioOutgoingCallerId, TwilioQueue, TwilioRecording, TwilioTranscription, TwilioUsageRecord
+    from ._records_twilio import TwilioAccount, TwilioAddress, TwilioCall, TwilioConference, TwilioIncomingPhoneNumber, TwilioMessage, TwilioOutgoingCallerId, TwilioQueue, TwilioRecording, TwilioTranscription, TwilioUsageRecord
 
 __all__ = ["TwilioConnector", "SyncTwilioConnector"]
 
@@ -498,7 +498,7 @@ class TwilioAddresses(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "addresses"
 
-    async def list(self, *, account_sid: str, page_size: int | None = None, next_page_url: str | None = None) -> ExecutionResult[list[TwilioAddresse]]:
+    async def list(self, *, account_sid: str, page_size: int | None = None, next_page_url: str | None = None) -> ExecutionResult[list[TwilioAddress]]:
         """List addresses. (twilio addresses.list)
 
         Args:
@@ -508,7 +508,7 @@ class TwilioAddresses(Entity):
         """
         return await self._run("list", {"AccountSid": account_sid, "PageSize": page_size, "next_page_url": next_page_url})  # type: ignore[no-any-return]
 
-    async def get(self, *, account_sid: str, sid: str) -> ExecutionResult[TwilioAddresse]:
+    async def get(self, *, account_sid: str, sid: str) -> ExecutionResult[TwilioAddress]:
         """Get an address. (twilio addresses.get)
 
         Args:
@@ -524,7 +524,7 @@ class SyncTwilioAddresses(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "addresses"
 
-    def list(self, *, account_sid: str, page_size: int | None = None, next_page_url: str | None = None) -> ExecutionResult[list[TwilioAddresse]]:
+    def list(self, *, account_sid: str, page_size: int | None = None, next_page_url: str | None = None) -> ExecutionResult[list[TwilioAddress]]:
         """List addresses. (twilio addresses.list)
 
         Args:
@@ -534,7 +534,7 @@ class SyncTwilioAddresses(SyncEntity):
         """
         return self._run("list", {"AccountSid": account_sid, "PageSize": page_size, "next_page_url": next_page_url})  # type: ignore[no-any-return]
 
-    def get(self, *, account_sid: str, sid: str) -> ExecutionResult[TwilioAddresse]:
+    def get(self, *, account_sid: str, sid: str) -> ExecutionResult[TwilioAddress]:
         """Get an address. (twilio addresses.get)
 
         Args:
@@ -735,8 +735,8 @@ class TwilioConnector(Connector):
         ("conferences", "list"): "TwilioConference",
         ("conferences", "get"): "TwilioConference",
         ("usage_records", "list"): "TwilioUsageRecord",
-        ("addresses", "list"): "TwilioAddresse",
-        ("addresses", "get"): "TwilioAddresse",
+        ("addresses", "list"): "TwilioAddress",
+        ("addresses", "get"): "TwilioAddress",
         ("queues", "list"): "TwilioQueue",
         ("queues", "get"): "TwilioQueue",
         ("transcriptions", "list"): "TwilioTranscription",

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from typing_extensions import Unpack
 
     from ..hosted import ClientArgs
-    from ._records_woocommerce import WoocommerceCoupon, WoocommerceCustomer, WoocommerceOrder, WoocommerceOrderNote, WoocommercePaymentGateway, WoocommerceProduct, WoocommerceProductAttribute, WoocommerceProductCategory, WoocommerceProductReview, WoocommerceProductTag, WoocommerceProductVariation, WoocommerceRefund, WoocommerceShippingMethod, WoocommerceShippingZone, WoocommerceTaxClasse, WoocommerceTaxRate
+    from ._records_woocommerce import WoocommerceCoupon, WoocommerceCustomer, WoocommerceOrder, WoocommerceOrderNote, WoocommercePaymentGateway, WoocommerceProduct, WoocommerceProductAttribute, WoocommerceProductCategory, WoocommerceProductReview, WoocommerceProductTag, WoocommerceProductVariation, WoocommerceRefund, WoocommerceShippingMethod, WoocommerceShippingZone, WoocommerceTaxClass, WoocommerceTaxRate
 
 __all__ = ["WoocommerceConnector", "SyncWoocommerceConnector"]
 
@@ -1130,11 +1130,11 @@ class WoocommerceTaxClasses(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "tax_classes"
 
-    async def list(self) -> ExecutionResult[list[WoocommerceTaxClasse]]:
+    async def list(self) -> ExecutionResult[list[WoocommerceTaxClass]]:
         """List tax classes (all of them, unpaged). (woocommerce tax_classes.list)"""
         return await self._run("list", {})  # type: ignore[no-any-return]
 
-    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[WoocommerceTaxClasse]]:
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[WoocommerceTaxClass]]:
         """Search the tax_classes records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (woocommerce tax_classes.context_store_search)
 
         Args:
@@ -1152,11 +1152,11 @@ class SyncWoocommerceTaxClasses(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "tax_classes"
 
-    def list(self) -> ExecutionResult[list[WoocommerceTaxClasse]]:
+    def list(self) -> ExecutionResult[list[WoocommerceTaxClass]]:
         """List tax classes (all of them, unpaged). (woocommerce tax_classes.list)"""
         return self._run("list", {})  # type: ignore[no-any-return]
 
-    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[WoocommerceTaxClasse]]:
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[WoocommerceTaxClass]]:
         """Search the tax_classes records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (woocommerce tax_classes.context_store_search)
 
         Args:
@@ -1228,8 +1228,8 @@ class WoocommerceConnector(Connector):
         ("tax_rates", "list"): "WoocommerceTaxRate",
         ("tax_rates", "get"): "WoocommerceTaxRate",
         ("tax_rates", "context_store_search"): "WoocommerceTaxRate",
-        ("tax_classes", "list"): "WoocommerceTaxClasse",
-        ("tax_classes", "context_store_search"): "WoocommerceTaxClasse",
+        ("tax_classes", "list"): "WoocommerceTaxClass",
+        ("tax_classes", "context_store_search"): "WoocommerceTaxClass",
     }
 
     @property

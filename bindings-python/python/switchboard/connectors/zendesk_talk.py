@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from typing_extensions import Unpack
 
     from ..hosted import ClientArgs
-    from ._records_zendesk_talk import ZendeskTalkAccountOverviewRecord, ZendeskTalkAddresse, ZendeskTalkAgentsActivityRecord, ZendeskTalkAgentsOverviewRecord, ZendeskTalkCall, ZendeskTalkCallLeg, ZendeskTalkCurrentQueueActivityRecord, ZendeskTalkGreeting, ZendeskTalkGreetingCategory, ZendeskTalkIvr, ZendeskTalkPhoneNumber
+    from ._records_zendesk_talk import ZendeskTalkAccountOverviewRecord, ZendeskTalkAddress, ZendeskTalkAgentsActivityRecord, ZendeskTalkAgentsOverviewRecord, ZendeskTalkCall, ZendeskTalkCallLeg, ZendeskTalkCurrentQueueActivityRecord, ZendeskTalkGreeting, ZendeskTalkGreetingCategory, ZendeskTalkIvr, ZendeskTalkPhoneNumber
 
 __all__ = ["ZendeskTalkConnector", "SyncZendeskTalkConnector"]
 
@@ -94,7 +94,7 @@ class ZendeskTalkAddresses(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "addresses"
 
-    async def list(self, *, next_page_url: str | None = None) -> ExecutionResult[list[ZendeskTalkAddresse]]:
+    async def list(self, *, next_page_url: str | None = None) -> ExecutionResult[list[ZendeskTalkAddress]]:
         """List addresses. (zendesk-talk addresses.list)
 
         Args:
@@ -102,7 +102,7 @@ class ZendeskTalkAddresses(Entity):
         """
         return await self._run("list", {"next_page_url": next_page_url})  # type: ignore[no-any-return]
 
-    async def get(self, *, address_id: int) -> ExecutionResult[ZendeskTalkAddresse]:
+    async def get(self, *, address_id: int) -> ExecutionResult[ZendeskTalkAddress]:
         """Get an address. (zendesk-talk addresses.get)
 
         Args:
@@ -110,7 +110,7 @@ class ZendeskTalkAddresses(Entity):
         """
         return await self._run("get", {"address_id": address_id})  # type: ignore[no-any-return]
 
-    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ZendeskTalkAddresse]]:
+    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ZendeskTalkAddress]]:
         """Search the addresses records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (zendesk-talk addresses.context_store_search)
 
         Args:
@@ -128,7 +128,7 @@ class SyncZendeskTalkAddresses(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "addresses"
 
-    def list(self, *, next_page_url: str | None = None) -> ExecutionResult[list[ZendeskTalkAddresse]]:
+    def list(self, *, next_page_url: str | None = None) -> ExecutionResult[list[ZendeskTalkAddress]]:
         """List addresses. (zendesk-talk addresses.list)
 
         Args:
@@ -136,7 +136,7 @@ class SyncZendeskTalkAddresses(SyncEntity):
         """
         return self._run("list", {"next_page_url": next_page_url})  # type: ignore[no-any-return]
 
-    def get(self, *, address_id: int) -> ExecutionResult[ZendeskTalkAddresse]:
+    def get(self, *, address_id: int) -> ExecutionResult[ZendeskTalkAddress]:
         """Get an address. (zendesk-talk addresses.get)
 
         Args:
@@ -144,7 +144,7 @@ class SyncZendeskTalkAddresses(SyncEntity):
         """
         return self._run("get", {"address_id": address_id})  # type: ignore[no-any-return]
 
-    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ZendeskTalkAddresse]]:
+    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ZendeskTalkAddress]]:
         """Search the addresses records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (zendesk-talk addresses.context_store_search)
 
         Args:
@@ -630,9 +630,9 @@ class ZendeskTalkConnector(Connector):
         ("phone_numbers", "list"): "ZendeskTalkPhoneNumber",
         ("phone_numbers", "get"): "ZendeskTalkPhoneNumber",
         ("phone_numbers", "context_store_search"): "ZendeskTalkPhoneNumber",
-        ("addresses", "list"): "ZendeskTalkAddresse",
-        ("addresses", "get"): "ZendeskTalkAddresse",
-        ("addresses", "context_store_search"): "ZendeskTalkAddresse",
+        ("addresses", "list"): "ZendeskTalkAddress",
+        ("addresses", "get"): "ZendeskTalkAddress",
+        ("addresses", "context_store_search"): "ZendeskTalkAddress",
         ("greetings", "list"): "ZendeskTalkGreeting",
         ("greetings", "get"): "ZendeskTalkGreeting",
         ("greetings", "context_store_search"): "ZendeskTalkGreeting",

@@ -433,8 +433,8 @@ class ClickupApiConnector(val executor: Executor) {
          * Time entries of a workspace in a date range. (clickup-api time_tracking.list)
          *
          * @param teamId The workspace's id (ClickUp API v2 calls a workspace a team)
-         * @param startDate Range start
-         * @param endDate Range end
+         * @param startDate Range start, Unix time in ms
+         * @param endDate Range end, Unix time in ms
          * @param assignee User ids, comma-separated (workspace owners and admins only)
          * @return the [ResultView]. `dataJson` is a list of `ClickupApiTimeTracking` records.
          */

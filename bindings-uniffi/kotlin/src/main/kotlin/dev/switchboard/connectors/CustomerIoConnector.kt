@@ -979,7 +979,7 @@ class CustomerIoConnector(val executor: Executor) {
          * @param replyTo (no description)
          * @param bcc (no description)
          * @param headers Extra headers by name
-         * @param attachments Files by name
+         * @param attachments Files by name, base64-encoded
          * @param tracked Track opens and clicks
          * @param sendAt Unix time to send at
          * @return the [ResultView]. `dataJson` is a `CustomerIoTransactionalEmail` record.
@@ -1085,7 +1085,7 @@ class CustomerIoConnector(val executor: Executor) {
          * @param link A deep link opened on tap
          * @param imageUrl (no description)
          * @param customData (no description)
-         * @param customPayload Platform-specific payloads (ios
+         * @param customPayload Platform-specific payloads (ios, android)
          * @param sound (no description)
          * @param sendAt Unix time to send at
          * @return the [ResultView]. `dataJson` is a `CustomerIoTransactionalEmail` record.

@@ -334,7 +334,7 @@ class FacebookMarketingConnector(val executor: Executor) {
          * @param lifetimeBudget (no description)
          * @param startTime ISO 8601
          * @param endTime ISO 8601; needed with a lifetime budget
-         * @param bidAmount The bid cap
+         * @param bidAmount The bid cap, in the currency's smallest unit
          * @return the [ResultView]. `dataJson` is a `FacebookMarketingCampaignCreate` record.
          */
         suspend fun create(

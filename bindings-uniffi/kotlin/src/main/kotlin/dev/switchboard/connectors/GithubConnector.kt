@@ -313,7 +313,7 @@ class GithubConnector(val executor: Executor) {
          * @param after Cursor from the previous page's `end_cursor`
          * @param fields Fields to select on each branch instead of the defaults, by name, e.g. ["name",
          * "prefix", "target"] (an object field such as `target` comes with its default sub-selection)
-         * @return the [ResultView]. `dataJson` is a list of `GithubBranche` records.
+         * @return the [ResultView]. `dataJson` is a list of `GithubBranch` records.
          */
         suspend fun list(
             owner: String,
@@ -356,7 +356,7 @@ class GithubConnector(val executor: Executor) {
          * @param branch Branch name, e.g. `main` or `feature/login`
          * @param fields Fields to select on each branch instead of the defaults, by name, e.g. ["name",
          * "prefix", "target"] (an object field such as `target` comes with its default sub-selection)
-         * @return the [ResultView]. `dataJson` is a `GithubBranche` record.
+         * @return the [ResultView]. `dataJson` is a `GithubBranch` record.
          */
         suspend fun get(
             owner: String,
@@ -964,7 +964,7 @@ class GithubConnector(val executor: Executor) {
          * @param repo Repository name, without the owner
          * @param title Pull request title
          * @param head Branch with the changes; `user:branch` for a branch of a fork
-         * @param base Branch to merge into
+         * @param base Branch to merge into, e.g. `main`
          * @param body Description (Markdown)
          * @param draft Open as a draft
          * @param maintainerCanModify Let maintainers of the base repository push to the head branch

@@ -589,7 +589,7 @@ class GitlabConnector(val executor: Executor) {
          * @param page The page to read, from 1; 1..; default 1
          * @param perPage Records per page (1 to 100; GitLab defaults to 20); 1..100; default 20
          * @param search Only records whose name (or title) contains this text
-         * @return the [ResultView]. `dataJson` is a list of `GitlabBranche` records.
+         * @return the [ResultView]. `dataJson` is a list of `GitlabBranch` records.
          */
         suspend fun list(
             projectId: String,
@@ -625,7 +625,7 @@ class GitlabConnector(val executor: Executor) {
          *
          * @param projectId The project's id or full path (my-group/my-project; sent URL-encoded)
          * @param branch The branch's name (sent URL-encoded)
-         * @return the [ResultView]. `dataJson` is a `GitlabBranche` record.
+         * @return the [ResultView]. `dataJson` is a `GitlabBranch` record.
          */
         suspend fun get(projectId: String, branch: String): ResultView =
             this.executor.execute(requestJson(

@@ -383,7 +383,7 @@ class IncidentIoConnector(val executor: Executor) {
     class IncidentStatuses internal constructor(private val executor: Executor) {
         /**
          * List incident statuses. (incident-io incident_statuses.list)
-         * @return the [ResultView]. `dataJson` is a list of `IncidentIoIncidentStatuse` records.
+         * @return the [ResultView]. `dataJson` is a list of `IncidentIoIncidentStatus` records.
          */
         suspend fun list(): ResultView =
             this.executor.execute(requestJson("incident_statuses", "list"))
@@ -392,7 +392,7 @@ class IncidentIoConnector(val executor: Executor) {
          * Get one of the incident statuses. (incident-io incident_statuses.get)
          *
          * @param id The record's id
-         * @return the [ResultView]. `dataJson` is a `IncidentIoIncidentStatuse` record.
+         * @return the [ResultView]. `dataJson` is a `IncidentIoIncidentStatus` record.
          */
         suspend fun get(id: String): ResultView =
             this.executor.execute(requestJson("incident_statuses", "get", "id" to id))
@@ -407,7 +407,7 @@ class IncidentIoConnector(val executor: Executor) {
          * @param limit Most records to return (default 1000); 1..1000
          * @param cursor meta.cursor of the previous answer, for the next page of the same query
          * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
-         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `IncidentIoIncidentStatuse` records, and `meta`, `{has_more, cursor, took_ms}`.
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `IncidentIoIncidentStatus` records, and `meta`, `{has_more, cursor, took_ms}`.
          */
         suspend fun contextStoreSearch(
             query: Map<String, Any?>? = null,

@@ -88,7 +88,7 @@ class IntercomConnector(val executor: Executor) {
          * @param lastSeenAt When the contact was last seen (Unix seconds)
          * @param ownerId The admin who owns the contact
          * @param unsubscribedFromEmails (no description)
-         * @param customAttributes Values of the workspace's custom data attributes
+         * @param customAttributes Values of the workspace's custom data attributes, by name
          * @return the [ResultView]. `dataJson` is a `IntercomContact` record.
          */
         suspend fun create(
@@ -142,7 +142,7 @@ class IntercomConnector(val executor: Executor) {
          * @param lastSeenAt When the contact was last seen (Unix seconds)
          * @param ownerId The admin who owns the contact
          * @param unsubscribedFromEmails (no description)
-         * @param customAttributes Values of the workspace's custom data attributes
+         * @param customAttributes Values of the workspace's custom data attributes, by name
          * @return the [ResultView]. `dataJson` is a `IntercomContact` record.
          */
         suspend fun update(
@@ -264,7 +264,7 @@ class IntercomConnector(val executor: Executor) {
          * @param body The first message's text
          * @param subject Email conversations only
          * @param attachmentUrls Up to 10 file URLs
-         * @param createdAt When the message was written (Unix seconds)
+         * @param createdAt When the message was written (Unix seconds), for imports
          * @return the [ResultView]. `dataJson` is a `IntercomConversationCreate` record.
          */
         suspend fun create(
@@ -297,7 +297,7 @@ class IntercomConnector(val executor: Executor) {
          *
          * @param id (no description)
          * @param read Mark the conversation read (true) or unread
-         * @param customAttributes Conversation data attributes
+         * @param customAttributes Conversation data attributes, by name
          * @return the [ResultView]. `dataJson` is a `IntercomConversation` record.
          */
         suspend fun update(
@@ -384,7 +384,7 @@ class IntercomConnector(val executor: Executor) {
          * @param size Number of employees
          * @param website (no description)
          * @param industry (no description)
-         * @param customAttributes Values of the workspace's custom company attributes
+         * @param customAttributes Values of the workspace's custom company attributes, by name
          * @return the [ResultView]. `dataJson` is a `IntercomCompany` record.
          */
         suspend fun create(
@@ -428,7 +428,7 @@ class IntercomConnector(val executor: Executor) {
          * @param size Number of employees
          * @param website (no description)
          * @param industry (no description)
-         * @param customAttributes Values of the workspace's custom company attributes
+         * @param customAttributes Values of the workspace's custom company attributes, by name
          * @return the [ResultView]. `dataJson` is a `IntercomCompany` record.
          */
         suspend fun update(

@@ -497,8 +497,12 @@ class JiraConnector(val executor: Executor) {
          * @param notifyUsers Email watchers about the change (true by default; false needs admin rights);
          * default true
          * @param adjustEstimate How to change the remaining estimate: auto (reduce by the time spent, the
-         * default), leave, new or manual (these two need newEstimate or reduceBy, which this operation does
-         * not send); default "auto". One of `"new"`, `"leave"`, `"manual"`, `"auto"`.
+         * default), leave, new (set it to newEstimate) or manual (reduce it by reduceBy); default "auto".
+         * One of `"new"`, `"leave"`, `"manual"`, `"auto"`.
+         * @param newEstimate The new remaining estimate, as Jira writes durations (e.g. "2d 4h"); required
+         * with adjustEstimate new
+         * @param reduceBy How much to take off the remaining estimate (e.g. "30m"); required with
+         * adjustEstimate manual
          * @param timeSpentSeconds Time spent in seconds (or give timeSpent)
          * @param timeSpent Time spent as text, e.g. "3h 20m"
          * @param started When the work started, e.g. 2024-01-15T10:00:00.000+0000
@@ -512,6 +516,8 @@ class JiraConnector(val executor: Executor) {
             issueIdOrKey: String,
             notifyUsers: Boolean? = null,
             adjustEstimate: String? = null,
+            newEstimate: String? = null,
+            reduceBy: String? = null,
             timeSpentSeconds: Long? = null,
             timeSpent: String? = null,
             started: String? = null,
@@ -523,6 +529,8 @@ class JiraConnector(val executor: Executor) {
                 "issueIdOrKey" to issueIdOrKey,
                 "notifyUsers" to notifyUsers,
                 "adjustEstimate" to adjustEstimate,
+                "newEstimate" to newEstimate,
+                "reduceBy" to reduceBy,
                 "timeSpentSeconds" to timeSpentSeconds,
                 "timeSpent" to timeSpent,
                 "started" to started,

@@ -28,6 +28,9 @@ class LinearConnector(val executor: Executor) {
     /** The `teams` actions. */
     val teams: Teams = Teams(executor)
 
+    /** The `project_statuses` actions. */
+    val projectStatuses: ProjectStatuses = ProjectStatuses(executor)
+
     /** The `workflow_states` actions. */
     val workflowStates: WorkflowStates = WorkflowStates(executor)
 
@@ -108,7 +111,8 @@ class LinearConnector(val executor: Executor) {
          * @param title New title
          * @param description New description in markdown
          * @param assigneeId UUID of the user to assign (see users list)
-         * @param stateId UUID of the new workflow state
+         * @param stateId UUID of the new workflow state, e.g. to move the issue to Done (see
+         * workflow_states list)
          * @param priority 0 = no priority, 1 = urgent, 2 = high, 3 = medium, 4 = low; 0..4
          * @param projectId UUID of the project to move the issue to
          * @param estimate Complexity estimate; 0..
@@ -198,11 +202,11 @@ class LinearConnector(val executor: Executor) {
          * @param name The project name
          * @param teamIds UUIDs of the teams the project belongs to (see teams list)
          * @param description Short summary of the project
-         * @param state Project state. One of `"backlog"`, `"planned"`, `"started"`, `"paused"`,
-         * `"completed"`, `"canceled"`.
+         * @param statusId UUID of the project's status (see project_statuses list); Linear's default,
+         * Planned, when left out
          * @param leadId UUID of the user leading the project (see users list)
-         * @param startDate Planned start date
-         * @param targetDate Target completion date
+         * @param startDate Planned start date, YYYY-MM-DD
+         * @param targetDate Target completion date, YYYY-MM-DD
          * @param priority 0 = no priority, 1 = urgent, 2 = high, 3 = medium, 4 = low; 0..4
          * @param color Project color as a hex string, e.g. #5e6ad2
          * @return the [ResultView]. `dataJson` is a `LinearProject` record.
@@ -211,7 +215,7 @@ class LinearConnector(val executor: Executor) {
             name: String,
             teamIds: List<String>,
             description: String? = null,
-            state: String? = null,
+            statusId: String? = null,
             leadId: String? = null,
             startDate: String? = null,
             targetDate: String? = null,
@@ -223,7 +227,7 @@ class LinearConnector(val executor: Executor) {
                 "name" to name,
                 "teamIds" to teamIds,
                 "description" to description,
-                "state" to state,
+                "statusId" to statusId,
                 "leadId" to leadId,
                 "startDate" to startDate,
                 "targetDate" to targetDate,
@@ -237,11 +241,11 @@ class LinearConnector(val executor: Executor) {
          * @param id UUID of the project to update
          * @param name New name
          * @param description New short summary
-         * @param state New project state. One of `"backlog"`, `"planned"`, `"started"`, `"paused"`,
-         * `"completed"`, `"canceled"`.
+         * @param statusId UUID of the project's new status, e.g. to mark it completed (see project_statuses
+         * list)
          * @param leadId UUID of the new project lead
-         * @param startDate New planned start date
-         * @param targetDate New target date
+         * @param startDate New planned start date, YYYY-MM-DD
+         * @param targetDate New target date, YYYY-MM-DD
          * @param priority 0 = no priority, 1 = urgent, 2 = high, 3 = medium, 4 = low; 0..4
          * @param color Project color as a hex string, e.g. #5e6ad2
          * @return the [ResultView]. `dataJson` is a `LinearProject` record.
@@ -250,7 +254,7 @@ class LinearConnector(val executor: Executor) {
             id: String,
             name: String? = null,
             description: String? = null,
-            state: String? = null,
+            statusId: String? = null,
             leadId: String? = null,
             startDate: String? = null,
             targetDate: String? = null,
@@ -262,7 +266,7 @@ class LinearConnector(val executor: Executor) {
                 "id" to id,
                 "name" to name,
                 "description" to description,
-                "state" to state,
+                "statusId" to statusId,
                 "leadId" to leadId,
                 "startDate" to startDate,
                 "targetDate" to targetDate,
@@ -275,8 +279,8 @@ class LinearConnector(val executor: Executor) {
          * (hosted mode only; no call to the provider). (linear projects.context_store_search)
          *
          * @param query {filter?, sort?}; omit or {} for every record. Record fields: color, createdAt,
-         * description, id, lead, name, priority, progress, startDate, state, targetDate, teams, updatedAt,
-         * url
+         * description, id, lead, name, priority, progress, startDate, state, status, targetDate, teams,
+         * updatedAt, url
          * @param limit Most records to return (default 1000); 1..1000
          * @param cursor meta.cursor of the previous answer, for the next page of the same query
          * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
@@ -342,6 +346,54 @@ class LinearConnector(val executor: Executor) {
         ): ResultView =
             this.executor.execute(requestJson(
                 "teams", "context_store_search",
+                "query" to query,
+                "limit" to limit,
+                "cursor" to cursor,
+                "fields" to fields,
+            ))
+    }
+
+    /** Linear `project_statuses`. */
+    class ProjectStatuses internal constructor(private val executor: Executor) {
+        /**
+         * List project statuses. (linear project_statuses.list)
+         *
+         * @param first Page size, the number of records to return (Linear's default is 50, at most 250);
+         * 1..250; default 50
+         * @param after Cursor to continue after; pass the endCursor from the previous page's meta
+         * @return the [ResultView]. `dataJson` is a list of `LinearProjectStatusList` records.
+         */
+        suspend fun list(first: Long? = null, after: String? = null): ResultView =
+            this.executor.execute(requestJson("project_statuses", "list", "first" to first, "after" to after))
+
+        /** Every page of [list], following the connector's cursor. */
+        fun listPages(first: Long? = null, after: String? = null): dev.switchboard.Pages =
+            this.executor.paginate(requestJson(
+                "project_statuses", "list",
+                "first" to first,
+                "after" to after,
+            ))
+
+        /**
+         * Search the project_statuses records cached in the engine's context store, synced by
+         * context_store_sync (hosted mode only; no call to the provider). (linear
+         * project_statuses.context_store_search)
+         *
+         * @param query {filter?, sort?}; omit or {} for every record. Record fields: color, createdAt,
+         * description, id, name, position, type, updatedAt
+         * @param limit Most records to return (default 1000); 1..1000
+         * @param cursor meta.cursor of the previous answer, for the next page of the same query
+         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `LinearProjectStatusList` records, and `meta`, `{has_more, cursor, took_ms}`.
+         */
+        suspend fun contextStoreSearch(
+            query: Map<String, Any?>? = null,
+            limit: Long? = null,
+            cursor: String? = null,
+            fields: List<List<String>>? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "project_statuses", "context_store_search",
                 "query" to query,
                 "limit" to limit,
                 "cursor" to cursor,
@@ -487,7 +539,7 @@ class LinearConnector(val executor: Executor) {
          *
          * @param issueId UUID of the issue to comment on
          * @param body The comment text in markdown
-         * @param parentId UUID of the comment to reply to
+         * @param parentId UUID of the comment to reply to, to post in its thread
          * @return the [ResultView]. `dataJson` is a `LinearComment` record.
          */
         suspend fun create(issueId: String, body: String, parentId: String? = null): ResultView =

@@ -682,8 +682,8 @@ class LinkedinAdsConnector(val executor: Executor) {
          * `"ALL_CAMPAIGNS"`.
          * @param attributionType (no description). One of `"LAST_TOUCH_BY_CAMPAIGN"`,
          * `"LAST_TOUCH_BY_CONVERSION"`.
-         * @param postClickAttributionWindowSize Days (1
-         * @param viewThroughAttributionWindowSize Days (1
+         * @param postClickAttributionWindowSize Days (1, 7, 30 or 90)
+         * @param viewThroughAttributionWindowSize Days (1, 7, 30 or 90)
          * @param enabled (no description)
          * @param urlMatchRuleExpression Page URL rules (insight-tag rules)
          * @param value {amount, currencyCode}

@@ -298,8 +298,8 @@ class MailchimpConnector(val executor: Executor) {
          * @param interestIds Comma-separated interest ids to filter on (with interest_category_id and
          * interest_match)
          * @param interestMatch How interest_ids match: any, all or none. One of `"any"`, `"all"`, `"none"`.
-         * @param sortField Sort by opt-in time. One of `"timestamp_opt"`, `"timestamp_signup"`,
-         * `"last_changed"`.
+         * @param sortField Sort by opt-in time, signup time or last change. One of `"timestamp_opt"`,
+         * `"timestamp_signup"`, `"last_changed"`.
          * @param sortDir Sort direction. One of `"ASC"`, `"DESC"`.
          * @return the [ResultView]. `dataJson` is a list of `MailchimpListMember` records.
          */

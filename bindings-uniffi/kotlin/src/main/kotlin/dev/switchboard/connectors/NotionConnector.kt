@@ -107,8 +107,8 @@ class NotionConnector(val executor: Executor) {
          * @param filter Restricts the results to pages (the default; value data_source would list data
          * sources); default {"property":"object","value":"page"}
          * @param sort Sort order; only last_edited_time is supported
-         * @param startCursor Paging cursor
-         * @param pageSize Results per page (at most 100; 1..100
+         * @param startCursor Paging cursor, the next_cursor of the previous page
+         * @param pageSize Results per page (at most 100, the default); 1..100
          * @return the [ResultView]. `dataJson` is a list of `NotionPage` records.
          */
         suspend fun list(
@@ -249,8 +249,8 @@ class NotionConnector(val executor: Executor) {
          * @param filter Restricts the results to data sources (the default); default
          * {"property":"object","value":"data_source"}
          * @param sort Sort order; only last_edited_time is supported
-         * @param startCursor Paging cursor
-         * @param pageSize Results per page (at most 100; 1..100
+         * @param startCursor Paging cursor, the next_cursor of the previous page
+         * @param pageSize Results per page (at most 100, the default); 1..100
          * @return the [ResultView]. `dataJson` is a list of `NotionDataSource` records.
          */
         suspend fun list(

@@ -913,7 +913,7 @@ class OutreachConnector(val executor: Executor) {
          * @param pageAfter The page[after] cursor of the previous page's links.next URL
          * @param nextPageUrl The next page's URL, as the previous page gave it (meta.next_link); the
          * request goes there with the query it carries
-         * @return the [ResultView]. `dataJson` is a list of `OutreachMailboxe` records.
+         * @return the [ResultView]. `dataJson` is a list of `OutreachMailbox` records.
          */
         suspend fun list(
             pageSize: Long? = null,
@@ -952,7 +952,7 @@ class OutreachConnector(val executor: Executor) {
          * Get one of the mailboxes. (outreach mailboxes.get)
          *
          * @param id The record's id
-         * @return the [ResultView]. `dataJson` is a `OutreachMailboxe` record.
+         * @return the [ResultView]. `dataJson` is a `OutreachMailbox` record.
          */
         suspend fun get(id: Long): ResultView =
             this.executor.execute(requestJson("mailboxes", "get", "id" to id))
@@ -966,7 +966,7 @@ class OutreachConnector(val executor: Executor) {
          * @param limit Most records to return (default 1000); 1..1000
          * @param cursor meta.cursor of the previous answer, for the next page of the same query
          * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
-         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `OutreachMailboxe` records, and `meta`, `{has_more, cursor, took_ms}`.
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `OutreachMailbox` records, and `meta`, `{has_more, cursor, took_ms}`.
          */
         suspend fun contextStoreSearch(
             query: Map<String, Any?>? = null,

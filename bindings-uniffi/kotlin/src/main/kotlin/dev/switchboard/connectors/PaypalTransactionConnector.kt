@@ -100,7 +100,7 @@ class PaypalTransactionConnector(val executor: Executor) {
          * (reversed). One of `"D"`, `"P"`, `"S"`, `"V"`.
          * @param transactionCurrency Only this currency (ISO 4217)
          * @param pageSize Transactions per page (at most 500); 1..500; default 100
-         * @param page The page to read; 1..; default 1
+         * @param page The page to read, from 1; 1..; default 1
          * @param balanceAffectingRecordsOnly Y: only transactions that change the balance; N: all; default
          * "Y". One of `"Y"`, `"N"`.
          * @return the [ResultView]. `dataJson` is a list of `PaypalTransactionTransaction` records.
@@ -281,7 +281,7 @@ class PaypalTransactionConnector(val executor: Executor) {
          * List catalog products. (paypal-transaction list_products.list)
          *
          * @param pageSize Products per page (at most 20); 1..20; default 10
-         * @param page The page to read; 1..; default 1
+         * @param page The page to read, from 1; 1..; default 1
          * @return the [ResultView]. `dataJson` is a list of `PaypalTransactionListProduct` records.
          */
         suspend fun list(pageSize: Long? = null, page: Long? = null): ResultView =
@@ -344,7 +344,7 @@ class PaypalTransactionConnector(val executor: Executor) {
          * Search invoices. (paypal-transaction search_invoices.list)
          *
          * @param pageSize Invoices per page (at most 100); 1..100; default 20
-         * @param page The page to read; 1..; default 1
+         * @param page The page to read, from 1; 1..; default 1
          * @param creationDateRange Only invoices created in this range, e.g. {"start":
          * "2024-01-01T00:00:00Z", "end": "2024-02-01T00:00:00Z"}
          * @return the [ResultView]. `dataJson` is a list of `PaypalTransactionSearchInvoice` records.

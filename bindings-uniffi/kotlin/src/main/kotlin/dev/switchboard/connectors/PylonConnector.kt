@@ -116,7 +116,7 @@ class PylonConnector(val executor: Executor) {
          * Create an issue. (pylon issues.create)
          *
          * @param title The issue's title
-         * @param bodyHtml The first message
+         * @param bodyHtml The first message, as HTML
          * @param priority urgent, high, medium or low
          * @param requesterEmail The requester's email (a contact is made when none exists)
          * @param requesterName The requester's name, for a new contact
@@ -236,7 +236,7 @@ class PylonConnector(val executor: Executor) {
          * Reply to an issue. (pylon issue_replies.create)
          *
          * @param id The issue's id (or its number)
-         * @param bodyHtml The reply
+         * @param bodyHtml The reply, as HTML
          * @param messageId The message replied to
          * @param userId The user the reply is sent as
          * @param contactId The contact the reply is sent as (instead of a user)
@@ -285,7 +285,7 @@ class PylonConnector(val executor: Executor) {
          * Add an internal note. (pylon issue_notes.create)
          *
          * @param id The issue's id (or its number)
-         * @param bodyHtml The note
+         * @param bodyHtml The note, as HTML
          * @param threadId The internal thread to post in
          * @param messageId The message the note answers
          * @return the [ResultView]. `dataJson` is a `PylonIssueNote` record.
@@ -852,7 +852,7 @@ class PylonConnector(val executor: Executor) {
          * Create a task. (pylon tasks.create)
          *
          * @param title (no description)
-         * @param bodyHtml Details
+         * @param bodyHtml Details, as HTML
          * @param status not_started, in_progress or completed
          * @param assigneeId (no description)
          * @param projectId (no description)
@@ -1001,7 +1001,7 @@ class PylonConnector(val executor: Executor) {
          *
          * @param kbId The knowledge base's id
          * @param title (no description)
-         * @param bodyHtml The article
+         * @param bodyHtml The article, as HTML
          * @param authorUserId The user shown as the author
          * @param slug The article's URL slug
          * @param isPublished Publish it now (else a draft)

@@ -48,7 +48,7 @@ class RedditAdsConnector(val executor: Executor) {
          * @param pageToken An opaque page token (the one in a `pagination.next_url`)
          * @param nextPageUrl The next page's URL, as the previous page gave it (meta.next_link); the
          * request goes there with the query it carries
-         * @return the [ResultView]. `dataJson` is a list of `RedditAdsBusinesse` records.
+         * @return the [ResultView]. `dataJson` is a list of `RedditAdsBusiness` records.
          */
         suspend fun list(
             pageSize: Long? = null,
@@ -84,7 +84,7 @@ class RedditAdsConnector(val executor: Executor) {
          * @param limit Most records to return (default 1000); 1..1000
          * @param cursor meta.cursor of the previous answer, for the next page of the same query
          * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
-         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `RedditAdsBusinesse` records, and `meta`, `{has_more, cursor, took_ms}`.
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `RedditAdsBusiness` records, and `meta`, `{has_more, cursor, took_ms}`.
          */
         suspend fun contextStoreSearch(
             query: Map<String, Any?>? = null,

@@ -291,7 +291,7 @@ class SlackConnector(val executor: Executor) {
          * @param channel Conversation id, e.g. C0123ABCD (not the channel's name)
          * @param ts ts of the thread's parent message (a reply's ts gives the same thread)
          * @param cursor Paging cursor, the response_metadata.next_cursor of the previous page
-         * @param limit Messages per page (under 1000; Slack suggests 200 or fewer); 1..1000; default 1000
+         * @param limit Messages per page (at most 1000; Slack suggests 200 or fewer); 1..1000; default 1000
          * @param oldest Only messages after this timestamp (a ts such as 1712345678.000000, or Unix
          * seconds)
          * @param latest Only messages before this timestamp (defaults to now)
@@ -346,7 +346,7 @@ class SlackConnector(val executor: Executor) {
          * Set a channel's topic. (slack channel_topics.create)
          *
          * @param channel Conversation id, e.g. C0123ABCD
-         * @param topic New topic (plain text
+         * @param topic New topic (plain text, at most 250 characters)
          * @return the [ResultView]. `dataJson` is a `SlackChannel` record.
          */
         suspend fun create(channel: String, topic: String): ResultView =
@@ -363,7 +363,7 @@ class SlackConnector(val executor: Executor) {
          * Set a channel's purpose. (slack channel_purposes.create)
          *
          * @param channel Conversation id, e.g. C0123ABCD
-         * @param purpose New purpose (plain text
+         * @param purpose New purpose (plain text, at most 250 characters)
          * @return the [ResultView]. `dataJson` is a `SlackChannel` record.
          */
         suspend fun create(channel: String, purpose: String): ResultView =
@@ -444,7 +444,7 @@ class SlackConnector(val executor: Executor) {
          * @param text Message text (mrkdwn), or the fallback text shown in notifications when blocks are
          * given
          * @param blocks Block Kit blocks laying out the message (https://api.slack.com/block-kit)
-         * @param threadTs ts of the parent message
+         * @param threadTs ts of the parent message, to reply in its thread
          * @param replyBroadcast Also show a thread reply in the channel
          * @param unfurlLinks Expand link previews of text content
          * @param unfurlMedia Expand previews of media content
@@ -517,7 +517,7 @@ class SlackConnector(val executor: Executor) {
          * @param user User id of the member who sees it (they must be in the channel)
          * @param text Message text (mrkdwn), or the fallback text shown in notifications when blocks are
          * given
-         * @param threadTs ts of the parent message
+         * @param threadTs ts of the parent message, to reply in its thread
          * @param blocks Block Kit blocks laying out the message (https://api.slack.com/block-kit)
          * @param mrkdwn Format the text as mrkdwn (Slack's default); false sends it literally
          * @return the [ResultView]. `dataJson` is a `SlackEphemeralMessage` record.
@@ -547,10 +547,10 @@ class SlackConnector(val executor: Executor) {
          * Schedule a message. (slack scheduled_messages.create)
          *
          * @param channel Conversation id, e.g. C0123ABCD
-         * @param postAt When to post it (Unix seconds
+         * @param postAt When to post it (Unix seconds, in the future)
          * @param text Message text (mrkdwn), or the fallback text shown in notifications when blocks are
          * given
-         * @param threadTs ts of the parent message
+         * @param threadTs ts of the parent message, to reply in its thread
          * @param replyBroadcast Also show a thread reply in the channel
          * @param unfurlLinks Expand link previews of text content
          * @param unfurlMedia Expand previews of media content

@@ -1026,7 +1026,7 @@ class StripeConnector(val executor: Executor) {
          * @param shippable Whether it is shipped (a physical good)
          * @param statementDescriptor Text on the customer's card statement (max 22 characters)
          * @param taxCode Tax code id (txcd_...)
-         * @param unitLabel Unit name shown on receipts and invoices
+         * @param unitLabel Unit name shown on receipts and invoices, e.g. seat
          * @param url Public page of the product
          * @param metadata Key-value pairs to store on the object (an empty value removes a key)
          * @return the [ResultView]. `dataJson` is a `StripeProduct` record.
@@ -1352,7 +1352,7 @@ class StripeConnector(val executor: Executor) {
          * @param customer Customer id (cus_...)
          * @param description Free-form description
          * @param paymentMethod Payment method id (pm_...) to use
-         * @param paymentMethodTypes Allowed payment method types
+         * @param paymentMethodTypes Allowed payment method types, e.g. card
          * @param automaticPaymentMethods Let Stripe choose payment methods from Dashboard settings
          * @param captureMethod When funds are captured. One of `"automatic"`, `"automatic_async"`,
          * `"manual"`.
@@ -1581,7 +1581,7 @@ class StripeConnector(val executor: Executor) {
          * @param productData Creates a new product inline, e.g. {name}
          * @param unitAmount Price in cents; 0..
          * @param active Whether it can be used for new purchases; default true
-         * @param nickname Internal name
+         * @param nickname Internal name, not shown to customers
          * @param recurring Makes the price recurring, e.g. {interval month}
          * @param billingScheme How the amount is computed. One of `"per_unit"`, `"tiered"`.
          * @param lookupKey Your own key to find the price by
@@ -1624,7 +1624,8 @@ class StripeConnector(val executor: Executor) {
         /**
          * Create a checkout session. (stripe checkout_sessions.create)
          *
-         * @param mode One-time payment. One of `"payment"`, `"setup"`, `"subscription"`.
+         * @param mode One-time payment, saving a payment method, or subscription. One of `"payment"`,
+         * `"setup"`, `"subscription"`.
          * @param lineItems What is bought, each {price, quantity}; required for payment and subscription
          * @param successUrl Where to send the customer after paying
          * @param cancelUrl Where to send the customer if they go back

@@ -374,7 +374,8 @@ class TiktokMarketingConnector(val executor: Executor) {
          *
          * @param advertiserId The advertiser account id
          * @param startDate First day (YYYY-MM-DD)
-         * @param endDate Last day (YYYY-MM-DD); at most 30 days after start_date for daily rows
+         * @param endDate Last day (YYYY-MM-DD); at most 30 days after start_date for daily rows, 1 for
+         * hourly
          * @param serviceType Auction or reservation ads; default "AUCTION". One of `"AUCTION"`,
          * `"RESERVATION"`.
          * @param reportType The report kind; default "BASIC"
@@ -448,7 +449,8 @@ class TiktokMarketingConnector(val executor: Executor) {
          *
          * @param advertiserId The advertiser account id
          * @param startDate First day (YYYY-MM-DD)
-         * @param endDate Last day (YYYY-MM-DD); at most 30 days after start_date for daily rows
+         * @param endDate Last day (YYYY-MM-DD); at most 30 days after start_date for daily rows, 1 for
+         * hourly
          * @param serviceType Auction or reservation ads; default "AUCTION". One of `"AUCTION"`,
          * `"RESERVATION"`.
          * @param reportType The report kind; default "BASIC"
@@ -522,7 +524,8 @@ class TiktokMarketingConnector(val executor: Executor) {
          *
          * @param advertiserId The advertiser account id
          * @param startDate First day (YYYY-MM-DD)
-         * @param endDate Last day (YYYY-MM-DD); at most 30 days after start_date for daily rows
+         * @param endDate Last day (YYYY-MM-DD); at most 30 days after start_date for daily rows, 1 for
+         * hourly
          * @param serviceType Auction or reservation ads; default "AUCTION". One of `"AUCTION"`,
          * `"RESERVATION"`.
          * @param reportType The report kind; default "BASIC"
@@ -596,7 +599,8 @@ class TiktokMarketingConnector(val executor: Executor) {
          *
          * @param advertiserId The advertiser account id
          * @param startDate First day (YYYY-MM-DD)
-         * @param endDate Last day (YYYY-MM-DD); at most 30 days after start_date for daily rows
+         * @param endDate Last day (YYYY-MM-DD); at most 30 days after start_date for daily rows, 1 for
+         * hourly
          * @param serviceType Auction or reservation ads; default "AUCTION". One of `"AUCTION"`,
          * `"RESERVATION"`.
          * @param reportType The report kind; default "BASIC"
@@ -670,7 +674,8 @@ class TiktokMarketingConnector(val executor: Executor) {
          *
          * @param advertiserId The advertiser account id
          * @param startDate First day (YYYY-MM-DD)
-         * @param endDate Last day (YYYY-MM-DD); at most 30 days after start_date for daily rows
+         * @param endDate Last day (YYYY-MM-DD); at most 30 days after start_date for daily rows, 1 for
+         * hourly
          * @param serviceType Auction or reservation ads; default "AUCTION". One of `"AUCTION"`,
          * `"RESERVATION"`.
          * @param reportType The report kind; default "BASIC"
@@ -744,7 +749,8 @@ class TiktokMarketingConnector(val executor: Executor) {
          *
          * @param advertiserId The advertiser account id
          * @param startDate First day (YYYY-MM-DD)
-         * @param endDate Last day (YYYY-MM-DD); at most 30 days after start_date for daily rows
+         * @param endDate Last day (YYYY-MM-DD); at most 30 days after start_date for daily rows, 1 for
+         * hourly
          * @param serviceType Auction or reservation ads; default "AUCTION". One of `"AUCTION"`,
          * `"RESERVATION"`.
          * @param reportType The report kind; default "BASIC"

@@ -552,7 +552,7 @@ class TwilioConnector(val executor: Executor) {
          * @param pageSize Records per page (at most 1,000; Twilio's default is 50); 1..1000; default 50
          * @param nextPageUrl The next page's URL, as the previous page gave it (meta.next_page_uri); the
          * request goes there with the query it carries
-         * @return the [ResultView]. `dataJson` is a list of `TwilioAddresse` records.
+         * @return the [ResultView]. `dataJson` is a list of `TwilioAddress` records.
          */
         suspend fun list(
             accountSid: String,
@@ -585,7 +585,7 @@ class TwilioConnector(val executor: Executor) {
          * @param accountSid The SID of the account that owns the resource (AC...; the credential's own
          * account or a subaccount)
          * @param sid The resource's SID
-         * @return the [ResultView]. `dataJson` is a `TwilioAddresse` record.
+         * @return the [ResultView]. `dataJson` is a `TwilioAddress` record.
          */
         suspend fun get(accountSid: String, sid: String): ResultView =
             this.executor.execute(requestJson("addresses", "get", "AccountSid" to accountSid, "sid" to sid))

@@ -1279,7 +1279,7 @@ class WoocommerceConnector(val executor: Executor) {
     class TaxClasses internal constructor(private val executor: Executor) {
         /**
          * List tax classes (all of them, unpaged). (woocommerce tax_classes.list)
-         * @return the [ResultView]. `dataJson` is a list of `WoocommerceTaxClasse` records.
+         * @return the [ResultView]. `dataJson` is a list of `WoocommerceTaxClass` records.
          */
         suspend fun list(): ResultView =
             this.executor.execute(requestJson("tax_classes", "list"))
@@ -1292,7 +1292,7 @@ class WoocommerceConnector(val executor: Executor) {
          * @param limit Most records to return (default 1000); 1..1000
          * @param cursor meta.cursor of the previous answer, for the next page of the same query
          * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
-         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `WoocommerceTaxClasse` records, and `meta`, `{has_more, cursor, took_ms}`.
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `WoocommerceTaxClass` records, and `meta`, `{has_more, cursor, took_ms}`.
          */
         suspend fun contextStoreSearch(
             query: Map<String, Any?>? = null,

@@ -119,7 +119,7 @@ class ZendeskTalkConnector(val executor: Executor) {
          *
          * @param nextPageUrl The next page's URL, as the previous page gave it (meta.next_page); the
          * request goes there with the query it carries
-         * @return the [ResultView]. `dataJson` is a list of `ZendeskTalkAddresse` records.
+         * @return the [ResultView]. `dataJson` is a list of `ZendeskTalkAddress` records.
          */
         suspend fun list(nextPageUrl: String? = null): ResultView =
             this.executor.execute(requestJson("addresses", "list", "next_page_url" to nextPageUrl))
@@ -132,7 +132,7 @@ class ZendeskTalkConnector(val executor: Executor) {
          * Get an address. (zendesk-talk addresses.get)
          *
          * @param addressId Address id
-         * @return the [ResultView]. `dataJson` is a `ZendeskTalkAddresse` record.
+         * @return the [ResultView]. `dataJson` is a `ZendeskTalkAddress` record.
          */
         suspend fun get(addressId: Long): ResultView =
             this.executor.execute(requestJson("addresses", "get", "address_id" to addressId))
@@ -146,7 +146,7 @@ class ZendeskTalkConnector(val executor: Executor) {
          * @param limit Most records to return (default 1000); 1..1000
          * @param cursor meta.cursor of the previous answer, for the next page of the same query
          * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
-         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `ZendeskTalkAddresse` records, and `meta`, `{has_more, cursor, took_ms}`.
+         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `ZendeskTalkAddress` records, and `meta`, `{has_more, cursor, took_ms}`.
          */
         suspend fun contextStoreSearch(
             query: Map<String, Any?>? = null,
