@@ -277,8 +277,14 @@ both_backends!(the_audit_log_filters_and_pages, |backend| async move {
         }
     }
     assert_eq!(seen, ["act4", "act3", "act2", "act1", "act0"]);
+    // A page that holds the last record has no cursor, even when it is full.
+    let full = page("workspace_id=ws-1&limit=5").await;
+    assert_eq!((actions(&full).len(), &full.body["next_cursor"]), (5, &Value::Null), "{}", full.text);
+    assert!(page("workspace_id=ws-1&limit=4").await.body["next_cursor"].is_string());
     // Bad input is a validation error naming the field.
-    for bad in ["since=yesterday", "until=2026-13-01", "cursor=%21%21"] {
+    for bad in
+        ["since=yesterday", "until=2026-13-01", "cursor=%21%21", "limit=0", "limit=201", "limit=abc", "outcome=bogus"]
+    {
         let a = s.get(&e, &format!("/console/api/audit?{bad}")).await;
         assert_eq!(a.status, 422, "{bad}: {}", a.text);
     }

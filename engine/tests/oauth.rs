@@ -366,6 +366,14 @@ async fn operator_clients_are_application_only_and_never_answer_secrets() {
     // GitHub's spec has no authorization-code flow.
     let a = put(&e, "/api/v1/oauth/clients/github", &app, body.clone()).await;
     assert_eq!(a.status, 422, "{}", a.text);
+    // An unknown type is the caller's mistake (validation), not a connector that cannot run.
+    let a = put(&e, "/api/v1/oauth/clients/no-such-type", &app, body.clone()).await;
+    assert_eq!(
+        (a.status, &a.body["code"], &a.body["details"]["reason"]),
+        (422, &json!("validation"), &json!("unknown_connector_type")),
+        "{}",
+        a.text
+    );
     let a = put(&e, "/api/v1/oauth/clients/hubspot", &app, json!({"client_id": "", "client_secret": ""})).await;
     assert_eq!(a.status, 422, "{}", a.text);
     let a = put(&e, "/api/v1/oauth/clients/hubspot", &app, body).await;

@@ -164,10 +164,19 @@ pub async fn audit(st: &AppState, org: &str, mut f: AuditFilter) -> ApiResult<(V
             })?;
         }
     }
-    f.limit = f.limit.clamp(1, MAX_AUDIT_PAGE);
+    if !(1..=MAX_AUDIT_PAGE).contains(&f.limit) {
+        return Err(ApiError::validation(format!("limit must be 1 to {MAX_AUDIT_PAGE}")));
+    }
+    if f.outcome.as_deref().is_some_and(|o| o != "success" && o != "error") {
+        return Err(ApiError::validation("outcome must be success or error"));
+    }
+    // One record more than the page: a cursor only when another page has records.
     let limit = f.limit as usize;
-    let rows = st.db.console_audit(org, &f).await?;
-    let next = (rows.len() == limit).then(|| rows.last().map(|r| encode_cursor(&r.created_at, &r.id))).flatten();
+    f.limit += 1;
+    let mut rows = st.db.console_audit(org, &f).await?;
+    let more = rows.len() > limit;
+    rows.truncate(limit);
+    let next = more.then(|| rows.last().map(|r| encode_cursor(&r.created_at, &r.id))).flatten();
     Ok((rows, next))
 }
 

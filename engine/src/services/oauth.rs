@@ -50,7 +50,10 @@ fn code_flow(spec: &ConnectorSpec) -> Option<&OAuth2Config> {
 
 /// The connector type `key` names, if it has an authorization-code flow (else `validation`).
 fn oauth_spec(st: &AppState, key: &str) -> ApiResult<std::sync::Arc<ConnectorSpec>> {
-    let spec = st.registry.get(key)?;
+    // An unknown type is the caller's to fix (`validation`, as in a create), not a stored
+    // connector that cannot run (`configuration`).
+    let spec =
+        st.registry.get(key).map_err(|e| ApiError::validation(e.message).with_reason("unknown_connector_type"))?;
     if code_flow(&spec).is_none() {
         return Err(ApiError::validation(format!(
             "connector type {} has no OAuth authorization-code flow to consent to",
