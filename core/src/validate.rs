@@ -229,10 +229,16 @@ pub fn check_config(
     }
 }
 
+/// Whether `name` fits as a stored name (a connector's, a workspace's): at most 256 characters,
+/// none of them a control character (a NUL, which PostgreSQL's text refuses, among them).
+pub fn fits_name(name: &str) -> bool {
+    name.chars().count() <= 256 && !name.chars().any(char::is_control)
+}
+
 /// A connector's display name, when one is given, is 1 to 256 characters, none of them a control
-/// character (as a workspace name: a NUL, which PostgreSQL's text refuses, among them).
+/// character ([`fits_name`]).
 pub fn check_name(name: Option<&str>, problems: &mut Vec<FieldProblem>) {
-    if name.is_some_and(|n| n.trim().is_empty() || n.chars().count() > 256 || n.chars().any(char::is_control)) {
+    if name.is_some_and(|n| n.trim().is_empty() || !fits_name(n)) {
         problems.push(FieldProblem::new("name", "must be 1 to 256 characters without control characters"));
     }
 }

@@ -104,9 +104,10 @@ pub(crate) async fn check_client(st: &AppState, client_id: &str, client_secret: 
         .ok_or_else(|| ApiError::unauthorized("unknown client_id or wrong client_secret").with_reason("invalid_client"))
 }
 
-/// A workspace name the engine stores: at most 256 characters, no control characters.
+/// A workspace name the engine stores: at most 256 characters, no control characters
+/// (`validate::fits_name`, the rule of a connector's name).
 pub(crate) fn check_workspace_name(name: &str) -> ApiResult<()> {
-    if name.chars().count() > 256 || name.chars().any(char::is_control) {
+    if !switchboard_core::validate::fits_name(name) {
         return Err(ApiError::validation("workspace_name must be at most 256 characters without control characters"));
     }
     Ok(())
