@@ -398,15 +398,23 @@ async def test_http_refuses_bad_tokens_before_any_mcp_handling(mcp_engine: McpEn
 
 
 async def test_http_malformed_requests_get_the_engine_error_json(mcp_engine: McpEngine, workspace_name: str) -> None:
-    """Requests rmcp refuses before any JSON-RPC (a body that is not JSON, no Accept, GET and
-    DELETE on a stateless server) answer the engine's error JSON, and the server keeps serving."""
+    """Requests refused before any JSON-RPC (a wrong media type, no Accept, GET and DELETE on a
+    stateless server) answer the engine's error JSON; a body that is not JSON, or JSON that is
+    not a JSON-RPC message, a JSON-RPC error with status 400; and the server keeps serving."""
     url = f"{mcp_engine.url}/mcp"
     scoped = scoped_token(mcp_engine, app_token(mcp_engine), workspace_name)
     auth = {"authorization": f"Bearer {scoped}"}
     mcp_accept = {"accept": "application/json, text/event-stream"}
+    for data, rpc_code in [(b"{this is not json", -32700), (b"[1, 2, 3]", -32600), (b'{"jsonrpc": "2.0"}', -32600)]:
+        req = urllib.request.Request(
+            url, data=data, method="POST", headers={**auth, "content-type": "application/json", **mcp_accept}
+        )
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(req, timeout=30)
+        body = json.loads(refused.value.read().decode())
+        assert refused.value.code == 400, body
+        assert body["jsonrpc"] == "2.0" and body["id"] is None and body["error"]["code"] == rpc_code, body
     cases: list[tuple[str, bytes | None, dict[str, str], int, str]] = [
-        ("POST", b"{this is not json", {"content-type": "application/json", **mcp_accept}, 415, "bad_request"),
-        ("POST", b"[1, 2, 3]", {"content-type": "application/json", **mcp_accept}, 415, "bad_request"),
         ("POST", json.dumps(INITIALIZE).encode(), {"content-type": "text/plain", **mcp_accept}, 415, "bad_request"),
         ("POST", json.dumps(INITIALIZE).encode(), {"content-type": "application/json"}, 406, "bad_request"),
         ("GET", None, mcp_accept, 405, "bad_request"),

@@ -452,6 +452,37 @@ both_backends!(bad_requests_and_limits, |backend| async move {
     let (s, t) = raw(vec![b' '; 2 * 1024 * 1024]).await;
     assert_eq!(s, 413, "{t}");
     assert!(t.contains("payload_too_large"), "{t}");
+    // /mcp: text that is not JSON is JSON-RPC's parse error, JSON that is not a JSON-RPC message
+    // its invalid request, both 400 with a null id; another media type the engine's 415.
+    let mcp = |content_type: &'static str, body: Vec<u8>| {
+        let url = e.url("/mcp");
+        let app = app.clone();
+        async move {
+            let r = common::client()
+                .post(&url)
+                .bearer_auth(&app)
+                .header("content-type", content_type)
+                .header("accept", "application/json, text/event-stream")
+                .body(body)
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            let status = r.status().as_u16();
+            (status, serde_json::from_str::<Value>(&r.text().await.unwrap_or_default()).unwrap_or_default())
+        }
+    };
+    let (s, b) =
+        mcp("application/json", b"{\"jsonrpc\": \"2.0\", \"id\": 1, \"method\": \"tools/list\"".to_vec()).await;
+    assert_eq!((s, &b["error"]["code"], &b["id"]), (400, &json!(-32700), &Value::Null), "{b}");
+    assert!(b["error"]["message"].as_str().is_some_and(|m| m.contains("not JSON")), "{b}");
+    let (s, b) = mcp("application/json; charset=utf-8", br#"{"jsonrpc": "2.0", "id": 1, "method": 7}"#.to_vec()).await;
+    assert_eq!((s, &b["error"]["code"], &b["jsonrpc"]), (400, &json!(-32600), &json!("2.0")), "{b}");
+    let (s, b) = mcp("text/plain", br#"{"jsonrpc": "2.0", "id": 1, "method": "tools/list"}"#.to_vec()).await;
+    assert_eq!((s, &b["code"]), (415, &json!("bad_request")), "{b}");
+    let (s, b) = mcp("application/json", vec![b' '; 2 * 1024 * 1024]).await;
+    assert_eq!((s, &b["code"]), (413, &json!("payload_too_large")), "{b}");
+    let (s, b) = mcp("application/json", br#"{"jsonrpc": "2.0", "id": 5, "method": "tools/list"}"#.to_vec()).await;
+    assert_eq!((s, &b["id"]), (200, &json!(5)), "the checked body still reaches rmcp whole: {b}");
     // A 10 MB header is refused by the HTTP layer; the engine keeps serving.
     let huge = "x".repeat(10 * 1024 * 1024);
     let r = common::client().get(e.url("/healthz")).header("x-huge", huge).send().await;

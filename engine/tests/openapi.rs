@@ -535,6 +535,8 @@ async fn every_answer_matches_the_document() {
     d.exchange("POST", "/mcp", "/mcp", Some(&app), Some(note), mcp_headers).await;
     d.exchange("POST", "/mcp", "/mcp", None, Some(json!({})), mcp_headers).await;
     d.exchange("POST", "/mcp", "/mcp", Some(&app), Some(json!({"jsonrpc": "2.0", "id": 1})), &[]).await;
+    let a = d.exchange("POST", "/mcp", "/mcp", Some(&app), Some(json!({"jsonrpc": "2.0"})), mcp_headers).await;
+    assert_eq!((a.status, &a.body["error"]["code"]), (400, &json!(-32600)), "{}", a.text);
     for m in ["GET", "DELETE"] {
         d.exchange(m, "/mcp", "/mcp", Some(&app), None, mcp_headers).await;
     }

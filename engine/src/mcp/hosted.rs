@@ -15,8 +15,10 @@
 //! `<name>_<entity>_context_store_search` tool (schemas from `switchboard_core::tools::context_store`),
 //! and its calls run through the same execute service.
 //! Stateless, the server offers no stream of its own (GET) and no session to end (DELETE): both
-//! answer 405, as the MCP transport allows. rmcp's own refusals (a body that is not JSON-RPC,
-//! a missing `Accept`, a body over the limit) are answered as the engine's error JSON too.
+//! answer 405, as the MCP transport allows. A body that is not JSON, or JSON that is not a
+//! JSON-RPC message, is a JSON-RPC error (-32700, -32600) with status 400; rmcp's other refusals
+//! (a missing `Accept`, a media type other than JSON, a body over the limit) are answered as the
+//! engine's error JSON.
 
 use std::sync::Arc;
 
@@ -79,8 +81,49 @@ pub async fn handle(State(st): State<AppState>, req: Request) -> Response {
     parts.extensions.insert(style);
     parts.extensions.insert(caller);
     parts.extensions.insert(RequestId(current_request_id().unwrap_or_default()));
+    let body = match json_body(&parts, body, st.settings.body_limit).await {
+        Ok(body) => body,
+        Err(refused) => return refused,
+    };
     let answer = service(st).handle(Request::from_parts(parts, body)).await.map(Body::new);
     as_engine_error(answer).await
+}
+
+/// A POST's JSON body, read and checked to be JSON before rmcp sees it: text that is not JSON
+/// is a JSON-RPC parse error (-32700) with status 400, as JSON-RPC and the streamable HTTP
+/// transport describe it, where rmcp would answer a plain-text 415. Another media type, or
+/// another method, goes to rmcp as it came.
+async fn json_body(parts: &Parts, body: Body, limit: usize) -> Result<Body, Response> {
+    let json = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(';').next().unwrap_or_default().trim().eq_ignore_ascii_case("application/json"));
+    if parts.method != axum::http::Method::POST || !json {
+        return Ok(body);
+    }
+    let bytes = match axum::body::to_bytes(body, limit).await {
+        Ok(bytes) => bytes,
+        Err(e) if e.to_string().contains("length limit") => {
+            return Err(ApiError::new(ErrorCode::PayloadTooLarge, "the request body is too large").into_response())
+        }
+        Err(_) => return Err(ApiError::bad_request("the request body could not be read").into_response()),
+    };
+    match serde_json::from_slice::<serde::de::IgnoredAny>(&bytes) {
+        Ok(_) => Ok(Body::from(bytes)),
+        // serde's syntax errors name a place (line and column), never the text.
+        Err(e) => Err(json_rpc_error(JSON_RPC_PARSE_ERROR, format!("Parse error: the body is not JSON ({e})"))),
+    }
+}
+
+/// JSON-RPC's codes for a body that is not JSON, and for JSON that is not a request.
+const JSON_RPC_PARSE_ERROR: i32 = -32700;
+const JSON_RPC_INVALID_REQUEST: i32 = -32600;
+
+/// A JSON-RPC error answer with no id (the request's could not be read), status 400.
+fn json_rpc_error(code: i32, message: String) -> Response {
+    let body = serde_json::json!({"jsonrpc": "2.0", "id": null, "error": {"code": code, "message": message}});
+    (StatusCode::BAD_REQUEST, axum::Json(body)).into_response()
 }
 
 /// rmcp's plain-text refusals (405, 406, 413, 415, ...) as the engine's error JSON, with the
@@ -98,6 +141,11 @@ async fn as_engine_error(answer: Response<Body>) -> Response {
     let allow = answer.headers().get(header::ALLOW).cloned();
     let text = axum::body::to_bytes(answer.into_body(), 4096).await.unwrap_or_default();
     let said: String = String::from_utf8_lossy(&text).trim().chars().take(300).collect();
+    // JSON that is not a JSON-RPC message (the body was checked to be JSON: `json_body`).
+    if let Some(why) = said.strip_prefix("fail to deserialize request body") {
+        let why = switchboard_core::redact::without_values(why.trim());
+        return json_rpc_error(JSON_RPC_INVALID_REQUEST, format!("Invalid Request: not a JSON-RPC message ({why})"));
+    }
     let mut e = match status {
         StatusCode::METHOD_NOT_ALLOWED => ApiError::bad_request(
             "/mcp takes POST only: this stateless server offers no event stream (GET) and no session to end (DELETE)",
