@@ -217,7 +217,7 @@ impl Connector {
         if let Some(t) = config.get("token_url").and_then(Value::as_str) {
             return Some(t.to_string());
         }
-        let mut url = cfg.token_url.clone()?;
+        let url = cfg.token_url.as_deref()?;
         if let Some(base) = config.get("base_url").and_then(Value::as_str) {
             let server = spec.server_url.trim_end_matches('/');
             if let Some(rest) = url.strip_prefix(server) {
@@ -226,16 +226,7 @@ impl Connector {
         }
         // A token URL on the tenant's own host (`https://{subdomain}.zendesk.com/oauth/tokens`,
         // `https://{shop}.myshopify.com/...`) takes the server's variables from config.
-        for (name, default) in &spec.server_variables {
-            let placeholder = format!("{{{name}}}");
-            if url.contains(&placeholder) {
-                let value = config.get(name).and_then(Value::as_str).map(str::to_string).or_else(|| default.clone());
-                if let Some(v) = value {
-                    url = url.replace(&placeholder, v.trim_end_matches('/'));
-                }
-            }
-        }
-        Some(url)
+        Some(spec.fill_server_variables(url, config))
     }
 
     /// The spec this handle runs.
@@ -455,9 +446,7 @@ impl Connector {
                     let mut url = format!("{base}{}", built.path);
                     if !query.is_empty() {
                         url.push('?');
-                        url.push_str(
-                            &url::form_urlencoded::Serializer::new(String::new()).extend_pairs(&query).finish(),
-                        );
+                        url.push_str(&crate::request::query_string(&query, &built.reserved));
                     }
                     url
                 }
@@ -802,6 +791,26 @@ fn backoff(retry: &RetryConfig, attempt: u32, started: Instant, retry_after: Opt
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// GitLab's refreshes go to the instance `api_url` names (gitlab.com by default), never to
+    /// gitlab.com with a self-managed instance's client secret and refresh token.
+    #[test]
+    fn a_token_url_on_the_tenants_host_follows_its_config() -> Result<()> {
+        let gitlab = crate::Registry::builtin()?.get("gitlab")?;
+        let scheme = gitlab
+            .auth_schemes
+            .iter()
+            .find(|s| matches!(s.kind, AuthKind::OAuth2(_)))
+            .ok_or_else(|| Error::configuration("gitlab has no OAuth scheme"))?;
+        let config = |v: Value| v.as_object().cloned().unwrap_or_default();
+        let own = Connector::token_url(&gitlab, &config(serde_json::json!({"api_url": "gitlab.example.com"})), scheme);
+        assert_eq!(own.as_deref(), Some("https://gitlab.example.com/oauth/token"));
+        let default = Connector::token_url(&gitlab, &Map::new(), scheme);
+        assert_eq!(default.as_deref(), Some("https://gitlab.com/oauth/token"));
+        let consent = gitlab.fill_server_variables("https://{api_url}/oauth/authorize?x={nope}", &Map::new());
+        assert_eq!(consent, "https://gitlab.com/oauth/authorize?x={nope}", "an unknown variable stays");
+        Ok(())
+    }
 
     #[test]
     fn egress_patterns() {

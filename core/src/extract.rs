@@ -658,29 +658,39 @@ fn shape(op: &Operation, matched: Vec<Value>) -> Result<(Value, usize)> {
 pub fn meta(op: &Operation, resp: &HttpResponse, body: &Value) -> Map<String, Value> {
     let mut out = Map::new();
     for (name, src) in &op.meta {
-        let v = match src {
-            MetaSource::Path(p) => p.query(body).all().first().map(|v| (*v).clone()),
-            MetaSource::Header(h) => resp.header(h).map(|s| Value::String(s.to_string())),
-            MetaSource::Link(rel) => resp.header("link").and_then(|l| link_rel(l, rel)).map(Value::String),
-        };
-        out.insert(name.clone(), v.unwrap_or(Value::Null));
+        out.insert(name.clone(), meta_value(src, resp, body).unwrap_or(Value::Null));
     }
     out
 }
 
-/// The URL of relation `rel` in a `Link` header (RFC 8288).
+fn meta_value(src: &MetaSource, resp: &HttpResponse, body: &Value) -> Option<Value> {
+    match src {
+        MetaSource::Path(p) => p.query(body).all().first().map(|v| (*v).clone()),
+        MetaSource::Header(h) => resp.header(h).map(|s| Value::String(s.to_string())),
+        MetaSource::Link(rel) => resp.header("link").and_then(|l| link_rel(l, rel)).map(Value::String),
+        MetaSource::FirstOf(list) => list.iter().filter_map(|s| meta_value(s, resp, body)).find(|v| !v.is_null()),
+    }
+}
+
+/// The URL of relation `rel` in a `Link` header (RFC 8288). A link marked `results="false"`
+/// (Sentry's, which names a next page on every answer and says so on the last) names none.
 pub fn link_rel(header: &str, rel: &str) -> Option<String> {
     for part in header.split(',') {
         let mut pieces = part.split(';');
         let url = pieces.next()?.trim();
         let url = url.strip_prefix('<')?.strip_suffix('>')?;
+        let (mut this_rel, mut no_results) = (false, false);
         for attr in pieces {
-            let attr = attr.trim();
-            if let Some(v) = attr.strip_prefix("rel=") {
-                if v.trim_matches('"').split_whitespace().any(|r| r == rel) {
-                    return Some(url.to_string());
-                }
+            let (name, value) = attr.split_once('=').unwrap_or((attr, ""));
+            let value = value.trim().trim_matches('"');
+            match name.trim() {
+                "rel" => this_rel |= value.split_whitespace().any(|r| r == rel),
+                "results" => no_results = value.eq_ignore_ascii_case("false"),
+                _ => {}
             }
+        }
+        if this_rel {
+            return (!no_results).then(|| url.to_string());
         }
     }
     None
@@ -1141,6 +1151,16 @@ paths:
         assert_eq!(link_rel(h, "next").as_deref(), Some("https://api.github.com/x?page=2"));
         assert_eq!(link_rel(h, "last").as_deref(), Some("https://api.github.com/x?page=5"));
         assert_eq!(link_rel(h, "prev"), None);
+        // Sentry: a next link on every page, the last saying it has no results.
+        let sentry = |more: &str| {
+            format!(
+                "<https://sentry.io/api/0/p/?&cursor=0:0:1>; rel=\"previous\"; results=\"false\"; cursor=\"0:0:1\", \
+                 <https://sentry.io/api/0/p/?&cursor=0:100:0>; rel=\"next\"; results=\"{more}\"; cursor=\"0:100:0\""
+            )
+        };
+        assert_eq!(link_rel(&sentry("true"), "next").as_deref(), Some("https://sentry.io/api/0/p/?&cursor=0:100:0"));
+        assert_eq!(link_rel(&sentry("false"), "next"), None);
+        assert_eq!(link_rel(&sentry("true"), "previous"), None);
     }
 
     #[test]

@@ -61,7 +61,8 @@ impl Page for JsonExecution {
 /// asked with, `data` its records (after the record filter, before trimming), `meta` its meta
 /// values and `fetched` the records the API sent on it before the record filter.
 ///
-/// There is no next page when `has_more` says false (or `last_page` true), when the API sent no records, when the
+/// There is no next page when `has_more` says false (or `last_page` true), when the API sent no
+/// records (unless the pagination says `empty_pages: follow`), when the
 /// cursor is absent, null or empty, and for offset and page styles when `total` is reached
 /// (or, without `total` and `has_more`, when the page is shorter than the `limit` asked for).
 pub fn next_page(
@@ -95,7 +96,7 @@ pub fn next_page(
     match cursor {
         Some(Value::Null) | None => None,
         Some(Value::String(s)) if s.trim().is_empty() => None,
-        Some(_) if empty_page => None,
+        Some(_) if empty_page && !pg.follow_empty => None,
         Some(cursor) => Some(NextPage { param: pg.param.clone(), cursor }),
     }
 }

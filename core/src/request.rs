@@ -14,8 +14,45 @@ pub struct Built {
     /// Path after the base URL, params filled and encoded.
     pub path: String,
     pub query: Vec<(String, String)>,
+    /// Query params whose values keep reserved characters as they are (`allowReserved`).
+    pub reserved: Vec<String>,
     pub headers: Vec<(String, String)>,
     pub body: Option<Vec<u8>>,
+}
+
+/// `value` percent-encoded as RFC 6570's reserved expansion does, for a query: RFC 3986's
+/// reserved characters that do not split a query (`( ) , : / ? @ ! $ ' * ; [ ]`) and
+/// percent-encoded triplets (`%3A`) stay as they are; `& = # +`, a lone `%`, spaces and every
+/// other byte are encoded.
+fn keeping_reserved(value: &str, out: &mut String) {
+    let bytes = value.as_bytes();
+    for (i, &b) in bytes.iter().enumerate() {
+        let triplet = b == b'%' && bytes.get(i + 1..i + 3).is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit));
+        if b.is_ascii_alphanumeric() || b"-._~()[],:/?@!$'*;".contains(&b) || triplet {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+}
+
+/// A query string of `pairs`, form-encoded, the values of the `reserved` params (their
+/// `allowReserved`) kept as [`keeping_reserved`] says.
+pub fn query_string(pairs: &[(String, String)], reserved: &[String]) -> String {
+    let mut out = String::new();
+    for (k, v) in pairs {
+        if !out.is_empty() {
+            out.push('&');
+        }
+        out.push_str(&url::form_urlencoded::byte_serialize(k.as_bytes()).collect::<String>());
+        out.push('=');
+        if reserved.contains(k) {
+            keeping_reserved(v, &mut out);
+        } else {
+            out.push_str(&url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>());
+        }
+    }
+    out
 }
 
 /// Finds the operation, with a message an LLM can correct itself from.
@@ -88,8 +125,8 @@ pub fn snake_case(name: &str) -> String {
 }
 
 /// `params` with every name given in the snake_case spelling of a camelCase param
-/// (`from_date_time` for Gong's `fromDateTime`) renamed to the param's own; a name given both
-/// ways keeps both, so the duplicate is reported as unknown.
+/// (`from_date_time` for Gong's `fromDateTime`), or as one of a param's `x-aliases`, renamed to
+/// the param's own; a name given both ways keeps both, so the duplicate is reported as unknown.
 fn own_names<'p>(op: &Operation, params: &'p Map<String, Value>) -> std::borrow::Cow<'p, Map<String, Value>> {
     if params.keys().all(|k| op.param(k).is_some()) {
         return std::borrow::Cow::Borrowed(params);
@@ -98,7 +135,9 @@ fn own_names<'p>(op: &Operation, params: &'p Map<String, Value>) -> std::borrow:
     for (k, v) in params {
         let own = match op.param(k) {
             Some(_) => None,
-            None => op.params.iter().find(|p| snake_case(&p.name) == *k && !params.contains_key(&p.name)),
+            None => op.params.iter().find(|p| {
+                (snake_case(&p.name) == *k || p.aliases.iter().any(|a| a == k)) && !params.contains_key(&p.name)
+            }),
         };
         out.insert(own.map_or_else(|| k.clone(), |p| p.name.clone()), v.clone());
     }
@@ -350,8 +389,18 @@ pub fn build(op: &Operation, params: &Map<String, Value>) -> Result<Built> {
     let mut headers = Vec::new();
     let mut body_fields = Map::new();
     let mut body_root: Option<Value> = None;
+    // A cursor that must go alone (`x-pagination` `cursor_alone`, Amazon SP-API's nextToken):
+    // with it, no other query param is sent.
+    let alone = op
+        .pagination
+        .as_ref()
+        .filter(|pg| pg.cursor_alone && params.get(&pg.param).is_some_and(|v| !v.is_null()))
+        .map(|pg| pg.param.as_str());
     for p in &op.params {
         let Some(v) = params.get(&p.name) else { continue };
+        if alone.is_some_and(|cursor| p.location == ParamLocation::Query && p.name != cursor) {
+            continue;
+        }
         match p.location {
             ParamLocation::Path => {
                 // Every reserved character (`/`, `?`, `#`, `%`, ...) is encoded, so the value
@@ -394,7 +443,12 @@ pub fn build(op: &Operation, params: &Map<String, Value>) -> Result<Built> {
             let mut pairs = Vec::new();
             if let Value::Object(m) = &v {
                 for (k, x) in m {
-                    form_encode(k, x, &mut pairs);
+                    match x {
+                        Value::Array(items) if op.param(k).is_some_and(|p| p.form_repeat) => {
+                            pairs.extend(items.iter().map(|i| (k.clone(), scalar_text(i))));
+                        }
+                        _ => form_encode(k, x, &mut pairs),
+                    }
                 }
             }
             headers.push(("content-type".into(), "application/x-www-form-urlencoded".into()));
@@ -454,7 +508,13 @@ pub fn build(op: &Operation, params: &Map<String, Value>) -> Result<Built> {
             headers.push(given);
         }
     }
-    Ok(Built { method: op.method.clone(), path, query, headers, body })
+    let reserved = op
+        .params
+        .iter()
+        .filter(|p| p.allow_reserved && p.location == ParamLocation::Query)
+        .map(|p| p.name.clone())
+        .collect();
+    Ok(Built { method: op.method.clone(), path, query, reserved, headers, body })
 }
 
 /// A `multipart/related` upload: the body params but the file (`upload`, base64) and its
@@ -585,6 +645,44 @@ mod tests {
                 ("expand[1]".to_string(), "b".to_string()),
             ]
         );
+    }
+
+    /// LinkedIn's Rest.li values keep their structure (`( ) , :`) and their encoded URNs.
+    #[test]
+    fn allow_reserved_values_keep_their_structure() {
+        let pairs = [
+            ("dateRange".to_string(), "(start:(year:2024,month:1,day:1))".to_string()),
+            ("campaigns".to_string(), "List(urn%3Ali%3AsponsoredCampaign%3A123)".to_string()),
+            ("q".to_string(), "a b&c=d#e+f%g(".to_string()),
+            ("odd".to_string(), "50% & é".to_string()),
+        ];
+        let reserved = ["dateRange".to_string(), "campaigns".to_string(), "odd".to_string()];
+        assert_eq!(
+            query_string(&pairs, &reserved),
+            "dateRange=(start:(year:2024,month:1,day:1))&campaigns=List(urn%3Ali%3AsponsoredCampaign%3A123)\
+             &q=a+b%26c%3Dd%23e%2Bf%25g%28&odd=50%25%20%26%20%C3%A9"
+        );
+    }
+
+    /// A form array whose encoding says `explode: true` repeats its key, as Twilio reads it.
+    #[test]
+    fn a_form_array_with_explode_repeats_its_key() -> crate::Result<()> {
+        let twilio = crate::Registry::builtin()?.get("twilio")?;
+        let op = twilio.operation("messages", "create").ok_or_else(|| crate::Error::internal("no messages.create"))?;
+        let given = json!({"AccountSid": "AC123", "To": "+15550001111", "MediaUrl": ["https://a.example/1.png", "https://a.example/2.png"]});
+        let params = validate(&twilio, op, given.as_object().ok_or_else(|| crate::Error::internal("object"))?)?;
+        let body = build(op, &params)?.body.unwrap_or_default();
+        let pairs: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
+        let media: Vec<&(String, String)> = pairs.iter().filter(|(k, _)| k.starts_with("MediaUrl")).collect();
+        assert_eq!(
+            media,
+            [
+                &("MediaUrl".to_string(), "https://a.example/1.png".to_string()),
+                &("MediaUrl".to_string(), "https://a.example/2.png".to_string())
+            ],
+            "{pairs:?}"
+        );
+        Ok(())
     }
 
     #[test]

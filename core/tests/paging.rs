@@ -99,6 +99,56 @@ paths:
         - {name: q, in: query, required: true, schema: {type: string}}
         - {name: locator, in: query, schema: {type: string}}
       responses: {"200": {description: ok}}
+  /tickets.json:
+    get:
+      x-entity: tickets
+      x-action: list
+      x-record-extractor: $.tickets
+      x-meta-extractor: {next_page: [$.next_page, $.links.next], has_more: $.meta.has_more}
+      x-pagination: {style: url, meta: next_page, has_more: has_more}
+      parameters:
+        - {name: per_page, in: query, schema: {type: integer}}
+        - {name: "page[size]", in: query, schema: {type: integer}}
+      responses: {"200": {description: ok}}
+  /files:
+    get:
+      x-entity: files
+      x-action: list
+      x-record-extractor: $.files
+      x-meta-extractor: {nextPageToken: $.nextPageToken}
+      x-pagination: {param: pageToken, meta: nextPageToken, empty_pages: follow}
+      parameters:
+        - {name: pageToken, in: query, schema: {type: string}}
+      responses: {"200": {description: ok}}
+  /reports:
+    get:
+      x-entity: reports
+      x-action: list
+      x-record-extractor: $.reports
+      x-meta-extractor: {next_token: $.nextToken}
+      x-pagination: {param: nextToken, meta: next_token, cursor_alone: true}
+      parameters:
+        - {name: reportTypes, in: query, schema: {type: string}}
+        - {name: pageSize, in: query, schema: {type: integer}}
+        - {name: nextToken, in: query, schema: {type: string}}
+      responses: {"200": {description: ok}}
+  /disputes:
+    get:
+      x-entity: disputes
+      x-action: list
+      x-record-extractor: $.items
+      x-meta-extractor: {next_url: "$.links[?@.rel=='next'].href"}
+      x-pagination: {style: url, meta: next_url}
+      responses: {"200": {description: ok}}
+  /analytics:
+    get:
+      x-entity: analytics
+      x-action: list
+      x-record-extractor: $.elements
+      parameters:
+        - {name: dateRange, in: query, allowReserved: true, schema: {type: string}}
+        - {name: q, in: query, schema: {type: string}}
+      responses: {"200": {description: ok}}
   /things/{id}:
     get:
       x-entity: things
@@ -498,6 +548,128 @@ async fn body_urls_are_followed_until_the_api_gives_none() {
             format!("https://api.example.com/v1/query/01gD-4?api_key={KEY}"),
         ]
     );
+}
+
+/// Zendesk's two ways of paging one list: by page number (the answer's `next_page`, null on the
+/// last page) or, once `page[size]` is given, by cursor (`links.next` and `meta.has_more`, which
+/// alone says the last page: its `links.next` may still hold a URL).
+#[tokio::test]
+async fn a_meta_list_takes_the_first_place_that_holds_the_next_url() {
+    let seam = Seam::new(|req| {
+        let q = query(&req.url);
+        let get = |k: &str| q.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+        let base = "https://api.example.com/v1/tickets.json";
+        let body = match (get("page[size]"), get("page[after]"), get("page")) {
+            (Some(_), None, _) => json!({"tickets": items(0, 2), "meta": {"has_more": true, "after_cursor": "c2"},
+                                         "links": {"next": format!("{base}?page%5Bsize%5D=2&page%5Bafter%5D=c2")}}),
+            (Some(_), Some(_), _) => json!({"tickets": items(2, 3), "meta": {"has_more": false, "after_cursor": "c3"},
+                                           "links": {"next": format!("{base}?page%5Bsize%5D=2&page%5Bafter%5D=c3")}}),
+            (None, _, None) => {
+                json!({"tickets": items(0, 2), "next_page": format!("{base}?page=2&per_page=2"), "count": 3})
+            }
+            (None, _, Some(_)) => json!({"tickets": items(2, 3), "next_page": null, "count": 3}),
+        };
+        (200, vec![], body)
+    });
+    let c = connector(seam.clone());
+    let by_number = all_pages(&c, "tickets", json!({"per_page": 2})).await;
+    assert_eq!(records(&ok_pages(&by_number)), items(0, 3));
+    let by_cursor = all_pages(&c, "tickets", json!({"page[size]": 2})).await;
+    assert_eq!(records(&ok_pages(&by_cursor)), items(0, 3));
+    let urls: Vec<Vec<(String, String)>> = seam.urls().iter().map(|u| query(u)).collect();
+    let pair = |k: &str, v: &str| (k.to_string(), v.to_string());
+    assert_eq!(urls.len(), 4, "two pages each way, and nothing after has_more false: {urls:?}");
+    assert!(urls[1].contains(&pair("page", "2")), "{urls:?}");
+    assert!(urls[3].contains(&pair("page[after]", "c2")) && urls[3].contains(&pair("page[size]", "2")), "{urls:?}");
+
+    let fault = parse_spec("paging.yaml", &SPEC.replace("[$.next_page, $.links.next]", "[]"));
+    let m = fault.err().map(|e| e.message).unwrap_or_default();
+    assert!(m.contains("x-meta-extractor/next_page: an empty list"), "{m}");
+    let fault = parse_spec("paging.yaml", &SPEC.replace("[$.next_page, $.links.next]", "[$.next_page, 7]"));
+    let m = fault.err().map(|e| e.message).unwrap_or_default();
+    assert!(m.contains("x-meta-extractor/next_page/1: expected a JSONPath"), "{m}");
+}
+
+/// Google's lists may answer a page without records that still names a next one (AIP-158):
+/// with `empty_pages: follow` it is not the last; by default an empty page ends the list.
+#[tokio::test]
+async fn an_empty_page_with_a_next_token_is_followed_when_the_spec_says_so() {
+    let seam = Seam::new(|req| {
+        let body = match query(&req.url).into_iter().find(|(k, _)| k == "pageToken").map(|(_, v)| v).as_deref() {
+            None => json!({"files": items(0, 2), "nextPageToken": "t2"}),
+            Some("t2") => json!({"files": [], "nextPageToken": "t3"}),
+            _ => json!({"files": items(2, 3)}),
+        };
+        (200, vec![], body)
+    });
+    let pages = all_pages(&connector(seam.clone()), "files", json!({})).await;
+    assert_eq!(pages.len(), 3);
+    assert_eq!(records(&ok_pages(&pages)), items(0, 3));
+
+    let spec =
+        parse_spec("paging.yaml", &SPEC.replace(", empty_pages: follow}", "}")).unwrap_or_else(|e| panic!("{e}"));
+    let options = ConnectorOptions { http: Some(seam.clone()), ..Default::default() };
+    let stops =
+        Connector::new(Arc::new(spec), json!({"api_key": KEY}), json!({}), options).unwrap_or_else(|e| panic!("{e}"));
+    let pages = all_pages(&stops, "files", json!({})).await;
+    assert_eq!(records(&ok_pages(&pages)), items(0, 2), "by default the empty page is the last");
+
+    let fault = parse_spec("paging.yaml", &SPEC.replace("empty_pages: follow", "empty_pages: always"));
+    let m = fault.err().map(|e| e.message).unwrap_or_default();
+    assert!(m.contains("x-pagination/empty_pages: unknown value \"always\" (stop, the default, or follow)"), "{m}");
+}
+
+/// PayPal's next page is the href of the HATEOAS link whose rel is next: a JSONPath filter.
+#[tokio::test]
+async fn a_next_url_picked_from_links_by_a_filter() {
+    let seam = Seam::new(|req| {
+        let next = |token: &str| json!({"rel": "next", "method": "GET", "href": format!("https://api.example.com/v1/disputes?next_page_token={token}")});
+        let me = json!({"rel": "self", "method": "GET", "href": "https://api.example.com/v1/disputes"});
+        let body = match query(&req.url).into_iter().find(|(k, _)| k == "next_page_token").map(|(_, v)| v).as_deref() {
+            None => json!({"items": items(0, 2), "links": [me, next("n2")]}),
+            _ => json!({"items": items(2, 3), "links": [me]}),
+        };
+        (200, vec![], body)
+    });
+    let pages = all_pages(&connector(seam.clone()), "disputes", json!({})).await;
+    assert_eq!(records(&ok_pages(&pages)), items(0, 3));
+    assert_eq!(seam.urls().len(), 2);
+}
+
+/// Not paging, but the same seam: an `allowReserved` query value (LinkedIn's Rest.li) reaches
+/// the wire with its `( ) , :` and its encoded URNs as they are; other values are form-encoded.
+#[tokio::test]
+async fn a_reserved_query_value_goes_out_as_it_is() {
+    let seam = Seam::new(|_| (200, vec![], json!({"elements": []})));
+    let params = json!({"dateRange": "(start:(year:2024,month:1,day:1)),List(urn%3Ali%3Ax%3A1)", "q": "(a:b)"});
+    let done = connector(seam.clone()).execute("analytics", "list", params, &ExecuteOptions::default()).await;
+    assert!(done.is_ok(), "{done:?}");
+    let url = seam.urls().first().cloned().unwrap_or_default();
+    assert!(url.contains("dateRange=(start:(year:2024,month:1,day:1)),List(urn%3Ali%3Ax%3A1)&q=%28a%3Ab%29"), "{url}");
+}
+
+/// Amazon SP-API's nextToken must come alone: the next pages carry no other query param.
+#[tokio::test]
+async fn a_cursor_that_must_go_alone_goes_alone() {
+    let seam = Seam::new(|req| {
+        let body = match query(&req.url).into_iter().find(|(k, _)| k == "nextToken").map(|(_, v)| v).as_deref() {
+            None => json!({"reports": items(0, 2), "nextToken": "t2"}),
+            Some("t2") => json!({"reports": items(2, 4), "nextToken": "t4"}),
+            _ => json!({"reports": items(4, 5)}),
+        };
+        (200, vec![], body)
+    });
+    let pages = all_pages(&connector(seam.clone()), "reports", json!({"reportTypes": "GET_X", "pageSize": 2})).await;
+    assert_eq!(records(&ok_pages(&pages)), items(0, 5));
+    let sent: Vec<Vec<(String, String)>> = seam.urls().iter().map(|u| query(u)).collect();
+    let names =
+        |q: &Vec<(String, String)>| q.iter().map(|(k, _)| k.clone()).filter(|k| k != "api_key").collect::<Vec<_>>();
+    assert_eq!(names(&sent[0]), ["reportTypes", "pageSize"]);
+    assert_eq!(names(&sent[1]), ["nextToken"]);
+    assert_eq!(names(&sent[2]), ["nextToken"]);
+    let fault = parse_spec("paging.yaml", &SPEC.replace("cursor_alone: true", "cursor_alone: yes please"));
+    let m = fault.err().map(|e| e.message).unwrap_or_default();
+    assert!(m.contains("x-pagination/cursor_alone: expected true or false"), "{m}");
 }
 
 #[test]

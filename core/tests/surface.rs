@@ -185,7 +185,10 @@ fn check_connector(
         covered += 1;
         let surface_params = sop.params();
         for p in &op.params {
-            if surface_params.contains(p.name.as_str()) {
+            // The reference's name among the param's aliases (`x-aliases`): a caller using it is
+            // served, under the name the API itself reads.
+            if surface_params.contains(p.name.as_str()) || p.aliases.iter().any(|a| surface_params.contains(a.as_str()))
+            {
                 continue;
             }
             let allowed = mine.iter().find(|(_, e)| {

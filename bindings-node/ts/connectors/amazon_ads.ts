@@ -79,8 +79,14 @@ export interface AmazonAdsPortfoliosListParams {
   "Amazon-Advertising-API-Scope": string;
   /** The app's client id. The credentials' client id, when given, is sent in its place */
   "Amazon-Advertising-API-ClientId"?: string;
+  /** {"include": ["ENABLED"]} */
+  stateFilter?: Record<string, unknown>;
+  /** {"queryTermMatchType": "BROAD_MATCH", "include": ["<name>"]} */
+  nameFilter?: Record<string, unknown>;
   /** Add serving status and dates */
-  includeExtendedDataFields?: "true" | "false";
+  includeExtendedDataFields?: boolean;
+  /** The nextToken of the previous page */
+  nextToken?: string;
 }
 
 /** `AmazonAdsPortfoliosListParams` in snake_case. */
@@ -89,8 +95,14 @@ export interface AmazonAdsPortfoliosListSnakeParams {
   amazon_advertising_api_scope: string;
   /** The app's client id. The credentials' client id, when given, is sent in its place */
   amazon_advertising_api_client_id?: string;
+  /** {"include": ["ENABLED"]} */
+  state_filter?: Record<string, unknown>;
+  /** {"queryTermMatchType": "BROAD_MATCH", "include": ["<name>"]} */
+  name_filter?: Record<string, unknown>;
   /** Add serving status and dates */
-  include_extended_data_fields?: "true" | "false";
+  include_extended_data_fields?: boolean;
+  /** The nextToken of the previous page */
+  next_token?: string;
 }
 
 /** Params of `amazon-ads portfolios.get`. */
@@ -101,8 +113,8 @@ export interface AmazonAdsPortfoliosGetParams {
   portfolioIdFilter: Record<string, unknown>;
   /** The app's client id. The credentials' client id, when given, is sent in its place */
   "Amazon-Advertising-API-ClientId"?: string;
-  /** (no description) */
-  includeExtendedDataFields?: "true" | "false";
+  /** Add serving status and dates */
+  includeExtendedDataFields?: boolean;
 }
 
 /** `AmazonAdsPortfoliosGetParams` in snake_case. */
@@ -113,8 +125,8 @@ export interface AmazonAdsPortfoliosGetSnakeParams {
   portfolio_id_filter: Record<string, unknown>;
   /** The app's client id. The credentials' client id, when given, is sent in its place */
   amazon_advertising_api_client_id?: string;
-  /** (no description) */
-  include_extended_data_fields?: "true" | "false";
+  /** Add serving status and dates */
+  include_extended_data_fields?: boolean;
 }
 
 /** `sponsored_product_campaigns` of Amazon Ads: list, get. */
@@ -409,7 +421,7 @@ export interface AmazonAdsSponsoredBrandsCampaignsListParams {
   "Amazon-Advertising-API-ClientId"?: string;
   /** {"include": ["ENABLED", "PAUSED"]} */
   stateFilter?: Record<string, unknown>;
-  /** Records per page (at most 5000); ..5000 */
+  /** Records per page (1 to 100 for Sponsored Brands v4); 1..100 */
   maxResults?: number;
   /** The nextToken of the previous page */
   nextToken?: string;
@@ -423,7 +435,7 @@ export interface AmazonAdsSponsoredBrandsCampaignsListSnakeParams {
   amazon_advertising_api_client_id?: string;
   /** {"include": ["ENABLED", "PAUSED"]} */
   state_filter?: Record<string, unknown>;
-  /** Records per page (at most 5000); ..5000 */
+  /** Records per page (1 to 100 for Sponsored Brands v4); 1..100 */
   max_results?: number;
   /** The nextToken of the previous page */
   next_token?: string;
@@ -445,7 +457,7 @@ export interface AmazonAdsSponsoredBrandsAdGroupsListParams {
   "Amazon-Advertising-API-ClientId"?: string;
   /** {"include": ["ENABLED", "PAUSED"]} */
   stateFilter?: Record<string, unknown>;
-  /** Records per page (at most 5000); ..5000 */
+  /** Records per page (1 to 100 for Sponsored Brands v4); 1..100 */
   maxResults?: number;
   /** The nextToken of the previous page */
   nextToken?: string;
@@ -459,7 +471,7 @@ export interface AmazonAdsSponsoredBrandsAdGroupsListSnakeParams {
   amazon_advertising_api_client_id?: string;
   /** {"include": ["ENABLED", "PAUSED"]} */
   state_filter?: Record<string, unknown>;
-  /** Records per page (at most 5000); ..5000 */
+  /** Records per page (1 to 100 for Sponsored Brands v4); 1..100 */
   max_results?: number;
   /** The nextToken of the previous page */
   next_token?: string;

@@ -103,11 +103,11 @@ export class AmazonSellerPartnerListFinancialEventGroups extends Entity {
 
 /** Params of `amazon-seller-partner list_financial_event_groups.list`. */
 export interface AmazonSellerPartnerListFinancialEventGroupsListParams {
-  /** Groups opened at or after this time (at most 180 days back) */
+  /** Groups opened at or after this time (more than two minutes ago) */
   FinancialEventGroupStartedAfter?: string;
-  /** Groups opened before this time */
+  /** Groups opened before this time; more than 180 days after FinancialEventGroupStartedAfter, the answer is empty */
   FinancialEventGroupStartedBefore?: string;
-  /** Records per page (at most 100); 1..100; default 100 */
+  /** Records per page (1 to 100; SP-API's default here is 10); 1..100 */
   MaxResultsPerPage?: number;
   /** The NextToken of the previous page */
   NextToken?: string;
@@ -115,11 +115,11 @@ export interface AmazonSellerPartnerListFinancialEventGroupsListParams {
 
 /** `AmazonSellerPartnerListFinancialEventGroupsListParams` in snake_case. */
 export interface AmazonSellerPartnerListFinancialEventGroupsListSnakeParams {
-  /** Groups opened at or after this time (at most 180 days back) */
+  /** Groups opened at or after this time (more than two minutes ago) */
   financial_event_group_started_after?: string;
-  /** Groups opened before this time */
+  /** Groups opened before this time; more than 180 days after FinancialEventGroupStartedAfter, the answer is empty */
   financial_event_group_started_before?: string;
-  /** Records per page (at most 100); 1..100; default 100 */
+  /** Records per page (1 to 100; SP-API's default here is 10); 1..100 */
   max_results_per_page?: number;
   /** The NextToken of the previous page */
   next_token?: string;
@@ -153,7 +153,7 @@ export class AmazonSellerPartnerListFinancialEvents extends Entity {
 export interface AmazonSellerPartnerListFinancialEventsListParams {
   /** Events posted at or after this time */
   PostedAfter?: string;
-  /** Events posted before this time (at least two minutes ago) */
+  /** Events posted before this time (at least two minutes ago); more than 180 days after PostedAfter, the answer is empty */
   PostedBefore?: string;
   /** Records per page (at most 100); 1..100; default 100 */
   MaxResultsPerPage?: number;
@@ -165,7 +165,7 @@ export interface AmazonSellerPartnerListFinancialEventsListParams {
 export interface AmazonSellerPartnerListFinancialEventsListSnakeParams {
   /** Events posted at or after this time */
   posted_after?: string;
-  /** Events posted before this time (at least two minutes ago) */
+  /** Events posted before this time (at least two minutes ago); more than 180 days after PostedAfter, the answer is empty */
   posted_before?: string;
   /** Records per page (at most 100); 1..100; default 100 */
   max_results_per_page?: number;
@@ -199,7 +199,7 @@ export class AmazonSellerPartnerCatalogItems extends Entity {
 
 /** Params of `amazon-seller-partner catalog_items.list`. */
 export interface AmazonSellerPartnerCatalogItemsListParams {
-  /** Marketplace ids, comma-separated */
+  /** One marketplace id (the catalog search takes a single marketplace) */
   marketplaceIds: string;
   /** Words to search for, comma-separated */
   keywords?: string;
@@ -217,7 +217,7 @@ export interface AmazonSellerPartnerCatalogItemsListParams {
 
 /** `AmazonSellerPartnerCatalogItemsListParams` in snake_case. */
 export interface AmazonSellerPartnerCatalogItemsListSnakeParams {
-  /** Marketplace ids, comma-separated */
+  /** One marketplace id (the catalog search takes a single marketplace) */
   marketplace_ids: string;
   /** Words to search for, comma-separated */
   keywords?: string;
@@ -271,7 +271,7 @@ export class AmazonSellerPartnerReports extends Entity {
 
 /** Params of `amazon-seller-partner reports.list`. */
 export interface AmazonSellerPartnerReportsListParams {
-  /** Report types, comma-separated (needed unless nextToken is given); default "GET_MERCHANT_LISTINGS_ALL_DATA" */
+  /** Report types, comma-separated, 1 to 10, e.g. GET_MERCHANT_LISTINGS_ALL_DATA (SP-API needs them unless nextToken is given) */
   reportTypes?: string;
   /** Statuses, comma-separated (DONE, IN_PROGRESS, ...) */
   processingStatuses?: string;
@@ -289,7 +289,7 @@ export interface AmazonSellerPartnerReportsListParams {
 
 /** `AmazonSellerPartnerReportsListParams` in snake_case. */
 export interface AmazonSellerPartnerReportsListSnakeParams {
-  /** Report types, comma-separated (needed unless nextToken is given); default "GET_MERCHANT_LISTINGS_ALL_DATA" */
+  /** Report types, comma-separated, 1 to 10, e.g. GET_MERCHANT_LISTINGS_ALL_DATA (SP-API needs them unless nextToken is given) */
   report_types?: string;
   /** Statuses, comma-separated (DONE, IN_PROGRESS, ...) */
   processing_statuses?: string;

@@ -123,7 +123,7 @@ export class ClickupApiTasks extends Entity {
   get(params: ClickupApiTasksGetParams, options?: ExecuteOptions): Promise<ExecutionResult<ClickupApiTask>> {
     return this.run("get", params, options);
   }
-  /** Filtered tasks across a workspace, 100 a page. (clickup-api tasks.search) */
+  /** Tasks across a workspace filtered by list, status, assignee, tag, dates and custom fields, 100 a page. (clickup-api tasks.search) */
   search(params: ClickupApiTasksSearchParams, options?: ExecuteOptions): Promise<ExecutionResult<ClickupApiTask[]>> {
     return this.run("search", params, options);
   }
@@ -143,6 +143,8 @@ export interface ClickupApiTasksGetParams {
   task_id: string;
   /** true when task_id is a custom task id (then team_id is needed too) */
   custom_task_ids?: boolean;
+  /** The workspace id (with custom_task_ids) */
+  team_id?: string;
   /** Include the task's subtasks */
   include_subtasks?: boolean;
 }
@@ -151,16 +153,28 @@ export interface ClickupApiTasksGetParams {
 export interface ClickupApiTasksSearchParams {
   /** The workspace's id (ClickUp API v2 calls a workspace a team) */
   team_id: string;
-  /** Text to match in task names and descriptions */
+  /** Not a filter: ClickUp's filtered-tasks endpoint has no text search and ignores it (filter by list_ids[], statuses[], tags[] or dates instead) */
   search?: string;
+  /** Not a filter: ClickUp's filtered-tasks endpoint has no priority filter and ignores it; 1..4 */
+  priority?: number;
+  /** List ids to keep (repeated) */
+  "list_ids[]"?: string[];
+  /** Space ids to keep (repeated) */
+  "space_ids[]"?: string[];
+  /** Folder ids to keep (repeated) */
+  "project_ids[]"?: string[];
+  /** Sort field: id, created (the default), updated or due_date */
+  order_by?: "id" | "created" | "updated" | "due_date";
+  /** Reverse the order */
+  reverse?: boolean;
+  /** Include subtasks (left out by default) */
+  subtasks?: boolean;
   /** Status names to keep (repeated) */
   "statuses[]"?: string[];
   /** Assignee user ids to keep (repeated) */
   "assignees[]"?: string[];
   /** Tag names to keep (repeated) */
   "tags[]"?: string[];
-  /** Priority 1 (urgent) to 4 (low); 1..4 */
-  priority?: number;
   /** Due after this Unix time in ms */
   due_date_gt?: number;
   /** Due before this Unix time in ms */
@@ -173,8 +187,8 @@ export interface ClickupApiTasksSearchParams {
   date_updated_gt?: number;
   /** Updated before this Unix time in ms */
   date_updated_lt?: number;
-  /** Custom field filters, objects of field_id, operator (=, ==, <, >, IS NULL, ANY, ...) and value */
-  custom_fields?: Array<Record<string, unknown>>;
+  /** Custom field filters as one JSON array, e.g. [{"field_id": "<id>", "operator": "=", "value": "x"}] (operators =, <, >, IS NULL, IS NOT NULL, RANGE, ANY, ALL, NOT ANY, NOT ALL) */
+  custom_fields?: string;
   /** Include closed tasks */
   include_closed?: boolean;
   /** The page to read, from 0; each page holds up to 100 tasks; 0..; default 0 */
@@ -205,6 +219,10 @@ export class ClickupApiComments extends Entity {
 export interface ClickupApiCommentsListParams {
   /** The task's id */
   task_id: string;
+  /** The date (Unix ms) of the oldest comment already read */
+  start?: number;
+  /** The id of the oldest comment already read */
+  start_id?: string;
 }
 
 /** Params of `clickup-api comments.create`. */
@@ -297,7 +315,7 @@ export class ClickupApiViewTasks extends Entity {
 export interface ClickupApiViewTasksListParams {
   /** The view's id */
   view_id: string;
-  /** The page to read, from 0; each page holds up to 100 tasks; 0..; default 0 */
+  /** The page to read, from 0 (0 when not given; ClickUp requires it), 100 tasks a page; 0..; default 0 */
   page?: number;
 }
 

@@ -24,7 +24,7 @@ export interface ConfluenceSpacesListParams {
   /** Spaces per page (1-250, 25 by default); 1..250; default 25 */
   limit?: number;
   /** Only spaces of this type */
-  type?: "global" | "personal" | "collaboration" | "knowledge_base";
+  type?: "global" | "personal" | "collaboration" | "knowledge_base" | "system" | "onboarding" | "xflow_sample_space";
   /** Only current or only archived spaces */
   status?: "current" | "archived";
   /** Only the spaces with these keys; sent comma-separated */
@@ -90,11 +90,11 @@ export interface ConfluencePagesListParams {
   /** Only content with exactly this title */
   title?: string;
   /** Only pages in these states (current and archived by default); sent comma-separated */
-  status?: Array<"current" | "archived" | "deleted" | "trashed" | "draft">;
+  status?: Array<"current" | "archived" | "deleted" | "trashed">;
   /** Order of the results; a leading - sorts descending */
   sort?: "id" | "-id" | "title" | "-title" | "created-date" | "-created-date" | "modified-date" | "-modified-date";
-  /** Include each body in this format (no body without it) */
-  "body-format"?: "storage" | "atlas_doc_format" | "view";
+  /** Include each body in this format (no body without it; lists offer no rendered HTML, a single page's get does) */
+  "body-format"?: "storage" | "atlas_doc_format";
   /** The next page's URL, as the previous page gave it (meta.next); the request goes there with the query it carries */
   next_page_url?: string;
 }
@@ -110,11 +110,11 @@ export interface ConfluencePagesListSnakeParams {
   /** Only content with exactly this title */
   title?: string;
   /** Only pages in these states (current and archived by default); sent comma-separated */
-  status?: Array<"current" | "archived" | "deleted" | "trashed" | "draft">;
+  status?: Array<"current" | "archived" | "deleted" | "trashed">;
   /** Order of the results; a leading - sorts descending */
   sort?: "id" | "-id" | "title" | "-title" | "created-date" | "-created-date" | "modified-date" | "-modified-date";
-  /** Include each body in this format (no body without it) */
-  body_format?: "storage" | "atlas_doc_format" | "view";
+  /** Include each body in this format (no body without it; lists offer no rendered HTML, a single page's get does) */
+  body_format?: "storage" | "atlas_doc_format";
   /** The next page's URL, as the previous page gave it (meta.next); the request goes there with the query it carries */
   next_page_url?: string;
 }
@@ -124,7 +124,7 @@ export interface ConfluencePagesGetParams {
   /** The content id (numeric), e.g. 65798 */
   id: string;
   /** Include the body in this format (no body without it) */
-  "body-format"?: "storage" | "atlas_doc_format" | "view";
+  "body-format"?: "storage" | "atlas_doc_format" | "view" | "export_view" | "anonymous_export_view" | "styled_view" | "editor";
   /** Read this published version (its number) instead of the current one; 1.. */
   version?: number;
 }
@@ -134,7 +134,7 @@ export interface ConfluencePagesGetSnakeParams {
   /** The content id (numeric), e.g. 65798 */
   id: string;
   /** Include the body in this format (no body without it) */
-  body_format?: "storage" | "atlas_doc_format" | "view";
+  body_format?: "storage" | "atlas_doc_format" | "view" | "export_view" | "anonymous_export_view" | "styled_view" | "editor";
   /** Read this published version (its number) instead of the current one; 1.. */
   version?: number;
 }
@@ -178,11 +178,11 @@ export interface ConfluenceBlogPostsListParams {
   /** Only content with exactly this title */
   title?: string;
   /** Only blog posts in these states (current by default); sent comma-separated */
-  status?: Array<"current" | "deleted" | "trashed" | "draft">;
+  status?: Array<"current" | "deleted" | "trashed">;
   /** Order of the results; a leading - sorts descending */
-  sort?: "id" | "-id" | "title" | "-title" | "created-date" | "-created-date" | "modified-date" | "-modified-date";
-  /** Include each body in this format (no body without it) */
-  "body-format"?: "storage" | "atlas_doc_format" | "view";
+  sort?: "id" | "-id" | "created-date" | "-created-date" | "modified-date" | "-modified-date";
+  /** Include each body in this format (no body without it; lists offer no rendered HTML, a single page's get does) */
+  "body-format"?: "storage" | "atlas_doc_format";
   /** The next page's URL, as the previous page gave it (meta.next); the request goes there with the query it carries */
   next_page_url?: string;
 }
@@ -198,11 +198,11 @@ export interface ConfluenceBlogPostsListSnakeParams {
   /** Only content with exactly this title */
   title?: string;
   /** Only blog posts in these states (current by default); sent comma-separated */
-  status?: Array<"current" | "deleted" | "trashed" | "draft">;
+  status?: Array<"current" | "deleted" | "trashed">;
   /** Order of the results; a leading - sorts descending */
-  sort?: "id" | "-id" | "title" | "-title" | "created-date" | "-created-date" | "modified-date" | "-modified-date";
-  /** Include each body in this format (no body without it) */
-  body_format?: "storage" | "atlas_doc_format" | "view";
+  sort?: "id" | "-id" | "created-date" | "-created-date" | "modified-date" | "-modified-date";
+  /** Include each body in this format (no body without it; lists offer no rendered HTML, a single page's get does) */
+  body_format?: "storage" | "atlas_doc_format";
   /** The next page's URL, as the previous page gave it (meta.next); the request goes there with the query it carries */
   next_page_url?: string;
 }
@@ -212,7 +212,7 @@ export interface ConfluenceBlogPostsGetParams {
   /** The content id (numeric), e.g. 65798 */
   id: string;
   /** Include the body in this format (no body without it) */
-  "body-format"?: "storage" | "atlas_doc_format" | "view";
+  "body-format"?: "storage" | "atlas_doc_format" | "view" | "export_view" | "anonymous_export_view" | "styled_view" | "editor";
   /** Read this published version (its number) instead of the current one; 1.. */
   version?: number;
 }
@@ -222,7 +222,7 @@ export interface ConfluenceBlogPostsGetSnakeParams {
   /** The content id (numeric), e.g. 65798 */
   id: string;
   /** Include the body in this format (no body without it) */
-  body_format?: "storage" | "atlas_doc_format" | "view";
+  body_format?: "storage" | "atlas_doc_format" | "view" | "export_view" | "anonymous_export_view" | "styled_view" | "editor";
   /** Read this published version (its number) instead of the current one; 1.. */
   version?: number;
 }

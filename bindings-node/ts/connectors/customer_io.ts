@@ -193,7 +193,7 @@ export interface CustomerIoSegmentsContextStoreSearchParams {
 
 /** `messages` of Customer.io: list, get, contextStoreSearch. */
 export class CustomerIoMessages extends Entity {
-  /** Message deliveries, newest first. (customer-io messages.list) */
+  /** Message deliveries, newest first (the last 6 months unless start_ts and end_ts say otherwise). (customer-io messages.list) */
   list(params: CustomerIoMessagesListParams = {}, options?: ExecuteOptions): Promise<ExecutionResult<CustomerIoMessage[]>> {
     return this.run("list", params, options);
   }
@@ -221,6 +221,12 @@ export interface CustomerIoMessagesListParams {
   campaign_id?: number;
   /** Only deliveries of this newsletter */
   newsletter_id?: number;
+  /** Only deliveries of this campaign action */
+  action_id?: number;
+  /** Only deliveries created at or after this time (Unix seconds; a window of at most 6 months) */
+  start_ts?: number;
+  /** Only deliveries created before this time (Unix seconds) */
+  end_ts?: number;
 }
 
 /** Params of `customer-io messages.get`. */
@@ -231,7 +237,7 @@ export interface CustomerIoMessagesGetParams {
 
 /** Params of `customer-io messages.context_store_search`. */
 export interface CustomerIoMessagesContextStoreSearchParams {
-  /** {filter?, sort?}; omit or {} for every record. Record fields: action_id, broadcast_id, campaign_id, content_id, created, customer_id, customer_identifiers, deduplicate_id, failure_message, forgotten, id, message_template_id, metrics, newsletter_id, parent_action_id, recipient, subject, trigger_event_id, type */
+  /** {filter?, sort?}; omit or {} for every record. Record fields: action_id, broadcast_id, campaign_id, content_id, created, customer_id, customer_identifiers, deduplicate_id, failure_message, forgotten, id, metrics, msg_template_id, newsletter_id, parent_action_id, recipient, subject, trigger_event_id, type */
   query?: Record<string, unknown>;
   /** Most records to return (default 1000); 1..1000 */
   limit?: number;
@@ -327,7 +333,7 @@ export class CustomerIoSnippets extends Entity {
   list(params: CustomerIoSnippetsListParams = {}, options?: ExecuteOptions): Promise<ExecutionResult<CustomerIoSnippet[]>> {
     return this.run("list", params, options);
   }
-  /** Create a snippet (or replace the one of that name). (customer-io snippets.create) */
+  /** Create a snippet (422 when one of that name exists; update replaces one). (customer-io snippets.create) */
   create(params: CustomerIoSnippetsCreateParams, options?: ExecuteOptions): Promise<ExecutionResult<CustomerIoSnippetCreate>> {
     return this.run("create", params, options);
   }
@@ -737,10 +743,10 @@ export class CustomerIoTransactionalPush extends Entity {
 
 /** Params of `customer-io transactional_push.create`. */
 export interface CustomerIoTransactionalPushCreateParams {
+  /** The transactional message's id or trigger name */
+  transactional_message_id: unknown;
   /** Who receives it: exactly one of id, email or cio_id */
   identifiers: Record<string, unknown>;
-  /** The transactional message's id or trigger name */
-  transactional_message_id?: unknown;
   /** Values for the message's Liquid ({{ trigger.x }}) */
   message_data?: Record<string, unknown>;
   /** Do not keep the message body */
@@ -997,7 +1003,7 @@ export interface CustomerIoMessageCustomerIdentifiers {
 export interface CustomerIoMessage {
   id?: string | null;
   deduplicate_id?: string | null;
-  message_template_id?: number | null;
+  msg_template_id?: number | null;
   customer_id?: string | null;
   customer_identifiers?: CustomerIoMessageCustomerIdentifiers | null;
   recipient?: string | null;

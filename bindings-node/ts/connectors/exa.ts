@@ -13,10 +13,10 @@ export class ExaSearchResults extends Entity {
 export interface ExaSearchResultsListParams {
   /** What to search for, in plain words (e.g. startups building AI agents for accounting) */
   query: string;
-  /** How to search: auto (Exa's default) picks; fast and instant trade depth for speed; the deep ones reason over more results */
-  type?: "auto" | "instant" | "fast" | "deep-lite" | "deep" | "deep-reasoning";
+  /** How to search: auto (Exa's default) picks; neural is embeddings search; fast and instant trade depth for speed; the deep ones reason over more results */
+  type?: "auto" | "neural" | "instant" | "fast" | "deep-lite" | "deep" | "deep-reasoning";
   /** Only pages of this kind */
-  category?: "company" | "research paper" | "news" | "personal site" | "financial report" | "people";
+  category?: "company" | "research paper" | "news" | "pdf" | "personal site" | "financial report" | "people";
   /** Filter out unsafe content */
   moderation?: boolean;
   /** Results to return (Exa defaults to 10); 1..100 */
@@ -41,10 +41,10 @@ export interface ExaSearchResultsListParams {
 export interface ExaSearchResultsListSnakeParams {
   /** What to search for, in plain words (e.g. startups building AI agents for accounting) */
   query: string;
-  /** How to search: auto (Exa's default) picks; fast and instant trade depth for speed; the deep ones reason over more results */
-  type?: "auto" | "instant" | "fast" | "deep-lite" | "deep" | "deep-reasoning";
+  /** How to search: auto (Exa's default) picks; neural is embeddings search; fast and instant trade depth for speed; the deep ones reason over more results */
+  type?: "auto" | "neural" | "instant" | "fast" | "deep-lite" | "deep" | "deep-reasoning";
   /** Only pages of this kind */
-  category?: "company" | "research paper" | "news" | "personal site" | "financial report" | "people";
+  category?: "company" | "research paper" | "news" | "pdf" | "personal site" | "financial report" | "people";
   /** Filter out unsafe content */
   moderation?: boolean;
   /** Results to return (Exa defaults to 10); 1..100 */
@@ -81,8 +81,8 @@ export interface ExaContentsListParams {
   text?: boolean | Record<string, unknown>;
   /** true for each page's most relevant snippets, or the options of the highlights */
   highlights?: boolean | Record<string, unknown>;
-  /** Ask for an AI summary of each page, guided by `query` */
-  summary?: Record<string, unknown>;
+  /** true for a summary of each page, or its options: guided by `query`, following `schema` */
+  summary?: boolean | Record<string, unknown>;
 }
 
 /** `similar_results` of Exa: list. */

@@ -111,7 +111,7 @@ export interface FacebookMarketingCampaignsCreateParams {
   lifetime_budget?: string;
   /** (no description) */
   bid_strategy?: string;
-  /** Let ad sets share up to 20% of their budgets */
+  /** Let ad sets share up to 20% of their budgets; Meta requires it (true or false) when the campaign has no daily_budget or lifetime_budget of its own */
   is_adset_budget_sharing_enabled?: boolean;
 }
 
@@ -340,7 +340,7 @@ export interface FacebookMarketingAdsInsightsListParams {
   /** Comma-separated fields to return (nested as `creative{id,name}`); without it the Graph API answers only a few, mostly `id` and `name` */
   fields?: string;
   /** A relative window; ignored when time_range is given */
-  date_preset?: "today" | "yesterday" | "this_month" | "last_month" | "this_quarter" | "maximum" | "last_3d" | "last_7d" | "last_14d" | "last_28d" | "last_30d" | "last_90d" | "last_week_mon_sun" | "last_week_sun_sat" | "last_quarter" | "last_year" | "this_week_mon_today" | "this_week_sun_today" | "this_year";
+  date_preset?: "today" | "yesterday" | "this_month" | "last_month" | "this_quarter" | "maximum" | "last_3d" | "last_7d" | "last_14d" | "last_28d" | "last_30d" | "last_90d" | "last_week_mon_sun" | "last_week_sun_sat" | "last_quarter" | "last_year" | "this_week_mon_today" | "this_week_sun_today" | "this_year" | "data_maximum";
   /** JSON text: {"since":"2025-01-01","until":"2025-01-31"} */
   time_range?: string;
   /** One row per account, campaign, ad set or ad; default "account" */
@@ -462,7 +462,7 @@ export interface FacebookMarketingPixelStatsListParams {
   /** Window end (ISO 8601 or Unix seconds) */
   end_time?: string;
   /** How counts are broken down; default "event" */
-  aggregation?: "event" | "device" | "custom_data_field";
+  aggregation?: "browser_type" | "custom_data_field" | "device_os" | "device_type" | "event" | "event_detection_method" | "event_processing_results" | "event_source" | "event_total_counts" | "event_value_count" | "host" | "pixel_fire" | "url" | "url_by_rule";
 }
 
 /** `ad_library` of Facebook Marketing: list. */

@@ -19,13 +19,13 @@ export class FreshdeskTickets extends Entity {
 
 /** Params of `freshdesk tickets.list`. */
 export interface FreshdeskTicketsListParams {
-  /** Records per page, at most 100 (Freshdesk's default is 30); 1..100; default 100 */
+  /** Records per page, at most 100 (Freshdesk's default is 30); 1..100; default 30 */
   per_page?: number;
   /** The page to fetch, from 1; 1..; default 1 */
   page?: number;
   /** Only tickets changed since this time (also lifts the 30-day window) */
   updated_since?: string;
-  /** default "updated_at" */
+  /** default "created_at" */
   order_by?: "created_at" | "due_by" | "updated_at" | "status";
   /** default "desc" */
   order_type?: "asc" | "desc";
@@ -67,7 +67,7 @@ export class FreshdeskContacts extends Entity {
 
 /** Params of `freshdesk contacts.list`. */
 export interface FreshdeskContactsListParams {
-  /** Records per page, at most 100 (Freshdesk's default is 30); 1..100; default 100 */
+  /** Records per page, at most 100 (Freshdesk's default is 30); 1..100; default 30 */
   per_page?: number;
   /** The page to fetch, from 1; 1..; default 1 */
   page?: number;
@@ -111,7 +111,7 @@ export class FreshdeskAgents extends Entity {
 
 /** Params of `freshdesk agents.list`. */
 export interface FreshdeskAgentsListParams {
-  /** Records per page, at most 100 (Freshdesk's default is 30); 1..100; default 100 */
+  /** Records per page, at most 100 (Freshdesk's default is 30); 1..100; default 30 */
   per_page?: number;
   /** The page to fetch, from 1; 1..; default 1 */
   page?: number;
@@ -153,7 +153,7 @@ export class FreshdeskGroups extends Entity {
 
 /** Params of `freshdesk groups.list`. */
 export interface FreshdeskGroupsListParams {
-  /** Records per page, at most 100 (Freshdesk's default is 30); 1..100; default 100 */
+  /** Records per page, at most 100 (Freshdesk's default is 30); 1..100; default 30 */
   per_page?: number;
   /** The page to fetch, from 1; 1..; default 1 */
   page?: number;
@@ -195,7 +195,7 @@ export class FreshdeskCompanies extends Entity {
 
 /** Params of `freshdesk companies.list`. */
 export interface FreshdeskCompaniesListParams {
-  /** Records per page, at most 100 (Freshdesk's default is 30); 1..100; default 100 */
+  /** Records per page, at most 100 (Freshdesk's default is 30); 1..100; default 30 */
   per_page?: number;
   /** The page to fetch, from 1; 1..; default 1 */
   page?: number;
@@ -237,7 +237,7 @@ export class FreshdeskRoles extends Entity {
 
 /** Params of `freshdesk roles.list`. */
 export interface FreshdeskRolesListParams {
-  /** Records per page, at most 100 (Freshdesk's default is 30); 1..100; default 100 */
+  /** Records per page, at most 100 (Freshdesk's default is 30); 1..100; default 30 */
   per_page?: number;
   /** The page to fetch, from 1; 1..; default 1 */
   page?: number;
@@ -275,7 +275,7 @@ export class FreshdeskSatisfactionRatings extends Entity {
 
 /** Params of `freshdesk satisfaction_ratings.list`. */
 export interface FreshdeskSatisfactionRatingsListParams {
-  /** Records per page, at most 100 (Freshdesk's default is 30); 1..100; default 100 */
+  /** Records per page, at most 100 (Freshdesk's default is 30); 1..100; default 30 */
   per_page?: number;
   /** The page to fetch, from 1; 1..; default 1 */
   page?: number;
@@ -309,7 +309,7 @@ export class FreshdeskSurveys extends Entity {
 
 /** Params of `freshdesk surveys.list`. */
 export interface FreshdeskSurveysListParams {
-  /** Records per page, at most 100 (Freshdesk's default is 30); 1..100; default 100 */
+  /** Records per page, at most 100 (Freshdesk's default is 30); 1..100; default 30 */
   per_page?: number;
   /** The page to fetch, from 1; 1..; default 1 */
   page?: number;
@@ -341,7 +341,7 @@ export class FreshdeskTimeEntries extends Entity {
 
 /** Params of `freshdesk time_entries.list`. */
 export interface FreshdeskTimeEntriesListParams {
-  /** Records per page, at most 100 (Freshdesk's default is 30); 1..100; default 100 */
+  /** Records per page, at most 100 (Freshdesk's default is 30); 1..100; default 30 */
   per_page?: number;
   /** The page to fetch, from 1; 1..; default 1 */
   page?: number;
@@ -373,7 +373,7 @@ export class FreshdeskTicketFields extends Entity {
 
 /** Params of `freshdesk ticket_fields.list`. */
 export interface FreshdeskTicketFieldsListParams {
-  /** Records per page, at most 100 (Freshdesk's default is 30); 1..100; default 100 */
+  /** Records per page, at most 100 (Freshdesk's default is 30); 1..100; default 30 */
   per_page?: number;
   /** The page to fetch, from 1; 1..; default 1 */
   page?: number;

@@ -168,7 +168,7 @@ export interface GithubCommitsListParams {
   /** Only commits that touch this file or directory, e.g. `src/lib.rs` */
   path?: string;
   /** Fields to select on each commit instead of the defaults, by name, e.g. ["oid", "abbreviatedOid", "author"] (an object field such as `author` comes with its default sub-selection) */
-  fields?: Array<"oid" | "abbreviatedOid" | "messageHeadline" | "message" | "committedDate" | "url" | "additions" | "deletions" | "changedFiles" | "author" | "parents">;
+  fields?: Array<"oid" | "abbreviatedOid" | "messageHeadline" | "message" | "committedDate" | "url" | "additions" | "deletions" | "changedFilesIfAvailable" | "changedFiles" | "author" | "parents">;
 }
 
 /** Params of `github commits.get`. */
@@ -180,7 +180,7 @@ export interface GithubCommitsGetParams {
   /** Commit SHA (full or at least 7 characters) */
   sha: string;
   /** Fields to select on each commit instead of the defaults, by name, e.g. ["oid", "abbreviatedOid", "author"] (an object field such as `author` comes with its default sub-selection) */
-  fields?: Array<"oid" | "abbreviatedOid" | "messageHeadline" | "message" | "committedDate" | "url" | "additions" | "deletions" | "changedFiles" | "author" | "parents">;
+  fields?: Array<"oid" | "abbreviatedOid" | "messageHeadline" | "message" | "committedDate" | "url" | "additions" | "deletions" | "changedFilesIfAvailable" | "changedFiles" | "author" | "parents">;
 }
 
 /** `tags` of GitHub: list, get. */
@@ -1185,7 +1185,10 @@ export interface GithubCommit {
   url?: string | null;
   additions?: number | null;
   deletions?: number | null;
+  /** Deprecated by GitHub: the call fails on a commit whose count GitHub cannot compute; changedFilesIfAvailable is null instead. */
   changedFiles?: number | null;
+  /** Files changed; null when GitHub cannot compute it. */
+  changedFilesIfAvailable?: number | null;
   /** Who wrote it. */
   author?: GithubCommitAuthor | null;
   parents?: GithubRepositoryRepositoryTopics | null;
@@ -1686,8 +1689,10 @@ export interface GithubProjectItemContent {
   /** Number within the repository. */
   number?: number | null;
   title?: string | null;
-  /** State of the object. */
+  /** State of an issue item. */
   state?: "CLOSED" | "OPEN" | null;
+  /** State of a pull request item (GraphQL forbids one name for the issue's and the pull request's state, whose types differ). */
+  pullRequestState?: "CLOSED" | "MERGED" | "OPEN" | null;
   /** Web page of the object. */
   url?: string | null;
   repository?: GithubProjectItemContentRepository | null;

@@ -80,7 +80,7 @@ export interface GitlabIssuesListParams {
   /** created_by_me, assigned_to_me or all (GitLab's default for project lists) */
   scope?: "created_by_me" | "assigned_to_me" | "all";
   /** Sort key (GitLab's default created_at) */
-  order_by?: "created_at" | "updated_at" | "priority" | "due_date" | "relative_position" | "label_priority" | "milestone_due" | "popularity" | "weight";
+  order_by?: "created_at" | "updated_at" | "priority" | "due_date" | "relative_position" | "label_priority" | "milestone_due" | "popularity" | "title" | "weight";
   /** Sort direction */
   sort?: "asc" | "desc";
   /** Only records created at or after this time */
@@ -126,7 +126,7 @@ export interface GitlabMergeRequestsListParams {
   /** created_by_me, assigned_to_me or all (GitLab's default for project lists) */
   scope?: "created_by_me" | "assigned_to_me" | "all";
   /** Sort key (GitLab's default created_at) */
-  order_by?: "created_at" | "title" | "updated_at";
+  order_by?: "created_at" | "title" | "updated_at" | "merged_at";
   /** Sort direction */
   sort?: "asc" | "desc";
   /** Only records created at or after this time */
@@ -259,8 +259,8 @@ export interface GitlabGroupsListParams {
   search?: string;
   /** Only groups the caller owns */
   owned?: boolean;
-  /** Sort key (GitLab's default name) */
-  order_by?: "name" | "path" | "id";
+  /** Sort key (GitLab's default name; similarity with search) */
+  order_by?: "name" | "path" | "id" | "similarity";
   /** Sort direction */
   sort?: "asc" | "desc";
 }

@@ -87,8 +87,8 @@ export interface GmailMessagesGetParams {
   messageId: string;
   /** full (parsed payload, the default), metadata (headers only), minimal (ids and labels) or raw */
   format?: "full" | "metadata" | "minimal" | "raw";
-  /** With format=metadata, the headers to include (e.g. Subject) */
-  metadataHeaders?: string;
+  /** With format=metadata, the headers to include (one name such as Subject, or a list sent as repeated params) */
+  metadataHeaders?: string | string[];
 }
 
 /** `GmailMessagesGetParams` in snake_case. */
@@ -97,8 +97,8 @@ export interface GmailMessagesGetSnakeParams {
   message_id: string;
   /** full (parsed payload, the default), metadata (headers only), minimal (ids and labels) or raw */
   format?: "full" | "metadata" | "minimal" | "raw";
-  /** With format=metadata, the headers to include (e.g. Subject) */
-  metadata_headers?: string;
+  /** With format=metadata, the headers to include (one name such as Subject, or a list sent as repeated params) */
+  metadata_headers?: string | string[];
 }
 
 /** Params of `gmail messages.update`. */
@@ -223,8 +223,8 @@ export interface GmailThreadsGetParams {
   threadId: string;
   /** full (the default), metadata or minimal, for every message of the thread */
   format?: "full" | "metadata" | "minimal";
-  /** With format=metadata, the headers to include (e.g. Subject) */
-  metadataHeaders?: string;
+  /** With format=metadata, the headers to include (one name such as Subject, or a list sent as repeated params) */
+  metadataHeaders?: string | string[];
 }
 
 /** `GmailThreadsGetParams` in snake_case. */
@@ -233,8 +233,8 @@ export interface GmailThreadsGetSnakeParams {
   thread_id: string;
   /** full (the default), metadata or minimal, for every message of the thread */
   format?: "full" | "metadata" | "minimal";
-  /** With format=metadata, the headers to include (e.g. Subject) */
-  metadata_headers?: string;
+  /** With format=metadata, the headers to include (one name such as Subject, or a list sent as repeated params) */
+  metadata_headers?: string | string[];
 }
 
 /** Params of `gmail threads.context_store_search`. */

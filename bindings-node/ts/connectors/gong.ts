@@ -227,6 +227,8 @@ export class GongStatsActivityAggregate extends Entity {
 export interface GongStatsActivityAggregateListParams {
   /** Date range (company time zone) and optional users, e.g. {"fromDate": "2024-03-01", "toDate": "2024-04-01"} */
   filter: Record<string, unknown>;
+  /** Cursor from the previous page's `cursor` meta, to fetch the next page */
+  cursor?: string;
 }
 
 /** `stats_activity_day_by_day` of Gong: list. */
@@ -241,6 +243,8 @@ export class GongStatsActivityDayByDay extends Entity {
 export interface GongStatsActivityDayByDayListParams {
   /** Date range (company time zone) and optional users, e.g. {"fromDate": "2024-03-01", "toDate": "2024-04-01"} */
   filter: Record<string, unknown>;
+  /** Cursor from the previous page's `cursor` meta, to fetch the next page */
+  cursor?: string;
 }
 
 /** `stats_interaction` of Gong: list. */
@@ -255,6 +259,8 @@ export class GongStatsInteraction extends Entity {
 export interface GongStatsInteractionListParams {
   /** Date range (company time zone) and optional users, e.g. {"fromDate": "2024-03-01", "toDate": "2024-04-01"} */
   filter: Record<string, unknown>;
+  /** Cursor from the previous page's `cursor` meta, to fetch the next page */
+  cursor?: string;
 }
 
 /** `settings_scorecards` of Gong: list, contextStoreSearch. */

@@ -608,7 +608,7 @@ export interface GoogleDriveRevisionsGetSnakeParams {
 /** `changes` of Google Drive: list, contextStoreSearch. */
 export class GoogleDriveChanges extends Entity {
   /** List changes since a page token. (google-drive changes.list) */
-  list(params: GoogleDriveChangesListParams | GoogleDriveChangesListSnakeParams = {}, options?: ExecuteOptions): Promise<ExecutionResult<GoogleDriveChange[]>> {
+  list(params: GoogleDriveChangesListParams | GoogleDriveChangesListSnakeParams, options?: ExecuteOptions): Promise<ExecutionResult<GoogleDriveChange[]>> {
     return this.run("list", params, options);
   }
   /** Search the changes records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (google-drive changes.context_store_search) */
@@ -619,8 +619,8 @@ export class GoogleDriveChanges extends Entity {
 
 /** Params of `google-drive changes.list`. */
 export interface GoogleDriveChangesListParams {
-  /** Where to continue from (a start page token or the previous page's nextPageToken) */
-  pageToken?: string;
+  /** Where to continue from (a start page token or the previous page's nextPageToken); Google requires it */
+  pageToken: string;
   /** Changes per page (1 to 1000; Google defaults to 100); 1..1000 */
   pageSize?: number;
   /** List the changes of this shared drive */
@@ -639,8 +639,8 @@ export interface GoogleDriveChangesListParams {
 
 /** `GoogleDriveChangesListParams` in snake_case. */
 export interface GoogleDriveChangesListSnakeParams {
-  /** Where to continue from (a start page token or the previous page's nextPageToken) */
-  page_token?: string;
+  /** Where to continue from (a start page token or the previous page's nextPageToken); Google requires it */
+  page_token: string;
   /** Changes per page (1 to 1000; Google defaults to 100); 1..1000 */
   page_size?: number;
   /** List the changes of this shared drive */

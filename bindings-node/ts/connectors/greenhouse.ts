@@ -17,7 +17,7 @@ export class GreenhouseApplications extends Entity {
 export interface GreenhouseApplicationsListParams {
   /** The cursor value of the previous page's Link rel="next" URL. Give it alone; Harvest refuses it with other params */
   cursor?: string;
-  /** Records per page, 1 to 500 (500 when absent); 1..500; default 500 */
+  /** Records per page, 1 to 500 (Greenhouse sends 100 when absent); 1..500; default 100 */
   per_page?: number;
   /** Only the records with these ids (up to 50), sent comma-separated */
   ids?: number[];
@@ -55,7 +55,7 @@ export class GreenhouseCandidates extends Entity {
 export interface GreenhouseCandidatesListParams {
   /** The cursor value of the previous page's Link rel="next" URL. Give it alone; Harvest refuses it with other params */
   cursor?: string;
-  /** Records per page, 1 to 500 (500 when absent); 1..500; default 500 */
+  /** Records per page, 1 to 500 (Greenhouse sends 100 when absent); 1..500; default 100 */
   per_page?: number;
   /** Only the records with these ids (up to 50), sent comma-separated */
   ids?: number[];
@@ -93,7 +93,7 @@ export class GreenhouseDepartments extends Entity {
 export interface GreenhouseDepartmentsListParams {
   /** The cursor value of the previous page's Link rel="next" URL. Give it alone; Harvest refuses it with other params */
   cursor?: string;
-  /** Records per page, 1 to 500 (500 when absent); 1..500; default 500 */
+  /** Records per page, 1 to 500 (Greenhouse sends 100 when absent); 1..500; default 100 */
   per_page?: number;
   /** Only the records with these ids (up to 50), sent comma-separated */
   ids?: number[];
@@ -129,7 +129,7 @@ export class GreenhouseInterviews extends Entity {
 export interface GreenhouseInterviewsListParams {
   /** The cursor value of the previous page's Link rel="next" URL. Give it alone; Harvest refuses it with other params */
   cursor?: string;
-  /** Records per page, 1 to 500 (500 when absent); 1..500; default 500 */
+  /** Records per page, 1 to 500 (Greenhouse sends 100 when absent); 1..500; default 100 */
   per_page?: number;
   /** Only the records with these ids (up to 50), sent comma-separated */
   ids?: number[];
@@ -167,7 +167,7 @@ export class GreenhouseJobPosts extends Entity {
 export interface GreenhouseJobPostsListParams {
   /** The cursor value of the previous page's Link rel="next" URL. Give it alone; Harvest refuses it with other params */
   cursor?: string;
-  /** Records per page, 1 to 500 (500 when absent); 1..500; default 500 */
+  /** Records per page, 1 to 500 (Greenhouse sends 100 when absent); 1..500; default 100 */
   per_page?: number;
   /** Only the records with these ids (up to 50), sent comma-separated */
   ids?: number[];
@@ -207,7 +207,7 @@ export class GreenhouseJobs extends Entity {
 export interface GreenhouseJobsListParams {
   /** The cursor value of the previous page's Link rel="next" URL. Give it alone; Harvest refuses it with other params */
   cursor?: string;
-  /** Records per page, 1 to 500 (500 when absent); 1..500; default 500 */
+  /** Records per page, 1 to 500 (Greenhouse sends 100 when absent); 1..500; default 100 */
   per_page?: number;
   /** Only the records with these ids (up to 50), sent comma-separated */
   ids?: number[];
@@ -245,7 +245,7 @@ export class GreenhouseOffers extends Entity {
 export interface GreenhouseOffersListParams {
   /** The cursor value of the previous page's Link rel="next" URL. Give it alone; Harvest refuses it with other params */
   cursor?: string;
-  /** Records per page, 1 to 500 (500 when absent); 1..500; default 500 */
+  /** Records per page, 1 to 500 (Greenhouse sends 100 when absent); 1..500; default 100 */
   per_page?: number;
   /** Only the records with these ids (up to 50), sent comma-separated */
   ids?: number[];
@@ -283,7 +283,7 @@ export class GreenhouseOffices extends Entity {
 export interface GreenhouseOfficesListParams {
   /** The cursor value of the previous page's Link rel="next" URL. Give it alone; Harvest refuses it with other params */
   cursor?: string;
-  /** Records per page, 1 to 500 (500 when absent); 1..500; default 500 */
+  /** Records per page, 1 to 500 (Greenhouse sends 100 when absent); 1..500; default 100 */
   per_page?: number;
   /** Only the records with these ids (up to 50), sent comma-separated */
   ids?: number[];
@@ -319,7 +319,7 @@ export class GreenhouseSources extends Entity {
 export interface GreenhouseSourcesListParams {
   /** The cursor value of the previous page's Link rel="next" URL. Give it alone; Harvest refuses it with other params */
   cursor?: string;
-  /** Records per page, 1 to 500 (500 when absent); 1..500; default 500 */
+  /** Records per page, 1 to 500 (Greenhouse sends 100 when absent); 1..500; default 100 */
   per_page?: number;
   /** Only the records with these ids (up to 50), sent comma-separated */
   ids?: number[];
@@ -355,7 +355,7 @@ export class GreenhouseUsers extends Entity {
 export interface GreenhouseUsersListParams {
   /** The cursor value of the previous page's Link rel="next" URL. Give it alone; Harvest refuses it with other params */
   cursor?: string;
-  /** Records per page, 1 to 500 (500 when absent); 1..500; default 500 */
+  /** Records per page, 1 to 500 (Greenhouse sends 100 when absent); 1..500; default 100 */
   per_page?: number;
   /** Only the records with these ids (up to 50), sent comma-separated */
   ids?: number[];
@@ -399,7 +399,7 @@ export class GreenhouseAttachments extends Entity {
 export interface GreenhouseAttachmentsListParams {
   /** The cursor value of the previous page's Link rel="next" URL. Give it alone; Harvest refuses it with other params */
   cursor?: string;
-  /** Records per page, 1 to 500 (500 when absent); 1..500; default 500 */
+  /** Records per page, 1 to 500 (Greenhouse sends 100 when absent); 1..500; default 100 */
   per_page?: number;
   /** Only the records with these ids (up to 50), sent comma-separated */
   ids?: number[];
@@ -440,7 +440,7 @@ export interface GreenhouseAttachmentsContextStoreSearchParams {
  * `new GreenhouseConnector({ externalUserId, airbyteClientId, airbyteClientSecret })` or `connect("greenhouse", { workspaceName })`.
  *
  * Credentials, one of (* required):
- * - OAuth 2.0: client_id*, client_secret*, refresh_token*, access_token
+ * - OAuth 2.0: client_id*, client_secret*, refresh_token, access_token
  */
 export class GreenhouseConnector extends Connector {
   static override readonly slug = "greenhouse";
@@ -652,7 +652,7 @@ export interface GreenhouseOffer {
   job_id?: number | null;
   opening_id?: number | null;
   version?: number | null;
-  /** unresolved, accepted, rejected or deprecated. */
+  /** Created, Accepted, Rejected or Deprecated. */
   status?: string | null;
   sent_on?: string | null;
   starts_on?: string | null;

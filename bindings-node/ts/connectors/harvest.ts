@@ -626,17 +626,17 @@ export interface HarvestTaskAssignmentsContextStoreSearchParams {
 /** `time_projects` of Harvest: list. */
 export class HarvestTimeProjects extends Entity {
   /** Time report by project (hours and billable amounts per project between two dates). (harvest time_projects.list) */
-  list(params: HarvestTimeProjectsListParams = {}, options?: ExecuteOptions): Promise<ExecutionResult<HarvestTimeProject[]>> {
+  list(params: HarvestTimeProjectsListParams, options?: ExecuteOptions): Promise<ExecutionResult<HarvestTimeProject[]>> {
     return this.run("list", params, options);
   }
 }
 
 /** Params of `harvest time_projects.list`. */
 export interface HarvestTimeProjectsListParams {
-  /** First day of the report, YYYYMMDD; default "20200101" */
-  from?: string;
-  /** Last day of the report, YYYYMMDD (at most a year after `from`); default "21000101" */
-  to?: string;
+  /** First day of the report, YYYYMMDD (Harvest reports at most a year, from..to) */
+  from: string;
+  /** Last day of the report, YYYYMMDD (at most a year after `from`) */
+  to: string;
   /** Records per page, 1 to 2000; 1..2000; default 2000 */
   per_page?: number;
   /** The next page's URL, as the previous page gave it (meta.next_link); the request goes there with the query it carries */
@@ -646,17 +646,17 @@ export interface HarvestTimeProjectsListParams {
 /** `time_tasks` of Harvest: list. */
 export class HarvestTimeTasks extends Entity {
   /** Time report by task (hours and billable amounts per task between two dates). (harvest time_tasks.list) */
-  list(params: HarvestTimeTasksListParams = {}, options?: ExecuteOptions): Promise<ExecutionResult<HarvestTimeTask[]>> {
+  list(params: HarvestTimeTasksListParams, options?: ExecuteOptions): Promise<ExecutionResult<HarvestTimeTask[]>> {
     return this.run("list", params, options);
   }
 }
 
 /** Params of `harvest time_tasks.list`. */
 export interface HarvestTimeTasksListParams {
-  /** First day of the report, YYYYMMDD; default "20200101" */
-  from?: string;
-  /** Last day of the report, YYYYMMDD (at most a year after `from`); default "21000101" */
-  to?: string;
+  /** First day of the report, YYYYMMDD (Harvest reports at most a year, from..to) */
+  from: string;
+  /** Last day of the report, YYYYMMDD (at most a year after `from`) */
+  to: string;
   /** Records per page, 1 to 2000; 1..2000; default 2000 */
   per_page?: number;
   /** The next page's URL, as the previous page gave it (meta.next_link); the request goes there with the query it carries */

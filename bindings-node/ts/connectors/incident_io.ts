@@ -43,7 +43,7 @@ export interface IncidentIoIncidentsContextStoreSearchParams {
   fields?: string[][];
 }
 
-/** `alerts` of incident.io: list, get, contextStoreSearch. */
+/** `alerts` of incident.io: list, get. */
 export class IncidentIoAlerts extends Entity {
   /** List alerts. (incident-io alerts.list) */
   list(params: IncidentIoAlertsListParams = {}, options?: ExecuteOptions): Promise<ExecutionResult<IncidentIoAlert[]>> {
@@ -53,15 +53,11 @@ export class IncidentIoAlerts extends Entity {
   get(params: IncidentIoAlertsGetParams, options?: ExecuteOptions): Promise<ExecutionResult<IncidentIoAlert>> {
     return this.run("get", params, options);
   }
-  /** Search the alerts records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (incident-io alerts.context_store_search) */
-  contextStoreSearch(params: IncidentIoAlertsContextStoreSearchParams = {}, options?: ExecuteOptions): Promise<ExecutionResult<SearchPage<IncidentIoAlert>>> {
-    return this.run("context_store_search", params, options);
-  }
 }
 
 /** Params of `incident-io alerts.list`. */
 export interface IncidentIoAlertsListParams {
-  /** Records per page, 1 to 50 (25 when absent); 1..50 */
+  /** Records per page, 1 to 50 (25 when not given; incident.io requires it); 1..50; default 25 */
   page_size?: number;
   /** The cursor of the previous page (its pagination_meta.after) */
   after?: string;
@@ -71,18 +67,6 @@ export interface IncidentIoAlertsListParams {
 export interface IncidentIoAlertsGetParams {
   /** The record's id */
   id: string;
-}
-
-/** Params of `incident-io alerts.context_store_search`. */
-export interface IncidentIoAlertsContextStoreSearchParams {
-  /** {filter?, sort?}; omit or {} for every record. Record fields: alert_source_id, attributes, created_at, deduplication_key, description, id, resolved_at, source_url, status, title, updated_at */
-  query?: Record<string, unknown>;
-  /** Most records to return (default 1000); 1..1000 */
-  limit?: number;
-  /** meta.cursor of the previous answer, for the next page of the same query */
-  cursor?: string;
-  /** Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]] */
-  fields?: string[][];
 }
 
 /** `escalations` of incident.io: list, get, contextStoreSearch. */
@@ -145,7 +129,7 @@ export class IncidentIoUsers extends Entity {
 
 /** Params of `incident-io users.list`. */
 export interface IncidentIoUsersListParams {
-  /** Records per page, 1 to 100 (25 when absent); 1..100 */
+  /** Records per page, 1 to 500 (25 when absent); 1..500 */
   page_size?: number;
   /** The cursor of the previous page (its pagination_meta.after) */
   after?: string;
@@ -183,7 +167,7 @@ export class IncidentIoIncidentUpdates extends Entity {
 
 /** Params of `incident-io incident_updates.list`. */
 export interface IncidentIoIncidentUpdatesListParams {
-  /** Records per page, 1 to 100 (25 when absent); 1..100 */
+  /** Records per page, 1 to 250 (25 when absent); 1..250 */
   page_size?: number;
   /** The cursor of the previous page (its pagination_meta.after) */
   after?: string;

@@ -247,10 +247,14 @@ export class IntercomCompanies extends Entity {
 
 /** Params of `intercom companies.list`. */
 export interface IntercomCompaniesListParams {
-  /** 1..150; default 50 */
+  /** Companies per page (Intercom's default 15, at most 60); 1..60; default 15 */
   per_page?: number;
-  /** The cursor of the page to fetch, `pages.next.starting_after` of the previous one */
-  starting_after?: string;
+  /** The page to fetch; 1..; default 1 */
+  page?: number;
+  /** Only the companies with this tag */
+  tag_id?: string;
+  /** Only the companies in this segment */
+  segment_id?: string;
 }
 
 /** Params of `intercom companies.create`. */

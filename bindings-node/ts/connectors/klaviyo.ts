@@ -95,7 +95,7 @@ export class KlaviyoEvents extends Entity {
 
 /** Params of `klaviyo events.list`. */
 export interface KlaviyoEventsListParams {
-  /** Records per page (at most 100); 1..100; default 20 */
+  /** Records per page, 1 to 1000 (Klaviyo's default 200); 1..1000; default 200 */
   "page[size]"?: number;
   /** An opaque page cursor, as in the previous page's links.next */
   "page[cursor]"?: string;
@@ -147,7 +147,7 @@ export class KlaviyoFlows extends Entity {
 
 /** Params of `klaviyo flows.list`. */
 export interface KlaviyoFlowsListParams {
-  /** Records per page (at most 100); 1..100; default 20 */
+  /** Records per page, at most 50 (Klaviyo's default 50); 1..50; default 50 */
   "page[size]"?: number;
   /** An opaque page cursor, as in the previous page's links.next */
   "page[cursor]"?: string;

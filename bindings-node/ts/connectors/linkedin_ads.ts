@@ -113,9 +113,9 @@ export interface LinkedinAdsAccountUsersListParams {
 
 /** Params of `linkedin-ads account_users.create`. */
 export interface LinkedinAdsAccountUsersCreateParams {
-  /** The ad account URN */
+  /** The ad account URN as is (urn:li:sponsoredAccount:123); it is URL-encoded for you */
   account: string;
-  /** The member URN */
+  /** The member URN as is (urn:li:person:abc); it is URL-encoded for you */
   user: string;
   /** (no description) */
   role: "ACCOUNT_BILLING_ADMIN" | "ACCOUNT_MANAGER" | "CAMPAIGN_MANAGER" | "CREATIVE_MANAGER" | "VIEWER";
@@ -123,9 +123,9 @@ export interface LinkedinAdsAccountUsersCreateParams {
 
 /** Params of `linkedin-ads account_users.update`. */
 export interface LinkedinAdsAccountUsersUpdateParams {
-  /** The ad account URN */
+  /** The ad account URN as is (urn:li:sponsoredAccount:123); it is URL-encoded for you */
   account: string;
-  /** The member URN */
+  /** The member URN as is (urn:li:person:abc); it is URL-encoded for you */
   user: string;
   /** A Rest.li partial update: `{"$set": {"field": value}}` and/or `{"$unset": ["field"]}` */
   patch: Record<string, unknown>;
@@ -133,9 +133,9 @@ export interface LinkedinAdsAccountUsersUpdateParams {
 
 /** Params of `linkedin-ads account_users.delete`. */
 export interface LinkedinAdsAccountUsersDeleteParams {
-  /** The ad account URN */
+  /** The ad account URN as is (urn:li:sponsoredAccount:123); it is URL-encoded for you */
   account: string;
-  /** The member URN */
+  /** The member URN as is (urn:li:person:abc); it is URL-encoded for you */
   user: string;
 }
 
@@ -479,7 +479,7 @@ export interface LinkedinAdsCreativesCreateSnakeParams {
 export interface LinkedinAdsCreativesGetParams {
   /** The numeric ad account id */
   account_id: number;
-  /** The creative URN, URL-encoded (urn%3Ali%3AsponsoredCreative%3A123) */
+  /** The creative URN as is (urn:li:sponsoredCreative:123); it is URL-encoded for you */
   id: string;
 }
 
@@ -487,7 +487,7 @@ export interface LinkedinAdsCreativesGetParams {
 export interface LinkedinAdsCreativesUpdateParams {
   /** The numeric ad account id */
   account_id: number;
-  /** The creative URN, URL-encoded (urn%3Ali%3AsponsoredCreative%3A123) */
+  /** The creative URN as is (urn:li:sponsoredCreative:123); it is URL-encoded for you */
   id: string;
   /** A Rest.li partial update: `{"$set": {"field": value}}` and/or `{"$unset": ["field"]}` */
   patch: Record<string, unknown>;
@@ -497,7 +497,7 @@ export interface LinkedinAdsCreativesUpdateParams {
 export interface LinkedinAdsCreativesDeleteParams {
   /** The numeric ad account id */
   account_id: number;
-  /** The creative URN, URL-encoded (urn%3Ali%3AsponsoredCreative%3A123) */
+  /** The creative URN as is (urn:li:sponsoredCreative:123); it is URL-encoded for you */
   id: string;
 }
 
@@ -545,8 +545,10 @@ export interface LinkedinAdsConversionsCreateParams {
   autoAssociationType?: "ALL_CAMPAIGNS";
   /** (no description) */
   attributionType?: "LAST_TOUCH_BY_CAMPAIGN" | "LAST_TOUCH_BY_CONVERSION";
-  /** Days (1, 7, 30 or 90) */
+  /** Days: 1, 7, 30 or 90 (365 for purchase, add-to-cart, qualified-lead and lead rules) */
   postClickAttributionWindowSize?: number;
+  /** How events are registered: CONVERSIONS_API to stream them with conversion_events create (else Insight Tag rules) */
+  conversionMethod?: string;
   /** Days (1, 7, 30 or 90) */
   viewThroughAttributionWindowSize?: number;
   /** (no description) */
@@ -569,8 +571,10 @@ export interface LinkedinAdsConversionsCreateSnakeParams {
   auto_association_type?: "ALL_CAMPAIGNS";
   /** (no description) */
   attribution_type?: "LAST_TOUCH_BY_CAMPAIGN" | "LAST_TOUCH_BY_CONVERSION";
-  /** Days (1, 7, 30 or 90) */
+  /** Days: 1, 7, 30 or 90 (365 for purchase, add-to-cart, qualified-lead and lead rules) */
   post_click_attribution_window_size?: number;
+  /** How events are registered: CONVERSIONS_API to stream them with conversion_events create (else Insight Tag rules) */
+  conversion_method?: string;
   /** Days (1, 7, 30 or 90) */
   view_through_attribution_window_size?: number;
   /** (no description) */
@@ -653,32 +657,32 @@ export class LinkedinAdsAdCampaignAnalytics extends Entity {
 
 /** Params of `linkedin-ads ad_campaign_analytics.list`. */
 export interface LinkedinAdsAdCampaignAnalyticsListParams {
+  /** The days covered, Rest.li syntax: (start:(year:2024,month:1,day:1),end:(year:2024,month:1,day:31)); end is optional */
+  dateRange: string;
   /** The campaigns to report on, a Rest.li list of URNs: List(urn%3Ali%3AsponsoredCampaign%3A123) */
   campaigns: string;
   /** The analytics finder; default "analytics" */
   q?: string;
   /** Group rows by campaign; default "CAMPAIGN" */
   pivot?: string;
-  /** One row per day, per month, or one for the whole range; default "DAILY" */
-  timeGranularity?: "DAILY" | "MONTHLY" | "ALL";
-  /** The days covered, Rest.li syntax: (start:(year:2024,month:1,day:1),end:(year:2024,month:1,day:31)); end is optional; default "(start:(year:2024,month:1,day:1),end:(year:2024,month:12,day:31))" */
-  dateRange?: string;
+  /** One row per day, per month, per year, or one for the whole range; default "DAILY" */
+  timeGranularity?: "DAILY" | "MONTHLY" | "YEARLY" | "ALL";
   /** Comma-separated metrics to return (at most 20), e.g. impressions,clicks,costInUsd,dateRange,pivotValues */
   fields?: string;
 }
 
 /** `LinkedinAdsAdCampaignAnalyticsListParams` in snake_case. */
 export interface LinkedinAdsAdCampaignAnalyticsListSnakeParams {
+  /** The days covered, Rest.li syntax: (start:(year:2024,month:1,day:1),end:(year:2024,month:1,day:31)); end is optional */
+  date_range: string;
   /** The campaigns to report on, a Rest.li list of URNs: List(urn%3Ali%3AsponsoredCampaign%3A123) */
   campaigns: string;
   /** The analytics finder; default "analytics" */
   q?: string;
   /** Group rows by campaign; default "CAMPAIGN" */
   pivot?: string;
-  /** One row per day, per month, or one for the whole range; default "DAILY" */
-  time_granularity?: "DAILY" | "MONTHLY" | "ALL";
-  /** The days covered, Rest.li syntax: (start:(year:2024,month:1,day:1),end:(year:2024,month:1,day:31)); end is optional; default "(start:(year:2024,month:1,day:1),end:(year:2024,month:12,day:31))" */
-  date_range?: string;
+  /** One row per day, per month, per year, or one for the whole range; default "DAILY" */
+  time_granularity?: "DAILY" | "MONTHLY" | "YEARLY" | "ALL";
   /** Comma-separated metrics to return (at most 20), e.g. impressions,clicks,costInUsd,dateRange,pivotValues */
   fields?: string;
 }
@@ -693,32 +697,32 @@ export class LinkedinAdsAdCreativeAnalytics extends Entity {
 
 /** Params of `linkedin-ads ad_creative_analytics.list`. */
 export interface LinkedinAdsAdCreativeAnalyticsListParams {
+  /** The days covered, Rest.li syntax: (start:(year:2024,month:1,day:1),end:(year:2024,month:1,day:31)); end is optional */
+  dateRange: string;
   /** The creatives to report on, a Rest.li list of URNs: List(urn%3Ali%3AsponsoredCreative%3A123) */
   creatives: string;
   /** The analytics finder; default "analytics" */
   q?: string;
   /** Group rows by creative; default "CREATIVE" */
   pivot?: string;
-  /** One row per day, per month, or one for the whole range; default "DAILY" */
-  timeGranularity?: "DAILY" | "MONTHLY" | "ALL";
-  /** The days covered, Rest.li syntax: (start:(year:2024,month:1,day:1),end:(year:2024,month:1,day:31)); end is optional; default "(start:(year:2024,month:1,day:1),end:(year:2024,month:12,day:31))" */
-  dateRange?: string;
+  /** One row per day, per month, per year, or one for the whole range; default "DAILY" */
+  timeGranularity?: "DAILY" | "MONTHLY" | "YEARLY" | "ALL";
   /** Comma-separated metrics to return (at most 20), e.g. impressions,clicks,costInUsd,dateRange,pivotValues */
   fields?: string;
 }
 
 /** `LinkedinAdsAdCreativeAnalyticsListParams` in snake_case. */
 export interface LinkedinAdsAdCreativeAnalyticsListSnakeParams {
+  /** The days covered, Rest.li syntax: (start:(year:2024,month:1,day:1),end:(year:2024,month:1,day:31)); end is optional */
+  date_range: string;
   /** The creatives to report on, a Rest.li list of URNs: List(urn%3Ali%3AsponsoredCreative%3A123) */
   creatives: string;
   /** The analytics finder; default "analytics" */
   q?: string;
   /** Group rows by creative; default "CREATIVE" */
   pivot?: string;
-  /** One row per day, per month, or one for the whole range; default "DAILY" */
-  time_granularity?: "DAILY" | "MONTHLY" | "ALL";
-  /** The days covered, Rest.li syntax: (start:(year:2024,month:1,day:1),end:(year:2024,month:1,day:31)); end is optional; default "(start:(year:2024,month:1,day:1),end:(year:2024,month:12,day:31))" */
-  date_range?: string;
+  /** One row per day, per month, per year, or one for the whole range; default "DAILY" */
+  time_granularity?: "DAILY" | "MONTHLY" | "YEARLY" | "ALL";
   /** Comma-separated metrics to return (at most 20), e.g. impressions,clicks,costInUsd,dateRange,pivotValues */
   fields?: string;
 }
@@ -733,32 +737,32 @@ export class LinkedinAdsAdImpressionDeviceAnalytics extends Entity {
 
 /** Params of `linkedin-ads ad_impression_device_analytics.list`. */
 export interface LinkedinAdsAdImpressionDeviceAnalyticsListParams {
+  /** The days covered, Rest.li syntax: (start:(year:2024,month:1,day:1),end:(year:2024,month:1,day:31)); end is optional */
+  dateRange: string;
   /** The campaigns to report on, a Rest.li list of URNs: List(urn%3Ali%3AsponsoredCampaign%3A123) */
   campaigns: string;
   /** The analytics finder; default "analytics" */
   q?: string;
   /** Group rows by the device the ad was shown on; default "IMPRESSION_DEVICE_TYPE" */
   pivot?: string;
-  /** One row per day, per month, or one for the whole range; default "DAILY" */
-  timeGranularity?: "DAILY" | "MONTHLY" | "ALL";
-  /** The days covered, Rest.li syntax: (start:(year:2024,month:1,day:1),end:(year:2024,month:1,day:31)); end is optional; default "(start:(year:2024,month:1,day:1),end:(year:2024,month:12,day:31))" */
-  dateRange?: string;
+  /** One row per day, per month, per year, or one for the whole range; default "DAILY" */
+  timeGranularity?: "DAILY" | "MONTHLY" | "YEARLY" | "ALL";
   /** Comma-separated metrics to return (at most 20), e.g. impressions,clicks,costInUsd,dateRange,pivotValues */
   fields?: string;
 }
 
 /** `LinkedinAdsAdImpressionDeviceAnalyticsListParams` in snake_case. */
 export interface LinkedinAdsAdImpressionDeviceAnalyticsListSnakeParams {
+  /** The days covered, Rest.li syntax: (start:(year:2024,month:1,day:1),end:(year:2024,month:1,day:31)); end is optional */
+  date_range: string;
   /** The campaigns to report on, a Rest.li list of URNs: List(urn%3Ali%3AsponsoredCampaign%3A123) */
   campaigns: string;
   /** The analytics finder; default "analytics" */
   q?: string;
   /** Group rows by the device the ad was shown on; default "IMPRESSION_DEVICE_TYPE" */
   pivot?: string;
-  /** One row per day, per month, or one for the whole range; default "DAILY" */
-  time_granularity?: "DAILY" | "MONTHLY" | "ALL";
-  /** The days covered, Rest.li syntax: (start:(year:2024,month:1,day:1),end:(year:2024,month:1,day:31)); end is optional; default "(start:(year:2024,month:1,day:1),end:(year:2024,month:12,day:31))" */
-  date_range?: string;
+  /** One row per day, per month, per year, or one for the whole range; default "DAILY" */
+  time_granularity?: "DAILY" | "MONTHLY" | "YEARLY" | "ALL";
   /** Comma-separated metrics to return (at most 20), e.g. impressions,clicks,costInUsd,dateRange,pivotValues */
   fields?: string;
 }
@@ -773,32 +777,32 @@ export class LinkedinAdsAdMemberCompanyAnalytics extends Entity {
 
 /** Params of `linkedin-ads ad_member_company_analytics.list`. */
 export interface LinkedinAdsAdMemberCompanyAnalyticsListParams {
+  /** The days covered, Rest.li syntax: (start:(year:2024,month:1,day:1),end:(year:2024,month:1,day:31)); end is optional */
+  dateRange: string;
   /** The campaigns to report on, a Rest.li list of URNs: List(urn%3Ali%3AsponsoredCampaign%3A123) */
   campaigns: string;
   /** The analytics finder; default "analytics" */
   q?: string;
   /** Group rows by the members' employer; default "MEMBER_COMPANY" */
   pivot?: string;
-  /** One row per day, per month, or one for the whole range; default "DAILY" */
-  timeGranularity?: "DAILY" | "MONTHLY" | "ALL";
-  /** The days covered, Rest.li syntax: (start:(year:2024,month:1,day:1),end:(year:2024,month:1,day:31)); end is optional; default "(start:(year:2024,month:1,day:1),end:(year:2024,month:12,day:31))" */
-  dateRange?: string;
+  /** One row per day, per month, per year, or one for the whole range; default "DAILY" */
+  timeGranularity?: "DAILY" | "MONTHLY" | "YEARLY" | "ALL";
   /** Comma-separated metrics to return (at most 20), e.g. impressions,clicks,costInUsd,dateRange,pivotValues */
   fields?: string;
 }
 
 /** `LinkedinAdsAdMemberCompanyAnalyticsListParams` in snake_case. */
 export interface LinkedinAdsAdMemberCompanyAnalyticsListSnakeParams {
+  /** The days covered, Rest.li syntax: (start:(year:2024,month:1,day:1),end:(year:2024,month:1,day:31)); end is optional */
+  date_range: string;
   /** The campaigns to report on, a Rest.li list of URNs: List(urn%3Ali%3AsponsoredCampaign%3A123) */
   campaigns: string;
   /** The analytics finder; default "analytics" */
   q?: string;
   /** Group rows by the members' employer; default "MEMBER_COMPANY" */
   pivot?: string;
-  /** One row per day, per month, or one for the whole range; default "DAILY" */
-  time_granularity?: "DAILY" | "MONTHLY" | "ALL";
-  /** The days covered, Rest.li syntax: (start:(year:2024,month:1,day:1),end:(year:2024,month:1,day:31)); end is optional; default "(start:(year:2024,month:1,day:1),end:(year:2024,month:12,day:31))" */
-  date_range?: string;
+  /** One row per day, per month, per year, or one for the whole range; default "DAILY" */
+  time_granularity?: "DAILY" | "MONTHLY" | "YEARLY" | "ALL";
   /** Comma-separated metrics to return (at most 20), e.g. impressions,clicks,costInUsd,dateRange,pivotValues */
   fields?: string;
 }
@@ -813,32 +817,32 @@ export class LinkedinAdsAdMemberCompanySizeAnalytics extends Entity {
 
 /** Params of `linkedin-ads ad_member_company_size_analytics.list`. */
 export interface LinkedinAdsAdMemberCompanySizeAnalyticsListParams {
+  /** The days covered, Rest.li syntax: (start:(year:2024,month:1,day:1),end:(year:2024,month:1,day:31)); end is optional */
+  dateRange: string;
   /** The campaigns to report on, a Rest.li list of URNs: List(urn%3Ali%3AsponsoredCampaign%3A123) */
   campaigns: string;
   /** The analytics finder; default "analytics" */
   q?: string;
   /** Group rows by the size of the members' employer; default "MEMBER_COMPANY_SIZE" */
   pivot?: string;
-  /** One row per day, per month, or one for the whole range; default "DAILY" */
-  timeGranularity?: "DAILY" | "MONTHLY" | "ALL";
-  /** The days covered, Rest.li syntax: (start:(year:2024,month:1,day:1),end:(year:2024,month:1,day:31)); end is optional; default "(start:(year:2024,month:1,day:1),end:(year:2024,month:12,day:31))" */
-  dateRange?: string;
+  /** One row per day, per month, per year, or one for the whole range; default "DAILY" */
+  timeGranularity?: "DAILY" | "MONTHLY" | "YEARLY" | "ALL";
   /** Comma-separated metrics to return (at most 20), e.g. impressions,clicks,costInUsd,dateRange,pivotValues */
   fields?: string;
 }
 
 /** `LinkedinAdsAdMemberCompanySizeAnalyticsListParams` in snake_case. */
 export interface LinkedinAdsAdMemberCompanySizeAnalyticsListSnakeParams {
+  /** The days covered, Rest.li syntax: (start:(year:2024,month:1,day:1),end:(year:2024,month:1,day:31)); end is optional */
+  date_range: string;
   /** The campaigns to report on, a Rest.li list of URNs: List(urn%3Ali%3AsponsoredCampaign%3A123) */
   campaigns: string;
   /** The analytics finder; default "analytics" */
   q?: string;
   /** Group rows by the size of the members' employer; default "MEMBER_COMPANY_SIZE" */
   pivot?: string;
-  /** One row per day, per month, or one for the whole range; default "DAILY" */
-  time_granularity?: "DAILY" | "MONTHLY" | "ALL";
-  /** The days covered, Rest.li syntax: (start:(year:2024,month:1,day:1),end:(year:2024,month:1,day:31)); end is optional; default "(start:(year:2024,month:1,day:1),end:(year:2024,month:12,day:31))" */
-  date_range?: string;
+  /** One row per day, per month, per year, or one for the whole range; default "DAILY" */
+  time_granularity?: "DAILY" | "MONTHLY" | "YEARLY" | "ALL";
   /** Comma-separated metrics to return (at most 20), e.g. impressions,clicks,costInUsd,dateRange,pivotValues */
   fields?: string;
 }
@@ -853,32 +857,32 @@ export class LinkedinAdsAdMemberCountryAnalytics extends Entity {
 
 /** Params of `linkedin-ads ad_member_country_analytics.list`. */
 export interface LinkedinAdsAdMemberCountryAnalyticsListParams {
+  /** The days covered, Rest.li syntax: (start:(year:2024,month:1,day:1),end:(year:2024,month:1,day:31)); end is optional */
+  dateRange: string;
   /** The campaigns to report on, a Rest.li list of URNs: List(urn%3Ali%3AsponsoredCampaign%3A123) */
   campaigns: string;
   /** The analytics finder; default "analytics" */
   q?: string;
   /** Group rows by the members' country; default "MEMBER_COUNTRY_V2" */
   pivot?: string;
-  /** One row per day, per month, or one for the whole range; default "DAILY" */
-  timeGranularity?: "DAILY" | "MONTHLY" | "ALL";
-  /** The days covered, Rest.li syntax: (start:(year:2024,month:1,day:1),end:(year:2024,month:1,day:31)); end is optional; default "(start:(year:2024,month:1,day:1),end:(year:2024,month:12,day:31))" */
-  dateRange?: string;
+  /** One row per day, per month, per year, or one for the whole range; default "DAILY" */
+  timeGranularity?: "DAILY" | "MONTHLY" | "YEARLY" | "ALL";
   /** Comma-separated metrics to return (at most 20), e.g. impressions,clicks,costInUsd,dateRange,pivotValues */
   fields?: string;
 }
 
 /** `LinkedinAdsAdMemberCountryAnalyticsListParams` in snake_case. */
 export interface LinkedinAdsAdMemberCountryAnalyticsListSnakeParams {
+  /** The days covered, Rest.li syntax: (start:(year:2024,month:1,day:1),end:(year:2024,month:1,day:31)); end is optional */
+  date_range: string;
   /** The campaigns to report on, a Rest.li list of URNs: List(urn%3Ali%3AsponsoredCampaign%3A123) */
   campaigns: string;
   /** The analytics finder; default "analytics" */
   q?: string;
   /** Group rows by the members' country; default "MEMBER_COUNTRY_V2" */
   pivot?: string;
-  /** One row per day, per month, or one for the whole range; default "DAILY" */
-  time_granularity?: "DAILY" | "MONTHLY" | "ALL";
-  /** The days covered, Rest.li syntax: (start:(year:2024,month:1,day:1),end:(year:2024,month:1,day:31)); end is optional; default "(start:(year:2024,month:1,day:1),end:(year:2024,month:12,day:31))" */
-  date_range?: string;
+  /** One row per day, per month, per year, or one for the whole range; default "DAILY" */
+  time_granularity?: "DAILY" | "MONTHLY" | "YEARLY" | "ALL";
   /** Comma-separated metrics to return (at most 20), e.g. impressions,clicks,costInUsd,dateRange,pivotValues */
   fields?: string;
 }
@@ -893,32 +897,32 @@ export class LinkedinAdsAdMemberIndustryAnalytics extends Entity {
 
 /** Params of `linkedin-ads ad_member_industry_analytics.list`. */
 export interface LinkedinAdsAdMemberIndustryAnalyticsListParams {
+  /** The days covered, Rest.li syntax: (start:(year:2024,month:1,day:1),end:(year:2024,month:1,day:31)); end is optional */
+  dateRange: string;
   /** The campaigns to report on, a Rest.li list of URNs: List(urn%3Ali%3AsponsoredCampaign%3A123) */
   campaigns: string;
   /** The analytics finder; default "analytics" */
   q?: string;
   /** Group rows by the members' industry; default "MEMBER_INDUSTRY" */
   pivot?: string;
-  /** One row per day, per month, or one for the whole range; default "DAILY" */
-  timeGranularity?: "DAILY" | "MONTHLY" | "ALL";
-  /** The days covered, Rest.li syntax: (start:(year:2024,month:1,day:1),end:(year:2024,month:1,day:31)); end is optional; default "(start:(year:2024,month:1,day:1),end:(year:2024,month:12,day:31))" */
-  dateRange?: string;
+  /** One row per day, per month, per year, or one for the whole range; default "DAILY" */
+  timeGranularity?: "DAILY" | "MONTHLY" | "YEARLY" | "ALL";
   /** Comma-separated metrics to return (at most 20), e.g. impressions,clicks,costInUsd,dateRange,pivotValues */
   fields?: string;
 }
 
 /** `LinkedinAdsAdMemberIndustryAnalyticsListParams` in snake_case. */
 export interface LinkedinAdsAdMemberIndustryAnalyticsListSnakeParams {
+  /** The days covered, Rest.li syntax: (start:(year:2024,month:1,day:1),end:(year:2024,month:1,day:31)); end is optional */
+  date_range: string;
   /** The campaigns to report on, a Rest.li list of URNs: List(urn%3Ali%3AsponsoredCampaign%3A123) */
   campaigns: string;
   /** The analytics finder; default "analytics" */
   q?: string;
   /** Group rows by the members' industry; default "MEMBER_INDUSTRY" */
   pivot?: string;
-  /** One row per day, per month, or one for the whole range; default "DAILY" */
-  time_granularity?: "DAILY" | "MONTHLY" | "ALL";
-  /** The days covered, Rest.li syntax: (start:(year:2024,month:1,day:1),end:(year:2024,month:1,day:31)); end is optional; default "(start:(year:2024,month:1,day:1),end:(year:2024,month:12,day:31))" */
-  date_range?: string;
+  /** One row per day, per month, per year, or one for the whole range; default "DAILY" */
+  time_granularity?: "DAILY" | "MONTHLY" | "YEARLY" | "ALL";
   /** Comma-separated metrics to return (at most 20), e.g. impressions,clicks,costInUsd,dateRange,pivotValues */
   fields?: string;
 }
@@ -933,32 +937,32 @@ export class LinkedinAdsAdMemberJobFunctionAnalytics extends Entity {
 
 /** Params of `linkedin-ads ad_member_job_function_analytics.list`. */
 export interface LinkedinAdsAdMemberJobFunctionAnalyticsListParams {
+  /** The days covered, Rest.li syntax: (start:(year:2024,month:1,day:1),end:(year:2024,month:1,day:31)); end is optional */
+  dateRange: string;
   /** The campaigns to report on, a Rest.li list of URNs: List(urn%3Ali%3AsponsoredCampaign%3A123) */
   campaigns: string;
   /** The analytics finder; default "analytics" */
   q?: string;
   /** Group rows by the members' job function; default "MEMBER_JOB_FUNCTION" */
   pivot?: string;
-  /** One row per day, per month, or one for the whole range; default "DAILY" */
-  timeGranularity?: "DAILY" | "MONTHLY" | "ALL";
-  /** The days covered, Rest.li syntax: (start:(year:2024,month:1,day:1),end:(year:2024,month:1,day:31)); end is optional; default "(start:(year:2024,month:1,day:1),end:(year:2024,month:12,day:31))" */
-  dateRange?: string;
+  /** One row per day, per month, per year, or one for the whole range; default "DAILY" */
+  timeGranularity?: "DAILY" | "MONTHLY" | "YEARLY" | "ALL";
   /** Comma-separated metrics to return (at most 20), e.g. impressions,clicks,costInUsd,dateRange,pivotValues */
   fields?: string;
 }
 
 /** `LinkedinAdsAdMemberJobFunctionAnalyticsListParams` in snake_case. */
 export interface LinkedinAdsAdMemberJobFunctionAnalyticsListSnakeParams {
+  /** The days covered, Rest.li syntax: (start:(year:2024,month:1,day:1),end:(year:2024,month:1,day:31)); end is optional */
+  date_range: string;
   /** The campaigns to report on, a Rest.li list of URNs: List(urn%3Ali%3AsponsoredCampaign%3A123) */
   campaigns: string;
   /** The analytics finder; default "analytics" */
   q?: string;
   /** Group rows by the members' job function; default "MEMBER_JOB_FUNCTION" */
   pivot?: string;
-  /** One row per day, per month, or one for the whole range; default "DAILY" */
-  time_granularity?: "DAILY" | "MONTHLY" | "ALL";
-  /** The days covered, Rest.li syntax: (start:(year:2024,month:1,day:1),end:(year:2024,month:1,day:31)); end is optional; default "(start:(year:2024,month:1,day:1),end:(year:2024,month:12,day:31))" */
-  date_range?: string;
+  /** One row per day, per month, per year, or one for the whole range; default "DAILY" */
+  time_granularity?: "DAILY" | "MONTHLY" | "YEARLY" | "ALL";
   /** Comma-separated metrics to return (at most 20), e.g. impressions,clicks,costInUsd,dateRange,pivotValues */
   fields?: string;
 }
@@ -973,32 +977,32 @@ export class LinkedinAdsAdMemberJobTitleAnalytics extends Entity {
 
 /** Params of `linkedin-ads ad_member_job_title_analytics.list`. */
 export interface LinkedinAdsAdMemberJobTitleAnalyticsListParams {
+  /** The days covered, Rest.li syntax: (start:(year:2024,month:1,day:1),end:(year:2024,month:1,day:31)); end is optional */
+  dateRange: string;
   /** The campaigns to report on, a Rest.li list of URNs: List(urn%3Ali%3AsponsoredCampaign%3A123) */
   campaigns: string;
   /** The analytics finder; default "analytics" */
   q?: string;
   /** Group rows by the members' job title; default "MEMBER_JOB_TITLE" */
   pivot?: string;
-  /** One row per day, per month, or one for the whole range; default "DAILY" */
-  timeGranularity?: "DAILY" | "MONTHLY" | "ALL";
-  /** The days covered, Rest.li syntax: (start:(year:2024,month:1,day:1),end:(year:2024,month:1,day:31)); end is optional; default "(start:(year:2024,month:1,day:1),end:(year:2024,month:12,day:31))" */
-  dateRange?: string;
+  /** One row per day, per month, per year, or one for the whole range; default "DAILY" */
+  timeGranularity?: "DAILY" | "MONTHLY" | "YEARLY" | "ALL";
   /** Comma-separated metrics to return (at most 20), e.g. impressions,clicks,costInUsd,dateRange,pivotValues */
   fields?: string;
 }
 
 /** `LinkedinAdsAdMemberJobTitleAnalyticsListParams` in snake_case. */
 export interface LinkedinAdsAdMemberJobTitleAnalyticsListSnakeParams {
+  /** The days covered, Rest.li syntax: (start:(year:2024,month:1,day:1),end:(year:2024,month:1,day:31)); end is optional */
+  date_range: string;
   /** The campaigns to report on, a Rest.li list of URNs: List(urn%3Ali%3AsponsoredCampaign%3A123) */
   campaigns: string;
   /** The analytics finder; default "analytics" */
   q?: string;
   /** Group rows by the members' job title; default "MEMBER_JOB_TITLE" */
   pivot?: string;
-  /** One row per day, per month, or one for the whole range; default "DAILY" */
-  time_granularity?: "DAILY" | "MONTHLY" | "ALL";
-  /** The days covered, Rest.li syntax: (start:(year:2024,month:1,day:1),end:(year:2024,month:1,day:31)); end is optional; default "(start:(year:2024,month:1,day:1),end:(year:2024,month:12,day:31))" */
-  date_range?: string;
+  /** One row per day, per month, per year, or one for the whole range; default "DAILY" */
+  time_granularity?: "DAILY" | "MONTHLY" | "YEARLY" | "ALL";
   /** Comma-separated metrics to return (at most 20), e.g. impressions,clicks,costInUsd,dateRange,pivotValues */
   fields?: string;
 }
@@ -1013,32 +1017,32 @@ export class LinkedinAdsAdMemberRegionAnalytics extends Entity {
 
 /** Params of `linkedin-ads ad_member_region_analytics.list`. */
 export interface LinkedinAdsAdMemberRegionAnalyticsListParams {
+  /** The days covered, Rest.li syntax: (start:(year:2024,month:1,day:1),end:(year:2024,month:1,day:31)); end is optional */
+  dateRange: string;
   /** The campaigns to report on, a Rest.li list of URNs: List(urn%3Ali%3AsponsoredCampaign%3A123) */
   campaigns: string;
   /** The analytics finder; default "analytics" */
   q?: string;
   /** Group rows by the members' region; default "MEMBER_REGION_V2" */
   pivot?: string;
-  /** One row per day, per month, or one for the whole range; default "DAILY" */
-  timeGranularity?: "DAILY" | "MONTHLY" | "ALL";
-  /** The days covered, Rest.li syntax: (start:(year:2024,month:1,day:1),end:(year:2024,month:1,day:31)); end is optional; default "(start:(year:2024,month:1,day:1),end:(year:2024,month:12,day:31))" */
-  dateRange?: string;
+  /** One row per day, per month, per year, or one for the whole range; default "DAILY" */
+  timeGranularity?: "DAILY" | "MONTHLY" | "YEARLY" | "ALL";
   /** Comma-separated metrics to return (at most 20), e.g. impressions,clicks,costInUsd,dateRange,pivotValues */
   fields?: string;
 }
 
 /** `LinkedinAdsAdMemberRegionAnalyticsListParams` in snake_case. */
 export interface LinkedinAdsAdMemberRegionAnalyticsListSnakeParams {
+  /** The days covered, Rest.li syntax: (start:(year:2024,month:1,day:1),end:(year:2024,month:1,day:31)); end is optional */
+  date_range: string;
   /** The campaigns to report on, a Rest.li list of URNs: List(urn%3Ali%3AsponsoredCampaign%3A123) */
   campaigns: string;
   /** The analytics finder; default "analytics" */
   q?: string;
   /** Group rows by the members' region; default "MEMBER_REGION_V2" */
   pivot?: string;
-  /** One row per day, per month, or one for the whole range; default "DAILY" */
-  time_granularity?: "DAILY" | "MONTHLY" | "ALL";
-  /** The days covered, Rest.li syntax: (start:(year:2024,month:1,day:1),end:(year:2024,month:1,day:31)); end is optional; default "(start:(year:2024,month:1,day:1),end:(year:2024,month:12,day:31))" */
-  date_range?: string;
+  /** One row per day, per month, per year, or one for the whole range; default "DAILY" */
+  time_granularity?: "DAILY" | "MONTHLY" | "YEARLY" | "ALL";
   /** Comma-separated metrics to return (at most 20), e.g. impressions,clicks,costInUsd,dateRange,pivotValues */
   fields?: string;
 }
@@ -1053,32 +1057,32 @@ export class LinkedinAdsAdMemberSeniorityAnalytics extends Entity {
 
 /** Params of `linkedin-ads ad_member_seniority_analytics.list`. */
 export interface LinkedinAdsAdMemberSeniorityAnalyticsListParams {
+  /** The days covered, Rest.li syntax: (start:(year:2024,month:1,day:1),end:(year:2024,month:1,day:31)); end is optional */
+  dateRange: string;
   /** The campaigns to report on, a Rest.li list of URNs: List(urn%3Ali%3AsponsoredCampaign%3A123) */
   campaigns: string;
   /** The analytics finder; default "analytics" */
   q?: string;
   /** Group rows by the members' seniority; default "MEMBER_SENIORITY" */
   pivot?: string;
-  /** One row per day, per month, or one for the whole range; default "DAILY" */
-  timeGranularity?: "DAILY" | "MONTHLY" | "ALL";
-  /** The days covered, Rest.li syntax: (start:(year:2024,month:1,day:1),end:(year:2024,month:1,day:31)); end is optional; default "(start:(year:2024,month:1,day:1),end:(year:2024,month:12,day:31))" */
-  dateRange?: string;
+  /** One row per day, per month, per year, or one for the whole range; default "DAILY" */
+  timeGranularity?: "DAILY" | "MONTHLY" | "YEARLY" | "ALL";
   /** Comma-separated metrics to return (at most 20), e.g. impressions,clicks,costInUsd,dateRange,pivotValues */
   fields?: string;
 }
 
 /** `LinkedinAdsAdMemberSeniorityAnalyticsListParams` in snake_case. */
 export interface LinkedinAdsAdMemberSeniorityAnalyticsListSnakeParams {
+  /** The days covered, Rest.li syntax: (start:(year:2024,month:1,day:1),end:(year:2024,month:1,day:31)); end is optional */
+  date_range: string;
   /** The campaigns to report on, a Rest.li list of URNs: List(urn%3Ali%3AsponsoredCampaign%3A123) */
   campaigns: string;
   /** The analytics finder; default "analytics" */
   q?: string;
   /** Group rows by the members' seniority; default "MEMBER_SENIORITY" */
   pivot?: string;
-  /** One row per day, per month, or one for the whole range; default "DAILY" */
-  time_granularity?: "DAILY" | "MONTHLY" | "ALL";
-  /** The days covered, Rest.li syntax: (start:(year:2024,month:1,day:1),end:(year:2024,month:1,day:31)); end is optional; default "(start:(year:2024,month:1,day:1),end:(year:2024,month:12,day:31))" */
-  date_range?: string;
+  /** One row per day, per month, per year, or one for the whole range; default "DAILY" */
+  time_granularity?: "DAILY" | "MONTHLY" | "YEARLY" | "ALL";
   /** Comma-separated metrics to return (at most 20), e.g. impressions,clicks,costInUsd,dateRange,pivotValues */
   fields?: string;
 }

@@ -315,7 +315,7 @@ export class MailchimpTags extends Entity {
 export interface MailchimpTagsListParams {
   /** The audience's id (the list id, e.g. 4ca5becb8d) */
   list_id: string;
-  /** Only tags whose name contains this text */
+  /** Only tags whose name starts with this text */
   name?: string;
 }
 
@@ -558,7 +558,7 @@ export interface MailchimpCampaign {
   id?: string | null;
   web_id?: number | null;
   type?: string | null;
-  /** save, paused, schedule, sending or sent. */
+  /** save, paused, schedule, sending, sent, canceled, canceling or archived. */
   status?: string | null;
   create_time?: string | null;
   send_time?: string | null;

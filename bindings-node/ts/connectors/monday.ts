@@ -275,6 +275,14 @@ export class MondayActivityLogs extends Entity {
 export interface MondayActivityLogsListParams {
   /** The board's id */
   board_id: string;
+  /** The page to return, from 1; 1..; default 1 */
+  page?: number;
+  /** Entries per page (monday.com's default 25); 1..; default 25 */
+  limit?: number;
+  /** Only entries at or after this time (ISO 8601) */
+  from?: string;
+  /** Only entries before this time (ISO 8601) */
+  to?: string;
 }
 
 /**

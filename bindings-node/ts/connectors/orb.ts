@@ -19,7 +19,7 @@ export class OrbCustomers extends Entity {
 
 /** Params of `orb customers.list`. */
 export interface OrbCustomersListParams {
-  /** Records per page (at most 100); 1..100; default 50 */
+  /** Records per page (at most 100; Orb's default 20); 1..100; default 20 */
   limit?: number;
   /** The previous page's pagination_metadata.next_cursor */
   cursor?: string;
@@ -61,14 +61,14 @@ export class OrbSubscriptions extends Entity {
 
 /** Params of `orb subscriptions.list`. */
 export interface OrbSubscriptionsListParams {
-  /** Records per page (at most 100); 1..100; default 50 */
+  /** Records per page (at most 100; Orb's default 20); 1..100; default 20 */
   limit?: number;
   /** The previous page's pagination_metadata.next_cursor */
   cursor?: string;
-  /** Only those of this customer (Orb's id) */
-  customer_id?: string;
-  /** Only those of the customer with this external id */
-  external_customer_id?: string;
+  /** Only those of these customers (Orb ids; one, or a list sent repeated) */
+  "customer_id[]"?: string | string[];
+  /** Only those of the customers with these external ids (one, or a list sent repeated) */
+  "external_customer_id[]"?: string | string[];
   /** Only subscriptions in this state */
   status?: "active" | "ended" | "upcoming";
 }
@@ -109,7 +109,7 @@ export class OrbPlans extends Entity {
 
 /** Params of `orb plans.list`. */
 export interface OrbPlansListParams {
-  /** Records per page (at most 100); 1..100; default 50 */
+  /** Records per page (at most 100; Orb's default 20); 1..100; default 20 */
   limit?: number;
   /** The previous page's pagination_metadata.next_cursor */
   cursor?: string;
@@ -151,7 +151,7 @@ export class OrbInvoices extends Entity {
 
 /** Params of `orb invoices.list`. */
 export interface OrbInvoicesListParams {
-  /** Records per page (at most 100); 1..100; default 50 */
+  /** Records per page (at most 100; Orb's default 20); 1..100; default 20 */
   limit?: number;
   /** The previous page's pagination_metadata.next_cursor */
   cursor?: string;
@@ -162,15 +162,15 @@ export interface OrbInvoicesListParams {
   /** Only invoices of this subscription */
   subscription_id?: string;
   /** Only invoices dated after this time */
-  invoice_date_gt?: string;
+  "invoice_date[gt]"?: string;
   /** Only invoices dated at or after this time */
-  invoice_date_gte?: string;
+  "invoice_date[gte]"?: string;
   /** Only invoices dated before this time */
-  invoice_date_lt?: string;
+  "invoice_date[lt]"?: string;
   /** Only invoices dated at or before this time */
-  invoice_date_lte?: string;
-  /** Only invoices in this state */
-  status?: "draft" | "issued" | "paid" | "synced" | "void";
+  "invoice_date[lte]"?: string;
+  /** Only invoices in these states (one, or a list sent repeated) */
+  "status[]"?: "draft" | "issued" | "paid" | "synced" | "void" | Array<"draft" | "issued" | "paid" | "synced" | "void">;
 }
 
 /** Params of `orb invoices.get`. */

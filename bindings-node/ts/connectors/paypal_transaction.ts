@@ -36,17 +36,19 @@ export interface PaypalTransactionBalancesContextStoreSearchParams {
 /** `transactions` of PayPal Transaction: list. */
 export class PaypalTransactionTransactions extends Entity {
   /** List transactions. (paypal-transaction transactions.list) */
-  list(params: PaypalTransactionTransactionsListParams = {}, options?: ExecuteOptions): Promise<ExecutionResult<PaypalTransactionTransaction[]>> {
+  list(params: PaypalTransactionTransactionsListParams, options?: ExecuteOptions): Promise<ExecutionResult<PaypalTransactionTransaction[]>> {
     return this.run("list", params, options);
   }
 }
 
 /** Params of `paypal-transaction transactions.list`. */
 export interface PaypalTransactionTransactionsListParams {
-  /** The range's start (ISO 8601, e.g. 2024-01-01T00:00:00Z); default "2024-01-01T00:00:00Z" */
-  start_date?: string;
-  /** The range's end, at most 31 days after start_date; default "2024-01-31T00:00:00Z" */
-  end_date?: string;
+  /** The range's start (RFC 3339 with seconds, e.g. 2024-01-01T00:00:00Z; within the last three years) */
+  start_date: string;
+  /** The range's end, at most 31 days after start_date */
+  end_date: string;
+  /** Which parts of each transaction to return: all (when not given), or a comma-separated list of transaction_info, payer_info, shipping_info, auction_info, cart_info, incentive_info, store_info (PayPal's own default is transaction_info alone); default "all" */
+  fields?: string;
   /** Only this transaction (17 to 19 characters) */
   transaction_id?: string;
   /** Only transactions with this T-code (e.g. T0006) */
@@ -121,6 +123,8 @@ export interface PaypalTransactionListDisputesListParams {
   page_size?: number;
   /** The token from the previous page's next link */
   next_page_token?: string;
+  /** The next page's URL, as the previous page gave it (meta.next_url); the request goes there with the query it carries */
+  next_page_url?: string;
 }
 
 /** Params of `paypal-transaction list_disputes.context_store_search`. */
@@ -153,6 +157,8 @@ export interface PaypalTransactionListProductsListParams {
   page_size?: number;
   /** The page to read, from 1; 1..; default 1 */
   page?: number;
+  /** Include total_items and total_pages in the answer (PayPal leaves them out otherwise) */
+  total_required?: boolean;
 }
 
 /** Params of `paypal-transaction list_products.context_store_search`. */
@@ -197,8 +203,10 @@ export class PaypalTransactionSearchInvoices extends Entity {
 export interface PaypalTransactionSearchInvoicesListParams {
   /** Invoices per page (at most 100); 1..100; default 20 */
   page_size?: number;
-  /** The page to read, from 1; 1..; default 1 */
+  /** The page to read, from 1 (at most 1000); 1..1000; default 1 */
   page?: number;
+  /** Include total_items and total_pages in the answer (PayPal leaves them out otherwise) */
+  total_required?: boolean;
   /** Only invoices created in this range, e.g. {"start": "2024-01-01T00:00:00Z", "end": "2024-02-01T00:00:00Z"} */
   creation_date_range?: Record<string, unknown>;
 }

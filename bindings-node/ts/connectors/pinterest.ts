@@ -68,7 +68,7 @@ export interface PinterestBoardsListParams {
   /** The `bookmark` of the previous page */
   bookmark?: string;
   /** Only boards of this visibility */
-  privacy?: "PUBLIC" | "PROTECTED" | "SECRET";
+  privacy?: "ALL" | "PUBLIC" | "PROTECTED" | "SECRET" | "PUBLIC_AND_SECRET";
 }
 
 /** Params of `pinterest boards.get`. */
@@ -141,7 +141,7 @@ export interface PinterestCampaignsListParams {
   page_size?: number;
   /** The `bookmark` of the previous page */
   bookmark?: string;
-  /** Only objects in these statuses (repeat the param for several) */
+  /** Only objects in these statuses (repeat the param for several); without it Pinterest returns ACTIVE and PAUSED ones only, so add ARCHIVED, DRAFT or DELETED_DRAFT to see the rest */
   entity_statuses?: Array<"ACTIVE" | "PAUSED" | "ARCHIVED" | "DRAFT" | "DELETED_DRAFT">;
   /** Sort by id */
   order?: "ASCENDING" | "DESCENDING";
@@ -163,7 +163,7 @@ export interface PinterestAdGroupsListParams {
   page_size?: number;
   /** The `bookmark` of the previous page */
   bookmark?: string;
-  /** Only objects in these statuses (repeat the param for several) */
+  /** Only objects in these statuses (repeat the param for several); without it Pinterest returns ACTIVE and PAUSED ones only, so add ARCHIVED, DRAFT or DELETED_DRAFT to see the rest */
   entity_statuses?: Array<"ACTIVE" | "PAUSED" | "ARCHIVED" | "DRAFT" | "DELETED_DRAFT">;
   /** Sort by id */
   order?: "ASCENDING" | "DESCENDING";
@@ -185,7 +185,7 @@ export interface PinterestAdsListParams {
   page_size?: number;
   /** The `bookmark` of the previous page */
   bookmark?: string;
-  /** Only objects in these statuses (repeat the param for several) */
+  /** Only objects in these statuses (repeat the param for several); without it Pinterest returns ACTIVE and PAUSED ones only, so add ARCHIVED, DRAFT or DELETED_DRAFT to see the rest */
   entity_statuses?: Array<"ACTIVE" | "PAUSED" | "ARCHIVED" | "DRAFT" | "DELETED_DRAFT">;
   /** Sort by id */
   order?: "ASCENDING" | "DESCENDING";
@@ -317,6 +317,8 @@ export class PinterestConversionTags extends Entity {
 export interface PinterestConversionTagsListParams {
   /** The ad account id */
   ad_account_id: string;
+  /** Leave out deleted tags */
+  filter_deleted?: boolean;
   /** Records per page (1 to 250); 1..250; default 25 */
   page_size?: number;
   /** The `bookmark` of the previous page */
@@ -343,7 +345,7 @@ export interface PinterestCustomerListsListParams {
 
 /** `keywords` of Pinterest: list. */
 export class PinterestKeywords extends Entity {
-  /** List an ad group's keywords. (pinterest keywords.list) */
+  /** List an ad account's keywords, or those of one campaign or ad group. (pinterest keywords.list) */
   list(params: PinterestKeywordsListParams, options?: ExecuteOptions): Promise<ExecutionResult<PinterestKeyword[]>> {
     return this.run("list", params, options);
   }
@@ -353,8 +355,12 @@ export class PinterestKeywords extends Entity {
 export interface PinterestKeywordsListParams {
   /** The ad account id */
   ad_account_id: string;
-  /** The ad group whose keywords to list */
-  ad_group_id: string;
+  /** Only keywords of this campaign */
+  campaign_id?: string;
+  /** Only keywords of this ad group (without campaign_id or ad_group_id, the keywords set on the ad account itself) */
+  ad_group_id?: string;
+  /** Only these match types (repeat the param for several) */
+  match_types?: Array<"BROAD" | "PHRASE" | "EXACT" | "EXACT_NEGATIVE" | "PHRASE_NEGATIVE">;
   /** Records per page (1 to 250); 1..250; default 25 */
   page_size?: number;
   /** The `bookmark` of the previous page */

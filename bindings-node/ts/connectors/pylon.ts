@@ -195,7 +195,7 @@ export interface PylonIssueThreadsCreateParams {
   name?: string;
 }
 
-/** `accounts` of Pylon: list, create, get, update, contextStoreSearch. */
+/** `accounts` of Pylon: list, create, get, update. */
 export class PylonAccounts extends Entity {
   /** List accounts. (pylon accounts.list) */
   list(params: PylonAccountsListParams = {}, options?: ExecuteOptions): Promise<ExecutionResult<PylonAccount[]>> {
@@ -213,16 +213,14 @@ export class PylonAccounts extends Entity {
   update(params: PylonAccountsUpdateParams, options?: ExecuteOptions): Promise<ExecutionResult<PylonAccount>> {
     return this.run("update", params, options);
   }
-  /** Search the accounts records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (pylon accounts.context_store_search) */
-  contextStoreSearch(params: PylonAccountsContextStoreSearchParams = {}, options?: ExecuteOptions): Promise<ExecutionResult<SearchPage<PylonAccount>>> {
-    return this.run("context_store_search", params, options);
-  }
 }
 
 /** Params of `pylon accounts.list`. */
 export interface PylonAccountsListParams {
   /** The cursor of the previous page (its pagination.cursor) */
   cursor?: string;
+  /** Accounts per page, 1 to 999 (100 when not given; Pylon requires it); 1..999; default 100 */
+  limit?: number;
 }
 
 /** Params of `pylon accounts.create`. */
@@ -265,18 +263,6 @@ export interface PylonAccountsUpdateParams {
   is_disabled?: boolean;
   /** The account's tags (replaces them) */
   tags?: string[];
-}
-
-/** Params of `pylon accounts.context_store_search`. */
-export interface PylonAccountsContextStoreSearchParams {
-  /** {filter?, sort?}; omit or {} for every record. Record fields: channels, created_at, custom_fields, domain, domains, external_ids, id, is_disabled, latest_customer_activity_time, name, owner, primary_domain, tags, type */
-  query?: Record<string, unknown>;
-  /** Most records to return (default 1000); 1..1000 */
-  limit?: number;
-  /** meta.cursor of the previous answer, for the next page of the same query */
-  cursor?: string;
-  /** Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]] */
-  fields?: string[][];
 }
 
 /** `contacts` of Pylon: list, create, get, update, contextStoreSearch. */
@@ -536,7 +522,7 @@ export class PylonCustomFields extends Entity {
 /** Params of `pylon custom_fields.list`. */
 export interface PylonCustomFieldsListParams {
   /** The kind of record whose fields to list */
-  object_type: "account" | "issue" | "contact";
+  object_type: "account" | "issue" | "contact" | "task" | "project" | "call_recording";
   /** The cursor of the previous page (its pagination.cursor) */
   cursor?: string;
 }
@@ -1120,9 +1106,16 @@ export interface PylonTask {
   title?: string | null;
   body_html?: string | null;
   status?: string | null;
-  assignee_id?: string | null;
-  project_id?: string | null;
-  milestone_id?: string | null;
+  /** A reference to a user or contact, with the email. */
+  assignee?: PylonIssueAssignee | null;
+  /** A reference to another record. */
+  project?: PylonIssueAccount | null;
+  /** A reference to another record. */
+  milestone?: PylonIssueAccount | null;
+  /** A reference to another record. */
+  account?: PylonIssueAccount | null;
+  parent_task_id?: string | null;
+  customer_portal_visible?: boolean | null;
   due_date?: string | null;
   created_at?: string | null;
   updated_at?: string | null;
@@ -1133,7 +1126,8 @@ export interface PylonProject {
   id?: string | null;
   name?: string | null;
   description_html?: string | null;
-  account_id?: string | null;
+  /** A reference to another record. */
+  account?: PylonIssueAccount | null;
   owner_id?: string | null;
   start_date?: string | null;
   end_date?: string | null;
@@ -1146,7 +1140,10 @@ export interface PylonProject {
 export interface PylonMilestone {
   id?: string | null;
   name?: string | null;
-  project_id?: string | null;
+  /** A reference to another record. */
+  project?: PylonIssueAccount | null;
+  /** A reference to another record. */
+  account?: PylonIssueAccount | null;
   due_date?: string | null;
   created_at?: string | null;
   updated_at?: string | null;
@@ -1157,9 +1154,13 @@ export interface PylonArticle {
   id?: string | null;
   title?: string | null;
   slug?: string | null;
-  body_html?: string | null;
+  current_draft_content_html?: string | null;
+  current_published_content_html?: string | null;
   is_published?: boolean | null;
-  author_user_id?: string | null;
+  is_unlisted?: boolean | null;
+  collection_id?: string | null;
+  url?: string | null;
+  last_published_at?: string | null;
   created_at?: string | null;
   updated_at?: string | null;
 }

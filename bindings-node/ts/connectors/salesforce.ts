@@ -1112,7 +1112,7 @@ export class SalesforceEvents extends Entity {
     return this.run("list", params, options);
   }
   /** Create an event. (salesforce events.create) */
-  create(params: SalesforceEventsCreateParams | SalesforceEventsCreateSnakeParams, options?: ExecuteOptions): Promise<ExecutionResult<SalesforceSobjectCreate>> {
+  create(params: SalesforceEventsCreateParams | SalesforceEventsCreateSnakeParams = {}, options?: ExecuteOptions): Promise<ExecutionResult<SalesforceSobjectCreate>> {
     return this.run("create", params, options);
   }
   /** Get an event. (salesforce events.get) */
@@ -1144,13 +1144,15 @@ export interface SalesforceEventsListParams {
 /** Params of `salesforce events.create`. */
 export interface SalesforceEventsCreateParams {
   /** (no description) */
-  Subject: string;
+  Subject?: string;
+  /** The day of an all-day event, YYYY-MM-DD */
+  ActivityDate?: string;
   /** Start, ISO 8601 date-time */
-  StartDateTime: string;
-  /** Length of the event in minutes */
-  DurationInMinutes: number;
+  StartDateTime?: string;
   /** End, ISO 8601 date-time */
   EndDateTime?: string;
+  /** Length of the event in minutes */
+  DurationInMinutes?: number;
   /** (no description) */
   Location?: string;
   /** (no description) */
@@ -1170,13 +1172,15 @@ export interface SalesforceEventsCreateParams {
 /** `SalesforceEventsCreateParams` in snake_case. */
 export interface SalesforceEventsCreateSnakeParams {
   /** (no description) */
-  subject: string;
+  subject?: string;
+  /** The day of an all-day event, YYYY-MM-DD */
+  activity_date?: string;
   /** Start, ISO 8601 date-time */
-  start_date_time: string;
-  /** Length of the event in minutes */
-  duration_in_minutes: number;
+  start_date_time?: string;
   /** End, ISO 8601 date-time */
   end_date_time?: string;
+  /** Length of the event in minutes */
+  duration_in_minutes?: number;
   /** (no description) */
   location?: string;
   /** (no description) */
@@ -2085,7 +2089,7 @@ export interface SalesforceReportsListParams {
 export interface SalesforceReportsGetParams {
   /** The report id (00O...) */
   id: string;
-  /** Include the detail rows, not only the summaries; default true */
+  /** Pass true to include the detail rows; Salesforce answers the summaries only by default; default false */
   includeDetails?: boolean;
 }
 
@@ -2093,7 +2097,7 @@ export interface SalesforceReportsGetParams {
 export interface SalesforceReportsGetSnakeParams {
   /** The report id (00O...) */
   id: string;
-  /** Include the detail rows, not only the summaries; default true */
+  /** Pass true to include the detail rows; Salesforce answers the summaries only by default; default false */
   include_details?: boolean;
 }
 

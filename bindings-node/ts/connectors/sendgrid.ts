@@ -193,7 +193,7 @@ export interface SendgridSinglesendsContextStoreSearchParams {
   fields?: string[][];
 }
 
-/** `templates` of SendGrid: list, get, contextStoreSearch. */
+/** `templates` of SendGrid: list, get. */
 export class SendgridTemplates extends Entity {
   /** List transactional templates. (sendgrid templates.list) */
   list(params: SendgridTemplatesListParams = {}, options?: ExecuteOptions): Promise<ExecutionResult<SendgridTemplate[]>> {
@@ -203,17 +203,13 @@ export class SendgridTemplates extends Entity {
   get(params: SendgridTemplatesGetParams, options?: ExecuteOptions): Promise<ExecutionResult<SendgridTemplate>> {
     return this.run("get", params, options);
   }
-  /** Search the templates records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (sendgrid templates.context_store_search) */
-  contextStoreSearch(params: SendgridTemplatesContextStoreSearchParams = {}, options?: ExecuteOptions): Promise<ExecutionResult<SearchPage<SendgridTemplate>>> {
-    return this.run("context_store_search", params, options);
-  }
 }
 
 /** Params of `sendgrid templates.list`. */
 export interface SendgridTemplatesListParams {
-  /** Which templates: legacy, dynamic or legacy,dynamic; default "legacy,dynamic" */
-  generations?: string;
-  /** Templates per page (at most 200); 1..200; default 50 */
+  /** Which templates: legacy, dynamic or legacy,dynamic (both when not given; SendGrid's own default is legacy); default "legacy,dynamic" */
+  generations?: "legacy" | "dynamic" | "legacy,dynamic";
+  /** Templates per page (at most 200; 50 when not given); 1..200; default 50 */
   page_size?: number;
   /** The next page's URL, as the previous page gave it (meta.next); the request goes there with the query it carries */
   next_page_url?: string;
@@ -223,18 +219,6 @@ export interface SendgridTemplatesListParams {
 export interface SendgridTemplatesGetParams {
   /** The template's id (d-... for dynamic templates) */
   template_id: string;
-}
-
-/** Params of `sendgrid templates.context_store_search`. */
-export interface SendgridTemplatesContextStoreSearchParams {
-  /** {filter?, sort?}; omit or {} for every record. Record fields: generation, id, name, updated_at, versions */
-  query?: Record<string, unknown>;
-  /** Most records to return (default 1000); 1..1000 */
-  limit?: number;
-  /** meta.cursor of the previous answer, for the next page of the same query */
-  cursor?: string;
-  /** Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]] */
-  fields?: string[][];
 }
 
 /** `singlesend_stats` of SendGrid: list, contextStoreSearch. */
@@ -251,7 +235,7 @@ export class SendgridSinglesendStats extends Entity {
 
 /** Params of `sendgrid singlesend_stats.list`. */
 export interface SendgridSinglesendStatsListParams {
-  /** Records per page (at most 50); 1..50; default 50 */
+  /** Records per page (at most 50; SendGrid's default 25); 1..50; default 25 */
   page_size?: number;
   /** The next page's URL, as the previous page gave it (meta.next); the request goes there with the query it carries */
   next_page_url?: string;
@@ -269,164 +253,84 @@ export interface SendgridSinglesendStatsContextStoreSearchParams {
   fields?: string[][];
 }
 
-/** `bounces` of SendGrid: list, contextStoreSearch. */
+/** `bounces` of SendGrid: list. */
 export class SendgridBounces extends Entity {
   /** List bounces. (sendgrid bounces.list) */
   list(params: SendgridBouncesListParams = {}, options?: ExecuteOptions): Promise<ExecutionResult<SendgridBounce[]>> {
     return this.run("list", params, options);
   }
-  /** Search the bounces records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (sendgrid bounces.context_store_search) */
-  contextStoreSearch(params: SendgridBouncesContextStoreSearchParams = {}, options?: ExecuteOptions): Promise<ExecutionResult<SearchPage<SendgridBounce>>> {
-    return this.run("context_store_search", params, options);
-  }
 }
 
 /** Params of `sendgrid bounces.list`. */
 export interface SendgridBouncesListParams {
-  /** Records per page (at most 500); 1..500; default 500 */
+  /** Records per page (at most 500; 500 when not given); 1..500; default 500 */
   limit?: number;
   /** Records to skip, from 0; 0..; default 0 */
   offset?: number;
 }
 
-/** Params of `sendgrid bounces.context_store_search`. */
-export interface SendgridBouncesContextStoreSearchParams {
-  /** {filter?, sort?}; omit or {} for every record. Record fields: created, email, id, reason, status */
-  query?: Record<string, unknown>;
-  /** Most records to return (default 1000); 1..1000 */
-  limit?: number;
-  /** meta.cursor of the previous answer, for the next page of the same query */
-  cursor?: string;
-  /** Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]] */
-  fields?: string[][];
-}
-
-/** `blocks` of SendGrid: list, contextStoreSearch. */
+/** `blocks` of SendGrid: list. */
 export class SendgridBlocks extends Entity {
   /** List blocks. (sendgrid blocks.list) */
   list(params: SendgridBlocksListParams = {}, options?: ExecuteOptions): Promise<ExecutionResult<SendgridBlock[]>> {
     return this.run("list", params, options);
   }
-  /** Search the blocks records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (sendgrid blocks.context_store_search) */
-  contextStoreSearch(params: SendgridBlocksContextStoreSearchParams = {}, options?: ExecuteOptions): Promise<ExecutionResult<SearchPage<SendgridBlock>>> {
-    return this.run("context_store_search", params, options);
-  }
 }
 
 /** Params of `sendgrid blocks.list`. */
 export interface SendgridBlocksListParams {
-  /** Records per page (at most 500); 1..500; default 500 */
+  /** Records per page (at most 500; 500 when not given); 1..500; default 500 */
   limit?: number;
   /** Records to skip, from 0; 0..; default 0 */
   offset?: number;
 }
 
-/** Params of `sendgrid blocks.context_store_search`. */
-export interface SendgridBlocksContextStoreSearchParams {
-  /** {filter?, sort?}; omit or {} for every record. Record fields: created, email, id, reason, status */
-  query?: Record<string, unknown>;
-  /** Most records to return (default 1000); 1..1000 */
-  limit?: number;
-  /** meta.cursor of the previous answer, for the next page of the same query */
-  cursor?: string;
-  /** Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]] */
-  fields?: string[][];
-}
-
-/** `spam_reports` of SendGrid: list, contextStoreSearch. */
+/** `spam_reports` of SendGrid: list. */
 export class SendgridSpamReports extends Entity {
   /** List spam reports. (sendgrid spam_reports.list) */
   list(params: SendgridSpamReportsListParams = {}, options?: ExecuteOptions): Promise<ExecutionResult<SendgridSpamReport[]>> {
     return this.run("list", params, options);
   }
-  /** Search the spam_reports records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (sendgrid spam_reports.context_store_search) */
-  contextStoreSearch(params: SendgridSpamReportsContextStoreSearchParams = {}, options?: ExecuteOptions): Promise<ExecutionResult<SearchPage<SendgridSpamReport>>> {
-    return this.run("context_store_search", params, options);
-  }
 }
 
 /** Params of `sendgrid spam_reports.list`. */
 export interface SendgridSpamReportsListParams {
-  /** Records per page (at most 500); 1..500; default 500 */
+  /** Records per page (at most 500; 500 when not given); 1..500; default 500 */
   limit?: number;
   /** Records to skip, from 0; 0..; default 0 */
   offset?: number;
 }
 
-/** Params of `sendgrid spam_reports.context_store_search`. */
-export interface SendgridSpamReportsContextStoreSearchParams {
-  /** {filter?, sort?}; omit or {} for every record. Record fields: created, email, id, ip */
-  query?: Record<string, unknown>;
-  /** Most records to return (default 1000); 1..1000 */
-  limit?: number;
-  /** meta.cursor of the previous answer, for the next page of the same query */
-  cursor?: string;
-  /** Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]] */
-  fields?: string[][];
-}
-
-/** `invalid_emails` of SendGrid: list, contextStoreSearch. */
+/** `invalid_emails` of SendGrid: list. */
 export class SendgridInvalidEmails extends Entity {
   /** List invalid emails. (sendgrid invalid_emails.list) */
   list(params: SendgridInvalidEmailsListParams = {}, options?: ExecuteOptions): Promise<ExecutionResult<SendgridInvalidEmail[]>> {
     return this.run("list", params, options);
   }
-  /** Search the invalid_emails records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (sendgrid invalid_emails.context_store_search) */
-  contextStoreSearch(params: SendgridInvalidEmailsContextStoreSearchParams = {}, options?: ExecuteOptions): Promise<ExecutionResult<SearchPage<SendgridInvalidEmail>>> {
-    return this.run("context_store_search", params, options);
-  }
 }
 
 /** Params of `sendgrid invalid_emails.list`. */
 export interface SendgridInvalidEmailsListParams {
-  /** Records per page (at most 500); 1..500; default 500 */
+  /** Records per page (at most 500; 500 when not given); 1..500; default 500 */
   limit?: number;
   /** Records to skip, from 0; 0..; default 0 */
   offset?: number;
 }
 
-/** Params of `sendgrid invalid_emails.context_store_search`. */
-export interface SendgridInvalidEmailsContextStoreSearchParams {
-  /** {filter?, sort?}; omit or {} for every record. Record fields: created, email, id, reason */
-  query?: Record<string, unknown>;
-  /** Most records to return (default 1000); 1..1000 */
-  limit?: number;
-  /** meta.cursor of the previous answer, for the next page of the same query */
-  cursor?: string;
-  /** Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]] */
-  fields?: string[][];
-}
-
-/** `global_suppressions` of SendGrid: list, contextStoreSearch. */
+/** `global_suppressions` of SendGrid: list. */
 export class SendgridGlobalSuppressions extends Entity {
   /** List global unsubscribes. (sendgrid global_suppressions.list) */
   list(params: SendgridGlobalSuppressionsListParams = {}, options?: ExecuteOptions): Promise<ExecutionResult<SendgridGlobalSuppression[]>> {
     return this.run("list", params, options);
   }
-  /** Search the global_suppressions records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (sendgrid global_suppressions.context_store_search) */
-  contextStoreSearch(params: SendgridGlobalSuppressionsContextStoreSearchParams = {}, options?: ExecuteOptions): Promise<ExecutionResult<SearchPage<SendgridGlobalSuppression>>> {
-    return this.run("context_store_search", params, options);
-  }
 }
 
 /** Params of `sendgrid global_suppressions.list`. */
 export interface SendgridGlobalSuppressionsListParams {
-  /** Records per page (at most 500); 1..500; default 500 */
+  /** Records per page (at most 500; 500 when not given); 1..500; default 500 */
   limit?: number;
   /** Records to skip, from 0; 0..; default 0 */
   offset?: number;
-}
-
-/** Params of `sendgrid global_suppressions.context_store_search`. */
-export interface SendgridGlobalSuppressionsContextStoreSearchParams {
-  /** {filter?, sort?}; omit or {} for every record. Record fields: created, email, id */
-  query?: Record<string, unknown>;
-  /** Most records to return (default 1000); 1..1000 */
-  limit?: number;
-  /** meta.cursor of the previous answer, for the next page of the same query */
-  cursor?: string;
-  /** Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]] */
-  fields?: string[][];
 }
 
 /** `suppression_groups` of SendGrid: list, get, contextStoreSearch. */
@@ -481,10 +385,6 @@ export class SendgridSuppressionGroupMembers extends Entity {
 
 /** Params of `sendgrid suppression_group_members.list`. */
 export interface SendgridSuppressionGroupMembersListParams {
-  /** Records per page (at most 500); 1..500; default 500 */
-  limit?: number;
-  /** Records to skip, from 0; 0..; default 0 */
-  offset?: number;
 }
 
 /** Params of `sendgrid suppression_group_members.context_store_search`. */

@@ -67,8 +67,8 @@ export interface SentryIssuesListParams {
   project_slug: string;
   /** A Sentry search (default is:unresolved; an empty string for every issue), e.g. is:unresolved level:error assigned:me */
   query?: string;
-  /** The period of the issues' stats: 24h (the default), 14d, or an empty string for none */
-  statsPeriod?: string;
+  /** Which stats series each issue carries: 24h (the default), 14d, or an empty string for none. It does not filter the list */
+  statsPeriod?: "" | "24h" | "14d";
   /** An opaque page cursor, as Sentry's Link header gives it (e.g. 1700000000000:0:0) */
   cursor?: string;
   /** The next page's URL, as the previous page gave it (meta.next); the request goes there with the query it carries */
@@ -83,8 +83,8 @@ export interface SentryIssuesListSnakeParams {
   project_slug: string;
   /** A Sentry search (default is:unresolved; an empty string for every issue), e.g. is:unresolved level:error assigned:me */
   query?: string;
-  /** The period of the issues' stats: 24h (the default), 14d, or an empty string for none */
-  stats_period?: string;
+  /** Which stats series each issue carries: 24h (the default), 14d, or an empty string for none. It does not filter the list */
+  stats_period?: "" | "24h" | "14d";
   /** An opaque page cursor, as Sentry's Link header gives it (e.g. 1700000000000:0:0) */
   cursor?: string;
   /** The next page's URL, as the previous page gave it (meta.next); the request goes there with the query it carries */

@@ -125,7 +125,7 @@ export interface ShopifyOrdersListParams {
   updated_at_min?: string;
   /** Only records last updated at or before this time (ISO 8601) */
   updated_at_max?: string;
-  /** Open orders (the default), closed, cancelled or any; default "any" */
+  /** Open orders (Shopify's default), closed, cancelled or any */
   status?: "open" | "closed" | "cancelled" | "any";
   /** Only orders in this payment state */
   financial_status?: "authorized" | "pending" | "paid" | "partially_paid" | "refunded" | "voided" | "partially_refunded" | "any" | "unpaid";
@@ -435,8 +435,8 @@ export interface ShopifyAbandonedCheckoutsListParams {
   updated_at_min?: string;
   /** Only records last updated at or before this time (ISO 8601) */
   updated_at_max?: string;
-  /** Open checkouts, closed ones, or any (the default); default "any" */
-  status?: "open" | "closed" | "any";
+  /** Open checkouts (Shopify's default) or closed ones */
+  status?: "open" | "closed";
   /** The next page's URL, as the previous page gave it (meta.next_page_url); the request goes there with the query it carries */
   next_page_url?: string;
 }
@@ -1898,7 +1898,7 @@ export interface ShopifyMetafieldsDeleteParams {
  * `new ShopifyConnector({ externalUserId, airbyteClientId, airbyteClientSecret })` or `connect("shopify", { workspaceName })`.
  *
  * Credentials, one of (* required):
- * - OAuth 2.0: client_id, client_secret, access_token*
+ * - OAuth 2.0: client_id, client_secret, access_token*, refresh_token
  * - Admin API access token: api_key*
  */
 export class ShopifyConnector extends Connector {

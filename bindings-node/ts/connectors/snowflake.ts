@@ -25,7 +25,7 @@ export interface SnowflakeDatabasesListParams {
   warehouse?: string;
   /** The role to run as */
   role?: string;
-  /** Seconds to wait for the result before answering 202 with the handle; 0..604800 */
+  /** Seconds after which Snowflake cancels the statement (408); 0 means the maximum, 604800; without it the STATEMENT_TIMEOUT_IN_SECONDS parameter applies. It does not shorten the 45-second wait before a 202; 0..604800 */
   timeout?: number;
   /** Session parameters for the statement (TIMEZONE, QUERY_TAG, ...) */
   parameters?: Record<string, unknown>;
@@ -67,7 +67,7 @@ export interface SnowflakeSchemasListParams {
   warehouse?: string;
   /** The role to run as */
   role?: string;
-  /** Seconds to wait for the result before answering 202 with the handle; 0..604800 */
+  /** Seconds after which Snowflake cancels the statement (408); 0 means the maximum, 604800; without it the STATEMENT_TIMEOUT_IN_SECONDS parameter applies. It does not shorten the 45-second wait before a 202; 0..604800 */
   timeout?: number;
   /** Session parameters for the statement (TIMEZONE, QUERY_TAG, ...) */
   parameters?: Record<string, unknown>;
@@ -109,7 +109,7 @@ export interface SnowflakeTablesListParams {
   warehouse?: string;
   /** The role to run as */
   role?: string;
-  /** Seconds to wait for the result before answering 202 with the handle; 0..604800 */
+  /** Seconds after which Snowflake cancels the statement (408); 0 means the maximum, 604800; without it the STATEMENT_TIMEOUT_IN_SECONDS parameter applies. It does not shorten the 45-second wait before a 202; 0..604800 */
   timeout?: number;
   /** Session parameters for the statement (TIMEZONE, QUERY_TAG, ...) */
   parameters?: Record<string, unknown>;
@@ -151,7 +151,7 @@ export interface SnowflakeViewsListParams {
   warehouse?: string;
   /** The role to run as */
   role?: string;
-  /** Seconds to wait for the result before answering 202 with the handle; 0..604800 */
+  /** Seconds after which Snowflake cancels the statement (408); 0 means the maximum, 604800; without it the STATEMENT_TIMEOUT_IN_SECONDS parameter applies. It does not shorten the 45-second wait before a 202; 0..604800 */
   timeout?: number;
   /** Session parameters for the statement (TIMEZONE, QUERY_TAG, ...) */
   parameters?: Record<string, unknown>;
@@ -193,7 +193,7 @@ export interface SnowflakeWarehousesListParams {
   warehouse?: string;
   /** The role to run as */
   role?: string;
-  /** Seconds to wait for the result before answering 202 with the handle; 0..604800 */
+  /** Seconds after which Snowflake cancels the statement (408); 0 means the maximum, 604800; without it the STATEMENT_TIMEOUT_IN_SECONDS parameter applies. It does not shorten the 45-second wait before a 202; 0..604800 */
   timeout?: number;
   /** Session parameters for the statement (TIMEZONE, QUERY_TAG, ...) */
   parameters?: Record<string, unknown>;
@@ -235,7 +235,7 @@ export interface SnowflakeColumnsListParams {
   warehouse?: string;
   /** The role to run as */
   role?: string;
-  /** Seconds to wait for the result before answering 202 with the handle; 0..604800 */
+  /** Seconds after which Snowflake cancels the statement (408); 0 means the maximum, 604800; without it the STATEMENT_TIMEOUT_IN_SECONDS parameter applies. It does not shorten the 45-second wait before a 202; 0..604800 */
   timeout?: number;
   /** Session parameters for the statement (TIMEZONE, QUERY_TAG, ...) */
   parameters?: Record<string, unknown>;
@@ -289,7 +289,7 @@ export interface SnowflakeRecordGetParams {
   warehouse?: string;
   /** The role to run as */
   role?: string;
-  /** Seconds to wait for the result before answering 202 with the handle; 0..604800 */
+  /** Seconds after which Snowflake cancels the statement (408); 0 means the maximum, 604800; without it the STATEMENT_TIMEOUT_IN_SECONDS parameter applies. It does not shorten the 45-second wait before a 202; 0..604800 */
   timeout?: number;
   /** Session parameters for the statement (TIMEZONE, QUERY_TAG, ...) */
   parameters?: Record<string, unknown>;
@@ -307,7 +307,7 @@ export interface SnowflakeRecordListParams {
   warehouse?: string;
   /** The role to run as */
   role?: string;
-  /** Seconds to wait for the result before answering 202 with the handle; 0..604800 */
+  /** Seconds after which Snowflake cancels the statement (408); 0 means the maximum, 604800; without it the STATEMENT_TIMEOUT_IN_SECONDS parameter applies. It does not shorten the 45-second wait before a 202; 0..604800 */
   timeout?: number;
   /** Session parameters for the statement (TIMEZONE, QUERY_TAG, ...) */
   parameters?: Record<string, unknown>;
@@ -329,7 +329,7 @@ export interface SnowflakeRecordCreateParams {
   warehouse?: string;
   /** The role to run as */
   role?: string;
-  /** Seconds to wait for the result before answering 202 with the handle; 0..604800 */
+  /** Seconds after which Snowflake cancels the statement (408); 0 means the maximum, 604800; without it the STATEMENT_TIMEOUT_IN_SECONDS parameter applies. It does not shorten the 45-second wait before a 202; 0..604800 */
   timeout?: number;
   /** Session parameters for the statement (TIMEZONE, QUERY_TAG, ...) */
   parameters?: Record<string, unknown>;
@@ -351,7 +351,7 @@ export interface SnowflakeRecordCreateSnakeParams {
   warehouse?: string;
   /** The role to run as */
   role?: string;
-  /** Seconds to wait for the result before answering 202 with the handle; 0..604800 */
+  /** Seconds after which Snowflake cancels the statement (408); 0 means the maximum, 604800; without it the STATEMENT_TIMEOUT_IN_SECONDS parameter applies. It does not shorten the 45-second wait before a 202; 0..604800 */
   timeout?: number;
   /** Session parameters for the statement (TIMEZONE, QUERY_TAG, ...) */
   parameters?: Record<string, unknown>;
@@ -373,7 +373,7 @@ export interface SnowflakeRecordUpdateParams {
   warehouse?: string;
   /** The role to run as */
   role?: string;
-  /** Seconds to wait for the result before answering 202 with the handle; 0..604800 */
+  /** Seconds after which Snowflake cancels the statement (408); 0 means the maximum, 604800; without it the STATEMENT_TIMEOUT_IN_SECONDS parameter applies. It does not shorten the 45-second wait before a 202; 0..604800 */
   timeout?: number;
   /** Session parameters for the statement (TIMEZONE, QUERY_TAG, ...) */
   parameters?: Record<string, unknown>;
@@ -395,7 +395,7 @@ export interface SnowflakeRecordUpdateSnakeParams {
   warehouse?: string;
   /** The role to run as */
   role?: string;
-  /** Seconds to wait for the result before answering 202 with the handle; 0..604800 */
+  /** Seconds after which Snowflake cancels the statement (408); 0 means the maximum, 604800; without it the STATEMENT_TIMEOUT_IN_SECONDS parameter applies. It does not shorten the 45-second wait before a 202; 0..604800 */
   timeout?: number;
   /** Session parameters for the statement (TIMEZONE, QUERY_TAG, ...) */
   parameters?: Record<string, unknown>;
@@ -417,7 +417,7 @@ export interface SnowflakeRecordDeleteParams {
   warehouse?: string;
   /** The role to run as */
   role?: string;
-  /** Seconds to wait for the result before answering 202 with the handle; 0..604800 */
+  /** Seconds after which Snowflake cancels the statement (408); 0 means the maximum, 604800; without it the STATEMENT_TIMEOUT_IN_SECONDS parameter applies. It does not shorten the 45-second wait before a 202; 0..604800 */
   timeout?: number;
   /** Session parameters for the statement (TIMEZONE, QUERY_TAG, ...) */
   parameters?: Record<string, unknown>;
@@ -439,7 +439,7 @@ export interface SnowflakeRecordDeleteSnakeParams {
   warehouse?: string;
   /** The role to run as */
   role?: string;
-  /** Seconds to wait for the result before answering 202 with the handle; 0..604800 */
+  /** Seconds after which Snowflake cancels the statement (408); 0 means the maximum, 604800; without it the STATEMENT_TIMEOUT_IN_SECONDS parameter applies. It does not shorten the 45-second wait before a 202; 0..604800 */
   timeout?: number;
   /** Session parameters for the statement (TIMEZONE, QUERY_TAG, ...) */
   parameters?: Record<string, unknown>;

@@ -15,7 +15,7 @@ export interface TiktokMarketingAdvertisersListParams {
   advertiser_ids: string;
   /** The page number, from 1; 1..; default 1 */
   page?: number;
-  /** Records per page (at most 100); 1..100; default 100 */
+  /** Records per page (at most 100; 100 when not given; 1..100; default 100 */
   page_size?: number;
 }
 
@@ -33,7 +33,7 @@ export interface TiktokMarketingCampaignsListParams {
   advertiser_id: string;
   /** The page number, from 1; 1..; default 1 */
   page?: number;
-  /** Records per page (at most 1000); 1..1000; default 1000 */
+  /** Records per page (at most 1000; 1000 when not given; 1..1000; default 1000 */
   page_size?: number;
 }
 
@@ -51,7 +51,7 @@ export interface TiktokMarketingAdGroupsListParams {
   advertiser_id: string;
   /** The page number, from 1; 1..; default 1 */
   page?: number;
-  /** Records per page (at most 1000); 1..1000; default 1000 */
+  /** Records per page (at most 1000; 1000 when not given; 1..1000; default 1000 */
   page_size?: number;
 }
 
@@ -69,7 +69,7 @@ export interface TiktokMarketingAdsListParams {
   advertiser_id: string;
   /** The page number, from 1; 1..; default 1 */
   page?: number;
-  /** Records per page (at most 1000); 1..1000; default 1000 */
+  /** Records per page (at most 1000; 1000 when not given; 1..1000; default 1000 */
   page_size?: number;
 }
 
@@ -87,7 +87,7 @@ export interface TiktokMarketingAudiencesListParams {
   advertiser_id: string;
   /** The page number, from 1; 1..; default 1 */
   page?: number;
-  /** Records per page (at most 100); 1..100; default 100 */
+  /** Records per page (at most 100; 100 when not given; 1..100; default 100 */
   page_size?: number;
 }
 
@@ -105,7 +105,7 @@ export interface TiktokMarketingCreativeAssetsImagesListParams {
   advertiser_id: string;
   /** The page number, from 1; 1..; default 1 */
   page?: number;
-  /** Records per page (at most 100); 1..100; default 100 */
+  /** Records per page (at most 100; 100 when not given; 1..100; default 100 */
   page_size?: number;
 }
 
@@ -123,7 +123,7 @@ export interface TiktokMarketingCreativeAssetsVideosListParams {
   advertiser_id: string;
   /** The page number, from 1; 1..; default 1 */
   page?: number;
-  /** Records per page (at most 100); 1..100; default 100 */
+  /** Records per page (at most 100; 100 when not given; 1..100; default 100 */
   page_size?: number;
 }
 
@@ -141,13 +141,13 @@ export interface TiktokMarketingSparkAdsListParams {
   advertiser_id: string;
   /** The page number, from 1; 1..; default 1 */
   page?: number;
-  /** Records per page (at most 50); 1..50; default 20 */
+  /** Records per page (at most 50; 20 when not given; 1..50; default 20 */
   page_size?: number;
 }
 
 /** `catalogs` of TikTok Marketing: list. */
 export class TiktokMarketingCatalogs extends Entity {
-  /** List an advertiser's catalogs. (tiktok-marketing catalogs.list) */
+  /** List a Business Center's catalogs. (tiktok-marketing catalogs.list) */
   list(params: TiktokMarketingCatalogsListParams, options?: ExecuteOptions): Promise<ExecutionResult<TiktokMarketingCatalog[]>> {
     return this.run("list", params, options);
   }
@@ -155,13 +155,13 @@ export class TiktokMarketingCatalogs extends Entity {
 
 /** Params of `tiktok-marketing catalogs.list`. */
 export interface TiktokMarketingCatalogsListParams {
-  /** The advertiser account id */
-  advertiser_id: string;
   /** The Business Center that owns the catalogs */
-  bc_id?: string;
+  bc_id: string;
+  /** Not read by the catalog list, which is scoped by bc_id (kept for callers that send it) */
+  advertiser_id?: string;
   /** The page number, from 1; 1..; default 1 */
   page?: number;
-  /** Records per page (at most 100); 1..100; default 100 */
+  /** Records per page (at most 100; 100 when not given; 1..100; default 100 */
   page_size?: number;
 }
 
@@ -193,7 +193,7 @@ export interface TiktokMarketingAdvertisersReportsDailyListParams {
   metrics?: string;
   /** The page number, from 1; 1..; default 1 */
   page?: number;
-  /** Records per page (at most 1000); 1..1000; default 1000 */
+  /** Records per page (at most 1000; 1000 when not given; 1..1000; default 1000 */
   page_size?: number;
 }
 
@@ -225,7 +225,7 @@ export interface TiktokMarketingCampaignsReportsDailyListParams {
   metrics?: string;
   /** The page number, from 1; 1..; default 1 */
   page?: number;
-  /** Records per page (at most 1000); 1..1000; default 1000 */
+  /** Records per page (at most 1000; 1000 when not given; 1..1000; default 1000 */
   page_size?: number;
 }
 
@@ -257,7 +257,7 @@ export interface TiktokMarketingAdGroupsReportsDailyListParams {
   metrics?: string;
   /** The page number, from 1; 1..; default 1 */
   page?: number;
-  /** Records per page (at most 1000); 1..1000; default 1000 */
+  /** Records per page (at most 1000; 1000 when not given; 1..1000; default 1000 */
   page_size?: number;
 }
 
@@ -289,7 +289,7 @@ export interface TiktokMarketingAdsReportsDailyListParams {
   metrics?: string;
   /** The page number, from 1; 1..; default 1 */
   page?: number;
-  /** Records per page (at most 1000); 1..1000; default 1000 */
+  /** Records per page (at most 1000; 1000 when not given; 1..1000; default 1000 */
   page_size?: number;
 }
 
@@ -321,7 +321,7 @@ export interface TiktokMarketingAdsReportsHourlyListParams {
   metrics?: string;
   /** The page number, from 1; 1..; default 1 */
   page?: number;
-  /** Records per page (at most 1000); 1..1000; default 1000 */
+  /** Records per page (at most 1000; 1000 when not given; 1..1000; default 1000 */
   page_size?: number;
 }
 
@@ -353,7 +353,7 @@ export interface TiktokMarketingAdsReportsLifetimeListParams {
   metrics?: string;
   /** The page number, from 1; 1..; default 1 */
   page?: number;
-  /** Records per page (at most 1000); 1..1000; default 1000 */
+  /** Records per page (at most 1000; 1000 when not given; 1..1000; default 1000 */
   page_size?: number;
 }
 

@@ -191,7 +191,7 @@ export interface TwilioMessagesCreateParams {
   MessagingServiceSid?: string;
   /** The text, up to 1,600 characters */
   Body?: string;
-  /** URLs of media to attach (MMS, WhatsApp), up to 10 */
+  /** URLs of media to attach (MMS, WhatsApp), up to 10, each sent as its own MediaUrl field */
   MediaUrl?: string[];
   /** A URL Twilio calls as the message's status changes */
   StatusCallback?: string;
@@ -211,7 +211,7 @@ export interface TwilioMessagesCreateSnakeParams {
   messaging_service_sid?: string;
   /** The text, up to 1,600 characters */
   body?: string;
-  /** URLs of media to attach (MMS, WhatsApp), up to 10 */
+  /** URLs of media to attach (MMS, WhatsApp), up to 10, each sent as its own MediaUrl field */
   media_url?: string[];
   /** A URL Twilio calls as the message's status changes */
   status_callback?: string;

@@ -167,8 +167,8 @@ export interface WoocommerceProductsListParams {
   max_price?: string;
   /** Only records with this stock status */
   stock_status?: "instock" | "outofstock" | "onbackorder";
-  /** Sort field; default "date" */
-  orderby?: "date" | "id" | "include" | "title" | "slug" | "modified";
+  /** Sort field (popularity is total sales); default "date" */
+  orderby?: "date" | "id" | "include" | "title" | "slug" | "modified" | "price" | "popularity" | "rating" | "menu_order" | "comment_count";
   /** Sort direction; default "desc" */
   order?: "asc" | "desc";
 }
@@ -387,7 +387,7 @@ export interface WoocommerceProductReviewsListParams {
   after?: string;
   /** Only records created before this ISO 8601 time */
   before?: string;
-  /** Only reviews of these product ids */
+  /** Only reviews of these product ids (sent comma-separated) */
   product?: number[];
   /** Only reviews with this status (all for every one); default "approved" */
   status?: "all" | "hold" | "approved" | "spam" | "trash";
@@ -429,10 +429,6 @@ export class WoocommerceProductAttributes extends Entity {
 
 /** Params of `woocommerce product_attributes.list`. */
 export interface WoocommerceProductAttributesListParams {
-  /** The page to return, from 1; 1..; default 1 */
-  page?: number;
-  /** Records per page, at most 100; 1..100; default 10 */
-  per_page?: number;
 }
 
 /** Params of `woocommerce product_attributes.get`. */
@@ -1062,7 +1058,7 @@ export interface WoocommerceProductReview {
   id?: number | null;
   product_id?: number | null;
   product_name?: string | null;
-  /** approved, hold, spam, unspam, trash or untrash. */
+  /** approved, hold, spam or trash. */
   status?: string | null;
   reviewer?: string | null;
   reviewer_email?: string | null;

@@ -33,7 +33,7 @@ export class ZendeskChatAgents extends Entity {
 export interface ZendeskChatAgentsListParams {
   /** Records per page (at most 100, 100 by default); 1..100; default 100 */
   limit?: number;
-  /** Only records with a greater id (the last id of the previous page) */
+  /** Start at this id, included (the last id of the previous page plus one) */
   since_id?: number;
 }
 
@@ -69,7 +69,7 @@ export class ZendeskChatAgentTimeline extends Entity {
 
 /** Params of `zendesk-chat agent_timeline.list`. */
 export interface ZendeskChatAgentTimelineListParams {
-  /** Read records from this Unix time (seconds) on; the previous page's end_time for the next page */
+  /** Read records from this Unix time in MICROSECONDS on (e.g. 1700000000000000); the previous page's end_time for the next page */
   start_time?: number;
   /** Records per page (at most 1000, 1000 by default); 1..1000; default 1000 */
   limit?: number;
@@ -107,9 +107,9 @@ export class ZendeskChatBans extends Entity {
 
 /** Params of `zendesk-chat bans.list`. */
 export interface ZendeskChatBansListParams {
-  /** Records per page (at most 100, 100 by default); 1..100; default 100 */
+  /** Records per page, at most 1000 (Zendesk's default 10); 1..1000 */
   limit?: number;
-  /** Only records with a greater id (the last id of the previous page) */
+  /** Start at this id, included (the last id of the previous page plus one) */
   since_id?: number;
 }
 
@@ -323,8 +323,8 @@ export interface ZendeskChatShortcutsListParams {
 
 /** Params of `zendesk-chat shortcuts.get`. */
 export interface ZendeskChatShortcutsGetParams {
-  /** Shortcut id */
-  shortcut_id: number;
+  /** Shortcut id (its name, e.g. question) */
+  shortcut_id: string;
 }
 
 /** Params of `zendesk-chat shortcuts.context_store_search`. */
@@ -559,6 +559,7 @@ export interface ZendeskChatBan {
   visitor_id?: string | null;
   visitor_name?: string | null;
   reason?: string | null;
+  /** When (null for older bans). */
   created_at?: string | null;
 }
 
@@ -718,7 +719,8 @@ export interface ZendeskChatRoutingSetting {
 
 /** A record of Zendesk Chat, as the API returns it. */
 export interface ZendeskChatShortcut {
-  id?: number | null;
+  /** The shortcut's id */
+  id?: string | null;
   name?: string | null;
   message?: string | null;
   /** Answer choices separated by /. */

@@ -37,7 +37,7 @@ export interface ZendeskSupportTicketsListParams {
   sort_order?: "asc" | "desc";
   /** Records per page when paging by number (at most 100, 100 by default); 1..100 */
   per_page?: number;
-  /** Records per page when paging by cursor (at most 100); giving it switches the list to cursor paging (then answers carry meta.after_cursor and meta.has_more instead of next_page); 1..100 */
+  /** Records per page when paging by cursor (at most 100); giving it switches the list to cursor paging (then answers carry links.next, meta.after_cursor and meta.has_more instead of next_page), which reaches past page numbering's 10,000 records; 1..100 */
   "page[size]"?: number;
   /** Cursor paging, the meta.after_cursor of the previous page */
   "page[after]"?: string;
@@ -109,7 +109,7 @@ export interface ZendeskSupportTicketCommentsListParams {
   sort_order?: "asc" | "desc";
   /** Records per page when paging by number (at most 100, 100 by default); 1..100 */
   per_page?: number;
-  /** Records per page when paging by cursor (at most 100); giving it switches the list to cursor paging (then answers carry meta.after_cursor and meta.has_more instead of next_page); 1..100 */
+  /** Records per page when paging by cursor (at most 100); giving it switches the list to cursor paging (then answers carry links.next, meta.after_cursor and meta.has_more instead of next_page), which reaches past page numbering's 10,000 records; 1..100 */
   "page[size]"?: number;
   /** Cursor paging, the meta.after_cursor of the previous page */
   "page[after]"?: string;
@@ -155,7 +155,7 @@ export interface ZendeskSupportDeletedTicketsListParams {
   sort_order?: "asc" | "desc";
   /** Records per page when paging by number (at most 100, 100 by default); 1..100 */
   per_page?: number;
-  /** Records per page when paging by cursor (at most 100); giving it switches the list to cursor paging (then answers carry meta.after_cursor and meta.has_more instead of next_page); 1..100 */
+  /** Records per page when paging by cursor (at most 100); giving it switches the list to cursor paging (then answers carry links.next, meta.after_cursor and meta.has_more instead of next_page), which reaches past page numbering's 10,000 records; 1..100 */
   "page[size]"?: number;
   /** Cursor paging, the meta.after_cursor of the previous page */
   "page[after]"?: string;
@@ -191,7 +191,7 @@ export interface ZendeskSupportTicketAuditsListParams {
   page?: number;
   /** Records per page when paging by number (at most 100, 100 by default); 1..100 */
   per_page?: number;
-  /** Records per page when paging by cursor (at most 100); giving it switches the list to cursor paging (then answers carry meta.after_cursor and meta.has_more instead of next_page); 1..100 */
+  /** Records per page when paging by cursor (at most 100); giving it switches the list to cursor paging (then answers carry links.next, meta.after_cursor and meta.has_more instead of next_page), which reaches past page numbering's 10,000 records; 1..100 */
   "page[size]"?: number;
   /** Cursor paging, the meta.after_cursor of the previous page */
   "page[after]"?: string;
@@ -217,7 +217,7 @@ export interface ZendeskSupportTicketMetricsListParams {
   page?: number;
   /** Records per page when paging by number (at most 100, 100 by default); 1..100 */
   per_page?: number;
-  /** Records per page when paging by cursor (at most 100); giving it switches the list to cursor paging (then answers carry meta.after_cursor and meta.has_more instead of next_page); 1..100 */
+  /** Records per page when paging by cursor (at most 100); giving it switches the list to cursor paging (then answers carry links.next, meta.after_cursor and meta.has_more instead of next_page), which reaches past page numbering's 10,000 records; 1..100 */
   "page[size]"?: number;
   /** Cursor paging, the meta.after_cursor of the previous page */
   "page[after]"?: string;
@@ -261,7 +261,7 @@ export interface ZendeskSupportTicketFieldsListParams {
   locale?: string;
   /** Records per page when paging by number (at most 100, 100 by default); 1..100 */
   per_page?: number;
-  /** Records per page when paging by cursor (at most 100); giving it switches the list to cursor paging (then answers carry meta.after_cursor and meta.has_more instead of next_page); 1..100 */
+  /** Records per page when paging by cursor (at most 100); giving it switches the list to cursor paging (then answers carry links.next, meta.after_cursor and meta.has_more instead of next_page), which reaches past page numbering's 10,000 records; 1..100 */
   "page[size]"?: number;
   /** Cursor paging, the meta.after_cursor of the previous page */
   "page[after]"?: string;
@@ -369,7 +369,7 @@ export interface ZendeskSupportUsersListParams {
   external_id?: string;
   /** Records per page when paging by number (at most 100, 100 by default); 1..100 */
   per_page?: number;
-  /** Records per page when paging by cursor (at most 100); giving it switches the list to cursor paging (then answers carry meta.after_cursor and meta.has_more instead of next_page); 1..100 */
+  /** Records per page when paging by cursor (at most 100); giving it switches the list to cursor paging (then answers carry links.next, meta.after_cursor and meta.has_more instead of next_page), which reaches past page numbering's 10,000 records; 1..100 */
   "page[size]"?: number;
   /** Cursor paging, the meta.after_cursor of the previous page */
   "page[after]"?: string;
@@ -431,7 +431,7 @@ export interface ZendeskSupportOrganizationsListParams {
   page?: number;
   /** Records per page when paging by number (at most 100, 100 by default); 1..100 */
   per_page?: number;
-  /** Records per page when paging by cursor (at most 100); giving it switches the list to cursor paging (then answers carry meta.after_cursor and meta.has_more instead of next_page); 1..100 */
+  /** Records per page when paging by cursor (at most 100); giving it switches the list to cursor paging (then answers carry links.next, meta.after_cursor and meta.has_more instead of next_page), which reaches past page numbering's 10,000 records; 1..100 */
   "page[size]"?: number;
   /** Cursor paging, the meta.after_cursor of the previous page */
   "page[after]"?: string;
@@ -475,7 +475,7 @@ export interface ZendeskSupportOrganizationMembershipsListParams {
   page?: number;
   /** Records per page when paging by number (at most 100, 100 by default); 1..100 */
   per_page?: number;
-  /** Records per page when paging by cursor (at most 100); giving it switches the list to cursor paging (then answers carry meta.after_cursor and meta.has_more instead of next_page); 1..100 */
+  /** Records per page when paging by cursor (at most 100); giving it switches the list to cursor paging (then answers carry links.next, meta.after_cursor and meta.has_more instead of next_page), which reaches past page numbering's 10,000 records; 1..100 */
   "page[size]"?: number;
   /** Cursor paging, the meta.after_cursor of the previous page */
   "page[after]"?: string;
@@ -519,7 +519,7 @@ export interface ZendeskSupportGroupsListParams {
   exclude_deleted?: boolean;
   /** Records per page when paging by number (at most 100, 100 by default); 1..100 */
   per_page?: number;
-  /** Records per page when paging by cursor (at most 100); giving it switches the list to cursor paging (then answers carry meta.after_cursor and meta.has_more instead of next_page); 1..100 */
+  /** Records per page when paging by cursor (at most 100); giving it switches the list to cursor paging (then answers carry links.next, meta.after_cursor and meta.has_more instead of next_page), which reaches past page numbering's 10,000 records; 1..100 */
   "page[size]"?: number;
   /** Cursor paging, the meta.after_cursor of the previous page */
   "page[after]"?: string;
@@ -563,7 +563,7 @@ export interface ZendeskSupportGroupMembershipsListParams {
   page?: number;
   /** Records per page when paging by number (at most 100, 100 by default); 1..100 */
   per_page?: number;
-  /** Records per page when paging by cursor (at most 100); giving it switches the list to cursor paging (then answers carry meta.after_cursor and meta.has_more instead of next_page); 1..100 */
+  /** Records per page when paging by cursor (at most 100); giving it switches the list to cursor paging (then answers carry links.next, meta.after_cursor and meta.has_more instead of next_page), which reaches past page numbering's 10,000 records; 1..100 */
   "page[size]"?: number;
   /** Cursor paging, the meta.after_cursor of the previous page */
   "page[after]"?: string;
@@ -629,7 +629,7 @@ export interface ZendeskSupportBrandsListParams {
   page?: number;
   /** Records per page when paging by number (at most 100, 100 by default); 1..100 */
   per_page?: number;
-  /** Records per page when paging by cursor (at most 100); giving it switches the list to cursor paging (then answers carry meta.after_cursor and meta.has_more instead of next_page); 1..100 */
+  /** Records per page when paging by cursor (at most 100); giving it switches the list to cursor paging (then answers carry links.next, meta.after_cursor and meta.has_more instead of next_page), which reaches past page numbering's 10,000 records; 1..100 */
   "page[size]"?: number;
   /** Cursor paging, the meta.after_cursor of the previous page */
   "page[after]"?: string;
@@ -687,7 +687,7 @@ export interface ZendeskSupportViewsListParams {
   sort_order?: "asc" | "desc";
   /** Records per page when paging by number (at most 100, 100 by default); 1..100 */
   per_page?: number;
-  /** Records per page when paging by cursor (at most 100); giving it switches the list to cursor paging (then answers carry meta.after_cursor and meta.has_more instead of next_page); 1..100 */
+  /** Records per page when paging by cursor (at most 100); giving it switches the list to cursor paging (then answers carry links.next, meta.after_cursor and meta.has_more instead of next_page), which reaches past page numbering's 10,000 records; 1..100 */
   "page[size]"?: number;
   /** Cursor paging, the meta.after_cursor of the previous page */
   "page[after]"?: string;
@@ -755,7 +755,7 @@ export interface ZendeskSupportMacrosListParams {
   sort_order?: "asc" | "desc";
   /** Records per page when paging by number (at most 100, 100 by default); 1..100 */
   per_page?: number;
-  /** Records per page when paging by cursor (at most 100); giving it switches the list to cursor paging (then answers carry meta.after_cursor and meta.has_more instead of next_page); 1..100 */
+  /** Records per page when paging by cursor (at most 100); giving it switches the list to cursor paging (then answers carry links.next, meta.after_cursor and meta.has_more instead of next_page), which reaches past page numbering's 10,000 records; 1..100 */
   "page[size]"?: number;
   /** Cursor paging, the meta.after_cursor of the previous page */
   "page[after]"?: string;
@@ -805,7 +805,7 @@ export interface ZendeskSupportTriggersListParams {
   sort_order?: "asc" | "desc";
   /** Records per page when paging by number (at most 100, 100 by default); 1..100 */
   per_page?: number;
-  /** Records per page when paging by cursor (at most 100); giving it switches the list to cursor paging (then answers carry meta.after_cursor and meta.has_more instead of next_page); 1..100 */
+  /** Records per page when paging by cursor (at most 100); giving it switches the list to cursor paging (then answers carry links.next, meta.after_cursor and meta.has_more instead of next_page), which reaches past page numbering's 10,000 records; 1..100 */
   "page[size]"?: number;
   /** Cursor paging, the meta.after_cursor of the previous page */
   "page[after]"?: string;
@@ -859,7 +859,7 @@ export interface ZendeskSupportAutomationsListParams {
   sort_order?: "asc" | "desc";
   /** Records per page when paging by number (at most 100, 100 by default); 1..100 */
   per_page?: number;
-  /** Records per page when paging by cursor (at most 100); giving it switches the list to cursor paging (then answers carry meta.after_cursor and meta.has_more instead of next_page); 1..100 */
+  /** Records per page when paging by cursor (at most 100); giving it switches the list to cursor paging (then answers carry links.next, meta.after_cursor and meta.has_more instead of next_page), which reaches past page numbering's 10,000 records; 1..100 */
   "page[size]"?: number;
   /** Cursor paging, the meta.after_cursor of the previous page */
   "page[after]"?: string;
@@ -947,7 +947,7 @@ export interface ZendeskSupportTagsListParams {
   page?: number;
   /** Records per page when paging by number (at most 100, 100 by default); 1..100 */
   per_page?: number;
-  /** Records per page when paging by cursor (at most 100); giving it switches the list to cursor paging (then answers carry meta.after_cursor and meta.has_more instead of next_page); 1..100 */
+  /** Records per page when paging by cursor (at most 100); giving it switches the list to cursor paging (then answers carry links.next, meta.after_cursor and meta.has_more instead of next_page), which reaches past page numbering's 10,000 records; 1..100 */
   "page[size]"?: number;
   /** Cursor paging, the meta.after_cursor of the previous page */
   "page[after]"?: string;
@@ -995,7 +995,7 @@ export interface ZendeskSupportSatisfactionRatingsListParams {
   end_time?: number;
   /** Records per page when paging by number (at most 100, 100 by default); 1..100 */
   per_page?: number;
-  /** Records per page when paging by cursor (at most 100); giving it switches the list to cursor paging (then answers carry meta.after_cursor and meta.has_more instead of next_page); 1..100 */
+  /** Records per page when paging by cursor (at most 100); giving it switches the list to cursor paging (then answers carry links.next, meta.after_cursor and meta.has_more instead of next_page), which reaches past page numbering's 10,000 records; 1..100 */
   "page[size]"?: number;
   /** Cursor paging, the meta.after_cursor of the previous page */
   "page[after]"?: string;
@@ -1047,7 +1047,7 @@ export interface ZendeskSupportArticlesListParams {
   sort_order?: "asc" | "desc";
   /** Records per page when paging by number (at most 100, 100 by default); 1..100 */
   per_page?: number;
-  /** Records per page when paging by cursor (at most 100); giving it switches the list to cursor paging (then answers carry meta.after_cursor and meta.has_more instead of next_page); 1..100 */
+  /** Records per page when paging by cursor (at most 100); giving it switches the list to cursor paging (then answers carry links.next, meta.after_cursor and meta.has_more instead of next_page), which reaches past page numbering's 10,000 records; 1..100 */
   "page[size]"?: number;
   /** Cursor paging, the meta.after_cursor of the previous page */
   "page[after]"?: string;

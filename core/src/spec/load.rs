@@ -402,6 +402,21 @@ impl<'a> Loader<'a> {
             last_page: as_str(o.get("last_page")),
             total: as_str(o.get("total")),
             limit: as_str(o.get("limit")),
+            follow_empty: match as_str(o.get("empty_pages")).as_deref() {
+                None | Some("stop") => false,
+                Some("follow") => true,
+                Some(other) => {
+                    return Err(self.err(
+                        &format!("{p}/empty_pages"),
+                        format!("unknown value {other:?} (stop, the default, or follow)"),
+                    ))
+                }
+            },
+            cursor_alone: match o.get("cursor_alone") {
+                None => false,
+                Some(Value::Bool(b)) => *b,
+                Some(_) => return Err(self.err(&format!("{p}/cursor_alone"), "expected true or false")),
+            },
         };
         let meta_key = |key: &str, k: &str| -> Result<()> {
             if meta.iter().any(|(m, _)| m == k) {
@@ -875,6 +890,14 @@ impl<'a> Loader<'a> {
             }
             param.deep_object = as_str(p.get("style")).as_deref() == Some("deepObject");
             param.no_explode = p.get("explode").and_then(Value::as_bool) == Some(false);
+            param.allow_reserved = p.get("allowReserved").and_then(Value::as_bool) == Some(true);
+            param.aliases = match ext(p, "aliases") {
+                None => Vec::new(),
+                Some(v) => v
+                    .as_array()
+                    .and_then(|a| a.iter().map(|x| x.as_str().map(str::to_string)).collect::<Option<Vec<_>>>())
+                    .ok_or_else(|| self.err(&format!("{pptr}/x-aliases"), "expected a list of names"))?,
+            };
             if params.iter().any(|q| q.name == param.name) {
                 params.retain(|q| q.name != param.name); // operation-level overrides path-level
             }
@@ -930,6 +953,11 @@ impl<'a> Loader<'a> {
                                 let mut param =
                                     self.param(k.clone(), body_loc, required.contains(&k.as_str()), &v, &pptr)?;
                                 param.body_root = as_bool(ext(v.as_object().unwrap_or(&Map::new()), "body-root"));
+                                // OpenAPI's encoding object: a form array with explode true
+                                // repeats its key (Twilio's MediaUrl).
+                                param.form_repeat = is_form
+                                    && media.pointer(&format!("/encoding/{}/explode", tok(k)))
+                                        == Some(&Value::Bool(true));
                                 params.push(param);
                             }
                         }
@@ -955,18 +983,28 @@ impl<'a> Loader<'a> {
         let mut meta_paths = Vec::new();
         if let Some(m) = ext(op, "meta-extractor") {
             let mptr = format!("{ptr}/{}", ext_key(op, "meta-extractor"));
-            for (k, v) in self.obj(m, &mptr)? {
-                let p = format!("{mptr}/{}", tok(k));
-                let s = v.as_str().ok_or_else(|| self.err(&p, "expected a JSONPath, @link.<rel> or @header.<Name>"))?;
-                let src = if let Some(rel) = s.strip_prefix("@link.") {
+            let mut source = |v: &Value, p: &str| -> Result<MetaSource> {
+                let s = v.as_str().ok_or_else(|| self.err(p, "expected a JSONPath, @link.<rel> or @header.<Name>"))?;
+                Ok(if let Some(rel) = s.strip_prefix("@link.") {
                     MetaSource::Link(rel.to_string())
                 } else if let Some(h) = s.strip_prefix("@header.") {
                     MetaSource::Header(h.to_ascii_lowercase())
                 } else {
                     meta_paths.push(s.to_string());
                     MetaSource::Path(
-                        JsonPath::parse(s).map_err(|e| self.err(&p, format!("invalid JSONPath {s:?}: {e}")))?,
+                        JsonPath::parse(s).map_err(|e| self.err(p, format!("invalid JSONPath {s:?}: {e}")))?,
                     )
+                })
+            };
+            for (k, v) in self.obj(m, &mptr)? {
+                let p = format!("{mptr}/{}", tok(k));
+                let src = match v.as_array() {
+                    // A list: the first of its sources that gives a value.
+                    Some(list) if !list.is_empty() => MetaSource::FirstOf(
+                        list.iter().enumerate().map(|(i, v)| source(v, &format!("{p}/{i}"))).collect::<Result<_>>()?,
+                    ),
+                    Some(_) => return Err(self.err(&p, "an empty list: give one source or several")),
+                    None => source(v, &p)?,
                 };
                 meta.push((k.clone(), src));
             }
@@ -1228,6 +1266,9 @@ impl<'a> Loader<'a> {
             schema: self.inline(schema, ptr, 0)?,
             deep_object: false,
             no_explode: false,
+            form_repeat: false,
+            allow_reserved: false,
+            aliases: Vec::new(),
             body_root: false,
         })
     }
@@ -1418,6 +1459,9 @@ fn url_cursor_param(name: &str, meta: &str) -> Param {
         description: Some(description),
         deep_object: false,
         no_explode: false,
+        form_repeat: false,
+        allow_reserved: false,
+        aliases: Vec::new(),
         body_root: false,
     }
 }
@@ -1450,6 +1494,8 @@ fn infer_pagination(params: &[Param], meta: &[(String, MetaSource)]) -> Option<P
             last_page: None,
             total: None,
             limit: None,
+            follow_empty: false,
+            cursor_alone: false,
         });
     }
     if has("starting_after") && meta_has("has_more") {
@@ -1462,6 +1508,8 @@ fn infer_pagination(params: &[Param], meta: &[(String, MetaSource)]) -> Option<P
             last_page: None,
             total: None,
             limit: None,
+            follow_empty: false,
+            cursor_alone: false,
         });
     }
     None

@@ -58,6 +58,23 @@ pub struct ConnectorSpec {
 }
 
 impl ConnectorSpec {
+    /// `url` with the server's `{variables}` filled from `config`, else from their defaults: an
+    /// OAuth URL on the tenant's own host (`https://{subdomain}.zendesk.com/oauth/tokens`,
+    /// `https://{api_url}/oauth/token`). A variable with neither stays as it is.
+    pub fn fill_server_variables(&self, url: &str, config: &serde_json::Map<String, serde_json::Value>) -> String {
+        let mut url = url.to_string();
+        for (name, default) in &self.server_variables {
+            let placeholder = format!("{{{name}}}");
+            if url.contains(&placeholder) {
+                let value = config.get(name).and_then(|v| v.as_str()).or(default.as_deref());
+                if let Some(v) = value {
+                    url = url.replace(&placeholder, v.trim_end_matches('/'));
+                }
+            }
+        }
+        url
+    }
+
     /// The operation for `entity` / `action`, if any.
     pub fn operation(&self, entity: &str, action: &str) -> Option<&Operation> {
         self.index.get(&(entity.to_string(), action.to_string())).map(|&i| &self.operations[i])
@@ -383,6 +400,19 @@ pub struct Param {
     /// `explode: false` (query arrays as `a,b`).
     #[serde(skip)]
     pub no_explode: bool,
+    /// Other names a caller may give the param by (`x-aliases`): the reference's spelling where
+    /// the API's differs (Orb's `invoice_date_gt` for the wire's `invoice_date[gt]`).
+    #[serde(skip)]
+    pub aliases: Vec<String>,
+    /// `allowReserved: true` (a query param): the value keeps RFC 3986's reserved characters
+    /// that do not split a query (`( ) , : / ? @ ! $ ' * ; [ ]`) as they are, as LinkedIn's
+    /// Rest.li values need (`dateRange=(start:(year:2024,month:1,day:1))`).
+    #[serde(skip)]
+    pub allow_reserved: bool,
+    /// A form body's array sent as the key repeated (`MediaUrl=a&MediaUrl=b`, the request
+    /// body's `encoding: {<name>: {explode: true}}`), instead of `key[0]=a&key[1]=b`.
+    #[serde(skip)]
+    pub form_repeat: bool,
     /// The value is the whole request body.
     #[serde(skip)]
     pub body_root: bool,
@@ -423,6 +453,20 @@ pub enum MetaSource {
     Link(String),
     /// A response header.
     Header(String),
+    /// The first of these that gives a value other than null (a YAML list in the spec): an API
+    /// that puts its next page in one place or another depending on how it was asked, as
+    /// Zendesk's `next_page` (page numbers) and `links.next` (cursor paging).
+    FirstOf(Vec<MetaSource>),
+}
+
+impl MetaSource {
+    /// Where a value of this source is written first: the source itself, or its first one.
+    pub fn primary(&self) -> &MetaSource {
+        match self {
+            MetaSource::FirstOf(list) => list.first().map_or(self, MetaSource::primary),
+            other => other,
+        }
+    }
 }
 
 /// Where the next page's cursor comes from and how it is sent (`x-pagination`'s `style`).
@@ -474,6 +518,15 @@ pub struct Pagination {
     /// the last (used when neither `total` nor `has_more` says).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub limit: Option<String>,
+    /// `empty_pages: follow`: a page without records that still names a next page is not the
+    /// last (Google's APIs may answer empty pages before the end, AIP-158); by default an empty
+    /// page ends the list. A repeated cursor still ends it.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub follow_empty: bool,
+    /// `cursor_alone: true`: a request carrying the cursor sends no other query param (Amazon
+    /// SP-API refuses a `nextToken` with any other); the first page takes the caller's params.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub cursor_alone: bool,
 }
 
 fn is_cursor_style(s: &PageStyle) -> bool {

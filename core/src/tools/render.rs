@@ -324,6 +324,9 @@ mod tests {
             schema,
             deep_object: false,
             no_explode: false,
+            form_repeat: false,
+            allow_reserved: false,
+            aliases: Vec::new(),
             body_root: false,
         }
     }

@@ -165,11 +165,14 @@ pub fn origin_of(url: &str) -> Option<String> {
     Some(u.origin().ascii_serialization())
 }
 
-/// A URL of the spec moved onto the operator's `--upstream-base-url` for the connector, as
-/// core moves the token URL for refreshes: a URL on the spec's server keeps its path under the
-/// base; one on another host of the provider (HubSpot's consent page is on app.hubspot.com)
-/// is served by the same stand-in, at its own path under the base.
-fn resolve(st: &AppState, spec: &ConnectorSpec, url: &str) -> String {
+/// A URL of the spec with the server's variables filled from the consent's config (else their
+/// defaults: GitLab's `{api_url}` is gitlab.com), moved onto the operator's
+/// `--upstream-base-url` for the connector, as core moves the token URL for refreshes: a URL on
+/// the spec's server keeps its path under the base; one on another host of the provider
+/// (HubSpot's consent page is on app.hubspot.com) is served by the same stand-in, at its own
+/// path under the base.
+fn resolve(st: &AppState, spec: &ConnectorSpec, url: &str, config: Option<&Map<String, Value>>) -> String {
+    let url = &spec.fill_server_variables(url, config.unwrap_or(&Map::new()));
     let Some(base) = st.settings.upstream_base_urls.get(&spec.slug) else { return url.to_string() };
     let base = base.trim_end_matches('/');
     let server = spec.server_url.trim_end_matches('/');
@@ -298,7 +301,8 @@ pub async fn initiate(
         })
         .await?;
     let scopes = if client.scopes.is_empty() { cfg.scopes.join(" ") } else { client.scopes.clone() };
-    let authorization_url = resolve(st, &spec, cfg.authorization_url.as_deref().unwrap_or_default());
+    let config = req.replication_config.as_ref().and_then(Value::as_object);
+    let authorization_url = resolve(st, &spec, cfg.authorization_url.as_deref().unwrap_or_default(), config);
     let mut url = url::Url::parse(&authorization_url)
         .map_err(|_| ApiError::new(ErrorCode::Configuration, "the connector's authorization URL is not a URL"))?;
     {
@@ -437,10 +441,15 @@ async fn exchange(st: &AppState, row: &OAuthStateRow, code: &str) -> ApiResult<T
     let secret = String::from_utf8(secret).map_err(|_| ApiError::internal("stored OAuth client secret is not text"))?;
     let verifier = st.keys.open(&row.verifier, &row.state_hash)?;
     let verifier = String::from_utf8(verifier).map_err(|_| ApiError::internal("stored PKCE verifier is not text"))?;
+    let config: Option<Map<String, Value>> =
+        row.replication_config.as_deref().and_then(|c| serde_json::from_str::<Value>(c).ok()).and_then(|v| match v {
+            Value::Object(m) => Some(m),
+            _ => None,
+        });
     let token_url = cfg
         .token_url
         .as_deref()
-        .map(|u| resolve(st, &spec, u))
+        .map(|u| resolve(st, &spec, u, config.as_ref()))
         .ok_or_else(|| ApiError::new(ErrorCode::Configuration, "the connector's OAuth scheme has no token URL"))?;
     let host = url::Url::parse(&token_url)
         .ok()

@@ -9,7 +9,7 @@
 //!
 //! - **Routing**: the operation whose method and path template match (literal segments win over
 //!   `{params}`; a segment may wrap its param, `v1:{id}` or `{id}.json`, or hold several, as
-//!   LinkedIn's Rest.li compound keys do: `(account={account},user={user})`, each value up to
+//!   LinkedIn's Rest.li compound keys do: `(account:{account},user:{user})`, each value up to
 //!   the next literal and percent-decoded); several operations on
 //!   one path (GraphQL) are told apart by the operation name of the query document
 //!   (`query ListIssues ...`). No match: 404 in the provider's error shape.
@@ -45,7 +45,8 @@
 //!   number (integer param named like `page`), the next offset (another integer param), the
 //!   last record's field (`from_last_record`), or an opaque string `c<offset>` otherwise. The
 //!   `has_more` meta is a boolean; meta named like `total` / `count` is [`TOTAL`]. The last page
-//!   has no cursor. An unreadable cursor is a 400.
+//!   has no cursor. An unreadable cursor is a 400, except in a cursor param the caller must give
+//!   (a start token from another call, Drive's changes `pageToken`): that starts the list.
 //! - **Updated since**: a list with `x-incremental` whose param the request carries serves only
 //!   the records whose update field is at or after that time (records `n` are dated day `n+1`
 //!   of January 2024), paged and counted like the whole list; a time the param's format cannot
@@ -390,9 +391,13 @@ impl Input {
 enum Step {
     Key(String),
     Item,
+    /// `[?@.field=='value']`: the item of an array whose field holds the value (PayPal's
+    /// HATEOAS link whose `rel` is `next`).
+    Match(String, String),
 }
 
-/// The steps of `$`, `$.a.b`, `$.a[*]`, `$['a'][0]`; `None` for filters and descents.
+/// The steps of `$`, `$.a.b`, `$.a[*]`, `$['a'][0]`, `$.a[?@.b=='c']`; `None` for other
+/// filters and descents.
 fn steps(path: &str) -> Option<Vec<Step>> {
     let mut rest = path.trim().strip_prefix('$')?;
     let mut out = Vec::new();
@@ -410,11 +415,19 @@ fn steps(path: &str) -> Option<Vec<Step>> {
             out.push(Step::Key(r[..end].to_string()));
             rest = &r[end..];
         } else if let Some(r) = rest.strip_prefix('[') {
-            let end = r.find(']')?;
+            let end = closing_bracket(r)?;
             let inner = r[..end].trim();
             rest = &r[end + 1..];
             if inner == "*" || inner.bytes().all(|b| b.is_ascii_digit()) {
                 out.push(Step::Item);
+            } else if let Some(filter) = inner.strip_prefix("?@") {
+                // `?@.rel=='next'`, or as the path prints itself, `?@['rel']=="next"`.
+                let (field, value) = filter.split_once("==")?;
+                let unquote = |t: &str| {
+                    let t = t.trim().trim_start_matches('.').trim_start_matches('[').trim_end_matches(']');
+                    t.trim_matches(|c| c == '\'' || c == '"').to_string()
+                };
+                out.push(Step::Match(unquote(field), unquote(value)));
             } else {
                 let name = inner.trim_matches(|c| c == '\'' || c == '"');
                 out.push(Step::Key(name.to_string()));
@@ -428,6 +441,23 @@ fn steps(path: &str) -> Option<Vec<Step>> {
 
 /// Sets `value` at `steps` under `node` (into the first item of an array), making objects and
 /// one-item arrays on the way.
+/// Where the `]` closing a bracket that starts `text` is (quotes and nested brackets skipped).
+fn closing_bracket(text: &str) -> Option<usize> {
+    let (mut depth, mut quote) = (0usize, None);
+    for (i, c) in text.char_indices() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '\'' | '"') => quote = Some(c),
+            (None, '[') => depth += 1,
+            (None, ']') if depth == 0 => return Some(i),
+            (None, ']') => depth -= 1,
+            _ => {}
+        }
+    }
+    None
+}
+
 fn put(node: &mut Value, steps: &[Step], value: Value) {
     let Some((first, rest)) = steps.split_first() else {
         *node = value;
@@ -450,6 +480,21 @@ fn put(node: &mut Value, steps: &[Step], value: Value) {
                 *node = Value::Array(vec![item]);
             }
         },
+        Step::Match(field, want) => {
+            if !node.is_array() {
+                *node = Value::Array(Vec::new());
+            }
+            if let Value::Array(items) = node {
+                let at = match items.iter().position(|i| i.get(field).and_then(Value::as_str) == Some(want)) {
+                    Some(at) => at,
+                    None => {
+                        items.push(json!({ field.as_str(): want }));
+                        items.len() - 1
+                    }
+                };
+                put(&mut items[at], rest, value);
+            }
+        }
     }
 }
 
@@ -469,7 +514,7 @@ fn put_records(node: &mut Value, steps: &[Step], records: Vec<Value>, list: bool
                 put_records(m.entry(k.clone()).or_insert(Value::Null), rest, records, list);
             }
         }
-        Some((Step::Item, rest)) => {
+        Some((Step::Item | Step::Match(..), rest)) => {
             let mut item = node.as_array().and_then(|a| a.first().cloned()).unwrap_or(Value::Null);
             put_records(&mut item, rest, records, list);
             *node = Value::Array(vec![item]);
@@ -874,7 +919,7 @@ impl Api {
                 if t.contains('{') {
                     // `{name}`, `prefix{name}` (e.g. `v1:{id}`), `{name}suffix` (`{id}.json`), or
                     // several params in one segment (a Rest.li compound key:
-                    // `(account={account},user={user})`).
+                    // `(account:{account},user:{user})`).
                     match segment_params(t, s) {
                         Some(found) => {
                             params.extend(found);
@@ -1059,7 +1104,7 @@ impl Api {
         for (name, source) in &op.meta {
             let value = if url_style && pg.and_then(|p| p.meta.as_ref()) == Some(name) {
                 // Salesforce's nextRecordsUrl is an absolute path; Link headers carry full URLs.
-                let absolute = !matches!(source, MetaSource::Path(_));
+                let absolute = !matches!(source.primary(), MetaSource::Path(_));
                 let origin = if absolute { origin } else { "" };
                 next.as_ref().map(|c| Value::String(self.next_url(input, origin, prefix, c))).unwrap_or(Value::Null)
             } else if pg.and_then(|p| p.meta.as_ref()) == Some(name) {
@@ -1085,7 +1130,8 @@ impl Api {
             } else {
                 continue;
             };
-            match source {
+            // A list of sources: the API's first place (Zendesk's page-number `next_page`).
+            match source.primary() {
                 MetaSource::Path(p) => {
                     if let Some(steps) = steps(&p.to_string()) {
                         put(&mut body, &steps, value);
@@ -1182,6 +1228,13 @@ impl Api {
                 .ok_or_else(|| format!("invalid cursor {text:?}"));
         }
         let integer = op.param(&pg.param).is_some_and(|p| p.ty == Some(ParamType::Integer));
+        // A cursor the caller must give starts the list with a token from elsewhere (Drive's
+        // changes take a start page token from getStartPageToken): any but the fake's own
+        // cursors is the first page.
+        let required = op.param(&pg.param).is_some_and(|p| p.required);
+        if required && !integer && text.strip_prefix('c').is_none_or(|n| n.parse::<usize>().is_err()) {
+            return Ok(0);
+        }
         if integer {
             let v: usize = text.parse().map_err(|_| format!("invalid {}: {text:?}", pg.param))?;
             let page = v.saturating_sub(first_page(op));
@@ -1297,7 +1350,7 @@ fn graphql_name(doc: &str) -> String {
 }
 
 /// The params of one path segment `s` sent for the template segment `t`: literal text and
-/// `{name}`s in any order (`v1:{id}`, `{id}.json`, `(account={account},user={user})`). A param's
+/// `{name}`s in any order (`v1:{id}`, `{id}.json`, `(account:{account},user:{user})`). A param's
 /// value runs to the first occurrence of the literal after it (the last literal: to the
 /// segment's end), so a value holding that literal must be percent-encoded, as Rest.li keys
 /// are; values are returned decoded. `None` when the segment does not fit or a value is empty.
@@ -1431,13 +1484,13 @@ mod tests {
         // LinkedIn's Rest.li compound key, URNs percent-encoded.
         assert_eq!(
             segment_params(
-                "(account={account},user={user})",
-                "(account=urn%3Ali%3AsponsoredAccount%3A5,user=urn%3Ali%3Aperson%3Aab%2Cc)"
+                "(account:{account},user:{user})",
+                "(account:urn%3Ali%3AsponsoredAccount%3A5,user:urn%3Ali%3Aperson%3Aab%2Cc)"
             ),
             Some(pairs(&[("account", "urn:li:sponsoredAccount:5"), ("user", "urn:li:person:ab,c")]))
         );
-        assert_eq!(segment_params("(account={account},user={user})", "(account=a,user=)"), None);
-        assert_eq!(segment_params("(account={account},user={user})", "(user=a,account=b)"), None);
+        assert_eq!(segment_params("(account:{account},user:{user})", "(account:a,user:)"), None);
+        assert_eq!(segment_params("(account:{account},user:{user})", "(user:a,account:b)"), None);
         assert_eq!(segment_params("{a}{b}", "xy"), None);
     }
 

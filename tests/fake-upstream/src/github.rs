@@ -1252,6 +1252,7 @@ impl Data {
             "messageHeadline": c.message.lines().next().unwrap_or_default(), "message": c.message,
             "committedDate": c.date, "url": format!("{WEB}/{}/{}/commit/{}", r.owner, r.name, c.oid),
             "additions": c.additions, "deletions": c.deletions, "changedFiles": c.files.len(),
+            "changedFilesIfAvailable": c.files.len(),
             "author": {"name": user.map_or(c.author.as_str(), |u| u.name.as_str()), "email": format!("{}@users.noreply.github.com", c.author), "user": user.map(|u| json!({"login": u.login}))},
             "parents": {"nodes": c.parent.iter().map(|p| json!({"oid": p})).collect::<Vec<_>>()},
         })
@@ -2362,6 +2363,10 @@ fn problem_json(p: &graphql::Problem) -> Value {
         K::UndefinedFragment { name } => (
             format!("Fragment {name} was used, but not defined"),
             json!({"code": "useAndDefineFragment", "fragmentName": name}),
+        ),
+        K::FieldsConflict { field, first, second } => (
+            format!("Field '{field}' has a return_type conflict: `{first}` or `{second}`?"),
+            json!({"code": "fieldConflict", "fieldName": field, "conflicts": format!("`{first}` or `{second}`")}),
         ),
         K::Unmodelled { type_name, field } => (
             format!("The fake does not serve type '{type_name}' (selecting '{field}'), though GitHub has it"),

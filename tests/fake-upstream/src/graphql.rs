@@ -383,6 +383,10 @@ pub enum ProblemKind {
     UndefinedFragment { name: String },
     /// A selection inside a type the fake does not serve.
     Unmodelled { type_name: String, field: String },
+    /// Two fields under one response key whose types cannot merge (GraphQL's SameResponseShape:
+    /// leaves of different types, or different list and non-null wrappers), e.g. `state` on
+    /// `... on Issue` (`IssueState!`) and on `... on PullRequest` (`PullRequestState!`).
+    FieldsConflict { field: String, first: String, second: String },
 }
 
 /// A problem, with the path to it (GitHub's style: `query Name`, response keys, `... on T`) and
@@ -542,7 +546,65 @@ impl<'d, 'a> Validator<'_, 'd, 'a> {
             };
             self.add(kind, f.position);
         } else {
+            self.conflicts(ty, &f.selection_set);
             self.selections(ty, &f.selection_set);
+        }
+    }
+
+    /// The fields `set` selects on a `parent`, through its fragments, with the type each
+    /// answers: `(response key, type display, whether a leaf, position)`.
+    fn merged(
+        &self,
+        parent: &TypeDef,
+        set: &'d SelectionSet<'a>,
+        out: &mut Vec<(String, String, bool, Pos)>,
+        depth: usize,
+    ) {
+        if depth > 8 {
+            return;
+        }
+        for item in &set.items {
+            match item {
+                q::Selection::Field(f) => {
+                    let key = f.alias.clone().unwrap_or_else(|| f.name.clone());
+                    if let Some(def) = parent.field(&f.name) {
+                        let leaf = self.schema.get(&def.ty).is_some_and(|t| t.kind.is_leaf());
+                        out.push((key, def.ty_display.clone(), leaf, f.position));
+                    }
+                }
+                q::Selection::InlineFragment(fr) => {
+                    let t = fr.type_condition.as_ref().map(condition_name).map_or(Some(parent), |c| self.schema.get(c));
+                    if let Some(t) = t {
+                        self.merged(t, &fr.selection_set, out, depth + 1);
+                    }
+                }
+                q::Selection::FragmentSpread(sp) => {
+                    if let Some(def) = self.fragments.get(sp.fragment_name.as_str()) {
+                        if let Some(t) = self.schema.get(condition_name(&def.type_condition)) {
+                            self.merged(t, &def.selection_set, out, depth + 1);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// SameResponseShape over one selection set: fields under one response key must answer
+    /// the same leaf type, or the same list and non-null wrappers around composite types.
+    fn conflicts(&mut self, parent: &TypeDef, set: &'d SelectionSet<'a>) {
+        let mut fields = Vec::new();
+        self.merged(parent, set, &mut fields, 0);
+        let shape = |display: &str| display.chars().filter(|c| matches!(c, '[' | ']' | '!')).collect::<String>();
+        let mut reported: Vec<&str> = Vec::new();
+        for (i, (key, a, a_leaf, _)) in fields.iter().enumerate() {
+            for (other, b, b_leaf, pos) in &fields[i + 1..] {
+                let clash = if *a_leaf || *b_leaf { a != b } else { shape(a) != shape(b) };
+                if other == key && clash && !reported.contains(&key.as_str()) {
+                    reported.push(key);
+                    let kind = ProblemKind::FieldsConflict { field: key.clone(), first: a.clone(), second: b.clone() };
+                    self.problems.push(Problem { kind, path: self.path.clone(), line: pos.line, column: pos.column });
+                }
+            }
         }
     }
 }
@@ -567,7 +629,10 @@ fn selection_names(set: &SelectionSet<'_>) -> Vec<String> {
 pub fn validate(schema: &Schema, op: &Operation<'_, '_>) -> Vec<Problem> {
     let mut v = Validator { schema, fragments: fragments(op.doc), problems: vec![], path: vec![op.label()] };
     match schema.get(op.root()) {
-        Some(root) => v.selections(root, op.selection_set),
+        Some(root) => {
+            v.conflicts(root, op.selection_set);
+            v.selections(root, op.selection_set)
+        }
         None => v.add(ProblemKind::UndefinedType { type_name: op.root().into() }, Pos { line: 1, column: 1 }),
     }
     for def in op.doc.definitions.iter() {
@@ -934,6 +999,22 @@ mod tests {
             vec![ProblemKind::Unmodelled { type_name: "Gist".into(), field: "id".into() }]
         );
         assert_eq!(problems("{ node(id: \"x\") { ... on Gist { __typename } ... on Issue { title } } }"), vec![]);
+    }
+
+    #[test]
+    fn one_response_key_answers_one_shape() {
+        assert_eq!(
+            problems(
+                "{ search(query: \"x\") { ... on Issue { id x: title } ... on Repository { id x: stargazerCount } } }"
+            ),
+            vec![ProblemKind::FieldsConflict { field: "x".into(), first: "String!".into(), second: "Int!".into() }]
+        );
+        assert_eq!(
+            problems("{ search(query: \"x\") { ... on Issue { x: title } ... on Repository { x: name } } }"),
+            vec![]
+        );
+        let renamed = "{ search(query: \"x\") { ... on Issue { title } ... on Repository { title: stargazerCount } } }";
+        assert_eq!(problems(renamed).len(), 1, "an alias can make the clash too");
     }
 
     #[test]

@@ -1239,6 +1239,9 @@ fn problem_json(p: &graphql::Problem) -> Value {
             )
         }
         K::UndefinedFragment { name } => format!("Unknown fragment \"{name}\"."),
+        K::FieldsConflict { field, first, second } => format!(
+            "Fields \"{field}\" conflict because they return conflicting types \"{first}\" and \"{second}\". Use different aliases on the fields to fetch both if this was intentional."
+        ),
         K::Unmodelled { type_name, field } => {
             format!("The fake does not serve type \"{type_name}\" (selecting \"{field}\"), though Linear has it.")
         }

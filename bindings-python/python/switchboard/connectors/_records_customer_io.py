@@ -398,9 +398,9 @@ class CustomerIoMessage(Record):
         return self.get("deduplicate_id")  # type: ignore[no-any-return]
 
     @property
-    def message_template_id(self) -> int | None:
-        """``message_template_id``."""
-        return self.get("message_template_id")  # type: ignore[no-any-return]
+    def msg_template_id(self) -> int | None:
+        """``msg_template_id``."""
+        return self.get("msg_template_id")  # type: ignore[no-any-return]
 
     @property
     def customer_id(self) -> str | None:

@@ -322,8 +322,13 @@ class GithubCommit(Record):
 
     @property
     def changed_files(self) -> int | None:
-        """``changedFiles``."""
+        """Deprecated by GitHub: the call fails on a commit whose count GitHub cannot compute; changedFilesIfAvailable is null instead."""
         return self.get("changedFiles")  # type: ignore[no-any-return]
+
+    @property
+    def changed_files_if_available(self) -> int | None:
+        """Files changed; null when GitHub cannot compute it."""
+        return self.get("changedFilesIfAvailable")  # type: ignore[no-any-return]
 
     @property
     def author(self) -> GithubCommitAuthor | None:
@@ -1906,8 +1911,13 @@ class GithubProjectItemContent(Record):
 
     @property
     def state(self) -> Literal["CLOSED", "OPEN"] | None:
-        """State of the object."""
+        """State of an issue item."""
         return self.get("state")  # type: ignore[no-any-return]
+
+    @property
+    def pull_request_state(self) -> Literal["CLOSED", "MERGED", "OPEN"] | None:
+        """State of a pull request item (GraphQL forbids one name for the issue's and the pull request's state, whose types differ)."""
+        return self.get("pullRequestState")  # type: ignore[no-any-return]
 
     @property
     def url(self) -> str | None:

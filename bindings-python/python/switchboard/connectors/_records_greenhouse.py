@@ -578,7 +578,7 @@ class GreenhouseOffer(Record):
 
     @property
     def status(self) -> str | None:
-        """unresolved, accepted, rejected or deprecated."""
+        """Created, Accepted, Rejected or Deprecated."""
         return self.get("status")  # type: ignore[no-any-return]
 
     @property

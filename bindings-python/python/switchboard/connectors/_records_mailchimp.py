@@ -151,7 +151,7 @@ class MailchimpCampaign(Record):
 
     @property
     def status(self) -> str | None:
-        """save, paused, schedule, sending or sent."""
+        """save, paused, schedule, sending, sent, canceled, canceling or archived."""
         return self.get("status")  # type: ignore[no-any-return]
 
     @property

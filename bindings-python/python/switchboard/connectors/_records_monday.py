@@ -59,7 +59,7 @@ class MondayUser(Record):
         return self.get("time_zone_identifier")  # type: ignore[no-any-return]
 
     @property
-    def utc_hours_diff(self) -> int | None:
+    def utc_hours_diff(self) -> float | None:
         """``utc_hours_diff``."""
         return self.get("utc_hours_diff")  # type: ignore[no-any-return]
 

@@ -694,19 +694,34 @@ class PylonTask(Record):
         return self.get("status")  # type: ignore[no-any-return]
 
     @property
-    def assignee_id(self) -> str | None:
-        """``assignee_id``."""
-        return self.get("assignee_id")  # type: ignore[no-any-return]
+    def assignee(self) -> PylonIssueAssignee | None:
+        """A reference to a user or contact, with the email."""
+        return one(PylonIssueAssignee, self.get("assignee"))  # type: ignore[no-any-return]
 
     @property
-    def project_id(self) -> str | None:
-        """``project_id``."""
-        return self.get("project_id")  # type: ignore[no-any-return]
+    def project(self) -> PylonIssueAccount | None:
+        """A reference to another record."""
+        return one(PylonIssueAccount, self.get("project"))  # type: ignore[no-any-return]
 
     @property
-    def milestone_id(self) -> str | None:
-        """``milestone_id``."""
-        return self.get("milestone_id")  # type: ignore[no-any-return]
+    def milestone(self) -> PylonIssueAccount | None:
+        """A reference to another record."""
+        return one(PylonIssueAccount, self.get("milestone"))  # type: ignore[no-any-return]
+
+    @property
+    def account(self) -> PylonIssueAccount | None:
+        """A reference to another record."""
+        return one(PylonIssueAccount, self.get("account"))  # type: ignore[no-any-return]
+
+    @property
+    def parent_task_id(self) -> str | None:
+        """``parent_task_id``."""
+        return self.get("parent_task_id")  # type: ignore[no-any-return]
+
+    @property
+    def customer_portal_visible(self) -> bool | None:
+        """``customer_portal_visible``."""
+        return self.get("customer_portal_visible")  # type: ignore[no-any-return]
 
     @property
     def due_date(self) -> str | None:
@@ -745,9 +760,9 @@ class PylonProject(Record):
         return self.get("description_html")  # type: ignore[no-any-return]
 
     @property
-    def account_id(self) -> str | None:
-        """``account_id``."""
-        return self.get("account_id")  # type: ignore[no-any-return]
+    def account(self) -> PylonIssueAccount | None:
+        """A reference to another record."""
+        return one(PylonIssueAccount, self.get("account"))  # type: ignore[no-any-return]
 
     @property
     def owner_id(self) -> str | None:
@@ -796,9 +811,14 @@ class PylonMilestone(Record):
         return self.get("name")  # type: ignore[no-any-return]
 
     @property
-    def project_id(self) -> str | None:
-        """``project_id``."""
-        return self.get("project_id")  # type: ignore[no-any-return]
+    def project(self) -> PylonIssueAccount | None:
+        """A reference to another record."""
+        return one(PylonIssueAccount, self.get("project"))  # type: ignore[no-any-return]
+
+    @property
+    def account(self) -> PylonIssueAccount | None:
+        """A reference to another record."""
+        return one(PylonIssueAccount, self.get("account"))  # type: ignore[no-any-return]
 
     @property
     def due_date(self) -> str | None:
@@ -837,9 +857,14 @@ class PylonArticle(Record):
         return self.get("slug")  # type: ignore[no-any-return]
 
     @property
-    def body_html(self) -> str | None:
-        """``body_html``."""
-        return self.get("body_html")  # type: ignore[no-any-return]
+    def current_draft_content_html(self) -> str | None:
+        """``current_draft_content_html``."""
+        return self.get("current_draft_content_html")  # type: ignore[no-any-return]
+
+    @property
+    def current_published_content_html(self) -> str | None:
+        """``current_published_content_html``."""
+        return self.get("current_published_content_html")  # type: ignore[no-any-return]
 
     @property
     def is_published(self) -> bool | None:
@@ -847,9 +872,24 @@ class PylonArticle(Record):
         return self.get("is_published")  # type: ignore[no-any-return]
 
     @property
-    def author_user_id(self) -> str | None:
-        """``author_user_id``."""
-        return self.get("author_user_id")  # type: ignore[no-any-return]
+    def is_unlisted(self) -> bool | None:
+        """``is_unlisted``."""
+        return self.get("is_unlisted")  # type: ignore[no-any-return]
+
+    @property
+    def collection_id(self) -> str | None:
+        """``collection_id``."""
+        return self.get("collection_id")  # type: ignore[no-any-return]
+
+    @property
+    def url(self) -> str | None:
+        """``url``."""
+        return self.get("url")  # type: ignore[no-any-return]
+
+    @property
+    def last_published_at(self) -> str | None:
+        """``last_published_at``."""
+        return self.get("last_published_at")  # type: ignore[no-any-return]
 
     @property
     def created_at(self) -> str | None:

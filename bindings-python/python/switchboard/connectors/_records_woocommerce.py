@@ -865,7 +865,7 @@ class WoocommerceProductReview(Record):
 
     @property
     def status(self) -> str | None:
-        """approved, hold, spam, unspam, trash or untrash."""
+        """approved, hold, spam or trash."""
         return self.get("status")  # type: ignore[no-any-return]
 
     @property

@@ -278,7 +278,7 @@ class ZendeskChatBan(Record):
 
     @property
     def created_at(self) -> str | None:
-        """``created_at``."""
+        """When (null for older bans)."""
         return self.get("created_at")  # type: ignore[no-any-return]
 
 
@@ -789,8 +789,8 @@ class ZendeskChatShortcut(Record):
     __slots__ = ()
 
     @property
-    def id(self) -> int | None:
-        """``id``."""
+    def id(self) -> str | None:
+        """The shortcut's id"""
         return self.get("id")  # type: ignore[no-any-return]
 
     @property

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from .._executor import Connector, Entity
 from .._sync import SyncEntity
@@ -98,24 +98,27 @@ class AmazonAdsPortfolios(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "portfolios"
 
-    async def list(self, *, amazon_advertising_api_scope: str, amazon_advertising_api_client_id: str | None = None, include_extended_data_fields: Literal["true", "false"] | None = None) -> ExecutionResult[list[AmazonAdsPortfolio]]:
+    async def list(self, *, amazon_advertising_api_scope: str, amazon_advertising_api_client_id: str | None = None, state_filter: Mapping[str, Any] | None = None, name_filter: Mapping[str, Any] | None = None, include_extended_data_fields: bool | None = None, next_token: str | None = None) -> ExecutionResult[list[AmazonAdsPortfolio]]:
         """List a profile's portfolios. (amazon-ads portfolios.list)
 
         Args:
             amazon_advertising_api_scope: The profile id the call acts for (see profiles.list)
             amazon_advertising_api_client_id: The app's client id. The credentials' client id, when given, is sent in its place
+            state_filter: {"include": ["ENABLED"]}
+            name_filter: {"queryTermMatchType": "BROAD_MATCH", "include": ["<name>"]}
             include_extended_data_fields: Add serving status and dates
+            next_token: The nextToken of the previous page
         """
-        return await self._run("list", {"Amazon-Advertising-API-Scope": amazon_advertising_api_scope, "Amazon-Advertising-API-ClientId": amazon_advertising_api_client_id, "includeExtendedDataFields": include_extended_data_fields})  # type: ignore[no-any-return]
+        return await self._run("list", {"Amazon-Advertising-API-Scope": amazon_advertising_api_scope, "Amazon-Advertising-API-ClientId": amazon_advertising_api_client_id, "stateFilter": state_filter, "nameFilter": name_filter, "includeExtendedDataFields": include_extended_data_fields, "nextToken": next_token})  # type: ignore[no-any-return]
 
-    async def get(self, *, amazon_advertising_api_scope: str, portfolio_id_filter: Mapping[str, Any], amazon_advertising_api_client_id: str | None = None, include_extended_data_fields: Literal["true", "false"] | None = None) -> ExecutionResult[AmazonAdsPortfolio]:
+    async def get(self, *, amazon_advertising_api_scope: str, portfolio_id_filter: Mapping[str, Any], amazon_advertising_api_client_id: str | None = None, include_extended_data_fields: bool | None = None) -> ExecutionResult[AmazonAdsPortfolio]:
         """Get a portfolio. (amazon-ads portfolios.get)
 
         Args:
             amazon_advertising_api_scope: The profile id the call acts for (see profiles.list)
             portfolio_id_filter: {"include": ["<portfolioId>"]}
             amazon_advertising_api_client_id: The app's client id. The credentials' client id, when given, is sent in its place
-            include_extended_data_fields: (no description)
+            include_extended_data_fields: Add serving status and dates
         """
         return await self._run("get", {"Amazon-Advertising-API-Scope": amazon_advertising_api_scope, "portfolioIdFilter": portfolio_id_filter, "Amazon-Advertising-API-ClientId": amazon_advertising_api_client_id, "includeExtendedDataFields": include_extended_data_fields})  # type: ignore[no-any-return]
 
@@ -126,24 +129,27 @@ class SyncAmazonAdsPortfolios(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "portfolios"
 
-    def list(self, *, amazon_advertising_api_scope: str, amazon_advertising_api_client_id: str | None = None, include_extended_data_fields: Literal["true", "false"] | None = None) -> ExecutionResult[list[AmazonAdsPortfolio]]:
+    def list(self, *, amazon_advertising_api_scope: str, amazon_advertising_api_client_id: str | None = None, state_filter: Mapping[str, Any] | None = None, name_filter: Mapping[str, Any] | None = None, include_extended_data_fields: bool | None = None, next_token: str | None = None) -> ExecutionResult[list[AmazonAdsPortfolio]]:
         """List a profile's portfolios. (amazon-ads portfolios.list)
 
         Args:
             amazon_advertising_api_scope: The profile id the call acts for (see profiles.list)
             amazon_advertising_api_client_id: The app's client id. The credentials' client id, when given, is sent in its place
+            state_filter: {"include": ["ENABLED"]}
+            name_filter: {"queryTermMatchType": "BROAD_MATCH", "include": ["<name>"]}
             include_extended_data_fields: Add serving status and dates
+            next_token: The nextToken of the previous page
         """
-        return self._run("list", {"Amazon-Advertising-API-Scope": amazon_advertising_api_scope, "Amazon-Advertising-API-ClientId": amazon_advertising_api_client_id, "includeExtendedDataFields": include_extended_data_fields})  # type: ignore[no-any-return]
+        return self._run("list", {"Amazon-Advertising-API-Scope": amazon_advertising_api_scope, "Amazon-Advertising-API-ClientId": amazon_advertising_api_client_id, "stateFilter": state_filter, "nameFilter": name_filter, "includeExtendedDataFields": include_extended_data_fields, "nextToken": next_token})  # type: ignore[no-any-return]
 
-    def get(self, *, amazon_advertising_api_scope: str, portfolio_id_filter: Mapping[str, Any], amazon_advertising_api_client_id: str | None = None, include_extended_data_fields: Literal["true", "false"] | None = None) -> ExecutionResult[AmazonAdsPortfolio]:
+    def get(self, *, amazon_advertising_api_scope: str, portfolio_id_filter: Mapping[str, Any], amazon_advertising_api_client_id: str | None = None, include_extended_data_fields: bool | None = None) -> ExecutionResult[AmazonAdsPortfolio]:
         """Get a portfolio. (amazon-ads portfolios.get)
 
         Args:
             amazon_advertising_api_scope: The profile id the call acts for (see profiles.list)
             portfolio_id_filter: {"include": ["<portfolioId>"]}
             amazon_advertising_api_client_id: The app's client id. The credentials' client id, when given, is sent in its place
-            include_extended_data_fields: (no description)
+            include_extended_data_fields: Add serving status and dates
         """
         return self._run("get", {"Amazon-Advertising-API-Scope": amazon_advertising_api_scope, "portfolioIdFilter": portfolio_id_filter, "Amazon-Advertising-API-ClientId": amazon_advertising_api_client_id, "includeExtendedDataFields": include_extended_data_fields})  # type: ignore[no-any-return]
 
@@ -447,7 +453,7 @@ class AmazonAdsSponsoredBrandsCampaigns(Entity):
             amazon_advertising_api_scope: The profile id the call acts for (see profiles.list)
             amazon_advertising_api_client_id: The app's client id. The credentials' client id, when given, is sent in its place
             state_filter: {"include": ["ENABLED", "PAUSED"]}
-            max_results: Records per page (at most 5000); ..5000
+            max_results: Records per page (1 to 100 for Sponsored Brands v4); 1..100
             next_token: The nextToken of the previous page
         """
         return await self._run("list", {"Amazon-Advertising-API-Scope": amazon_advertising_api_scope, "Amazon-Advertising-API-ClientId": amazon_advertising_api_client_id, "stateFilter": state_filter, "maxResults": max_results, "nextToken": next_token})  # type: ignore[no-any-return]
@@ -466,7 +472,7 @@ class SyncAmazonAdsSponsoredBrandsCampaigns(SyncEntity):
             amazon_advertising_api_scope: The profile id the call acts for (see profiles.list)
             amazon_advertising_api_client_id: The app's client id. The credentials' client id, when given, is sent in its place
             state_filter: {"include": ["ENABLED", "PAUSED"]}
-            max_results: Records per page (at most 5000); ..5000
+            max_results: Records per page (1 to 100 for Sponsored Brands v4); 1..100
             next_token: The nextToken of the previous page
         """
         return self._run("list", {"Amazon-Advertising-API-Scope": amazon_advertising_api_scope, "Amazon-Advertising-API-ClientId": amazon_advertising_api_client_id, "stateFilter": state_filter, "maxResults": max_results, "nextToken": next_token})  # type: ignore[no-any-return]
@@ -485,7 +491,7 @@ class AmazonAdsSponsoredBrandsAdGroups(Entity):
             amazon_advertising_api_scope: The profile id the call acts for (see profiles.list)
             amazon_advertising_api_client_id: The app's client id. The credentials' client id, when given, is sent in its place
             state_filter: {"include": ["ENABLED", "PAUSED"]}
-            max_results: Records per page (at most 5000); ..5000
+            max_results: Records per page (1 to 100 for Sponsored Brands v4); 1..100
             next_token: The nextToken of the previous page
         """
         return await self._run("list", {"Amazon-Advertising-API-Scope": amazon_advertising_api_scope, "Amazon-Advertising-API-ClientId": amazon_advertising_api_client_id, "stateFilter": state_filter, "maxResults": max_results, "nextToken": next_token})  # type: ignore[no-any-return]
@@ -504,7 +510,7 @@ class SyncAmazonAdsSponsoredBrandsAdGroups(SyncEntity):
             amazon_advertising_api_scope: The profile id the call acts for (see profiles.list)
             amazon_advertising_api_client_id: The app's client id. The credentials' client id, when given, is sent in its place
             state_filter: {"include": ["ENABLED", "PAUSED"]}
-            max_results: Records per page (at most 5000); ..5000
+            max_results: Records per page (1 to 100 for Sponsored Brands v4); 1..100
             next_token: The nextToken of the previous page
         """
         return self._run("list", {"Amazon-Advertising-API-Scope": amazon_advertising_api_scope, "Amazon-Advertising-API-ClientId": amazon_advertising_api_client_id, "stateFilter": state_filter, "maxResults": max_results, "nextToken": next_token})  # type: ignore[no-any-return]

@@ -122,9 +122,9 @@ class AmazonSellerPartnerListFinancialEventGroups(Entity):
         """List financial event groups. (amazon-seller-partner list_financial_event_groups.list)
 
         Args:
-            financial_event_group_started_after: Groups opened at or after this time (at most 180 days back)
-            financial_event_group_started_before: Groups opened before this time
-            max_results_per_page: Records per page (at most 100); 1..100; default 100
+            financial_event_group_started_after: Groups opened at or after this time (more than two minutes ago)
+            financial_event_group_started_before: Groups opened before this time; more than 180 days after FinancialEventGroupStartedAfter, the answer is empty
+            max_results_per_page: Records per page (1 to 100; SP-API's default here is 10); 1..100
             next_token: The NextToken of the previous page
         """
         return await self._run("list", {"FinancialEventGroupStartedAfter": financial_event_group_started_after, "FinancialEventGroupStartedBefore": financial_event_group_started_before, "MaxResultsPerPage": max_results_per_page, "NextToken": next_token})  # type: ignore[no-any-return]
@@ -151,9 +151,9 @@ class SyncAmazonSellerPartnerListFinancialEventGroups(SyncEntity):
         """List financial event groups. (amazon-seller-partner list_financial_event_groups.list)
 
         Args:
-            financial_event_group_started_after: Groups opened at or after this time (at most 180 days back)
-            financial_event_group_started_before: Groups opened before this time
-            max_results_per_page: Records per page (at most 100); 1..100; default 100
+            financial_event_group_started_after: Groups opened at or after this time (more than two minutes ago)
+            financial_event_group_started_before: Groups opened before this time; more than 180 days after FinancialEventGroupStartedAfter, the answer is empty
+            max_results_per_page: Records per page (1 to 100; SP-API's default here is 10); 1..100
             next_token: The NextToken of the previous page
         """
         return self._run("list", {"FinancialEventGroupStartedAfter": financial_event_group_started_after, "FinancialEventGroupStartedBefore": financial_event_group_started_before, "MaxResultsPerPage": max_results_per_page, "NextToken": next_token})  # type: ignore[no-any-return]
@@ -181,7 +181,7 @@ class AmazonSellerPartnerListFinancialEvents(Entity):
 
         Args:
             posted_after: Events posted at or after this time
-            posted_before: Events posted before this time (at least two minutes ago)
+            posted_before: Events posted before this time (at least two minutes ago); more than 180 days after PostedAfter, the answer is empty
             max_results_per_page: Records per page (at most 100); 1..100; default 100
             next_token: The NextToken of the previous page
         """
@@ -210,7 +210,7 @@ class SyncAmazonSellerPartnerListFinancialEvents(SyncEntity):
 
         Args:
             posted_after: Events posted at or after this time
-            posted_before: Events posted before this time (at least two minutes ago)
+            posted_before: Events posted before this time (at least two minutes ago); more than 180 days after PostedAfter, the answer is empty
             max_results_per_page: Records per page (at most 100); 1..100; default 100
             next_token: The NextToken of the previous page
         """
@@ -238,7 +238,7 @@ class AmazonSellerPartnerCatalogItems(Entity):
         """Search the catalog. (amazon-seller-partner catalog_items.list)
 
         Args:
-            marketplace_ids: Marketplace ids, comma-separated
+            marketplace_ids: One marketplace id (the catalog search takes a single marketplace)
             keywords: Words to search for, comma-separated
             identifiers: Product identifiers, comma-separated (at most 20)
             identifiers_type: What the identifiers are; needed with identifiers
@@ -269,7 +269,7 @@ class SyncAmazonSellerPartnerCatalogItems(SyncEntity):
         """Search the catalog. (amazon-seller-partner catalog_items.list)
 
         Args:
-            marketplace_ids: Marketplace ids, comma-separated
+            marketplace_ids: One marketplace id (the catalog search takes a single marketplace)
             keywords: Words to search for, comma-separated
             identifiers: Product identifiers, comma-separated (at most 20)
             identifiers_type: What the identifiers are; needed with identifiers
@@ -300,7 +300,7 @@ class AmazonSellerPartnerReports(Entity):
         """List reports. (amazon-seller-partner reports.list)
 
         Args:
-            report_types: Report types, comma-separated (needed unless nextToken is given); default "GET_MERCHANT_LISTINGS_ALL_DATA"
+            report_types: Report types, comma-separated, 1 to 10, e.g. GET_MERCHANT_LISTINGS_ALL_DATA (SP-API needs them unless nextToken is given)
             processing_statuses: Statuses, comma-separated (DONE, IN_PROGRESS, ...)
             marketplace_ids: Marketplace ids, comma-separated
             page_size: Records per page (at most 100); 1..100; default 10
@@ -340,7 +340,7 @@ class SyncAmazonSellerPartnerReports(SyncEntity):
         """List reports. (amazon-seller-partner reports.list)
 
         Args:
-            report_types: Report types, comma-separated (needed unless nextToken is given); default "GET_MERCHANT_LISTINGS_ALL_DATA"
+            report_types: Report types, comma-separated, 1 to 10, e.g. GET_MERCHANT_LISTINGS_ALL_DATA (SP-API needs them unless nextToken is given)
             processing_statuses: Statuses, comma-separated (DONE, IN_PROGRESS, ...)
             marketplace_ids: Marketplace ids, comma-separated
             page_size: Records per page (at most 100); 1..100; default 10

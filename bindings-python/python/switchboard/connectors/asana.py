@@ -3,12 +3,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from .._executor import Connector, Entity
 from .._sync import SyncEntity
-from .._types import ExecutionResult, Record, SearchPage
+from .._types import ExecutionResult, Record
 from .._blocking import SyncConnector
 
 if TYPE_CHECKING:
@@ -21,7 +21,7 @@ __all__ = ["AsanaConnector", "SyncAsanaConnector"]
 
 
 class AsanaTasks(Entity):
-    """``tasks`` of Asana (async): list, create, get, update, delete, context_store_search."""
+    """``tasks`` of Asana (async): list, create, get, update, delete."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "tasks"
@@ -30,7 +30,7 @@ class AsanaTasks(Entity):
         """List tasks. (asana tasks.list)
 
         Args:
-            limit: Records per page, 1 to 100; 1..100; default 20
+            limit: Records per page, 1 to 100 (100 when not given); 1..100; default 100
             offset: The `next_page.offset` token of the previous page
             project: A project's gid
             workspace: A workspace's gid (with assignee)
@@ -74,20 +74,9 @@ class AsanaTasks(Entity):
         """
         return await self._run("delete", {"task_gid": task_gid})  # type: ignore[no-any-return]
 
-    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[AsanaTask]]:
-        """Search the tasks records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (asana tasks.context_store_search)
-
-        Args:
-            query: {filter?, sort?}; omit or {} for every record. Record fields: gid, id, name, resource_subtype, resource_type
-            limit: Most records to return (default 1000); 1..1000
-            cursor: meta.cursor of the previous answer, for the next page of the same query
-            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
-        """
-        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
-
 
 class SyncAsanaTasks(SyncEntity):
-    """``tasks`` of Asana (blocking): list, create, get, update, delete, context_store_search."""
+    """``tasks`` of Asana (blocking): list, create, get, update, delete."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "tasks"
@@ -96,7 +85,7 @@ class SyncAsanaTasks(SyncEntity):
         """List tasks. (asana tasks.list)
 
         Args:
-            limit: Records per page, 1 to 100; 1..100; default 20
+            limit: Records per page, 1 to 100 (100 when not given); 1..100; default 100
             offset: The `next_page.offset` token of the previous page
             project: A project's gid
             workspace: A workspace's gid (with assignee)
@@ -140,17 +129,6 @@ class SyncAsanaTasks(SyncEntity):
         """
         return self._run("delete", {"task_gid": task_gid})  # type: ignore[no-any-return]
 
-    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[AsanaTask]]:
-        """Search the tasks records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (asana tasks.context_store_search)
-
-        Args:
-            query: {filter?, sort?}; omit or {} for every record. Record fields: gid, id, name, resource_subtype, resource_type
-            limit: Most records to return (default 1000); 1..1000
-            cursor: meta.cursor of the previous answer, for the next page of the same query
-            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
-        """
-        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
-
 
 class AsanaProjectTasks(Entity):
     """``project_tasks`` of Asana (async): list."""
@@ -163,7 +141,7 @@ class AsanaProjectTasks(Entity):
 
         Args:
             project_gid: (no description)
-            limit: Records per page, 1 to 100; 1..100; default 20
+            limit: Records per page, 1 to 100 (100 when not given); 1..100; default 100
             offset: The `next_page.offset` token of the previous page
             completed_since: Only tasks not completed, or completed since this time (`now` for incomplete ones only)
         """
@@ -181,7 +159,7 @@ class SyncAsanaProjectTasks(SyncEntity):
 
         Args:
             project_gid: (no description)
-            limit: Records per page, 1 to 100; 1..100; default 20
+            limit: Records per page, 1 to 100 (100 when not given); 1..100; default 100
             offset: The `next_page.offset` token of the previous page
             completed_since: Only tasks not completed, or completed since this time (`now` for incomplete ones only)
         """
@@ -194,13 +172,12 @@ class AsanaWorkspaceTaskSearch(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "workspace_task_search"
 
-    async def list(self, *, workspace_gid: str, limit: int | None = None, offset: str | None = None, text: str | None = None, completed: bool | None = None, assignee_any: str | None = None, projects_any: str | None = None, sections_any: str | None = None, teams_any: str | None = None, followers_any: str | None = None, created_at_after: str | None = None, created_at_before: str | None = None, modified_at_after: str | None = None, modified_at_before: str | None = None, due_on_after: str | None = None, due_on_before: str | None = None, resource_subtype: str | None = None, sort_by: str | None = None, sort_ascending: bool | None = None) -> ExecutionResult[list[AsanaTask]]:
+    async def list(self, *, workspace_gid: str, limit: int | None = None, text: str | None = None, completed: bool | None = None, assignee_any: str | None = None, projects_any: str | None = None, sections_any: str | None = None, teams_any: str | None = None, followers_any: str | None = None, created_at_after: str | None = None, created_at_before: str | None = None, modified_at_after: str | None = None, modified_at_before: str | None = None, due_on_after: str | None = None, due_on_before: str | None = None, resource_subtype: str | None = None, sort_by: str | None = None, sort_ascending: bool | None = None) -> ExecutionResult[list[AsanaTask]]:
         """Search a workspace's tasks. (asana workspace_task_search.list)
 
         Args:
             workspace_gid: (no description)
             limit: 1..100
-            offset: The `next_page.offset` token of the previous page
             text: Words to match in names and descriptions
             completed: (no description)
             assignee_any: Comma-separated user gids (or `me`)
@@ -218,7 +195,7 @@ class AsanaWorkspaceTaskSearch(Entity):
             sort_by: due_date, created_at, completed_at, likes or modified_at (the default)
             sort_ascending: (no description)
         """
-        return await self._run("list", {"workspace_gid": workspace_gid, "limit": limit, "offset": offset, "text": text, "completed": completed, "assignee.any": assignee_any, "projects.any": projects_any, "sections.any": sections_any, "teams.any": teams_any, "followers.any": followers_any, "created_at.after": created_at_after, "created_at.before": created_at_before, "modified_at.after": modified_at_after, "modified_at.before": modified_at_before, "due_on.after": due_on_after, "due_on.before": due_on_before, "resource_subtype": resource_subtype, "sort_by": sort_by, "sort_ascending": sort_ascending})  # type: ignore[no-any-return]
+        return await self._run("list", {"workspace_gid": workspace_gid, "limit": limit, "text": text, "completed": completed, "assignee.any": assignee_any, "projects.any": projects_any, "sections.any": sections_any, "teams.any": teams_any, "followers.any": followers_any, "created_at.after": created_at_after, "created_at.before": created_at_before, "modified_at.after": modified_at_after, "modified_at.before": modified_at_before, "due_on.after": due_on_after, "due_on.before": due_on_before, "resource_subtype": resource_subtype, "sort_by": sort_by, "sort_ascending": sort_ascending})  # type: ignore[no-any-return]
 
 
 class SyncAsanaWorkspaceTaskSearch(SyncEntity):
@@ -227,13 +204,12 @@ class SyncAsanaWorkspaceTaskSearch(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "workspace_task_search"
 
-    def list(self, *, workspace_gid: str, limit: int | None = None, offset: str | None = None, text: str | None = None, completed: bool | None = None, assignee_any: str | None = None, projects_any: str | None = None, sections_any: str | None = None, teams_any: str | None = None, followers_any: str | None = None, created_at_after: str | None = None, created_at_before: str | None = None, modified_at_after: str | None = None, modified_at_before: str | None = None, due_on_after: str | None = None, due_on_before: str | None = None, resource_subtype: str | None = None, sort_by: str | None = None, sort_ascending: bool | None = None) -> ExecutionResult[list[AsanaTask]]:
+    def list(self, *, workspace_gid: str, limit: int | None = None, text: str | None = None, completed: bool | None = None, assignee_any: str | None = None, projects_any: str | None = None, sections_any: str | None = None, teams_any: str | None = None, followers_any: str | None = None, created_at_after: str | None = None, created_at_before: str | None = None, modified_at_after: str | None = None, modified_at_before: str | None = None, due_on_after: str | None = None, due_on_before: str | None = None, resource_subtype: str | None = None, sort_by: str | None = None, sort_ascending: bool | None = None) -> ExecutionResult[list[AsanaTask]]:
         """Search a workspace's tasks. (asana workspace_task_search.list)
 
         Args:
             workspace_gid: (no description)
             limit: 1..100
-            offset: The `next_page.offset` token of the previous page
             text: Words to match in names and descriptions
             completed: (no description)
             assignee_any: Comma-separated user gids (or `me`)
@@ -251,7 +227,7 @@ class SyncAsanaWorkspaceTaskSearch(SyncEntity):
             sort_by: due_date, created_at, completed_at, likes or modified_at (the default)
             sort_ascending: (no description)
         """
-        return self._run("list", {"workspace_gid": workspace_gid, "limit": limit, "offset": offset, "text": text, "completed": completed, "assignee.any": assignee_any, "projects.any": projects_any, "sections.any": sections_any, "teams.any": teams_any, "followers.any": followers_any, "created_at.after": created_at_after, "created_at.before": created_at_before, "modified_at.after": modified_at_after, "modified_at.before": modified_at_before, "due_on.after": due_on_after, "due_on.before": due_on_before, "resource_subtype": resource_subtype, "sort_by": sort_by, "sort_ascending": sort_ascending})  # type: ignore[no-any-return]
+        return self._run("list", {"workspace_gid": workspace_gid, "limit": limit, "text": text, "completed": completed, "assignee.any": assignee_any, "projects.any": projects_any, "sections.any": sections_any, "teams.any": teams_any, "followers.any": followers_any, "created_at.after": created_at_after, "created_at.before": created_at_before, "modified_at.after": modified_at_after, "modified_at.before": modified_at_before, "due_on.after": due_on_after, "due_on.before": due_on_before, "resource_subtype": resource_subtype, "sort_by": sort_by, "sort_ascending": sort_ascending})  # type: ignore[no-any-return]
 
 
 class AsanaTaskSubtasks(Entity):
@@ -265,7 +241,7 @@ class AsanaTaskSubtasks(Entity):
 
         Args:
             task_gid: (no description)
-            limit: Records per page, 1 to 100; 1..100; default 20
+            limit: Records per page, 1 to 100 (100 when not given); 1..100; default 100
             offset: The `next_page.offset` token of the previous page
         """
         return await self._run("list", {"task_gid": task_gid, "limit": limit, "offset": offset})  # type: ignore[no-any-return]
@@ -282,7 +258,7 @@ class SyncAsanaTaskSubtasks(SyncEntity):
 
         Args:
             task_gid: (no description)
-            limit: Records per page, 1 to 100; 1..100; default 20
+            limit: Records per page, 1 to 100 (100 when not given); 1..100; default 100
             offset: The `next_page.offset` token of the previous page
         """
         return self._run("list", {"task_gid": task_gid, "limit": limit, "offset": offset})  # type: ignore[no-any-return]
@@ -299,7 +275,7 @@ class AsanaTaskDependencies(Entity):
 
         Args:
             task_gid: (no description)
-            limit: Records per page, 1 to 100; 1..100; default 20
+            limit: Records per page, 1 to 100 (100 when not given); 1..100; default 100
             offset: The `next_page.offset` token of the previous page
         """
         return await self._run("list", {"task_gid": task_gid, "limit": limit, "offset": offset})  # type: ignore[no-any-return]
@@ -316,7 +292,7 @@ class SyncAsanaTaskDependencies(SyncEntity):
 
         Args:
             task_gid: (no description)
-            limit: Records per page, 1 to 100; 1..100; default 20
+            limit: Records per page, 1 to 100 (100 when not given); 1..100; default 100
             offset: The `next_page.offset` token of the previous page
         """
         return self._run("list", {"task_gid": task_gid, "limit": limit, "offset": offset})  # type: ignore[no-any-return]
@@ -333,7 +309,7 @@ class AsanaTaskDependents(Entity):
 
         Args:
             task_gid: (no description)
-            limit: Records per page, 1 to 100; 1..100; default 20
+            limit: Records per page, 1 to 100 (100 when not given); 1..100; default 100
             offset: The `next_page.offset` token of the previous page
         """
         return await self._run("list", {"task_gid": task_gid, "limit": limit, "offset": offset})  # type: ignore[no-any-return]
@@ -350,7 +326,7 @@ class SyncAsanaTaskDependents(SyncEntity):
 
         Args:
             task_gid: (no description)
-            limit: Records per page, 1 to 100; 1..100; default 20
+            limit: Records per page, 1 to 100 (100 when not given); 1..100; default 100
             offset: The `next_page.offset` token of the previous page
         """
         return self._run("list", {"task_gid": task_gid, "limit": limit, "offset": offset})  # type: ignore[no-any-return]
@@ -367,7 +343,7 @@ class AsanaTaskProjects(Entity):
 
         Args:
             task_gid: (no description)
-            limit: Records per page, 1 to 100; 1..100; default 20
+            limit: Records per page, 1 to 100 (100 when not given); 1..100; default 100
             offset: The `next_page.offset` token of the previous page
         """
         return await self._run("list", {"task_gid": task_gid, "limit": limit, "offset": offset})  # type: ignore[no-any-return]
@@ -384,7 +360,7 @@ class SyncAsanaTaskProjects(SyncEntity):
 
         Args:
             task_gid: (no description)
-            limit: Records per page, 1 to 100; 1..100; default 20
+            limit: Records per page, 1 to 100 (100 when not given); 1..100; default 100
             offset: The `next_page.offset` token of the previous page
         """
         return self._run("list", {"task_gid": task_gid, "limit": limit, "offset": offset})  # type: ignore[no-any-return]
@@ -473,7 +449,7 @@ class SyncAsanaTaskTags(SyncEntity):
 
 
 class AsanaProjects(Entity):
-    """``projects`` of Asana (async): list, create, get, update, delete, context_store_search."""
+    """``projects`` of Asana (async): list, create, get, update, delete."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "projects"
@@ -482,7 +458,7 @@ class AsanaProjects(Entity):
         """List projects. (asana projects.list)
 
         Args:
-            limit: Records per page, 1 to 100; 1..100; default 20
+            limit: Records per page, 1 to 100 (100 when not given); 1..100; default 100
             offset: The `next_page.offset` token of the previous page
             workspace: Only this workspace's projects
             team: Only this team's projects
@@ -523,20 +499,9 @@ class AsanaProjects(Entity):
         """
         return await self._run("delete", {"project_gid": project_gid})  # type: ignore[no-any-return]
 
-    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[AsanaTaskAssignee]]:
-        """Search the projects records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (asana projects.context_store_search)
-
-        Args:
-            query: {filter?, sort?}; omit or {} for every record. Record fields: gid, id, name, resource_type
-            limit: Most records to return (default 1000); 1..1000
-            cursor: meta.cursor of the previous answer, for the next page of the same query
-            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
-        """
-        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
-
 
 class SyncAsanaProjects(SyncEntity):
-    """``projects`` of Asana (blocking): list, create, get, update, delete, context_store_search."""
+    """``projects`` of Asana (blocking): list, create, get, update, delete."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "projects"
@@ -545,7 +510,7 @@ class SyncAsanaProjects(SyncEntity):
         """List projects. (asana projects.list)
 
         Args:
-            limit: Records per page, 1 to 100; 1..100; default 20
+            limit: Records per page, 1 to 100 (100 when not given); 1..100; default 100
             offset: The `next_page.offset` token of the previous page
             workspace: Only this workspace's projects
             team: Only this team's projects
@@ -586,17 +551,6 @@ class SyncAsanaProjects(SyncEntity):
         """
         return self._run("delete", {"project_gid": project_gid})  # type: ignore[no-any-return]
 
-    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[AsanaTaskAssignee]]:
-        """Search the projects records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (asana projects.context_store_search)
-
-        Args:
-            query: {filter?, sort?}; omit or {} for every record. Record fields: gid, id, name, resource_type
-            limit: Most records to return (default 1000); 1..1000
-            cursor: meta.cursor of the previous answer, for the next page of the same query
-            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
-        """
-        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
-
 
 class AsanaTeamProjects(Entity):
     """``team_projects`` of Asana (async): list."""
@@ -609,7 +563,7 @@ class AsanaTeamProjects(Entity):
 
         Args:
             team_gid: (no description)
-            limit: Records per page, 1 to 100; 1..100; default 20
+            limit: Records per page, 1 to 100 (100 when not given); 1..100; default 100
             offset: The `next_page.offset` token of the previous page
             archived: Only archived (true) or only active (false) projects
         """
@@ -627,7 +581,7 @@ class SyncAsanaTeamProjects(SyncEntity):
 
         Args:
             team_gid: (no description)
-            limit: Records per page, 1 to 100; 1..100; default 20
+            limit: Records per page, 1 to 100 (100 when not given); 1..100; default 100
             offset: The `next_page.offset` token of the previous page
             archived: Only archived (true) or only active (false) projects
         """
@@ -645,7 +599,7 @@ class AsanaWorkspaceProjects(Entity):
 
         Args:
             workspace_gid: (no description)
-            limit: Records per page, 1 to 100; 1..100; default 20
+            limit: Records per page, 1 to 100 (100 when not given); 1..100; default 100
             offset: The `next_page.offset` token of the previous page
             archived: Only archived (true) or only active (false) projects
         """
@@ -663,7 +617,7 @@ class SyncAsanaWorkspaceProjects(SyncEntity):
 
         Args:
             workspace_gid: (no description)
-            limit: Records per page, 1 to 100; 1..100; default 20
+            limit: Records per page, 1 to 100 (100 when not given); 1..100; default 100
             offset: The `next_page.offset` token of the previous page
             archived: Only archived (true) or only active (false) projects
         """
@@ -681,7 +635,7 @@ class AsanaProjectSections(Entity):
 
         Args:
             project_gid: (no description)
-            limit: Records per page, 1 to 100; 1..100; default 20
+            limit: Records per page, 1 to 100 (100 when not given); 1..100; default 100
             offset: The `next_page.offset` token of the previous page
         """
         return await self._run("list", {"project_gid": project_gid, "limit": limit, "offset": offset})  # type: ignore[no-any-return]
@@ -707,7 +661,7 @@ class SyncAsanaProjectSections(SyncEntity):
 
         Args:
             project_gid: (no description)
-            limit: Records per page, 1 to 100; 1..100; default 20
+            limit: Records per page, 1 to 100 (100 when not given); 1..100; default 100
             offset: The `next_page.offset` token of the previous page
         """
         return self._run("list", {"project_gid": project_gid, "limit": limit, "offset": offset})  # type: ignore[no-any-return]
@@ -797,7 +751,7 @@ class AsanaSectionTasks(Entity):
 
         Args:
             section_gid: (no description)
-            limit: Records per page, 1 to 100; 1..100; default 20
+            limit: Records per page, 1 to 100 (100 when not given); 1..100; default 100
             offset: The `next_page.offset` token of the previous page
             completed_since: Only tasks not completed, or completed since this time (`now` for incomplete ones only)
         """
@@ -824,7 +778,7 @@ class SyncAsanaSectionTasks(SyncEntity):
 
         Args:
             section_gid: (no description)
-            limit: Records per page, 1 to 100; 1..100; default 20
+            limit: Records per page, 1 to 100 (100 when not given); 1..100; default 100
             offset: The `next_page.offset` token of the previous page
             completed_since: Only tasks not completed, or completed since this time (`now` for incomplete ones only)
         """
@@ -841,7 +795,7 @@ class SyncAsanaSectionTasks(SyncEntity):
 
 
 class AsanaWorkspaces(Entity):
-    """``workspaces`` of Asana (async): list, get, context_store_search."""
+    """``workspaces`` of Asana (async): list, get."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "workspaces"
@@ -850,7 +804,7 @@ class AsanaWorkspaces(Entity):
         """List workspaces. (asana workspaces.list)
 
         Args:
-            limit: Records per page, 1 to 100; 1..100; default 20
+            limit: Records per page, 1 to 100 (100 when not given); 1..100; default 100
             offset: The `next_page.offset` token of the previous page
         """
         return await self._run("list", {"limit": limit, "offset": offset})  # type: ignore[no-any-return]
@@ -863,20 +817,9 @@ class AsanaWorkspaces(Entity):
         """
         return await self._run("get", {"workspace_gid": workspace_gid})  # type: ignore[no-any-return]
 
-    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[AsanaTaskAssignee]]:
-        """Search the workspaces records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (asana workspaces.context_store_search)
-
-        Args:
-            query: {filter?, sort?}; omit or {} for every record. Record fields: gid, id, name, resource_type
-            limit: Most records to return (default 1000); 1..1000
-            cursor: meta.cursor of the previous answer, for the next page of the same query
-            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
-        """
-        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
-
 
 class SyncAsanaWorkspaces(SyncEntity):
-    """``workspaces`` of Asana (blocking): list, get, context_store_search."""
+    """``workspaces`` of Asana (blocking): list, get."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "workspaces"
@@ -885,7 +828,7 @@ class SyncAsanaWorkspaces(SyncEntity):
         """List workspaces. (asana workspaces.list)
 
         Args:
-            limit: Records per page, 1 to 100; 1..100; default 20
+            limit: Records per page, 1 to 100 (100 when not given); 1..100; default 100
             offset: The `next_page.offset` token of the previous page
         """
         return self._run("list", {"limit": limit, "offset": offset})  # type: ignore[no-any-return]
@@ -897,17 +840,6 @@ class SyncAsanaWorkspaces(SyncEntity):
             workspace_gid: (no description)
         """
         return self._run("get", {"workspace_gid": workspace_gid})  # type: ignore[no-any-return]
-
-    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[AsanaTaskAssignee]]:
-        """Search the workspaces records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (asana workspaces.context_store_search)
-
-        Args:
-            query: {filter?, sort?}; omit or {} for every record. Record fields: gid, id, name, resource_type
-            limit: Most records to return (default 1000); 1..1000
-            cursor: meta.cursor of the previous answer, for the next page of the same query
-            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
-        """
-        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
 
 
 class AsanaWorkspaceMemberships(Entity):
@@ -953,7 +885,7 @@ class AsanaWorkspaceUsers(Entity):
 
         Args:
             workspace_gid: (no description)
-            limit: Records per page, 1 to 100; 1..100; default 20
+            limit: Records per page, 1 to 100; 1..100
             offset: The `next_page.offset` token of the previous page
         """
         return await self._run("list", {"workspace_gid": workspace_gid, "limit": limit, "offset": offset})  # type: ignore[no-any-return]
@@ -970,7 +902,7 @@ class SyncAsanaWorkspaceUsers(SyncEntity):
 
         Args:
             workspace_gid: (no description)
-            limit: Records per page, 1 to 100; 1..100; default 20
+            limit: Records per page, 1 to 100; 1..100
             offset: The `next_page.offset` token of the previous page
         """
         return self._run("list", {"workspace_gid": workspace_gid, "limit": limit, "offset": offset})  # type: ignore[no-any-return]
@@ -987,7 +919,7 @@ class AsanaWorkspaceTeams(Entity):
 
         Args:
             workspace_gid: (no description)
-            limit: Records per page, 1 to 100; 1..100; default 20
+            limit: Records per page, 1 to 100 (100 when not given); 1..100; default 100
             offset: The `next_page.offset` token of the previous page
         """
         return await self._run("list", {"workspace_gid": workspace_gid, "limit": limit, "offset": offset})  # type: ignore[no-any-return]
@@ -1004,7 +936,7 @@ class SyncAsanaWorkspaceTeams(SyncEntity):
 
         Args:
             workspace_gid: (no description)
-            limit: Records per page, 1 to 100; 1..100; default 20
+            limit: Records per page, 1 to 100 (100 when not given); 1..100; default 100
             offset: The `next_page.offset` token of the previous page
         """
         return self._run("list", {"workspace_gid": workspace_gid, "limit": limit, "offset": offset})  # type: ignore[no-any-return]
@@ -1021,7 +953,7 @@ class AsanaWorkspaceTags(Entity):
 
         Args:
             workspace_gid: (no description)
-            limit: Records per page, 1 to 100; 1..100; default 20
+            limit: Records per page, 1 to 100 (100 when not given); 1..100; default 100
             offset: The `next_page.offset` token of the previous page
         """
         return await self._run("list", {"workspace_gid": workspace_gid, "limit": limit, "offset": offset})  # type: ignore[no-any-return]
@@ -1047,7 +979,7 @@ class SyncAsanaWorkspaceTags(SyncEntity):
 
         Args:
             workspace_gid: (no description)
-            limit: Records per page, 1 to 100; 1..100; default 20
+            limit: Records per page, 1 to 100 (100 when not given); 1..100; default 100
             offset: The `next_page.offset` token of the previous page
         """
         return self._run("list", {"workspace_gid": workspace_gid, "limit": limit, "offset": offset})  # type: ignore[no-any-return]
@@ -1063,7 +995,7 @@ class SyncAsanaWorkspaceTags(SyncEntity):
 
 
 class AsanaUsers(Entity):
-    """``users`` of Asana (async): list, get, context_store_search."""
+    """``users`` of Asana (async): list, get."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "users"
@@ -1072,7 +1004,7 @@ class AsanaUsers(Entity):
         """List users. (asana users.list)
 
         Args:
-            limit: Records per page, 1 to 100; 1..100; default 20
+            limit: Records per page, 1 to 100 (100 when not given); 1..100; default 100
             offset: The `next_page.offset` token of the previous page
             workspace: Only this workspace's users
             team: Only this team's users
@@ -1087,20 +1019,9 @@ class AsanaUsers(Entity):
         """
         return await self._run("get", {"user_gid": user_gid})  # type: ignore[no-any-return]
 
-    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[AsanaTaskAssignee]]:
-        """Search the users records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (asana users.context_store_search)
-
-        Args:
-            query: {filter?, sort?}; omit or {} for every record. Record fields: gid, id, name, resource_type
-            limit: Most records to return (default 1000); 1..1000
-            cursor: meta.cursor of the previous answer, for the next page of the same query
-            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
-        """
-        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
-
 
 class SyncAsanaUsers(SyncEntity):
-    """``users`` of Asana (blocking): list, get, context_store_search."""
+    """``users`` of Asana (blocking): list, get."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "users"
@@ -1109,7 +1030,7 @@ class SyncAsanaUsers(SyncEntity):
         """List users. (asana users.list)
 
         Args:
-            limit: Records per page, 1 to 100; 1..100; default 20
+            limit: Records per page, 1 to 100 (100 when not given); 1..100; default 100
             offset: The `next_page.offset` token of the previous page
             workspace: Only this workspace's users
             team: Only this team's users
@@ -1124,17 +1045,6 @@ class SyncAsanaUsers(SyncEntity):
         """
         return self._run("get", {"user_gid": user_gid})  # type: ignore[no-any-return]
 
-    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[AsanaTaskAssignee]]:
-        """Search the users records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (asana users.context_store_search)
-
-        Args:
-            query: {filter?, sort?}; omit or {} for every record. Record fields: gid, id, name, resource_type
-            limit: Most records to return (default 1000); 1..1000
-            cursor: meta.cursor of the previous answer, for the next page of the same query
-            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
-        """
-        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
-
 
 class AsanaUserTeams(Entity):
     """``user_teams`` of Asana (async): list."""
@@ -1148,7 +1058,7 @@ class AsanaUserTeams(Entity):
         Args:
             user_gid: A user's gid, email, or `me`
             organization: The organization's gid
-            limit: Records per page, 1 to 100; 1..100; default 20
+            limit: Records per page, 1 to 100 (100 when not given); 1..100; default 100
             offset: The `next_page.offset` token of the previous page
         """
         return await self._run("list", {"user_gid": user_gid, "organization": organization, "limit": limit, "offset": offset})  # type: ignore[no-any-return]
@@ -1166,7 +1076,7 @@ class SyncAsanaUserTeams(SyncEntity):
         Args:
             user_gid: A user's gid, email, or `me`
             organization: The organization's gid
-            limit: Records per page, 1 to 100; 1..100; default 20
+            limit: Records per page, 1 to 100 (100 when not given); 1..100; default 100
             offset: The `next_page.offset` token of the previous page
         """
         return self._run("list", {"user_gid": user_gid, "organization": organization, "limit": limit, "offset": offset})  # type: ignore[no-any-return]
@@ -1213,7 +1123,7 @@ class AsanaTeamUsers(Entity):
 
         Args:
             team_gid: (no description)
-            limit: Records per page, 1 to 100; 1..100; default 20
+            limit: Records per page, 1 to 100; 1..100
             offset: The `next_page.offset` token of the previous page
         """
         return await self._run("list", {"team_gid": team_gid, "limit": limit, "offset": offset})  # type: ignore[no-any-return]
@@ -1230,7 +1140,7 @@ class SyncAsanaTeamUsers(SyncEntity):
 
         Args:
             team_gid: (no description)
-            limit: Records per page, 1 to 100; 1..100; default 20
+            limit: Records per page, 1 to 100; 1..100
             offset: The `next_page.offset` token of the previous page
         """
         return self._run("list", {"team_gid": team_gid, "limit": limit, "offset": offset})  # type: ignore[no-any-return]
@@ -1247,7 +1157,7 @@ class AsanaAttachments(Entity):
 
         Args:
             parent: The gid of the task or project
-            limit: Records per page, 1 to 100; 1..100; default 20
+            limit: Records per page, 1 to 100 (100 when not given); 1..100; default 100
             offset: The `next_page.offset` token of the previous page
         """
         return await self._run("list", {"parent": parent, "limit": limit, "offset": offset})  # type: ignore[no-any-return]
@@ -1280,7 +1190,7 @@ class SyncAsanaAttachments(SyncEntity):
 
         Args:
             parent: The gid of the task or project
-            limit: Records per page, 1 to 100; 1..100; default 20
+            limit: Records per page, 1 to 100 (100 when not given); 1..100; default 100
             offset: The `next_page.offset` token of the previous page
         """
         return self._run("list", {"parent": parent, "limit": limit, "offset": offset})  # type: ignore[no-any-return]
@@ -1377,7 +1287,7 @@ class AsanaTagTasks(Entity):
 
         Args:
             tag_gid: (no description)
-            limit: Records per page, 1 to 100; 1..100; default 20
+            limit: Records per page, 1 to 100 (100 when not given); 1..100; default 100
             offset: The `next_page.offset` token of the previous page
         """
         return await self._run("list", {"tag_gid": tag_gid, "limit": limit, "offset": offset})  # type: ignore[no-any-return]
@@ -1394,7 +1304,7 @@ class SyncAsanaTagTasks(SyncEntity):
 
         Args:
             tag_gid: (no description)
-            limit: Records per page, 1 to 100; 1..100; default 20
+            limit: Records per page, 1 to 100 (100 when not given); 1..100; default 100
             offset: The `next_page.offset` token of the previous page
         """
         return self._run("list", {"tag_gid": tag_gid, "limit": limit, "offset": offset})  # type: ignore[no-any-return]
@@ -1423,7 +1333,6 @@ class AsanaConnector(Connector):
         ("tasks", "create"): "AsanaTaskCreate",
         ("tasks", "get"): "AsanaTaskCreate",
         ("tasks", "update"): "AsanaTaskCreate",
-        ("tasks", "context_store_search"): "AsanaTask",
         ("project_tasks", "list"): "AsanaTask",
         ("workspace_task_search", "list"): "AsanaTask",
         ("task_subtasks", "list"): "AsanaTask",
@@ -1435,7 +1344,6 @@ class AsanaConnector(Connector):
         ("projects", "create"): "AsanaProject",
         ("projects", "get"): "AsanaProject",
         ("projects", "update"): "AsanaProject",
-        ("projects", "context_store_search"): "AsanaTaskAssignee",
         ("team_projects", "list"): "AsanaTaskAssignee",
         ("workspace_projects", "list"): "AsanaTaskAssignee",
         ("project_sections", "list"): "AsanaTaskAssignee",
@@ -1445,7 +1353,6 @@ class AsanaConnector(Connector):
         ("section_tasks", "list"): "AsanaTask",
         ("workspaces", "list"): "AsanaTaskAssignee",
         ("workspaces", "get"): "AsanaWorkspace",
-        ("workspaces", "context_store_search"): "AsanaTaskAssignee",
         ("workspace_memberships", "create"): "AsanaWorkspaceMembership",
         ("workspace_users", "list"): "AsanaTaskAssignee",
         ("workspace_teams", "list"): "AsanaTaskAssignee",
@@ -1453,7 +1360,6 @@ class AsanaConnector(Connector):
         ("workspace_tags", "create"): "AsanaWorkspaceTag",
         ("users", "list"): "AsanaTaskAssignee",
         ("users", "get"): "AsanaWorkspaceMembership",
-        ("users", "context_store_search"): "AsanaTaskAssignee",
         ("user_teams", "list"): "AsanaTaskAssignee",
         ("teams", "get"): "AsanaTeam",
         ("team_users", "list"): "AsanaTaskAssignee",

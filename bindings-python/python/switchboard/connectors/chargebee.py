@@ -3,12 +3,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from .._executor import Connector, Entity
 from .._sync import SyncEntity
-from .._types import ExecutionResult, SearchPage
+from .._types import ExecutionResult
 from .._blocking import SyncConnector
 
 if TYPE_CHECKING:
@@ -21,7 +21,7 @@ __all__ = ["ChargebeeConnector", "SyncChargebeeConnector"]
 
 
 class ChargebeeCustomer(Entity):
-    """``customer`` of Chargebee (async): list, get, context_store_search."""
+    """``customer`` of Chargebee (async): list, get."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "customer"
@@ -30,7 +30,7 @@ class ChargebeeCustomer(Entity):
         """List customers. (chargebee customer.list)
 
         Args:
-            limit: Records per page, 1 to 100; 1..100; default 100
+            limit: Records per page, 1 to 100 (100 when not given; Chargebee's own default is 10); 1..100; default 100
             offset: Where the page starts, the `next_offset` of the previous page (opaque)
         """
         return await self._run("list", {"limit": limit, "offset": offset})  # type: ignore[no-any-return]
@@ -43,20 +43,9 @@ class ChargebeeCustomer(Entity):
         """
         return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
-    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ChargebeeCustomerRecord]]:
-        """Search the customer records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (chargebee customer.context_store_search)
-
-        Args:
-            query: {filter?, sort?}; omit or {} for every record. Record fields: allow_direct_debit, auto_collection, billing_address, card_status, channel, company, created_at, deleted, email, excess_payments, first_name, id, last_name, net_term_days, object, phone, preferred_currency_code, primary_payment_source_id, promotional_credits, refundable_credits, resource_version, taxability, unbilled_charges, updated_at
-            limit: Most records to return (default 1000); 1..1000
-            cursor: meta.cursor of the previous answer, for the next page of the same query
-            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
-        """
-        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
-
 
 class SyncChargebeeCustomer(SyncEntity):
-    """``customer`` of Chargebee (blocking): list, get, context_store_search."""
+    """``customer`` of Chargebee (blocking): list, get."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "customer"
@@ -65,7 +54,7 @@ class SyncChargebeeCustomer(SyncEntity):
         """List customers. (chargebee customer.list)
 
         Args:
-            limit: Records per page, 1 to 100; 1..100; default 100
+            limit: Records per page, 1 to 100 (100 when not given; Chargebee's own default is 10); 1..100; default 100
             offset: Where the page starts, the `next_offset` of the previous page (opaque)
         """
         return self._run("list", {"limit": limit, "offset": offset})  # type: ignore[no-any-return]
@@ -78,20 +67,9 @@ class SyncChargebeeCustomer(SyncEntity):
         """
         return self._run("get", {"id": id})  # type: ignore[no-any-return]
 
-    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ChargebeeCustomerRecord]]:
-        """Search the customer records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (chargebee customer.context_store_search)
-
-        Args:
-            query: {filter?, sort?}; omit or {} for every record. Record fields: allow_direct_debit, auto_collection, billing_address, card_status, channel, company, created_at, deleted, email, excess_payments, first_name, id, last_name, net_term_days, object, phone, preferred_currency_code, primary_payment_source_id, promotional_credits, refundable_credits, resource_version, taxability, unbilled_charges, updated_at
-            limit: Most records to return (default 1000); 1..1000
-            cursor: meta.cursor of the previous answer, for the next page of the same query
-            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
-        """
-        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
-
 
 class ChargebeeSubscription(Entity):
-    """``subscription`` of Chargebee (async): list, get, context_store_search."""
+    """``subscription`` of Chargebee (async): list, get."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "subscription"
@@ -100,7 +78,7 @@ class ChargebeeSubscription(Entity):
         """List subscriptions. (chargebee subscription.list)
 
         Args:
-            limit: Records per page, 1 to 100; 1..100; default 100
+            limit: Records per page, 1 to 100 (100 when not given; Chargebee's own default is 10); 1..100; default 100
             offset: Where the page starts, the `next_offset` of the previous page (opaque)
         """
         return await self._run("list", {"limit": limit, "offset": offset})  # type: ignore[no-any-return]
@@ -113,20 +91,9 @@ class ChargebeeSubscription(Entity):
         """
         return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
-    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ChargebeeSubscriptionRecord]]:
-        """Search the subscription records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (chargebee subscription.context_store_search)
-
-        Args:
-            query: {filter?, sort?}; omit or {} for every record. Record fields: activated_at, auto_collection, billing_period, billing_period_unit, cancel_reason, cancelled_at, channel, created_at, currency_code, current_term_end, current_term_start, customer_id, deleted, due_invoices_count, has_scheduled_changes, id, mrr, next_billing_at, object, payment_source_id, resource_version, started_at, status, subscription_items, total_dues, trial_end, trial_start, updated_at
-            limit: Most records to return (default 1000); 1..1000
-            cursor: meta.cursor of the previous answer, for the next page of the same query
-            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
-        """
-        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
-
 
 class SyncChargebeeSubscription(SyncEntity):
-    """``subscription`` of Chargebee (blocking): list, get, context_store_search."""
+    """``subscription`` of Chargebee (blocking): list, get."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "subscription"
@@ -135,7 +102,7 @@ class SyncChargebeeSubscription(SyncEntity):
         """List subscriptions. (chargebee subscription.list)
 
         Args:
-            limit: Records per page, 1 to 100; 1..100; default 100
+            limit: Records per page, 1 to 100 (100 when not given; Chargebee's own default is 10); 1..100; default 100
             offset: Where the page starts, the `next_offset` of the previous page (opaque)
         """
         return self._run("list", {"limit": limit, "offset": offset})  # type: ignore[no-any-return]
@@ -148,20 +115,9 @@ class SyncChargebeeSubscription(SyncEntity):
         """
         return self._run("get", {"id": id})  # type: ignore[no-any-return]
 
-    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ChargebeeSubscriptionRecord]]:
-        """Search the subscription records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (chargebee subscription.context_store_search)
-
-        Args:
-            query: {filter?, sort?}; omit or {} for every record. Record fields: activated_at, auto_collection, billing_period, billing_period_unit, cancel_reason, cancelled_at, channel, created_at, currency_code, current_term_end, current_term_start, customer_id, deleted, due_invoices_count, has_scheduled_changes, id, mrr, next_billing_at, object, payment_source_id, resource_version, started_at, status, subscription_items, total_dues, trial_end, trial_start, updated_at
-            limit: Most records to return (default 1000); 1..1000
-            cursor: meta.cursor of the previous answer, for the next page of the same query
-            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
-        """
-        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
-
 
 class ChargebeeInvoice(Entity):
-    """``invoice`` of Chargebee (async): list, get, context_store_search."""
+    """``invoice`` of Chargebee (async): list, get."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "invoice"
@@ -170,33 +126,22 @@ class ChargebeeInvoice(Entity):
         """List invoices. (chargebee invoice.list)
 
         Args:
-            limit: Records per page, 1 to 100; 1..100; default 100
+            limit: Records per page, 1 to 100 (100 when not given; Chargebee's own default is 10); 1..100; default 100
             offset: Where the page starts, the `next_offset` of the previous page (opaque)
         """
         return await self._run("list", {"limit": limit, "offset": offset})  # type: ignore[no-any-return]
 
     async def get(self, *, id: str) -> ExecutionResult[ChargebeeInvoiceRecord]:
-        """Get a invoice. (chargebee invoice.get)
+        """Get an invoice. (chargebee invoice.get)
 
         Args:
             id: The record's id
         """
         return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
-    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ChargebeeInvoiceRecord]]:
-        """Search the invoice records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (chargebee invoice.context_store_search)
-
-        Args:
-            query: {filter?, sort?}; omit or {} for every record. Record fields: amount_adjusted, amount_due, amount_paid, billing_address, credits_applied, currency_code, customer_id, date, deleted, due_date, dunning_status, first_invoice, id, line_items, net_term_days, object, paid_at, price_type, recurring, resource_version, status, sub_total, subscription_id, tax, total, updated_at, write_off_amount
-            limit: Most records to return (default 1000); 1..1000
-            cursor: meta.cursor of the previous answer, for the next page of the same query
-            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
-        """
-        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
-
 
 class SyncChargebeeInvoice(SyncEntity):
-    """``invoice`` of Chargebee (blocking): list, get, context_store_search."""
+    """``invoice`` of Chargebee (blocking): list, get."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "invoice"
@@ -205,33 +150,22 @@ class SyncChargebeeInvoice(SyncEntity):
         """List invoices. (chargebee invoice.list)
 
         Args:
-            limit: Records per page, 1 to 100; 1..100; default 100
+            limit: Records per page, 1 to 100 (100 when not given; Chargebee's own default is 10); 1..100; default 100
             offset: Where the page starts, the `next_offset` of the previous page (opaque)
         """
         return self._run("list", {"limit": limit, "offset": offset})  # type: ignore[no-any-return]
 
     def get(self, *, id: str) -> ExecutionResult[ChargebeeInvoiceRecord]:
-        """Get a invoice. (chargebee invoice.get)
+        """Get an invoice. (chargebee invoice.get)
 
         Args:
             id: The record's id
         """
         return self._run("get", {"id": id})  # type: ignore[no-any-return]
 
-    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ChargebeeInvoiceRecord]]:
-        """Search the invoice records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (chargebee invoice.context_store_search)
-
-        Args:
-            query: {filter?, sort?}; omit or {} for every record. Record fields: amount_adjusted, amount_due, amount_paid, billing_address, credits_applied, currency_code, customer_id, date, deleted, due_date, dunning_status, first_invoice, id, line_items, net_term_days, object, paid_at, price_type, recurring, resource_version, status, sub_total, subscription_id, tax, total, updated_at, write_off_amount
-            limit: Most records to return (default 1000); 1..1000
-            cursor: meta.cursor of the previous answer, for the next page of the same query
-            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
-        """
-        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
-
 
 class ChargebeeCreditNote(Entity):
-    """``credit_note`` of Chargebee (async): list, get, context_store_search."""
+    """``credit_note`` of Chargebee (async): list, get."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "credit_note"
@@ -240,7 +174,7 @@ class ChargebeeCreditNote(Entity):
         """List credit notes. (chargebee credit_note.list)
 
         Args:
-            limit: Records per page, 1 to 100; 1..100; default 100
+            limit: Records per page, 1 to 100 (100 when not given; Chargebee's own default is 10); 1..100; default 100
             offset: Where the page starts, the `next_offset` of the previous page (opaque)
         """
         return await self._run("list", {"limit": limit, "offset": offset})  # type: ignore[no-any-return]
@@ -253,20 +187,9 @@ class ChargebeeCreditNote(Entity):
         """
         return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
-    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ChargebeeCreditNoteRecord]]:
-        """Search the credit_note records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (chargebee credit_note.context_store_search)
-
-        Args:
-            query: {filter?, sort?}; omit or {} for every record. Record fields: amount_allocated, amount_available, amount_refunded, create_reason_code, currency_code, customer_id, date, deleted, id, line_items, object, price_type, reason_code, reference_invoice_id, refunded_at, resource_version, status, sub_total, subscription_id, total, type, updated_at, voided_at
-            limit: Most records to return (default 1000); 1..1000
-            cursor: meta.cursor of the previous answer, for the next page of the same query
-            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
-        """
-        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
-
 
 class SyncChargebeeCreditNote(SyncEntity):
-    """``credit_note`` of Chargebee (blocking): list, get, context_store_search."""
+    """``credit_note`` of Chargebee (blocking): list, get."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "credit_note"
@@ -275,7 +198,7 @@ class SyncChargebeeCreditNote(SyncEntity):
         """List credit notes. (chargebee credit_note.list)
 
         Args:
-            limit: Records per page, 1 to 100; 1..100; default 100
+            limit: Records per page, 1 to 100 (100 when not given; Chargebee's own default is 10); 1..100; default 100
             offset: Where the page starts, the `next_offset` of the previous page (opaque)
         """
         return self._run("list", {"limit": limit, "offset": offset})  # type: ignore[no-any-return]
@@ -288,20 +211,9 @@ class SyncChargebeeCreditNote(SyncEntity):
         """
         return self._run("get", {"id": id})  # type: ignore[no-any-return]
 
-    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ChargebeeCreditNoteRecord]]:
-        """Search the credit_note records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (chargebee credit_note.context_store_search)
-
-        Args:
-            query: {filter?, sort?}; omit or {} for every record. Record fields: amount_allocated, amount_available, amount_refunded, create_reason_code, currency_code, customer_id, date, deleted, id, line_items, object, price_type, reason_code, reference_invoice_id, refunded_at, resource_version, status, sub_total, subscription_id, total, type, updated_at, voided_at
-            limit: Most records to return (default 1000); 1..1000
-            cursor: meta.cursor of the previous answer, for the next page of the same query
-            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
-        """
-        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
-
 
 class ChargebeeCoupon(Entity):
-    """``coupon`` of Chargebee (async): list, get, context_store_search."""
+    """``coupon`` of Chargebee (async): list, get."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "coupon"
@@ -310,7 +222,7 @@ class ChargebeeCoupon(Entity):
         """List coupons. (chargebee coupon.list)
 
         Args:
-            limit: Records per page, 1 to 100; 1..100; default 100
+            limit: Records per page, 1 to 100 (100 when not given; Chargebee's own default is 10); 1..100; default 100
             offset: Where the page starts, the `next_offset` of the previous page (opaque)
         """
         return await self._run("list", {"limit": limit, "offset": offset})  # type: ignore[no-any-return]
@@ -323,20 +235,9 @@ class ChargebeeCoupon(Entity):
         """
         return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
-    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ChargebeeCouponRecord]]:
-        """Search the coupon records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (chargebee coupon.context_store_search)
-
-        Args:
-            query: {filter?, sort?}; omit or {} for every record. Record fields: apply_on, archived_at, created_at, currency_code, discount_amount, discount_percentage, discount_type, duration_month, duration_type, id, invoice_name, max_redemptions, name, object, period, period_unit, redemptions, resource_version, status, updated_at, valid_till
-            limit: Most records to return (default 1000); 1..1000
-            cursor: meta.cursor of the previous answer, for the next page of the same query
-            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
-        """
-        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
-
 
 class SyncChargebeeCoupon(SyncEntity):
-    """``coupon`` of Chargebee (blocking): list, get, context_store_search."""
+    """``coupon`` of Chargebee (blocking): list, get."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "coupon"
@@ -345,7 +246,7 @@ class SyncChargebeeCoupon(SyncEntity):
         """List coupons. (chargebee coupon.list)
 
         Args:
-            limit: Records per page, 1 to 100; 1..100; default 100
+            limit: Records per page, 1 to 100 (100 when not given; Chargebee's own default is 10); 1..100; default 100
             offset: Where the page starts, the `next_offset` of the previous page (opaque)
         """
         return self._run("list", {"limit": limit, "offset": offset})  # type: ignore[no-any-return]
@@ -358,20 +259,9 @@ class SyncChargebeeCoupon(SyncEntity):
         """
         return self._run("get", {"id": id})  # type: ignore[no-any-return]
 
-    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ChargebeeCouponRecord]]:
-        """Search the coupon records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (chargebee coupon.context_store_search)
-
-        Args:
-            query: {filter?, sort?}; omit or {} for every record. Record fields: apply_on, archived_at, created_at, currency_code, discount_amount, discount_percentage, discount_type, duration_month, duration_type, id, invoice_name, max_redemptions, name, object, period, period_unit, redemptions, resource_version, status, updated_at, valid_till
-            limit: Most records to return (default 1000); 1..1000
-            cursor: meta.cursor of the previous answer, for the next page of the same query
-            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
-        """
-        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
-
 
 class ChargebeeTransaction(Entity):
-    """``transaction`` of Chargebee (async): list, get, context_store_search."""
+    """``transaction`` of Chargebee (async): list, get."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "transaction"
@@ -380,7 +270,7 @@ class ChargebeeTransaction(Entity):
         """List transactions. (chargebee transaction.list)
 
         Args:
-            limit: Records per page, 1 to 100; 1..100; default 100
+            limit: Records per page, 1 to 100 (100 when not given; Chargebee's own default is 10); 1..100; default 100
             offset: Where the page starts, the `next_offset` of the previous page (opaque)
         """
         return await self._run("list", {"limit": limit, "offset": offset})  # type: ignore[no-any-return]
@@ -393,20 +283,9 @@ class ChargebeeTransaction(Entity):
         """
         return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
-    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ChargebeeTransactionRecord]]:
-        """Search the transaction records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (chargebee transaction.context_store_search)
-
-        Args:
-            query: {filter?, sort?}; omit or {} for every record. Record fields: amount, amount_unused, currency_code, customer_id, date, deleted, error_code, error_text, gateway, gateway_account_id, id, id_at_gateway, masked_card_number, object, payment_method, payment_source_id, reference_number, resource_version, settled_at, status, subscription_id, type, updated_at
-            limit: Most records to return (default 1000); 1..1000
-            cursor: meta.cursor of the previous answer, for the next page of the same query
-            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
-        """
-        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
-
 
 class SyncChargebeeTransaction(SyncEntity):
-    """``transaction`` of Chargebee (blocking): list, get, context_store_search."""
+    """``transaction`` of Chargebee (blocking): list, get."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "transaction"
@@ -415,7 +294,7 @@ class SyncChargebeeTransaction(SyncEntity):
         """List transactions. (chargebee transaction.list)
 
         Args:
-            limit: Records per page, 1 to 100; 1..100; default 100
+            limit: Records per page, 1 to 100 (100 when not given; Chargebee's own default is 10); 1..100; default 100
             offset: Where the page starts, the `next_offset` of the previous page (opaque)
         """
         return self._run("list", {"limit": limit, "offset": offset})  # type: ignore[no-any-return]
@@ -428,20 +307,9 @@ class SyncChargebeeTransaction(SyncEntity):
         """
         return self._run("get", {"id": id})  # type: ignore[no-any-return]
 
-    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ChargebeeTransactionRecord]]:
-        """Search the transaction records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (chargebee transaction.context_store_search)
-
-        Args:
-            query: {filter?, sort?}; omit or {} for every record. Record fields: amount, amount_unused, currency_code, customer_id, date, deleted, error_code, error_text, gateway, gateway_account_id, id, id_at_gateway, masked_card_number, object, payment_method, payment_source_id, reference_number, resource_version, settled_at, status, subscription_id, type, updated_at
-            limit: Most records to return (default 1000); 1..1000
-            cursor: meta.cursor of the previous answer, for the next page of the same query
-            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
-        """
-        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
-
 
 class ChargebeeEvent(Entity):
-    """``event`` of Chargebee (async): list, get, context_store_search."""
+    """``event`` of Chargebee (async): list, get."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "event"
@@ -450,33 +318,22 @@ class ChargebeeEvent(Entity):
         """List events. (chargebee event.list)
 
         Args:
-            limit: Records per page, 1 to 100; 1..100; default 100
+            limit: Records per page, 1 to 100 (100 when not given; Chargebee's own default is 10); 1..100; default 100
             offset: Where the page starts, the `next_offset` of the previous page (opaque)
         """
         return await self._run("list", {"limit": limit, "offset": offset})  # type: ignore[no-any-return]
 
     async def get(self, *, id: str) -> ExecutionResult[ChargebeeEventRecord]:
-        """Get a event. (chargebee event.get)
+        """Get an event. (chargebee event.get)
 
         Args:
             id: The record's id
         """
         return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
-    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ChargebeeEventRecord]]:
-        """Search the event records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (chargebee event.context_store_search)
-
-        Args:
-            query: {filter?, sort?}; omit or {} for every record. Record fields: api_version, content, event_type, id, object, occurred_at, source, user, webhook_status
-            limit: Most records to return (default 1000); 1..1000
-            cursor: meta.cursor of the previous answer, for the next page of the same query
-            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
-        """
-        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
-
 
 class SyncChargebeeEvent(SyncEntity):
-    """``event`` of Chargebee (blocking): list, get, context_store_search."""
+    """``event`` of Chargebee (blocking): list, get."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "event"
@@ -485,33 +342,22 @@ class SyncChargebeeEvent(SyncEntity):
         """List events. (chargebee event.list)
 
         Args:
-            limit: Records per page, 1 to 100; 1..100; default 100
+            limit: Records per page, 1 to 100 (100 when not given; Chargebee's own default is 10); 1..100; default 100
             offset: Where the page starts, the `next_offset` of the previous page (opaque)
         """
         return self._run("list", {"limit": limit, "offset": offset})  # type: ignore[no-any-return]
 
     def get(self, *, id: str) -> ExecutionResult[ChargebeeEventRecord]:
-        """Get a event. (chargebee event.get)
+        """Get an event. (chargebee event.get)
 
         Args:
             id: The record's id
         """
         return self._run("get", {"id": id})  # type: ignore[no-any-return]
 
-    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ChargebeeEventRecord]]:
-        """Search the event records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (chargebee event.context_store_search)
-
-        Args:
-            query: {filter?, sort?}; omit or {} for every record. Record fields: api_version, content, event_type, id, object, occurred_at, source, user, webhook_status
-            limit: Most records to return (default 1000); 1..1000
-            cursor: meta.cursor of the previous answer, for the next page of the same query
-            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
-        """
-        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
-
 
 class ChargebeeOrder(Entity):
-    """``order`` of Chargebee (async): list, get, context_store_search."""
+    """``order`` of Chargebee (async): list, get."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "order"
@@ -520,33 +366,22 @@ class ChargebeeOrder(Entity):
         """List orders. (chargebee order.list)
 
         Args:
-            limit: Records per page, 1 to 100; 1..100; default 100
+            limit: Records per page, 1 to 100 (100 when not given; Chargebee's own default is 10); 1..100; default 100
             offset: Where the page starts, the `next_offset` of the previous page (opaque)
         """
         return await self._run("list", {"limit": limit, "offset": offset})  # type: ignore[no-any-return]
 
     async def get(self, *, id: str) -> ExecutionResult[ChargebeeOrderRecord]:
-        """Get a order. (chargebee order.get)
+        """Get an order. (chargebee order.get)
 
         Args:
             id: The record's id
         """
         return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
-    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ChargebeeOrderRecord]]:
-        """Search the order records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (chargebee order.context_store_search)
-
-        Args:
-            query: {filter?, sort?}; omit or {} for every record. Record fields: batch_id, created_at, currency_code, customer_id, deleted, document_number, fulfillment_status, id, invoice_id, object, order_date, order_type, resource_version, shipping_address, shipping_date, status, subscription_id, total, tracking_id, updated_at
-            limit: Most records to return (default 1000); 1..1000
-            cursor: meta.cursor of the previous answer, for the next page of the same query
-            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
-        """
-        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
-
 
 class SyncChargebeeOrder(SyncEntity):
-    """``order`` of Chargebee (blocking): list, get, context_store_search."""
+    """``order`` of Chargebee (blocking): list, get."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "order"
@@ -555,33 +390,22 @@ class SyncChargebeeOrder(SyncEntity):
         """List orders. (chargebee order.list)
 
         Args:
-            limit: Records per page, 1 to 100; 1..100; default 100
+            limit: Records per page, 1 to 100 (100 when not given; Chargebee's own default is 10); 1..100; default 100
             offset: Where the page starts, the `next_offset` of the previous page (opaque)
         """
         return self._run("list", {"limit": limit, "offset": offset})  # type: ignore[no-any-return]
 
     def get(self, *, id: str) -> ExecutionResult[ChargebeeOrderRecord]:
-        """Get a order. (chargebee order.get)
+        """Get an order. (chargebee order.get)
 
         Args:
             id: The record's id
         """
         return self._run("get", {"id": id})  # type: ignore[no-any-return]
 
-    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ChargebeeOrderRecord]]:
-        """Search the order records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (chargebee order.context_store_search)
-
-        Args:
-            query: {filter?, sort?}; omit or {} for every record. Record fields: batch_id, created_at, currency_code, customer_id, deleted, document_number, fulfillment_status, id, invoice_id, object, order_date, order_type, resource_version, shipping_address, shipping_date, status, subscription_id, total, tracking_id, updated_at
-            limit: Most records to return (default 1000); 1..1000
-            cursor: meta.cursor of the previous answer, for the next page of the same query
-            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
-        """
-        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
-
 
 class ChargebeeItem(Entity):
-    """``item`` of Chargebee (async): list, get, context_store_search."""
+    """``item`` of Chargebee (async): list, get."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "item"
@@ -590,33 +414,22 @@ class ChargebeeItem(Entity):
         """List items. (chargebee item.list)
 
         Args:
-            limit: Records per page, 1 to 100; 1..100; default 100
+            limit: Records per page, 1 to 100 (100 when not given; Chargebee's own default is 10); 1..100; default 100
             offset: Where the page starts, the `next_offset` of the previous page (opaque)
         """
         return await self._run("list", {"limit": limit, "offset": offset})  # type: ignore[no-any-return]
 
     async def get(self, *, id: str) -> ExecutionResult[ChargebeeItemRecord]:
-        """Get a item. (chargebee item.get)
+        """Get an item. (chargebee item.get)
 
         Args:
             id: The record's id
         """
         return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
-    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ChargebeeItemRecord]]:
-        """Search the item records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (chargebee item.context_store_search)
-
-        Args:
-            query: {filter?, sort?}; omit or {} for every record. Record fields: archived_at, channel, description, enabled_for_checkout, enabled_in_portal, external_name, id, is_giftable, is_shippable, item_applicability, item_family_id, metered, name, object, resource_version, status, type, unit, updated_at
-            limit: Most records to return (default 1000); 1..1000
-            cursor: meta.cursor of the previous answer, for the next page of the same query
-            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
-        """
-        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
-
 
 class SyncChargebeeItem(SyncEntity):
-    """``item`` of Chargebee (blocking): list, get, context_store_search."""
+    """``item`` of Chargebee (blocking): list, get."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "item"
@@ -625,33 +438,22 @@ class SyncChargebeeItem(SyncEntity):
         """List items. (chargebee item.list)
 
         Args:
-            limit: Records per page, 1 to 100; 1..100; default 100
+            limit: Records per page, 1 to 100 (100 when not given; Chargebee's own default is 10); 1..100; default 100
             offset: Where the page starts, the `next_offset` of the previous page (opaque)
         """
         return self._run("list", {"limit": limit, "offset": offset})  # type: ignore[no-any-return]
 
     def get(self, *, id: str) -> ExecutionResult[ChargebeeItemRecord]:
-        """Get a item. (chargebee item.get)
+        """Get an item. (chargebee item.get)
 
         Args:
             id: The record's id
         """
         return self._run("get", {"id": id})  # type: ignore[no-any-return]
 
-    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ChargebeeItemRecord]]:
-        """Search the item records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (chargebee item.context_store_search)
-
-        Args:
-            query: {filter?, sort?}; omit or {} for every record. Record fields: archived_at, channel, description, enabled_for_checkout, enabled_in_portal, external_name, id, is_giftable, is_shippable, item_applicability, item_family_id, metered, name, object, resource_version, status, type, unit, updated_at
-            limit: Most records to return (default 1000); 1..1000
-            cursor: meta.cursor of the previous answer, for the next page of the same query
-            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
-        """
-        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
-
 
 class ChargebeeItemPrice(Entity):
-    """``item_price`` of Chargebee (async): list, get, context_store_search."""
+    """``item_price`` of Chargebee (async): list, get."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "item_price"
@@ -660,33 +462,22 @@ class ChargebeeItemPrice(Entity):
         """List item prices. (chargebee item_price.list)
 
         Args:
-            limit: Records per page, 1 to 100; 1..100; default 100
+            limit: Records per page, 1 to 100 (100 when not given; Chargebee's own default is 10); 1..100; default 100
             offset: Where the page starts, the `next_offset` of the previous page (opaque)
         """
         return await self._run("list", {"limit": limit, "offset": offset})  # type: ignore[no-any-return]
 
     async def get(self, *, id: str) -> ExecutionResult[ChargebeeItemPriceRecord]:
-        """Get a item price. (chargebee item_price.get)
+        """Get an item price. (chargebee item_price.get)
 
         Args:
             id: The record's id
         """
         return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
-    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ChargebeeItemPriceRecord]]:
-        """Search the item_price records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (chargebee item_price.context_store_search)
-
-        Args:
-            query: {filter?, sort?}; omit or {} for every record. Record fields: archived_at, created_at, currency_code, external_name, free_quantity, id, is_taxable, item_family_id, item_id, item_type, name, object, period, period_unit, price, pricing_model, resource_version, status, trial_period, trial_period_unit, updated_at
-            limit: Most records to return (default 1000); 1..1000
-            cursor: meta.cursor of the previous answer, for the next page of the same query
-            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
-        """
-        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
-
 
 class SyncChargebeeItemPrice(SyncEntity):
-    """``item_price`` of Chargebee (blocking): list, get, context_store_search."""
+    """``item_price`` of Chargebee (blocking): list, get."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "item_price"
@@ -695,33 +486,22 @@ class SyncChargebeeItemPrice(SyncEntity):
         """List item prices. (chargebee item_price.list)
 
         Args:
-            limit: Records per page, 1 to 100; 1..100; default 100
+            limit: Records per page, 1 to 100 (100 when not given; Chargebee's own default is 10); 1..100; default 100
             offset: Where the page starts, the `next_offset` of the previous page (opaque)
         """
         return self._run("list", {"limit": limit, "offset": offset})  # type: ignore[no-any-return]
 
     def get(self, *, id: str) -> ExecutionResult[ChargebeeItemPriceRecord]:
-        """Get a item price. (chargebee item_price.get)
+        """Get an item price. (chargebee item_price.get)
 
         Args:
             id: The record's id
         """
         return self._run("get", {"id": id})  # type: ignore[no-any-return]
 
-    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ChargebeeItemPriceRecord]]:
-        """Search the item_price records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (chargebee item_price.context_store_search)
-
-        Args:
-            query: {filter?, sort?}; omit or {} for every record. Record fields: archived_at, created_at, currency_code, external_name, free_quantity, id, is_taxable, item_family_id, item_id, item_type, name, object, period, period_unit, price, pricing_model, resource_version, status, trial_period, trial_period_unit, updated_at
-            limit: Most records to return (default 1000); 1..1000
-            cursor: meta.cursor of the previous answer, for the next page of the same query
-            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
-        """
-        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
-
 
 class ChargebeePaymentSource(Entity):
-    """``payment_source`` of Chargebee (async): list, get, context_store_search."""
+    """``payment_source`` of Chargebee (async): list, get."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "payment_source"
@@ -730,7 +510,7 @@ class ChargebeePaymentSource(Entity):
         """List payment sources. (chargebee payment_source.list)
 
         Args:
-            limit: Records per page, 1 to 100; 1..100; default 100
+            limit: Records per page, 1 to 100 (100 when not given; Chargebee's own default is 10); 1..100; default 100
             offset: Where the page starts, the `next_offset` of the previous page (opaque)
         """
         return await self._run("list", {"limit": limit, "offset": offset})  # type: ignore[no-any-return]
@@ -743,20 +523,9 @@ class ChargebeePaymentSource(Entity):
         """
         return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
-    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ChargebeePaymentSourceRecord]]:
-        """Search the payment_source records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (chargebee payment_source.context_store_search)
-
-        Args:
-            query: {filter?, sort?}; omit or {} for every record. Record fields: card, created_at, customer_id, deleted, gateway, gateway_account_id, id, ip_address, issuing_country, object, reference_id, resource_version, status, type, updated_at
-            limit: Most records to return (default 1000); 1..1000
-            cursor: meta.cursor of the previous answer, for the next page of the same query
-            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
-        """
-        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
-
 
 class SyncChargebeePaymentSource(SyncEntity):
-    """``payment_source`` of Chargebee (blocking): list, get, context_store_search."""
+    """``payment_source`` of Chargebee (blocking): list, get."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "payment_source"
@@ -765,7 +534,7 @@ class SyncChargebeePaymentSource(SyncEntity):
         """List payment sources. (chargebee payment_source.list)
 
         Args:
-            limit: Records per page, 1 to 100; 1..100; default 100
+            limit: Records per page, 1 to 100 (100 when not given; Chargebee's own default is 10); 1..100; default 100
             offset: Where the page starts, the `next_offset` of the previous page (opaque)
         """
         return self._run("list", {"limit": limit, "offset": offset})  # type: ignore[no-any-return]
@@ -777,17 +546,6 @@ class SyncChargebeePaymentSource(SyncEntity):
             id: The record's id
         """
         return self._run("get", {"id": id})  # type: ignore[no-any-return]
-
-    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[ChargebeePaymentSourceRecord]]:
-        """Search the payment_source records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (chargebee payment_source.context_store_search)
-
-        Args:
-            query: {filter?, sort?}; omit or {} for every record. Record fields: card, created_at, customer_id, deleted, gateway, gateway_account_id, id, ip_address, issuing_country, object, reference_id, resource_version, status, type, updated_at
-            limit: Most records to return (default 1000); 1..1000
-            cursor: meta.cursor of the previous answer, for the next page of the same query
-            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
-        """
-        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
 
 
 class ChargebeeConnector(Connector):
@@ -810,37 +568,26 @@ class ChargebeeConnector(Connector):
     _records: ClassVar[dict[tuple[str, str], str]] = {
         ("customer", "list"): "ChargebeeCustomerRecord",
         ("customer", "get"): "ChargebeeCustomerRecord",
-        ("customer", "context_store_search"): "ChargebeeCustomerRecord",
         ("subscription", "list"): "ChargebeeSubscriptionRecord",
         ("subscription", "get"): "ChargebeeSubscriptionRecord",
-        ("subscription", "context_store_search"): "ChargebeeSubscriptionRecord",
         ("invoice", "list"): "ChargebeeInvoiceRecord",
         ("invoice", "get"): "ChargebeeInvoiceRecord",
-        ("invoice", "context_store_search"): "ChargebeeInvoiceRecord",
         ("credit_note", "list"): "ChargebeeCreditNoteRecord",
         ("credit_note", "get"): "ChargebeeCreditNoteRecord",
-        ("credit_note", "context_store_search"): "ChargebeeCreditNoteRecord",
         ("coupon", "list"): "ChargebeeCouponRecord",
         ("coupon", "get"): "ChargebeeCouponRecord",
-        ("coupon", "context_store_search"): "ChargebeeCouponRecord",
         ("transaction", "list"): "ChargebeeTransactionRecord",
         ("transaction", "get"): "ChargebeeTransactionRecord",
-        ("transaction", "context_store_search"): "ChargebeeTransactionRecord",
         ("event", "list"): "ChargebeeEventRecord",
         ("event", "get"): "ChargebeeEventRecord",
-        ("event", "context_store_search"): "ChargebeeEventRecord",
         ("order", "list"): "ChargebeeOrderRecord",
         ("order", "get"): "ChargebeeOrderRecord",
-        ("order", "context_store_search"): "ChargebeeOrderRecord",
         ("item", "list"): "ChargebeeItemRecord",
         ("item", "get"): "ChargebeeItemRecord",
-        ("item", "context_store_search"): "ChargebeeItemRecord",
         ("item_price", "list"): "ChargebeeItemPriceRecord",
         ("item_price", "get"): "ChargebeeItemPriceRecord",
-        ("item_price", "context_store_search"): "ChargebeeItemPriceRecord",
         ("payment_source", "list"): "ChargebeePaymentSourceRecord",
         ("payment_source", "get"): "ChargebeePaymentSourceRecord",
-        ("payment_source", "context_store_search"): "ChargebeePaymentSourceRecord",
     }
 
     @property

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from .._executor import Connector, Entity
 from .._sync import SyncEntity
@@ -239,37 +239,44 @@ class ClickupApiTasks(Entity):
         """
         return await self._run("list", {"list_id": list_id, "page": page})  # type: ignore[no-any-return]
 
-    async def get(self, *, task_id: str, custom_task_ids: bool | None = None, include_subtasks: bool | None = None) -> ExecutionResult[ClickupApiTask]:
+    async def get(self, *, task_id: str, custom_task_ids: bool | None = None, team_id: str | None = None, include_subtasks: bool | None = None) -> ExecutionResult[ClickupApiTask]:
         """One task. (clickup-api tasks.get)
 
         Args:
             task_id: The task's id
             custom_task_ids: true when task_id is a custom task id (then team_id is needed too)
+            team_id: The workspace id (with custom_task_ids)
             include_subtasks: Include the task's subtasks
         """
-        return await self._run("get", {"task_id": task_id, "custom_task_ids": custom_task_ids, "include_subtasks": include_subtasks})  # type: ignore[no-any-return]
+        return await self._run("get", {"task_id": task_id, "custom_task_ids": custom_task_ids, "team_id": team_id, "include_subtasks": include_subtasks})  # type: ignore[no-any-return]
 
-    async def search(self, *, team_id: str, search: str | None = None, statuses__: Sequence[str] | None = None, assignees__: Sequence[str] | None = None, tags__: Sequence[str] | None = None, priority: int | None = None, due_date_gt: int | None = None, due_date_lt: int | None = None, date_created_gt: int | None = None, date_created_lt: int | None = None, date_updated_gt: int | None = None, date_updated_lt: int | None = None, custom_fields: Sequence[Mapping[str, Any]] | None = None, include_closed: bool | None = None, page: int | None = None) -> ExecutionResult[list[ClickupApiTask]]:
-        """Filtered tasks across a workspace, 100 a page. (clickup-api tasks.search)
+    async def search(self, *, team_id: str, search: str | None = None, priority: int | None = None, list_ids__: Sequence[str] | None = None, space_ids__: Sequence[str] | None = None, project_ids__: Sequence[str] | None = None, order_by: Literal["id", "created", "updated", "due_date"] | None = None, reverse: bool | None = None, subtasks: bool | None = None, statuses__: Sequence[str] | None = None, assignees__: Sequence[str] | None = None, tags__: Sequence[str] | None = None, due_date_gt: int | None = None, due_date_lt: int | None = None, date_created_gt: int | None = None, date_created_lt: int | None = None, date_updated_gt: int | None = None, date_updated_lt: int | None = None, custom_fields: str | None = None, include_closed: bool | None = None, page: int | None = None) -> ExecutionResult[list[ClickupApiTask]]:
+        """Tasks across a workspace filtered by list, status, assignee, tag, dates and custom fields, 100 a page. (clickup-api tasks.search)
 
         Args:
             team_id: The workspace's id (ClickUp API v2 calls a workspace a team)
-            search: Text to match in task names and descriptions
+            search: Not a filter: ClickUp's filtered-tasks endpoint has no text search and ignores it (filter by list_ids[], statuses[], tags[] or dates instead)
+            priority: Not a filter: ClickUp's filtered-tasks endpoint has no priority filter and ignores it; 1..4
+            list_ids__: List ids to keep (repeated)
+            space_ids__: Space ids to keep (repeated)
+            project_ids__: Folder ids to keep (repeated)
+            order_by: Sort field: id, created (the default), updated or due_date
+            reverse: Reverse the order
+            subtasks: Include subtasks (left out by default)
             statuses__: Status names to keep (repeated)
             assignees__: Assignee user ids to keep (repeated)
             tags__: Tag names to keep (repeated)
-            priority: Priority 1 (urgent) to 4 (low); 1..4
             due_date_gt: Due after this Unix time in ms
             due_date_lt: Due before this Unix time in ms
             date_created_gt: Created after this Unix time in ms
             date_created_lt: Created before this Unix time in ms
             date_updated_gt: Updated after this Unix time in ms
             date_updated_lt: Updated before this Unix time in ms
-            custom_fields: Custom field filters, objects of field_id, operator (=, ==, <, >, IS NULL, ANY, ...) and value
+            custom_fields: Custom field filters as one JSON array, e.g. [{"field_id": "<id>", "operator": "=", "value": "x"}] (operators =, <, >, IS NULL, IS NOT NULL, RANGE, ANY, ALL, NOT ANY, NOT ALL)
             include_closed: Include closed tasks
             page: The page to read, from 0; each page holds up to 100 tasks; 0..; default 0
         """
-        return await self._run("search", {"team_id": team_id, "search": search, "statuses[]": statuses__, "assignees[]": assignees__, "tags[]": tags__, "priority": priority, "due_date_gt": due_date_gt, "due_date_lt": due_date_lt, "date_created_gt": date_created_gt, "date_created_lt": date_created_lt, "date_updated_gt": date_updated_gt, "date_updated_lt": date_updated_lt, "custom_fields": custom_fields, "include_closed": include_closed, "page": page})  # type: ignore[no-any-return]
+        return await self._run("search", {"team_id": team_id, "search": search, "priority": priority, "list_ids[]": list_ids__, "space_ids[]": space_ids__, "project_ids[]": project_ids__, "order_by": order_by, "reverse": reverse, "subtasks": subtasks, "statuses[]": statuses__, "assignees[]": assignees__, "tags[]": tags__, "due_date_gt": due_date_gt, "due_date_lt": due_date_lt, "date_created_gt": date_created_gt, "date_created_lt": date_created_lt, "date_updated_gt": date_updated_gt, "date_updated_lt": date_updated_lt, "custom_fields": custom_fields, "include_closed": include_closed, "page": page})  # type: ignore[no-any-return]
 
 
 class SyncClickupApiTasks(SyncEntity):
@@ -287,37 +294,44 @@ class SyncClickupApiTasks(SyncEntity):
         """
         return self._run("list", {"list_id": list_id, "page": page})  # type: ignore[no-any-return]
 
-    def get(self, *, task_id: str, custom_task_ids: bool | None = None, include_subtasks: bool | None = None) -> ExecutionResult[ClickupApiTask]:
+    def get(self, *, task_id: str, custom_task_ids: bool | None = None, team_id: str | None = None, include_subtasks: bool | None = None) -> ExecutionResult[ClickupApiTask]:
         """One task. (clickup-api tasks.get)
 
         Args:
             task_id: The task's id
             custom_task_ids: true when task_id is a custom task id (then team_id is needed too)
+            team_id: The workspace id (with custom_task_ids)
             include_subtasks: Include the task's subtasks
         """
-        return self._run("get", {"task_id": task_id, "custom_task_ids": custom_task_ids, "include_subtasks": include_subtasks})  # type: ignore[no-any-return]
+        return self._run("get", {"task_id": task_id, "custom_task_ids": custom_task_ids, "team_id": team_id, "include_subtasks": include_subtasks})  # type: ignore[no-any-return]
 
-    def search(self, *, team_id: str, search: str | None = None, statuses__: Sequence[str] | None = None, assignees__: Sequence[str] | None = None, tags__: Sequence[str] | None = None, priority: int | None = None, due_date_gt: int | None = None, due_date_lt: int | None = None, date_created_gt: int | None = None, date_created_lt: int | None = None, date_updated_gt: int | None = None, date_updated_lt: int | None = None, custom_fields: Sequence[Mapping[str, Any]] | None = None, include_closed: bool | None = None, page: int | None = None) -> ExecutionResult[list[ClickupApiTask]]:
-        """Filtered tasks across a workspace, 100 a page. (clickup-api tasks.search)
+    def search(self, *, team_id: str, search: str | None = None, priority: int | None = None, list_ids__: Sequence[str] | None = None, space_ids__: Sequence[str] | None = None, project_ids__: Sequence[str] | None = None, order_by: Literal["id", "created", "updated", "due_date"] | None = None, reverse: bool | None = None, subtasks: bool | None = None, statuses__: Sequence[str] | None = None, assignees__: Sequence[str] | None = None, tags__: Sequence[str] | None = None, due_date_gt: int | None = None, due_date_lt: int | None = None, date_created_gt: int | None = None, date_created_lt: int | None = None, date_updated_gt: int | None = None, date_updated_lt: int | None = None, custom_fields: str | None = None, include_closed: bool | None = None, page: int | None = None) -> ExecutionResult[list[ClickupApiTask]]:
+        """Tasks across a workspace filtered by list, status, assignee, tag, dates and custom fields, 100 a page. (clickup-api tasks.search)
 
         Args:
             team_id: The workspace's id (ClickUp API v2 calls a workspace a team)
-            search: Text to match in task names and descriptions
+            search: Not a filter: ClickUp's filtered-tasks endpoint has no text search and ignores it (filter by list_ids[], statuses[], tags[] or dates instead)
+            priority: Not a filter: ClickUp's filtered-tasks endpoint has no priority filter and ignores it; 1..4
+            list_ids__: List ids to keep (repeated)
+            space_ids__: Space ids to keep (repeated)
+            project_ids__: Folder ids to keep (repeated)
+            order_by: Sort field: id, created (the default), updated or due_date
+            reverse: Reverse the order
+            subtasks: Include subtasks (left out by default)
             statuses__: Status names to keep (repeated)
             assignees__: Assignee user ids to keep (repeated)
             tags__: Tag names to keep (repeated)
-            priority: Priority 1 (urgent) to 4 (low); 1..4
             due_date_gt: Due after this Unix time in ms
             due_date_lt: Due before this Unix time in ms
             date_created_gt: Created after this Unix time in ms
             date_created_lt: Created before this Unix time in ms
             date_updated_gt: Updated after this Unix time in ms
             date_updated_lt: Updated before this Unix time in ms
-            custom_fields: Custom field filters, objects of field_id, operator (=, ==, <, >, IS NULL, ANY, ...) and value
+            custom_fields: Custom field filters as one JSON array, e.g. [{"field_id": "<id>", "operator": "=", "value": "x"}] (operators =, <, >, IS NULL, IS NOT NULL, RANGE, ANY, ALL, NOT ANY, NOT ALL)
             include_closed: Include closed tasks
             page: The page to read, from 0; each page holds up to 100 tasks; 0..; default 0
         """
-        return self._run("search", {"team_id": team_id, "search": search, "statuses[]": statuses__, "assignees[]": assignees__, "tags[]": tags__, "priority": priority, "due_date_gt": due_date_gt, "due_date_lt": due_date_lt, "date_created_gt": date_created_gt, "date_created_lt": date_created_lt, "date_updated_gt": date_updated_gt, "date_updated_lt": date_updated_lt, "custom_fields": custom_fields, "include_closed": include_closed, "page": page})  # type: ignore[no-any-return]
+        return self._run("search", {"team_id": team_id, "search": search, "priority": priority, "list_ids[]": list_ids__, "space_ids[]": space_ids__, "project_ids[]": project_ids__, "order_by": order_by, "reverse": reverse, "subtasks": subtasks, "statuses[]": statuses__, "assignees[]": assignees__, "tags[]": tags__, "due_date_gt": due_date_gt, "due_date_lt": due_date_lt, "date_created_gt": date_created_gt, "date_created_lt": date_created_lt, "date_updated_gt": date_updated_gt, "date_updated_lt": date_updated_lt, "custom_fields": custom_fields, "include_closed": include_closed, "page": page})  # type: ignore[no-any-return]
 
 
 class ClickupApiComments(Entity):
@@ -326,13 +340,15 @@ class ClickupApiComments(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "comments"
 
-    async def list(self, *, task_id: str) -> ExecutionResult[list[ClickupApiComment]]:
+    async def list(self, *, task_id: str, start: int | None = None, start_id: str | None = None) -> ExecutionResult[list[ClickupApiComment]]:
         """Comments on a task. (clickup-api comments.list)
 
         Args:
             task_id: The task's id
+            start: The date (Unix ms) of the oldest comment already read
+            start_id: The id of the oldest comment already read
         """
-        return await self._run("list", {"task_id": task_id})  # type: ignore[no-any-return]
+        return await self._run("list", {"task_id": task_id, "start": start, "start_id": start_id})  # type: ignore[no-any-return]
 
     async def create(self, *, task_id: str, comment_text: str, assignee: int | None = None, notify_all: bool | None = None) -> ExecutionResult[ClickupApiCommentCreate]:
         """Comment on a task. (clickup-api comments.create)
@@ -371,13 +387,15 @@ class SyncClickupApiComments(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "comments"
 
-    def list(self, *, task_id: str) -> ExecutionResult[list[ClickupApiComment]]:
+    def list(self, *, task_id: str, start: int | None = None, start_id: str | None = None) -> ExecutionResult[list[ClickupApiComment]]:
         """Comments on a task. (clickup-api comments.list)
 
         Args:
             task_id: The task's id
+            start: The date (Unix ms) of the oldest comment already read
+            start_id: The id of the oldest comment already read
         """
-        return self._run("list", {"task_id": task_id})  # type: ignore[no-any-return]
+        return self._run("list", {"task_id": task_id, "start": start, "start_id": start_id})  # type: ignore[no-any-return]
 
     def create(self, *, task_id: str, comment_text: str, assignee: int | None = None, notify_all: bool | None = None) -> ExecutionResult[ClickupApiCommentCreate]:
         """Comment on a task. (clickup-api comments.create)
@@ -513,7 +531,7 @@ class ClickupApiViewTasks(Entity):
 
         Args:
             view_id: The view's id
-            page: The page to read, from 0; each page holds up to 100 tasks; 0..; default 0
+            page: The page to read, from 0 (0 when not given; ClickUp requires it), 100 tasks a page; 0..; default 0
         """
         return await self._run("list", {"view_id": view_id, "page": page})  # type: ignore[no-any-return]
 
@@ -529,7 +547,7 @@ class SyncClickupApiViewTasks(SyncEntity):
 
         Args:
             view_id: The view's id
-            page: The page to read, from 0; each page holds up to 100 tasks; 0..; default 0
+            page: The page to read, from 0 (0 when not given; ClickUp requires it), 100 tasks a page; 0..; default 0
         """
         return self._run("list", {"view_id": view_id, "page": page})  # type: ignore[no-any-return]
 

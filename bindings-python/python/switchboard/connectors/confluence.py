@@ -26,7 +26,7 @@ class ConfluenceSpaces(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "spaces"
 
-    async def list(self, *, cursor: str | None = None, limit: int | None = None, type: Literal["global", "personal", "collaboration", "knowledge_base"] | None = None, status: Literal["current", "archived"] | None = None, keys: Sequence[str] | None = None, sort: Literal["id", "-id", "key", "-key", "name", "-name"] | None = None, next_page_url: str | None = None) -> ExecutionResult[list[ConfluenceSpace]]:
+    async def list(self, *, cursor: str | None = None, limit: int | None = None, type: Literal["global", "personal", "collaboration", "knowledge_base", "system", "onboarding", "xflow_sample_space"] | None = None, status: Literal["current", "archived"] | None = None, keys: Sequence[str] | None = None, sort: Literal["id", "-id", "key", "-key", "name", "-name"] | None = None, next_page_url: str | None = None) -> ExecutionResult[list[ConfluenceSpace]]:
         """List spaces. (confluence spaces.list)
 
         Args:
@@ -67,7 +67,7 @@ class SyncConfluenceSpaces(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "spaces"
 
-    def list(self, *, cursor: str | None = None, limit: int | None = None, type: Literal["global", "personal", "collaboration", "knowledge_base"] | None = None, status: Literal["current", "archived"] | None = None, keys: Sequence[str] | None = None, sort: Literal["id", "-id", "key", "-key", "name", "-name"] | None = None, next_page_url: str | None = None) -> ExecutionResult[list[ConfluenceSpace]]:
+    def list(self, *, cursor: str | None = None, limit: int | None = None, type: Literal["global", "personal", "collaboration", "knowledge_base", "system", "onboarding", "xflow_sample_space"] | None = None, status: Literal["current", "archived"] | None = None, keys: Sequence[str] | None = None, sort: Literal["id", "-id", "key", "-key", "name", "-name"] | None = None, next_page_url: str | None = None) -> ExecutionResult[list[ConfluenceSpace]]:
         """List spaces. (confluence spaces.list)
 
         Args:
@@ -108,7 +108,7 @@ class ConfluencePages(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "pages"
 
-    async def list(self, *, cursor: str | None = None, limit: int | None = None, space_id: Sequence[int] | None = None, title: str | None = None, status: Sequence[Literal["current", "archived", "deleted", "trashed", "draft"]] | None = None, sort: Literal["id", "-id", "title", "-title", "created-date", "-created-date", "modified-date", "-modified-date"] | None = None, body_format: Literal["storage", "atlas_doc_format", "view"] | None = None, next_page_url: str | None = None) -> ExecutionResult[list[ConfluencePage]]:
+    async def list(self, *, cursor: str | None = None, limit: int | None = None, space_id: Sequence[int] | None = None, title: str | None = None, status: Sequence[Literal["current", "archived", "deleted", "trashed"]] | None = None, sort: Literal["id", "-id", "title", "-title", "created-date", "-created-date", "modified-date", "-modified-date"] | None = None, body_format: Literal["storage", "atlas_doc_format"] | None = None, next_page_url: str | None = None) -> ExecutionResult[list[ConfluencePage]]:
         """List pages. (confluence pages.list)
 
         Args:
@@ -118,12 +118,12 @@ class ConfluencePages(Entity):
             title: Only content with exactly this title
             status: Only pages in these states (current and archived by default); sent comma-separated
             sort: Order of the results; a leading - sorts descending
-            body_format: Include each body in this format (no body without it)
+            body_format: Include each body in this format (no body without it; lists offer no rendered HTML, a single page's get does)
             next_page_url: The next page's URL, as the previous page gave it (meta.next); the request goes there with the query it carries
         """
         return await self._run("list", {"cursor": cursor, "limit": limit, "space-id": space_id, "title": title, "status": status, "sort": sort, "body-format": body_format, "next_page_url": next_page_url})  # type: ignore[no-any-return]
 
-    async def get(self, *, id: str, body_format: Literal["storage", "atlas_doc_format", "view"] | None = None, version: int | None = None) -> ExecutionResult[ConfluencePage]:
+    async def get(self, *, id: str, body_format: Literal["storage", "atlas_doc_format", "view", "export_view", "anonymous_export_view", "styled_view", "editor"] | None = None, version: int | None = None) -> ExecutionResult[ConfluencePage]:
         """Get a page. (confluence pages.get)
 
         Args:
@@ -151,7 +151,7 @@ class SyncConfluencePages(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "pages"
 
-    def list(self, *, cursor: str | None = None, limit: int | None = None, space_id: Sequence[int] | None = None, title: str | None = None, status: Sequence[Literal["current", "archived", "deleted", "trashed", "draft"]] | None = None, sort: Literal["id", "-id", "title", "-title", "created-date", "-created-date", "modified-date", "-modified-date"] | None = None, body_format: Literal["storage", "atlas_doc_format", "view"] | None = None, next_page_url: str | None = None) -> ExecutionResult[list[ConfluencePage]]:
+    def list(self, *, cursor: str | None = None, limit: int | None = None, space_id: Sequence[int] | None = None, title: str | None = None, status: Sequence[Literal["current", "archived", "deleted", "trashed"]] | None = None, sort: Literal["id", "-id", "title", "-title", "created-date", "-created-date", "modified-date", "-modified-date"] | None = None, body_format: Literal["storage", "atlas_doc_format"] | None = None, next_page_url: str | None = None) -> ExecutionResult[list[ConfluencePage]]:
         """List pages. (confluence pages.list)
 
         Args:
@@ -161,12 +161,12 @@ class SyncConfluencePages(SyncEntity):
             title: Only content with exactly this title
             status: Only pages in these states (current and archived by default); sent comma-separated
             sort: Order of the results; a leading - sorts descending
-            body_format: Include each body in this format (no body without it)
+            body_format: Include each body in this format (no body without it; lists offer no rendered HTML, a single page's get does)
             next_page_url: The next page's URL, as the previous page gave it (meta.next); the request goes there with the query it carries
         """
         return self._run("list", {"cursor": cursor, "limit": limit, "space-id": space_id, "title": title, "status": status, "sort": sort, "body-format": body_format, "next_page_url": next_page_url})  # type: ignore[no-any-return]
 
-    def get(self, *, id: str, body_format: Literal["storage", "atlas_doc_format", "view"] | None = None, version: int | None = None) -> ExecutionResult[ConfluencePage]:
+    def get(self, *, id: str, body_format: Literal["storage", "atlas_doc_format", "view", "export_view", "anonymous_export_view", "styled_view", "editor"] | None = None, version: int | None = None) -> ExecutionResult[ConfluencePage]:
         """Get a page. (confluence pages.get)
 
         Args:
@@ -194,7 +194,7 @@ class ConfluenceBlogPosts(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "blog_posts"
 
-    async def list(self, *, cursor: str | None = None, limit: int | None = None, space_id: Sequence[int] | None = None, title: str | None = None, status: Sequence[Literal["current", "deleted", "trashed", "draft"]] | None = None, sort: Literal["id", "-id", "title", "-title", "created-date", "-created-date", "modified-date", "-modified-date"] | None = None, body_format: Literal["storage", "atlas_doc_format", "view"] | None = None, next_page_url: str | None = None) -> ExecutionResult[list[ConfluenceBlogPost]]:
+    async def list(self, *, cursor: str | None = None, limit: int | None = None, space_id: Sequence[int] | None = None, title: str | None = None, status: Sequence[Literal["current", "deleted", "trashed"]] | None = None, sort: Literal["id", "-id", "created-date", "-created-date", "modified-date", "-modified-date"] | None = None, body_format: Literal["storage", "atlas_doc_format"] | None = None, next_page_url: str | None = None) -> ExecutionResult[list[ConfluenceBlogPost]]:
         """List blog posts. (confluence blog_posts.list)
 
         Args:
@@ -204,12 +204,12 @@ class ConfluenceBlogPosts(Entity):
             title: Only content with exactly this title
             status: Only blog posts in these states (current by default); sent comma-separated
             sort: Order of the results; a leading - sorts descending
-            body_format: Include each body in this format (no body without it)
+            body_format: Include each body in this format (no body without it; lists offer no rendered HTML, a single page's get does)
             next_page_url: The next page's URL, as the previous page gave it (meta.next); the request goes there with the query it carries
         """
         return await self._run("list", {"cursor": cursor, "limit": limit, "space-id": space_id, "title": title, "status": status, "sort": sort, "body-format": body_format, "next_page_url": next_page_url})  # type: ignore[no-any-return]
 
-    async def get(self, *, id: str, body_format: Literal["storage", "atlas_doc_format", "view"] | None = None, version: int | None = None) -> ExecutionResult[ConfluenceBlogPost]:
+    async def get(self, *, id: str, body_format: Literal["storage", "atlas_doc_format", "view", "export_view", "anonymous_export_view", "styled_view", "editor"] | None = None, version: int | None = None) -> ExecutionResult[ConfluenceBlogPost]:
         """Get a blog post. (confluence blog_posts.get)
 
         Args:
@@ -237,7 +237,7 @@ class SyncConfluenceBlogPosts(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "blog_posts"
 
-    def list(self, *, cursor: str | None = None, limit: int | None = None, space_id: Sequence[int] | None = None, title: str | None = None, status: Sequence[Literal["current", "deleted", "trashed", "draft"]] | None = None, sort: Literal["id", "-id", "title", "-title", "created-date", "-created-date", "modified-date", "-modified-date"] | None = None, body_format: Literal["storage", "atlas_doc_format", "view"] | None = None, next_page_url: str | None = None) -> ExecutionResult[list[ConfluenceBlogPost]]:
+    def list(self, *, cursor: str | None = None, limit: int | None = None, space_id: Sequence[int] | None = None, title: str | None = None, status: Sequence[Literal["current", "deleted", "trashed"]] | None = None, sort: Literal["id", "-id", "created-date", "-created-date", "modified-date", "-modified-date"] | None = None, body_format: Literal["storage", "atlas_doc_format"] | None = None, next_page_url: str | None = None) -> ExecutionResult[list[ConfluenceBlogPost]]:
         """List blog posts. (confluence blog_posts.list)
 
         Args:
@@ -247,12 +247,12 @@ class SyncConfluenceBlogPosts(SyncEntity):
             title: Only content with exactly this title
             status: Only blog posts in these states (current by default); sent comma-separated
             sort: Order of the results; a leading - sorts descending
-            body_format: Include each body in this format (no body without it)
+            body_format: Include each body in this format (no body without it; lists offer no rendered HTML, a single page's get does)
             next_page_url: The next page's URL, as the previous page gave it (meta.next); the request goes there with the query it carries
         """
         return self._run("list", {"cursor": cursor, "limit": limit, "space-id": space_id, "title": title, "status": status, "sort": sort, "body-format": body_format, "next_page_url": next_page_url})  # type: ignore[no-any-return]
 
-    def get(self, *, id: str, body_format: Literal["storage", "atlas_doc_format", "view"] | None = None, version: int | None = None) -> ExecutionResult[ConfluenceBlogPost]:
+    def get(self, *, id: str, body_format: Literal["storage", "atlas_doc_format", "view", "export_view", "anonymous_export_view", "styled_view", "editor"] | None = None, version: int | None = None) -> ExecutionResult[ConfluenceBlogPost]:
         """Get a blog post. (confluence blog_posts.get)
 
         Args:

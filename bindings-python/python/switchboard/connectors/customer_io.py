@@ -332,8 +332,8 @@ class CustomerIoMessages(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "messages"
 
-    async def list(self, *, start: str | None = None, limit: int | None = None, type: Literal["email", "webhook", "twilio", "whatsapp", "slack", "push", "in_app"] | None = None, metric: Literal["attempted", "sent", "delivered", "opened", "clicked", "converted", "bounced", "spammed", "unsubscribed", "dropped", "failed", "undeliverable"] | None = None, campaign_id: int | None = None, newsletter_id: int | None = None) -> ExecutionResult[list[CustomerIoMessage]]:
-        """Message deliveries, newest first. (customer-io messages.list)
+    async def list(self, *, start: str | None = None, limit: int | None = None, type: Literal["email", "webhook", "twilio", "whatsapp", "slack", "push", "in_app"] | None = None, metric: Literal["attempted", "sent", "delivered", "opened", "clicked", "converted", "bounced", "spammed", "unsubscribed", "dropped", "failed", "undeliverable"] | None = None, campaign_id: int | None = None, newsletter_id: int | None = None, action_id: int | None = None, start_ts: int | None = None, end_ts: int | None = None) -> ExecutionResult[list[CustomerIoMessage]]:
+        """Message deliveries, newest first (the last 6 months unless start_ts and end_ts say otherwise). (customer-io messages.list)
 
         Args:
             start: The `next` cursor of the previous page; leave out for the first page
@@ -342,8 +342,11 @@ class CustomerIoMessages(Entity):
             metric: Only deliveries that reached this state
             campaign_id: Only deliveries of this campaign
             newsletter_id: Only deliveries of this newsletter
+            action_id: Only deliveries of this campaign action
+            start_ts: Only deliveries created at or after this time (Unix seconds; a window of at most 6 months)
+            end_ts: Only deliveries created before this time (Unix seconds)
         """
-        return await self._run("list", {"start": start, "limit": limit, "type": type, "metric": metric, "campaign_id": campaign_id, "newsletter_id": newsletter_id})  # type: ignore[no-any-return]
+        return await self._run("list", {"start": start, "limit": limit, "type": type, "metric": metric, "campaign_id": campaign_id, "newsletter_id": newsletter_id, "action_id": action_id, "start_ts": start_ts, "end_ts": end_ts})  # type: ignore[no-any-return]
 
     async def get(self, *, message_id: str) -> ExecutionResult[CustomerIoMessage]:
         """One delivery. (customer-io messages.get)
@@ -357,7 +360,7 @@ class CustomerIoMessages(Entity):
         """Search the messages records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (customer-io messages.context_store_search)
 
         Args:
-            query: {filter?, sort?}; omit or {} for every record. Record fields: action_id, broadcast_id, campaign_id, content_id, created, customer_id, customer_identifiers, deduplicate_id, failure_message, forgotten, id, message_template_id, metrics, newsletter_id, parent_action_id, recipient, subject, trigger_event_id, type
+            query: {filter?, sort?}; omit or {} for every record. Record fields: action_id, broadcast_id, campaign_id, content_id, created, customer_id, customer_identifiers, deduplicate_id, failure_message, forgotten, id, metrics, msg_template_id, newsletter_id, parent_action_id, recipient, subject, trigger_event_id, type
             limit: Most records to return (default 1000); 1..1000
             cursor: meta.cursor of the previous answer, for the next page of the same query
             fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
@@ -371,8 +374,8 @@ class SyncCustomerIoMessages(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "messages"
 
-    def list(self, *, start: str | None = None, limit: int | None = None, type: Literal["email", "webhook", "twilio", "whatsapp", "slack", "push", "in_app"] | None = None, metric: Literal["attempted", "sent", "delivered", "opened", "clicked", "converted", "bounced", "spammed", "unsubscribed", "dropped", "failed", "undeliverable"] | None = None, campaign_id: int | None = None, newsletter_id: int | None = None) -> ExecutionResult[list[CustomerIoMessage]]:
-        """Message deliveries, newest first. (customer-io messages.list)
+    def list(self, *, start: str | None = None, limit: int | None = None, type: Literal["email", "webhook", "twilio", "whatsapp", "slack", "push", "in_app"] | None = None, metric: Literal["attempted", "sent", "delivered", "opened", "clicked", "converted", "bounced", "spammed", "unsubscribed", "dropped", "failed", "undeliverable"] | None = None, campaign_id: int | None = None, newsletter_id: int | None = None, action_id: int | None = None, start_ts: int | None = None, end_ts: int | None = None) -> ExecutionResult[list[CustomerIoMessage]]:
+        """Message deliveries, newest first (the last 6 months unless start_ts and end_ts say otherwise). (customer-io messages.list)
 
         Args:
             start: The `next` cursor of the previous page; leave out for the first page
@@ -381,8 +384,11 @@ class SyncCustomerIoMessages(SyncEntity):
             metric: Only deliveries that reached this state
             campaign_id: Only deliveries of this campaign
             newsletter_id: Only deliveries of this newsletter
+            action_id: Only deliveries of this campaign action
+            start_ts: Only deliveries created at or after this time (Unix seconds; a window of at most 6 months)
+            end_ts: Only deliveries created before this time (Unix seconds)
         """
-        return self._run("list", {"start": start, "limit": limit, "type": type, "metric": metric, "campaign_id": campaign_id, "newsletter_id": newsletter_id})  # type: ignore[no-any-return]
+        return self._run("list", {"start": start, "limit": limit, "type": type, "metric": metric, "campaign_id": campaign_id, "newsletter_id": newsletter_id, "action_id": action_id, "start_ts": start_ts, "end_ts": end_ts})  # type: ignore[no-any-return]
 
     def get(self, *, message_id: str) -> ExecutionResult[CustomerIoMessage]:
         """One delivery. (customer-io messages.get)
@@ -396,7 +402,7 @@ class SyncCustomerIoMessages(SyncEntity):
         """Search the messages records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (customer-io messages.context_store_search)
 
         Args:
-            query: {filter?, sort?}; omit or {} for every record. Record fields: action_id, broadcast_id, campaign_id, content_id, created, customer_id, customer_identifiers, deduplicate_id, failure_message, forgotten, id, message_template_id, metrics, newsletter_id, parent_action_id, recipient, subject, trigger_event_id, type
+            query: {filter?, sort?}; omit or {} for every record. Record fields: action_id, broadcast_id, campaign_id, content_id, created, customer_id, customer_identifiers, deduplicate_id, failure_message, forgotten, id, metrics, msg_template_id, newsletter_id, parent_action_id, recipient, subject, trigger_event_id, type
             limit: Most records to return (default 1000); 1..1000
             cursor: meta.cursor of the previous answer, for the next page of the same query
             fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
@@ -545,7 +551,7 @@ class CustomerIoSnippets(Entity):
         return await self._run("list", {})  # type: ignore[no-any-return]
 
     async def create(self, *, name: str, value: str) -> ExecutionResult[CustomerIoSnippetCreate]:
-        """Create a snippet (or replace the one of that name). (customer-io snippets.create)
+        """Create a snippet (422 when one of that name exists; update replaces one). (customer-io snippets.create)
 
         Args:
             name: The snippet's name (letters, digits, underscores)
@@ -585,7 +591,7 @@ class SyncCustomerIoSnippets(SyncEntity):
         return self._run("list", {})  # type: ignore[no-any-return]
 
     def create(self, *, name: str, value: str) -> ExecutionResult[CustomerIoSnippetCreate]:
-        """Create a snippet (or replace the one of that name). (customer-io snippets.create)
+        """Create a snippet (422 when one of that name exists; update replaces one). (customer-io snippets.create)
 
         Args:
             name: The snippet's name (letters, digits, underscores)
@@ -1146,12 +1152,12 @@ class CustomerIoTransactionalPush(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "transactional_push"
 
-    async def create(self, *, identifiers: Mapping[str, Any], transactional_message_id: Any | None = None, message_data: Mapping[str, Any] | None = None, disable_message_retention: bool | None = None, send_to_unsubscribed: bool | None = None, queue_draft: bool | None = None, to: str | None = None, title: str | None = None, message: str | None = None, link: str | None = None, image_url: str | None = None, custom_data: Mapping[str, Any] | None = None, custom_payload: Mapping[str, Any] | None = None, sound: str | None = None, send_at: int | None = None) -> ExecutionResult[CustomerIoTransactionalEmailRecord]:
+    async def create(self, *, transactional_message_id: Any, identifiers: Mapping[str, Any], message_data: Mapping[str, Any] | None = None, disable_message_retention: bool | None = None, send_to_unsubscribed: bool | None = None, queue_draft: bool | None = None, to: str | None = None, title: str | None = None, message: str | None = None, link: str | None = None, image_url: str | None = None, custom_data: Mapping[str, Any] | None = None, custom_payload: Mapping[str, Any] | None = None, sound: str | None = None, send_at: int | None = None) -> ExecutionResult[CustomerIoTransactionalEmailRecord]:
         """Send a transactional push notification to one person. (customer-io transactional_push.create)
 
         Args:
-            identifiers: Who receives it: exactly one of id, email or cio_id
             transactional_message_id: The transactional message's id or trigger name
+            identifiers: Who receives it: exactly one of id, email or cio_id
             message_data: Values for the message's Liquid ({{ trigger.x }})
             disable_message_retention: Do not keep the message body
             send_to_unsubscribed: (no description)
@@ -1166,7 +1172,7 @@ class CustomerIoTransactionalPush(Entity):
             sound: (no description)
             send_at: Unix time to send at
         """
-        return await self._run("create", {"identifiers": identifiers, "transactional_message_id": transactional_message_id, "message_data": message_data, "disable_message_retention": disable_message_retention, "send_to_unsubscribed": send_to_unsubscribed, "queue_draft": queue_draft, "to": to, "title": title, "message": message, "link": link, "image_url": image_url, "custom_data": custom_data, "custom_payload": custom_payload, "sound": sound, "send_at": send_at})  # type: ignore[no-any-return]
+        return await self._run("create", {"transactional_message_id": transactional_message_id, "identifiers": identifiers, "message_data": message_data, "disable_message_retention": disable_message_retention, "send_to_unsubscribed": send_to_unsubscribed, "queue_draft": queue_draft, "to": to, "title": title, "message": message, "link": link, "image_url": image_url, "custom_data": custom_data, "custom_payload": custom_payload, "sound": sound, "send_at": send_at})  # type: ignore[no-any-return]
 
 
 class SyncCustomerIoTransactionalPush(SyncEntity):
@@ -1175,12 +1181,12 @@ class SyncCustomerIoTransactionalPush(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "transactional_push"
 
-    def create(self, *, identifiers: Mapping[str, Any], transactional_message_id: Any | None = None, message_data: Mapping[str, Any] | None = None, disable_message_retention: bool | None = None, send_to_unsubscribed: bool | None = None, queue_draft: bool | None = None, to: str | None = None, title: str | None = None, message: str | None = None, link: str | None = None, image_url: str | None = None, custom_data: Mapping[str, Any] | None = None, custom_payload: Mapping[str, Any] | None = None, sound: str | None = None, send_at: int | None = None) -> ExecutionResult[CustomerIoTransactionalEmailRecord]:
+    def create(self, *, transactional_message_id: Any, identifiers: Mapping[str, Any], message_data: Mapping[str, Any] | None = None, disable_message_retention: bool | None = None, send_to_unsubscribed: bool | None = None, queue_draft: bool | None = None, to: str | None = None, title: str | None = None, message: str | None = None, link: str | None = None, image_url: str | None = None, custom_data: Mapping[str, Any] | None = None, custom_payload: Mapping[str, Any] | None = None, sound: str | None = None, send_at: int | None = None) -> ExecutionResult[CustomerIoTransactionalEmailRecord]:
         """Send a transactional push notification to one person. (customer-io transactional_push.create)
 
         Args:
-            identifiers: Who receives it: exactly one of id, email or cio_id
             transactional_message_id: The transactional message's id or trigger name
+            identifiers: Who receives it: exactly one of id, email or cio_id
             message_data: Values for the message's Liquid ({{ trigger.x }})
             disable_message_retention: Do not keep the message body
             send_to_unsubscribed: (no description)
@@ -1195,7 +1201,7 @@ class SyncCustomerIoTransactionalPush(SyncEntity):
             sound: (no description)
             send_at: Unix time to send at
         """
-        return self._run("create", {"identifiers": identifiers, "transactional_message_id": transactional_message_id, "message_data": message_data, "disable_message_retention": disable_message_retention, "send_to_unsubscribed": send_to_unsubscribed, "queue_draft": queue_draft, "to": to, "title": title, "message": message, "link": link, "image_url": image_url, "custom_data": custom_data, "custom_payload": custom_payload, "sound": sound, "send_at": send_at})  # type: ignore[no-any-return]
+        return self._run("create", {"transactional_message_id": transactional_message_id, "identifiers": identifiers, "message_data": message_data, "disable_message_retention": disable_message_retention, "send_to_unsubscribed": send_to_unsubscribed, "queue_draft": queue_draft, "to": to, "title": title, "message": message, "link": link, "image_url": image_url, "custom_data": custom_data, "custom_payload": custom_payload, "sound": sound, "send_at": send_at})  # type: ignore[no-any-return]
 
 
 class CustomerIoTransactionalInboxMessage(Entity):

@@ -26,12 +26,12 @@ class ExaSearchResults(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "search_results"
 
-    async def list(self, *, query: str, type: Literal["auto", "instant", "fast", "deep-lite", "deep", "deep-reasoning"] | None = None, category: Literal["company", "research paper", "news", "personal site", "financial report", "people"] | None = None, moderation: bool | None = None, num_results: int | None = None, include_domains: Sequence[str] | None = None, exclude_domains: Sequence[str] | None = None, start_published_date: str | None = None, end_published_date: str | None = None, start_crawl_date: str | None = None, end_crawl_date: str | None = None, contents: Mapping[str, Any] | None = None) -> ExecutionResult[list[ExaSearchResult]]:
+    async def list(self, *, query: str, type: Literal["auto", "neural", "instant", "fast", "deep-lite", "deep", "deep-reasoning"] | None = None, category: Literal["company", "research paper", "news", "pdf", "personal site", "financial report", "people"] | None = None, moderation: bool | None = None, num_results: int | None = None, include_domains: Sequence[str] | None = None, exclude_domains: Sequence[str] | None = None, start_published_date: str | None = None, end_published_date: str | None = None, start_crawl_date: str | None = None, end_crawl_date: str | None = None, contents: Mapping[str, Any] | None = None) -> ExecutionResult[list[ExaSearchResult]]:
         """Search the web. (exa search_results.list)
 
         Args:
             query: What to search for, in plain words (e.g. startups building AI agents for accounting)
-            type: How to search: auto (Exa's default) picks; fast and instant trade depth for speed; the deep ones reason over more results
+            type: How to search: auto (Exa's default) picks; neural is embeddings search; fast and instant trade depth for speed; the deep ones reason over more results
             category: Only pages of this kind
             moderation: Filter out unsafe content
             num_results: Results to return (Exa defaults to 10); 1..100
@@ -52,12 +52,12 @@ class SyncExaSearchResults(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "search_results"
 
-    def list(self, *, query: str, type: Literal["auto", "instant", "fast", "deep-lite", "deep", "deep-reasoning"] | None = None, category: Literal["company", "research paper", "news", "personal site", "financial report", "people"] | None = None, moderation: bool | None = None, num_results: int | None = None, include_domains: Sequence[str] | None = None, exclude_domains: Sequence[str] | None = None, start_published_date: str | None = None, end_published_date: str | None = None, start_crawl_date: str | None = None, end_crawl_date: str | None = None, contents: Mapping[str, Any] | None = None) -> ExecutionResult[list[ExaSearchResult]]:
+    def list(self, *, query: str, type: Literal["auto", "neural", "instant", "fast", "deep-lite", "deep", "deep-reasoning"] | None = None, category: Literal["company", "research paper", "news", "pdf", "personal site", "financial report", "people"] | None = None, moderation: bool | None = None, num_results: int | None = None, include_domains: Sequence[str] | None = None, exclude_domains: Sequence[str] | None = None, start_published_date: str | None = None, end_published_date: str | None = None, start_crawl_date: str | None = None, end_crawl_date: str | None = None, contents: Mapping[str, Any] | None = None) -> ExecutionResult[list[ExaSearchResult]]:
         """Search the web. (exa search_results.list)
 
         Args:
             query: What to search for, in plain words (e.g. startups building AI agents for accounting)
-            type: How to search: auto (Exa's default) picks; fast and instant trade depth for speed; the deep ones reason over more results
+            type: How to search: auto (Exa's default) picks; neural is embeddings search; fast and instant trade depth for speed; the deep ones reason over more results
             category: Only pages of this kind
             moderation: Filter out unsafe content
             num_results: Results to return (Exa defaults to 10); 1..100
@@ -78,14 +78,14 @@ class ExaContents(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "contents"
 
-    async def list(self, *, urls: Sequence[str], text: bool | Mapping[str, Any] | None = None, highlights: bool | Mapping[str, Any] | None = None, summary: Mapping[str, Any] | None = None) -> ExecutionResult[list[ExaSearchResult]]:
+    async def list(self, *, urls: Sequence[str], text: bool | Mapping[str, Any] | None = None, highlights: bool | Mapping[str, Any] | None = None, summary: bool | Mapping[str, Any] | None = None) -> ExecutionResult[list[ExaSearchResult]]:
         """Get the contents of web pages. (exa contents.list)
 
         Args:
             urls: The pages to fetch
             text: true for each page's text, or the options of the text
             highlights: true for each page's most relevant snippets, or the options of the highlights
-            summary: Ask for an AI summary of each page, guided by `query`
+            summary: true for a summary of each page, or its options: guided by `query`, following `schema`
         """
         return await self._run("list", {"urls": urls, "text": text, "highlights": highlights, "summary": summary})  # type: ignore[no-any-return]
 
@@ -96,14 +96,14 @@ class SyncExaContents(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "contents"
 
-    def list(self, *, urls: Sequence[str], text: bool | Mapping[str, Any] | None = None, highlights: bool | Mapping[str, Any] | None = None, summary: Mapping[str, Any] | None = None) -> ExecutionResult[list[ExaSearchResult]]:
+    def list(self, *, urls: Sequence[str], text: bool | Mapping[str, Any] | None = None, highlights: bool | Mapping[str, Any] | None = None, summary: bool | Mapping[str, Any] | None = None) -> ExecutionResult[list[ExaSearchResult]]:
         """Get the contents of web pages. (exa contents.list)
 
         Args:
             urls: The pages to fetch
             text: true for each page's text, or the options of the text
             highlights: true for each page's most relevant snippets, or the options of the highlights
-            summary: Ask for an AI summary of each page, guided by `query`
+            summary: true for a summary of each page, or its options: guided by `query`, following `schema`
         """
         return self._run("list", {"urls": urls, "text": text, "highlights": highlights, "summary": summary})  # type: ignore[no-any-return]
 

@@ -153,7 +153,7 @@ class FacebookMarketingCampaigns(Entity):
             daily_budget: In the currency's smallest unit (campaign budget)
             lifetime_budget: In the currency's smallest unit
             bid_strategy: (no description)
-            is_adset_budget_sharing_enabled: Let ad sets share up to 20% of their budgets
+            is_adset_budget_sharing_enabled: Let ad sets share up to 20% of their budgets; Meta requires it (true or false) when the campaign has no daily_budget or lifetime_budget of its own
         """
         return await self._run("create", {"account_id": account_id, "name": name, "objective": objective, "status": status, "special_ad_categories": special_ad_categories, "daily_budget": daily_budget, "lifetime_budget": lifetime_budget, "bid_strategy": bid_strategy, "is_adset_budget_sharing_enabled": is_adset_budget_sharing_enabled})  # type: ignore[no-any-return]
 
@@ -210,7 +210,7 @@ class SyncFacebookMarketingCampaigns(SyncEntity):
             daily_budget: In the currency's smallest unit (campaign budget)
             lifetime_budget: In the currency's smallest unit
             bid_strategy: (no description)
-            is_adset_budget_sharing_enabled: Let ad sets share up to 20% of their budgets
+            is_adset_budget_sharing_enabled: Let ad sets share up to 20% of their budgets; Meta requires it (true or false) when the campaign has no daily_budget or lifetime_budget of its own
         """
         return self._run("create", {"account_id": account_id, "name": name, "objective": objective, "status": status, "special_ad_categories": special_ad_categories, "daily_budget": daily_budget, "lifetime_budget": lifetime_budget, "bid_strategy": bid_strategy, "is_adset_budget_sharing_enabled": is_adset_budget_sharing_enabled})  # type: ignore[no-any-return]
 
@@ -512,7 +512,7 @@ class FacebookMarketingAdsInsights(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "ads_insights"
 
-    async def list(self, *, account_id: str, fields: str | None = None, date_preset: Literal["today", "yesterday", "this_month", "last_month", "this_quarter", "maximum", "last_3d", "last_7d", "last_14d", "last_28d", "last_30d", "last_90d", "last_week_mon_sun", "last_week_sun_sat", "last_quarter", "last_year", "this_week_mon_today", "this_week_sun_today", "this_year"] | None = None, time_range: str | None = None, level: Literal["ad", "adset", "campaign", "account"] | None = None, time_increment: str | None = None, limit: int | None = None, after: str | None = None) -> ExecutionResult[list[FacebookMarketingAdsInsight]]:
+    async def list(self, *, account_id: str, fields: str | None = None, date_preset: Literal["today", "yesterday", "this_month", "last_month", "this_quarter", "maximum", "last_3d", "last_7d", "last_14d", "last_28d", "last_30d", "last_90d", "last_week_mon_sun", "last_week_sun_sat", "last_quarter", "last_year", "this_week_mon_today", "this_week_sun_today", "this_year", "data_maximum"] | None = None, time_range: str | None = None, level: Literal["ad", "adset", "campaign", "account"] | None = None, time_increment: str | None = None, limit: int | None = None, after: str | None = None) -> ExecutionResult[list[FacebookMarketingAdsInsight]]:
         """An account's performance. (facebook-marketing ads_insights.list)
 
         Args:
@@ -534,7 +534,7 @@ class SyncFacebookMarketingAdsInsights(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "ads_insights"
 
-    def list(self, *, account_id: str, fields: str | None = None, date_preset: Literal["today", "yesterday", "this_month", "last_month", "this_quarter", "maximum", "last_3d", "last_7d", "last_14d", "last_28d", "last_30d", "last_90d", "last_week_mon_sun", "last_week_sun_sat", "last_quarter", "last_year", "this_week_mon_today", "this_week_sun_today", "this_year"] | None = None, time_range: str | None = None, level: Literal["ad", "adset", "campaign", "account"] | None = None, time_increment: str | None = None, limit: int | None = None, after: str | None = None) -> ExecutionResult[list[FacebookMarketingAdsInsight]]:
+    def list(self, *, account_id: str, fields: str | None = None, date_preset: Literal["today", "yesterday", "this_month", "last_month", "this_quarter", "maximum", "last_3d", "last_7d", "last_14d", "last_28d", "last_30d", "last_90d", "last_week_mon_sun", "last_week_sun_sat", "last_quarter", "last_year", "this_week_mon_today", "this_week_sun_today", "this_year", "data_maximum"] | None = None, time_range: str | None = None, level: Literal["ad", "adset", "campaign", "account"] | None = None, time_increment: str | None = None, limit: int | None = None, after: str | None = None) -> ExecutionResult[list[FacebookMarketingAdsInsight]]:
         """An account's performance. (facebook-marketing ads_insights.list)
 
         Args:
@@ -718,7 +718,7 @@ class FacebookMarketingPixelStats(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "pixel_stats"
 
-    async def list(self, *, pixel_id: str, start_time: str | None = None, end_time: str | None = None, aggregation: Literal["event", "device", "custom_data_field"] | None = None) -> ExecutionResult[list[FacebookMarketingPixelStat]]:
+    async def list(self, *, pixel_id: str, start_time: str | None = None, end_time: str | None = None, aggregation: Literal["browser_type", "custom_data_field", "device_os", "device_type", "event", "event_detection_method", "event_processing_results", "event_source", "event_total_counts", "event_value_count", "host", "pixel_fire", "url", "url_by_rule"] | None = None) -> ExecutionResult[list[FacebookMarketingPixelStat]]:
         """A pixel's event counts. (facebook-marketing pixel_stats.list)
 
         Args:
@@ -736,7 +736,7 @@ class SyncFacebookMarketingPixelStats(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "pixel_stats"
 
-    def list(self, *, pixel_id: str, start_time: str | None = None, end_time: str | None = None, aggregation: Literal["event", "device", "custom_data_field"] | None = None) -> ExecutionResult[list[FacebookMarketingPixelStat]]:
+    def list(self, *, pixel_id: str, start_time: str | None = None, end_time: str | None = None, aggregation: Literal["browser_type", "custom_data_field", "device_os", "device_type", "event", "event_detection_method", "event_processing_results", "event_source", "event_total_counts", "event_value_count", "host", "pixel_fire", "url", "url_by_rule"] | None = None) -> ExecutionResult[list[FacebookMarketingPixelStat]]:
         """A pixel's event counts. (facebook-marketing pixel_stats.list)
 
         Args:

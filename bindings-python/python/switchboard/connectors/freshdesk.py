@@ -30,10 +30,10 @@ class FreshdeskTickets(Entity):
         """List tickets. (freshdesk tickets.list)
 
         Args:
-            per_page: Records per page, at most 100 (Freshdesk's default is 30); 1..100; default 100
+            per_page: Records per page, at most 100 (Freshdesk's default is 30); 1..100; default 30
             page: The page to fetch, from 1; 1..; default 1
             updated_since: Only tickets changed since this time (also lifts the 30-day window)
-            order_by: default "updated_at"
+            order_by: default "created_at"
             order_type: default "desc"
         """
         return await self._run("list", {"per_page": per_page, "page": page, "updated_since": updated_since, "order_by": order_by, "order_type": order_type})  # type: ignore[no-any-return]
@@ -68,10 +68,10 @@ class SyncFreshdeskTickets(SyncEntity):
         """List tickets. (freshdesk tickets.list)
 
         Args:
-            per_page: Records per page, at most 100 (Freshdesk's default is 30); 1..100; default 100
+            per_page: Records per page, at most 100 (Freshdesk's default is 30); 1..100; default 30
             page: The page to fetch, from 1; 1..; default 1
             updated_since: Only tickets changed since this time (also lifts the 30-day window)
-            order_by: default "updated_at"
+            order_by: default "created_at"
             order_type: default "desc"
         """
         return self._run("list", {"per_page": per_page, "page": page, "updated_since": updated_since, "order_by": order_by, "order_type": order_type})  # type: ignore[no-any-return]
@@ -106,7 +106,7 @@ class FreshdeskContacts(Entity):
         """List contacts. (freshdesk contacts.list)
 
         Args:
-            per_page: Records per page, at most 100 (Freshdesk's default is 30); 1..100; default 100
+            per_page: Records per page, at most 100 (Freshdesk's default is 30); 1..100; default 30
             page: The page to fetch, from 1; 1..; default 1
             updated_since: Only contacts changed since this time
         """
@@ -142,7 +142,7 @@ class SyncFreshdeskContacts(SyncEntity):
         """List contacts. (freshdesk contacts.list)
 
         Args:
-            per_page: Records per page, at most 100 (Freshdesk's default is 30); 1..100; default 100
+            per_page: Records per page, at most 100 (Freshdesk's default is 30); 1..100; default 30
             page: The page to fetch, from 1; 1..; default 1
             updated_since: Only contacts changed since this time
         """
@@ -178,7 +178,7 @@ class FreshdeskAgents(Entity):
         """List agents. (freshdesk agents.list)
 
         Args:
-            per_page: Records per page, at most 100 (Freshdesk's default is 30); 1..100; default 100
+            per_page: Records per page, at most 100 (Freshdesk's default is 30); 1..100; default 30
             page: The page to fetch, from 1; 1..; default 1
         """
         return await self._run("list", {"per_page": per_page, "page": page})  # type: ignore[no-any-return]
@@ -213,7 +213,7 @@ class SyncFreshdeskAgents(SyncEntity):
         """List agents. (freshdesk agents.list)
 
         Args:
-            per_page: Records per page, at most 100 (Freshdesk's default is 30); 1..100; default 100
+            per_page: Records per page, at most 100 (Freshdesk's default is 30); 1..100; default 30
             page: The page to fetch, from 1; 1..; default 1
         """
         return self._run("list", {"per_page": per_page, "page": page})  # type: ignore[no-any-return]
@@ -248,7 +248,7 @@ class FreshdeskGroups(Entity):
         """List groups. (freshdesk groups.list)
 
         Args:
-            per_page: Records per page, at most 100 (Freshdesk's default is 30); 1..100; default 100
+            per_page: Records per page, at most 100 (Freshdesk's default is 30); 1..100; default 30
             page: The page to fetch, from 1; 1..; default 1
         """
         return await self._run("list", {"per_page": per_page, "page": page})  # type: ignore[no-any-return]
@@ -283,7 +283,7 @@ class SyncFreshdeskGroups(SyncEntity):
         """List groups. (freshdesk groups.list)
 
         Args:
-            per_page: Records per page, at most 100 (Freshdesk's default is 30); 1..100; default 100
+            per_page: Records per page, at most 100 (Freshdesk's default is 30); 1..100; default 30
             page: The page to fetch, from 1; 1..; default 1
         """
         return self._run("list", {"per_page": per_page, "page": page})  # type: ignore[no-any-return]
@@ -318,7 +318,7 @@ class FreshdeskCompanies(Entity):
         """List companies. (freshdesk companies.list)
 
         Args:
-            per_page: Records per page, at most 100 (Freshdesk's default is 30); 1..100; default 100
+            per_page: Records per page, at most 100 (Freshdesk's default is 30); 1..100; default 30
             page: The page to fetch, from 1; 1..; default 1
         """
         return await self._run("list", {"per_page": per_page, "page": page})  # type: ignore[no-any-return]
@@ -353,7 +353,7 @@ class SyncFreshdeskCompanies(SyncEntity):
         """List companies. (freshdesk companies.list)
 
         Args:
-            per_page: Records per page, at most 100 (Freshdesk's default is 30); 1..100; default 100
+            per_page: Records per page, at most 100 (Freshdesk's default is 30); 1..100; default 30
             page: The page to fetch, from 1; 1..; default 1
         """
         return self._run("list", {"per_page": per_page, "page": page})  # type: ignore[no-any-return]
@@ -388,7 +388,7 @@ class FreshdeskRoles(Entity):
         """List roles. (freshdesk roles.list)
 
         Args:
-            per_page: Records per page, at most 100 (Freshdesk's default is 30); 1..100; default 100
+            per_page: Records per page, at most 100 (Freshdesk's default is 30); 1..100; default 30
             page: The page to fetch, from 1; 1..; default 1
         """
         return await self._run("list", {"per_page": per_page, "page": page})  # type: ignore[no-any-return]
@@ -423,7 +423,7 @@ class SyncFreshdeskRoles(SyncEntity):
         """List roles. (freshdesk roles.list)
 
         Args:
-            per_page: Records per page, at most 100 (Freshdesk's default is 30); 1..100; default 100
+            per_page: Records per page, at most 100 (Freshdesk's default is 30); 1..100; default 30
             page: The page to fetch, from 1; 1..; default 1
         """
         return self._run("list", {"per_page": per_page, "page": page})  # type: ignore[no-any-return]
@@ -458,7 +458,7 @@ class FreshdeskSatisfactionRatings(Entity):
         """List satisfaction ratings. (freshdesk satisfaction_ratings.list)
 
         Args:
-            per_page: Records per page, at most 100 (Freshdesk's default is 30); 1..100; default 100
+            per_page: Records per page, at most 100 (Freshdesk's default is 30); 1..100; default 30
             page: The page to fetch, from 1; 1..; default 1
             created_since: Only ratings given since this time
         """
@@ -486,7 +486,7 @@ class SyncFreshdeskSatisfactionRatings(SyncEntity):
         """List satisfaction ratings. (freshdesk satisfaction_ratings.list)
 
         Args:
-            per_page: Records per page, at most 100 (Freshdesk's default is 30); 1..100; default 100
+            per_page: Records per page, at most 100 (Freshdesk's default is 30); 1..100; default 30
             page: The page to fetch, from 1; 1..; default 1
             created_since: Only ratings given since this time
         """
@@ -514,7 +514,7 @@ class FreshdeskSurveys(Entity):
         """List surveys. (freshdesk surveys.list)
 
         Args:
-            per_page: Records per page, at most 100 (Freshdesk's default is 30); 1..100; default 100
+            per_page: Records per page, at most 100 (Freshdesk's default is 30); 1..100; default 30
             page: The page to fetch, from 1; 1..; default 1
         """
         return await self._run("list", {"per_page": per_page, "page": page})  # type: ignore[no-any-return]
@@ -541,7 +541,7 @@ class SyncFreshdeskSurveys(SyncEntity):
         """List surveys. (freshdesk surveys.list)
 
         Args:
-            per_page: Records per page, at most 100 (Freshdesk's default is 30); 1..100; default 100
+            per_page: Records per page, at most 100 (Freshdesk's default is 30); 1..100; default 30
             page: The page to fetch, from 1; 1..; default 1
         """
         return self._run("list", {"per_page": per_page, "page": page})  # type: ignore[no-any-return]
@@ -568,7 +568,7 @@ class FreshdeskTimeEntries(Entity):
         """List time entries. (freshdesk time_entries.list)
 
         Args:
-            per_page: Records per page, at most 100 (Freshdesk's default is 30); 1..100; default 100
+            per_page: Records per page, at most 100 (Freshdesk's default is 30); 1..100; default 30
             page: The page to fetch, from 1; 1..; default 1
         """
         return await self._run("list", {"per_page": per_page, "page": page})  # type: ignore[no-any-return]
@@ -595,7 +595,7 @@ class SyncFreshdeskTimeEntries(SyncEntity):
         """List time entries. (freshdesk time_entries.list)
 
         Args:
-            per_page: Records per page, at most 100 (Freshdesk's default is 30); 1..100; default 100
+            per_page: Records per page, at most 100 (Freshdesk's default is 30); 1..100; default 30
             page: The page to fetch, from 1; 1..; default 1
         """
         return self._run("list", {"per_page": per_page, "page": page})  # type: ignore[no-any-return]
@@ -622,7 +622,7 @@ class FreshdeskTicketFields(Entity):
         """List the ticket form's fields. (freshdesk ticket_fields.list)
 
         Args:
-            per_page: Records per page, at most 100 (Freshdesk's default is 30); 1..100; default 100
+            per_page: Records per page, at most 100 (Freshdesk's default is 30); 1..100; default 30
             page: The page to fetch, from 1; 1..; default 1
         """
         return await self._run("list", {"per_page": per_page, "page": page})  # type: ignore[no-any-return]
@@ -649,7 +649,7 @@ class SyncFreshdeskTicketFields(SyncEntity):
         """List the ticket form's fields. (freshdesk ticket_fields.list)
 
         Args:
-            per_page: Records per page, at most 100 (Freshdesk's default is 30); 1..100; default 100
+            per_page: Records per page, at most 100 (Freshdesk's default is 30); 1..100; default 30
             page: The page to fetch, from 1; 1..; default 1
         """
         return self._run("list", {"per_page": per_page, "page": page})  # type: ignore[no-any-return]

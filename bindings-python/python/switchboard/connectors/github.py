@@ -256,7 +256,7 @@ class GithubCommits(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "commits"
 
-    async def list(self, *, owner: str, repo: str, per_page: int | None = None, after: str | None = None, path: str | None = None, fields: Sequence[Literal["oid", "abbreviatedOid", "messageHeadline", "message", "committedDate", "url", "additions", "deletions", "changedFiles", "author", "parents"]] | None = None) -> ExecutionResult[list[GithubCommit]]:
+    async def list(self, *, owner: str, repo: str, per_page: int | None = None, after: str | None = None, path: str | None = None, fields: Sequence[Literal["oid", "abbreviatedOid", "messageHeadline", "message", "committedDate", "url", "additions", "deletions", "changedFilesIfAvailable", "changedFiles", "author", "parents"]] | None = None) -> ExecutionResult[list[GithubCommit]]:
         """List commits. (github commits.list)
 
         Args:
@@ -269,7 +269,7 @@ class GithubCommits(Entity):
         """
         return await self._run("list", {"owner": owner, "repo": repo, "per_page": per_page, "after": after, "path": path, "fields": fields})  # type: ignore[no-any-return]
 
-    async def get(self, *, owner: str, repo: str, sha: str, fields: Sequence[Literal["oid", "abbreviatedOid", "messageHeadline", "message", "committedDate", "url", "additions", "deletions", "changedFiles", "author", "parents"]] | None = None) -> ExecutionResult[GithubCommit]:
+    async def get(self, *, owner: str, repo: str, sha: str, fields: Sequence[Literal["oid", "abbreviatedOid", "messageHeadline", "message", "committedDate", "url", "additions", "deletions", "changedFilesIfAvailable", "changedFiles", "author", "parents"]] | None = None) -> ExecutionResult[GithubCommit]:
         """Get a commit. (github commits.get)
 
         Args:
@@ -287,7 +287,7 @@ class SyncGithubCommits(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "commits"
 
-    def list(self, *, owner: str, repo: str, per_page: int | None = None, after: str | None = None, path: str | None = None, fields: Sequence[Literal["oid", "abbreviatedOid", "messageHeadline", "message", "committedDate", "url", "additions", "deletions", "changedFiles", "author", "parents"]] | None = None) -> ExecutionResult[list[GithubCommit]]:
+    def list(self, *, owner: str, repo: str, per_page: int | None = None, after: str | None = None, path: str | None = None, fields: Sequence[Literal["oid", "abbreviatedOid", "messageHeadline", "message", "committedDate", "url", "additions", "deletions", "changedFilesIfAvailable", "changedFiles", "author", "parents"]] | None = None) -> ExecutionResult[list[GithubCommit]]:
         """List commits. (github commits.list)
 
         Args:
@@ -300,7 +300,7 @@ class SyncGithubCommits(SyncEntity):
         """
         return self._run("list", {"owner": owner, "repo": repo, "per_page": per_page, "after": after, "path": path, "fields": fields})  # type: ignore[no-any-return]
 
-    def get(self, *, owner: str, repo: str, sha: str, fields: Sequence[Literal["oid", "abbreviatedOid", "messageHeadline", "message", "committedDate", "url", "additions", "deletions", "changedFiles", "author", "parents"]] | None = None) -> ExecutionResult[GithubCommit]:
+    def get(self, *, owner: str, repo: str, sha: str, fields: Sequence[Literal["oid", "abbreviatedOid", "messageHeadline", "message", "committedDate", "url", "additions", "deletions", "changedFilesIfAvailable", "changedFiles", "author", "parents"]] | None = None) -> ExecutionResult[GithubCommit]:
         """Get a commit. (github commits.get)
 
         Args:

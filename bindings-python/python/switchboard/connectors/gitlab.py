@@ -108,7 +108,7 @@ class GitlabIssues(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "issues"
 
-    async def list(self, *, project_id: str, page: int | None = None, per_page: int | None = None, state: Literal["opened", "closed", "all"] | None = None, scope: Literal["created_by_me", "assigned_to_me", "all"] | None = None, order_by: Literal["created_at", "updated_at", "priority", "due_date", "relative_position", "label_priority", "milestone_due", "popularity", "weight"] | None = None, sort: Literal["asc", "desc"] | None = None, created_after: str | None = None, created_before: str | None = None, updated_after: str | None = None, updated_before: str | None = None) -> ExecutionResult[list[GitlabIssue]]:
+    async def list(self, *, project_id: str, page: int | None = None, per_page: int | None = None, state: Literal["opened", "closed", "all"] | None = None, scope: Literal["created_by_me", "assigned_to_me", "all"] | None = None, order_by: Literal["created_at", "updated_at", "priority", "due_date", "relative_position", "label_priority", "milestone_due", "popularity", "title", "weight"] | None = None, sort: Literal["asc", "desc"] | None = None, created_after: str | None = None, created_before: str | None = None, updated_after: str | None = None, updated_before: str | None = None) -> ExecutionResult[list[GitlabIssue]]:
         """List a project's issues. (gitlab issues.list)
 
         Args:
@@ -142,7 +142,7 @@ class SyncGitlabIssues(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "issues"
 
-    def list(self, *, project_id: str, page: int | None = None, per_page: int | None = None, state: Literal["opened", "closed", "all"] | None = None, scope: Literal["created_by_me", "assigned_to_me", "all"] | None = None, order_by: Literal["created_at", "updated_at", "priority", "due_date", "relative_position", "label_priority", "milestone_due", "popularity", "weight"] | None = None, sort: Literal["asc", "desc"] | None = None, created_after: str | None = None, created_before: str | None = None, updated_after: str | None = None, updated_before: str | None = None) -> ExecutionResult[list[GitlabIssue]]:
+    def list(self, *, project_id: str, page: int | None = None, per_page: int | None = None, state: Literal["opened", "closed", "all"] | None = None, scope: Literal["created_by_me", "assigned_to_me", "all"] | None = None, order_by: Literal["created_at", "updated_at", "priority", "due_date", "relative_position", "label_priority", "milestone_due", "popularity", "title", "weight"] | None = None, sort: Literal["asc", "desc"] | None = None, created_after: str | None = None, created_before: str | None = None, updated_after: str | None = None, updated_before: str | None = None) -> ExecutionResult[list[GitlabIssue]]:
         """List a project's issues. (gitlab issues.list)
 
         Args:
@@ -176,7 +176,7 @@ class GitlabMergeRequests(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "merge_requests"
 
-    async def list(self, *, project_id: str, page: int | None = None, per_page: int | None = None, state: Literal["opened", "closed", "locked", "merged", "all"] | None = None, scope: Literal["created_by_me", "assigned_to_me", "all"] | None = None, order_by: Literal["created_at", "title", "updated_at"] | None = None, sort: Literal["asc", "desc"] | None = None, created_after: str | None = None, created_before: str | None = None, updated_after: str | None = None, updated_before: str | None = None) -> ExecutionResult[list[GitlabMergeRequest]]:
+    async def list(self, *, project_id: str, page: int | None = None, per_page: int | None = None, state: Literal["opened", "closed", "locked", "merged", "all"] | None = None, scope: Literal["created_by_me", "assigned_to_me", "all"] | None = None, order_by: Literal["created_at", "title", "updated_at", "merged_at"] | None = None, sort: Literal["asc", "desc"] | None = None, created_after: str | None = None, created_before: str | None = None, updated_after: str | None = None, updated_before: str | None = None) -> ExecutionResult[list[GitlabMergeRequest]]:
         """List a project's merge requests. (gitlab merge_requests.list)
 
         Args:
@@ -210,7 +210,7 @@ class SyncGitlabMergeRequests(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "merge_requests"
 
-    def list(self, *, project_id: str, page: int | None = None, per_page: int | None = None, state: Literal["opened", "closed", "locked", "merged", "all"] | None = None, scope: Literal["created_by_me", "assigned_to_me", "all"] | None = None, order_by: Literal["created_at", "title", "updated_at"] | None = None, sort: Literal["asc", "desc"] | None = None, created_after: str | None = None, created_before: str | None = None, updated_after: str | None = None, updated_before: str | None = None) -> ExecutionResult[list[GitlabMergeRequest]]:
+    def list(self, *, project_id: str, page: int | None = None, per_page: int | None = None, state: Literal["opened", "closed", "locked", "merged", "all"] | None = None, scope: Literal["created_by_me", "assigned_to_me", "all"] | None = None, order_by: Literal["created_at", "title", "updated_at", "merged_at"] | None = None, sort: Literal["asc", "desc"] | None = None, created_after: str | None = None, created_before: str | None = None, updated_after: str | None = None, updated_before: str | None = None) -> ExecutionResult[list[GitlabMergeRequest]]:
         """List a project's merge requests. (gitlab merge_requests.list)
 
         Args:
@@ -380,7 +380,7 @@ class GitlabGroups(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "groups"
 
-    async def list(self, *, page: int | None = None, per_page: int | None = None, search: str | None = None, owned: bool | None = None, order_by: Literal["name", "path", "id"] | None = None, sort: Literal["asc", "desc"] | None = None) -> ExecutionResult[list[GitlabGroup]]:
+    async def list(self, *, page: int | None = None, per_page: int | None = None, search: str | None = None, owned: bool | None = None, order_by: Literal["name", "path", "id", "similarity"] | None = None, sort: Literal["asc", "desc"] | None = None) -> ExecutionResult[list[GitlabGroup]]:
         """List groups. (gitlab groups.list)
 
         Args:
@@ -388,7 +388,7 @@ class GitlabGroups(Entity):
             per_page: Records per page (1 to 100; GitLab defaults to 20); 1..100; default 20
             search: Only records whose name (or title) contains this text
             owned: Only groups the caller owns
-            order_by: Sort key (GitLab's default name)
+            order_by: Sort key (GitLab's default name; similarity with search)
             sort: Sort direction
         """
         return await self._run("list", {"page": page, "per_page": per_page, "search": search, "owned": owned, "order_by": order_by, "sort": sort})  # type: ignore[no-any-return]
@@ -419,7 +419,7 @@ class SyncGitlabGroups(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "groups"
 
-    def list(self, *, page: int | None = None, per_page: int | None = None, search: str | None = None, owned: bool | None = None, order_by: Literal["name", "path", "id"] | None = None, sort: Literal["asc", "desc"] | None = None) -> ExecutionResult[list[GitlabGroup]]:
+    def list(self, *, page: int | None = None, per_page: int | None = None, search: str | None = None, owned: bool | None = None, order_by: Literal["name", "path", "id", "similarity"] | None = None, sort: Literal["asc", "desc"] | None = None) -> ExecutionResult[list[GitlabGroup]]:
         """List groups. (gitlab groups.list)
 
         Args:
@@ -427,7 +427,7 @@ class SyncGitlabGroups(SyncEntity):
             per_page: Records per page (1 to 100; GitLab defaults to 20); 1..100; default 20
             search: Only records whose name (or title) contains this text
             owned: Only groups the caller owns
-            order_by: Sort key (GitLab's default name)
+            order_by: Sort key (GitLab's default name; similarity with search)
             sort: Sort direction
         """
         return self._run("list", {"page": page, "per_page": per_page, "search": search, "owned": owned, "order_by": order_by, "sort": sort})  # type: ignore[no-any-return]

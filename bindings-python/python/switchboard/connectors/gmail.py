@@ -69,13 +69,13 @@ class GmailMessages(Entity):
         """
         return await self._run("create", {"raw": raw, "threadId": thread_id})  # type: ignore[no-any-return]
 
-    async def get(self, *, message_id: str, format: Literal["full", "metadata", "minimal", "raw"] | None = None, metadata_headers: str | None = None) -> ExecutionResult[GmailMessage]:
+    async def get(self, *, message_id: str, format: Literal["full", "metadata", "minimal", "raw"] | None = None, metadata_headers: str | Sequence[str] | None = None) -> ExecutionResult[GmailMessage]:
         """Get a message. (gmail messages.get)
 
         Args:
             message_id: The message's id
             format: full (parsed payload, the default), metadata (headers only), minimal (ids and labels) or raw
-            metadata_headers: With format=metadata, the headers to include (e.g. Subject)
+            metadata_headers: With format=metadata, the headers to include (one name such as Subject, or a list sent as repeated params)
         """
         return await self._run("get", {"messageId": message_id, "format": format, "metadataHeaders": metadata_headers})  # type: ignore[no-any-return]
 
@@ -128,13 +128,13 @@ class SyncGmailMessages(SyncEntity):
         """
         return self._run("create", {"raw": raw, "threadId": thread_id})  # type: ignore[no-any-return]
 
-    def get(self, *, message_id: str, format: Literal["full", "metadata", "minimal", "raw"] | None = None, metadata_headers: str | None = None) -> ExecutionResult[GmailMessage]:
+    def get(self, *, message_id: str, format: Literal["full", "metadata", "minimal", "raw"] | None = None, metadata_headers: str | Sequence[str] | None = None) -> ExecutionResult[GmailMessage]:
         """Get a message. (gmail messages.get)
 
         Args:
             message_id: The message's id
             format: full (parsed payload, the default), metadata (headers only), minimal (ids and labels) or raw
-            metadata_headers: With format=metadata, the headers to include (e.g. Subject)
+            metadata_headers: With format=metadata, the headers to include (one name such as Subject, or a list sent as repeated params)
         """
         return self._run("get", {"messageId": message_id, "format": format, "metadataHeaders": metadata_headers})  # type: ignore[no-any-return]
 
@@ -238,13 +238,13 @@ class GmailThreads(Entity):
         """
         return await self._run("list", {"maxResults": max_results, "pageToken": page_token, "q": q, "labelIds": label_ids, "includeSpamTrash": include_spam_trash})  # type: ignore[no-any-return]
 
-    async def get(self, *, thread_id: str, format: Literal["full", "metadata", "minimal"] | None = None, metadata_headers: str | None = None) -> ExecutionResult[GmailThread]:
+    async def get(self, *, thread_id: str, format: Literal["full", "metadata", "minimal"] | None = None, metadata_headers: str | Sequence[str] | None = None) -> ExecutionResult[GmailThread]:
         """Get a thread with its messages. (gmail threads.get)
 
         Args:
             thread_id: The thread's id
             format: full (the default), metadata or minimal, for every message of the thread
-            metadata_headers: With format=metadata, the headers to include (e.g. Subject)
+            metadata_headers: With format=metadata, the headers to include (one name such as Subject, or a list sent as repeated params)
         """
         return await self._run("get", {"threadId": thread_id, "format": format, "metadataHeaders": metadata_headers})  # type: ignore[no-any-return]
 
@@ -278,13 +278,13 @@ class SyncGmailThreads(SyncEntity):
         """
         return self._run("list", {"maxResults": max_results, "pageToken": page_token, "q": q, "labelIds": label_ids, "includeSpamTrash": include_spam_trash})  # type: ignore[no-any-return]
 
-    def get(self, *, thread_id: str, format: Literal["full", "metadata", "minimal"] | None = None, metadata_headers: str | None = None) -> ExecutionResult[GmailThread]:
+    def get(self, *, thread_id: str, format: Literal["full", "metadata", "minimal"] | None = None, metadata_headers: str | Sequence[str] | None = None) -> ExecutionResult[GmailThread]:
         """Get a thread with its messages. (gmail threads.get)
 
         Args:
             thread_id: The thread's id
             format: full (the default), metadata or minimal, for every message of the thread
-            metadata_headers: With format=metadata, the headers to include (e.g. Subject)
+            metadata_headers: With format=metadata, the headers to include (one name such as Subject, or a list sent as repeated params)
         """
         return self._run("get", {"threadId": thread_id, "format": format, "metadataHeaders": metadata_headers})  # type: ignore[no-any-return]
 

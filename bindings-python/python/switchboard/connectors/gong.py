@@ -340,13 +340,14 @@ class GongStatsActivityAggregate(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "stats_activity_aggregate"
 
-    async def list(self, *, filter: Mapping[str, Any]) -> ExecutionResult[list[GongStatsActivityAggregateRecord]]:
+    async def list(self, *, filter: Mapping[str, Any], cursor: str | None = None) -> ExecutionResult[list[GongStatsActivityAggregateRecord]]:
         """Aggregated user activity. (gong stats_activity_aggregate.list)
 
         Args:
             filter: Date range (company time zone) and optional users, e.g. {"fromDate": "2024-03-01", "toDate": "2024-04-01"}
+            cursor: Cursor from the previous page's `cursor` meta, to fetch the next page
         """
-        return await self._run("list", {"filter": filter})  # type: ignore[no-any-return]
+        return await self._run("list", {"filter": filter, "cursor": cursor})  # type: ignore[no-any-return]
 
 
 class SyncGongStatsActivityAggregate(SyncEntity):
@@ -355,13 +356,14 @@ class SyncGongStatsActivityAggregate(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "stats_activity_aggregate"
 
-    def list(self, *, filter: Mapping[str, Any]) -> ExecutionResult[list[GongStatsActivityAggregateRecord]]:
+    def list(self, *, filter: Mapping[str, Any], cursor: str | None = None) -> ExecutionResult[list[GongStatsActivityAggregateRecord]]:
         """Aggregated user activity. (gong stats_activity_aggregate.list)
 
         Args:
             filter: Date range (company time zone) and optional users, e.g. {"fromDate": "2024-03-01", "toDate": "2024-04-01"}
+            cursor: Cursor from the previous page's `cursor` meta, to fetch the next page
         """
-        return self._run("list", {"filter": filter})  # type: ignore[no-any-return]
+        return self._run("list", {"filter": filter, "cursor": cursor})  # type: ignore[no-any-return]
 
 
 class GongStatsActivityDayByDay(Entity):
@@ -370,13 +372,14 @@ class GongStatsActivityDayByDay(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "stats_activity_day_by_day"
 
-    async def list(self, *, filter: Mapping[str, Any]) -> ExecutionResult[list[GongStatsActivityDayByDayRecord]]:
+    async def list(self, *, filter: Mapping[str, Any], cursor: str | None = None) -> ExecutionResult[list[GongStatsActivityDayByDayRecord]]:
         """Daily user activity. (gong stats_activity_day_by_day.list)
 
         Args:
             filter: Date range (company time zone) and optional users, e.g. {"fromDate": "2024-03-01", "toDate": "2024-04-01"}
+            cursor: Cursor from the previous page's `cursor` meta, to fetch the next page
         """
-        return await self._run("list", {"filter": filter})  # type: ignore[no-any-return]
+        return await self._run("list", {"filter": filter, "cursor": cursor})  # type: ignore[no-any-return]
 
 
 class SyncGongStatsActivityDayByDay(SyncEntity):
@@ -385,13 +388,14 @@ class SyncGongStatsActivityDayByDay(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "stats_activity_day_by_day"
 
-    def list(self, *, filter: Mapping[str, Any]) -> ExecutionResult[list[GongStatsActivityDayByDayRecord]]:
+    def list(self, *, filter: Mapping[str, Any], cursor: str | None = None) -> ExecutionResult[list[GongStatsActivityDayByDayRecord]]:
         """Daily user activity. (gong stats_activity_day_by_day.list)
 
         Args:
             filter: Date range (company time zone) and optional users, e.g. {"fromDate": "2024-03-01", "toDate": "2024-04-01"}
+            cursor: Cursor from the previous page's `cursor` meta, to fetch the next page
         """
-        return self._run("list", {"filter": filter})  # type: ignore[no-any-return]
+        return self._run("list", {"filter": filter, "cursor": cursor})  # type: ignore[no-any-return]
 
 
 class GongStatsInteraction(Entity):
@@ -400,13 +404,14 @@ class GongStatsInteraction(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "stats_interaction"
 
-    async def list(self, *, filter: Mapping[str, Any]) -> ExecutionResult[list[GongStatsInteractionRecord]]:
+    async def list(self, *, filter: Mapping[str, Any], cursor: str | None = None) -> ExecutionResult[list[GongStatsInteractionRecord]]:
         """Interaction statistics. (gong stats_interaction.list)
 
         Args:
             filter: Date range (company time zone) and optional users, e.g. {"fromDate": "2024-03-01", "toDate": "2024-04-01"}
+            cursor: Cursor from the previous page's `cursor` meta, to fetch the next page
         """
-        return await self._run("list", {"filter": filter})  # type: ignore[no-any-return]
+        return await self._run("list", {"filter": filter, "cursor": cursor})  # type: ignore[no-any-return]
 
 
 class SyncGongStatsInteraction(SyncEntity):
@@ -415,13 +420,14 @@ class SyncGongStatsInteraction(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "stats_interaction"
 
-    def list(self, *, filter: Mapping[str, Any]) -> ExecutionResult[list[GongStatsInteractionRecord]]:
+    def list(self, *, filter: Mapping[str, Any], cursor: str | None = None) -> ExecutionResult[list[GongStatsInteractionRecord]]:
         """Interaction statistics. (gong stats_interaction.list)
 
         Args:
             filter: Date range (company time zone) and optional users, e.g. {"fromDate": "2024-03-01", "toDate": "2024-04-01"}
+            cursor: Cursor from the previous page's `cursor` meta, to fetch the next page
         """
-        return self._run("list", {"filter": filter})  # type: ignore[no-any-return]
+        return self._run("list", {"filter": filter, "cursor": cursor})  # type: ignore[no-any-return]
 
 
 class GongSettingsScorecards(Entity):

@@ -596,11 +596,11 @@ class GoogleDriveChanges(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "changes"
 
-    async def list(self, *, page_token: str | None = None, page_size: int | None = None, drive_id: str | None = None, include_items_from_all_drives: bool | None = None, supports_all_drives: bool | None = None, spaces: str | None = None, include_removed: bool | None = None, restrict_to_my_drive: bool | None = None) -> ExecutionResult[list[GoogleDriveChange]]:
+    async def list(self, *, page_token: str, page_size: int | None = None, drive_id: str | None = None, include_items_from_all_drives: bool | None = None, supports_all_drives: bool | None = None, spaces: str | None = None, include_removed: bool | None = None, restrict_to_my_drive: bool | None = None) -> ExecutionResult[list[GoogleDriveChange]]:
         """List changes since a page token. (google-drive changes.list)
 
         Args:
-            page_token: Where to continue from (a start page token or the previous page's nextPageToken)
+            page_token: Where to continue from (a start page token or the previous page's nextPageToken); Google requires it
             page_size: Changes per page (1 to 1000; Google defaults to 100); 1..1000
             drive_id: List the changes of this shared drive
             include_items_from_all_drives: Include changes to shared-drive items
@@ -629,11 +629,11 @@ class SyncGoogleDriveChanges(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "changes"
 
-    def list(self, *, page_token: str | None = None, page_size: int | None = None, drive_id: str | None = None, include_items_from_all_drives: bool | None = None, supports_all_drives: bool | None = None, spaces: str | None = None, include_removed: bool | None = None, restrict_to_my_drive: bool | None = None) -> ExecutionResult[list[GoogleDriveChange]]:
+    def list(self, *, page_token: str, page_size: int | None = None, drive_id: str | None = None, include_items_from_all_drives: bool | None = None, supports_all_drives: bool | None = None, spaces: str | None = None, include_removed: bool | None = None, restrict_to_my_drive: bool | None = None) -> ExecutionResult[list[GoogleDriveChange]]:
         """List changes since a page token. (google-drive changes.list)
 
         Args:
-            page_token: Where to continue from (a start page token or the previous page's nextPageToken)
+            page_token: Where to continue from (a start page token or the previous page's nextPageToken); Google requires it
             page_size: Changes per page (1 to 1000; Google defaults to 100); 1..1000
             drive_id: List the changes of this shared drive
             include_items_from_all_drives: Include changes to shared-drive items

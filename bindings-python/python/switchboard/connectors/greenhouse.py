@@ -31,7 +31,7 @@ class GreenhouseApplications(Entity):
 
         Args:
             cursor: The cursor value of the previous page's Link rel="next" URL. Give it alone; Harvest refuses it with other params
-            per_page: Records per page, 1 to 500 (500 when absent); 1..500; default 500
+            per_page: Records per page, 1 to 500 (Greenhouse sends 100 when absent); 1..500; default 100
             ids: Only the records with these ids (up to 50), sent comma-separated
             updated_at: Filter on the last update time as operator|time, operator one of gt, gte, lt, lte: gte|2026-01-01T00:00:00Z
             next_page_url: The next page's URL, as the previous page gave it (meta.next); the request goes there with the query it carries
@@ -61,7 +61,7 @@ class SyncGreenhouseApplications(SyncEntity):
 
         Args:
             cursor: The cursor value of the previous page's Link rel="next" URL. Give it alone; Harvest refuses it with other params
-            per_page: Records per page, 1 to 500 (500 when absent); 1..500; default 500
+            per_page: Records per page, 1 to 500 (Greenhouse sends 100 when absent); 1..500; default 100
             ids: Only the records with these ids (up to 50), sent comma-separated
             updated_at: Filter on the last update time as operator|time, operator one of gt, gte, lt, lte: gte|2026-01-01T00:00:00Z
             next_page_url: The next page's URL, as the previous page gave it (meta.next); the request goes there with the query it carries
@@ -91,7 +91,7 @@ class GreenhouseCandidates(Entity):
 
         Args:
             cursor: The cursor value of the previous page's Link rel="next" URL. Give it alone; Harvest refuses it with other params
-            per_page: Records per page, 1 to 500 (500 when absent); 1..500; default 500
+            per_page: Records per page, 1 to 500 (Greenhouse sends 100 when absent); 1..500; default 100
             ids: Only the records with these ids (up to 50), sent comma-separated
             updated_at: Filter on the last update time as operator|time, operator one of gt, gte, lt, lte: gte|2026-01-01T00:00:00Z
             next_page_url: The next page's URL, as the previous page gave it (meta.next); the request goes there with the query it carries
@@ -121,7 +121,7 @@ class SyncGreenhouseCandidates(SyncEntity):
 
         Args:
             cursor: The cursor value of the previous page's Link rel="next" URL. Give it alone; Harvest refuses it with other params
-            per_page: Records per page, 1 to 500 (500 when absent); 1..500; default 500
+            per_page: Records per page, 1 to 500 (Greenhouse sends 100 when absent); 1..500; default 100
             ids: Only the records with these ids (up to 50), sent comma-separated
             updated_at: Filter on the last update time as operator|time, operator one of gt, gte, lt, lte: gte|2026-01-01T00:00:00Z
             next_page_url: The next page's URL, as the previous page gave it (meta.next); the request goes there with the query it carries
@@ -151,7 +151,7 @@ class GreenhouseDepartments(Entity):
 
         Args:
             cursor: The cursor value of the previous page's Link rel="next" URL. Give it alone; Harvest refuses it with other params
-            per_page: Records per page, 1 to 500 (500 when absent); 1..500; default 500
+            per_page: Records per page, 1 to 500 (Greenhouse sends 100 when absent); 1..500; default 100
             ids: Only the records with these ids (up to 50), sent comma-separated
             next_page_url: The next page's URL, as the previous page gave it (meta.next); the request goes there with the query it carries
         """
@@ -180,7 +180,7 @@ class SyncGreenhouseDepartments(SyncEntity):
 
         Args:
             cursor: The cursor value of the previous page's Link rel="next" URL. Give it alone; Harvest refuses it with other params
-            per_page: Records per page, 1 to 500 (500 when absent); 1..500; default 500
+            per_page: Records per page, 1 to 500 (Greenhouse sends 100 when absent); 1..500; default 100
             ids: Only the records with these ids (up to 50), sent comma-separated
             next_page_url: The next page's URL, as the previous page gave it (meta.next); the request goes there with the query it carries
         """
@@ -209,7 +209,7 @@ class GreenhouseInterviews(Entity):
 
         Args:
             cursor: The cursor value of the previous page's Link rel="next" URL. Give it alone; Harvest refuses it with other params
-            per_page: Records per page, 1 to 500 (500 when absent); 1..500; default 500
+            per_page: Records per page, 1 to 500 (Greenhouse sends 100 when absent); 1..500; default 100
             ids: Only the records with these ids (up to 50), sent comma-separated
             updated_at: Filter on the last update time as operator|time, operator one of gt, gte, lt, lte: gte|2026-01-01T00:00:00Z
             next_page_url: The next page's URL, as the previous page gave it (meta.next); the request goes there with the query it carries
@@ -239,7 +239,7 @@ class SyncGreenhouseInterviews(SyncEntity):
 
         Args:
             cursor: The cursor value of the previous page's Link rel="next" URL. Give it alone; Harvest refuses it with other params
-            per_page: Records per page, 1 to 500 (500 when absent); 1..500; default 500
+            per_page: Records per page, 1 to 500 (Greenhouse sends 100 when absent); 1..500; default 100
             ids: Only the records with these ids (up to 50), sent comma-separated
             updated_at: Filter on the last update time as operator|time, operator one of gt, gte, lt, lte: gte|2026-01-01T00:00:00Z
             next_page_url: The next page's URL, as the previous page gave it (meta.next); the request goes there with the query it carries
@@ -269,7 +269,7 @@ class GreenhouseJobPosts(Entity):
 
         Args:
             cursor: The cursor value of the previous page's Link rel="next" URL. Give it alone; Harvest refuses it with other params
-            per_page: Records per page, 1 to 500 (500 when absent); 1..500; default 500
+            per_page: Records per page, 1 to 500 (Greenhouse sends 100 when absent); 1..500; default 100
             ids: Only the records with these ids (up to 50), sent comma-separated
             updated_at: Filter on the last update time as operator|time, operator one of gt, gte, lt, lte: gte|2026-01-01T00:00:00Z
             active: Only active posts (true) or only inactive ones (false)
@@ -300,7 +300,7 @@ class SyncGreenhouseJobPosts(SyncEntity):
 
         Args:
             cursor: The cursor value of the previous page's Link rel="next" URL. Give it alone; Harvest refuses it with other params
-            per_page: Records per page, 1 to 500 (500 when absent); 1..500; default 500
+            per_page: Records per page, 1 to 500 (Greenhouse sends 100 when absent); 1..500; default 100
             ids: Only the records with these ids (up to 50), sent comma-separated
             updated_at: Filter on the last update time as operator|time, operator one of gt, gte, lt, lte: gte|2026-01-01T00:00:00Z
             active: Only active posts (true) or only inactive ones (false)
@@ -331,7 +331,7 @@ class GreenhouseJobs(Entity):
 
         Args:
             cursor: The cursor value of the previous page's Link rel="next" URL. Give it alone; Harvest refuses it with other params
-            per_page: Records per page, 1 to 500 (500 when absent); 1..500; default 500
+            per_page: Records per page, 1 to 500 (Greenhouse sends 100 when absent); 1..500; default 100
             ids: Only the records with these ids (up to 50), sent comma-separated
             updated_at: Filter on the last update time as operator|time, operator one of gt, gte, lt, lte: gte|2026-01-01T00:00:00Z
             next_page_url: The next page's URL, as the previous page gave it (meta.next); the request goes there with the query it carries
@@ -361,7 +361,7 @@ class SyncGreenhouseJobs(SyncEntity):
 
         Args:
             cursor: The cursor value of the previous page's Link rel="next" URL. Give it alone; Harvest refuses it with other params
-            per_page: Records per page, 1 to 500 (500 when absent); 1..500; default 500
+            per_page: Records per page, 1 to 500 (Greenhouse sends 100 when absent); 1..500; default 100
             ids: Only the records with these ids (up to 50), sent comma-separated
             updated_at: Filter on the last update time as operator|time, operator one of gt, gte, lt, lte: gte|2026-01-01T00:00:00Z
             next_page_url: The next page's URL, as the previous page gave it (meta.next); the request goes there with the query it carries
@@ -391,7 +391,7 @@ class GreenhouseOffers(Entity):
 
         Args:
             cursor: The cursor value of the previous page's Link rel="next" URL. Give it alone; Harvest refuses it with other params
-            per_page: Records per page, 1 to 500 (500 when absent); 1..500; default 500
+            per_page: Records per page, 1 to 500 (Greenhouse sends 100 when absent); 1..500; default 100
             ids: Only the records with these ids (up to 50), sent comma-separated
             updated_at: Filter on the last update time as operator|time, operator one of gt, gte, lt, lte: gte|2026-01-01T00:00:00Z
             next_page_url: The next page's URL, as the previous page gave it (meta.next); the request goes there with the query it carries
@@ -421,7 +421,7 @@ class SyncGreenhouseOffers(SyncEntity):
 
         Args:
             cursor: The cursor value of the previous page's Link rel="next" URL. Give it alone; Harvest refuses it with other params
-            per_page: Records per page, 1 to 500 (500 when absent); 1..500; default 500
+            per_page: Records per page, 1 to 500 (Greenhouse sends 100 when absent); 1..500; default 100
             ids: Only the records with these ids (up to 50), sent comma-separated
             updated_at: Filter on the last update time as operator|time, operator one of gt, gte, lt, lte: gte|2026-01-01T00:00:00Z
             next_page_url: The next page's URL, as the previous page gave it (meta.next); the request goes there with the query it carries
@@ -451,7 +451,7 @@ class GreenhouseOffices(Entity):
 
         Args:
             cursor: The cursor value of the previous page's Link rel="next" URL. Give it alone; Harvest refuses it with other params
-            per_page: Records per page, 1 to 500 (500 when absent); 1..500; default 500
+            per_page: Records per page, 1 to 500 (Greenhouse sends 100 when absent); 1..500; default 100
             ids: Only the records with these ids (up to 50), sent comma-separated
             next_page_url: The next page's URL, as the previous page gave it (meta.next); the request goes there with the query it carries
         """
@@ -480,7 +480,7 @@ class SyncGreenhouseOffices(SyncEntity):
 
         Args:
             cursor: The cursor value of the previous page's Link rel="next" URL. Give it alone; Harvest refuses it with other params
-            per_page: Records per page, 1 to 500 (500 when absent); 1..500; default 500
+            per_page: Records per page, 1 to 500 (Greenhouse sends 100 when absent); 1..500; default 100
             ids: Only the records with these ids (up to 50), sent comma-separated
             next_page_url: The next page's URL, as the previous page gave it (meta.next); the request goes there with the query it carries
         """
@@ -509,7 +509,7 @@ class GreenhouseSources(Entity):
 
         Args:
             cursor: The cursor value of the previous page's Link rel="next" URL. Give it alone; Harvest refuses it with other params
-            per_page: Records per page, 1 to 500 (500 when absent); 1..500; default 500
+            per_page: Records per page, 1 to 500 (Greenhouse sends 100 when absent); 1..500; default 100
             ids: Only the records with these ids (up to 50), sent comma-separated
             next_page_url: The next page's URL, as the previous page gave it (meta.next); the request goes there with the query it carries
         """
@@ -538,7 +538,7 @@ class SyncGreenhouseSources(SyncEntity):
 
         Args:
             cursor: The cursor value of the previous page's Link rel="next" URL. Give it alone; Harvest refuses it with other params
-            per_page: Records per page, 1 to 500 (500 when absent); 1..500; default 500
+            per_page: Records per page, 1 to 500 (Greenhouse sends 100 when absent); 1..500; default 100
             ids: Only the records with these ids (up to 50), sent comma-separated
             next_page_url: The next page's URL, as the previous page gave it (meta.next); the request goes there with the query it carries
         """
@@ -567,7 +567,7 @@ class GreenhouseUsers(Entity):
 
         Args:
             cursor: The cursor value of the previous page's Link rel="next" URL. Give it alone; Harvest refuses it with other params
-            per_page: Records per page, 1 to 500 (500 when absent); 1..500; default 500
+            per_page: Records per page, 1 to 500 (Greenhouse sends 100 when absent); 1..500; default 100
             ids: Only the records with these ids (up to 50), sent comma-separated
             updated_at: Filter on the last update time as operator|time, operator one of gt, gte, lt, lte: gte|2026-01-01T00:00:00Z
             show_service_accounts: Include service accounts (left out by default)
@@ -598,7 +598,7 @@ class SyncGreenhouseUsers(SyncEntity):
 
         Args:
             cursor: The cursor value of the previous page's Link rel="next" URL. Give it alone; Harvest refuses it with other params
-            per_page: Records per page, 1 to 500 (500 when absent); 1..500; default 500
+            per_page: Records per page, 1 to 500 (Greenhouse sends 100 when absent); 1..500; default 100
             ids: Only the records with these ids (up to 50), sent comma-separated
             updated_at: Filter on the last update time as operator|time, operator one of gt, gte, lt, lte: gte|2026-01-01T00:00:00Z
             show_service_accounts: Include service accounts (left out by default)
@@ -629,7 +629,7 @@ class GreenhouseAttachments(Entity):
 
         Args:
             cursor: The cursor value of the previous page's Link rel="next" URL. Give it alone; Harvest refuses it with other params
-            per_page: Records per page, 1 to 500 (500 when absent); 1..500; default 500
+            per_page: Records per page, 1 to 500 (Greenhouse sends 100 when absent); 1..500; default 100
             ids: Only the records with these ids (up to 50), sent comma-separated
             updated_at: Filter on the last update time as operator|time, operator one of gt, gte, lt, lte: gte|2026-01-01T00:00:00Z
             application_ids: Only attachments of these applications (up to 50)
@@ -670,7 +670,7 @@ class SyncGreenhouseAttachments(SyncEntity):
 
         Args:
             cursor: The cursor value of the previous page's Link rel="next" URL. Give it alone; Harvest refuses it with other params
-            per_page: Records per page, 1 to 500 (500 when absent); 1..500; default 500
+            per_page: Records per page, 1 to 500 (Greenhouse sends 100 when absent); 1..500; default 100
             ids: Only the records with these ids (up to 50), sent comma-separated
             updated_at: Filter on the last update time as operator|time, operator one of gt, gte, lt, lte: gte|2026-01-01T00:00:00Z
             application_ids: Only attachments of these applications (up to 50)
@@ -708,7 +708,7 @@ class GreenhouseConnector(Connector):
     or ``connect("greenhouse", workspace_name=...)``.
 
     Credentials, one of (* required):
-    - OAuth 2.0: client_id*, client_secret*, refresh_token*, access_token
+    - OAuth 2.0: client_id*, client_secret*, refresh_token, access_token
 
     Entities: applications, candidates, departments, interviews, job_posts, jobs, offers, offices, sources, users, attachments.
     """

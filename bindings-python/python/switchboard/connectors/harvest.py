@@ -1066,12 +1066,12 @@ class HarvestTimeProjects(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "time_projects"
 
-    async def list(self, *, from_: str | None = None, to: str | None = None, per_page: int | None = None, next_page_url: str | None = None) -> ExecutionResult[list[HarvestTimeProject]]:
+    async def list(self, *, from_: str, to: str, per_page: int | None = None, next_page_url: str | None = None) -> ExecutionResult[list[HarvestTimeProject]]:
         """Time report by project (hours and billable amounts per project between two dates). (harvest time_projects.list)
 
         Args:
-            from_: First day of the report, YYYYMMDD; default "20200101"
-            to: Last day of the report, YYYYMMDD (at most a year after `from`); default "21000101"
+            from_: First day of the report, YYYYMMDD (Harvest reports at most a year, from..to)
+            to: Last day of the report, YYYYMMDD (at most a year after `from`)
             per_page: Records per page, 1 to 2000; 1..2000; default 2000
             next_page_url: The next page's URL, as the previous page gave it (meta.next_link); the request goes there with the query it carries
         """
@@ -1084,12 +1084,12 @@ class SyncHarvestTimeProjects(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "time_projects"
 
-    def list(self, *, from_: str | None = None, to: str | None = None, per_page: int | None = None, next_page_url: str | None = None) -> ExecutionResult[list[HarvestTimeProject]]:
+    def list(self, *, from_: str, to: str, per_page: int | None = None, next_page_url: str | None = None) -> ExecutionResult[list[HarvestTimeProject]]:
         """Time report by project (hours and billable amounts per project between two dates). (harvest time_projects.list)
 
         Args:
-            from_: First day of the report, YYYYMMDD; default "20200101"
-            to: Last day of the report, YYYYMMDD (at most a year after `from`); default "21000101"
+            from_: First day of the report, YYYYMMDD (Harvest reports at most a year, from..to)
+            to: Last day of the report, YYYYMMDD (at most a year after `from`)
             per_page: Records per page, 1 to 2000; 1..2000; default 2000
             next_page_url: The next page's URL, as the previous page gave it (meta.next_link); the request goes there with the query it carries
         """
@@ -1102,12 +1102,12 @@ class HarvestTimeTasks(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "time_tasks"
 
-    async def list(self, *, from_: str | None = None, to: str | None = None, per_page: int | None = None, next_page_url: str | None = None) -> ExecutionResult[list[HarvestTimeTask]]:
+    async def list(self, *, from_: str, to: str, per_page: int | None = None, next_page_url: str | None = None) -> ExecutionResult[list[HarvestTimeTask]]:
         """Time report by task (hours and billable amounts per task between two dates). (harvest time_tasks.list)
 
         Args:
-            from_: First day of the report, YYYYMMDD; default "20200101"
-            to: Last day of the report, YYYYMMDD (at most a year after `from`); default "21000101"
+            from_: First day of the report, YYYYMMDD (Harvest reports at most a year, from..to)
+            to: Last day of the report, YYYYMMDD (at most a year after `from`)
             per_page: Records per page, 1 to 2000; 1..2000; default 2000
             next_page_url: The next page's URL, as the previous page gave it (meta.next_link); the request goes there with the query it carries
         """
@@ -1120,12 +1120,12 @@ class SyncHarvestTimeTasks(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "time_tasks"
 
-    def list(self, *, from_: str | None = None, to: str | None = None, per_page: int | None = None, next_page_url: str | None = None) -> ExecutionResult[list[HarvestTimeTask]]:
+    def list(self, *, from_: str, to: str, per_page: int | None = None, next_page_url: str | None = None) -> ExecutionResult[list[HarvestTimeTask]]:
         """Time report by task (hours and billable amounts per task between two dates). (harvest time_tasks.list)
 
         Args:
-            from_: First day of the report, YYYYMMDD; default "20200101"
-            to: Last day of the report, YYYYMMDD (at most a year after `from`); default "21000101"
+            from_: First day of the report, YYYYMMDD (Harvest reports at most a year, from..to)
+            to: Last day of the report, YYYYMMDD (at most a year after `from`)
             per_page: Records per page, 1 to 2000; 1..2000; default 2000
             next_page_url: The next page's URL, as the previous page gave it (meta.next_link); the request goes there with the query it carries
         """

@@ -91,7 +91,7 @@ class SyncIncidentIoIncidents(SyncEntity):
 
 
 class IncidentIoAlerts(Entity):
-    """``alerts`` of incident.io (async): list, get, context_store_search."""
+    """``alerts`` of incident.io (async): list, get."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "alerts"
@@ -100,7 +100,7 @@ class IncidentIoAlerts(Entity):
         """List alerts. (incident-io alerts.list)
 
         Args:
-            page_size: Records per page, 1 to 50 (25 when absent); 1..50
+            page_size: Records per page, 1 to 50 (25 when not given; incident.io requires it); 1..50; default 25
             after: The cursor of the previous page (its pagination_meta.after)
         """
         return await self._run("list", {"page_size": page_size, "after": after})  # type: ignore[no-any-return]
@@ -113,20 +113,9 @@ class IncidentIoAlerts(Entity):
         """
         return await self._run("get", {"id": id})  # type: ignore[no-any-return]
 
-    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[IncidentIoAlert]]:
-        """Search the alerts records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (incident-io alerts.context_store_search)
-
-        Args:
-            query: {filter?, sort?}; omit or {} for every record. Record fields: alert_source_id, attributes, created_at, deduplication_key, description, id, resolved_at, source_url, status, title, updated_at
-            limit: Most records to return (default 1000); 1..1000
-            cursor: meta.cursor of the previous answer, for the next page of the same query
-            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
-        """
-        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
-
 
 class SyncIncidentIoAlerts(SyncEntity):
-    """``alerts`` of incident.io (blocking): list, get, context_store_search."""
+    """``alerts`` of incident.io (blocking): list, get."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "alerts"
@@ -135,7 +124,7 @@ class SyncIncidentIoAlerts(SyncEntity):
         """List alerts. (incident-io alerts.list)
 
         Args:
-            page_size: Records per page, 1 to 50 (25 when absent); 1..50
+            page_size: Records per page, 1 to 50 (25 when not given; incident.io requires it); 1..50; default 25
             after: The cursor of the previous page (its pagination_meta.after)
         """
         return self._run("list", {"page_size": page_size, "after": after})  # type: ignore[no-any-return]
@@ -147,17 +136,6 @@ class SyncIncidentIoAlerts(SyncEntity):
             id: The record's id
         """
         return self._run("get", {"id": id})  # type: ignore[no-any-return]
-
-    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[IncidentIoAlert]]:
-        """Search the alerts records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (incident-io alerts.context_store_search)
-
-        Args:
-            query: {filter?, sort?}; omit or {} for every record. Record fields: alert_source_id, attributes, created_at, deduplication_key, description, id, resolved_at, source_url, status, title, updated_at
-            limit: Most records to return (default 1000); 1..1000
-            cursor: meta.cursor of the previous answer, for the next page of the same query
-            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
-        """
-        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
 
 
 class IncidentIoEscalations(Entity):
@@ -240,7 +218,7 @@ class IncidentIoUsers(Entity):
         """List users. (incident-io users.list)
 
         Args:
-            page_size: Records per page, 1 to 100 (25 when absent); 1..100
+            page_size: Records per page, 1 to 500 (25 when absent); 1..500
             after: The cursor of the previous page (its pagination_meta.after)
         """
         return await self._run("list", {"page_size": page_size, "after": after})  # type: ignore[no-any-return]
@@ -275,7 +253,7 @@ class SyncIncidentIoUsers(SyncEntity):
         """List users. (incident-io users.list)
 
         Args:
-            page_size: Records per page, 1 to 100 (25 when absent); 1..100
+            page_size: Records per page, 1 to 500 (25 when absent); 1..500
             after: The cursor of the previous page (its pagination_meta.after)
         """
         return self._run("list", {"page_size": page_size, "after": after})  # type: ignore[no-any-return]
@@ -310,7 +288,7 @@ class IncidentIoIncidentUpdates(Entity):
         """List incident updates. (incident-io incident_updates.list)
 
         Args:
-            page_size: Records per page, 1 to 100 (25 when absent); 1..100
+            page_size: Records per page, 1 to 250 (25 when absent); 1..250
             after: The cursor of the previous page (its pagination_meta.after)
         """
         return await self._run("list", {"page_size": page_size, "after": after})  # type: ignore[no-any-return]
@@ -337,7 +315,7 @@ class SyncIncidentIoIncidentUpdates(SyncEntity):
         """List incident updates. (incident-io incident_updates.list)
 
         Args:
-            page_size: Records per page, 1 to 100 (25 when absent); 1..100
+            page_size: Records per page, 1 to 250 (25 when absent); 1..250
             after: The cursor of the previous page (its pagination_meta.after)
         """
         return self._run("list", {"page_size": page_size, "after": after})  # type: ignore[no-any-return]
@@ -877,7 +855,6 @@ class IncidentIoConnector(Connector):
         ("incidents", "context_store_search"): "IncidentIoIncident",
         ("alerts", "list"): "IncidentIoAlert",
         ("alerts", "get"): "IncidentIoAlert",
-        ("alerts", "context_store_search"): "IncidentIoAlert",
         ("escalations", "list"): "IncidentIoEscalation",
         ("escalations", "get"): "IncidentIoEscalation",
         ("escalations", "context_store_search"): "IncidentIoEscalation",

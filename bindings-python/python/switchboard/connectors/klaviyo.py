@@ -180,7 +180,7 @@ class KlaviyoEvents(Entity):
         """List events. (klaviyo events.list)
 
         Args:
-            page_size_: Records per page (at most 100); 1..100; default 20
+            page_size_: Records per page, 1 to 1000 (Klaviyo's default 200); 1..1000; default 200
             page_cursor_: An opaque page cursor, as in the previous page's links.next
             sort: The sort order: datetime or -datetime (newest first), timestamp or -timestamp; default "-datetime"
             next_page_url: The next page's URL, as the previous page gave it (meta.next); the request goes there with the query it carries
@@ -198,7 +198,7 @@ class SyncKlaviyoEvents(SyncEntity):
         """List events. (klaviyo events.list)
 
         Args:
-            page_size_: Records per page (at most 100); 1..100; default 20
+            page_size_: Records per page, 1 to 1000 (Klaviyo's default 200); 1..1000; default 200
             page_cursor_: An opaque page cursor, as in the previous page's links.next
             sort: The sort order: datetime or -datetime (newest first), timestamp or -timestamp; default "-datetime"
             next_page_url: The next page's URL, as the previous page gave it (meta.next); the request goes there with the query it carries
@@ -266,7 +266,7 @@ class KlaviyoFlows(Entity):
         """List flows. (klaviyo flows.list)
 
         Args:
-            page_size_: Records per page (at most 100); 1..100; default 20
+            page_size_: Records per page, at most 50 (Klaviyo's default 50); 1..50; default 50
             page_cursor_: An opaque page cursor, as in the previous page's links.next
             next_page_url: The next page's URL, as the previous page gave it (meta.next); the request goes there with the query it carries
         """
@@ -291,7 +291,7 @@ class SyncKlaviyoFlows(SyncEntity):
         """List flows. (klaviyo flows.list)
 
         Args:
-            page_size_: Records per page (at most 100); 1..100; default 20
+            page_size_: Records per page, at most 50 (Klaviyo's default 50); 1..50; default 50
             page_cursor_: An opaque page cursor, as in the previous page's links.next
             next_page_url: The next page's URL, as the previous page gave it (meta.next); the request goes there with the query it carries
         """

@@ -149,8 +149,8 @@ class LinkedinAdsAccountUsers(Entity):
         """Give a member a role on an ad account. (linkedin-ads account_users.create)
 
         Args:
-            account: The ad account URN
-            user: The member URN
+            account: The ad account URN as is (urn:li:sponsoredAccount:123); it is URL-encoded for you
+            user: The member URN as is (urn:li:person:abc); it is URL-encoded for you
             role: (no description)
         """
         return await self._run("create", {"account": account, "user": user, "role": role})  # type: ignore[no-any-return]
@@ -159,8 +159,8 @@ class LinkedinAdsAccountUsers(Entity):
         """Change a member's role on an ad account. (linkedin-ads account_users.update)
 
         Args:
-            account: The ad account URN
-            user: The member URN
+            account: The ad account URN as is (urn:li:sponsoredAccount:123); it is URL-encoded for you
+            user: The member URN as is (urn:li:person:abc); it is URL-encoded for you
             patch: A Rest.li partial update: `{"$set": {"field": value}}` and/or `{"$unset": ["field"]}`
         """
         return await self._run("update", {"account": account, "user": user, "patch": patch})  # type: ignore[no-any-return]
@@ -169,8 +169,8 @@ class LinkedinAdsAccountUsers(Entity):
         """Remove a member from an ad account. (linkedin-ads account_users.delete)
 
         Args:
-            account: The ad account URN
-            user: The member URN
+            account: The ad account URN as is (urn:li:sponsoredAccount:123); it is URL-encoded for you
+            user: The member URN as is (urn:li:person:abc); it is URL-encoded for you
         """
         return await self._run("delete", {"account": account, "user": user})  # type: ignore[no-any-return]
 
@@ -196,8 +196,8 @@ class SyncLinkedinAdsAccountUsers(SyncEntity):
         """Give a member a role on an ad account. (linkedin-ads account_users.create)
 
         Args:
-            account: The ad account URN
-            user: The member URN
+            account: The ad account URN as is (urn:li:sponsoredAccount:123); it is URL-encoded for you
+            user: The member URN as is (urn:li:person:abc); it is URL-encoded for you
             role: (no description)
         """
         return self._run("create", {"account": account, "user": user, "role": role})  # type: ignore[no-any-return]
@@ -206,8 +206,8 @@ class SyncLinkedinAdsAccountUsers(SyncEntity):
         """Change a member's role on an ad account. (linkedin-ads account_users.update)
 
         Args:
-            account: The ad account URN
-            user: The member URN
+            account: The ad account URN as is (urn:li:sponsoredAccount:123); it is URL-encoded for you
+            user: The member URN as is (urn:li:person:abc); it is URL-encoded for you
             patch: A Rest.li partial update: `{"$set": {"field": value}}` and/or `{"$unset": ["field"]}`
         """
         return self._run("update", {"account": account, "user": user, "patch": patch})  # type: ignore[no-any-return]
@@ -216,8 +216,8 @@ class SyncLinkedinAdsAccountUsers(SyncEntity):
         """Remove a member from an ad account. (linkedin-ads account_users.delete)
 
         Args:
-            account: The ad account URN
-            user: The member URN
+            account: The ad account URN as is (urn:li:sponsoredAccount:123); it is URL-encoded for you
+            user: The member URN as is (urn:li:person:abc); it is URL-encoded for you
         """
         return self._run("delete", {"account": account, "user": user})  # type: ignore[no-any-return]
 
@@ -516,7 +516,7 @@ class LinkedinAdsCreatives(Entity):
 
         Args:
             account_id: The numeric ad account id
-            id: The creative URN, URL-encoded (urn%3Ali%3AsponsoredCreative%3A123)
+            id: The creative URN as is (urn:li:sponsoredCreative:123); it is URL-encoded for you
         """
         return await self._run("get", {"account_id": account_id, "id": id})  # type: ignore[no-any-return]
 
@@ -525,7 +525,7 @@ class LinkedinAdsCreatives(Entity):
 
         Args:
             account_id: The numeric ad account id
-            id: The creative URN, URL-encoded (urn%3Ali%3AsponsoredCreative%3A123)
+            id: The creative URN as is (urn:li:sponsoredCreative:123); it is URL-encoded for you
             patch: A Rest.li partial update: `{"$set": {"field": value}}` and/or `{"$unset": ["field"]}`
         """
         return await self._run("update", {"account_id": account_id, "id": id, "patch": patch})  # type: ignore[no-any-return]
@@ -535,7 +535,7 @@ class LinkedinAdsCreatives(Entity):
 
         Args:
             account_id: The numeric ad account id
-            id: The creative URN, URL-encoded (urn%3Ali%3AsponsoredCreative%3A123)
+            id: The creative URN as is (urn:li:sponsoredCreative:123); it is URL-encoded for you
         """
         return await self._run("delete", {"account_id": account_id, "id": id})  # type: ignore[no-any-return]
 
@@ -574,7 +574,7 @@ class SyncLinkedinAdsCreatives(SyncEntity):
 
         Args:
             account_id: The numeric ad account id
-            id: The creative URN, URL-encoded (urn%3Ali%3AsponsoredCreative%3A123)
+            id: The creative URN as is (urn:li:sponsoredCreative:123); it is URL-encoded for you
         """
         return self._run("get", {"account_id": account_id, "id": id})  # type: ignore[no-any-return]
 
@@ -583,7 +583,7 @@ class SyncLinkedinAdsCreatives(SyncEntity):
 
         Args:
             account_id: The numeric ad account id
-            id: The creative URN, URL-encoded (urn%3Ali%3AsponsoredCreative%3A123)
+            id: The creative URN as is (urn:li:sponsoredCreative:123); it is URL-encoded for you
             patch: A Rest.li partial update: `{"$set": {"field": value}}` and/or `{"$unset": ["field"]}`
         """
         return self._run("update", {"account_id": account_id, "id": id, "patch": patch})  # type: ignore[no-any-return]
@@ -593,7 +593,7 @@ class SyncLinkedinAdsCreatives(SyncEntity):
 
         Args:
             account_id: The numeric ad account id
-            id: The creative URN, URL-encoded (urn%3Ali%3AsponsoredCreative%3A123)
+            id: The creative URN as is (urn:li:sponsoredCreative:123); it is URL-encoded for you
         """
         return self._run("delete", {"account_id": account_id, "id": id})  # type: ignore[no-any-return]
 
@@ -615,7 +615,7 @@ class LinkedinAdsConversions(Entity):
         """
         return await self._run("list", {"account": account, "q": q, "count": count, "start": start})  # type: ignore[no-any-return]
 
-    async def create(self, *, account: str, name: str, type: str, auto_association_type: Literal["ALL_CAMPAIGNS"] | None = None, attribution_type: Literal["LAST_TOUCH_BY_CAMPAIGN", "LAST_TOUCH_BY_CONVERSION"] | None = None, post_click_attribution_window_size: int | None = None, view_through_attribution_window_size: int | None = None, enabled: bool | None = None, url_match_rule_expression: Sequence[Sequence[Mapping[str, Any]]] | None = None, value: Mapping[str, Any] | None = None) -> ExecutionResult[Record]:
+    async def create(self, *, account: str, name: str, type: str, auto_association_type: Literal["ALL_CAMPAIGNS"] | None = None, attribution_type: Literal["LAST_TOUCH_BY_CAMPAIGN", "LAST_TOUCH_BY_CONVERSION"] | None = None, post_click_attribution_window_size: int | None = None, conversion_method: str | None = None, view_through_attribution_window_size: int | None = None, enabled: bool | None = None, url_match_rule_expression: Sequence[Sequence[Mapping[str, Any]]] | None = None, value: Mapping[str, Any] | None = None) -> ExecutionResult[Record]:
         """Create a conversion rule. (linkedin-ads conversions.create)
 
         Args:
@@ -624,13 +624,14 @@ class LinkedinAdsConversions(Entity):
             type: What is counted: LEAD, PURCHASE, SIGN_UP, 
             auto_association_type: Attach the rule to the account's campaigns right away
             attribution_type: (no description)
-            post_click_attribution_window_size: Days (1, 7, 30 or 90)
+            post_click_attribution_window_size: Days: 1, 7, 30 or 90 (365 for purchase, add-to-cart, qualified-lead and lead rules)
+            conversion_method: How events are registered: CONVERSIONS_API to stream them with conversion_events create (else Insight Tag rules)
             view_through_attribution_window_size: Days (1, 7, 30 or 90)
             enabled: (no description)
             url_match_rule_expression: Page URL rules (insight-tag rules)
             value: {amount, currencyCode}
         """
-        return await self._run("create", {"account": account, "name": name, "type": type, "autoAssociationType": auto_association_type, "attributionType": attribution_type, "postClickAttributionWindowSize": post_click_attribution_window_size, "viewThroughAttributionWindowSize": view_through_attribution_window_size, "enabled": enabled, "urlMatchRuleExpression": url_match_rule_expression, "value": value})  # type: ignore[no-any-return]
+        return await self._run("create", {"account": account, "name": name, "type": type, "autoAssociationType": auto_association_type, "attributionType": attribution_type, "postClickAttributionWindowSize": post_click_attribution_window_size, "conversionMethod": conversion_method, "viewThroughAttributionWindowSize": view_through_attribution_window_size, "enabled": enabled, "urlMatchRuleExpression": url_match_rule_expression, "value": value})  # type: ignore[no-any-return]
 
     async def get(self, *, id: int) -> ExecutionResult[LinkedinAdsConversion]:
         """Get a conversion rule. (linkedin-ads conversions.get)
@@ -668,7 +669,7 @@ class SyncLinkedinAdsConversions(SyncEntity):
         """
         return self._run("list", {"account": account, "q": q, "count": count, "start": start})  # type: ignore[no-any-return]
 
-    def create(self, *, account: str, name: str, type: str, auto_association_type: Literal["ALL_CAMPAIGNS"] | None = None, attribution_type: Literal["LAST_TOUCH_BY_CAMPAIGN", "LAST_TOUCH_BY_CONVERSION"] | None = None, post_click_attribution_window_size: int | None = None, view_through_attribution_window_size: int | None = None, enabled: bool | None = None, url_match_rule_expression: Sequence[Sequence[Mapping[str, Any]]] | None = None, value: Mapping[str, Any] | None = None) -> ExecutionResult[Record]:
+    def create(self, *, account: str, name: str, type: str, auto_association_type: Literal["ALL_CAMPAIGNS"] | None = None, attribution_type: Literal["LAST_TOUCH_BY_CAMPAIGN", "LAST_TOUCH_BY_CONVERSION"] | None = None, post_click_attribution_window_size: int | None = None, conversion_method: str | None = None, view_through_attribution_window_size: int | None = None, enabled: bool | None = None, url_match_rule_expression: Sequence[Sequence[Mapping[str, Any]]] | None = None, value: Mapping[str, Any] | None = None) -> ExecutionResult[Record]:
         """Create a conversion rule. (linkedin-ads conversions.create)
 
         Args:
@@ -677,13 +678,14 @@ class SyncLinkedinAdsConversions(SyncEntity):
             type: What is counted: LEAD, PURCHASE, SIGN_UP, 
             auto_association_type: Attach the rule to the account's campaigns right away
             attribution_type: (no description)
-            post_click_attribution_window_size: Days (1, 7, 30 or 90)
+            post_click_attribution_window_size: Days: 1, 7, 30 or 90 (365 for purchase, add-to-cart, qualified-lead and lead rules)
+            conversion_method: How events are registered: CONVERSIONS_API to stream them with conversion_events create (else Insight Tag rules)
             view_through_attribution_window_size: Days (1, 7, 30 or 90)
             enabled: (no description)
             url_match_rule_expression: Page URL rules (insight-tag rules)
             value: {amount, currencyCode}
         """
-        return self._run("create", {"account": account, "name": name, "type": type, "autoAssociationType": auto_association_type, "attributionType": attribution_type, "postClickAttributionWindowSize": post_click_attribution_window_size, "viewThroughAttributionWindowSize": view_through_attribution_window_size, "enabled": enabled, "urlMatchRuleExpression": url_match_rule_expression, "value": value})  # type: ignore[no-any-return]
+        return self._run("create", {"account": account, "name": name, "type": type, "autoAssociationType": auto_association_type, "attributionType": attribution_type, "postClickAttributionWindowSize": post_click_attribution_window_size, "conversionMethod": conversion_method, "viewThroughAttributionWindowSize": view_through_attribution_window_size, "enabled": enabled, "urlMatchRuleExpression": url_match_rule_expression, "value": value})  # type: ignore[no-any-return]
 
     def get(self, *, id: int) -> ExecutionResult[LinkedinAdsConversion]:
         """Get a conversion rule. (linkedin-ads conversions.get)
@@ -794,18 +796,18 @@ class LinkedinAdsAdCampaignAnalytics(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "ad_campaign_analytics"
 
-    async def list(self, *, campaigns: str, q: str | None = None, pivot: str | None = None, time_granularity: Literal["DAILY", "MONTHLY", "ALL"] | None = None, date_range: str | None = None, fields: str | None = None) -> ExecutionResult[list[LinkedinAdsAdCampaignAnalytic]]:
+    async def list(self, *, date_range: str, campaigns: str, q: str | None = None, pivot: str | None = None, time_granularity: Literal["DAILY", "MONTHLY", "YEARLY", "ALL"] | None = None, fields: str | None = None) -> ExecutionResult[list[LinkedinAdsAdCampaignAnalytic]]:
         """Campaign performance. (linkedin-ads ad_campaign_analytics.list)
 
         Args:
+            date_range: The days covered, Rest.li syntax: (start:(year:2024,month:1,day:1),end:(year:2024,month:1,day:31)); end is optional
             campaigns: The campaigns to report on, a Rest.li list of URNs: List(urn%3Ali%3AsponsoredCampaign%3A123)
             q: The analytics finder; default "analytics"
             pivot: Group rows by campaign; default "CAMPAIGN"
-            time_granularity: One row per day, per month, or one for the whole range; default "DAILY"
-            date_range: The days covered, Rest.li syntax: (start:(year:2024,month:1,day:1),end:(year:2024,month:1,day:31)); end is optional; default "(start:(year:2024,month:1,day:1),end:(year:2024,month:12,day:31))"
+            time_granularity: One row per day, per month, per year, or one for the whole range; default "DAILY"
             fields: Comma-separated metrics to return (at most 20), e.g. impressions,clicks,costInUsd,dateRange,pivotValues
         """
-        return await self._run("list", {"campaigns": campaigns, "q": q, "pivot": pivot, "timeGranularity": time_granularity, "dateRange": date_range, "fields": fields})  # type: ignore[no-any-return]
+        return await self._run("list", {"dateRange": date_range, "campaigns": campaigns, "q": q, "pivot": pivot, "timeGranularity": time_granularity, "fields": fields})  # type: ignore[no-any-return]
 
 
 class SyncLinkedinAdsAdCampaignAnalytics(SyncEntity):
@@ -814,18 +816,18 @@ class SyncLinkedinAdsAdCampaignAnalytics(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "ad_campaign_analytics"
 
-    def list(self, *, campaigns: str, q: str | None = None, pivot: str | None = None, time_granularity: Literal["DAILY", "MONTHLY", "ALL"] | None = None, date_range: str | None = None, fields: str | None = None) -> ExecutionResult[list[LinkedinAdsAdCampaignAnalytic]]:
+    def list(self, *, date_range: str, campaigns: str, q: str | None = None, pivot: str | None = None, time_granularity: Literal["DAILY", "MONTHLY", "YEARLY", "ALL"] | None = None, fields: str | None = None) -> ExecutionResult[list[LinkedinAdsAdCampaignAnalytic]]:
         """Campaign performance. (linkedin-ads ad_campaign_analytics.list)
 
         Args:
+            date_range: The days covered, Rest.li syntax: (start:(year:2024,month:1,day:1),end:(year:2024,month:1,day:31)); end is optional
             campaigns: The campaigns to report on, a Rest.li list of URNs: List(urn%3Ali%3AsponsoredCampaign%3A123)
             q: The analytics finder; default "analytics"
             pivot: Group rows by campaign; default "CAMPAIGN"
-            time_granularity: One row per day, per month, or one for the whole range; default "DAILY"
-            date_range: The days covered, Rest.li syntax: (start:(year:2024,month:1,day:1),end:(year:2024,month:1,day:31)); end is optional; default "(start:(year:2024,month:1,day:1),end:(year:2024,month:12,day:31))"
+            time_granularity: One row per day, per month, per year, or one for the whole range; default "DAILY"
             fields: Comma-separated metrics to return (at most 20), e.g. impressions,clicks,costInUsd,dateRange,pivotValues
         """
-        return self._run("list", {"campaigns": campaigns, "q": q, "pivot": pivot, "timeGranularity": time_granularity, "dateRange": date_range, "fields": fields})  # type: ignore[no-any-return]
+        return self._run("list", {"dateRange": date_range, "campaigns": campaigns, "q": q, "pivot": pivot, "timeGranularity": time_granularity, "fields": fields})  # type: ignore[no-any-return]
 
 
 class LinkedinAdsAdCreativeAnalytics(Entity):
@@ -834,18 +836,18 @@ class LinkedinAdsAdCreativeAnalytics(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "ad_creative_analytics"
 
-    async def list(self, *, creatives: str, q: str | None = None, pivot: str | None = None, time_granularity: Literal["DAILY", "MONTHLY", "ALL"] | None = None, date_range: str | None = None, fields: str | None = None) -> ExecutionResult[list[LinkedinAdsAdCampaignAnalytic]]:
+    async def list(self, *, date_range: str, creatives: str, q: str | None = None, pivot: str | None = None, time_granularity: Literal["DAILY", "MONTHLY", "YEARLY", "ALL"] | None = None, fields: str | None = None) -> ExecutionResult[list[LinkedinAdsAdCampaignAnalytic]]:
         """Creative performance. (linkedin-ads ad_creative_analytics.list)
 
         Args:
+            date_range: The days covered, Rest.li syntax: (start:(year:2024,month:1,day:1),end:(year:2024,month:1,day:31)); end is optional
             creatives: The creatives to report on, a Rest.li list of URNs: List(urn%3Ali%3AsponsoredCreative%3A123)
             q: The analytics finder; default "analytics"
             pivot: Group rows by creative; default "CREATIVE"
-            time_granularity: One row per day, per month, or one for the whole range; default "DAILY"
-            date_range: The days covered, Rest.li syntax: (start:(year:2024,month:1,day:1),end:(year:2024,month:1,day:31)); end is optional; default "(start:(year:2024,month:1,day:1),end:(year:2024,month:12,day:31))"
+            time_granularity: One row per day, per month, per year, or one for the whole range; default "DAILY"
             fields: Comma-separated metrics to return (at most 20), e.g. impressions,clicks,costInUsd,dateRange,pivotValues
         """
-        return await self._run("list", {"creatives": creatives, "q": q, "pivot": pivot, "timeGranularity": time_granularity, "dateRange": date_range, "fields": fields})  # type: ignore[no-any-return]
+        return await self._run("list", {"dateRange": date_range, "creatives": creatives, "q": q, "pivot": pivot, "timeGranularity": time_granularity, "fields": fields})  # type: ignore[no-any-return]
 
 
 class SyncLinkedinAdsAdCreativeAnalytics(SyncEntity):
@@ -854,18 +856,18 @@ class SyncLinkedinAdsAdCreativeAnalytics(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "ad_creative_analytics"
 
-    def list(self, *, creatives: str, q: str | None = None, pivot: str | None = None, time_granularity: Literal["DAILY", "MONTHLY", "ALL"] | None = None, date_range: str | None = None, fields: str | None = None) -> ExecutionResult[list[LinkedinAdsAdCampaignAnalytic]]:
+    def list(self, *, date_range: str, creatives: str, q: str | None = None, pivot: str | None = None, time_granularity: Literal["DAILY", "MONTHLY", "YEARLY", "ALL"] | None = None, fields: str | None = None) -> ExecutionResult[list[LinkedinAdsAdCampaignAnalytic]]:
         """Creative performance. (linkedin-ads ad_creative_analytics.list)
 
         Args:
+            date_range: The days covered, Rest.li syntax: (start:(year:2024,month:1,day:1),end:(year:2024,month:1,day:31)); end is optional
             creatives: The creatives to report on, a Rest.li list of URNs: List(urn%3Ali%3AsponsoredCreative%3A123)
             q: The analytics finder; default "analytics"
             pivot: Group rows by creative; default "CREATIVE"
-            time_granularity: One row per day, per month, or one for the whole range; default "DAILY"
-            date_range: The days covered, Rest.li syntax: (start:(year:2024,month:1,day:1),end:(year:2024,month:1,day:31)); end is optional; default "(start:(year:2024,month:1,day:1),end:(year:2024,month:12,day:31))"
+            time_granularity: One row per day, per month, per year, or one for the whole range; default "DAILY"
             fields: Comma-separated metrics to return (at most 20), e.g. impressions,clicks,costInUsd,dateRange,pivotValues
         """
-        return self._run("list", {"creatives": creatives, "q": q, "pivot": pivot, "timeGranularity": time_granularity, "dateRange": date_range, "fields": fields})  # type: ignore[no-any-return]
+        return self._run("list", {"dateRange": date_range, "creatives": creatives, "q": q, "pivot": pivot, "timeGranularity": time_granularity, "fields": fields})  # type: ignore[no-any-return]
 
 
 class LinkedinAdsAdImpressionDeviceAnalytics(Entity):
@@ -874,18 +876,18 @@ class LinkedinAdsAdImpressionDeviceAnalytics(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "ad_impression_device_analytics"
 
-    async def list(self, *, campaigns: str, q: str | None = None, pivot: str | None = None, time_granularity: Literal["DAILY", "MONTHLY", "ALL"] | None = None, date_range: str | None = None, fields: str | None = None) -> ExecutionResult[list[LinkedinAdsAdCampaignAnalytic]]:
+    async def list(self, *, date_range: str, campaigns: str, q: str | None = None, pivot: str | None = None, time_granularity: Literal["DAILY", "MONTHLY", "YEARLY", "ALL"] | None = None, fields: str | None = None) -> ExecutionResult[list[LinkedinAdsAdCampaignAnalytic]]:
         """Campaign performance by device type. (linkedin-ads ad_impression_device_analytics.list)
 
         Args:
+            date_range: The days covered, Rest.li syntax: (start:(year:2024,month:1,day:1),end:(year:2024,month:1,day:31)); end is optional
             campaigns: The campaigns to report on, a Rest.li list of URNs: List(urn%3Ali%3AsponsoredCampaign%3A123)
             q: The analytics finder; default "analytics"
             pivot: Group rows by the device the ad was shown on; default "IMPRESSION_DEVICE_TYPE"
-            time_granularity: One row per day, per month, or one for the whole range; default "DAILY"
-            date_range: The days covered, Rest.li syntax: (start:(year:2024,month:1,day:1),end:(year:2024,month:1,day:31)); end is optional; default "(start:(year:2024,month:1,day:1),end:(year:2024,month:12,day:31))"
+            time_granularity: One row per day, per month, per year, or one for the whole range; default "DAILY"
             fields: Comma-separated metrics to return (at most 20), e.g. impressions,clicks,costInUsd,dateRange,pivotValues
         """
-        return await self._run("list", {"campaigns": campaigns, "q": q, "pivot": pivot, "timeGranularity": time_granularity, "dateRange": date_range, "fields": fields})  # type: ignore[no-any-return]
+        return await self._run("list", {"dateRange": date_range, "campaigns": campaigns, "q": q, "pivot": pivot, "timeGranularity": time_granularity, "fields": fields})  # type: ignore[no-any-return]
 
 
 class SyncLinkedinAdsAdImpressionDeviceAnalytics(SyncEntity):
@@ -894,18 +896,18 @@ class SyncLinkedinAdsAdImpressionDeviceAnalytics(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "ad_impression_device_analytics"
 
-    def list(self, *, campaigns: str, q: str | None = None, pivot: str | None = None, time_granularity: Literal["DAILY", "MONTHLY", "ALL"] | None = None, date_range: str | None = None, fields: str | None = None) -> ExecutionResult[list[LinkedinAdsAdCampaignAnalytic]]:
+    def list(self, *, date_range: str, campaigns: str, q: str | None = None, pivot: str | None = None, time_granularity: Literal["DAILY", "MONTHLY", "YEARLY", "ALL"] | None = None, fields: str | None = None) -> ExecutionResult[list[LinkedinAdsAdCampaignAnalytic]]:
         """Campaign performance by device type. (linkedin-ads ad_impression_device_analytics.list)
 
         Args:
+            date_range: The days covered, Rest.li syntax: (start:(year:2024,month:1,day:1),end:(year:2024,month:1,day:31)); end is optional
             campaigns: The campaigns to report on, a Rest.li list of URNs: List(urn%3Ali%3AsponsoredCampaign%3A123)
             q: The analytics finder; default "analytics"
             pivot: Group rows by the device the ad was shown on; default "IMPRESSION_DEVICE_TYPE"
-            time_granularity: One row per day, per month, or one for the whole range; default "DAILY"
-            date_range: The days covered, Rest.li syntax: (start:(year:2024,month:1,day:1),end:(year:2024,month:1,day:31)); end is optional; default "(start:(year:2024,month:1,day:1),end:(year:2024,month:12,day:31))"
+            time_granularity: One row per day, per month, per year, or one for the whole range; default "DAILY"
             fields: Comma-separated metrics to return (at most 20), e.g. impressions,clicks,costInUsd,dateRange,pivotValues
         """
-        return self._run("list", {"campaigns": campaigns, "q": q, "pivot": pivot, "timeGranularity": time_granularity, "dateRange": date_range, "fields": fields})  # type: ignore[no-any-return]
+        return self._run("list", {"dateRange": date_range, "campaigns": campaigns, "q": q, "pivot": pivot, "timeGranularity": time_granularity, "fields": fields})  # type: ignore[no-any-return]
 
 
 class LinkedinAdsAdMemberCompanyAnalytics(Entity):
@@ -914,18 +916,18 @@ class LinkedinAdsAdMemberCompanyAnalytics(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "ad_member_company_analytics"
 
-    async def list(self, *, campaigns: str, q: str | None = None, pivot: str | None = None, time_granularity: Literal["DAILY", "MONTHLY", "ALL"] | None = None, date_range: str | None = None, fields: str | None = None) -> ExecutionResult[list[LinkedinAdsAdCampaignAnalytic]]:
+    async def list(self, *, date_range: str, campaigns: str, q: str | None = None, pivot: str | None = None, time_granularity: Literal["DAILY", "MONTHLY", "YEARLY", "ALL"] | None = None, fields: str | None = None) -> ExecutionResult[list[LinkedinAdsAdCampaignAnalytic]]:
         """Campaign performance by the viewer's company. (linkedin-ads ad_member_company_analytics.list)
 
         Args:
+            date_range: The days covered, Rest.li syntax: (start:(year:2024,month:1,day:1),end:(year:2024,month:1,day:31)); end is optional
             campaigns: The campaigns to report on, a Rest.li list of URNs: List(urn%3Ali%3AsponsoredCampaign%3A123)
             q: The analytics finder; default "analytics"
             pivot: Group rows by the members' employer; default "MEMBER_COMPANY"
-            time_granularity: One row per day, per month, or one for the whole range; default "DAILY"
-            date_range: The days covered, Rest.li syntax: (start:(year:2024,month:1,day:1),end:(year:2024,month:1,day:31)); end is optional; default "(start:(year:2024,month:1,day:1),end:(year:2024,month:12,day:31))"
+            time_granularity: One row per day, per month, per year, or one for the whole range; default "DAILY"
             fields: Comma-separated metrics to return (at most 20), e.g. impressions,clicks,costInUsd,dateRange,pivotValues
         """
-        return await self._run("list", {"campaigns": campaigns, "q": q, "pivot": pivot, "timeGranularity": time_granularity, "dateRange": date_range, "fields": fields})  # type: ignore[no-any-return]
+        return await self._run("list", {"dateRange": date_range, "campaigns": campaigns, "q": q, "pivot": pivot, "timeGranularity": time_granularity, "fields": fields})  # type: ignore[no-any-return]
 
 
 class SyncLinkedinAdsAdMemberCompanyAnalytics(SyncEntity):
@@ -934,18 +936,18 @@ class SyncLinkedinAdsAdMemberCompanyAnalytics(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "ad_member_company_analytics"
 
-    def list(self, *, campaigns: str, q: str | None = None, pivot: str | None = None, time_granularity: Literal["DAILY", "MONTHLY", "ALL"] | None = None, date_range: str | None = None, fields: str | None = None) -> ExecutionResult[list[LinkedinAdsAdCampaignAnalytic]]:
+    def list(self, *, date_range: str, campaigns: str, q: str | None = None, pivot: str | None = None, time_granularity: Literal["DAILY", "MONTHLY", "YEARLY", "ALL"] | None = None, fields: str | None = None) -> ExecutionResult[list[LinkedinAdsAdCampaignAnalytic]]:
         """Campaign performance by the viewer's company. (linkedin-ads ad_member_company_analytics.list)
 
         Args:
+            date_range: The days covered, Rest.li syntax: (start:(year:2024,month:1,day:1),end:(year:2024,month:1,day:31)); end is optional
             campaigns: The campaigns to report on, a Rest.li list of URNs: List(urn%3Ali%3AsponsoredCampaign%3A123)
             q: The analytics finder; default "analytics"
             pivot: Group rows by the members' employer; default "MEMBER_COMPANY"
-            time_granularity: One row per day, per month, or one for the whole range; default "DAILY"
-            date_range: The days covered, Rest.li syntax: (start:(year:2024,month:1,day:1),end:(year:2024,month:1,day:31)); end is optional; default "(start:(year:2024,month:1,day:1),end:(year:2024,month:12,day:31))"
+            time_granularity: One row per day, per month, per year, or one for the whole range; default "DAILY"
             fields: Comma-separated metrics to return (at most 20), e.g. impressions,clicks,costInUsd,dateRange,pivotValues
         """
-        return self._run("list", {"campaigns": campaigns, "q": q, "pivot": pivot, "timeGranularity": time_granularity, "dateRange": date_range, "fields": fields})  # type: ignore[no-any-return]
+        return self._run("list", {"dateRange": date_range, "campaigns": campaigns, "q": q, "pivot": pivot, "timeGranularity": time_granularity, "fields": fields})  # type: ignore[no-any-return]
 
 
 class LinkedinAdsAdMemberCompanySizeAnalytics(Entity):
@@ -954,18 +956,18 @@ class LinkedinAdsAdMemberCompanySizeAnalytics(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "ad_member_company_size_analytics"
 
-    async def list(self, *, campaigns: str, q: str | None = None, pivot: str | None = None, time_granularity: Literal["DAILY", "MONTHLY", "ALL"] | None = None, date_range: str | None = None, fields: str | None = None) -> ExecutionResult[list[LinkedinAdsAdCampaignAnalytic]]:
+    async def list(self, *, date_range: str, campaigns: str, q: str | None = None, pivot: str | None = None, time_granularity: Literal["DAILY", "MONTHLY", "YEARLY", "ALL"] | None = None, fields: str | None = None) -> ExecutionResult[list[LinkedinAdsAdCampaignAnalytic]]:
         """Campaign performance by the viewer's company size. (linkedin-ads ad_member_company_size_analytics.list)
 
         Args:
+            date_range: The days covered, Rest.li syntax: (start:(year:2024,month:1,day:1),end:(year:2024,month:1,day:31)); end is optional
             campaigns: The campaigns to report on, a Rest.li list of URNs: List(urn%3Ali%3AsponsoredCampaign%3A123)
             q: The analytics finder; default "analytics"
             pivot: Group rows by the size of the members' employer; default "MEMBER_COMPANY_SIZE"
-            time_granularity: One row per day, per month, or one for the whole range; default "DAILY"
-            date_range: The days covered, Rest.li syntax: (start:(year:2024,month:1,day:1),end:(year:2024,month:1,day:31)); end is optional; default "(start:(year:2024,month:1,day:1),end:(year:2024,month:12,day:31))"
+            time_granularity: One row per day, per month, per year, or one for the whole range; default "DAILY"
             fields: Comma-separated metrics to return (at most 20), e.g. impressions,clicks,costInUsd,dateRange,pivotValues
         """
-        return await self._run("list", {"campaigns": campaigns, "q": q, "pivot": pivot, "timeGranularity": time_granularity, "dateRange": date_range, "fields": fields})  # type: ignore[no-any-return]
+        return await self._run("list", {"dateRange": date_range, "campaigns": campaigns, "q": q, "pivot": pivot, "timeGranularity": time_granularity, "fields": fields})  # type: ignore[no-any-return]
 
 
 class SyncLinkedinAdsAdMemberCompanySizeAnalytics(SyncEntity):
@@ -974,18 +976,18 @@ class SyncLinkedinAdsAdMemberCompanySizeAnalytics(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "ad_member_company_size_analytics"
 
-    def list(self, *, campaigns: str, q: str | None = None, pivot: str | None = None, time_granularity: Literal["DAILY", "MONTHLY", "ALL"] | None = None, date_range: str | None = None, fields: str | None = None) -> ExecutionResult[list[LinkedinAdsAdCampaignAnalytic]]:
+    def list(self, *, date_range: str, campaigns: str, q: str | None = None, pivot: str | None = None, time_granularity: Literal["DAILY", "MONTHLY", "YEARLY", "ALL"] | None = None, fields: str | None = None) -> ExecutionResult[list[LinkedinAdsAdCampaignAnalytic]]:
         """Campaign performance by the viewer's company size. (linkedin-ads ad_member_company_size_analytics.list)
 
         Args:
+            date_range: The days covered, Rest.li syntax: (start:(year:2024,month:1,day:1),end:(year:2024,month:1,day:31)); end is optional
             campaigns: The campaigns to report on, a Rest.li list of URNs: List(urn%3Ali%3AsponsoredCampaign%3A123)
             q: The analytics finder; default "analytics"
             pivot: Group rows by the size of the members' employer; default "MEMBER_COMPANY_SIZE"
-            time_granularity: One row per day, per month, or one for the whole range; default "DAILY"
-            date_range: The days covered, Rest.li syntax: (start:(year:2024,month:1,day:1),end:(year:2024,month:1,day:31)); end is optional; default "(start:(year:2024,month:1,day:1),end:(year:2024,month:12,day:31))"
+            time_granularity: One row per day, per month, per year, or one for the whole range; default "DAILY"
             fields: Comma-separated metrics to return (at most 20), e.g. impressions,clicks,costInUsd,dateRange,pivotValues
         """
-        return self._run("list", {"campaigns": campaigns, "q": q, "pivot": pivot, "timeGranularity": time_granularity, "dateRange": date_range, "fields": fields})  # type: ignore[no-any-return]
+        return self._run("list", {"dateRange": date_range, "campaigns": campaigns, "q": q, "pivot": pivot, "timeGranularity": time_granularity, "fields": fields})  # type: ignore[no-any-return]
 
 
 class LinkedinAdsAdMemberCountryAnalytics(Entity):
@@ -994,18 +996,18 @@ class LinkedinAdsAdMemberCountryAnalytics(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "ad_member_country_analytics"
 
-    async def list(self, *, campaigns: str, q: str | None = None, pivot: str | None = None, time_granularity: Literal["DAILY", "MONTHLY", "ALL"] | None = None, date_range: str | None = None, fields: str | None = None) -> ExecutionResult[list[LinkedinAdsAdCampaignAnalytic]]:
+    async def list(self, *, date_range: str, campaigns: str, q: str | None = None, pivot: str | None = None, time_granularity: Literal["DAILY", "MONTHLY", "YEARLY", "ALL"] | None = None, fields: str | None = None) -> ExecutionResult[list[LinkedinAdsAdCampaignAnalytic]]:
         """Campaign performance by the viewer's country. (linkedin-ads ad_member_country_analytics.list)
 
         Args:
+            date_range: The days covered, Rest.li syntax: (start:(year:2024,month:1,day:1),end:(year:2024,month:1,day:31)); end is optional
             campaigns: The campaigns to report on, a Rest.li list of URNs: List(urn%3Ali%3AsponsoredCampaign%3A123)
             q: The analytics finder; default "analytics"
             pivot: Group rows by the members' country; default "MEMBER_COUNTRY_V2"
-            time_granularity: One row per day, per month, or one for the whole range; default "DAILY"
-            date_range: The days covered, Rest.li syntax: (start:(year:2024,month:1,day:1),end:(year:2024,month:1,day:31)); end is optional; default "(start:(year:2024,month:1,day:1),end:(year:2024,month:12,day:31))"
+            time_granularity: One row per day, per month, per year, or one for the whole range; default "DAILY"
             fields: Comma-separated metrics to return (at most 20), e.g. impressions,clicks,costInUsd,dateRange,pivotValues
         """
-        return await self._run("list", {"campaigns": campaigns, "q": q, "pivot": pivot, "timeGranularity": time_granularity, "dateRange": date_range, "fields": fields})  # type: ignore[no-any-return]
+        return await self._run("list", {"dateRange": date_range, "campaigns": campaigns, "q": q, "pivot": pivot, "timeGranularity": time_granularity, "fields": fields})  # type: ignore[no-any-return]
 
 
 class SyncLinkedinAdsAdMemberCountryAnalytics(SyncEntity):
@@ -1014,18 +1016,18 @@ class SyncLinkedinAdsAdMemberCountryAnalytics(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "ad_member_country_analytics"
 
-    def list(self, *, campaigns: str, q: str | None = None, pivot: str | None = None, time_granularity: Literal["DAILY", "MONTHLY", "ALL"] | None = None, date_range: str | None = None, fields: str | None = None) -> ExecutionResult[list[LinkedinAdsAdCampaignAnalytic]]:
+    def list(self, *, date_range: str, campaigns: str, q: str | None = None, pivot: str | None = None, time_granularity: Literal["DAILY", "MONTHLY", "YEARLY", "ALL"] | None = None, fields: str | None = None) -> ExecutionResult[list[LinkedinAdsAdCampaignAnalytic]]:
         """Campaign performance by the viewer's country. (linkedin-ads ad_member_country_analytics.list)
 
         Args:
+            date_range: The days covered, Rest.li syntax: (start:(year:2024,month:1,day:1),end:(year:2024,month:1,day:31)); end is optional
             campaigns: The campaigns to report on, a Rest.li list of URNs: List(urn%3Ali%3AsponsoredCampaign%3A123)
             q: The analytics finder; default "analytics"
             pivot: Group rows by the members' country; default "MEMBER_COUNTRY_V2"
-            time_granularity: One row per day, per month, or one for the whole range; default "DAILY"
-            date_range: The days covered, Rest.li syntax: (start:(year:2024,month:1,day:1),end:(year:2024,month:1,day:31)); end is optional; default "(start:(year:2024,month:1,day:1),end:(year:2024,month:12,day:31))"
+            time_granularity: One row per day, per month, per year, or one for the whole range; default "DAILY"
             fields: Comma-separated metrics to return (at most 20), e.g. impressions,clicks,costInUsd,dateRange,pivotValues
         """
-        return self._run("list", {"campaigns": campaigns, "q": q, "pivot": pivot, "timeGranularity": time_granularity, "dateRange": date_range, "fields": fields})  # type: ignore[no-any-return]
+        return self._run("list", {"dateRange": date_range, "campaigns": campaigns, "q": q, "pivot": pivot, "timeGranularity": time_granularity, "fields": fields})  # type: ignore[no-any-return]
 
 
 class LinkedinAdsAdMemberIndustryAnalytics(Entity):
@@ -1034,18 +1036,18 @@ class LinkedinAdsAdMemberIndustryAnalytics(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "ad_member_industry_analytics"
 
-    async def list(self, *, campaigns: str, q: str | None = None, pivot: str | None = None, time_granularity: Literal["DAILY", "MONTHLY", "ALL"] | None = None, date_range: str | None = None, fields: str | None = None) -> ExecutionResult[list[LinkedinAdsAdCampaignAnalytic]]:
+    async def list(self, *, date_range: str, campaigns: str, q: str | None = None, pivot: str | None = None, time_granularity: Literal["DAILY", "MONTHLY", "YEARLY", "ALL"] | None = None, fields: str | None = None) -> ExecutionResult[list[LinkedinAdsAdCampaignAnalytic]]:
         """Campaign performance by the viewer's industry. (linkedin-ads ad_member_industry_analytics.list)
 
         Args:
+            date_range: The days covered, Rest.li syntax: (start:(year:2024,month:1,day:1),end:(year:2024,month:1,day:31)); end is optional
             campaigns: The campaigns to report on, a Rest.li list of URNs: List(urn%3Ali%3AsponsoredCampaign%3A123)
             q: The analytics finder; default "analytics"
             pivot: Group rows by the members' industry; default "MEMBER_INDUSTRY"
-            time_granularity: One row per day, per month, or one for the whole range; default "DAILY"
-            date_range: The days covered, Rest.li syntax: (start:(year:2024,month:1,day:1),end:(year:2024,month:1,day:31)); end is optional; default "(start:(year:2024,month:1,day:1),end:(year:2024,month:12,day:31))"
+            time_granularity: One row per day, per month, per year, or one for the whole range; default "DAILY"
             fields: Comma-separated metrics to return (at most 20), e.g. impressions,clicks,costInUsd,dateRange,pivotValues
         """
-        return await self._run("list", {"campaigns": campaigns, "q": q, "pivot": pivot, "timeGranularity": time_granularity, "dateRange": date_range, "fields": fields})  # type: ignore[no-any-return]
+        return await self._run("list", {"dateRange": date_range, "campaigns": campaigns, "q": q, "pivot": pivot, "timeGranularity": time_granularity, "fields": fields})  # type: ignore[no-any-return]
 
 
 class SyncLinkedinAdsAdMemberIndustryAnalytics(SyncEntity):
@@ -1054,18 +1056,18 @@ class SyncLinkedinAdsAdMemberIndustryAnalytics(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "ad_member_industry_analytics"
 
-    def list(self, *, campaigns: str, q: str | None = None, pivot: str | None = None, time_granularity: Literal["DAILY", "MONTHLY", "ALL"] | None = None, date_range: str | None = None, fields: str | None = None) -> ExecutionResult[list[LinkedinAdsAdCampaignAnalytic]]:
+    def list(self, *, date_range: str, campaigns: str, q: str | None = None, pivot: str | None = None, time_granularity: Literal["DAILY", "MONTHLY", "YEARLY", "ALL"] | None = None, fields: str | None = None) -> ExecutionResult[list[LinkedinAdsAdCampaignAnalytic]]:
         """Campaign performance by the viewer's industry. (linkedin-ads ad_member_industry_analytics.list)
 
         Args:
+            date_range: The days covered, Rest.li syntax: (start:(year:2024,month:1,day:1),end:(year:2024,month:1,day:31)); end is optional
             campaigns: The campaigns to report on, a Rest.li list of URNs: List(urn%3Ali%3AsponsoredCampaign%3A123)
             q: The analytics finder; default "analytics"
             pivot: Group rows by the members' industry; default "MEMBER_INDUSTRY"
-            time_granularity: One row per day, per month, or one for the whole range; default "DAILY"
-            date_range: The days covered, Rest.li syntax: (start:(year:2024,month:1,day:1),end:(year:2024,month:1,day:31)); end is optional; default "(start:(year:2024,month:1,day:1),end:(year:2024,month:12,day:31))"
+            time_granularity: One row per day, per month, per year, or one for the whole range; default "DAILY"
             fields: Comma-separated metrics to return (at most 20), e.g. impressions,clicks,costInUsd,dateRange,pivotValues
         """
-        return self._run("list", {"campaigns": campaigns, "q": q, "pivot": pivot, "timeGranularity": time_granularity, "dateRange": date_range, "fields": fields})  # type: ignore[no-any-return]
+        return self._run("list", {"dateRange": date_range, "campaigns": campaigns, "q": q, "pivot": pivot, "timeGranularity": time_granularity, "fields": fields})  # type: ignore[no-any-return]
 
 
 class LinkedinAdsAdMemberJobFunctionAnalytics(Entity):
@@ -1074,18 +1076,18 @@ class LinkedinAdsAdMemberJobFunctionAnalytics(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "ad_member_job_function_analytics"
 
-    async def list(self, *, campaigns: str, q: str | None = None, pivot: str | None = None, time_granularity: Literal["DAILY", "MONTHLY", "ALL"] | None = None, date_range: str | None = None, fields: str | None = None) -> ExecutionResult[list[LinkedinAdsAdCampaignAnalytic]]:
+    async def list(self, *, date_range: str, campaigns: str, q: str | None = None, pivot: str | None = None, time_granularity: Literal["DAILY", "MONTHLY", "YEARLY", "ALL"] | None = None, fields: str | None = None) -> ExecutionResult[list[LinkedinAdsAdCampaignAnalytic]]:
         """Campaign performance by the viewer's job function. (linkedin-ads ad_member_job_function_analytics.list)
 
         Args:
+            date_range: The days covered, Rest.li syntax: (start:(year:2024,month:1,day:1),end:(year:2024,month:1,day:31)); end is optional
             campaigns: The campaigns to report on, a Rest.li list of URNs: List(urn%3Ali%3AsponsoredCampaign%3A123)
             q: The analytics finder; default "analytics"
             pivot: Group rows by the members' job function; default "MEMBER_JOB_FUNCTION"
-            time_granularity: One row per day, per month, or one for the whole range; default "DAILY"
-            date_range: The days covered, Rest.li syntax: (start:(year:2024,month:1,day:1),end:(year:2024,month:1,day:31)); end is optional; default "(start:(year:2024,month:1,day:1),end:(year:2024,month:12,day:31))"
+            time_granularity: One row per day, per month, per year, or one for the whole range; default "DAILY"
             fields: Comma-separated metrics to return (at most 20), e.g. impressions,clicks,costInUsd,dateRange,pivotValues
         """
-        return await self._run("list", {"campaigns": campaigns, "q": q, "pivot": pivot, "timeGranularity": time_granularity, "dateRange": date_range, "fields": fields})  # type: ignore[no-any-return]
+        return await self._run("list", {"dateRange": date_range, "campaigns": campaigns, "q": q, "pivot": pivot, "timeGranularity": time_granularity, "fields": fields})  # type: ignore[no-any-return]
 
 
 class SyncLinkedinAdsAdMemberJobFunctionAnalytics(SyncEntity):
@@ -1094,18 +1096,18 @@ class SyncLinkedinAdsAdMemberJobFunctionAnalytics(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "ad_member_job_function_analytics"
 
-    def list(self, *, campaigns: str, q: str | None = None, pivot: str | None = None, time_granularity: Literal["DAILY", "MONTHLY", "ALL"] | None = None, date_range: str | None = None, fields: str | None = None) -> ExecutionResult[list[LinkedinAdsAdCampaignAnalytic]]:
+    def list(self, *, date_range: str, campaigns: str, q: str | None = None, pivot: str | None = None, time_granularity: Literal["DAILY", "MONTHLY", "YEARLY", "ALL"] | None = None, fields: str | None = None) -> ExecutionResult[list[LinkedinAdsAdCampaignAnalytic]]:
         """Campaign performance by the viewer's job function. (linkedin-ads ad_member_job_function_analytics.list)
 
         Args:
+            date_range: The days covered, Rest.li syntax: (start:(year:2024,month:1,day:1),end:(year:2024,month:1,day:31)); end is optional
             campaigns: The campaigns to report on, a Rest.li list of URNs: List(urn%3Ali%3AsponsoredCampaign%3A123)
             q: The analytics finder; default "analytics"
             pivot: Group rows by the members' job function; default "MEMBER_JOB_FUNCTION"
-            time_granularity: One row per day, per month, or one for the whole range; default "DAILY"
-            date_range: The days covered, Rest.li syntax: (start:(year:2024,month:1,day:1),end:(year:2024,month:1,day:31)); end is optional; default "(start:(year:2024,month:1,day:1),end:(year:2024,month:12,day:31))"
+            time_granularity: One row per day, per month, per year, or one for the whole range; default "DAILY"
             fields: Comma-separated metrics to return (at most 20), e.g. impressions,clicks,costInUsd,dateRange,pivotValues
         """
-        return self._run("list", {"campaigns": campaigns, "q": q, "pivot": pivot, "timeGranularity": time_granularity, "dateRange": date_range, "fields": fields})  # type: ignore[no-any-return]
+        return self._run("list", {"dateRange": date_range, "campaigns": campaigns, "q": q, "pivot": pivot, "timeGranularity": time_granularity, "fields": fields})  # type: ignore[no-any-return]
 
 
 class LinkedinAdsAdMemberJobTitleAnalytics(Entity):
@@ -1114,18 +1116,18 @@ class LinkedinAdsAdMemberJobTitleAnalytics(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "ad_member_job_title_analytics"
 
-    async def list(self, *, campaigns: str, q: str | None = None, pivot: str | None = None, time_granularity: Literal["DAILY", "MONTHLY", "ALL"] | None = None, date_range: str | None = None, fields: str | None = None) -> ExecutionResult[list[LinkedinAdsAdCampaignAnalytic]]:
+    async def list(self, *, date_range: str, campaigns: str, q: str | None = None, pivot: str | None = None, time_granularity: Literal["DAILY", "MONTHLY", "YEARLY", "ALL"] | None = None, fields: str | None = None) -> ExecutionResult[list[LinkedinAdsAdCampaignAnalytic]]:
         """Campaign performance by the viewer's job title. (linkedin-ads ad_member_job_title_analytics.list)
 
         Args:
+            date_range: The days covered, Rest.li syntax: (start:(year:2024,month:1,day:1),end:(year:2024,month:1,day:31)); end is optional
             campaigns: The campaigns to report on, a Rest.li list of URNs: List(urn%3Ali%3AsponsoredCampaign%3A123)
             q: The analytics finder; default "analytics"
             pivot: Group rows by the members' job title; default "MEMBER_JOB_TITLE"
-            time_granularity: One row per day, per month, or one for the whole range; default "DAILY"
-            date_range: The days covered, Rest.li syntax: (start:(year:2024,month:1,day:1),end:(year:2024,month:1,day:31)); end is optional; default "(start:(year:2024,month:1,day:1),end:(year:2024,month:12,day:31))"
+            time_granularity: One row per day, per month, per year, or one for the whole range; default "DAILY"
             fields: Comma-separated metrics to return (at most 20), e.g. impressions,clicks,costInUsd,dateRange,pivotValues
         """
-        return await self._run("list", {"campaigns": campaigns, "q": q, "pivot": pivot, "timeGranularity": time_granularity, "dateRange": date_range, "fields": fields})  # type: ignore[no-any-return]
+        return await self._run("list", {"dateRange": date_range, "campaigns": campaigns, "q": q, "pivot": pivot, "timeGranularity": time_granularity, "fields": fields})  # type: ignore[no-any-return]
 
 
 class SyncLinkedinAdsAdMemberJobTitleAnalytics(SyncEntity):
@@ -1134,18 +1136,18 @@ class SyncLinkedinAdsAdMemberJobTitleAnalytics(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "ad_member_job_title_analytics"
 
-    def list(self, *, campaigns: str, q: str | None = None, pivot: str | None = None, time_granularity: Literal["DAILY", "MONTHLY", "ALL"] | None = None, date_range: str | None = None, fields: str | None = None) -> ExecutionResult[list[LinkedinAdsAdCampaignAnalytic]]:
+    def list(self, *, date_range: str, campaigns: str, q: str | None = None, pivot: str | None = None, time_granularity: Literal["DAILY", "MONTHLY", "YEARLY", "ALL"] | None = None, fields: str | None = None) -> ExecutionResult[list[LinkedinAdsAdCampaignAnalytic]]:
         """Campaign performance by the viewer's job title. (linkedin-ads ad_member_job_title_analytics.list)
 
         Args:
+            date_range: The days covered, Rest.li syntax: (start:(year:2024,month:1,day:1),end:(year:2024,month:1,day:31)); end is optional
             campaigns: The campaigns to report on, a Rest.li list of URNs: List(urn%3Ali%3AsponsoredCampaign%3A123)
             q: The analytics finder; default "analytics"
             pivot: Group rows by the members' job title; default "MEMBER_JOB_TITLE"
-            time_granularity: One row per day, per month, or one for the whole range; default "DAILY"
-            date_range: The days covered, Rest.li syntax: (start:(year:2024,month:1,day:1),end:(year:2024,month:1,day:31)); end is optional; default "(start:(year:2024,month:1,day:1),end:(year:2024,month:12,day:31))"
+            time_granularity: One row per day, per month, per year, or one for the whole range; default "DAILY"
             fields: Comma-separated metrics to return (at most 20), e.g. impressions,clicks,costInUsd,dateRange,pivotValues
         """
-        return self._run("list", {"campaigns": campaigns, "q": q, "pivot": pivot, "timeGranularity": time_granularity, "dateRange": date_range, "fields": fields})  # type: ignore[no-any-return]
+        return self._run("list", {"dateRange": date_range, "campaigns": campaigns, "q": q, "pivot": pivot, "timeGranularity": time_granularity, "fields": fields})  # type: ignore[no-any-return]
 
 
 class LinkedinAdsAdMemberRegionAnalytics(Entity):
@@ -1154,18 +1156,18 @@ class LinkedinAdsAdMemberRegionAnalytics(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "ad_member_region_analytics"
 
-    async def list(self, *, campaigns: str, q: str | None = None, pivot: str | None = None, time_granularity: Literal["DAILY", "MONTHLY", "ALL"] | None = None, date_range: str | None = None, fields: str | None = None) -> ExecutionResult[list[LinkedinAdsAdCampaignAnalytic]]:
+    async def list(self, *, date_range: str, campaigns: str, q: str | None = None, pivot: str | None = None, time_granularity: Literal["DAILY", "MONTHLY", "YEARLY", "ALL"] | None = None, fields: str | None = None) -> ExecutionResult[list[LinkedinAdsAdCampaignAnalytic]]:
         """Campaign performance by the viewer's region. (linkedin-ads ad_member_region_analytics.list)
 
         Args:
+            date_range: The days covered, Rest.li syntax: (start:(year:2024,month:1,day:1),end:(year:2024,month:1,day:31)); end is optional
             campaigns: The campaigns to report on, a Rest.li list of URNs: List(urn%3Ali%3AsponsoredCampaign%3A123)
             q: The analytics finder; default "analytics"
             pivot: Group rows by the members' region; default "MEMBER_REGION_V2"
-            time_granularity: One row per day, per month, or one for the whole range; default "DAILY"
-            date_range: The days covered, Rest.li syntax: (start:(year:2024,month:1,day:1),end:(year:2024,month:1,day:31)); end is optional; default "(start:(year:2024,month:1,day:1),end:(year:2024,month:12,day:31))"
+            time_granularity: One row per day, per month, per year, or one for the whole range; default "DAILY"
             fields: Comma-separated metrics to return (at most 20), e.g. impressions,clicks,costInUsd,dateRange,pivotValues
         """
-        return await self._run("list", {"campaigns": campaigns, "q": q, "pivot": pivot, "timeGranularity": time_granularity, "dateRange": date_range, "fields": fields})  # type: ignore[no-any-return]
+        return await self._run("list", {"dateRange": date_range, "campaigns": campaigns, "q": q, "pivot": pivot, "timeGranularity": time_granularity, "fields": fields})  # type: ignore[no-any-return]
 
 
 class SyncLinkedinAdsAdMemberRegionAnalytics(SyncEntity):
@@ -1174,18 +1176,18 @@ class SyncLinkedinAdsAdMemberRegionAnalytics(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "ad_member_region_analytics"
 
-    def list(self, *, campaigns: str, q: str | None = None, pivot: str | None = None, time_granularity: Literal["DAILY", "MONTHLY", "ALL"] | None = None, date_range: str | None = None, fields: str | None = None) -> ExecutionResult[list[LinkedinAdsAdCampaignAnalytic]]:
+    def list(self, *, date_range: str, campaigns: str, q: str | None = None, pivot: str | None = None, time_granularity: Literal["DAILY", "MONTHLY", "YEARLY", "ALL"] | None = None, fields: str | None = None) -> ExecutionResult[list[LinkedinAdsAdCampaignAnalytic]]:
         """Campaign performance by the viewer's region. (linkedin-ads ad_member_region_analytics.list)
 
         Args:
+            date_range: The days covered, Rest.li syntax: (start:(year:2024,month:1,day:1),end:(year:2024,month:1,day:31)); end is optional
             campaigns: The campaigns to report on, a Rest.li list of URNs: List(urn%3Ali%3AsponsoredCampaign%3A123)
             q: The analytics finder; default "analytics"
             pivot: Group rows by the members' region; default "MEMBER_REGION_V2"
-            time_granularity: One row per day, per month, or one for the whole range; default "DAILY"
-            date_range: The days covered, Rest.li syntax: (start:(year:2024,month:1,day:1),end:(year:2024,month:1,day:31)); end is optional; default "(start:(year:2024,month:1,day:1),end:(year:2024,month:12,day:31))"
+            time_granularity: One row per day, per month, per year, or one for the whole range; default "DAILY"
             fields: Comma-separated metrics to return (at most 20), e.g. impressions,clicks,costInUsd,dateRange,pivotValues
         """
-        return self._run("list", {"campaigns": campaigns, "q": q, "pivot": pivot, "timeGranularity": time_granularity, "dateRange": date_range, "fields": fields})  # type: ignore[no-any-return]
+        return self._run("list", {"dateRange": date_range, "campaigns": campaigns, "q": q, "pivot": pivot, "timeGranularity": time_granularity, "fields": fields})  # type: ignore[no-any-return]
 
 
 class LinkedinAdsAdMemberSeniorityAnalytics(Entity):
@@ -1194,18 +1196,18 @@ class LinkedinAdsAdMemberSeniorityAnalytics(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "ad_member_seniority_analytics"
 
-    async def list(self, *, campaigns: str, q: str | None = None, pivot: str | None = None, time_granularity: Literal["DAILY", "MONTHLY", "ALL"] | None = None, date_range: str | None = None, fields: str | None = None) -> ExecutionResult[list[LinkedinAdsAdCampaignAnalytic]]:
+    async def list(self, *, date_range: str, campaigns: str, q: str | None = None, pivot: str | None = None, time_granularity: Literal["DAILY", "MONTHLY", "YEARLY", "ALL"] | None = None, fields: str | None = None) -> ExecutionResult[list[LinkedinAdsAdCampaignAnalytic]]:
         """Campaign performance by the viewer's seniority. (linkedin-ads ad_member_seniority_analytics.list)
 
         Args:
+            date_range: The days covered, Rest.li syntax: (start:(year:2024,month:1,day:1),end:(year:2024,month:1,day:31)); end is optional
             campaigns: The campaigns to report on, a Rest.li list of URNs: List(urn%3Ali%3AsponsoredCampaign%3A123)
             q: The analytics finder; default "analytics"
             pivot: Group rows by the members' seniority; default "MEMBER_SENIORITY"
-            time_granularity: One row per day, per month, or one for the whole range; default "DAILY"
-            date_range: The days covered, Rest.li syntax: (start:(year:2024,month:1,day:1),end:(year:2024,month:1,day:31)); end is optional; default "(start:(year:2024,month:1,day:1),end:(year:2024,month:12,day:31))"
+            time_granularity: One row per day, per month, per year, or one for the whole range; default "DAILY"
             fields: Comma-separated metrics to return (at most 20), e.g. impressions,clicks,costInUsd,dateRange,pivotValues
         """
-        return await self._run("list", {"campaigns": campaigns, "q": q, "pivot": pivot, "timeGranularity": time_granularity, "dateRange": date_range, "fields": fields})  # type: ignore[no-any-return]
+        return await self._run("list", {"dateRange": date_range, "campaigns": campaigns, "q": q, "pivot": pivot, "timeGranularity": time_granularity, "fields": fields})  # type: ignore[no-any-return]
 
 
 class SyncLinkedinAdsAdMemberSeniorityAnalytics(SyncEntity):
@@ -1214,18 +1216,18 @@ class SyncLinkedinAdsAdMemberSeniorityAnalytics(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "ad_member_seniority_analytics"
 
-    def list(self, *, campaigns: str, q: str | None = None, pivot: str | None = None, time_granularity: Literal["DAILY", "MONTHLY", "ALL"] | None = None, date_range: str | None = None, fields: str | None = None) -> ExecutionResult[list[LinkedinAdsAdCampaignAnalytic]]:
+    def list(self, *, date_range: str, campaigns: str, q: str | None = None, pivot: str | None = None, time_granularity: Literal["DAILY", "MONTHLY", "YEARLY", "ALL"] | None = None, fields: str | None = None) -> ExecutionResult[list[LinkedinAdsAdCampaignAnalytic]]:
         """Campaign performance by the viewer's seniority. (linkedin-ads ad_member_seniority_analytics.list)
 
         Args:
+            date_range: The days covered, Rest.li syntax: (start:(year:2024,month:1,day:1),end:(year:2024,month:1,day:31)); end is optional
             campaigns: The campaigns to report on, a Rest.li list of URNs: List(urn%3Ali%3AsponsoredCampaign%3A123)
             q: The analytics finder; default "analytics"
             pivot: Group rows by the members' seniority; default "MEMBER_SENIORITY"
-            time_granularity: One row per day, per month, or one for the whole range; default "DAILY"
-            date_range: The days covered, Rest.li syntax: (start:(year:2024,month:1,day:1),end:(year:2024,month:1,day:31)); end is optional; default "(start:(year:2024,month:1,day:1),end:(year:2024,month:12,day:31))"
+            time_granularity: One row per day, per month, per year, or one for the whole range; default "DAILY"
             fields: Comma-separated metrics to return (at most 20), e.g. impressions,clicks,costInUsd,dateRange,pivotValues
         """
-        return self._run("list", {"campaigns": campaigns, "q": q, "pivot": pivot, "timeGranularity": time_granularity, "dateRange": date_range, "fields": fields})  # type: ignore[no-any-return]
+        return self._run("list", {"dateRange": date_range, "campaigns": campaigns, "q": q, "pivot": pivot, "timeGranularity": time_granularity, "fields": fields})  # type: ignore[no-any-return]
 
 
 class LinkedinAdsLeadForms(Entity):

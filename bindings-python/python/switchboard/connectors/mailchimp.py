@@ -493,7 +493,7 @@ class MailchimpTags(Entity):
 
         Args:
             list_id: The audience's id (the list id, e.g. 4ca5becb8d)
-            name: Only tags whose name contains this text
+            name: Only tags whose name starts with this text
         """
         return await self._run("list", {"list_id": list_id, "name": name})  # type: ignore[no-any-return]
 
@@ -509,7 +509,7 @@ class SyncMailchimpTags(SyncEntity):
 
         Args:
             list_id: The audience's id (the list id, e.g. 4ca5becb8d)
-            name: Only tags whose name contains this text
+            name: Only tags whose name starts with this text
         """
         return self._run("list", {"list_id": list_id, "name": name})  # type: ignore[no-any-return]
 

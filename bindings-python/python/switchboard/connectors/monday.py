@@ -460,13 +460,17 @@ class MondayActivityLogs(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "activity_logs"
 
-    async def list(self, *, board_id: str) -> ExecutionResult[list[MondayActivityLog]]:
+    async def list(self, *, board_id: str, page: int | None = None, limit: int | None = None, from_: str | None = None, to: str | None = None) -> ExecutionResult[list[MondayActivityLog]]:
         """List a board's activity log, newest first. (monday activity_logs.list)
 
         Args:
             board_id: The board's id
+            page: The page to return, from 1; 1..; default 1
+            limit: Entries per page (monday.com's default 25); 1..; default 25
+            from_: Only entries at or after this time (ISO 8601)
+            to: Only entries before this time (ISO 8601)
         """
-        return await self._run("list", {"board_id": board_id})  # type: ignore[no-any-return]
+        return await self._run("list", {"board_id": board_id, "page": page, "limit": limit, "from": from_, "to": to})  # type: ignore[no-any-return]
 
 
 class SyncMondayActivityLogs(SyncEntity):
@@ -475,13 +479,17 @@ class SyncMondayActivityLogs(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "activity_logs"
 
-    def list(self, *, board_id: str) -> ExecutionResult[list[MondayActivityLog]]:
+    def list(self, *, board_id: str, page: int | None = None, limit: int | None = None, from_: str | None = None, to: str | None = None) -> ExecutionResult[list[MondayActivityLog]]:
         """List a board's activity log, newest first. (monday activity_logs.list)
 
         Args:
             board_id: The board's id
+            page: The page to return, from 1; 1..; default 1
+            limit: Entries per page (monday.com's default 25); 1..; default 25
+            from_: Only entries at or after this time (ISO 8601)
+            to: Only entries before this time (ISO 8601)
         """
-        return self._run("list", {"board_id": board_id})  # type: ignore[no-any-return]
+        return self._run("list", {"board_id": board_id, "page": page, "limit": limit, "from": from_, "to": to})  # type: ignore[no-any-return]
 
 
 class MondayConnector(Connector):

@@ -30,7 +30,7 @@ class OrbCustomers(Entity):
         """List customers. (orb customers.list)
 
         Args:
-            limit: Records per page (at most 100); 1..100; default 50
+            limit: Records per page (at most 100; Orb's default 20); 1..100; default 20
             cursor: The previous page's pagination_metadata.next_cursor
         """
         return await self._run("list", {"limit": limit, "cursor": cursor})  # type: ignore[no-any-return]
@@ -65,7 +65,7 @@ class SyncOrbCustomers(SyncEntity):
         """List customers. (orb customers.list)
 
         Args:
-            limit: Records per page (at most 100); 1..100; default 50
+            limit: Records per page (at most 100; Orb's default 20); 1..100; default 20
             cursor: The previous page's pagination_metadata.next_cursor
         """
         return self._run("list", {"limit": limit, "cursor": cursor})  # type: ignore[no-any-return]
@@ -96,17 +96,17 @@ class OrbSubscriptions(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "subscriptions"
 
-    async def list(self, *, limit: int | None = None, cursor: str | None = None, customer_id: str | None = None, external_customer_id: str | None = None, status: Literal["active", "ended", "upcoming"] | None = None) -> ExecutionResult[list[OrbSubscription]]:
+    async def list(self, *, limit: int | None = None, cursor: str | None = None, customer_id__: str | Sequence[str] | None = None, external_customer_id__: str | Sequence[str] | None = None, status: Literal["active", "ended", "upcoming"] | None = None) -> ExecutionResult[list[OrbSubscription]]:
         """List subscriptions. (orb subscriptions.list)
 
         Args:
-            limit: Records per page (at most 100); 1..100; default 50
+            limit: Records per page (at most 100; Orb's default 20); 1..100; default 20
             cursor: The previous page's pagination_metadata.next_cursor
-            customer_id: Only those of this customer (Orb's id)
-            external_customer_id: Only those of the customer with this external id
+            customer_id__: Only those of these customers (Orb ids; one, or a list sent repeated)
+            external_customer_id__: Only those of the customers with these external ids (one, or a list sent repeated)
             status: Only subscriptions in this state
         """
-        return await self._run("list", {"limit": limit, "cursor": cursor, "customer_id": customer_id, "external_customer_id": external_customer_id, "status": status})  # type: ignore[no-any-return]
+        return await self._run("list", {"limit": limit, "cursor": cursor, "customer_id[]": customer_id__, "external_customer_id[]": external_customer_id__, "status": status})  # type: ignore[no-any-return]
 
     async def get(self, *, subscription_id: str) -> ExecutionResult[OrbSubscription]:
         """Get a subscription. (orb subscriptions.get)
@@ -134,17 +134,17 @@ class SyncOrbSubscriptions(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "subscriptions"
 
-    def list(self, *, limit: int | None = None, cursor: str | None = None, customer_id: str | None = None, external_customer_id: str | None = None, status: Literal["active", "ended", "upcoming"] | None = None) -> ExecutionResult[list[OrbSubscription]]:
+    def list(self, *, limit: int | None = None, cursor: str | None = None, customer_id__: str | Sequence[str] | None = None, external_customer_id__: str | Sequence[str] | None = None, status: Literal["active", "ended", "upcoming"] | None = None) -> ExecutionResult[list[OrbSubscription]]:
         """List subscriptions. (orb subscriptions.list)
 
         Args:
-            limit: Records per page (at most 100); 1..100; default 50
+            limit: Records per page (at most 100; Orb's default 20); 1..100; default 20
             cursor: The previous page's pagination_metadata.next_cursor
-            customer_id: Only those of this customer (Orb's id)
-            external_customer_id: Only those of the customer with this external id
+            customer_id__: Only those of these customers (Orb ids; one, or a list sent repeated)
+            external_customer_id__: Only those of the customers with these external ids (one, or a list sent repeated)
             status: Only subscriptions in this state
         """
-        return self._run("list", {"limit": limit, "cursor": cursor, "customer_id": customer_id, "external_customer_id": external_customer_id, "status": status})  # type: ignore[no-any-return]
+        return self._run("list", {"limit": limit, "cursor": cursor, "customer_id[]": customer_id__, "external_customer_id[]": external_customer_id__, "status": status})  # type: ignore[no-any-return]
 
     def get(self, *, subscription_id: str) -> ExecutionResult[OrbSubscription]:
         """Get a subscription. (orb subscriptions.get)
@@ -176,7 +176,7 @@ class OrbPlans(Entity):
         """List plans. (orb plans.list)
 
         Args:
-            limit: Records per page (at most 100); 1..100; default 50
+            limit: Records per page (at most 100; Orb's default 20); 1..100; default 20
             cursor: The previous page's pagination_metadata.next_cursor
         """
         return await self._run("list", {"limit": limit, "cursor": cursor})  # type: ignore[no-any-return]
@@ -211,7 +211,7 @@ class SyncOrbPlans(SyncEntity):
         """List plans. (orb plans.list)
 
         Args:
-            limit: Records per page (at most 100); 1..100; default 50
+            limit: Records per page (at most 100; Orb's default 20); 1..100; default 20
             cursor: The previous page's pagination_metadata.next_cursor
         """
         return self._run("list", {"limit": limit, "cursor": cursor})  # type: ignore[no-any-return]
@@ -242,22 +242,22 @@ class OrbInvoices(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "invoices"
 
-    async def list(self, *, limit: int | None = None, cursor: str | None = None, customer_id: str | None = None, external_customer_id: str | None = None, subscription_id: str | None = None, invoice_date_gt: str | None = None, invoice_date_gte: str | None = None, invoice_date_lt: str | None = None, invoice_date_lte: str | None = None, status: Literal["draft", "issued", "paid", "synced", "void"] | None = None) -> ExecutionResult[list[OrbInvoice]]:
+    async def list(self, *, limit: int | None = None, cursor: str | None = None, customer_id: str | None = None, external_customer_id: str | None = None, subscription_id: str | None = None, invoice_date_gt_: str | None = None, invoice_date_gte_: str | None = None, invoice_date_lt_: str | None = None, invoice_date_lte_: str | None = None, status__: Literal["draft", "issued", "paid", "synced", "void"] | Sequence[Literal["draft", "issued", "paid", "synced", "void"]] | None = None) -> ExecutionResult[list[OrbInvoice]]:
         """List invoices. (orb invoices.list)
 
         Args:
-            limit: Records per page (at most 100); 1..100; default 50
+            limit: Records per page (at most 100; Orb's default 20); 1..100; default 20
             cursor: The previous page's pagination_metadata.next_cursor
             customer_id: Only those of this customer (Orb's id)
             external_customer_id: Only those of the customer with this external id
             subscription_id: Only invoices of this subscription
-            invoice_date_gt: Only invoices dated after this time
-            invoice_date_gte: Only invoices dated at or after this time
-            invoice_date_lt: Only invoices dated before this time
-            invoice_date_lte: Only invoices dated at or before this time
-            status: Only invoices in this state
+            invoice_date_gt_: Only invoices dated after this time
+            invoice_date_gte_: Only invoices dated at or after this time
+            invoice_date_lt_: Only invoices dated before this time
+            invoice_date_lte_: Only invoices dated at or before this time
+            status__: Only invoices in these states (one, or a list sent repeated)
         """
-        return await self._run("list", {"limit": limit, "cursor": cursor, "customer_id": customer_id, "external_customer_id": external_customer_id, "subscription_id": subscription_id, "invoice_date_gt": invoice_date_gt, "invoice_date_gte": invoice_date_gte, "invoice_date_lt": invoice_date_lt, "invoice_date_lte": invoice_date_lte, "status": status})  # type: ignore[no-any-return]
+        return await self._run("list", {"limit": limit, "cursor": cursor, "customer_id": customer_id, "external_customer_id": external_customer_id, "subscription_id": subscription_id, "invoice_date[gt]": invoice_date_gt_, "invoice_date[gte]": invoice_date_gte_, "invoice_date[lt]": invoice_date_lt_, "invoice_date[lte]": invoice_date_lte_, "status[]": status__})  # type: ignore[no-any-return]
 
     async def get(self, *, invoice_id: str) -> ExecutionResult[OrbInvoice]:
         """Get an invoice. (orb invoices.get)
@@ -285,22 +285,22 @@ class SyncOrbInvoices(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "invoices"
 
-    def list(self, *, limit: int | None = None, cursor: str | None = None, customer_id: str | None = None, external_customer_id: str | None = None, subscription_id: str | None = None, invoice_date_gt: str | None = None, invoice_date_gte: str | None = None, invoice_date_lt: str | None = None, invoice_date_lte: str | None = None, status: Literal["draft", "issued", "paid", "synced", "void"] | None = None) -> ExecutionResult[list[OrbInvoice]]:
+    def list(self, *, limit: int | None = None, cursor: str | None = None, customer_id: str | None = None, external_customer_id: str | None = None, subscription_id: str | None = None, invoice_date_gt_: str | None = None, invoice_date_gte_: str | None = None, invoice_date_lt_: str | None = None, invoice_date_lte_: str | None = None, status__: Literal["draft", "issued", "paid", "synced", "void"] | Sequence[Literal["draft", "issued", "paid", "synced", "void"]] | None = None) -> ExecutionResult[list[OrbInvoice]]:
         """List invoices. (orb invoices.list)
 
         Args:
-            limit: Records per page (at most 100); 1..100; default 50
+            limit: Records per page (at most 100; Orb's default 20); 1..100; default 20
             cursor: The previous page's pagination_metadata.next_cursor
             customer_id: Only those of this customer (Orb's id)
             external_customer_id: Only those of the customer with this external id
             subscription_id: Only invoices of this subscription
-            invoice_date_gt: Only invoices dated after this time
-            invoice_date_gte: Only invoices dated at or after this time
-            invoice_date_lt: Only invoices dated before this time
-            invoice_date_lte: Only invoices dated at or before this time
-            status: Only invoices in this state
+            invoice_date_gt_: Only invoices dated after this time
+            invoice_date_gte_: Only invoices dated at or after this time
+            invoice_date_lt_: Only invoices dated before this time
+            invoice_date_lte_: Only invoices dated at or before this time
+            status__: Only invoices in these states (one, or a list sent repeated)
         """
-        return self._run("list", {"limit": limit, "cursor": cursor, "customer_id": customer_id, "external_customer_id": external_customer_id, "subscription_id": subscription_id, "invoice_date_gt": invoice_date_gt, "invoice_date_gte": invoice_date_gte, "invoice_date_lt": invoice_date_lt, "invoice_date_lte": invoice_date_lte, "status": status})  # type: ignore[no-any-return]
+        return self._run("list", {"limit": limit, "cursor": cursor, "customer_id": customer_id, "external_customer_id": external_customer_id, "subscription_id": subscription_id, "invoice_date[gt]": invoice_date_gt_, "invoice_date[gte]": invoice_date_gte_, "invoice_date[lt]": invoice_date_lt_, "invoice_date[lte]": invoice_date_lte_, "status[]": status__})  # type: ignore[no-any-return]
 
     def get(self, *, invoice_id: str) -> ExecutionResult[OrbInvoice]:
         """Get an invoice. (orb invoices.get)

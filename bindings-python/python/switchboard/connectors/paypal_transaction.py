@@ -80,12 +80,13 @@ class PaypalTransactionTransactions(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "transactions"
 
-    async def list(self, *, start_date: str | None = None, end_date: str | None = None, transaction_id: str | None = None, transaction_type: str | None = None, transaction_status: Literal["D", "P", "S", "V"] | None = None, transaction_currency: str | None = None, page_size: int | None = None, page: int | None = None, balance_affecting_records_only: Literal["Y", "N"] | None = None) -> ExecutionResult[list[PaypalTransactionTransaction]]:
+    async def list(self, *, start_date: str, end_date: str, fields: str | None = None, transaction_id: str | None = None, transaction_type: str | None = None, transaction_status: Literal["D", "P", "S", "V"] | None = None, transaction_currency: str | None = None, page_size: int | None = None, page: int | None = None, balance_affecting_records_only: Literal["Y", "N"] | None = None) -> ExecutionResult[list[PaypalTransactionTransaction]]:
         """List transactions. (paypal-transaction transactions.list)
 
         Args:
-            start_date: The range's start (ISO 8601, e.g. 2024-01-01T00:00:00Z); default "2024-01-01T00:00:00Z"
-            end_date: The range's end, at most 31 days after start_date; default "2024-01-31T00:00:00Z"
+            start_date: The range's start (RFC 3339 with seconds, e.g. 2024-01-01T00:00:00Z; within the last three years)
+            end_date: The range's end, at most 31 days after start_date
+            fields: Which parts of each transaction to return: all (when not given), or a comma-separated list of transaction_info, payer_info, shipping_info, auction_info, cart_info, incentive_info, store_info (PayPal's own default is transaction_info alone); default "all"
             transaction_id: Only this transaction (17 to 19 characters)
             transaction_type: Only transactions with this T-code (e.g. T0006)
             transaction_status: Only transactions in this state: D (denied), P (pending), S (success), V (reversed)
@@ -94,7 +95,7 @@ class PaypalTransactionTransactions(Entity):
             page: The page to read, from 1; 1..; default 1
             balance_affecting_records_only: Y: only transactions that change the balance; N: all; default "Y"
         """
-        return await self._run("list", {"start_date": start_date, "end_date": end_date, "transaction_id": transaction_id, "transaction_type": transaction_type, "transaction_status": transaction_status, "transaction_currency": transaction_currency, "page_size": page_size, "page": page, "balance_affecting_records_only": balance_affecting_records_only})  # type: ignore[no-any-return]
+        return await self._run("list", {"start_date": start_date, "end_date": end_date, "fields": fields, "transaction_id": transaction_id, "transaction_type": transaction_type, "transaction_status": transaction_status, "transaction_currency": transaction_currency, "page_size": page_size, "page": page, "balance_affecting_records_only": balance_affecting_records_only})  # type: ignore[no-any-return]
 
 
 class SyncPaypalTransactionTransactions(SyncEntity):
@@ -103,12 +104,13 @@ class SyncPaypalTransactionTransactions(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "transactions"
 
-    def list(self, *, start_date: str | None = None, end_date: str | None = None, transaction_id: str | None = None, transaction_type: str | None = None, transaction_status: Literal["D", "P", "S", "V"] | None = None, transaction_currency: str | None = None, page_size: int | None = None, page: int | None = None, balance_affecting_records_only: Literal["Y", "N"] | None = None) -> ExecutionResult[list[PaypalTransactionTransaction]]:
+    def list(self, *, start_date: str, end_date: str, fields: str | None = None, transaction_id: str | None = None, transaction_type: str | None = None, transaction_status: Literal["D", "P", "S", "V"] | None = None, transaction_currency: str | None = None, page_size: int | None = None, page: int | None = None, balance_affecting_records_only: Literal["Y", "N"] | None = None) -> ExecutionResult[list[PaypalTransactionTransaction]]:
         """List transactions. (paypal-transaction transactions.list)
 
         Args:
-            start_date: The range's start (ISO 8601, e.g. 2024-01-01T00:00:00Z); default "2024-01-01T00:00:00Z"
-            end_date: The range's end, at most 31 days after start_date; default "2024-01-31T00:00:00Z"
+            start_date: The range's start (RFC 3339 with seconds, e.g. 2024-01-01T00:00:00Z; within the last three years)
+            end_date: The range's end, at most 31 days after start_date
+            fields: Which parts of each transaction to return: all (when not given), or a comma-separated list of transaction_info, payer_info, shipping_info, auction_info, cart_info, incentive_info, store_info (PayPal's own default is transaction_info alone); default "all"
             transaction_id: Only this transaction (17 to 19 characters)
             transaction_type: Only transactions with this T-code (e.g. T0006)
             transaction_status: Only transactions in this state: D (denied), P (pending), S (success), V (reversed)
@@ -117,7 +119,7 @@ class SyncPaypalTransactionTransactions(SyncEntity):
             page: The page to read, from 1; 1..; default 1
             balance_affecting_records_only: Y: only transactions that change the balance; N: all; default "Y"
         """
-        return self._run("list", {"start_date": start_date, "end_date": end_date, "transaction_id": transaction_id, "transaction_type": transaction_type, "transaction_status": transaction_status, "transaction_currency": transaction_currency, "page_size": page_size, "page": page, "balance_affecting_records_only": balance_affecting_records_only})  # type: ignore[no-any-return]
+        return self._run("list", {"start_date": start_date, "end_date": end_date, "fields": fields, "transaction_id": transaction_id, "transaction_type": transaction_type, "transaction_status": transaction_status, "transaction_currency": transaction_currency, "page_size": page_size, "page": page, "balance_affecting_records_only": balance_affecting_records_only})  # type: ignore[no-any-return]
 
 
 class PaypalTransactionListPayments(Entity):
@@ -184,7 +186,7 @@ class PaypalTransactionListDisputes(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "list_disputes"
 
-    async def list(self, *, update_time_after: str | None = None, update_time_before: str | None = None, page_size: int | None = None, next_page_token: str | None = None) -> ExecutionResult[list[PaypalTransactionListDispute]]:
+    async def list(self, *, update_time_after: str | None = None, update_time_before: str | None = None, page_size: int | None = None, next_page_token: str | None = None, next_page_url: str | None = None) -> ExecutionResult[list[PaypalTransactionListDispute]]:
         """List disputes. (paypal-transaction list_disputes.list)
 
         Args:
@@ -192,8 +194,9 @@ class PaypalTransactionListDisputes(Entity):
             update_time_before: Only disputes changed before this time (ISO 8601)
             page_size: Disputes per page (at most 50); 1..50; default 10
             next_page_token: The token from the previous page's next link
+            next_page_url: The next page's URL, as the previous page gave it (meta.next_url); the request goes there with the query it carries
         """
-        return await self._run("list", {"update_time_after": update_time_after, "update_time_before": update_time_before, "page_size": page_size, "next_page_token": next_page_token})  # type: ignore[no-any-return]
+        return await self._run("list", {"update_time_after": update_time_after, "update_time_before": update_time_before, "page_size": page_size, "next_page_token": next_page_token, "next_page_url": next_page_url})  # type: ignore[no-any-return]
 
     async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[PaypalTransactionListDispute]]:
         """Search the list_disputes records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (paypal-transaction list_disputes.context_store_search)
@@ -213,7 +216,7 @@ class SyncPaypalTransactionListDisputes(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "list_disputes"
 
-    def list(self, *, update_time_after: str | None = None, update_time_before: str | None = None, page_size: int | None = None, next_page_token: str | None = None) -> ExecutionResult[list[PaypalTransactionListDispute]]:
+    def list(self, *, update_time_after: str | None = None, update_time_before: str | None = None, page_size: int | None = None, next_page_token: str | None = None, next_page_url: str | None = None) -> ExecutionResult[list[PaypalTransactionListDispute]]:
         """List disputes. (paypal-transaction list_disputes.list)
 
         Args:
@@ -221,8 +224,9 @@ class SyncPaypalTransactionListDisputes(SyncEntity):
             update_time_before: Only disputes changed before this time (ISO 8601)
             page_size: Disputes per page (at most 50); 1..50; default 10
             next_page_token: The token from the previous page's next link
+            next_page_url: The next page's URL, as the previous page gave it (meta.next_url); the request goes there with the query it carries
         """
-        return self._run("list", {"update_time_after": update_time_after, "update_time_before": update_time_before, "page_size": page_size, "next_page_token": next_page_token})  # type: ignore[no-any-return]
+        return self._run("list", {"update_time_after": update_time_after, "update_time_before": update_time_before, "page_size": page_size, "next_page_token": next_page_token, "next_page_url": next_page_url})  # type: ignore[no-any-return]
 
     def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[PaypalTransactionListDispute]]:
         """Search the list_disputes records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (paypal-transaction list_disputes.context_store_search)
@@ -242,14 +246,15 @@ class PaypalTransactionListProducts(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "list_products"
 
-    async def list(self, *, page_size: int | None = None, page: int | None = None) -> ExecutionResult[list[PaypalTransactionListProduct]]:
+    async def list(self, *, page_size: int | None = None, page: int | None = None, total_required: bool | None = None) -> ExecutionResult[list[PaypalTransactionListProduct]]:
         """List catalog products. (paypal-transaction list_products.list)
 
         Args:
             page_size: Products per page (at most 20); 1..20; default 10
             page: The page to read, from 1; 1..; default 1
+            total_required: Include total_items and total_pages in the answer (PayPal leaves them out otherwise)
         """
-        return await self._run("list", {"page_size": page_size, "page": page})  # type: ignore[no-any-return]
+        return await self._run("list", {"page_size": page_size, "page": page, "total_required": total_required})  # type: ignore[no-any-return]
 
     async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[PaypalTransactionListProduct]]:
         """Search the list_products records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (paypal-transaction list_products.context_store_search)
@@ -269,14 +274,15 @@ class SyncPaypalTransactionListProducts(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "list_products"
 
-    def list(self, *, page_size: int | None = None, page: int | None = None) -> ExecutionResult[list[PaypalTransactionListProduct]]:
+    def list(self, *, page_size: int | None = None, page: int | None = None, total_required: bool | None = None) -> ExecutionResult[list[PaypalTransactionListProduct]]:
         """List catalog products. (paypal-transaction list_products.list)
 
         Args:
             page_size: Products per page (at most 20); 1..20; default 10
             page: The page to read, from 1; 1..; default 1
+            total_required: Include total_items and total_pages in the answer (PayPal leaves them out otherwise)
         """
-        return self._run("list", {"page_size": page_size, "page": page})  # type: ignore[no-any-return]
+        return self._run("list", {"page_size": page_size, "page": page, "total_required": total_required})  # type: ignore[no-any-return]
 
     def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[PaypalTransactionListProduct]]:
         """Search the list_products records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (paypal-transaction list_products.context_store_search)
@@ -326,15 +332,16 @@ class PaypalTransactionSearchInvoices(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "search_invoices"
 
-    async def list(self, *, page_size: int | None = None, page: int | None = None, creation_date_range: Mapping[str, Any] | None = None) -> ExecutionResult[list[PaypalTransactionSearchInvoice]]:
+    async def list(self, *, page_size: int | None = None, page: int | None = None, total_required: bool | None = None, creation_date_range: Mapping[str, Any] | None = None) -> ExecutionResult[list[PaypalTransactionSearchInvoice]]:
         """Search invoices. (paypal-transaction search_invoices.list)
 
         Args:
             page_size: Invoices per page (at most 100); 1..100; default 20
-            page: The page to read, from 1; 1..; default 1
+            page: The page to read, from 1 (at most 1000); 1..1000; default 1
+            total_required: Include total_items and total_pages in the answer (PayPal leaves them out otherwise)
             creation_date_range: Only invoices created in this range, e.g. {"start": "2024-01-01T00:00:00Z", "end": "2024-02-01T00:00:00Z"}
         """
-        return await self._run("list", {"page_size": page_size, "page": page, "creation_date_range": creation_date_range})  # type: ignore[no-any-return]
+        return await self._run("list", {"page_size": page_size, "page": page, "total_required": total_required, "creation_date_range": creation_date_range})  # type: ignore[no-any-return]
 
     async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[PaypalTransactionSearchInvoice]]:
         """Search the search_invoices records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (paypal-transaction search_invoices.context_store_search)
@@ -354,15 +361,16 @@ class SyncPaypalTransactionSearchInvoices(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "search_invoices"
 
-    def list(self, *, page_size: int | None = None, page: int | None = None, creation_date_range: Mapping[str, Any] | None = None) -> ExecutionResult[list[PaypalTransactionSearchInvoice]]:
+    def list(self, *, page_size: int | None = None, page: int | None = None, total_required: bool | None = None, creation_date_range: Mapping[str, Any] | None = None) -> ExecutionResult[list[PaypalTransactionSearchInvoice]]:
         """Search invoices. (paypal-transaction search_invoices.list)
 
         Args:
             page_size: Invoices per page (at most 100); 1..100; default 20
-            page: The page to read, from 1; 1..; default 1
+            page: The page to read, from 1 (at most 1000); 1..1000; default 1
+            total_required: Include total_items and total_pages in the answer (PayPal leaves them out otherwise)
             creation_date_range: Only invoices created in this range, e.g. {"start": "2024-01-01T00:00:00Z", "end": "2024-02-01T00:00:00Z"}
         """
-        return self._run("list", {"page_size": page_size, "page": page, "creation_date_range": creation_date_range})  # type: ignore[no-any-return]
+        return self._run("list", {"page_size": page_size, "page": page, "total_required": total_required, "creation_date_range": creation_date_range})  # type: ignore[no-any-return]
 
     def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[PaypalTransactionSearchInvoice]]:
         """Search the search_invoices records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (paypal-transaction search_invoices.context_store_search)

@@ -98,7 +98,7 @@ class PinterestBoards(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "boards"
 
-    async def list(self, *, page_size: int | None = None, bookmark: str | None = None, privacy: Literal["PUBLIC", "PROTECTED", "SECRET"] | None = None) -> ExecutionResult[list[PinterestBoard]]:
+    async def list(self, *, page_size: int | None = None, bookmark: str | None = None, privacy: Literal["ALL", "PUBLIC", "PROTECTED", "SECRET", "PUBLIC_AND_SECRET"] | None = None) -> ExecutionResult[list[PinterestBoard]]:
         """List the user's boards. (pinterest boards.list)
 
         Args:
@@ -134,7 +134,7 @@ class SyncPinterestBoards(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "boards"
 
-    def list(self, *, page_size: int | None = None, bookmark: str | None = None, privacy: Literal["PUBLIC", "PROTECTED", "SECRET"] | None = None) -> ExecutionResult[list[PinterestBoard]]:
+    def list(self, *, page_size: int | None = None, bookmark: str | None = None, privacy: Literal["ALL", "PUBLIC", "PROTECTED", "SECRET", "PUBLIC_AND_SECRET"] | None = None) -> ExecutionResult[list[PinterestBoard]]:
         """List the user's boards. (pinterest boards.list)
 
         Args:
@@ -245,7 +245,7 @@ class PinterestCampaigns(Entity):
             ad_account_id: The ad account id
             page_size: Records per page (1 to 250); 1..250; default 25
             bookmark: The `bookmark` of the previous page
-            entity_statuses: Only objects in these statuses (repeat the param for several)
+            entity_statuses: Only objects in these statuses (repeat the param for several); without it Pinterest returns ACTIVE and PAUSED ones only, so add ARCHIVED, DRAFT or DELETED_DRAFT to see the rest
             order: Sort by id
         """
         return await self._run("list", {"ad_account_id": ad_account_id, "page_size": page_size, "bookmark": bookmark, "entity_statuses": entity_statuses, "order": order})  # type: ignore[no-any-return]
@@ -264,7 +264,7 @@ class SyncPinterestCampaigns(SyncEntity):
             ad_account_id: The ad account id
             page_size: Records per page (1 to 250); 1..250; default 25
             bookmark: The `bookmark` of the previous page
-            entity_statuses: Only objects in these statuses (repeat the param for several)
+            entity_statuses: Only objects in these statuses (repeat the param for several); without it Pinterest returns ACTIVE and PAUSED ones only, so add ARCHIVED, DRAFT or DELETED_DRAFT to see the rest
             order: Sort by id
         """
         return self._run("list", {"ad_account_id": ad_account_id, "page_size": page_size, "bookmark": bookmark, "entity_statuses": entity_statuses, "order": order})  # type: ignore[no-any-return]
@@ -283,7 +283,7 @@ class PinterestAdGroups(Entity):
             ad_account_id: The ad account id
             page_size: Records per page (1 to 250); 1..250; default 25
             bookmark: The `bookmark` of the previous page
-            entity_statuses: Only objects in these statuses (repeat the param for several)
+            entity_statuses: Only objects in these statuses (repeat the param for several); without it Pinterest returns ACTIVE and PAUSED ones only, so add ARCHIVED, DRAFT or DELETED_DRAFT to see the rest
             order: Sort by id
         """
         return await self._run("list", {"ad_account_id": ad_account_id, "page_size": page_size, "bookmark": bookmark, "entity_statuses": entity_statuses, "order": order})  # type: ignore[no-any-return]
@@ -302,7 +302,7 @@ class SyncPinterestAdGroups(SyncEntity):
             ad_account_id: The ad account id
             page_size: Records per page (1 to 250); 1..250; default 25
             bookmark: The `bookmark` of the previous page
-            entity_statuses: Only objects in these statuses (repeat the param for several)
+            entity_statuses: Only objects in these statuses (repeat the param for several); without it Pinterest returns ACTIVE and PAUSED ones only, so add ARCHIVED, DRAFT or DELETED_DRAFT to see the rest
             order: Sort by id
         """
         return self._run("list", {"ad_account_id": ad_account_id, "page_size": page_size, "bookmark": bookmark, "entity_statuses": entity_statuses, "order": order})  # type: ignore[no-any-return]
@@ -321,7 +321,7 @@ class PinterestAds(Entity):
             ad_account_id: The ad account id
             page_size: Records per page (1 to 250); 1..250; default 25
             bookmark: The `bookmark` of the previous page
-            entity_statuses: Only objects in these statuses (repeat the param for several)
+            entity_statuses: Only objects in these statuses (repeat the param for several); without it Pinterest returns ACTIVE and PAUSED ones only, so add ARCHIVED, DRAFT or DELETED_DRAFT to see the rest
             order: Sort by id
         """
         return await self._run("list", {"ad_account_id": ad_account_id, "page_size": page_size, "bookmark": bookmark, "entity_statuses": entity_statuses, "order": order})  # type: ignore[no-any-return]
@@ -340,7 +340,7 @@ class SyncPinterestAds(SyncEntity):
             ad_account_id: The ad account id
             page_size: Records per page (1 to 250); 1..250; default 25
             bookmark: The `bookmark` of the previous page
-            entity_statuses: Only objects in these statuses (repeat the param for several)
+            entity_statuses: Only objects in these statuses (repeat the param for several); without it Pinterest returns ACTIVE and PAUSED ones only, so add ARCHIVED, DRAFT or DELETED_DRAFT to see the rest
             order: Sort by id
         """
         return self._run("list", {"ad_account_id": ad_account_id, "page_size": page_size, "bookmark": bookmark, "entity_statuses": entity_statuses, "order": order})  # type: ignore[no-any-return]
@@ -548,15 +548,16 @@ class PinterestConversionTags(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "conversion_tags"
 
-    async def list(self, *, ad_account_id: str, page_size: int | None = None, bookmark: str | None = None) -> ExecutionResult[list[PinterestConversionTag]]:
+    async def list(self, *, ad_account_id: str, filter_deleted: bool | None = None, page_size: int | None = None, bookmark: str | None = None) -> ExecutionResult[list[PinterestConversionTag]]:
         """List an ad account's conversion tags. (pinterest conversion_tags.list)
 
         Args:
             ad_account_id: The ad account id
+            filter_deleted: Leave out deleted tags
             page_size: Records per page (1 to 250); 1..250; default 25
             bookmark: The `bookmark` of the previous page
         """
-        return await self._run("list", {"ad_account_id": ad_account_id, "page_size": page_size, "bookmark": bookmark})  # type: ignore[no-any-return]
+        return await self._run("list", {"ad_account_id": ad_account_id, "filter_deleted": filter_deleted, "page_size": page_size, "bookmark": bookmark})  # type: ignore[no-any-return]
 
 
 class SyncPinterestConversionTags(SyncEntity):
@@ -565,15 +566,16 @@ class SyncPinterestConversionTags(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "conversion_tags"
 
-    def list(self, *, ad_account_id: str, page_size: int | None = None, bookmark: str | None = None) -> ExecutionResult[list[PinterestConversionTag]]:
+    def list(self, *, ad_account_id: str, filter_deleted: bool | None = None, page_size: int | None = None, bookmark: str | None = None) -> ExecutionResult[list[PinterestConversionTag]]:
         """List an ad account's conversion tags. (pinterest conversion_tags.list)
 
         Args:
             ad_account_id: The ad account id
+            filter_deleted: Leave out deleted tags
             page_size: Records per page (1 to 250); 1..250; default 25
             bookmark: The `bookmark` of the previous page
         """
-        return self._run("list", {"ad_account_id": ad_account_id, "page_size": page_size, "bookmark": bookmark})  # type: ignore[no-any-return]
+        return self._run("list", {"ad_account_id": ad_account_id, "filter_deleted": filter_deleted, "page_size": page_size, "bookmark": bookmark})  # type: ignore[no-any-return]
 
 
 class PinterestCustomerLists(Entity):
@@ -616,16 +618,18 @@ class PinterestKeywords(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "keywords"
 
-    async def list(self, *, ad_account_id: str, ad_group_id: str, page_size: int | None = None, bookmark: str | None = None) -> ExecutionResult[list[PinterestKeyword]]:
-        """List an ad group's keywords. (pinterest keywords.list)
+    async def list(self, *, ad_account_id: str, campaign_id: str | None = None, ad_group_id: str | None = None, match_types: Sequence[Literal["BROAD", "PHRASE", "EXACT", "EXACT_NEGATIVE", "PHRASE_NEGATIVE"]] | None = None, page_size: int | None = None, bookmark: str | None = None) -> ExecutionResult[list[PinterestKeyword]]:
+        """List an ad account's keywords, or those of one campaign or ad group. (pinterest keywords.list)
 
         Args:
             ad_account_id: The ad account id
-            ad_group_id: The ad group whose keywords to list
+            campaign_id: Only keywords of this campaign
+            ad_group_id: Only keywords of this ad group (without campaign_id or ad_group_id, the keywords set on the ad account itself)
+            match_types: Only these match types (repeat the param for several)
             page_size: Records per page (1 to 250); 1..250; default 25
             bookmark: The `bookmark` of the previous page
         """
-        return await self._run("list", {"ad_account_id": ad_account_id, "ad_group_id": ad_group_id, "page_size": page_size, "bookmark": bookmark})  # type: ignore[no-any-return]
+        return await self._run("list", {"ad_account_id": ad_account_id, "campaign_id": campaign_id, "ad_group_id": ad_group_id, "match_types": match_types, "page_size": page_size, "bookmark": bookmark})  # type: ignore[no-any-return]
 
 
 class SyncPinterestKeywords(SyncEntity):
@@ -634,16 +638,18 @@ class SyncPinterestKeywords(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "keywords"
 
-    def list(self, *, ad_account_id: str, ad_group_id: str, page_size: int | None = None, bookmark: str | None = None) -> ExecutionResult[list[PinterestKeyword]]:
-        """List an ad group's keywords. (pinterest keywords.list)
+    def list(self, *, ad_account_id: str, campaign_id: str | None = None, ad_group_id: str | None = None, match_types: Sequence[Literal["BROAD", "PHRASE", "EXACT", "EXACT_NEGATIVE", "PHRASE_NEGATIVE"]] | None = None, page_size: int | None = None, bookmark: str | None = None) -> ExecutionResult[list[PinterestKeyword]]:
+        """List an ad account's keywords, or those of one campaign or ad group. (pinterest keywords.list)
 
         Args:
             ad_account_id: The ad account id
-            ad_group_id: The ad group whose keywords to list
+            campaign_id: Only keywords of this campaign
+            ad_group_id: Only keywords of this ad group (without campaign_id or ad_group_id, the keywords set on the ad account itself)
+            match_types: Only these match types (repeat the param for several)
             page_size: Records per page (1 to 250); 1..250; default 25
             bookmark: The `bookmark` of the previous page
         """
-        return self._run("list", {"ad_account_id": ad_account_id, "ad_group_id": ad_group_id, "page_size": page_size, "bookmark": bookmark})  # type: ignore[no-any-return]
+        return self._run("list", {"ad_account_id": ad_account_id, "campaign_id": campaign_id, "ad_group_id": ad_group_id, "match_types": match_types, "page_size": page_size, "bookmark": bookmark})  # type: ignore[no-any-return]
 
 
 class PinterestConnector(Connector):

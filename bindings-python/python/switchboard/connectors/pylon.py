@@ -351,18 +351,19 @@ class SyncPylonIssueThreads(SyncEntity):
 
 
 class PylonAccounts(Entity):
-    """``accounts`` of Pylon (async): list, create, get, update, context_store_search."""
+    """``accounts`` of Pylon (async): list, create, get, update."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "accounts"
 
-    async def list(self, *, cursor: str | None = None) -> ExecutionResult[list[PylonAccount]]:
+    async def list(self, *, cursor: str | None = None, limit: int | None = None) -> ExecutionResult[list[PylonAccount]]:
         """List accounts. (pylon accounts.list)
 
         Args:
             cursor: The cursor of the previous page (its pagination.cursor)
+            limit: Accounts per page, 1 to 999 (100 when not given; Pylon requires it); 1..999; default 100
         """
-        return await self._run("list", {"cursor": cursor})  # type: ignore[no-any-return]
+        return await self._run("list", {"cursor": cursor, "limit": limit})  # type: ignore[no-any-return]
 
     async def create(self, *, name: str, domains: Sequence[str] | None = None, primary_domain: str | None = None, owner_id: str | None = None, logo_url: str | None = None, tags: Sequence[str] | None = None) -> ExecutionResult[PylonAccount]:
         """Create an account. (pylon accounts.create)
@@ -400,31 +401,21 @@ class PylonAccounts(Entity):
         """
         return await self._run("update", {"id": id, "name": name, "domains": domains, "primary_domain": primary_domain, "owner_id": owner_id, "logo_url": logo_url, "is_disabled": is_disabled, "tags": tags})  # type: ignore[no-any-return]
 
-    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[PylonAccount]]:
-        """Search the accounts records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (pylon accounts.context_store_search)
-
-        Args:
-            query: {filter?, sort?}; omit or {} for every record. Record fields: channels, created_at, custom_fields, domain, domains, external_ids, id, is_disabled, latest_customer_activity_time, name, owner, primary_domain, tags, type
-            limit: Most records to return (default 1000); 1..1000
-            cursor: meta.cursor of the previous answer, for the next page of the same query
-            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
-        """
-        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
-
 
 class SyncPylonAccounts(SyncEntity):
-    """``accounts`` of Pylon (blocking): list, create, get, update, context_store_search."""
+    """``accounts`` of Pylon (blocking): list, create, get, update."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "accounts"
 
-    def list(self, *, cursor: str | None = None) -> ExecutionResult[list[PylonAccount]]:
+    def list(self, *, cursor: str | None = None, limit: int | None = None) -> ExecutionResult[list[PylonAccount]]:
         """List accounts. (pylon accounts.list)
 
         Args:
             cursor: The cursor of the previous page (its pagination.cursor)
+            limit: Accounts per page, 1 to 999 (100 when not given; Pylon requires it); 1..999; default 100
         """
-        return self._run("list", {"cursor": cursor})  # type: ignore[no-any-return]
+        return self._run("list", {"cursor": cursor, "limit": limit})  # type: ignore[no-any-return]
 
     def create(self, *, name: str, domains: Sequence[str] | None = None, primary_domain: str | None = None, owner_id: str | None = None, logo_url: str | None = None, tags: Sequence[str] | None = None) -> ExecutionResult[PylonAccount]:
         """Create an account. (pylon accounts.create)
@@ -461,17 +452,6 @@ class SyncPylonAccounts(SyncEntity):
             tags: The account's tags (replaces them)
         """
         return self._run("update", {"id": id, "name": name, "domains": domains, "primary_domain": primary_domain, "owner_id": owner_id, "logo_url": logo_url, "is_disabled": is_disabled, "tags": tags})  # type: ignore[no-any-return]
-
-    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[PylonAccount]]:
-        """Search the accounts records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (pylon accounts.context_store_search)
-
-        Args:
-            query: {filter?, sort?}; omit or {} for every record. Record fields: channels, created_at, custom_fields, domain, domains, external_ids, id, is_disabled, latest_customer_activity_time, name, owner, primary_domain, tags, type
-            limit: Most records to return (default 1000); 1..1000
-            cursor: meta.cursor of the previous answer, for the next page of the same query
-            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
-        """
-        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
 
 
 class PylonContacts(Entity):
@@ -870,7 +850,7 @@ class PylonCustomFields(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "custom_fields"
 
-    async def list(self, *, object_type: Literal["account", "issue", "contact"], cursor: str | None = None) -> ExecutionResult[list[PylonCustomField]]:
+    async def list(self, *, object_type: Literal["account", "issue", "contact", "task", "project", "call_recording"], cursor: str | None = None) -> ExecutionResult[list[PylonCustomField]]:
         """List custom fields. (pylon custom_fields.list)
 
         Args:
@@ -894,7 +874,7 @@ class SyncPylonCustomFields(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "custom_fields"
 
-    def list(self, *, object_type: Literal["account", "issue", "contact"], cursor: str | None = None) -> ExecutionResult[list[PylonCustomField]]:
+    def list(self, *, object_type: Literal["account", "issue", "contact", "task", "project", "call_recording"], cursor: str | None = None) -> ExecutionResult[list[PylonCustomField]]:
         """List custom fields. (pylon custom_fields.list)
 
         Args:
@@ -1349,7 +1329,6 @@ class PylonConnector(Connector):
         ("accounts", "create"): "PylonAccount",
         ("accounts", "get"): "PylonAccount",
         ("accounts", "update"): "PylonAccount",
-        ("accounts", "context_store_search"): "PylonAccount",
         ("contacts", "list"): "PylonContact",
         ("contacts", "create"): "PylonContact",
         ("contacts", "get"): "PylonContact",

@@ -1019,14 +1019,15 @@ class SalesforceEvents(Entity):
         """
         return await self._run("list", {"q": q, "next_page_url": next_page_url})  # type: ignore[no-any-return]
 
-    async def create(self, *, subject: str, start_date_time: str, duration_in_minutes: int, end_date_time: str | None = None, location: str | None = None, description: str | None = None, who_id: str | None = None, what_id: str | None = None, is_all_day_event: bool | None = None, show_as: str | None = None, owner_id: str | None = None) -> ExecutionResult[SalesforceSobjectCreate]:
+    async def create(self, *, subject: str | None = None, activity_date: str | None = None, start_date_time: str | None = None, end_date_time: str | None = None, duration_in_minutes: int | None = None, location: str | None = None, description: str | None = None, who_id: str | None = None, what_id: str | None = None, is_all_day_event: bool | None = None, show_as: str | None = None, owner_id: str | None = None) -> ExecutionResult[SalesforceSobjectCreate]:
         """Create an event. (salesforce events.create)
 
         Args:
             subject: (no description)
+            activity_date: The day of an all-day event, YYYY-MM-DD
             start_date_time: Start, ISO 8601 date-time
-            duration_in_minutes: Length of the event in minutes
             end_date_time: End, ISO 8601 date-time
+            duration_in_minutes: Length of the event in minutes
             location: (no description)
             description: (no description)
             who_id: Id of the contact or lead the activity is about
@@ -1035,7 +1036,7 @@ class SalesforceEvents(Entity):
             show_as: (no description)
             owner_id: Id of the owning user (or queue)
         """
-        return await self._run("create", {"Subject": subject, "StartDateTime": start_date_time, "DurationInMinutes": duration_in_minutes, "EndDateTime": end_date_time, "Location": location, "Description": description, "WhoId": who_id, "WhatId": what_id, "IsAllDayEvent": is_all_day_event, "ShowAs": show_as, "OwnerId": owner_id})  # type: ignore[no-any-return]
+        return await self._run("create", {"Subject": subject, "ActivityDate": activity_date, "StartDateTime": start_date_time, "EndDateTime": end_date_time, "DurationInMinutes": duration_in_minutes, "Location": location, "Description": description, "WhoId": who_id, "WhatId": what_id, "IsAllDayEvent": is_all_day_event, "ShowAs": show_as, "OwnerId": owner_id})  # type: ignore[no-any-return]
 
     async def get(self, *, id: str, fields: str | None = None) -> ExecutionResult[SalesforceEvent]:
         """Get an event. (salesforce events.get)
@@ -1097,14 +1098,15 @@ class SyncSalesforceEvents(SyncEntity):
         """
         return self._run("list", {"q": q, "next_page_url": next_page_url})  # type: ignore[no-any-return]
 
-    def create(self, *, subject: str, start_date_time: str, duration_in_minutes: int, end_date_time: str | None = None, location: str | None = None, description: str | None = None, who_id: str | None = None, what_id: str | None = None, is_all_day_event: bool | None = None, show_as: str | None = None, owner_id: str | None = None) -> ExecutionResult[SalesforceSobjectCreate]:
+    def create(self, *, subject: str | None = None, activity_date: str | None = None, start_date_time: str | None = None, end_date_time: str | None = None, duration_in_minutes: int | None = None, location: str | None = None, description: str | None = None, who_id: str | None = None, what_id: str | None = None, is_all_day_event: bool | None = None, show_as: str | None = None, owner_id: str | None = None) -> ExecutionResult[SalesforceSobjectCreate]:
         """Create an event. (salesforce events.create)
 
         Args:
             subject: (no description)
+            activity_date: The day of an all-day event, YYYY-MM-DD
             start_date_time: Start, ISO 8601 date-time
-            duration_in_minutes: Length of the event in minutes
             end_date_time: End, ISO 8601 date-time
+            duration_in_minutes: Length of the event in minutes
             location: (no description)
             description: (no description)
             who_id: Id of the contact or lead the activity is about
@@ -1113,7 +1115,7 @@ class SyncSalesforceEvents(SyncEntity):
             show_as: (no description)
             owner_id: Id of the owning user (or queue)
         """
-        return self._run("create", {"Subject": subject, "StartDateTime": start_date_time, "DurationInMinutes": duration_in_minutes, "EndDateTime": end_date_time, "Location": location, "Description": description, "WhoId": who_id, "WhatId": what_id, "IsAllDayEvent": is_all_day_event, "ShowAs": show_as, "OwnerId": owner_id})  # type: ignore[no-any-return]
+        return self._run("create", {"Subject": subject, "ActivityDate": activity_date, "StartDateTime": start_date_time, "EndDateTime": end_date_time, "DurationInMinutes": duration_in_minutes, "Location": location, "Description": description, "WhoId": who_id, "WhatId": what_id, "IsAllDayEvent": is_all_day_event, "ShowAs": show_as, "OwnerId": owner_id})  # type: ignore[no-any-return]
 
     def get(self, *, id: str, fields: str | None = None) -> ExecutionResult[SalesforceEvent]:
         """Get an event. (salesforce events.get)
@@ -1975,7 +1977,7 @@ class SalesforceReports(Entity):
 
         Args:
             id: The report id (00O...)
-            include_details: Include the detail rows, not only the summaries; default true
+            include_details: Pass true to include the detail rows; Salesforce answers the summaries only by default; default false
         """
         return await self._run("get", {"id": id, "includeDetails": include_details})  # type: ignore[no-any-return]
 
@@ -2006,7 +2008,7 @@ class SyncSalesforceReports(SyncEntity):
 
         Args:
             id: The report id (00O...)
-            include_details: Include the detail rows, not only the summaries; default true
+            include_details: Pass true to include the detail rows; Salesforce answers the summaries only by default; default false
         """
         return self._run("get", {"id": id, "includeDetails": include_details})  # type: ignore[no-any-return]
 

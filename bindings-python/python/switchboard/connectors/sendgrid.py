@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from .._executor import Connector, Entity
 from .._sync import SyncEntity
@@ -335,17 +335,17 @@ class SyncSendgridSinglesends(SyncEntity):
 
 
 class SendgridTemplates(Entity):
-    """``templates`` of SendGrid (async): list, get, context_store_search."""
+    """``templates`` of SendGrid (async): list, get."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "templates"
 
-    async def list(self, *, generations: str | None = None, page_size: int | None = None, next_page_url: str | None = None) -> ExecutionResult[list[SendgridTemplate]]:
+    async def list(self, *, generations: Literal["legacy", "dynamic", "legacy,dynamic"] | None = None, page_size: int | None = None, next_page_url: str | None = None) -> ExecutionResult[list[SendgridTemplate]]:
         """List transactional templates. (sendgrid templates.list)
 
         Args:
-            generations: Which templates: legacy, dynamic or legacy,dynamic; default "legacy,dynamic"
-            page_size: Templates per page (at most 200); 1..200; default 50
+            generations: Which templates: legacy, dynamic or legacy,dynamic (both when not given; SendGrid's own default is legacy); default "legacy,dynamic"
+            page_size: Templates per page (at most 200; 50 when not given); 1..200; default 50
             next_page_url: The next page's URL, as the previous page gave it (meta.next); the request goes there with the query it carries
         """
         return await self._run("list", {"generations": generations, "page_size": page_size, "next_page_url": next_page_url})  # type: ignore[no-any-return]
@@ -358,30 +358,19 @@ class SendgridTemplates(Entity):
         """
         return await self._run("get", {"template_id": template_id})  # type: ignore[no-any-return]
 
-    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[SendgridTemplate]]:
-        """Search the templates records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (sendgrid templates.context_store_search)
-
-        Args:
-            query: {filter?, sort?}; omit or {} for every record. Record fields: generation, id, name, updated_at, versions
-            limit: Most records to return (default 1000); 1..1000
-            cursor: meta.cursor of the previous answer, for the next page of the same query
-            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
-        """
-        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
-
 
 class SyncSendgridTemplates(SyncEntity):
-    """``templates`` of SendGrid (blocking): list, get, context_store_search."""
+    """``templates`` of SendGrid (blocking): list, get."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "templates"
 
-    def list(self, *, generations: str | None = None, page_size: int | None = None, next_page_url: str | None = None) -> ExecutionResult[list[SendgridTemplate]]:
+    def list(self, *, generations: Literal["legacy", "dynamic", "legacy,dynamic"] | None = None, page_size: int | None = None, next_page_url: str | None = None) -> ExecutionResult[list[SendgridTemplate]]:
         """List transactional templates. (sendgrid templates.list)
 
         Args:
-            generations: Which templates: legacy, dynamic or legacy,dynamic; default "legacy,dynamic"
-            page_size: Templates per page (at most 200); 1..200; default 50
+            generations: Which templates: legacy, dynamic or legacy,dynamic (both when not given; SendGrid's own default is legacy); default "legacy,dynamic"
+            page_size: Templates per page (at most 200; 50 when not given); 1..200; default 50
             next_page_url: The next page's URL, as the previous page gave it (meta.next); the request goes there with the query it carries
         """
         return self._run("list", {"generations": generations, "page_size": page_size, "next_page_url": next_page_url})  # type: ignore[no-any-return]
@@ -394,17 +383,6 @@ class SyncSendgridTemplates(SyncEntity):
         """
         return self._run("get", {"template_id": template_id})  # type: ignore[no-any-return]
 
-    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[SendgridTemplate]]:
-        """Search the templates records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (sendgrid templates.context_store_search)
-
-        Args:
-            query: {filter?, sort?}; omit or {} for every record. Record fields: generation, id, name, updated_at, versions
-            limit: Most records to return (default 1000); 1..1000
-            cursor: meta.cursor of the previous answer, for the next page of the same query
-            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
-        """
-        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
-
 
 class SendgridSinglesendStats(Entity):
     """``singlesend_stats`` of SendGrid (async): list, context_store_search."""
@@ -416,7 +394,7 @@ class SendgridSinglesendStats(Entity):
         """List single send stats. (sendgrid singlesend_stats.list)
 
         Args:
-            page_size: Records per page (at most 50); 1..50; default 50
+            page_size: Records per page (at most 50; SendGrid's default 25); 1..50; default 25
             next_page_url: The next page's URL, as the previous page gave it (meta.next); the request goes there with the query it carries
         """
         return await self._run("list", {"page_size": page_size, "next_page_url": next_page_url})  # type: ignore[no-any-return]
@@ -443,7 +421,7 @@ class SyncSendgridSinglesendStats(SyncEntity):
         """List single send stats. (sendgrid singlesend_stats.list)
 
         Args:
-            page_size: Records per page (at most 50); 1..50; default 50
+            page_size: Records per page (at most 50; SendGrid's default 25); 1..50; default 25
             next_page_url: The next page's URL, as the previous page gave it (meta.next); the request goes there with the query it carries
         """
         return self._run("list", {"page_size": page_size, "next_page_url": next_page_url})  # type: ignore[no-any-return]
@@ -461,7 +439,7 @@ class SyncSendgridSinglesendStats(SyncEntity):
 
 
 class SendgridBounces(Entity):
-    """``bounces`` of SendGrid (async): list, context_store_search."""
+    """``bounces`` of SendGrid (async): list."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "bounces"
@@ -470,25 +448,14 @@ class SendgridBounces(Entity):
         """List bounces. (sendgrid bounces.list)
 
         Args:
-            limit: Records per page (at most 500); 1..500; default 500
+            limit: Records per page (at most 500; 500 when not given); 1..500; default 500
             offset: Records to skip, from 0; 0..; default 0
         """
         return await self._run("list", {"limit": limit, "offset": offset})  # type: ignore[no-any-return]
 
-    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[SendgridBounce]]:
-        """Search the bounces records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (sendgrid bounces.context_store_search)
-
-        Args:
-            query: {filter?, sort?}; omit or {} for every record. Record fields: created, email, id, reason, status
-            limit: Most records to return (default 1000); 1..1000
-            cursor: meta.cursor of the previous answer, for the next page of the same query
-            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
-        """
-        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
-
 
 class SyncSendgridBounces(SyncEntity):
-    """``bounces`` of SendGrid (blocking): list, context_store_search."""
+    """``bounces`` of SendGrid (blocking): list."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "bounces"
@@ -497,25 +464,14 @@ class SyncSendgridBounces(SyncEntity):
         """List bounces. (sendgrid bounces.list)
 
         Args:
-            limit: Records per page (at most 500); 1..500; default 500
+            limit: Records per page (at most 500; 500 when not given); 1..500; default 500
             offset: Records to skip, from 0; 0..; default 0
         """
         return self._run("list", {"limit": limit, "offset": offset})  # type: ignore[no-any-return]
 
-    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[SendgridBounce]]:
-        """Search the bounces records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (sendgrid bounces.context_store_search)
-
-        Args:
-            query: {filter?, sort?}; omit or {} for every record. Record fields: created, email, id, reason, status
-            limit: Most records to return (default 1000); 1..1000
-            cursor: meta.cursor of the previous answer, for the next page of the same query
-            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
-        """
-        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
-
 
 class SendgridBlocks(Entity):
-    """``blocks`` of SendGrid (async): list, context_store_search."""
+    """``blocks`` of SendGrid (async): list."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "blocks"
@@ -524,25 +480,14 @@ class SendgridBlocks(Entity):
         """List blocks. (sendgrid blocks.list)
 
         Args:
-            limit: Records per page (at most 500); 1..500; default 500
+            limit: Records per page (at most 500; 500 when not given); 1..500; default 500
             offset: Records to skip, from 0; 0..; default 0
         """
         return await self._run("list", {"limit": limit, "offset": offset})  # type: ignore[no-any-return]
 
-    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[SendgridBlock]]:
-        """Search the blocks records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (sendgrid blocks.context_store_search)
-
-        Args:
-            query: {filter?, sort?}; omit or {} for every record. Record fields: created, email, id, reason, status
-            limit: Most records to return (default 1000); 1..1000
-            cursor: meta.cursor of the previous answer, for the next page of the same query
-            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
-        """
-        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
-
 
 class SyncSendgridBlocks(SyncEntity):
-    """``blocks`` of SendGrid (blocking): list, context_store_search."""
+    """``blocks`` of SendGrid (blocking): list."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "blocks"
@@ -551,25 +496,14 @@ class SyncSendgridBlocks(SyncEntity):
         """List blocks. (sendgrid blocks.list)
 
         Args:
-            limit: Records per page (at most 500); 1..500; default 500
+            limit: Records per page (at most 500; 500 when not given); 1..500; default 500
             offset: Records to skip, from 0; 0..; default 0
         """
         return self._run("list", {"limit": limit, "offset": offset})  # type: ignore[no-any-return]
 
-    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[SendgridBlock]]:
-        """Search the blocks records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (sendgrid blocks.context_store_search)
-
-        Args:
-            query: {filter?, sort?}; omit or {} for every record. Record fields: created, email, id, reason, status
-            limit: Most records to return (default 1000); 1..1000
-            cursor: meta.cursor of the previous answer, for the next page of the same query
-            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
-        """
-        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
-
 
 class SendgridSpamReports(Entity):
-    """``spam_reports`` of SendGrid (async): list, context_store_search."""
+    """``spam_reports`` of SendGrid (async): list."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "spam_reports"
@@ -578,25 +512,14 @@ class SendgridSpamReports(Entity):
         """List spam reports. (sendgrid spam_reports.list)
 
         Args:
-            limit: Records per page (at most 500); 1..500; default 500
+            limit: Records per page (at most 500; 500 when not given); 1..500; default 500
             offset: Records to skip, from 0; 0..; default 0
         """
         return await self._run("list", {"limit": limit, "offset": offset})  # type: ignore[no-any-return]
 
-    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[SendgridSpamReport]]:
-        """Search the spam_reports records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (sendgrid spam_reports.context_store_search)
-
-        Args:
-            query: {filter?, sort?}; omit or {} for every record. Record fields: created, email, id, ip
-            limit: Most records to return (default 1000); 1..1000
-            cursor: meta.cursor of the previous answer, for the next page of the same query
-            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
-        """
-        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
-
 
 class SyncSendgridSpamReports(SyncEntity):
-    """``spam_reports`` of SendGrid (blocking): list, context_store_search."""
+    """``spam_reports`` of SendGrid (blocking): list."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "spam_reports"
@@ -605,25 +528,14 @@ class SyncSendgridSpamReports(SyncEntity):
         """List spam reports. (sendgrid spam_reports.list)
 
         Args:
-            limit: Records per page (at most 500); 1..500; default 500
+            limit: Records per page (at most 500; 500 when not given); 1..500; default 500
             offset: Records to skip, from 0; 0..; default 0
         """
         return self._run("list", {"limit": limit, "offset": offset})  # type: ignore[no-any-return]
 
-    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[SendgridSpamReport]]:
-        """Search the spam_reports records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (sendgrid spam_reports.context_store_search)
-
-        Args:
-            query: {filter?, sort?}; omit or {} for every record. Record fields: created, email, id, ip
-            limit: Most records to return (default 1000); 1..1000
-            cursor: meta.cursor of the previous answer, for the next page of the same query
-            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
-        """
-        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
-
 
 class SendgridInvalidEmails(Entity):
-    """``invalid_emails`` of SendGrid (async): list, context_store_search."""
+    """``invalid_emails`` of SendGrid (async): list."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "invalid_emails"
@@ -632,25 +544,14 @@ class SendgridInvalidEmails(Entity):
         """List invalid emails. (sendgrid invalid_emails.list)
 
         Args:
-            limit: Records per page (at most 500); 1..500; default 500
+            limit: Records per page (at most 500; 500 when not given); 1..500; default 500
             offset: Records to skip, from 0; 0..; default 0
         """
         return await self._run("list", {"limit": limit, "offset": offset})  # type: ignore[no-any-return]
 
-    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[SendgridInvalidEmail]]:
-        """Search the invalid_emails records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (sendgrid invalid_emails.context_store_search)
-
-        Args:
-            query: {filter?, sort?}; omit or {} for every record. Record fields: created, email, id, reason
-            limit: Most records to return (default 1000); 1..1000
-            cursor: meta.cursor of the previous answer, for the next page of the same query
-            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
-        """
-        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
-
 
 class SyncSendgridInvalidEmails(SyncEntity):
-    """``invalid_emails`` of SendGrid (blocking): list, context_store_search."""
+    """``invalid_emails`` of SendGrid (blocking): list."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "invalid_emails"
@@ -659,25 +560,14 @@ class SyncSendgridInvalidEmails(SyncEntity):
         """List invalid emails. (sendgrid invalid_emails.list)
 
         Args:
-            limit: Records per page (at most 500); 1..500; default 500
+            limit: Records per page (at most 500; 500 when not given); 1..500; default 500
             offset: Records to skip, from 0; 0..; default 0
         """
         return self._run("list", {"limit": limit, "offset": offset})  # type: ignore[no-any-return]
 
-    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[SendgridInvalidEmail]]:
-        """Search the invalid_emails records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (sendgrid invalid_emails.context_store_search)
-
-        Args:
-            query: {filter?, sort?}; omit or {} for every record. Record fields: created, email, id, reason
-            limit: Most records to return (default 1000); 1..1000
-            cursor: meta.cursor of the previous answer, for the next page of the same query
-            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
-        """
-        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
-
 
 class SendgridGlobalSuppressions(Entity):
-    """``global_suppressions`` of SendGrid (async): list, context_store_search."""
+    """``global_suppressions`` of SendGrid (async): list."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "global_suppressions"
@@ -686,25 +576,14 @@ class SendgridGlobalSuppressions(Entity):
         """List global unsubscribes. (sendgrid global_suppressions.list)
 
         Args:
-            limit: Records per page (at most 500); 1..500; default 500
+            limit: Records per page (at most 500; 500 when not given); 1..500; default 500
             offset: Records to skip, from 0; 0..; default 0
         """
         return await self._run("list", {"limit": limit, "offset": offset})  # type: ignore[no-any-return]
 
-    async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[SendgridGlobalSuppression]]:
-        """Search the global_suppressions records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (sendgrid global_suppressions.context_store_search)
-
-        Args:
-            query: {filter?, sort?}; omit or {} for every record. Record fields: created, email, id
-            limit: Most records to return (default 1000); 1..1000
-            cursor: meta.cursor of the previous answer, for the next page of the same query
-            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
-        """
-        return await self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
-
 
 class SyncSendgridGlobalSuppressions(SyncEntity):
-    """``global_suppressions`` of SendGrid (blocking): list, context_store_search."""
+    """``global_suppressions`` of SendGrid (blocking): list."""
 
     __slots__ = ()
     _entity: ClassVar[str] = "global_suppressions"
@@ -713,21 +592,10 @@ class SyncSendgridGlobalSuppressions(SyncEntity):
         """List global unsubscribes. (sendgrid global_suppressions.list)
 
         Args:
-            limit: Records per page (at most 500); 1..500; default 500
+            limit: Records per page (at most 500; 500 when not given); 1..500; default 500
             offset: Records to skip, from 0; 0..; default 0
         """
         return self._run("list", {"limit": limit, "offset": offset})  # type: ignore[no-any-return]
-
-    def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[SendgridGlobalSuppression]]:
-        """Search the global_suppressions records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (sendgrid global_suppressions.context_store_search)
-
-        Args:
-            query: {filter?, sort?}; omit or {} for every record. Record fields: created, email, id
-            limit: Most records to return (default 1000); 1..1000
-            cursor: meta.cursor of the previous answer, for the next page of the same query
-            fields: Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
-        """
-        return self._run("context_store_search", {"query": query, "limit": limit, "cursor": cursor, "fields": fields})  # type: ignore[no-any-return]
 
 
 class SendgridSuppressionGroups(Entity):
@@ -796,14 +664,9 @@ class SendgridSuppressionGroupMembers(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "suppression_group_members"
 
-    async def list(self, *, limit: int | None = None, offset: int | None = None) -> ExecutionResult[list[SendgridSuppressionGroupMember]]:
-        """List group unsubscribes. (sendgrid suppression_group_members.list)
-
-        Args:
-            limit: Records per page (at most 500); 1..500; default 500
-            offset: Records to skip, from 0; 0..; default 0
-        """
-        return await self._run("list", {"limit": limit, "offset": offset})  # type: ignore[no-any-return]
+    async def list(self) -> ExecutionResult[list[SendgridSuppressionGroupMember]]:
+        """List group unsubscribes. (sendgrid suppression_group_members.list)"""
+        return await self._run("list", {})  # type: ignore[no-any-return]
 
     async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[SendgridSuppressionGroupMember]]:
         """Search the suppression_group_members records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (sendgrid suppression_group_members.context_store_search)
@@ -823,14 +686,9 @@ class SyncSendgridSuppressionGroupMembers(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "suppression_group_members"
 
-    def list(self, *, limit: int | None = None, offset: int | None = None) -> ExecutionResult[list[SendgridSuppressionGroupMember]]:
-        """List group unsubscribes. (sendgrid suppression_group_members.list)
-
-        Args:
-            limit: Records per page (at most 500); 1..500; default 500
-            offset: Records to skip, from 0; 0..; default 0
-        """
-        return self._run("list", {"limit": limit, "offset": offset})  # type: ignore[no-any-return]
+    def list(self) -> ExecutionResult[list[SendgridSuppressionGroupMember]]:
+        """List group unsubscribes. (sendgrid suppression_group_members.list)"""
+        return self._run("list", {})  # type: ignore[no-any-return]
 
     def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[SendgridSuppressionGroupMember]]:
         """Search the suppression_group_members records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (sendgrid suppression_group_members.context_store_search)
@@ -878,19 +736,13 @@ class SendgridConnector(Connector):
         ("singlesends", "context_store_search"): "SendgridSinglesend",
         ("templates", "list"): "SendgridTemplate",
         ("templates", "get"): "SendgridTemplate",
-        ("templates", "context_store_search"): "SendgridTemplate",
         ("singlesend_stats", "list"): "SendgridSinglesendStat",
         ("singlesend_stats", "context_store_search"): "SendgridSinglesendStat",
         ("bounces", "list"): "SendgridBounce",
-        ("bounces", "context_store_search"): "SendgridBounce",
         ("blocks", "list"): "SendgridBlock",
-        ("blocks", "context_store_search"): "SendgridBlock",
         ("spam_reports", "list"): "SendgridSpamReport",
-        ("spam_reports", "context_store_search"): "SendgridSpamReport",
         ("invalid_emails", "list"): "SendgridInvalidEmail",
-        ("invalid_emails", "context_store_search"): "SendgridInvalidEmail",
         ("global_suppressions", "list"): "SendgridGlobalSuppression",
-        ("global_suppressions", "context_store_search"): "SendgridGlobalSuppression",
         ("suppression_groups", "list"): "SendgridSuppressionGroup",
         ("suppression_groups", "get"): "SendgridSuppressionGroup",
         ("suppression_groups", "context_store_search"): "SendgridSuppressionGroup",

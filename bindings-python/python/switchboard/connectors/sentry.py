@@ -110,14 +110,14 @@ class SentryIssues(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "issues"
 
-    async def list(self, *, organization_slug: str, project_slug: str, query: str | None = None, stats_period: str | None = None, cursor: str | None = None, next_page_url: str | None = None) -> ExecutionResult[list[SentryIssue]]:
+    async def list(self, *, organization_slug: str, project_slug: str, query: str | None = None, stats_period: Literal["", "24h", "14d"] | None = None, cursor: str | None = None, next_page_url: str | None = None) -> ExecutionResult[list[SentryIssue]]:
         """List a project's issues. (sentry issues.list)
 
         Args:
             organization_slug: The organization's slug (as in its sentry.io URL)
             project_slug: The project's slug
             query: A Sentry search (default is:unresolved; an empty string for every issue), e.g. is:unresolved level:error assigned:me
-            stats_period: The period of the issues' stats: 24h (the default), 14d, or an empty string for none
+            stats_period: Which stats series each issue carries: 24h (the default), 14d, or an empty string for none. It does not filter the list
             cursor: An opaque page cursor, as Sentry's Link header gives it (e.g. 1700000000000:0:0)
             next_page_url: The next page's URL, as the previous page gave it (meta.next); the request goes there with the query it carries
         """
@@ -139,14 +139,14 @@ class SyncSentryIssues(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "issues"
 
-    def list(self, *, organization_slug: str, project_slug: str, query: str | None = None, stats_period: str | None = None, cursor: str | None = None, next_page_url: str | None = None) -> ExecutionResult[list[SentryIssue]]:
+    def list(self, *, organization_slug: str, project_slug: str, query: str | None = None, stats_period: Literal["", "24h", "14d"] | None = None, cursor: str | None = None, next_page_url: str | None = None) -> ExecutionResult[list[SentryIssue]]:
         """List a project's issues. (sentry issues.list)
 
         Args:
             organization_slug: The organization's slug (as in its sentry.io URL)
             project_slug: The project's slug
             query: A Sentry search (default is:unresolved; an empty string for every issue), e.g. is:unresolved level:error assigned:me
-            stats_period: The period of the issues' stats: 24h (the default), 14d, or an empty string for none
+            stats_period: Which stats series each issue carries: 24h (the default), 14d, or an empty string for none. It does not filter the list
             cursor: An opaque page cursor, as Sentry's Link header gives it (e.g. 1700000000000:0:0)
             next_page_url: The next page's URL, as the previous page gave it (meta.next); the request goes there with the query it carries
         """

@@ -164,7 +164,7 @@ class ShopifyOrders(Entity):
             created_at_max: Only records created at or before this time (ISO 8601)
             updated_at_min: Only records last updated at or after this time (ISO 8601)
             updated_at_max: Only records last updated at or before this time (ISO 8601)
-            status: Open orders (the default), closed, cancelled or any; default "any"
+            status: Open orders (Shopify's default), closed, cancelled or any
             financial_status: Only orders in this payment state
             fulfillment_status: Only orders in this fulfillment state (unshipped and unfulfilled both mean nothing fulfilled yet)
             next_page_url: The next page's URL, as the previous page gave it (meta.next_page_url); the request goes there with the query it carries
@@ -237,7 +237,7 @@ class SyncShopifyOrders(SyncEntity):
             created_at_max: Only records created at or before this time (ISO 8601)
             updated_at_min: Only records last updated at or after this time (ISO 8601)
             updated_at_max: Only records last updated at or before this time (ISO 8601)
-            status: Open orders (the default), closed, cancelled or any; default "any"
+            status: Open orders (Shopify's default), closed, cancelled or any
             financial_status: Only orders in this payment state
             fulfillment_status: Only orders in this fulfillment state (unshipped and unfulfilled both mean nothing fulfilled yet)
             next_page_url: The next page's URL, as the previous page gave it (meta.next_page_url); the request goes there with the query it carries
@@ -594,7 +594,7 @@ class ShopifyAbandonedCheckouts(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "abandoned_checkouts"
 
-    async def list(self, *, limit: int | None = None, since_id: int | None = None, created_at_min: str | None = None, created_at_max: str | None = None, updated_at_min: str | None = None, updated_at_max: str | None = None, status: Literal["open", "closed", "any"] | None = None, next_page_url: str | None = None) -> ExecutionResult[list[ShopifyAbandonedCheckout]]:
+    async def list(self, *, limit: int | None = None, since_id: int | None = None, created_at_min: str | None = None, created_at_max: str | None = None, updated_at_min: str | None = None, updated_at_max: str | None = None, status: Literal["open", "closed"] | None = None, next_page_url: str | None = None) -> ExecutionResult[list[ShopifyAbandonedCheckout]]:
         """List abandoned checkouts. (shopify abandoned_checkouts.list)
 
         Args:
@@ -604,7 +604,7 @@ class ShopifyAbandonedCheckouts(Entity):
             created_at_max: Only records created at or before this time (ISO 8601)
             updated_at_min: Only records last updated at or after this time (ISO 8601)
             updated_at_max: Only records last updated at or before this time (ISO 8601)
-            status: Open checkouts, closed ones, or any (the default); default "any"
+            status: Open checkouts (Shopify's default) or closed ones
             next_page_url: The next page's URL, as the previous page gave it (meta.next_page_url); the request goes there with the query it carries
         """
         return await self._run("list", {"limit": limit, "since_id": since_id, "created_at_min": created_at_min, "created_at_max": created_at_max, "updated_at_min": updated_at_min, "updated_at_max": updated_at_max, "status": status, "next_page_url": next_page_url})  # type: ignore[no-any-return]
@@ -627,7 +627,7 @@ class SyncShopifyAbandonedCheckouts(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "abandoned_checkouts"
 
-    def list(self, *, limit: int | None = None, since_id: int | None = None, created_at_min: str | None = None, created_at_max: str | None = None, updated_at_min: str | None = None, updated_at_max: str | None = None, status: Literal["open", "closed", "any"] | None = None, next_page_url: str | None = None) -> ExecutionResult[list[ShopifyAbandonedCheckout]]:
+    def list(self, *, limit: int | None = None, since_id: int | None = None, created_at_min: str | None = None, created_at_max: str | None = None, updated_at_min: str | None = None, updated_at_max: str | None = None, status: Literal["open", "closed"] | None = None, next_page_url: str | None = None) -> ExecutionResult[list[ShopifyAbandonedCheckout]]:
         """List abandoned checkouts. (shopify abandoned_checkouts.list)
 
         Args:
@@ -637,7 +637,7 @@ class SyncShopifyAbandonedCheckouts(SyncEntity):
             created_at_max: Only records created at or before this time (ISO 8601)
             updated_at_min: Only records last updated at or after this time (ISO 8601)
             updated_at_max: Only records last updated at or before this time (ISO 8601)
-            status: Open checkouts, closed ones, or any (the default); default "any"
+            status: Open checkouts (Shopify's default) or closed ones
             next_page_url: The next page's URL, as the previous page gave it (meta.next_page_url); the request goes there with the query it carries
         """
         return self._run("list", {"limit": limit, "since_id": since_id, "created_at_min": created_at_min, "created_at_max": created_at_max, "updated_at_min": updated_at_min, "updated_at_max": updated_at_max, "status": status, "next_page_url": next_page_url})  # type: ignore[no-any-return]
@@ -2964,7 +2964,7 @@ class ShopifyConnector(Connector):
     or ``connect("shopify", workspace_name=...)``.
 
     Credentials, one of (* required):
-    - OAuth 2.0: client_id, client_secret, access_token*
+    - OAuth 2.0: client_id, client_secret, access_token*, refresh_token
     - Admin API access token: api_key*
 
     Entities: customers, orders, products, product_variants, product_images, abandoned_checkouts, locations, inventory_levels, inventory_items, shop, price_rules, discount_codes, custom_collections, smart_collections, collects, draft_orders, fulfillments, order_refunds, transactions, tender_transactions, countries, metafield_shops, metafield_customers, metafield_products, metafield_orders, metafield_draft_orders, metafield_locations, metafield_product_variants, metafield_smart_collections, metafield_product_images, customer_address, fulfillment_orders, pages, blogs, articles, balance_transactions, disputes, metafield_pages, metafield_blogs, metafield_articles, draft_order_complete, inventory_set, inventory_adjust, metafields.

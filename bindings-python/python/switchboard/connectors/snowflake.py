@@ -35,7 +35,7 @@ class SnowflakeDatabases(Entity):
             schema: The schema to run in
             warehouse: The warehouse that runs it
             role: The role to run as
-            timeout: Seconds to wait for the result before answering 202 with the handle; 0..604800
+            timeout: Seconds after which Snowflake cancels the statement (408); 0 means the maximum, 604800; without it the STATEMENT_TIMEOUT_IN_SECONDS parameter applies. It does not shorten the 45-second wait before a 202; 0..604800
             parameters: Session parameters for the statement (TIMEZONE, QUERY_TAG, ...)
         """
         return await self._run("list", {"statement": statement, "database": database, "schema": schema, "warehouse": warehouse, "role": role, "timeout": timeout, "parameters": parameters})  # type: ignore[no-any-return]
@@ -67,7 +67,7 @@ class SyncSnowflakeDatabases(SyncEntity):
             schema: The schema to run in
             warehouse: The warehouse that runs it
             role: The role to run as
-            timeout: Seconds to wait for the result before answering 202 with the handle; 0..604800
+            timeout: Seconds after which Snowflake cancels the statement (408); 0 means the maximum, 604800; without it the STATEMENT_TIMEOUT_IN_SECONDS parameter applies. It does not shorten the 45-second wait before a 202; 0..604800
             parameters: Session parameters for the statement (TIMEZONE, QUERY_TAG, ...)
         """
         return self._run("list", {"statement": statement, "database": database, "schema": schema, "warehouse": warehouse, "role": role, "timeout": timeout, "parameters": parameters})  # type: ignore[no-any-return]
@@ -99,7 +99,7 @@ class SnowflakeSchemas(Entity):
             schema: The schema to run in
             warehouse: The warehouse that runs it
             role: The role to run as
-            timeout: Seconds to wait for the result before answering 202 with the handle; 0..604800
+            timeout: Seconds after which Snowflake cancels the statement (408); 0 means the maximum, 604800; without it the STATEMENT_TIMEOUT_IN_SECONDS parameter applies. It does not shorten the 45-second wait before a 202; 0..604800
             parameters: Session parameters for the statement (TIMEZONE, QUERY_TAG, ...)
         """
         return await self._run("list", {"statement": statement, "database": database, "schema": schema, "warehouse": warehouse, "role": role, "timeout": timeout, "parameters": parameters})  # type: ignore[no-any-return]
@@ -131,7 +131,7 @@ class SyncSnowflakeSchemas(SyncEntity):
             schema: The schema to run in
             warehouse: The warehouse that runs it
             role: The role to run as
-            timeout: Seconds to wait for the result before answering 202 with the handle; 0..604800
+            timeout: Seconds after which Snowflake cancels the statement (408); 0 means the maximum, 604800; without it the STATEMENT_TIMEOUT_IN_SECONDS parameter applies. It does not shorten the 45-second wait before a 202; 0..604800
             parameters: Session parameters for the statement (TIMEZONE, QUERY_TAG, ...)
         """
         return self._run("list", {"statement": statement, "database": database, "schema": schema, "warehouse": warehouse, "role": role, "timeout": timeout, "parameters": parameters})  # type: ignore[no-any-return]
@@ -163,7 +163,7 @@ class SnowflakeTables(Entity):
             schema: The schema to run in
             warehouse: The warehouse that runs it
             role: The role to run as
-            timeout: Seconds to wait for the result before answering 202 with the handle; 0..604800
+            timeout: Seconds after which Snowflake cancels the statement (408); 0 means the maximum, 604800; without it the STATEMENT_TIMEOUT_IN_SECONDS parameter applies. It does not shorten the 45-second wait before a 202; 0..604800
             parameters: Session parameters for the statement (TIMEZONE, QUERY_TAG, ...)
         """
         return await self._run("list", {"statement": statement, "database": database, "schema": schema, "warehouse": warehouse, "role": role, "timeout": timeout, "parameters": parameters})  # type: ignore[no-any-return]
@@ -195,7 +195,7 @@ class SyncSnowflakeTables(SyncEntity):
             schema: The schema to run in
             warehouse: The warehouse that runs it
             role: The role to run as
-            timeout: Seconds to wait for the result before answering 202 with the handle; 0..604800
+            timeout: Seconds after which Snowflake cancels the statement (408); 0 means the maximum, 604800; without it the STATEMENT_TIMEOUT_IN_SECONDS parameter applies. It does not shorten the 45-second wait before a 202; 0..604800
             parameters: Session parameters for the statement (TIMEZONE, QUERY_TAG, ...)
         """
         return self._run("list", {"statement": statement, "database": database, "schema": schema, "warehouse": warehouse, "role": role, "timeout": timeout, "parameters": parameters})  # type: ignore[no-any-return]
@@ -227,7 +227,7 @@ class SnowflakeViews(Entity):
             schema: The schema to run in
             warehouse: The warehouse that runs it
             role: The role to run as
-            timeout: Seconds to wait for the result before answering 202 with the handle; 0..604800
+            timeout: Seconds after which Snowflake cancels the statement (408); 0 means the maximum, 604800; without it the STATEMENT_TIMEOUT_IN_SECONDS parameter applies. It does not shorten the 45-second wait before a 202; 0..604800
             parameters: Session parameters for the statement (TIMEZONE, QUERY_TAG, ...)
         """
         return await self._run("list", {"statement": statement, "database": database, "schema": schema, "warehouse": warehouse, "role": role, "timeout": timeout, "parameters": parameters})  # type: ignore[no-any-return]
@@ -259,7 +259,7 @@ class SyncSnowflakeViews(SyncEntity):
             schema: The schema to run in
             warehouse: The warehouse that runs it
             role: The role to run as
-            timeout: Seconds to wait for the result before answering 202 with the handle; 0..604800
+            timeout: Seconds after which Snowflake cancels the statement (408); 0 means the maximum, 604800; without it the STATEMENT_TIMEOUT_IN_SECONDS parameter applies. It does not shorten the 45-second wait before a 202; 0..604800
             parameters: Session parameters for the statement (TIMEZONE, QUERY_TAG, ...)
         """
         return self._run("list", {"statement": statement, "database": database, "schema": schema, "warehouse": warehouse, "role": role, "timeout": timeout, "parameters": parameters})  # type: ignore[no-any-return]
@@ -291,7 +291,7 @@ class SnowflakeWarehouses(Entity):
             schema: The schema to run in
             warehouse: The warehouse that runs it
             role: The role to run as
-            timeout: Seconds to wait for the result before answering 202 with the handle; 0..604800
+            timeout: Seconds after which Snowflake cancels the statement (408); 0 means the maximum, 604800; without it the STATEMENT_TIMEOUT_IN_SECONDS parameter applies. It does not shorten the 45-second wait before a 202; 0..604800
             parameters: Session parameters for the statement (TIMEZONE, QUERY_TAG, ...)
         """
         return await self._run("list", {"statement": statement, "database": database, "schema": schema, "warehouse": warehouse, "role": role, "timeout": timeout, "parameters": parameters})  # type: ignore[no-any-return]
@@ -323,7 +323,7 @@ class SyncSnowflakeWarehouses(SyncEntity):
             schema: The schema to run in
             warehouse: The warehouse that runs it
             role: The role to run as
-            timeout: Seconds to wait for the result before answering 202 with the handle; 0..604800
+            timeout: Seconds after which Snowflake cancels the statement (408); 0 means the maximum, 604800; without it the STATEMENT_TIMEOUT_IN_SECONDS parameter applies. It does not shorten the 45-second wait before a 202; 0..604800
             parameters: Session parameters for the statement (TIMEZONE, QUERY_TAG, ...)
         """
         return self._run("list", {"statement": statement, "database": database, "schema": schema, "warehouse": warehouse, "role": role, "timeout": timeout, "parameters": parameters})  # type: ignore[no-any-return]
@@ -355,7 +355,7 @@ class SnowflakeColumns(Entity):
             schema: The schema to run in
             warehouse: The warehouse that runs it
             role: The role to run as
-            timeout: Seconds to wait for the result before answering 202 with the handle; 0..604800
+            timeout: Seconds after which Snowflake cancels the statement (408); 0 means the maximum, 604800; without it the STATEMENT_TIMEOUT_IN_SECONDS parameter applies. It does not shorten the 45-second wait before a 202; 0..604800
             parameters: Session parameters for the statement (TIMEZONE, QUERY_TAG, ...)
         """
         return await self._run("list", {"statement": statement, "database": database, "schema": schema, "warehouse": warehouse, "role": role, "timeout": timeout, "parameters": parameters})  # type: ignore[no-any-return]
@@ -387,7 +387,7 @@ class SyncSnowflakeColumns(SyncEntity):
             schema: The schema to run in
             warehouse: The warehouse that runs it
             role: The role to run as
-            timeout: Seconds to wait for the result before answering 202 with the handle; 0..604800
+            timeout: Seconds after which Snowflake cancels the statement (408); 0 means the maximum, 604800; without it the STATEMENT_TIMEOUT_IN_SECONDS parameter applies. It does not shorten the 45-second wait before a 202; 0..604800
             parameters: Session parameters for the statement (TIMEZONE, QUERY_TAG, ...)
         """
         return self._run("list", {"statement": statement, "database": database, "schema": schema, "warehouse": warehouse, "role": role, "timeout": timeout, "parameters": parameters})  # type: ignore[no-any-return]
@@ -419,7 +419,7 @@ class SnowflakeRecord(Entity):
             schema: The schema to run in
             warehouse: The warehouse that runs it
             role: The role to run as
-            timeout: Seconds to wait for the result before answering 202 with the handle; 0..604800
+            timeout: Seconds after which Snowflake cancels the statement (408); 0 means the maximum, 604800; without it the STATEMENT_TIMEOUT_IN_SECONDS parameter applies. It does not shorten the 45-second wait before a 202; 0..604800
             parameters: Session parameters for the statement (TIMEZONE, QUERY_TAG, ...)
         """
         return await self._run("get", {"statement": statement, "database": database, "schema": schema, "warehouse": warehouse, "role": role, "timeout": timeout, "parameters": parameters})  # type: ignore[no-any-return]
@@ -433,7 +433,7 @@ class SnowflakeRecord(Entity):
             schema: The schema to run in
             warehouse: The warehouse that runs it
             role: The role to run as
-            timeout: Seconds to wait for the result before answering 202 with the handle; 0..604800
+            timeout: Seconds after which Snowflake cancels the statement (408); 0 means the maximum, 604800; without it the STATEMENT_TIMEOUT_IN_SECONDS parameter applies. It does not shorten the 45-second wait before a 202; 0..604800
             parameters: Session parameters for the statement (TIMEZONE, QUERY_TAG, ...)
         """
         return await self._run("list", {"statement": statement, "database": database, "schema": schema, "warehouse": warehouse, "role": role, "timeout": timeout, "parameters": parameters})  # type: ignore[no-any-return]
@@ -449,7 +449,7 @@ class SnowflakeRecord(Entity):
             schema: The schema to run in
             warehouse: The warehouse that runs it
             role: The role to run as
-            timeout: Seconds to wait for the result before answering 202 with the handle; 0..604800
+            timeout: Seconds after which Snowflake cancels the statement (408); 0 means the maximum, 604800; without it the STATEMENT_TIMEOUT_IN_SECONDS parameter applies. It does not shorten the 45-second wait before a 202; 0..604800
             parameters: Session parameters for the statement (TIMEZONE, QUERY_TAG, ...)
         """
         return await self._run("create", {"statement": statement, "requestId": request_id, "retry": retry, "database": database, "schema": schema, "warehouse": warehouse, "role": role, "timeout": timeout, "parameters": parameters})  # type: ignore[no-any-return]
@@ -465,7 +465,7 @@ class SnowflakeRecord(Entity):
             schema: The schema to run in
             warehouse: The warehouse that runs it
             role: The role to run as
-            timeout: Seconds to wait for the result before answering 202 with the handle; 0..604800
+            timeout: Seconds after which Snowflake cancels the statement (408); 0 means the maximum, 604800; without it the STATEMENT_TIMEOUT_IN_SECONDS parameter applies. It does not shorten the 45-second wait before a 202; 0..604800
             parameters: Session parameters for the statement (TIMEZONE, QUERY_TAG, ...)
         """
         return await self._run("update", {"statement": statement, "requestId": request_id, "retry": retry, "database": database, "schema": schema, "warehouse": warehouse, "role": role, "timeout": timeout, "parameters": parameters})  # type: ignore[no-any-return]
@@ -481,7 +481,7 @@ class SnowflakeRecord(Entity):
             schema: The schema to run in
             warehouse: The warehouse that runs it
             role: The role to run as
-            timeout: Seconds to wait for the result before answering 202 with the handle; 0..604800
+            timeout: Seconds after which Snowflake cancels the statement (408); 0 means the maximum, 604800; without it the STATEMENT_TIMEOUT_IN_SECONDS parameter applies. It does not shorten the 45-second wait before a 202; 0..604800
             parameters: Session parameters for the statement (TIMEZONE, QUERY_TAG, ...)
         """
         return await self._run("delete", {"statement": statement, "requestId": request_id, "retry": retry, "database": database, "schema": schema, "warehouse": warehouse, "role": role, "timeout": timeout, "parameters": parameters})  # type: ignore[no-any-return]
@@ -502,7 +502,7 @@ class SyncSnowflakeRecord(SyncEntity):
             schema: The schema to run in
             warehouse: The warehouse that runs it
             role: The role to run as
-            timeout: Seconds to wait for the result before answering 202 with the handle; 0..604800
+            timeout: Seconds after which Snowflake cancels the statement (408); 0 means the maximum, 604800; without it the STATEMENT_TIMEOUT_IN_SECONDS parameter applies. It does not shorten the 45-second wait before a 202; 0..604800
             parameters: Session parameters for the statement (TIMEZONE, QUERY_TAG, ...)
         """
         return self._run("get", {"statement": statement, "database": database, "schema": schema, "warehouse": warehouse, "role": role, "timeout": timeout, "parameters": parameters})  # type: ignore[no-any-return]
@@ -516,7 +516,7 @@ class SyncSnowflakeRecord(SyncEntity):
             schema: The schema to run in
             warehouse: The warehouse that runs it
             role: The role to run as
-            timeout: Seconds to wait for the result before answering 202 with the handle; 0..604800
+            timeout: Seconds after which Snowflake cancels the statement (408); 0 means the maximum, 604800; without it the STATEMENT_TIMEOUT_IN_SECONDS parameter applies. It does not shorten the 45-second wait before a 202; 0..604800
             parameters: Session parameters for the statement (TIMEZONE, QUERY_TAG, ...)
         """
         return self._run("list", {"statement": statement, "database": database, "schema": schema, "warehouse": warehouse, "role": role, "timeout": timeout, "parameters": parameters})  # type: ignore[no-any-return]
@@ -532,7 +532,7 @@ class SyncSnowflakeRecord(SyncEntity):
             schema: The schema to run in
             warehouse: The warehouse that runs it
             role: The role to run as
-            timeout: Seconds to wait for the result before answering 202 with the handle; 0..604800
+            timeout: Seconds after which Snowflake cancels the statement (408); 0 means the maximum, 604800; without it the STATEMENT_TIMEOUT_IN_SECONDS parameter applies. It does not shorten the 45-second wait before a 202; 0..604800
             parameters: Session parameters for the statement (TIMEZONE, QUERY_TAG, ...)
         """
         return self._run("create", {"statement": statement, "requestId": request_id, "retry": retry, "database": database, "schema": schema, "warehouse": warehouse, "role": role, "timeout": timeout, "parameters": parameters})  # type: ignore[no-any-return]
@@ -548,7 +548,7 @@ class SyncSnowflakeRecord(SyncEntity):
             schema: The schema to run in
             warehouse: The warehouse that runs it
             role: The role to run as
-            timeout: Seconds to wait for the result before answering 202 with the handle; 0..604800
+            timeout: Seconds after which Snowflake cancels the statement (408); 0 means the maximum, 604800; without it the STATEMENT_TIMEOUT_IN_SECONDS parameter applies. It does not shorten the 45-second wait before a 202; 0..604800
             parameters: Session parameters for the statement (TIMEZONE, QUERY_TAG, ...)
         """
         return self._run("update", {"statement": statement, "requestId": request_id, "retry": retry, "database": database, "schema": schema, "warehouse": warehouse, "role": role, "timeout": timeout, "parameters": parameters})  # type: ignore[no-any-return]
@@ -564,7 +564,7 @@ class SyncSnowflakeRecord(SyncEntity):
             schema: The schema to run in
             warehouse: The warehouse that runs it
             role: The role to run as
-            timeout: Seconds to wait for the result before answering 202 with the handle; 0..604800
+            timeout: Seconds after which Snowflake cancels the statement (408); 0 means the maximum, 604800; without it the STATEMENT_TIMEOUT_IN_SECONDS parameter applies. It does not shorten the 45-second wait before a 202; 0..604800
             parameters: Session parameters for the statement (TIMEZONE, QUERY_TAG, ...)
         """
         return self._run("delete", {"statement": statement, "requestId": request_id, "retry": retry, "database": database, "schema": schema, "warehouse": warehouse, "role": role, "timeout": timeout, "parameters": parameters})  # type: ignore[no-any-return]

@@ -32,7 +32,7 @@ class TiktokMarketingAdvertisers(Entity):
         Args:
             advertiser_ids: The advertiser ids, JSON array text: ["7012345678901234567"]
             page: The page number, from 1; 1..; default 1
-            page_size: Records per page (at most 100); 1..100; default 100
+            page_size: Records per page (at most 100; 100 when not given; 1..100; default 100
         """
         return await self._run("list", {"advertiser_ids": advertiser_ids, "page": page, "page_size": page_size})  # type: ignore[no-any-return]
 
@@ -49,7 +49,7 @@ class SyncTiktokMarketingAdvertisers(SyncEntity):
         Args:
             advertiser_ids: The advertiser ids, JSON array text: ["7012345678901234567"]
             page: The page number, from 1; 1..; default 1
-            page_size: Records per page (at most 100); 1..100; default 100
+            page_size: Records per page (at most 100; 100 when not given; 1..100; default 100
         """
         return self._run("list", {"advertiser_ids": advertiser_ids, "page": page, "page_size": page_size})  # type: ignore[no-any-return]
 
@@ -66,7 +66,7 @@ class TiktokMarketingCampaigns(Entity):
         Args:
             advertiser_id: The advertiser account id
             page: The page number, from 1; 1..; default 1
-            page_size: Records per page (at most 1000); 1..1000; default 1000
+            page_size: Records per page (at most 1000; 1000 when not given; 1..1000; default 1000
         """
         return await self._run("list", {"advertiser_id": advertiser_id, "page": page, "page_size": page_size})  # type: ignore[no-any-return]
 
@@ -83,7 +83,7 @@ class SyncTiktokMarketingCampaigns(SyncEntity):
         Args:
             advertiser_id: The advertiser account id
             page: The page number, from 1; 1..; default 1
-            page_size: Records per page (at most 1000); 1..1000; default 1000
+            page_size: Records per page (at most 1000; 1000 when not given; 1..1000; default 1000
         """
         return self._run("list", {"advertiser_id": advertiser_id, "page": page, "page_size": page_size})  # type: ignore[no-any-return]
 
@@ -100,7 +100,7 @@ class TiktokMarketingAdGroups(Entity):
         Args:
             advertiser_id: The advertiser account id
             page: The page number, from 1; 1..; default 1
-            page_size: Records per page (at most 1000); 1..1000; default 1000
+            page_size: Records per page (at most 1000; 1000 when not given; 1..1000; default 1000
         """
         return await self._run("list", {"advertiser_id": advertiser_id, "page": page, "page_size": page_size})  # type: ignore[no-any-return]
 
@@ -117,7 +117,7 @@ class SyncTiktokMarketingAdGroups(SyncEntity):
         Args:
             advertiser_id: The advertiser account id
             page: The page number, from 1; 1..; default 1
-            page_size: Records per page (at most 1000); 1..1000; default 1000
+            page_size: Records per page (at most 1000; 1000 when not given; 1..1000; default 1000
         """
         return self._run("list", {"advertiser_id": advertiser_id, "page": page, "page_size": page_size})  # type: ignore[no-any-return]
 
@@ -134,7 +134,7 @@ class TiktokMarketingAds(Entity):
         Args:
             advertiser_id: The advertiser account id
             page: The page number, from 1; 1..; default 1
-            page_size: Records per page (at most 1000); 1..1000; default 1000
+            page_size: Records per page (at most 1000; 1000 when not given; 1..1000; default 1000
         """
         return await self._run("list", {"advertiser_id": advertiser_id, "page": page, "page_size": page_size})  # type: ignore[no-any-return]
 
@@ -151,7 +151,7 @@ class SyncTiktokMarketingAds(SyncEntity):
         Args:
             advertiser_id: The advertiser account id
             page: The page number, from 1; 1..; default 1
-            page_size: Records per page (at most 1000); 1..1000; default 1000
+            page_size: Records per page (at most 1000; 1000 when not given; 1..1000; default 1000
         """
         return self._run("list", {"advertiser_id": advertiser_id, "page": page, "page_size": page_size})  # type: ignore[no-any-return]
 
@@ -168,7 +168,7 @@ class TiktokMarketingAudiences(Entity):
         Args:
             advertiser_id: The advertiser account id
             page: The page number, from 1; 1..; default 1
-            page_size: Records per page (at most 100); 1..100; default 100
+            page_size: Records per page (at most 100; 100 when not given; 1..100; default 100
         """
         return await self._run("list", {"advertiser_id": advertiser_id, "page": page, "page_size": page_size})  # type: ignore[no-any-return]
 
@@ -185,7 +185,7 @@ class SyncTiktokMarketingAudiences(SyncEntity):
         Args:
             advertiser_id: The advertiser account id
             page: The page number, from 1; 1..; default 1
-            page_size: Records per page (at most 100); 1..100; default 100
+            page_size: Records per page (at most 100; 100 when not given; 1..100; default 100
         """
         return self._run("list", {"advertiser_id": advertiser_id, "page": page, "page_size": page_size})  # type: ignore[no-any-return]
 
@@ -202,7 +202,7 @@ class TiktokMarketingCreativeAssetsImages(Entity):
         Args:
             advertiser_id: The advertiser account id
             page: The page number, from 1; 1..; default 1
-            page_size: Records per page (at most 100); 1..100; default 100
+            page_size: Records per page (at most 100; 100 when not given; 1..100; default 100
         """
         return await self._run("list", {"advertiser_id": advertiser_id, "page": page, "page_size": page_size})  # type: ignore[no-any-return]
 
@@ -219,7 +219,7 @@ class SyncTiktokMarketingCreativeAssetsImages(SyncEntity):
         Args:
             advertiser_id: The advertiser account id
             page: The page number, from 1; 1..; default 1
-            page_size: Records per page (at most 100); 1..100; default 100
+            page_size: Records per page (at most 100; 100 when not given; 1..100; default 100
         """
         return self._run("list", {"advertiser_id": advertiser_id, "page": page, "page_size": page_size})  # type: ignore[no-any-return]
 
@@ -236,7 +236,7 @@ class TiktokMarketingCreativeAssetsVideos(Entity):
         Args:
             advertiser_id: The advertiser account id
             page: The page number, from 1; 1..; default 1
-            page_size: Records per page (at most 100); 1..100; default 100
+            page_size: Records per page (at most 100; 100 when not given; 1..100; default 100
         """
         return await self._run("list", {"advertiser_id": advertiser_id, "page": page, "page_size": page_size})  # type: ignore[no-any-return]
 
@@ -253,7 +253,7 @@ class SyncTiktokMarketingCreativeAssetsVideos(SyncEntity):
         Args:
             advertiser_id: The advertiser account id
             page: The page number, from 1; 1..; default 1
-            page_size: Records per page (at most 100); 1..100; default 100
+            page_size: Records per page (at most 100; 100 when not given; 1..100; default 100
         """
         return self._run("list", {"advertiser_id": advertiser_id, "page": page, "page_size": page_size})  # type: ignore[no-any-return]
 
@@ -270,7 +270,7 @@ class TiktokMarketingSparkAds(Entity):
         Args:
             advertiser_id: The advertiser account id
             page: The page number, from 1; 1..; default 1
-            page_size: Records per page (at most 50); 1..50; default 20
+            page_size: Records per page (at most 50; 20 when not given; 1..50; default 20
         """
         return await self._run("list", {"advertiser_id": advertiser_id, "page": page, "page_size": page_size})  # type: ignore[no-any-return]
 
@@ -287,7 +287,7 @@ class SyncTiktokMarketingSparkAds(SyncEntity):
         Args:
             advertiser_id: The advertiser account id
             page: The page number, from 1; 1..; default 1
-            page_size: Records per page (at most 50); 1..50; default 20
+            page_size: Records per page (at most 50; 20 when not given; 1..50; default 20
         """
         return self._run("list", {"advertiser_id": advertiser_id, "page": page, "page_size": page_size})  # type: ignore[no-any-return]
 
@@ -298,16 +298,16 @@ class TiktokMarketingCatalogs(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "catalogs"
 
-    async def list(self, *, advertiser_id: str, bc_id: str | None = None, page: int | None = None, page_size: int | None = None) -> ExecutionResult[list[TiktokMarketingCatalog]]:
-        """List an advertiser's catalogs. (tiktok-marketing catalogs.list)
+    async def list(self, *, bc_id: str, advertiser_id: str | None = None, page: int | None = None, page_size: int | None = None) -> ExecutionResult[list[TiktokMarketingCatalog]]:
+        """List a Business Center's catalogs. (tiktok-marketing catalogs.list)
 
         Args:
-            advertiser_id: The advertiser account id
             bc_id: The Business Center that owns the catalogs
+            advertiser_id: Not read by the catalog list, which is scoped by bc_id (kept for callers that send it)
             page: The page number, from 1; 1..; default 1
-            page_size: Records per page (at most 100); 1..100; default 100
+            page_size: Records per page (at most 100; 100 when not given; 1..100; default 100
         """
-        return await self._run("list", {"advertiser_id": advertiser_id, "bc_id": bc_id, "page": page, "page_size": page_size})  # type: ignore[no-any-return]
+        return await self._run("list", {"bc_id": bc_id, "advertiser_id": advertiser_id, "page": page, "page_size": page_size})  # type: ignore[no-any-return]
 
 
 class SyncTiktokMarketingCatalogs(SyncEntity):
@@ -316,16 +316,16 @@ class SyncTiktokMarketingCatalogs(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "catalogs"
 
-    def list(self, *, advertiser_id: str, bc_id: str | None = None, page: int | None = None, page_size: int | None = None) -> ExecutionResult[list[TiktokMarketingCatalog]]:
-        """List an advertiser's catalogs. (tiktok-marketing catalogs.list)
+    def list(self, *, bc_id: str, advertiser_id: str | None = None, page: int | None = None, page_size: int | None = None) -> ExecutionResult[list[TiktokMarketingCatalog]]:
+        """List a Business Center's catalogs. (tiktok-marketing catalogs.list)
 
         Args:
-            advertiser_id: The advertiser account id
             bc_id: The Business Center that owns the catalogs
+            advertiser_id: Not read by the catalog list, which is scoped by bc_id (kept for callers that send it)
             page: The page number, from 1; 1..; default 1
-            page_size: Records per page (at most 100); 1..100; default 100
+            page_size: Records per page (at most 100; 100 when not given; 1..100; default 100
         """
-        return self._run("list", {"advertiser_id": advertiser_id, "bc_id": bc_id, "page": page, "page_size": page_size})  # type: ignore[no-any-return]
+        return self._run("list", {"bc_id": bc_id, "advertiser_id": advertiser_id, "page": page, "page_size": page_size})  # type: ignore[no-any-return]
 
 
 class TiktokMarketingAdvertisersReportsDaily(Entity):
@@ -347,7 +347,7 @@ class TiktokMarketingAdvertisersReportsDaily(Entity):
             dimensions: The row keys, JSON array text (an id, and stat_time_day or stat_time_hour); default "[\\"advertiser_id\\", \\"stat_time_day\\"]"
             metrics: The metrics wanted, JSON array text; default "[\\"spend\\", \\"impressions\\", \\"clicks\\", \\"ctr\\", \\"cpc\\", \\"cpm\\", \\"reach\\", \\"frequency\\"]"
             page: The page number, from 1; 1..; default 1
-            page_size: Records per page (at most 1000); 1..1000; default 1000
+            page_size: Records per page (at most 1000; 1000 when not given; 1..1000; default 1000
         """
         return await self._run("list", {"advertiser_id": advertiser_id, "start_date": start_date, "end_date": end_date, "service_type": service_type, "report_type": report_type, "data_level": data_level, "dimensions": dimensions, "metrics": metrics, "page": page, "page_size": page_size})  # type: ignore[no-any-return]
 
@@ -371,7 +371,7 @@ class SyncTiktokMarketingAdvertisersReportsDaily(SyncEntity):
             dimensions: The row keys, JSON array text (an id, and stat_time_day or stat_time_hour); default "[\\"advertiser_id\\", \\"stat_time_day\\"]"
             metrics: The metrics wanted, JSON array text; default "[\\"spend\\", \\"impressions\\", \\"clicks\\", \\"ctr\\", \\"cpc\\", \\"cpm\\", \\"reach\\", \\"frequency\\"]"
             page: The page number, from 1; 1..; default 1
-            page_size: Records per page (at most 1000); 1..1000; default 1000
+            page_size: Records per page (at most 1000; 1000 when not given; 1..1000; default 1000
         """
         return self._run("list", {"advertiser_id": advertiser_id, "start_date": start_date, "end_date": end_date, "service_type": service_type, "report_type": report_type, "data_level": data_level, "dimensions": dimensions, "metrics": metrics, "page": page, "page_size": page_size})  # type: ignore[no-any-return]
 
@@ -395,7 +395,7 @@ class TiktokMarketingCampaignsReportsDaily(Entity):
             dimensions: The row keys, JSON array text (an id, and stat_time_day or stat_time_hour); default "[\\"campaign_id\\", \\"stat_time_day\\"]"
             metrics: The metrics wanted, JSON array text; default "[\\"campaign_name\\", \\"spend\\", \\"impressions\\", \\"clicks\\", \\"ctr\\", \\"cpc\\", \\"cpm\\", \\"reach\\"]"
             page: The page number, from 1; 1..; default 1
-            page_size: Records per page (at most 1000); 1..1000; default 1000
+            page_size: Records per page (at most 1000; 1000 when not given; 1..1000; default 1000
         """
         return await self._run("list", {"advertiser_id": advertiser_id, "start_date": start_date, "end_date": end_date, "service_type": service_type, "report_type": report_type, "data_level": data_level, "dimensions": dimensions, "metrics": metrics, "page": page, "page_size": page_size})  # type: ignore[no-any-return]
 
@@ -419,7 +419,7 @@ class SyncTiktokMarketingCampaignsReportsDaily(SyncEntity):
             dimensions: The row keys, JSON array text (an id, and stat_time_day or stat_time_hour); default "[\\"campaign_id\\", \\"stat_time_day\\"]"
             metrics: The metrics wanted, JSON array text; default "[\\"campaign_name\\", \\"spend\\", \\"impressions\\", \\"clicks\\", \\"ctr\\", \\"cpc\\", \\"cpm\\", \\"reach\\"]"
             page: The page number, from 1; 1..; default 1
-            page_size: Records per page (at most 1000); 1..1000; default 1000
+            page_size: Records per page (at most 1000; 1000 when not given; 1..1000; default 1000
         """
         return self._run("list", {"advertiser_id": advertiser_id, "start_date": start_date, "end_date": end_date, "service_type": service_type, "report_type": report_type, "data_level": data_level, "dimensions": dimensions, "metrics": metrics, "page": page, "page_size": page_size})  # type: ignore[no-any-return]
 
@@ -443,7 +443,7 @@ class TiktokMarketingAdGroupsReportsDaily(Entity):
             dimensions: The row keys, JSON array text (an id, and stat_time_day or stat_time_hour); default "[\\"adgroup_id\\", \\"stat_time_day\\"]"
             metrics: The metrics wanted, JSON array text; default "[\\"adgroup_name\\", \\"campaign_id\\", \\"spend\\", \\"impressions\\", \\"clicks\\", \\"ctr\\", \\"conversion\\", \\"cost_per_conversion\\"]"
             page: The page number, from 1; 1..; default 1
-            page_size: Records per page (at most 1000); 1..1000; default 1000
+            page_size: Records per page (at most 1000; 1000 when not given; 1..1000; default 1000
         """
         return await self._run("list", {"advertiser_id": advertiser_id, "start_date": start_date, "end_date": end_date, "service_type": service_type, "report_type": report_type, "data_level": data_level, "dimensions": dimensions, "metrics": metrics, "page": page, "page_size": page_size})  # type: ignore[no-any-return]
 
@@ -467,7 +467,7 @@ class SyncTiktokMarketingAdGroupsReportsDaily(SyncEntity):
             dimensions: The row keys, JSON array text (an id, and stat_time_day or stat_time_hour); default "[\\"adgroup_id\\", \\"stat_time_day\\"]"
             metrics: The metrics wanted, JSON array text; default "[\\"adgroup_name\\", \\"campaign_id\\", \\"spend\\", \\"impressions\\", \\"clicks\\", \\"ctr\\", \\"conversion\\", \\"cost_per_conversion\\"]"
             page: The page number, from 1; 1..; default 1
-            page_size: Records per page (at most 1000); 1..1000; default 1000
+            page_size: Records per page (at most 1000; 1000 when not given; 1..1000; default 1000
         """
         return self._run("list", {"advertiser_id": advertiser_id, "start_date": start_date, "end_date": end_date, "service_type": service_type, "report_type": report_type, "data_level": data_level, "dimensions": dimensions, "metrics": metrics, "page": page, "page_size": page_size})  # type: ignore[no-any-return]
 
@@ -491,7 +491,7 @@ class TiktokMarketingAdsReportsDaily(Entity):
             dimensions: The row keys, JSON array text (an id, and stat_time_day or stat_time_hour); default "[\\"ad_id\\", \\"stat_time_day\\"]"
             metrics: The metrics wanted, JSON array text; default "[\\"ad_name\\", \\"adgroup_id\\", \\"campaign_id\\", \\"spend\\", \\"impressions\\", \\"clicks\\", \\"ctr\\", \\"conversion\\"]"
             page: The page number, from 1; 1..; default 1
-            page_size: Records per page (at most 1000); 1..1000; default 1000
+            page_size: Records per page (at most 1000; 1000 when not given; 1..1000; default 1000
         """
         return await self._run("list", {"advertiser_id": advertiser_id, "start_date": start_date, "end_date": end_date, "service_type": service_type, "report_type": report_type, "data_level": data_level, "dimensions": dimensions, "metrics": metrics, "page": page, "page_size": page_size})  # type: ignore[no-any-return]
 
@@ -515,7 +515,7 @@ class SyncTiktokMarketingAdsReportsDaily(SyncEntity):
             dimensions: The row keys, JSON array text (an id, and stat_time_day or stat_time_hour); default "[\\"ad_id\\", \\"stat_time_day\\"]"
             metrics: The metrics wanted, JSON array text; default "[\\"ad_name\\", \\"adgroup_id\\", \\"campaign_id\\", \\"spend\\", \\"impressions\\", \\"clicks\\", \\"ctr\\", \\"conversion\\"]"
             page: The page number, from 1; 1..; default 1
-            page_size: Records per page (at most 1000); 1..1000; default 1000
+            page_size: Records per page (at most 1000; 1000 when not given; 1..1000; default 1000
         """
         return self._run("list", {"advertiser_id": advertiser_id, "start_date": start_date, "end_date": end_date, "service_type": service_type, "report_type": report_type, "data_level": data_level, "dimensions": dimensions, "metrics": metrics, "page": page, "page_size": page_size})  # type: ignore[no-any-return]
 
@@ -539,7 +539,7 @@ class TiktokMarketingAdsReportsHourly(Entity):
             dimensions: The row keys, JSON array text (an id, and stat_time_day or stat_time_hour); default "[\\"ad_id\\", \\"stat_time_hour\\"]"
             metrics: The metrics wanted, JSON array text; default "[\\"ad_name\\", \\"adgroup_id\\", \\"campaign_id\\", \\"spend\\", \\"impressions\\", \\"clicks\\", \\"ctr\\", \\"conversion\\"]"
             page: The page number, from 1; 1..; default 1
-            page_size: Records per page (at most 1000); 1..1000; default 1000
+            page_size: Records per page (at most 1000; 1000 when not given; 1..1000; default 1000
         """
         return await self._run("list", {"advertiser_id": advertiser_id, "start_date": start_date, "end_date": end_date, "service_type": service_type, "report_type": report_type, "data_level": data_level, "dimensions": dimensions, "metrics": metrics, "page": page, "page_size": page_size})  # type: ignore[no-any-return]
 
@@ -563,7 +563,7 @@ class SyncTiktokMarketingAdsReportsHourly(SyncEntity):
             dimensions: The row keys, JSON array text (an id, and stat_time_day or stat_time_hour); default "[\\"ad_id\\", \\"stat_time_hour\\"]"
             metrics: The metrics wanted, JSON array text; default "[\\"ad_name\\", \\"adgroup_id\\", \\"campaign_id\\", \\"spend\\", \\"impressions\\", \\"clicks\\", \\"ctr\\", \\"conversion\\"]"
             page: The page number, from 1; 1..; default 1
-            page_size: Records per page (at most 1000); 1..1000; default 1000
+            page_size: Records per page (at most 1000; 1000 when not given; 1..1000; default 1000
         """
         return self._run("list", {"advertiser_id": advertiser_id, "start_date": start_date, "end_date": end_date, "service_type": service_type, "report_type": report_type, "data_level": data_level, "dimensions": dimensions, "metrics": metrics, "page": page, "page_size": page_size})  # type: ignore[no-any-return]
 
@@ -587,7 +587,7 @@ class TiktokMarketingAdsReportsLifetime(Entity):
             dimensions: The row keys, JSON array text (an id, and stat_time_day or stat_time_hour); default "[\\"ad_id\\"]"
             metrics: The metrics wanted, JSON array text; default "[\\"ad_name\\", \\"adgroup_id\\", \\"campaign_id\\", \\"spend\\", \\"impressions\\", \\"clicks\\", \\"ctr\\", \\"conversion\\"]"
             page: The page number, from 1; 1..; default 1
-            page_size: Records per page (at most 1000); 1..1000; default 1000
+            page_size: Records per page (at most 1000; 1000 when not given; 1..1000; default 1000
         """
         return await self._run("list", {"advertiser_id": advertiser_id, "start_date": start_date, "end_date": end_date, "service_type": service_type, "report_type": report_type, "data_level": data_level, "dimensions": dimensions, "metrics": metrics, "page": page, "page_size": page_size})  # type: ignore[no-any-return]
 
@@ -611,7 +611,7 @@ class SyncTiktokMarketingAdsReportsLifetime(SyncEntity):
             dimensions: The row keys, JSON array text (an id, and stat_time_day or stat_time_hour); default "[\\"ad_id\\"]"
             metrics: The metrics wanted, JSON array text; default "[\\"ad_name\\", \\"adgroup_id\\", \\"campaign_id\\", \\"spend\\", \\"impressions\\", \\"clicks\\", \\"ctr\\", \\"conversion\\"]"
             page: The page number, from 1; 1..; default 1
-            page_size: Records per page (at most 1000); 1..1000; default 1000
+            page_size: Records per page (at most 1000; 1000 when not given; 1..1000; default 1000
         """
         return self._run("list", {"advertiser_id": advertiser_id, "start_date": start_date, "end_date": end_date, "service_type": service_type, "report_type": report_type, "data_level": data_level, "dimensions": dimensions, "metrics": metrics, "page": page, "page_size": page_size})  # type: ignore[no-any-return]
 

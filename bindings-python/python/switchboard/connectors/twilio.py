@@ -197,7 +197,7 @@ class TwilioMessages(Entity):
             from_: A Twilio number, short code or sender id of the account (or give MessagingServiceSid)
             messaging_service_sid: A messaging service (MG...) that picks the sender
             body: The text, up to 1,600 characters
-            media_url: URLs of media to attach (MMS, WhatsApp), up to 10
+            media_url: URLs of media to attach (MMS, WhatsApp), up to 10, each sent as its own MediaUrl field
             status_callback: A URL Twilio calls as the message's status changes
             validity_period: Seconds the message may wait in the queue before it is dropped (1 to 36,000)
         """
@@ -238,7 +238,7 @@ class SyncTwilioMessages(SyncEntity):
             from_: A Twilio number, short code or sender id of the account (or give MessagingServiceSid)
             messaging_service_sid: A messaging service (MG...) that picks the sender
             body: The text, up to 1,600 characters
-            media_url: URLs of media to attach (MMS, WhatsApp), up to 10
+            media_url: URLs of media to attach (MMS, WhatsApp), up to 10, each sent as its own MediaUrl field
             status_callback: A URL Twilio calls as the message's status changes
             validity_period: Seconds the message may wait in the queue before it is dropped (1 to 36,000)
         """

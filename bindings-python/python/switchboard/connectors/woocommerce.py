@@ -196,7 +196,7 @@ class WoocommerceProducts(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "products"
 
-    async def list(self, *, page: int | None = None, per_page: int | None = None, search: str | None = None, after: str | None = None, before: str | None = None, modified_after: str | None = None, modified_before: str | None = None, status: str | None = None, type: Literal["simple", "grouped", "external", "variable"] | None = None, sku: str | None = None, featured: bool | None = None, category: str | None = None, tag: str | None = None, on_sale: bool | None = None, min_price: str | None = None, max_price: str | None = None, stock_status: Literal["instock", "outofstock", "onbackorder"] | None = None, orderby: Literal["date", "id", "include", "title", "slug", "modified"] | None = None, order: Literal["asc", "desc"] | None = None) -> ExecutionResult[list[WoocommerceProduct]]:
+    async def list(self, *, page: int | None = None, per_page: int | None = None, search: str | None = None, after: str | None = None, before: str | None = None, modified_after: str | None = None, modified_before: str | None = None, status: str | None = None, type: Literal["simple", "grouped", "external", "variable"] | None = None, sku: str | None = None, featured: bool | None = None, category: str | None = None, tag: str | None = None, on_sale: bool | None = None, min_price: str | None = None, max_price: str | None = None, stock_status: Literal["instock", "outofstock", "onbackorder"] | None = None, orderby: Literal["date", "id", "include", "title", "slug", "modified", "price", "popularity", "rating", "menu_order", "comment_count"] | None = None, order: Literal["asc", "desc"] | None = None) -> ExecutionResult[list[WoocommerceProduct]]:
         """List products. (woocommerce products.list)
 
         Args:
@@ -217,7 +217,7 @@ class WoocommerceProducts(Entity):
             min_price: Only records priced at least this
             max_price: Only records priced at most this
             stock_status: Only records with this stock status
-            orderby: Sort field; default "date"
+            orderby: Sort field (popularity is total sales); default "date"
             order: Sort direction; default "desc"
         """
         return await self._run("list", {"page": page, "per_page": per_page, "search": search, "after": after, "before": before, "modified_after": modified_after, "modified_before": modified_before, "status": status, "type": type, "sku": sku, "featured": featured, "category": category, "tag": tag, "on_sale": on_sale, "min_price": min_price, "max_price": max_price, "stock_status": stock_status, "orderby": orderby, "order": order})  # type: ignore[no-any-return]
@@ -248,7 +248,7 @@ class SyncWoocommerceProducts(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "products"
 
-    def list(self, *, page: int | None = None, per_page: int | None = None, search: str | None = None, after: str | None = None, before: str | None = None, modified_after: str | None = None, modified_before: str | None = None, status: str | None = None, type: Literal["simple", "grouped", "external", "variable"] | None = None, sku: str | None = None, featured: bool | None = None, category: str | None = None, tag: str | None = None, on_sale: bool | None = None, min_price: str | None = None, max_price: str | None = None, stock_status: Literal["instock", "outofstock", "onbackorder"] | None = None, orderby: Literal["date", "id", "include", "title", "slug", "modified"] | None = None, order: Literal["asc", "desc"] | None = None) -> ExecutionResult[list[WoocommerceProduct]]:
+    def list(self, *, page: int | None = None, per_page: int | None = None, search: str | None = None, after: str | None = None, before: str | None = None, modified_after: str | None = None, modified_before: str | None = None, status: str | None = None, type: Literal["simple", "grouped", "external", "variable"] | None = None, sku: str | None = None, featured: bool | None = None, category: str | None = None, tag: str | None = None, on_sale: bool | None = None, min_price: str | None = None, max_price: str | None = None, stock_status: Literal["instock", "outofstock", "onbackorder"] | None = None, orderby: Literal["date", "id", "include", "title", "slug", "modified", "price", "popularity", "rating", "menu_order", "comment_count"] | None = None, order: Literal["asc", "desc"] | None = None) -> ExecutionResult[list[WoocommerceProduct]]:
         """List products. (woocommerce products.list)
 
         Args:
@@ -269,7 +269,7 @@ class SyncWoocommerceProducts(SyncEntity):
             min_price: Only records priced at least this
             max_price: Only records priced at most this
             stock_status: Only records with this stock status
-            orderby: Sort field; default "date"
+            orderby: Sort field (popularity is total sales); default "date"
             order: Sort direction; default "desc"
         """
         return self._run("list", {"page": page, "per_page": per_page, "search": search, "after": after, "before": before, "modified_after": modified_after, "modified_before": modified_before, "status": status, "type": type, "sku": sku, "featured": featured, "category": category, "tag": tag, "on_sale": on_sale, "min_price": min_price, "max_price": max_price, "stock_status": stock_status, "orderby": orderby, "order": order})  # type: ignore[no-any-return]
@@ -561,7 +561,7 @@ class WoocommerceProductReviews(Entity):
             search: Only records matching this text
             after: Only records created after this ISO 8601 time
             before: Only records created before this ISO 8601 time
-            product: Only reviews of these product ids
+            product: Only reviews of these product ids (sent comma-separated)
             status: Only reviews with this status (all for every one); default "approved"
         """
         return await self._run("list", {"page": page, "per_page": per_page, "search": search, "after": after, "before": before, "product": product, "status": status})  # type: ignore[no-any-return]
@@ -601,7 +601,7 @@ class SyncWoocommerceProductReviews(SyncEntity):
             search: Only records matching this text
             after: Only records created after this ISO 8601 time
             before: Only records created before this ISO 8601 time
-            product: Only reviews of these product ids
+            product: Only reviews of these product ids (sent comma-separated)
             status: Only reviews with this status (all for every one); default "approved"
         """
         return self._run("list", {"page": page, "per_page": per_page, "search": search, "after": after, "before": before, "product": product, "status": status})  # type: ignore[no-any-return]
@@ -632,14 +632,9 @@ class WoocommerceProductAttributes(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "product_attributes"
 
-    async def list(self, *, page: int | None = None, per_page: int | None = None) -> ExecutionResult[list[WoocommerceProductAttribute]]:
-        """List product attributes. (woocommerce product_attributes.list)
-
-        Args:
-            page: The page to return, from 1; 1..; default 1
-            per_page: Records per page, at most 100; 1..100; default 10
-        """
-        return await self._run("list", {"page": page, "per_page": per_page})  # type: ignore[no-any-return]
+    async def list(self) -> ExecutionResult[list[WoocommerceProductAttribute]]:
+        """List product attributes. (woocommerce product_attributes.list)"""
+        return await self._run("list", {})  # type: ignore[no-any-return]
 
     async def get(self, *, id: int) -> ExecutionResult[WoocommerceProductAttribute]:
         """Get one of the product attributes. (woocommerce product_attributes.get)
@@ -667,14 +662,9 @@ class SyncWoocommerceProductAttributes(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "product_attributes"
 
-    def list(self, *, page: int | None = None, per_page: int | None = None) -> ExecutionResult[list[WoocommerceProductAttribute]]:
-        """List product attributes. (woocommerce product_attributes.list)
-
-        Args:
-            page: The page to return, from 1; 1..; default 1
-            per_page: Records per page, at most 100; 1..100; default 10
-        """
-        return self._run("list", {"page": page, "per_page": per_page})  # type: ignore[no-any-return]
+    def list(self) -> ExecutionResult[list[WoocommerceProductAttribute]]:
+        """List product attributes. (woocommerce product_attributes.list)"""
+        return self._run("list", {})  # type: ignore[no-any-return]
 
     def get(self, *, id: int) -> ExecutionResult[WoocommerceProductAttribute]:
         """Get one of the product attributes. (woocommerce product_attributes.get)

@@ -53,7 +53,7 @@ class ZendeskChatAgents(Entity):
 
         Args:
             limit: Records per page (at most 100, 100 by default); 1..100; default 100
-            since_id: Only records with a greater id (the last id of the previous page)
+            since_id: Start at this id, included (the last id of the previous page plus one)
         """
         return await self._run("list", {"limit": limit, "since_id": since_id})  # type: ignore[no-any-return]
 
@@ -88,7 +88,7 @@ class SyncZendeskChatAgents(SyncEntity):
 
         Args:
             limit: Records per page (at most 100, 100 by default); 1..100; default 100
-            since_id: Only records with a greater id (the last id of the previous page)
+            since_id: Start at this id, included (the last id of the previous page plus one)
         """
         return self._run("list", {"limit": limit, "since_id": since_id})  # type: ignore[no-any-return]
 
@@ -122,7 +122,7 @@ class ZendeskChatAgentTimeline(Entity):
         """Export the agent timeline. (zendesk-chat agent_timeline.list)
 
         Args:
-            start_time: Read records from this Unix time (seconds) on; the previous page's end_time for the next page
+            start_time: Read records from this Unix time in MICROSECONDS on (e.g. 1700000000000000); the previous page's end_time for the next page
             limit: Records per page (at most 1000, 1000 by default); 1..1000; default 1000
             next_page_url: The next page's URL, as the previous page gave it (meta.next_page); the request goes there with the query it carries
         """
@@ -150,7 +150,7 @@ class SyncZendeskChatAgentTimeline(SyncEntity):
         """Export the agent timeline. (zendesk-chat agent_timeline.list)
 
         Args:
-            start_time: Read records from this Unix time (seconds) on; the previous page's end_time for the next page
+            start_time: Read records from this Unix time in MICROSECONDS on (e.g. 1700000000000000); the previous page's end_time for the next page
             limit: Records per page (at most 1000, 1000 by default); 1..1000; default 1000
             next_page_url: The next page's URL, as the previous page gave it (meta.next_page); the request goes there with the query it carries
         """
@@ -178,8 +178,8 @@ class ZendeskChatBans(Entity):
         """List bans. (zendesk-chat bans.list)
 
         Args:
-            limit: Records per page (at most 100, 100 by default); 1..100; default 100
-            since_id: Only records with a greater id (the last id of the previous page)
+            limit: Records per page, at most 1000 (Zendesk's default 10); 1..1000
+            since_id: Start at this id, included (the last id of the previous page plus one)
         """
         return await self._run("list", {"limit": limit, "since_id": since_id})  # type: ignore[no-any-return]
 
@@ -213,8 +213,8 @@ class SyncZendeskChatBans(SyncEntity):
         """List bans. (zendesk-chat bans.list)
 
         Args:
-            limit: Records per page (at most 100, 100 by default); 1..100; default 100
-            since_id: Only records with a greater id (the last id of the previous page)
+            limit: Records per page, at most 1000 (Zendesk's default 10); 1..1000
+            since_id: Start at this id, included (the last id of the previous page plus one)
         """
         return self._run("list", {"limit": limit, "since_id": since_id})  # type: ignore[no-any-return]
 
@@ -522,11 +522,11 @@ class ZendeskChatShortcuts(Entity):
         """List shortcuts. (zendesk-chat shortcuts.list)"""
         return await self._run("list", {})  # type: ignore[no-any-return]
 
-    async def get(self, *, shortcut_id: int) -> ExecutionResult[ZendeskChatShortcut]:
+    async def get(self, *, shortcut_id: str) -> ExecutionResult[ZendeskChatShortcut]:
         """Get a shortcut. (zendesk-chat shortcuts.get)
 
         Args:
-            shortcut_id: Shortcut id
+            shortcut_id: Shortcut id (its name, e.g. question)
         """
         return await self._run("get", {"shortcut_id": shortcut_id})  # type: ignore[no-any-return]
 
@@ -552,11 +552,11 @@ class SyncZendeskChatShortcuts(SyncEntity):
         """List shortcuts. (zendesk-chat shortcuts.list)"""
         return self._run("list", {})  # type: ignore[no-any-return]
 
-    def get(self, *, shortcut_id: int) -> ExecutionResult[ZendeskChatShortcut]:
+    def get(self, *, shortcut_id: str) -> ExecutionResult[ZendeskChatShortcut]:
         """Get a shortcut. (zendesk-chat shortcuts.get)
 
         Args:
-            shortcut_id: Shortcut id
+            shortcut_id: Shortcut id (its name, e.g. question)
         """
         return self._run("get", {"shortcut_id": shortcut_id})  # type: ignore[no-any-return]
 

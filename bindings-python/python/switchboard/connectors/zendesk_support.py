@@ -35,7 +35,7 @@ class ZendeskSupportTickets(Entity):
             sort_by: Sort field
             sort_order: Sort direction; default "asc"
             per_page: Records per page when paging by number (at most 100, 100 by default); 1..100
-            page_size_: Records per page when paging by cursor (at most 100); giving it switches the list to cursor paging (then answers carry meta.after_cursor and meta.has_more instead of next_page); 1..100
+            page_size_: Records per page when paging by cursor (at most 100); giving it switches the list to cursor paging (then answers carry links.next, meta.after_cursor and meta.has_more instead of next_page), which reaches past page numbering's 10,000 records; 1..100
             page_after_: Cursor paging, the meta.after_cursor of the previous page
             next_page_url: The next page's URL, as the previous page gave it (meta.next_page); the request goes there with the query it carries
         """
@@ -93,7 +93,7 @@ class SyncZendeskSupportTickets(SyncEntity):
             sort_by: Sort field
             sort_order: Sort direction; default "asc"
             per_page: Records per page when paging by number (at most 100, 100 by default); 1..100
-            page_size_: Records per page when paging by cursor (at most 100); giving it switches the list to cursor paging (then answers carry meta.after_cursor and meta.has_more instead of next_page); 1..100
+            page_size_: Records per page when paging by cursor (at most 100); giving it switches the list to cursor paging (then answers carry links.next, meta.after_cursor and meta.has_more instead of next_page), which reaches past page numbering's 10,000 records; 1..100
             page_after_: Cursor paging, the meta.after_cursor of the previous page
             next_page_url: The next page's URL, as the previous page gave it (meta.next_page); the request goes there with the query it carries
         """
@@ -160,7 +160,7 @@ class ZendeskSupportTicketComments(Entity):
             include_inline_images: List inline images among the attachments; default false
             sort_order: Sort direction; default "asc"
             per_page: Records per page when paging by number (at most 100, 100 by default); 1..100
-            page_size_: Records per page when paging by cursor (at most 100); giving it switches the list to cursor paging (then answers carry meta.after_cursor and meta.has_more instead of next_page); 1..100
+            page_size_: Records per page when paging by cursor (at most 100); giving it switches the list to cursor paging (then answers carry links.next, meta.after_cursor and meta.has_more instead of next_page), which reaches past page numbering's 10,000 records; 1..100
             page_after_: Cursor paging, the meta.after_cursor of the previous page
             next_page_url: The next page's URL, as the previous page gave it (meta.next_page); the request goes there with the query it carries
         """
@@ -191,7 +191,7 @@ class SyncZendeskSupportTicketComments(SyncEntity):
             include_inline_images: List inline images among the attachments; default false
             sort_order: Sort direction; default "asc"
             per_page: Records per page when paging by number (at most 100, 100 by default); 1..100
-            page_size_: Records per page when paging by cursor (at most 100); giving it switches the list to cursor paging (then answers carry meta.after_cursor and meta.has_more instead of next_page); 1..100
+            page_size_: Records per page when paging by cursor (at most 100); giving it switches the list to cursor paging (then answers carry links.next, meta.after_cursor and meta.has_more instead of next_page), which reaches past page numbering's 10,000 records; 1..100
             page_after_: Cursor paging, the meta.after_cursor of the previous page
             next_page_url: The next page's URL, as the previous page gave it (meta.next_page); the request goes there with the query it carries
         """
@@ -244,7 +244,7 @@ class ZendeskSupportDeletedTickets(Entity):
             sort_by: Sort field
             sort_order: Sort direction; default "asc"
             per_page: Records per page when paging by number (at most 100, 100 by default); 1..100
-            page_size_: Records per page when paging by cursor (at most 100); giving it switches the list to cursor paging (then answers carry meta.after_cursor and meta.has_more instead of next_page); 1..100
+            page_size_: Records per page when paging by cursor (at most 100); giving it switches the list to cursor paging (then answers carry links.next, meta.after_cursor and meta.has_more instead of next_page), which reaches past page numbering's 10,000 records; 1..100
             page_after_: Cursor paging, the meta.after_cursor of the previous page
             next_page_url: The next page's URL, as the previous page gave it (meta.next_page); the request goes there with the query it carries
         """
@@ -276,7 +276,7 @@ class SyncZendeskSupportDeletedTickets(SyncEntity):
             sort_by: Sort field
             sort_order: Sort direction; default "asc"
             per_page: Records per page when paging by number (at most 100, 100 by default); 1..100
-            page_size_: Records per page when paging by cursor (at most 100); giving it switches the list to cursor paging (then answers carry meta.after_cursor and meta.has_more instead of next_page); 1..100
+            page_size_: Records per page when paging by cursor (at most 100); giving it switches the list to cursor paging (then answers carry links.next, meta.after_cursor and meta.has_more instead of next_page), which reaches past page numbering's 10,000 records; 1..100
             page_after_: Cursor paging, the meta.after_cursor of the previous page
             next_page_url: The next page's URL, as the previous page gave it (meta.next_page); the request goes there with the query it carries
         """
@@ -307,7 +307,7 @@ class ZendeskSupportTicketAudits(Entity):
             ticket_id: Ticket id
             page: Page number (from 1) when paging by number; 1..
             per_page: Records per page when paging by number (at most 100, 100 by default); 1..100
-            page_size_: Records per page when paging by cursor (at most 100); giving it switches the list to cursor paging (then answers carry meta.after_cursor and meta.has_more instead of next_page); 1..100
+            page_size_: Records per page when paging by cursor (at most 100); giving it switches the list to cursor paging (then answers carry links.next, meta.after_cursor and meta.has_more instead of next_page), which reaches past page numbering's 10,000 records; 1..100
             page_after_: Cursor paging, the meta.after_cursor of the previous page
             next_page_url: The next page's URL, as the previous page gave it (meta.next_page); the request goes there with the query it carries
         """
@@ -327,7 +327,7 @@ class SyncZendeskSupportTicketAudits(SyncEntity):
             ticket_id: Ticket id
             page: Page number (from 1) when paging by number; 1..
             per_page: Records per page when paging by number (at most 100, 100 by default); 1..100
-            page_size_: Records per page when paging by cursor (at most 100); giving it switches the list to cursor paging (then answers carry meta.after_cursor and meta.has_more instead of next_page); 1..100
+            page_size_: Records per page when paging by cursor (at most 100); giving it switches the list to cursor paging (then answers carry links.next, meta.after_cursor and meta.has_more instead of next_page), which reaches past page numbering's 10,000 records; 1..100
             page_after_: Cursor paging, the meta.after_cursor of the previous page
             next_page_url: The next page's URL, as the previous page gave it (meta.next_page); the request goes there with the query it carries
         """
@@ -346,7 +346,7 @@ class ZendeskSupportTicketMetrics(Entity):
         Args:
             page: Page number (from 1) when paging by number; 1..
             per_page: Records per page when paging by number (at most 100, 100 by default); 1..100
-            page_size_: Records per page when paging by cursor (at most 100); giving it switches the list to cursor paging (then answers carry meta.after_cursor and meta.has_more instead of next_page); 1..100
+            page_size_: Records per page when paging by cursor (at most 100); giving it switches the list to cursor paging (then answers carry links.next, meta.after_cursor and meta.has_more instead of next_page), which reaches past page numbering's 10,000 records; 1..100
             page_after_: Cursor paging, the meta.after_cursor of the previous page
             next_page_url: The next page's URL, as the previous page gave it (meta.next_page); the request goes there with the query it carries
         """
@@ -376,7 +376,7 @@ class SyncZendeskSupportTicketMetrics(SyncEntity):
         Args:
             page: Page number (from 1) when paging by number; 1..
             per_page: Records per page when paging by number (at most 100, 100 by default); 1..100
-            page_size_: Records per page when paging by cursor (at most 100); giving it switches the list to cursor paging (then answers carry meta.after_cursor and meta.has_more instead of next_page); 1..100
+            page_size_: Records per page when paging by cursor (at most 100); giving it switches the list to cursor paging (then answers carry links.next, meta.after_cursor and meta.has_more instead of next_page), which reaches past page numbering's 10,000 records; 1..100
             page_after_: Cursor paging, the meta.after_cursor of the previous page
             next_page_url: The next page's URL, as the previous page gave it (meta.next_page); the request goes there with the query it carries
         """
@@ -407,7 +407,7 @@ class ZendeskSupportTicketFields(Entity):
             page: Page number (from 1) when paging by number; 1..
             locale: Show titles in this locale (e.g. de) where translated
             per_page: Records per page when paging by number (at most 100, 100 by default); 1..100
-            page_size_: Records per page when paging by cursor (at most 100); giving it switches the list to cursor paging (then answers carry meta.after_cursor and meta.has_more instead of next_page); 1..100
+            page_size_: Records per page when paging by cursor (at most 100); giving it switches the list to cursor paging (then answers carry links.next, meta.after_cursor and meta.has_more instead of next_page), which reaches past page numbering's 10,000 records; 1..100
             page_after_: Cursor paging, the meta.after_cursor of the previous page
             next_page_url: The next page's URL, as the previous page gave it (meta.next_page); the request goes there with the query it carries
         """
@@ -446,7 +446,7 @@ class SyncZendeskSupportTicketFields(SyncEntity):
             page: Page number (from 1) when paging by number; 1..
             locale: Show titles in this locale (e.g. de) where translated
             per_page: Records per page when paging by number (at most 100, 100 by default); 1..100
-            page_size_: Records per page when paging by cursor (at most 100); giving it switches the list to cursor paging (then answers carry meta.after_cursor and meta.has_more instead of next_page); 1..100
+            page_size_: Records per page when paging by cursor (at most 100); giving it switches the list to cursor paging (then answers carry links.next, meta.after_cursor and meta.has_more instead of next_page), which reaches past page numbering's 10,000 records; 1..100
             page_after_: Cursor paging, the meta.after_cursor of the previous page
             next_page_url: The next page's URL, as the previous page gave it (meta.next_page); the request goes there with the query it carries
         """
@@ -562,7 +562,7 @@ class ZendeskSupportUsers(Entity):
             role: Only users of this role
             external_id: Only the user with this external id
             per_page: Records per page when paging by number (at most 100, 100 by default); 1..100
-            page_size_: Records per page when paging by cursor (at most 100); giving it switches the list to cursor paging (then answers carry meta.after_cursor and meta.has_more instead of next_page); 1..100
+            page_size_: Records per page when paging by cursor (at most 100); giving it switches the list to cursor paging (then answers carry links.next, meta.after_cursor and meta.has_more instead of next_page), which reaches past page numbering's 10,000 records; 1..100
             page_after_: Cursor paging, the meta.after_cursor of the previous page
             next_page_url: The next page's URL, as the previous page gave it (meta.next_page); the request goes there with the query it carries
         """
@@ -619,7 +619,7 @@ class SyncZendeskSupportUsers(SyncEntity):
             role: Only users of this role
             external_id: Only the user with this external id
             per_page: Records per page when paging by number (at most 100, 100 by default); 1..100
-            page_size_: Records per page when paging by cursor (at most 100); giving it switches the list to cursor paging (then answers carry meta.after_cursor and meta.has_more instead of next_page); 1..100
+            page_size_: Records per page when paging by cursor (at most 100); giving it switches the list to cursor paging (then answers carry links.next, meta.after_cursor and meta.has_more instead of next_page), which reaches past page numbering's 10,000 records; 1..100
             page_after_: Cursor paging, the meta.after_cursor of the previous page
             next_page_url: The next page's URL, as the previous page gave it (meta.next_page); the request goes there with the query it carries
         """
@@ -674,7 +674,7 @@ class ZendeskSupportOrganizations(Entity):
         Args:
             page: Page number (from 1) when paging by number; 1..
             per_page: Records per page when paging by number (at most 100, 100 by default); 1..100
-            page_size_: Records per page when paging by cursor (at most 100); giving it switches the list to cursor paging (then answers carry meta.after_cursor and meta.has_more instead of next_page); 1..100
+            page_size_: Records per page when paging by cursor (at most 100); giving it switches the list to cursor paging (then answers carry links.next, meta.after_cursor and meta.has_more instead of next_page), which reaches past page numbering's 10,000 records; 1..100
             page_after_: Cursor paging, the meta.after_cursor of the previous page
             next_page_url: The next page's URL, as the previous page gave it (meta.next_page); the request goes there with the query it carries
         """
@@ -712,7 +712,7 @@ class SyncZendeskSupportOrganizations(SyncEntity):
         Args:
             page: Page number (from 1) when paging by number; 1..
             per_page: Records per page when paging by number (at most 100, 100 by default); 1..100
-            page_size_: Records per page when paging by cursor (at most 100); giving it switches the list to cursor paging (then answers carry meta.after_cursor and meta.has_more instead of next_page); 1..100
+            page_size_: Records per page when paging by cursor (at most 100); giving it switches the list to cursor paging (then answers carry links.next, meta.after_cursor and meta.has_more instead of next_page), which reaches past page numbering's 10,000 records; 1..100
             page_after_: Cursor paging, the meta.after_cursor of the previous page
             next_page_url: The next page's URL, as the previous page gave it (meta.next_page); the request goes there with the query it carries
         """
@@ -750,7 +750,7 @@ class ZendeskSupportOrganizationMemberships(Entity):
         Args:
             page: Page number (from 1) when paging by number; 1..
             per_page: Records per page when paging by number (at most 100, 100 by default); 1..100
-            page_size_: Records per page when paging by cursor (at most 100); giving it switches the list to cursor paging (then answers carry meta.after_cursor and meta.has_more instead of next_page); 1..100
+            page_size_: Records per page when paging by cursor (at most 100); giving it switches the list to cursor paging (then answers carry links.next, meta.after_cursor and meta.has_more instead of next_page), which reaches past page numbering's 10,000 records; 1..100
             page_after_: Cursor paging, the meta.after_cursor of the previous page
             next_page_url: The next page's URL, as the previous page gave it (meta.next_page); the request goes there with the query it carries
         """
@@ -780,7 +780,7 @@ class SyncZendeskSupportOrganizationMemberships(SyncEntity):
         Args:
             page: Page number (from 1) when paging by number; 1..
             per_page: Records per page when paging by number (at most 100, 100 by default); 1..100
-            page_size_: Records per page when paging by cursor (at most 100); giving it switches the list to cursor paging (then answers carry meta.after_cursor and meta.has_more instead of next_page); 1..100
+            page_size_: Records per page when paging by cursor (at most 100); giving it switches the list to cursor paging (then answers carry links.next, meta.after_cursor and meta.has_more instead of next_page), which reaches past page numbering's 10,000 records; 1..100
             page_after_: Cursor paging, the meta.after_cursor of the previous page
             next_page_url: The next page's URL, as the previous page gave it (meta.next_page); the request goes there with the query it carries
         """
@@ -811,7 +811,7 @@ class ZendeskSupportGroups(Entity):
             page: Page number (from 1) when paging by number; 1..
             exclude_deleted: Leave deleted groups out; default false
             per_page: Records per page when paging by number (at most 100, 100 by default); 1..100
-            page_size_: Records per page when paging by cursor (at most 100); giving it switches the list to cursor paging (then answers carry meta.after_cursor and meta.has_more instead of next_page); 1..100
+            page_size_: Records per page when paging by cursor (at most 100); giving it switches the list to cursor paging (then answers carry links.next, meta.after_cursor and meta.has_more instead of next_page), which reaches past page numbering's 10,000 records; 1..100
             page_after_: Cursor paging, the meta.after_cursor of the previous page
             next_page_url: The next page's URL, as the previous page gave it (meta.next_page); the request goes there with the query it carries
         """
@@ -850,7 +850,7 @@ class SyncZendeskSupportGroups(SyncEntity):
             page: Page number (from 1) when paging by number; 1..
             exclude_deleted: Leave deleted groups out; default false
             per_page: Records per page when paging by number (at most 100, 100 by default); 1..100
-            page_size_: Records per page when paging by cursor (at most 100); giving it switches the list to cursor paging (then answers carry meta.after_cursor and meta.has_more instead of next_page); 1..100
+            page_size_: Records per page when paging by cursor (at most 100); giving it switches the list to cursor paging (then answers carry links.next, meta.after_cursor and meta.has_more instead of next_page), which reaches past page numbering's 10,000 records; 1..100
             page_after_: Cursor paging, the meta.after_cursor of the previous page
             next_page_url: The next page's URL, as the previous page gave it (meta.next_page); the request goes there with the query it carries
         """
@@ -888,7 +888,7 @@ class ZendeskSupportGroupMemberships(Entity):
         Args:
             page: Page number (from 1) when paging by number; 1..
             per_page: Records per page when paging by number (at most 100, 100 by default); 1..100
-            page_size_: Records per page when paging by cursor (at most 100); giving it switches the list to cursor paging (then answers carry meta.after_cursor and meta.has_more instead of next_page); 1..100
+            page_size_: Records per page when paging by cursor (at most 100); giving it switches the list to cursor paging (then answers carry links.next, meta.after_cursor and meta.has_more instead of next_page), which reaches past page numbering's 10,000 records; 1..100
             page_after_: Cursor paging, the meta.after_cursor of the previous page
             next_page_url: The next page's URL, as the previous page gave it (meta.next_page); the request goes there with the query it carries
         """
@@ -918,7 +918,7 @@ class SyncZendeskSupportGroupMemberships(SyncEntity):
         Args:
             page: Page number (from 1) when paging by number; 1..
             per_page: Records per page when paging by number (at most 100, 100 by default); 1..100
-            page_size_: Records per page when paging by cursor (at most 100); giving it switches the list to cursor paging (then answers carry meta.after_cursor and meta.has_more instead of next_page); 1..100
+            page_size_: Records per page when paging by cursor (at most 100); giving it switches the list to cursor paging (then answers carry links.next, meta.after_cursor and meta.has_more instead of next_page), which reaches past page numbering's 10,000 records; 1..100
             page_after_: Cursor paging, the meta.after_cursor of the previous page
             next_page_url: The next page's URL, as the previous page gave it (meta.next_page); the request goes there with the query it carries
         """
@@ -994,7 +994,7 @@ class ZendeskSupportBrands(Entity):
         Args:
             page: Page number (from 1) when paging by number; 1..
             per_page: Records per page when paging by number (at most 100, 100 by default); 1..100
-            page_size_: Records per page when paging by cursor (at most 100); giving it switches the list to cursor paging (then answers carry meta.after_cursor and meta.has_more instead of next_page); 1..100
+            page_size_: Records per page when paging by cursor (at most 100); giving it switches the list to cursor paging (then answers carry links.next, meta.after_cursor and meta.has_more instead of next_page), which reaches past page numbering's 10,000 records; 1..100
             page_after_: Cursor paging, the meta.after_cursor of the previous page
             next_page_url: The next page's URL, as the previous page gave it (meta.next_page); the request goes there with the query it carries
         """
@@ -1032,7 +1032,7 @@ class SyncZendeskSupportBrands(SyncEntity):
         Args:
             page: Page number (from 1) when paging by number; 1..
             per_page: Records per page when paging by number (at most 100, 100 by default); 1..100
-            page_size_: Records per page when paging by cursor (at most 100); giving it switches the list to cursor paging (then answers carry meta.after_cursor and meta.has_more instead of next_page); 1..100
+            page_size_: Records per page when paging by cursor (at most 100); giving it switches the list to cursor paging (then answers carry links.next, meta.after_cursor and meta.has_more instead of next_page), which reaches past page numbering's 10,000 records; 1..100
             page_after_: Cursor paging, the meta.after_cursor of the previous page
             next_page_url: The next page's URL, as the previous page gave it (meta.next_page); the request goes there with the query it carries
         """
@@ -1075,7 +1075,7 @@ class ZendeskSupportViews(Entity):
             sort_by: Sort field
             sort_order: Sort direction
             per_page: Records per page when paging by number (at most 100, 100 by default); 1..100
-            page_size_: Records per page when paging by cursor (at most 100); giving it switches the list to cursor paging (then answers carry meta.after_cursor and meta.has_more instead of next_page); 1..100
+            page_size_: Records per page when paging by cursor (at most 100); giving it switches the list to cursor paging (then answers carry links.next, meta.after_cursor and meta.has_more instead of next_page), which reaches past page numbering's 10,000 records; 1..100
             page_after_: Cursor paging, the meta.after_cursor of the previous page
             next_page_url: The next page's URL, as the previous page gave it (meta.next_page); the request goes there with the query it carries
         """
@@ -1118,7 +1118,7 @@ class SyncZendeskSupportViews(SyncEntity):
             sort_by: Sort field
             sort_order: Sort direction
             per_page: Records per page when paging by number (at most 100, 100 by default); 1..100
-            page_size_: Records per page when paging by cursor (at most 100); giving it switches the list to cursor paging (then answers carry meta.after_cursor and meta.has_more instead of next_page); 1..100
+            page_size_: Records per page when paging by cursor (at most 100); giving it switches the list to cursor paging (then answers carry links.next, meta.after_cursor and meta.has_more instead of next_page), which reaches past page numbering's 10,000 records; 1..100
             page_after_: Cursor paging, the meta.after_cursor of the previous page
             next_page_url: The next page's URL, as the previous page gave it (meta.next_page); the request goes there with the query it carries
         """
@@ -1171,7 +1171,7 @@ class ZendeskSupportMacros(Entity):
             sort_by: Sort field
             sort_order: Sort direction
             per_page: Records per page when paging by number (at most 100, 100 by default); 1..100
-            page_size_: Records per page when paging by cursor (at most 100); giving it switches the list to cursor paging (then answers carry meta.after_cursor and meta.has_more instead of next_page); 1..100
+            page_size_: Records per page when paging by cursor (at most 100); giving it switches the list to cursor paging (then answers carry links.next, meta.after_cursor and meta.has_more instead of next_page), which reaches past page numbering's 10,000 records; 1..100
             page_after_: Cursor paging, the meta.after_cursor of the previous page
             next_page_url: The next page's URL, as the previous page gave it (meta.next_page); the request goes there with the query it carries
         """
@@ -1216,7 +1216,7 @@ class SyncZendeskSupportMacros(SyncEntity):
             sort_by: Sort field
             sort_order: Sort direction
             per_page: Records per page when paging by number (at most 100, 100 by default); 1..100
-            page_size_: Records per page when paging by cursor (at most 100); giving it switches the list to cursor paging (then answers carry meta.after_cursor and meta.has_more instead of next_page); 1..100
+            page_size_: Records per page when paging by cursor (at most 100); giving it switches the list to cursor paging (then answers carry links.next, meta.after_cursor and meta.has_more instead of next_page), which reaches past page numbering's 10,000 records; 1..100
             page_after_: Cursor paging, the meta.after_cursor of the previous page
             next_page_url: The next page's URL, as the previous page gave it (meta.next_page); the request goes there with the query it carries
         """
@@ -1250,7 +1250,7 @@ class ZendeskSupportTriggers(Entity):
             sort_by: Sort field
             sort_order: Sort direction
             per_page: Records per page when paging by number (at most 100, 100 by default); 1..100
-            page_size_: Records per page when paging by cursor (at most 100); giving it switches the list to cursor paging (then answers carry meta.after_cursor and meta.has_more instead of next_page); 1..100
+            page_size_: Records per page when paging by cursor (at most 100); giving it switches the list to cursor paging (then answers carry links.next, meta.after_cursor and meta.has_more instead of next_page), which reaches past page numbering's 10,000 records; 1..100
             page_after_: Cursor paging, the meta.after_cursor of the previous page
             next_page_url: The next page's URL, as the previous page gave it (meta.next_page); the request goes there with the query it carries
         """
@@ -1292,7 +1292,7 @@ class SyncZendeskSupportTriggers(SyncEntity):
             sort_by: Sort field
             sort_order: Sort direction
             per_page: Records per page when paging by number (at most 100, 100 by default); 1..100
-            page_size_: Records per page when paging by cursor (at most 100); giving it switches the list to cursor paging (then answers carry meta.after_cursor and meta.has_more instead of next_page); 1..100
+            page_size_: Records per page when paging by cursor (at most 100); giving it switches the list to cursor paging (then answers carry links.next, meta.after_cursor and meta.has_more instead of next_page), which reaches past page numbering's 10,000 records; 1..100
             page_after_: Cursor paging, the meta.after_cursor of the previous page
             next_page_url: The next page's URL, as the previous page gave it (meta.next_page); the request goes there with the query it carries
         """
@@ -1333,7 +1333,7 @@ class ZendeskSupportAutomations(Entity):
             sort_by: Sort field
             sort_order: Sort direction
             per_page: Records per page when paging by number (at most 100, 100 by default); 1..100
-            page_size_: Records per page when paging by cursor (at most 100); giving it switches the list to cursor paging (then answers carry meta.after_cursor and meta.has_more instead of next_page); 1..100
+            page_size_: Records per page when paging by cursor (at most 100); giving it switches the list to cursor paging (then answers carry links.next, meta.after_cursor and meta.has_more instead of next_page), which reaches past page numbering's 10,000 records; 1..100
             page_after_: Cursor paging, the meta.after_cursor of the previous page
             next_page_url: The next page's URL, as the previous page gave it (meta.next_page); the request goes there with the query it carries
         """
@@ -1374,7 +1374,7 @@ class SyncZendeskSupportAutomations(SyncEntity):
             sort_by: Sort field
             sort_order: Sort direction
             per_page: Records per page when paging by number (at most 100, 100 by default); 1..100
-            page_size_: Records per page when paging by cursor (at most 100); giving it switches the list to cursor paging (then answers carry meta.after_cursor and meta.has_more instead of next_page); 1..100
+            page_size_: Records per page when paging by cursor (at most 100); giving it switches the list to cursor paging (then answers carry links.next, meta.after_cursor and meta.has_more instead of next_page), which reaches past page numbering's 10,000 records; 1..100
             page_after_: Cursor paging, the meta.after_cursor of the previous page
             next_page_url: The next page's URL, as the previous page gave it (meta.next_page); the request goes there with the query it carries
         """
@@ -1484,7 +1484,7 @@ class ZendeskSupportTags(Entity):
         Args:
             page: Page number (from 1) when paging by number; 1..
             per_page: Records per page when paging by number (at most 100, 100 by default); 1..100
-            page_size_: Records per page when paging by cursor (at most 100); giving it switches the list to cursor paging (then answers carry meta.after_cursor and meta.has_more instead of next_page); 1..100
+            page_size_: Records per page when paging by cursor (at most 100); giving it switches the list to cursor paging (then answers carry links.next, meta.after_cursor and meta.has_more instead of next_page), which reaches past page numbering's 10,000 records; 1..100
             page_after_: Cursor paging, the meta.after_cursor of the previous page
             next_page_url: The next page's URL, as the previous page gave it (meta.next_page); the request goes there with the query it carries
         """
@@ -1514,7 +1514,7 @@ class SyncZendeskSupportTags(SyncEntity):
         Args:
             page: Page number (from 1) when paging by number; 1..
             per_page: Records per page when paging by number (at most 100, 100 by default); 1..100
-            page_size_: Records per page when paging by cursor (at most 100); giving it switches the list to cursor paging (then answers carry meta.after_cursor and meta.has_more instead of next_page); 1..100
+            page_size_: Records per page when paging by cursor (at most 100); giving it switches the list to cursor paging (then answers carry links.next, meta.after_cursor and meta.has_more instead of next_page), which reaches past page numbering's 10,000 records; 1..100
             page_after_: Cursor paging, the meta.after_cursor of the previous page
             next_page_url: The next page's URL, as the previous page gave it (meta.next_page); the request goes there with the query it carries
         """
@@ -1547,7 +1547,7 @@ class ZendeskSupportSatisfactionRatings(Entity):
             start_time: Only ratings created at or after this Unix time (seconds)
             end_time: Only ratings created at or before this Unix time (seconds)
             per_page: Records per page when paging by number (at most 100, 100 by default); 1..100
-            page_size_: Records per page when paging by cursor (at most 100); giving it switches the list to cursor paging (then answers carry meta.after_cursor and meta.has_more instead of next_page); 1..100
+            page_size_: Records per page when paging by cursor (at most 100); giving it switches the list to cursor paging (then answers carry links.next, meta.after_cursor and meta.has_more instead of next_page), which reaches past page numbering's 10,000 records; 1..100
             page_after_: Cursor paging, the meta.after_cursor of the previous page
             next_page_url: The next page's URL, as the previous page gave it (meta.next_page); the request goes there with the query it carries
         """
@@ -1588,7 +1588,7 @@ class SyncZendeskSupportSatisfactionRatings(SyncEntity):
             start_time: Only ratings created at or after this Unix time (seconds)
             end_time: Only ratings created at or before this Unix time (seconds)
             per_page: Records per page when paging by number (at most 100, 100 by default); 1..100
-            page_size_: Records per page when paging by cursor (at most 100); giving it switches the list to cursor paging (then answers carry meta.after_cursor and meta.has_more instead of next_page); 1..100
+            page_size_: Records per page when paging by cursor (at most 100); giving it switches the list to cursor paging (then answers carry links.next, meta.after_cursor and meta.has_more instead of next_page), which reaches past page numbering's 10,000 records; 1..100
             page_after_: Cursor paging, the meta.after_cursor of the previous page
             next_page_url: The next page's URL, as the previous page gave it (meta.next_page); the request goes there with the query it carries
         """
@@ -1628,7 +1628,7 @@ class ZendeskSupportArticles(Entity):
             sort_by: Sort field (position, the manual order, by default)
             sort_order: Sort direction; default "asc"
             per_page: Records per page when paging by number (at most 100, 100 by default); 1..100
-            page_size_: Records per page when paging by cursor (at most 100); giving it switches the list to cursor paging (then answers carry meta.after_cursor and meta.has_more instead of next_page); 1..100
+            page_size_: Records per page when paging by cursor (at most 100); giving it switches the list to cursor paging (then answers carry links.next, meta.after_cursor and meta.has_more instead of next_page), which reaches past page numbering's 10,000 records; 1..100
             page_after_: Cursor paging, the meta.after_cursor of the previous page
             next_page_url: The next page's URL, as the previous page gave it (meta.next_page); the request goes there with the query it carries
         """
@@ -1668,7 +1668,7 @@ class SyncZendeskSupportArticles(SyncEntity):
             sort_by: Sort field (position, the manual order, by default)
             sort_order: Sort direction; default "asc"
             per_page: Records per page when paging by number (at most 100, 100 by default); 1..100
-            page_size_: Records per page when paging by cursor (at most 100); giving it switches the list to cursor paging (then answers carry meta.after_cursor and meta.has_more instead of next_page); 1..100
+            page_size_: Records per page when paging by cursor (at most 100); giving it switches the list to cursor paging (then answers carry links.next, meta.after_cursor and meta.has_more instead of next_page), which reaches past page numbering's 10,000 records; 1..100
             page_after_: Cursor paging, the meta.after_cursor of the previous page
             next_page_url: The next page's URL, as the previous page gave it (meta.next_page); the request goes there with the query it carries
         """

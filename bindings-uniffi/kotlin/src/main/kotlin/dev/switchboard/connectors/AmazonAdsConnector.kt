@@ -128,19 +128,47 @@ class AmazonAdsConnector(val executor: Executor) {
          * @param amazonAdvertisingApiScope The profile id the call acts for (see profiles.list)
          * @param amazonAdvertisingApiClientId The app's client id. The credentials' client id, when given,
          * is sent in its place
-         * @param includeExtendedDataFields Add serving status and dates. One of `"true"`, `"false"`.
+         * @param stateFilter {"include": ["ENABLED"]}
+         * @param nameFilter {"queryTermMatchType": "BROAD_MATCH", "include": ["<name>"]}
+         * @param includeExtendedDataFields Add serving status and dates
+         * @param nextToken The nextToken of the previous page
          * @return the [ResultView]. `dataJson` is a list of `AmazonAdsPortfolio` records.
          */
         suspend fun list(
             amazonAdvertisingApiScope: String,
             amazonAdvertisingApiClientId: String? = null,
-            includeExtendedDataFields: String? = null,
+            stateFilter: Map<String, Any?>? = null,
+            nameFilter: Map<String, Any?>? = null,
+            includeExtendedDataFields: Boolean? = null,
+            nextToken: String? = null,
         ): ResultView =
             this.executor.execute(requestJson(
                 "portfolios", "list",
                 "Amazon-Advertising-API-Scope" to amazonAdvertisingApiScope,
                 "Amazon-Advertising-API-ClientId" to amazonAdvertisingApiClientId,
+                "stateFilter" to stateFilter,
+                "nameFilter" to nameFilter,
                 "includeExtendedDataFields" to includeExtendedDataFields,
+                "nextToken" to nextToken,
+            ))
+
+        /** Every page of [list], following the connector's cursor. */
+        fun listPages(
+            amazonAdvertisingApiScope: String,
+            amazonAdvertisingApiClientId: String? = null,
+            stateFilter: Map<String, Any?>? = null,
+            nameFilter: Map<String, Any?>? = null,
+            includeExtendedDataFields: Boolean? = null,
+            nextToken: String? = null,
+        ): dev.switchboard.Pages =
+            this.executor.paginate(requestJson(
+                "portfolios", "list",
+                "Amazon-Advertising-API-Scope" to amazonAdvertisingApiScope,
+                "Amazon-Advertising-API-ClientId" to amazonAdvertisingApiClientId,
+                "stateFilter" to stateFilter,
+                "nameFilter" to nameFilter,
+                "includeExtendedDataFields" to includeExtendedDataFields,
+                "nextToken" to nextToken,
             ))
 
         /**
@@ -150,14 +178,14 @@ class AmazonAdsConnector(val executor: Executor) {
          * @param portfolioIdFilter {"include": ["<portfolioId>"]}
          * @param amazonAdvertisingApiClientId The app's client id. The credentials' client id, when given,
          * is sent in its place
-         * @param includeExtendedDataFields (no description). One of `"true"`, `"false"`.
+         * @param includeExtendedDataFields Add serving status and dates
          * @return the [ResultView]. `dataJson` is a `AmazonAdsPortfolio` record.
          */
         suspend fun get(
             amazonAdvertisingApiScope: String,
             portfolioIdFilter: Map<String, Any?>,
             amazonAdvertisingApiClientId: String? = null,
-            includeExtendedDataFields: String? = null,
+            includeExtendedDataFields: Boolean? = null,
         ): ResultView =
             this.executor.execute(requestJson(
                 "portfolios", "get",
@@ -528,7 +556,7 @@ class AmazonAdsConnector(val executor: Executor) {
          * @param amazonAdvertisingApiClientId The app's client id. The credentials' client id, when given,
          * is sent in its place
          * @param stateFilter {"include": ["ENABLED", "PAUSED"]}
-         * @param maxResults Records per page (at most 5000); ..5000
+         * @param maxResults Records per page (1 to 100 for Sponsored Brands v4); 1..100
          * @param nextToken The nextToken of the previous page
          * @return the [ResultView]. `dataJson` is a list of `AmazonAdsSponsoredBrandsCampaign` records.
          */
@@ -575,7 +603,7 @@ class AmazonAdsConnector(val executor: Executor) {
          * @param amazonAdvertisingApiClientId The app's client id. The credentials' client id, when given,
          * is sent in its place
          * @param stateFilter {"include": ["ENABLED", "PAUSED"]}
-         * @param maxResults Records per page (at most 5000); ..5000
+         * @param maxResults Records per page (1 to 100 for Sponsored Brands v4); 1..100
          * @param nextToken The nextToken of the previous page
          * @return the [ResultView]. `dataJson` is a list of `AmazonAdsSponsoredBrandsAdGroup` records.
          */

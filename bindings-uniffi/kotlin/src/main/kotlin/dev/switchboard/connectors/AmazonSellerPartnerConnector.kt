@@ -143,10 +143,11 @@ class AmazonSellerPartnerConnector(val executor: Executor) {
         /**
          * List financial event groups. (amazon-seller-partner list_financial_event_groups.list)
          *
-         * @param financialEventGroupStartedAfter Groups opened at or after this time (at most 180 days
-         * back)
-         * @param financialEventGroupStartedBefore Groups opened before this time
-         * @param maxResultsPerPage Records per page (at most 100); 1..100; default 100
+         * @param financialEventGroupStartedAfter Groups opened at or after this time (more than two minutes
+         * ago)
+         * @param financialEventGroupStartedBefore Groups opened before this time; more than 180 days after
+         * FinancialEventGroupStartedAfter, the answer is empty
+         * @param maxResultsPerPage Records per page (1 to 100; SP-API's default here is 10); 1..100
          * @param nextToken The NextToken of the previous page
          * @return the [ResultView]. `dataJson` is a list of `AmazonSellerPartnerListFinancialEventGroup` records.
          */
@@ -214,7 +215,8 @@ class AmazonSellerPartnerConnector(val executor: Executor) {
          * List financial events. (amazon-seller-partner list_financial_events.list)
          *
          * @param postedAfter Events posted at or after this time
-         * @param postedBefore Events posted before this time (at least two minutes ago)
+         * @param postedBefore Events posted before this time (at least two minutes ago); more than 180 days
+         * after PostedAfter, the answer is empty
          * @param maxResultsPerPage Records per page (at most 100); 1..100; default 100
          * @param nextToken The NextToken of the previous page
          * @return the [ResultView]. `dataJson` is a list of `AmazonSellerPartnerListFinancialEvent` records.
@@ -281,7 +283,7 @@ class AmazonSellerPartnerConnector(val executor: Executor) {
         /**
          * Search the catalog. (amazon-seller-partner catalog_items.list)
          *
-         * @param marketplaceIds Marketplace ids, comma-separated
+         * @param marketplaceIds One marketplace id (the catalog search takes a single marketplace)
          * @param keywords Words to search for, comma-separated
          * @param identifiers Product identifiers, comma-separated (at most 20)
          * @param identifiersType What the identifiers are; needed with identifiers. One of `"ASIN"`,
@@ -355,8 +357,8 @@ class AmazonSellerPartnerConnector(val executor: Executor) {
         /**
          * List reports. (amazon-seller-partner reports.list)
          *
-         * @param reportTypes Report types, comma-separated (needed unless nextToken is given); default
-         * "GET_MERCHANT_LISTINGS_ALL_DATA"
+         * @param reportTypes Report types, comma-separated, 1 to 10, e.g. GET_MERCHANT_LISTINGS_ALL_DATA
+         * (SP-API needs them unless nextToken is given)
          * @param processingStatuses Statuses, comma-separated (DONE, IN_PROGRESS, ...)
          * @param marketplaceIds Marketplace ids, comma-separated
          * @param pageSize Records per page (at most 100); 1..100; default 10

@@ -109,7 +109,7 @@ class AsanaConnector(val executor: Executor) {
         /**
          * List tasks. (asana tasks.list)
          *
-         * @param limit Records per page, 1 to 100; 1..100; default 20
+         * @param limit Records per page, 1 to 100 (100 when not given); 1..100; default 100
          * @param offset The `next_page.offset` token of the previous page
          * @param project A project's gid
          * @param workspace A workspace's gid (with assignee)
@@ -203,31 +203,6 @@ class AsanaConnector(val executor: Executor) {
          */
         suspend fun delete(taskGid: String): ResultView =
             this.executor.execute(requestJson("tasks", "delete", "task_gid" to taskGid))
-
-        /**
-         * Search the tasks records cached in the engine's context store, synced by context_store_sync
-         * (hosted mode only; no call to the provider). (asana tasks.context_store_search)
-         *
-         * @param query {filter?, sort?}; omit or {} for every record. Record fields: gid, id, name,
-         * resource_subtype, resource_type
-         * @param limit Most records to return (default 1000); 1..1000
-         * @param cursor meta.cursor of the previous answer, for the next page of the same query
-         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
-         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `AsanaTask` records, and `meta`, `{has_more, cursor, took_ms}`.
-         */
-        suspend fun contextStoreSearch(
-            query: Map<String, Any?>? = null,
-            limit: Long? = null,
-            cursor: String? = null,
-            fields: List<List<String>>? = null,
-        ): ResultView =
-            this.executor.execute(requestJson(
-                "tasks", "context_store_search",
-                "query" to query,
-                "limit" to limit,
-                "cursor" to cursor,
-                "fields" to fields,
-            ))
     }
 
     /** Asana `project_tasks`. */
@@ -236,7 +211,7 @@ class AsanaConnector(val executor: Executor) {
          * List a project's tasks. (asana project_tasks.list)
          *
          * @param projectGid (no description)
-         * @param limit Records per page, 1 to 100; 1..100; default 20
+         * @param limit Records per page, 1 to 100 (100 when not given); 1..100; default 100
          * @param offset The `next_page.offset` token of the previous page
          * @param completedSince Only tasks not completed, or completed since this time (`now` for
          * incomplete ones only)
@@ -279,7 +254,6 @@ class AsanaConnector(val executor: Executor) {
          *
          * @param workspaceGid (no description)
          * @param limit 1..100
-         * @param offset The `next_page.offset` token of the previous page
          * @param text Words to match in names and descriptions
          * @param completed (no description)
          * @param assigneeAny Comma-separated user gids (or `me`)
@@ -301,7 +275,6 @@ class AsanaConnector(val executor: Executor) {
         suspend fun list(
             workspaceGid: String,
             limit: Long? = null,
-            offset: String? = null,
             text: String? = null,
             completed: Boolean? = null,
             assigneeAny: String? = null,
@@ -323,7 +296,6 @@ class AsanaConnector(val executor: Executor) {
                 "workspace_task_search", "list",
                 "workspace_gid" to workspaceGid,
                 "limit" to limit,
-                "offset" to offset,
                 "text" to text,
                 "completed" to completed,
                 "assignee.any" to assigneeAny,
@@ -349,7 +321,7 @@ class AsanaConnector(val executor: Executor) {
          * List a task's subtasks. (asana task_subtasks.list)
          *
          * @param taskGid (no description)
-         * @param limit Records per page, 1 to 100; 1..100; default 20
+         * @param limit Records per page, 1 to 100 (100 when not given); 1..100; default 100
          * @param offset The `next_page.offset` token of the previous page
          * @return the [ResultView]. `dataJson` is a list of `AsanaTask` records.
          */
@@ -377,7 +349,7 @@ class AsanaConnector(val executor: Executor) {
          * List the tasks a task waits on. (asana task_dependencies.list)
          *
          * @param taskGid (no description)
-         * @param limit Records per page, 1 to 100; 1..100; default 20
+         * @param limit Records per page, 1 to 100 (100 when not given); 1..100; default 100
          * @param offset The `next_page.offset` token of the previous page
          * @return the [ResultView]. `dataJson` is a list of `AsanaTask` records.
          */
@@ -405,7 +377,7 @@ class AsanaConnector(val executor: Executor) {
          * List the tasks waiting on a task. (asana task_dependents.list)
          *
          * @param taskGid (no description)
-         * @param limit Records per page, 1 to 100; 1..100; default 20
+         * @param limit Records per page, 1 to 100 (100 when not given); 1..100; default 100
          * @param offset The `next_page.offset` token of the previous page
          * @return the [ResultView]. `dataJson` is a list of `AsanaTask` records.
          */
@@ -433,7 +405,7 @@ class AsanaConnector(val executor: Executor) {
          * List the projects a task is in. (asana task_projects.list)
          *
          * @param taskGid (no description)
-         * @param limit Records per page, 1 to 100; 1..100; default 20
+         * @param limit Records per page, 1 to 100 (100 when not given); 1..100; default 100
          * @param offset The `next_page.offset` token of the previous page
          * @return the [ResultView]. `dataJson` is a list of `AsanaTaskAssignee` records.
          */
@@ -500,7 +472,7 @@ class AsanaConnector(val executor: Executor) {
         /**
          * List projects. (asana projects.list)
          *
-         * @param limit Records per page, 1 to 100; 1..100; default 20
+         * @param limit Records per page, 1 to 100 (100 when not given); 1..100; default 100
          * @param offset The `next_page.offset` token of the previous page
          * @param workspace Only this workspace's projects
          * @param team Only this team's projects
@@ -580,31 +552,6 @@ class AsanaConnector(val executor: Executor) {
          */
         suspend fun delete(projectGid: String): ResultView =
             this.executor.execute(requestJson("projects", "delete", "project_gid" to projectGid))
-
-        /**
-         * Search the projects records cached in the engine's context store, synced by context_store_sync
-         * (hosted mode only; no call to the provider). (asana projects.context_store_search)
-         *
-         * @param query {filter?, sort?}; omit or {} for every record. Record fields: gid, id, name,
-         * resource_type
-         * @param limit Most records to return (default 1000); 1..1000
-         * @param cursor meta.cursor of the previous answer, for the next page of the same query
-         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
-         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `AsanaTaskAssignee` records, and `meta`, `{has_more, cursor, took_ms}`.
-         */
-        suspend fun contextStoreSearch(
-            query: Map<String, Any?>? = null,
-            limit: Long? = null,
-            cursor: String? = null,
-            fields: List<List<String>>? = null,
-        ): ResultView =
-            this.executor.execute(requestJson(
-                "projects", "context_store_search",
-                "query" to query,
-                "limit" to limit,
-                "cursor" to cursor,
-                "fields" to fields,
-            ))
     }
 
     /** Asana `team_projects`. */
@@ -613,7 +560,7 @@ class AsanaConnector(val executor: Executor) {
          * List a team's projects. (asana team_projects.list)
          *
          * @param teamGid (no description)
-         * @param limit Records per page, 1 to 100; 1..100; default 20
+         * @param limit Records per page, 1 to 100 (100 when not given); 1..100; default 100
          * @param offset The `next_page.offset` token of the previous page
          * @param archived Only archived (true) or only active (false) projects
          * @return the [ResultView]. `dataJson` is a list of `AsanaTaskAssignee` records.
@@ -654,7 +601,7 @@ class AsanaConnector(val executor: Executor) {
          * List a workspace's projects. (asana workspace_projects.list)
          *
          * @param workspaceGid (no description)
-         * @param limit Records per page, 1 to 100; 1..100; default 20
+         * @param limit Records per page, 1 to 100 (100 when not given); 1..100; default 100
          * @param offset The `next_page.offset` token of the previous page
          * @param archived Only archived (true) or only active (false) projects
          * @return the [ResultView]. `dataJson` is a list of `AsanaTaskAssignee` records.
@@ -695,7 +642,7 @@ class AsanaConnector(val executor: Executor) {
          * List a project's sections. (asana project_sections.list)
          *
          * @param projectGid (no description)
-         * @param limit Records per page, 1 to 100; 1..100; default 20
+         * @param limit Records per page, 1 to 100 (100 when not given); 1..100; default 100
          * @param offset The `next_page.offset` token of the previous page
          * @return the [ResultView]. `dataJson` is a list of `AsanaTaskAssignee` records.
          */
@@ -778,7 +725,7 @@ class AsanaConnector(val executor: Executor) {
          * List a section's tasks. (asana section_tasks.list)
          *
          * @param sectionGid (no description)
-         * @param limit Records per page, 1 to 100; 1..100; default 20
+         * @param limit Records per page, 1 to 100 (100 when not given); 1..100; default 100
          * @param offset The `next_page.offset` token of the previous page
          * @param completedSince Only tasks not completed, or completed since this time (`now` for
          * incomplete ones only)
@@ -834,7 +781,7 @@ class AsanaConnector(val executor: Executor) {
         /**
          * List workspaces. (asana workspaces.list)
          *
-         * @param limit Records per page, 1 to 100; 1..100; default 20
+         * @param limit Records per page, 1 to 100 (100 when not given); 1..100; default 100
          * @param offset The `next_page.offset` token of the previous page
          * @return the [ResultView]. `dataJson` is a list of `AsanaTaskAssignee` records.
          */
@@ -853,31 +800,6 @@ class AsanaConnector(val executor: Executor) {
          */
         suspend fun get(workspaceGid: String): ResultView =
             this.executor.execute(requestJson("workspaces", "get", "workspace_gid" to workspaceGid))
-
-        /**
-         * Search the workspaces records cached in the engine's context store, synced by context_store_sync
-         * (hosted mode only; no call to the provider). (asana workspaces.context_store_search)
-         *
-         * @param query {filter?, sort?}; omit or {} for every record. Record fields: gid, id, name,
-         * resource_type
-         * @param limit Most records to return (default 1000); 1..1000
-         * @param cursor meta.cursor of the previous answer, for the next page of the same query
-         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
-         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `AsanaTaskAssignee` records, and `meta`, `{has_more, cursor, took_ms}`.
-         */
-        suspend fun contextStoreSearch(
-            query: Map<String, Any?>? = null,
-            limit: Long? = null,
-            cursor: String? = null,
-            fields: List<List<String>>? = null,
-        ): ResultView =
-            this.executor.execute(requestJson(
-                "workspaces", "context_store_search",
-                "query" to query,
-                "limit" to limit,
-                "cursor" to cursor,
-                "fields" to fields,
-            ))
     }
 
     /** Asana `workspace_memberships`. */
@@ -903,7 +825,7 @@ class AsanaConnector(val executor: Executor) {
          * List a workspace's users. (asana workspace_users.list)
          *
          * @param workspaceGid (no description)
-         * @param limit Records per page, 1 to 100; 1..100; default 20
+         * @param limit Records per page, 1 to 100; 1..100
          * @param offset The `next_page.offset` token of the previous page
          * @return the [ResultView]. `dataJson` is a list of `AsanaTaskAssignee` records.
          */
@@ -935,7 +857,7 @@ class AsanaConnector(val executor: Executor) {
          * List an organization's teams. (asana workspace_teams.list)
          *
          * @param workspaceGid (no description)
-         * @param limit Records per page, 1 to 100; 1..100; default 20
+         * @param limit Records per page, 1 to 100 (100 when not given); 1..100; default 100
          * @param offset The `next_page.offset` token of the previous page
          * @return the [ResultView]. `dataJson` is a list of `AsanaTaskAssignee` records.
          */
@@ -967,7 +889,7 @@ class AsanaConnector(val executor: Executor) {
          * List a workspace's tags. (asana workspace_tags.list)
          *
          * @param workspaceGid (no description)
-         * @param limit Records per page, 1 to 100; 1..100; default 20
+         * @param limit Records per page, 1 to 100 (100 when not given); 1..100; default 100
          * @param offset The `next_page.offset` token of the previous page
          * @return the [ResultView]. `dataJson` is a list of `AsanaTaskAssignee` records.
          */
@@ -1012,7 +934,7 @@ class AsanaConnector(val executor: Executor) {
         /**
          * List users. (asana users.list)
          *
-         * @param limit Records per page, 1 to 100; 1..100; default 20
+         * @param limit Records per page, 1 to 100 (100 when not given); 1..100; default 100
          * @param offset The `next_page.offset` token of the previous page
          * @param workspace Only this workspace's users
          * @param team Only this team's users
@@ -1055,31 +977,6 @@ class AsanaConnector(val executor: Executor) {
          */
         suspend fun get(userGid: String): ResultView =
             this.executor.execute(requestJson("users", "get", "user_gid" to userGid))
-
-        /**
-         * Search the users records cached in the engine's context store, synced by context_store_sync
-         * (hosted mode only; no call to the provider). (asana users.context_store_search)
-         *
-         * @param query {filter?, sort?}; omit or {} for every record. Record fields: gid, id, name,
-         * resource_type
-         * @param limit Most records to return (default 1000); 1..1000
-         * @param cursor meta.cursor of the previous answer, for the next page of the same query
-         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
-         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `AsanaTaskAssignee` records, and `meta`, `{has_more, cursor, took_ms}`.
-         */
-        suspend fun contextStoreSearch(
-            query: Map<String, Any?>? = null,
-            limit: Long? = null,
-            cursor: String? = null,
-            fields: List<List<String>>? = null,
-        ): ResultView =
-            this.executor.execute(requestJson(
-                "users", "context_store_search",
-                "query" to query,
-                "limit" to limit,
-                "cursor" to cursor,
-                "fields" to fields,
-            ))
     }
 
     /** Asana `user_teams`. */
@@ -1089,7 +986,7 @@ class AsanaConnector(val executor: Executor) {
          *
          * @param userGid A user's gid, email, or `me`
          * @param organization The organization's gid
-         * @param limit Records per page, 1 to 100; 1..100; default 20
+         * @param limit Records per page, 1 to 100 (100 when not given); 1..100; default 100
          * @param offset The `next_page.offset` token of the previous page
          * @return the [ResultView]. `dataJson` is a list of `AsanaTaskAssignee` records.
          */
@@ -1141,7 +1038,7 @@ class AsanaConnector(val executor: Executor) {
          * List a team's members. (asana team_users.list)
          *
          * @param teamGid (no description)
-         * @param limit Records per page, 1 to 100; 1..100; default 20
+         * @param limit Records per page, 1 to 100; 1..100
          * @param offset The `next_page.offset` token of the previous page
          * @return the [ResultView]. `dataJson` is a list of `AsanaTaskAssignee` records.
          */
@@ -1169,7 +1066,7 @@ class AsanaConnector(val executor: Executor) {
          * List the attachments of a task or project. (asana attachments.list)
          *
          * @param parent The gid of the task or project
-         * @param limit Records per page, 1 to 100; 1..100; default 20
+         * @param limit Records per page, 1 to 100 (100 when not given); 1..100; default 100
          * @param offset The `next_page.offset` token of the previous page
          * @return the [ResultView]. `dataJson` is a list of `AsanaTaskAssignee` records.
          */
@@ -1246,7 +1143,7 @@ class AsanaConnector(val executor: Executor) {
          * List a tag's tasks. (asana tag_tasks.list)
          *
          * @param tagGid (no description)
-         * @param limit Records per page, 1 to 100; 1..100; default 20
+         * @param limit Records per page, 1 to 100 (100 when not given); 1..100; default 100
          * @param offset The `next_page.offset` token of the previous page
          * @return the [ResultView]. `dataJson` is a list of `AsanaTask` records.
          */

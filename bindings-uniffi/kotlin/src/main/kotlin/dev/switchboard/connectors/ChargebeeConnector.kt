@@ -62,7 +62,8 @@ class ChargebeeConnector(val executor: Executor) {
         /**
          * List customers. (chargebee customer.list)
          *
-         * @param limit Records per page, 1 to 100; 1..100; default 100
+         * @param limit Records per page, 1 to 100 (100 when not given; Chargebee's own default is 10);
+         * 1..100; default 100
          * @param offset Where the page starts, the `next_offset` of the previous page (opaque)
          * @return the [ResultView]. `dataJson` is a list of `ChargebeeCustomer` records.
          */
@@ -81,34 +82,6 @@ class ChargebeeConnector(val executor: Executor) {
          */
         suspend fun get(id: String): ResultView =
             this.executor.execute(requestJson("customer", "get", "id" to id))
-
-        /**
-         * Search the customer records cached in the engine's context store, synced by context_store_sync
-         * (hosted mode only; no call to the provider). (chargebee customer.context_store_search)
-         *
-         * @param query {filter?, sort?}; omit or {} for every record. Record fields: allow_direct_debit,
-         * auto_collection, billing_address, card_status, channel, company, created_at, deleted, email,
-         * excess_payments, first_name, id, last_name, net_term_days, object, phone,
-         * preferred_currency_code, primary_payment_source_id, promotional_credits, refundable_credits,
-         * resource_version, taxability, unbilled_charges, updated_at
-         * @param limit Most records to return (default 1000); 1..1000
-         * @param cursor meta.cursor of the previous answer, for the next page of the same query
-         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
-         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `ChargebeeCustomer` records, and `meta`, `{has_more, cursor, took_ms}`.
-         */
-        suspend fun contextStoreSearch(
-            query: Map<String, Any?>? = null,
-            limit: Long? = null,
-            cursor: String? = null,
-            fields: List<List<String>>? = null,
-        ): ResultView =
-            this.executor.execute(requestJson(
-                "customer", "context_store_search",
-                "query" to query,
-                "limit" to limit,
-                "cursor" to cursor,
-                "fields" to fields,
-            ))
     }
 
     /** Chargebee `subscription`. */
@@ -116,7 +89,8 @@ class ChargebeeConnector(val executor: Executor) {
         /**
          * List subscriptions. (chargebee subscription.list)
          *
-         * @param limit Records per page, 1 to 100; 1..100; default 100
+         * @param limit Records per page, 1 to 100 (100 when not given; Chargebee's own default is 10);
+         * 1..100; default 100
          * @param offset Where the page starts, the `next_offset` of the previous page (opaque)
          * @return the [ResultView]. `dataJson` is a list of `ChargebeeSubscription` records.
          */
@@ -135,36 +109,6 @@ class ChargebeeConnector(val executor: Executor) {
          */
         suspend fun get(id: String): ResultView =
             this.executor.execute(requestJson("subscription", "get", "id" to id))
-
-        /**
-         * Search the subscription records cached in the engine's context store, synced by
-         * context_store_sync (hosted mode only; no call to the provider). (chargebee
-         * subscription.context_store_search)
-         *
-         * @param query {filter?, sort?}; omit or {} for every record. Record fields: activated_at,
-         * auto_collection, billing_period, billing_period_unit, cancel_reason, cancelled_at, channel,
-         * created_at, currency_code, current_term_end, current_term_start, customer_id, deleted,
-         * due_invoices_count, has_scheduled_changes, id, mrr, next_billing_at, object, payment_source_id,
-         * resource_version, started_at, status, subscription_items, total_dues, trial_end, trial_start,
-         * updated_at
-         * @param limit Most records to return (default 1000); 1..1000
-         * @param cursor meta.cursor of the previous answer, for the next page of the same query
-         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
-         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `ChargebeeSubscription` records, and `meta`, `{has_more, cursor, took_ms}`.
-         */
-        suspend fun contextStoreSearch(
-            query: Map<String, Any?>? = null,
-            limit: Long? = null,
-            cursor: String? = null,
-            fields: List<List<String>>? = null,
-        ): ResultView =
-            this.executor.execute(requestJson(
-                "subscription", "context_store_search",
-                "query" to query,
-                "limit" to limit,
-                "cursor" to cursor,
-                "fields" to fields,
-            ))
     }
 
     /** Chargebee `invoice`. */
@@ -172,7 +116,8 @@ class ChargebeeConnector(val executor: Executor) {
         /**
          * List invoices. (chargebee invoice.list)
          *
-         * @param limit Records per page, 1 to 100; 1..100; default 100
+         * @param limit Records per page, 1 to 100 (100 when not given; Chargebee's own default is 10);
+         * 1..100; default 100
          * @param offset Where the page starts, the `next_offset` of the previous page (opaque)
          * @return the [ResultView]. `dataJson` is a list of `ChargebeeInvoice` records.
          */
@@ -184,41 +129,13 @@ class ChargebeeConnector(val executor: Executor) {
             this.executor.paginate(requestJson("invoice", "list", "limit" to limit, "offset" to offset))
 
         /**
-         * Get a invoice. (chargebee invoice.get)
+         * Get an invoice. (chargebee invoice.get)
          *
          * @param id The record's id
          * @return the [ResultView]. `dataJson` is a `ChargebeeInvoice` record.
          */
         suspend fun get(id: String): ResultView =
             this.executor.execute(requestJson("invoice", "get", "id" to id))
-
-        /**
-         * Search the invoice records cached in the engine's context store, synced by context_store_sync
-         * (hosted mode only; no call to the provider). (chargebee invoice.context_store_search)
-         *
-         * @param query {filter?, sort?}; omit or {} for every record. Record fields: amount_adjusted,
-         * amount_due, amount_paid, billing_address, credits_applied, currency_code, customer_id, date,
-         * deleted, due_date, dunning_status, first_invoice, id, line_items, net_term_days, object, paid_at,
-         * price_type, recurring, resource_version, status, sub_total, subscription_id, tax, total,
-         * updated_at, write_off_amount
-         * @param limit Most records to return (default 1000); 1..1000
-         * @param cursor meta.cursor of the previous answer, for the next page of the same query
-         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
-         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `ChargebeeInvoice` records, and `meta`, `{has_more, cursor, took_ms}`.
-         */
-        suspend fun contextStoreSearch(
-            query: Map<String, Any?>? = null,
-            limit: Long? = null,
-            cursor: String? = null,
-            fields: List<List<String>>? = null,
-        ): ResultView =
-            this.executor.execute(requestJson(
-                "invoice", "context_store_search",
-                "query" to query,
-                "limit" to limit,
-                "cursor" to cursor,
-                "fields" to fields,
-            ))
     }
 
     /** Chargebee `credit_note`. */
@@ -226,7 +143,8 @@ class ChargebeeConnector(val executor: Executor) {
         /**
          * List credit notes. (chargebee credit_note.list)
          *
-         * @param limit Records per page, 1 to 100; 1..100; default 100
+         * @param limit Records per page, 1 to 100 (100 when not given; Chargebee's own default is 10);
+         * 1..100; default 100
          * @param offset Where the page starts, the `next_offset` of the previous page (opaque)
          * @return the [ResultView]. `dataJson` is a list of `ChargebeeCreditNote` records.
          */
@@ -245,33 +163,6 @@ class ChargebeeConnector(val executor: Executor) {
          */
         suspend fun get(id: String): ResultView =
             this.executor.execute(requestJson("credit_note", "get", "id" to id))
-
-        /**
-         * Search the credit_note records cached in the engine's context store, synced by context_store_sync
-         * (hosted mode only; no call to the provider). (chargebee credit_note.context_store_search)
-         *
-         * @param query {filter?, sort?}; omit or {} for every record. Record fields: amount_allocated,
-         * amount_available, amount_refunded, create_reason_code, currency_code, customer_id, date, deleted,
-         * id, line_items, object, price_type, reason_code, reference_invoice_id, refunded_at,
-         * resource_version, status, sub_total, subscription_id, total, type, updated_at, voided_at
-         * @param limit Most records to return (default 1000); 1..1000
-         * @param cursor meta.cursor of the previous answer, for the next page of the same query
-         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
-         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `ChargebeeCreditNote` records, and `meta`, `{has_more, cursor, took_ms}`.
-         */
-        suspend fun contextStoreSearch(
-            query: Map<String, Any?>? = null,
-            limit: Long? = null,
-            cursor: String? = null,
-            fields: List<List<String>>? = null,
-        ): ResultView =
-            this.executor.execute(requestJson(
-                "credit_note", "context_store_search",
-                "query" to query,
-                "limit" to limit,
-                "cursor" to cursor,
-                "fields" to fields,
-            ))
     }
 
     /** Chargebee `coupon`. */
@@ -279,7 +170,8 @@ class ChargebeeConnector(val executor: Executor) {
         /**
          * List coupons. (chargebee coupon.list)
          *
-         * @param limit Records per page, 1 to 100; 1..100; default 100
+         * @param limit Records per page, 1 to 100 (100 when not given; Chargebee's own default is 10);
+         * 1..100; default 100
          * @param offset Where the page starts, the `next_offset` of the previous page (opaque)
          * @return the [ResultView]. `dataJson` is a list of `ChargebeeCoupon` records.
          */
@@ -298,33 +190,6 @@ class ChargebeeConnector(val executor: Executor) {
          */
         suspend fun get(id: String): ResultView =
             this.executor.execute(requestJson("coupon", "get", "id" to id))
-
-        /**
-         * Search the coupon records cached in the engine's context store, synced by context_store_sync
-         * (hosted mode only; no call to the provider). (chargebee coupon.context_store_search)
-         *
-         * @param query {filter?, sort?}; omit or {} for every record. Record fields: apply_on, archived_at,
-         * created_at, currency_code, discount_amount, discount_percentage, discount_type, duration_month,
-         * duration_type, id, invoice_name, max_redemptions, name, object, period, period_unit, redemptions,
-         * resource_version, status, updated_at, valid_till
-         * @param limit Most records to return (default 1000); 1..1000
-         * @param cursor meta.cursor of the previous answer, for the next page of the same query
-         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
-         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `ChargebeeCoupon` records, and `meta`, `{has_more, cursor, took_ms}`.
-         */
-        suspend fun contextStoreSearch(
-            query: Map<String, Any?>? = null,
-            limit: Long? = null,
-            cursor: String? = null,
-            fields: List<List<String>>? = null,
-        ): ResultView =
-            this.executor.execute(requestJson(
-                "coupon", "context_store_search",
-                "query" to query,
-                "limit" to limit,
-                "cursor" to cursor,
-                "fields" to fields,
-            ))
     }
 
     /** Chargebee `transaction`. */
@@ -332,7 +197,8 @@ class ChargebeeConnector(val executor: Executor) {
         /**
          * List transactions. (chargebee transaction.list)
          *
-         * @param limit Records per page, 1 to 100; 1..100; default 100
+         * @param limit Records per page, 1 to 100 (100 when not given; Chargebee's own default is 10);
+         * 1..100; default 100
          * @param offset Where the page starts, the `next_offset` of the previous page (opaque)
          * @return the [ResultView]. `dataJson` is a list of `ChargebeeTransaction` records.
          */
@@ -351,33 +217,6 @@ class ChargebeeConnector(val executor: Executor) {
          */
         suspend fun get(id: String): ResultView =
             this.executor.execute(requestJson("transaction", "get", "id" to id))
-
-        /**
-         * Search the transaction records cached in the engine's context store, synced by context_store_sync
-         * (hosted mode only; no call to the provider). (chargebee transaction.context_store_search)
-         *
-         * @param query {filter?, sort?}; omit or {} for every record. Record fields: amount, amount_unused,
-         * currency_code, customer_id, date, deleted, error_code, error_text, gateway, gateway_account_id,
-         * id, id_at_gateway, masked_card_number, object, payment_method, payment_source_id,
-         * reference_number, resource_version, settled_at, status, subscription_id, type, updated_at
-         * @param limit Most records to return (default 1000); 1..1000
-         * @param cursor meta.cursor of the previous answer, for the next page of the same query
-         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
-         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `ChargebeeTransaction` records, and `meta`, `{has_more, cursor, took_ms}`.
-         */
-        suspend fun contextStoreSearch(
-            query: Map<String, Any?>? = null,
-            limit: Long? = null,
-            cursor: String? = null,
-            fields: List<List<String>>? = null,
-        ): ResultView =
-            this.executor.execute(requestJson(
-                "transaction", "context_store_search",
-                "query" to query,
-                "limit" to limit,
-                "cursor" to cursor,
-                "fields" to fields,
-            ))
     }
 
     /** Chargebee `event`. */
@@ -385,7 +224,8 @@ class ChargebeeConnector(val executor: Executor) {
         /**
          * List events. (chargebee event.list)
          *
-         * @param limit Records per page, 1 to 100; 1..100; default 100
+         * @param limit Records per page, 1 to 100 (100 when not given; Chargebee's own default is 10);
+         * 1..100; default 100
          * @param offset Where the page starts, the `next_offset` of the previous page (opaque)
          * @return the [ResultView]. `dataJson` is a list of `ChargebeeEvent` records.
          */
@@ -397,38 +237,13 @@ class ChargebeeConnector(val executor: Executor) {
             this.executor.paginate(requestJson("event", "list", "limit" to limit, "offset" to offset))
 
         /**
-         * Get a event. (chargebee event.get)
+         * Get an event. (chargebee event.get)
          *
          * @param id The record's id
          * @return the [ResultView]. `dataJson` is a `ChargebeeEvent` record.
          */
         suspend fun get(id: String): ResultView =
             this.executor.execute(requestJson("event", "get", "id" to id))
-
-        /**
-         * Search the event records cached in the engine's context store, synced by context_store_sync
-         * (hosted mode only; no call to the provider). (chargebee event.context_store_search)
-         *
-         * @param query {filter?, sort?}; omit or {} for every record. Record fields: api_version, content,
-         * event_type, id, object, occurred_at, source, user, webhook_status
-         * @param limit Most records to return (default 1000); 1..1000
-         * @param cursor meta.cursor of the previous answer, for the next page of the same query
-         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
-         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `ChargebeeEvent` records, and `meta`, `{has_more, cursor, took_ms}`.
-         */
-        suspend fun contextStoreSearch(
-            query: Map<String, Any?>? = null,
-            limit: Long? = null,
-            cursor: String? = null,
-            fields: List<List<String>>? = null,
-        ): ResultView =
-            this.executor.execute(requestJson(
-                "event", "context_store_search",
-                "query" to query,
-                "limit" to limit,
-                "cursor" to cursor,
-                "fields" to fields,
-            ))
     }
 
     /** Chargebee `order`. */
@@ -436,7 +251,8 @@ class ChargebeeConnector(val executor: Executor) {
         /**
          * List orders. (chargebee order.list)
          *
-         * @param limit Records per page, 1 to 100; 1..100; default 100
+         * @param limit Records per page, 1 to 100 (100 when not given; Chargebee's own default is 10);
+         * 1..100; default 100
          * @param offset Where the page starts, the `next_offset` of the previous page (opaque)
          * @return the [ResultView]. `dataJson` is a list of `ChargebeeOrder` records.
          */
@@ -448,40 +264,13 @@ class ChargebeeConnector(val executor: Executor) {
             this.executor.paginate(requestJson("order", "list", "limit" to limit, "offset" to offset))
 
         /**
-         * Get a order. (chargebee order.get)
+         * Get an order. (chargebee order.get)
          *
          * @param id The record's id
          * @return the [ResultView]. `dataJson` is a `ChargebeeOrder` record.
          */
         suspend fun get(id: String): ResultView =
             this.executor.execute(requestJson("order", "get", "id" to id))
-
-        /**
-         * Search the order records cached in the engine's context store, synced by context_store_sync
-         * (hosted mode only; no call to the provider). (chargebee order.context_store_search)
-         *
-         * @param query {filter?, sort?}; omit or {} for every record. Record fields: batch_id, created_at,
-         * currency_code, customer_id, deleted, document_number, fulfillment_status, id, invoice_id, object,
-         * order_date, order_type, resource_version, shipping_address, shipping_date, status,
-         * subscription_id, total, tracking_id, updated_at
-         * @param limit Most records to return (default 1000); 1..1000
-         * @param cursor meta.cursor of the previous answer, for the next page of the same query
-         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
-         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `ChargebeeOrder` records, and `meta`, `{has_more, cursor, took_ms}`.
-         */
-        suspend fun contextStoreSearch(
-            query: Map<String, Any?>? = null,
-            limit: Long? = null,
-            cursor: String? = null,
-            fields: List<List<String>>? = null,
-        ): ResultView =
-            this.executor.execute(requestJson(
-                "order", "context_store_search",
-                "query" to query,
-                "limit" to limit,
-                "cursor" to cursor,
-                "fields" to fields,
-            ))
     }
 
     /** Chargebee `item`. */
@@ -489,7 +278,8 @@ class ChargebeeConnector(val executor: Executor) {
         /**
          * List items. (chargebee item.list)
          *
-         * @param limit Records per page, 1 to 100; 1..100; default 100
+         * @param limit Records per page, 1 to 100 (100 when not given; Chargebee's own default is 10);
+         * 1..100; default 100
          * @param offset Where the page starts, the `next_offset` of the previous page (opaque)
          * @return the [ResultView]. `dataJson` is a list of `ChargebeeItem` records.
          */
@@ -501,40 +291,13 @@ class ChargebeeConnector(val executor: Executor) {
             this.executor.paginate(requestJson("item", "list", "limit" to limit, "offset" to offset))
 
         /**
-         * Get a item. (chargebee item.get)
+         * Get an item. (chargebee item.get)
          *
          * @param id The record's id
          * @return the [ResultView]. `dataJson` is a `ChargebeeItem` record.
          */
         suspend fun get(id: String): ResultView =
             this.executor.execute(requestJson("item", "get", "id" to id))
-
-        /**
-         * Search the item records cached in the engine's context store, synced by context_store_sync
-         * (hosted mode only; no call to the provider). (chargebee item.context_store_search)
-         *
-         * @param query {filter?, sort?}; omit or {} for every record. Record fields: archived_at, channel,
-         * description, enabled_for_checkout, enabled_in_portal, external_name, id, is_giftable,
-         * is_shippable, item_applicability, item_family_id, metered, name, object, resource_version,
-         * status, type, unit, updated_at
-         * @param limit Most records to return (default 1000); 1..1000
-         * @param cursor meta.cursor of the previous answer, for the next page of the same query
-         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
-         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `ChargebeeItem` records, and `meta`, `{has_more, cursor, took_ms}`.
-         */
-        suspend fun contextStoreSearch(
-            query: Map<String, Any?>? = null,
-            limit: Long? = null,
-            cursor: String? = null,
-            fields: List<List<String>>? = null,
-        ): ResultView =
-            this.executor.execute(requestJson(
-                "item", "context_store_search",
-                "query" to query,
-                "limit" to limit,
-                "cursor" to cursor,
-                "fields" to fields,
-            ))
     }
 
     /** Chargebee `item_price`. */
@@ -542,7 +305,8 @@ class ChargebeeConnector(val executor: Executor) {
         /**
          * List item prices. (chargebee item_price.list)
          *
-         * @param limit Records per page, 1 to 100; 1..100; default 100
+         * @param limit Records per page, 1 to 100 (100 when not given; Chargebee's own default is 10);
+         * 1..100; default 100
          * @param offset Where the page starts, the `next_offset` of the previous page (opaque)
          * @return the [ResultView]. `dataJson` is a list of `ChargebeeItemPrice` records.
          */
@@ -554,40 +318,13 @@ class ChargebeeConnector(val executor: Executor) {
             this.executor.paginate(requestJson("item_price", "list", "limit" to limit, "offset" to offset))
 
         /**
-         * Get a item price. (chargebee item_price.get)
+         * Get an item price. (chargebee item_price.get)
          *
          * @param id The record's id
          * @return the [ResultView]. `dataJson` is a `ChargebeeItemPrice` record.
          */
         suspend fun get(id: String): ResultView =
             this.executor.execute(requestJson("item_price", "get", "id" to id))
-
-        /**
-         * Search the item_price records cached in the engine's context store, synced by context_store_sync
-         * (hosted mode only; no call to the provider). (chargebee item_price.context_store_search)
-         *
-         * @param query {filter?, sort?}; omit or {} for every record. Record fields: archived_at,
-         * created_at, currency_code, external_name, free_quantity, id, is_taxable, item_family_id, item_id,
-         * item_type, name, object, period, period_unit, price, pricing_model, resource_version, status,
-         * trial_period, trial_period_unit, updated_at
-         * @param limit Most records to return (default 1000); 1..1000
-         * @param cursor meta.cursor of the previous answer, for the next page of the same query
-         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
-         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `ChargebeeItemPrice` records, and `meta`, `{has_more, cursor, took_ms}`.
-         */
-        suspend fun contextStoreSearch(
-            query: Map<String, Any?>? = null,
-            limit: Long? = null,
-            cursor: String? = null,
-            fields: List<List<String>>? = null,
-        ): ResultView =
-            this.executor.execute(requestJson(
-                "item_price", "context_store_search",
-                "query" to query,
-                "limit" to limit,
-                "cursor" to cursor,
-                "fields" to fields,
-            ))
     }
 
     /** Chargebee `payment_source`. */
@@ -595,7 +332,8 @@ class ChargebeeConnector(val executor: Executor) {
         /**
          * List payment sources. (chargebee payment_source.list)
          *
-         * @param limit Records per page, 1 to 100; 1..100; default 100
+         * @param limit Records per page, 1 to 100 (100 when not given; Chargebee's own default is 10);
+         * 1..100; default 100
          * @param offset Where the page starts, the `next_offset` of the previous page (opaque)
          * @return the [ResultView]. `dataJson` is a list of `ChargebeePaymentSource` records.
          */
@@ -618,33 +356,6 @@ class ChargebeeConnector(val executor: Executor) {
          */
         suspend fun get(id: String): ResultView =
             this.executor.execute(requestJson("payment_source", "get", "id" to id))
-
-        /**
-         * Search the payment_source records cached in the engine's context store, synced by
-         * context_store_sync (hosted mode only; no call to the provider). (chargebee
-         * payment_source.context_store_search)
-         *
-         * @param query {filter?, sort?}; omit or {} for every record. Record fields: card, created_at,
-         * customer_id, deleted, gateway, gateway_account_id, id, ip_address, issuing_country, object,
-         * reference_id, resource_version, status, type, updated_at
-         * @param limit Most records to return (default 1000); 1..1000
-         * @param cursor meta.cursor of the previous answer, for the next page of the same query
-         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
-         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `ChargebeePaymentSource` records, and `meta`, `{has_more, cursor, took_ms}`.
-         */
-        suspend fun contextStoreSearch(
-            query: Map<String, Any?>? = null,
-            limit: Long? = null,
-            cursor: String? = null,
-            fields: List<List<String>>? = null,
-        ): ResultView =
-            this.executor.execute(requestJson(
-                "payment_source", "context_store_search",
-                "query" to query,
-                "limit" to limit,
-                "cursor" to cursor,
-                "fields" to fields,
-            ))
     }
 
     companion object {

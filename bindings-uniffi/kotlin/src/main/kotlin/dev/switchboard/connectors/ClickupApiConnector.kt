@@ -14,7 +14,8 @@ import dev.switchboard.requestJson
  * v3). Authenticate with a personal API token (`pk_...`), sent as is in the `Authorization` header
  * (no `Bearer`). Task lists are paged by a 0-based `page` number, 100 tasks a page, with
  * `last_page` true on the last one (the `last_page` meta): pass `page` to read further pages. Docs
- * are paged by an opaque `cursor` (`next_cursor` in the answer), followed by paginate. Other lists
+ * are paged by an opaque `cursor` (`next_cursor` in the answer), followed by paginate. A task's
+ * comments come 25 at a time, newest first (older ones by `start` and `start_id`). Other lists
  * answer everything at once. ClickUp timestamps are Unix milliseconds, mostly sent as strings.
  *
  * The typed methods of an [Executor] of this connector, e.g.
@@ -191,38 +192,52 @@ class ClickupApiConnector(val executor: Executor) {
          *
          * @param taskId The task's id
          * @param customTaskIds true when task_id is a custom task id (then team_id is needed too)
+         * @param teamId The workspace id (with custom_task_ids)
          * @param includeSubtasks Include the task's subtasks
          * @return the [ResultView]. `dataJson` is a `ClickupApiTask` record.
          */
         suspend fun get(
             taskId: String,
             customTaskIds: Boolean? = null,
+            teamId: String? = null,
             includeSubtasks: Boolean? = null,
         ): ResultView =
             this.executor.execute(requestJson(
                 "tasks", "get",
                 "task_id" to taskId,
                 "custom_task_ids" to customTaskIds,
+                "team_id" to teamId,
                 "include_subtasks" to includeSubtasks,
             ))
 
         /**
-         * Filtered tasks across a workspace, 100 a page. (clickup-api tasks.search)
+         * Tasks across a workspace filtered by list, status, assignee, tag, dates and custom fields, 100 a
+         * page. (clickup-api tasks.search)
          *
          * @param teamId The workspace's id (ClickUp API v2 calls a workspace a team)
-         * @param search Text to match in task names and descriptions
+         * @param search Not a filter: ClickUp's filtered-tasks endpoint has no text search and ignores it
+         * (filter by list_ids[], statuses[], tags[] or dates instead)
+         * @param priority Not a filter: ClickUp's filtered-tasks endpoint has no priority filter and
+         * ignores it; 1..4
+         * @param listIds List ids to keep (repeated)
+         * @param spaceIds Space ids to keep (repeated)
+         * @param projectIds Folder ids to keep (repeated)
+         * @param orderBy Sort field: id, created (the default), updated or due_date. One of `"id"`,
+         * `"created"`, `"updated"`, `"due_date"`.
+         * @param reverse Reverse the order
+         * @param subtasks Include subtasks (left out by default)
          * @param statuses Status names to keep (repeated)
          * @param assignees Assignee user ids to keep (repeated)
          * @param tags Tag names to keep (repeated)
-         * @param priority Priority 1 (urgent) to 4 (low); 1..4
          * @param dueDateGt Due after this Unix time in ms
          * @param dueDateLt Due before this Unix time in ms
          * @param dateCreatedGt Created after this Unix time in ms
          * @param dateCreatedLt Created before this Unix time in ms
          * @param dateUpdatedGt Updated after this Unix time in ms
          * @param dateUpdatedLt Updated before this Unix time in ms
-         * @param customFields Custom field filters, objects of field_id, operator (=, ==, <, >, IS NULL,
-         * ANY, ...) and value
+         * @param customFields Custom field filters as one JSON array, e.g. [{"field_id": "<id>",
+         * "operator": "=", "value": "x"}] (operators =, <, >, IS NULL, IS NOT NULL, RANGE, ANY, ALL, NOT
+         * ANY, NOT ALL)
          * @param includeClosed Include closed tasks
          * @param page The page to read, from 0; each page holds up to 100 tasks; 0..; default 0
          * @return the [ResultView]. `dataJson` is a list of `ClickupApiTask` records.
@@ -230,17 +245,23 @@ class ClickupApiConnector(val executor: Executor) {
         suspend fun search(
             teamId: String,
             search: String? = null,
+            priority: Long? = null,
+            listIds: List<String>? = null,
+            spaceIds: List<String>? = null,
+            projectIds: List<String>? = null,
+            orderBy: String? = null,
+            reverse: Boolean? = null,
+            subtasks: Boolean? = null,
             statuses: List<String>? = null,
             assignees: List<String>? = null,
             tags: List<String>? = null,
-            priority: Long? = null,
             dueDateGt: Long? = null,
             dueDateLt: Long? = null,
             dateCreatedGt: Long? = null,
             dateCreatedLt: Long? = null,
             dateUpdatedGt: Long? = null,
             dateUpdatedLt: Long? = null,
-            customFields: List<Map<String, Any?>>? = null,
+            customFields: String? = null,
             includeClosed: Boolean? = null,
             page: Long? = null,
         ): ResultView =
@@ -248,10 +269,16 @@ class ClickupApiConnector(val executor: Executor) {
                 "tasks", "search",
                 "team_id" to teamId,
                 "search" to search,
+                "priority" to priority,
+                "list_ids[]" to listIds,
+                "space_ids[]" to spaceIds,
+                "project_ids[]" to projectIds,
+                "order_by" to orderBy,
+                "reverse" to reverse,
+                "subtasks" to subtasks,
                 "statuses[]" to statuses,
                 "assignees[]" to assignees,
                 "tags[]" to tags,
-                "priority" to priority,
                 "due_date_gt" to dueDateGt,
                 "due_date_lt" to dueDateLt,
                 "date_created_gt" to dateCreatedGt,
@@ -267,17 +294,23 @@ class ClickupApiConnector(val executor: Executor) {
         fun searchPages(
             teamId: String,
             search: String? = null,
+            priority: Long? = null,
+            listIds: List<String>? = null,
+            spaceIds: List<String>? = null,
+            projectIds: List<String>? = null,
+            orderBy: String? = null,
+            reverse: Boolean? = null,
+            subtasks: Boolean? = null,
             statuses: List<String>? = null,
             assignees: List<String>? = null,
             tags: List<String>? = null,
-            priority: Long? = null,
             dueDateGt: Long? = null,
             dueDateLt: Long? = null,
             dateCreatedGt: Long? = null,
             dateCreatedLt: Long? = null,
             dateUpdatedGt: Long? = null,
             dateUpdatedLt: Long? = null,
-            customFields: List<Map<String, Any?>>? = null,
+            customFields: String? = null,
             includeClosed: Boolean? = null,
             page: Long? = null,
         ): dev.switchboard.Pages =
@@ -285,10 +318,16 @@ class ClickupApiConnector(val executor: Executor) {
                 "tasks", "search",
                 "team_id" to teamId,
                 "search" to search,
+                "priority" to priority,
+                "list_ids[]" to listIds,
+                "space_ids[]" to spaceIds,
+                "project_ids[]" to projectIds,
+                "order_by" to orderBy,
+                "reverse" to reverse,
+                "subtasks" to subtasks,
                 "statuses[]" to statuses,
                 "assignees[]" to assignees,
                 "tags[]" to tags,
-                "priority" to priority,
                 "due_date_gt" to dueDateGt,
                 "due_date_lt" to dueDateLt,
                 "date_created_gt" to dateCreatedGt,
@@ -307,10 +346,17 @@ class ClickupApiConnector(val executor: Executor) {
          * Comments on a task. (clickup-api comments.list)
          *
          * @param taskId The task's id
+         * @param start The date (Unix ms) of the oldest comment already read
+         * @param startId The id of the oldest comment already read
          * @return the [ResultView]. `dataJson` is a list of `ClickupApiComment` records.
          */
-        suspend fun list(taskId: String): ResultView =
-            this.executor.execute(requestJson("comments", "list", "task_id" to taskId))
+        suspend fun list(taskId: String, start: Long? = null, startId: String? = null): ResultView =
+            this.executor.execute(requestJson(
+                "comments", "list",
+                "task_id" to taskId,
+                "start" to start,
+                "start_id" to startId,
+            ))
 
         /**
          * Comment on a task. (clickup-api comments.create)
@@ -416,7 +462,8 @@ class ClickupApiConnector(val executor: Executor) {
          * Tasks a view shows, 100 a page. (clickup-api view_tasks.list)
          *
          * @param viewId The view's id
-         * @param page The page to read, from 0; each page holds up to 100 tasks; 0..; default 0
+         * @param page The page to read, from 0 (0 when not given; ClickUp requires it), 100 tasks a page;
+         * 0..; default 0
          * @return the [ResultView]. `dataJson` is a list of `ClickupApiTask` records.
          */
         suspend fun list(viewId: String, page: Long? = null): ResultView =

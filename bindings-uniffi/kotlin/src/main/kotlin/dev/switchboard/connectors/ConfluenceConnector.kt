@@ -13,11 +13,12 @@ import dev.switchboard.requestJson
  * /wiki/rest/api). A site lives at https://<subdomain>.atlassian.net. Content ids and space ids are
  * numeric strings; page and blog post bodies come back only when `body-format` asks for one
  * (`storage` is the XHTML storage format, `atlas_doc_format` the Atlassian Document Format as a
- * JSON string, `view` rendered HTML). v2 lists are paged by `limit` + an opaque `cursor`, which the
- * answer carries inside its next-page link (`_links.next`, also the `Link` header): paging follows
- * that link (`next_page_url` takes it by hand). v1 lists are paged by offset with `start` +
- * `limit`, their answers carrying `start`, `limit` and `size` (records on the page); paging stops
- * at the first empty page, as Confluence may answer fewer than `limit` records before the end.
+ * JSON string, and on a single page's or blog post's get `view` rendered HTML). v2 lists are paged
+ * by `limit` + an opaque `cursor`, which the answer carries inside its next-page link
+ * (`_links.next`, also the `Link` header): paging follows that link (`next_page_url` takes it by
+ * hand). v1 lists are paged by offset with `start` + `limit`, their answers carrying `start`,
+ * `limit` and `size` (records on the page); paging stops at the first empty page, as Confluence may
+ * answer fewer than `limit` records before the end.
  *
  * The typed methods of an [Executor] of this connector, e.g.
  * `ConfluenceConnector(Executor.local(settingsJson))`, or `ConfluenceConnector.connect(settingsJson)`
@@ -49,7 +50,7 @@ class ConfluenceConnector(val executor: Executor) {
          * answer's _links.next
          * @param limit Spaces per page (1-250, 25 by default); 1..250; default 25
          * @param type Only spaces of this type. One of `"global"`, `"personal"`, `"collaboration"`,
-         * `"knowledge_base"`.
+         * `"knowledge_base"`, `"system"`, `"onboarding"`, `"xflow_sample_space"`.
          * @param status Only current or only archived spaces. One of `"current"`, `"archived"`.
          * @param keys Only the spaces with these keys; sent comma-separated
          * @param sort Order of the results; a leading - sorts descending. One of `"id"`, `"-id"`, `"key"`,
@@ -155,8 +156,8 @@ class ConfluenceConnector(val executor: Executor) {
          * @param sort Order of the results; a leading - sorts descending. One of `"id"`, `"-id"`,
          * `"title"`, `"-title"`, `"created-date"`, `"-created-date"`, `"modified-date"`,
          * `"-modified-date"`.
-         * @param bodyFormat Include each body in this format (no body without it). One of `"storage"`,
-         * `"atlas_doc_format"`, `"view"`.
+         * @param bodyFormat Include each body in this format (no body without it; lists offer no rendered
+         * HTML, a single page's get does). One of `"storage"`, `"atlas_doc_format"`.
          * @param nextPageUrl The next page's URL, as the previous page gave it (meta.next); the request
          * goes there with the query it carries
          * @return the [ResultView]. `dataJson` is a list of `ConfluencePage` records.
@@ -211,7 +212,8 @@ class ConfluenceConnector(val executor: Executor) {
          *
          * @param id The content id (numeric), e.g. 65798
          * @param bodyFormat Include the body in this format (no body without it). One of `"storage"`,
-         * `"atlas_doc_format"`, `"view"`.
+         * `"atlas_doc_format"`, `"view"`, `"export_view"`, `"anonymous_export_view"`, `"styled_view"`,
+         * `"editor"`.
          * @param version Read this published version (its number) instead of the current one; 1..
          * @return the [ResultView]. `dataJson` is a `ConfluencePage` record.
          */
@@ -262,10 +264,9 @@ class ConfluenceConnector(val executor: Executor) {
          * @param title Only content with exactly this title
          * @param status Only blog posts in these states (current by default); sent comma-separated
          * @param sort Order of the results; a leading - sorts descending. One of `"id"`, `"-id"`,
-         * `"title"`, `"-title"`, `"created-date"`, `"-created-date"`, `"modified-date"`,
-         * `"-modified-date"`.
-         * @param bodyFormat Include each body in this format (no body without it). One of `"storage"`,
-         * `"atlas_doc_format"`, `"view"`.
+         * `"created-date"`, `"-created-date"`, `"modified-date"`, `"-modified-date"`.
+         * @param bodyFormat Include each body in this format (no body without it; lists offer no rendered
+         * HTML, a single page's get does). One of `"storage"`, `"atlas_doc_format"`.
          * @param nextPageUrl The next page's URL, as the previous page gave it (meta.next); the request
          * goes there with the query it carries
          * @return the [ResultView]. `dataJson` is a list of `ConfluenceBlogPost` records.
@@ -320,7 +321,8 @@ class ConfluenceConnector(val executor: Executor) {
          *
          * @param id The content id (numeric), e.g. 65798
          * @param bodyFormat Include the body in this format (no body without it). One of `"storage"`,
-         * `"atlas_doc_format"`, `"view"`.
+         * `"atlas_doc_format"`, `"view"`, `"export_view"`, `"anonymous_export_view"`, `"styled_view"`,
+         * `"editor"`.
          * @param version Read this published version (its number) instead of the current one; 1..
          * @return the [ResultView]. `dataJson` is a `ConfluenceBlogPost` record.
          */

@@ -329,7 +329,8 @@ class CustomerIoConnector(val executor: Executor) {
     /** Customer.io `messages`. */
     class Messages internal constructor(private val executor: Executor) {
         /**
-         * Message deliveries, newest first. (customer-io messages.list)
+         * Message deliveries, newest first (the last 6 months unless start_ts and end_ts say otherwise).
+         * (customer-io messages.list)
          *
          * @param start The `next` cursor of the previous page; leave out for the first page
          * @param limit Deliveries a page, 1 to 1000 (Customer.io's default 50); 1..1000
@@ -340,6 +341,10 @@ class CustomerIoConnector(val executor: Executor) {
          * `"unsubscribed"`, `"dropped"`, `"failed"`, `"undeliverable"`.
          * @param campaignId Only deliveries of this campaign
          * @param newsletterId Only deliveries of this newsletter
+         * @param actionId Only deliveries of this campaign action
+         * @param startTs Only deliveries created at or after this time (Unix seconds; a window of at most 6
+         * months)
+         * @param endTs Only deliveries created before this time (Unix seconds)
          * @return the [ResultView]. `dataJson` is a list of `CustomerIoMessage` records.
          */
         suspend fun list(
@@ -349,6 +354,9 @@ class CustomerIoConnector(val executor: Executor) {
             metric: String? = null,
             campaignId: Long? = null,
             newsletterId: Long? = null,
+            actionId: Long? = null,
+            startTs: Long? = null,
+            endTs: Long? = null,
         ): ResultView =
             this.executor.execute(requestJson(
                 "messages", "list",
@@ -358,6 +366,9 @@ class CustomerIoConnector(val executor: Executor) {
                 "metric" to metric,
                 "campaign_id" to campaignId,
                 "newsletter_id" to newsletterId,
+                "action_id" to actionId,
+                "start_ts" to startTs,
+                "end_ts" to endTs,
             ))
 
         /** Every page of [list], following the connector's cursor. */
@@ -368,6 +379,9 @@ class CustomerIoConnector(val executor: Executor) {
             metric: String? = null,
             campaignId: Long? = null,
             newsletterId: Long? = null,
+            actionId: Long? = null,
+            startTs: Long? = null,
+            endTs: Long? = null,
         ): dev.switchboard.Pages =
             this.executor.paginate(requestJson(
                 "messages", "list",
@@ -377,6 +391,9 @@ class CustomerIoConnector(val executor: Executor) {
                 "metric" to metric,
                 "campaign_id" to campaignId,
                 "newsletter_id" to newsletterId,
+                "action_id" to actionId,
+                "start_ts" to startTs,
+                "end_ts" to endTs,
             ))
 
         /**
@@ -394,7 +411,7 @@ class CustomerIoConnector(val executor: Executor) {
          *
          * @param query {filter?, sort?}; omit or {} for every record. Record fields: action_id,
          * broadcast_id, campaign_id, content_id, created, customer_id, customer_identifiers,
-         * deduplicate_id, failure_message, forgotten, id, message_template_id, metrics, newsletter_id,
+         * deduplicate_id, failure_message, forgotten, id, metrics, msg_template_id, newsletter_id,
          * parent_action_id, recipient, subject, trigger_event_id, type
          * @param limit Most records to return (default 1000); 1..1000
          * @param cursor meta.cursor of the previous answer, for the next page of the same query
@@ -560,7 +577,8 @@ class CustomerIoConnector(val executor: Executor) {
             this.executor.execute(requestJson("snippets", "list"))
 
         /**
-         * Create a snippet (or replace the one of that name). (customer-io snippets.create)
+         * Create a snippet (422 when one of that name exists; update replaces one). (customer-io
+         * snippets.create)
          *
          * @param name The snippet's name (letters, digits, underscores)
          * @param value The content
@@ -1073,8 +1091,8 @@ class CustomerIoConnector(val executor: Executor) {
         /**
          * Send a transactional push notification to one person. (customer-io transactional_push.create)
          *
-         * @param identifiers Who receives it: exactly one of id, email or cio_id
          * @param transactionalMessageId The transactional message's id or trigger name
+         * @param identifiers Who receives it: exactly one of id, email or cio_id
          * @param messageData Values for the message's Liquid ({{ trigger.x }})
          * @param disableMessageRetention Do not keep the message body
          * @param sendToUnsubscribed (no description)
@@ -1091,8 +1109,8 @@ class CustomerIoConnector(val executor: Executor) {
          * @return the [ResultView]. `dataJson` is a `CustomerIoTransactionalEmail` record.
          */
         suspend fun create(
+            transactionalMessageId: Any,
             identifiers: Map<String, Any?>,
-            transactionalMessageId: Any? = null,
             messageData: Map<String, Any?>? = null,
             disableMessageRetention: Boolean? = null,
             sendToUnsubscribed: Boolean? = null,
@@ -1109,8 +1127,8 @@ class CustomerIoConnector(val executor: Executor) {
         ): ResultView =
             this.executor.execute(requestJson(
                 "transactional_push", "create",
-                "identifiers" to identifiers,
                 "transactional_message_id" to transactionalMessageId,
+                "identifiers" to identifiers,
                 "message_data" to messageData,
                 "disable_message_retention" to disableMessageRetention,
                 "send_to_unsubscribed" to sendToUnsubscribed,

@@ -35,11 +35,11 @@ class ExaConnector(val executor: Executor) {
          * Search the web. (exa search_results.list)
          *
          * @param query What to search for, in plain words (e.g. startups building AI agents for accounting)
-         * @param type How to search: auto (Exa's default) picks; fast and instant trade depth for speed;
-         * the deep ones reason over more results. One of `"auto"`, `"instant"`, `"fast"`, `"deep-lite"`,
-         * `"deep"`, `"deep-reasoning"`.
+         * @param type How to search: auto (Exa's default) picks; neural is embeddings search; fast and
+         * instant trade depth for speed; the deep ones reason over more results. One of `"auto"`,
+         * `"neural"`, `"instant"`, `"fast"`, `"deep-lite"`, `"deep"`, `"deep-reasoning"`.
          * @param category Only pages of this kind. One of `"company"`, `"research paper"`, `"news"`,
-         * `"personal site"`, `"financial report"`, `"people"`.
+         * `"pdf"`, `"personal site"`, `"financial report"`, `"people"`.
          * @param moderation Filter out unsafe content
          * @param numResults Results to return (Exa defaults to 10); 1..100
          * @param includeDomains Only results from these domains (example.com)
@@ -90,14 +90,15 @@ class ExaConnector(val executor: Executor) {
          * @param urls The pages to fetch
          * @param text true for each page's text, or the options of the text
          * @param highlights true for each page's most relevant snippets, or the options of the highlights
-         * @param summary Ask for an AI summary of each page, guided by `query`
+         * @param summary true for a summary of each page, or its options: guided by `query`, following
+         * `schema`
          * @return the [ResultView]. `dataJson` is a list of `ExaSearchResult` records.
          */
         suspend fun list(
             urls: List<String>,
             text: Any? = null,
             highlights: Any? = null,
-            summary: Map<String, Any?>? = null,
+            summary: Any? = null,
         ): ResultView =
             this.executor.execute(requestJson(
                 "contents", "list",

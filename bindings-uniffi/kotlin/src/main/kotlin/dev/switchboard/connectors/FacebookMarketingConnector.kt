@@ -204,7 +204,8 @@ class FacebookMarketingConnector(val executor: Executor) {
          * @param dailyBudget In the currency's smallest unit (campaign budget)
          * @param lifetimeBudget In the currency's smallest unit
          * @param bidStrategy (no description)
-         * @param isAdsetBudgetSharingEnabled Let ad sets share up to 20% of their budgets
+         * @param isAdsetBudgetSharingEnabled Let ad sets share up to 20% of their budgets; Meta requires it
+         * (true or false) when the campaign has no daily_budget or lifetime_budget of its own
          * @return the [ResultView]. `dataJson` is a `FacebookMarketingCampaignCreate` record.
          */
         suspend fun create(
@@ -585,7 +586,7 @@ class FacebookMarketingConnector(val executor: Executor) {
          * `"yesterday"`, `"this_month"`, `"last_month"`, `"this_quarter"`, `"maximum"`, `"last_3d"`,
          * `"last_7d"`, `"last_14d"`, `"last_28d"`, `"last_30d"`, `"last_90d"`, `"last_week_mon_sun"`,
          * `"last_week_sun_sat"`, `"last_quarter"`, `"last_year"`, `"this_week_mon_today"`,
-         * `"this_week_sun_today"`, `"this_year"`.
+         * `"this_week_sun_today"`, `"this_year"`, `"data_maximum"`.
          * @param timeRange JSON text: {"since":"2025-01-01","until":"2025-01-31"}
          * @param level One row per account, campaign, ad set or ad; default "account". One of `"ad"`,
          * `"adset"`, `"campaign"`, `"account"`.
@@ -827,8 +828,10 @@ class FacebookMarketingConnector(val executor: Executor) {
          * @param pixelId The pixel id
          * @param startTime Window start (ISO 8601 or Unix seconds)
          * @param endTime Window end (ISO 8601 or Unix seconds)
-         * @param aggregation How counts are broken down; default "event". One of `"event"`, `"device"`,
-         * `"custom_data_field"`.
+         * @param aggregation How counts are broken down; default "event". One of `"browser_type"`,
+         * `"custom_data_field"`, `"device_os"`, `"device_type"`, `"event"`, `"event_detection_method"`,
+         * `"event_processing_results"`, `"event_source"`, `"event_total_counts"`, `"event_value_count"`,
+         * `"host"`, `"pixel_fire"`, `"url"`, `"url_by_rule"`.
          * @return the [ResultView]. `dataJson` is a list of `FacebookMarketingPixelStat` records.
          */
         suspend fun list(

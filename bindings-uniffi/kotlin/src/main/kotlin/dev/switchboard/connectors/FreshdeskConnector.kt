@@ -58,10 +58,10 @@ class FreshdeskConnector(val executor: Executor) {
         /**
          * List tickets. (freshdesk tickets.list)
          *
-         * @param perPage Records per page, at most 100 (Freshdesk's default is 30); 1..100; default 100
+         * @param perPage Records per page, at most 100 (Freshdesk's default is 30); 1..100; default 30
          * @param page The page to fetch, from 1; 1..; default 1
          * @param updatedSince Only tickets changed since this time (also lifts the 30-day window)
-         * @param orderBy default "updated_at". One of `"created_at"`, `"due_by"`, `"updated_at"`,
+         * @param orderBy default "created_at". One of `"created_at"`, `"due_by"`, `"updated_at"`,
          * `"status"`.
          * @param orderType default "desc". One of `"asc"`, `"desc"`.
          * @return the [ResultView]. `dataJson` is a list of `FreshdeskTicket` records.
@@ -141,7 +141,7 @@ class FreshdeskConnector(val executor: Executor) {
         /**
          * List contacts. (freshdesk contacts.list)
          *
-         * @param perPage Records per page, at most 100 (Freshdesk's default is 30); 1..100; default 100
+         * @param perPage Records per page, at most 100 (Freshdesk's default is 30); 1..100; default 30
          * @param page The page to fetch, from 1; 1..; default 1
          * @param updatedSince Only contacts changed since this time
          * @return the [ResultView]. `dataJson` is a list of `FreshdeskContact` records.
@@ -213,7 +213,7 @@ class FreshdeskConnector(val executor: Executor) {
         /**
          * List agents. (freshdesk agents.list)
          *
-         * @param perPage Records per page, at most 100 (Freshdesk's default is 30); 1..100; default 100
+         * @param perPage Records per page, at most 100 (Freshdesk's default is 30); 1..100; default 30
          * @param page The page to fetch, from 1; 1..; default 1
          * @return the [ResultView]. `dataJson` is a list of `FreshdeskAgent` records.
          */
@@ -265,7 +265,7 @@ class FreshdeskConnector(val executor: Executor) {
         /**
          * List groups. (freshdesk groups.list)
          *
-         * @param perPage Records per page, at most 100 (Freshdesk's default is 30); 1..100; default 100
+         * @param perPage Records per page, at most 100 (Freshdesk's default is 30); 1..100; default 30
          * @param page The page to fetch, from 1; 1..; default 1
          * @return the [ResultView]. `dataJson` is a list of `FreshdeskGroup` records.
          */
@@ -317,7 +317,7 @@ class FreshdeskConnector(val executor: Executor) {
         /**
          * List companies. (freshdesk companies.list)
          *
-         * @param perPage Records per page, at most 100 (Freshdesk's default is 30); 1..100; default 100
+         * @param perPage Records per page, at most 100 (Freshdesk's default is 30); 1..100; default 30
          * @param page The page to fetch, from 1; 1..; default 1
          * @return the [ResultView]. `dataJson` is a list of `FreshdeskCompany` records.
          */
@@ -369,7 +369,7 @@ class FreshdeskConnector(val executor: Executor) {
         /**
          * List roles. (freshdesk roles.list)
          *
-         * @param perPage Records per page, at most 100 (Freshdesk's default is 30); 1..100; default 100
+         * @param perPage Records per page, at most 100 (Freshdesk's default is 30); 1..100; default 30
          * @param page The page to fetch, from 1; 1..; default 1
          * @return the [ResultView]. `dataJson` is a list of `FreshdeskRole` records.
          */
@@ -420,7 +420,7 @@ class FreshdeskConnector(val executor: Executor) {
         /**
          * List satisfaction ratings. (freshdesk satisfaction_ratings.list)
          *
-         * @param perPage Records per page, at most 100 (Freshdesk's default is 30); 1..100; default 100
+         * @param perPage Records per page, at most 100 (Freshdesk's default is 30); 1..100; default 30
          * @param page The page to fetch, from 1; 1..; default 1
          * @param createdSince Only ratings given since this time
          * @return the [ResultView]. `dataJson` is a list of `FreshdeskSatisfactionRating` records.
@@ -482,7 +482,7 @@ class FreshdeskConnector(val executor: Executor) {
         /**
          * List surveys. (freshdesk surveys.list)
          *
-         * @param perPage Records per page, at most 100 (Freshdesk's default is 30); 1..100; default 100
+         * @param perPage Records per page, at most 100 (Freshdesk's default is 30); 1..100; default 30
          * @param page The page to fetch, from 1; 1..; default 1
          * @return the [ResultView]. `dataJson` is a list of `FreshdeskSurvey` records.
          */
@@ -524,7 +524,7 @@ class FreshdeskConnector(val executor: Executor) {
         /**
          * List time entries. (freshdesk time_entries.list)
          *
-         * @param perPage Records per page, at most 100 (Freshdesk's default is 30); 1..100; default 100
+         * @param perPage Records per page, at most 100 (Freshdesk's default is 30); 1..100; default 30
          * @param page The page to fetch, from 1; 1..; default 1
          * @return the [ResultView]. `dataJson` is a list of `FreshdeskTimeEntry` records.
          */
@@ -568,7 +568,7 @@ class FreshdeskConnector(val executor: Executor) {
         /**
          * List the ticket form's fields. (freshdesk ticket_fields.list)
          *
-         * @param perPage Records per page, at most 100 (Freshdesk's default is 30); 1..100; default 100
+         * @param perPage Records per page, at most 100 (Freshdesk's default is 30); 1..100; default 30
          * @param page The page to fetch, from 1; 1..; default 1
          * @return the [ResultView]. `dataJson` is a list of `FreshdeskTicketField` records.
          */

@@ -173,7 +173,7 @@ class GitlabConnector(val executor: Executor) {
          * `"created_by_me"`, `"assigned_to_me"`, `"all"`.
          * @param orderBy Sort key (GitLab's default created_at). One of `"created_at"`, `"updated_at"`,
          * `"priority"`, `"due_date"`, `"relative_position"`, `"label_priority"`, `"milestone_due"`,
-         * `"popularity"`, `"weight"`.
+         * `"popularity"`, `"title"`, `"weight"`.
          * @param sort Sort direction. One of `"asc"`, `"desc"`.
          * @param createdAfter Only records created at or after this time
          * @param createdBefore Only records created at or before this time
@@ -266,7 +266,7 @@ class GitlabConnector(val executor: Executor) {
          * @param scope created_by_me, assigned_to_me or all (GitLab's default for project lists). One of
          * `"created_by_me"`, `"assigned_to_me"`, `"all"`.
          * @param orderBy Sort key (GitLab's default created_at). One of `"created_at"`, `"title"`,
-         * `"updated_at"`.
+         * `"updated_at"`, `"merged_at"`.
          * @param sort Sort direction. One of `"asc"`, `"desc"`.
          * @param createdAfter Only records created at or after this time
          * @param createdBefore Only records created at or before this time
@@ -502,7 +502,8 @@ class GitlabConnector(val executor: Executor) {
          * @param perPage Records per page (1 to 100; GitLab defaults to 20); 1..100; default 20
          * @param search Only records whose name (or title) contains this text
          * @param owned Only groups the caller owns
-         * @param orderBy Sort key (GitLab's default name). One of `"name"`, `"path"`, `"id"`.
+         * @param orderBy Sort key (GitLab's default name; similarity with search). One of `"name"`,
+         * `"path"`, `"id"`, `"similarity"`.
          * @param sort Sort direction. One of `"asc"`, `"desc"`.
          * @return the [ResultView]. `dataJson` is a list of `GitlabGroup` records.
          */

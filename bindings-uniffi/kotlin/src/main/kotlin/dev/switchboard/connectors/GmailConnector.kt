@@ -119,14 +119,11 @@ class GmailConnector(val executor: Executor) {
          * @param messageId The message's id
          * @param format full (parsed payload, the default), metadata (headers only), minimal (ids and
          * labels) or raw. One of `"full"`, `"metadata"`, `"minimal"`, `"raw"`.
-         * @param metadataHeaders With format=metadata, the headers to include (e.g. Subject)
+         * @param metadataHeaders With format=metadata, the headers to include (one name such as Subject, or
+         * a list sent as repeated params)
          * @return the [ResultView]. `dataJson` is a `GmailMessage` record.
          */
-        suspend fun get(
-            messageId: String,
-            format: String? = null,
-            metadataHeaders: String? = null,
-        ): ResultView =
+        suspend fun get(messageId: String, format: String? = null, metadataHeaders: Any? = null): ResultView =
             this.executor.execute(requestJson(
                 "messages", "get",
                 "messageId" to messageId,
@@ -257,14 +254,11 @@ class GmailConnector(val executor: Executor) {
          * @param threadId The thread's id
          * @param format full (the default), metadata or minimal, for every message of the thread. One of
          * `"full"`, `"metadata"`, `"minimal"`.
-         * @param metadataHeaders With format=metadata, the headers to include (e.g. Subject)
+         * @param metadataHeaders With format=metadata, the headers to include (one name such as Subject, or
+         * a list sent as repeated params)
          * @return the [ResultView]. `dataJson` is a `GmailThread` record.
          */
-        suspend fun get(
-            threadId: String,
-            format: String? = null,
-            metadataHeaders: String? = null,
-        ): ResultView =
+        suspend fun get(threadId: String, format: String? = null, metadataHeaders: Any? = null): ResultView =
             this.executor.execute(requestJson(
                 "threads", "get",
                 "threadId" to threadId,

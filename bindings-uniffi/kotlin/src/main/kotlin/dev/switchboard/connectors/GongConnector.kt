@@ -336,10 +336,23 @@ class GongConnector(val executor: Executor) {
          *
          * @param filter Date range (company time zone) and optional users, e.g. {"fromDate": "2024-03-01",
          * "toDate": "2024-04-01"}
+         * @param cursor Cursor from the previous page's `cursor` meta, to fetch the next page
          * @return the [ResultView]. `dataJson` is a list of `GongStatsActivityAggregate` records.
          */
-        suspend fun list(filter: Map<String, Any?>): ResultView =
-            this.executor.execute(requestJson("stats_activity_aggregate", "list", "filter" to filter))
+        suspend fun list(filter: Map<String, Any?>, cursor: String? = null): ResultView =
+            this.executor.execute(requestJson(
+                "stats_activity_aggregate", "list",
+                "filter" to filter,
+                "cursor" to cursor,
+            ))
+
+        /** Every page of [list], following the connector's cursor. */
+        fun listPages(filter: Map<String, Any?>, cursor: String? = null): dev.switchboard.Pages =
+            this.executor.paginate(requestJson(
+                "stats_activity_aggregate", "list",
+                "filter" to filter,
+                "cursor" to cursor,
+            ))
     }
 
     /** Gong `stats_activity_day_by_day`. */
@@ -349,10 +362,23 @@ class GongConnector(val executor: Executor) {
          *
          * @param filter Date range (company time zone) and optional users, e.g. {"fromDate": "2024-03-01",
          * "toDate": "2024-04-01"}
+         * @param cursor Cursor from the previous page's `cursor` meta, to fetch the next page
          * @return the [ResultView]. `dataJson` is a list of `GongStatsActivityDayByDay` records.
          */
-        suspend fun list(filter: Map<String, Any?>): ResultView =
-            this.executor.execute(requestJson("stats_activity_day_by_day", "list", "filter" to filter))
+        suspend fun list(filter: Map<String, Any?>, cursor: String? = null): ResultView =
+            this.executor.execute(requestJson(
+                "stats_activity_day_by_day", "list",
+                "filter" to filter,
+                "cursor" to cursor,
+            ))
+
+        /** Every page of [list], following the connector's cursor. */
+        fun listPages(filter: Map<String, Any?>, cursor: String? = null): dev.switchboard.Pages =
+            this.executor.paginate(requestJson(
+                "stats_activity_day_by_day", "list",
+                "filter" to filter,
+                "cursor" to cursor,
+            ))
     }
 
     /** Gong `stats_interaction`. */
@@ -362,10 +388,23 @@ class GongConnector(val executor: Executor) {
          *
          * @param filter Date range (company time zone) and optional users, e.g. {"fromDate": "2024-03-01",
          * "toDate": "2024-04-01"}
+         * @param cursor Cursor from the previous page's `cursor` meta, to fetch the next page
          * @return the [ResultView]. `dataJson` is a list of `GongStatsInteraction` records.
          */
-        suspend fun list(filter: Map<String, Any?>): ResultView =
-            this.executor.execute(requestJson("stats_interaction", "list", "filter" to filter))
+        suspend fun list(filter: Map<String, Any?>, cursor: String? = null): ResultView =
+            this.executor.execute(requestJson(
+                "stats_interaction", "list",
+                "filter" to filter,
+                "cursor" to cursor,
+            ))
+
+        /** Every page of [list], following the connector's cursor. */
+        fun listPages(filter: Map<String, Any?>, cursor: String? = null): dev.switchboard.Pages =
+            this.executor.paginate(requestJson(
+                "stats_interaction", "list",
+                "filter" to filter,
+                "cursor" to cursor,
+            ))
     }
 
     /** Gong `settings_scorecards`. */

@@ -13,7 +13,8 @@ import dev.switchboard.requestJson
  * create, rename or move, delete, upload, download, export Google Docs formats), shared drives, a
  * file's permissions, comments and their replies, revisions, the change feed and the account's
  * storage and user info. Lists are paged with `pageSize` + `pageToken` (the previous answer's
- * `nextPageToken`, absent on the last page). Folders are files with mimeType
+ * `nextPageToken`, absent on the last page; Google may answer an empty page before the end, and
+ * `paginate` goes on while a token comes). Folders are files with mimeType
  * application/vnd.google-apps.folder; a file's folders are its `parents`. Google Docs, Sheets and
  * Slides have no bytes of their own: export them to a format (application/pdf, text/csv, ...)
  * instead of downloading.
@@ -686,7 +687,8 @@ class GoogleDriveConnector(val executor: Executor) {
         /**
          * List changes since a page token. (google-drive changes.list)
          *
-         * @param pageToken Where to continue from (a start page token or the previous page's nextPageToken)
+         * @param pageToken Where to continue from (a start page token or the previous page's
+         * nextPageToken); Google requires it
          * @param pageSize Changes per page (1 to 1000; Google defaults to 100); 1..1000
          * @param driveId List the changes of this shared drive
          * @param includeItemsFromAllDrives Include changes to shared-drive items
@@ -697,7 +699,7 @@ class GoogleDriveConnector(val executor: Executor) {
          * @return the [ResultView]. `dataJson` is a list of `GoogleDriveChange` records.
          */
         suspend fun list(
-            pageToken: String? = null,
+            pageToken: String,
             pageSize: Long? = null,
             driveId: String? = null,
             includeItemsFromAllDrives: Boolean? = null,
@@ -720,7 +722,7 @@ class GoogleDriveConnector(val executor: Executor) {
 
         /** Every page of [list], following the connector's cursor. */
         fun listPages(
-            pageToken: String? = null,
+            pageToken: String,
             pageSize: Long? = null,
             driveId: String? = null,
             includeItemsFromAllDrives: Boolean? = null,

@@ -12,7 +12,7 @@ import dev.switchboard.requestJson
  * candidates and their applications, interviews and offers, jobs and job posts, departments,
  * offices, sources, users and attachments (resumes, cover letters, offer letters), read-only. Ids
  * are integers and times ISO 8601 in UTC. Lists answer a plain JSON array of up to `per_page`
- * records (500 at most and by default); the next page's URL is in the `Link` header (rel="next"),
+ * records (100 by default, 500 at most); the next page's URL is in the `Link` header (rel="next"),
  * surfaced as meta `next`. paginate follows that URL as it is (it carries only the cursor: Harvest
  * v3 refuses a cursor combined with other params); pass it back as `next_page_url` to ask for that
  * page by hand, or its cursor value alone as `cursor`. `updated_at` filters take Harvest's pipe
@@ -64,7 +64,7 @@ class GreenhouseConnector(val executor: Executor) {
          *
          * @param cursor The cursor value of the previous page's Link rel="next" URL. Give it alone; Harvest
          * refuses it with other params
-         * @param perPage Records per page, 1 to 500 (500 when absent); 1..500; default 500
+         * @param perPage Records per page, 1 to 500 (Greenhouse sends 100 when absent); 1..500; default 100
          * @param ids Only the records with these ids (up to 50), sent comma-separated
          * @param updatedAt Filter on the last update time as operator|time, operator one of gt, gte, lt,
          * lte: gte|2026-01-01T00:00:00Z
@@ -142,7 +142,7 @@ class GreenhouseConnector(val executor: Executor) {
          *
          * @param cursor The cursor value of the previous page's Link rel="next" URL. Give it alone; Harvest
          * refuses it with other params
-         * @param perPage Records per page, 1 to 500 (500 when absent); 1..500; default 500
+         * @param perPage Records per page, 1 to 500 (Greenhouse sends 100 when absent); 1..500; default 100
          * @param ids Only the records with these ids (up to 50), sent comma-separated
          * @param updatedAt Filter on the last update time as operator|time, operator one of gt, gte, lt,
          * lte: gte|2026-01-01T00:00:00Z
@@ -218,7 +218,7 @@ class GreenhouseConnector(val executor: Executor) {
          *
          * @param cursor The cursor value of the previous page's Link rel="next" URL. Give it alone; Harvest
          * refuses it with other params
-         * @param perPage Records per page, 1 to 500 (500 when absent); 1..500; default 500
+         * @param perPage Records per page, 1 to 500 (Greenhouse sends 100 when absent); 1..500; default 100
          * @param ids Only the records with these ids (up to 50), sent comma-separated
          * @param nextPageUrl The next page's URL, as the previous page gave it (meta.next); the request
          * goes there with the query it carries
@@ -286,7 +286,7 @@ class GreenhouseConnector(val executor: Executor) {
          *
          * @param cursor The cursor value of the previous page's Link rel="next" URL. Give it alone; Harvest
          * refuses it with other params
-         * @param perPage Records per page, 1 to 500 (500 when absent); 1..500; default 500
+         * @param perPage Records per page, 1 to 500 (Greenhouse sends 100 when absent); 1..500; default 100
          * @param ids Only the records with these ids (up to 50), sent comma-separated
          * @param updatedAt Filter on the last update time as operator|time, operator one of gt, gte, lt,
          * lte: gte|2026-01-01T00:00:00Z
@@ -362,7 +362,7 @@ class GreenhouseConnector(val executor: Executor) {
          *
          * @param cursor The cursor value of the previous page's Link rel="next" URL. Give it alone; Harvest
          * refuses it with other params
-         * @param perPage Records per page, 1 to 500 (500 when absent); 1..500; default 500
+         * @param perPage Records per page, 1 to 500 (Greenhouse sends 100 when absent); 1..500; default 100
          * @param ids Only the records with these ids (up to 50), sent comma-separated
          * @param updatedAt Filter on the last update time as operator|time, operator one of gt, gte, lt,
          * lte: gte|2026-01-01T00:00:00Z
@@ -442,7 +442,7 @@ class GreenhouseConnector(val executor: Executor) {
          *
          * @param cursor The cursor value of the previous page's Link rel="next" URL. Give it alone; Harvest
          * refuses it with other params
-         * @param perPage Records per page, 1 to 500 (500 when absent); 1..500; default 500
+         * @param perPage Records per page, 1 to 500 (Greenhouse sends 100 when absent); 1..500; default 100
          * @param ids Only the records with these ids (up to 50), sent comma-separated
          * @param updatedAt Filter on the last update time as operator|time, operator one of gt, gte, lt,
          * lte: gte|2026-01-01T00:00:00Z
@@ -517,7 +517,7 @@ class GreenhouseConnector(val executor: Executor) {
          *
          * @param cursor The cursor value of the previous page's Link rel="next" URL. Give it alone; Harvest
          * refuses it with other params
-         * @param perPage Records per page, 1 to 500 (500 when absent); 1..500; default 500
+         * @param perPage Records per page, 1 to 500 (Greenhouse sends 100 when absent); 1..500; default 100
          * @param ids Only the records with these ids (up to 50), sent comma-separated
          * @param updatedAt Filter on the last update time as operator|time, operator one of gt, gte, lt,
          * lte: gte|2026-01-01T00:00:00Z
@@ -592,7 +592,7 @@ class GreenhouseConnector(val executor: Executor) {
          *
          * @param cursor The cursor value of the previous page's Link rel="next" URL. Give it alone; Harvest
          * refuses it with other params
-         * @param perPage Records per page, 1 to 500 (500 when absent); 1..500; default 500
+         * @param perPage Records per page, 1 to 500 (Greenhouse sends 100 when absent); 1..500; default 100
          * @param ids Only the records with these ids (up to 50), sent comma-separated
          * @param nextPageUrl The next page's URL, as the previous page gave it (meta.next); the request
          * goes there with the query it carries
@@ -660,7 +660,7 @@ class GreenhouseConnector(val executor: Executor) {
          *
          * @param cursor The cursor value of the previous page's Link rel="next" URL. Give it alone; Harvest
          * refuses it with other params
-         * @param perPage Records per page, 1 to 500 (500 when absent); 1..500; default 500
+         * @param perPage Records per page, 1 to 500 (Greenhouse sends 100 when absent); 1..500; default 100
          * @param ids Only the records with these ids (up to 50), sent comma-separated
          * @param nextPageUrl The next page's URL, as the previous page gave it (meta.next); the request
          * goes there with the query it carries
@@ -728,7 +728,7 @@ class GreenhouseConnector(val executor: Executor) {
          *
          * @param cursor The cursor value of the previous page's Link rel="next" URL. Give it alone; Harvest
          * refuses it with other params
-         * @param perPage Records per page, 1 to 500 (500 when absent); 1..500; default 500
+         * @param perPage Records per page, 1 to 500 (Greenhouse sends 100 when absent); 1..500; default 100
          * @param ids Only the records with these ids (up to 50), sent comma-separated
          * @param updatedAt Filter on the last update time as operator|time, operator one of gt, gte, lt,
          * lte: gte|2026-01-01T00:00:00Z
@@ -809,7 +809,7 @@ class GreenhouseConnector(val executor: Executor) {
          *
          * @param cursor The cursor value of the previous page's Link rel="next" URL. Give it alone; Harvest
          * refuses it with other params
-         * @param perPage Records per page, 1 to 500 (500 when absent); 1..500; default 500
+         * @param perPage Records per page, 1 to 500 (Greenhouse sends 100 when absent); 1..500; default 100
          * @param ids Only the records with these ids (up to 50), sent comma-separated
          * @param updatedAt Filter on the last update time as operator|time, operator one of gt, gte, lt,
          * lte: gte|2026-01-01T00:00:00Z

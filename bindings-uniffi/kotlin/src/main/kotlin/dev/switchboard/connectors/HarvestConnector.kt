@@ -992,16 +992,16 @@ class HarvestConnector(val executor: Executor) {
          * Time report by project (hours and billable amounts per project between two dates). (harvest
          * time_projects.list)
          *
-         * @param from First day of the report, YYYYMMDD; default "20200101"
-         * @param to Last day of the report, YYYYMMDD (at most a year after `from`); default "21000101"
+         * @param from First day of the report, YYYYMMDD (Harvest reports at most a year, from..to)
+         * @param to Last day of the report, YYYYMMDD (at most a year after `from`)
          * @param perPage Records per page, 1 to 2000; 1..2000; default 2000
          * @param nextPageUrl The next page's URL, as the previous page gave it (meta.next_link); the
          * request goes there with the query it carries
          * @return the [ResultView]. `dataJson` is a list of `HarvestTimeProject` records.
          */
         suspend fun list(
-            from: String? = null,
-            to: String? = null,
+            from: String,
+            to: String,
             perPage: Long? = null,
             nextPageUrl: String? = null,
         ): ResultView =
@@ -1015,8 +1015,8 @@ class HarvestConnector(val executor: Executor) {
 
         /** Every page of [list], following the connector's cursor. */
         fun listPages(
-            from: String? = null,
-            to: String? = null,
+            from: String,
+            to: String,
             perPage: Long? = null,
             nextPageUrl: String? = null,
         ): dev.switchboard.Pages =
@@ -1035,16 +1035,16 @@ class HarvestConnector(val executor: Executor) {
          * Time report by task (hours and billable amounts per task between two dates). (harvest
          * time_tasks.list)
          *
-         * @param from First day of the report, YYYYMMDD; default "20200101"
-         * @param to Last day of the report, YYYYMMDD (at most a year after `from`); default "21000101"
+         * @param from First day of the report, YYYYMMDD (Harvest reports at most a year, from..to)
+         * @param to Last day of the report, YYYYMMDD (at most a year after `from`)
          * @param perPage Records per page, 1 to 2000; 1..2000; default 2000
          * @param nextPageUrl The next page's URL, as the previous page gave it (meta.next_link); the
          * request goes there with the query it carries
          * @return the [ResultView]. `dataJson` is a list of `HarvestTimeTask` records.
          */
         suspend fun list(
-            from: String? = null,
-            to: String? = null,
+            from: String,
+            to: String,
             perPage: Long? = null,
             nextPageUrl: String? = null,
         ): ResultView =
@@ -1058,8 +1058,8 @@ class HarvestConnector(val executor: Executor) {
 
         /** Every page of [list], following the connector's cursor. */
         fun listPages(
-            from: String? = null,
-            to: String? = null,
+            from: String,
+            to: String,
             perPage: Long? = null,
             nextPageUrl: String? = null,
         ): dev.switchboard.Pages =

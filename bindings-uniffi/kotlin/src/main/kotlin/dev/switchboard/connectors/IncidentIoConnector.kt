@@ -125,7 +125,8 @@ class IncidentIoConnector(val executor: Executor) {
         /**
          * List alerts. (incident-io alerts.list)
          *
-         * @param pageSize Records per page, 1 to 50 (25 when absent); 1..50
+         * @param pageSize Records per page, 1 to 50 (25 when not given; incident.io requires it); 1..50;
+         * default 25
          * @param after The cursor of the previous page (its pagination_meta.after)
          * @return the [ResultView]. `dataJson` is a list of `IncidentIoAlert` records.
          */
@@ -144,32 +145,6 @@ class IncidentIoConnector(val executor: Executor) {
          */
         suspend fun get(id: String): ResultView =
             this.executor.execute(requestJson("alerts", "get", "id" to id))
-
-        /**
-         * Search the alerts records cached in the engine's context store, synced by context_store_sync
-         * (hosted mode only; no call to the provider). (incident-io alerts.context_store_search)
-         *
-         * @param query {filter?, sort?}; omit or {} for every record. Record fields: alert_source_id,
-         * attributes, created_at, deduplication_key, description, id, resolved_at, source_url, status,
-         * title, updated_at
-         * @param limit Most records to return (default 1000); 1..1000
-         * @param cursor meta.cursor of the previous answer, for the next page of the same query
-         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
-         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `IncidentIoAlert` records, and `meta`, `{has_more, cursor, took_ms}`.
-         */
-        suspend fun contextStoreSearch(
-            query: Map<String, Any?>? = null,
-            limit: Long? = null,
-            cursor: String? = null,
-            fields: List<List<String>>? = null,
-        ): ResultView =
-            this.executor.execute(requestJson(
-                "alerts", "context_store_search",
-                "query" to query,
-                "limit" to limit,
-                "cursor" to cursor,
-                "fields" to fields,
-            ))
     }
 
     /** incident.io `escalations`. */
@@ -237,7 +212,7 @@ class IncidentIoConnector(val executor: Executor) {
         /**
          * List users. (incident-io users.list)
          *
-         * @param pageSize Records per page, 1 to 100 (25 when absent); 1..100
+         * @param pageSize Records per page, 1 to 500 (25 when absent); 1..500
          * @param after The cursor of the previous page (its pagination_meta.after)
          * @return the [ResultView]. `dataJson` is a list of `IncidentIoUser` records.
          */
@@ -288,7 +263,7 @@ class IncidentIoConnector(val executor: Executor) {
         /**
          * List incident updates. (incident-io incident_updates.list)
          *
-         * @param pageSize Records per page, 1 to 100 (25 when absent); 1..100
+         * @param pageSize Records per page, 1 to 250 (25 when absent); 1..250
          * @param after The cursor of the previous page (its pagination_meta.after)
          * @return the [ResultView]. `dataJson` is a list of `IncidentIoIncidentUpdate` records.
          */

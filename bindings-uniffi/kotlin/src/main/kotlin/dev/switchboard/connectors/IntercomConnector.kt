@@ -12,10 +12,11 @@ import dev.switchboard.requestJson
  * (users and leads) with their notes, companies, conversations, the teammates (admins) and teams
  * who answer them, tags, segments and internal knowledge-base articles. Requests carry an access
  * token as a bearer token and pick the API version with the `Intercom-Version` header (2.11 here;
- * conversation deletes need 2.14 and internal articles the `Unstable` version). Timestamps are Unix
- * seconds. Contacts, companies and conversations are paged with `per_page` (at most 150) and
- * `starting_after`, the `pages.next.starting_after` cursor of the previous page; teams, admins,
- * tags and segments come back whole in one answer.
+ * conversation deletes and internal articles need 2.14). Timestamps are Unix seconds. Contacts and
+ * conversations are paged with `per_page` (at most 150) and `starting_after`, the
+ * `pages.next.starting_after` cursor of the previous page; companies by page number (`page` and
+ * `per_page`, at most 60), at most 10,000 of them through this list; teams, admins, tags and
+ * segments come back whole in one answer.
  *
  * The typed methods of an [Executor] of this connector, e.g.
  * `IntercomConnector(Executor.local(settingsJson))`, or `IntercomConnector.connect(settingsJson)`
@@ -354,24 +355,39 @@ class IntercomConnector(val executor: Executor) {
         /**
          * List companies. (intercom companies.list)
          *
-         * @param perPage 1..150; default 50
-         * @param startingAfter The cursor of the page to fetch, `pages.next.starting_after` of the previous
-         * one
+         * @param perPage Companies per page (Intercom's default 15, at most 60); 1..60; default 15
+         * @param page The page to fetch; 1..; default 1
+         * @param tagId Only the companies with this tag
+         * @param segmentId Only the companies in this segment
          * @return the [ResultView]. `dataJson` is a list of `IntercomCompany` records.
          */
-        suspend fun list(perPage: Long? = null, startingAfter: String? = null): ResultView =
+        suspend fun list(
+            perPage: Long? = null,
+            page: Long? = null,
+            tagId: String? = null,
+            segmentId: String? = null,
+        ): ResultView =
             this.executor.execute(requestJson(
                 "companies", "list",
                 "per_page" to perPage,
-                "starting_after" to startingAfter,
+                "page" to page,
+                "tag_id" to tagId,
+                "segment_id" to segmentId,
             ))
 
         /** Every page of [list], following the connector's cursor. */
-        fun listPages(perPage: Long? = null, startingAfter: String? = null): dev.switchboard.Pages =
+        fun listPages(
+            perPage: Long? = null,
+            page: Long? = null,
+            tagId: String? = null,
+            segmentId: String? = null,
+        ): dev.switchboard.Pages =
             this.executor.paginate(requestJson(
                 "companies", "list",
                 "per_page" to perPage,
-                "starting_after" to startingAfter,
+                "page" to page,
+                "tag_id" to tagId,
+                "segment_id" to segmentId,
             ))
 
         /**

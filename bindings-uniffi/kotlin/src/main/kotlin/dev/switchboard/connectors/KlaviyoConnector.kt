@@ -187,7 +187,7 @@ class KlaviyoConnector(val executor: Executor) {
         /**
          * List events. (klaviyo events.list)
          *
-         * @param pageSize Records per page (at most 100); 1..100; default 20
+         * @param pageSize Records per page, 1 to 1000 (Klaviyo's default 200); 1..1000; default 200
          * @param pageCursor An opaque page cursor, as in the previous page's links.next
          * @param sort The sort order: datetime or -datetime (newest first), timestamp or -timestamp;
          * default "-datetime"
@@ -276,7 +276,7 @@ class KlaviyoConnector(val executor: Executor) {
         /**
          * List flows. (klaviyo flows.list)
          *
-         * @param pageSize Records per page (at most 100); 1..100; default 20
+         * @param pageSize Records per page, at most 50 (Klaviyo's default 50); 1..50; default 50
          * @param pageCursor An opaque page cursor, as in the previous page's links.next
          * @param nextPageUrl The next page's URL, as the previous page gave it (meta.next); the request
          * goes there with the query it carries

@@ -222,8 +222,8 @@ class LinkedinAdsConnector(val executor: Executor) {
         /**
          * Give a member a role on an ad account. (linkedin-ads account_users.create)
          *
-         * @param account The ad account URN
-         * @param user The member URN
+         * @param account The ad account URN as is (urn:li:sponsoredAccount:123); it is URL-encoded for you
+         * @param user The member URN as is (urn:li:person:abc); it is URL-encoded for you
          * @param role (no description). One of `"ACCOUNT_BILLING_ADMIN"`, `"ACCOUNT_MANAGER"`,
          * `"CAMPAIGN_MANAGER"`, `"CREATIVE_MANAGER"`, `"VIEWER"`.
          * @return the [ResultView].
@@ -239,8 +239,8 @@ class LinkedinAdsConnector(val executor: Executor) {
         /**
          * Change a member's role on an ad account. (linkedin-ads account_users.update)
          *
-         * @param account The ad account URN
-         * @param user The member URN
+         * @param account The ad account URN as is (urn:li:sponsoredAccount:123); it is URL-encoded for you
+         * @param user The member URN as is (urn:li:person:abc); it is URL-encoded for you
          * @param patch A Rest.li partial update: `{"$set": {"field": value}}` and/or `{"$unset":
          * ["field"]}`
          * @return the [ResultView].
@@ -256,8 +256,8 @@ class LinkedinAdsConnector(val executor: Executor) {
         /**
          * Remove a member from an ad account. (linkedin-ads account_users.delete)
          *
-         * @param account The ad account URN
-         * @param user The member URN
+         * @param account The ad account URN as is (urn:li:sponsoredAccount:123); it is URL-encoded for you
+         * @param user The member URN as is (urn:li:person:abc); it is URL-encoded for you
          * @return the [ResultView].
          */
         suspend fun delete(account: String, user: String): ResultView =
@@ -598,7 +598,7 @@ class LinkedinAdsConnector(val executor: Executor) {
          * Get a creative. (linkedin-ads creatives.get)
          *
          * @param accountId The numeric ad account id
-         * @param id The creative URN, URL-encoded (urn%3Ali%3AsponsoredCreative%3A123)
+         * @param id The creative URN as is (urn:li:sponsoredCreative:123); it is URL-encoded for you
          * @return the [ResultView]. `dataJson` is a `LinkedinAdsCreative` record.
          */
         suspend fun get(accountId: Long, id: String): ResultView =
@@ -608,7 +608,7 @@ class LinkedinAdsConnector(val executor: Executor) {
          * Update a creative. (linkedin-ads creatives.update)
          *
          * @param accountId The numeric ad account id
-         * @param id The creative URN, URL-encoded (urn%3Ali%3AsponsoredCreative%3A123)
+         * @param id The creative URN as is (urn:li:sponsoredCreative:123); it is URL-encoded for you
          * @param patch A Rest.li partial update: `{"$set": {"field": value}}` and/or `{"$unset":
          * ["field"]}`
          * @return the [ResultView].
@@ -625,7 +625,7 @@ class LinkedinAdsConnector(val executor: Executor) {
          * Delete a draft creative. (linkedin-ads creatives.delete)
          *
          * @param accountId The numeric ad account id
-         * @param id The creative URN, URL-encoded (urn%3Ali%3AsponsoredCreative%3A123)
+         * @param id The creative URN as is (urn:li:sponsoredCreative:123); it is URL-encoded for you
          * @return the [ResultView].
          */
         suspend fun delete(accountId: Long, id: String): ResultView =
@@ -682,7 +682,10 @@ class LinkedinAdsConnector(val executor: Executor) {
          * `"ALL_CAMPAIGNS"`.
          * @param attributionType (no description). One of `"LAST_TOUCH_BY_CAMPAIGN"`,
          * `"LAST_TOUCH_BY_CONVERSION"`.
-         * @param postClickAttributionWindowSize Days (1, 7, 30 or 90)
+         * @param postClickAttributionWindowSize Days: 1, 7, 30 or 90 (365 for purchase, add-to-cart,
+         * qualified-lead and lead rules)
+         * @param conversionMethod How events are registered: CONVERSIONS_API to stream them with
+         * conversion_events create (else Insight Tag rules)
          * @param viewThroughAttributionWindowSize Days (1, 7, 30 or 90)
          * @param enabled (no description)
          * @param urlMatchRuleExpression Page URL rules (insight-tag rules)
@@ -696,6 +699,7 @@ class LinkedinAdsConnector(val executor: Executor) {
             autoAssociationType: String? = null,
             attributionType: String? = null,
             postClickAttributionWindowSize: Long? = null,
+            conversionMethod: String? = null,
             viewThroughAttributionWindowSize: Long? = null,
             enabled: Boolean? = null,
             urlMatchRuleExpression: List<List<Map<String, Any?>>>? = null,
@@ -709,6 +713,7 @@ class LinkedinAdsConnector(val executor: Executor) {
                 "autoAssociationType" to autoAssociationType,
                 "attributionType" to attributionType,
                 "postClickAttributionWindowSize" to postClickAttributionWindowSize,
+                "conversionMethod" to conversionMethod,
                 "viewThroughAttributionWindowSize" to viewThroughAttributionWindowSize,
                 "enabled" to enabled,
                 "urlMatchRuleExpression" to urlMatchRuleExpression,
@@ -800,34 +805,33 @@ class LinkedinAdsConnector(val executor: Executor) {
         /**
          * Campaign performance. (linkedin-ads ad_campaign_analytics.list)
          *
+         * @param dateRange The days covered, Rest.li syntax:
+         * (start:(year:2024,month:1,day:1),end:(year:2024,month:1,day:31)); end is optional
          * @param campaigns The campaigns to report on, a Rest.li list of URNs:
          * List(urn%3Ali%3AsponsoredCampaign%3A123)
          * @param q The analytics finder; default "analytics"
          * @param pivot Group rows by campaign; default "CAMPAIGN"
-         * @param timeGranularity One row per day, per month, or one for the whole range; default "DAILY".
-         * One of `"DAILY"`, `"MONTHLY"`, `"ALL"`.
-         * @param dateRange The days covered, Rest.li syntax:
-         * (start:(year:2024,month:1,day:1),end:(year:2024,month:1,day:31)); end is optional; default
-         * "(start:(year:2024,month:1,day:1),end:(year:2024,month:12,day:31))"
+         * @param timeGranularity One row per day, per month, per year, or one for the whole range; default
+         * "DAILY". One of `"DAILY"`, `"MONTHLY"`, `"YEARLY"`, `"ALL"`.
          * @param fields Comma-separated metrics to return (at most 20), e.g.
          * impressions,clicks,costInUsd,dateRange,pivotValues
          * @return the [ResultView]. `dataJson` is a list of `LinkedinAdsAdCampaignAnalytic` records.
          */
         suspend fun list(
+            dateRange: String,
             campaigns: String,
             q: String? = null,
             pivot: String? = null,
             timeGranularity: String? = null,
-            dateRange: String? = null,
             fields: String? = null,
         ): ResultView =
             this.executor.execute(requestJson(
                 "ad_campaign_analytics", "list",
+                "dateRange" to dateRange,
                 "campaigns" to campaigns,
                 "q" to q,
                 "pivot" to pivot,
                 "timeGranularity" to timeGranularity,
-                "dateRange" to dateRange,
                 "fields" to fields,
             ))
     }
@@ -837,34 +841,33 @@ class LinkedinAdsConnector(val executor: Executor) {
         /**
          * Creative performance. (linkedin-ads ad_creative_analytics.list)
          *
+         * @param dateRange The days covered, Rest.li syntax:
+         * (start:(year:2024,month:1,day:1),end:(year:2024,month:1,day:31)); end is optional
          * @param creatives The creatives to report on, a Rest.li list of URNs:
          * List(urn%3Ali%3AsponsoredCreative%3A123)
          * @param q The analytics finder; default "analytics"
          * @param pivot Group rows by creative; default "CREATIVE"
-         * @param timeGranularity One row per day, per month, or one for the whole range; default "DAILY".
-         * One of `"DAILY"`, `"MONTHLY"`, `"ALL"`.
-         * @param dateRange The days covered, Rest.li syntax:
-         * (start:(year:2024,month:1,day:1),end:(year:2024,month:1,day:31)); end is optional; default
-         * "(start:(year:2024,month:1,day:1),end:(year:2024,month:12,day:31))"
+         * @param timeGranularity One row per day, per month, per year, or one for the whole range; default
+         * "DAILY". One of `"DAILY"`, `"MONTHLY"`, `"YEARLY"`, `"ALL"`.
          * @param fields Comma-separated metrics to return (at most 20), e.g.
          * impressions,clicks,costInUsd,dateRange,pivotValues
          * @return the [ResultView]. `dataJson` is a list of `LinkedinAdsAdCampaignAnalytic` records.
          */
         suspend fun list(
+            dateRange: String,
             creatives: String,
             q: String? = null,
             pivot: String? = null,
             timeGranularity: String? = null,
-            dateRange: String? = null,
             fields: String? = null,
         ): ResultView =
             this.executor.execute(requestJson(
                 "ad_creative_analytics", "list",
+                "dateRange" to dateRange,
                 "creatives" to creatives,
                 "q" to q,
                 "pivot" to pivot,
                 "timeGranularity" to timeGranularity,
-                "dateRange" to dateRange,
                 "fields" to fields,
             ))
     }
@@ -874,34 +877,33 @@ class LinkedinAdsConnector(val executor: Executor) {
         /**
          * Campaign performance by device type. (linkedin-ads ad_impression_device_analytics.list)
          *
+         * @param dateRange The days covered, Rest.li syntax:
+         * (start:(year:2024,month:1,day:1),end:(year:2024,month:1,day:31)); end is optional
          * @param campaigns The campaigns to report on, a Rest.li list of URNs:
          * List(urn%3Ali%3AsponsoredCampaign%3A123)
          * @param q The analytics finder; default "analytics"
          * @param pivot Group rows by the device the ad was shown on; default "IMPRESSION_DEVICE_TYPE"
-         * @param timeGranularity One row per day, per month, or one for the whole range; default "DAILY".
-         * One of `"DAILY"`, `"MONTHLY"`, `"ALL"`.
-         * @param dateRange The days covered, Rest.li syntax:
-         * (start:(year:2024,month:1,day:1),end:(year:2024,month:1,day:31)); end is optional; default
-         * "(start:(year:2024,month:1,day:1),end:(year:2024,month:12,day:31))"
+         * @param timeGranularity One row per day, per month, per year, or one for the whole range; default
+         * "DAILY". One of `"DAILY"`, `"MONTHLY"`, `"YEARLY"`, `"ALL"`.
          * @param fields Comma-separated metrics to return (at most 20), e.g.
          * impressions,clicks,costInUsd,dateRange,pivotValues
          * @return the [ResultView]. `dataJson` is a list of `LinkedinAdsAdCampaignAnalytic` records.
          */
         suspend fun list(
+            dateRange: String,
             campaigns: String,
             q: String? = null,
             pivot: String? = null,
             timeGranularity: String? = null,
-            dateRange: String? = null,
             fields: String? = null,
         ): ResultView =
             this.executor.execute(requestJson(
                 "ad_impression_device_analytics", "list",
+                "dateRange" to dateRange,
                 "campaigns" to campaigns,
                 "q" to q,
                 "pivot" to pivot,
                 "timeGranularity" to timeGranularity,
-                "dateRange" to dateRange,
                 "fields" to fields,
             ))
     }
@@ -911,34 +913,33 @@ class LinkedinAdsConnector(val executor: Executor) {
         /**
          * Campaign performance by the viewer's company. (linkedin-ads ad_member_company_analytics.list)
          *
+         * @param dateRange The days covered, Rest.li syntax:
+         * (start:(year:2024,month:1,day:1),end:(year:2024,month:1,day:31)); end is optional
          * @param campaigns The campaigns to report on, a Rest.li list of URNs:
          * List(urn%3Ali%3AsponsoredCampaign%3A123)
          * @param q The analytics finder; default "analytics"
          * @param pivot Group rows by the members' employer; default "MEMBER_COMPANY"
-         * @param timeGranularity One row per day, per month, or one for the whole range; default "DAILY".
-         * One of `"DAILY"`, `"MONTHLY"`, `"ALL"`.
-         * @param dateRange The days covered, Rest.li syntax:
-         * (start:(year:2024,month:1,day:1),end:(year:2024,month:1,day:31)); end is optional; default
-         * "(start:(year:2024,month:1,day:1),end:(year:2024,month:12,day:31))"
+         * @param timeGranularity One row per day, per month, per year, or one for the whole range; default
+         * "DAILY". One of `"DAILY"`, `"MONTHLY"`, `"YEARLY"`, `"ALL"`.
          * @param fields Comma-separated metrics to return (at most 20), e.g.
          * impressions,clicks,costInUsd,dateRange,pivotValues
          * @return the [ResultView]. `dataJson` is a list of `LinkedinAdsAdCampaignAnalytic` records.
          */
         suspend fun list(
+            dateRange: String,
             campaigns: String,
             q: String? = null,
             pivot: String? = null,
             timeGranularity: String? = null,
-            dateRange: String? = null,
             fields: String? = null,
         ): ResultView =
             this.executor.execute(requestJson(
                 "ad_member_company_analytics", "list",
+                "dateRange" to dateRange,
                 "campaigns" to campaigns,
                 "q" to q,
                 "pivot" to pivot,
                 "timeGranularity" to timeGranularity,
-                "dateRange" to dateRange,
                 "fields" to fields,
             ))
     }
@@ -949,34 +950,33 @@ class LinkedinAdsConnector(val executor: Executor) {
          * Campaign performance by the viewer's company size. (linkedin-ads
          * ad_member_company_size_analytics.list)
          *
+         * @param dateRange The days covered, Rest.li syntax:
+         * (start:(year:2024,month:1,day:1),end:(year:2024,month:1,day:31)); end is optional
          * @param campaigns The campaigns to report on, a Rest.li list of URNs:
          * List(urn%3Ali%3AsponsoredCampaign%3A123)
          * @param q The analytics finder; default "analytics"
          * @param pivot Group rows by the size of the members' employer; default "MEMBER_COMPANY_SIZE"
-         * @param timeGranularity One row per day, per month, or one for the whole range; default "DAILY".
-         * One of `"DAILY"`, `"MONTHLY"`, `"ALL"`.
-         * @param dateRange The days covered, Rest.li syntax:
-         * (start:(year:2024,month:1,day:1),end:(year:2024,month:1,day:31)); end is optional; default
-         * "(start:(year:2024,month:1,day:1),end:(year:2024,month:12,day:31))"
+         * @param timeGranularity One row per day, per month, per year, or one for the whole range; default
+         * "DAILY". One of `"DAILY"`, `"MONTHLY"`, `"YEARLY"`, `"ALL"`.
          * @param fields Comma-separated metrics to return (at most 20), e.g.
          * impressions,clicks,costInUsd,dateRange,pivotValues
          * @return the [ResultView]. `dataJson` is a list of `LinkedinAdsAdCampaignAnalytic` records.
          */
         suspend fun list(
+            dateRange: String,
             campaigns: String,
             q: String? = null,
             pivot: String? = null,
             timeGranularity: String? = null,
-            dateRange: String? = null,
             fields: String? = null,
         ): ResultView =
             this.executor.execute(requestJson(
                 "ad_member_company_size_analytics", "list",
+                "dateRange" to dateRange,
                 "campaigns" to campaigns,
                 "q" to q,
                 "pivot" to pivot,
                 "timeGranularity" to timeGranularity,
-                "dateRange" to dateRange,
                 "fields" to fields,
             ))
     }
@@ -986,34 +986,33 @@ class LinkedinAdsConnector(val executor: Executor) {
         /**
          * Campaign performance by the viewer's country. (linkedin-ads ad_member_country_analytics.list)
          *
+         * @param dateRange The days covered, Rest.li syntax:
+         * (start:(year:2024,month:1,day:1),end:(year:2024,month:1,day:31)); end is optional
          * @param campaigns The campaigns to report on, a Rest.li list of URNs:
          * List(urn%3Ali%3AsponsoredCampaign%3A123)
          * @param q The analytics finder; default "analytics"
          * @param pivot Group rows by the members' country; default "MEMBER_COUNTRY_V2"
-         * @param timeGranularity One row per day, per month, or one for the whole range; default "DAILY".
-         * One of `"DAILY"`, `"MONTHLY"`, `"ALL"`.
-         * @param dateRange The days covered, Rest.li syntax:
-         * (start:(year:2024,month:1,day:1),end:(year:2024,month:1,day:31)); end is optional; default
-         * "(start:(year:2024,month:1,day:1),end:(year:2024,month:12,day:31))"
+         * @param timeGranularity One row per day, per month, per year, or one for the whole range; default
+         * "DAILY". One of `"DAILY"`, `"MONTHLY"`, `"YEARLY"`, `"ALL"`.
          * @param fields Comma-separated metrics to return (at most 20), e.g.
          * impressions,clicks,costInUsd,dateRange,pivotValues
          * @return the [ResultView]. `dataJson` is a list of `LinkedinAdsAdCampaignAnalytic` records.
          */
         suspend fun list(
+            dateRange: String,
             campaigns: String,
             q: String? = null,
             pivot: String? = null,
             timeGranularity: String? = null,
-            dateRange: String? = null,
             fields: String? = null,
         ): ResultView =
             this.executor.execute(requestJson(
                 "ad_member_country_analytics", "list",
+                "dateRange" to dateRange,
                 "campaigns" to campaigns,
                 "q" to q,
                 "pivot" to pivot,
                 "timeGranularity" to timeGranularity,
-                "dateRange" to dateRange,
                 "fields" to fields,
             ))
     }
@@ -1023,34 +1022,33 @@ class LinkedinAdsConnector(val executor: Executor) {
         /**
          * Campaign performance by the viewer's industry. (linkedin-ads ad_member_industry_analytics.list)
          *
+         * @param dateRange The days covered, Rest.li syntax:
+         * (start:(year:2024,month:1,day:1),end:(year:2024,month:1,day:31)); end is optional
          * @param campaigns The campaigns to report on, a Rest.li list of URNs:
          * List(urn%3Ali%3AsponsoredCampaign%3A123)
          * @param q The analytics finder; default "analytics"
          * @param pivot Group rows by the members' industry; default "MEMBER_INDUSTRY"
-         * @param timeGranularity One row per day, per month, or one for the whole range; default "DAILY".
-         * One of `"DAILY"`, `"MONTHLY"`, `"ALL"`.
-         * @param dateRange The days covered, Rest.li syntax:
-         * (start:(year:2024,month:1,day:1),end:(year:2024,month:1,day:31)); end is optional; default
-         * "(start:(year:2024,month:1,day:1),end:(year:2024,month:12,day:31))"
+         * @param timeGranularity One row per day, per month, per year, or one for the whole range; default
+         * "DAILY". One of `"DAILY"`, `"MONTHLY"`, `"YEARLY"`, `"ALL"`.
          * @param fields Comma-separated metrics to return (at most 20), e.g.
          * impressions,clicks,costInUsd,dateRange,pivotValues
          * @return the [ResultView]. `dataJson` is a list of `LinkedinAdsAdCampaignAnalytic` records.
          */
         suspend fun list(
+            dateRange: String,
             campaigns: String,
             q: String? = null,
             pivot: String? = null,
             timeGranularity: String? = null,
-            dateRange: String? = null,
             fields: String? = null,
         ): ResultView =
             this.executor.execute(requestJson(
                 "ad_member_industry_analytics", "list",
+                "dateRange" to dateRange,
                 "campaigns" to campaigns,
                 "q" to q,
                 "pivot" to pivot,
                 "timeGranularity" to timeGranularity,
-                "dateRange" to dateRange,
                 "fields" to fields,
             ))
     }
@@ -1061,34 +1059,33 @@ class LinkedinAdsConnector(val executor: Executor) {
          * Campaign performance by the viewer's job function. (linkedin-ads
          * ad_member_job_function_analytics.list)
          *
+         * @param dateRange The days covered, Rest.li syntax:
+         * (start:(year:2024,month:1,day:1),end:(year:2024,month:1,day:31)); end is optional
          * @param campaigns The campaigns to report on, a Rest.li list of URNs:
          * List(urn%3Ali%3AsponsoredCampaign%3A123)
          * @param q The analytics finder; default "analytics"
          * @param pivot Group rows by the members' job function; default "MEMBER_JOB_FUNCTION"
-         * @param timeGranularity One row per day, per month, or one for the whole range; default "DAILY".
-         * One of `"DAILY"`, `"MONTHLY"`, `"ALL"`.
-         * @param dateRange The days covered, Rest.li syntax:
-         * (start:(year:2024,month:1,day:1),end:(year:2024,month:1,day:31)); end is optional; default
-         * "(start:(year:2024,month:1,day:1),end:(year:2024,month:12,day:31))"
+         * @param timeGranularity One row per day, per month, per year, or one for the whole range; default
+         * "DAILY". One of `"DAILY"`, `"MONTHLY"`, `"YEARLY"`, `"ALL"`.
          * @param fields Comma-separated metrics to return (at most 20), e.g.
          * impressions,clicks,costInUsd,dateRange,pivotValues
          * @return the [ResultView]. `dataJson` is a list of `LinkedinAdsAdCampaignAnalytic` records.
          */
         suspend fun list(
+            dateRange: String,
             campaigns: String,
             q: String? = null,
             pivot: String? = null,
             timeGranularity: String? = null,
-            dateRange: String? = null,
             fields: String? = null,
         ): ResultView =
             this.executor.execute(requestJson(
                 "ad_member_job_function_analytics", "list",
+                "dateRange" to dateRange,
                 "campaigns" to campaigns,
                 "q" to q,
                 "pivot" to pivot,
                 "timeGranularity" to timeGranularity,
-                "dateRange" to dateRange,
                 "fields" to fields,
             ))
     }
@@ -1098,34 +1095,33 @@ class LinkedinAdsConnector(val executor: Executor) {
         /**
          * Campaign performance by the viewer's job title. (linkedin-ads ad_member_job_title_analytics.list)
          *
+         * @param dateRange The days covered, Rest.li syntax:
+         * (start:(year:2024,month:1,day:1),end:(year:2024,month:1,day:31)); end is optional
          * @param campaigns The campaigns to report on, a Rest.li list of URNs:
          * List(urn%3Ali%3AsponsoredCampaign%3A123)
          * @param q The analytics finder; default "analytics"
          * @param pivot Group rows by the members' job title; default "MEMBER_JOB_TITLE"
-         * @param timeGranularity One row per day, per month, or one for the whole range; default "DAILY".
-         * One of `"DAILY"`, `"MONTHLY"`, `"ALL"`.
-         * @param dateRange The days covered, Rest.li syntax:
-         * (start:(year:2024,month:1,day:1),end:(year:2024,month:1,day:31)); end is optional; default
-         * "(start:(year:2024,month:1,day:1),end:(year:2024,month:12,day:31))"
+         * @param timeGranularity One row per day, per month, per year, or one for the whole range; default
+         * "DAILY". One of `"DAILY"`, `"MONTHLY"`, `"YEARLY"`, `"ALL"`.
          * @param fields Comma-separated metrics to return (at most 20), e.g.
          * impressions,clicks,costInUsd,dateRange,pivotValues
          * @return the [ResultView]. `dataJson` is a list of `LinkedinAdsAdCampaignAnalytic` records.
          */
         suspend fun list(
+            dateRange: String,
             campaigns: String,
             q: String? = null,
             pivot: String? = null,
             timeGranularity: String? = null,
-            dateRange: String? = null,
             fields: String? = null,
         ): ResultView =
             this.executor.execute(requestJson(
                 "ad_member_job_title_analytics", "list",
+                "dateRange" to dateRange,
                 "campaigns" to campaigns,
                 "q" to q,
                 "pivot" to pivot,
                 "timeGranularity" to timeGranularity,
-                "dateRange" to dateRange,
                 "fields" to fields,
             ))
     }
@@ -1135,34 +1131,33 @@ class LinkedinAdsConnector(val executor: Executor) {
         /**
          * Campaign performance by the viewer's region. (linkedin-ads ad_member_region_analytics.list)
          *
+         * @param dateRange The days covered, Rest.li syntax:
+         * (start:(year:2024,month:1,day:1),end:(year:2024,month:1,day:31)); end is optional
          * @param campaigns The campaigns to report on, a Rest.li list of URNs:
          * List(urn%3Ali%3AsponsoredCampaign%3A123)
          * @param q The analytics finder; default "analytics"
          * @param pivot Group rows by the members' region; default "MEMBER_REGION_V2"
-         * @param timeGranularity One row per day, per month, or one for the whole range; default "DAILY".
-         * One of `"DAILY"`, `"MONTHLY"`, `"ALL"`.
-         * @param dateRange The days covered, Rest.li syntax:
-         * (start:(year:2024,month:1,day:1),end:(year:2024,month:1,day:31)); end is optional; default
-         * "(start:(year:2024,month:1,day:1),end:(year:2024,month:12,day:31))"
+         * @param timeGranularity One row per day, per month, per year, or one for the whole range; default
+         * "DAILY". One of `"DAILY"`, `"MONTHLY"`, `"YEARLY"`, `"ALL"`.
          * @param fields Comma-separated metrics to return (at most 20), e.g.
          * impressions,clicks,costInUsd,dateRange,pivotValues
          * @return the [ResultView]. `dataJson` is a list of `LinkedinAdsAdCampaignAnalytic` records.
          */
         suspend fun list(
+            dateRange: String,
             campaigns: String,
             q: String? = null,
             pivot: String? = null,
             timeGranularity: String? = null,
-            dateRange: String? = null,
             fields: String? = null,
         ): ResultView =
             this.executor.execute(requestJson(
                 "ad_member_region_analytics", "list",
+                "dateRange" to dateRange,
                 "campaigns" to campaigns,
                 "q" to q,
                 "pivot" to pivot,
                 "timeGranularity" to timeGranularity,
-                "dateRange" to dateRange,
                 "fields" to fields,
             ))
     }
@@ -1172,34 +1167,33 @@ class LinkedinAdsConnector(val executor: Executor) {
         /**
          * Campaign performance by the viewer's seniority. (linkedin-ads ad_member_seniority_analytics.list)
          *
+         * @param dateRange The days covered, Rest.li syntax:
+         * (start:(year:2024,month:1,day:1),end:(year:2024,month:1,day:31)); end is optional
          * @param campaigns The campaigns to report on, a Rest.li list of URNs:
          * List(urn%3Ali%3AsponsoredCampaign%3A123)
          * @param q The analytics finder; default "analytics"
          * @param pivot Group rows by the members' seniority; default "MEMBER_SENIORITY"
-         * @param timeGranularity One row per day, per month, or one for the whole range; default "DAILY".
-         * One of `"DAILY"`, `"MONTHLY"`, `"ALL"`.
-         * @param dateRange The days covered, Rest.li syntax:
-         * (start:(year:2024,month:1,day:1),end:(year:2024,month:1,day:31)); end is optional; default
-         * "(start:(year:2024,month:1,day:1),end:(year:2024,month:12,day:31))"
+         * @param timeGranularity One row per day, per month, per year, or one for the whole range; default
+         * "DAILY". One of `"DAILY"`, `"MONTHLY"`, `"YEARLY"`, `"ALL"`.
          * @param fields Comma-separated metrics to return (at most 20), e.g.
          * impressions,clicks,costInUsd,dateRange,pivotValues
          * @return the [ResultView]. `dataJson` is a list of `LinkedinAdsAdCampaignAnalytic` records.
          */
         suspend fun list(
+            dateRange: String,
             campaigns: String,
             q: String? = null,
             pivot: String? = null,
             timeGranularity: String? = null,
-            dateRange: String? = null,
             fields: String? = null,
         ): ResultView =
             this.executor.execute(requestJson(
                 "ad_member_seniority_analytics", "list",
+                "dateRange" to dateRange,
                 "campaigns" to campaigns,
                 "q" to q,
                 "pivot" to pivot,
                 "timeGranularity" to timeGranularity,
-                "dateRange" to dateRange,
                 "fields" to fields,
             ))
     }

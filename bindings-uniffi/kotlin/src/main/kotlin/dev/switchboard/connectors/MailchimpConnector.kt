@@ -633,7 +633,7 @@ class MailchimpConnector(val executor: Executor) {
          * Search an audience's tags. (mailchimp tags.list)
          *
          * @param listId The audience's id (the list id, e.g. 4ca5becb8d)
-         * @param name Only tags whose name contains this text
+         * @param name Only tags whose name starts with this text
          * @return the [ResultView]. `dataJson` is a list of `MailchimpTag` records.
          */
         suspend fun list(listId: String, name: String? = null): ResultView =

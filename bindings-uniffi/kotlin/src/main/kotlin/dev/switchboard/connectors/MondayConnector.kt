@@ -14,9 +14,9 @@ import dev.switchboard.requestJson
  * values, updates (comments) with their replies and files, tags and a board's activity log.
  * Authentication is a personal API token or an OAuth2 access token. Ids are GraphQL IDs (strings of
  * digits); times are ISO 8601 in UTC, except activity logs, whose `created_at` is a 17-digit Unix
- * time in units of 100 ns. Users, updates, boards and workspaces are paged by `page` (from 1) and
- * `limit`; a board's items by the opaque `cursor` each page returns (null on the last). GraphQL
- * failures come back as an `errors` list.
+ * time in units of 100 ns. Users, updates, boards, workspaces and activity logs are paged by `page`
+ * (from 1) and `limit`; a board's items by the opaque `cursor` each page returns (null on the
+ * last). GraphQL failures come back as an `errors` list.
  *
  * The typed methods of an [Executor] of this connector, e.g.
  * `MondayConnector(Executor.local(settingsJson))`, or `MondayConnector.connect(settingsJson)`
@@ -377,10 +377,44 @@ class MondayConnector(val executor: Executor) {
          * List a board's activity log, newest first. (monday activity_logs.list)
          *
          * @param boardId The board's id
+         * @param page The page to return, from 1; 1..; default 1
+         * @param limit Entries per page (monday.com's default 25); 1..; default 25
+         * @param from Only entries at or after this time (ISO 8601)
+         * @param to Only entries before this time (ISO 8601)
          * @return the [ResultView]. `dataJson` is a list of `MondayActivityLog` records.
          */
-        suspend fun list(boardId: String): ResultView =
-            this.executor.execute(requestJson("activity_logs", "list", "board_id" to boardId))
+        suspend fun list(
+            boardId: String,
+            page: Long? = null,
+            limit: Long? = null,
+            from: String? = null,
+            to: String? = null,
+        ): ResultView =
+            this.executor.execute(requestJson(
+                "activity_logs", "list",
+                "board_id" to boardId,
+                "page" to page,
+                "limit" to limit,
+                "from" to from,
+                "to" to to,
+            ))
+
+        /** Every page of [list], following the connector's cursor. */
+        fun listPages(
+            boardId: String,
+            page: Long? = null,
+            limit: Long? = null,
+            from: String? = null,
+            to: String? = null,
+        ): dev.switchboard.Pages =
+            this.executor.paginate(requestJson(
+                "activity_logs", "list",
+                "board_id" to boardId,
+                "page" to page,
+                "limit" to limit,
+                "from" to from,
+                "to" to to,
+            ))
     }
 
     companion object {

@@ -37,7 +37,7 @@ class OrbConnector(val executor: Executor) {
         /**
          * List customers. (orb customers.list)
          *
-         * @param limit Records per page (at most 100); 1..100; default 50
+         * @param limit Records per page (at most 100; Orb's default 20); 1..100; default 20
          * @param cursor The previous page's pagination_metadata.next_cursor
          * @return the [ResultView]. `dataJson` is a list of `OrbCustomer` records.
          */
@@ -90,26 +90,27 @@ class OrbConnector(val executor: Executor) {
         /**
          * List subscriptions. (orb subscriptions.list)
          *
-         * @param limit Records per page (at most 100); 1..100; default 50
+         * @param limit Records per page (at most 100; Orb's default 20); 1..100; default 20
          * @param cursor The previous page's pagination_metadata.next_cursor
-         * @param customerId Only those of this customer (Orb's id)
-         * @param externalCustomerId Only those of the customer with this external id
+         * @param customerId Only those of these customers (Orb ids; one, or a list sent repeated)
+         * @param externalCustomerId Only those of the customers with these external ids (one, or a list
+         * sent repeated)
          * @param status Only subscriptions in this state. One of `"active"`, `"ended"`, `"upcoming"`.
          * @return the [ResultView]. `dataJson` is a list of `OrbSubscription` records.
          */
         suspend fun list(
             limit: Long? = null,
             cursor: String? = null,
-            customerId: String? = null,
-            externalCustomerId: String? = null,
+            customerId: Any? = null,
+            externalCustomerId: Any? = null,
             status: String? = null,
         ): ResultView =
             this.executor.execute(requestJson(
                 "subscriptions", "list",
                 "limit" to limit,
                 "cursor" to cursor,
-                "customer_id" to customerId,
-                "external_customer_id" to externalCustomerId,
+                "customer_id[]" to customerId,
+                "external_customer_id[]" to externalCustomerId,
                 "status" to status,
             ))
 
@@ -117,16 +118,16 @@ class OrbConnector(val executor: Executor) {
         fun listPages(
             limit: Long? = null,
             cursor: String? = null,
-            customerId: String? = null,
-            externalCustomerId: String? = null,
+            customerId: Any? = null,
+            externalCustomerId: Any? = null,
             status: String? = null,
         ): dev.switchboard.Pages =
             this.executor.paginate(requestJson(
                 "subscriptions", "list",
                 "limit" to limit,
                 "cursor" to cursor,
-                "customer_id" to customerId,
-                "external_customer_id" to externalCustomerId,
+                "customer_id[]" to customerId,
+                "external_customer_id[]" to externalCustomerId,
                 "status" to status,
             ))
 
@@ -173,7 +174,7 @@ class OrbConnector(val executor: Executor) {
         /**
          * List plans. (orb plans.list)
          *
-         * @param limit Records per page (at most 100); 1..100; default 50
+         * @param limit Records per page (at most 100; Orb's default 20); 1..100; default 20
          * @param cursor The previous page's pagination_metadata.next_cursor
          * @return the [ResultView]. `dataJson` is a list of `OrbPlan` records.
          */
@@ -225,7 +226,7 @@ class OrbConnector(val executor: Executor) {
         /**
          * List invoices. (orb invoices.list)
          *
-         * @param limit Records per page (at most 100); 1..100; default 50
+         * @param limit Records per page (at most 100; Orb's default 20); 1..100; default 20
          * @param cursor The previous page's pagination_metadata.next_cursor
          * @param customerId Only those of this customer (Orb's id)
          * @param externalCustomerId Only those of the customer with this external id
@@ -234,8 +235,7 @@ class OrbConnector(val executor: Executor) {
          * @param invoiceDateGte Only invoices dated at or after this time
          * @param invoiceDateLt Only invoices dated before this time
          * @param invoiceDateLte Only invoices dated at or before this time
-         * @param status Only invoices in this state. One of `"draft"`, `"issued"`, `"paid"`, `"synced"`,
-         * `"void"`.
+         * @param status Only invoices in these states (one, or a list sent repeated)
          * @return the [ResultView]. `dataJson` is a list of `OrbInvoice` records.
          */
         suspend fun list(
@@ -248,7 +248,7 @@ class OrbConnector(val executor: Executor) {
             invoiceDateGte: String? = null,
             invoiceDateLt: String? = null,
             invoiceDateLte: String? = null,
-            status: String? = null,
+            status: Any? = null,
         ): ResultView =
             this.executor.execute(requestJson(
                 "invoices", "list",
@@ -257,11 +257,11 @@ class OrbConnector(val executor: Executor) {
                 "customer_id" to customerId,
                 "external_customer_id" to externalCustomerId,
                 "subscription_id" to subscriptionId,
-                "invoice_date_gt" to invoiceDateGt,
-                "invoice_date_gte" to invoiceDateGte,
-                "invoice_date_lt" to invoiceDateLt,
-                "invoice_date_lte" to invoiceDateLte,
-                "status" to status,
+                "invoice_date[gt]" to invoiceDateGt,
+                "invoice_date[gte]" to invoiceDateGte,
+                "invoice_date[lt]" to invoiceDateLt,
+                "invoice_date[lte]" to invoiceDateLte,
+                "status[]" to status,
             ))
 
         /** Every page of [list], following the connector's cursor. */
@@ -275,7 +275,7 @@ class OrbConnector(val executor: Executor) {
             invoiceDateGte: String? = null,
             invoiceDateLt: String? = null,
             invoiceDateLte: String? = null,
-            status: String? = null,
+            status: Any? = null,
         ): dev.switchboard.Pages =
             this.executor.paginate(requestJson(
                 "invoices", "list",
@@ -284,11 +284,11 @@ class OrbConnector(val executor: Executor) {
                 "customer_id" to customerId,
                 "external_customer_id" to externalCustomerId,
                 "subscription_id" to subscriptionId,
-                "invoice_date_gt" to invoiceDateGt,
-                "invoice_date_gte" to invoiceDateGte,
-                "invoice_date_lt" to invoiceDateLt,
-                "invoice_date_lte" to invoiceDateLte,
-                "status" to status,
+                "invoice_date[gt]" to invoiceDateGt,
+                "invoice_date[gte]" to invoiceDateGte,
+                "invoice_date[lt]" to invoiceDateLt,
+                "invoice_date[lte]" to invoiceDateLte,
+                "status[]" to status,
             ))
 
         /**

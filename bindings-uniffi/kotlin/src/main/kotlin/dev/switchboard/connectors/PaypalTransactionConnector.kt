@@ -91,9 +91,12 @@ class PaypalTransactionConnector(val executor: Executor) {
         /**
          * List transactions. (paypal-transaction transactions.list)
          *
-         * @param startDate The range's start (ISO 8601, e.g. 2024-01-01T00:00:00Z); default
-         * "2024-01-01T00:00:00Z"
-         * @param endDate The range's end, at most 31 days after start_date; default "2024-01-31T00:00:00Z"
+         * @param startDate The range's start (RFC 3339 with seconds, e.g. 2024-01-01T00:00:00Z; within the
+         * last three years)
+         * @param endDate The range's end, at most 31 days after start_date
+         * @param fields Which parts of each transaction to return: all (when not given), or a
+         * comma-separated list of transaction_info, payer_info, shipping_info, auction_info, cart_info,
+         * incentive_info, store_info (PayPal's own default is transaction_info alone); default "all"
          * @param transactionId Only this transaction (17 to 19 characters)
          * @param transactionType Only transactions with this T-code (e.g. T0006)
          * @param transactionStatus Only transactions in this state: D (denied), P (pending), S (success), V
@@ -106,8 +109,9 @@ class PaypalTransactionConnector(val executor: Executor) {
          * @return the [ResultView]. `dataJson` is a list of `PaypalTransactionTransaction` records.
          */
         suspend fun list(
-            startDate: String? = null,
-            endDate: String? = null,
+            startDate: String,
+            endDate: String,
+            fields: String? = null,
             transactionId: String? = null,
             transactionType: String? = null,
             transactionStatus: String? = null,
@@ -120,6 +124,7 @@ class PaypalTransactionConnector(val executor: Executor) {
                 "transactions", "list",
                 "start_date" to startDate,
                 "end_date" to endDate,
+                "fields" to fields,
                 "transaction_id" to transactionId,
                 "transaction_type" to transactionType,
                 "transaction_status" to transactionStatus,
@@ -131,8 +136,9 @@ class PaypalTransactionConnector(val executor: Executor) {
 
         /** Every page of [list], following the connector's cursor. */
         fun listPages(
-            startDate: String? = null,
-            endDate: String? = null,
+            startDate: String,
+            endDate: String,
+            fields: String? = null,
             transactionId: String? = null,
             transactionType: String? = null,
             transactionStatus: String? = null,
@@ -145,6 +151,7 @@ class PaypalTransactionConnector(val executor: Executor) {
                 "transactions", "list",
                 "start_date" to startDate,
                 "end_date" to endDate,
+                "fields" to fields,
                 "transaction_id" to transactionId,
                 "transaction_type" to transactionType,
                 "transaction_status" to transactionStatus,
@@ -231,6 +238,8 @@ class PaypalTransactionConnector(val executor: Executor) {
          * @param updateTimeBefore Only disputes changed before this time (ISO 8601)
          * @param pageSize Disputes per page (at most 50); 1..50; default 10
          * @param nextPageToken The token from the previous page's next link
+         * @param nextPageUrl The next page's URL, as the previous page gave it (meta.next_url); the request
+         * goes there with the query it carries
          * @return the [ResultView]. `dataJson` is a list of `PaypalTransactionListDispute` records.
          */
         suspend fun list(
@@ -238,6 +247,7 @@ class PaypalTransactionConnector(val executor: Executor) {
             updateTimeBefore: String? = null,
             pageSize: Long? = null,
             nextPageToken: String? = null,
+            nextPageUrl: String? = null,
         ): ResultView =
             this.executor.execute(requestJson(
                 "list_disputes", "list",
@@ -245,6 +255,24 @@ class PaypalTransactionConnector(val executor: Executor) {
                 "update_time_before" to updateTimeBefore,
                 "page_size" to pageSize,
                 "next_page_token" to nextPageToken,
+                "next_page_url" to nextPageUrl,
+            ))
+
+        /** Every page of [list], following the connector's cursor. */
+        fun listPages(
+            updateTimeAfter: String? = null,
+            updateTimeBefore: String? = null,
+            pageSize: Long? = null,
+            nextPageToken: String? = null,
+            nextPageUrl: String? = null,
+        ): dev.switchboard.Pages =
+            this.executor.paginate(requestJson(
+                "list_disputes", "list",
+                "update_time_after" to updateTimeAfter,
+                "update_time_before" to updateTimeBefore,
+                "page_size" to pageSize,
+                "next_page_token" to nextPageToken,
+                "next_page_url" to nextPageUrl,
             ))
 
         /**
@@ -282,21 +310,33 @@ class PaypalTransactionConnector(val executor: Executor) {
          *
          * @param pageSize Products per page (at most 20); 1..20; default 10
          * @param page The page to read, from 1; 1..; default 1
+         * @param totalRequired Include total_items and total_pages in the answer (PayPal leaves them out
+         * otherwise)
          * @return the [ResultView]. `dataJson` is a list of `PaypalTransactionListProduct` records.
          */
-        suspend fun list(pageSize: Long? = null, page: Long? = null): ResultView =
+        suspend fun list(
+            pageSize: Long? = null,
+            page: Long? = null,
+            totalRequired: Boolean? = null,
+        ): ResultView =
             this.executor.execute(requestJson(
                 "list_products", "list",
                 "page_size" to pageSize,
                 "page" to page,
+                "total_required" to totalRequired,
             ))
 
         /** Every page of [list], following the connector's cursor. */
-        fun listPages(pageSize: Long? = null, page: Long? = null): dev.switchboard.Pages =
+        fun listPages(
+            pageSize: Long? = null,
+            page: Long? = null,
+            totalRequired: Boolean? = null,
+        ): dev.switchboard.Pages =
             this.executor.paginate(requestJson(
                 "list_products", "list",
                 "page_size" to pageSize,
                 "page" to page,
+                "total_required" to totalRequired,
             ))
 
         /**
@@ -344,7 +384,9 @@ class PaypalTransactionConnector(val executor: Executor) {
          * Search invoices. (paypal-transaction search_invoices.list)
          *
          * @param pageSize Invoices per page (at most 100); 1..100; default 20
-         * @param page The page to read, from 1; 1..; default 1
+         * @param page The page to read, from 1 (at most 1000); 1..1000; default 1
+         * @param totalRequired Include total_items and total_pages in the answer (PayPal leaves them out
+         * otherwise)
          * @param creationDateRange Only invoices created in this range, e.g. {"start":
          * "2024-01-01T00:00:00Z", "end": "2024-02-01T00:00:00Z"}
          * @return the [ResultView]. `dataJson` is a list of `PaypalTransactionSearchInvoice` records.
@@ -352,12 +394,14 @@ class PaypalTransactionConnector(val executor: Executor) {
         suspend fun list(
             pageSize: Long? = null,
             page: Long? = null,
+            totalRequired: Boolean? = null,
             creationDateRange: Map<String, Any?>? = null,
         ): ResultView =
             this.executor.execute(requestJson(
                 "search_invoices", "list",
                 "page_size" to pageSize,
                 "page" to page,
+                "total_required" to totalRequired,
                 "creation_date_range" to creationDateRange,
             ))
 
@@ -365,12 +409,14 @@ class PaypalTransactionConnector(val executor: Executor) {
         fun listPages(
             pageSize: Long? = null,
             page: Long? = null,
+            totalRequired: Boolean? = null,
             creationDateRange: Map<String, Any?>? = null,
         ): dev.switchboard.Pages =
             this.executor.paginate(requestJson(
                 "search_invoices", "list",
                 "page_size" to pageSize,
                 "page" to page,
+                "total_required" to totalRequired,
                 "creation_date_range" to creationDateRange,
             ))
 

@@ -141,7 +141,8 @@ class PinterestConnector(val executor: Executor) {
          *
          * @param pageSize Records per page (1 to 250); 1..250; default 25
          * @param bookmark The `bookmark` of the previous page
-         * @param privacy Only boards of this visibility. One of `"PUBLIC"`, `"PROTECTED"`, `"SECRET"`.
+         * @param privacy Only boards of this visibility. One of `"ALL"`, `"PUBLIC"`, `"PROTECTED"`,
+         * `"SECRET"`, `"PUBLIC_AND_SECRET"`.
          * @return the [ResultView]. `dataJson` is a list of `PinterestBoard` records.
          */
         suspend fun list(
@@ -277,7 +278,9 @@ class PinterestConnector(val executor: Executor) {
          * @param adAccountId The ad account id
          * @param pageSize Records per page (1 to 250); 1..250; default 25
          * @param bookmark The `bookmark` of the previous page
-         * @param entityStatuses Only objects in these statuses (repeat the param for several)
+         * @param entityStatuses Only objects in these statuses (repeat the param for several); without it
+         * Pinterest returns ACTIVE and PAUSED ones only, so add ARCHIVED, DRAFT or DELETED_DRAFT to see the
+         * rest
          * @param order Sort by id. One of `"ASCENDING"`, `"DESCENDING"`.
          * @return the [ResultView]. `dataJson` is a list of `PinterestCampaign` records.
          */
@@ -323,7 +326,9 @@ class PinterestConnector(val executor: Executor) {
          * @param adAccountId The ad account id
          * @param pageSize Records per page (1 to 250); 1..250; default 25
          * @param bookmark The `bookmark` of the previous page
-         * @param entityStatuses Only objects in these statuses (repeat the param for several)
+         * @param entityStatuses Only objects in these statuses (repeat the param for several); without it
+         * Pinterest returns ACTIVE and PAUSED ones only, so add ARCHIVED, DRAFT or DELETED_DRAFT to see the
+         * rest
          * @param order Sort by id. One of `"ASCENDING"`, `"DESCENDING"`.
          * @return the [ResultView]. `dataJson` is a list of `PinterestAdGroup` records.
          */
@@ -369,7 +374,9 @@ class PinterestConnector(val executor: Executor) {
          * @param adAccountId The ad account id
          * @param pageSize Records per page (1 to 250); 1..250; default 25
          * @param bookmark The `bookmark` of the previous page
-         * @param entityStatuses Only objects in these statuses (repeat the param for several)
+         * @param entityStatuses Only objects in these statuses (repeat the param for several); without it
+         * Pinterest returns ACTIVE and PAUSED ones only, so add ARCHIVED, DRAFT or DELETED_DRAFT to see the
+         * rest
          * @param order Sort by id. One of `"ASCENDING"`, `"DESCENDING"`.
          * @return the [ResultView]. `dataJson` is a list of `PinterestAd` records.
          */
@@ -598,14 +605,21 @@ class PinterestConnector(val executor: Executor) {
          * List an ad account's conversion tags. (pinterest conversion_tags.list)
          *
          * @param adAccountId The ad account id
+         * @param filterDeleted Leave out deleted tags
          * @param pageSize Records per page (1 to 250); 1..250; default 25
          * @param bookmark The `bookmark` of the previous page
          * @return the [ResultView]. `dataJson` is a list of `PinterestConversionTag` records.
          */
-        suspend fun list(adAccountId: String, pageSize: Long? = null, bookmark: String? = null): ResultView =
+        suspend fun list(
+            adAccountId: String,
+            filterDeleted: Boolean? = null,
+            pageSize: Long? = null,
+            bookmark: String? = null,
+        ): ResultView =
             this.executor.execute(requestJson(
                 "conversion_tags", "list",
                 "ad_account_id" to adAccountId,
+                "filter_deleted" to filterDeleted,
                 "page_size" to pageSize,
                 "bookmark" to bookmark,
             ))
@@ -613,12 +627,14 @@ class PinterestConnector(val executor: Executor) {
         /** Every page of [list], following the connector's cursor. */
         fun listPages(
             adAccountId: String,
+            filterDeleted: Boolean? = null,
             pageSize: Long? = null,
             bookmark: String? = null,
         ): dev.switchboard.Pages =
             this.executor.paginate(requestJson(
                 "conversion_tags", "list",
                 "ad_account_id" to adAccountId,
+                "filter_deleted" to filterDeleted,
                 "page_size" to pageSize,
                 "bookmark" to bookmark,
             ))
@@ -659,24 +675,31 @@ class PinterestConnector(val executor: Executor) {
     /** Pinterest `keywords`. */
     class Keywords internal constructor(private val executor: Executor) {
         /**
-         * List an ad group's keywords. (pinterest keywords.list)
+         * List an ad account's keywords, or those of one campaign or ad group. (pinterest keywords.list)
          *
          * @param adAccountId The ad account id
-         * @param adGroupId The ad group whose keywords to list
+         * @param campaignId Only keywords of this campaign
+         * @param adGroupId Only keywords of this ad group (without campaign_id or ad_group_id, the keywords
+         * set on the ad account itself)
+         * @param matchTypes Only these match types (repeat the param for several)
          * @param pageSize Records per page (1 to 250); 1..250; default 25
          * @param bookmark The `bookmark` of the previous page
          * @return the [ResultView]. `dataJson` is a list of `PinterestKeyword` records.
          */
         suspend fun list(
             adAccountId: String,
-            adGroupId: String,
+            campaignId: String? = null,
+            adGroupId: String? = null,
+            matchTypes: List<String>? = null,
             pageSize: Long? = null,
             bookmark: String? = null,
         ): ResultView =
             this.executor.execute(requestJson(
                 "keywords", "list",
                 "ad_account_id" to adAccountId,
+                "campaign_id" to campaignId,
                 "ad_group_id" to adGroupId,
+                "match_types" to matchTypes,
                 "page_size" to pageSize,
                 "bookmark" to bookmark,
             ))
@@ -684,14 +707,18 @@ class PinterestConnector(val executor: Executor) {
         /** Every page of [list], following the connector's cursor. */
         fun listPages(
             adAccountId: String,
-            adGroupId: String,
+            campaignId: String? = null,
+            adGroupId: String? = null,
+            matchTypes: List<String>? = null,
             pageSize: Long? = null,
             bookmark: String? = null,
         ): dev.switchboard.Pages =
             this.executor.paginate(requestJson(
                 "keywords", "list",
                 "ad_account_id" to adAccountId,
+                "campaign_id" to campaignId,
                 "ad_group_id" to adGroupId,
+                "match_types" to matchTypes,
                 "page_size" to pageSize,
                 "bookmark" to bookmark,
             ))

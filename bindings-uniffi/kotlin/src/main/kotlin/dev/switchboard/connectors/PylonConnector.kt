@@ -324,14 +324,16 @@ class PylonConnector(val executor: Executor) {
          * List accounts. (pylon accounts.list)
          *
          * @param cursor The cursor of the previous page (its pagination.cursor)
+         * @param limit Accounts per page, 1 to 999 (100 when not given; Pylon requires it); 1..999; default
+         * 100
          * @return the [ResultView]. `dataJson` is a list of `PylonAccount` records.
          */
-        suspend fun list(cursor: String? = null): ResultView =
-            this.executor.execute(requestJson("accounts", "list", "cursor" to cursor))
+        suspend fun list(cursor: String? = null, limit: Long? = null): ResultView =
+            this.executor.execute(requestJson("accounts", "list", "cursor" to cursor, "limit" to limit))
 
         /** Every page of [list], following the connector's cursor. */
-        fun listPages(cursor: String? = null): dev.switchboard.Pages =
-            this.executor.paginate(requestJson("accounts", "list", "cursor" to cursor))
+        fun listPages(cursor: String? = null, limit: Long? = null): dev.switchboard.Pages =
+            this.executor.paginate(requestJson("accounts", "list", "cursor" to cursor, "limit" to limit))
 
         /**
          * Create an account. (pylon accounts.create)
@@ -404,32 +406,6 @@ class PylonConnector(val executor: Executor) {
                 "logo_url" to logoUrl,
                 "is_disabled" to isDisabled,
                 "tags" to tags,
-            ))
-
-        /**
-         * Search the accounts records cached in the engine's context store, synced by context_store_sync
-         * (hosted mode only; no call to the provider). (pylon accounts.context_store_search)
-         *
-         * @param query {filter?, sort?}; omit or {} for every record. Record fields: channels, created_at,
-         * custom_fields, domain, domains, external_ids, id, is_disabled, latest_customer_activity_time,
-         * name, owner, primary_domain, tags, type
-         * @param limit Most records to return (default 1000); 1..1000
-         * @param cursor meta.cursor of the previous answer, for the next page of the same query
-         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
-         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `PylonAccount` records, and `meta`, `{has_more, cursor, took_ms}`.
-         */
-        suspend fun contextStoreSearch(
-            query: Map<String, Any?>? = null,
-            limit: Long? = null,
-            cursor: String? = null,
-            fields: List<List<String>>? = null,
-        ): ResultView =
-            this.executor.execute(requestJson(
-                "accounts", "context_store_search",
-                "query" to query,
-                "limit" to limit,
-                "cursor" to cursor,
-                "fields" to fields,
             ))
     }
 
@@ -735,7 +711,7 @@ class PylonConnector(val executor: Executor) {
          * List custom fields. (pylon custom_fields.list)
          *
          * @param objectType The kind of record whose fields to list. One of `"account"`, `"issue"`,
-         * `"contact"`.
+         * `"contact"`, `"task"`, `"project"`, `"call_recording"`.
          * @param cursor The cursor of the previous page (its pagination.cursor)
          * @return the [ResultView]. `dataJson` is a list of `PylonCustomField` records.
          */

@@ -1026,9 +1026,10 @@ class SalesforceConnector(val executor: Executor) {
          * Create an event. (salesforce events.create)
          *
          * @param subject (no description)
+         * @param activityDate The day of an all-day event, YYYY-MM-DD
          * @param startDateTime Start, ISO 8601 date-time
-         * @param durationInMinutes Length of the event in minutes
          * @param endDateTime End, ISO 8601 date-time
+         * @param durationInMinutes Length of the event in minutes
          * @param location (no description)
          * @param description (no description)
          * @param whoId Id of the contact or lead the activity is about
@@ -1039,10 +1040,11 @@ class SalesforceConnector(val executor: Executor) {
          * @return the [ResultView]. `dataJson` is a `SalesforceSobjectCreate` record.
          */
         suspend fun create(
-            subject: String,
-            startDateTime: String,
-            durationInMinutes: Long,
+            subject: String? = null,
+            activityDate: String? = null,
+            startDateTime: String? = null,
             endDateTime: String? = null,
+            durationInMinutes: Long? = null,
             location: String? = null,
             description: String? = null,
             whoId: String? = null,
@@ -1054,9 +1056,10 @@ class SalesforceConnector(val executor: Executor) {
             this.executor.execute(requestJson(
                 "events", "create",
                 "Subject" to subject,
+                "ActivityDate" to activityDate,
                 "StartDateTime" to startDateTime,
-                "DurationInMinutes" to durationInMinutes,
                 "EndDateTime" to endDateTime,
+                "DurationInMinutes" to durationInMinutes,
                 "Location" to location,
                 "Description" to description,
                 "WhoId" to whoId,
@@ -1871,7 +1874,8 @@ class SalesforceConnector(val executor: Executor) {
          * Run a report. (salesforce reports.get)
          *
          * @param id The report id (00O...)
-         * @param includeDetails Include the detail rows, not only the summaries; default true
+         * @param includeDetails Pass true to include the detail rows; Salesforce answers the summaries only
+         * by default; default false
          * @return the [ResultView]. `dataJson` is a `SalesforceReportGet` record.
          */
         suspend fun get(id: String, includeDetails: Boolean? = null): ResultView =

@@ -331,8 +331,10 @@ class SendgridConnector(val executor: Executor) {
         /**
          * List transactional templates. (sendgrid templates.list)
          *
-         * @param generations Which templates: legacy, dynamic or legacy,dynamic; default "legacy,dynamic"
-         * @param pageSize Templates per page (at most 200); 1..200; default 50
+         * @param generations Which templates: legacy, dynamic or legacy,dynamic (both when not given;
+         * SendGrid's own default is legacy); default "legacy,dynamic". One of `"legacy"`, `"dynamic"`,
+         * `"legacy,dynamic"`.
+         * @param pageSize Templates per page (at most 200; 50 when not given); 1..200; default 50
          * @param nextPageUrl The next page's URL, as the previous page gave it (meta.next); the request
          * goes there with the query it carries
          * @return the [ResultView]. `dataJson` is a list of `SendgridTemplate` records.
@@ -370,31 +372,6 @@ class SendgridConnector(val executor: Executor) {
          */
         suspend fun get(templateId: String): ResultView =
             this.executor.execute(requestJson("templates", "get", "template_id" to templateId))
-
-        /**
-         * Search the templates records cached in the engine's context store, synced by context_store_sync
-         * (hosted mode only; no call to the provider). (sendgrid templates.context_store_search)
-         *
-         * @param query {filter?, sort?}; omit or {} for every record. Record fields: generation, id, name,
-         * updated_at, versions
-         * @param limit Most records to return (default 1000); 1..1000
-         * @param cursor meta.cursor of the previous answer, for the next page of the same query
-         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
-         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `SendgridTemplate` records, and `meta`, `{has_more, cursor, took_ms}`.
-         */
-        suspend fun contextStoreSearch(
-            query: Map<String, Any?>? = null,
-            limit: Long? = null,
-            cursor: String? = null,
-            fields: List<List<String>>? = null,
-        ): ResultView =
-            this.executor.execute(requestJson(
-                "templates", "context_store_search",
-                "query" to query,
-                "limit" to limit,
-                "cursor" to cursor,
-                "fields" to fields,
-            ))
     }
 
     /** SendGrid `singlesend_stats`. */
@@ -402,7 +379,7 @@ class SendgridConnector(val executor: Executor) {
         /**
          * List single send stats. (sendgrid singlesend_stats.list)
          *
-         * @param pageSize Records per page (at most 50); 1..50; default 50
+         * @param pageSize Records per page (at most 50; SendGrid's default 25); 1..50; default 25
          * @param nextPageUrl The next page's URL, as the previous page gave it (meta.next); the request
          * goes there with the query it carries
          * @return the [ResultView]. `dataJson` is a list of `SendgridSinglesendStat` records.
@@ -454,7 +431,7 @@ class SendgridConnector(val executor: Executor) {
         /**
          * List bounces. (sendgrid bounces.list)
          *
-         * @param limit Records per page (at most 500); 1..500; default 500
+         * @param limit Records per page (at most 500; 500 when not given); 1..500; default 500
          * @param offset Records to skip, from 0; 0..; default 0
          * @return the [ResultView]. `dataJson` is a list of `SendgridBounce` records.
          */
@@ -464,31 +441,6 @@ class SendgridConnector(val executor: Executor) {
         /** Every page of [list], following the connector's cursor. */
         fun listPages(limit: Long? = null, offset: Long? = null): dev.switchboard.Pages =
             this.executor.paginate(requestJson("bounces", "list", "limit" to limit, "offset" to offset))
-
-        /**
-         * Search the bounces records cached in the engine's context store, synced by context_store_sync
-         * (hosted mode only; no call to the provider). (sendgrid bounces.context_store_search)
-         *
-         * @param query {filter?, sort?}; omit or {} for every record. Record fields: created, email, id,
-         * reason, status
-         * @param limit Most records to return (default 1000); 1..1000
-         * @param cursor meta.cursor of the previous answer, for the next page of the same query
-         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
-         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `SendgridBounce` records, and `meta`, `{has_more, cursor, took_ms}`.
-         */
-        suspend fun contextStoreSearch(
-            query: Map<String, Any?>? = null,
-            limit: Long? = null,
-            cursor: String? = null,
-            fields: List<List<String>>? = null,
-        ): ResultView =
-            this.executor.execute(requestJson(
-                "bounces", "context_store_search",
-                "query" to query,
-                "limit" to limit,
-                "cursor" to cursor,
-                "fields" to fields,
-            ))
     }
 
     /** SendGrid `blocks`. */
@@ -496,7 +448,7 @@ class SendgridConnector(val executor: Executor) {
         /**
          * List blocks. (sendgrid blocks.list)
          *
-         * @param limit Records per page (at most 500); 1..500; default 500
+         * @param limit Records per page (at most 500; 500 when not given); 1..500; default 500
          * @param offset Records to skip, from 0; 0..; default 0
          * @return the [ResultView]. `dataJson` is a list of `SendgridBlock` records.
          */
@@ -506,31 +458,6 @@ class SendgridConnector(val executor: Executor) {
         /** Every page of [list], following the connector's cursor. */
         fun listPages(limit: Long? = null, offset: Long? = null): dev.switchboard.Pages =
             this.executor.paginate(requestJson("blocks", "list", "limit" to limit, "offset" to offset))
-
-        /**
-         * Search the blocks records cached in the engine's context store, synced by context_store_sync
-         * (hosted mode only; no call to the provider). (sendgrid blocks.context_store_search)
-         *
-         * @param query {filter?, sort?}; omit or {} for every record. Record fields: created, email, id,
-         * reason, status
-         * @param limit Most records to return (default 1000); 1..1000
-         * @param cursor meta.cursor of the previous answer, for the next page of the same query
-         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
-         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `SendgridBlock` records, and `meta`, `{has_more, cursor, took_ms}`.
-         */
-        suspend fun contextStoreSearch(
-            query: Map<String, Any?>? = null,
-            limit: Long? = null,
-            cursor: String? = null,
-            fields: List<List<String>>? = null,
-        ): ResultView =
-            this.executor.execute(requestJson(
-                "blocks", "context_store_search",
-                "query" to query,
-                "limit" to limit,
-                "cursor" to cursor,
-                "fields" to fields,
-            ))
     }
 
     /** SendGrid `spam_reports`. */
@@ -538,7 +465,7 @@ class SendgridConnector(val executor: Executor) {
         /**
          * List spam reports. (sendgrid spam_reports.list)
          *
-         * @param limit Records per page (at most 500); 1..500; default 500
+         * @param limit Records per page (at most 500; 500 when not given); 1..500; default 500
          * @param offset Records to skip, from 0; 0..; default 0
          * @return the [ResultView]. `dataJson` is a list of `SendgridSpamReport` records.
          */
@@ -548,31 +475,6 @@ class SendgridConnector(val executor: Executor) {
         /** Every page of [list], following the connector's cursor. */
         fun listPages(limit: Long? = null, offset: Long? = null): dev.switchboard.Pages =
             this.executor.paginate(requestJson("spam_reports", "list", "limit" to limit, "offset" to offset))
-
-        /**
-         * Search the spam_reports records cached in the engine's context store, synced by
-         * context_store_sync (hosted mode only; no call to the provider). (sendgrid
-         * spam_reports.context_store_search)
-         *
-         * @param query {filter?, sort?}; omit or {} for every record. Record fields: created, email, id, ip
-         * @param limit Most records to return (default 1000); 1..1000
-         * @param cursor meta.cursor of the previous answer, for the next page of the same query
-         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
-         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `SendgridSpamReport` records, and `meta`, `{has_more, cursor, took_ms}`.
-         */
-        suspend fun contextStoreSearch(
-            query: Map<String, Any?>? = null,
-            limit: Long? = null,
-            cursor: String? = null,
-            fields: List<List<String>>? = null,
-        ): ResultView =
-            this.executor.execute(requestJson(
-                "spam_reports", "context_store_search",
-                "query" to query,
-                "limit" to limit,
-                "cursor" to cursor,
-                "fields" to fields,
-            ))
     }
 
     /** SendGrid `invalid_emails`. */
@@ -580,7 +482,7 @@ class SendgridConnector(val executor: Executor) {
         /**
          * List invalid emails. (sendgrid invalid_emails.list)
          *
-         * @param limit Records per page (at most 500); 1..500; default 500
+         * @param limit Records per page (at most 500; 500 when not given); 1..500; default 500
          * @param offset Records to skip, from 0; 0..; default 0
          * @return the [ResultView]. `dataJson` is a list of `SendgridInvalidEmail` records.
          */
@@ -594,32 +496,6 @@ class SendgridConnector(val executor: Executor) {
                 "limit" to limit,
                 "offset" to offset,
             ))
-
-        /**
-         * Search the invalid_emails records cached in the engine's context store, synced by
-         * context_store_sync (hosted mode only; no call to the provider). (sendgrid
-         * invalid_emails.context_store_search)
-         *
-         * @param query {filter?, sort?}; omit or {} for every record. Record fields: created, email, id,
-         * reason
-         * @param limit Most records to return (default 1000); 1..1000
-         * @param cursor meta.cursor of the previous answer, for the next page of the same query
-         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
-         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `SendgridInvalidEmail` records, and `meta`, `{has_more, cursor, took_ms}`.
-         */
-        suspend fun contextStoreSearch(
-            query: Map<String, Any?>? = null,
-            limit: Long? = null,
-            cursor: String? = null,
-            fields: List<List<String>>? = null,
-        ): ResultView =
-            this.executor.execute(requestJson(
-                "invalid_emails", "context_store_search",
-                "query" to query,
-                "limit" to limit,
-                "cursor" to cursor,
-                "fields" to fields,
-            ))
     }
 
     /** SendGrid `global_suppressions`. */
@@ -627,7 +503,7 @@ class SendgridConnector(val executor: Executor) {
         /**
          * List global unsubscribes. (sendgrid global_suppressions.list)
          *
-         * @param limit Records per page (at most 500); 1..500; default 500
+         * @param limit Records per page (at most 500; 500 when not given); 1..500; default 500
          * @param offset Records to skip, from 0; 0..; default 0
          * @return the [ResultView]. `dataJson` is a list of `SendgridGlobalSuppression` records.
          */
@@ -644,31 +520,6 @@ class SendgridConnector(val executor: Executor) {
                 "global_suppressions", "list",
                 "limit" to limit,
                 "offset" to offset,
-            ))
-
-        /**
-         * Search the global_suppressions records cached in the engine's context store, synced by
-         * context_store_sync (hosted mode only; no call to the provider). (sendgrid
-         * global_suppressions.context_store_search)
-         *
-         * @param query {filter?, sort?}; omit or {} for every record. Record fields: created, email, id
-         * @param limit Most records to return (default 1000); 1..1000
-         * @param cursor meta.cursor of the previous answer, for the next page of the same query
-         * @param fields Paths to keep in each record, each a list of keys, e.g. [["id"], ["user", "login"]]
-         * @return the [ResultView]. `dataJson` is a search page: `data`, a list of `SendgridGlobalSuppression` records, and `meta`, `{has_more, cursor, took_ms}`.
-         */
-        suspend fun contextStoreSearch(
-            query: Map<String, Any?>? = null,
-            limit: Long? = null,
-            cursor: String? = null,
-            fields: List<List<String>>? = null,
-        ): ResultView =
-            this.executor.execute(requestJson(
-                "global_suppressions", "context_store_search",
-                "query" to query,
-                "limit" to limit,
-                "cursor" to cursor,
-                "fields" to fields,
             ))
     }
 
@@ -721,25 +572,10 @@ class SendgridConnector(val executor: Executor) {
     class SuppressionGroupMembers internal constructor(private val executor: Executor) {
         /**
          * List group unsubscribes. (sendgrid suppression_group_members.list)
-         *
-         * @param limit Records per page (at most 500); 1..500; default 500
-         * @param offset Records to skip, from 0; 0..; default 0
          * @return the [ResultView]. `dataJson` is a list of `SendgridSuppressionGroupMember` records.
          */
-        suspend fun list(limit: Long? = null, offset: Long? = null): ResultView =
-            this.executor.execute(requestJson(
-                "suppression_group_members", "list",
-                "limit" to limit,
-                "offset" to offset,
-            ))
-
-        /** Every page of [list], following the connector's cursor. */
-        fun listPages(limit: Long? = null, offset: Long? = null): dev.switchboard.Pages =
-            this.executor.paginate(requestJson(
-                "suppression_group_members", "list",
-                "limit" to limit,
-                "offset" to offset,
-            ))
+        suspend fun list(): ResultView =
+            this.executor.execute(requestJson("suppression_group_members", "list"))
 
         /**
          * Search the suppression_group_members records cached in the engine's context store, synced by

@@ -12,8 +12,9 @@ import dev.switchboard.requestJson
  * (config `hostname`): an organization's projects and releases, a project's issues (error groups,
  * filtered with Sentry's search syntax such as `is:unresolved level:error`) and events.
  * Organizations, projects and releases are named by slug or version. Lists are paged by an opaque
- * `cursor`: each answer's `Link` header holds the previous and next page URLs (`rel="next"` with
- * `results="true"` while more remain); the next page is read from that URL. Times are ISO 8601.
+ * `cursor`: each answer's `Link` header holds the previous and next page URLs, the next with
+ * `results="true"` while more remain and `results="false"` on the last page, where the runtime
+ * reads no next page. Times are ISO 8601.
  *
  * The typed methods of an [Executor] of this connector, e.g.
  * `SentryConnector(Executor.local(settingsJson))`, or `SentryConnector.connect(settingsJson)`
@@ -113,8 +114,8 @@ class SentryConnector(val executor: Executor) {
          * @param projectSlug The project's slug
          * @param query A Sentry search (default is:unresolved; an empty string for every issue), e.g.
          * is:unresolved level:error assigned:me
-         * @param statsPeriod The period of the issues' stats: 24h (the default), 14d, or an empty string
-         * for none
+         * @param statsPeriod Which stats series each issue carries: 24h (the default), 14d, or an empty
+         * string for none. It does not filter the list. One of `""`, `"24h"`, `"14d"`.
          * @param cursor An opaque page cursor, as Sentry's Link header gives it (e.g. 1700000000000:0:0)
          * @param nextPageUrl The next page's URL, as the previous page gave it (meta.next); the request
          * goes there with the query it carries

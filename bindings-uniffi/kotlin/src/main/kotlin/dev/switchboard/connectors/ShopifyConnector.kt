@@ -293,8 +293,8 @@ class ShopifyConnector(val executor: Executor) {
          * @param createdAtMax Only records created at or before this time (ISO 8601)
          * @param updatedAtMin Only records last updated at or after this time (ISO 8601)
          * @param updatedAtMax Only records last updated at or before this time (ISO 8601)
-         * @param status Open orders (the default), closed, cancelled or any; default "any". One of
-         * `"open"`, `"closed"`, `"cancelled"`, `"any"`.
+         * @param status Open orders (Shopify's default), closed, cancelled or any. One of `"open"`,
+         * `"closed"`, `"cancelled"`, `"any"`.
          * @param financialStatus Only orders in this payment state. One of `"authorized"`, `"pending"`,
          * `"paid"`, `"partially_paid"`, `"refunded"`, `"voided"`, `"partially_refunded"`, `"any"`,
          * `"unpaid"`.
@@ -728,8 +728,7 @@ class ShopifyConnector(val executor: Executor) {
          * @param createdAtMax Only records created at or before this time (ISO 8601)
          * @param updatedAtMin Only records last updated at or after this time (ISO 8601)
          * @param updatedAtMax Only records last updated at or before this time (ISO 8601)
-         * @param status Open checkouts, closed ones, or any (the default); default "any". One of `"open"`,
-         * `"closed"`, `"any"`.
+         * @param status Open checkouts (Shopify's default) or closed ones. One of `"open"`, `"closed"`.
          * @param nextPageUrl The next page's URL, as the previous page gave it (meta.next_page_url); the
          * request goes there with the query it carries
          * @return the [ResultView]. `dataJson` is a list of `ShopifyAbandonedCheckout` records.

@@ -16,8 +16,9 @@ import dev.switchboard.requestJson
  * result answers `resultSetMetaData` (`rowType` names and types the columns, `partitionInfo` sizes
  * the partitions) and `data`, the first partition's rows as arrays of strings in column order;
  * further partitions are read with `result_partitions` get (the statement handle and a partition
- * number). A statement still running after `timeout` seconds (Snowflake's default 45) answers 202
- * with its handle. Authenticate with a programmatic access token (PAT), sent as a bearer token with
+ * number). A statement still running after 45 seconds (fixed by the API) answers 202 with its
+ * handle; `timeout` cancels a statement, it does not shorten that wait. Authenticate with a
+ * programmatic access token (PAT), sent as a bearer token with
  * `X-Snowflake-Authorization-Token-Type: PROGRAMMATIC_ACCESS_TOKEN`. The account identifier
  * (`orgname-accountname`) is the `account` config value.
  *
@@ -61,7 +62,9 @@ class SnowflakeConnector(val executor: Executor) {
          * @param schema The schema to run in
          * @param warehouse The warehouse that runs it
          * @param role The role to run as
-         * @param timeout Seconds to wait for the result before answering 202 with the handle; 0..604800
+         * @param timeout Seconds after which Snowflake cancels the statement (408); 0 means the maximum,
+         * 604800; without it the STATEMENT_TIMEOUT_IN_SECONDS parameter applies. It does not shorten the
+         * 45-second wait before a 202; 0..604800
          * @param parameters Session parameters for the statement (TIMEZONE, QUERY_TAG, ...)
          * @return the [ResultView]. `dataJson` is a list of `SnowflakeDatabase` records.
          */
@@ -121,7 +124,9 @@ class SnowflakeConnector(val executor: Executor) {
          * @param schema The schema to run in
          * @param warehouse The warehouse that runs it
          * @param role The role to run as
-         * @param timeout Seconds to wait for the result before answering 202 with the handle; 0..604800
+         * @param timeout Seconds after which Snowflake cancels the statement (408); 0 means the maximum,
+         * 604800; without it the STATEMENT_TIMEOUT_IN_SECONDS parameter applies. It does not shorten the
+         * 45-second wait before a 202; 0..604800
          * @param parameters Session parameters for the statement (TIMEZONE, QUERY_TAG, ...)
          * @return the [ResultView]. `dataJson` is a list of `SnowflakeDatabase` records.
          */
@@ -181,7 +186,9 @@ class SnowflakeConnector(val executor: Executor) {
          * @param schema The schema to run in
          * @param warehouse The warehouse that runs it
          * @param role The role to run as
-         * @param timeout Seconds to wait for the result before answering 202 with the handle; 0..604800
+         * @param timeout Seconds after which Snowflake cancels the statement (408); 0 means the maximum,
+         * 604800; without it the STATEMENT_TIMEOUT_IN_SECONDS parameter applies. It does not shorten the
+         * 45-second wait before a 202; 0..604800
          * @param parameters Session parameters for the statement (TIMEZONE, QUERY_TAG, ...)
          * @return the [ResultView]. `dataJson` is a list of `SnowflakeDatabase` records.
          */
@@ -241,7 +248,9 @@ class SnowflakeConnector(val executor: Executor) {
          * @param schema The schema to run in
          * @param warehouse The warehouse that runs it
          * @param role The role to run as
-         * @param timeout Seconds to wait for the result before answering 202 with the handle; 0..604800
+         * @param timeout Seconds after which Snowflake cancels the statement (408); 0 means the maximum,
+         * 604800; without it the STATEMENT_TIMEOUT_IN_SECONDS parameter applies. It does not shorten the
+         * 45-second wait before a 202; 0..604800
          * @param parameters Session parameters for the statement (TIMEZONE, QUERY_TAG, ...)
          * @return the [ResultView]. `dataJson` is a list of `SnowflakeDatabase` records.
          */
@@ -301,7 +310,9 @@ class SnowflakeConnector(val executor: Executor) {
          * @param schema The schema to run in
          * @param warehouse The warehouse that runs it
          * @param role The role to run as
-         * @param timeout Seconds to wait for the result before answering 202 with the handle; 0..604800
+         * @param timeout Seconds after which Snowflake cancels the statement (408); 0 means the maximum,
+         * 604800; without it the STATEMENT_TIMEOUT_IN_SECONDS parameter applies. It does not shorten the
+         * 45-second wait before a 202; 0..604800
          * @param parameters Session parameters for the statement (TIMEZONE, QUERY_TAG, ...)
          * @return the [ResultView]. `dataJson` is a list of `SnowflakeDatabase` records.
          */
@@ -361,7 +372,9 @@ class SnowflakeConnector(val executor: Executor) {
          * @param schema The schema to run in
          * @param warehouse The warehouse that runs it
          * @param role The role to run as
-         * @param timeout Seconds to wait for the result before answering 202 with the handle; 0..604800
+         * @param timeout Seconds after which Snowflake cancels the statement (408); 0 means the maximum,
+         * 604800; without it the STATEMENT_TIMEOUT_IN_SECONDS parameter applies. It does not shorten the
+         * 45-second wait before a 202; 0..604800
          * @param parameters Session parameters for the statement (TIMEZONE, QUERY_TAG, ...)
          * @return the [ResultView]. `dataJson` is a list of `SnowflakeDatabase` records.
          */
@@ -422,7 +435,9 @@ class SnowflakeConnector(val executor: Executor) {
          * @param schema The schema to run in
          * @param warehouse The warehouse that runs it
          * @param role The role to run as
-         * @param timeout Seconds to wait for the result before answering 202 with the handle; 0..604800
+         * @param timeout Seconds after which Snowflake cancels the statement (408); 0 means the maximum,
+         * 604800; without it the STATEMENT_TIMEOUT_IN_SECONDS parameter applies. It does not shorten the
+         * 45-second wait before a 202; 0..604800
          * @param parameters Session parameters for the statement (TIMEZONE, QUERY_TAG, ...)
          * @return the [ResultView]. `dataJson` is a `SnowflakeDatabase` record.
          */
@@ -455,7 +470,9 @@ class SnowflakeConnector(val executor: Executor) {
          * @param schema The schema to run in
          * @param warehouse The warehouse that runs it
          * @param role The role to run as
-         * @param timeout Seconds to wait for the result before answering 202 with the handle; 0..604800
+         * @param timeout Seconds after which Snowflake cancels the statement (408); 0 means the maximum,
+         * 604800; without it the STATEMENT_TIMEOUT_IN_SECONDS parameter applies. It does not shorten the
+         * 45-second wait before a 202; 0..604800
          * @param parameters Session parameters for the statement (TIMEZONE, QUERY_TAG, ...)
          * @return the [ResultView]. `dataJson` is a list of `SnowflakeDatabase` records.
          */
@@ -491,7 +508,9 @@ class SnowflakeConnector(val executor: Executor) {
          * @param schema The schema to run in
          * @param warehouse The warehouse that runs it
          * @param role The role to run as
-         * @param timeout Seconds to wait for the result before answering 202 with the handle; 0..604800
+         * @param timeout Seconds after which Snowflake cancels the statement (408); 0 means the maximum,
+         * 604800; without it the STATEMENT_TIMEOUT_IN_SECONDS parameter applies. It does not shorten the
+         * 45-second wait before a 202; 0..604800
          * @param parameters Session parameters for the statement (TIMEZONE, QUERY_TAG, ...)
          * @return the [ResultView]. `dataJson` is a `SnowflakeDatabase` record.
          */
@@ -531,7 +550,9 @@ class SnowflakeConnector(val executor: Executor) {
          * @param schema The schema to run in
          * @param warehouse The warehouse that runs it
          * @param role The role to run as
-         * @param timeout Seconds to wait for the result before answering 202 with the handle; 0..604800
+         * @param timeout Seconds after which Snowflake cancels the statement (408); 0 means the maximum,
+         * 604800; without it the STATEMENT_TIMEOUT_IN_SECONDS parameter applies. It does not shorten the
+         * 45-second wait before a 202; 0..604800
          * @param parameters Session parameters for the statement (TIMEZONE, QUERY_TAG, ...)
          * @return the [ResultView]. `dataJson` is a `SnowflakeDatabase` record.
          */
@@ -571,7 +592,9 @@ class SnowflakeConnector(val executor: Executor) {
          * @param schema The schema to run in
          * @param warehouse The warehouse that runs it
          * @param role The role to run as
-         * @param timeout Seconds to wait for the result before answering 202 with the handle; 0..604800
+         * @param timeout Seconds after which Snowflake cancels the statement (408); 0 means the maximum,
+         * 604800; without it the STATEMENT_TIMEOUT_IN_SECONDS parameter applies. It does not shorten the
+         * 45-second wait before a 202; 0..604800
          * @param parameters Session parameters for the statement (TIMEZONE, QUERY_TAG, ...)
          * @return the [ResultView]. `dataJson` is a `SnowflakeDatabase` record.
          */

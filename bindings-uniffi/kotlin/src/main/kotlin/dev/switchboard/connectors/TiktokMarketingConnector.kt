@@ -77,7 +77,7 @@ class TiktokMarketingConnector(val executor: Executor) {
          *
          * @param advertiserIds The advertiser ids, JSON array text: ["7012345678901234567"]
          * @param page The page number, from 1; 1..; default 1
-         * @param pageSize Records per page (at most 100); 1..100; default 100
+         * @param pageSize Records per page (at most 100; 100 when not given; 1..100; default 100
          * @return the [ResultView]. `dataJson` is a list of `TiktokMarketingAdvertiser` records.
          */
         suspend fun list(advertiserIds: String, page: Long? = null, pageSize: Long? = null): ResultView =
@@ -109,7 +109,7 @@ class TiktokMarketingConnector(val executor: Executor) {
          *
          * @param advertiserId The advertiser account id
          * @param page The page number, from 1; 1..; default 1
-         * @param pageSize Records per page (at most 1000); 1..1000; default 1000
+         * @param pageSize Records per page (at most 1000; 1000 when not given; 1..1000; default 1000
          * @return the [ResultView]. `dataJson` is a list of `TiktokMarketingCampaign` records.
          */
         suspend fun list(advertiserId: String, page: Long? = null, pageSize: Long? = null): ResultView =
@@ -141,7 +141,7 @@ class TiktokMarketingConnector(val executor: Executor) {
          *
          * @param advertiserId The advertiser account id
          * @param page The page number, from 1; 1..; default 1
-         * @param pageSize Records per page (at most 1000); 1..1000; default 1000
+         * @param pageSize Records per page (at most 1000; 1000 when not given; 1..1000; default 1000
          * @return the [ResultView]. `dataJson` is a list of `TiktokMarketingAdGroup` records.
          */
         suspend fun list(advertiserId: String, page: Long? = null, pageSize: Long? = null): ResultView =
@@ -173,7 +173,7 @@ class TiktokMarketingConnector(val executor: Executor) {
          *
          * @param advertiserId The advertiser account id
          * @param page The page number, from 1; 1..; default 1
-         * @param pageSize Records per page (at most 1000); 1..1000; default 1000
+         * @param pageSize Records per page (at most 1000; 1000 when not given; 1..1000; default 1000
          * @return the [ResultView]. `dataJson` is a list of `TiktokMarketingAd` records.
          */
         suspend fun list(advertiserId: String, page: Long? = null, pageSize: Long? = null): ResultView =
@@ -205,7 +205,7 @@ class TiktokMarketingConnector(val executor: Executor) {
          *
          * @param advertiserId The advertiser account id
          * @param page The page number, from 1; 1..; default 1
-         * @param pageSize Records per page (at most 100); 1..100; default 100
+         * @param pageSize Records per page (at most 100; 100 when not given; 1..100; default 100
          * @return the [ResultView]. `dataJson` is a list of `TiktokMarketingAudience` records.
          */
         suspend fun list(advertiserId: String, page: Long? = null, pageSize: Long? = null): ResultView =
@@ -237,7 +237,7 @@ class TiktokMarketingConnector(val executor: Executor) {
          *
          * @param advertiserId The advertiser account id
          * @param page The page number, from 1; 1..; default 1
-         * @param pageSize Records per page (at most 100); 1..100; default 100
+         * @param pageSize Records per page (at most 100; 100 when not given; 1..100; default 100
          * @return the [ResultView]. `dataJson` is a list of `TiktokMarketingCreativeAssetsImage` records.
          */
         suspend fun list(advertiserId: String, page: Long? = null, pageSize: Long? = null): ResultView =
@@ -269,7 +269,7 @@ class TiktokMarketingConnector(val executor: Executor) {
          *
          * @param advertiserId The advertiser account id
          * @param page The page number, from 1; 1..; default 1
-         * @param pageSize Records per page (at most 100); 1..100; default 100
+         * @param pageSize Records per page (at most 100; 100 when not given; 1..100; default 100
          * @return the [ResultView]. `dataJson` is a list of `TiktokMarketingCreativeAssetsVideo` records.
          */
         suspend fun list(advertiserId: String, page: Long? = null, pageSize: Long? = null): ResultView =
@@ -301,7 +301,7 @@ class TiktokMarketingConnector(val executor: Executor) {
          *
          * @param advertiserId The advertiser account id
          * @param page The page number, from 1; 1..; default 1
-         * @param pageSize Records per page (at most 50); 1..50; default 20
+         * @param pageSize Records per page (at most 50; 20 when not given; 1..50; default 20
          * @return the [ResultView]. `dataJson` is a list of `TiktokMarketingSparkAd` records.
          */
         suspend fun list(advertiserId: String, page: Long? = null, pageSize: Long? = null): ResultView =
@@ -329,39 +329,40 @@ class TiktokMarketingConnector(val executor: Executor) {
     /** TikTok Marketing `catalogs`. */
     class Catalogs internal constructor(private val executor: Executor) {
         /**
-         * List an advertiser's catalogs. (tiktok-marketing catalogs.list)
+         * List a Business Center's catalogs. (tiktok-marketing catalogs.list)
          *
-         * @param advertiserId The advertiser account id
          * @param bcId The Business Center that owns the catalogs
+         * @param advertiserId Not read by the catalog list, which is scoped by bc_id (kept for callers that
+         * send it)
          * @param page The page number, from 1; 1..; default 1
-         * @param pageSize Records per page (at most 100); 1..100; default 100
+         * @param pageSize Records per page (at most 100; 100 when not given; 1..100; default 100
          * @return the [ResultView]. `dataJson` is a list of `TiktokMarketingCatalog` records.
          */
         suspend fun list(
-            advertiserId: String,
-            bcId: String? = null,
+            bcId: String,
+            advertiserId: String? = null,
             page: Long? = null,
             pageSize: Long? = null,
         ): ResultView =
             this.executor.execute(requestJson(
                 "catalogs", "list",
-                "advertiser_id" to advertiserId,
                 "bc_id" to bcId,
+                "advertiser_id" to advertiserId,
                 "page" to page,
                 "page_size" to pageSize,
             ))
 
         /** Every page of [list], following the connector's cursor. */
         fun listPages(
-            advertiserId: String,
-            bcId: String? = null,
+            bcId: String,
+            advertiserId: String? = null,
             page: Long? = null,
             pageSize: Long? = null,
         ): dev.switchboard.Pages =
             this.executor.paginate(requestJson(
                 "catalogs", "list",
-                "advertiser_id" to advertiserId,
                 "bc_id" to bcId,
+                "advertiser_id" to advertiserId,
                 "page" to page,
                 "page_size" to pageSize,
             ))
@@ -385,7 +386,7 @@ class TiktokMarketingConnector(val executor: Executor) {
          * @param metrics The metrics wanted, JSON array text; default "[\"spend\", \"impressions\",
          * \"clicks\", \"ctr\", \"cpc\", \"cpm\", \"reach\", \"frequency\"]"
          * @param page The page number, from 1; 1..; default 1
-         * @param pageSize Records per page (at most 1000); 1..1000; default 1000
+         * @param pageSize Records per page (at most 1000; 1000 when not given; 1..1000; default 1000
          * @return the [ResultView]. `dataJson` is a list of `TiktokMarketingAdvertisersReportsDaily` records.
          */
         suspend fun list(
@@ -460,7 +461,7 @@ class TiktokMarketingConnector(val executor: Executor) {
          * @param metrics The metrics wanted, JSON array text; default "[\"campaign_name\", \"spend\",
          * \"impressions\", \"clicks\", \"ctr\", \"cpc\", \"cpm\", \"reach\"]"
          * @param page The page number, from 1; 1..; default 1
-         * @param pageSize Records per page (at most 1000); 1..1000; default 1000
+         * @param pageSize Records per page (at most 1000; 1000 when not given; 1..1000; default 1000
          * @return the [ResultView]. `dataJson` is a list of `TiktokMarketingAdvertisersReportsDaily` records.
          */
         suspend fun list(
@@ -535,7 +536,7 @@ class TiktokMarketingConnector(val executor: Executor) {
          * @param metrics The metrics wanted, JSON array text; default "[\"adgroup_name\", \"campaign_id\",
          * \"spend\", \"impressions\", \"clicks\", \"ctr\", \"conversion\", \"cost_per_conversion\"]"
          * @param page The page number, from 1; 1..; default 1
-         * @param pageSize Records per page (at most 1000); 1..1000; default 1000
+         * @param pageSize Records per page (at most 1000; 1000 when not given; 1..1000; default 1000
          * @return the [ResultView]. `dataJson` is a list of `TiktokMarketingAdvertisersReportsDaily` records.
          */
         suspend fun list(
@@ -610,7 +611,7 @@ class TiktokMarketingConnector(val executor: Executor) {
          * @param metrics The metrics wanted, JSON array text; default "[\"ad_name\", \"adgroup_id\",
          * \"campaign_id\", \"spend\", \"impressions\", \"clicks\", \"ctr\", \"conversion\"]"
          * @param page The page number, from 1; 1..; default 1
-         * @param pageSize Records per page (at most 1000); 1..1000; default 1000
+         * @param pageSize Records per page (at most 1000; 1000 when not given; 1..1000; default 1000
          * @return the [ResultView]. `dataJson` is a list of `TiktokMarketingAdvertisersReportsDaily` records.
          */
         suspend fun list(
@@ -685,7 +686,7 @@ class TiktokMarketingConnector(val executor: Executor) {
          * @param metrics The metrics wanted, JSON array text; default "[\"ad_name\", \"adgroup_id\",
          * \"campaign_id\", \"spend\", \"impressions\", \"clicks\", \"ctr\", \"conversion\"]"
          * @param page The page number, from 1; 1..; default 1
-         * @param pageSize Records per page (at most 1000); 1..1000; default 1000
+         * @param pageSize Records per page (at most 1000; 1000 when not given; 1..1000; default 1000
          * @return the [ResultView]. `dataJson` is a list of `TiktokMarketingAdvertisersReportsDaily` records.
          */
         suspend fun list(
@@ -760,7 +761,7 @@ class TiktokMarketingConnector(val executor: Executor) {
          * @param metrics The metrics wanted, JSON array text; default "[\"ad_name\", \"adgroup_id\",
          * \"campaign_id\", \"spend\", \"impressions\", \"clicks\", \"ctr\", \"conversion\"]"
          * @param page The page number, from 1; 1..; default 1
-         * @param pageSize Records per page (at most 1000); 1..1000; default 1000
+         * @param pageSize Records per page (at most 1000; 1000 when not given; 1..1000; default 1000
          * @return the [ResultView]. `dataJson` is a list of `TiktokMarketingAdvertisersReportsDaily` records.
          */
         suspend fun list(

@@ -228,7 +228,8 @@ class TwilioConnector(val executor: Executor) {
          * @param from A Twilio number, short code or sender id of the account (or give MessagingServiceSid)
          * @param messagingServiceSid A messaging service (MG...) that picks the sender
          * @param body The text, up to 1,600 characters
-         * @param mediaUrl URLs of media to attach (MMS, WhatsApp), up to 10
+         * @param mediaUrl URLs of media to attach (MMS, WhatsApp), up to 10, each sent as its own MediaUrl
+         * field
          * @param statusCallback A URL Twilio calls as the message's status changes
          * @param validityPeriod Seconds the message may wait in the queue before it is dropped (1 to
          * 36,000)

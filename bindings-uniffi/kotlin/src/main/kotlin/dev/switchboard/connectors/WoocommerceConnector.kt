@@ -309,8 +309,9 @@ class WoocommerceConnector(val executor: Executor) {
          * @param maxPrice Only records priced at most this
          * @param stockStatus Only records with this stock status. One of `"instock"`, `"outofstock"`,
          * `"onbackorder"`.
-         * @param orderby Sort field; default "date". One of `"date"`, `"id"`, `"include"`, `"title"`,
-         * `"slug"`, `"modified"`.
+         * @param orderby Sort field (popularity is total sales); default "date". One of `"date"`, `"id"`,
+         * `"include"`, `"title"`, `"slug"`, `"modified"`, `"price"`, `"popularity"`, `"rating"`,
+         * `"menu_order"`, `"comment_count"`.
          * @param order Sort direction; default "desc". One of `"asc"`, `"desc"`.
          * @return the [ResultView]. `dataJson` is a list of `WoocommerceProduct` records.
          */
@@ -760,7 +761,7 @@ class WoocommerceConnector(val executor: Executor) {
          * @param search Only records matching this text
          * @param after Only records created after this ISO 8601 time
          * @param before Only records created before this ISO 8601 time
-         * @param product Only reviews of these product ids
+         * @param product Only reviews of these product ids (sent comma-separated)
          * @param status Only reviews with this status (all for every one); default "approved". One of
          * `"all"`, `"hold"`, `"approved"`, `"spam"`, `"trash"`.
          * @return the [ResultView]. `dataJson` is a list of `WoocommerceProductReview` records.
@@ -847,25 +848,10 @@ class WoocommerceConnector(val executor: Executor) {
     class ProductAttributes internal constructor(private val executor: Executor) {
         /**
          * List product attributes. (woocommerce product_attributes.list)
-         *
-         * @param page The page to return, from 1; 1..; default 1
-         * @param perPage Records per page, at most 100; 1..100; default 10
          * @return the [ResultView]. `dataJson` is a list of `WoocommerceProductAttribute` records.
          */
-        suspend fun list(page: Long? = null, perPage: Long? = null): ResultView =
-            this.executor.execute(requestJson(
-                "product_attributes", "list",
-                "page" to page,
-                "per_page" to perPage,
-            ))
-
-        /** Every page of [list], following the connector's cursor. */
-        fun listPages(page: Long? = null, perPage: Long? = null): dev.switchboard.Pages =
-            this.executor.paginate(requestJson(
-                "product_attributes", "list",
-                "page" to page,
-                "per_page" to perPage,
-            ))
+        suspend fun list(): ResultView =
+            this.executor.execute(requestJson("product_attributes", "list"))
 
         /**
          * Get one of the product attributes. (woocommerce product_attributes.get)

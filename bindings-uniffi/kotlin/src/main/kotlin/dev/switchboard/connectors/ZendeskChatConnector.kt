@@ -14,11 +14,11 @@ import dev.switchboard.requestJson
  * roles, skills, shortcuts, triggers and the routing settings. Authentication is an OAuth access
  * token (scope chat:read). Configuration lists (departments, goals, roles, skills, shortcuts,
  * triggers) come back whole as a JSON array. Agents and bans are read in pages by id with `limit` +
- * `since_id` (pass the last id seen; `paginate` does not do it for them). Chats and the agent
- * timeline come from the incremental export, read forward from `start_time` (Unix seconds); each
- * answer gives `next_page`, the URL of the next read (its `start_time` is the answer's `end_time`),
- * which `paginate` follows (`next_page_url` takes it by hand), and `count` (a page shorter than
- * `limit` is the last).
+ * `since_id` (pass the last id seen plus one; `paginate` does not do it for them). Chats and the
+ * agent timeline come from the incremental export, read forward from `start_time` (Unix seconds for
+ * chats, microseconds for the agent timeline); each answer gives `next_page`, the URL of the next
+ * read (its `start_time` is the answer's `end_time`), which `paginate` follows (`next_page_url`
+ * takes it by hand), and `count` (a page shorter than `limit` is the last).
  *
  * The typed methods of an [Executor] of this connector, e.g.
  * `ZendeskChatConnector(Executor.local(settingsJson))`, or `ZendeskChatConnector.connect(settingsJson)`
@@ -78,7 +78,7 @@ class ZendeskChatConnector(val executor: Executor) {
          * List agents. (zendesk-chat agents.list)
          *
          * @param limit Records per page (at most 100, 100 by default); 1..100; default 100
-         * @param sinceId Only records with a greater id (the last id of the previous page)
+         * @param sinceId Start at this id, included (the last id of the previous page plus one)
          * @return the [ResultView]. `dataJson` is a list of `ZendeskChatAgent` records.
          */
         suspend fun list(limit: Long? = null, sinceId: Long? = null): ResultView =
@@ -125,8 +125,8 @@ class ZendeskChatConnector(val executor: Executor) {
         /**
          * Export the agent timeline. (zendesk-chat agent_timeline.list)
          *
-         * @param startTime Read records from this Unix time (seconds) on; the previous page's end_time for
-         * the next page
+         * @param startTime Read records from this Unix time in MICROSECONDS on (e.g. 1700000000000000); the
+         * previous page's end_time for the next page
          * @param limit Records per page (at most 1000, 1000 by default); 1..1000; default 1000
          * @param nextPageUrl The next page's URL, as the previous page gave it (meta.next_page); the
          * request goes there with the query it carries
@@ -189,8 +189,8 @@ class ZendeskChatConnector(val executor: Executor) {
         /**
          * List bans. (zendesk-chat bans.list)
          *
-         * @param limit Records per page (at most 100, 100 by default); 1..100; default 100
-         * @param sinceId Only records with a greater id (the last id of the previous page)
+         * @param limit Records per page, at most 1000 (Zendesk's default 10); 1..1000
+         * @param sinceId Start at this id, included (the last id of the previous page plus one)
          * @return the [ResultView]. `dataJson` is a list of `ZendeskChatBan` records.
          */
         suspend fun list(limit: Long? = null, sinceId: Long? = null): ResultView =
@@ -459,10 +459,10 @@ class ZendeskChatConnector(val executor: Executor) {
         /**
          * Get a shortcut. (zendesk-chat shortcuts.get)
          *
-         * @param shortcutId Shortcut id
+         * @param shortcutId Shortcut id (its name, e.g. question)
          * @return the [ResultView]. `dataJson` is a `ZendeskChatShortcut` record.
          */
-        suspend fun get(shortcutId: Long): ResultView =
+        suspend fun get(shortcutId: String): ResultView =
             this.executor.execute(requestJson("shortcuts", "get", "shortcut_id" to shortcutId))
 
         /**

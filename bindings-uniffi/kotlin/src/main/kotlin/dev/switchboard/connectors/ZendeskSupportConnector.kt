@@ -17,9 +17,10 @@ import dev.switchboard.requestJson
  * plural key ({"tickets": [...]}), and writes send the same wrapper. Lists are paged by number with
  * `page` + `per_page` (at most 100): the answer's `next_page` is the URL of the following page
  * (null on the last one), which `paginate` follows (`next_page_url` takes it by hand). Zendesk
- * stops page numbering after 100 pages on its large lists; past that, page by cursor by hand:
- * `page[size]` switches a list to cursor paging, and `page[after]` takes the previous answer's
- * `meta.after_cursor` while `meta.has_more` is true.
+ * stops page numbering after 100 pages (10,000 records) on its large lists; give `page[size]`
+ * instead to page by cursor, which has no such bound: `paginate` then follows the answer's
+ * `links.next` while `meta.has_more` is true (by hand, `page[after]` takes the previous answer's
+ * `meta.after_cursor`).
  *
  * The typed methods of an [Executor] of this connector, e.g.
  * `ZendeskSupportConnector(Executor.local(settingsJson))`, or `ZendeskSupportConnector.connect(settingsJson)`
@@ -111,8 +112,8 @@ class ZendeskSupportConnector(val executor: Executor) {
          * @param sortOrder Sort direction; default "asc". One of `"asc"`, `"desc"`.
          * @param perPage Records per page when paging by number (at most 100, 100 by default); 1..100
          * @param pageSize Records per page when paging by cursor (at most 100); giving it switches the list
-         * to cursor paging (then answers carry meta.after_cursor and meta.has_more instead of next_page);
-         * 1..100
+         * to cursor paging (then answers carry links.next, meta.after_cursor and meta.has_more instead of
+         * next_page), which reaches past page numbering's 10,000 records; 1..100
          * @param pageAfter Cursor paging, the meta.after_cursor of the previous page
          * @param nextPageUrl The next page's URL, as the previous page gave it (meta.next_page); the
          * request goes there with the query it carries
@@ -253,8 +254,8 @@ class ZendeskSupportConnector(val executor: Executor) {
          * @param sortOrder Sort direction; default "asc". One of `"asc"`, `"desc"`.
          * @param perPage Records per page when paging by number (at most 100, 100 by default); 1..100
          * @param pageSize Records per page when paging by cursor (at most 100); giving it switches the list
-         * to cursor paging (then answers carry meta.after_cursor and meta.has_more instead of next_page);
-         * 1..100
+         * to cursor paging (then answers carry links.next, meta.after_cursor and meta.has_more instead of
+         * next_page), which reaches past page numbering's 10,000 records; 1..100
          * @param pageAfter Cursor paging, the meta.after_cursor of the previous page
          * @param nextPageUrl The next page's URL, as the previous page gave it (meta.next_page); the
          * request goes there with the query it carries
@@ -333,8 +334,8 @@ class ZendeskSupportConnector(val executor: Executor) {
          * @param sortOrder Sort direction; default "asc". One of `"asc"`, `"desc"`.
          * @param perPage Records per page when paging by number (at most 100, 100 by default); 1..100
          * @param pageSize Records per page when paging by cursor (at most 100); giving it switches the list
-         * to cursor paging (then answers carry meta.after_cursor and meta.has_more instead of next_page);
-         * 1..100
+         * to cursor paging (then answers carry links.next, meta.after_cursor and meta.has_more instead of
+         * next_page), which reaches past page numbering's 10,000 records; 1..100
          * @param pageAfter Cursor paging, the meta.after_cursor of the previous page
          * @param nextPageUrl The next page's URL, as the previous page gave it (meta.next_page); the
          * request goes there with the query it carries
@@ -417,8 +418,8 @@ class ZendeskSupportConnector(val executor: Executor) {
          * @param page Page number (from 1) when paging by number; 1..
          * @param perPage Records per page when paging by number (at most 100, 100 by default); 1..100
          * @param pageSize Records per page when paging by cursor (at most 100); giving it switches the list
-         * to cursor paging (then answers carry meta.after_cursor and meta.has_more instead of next_page);
-         * 1..100
+         * to cursor paging (then answers carry links.next, meta.after_cursor and meta.has_more instead of
+         * next_page), which reaches past page numbering's 10,000 records; 1..100
          * @param pageAfter Cursor paging, the meta.after_cursor of the previous page
          * @param nextPageUrl The next page's URL, as the previous page gave it (meta.next_page); the
          * request goes there with the query it carries
@@ -470,8 +471,8 @@ class ZendeskSupportConnector(val executor: Executor) {
          * @param page Page number (from 1) when paging by number; 1..
          * @param perPage Records per page when paging by number (at most 100, 100 by default); 1..100
          * @param pageSize Records per page when paging by cursor (at most 100); giving it switches the list
-         * to cursor paging (then answers carry meta.after_cursor and meta.has_more instead of next_page);
-         * 1..100
+         * to cursor paging (then answers carry links.next, meta.after_cursor and meta.has_more instead of
+         * next_page), which reaches past page numbering's 10,000 records; 1..100
          * @param pageAfter Cursor paging, the meta.after_cursor of the previous page
          * @param nextPageUrl The next page's URL, as the previous page gave it (meta.next_page); the
          * request goes there with the query it carries
@@ -550,8 +551,8 @@ class ZendeskSupportConnector(val executor: Executor) {
          * @param locale Show titles in this locale (e.g. de) where translated
          * @param perPage Records per page when paging by number (at most 100, 100 by default); 1..100
          * @param pageSize Records per page when paging by cursor (at most 100); giving it switches the list
-         * to cursor paging (then answers carry meta.after_cursor and meta.has_more instead of next_page);
-         * 1..100
+         * to cursor paging (then answers carry links.next, meta.after_cursor and meta.has_more instead of
+         * next_page), which reaches past page numbering's 10,000 records; 1..100
          * @param pageAfter Cursor paging, the meta.after_cursor of the previous page
          * @param nextPageUrl The next page's URL, as the previous page gave it (meta.next_page); the
          * request goes there with the query it carries
@@ -726,8 +727,8 @@ class ZendeskSupportConnector(val executor: Executor) {
          * @param externalId Only the user with this external id
          * @param perPage Records per page when paging by number (at most 100, 100 by default); 1..100
          * @param pageSize Records per page when paging by cursor (at most 100); giving it switches the list
-         * to cursor paging (then answers carry meta.after_cursor and meta.has_more instead of next_page);
-         * 1..100
+         * to cursor paging (then answers carry links.next, meta.after_cursor and meta.has_more instead of
+         * next_page), which reaches past page numbering's 10,000 records; 1..100
          * @param pageAfter Cursor paging, the meta.after_cursor of the previous page
          * @param nextPageUrl The next page's URL, as the previous page gave it (meta.next_page); the
          * request goes there with the query it carries
@@ -840,8 +841,8 @@ class ZendeskSupportConnector(val executor: Executor) {
          * @param page Page number (from 1) when paging by number; 1..
          * @param perPage Records per page when paging by number (at most 100, 100 by default); 1..100
          * @param pageSize Records per page when paging by cursor (at most 100); giving it switches the list
-         * to cursor paging (then answers carry meta.after_cursor and meta.has_more instead of next_page);
-         * 1..100
+         * to cursor paging (then answers carry links.next, meta.after_cursor and meta.has_more instead of
+         * next_page), which reaches past page numbering's 10,000 records; 1..100
          * @param pageAfter Cursor paging, the meta.after_cursor of the previous page
          * @param nextPageUrl The next page's URL, as the previous page gave it (meta.next_page); the
          * request goes there with the query it carries
@@ -925,8 +926,8 @@ class ZendeskSupportConnector(val executor: Executor) {
          * @param page Page number (from 1) when paging by number; 1..
          * @param perPage Records per page when paging by number (at most 100, 100 by default); 1..100
          * @param pageSize Records per page when paging by cursor (at most 100); giving it switches the list
-         * to cursor paging (then answers carry meta.after_cursor and meta.has_more instead of next_page);
-         * 1..100
+         * to cursor paging (then answers carry links.next, meta.after_cursor and meta.has_more instead of
+         * next_page), which reaches past page numbering's 10,000 records; 1..100
          * @param pageAfter Cursor paging, the meta.after_cursor of the previous page
          * @param nextPageUrl The next page's URL, as the previous page gave it (meta.next_page); the
          * request goes there with the query it carries
@@ -1001,8 +1002,8 @@ class ZendeskSupportConnector(val executor: Executor) {
          * @param excludeDeleted Leave deleted groups out; default false
          * @param perPage Records per page when paging by number (at most 100, 100 by default); 1..100
          * @param pageSize Records per page when paging by cursor (at most 100); giving it switches the list
-         * to cursor paging (then answers carry meta.after_cursor and meta.has_more instead of next_page);
-         * 1..100
+         * to cursor paging (then answers carry links.next, meta.after_cursor and meta.has_more instead of
+         * next_page), which reaches past page numbering's 10,000 records; 1..100
          * @param pageAfter Cursor paging, the meta.after_cursor of the previous page
          * @param nextPageUrl The next page's URL, as the previous page gave it (meta.next_page); the
          * request goes there with the query it carries
@@ -1088,8 +1089,8 @@ class ZendeskSupportConnector(val executor: Executor) {
          * @param page Page number (from 1) when paging by number; 1..
          * @param perPage Records per page when paging by number (at most 100, 100 by default); 1..100
          * @param pageSize Records per page when paging by cursor (at most 100); giving it switches the list
-         * to cursor paging (then answers carry meta.after_cursor and meta.has_more instead of next_page);
-         * 1..100
+         * to cursor paging (then answers carry links.next, meta.after_cursor and meta.has_more instead of
+         * next_page), which reaches past page numbering's 10,000 records; 1..100
          * @param pageAfter Cursor paging, the meta.after_cursor of the previous page
          * @param nextPageUrl The next page's URL, as the previous page gave it (meta.next_page); the
          * request goes there with the query it carries
@@ -1184,8 +1185,8 @@ class ZendeskSupportConnector(val executor: Executor) {
          * @param page Page number (from 1) when paging by number; 1..
          * @param perPage Records per page when paging by number (at most 100, 100 by default); 1..100
          * @param pageSize Records per page when paging by cursor (at most 100); giving it switches the list
-         * to cursor paging (then answers carry meta.after_cursor and meta.has_more instead of next_page);
-         * 1..100
+         * to cursor paging (then answers carry links.next, meta.after_cursor and meta.has_more instead of
+         * next_page), which reaches past page numbering's 10,000 records; 1..100
          * @param pageAfter Cursor paging, the meta.after_cursor of the previous page
          * @param nextPageUrl The next page's URL, as the previous page gave it (meta.next_page); the
          * request goes there with the query it carries
@@ -1274,8 +1275,8 @@ class ZendeskSupportConnector(val executor: Executor) {
          * @param sortOrder Sort direction. One of `"asc"`, `"desc"`.
          * @param perPage Records per page when paging by number (at most 100, 100 by default); 1..100
          * @param pageSize Records per page when paging by cursor (at most 100); giving it switches the list
-         * to cursor paging (then answers carry meta.after_cursor and meta.has_more instead of next_page);
-         * 1..100
+         * to cursor paging (then answers carry links.next, meta.after_cursor and meta.has_more instead of
+         * next_page), which reaches past page numbering's 10,000 records; 1..100
          * @param pageAfter Cursor paging, the meta.after_cursor of the previous page
          * @param nextPageUrl The next page's URL, as the previous page gave it (meta.next_page); the
          * request goes there with the query it carries
@@ -1395,8 +1396,8 @@ class ZendeskSupportConnector(val executor: Executor) {
          * @param sortOrder Sort direction. One of `"asc"`, `"desc"`.
          * @param perPage Records per page when paging by number (at most 100, 100 by default); 1..100
          * @param pageSize Records per page when paging by cursor (at most 100); giving it switches the list
-         * to cursor paging (then answers carry meta.after_cursor and meta.has_more instead of next_page);
-         * 1..100
+         * to cursor paging (then answers carry links.next, meta.after_cursor and meta.has_more instead of
+         * next_page), which reaches past page numbering's 10,000 records; 1..100
          * @param pageAfter Cursor paging, the meta.after_cursor of the previous page
          * @param nextPageUrl The next page's URL, as the previous page gave it (meta.next_page); the
          * request goes there with the query it carries
@@ -1502,8 +1503,8 @@ class ZendeskSupportConnector(val executor: Executor) {
          * @param sortOrder Sort direction. One of `"asc"`, `"desc"`.
          * @param perPage Records per page when paging by number (at most 100, 100 by default); 1..100
          * @param pageSize Records per page when paging by cursor (at most 100); giving it switches the list
-         * to cursor paging (then answers carry meta.after_cursor and meta.has_more instead of next_page);
-         * 1..100
+         * to cursor paging (then answers carry links.next, meta.after_cursor and meta.has_more instead of
+         * next_page), which reaches past page numbering's 10,000 records; 1..100
          * @param pageAfter Cursor paging, the meta.after_cursor of the previous page
          * @param nextPageUrl The next page's URL, as the previous page gave it (meta.next_page); the
          * request goes there with the query it carries
@@ -1606,8 +1607,8 @@ class ZendeskSupportConnector(val executor: Executor) {
          * @param sortOrder Sort direction. One of `"asc"`, `"desc"`.
          * @param perPage Records per page when paging by number (at most 100, 100 by default); 1..100
          * @param pageSize Records per page when paging by cursor (at most 100); giving it switches the list
-         * to cursor paging (then answers carry meta.after_cursor and meta.has_more instead of next_page);
-         * 1..100
+         * to cursor paging (then answers carry links.next, meta.after_cursor and meta.has_more instead of
+         * next_page), which reaches past page numbering's 10,000 records; 1..100
          * @param pageAfter Cursor paging, the meta.after_cursor of the previous page
          * @param nextPageUrl The next page's URL, as the previous page gave it (meta.next_page); the
          * request goes there with the query it carries
@@ -1769,8 +1770,8 @@ class ZendeskSupportConnector(val executor: Executor) {
          * @param page Page number (from 1) when paging by number; 1..
          * @param perPage Records per page when paging by number (at most 100, 100 by default); 1..100
          * @param pageSize Records per page when paging by cursor (at most 100); giving it switches the list
-         * to cursor paging (then answers carry meta.after_cursor and meta.has_more instead of next_page);
-         * 1..100
+         * to cursor paging (then answers carry links.next, meta.after_cursor and meta.has_more instead of
+         * next_page), which reaches past page numbering's 10,000 records; 1..100
          * @param pageAfter Cursor paging, the meta.after_cursor of the previous page
          * @param nextPageUrl The next page's URL, as the previous page gave it (meta.next_page); the
          * request goes there with the query it carries
@@ -1846,8 +1847,8 @@ class ZendeskSupportConnector(val executor: Executor) {
          * @param endTime Only ratings created at or before this Unix time (seconds)
          * @param perPage Records per page when paging by number (at most 100, 100 by default); 1..100
          * @param pageSize Records per page when paging by cursor (at most 100); giving it switches the list
-         * to cursor paging (then answers carry meta.after_cursor and meta.has_more instead of next_page);
-         * 1..100
+         * to cursor paging (then answers carry links.next, meta.after_cursor and meta.has_more instead of
+         * next_page), which reaches past page numbering's 10,000 records; 1..100
          * @param pageAfter Cursor paging, the meta.after_cursor of the previous page
          * @param nextPageUrl The next page's URL, as the previous page gave it (meta.next_page); the
          * request goes there with the query it carries
@@ -1949,8 +1950,8 @@ class ZendeskSupportConnector(val executor: Executor) {
          * @param sortOrder Sort direction; default "asc". One of `"asc"`, `"desc"`.
          * @param perPage Records per page when paging by number (at most 100, 100 by default); 1..100
          * @param pageSize Records per page when paging by cursor (at most 100); giving it switches the list
-         * to cursor paging (then answers carry meta.after_cursor and meta.has_more instead of next_page);
-         * 1..100
+         * to cursor paging (then answers carry links.next, meta.after_cursor and meta.has_more instead of
+         * next_page), which reaches past page numbering's 10,000 records; 1..100
          * @param pageAfter Cursor paging, the meta.after_cursor of the previous page
          * @param nextPageUrl The next page's URL, as the previous page gave it (meta.next_page); the
          * request goes there with the query it carries
