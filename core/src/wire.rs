@@ -328,6 +328,13 @@ pub struct UpdateConnector {
     pub config: Option<Value>,
 }
 
+impl UpdateConnector {
+    /// Whether the update changes nothing (`{}`).
+    pub fn is_empty(&self) -> bool {
+        self.name.is_none() && self.credentials.is_none() && self.replication_config.is_none() && self.config.is_none()
+    }
+}
+
 /// The definition a connector runs, in the reference's shape.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct TemplateSummary {

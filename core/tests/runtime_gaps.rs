@@ -504,7 +504,8 @@ async fn linkedin_compound_keys_route_with_both_params() {
     }
     let paths: Vec<String> = fake.requests_for(LINKEDIN).into_iter().map(|r| r.path).collect();
     assert_eq!(paths.len(), 2, "{paths:?}");
-    assert!(paths.iter().all(|p| p.contains("/adAccountUsers/(account=") && p.contains(",user=")), "{paths:?}");
+    // Rest.li 2.0 compound keys: key:value pairs.
+    assert!(paths.iter().all(|p| p.contains("/adAccountUsers/(account:") && p.contains(",user:")), "{paths:?}");
     // The fake reads each param of the key: an unknown member (a value with `missing`) is
     // LinkedIn's 404, and so is an unknown account.
     for (account, user) in [
@@ -532,7 +533,7 @@ async fn linkedin_compound_keys_route_with_both_params() {
 async fn the_generic_fake_reads_vendor_json_bodies() {
     let fake = fake().await;
     let url = format!(
-        "{}/adAccountUsers/(account=urn%3Ali%3AsponsoredAccount%3A5,user=urn%3Ali%3Aperson%3Ab)",
+        "{}/adAccountUsers/(account:urn%3Ali%3AsponsoredAccount%3A5,user:urn%3Ali%3Aperson%3Ab)",
         fake.base_url(LINKEDIN)
     );
     let client = reqwest::Client::new();

@@ -330,7 +330,16 @@ fn own_hosts_are_the_egress_a_connector_needs() {
     let reg = Registry::builtin().unwrap_or_else(|e| panic!("{e}"));
     let hosts = |slug: &str| reg.get(slug).map(|s| s.own_hosts()).unwrap_or_default();
     assert_eq!(hosts("github"), vec!["api.github.com"]);
-    assert_eq!(hosts("gong"), vec!["api.gong.io", "app.gong.io"], "the OAuth token host counts too");
+    assert_eq!(
+        hosts("gong"),
+        vec!["api.gong.io", "*.api.gong.io", "app.gong.io"],
+        "the hosts the token answer may name, and the OAuth token host"
+    );
+    assert_eq!(
+        hosts("intercom"),
+        vec!["api.intercom.io", "api.eu.intercom.io", "api.au.intercom.io"],
+        "the regional hosts config api_host may name"
+    );
     assert_eq!(
         hosts("jira"),
         vec!["*.atlassian.net", "api.atlassian.com", "auth.atlassian.com"],
@@ -341,6 +350,38 @@ fn own_hosts_are_the_egress_a_connector_needs() {
     let whole = spec_text().replace("https://{region}.widgets.example.com/api", "{instance_url}/api");
     let spec = parse_spec("widgets.yaml", &whole).unwrap_or_else(|e| panic!("{e}"));
     assert!(spec.own_hosts().is_empty(), "a host that is all variable must be allowed by the operator");
+}
+
+/// Gong's OAuth token answer names the company's API host (`api_base_url_for_customer`); the
+/// calls after it go there, and with an access key they go to api.gong.io.
+#[tokio::test]
+async fn gong_calls_go_to_the_host_its_token_answer_names() {
+    let gong = Registry::builtin().and_then(|r| r.get("gong")).unwrap_or_else(|e| panic!("{e}"));
+    let http = Seam::scripted();
+    http.answer(
+        200,
+        &[],
+        json!({"access_token": "at-2", "refresh_token": "rt-2", "expires_in": 86400,
+               "api_base_url_for_customer": "https://us-4242.api.gong.io"}),
+    );
+    http.answer(200, &[], json!({"users": [], "records": {"totalRecords": 0}}));
+    let creds = json!({"client_id": "cid", "client_secret": "cs", "refresh_token": "rt-1"});
+    let options = ConnectorOptions { http: Some(http.clone()), ..Default::default() };
+    let c = Connector::new(gong.clone(), creds, json!({}), options).unwrap_or_else(|e| panic!("{e}"));
+    let done = c.execute("users", "list", json!({}), &ExecuteOptions::default()).await;
+    assert!(done.is_ok(), "{done:?}");
+    let sent = http.sent();
+    assert!(sent[0].url.starts_with("https://app.gong.io/oauth2/generate-customer-token"), "{}", sent[0].url);
+    assert!(sent[1].url.starts_with("https://us-4242.api.gong.io/v2/users"), "{}", sent[1].url);
+
+    let http = Seam::scripted();
+    http.answer(200, &[], json!({"users": [], "records": {"totalRecords": 0}}));
+    let options = ConnectorOptions { http: Some(http.clone()), ..Default::default() };
+    let keyed = json!({"access_key": "ak", "access_key_secret": "sk"});
+    let c = Connector::new(gong, keyed, json!({}), options).unwrap_or_else(|e| panic!("{e}"));
+    let done = c.execute("users", "list", json!({}), &ExecuteOptions::default()).await;
+    assert!(done.is_ok(), "{done:?}");
+    assert!(http.sent()[0].url.starts_with("https://api.gong.io/v2/users"), "{}", http.sent()[0].url);
 }
 
 /// A connector whose every operation needs a param: `check()` verifies the credential instead

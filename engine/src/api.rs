@@ -14,7 +14,7 @@ use switchboard_core::wire::{
 };
 
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{Body, Caller, Params, Segment};
+use crate::extract::{Allowed, ApplicationOnly, ApplicationOrScoped, Body, Caller, Params, Segment};
 use crate::services::{catalog, connectors, execution, tokens};
 use crate::state::AppState;
 
@@ -39,7 +39,7 @@ pub async fn application_token(
     security(("bearer" = [])))]
 pub async fn scoped_token(
     State(st): State<AppState>,
-    caller: Caller,
+    Allowed(caller, _): Allowed<ApplicationOnly>,
     Body(req): Body<WorkspaceRef>,
 ) -> ApiResult<Json<WorkspaceToken>> {
     Ok(Json(tokens::scoped_token(&st, &caller, req).await?))
@@ -52,7 +52,7 @@ pub async fn scoped_token(
     security(("bearer" = [])))]
 pub async fn widget_token(
     State(st): State<AppState>,
-    caller: Caller,
+    Allowed(caller, _): Allowed<ApplicationOnly>,
     Body(req): Body<WorkspaceRef>,
 ) -> ApiResult<Json<WorkspaceToken>> {
     Ok(Json(tokens::widget_token(&st, &caller, req).await?))
@@ -168,7 +168,7 @@ pub async fn get_connector(
     security(("bearer" = [])))]
 pub async fn update_connector(
     State(st): State<AppState>,
-    caller: Caller,
+    Allowed(caller, _): Allowed<ApplicationOrScoped>,
     Segment(id): Segment,
     Body(req): Body<UpdateConnector>,
 ) -> ApiResult<Json<Connector>> {
@@ -208,7 +208,7 @@ pub async fn instances_for_user(
     security(("bearer" = [])))]
 pub async fn execute(
     State(st): State<AppState>,
-    caller: Caller,
+    Allowed(caller, _): Allowed<ApplicationOrScoped>,
     Segment(id): Segment,
     Body(req): Body<ExecuteBody>,
 ) -> ApiResult<Response> {

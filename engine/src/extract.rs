@@ -131,3 +131,37 @@ impl FromRequestParts<AppState> for Caller {
         Ok(Caller { claims })
     }
 }
+
+/// The token kinds a route takes, for [`Allowed`].
+pub trait Kinds: Send + Sync + 'static {
+    const KINDS: &'static [TokenKind];
+}
+
+/// Application tokens only.
+pub struct ApplicationOnly;
+
+impl Kinds for ApplicationOnly {
+    const KINDS: &'static [TokenKind] = &[TokenKind::Application];
+}
+
+/// Application and scoped tokens (execute, a connector's update).
+pub struct ApplicationOrScoped;
+
+impl Kinds for ApplicationOrScoped {
+    const KINDS: &'static [TokenKind] = &[TokenKind::Application, TokenKind::Scoped];
+}
+
+/// A [`Caller`] whose token is of one of `K`'s kinds, checked before the route reads its body:
+/// a token of another kind is refused (401 `wrong_token_kind`) whatever the body holds, where a
+/// bad body would otherwise be answered first (400 or 422). The service checks the kind again.
+pub struct Allowed<K>(pub Caller, pub std::marker::PhantomData<K>);
+
+impl<K: Kinds> FromRequestParts<AppState> for Allowed<K> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let caller = Caller::from_request_parts(parts, state).await?;
+        caller.require(K::KINDS)?;
+        Ok(Allowed(caller, std::marker::PhantomData))
+    }
+}

@@ -11,7 +11,7 @@ use switchboard_core::wire::{
 };
 
 use crate::error::ApiResult;
-use crate::extract::{Body, Caller, Segment};
+use crate::extract::{Allowed, ApplicationOnly, Body, Caller, Segment};
 use crate::services::oauth::{self, CallbackOutcome};
 use crate::state::AppState;
 
@@ -25,7 +25,7 @@ use crate::state::AppState;
     security(("bearer" = [])))]
 pub async fn put_client(
     State(st): State<AppState>,
-    caller: Caller,
+    Allowed(caller, _): Allowed<ApplicationOnly>,
     Segment(connector_type): Segment,
     Body(req): Body<OAuthClientRequest>,
 ) -> ApiResult<Json<OAuthClient>> {

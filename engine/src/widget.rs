@@ -38,7 +38,7 @@ use switchboard_core::wire::{ErrorBody, TemplateList};
 use switchboard_core::ConnectorSpec;
 
 use crate::error::{ApiError, ApiResult};
-use crate::extract::Body;
+use crate::extract::{Allowed, ApplicationOnly, Body};
 use crate::services::Caller;
 use crate::state::AppState;
 use crate::tokens::TokenKind;
@@ -287,7 +287,7 @@ pub async fn get_allowed_templates(State(st): State<AppState>, caller: Caller) -
     security(("bearer" = [])))]
 pub async fn put_allowed_templates(
     State(st): State<AppState>,
-    caller: Caller,
+    Allowed(caller, _): Allowed<ApplicationOnly>,
     Body(req): Body<SetAllowedTemplates>,
 ) -> ApiResult<Json<AllowedTemplates>> {
     caller.require(&[TokenKind::Application])?;

@@ -821,6 +821,11 @@ both_backends!(connector_changes_reach_every_replica, |backend| async move {
     b.answers_version(&id, Some(3)).await;
     let run = execute_issues(&b, &app, &id).await;
     assert_eq!((run.status, run.body["code"].as_str()), (502, Some("upstream_authentication")), "{}", run.text);
+    // An update that changes nothing writes nothing: no new version, the same updated_at.
+    let before = a.get(&format!("/api/v1/integrations/connectors/{id}"), &app).await;
+    let same = patch(&a, &app, &id, json!({})).await;
+    assert_eq!(same.status, 200, "{}", same.text);
+    assert_eq!(same.body["updated_at"], before.body["updated_at"], "{}", same.text);
     // Each change is one more version; the stored row says so.
     let row = a.state.db.get_connector(&a.app.organization_id, None, &id).await.unwrap_or_else(|e| panic!("{e:?}"));
     assert_eq!(row.map(|r| (r.version, r.credential_version)), Some((3, 2)));

@@ -779,6 +779,17 @@ both_backends!(token_attack_table, |backend| async move {
         // Kinds.
         ("widget token executing", "POST", widget.clone(), vec![("origin", ORIGIN)], 401, Some("wrong_token_kind")),
         ("scoped token minting a scoped token", "MINT", scoped.clone(), vec![], 401, Some("wrong_token_kind")),
+        // The kind is checked before the body is read: a bad body from the wrong kind is a 401,
+        // never a 400 or 422 that tells the caller about the route's body.
+        (
+            "widget token executing with a bad body",
+            "POST_BAD",
+            widget.clone(),
+            vec![("origin", ORIGIN)],
+            401,
+            Some("wrong_token_kind"),
+        ),
+        ("scoped token minting with a bad body", "MINT_BAD", scoped.clone(), vec![], 401, Some("wrong_token_kind")),
         // Origins.
         (
             "widget token from another origin",
@@ -832,6 +843,10 @@ both_backends!(token_attack_table, |backend| async move {
         let a = match *how {
             "GET" => call("GET", &e.url(&connector), Some(token), None, headers).await,
             "POST" => call("POST", &e.url(&execute), Some(token), Some(exec_body.clone()), headers).await,
+            "POST_BAD" => call("POST", &e.url(&execute), Some(token), Some(json!({"entity": 5})), headers).await,
+            "MINT_BAD" => {
+                call("POST", &e.url("/api/v1/embedded/scoped-token"), Some(token), Some(json!([1])), headers).await
+            }
             "MINT" => {
                 call(
                     "POST",

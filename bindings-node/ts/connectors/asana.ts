@@ -105,6 +105,8 @@ export interface AsanaWorkspaceTaskSearchListParams {
   workspace_gid: string;
   /** 1..100 */
   limit?: number;
+  /** Not read: Asana's search is not paged (kept for callers that send it; page by created_at.before instead) */
+  offset?: string;
   /** Words to match in names and descriptions */
   text?: string;
   /** (no description) */

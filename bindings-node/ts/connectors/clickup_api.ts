@@ -187,8 +187,8 @@ export interface ClickupApiTasksSearchParams {
   date_updated_gt?: number;
   /** Updated before this Unix time in ms */
   date_updated_lt?: number;
-  /** Custom field filters as one JSON array, e.g. [{"field_id": "<id>", "operator": "=", "value": "x"}] (operators =, <, >, IS NULL, IS NOT NULL, RANGE, ANY, ALL, NOT ANY, NOT ALL) */
-  custom_fields?: string;
+  /** Custom field filters as one JSON array, e.g. [{"field_id": "<id>", "operator": "=", "value": "x"}] (operators =, <, >, IS NULL, IS NOT NULL, RANGE, ANY, ALL, NOT ANY, NOT ALL); a list of filter objects is sent one JSON object per repeated param, as before */
+  custom_fields?: string | Array<Record<string, unknown>>;
   /** Include closed tasks */
   include_closed?: boolean;
   /** The page to read, from 0; each page holds up to 100 tasks; 0..; default 0 */

@@ -249,12 +249,14 @@ export class IntercomCompanies extends Entity {
 export interface IntercomCompaniesListParams {
   /** Companies per page (Intercom's default 15, at most 60); 1..60; default 15 */
   per_page?: number;
-  /** The page to fetch; 1..; default 1 */
+  /** The page to fetch, from 1 (the first by default); 1..; default 1 */
   page?: number;
   /** Only the companies with this tag */
   tag_id?: string;
   /** Only the companies in this segment */
   segment_id?: string;
+  /** Not read: GET /companies pages by page, not by cursor (kept for callers that send it) */
+  starting_after?: string;
 }
 
 /** Params of `intercom companies.create`. */

@@ -385,6 +385,10 @@ export class SendgridSuppressionGroupMembers extends Entity {
 
 /** Params of `sendgrid suppression_group_members.list`. */
 export interface SendgridSuppressionGroupMembersListParams {
+  /** Not read: SendGrid answers every group unsubscribe at once (kept for callers that send it); 1..500 */
+  limit?: number;
+  /** Not read, as limit; 0.. */
+  offset?: number;
 }
 
 /** Params of `sendgrid suppression_group_members.context_store_search`. */

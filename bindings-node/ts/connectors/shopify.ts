@@ -436,7 +436,7 @@ export interface ShopifyAbandonedCheckoutsListParams {
   /** Only records last updated at or before this time (ISO 8601) */
   updated_at_max?: string;
   /** Open checkouts (Shopify's default) or closed ones */
-  status?: "open" | "closed";
+  status?: "open" | "closed" | "any";
   /** The next page's URL, as the previous page gave it (meta.next_page_url); the request goes there with the query it carries */
   next_page_url?: string;
 }

@@ -45,7 +45,7 @@ export interface SnowflakeDatabasesContextStoreSearchParams {
 
 /** `schemas` of Snowflake: list, contextStoreSearch. */
 export class SnowflakeSchemas extends Entity {
-  /** Schemas (of the database given, else of the account). (snowflake schemas.list) */
+  /** Schemas (of the database given, else of the user's default database). (snowflake schemas.list) */
   list(params: SnowflakeSchemasListParams = {}, options?: ExecuteOptions): Promise<ExecutionResult<SnowflakeDatabase[]>> {
     return this.run("list", params, options);
   }
@@ -57,8 +57,8 @@ export class SnowflakeSchemas extends Entity {
 
 /** Params of `snowflake schemas.list`. */
 export interface SnowflakeSchemasListParams {
-  /** The SHOW command (fixed); default "SHOW SCHEMAS" */
-  statement?: "SHOW SCHEMAS";
+  /** The SHOW command: IN DATABASE (the default) lists the database the request's database field names (else the user's default); without IN, Snowflake covers the whole current database and shows same-named objects once; default "SHOW SCHEMAS IN DATABASE" */
+  statement?: "SHOW SCHEMAS IN DATABASE" | "SHOW SCHEMAS IN ACCOUNT" | "SHOW SCHEMAS";
   /** The database to run in (else the user's default) */
   database?: string;
   /** The schema to run in */
@@ -99,8 +99,8 @@ export class SnowflakeTables extends Entity {
 
 /** Params of `snowflake tables.list`. */
 export interface SnowflakeTablesListParams {
-  /** The SHOW command (fixed); default "SHOW TABLES" */
-  statement?: "SHOW TABLES";
+  /** The SHOW command: IN SCHEMA (the default) lists the schema the request's schema field names (else the user's default); without IN, Snowflake covers the whole current database and shows same-named objects once; default "SHOW TABLES IN SCHEMA" */
+  statement?: "SHOW TABLES IN SCHEMA" | "SHOW TABLES IN DATABASE" | "SHOW TABLES IN ACCOUNT" | "SHOW TABLES";
   /** The database to run in (else the user's default) */
   database?: string;
   /** The schema to run in */
@@ -141,8 +141,8 @@ export class SnowflakeViews extends Entity {
 
 /** Params of `snowflake views.list`. */
 export interface SnowflakeViewsListParams {
-  /** The SHOW command (fixed); default "SHOW VIEWS" */
-  statement?: "SHOW VIEWS";
+  /** The SHOW command: IN SCHEMA (the default) lists the schema the request's schema field names (else the user's default); without IN, Snowflake covers the whole current database and shows same-named objects once; default "SHOW VIEWS IN SCHEMA" */
+  statement?: "SHOW VIEWS IN SCHEMA" | "SHOW VIEWS IN DATABASE" | "SHOW VIEWS IN ACCOUNT" | "SHOW VIEWS";
   /** The database to run in (else the user's default) */
   database?: string;
   /** The schema to run in */
@@ -225,8 +225,8 @@ export class SnowflakeColumns extends Entity {
 
 /** Params of `snowflake columns.list`. */
 export interface SnowflakeColumnsListParams {
-  /** The SHOW command (fixed); default "SHOW COLUMNS" */
-  statement?: "SHOW COLUMNS";
+  /** The SHOW command: IN SCHEMA (the default) lists the schema the request's schema field names (else the user's default); without IN, Snowflake covers the whole current database and shows same-named objects once; default "SHOW COLUMNS IN SCHEMA" */
+  statement?: "SHOW COLUMNS IN SCHEMA" | "SHOW COLUMNS IN DATABASE" | "SHOW COLUMNS IN ACCOUNT" | "SHOW COLUMNS";
   /** The database to run in (else the user's default) */
   database?: string;
   /** The schema to run in */

@@ -15,7 +15,7 @@ export interface TiktokMarketingAdvertisersListParams {
   advertiser_ids: string;
   /** The page number, from 1; 1..; default 1 */
   page?: number;
-  /** Records per page (at most 100; 100 when not given; 1..100; default 100 */
+  /** Records per page (at most 100; 100 when not given, as paging counts on it); 1..100; default 100 */
   page_size?: number;
 }
 
@@ -33,7 +33,7 @@ export interface TiktokMarketingCampaignsListParams {
   advertiser_id: string;
   /** The page number, from 1; 1..; default 1 */
   page?: number;
-  /** Records per page (at most 1000; 1000 when not given; 1..1000; default 1000 */
+  /** Records per page (at most 1000; 1000 when not given, as paging counts on it); 1..1000; default 1000 */
   page_size?: number;
 }
 
@@ -51,7 +51,7 @@ export interface TiktokMarketingAdGroupsListParams {
   advertiser_id: string;
   /** The page number, from 1; 1..; default 1 */
   page?: number;
-  /** Records per page (at most 1000; 1000 when not given; 1..1000; default 1000 */
+  /** Records per page (at most 1000; 1000 when not given, as paging counts on it); 1..1000; default 1000 */
   page_size?: number;
 }
 
@@ -69,7 +69,7 @@ export interface TiktokMarketingAdsListParams {
   advertiser_id: string;
   /** The page number, from 1; 1..; default 1 */
   page?: number;
-  /** Records per page (at most 1000; 1000 when not given; 1..1000; default 1000 */
+  /** Records per page (at most 1000; 1000 when not given, as paging counts on it); 1..1000; default 1000 */
   page_size?: number;
 }
 
@@ -87,7 +87,7 @@ export interface TiktokMarketingAudiencesListParams {
   advertiser_id: string;
   /** The page number, from 1; 1..; default 1 */
   page?: number;
-  /** Records per page (at most 100; 100 when not given; 1..100; default 100 */
+  /** Records per page (at most 100; 100 when not given, as paging counts on it); 1..100; default 100 */
   page_size?: number;
 }
 
@@ -105,7 +105,7 @@ export interface TiktokMarketingCreativeAssetsImagesListParams {
   advertiser_id: string;
   /** The page number, from 1; 1..; default 1 */
   page?: number;
-  /** Records per page (at most 100; 100 when not given; 1..100; default 100 */
+  /** Records per page (at most 100; 100 when not given, as paging counts on it); 1..100; default 100 */
   page_size?: number;
 }
 
@@ -123,7 +123,7 @@ export interface TiktokMarketingCreativeAssetsVideosListParams {
   advertiser_id: string;
   /** The page number, from 1; 1..; default 1 */
   page?: number;
-  /** Records per page (at most 100; 100 when not given; 1..100; default 100 */
+  /** Records per page (at most 100; 100 when not given, as paging counts on it); 1..100; default 100 */
   page_size?: number;
 }
 
@@ -141,7 +141,7 @@ export interface TiktokMarketingSparkAdsListParams {
   advertiser_id: string;
   /** The page number, from 1; 1..; default 1 */
   page?: number;
-  /** Records per page (at most 50; 20 when not given; 1..50; default 20 */
+  /** Records per page (at most 50; 20 when not given, as paging counts on it); 1..50; default 20 */
   page_size?: number;
 }
 
@@ -161,7 +161,7 @@ export interface TiktokMarketingCatalogsListParams {
   advertiser_id?: string;
   /** The page number, from 1; 1..; default 1 */
   page?: number;
-  /** Records per page (at most 100; 100 when not given; 1..100; default 100 */
+  /** Records per page (at most 100; 100 when not given, as paging counts on it); 1..100; default 100 */
   page_size?: number;
 }
 
@@ -193,7 +193,7 @@ export interface TiktokMarketingAdvertisersReportsDailyListParams {
   metrics?: string;
   /** The page number, from 1; 1..; default 1 */
   page?: number;
-  /** Records per page (at most 1000; 1000 when not given; 1..1000; default 1000 */
+  /** Records per page (at most 1000; 1000 when not given, as paging counts on it); 1..1000; default 1000 */
   page_size?: number;
 }
 
@@ -225,7 +225,7 @@ export interface TiktokMarketingCampaignsReportsDailyListParams {
   metrics?: string;
   /** The page number, from 1; 1..; default 1 */
   page?: number;
-  /** Records per page (at most 1000; 1000 when not given; 1..1000; default 1000 */
+  /** Records per page (at most 1000; 1000 when not given, as paging counts on it); 1..1000; default 1000 */
   page_size?: number;
 }
 
@@ -257,7 +257,7 @@ export interface TiktokMarketingAdGroupsReportsDailyListParams {
   metrics?: string;
   /** The page number, from 1; 1..; default 1 */
   page?: number;
-  /** Records per page (at most 1000; 1000 when not given; 1..1000; default 1000 */
+  /** Records per page (at most 1000; 1000 when not given, as paging counts on it); 1..1000; default 1000 */
   page_size?: number;
 }
 
@@ -289,7 +289,7 @@ export interface TiktokMarketingAdsReportsDailyListParams {
   metrics?: string;
   /** The page number, from 1; 1..; default 1 */
   page?: number;
-  /** Records per page (at most 1000; 1000 when not given; 1..1000; default 1000 */
+  /** Records per page (at most 1000; 1000 when not given, as paging counts on it); 1..1000; default 1000 */
   page_size?: number;
 }
 
@@ -321,7 +321,7 @@ export interface TiktokMarketingAdsReportsHourlyListParams {
   metrics?: string;
   /** The page number, from 1; 1..; default 1 */
   page?: number;
-  /** Records per page (at most 1000; 1000 when not given; 1..1000; default 1000 */
+  /** Records per page (at most 1000; 1000 when not given, as paging counts on it); 1..1000; default 1000 */
   page_size?: number;
 }
 
@@ -337,10 +337,6 @@ export class TiktokMarketingAdsReportsLifetime extends Entity {
 export interface TiktokMarketingAdsReportsLifetimeListParams {
   /** The advertiser account id */
   advertiser_id: string;
-  /** First day (YYYY-MM-DD) */
-  start_date: string;
-  /** Last day (YYYY-MM-DD); at most 30 days after start_date for daily rows, 1 for hourly */
-  end_date: string;
   /** Auction or reservation ads; default "AUCTION" */
   service_type?: "AUCTION" | "RESERVATION";
   /** The report kind; default "BASIC" */
@@ -351,9 +347,15 @@ export interface TiktokMarketingAdsReportsLifetimeListParams {
   dimensions?: string;
   /** The metrics wanted, JSON array text; default "[\"ad_name\", \"adgroup_id\", \"campaign_id\", \"spend\", \"impressions\", \"clicks\", \"ctr\", \"conversion\"]" */
   metrics?: string;
+  /** Totals over each ad's whole life (true when not given); false reads totals between start_date and end_date instead; default true */
+  query_lifetime?: boolean;
+  /** First day (YYYY-MM-DD), with query_lifetime false */
+  start_date?: string;
+  /** Last day (YYYY-MM-DD), with query_lifetime false; at most 30 days after start_date */
+  end_date?: string;
   /** The page number, from 1; 1..; default 1 */
   page?: number;
-  /** Records per page (at most 1000; 1000 when not given; 1..1000; default 1000 */
+  /** Records per page (at most 1000; 1000 when not given, as paging counts on it); 1..1000; default 1000 */
   page_size?: number;
 }
 

@@ -429,6 +429,10 @@ export class WoocommerceProductAttributes extends Entity {
 
 /** Params of `woocommerce product_attributes.list`. */
 export interface WoocommerceProductAttributesListParams {
+  /** The page to return, from 1; 1..; default 1 */
+  page?: number;
+  /** Records per page, at most 100; 1..100; default 10 */
+  per_page?: number;
 }
 
 /** Params of `woocommerce product_attributes.get`. */

@@ -324,7 +324,7 @@ export interface ZendeskChatShortcutsListParams {
 /** Params of `zendesk-chat shortcuts.get`. */
 export interface ZendeskChatShortcutsGetParams {
   /** Shortcut id (its name, e.g. question) */
-  shortcut_id: string;
+  shortcut_id: string | number;
 }
 
 /** Params of `zendesk-chat shortcuts.context_store_search`. */
@@ -719,7 +719,7 @@ export interface ZendeskChatRoutingSetting {
 
 /** A record of Zendesk Chat, as the API returns it. */
 export interface ZendeskChatShortcut {
-  /** The shortcut's id */
+  /** The shortcut's id, equal to its name. */
   id?: string | null;
   name?: string | null;
   message?: string | null;

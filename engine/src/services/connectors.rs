@@ -319,6 +319,10 @@ const UPDATE_ATTEMPTS: usize = 4;
 /// The new version makes every replica's cached handle stale.
 pub async fn update(st: &AppState, caller: &Caller, id: &str, req: UpdateConnector) -> ApiResult<wire::Connector> {
     caller.require(&[Application, Scoped])?;
+    if req.is_empty() {
+        // Nothing to change: the connector as it is, its version and updated_at untouched.
+        return Ok(describe(st, &connector_for(st, caller, id).await?));
+    }
     for _ in 0..UPDATE_ATTEMPTS {
         let row = connector_for(st, caller, id).await?;
         let expected = row.version;

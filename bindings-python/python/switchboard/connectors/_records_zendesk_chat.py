@@ -790,7 +790,7 @@ class ZendeskChatShortcut(Record):
 
     @property
     def id(self) -> str | None:
-        """The shortcut's id"""
+        """The shortcut's id, equal to its name."""
         return self.get("id")  # type: ignore[no-any-return]
 
     @property

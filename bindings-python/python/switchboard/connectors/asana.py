@@ -172,12 +172,13 @@ class AsanaWorkspaceTaskSearch(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "workspace_task_search"
 
-    async def list(self, *, workspace_gid: str, limit: int | None = None, text: str | None = None, completed: bool | None = None, assignee_any: str | None = None, projects_any: str | None = None, sections_any: str | None = None, teams_any: str | None = None, followers_any: str | None = None, created_at_after: str | None = None, created_at_before: str | None = None, modified_at_after: str | None = None, modified_at_before: str | None = None, due_on_after: str | None = None, due_on_before: str | None = None, resource_subtype: str | None = None, sort_by: str | None = None, sort_ascending: bool | None = None) -> ExecutionResult[list[AsanaTask]]:
+    async def list(self, *, workspace_gid: str, limit: int | None = None, offset: str | None = None, text: str | None = None, completed: bool | None = None, assignee_any: str | None = None, projects_any: str | None = None, sections_any: str | None = None, teams_any: str | None = None, followers_any: str | None = None, created_at_after: str | None = None, created_at_before: str | None = None, modified_at_after: str | None = None, modified_at_before: str | None = None, due_on_after: str | None = None, due_on_before: str | None = None, resource_subtype: str | None = None, sort_by: str | None = None, sort_ascending: bool | None = None) -> ExecutionResult[list[AsanaTask]]:
         """Search a workspace's tasks. (asana workspace_task_search.list)
 
         Args:
             workspace_gid: (no description)
             limit: 1..100
+            offset: Not read: Asana's search is not paged (kept for callers that send it; page by created_at.before instead)
             text: Words to match in names and descriptions
             completed: (no description)
             assignee_any: Comma-separated user gids (or `me`)
@@ -195,7 +196,7 @@ class AsanaWorkspaceTaskSearch(Entity):
             sort_by: due_date, created_at, completed_at, likes or modified_at (the default)
             sort_ascending: (no description)
         """
-        return await self._run("list", {"workspace_gid": workspace_gid, "limit": limit, "text": text, "completed": completed, "assignee.any": assignee_any, "projects.any": projects_any, "sections.any": sections_any, "teams.any": teams_any, "followers.any": followers_any, "created_at.after": created_at_after, "created_at.before": created_at_before, "modified_at.after": modified_at_after, "modified_at.before": modified_at_before, "due_on.after": due_on_after, "due_on.before": due_on_before, "resource_subtype": resource_subtype, "sort_by": sort_by, "sort_ascending": sort_ascending})  # type: ignore[no-any-return]
+        return await self._run("list", {"workspace_gid": workspace_gid, "limit": limit, "offset": offset, "text": text, "completed": completed, "assignee.any": assignee_any, "projects.any": projects_any, "sections.any": sections_any, "teams.any": teams_any, "followers.any": followers_any, "created_at.after": created_at_after, "created_at.before": created_at_before, "modified_at.after": modified_at_after, "modified_at.before": modified_at_before, "due_on.after": due_on_after, "due_on.before": due_on_before, "resource_subtype": resource_subtype, "sort_by": sort_by, "sort_ascending": sort_ascending})  # type: ignore[no-any-return]
 
 
 class SyncAsanaWorkspaceTaskSearch(SyncEntity):
@@ -204,12 +205,13 @@ class SyncAsanaWorkspaceTaskSearch(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "workspace_task_search"
 
-    def list(self, *, workspace_gid: str, limit: int | None = None, text: str | None = None, completed: bool | None = None, assignee_any: str | None = None, projects_any: str | None = None, sections_any: str | None = None, teams_any: str | None = None, followers_any: str | None = None, created_at_after: str | None = None, created_at_before: str | None = None, modified_at_after: str | None = None, modified_at_before: str | None = None, due_on_after: str | None = None, due_on_before: str | None = None, resource_subtype: str | None = None, sort_by: str | None = None, sort_ascending: bool | None = None) -> ExecutionResult[list[AsanaTask]]:
+    def list(self, *, workspace_gid: str, limit: int | None = None, offset: str | None = None, text: str | None = None, completed: bool | None = None, assignee_any: str | None = None, projects_any: str | None = None, sections_any: str | None = None, teams_any: str | None = None, followers_any: str | None = None, created_at_after: str | None = None, created_at_before: str | None = None, modified_at_after: str | None = None, modified_at_before: str | None = None, due_on_after: str | None = None, due_on_before: str | None = None, resource_subtype: str | None = None, sort_by: str | None = None, sort_ascending: bool | None = None) -> ExecutionResult[list[AsanaTask]]:
         """Search a workspace's tasks. (asana workspace_task_search.list)
 
         Args:
             workspace_gid: (no description)
             limit: 1..100
+            offset: Not read: Asana's search is not paged (kept for callers that send it; page by created_at.before instead)
             text: Words to match in names and descriptions
             completed: (no description)
             assignee_any: Comma-separated user gids (or `me`)
@@ -227,7 +229,7 @@ class SyncAsanaWorkspaceTaskSearch(SyncEntity):
             sort_by: due_date, created_at, completed_at, likes or modified_at (the default)
             sort_ascending: (no description)
         """
-        return self._run("list", {"workspace_gid": workspace_gid, "limit": limit, "text": text, "completed": completed, "assignee.any": assignee_any, "projects.any": projects_any, "sections.any": sections_any, "teams.any": teams_any, "followers.any": followers_any, "created_at.after": created_at_after, "created_at.before": created_at_before, "modified_at.after": modified_at_after, "modified_at.before": modified_at_before, "due_on.after": due_on_after, "due_on.before": due_on_before, "resource_subtype": resource_subtype, "sort_by": sort_by, "sort_ascending": sort_ascending})  # type: ignore[no-any-return]
+        return self._run("list", {"workspace_gid": workspace_gid, "limit": limit, "offset": offset, "text": text, "completed": completed, "assignee.any": assignee_any, "projects.any": projects_any, "sections.any": sections_any, "teams.any": teams_any, "followers.any": followers_any, "created_at.after": created_at_after, "created_at.before": created_at_before, "modified_at.after": modified_at_after, "modified_at.before": modified_at_before, "due_on.after": due_on_after, "due_on.before": due_on_before, "resource_subtype": resource_subtype, "sort_by": sort_by, "sort_ascending": sort_ascending})  # type: ignore[no-any-return]
 
 
 class AsanaTaskSubtasks(Entity):

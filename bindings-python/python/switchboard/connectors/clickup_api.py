@@ -250,7 +250,7 @@ class ClickupApiTasks(Entity):
         """
         return await self._run("get", {"task_id": task_id, "custom_task_ids": custom_task_ids, "team_id": team_id, "include_subtasks": include_subtasks})  # type: ignore[no-any-return]
 
-    async def search(self, *, team_id: str, search: str | None = None, priority: int | None = None, list_ids__: Sequence[str] | None = None, space_ids__: Sequence[str] | None = None, project_ids__: Sequence[str] | None = None, order_by: Literal["id", "created", "updated", "due_date"] | None = None, reverse: bool | None = None, subtasks: bool | None = None, statuses__: Sequence[str] | None = None, assignees__: Sequence[str] | None = None, tags__: Sequence[str] | None = None, due_date_gt: int | None = None, due_date_lt: int | None = None, date_created_gt: int | None = None, date_created_lt: int | None = None, date_updated_gt: int | None = None, date_updated_lt: int | None = None, custom_fields: str | None = None, include_closed: bool | None = None, page: int | None = None) -> ExecutionResult[list[ClickupApiTask]]:
+    async def search(self, *, team_id: str, search: str | None = None, priority: int | None = None, list_ids__: Sequence[str] | None = None, space_ids__: Sequence[str] | None = None, project_ids__: Sequence[str] | None = None, order_by: Literal["id", "created", "updated", "due_date"] | None = None, reverse: bool | None = None, subtasks: bool | None = None, statuses__: Sequence[str] | None = None, assignees__: Sequence[str] | None = None, tags__: Sequence[str] | None = None, due_date_gt: int | None = None, due_date_lt: int | None = None, date_created_gt: int | None = None, date_created_lt: int | None = None, date_updated_gt: int | None = None, date_updated_lt: int | None = None, custom_fields: str | Sequence[Mapping[str, Any]] | None = None, include_closed: bool | None = None, page: int | None = None) -> ExecutionResult[list[ClickupApiTask]]:
         """Tasks across a workspace filtered by list, status, assignee, tag, dates and custom fields, 100 a page. (clickup-api tasks.search)
 
         Args:
@@ -272,7 +272,7 @@ class ClickupApiTasks(Entity):
             date_created_lt: Created before this Unix time in ms
             date_updated_gt: Updated after this Unix time in ms
             date_updated_lt: Updated before this Unix time in ms
-            custom_fields: Custom field filters as one JSON array, e.g. [{"field_id": "<id>", "operator": "=", "value": "x"}] (operators =, <, >, IS NULL, IS NOT NULL, RANGE, ANY, ALL, NOT ANY, NOT ALL)
+            custom_fields: Custom field filters as one JSON array, e.g. [{"field_id": "<id>", "operator": "=", "value": "x"}] (operators =, <, >, IS NULL, IS NOT NULL, RANGE, ANY, ALL, NOT ANY, NOT ALL); a list of filter objects is sent one JSON object per repeated param, as before
             include_closed: Include closed tasks
             page: The page to read, from 0; each page holds up to 100 tasks; 0..; default 0
         """
@@ -305,7 +305,7 @@ class SyncClickupApiTasks(SyncEntity):
         """
         return self._run("get", {"task_id": task_id, "custom_task_ids": custom_task_ids, "team_id": team_id, "include_subtasks": include_subtasks})  # type: ignore[no-any-return]
 
-    def search(self, *, team_id: str, search: str | None = None, priority: int | None = None, list_ids__: Sequence[str] | None = None, space_ids__: Sequence[str] | None = None, project_ids__: Sequence[str] | None = None, order_by: Literal["id", "created", "updated", "due_date"] | None = None, reverse: bool | None = None, subtasks: bool | None = None, statuses__: Sequence[str] | None = None, assignees__: Sequence[str] | None = None, tags__: Sequence[str] | None = None, due_date_gt: int | None = None, due_date_lt: int | None = None, date_created_gt: int | None = None, date_created_lt: int | None = None, date_updated_gt: int | None = None, date_updated_lt: int | None = None, custom_fields: str | None = None, include_closed: bool | None = None, page: int | None = None) -> ExecutionResult[list[ClickupApiTask]]:
+    def search(self, *, team_id: str, search: str | None = None, priority: int | None = None, list_ids__: Sequence[str] | None = None, space_ids__: Sequence[str] | None = None, project_ids__: Sequence[str] | None = None, order_by: Literal["id", "created", "updated", "due_date"] | None = None, reverse: bool | None = None, subtasks: bool | None = None, statuses__: Sequence[str] | None = None, assignees__: Sequence[str] | None = None, tags__: Sequence[str] | None = None, due_date_gt: int | None = None, due_date_lt: int | None = None, date_created_gt: int | None = None, date_created_lt: int | None = None, date_updated_gt: int | None = None, date_updated_lt: int | None = None, custom_fields: str | Sequence[Mapping[str, Any]] | None = None, include_closed: bool | None = None, page: int | None = None) -> ExecutionResult[list[ClickupApiTask]]:
         """Tasks across a workspace filtered by list, status, assignee, tag, dates and custom fields, 100 a page. (clickup-api tasks.search)
 
         Args:
@@ -327,7 +327,7 @@ class SyncClickupApiTasks(SyncEntity):
             date_created_lt: Created before this Unix time in ms
             date_updated_gt: Updated after this Unix time in ms
             date_updated_lt: Updated before this Unix time in ms
-            custom_fields: Custom field filters as one JSON array, e.g. [{"field_id": "<id>", "operator": "=", "value": "x"}] (operators =, <, >, IS NULL, IS NOT NULL, RANGE, ANY, ALL, NOT ANY, NOT ALL)
+            custom_fields: Custom field filters as one JSON array, e.g. [{"field_id": "<id>", "operator": "=", "value": "x"}] (operators =, <, >, IS NULL, IS NOT NULL, RANGE, ANY, ALL, NOT ANY, NOT ALL); a list of filter objects is sent one JSON object per repeated param, as before
             include_closed: Include closed tasks
             page: The page to read, from 0; each page holds up to 100 tasks; 0..; default 0
         """

@@ -350,16 +350,17 @@ class IntercomCompanies(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "companies"
 
-    async def list(self, *, per_page: int | None = None, page: int | None = None, tag_id: str | None = None, segment_id: str | None = None) -> ExecutionResult[list[IntercomCompany]]:
+    async def list(self, *, per_page: int | None = None, page: int | None = None, tag_id: str | None = None, segment_id: str | None = None, starting_after: str | None = None) -> ExecutionResult[list[IntercomCompany]]:
         """List companies. (intercom companies.list)
 
         Args:
             per_page: Companies per page (Intercom's default 15, at most 60); 1..60; default 15
-            page: The page to fetch; 1..; default 1
+            page: The page to fetch, from 1 (the first by default); 1..; default 1
             tag_id: Only the companies with this tag
             segment_id: Only the companies in this segment
+            starting_after: Not read: GET /companies pages by page, not by cursor (kept for callers that send it)
         """
-        return await self._run("list", {"per_page": per_page, "page": page, "tag_id": tag_id, "segment_id": segment_id})  # type: ignore[no-any-return]
+        return await self._run("list", {"per_page": per_page, "page": page, "tag_id": tag_id, "segment_id": segment_id, "starting_after": starting_after})  # type: ignore[no-any-return]
 
     async def create(self, *, company_id: str, name: str | None = None, plan: str | None = None, monthly_spend: float | None = None, size: int | None = None, website: str | None = None, industry: str | None = None, custom_attributes: Mapping[str, Any] | None = None) -> ExecutionResult[IntercomCompany]:
         """Create a company. (intercom companies.create)
@@ -425,16 +426,17 @@ class SyncIntercomCompanies(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "companies"
 
-    def list(self, *, per_page: int | None = None, page: int | None = None, tag_id: str | None = None, segment_id: str | None = None) -> ExecutionResult[list[IntercomCompany]]:
+    def list(self, *, per_page: int | None = None, page: int | None = None, tag_id: str | None = None, segment_id: str | None = None, starting_after: str | None = None) -> ExecutionResult[list[IntercomCompany]]:
         """List companies. (intercom companies.list)
 
         Args:
             per_page: Companies per page (Intercom's default 15, at most 60); 1..60; default 15
-            page: The page to fetch; 1..; default 1
+            page: The page to fetch, from 1 (the first by default); 1..; default 1
             tag_id: Only the companies with this tag
             segment_id: Only the companies in this segment
+            starting_after: Not read: GET /companies pages by page, not by cursor (kept for callers that send it)
         """
-        return self._run("list", {"per_page": per_page, "page": page, "tag_id": tag_id, "segment_id": segment_id})  # type: ignore[no-any-return]
+        return self._run("list", {"per_page": per_page, "page": page, "tag_id": tag_id, "segment_id": segment_id, "starting_after": starting_after})  # type: ignore[no-any-return]
 
     def create(self, *, company_id: str, name: str | None = None, plan: str | None = None, monthly_spend: float | None = None, size: int | None = None, website: str | None = None, industry: str | None = None, custom_attributes: Mapping[str, Any] | None = None) -> ExecutionResult[IntercomCompany]:
         """Create a company. (intercom companies.create)

@@ -664,9 +664,14 @@ class SendgridSuppressionGroupMembers(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "suppression_group_members"
 
-    async def list(self) -> ExecutionResult[list[SendgridSuppressionGroupMember]]:
-        """List group unsubscribes. (sendgrid suppression_group_members.list)"""
-        return await self._run("list", {})  # type: ignore[no-any-return]
+    async def list(self, *, limit: int | None = None, offset: int | None = None) -> ExecutionResult[list[SendgridSuppressionGroupMember]]:
+        """List group unsubscribes. (sendgrid suppression_group_members.list)
+
+        Args:
+            limit: Not read: SendGrid answers every group unsubscribe at once (kept for callers that send it); 1..500
+            offset: Not read, as limit; 0..
+        """
+        return await self._run("list", {"limit": limit, "offset": offset})  # type: ignore[no-any-return]
 
     async def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[SendgridSuppressionGroupMember]]:
         """Search the suppression_group_members records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (sendgrid suppression_group_members.context_store_search)
@@ -686,9 +691,14 @@ class SyncSendgridSuppressionGroupMembers(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "suppression_group_members"
 
-    def list(self) -> ExecutionResult[list[SendgridSuppressionGroupMember]]:
-        """List group unsubscribes. (sendgrid suppression_group_members.list)"""
-        return self._run("list", {})  # type: ignore[no-any-return]
+    def list(self, *, limit: int | None = None, offset: int | None = None) -> ExecutionResult[list[SendgridSuppressionGroupMember]]:
+        """List group unsubscribes. (sendgrid suppression_group_members.list)
+
+        Args:
+            limit: Not read: SendGrid answers every group unsubscribe at once (kept for callers that send it); 1..500
+            offset: Not read, as limit; 0..
+        """
+        return self._run("list", {"limit": limit, "offset": offset})  # type: ignore[no-any-return]
 
     def context_store_search(self, *, query: Mapping[str, Any] | None = None, limit: int | None = None, cursor: str | None = None, fields: Sequence[Sequence[str]] | None = None) -> ExecutionResult[SearchPage[SendgridSuppressionGroupMember]]:
         """Search the suppression_group_members records cached in the engine's context store, synced by context_store_sync (hosted mode only; no call to the provider). (sendgrid suppression_group_members.context_store_search)

@@ -594,7 +594,7 @@ class ShopifyAbandonedCheckouts(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "abandoned_checkouts"
 
-    async def list(self, *, limit: int | None = None, since_id: int | None = None, created_at_min: str | None = None, created_at_max: str | None = None, updated_at_min: str | None = None, updated_at_max: str | None = None, status: Literal["open", "closed"] | None = None, next_page_url: str | None = None) -> ExecutionResult[list[ShopifyAbandonedCheckout]]:
+    async def list(self, *, limit: int | None = None, since_id: int | None = None, created_at_min: str | None = None, created_at_max: str | None = None, updated_at_min: str | None = None, updated_at_max: str | None = None, status: Literal["open", "closed", "any"] | None = None, next_page_url: str | None = None) -> ExecutionResult[list[ShopifyAbandonedCheckout]]:
         """List abandoned checkouts. (shopify abandoned_checkouts.list)
 
         Args:
@@ -627,7 +627,7 @@ class SyncShopifyAbandonedCheckouts(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "abandoned_checkouts"
 
-    def list(self, *, limit: int | None = None, since_id: int | None = None, created_at_min: str | None = None, created_at_max: str | None = None, updated_at_min: str | None = None, updated_at_max: str | None = None, status: Literal["open", "closed"] | None = None, next_page_url: str | None = None) -> ExecutionResult[list[ShopifyAbandonedCheckout]]:
+    def list(self, *, limit: int | None = None, since_id: int | None = None, created_at_min: str | None = None, created_at_max: str | None = None, updated_at_min: str | None = None, updated_at_max: str | None = None, status: Literal["open", "closed", "any"] | None = None, next_page_url: str | None = None) -> ExecutionResult[list[ShopifyAbandonedCheckout]]:
         """List abandoned checkouts. (shopify abandoned_checkouts.list)
 
         Args:

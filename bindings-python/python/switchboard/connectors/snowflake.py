@@ -90,11 +90,11 @@ class SnowflakeSchemas(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "schemas"
 
-    async def list(self, *, statement: Literal["SHOW SCHEMAS"] | None = None, database: str | None = None, schema: str | None = None, warehouse: str | None = None, role: str | None = None, timeout: int | None = None, parameters: Mapping[str, Any] | None = None) -> ExecutionResult[list[SnowflakeDatabase]]:
-        """Schemas (of the database given, else of the account). (snowflake schemas.list)
+    async def list(self, *, statement: Literal["SHOW SCHEMAS IN DATABASE", "SHOW SCHEMAS IN ACCOUNT", "SHOW SCHEMAS"] | None = None, database: str | None = None, schema: str | None = None, warehouse: str | None = None, role: str | None = None, timeout: int | None = None, parameters: Mapping[str, Any] | None = None) -> ExecutionResult[list[SnowflakeDatabase]]:
+        """Schemas (of the database given, else of the user's default database). (snowflake schemas.list)
 
         Args:
-            statement: The SHOW command (fixed); default "SHOW SCHEMAS"
+            statement: The SHOW command: IN DATABASE (the default) lists the database the request's database field names (else the user's default); without IN, Snowflake covers the whole current database and shows same-named objects once; default "SHOW SCHEMAS IN DATABASE"
             database: The database to run in (else the user's default)
             schema: The schema to run in
             warehouse: The warehouse that runs it
@@ -122,11 +122,11 @@ class SyncSnowflakeSchemas(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "schemas"
 
-    def list(self, *, statement: Literal["SHOW SCHEMAS"] | None = None, database: str | None = None, schema: str | None = None, warehouse: str | None = None, role: str | None = None, timeout: int | None = None, parameters: Mapping[str, Any] | None = None) -> ExecutionResult[list[SnowflakeDatabase]]:
-        """Schemas (of the database given, else of the account). (snowflake schemas.list)
+    def list(self, *, statement: Literal["SHOW SCHEMAS IN DATABASE", "SHOW SCHEMAS IN ACCOUNT", "SHOW SCHEMAS"] | None = None, database: str | None = None, schema: str | None = None, warehouse: str | None = None, role: str | None = None, timeout: int | None = None, parameters: Mapping[str, Any] | None = None) -> ExecutionResult[list[SnowflakeDatabase]]:
+        """Schemas (of the database given, else of the user's default database). (snowflake schemas.list)
 
         Args:
-            statement: The SHOW command (fixed); default "SHOW SCHEMAS"
+            statement: The SHOW command: IN DATABASE (the default) lists the database the request's database field names (else the user's default); without IN, Snowflake covers the whole current database and shows same-named objects once; default "SHOW SCHEMAS IN DATABASE"
             database: The database to run in (else the user's default)
             schema: The schema to run in
             warehouse: The warehouse that runs it
@@ -154,11 +154,11 @@ class SnowflakeTables(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "tables"
 
-    async def list(self, *, statement: Literal["SHOW TABLES"] | None = None, database: str | None = None, schema: str | None = None, warehouse: str | None = None, role: str | None = None, timeout: int | None = None, parameters: Mapping[str, Any] | None = None) -> ExecutionResult[list[SnowflakeDatabase]]:
+    async def list(self, *, statement: Literal["SHOW TABLES IN SCHEMA", "SHOW TABLES IN DATABASE", "SHOW TABLES IN ACCOUNT", "SHOW TABLES"] | None = None, database: str | None = None, schema: str | None = None, warehouse: str | None = None, role: str | None = None, timeout: int | None = None, parameters: Mapping[str, Any] | None = None) -> ExecutionResult[list[SnowflakeDatabase]]:
         """Tables (of the database and schema given). (snowflake tables.list)
 
         Args:
-            statement: The SHOW command (fixed); default "SHOW TABLES"
+            statement: The SHOW command: IN SCHEMA (the default) lists the schema the request's schema field names (else the user's default); without IN, Snowflake covers the whole current database and shows same-named objects once; default "SHOW TABLES IN SCHEMA"
             database: The database to run in (else the user's default)
             schema: The schema to run in
             warehouse: The warehouse that runs it
@@ -186,11 +186,11 @@ class SyncSnowflakeTables(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "tables"
 
-    def list(self, *, statement: Literal["SHOW TABLES"] | None = None, database: str | None = None, schema: str | None = None, warehouse: str | None = None, role: str | None = None, timeout: int | None = None, parameters: Mapping[str, Any] | None = None) -> ExecutionResult[list[SnowflakeDatabase]]:
+    def list(self, *, statement: Literal["SHOW TABLES IN SCHEMA", "SHOW TABLES IN DATABASE", "SHOW TABLES IN ACCOUNT", "SHOW TABLES"] | None = None, database: str | None = None, schema: str | None = None, warehouse: str | None = None, role: str | None = None, timeout: int | None = None, parameters: Mapping[str, Any] | None = None) -> ExecutionResult[list[SnowflakeDatabase]]:
         """Tables (of the database and schema given). (snowflake tables.list)
 
         Args:
-            statement: The SHOW command (fixed); default "SHOW TABLES"
+            statement: The SHOW command: IN SCHEMA (the default) lists the schema the request's schema field names (else the user's default); without IN, Snowflake covers the whole current database and shows same-named objects once; default "SHOW TABLES IN SCHEMA"
             database: The database to run in (else the user's default)
             schema: The schema to run in
             warehouse: The warehouse that runs it
@@ -218,11 +218,11 @@ class SnowflakeViews(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "views"
 
-    async def list(self, *, statement: Literal["SHOW VIEWS"] | None = None, database: str | None = None, schema: str | None = None, warehouse: str | None = None, role: str | None = None, timeout: int | None = None, parameters: Mapping[str, Any] | None = None) -> ExecutionResult[list[SnowflakeDatabase]]:
+    async def list(self, *, statement: Literal["SHOW VIEWS IN SCHEMA", "SHOW VIEWS IN DATABASE", "SHOW VIEWS IN ACCOUNT", "SHOW VIEWS"] | None = None, database: str | None = None, schema: str | None = None, warehouse: str | None = None, role: str | None = None, timeout: int | None = None, parameters: Mapping[str, Any] | None = None) -> ExecutionResult[list[SnowflakeDatabase]]:
         """Views (of the database and schema given). (snowflake views.list)
 
         Args:
-            statement: The SHOW command (fixed); default "SHOW VIEWS"
+            statement: The SHOW command: IN SCHEMA (the default) lists the schema the request's schema field names (else the user's default); without IN, Snowflake covers the whole current database and shows same-named objects once; default "SHOW VIEWS IN SCHEMA"
             database: The database to run in (else the user's default)
             schema: The schema to run in
             warehouse: The warehouse that runs it
@@ -250,11 +250,11 @@ class SyncSnowflakeViews(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "views"
 
-    def list(self, *, statement: Literal["SHOW VIEWS"] | None = None, database: str | None = None, schema: str | None = None, warehouse: str | None = None, role: str | None = None, timeout: int | None = None, parameters: Mapping[str, Any] | None = None) -> ExecutionResult[list[SnowflakeDatabase]]:
+    def list(self, *, statement: Literal["SHOW VIEWS IN SCHEMA", "SHOW VIEWS IN DATABASE", "SHOW VIEWS IN ACCOUNT", "SHOW VIEWS"] | None = None, database: str | None = None, schema: str | None = None, warehouse: str | None = None, role: str | None = None, timeout: int | None = None, parameters: Mapping[str, Any] | None = None) -> ExecutionResult[list[SnowflakeDatabase]]:
         """Views (of the database and schema given). (snowflake views.list)
 
         Args:
-            statement: The SHOW command (fixed); default "SHOW VIEWS"
+            statement: The SHOW command: IN SCHEMA (the default) lists the schema the request's schema field names (else the user's default); without IN, Snowflake covers the whole current database and shows same-named objects once; default "SHOW VIEWS IN SCHEMA"
             database: The database to run in (else the user's default)
             schema: The schema to run in
             warehouse: The warehouse that runs it
@@ -346,11 +346,11 @@ class SnowflakeColumns(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "columns"
 
-    async def list(self, *, statement: Literal["SHOW COLUMNS"] | None = None, database: str | None = None, schema: str | None = None, warehouse: str | None = None, role: str | None = None, timeout: int | None = None, parameters: Mapping[str, Any] | None = None) -> ExecutionResult[list[SnowflakeDatabase]]:
+    async def list(self, *, statement: Literal["SHOW COLUMNS IN SCHEMA", "SHOW COLUMNS IN DATABASE", "SHOW COLUMNS IN ACCOUNT", "SHOW COLUMNS"] | None = None, database: str | None = None, schema: str | None = None, warehouse: str | None = None, role: str | None = None, timeout: int | None = None, parameters: Mapping[str, Any] | None = None) -> ExecutionResult[list[SnowflakeDatabase]]:
         """Columns (of the database and schema given). (snowflake columns.list)
 
         Args:
-            statement: The SHOW command (fixed); default "SHOW COLUMNS"
+            statement: The SHOW command: IN SCHEMA (the default) lists the schema the request's schema field names (else the user's default); without IN, Snowflake covers the whole current database and shows same-named objects once; default "SHOW COLUMNS IN SCHEMA"
             database: The database to run in (else the user's default)
             schema: The schema to run in
             warehouse: The warehouse that runs it
@@ -378,11 +378,11 @@ class SyncSnowflakeColumns(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "columns"
 
-    def list(self, *, statement: Literal["SHOW COLUMNS"] | None = None, database: str | None = None, schema: str | None = None, warehouse: str | None = None, role: str | None = None, timeout: int | None = None, parameters: Mapping[str, Any] | None = None) -> ExecutionResult[list[SnowflakeDatabase]]:
+    def list(self, *, statement: Literal["SHOW COLUMNS IN SCHEMA", "SHOW COLUMNS IN DATABASE", "SHOW COLUMNS IN ACCOUNT", "SHOW COLUMNS"] | None = None, database: str | None = None, schema: str | None = None, warehouse: str | None = None, role: str | None = None, timeout: int | None = None, parameters: Mapping[str, Any] | None = None) -> ExecutionResult[list[SnowflakeDatabase]]:
         """Columns (of the database and schema given). (snowflake columns.list)
 
         Args:
-            statement: The SHOW command (fixed); default "SHOW COLUMNS"
+            statement: The SHOW command: IN SCHEMA (the default) lists the schema the request's schema field names (else the user's default); without IN, Snowflake covers the whole current database and shows same-named objects once; default "SHOW COLUMNS IN SCHEMA"
             database: The database to run in (else the user's default)
             schema: The schema to run in
             warehouse: The warehouse that runs it

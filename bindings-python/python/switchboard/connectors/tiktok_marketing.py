@@ -32,7 +32,7 @@ class TiktokMarketingAdvertisers(Entity):
         Args:
             advertiser_ids: The advertiser ids, JSON array text: ["7012345678901234567"]
             page: The page number, from 1; 1..; default 1
-            page_size: Records per page (at most 100; 100 when not given; 1..100; default 100
+            page_size: Records per page (at most 100; 100 when not given, as paging counts on it); 1..100; default 100
         """
         return await self._run("list", {"advertiser_ids": advertiser_ids, "page": page, "page_size": page_size})  # type: ignore[no-any-return]
 
@@ -49,7 +49,7 @@ class SyncTiktokMarketingAdvertisers(SyncEntity):
         Args:
             advertiser_ids: The advertiser ids, JSON array text: ["7012345678901234567"]
             page: The page number, from 1; 1..; default 1
-            page_size: Records per page (at most 100; 100 when not given; 1..100; default 100
+            page_size: Records per page (at most 100; 100 when not given, as paging counts on it); 1..100; default 100
         """
         return self._run("list", {"advertiser_ids": advertiser_ids, "page": page, "page_size": page_size})  # type: ignore[no-any-return]
 
@@ -66,7 +66,7 @@ class TiktokMarketingCampaigns(Entity):
         Args:
             advertiser_id: The advertiser account id
             page: The page number, from 1; 1..; default 1
-            page_size: Records per page (at most 1000; 1000 when not given; 1..1000; default 1000
+            page_size: Records per page (at most 1000; 1000 when not given, as paging counts on it); 1..1000; default 1000
         """
         return await self._run("list", {"advertiser_id": advertiser_id, "page": page, "page_size": page_size})  # type: ignore[no-any-return]
 
@@ -83,7 +83,7 @@ class SyncTiktokMarketingCampaigns(SyncEntity):
         Args:
             advertiser_id: The advertiser account id
             page: The page number, from 1; 1..; default 1
-            page_size: Records per page (at most 1000; 1000 when not given; 1..1000; default 1000
+            page_size: Records per page (at most 1000; 1000 when not given, as paging counts on it); 1..1000; default 1000
         """
         return self._run("list", {"advertiser_id": advertiser_id, "page": page, "page_size": page_size})  # type: ignore[no-any-return]
 
@@ -100,7 +100,7 @@ class TiktokMarketingAdGroups(Entity):
         Args:
             advertiser_id: The advertiser account id
             page: The page number, from 1; 1..; default 1
-            page_size: Records per page (at most 1000; 1000 when not given; 1..1000; default 1000
+            page_size: Records per page (at most 1000; 1000 when not given, as paging counts on it); 1..1000; default 1000
         """
         return await self._run("list", {"advertiser_id": advertiser_id, "page": page, "page_size": page_size})  # type: ignore[no-any-return]
 
@@ -117,7 +117,7 @@ class SyncTiktokMarketingAdGroups(SyncEntity):
         Args:
             advertiser_id: The advertiser account id
             page: The page number, from 1; 1..; default 1
-            page_size: Records per page (at most 1000; 1000 when not given; 1..1000; default 1000
+            page_size: Records per page (at most 1000; 1000 when not given, as paging counts on it); 1..1000; default 1000
         """
         return self._run("list", {"advertiser_id": advertiser_id, "page": page, "page_size": page_size})  # type: ignore[no-any-return]
 
@@ -134,7 +134,7 @@ class TiktokMarketingAds(Entity):
         Args:
             advertiser_id: The advertiser account id
             page: The page number, from 1; 1..; default 1
-            page_size: Records per page (at most 1000; 1000 when not given; 1..1000; default 1000
+            page_size: Records per page (at most 1000; 1000 when not given, as paging counts on it); 1..1000; default 1000
         """
         return await self._run("list", {"advertiser_id": advertiser_id, "page": page, "page_size": page_size})  # type: ignore[no-any-return]
 
@@ -151,7 +151,7 @@ class SyncTiktokMarketingAds(SyncEntity):
         Args:
             advertiser_id: The advertiser account id
             page: The page number, from 1; 1..; default 1
-            page_size: Records per page (at most 1000; 1000 when not given; 1..1000; default 1000
+            page_size: Records per page (at most 1000; 1000 when not given, as paging counts on it); 1..1000; default 1000
         """
         return self._run("list", {"advertiser_id": advertiser_id, "page": page, "page_size": page_size})  # type: ignore[no-any-return]
 
@@ -168,7 +168,7 @@ class TiktokMarketingAudiences(Entity):
         Args:
             advertiser_id: The advertiser account id
             page: The page number, from 1; 1..; default 1
-            page_size: Records per page (at most 100; 100 when not given; 1..100; default 100
+            page_size: Records per page (at most 100; 100 when not given, as paging counts on it); 1..100; default 100
         """
         return await self._run("list", {"advertiser_id": advertiser_id, "page": page, "page_size": page_size})  # type: ignore[no-any-return]
 
@@ -185,7 +185,7 @@ class SyncTiktokMarketingAudiences(SyncEntity):
         Args:
             advertiser_id: The advertiser account id
             page: The page number, from 1; 1..; default 1
-            page_size: Records per page (at most 100; 100 when not given; 1..100; default 100
+            page_size: Records per page (at most 100; 100 when not given, as paging counts on it); 1..100; default 100
         """
         return self._run("list", {"advertiser_id": advertiser_id, "page": page, "page_size": page_size})  # type: ignore[no-any-return]
 
@@ -202,7 +202,7 @@ class TiktokMarketingCreativeAssetsImages(Entity):
         Args:
             advertiser_id: The advertiser account id
             page: The page number, from 1; 1..; default 1
-            page_size: Records per page (at most 100; 100 when not given; 1..100; default 100
+            page_size: Records per page (at most 100; 100 when not given, as paging counts on it); 1..100; default 100
         """
         return await self._run("list", {"advertiser_id": advertiser_id, "page": page, "page_size": page_size})  # type: ignore[no-any-return]
 
@@ -219,7 +219,7 @@ class SyncTiktokMarketingCreativeAssetsImages(SyncEntity):
         Args:
             advertiser_id: The advertiser account id
             page: The page number, from 1; 1..; default 1
-            page_size: Records per page (at most 100; 100 when not given; 1..100; default 100
+            page_size: Records per page (at most 100; 100 when not given, as paging counts on it); 1..100; default 100
         """
         return self._run("list", {"advertiser_id": advertiser_id, "page": page, "page_size": page_size})  # type: ignore[no-any-return]
 
@@ -236,7 +236,7 @@ class TiktokMarketingCreativeAssetsVideos(Entity):
         Args:
             advertiser_id: The advertiser account id
             page: The page number, from 1; 1..; default 1
-            page_size: Records per page (at most 100; 100 when not given; 1..100; default 100
+            page_size: Records per page (at most 100; 100 when not given, as paging counts on it); 1..100; default 100
         """
         return await self._run("list", {"advertiser_id": advertiser_id, "page": page, "page_size": page_size})  # type: ignore[no-any-return]
 
@@ -253,7 +253,7 @@ class SyncTiktokMarketingCreativeAssetsVideos(SyncEntity):
         Args:
             advertiser_id: The advertiser account id
             page: The page number, from 1; 1..; default 1
-            page_size: Records per page (at most 100; 100 when not given; 1..100; default 100
+            page_size: Records per page (at most 100; 100 when not given, as paging counts on it); 1..100; default 100
         """
         return self._run("list", {"advertiser_id": advertiser_id, "page": page, "page_size": page_size})  # type: ignore[no-any-return]
 
@@ -270,7 +270,7 @@ class TiktokMarketingSparkAds(Entity):
         Args:
             advertiser_id: The advertiser account id
             page: The page number, from 1; 1..; default 1
-            page_size: Records per page (at most 50; 20 when not given; 1..50; default 20
+            page_size: Records per page (at most 50; 20 when not given, as paging counts on it); 1..50; default 20
         """
         return await self._run("list", {"advertiser_id": advertiser_id, "page": page, "page_size": page_size})  # type: ignore[no-any-return]
 
@@ -287,7 +287,7 @@ class SyncTiktokMarketingSparkAds(SyncEntity):
         Args:
             advertiser_id: The advertiser account id
             page: The page number, from 1; 1..; default 1
-            page_size: Records per page (at most 50; 20 when not given; 1..50; default 20
+            page_size: Records per page (at most 50; 20 when not given, as paging counts on it); 1..50; default 20
         """
         return self._run("list", {"advertiser_id": advertiser_id, "page": page, "page_size": page_size})  # type: ignore[no-any-return]
 
@@ -305,7 +305,7 @@ class TiktokMarketingCatalogs(Entity):
             bc_id: The Business Center that owns the catalogs
             advertiser_id: Not read by the catalog list, which is scoped by bc_id (kept for callers that send it)
             page: The page number, from 1; 1..; default 1
-            page_size: Records per page (at most 100; 100 when not given; 1..100; default 100
+            page_size: Records per page (at most 100; 100 when not given, as paging counts on it); 1..100; default 100
         """
         return await self._run("list", {"bc_id": bc_id, "advertiser_id": advertiser_id, "page": page, "page_size": page_size})  # type: ignore[no-any-return]
 
@@ -323,7 +323,7 @@ class SyncTiktokMarketingCatalogs(SyncEntity):
             bc_id: The Business Center that owns the catalogs
             advertiser_id: Not read by the catalog list, which is scoped by bc_id (kept for callers that send it)
             page: The page number, from 1; 1..; default 1
-            page_size: Records per page (at most 100; 100 when not given; 1..100; default 100
+            page_size: Records per page (at most 100; 100 when not given, as paging counts on it); 1..100; default 100
         """
         return self._run("list", {"bc_id": bc_id, "advertiser_id": advertiser_id, "page": page, "page_size": page_size})  # type: ignore[no-any-return]
 
@@ -347,7 +347,7 @@ class TiktokMarketingAdvertisersReportsDaily(Entity):
             dimensions: The row keys, JSON array text (an id, and stat_time_day or stat_time_hour); default "[\\"advertiser_id\\", \\"stat_time_day\\"]"
             metrics: The metrics wanted, JSON array text; default "[\\"spend\\", \\"impressions\\", \\"clicks\\", \\"ctr\\", \\"cpc\\", \\"cpm\\", \\"reach\\", \\"frequency\\"]"
             page: The page number, from 1; 1..; default 1
-            page_size: Records per page (at most 1000; 1000 when not given; 1..1000; default 1000
+            page_size: Records per page (at most 1000; 1000 when not given, as paging counts on it); 1..1000; default 1000
         """
         return await self._run("list", {"advertiser_id": advertiser_id, "start_date": start_date, "end_date": end_date, "service_type": service_type, "report_type": report_type, "data_level": data_level, "dimensions": dimensions, "metrics": metrics, "page": page, "page_size": page_size})  # type: ignore[no-any-return]
 
@@ -371,7 +371,7 @@ class SyncTiktokMarketingAdvertisersReportsDaily(SyncEntity):
             dimensions: The row keys, JSON array text (an id, and stat_time_day or stat_time_hour); default "[\\"advertiser_id\\", \\"stat_time_day\\"]"
             metrics: The metrics wanted, JSON array text; default "[\\"spend\\", \\"impressions\\", \\"clicks\\", \\"ctr\\", \\"cpc\\", \\"cpm\\", \\"reach\\", \\"frequency\\"]"
             page: The page number, from 1; 1..; default 1
-            page_size: Records per page (at most 1000; 1000 when not given; 1..1000; default 1000
+            page_size: Records per page (at most 1000; 1000 when not given, as paging counts on it); 1..1000; default 1000
         """
         return self._run("list", {"advertiser_id": advertiser_id, "start_date": start_date, "end_date": end_date, "service_type": service_type, "report_type": report_type, "data_level": data_level, "dimensions": dimensions, "metrics": metrics, "page": page, "page_size": page_size})  # type: ignore[no-any-return]
 
@@ -395,7 +395,7 @@ class TiktokMarketingCampaignsReportsDaily(Entity):
             dimensions: The row keys, JSON array text (an id, and stat_time_day or stat_time_hour); default "[\\"campaign_id\\", \\"stat_time_day\\"]"
             metrics: The metrics wanted, JSON array text; default "[\\"campaign_name\\", \\"spend\\", \\"impressions\\", \\"clicks\\", \\"ctr\\", \\"cpc\\", \\"cpm\\", \\"reach\\"]"
             page: The page number, from 1; 1..; default 1
-            page_size: Records per page (at most 1000; 1000 when not given; 1..1000; default 1000
+            page_size: Records per page (at most 1000; 1000 when not given, as paging counts on it); 1..1000; default 1000
         """
         return await self._run("list", {"advertiser_id": advertiser_id, "start_date": start_date, "end_date": end_date, "service_type": service_type, "report_type": report_type, "data_level": data_level, "dimensions": dimensions, "metrics": metrics, "page": page, "page_size": page_size})  # type: ignore[no-any-return]
 
@@ -419,7 +419,7 @@ class SyncTiktokMarketingCampaignsReportsDaily(SyncEntity):
             dimensions: The row keys, JSON array text (an id, and stat_time_day or stat_time_hour); default "[\\"campaign_id\\", \\"stat_time_day\\"]"
             metrics: The metrics wanted, JSON array text; default "[\\"campaign_name\\", \\"spend\\", \\"impressions\\", \\"clicks\\", \\"ctr\\", \\"cpc\\", \\"cpm\\", \\"reach\\"]"
             page: The page number, from 1; 1..; default 1
-            page_size: Records per page (at most 1000; 1000 when not given; 1..1000; default 1000
+            page_size: Records per page (at most 1000; 1000 when not given, as paging counts on it); 1..1000; default 1000
         """
         return self._run("list", {"advertiser_id": advertiser_id, "start_date": start_date, "end_date": end_date, "service_type": service_type, "report_type": report_type, "data_level": data_level, "dimensions": dimensions, "metrics": metrics, "page": page, "page_size": page_size})  # type: ignore[no-any-return]
 
@@ -443,7 +443,7 @@ class TiktokMarketingAdGroupsReportsDaily(Entity):
             dimensions: The row keys, JSON array text (an id, and stat_time_day or stat_time_hour); default "[\\"adgroup_id\\", \\"stat_time_day\\"]"
             metrics: The metrics wanted, JSON array text; default "[\\"adgroup_name\\", \\"campaign_id\\", \\"spend\\", \\"impressions\\", \\"clicks\\", \\"ctr\\", \\"conversion\\", \\"cost_per_conversion\\"]"
             page: The page number, from 1; 1..; default 1
-            page_size: Records per page (at most 1000; 1000 when not given; 1..1000; default 1000
+            page_size: Records per page (at most 1000; 1000 when not given, as paging counts on it); 1..1000; default 1000
         """
         return await self._run("list", {"advertiser_id": advertiser_id, "start_date": start_date, "end_date": end_date, "service_type": service_type, "report_type": report_type, "data_level": data_level, "dimensions": dimensions, "metrics": metrics, "page": page, "page_size": page_size})  # type: ignore[no-any-return]
 
@@ -467,7 +467,7 @@ class SyncTiktokMarketingAdGroupsReportsDaily(SyncEntity):
             dimensions: The row keys, JSON array text (an id, and stat_time_day or stat_time_hour); default "[\\"adgroup_id\\", \\"stat_time_day\\"]"
             metrics: The metrics wanted, JSON array text; default "[\\"adgroup_name\\", \\"campaign_id\\", \\"spend\\", \\"impressions\\", \\"clicks\\", \\"ctr\\", \\"conversion\\", \\"cost_per_conversion\\"]"
             page: The page number, from 1; 1..; default 1
-            page_size: Records per page (at most 1000; 1000 when not given; 1..1000; default 1000
+            page_size: Records per page (at most 1000; 1000 when not given, as paging counts on it); 1..1000; default 1000
         """
         return self._run("list", {"advertiser_id": advertiser_id, "start_date": start_date, "end_date": end_date, "service_type": service_type, "report_type": report_type, "data_level": data_level, "dimensions": dimensions, "metrics": metrics, "page": page, "page_size": page_size})  # type: ignore[no-any-return]
 
@@ -491,7 +491,7 @@ class TiktokMarketingAdsReportsDaily(Entity):
             dimensions: The row keys, JSON array text (an id, and stat_time_day or stat_time_hour); default "[\\"ad_id\\", \\"stat_time_day\\"]"
             metrics: The metrics wanted, JSON array text; default "[\\"ad_name\\", \\"adgroup_id\\", \\"campaign_id\\", \\"spend\\", \\"impressions\\", \\"clicks\\", \\"ctr\\", \\"conversion\\"]"
             page: The page number, from 1; 1..; default 1
-            page_size: Records per page (at most 1000; 1000 when not given; 1..1000; default 1000
+            page_size: Records per page (at most 1000; 1000 when not given, as paging counts on it); 1..1000; default 1000
         """
         return await self._run("list", {"advertiser_id": advertiser_id, "start_date": start_date, "end_date": end_date, "service_type": service_type, "report_type": report_type, "data_level": data_level, "dimensions": dimensions, "metrics": metrics, "page": page, "page_size": page_size})  # type: ignore[no-any-return]
 
@@ -515,7 +515,7 @@ class SyncTiktokMarketingAdsReportsDaily(SyncEntity):
             dimensions: The row keys, JSON array text (an id, and stat_time_day or stat_time_hour); default "[\\"ad_id\\", \\"stat_time_day\\"]"
             metrics: The metrics wanted, JSON array text; default "[\\"ad_name\\", \\"adgroup_id\\", \\"campaign_id\\", \\"spend\\", \\"impressions\\", \\"clicks\\", \\"ctr\\", \\"conversion\\"]"
             page: The page number, from 1; 1..; default 1
-            page_size: Records per page (at most 1000; 1000 when not given; 1..1000; default 1000
+            page_size: Records per page (at most 1000; 1000 when not given, as paging counts on it); 1..1000; default 1000
         """
         return self._run("list", {"advertiser_id": advertiser_id, "start_date": start_date, "end_date": end_date, "service_type": service_type, "report_type": report_type, "data_level": data_level, "dimensions": dimensions, "metrics": metrics, "page": page, "page_size": page_size})  # type: ignore[no-any-return]
 
@@ -539,7 +539,7 @@ class TiktokMarketingAdsReportsHourly(Entity):
             dimensions: The row keys, JSON array text (an id, and stat_time_day or stat_time_hour); default "[\\"ad_id\\", \\"stat_time_hour\\"]"
             metrics: The metrics wanted, JSON array text; default "[\\"ad_name\\", \\"adgroup_id\\", \\"campaign_id\\", \\"spend\\", \\"impressions\\", \\"clicks\\", \\"ctr\\", \\"conversion\\"]"
             page: The page number, from 1; 1..; default 1
-            page_size: Records per page (at most 1000; 1000 when not given; 1..1000; default 1000
+            page_size: Records per page (at most 1000; 1000 when not given, as paging counts on it); 1..1000; default 1000
         """
         return await self._run("list", {"advertiser_id": advertiser_id, "start_date": start_date, "end_date": end_date, "service_type": service_type, "report_type": report_type, "data_level": data_level, "dimensions": dimensions, "metrics": metrics, "page": page, "page_size": page_size})  # type: ignore[no-any-return]
 
@@ -563,7 +563,7 @@ class SyncTiktokMarketingAdsReportsHourly(SyncEntity):
             dimensions: The row keys, JSON array text (an id, and stat_time_day or stat_time_hour); default "[\\"ad_id\\", \\"stat_time_hour\\"]"
             metrics: The metrics wanted, JSON array text; default "[\\"ad_name\\", \\"adgroup_id\\", \\"campaign_id\\", \\"spend\\", \\"impressions\\", \\"clicks\\", \\"ctr\\", \\"conversion\\"]"
             page: The page number, from 1; 1..; default 1
-            page_size: Records per page (at most 1000; 1000 when not given; 1..1000; default 1000
+            page_size: Records per page (at most 1000; 1000 when not given, as paging counts on it); 1..1000; default 1000
         """
         return self._run("list", {"advertiser_id": advertiser_id, "start_date": start_date, "end_date": end_date, "service_type": service_type, "report_type": report_type, "data_level": data_level, "dimensions": dimensions, "metrics": metrics, "page": page, "page_size": page_size})  # type: ignore[no-any-return]
 
@@ -574,22 +574,23 @@ class TiktokMarketingAdsReportsLifetime(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "ads_reports_lifetime"
 
-    async def list(self, *, advertiser_id: str, start_date: str, end_date: str, service_type: Literal["AUCTION", "RESERVATION"] | None = None, report_type: str | None = None, data_level: str | None = None, dimensions: str | None = None, metrics: str | None = None, page: int | None = None, page_size: int | None = None) -> ExecutionResult[list[TiktokMarketingAdvertisersReportsDailyRecord]]:
+    async def list(self, *, advertiser_id: str, service_type: Literal["AUCTION", "RESERVATION"] | None = None, report_type: str | None = None, data_level: str | None = None, dimensions: str | None = None, metrics: str | None = None, query_lifetime: bool | None = None, start_date: str | None = None, end_date: str | None = None, page: int | None = None, page_size: int | None = None) -> ExecutionResult[list[TiktokMarketingAdvertisersReportsDailyRecord]]:
         """Lifetime report per ad. (tiktok-marketing ads_reports_lifetime.list)
 
         Args:
             advertiser_id: The advertiser account id
-            start_date: First day (YYYY-MM-DD)
-            end_date: Last day (YYYY-MM-DD); at most 30 days after start_date for daily rows, 1 for hourly
             service_type: Auction or reservation ads; default "AUCTION"
             report_type: The report kind; default "BASIC"
             data_level: What each row is about; default "AUCTION_AD"
             dimensions: The row keys, JSON array text (an id, and stat_time_day or stat_time_hour); default "[\\"ad_id\\"]"
             metrics: The metrics wanted, JSON array text; default "[\\"ad_name\\", \\"adgroup_id\\", \\"campaign_id\\", \\"spend\\", \\"impressions\\", \\"clicks\\", \\"ctr\\", \\"conversion\\"]"
+            query_lifetime: Totals over each ad's whole life (true when not given); false reads totals between start_date and end_date instead; default true
+            start_date: First day (YYYY-MM-DD), with query_lifetime false
+            end_date: Last day (YYYY-MM-DD), with query_lifetime false; at most 30 days after start_date
             page: The page number, from 1; 1..; default 1
-            page_size: Records per page (at most 1000; 1000 when not given; 1..1000; default 1000
+            page_size: Records per page (at most 1000; 1000 when not given, as paging counts on it); 1..1000; default 1000
         """
-        return await self._run("list", {"advertiser_id": advertiser_id, "start_date": start_date, "end_date": end_date, "service_type": service_type, "report_type": report_type, "data_level": data_level, "dimensions": dimensions, "metrics": metrics, "page": page, "page_size": page_size})  # type: ignore[no-any-return]
+        return await self._run("list", {"advertiser_id": advertiser_id, "service_type": service_type, "report_type": report_type, "data_level": data_level, "dimensions": dimensions, "metrics": metrics, "query_lifetime": query_lifetime, "start_date": start_date, "end_date": end_date, "page": page, "page_size": page_size})  # type: ignore[no-any-return]
 
 
 class SyncTiktokMarketingAdsReportsLifetime(SyncEntity):
@@ -598,22 +599,23 @@ class SyncTiktokMarketingAdsReportsLifetime(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "ads_reports_lifetime"
 
-    def list(self, *, advertiser_id: str, start_date: str, end_date: str, service_type: Literal["AUCTION", "RESERVATION"] | None = None, report_type: str | None = None, data_level: str | None = None, dimensions: str | None = None, metrics: str | None = None, page: int | None = None, page_size: int | None = None) -> ExecutionResult[list[TiktokMarketingAdvertisersReportsDailyRecord]]:
+    def list(self, *, advertiser_id: str, service_type: Literal["AUCTION", "RESERVATION"] | None = None, report_type: str | None = None, data_level: str | None = None, dimensions: str | None = None, metrics: str | None = None, query_lifetime: bool | None = None, start_date: str | None = None, end_date: str | None = None, page: int | None = None, page_size: int | None = None) -> ExecutionResult[list[TiktokMarketingAdvertisersReportsDailyRecord]]:
         """Lifetime report per ad. (tiktok-marketing ads_reports_lifetime.list)
 
         Args:
             advertiser_id: The advertiser account id
-            start_date: First day (YYYY-MM-DD)
-            end_date: Last day (YYYY-MM-DD); at most 30 days after start_date for daily rows, 1 for hourly
             service_type: Auction or reservation ads; default "AUCTION"
             report_type: The report kind; default "BASIC"
             data_level: What each row is about; default "AUCTION_AD"
             dimensions: The row keys, JSON array text (an id, and stat_time_day or stat_time_hour); default "[\\"ad_id\\"]"
             metrics: The metrics wanted, JSON array text; default "[\\"ad_name\\", \\"adgroup_id\\", \\"campaign_id\\", \\"spend\\", \\"impressions\\", \\"clicks\\", \\"ctr\\", \\"conversion\\"]"
+            query_lifetime: Totals over each ad's whole life (true when not given); false reads totals between start_date and end_date instead; default true
+            start_date: First day (YYYY-MM-DD), with query_lifetime false
+            end_date: Last day (YYYY-MM-DD), with query_lifetime false; at most 30 days after start_date
             page: The page number, from 1; 1..; default 1
-            page_size: Records per page (at most 1000; 1000 when not given; 1..1000; default 1000
+            page_size: Records per page (at most 1000; 1000 when not given, as paging counts on it); 1..1000; default 1000
         """
-        return self._run("list", {"advertiser_id": advertiser_id, "start_date": start_date, "end_date": end_date, "service_type": service_type, "report_type": report_type, "data_level": data_level, "dimensions": dimensions, "metrics": metrics, "page": page, "page_size": page_size})  # type: ignore[no-any-return]
+        return self._run("list", {"advertiser_id": advertiser_id, "service_type": service_type, "report_type": report_type, "data_level": data_level, "dimensions": dimensions, "metrics": metrics, "query_lifetime": query_lifetime, "start_date": start_date, "end_date": end_date, "page": page, "page_size": page_size})  # type: ignore[no-any-return]
 
 
 class TiktokMarketingConnector(Connector):

@@ -632,9 +632,14 @@ class WoocommerceProductAttributes(Entity):
     __slots__ = ()
     _entity: ClassVar[str] = "product_attributes"
 
-    async def list(self) -> ExecutionResult[list[WoocommerceProductAttribute]]:
-        """List product attributes. (woocommerce product_attributes.list)"""
-        return await self._run("list", {})  # type: ignore[no-any-return]
+    async def list(self, *, page: int | None = None, per_page: int | None = None) -> ExecutionResult[list[WoocommerceProductAttribute]]:
+        """List product attributes. (woocommerce product_attributes.list)
+
+        Args:
+            page: The page to return, from 1; 1..; default 1
+            per_page: Records per page, at most 100; 1..100; default 10
+        """
+        return await self._run("list", {"page": page, "per_page": per_page})  # type: ignore[no-any-return]
 
     async def get(self, *, id: int) -> ExecutionResult[WoocommerceProductAttribute]:
         """Get one of the product attributes. (woocommerce product_attributes.get)
@@ -662,9 +667,14 @@ class SyncWoocommerceProductAttributes(SyncEntity):
     __slots__ = ()
     _entity: ClassVar[str] = "product_attributes"
 
-    def list(self) -> ExecutionResult[list[WoocommerceProductAttribute]]:
-        """List product attributes. (woocommerce product_attributes.list)"""
-        return self._run("list", {})  # type: ignore[no-any-return]
+    def list(self, *, page: int | None = None, per_page: int | None = None) -> ExecutionResult[list[WoocommerceProductAttribute]]:
+        """List product attributes. (woocommerce product_attributes.list)
+
+        Args:
+            page: The page to return, from 1; 1..; default 1
+            per_page: Records per page, at most 100; 1..100; default 10
+        """
+        return self._run("list", {"page": page, "per_page": per_page})  # type: ignore[no-any-return]
 
     def get(self, *, id: int) -> ExecutionResult[WoocommerceProductAttribute]:
         """Get one of the product attributes. (woocommerce product_attributes.get)

@@ -522,7 +522,7 @@ class ZendeskChatShortcuts(Entity):
         """List shortcuts. (zendesk-chat shortcuts.list)"""
         return await self._run("list", {})  # type: ignore[no-any-return]
 
-    async def get(self, *, shortcut_id: str) -> ExecutionResult[ZendeskChatShortcut]:
+    async def get(self, *, shortcut_id: str | int) -> ExecutionResult[ZendeskChatShortcut]:
         """Get a shortcut. (zendesk-chat shortcuts.get)
 
         Args:
@@ -552,7 +552,7 @@ class SyncZendeskChatShortcuts(SyncEntity):
         """List shortcuts. (zendesk-chat shortcuts.list)"""
         return self._run("list", {})  # type: ignore[no-any-return]
 
-    def get(self, *, shortcut_id: str) -> ExecutionResult[ZendeskChatShortcut]:
+    def get(self, *, shortcut_id: str | int) -> ExecutionResult[ZendeskChatShortcut]:
         """Get a shortcut. (zendesk-chat shortcuts.get)
 
         Args:

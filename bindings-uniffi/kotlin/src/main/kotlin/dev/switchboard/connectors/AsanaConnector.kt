@@ -254,6 +254,8 @@ class AsanaConnector(val executor: Executor) {
          *
          * @param workspaceGid (no description)
          * @param limit 1..100
+         * @param offset Not read: Asana's search is not paged (kept for callers that send it; page by
+         * created_at.before instead)
          * @param text Words to match in names and descriptions
          * @param completed (no description)
          * @param assigneeAny Comma-separated user gids (or `me`)
@@ -275,6 +277,7 @@ class AsanaConnector(val executor: Executor) {
         suspend fun list(
             workspaceGid: String,
             limit: Long? = null,
+            offset: String? = null,
             text: String? = null,
             completed: Boolean? = null,
             assigneeAny: String? = null,
@@ -296,6 +299,7 @@ class AsanaConnector(val executor: Executor) {
                 "workspace_task_search", "list",
                 "workspace_gid" to workspaceGid,
                 "limit" to limit,
+                "offset" to offset,
                 "text" to text,
                 "completed" to completed,
                 "assignee.any" to assigneeAny,

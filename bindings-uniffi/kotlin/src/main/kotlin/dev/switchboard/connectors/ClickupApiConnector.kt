@@ -237,7 +237,7 @@ class ClickupApiConnector(val executor: Executor) {
          * @param dateUpdatedLt Updated before this Unix time in ms
          * @param customFields Custom field filters as one JSON array, e.g. [{"field_id": "<id>",
          * "operator": "=", "value": "x"}] (operators =, <, >, IS NULL, IS NOT NULL, RANGE, ANY, ALL, NOT
-         * ANY, NOT ALL)
+         * ANY, NOT ALL); a list of filter objects is sent one JSON object per repeated param, as before
          * @param includeClosed Include closed tasks
          * @param page The page to read, from 0; each page holds up to 100 tasks; 0..; default 0
          * @return the [ResultView]. `dataJson` is a list of `ClickupApiTask` records.
@@ -261,7 +261,7 @@ class ClickupApiConnector(val executor: Executor) {
             dateCreatedLt: Long? = null,
             dateUpdatedGt: Long? = null,
             dateUpdatedLt: Long? = null,
-            customFields: String? = null,
+            customFields: Any? = null,
             includeClosed: Boolean? = null,
             page: Long? = null,
         ): ResultView =
@@ -310,7 +310,7 @@ class ClickupApiConnector(val executor: Executor) {
             dateCreatedLt: Long? = null,
             dateUpdatedGt: Long? = null,
             dateUpdatedLt: Long? = null,
-            customFields: String? = null,
+            customFields: Any? = null,
             includeClosed: Boolean? = null,
             page: Long? = null,
         ): dev.switchboard.Pages =

@@ -356,9 +356,11 @@ class IntercomConnector(val executor: Executor) {
          * List companies. (intercom companies.list)
          *
          * @param perPage Companies per page (Intercom's default 15, at most 60); 1..60; default 15
-         * @param page The page to fetch; 1..; default 1
+         * @param page The page to fetch, from 1 (the first by default); 1..; default 1
          * @param tagId Only the companies with this tag
          * @param segmentId Only the companies in this segment
+         * @param startingAfter Not read: GET /companies pages by page, not by cursor (kept for callers that
+         * send it)
          * @return the [ResultView]. `dataJson` is a list of `IntercomCompany` records.
          */
         suspend fun list(
@@ -366,6 +368,7 @@ class IntercomConnector(val executor: Executor) {
             page: Long? = null,
             tagId: String? = null,
             segmentId: String? = null,
+            startingAfter: String? = null,
         ): ResultView =
             this.executor.execute(requestJson(
                 "companies", "list",
@@ -373,6 +376,7 @@ class IntercomConnector(val executor: Executor) {
                 "page" to page,
                 "tag_id" to tagId,
                 "segment_id" to segmentId,
+                "starting_after" to startingAfter,
             ))
 
         /** Every page of [list], following the connector's cursor. */
@@ -381,6 +385,7 @@ class IntercomConnector(val executor: Executor) {
             page: Long? = null,
             tagId: String? = null,
             segmentId: String? = null,
+            startingAfter: String? = null,
         ): dev.switchboard.Pages =
             this.executor.paginate(requestJson(
                 "companies", "list",
@@ -388,6 +393,7 @@ class IntercomConnector(val executor: Executor) {
                 "page" to page,
                 "tag_id" to tagId,
                 "segment_id" to segmentId,
+                "starting_after" to startingAfter,
             ))
 
         /**

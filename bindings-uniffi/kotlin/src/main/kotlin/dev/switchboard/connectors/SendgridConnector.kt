@@ -572,10 +572,18 @@ class SendgridConnector(val executor: Executor) {
     class SuppressionGroupMembers internal constructor(private val executor: Executor) {
         /**
          * List group unsubscribes. (sendgrid suppression_group_members.list)
+         *
+         * @param limit Not read: SendGrid answers every group unsubscribe at once (kept for callers that
+         * send it); 1..500
+         * @param offset Not read, as limit; 0..
          * @return the [ResultView]. `dataJson` is a list of `SendgridSuppressionGroupMember` records.
          */
-        suspend fun list(): ResultView =
-            this.executor.execute(requestJson("suppression_group_members", "list"))
+        suspend fun list(limit: Long? = null, offset: Long? = null): ResultView =
+            this.executor.execute(requestJson(
+                "suppression_group_members", "list",
+                "limit" to limit,
+                "offset" to offset,
+            ))
 
         /**
          * Search the suppression_group_members records cached in the engine's context store, synced by

@@ -728,7 +728,8 @@ class ShopifyConnector(val executor: Executor) {
          * @param createdAtMax Only records created at or before this time (ISO 8601)
          * @param updatedAtMin Only records last updated at or after this time (ISO 8601)
          * @param updatedAtMax Only records last updated at or before this time (ISO 8601)
-         * @param status Open checkouts (Shopify's default) or closed ones. One of `"open"`, `"closed"`.
+         * @param status Open checkouts (Shopify's default) or closed ones. One of `"open"`, `"closed"`,
+         * `"any"`.
          * @param nextPageUrl The next page's URL, as the previous page gave it (meta.next_page_url); the
          * request goes there with the query it carries
          * @return the [ResultView]. `dataJson` is a list of `ShopifyAbandonedCheckout` records.

@@ -117,9 +117,12 @@ class SnowflakeConnector(val executor: Executor) {
     /** Snowflake `schemas`. */
     class Schemas internal constructor(private val executor: Executor) {
         /**
-         * Schemas (of the database given, else of the account). (snowflake schemas.list)
+         * Schemas (of the database given, else of the user's default database). (snowflake schemas.list)
          *
-         * @param statement The SHOW command (fixed); default "SHOW SCHEMAS". One of `"SHOW SCHEMAS"`.
+         * @param statement The SHOW command: IN DATABASE (the default) lists the database the request's
+         * database field names (else the user's default); without IN, Snowflake covers the whole current
+         * database and shows same-named objects once; default "SHOW SCHEMAS IN DATABASE". One of `"SHOW
+         * SCHEMAS IN DATABASE"`, `"SHOW SCHEMAS IN ACCOUNT"`, `"SHOW SCHEMAS"`.
          * @param database The database to run in (else the user's default)
          * @param schema The schema to run in
          * @param warehouse The warehouse that runs it
@@ -181,7 +184,10 @@ class SnowflakeConnector(val executor: Executor) {
         /**
          * Tables (of the database and schema given). (snowflake tables.list)
          *
-         * @param statement The SHOW command (fixed); default "SHOW TABLES". One of `"SHOW TABLES"`.
+         * @param statement The SHOW command: IN SCHEMA (the default) lists the schema the request's schema
+         * field names (else the user's default); without IN, Snowflake covers the whole current database
+         * and shows same-named objects once; default "SHOW TABLES IN SCHEMA". One of `"SHOW TABLES IN
+         * SCHEMA"`, `"SHOW TABLES IN DATABASE"`, `"SHOW TABLES IN ACCOUNT"`, `"SHOW TABLES"`.
          * @param database The database to run in (else the user's default)
          * @param schema The schema to run in
          * @param warehouse The warehouse that runs it
@@ -243,7 +249,10 @@ class SnowflakeConnector(val executor: Executor) {
         /**
          * Views (of the database and schema given). (snowflake views.list)
          *
-         * @param statement The SHOW command (fixed); default "SHOW VIEWS". One of `"SHOW VIEWS"`.
+         * @param statement The SHOW command: IN SCHEMA (the default) lists the schema the request's schema
+         * field names (else the user's default); without IN, Snowflake covers the whole current database
+         * and shows same-named objects once; default "SHOW VIEWS IN SCHEMA". One of `"SHOW VIEWS IN
+         * SCHEMA"`, `"SHOW VIEWS IN DATABASE"`, `"SHOW VIEWS IN ACCOUNT"`, `"SHOW VIEWS"`.
          * @param database The database to run in (else the user's default)
          * @param schema The schema to run in
          * @param warehouse The warehouse that runs it
@@ -367,7 +376,10 @@ class SnowflakeConnector(val executor: Executor) {
         /**
          * Columns (of the database and schema given). (snowflake columns.list)
          *
-         * @param statement The SHOW command (fixed); default "SHOW COLUMNS". One of `"SHOW COLUMNS"`.
+         * @param statement The SHOW command: IN SCHEMA (the default) lists the schema the request's schema
+         * field names (else the user's default); without IN, Snowflake covers the whole current database
+         * and shows same-named objects once; default "SHOW COLUMNS IN SCHEMA". One of `"SHOW COLUMNS IN
+         * SCHEMA"`, `"SHOW COLUMNS IN DATABASE"`, `"SHOW COLUMNS IN ACCOUNT"`, `"SHOW COLUMNS"`.
          * @param database The database to run in (else the user's default)
          * @param schema The schema to run in
          * @param warehouse The warehouse that runs it

@@ -77,7 +77,8 @@ class TiktokMarketingConnector(val executor: Executor) {
          *
          * @param advertiserIds The advertiser ids, JSON array text: ["7012345678901234567"]
          * @param page The page number, from 1; 1..; default 1
-         * @param pageSize Records per page (at most 100; 100 when not given; 1..100; default 100
+         * @param pageSize Records per page (at most 100; 100 when not given, as paging counts on it);
+         * 1..100; default 100
          * @return the [ResultView]. `dataJson` is a list of `TiktokMarketingAdvertiser` records.
          */
         suspend fun list(advertiserIds: String, page: Long? = null, pageSize: Long? = null): ResultView =
@@ -109,7 +110,8 @@ class TiktokMarketingConnector(val executor: Executor) {
          *
          * @param advertiserId The advertiser account id
          * @param page The page number, from 1; 1..; default 1
-         * @param pageSize Records per page (at most 1000; 1000 when not given; 1..1000; default 1000
+         * @param pageSize Records per page (at most 1000; 1000 when not given, as paging counts on it);
+         * 1..1000; default 1000
          * @return the [ResultView]. `dataJson` is a list of `TiktokMarketingCampaign` records.
          */
         suspend fun list(advertiserId: String, page: Long? = null, pageSize: Long? = null): ResultView =
@@ -141,7 +143,8 @@ class TiktokMarketingConnector(val executor: Executor) {
          *
          * @param advertiserId The advertiser account id
          * @param page The page number, from 1; 1..; default 1
-         * @param pageSize Records per page (at most 1000; 1000 when not given; 1..1000; default 1000
+         * @param pageSize Records per page (at most 1000; 1000 when not given, as paging counts on it);
+         * 1..1000; default 1000
          * @return the [ResultView]. `dataJson` is a list of `TiktokMarketingAdGroup` records.
          */
         suspend fun list(advertiserId: String, page: Long? = null, pageSize: Long? = null): ResultView =
@@ -173,7 +176,8 @@ class TiktokMarketingConnector(val executor: Executor) {
          *
          * @param advertiserId The advertiser account id
          * @param page The page number, from 1; 1..; default 1
-         * @param pageSize Records per page (at most 1000; 1000 when not given; 1..1000; default 1000
+         * @param pageSize Records per page (at most 1000; 1000 when not given, as paging counts on it);
+         * 1..1000; default 1000
          * @return the [ResultView]. `dataJson` is a list of `TiktokMarketingAd` records.
          */
         suspend fun list(advertiserId: String, page: Long? = null, pageSize: Long? = null): ResultView =
@@ -205,7 +209,8 @@ class TiktokMarketingConnector(val executor: Executor) {
          *
          * @param advertiserId The advertiser account id
          * @param page The page number, from 1; 1..; default 1
-         * @param pageSize Records per page (at most 100; 100 when not given; 1..100; default 100
+         * @param pageSize Records per page (at most 100; 100 when not given, as paging counts on it);
+         * 1..100; default 100
          * @return the [ResultView]. `dataJson` is a list of `TiktokMarketingAudience` records.
          */
         suspend fun list(advertiserId: String, page: Long? = null, pageSize: Long? = null): ResultView =
@@ -237,7 +242,8 @@ class TiktokMarketingConnector(val executor: Executor) {
          *
          * @param advertiserId The advertiser account id
          * @param page The page number, from 1; 1..; default 1
-         * @param pageSize Records per page (at most 100; 100 when not given; 1..100; default 100
+         * @param pageSize Records per page (at most 100; 100 when not given, as paging counts on it);
+         * 1..100; default 100
          * @return the [ResultView]. `dataJson` is a list of `TiktokMarketingCreativeAssetsImage` records.
          */
         suspend fun list(advertiserId: String, page: Long? = null, pageSize: Long? = null): ResultView =
@@ -269,7 +275,8 @@ class TiktokMarketingConnector(val executor: Executor) {
          *
          * @param advertiserId The advertiser account id
          * @param page The page number, from 1; 1..; default 1
-         * @param pageSize Records per page (at most 100; 100 when not given; 1..100; default 100
+         * @param pageSize Records per page (at most 100; 100 when not given, as paging counts on it);
+         * 1..100; default 100
          * @return the [ResultView]. `dataJson` is a list of `TiktokMarketingCreativeAssetsVideo` records.
          */
         suspend fun list(advertiserId: String, page: Long? = null, pageSize: Long? = null): ResultView =
@@ -301,7 +308,8 @@ class TiktokMarketingConnector(val executor: Executor) {
          *
          * @param advertiserId The advertiser account id
          * @param page The page number, from 1; 1..; default 1
-         * @param pageSize Records per page (at most 50; 20 when not given; 1..50; default 20
+         * @param pageSize Records per page (at most 50; 20 when not given, as paging counts on it); 1..50;
+         * default 20
          * @return the [ResultView]. `dataJson` is a list of `TiktokMarketingSparkAd` records.
          */
         suspend fun list(advertiserId: String, page: Long? = null, pageSize: Long? = null): ResultView =
@@ -335,7 +343,8 @@ class TiktokMarketingConnector(val executor: Executor) {
          * @param advertiserId Not read by the catalog list, which is scoped by bc_id (kept for callers that
          * send it)
          * @param page The page number, from 1; 1..; default 1
-         * @param pageSize Records per page (at most 100; 100 when not given; 1..100; default 100
+         * @param pageSize Records per page (at most 100; 100 when not given, as paging counts on it);
+         * 1..100; default 100
          * @return the [ResultView]. `dataJson` is a list of `TiktokMarketingCatalog` records.
          */
         suspend fun list(
@@ -386,7 +395,8 @@ class TiktokMarketingConnector(val executor: Executor) {
          * @param metrics The metrics wanted, JSON array text; default "[\"spend\", \"impressions\",
          * \"clicks\", \"ctr\", \"cpc\", \"cpm\", \"reach\", \"frequency\"]"
          * @param page The page number, from 1; 1..; default 1
-         * @param pageSize Records per page (at most 1000; 1000 when not given; 1..1000; default 1000
+         * @param pageSize Records per page (at most 1000; 1000 when not given, as paging counts on it);
+         * 1..1000; default 1000
          * @return the [ResultView]. `dataJson` is a list of `TiktokMarketingAdvertisersReportsDaily` records.
          */
         suspend fun list(
@@ -461,7 +471,8 @@ class TiktokMarketingConnector(val executor: Executor) {
          * @param metrics The metrics wanted, JSON array text; default "[\"campaign_name\", \"spend\",
          * \"impressions\", \"clicks\", \"ctr\", \"cpc\", \"cpm\", \"reach\"]"
          * @param page The page number, from 1; 1..; default 1
-         * @param pageSize Records per page (at most 1000; 1000 when not given; 1..1000; default 1000
+         * @param pageSize Records per page (at most 1000; 1000 when not given, as paging counts on it);
+         * 1..1000; default 1000
          * @return the [ResultView]. `dataJson` is a list of `TiktokMarketingAdvertisersReportsDaily` records.
          */
         suspend fun list(
@@ -536,7 +547,8 @@ class TiktokMarketingConnector(val executor: Executor) {
          * @param metrics The metrics wanted, JSON array text; default "[\"adgroup_name\", \"campaign_id\",
          * \"spend\", \"impressions\", \"clicks\", \"ctr\", \"conversion\", \"cost_per_conversion\"]"
          * @param page The page number, from 1; 1..; default 1
-         * @param pageSize Records per page (at most 1000; 1000 when not given; 1..1000; default 1000
+         * @param pageSize Records per page (at most 1000; 1000 when not given, as paging counts on it);
+         * 1..1000; default 1000
          * @return the [ResultView]. `dataJson` is a list of `TiktokMarketingAdvertisersReportsDaily` records.
          */
         suspend fun list(
@@ -611,7 +623,8 @@ class TiktokMarketingConnector(val executor: Executor) {
          * @param metrics The metrics wanted, JSON array text; default "[\"ad_name\", \"adgroup_id\",
          * \"campaign_id\", \"spend\", \"impressions\", \"clicks\", \"ctr\", \"conversion\"]"
          * @param page The page number, from 1; 1..; default 1
-         * @param pageSize Records per page (at most 1000; 1000 when not given; 1..1000; default 1000
+         * @param pageSize Records per page (at most 1000; 1000 when not given, as paging counts on it);
+         * 1..1000; default 1000
          * @return the [ResultView]. `dataJson` is a list of `TiktokMarketingAdvertisersReportsDaily` records.
          */
         suspend fun list(
@@ -686,7 +699,8 @@ class TiktokMarketingConnector(val executor: Executor) {
          * @param metrics The metrics wanted, JSON array text; default "[\"ad_name\", \"adgroup_id\",
          * \"campaign_id\", \"spend\", \"impressions\", \"clicks\", \"ctr\", \"conversion\"]"
          * @param page The page number, from 1; 1..; default 1
-         * @param pageSize Records per page (at most 1000; 1000 when not given; 1..1000; default 1000
+         * @param pageSize Records per page (at most 1000; 1000 when not given, as paging counts on it);
+         * 1..1000; default 1000
          * @return the [ResultView]. `dataJson` is a list of `TiktokMarketingAdvertisersReportsDaily` records.
          */
         suspend fun list(
@@ -749,9 +763,6 @@ class TiktokMarketingConnector(val executor: Executor) {
          * Lifetime report per ad. (tiktok-marketing ads_reports_lifetime.list)
          *
          * @param advertiserId The advertiser account id
-         * @param startDate First day (YYYY-MM-DD)
-         * @param endDate Last day (YYYY-MM-DD); at most 30 days after start_date for daily rows, 1 for
-         * hourly
          * @param serviceType Auction or reservation ads; default "AUCTION". One of `"AUCTION"`,
          * `"RESERVATION"`.
          * @param reportType The report kind; default "BASIC"
@@ -760,32 +771,39 @@ class TiktokMarketingConnector(val executor: Executor) {
          * default "[\"ad_id\"]"
          * @param metrics The metrics wanted, JSON array text; default "[\"ad_name\", \"adgroup_id\",
          * \"campaign_id\", \"spend\", \"impressions\", \"clicks\", \"ctr\", \"conversion\"]"
+         * @param queryLifetime Totals over each ad's whole life (true when not given); false reads totals
+         * between start_date and end_date instead; default true
+         * @param startDate First day (YYYY-MM-DD), with query_lifetime false
+         * @param endDate Last day (YYYY-MM-DD), with query_lifetime false; at most 30 days after start_date
          * @param page The page number, from 1; 1..; default 1
-         * @param pageSize Records per page (at most 1000; 1000 when not given; 1..1000; default 1000
+         * @param pageSize Records per page (at most 1000; 1000 when not given, as paging counts on it);
+         * 1..1000; default 1000
          * @return the [ResultView]. `dataJson` is a list of `TiktokMarketingAdvertisersReportsDaily` records.
          */
         suspend fun list(
             advertiserId: String,
-            startDate: String,
-            endDate: String,
             serviceType: String? = null,
             reportType: String? = null,
             dataLevel: String? = null,
             dimensions: String? = null,
             metrics: String? = null,
+            queryLifetime: Boolean? = null,
+            startDate: String? = null,
+            endDate: String? = null,
             page: Long? = null,
             pageSize: Long? = null,
         ): ResultView =
             this.executor.execute(requestJson(
                 "ads_reports_lifetime", "list",
                 "advertiser_id" to advertiserId,
-                "start_date" to startDate,
-                "end_date" to endDate,
                 "service_type" to serviceType,
                 "report_type" to reportType,
                 "data_level" to dataLevel,
                 "dimensions" to dimensions,
                 "metrics" to metrics,
+                "query_lifetime" to queryLifetime,
+                "start_date" to startDate,
+                "end_date" to endDate,
                 "page" to page,
                 "page_size" to pageSize,
             ))
@@ -793,26 +811,28 @@ class TiktokMarketingConnector(val executor: Executor) {
         /** Every page of [list], following the connector's cursor. */
         fun listPages(
             advertiserId: String,
-            startDate: String,
-            endDate: String,
             serviceType: String? = null,
             reportType: String? = null,
             dataLevel: String? = null,
             dimensions: String? = null,
             metrics: String? = null,
+            queryLifetime: Boolean? = null,
+            startDate: String? = null,
+            endDate: String? = null,
             page: Long? = null,
             pageSize: Long? = null,
         ): dev.switchboard.Pages =
             this.executor.paginate(requestJson(
                 "ads_reports_lifetime", "list",
                 "advertiser_id" to advertiserId,
-                "start_date" to startDate,
-                "end_date" to endDate,
                 "service_type" to serviceType,
                 "report_type" to reportType,
                 "data_level" to dataLevel,
                 "dimensions" to dimensions,
                 "metrics" to metrics,
+                "query_lifetime" to queryLifetime,
+                "start_date" to startDate,
+                "end_date" to endDate,
                 "page" to page,
                 "page_size" to pageSize,
             ))

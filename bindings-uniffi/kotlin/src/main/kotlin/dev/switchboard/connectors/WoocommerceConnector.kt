@@ -848,10 +848,17 @@ class WoocommerceConnector(val executor: Executor) {
     class ProductAttributes internal constructor(private val executor: Executor) {
         /**
          * List product attributes. (woocommerce product_attributes.list)
+         *
+         * @param page The page to return, from 1; 1..; default 1
+         * @param perPage Records per page, at most 100; 1..100; default 10
          * @return the [ResultView]. `dataJson` is a list of `WoocommerceProductAttribute` records.
          */
-        suspend fun list(): ResultView =
-            this.executor.execute(requestJson("product_attributes", "list"))
+        suspend fun list(page: Long? = null, perPage: Long? = null): ResultView =
+            this.executor.execute(requestJson(
+                "product_attributes", "list",
+                "page" to page,
+                "per_page" to perPage,
+            ))
 
         /**
          * Get one of the product attributes. (woocommerce product_attributes.get)

@@ -12,13 +12,14 @@ import dev.switchboard.requestJson
  * Support account's domain at https://<subdomain>.zendesk.com/api/v2/chat): the chat account,
  * agents and their status timeline, visitor and IP bans, chat transcripts, departments, goals,
  * roles, skills, shortcuts, triggers and the routing settings. Authentication is an OAuth access
- * token (scope chat:read). Configuration lists (departments, goals, roles, skills, shortcuts,
- * triggers) come back whole as a JSON array. Agents and bans are read in pages by id with `limit` +
- * `since_id` (pass the last id seen plus one; `paginate` does not do it for them). Chats and the
- * agent timeline come from the incremental export, read forward from `start_time` (Unix seconds for
- * chats, microseconds for the agent timeline); each answer gives `next_page`, the URL of the next
- * read (its `start_time` is the answer's `end_time`), which `paginate` follows (`next_page_url`
- * takes it by hand), and `count` (a page shorter than `limit` is the last).
+ * token of a Chat API client (Support API tokens do not work). Configuration lists (departments,
+ * goals, roles, skills, shortcuts, triggers) come back whole as a JSON array. Agents and bans are
+ * read in pages by id with `limit` + `since_id` (pass the last id seen plus one; `paginate` does
+ * not do it for them). Chats and the agent timeline come from the incremental export, read forward
+ * from `start_time` (Unix seconds for chats, microseconds for the agent timeline); each answer
+ * gives `next_page`, the URL of the next read (its `start_time` is the answer's `end_time`), which
+ * `paginate` follows (`next_page_url` takes it by hand), and `count` (a page shorter than `limit`
+ * is the last).
  *
  * The typed methods of an [Executor] of this connector, e.g.
  * `ZendeskChatConnector(Executor.local(settingsJson))`, or `ZendeskChatConnector.connect(settingsJson)`
@@ -462,7 +463,7 @@ class ZendeskChatConnector(val executor: Executor) {
          * @param shortcutId Shortcut id (its name, e.g. question)
          * @return the [ResultView]. `dataJson` is a `ZendeskChatShortcut` record.
          */
-        suspend fun get(shortcutId: String): ResultView =
+        suspend fun get(shortcutId: Any): ResultView =
             this.executor.execute(requestJson("shortcuts", "get", "shortcut_id" to shortcutId))
 
         /**

@@ -17,7 +17,8 @@ import dev.switchboard.requestJson
  * following page (null on the last). The incremental exports read forward from `start_time` (Unix
  * seconds); each answer gives `next_page`, the URL of the next read (its `start_time` is the
  * answer's `end_time`), and `count`. `paginate` follows `next_page` (`next_page_url` takes it by
- * hand).
+ * hand). An export's `next_page` is never null: it is caught up when `count` is 0, where `paginate`
+ * stops (after one more read); Zendesk allows 10 export reads a minute.
  *
  * The typed methods of an [Executor] of this connector, e.g.
  * `ZendeskTalkConnector(Executor.local(settingsJson))`, or `ZendeskTalkConnector.connect(settingsJson)`
