@@ -290,7 +290,6 @@ pub async fn put_allowed_templates(
     Allowed(caller, _): Allowed<ApplicationOnly>,
     Body(req): Body<SetAllowedTemplates>,
 ) -> ApiResult<Json<AllowedTemplates>> {
-    caller.require(&[TokenKind::Application])?;
     let slugs = resolve_slugs(&st, req.allowed_templates.as_deref())?;
     let stored = st.db.set_application_templates(caller.org(), &caller.claims.sub, slugs.as_deref()).await?;
     let types = slugs.as_ref().map_or(0, Vec::len);

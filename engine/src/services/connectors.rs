@@ -104,7 +104,7 @@ pub(crate) fn open_credentials(st: &AppState, row: &ConnectorRow) -> ApiResult<M
 }
 
 /// A stored JSON text column.
-fn stored_json(text: Option<&str>) -> Option<Value> {
+pub(crate) fn stored_json(text: Option<&str>) -> Option<Value> {
     text.and_then(|t| serde_json::from_str(t).ok())
 }
 

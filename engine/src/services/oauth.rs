@@ -441,11 +441,7 @@ async fn exchange(st: &AppState, row: &OAuthStateRow, code: &str) -> ApiResult<T
     let secret = String::from_utf8(secret).map_err(|_| ApiError::internal("stored OAuth client secret is not text"))?;
     let verifier = st.keys.open(&row.verifier, &row.state_hash)?;
     let verifier = String::from_utf8(verifier).map_err(|_| ApiError::internal("stored PKCE verifier is not text"))?;
-    let config: Option<Map<String, Value>> =
-        row.replication_config.as_deref().and_then(|c| serde_json::from_str::<Value>(c).ok()).and_then(|v| match v {
-            Value::Object(m) => Some(m),
-            _ => None,
-        });
+    let config = super::connectors::stored_json(row.replication_config.as_deref()).and_then(|v| v.as_object().cloned());
     let token_url = cfg
         .token_url
         .as_deref()
