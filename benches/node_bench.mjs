@@ -119,7 +119,8 @@ async function parts() {
   const handle = gh.handle; // the facade's (TypeScript-protected) native handle
   // How the facade starts a native call and gets its `Outcome` back (bindings-node/ts/call.ts).
   const { started } = require(join(pkg, 'bindings-node', 'dist', 'call.js'));
-  const execute = (request) => started((settler, id) => handle.execute(settler, id, request));
+  // The request crosses as JSON text, as the facade writes it.
+  const execute = (request) => started((settler, id) => handle.execute(settler, id, JSON.stringify(request)));
   const calls = Number(opt('calls', 500));
   const req = { entity: 'issues', action: 'list', params, select_fields: [], exclude_fields: [], skip_truncation: false };
   for (let i = 0; i < Number(opt('warmup', 50)); i++) await gh.issues.list(params);

@@ -18,10 +18,12 @@ pub fn to_js(e: Error) -> napi::Error {
     napi::Error::new(Status::GenericFailure, format!("{PREFIX}{json}"))
 }
 
-/// A JS value as a core type (`LocalSettings`, `ExecuteRequest`, ...); a mismatch is a
-/// `validation` error naming the argument.
-pub fn arg<T: DeserializeOwned>(what: &str, value: serde_json::Value) -> napi::Result<T> {
-    serde_json::from_value(value).map_err(|e| to_js(Error::validation(format!("{what}: {e}"))))
+/// An argument the facade wrote as JSON text (`JSON.stringify`) as a core type (`LocalSettings`,
+/// `ExecuteRequest`, ...), read by core's `sdk::arg`: a mismatch, or a lone UTF-16 surrogate
+/// (which napi's string conversion would have replaced unseen), is a `validation` error naming
+/// the argument, as in every language.
+pub fn arg<T: DeserializeOwned>(what: &str, text: &str) -> napi::Result<T> {
+    switchboard_core::sdk::arg(what, text).map_err(to_js)
 }
 
 /// A result as JSON text, which the facade parses with `JSON.parse`: in V8 that is about twice

@@ -116,10 +116,10 @@ impl Executor {
 impl Executor {
     /// A local connector from `LocalSettings`, with an optional `on_token_refresh` callback
     /// (gets the `TokenUpdate` as JSON text, returns a promise).
-    #[napi(factory, ts_args_type = "settings: any, onTokenRefresh?: ((update: string) => Promise<void>) | null")]
-    pub fn local(settings: Value, on_token_refresh: Option<SinkFn>) -> Result<Self> {
+    #[napi(factory, ts_args_type = "settings: string, onTokenRefresh?: ((update: string) => Promise<void>) | null")]
+    pub fn local(settings: String, on_token_refresh: Option<SinkFn>) -> Result<Self> {
         let hooks = Hooks { http: None, token_sink: on_token_refresh.map(JsTokenSink::shared) };
-        let inner = sdk::Executor::local(arg::<LocalSettings>("settings", settings)?, hooks).map_err(to_js)?;
+        let inner = sdk::Executor::local(arg::<LocalSettings>("settings", &settings)?, hooks).map_err(to_js)?;
         Ok(Self::new(inner))
     }
 
@@ -128,19 +128,23 @@ impl Executor {
     /// `token_provider` callbacks.
     #[napi(
         factory,
-        ts_args_type = "settings: any, onTokenRefresh?: ((update: string) => Promise<void>) | null, tokenProvider?: ((rejected: string | null) => Promise<string>) | null"
+        ts_args_type = "settings: string, onTokenRefresh?: ((update: string) => Promise<void>) | null, tokenProvider?: ((rejected: string | null) => Promise<string>) | null"
     )]
-    pub fn open(settings: Value, on_token_refresh: Option<SinkFn>, token_provider: Option<ProviderFn>) -> Result<Self> {
+    pub fn open(
+        settings: String,
+        on_token_refresh: Option<SinkFn>,
+        token_provider: Option<ProviderFn>,
+    ) -> Result<Self> {
         let hooks = Hooks { http: None, token_sink: on_token_refresh.map(JsTokenSink::shared) };
         let provider = token_provider.map(JsTokenProvider::shared);
-        let inner = sdk::Executor::open(arg::<ConnectorSettings>("settings", settings)?, hooks, provider);
+        let inner = sdk::Executor::open(arg::<ConnectorSettings>("settings", &settings)?, hooks, provider);
         Ok(Self::new(inner.map_err(to_js)?))
     }
 
     /// A stored connector from a `Target` (`connector_id`, or workspace and type).
     #[napi(factory)]
-    pub fn hosted(client: &HostedClient, target: Value) -> Result<Self> {
-        let target: Target = arg("target", target)?;
+    pub fn hosted(client: &HostedClient, target: String) -> Result<Self> {
+        let target: Target = arg("target", &target)?;
         let inner = sdk::Executor::hosted(client.inner.clone(), &target).map_err(to_js)?;
         Ok(Self::new(inner))
     }
@@ -173,8 +177,15 @@ impl Executor {
     /// result, or its error. With `cancel`, `cancel.cancel()` drops the call. Bad arguments
     /// throw here, before anything starts.
     #[napi]
-    pub fn execute(&self, env: Env, settler: &Settler, id: u32, request: Value, cancel: Option<&Cancel>) -> Result<()> {
-        let request: ExecuteRequest = arg("request", request)?;
+    pub fn execute(
+        &self,
+        env: Env,
+        settler: &Settler,
+        id: u32,
+        request: String,
+        cancel: Option<&Cancel>,
+    ) -> Result<()> {
+        let request: ExecuteRequest = arg("request", &request)?;
         let registration = cancel.map(Cancel::registration).transpose()?;
         let inner = self.inner.clone();
         settler.start(&env, id, async move {
@@ -184,16 +195,16 @@ impl Executor {
 
     /// An async iterator over every page of an `ExecuteRequest`.
     #[napi]
-    pub fn paginate(&self, request: Value) -> Result<PageIterator> {
-        Ok(PageIterator::new(self.inner.paginate_text(arg("request", request)?)))
+    pub fn paginate(&self, request: String) -> Result<PageIterator> {
+        Ok(PageIterator::new(self.inner.paginate_text(arg("request", &request)?)))
     }
 
     /// Starts (or resumes) context store syncs of `entities` on the engine as `options` (core's
     /// `SyncOptions`) say; resolves to core's `SyncStarted`. Local mode fails with core's
     /// `hosted_only` error before any request.
     #[napi]
-    pub async fn context_store_sync(&self, entities: Vec<String>, options: Value) -> Result<Value> {
-        let options = arg("options", options)?;
+    pub async fn context_store_sync(&self, entities: Vec<String>, options: String) -> Result<Value> {
+        let options = arg("options", &options)?;
         value(&self.inner.context_store_sync(entities, options).await.map_err(to_js)?)
     }
 

@@ -24,10 +24,10 @@ impl HostedClient {
     /// credentials.
     #[napi(
         constructor,
-        ts_args_type = "settings: any, tokenProvider?: ((rejected: string | null) => Promise<string>) | null"
+        ts_args_type = "settings: string, tokenProvider?: ((rejected: string | null) => Promise<string>) | null"
     )]
-    pub fn new(settings: Value, token_provider: Option<ProviderFn>) -> Result<Self> {
-        let settings: ClientSettings = arg("settings", settings)?;
+    pub fn new(settings: String, token_provider: Option<ProviderFn>) -> Result<Self> {
+        let settings: ClientSettings = arg("settings", &settings)?;
         let inner = match token_provider {
             Some(p) => settings.client_with_provider(JsTokenProvider::shared(p), None),
             None => settings.client(None),
@@ -57,8 +57,8 @@ impl Workspace {
     /// The workspace a `Target` names (`workspace_name`, `external_user_id` or the
     /// environment), or a scoped client's own.
     #[napi(constructor)]
-    pub fn new(client: &HostedClient, target: Value) -> Result<Self> {
-        let name = arg::<Target>("target", target)?.workspace().map_err(to_js)?;
+    pub fn new(client: &HostedClient, target: String) -> Result<Self> {
+        let name = arg::<Target>("target", &target)?.workspace().map_err(to_js)?;
         Ok(Self { inner: core::Workspace::for_client(client.inner.clone(), name).map_err(to_js)? })
     }
 
@@ -76,8 +76,8 @@ impl Workspace {
 
     /// Stores a connector (`NewConnector`); resolves to its `ConnectorInfo`.
     #[napi]
-    pub async fn create_connector(&self, connector: Value) -> Result<Value> {
-        let new: NewConnector = arg("connector", connector)?;
+    pub async fn create_connector(&self, connector: String) -> Result<Value> {
+        let new: NewConnector = arg("connector", &connector)?;
         value(&self.inner.create_connector(new).await.map_err(to_js)?)
     }
 

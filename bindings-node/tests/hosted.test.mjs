@@ -141,6 +141,16 @@ test('hosted errors: validation without a request, not found, foreign ids, ambig
   await assert.rejects(wrong.listConnectors(), (e) => e instanceof sb.AuthenticationError && !(e instanceof sb.UpstreamAuthenticationError) && !e.message.includes('wrong-secret'));
   const down = new sb.HostedExecutor({ connectorId: cid, baseUrl: await closedUrl(), clientId: 'a', clientSecret: 'b' });
   await assert.rejects(down.check(), sb.NetworkError);
+  // A connector to create with a field core does not know (`configuration` for `config`) or a
+  // credential that is not Unicode text is refused before it reaches the engine: nothing stored.
+  const before = (await ws.listConnectors()).length;
+  const github = { connectorType: 'github', replicationConfig: { repositories: ['octo/hello'] } };
+  await assert.rejects(ws.createConnector({ ...github, credentials: { personal_access_token: creds.github }, configuration: { base_url: fake.base('github') } }), sb.ConnectorValidationError);
+  await assert.rejects(ws.createConnector({ ...github, credentials: { personal_access_token: 'ghp_x\uD800' }, config: { base_url: fake.base('github') } }), /lone UTF-16 surrogate/);
+  assert.equal((await ws.listConnectors()).length, before);
+  // A password in the engine's URL is refused, and never shown.
+  assert.throws(() => new sb.Workspace({ workspaceName: name, ...engine.client(), baseUrl: 'http://u:tok-9f8e7d6c@127.0.0.1:1' }),
+    (e) => e instanceof sb.ConfigurationError && !e.message.includes('9f8e7d6c'));
 });
 
 test('a scoped token, an expired one, and a token provider instead of the client secret', async () => {

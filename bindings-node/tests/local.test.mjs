@@ -93,10 +93,22 @@ test('bad input throws ConnectorValidationError and sends nothing', async () => 
     () => gh.execute('issues', 'list', { owner: 'octo', repo: 'hello', per_page: 1000 }), // out of range
     () => gh.execute('issues', 'list', { owner: 42, repo: 'hello' }), // wrong type
     () => gh.execute('issues', 'list', { owner: 'octo', repo: 'hello' }, { selectFeilds: ['x'] }), // unknown option
+    // What JavaScript holds and JSON cannot: refused, never changed on the way (napi's string
+    // conversion would send U+FFFD; JSON.stringify would send NaN as null).
+    () => gh.execute('issues', 'list', { owner: '\uD800', repo: 'hello' }),
+    () => gh.execute('issues', 'list', { owner: 'octo', repo: 'hello', 'x\uDC00': 1 }),
+    () => gh.execute('issues', 'list', { owner: 'octo', repo: 'hello' }, { selectFields: ['\uD800'] }),
+    () => gh.execute('issues', 'list', { owner: 'octo', repo: 'hello', per_page: NaN }),
+    () => gh.execute('issues', 'list', { owner: 'octo', repo: 'hello', per_page: 5n }),
+    () => gh.execute(null, 'list', {}),
+    () => gh.execute(123, 'list', {}),
+    () => gh.issues.list(), // a typed method without its params: a rejected promise, not a throw
   ];
   for (const c of cases) {
     await assert.rejects(c, (e) => e instanceof sb.ConnectorValidationError && e.code === 'validation' && e instanceof Error);
   }
+  await assert.rejects(gh.execute('issues', 'list', { owner: '\uD800', repo: 'hello' }), /lone UTF-16 surrogate/);
+  await assert.rejects(gh.execute('issues', 'list', { owner: 'octo', repo: 'hello', per_page: Infinity }), /"per_page" is Infinity/);
   assert.deepEqual(await fake.requests('github'), []);
 });
 
@@ -122,6 +134,11 @@ test('configuration errors at construction, and a closed connector', async () =>
   assert.throws(() => new sb.LocalExecutor('nope', {}), (e) => e instanceof sb.ConfigurationError && e.code === 'configuration');
   assert.throws(() => new sb.GithubConnector({ credentials: {} }), sb.ConfigurationError);
   assert.throws(() => new sb.LocalExecutor('github', { personal_access_token: 'x' }, {}, { timeout: -1 }), sb.ConnectorValidationError);
+  assert.throws(() => new sb.LocalExecutor('github', { personal_access_token: 'ghp_x\uD800' }, {}), /settings: a string holds a lone UTF-16 surrogate/);
+  // An argument of the wrong JavaScript type is napi's refusal, typed as every other.
+  assert.throws(() => sb.GithubConnector.toolSchema(null), (e) => e instanceof sb.ConnectorValidationError && e.code === 'validation');
+  // An option LocalExecutor does not know is refused by core, not dropped.
+  assert.throws(() => new sb.LocalExecutor('github', { personal_access_token: 'x' }, {}, { maxConcurrentRequest: 2 }), sb.ConnectorValidationError);
   const gh = github();
   gh.close();
   await assert.rejects(gh.issues.list({ owner: 'octo', repo: 'hello' }), sb.ConfigurationError);

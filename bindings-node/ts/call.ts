@@ -1,7 +1,7 @@
 // Calling the native module: arguments in core's shapes (snake_case keys), results back in
 // JavaScript's (camelCase keys), native errors turned into the typed classes.
 import { native, type Native } from './binding';
-import { fromNative } from './errors';
+import { ConnectorValidationError, fromNative } from './errors';
 
 type Plain = Record<string, unknown>;
 
@@ -14,6 +14,25 @@ export function snake(options: object | undefined): Plain {
     if (v !== undefined) out[k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)] = v;
   }
   return out;
+}
+
+/** An argument for core as JSON text, which core reads by the rules every language's arguments
+ * meet (a lone UTF-16 surrogate, which napi's string conversion would replace unseen, is refused
+ * there). A number JSON cannot hold (NaN, an infinity) or a BigInt is a `ConnectorValidationError`
+ * naming its key, as is a cycle: `JSON.stringify` would write the first as `null`. */
+export function json(value: unknown, what: string): string {
+  try {
+    return JSON.stringify(value, function check(key, v: unknown) {
+      if ((typeof v === 'number' && !Number.isFinite(v)) || typeof v === 'bigint') {
+        const shown = typeof v === 'bigint' ? 'a BigInt' : String(v);
+        throw new ConnectorValidationError(`${what}: ${key ? `"${key}" is ` : ''}${shown}, which JSON cannot hold; send a finite number`, { code: 'validation' });
+      }
+      return v;
+    });
+  } catch (e) {
+    if (e instanceof TypeError) throw new ConnectorValidationError(`${what}: ${e.message}`, { code: 'validation' });
+    throw e;
+  }
 }
 
 /** `connector_type` -> `connectorType` on a result object's own keys. */

@@ -92,10 +92,17 @@ export function errorFrom(e: { code: string; message: string }): SwitchboardErro
   return new (errorClass(e.code))(e.message, { ...fields, details: f.details });
 }
 
-/** The typed error for what a native call threw (other values pass through). */
+/** The statuses napi answers an argument of the wrong JavaScript type with (`toolSchema(null)`). */
+const ARGUMENT_STATUSES = new Set(['InvalidArg', 'ObjectExpected', 'StringExpected', 'NumberExpected', 'BooleanExpected', 'ArrayExpected', 'BigintExpected']);
+
+/** The typed error for what a native call threw: core's by its code, napi's refusal of an
+ * argument's type as `validation` (other values pass through). */
 export function fromNative(e: unknown): unknown {
   if (e instanceof Error && e.message.startsWith(native.ERROR_PREFIX)) {
     return errorFrom(JSON.parse(e.message.slice(native.ERROR_PREFIX.length)));
+  }
+  if (e instanceof Error && ARGUMENT_STATUSES.has((e as { code?: string }).code ?? '')) {
+    return new ConnectorValidationError(`invalid argument: ${e.message}`, { code: 'validation' });
   }
   return e;
 }

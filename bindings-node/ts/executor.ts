@@ -1,7 +1,7 @@
 // Executors: what runs an operation, locally (the caller holds the credentials) or through the
 // engine (hosted mode). Typed connectors (`./connectors`) build on `Connector` and `Entity`.
 import { native, type Native } from './binding';
-import { call, camel, cancellable, snake, started, sync, tokenHooks } from './call';
+import { call, camel, cancellable, json, snake, started, sync, tokenHooks } from './call';
 import { ConfigurationError } from './errors';
 import type { ConnectorInfo, EntityStatus, StoreStatus, SyncStart, SyncStarted } from './connectors/_data';
 import type { ClientOptions, WorkspaceTarget } from './hosted';
@@ -77,7 +77,7 @@ export class ExecutionResult<T = any> {
   /** The result as JSON for a model, at most `maxChars` characters: long lists lose their last
    * records and long text is cut, with a `_truncated` note saying what was cut. */
   toToolOutput(maxChars = 20_000): string {
-    return sync(() => native.toolOutput({ data: this.data, meta: this.meta }, maxChars));
+    return sync(() => native.toolOutput(json({ data: this.data, meta: this.meta }, 'result'), maxChars));
   }
 }
 
@@ -133,7 +133,7 @@ export function handleOf(options: object): Native.Executor | undefined {
 
 function request(entity: string, action: string, params: Params | undefined, options: ExecuteOptions) {
   const { signal: _signal, ...rest } = options;
-  return { entity, action, params: params ?? {}, ...snake(rest) };
+  return json({ entity, action, params: params ?? {}, ...snake(rest) }, 'request');
 }
 
 /** A result from the `Outcome` the native module resolves to, read here: its data becomes a
@@ -160,11 +160,14 @@ export class Executor {
 
   /** Runs one operation: `execute("issues", "list", {owner: "octo", repo: "hello"})` or
    * `execute({entity, action, params})`. Throws a `SwitchboardError` subclass on failure (bad
-   * params are refused before any request is sent). */
+   * params are refused before any request reaches the provider; in hosted mode the engine
+   * refuses them). */
   execute(config: ExecutionConfig): Promise<ExecutionResult>;
   execute(entity: string, action: string, params?: Params, options?: ExecuteOptions): Promise<ExecutionResult>;
   async execute(a: string | ExecutionConfig, action?: string, params?: Params, options: ExecuteOptions = {}) {
-    const { entity, action: act, params: p, ...o } = typeof a === 'string' ? { ...options, entity: a, action: action ?? '', params } : a;
+    // An object is an `ExecutionConfig`; anything else is the entity (core refuses a non-string).
+    const { entity, action: act, params: p, ...o } =
+      typeof a === 'object' && a !== null ? a : { ...options, entity: a, action: action ?? '', params };
     const handle = this.handle;
     const done = await cancellable((c) => started((s, id) => handle.execute(s, id, request(entity, act, p, o), c)), o.signal);
     return result(done as Native.Outcome);
@@ -204,7 +207,7 @@ export class Executor {
     const handle = this.handle;
     const { everySeconds, ...rest } = typeof options === 'number' ? { everySeconds: options } : options ?? {};
     const native = { ...snake(rest), every_seconds: everySeconds ?? null, unschedule: everySeconds === null };
-    const started = (await call(() => handle.contextStoreSync([...entities], native))) as { entities: object[] };
+    const started = (await call(() => handle.contextStoreSync([...entities], json(native, 'options')))) as { entities: object[] };
     return { entities: started.entities.map((e) => camel<SyncStart>(e)) };
   }
 
@@ -239,9 +242,10 @@ export class Executor {
  * `new LocalExecutor("github", {personal_access_token: "..."})`. */
 export class LocalExecutor extends Executor {
   constructor(slug: string, credentials: Params, config?: Params, options: LocalOptions = {}) {
-    const { onTokenRefresh, timeout, maxConcurrentRequests } = options;
-    const settings = snake({ connector: slug, credentials, config, timeout, maxConcurrentRequests });
-    super(sync(() => native.Executor.local(settings, tokenHooks(onTokenRefresh).sink)));
+    // Every option but the callback goes to core, which refuses one it does not know.
+    const { onTokenRefresh, ...rest } = options;
+    const settings = snake({ connector: slug, credentials, config, ...rest });
+    super(sync(() => native.Executor.local(json(settings, 'settings'), tokenHooks(onTokenRefresh).sink)));
   }
 
   /** The connector's slug. */
@@ -277,7 +281,7 @@ export class Connector extends Executor {
     const { onTokenRefresh, tokenProvider, ...settings } = options;
     const { sink, provider } = tokenHooks(onTokenRefresh, tokenProvider);
     const args = snake({ connector: (new.target as typeof Connector).slug, ...settings });
-    super(sync(() => native.Executor.open(args, sink, provider)));
+    super(sync(() => native.Executor.open(json(args, 'settings'), sink, provider)));
   }
 
   /** The connector's display name. */
@@ -341,9 +345,10 @@ export class Entity {
     this.#entity = entity;
   }
 
-  /** Runs `action` with `params`, leaving out `undefined` and `null` ones. */
-  protected run<T>(action: string, params: object, options?: ExecuteOptions): Promise<ExecutionResult<T>> {
-    const given = Object.fromEntries(Object.entries(params).filter(([, v]) => v !== undefined && v !== null));
+  /** Runs `action` with `params`, leaving out `undefined` and `null` ones (a method called
+   * without its params object gets core's "is required" for each, as a rejected promise). */
+  protected async run<T>(action: string, params: object | null | undefined, options?: ExecuteOptions): Promise<ExecutionResult<T>> {
+    const given = Object.fromEntries(Object.entries(params ?? {}).filter(([, v]) => v !== undefined && v !== null));
     return this.#connector.execute(this.#entity, action, given, options);
   }
 }

@@ -4,7 +4,7 @@
 // beside ours, falls back to the SWITCHBOARD_* / AIRBYTE_* environment for what is not passed,
 // keeps and renews the application token, and finds the connector.
 import { native, type Native } from './binding';
-import { call, camel, snake, sync, tokenHooks } from './call';
+import { call, camel, json, snake, sync, tokenHooks } from './call';
 import { type ConnectorInfo, type ConnectorOptions, Executor, HANDLE, handleOf, type Connector, type Params } from './executor';
 
 /** A typed connector class (`GithubConnector`). */
@@ -53,7 +53,7 @@ export interface HostedTarget extends WorkspaceTarget {
 
 function client(options: ClientOptions): Native.HostedClient {
   const { tokenProvider, ...settings } = options;
-  return sync(() => new native.HostedClient(snake(settings), tokenHooks(undefined, tokenProvider).provider));
+  return sync(() => new native.HostedClient(json(snake(settings), 'settings'), tokenHooks(undefined, tokenProvider).provider));
 }
 
 function split<T extends object>(options: T & ClientOptions, targetKeys: readonly string[]): [Params, ClientOptions] {
@@ -85,7 +85,7 @@ export class Workspace {
 
   constructor(options: WorkspaceTarget & ClientOptions = {}) {
     const [target, settings] = split(options, ['workspaceName', 'externalUserId']);
-    this.#ws = sync(() => new native.Workspace(client(settings), target));
+    this.#ws = sync(() => new native.Workspace(client(settings), json(target, 'target')));
   }
 
   /** The workspace's name. */
@@ -100,7 +100,7 @@ export class Workspace {
 
   /** Stores a connector with its credentials (encrypted by the engine); returns its id. */
   async createConnector(connector: NewConnector): Promise<string> {
-    const info = await call(() => this.#ws.createConnector(snake(connector)));
+    const info = await call(() => this.#ws.createConnector(json(snake(connector), 'connector')));
     return (info as ConnectorInfo).id;
   }
 
@@ -144,7 +144,7 @@ export class HostedExecutor extends Executor {
 
 function hosted(options: HostedTarget & ClientOptions): Native.Executor {
   const [target, settings] = split(options, TARGET_KEYS);
-  return sync(() => native.Executor.hosted(client(settings), target));
+  return sync(() => native.Executor.hosted(client(settings), json(target, 'target')));
 }
 
 /** Options of `connect`: the workspace (or `connectorId`) and the client. */

@@ -15,15 +15,15 @@ export declare class Executor {
    * A local connector from `LocalSettings`, with an optional `on_token_refresh` callback
    * (gets the `TokenUpdate` as JSON text, returns a promise).
    */
-  static local(settings: any, onTokenRefresh?: ((update: string) => Promise<void>) | null): Executor
+  static local(settings: string, onTokenRefresh?: ((update: string) => Promise<void>) | null): Executor
   /**
    * A typed connector's executor from `ConnectorSettings`: local with credentials, else
    * through the engine (core decides), with the optional `on_token_refresh` and
    * `token_provider` callbacks.
    */
-  static open(settings: any, onTokenRefresh?: ((update: string) => Promise<void>) | null, tokenProvider?: ((rejected: string | null) => Promise<string>) | null): Executor
+  static open(settings: string, onTokenRefresh?: ((update: string) => Promise<void>) | null, tokenProvider?: ((rejected: string | null) => Promise<string>) | null): Executor
   /** A stored connector from a `Target` (`connector_id`, or workspace and type). */
-  static hosted(client: HostedClient, target: any): Executor
+  static hosted(client: HostedClient, target: string): Executor
   /** The local connector's slug; `null` in hosted mode. */
   get slug(): string | null
   /** Whether operations run through the engine. */
@@ -37,15 +37,15 @@ export declare class Executor {
    * result, or its error. With `cancel`, `cancel.cancel()` drops the call. Bad arguments
    * throw here, before anything starts.
    */
-  execute(settler: Settler, id: number, request: any, cancel?: Cancel | undefined | null): void
+  execute(settler: Settler, id: number, request: string, cancel?: Cancel | undefined | null): void
   /** An async iterator over every page of an `ExecuteRequest`. */
-  paginate(request: any): PageIterator
+  paginate(request: string): PageIterator
   /**
    * Starts (or resumes) context store syncs of `entities` on the engine as `options` (core's
    * `SyncOptions`) say; resolves to core's `SyncStarted`. Local mode fails with core's
    * `hosted_only` error before any request.
    */
-  contextStoreSync(entities: Array<string>, options: any): Promise<any>
+  contextStoreSync(entities: Array<string>, options: string): Promise<any>
   /** Resolves to core's `StoreStatus` of the connector's context store (hosted mode only). */
   contextStoreStatus(): Promise<any>
   /** Runs the health check; resolves to its `Outcome` (`success` when healthy). */
@@ -58,7 +58,7 @@ export declare class HostedClient {
    * A client from `ClientSettings`, with an optional token provider instead of client
    * credentials.
    */
-  constructor(settings: any, tokenProvider?: ((rejected: string | null) => Promise<string>) | null)
+  constructor(settings: string, tokenProvider?: ((rejected: string | null) => Promise<string>) | null)
   /** The engine's base URL. */
   get baseUrl(): string
 }
@@ -97,13 +97,13 @@ export declare class Workspace {
    * The workspace a `Target` names (`workspace_name`, `external_user_id` or the
    * environment), or a scoped client's own.
    */
-  constructor(client: HostedClient, target: any)
+  constructor(client: HostedClient, target: string)
   /** The workspace's name. */
   get name(): string
   /** How many application tokens the workspace's client fetched. */
   tokenFetches(): number
   /** Stores a connector (`NewConnector`); resolves to its `ConnectorInfo`. */
-  createConnector(connector: any): Promise<any>
+  createConnector(connector: string): Promise<any>
   /** Resolves to the workspace's connectors (`ConnectorInfo[]`). */
   listConnectors(): Promise<any>
   /** Resolves to the one connector matching (`not_found` / `conflict` otherwise). */
@@ -167,7 +167,7 @@ export interface ResultParts {
 }
 
 /** A result (`{data, meta}`) as a model should see it: JSON of at most `max_chars` characters. */
-export declare function toolOutput(result: any, maxChars: number): string
+export declare function toolOutput(result: string, maxChars: number): string
 
 /** The connector tool (`<slug>_execute`) in `format` (`openai`, `anthropic`, `mcp`). */
 export declare function toolSchema(slug: string, formatName: string): any

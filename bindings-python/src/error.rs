@@ -22,11 +22,6 @@ pub fn to_py(e: Error) -> PyErr {
     PyErr::new::<NativeError, _>((e.code.as_str(), e.message, e.status_code, e.request_id, e.retry_after, details))
 }
 
-/// A bad argument from Python (e.g. JSON that does not parse) as a `validation` error.
-pub fn invalid(what: &str, e: impl std::fmt::Display) -> PyErr {
-    to_py(Error::validation(format!("{what}: {e}")))
-}
-
 /// Every public error code with its category (the exception class it raises), in core's
 /// stable order (`ErrorCode::ALL`).
 #[pyfunction]

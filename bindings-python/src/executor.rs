@@ -30,8 +30,8 @@ fn hooks(on_token_refresh: Option<Py<PyAny>>) -> Hooks {
 
 /// Core's request from `execute`'s arguments.
 fn request(
-    entity: String,
-    action: String,
+    entity: &Bound<'_, PyAny>,
+    action: &Bound<'_, PyAny>,
     params: Option<&Bound<'_, PyAny>>,
     select_fields: Option<&Bound<'_, PyAny>>,
     exclude_fields: Option<&Bound<'_, PyAny>>,
@@ -42,7 +42,7 @@ fn request(
         select_fields: json::paths("select_fields", select_fields)?,
         exclude_fields: json::paths("exclude_fields", exclude_fields)?,
         skip_truncation,
-        ..ExecuteRequest::new(entity, action, serde_json::Value::Null)
+        ..ExecuteRequest::new(json::name("entity", entity)?, json::name("action", action)?, serde_json::Value::Null)
     })
 }
 
@@ -103,8 +103,8 @@ impl Executor {
     fn execute<'py>(
         &self,
         py: Python<'py>,
-        entity: String,
-        action: String,
+        entity: &Bound<'py, PyAny>,
+        action: &Bound<'py, PyAny>,
         params: Option<&Bound<'py, PyAny>>,
         select_fields: Option<&Bound<'py, PyAny>>,
         exclude_fields: Option<&Bound<'py, PyAny>>,
@@ -119,8 +119,8 @@ impl Executor {
     #[pyo3(signature = (entity, action, params=None, select_fields=None, exclude_fields=None, skip_truncation=false))]
     fn paginate(
         &self,
-        entity: String,
-        action: String,
+        entity: &Bound<'_, PyAny>,
+        action: &Bound<'_, PyAny>,
         params: Option<&Bound<'_, PyAny>>,
         select_fields: Option<&Bound<'_, PyAny>>,
         exclude_fields: Option<&Bound<'_, PyAny>>,

@@ -14,7 +14,7 @@ use serde_json::Value;
 use switchboard_core::sdk::tree::{Builder, Failed, Reader};
 use switchboard_core::sdk::{ResultText, ResultView};
 
-use crate::error::{invalid, to_py};
+use crate::error::to_py;
 
 /// Parses JSON text from the facade into a core type (`sdk::arg`: a mismatch is a `validation`
 /// error).
@@ -73,6 +73,20 @@ fn plain(value: &Bound<'_, PyAny>, depth: usize) -> Option<Value> {
     }
 }
 
+/// A name (`entity`, `action`) as text: anything but a `str` of Unicode text is a `validation`
+/// error naming the argument, as core's are.
+pub fn name(what: &str, value: &Bound<'_, PyAny>) -> PyResult<String> {
+    text_of(what, value, "a string, e.g. \"issues\"")
+}
+
+/// `value` as text, or a `validation` error saying `what` must be `wanted` (or Unicode text).
+fn text_of(what: &str, value: &Bound<'_, PyAny>, wanted: &str) -> PyResult<String> {
+    let s = value
+        .cast::<PyString>()
+        .map_err(|_| to_py(switchboard_core::Error::validation(format!("{what} must be {wanted}"))))?;
+    s.to_str().map(str::to_owned).map_err(|_| to_py(switchboard_core::sdk::not_unicode(what)))
+}
+
 /// Dot paths (`select_fields`, `exclude_fields`) from any iterable of `str`; `None` is none.
 pub fn paths(what: &str, value: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<String>> {
     let Some(value) = value.filter(|v| !v.is_none()) else { return Ok(Vec::new()) };
@@ -81,7 +95,10 @@ pub fn paths(what: &str, value: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<Strin
             "select_fields and exclude_fields are lists of dot paths".to_string(),
         )));
     }
-    value.try_iter()?.map(|p| p?.extract::<String>().map_err(|e| invalid(what, e))).collect()
+    let wanted = "a list of dot paths, e.g. [\"title\", \"user.login\"]";
+    let items =
+        value.try_iter().map_err(|_| to_py(switchboard_core::Error::validation(format!("{what} must be {wanted}"))))?;
+    items.map(|p| text_of(what, &p?, wanted)).collect()
 }
 
 /// JSON text of a core value for the facade.

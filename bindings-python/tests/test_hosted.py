@@ -300,6 +300,10 @@ def test_configuration_errors() -> None:
         Workspace(client_id="a", client_secret="b", base_url="http://127.0.0.1:1")  # no workspace
     with pytest.raises(switchboard.ConfigurationError):
         Workspace(workspace_name="w", client_id="a", client_secret="b", base_url="ftp://nope")
+    # A password in the engine's URL is refused, and never shown.
+    with pytest.raises(switchboard.ConfigurationError, match="must not hold a user or password") as info:
+        Workspace(workspace_name="w", client_id="a", client_secret="b", base_url="http://u:tok-9f8e7d6c@127.0.0.1:1")
+    assert "9f8e7d6c" not in str(info.value) and "9f8e7d6c" not in repr(info.value)
     with pytest.raises(switchboard.ConfigurationError):
         HostedExecutor(client_id="a", client_secret="b", base_url="http://127.0.0.1:1")  # no target
     with pytest.raises(switchboard.ConfigurationError):

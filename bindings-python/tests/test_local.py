@@ -686,6 +686,18 @@ async def test_params_reach_the_upstream_as_json_dumps_writes_them(fake: Fake) -
         await ex.execute("contacts", "search", {}, select_fields="id")
     with pytest.raises(switchboard.ConnectorValidationError, match="select_fields"):
         await ex.execute("contacts", "search", {}, select_fields=[1])
+    with pytest.raises(switchboard.ConnectorValidationError, match="exclude_fields must be a list of dot paths"):
+        await ex.execute("contacts", "search", {}, exclude_fields=5)  # type: ignore[arg-type]
+    # Names are checked as params are: typed errors, never UnicodeEncodeError or TypeError.
+    with pytest.raises(switchboard.ConnectorValidationError, match="entity: a string holds a lone UTF-16 surrogate"):
+        await ex.execute("contacts\ud800", "search", {})
+    with pytest.raises(switchboard.ConnectorValidationError, match="action must be a string"):
+        await ex.execute("contacts", 5, {})  # type: ignore[call-overload]
+    with pytest.raises(switchboard.ConnectorValidationError, match="entity must be a string"):
+        await ex.execute(None, "search", {})  # type: ignore[call-overload]
+    with pytest.raises(switchboard.ConnectorValidationError, match="paginate reads the pages of a list"):
+        async for _ in ex.paginate("contacts", "create", {"properties": {"email": "a@example.com"}}):
+            pass
     assert len(fake.requests("hubspot")) == sent, "nothing was sent for a refused call"
     # Any iterable of paths, as list() takes it.
     res = await ex.execute("contacts", "search", {"limit": 1}, select_fields=(p for p in ["id"]))

@@ -465,7 +465,7 @@ impl Connector {
                 Err(e) => {
                     let err = upstream::transport_error(Peer::Api(&inner.spec.display_name), &e);
                     // An answer too long to read is as long the next time.
-                    if op.idempotent && !matches!(e, TransportError::TooLarge(_)) {
+                    if op.idempotent && !matches!(e, TransportError::TooLarge(_) | TransportError::Unsendable(_)) {
                         if let Some(delay) = backoff(&retry, attempt, started, None) {
                             tracing::debug!(connector = %inner.spec.slug, attempt, delay_ms = delay.as_millis() as u64, "retrying after a transport error");
                             tokio::time::sleep(delay).await;

@@ -77,7 +77,7 @@ pub struct HostedConfig {
 impl std::fmt::Debug for HostedConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("HostedConfig")
-            .field("base_url", &self.base_url)
+            .field("base_url", &self.base_url.as_deref().map(crate::redact::shown_url))
             .field("client_id", &self.client_id)
             .field("organization_id", &self.organization_id)
             .finish_non_exhaustive()
@@ -141,10 +141,17 @@ impl HostedClient {
     /// A client from `config`.
     pub fn new(config: HostedConfig) -> Result<Self> {
         let base_url = config.base_url.unwrap_or_else(|| DEFAULT_BASE_URL.to_string());
+        // The URL is not quoted back: one with a user or password in it carries a secret.
         let base = url::Url::parse(&base_url)
             .ok()
             .filter(|u| matches!(u.scheme(), "http" | "https"))
-            .ok_or_else(|| Error::configuration(format!("base_url {base_url:?} is not an http(s) URL")))?;
+            .ok_or_else(|| Error::configuration("base_url is not an http(s) URL, e.g. http://127.0.0.1:8080"))?;
+        if !base.username().is_empty() || base.password().is_some() {
+            return Err(Error::configuration(
+                "base_url must not hold a user or password (user:password@host): the client authenticates with its \
+                 client credentials or a token",
+            ));
+        }
         let provider = config.token_provider.or_else(|| {
             config.scoped_token.filter(|t| !t.trim().is_empty()).map(|t| Arc::new(StaticToken(t)) as Arc<_>)
         });
@@ -373,8 +380,10 @@ impl From<wire::Connector> for ConnectorInfo {
     }
 }
 
-/// A connector to create.
+/// A connector to create. An unknown field is refused (`configuration` for `config` misspelled
+/// would otherwise make a connector that calls the provider's real host).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct NewConnector {
     /// Slug, display name or definition id (or give `definition_id`).
     #[serde(default)]
@@ -765,5 +774,23 @@ mod tests {
             ..Default::default()
         });
         assert_eq!(bad.err().map(|e| e.code), Some(ErrorCode::Configuration));
+    }
+
+    #[test]
+    fn a_base_url_with_a_password_is_refused_without_quoting_it() {
+        for url in
+            ["http://u:tok-9f8e7d6c5b4a@127.0.0.1:1", "http://tok-9f8e7d6c5b4a@127.0.0.1:1", "tok-9f8e7d6c5b4a://x"]
+        {
+            let Err(e) = HostedClient::new(HostedConfig {
+                base_url: Some(url.into()),
+                client_id: Some("a".into()),
+                client_secret: Some("b".into()),
+                ..Default::default()
+            }) else {
+                panic!("{url} was taken")
+            };
+            assert_eq!(e.code, ErrorCode::Configuration, "{url}");
+            assert!(e.message.contains("base_url") && !e.message.contains("9f8e7d"), "{url}: {}", e.message);
+        }
     }
 }

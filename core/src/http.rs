@@ -57,6 +57,10 @@ pub enum TransportError {
     TooLarge(usize),
     /// The request could not be built or sent.
     Other(String),
+    /// Not sent: HTTP cannot carry the request as it was made (a header value with a line break
+    /// or NUL, from a credential or a header param; a URL that does not parse). Sending it again
+    /// cannot help, so it is never retried.
+    Unsendable(String),
 }
 
 impl std::fmt::Display for TransportError {
@@ -65,7 +69,7 @@ impl std::fmt::Display for TransportError {
             Self::Timeout => f.write_str("no answer within the timeout"),
             Self::NoTurn(n) => write!(f, "not sent: {n} exchanges with the origin were already in progress"),
             Self::NoConnectorTurn(n) => write!(f, "not sent: {n} exchanges of the connector were already in progress"),
-            Self::Connect(m) | Self::Other(m) => f.write_str(m),
+            Self::Connect(m) | Self::Other(m) | Self::Unsendable(m) => f.write_str(m),
             Self::TooLarge(n) => write!(f, "the answer is longer than {n} bytes, the most the client reads"),
         }
     }
@@ -448,7 +452,7 @@ async fn send_reqwest(
     max_body: usize,
 ) -> Result<HttpResponse, TransportError> {
     let method = reqwest::Method::from_bytes(req.method.as_bytes())
-        .map_err(|_| TransportError::Other(format!("invalid method {}", req.method)))?;
+        .map_err(|_| TransportError::Unsendable(format!("invalid method {}", req.method)))?;
     let mut rb = client.request(method, &req.url).timeout(left);
     for (k, v) in &req.headers {
         rb = rb.header(k, v);
@@ -501,6 +505,8 @@ impl Body {
 fn map_reqwest(e: reqwest::Error) -> TransportError {
     if e.is_timeout() {
         TransportError::Timeout
+    } else if e.is_builder() {
+        TransportError::Unsendable(e.without_url().to_string())
     } else if e.is_connect() || e.is_request() || e.is_body() {
         // The URL may carry an API key in its query: never let it into the message.
         TransportError::Connect(e.without_url().to_string())

@@ -275,6 +275,17 @@ pub fn pages<P: Page, E: Executor<P>>(
         if st.done {
             return None;
         }
+        // Paging runs an operation again and again: a write would be made once per page, and
+        // even once is not what a caller asking for pages means.
+        if matches!(st.action.as_str(), "create" | "update" | "delete") {
+            st.done = true;
+            let e = Error::validation(format!(
+                "paginate reads the pages of a list, and {} {} writes: call execute to run it once",
+                st.entity, st.action
+            ))
+            .with_details(serde_json::json!({"entity": st.entity, "action": st.action}));
+            return Some((Err(e), st));
+        }
         let page = match st.exec.execute_page(&st.entity, &st.action, st.params.clone(), &st.options).await {
             Err(e) => {
                 st.done = true;

@@ -304,6 +304,29 @@ mod tests {
         assert_eq!(e.request_id.as_deref(), Some("id ****"));
         assert_eq!(e.details, Some(json!({"echo": ["****"], "****": 1})));
     }
+
+    #[test]
+    fn shown_urls_hold_no_user_or_password() {
+        assert_eq!(shown_url("http://u:tok-123456@127.0.0.1:1/x"), "http://****@127.0.0.1:1/x");
+        assert_eq!(shown_url("https://tok-123456@e.example"), "https://****@e.example/");
+        assert_eq!(shown_url("not a url tok-123456@x"), "****");
+        assert_eq!(shown_url("http://127.0.0.1:8080"), "http://127.0.0.1:8080");
+    }
+}
+
+/// A URL as it may be shown (a `Debug` impl, a log): a user or password in it becomes `****`,
+/// and text that is not a URL but holds an `@` is not shown at all.
+pub fn shown_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if !u.username().is_empty() || u.password().is_some() => {
+            let _ = u.set_password(None);
+            let _ = u.set_username("****");
+            u.to_string()
+        }
+        Ok(_) => url.to_string(),
+        Err(_) if url.contains('@') => "****".to_string(),
+        Err(_) => url.to_string(),
+    }
 }
 
 /// A serde message without the values it quotes: `invalid type: integer `123`, expected a

@@ -49,6 +49,7 @@ pub fn transport_error(peer: Peer<'_>, e: &TransportError) -> Error {
         }
         TransportError::Connect(_) | TransportError::Other(_) => ErrorCode::Network,
         TransportError::TooLarge(_) => ErrorCode::UpstreamHttp,
+        TransportError::Unsendable(_) => ErrorCode::Configuration,
     };
     let message = match (peer, e) {
         (Peer::Api(api), TransportError::Timeout) => format!("{api} did not answer in time"),
@@ -64,6 +65,7 @@ pub fn transport_error(peer: Peer<'_>, e: &TransportError) -> Error {
         (Peer::Engine(base), TransportError::Connect(m) | TransportError::Other(m)) => {
             format!("the engine at {base} could not be reached: {m}")
         }
+        (peer, TransportError::Unsendable(m)) => format!("not sent to {}: {m}", peer_name(peer)),
         (peer, TransportError::TooLarge(n)) => format!(
             "the answer of {} is longer than {n} bytes, the most the client reads; not read further",
             peer_name(peer)

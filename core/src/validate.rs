@@ -163,8 +163,10 @@ pub fn check_credentials(spec: &ConnectorSpec, creds: &Map<String, Value>, probl
             None => problems.push(FieldProblem::new("credentials", e.message)),
         }
     }
+    // A number is taken as its text (an account id given as 12345); a boolean, a list or an
+    // object is no credential any spec declares.
     for (k, v) in creds {
-        if !(v.is_string() || v.is_number() || v.is_boolean() || v.is_null()) {
+        if !(v.is_string() || v.is_number() || v.is_null()) {
             problems.push(FieldProblem::new(format!("credentials.{k}"), "must be a string"));
         }
     }
@@ -366,6 +368,23 @@ paths:
         // An empty value counts as missing, as it does when the auth method is picked.
         let r = validate_handle(&gong, &obj(json!({"access_key": "k", "access_key_secret": ""})), &Map::new());
         assert_eq!(fields(r), ["credentials.access_key_secret"]);
+        Ok(())
+    }
+
+    #[test]
+    fn credential_values_are_text() -> crate::Result<()> {
+        let gh = Registry::builtin()?.get("github")?;
+        // A number is taken as its text; a boolean, list or object is refused at once (a
+        // boolean read as "is required" at the first call).
+        assert_eq!(validate_handle(&gh, &obj(json!({"personal_access_token": 12345})), &Map::new()), Ok(()));
+        for bad in [json!(true), json!(["ghp_x"]), json!({"t": "ghp_x"})] {
+            let r = validate_handle(&gh, &obj(json!({"personal_access_token": bad})), &Map::new());
+            assert_eq!(
+                r,
+                Err(vec![FieldProblem::new("credentials.personal_access_token", "must be a string")]),
+                "{bad}"
+            );
+        }
         Ok(())
     }
 

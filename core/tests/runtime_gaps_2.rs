@@ -414,3 +414,62 @@ async fn salesforce_sobject_create_and_update_send_any_fields() {
     assert_eq!(err.code, ErrorCode::Validation, "{err}");
     assert_eq!(fake.requests_for(SF).len(), 2, "nothing sent");
 }
+
+// ---------------------------------------------------------------------------------------------
+// A credential HTTP cannot carry
+
+/// A token with a line break or NUL cannot go in a header: the call fails as `configuration`
+/// (what the caller must fix), naming the header but not the value, and nothing is sent. It
+/// was `network` after two seconds of retries.
+#[tokio::test]
+async fn a_credential_a_header_cannot_carry_is_not_sent() {
+    let fake = fake().await;
+    for token in ["ghp_line\r\nX-Injected: 1", "ghp_nul\0byte", "ghp_lf\nbreak"] {
+        let gh = connector(
+            "github",
+            json!({"personal_access_token": token}),
+            json!({"base_url": fake.base_url("github")}),
+            ConnectorOptions::default(),
+        );
+        let e = gh
+            .execute("issues", "list", json!({"owner": "octo", "repo": "hello"}), &ExecuteOptions::default())
+            .await
+            .err()
+            .unwrap_or_else(|| panic!("{token:?} was sent"));
+        assert_eq!(e.code, ErrorCode::Configuration, "{token:?}: {e}");
+        assert!(e.message.contains("header authorization") && e.message.contains("credential"), "{e}");
+        assert!(!e.message.contains("ghp_"), "{e}");
+    }
+    assert!(fake.requests_for("github").is_empty(), "{:?}", fake.requests_for("github"));
+}
+
+/// `paginate` of a write refuses it before anything is sent: paging runs its operation once per
+/// page, and a caller asking for pages does not mean to write.
+#[tokio::test]
+async fn paginate_refuses_a_write() {
+    use futures::StreamExt;
+    let fake = fake().await;
+    let gh = connector(
+        "github",
+        json!({"personal_access_token": creds::GITHUB_TOKEN}),
+        json!({"base_url": fake.base_url("github")}),
+        ConnectorOptions::default(),
+    );
+    let params = json!({"owner": "octo", "repo": "hello", "title": "x", "issue_number": 1});
+    for action in ["create", "update"] {
+        let pages: Vec<_> = gh.paginate("issues", action, params.clone(), ExecuteOptions::default()).collect().await;
+        let [Err(e)] = pages.as_slice() else { panic!("{action}: {} pages", pages.len()) };
+        assert_eq!(e.code, ErrorCode::Validation, "{action}: {e}");
+        assert!(e.message.contains("call execute"), "{e}");
+    }
+    // A list still pages.
+    let pages: Vec<_> = gh
+        .paginate("issues", "list", json!({"owner": "octo", "repo": "hello"}), ExecuteOptions::default())
+        .collect()
+        .await;
+    assert!(!pages.is_empty() && pages.iter().all(Result::is_ok));
+    assert!(
+        fake.requests_for("github").iter().all(|r| r.method == "POST" && r.path.ends_with("/graphql")),
+        "a write was sent"
+    );
+}

@@ -30,6 +30,12 @@ impl NewApplication {
 /// is stored as the keyed hash of `hasher` (the engine's, [`crate::services::tokens::secret_hasher`])
 /// from the start: no Argon2 run, nothing to rewrite on first use.
 pub async fn create_application(db: &Db, hasher: &SecretHasher, org_name: &str) -> ApiResult<NewApplication> {
+    // The rule of the other names the engine stores (a connector's, `validate::check_name`).
+    if org_name.trim().is_empty() || !switchboard_core::validate::fits_name(org_name) {
+        return Err(ApiError::validation(
+            "the organization name must be 1 to 256 characters without control characters",
+        ));
+    }
     let org = match db.find_organization_by_name(org_name).await? {
         Some(o) => o,
         None => db.create_organization(org_name).await?,
@@ -140,7 +146,25 @@ pub fn sqlite_database_path(url: Option<&str>, data_dir: &Path, step: BackupStep
 /// The database file `admin backup` copies: it must exist and hold something (the command never
 /// creates a store to back it up).
 pub fn backup_source(url: Option<&str>, data_dir: &Path) -> ApiResult<PathBuf> {
-    let file = sqlite_database_path(url, data_dir, BackupStep::Backup)?;
+    existing_database(sqlite_database_path(url, data_dir, BackupStep::Backup)?)
+}
+
+/// Refuses a SQLite store that does not exist (nothing to check on PostgreSQL, or in memory):
+/// commands that work on stored data never create a store, so a mistyped `--data-dir` is an
+/// error, not a new empty store and key.
+pub fn require_store(url: Option<&str>, data_dir: &Path) -> ApiResult<()> {
+    let file = match url {
+        None => data_dir.join("switchboard.db"),
+        Some(u) => match (database_kind(u)?, sqlite_url_path(u)) {
+            (DbKind::Sqlite, Some(file)) => file,
+            _ => return Ok(()),
+        },
+    };
+    existing_database(file).map(|_| ())
+}
+
+/// `file` when it is a database that holds something.
+fn existing_database(file: PathBuf) -> ApiResult<PathBuf> {
     match std::fs::metadata(&file) {
         Ok(m) if m.is_file() && holds_data(&file) => Ok(file),
         _ => Err(configuration(format!("there is no Switchboard database at {}", file.display()))),
@@ -160,6 +184,24 @@ pub fn existing_key_ring(
         return Ok(None);
     }
     Ok(Some(KeyRing::load(master_key, old_keys, data_dir)?))
+}
+
+/// Refuses to make a key file for the database in `data_dir` when it already holds data: its
+/// secrets are sealed under a key made before (in the environment, or a key file that is gone),
+/// which a new key cannot open.
+pub fn check_key_file_kept(data_dir: &Path) -> ApiResult<()> {
+    let db = data_dir.join("switchboard.db");
+    // The database first: a store's key file is made before its database, so one that starts
+    // together with this command is seen with its key.
+    if holds_data(&db) && !data_dir.join("master.key").exists() {
+        return Err(configuration(format!(
+            "{} holds data but {} has no master.key: set SWITCHBOARD_MASTER_KEY (or --master-key-file) to the \
+             key this store was made with",
+            db.display(),
+            data_dir.display()
+        )));
+    }
+    Ok(())
 }
 
 /// What `admin backup` made: the JSON summary for stdout and, when the master key lives in a

@@ -26,7 +26,7 @@ use clap::parser::ValueSource;
 use clap::{Arg, ArgAction, ArgMatches, Command, CommandFactory, FromArgMatches};
 use switchboard_core::Error;
 
-use crate::crypto::KeyRing;
+use crate::crypto::{Key, KeyRing};
 
 /// The subcommand whose options the file sets.
 const SUBCOMMAND: &str = "serve";
@@ -541,16 +541,23 @@ pub fn mask_secret(value: &str) -> String {
     url.to_string()
 }
 
-/// The key ring of `serve` when the master key comes from `master_key_file` (a file holding the
-/// base64 key on its first line, e.g. a systemd credential) instead of `SWITCHBOARD_MASTER_KEY`.
-/// Setting both is refused, so which key is used is never a guess. Old keys still come from
-/// `SWITCHBOARD_OLD_MASTER_KEYS`.
-pub fn key_ring_from_file(path: &Path) -> Result<KeyRing, Error> {
-    if std::env::var_os(MASTER_KEY_ENV).is_some_and(|v| !v.is_empty()) {
+/// Refuses a master key from both `SWITCHBOARD_MASTER_KEY` and `master_key_file` (`file`), so
+/// which key is used is never a guess.
+pub fn check_key_sources(file: Option<&Path>) -> Result<(), Error> {
+    if file.is_some() && std::env::var_os(MASTER_KEY_ENV).is_some_and(|v| !v.is_empty()) {
         return Err(Error::configuration(format!(
             "both {MASTER_KEY_ENV} and master_key_file are set: set only one of them"
         )));
     }
+    Ok(())
+}
+
+/// The key ring when the master key comes from `master_key_file` (a file holding the base64 key
+/// on its first line, e.g. a systemd credential) instead of `SWITCHBOARD_MASTER_KEY`; setting
+/// both is refused ([`check_key_sources`]). Old keys still come from
+/// `SWITCHBOARD_OLD_MASTER_KEYS`.
+pub fn key_ring_from_file(path: &Path) -> Result<KeyRing, Error> {
+    check_key_sources(Some(path))?;
     let name = path.display();
     let text = std::fs::read_to_string(path)
         .map_err(|e| Error::configuration(format!("cannot read the master key file {name}: {e}")))?;
@@ -558,13 +565,11 @@ pub fn key_ring_from_file(path: &Path) -> Result<KeyRing, Error> {
     if key.is_empty() {
         return Err(Error::configuration(format!("the master key file {name} is empty")));
     }
-    let old = std::env::var("SWITCHBOARD_OLD_MASTER_KEYS").ok().filter(|v| !v.is_empty());
-    // No data directory: the key named here is the key, never a key file beside the database.
-    KeyRing::load(Some(key), old.as_deref(), None).map_err(|e| {
-        let e: crate::error::ApiError = e.into();
-        // The message names what is wrong with the key, never the key.
-        Error::configuration(format!("master key file {name}: {}", e.message))
-    })
+    // The message names what is wrong with the key, never the key.
+    let current = Key::parse(key).map_err(|e| Error::configuration(format!("the master key file {name}: {e}")))?;
+    let old = std::env::var("SWITCHBOARD_OLD_MASTER_KEYS").ok();
+    let old = KeyRing::old_keys(old.as_deref()).map_err(|e| Error::configuration(e.to_string()))?;
+    Ok(KeyRing::new(current, old))
 }
 
 #[cfg(test)]

@@ -53,6 +53,27 @@ pub enum CryptoError {
     Worker(String),
 }
 
+impl CryptoError {
+    /// This error met when a process starts on a store: a record the configured keys do not
+    /// open means the master key is not the store's, which the operator fixes (a master key
+    /// error, `configuration`).
+    pub fn at_start(self) -> CryptoError {
+        match self {
+            CryptoError::UnknownKey(id) => CryptoError::MasterKey(format!(
+                "this store's secrets are sealed with master key {id}, which is not configured: set \
+                 SWITCHBOARD_MASTER_KEY (or the master key file) to the key the store was made with, or list it in \
+                 SWITCHBOARD_OLD_MASTER_KEYS during a rotation"
+            )),
+            CryptoError::Decrypt => CryptoError::MasterKey(
+                "this store's secrets do not decrypt with the configured master key: set SWITCHBOARD_MASTER_KEY \
+                 (or the master key file) to the key the store was made with"
+                    .into(),
+            ),
+            e => e,
+        }
+    }
+}
+
 /// One 256-bit key.
 #[derive(Clone)]
 pub struct Key {
@@ -172,6 +193,15 @@ impl KeyRing {
             .map_err(|_| CryptoError::Decrypt)
     }
 
+    /// The keys of `SWITCHBOARD_OLD_MASTER_KEYS` (comma-separated), readable after a rotation.
+    pub fn old_keys(list: Option<&str>) -> Result<Vec<Key>, CryptoError> {
+        list.unwrap_or_default()
+            .split(',')
+            .filter(|s| !s.trim().is_empty())
+            .map(|k| Key::parse(k).map_err(|e| CryptoError::MasterKey(format!("SWITCHBOARD_OLD_MASTER_KEYS: {e}"))))
+            .collect()
+    }
+
     /// Loads the ring from `SWITCHBOARD_MASTER_KEY` (+ `SWITCHBOARD_OLD_MASTER_KEYS`), or from the
     /// key file in `data_dir` (created 0600 when missing) when no environment key is set and a
     /// data directory is in use.
@@ -180,19 +210,9 @@ impl KeyRing {
         old_keys: Option<&str>,
         data_dir: Option<&Path>,
     ) -> Result<Self, CryptoError> {
-        fn named(var: &'static str) -> impl Fn(CryptoError) -> CryptoError {
-            move |e| CryptoError::MasterKey(format!("{var}: {e}"))
-        }
-        let old: Vec<Key> = match old_keys {
-            Some(list) => list
-                .split(',')
-                .filter(|s| !s.trim().is_empty())
-                .map(|k| Key::parse(k).map_err(named("SWITCHBOARD_OLD_MASTER_KEYS")))
-                .collect::<Result<_, _>>()?,
-            None => Vec::new(),
-        };
+        let old = Self::old_keys(old_keys)?;
         if let Some(k) = master_key.filter(|k| !k.trim().is_empty()) {
-            let current = Key::parse(k).map_err(named("SWITCHBOARD_MASTER_KEY"))?;
+            let current = Key::parse(k).map_err(|e| CryptoError::MasterKey(format!("SWITCHBOARD_MASTER_KEY: {e}")))?;
             return Ok(Self::new(current, old));
         }
         let Some(dir) = data_dir else {
@@ -210,23 +230,28 @@ impl KeyRing {
 fn key_file(dir: &Path) -> Result<(Key, Vec<Key>), CryptoError> {
     let path = dir.join("master.key");
     let in_file = |e: CryptoError| CryptoError::MasterKey(format!("{}: {e}", path.display()));
-    match std::fs::read_to_string(&path) {
-        Ok(text) => {
-            let mut keys = text.lines().filter(|l| !l.trim().is_empty()).map(Key::parse);
-            let current = keys
-                .next()
-                .ok_or_else(|| CryptoError::MasterKey(format!("{} is empty", path.display())))?
-                .map_err(in_file)?;
-            let old = keys.collect::<Result<Vec<_>, _>>().map_err(in_file)?;
-            Ok((current, old))
+    // Twice at most: a process that loses the race to create the file reads the winner's key.
+    for _ in 0..2 {
+        match std::fs::read_to_string(&path) {
+            Ok(text) => {
+                let mut keys = text.lines().filter(|l| !l.trim().is_empty()).map(Key::parse);
+                let current = keys
+                    .next()
+                    .ok_or_else(|| CryptoError::MasterKey(format!("{} is empty", path.display())))?
+                    .map_err(in_file)?;
+                let old = keys.collect::<Result<Vec<_>, _>>().map_err(in_file)?;
+                return Ok((current, old));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let key = Key::generate();
+                if create_key_file(dir, &key)? {
+                    return Ok((key, Vec::new()));
+                }
+            }
+            Err(e) => return Err(CryptoError::MasterKey(format!("cannot read {}: {e}", path.display()))),
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let key = Key::generate();
-            write_key_file(dir, &key, &[])?;
-            Ok((key, Vec::new()))
-        }
-        Err(e) => Err(CryptoError::MasterKey(format!("cannot read {}: {e}", path.display()))),
     }
+    Err(CryptoError::MasterKey(format!("cannot read {}: it keeps disappearing", path.display())))
 }
 
 /// Creates `dir` and its missing parents with mode 0700 (an existing directory is left as it
@@ -242,32 +267,60 @@ pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     builder.create(dir)
 }
 
-/// Writes `master.key` (mode 0600): the current key first, then older ones.
-pub fn write_key_file(dir: &Path, current: &Key, old: &[Key]) -> Result<(), CryptoError> {
+fn key_file_error(what: &str, p: &Path, e: std::io::Error) -> CryptoError {
+    CryptoError::MasterKey(format!("cannot {what} {}: {e}", p.display()))
+}
+
+/// Writes the keys (the current one first) to a new temporary file (mode 0600) in `dir`, named
+/// for this call alone so that concurrent writers never share one.
+fn write_temp_key_file(dir: &Path, current: &Key, old: &[Key]) -> Result<std::path::PathBuf, CryptoError> {
     use std::io::Write;
-    let fail =
-        |what: &str, p: &Path, e: std::io::Error| CryptoError::MasterKey(format!("cannot {what} {}: {e}", p.display()));
-    create_private_dir(dir).map_err(|e| fail("create", dir, e))?;
-    let path = dir.join("master.key");
-    let tmp = dir.join("master.key.tmp");
+    create_private_dir(dir).map_err(|e| key_file_error("create", dir, e))?;
+    let tmp = dir.join(format!("master.key.tmp-{}", uuid::Uuid::new_v4().simple()));
     let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
+    opts.write(true).create_new(true);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
         opts.mode(0o600);
     }
-    // A leftover temp file would keep its own mode: start from a new one.
-    let _ = std::fs::remove_file(&tmp);
-    let mut f = opts.open(&tmp).map_err(|e| fail("write", &tmp, e))?;
     let mut text = current.to_base64();
     for k in old {
         text.push('\n');
         text.push_str(&k.to_base64());
     }
     text.push('\n');
-    f.write_all(text.as_bytes()).and_then(|()| f.sync_all()).map_err(|e| fail("write", &tmp, e))?;
-    std::fs::rename(&tmp, &path).map_err(|e| fail("replace", &path, e))
+    let written = opts.open(&tmp).and_then(|mut f| f.write_all(text.as_bytes()).and_then(|()| f.sync_all()));
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(key_file_error("write", &tmp, e));
+    }
+    Ok(tmp)
+}
+
+/// Creates `master.key` holding `key` unless it exists: `false` when another process made it
+/// first (its key is the one to use). The complete file is linked into place, which fails on an
+/// existing name, so a key file is never replaced and never seen half written.
+fn create_key_file(dir: &Path, key: &Key) -> Result<bool, CryptoError> {
+    let path = dir.join("master.key");
+    let tmp = write_temp_key_file(dir, key, &[])?;
+    let linked = std::fs::hard_link(&tmp, &path);
+    let _ = std::fs::remove_file(&tmp);
+    match linked {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(key_file_error("create", &path, e)),
+    }
+}
+
+/// Replaces `master.key` (mode 0600) with the current key first, then older ones (a rotation).
+pub fn write_key_file(dir: &Path, current: &Key, old: &[Key]) -> Result<(), CryptoError> {
+    let path = dir.join("master.key");
+    let tmp = write_temp_key_file(dir, current, old)?;
+    std::fs::rename(&tmp, &path).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        key_file_error("replace", &path, e)
+    })
 }
 
 /// Argon2id hash of a client secret (PHC string with its salt).

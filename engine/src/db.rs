@@ -42,6 +42,8 @@ pub enum StoreError {
     UnsupportedUrl { scheme: Option<String> },
     #[error("cannot create {path}: {source}")]
     DataDir { path: String, source: std::io::Error },
+    #[error("a sqlite: --database-url names no file: use sqlite:///absolute/path.db or sqlite:relative/path.db")]
+    NoSqliteFile,
     /// The database cannot be reached or opened (the text is redacted).
     #[error("cannot open the database: {0}")]
     Open(String),
@@ -650,6 +652,12 @@ pub fn database_kind(url: &str) -> StoreResult<DbKind> {
     if lower.starts_with("postgres://") || lower.starts_with("postgresql://") {
         Ok(DbKind::Postgres)
     } else if lower.starts_with("sqlite:") {
+        let rest = lower.trim_end().trim_start_matches("sqlite:").trim_start_matches("//");
+        let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+        // SQLite would open an empty name as a private temporary database, gone when closed.
+        if path.is_empty() && !query.contains("mode=memory") {
+            return Err(StoreError::NoSqliteFile);
+        }
         Ok(DbKind::Sqlite)
     } else {
         let scheme = lower.split_once(':').map(|(s, _)| s).filter(|s| {
@@ -670,11 +678,21 @@ impl Db {
     /// queries through a pool of its own (see [`Db::here`]), and the connections are shared out
     /// between those pools and the shared one ([`postgres_pool_sizes`]).
     pub async fn open_serving(url: Option<&str>, data_dir: &Path, threads: usize) -> StoreResult<Self> {
+        let failed = |p: &Path| {
+            let path = p.display().to_string();
+            move |source| StoreError::DataDir { path, source }
+        };
         match url {
+            Some(url) if database_kind(url)? == DbKind::Sqlite => {
+                // Created if missing, and private, as the embedded database is.
+                if let Some(file) = backup::sqlite_url_path(url) {
+                    private_database_file(&file).map_err(failed(&file))?;
+                }
+                Self::connect(url, false, threads).await
+            }
             Some(url) => {
-                let postgres = database_kind(url)? == DbKind::Postgres;
-                let mut db = Self::connect(url, postgres, threads).await?;
-                if postgres && threads > 0 {
+                let mut db = Self::connect(url, true, threads).await?;
+                if threads > 0 {
                     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
                     let id = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     let size = postgres_pool_sizes(threads).1;
@@ -684,10 +702,6 @@ impl Db {
             }
             None => {
                 let file = data_dir.join("switchboard.db");
-                let failed = |p: &Path| {
-                    let path = p.display().to_string();
-                    move |source| StoreError::DataDir { path, source }
-                };
                 crate::crypto::create_private_dir(data_dir).map_err(failed(data_dir))?;
                 private_database_file(&file).map_err(failed(&file))?;
                 let url = format!("sqlite://{}?mode=rwc", file.display());
@@ -850,14 +864,21 @@ impl Db {
             conn.execute("CREATE TABLE IF NOT EXISTS switchboard_migrations (version BIGINT PRIMARY KEY, applied_at TEXT NOT NULL)")
                 .await?;
             for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v <= last) {
-                let done: Option<AnyRow> = sqlx::query("SELECT version FROM switchboard_migrations WHERE version = $1")
-                    .bind(*version)
-                    .fetch_optional(&mut *conn)
-                    .await?;
-                if done.is_some() {
+                let applied = "SELECT version FROM switchboard_migrations WHERE version = $1";
+                if sqlx::query(applied).bind(*version).fetch_optional(&mut *conn).await?.is_some() {
                     continue;
                 }
-                let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+                // Processes opening one new SQLite file together migrate one at a time: each
+                // takes the write lock first (waiting up to the busy timeout), then checks again
+                // under it whether another applied the step meanwhile.
+                let mut tx = if self.postgres {
+                    sqlx::Connection::begin(&mut *conn).await?
+                } else {
+                    sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE").await?
+                };
+                if sqlx::query(applied).bind(*version).fetch_optional(&mut *tx).await?.is_some() {
+                    continue;
+                }
                 let only_postgres = POSTGRES_MIGRATIONS.iter().filter(|(v, _)| self.postgres && v == version);
                 for part in std::iter::once(*sql).chain(only_postgres.map(|(_, s)| *s)) {
                     for stmt in statements(part) {
@@ -1544,7 +1565,7 @@ impl Db {
     }
 }
 
-/// Creates the embedded database file empty with mode 0600 (SQLite gives the `-wal` and `-shm`
+/// Creates a SQLite database file empty with mode 0600 (SQLite gives the `-wal` and `-shm`
 /// files it makes later the mode of the database file), and narrows an existing one, and its
 /// `-wal` and `-shm`, to 0600.
 fn private_database_file(path: &Path) -> std::io::Result<()> {

@@ -144,7 +144,9 @@ const UNAVAILABLE_RETRY_AFTER: f64 = 1.0;
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::UnsupportedUrl { .. } => ApiError::new(ErrorCode::Configuration, e.to_string()),
+            StoreError::UnsupportedUrl { .. } | StoreError::NoSqliteFile => {
+                ApiError::new(ErrorCode::Configuration, e.to_string())
+            }
             _ if e.is_unavailable() => ApiError::unavailable(e.to_string()),
             _ => ApiError::internal(e.to_string()),
         }

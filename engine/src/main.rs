@@ -44,6 +44,10 @@ struct Store {
     /// elsewhere; without it, SQLite in --data-dir.
     #[arg(long, env = "SWITCHBOARD_DATABASE_URL", hide_env_values = true)]
     database_url: Option<String>,
+    /// File holding the master key (base64, first line), e.g. a systemd credential, instead
+    /// of SWITCHBOARD_MASTER_KEY (setting both is refused).
+    #[arg(long, env = "SWITCHBOARD_MASTER_KEY_FILE")]
+    master_key_file: Option<PathBuf>,
 }
 
 impl Store {
@@ -52,16 +56,39 @@ impl Store {
         self.database_url.as_deref().filter(|u| !u.trim().is_empty())
     }
 
-    /// Refuses a database URL of an unsupported scheme before anything else is set up.
+    /// Refuses a database URL that cannot be used and two master key sources, before anything
+    /// else is set up.
     fn check(&self) -> Result<(), Error> {
-        match self.url() {
-            Some(url) => db::database_kind(url).map(|_| ()).map_err(api),
-            None => Ok(()),
+        if let Some(url) = self.url() {
+            db::database_kind(url).map_err(api)?;
         }
+        serve_config::check_key_sources(self.master_key_file.as_deref())
     }
 
     async fn open(&self) -> Result<Db, Error> {
         Db::open(self.url(), &self.data_dir).await.map_err(api)
+    }
+
+    /// The key file in the data directory, when the master key lives there: no database URL,
+    /// no `SWITCHBOARD_MASTER_KEY`, no `--master-key-file`.
+    fn data_dir_key_file(&self) -> Option<PathBuf> {
+        (self.url().is_none() && self.master_key_file.is_none() && env("SWITCHBOARD_MASTER_KEY").is_none())
+            .then(|| self.data_dir.join("master.key"))
+    }
+
+    /// The master key ring: from `--master-key-file`, `SWITCHBOARD_MASTER_KEY`, or the data
+    /// directory's key file (created when the store is new).
+    fn key_ring(&self) -> Result<KeyRing, Error> {
+        self.check()?;
+        if let Some(path) = &self.master_key_file {
+            return serve_config::key_ring_from_file(path);
+        }
+        if self.data_dir_key_file().is_some() {
+            admin::check_key_file_kept(&self.data_dir).map_err(api)?;
+        }
+        let dir = self.url().is_none().then_some(self.data_dir.as_path());
+        KeyRing::load(env("SWITCHBOARD_MASTER_KEY").as_deref(), env("SWITCHBOARD_OLD_MASTER_KEYS").as_deref(), dir)
+            .map_err(api)
     }
 }
 
@@ -125,6 +152,15 @@ fn public_url(s: &str) -> Result<String, String> {
             Ok(url.to_string())
         }
         _ => Err(format!("{url:?} is not an http(s) URL without query or fragment")),
+    }
+}
+
+/// `--bind`: HOST:PORT with a port that exists (the host is resolved when binding).
+fn bind_address(s: &str) -> Result<String, String> {
+    let s = s.trim();
+    match s.rsplit_once(':') {
+        Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => Ok(s.to_string()),
+        _ => Err(format!("{s:?} is not HOST:PORT (e.g. 127.0.0.1:8080, [::1]:8080, 0.0.0.0:8080)")),
     }
 }
 
@@ -200,8 +236,8 @@ fn raise_open_file_limit(max_connections: usize) {
 enum Command {
     /// Run the engine.
     Serve {
-        /// Address to listen on.
-        #[arg(long, env = "SWITCHBOARD_BIND", default_value = "127.0.0.1:8080")]
+        /// Address to listen on, HOST:PORT.
+        #[arg(long, env = "SWITCHBOARD_BIND", default_value = "127.0.0.1:8080", value_parser = bind_address)]
         bind: String,
         #[command(flatten)]
         store: Store,
@@ -212,10 +248,10 @@ enum Command {
         #[arg(long, env = "SWITCHBOARD_APPLICATION_TOKEN_TTL", default_value_t = 900)]
         application_token_ttl: u64,
         /// Sustained requests per second allowed per organization.
-        #[arg(long, env = "SWITCHBOARD_RATE_LIMIT", default_value_t = 50.0)]
+        #[arg(long, env = "SWITCHBOARD_RATE_LIMIT", default_value_t = 50.0, value_parser = positive)]
         rate_limit: f64,
         /// Burst of requests allowed per organization.
-        #[arg(long, env = "SWITCHBOARD_RATE_BURST", default_value_t = 200.0)]
+        #[arg(long, env = "SWITCHBOARD_RATE_BURST", default_value_t = 200.0, value_parser = positive)]
         rate_burst: f64,
         /// Largest request body in bytes.
         #[arg(long, env = "SWITCHBOARD_BODY_LIMIT", default_value_t = 1024 * 1024)]
@@ -250,10 +286,6 @@ enum Command {
         /// register with each OAuth app.
         #[arg(long, env = "SWITCHBOARD_PUBLIC_URL", value_parser = public_url)]
         public_url: Option<String>,
-        /// File holding the master key (base64, first line), e.g. a systemd credential, instead
-        /// of SWITCHBOARD_MASTER_KEY (setting both is refused).
-        #[arg(long, env = "SWITCHBOARD_MASTER_KEY_FILE")]
-        master_key_file: Option<PathBuf>,
         /// TOML file of these options under their long names in snake_case (rate_limit = 50.0);
         /// flags and environment variables win over it. See docs/operations-config.md.
         #[arg(long, env = "SWITCHBOARD_CONFIG")]
@@ -487,12 +519,6 @@ fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 
-fn key_ring(store: &Store) -> Result<KeyRing, Error> {
-    let dir = store.url().is_none().then_some(store.data_dir.as_path());
-    KeyRing::load(env("SWITCHBOARD_MASTER_KEY").as_deref(), env("SWITCHBOARD_OLD_MASTER_KEYS").as_deref(), dir)
-        .map_err(api)
-}
-
 /// An engine error (or a storage or crypto one) as the command line's error.
 fn api(e: impl Into<switchboard_engine::error::ApiError>) -> Error {
     let e = e.into();
@@ -536,7 +562,6 @@ async fn run(cli: Cli, effective: Option<serve_config::Effective>) -> Result<(),
             connections,
             upstream_base_url,
             public_url,
-            master_key_file,
             config: _,
             print_config,
         } => {
@@ -552,10 +577,12 @@ async fn run(cli: Cli, effective: Option<serve_config::Effective>) -> Result<(),
                 return Ok(());
             }
             effective.log();
-            let keys = match &master_key_file {
-                Some(path) => serve_config::key_ring_from_file(path)?,
-                None => key_ring(&store)?,
-            };
+            // Bound before the store is opened: a bad address fails before anything is created
+            // (or a first application printed for a store no engine serves).
+            let listener = tokio::net::TcpListener::bind(&bind)
+                .await
+                .map_err(|e| Error::configuration(format!("cannot listen on {bind}: {e}")))?;
+            let keys = store.key_ring()?;
             let settings = Settings {
                 data_dir: store.data_dir.clone(),
                 database_url: store.url().map(str::to_string),
@@ -589,9 +616,6 @@ async fn run(cli: Cli, effective: Option<serve_config::Effective>) -> Result<(),
                     json!({"first_application": first.to_json(), "note": "shown once: store the client_secret now"})
                 );
             }
-            let listener = tokio::net::TcpListener::bind(&bind)
-                .await
-                .map_err(|e| Error::configuration(format!("cannot listen on {bind}: {e}")))?;
             let addr = listener.local_addr().map_err(|e| Error::internal(e.to_string()))?;
             println!("{}", json!({"listening": format!("http://{addr}")}));
             tracing::info!(%addr, postgres = state.db.is_postgres(), "switchboard engine listening");
@@ -600,10 +624,11 @@ async fn run(cli: Cli, effective: Option<serve_config::Effective>) -> Result<(),
             serve(listener, state, shutdown_signal()).await;
         }
         Command::Admin { command: AdminCommand::CreateApplication { organization, store } } => {
+            // The secret is stored as the keyed hash, whose key is sealed under the master key,
+            // from the same sources as for `serve`. The key before the database, as `serve`
+            // does: a new store's key file exists before its first record.
+            let ring = store.key_ring()?;
             let db = store.open().await?;
-            // The secret is stored as the keyed hash, whose key is sealed under the master key:
-            // with --database-url that is SWITCHBOARD_MASTER_KEY, as for `serve`.
-            let ring = key_ring(&store)?;
             let hasher = tokens::secret_hasher(&db, &ring).await.map_err(api)?;
             let created = admin::create_application(&db, &hasher, &organization).await.map_err(api)?;
             println!("{}", created.to_json());
@@ -611,9 +636,7 @@ async fn run(cli: Cli, effective: Option<serve_config::Effective>) -> Result<(),
         Command::Admin { command: AdminCommand::Backup { store, out, force, include_key_file } } => {
             store.check()?;
             let source = admin::backup_source(store.url(), &store.data_dir).map_err(api)?;
-            let key_file = (store.url().is_none() && env("SWITCHBOARD_MASTER_KEY").is_none())
-                .then(|| store.data_dir.join("master.key"))
-                .filter(|p| p.exists());
+            let key_file = store.master_key_file.clone().or_else(|| store.data_dir_key_file()).filter(|p| p.exists());
             let report =
                 admin::backup(&source, &out, force, key_file.as_deref(), include_key_file).await.map_err(api)?;
             if let Some(warning) = report.warning {
@@ -623,19 +646,27 @@ async fn run(cli: Cli, effective: Option<serve_config::Effective>) -> Result<(),
         }
         Command::Admin { command: AdminCommand::Restore { store, from, force } } => {
             store.check()?;
-            let dir = store.url().is_none().then_some(store.data_dir.as_path());
-            let master = env("SWITCHBOARD_MASTER_KEY");
-            let old = env("SWITCHBOARD_OLD_MASTER_KEYS");
-            let ring = admin::existing_key_ring(master.as_deref(), old.as_deref(), dir).map_err(api)?;
+            let ring = match &store.master_key_file {
+                Some(path) => Some(serve_config::key_ring_from_file(path)?),
+                None => {
+                    let dir = store.url().is_none().then_some(store.data_dir.as_path());
+                    let master = env("SWITCHBOARD_MASTER_KEY");
+                    let old = env("SWITCHBOARD_OLD_MASTER_KEYS");
+                    admin::existing_key_ring(master.as_deref(), old.as_deref(), dir).map_err(api)?
+                }
+            };
             let summary =
                 admin::restore(&from, store.url(), &store.data_dir, ring.as_ref(), force).await.map_err(api)?;
             println!("{summary}");
         }
         Command::Admin { command: AdminCommand::RotateKey { store, generate } } => {
             store.check()?;
-            let ring = key_ring(&store)?;
+            admin::require_store(store.url(), &store.data_dir).map_err(api)?;
+            let ring = store.key_ring()?;
             let db = store.open().await?;
-            let uses_file = store.url().is_none() && env("SWITCHBOARD_MASTER_KEY").is_none();
+            // A key file of the operator's (--master-key-file) is never written: rotate as with
+            // SWITCHBOARD_MASTER_KEY, the new key in it and the old one in SWITCHBOARD_OLD_MASTER_KEYS.
+            let uses_file = store.data_dir_key_file().is_some();
             let old_current = ring.current().clone();
             let (ring, new_key) = if generate || uses_file {
                 let new = Key::generate();

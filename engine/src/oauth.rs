@@ -2,6 +2,7 @@
 //! provider's redirect back (an HTML page for the end user's browser). The decisions are in
 //! [`crate::services::oauth`].
 
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -81,8 +82,16 @@ pub async fn initiate(
         (status = 303, description = "connected: to the consent's redirect_url with connector_id"),
         (status = 400, description = "refused: an unknown, replayed or expired state, or the provider's refusal", content_type = "text/html", body = String),
         (status = 502, description = "the provider did not exchange the code, or the connector could not be created", content_type = "text/html", body = String)))]
-pub async fn callback(State(st): State<AppState>, Query(q): Query<OAuthCallbackQuery>) -> ApiResult<Response> {
-    let outcome = oauth::callback(&st, &q).await?;
+pub async fn callback(
+    State(st): State<AppState>,
+    q: Result<Query<OAuthCallbackQuery>, QueryRejection>,
+) -> ApiResult<Response> {
+    // A query that cannot be read (a repeated `state`) names no consent: the same page as an
+    // unknown state, never axum's text/plain.
+    let outcome = match q {
+        Ok(Query(q)) => oauth::callback(&st, &q).await?,
+        Err(_) => CallbackOutcome::refused(oauth::Refusal::UnknownState),
+    };
     Ok(render(&outcome))
 }
 

@@ -135,13 +135,13 @@ impl Signer {
             metrics,
             verified: Mutex::new(HashMap::new()),
         };
-        s.reload(db, ring).await?;
+        s.reload(db, ring, true).await?;
         if s.read().1.is_empty() {
             let kid = format!("k{}", &random_token(6));
             let secret = random_token(48);
             let sealed = ring.seal(secret.as_bytes(), &format!("signing_key:{kid}"))?;
             db.insert_signing_key(&kid, &sealed).await?;
-            s.reload(db, ring).await?;
+            s.reload(db, ring, true).await?;
         }
         Ok(s)
     }
@@ -154,14 +154,17 @@ impl Signer {
         self.read().1.get(kid).cloned()
     }
 
-    /// Re-reads the keys from the database. The newest key signs.
-    async fn reload(&self, db: &Db, ring: &KeyRing) -> ApiResult<()> {
+    /// Re-reads the keys from the database. The newest key signs. At start, a key the ring
+    /// does not open means the wrong master key ([`CryptoError::at_start`]).
+    async fn reload(&self, db: &Db, ring: &KeyRing, starting: bool) -> ApiResult<()> {
         self.metrics.signing_key_reload();
         let rows = db.signing_keys().await?;
         let mut map = HashMap::new();
         let mut newest = String::new();
         for (kid, sealed, _) in rows {
-            let secret = ring.open(&sealed, &format!("signing_key:{kid}"))?;
+            let secret =
+                ring.open(&sealed, &format!("signing_key:{kid}"))
+                    .map_err(|e| if starting { e.at_start() } else { e })?;
             map.insert(kid.clone(), secret);
             newest = kid;
         }
@@ -182,7 +185,7 @@ impl Signer {
         }
         // Stamped before reading, so a failing database is not asked again at once either.
         *last = Some(Instant::now());
-        self.reload(db, ring).await?;
+        self.reload(db, ring, false).await?;
         Ok(self.secret(kid))
     }
 

@@ -1,6 +1,10 @@
 //! The `switchboard` command line against the fake upstream, as a user runs it.
 
+mod common;
+
 use std::process::Command;
+
+use common::run_to_exit;
 
 use fake_upstream::{creds, FakeUpstream};
 use serde_json::Value;
@@ -102,37 +106,6 @@ async fn connectors_lists_and_describes() {
     .await;
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("issues") && text.contains("owner: string, required"), "{text}");
-}
-
-/// Runs `switchboard` to its exit (killed and failed after 30 s: a server that started instead
-/// of refusing its settings would never exit).
-fn run_to_exit(mut cmd: Command) -> std::process::Output {
-    use std::io::Read;
-    let mut child = cmd
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run switchboard: {e}"));
-    let started = std::time::Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap_or_else(|e| panic!("{e}")) {
-            break s;
-        }
-        if started.elapsed() > std::time::Duration::from_secs(30) {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("switchboard did not exit: it should refuse the settings at start");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    };
-    let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
-    if let Some(mut o) = child.stdout.take() {
-        let _ = o.read_to_end(&mut stdout);
-    }
-    if let Some(mut e) = child.stderr.take() {
-        let _ = e.read_to_end(&mut stderr);
-    }
-    std::process::Output { status, stdout, stderr }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

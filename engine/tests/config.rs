@@ -7,11 +7,11 @@ mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{postgres_database, TempDir};
+use common::{postgres_database, run_to_exit, TempDir};
 use serde_json::Value;
 use switchboard_engine::crypto::Key;
 
@@ -26,37 +26,6 @@ fn switchboard() -> Command {
     }
     c.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
     c
-}
-
-/// Runs to exit; killed and failed after 60 s (a server that started instead of refusing its
-/// configuration, or a `--print-config` that served, never exits).
-fn run_to_exit(mut cmd: Command) -> Output {
-    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot run switchboard: {e}"));
-    let (out, err) = (drain(child.stdout.take()), drain(child.stderr.take()));
-    let started = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap_or_else(|e| panic!("{e}")) {
-            break s;
-        }
-        if started.elapsed() > Duration::from_secs(60) {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("switchboard did not exit");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let join = |h: std::thread::JoinHandle<Vec<u8>>| h.join().unwrap_or_default();
-    Output { status, stdout: join(out), stderr: join(err) }
-}
-
-fn drain(from: Option<impl Read + Send + 'static>) -> std::thread::JoinHandle<Vec<u8>> {
-    std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        if let Some(mut r) = from {
-            let _ = r.read_to_end(&mut buf);
-        }
-        buf
-    })
 }
 
 fn text(b: &[u8]) -> String {

@@ -212,10 +212,12 @@ async fn replayed_unknown_expired_and_denied_states_are_refused() {
     assert_no_secrets(&again, &fake);
 
     // Unknown and missing states.
-    for q in ["?code=x&state=never-issued", "?code=x", ""] {
-        let (status, _, page, _) = visit(&e.url(&format!("/api/v1/oauth/callback{q}"))).await;
+    // A repeated state is no state: the same page, not axum's text/plain.
+    for q in ["?code=x&state=never-issued", "?code=x", "", "?code=x&state=a&state=b"] {
+        let (status, _, page, headers) = visit(&e.url(&format!("/api/v1/oauth/callback{q}"))).await;
         assert_eq!(status, 400, "{q}: {page}");
         assert!(page.contains("not valid"), "{page}");
+        assert!(headers.get("content-type").and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("text/html")));
     }
 
     // The provider's refusal (the user clicked Deny): refused, and the state is spent.

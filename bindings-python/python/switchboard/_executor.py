@@ -69,9 +69,9 @@ class Executor:
         """Runs one operation, e.g. ``await ex.execute("issues", "list", {"owner": "octo",
         "repo": "hello"})`` or ``await ex.execute(ExecutionConfig(...))``.
 
-        Raises a ``SwitchboardError`` subclass on failure (bad params are rejected before any
-        request is sent); ``TypeError`` when an ``ExecutionConfig`` comes with an action or
-        params."""
+        Raises a ``SwitchboardError`` subclass on failure (bad params are refused before any
+        request reaches the provider; in hosted mode the engine refuses them);
+        ``TypeError`` when an ``ExecutionConfig`` comes with an action or params."""
         if isinstance(entity, ExecutionConfig):
             if action is not None or params is not None:
                 raise TypeError("execute() takes an ExecutionConfig alone, or (entity, action, params)")

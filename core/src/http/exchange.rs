@@ -65,8 +65,8 @@ pub(super) async fn send(
     body: Option<Vec<u8>>,
     max_body: usize,
 ) -> Result<HttpResponse, TransportError> {
-    let mut method =
-        Method::from_bytes(method.as_bytes()).map_err(|_| TransportError::Other(format!("invalid method {method}")))?;
+    let mut method = Method::from_bytes(method.as_bytes())
+        .map_err(|_| TransportError::Unsendable(format!("invalid method {method}")))?;
     let first = parse(url)?;
     let mut headers = header_map(headers)?;
     // As reqwest's `gzip` did: asked for unless the request names an encoding or a range, and
@@ -118,15 +118,15 @@ pub(super) async fn send(
 /// `url` as the WHATWG URL parser reads it (what the egress check read), http or https only.
 fn parse(url: &str) -> Result<url::Url, TransportError> {
     // The message never repeats the URL: its query may carry an API key.
-    let parsed = url::Url::parse(url).map_err(|e| TransportError::Other(format!("invalid URL: {e}")))?;
+    let parsed = url::Url::parse(url).map_err(|e| TransportError::Unsendable(format!("invalid URL: {e}")))?;
     match parsed.scheme() {
         "http" | "https" => Ok(parsed),
-        other => Err(TransportError::Other(format!("URL scheme {other:?} is not http or https"))),
+        other => Err(TransportError::Unsendable(format!("URL scheme {other:?} is not http or https"))),
     }
 }
 
 fn uri(url: &url::Url) -> Result<Uri, TransportError> {
-    Uri::try_from(url.as_str()).map_err(|e| TransportError::Other(format!("invalid URL: {e}")))
+    Uri::try_from(url.as_str()).map_err(|e| TransportError::Unsendable(format!("invalid URL: {e}")))
 }
 
 /// The request's headers; a name or value HTTP cannot carry is an error that names the header
@@ -135,9 +135,13 @@ fn header_map(headers: &[(String, String)]) -> Result<HeaderMap, TransportError>
     let mut map = HeaderMap::with_capacity(headers.len() + 2);
     for (k, v) in headers {
         let name = HeaderName::from_bytes(k.as_bytes())
-            .map_err(|_| TransportError::Other(format!("invalid header name {k:?}")))?;
-        let value = HeaderValue::from_str(v)
-            .map_err(|_| TransportError::Other(format!("the value of header {name} is not a valid header value")))?;
+            .map_err(|_| TransportError::Unsendable(format!("invalid header name {k:?}")))?;
+        let value = HeaderValue::from_str(v).map_err(|_| {
+            TransportError::Unsendable(format!(
+                "the value of header {name} holds a character a header cannot carry (a line break, NUL or other \
+                 control character): fix the credential or param it comes from"
+            ))
+        })?;
         map.append(name, value);
     }
     Ok(map)

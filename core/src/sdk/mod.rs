@@ -36,6 +36,6 @@ pub use model::{
     codegen_model, connector_model, connector_slug, data_types_model, ConnectorModel, DataTypeModel, TypeModel,
 };
 pub use settings::{
-    arg, env, runtime_builder, runtime_workers, seconds, ClientSettings, ConnectorMode, ConnectorSettings,
+    arg, env, not_unicode, runtime_builder, runtime_workers, seconds, ClientSettings, ConnectorMode, ConnectorSettings,
     ResolvedTarget, Target,
 };

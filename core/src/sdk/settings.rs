@@ -85,7 +85,7 @@ pub struct ClientSettings {
 impl std::fmt::Debug for ClientSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ClientSettings")
-            .field("base_url", &self.base_url)
+            .field("base_url", &self.base_url.as_deref().map(crate::redact::shown_url))
             .field("client_id", &self.client_id.as_ref().or(self.airbyte_client_id.as_ref()))
             .field("organization_id", &self.organization_id)
             .finish_non_exhaustive()
@@ -93,20 +93,40 @@ impl std::fmt::Debug for ClientSettings {
 }
 
 /// JSON text a binding was handed (params, settings, a target...) as a core type; a mismatch is
-/// a `validation` error naming the argument. Text holding a lone UTF-16 surrogate escape (what a
-/// language's JSON writer makes of a string that is not Unicode text, e.g. Python's `"\ud800"`)
-/// is said to be that, instead of serde's "unexpected end of hex escape".
+/// a `validation` error naming the argument and the field in it (`settings.timeout: invalid
+/// type: string, expected f64`), never the value. Text holding a lone UTF-16 surrogate escape
+/// (what a language's JSON writer makes of a string that is not Unicode text, e.g. Python's
+/// `"\ud800"`) is said to be that, and a `NaN` or `Infinity` (Python's `json.dumps` writes them)
+/// likewise, instead of serde's "unexpected end of hex escape" or "expected value".
 pub fn arg<T: serde::de::DeserializeOwned>(what: &str, text: &str) -> Result<T> {
-    serde_json::from_str(text).map_err(|e| {
+    serde_json::from_str(text).map_err(|_| {
         if crate::extract::mend_lone_surrogates(text.as_bytes()).is_some() {
-            Error::validation(format!(
-                "{what}: a string holds a lone UTF-16 surrogate (\\ud800 to \\udfff without its pair), which is \
-                 not Unicode text; remove it or replace it with U+FFFD"
-            ))
-        } else {
-            Error::validation(format!("{what}: {}", crate::redact::without_values(&e.to_string())))
+            return not_unicode(what);
         }
+        // Parsed again on this failing path only, to learn where the mismatch is.
+        let e = serde_path_to_error::deserialize::<_, T>(&mut serde_json::Deserializer::from_str(text))
+            .err()
+            .map(|e| (e.path().to_string(), e.into_inner()));
+        let Some((path, inner)) = e else { return Error::validation(format!("{what}: cannot be read")) };
+        let at = if path == "." { what.to_string() } else { format!("{what}.{path}") };
+        let rest =
+            text.lines().nth(inner.line().saturating_sub(1)).and_then(|l| l.get(inner.column().saturating_sub(1)..));
+        if rest.is_some_and(|r| ["NaN", "Infinity", "-Infinity"].iter().any(|n| r.starts_with(n))) {
+            return Error::validation(format!("{at}: NaN and infinities are not JSON numbers; send a finite number"));
+        }
+        let message = inner.to_string();
+        let message = message.rfind(" at line ").map_or(message.as_str(), |i| &message[..i]);
+        Error::validation(format!("{at}: {}", crate::redact::without_values(message)))
     })
+}
+
+/// The `validation` error of an argument whose text holds a lone UTF-16 surrogate, which a
+/// language's strings may hold and Unicode text may not: a binding that finds one says this.
+pub fn not_unicode(what: &str) -> Error {
+    Error::validation(format!(
+        "{what}: a string holds a lone UTF-16 surrogate (\\ud800 to \\udfff without its pair), which is not \
+         Unicode text; remove it or replace it with U+FFFD"
+    ))
 }
 
 /// Seconds from a binding as a duration, or a `validation` error naming the argument.
@@ -345,7 +365,26 @@ mod tests {
         let ok: serde_json::Value = arg("params", r#"{"owner": "\ud83d\ude00"}"#).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(ok["owner"], "\u{1f600}");
         let err = refused(r#"{"owner": }"#);
-        assert!(err.message.starts_with("params: expected value"), "{}", err.message);
+        assert_eq!(err.message, "params.owner: expected value");
+        // Python's json.dumps writes NaN and infinities; they are said to be what they are.
+        for text in [r#"{"per_page": NaN}"#, r#"{"a": [1, -Infinity]}"#] {
+            let err = refused(text);
+            assert!(err.message.contains("NaN and infinities are not JSON numbers"), "{text}: {}", err.message);
+        }
+        assert!(refused(r#"{"per_page": NaN}"#).message.starts_with("params.per_page: "));
+    }
+
+    #[test]
+    fn a_mismatch_names_the_field_and_never_the_value() {
+        let e = arg::<crate::sdk::LocalSettings>(
+            "settings",
+            r#"{"connector": "github", "credentials": {}, "timeout": "tok-9f8e7d"}"#,
+        )
+        .err()
+        .map(|e| e.message);
+        assert_eq!(e.as_deref(), Some("settings.timeout: invalid type: string, expected f64"));
+        let e = arg::<ClientSettings>("settings", r#"{"client_secret": 987654321}"#).err().map(|e| e.message);
+        assert_eq!(e.as_deref(), Some("settings.client_secret: invalid type: integer, expected a string"));
     }
 
     #[test]

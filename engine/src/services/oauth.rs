@@ -375,7 +375,7 @@ pub struct CallbackOutcome {
 }
 
 impl CallbackOutcome {
-    fn refused(r: Refusal) -> Self {
+    pub fn refused(r: Refusal) -> Self {
         Self { result: Err(r), origin: None, redirect_url: None }
     }
 }

@@ -4,7 +4,7 @@
 use switchboard_core::wire::{ApplicationToken, TokenInfo, TokenRequest, WorkspaceRef, WorkspaceToken};
 use switchboard_core::ErrorCode;
 
-use crate::crypto::{Argon2Checker, KeyRing, SecretCheck, SecretHasher};
+use crate::crypto::{Argon2Checker, CryptoError, KeyRing, SecretCheck, SecretHasher};
 use crate::db::{Application as DbApplication, Db};
 use crate::error::{ApiError, ApiResult};
 use crate::services::Caller;
@@ -51,7 +51,8 @@ pub async fn secret_hasher(db: &Db, ring: &KeyRing) -> ApiResult<SecretHasher> {
         .await?
         .ok_or_else(|| ApiError::internal("the client secret key vanished after insert"))?;
     let raw: [u8; 32] = ring
-        .open(&sealed, CLIENT_SECRET_KEY)?
+        .open(&sealed, CLIENT_SECRET_KEY)
+        .map_err(CryptoError::at_start)?
         .try_into()
         .map_err(|_| ApiError::internal("the stored client secret key is not 32 bytes"))?;
     Ok(SecretHasher::new(raw))

@@ -372,3 +372,41 @@ macro_rules! both_backends {
         }
     };
 }
+
+/// Runs a command (`switchboard ...`) to its exit, its output read as it comes (a full pipe
+/// never blocks it); killed and failed after 60 s: a server that started instead of refusing
+/// its settings, or a `--print-config` that served, never exits.
+pub fn run_to_exit(mut cmd: std::process::Command) -> std::process::Output {
+    use std::io::Read;
+    use std::process::Stdio;
+    fn drain(from: Option<impl Read + Send + 'static>) -> std::thread::JoinHandle<Vec<u8>> {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut r) = from {
+                let _ = r.read_to_end(&mut buf);
+            }
+            buf
+        })
+    }
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run switchboard: {e}"));
+    let (out, err) = (drain(child.stdout.take()), drain(child.stderr.take()));
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap_or_else(|e| panic!("{e}")) {
+            break s;
+        }
+        if started.elapsed() > std::time::Duration::from_secs(60) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("switchboard did not exit");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let join = |h: std::thread::JoinHandle<Vec<u8>>| h.join().unwrap_or_default();
+    std::process::Output { status, stdout: join(out), stderr: join(err) }
+}

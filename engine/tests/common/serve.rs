@@ -58,6 +58,7 @@ impl Serve {
             .arg("--data-dir")
             .arg(data_dir)
             .env_remove("SWITCHBOARD_MASTER_KEY")
+            .env_remove("SWITCHBOARD_MASTER_KEY_FILE")
             .env_remove("SWITCHBOARD_OLD_MASTER_KEYS")
             .env_remove("SWITCHBOARD_DATABASE_URL")
             .env("SWITCHBOARD_LOG", "debug")

@@ -57,7 +57,9 @@ private fun quote(out: StringBuilder, s: String) {
             c == '\n' -> out.append("\\n")
             c == '\r' -> out.append("\\r")
             c == '\t' -> out.append("\\t")
-            c < ' ' -> out.append("\\u%04x".format(c.code))
+            // A surrogate goes as its escape: a pair reads back as its character, and a lone
+            // one reaches core, which refuses it (UTF-8 would have turned it into '?').
+            c < ' ' || c.isSurrogate() -> out.append("\\u%04x".format(c.code))
             else -> out.append(c)
         }
     }

@@ -43,6 +43,13 @@ class ConnectorsTest {
         val one = JSONObject(gh.issues.get(owner = "octo", repo = "hello", number = 5).dataJson)
         assertEquals(5, one.getInt("number"))
         assertThrows<SwitchboardException.Validation> { runBlocking { gh.issues.get(owner = "octo", repo = "hello", number = 0) } }
+        // A string that is not Unicode text is refused, not sent with '?' in its place; a pair is text.
+        val sentBefore = Servers.requests("github").size
+        val lone = assertThrows<SwitchboardException.Validation> { runBlocking { gh.issues.list(owner = "oc\uD800to", repo = "hello") } }
+        assertTrue("lone UTF-16 surrogate" in lone.reason, lone.reason)
+        assertEquals(sentBefore, Servers.requests("github").size, "nothing was sent")
+        runCatching { gh.issues.list(owner = "octo\uD83D\uDE00", repo = "hello") } // no such repository: sent all the same
+        assertTrue("octo\uD83D\uDE00" in Servers.requests("github").last().getString("body"))
         assertTrue("issues" in GithubConnector.describe())
         assertEquals(GithubConnector.SLUG, gh.executor.slug())
     }
