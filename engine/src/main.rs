@@ -420,7 +420,8 @@ enum AdminCommand {
     ///
     /// Online: start the engines with the new key in SWITCHBOARD_MASTER_KEY and the old one in
     /// SWITCHBOARD_OLD_MASTER_KEYS, run this, then drop the old key. With --generate (or the
-    /// embedded key file) a new key is made here and printed once (or written to the key file).
+    /// embedded key file) a new key is made here and printed once (or written to the key file),
+    /// and every record is resealed under it at once: run it with every engine stopped.
     RotateKey {
         #[command(flatten)]
         store: Store,

@@ -43,9 +43,9 @@ class SyncExecutor(Sync[_Executor]):
         """Runs one operation, e.g. ``ex.execute("issues", "list", {"owner": "octo",
         "repo": "hello"})`` or ``ex.execute(ExecutionConfig(...))``.
 
-        Raises a ``SwitchboardError`` subclass on failure (bad params are rejected before any
-        request is sent); ``TypeError`` when an ``ExecutionConfig`` comes with an action or
-        params.
+        Raises a ``SwitchboardError`` subclass on failure (bad params are refused before any
+        request reaches the provider; in hosted mode the engine refuses them);
+        ``TypeError`` when an ``ExecutionConfig`` comes with an action or params.
         """
         return run(self._async.execute(*args, **kwargs))
 
