@@ -380,8 +380,8 @@ impl From<wire::Connector> for ConnectorInfo {
     }
 }
 
-/// A connector to create. An unknown field is refused (`configuration` for `config` misspelled
-/// would otherwise make a connector that calls the provider's real host).
+/// A connector to create. An unknown field is refused: a misspelled `config` (`configuration`)
+/// would otherwise make a connector that calls the provider's real host.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewConnector {
