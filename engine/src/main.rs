@@ -77,9 +77,9 @@ impl Store {
     }
 
     /// The master key ring: from `--master-key-file`, `SWITCHBOARD_MASTER_KEY`, or the data
-    /// directory's key file (created when the store is new).
+    /// directory's key file (created when the store is new). Every command runs [`Self::check`]
+    /// first.
     fn key_ring(&self) -> Result<KeyRing, Error> {
-        self.check()?;
         if let Some(path) = &self.master_key_file {
             return serve_config::key_ring_from_file(path);
         }
@@ -628,6 +628,7 @@ async fn run(cli: Cli, effective: Option<serve_config::Effective>) -> Result<(),
             // The secret is stored as the keyed hash, whose key is sealed under the master key,
             // from the same sources as for `serve`. The key before the database, as `serve`
             // does: a new store's key file exists before its first record.
+            store.check()?;
             let ring = store.key_ring()?;
             let db = store.open().await?;
             let hasher = tokens::secret_hasher(&db, &ring).await.map_err(api)?;
