@@ -63,6 +63,9 @@ pub fn find_operation_tool(slug: String, name: String) -> Result<Option<Vec<Stri
 
 /// A result (`{data, meta}`) as a model should see it: JSON of at most `max_chars` characters.
 #[napi]
-pub fn tool_output(result: String, max_chars: u32) -> Result<String> {
-    Ok(sdk::tool_output(&arg::<ExecutionResult>("result", &result)?, max_chars as usize))
+pub fn tool_output(result: String, max_chars: i64) -> Result<String> {
+    Ok(sdk::tool_output(
+        &arg::<ExecutionResult>("result", &result)?,
+        sdk::output_limit(max_chars).map_err(crate::error::to_js)?,
+    ))
 }

@@ -79,4 +79,9 @@ test('tool schemas in three formats, operation tools, and bounded tool output', 
   const v = JSON.parse(out);
   assert.ok(v.data.length > 0 && v.data.length < 100 && v._truncated);
   assert.deepEqual(JSON.parse(new sb.ExecutionResult([{ id: 1 }], {}).toToolOutput()), { data: [{ id: 1 }], meta: {} });
+  // A bound that is not a positive number of characters is the caller's to fix (napi would
+  // have wrapped -1 to an unbounded u32).
+  for (const bad of [-1, 0]) {
+    assert.throws(() => res.toToolOutput(bad), (e) => e instanceof sb.ConnectorValidationError && /max_chars is -?\d+: it must be a positive/.test(e.message));
+  }
 });

@@ -60,6 +60,9 @@ pub fn find_operation_tool(slug: &str, name: &str) -> PyResult<Option<(String, S
 
 /// A result (`{"data", "meta"}` JSON) as a model should see it: at most `max_chars` characters.
 #[pyfunction]
-pub fn tool_output(result: &str, max_chars: usize) -> PyResult<String> {
-    Ok(sdk::tool_output(&json::arg::<ExecutionResult>("result", result)?, max_chars))
+pub fn tool_output(result: &str, max_chars: i64) -> PyResult<String> {
+    Ok(sdk::tool_output(
+        &json::arg::<ExecutionResult>("result", result)?,
+        sdk::output_limit(max_chars).map_err(crate::error::to_py)?,
+    ))
 }

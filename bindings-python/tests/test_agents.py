@@ -68,6 +68,10 @@ def test_tool_output_is_bounded() -> None:
     assert "showing" in value["_truncated"]
     small = switchboard.ExecutionResult(success=True, data=[{"id": 1}], meta={})
     assert json.loads(small.to_tool_output()) == {"data": [{"id": 1}], "meta": {}}
+    # A bound that is not a positive number of characters is the caller's to fix.
+    for bad in (-1, 0):
+        with pytest.raises(switchboard.ConnectorValidationError, match="max_chars is -?[0-9]+: it must be a positive"):
+            small.to_tool_output(max_chars=bad)
 
 
 async def run_tool(connector: switchboard.Connector, entity: str, action: str, params: dict[str, Any]) -> str:

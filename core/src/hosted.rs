@@ -219,12 +219,28 @@ impl HostedClient {
                     return Ok((p.token.clone(), p.generation));
                 }
                 let generation = slot.as_ref().map(|p| p.generation + 1).unwrap_or(1);
-                let (token, renew_at) = provider.token_until(None).await?;
+                let (token, renew_at) = self.ask(provider.as_ref(), None).await?;
                 self.inner.fetches.fetch_add(1, Ordering::Relaxed);
                 *slot = Some(ProvidedToken { token: token.clone(), generation, renew_at });
                 Ok((token, generation))
             }
         }
+    }
+
+    /// The app's token provider, asked within the client's timeout: a provider that never
+    /// answers fails the call rather than holding it (and every call waiting for the token).
+    async fn ask(
+        &self,
+        provider: &dyn TokenProvider,
+        rejected: Option<String>,
+    ) -> Result<(String, Option<SystemTime>)> {
+        let timeout = self.inner.timeout;
+        tokio::time::timeout(timeout, provider.token_until(rejected)).await.unwrap_or_else(|_| {
+            Err(Error::new(
+                ErrorCode::Authentication,
+                format!("the token provider did not answer within {} s (the client's timeout)", timeout.as_secs_f64()),
+            ))
+        })
     }
 
     /// A new token after the engine rejected the one of `generation` (unless another caller
@@ -246,7 +262,7 @@ impl HostedClient {
                     Some(p) if p.generation != generation => Ok((p.token.clone(), p.generation)),
                     other => {
                         let rejected = other.map(|p| p.token.clone());
-                        let (token, renew_at) = provider.token_until(rejected).await?;
+                        let (token, renew_at) = self.ask(provider.as_ref(), rejected).await?;
                         self.inner.fetches.fetch_add(1, Ordering::Relaxed);
                         *slot = Some(ProvidedToken { token: token.clone(), generation: generation + 1, renew_at });
                         Ok((token, generation + 1))
@@ -750,6 +766,31 @@ pub async fn connect(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A provider that never answers.
+    struct Silent;
+
+    impl TokenProvider for Silent {
+        fn token(&self, _rejected: Option<String>) -> BoxFuture<'_, Result<String>> {
+            Box::pin(futures::future::pending())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_token_provider_that_never_answers_fails_within_the_timeout() {
+        let client = HostedClient::new(HostedConfig {
+            base_url: Some("http://127.0.0.1:1".into()),
+            token_provider: Some(Arc::new(Silent)),
+            timeout: Some(Duration::from_millis(200)),
+            ..Default::default()
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+        let started = Instant::now();
+        let e = client.token().await.err().unwrap_or_else(|| panic!("a token from a silent provider"));
+        assert_eq!(e.code, ErrorCode::Authentication);
+        assert!(e.message.contains("did not answer within 0.2 s"), "{}", e.message);
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
 
     #[test]
     fn renew_margin_is_a_tenth_capped_at_a_minute() {

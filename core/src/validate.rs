@@ -172,13 +172,24 @@ pub fn check_credentials(spec: &ConnectorSpec, creds: &Map<String, Value>, probl
     }
 }
 
+/// The largest replication config stored with a connector (or an OAuth consent), in bytes of
+/// JSON: what a connector syncs fits in far less.
+pub const MAX_REPLICATION_CONFIG_BYTES: usize = 64 * 1024;
+
 /// The replication config has every field the spec's schema requires, each of its type.
 pub fn check_replication_config(spec: &ConnectorSpec, replication: Option<&Value>, problems: &mut Vec<FieldProblem>) {
-    let Some(schema) = &spec.replication_config else { return };
-    let given = replication.and_then(Value::as_object);
     if replication.is_some_and(|r| !r.is_null() && !r.is_object()) {
         problems.push(FieldProblem::new("replication_config", "must be an object"));
     }
+    let size = replication.filter(|r| r.is_object()).map_or(0, |r| r.to_string().len());
+    if size > MAX_REPLICATION_CONFIG_BYTES {
+        problems.push(FieldProblem::new(
+            "replication_config",
+            format!("is {size} bytes of JSON; at most {MAX_REPLICATION_CONFIG_BYTES} are kept"),
+        ));
+    }
+    let Some(schema) = &spec.replication_config else { return };
+    let given = replication.and_then(Value::as_object);
     for r in schema.get("required").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str) {
         if given.and_then(|g| g.get(r)).is_none_or(Value::is_null) {
             problems.push(FieldProblem::new(format!("replication_config.{r}"), "is required"));
@@ -219,15 +230,19 @@ pub fn check_config(
                 }
             }
         }
-        Some(b) => {
-            let ok = b
-                .as_str()
-                .and_then(|s| url::Url::parse(s).ok())
-                .is_some_and(|u| matches!(u.scheme(), "http" | "https"));
-            if !ok {
-                problems.push(FieldProblem::new("config.base_url", "must be an http(s) URL"));
+        Some(b) => match b.as_str().and_then(|s| url::Url::parse(s).ok()) {
+            Some(u) if !matches!(u.scheme(), "http" | "https") => {
+                problems.push(FieldProblem::new("config.base_url", "must be an http(s) URL"))
             }
-        }
+            // A password in the URL would be stored and logged as config, which is not sealed
+            // like credentials (the URL itself is never quoted back).
+            Some(u) if !u.username().is_empty() || u.password().is_some() => problems.push(FieldProblem::new(
+                "config.base_url",
+                "must not hold a user or password: give them as the connector's credentials",
+            )),
+            Some(_) => {}
+            None => problems.push(FieldProblem::new("config.base_url", "must be an http(s) URL")),
+        },
     }
 }
 
@@ -286,6 +301,18 @@ mod tests {
             &obj(json!({"base_url": "http://127.0.0.1:1/github"})),
         );
         assert_eq!(ok, Ok(()));
+        for with_user in ["http://user:SECRET@127.0.0.1:1/github", "https://token@api.example"] {
+            let r = validate_connector(
+                &gh,
+                &obj(json!({"personal_access_token": "ghp_x"})),
+                Some(&json!({"repositories": ["octo/hello"]})),
+                &obj(json!({"base_url": with_user})),
+            );
+            let problems = r.err().unwrap_or_default();
+            assert_eq!(problems.len(), 1, "{with_user}");
+            assert!(problems[0].problem.contains("must not hold a user or password"), "{problems:?}");
+            assert!(!format!("{problems:?}").contains("SECRET"));
+        }
         let typed = validate_connector(
             &gh,
             &obj(json!({"personal_access_token": {"nested": 1}})),

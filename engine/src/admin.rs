@@ -204,6 +204,67 @@ pub fn check_key_file_kept(data_dir: &Path) -> ApiResult<()> {
     Ok(())
 }
 
+/// A lock on a SQLite store's `<database>.lock` file, held for as long as the value lives. Every
+/// `switchboard serve` on the store holds it shared (several engines may serve one SQLite file);
+/// a command that needs every engine stopped (`admin restore`, a key rotation that rewrites the
+/// key file or makes a key no engine has) holds it exclusively, so it is refused while an engine
+/// serves, and an engine does not start while such a command runs.
+#[derive(Debug)]
+pub struct StoreLock {
+    _file: std::fs::File,
+}
+
+/// Locks the SQLite store `url` / `data_dir` names: shared for an engine (`offline` is `None`),
+/// exclusively for the offline command `offline` names. `None` on PostgreSQL, for an in-memory
+/// database, for a store whose directory does not exist yet (no engine can be serving it), and
+/// where the file system has no locks (a warning on stderr; the check is then the operator's).
+pub fn lock_store(url: Option<&str>, data_dir: &Path, offline: Option<&str>) -> ApiResult<Option<StoreLock>> {
+    let db = match url {
+        None => data_dir.join("switchboard.db"),
+        Some(u) => match (database_kind(u)?, sqlite_url_path(u)) {
+            (DbKind::Sqlite, Some(file)) => file,
+            _ => return Ok(None),
+        },
+    };
+    let lock = {
+        let mut name = db.as_os_str().to_owned();
+        name.push(".lock");
+        PathBuf::from(name)
+    };
+    if !lock.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).is_dir() {
+        return Ok(None);
+    }
+    let mut opts = std::fs::OpenOptions::new();
+    opts.read(true).write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let file = opts.open(&lock).map_err(|e| configuration(format!("cannot open {}: {e}", lock.display())))?;
+    let taken = if offline.is_some() { file.try_lock() } else { file.try_lock_shared() };
+    match (taken, offline) {
+        (Ok(()), _) => Ok(Some(StoreLock { _file: file })),
+        (Err(std::fs::TryLockError::WouldBlock), Some(what)) => Err(ApiError::conflict(format!(
+            "an engine serves {} (it holds {}): stop every engine on this store before {what}; nothing was changed",
+            db.display(),
+            lock.display()
+        ))),
+        (Err(std::fs::TryLockError::WouldBlock), None) => Err(ApiError::conflict(format!(
+            "an offline command (admin restore or a key rotation) is working on {}: start the engine once it has \
+             ended",
+            db.display()
+        ))),
+        (Err(std::fs::TryLockError::Error(e)), _) => {
+            eprintln!(
+                "warning: cannot lock {} ({e}): engines and offline commands on this store are not kept apart",
+                lock.display()
+            );
+            Ok(None)
+        }
+    }
+}
+
 /// What `admin backup` made: the JSON summary for stdout and, when the master key lives in a
 /// key file, the warning for stderr.
 #[derive(Debug, Clone)]

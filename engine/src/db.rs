@@ -294,6 +294,12 @@ CREATE INDEX console_sessions_ended_expires ON console_sessions_ended (expires_a
     ),
     // PostgreSQL only (below): every replica learns of a change to a connector row.
     (8, ""),
+    (
+        9,
+        // A widget token's origin looked up in its organization (`db::widget_origin_count`),
+        // whatever the workspace.
+        "CREATE INDEX widget_origins_by_origin ON widget_origins (organization_id, origin);",
+    ),
 ];
 
 /// Statements of a step of [`MIGRATIONS`] run on PostgreSQL only, after the step's own.
@@ -1339,6 +1345,27 @@ impl Db {
         .execute(&self.here())
         .await?;
         Ok(())
+    }
+
+    /// Whether the organization has registered `origin` (for any workspace), and if not, how
+    /// many distinct origins it has registered (0 when it has: the count is only read for a new
+    /// origin, rare, while every widget token's mint asks).
+    pub async fn widget_origin_count(&self, organization_id: &str, origin: &str) -> StoreResult<(i64, bool)> {
+        let known: Option<String> =
+            sqlx::query_scalar("SELECT origin FROM widget_origins WHERE organization_id = $1 AND origin = $2 LIMIT 1")
+                .bind(organization_id)
+                .bind(origin)
+                .fetch_optional(&self.here())
+                .await?;
+        if known.is_some() {
+            return Ok((0, true));
+        }
+        let count: i64 =
+            sqlx::query_scalar("SELECT COUNT(DISTINCT origin) FROM widget_origins WHERE organization_id = $1")
+                .bind(organization_id)
+                .fetch_one(&self.here())
+                .await?;
+        Ok((count, false))
     }
 
     /// Every registered widget origin, of every organization.

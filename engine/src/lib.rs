@@ -29,10 +29,11 @@ pub mod state;
 pub mod tokens;
 pub mod widget;
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch, post, put, MethodRouter};
@@ -42,15 +43,26 @@ use switchboard_core::ErrorCode;
 use crate::error::{ApiError, REQUEST_ID};
 pub use crate::state::{AppState, Settings};
 
+/// A route whose every answer, errors included, says `Cache-Control: no-store` (RFC 6749 5.1
+/// asks it of token answers).
+fn no_store(route: MethodRouter<AppState>) -> MethodRouter<AppState> {
+    route.layer(middleware::map_response(|mut resp: Response| async move {
+        resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        resp.headers_mut().insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+        resp
+    }))
+}
+
 /// Every route: path, methods, handler. The router is built from this table, and CI checks the
 /// OpenAPI document against it.
 pub fn route_table() -> Vec<(&'static str, &'static [&'static str], MethodRouter<AppState>)> {
     vec![
-        ("/api/v1/account/applications/token", &["post"], post(api::application_token)),
-        ("/api/v1/applications/token", &["post"], post(api::application_token)),
-        ("/api/v1/embedded/scoped-token", &["post"], post(api::scoped_token)),
-        ("/api/v1/embedded/widget-token", &["post"], post(api::widget_token)),
-        ("/api/v1/account/applications/widget-token", &["post"], post(api::widget_token)),
+        // Answers that carry a token (or, for oauth/initiate, a state) are never cached.
+        ("/api/v1/account/applications/token", &["post"], no_store(post(api::application_token))),
+        ("/api/v1/applications/token", &["post"], no_store(post(api::application_token))),
+        ("/api/v1/embedded/scoped-token", &["post"], no_store(post(api::scoped_token))),
+        ("/api/v1/embedded/widget-token", &["post"], no_store(post(api::widget_token))),
+        ("/api/v1/account/applications/widget-token", &["post"], no_store(post(api::widget_token))),
         ("/api/v1/embedded/scoped-token/info", &["get"], get(api::token_info)),
         // The application's template allow-list for its widget tokens (see crate::widget).
         (
@@ -86,7 +98,7 @@ pub fn route_table() -> Vec<(&'static str, &'static [&'static str], MethodRouter
             &["put", "delete"],
             put(oauth::put_client).delete(oauth::delete_client),
         ),
-        ("/api/v1/oauth/initiate", &["post"], post(oauth::initiate)),
+        ("/api/v1/oauth/initiate", &["post"], no_store(post(oauth::initiate))),
         // Public: the provider's redirect back; the state is the credential.
         ("/api/v1/oauth/callback", &["get"], get(oauth::callback)),
         // The embeddable auth widget (public static files; see crate::widget).
@@ -203,6 +215,7 @@ async fn request_context(State(st): State<AppState>, req: Request, next: Next) -
     let preflight = method == Method::OPTIONS && req.headers().contains_key("access-control-request-method");
     let st2 = st.clone();
     let origin2 = origin.clone();
+    let (req, late) = body_deadline(req, started + st.settings.body_read_timeout);
     let mut resp = REQUEST_ID
         .scope(id.clone(), async move {
             if preflight {
@@ -215,6 +228,17 @@ async fn request_context(State(st): State<AppState>, req: Request, next: Next) -
             }
         })
         .await;
+    if late.load(std::sync::atomic::Ordering::Relaxed) {
+        // Whatever the handler made of the cut body: the client was too slow, and the rest of
+        // its body is not read.
+        let mut e = ApiError::bad_request(format!(
+            "the request body did not arrive within {} s of its head",
+            st.settings.body_read_timeout.as_secs()
+        ));
+        e.status = Some(StatusCode::REQUEST_TIMEOUT);
+        resp = e.into_response();
+        resp.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
     let headers = resp.headers_mut();
     if let (false, Some(o)) = (preflight, origin.as_deref()) {
         // Browsers read the answer only from an origin the caller's own organization registered.
@@ -232,6 +256,36 @@ async fn request_context(State(st): State<AppState>, req: Request, next: Next) -
     st.metrics.request(&method, route.as_deref(), status);
     tracing::info!(request_id = %id, method = %method, path = %path, status, latency_ms = started.elapsed().as_millis() as u64, "request");
     resp
+}
+
+/// `req` with its body cut off at `deadline` (the handler then sees a body read error), and the
+/// flag saying it was. A body already at hand when first read, as a small body sent with its
+/// head is, costs no timer: one is set only when the body keeps the handler waiting.
+fn body_deadline(req: Request, deadline: Instant) -> (Request, Arc<std::sync::atomic::AtomicBool>) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::task::Poll;
+    let late = Arc::new(AtomicBool::new(false));
+    let headers = req.headers();
+    let sized = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    if sized == Some(0) || (sized.is_none() && !headers.contains_key(header::TRANSFER_ENCODING)) {
+        return (req, late); // no body
+    }
+    let flag = late.clone();
+    let (parts, body) = req.into_parts();
+    let mut data = body.into_data_stream();
+    let mut timer: Option<std::pin::Pin<Box<tokio::time::Sleep>>> = None;
+    let stream = futures::stream::poll_fn(move |cx| {
+        if let Poll::Ready(item) = futures::StreamExt::poll_next_unpin(&mut data, cx) {
+            return Poll::Ready(item);
+        }
+        let timer = timer.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline.into())));
+        if std::future::Future::poll(timer.as_mut(), cx).is_ready() {
+            flag.store(true, Ordering::Relaxed);
+            return Poll::Ready(Some(Err(axum::Error::new("the request body arrived too slowly"))));
+        }
+        Poll::Pending
+    });
+    (Request::from_parts(parts, axum::body::Body::from_stream(stream)), late)
 }
 
 /// Whether an answer may be read from `origin`: the request's token is valid and its

@@ -5,7 +5,7 @@
 //! describes one, `connectors import` drafts a spec from an OpenAPI document and `connectors
 //! check` validates spec files; `mcp` serves connectors as MCP tools over stdio. Errors print as JSON `{code, message, ...}` on stderr with a non-zero exit.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
@@ -384,9 +384,12 @@ enum ConnectorsCommand {
         /// Connector slug (default: from info.title).
         #[arg(long)]
         name: Option<String>,
-        /// Write the draft here instead of stdout.
+        /// Write the draft here instead of stdout (an existing file is refused without --force).
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Replace an existing --out file.
+        #[arg(long, requires = "out")]
+        force: bool,
         /// Print the review summary on stderr as JSON.
         #[arg(long)]
         json: bool,
@@ -545,6 +548,30 @@ async fn shutdown_signal() {
     tracing::info!("shutting down: finishing requests in flight");
 }
 
+/// Writes an imported draft to `path`: a file already there (a spec someone may have reviewed
+/// and edited) is kept unless `force`.
+fn write_draft(path: &Path, text: &str, force: bool) -> Result<(), Error> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true);
+    if force {
+        opts.create(true).truncate(true);
+    } else {
+        opts.create_new(true);
+    }
+    let written = opts.open(path).and_then(|mut f| f.write_all(text.as_bytes()));
+    written.map_err(|e| match e.kind() {
+        std::io::ErrorKind::AlreadyExists => Error::new(
+            ErrorCode::Conflict,
+            format!(
+                "{} already exists: pass --force to replace it, or choose another --out; nothing was written",
+                path.display()
+            ),
+        ),
+        _ => Error::configuration(format!("cannot write {}: {e}", path.display())),
+    })
+}
+
 async fn run(cli: Cli, effective: Option<serve_config::Effective>) -> Result<(), Error> {
     match cli.command {
         Command::Serve {
@@ -583,6 +610,13 @@ async fn run(cli: Cli, effective: Option<serve_config::Effective>) -> Result<(),
             let listener = tokio::net::TcpListener::bind(&bind)
                 .await
                 .map_err(|e| Error::configuration(format!("cannot listen on {bind}: {e}")))?;
+            // Held until the engine exits: offline commands (restore, an offline key rotation)
+            // are refused while it serves.
+            if store.url().is_none() {
+                switchboard_engine::crypto::create_private_dir(&store.data_dir)
+                    .map_err(|e| Error::configuration(format!("cannot create {}: {e}", store.data_dir.display())))?;
+            }
+            let _serving = admin::lock_store(store.url(), &store.data_dir, None).map_err(api)?;
             let keys = store.key_ring()?;
             let settings = Settings {
                 data_dir: store.data_dir.clone(),
@@ -648,6 +682,7 @@ async fn run(cli: Cli, effective: Option<serve_config::Effective>) -> Result<(),
         }
         Command::Admin { command: AdminCommand::Restore { store, from, force } } => {
             store.check()?;
+            let _offline = admin::lock_store(store.url(), &store.data_dir, Some("admin restore")).map_err(api)?;
             let ring = match &store.master_key_file {
                 Some(path) => Some(serve_config::key_ring_from_file(path)?),
                 None => {
@@ -664,11 +699,19 @@ async fn run(cli: Cli, effective: Option<serve_config::Effective>) -> Result<(),
         Command::Admin { command: AdminCommand::RotateKey { store, generate } } => {
             store.check()?;
             admin::require_store(store.url(), &store.data_dir).map_err(api)?;
-            let ring = store.key_ring()?;
-            let db = store.open().await?;
             // A key file of the operator's (--master-key-file) is never written: rotate as with
             // SWITCHBOARD_MASTER_KEY, the new key in it and the old one in SWITCHBOARD_OLD_MASTER_KEYS.
             let uses_file = store.data_dir_key_file().is_some();
+            // A new key no engine has (or the data directory's key file rewritten) needs every
+            // engine stopped; the online rotation with the keys in the environment does not.
+            let _offline = if generate || uses_file {
+                let what = if uses_file { "rotating the key in master.key" } else { "rotate-key --generate" };
+                admin::lock_store(store.url(), &store.data_dir, Some(what)).map_err(api)?
+            } else {
+                None
+            };
+            let ring = store.key_ring()?;
+            let db = store.open().await?;
             let old_current = ring.current().clone();
             let (ring, new_key) = if generate || uses_file {
                 let new = Key::generate();
@@ -712,7 +755,10 @@ async fn run(cli: Cli, effective: Option<serve_config::Effective>) -> Result<(),
             let res = connector.execute(&entity, &action, params, &opts).await?;
             println!("{}", json!({"data": res.data, "meta": res.meta}));
         }
-        Command::Connectors { command: Some(ConnectorsCommand::Import { openapi_doc, name, out, json }), .. } => {
+        Command::Connectors {
+            command: Some(ConnectorsCommand::Import { openapi_doc, name, out, force, json }),
+            ..
+        } => {
             let doc = import::read_document(&openapi_doc)?;
             let imported = import::import(&doc, name.as_deref())?;
             let source = openapi_doc
@@ -722,8 +768,7 @@ async fn run(cli: Cli, effective: Option<serve_config::Effective>) -> Result<(),
             // The draft must load with the runtime's own loader before anyone gets it.
             switchboard_core::spec::parse_spec(&format!("{}.yaml", imported.summary.slug), &text)?;
             match out {
-                Some(path) => std::fs::write(&path, &text)
-                    .map_err(|e| Error::configuration(format!("cannot write {}: {e}", path.display())))?,
+                Some(path) => write_draft(&path, &text, force)?,
                 None => print!("{text}"),
             }
             if json {
@@ -767,9 +812,18 @@ async fn run(cli: Cli, effective: Option<serve_config::Effective>) -> Result<(),
                 all.extend(reg.rejected().iter().map(|r| json!({"file": r.file, "error": r.error})));
                 println!("{}", Value::Array(all));
             } else {
-                println!("{:<12} {:<14} {:<38} OPERATIONS", "SLUG", "NAME", "DEFINITION ID");
+                // Columns as wide as their longest value (in characters), so a long slug or
+                // name from --specs does not shift the row.
+                let width = |head: &str, cells: Vec<&str>| {
+                    cells.into_iter().chain([head]).map(|c| c.chars().count()).max().unwrap_or(0)
+                };
+                let slug = width("SLUG", summaries.iter().map(|s| s.slug.as_str()).collect());
+                let name = width("NAME", summaries.iter().map(|s| s.display_name.as_str()).collect());
+                let id = width("DEFINITION ID", summaries.iter().map(|s| s.definition_id.as_str()).collect());
+                println!("{:<slug$}  {:<name$}  {:<id$}  OPERATIONS", "SLUG", "NAME", "DEFINITION ID");
                 for s in &summaries {
-                    println!("{:<12} {:<14} {:<38} {}", s.slug, s.display_name, s.definition_id, s.operations.len());
+                    let n = s.operations.len();
+                    println!("{:<slug$}  {:<name$}  {:<id$}  {n}", s.slug, s.display_name, s.definition_id);
                 }
                 for r in reg.rejected() {
                     println!("NOT LOADED   {}: {}", r.file, r.error.message);

@@ -31,6 +31,10 @@ pub struct Settings {
     pub body_limit: usize,
     /// Longest a request may take.
     pub request_timeout: Duration,
+    /// Longest a request body may take to arrive once its head has (a slower one is answered
+    /// 408 and its connection closed): a trickled body holds no connection for the whole
+    /// request timeout.
+    pub body_read_timeout: Duration,
     /// Longest one upstream exchange may take.
     pub upstream_timeout: Duration,
     pub application_token_ttl: u64,
@@ -117,6 +121,7 @@ impl Default for Settings {
             egress_allow: Vec::new(),
             body_limit: 1024 * 1024,
             request_timeout: Duration::from_secs(120),
+            body_read_timeout: Duration::from_secs(30),
             upstream_timeout: Duration::from_secs(30),
             application_token_ttl: 900,
             scoped_token_ttl: 1200,

@@ -85,8 +85,12 @@ pub struct PageQuery {
 /// with the widget token its parent posts to it.
 #[utoipa::path(get, path = "/widget", params(PageQuery),
     responses((status = 200, description = "the widget page", content_type = "text/html", body = String)))]
-pub async fn page(State(st): State<AppState>, Query(q): Query<PageQuery>) -> Response {
-    let parent = q.parent.as_deref().and_then(crate::services::tokens::parse_origin);
+pub async fn page(
+    State(st): State<AppState>,
+    q: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    // A query that cannot be read (`parent` twice, ...) names no parent: no page may frame it.
+    let parent = q.ok().and_then(|Query(q)| q.parent).and_then(|p| crate::services::tokens::parse_origin(&p));
     let ancestors = match parent {
         Some(o) if st.origins.contains(&st.db, &o).await => o,
         _ => "'none'".to_string(),

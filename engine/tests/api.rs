@@ -319,6 +319,78 @@ both_backends!(cors_preflight_only_for_widget_origins, |backend| async move {
     assert_eq!(bad.status, 422);
 });
 
+both_backends!(widget_origins_are_real_origins_and_bounded, |backend| async move {
+    let Some(e) = start(backend, |s| {
+        s.rate_per_sec = 1e9;
+        s.rate_burst = 1e9;
+    })
+    .await
+    else {
+        return;
+    };
+    let app = e.app_token().await;
+    let mint = |origin: String, ws: &'static str| {
+        let body = json!({"workspace_name": ws, "allowed_origin": origin});
+        let (e, app) = (&e, app.clone());
+        async move { e.post("/api/v1/embedded/widget-token", &app, body).await }
+    };
+    // Wildcards and characters a CSP source or a CORS answer would read, and names longer
+    // than DNS allows, are not origins.
+    let long = format!("https://{}.example", vec!["a".repeat(63); 5].join("."));
+    for bad in ["http://*", "https://*.com", "https://a;sandbox", "https://a'b", "https://a,b", long.as_str()] {
+        let a = mint(bad.to_string(), "w0").await;
+        assert_eq!((a.status, a.body["code"].as_str()), (422, Some("validation")), "{bad}: {}", a.text);
+    }
+    // An organization registers at most MAX_WIDGET_ORIGINS distinct origins; one it has
+    // registered goes on minting, for any workspace.
+    let max = switchboard_engine::services::tokens::MAX_WIDGET_ORIGINS;
+    for i in 0..max {
+        let a = mint(format!("https://app{i}.example"), "w0").await;
+        assert_eq!(a.status, 200, "{i}: {}", a.text);
+    }
+    let over = mint("https://one-more.example".into(), "w0").await;
+    assert_eq!((over.status, over.body["code"].as_str()), (422, Some("validation")), "{}", over.text);
+    assert!(over.text.contains(&format!("registered {max} widget origins")), "{}", over.text);
+    assert_eq!(mint("https://app7.example".into(), "w1").await.status, 200, "a known origin, another workspace");
+    let org_b = switchboard_engine::admin::create_application(&e.state.db, e.state.secrets.hasher(), "org-b")
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let other = e.app_token_for(&org_b).await;
+    let a = e
+        .post(
+            "/api/v1/embedded/widget-token",
+            &other,
+            json!({"workspace_name": "w", "allowed_origin": "https://one-more.example"}),
+        )
+        .await;
+    assert_eq!(a.status, 200, "another organization has its own bound: {}", a.text);
+});
+
+both_backends!(answers_carrying_tokens_are_never_cached, |backend| async move {
+    let Some(e) = start(backend, |_| {}).await else { return };
+    let app = e.app_token().await;
+    let cache = |a: &common::Answer| a.headers.get("cache-control").and_then(|v| v.to_str().ok()).map(str::to_string);
+    let body = json!({"client_id": e.app.client_id, "client_secret": e.app.client_secret});
+    for (path, token, body) in [
+        ("/api/v1/account/applications/token", None, body.clone()),
+        ("/api/v1/applications/token", None, json!({"client_id": e.app.client_id, "client_secret": "wrong"})),
+        ("/api/v1/embedded/scoped-token", Some(&app), json!({"workspace_name": "w"})),
+        (
+            "/api/v1/embedded/widget-token",
+            Some(&app),
+            json!({"workspace_name": "w", "allowed_origin": "https://a.example"}),
+        ),
+        ("/api/v1/embedded/widget-token", Some(&app), json!({"workspace_name": "w"})),
+        ("/api/v1/oauth/initiate", Some(&app), json!({"connector_type": "hubspot", "workspace_name": "w"})),
+    ] {
+        let a = call("POST", &e.url(path), token.map(String::as_str), Some(body.clone()), &[]).await;
+        assert_eq!(cache(&a).as_deref(), Some("no-store"), "{path} {body} answered {}: {}", a.status, a.text);
+    }
+    // Answers without a secret keep the default.
+    let a = e.get("/api/v1/integrations/connectors", &app).await;
+    assert_eq!(cache(&a), None);
+});
+
 both_backends!(execution_errors_map_to_the_table, |backend| async move {
     let Some(e) = start(backend, |_| {}).await else { return };
     let fake = fake().await;
@@ -1326,3 +1398,66 @@ both_backends!(names_filters_and_unreadable_requests_answer_as_documented, |back
     assert!(a.text.contains("client_secret: invalid type: integer, expected a string"), "{}", a.text);
     assert!(!a.text.contains("987654321"), "{}", a.text);
 });
+
+/// Sends `head` and then `body` a byte every `every`; the raw answer once the engine answers
+/// (or closes).
+async fn trickled(e: &Engine, head: &str, body: &[u8], every: std::time::Duration) -> (String, std::time::Duration) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = e.base.trim_start_matches("http://").to_string();
+    let s = tokio::net::TcpStream::connect(&addr).await.unwrap_or_else(|e| panic!("{e}"));
+    let (mut r, mut w) = s.into_split();
+    let started = std::time::Instant::now();
+    let (head, body) = (head.as_bytes().to_vec(), body.to_vec());
+    let writer = tokio::spawn(async move {
+        let _ = w.write_all(&head).await;
+        for b in body {
+            tokio::time::sleep(every).await;
+            if w.write_all(&[b]).await.is_err() {
+                break;
+            }
+        }
+        w
+    });
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match tokio::time::timeout(std::time::Duration::from_secs(20), r.read(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => {
+                got.extend_from_slice(&buf[..n]);
+                let text = String::from_utf8_lossy(&got);
+                if text.contains("\r\n\r\n") && text.trim_end().ends_with('}') {
+                    break;
+                }
+            }
+            Ok(_) => break,
+            Err(_) => panic!("no answer within 20 s: {}", String::from_utf8_lossy(&got)),
+        }
+    }
+    writer.abort();
+    (String::from_utf8_lossy(&got).into_owned(), started.elapsed())
+}
+
+/// A request body trickled in slower than the engine allows is answered 408 (its connection
+/// closed) once `body_read_timeout` has passed, not held for the whole request timeout; one
+/// sent in parts within the bound is served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trickled_body_is_answered_408_at_the_body_deadline() {
+    let Some(e) = start(Backend::Sqlite, |s| s.body_read_timeout = std::time::Duration::from_secs(1)).await else {
+        return;
+    };
+    let body = format!(r#"{{"client_id": "{}", "client_secret": "wrong"}}"#, e.app.client_id);
+    let head = |len: usize| {
+        format!(
+            "POST /api/v1/account/applications/token HTTP/1.1\r\nHost: engine\r\ncontent-type: application/json\r\n\
+             content-length: {len}\r\n\r\n"
+        )
+    };
+    let (answer, took) = trickled(&e, &head(body.len()), body.as_bytes(), std::time::Duration::from_millis(300)).await;
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.to_ascii_lowercase().contains("connection: close"), "{answer}");
+    assert!(answer.contains(r#""code":"bad_request""#) && answer.contains("did not arrive within 1 s"), "{answer}");
+    assert!(took < std::time::Duration::from_secs(10), "answered after {took:?}");
+    // The same body in a few parts, all within the bound: the wrong secret's 401.
+    let (answer, _) = trickled(&e, &head(body.len()), body.as_bytes(), std::time::Duration::from_millis(5)).await;
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+}

@@ -211,3 +211,40 @@ fn a_closed_stdout_ends_the_listing_quietly() {
         assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
     }
 }
+
+/// `switchboard connectors` lines its columns up whatever the slugs' and names' lengths: a
+/// connector from `--specs` with a long slug and name shifts no row.
+#[test]
+fn the_connectors_table_keeps_its_columns_for_long_names() {
+    let dir = std::env::temp_dir().join(format!("switchboard-table-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+    let pet = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/openapi/petstore-3.0.yaml");
+    let mut import = switchboard();
+    import.args(["connectors", "import", "--name", "a-connector-with-a-rather-long-slug", "--out"]);
+    import.arg(dir.join("long.yaml")).arg(&pet);
+    let out = run_to_exit(import);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let mut list = switchboard();
+    list.arg("--specs").arg(&dir).arg("connectors");
+    let out = run_to_exit(list);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && stdout.contains("a-connector-with-a-rather-long-slug"), "{stdout}");
+    // Where each column starts, in characters: the header's, then every row's.
+    let starts = |line: &str| -> Vec<usize> {
+        let chars: Vec<char> = line.chars().collect();
+        (0..chars.len()).filter(|&i| chars[i] != ' ' && i >= 2 && chars[i - 1] == ' ' && chars[i - 2] == ' ').collect()
+    };
+    let mut lines = stdout.lines();
+    let header = starts(lines.next().unwrap_or_default());
+    assert_eq!(header.len(), 3, "SLUG, NAME, DEFINITION ID, OPERATIONS: {stdout}");
+    let mut rows = 0;
+    for line in lines {
+        // Display names hold single spaces; a column starts after two or more.
+        let row = starts(line);
+        assert!(header.iter().all(|h| row.contains(h)), "{line:?} is not aligned with the header {header:?}");
+        rows += 1;
+    }
+    assert!(rows > 50, "{stdout}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

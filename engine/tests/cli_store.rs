@@ -417,3 +417,56 @@ async fn master_key_problems_are_configuration_errors_naming_their_source() {
         assert!(message.contains("set SWITCHBOARD_MASTER_KEY (or the master key file) to the key"), "{message}");
     }
 }
+
+/// Engines on a SQLite store hold its lock: the commands that need every engine stopped
+/// (`admin restore`, a rotation that rewrites the data directory's key file, `rotate-key
+/// --generate`) are refused while one serves and change nothing; the online ones (a second
+/// engine, backup, the rotation with the keys in the environment) go on. Once the engines stop,
+/// the offline commands work.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offline_commands_are_refused_while_an_engine_serves() {
+    let dir = TempDir::new();
+    let data = dir.0.join("data");
+    let mut first = tokio::task::block_in_place(|| Serve::start(&data, None, &[]));
+    let second = tokio::task::block_in_place(|| Serve::start(&data, None, &[]));
+    assert!(second.first.is_none(), "a second engine serves the same store");
+    let backup = dir.0.join("b.db");
+    succeeded(&run_to_exit(switchboard(&["admin", "backup", "--data-dir", arg(&data), "--out", arg(&backup)], &[])));
+    let key_file = data.join("master.key");
+    let key_before = std::fs::read_to_string(&key_file).unwrap_or_default();
+    let restore = ["admin", "restore", "--data-dir", arg(&data), "--from", arg(&backup), "--force"];
+    let rotate = ["admin", "rotate-key", "--data-dir", arg(&data)];
+    for args in [&restore[..], &rotate[..]] {
+        let (code, message) = failed(&run_to_exit(switchboard(args, &[])));
+        assert_eq!(code, "conflict", "{args:?}: {message}");
+        assert!(message.contains("an engine serves") && message.contains("nothing was changed"), "{message}");
+    }
+    assert_eq!(std::fs::read_to_string(&key_file).unwrap_or_default(), key_before, "the key file is unchanged");
+    let names: Vec<String> = std::fs::read_dir(&data)
+        .map(|d| d.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .unwrap_or_default();
+    assert!(!names.iter().any(|n| n.contains(".bak-")), "nothing was moved aside: {names:?}");
+    // Both engines still serve the store.
+    let (cid, secret) = first.first_creds();
+    assert!(!second.app_token(&cid, &secret).await.is_empty());
+    drop(second);
+    first.kill();
+    succeeded(&run_to_exit(switchboard(&restore, &[])));
+    succeeded(&run_to_exit(switchboard(&rotate, &[])));
+    assert_ne!(std::fs::read_to_string(&key_file).unwrap_or_default(), key_before, "the key was rotated");
+
+    // With the key in the environment: the online rotation goes on beside an engine, a key made
+    // by the command itself (which the engine lacks) waits for it to stop.
+    let env_data = dir.0.join("env-data");
+    let key = Key::generate().to_base64();
+    let by_env = [("SWITCHBOARD_MASTER_KEY", key.as_str())];
+    let mut serving = tokio::task::block_in_place(|| Serve::start(&env_data, None, &by_env));
+    let online = ["admin", "rotate-key", "--data-dir", arg(&env_data)];
+    succeeded(&run_to_exit(switchboard(&online, &by_env)));
+    let generate = ["admin", "rotate-key", "--generate", "--data-dir", arg(&env_data)];
+    let (code, message) = failed(&run_to_exit(switchboard(&generate, &by_env)));
+    assert_eq!(code, "conflict", "{message}");
+    assert!(message.contains("rotate-key --generate"), "{message}");
+    serving.kill();
+    assert!(succeeded(&run_to_exit(switchboard(&generate, &by_env)))["master_key"].is_string());
+}

@@ -314,18 +314,34 @@ fn warnings_do_not_fail_and_are_placed() {
 #[test]
 fn an_imported_draft_lists_its_review_notes_as_warnings() {
     let pet = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/openapi/petstore-3.0.yaml");
-    let out = temp("draft.yaml", "");
-    let o = switchboard()
-        .args(["connectors", "import", "--out"])
-        .arg(&out)
-        .arg(&pet)
-        .output()
-        .unwrap_or_else(|e| panic!("{e}"));
+    // An existing --out (a draft someone may have edited) is kept unless --force.
+    let out = temp("draft.yaml", "edited: true\n");
+    let import = |force: bool| {
+        let mut cmd = switchboard();
+        cmd.args(["connectors", "import", "--out"]).arg(&out).arg(&pet);
+        if force {
+            cmd.arg("--force");
+        }
+        cmd.output().unwrap_or_else(|e| panic!("{e}"))
+    };
+    let refused = import(false);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success() && stderr.contains("already exists: pass --force"), "{stderr}");
+    assert!(stderr.contains(r#""code":"conflict""#), "{stderr}");
+    assert_eq!(std::fs::read_to_string(&out).unwrap_or_default(), "edited: true\n");
+    let o = import(true);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let (ok, reports) = check(&[&out]);
     assert!(ok, "{reports:?}");
     let text = std::fs::read_to_string(&out).unwrap_or_default();
     let warnings = reports[0]["warnings"].as_array().cloned().unwrap_or_default();
+    // The document's own note (under info) is listed too, at its line.
+    let doc_note = warnings
+        .iter()
+        .find(|w| w["message"].as_str().is_some_and(|m| m.starts_with("draft, to review: x-connector-definition-id")))
+        .unwrap_or_else(|| panic!("{warnings:?}"));
+    assert_eq!(doc_note["pointer"], "/info/x-review");
+    assert_eq!(doc_note["line"].as_u64(), Some(line_of(&text, "x-review:") as u64));
     let note = warnings
         .iter()
         .find(|w| w["message"].as_str().is_some_and(|m| m.starts_with("draft, to review: pagination guessed")))

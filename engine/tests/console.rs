@@ -369,6 +369,10 @@ both_backends!(sign_in_is_rate_limited_like_the_token_endpoint, |backend| async 
     let body = json!({"client_id": e.app.client_id, "client_secret": e.app.client_secret});
     let t = call("POST", &e.url("/api/v1/account/applications/token"), None, Some(body), &[]).await;
     assert_eq!(t.status, 429, "{}", t.text);
+    // Over the limit, the body is not even read: a body of the wrong shape is 429, not 422.
+    let junk =
+        call("POST", &e.url("/console/api/login"), None, Some(json!({"junk": true})), &[("origin", &e.base)]).await;
+    assert_eq!(junk.status, 429, "{}", junk.text);
     drop(e);
     // Per client id: a burst of two.
     let Some(e) = start(backend, |s| {

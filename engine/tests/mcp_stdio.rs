@@ -70,6 +70,15 @@ impl McpProcess {
         self.answer(id).await
     }
 
+    /// The next message, whatever its id.
+    async fn next(&mut self) -> Value {
+        let line = tokio::time::timeout(Duration::from_secs(60), self.lines.recv())
+            .await
+            .unwrap_or_else(|_| panic!("no message within 60 s"))
+            .unwrap_or_else(|| panic!("switchboard mcp closed stdout"));
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON-RPC ({e}): {line}"))
+    }
+
     async fn answer(&mut self, id: u64) -> Value {
         loop {
             let line = tokio::time::timeout(Duration::from_secs(60), self.lines.recv())
@@ -215,7 +224,23 @@ async fn hosted_stdio_answers_bad_input_with_protocol_errors_and_keeps_serving()
     // An unknown method and a line that is not JSON at all.
     let nothing = mcp.request("resources/list", json!({})).await;
     assert!(nothing["error"]["code"].is_i64(), "{nothing}");
-    mcp.write("{this is not json");
+    // Lines JSON-RPC refuses, each answered with its code and an id (null when unreadable).
+    for (line, id, code) in [
+        ("{this is not json", Value::Null, -32700),
+        ("[]", Value::Null, -32600),
+        (r#"{"jsonrpc": "2.0", "id": 77}"#, json!(77), -32600),
+        (r#"{"jsonrpc": "2.0", "id": "p", "method": "tools/call", "params": 5}"#, json!("p"), -32602),
+    ] {
+        mcp.write(line);
+        let answer = mcp.next().await;
+        assert!(answer.as_object().is_some_and(|o| o.contains_key("id")), "{line}: {answer}");
+        assert_eq!((&answer["id"], answer["error"]["code"].as_i64()), (&id, Some(code)), "{line}: {answer}");
+    }
+    // A notification is never answered, even one that cannot be read.
+    mcp.write(r#"{"jsonrpc": "2.0", "method": "notifications/cancelled", "params": 5}"#);
+    mcp.write(r#"{"jsonrpc": "2.0", "id": "after", "method": "ping"}"#);
+    let pong = mcp.next().await;
+    assert_eq!(pong["id"], "after", "the next message answers the ping: {pong}");
     // Still serving.
     let (body, failed) = tool_result(&mcp.call_tool("gh_execute", list_issues()).await);
     assert!(!failed && body["data"][0]["number"] == 5, "{body}");

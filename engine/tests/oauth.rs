@@ -294,6 +294,47 @@ async fn a_state_creates_only_in_its_own_organization_and_workspace() {
     assert_eq!(a.body["details"]["reason"], json!("workspace_mismatch"));
 }
 
+/// A replication config is checked when the consent starts, as creating the connector checks
+/// it: refused there, after the end user's consent, it would lose the provider's grant. Nothing
+/// is stored for a refused one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_replication_config_is_refused_before_the_consent() {
+    let fake = fake().await;
+    let Some(e) = engine(Backend::Sqlite, &fake, |_| {}).await else { return };
+    let app = e.app_token().await;
+    set_client(&e, &app).await;
+    let states = || async {
+        let sealed = e.state.db.sealed_records().await.unwrap_or_else(|e| panic!("{e:?}"));
+        sealed.iter().filter(|(table, _, _)| *table == "oauth_states").count()
+    };
+    let before = states().await;
+    for (config, field, said) in [
+        (json!("a string"), "replication_config", "must be an object"),
+        (json!(["a", "list"]), "replication_config", "must be an object"),
+        (json!({"junk": "v".repeat(70_000)}), "replication_config", "at most 65536 are kept"),
+    ] {
+        let a = initiate(
+            &e,
+            &app,
+            None,
+            json!({"connector_type": "hubspot", "workspace_name": WS, "replication_config": config}),
+        )
+        .await;
+        assert_eq!((a.status, a.body["code"].as_str()), (422, Some("validation")), "{}", a.text);
+        let fields = a.body["details"]["fields"].as_array().cloned().unwrap_or_default();
+        assert!(
+            fields.iter().any(|f| f["field"] == field && f["problem"].as_str().is_some_and(|m| m.contains(said))),
+            "{}",
+            a.text
+        );
+    }
+    assert_eq!(states().await, before, "no state stored for a refused consent");
+    let a =
+        initiate(&e, &app, None, json!({"connector_type": "hubspot", "workspace_name": WS, "replication_config": {}}))
+            .await;
+    assert_eq!(a.status, 200, "{}", a.text);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn widget_consents_post_only_to_their_origin() {
     let fake = fake().await;

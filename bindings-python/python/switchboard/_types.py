@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from . import _native
+from . import _call, _native
 from ._data import ConnectorInfo, EntityStatus, StoreStatus, SyncStart, SyncStarted
 
 __all__ = [
@@ -179,7 +179,7 @@ class ExecutionResult(Generic[T]):
     def to_tool_output(self, max_chars: int = 20_000) -> str:
         """The result as JSON for a model, at most ``max_chars`` characters: long lists lose
         their last records and long text is cut, with a ``_truncated`` note saying what was cut."""
-        return _native.tool_output(json.dumps({"data": self.data, "meta": self.meta}), max_chars)
+        return _call.sync(_native.tool_output, json.dumps({"data": self.data, "meta": self.meta}), max_chars)
 
 
 @dataclass

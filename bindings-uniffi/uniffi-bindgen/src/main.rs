@@ -2,8 +2,10 @@
 //! always match the scaffolding compiled into `switchboard-uniffi`.
 //! Usage: `uniffi-bindgen generate --library <libswitchboard_uniffi.so> --language kotlin --out-dir <dir>`.
 //!
-//! One addition to uniffi's own generator, for Kotlin: the continuation callback of every async
-//! call keeps the thread that calls it attached to the JVM (see [`KEEP_ATTACHED`]).
+//! Additions to uniffi's own generator, for Kotlin: the continuation callback of every async
+//! call keeps the thread that calls it attached to the JVM (see [`KEEP_ATTACHED`]), and the
+//! [`FIXES`] below, each where uniffi 0.32's generated code lets a mistake of the caller's crash
+//! the JVM, hang a call, or escape as a Java exception instead of a `SwitchboardException`.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -29,6 +31,49 @@ const KEEP_ATTACHED: &str =
     }
 ";
 
+/// Replacements in the generated Kotlin: what, the text uniffi writes, and ours. Each must apply
+/// at least once (or have been applied): a uniffi whose generator changed fails the build here.
+const FIXES: &[(&str, &str, &str)] = &[
+    (
+        // An object passed as an argument after its `close()`: uniffi cloned the freed handle
+        // (a use after free: garbage, then SIGSEGV). Through `callWithHandle`, as a method call
+        // on the object is, it is an IllegalStateException ("already been destroyed").
+        "objects passed as arguments",
+        "return value.uniffiCloneHandle()",
+        "return value.callWithHandle { it } // bindings-uniffi/uniffi-bindgen: never a freed handle",
+    ),
+    (
+        // A string holding a lone UTF-16 surrogate, which UTF-8 cannot carry: uniffi threw
+        // java.nio.charset.MalformedInputException. Now core's `validation` error (the text of
+        // `switchboard_core::sdk::not_unicode`), as Python and Node give.
+        "strings that are not Unicode",
+        "            onMalformedInput(CodingErrorAction.REPORT)\n            encode(CharBuffer.wrap(value))\n",
+        "            onMalformedInput(CodingErrorAction.REPORT)\n            \
+         try { encode(CharBuffer.wrap(value)) } catch (e: java.nio.charset.CharacterCodingException) {\n                \
+         // bindings-uniffi/uniffi-bindgen: the text of switchboard_core::sdk::not_unicode\n                \
+         throw SwitchboardException.Validation(\"an argument: a string holds a lone UTF-16 surrogate (\\\\ud800 to \
+         \\\\udfff without its pair), which is not Unicode text; remove it or replace it with U+FFFD\", \
+         \"validation\", null, null, null)\n            }\n",
+    ),
+    (
+        // A callback (a TokenProvider, a TokenRefreshListener) that throws an Error
+        // (`TODO()`, StackOverflowError) was not caught: Rust never heard back, and the call
+        // waited forever. Every Throwable is its failure now (the sync helpers' `catch` too).
+        "callbacks that throw an Error",
+        "    } catch(e: kotlin.Exception) {\n",
+        "    } catch(e: kotlin.Throwable) { // bindings-uniffi/uniffi-bindgen: Errors too\n",
+    ),
+    (
+        // An async callback's string answer was turned into UTF-8 after the `try`: one Rust
+        // cannot take (a lone surrogate) threw there, and the call waited forever. It is
+        // checked inside the `try` now, so it fails the call.
+        "async callbacks answering a string that is not Unicode",
+        "        val callResult = try {\n            makeCall()\n",
+        "        val callResult = try {\n            \
+         makeCall().also { if (it is String) FfiConverterString.toUtf8(it) } // bindings-uniffi/uniffi-bindgen\n",
+    ),
+];
+
 fn main() -> ExitCode {
     uniffi::uniffi_bindgen_main();
     let args: Vec<String> = std::env::args().collect();
@@ -41,7 +86,7 @@ fn main() -> ExitCode {
         eprintln!("uniffi-bindgen: Kotlin needs --out-dir, to keep the runtime threads attached");
         return ExitCode::FAILURE;
     };
-    match keep_threads_attached(Path::new(out)) {
+    match keep_threads_attached(Path::new(out)).and_then(|()| fix(Path::new(out))) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("uniffi-bindgen: {e}");
@@ -84,6 +129,34 @@ fn keep_threads_attached(out: &Path) -> Result<(), String> {
             out.display(),
             ANCHOR.trim_end()
         ));
+    }
+    Ok(())
+}
+
+/// Applies [`FIXES`] to the generated Kotlin under `out`.
+fn fix(out: &Path) -> Result<(), String> {
+    let files = kotlin_files(out)?;
+    let mut texts = Vec::new();
+    for file in &files {
+        texts.push(std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?);
+    }
+    for (what, from, to) in FIXES {
+        let mut applied = false;
+        for text in texts.iter_mut() {
+            applied |= text.contains(to) || text.contains(from);
+            *text = text.replace(from, to);
+        }
+        if !applied {
+            return Err(format!(
+                "no generated Kotlin under {} holds `{}` ({what}): uniffi's generator changed, see \
+                 bindings-uniffi/uniffi-bindgen",
+                out.display(),
+                from.trim()
+            ));
+        }
+    }
+    for (file, text) in files.iter().zip(texts) {
+        std::fs::write(file, text).map_err(|e| format!("{}: {e}", file.display()))?;
     }
     Ok(())
 }

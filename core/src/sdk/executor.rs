@@ -449,6 +449,14 @@ pub fn tool_output(result: &ExecutionResult, max_chars: usize) -> String {
     bounded.to_string()
 }
 
+/// A caller's bound on [`tool_output`], as a language's integer: it must be positive (JavaScript
+/// would wrap -1 to an unbounded 4,294,967,295, Python raise its own `OverflowError`).
+pub fn output_limit(max_chars: i64) -> Result<usize> {
+    usize::try_from(max_chars).ok().filter(|m| *m > 0).ok_or_else(|| {
+        Error::validation(format!("max_chars is {max_chars}: it must be a positive number of characters, e.g. 20000"))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

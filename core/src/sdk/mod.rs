@@ -29,8 +29,8 @@ pub mod wake;
 
 pub use errors::ErrorCategory;
 pub use executor::{
-    hosted_only, is_hosted_only, tool_output, ExecuteRequest, Executor, Hooks, LocalSettings, Pages, ResultText,
-    ResultView, SyncOptions, TextPages, HOSTED_ONLY_ACTIONS,
+    hosted_only, is_hosted_only, output_limit, tool_output, ExecuteRequest, Executor, Hooks, LocalSettings, Pages,
+    ResultText, ResultView, SyncOptions, TextPages, HOSTED_ONLY_ACTIONS,
 };
 pub use model::{
     codegen_model, connector_model, connector_slug, data_types_model, ConnectorModel, DataTypeModel, TypeModel,

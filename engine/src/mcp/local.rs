@@ -241,12 +241,18 @@ impl LocalServer {
 
     /// Serves MCP on stdin / stdout until the client closes them.
     pub async fn serve_stdio(self) -> Result<(), Error> {
-        let running = self
-            .serve(rmcp::transport::stdio())
-            .await
-            .map_err(|e| Error::internal(format!("the MCP session did not start: {e}")))?;
-        running.waiting().await.map_err(|e| Error::internal(format!("the MCP session failed: {e}")))?;
-        Ok(())
+        let (streams, tasks) = super::stdio::streams();
+        let running =
+            self.serve(streams).await.map_err(|e| Error::internal(format!("the MCP session did not start: {e}")));
+        let ended = match running {
+            Ok(running) => {
+                running.waiting().await.map(|_| ()).map_err(|e| Error::internal(format!("the MCP session failed: {e}")))
+            }
+            Err(e) => Err(e),
+        };
+        // rmcp's streams are gone with its session: what it wrote reaches stdout before the end.
+        tasks.finish().await;
+        ended
     }
 }
 

@@ -14,6 +14,7 @@
 
 pub mod hosted;
 pub mod local;
+mod stdio;
 mod synced;
 
 use std::borrow::Cow;

@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 use switchboard_core::connector::host_allowed;
 use switchboard_core::http::{HttpRequest, NetClient};
 use switchboard_core::spec::{AuthKind, OAuth2Config};
-use switchboard_core::validate::{check_name, FieldProblem};
+use switchboard_core::validate::{check_name, check_replication_config, normalize_replication_config, FieldProblem};
 use switchboard_core::wire::{
     CreateConnector, OAuthCallbackQuery, OAuthClient, OAuthClientList, OAuthClientRequest, OAuthConsent, OAuthInitiate,
 };
@@ -202,7 +202,7 @@ pub async fn initiate(
     caller: &Caller,
     own_base: &str,
     request_origin: Option<&str>,
-    req: OAuthInitiate,
+    mut req: OAuthInitiate,
 ) -> ApiResult<OAuthConsent> {
     let spec = oauth_spec(st, &req.connector_type)?;
     // A widget token limited to some templates starts no consent for another type.
@@ -221,6 +221,12 @@ pub async fn initiate(
     }
     let mut problems = Vec::new();
     check_name(req.name.as_deref(), &mut problems);
+    // Checked now, as creating the connector will check it: after the end user's consent a
+    // refusal would lose the provider's grant.
+    if let Some(r) = req.replication_config.as_mut() {
+        normalize_replication_config(&spec, r);
+    }
+    check_replication_config(&spec, req.replication_config.as_ref(), &mut problems);
     if !problems.is_empty() {
         return Err(ApiError::invalid_fields(&problems));
     }

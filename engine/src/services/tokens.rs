@@ -141,9 +141,15 @@ pub async fn scoped_token(st: &AppState, caller: &Caller, req: WorkspaceRef) -> 
 
 /// `scheme://host[:port]`, nothing else.
 pub(crate) fn parse_origin(s: &str) -> Option<String> {
+    if s.len() > MAX_ORIGIN_CHARS {
+        return None;
+    }
     let u = url::Url::parse(s).ok()?;
     if !matches!(u.scheme(), "http" | "https")
-        || u.host_str().is_none()
+        || !u.host().is_some_and(|h| match h {
+            url::Host::Domain(d) => dns_name(d),
+            url::Host::Ipv4(_) | url::Host::Ipv6(_) => true,
+        })
         || u.path() != "/"
         || u.query().is_some()
         || !u.username().is_empty()
@@ -152,6 +158,23 @@ pub(crate) fn parse_origin(s: &str) -> Option<String> {
     }
     let origin = u.origin().ascii_serialization();
     (origin == s.trim_end_matches('/')).then_some(origin)
+}
+
+/// The longest origin taken: a scheme, a DNS name's 253 characters and a port.
+const MAX_ORIGIN_CHARS: usize = 280;
+
+/// Widget origins one organization may register (each is kept, and loaded by every replica for
+/// CORS); a workspace registering an origin another one has already registered adds none.
+pub const MAX_WIDGET_ORIGINS: i64 = 100;
+
+/// A host name a browser can send as its origin (lowercase and punycode, as `url` writes it):
+/// at most 253 characters of labels of 1 to 63 letters, digits, hyphens or underscores. No `*`,
+/// `;`, quotes or other characters a `frame-ancestors` source or a CORS answer would read.
+fn dns_name(d: &str) -> bool {
+    d.len() <= 253
+        && d.split('.').all(|l| {
+            (1..=63).contains(&l.len()) && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
 }
 
 /// A widget token for one workspace, usable only from `allowed_origin` (which is registered for
@@ -165,6 +188,13 @@ pub async fn widget_token(st: &AppState, caller: &Caller, req: WorkspaceRef) -> 
         )
     })?;
     let allowed = crate::widget::allowed_slugs(st, caller, req.allowed_templates.as_deref()).await?;
+    let (registered, this_one) = st.db.widget_origin_count(caller.org(), &origin).await?;
+    if !this_one && registered >= MAX_WIDGET_ORIGINS {
+        return Err(ApiError::validation(format!(
+            "this organization has registered {registered} widget origins, the most it may: mint widget tokens for \
+             an origin already registered"
+        )));
+    }
     let ws = st.db.workspace_for(caller.org(), name).await?;
     st.origins.add_in(&st.db, caller.org(), Some(&ws.id), &origin).await?;
     let ttl = st.settings.widget_token_ttl;
@@ -209,7 +239,14 @@ mod tests {
         assert_eq!(parse_origin("https://app.example.com").as_deref(), Some("https://app.example.com"));
         assert_eq!(parse_origin("https://app.example.com/").as_deref(), Some("https://app.example.com"));
         assert_eq!(parse_origin("http://127.0.0.1:8080").as_deref(), Some("http://127.0.0.1:8080"));
-        for bad in ["*", "https://app.example.com/path", "ftp://x.example", "https://u@x.example", "app.example.com"] {
+        assert_eq!(parse_origin("https://[::1]:8443").as_deref(), Some("https://[::1]:8443"));
+        assert_eq!(parse_origin("https://xn--bcher-kva.example").as_deref(), Some("https://xn--bcher-kva.example"));
+        let long = format!("https://{}.example", vec!["a".repeat(63); 4].join("."));
+        for bad in ["*", "https://app.example.com/path", "ftp://x.example", "https://u@x.example", "app.example.com"]
+            .into_iter()
+            .chain(["http://*", "https://*.com", "https://a;sandbox", "https://a'b", "https://a\"b", "https://a,b"])
+            .chain(["https://a!$&()+=~{}.example", "https://a..b", &long, &format!("https://{}.x", "a".repeat(64))])
+        {
             assert_eq!(parse_origin(bad), None, "{bad}");
         }
     }

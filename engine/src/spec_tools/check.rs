@@ -175,9 +175,26 @@ fn finding(map: &SourceMap, pointer: String, message: String) -> Finding {
     Finding { line: pos.line, column: pos.column, pointer, message }
 }
 
+/// The `x-review` notes an import left on `node` (the document's `info`, or an operation) at
+/// `pointer`, one warning each.
+fn review_notes(node: &serde_json::Map<String, Value>, pointer: &str, map: &SourceMap, out: &mut Vec<Finding>) {
+    let notes: Vec<String> = match ext(node, "review") {
+        None => return,
+        Some(Value::Array(a)) => a.iter().map(|n| n.as_str().map_or_else(|| n.to_string(), str::to_string)).collect(),
+        Some(Value::String(s)) => vec![s.clone()],
+        Some(other) => vec![other.to_string()],
+    };
+    for n in notes {
+        out.push(finding(map, format!("{pointer}/x-review"), format!("draft, to review: {n}")));
+    }
+}
+
 /// What loads but deserves a look.
 fn warnings(spec: &ConnectorSpec, doc: &Value, map: &SourceMap) -> Vec<Finding> {
     let mut out = Vec::new();
+    if let Some(info) = doc.get("info").and_then(Value::as_object) {
+        review_notes(info, "/info", map, &mut out);
+    }
     // Operations defined twice: the loader keeps the last one.
     let mut seen: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
     if let Some(paths) = doc.get("paths").and_then(Value::as_object) {
@@ -189,18 +206,7 @@ fn warnings(spec: &ConnectorSpec, doc: &Value, map: &SourceMap) -> Vec<Finding> 
                 }
                 let ptr = format!("/paths/{}/{method}", tok(path));
                 let Some(op) = op.as_object() else { continue };
-                if let Some(note) = ext(op, "review") {
-                    let notes: Vec<String> = match note {
-                        Value::Array(a) => {
-                            a.iter().map(|n| n.as_str().map_or_else(|| n.to_string(), str::to_string)).collect()
-                        }
-                        Value::String(s) => vec![s.clone()],
-                        other => vec![other.to_string()],
-                    };
-                    for n in notes {
-                        out.push(finding(map, format!("{ptr}/x-review"), format!("draft, to review: {n}")));
-                    }
-                }
+                review_notes(op, &ptr, map, &mut out);
                 match (ext(op, "entity").and_then(Value::as_str), ext(op, "action").and_then(Value::as_str)) {
                     (Some(e), Some(a)) => seen.entry((e.to_string(), a.to_string())).or_default().push(ptr),
                     _ => out.push(finding(

@@ -52,6 +52,24 @@ class ConnectorsTest {
         assertTrue("octo\uD83D\uDE00" in Servers.requests("github").last().getString("body"))
         assertTrue("issues" in GithubConnector.describe())
         assertEquals(GithubConnector.SLUG, gh.executor.slug())
+        // What JSON cannot hold is the caller's to fix, named by its place; nothing is sent.
+        val before = Servers.requests("github").size
+        val refusals = listOf(
+            "params.owner" to mapOf("k" to Double.NaN),
+            "params.owner.k" to mapOf("k" to mapOf(1 to "v")),
+            "params.owner" to java.util.Date(),
+            "params.owner" to run { val m = mutableMapOf<String, Any?>(); m["self"] = m; m },
+        )
+        for ((place, value) in refusals) {
+            val e = assertThrows<SwitchboardException.Validation> { encode(mapOf("params" to mapOf("owner" to value))) }
+            assertTrue(e.reason.startsWith(place), e.reason)
+        }
+        val infinite = assertThrows<SwitchboardException.Validation> { encode(mapOf("per_page" to Double.POSITIVE_INFINITY)) }
+        assertEquals("per_page: Infinity is not a JSON number (NaN and infinities are not)", infinite.reason)
+        assertEquals(before, Servers.requests("github").size, "nothing was sent")
+        // Big numbers go as their digits.
+        val big = encode(mapOf("n" to java.math.BigInteger("123456789012345678901"), "d" to java.math.BigDecimal("0.10000000000000000555"), "u" to ULong.MAX_VALUE))
+        assertEquals("""{"n":123456789012345678901,"d":0.10000000000000000555,"u":18446744073709551615}""", big)
     }
 
     private fun hubspot(listener: TokenRefreshListener) = HubspotConnector(

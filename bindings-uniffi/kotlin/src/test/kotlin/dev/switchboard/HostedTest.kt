@@ -5,6 +5,7 @@ import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.delay
 import kotlinx.coroutines.runBlocking
 import kotlinx.coroutines.withContext
+import kotlinx.coroutines.withTimeout
 import org.json.JSONArray
 import org.json.JSONObject
 import org.junit.jupiter.api.Assertions.assertEquals
@@ -140,6 +141,40 @@ class HostedTest {
             runBlocking { Executor.open(json("connector" to "github", "base_url" to engine.url), broken).execute(issues) }
         }
         assertEquals("internal", failed.code)
+        // A provider that throws an Error (not an Exception), or answers text UTF-8 cannot
+        // carry, fails the call at once: uniffi's generated code let both hang it forever.
+        val erring = object : TokenProvider {
+            override suspend fun token(rejected: String?): String = TODO("not written yet")
+        }
+        assertThrows<SwitchboardException.Internal> {
+            runBlocking { withTimeout(15_000) { Executor.open(json("connector" to "github", "base_url" to engine.url), erring).execute(issues) } }
+        }
+        val lone = object : TokenProvider {
+            override suspend fun token(rejected: String?): String = "tok\uD800"
+        }
+        val notText = assertThrows<SwitchboardException.Validation> {
+            runBlocking { withTimeout(15_000) { Executor.open(json("connector" to "github", "base_url" to engine.url), lone).execute(issues) } }
+        }
+        assertTrue("lone UTF-16 surrogate" in notText.reason, notText.reason)
+    }
+
+    @Test
+    fun `a closed client passed on is refused, not used`() = runBlocking {
+        // uniffi cloned the freed handle of a closed object passed as an argument: garbage, then
+        // a crash of the JVM within a few calls. It is refused like a call on the closed object.
+        repeat(20) {
+            val client = HostedClient(engine.settings())
+            client.close()
+            assertThrows<IllegalStateException> { Executor.hosted(client, json("connector" to "github")) }
+            assertThrows<IllegalStateException> { Workspace(client, json("workspace_name" to workspaceName)) }
+        }
+        // A raw lone surrogate in an argument's text (org.json writes it as it is) is core's
+        // validation error, not java.nio's MalformedInputException.
+        val ex = Executor.hosted(HostedClient(engine.settings()), json("connector" to "github", "workspace_name" to workspaceName))
+        val bad = assertThrows<SwitchboardException.Validation> {
+            runBlocking { ex.execute("{\"entity\": \"iss\uD800ues\", \"action\": \"list\"}") }
+        }
+        assertTrue("lone UTF-16 surrogate" in bad.reason, bad.reason)
     }
 
     @Test
