@@ -152,6 +152,14 @@ impl HostedClient {
                  client credentials or a token",
             ));
         }
+        // The client adds the API's paths itself: an engine URL ending in them would call
+        // `/api/v1/api/v1/...`, which the engine answers "route not found".
+        if base.path().trim_end_matches('/').ends_with("/api/v1") {
+            return Err(Error::configuration(
+                "base_url is the engine's root URL (e.g. https://engine.example.com), without /api/v1: the client \
+                 adds the API's paths",
+            ));
+        }
         let provider = config.token_provider.or_else(|| {
             config.scoped_token.filter(|t| !t.trim().is_empty()).map(|t| Arc::new(StaticToken(t)) as Arc<_>)
         });
@@ -790,6 +798,28 @@ mod tests {
         assert_eq!(e.code, ErrorCode::Authentication);
         assert!(e.message.contains("did not answer within 0.2 s"), "{}", e.message);
         assert!(started.elapsed() < Duration::from_secs(5));
+    }
+
+    #[test]
+    fn a_base_url_ending_in_the_api_path_is_refused() {
+        for url in ["http://127.0.0.1:8080/api/v1", "https://engine.example/switchboard/api/v1/"] {
+            let e = HostedClient::new(HostedConfig {
+                base_url: Some(url.into()),
+                client_id: Some("a".into()),
+                client_secret: Some("b".into()),
+                ..Default::default()
+            });
+            let e = e.err().unwrap_or_else(|| panic!("{url} taken"));
+            assert_eq!(e.code, ErrorCode::Configuration);
+            assert!(e.message.contains("without /api/v1"), "{}", e.message);
+        }
+        let under_a_prefix = HostedClient::new(HostedConfig {
+            base_url: Some("https://engine.example/switchboard/".into()),
+            client_id: Some("a".into()),
+            client_secret: Some("b".into()),
+            ..Default::default()
+        });
+        assert!(under_a_prefix.is_ok());
     }
 
     #[test]

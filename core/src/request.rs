@@ -64,18 +64,34 @@ pub fn find_operation<'s>(spec: &'s ConnectorSpec, entity: &str, action: &str) -
     if actions.is_empty() {
         let entities = spec.entities();
         return Err(Error::validation(format!(
-            "unknown entity {entity:?} for connector {}; valid entities: {}",
+            "unknown entity {} for connector {}; valid entities: {}",
+            shown(entity),
             spec.slug,
             entities.join(", ")
         ))
-        .with_details(serde_json::json!({"entity": entity, "valid_entities": entities})));
+        .with_details(serde_json::json!({"entity": shown_plain(entity), "valid_entities": entities})));
     }
     Err(Error::validation(format!(
-        "entity {entity:?} of connector {} has no action {action:?}; valid actions: {}",
+        "entity {entity:?} of connector {} has no action {}; valid actions: {}",
         spec.slug,
+        shown(action),
         actions.join(", ")
     ))
-    .with_details(serde_json::json!({"entity": entity, "action": action, "valid_actions": actions})))
+    .with_details(serde_json::json!({"entity": entity, "action": shown_plain(action), "valid_actions": actions})))
+}
+
+/// A caller's name (an entity, an action, a param) as a message quotes it: its first 80
+/// characters, so a name of a megabyte is not sent back whole.
+fn shown(name: &str) -> String {
+    match name.char_indices().nth(80) {
+        None => format!("{name:?}"),
+        Some((cut, _)) => format!("{:?}... ({} characters)", &name[..cut], name.chars().count()),
+    }
+}
+
+/// [`shown`] without the quotes, for `details`.
+fn shown_plain(name: &str) -> String {
+    name.char_indices().nth(80).map_or_else(|| name.to_string(), |(cut, _)| format!("{}...", &name[..cut]))
 }
 
 fn describe_value(v: &Value) -> String {
@@ -90,7 +106,10 @@ fn describe_value(v: &Value) -> String {
 fn type_ok(ty: ParamType, v: &Value) -> bool {
     match ty {
         ParamType::String => v.is_string(),
-        ParamType::Integer => v.is_i64() || v.is_u64() || v.as_f64().is_some_and(|f| f.fract() == 0.0 && f.is_finite()),
+        // A whole float (`5.0`) is an integer; one past 64 bits (`1e300`) is no API's.
+        ParamType::Integer => {
+            v.is_i64() || v.is_u64() || v.as_f64().is_some_and(|f| f.fract() == 0.0 && f.abs() < 9.2e18)
+        }
         ParamType::Number => v.is_number(),
         ParamType::Boolean => v.is_boolean(),
         ParamType::Array => v.is_array(),
@@ -156,7 +175,8 @@ pub fn validate(spec: &ConnectorSpec, op: &Operation, params: &Map<String, Value
     for k in params.keys() {
         if op.param(k).is_none() {
             problems.push(format!(
-                "unknown param {k:?}; {} accepts: {}",
+                "unknown param {}; {} accepts: {}",
+                shown(k),
                 ctx,
                 if names.is_empty() { "no params".to_string() } else { names.join(", ") }
             ));
@@ -211,6 +231,10 @@ fn hint(p: &Param) -> String {
 }
 
 fn check_value(p: &Param, v: &Value) -> Option<String> {
+    // An empty path segment makes another URL (`/repos//issues`), never the resource meant.
+    if p.location == ParamLocation::Path && v.as_str().is_some_and(|s| s.trim().is_empty()) {
+        return Some(format!("param {:?} is part of the URL path and must not be empty{}", p.name, hint(p)));
+    }
     if let Some(ty) = p.ty {
         if !type_ok(ty, v) {
             return Some(format!("param {:?} must be {}, got {}", p.name, ty.article(), describe_value(v)));
@@ -627,6 +651,32 @@ mod tests {
         let both = json!({"from_date_time": "a", "fromDateTime": "2025-01-01T00:00:00Z"});
         let e = validate(&gong, op, both.as_object().ok_or_else(|| crate::Error::internal("object"))?);
         assert!(e.is_err_and(|e| e.message.contains("unknown param \"from_date_time\"")));
+        Ok(())
+    }
+
+    #[test]
+    fn long_names_big_floats_and_empty_path_segments_are_refused_briefly() -> crate::Result<()> {
+        let reg = crate::Registry::builtin()?;
+        let obj = |v: serde_json::Value| v.as_object().cloned().unwrap_or_default();
+        // A megabyte-long name is quoted by its first 80 characters.
+        let stripe = reg.get("stripe")?;
+        let long = "e".repeat(1_000_000);
+        let e = find_operation(&stripe, &long, "list").err().unwrap_or_else(|| panic!("found"));
+        assert!(e.message.len() < 2_000 && e.message.contains("(1000000 characters)"), "{}", e.message.len());
+        let get = stripe.operation("customers", "get").ok_or_else(|| crate::Error::internal("no customers.get"))?;
+        let mut params = obj(json!({"id": "cus_1"}));
+        params.insert(long.clone(), json!(1));
+        let e = validate(&stripe, get, &params).err().unwrap_or_else(|| panic!("taken"));
+        assert!(e.message.len() < 2_000 && e.message.contains("unknown param \"eee"), "{}", e.message.len());
+        // An empty path segment would address another resource.
+        let e = validate(&stripe, get, &obj(json!({"id": " "}))).err().unwrap_or_else(|| panic!("taken"));
+        assert!(e.message.contains("param \"id\" is part of the URL path and must not be empty"), "{}", e.message);
+        // An integer past 64 bits is no integer an API takes; a whole float is one.
+        let gh = reg.get("github")?;
+        let issue = gh.operation("issues", "get").ok_or_else(|| crate::Error::internal("no issues.get"))?;
+        let e = validate(&gh, issue, &obj(json!({"owner": "o", "repo": "r", "number": 1e300})));
+        assert!(e.is_err_and(|e| e.message.contains("param \"number\" must be an integer")));
+        assert!(validate(&gh, issue, &obj(json!({"owner": "o", "repo": "r", "number": 5.0}))).is_ok());
         Ok(())
     }
 

@@ -216,8 +216,9 @@ pub struct StoreLock {
 
 /// Locks the SQLite store `url` / `data_dir` names: shared for an engine (`offline` is `None`),
 /// exclusively for the offline command `offline` names. `None` on PostgreSQL, for an in-memory
-/// database, for a store whose directory does not exist yet (no engine can be serving it), and
-/// where the file system has no locks (a warning on stderr; the check is then the operator's).
+/// database, for a store whose directory or lock file does not exist yet (no engine has served
+/// it), and where the file system has no locks (a warning on stderr; the check is then the
+/// operator's).
 pub fn lock_store(url: Option<&str>, data_dir: &Path, offline: Option<&str>) -> ApiResult<Option<StoreLock>> {
     let db = match url {
         None => data_dir.join("switchboard.db"),
@@ -234,14 +235,23 @@ pub fn lock_store(url: Option<&str>, data_dir: &Path, offline: Option<&str>) -> 
     if !lock.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).is_dir() {
         return Ok(None);
     }
+    // Engines make the file; an offline command finding none has no engine to wait for (and
+    // leaves a directory it refuses to touch as it was).
+    if offline.is_some() && !lock.exists() {
+        return Ok(None);
+    }
     let mut opts = std::fs::OpenOptions::new();
-    opts.read(true).write(true).create(true).truncate(false);
+    opts.read(true).write(true).create(offline.is_none()).truncate(false);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
         opts.mode(0o600);
     }
-    let file = opts.open(&lock).map_err(|e| configuration(format!("cannot open {}: {e}", lock.display())))?;
+    let file = match opts.open(&lock) {
+        Ok(file) => file,
+        Err(e) if offline.is_some() && e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(configuration(format!("cannot open {}: {e}", lock.display()))),
+    };
     let taken = if offline.is_some() { file.try_lock() } else { file.try_lock_shared() };
     match (taken, offline) {
         (Ok(()), _) => Ok(Some(StoreLock { _file: file })),

@@ -99,6 +99,11 @@ impl std::fmt::Debug for ClientSettings {
 /// `"\ud800"`) is said to be that, and a `NaN` or `Infinity` (Python's `json.dumps` writes them)
 /// likewise, instead of serde's "unexpected end of hex escape" or "expected value".
 pub fn arg<T: serde::de::DeserializeOwned>(what: &str, text: &str) -> Result<T> {
+    // Every argument is an object; serde would read a list as a struct's fields in order (`[]`
+    // as settings with nothing set).
+    if text.trim_start().starts_with('[') {
+        return Err(Error::validation(format!("{what} must be a JSON object, not a list")));
+    }
     serde_json::from_str(text).map_err(|_| {
         if crate::extract::mend_lone_surrogates(text.as_bytes()).is_some() {
             return not_unicode(what);
@@ -356,6 +361,10 @@ mod tests {
             Err(e) => e,
             Ok(v) => panic!("{text} read as {v}"),
         };
+        let err = refused("[]");
+        assert_eq!(err.message, "params must be a JSON object, not a list");
+        let settings = arg::<ConnectorSettings>("settings", " [\"github\"]").err().map(|e| e.message);
+        assert_eq!(settings.as_deref(), Some("settings must be a JSON object, not a list"));
         let err = refused(r#"{"owner": "a\ud800"}"#);
         assert_eq!(err.code, crate::ErrorCode::Validation);
         assert!(err.message.contains("params: a string holds a lone UTF-16 surrogate"), "{}", err.message);
