@@ -153,14 +153,29 @@ pub fn backup_source(url: Option<&str>, data_dir: &Path) -> ApiResult<PathBuf> {
 /// commands that work on stored data never create a store, so a mistyped `--data-dir` is an
 /// error, not a new empty store and key.
 pub fn require_store(url: Option<&str>, data_dir: &Path) -> ApiResult<()> {
-    let file = match url {
-        None => data_dir.join("switchboard.db"),
+    match sqlite_file(url, data_dir)? {
+        Some(file) => existing_database(file).map(|_| ()),
+        None => Ok(()),
+    }
+}
+
+/// The SQLite file of a store: `url` when it is a `sqlite:` URL naming one, else
+/// `switchboard.db` in `data_dir`; `None` on PostgreSQL or in memory.
+fn sqlite_file(url: Option<&str>, data_dir: &Path) -> ApiResult<Option<PathBuf>> {
+    Ok(match url {
+        None => Some(data_dir.join("switchboard.db")),
         Some(u) => match (database_kind(u)?, sqlite_url_path(u)) {
-            (DbKind::Sqlite, Some(file)) => file,
-            _ => return Ok(()),
+            (DbKind::Sqlite, Some(file)) => Some(file),
+            _ => None,
         },
-    };
-    existing_database(file).map(|_| ())
+    })
+}
+
+/// `path` with `suffix` added to its file name (`switchboard.db` -> `switchboard.db-wal`).
+fn suffixed(path: &Path, suffix: &str) -> PathBuf {
+    let mut p = path.as_os_str().to_owned();
+    p.push(suffix);
+    PathBuf::from(p)
 }
 
 /// `file` when it is a database that holds something.
@@ -220,18 +235,8 @@ pub struct StoreLock {
 /// it), and where the file system has no locks (a warning on stderr; the check is then the
 /// operator's).
 pub fn lock_store(url: Option<&str>, data_dir: &Path, offline: Option<&str>) -> ApiResult<Option<StoreLock>> {
-    let db = match url {
-        None => data_dir.join("switchboard.db"),
-        Some(u) => match (database_kind(u)?, sqlite_url_path(u)) {
-            (DbKind::Sqlite, Some(file)) => file,
-            _ => return Ok(None),
-        },
-    };
-    let lock = {
-        let mut name = db.as_os_str().to_owned();
-        name.push(".lock");
-        PathBuf::from(name)
-    };
+    let Some(db) = sqlite_file(url, data_dir)? else { return Ok(None) };
+    let lock = suffixed(&db, ".lock");
     if !lock.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).is_dir() {
         return Ok(None);
     }
@@ -368,11 +373,7 @@ pub async fn backup(
     if same_file(source, out) {
         return Err(configuration(format!("{} is the live database; choose another --out", out.display())));
     }
-    let key_copy = include_key_file.then(|| {
-        let mut p = out.as_os_str().to_owned();
-        p.push(".master.key");
-        PathBuf::from(p)
-    });
+    let key_copy = include_key_file.then(|| suffixed(out, ".master.key"));
     for p in std::iter::once(out).chain(key_copy.as_deref()) {
         if !force && p.exists() {
             return Err(ApiError::conflict(format!("{} already exists; pass --force to replace it", p.display())));
@@ -493,11 +494,7 @@ fn check_keys(sealed: &[(&'static str, String, Sealed)], all_ids: &Value, ring: 
 
 /// The database file and its WAL companions.
 fn with_companions(file: &Path) -> [PathBuf; 3] {
-    ["", "-wal", "-shm"].map(|suffix| {
-        let mut p = file.as_os_str().to_owned();
-        p.push(suffix);
-        PathBuf::from(p)
-    })
+    ["", "-wal", "-shm"].map(|suffix| suffixed(file, suffix))
 }
 
 /// Whether `file` (or its WAL) holds data.
@@ -563,11 +560,7 @@ pub async fn restore(
     // it); an empty one is removed.
     let mut kept_aside = Vec::new();
     let stamp = time::OffsetDateTime::now_utc().unix_timestamp();
-    let backup_name = {
-        let mut p = target.as_os_str().to_owned();
-        p.push(format!(".bak-{stamp}"));
-        PathBuf::from(p)
-    };
+    let backup_name = suffixed(&target, &format!(".bak-{stamp}"));
     let keep = holds_data(&target);
     for (old, bak) in with_companions(&target).iter().zip(with_companions(&backup_name)) {
         if !old.exists() {

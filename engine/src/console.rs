@@ -325,17 +325,18 @@ fn session_body(token: &str, c: &Claims) -> ConsoleSession {
         (status = 403, description = "not sent from the console's own origin", body = ErrorBody),
         (status = 429, description = "too many sign-ins from this address or for this client id", body = ErrorBody)))]
 pub async fn login(State(st): State<AppState>, request: axum::extract::Request) -> ApiResult<Response> {
-    let headers = request.headers().clone();
-    refuse_bearer(&headers)?;
-    require_own_origin(&st, &headers)?;
+    let headers = request.headers();
+    refuse_bearer(headers)?;
+    require_own_origin(&st, headers)?;
     let peer = request.extensions().get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0);
     // The address's bucket before the body is read, as the token endpoint does: a client over
     // its limit gets no body read or parsed.
-    st.token_limits.check_address(peer, &headers)?;
+    st.token_limits.check_address(peer, headers)?;
+    let secure = secure(&st, headers);
     let Body(req) = <Body<ConsoleLogin> as axum::extract::FromRequest<AppState>>::from_request(request, &st).await?;
     let s = svc::login(&st, req.client_id, req.client_secret).await?;
     let mut resp = fresh(StatusCode::OK, session_body(&s.token, &s.claims));
-    set_cookie(&mut resp, &s.token, svc::SESSION_TTL_SECS, secure(&st, &headers));
+    set_cookie(&mut resp, &s.token, svc::SESSION_TTL_SECS, secure);
     Ok(resp)
 }
 

@@ -296,7 +296,7 @@ CREATE INDEX console_sessions_ended_expires ON console_sessions_ended (expires_a
     (8, ""),
     (
         9,
-        // A widget token's origin looked up in its organization (`db::widget_origin_count`),
+        // A widget token's origin looked up in its organization (`db::widget_origin_known`),
         // whatever the workspace.
         "CREATE INDEX widget_origins_by_origin ON widget_origins (organization_id, origin);",
     ),
@@ -1347,25 +1347,23 @@ impl Db {
         Ok(())
     }
 
-    /// Whether the organization has registered `origin` (for any workspace), and if not, how
-    /// many distinct origins it has registered (0 when it has: the count is only read for a new
-    /// origin, rare, while every widget token's mint asks).
-    pub async fn widget_origin_count(&self, organization_id: &str, origin: &str) -> StoreResult<(i64, bool)> {
+    /// Whether the organization has registered `origin`, for any workspace.
+    pub async fn widget_origin_known(&self, organization_id: &str, origin: &str) -> StoreResult<bool> {
         let known: Option<String> =
             sqlx::query_scalar("SELECT origin FROM widget_origins WHERE organization_id = $1 AND origin = $2 LIMIT 1")
                 .bind(organization_id)
                 .bind(origin)
                 .fetch_optional(&self.here())
                 .await?;
-        if known.is_some() {
-            return Ok((0, true));
-        }
-        let count: i64 =
-            sqlx::query_scalar("SELECT COUNT(DISTINCT origin) FROM widget_origins WHERE organization_id = $1")
-                .bind(organization_id)
-                .fetch_one(&self.here())
-                .await?;
-        Ok((count, false))
+        Ok(known.is_some())
+    }
+
+    /// How many distinct widget origins the organization has registered.
+    pub async fn widget_origin_count(&self, organization_id: &str) -> StoreResult<i64> {
+        Ok(sqlx::query_scalar("SELECT COUNT(DISTINCT origin) FROM widget_origins WHERE organization_id = $1")
+            .bind(organization_id)
+            .fetch_one(&self.here())
+            .await?)
     }
 
     /// Every registered widget origin, of every organization.

@@ -228,7 +228,7 @@ async fn request_context(State(st): State<AppState>, req: Request, next: Next) -
             }
         })
         .await;
-    if late.load(std::sync::atomic::Ordering::Relaxed) {
+    if late.is_some_and(|l| l.load(std::sync::atomic::Ordering::Relaxed)) {
         // Whatever the handler made of the cut body: the client was too slow, and the rest of
         // its body is not read.
         let mut e = ApiError::bad_request(format!(
@@ -259,17 +259,18 @@ async fn request_context(State(st): State<AppState>, req: Request, next: Next) -
 }
 
 /// `req` with its body cut off at `deadline` (the handler then sees a body read error), and the
-/// flag saying it was. A body already at hand when first read, as a small body sent with its
-/// head is, costs no timer: one is set only when the body keeps the handler waiting.
-fn body_deadline(req: Request, deadline: Instant) -> (Request, Arc<std::sync::atomic::AtomicBool>) {
+/// flag saying it was (`None` for a request without a body, which is passed on as it is). A body
+/// already at hand when first read, as a small body sent with its head is, costs no timer: one
+/// is set only when the body keeps the handler waiting.
+fn body_deadline(req: Request, deadline: Instant) -> (Request, Option<Arc<std::sync::atomic::AtomicBool>>) {
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::task::Poll;
-    let late = Arc::new(AtomicBool::new(false));
     let headers = req.headers();
     let sized = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if sized == Some(0) || (sized.is_none() && !headers.contains_key(header::TRANSFER_ENCODING)) {
-        return (req, late); // no body
+        return (req, None);
     }
+    let late = Arc::new(AtomicBool::new(false));
     let flag = late.clone();
     let (parts, body) = req.into_parts();
     let mut data = body.into_data_stream();
@@ -285,7 +286,7 @@ fn body_deadline(req: Request, deadline: Instant) -> (Request, Arc<std::sync::at
         }
         Poll::Pending
     });
-    (Request::from_parts(parts, axum::body::Body::from_stream(stream)), late)
+    (Request::from_parts(parts, axum::body::Body::from_stream(stream)), Some(late))
 }
 
 /// Whether an answer may be read from `origin`: the request's token is valid and its

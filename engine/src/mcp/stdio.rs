@@ -33,9 +33,10 @@ fn check(line: &[u8]) -> Line {
     if line.iter().all(u8::is_ascii_whitespace) {
         return Line::Skip;
     }
-    if serde_json::from_slice::<ClientJsonRpcMessage>(line).is_ok() {
-        return Line::Forward;
-    }
+    let unread = match serde_json::from_slice::<ClientJsonRpcMessage>(line) {
+        Ok(_) => return Line::Forward,
+        Err(e) => e,
+    };
     let value = match serde_json::from_slice::<Value>(line) {
         // serde's syntax errors name a place (line and column), never the text.
         Err(e) => {
@@ -50,10 +51,7 @@ fn check(line: &[u8]) -> Line {
     // An id JSON-RPC allows (a string or an integer) is answered with; any other is unreadable.
     let id = object.get("id").filter(|i| i.is_string() || i.is_i64() || i.is_u64()).cloned();
     let method = object.get("method").and_then(Value::as_str);
-    let why = serde_json::from_slice::<ClientJsonRpcMessage>(line)
-        .err()
-        .map(|e| switchboard_core::redact::without_values(&e.to_string()))
-        .unwrap_or_default();
+    let why = switchboard_core::redact::without_values(&unread.to_string());
     match (id, method) {
         // A request rmcp could not read although it names a method (rmcp reads every method
         // name, answering an unknown one itself): its params are wrong.
