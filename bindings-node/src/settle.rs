@@ -110,10 +110,10 @@ impl Settler {
         self.hold.start(env)?;
         let settle = Arc::clone(&self.settle);
         napi::bindgen_prelude::spawn(async move {
-            let done = AssertUnwindSafe(call).catch_unwind().await.unwrap_or_else(|panic| {
-                let what = switchboard_core::sdk::wake::panic_message(&*panic);
-                Err(to_js(switchboard_core::Error::internal(format!("the call panicked: {what}"))))
-            });
+            let done = AssertUnwindSafe(call)
+                .catch_unwind()
+                .await
+                .unwrap_or_else(|panic| Err(to_js(switchboard_core::sdk::wake::panicked(&*panic))));
             // NonBlocking: the queue has no limit, so this never waits for the JavaScript thread;
             // it fails only when the environment is closing, when there is no one to answer.
             let _ = settle.call((id, done), ThreadsafeFunctionCallMode::NonBlocking);

@@ -45,6 +45,13 @@ test('generic execute, the config form, LocalExecutor and field selection', asyn
   assert.deepEqual((await ex.execute('issues', 'list', { owner: 'octo', repo: 'hello', per_page: 2 })).data, a.data);
   const sel = await ex.execute('issues', 'list', { owner: 'octo', repo: 'hello' }, { selectFields: ['number', 'title'] });
   assert.deepEqual(Object.keys(sel.data[0]).sort(), ['number', 'title']);
+  // The reference's intent is taken, bounded by core; a field path with an empty name is refused.
+  const why = await ex.execute({ entity: 'issues', action: 'list', params: { owner: 'octo', repo: 'hello', per_page: 2 }, intent: 'triage' });
+  assert.deepEqual(why.data, a.data);
+  await assert.rejects(ex.execute('issues', 'list', { owner: 'octo', repo: 'hello' }, { intent: 'x'.repeat(513) }),
+    (e) => e instanceof sb.ConnectorValidationError && /intent is 513 characters long/.test(e.message));
+  await assert.rejects(ex.execute('issues', 'list', { owner: 'octo', repo: 'hello' }, { selectFields: ['user..login'] }),
+    (e) => e instanceof sb.ConnectorValidationError && /selectFields\[0\]|select_fields\[0\]/.test(e.message));
   assert.equal(await ex.connectorInfo(), null);
 });
 

@@ -30,6 +30,8 @@ export interface ExecuteOptions extends CallOptions {
   excludeFields?: readonly string[];
   /** Return long text in list results whole. */
   skipTruncation?: boolean;
+  /** Why the agent makes the call (at most 512 characters), sent to the engine in hosted mode. */
+  intent?: string;
 }
 
 /** One operation to execute: `await executor.execute({ entity, action, params })`. */

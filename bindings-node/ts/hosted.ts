@@ -37,7 +37,8 @@ export interface ClientOptions {
 }
 
 /** The workspace: `workspaceName`, or the reference SDK's `externalUserId` (or
- * SWITCHBOARD_WORKSPACE_NAME). */
+ * SWITCHBOARD_WORKSPACE_NAME); with none, a scoped client's own, else the one called
+ * "default". */
 export interface WorkspaceTarget {
   workspaceName?: string;
   externalUserId?: string;

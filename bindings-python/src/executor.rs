@@ -36,12 +36,14 @@ fn request(
     select_fields: Option<&Bound<'_, PyAny>>,
     exclude_fields: Option<&Bound<'_, PyAny>>,
     skip_truncation: bool,
+    intent: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<ExecuteRequest> {
     Ok(ExecuteRequest {
         params: params.map(json::params).transpose()?.unwrap_or(serde_json::Value::Null),
         select_fields: json::paths("select_fields", select_fields)?,
         exclude_fields: json::paths("exclude_fields", exclude_fields)?,
         skip_truncation,
+        intent: intent.filter(|i| !i.is_none()).map(|i| json::string("intent", i)).transpose()?,
         ..ExecuteRequest::new(json::name("entity", entity)?, json::name("action", action)?, serde_json::Value::Null)
     })
 }
@@ -98,8 +100,8 @@ impl Executor {
 
     /// Runs one operation (core's `ExecuteRequest`, from the caller's objects); resolves to its
     /// `Outcome`.
-    #[pyo3(signature = (entity, action, params=None, select_fields=None, exclude_fields=None, skip_truncation=false))]
-    #[allow(clippy::too_many_arguments)] // the Python method's six, beside `self` and the GIL token
+    #[pyo3(signature = (entity, action, params=None, select_fields=None, exclude_fields=None, skip_truncation=false, intent=None))]
+    #[allow(clippy::too_many_arguments)] // the Python method's seven, beside `self` and the GIL token
     fn execute<'py>(
         &self,
         py: Python<'py>,
@@ -109,14 +111,16 @@ impl Executor {
         select_fields: Option<&Bound<'py, PyAny>>,
         exclude_fields: Option<&Bound<'py, PyAny>>,
         skip_truncation: bool,
+        intent: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let request = request(entity, action, params, select_fields, exclude_fields, skip_truncation)?;
+        let request = request(entity, action, params, select_fields, exclude_fields, skip_truncation, intent)?;
         let ex = self.inner.clone();
         future_into_py(py, async move { Ok(json::Outcome::text(ex.execute_text(request).await.map_err(to_py)?)) })
     }
 
     /// An async iterator over every page of an operation (arguments as for `execute`).
-    #[pyo3(signature = (entity, action, params=None, select_fields=None, exclude_fields=None, skip_truncation=false))]
+    #[pyo3(signature = (entity, action, params=None, select_fields=None, exclude_fields=None, skip_truncation=false, intent=None))]
+    #[allow(clippy::too_many_arguments)] // the Python method's seven, beside `self`
     fn paginate(
         &self,
         entity: &Bound<'_, PyAny>,
@@ -125,8 +129,9 @@ impl Executor {
         select_fields: Option<&Bound<'_, PyAny>>,
         exclude_fields: Option<&Bound<'_, PyAny>>,
         skip_truncation: bool,
+        intent: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<PageIterator> {
-        let request = request(entity, action, params, select_fields, exclude_fields, skip_truncation)?;
+        let request = request(entity, action, params, select_fields, exclude_fields, skip_truncation, intent)?;
         Ok(PageIterator::new(self.inner.paginate_text(request)))
     }
 

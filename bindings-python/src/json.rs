@@ -79,6 +79,11 @@ pub fn name(what: &str, value: &Bound<'_, PyAny>) -> PyResult<String> {
     text_of(what, value, "a string, e.g. \"issues\"")
 }
 
+/// `value` as a string (an `intent`), or a `validation` error.
+pub fn string(what: &str, value: &Bound<'_, PyAny>) -> PyResult<String> {
+    text_of(what, value, "a string")
+}
+
 /// `value` as text, or a `validation` error saying `what` must be `wanted` (or Unicode text).
 fn text_of(what: &str, value: &Bound<'_, PyAny>, wanted: &str) -> PyResult<String> {
     let s = value

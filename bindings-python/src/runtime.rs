@@ -24,7 +24,6 @@ use futures::FutureExt;
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 use pyo3::{intern, IntoPyObjectExt};
-use pyo3_async_runtimes::err::RustPanic;
 use pyo3_async_runtimes::TaskLocals;
 use std::panic::AssertUnwindSafe;
 use switchboard_core::sdk::process::{ProcessRuntime, Unavailable};
@@ -113,9 +112,7 @@ where
             Either::Right((Ok(()), _)) => return, // cancelled: the call is dropped, nothing to deliver
             Either::Right((Err(_), _)) => call.await, // the future was dropped uncancelled: finish
         };
-        let result = outcome.unwrap_or_else(|panic| {
-            Err(RustPanic::new_err(format!("rust future panicked: {}", wake::panic_message(&*panic))))
-        });
+        let result = outcome.unwrap_or_else(|panic| Err(crate::error::to_py(wake::panicked(&*panic))));
         let value: IntoValue = Box::new(move |py: Python<'_>| result.and_then(|v| v.into_py_any(py)));
         inbox.deliveries.post(Delivery { event_loop, future, value });
     });

@@ -10,6 +10,8 @@ from typing import Any, Literal
 import pytest
 from langchain_core.tools import StructuredTool
 from pydantic_ai import Agent, Tool
+from pydantic_ai.messages import ModelMessage, ModelResponse, TextPart, ToolCallPart, ToolReturnPart
+from pydantic_ai.models.function import AgentInfo, FunctionModel
 from pydantic_ai.models.test import TestModel
 
 import switchboard
@@ -120,6 +122,40 @@ async def test_pydantic_ai_calls_connector_tools(fake: Fake) -> None:
     assert error["code"] == "validation" and "owner" in error["message"]
     # Only the typed tool reached the upstream; the invalid call was refused before sending.
     assert len(fake.requests("github")) == 1
+
+
+async def test_a_tool_may_return_the_result_itself(fake: Fake) -> None:
+    """The reference docs' Pydantic AI tool returns ``await connector.execute(...)`` as it is:
+    the framework serializes the result (its meta included) for the model."""
+    import copy
+
+    import pydantic_core
+
+    gh = GithubConnector(credentials={"personal_access_token": GITHUB_TOKEN}, config={"base_url": fake.base("github")})
+    res = await gh.execute("issues", "list", {"owner": "octo", "repo": "hello", "per_page": 1})
+    assert getattr(res.meta, "__pydantic_serializer__", "absent") == "absent"
+    assert getattr(res.meta.pagination, "_private", "absent") == "absent"
+    assert res.meta.pagination.total_records is None and res.meta.no_such_value is None
+    assert copy.deepcopy(res.meta) == res.meta
+    whole = json.loads(pydantic_core.to_json(res))
+    assert whole["success"] is True and whole["data"][0]["number"] == res.data[0]["number"]
+    assert whole["meta"]["pagination"]["cursor"] == res.meta.pagination.cursor
+
+    @GithubConnector.describe
+    async def github_execute(entity: str, action: str, params: dict[str, Any]) -> Any:
+        return await gh.execute(entity, action, params)
+
+    def model(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+        """Calls the tool once, then answers with what the framework made of its return."""
+        returns = [p for m in messages for p in m.parts if isinstance(p, ToolReturnPart)]
+        if not returns:
+            args = {"entity": "issues", "action": "list", "params": {"owner": "octo", "repo": "hello", "per_page": 1}}
+            return ModelResponse(parts=[ToolCallPart("github_execute", args)])
+        return ModelResponse(parts=[TextPart(returns[0].model_response_str())])
+
+    result = await Agent(FunctionModel(model), tools=[github_execute]).run("list the issues")
+    seen = json.loads(result.output)
+    assert seen["success"] is True and seen["data"][0]["number"] == res.data[0]["number"], seen
 
 
 async def test_langchain_structured_tools_from_operation_tools(fake: Fake) -> None:

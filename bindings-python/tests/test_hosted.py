@@ -57,6 +57,17 @@ async def test_workspace_lifecycle(engine: Engine, fake: Fake, workspace_name: s
         assert (await by_name.connector_info()).id == sid
         customer = await by_name.execute(ExecutionConfig(entity="customers", action="get", params={"id": "cus_0003"}))
         assert customer.data["name"] == "Ava Garcia"
+        # An intent goes to the engine, which checks it (the client does not): one too long is
+        # refused there before any request upstream, one in bounds is taken.
+        sent = len(fake.requests("stripe"))
+        why = ExecutionConfig(entity="customers", action="get", params={"id": "cus_0003"}, intent="é" * 512)
+        assert (await by_name.execute(why)).data["name"] == "Ava Garcia"
+        with pytest.raises(switchboard.ConnectorValidationError, match="intent is 513 characters long") as info:
+            await by_name.execute("customers", "get", {"id": "cus_0003"}, intent="x" * 513)
+        assert info.value.status_code == 422, "the engine's answer"
+        with pytest.raises(switchboard.ConnectorValidationError, match="intent must be a string"):
+            await by_name.execute("customers", "get", {"id": "cus_0003"}, intent=5)  # type: ignore[arg-type]
+        assert len(fake.requests("stripe")) == sent + 1
 
         await ws.delete_connector(sid)
         assert [c.id for c in await ws.list_connectors()] == [cid]
@@ -295,9 +306,10 @@ async def test_network_error_when_the_engine_is_unreachable(closed_url: str, wor
     assert info.value.code == "network"
 
 
-def test_configuration_errors() -> None:
-    with pytest.raises(switchboard.ConfigurationError):
-        Workspace(client_id="a", client_secret="b", base_url="http://127.0.0.1:1")  # no workspace
+def test_configuration_errors(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SWITCHBOARD_WORKSPACE_NAME", raising=False)
+    # No workspace named: the reference's default one.
+    assert Workspace(client_id="a", client_secret="b", base_url="http://127.0.0.1:1").name == "default"
     with pytest.raises(switchboard.ConfigurationError):
         Workspace(workspace_name="w", client_id="a", client_secret="b", base_url="ftp://nope")
     # A password in the engine's URL is refused, and never shown.
@@ -337,6 +349,27 @@ async def test_reference_argument_names_and_the_environment_come_from_core(
     assert len(res.data) == 1
     by_definition = HostedExecutor(connector_definition_id="ef69ef6e-aa7f-4af1-a01d-ef775033524e")
     assert (await by_definition.check()).success
+
+
+async def test_without_a_workspace_name_the_default_workspace_is_used(
+    engine: Engine, fake: Fake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reference SDK's rule (its docs' ``Workspace()`` and ``connect("stripe")``): an
+    application's client that names no workspace works in the one called ``default``."""
+    monkeypatch.delenv("SWITCHBOARD_WORKSPACE_NAME", raising=False)
+    monkeypatch.delenv("AIRBYTE_WORKSPACE_NAME", raising=False)
+    async with Workspace(**engine.client()) as ws:
+        assert ws.name == "default"
+        cid = await create_github(ws, fake)
+        try:
+            gh = connect("github", **engine.client())
+            assert len((await gh.issues.list(owner="octo", repo="hello", per_page=1)).data) == 1
+            by_definition = HostedExecutor(connector_definition_id="ef69ef6e-aa7f-4af1-a01d-ef775033524e", **engine.client())
+            assert (await by_definition.connector_info()).id == cid
+            # The engine stored it in the workspace called "default".
+            assert [c.id for c in await Workspace(workspace_name="default", **engine.client()).list_connectors()] == [cid]
+        finally:
+            await ws.delete_connector(cid)
 
 
 async def test_a_scoped_token_provider_replaces_the_client_secret(

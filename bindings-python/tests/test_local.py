@@ -102,6 +102,11 @@ async def test_generic_execute_and_execution_config(fake: Fake) -> None:
     a = await gh.execute("issues", "list", {"owner": "octo", "repo": "hello", "per_page": 2})
     b = await gh.execute(ExecutionConfig(entity="issues", action="list", params={"owner": "octo", "repo": "hello", "per_page": 2}))
     assert a == b
+    # The reference's intent is taken (and bounded) in local mode too.
+    c = await gh.execute(ExecutionConfig(entity="issues", action="list", params={"owner": "octo", "repo": "hello", "per_page": 2}, intent="triage"))
+    assert c.data == a.data
+    with pytest.raises(switchboard.ConnectorValidationError, match="at most 512 are taken"):
+        await gh.execute("issues", "list", {"owner": "octo", "repo": "hello"}, intent="x" * 513)
     ex = LocalExecutor("github", {"personal_access_token": GITHUB_TOKEN}, {"base_url": fake.base("github")})
     assert ex.slug == "github"
     c = await ex.execute("issues", "list", {"owner": "octo", "repo": "hello", "per_page": 2})
@@ -688,6 +693,11 @@ async def test_params_reach_the_upstream_as_json_dumps_writes_them(fake: Fake) -
         await ex.execute("contacts", "search", {}, select_fields=[1])
     with pytest.raises(switchboard.ConnectorValidationError, match="exclude_fields must be a list of dot paths"):
         await ex.execute("contacts", "search", {}, exclude_fields=5)  # type: ignore[arg-type]
+    # A path with an empty name would empty every record without a word.
+    with pytest.raises(switchboard.ConnectorValidationError, match=r'select_fields\[1\] is "a\.\.b": a field path'):
+        await ex.execute("contacts", "search", {}, select_fields=["id", "a..b"])
+    with pytest.raises(switchboard.ConnectorValidationError, match=r'exclude_fields\[0\] is ""'):
+        await ex.execute("contacts", "search", {}, exclude_fields=[""])
     # Names are checked as params are: typed errors, never UnicodeEncodeError or TypeError.
     with pytest.raises(switchboard.ConnectorValidationError, match="entity: a string holds a lone UTF-16 surrogate"):
         await ex.execute("contacts\ud800", "search", {})

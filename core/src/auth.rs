@@ -123,6 +123,19 @@ fn now_secs() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
 
+/// The longest token lifetime believed: ten years (a larger `expires_in` is taken as this).
+const MAX_EXPIRES_IN_SECS: i64 = 10 * 365 * 24 * 3600;
+
+/// When a token answer's `expires_in` (seconds, a number or its text) ends, in Unix seconds,
+/// from `now`: `None` when it gives none, or a negative one (the token is then used until the
+/// API refuses it). A token endpoint's number is never trusted to fit: a lifetime past ten years
+/// is ten years.
+pub fn expiry(expires_in: Option<&Value>, now: i64) -> Option<i64> {
+    let number = |v: &Value| v.as_i64().or_else(|| v.as_f64().filter(|f| f.is_finite()).map(|f| f as i64));
+    let secs = expires_in.and_then(|v| number(v).or_else(|| number(&v.as_str()?.trim().parse::<Value>().ok()?)))?;
+    (secs >= 0).then(|| now.saturating_add(secs.min(MAX_EXPIRES_IN_SECS)))
+}
+
 #[derive(Debug, Clone, Default)]
 struct Tokens {
     access_token: Option<String>,
@@ -335,7 +348,8 @@ impl Auth {
             return None;
         }
         let t = self.read();
-        let expired = t.expires_at.is_some_and(|e| e - EXPIRY_SKEW_SECS <= now_secs());
+        // A stored `expires_at` is the caller's: nonsense (`i64::MIN`) is expired, never a panic.
+        let expired = t.expires_at.is_some_and(|e| e.saturating_sub(EXPIRY_SKEW_SECS) <= now_secs());
         (t.access_token.is_none() || expired).then_some(t.generation)
     }
 
@@ -578,10 +592,7 @@ impl Auth {
                     Grant::ClientCredentials | Grant::JwtBearer => None,
                 },
             );
-        let expires_at = parsed
-            .get("expires_in")
-            .and_then(|v| v.as_i64().or_else(|| v.as_str()?.parse().ok()))
-            .map(|s| now_secs() + s);
+        let expires_at = expiry(parsed.get("expires_in"), now_secs());
         let mut extracted = BTreeMap::new();
         for k in &cfg.extract {
             if let Some(v) = parsed.get(k).and_then(Value::as_str) {

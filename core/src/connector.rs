@@ -21,6 +21,11 @@ use crate::request;
 use crate::spec::{AuthKind, AuthScheme, BodyKind, ConnectorSpec, Operation, RetryConfig};
 use crate::upstream::{self, Peer};
 
+/// The most JSON values (array items, object members, scalars) read from one answer: five
+/// million, a page far past any API's largest (a page of 10,000 records of 100 fields is one
+/// million), whose tree takes at most some hundreds of megabytes.
+pub const MAX_JSON_VALUES: usize = 5_000_000;
+
 /// Largest file a `download` returns (it travels as base64 inside JSON).
 const MAX_DOWNLOAD_BYTES: usize = 50 * 1024 * 1024;
 
@@ -326,6 +331,7 @@ impl Connector {
         let op = request::find_operation(spec, entity, action)?;
         let params = object(params, "params")?;
         let params = request::validate(spec, op, &params)?;
+        request::validate_options(options)?;
         let trimmed = !options.select_fields.is_empty() || !options.exclude_fields.is_empty();
         let raw_path = if raw && !trimmed { op.raw_record_path() } else { None };
         let started = Instant::now();
@@ -699,11 +705,24 @@ struct Body {
 /// as text; `bytes` come back unchanged. A long body is read off a single-threaded runtime's
 /// thread ([`apart::runtime_to_leave_for`]).
 async fn read_body(bytes: Vec<u8>, raw_path: Option<&[String]>) -> Result<(Vec<u8>, Body)> {
-    fn now(bytes: &[u8], raw_path: Option<&[String]>) -> Body {
+    fn now(bytes: &[u8], raw_path: Option<&[String]>) -> Result<Body> {
         if bytes.is_empty() {
-            return Body { value: Value::Null, json: true, records: None };
+            return Ok(Body { value: Value::Null, json: true, records: None });
         }
-        match raw_path.and_then(|p| extract::split_records(bytes, p)) {
+        // Read into a tree, a JSON value takes tens of bytes however few its text has (`0,`):
+        // an answer of millions of tiny values would take gigabytes. A long one is counted first.
+        if bytes.len() > extract::COUNT_VALUES_OVER_BYTES && extract::holds_more_values_than(bytes, MAX_JSON_VALUES) {
+            return Err(Error::new(
+                ErrorCode::UpstreamHttp,
+                format!(
+                    "the API answered with more than {MAX_JSON_VALUES} JSON values ({} bytes), more than is read \
+                     from one answer: ask for smaller pages (a lower limit or page size param)",
+                    bytes.len()
+                ),
+            )
+            .with_details(serde_json::json!({"reason": "answer_too_large", "bytes": bytes.len()})));
+        }
+        Ok(match raw_path.and_then(|p| extract::split_records(bytes, p)) {
             Some((value, records)) => Body { value, json: true, records: Some(records) },
             // Not JSON, or not a page whose records can pass as text: the parsing path reads
             // it (or says why it cannot).
@@ -715,19 +734,20 @@ async fn read_body(bytes: Vec<u8>, raw_path: Option<&[String]>) -> Result<(Vec<u
                     records: None,
                 },
             },
-        }
+        })
     }
     let Some(runtime) = apart::runtime_to_leave_for(bytes.len()) else {
-        let body = now(&bytes, raw_path);
+        let body = now(&bytes, raw_path)?;
         return Ok((bytes, body));
     };
     let path = raw_path.map(<[String]>::to_vec);
-    apart::on_a_blocking_thread(runtime, move || {
+    let (bytes, body) = apart::on_a_blocking_thread(runtime, move || {
         let body = now(&bytes, path.as_deref());
         (bytes, body)
     })
     .await
-    .map_err(|e| Error::internal(e.to_string()))
+    .map_err(|e| Error::internal(e.to_string()))?;
+    Ok((bytes, body?))
 }
 
 /// A response body as JSON: as sent, or with its lone surrogate escapes mended

@@ -152,7 +152,14 @@ pub struct ExecuteOptions {
     /// Return long text in list results whole.
     #[serde(default)]
     pub skip_truncation: bool,
+    /// Why the agent makes the call, at most [`MAX_INTENT_CHARS`] characters: sent to the
+    /// engine in hosted mode (the reference SDK's `intent`); local mode has no use for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intent: Option<String>,
 }
+
+/// The longest `intent` taken, in characters (the reference SDK's bound).
+pub const MAX_INTENT_CHARS: usize = 512;
 
 /// The outcome of `check()`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

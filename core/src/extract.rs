@@ -529,6 +529,33 @@ pub fn truncate_record(record: RecordText, max: usize) -> serde_json::Result<Rec
     Ok(RecordText::of(&v))
 }
 
+/// Answers of at most this many bytes hold too few values to count them
+/// ([`holds_more_values_than`]): a megabyte holds at most half a million.
+pub const COUNT_VALUES_OVER_BYTES: usize = 1 << 20;
+
+/// Whether the JSON text `bytes` holds more than `max` values, counted without reading it: one
+/// per `[`, `{` and `,` outside strings (each value but a container's first follows a comma,
+/// and each first follows its container's opening), so scalars at the root are not counted.
+/// Text that is not JSON counts as what it looks like; the parse says what it is.
+pub fn holds_more_values_than(bytes: &[u8], max: usize) -> bool {
+    let (mut n, mut i, mut in_string) = (0usize, 0usize, false);
+    while let Some(&b) = bytes.get(i) {
+        match (in_string, b) {
+            (true, b'\\') => i += 1,
+            (true, b'"') | (false, b'"') => in_string = !in_string,
+            (false, b'[' | b'{' | b',') => {
+                n += 1;
+                if n > max {
+                    return true;
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    false
+}
+
 /// Text longer than this in list results is cut unless the caller asks for everything.
 pub const TRUNCATE_CHARS: usize = 4000;
 

@@ -441,6 +441,10 @@ impl ConnectorLookup {
     }
 }
 
+/// The workspace an application's client works in when it names none (`Workspace()`,
+/// `connect("stripe")`), as the reference SDK's default.
+pub const DEFAULT_WORKSPACE: &str = "default";
+
 /// One end customer's workspace: named, with client credentials, or the one a scoped token is
 /// bound to.
 #[derive(Debug, Clone)]
@@ -459,12 +463,13 @@ impl Workspace {
         Ok(Self { client, name: Some(name) })
     }
 
-    /// The workspace `name` names or, with a scoped client and no name, the token's own.
+    /// The workspace `name` names; with no name, a scoped client's token's own, and for an
+    /// application's client the one called [`DEFAULT_WORKSPACE`], as in the reference SDK.
     pub fn for_client(client: HostedClient, name: Option<String>) -> Result<Self> {
         match name {
             Some(n) => Self::new(client, n),
             None if client.is_scoped() => Ok(Self { client, name: None }),
-            None => Err(Error::configuration("workspace_name is required (or external_user_id)")),
+            None => Self::new(client, DEFAULT_WORKSPACE),
         }
     }
 
@@ -579,12 +584,12 @@ impl HostedExecutor {
     }
 
     /// By workspace and connector definition id (or slug); the lookup runs once and is cached.
-    /// A scoped client may leave the workspace out: its token names it.
+    /// Without a workspace, a scoped client's token names it, and an application's client uses
+    /// [`DEFAULT_WORKSPACE`].
     pub fn by_definition(client: HostedClient, workspace_name: Option<String>, definition: &str) -> Result<Self> {
-        let workspace_name = workspace_name.filter(|w| !w.trim().is_empty());
-        if workspace_name.is_none() && !client.is_scoped() {
-            return Err(Error::configuration("workspace_name is required with connector_definition_id"));
-        }
+        let workspace_name = workspace_name
+            .filter(|w| !w.trim().is_empty())
+            .or_else(|| (!client.is_scoped()).then(|| DEFAULT_WORKSPACE.to_string()));
         Ok(Self {
             client,
             target: Target::Lookup { workspace_name, connector_type: definition.to_string() },
@@ -672,7 +677,7 @@ impl HostedExecutor {
             select_fields: (!options.select_fields.is_empty()).then(|| options.select_fields.clone()),
             exclude_fields: (!options.exclude_fields.is_empty()).then(|| options.exclude_fields.clone()),
             skip_truncation: options.skip_truncation.then_some(true),
-            intent: None,
+            intent: options.intent.clone(),
         };
         let path = format!("/api/v1/integrations/connectors/{}/execute", encode(&id));
         self.client.call("POST", &path, Some(&body)).await

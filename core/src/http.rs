@@ -124,8 +124,9 @@ pub struct NetClient {
 }
 
 /// The longest answer body (decoded, when it came compressed) a [`NetClient`] reads unless told
-/// otherwise: 256 MiB. A longer one, or a gzip bomb, fails the exchange instead of the process.
-pub const MAX_BODY: usize = 256 * 1024 * 1024;
+/// otherwise: 64 MiB (room for the largest `download`, 50 MiB; a page of records is far less).
+/// A longer one, or a gzip bomb, fails the exchange instead of the process.
+pub const MAX_BODY: usize = 64 * 1024 * 1024;
 
 /// Where a [`NetClient`]'s connections live.
 #[derive(Debug, Clone)]

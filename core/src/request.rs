@@ -163,6 +163,27 @@ fn own_names<'p>(op: &Operation, params: &'p Map<String, Value>) -> std::borrow:
     std::borrow::Cow::Owned(out)
 }
 
+/// Checks a call's options: `select_fields` and `exclude_fields` are dot paths of field names
+/// (`user.login`) with no empty name (`""`, `"."`, `"a..b"` name no field: keeping them would
+/// empty every record without a word), and an `intent` fits its bound.
+pub fn validate_options(options: &crate::execution::ExecuteOptions) -> Result<()> {
+    for (option, paths) in [("select_fields", &options.select_fields), ("exclude_fields", &options.exclude_fields)] {
+        if let Some((i, path)) = paths.iter().enumerate().find(|(_, p)| p.split('.').any(str::is_empty)) {
+            return Err(Error::validation(format!(
+                "{option}[{i}] is {}: a field path is field names joined by dots, e.g. \"user.login\", with no empty name",
+                shown(path)
+            ))
+            .with_details(serde_json::json!({"param": option, "index": i})));
+        }
+    }
+    let max = crate::execution::MAX_INTENT_CHARS;
+    if let Some(n) = options.intent.as_deref().map(|i| i.chars().count()).filter(|n| *n > max) {
+        return Err(Error::validation(format!("intent is {n} characters long; at most {max} are taken"))
+            .with_details(serde_json::json!({"param": "intent"})));
+    }
+    Ok(())
+}
+
 /// Validates `params` against the operation: unknown names, missing required ones, types,
 /// enums and bounds. Returns the params with defaults applied where they must be sent. Params
 /// may be named in snake_case where the API spells them in camelCase.
@@ -234,6 +255,14 @@ fn check_value(p: &Param, v: &Value) -> Option<String> {
     // An empty path segment makes another URL (`/repos//issues`), never the resource meant.
     if p.location == ParamLocation::Path && v.as_str().is_some_and(|s| s.trim().is_empty()) {
         return Some(format!("param {:?} is part of the URL path and must not be empty{}", p.name, hint(p)));
+    }
+    // A header value HTTP cannot carry would be refused at sending, as if the spec were wrong.
+    let control = |c: char| c != '\t' && (c < ' ' || c == '\u{7f}');
+    if p.location == ParamLocation::Header && v.as_str().is_some_and(|s| s.chars().any(control)) {
+        return Some(format!(
+            "param {:?} is sent as an HTTP header and must not hold a line break or other control character",
+            p.name
+        ));
     }
     if let Some(ty) = p.ty {
         if !type_ok(ty, v) {
@@ -677,6 +706,20 @@ mod tests {
         let e = validate(&gh, issue, &obj(json!({"owner": "o", "repo": "r", "number": 1e300})));
         assert!(e.is_err_and(|e| e.message.contains("param \"number\" must be an integer")));
         assert!(validate(&gh, issue, &obj(json!({"owner": "o", "repo": "r", "number": 5.0}))).is_ok());
+        // A header param with a line break is the caller's mistake (validation), not the spec's.
+        let intercom = reg.get("intercom")?;
+        let (op, header) = intercom
+            .operations
+            .iter()
+            .find_map(|op| op.params.iter().find(|p| p.location == ParamLocation::Header).map(|p| (op, p.name.clone())))
+            .ok_or_else(|| crate::Error::internal("no header param"))?;
+        let mut params = obj(json!({}));
+        for p in op.params.iter().filter(|p| p.required) {
+            params.insert(p.name.clone(), json!("1"));
+        }
+        params.insert(header.clone(), json!("2.11\r\nX-Injected: yes"));
+        let e = validate(&intercom, op, &params).err().unwrap_or_else(|| panic!("taken"));
+        assert!(e.message.contains("is sent as an HTTP header and must not hold a line break"), "{}", e.message);
         Ok(())
     }
 

@@ -221,12 +221,19 @@ pub fn request_id(resp: &HttpResponse, body: &Value) -> Option<String> {
 /// `Retry-After` in seconds (delta-seconds or an HTTP date).
 pub fn retry_after(resp: &HttpResponse) -> Option<f64> {
     let v = resp.header("retry-after")?.trim();
-    if let Ok(secs) = v.parse::<f64>() {
-        return (secs.is_finite() && secs >= 0.0).then_some(secs);
-    }
-    let when = httpdate::parse_http_date(v).ok()?;
-    Some(when.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO).as_secs_f64())
+    let secs = match v.parse::<f64>() {
+        Ok(secs) => (secs.is_finite() && secs >= 0.0).then_some(secs)?,
+        Err(_) => {
+            let when = httpdate::parse_http_date(v).ok()?;
+            when.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO).as_secs_f64()
+        }
+    };
+    // An API's wait is passed on to callers that may sleep it: a day at most, never decades.
+    Some(secs.min(MAX_RETRY_AFTER_SECS))
 }
+
+/// The longest `Retry-After` passed on (a day: a daily quota's reset at the latest).
+pub const MAX_RETRY_AFTER_SECS: f64 = 86_400.0;
 
 /// `text` cut to at most `max` characters (the cut marked with `...`). Redact before cutting:
 /// a cut through a secret leaves a part no redaction recognizes.
@@ -423,5 +430,7 @@ mod tests {
         assert_eq!(retry_after(&r("2")), Some(2.0));
         assert_eq!(retry_after(&r("Wed, 21 Oct 2015 07:28:00 GMT")), Some(0.0));
         assert_eq!(retry_after(&r("soon")), None);
+        assert_eq!(retry_after(&r("1e41")), Some(86_400.0));
+        assert_eq!(retry_after(&r("Fri, 01 Jan 2100 00:00:00 GMT")), Some(86_400.0));
     }
 }

@@ -14,7 +14,7 @@ use serde_json::{Map, Value};
 
 use crate::auth::select_scheme;
 use crate::error::Error;
-use crate::spec::ConnectorSpec;
+use crate::spec::{template_fields, AuthKind, AuthScheme, ConnectorSpec};
 
 /// One field that is missing or invalid, e.g. `{field: "credentials.api_key", problem: "is
 /// required"}`.
@@ -146,22 +146,22 @@ fn given(creds: &Map<String, Value>, field: &str) -> bool {
 /// The credentials fit one auth method of the spec (else the method closest to them names its
 /// missing fields), and every value is a scalar.
 pub fn check_credentials(spec: &ConnectorSpec, creds: &Map<String, Value>, problems: &mut Vec<FieldProblem>) {
-    if let Err(e) = select_scheme(spec, creds) {
-        // The method closest to what was given (fewest missing required fields) names them.
-        let closest = spec
-            .auth_schemes
-            .iter()
-            .map(|s| s.required_fields().into_iter().filter(|f| !given(creds, f)).collect::<Vec<_>>())
-            .filter(|missing| !missing.is_empty())
-            .min_by_key(Vec::len);
-        match closest {
-            Some(missing) => {
-                for f in missing {
-                    problems.push(FieldProblem::new(format!("credentials.{f}"), "is required"));
+    match select_scheme(spec, creds) {
+        // A value sent in a header as it is must be one a header can carry: a token pasted with
+        // its line break is refused when it is stored, not at every later call.
+        Ok(scheme) => {
+            for field in header_fields(scheme) {
+                let bad = |c: char| c != '\t' && (c < ' ' || c == '\u{7f}');
+                if creds.get(field).and_then(Value::as_str).is_some_and(|v| v.chars().any(bad)) {
+                    problems.push(FieldProblem::new(
+                        format!("credentials.{field}"),
+                        "holds a character an HTTP header cannot carry (a line break, NUL or another control \
+                         character): give the value without it",
+                    ));
                 }
             }
-            None => problems.push(FieldProblem::new("credentials", e.message)),
         }
+        Err(e) => check_missing(spec, creds, e, problems),
     }
     // A number is taken as its text (an account id given as 12345); a boolean, a list or an
     // object is no credential any spec declares.
@@ -169,6 +169,47 @@ pub fn check_credentials(spec: &ConnectorSpec, creds: &Map<String, Value>, probl
         if !(v.is_string() || v.is_number() || v.is_null()) {
             problems.push(FieldProblem::new(format!("credentials.{k}"), "must be a string"));
         }
+    }
+}
+
+/// The credential fields `scheme` sends in a header as they are (not encoded, as Basic
+/// credentials are): the bearer token or header API key its mapping fills, an OAuth access
+/// token, and the fields of its additional headers.
+fn header_fields(scheme: &AuthScheme) -> Vec<&str> {
+    let mut fields: Vec<&str> = match &scheme.kind {
+        AuthKind::Bearer | AuthKind::ApiKey { in_query: false, .. } => {
+            scheme.mapping.values().flat_map(|t| template_fields(t)).collect()
+        }
+        AuthKind::OAuth2(_) => vec![scheme.field_name("access_token").unwrap_or("access_token")],
+        AuthKind::Basic | AuthKind::ApiKey { in_query: true, .. } => Vec::new(),
+    };
+    for (_, template) in &scheme.headers {
+        let mut rest = template.as_str();
+        while let Some(start) = rest.find("{{") {
+            let Some(end) = rest[start..].find("}}") else { break };
+            fields.push(rest[start + 2..start + end].trim());
+            rest = &rest[start + end + 2..];
+        }
+    }
+    fields
+}
+
+/// The auth method closest to `creds` (fewest missing required fields) names them; with none
+/// missing, `e` says what is wrong.
+fn check_missing(spec: &ConnectorSpec, creds: &Map<String, Value>, e: Error, problems: &mut Vec<FieldProblem>) {
+    let closest = spec
+        .auth_schemes
+        .iter()
+        .map(|s| s.required_fields().into_iter().filter(|f| !given(creds, f)).collect::<Vec<_>>())
+        .filter(|missing| !missing.is_empty())
+        .min_by_key(Vec::len);
+    match closest {
+        Some(missing) => {
+            for f in missing {
+                problems.push(FieldProblem::new(format!("credentials.{f}"), "is required"));
+            }
+        }
+        None => problems.push(FieldProblem::new("credentials", e.message)),
     }
 }
 
@@ -412,6 +453,31 @@ paths:
                 "{bad}"
             );
         }
+        Ok(())
+    }
+
+    /// A value sent in a header as it is (a bearer token, a header's field) must be one HTTP
+    /// can carry; one Basic encodes may hold anything.
+    #[test]
+    fn header_values_hold_only_what_a_header_carries() -> crate::Result<()> {
+        let reg = Registry::builtin()?;
+        let gh = reg.get("github")?;
+        for bad in ["ghp_x\r\nX-Evil: 1", "ghp_x\n", "ghp_\u{0}x", "ghp_\u{7f}"] {
+            let r = validate_handle(&gh, &obj(json!({"personal_access_token": bad})), &Map::new());
+            let problems = r.err().unwrap_or_default();
+            assert_eq!(problems.len(), 1, "{bad:?}");
+            assert_eq!(problems[0].field, "credentials.personal_access_token");
+            assert!(problems[0].problem.contains("an HTTP header cannot carry"), "{problems:?}");
+        }
+        assert_eq!(validate_handle(&gh, &obj(json!({"personal_access_token": "ghp_a\tb ~é"})), &Map::new()), Ok(()));
+        // Harvest sends the account id in its own header.
+        let harvest = reg.get("harvest")?;
+        let r = validate_handle(&harvest, &obj(json!({"token": "t", "account_id": "12\n"})), &Map::new());
+        assert_eq!(fields(r), ["credentials.account_id"]);
+        // Basic credentials travel base64-encoded.
+        let amplitude = reg.get("amplitude")?;
+        let creds = obj(json!({"api_key": "k\né", "secret_key": "s\r\n"}));
+        assert_eq!(validate_handle(&amplitude, &creds, &Map::new()), Ok(()));
         Ok(())
     }
 

@@ -189,6 +189,48 @@ async fn fifty_concurrent_calls_on_an_expired_token_refresh_once() {
     assert!(updates[0].expires_at.is_some());
 }
 
+/// A token endpoint's `expires_in` and a caller's `expires_at` that no clock reaches
+/// (`i64::MAX` seconds, `i64::MIN`) neither panic nor lose the rotated refresh token: the
+/// lifetime is taken as ten years, and the stored expiry as past (refreshed first).
+#[tokio::test]
+async fn absurd_token_lifetimes_are_bounded() {
+    let fake = fake().await;
+    fake.state.with_oauth("hubspot", |o| o.expires_in = i64::MAX as u64);
+    let sink = Arc::new(Collect::default());
+    let c = hubspot_oauth(&fake, None, creds::OAUTH_INITIAL_REFRESH_TOKEN, sink.clone());
+    for _ in 0..2 {
+        let res = c.execute("contacts", "list", json!({"limit": 1}), &ExecuteOptions::default()).await;
+        assert!(res.is_ok(), "{res:?}");
+    }
+    let (refreshes, current) = oauth_state(&fake, "hubspot").await;
+    assert_eq!(refreshes, 1, "the token is good for ten years: one refresh for two calls");
+    let updates = sink.0.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    assert_eq!(updates.len(), 1);
+    assert_eq!(updates[0].refresh_token.as_deref(), Some(current.as_str()), "the rotated refresh token is kept");
+    let now =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+    let ten_years = 10 * 365 * 24 * 3600;
+    assert!(updates[0].expires_at.is_some_and(|at| (at - now - ten_years).abs() < 60), "{:?}", updates[0].expires_at);
+    assert_eq!(switchboard_core::auth::expiry(Some(&json!("-5")), now), None);
+    assert_eq!(switchboard_core::auth::expiry(Some(&json!(u64::MAX)), now), Some(now + ten_years));
+    assert_eq!(switchboard_core::auth::expiry(Some(&json!(" 3600 ")), 10), Some(3610));
+
+    // A current access token stored with an expiry of i64::MIN is expired: refreshed first.
+    let token = fake.state.with_oauth("hubspot", |o| o.access_tokens.iter().next().cloned()).unwrap_or_default();
+    let stored = json!({
+        "client_id": creds::OAUTH_CLIENT_ID,
+        "client_secret": creds::OAUTH_CLIENT_SECRET,
+        "refresh_token": current,
+        "access_token": token,
+        "expires_at": i64::MIN,
+    });
+    let c =
+        connector("hubspot", &fake, stored, ConnectorOptions { token_sink: Some(sink.clone()), ..Default::default() });
+    let res = c.execute("contacts", "list", json!({"limit": 1}), &ExecuteOptions::default()).await;
+    assert!(res.is_ok(), "{res:?}");
+    assert_eq!(oauth_state(&fake, "hubspot").await.0, 2, "refreshed before the call");
+}
+
 #[tokio::test]
 async fn a_missing_access_token_is_fetched_before_the_first_call() {
     let fake = fake().await;

@@ -557,3 +557,35 @@ async fn the_generic_fake_reads_vendor_json_bodies() {
     let body: Value = serde_json::from_slice(&resp.bytes().await.unwrap_or_default()).unwrap_or_default();
     assert!(body.to_string().contains("not JSON"), "{body}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Answers whose tree would not fit
+
+/// An answer of millions of tiny values (`[0,0,...]`: two bytes each in the text, tens of bytes
+/// each as a tree, gigabytes for a few megabytes of gzip on the wire) is refused before it is
+/// read, on the parsing path and the records-as-text path alike; a page of ordinary size, or a
+/// long answer of few values, is read as before.
+#[tokio::test]
+async fn an_answer_of_millions_of_values_is_refused_before_it_is_read() {
+    let many = format!("{{\"object\":\"list\",\"has_more\":false,\"data\":[{}0]}}", "0,".repeat(5_000_000));
+    let few = format!(
+        "{{\"object\":\"list\",\"has_more\":false,\"data\":[{{\"id\":\"cus_1\",\"description\":\"{}\"}}]}}",
+        "x".repeat(3_000_000)
+    );
+    for select in [vec![], vec!["id".to_string()]] {
+        let http = support::seam::Seam::scripted();
+        http.answer_text(200, &many);
+        http.answer_text(200, &few);
+        let options = ConnectorOptions { http: Some(http.clone()), ..Default::default() };
+        let stripe = connector("stripe", json!({"api_key": "sk_test_values"}), json!({}), options);
+        let opts = ExecuteOptions { select_fields: select.clone(), skip_truncation: true, ..Default::default() };
+        let e = stripe.execute("customers", "list", json!({}), &opts).await.err();
+        let e = e.unwrap_or_else(|| panic!("{select:?}: a page of five million values was read"));
+        assert_eq!(e.code, ErrorCode::UpstreamHttp, "{e}");
+        assert!(e.message.contains("more than 5000000 JSON values") && e.message.contains("smaller pages"), "{e}");
+        let page = stripe.execute("customers", "list", json!({}), &opts).await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(page.data.as_array().map(Vec::len), Some(1), "{select:?}");
+    }
+    assert!(!switchboard_core::extract::holds_more_values_than(b"[\"a,b,c,[{\\\",\"]", 1));
+    assert!(switchboard_core::extract::holds_more_values_than(b"[1,[2],{\"k\":3}]", 4));
+}

@@ -202,6 +202,21 @@ const CORS_HEADERS: &str = "authorization, content-type, x-organization-id, x-re
 /// check reads the origins from memory (see [`origins`]): a preflight (no token) is answered
 /// for any registered origin; an actual request is readable from an origin only when the
 /// organization of its token (and the workspace, for a widget token) registered that origin.
+/// The handler's answer; a handler that panics (a bug) is answered `500 internal` and logged,
+/// where the connection would otherwise be dropped without an answer.
+async fn answered(handler: impl std::future::Future<Output = Response>) -> Response {
+    use futures::FutureExt;
+    match std::panic::AssertUnwindSafe(handler).catch_unwind().await {
+        Ok(r) => r,
+        Err(panic) => {
+            let what = switchboard_core::sdk::wake::panic_message(&*panic);
+            tracing::error!(panic = what, "a request handler panicked");
+            ApiError::new(ErrorCode::Internal, "the engine failed on a bug while answering this request (it is logged)")
+                .into_response()
+        }
+    }
+}
+
 async fn request_context(State(st): State<AppState>, req: Request, next: Next) -> Response {
     let id = request_id(req.headers());
     let method = req.method().clone();
@@ -221,7 +236,7 @@ async fn request_context(State(st): State<AppState>, req: Request, next: Next) -
             if preflight {
                 return preflight_response(&st2, origin2.as_deref()).await;
             }
-            match tokio::time::timeout(timeout, next.run(req)).await {
+            match tokio::time::timeout(timeout, answered(next.run(req))).await {
                 Ok(r) => r,
                 Err(_) => ApiError::new(ErrorCode::UpstreamTimeout, "the request took longer than this server allows")
                     .into_response(),
@@ -769,5 +784,24 @@ mod serving {
                 r
             })
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A handler that panics is answered `500 internal`, the engine's error JSON; one that
+    /// answers is passed through.
+    #[tokio::test]
+    async fn a_panicking_handler_is_answered_500() {
+        let resp = answered(async { panic!("boom at a bug") }).await;
+        assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let body = axum::body::to_bytes(resp.into_body(), 1 << 16).await.unwrap_or_default();
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+        assert_eq!(v["code"], "internal", "{v}");
+        assert!(!body.windows(4).any(|w| w == b"boom"), "the panic's text stays in the log");
+        let ok = answered(async { StatusCode::NO_CONTENT.into_response() }).await;
+        assert_eq!(ok.status(), StatusCode::NO_CONTENT);
     }
 }

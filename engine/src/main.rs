@@ -751,7 +751,7 @@ async fn run(cli: Cli, effective: Option<serve_config::Effective>) -> Result<(),
             let config = parse_json("config", &config)?;
             let creds = read_credentials(credentials)?;
             let connector = Connector::new(spec, creds, config, ConnectorOptions::default())?;
-            let opts = ExecuteOptions { select_fields, exclude_fields, skip_truncation };
+            let opts = ExecuteOptions { select_fields, exclude_fields, skip_truncation, intent: None };
             let res = connector.execute(&entity, &action, params, &opts).await?;
             println!("{}", json!({"data": res.data, "meta": res.meta}));
         }

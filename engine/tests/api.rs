@@ -1281,13 +1281,14 @@ async fn random_methods_and_paths_add_no_metrics_series() {
 // A connector's name holding a control character (a NUL among them, which PostgreSQL's text
 // refuses: it answered 500 there and stored the name on SQLite) is a validation error on either
 // store, on create and on update. A NUL inside credentials or configuration is kept: they are
-// stored as JSON, where it is escaped.
+// stored as JSON, where it is escaped (a credential sent as a header cannot hold one, so an
+// extra field carries it here).
 both_backends!(a_control_character_in_a_connector_name_is_refused_on_either_store, |backend| async move {
     let Some(e) = start(backend, |_| {}).await else { return };
     let app = e.app_token().await;
     let body = |name: &str| {
         json!({"connector_type": "github", "name": name, "workspace_name": "acme",
-            "credentials": {"personal_access_token": "ghp_x\u{0}y"}, "replication_config": {"repositories": ["o\u{0}/h"]},
+            "credentials": {"personal_access_token": "ghp_xy", "note": "x\u{0}y"}, "replication_config": {"repositories": ["o\u{0}/h"]},
             "config": {"base_url": "http://127.0.0.1:9/"}})
     };
     for name in ["g\u{0}h", "two\nlines"] {

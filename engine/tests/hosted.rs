@@ -212,6 +212,15 @@ async fn hosted_pages_follow_a_record_cursor_that_the_caller_trimmed_away() {
         .collect();
     assert!(pages.len() >= 2, "more than one page: {}", pages.len());
     assert!(records.iter().all(|r| r.get("id").is_none() && r.get("email").is_some()), "{records:?}");
+    // A path with an empty name is refused by the engine before any request, not answered with
+    // emptied records.
+    let sent = fake.requests().len();
+    let options = ExecuteOptions { select_fields: vec!["email".into(), ".".into()], ..Default::default() };
+    let e = ex.execute("customers", "list", json!({"limit": 2}), &options).await.err();
+    let e = e.unwrap_or_else(|| panic!("an empty field name was taken"));
+    assert_eq!(e.code, ErrorCode::Validation, "{e}");
+    assert!(e.message.contains("select_fields[1] is \".\""), "{e}");
+    assert_eq!(fake.requests().len(), sent, "nothing sent");
 }
 
 /// `sdk::Executor::execute_text` in hosted mode gives the engine's answer as text: parsed, the

@@ -37,7 +37,7 @@ class SyncExecutor(Sync[_Executor]):
     def execute(self, config: ExecutionConfig, /) -> ExecutionResult[Any]: ...
 
     @overload
-    def execute(self, entity: str, action: str, params: Mapping[str, Any] | None = None, *, select_fields: Sequence[str] | None = None, exclude_fields: Sequence[str] | None = None, skip_truncation: bool = False) -> ExecutionResult[Any]: ...
+    def execute(self, entity: str, action: str, params: Mapping[str, Any] | None = None, *, select_fields: Sequence[str] | None = None, exclude_fields: Sequence[str] | None = None, skip_truncation: bool = False, intent: str | None = None) -> ExecutionResult[Any]: ...
 
     def execute(self, *args: Any, **kwargs: Any) -> ExecutionResult[Any]:
         """Runs one operation, e.g. ``ex.execute("issues", "list", {"owner": "octo",
@@ -45,16 +45,18 @@ class SyncExecutor(Sync[_Executor]):
 
         Raises a ``SwitchboardError`` subclass on failure (bad params are refused before any
         request reaches the provider; in hosted mode the engine refuses them);
-        ``TypeError`` when an ``ExecutionConfig`` comes with an action or params.
+        ``TypeError`` when an ``ExecutionConfig`` comes with an action or params. ``intent``
+        (why the agent makes the call, at most 512 characters) goes to the engine in hosted
+        mode.
         """
         return run(self._async.execute(*args, **kwargs))
 
-    def paginate(self, entity: str, action: str, params: Mapping[str, Any] | None = None, *, select_fields: Sequence[str] | None = None, exclude_fields: Sequence[str] | None = None, skip_truncation: bool = False) -> Iterator[ExecutionResult[Any]]:
+    def paginate(self, entity: str, action: str, params: Mapping[str, Any] | None = None, *, select_fields: Sequence[str] | None = None, exclude_fields: Sequence[str] | None = None, skip_truncation: bool = False, intent: str | None = None) -> Iterator[ExecutionResult[Any]]:
         """Every page of an operation, following the connector's cursor:
         ``for page in ex.paginate("issues", "list", {...})``. A failure raises once and
         ends the iteration.
         """
-        return iterate(self._async.paginate(entity, action, params, select_fields=select_fields, exclude_fields=exclude_fields, skip_truncation=skip_truncation))
+        return iterate(self._async.paginate(entity, action, params, select_fields=select_fields, exclude_fields=exclude_fields, skip_truncation=skip_truncation, intent=intent))
 
     def check(self) -> ExecutionResult[Any]:
         """Runs the connector's health check (a lightweight read, or verifying the credential
@@ -182,7 +184,9 @@ class Workspace(Sync[AsyncWorkspace]):
     Args:
         client_id: the application's client id (or ``SWITCHBOARD_CLIENT_ID``).
         client_secret: the application's client secret (or ``SWITCHBOARD_CLIENT_SECRET``).
-        workspace_name: the workspace (``external_user_id`` is accepted as well).
+        workspace_name: the workspace (``external_user_id`` is accepted as well; or
+            ``SWITCHBOARD_WORKSPACE_NAME``; with none, a scoped token's own, else the
+            workspace called ``"default"``, as in the reference SDK).
         base_url: the engine (or ``SWITCHBOARD_API_URL``; default ``http://127.0.0.1:8080``).
         organization_id: sent as ``X-Organization-Id`` (or ``SWITCHBOARD_ORGANIZATION_ID``).
         timeout: seconds allowed for one call to the engine (default 120).

@@ -54,6 +54,7 @@ class Executor:
         select_fields: Sequence[str] | None = None,
         exclude_fields: Sequence[str] | None = None,
         skip_truncation: bool = False,
+        intent: str | None = None,
     ) -> ExecutionResult[Any]: ...
 
     async def execute(
@@ -65,23 +66,28 @@ class Executor:
         select_fields: Sequence[str] | None = None,
         exclude_fields: Sequence[str] | None = None,
         skip_truncation: bool = False,
+        intent: str | None = None,
     ) -> ExecutionResult[Any]:
         """Runs one operation, e.g. ``await ex.execute("issues", "list", {"owner": "octo",
         "repo": "hello"})`` or ``await ex.execute(ExecutionConfig(...))``.
 
         Raises a ``SwitchboardError`` subclass on failure (bad params are refused before any
         request reaches the provider; in hosted mode the engine refuses them);
-        ``TypeError`` when an ``ExecutionConfig`` comes with an action or params."""
+        ``TypeError`` when an ``ExecutionConfig`` comes with an action or params. ``intent``
+        (why the agent makes the call, at most 512 characters) goes to the engine in hosted
+        mode."""
         if isinstance(entity, ExecutionConfig):
             if action is not None or params is not None:
                 raise TypeError("execute() takes an ExecutionConfig alone, or (entity, action, params)")
             c = entity
             entity, action, params = c.entity, c.action, c.params
             select_fields, exclude_fields, skip_truncation = c.select_fields, c.exclude_fields, c.skip_truncation
+            intent = c.intent
         if action is None:
             raise TypeError("execute() needs an action (or an ExecutionConfig)")
         handle = self._live()
-        outcome = await _call.call(handle.execute, entity, action, params, select_fields, exclude_fields, skip_truncation)
+        args = (entity, action, params, select_fields, exclude_fields, skip_truncation, intent)
+        outcome = await _call.call(handle.execute, *args)
         search = action == SEARCH_ACTION
         return ExecutionResult._from_native(outcome, self._record(entity, action), search)  # pyright: ignore[reportPrivateUsage]
 
@@ -105,11 +111,12 @@ class Executor:
         select_fields: Sequence[str] | None = None,
         exclude_fields: Sequence[str] | None = None,
         skip_truncation: bool = False,
+        intent: str | None = None,
     ) -> AsyncIterator[ExecutionResult[Any]]:
         """Every page of an operation, following the connector's cursor:
         ``async for page in ex.paginate("issues", "list", {...})``. A failure raises once and
         ends the iteration."""
-        args = (entity, action, params, select_fields, exclude_fields, skip_truncation)
+        args = (entity, action, params, select_fields, exclude_fields, skip_truncation, intent)
         pages = _call.sync(self._live().paginate, *args)
         while True:
             try:

@@ -75,7 +75,7 @@ class Pagination(Record):
 
     def __getattr__(self, name: str) -> Any:
         """The provider's paging values (``total_records``...): ``None`` when it gave none."""
-        return self.get(name)
+        return _value_or_none(self, name)
 
 
 class Meta(Record):
@@ -90,7 +90,16 @@ class Meta(Record):
 
     def __getattr__(self, name: str) -> Any:
         """A meta value the spec extracts (``has_next_page``...): ``None`` when absent."""
-        return self.get(name)
+        return _value_or_none(self, name)
+
+
+def _value_or_none(values: Record, name: str) -> Any:
+    """``values[name]``, ``None`` when absent; a private or special name (``_x``, ``__x__``)
+    that is no key is missing as on any object, so libraries probing for their hooks
+    (pydantic's ``__pydantic_serializer__``, ``copy``'s ``__deepcopy__``) see none."""
+    if name.startswith("_") and name not in values:
+        raise AttributeError(name)
+    return values.get(name)
 
 
 class SearchMeta(Record):
@@ -193,6 +202,8 @@ class ExecutionConfig:
         select_fields: keep only these dot paths of each record.
         exclude_fields: drop these dot paths from each record.
         skip_truncation: return long text in list results whole.
+        intent: why the agent makes the call (at most 512 characters), sent to the engine in
+            hosted mode.
     """
 
     entity: str
@@ -201,3 +212,4 @@ class ExecutionConfig:
     select_fields: Sequence[str] | None = None
     exclude_fields: Sequence[str] | None = None
     skip_truncation: bool = False
+    intent: str | None = None

@@ -65,7 +65,9 @@ class Workspace:
     Args:
         client_id: the application's client id (or ``SWITCHBOARD_CLIENT_ID``).
         client_secret: the application's client secret (or ``SWITCHBOARD_CLIENT_SECRET``).
-        workspace_name: the workspace (``external_user_id`` is accepted as well).
+        workspace_name: the workspace (``external_user_id`` is accepted as well; or
+            ``SWITCHBOARD_WORKSPACE_NAME``; with none, a scoped token's own, else the
+            workspace called ``"default"``, as in the reference SDK).
         base_url: the engine (or ``SWITCHBOARD_API_URL``; default ``http://127.0.0.1:8080``).
         organization_id: sent as ``X-Organization-Id`` (or ``SWITCHBOARD_ORGANIZATION_ID``).
         timeout: seconds allowed for one call to the engine (default 120).

@@ -73,6 +73,9 @@ pub struct ExecuteRequest {
     pub exclude_fields: Vec<String>,
     /// Return long text in list results whole.
     pub skip_truncation: bool,
+    /// Why the agent makes the call (hosted mode sends it to the engine), at most 512
+    /// characters.
+    pub intent: Option<String>,
 }
 
 impl ExecuteRequest {
@@ -87,6 +90,7 @@ impl ExecuteRequest {
             select_fields: self.select_fields,
             exclude_fields: self.exclude_fields,
             skip_truncation: self.skip_truncation,
+            intent: self.intent,
         };
         (self.entity, self.action, params, options)
     }

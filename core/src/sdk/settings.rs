@@ -230,12 +230,13 @@ impl Target {
         )?;
         match (self.workspace()?, ty) {
             (Some(w), Some(connector_type)) => Ok(ResolvedTarget::Lookup { workspace_name: Some(w), connector_type }),
-            (None, Some(connector_type)) if scoped => {
-                Ok(ResolvedTarget::Lookup { workspace_name: None, connector_type })
-            }
-            (None, _) => Err(Error::configuration(
-                "pass connector_id, or workspace_name (or external_user_id, or set SWITCHBOARD_WORKSPACE_NAME) with a \
-                 connector type",
+            // No workspace: a scoped token's own, else the default one (the reference's rule).
+            (None, Some(connector_type)) => Ok(ResolvedTarget::Lookup {
+                workspace_name: (!scoped).then(|| crate::hosted::DEFAULT_WORKSPACE.to_string()),
+                connector_type,
+            }),
+            (None, None) => Err(Error::configuration(
+                "pass connector_id, or a connector type (slug such as \"github\" or connector_definition_id)",
             )),
             (Some(_), None) => Err(Error::configuration(
                 "pass connector_id, or a connector type (slug such as \"github\" or connector_definition_id) with the \
@@ -471,15 +472,18 @@ mod tests {
         let no_type = Target { workspace_name: Some("acme".into()), ..Default::default() };
         let e = no_type.resolve(false).err().map(|e| e.message).unwrap_or_default();
         assert!(e.contains("connector type"), "{e}");
-        let scoped = Target { connector: Some("github".into()), ..Default::default() };
-        assert!(scoped.resolve(false).is_err() || std::env::var("SWITCHBOARD_WORKSPACE_NAME").is_ok());
-        assert_eq!(
-            scoped
-                .resolve(true)
-                .ok()
-                .map(|t| matches!(t, ResolvedTarget::Lookup { connector_type, .. } if connector_type == "github")),
-            Some(true)
-        );
+        // No workspace: the default one for an application's client, the token's own for a
+        // scoped one (unless SWITCHBOARD_WORKSPACE_NAME names one).
+        let by_slug = Target { connector: Some("github".into()), ..Default::default() };
+        let env = std::env::var("SWITCHBOARD_WORKSPACE_NAME").ok().filter(|w| !w.trim().is_empty());
+        let lookup = |workspace_name: Option<&str>| ResolvedTarget::Lookup {
+            workspace_name: workspace_name.map(str::to_string),
+            connector_type: "github".into(),
+        };
+        assert_eq!(by_slug.resolve(false).ok(), Some(lookup(Some(env.as_deref().unwrap_or("default")))));
+        assert_eq!(by_slug.resolve(true).ok(), Some(lookup(env.as_deref())));
+        let e = Target::default().resolve(false).err().map(|e| e.message).unwrap_or_default();
+        assert!(e.contains("pass connector_id, or a connector type"), "{e}");
     }
 
     #[test]

@@ -135,6 +135,12 @@ pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
         .unwrap_or("unknown error")
 }
 
+/// What a binding's caller gets for a call that panicked: core's typed `internal` error (a
+/// bug), never the runtime's own panic exception.
+pub fn panicked(panic: &(dyn std::any::Any + Send)) -> crate::Error {
+    crate::Error::internal(format!("the call panicked (a bug): {}", panic_message(panic)))
+}
+
 // The tests poll the bell through rustix, a dependency on Linux only.
 #[cfg(all(test, target_os = "linux"))]
 mod tests {
@@ -149,6 +155,15 @@ mod tests {
         let mut fds = [PollFd::new(&inbox.bell, PollFlags::IN)];
         let timeout = Timespec { tv_sec: ms / 1000, tv_nsec: (ms % 1000) * 1_000_000 };
         poll(&mut fds, Some(&timeout)).unwrap_or(0) == 1
+    }
+
+    /// A panic reaches a binding's caller as the typed `internal` error, with its message.
+    #[test]
+    fn a_panic_is_an_internal_error() {
+        let caught = std::panic::catch_unwind(|| panic!("overflow in {}", "a bug")).err();
+        let e = caught.map(|p| panicked(&*p)).unwrap_or_else(|| crate::Error::validation("no panic"));
+        assert_eq!(e.code, crate::ErrorCode::Internal);
+        assert_eq!(e.message, "the call panicked (a bug): overflow in a bug");
     }
 
     #[test]

@@ -257,6 +257,7 @@ impl ExecuteArgs {
             select_fields: self.select_fields.clone().unwrap_or_default(),
             exclude_fields: self.exclude_fields.clone().unwrap_or_default(),
             skip_truncation: false,
+            intent: None,
         }
     }
 

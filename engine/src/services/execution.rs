@@ -147,6 +147,7 @@ async fn run(st: &AppState, caller: &Caller, id: &str, body: ExecuteBody, raw: b
         select_fields: body.select_fields.clone().unwrap_or_default(),
         exclude_fields: body.exclude_fields.clone().unwrap_or_default(),
         skip_truncation: body.skip_truncation.unwrap_or(false),
+        intent: body.intent.clone(),
     };
     let params = body.params.clone().unwrap_or(Value::Object(Map::new()));
     let res = match raw {

@@ -522,10 +522,8 @@ async fn exchange(st: &AppState, row: &OAuthStateRow, code: &str) -> ApiResult<T
     }
     if let Some(a) = access_token {
         creds.insert("access_token".into(), Value::String(a));
-        let expires_in = parsed.get("expires_in").and_then(|v| v.as_i64().or_else(|| v.as_str()?.parse().ok()));
-        if let Some(s) = expires_in {
-            let now = (db::now_ms() / 1000) + s;
-            creds.insert("expires_at".into(), Value::from(now));
+        if let Some(at) = switchboard_core::auth::expiry(parsed.get("expires_in"), db::now_ms() / 1000) {
+            creds.insert("expires_at".into(), Value::from(at));
         }
     }
     for k in &cfg.extract {
