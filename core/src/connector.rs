@@ -484,7 +484,10 @@ impl Connector {
             let success = (200..300).contains(&resp.status);
             // The records' text, when kept: the body then holds an empty array in their place.
             let read;
-            (resp.body, read) = read_body(std::mem::take(&mut resp.body), raw_path.filter(|_| success)).await?;
+            // A download's answer may be the file itself (a CSV of millions of commas): its
+            // values are not counted.
+            let values = op.action != "download";
+            (resp.body, read) = read_body(std::mem::take(&mut resp.body), raw_path.filter(|_| success), values).await?;
             let Body { value: body, json, records: raw_records } = read;
             let gql = upstream::graphql_code(&body);
             // A success status whose body says it failed (`x-response-error-check`).
@@ -703,15 +706,17 @@ struct Body {
 
 /// `bytes` read as JSON, and with `raw_path` the page's records as their text when they can pass
 /// as text; `bytes` come back unchanged. A long body is read off a single-threaded runtime's
-/// thread ([`apart::runtime_to_leave_for`]).
-async fn read_body(bytes: Vec<u8>, raw_path: Option<&[String]>) -> Result<(Vec<u8>, Body)> {
-    fn now(bytes: &[u8], raw_path: Option<&[String]>) -> Result<Body> {
+/// thread ([`apart::runtime_to_leave_for`]); with `count_values`, one of more than
+/// [`MAX_JSON_VALUES`] values is refused unread.
+async fn read_body(bytes: Vec<u8>, raw_path: Option<&[String]>, count_values: bool) -> Result<(Vec<u8>, Body)> {
+    fn now(bytes: &[u8], raw_path: Option<&[String]>, count_values: bool) -> Result<Body> {
         if bytes.is_empty() {
             return Ok(Body { value: Value::Null, json: true, records: None });
         }
         // Read into a tree, a JSON value takes tens of bytes however few its text has (`0,`):
         // an answer of millions of tiny values would take gigabytes. A long one is counted first.
-        if bytes.len() > extract::COUNT_VALUES_OVER_BYTES && extract::holds_more_values_than(bytes, MAX_JSON_VALUES) {
+        let long = count_values && bytes.len() > extract::COUNT_VALUES_OVER_BYTES;
+        if long && extract::holds_more_values_than(bytes, MAX_JSON_VALUES) {
             return Err(Error::new(
                 ErrorCode::UpstreamHttp,
                 format!(
@@ -737,12 +742,12 @@ async fn read_body(bytes: Vec<u8>, raw_path: Option<&[String]>) -> Result<(Vec<u
         })
     }
     let Some(runtime) = apart::runtime_to_leave_for(bytes.len()) else {
-        let body = now(&bytes, raw_path)?;
+        let body = now(&bytes, raw_path, count_values)?;
         return Ok((bytes, body));
     };
     let path = raw_path.map(<[String]>::to_vec);
     let (bytes, body) = apart::on_a_blocking_thread(runtime, move || {
-        let body = now(&bytes, path.as_deref());
+        let body = now(&bytes, path.as_deref(), count_values);
         (bytes, body)
     })
     .await

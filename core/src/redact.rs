@@ -28,6 +28,13 @@ pub const MIN_SECRET_LEN: usize = 4;
 /// base64 text) are not masked: too likely to match by chance.
 const MIN_FRAGMENT_LEN: usize = 8;
 
+/// The shortest start or end of a secret masked on its own (`sk_live_ab12...`, `...12cd34ef5678`:
+/// providers echo a key's first or last characters to say which key they saw), in characters;
+/// only for secrets at least [`MIN_PARTIAL_SECRET`] long, so every masked part leaves several
+/// characters unknown.
+const MIN_PARTIAL: usize = 12;
+const MIN_PARTIAL_SECRET: usize = 16;
+
 /// RFC 3986 unreserved characters stay; everything else is `%XX` (spaces as `%20`).
 const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
 
@@ -154,9 +161,17 @@ impl Secrets {
     }
 }
 
-/// Every form `value` may take on the wire (the raw value included).
+/// Every form `value` may take on the wire (the raw value included), and in an upstream's echo:
+/// upper- or lower-cased, or its first or last [`MIN_PARTIAL`] characters and more.
 fn encodings(value: &str) -> Vec<String> {
-    let mut out = vec![value.to_string()];
+    let mut out = vec![value.to_string(), value.to_ascii_lowercase(), value.to_ascii_uppercase()];
+    let chars: Vec<(usize, char)> = value.char_indices().collect();
+    if chars.len() >= MIN_PARTIAL_SECRET {
+        for n in MIN_PARTIAL..chars.len() {
+            out.push(value[..chars[n].0].to_string());
+            out.push(value[chars[chars.len() - n].0..].to_string());
+        }
+    }
     let bytes = value.as_bytes();
     // Base64, the whole value (a Basic header's `user:pass`, a token sent encoded).
     for engine in [&STANDARD, &STANDARD_NO_PAD, &URL_SAFE, &URL_SAFE_NO_PAD] {
@@ -283,6 +298,21 @@ mod tests {
         assert_eq!(with_basic.redact(&header), "Basic ****");
         let inside = STANDARD.encode(format!("xy{SECRET}zw"));
         assert!(s.redact(&inside).contains(MASK), "{inside}");
+    }
+
+    /// A provider naming the key it saw by its start or end, or in another case, is masked too;
+    /// a start shorter than [`MIN_PARTIAL`] (a public `sk_live_` prefix) is not.
+    #[test]
+    fn starts_ends_and_cases_of_long_secrets_are_masked() {
+        let key = "sk_live_PROBESECRET123";
+        let s = Secrets::from_values([key]);
+        for echo in ["SK_LIVE_PROBESECRET123", "sk_live_probesecret123", "sk_live_PROBESEC", "OBESECRET123"] {
+            assert_eq!(s.redact(&format!("key {echo}... was refused")), "key ****... was refused", "{echo}");
+        }
+        assert_eq!(s.redact("an sk_live_ key"), "an sk_live_ key");
+        // A shorter secret is masked whole only.
+        let short = Secrets::from_values(["tok-12345678"]);
+        assert_eq!(short.redact("tok-1234567 tok-12345678"), "tok-1234567 ****");
     }
 
     #[test]

@@ -586,6 +586,18 @@ async fn an_answer_of_millions_of_values_is_refused_before_it_is_read() {
         let page = stripe.execute("customers", "list", json!({}), &opts).await.unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(page.data.as_array().map(Vec::len), Some(1), "{select:?}");
     }
+    // A download's answer is the file, not a page: a CSV of millions of commas is returned.
+    let http = support::seam::Seam::scripted();
+    let csv = "a,".repeat(6_000_000);
+    http.answer_text(200, &csv);
+    let options = ConnectorOptions { http: Some(http.clone()), ..Default::default() };
+    let creds = json!({"refresh_token": "rt-drive", "access_token": "at-drive"});
+    let drive = connector("google-drive", creds, json!({}), options);
+    let file = drive
+        .execute("files", "download", json!({"fileId": "f1"}), &ExecuteOptions::default())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(file.data["size"], json!(csv.len()));
     assert!(!switchboard_core::extract::holds_more_values_than(b"[\"a,b,c,[{\\\",\"]", 1));
     assert!(switchboard_core::extract::holds_more_values_than(b"[1,[2],{\"k\":3}]", 4));
 }
