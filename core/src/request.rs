@@ -163,6 +163,12 @@ fn own_names<'p>(op: &Operation, params: &'p Map<String, Value>) -> std::borrow:
     std::borrow::Cow::Owned(out)
 }
 
+/// Whether HTTP cannot carry `value` in a header as it is: it holds a line break, NUL or another
+/// control character but tab (what sending refuses; bytes past ASCII go as they are).
+pub(crate) fn header_cannot_carry(value: &str) -> bool {
+    value.chars().any(|c| c != '\t' && (c < ' ' || c == '\u{7f}'))
+}
+
 /// Checks a call's options: `select_fields` and `exclude_fields` are dot paths of field names
 /// (`user.login`) with no empty name (`""`, `"."`, `"a..b"` name no field: keeping them would
 /// empty every record without a word), and an `intent` fits its bound.
@@ -257,8 +263,7 @@ fn check_value(p: &Param, v: &Value) -> Option<String> {
         return Some(format!("param {:?} is part of the URL path and must not be empty{}", p.name, hint(p)));
     }
     // A header value HTTP cannot carry would be refused at sending, as if the spec were wrong.
-    let control = |c: char| c != '\t' && (c < ' ' || c == '\u{7f}');
-    if p.location == ParamLocation::Header && v.as_str().is_some_and(|s| s.chars().any(control)) {
+    if p.location == ParamLocation::Header && v.as_str().is_some_and(header_cannot_carry) {
         return Some(format!(
             "param {:?} is sent as an HTTP header and must not hold a line break or other control character",
             p.name

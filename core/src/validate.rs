@@ -14,7 +14,8 @@ use serde_json::{Map, Value};
 
 use crate::auth::select_scheme;
 use crate::error::Error;
-use crate::spec::{template_fields, AuthKind, AuthScheme, ConnectorSpec};
+use crate::request::header_cannot_carry;
+use crate::spec::{brace_fields, template_fields, AuthKind, AuthScheme, ConnectorSpec};
 
 /// One field that is missing or invalid, e.g. `{field: "credentials.api_key", problem: "is
 /// required"}`.
@@ -151,8 +152,7 @@ pub fn check_credentials(spec: &ConnectorSpec, creds: &Map<String, Value>, probl
         // its line break is refused when it is stored, not at every later call.
         Ok(scheme) => {
             for field in header_fields(scheme) {
-                let bad = |c: char| c != '\t' && (c < ' ' || c == '\u{7f}');
-                if creds.get(field).and_then(Value::as_str).is_some_and(|v| v.chars().any(bad)) {
+                if creds.get(field).and_then(Value::as_str).is_some_and(header_cannot_carry) {
                     problems.push(FieldProblem::new(
                         format!("credentials.{field}"),
                         "holds a character an HTTP header cannot carry (a line break, NUL or another control \
@@ -183,14 +183,7 @@ fn header_fields(scheme: &AuthScheme) -> Vec<&str> {
         AuthKind::OAuth2(_) => vec![scheme.field_name("access_token").unwrap_or("access_token")],
         AuthKind::Basic | AuthKind::ApiKey { in_query: true, .. } => Vec::new(),
     };
-    for (_, template) in &scheme.headers {
-        let mut rest = template.as_str();
-        while let Some(start) = rest.find("{{") {
-            let Some(end) = rest[start..].find("}}") else { break };
-            fields.push(rest[start + 2..start + end].trim());
-            rest = &rest[start + end + 2..];
-        }
-    }
+    fields.extend(scheme.headers.iter().flat_map(|(_, template)| brace_fields(template)));
     fields
 }
 

@@ -224,6 +224,19 @@ pub fn render_braces(template: &str, value: impl Fn(&str) -> Option<String>) -> 
     Some(out)
 }
 
+/// The `{{ name }}` names an additional header's template refers to (as [`render_braces`] reads
+/// them).
+pub fn brace_fields(template: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut rest = template;
+    while let Some(start) = rest.find("{{") {
+        let Some(end) = rest[start..].find("}}") else { break };
+        out.push(rest[start + 2..start + end].trim());
+        rest = &rest[start + end + 2..];
+    }
+    out
+}
+
 /// The `${field}` names a mapping template refers to.
 pub fn template_fields(template: &str) -> Vec<&str> {
     let mut out = Vec::new();
