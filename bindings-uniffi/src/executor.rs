@@ -43,6 +43,17 @@ impl From<sdk::ResultView> for ResultView {
     }
 }
 
+/// A result as a model should see it (core's `sdk::tool_output`): `{data, meta}` as JSON of at
+/// most `max_chars` characters; long lists lose their last records and long text is cut, with
+/// a `_truncated` note saying what was cut. `max_chars` below 1 is a `Validation` error.
+#[uniffi::export(default(max_chars = 20000))]
+pub fn tool_output(result: ResultView, max_chars: i64) -> Result<String> {
+    let max_chars = sdk::output_limit(max_chars)?;
+    let data = json::arg("data_json", &result.data_json)?;
+    let meta = json::arg("meta_json", &result.meta_json)?;
+    Ok(sdk::tool_output(&switchboard_core::ExecutionResult { data, meta, next_page: None }, max_chars))
+}
+
 // Core's context store types, exposed as they are: each `remote` definition below mirrors the
 // struct in `switchboard_core::wire` field for field (the build fails if they differ), and
 // UniFFI converts core's own values, with no copy of them written here.

@@ -58,8 +58,10 @@ pub enum RefreshStart {
 /// [`begin_refresh`]: TokenSink::begin_refresh
 /// [`end_refresh`]: TokenSink::end_refresh
 pub trait TokenSink: Send + Sync {
-    /// Called before a refresh-token grant.
-    fn begin_refresh(&self) -> BoxFuture<'_, Result<RefreshStart>> {
+    /// Called before a token grant; `spends_refresh_token` when it is a refresh-token grant
+    /// (whose answer may be the only copy of a rotated refresh token), not a client-credentials
+    /// or JWT-bearer one.
+    fn begin_refresh(&self, _spends_refresh_token: bool) -> BoxFuture<'_, Result<RefreshStart>> {
         Box::pin(async { Ok(RefreshStart::Proceed) })
     }
 
@@ -457,7 +459,7 @@ impl Auth {
                 self.learn_tokens(&update);
                 update
             }
-            Some(sink) => match sink.begin_refresh().await? {
+            Some(sink) => match sink.begin_refresh(matches!(grant, Grant::RefreshToken(_))).await? {
                 RefreshStart::UseStored(update) => {
                     self.learn_tokens(&update);
                     sink.end_refresh().await;
@@ -468,7 +470,18 @@ impl Auth {
                         Ok(update) => {
                             let stored = sink.token_refreshed(update.clone()).await;
                             self.learn_tokens(&update);
-                            stored.map(|()| update)
+                            match stored {
+                                Ok(()) => Ok(update),
+                                // Not stored (storage out of reach past its retries, or the
+                                // credentials changed meanwhile): the provider may have spent the
+                                // old refresh token, so the new tokens are the only live ones.
+                                // This handle keeps them (it goes on working, and its next
+                                // refresh stores its answer); this call fails, saying why.
+                                Err(e) => {
+                                    self.keep(update);
+                                    Err(e)
+                                }
+                            }
                         }
                         Err(e) => Err(e),
                     };
@@ -477,13 +490,18 @@ impl Auth {
                 }
             },
         };
+        self.keep(update);
+        Ok(())
+    }
+
+    /// Makes `update` the tokens this handle uses.
+    fn keep(&self, update: TokenUpdate) {
         let mut t = self.tokens.write().unwrap_or_else(|e| e.into_inner());
         t.access_token = Some(update.access_token);
         t.refresh_token = update.refresh_token;
         t.expires_at = update.expires_at;
         t.extracted.extend(update.extracted);
         t.generation += 1;
-        Ok(())
     }
 
     async fn grant(
@@ -634,7 +652,7 @@ const ASSERTION_LIFETIME_SECS: i64 = 3600;
 /// domain (`acme.my.salesforce.com` for `login.salesforce.com`), over HTTPS unless the token
 /// endpoint itself is plain HTTP on that very host (a local test server), without user info,
 /// query or fragment; any other value a plain host label (letters, digits, `.`, `-`, `_`).
-fn check_extracted(name: &str, value: &str, token_url: &str, token_host: &str) -> Result<()> {
+pub fn check_extracted(name: &str, value: &str, token_url: &str, token_host: &str) -> Result<()> {
     let refuse = |why: &str| {
         Err(Error::new(
             ErrorCode::UpstreamAuthentication,

@@ -378,6 +378,19 @@ impl Connector {
             other => other.into_value().map_err(unreadable)?,
         };
         let next_page = paginate::next_page(op, &params, &data, &meta, fetched);
+        // Paths naming no field of any record would answer empty records with no word of why.
+        // Only a read is refused for it: a write has been made, and a caller told it failed
+        // might make it again.
+        if matches!(op.action.as_str(), "list" | "search" | "get") {
+            if let Some(fields) = extract::unselectable(&data, &options.select_fields) {
+                return Err(Error::validation(format!(
+                    "select_fields names no field of the {entity} records this {action} returned; give dot paths \
+                     that start with one of their fields: {}",
+                    fields.join(", ")
+                ))
+                .with_details(serde_json::json!({ "param": "select_fields", "fields": fields })));
+            }
+        }
         if trimmed {
             match &mut data {
                 Value::Array(items) => items

@@ -723,6 +723,32 @@ pub fn link_rel(header: &str, rel: &str) -> Option<String> {
     None
 }
 
+/// The most field names [`unselectable`] quotes back.
+const FIELDS_QUOTED: usize = 40;
+
+/// When `select` names no field of any record in `data` (a list of records, or one) while the
+/// records have fields: their field names, sorted (at most [`FIELDS_QUOTED`]), for a message
+/// that lets the caller fix the paths. `None` when a path's first name is a field of a record,
+/// or when there is no record with a field to name.
+pub fn unselectable(data: &Value, select: &[String]) -> Option<Vec<String>> {
+    if select.is_empty() {
+        return None;
+    }
+    let records: Vec<&Map<String, Value>> = match data {
+        Value::Array(items) => items.iter().filter_map(Value::as_object).collect(),
+        Value::Object(m) => vec![m],
+        _ => Vec::new(),
+    };
+    let roots: Vec<&str> = select.iter().filter_map(|p| p.split('.').next()).collect();
+    if records.iter().any(|r| roots.iter().any(|k| r.contains_key(*k))) {
+        return None;
+    }
+    // A name an API made of data (a map keyed by ids) is left out past 80 characters.
+    let names: std::collections::BTreeSet<&str> =
+        records.iter().flat_map(|r| r.keys().map(String::as_str)).filter(|k| k.chars().count() <= 80).collect();
+    (!names.is_empty()).then(|| names.into_iter().take(FIELDS_QUOTED).map(str::to_string).collect())
+}
+
 /// Keeps only the dot paths in `select` (when any), then removes those in `exclude`.
 pub fn trim_fields(record: &mut Value, select: &[String], exclude: &[String]) {
     if !select.is_empty() {
@@ -1198,6 +1224,24 @@ paths:
         assert_eq!(r, json!({"id": 1, "user": {"login": "u"}, "labels": [{"name": "a"}]}));
         trim_fields(&mut r, &[], &["user.login".into()]);
         assert_eq!(r, json!({"id": 1, "user": {}, "labels": [{"name": "a"}]}));
+    }
+
+    #[test]
+    fn paths_naming_no_field_are_told_with_the_fields() {
+        let paths = |ps: &[&str]| ps.iter().map(|p| p.to_string()).collect::<Vec<_>>();
+        let page = json!([{"id": 1, "title": "t"}, {"id": 2, "user": {"login": "u"}}, "odd"]);
+        let fields = Some(vec!["id".to_string(), "title".to_string(), "user".to_string()]);
+        assert_eq!(unselectable(&page, &paths(&["titel", "usr.login"])), fields);
+        // One path naming a field of one record is enough, as is no path at all.
+        assert_eq!(unselectable(&page, &paths(&["titel", "user.name"])), None);
+        assert_eq!(unselectable(&page, &[]), None);
+        // A record alone; and nothing to name: no record, or records without fields.
+        assert_eq!(unselectable(&json!({"id": 1}), &paths(&["nope"])), Some(vec!["id".to_string()]));
+        assert_eq!(unselectable(&json!([]), &paths(&["nope"])), None);
+        assert_eq!(unselectable(&json!([{}, 3]), &paths(&["nope"])), None);
+        // Names an API made of data are left out past 80 characters.
+        let long = "k".repeat(81);
+        assert_eq!(unselectable(&json!([{ long: 1 }]), &paths(&["nope"])), None);
     }
 
     #[test]

@@ -571,6 +571,12 @@ pub struct OAuthInitiate {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub replication_config: Option<Value>,
+    /// The connector's config (`base_url`, server variables such as Jira's `subdomain`): checked
+    /// here as creating the connector checks it, used for the provider's consent and token URLs,
+    /// and stored with the connector the consent creates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub config: Option<Value>,
 }
 
 /// Where to send the end user to approve the app.

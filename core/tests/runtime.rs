@@ -231,6 +231,46 @@ async fn absurd_token_lifetimes_are_bounded() {
     assert_eq!(oauth_state(&fake, "hubspot").await.0, 2, "refreshed before the call");
 }
 
+/// A sink that cannot store the first refresh's answer (storage out of reach).
+#[derive(Default)]
+struct FailsOnce(Mutex<u32>);
+
+impl TokenSink for FailsOnce {
+    fn token_refreshed(&self, _update: TokenUpdate) -> BoxFuture<'_, switchboard_core::Result<()>> {
+        let mut calls = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        *calls += 1;
+        let first = *calls == 1;
+        Box::pin(async move {
+            if first {
+                Err(switchboard_core::Error::new(ErrorCode::Unavailable, "credential store: out of reach"))
+            } else {
+                Ok(())
+            }
+        })
+    }
+}
+
+/// Tokens a provider granted but the sink could not store are the only live ones (the old
+/// refresh token may be spent): the call fails with the sink's error, and the handle keeps the
+/// new tokens, so its next call works without another refresh.
+#[tokio::test]
+async fn granted_tokens_the_sink_could_not_store_are_kept() {
+    let fake = fake().await;
+    let creds = json!({
+        "client_id": creds::OAUTH_CLIENT_ID,
+        "client_secret": creds::OAUTH_CLIENT_SECRET,
+        "refresh_token": creds::OAUTH_INITIAL_REFRESH_TOKEN,
+    });
+    let sink: Arc<dyn TokenSink> = Arc::new(FailsOnce::default());
+    let c = connector("hubspot", &fake, creds, ConnectorOptions { token_sink: Some(sink), ..Default::default() });
+    let first = c.execute("contacts", "list", json!({"limit": 1}), &ExecuteOptions::default()).await;
+    assert_eq!(first.err().map(|e| e.code), Some(ErrorCode::Unavailable));
+    assert_eq!(oauth_state(&fake, "hubspot").await.0, 1);
+    let second = c.execute("contacts", "list", json!({"limit": 1}), &ExecuteOptions::default()).await;
+    assert!(second.is_ok(), "{second:?}");
+    assert_eq!(oauth_state(&fake, "hubspot").await.0, 1, "the kept access token was used, no second refresh");
+}
+
 #[tokio::test]
 async fn a_missing_access_token_is_fetched_before_the_first_call() {
     let fake = fake().await;

@@ -231,12 +231,22 @@ pub struct RotatedSecret {
 
 // ---- the session
 
-/// The value of the `sb_console` cookie, if sent.
-fn cookie_token(headers: &HeaderMap) -> Option<String> {
-    headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(';')).find_map(|c| {
-        let (k, v) = c.trim().split_once('=')?;
-        (k == COOKIE && !v.is_empty()).then(|| v.to_string())
-    })
+/// The value of the `sb_console` cookie, if sent. Two different values are refused: a browser
+/// sends a cookie planted for a longer path (by a sibling subdomain, or a man in the middle of
+/// plain http) before the console's own, and reading the first would open the planter's
+/// console, showing their organization as the victim's.
+fn cookie_token(headers: &HeaderMap) -> ApiResult<Option<String>> {
+    let pairs = headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(';'));
+    let mut values = pairs.filter_map(|c| c.trim().split_once('=')).filter(|(k, v)| *k == COOKIE && !v.is_empty());
+    let Some((_, first)) = values.next() else { return Ok(None) };
+    if values.any(|(_, v)| v != first) {
+        return Err(ApiError::unauthorized(
+            "this browser sent two different console session cookies, one of them not set by this console: \
+             clear this site's cookies, then sign in again",
+        )
+        .with_reason("ambiguous_session"));
+    }
+    Ok(Some(first.to_string()))
 }
 
 /// Console routes take no bearer token of any kind.
@@ -263,7 +273,7 @@ fn require_own_origin(st: &AppState, headers: &HeaderMap) -> ApiResult<()> {
 /// The session of a read-only request.
 async fn read_session(st: &AppState, headers: &HeaderMap) -> ApiResult<(String, Claims)> {
     refuse_bearer(headers)?;
-    let token = cookie_token(headers)
+    let token = cookie_token(headers)?
         .ok_or_else(|| ApiError::unauthorized("sign in at /console first").with_reason("no_session"))?;
     let claims = svc::session(st, &token).await?;
     Ok((token, claims))
@@ -495,10 +505,20 @@ mod tests {
 
     #[test]
     fn the_cookie_is_found_among_others() {
-        assert_eq!(cookie_token(&headers(&[("cookie", "a=1; sb_console=tok; b=2")])).as_deref(), Some("tok"));
-        assert_eq!(cookie_token(&headers(&[("cookie", "a=1"), ("cookie", "sb_console=t2")])).as_deref(), Some("t2"));
-        assert_eq!(cookie_token(&headers(&[("cookie", "sb_console=")])), None);
-        assert_eq!(cookie_token(&headers(&[("cookie", "xsb_console=t")])), None);
+        let token = |pairs| cookie_token(&headers(pairs)).ok().flatten();
+        assert_eq!(token(&[("cookie", "a=1; sb_console=tok; b=2")]).as_deref(), Some("tok"));
+        assert_eq!(token(&[("cookie", "a=1"), ("cookie", "sb_console=t2")]).as_deref(), Some("t2"));
+        assert_eq!(token(&[("cookie", "sb_console=")]), None);
+        assert_eq!(token(&[("cookie", "xsb_console=t")]), None);
+        // The same value twice is one session; two values are refused, whichever comes first.
+        assert_eq!(token(&[("cookie", "sb_console=t; sb_console=t")]).as_deref(), Some("t"));
+        for pairs in [
+            &[("cookie", "sb_console=planted; sb_console=mine")][..],
+            &[("cookie", "sb_console=a"), ("cookie", "sb_console=b")],
+        ] {
+            let refused = cookie_token(&headers(pairs)).err().and_then(|e| e.details);
+            assert_eq!(refused.map(|d| d["reason"].clone()), Some(serde_json::json!("ambiguous_session")), "{pairs:?}");
+        }
     }
 
     #[test]

@@ -300,6 +300,13 @@ CREATE INDEX console_sessions_ended_expires ON console_sessions_ended (expires_a
         // whatever the workspace.
         "CREATE INDEX widget_origins_by_origin ON widget_origins (organization_id, origin);",
     ),
+    (
+        10,
+        // The config a consent's connector is created with (its server variables: Jira's
+        // subdomain, a GitLab instance), given at initiate.
+        "ALTER TABLE oauth_states ADD COLUMN config TEXT;
+CREATE INDEX oauth_states_pending ON oauth_states (workspace_id, expires_at);",
+    ),
 ];
 
 /// Statements of a step of [`MIGRATIONS`] run on PostgreSQL only, after the step's own.
@@ -403,6 +410,10 @@ pub struct Db {
     postgres: bool,
     /// Room for connections held out of the pool by [`Db::hold`]: a quarter of the pool.
     holds: Arc<Semaphore>,
+    /// Turns of the tenants' context store queries (searches, SQL) on the shared pool: a
+    /// quarter of it, so they never take the connections lease renewals, page commits and the
+    /// audit writer need (see [`Db::tenant_queries`]).
+    tenant_queries: Arc<Semaphore>,
     /// Connector rows in memory (see [`Db::connector`]).
     connectors: Arc<ConnectorCache>,
     /// PostgreSQL: the database every connection of this handle is made to.
@@ -755,6 +766,7 @@ impl Db {
             pool,
             postgres,
             holds: Self::holds(max_connections),
+            tenant_queries: Self::holds(max_connections),
             connectors,
             target: None,
             changes: Arc::new(OnceLock::new()),
@@ -843,6 +855,11 @@ impl Db {
         // From the shared pool: a held connection may outlive the request (a refresh dropped
         // midway keeps it in its handle), so it must not pin a serving thread's small pool.
         Some(Held { conn: self.pool.try_acquire()?, _room: room })
+    }
+
+    /// The turns of tenants' context store queries on the shared pool (a quarter of it).
+    pub(crate) fn tenant_queries(&self) -> Arc<Semaphore> {
+        self.tenant_queries.clone()
     }
 
     /// Whether this is PostgreSQL.
@@ -1287,15 +1304,31 @@ impl Db {
         if r?.rows_affected() != 1 {
             return Ok(false);
         }
-        sqlx::query("DELETE FROM refresh_locks WHERE connector_id = $1").bind(id).execute(&self.here()).await?;
+        for table in ["refresh_locks", "context_store_schedules", "context_store_leases"] {
+            sqlx::query(&format!("DELETE FROM {table} WHERE connector_id = $1")).bind(id).execute(&self.here()).await?;
+        }
         Ok(true)
     }
 
     // ---- refresh leases (one OAuth refresh at a time per connector, across replicas)
 
+    /// The time leases shared by replicas are written and compared in, unix milliseconds: the
+    /// database's clock on PostgreSQL (replicas on several machines need not agree on the time;
+    /// one whose clock ran ahead would take the others' live leases), this machine's on SQLite
+    /// (every engine on one SQLite file runs on its machine).
+    pub async fn lease_clock_ms(&self) -> StoreResult<i64> {
+        if !self.postgres {
+            return Ok(now_ms());
+        }
+        let ms: i64 = sqlx::query_scalar("SELECT CAST(floor(extract(epoch from clock_timestamp()) * 1000) AS BIGINT)")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(ms)
+    }
+
     /// Takes the refresh lease of a connector for `owner` unless someone else holds a live one.
     pub async fn try_lease(&self, connector_id: &str, owner: &str, ttl_ms: i64) -> StoreResult<bool> {
-        let now = now_ms();
+        let now = self.lease_clock_ms().await?;
         let r = sqlx::query(
             "INSERT INTO refresh_locks (connector_id, owner, expires_at) VALUES ($1, $2, $3) \
              ON CONFLICT (connector_id) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at \
@@ -1399,6 +1432,12 @@ impl Db {
             ));
         }
         Ok(out)
+    }
+
+    /// Deletes every signing key but `kid`; answers how many.
+    pub async fn delete_signing_keys_except(&self, kid: &str) -> StoreResult<u64> {
+        let r = sqlx::query("DELETE FROM signing_keys WHERE kid <> $1").bind(kid).execute(&self.here()).await?;
+        Ok(r.rows_affected())
     }
 
     pub async fn insert_signing_key(&self, kid: &str, sealed: &Sealed) -> StoreResult<()> {

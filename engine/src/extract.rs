@@ -120,10 +120,17 @@ impl FromRequestParts<AppState> for Caller {
                     .with_reason("origin_mismatch"));
             }
         }
-        if let Err(wait) = state.limiter.take(&claims.org, state.settings.rate_per_sec, state.settings.rate_burst) {
+        // Tokens bound to a workspace (scoped, widget: held by end users' apps and browsers)
+        // spend their workspace's budget, application tokens their organization's: one end
+        // user cannot make the organization's backend, or other end users, wait.
+        let (bucket, whose) = match claims.ws.as_deref() {
+            Some(ws) if claims.kind != TokenKind::Application => (format!("{}/{ws}", claims.org), "workspace"),
+            _ => (claims.org.clone(), "organization"),
+        };
+        if let Err(wait) = state.limiter.take(&bucket, state.settings.rate_per_sec, state.settings.rate_burst) {
             let mut e = ApiError::new(
                 ErrorCode::RateLimited,
-                "this organization is sending requests faster than its rate limit",
+                format!("this {whose} is sending requests faster than its rate limit"),
             );
             e.retry_after = Some(wait);
             return Err(e);

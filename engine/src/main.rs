@@ -432,6 +432,19 @@ enum AdminCommand {
         #[arg(long)]
         generate: bool,
     },
+    /// Add a JWT signing key, which signs every token from then on; prints {"kid", "retired"}.
+    ///
+    /// Engines that serve use it within a minute; tokens signed before stay valid until they
+    /// expire. With --retire-old every other key is deleted, so every token signed with one is
+    /// refused (within a minute on serving engines): after a leak of the database and the master
+    /// key (rotate the master key too), or to make every issued token invalid at once.
+    RotateSigningKey {
+        #[command(flatten)]
+        store: Store,
+        /// Delete every other signing key: the tokens they signed are refused.
+        #[arg(long)]
+        retire_old: bool,
+    },
     /// Write a consistent snapshot of the SQLite database to a file (mode 0600) while engines
     /// serve; prints {"path", "bytes", "tables", "rows", "key_ids", ...}.
     ///
@@ -645,6 +658,8 @@ async fn run(cli: Cli, effective: Option<serve_config::Effective>) -> Result<(),
             execution::spawn_audit_pruner(state.db.clone(), state.settings.clone());
             // Context store syncs the last process was running when it stopped go on.
             switchboard_engine::context_store::sync::resume_interrupted(&state);
+            // Keys added or retired by `admin rotate-signing-key` take effect here too.
+            switchboard_engine::tokens::keep_keys_fresh(&state);
             if let Some(first) = admin::bootstrap(&state.db, state.secrets.hasher()).await.map_err(api)? {
                 println!(
                     "{}",
@@ -695,6 +710,15 @@ async fn run(cli: Cli, effective: Option<serve_config::Effective>) -> Result<(),
             let summary =
                 admin::restore(&from, store.url(), &store.data_dir, ring.as_ref(), force).await.map_err(api)?;
             println!("{summary}");
+        }
+        Command::Admin { command: AdminCommand::RotateSigningKey { store, retire_old } } => {
+            store.check()?;
+            admin::require_store(store.url(), &store.data_dir).map_err(api)?;
+            let ring = store.key_ring()?;
+            let db = store.open().await?;
+            let (kid, retired) =
+                switchboard_engine::tokens::rotate_signing_key(&db, &ring, retire_old).await.map_err(api)?;
+            println!("{}", json!({"kid": kid, "retired": retired}));
         }
         Command::Admin { command: AdminCommand::RotateKey { store, generate } } => {
             store.check()?;

@@ -64,6 +64,10 @@ struct InFlight {
     interrupted_before: bool,
     /// When the request left; the answer is written this long after it was granted at most.
     sent: Instant,
+    /// Whether the grant spends a refresh token (else nothing is lost if its answer is).
+    spends: bool,
+    /// Whether the provider granted new tokens (whether or not they were stored).
+    granted: bool,
     /// Whether the answer was stored.
     stored: bool,
     /// A connection taken before the request left, so the answer is written without waiting
@@ -91,11 +95,13 @@ impl StoreSink {
         })
     }
 
-    /// Writes the in-flight mark for our credential version, right before the request leaves.
-    async fn mark_in_flight(&self) -> Result<(), Error> {
+    /// Writes the in-flight mark for our credential version, right before the request leaves,
+    /// when the grant spends a refresh token (a client-credentials or JWT-bearer grant loses
+    /// nothing if the process dies: no mark, so its failures are never read as "re-authorize").
+    async fn mark_in_flight(&self, spends_refresh_token: bool) -> Result<(), Error> {
         let version = self.version.load(Ordering::SeqCst);
-        let interrupted_before =
-            self.db.mark_refresh_in_flight(&self.connector_id, version).await.map_err(Self::internal)?;
+        let interrupted_before = spends_refresh_token
+            && self.db.mark_refresh_in_flight(&self.connector_id, version).await.map_err(Self::internal)?;
         if interrupted_before {
             tracing::warn!(
                 connector_id = %self.connector_id,
@@ -104,7 +110,15 @@ impl StoreSink {
             );
         }
         let held = self.db.hold();
-        let current = InFlight { version, interrupted_before, sent: Instant::now(), stored: false, held };
+        let current = InFlight {
+            version,
+            interrupted_before,
+            sent: Instant::now(),
+            spends: spends_refresh_token,
+            granted: false,
+            stored: false,
+            held,
+        };
         *self.current.lock().unwrap_or_else(|e| e.into_inner()) = Some(current);
         Ok(())
     }
@@ -118,8 +132,15 @@ impl StoreSink {
             // out) never reaches `end_refresh`: stop renewing after the longest a call may take.
             while started.elapsed() < RENEW_AT_MOST {
                 tokio::time::sleep(Duration::from_millis(LEASE_MS as u64 / 3)).await;
-                if !matches!(db.try_lease(&id, &owner, LEASE_MS).await, Ok(true)) {
-                    return; // lost it (or storage failed): the compare-and-swap still guards the write
+                match db.try_lease(&id, &owner, LEASE_MS).await {
+                    Ok(true) => {}
+                    // Another replica holds it: the compare-and-swap still guards the write.
+                    Ok(false) => return,
+                    // Storage failed for a moment: the token request may still be out, so the
+                    // lease is renewed again at the next turn rather than given up.
+                    Err(e) => {
+                        tracing::warn!(connector_id = %id, error = %e, "cannot renew a refresh lease; trying again")
+                    }
                 }
             }
         });
@@ -189,7 +210,7 @@ impl StoreSink {
 }
 
 impl TokenSink for StoreSink {
-    fn begin_refresh(&self) -> BoxFuture<'_, switchboard_core::Result<RefreshStart>> {
+    fn begin_refresh(&self, spends_refresh_token: bool) -> BoxFuture<'_, switchboard_core::Result<RefreshStart>> {
         Box::pin(async move {
             let started = Instant::now();
             loop {
@@ -197,7 +218,7 @@ impl TokenSink for StoreSink {
                     // Someone may have refreshed between our 401 and taking the lease.
                     let proceed = match self.stored_if_newer().await {
                         Ok(Some(update)) => Ok(RefreshStart::UseStored(update)),
-                        Ok(None) => self.mark_in_flight().await.map(|()| RefreshStart::Proceed),
+                        Ok(None) => self.mark_in_flight(spends_refresh_token).await.map(|()| RefreshStart::Proceed),
                         Err(e) => Err(e),
                     };
                     match &proceed {
@@ -226,6 +247,9 @@ impl TokenSink for StoreSink {
 
     fn token_refreshed(&self, update: TokenUpdate) -> BoxFuture<'_, switchboard_core::Result<()>> {
         Box::pin(async move {
+            if let Some(c) = self.current.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+                c.granted = true;
+            }
             let plain = {
                 let mut creds = self.credentials.lock().unwrap_or_else(|e| e.into_inner());
                 creds.insert("access_token".into(), Value::String(update.access_token.clone()));
@@ -269,12 +293,20 @@ impl TokenSink for StoreSink {
             if let Some(task) = self.renewer.lock().unwrap_or_else(|e| e.into_inner()).take() {
                 task.abort();
             }
-            // The mark stands for a process that died mid-refresh: a refresh that ends here,
-            // whatever its outcome, clears its own. One that found an earlier refresh's mark
-            // keeps it until tokens are stored (or the connector is reconnected), so every
-            // execution can say the connector needs re-authorization.
+            // The mark stands for a refresh whose rotation may be lost: one that ends here clears
+            // its own, unless the provider granted tokens that could not be stored (storage
+            // out of reach past the retries: the stored refresh token may be spent, and only this
+            // process holds the new one). One that found an earlier refresh's mark keeps it
+            // until tokens are stored (or the connector is reconnected), so every execution can
+            // say the connector needs re-authorization.
             let current = self.current.lock().unwrap_or_else(|e| e.into_inner()).take();
-            if let Some(c) = current.filter(|c| !c.stored && !c.interrupted_before) {
+            if current.as_ref().is_some_and(|c| c.spends && c.granted && !c.stored) {
+                tracing::error!(
+                    connector_id = %self.connector_id,
+                    "refreshed OAuth tokens could not be stored: this process keeps them; the stored refresh token may be spent"
+                );
+            }
+            if let Some(c) = current.filter(|c| !c.stored && !c.granted && !c.interrupted_before) {
                 if let Err(e) = self.db.clear_refresh_in_flight(&self.connector_id, c.version).await {
                     tracing::warn!(connector_id = %self.connector_id, error = %e, "could not clear a refresh mark");
                 }

@@ -159,18 +159,36 @@ impl Default for Settings {
     }
 }
 
-/// A token bucket per organization.
+/// A token bucket per key: an organization (application tokens), or a workspace (scoped and
+/// widget tokens; see [`crate::extract`]).
 #[derive(Debug, Default)]
 pub struct RateLimiter {
-    buckets: Mutex<HashMap<String, (f64, Instant)>>,
+    buckets: Mutex<Buckets>,
 }
 
+#[derive(Debug, Default)]
+struct Buckets {
+    by_key: HashMap<String, (f64, Instant)>,
+    /// The count of buckets past which idle ones are dropped next.
+    prune_at: usize,
+}
+
+/// Buckets kept before idle ones are dropped (one per workspace that sent a request).
+const BUCKETS_KEPT: usize = 10_000;
+
 impl RateLimiter {
-    /// Takes one token for `org`; `Err(seconds)` says when one will be there.
-    pub fn take(&self, org: &str, rate: f64, burst: f64) -> Result<(), f64> {
+    /// Takes one token for `key`; `Err(seconds)` says when one will be there.
+    pub fn take(&self, key: &str, rate: f64, burst: f64) -> Result<(), f64> {
         let mut b = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
         let now = Instant::now();
-        let entry = b.entry(org.to_string()).or_insert((burst, now));
+        if b.by_key.len() >= b.prune_at.max(BUCKETS_KEPT) {
+            // A bucket idle long enough to have refilled is as a new one: dropping it changes
+            // nothing. The next pruning waits for twice the buckets still live.
+            let refill = std::time::Duration::from_secs_f64((burst / rate).clamp(0.0, 86_400.0));
+            b.by_key.retain(|_, (_, at)| now.duration_since(*at) < refill);
+            b.prune_at = b.by_key.len() * 2;
+        }
+        let entry = b.by_key.entry(key.to_string()).or_insert((burst, now));
         let refill = now.duration_since(entry.1).as_secs_f64() * rate;
         entry.0 = (entry.0 + refill).min(burst);
         entry.1 = now;
@@ -180,6 +198,11 @@ impl RateLimiter {
         } else {
             Err(((1.0 - entry.0) / rate).max(0.001))
         }
+    }
+
+    /// How many buckets are kept.
+    pub fn buckets(&self) -> usize {
+        self.buckets.lock().unwrap_or_else(|e| e.into_inner()).by_key.len()
     }
 }
 
@@ -387,6 +410,27 @@ mod tests {
     use super::*;
     use serde_json::json;
     use switchboard_core::ConnectorOptions;
+
+    #[test]
+    fn buckets_are_kept_while_they_matter() {
+        // A slow bucket (refilled in 1,000 s) spent; as many others after it, all live: every
+        // one is kept, and the spent one still refuses.
+        let l = RateLimiter::default();
+        assert!(l.take("spent", 0.001, 1.0).is_ok());
+        for i in 0..BUCKETS_KEPT {
+            let _ = l.take(&format!("live{i}"), 0.001, 1.0);
+        }
+        assert_eq!(l.buckets(), BUCKETS_KEPT + 1);
+        assert!(l.take("spent", 0.001, 1.0).is_err(), "a live bucket was dropped");
+        // Fast buckets (refilled in 2 ms) idle for longer are dropped at the next take.
+        let l = RateLimiter::default();
+        for i in 0..BUCKETS_KEPT {
+            let _ = l.take(&format!("idle{i}"), 1000.0, 2.0);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        assert!(l.take("new", 1000.0, 2.0).is_ok());
+        assert_eq!(l.buckets(), 1, "idle buckets are dropped");
+    }
 
     #[test]
     fn serving_threads_default_to_one_per_cpu() {

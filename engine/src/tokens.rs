@@ -17,6 +17,8 @@ use std::time::{Duration, Instant};
 
 use jsonwebtoken::{decode, decode_header, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
 
 use crate::crypto::{random_token, KeyRing};
 use crate::db::Db;
@@ -120,6 +122,44 @@ impl std::fmt::Debug for Signer {
     }
 }
 
+/// How often a serving engine re-reads the signing keys ([`keep_keys_fresh`]): a key
+/// `switchboard admin rotate-signing-key` adds signs on every engine within this, and a key it
+/// retires stops verifying.
+pub const KEYS_REREAD: Duration = Duration::from_secs(60);
+
+/// Re-reads the signing keys every [`KEYS_REREAD`], in the background (`serve` runs it).
+pub fn keep_keys_fresh(st: &crate::state::AppState) -> tokio::task::JoinHandle<()> {
+    let st = st.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(KEYS_REREAD).await;
+            if let Err(e) = st.signer.reread(&st.db, &st.keys).await {
+                tracing::warn!(error = %e.message, "cannot re-read the signing keys; keeping the loaded ones");
+            }
+        }
+    })
+}
+
+/// Makes, seals and stores a new signing key; answers its id.
+async fn new_signing_key(db: &Db, ring: &KeyRing) -> ApiResult<String> {
+    let kid = format!("k{}", &random_token(6));
+    let secret = random_token(48);
+    let sealed = ring.seal(secret.as_bytes(), &format!("signing_key:{kid}"))?;
+    db.insert_signing_key(&kid, &sealed).await?;
+    Ok(kid)
+}
+
+/// `switchboard admin rotate-signing-key`: adds a signing key, which signs from then on (on
+/// every engine within [`KEYS_REREAD`]; tokens signed before stay valid until they expire). With
+/// `retire_old`, every other key is deleted, so every token signed with one is refused (on every
+/// engine within [`KEYS_REREAD`]): after a leak of the database and the master key, which lets
+/// anyone holding them sign tokens. Answers the new key's id and how many keys were retired.
+pub async fn rotate_signing_key(db: &Db, ring: &KeyRing, retire_old: bool) -> ApiResult<(String, u64)> {
+    let kid = new_signing_key(db, ring).await?;
+    let retired = if retire_old { db.delete_signing_keys_except(&kid).await? } else { 0 };
+    Ok((kid, retired))
+}
+
 fn unix_now() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
@@ -137,13 +177,16 @@ impl Signer {
         };
         s.reload(db, ring, true).await?;
         if s.read().1.is_empty() {
-            let kid = format!("k{}", &random_token(6));
-            let secret = random_token(48);
-            let sealed = ring.seal(secret.as_bytes(), &format!("signing_key:{kid}"))?;
-            db.insert_signing_key(&kid, &sealed).await?;
+            new_signing_key(db, ring).await?;
             s.reload(db, ring, true).await?;
         }
         Ok(s)
+    }
+
+    /// Re-reads the signing keys now: a key added since signs from then on, and a deleted one
+    /// no longer verifies (see [`keep_keys_fresh`]).
+    pub async fn reread(&self, db: &Db, ring: &KeyRing) -> ApiResult<()> {
+        self.reload(db, ring, false).await
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Keys> {
@@ -160,14 +203,21 @@ impl Signer {
         self.metrics.signing_key_reload();
         let rows = db.signing_keys().await?;
         let mut map = HashMap::new();
-        let mut newest = String::new();
-        for (kid, sealed, _) in rows {
+        // The newest by its time (RFC 3339 text does not sort by time when fractions differ in
+        // length), then by key id.
+        let created = |at: &str| OffsetDateTime::parse(at, &Rfc3339).ok();
+        let mut newest: Option<(Option<OffsetDateTime>, String)> = None;
+        for (kid, sealed, at) in rows {
             let secret =
                 ring.open(&sealed, &format!("signing_key:{kid}"))
                     .map_err(|e| if starting { e.at_start() } else { e })?;
             map.insert(kid.clone(), secret);
-            newest = kid;
+            let this = (created(&at), kid);
+            if newest.as_ref().is_none_or(|n| this > *n) {
+                newest = Some(this);
+            }
         }
+        let newest = newest.map(|(_, kid)| kid).unwrap_or_default();
         *self.keys.write().unwrap_or_else(|e| e.into_inner()) = (newest, map);
         Ok(())
     }

@@ -586,6 +586,73 @@ both_backends!(bad_requests_and_limits, |backend| async move {
     );
 });
 
+/// `admin rotate-signing-key`: the new key signs from the next re-read on, tokens signed before
+/// stay valid; with `retire_old` every token signed with another key is refused (after a leak
+/// of the database and the master key, which lets anyone sign tokens).
+#[tokio::test]
+async fn signing_keys_rotate_and_retire() {
+    let Some(e) = start(Backend::Sqlite, |_| {}).await else { return };
+    let kid = |token: &str| {
+        jsonwebtoken::decode_header(token).ok().and_then(|h| h.kid).unwrap_or_else(|| panic!("no kid: {token}"))
+    };
+    let first = e.app_token().await;
+    let (added, retired) = switchboard_engine::tokens::rotate_signing_key(&e.state.db, &e.state.keys, false)
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(retired, 0);
+    e.state.signer.reread(&e.state.db, &e.state.keys).await.unwrap_or_else(|e| panic!("{e:?}"));
+    let second = e.app_token().await;
+    assert_eq!(kid(&second), added, "the new key signs");
+    assert_ne!(kid(&first), added);
+    for token in [&first, &second] {
+        assert_eq!(e.get("/api/v1/workspaces", token).await.status, 200, "tokens of both keys verify");
+    }
+    let (newest, retired) = switchboard_engine::tokens::rotate_signing_key(&e.state.db, &e.state.keys, true)
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(retired, 2, "both older keys are retired");
+    e.state.signer.reread(&e.state.db, &e.state.keys).await.unwrap_or_else(|e| panic!("{e:?}"));
+    for token in [&first, &second] {
+        let a = e.get("/api/v1/workspaces", token).await;
+        assert_eq!((a.status, &a.body["details"]["reason"]), (401, &json!("unknown_key")), "{}", a.text);
+    }
+    let third = e.app_token().await;
+    assert_eq!(kid(&third), newest);
+    assert_eq!(e.get("/api/v1/workspaces", &third).await.status, 200);
+}
+
+/// Scoped and widget tokens (end users' apps and browsers) spend their workspace's request
+/// budget; application tokens their organization's: one workspace running out makes neither the
+/// organization's backend nor another workspace wait.
+#[tokio::test]
+async fn a_workspace_token_spends_its_workspaces_budget() {
+    let Some(e) = start(Backend::Sqlite, |s| {
+        s.rate_per_sec = 0.01;
+        s.rate_burst = 12.0;
+    })
+    .await
+    else {
+        return;
+    };
+    let app = e.app_token().await;
+    let (a, b) = (e.scoped_token(&app, "ws-a").await, e.scoped_token(&app, "ws-b").await);
+    let mut limited = None;
+    for _ in 0..20 {
+        let r = e.get("/api/v1/integrations/connectors", &a).await;
+        if r.status == 429 {
+            limited = Some(r);
+            break;
+        }
+    }
+    let r = limited.unwrap_or_else(|| panic!("ws-a's budget never ran out"));
+    assert_eq!(r.body["code"], "rate_limited");
+    assert!(r.body["message"].as_str().is_some_and(|m| m.contains("this workspace")), "{}", r.text);
+    for (who, token) in [("ws-b", &b), ("the application", &app)] {
+        let r = e.get("/api/v1/integrations/connectors?workspace_name=ws-b", token).await;
+        assert_eq!(r.status, 200, "{who} waits for ws-a: {}", r.text);
+    }
+}
+
 #[tokio::test]
 async fn openapi_documents_exactly_the_routes() {
     let Some(e) = start(Backend::Sqlite, |_| {}).await else { return };

@@ -360,6 +360,35 @@ async fn rotate_key_needs_an_existing_store_and_its_key() {
 }
 
 /// An organization name follows the rule of the other stored names: not empty or blank.
+/// `switchboard admin rotate-signing-key --retire-old` beside a serving engine: it prints the new
+/// key's id and how many keys it retired; once the engine has the keys again (here, restarted),
+/// tokens signed before are refused and new ones verify.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signing_keys_rotate_from_the_command_line() {
+    let dir = TempDir::new();
+    let data = dir.0.join("data");
+    let status = |serve: &Serve, token: &str| {
+        let url = serve.url("/api/v1/workspaces");
+        let token = token.to_string();
+        async move { common::call("GET", &url, Some(&token), None, &[]).await.status }
+    };
+    let mut serve = tokio::task::block_in_place(|| Serve::start(&data, None, &[]));
+    let (id, secret) = serve.first_creds();
+    let old = serve.app_token(&id, &secret).await;
+    assert_eq!(status(&serve, &old).await, 200);
+    let out = run_to_exit(switchboard(&["admin", "rotate-signing-key", "--retire-old", "--data-dir", arg(&data)], &[]));
+    let printed = succeeded(&out);
+    assert_eq!(printed["retired"], 1, "{printed}");
+    let kid = printed["kid"].as_str().unwrap_or_default().to_string();
+    serve.kill();
+    let serve = tokio::task::block_in_place(|| Serve::start(&data, None, &[]));
+    assert_eq!(status(&serve, &old).await, 401, "a token of the retired key");
+    let new = serve.app_token(&id, &secret).await;
+    assert_eq!(status(&serve, &new).await, 200);
+    let header = jsonwebtoken::decode_header(&new).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(header.kid.as_deref(), Some(kid.as_str()), "the new key signs");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_organization_needs_a_name() {
     let dir = TempDir::new();

@@ -154,6 +154,18 @@ both_backends!(state_changes_need_the_csrf_token_and_the_own_origin, |backend| a
     let forged =
         call("GET", &e.url("/console/api/workspaces"), None, None, &[("cookie", "sb_console=abc.def.ghi")]).await;
     assert_eq!(forged.status, 401, "{}", forged.text);
+    // A cookie planted for a longer path comes first, beside the real session's: neither is
+    // taken (reading the first would show the planter's organization).
+    let s = login(&e).await;
+    let b = switchboard_engine::admin::create_application(&e.state.db, e.state.secrets.hasher(), "org-planter")
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let planter = login_as(&e, &b.client_id, &b.client_secret).await;
+    let planted = format!("{}; {}", planter.cookie, s.cookie);
+    let a = call("GET", &e.url("/console/api/workspaces"), None, None, &[("cookie", &planted)]).await;
+    assert_eq!((a.status, reason(&a)), (401, &json!("ambiguous_session")), "{}", a.text);
+    let a = call("GET", &e.url("/console/api/workspaces"), None, None, &[("cookie", &s.cookie)]).await;
+    assert_eq!(a.status, 200, "the session alone still reads: {}", a.text);
 });
 
 both_backends!(a_session_sees_its_own_organization_only, |backend| async move {

@@ -14,6 +14,7 @@ mod context_store_fake;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use base64::Engine as _;
 use common::serve::Serve;
 use common::{call, postgres_database, start, Answer, Backend, Engine, TempDir};
 use context_store_fake::{create, execute, record, search_ids, sql, start_fake, status, sync, wait_done};
@@ -337,6 +338,97 @@ async fn an_answer_is_bounded_in_bytes_by_either_cache() {
         assert_eq!(fits.body["result"]["data"].as_array().map(Vec::len), Some(10), "{backend:?}");
         let short = sql(&e.base, &app, &id, "SELECT id FROM customers").await;
         assert_eq!(short.body["result"]["data"].as_array().map(Vec::len), Some(40), "{backend:?}: {}", short.text);
+        if backend == Backend::Postgres {
+            // A text condition reads the distinct strings at its field: 40 descriptions of
+            // 1 MiB pass the same bound, and the search is refused rather than read whole.
+            let params = json!({"query": {"filter": {"contains": {"description": "xxx"}}}});
+            let a = execute(&e.base, &app, &id, "context_store_search", params).await;
+            assert_eq!((a.status, &a.body["details"]["reason"]), (422, &json!("too_broad")), "{}", a.text);
+            let params = json!({"query": {"filter": {"contains": {"email": "example"}}}});
+            let a = execute(&e.base, &app, &id, "context_store_search", params).await;
+            assert_eq!(a.status, 200, "a narrow field still answers: {}", &a.text[..a.text.len().min(300)]);
+        }
+        // A cursor is the caller's text: a forged offset past any table is refused.
+        let forged = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!(
+            "o:{}:{}",
+            u64::MAX,
+            search_digest(&json!(null))
+        ));
+        let a = execute(&e.base, &app, &id, "context_store_search", json!({"cursor": forged})).await;
+        assert_eq!(
+            (a.status, &a.body["details"]["reason"]),
+            (422, &json!("invalid_cursor")),
+            "{backend:?}: {}",
+            a.text
+        );
+    }
+}
+
+/// The digest a search cursor carries of its query (`search::query_digest`'s rule).
+fn search_digest(query: &Value) -> String {
+    use sha2::Digest;
+    let text = if query.is_null() { String::new() } else { query.to_string() };
+    hex::encode(&sha2::Sha256::digest(text.as_bytes())[..6])
+}
+
+/// Deleting a connector removes its cached records and sync state from its workspace's cache
+/// (another connector of the workspace, whose SQL may read the workspace's tables, no longer
+/// finds them), its schedules with it, and a sync of it still running stops calling the
+/// provider.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_connectors_cache_goes_with_it() {
+    for backend in [Backend::Postgres, Backend::Sqlite] {
+        let (fake_base, fake) = start_fake(300).await;
+        let Some(e) = start(backend, |_| {}).await else { return };
+        let app = e.app_token().await;
+        let gone = create(&e.base, &app, stripe_body(&fake_base, "ws-del")).await;
+        let kept = create(&e.base, &app, stripe_body(&fake_base, "ws-del")).await;
+        synced(&e, &app, &gone, 300).await;
+        synced(&e, &app, &kept, 300).await;
+        let table = match backend {
+            Backend::Sqlite => store::table_name(&gone, "customers"),
+            _ => pg::table_name(&gone, "customers"),
+        };
+        let count = format!("SELECT count(*) AS n FROM \"{table}\"");
+        let a = sql(&e.base, &app, &kept, &count).await;
+        assert_eq!(a.body["result"]["data"][0]["n"], 300, "{backend:?}: the workspace's tables read: {}", a.text);
+        // A scheduled sync of it, then the delete.
+        let sched = format!("/api/v1/integrations/connectors/{gone}/context-store/sync");
+        let a = e.post(&sched, &app, json!({"entities": ["customers"], "every_seconds": 3600})).await;
+        assert!(a.status == 202 || a.status == 200, "{}", a.text);
+        let _ = wait_done(&e.base, &app, &gone).await;
+        let schedules = switchboard_engine::context_store::schedule::of_connector(&e.state.db, &gone).await;
+        assert_eq!(schedules.map(|s| s.len()).ok(), Some(1), "{backend:?}: scheduled");
+        let d = call("DELETE", &e.url(&format!("/api/v1/integrations/connectors/{gone}")), Some(&app), None, &[]).await;
+        assert_eq!(d.status, 204, "{}", d.text);
+        let a = sql(&e.base, &app, &kept, &count).await;
+        assert_eq!(a.status, 422, "{backend:?}: the deleted connector's records are still read: {}", a.text);
+        let states =
+            sql(&e.base, &app, &kept, &format!("SELECT count(*) AS n FROM sync_state WHERE connector_id = '{gone}'"))
+                .await;
+        assert_eq!(states.body["result"]["data"][0]["n"], 0, "{backend:?}: {}", states.text);
+        let own = sql(&e.base, &app, &kept, "SELECT count(*) AS n FROM customers").await;
+        assert_eq!(
+            own.body["result"]["data"][0]["n"], 300,
+            "{backend:?}: the other connector keeps its own: {}",
+            own.text
+        );
+        let schedules = switchboard_engine::context_store::schedule::of_connector(&e.state.db, &gone).await;
+        assert_eq!(schedules.map(|s| s.len()).ok(), Some(0), "{backend:?}: its schedule is gone");
+
+        // A sync running when its connector is deleted stops within a page or two.
+        fake.delay_ms.store(200, Ordering::SeqCst);
+        let running = create(&e.base, &app, stripe_body(&fake_base, "ws-del")).await;
+        assert_eq!(sync(&e.base, &app, &running).await.status, 202);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let d =
+            call("DELETE", &e.url(&format!("/api/v1/integrations/connectors/{running}")), Some(&app), None, &[]).await;
+        assert_eq!(d.status, 204, "{}", d.text);
+        let served = fake.pages.load(Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let after = fake.pages.load(Ordering::SeqCst);
+        assert!(after <= served + 2, "{backend:?}: the sync went on after its delete: {served} then {after} pages");
+        fake.delay_ms.store(0, Ordering::SeqCst);
     }
 }
 

@@ -139,7 +139,10 @@ both_backends!(consent_creates_a_connector_that_executes_and_refreshes, |backend
     assert!(!listed.text.contains(creds::OAUTH_CLIENT_SECRET), "{}", listed.text);
 
     let scoped = e.scoped_token(&app, WS).await;
-    let a = initiate(&e, &scoped, None, json!({"connector_type": "hubspot", "name": "CRM via consent"})).await;
+    // The config given at initiate is the created connector's.
+    let config = json!({"base_url": fake.base_url("hubspot")});
+    let body = json!({"connector_type": "hubspot", "name": "CRM via consent", "config": config});
+    let a = initiate(&e, &scoped, None, body).await;
     let (url, _) = consent_url(&a, &fake);
 
     // The consent screen is a page with Allow and Deny, no auto answer.
@@ -165,6 +168,9 @@ both_backends!(consent_creates_a_connector_that_executes_and_refreshes, |backend
     assert_eq!(got.body["name"], json!("CRM via consent"));
     assert_eq!(got.body["workspace_name"], json!(WS), "{}", got.text);
     assert_no_secrets(&got.text, &fake);
+    let row = e.state.db.get_connector(&e.app.organization_id, None, &id).await.unwrap_or_else(|e| panic!("{e:?}"));
+    let stored = row.and_then(|r| r.config).map(|c| serde_json::from_str::<Value>(&c).unwrap_or_default());
+    assert_eq!(stored, Some(config), "the consent's config is stored with its connector");
     let exec = json!({"entity": "contacts", "action": "list", "params": {"limit": 2}});
     let path = format!("/api/v1/integrations/connectors/{id}/execute");
     let r = e.post(&path, &scoped, exec.clone()).await;
@@ -297,6 +303,84 @@ async fn a_state_creates_only_in_its_own_organization_and_workspace() {
 /// A replication config is checked when the consent starts, as creating the connector checks
 /// it: refused there, after the end user's consent, it would lose the provider's grant. Nothing
 /// is stored for a refused one.
+/// A connector whose URLs need a config value (Jira's `subdomain`) gets it at initiate, checked
+/// there as creating the connector checks it: a consent that could never make a connector is
+/// refused before the end user is asked, not after (the provider's grant would be lost).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consents_config_is_checked_before_the_consent_and_kept() {
+    let fake = fake().await;
+    let Some(e) = engine(Backend::Sqlite, &fake, |_| {}).await else { return };
+    let app = e.app_token().await;
+    let client = json!({"client_id": creds::OAUTH_CLIENT_ID, "client_secret": creds::OAUTH_CLIENT_SECRET});
+    let a = put(&e, "/api/v1/oauth/clients/jira", &app, client).await;
+    assert_eq!(a.status, 200, "{}", a.text);
+    let states = || async {
+        let sealed = e.state.db.sealed_records().await.unwrap_or_else(|e| panic!("{e:?}"));
+        sealed.iter().filter(|(table, _, _)| *table == "oauth_states").count()
+    };
+    let before = states().await;
+    for (config, field, said) in [
+        (json!(null), "config.subdomain", "is required"),
+        (json!({}), "config.subdomain", "is required"),
+        (json!("acme"), "config", "must be an object"),
+        (json!({"subdomain": "evil.example/x#"}), "config.subdomain", "egress rules do not allow"),
+        (json!({"base_url": "ftp://acme.atlassian.net"}), "config.base_url", "must be an http(s) URL"),
+    ] {
+        let body = json!({"connector_type": "jira", "workspace_name": WS, "config": config});
+        let a = initiate(&e, &app, None, body).await;
+        assert_eq!((a.status, a.body["code"].as_str()), (422, Some("validation")), "{config}: {}", a.text);
+        let fields = a.body["details"]["fields"].as_array().cloned().unwrap_or_default();
+        assert!(
+            fields.iter().any(|f| f["field"] == field && f["problem"].as_str().is_some_and(|m| m.contains(said))),
+            "{config}: {}",
+            a.text
+        );
+    }
+    assert_eq!(states().await, before, "no state stored for a refused consent");
+    // Given as config, or in the replication config as consents took it before: the consent
+    // starts, and its state keeps the config the connector will be created with.
+    for body in [
+        json!({"connector_type": "jira", "workspace_name": WS, "config": {"subdomain": "acme"}}),
+        json!({"connector_type": "jira", "workspace_name": WS, "replication_config": {"subdomain": "acme"}}),
+    ] {
+        let a = initiate(&e, &app, None, body.clone()).await;
+        assert_eq!(a.status, 200, "{body}: {}", a.text);
+        let url = a.body["consent_url"].as_str().unwrap_or_default();
+        assert!(url.starts_with("https://auth.atlassian.com/authorize?"), "{url}");
+        let state = a.body["state"].as_str().unwrap_or_default();
+        let hash = switchboard_engine::services::oauth::state_hash(state);
+        let row = e.state.db.oauth_state(&hash).await.unwrap_or_else(|e| panic!("{e:?}"));
+        let kept = row.and_then(|r| r.config).map(|c| serde_json::from_str::<Value>(&c).unwrap_or_default());
+        assert_eq!(kept, Some(json!({"subdomain": "acme"})), "{body}");
+    }
+}
+
+/// A workspace has at most 20 consents waiting for its end user: a loop of initiates (a widget
+/// token in a page's hands) cannot fill the store with rows kept a day.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pending_consents_are_bounded_per_workspace() {
+    let fake = fake().await;
+    let Some(e) = engine(Backend::Sqlite, &fake, |_| {}).await else { return };
+    let app = e.app_token().await;
+    set_client(&e, &app).await;
+    let scoped = e.scoped_token(&app, WS).await;
+    let start = |token: String| {
+        let e = &e;
+        async move { initiate(e, &token, None, json!({"connector_type": "hubspot"})).await }
+    };
+    for i in 0..switchboard_engine::services::oauth::MAX_PENDING_CONSENTS {
+        let a = start(scoped.clone()).await;
+        assert_eq!(a.status, 200, "consent {i}: {}", a.text);
+    }
+    let a = start(scoped.clone()).await;
+    assert_eq!((a.status, a.body["code"].as_str()), (429, Some("rate_limited")), "{}", a.text);
+    assert_eq!(a.body["details"]["reason"], json!("too_many_pending_consents"), "{}", a.text);
+    assert!(a.headers.get("retry-after").is_some(), "{}", a.text);
+    // Another workspace is not held back.
+    let other = e.scoped_token(&app, "another-workspace").await;
+    assert_eq!(start(other).await.status, 200);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bad_replication_config_is_refused_before_the_consent() {
     let fake = fake().await;

@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use crate::db::{now_ms, Db};
+use crate::db::Db;
 use crate::error::{ApiError, ApiResult};
 
 /// The default lease lifetime.
@@ -61,12 +61,22 @@ impl Drop for Lease {
     }
 }
 
+/// The time leases are written and compared in ([`Db::lease_clock_ms`]: the database's on
+/// PostgreSQL, so replicas whose clocks disagree still agree on whose lease is live).
+async fn clock(db: &Db) -> Result<i64, sqlx::Error> {
+    db.lease_clock_ms().await.map_err(|e| match e {
+        crate::db::StoreError::Query(e) => e,
+        other => sqlx::Error::Protocol(other.to_string()),
+    })
+}
+
 /// Extends the lease of `owner` by the lifetime; false when `owner` does not hold it.
 async fn renew(db: &Db, connector_id: &str, entity: &str, owner: &str) -> Result<bool, sqlx::Error> {
+    let now = clock(db).await?;
     let r = sqlx::query(
         "UPDATE context_store_leases SET expires_at = $1 WHERE connector_id = $2 AND entity = $3 AND owner = $4",
     )
-    .bind(now_ms() + lifetime().as_millis() as i64)
+    .bind(now + lifetime().as_millis() as i64)
     .bind(connector_id)
     .bind(entity)
     .bind(owner)
@@ -79,7 +89,7 @@ impl Lease {
     /// Takes the lease of `entity` of connector `connector_id` for this process: `None` when
     /// another live process holds it.
     pub async fn acquire(db: &Db, connector_id: &str, entity: &str) -> ApiResult<Option<Lease>> {
-        let now = now_ms();
+        let now = clock(db).await.map_err(store_error)?;
         let owner = owner_id();
         let r = sqlx::query(
             "INSERT INTO context_store_leases (connector_id, entity, owner, expires_at) VALUES ($1, $2, $3, $4)
@@ -147,6 +157,7 @@ impl Lease {
 
 /// Whether another process holds a live lease of `entity` of connector `connector_id`.
 pub async fn held_elsewhere(db: &Db, connector_id: &str, entity: &str) -> bool {
+    let Ok(now) = clock(db).await else { return false };
     let r: Result<Option<(String,)>, sqlx::Error> = sqlx::query_as(
         "SELECT owner FROM context_store_leases WHERE connector_id = $1 AND entity = $2 AND owner <> $3
             AND expires_at >= $4",
@@ -154,7 +165,7 @@ pub async fn held_elsewhere(db: &Db, connector_id: &str, entity: &str) -> bool {
     .bind(connector_id)
     .bind(entity)
     .bind(owner_id())
-    .bind(now_ms())
+    .bind(now)
     .fetch_optional(db.pool())
     .await;
     matches!(r, Ok(Some(_)))

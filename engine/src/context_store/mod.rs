@@ -53,6 +53,25 @@ pub(crate) fn refused(code: ErrorCode, reason: &str, message: impl Into<String>)
     ApiError::new(code, message).with_reason(reason)
 }
 
+/// Removes what the cache keeps of a deleted connector: its entities' tables and their sync
+/// state, in its workspace's file or schema (its schedules and leases go with its row, in
+/// [`crate::db::Db::delete_connector`]). A sync of it still running stops at its next page,
+/// finding its connector gone, and removes what its last page wrote.
+pub async fn forget_connector(st: &AppState, row: &ConnectorRow) -> ApiResult<()> {
+    if let Some(cache) = pg::PgCache::of(st, row) {
+        return cache.forget(&row.id).await;
+    }
+    let file = store::workspace_file(&st.settings.data_dir, &row.organization_id, &row.workspace_id);
+    if !file.exists() {
+        return Ok(());
+    }
+    let id = row.id.clone();
+    tokio::task::spawn_blocking(move || store::forget(&file, &id))
+        .await
+        .map_err(|e| ApiError::internal(format!("context store: {e}")))?
+        .map_err(|e| ApiError::internal(format!("context store: {e}")))
+}
+
 /// Runs `body` (one of [`ACTIONS`]) on connector `row`'s cached records. The caller's access
 /// to `row` was checked by the execute route; the file is the row's own workspace's.
 pub async fn execute(st: &AppState, row: &ConnectorRow, body: &ExecuteBody) -> ApiResult<ExecuteResponse> {

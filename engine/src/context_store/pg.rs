@@ -16,11 +16,13 @@
 //! by [`incremental::decide`] in the transaction that starts the sync.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use sqlx::{Any, AnyPool, Row, Transaction};
 use switchboard_core::wire::{EntityStatus, SyncStart};
+use tokio::sync::Semaphore;
 
 use super::incremental::{self, Decision, Plan, Prior};
 use super::store::{valid_entity, workspace_key};
@@ -58,6 +60,8 @@ pub struct PgCache {
     pub schema: String,
     /// The workspace's read-only role, `sb_cs_<key>_ro`.
     pub role: String,
+    /// The engine's turns of tenant queries ([`Db::tenant_queries`]).
+    pub(crate) queries: Arc<Semaphore>,
 }
 
 impl PgCache {
@@ -68,11 +72,16 @@ impl PgCache {
 
     /// The cache of workspace `workspace` of organization `org` on `db`, when it is PostgreSQL.
     pub fn of_workspace(db: &Db, org: &str, workspace: &str) -> Option<PgCache> {
-        db.is_postgres().then(|| Self::named(db.pool().clone(), &workspace_key(org, workspace)))
+        db.is_postgres().then(|| Self::named(db, &workspace_key(org, workspace)))
     }
 
-    fn named(pool: AnyPool, key: &str) -> PgCache {
-        PgCache { pool, schema: format!("{SCHEMA_PREFIX}{key}"), role: format!("{SCHEMA_PREFIX}{key}_ro") }
+    fn named(db: &Db, key: &str) -> PgCache {
+        PgCache {
+            pool: db.pool().clone(),
+            schema: format!("{SCHEMA_PREFIX}{key}"),
+            role: format!("{SCHEMA_PREFIX}{key}_ro"),
+            queries: db.tenant_queries(),
+        }
     }
 
     pub(crate) fn pool(&self) -> &AnyPool {
@@ -99,6 +108,40 @@ impl PgCache {
         .await
         .map_err(store_error)?;
         Ok(n > 0)
+    }
+
+    /// Drops the tables of connector `connector_id`'s entities, with their sync state (under
+    /// the schema's lock, as creating them takes it).
+    pub async fn forget(&self, connector_id: &str) -> ApiResult<()> {
+        if !self.exists().await? {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin().await.map_err(store_error)?;
+        sqlx::query("SELECT count(*) FROM (SELECT pg_advisory_xact_lock(hashtext($1))) AS l")
+            .bind(&self.schema)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(store_error)?;
+        let state = self.qualified("sync_state");
+        let entities: Vec<String> = sqlx::query_scalar(&format!("SELECT entity FROM {state} WHERE connector_id = $1"))
+            .bind(connector_id)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(store_error)?;
+        for entity in entities.iter().filter(|e| valid_entity(e)) {
+            let table = self.qualified(&table_name(connector_id, entity));
+            sqlx::query(&format!("DROP TABLE IF EXISTS {table}"))
+                .persistent(false)
+                .execute(&mut *tx)
+                .await
+                .map_err(store_error)?;
+        }
+        sqlx::query(&format!("DELETE FROM {state} WHERE connector_id = $1"))
+            .bind(connector_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(store_error)?;
+        tx.commit().await.map_err(store_error)
     }
 
     /// Whether the table of `entity` of `connector_id` exists.
@@ -590,7 +633,7 @@ pub async fn interrupted(db: &Db) -> Vec<Interrupted> {
             let got: sqlx::Result<(String, String, String, String, String, i64)> =
                 (|| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?, r.try_get(4)?, r.try_get(5)?)))();
             match got {
-                Ok((k, o, w, c, e, g)) => out.push((PgCache::named(db.pool().clone(), &k), o, w, c, e, g)),
+                Ok((k, o, w, c, e, g)) => out.push((PgCache::named(db, &k), o, w, c, e, g)),
                 Err(e) => tracing::warn!(error = %e, "cannot read a context store sync state"),
             }
         }

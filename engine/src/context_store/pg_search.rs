@@ -319,10 +319,18 @@ fn text_leaves<'a>(f: &'a Filter, chain: &mut Vec<&'a FieldPath>, out: &mut Vec<
 
 /// For each text condition, the strings at its field (under its `any` fields) that satisfy it,
 /// as a JSON array: read from the table, matched in Rust by [`text_match`].
-async fn text_sets(tx: &mut Transaction<'static, Any>, table: &str, filter: &Filter) -> ApiResult<TextSets> {
+async fn text_sets(
+    tx: &mut Transaction<'static, Any>,
+    table: &str,
+    filter: &Filter,
+    started: Instant,
+) -> ApiResult<TextSets> {
+    use futures::TryStreamExt;
     let mut leaves = Vec::new();
     text_leaves(filter, &mut Vec::new(), &mut leaves);
     let mut sets = Vec::with_capacity(leaves.len());
+    // The strings read for all the conditions together, bounded as an answer is.
+    let mut read = 0;
     for (chain, leaf) in leaves {
         let Filter::Text { field, op, value } = leaf else { continue };
         let mut c = Compiler { sql: Sql::default(), alias: 0, sets: &[], next_set: 0 };
@@ -342,12 +350,49 @@ async fn text_sets(tx: &mut Transaction<'static, Any>, table: &str, filter: &Fil
         for p in &c.sql.params {
             q = q.bind(p.clone());
         }
-        let values = q.fetch_all(&mut **tx).await.map_err(search_error)?;
-        let matching: Vec<Value> =
-            values.into_iter().filter(|s| text_match(op.name(), s, value)).map(Value::String).collect();
+        time_left(tx, started).await?;
+        let mut values = q.fetch(&mut **tx);
+        let mut matching = Vec::new();
+        while let Some(s) = values.try_next().await.map_err(search_error)? {
+            read += s.len();
+            if read > ANSWER_LIMIT {
+                return Err(invalid(
+                    "too_broad",
+                    format!(
+                        "the text conditions (contains, like, keyword, fuzzy...) reach more than {} MiB of distinct \
+                         strings at their fields; narrow the search with eq or in conditions, or fewer text conditions",
+                        ANSWER_LIMIT >> 20
+                    ),
+                ));
+            }
+            if text_match(op.name(), &s, value) {
+                matching.push(Value::String(s));
+            }
+        }
         sets.push(Value::Array(matching).to_string());
     }
     Ok(sets)
+}
+
+/// Gives the next statement of a search what is left of the search's time limit: the limit
+/// bounds the search, not each of its statements.
+async fn time_left(tx: &mut Transaction<'static, Any>, started: Instant) -> ApiResult<()> {
+    let left = TIME_LIMIT.saturating_sub(started.elapsed()).as_millis();
+    if left == 0 {
+        return Err(time_limit());
+    }
+    sqlx::query(&format!("SET LOCAL statement_timeout = {left}")).execute(&mut **tx).await.map_err(internal)?;
+    Ok(())
+}
+
+/// A turn among this engine's tenant queries ([`crate::db::Db::tenant_queries`]), waited for
+/// within the query's time limit.
+async fn turn(cache: &PgCache, started: Instant) -> ApiResult<tokio::sync::OwnedSemaphorePermit> {
+    let left = TIME_LIMIT.saturating_sub(started.elapsed());
+    match tokio::time::timeout(left, cache.queries.clone().acquire_owned()).await {
+        Ok(permit) => permit.map_err(internal),
+        Err(_) => Err(time_limit()),
+    }
 }
 
 fn search_error(e: sqlx::Error) -> ApiError {
@@ -381,13 +426,10 @@ pub async fn search(
         return Err(super::search::not_synced(&entity));
     }
     let table = cache.qualified(&table_name(&connector_id, &entity));
+    let _turn = turn(&cache, started).await?;
     let mut tx = cache.pool().begin().await.map_err(internal)?;
-    sqlx::query(&format!("SET LOCAL statement_timeout = {}", TIME_LIMIT.as_millis()))
-        .execute(&mut *tx)
-        .await
-        .map_err(internal)?;
     let sets = match &parsed.query.filter {
-        Some(f) => text_sets(&mut tx, &table, f).await?,
+        Some(f) => text_sets(&mut tx, &table, f, started).await?,
         None => Vec::new(),
     };
     let mut c = Compiler { sql: Sql::default(), alias: 0, sets: &sets, next_set: 0 };
@@ -410,22 +452,26 @@ pub async fn search(
     for p in &c.sql.params {
         q = q.bind(p.clone());
     }
-    let rows = q.fetch_all(&mut *tx).await.map_err(search_error)?;
-    let _ = tx.rollback().await;
-    let mut has_more = rows.len() as u64 > parsed.limit;
-    let (mut data, mut bytes) = (Vec::with_capacity(rows.len()), 0);
-    for text in rows.into_iter().take(parsed.limit as usize) {
-        bytes += text.len();
-        if bytes > ANSWER_LIMIT && !data.is_empty() {
-            has_more = true;
-            break;
+    time_left(&mut tx, started).await?;
+    // Read row by row, and no further than the answer's bound (one record at least).
+    let (mut data, mut bytes, mut has_more) = (Vec::new(), 0, false);
+    {
+        use futures::TryStreamExt;
+        let mut rows = q.fetch(&mut *tx);
+        while let Some(text) = rows.try_next().await.map_err(search_error)? {
+            bytes += text.len();
+            if data.len() as u64 == parsed.limit || (bytes > ANSWER_LIMIT && !data.is_empty()) {
+                has_more = true;
+                break;
+            }
+            let record: Value = serde_json::from_str(&text).map_err(internal)?;
+            data.push(match &parsed.paths {
+                Some(p) => project(&record, p),
+                None => record,
+            });
         }
-        let record: Value = serde_json::from_str(&text).map_err(internal)?;
-        data.push(match &parsed.paths {
-            Some(p) => project(&record, p),
-            None => record,
-        });
     }
+    let _ = tx.rollback().await;
     let cursor = has_more.then(|| super::search::encode_cursor(parsed.offset + data.len() as u64, &parsed.digest));
     Ok(json!({
         "data": data,
@@ -495,6 +541,7 @@ pub async fn sql_query(
     if entities.is_empty() {
         return Err(super::search::not_synced(&entity));
     }
+    let _turn = turn(&cache, started).await?;
     let mut conn = cache.pool().acquire().await.map_err(internal)?;
     let result = run_sql(&mut conn, &cache, &connector_id, &entities, &sql, limit).await;
     // Session state a query could leave on the pooled connection despite the rollback.

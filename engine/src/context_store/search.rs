@@ -99,12 +99,17 @@ pub(super) fn encode_cursor(offset: u64, digest: &str) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("o:{offset}:{digest}"))
 }
 
+/// The largest offset a cursor may carry: far past any table's rows, and small enough that
+/// the offset plus a page stays a SQL `bigint` (a cursor is the caller's text, so an offset
+/// past `i64::MAX` would be a negative SQLite offset, a PostgreSQL range error, or an overflow).
+const MAX_CURSOR_OFFSET: u64 = 1 << 48;
+
 fn decode_cursor(c: &str, digest: &str) -> Option<u64> {
     let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(c).ok()?;
     let text = String::from_utf8(raw).ok()?;
     let (offset, d) = text.strip_prefix("o:")?.split_once(':')?;
     (d == digest).then_some(())?;
-    offset.parse().ok()
+    offset.parse().ok().filter(|o| *o <= MAX_CURSOR_OFFSET)
 }
 
 fn query_digest(query: Option<&Value>) -> String {
@@ -450,4 +455,20 @@ pub async fn sql_query(
     })
     .await
     .map_err(internal)?
+}
+
+#[cfg(test)]
+mod cursor_tests {
+    use super::*;
+
+    #[test]
+    fn cursors_carry_offsets_a_query_can_use() {
+        let d = query_digest(None);
+        assert_eq!(decode_cursor(&encode_cursor(1000, &d), &d), Some(1000));
+        assert_eq!(decode_cursor(&encode_cursor(1000, &d), "another"), None);
+        assert_eq!(decode_cursor(&encode_cursor(MAX_CURSOR_OFFSET, &d), &d), Some(MAX_CURSOR_OFFSET));
+        for forged in [MAX_CURSOR_OFFSET + 1, i64::MAX as u64, u64::MAX] {
+            assert_eq!(decode_cursor(&encode_cursor(forged, &d), &d), None, "{forged}");
+        }
+    }
 }

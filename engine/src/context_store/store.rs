@@ -166,6 +166,23 @@ pub fn ensure_table(conn: &Connection, table: &str) -> rusqlite::Result<()> {
     ))
 }
 
+/// Drops the tables of connector `connector_id`'s entities in the file at `path`, with their
+/// sync state.
+pub fn forget(path: &Path, connector_id: &str) -> rusqlite::Result<()> {
+    let conn = open_rw(path)?;
+    let tx = conn.unchecked_transaction()?;
+    let entities: Vec<String> = {
+        let mut stmt = tx.prepare("SELECT entity FROM sync_state WHERE connector_id = ?1")?;
+        let rows = stmt.query_map([connector_id], |r| r.get(0))?;
+        rows.collect::<rusqlite::Result<_>>()?
+    };
+    for entity in entities.iter().filter(|e| valid_entity(e)) {
+        tx.execute_batch(&format!("DROP TABLE IF EXISTS \"{}\"", table_name(connector_id, entity)))?;
+    }
+    tx.execute("DELETE FROM sync_state WHERE connector_id = ?1", [connector_id])?;
+    tx.commit()
+}
+
 /// Whether table `table` exists in `conn`'s main database.
 pub fn table_exists(conn: &Connection, table: &str) -> rusqlite::Result<bool> {
     conn.query_row("SELECT count(*) FROM main.sqlite_master WHERE type = 'table' AND name = ?1", [table], |r| {

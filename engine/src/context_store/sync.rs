@@ -696,6 +696,9 @@ async fn pages(
             tracing::warn!(connector_id = %row.id, entity = %entity, "context store lease lost: this process stops syncing");
             return Ok(());
         }
+        if stopped_by_delete(st, row, entity).await {
+            return Ok(());
+        }
         let res = connector.execute(entity, "list", params_now.clone(), &opts).await.map_err(ApiError::from)?;
         let records = match res.data {
             Value::Array(a) => a,
@@ -751,7 +754,22 @@ async fn pages(
             None => break,
         }
     }
+    stopped_by_delete(st, row, entity).await;
     Ok(())
+}
+
+/// Whether connector `row` was deleted, so its sync stops calling the provider with the
+/// deleted credentials. Its delete removed its cache, perhaps before this sync's last page
+/// landed: what the page wrote is removed again.
+async fn stopped_by_delete(st: &AppState, row: &ConnectorRow, entity: &str) -> bool {
+    if !matches!(st.db.connector(&row.organization_id, Some(&row.workspace_id), &row.id).await, Ok(None)) {
+        return false;
+    }
+    tracing::info!(connector_id = %row.id, entity = %entity, "connector deleted: its context store sync stops");
+    if let Err(e) = super::forget_connector(st, row).await {
+        tracing::error!(connector_id = %row.id, error = %e.message, "could not remove a deleted connector's cached records");
+    }
+    true
 }
 
 /// A record's JSON text as either cache keeps it: a NUL (`\u0000`, which PostgreSQL's JSONB

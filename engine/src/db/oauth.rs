@@ -36,6 +36,8 @@ pub struct OAuthStateRow {
     pub redirect_uri: String,
     pub name: Option<String>,
     pub replication_config: Option<String>,
+    /// The connector's config (JSON object text), when the consent named one.
+    pub config: Option<String>,
     /// The PKCE code verifier, sealed with the state hash as associated data.
     pub verifier: Sealed,
     /// Unix milliseconds.
@@ -46,7 +48,7 @@ pub struct OAuthStateRow {
 const CLIENT_COLUMNS: &str =
     "organization_id, connector_type, client_id, secret_key_id, secret_ct, scopes, created_at, updated_at";
 const STATE_COLUMNS: &str = "state_hash, organization_id, workspace_id, connector_type, origin, redirect_url, \
-     redirect_uri, name, replication_config, verifier_key_id, verifier_ct, expires_at, used_at";
+     redirect_uri, name, replication_config, config, verifier_key_id, verifier_ct, expires_at, used_at";
 
 fn client_row(r: &AnyRow) -> Result<OAuthClientRow, sqlx::Error> {
     Ok(OAuthClientRow {
@@ -71,6 +73,7 @@ fn state_row(r: &AnyRow) -> Result<OAuthStateRow, sqlx::Error> {
         redirect_uri: r.try_get("redirect_uri")?,
         name: r.try_get("name")?,
         replication_config: r.try_get("replication_config")?,
+        config: r.try_get("config")?,
         verifier: Sealed { key_id: r.try_get("verifier_key_id")?, ciphertext: r.try_get("verifier_ct")? },
         expires_at: r.try_get("expires_at")?,
         used_at: r.try_get("used_at")?,
@@ -149,8 +152,8 @@ impl Db {
     pub async fn insert_oauth_state(&self, row: &OAuthStateRow) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO oauth_states (state_hash, organization_id, workspace_id, connector_type, origin, redirect_url, \
-             redirect_uri, name, replication_config, verifier_key_id, verifier_ct, expires_at, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+             redirect_uri, name, replication_config, config, verifier_key_id, verifier_ct, expires_at, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
         )
         .bind(&row.state_hash)
         .bind(&row.organization_id)
@@ -161,6 +164,7 @@ impl Db {
         .bind(&row.redirect_uri)
         .bind(&row.name)
         .bind(&row.replication_config)
+        .bind(&row.config)
         .bind(&row.verifier.key_id)
         .bind(&row.verifier.ciphertext)
         .bind(row.expires_at)
@@ -188,6 +192,18 @@ impl Db {
         .execute(&self.here())
         .await?;
         Ok(r.rows_affected() == 1)
+    }
+
+    /// How many consents of a workspace wait for their end user at `now_ms` (unused, unexpired).
+    pub async fn pending_oauth_states(&self, workspace_id: &str, now_ms: i64) -> StoreResult<i64> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM oauth_states WHERE workspace_id = $1 AND expires_at > $2 AND used_at IS NULL",
+        )
+        .bind(workspace_id)
+        .bind(now_ms)
+        .fetch_one(&self.here())
+        .await?;
+        Ok(n)
     }
 
     /// Deletes consents that expired before `before_ms` (kept a while after expiry so a late

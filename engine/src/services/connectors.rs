@@ -131,7 +131,7 @@ fn host_of(url: &str) -> Option<String> {
 /// connector is never stored pointing its credentials at a host it may not send them to:
 /// `config.base_url`, `config.token_url`, or the server URL filled from the config's variables
 /// (with the credentials' and the spec's defaults), each named when its host is not allowed.
-fn egress_problems(
+pub(super) fn egress_problems(
     st: &AppState,
     spec: &ConnectorSpec,
     creds: &Map<String, Value>,
@@ -402,6 +402,11 @@ pub async fn delete(st: &AppState, caller: &Caller, id: &str) -> ApiResult<()> {
     st.handles.forget(&row.id);
     if !deleted {
         return Err(ApiError::not_found("connector"));
+    }
+    // Its cached records go with it. The connector is gone either way: a failure here is logged,
+    // and a sync still running removes them again when it stops.
+    if let Err(e) = crate::context_store::forget_connector(st, &row).await {
+        tracing::error!(connector_id = %row.id, error = %e.message, "could not remove a deleted connector's cached records");
     }
     tracing::info!(connector_id = %row.id, "connector deleted");
     Ok(())

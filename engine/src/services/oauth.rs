@@ -18,7 +18,9 @@ use sha2::{Digest, Sha256};
 use switchboard_core::connector::host_allowed;
 use switchboard_core::http::{HttpRequest, NetClient};
 use switchboard_core::spec::{AuthKind, OAuth2Config};
-use switchboard_core::validate::{check_name, check_replication_config, normalize_replication_config, FieldProblem};
+use switchboard_core::validate::{
+    check_config, check_name, check_replication_config, normalize_replication_config, object_or_empty, FieldProblem,
+};
 use switchboard_core::wire::{
     CreateConnector, OAuthCallbackQuery, OAuthClient, OAuthClientList, OAuthClientRequest, OAuthConsent, OAuthInitiate,
 };
@@ -191,6 +193,37 @@ fn resolve(st: &AppState, spec: &ConnectorSpec, url: &str, config: Option<&Map<S
     }
 }
 
+/// The config of the connector a consent creates, checked as creating it will check it (a
+/// refusal after the end user's consent would lose the provider's grant): every server variable
+/// without a default (Jira's `subdomain`) but those the token answer fills (Salesforce's
+/// `instance_url`), and hosts the egress rules allow. A server variable given in the
+/// replication config, where consents took them before `config` existed, is taken as config.
+fn consent_config(
+    st: &AppState,
+    spec: &ConnectorSpec,
+    cfg: &OAuth2Config,
+    config: Option<Value>,
+    replication_config: Option<&Value>,
+    problems: &mut Vec<FieldProblem>,
+) -> Map<String, Value> {
+    let mut config = object_or_empty(config, "config", problems);
+    if let Some(r) = replication_config.and_then(Value::as_object) {
+        for var in spec.server_variables.keys() {
+            if let (false, Some(v)) = (config.contains_key(var), r.get(var).filter(|v| v.is_string())) {
+                config.insert(var.clone(), v.clone());
+            }
+        }
+    }
+    let filled_by_token_answer: Map<String, Value> =
+        cfg.extract.iter().map(|k| (k.clone(), Value::String(String::new()))).collect();
+    check_config(spec, &filled_by_token_answer, &config, problems);
+    connectors::egress_problems(st, spec, &Map::new(), &config, problems);
+    config
+}
+
+/// Consents of one workspace waiting for their end user at once.
+pub const MAX_PENDING_CONSENTS: i64 = 20;
+
 /// Starts a consent: checks the caller's workspace and the result's origin, stores the bound
 /// state with its sealed PKCE verifier, and answers the provider's consent URL. `own_base` is
 /// this engine's address as the request reached it (used when no `--public-url` is set);
@@ -227,6 +260,7 @@ pub async fn initiate(
         normalize_replication_config(&spec, r);
     }
     check_replication_config(&spec, req.replication_config.as_ref(), &mut problems);
+    let config = consent_config(st, &spec, cfg, req.config.take(), req.replication_config.as_ref(), &mut problems);
     if !problems.is_empty() {
         return Err(ApiError::invalid_fields(&problems));
     }
@@ -290,6 +324,20 @@ pub async fn initiate(
     let ttl = st.settings.oauth_state_ttl;
     let now = db::now_ms();
     let _ = st.db.prune_oauth_states(now - KEEP_EXPIRED.as_millis() as i64).await;
+    // Each consent is a row kept a day: a loop of initiates by one end user's token would
+    // fill the store.
+    if st.db.pending_oauth_states(&ws.id, now).await? >= MAX_PENDING_CONSENTS {
+        let mut e = ApiError::new(
+            ErrorCode::RateLimited,
+            format!(
+                "this workspace has {MAX_PENDING_CONSENTS} consents waiting for the end user: complete one, or wait \
+                 for one to expire"
+            ),
+        )
+        .with_reason("too_many_pending_consents");
+        e.retry_after = Some(60.0);
+        return Err(e);
+    }
     st.db
         .insert_oauth_state(&OAuthStateRow {
             verifier: st.keys.seal(verifier.as_bytes(), &hash)?,
@@ -302,13 +350,13 @@ pub async fn initiate(
             redirect_uri: redirect_uri.clone(),
             name: req.name.clone(),
             replication_config: req.replication_config.as_ref().filter(|v| !v.is_null()).map(Value::to_string),
+            config: (!config.is_empty()).then(|| Value::Object(config.clone()).to_string()),
             expires_at: now + ttl.as_millis() as i64,
             used_at: None,
         })
         .await?;
     let scopes = if client.scopes.is_empty() { cfg.scopes.join(" ") } else { client.scopes.clone() };
-    let config = req.replication_config.as_ref().and_then(Value::as_object);
-    let authorization_url = resolve(st, &spec, cfg.authorization_url.as_deref().unwrap_or_default(), config);
+    let authorization_url = resolve(st, &spec, cfg.authorization_url.as_deref().unwrap_or_default(), Some(&config));
     let mut url = url::Url::parse(&authorization_url)
         .map_err(|_| ApiError::new(ErrorCode::Configuration, "the connector's authorization URL is not a URL"))?;
     {
@@ -447,7 +495,10 @@ async fn exchange(st: &AppState, row: &OAuthStateRow, code: &str) -> ApiResult<T
     let secret = String::from_utf8(secret).map_err(|_| ApiError::internal("stored OAuth client secret is not text"))?;
     let verifier = st.keys.open(&row.verifier, &row.state_hash)?;
     let verifier = String::from_utf8(verifier).map_err(|_| ApiError::internal("stored PKCE verifier is not text"))?;
-    let config = super::connectors::stored_json(row.replication_config.as_deref()).and_then(|v| v.as_object().cloned());
+    // A consent started before its config was stored apart kept the variables in the
+    // replication config.
+    let stored = row.config.as_deref().or(row.replication_config.as_deref());
+    let config = super::connectors::stored_json(stored).and_then(|v| v.as_object().cloned());
     let token_url = cfg
         .token_url
         .as_deref()
@@ -486,7 +537,7 @@ async fn exchange(st: &AppState, row: &OAuthStateRow, code: &str) -> ApiResult<T
     let resp = http
         .send(HttpRequest {
             method: "POST".into(),
-            url: token_url,
+            url: token_url.clone(),
             headers,
             body: Some(body),
             timeout: st.settings.upstream_timeout,
@@ -526,8 +577,12 @@ async fn exchange(st: &AppState, row: &OAuthStateRow, code: &str) -> ApiResult<T
             creds.insert("expires_at".into(), Value::from(at));
         }
     }
+    // Checked as a refresh checks them: a value that fills the API's URL (Salesforce's
+    // `instance_url`) is https under the token endpoint's domain, or the bearer token would
+    // follow it anywhere.
     for k in &cfg.extract {
         if let Some(v) = text(k) {
+            switchboard_core::auth::check_extracted(k, &v, &token_url, &host)?;
             creds.insert(k.clone(), Value::String(v));
         }
     }
@@ -550,6 +605,7 @@ async fn create(st: &AppState, row: &OAuthStateRow, tokens: Tokens) -> ApiResult
         name: row.name.clone(),
         credentials: Some(Value::Object(tokens.0)),
         replication_config: row.replication_config.as_deref().and_then(|r| serde_json::from_str(r).ok()),
+        config: row.config.as_deref().and_then(|c| serde_json::from_str(c).ok()),
         ..CreateConnector::default()
     };
     Ok(connectors::create(st, &caller, req).await?.id)

@@ -47,6 +47,24 @@ class LocalTest {
     }
 
     @Test
+    fun `a result becomes a model's tool output within its bound`() = runBlocking {
+        val res = github().execute(json("entity" to "issues", "action" to "list", "params" to mapOf("owner" to "octo", "repo" to "hello")))
+        val whole = JSONObject(res.toToolOutput())
+        assertEquals(JSONArray(res.dataJson).length(), whole.getJSONArray("data").length())
+        assertEquals(JSONObject(res.metaJson).toString(), whole.getJSONObject("meta").toString())
+        // A small bound keeps the first records and says what was cut.
+        val cut = res.toToolOutput(1500)
+        assertTrue(cut.length <= 1500, cut)
+        val kept = JSONObject(cut)
+        assertTrue(kept.getJSONArray("data").length() in 1 until JSONArray(res.dataJson).length(), cut)
+        assertTrue(kept.has("_truncated"), cut)
+        for (bad in listOf(0L, -1L)) {
+            val e = assertThrows<SwitchboardException.Validation> { res.toToolOutput(bad) }
+            assertTrue(e.info.reason.contains("it must be a positive number"), e.info.reason)
+        }
+    }
+
+    @Test
     fun `paginate follows the cursor`() = runBlocking {
         val pages = github().paginate(issues)
         val all = generateSequence { runBlocking { pages.next() } }.toList()
