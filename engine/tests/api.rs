@@ -567,15 +567,7 @@ both_backends!(bad_requests_and_limits, |backend| async move {
     let ready = call("GET", &e.url("/readyz"), None, None, &[]).await;
     assert_eq!(ready.status, 200);
     // Rate limit: the burst runs out, then 429 with Retry-After.
-    let mut limited = None;
-    for _ in 0..80 {
-        let a = e.get("/api/v1/workspaces", &app).await;
-        if a.status == 429 {
-            limited = Some(a);
-            break;
-        }
-    }
-    let a = limited.unwrap_or_else(|| panic!("the rate limit never answered 429"));
+    let a = until_limited(&e, "/api/v1/workspaces", &app, 80).await;
     assert_eq!(a.body["code"], "rate_limited");
     assert!(a.headers.get("retry-after").is_some());
     let m = call("GET", &e.url("/metrics"), None, None, &[]).await;
@@ -585,6 +577,17 @@ both_backends!(bad_requests_and_limits, |backend| async move {
         m.text
     );
 });
+
+/// The first 429 of at most `tries` GETs of `path` with `token`.
+async fn until_limited(e: &Engine, path: &str, token: &str, tries: usize) -> common::Answer {
+    for _ in 0..tries {
+        let a = e.get(path, token).await;
+        if a.status == 429 {
+            return a;
+        }
+    }
+    panic!("{tries} requests of {path} and the rate limit never answered 429")
+}
 
 /// `admin rotate-signing-key`: the new key signs from the next re-read on, tokens signed before
 /// stay valid; with `retire_old` every token signed with another key is refused (after a leak
@@ -636,15 +639,7 @@ async fn a_workspace_token_spends_its_workspaces_budget() {
     };
     let app = e.app_token().await;
     let (a, b) = (e.scoped_token(&app, "ws-a").await, e.scoped_token(&app, "ws-b").await);
-    let mut limited = None;
-    for _ in 0..20 {
-        let r = e.get("/api/v1/integrations/connectors", &a).await;
-        if r.status == 429 {
-            limited = Some(r);
-            break;
-        }
-    }
-    let r = limited.unwrap_or_else(|| panic!("ws-a's budget never ran out"));
+    let r = until_limited(&e, "/api/v1/integrations/connectors", &a, 20).await;
     assert_eq!(r.body["code"], "rate_limited");
     assert!(r.body["message"].as_str().is_some_and(|m| m.contains("this workspace")), "{}", r.text);
     for (who, token) in [("ws-b", &b), ("the application", &app)] {

@@ -303,6 +303,23 @@ async fn a_state_creates_only_in_its_own_organization_and_workspace() {
 /// A replication config is checked when the consent starts, as creating the connector checks
 /// it: refused there, after the end user's consent, it would lose the provider's grant. Nothing
 /// is stored for a refused one.
+/// The consents stored (pending or spent).
+async fn pending_states(e: &Engine) -> usize {
+    let sealed = e.state.db.sealed_records().await.unwrap_or_else(|e| panic!("{e:?}"));
+    sealed.iter().filter(|(table, _, _)| *table == "oauth_states").count()
+}
+
+/// `a` is a 422 `validation` naming `field` with a problem saying `said`.
+fn refused_for(a: &Answer, field: &str, said: &str) {
+    assert_eq!((a.status, a.body["code"].as_str()), (422, Some("validation")), "{}", a.text);
+    let fields = a.body["details"]["fields"].as_array().cloned().unwrap_or_default();
+    assert!(
+        fields.iter().any(|f| f["field"] == field && f["problem"].as_str().is_some_and(|m| m.contains(said))),
+        "{field}: {}",
+        a.text
+    );
+}
+
 /// A connector whose URLs need a config value (Jira's `subdomain`) gets it at initiate, checked
 /// there as creating the connector checks it: a consent that could never make a connector is
 /// refused before the end user is asked, not after (the provider's grant would be lost).
@@ -314,11 +331,7 @@ async fn a_consents_config_is_checked_before_the_consent_and_kept() {
     let client = json!({"client_id": creds::OAUTH_CLIENT_ID, "client_secret": creds::OAUTH_CLIENT_SECRET});
     let a = put(&e, "/api/v1/oauth/clients/jira", &app, client).await;
     assert_eq!(a.status, 200, "{}", a.text);
-    let states = || async {
-        let sealed = e.state.db.sealed_records().await.unwrap_or_else(|e| panic!("{e:?}"));
-        sealed.iter().filter(|(table, _, _)| *table == "oauth_states").count()
-    };
-    let before = states().await;
+    let before = pending_states(&e).await;
     for (config, field, said) in [
         (json!(null), "config.subdomain", "is required"),
         (json!({}), "config.subdomain", "is required"),
@@ -327,16 +340,9 @@ async fn a_consents_config_is_checked_before_the_consent_and_kept() {
         (json!({"base_url": "ftp://acme.atlassian.net"}), "config.base_url", "must be an http(s) URL"),
     ] {
         let body = json!({"connector_type": "jira", "workspace_name": WS, "config": config});
-        let a = initiate(&e, &app, None, body).await;
-        assert_eq!((a.status, a.body["code"].as_str()), (422, Some("validation")), "{config}: {}", a.text);
-        let fields = a.body["details"]["fields"].as_array().cloned().unwrap_or_default();
-        assert!(
-            fields.iter().any(|f| f["field"] == field && f["problem"].as_str().is_some_and(|m| m.contains(said))),
-            "{config}: {}",
-            a.text
-        );
+        refused_for(&initiate(&e, &app, None, body).await, field, said);
     }
-    assert_eq!(states().await, before, "no state stored for a refused consent");
+    assert_eq!(pending_states(&e).await, before, "no state stored for a refused consent");
     // Given as config, or in the replication config as consents took it before: the consent
     // starts, and its state keeps the config the connector will be created with.
     for body in [
@@ -387,11 +393,7 @@ async fn a_bad_replication_config_is_refused_before_the_consent() {
     let Some(e) = engine(Backend::Sqlite, &fake, |_| {}).await else { return };
     let app = e.app_token().await;
     set_client(&e, &app).await;
-    let states = || async {
-        let sealed = e.state.db.sealed_records().await.unwrap_or_else(|e| panic!("{e:?}"));
-        sealed.iter().filter(|(table, _, _)| *table == "oauth_states").count()
-    };
-    let before = states().await;
+    let before = pending_states(&e).await;
     for (config, field, said) in [
         (json!("a string"), "replication_config", "must be an object"),
         (json!(["a", "list"]), "replication_config", "must be an object"),
@@ -404,15 +406,9 @@ async fn a_bad_replication_config_is_refused_before_the_consent() {
             json!({"connector_type": "hubspot", "workspace_name": WS, "replication_config": config}),
         )
         .await;
-        assert_eq!((a.status, a.body["code"].as_str()), (422, Some("validation")), "{}", a.text);
-        let fields = a.body["details"]["fields"].as_array().cloned().unwrap_or_default();
-        assert!(
-            fields.iter().any(|f| f["field"] == field && f["problem"].as_str().is_some_and(|m| m.contains(said))),
-            "{}",
-            a.text
-        );
+        refused_for(&a, field, said);
     }
-    assert_eq!(states().await, before, "no state stored for a refused consent");
+    assert_eq!(pending_states(&e).await, before, "no state stored for a refused consent");
     let a =
         initiate(&e, &app, None, json!({"connector_type": "hubspot", "workspace_name": WS, "replication_config": {}}))
             .await;
