@@ -356,6 +356,32 @@ async fn a_failed_sync_keeps_its_pages_and_resumes() {
     assert_eq!(fake.pages.load(Ordering::SeqCst), 10);
 }
 
+/// A failed sync asked again with `mode: "full"` starts from its first page in a new
+/// generation (a checkpoint the provider no longer takes would fail every resume).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_sync_asked_for_starts_a_failed_one_again() {
+    let (fake_base, fake) = start_fake(300).await;
+    fake.fail_after.store(100, Ordering::SeqCst);
+    let Some(e) = start(Backend::Sqlite, |_| {}).await else { return };
+    let app = e.app_token().await;
+    let id = create(&e.base, &app, stripe_body(&fake_base, "ws-restart")).await;
+    assert_eq!(sync(&e.base, &app, &id).await.status, 202);
+    let failed = wait_done(&e.base, &app, &id).await;
+    assert_eq!((failed["status"].as_str(), failed["generation"].as_i64()), (Some("failed"), Some(1)), "{failed}");
+    fake.fail_after.store(0, Ordering::SeqCst);
+    let served_before = fake.pages.load(Ordering::SeqCst);
+    let path = format!("/api/v1/integrations/connectors/{id}/context-store/sync");
+    let a = e.post(&path, &app, json!({"entities": ["customers"], "mode": "full"})).await;
+    assert_eq!(a.body["entities"][0]["status"], "started", "{}", a.text);
+    let done = wait_done(&e.base, &app, &id).await;
+    assert_eq!(
+        (done["status"].as_str(), done["generation"].as_i64(), done["record_count"].as_i64()),
+        (Some("succeeded"), Some(2), Some(300)),
+        "{done}"
+    );
+    assert_eq!(fake.pages.load(Ordering::SeqCst) - served_before, 3, "every page again, from the first");
+}
+
 /// A sync this engine runs reads as `running` until its end is recorded, then as its end:
 /// never `interrupted` (the status of a sync no process runs) while the status read races the
 /// sync's last commit and the release of its claim. Many one-page full syncs, each watched by

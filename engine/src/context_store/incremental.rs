@@ -202,7 +202,11 @@ fn rfc3339_ms(t: &str) -> Option<i64> {
 pub fn decide(prior: Option<&Prior>, plan: &Plan) -> Decision {
     let now = plan.now;
     if let Some(p) = prior.filter(|p| p.interrupted()) {
-        if !(plan.mode == Mode::Full && p.mode.as_deref() == Some("incremental")) {
+        // A full sync asked for replaces an incremental one, and starts a failed sync again from
+        // its first page: a checkpoint the provider (or the connector's spec, since upgraded) no
+        // longer takes would otherwise fail every later attempt.
+        let restart = plan.mode == Mode::Full && (p.mode.as_deref() == Some("incremental") || p.status == "failed");
+        if !restart {
             return Decision::Resume;
         }
     }
@@ -358,9 +362,17 @@ mod tests {
         let base = succeeded(3_600_000);
         let full = Prior { status: "failed".into(), checkpoint: Some("{}".into()), ..base.clone() };
         let inc = Prior { mode: Some("incremental".into()), ..full.clone() };
-        for mode in [Mode::Auto, Mode::Full, Mode::Incremental] {
+        for mode in [Mode::Auto, Mode::Incremental] {
             assert_eq!(decide(Some(&full), &plan(mode, true)), Decision::Resume, "{mode:?}");
         }
+        // A full sync asked for starts a failed one again from its first page, in a new
+        // generation; an interrupted one (its engine stopped) resumes.
+        assert!(matches!(
+            decide(Some(&full), &plan(Mode::Full, true)),
+            Decision::Start { mode: "full", generation: 4, .. }
+        ));
+        let stopped = Prior { status: "running".into(), ..full.clone() };
+        assert_eq!(decide(Some(&stopped), &plan(Mode::Full, true)), Decision::Resume);
         assert_eq!(decide(Some(&inc), &plan(Mode::Auto, true)), Decision::Resume);
         assert!(matches!(
             decide(Some(&inc), &plan(Mode::Full, true)),
