@@ -382,6 +382,22 @@ async fn a_full_sync_asked_for_starts_a_failed_one_again() {
     assert_eq!(fake.pages.load(Ordering::SeqCst) - served_before, 3, "every page again, from the first");
 }
 
+/// A provider whose cursor does not move (the same page again) fails the sync instead of
+/// paging forever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cursor_that_does_not_move_fails_the_sync() {
+    let (fake_base, fake) = start_fake(300).await;
+    fake.stuck_after.store(100, Ordering::SeqCst);
+    let Some(e) = start(Backend::Sqlite, |_| {}).await else { return };
+    let app = e.app_token().await;
+    let id = create(&e.base, &app, stripe_body(&fake_base, "ws-stuck")).await;
+    assert_eq!(sync(&e.base, &app, &id).await.status, 202);
+    let failed = wait_done(&e.base, &app, &id).await;
+    assert_eq!(failed["status"], "failed", "{failed}");
+    assert!(failed["last_error"].as_str().is_some_and(|m| m.contains("cursor does not move")), "{failed}");
+    assert_eq!(fake.pages.load(Ordering::SeqCst), 2, "the first page, and the same one again");
+}
+
 /// A sync this engine runs reads as `running` until its end is recorded, then as its end:
 /// never `interrupted` (the status of a sync no process runs) while the status read races the
 /// sync's last commit and the release of its claim. Many one-page full syncs, each watched by

@@ -727,6 +727,16 @@ async fn pages(
             p.insert(n.param, n.cursor);
             Value::Object(p)
         });
+        // A provider (or a spec) answering the same cursor again would page forever, holding
+        // the lease and the entity's schedule.
+        if next.as_ref() == Some(&params_now) {
+            return Err(ApiError::new(
+                ErrorCode::UpstreamHttp,
+                format!(
+                    "the {entity} list answered the page it was asked for as the next one: its cursor does not move"
+                ),
+            ));
+        }
         if lease.is_lost() {
             tracing::warn!(connector_id = %row.id, entity = %entity, "context store lease lost: this process stops syncing");
             return Ok(());

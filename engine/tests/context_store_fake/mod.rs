@@ -32,6 +32,9 @@ pub struct Fake {
     pub nul_in: Mutex<HashSet<usize>>,
     /// Characters of padding each customer's description gets (0: none).
     pub pad: AtomicUsize,
+    /// The page asked for after this customer is the page ending with it again (0: none is),
+    /// so its cursor never moves, as a broken provider's might not.
+    pub stuck_after: AtomicUsize,
 }
 
 const FIRST: [&str; 8] = ["John", "Jane", "Jonathan", "Maria", "Zoë", "Ahmed", "Li", "Teodora"];
@@ -156,6 +159,9 @@ async fn customers(
         },
         None => 0,
     };
+    let limit_back = |n: usize| n.saturating_sub(limit);
+    let stuck = fake.stuck_after.load(Ordering::SeqCst);
+    let after = if stuck > 0 && after == stuck { limit_back(stuck) } else { after };
     let total = fake.total.load(Ordering::SeqCst);
     let deleted = fake.deleted.lock().unwrap_or_else(|e| e.into_inner()).clone();
     let nul_in = fake.nul_in.lock().unwrap_or_else(|e| e.into_inner()).clone();
