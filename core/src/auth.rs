@@ -72,6 +72,29 @@ pub trait TokenSink: Send + Sync {
     fn end_refresh(&self) -> BoxFuture<'_, ()> {
         Box::pin(async {})
     }
+
+    /// Called instead of [`end_refresh`](TokenSink::end_refresh) when the call refreshing was
+    /// dropped between the two (its caller went away, or timed out): not awaited, so what it
+    /// must do asynchronously (release a lock) it spawns.
+    fn abandon_refresh(&self) {}
+}
+
+/// Calls [`TokenSink::abandon_refresh`] when dropped before [`Abandoned::disarm`]: a refresh
+/// future dropped between `begin_refresh` and the end of `end_refresh`.
+struct Abandoned<'a>(Option<&'a dyn TokenSink>);
+
+impl Abandoned<'_> {
+    fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for Abandoned<'_> {
+    fn drop(&mut self) {
+        if let Some(sink) = self.0 {
+            sink.abandon_refresh();
+        }
+    }
 }
 
 /// Picks the auth scheme `creds` fits: among the schemes whose required fields are all given,
@@ -461,11 +484,14 @@ impl Auth {
             }
             Some(sink) => match sink.begin_refresh(matches!(grant, Grant::RefreshToken(_))).await? {
                 RefreshStart::UseStored(update) => {
+                    let abandoned = Abandoned(Some(sink.as_ref()));
                     self.learn_tokens(&update);
                     sink.end_refresh().await;
+                    abandoned.disarm();
                     update
                 }
                 RefreshStart::Proceed => {
+                    let abandoned = Abandoned(Some(sink.as_ref()));
                     let outcome = match self.grant(http, cfg, &grant, timeout).await {
                         Ok(update) => {
                             let stored = sink.token_refreshed(update.clone()).await;
@@ -486,6 +512,7 @@ impl Auth {
                         Err(e) => Err(e),
                     };
                     sink.end_refresh().await;
+                    abandoned.disarm();
                     outcome?
                 }
             },

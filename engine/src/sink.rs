@@ -164,7 +164,15 @@ impl StoreSink {
         let plain = self.keys.open(&sealed, &self.connector_id).map_err(Self::internal)?;
         let creds: Map<String, Value> = serde_json::from_slice(&plain).unwrap_or_default();
         let s = |k: &str| creds.get(k).and_then(Value::as_str).map(str::to_string);
-        let Some(access_token) = s("access_token") else { return Ok(None) };
+        // Newer credentials without an access token (an operator stored a new refresh token or
+        // client secret): this handle's refresh token may be the replaced one, and spending it
+        // would lose the rotation. The call is retried on a handle of the stored credentials.
+        let Some(access_token) = s("access_token") else {
+            return Err(Error::new(
+                ErrorCode::Conflict,
+                "the connector's credentials changed during this call; retry the call",
+            ));
+        };
         self.version.store(version, Ordering::SeqCst);
         let update = TokenUpdate {
             access_token,
@@ -286,6 +294,22 @@ impl TokenSink for StoreSink {
             }
             Ok(())
         })
+    }
+
+    fn abandon_refresh(&self) {
+        // The call went away mid-refresh: stop renewing the lease and let it go, so other
+        // replicas and later calls need not wait out its renewals. The mark stays: whether the
+        // provider rotated the refresh token is not known.
+        if let Some(task) = self.renewer.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            task.abort();
+        }
+        self.current.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let (db, id, owner) = (self.db.clone(), self.connector_id.clone(), self.owner.clone());
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move {
+                let _ = db.release_lease(&id, &owner).await;
+            });
+        }
     }
 
     fn end_refresh(&self) -> BoxFuture<'_, ()> {

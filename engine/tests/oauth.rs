@@ -361,6 +361,70 @@ async fn a_consents_config_is_checked_before_the_consent_and_kept() {
     }
 }
 
+/// A refresh on a handle older than a credential change that stored no access token (an
+/// operator's new refresh token or client secret) is refused, not run with the handle's refresh
+/// token, which may be the replaced one: spending it would lose the rotation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handle_older_than_new_credentials_does_not_refresh() {
+    use switchboard_core::TokenSink as _;
+    let fake = fake().await;
+    let Some(e) = engine(Backend::Sqlite, &fake, |_| {}).await else { return };
+    let app = e.app_token().await;
+    let creds = json!({"client_id": creds::OAUTH_CLIENT_ID, "client_secret": creds::OAUTH_CLIENT_SECRET,
+        "refresh_token": creds::OAUTH_INITIAL_REFRESH_TOKEN});
+    let body = json!({"connector_type": "hubspot", "workspace_name": WS, "credentials": creds});
+    let created = e.post("/api/v1/integrations/connectors", &app, body).await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let id = created.body["id"].as_str().unwrap_or_default().to_string();
+    let stored = e.state.db.credentials(&id).await.unwrap_or_else(|e| panic!("{e:?}"));
+    let version = stored.map(|(_, v)| v).unwrap_or_else(|| panic!("no row {id}"));
+    let sink = switchboard_engine::sink::StoreSink::new(
+        e.state.db.clone(),
+        e.state.keys.clone(),
+        id.clone(),
+        version,
+        creds.as_object().cloned().unwrap_or_default(),
+    );
+    let mut newer = creds.clone();
+    newer["refresh_token"] = json!("rt-set-by-the-operator");
+    let path = e.url(&format!("/api/v1/integrations/connectors/{id}"));
+    let a = call("PATCH", &path, Some(&app), Some(json!({"credentials": newer})), &[]).await;
+    assert_eq!(a.status, 200, "{}", a.text);
+    let refused = sink.begin_refresh(true).await.err();
+    assert_eq!(refused.map(|e| e.code), Some(switchboard_core::ErrorCode::Conflict));
+    assert_eq!(fake.state.with_oauth("hubspot", |o| o.refresh_calls), 0, "nothing was sent");
+}
+
+/// A refresh whose call went away between taking the refresh lease and its end (the future
+/// dropped) lets the lease go at once: another handle refreshes without waiting out renewals
+/// that would have gone on for two minutes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_abandoned_refresh_lets_its_lease_go() {
+    use switchboard_core::{RefreshStart, TokenSink as _};
+    let fake = fake().await;
+    let Some(e) = engine(Backend::Sqlite, &fake, |_| {}).await else { return };
+    let app = e.app_token().await;
+    let creds = json!({"client_id": creds::OAUTH_CLIENT_ID, "client_secret": creds::OAUTH_CLIENT_SECRET,
+        "refresh_token": creds::OAUTH_INITIAL_REFRESH_TOKEN});
+    let body = json!({"connector_type": "hubspot", "workspace_name": WS, "credentials": creds});
+    let created = e.post("/api/v1/integrations/connectors", &app, body).await;
+    let id = created.body["id"].as_str().unwrap_or_default().to_string();
+    let stored = e.state.db.credentials(&id).await.unwrap_or_else(|e| panic!("{e:?}"));
+    let version = stored.map(|(_, v)| v).unwrap_or_else(|| panic!("no row {id}: {}", created.text));
+    let sink = || {
+        let c = creds.as_object().cloned().unwrap_or_default();
+        switchboard_engine::sink::StoreSink::new(e.state.db.clone(), e.state.keys.clone(), id.clone(), version, c)
+    };
+    let (first, second) = (sink(), sink());
+    let started = first.begin_refresh(true).await.unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(started, RefreshStart::Proceed);
+    first.abandon_refresh();
+    let next = tokio::time::timeout(Duration::from_secs(5), second.begin_refresh(true)).await;
+    let next = next.unwrap_or_else(|_| panic!("the abandoned refresh still holds its lease"));
+    assert_eq!(next.unwrap_or_else(|e| panic!("{e:?}")), RefreshStart::Proceed);
+    second.end_refresh().await;
+}
+
 /// A workspace has at most 20 consents waiting for its end user: a loop of initiates (a widget
 /// token in a page's hands) cannot fill the store with rows kept a day.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
