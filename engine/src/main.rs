@@ -244,8 +244,10 @@ enum Command {
         /// Extra hosts connectors may send credentials to (comma-separated), e.g. 127.0.0.1 for tests.
         #[arg(long, env = "SWITCHBOARD_EGRESS_ALLOW", value_delimiter = ',')]
         egress_allow: Vec<String>,
-        /// Lifetime of application tokens, in seconds.
-        #[arg(long, env = "SWITCHBOARD_APPLICATION_TOKEN_TTL", default_value_t = 900)]
+        /// Lifetime of application tokens, in seconds (1 to 86,400: a day at most, so a leaked
+        /// token does not outlive a secret's rotation by more).
+        #[arg(long, env = "SWITCHBOARD_APPLICATION_TOKEN_TTL", default_value_t = 900,
+              value_parser = clap::value_parser!(u64).range(1..=86_400))]
         application_token_ttl: u64,
         /// Sustained requests per second allowed per organization.
         #[arg(long, env = "SWITCHBOARD_RATE_LIMIT", default_value_t = 50.0, value_parser = positive)]

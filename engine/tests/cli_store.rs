@@ -313,6 +313,16 @@ async fn organization_rate_limits_must_be_positive_numbers() {
             assert!(!data.exists(), "{flag}={value}: nothing is created");
         }
     }
+    // An application token lives a second to a day.
+    for value in ["0", "86401", "18446744073709551615"] {
+        let out = run_to_exit(switchboard(
+            &["serve", "--bind", "127.0.0.1:0", "--data-dir", arg(&data), &format!("--application-token-ttl={value}")],
+            &[],
+        ));
+        let message = failed(&out).1;
+        assert!(message.contains("86400"), "--application-token-ttl={value}: {message}");
+        assert!(!data.exists(), "--application-token-ttl={value}: nothing is created");
+    }
     let config = dir.0.join("sb.toml");
     std::fs::write(&config, "rate_limit = -1\nrate_burst = nan\n").unwrap_or_else(|e| panic!("{e}"));
     let out = run_to_exit(switchboard(&["serve", "--print-config", "--config", arg(&config)], &[]));

@@ -382,6 +382,40 @@ async fn a_full_sync_asked_for_starts_a_failed_one_again() {
     assert_eq!(fake.pages.load(Ordering::SeqCst) - served_before, 3, "every page again, from the first");
 }
 
+/// A sync that is no longer the entity's running one (another process took it over and started
+/// a newer generation while this one stalled past its lease) writes nothing more: no page, no
+/// end, no failure over the newer sync.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_taken_over_writes_nothing_more() {
+    let (fake_base, fake) = start_fake(1000).await;
+    fake.delay_ms.store(150, Ordering::SeqCst);
+    let Some(e) = start(Backend::Sqlite, |_| {}).await else { return };
+    let app = e.app_token().await;
+    let id = create(&e.base, &app, stripe_body(&fake_base, "ws-fenced")).await;
+    assert_eq!(sync(&e.base, &app, &id).await.status, 202);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    // Another process's newer sync of the entity, as its row would read.
+    let file = switchboard_engine::context_store::store::workspace_file(
+        &e.state.settings.data_dir,
+        &e.app.organization_id,
+        &workspace_id(&e, &app, "ws-fenced").await,
+    );
+    let db = rusqlite::Connection::open(&file).unwrap_or_else(|e| panic!("{e}"));
+    db.busy_timeout(Duration::from_secs(10)).unwrap_or_else(|e| panic!("{e}"));
+    db.execute("UPDATE sync_state SET generation = 99, pages = 0, records_synced = 0 WHERE connector_id = ?1", [&id])
+        .unwrap_or_else(|e| panic!("{e}"));
+    let read = |db: &rusqlite::Connection| {
+        db.query_row("SELECT status, generation, pages FROM sync_state WHERE connector_id = ?1", [&id], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
+        })
+        .unwrap_or_else(|e| panic!("{e}"))
+    };
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(read(&db), ("running".to_string(), 99, 0), "the stale sync wrote over the newer one");
+    let served = fake.pages.load(Ordering::SeqCst);
+    assert!(served < 10, "the stale sync paged on to the end: {served} pages");
+}
+
 /// A provider whose cursor does not move (the same page again) fails the sync instead of
 /// paging forever.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

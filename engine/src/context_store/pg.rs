@@ -246,10 +246,21 @@ impl PgCache {
             format!("ALTER FUNCTION \"{s}\".sb_sql(text, bigint) OWNER TO \"{r}\""),
             format!("REVOKE CREATE ON SCHEMA \"{s}\" FROM \"{r}\""),
         ];
-        // The columns the SQLite `sync_state` gained since (BIGINT for its INTEGER).
+        // The columns the SQLite `sync_state` gained since (BIGINT for its INTEGER), added only
+        // when the catalog lacks them: `ADD COLUMN IF NOT EXISTS` takes the table's ACCESS
+        // EXCLUSIVE lock before it looks, and every sync start would queue behind (and hold up)
+        // the workspace's status reads, page commits and SQL.
         let added = super::store::SYNC_STATE_COLUMNS.iter().map(|(name, ty)| {
             let ty = if ty.eq_ignore_ascii_case("INTEGER") { "BIGINT" } else { ty };
-            format!("ALTER TABLE \"{s}\".sync_state ADD COLUMN IF NOT EXISTS {name} {ty}")
+            format!(
+                "DO $do$ BEGIN
+                    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute
+                                   WHERE attrelid = '\"{s}\".sync_state'::regclass AND attname = '{name}'
+                                     AND NOT attisdropped) THEN
+                        ALTER TABLE \"{s}\".sync_state ADD COLUMN {name} {ty};
+                    END IF;
+                END $do$"
+            )
         });
         for q in statements.into_iter().chain(added) {
             sqlx::query(&q).persistent(false).execute(&mut **tx).await?;
@@ -385,7 +396,7 @@ impl PgCache {
         rows: &[(String, String)],
         checkpoint: Option<String>,
         high_water: Option<i64>,
-    ) -> ApiResult<()> {
+    ) -> ApiResult<bool> {
         let table = self.qualified(&table_name(connector_id, entity));
         let s = &self.schema;
         // One statement per page: the ids and records as two JSON arrays, the last of a
@@ -405,6 +416,29 @@ impl PgCache {
         records.push(']');
         let t = now();
         let mut tx = self.pool.begin().await.map_err(store_error)?;
+        let last = checkpoint.is_none();
+        // Fenced: the page lands only while this sync's generation is the entity's running one
+        // (its row locked from here to the commit). A process that stalled past its lease,
+        // while another took the sync over and started a new generation, writes nothing.
+        // PostgreSQL's greatest() skips a NULL: the mark only rises, a page without update
+        // times leaves it, and the first page with some sets it.
+        let updated = sqlx::query(&format!(
+            "UPDATE \"{s}\".sync_state SET checkpoint = $1, pages = pages + 1, records_synced = records_synced + $2,
+                updated_at = $3, high_water = greatest(high_water, $6)
+             WHERE connector_id = $4 AND entity = $5 AND generation = $7 AND status = 'running'
+             RETURNING mode"
+        ))
+        .bind(checkpoint)
+        .bind(rows.len() as i64)
+        .bind(&t)
+        .bind(connector_id)
+        .bind(entity)
+        .bind(high_water)
+        .bind(generation)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        let Some(updated) = updated else { return Ok(false) };
         if !ids.is_empty() {
             sqlx::query(&format!(
                 "INSERT INTO {table} (id, record, synced_at, generation)
@@ -422,29 +456,8 @@ impl PgCache {
             .await
             .map_err(store_error)?;
         }
-        let last = checkpoint.is_none();
-        // PostgreSQL's greatest() skips a NULL: the mark only rises, a page without update
-        // times leaves it, and the first page with some sets it.
-        let updated = sqlx::query(&format!(
-            "UPDATE \"{s}\".sync_state SET checkpoint = $1, pages = pages + 1, records_synced = records_synced + $2,
-                updated_at = $3, high_water = greatest(high_water, $6)
-             WHERE connector_id = $4 AND entity = $5
-             RETURNING mode"
-        ))
-        .bind(checkpoint)
-        .bind(rows.len() as i64)
-        .bind(&t)
-        .bind(connector_id)
-        .bind(entity)
-        .bind(high_water)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(store_error)?;
         if last {
-            let mode: Option<String> = match &updated {
-                Some(r) => r.try_get(0).map_err(store_error)?,
-                None => None,
-            };
+            let mode: Option<String> = updated.try_get(0).map_err(store_error)?;
             let full = mode.as_deref() != Some("incremental");
             let deleted = if full {
                 sqlx::query(&format!("DELETE FROM {table} WHERE generation < $1"))
@@ -474,20 +487,23 @@ impl PgCache {
             .await
             .map_err(store_error)?;
         }
-        tx.commit().await.map_err(store_error)
+        tx.commit().await.map_err(store_error)?;
+        Ok(true)
     }
 
-    /// Records the sync of `entity` as failed with `message` (its checkpoint stays).
-    pub async fn fail(&self, connector_id: &str, entity: &str, message: &str) -> ApiResult<()> {
+    /// Records the sync of `entity` as failed with `message` (its checkpoint stays), while
+    /// `generation` is the running one (a stale process's failure overwrites no newer sync).
+    pub async fn fail(&self, connector_id: &str, entity: &str, generation: i64, message: &str) -> ApiResult<()> {
         sqlx::query(&format!(
             "UPDATE \"{}\".sync_state SET status = 'failed', last_error = $1, updated_at = $2
-             WHERE connector_id = $3 AND entity = $4",
+             WHERE connector_id = $3 AND entity = $4 AND generation = $5 AND status = 'running'",
             self.schema
         ))
         .bind(message)
         .bind(now())
         .bind(connector_id)
         .bind(entity)
+        .bind(generation)
         .execute(&self.pool)
         .await
         .map_err(store_error)?;

@@ -631,7 +631,7 @@ async fn run(
         // and the failure would go unrecorded.
         let message: String = message.chars().take(MAX_ERROR_LEN).map(crate::db::storable).collect();
         if let Some(p) = PgCache::of(&st, &row) {
-            if p.fail(&row.id, &entity, &message).await.is_err() {
+            if p.fail(&row.id, &entity, generation, &message).await.is_err() {
                 tracing::error!(connector_id = %row.id, entity = %entity, "could not record a failed context store sync");
             }
             return;
@@ -639,10 +639,12 @@ async fn run(
         let (cid, ent) = (row.id.clone(), entity.clone());
         let r = tokio::task::spawn_blocking(move || -> rusqlite::Result<()> {
             let c = open_rw(&file)?;
+            // While this generation is the running one: a stale process's failure overwrites
+            // no newer sync.
             c.execute(
                 "UPDATE sync_state SET status = 'failed', last_error = ?1, updated_at = ?2
-                 WHERE connector_id = ?3 AND entity = ?4",
-                params![message, now(), cid, ent],
+                 WHERE connector_id = ?3 AND entity = ?4 AND generation = ?5 AND status = 'running'",
+                params![message, now(), cid, ent, generation],
             )?;
             Ok(())
         })
@@ -749,15 +751,21 @@ async fn pages(
             guard.ending();
         }
         let high_water = incremental::page_high_water(tracked.as_ref(), &records);
-        match (&pg, conn.take()) {
+        let landed = match (&pg, conn.take()) {
             (Some(p), _) => p.commit_page(&cid, &ent, generation, &rows, checkpoint, high_water).await?,
             (None, Some(c)) => {
-                let (c, ()) =
+                let (c, landed) =
                     blocking(c, move |c| commit_page(c, &t, &cid, &ent, generation, &rows, checkpoint, high_water))
                         .await?;
                 conn = Some(c);
+                landed
             }
             (None, None) => return Err(store_error("the cache file is not open")),
+        };
+        if !landed {
+            tracing::warn!(connector_id = %row.id, entity = %entity, generation,
+                "the context store sync is no longer this one (another process took it over): this process stops");
+            return Ok(());
         }
         match next {
             Some(p) => params_now = p,
@@ -824,9 +832,22 @@ fn commit_page(
     rows: &[(String, String)],
     checkpoint: Option<String>,
     high_water: Option<i64>,
-) -> rusqlite::Result<()> {
+) -> rusqlite::Result<bool> {
     let t = now();
     let tx = conn.transaction()?;
+    let last = checkpoint.is_none();
+    // Fenced: the page lands only while this sync's generation is the entity's running one. A
+    // process that stalled past its lease, while another took the sync over and started a new
+    // generation, writes nothing (the transaction is dropped: rolled back).
+    let running = tx.execute(
+        "UPDATE sync_state SET checkpoint = ?1, pages = pages + 1, records_synced = records_synced + ?2, updated_at = ?3,
+            high_water = max(coalesce(high_water, ?6), coalesce(?6, high_water))
+         WHERE connector_id = ?4 AND entity = ?5 AND generation = ?7 AND status = 'running'",
+        params![checkpoint, rows.len() as i64, t, connector_id, entity, high_water, generation],
+    )?;
+    if running == 0 {
+        return Ok(false);
+    }
     {
         let mut upsert = tx.prepare_cached(&format!(
             "INSERT INTO \"{table}\" (id, record, synced_at, generation) VALUES (?1, jsonb(?2), ?3, ?4)
@@ -837,13 +858,6 @@ fn commit_page(
             upsert.execute(params![id, record, t, generation])?;
         }
     }
-    let last = checkpoint.is_none();
-    tx.execute(
-        "UPDATE sync_state SET checkpoint = ?1, pages = pages + 1, records_synced = records_synced + ?2, updated_at = ?3,
-            high_water = max(coalesce(high_water, ?6), coalesce(?6, high_water))
-         WHERE connector_id = ?4 AND entity = ?5",
-        params![checkpoint, rows.len() as i64, t, connector_id, entity, high_water],
-    )?;
     if last {
         let mode: Option<String> = tx.query_row(
             "SELECT mode FROM sync_state WHERE connector_id = ?1 AND entity = ?2",
@@ -864,7 +878,8 @@ fn commit_page(
             params![count, deleted as i64, t, connector_id, entity, full],
         )?;
     }
-    tx.commit()
+    tx.commit()?;
+    Ok(true)
 }
 
 /// Per-entity sync status of connector `id` (application and scoped tokens). A sync recorded
