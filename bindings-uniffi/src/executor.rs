@@ -49,9 +49,9 @@ impl From<sdk::ResultView> for ResultView {
 #[uniffi::export(default(max_chars = 20000))]
 pub fn tool_output(result: ResultView, max_chars: i64) -> Result<String> {
     let max_chars = sdk::output_limit(max_chars)?;
-    let data = json::arg("data_json", &result.data_json)?;
-    let meta = json::arg("meta_json", &result.meta_json)?;
-    Ok(sdk::tool_output(&switchboard_core::ExecutionResult { data, meta, next_page: None }, max_chars))
+    // `{data, meta}` as Node's `toToolOutput` sends it (text that is not JSON fails to parse).
+    let text = format!("{{\"data\":{},\"meta\":{}}}", result.data_json, result.meta_json);
+    Ok(sdk::tool_output(&json::arg("result", &text)?, max_chars))
 }
 
 // Core's context store types, exposed as they are: each `remote` definition below mirrors the

@@ -3486,6 +3486,20 @@ public func connect(slug: String, settingsJson: String = "{}", tokenProvider: To
 })
 }
 /**
+ * A result as a model should see it (core's `sdk::tool_output`): `{data, meta}` as JSON of at
+ * most `max_chars` characters; long lists lose their last records and long text is cut, with
+ * a `_truncated` note saying what was cut. `max_chars` below 1 is a `Validation` error.
+ */
+public func toolOutput(result: ResultView, maxChars: Int64 = Int64(20000))throws  -> String  {
+    return try  FfiConverterString.lift(try rustCallWithError(FfiConverterTypeSwitchboardException_lift) {
+        uniffiCallStatus in
+    uniffi_switchboard_uniffi_fn_func_tool_output(
+        FfiConverterTypeResultView_lower(result),
+        FfiConverterInt64.lower(maxChars),uniffiCallStatus
+    )
+})
+}
+/**
  * The codegen model of every connector (a JSON list of `sdk::ConnectorModel`), sorted by slug.
  */
 public func codegenModel()throws  -> String  {
@@ -3526,6 +3540,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_switchboard_uniffi_checksum_func_connect() != 31636) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_switchboard_uniffi_checksum_func_tool_output() != 39762) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_switchboard_uniffi_checksum_func_codegen_model() != 13347) {

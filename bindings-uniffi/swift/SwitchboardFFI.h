@@ -484,6 +484,11 @@ RustBuffer uniffi_switchboard_uniffi_fn_func_error_codes(RustCallStatus *_Nonnul
 uint64_t uniffi_switchboard_uniffi_fn_func_connect(RustBuffer slug, RustBuffer settings_json, RustBuffer token_provider, RustBuffer on_token_refresh, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_SWITCHBOARD_UNIFFI_FN_FUNC_TOOL_OUTPUT
+#define UNIFFI_FFIDEF_UNIFFI_SWITCHBOARD_UNIFFI_FN_FUNC_TOOL_OUTPUT
+RustBuffer uniffi_switchboard_uniffi_fn_func_tool_output(RustBuffer result, int64_t max_chars, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_SWITCHBOARD_UNIFFI_FN_FUNC_CODEGEN_MODEL
 #define UNIFFI_FFIDEF_UNIFFI_SWITCHBOARD_UNIFFI_FN_FUNC_CODEGEN_MODEL
 RustBuffer uniffi_switchboard_uniffi_fn_func_codegen_model(RustCallStatus *_Nonnull out_status
@@ -764,6 +769,12 @@ uint16_t uniffi_switchboard_uniffi_checksum_func_error_codes(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_SWITCHBOARD_UNIFFI_CHECKSUM_FUNC_CONNECT
 #define UNIFFI_FFIDEF_UNIFFI_SWITCHBOARD_UNIFFI_CHECKSUM_FUNC_CONNECT
 uint16_t uniffi_switchboard_uniffi_checksum_func_connect(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_SWITCHBOARD_UNIFFI_CHECKSUM_FUNC_TOOL_OUTPUT
+#define UNIFFI_FFIDEF_UNIFFI_SWITCHBOARD_UNIFFI_CHECKSUM_FUNC_TOOL_OUTPUT
+uint16_t uniffi_switchboard_uniffi_checksum_func_tool_output(void
     
 );
 #endif
