@@ -26,7 +26,7 @@ const EXPIRY_SKEW_SECS: i64 = 30;
 const LEARNED_TOKENS: usize = 8;
 
 /// What a refresh produced, handed to the [`TokenSink`] before the new access token is used.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct TokenUpdate {
     pub access_token: String,
     /// The refresh token now in force (the rotated one, or the old one when none came back).
@@ -35,6 +35,16 @@ pub struct TokenUpdate {
     pub expires_at: Option<i64>,
     /// Values named by `x-token-extract` (e.g. `instance_url`).
     pub extracted: BTreeMap<String, String>,
+}
+
+/// Without the tokens: a `{:?}` in a log line or a panic message never prints them.
+impl std::fmt::Debug for TokenUpdate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenUpdate")
+            .field("expires_at", &self.expires_at)
+            .field("extracted", &self.extracted.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
 }
 
 /// What a [`TokenSink`] says before a refresh.
@@ -821,6 +831,32 @@ fn client_grant(scheme: &AuthScheme, creds: &Map<String, Value>) -> bool {
 mod tests {
     use super::*;
     use crate::spec::parse_spec;
+
+    #[test]
+    fn debug_output_holds_no_token() {
+        let update = TokenUpdate {
+            access_token: "at-secret-value".into(),
+            refresh_token: Some("rt-secret-value".into()),
+            expires_at: Some(7),
+            extracted: BTreeMap::from([("instance_url".to_string(), "https://acme.example".to_string())]),
+        };
+        let shown = format!("{update:?}");
+        assert!(!shown.contains("secret-value") && !shown.contains("acme.example"), "{shown}");
+        assert!(shown.contains("expires_at: Some(7)") && shown.contains("instance_url"), "{shown}");
+        let client = crate::wire::OAuthClientRequest {
+            client_id: "cid".into(),
+            client_secret: "cs-secret-value".into(),
+            scopes: None,
+        };
+        let query = crate::wire::OAuthCallbackQuery {
+            code: Some("code-secret-value".into()),
+            state: Some("state-secret-value".into()),
+            ..Default::default()
+        };
+        for shown in [format!("{client:?}"), format!("{query:?}")] {
+            assert!(!shown.contains("secret-value"), "{shown}");
+        }
+    }
 
     const SPEC: &str = r#"
 openapi: 3.1.0

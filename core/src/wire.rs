@@ -523,7 +523,7 @@ pub struct Status {
 
 /// The app's own OAuth client for one connector type, as an operator sets it
 /// (`PUT /api/v1/oauth/clients/{connector_type}`). The secret is sealed and never answered.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OAuthClientRequest {
     pub client_id: String,
@@ -531,6 +531,16 @@ pub struct OAuthClientRequest {
     /// Scopes asked for at consent; the spec's scopes of the authorization-code flow when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scopes: Option<Vec<String>>,
+}
+
+/// Without the secret: a `{:?}` in a log line never prints it.
+impl std::fmt::Debug for OAuthClientRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OAuthClientRequest")
+            .field("client_id", &self.client_id)
+            .field("scopes", &self.scopes)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A configured OAuth client, without its secret.
@@ -591,7 +601,7 @@ pub struct OAuthConsent {
 }
 
 /// What the provider sends back to the callback.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema, IntoParams)]
+#[derive(Clone, Default, Serialize, Deserialize, ToSchema, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct OAuthCallbackQuery {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -603,6 +613,16 @@ pub struct OAuthCallbackQuery {
     pub error: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_description: Option<String>,
+}
+
+/// Without the code and state (each a credential for a moment): a `{:?}` never prints them.
+impl std::fmt::Debug for OAuthCallbackQuery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OAuthCallbackQuery")
+            .field("error", &self.error)
+            .field("error_description", &self.error_description)
+            .finish_non_exhaustive()
+    }
 }
 
 /// `POST .../context-store/sync`: the entities of the connector to sync in full into its

@@ -130,6 +130,16 @@ async fn scheduled_syncs(backend: Backend) {
     assert!(sync::run_due(&e.state, next - 1).await.is_empty());
     assert_eq!(status(&e.base, &token, &id).await["generation"], 1);
 
+    // Due while its entity syncs (a live lease, another engine's): left out of the due list,
+    // so it does not hold up the schedules behind it; due again once the lease is gone.
+    let held = switchboard_engine::context_store::lease::Lease::acquire(&e.state.db, &id, "customers").await;
+    let held = held.unwrap_or_else(|e| panic!("{e:?}")).unwrap_or_else(|| panic!("the lease is free"));
+    let listed = switchboard_engine::context_store::schedule::due(&e.state.db, next).await;
+    assert_eq!(listed.map(|d| d.len()).ok(), Some(0), "a schedule whose entity syncs is not due");
+    held.release().await;
+    let listed = switchboard_engine::context_store::schedule::due(&e.state.db, next).await;
+    assert_eq!(listed.map(|d| d.len()).ok(), Some(1));
+
     // Due: a new full sync, which deletes the records gone at the provider.
     fake.deleted.lock().unwrap_or_else(|e| e.into_inner()).extend([3, 101, 250]);
     let started = sync::run_due(&e.state, next).await;

@@ -75,13 +75,22 @@ pub async fn of_connector(db: &Db, connector_id: &str) -> ApiResult<HashMap<Stri
     Ok(rows.into_iter().map(|(e, every, next)| (e, (every, rfc3339_ms(next)))).collect())
 }
 
-/// The schedules due at `now` (unix ms), the longest overdue first.
+/// The schedules due at `now` (unix ms), the longest overdue first, but for those whose entity
+/// is syncing (its lease live): those stay due, and read first again every round they would
+/// hold up the schedules behind them.
 pub async fn due(db: &Db, now: i64) -> ApiResult<Vec<Due>> {
+    let leases_now =
+        db.lease_clock_ms().await.map_err(|e| ApiError::internal(format!("context store schedule: {e}")))?;
     let rows: Vec<(String, String, String, String, i64, i64)> = sqlx::query_as(
-        "SELECT connector_id, entity, organization_id, workspace_id, every_seconds, next_run_at
-         FROM context_store_schedules WHERE next_run_at <= $1 ORDER BY next_run_at LIMIT 100",
+        "SELECT s.connector_id, s.entity, s.organization_id, s.workspace_id, s.every_seconds, s.next_run_at
+         FROM context_store_schedules s
+         WHERE s.next_run_at <= $1 AND NOT EXISTS (
+            SELECT 1 FROM context_store_leases l
+            WHERE l.connector_id = s.connector_id AND l.entity = s.entity AND l.expires_at >= $2)
+         ORDER BY s.next_run_at LIMIT 100",
     )
     .bind(now)
+    .bind(leases_now)
     .fetch_all(db.pool())
     .await
     .map_err(store_error)?;
