@@ -486,19 +486,22 @@ impl Auth {
         // The new tokens join the redaction list (see `learn_tokens`) before anything uses them,
         // but after the sink stored them: a provider that rotates refresh tokens has already
         // spent the old one, so the store comes first, with nothing else in the window.
-        let update = match &self.sink {
+        // The handle takes the new tokens as soon as it has them, before `end_refresh` is
+        // awaited: a call dropped during that await must not leave the handle with a refresh
+        // token the provider has spent.
+        match &self.sink {
             None => {
                 let update = self.grant(http, cfg, &grant, timeout).await?;
                 self.learn_tokens(&update);
-                update
+                self.keep(update);
             }
             Some(sink) => match sink.begin_refresh(matches!(grant, Grant::RefreshToken(_))).await? {
                 RefreshStart::UseStored(update) => {
                     let abandoned = Abandoned(Some(sink.as_ref()));
                     self.learn_tokens(&update);
+                    self.keep(update);
                     sink.end_refresh().await;
                     abandoned.disarm();
-                    update
                 }
                 RefreshStart::Proceed => {
                     let abandoned = Abandoned(Some(sink.as_ref()));
@@ -506,18 +509,13 @@ impl Auth {
                         Ok(update) => {
                             let stored = sink.token_refreshed(update.clone()).await;
                             self.learn_tokens(&update);
-                            match stored {
-                                Ok(()) => Ok(update),
-                                // Not stored (storage out of reach past its retries, or the
-                                // credentials changed meanwhile): the provider may have spent the
-                                // old refresh token, so the new tokens are the only live ones.
-                                // This handle keeps them (it goes on working, and its next
-                                // refresh stores its answer); this call fails, saying why.
-                                Err(e) => {
-                                    self.keep(update);
-                                    Err(e)
-                                }
-                            }
+                            // Stored or not (storage out of reach past its retries, or the
+                            // credentials changed meanwhile), the provider may have spent the
+                            // old refresh token, so the new tokens are the only live ones: this
+                            // handle keeps them (it goes on working, and its next refresh stores
+                            // its answer); a failure to store fails this call, saying why.
+                            self.keep(update);
+                            stored
                         }
                         Err(e) => Err(e),
                     };
@@ -526,8 +524,7 @@ impl Auth {
                     outcome?
                 }
             },
-        };
-        self.keep(update);
+        }
         Ok(())
     }
 

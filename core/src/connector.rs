@@ -378,10 +378,15 @@ impl Connector {
             other => other.into_value().map_err(unreadable)?,
         };
         let next_page = paginate::next_page(op, &params, &data, &meta, fetched);
-        // Paths naming no field of any record would answer empty records with no word of why.
-        // Only a read is refused for it: a write has been made, and a caller told it failed
-        // might make it again.
-        if matches!(op.action.as_str(), "list" | "search" | "get") {
+        // Paths naming no field of any record, and none the operation's record schema declares
+        // (an optional field may be absent from a whole page), would answer empty records with
+        // no word of why. Only a read is refused for it: a write has been made, and a caller
+        // told it failed might make it again. Without a declared schema nothing is refused.
+        let declared = op.record_schema().and_then(|s| s.get("properties")).and_then(Value::as_object);
+        let names_declared =
+            |p: &String| declared.is_none_or(|d| d.contains_key(p.split('.').next().unwrap_or_default()));
+        if matches!(op.action.as_str(), "list" | "search" | "get") && !options.select_fields.iter().any(names_declared)
+        {
             if let Some(fields) = extract::unselectable(&data, &options.select_fields) {
                 return Err(Error::validation(format!(
                     "select_fields names no field of the {entity} records this {action} returned; give dot paths \

@@ -271,6 +271,58 @@ async fn granted_tokens_the_sink_could_not_store_are_kept() {
     assert_eq!(oauth_state(&fake, "hubspot").await.0, 1, "the kept access token was used, no second refresh");
 }
 
+/// A sink counting how its refreshes end; with `hang`, its store never answers.
+#[derive(Default)]
+struct Ends {
+    hang: bool,
+    ended: std::sync::atomic::AtomicUsize,
+    abandoned: std::sync::atomic::AtomicUsize,
+}
+
+impl TokenSink for Ends {
+    fn token_refreshed(&self, _update: TokenUpdate) -> BoxFuture<'_, switchboard_core::Result<()>> {
+        if self.hang {
+            Box::pin(futures::future::pending())
+        } else {
+            Box::pin(async { Ok(()) })
+        }
+    }
+
+    fn end_refresh(&self) -> BoxFuture<'_, ()> {
+        self.ended.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Box::pin(async {})
+    }
+
+    fn abandon_refresh(&self) {
+        self.abandoned.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// A call dropped mid-refresh (its caller went away) tells the sink, which may hold a lock
+/// until `end_refresh`; a refresh that ends does not.
+#[tokio::test]
+async fn a_refresh_dropped_midway_is_abandoned_at_the_sink() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let fake = fake().await;
+    let opts = ExecuteOptions::default();
+    for hang in [true, false] {
+        let (_, refresh_token) = oauth_state(&fake, "hubspot").await;
+        let creds = json!({
+            "client_id": creds::OAUTH_CLIENT_ID,
+            "client_secret": creds::OAUTH_CLIENT_SECRET,
+            "refresh_token": refresh_token,
+        });
+        let sink = Arc::new(Ends { hang, ..Default::default() });
+        let options = ConnectorOptions { token_sink: Some(sink.clone()), ..Default::default() };
+        let c = connector("hubspot", &fake, creds, options);
+        let call = c.execute("contacts", "list", json!({"limit": 1}), &opts);
+        let answered = tokio::time::timeout(std::time::Duration::from_secs(if hang { 1 } else { 10 }), call).await;
+        assert_eq!(answered.is_ok(), !hang, "hang {hang}");
+        let ends = (sink.abandoned.load(SeqCst), sink.ended.load(SeqCst));
+        assert_eq!(ends, if hang { (1, 0) } else { (0, 1) }, "hang {hang}");
+    }
+}
+
 #[tokio::test]
 async fn a_missing_access_token_is_fetched_before_the_first_call() {
     let fake = fake().await;

@@ -559,6 +559,33 @@ async fn the_generic_fake_reads_vendor_json_bodies() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// select_fields naming no field
+
+/// A read whose `select_fields` name no field of its records and none its record schema
+/// declares is refused, naming the records' fields; a declared field absent from a whole page
+/// (optional, or null-omitting APIs) is not: the records come back trimmed to nothing.
+#[tokio::test]
+async fn select_fields_naming_no_field_are_refused_unless_declared() {
+    let page = r#"{"object":"list","has_more":false,"data":[{"id":"cus_1","name":"Ava"}]}"#;
+    let http = support::seam::Seam::scripted();
+    http.answer_text(200, page);
+    http.answer_text(200, page);
+    let options = ConnectorOptions { http: Some(http.clone()), ..Default::default() };
+    let stripe = connector("stripe", json!({"api_key": "sk_test_select"}), json!({}), options);
+    let select = |paths: &[&str]| ExecuteOptions {
+        select_fields: paths.iter().map(|p| p.to_string()).collect(),
+        ..Default::default()
+    };
+    let e = stripe.execute("customers", "list", json!({}), &select(&["nmae"])).await.err();
+    let e = e.unwrap_or_else(|| panic!("a misspelt field was answered"));
+    assert_eq!(e.code, ErrorCode::Validation, "{e}");
+    assert!(e.message.contains("select_fields names no field") && e.message.contains("id, name"), "{e}");
+    let page = stripe.execute("customers", "list", json!({}), &select(&["email"])).await;
+    let page = page.unwrap_or_else(|e| panic!("a declared field absent from the page: {e}"));
+    assert_eq!(page.data, json!([{}]));
+}
+
+// ---------------------------------------------------------------------------------------------
 // Answers whose tree would not fit
 
 /// An answer of millions of tiny values (`[0,0,...]`: two bytes each in the text, tens of bytes

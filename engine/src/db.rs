@@ -1434,10 +1434,30 @@ impl Db {
         Ok(out)
     }
 
-    /// Deletes every signing key but `kid`; answers how many.
-    pub async fn delete_signing_keys_except(&self, kid: &str) -> StoreResult<u64> {
-        let r = sqlx::query("DELETE FROM signing_keys WHERE kid <> $1").bind(kid).execute(&self.here()).await?;
-        Ok(r.rows_affected())
+    /// Stores a new signing key and, with `retire_others`, deletes every other key, in one
+    /// transaction (on SQLite under the write lock): two rotations at once never delete each
+    /// other's keys, leaving none. Answers how many keys were deleted.
+    pub async fn add_signing_key(&self, kid: &str, sealed: &Sealed, retire_others: bool) -> StoreResult<u64> {
+        let mut conn = self.pool.acquire().await?;
+        let mut tx = if self.postgres {
+            sqlx::Connection::begin(&mut *conn).await?
+        } else {
+            sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE").await?
+        };
+        sqlx::query("INSERT INTO signing_keys (kid, secret_key_id, secret_ct, created_at) VALUES ($1, $2, $3, $4)")
+            .bind(kid)
+            .bind(&sealed.key_id)
+            .bind(&sealed.ciphertext)
+            .bind(now())
+            .execute(&mut *tx)
+            .await?;
+        let retired = if retire_others {
+            sqlx::query("DELETE FROM signing_keys WHERE kid <> $1").bind(kid).execute(&mut *tx).await?.rows_affected()
+        } else {
+            0
+        };
+        tx.commit().await?;
+        Ok(retired)
     }
 
     pub async fn insert_signing_key(&self, kid: &str, sealed: &Sealed) -> StoreResult<()> {

@@ -48,8 +48,13 @@ pub struct StoreSink {
     version: AtomicI64,
     /// The credentials as last stored (merged with each refresh).
     credentials: Mutex<Map<String, Value>>,
-    /// Lease owner id of this handle (a lease can only be released by its owner).
-    owner: String,
+    /// The start of this handle's lease owner ids (a lease can only be released by its owner).
+    owner_base: String,
+    /// The lease owner id of the refresh in progress: one per refresh, so a late release of an
+    /// abandoned refresh's lease never lets go of a later refresh's.
+    owner: Mutex<String>,
+    /// Refreshes begun, numbering the owner ids.
+    refreshes: std::sync::atomic::AtomicU64,
     /// Renews our lease while a refresh runs; stopped by `end_refresh`.
     renewer: Mutex<Option<tokio::task::JoinHandle<()>>>,
     /// The refresh in progress, from `begin_refresh` to `end_refresh`.
@@ -89,7 +94,9 @@ impl StoreSink {
             connector_id,
             version: AtomicI64::new(version),
             credentials: Mutex::new(credentials),
-            owner: random_token(12),
+            owner_base: random_token(12),
+            owner: Mutex::new(String::new()),
+            refreshes: std::sync::atomic::AtomicU64::new(0),
             renewer: Mutex::new(None),
             current: Mutex::new(None),
         })
@@ -125,7 +132,7 @@ impl StoreSink {
 
     /// Keeps our lease alive until `end_refresh`.
     fn renew_lease(&self) {
-        let (db, id, owner) = (self.db.clone(), self.connector_id.clone(), self.owner.clone());
+        let (db, id, owner) = (self.db.clone(), self.connector_id.clone(), self.owner());
         let started = Instant::now();
         let task = tokio::spawn(async move {
             // A refresh whose call was dropped mid-way (the caller went away, the request timed
@@ -147,6 +154,11 @@ impl StoreSink {
         if let Some(old) = self.renewer.lock().unwrap_or_else(|e| e.into_inner()).replace(task) {
             old.abort();
         }
+    }
+
+    /// The lease owner id of the refresh in progress.
+    fn owner(&self) -> String {
+        self.owner.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     fn internal(e: impl std::fmt::Display) -> Error {
@@ -221,8 +233,10 @@ impl TokenSink for StoreSink {
     fn begin_refresh(&self, spends_refresh_token: bool) -> BoxFuture<'_, switchboard_core::Result<RefreshStart>> {
         Box::pin(async move {
             let started = Instant::now();
+            let owner = format!("{}.{}", self.owner_base, self.refreshes.fetch_add(1, Ordering::SeqCst));
+            *self.owner.lock().unwrap_or_else(|e| e.into_inner()) = owner.clone();
             loop {
-                if self.db.try_lease(&self.connector_id, &self.owner, LEASE_MS).await.map_err(Self::internal)? {
+                if self.db.try_lease(&self.connector_id, &owner, LEASE_MS).await.map_err(Self::internal)? {
                     // Someone may have refreshed between our 401 and taking the lease.
                     let proceed = match self.stored_if_newer().await {
                         Ok(Some(update)) => Ok(RefreshStart::UseStored(update)),
@@ -233,7 +247,7 @@ impl TokenSink for StoreSink {
                         Ok(RefreshStart::Proceed) => self.renew_lease(),
                         Ok(RefreshStart::UseStored(_)) => {}
                         Err(_) => {
-                            let _ = self.db.release_lease(&self.connector_id, &self.owner).await;
+                            let _ = self.db.release_lease(&self.connector_id, &owner).await;
                         }
                     }
                     return proceed;
@@ -304,7 +318,7 @@ impl TokenSink for StoreSink {
             task.abort();
         }
         self.current.lock().unwrap_or_else(|e| e.into_inner()).take();
-        let (db, id, owner) = (self.db.clone(), self.connector_id.clone(), self.owner.clone());
+        let (db, id, owner) = (self.db.clone(), self.connector_id.clone(), self.owner());
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
             rt.spawn(async move {
                 let _ = db.release_lease(&id, &owner).await;
@@ -335,7 +349,7 @@ impl TokenSink for StoreSink {
                     tracing::warn!(connector_id = %self.connector_id, error = %e, "could not clear a refresh mark");
                 }
             }
-            if let Err(e) = self.db.release_lease(&self.connector_id, &self.owner).await {
+            if let Err(e) = self.db.release_lease(&self.connector_id, &self.owner()).await {
                 tracing::warn!(connector_id = %self.connector_id, error = %e, "could not release a refresh lease");
             }
         })

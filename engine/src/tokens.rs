@@ -140,13 +140,12 @@ pub fn keep_keys_fresh(st: &crate::state::AppState) -> tokio::task::JoinHandle<(
     })
 }
 
-/// Makes, seals and stores a new signing key; answers its id.
-async fn new_signing_key(db: &Db, ring: &KeyRing) -> ApiResult<String> {
+/// A new signing key's id and its secret, sealed.
+fn sealed_signing_key(ring: &KeyRing) -> ApiResult<(String, crate::crypto::Sealed)> {
     let kid = format!("k{}", &random_token(6));
     let secret = random_token(48);
     let sealed = ring.seal(secret.as_bytes(), &format!("signing_key:{kid}"))?;
-    db.insert_signing_key(&kid, &sealed).await?;
-    Ok(kid)
+    Ok((kid, sealed))
 }
 
 /// `switchboard admin rotate-signing-key`: adds a signing key, which signs from then on (on
@@ -155,8 +154,8 @@ async fn new_signing_key(db: &Db, ring: &KeyRing) -> ApiResult<String> {
 /// engine within [`KEYS_REREAD`]): after a leak of the database and the master key, which lets
 /// anyone holding them sign tokens. Answers the new key's id and how many keys were retired.
 pub async fn rotate_signing_key(db: &Db, ring: &KeyRing, retire_old: bool) -> ApiResult<(String, u64)> {
-    let kid = new_signing_key(db, ring).await?;
-    let retired = if retire_old { db.delete_signing_keys_except(&kid).await? } else { 0 };
+    let (kid, sealed) = sealed_signing_key(ring)?;
+    let retired = db.add_signing_key(&kid, &sealed, retire_old).await?;
     Ok((kid, retired))
 }
 
@@ -177,7 +176,8 @@ impl Signer {
         };
         s.reload(db, ring, true).await?;
         if s.read().1.is_empty() {
-            new_signing_key(db, ring).await?;
+            let (kid, sealed) = sealed_signing_key(ring)?;
+            db.insert_signing_key(&kid, &sealed).await?;
             s.reload(db, ring, true).await?;
         }
         Ok(s)
@@ -202,6 +202,12 @@ impl Signer {
     async fn reload(&self, db: &Db, ring: &KeyRing, starting: bool) -> ApiResult<()> {
         self.metrics.signing_key_reload();
         let rows = db.signing_keys().await?;
+        if rows.is_empty() && !starting {
+            // A store without keys (deleted by hand): keep signing with the loaded ones rather
+            // than refuse every token until a restart makes a new key.
+            tracing::warn!("the store holds no signing key; keeping the loaded ones");
+            return Ok(());
+        }
         let mut map = HashMap::new();
         // The newest by its time (RFC 3339 text does not sort by time when fractions differ in
         // length), then by key id.

@@ -139,10 +139,11 @@ both_backends!(consent_creates_a_connector_that_executes_and_refreshes, |backend
     assert!(!listed.text.contains(creds::OAUTH_CLIENT_SECRET), "{}", listed.text);
 
     let scoped = e.scoped_token(&app, WS).await;
-    // The config given at initiate is the created connector's.
+    // The config given at initiate is the created connector's (a base URL: the application's
+    // to give, in the workspace it names).
     let config = json!({"base_url": fake.base_url("hubspot")});
-    let body = json!({"connector_type": "hubspot", "name": "CRM via consent", "config": config});
-    let a = initiate(&e, &scoped, None, body).await;
+    let body = json!({"connector_type": "hubspot", "name": "CRM via consent", "config": config, "workspace_name": WS});
+    let a = initiate(&e, &app, None, body).await;
     let (url, _) = consent_url(&a, &fake);
 
     // The consent screen is a page with Allow and Deny, no auto answer.
@@ -341,6 +342,14 @@ async fn a_consents_config_is_checked_before_the_consent_and_kept() {
     ] {
         let body = json!({"connector_type": "jira", "workspace_name": WS, "config": config});
         refused_for(&initiate(&e, &app, None, body).await, field, said);
+    }
+    // An end user's token names server variables only: where the organization's OAuth client
+    // secret goes is the application's to say.
+    let scoped = e.scoped_token(&app, WS).await;
+    for field in ["base_url", "token_url"] {
+        let config = json!({"subdomain": "acme", field: "https://api.atlassian.com/ex/jira/abc"});
+        let a = initiate(&e, &scoped, None, json!({"connector_type": "jira", "config": config})).await;
+        refused_for(&a, &format!("config.{field}"), "only an application token may give it");
     }
     assert_eq!(pending_states(&e).await, before, "no state stored for a refused consent");
     // Given as config, or in the replication config as consents took it before: the consent

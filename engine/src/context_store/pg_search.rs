@@ -386,12 +386,21 @@ async fn time_left(tx: &mut Transaction<'static, Any>, started: Instant) -> ApiR
 }
 
 /// A turn among this engine's tenant queries ([`crate::db::Db::tenant_queries`]), waited for
-/// within the query's time limit.
+/// within the query's time limit; none by then is `unavailable` (retry in a moment): the query
+/// itself was not at fault.
 async fn turn(cache: &PgCache, started: Instant) -> ApiResult<tokio::sync::OwnedSemaphorePermit> {
     let left = TIME_LIMIT.saturating_sub(started.elapsed());
     match tokio::time::timeout(left, cache.queries.clone().acquire_owned()).await {
         Ok(permit) => permit.map_err(internal),
-        Err(_) => Err(time_limit()),
+        Err(_) => {
+            let mut e = refused(
+                ErrorCode::Unavailable,
+                "busy",
+                "the engine's database is busy with other context store queries; retry in a moment",
+            );
+            e.retry_after = Some(1.0);
+            Err(e)
+        }
     }
 }
 
@@ -543,7 +552,7 @@ pub async fn sql_query(
     }
     let _turn = turn(&cache, started).await?;
     let mut conn = cache.pool().acquire().await.map_err(internal)?;
-    let result = run_sql(&mut conn, &cache, &connector_id, &entities, &sql, limit).await;
+    let result = run_sql(&mut conn, &cache, &connector_id, &entities, &sql, limit, started).await;
     // Session state a query could leave on the pooled connection despite the rollback.
     if sqlx::query("SELECT count(*) FROM (SELECT pg_advisory_unlock_all()) AS u").execute(&mut *conn).await.is_err() {
         conn.detach();
@@ -571,11 +580,17 @@ async fn run_sql(
     entities: &[String],
     sql: &str,
     limit: u64,
+    started: Instant,
 ) -> ApiResult<Vec<String>> {
     use sqlx::Connection;
+    // What is left of the query's time limit after its wait for a turn and a connection.
+    let left = TIME_LIMIT.saturating_sub(started.elapsed()).as_millis();
+    if left == 0 {
+        return Err(time_limit());
+    }
     let mut tx = conn.begin().await.map_err(internal)?;
     let setup = async {
-        sqlx::query(&format!("SET LOCAL statement_timeout = {}", TIME_LIMIT.as_millis())).execute(&mut *tx).await?;
+        sqlx::query(&format!("SET LOCAL statement_timeout = {left}")).execute(&mut *tx).await?;
         // The connector's entities, by name: temporary views, gone with the rollback.
         for e in entities {
             let table = cache.qualified(&table_name(connector_id, e));

@@ -175,9 +175,16 @@ pub fn origin_of(url: &str) -> Option<String> {
 /// path under the base.
 fn resolve(st: &AppState, spec: &ConnectorSpec, url: &str, config: Option<&Map<String, Value>>) -> String {
     let url = &spec.fill_server_variables(url, config.unwrap_or(&Map::new()));
+    let server = spec.server_url.trim_end_matches('/');
+    // A URL on the spec's server follows the consent's `config.base_url`, as core moves the
+    // token URL of refreshes.
+    if let Some(base) = config.and_then(|c| c.get("base_url")).and_then(Value::as_str) {
+        if let Some(rest) = url.strip_prefix(server).filter(|r| r.is_empty() || r.starts_with('/')) {
+            return format!("{}{rest}", base.trim_end_matches('/'));
+        }
+    }
     let Some(base) = st.settings.upstream_base_urls.get(&spec.slug) else { return url.to_string() };
     let base = base.trim_end_matches('/');
-    let server = spec.server_url.trim_end_matches('/');
     if let Some(rest) = url.strip_prefix(server).filter(|r| r.is_empty() || r.starts_with('/')) {
         return format!("{base}{rest}");
     }
@@ -198,8 +205,13 @@ fn resolve(st: &AppState, spec: &ConnectorSpec, url: &str, config: Option<&Map<S
 /// without a default (Jira's `subdomain`) but those the token answer fills (Salesforce's
 /// `instance_url`), and hosts the egress rules allow. A server variable given in the
 /// replication config, where consents took them before `config` existed, is taken as config.
+///
+/// Only an application token may give `base_url` or `token_url`: the connector a consent
+/// creates holds the organization's OAuth client secret, which its refreshes send to the token
+/// URL, so an end user's token (scoped, widget) names the spec's server variables only.
 fn consent_config(
     st: &AppState,
+    caller: &Caller,
     spec: &ConnectorSpec,
     cfg: &OAuth2Config,
     config: Option<Value>,
@@ -207,6 +219,14 @@ fn consent_config(
     problems: &mut Vec<FieldProblem>,
 ) -> Map<String, Value> {
     let mut config = object_or_empty(config, "config", problems);
+    if caller.kind() != TokenKind::Application {
+        for field in ["base_url", "token_url"].into_iter().filter(|f| config.contains_key(*f)) {
+            problems.push(FieldProblem::new(
+                format!("config.{field}"),
+                "decides where the organization's OAuth client secret is sent: only an application token may give it",
+            ));
+        }
+    }
     if let Some(r) = replication_config.and_then(Value::as_object) {
         for var in spec.server_variables.keys() {
             if let (false, Some(v)) = (config.contains_key(var), r.get(var).filter(|v| v.is_string())) {
@@ -260,7 +280,8 @@ pub async fn initiate(
         normalize_replication_config(&spec, r);
     }
     check_replication_config(&spec, req.replication_config.as_ref(), &mut problems);
-    let config = consent_config(st, &spec, cfg, req.config.take(), req.replication_config.as_ref(), &mut problems);
+    let config =
+        consent_config(st, caller, &spec, cfg, req.config.take(), req.replication_config.as_ref(), &mut problems);
     if !problems.is_empty() {
         return Err(ApiError::invalid_fields(&problems));
     }
@@ -499,10 +520,10 @@ async fn exchange(st: &AppState, row: &OAuthStateRow, code: &str) -> ApiResult<T
     // replication config.
     let stored = row.config.as_deref().or(row.replication_config.as_deref());
     let config = super::connectors::stored_json(stored).and_then(|v| v.as_object().cloned());
-    let token_url = cfg
-        .token_url
-        .as_deref()
-        .map(|u| resolve(st, &spec, u, config.as_ref()))
+    // Where the connector's refreshes will go (core's rule): `config.token_url`, else the flow's.
+    let given = config.as_ref().and_then(|c| c.get("token_url")).and_then(Value::as_str).map(str::to_string);
+    let token_url = given
+        .or_else(|| cfg.token_url.as_deref().map(|u| resolve(st, &spec, u, config.as_ref())))
         .ok_or_else(|| ApiError::new(ErrorCode::Configuration, "the connector's OAuth scheme has no token URL"))?;
     let host = url::Url::parse(&token_url)
         .ok()
