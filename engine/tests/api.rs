@@ -589,6 +589,37 @@ async fn until_limited(e: &Engine, path: &str, token: &str, tries: usize) -> com
     panic!("{tries} requests of {path} and the rate limit never answered 429")
 }
 
+/// An application token issued for a client secret since rotated mints no scoped or widget
+/// token (it would stretch a leaked secret's reach past its rotation); it still reads until it
+/// expires, and a token of the new secret mints.
+#[tokio::test]
+async fn tokens_of_a_rotated_secret_mint_nothing() {
+    let Some(e) = start(Backend::Sqlite, |_| {}).await else { return };
+    let old = e.app_token().await;
+    let app = e.state.db.find_application(&e.app.client_id).await.unwrap_or_else(|e| panic!("{e:?}"));
+    let old_hash = app.map(|a| a.secret_hash).unwrap_or_else(|| panic!("no application"));
+    let new_secret = "a-new-client-secret-of-the-operator";
+    let new_hash = e.state.secrets.hasher().hash(&e.app.client_id, new_secret);
+    let replaced = e.state.db.replace_application_secret(&e.app.client_id, &old_hash, &new_hash).await;
+    assert!(replaced.unwrap_or_else(|e| panic!("{e:?}")));
+    for (path, body) in [
+        ("/api/v1/embedded/scoped-token", json!({"workspace_name": "ws"})),
+        ("/api/v1/embedded/widget-token", json!({"workspace_name": "ws", "allowed_origin": "https://app.example.com"})),
+    ] {
+        let a = e.post(path, &old, body).await;
+        assert_eq!((a.status, &a.body["details"]["reason"]), (401, &json!("secret_rotated")), "{path}: {}", a.text);
+    }
+    assert_eq!(e.get("/api/v1/workspaces", &old).await.status, 200, "it still reads until it expires");
+    let rotated = switchboard_engine::admin::NewApplication {
+        organization_id: e.app.organization_id.clone(),
+        client_id: e.app.client_id.clone(),
+        client_secret: new_secret.to_string(),
+    };
+    let new = e.app_token_for(&rotated).await;
+    let a = e.post("/api/v1/embedded/scoped-token", &new, json!({"workspace_name": "ws"})).await;
+    assert_eq!(a.status, 200, "{}", a.text);
+}
+
 /// `admin rotate-signing-key`: the new key signs from the next re-read on, tokens signed before
 /// stay valid; with `retire_old` every token signed with another key is refused (after a leak
 /// of the database and the master key, which lets anyone sign tokens).

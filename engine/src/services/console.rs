@@ -49,9 +49,9 @@ fn session_hash(claims: &Claims) -> String {
     labelled_hash("switchboard-console-session", &claims.jti, 32)
 }
 
-/// What a session keeps of its application's client secret: a fingerprint of the stored keyed
-/// hash (the hash is not the secret, and this is not the hash).
-fn secret_mark(secret_hash: &str) -> String {
+/// What a session (and an application token) keeps of its application's client secret: a
+/// fingerprint of the stored keyed hash (the hash is not the secret, and this is not the hash).
+pub(crate) fn secret_mark(secret_hash: &str) -> String {
     labelled_hash("switchboard-console-secret", secret_hash, 16)
 }
 

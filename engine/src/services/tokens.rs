@@ -62,7 +62,11 @@ pub async fn secret_hasher(db: &Db, ring: &KeyRing) -> ApiResult<SecretHasher> {
 pub async fn application_token(st: &AppState, req: TokenRequest) -> ApiResult<ApplicationToken> {
     let app = check_client(st, &req.client_id, &req.client_secret).await?;
     let ttl = st.settings.application_token_ttl;
-    let token = st.signer.issue(claims(Application, &app.client_id, &app.organization_id, None, None), ttl)?;
+    // The token carries a fingerprint of the secret it was issued for: after a rotation it
+    // mints no more scoped or widget tokens (see `require_current_secret`).
+    let mut c = claims(Application, &app.client_id, &app.organization_id, None, None);
+    c.sec = Some(super::console::secret_mark(&app.secret_hash));
+    let token = st.signer.issue(c, ttl)?;
     st.metrics.token("application");
     Ok(ApplicationToken {
         access_token: token,
@@ -80,6 +84,7 @@ pub async fn application_token(st: &AppState, req: TokenRequest) -> ApiResult<Ap
 pub(crate) async fn check_client(st: &AppState, client_id: &str, client_secret: &str) -> ApiResult<DbApplication> {
     st.token_limits.check_client(client_id)?;
     let app = st.db.find_application(client_id).await?;
+    let mut rewritten = None;
     let stored = app.as_ref().map(|a| a.secret_hash.as_str());
     let ok = match st.secrets.hasher.check(client_id, client_secret, stored) {
         SecretCheck::Match => true,
@@ -94,13 +99,24 @@ pub(crate) async fn check_client(st: &AppState, client_id: &str, client_secret: 
             };
             if ok {
                 let new = st.secrets.hasher.hash(client_id, client_secret);
-                if let Err(e) = st.db.replace_application_secret(client_id, &hash, &new).await {
-                    tracing::warn!(error = %e, "could not store a client secret as its keyed hash; retried on next use");
+                match st.db.replace_application_secret(client_id, &hash, &new).await {
+                    // What is stored now: tokens and sessions issued from here carry its mark.
+                    Ok(true) => rewritten = Some(new),
+                    Ok(false) => {}
+                    Err(e) => {
+                        tracing::warn!(error = %e, "could not store a client secret as its keyed hash; retried on next use")
+                    }
                 }
             }
             ok
         }
     };
+    let app = app.map(|mut a| {
+        if let Some(h) = rewritten {
+            a.secret_hash = h;
+        }
+        a
+    });
     app.filter(|_| ok)
         .ok_or_else(|| ApiError::unauthorized("unknown client_id or wrong client_secret").with_reason("invalid_client"))
 }
@@ -124,10 +140,26 @@ fn named_workspace(req: &WorkspaceRef) -> ApiResult<&str> {
     Ok(name)
 }
 
+/// An application token issued for a client secret since rotated mints nothing more: a leaked
+/// secret, rotated, cannot be stretched by the tokens it got into scoped or widget tokens that
+/// outlive them. (A token issued before tokens carried the mark is taken as it is.)
+async fn require_current_secret(st: &AppState, caller: &Caller) -> ApiResult<()> {
+    let Some(mark) = caller.claims.sec.as_deref().filter(|_| caller.kind() == Application) else { return Ok(()) };
+    let app = st.db.find_application(&caller.claims.sub).await?;
+    if app.map(|a| super::console::secret_mark(&a.secret_hash)).as_deref() != Some(mark) {
+        return Err(ApiError::unauthorized(
+            "the application's client secret was changed since this token was issued: get a new token with the new secret",
+        )
+        .with_reason("secret_rotated"));
+    }
+    Ok(())
+}
+
 /// A scoped token for one workspace of the caller's organization (created if new); application
 /// tokens only.
 pub async fn scoped_token(st: &AppState, caller: &Caller, req: WorkspaceRef) -> ApiResult<WorkspaceToken> {
     caller.require(&[Application])?;
+    require_current_secret(st, caller).await?;
     if req.allowed_templates.is_some() {
         return Err(ApiError::validation("allowed_templates is for widget tokens only"));
     }
@@ -181,6 +213,7 @@ fn dns_name(d: &str) -> bool {
 /// CORS); application tokens only.
 pub async fn widget_token(st: &AppState, caller: &Caller, req: WorkspaceRef) -> ApiResult<WorkspaceToken> {
     caller.require(&[Application])?;
+    require_current_secret(st, caller).await?;
     let name = named_workspace(&req)?;
     let origin = req.allowed_origin.as_deref().and_then(parse_origin).ok_or_else(|| {
         ApiError::validation(
