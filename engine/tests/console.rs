@@ -338,8 +338,10 @@ both_backends!(rotating_the_secret_shows_it_once_and_refuses_the_old_one, |backe
     let fresh = json!({"client_id": e.app.client_id, "client_secret": new});
     let ok = call("POST", &token_url, None, Some(fresh), &[]).await;
     assert_eq!(ok.status, 200, "{}", ok.text);
-    // A token issued before keeps working until it expires.
+    // A token issued before keeps working until it expires, but mints no workspace token.
     assert_eq!(e.get("/api/v1/workspaces", &before).await.status, 200);
+    let minted = e.post("/api/v1/embedded/scoped-token", &before, json!({"workspace_name": "after-rotation"})).await;
+    assert_eq!((minted.status, reason(&minted)), (401, &json!("secret_rotated")), "{}", minted.text);
     // Shown once: no console answer holds it again, and the rotation is in the audit log.
     for path in ["/console/api/session", "/console/api/workspaces", "/console/api/audit", "/console/api/health"] {
         let a = s.get(&e, path).await;
