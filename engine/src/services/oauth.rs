@@ -610,6 +610,24 @@ async fn exchange(st: &AppState, row: &OAuthStateRow, code: &str) -> ApiResult<T
     Ok(Tokens(creds))
 }
 
+/// The config a consent's connector is created with: the one stored with the consent, or, for a
+/// consent started before configs were stored apart, the spec's server variables its
+/// replication config gave.
+fn consent_row_config(st: &AppState, row: &OAuthStateRow) -> Option<Value> {
+    if let Some(c) = row.config.as_deref() {
+        return serde_json::from_str(c).ok();
+    }
+    let spec = st.registry.get(&row.connector_type).ok()?;
+    let given = super::connectors::stored_json(row.replication_config.as_deref())?;
+    let vars: Map<String, Value> = given
+        .as_object()?
+        .iter()
+        .filter(|(k, v)| spec.server_variables.contains_key(*k) && v.is_string())
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    (!vars.is_empty()).then_some(Value::Object(vars))
+}
+
 /// Creates the connector in the consent's workspace, through the same checks and sealing as
 /// `POST /api/v1/integrations/connectors` by a scoped token of that workspace.
 async fn create(st: &AppState, row: &OAuthStateRow, tokens: Tokens) -> ApiResult<String> {
@@ -626,7 +644,7 @@ async fn create(st: &AppState, row: &OAuthStateRow, tokens: Tokens) -> ApiResult
         name: row.name.clone(),
         credentials: Some(Value::Object(tokens.0)),
         replication_config: row.replication_config.as_deref().and_then(|r| serde_json::from_str(r).ok()),
-        config: row.config.as_deref().and_then(|c| serde_json::from_str(c).ok()),
+        config: consent_row_config(st, row),
         ..CreateConnector::default()
     };
     Ok(connectors::create(st, &caller, req).await?.id)
