@@ -7,6 +7,7 @@
 
 mod common;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::{call, start, Answer, Backend, Engine};
@@ -370,6 +371,25 @@ async fn a_consents_config_is_checked_before_the_consent_and_kept() {
     }
 }
 
+/// A HubSpot connector stored with a refresh token and no access token, and a token sink of
+/// its current credentials, as an execution's handle holds one.
+async fn stored_oauth_connector(e: &Engine, app: &str) -> (String, Value, i64) {
+    let creds = json!({"client_id": creds::OAUTH_CLIENT_ID, "client_secret": creds::OAUTH_CLIENT_SECRET,
+        "refresh_token": creds::OAUTH_INITIAL_REFRESH_TOKEN});
+    let body = json!({"connector_type": "hubspot", "workspace_name": WS, "credentials": creds});
+    let created = e.post("/api/v1/integrations/connectors", app, body).await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let id = created.body["id"].as_str().unwrap_or_default().to_string();
+    let stored = e.state.db.credentials(&id).await.unwrap_or_else(|e| panic!("{e:?}"));
+    let version = stored.map(|(_, v)| v).unwrap_or_else(|| panic!("no row {id}"));
+    (id, creds, version)
+}
+
+fn sink_of(e: &Engine, id: &str, creds: &Value, version: i64) -> Arc<switchboard_engine::sink::StoreSink> {
+    let creds = creds.as_object().cloned().unwrap_or_default();
+    switchboard_engine::sink::StoreSink::new(e.state.db.clone(), e.state.keys.clone(), id.to_string(), version, creds)
+}
+
 /// A refresh on a handle older than a credential change that stored no access token (an
 /// operator's new refresh token or client secret) is refused, not run with the handle's refresh
 /// token, which may be the replaced one: spending it would lose the rotation.
@@ -379,21 +399,8 @@ async fn a_handle_older_than_new_credentials_does_not_refresh() {
     let fake = fake().await;
     let Some(e) = engine(Backend::Sqlite, &fake, |_| {}).await else { return };
     let app = e.app_token().await;
-    let creds = json!({"client_id": creds::OAUTH_CLIENT_ID, "client_secret": creds::OAUTH_CLIENT_SECRET,
-        "refresh_token": creds::OAUTH_INITIAL_REFRESH_TOKEN});
-    let body = json!({"connector_type": "hubspot", "workspace_name": WS, "credentials": creds});
-    let created = e.post("/api/v1/integrations/connectors", &app, body).await;
-    assert_eq!(created.status, 201, "{}", created.text);
-    let id = created.body["id"].as_str().unwrap_or_default().to_string();
-    let stored = e.state.db.credentials(&id).await.unwrap_or_else(|e| panic!("{e:?}"));
-    let version = stored.map(|(_, v)| v).unwrap_or_else(|| panic!("no row {id}"));
-    let sink = switchboard_engine::sink::StoreSink::new(
-        e.state.db.clone(),
-        e.state.keys.clone(),
-        id.clone(),
-        version,
-        creds.as_object().cloned().unwrap_or_default(),
-    );
+    let (id, creds, version) = stored_oauth_connector(&e, &app).await;
+    let sink = sink_of(&e, &id, &creds, version);
     let mut newer = creds.clone();
     newer["refresh_token"] = json!("rt-set-by-the-operator");
     let path = e.url(&format!("/api/v1/integrations/connectors/{id}"));
@@ -413,17 +420,8 @@ async fn an_abandoned_refresh_lets_its_lease_go() {
     let fake = fake().await;
     let Some(e) = engine(Backend::Sqlite, &fake, |_| {}).await else { return };
     let app = e.app_token().await;
-    let creds = json!({"client_id": creds::OAUTH_CLIENT_ID, "client_secret": creds::OAUTH_CLIENT_SECRET,
-        "refresh_token": creds::OAUTH_INITIAL_REFRESH_TOKEN});
-    let body = json!({"connector_type": "hubspot", "workspace_name": WS, "credentials": creds});
-    let created = e.post("/api/v1/integrations/connectors", &app, body).await;
-    let id = created.body["id"].as_str().unwrap_or_default().to_string();
-    let stored = e.state.db.credentials(&id).await.unwrap_or_else(|e| panic!("{e:?}"));
-    let version = stored.map(|(_, v)| v).unwrap_or_else(|| panic!("no row {id}: {}", created.text));
-    let sink = || {
-        let c = creds.as_object().cloned().unwrap_or_default();
-        switchboard_engine::sink::StoreSink::new(e.state.db.clone(), e.state.keys.clone(), id.clone(), version, c)
-    };
+    let (id, creds, version) = stored_oauth_connector(&e, &app).await;
+    let sink = || sink_of(&e, &id, &creds, version);
     let (first, second) = (sink(), sink());
     let started = first.begin_refresh(true).await.unwrap_or_else(|e| panic!("{e:?}"));
     assert_eq!(started, RefreshStart::Proceed);
