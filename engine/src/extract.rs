@@ -123,9 +123,9 @@ impl FromRequestParts<AppState> for Caller {
         // Tokens bound to a workspace (scoped, widget: held by end users' apps and browsers)
         // spend their workspace's budget, application tokens their organization's: one end
         // user cannot make the organization's backend, or other end users, wait.
-        let (bucket, whose) = match claims.ws.as_deref() {
-            Some(ws) if claims.kind != TokenKind::Application => (format!("{}/{ws}", claims.org), "workspace"),
-            _ => (claims.org.clone(), "organization"),
+        let (bucket, whose): (std::borrow::Cow<'_, str>, _) = match claims.ws.as_deref() {
+            Some(ws) if claims.kind != TokenKind::Application => (format!("{}/{ws}", claims.org).into(), "workspace"),
+            _ => (claims.org.as_str().into(), "organization"),
         };
         if let Err(wait) = state.limiter.take(&bucket, state.settings.rate_per_sec, state.settings.rate_burst) {
             let mut e = ApiError::new(

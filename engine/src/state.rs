@@ -188,16 +188,18 @@ impl RateLimiter {
             b.by_key.retain(|_, (_, at)| now.duration_since(*at) < refill);
             b.prune_at = b.by_key.len() * 2;
         }
-        let entry = b.by_key.entry(key.to_string()).or_insert((burst, now));
-        let refill = now.duration_since(entry.1).as_secs_f64() * rate;
-        entry.0 = (entry.0 + refill).min(burst);
-        entry.1 = now;
-        if entry.0 >= 1.0 {
-            entry.0 -= 1.0;
-            Ok(())
-        } else {
-            Err(((1.0 - entry.0) / rate).max(0.001))
+        // Looked up by `key` itself: the key is copied only for a bucket not seen before.
+        let (tokens, at) = b.by_key.get(key).copied().unwrap_or((burst, now));
+        let tokens = (tokens + now.duration_since(at).as_secs_f64() * rate).min(burst);
+        let (taken, left) =
+            if tokens >= 1.0 { (Ok(()), tokens - 1.0) } else { (Err(((1.0 - tokens) / rate).max(0.001)), tokens) };
+        match b.by_key.get_mut(key) {
+            Some(entry) => *entry = (left, now),
+            None => {
+                b.by_key.insert(key.to_string(), (left, now));
+            }
         }
+        taken
     }
 
     /// How many buckets are kept.

@@ -227,12 +227,8 @@ fn consent_config(
             ));
         }
     }
-    if let Some(r) = replication_config.and_then(Value::as_object) {
-        for var in spec.server_variables.keys() {
-            if let (false, Some(v)) = (config.contains_key(var), r.get(var).filter(|v| v.is_string())) {
-                config.insert(var.clone(), v.clone());
-            }
-        }
+    for (var, v) in server_variables_in(spec, replication_config) {
+        config.entry(var).or_insert(v);
     }
     let filled_by_token_answer: Map<String, Value> =
         cfg.extract.iter().map(|k| (k.clone(), Value::String(String::new()))).collect();
@@ -618,14 +614,20 @@ fn consent_row_config(st: &AppState, row: &OAuthStateRow) -> Option<Value> {
         return serde_json::from_str(c).ok();
     }
     let spec = st.registry.get(&row.connector_type).ok()?;
-    let given = super::connectors::stored_json(row.replication_config.as_deref())?;
-    let vars: Map<String, Value> = given
-        .as_object()?
+    let given = super::connectors::stored_json(row.replication_config.as_deref());
+    let vars = server_variables_in(&spec, given.as_ref());
+    (!vars.is_empty()).then_some(Value::Object(vars))
+}
+
+/// The spec's server variables a replication config gives as text, where consents took them
+/// before `config` existed.
+fn server_variables_in(spec: &ConnectorSpec, replication_config: Option<&Value>) -> Map<String, Value> {
+    let Some(given) = replication_config.and_then(Value::as_object) else { return Map::new() };
+    given
         .iter()
         .filter(|(k, v)| spec.server_variables.contains_key(*k) && v.is_string())
         .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    (!vars.is_empty()).then_some(Value::Object(vars))
+        .collect()
 }
 
 /// Creates the connector in the consent's workspace, through the same checks and sealing as
