@@ -432,6 +432,37 @@ async fn an_abandoned_refresh_lets_its_lease_go() {
     second.end_refresh().await;
 }
 
+/// Only a grant that spends the stored refresh token is marked in flight: a client-credentials
+/// or JWT-bearer grant that dies mid-way loses nothing, so it leaves no mark that would later
+/// read as "the connector needs re-authorization".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_a_refresh_token_grant_is_marked_in_flight() {
+    use switchboard_core::{RefreshStart, TokenSink as _};
+    let fake = fake().await;
+    let Some(e) = engine(Backend::Sqlite, &fake, |_| {}).await else { return };
+    let app = e.app_token().await;
+    let (id, creds, version) = stored_oauth_connector(&e, &app).await;
+    let marked = || async { e.state.db.refresh_interrupted(&id, version).await.unwrap_or_else(|e| panic!("{e:?}")) };
+    for spends in [false, true] {
+        let sink = sink_of(&e, &id, &creds, version);
+        let started = sink.begin_refresh(spends).await.unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(started, RefreshStart::Proceed);
+        // The call goes away mid-grant: whether the provider answered is not known.
+        sink.abandon_refresh();
+        assert_eq!(marked().await, spends, "spends the refresh token: {spends}");
+        let next = tokio::time::timeout(Duration::from_secs(5), async {
+            loop {
+                let other = sink_of(&e, &id, &creds, version);
+                if let Ok(RefreshStart::Proceed) = other.begin_refresh(false).await {
+                    other.end_refresh().await;
+                    break;
+                }
+            }
+        });
+        next.await.unwrap_or_else(|_| panic!("the abandoned lease was not let go"));
+    }
+}
+
 /// A workspace has at most 20 consents waiting for its end user: a loop of initiates (a widget
 /// token in a page's hands) cannot fill the store with rows kept a day.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -783,3 +814,134 @@ both_backends!(racing_callbacks_create_one_connector, |backend| async move {
     let list = e.get(&format!("/api/v1/integrations/connectors?workspace_name={WS}"), &app).await;
     assert_eq!(list.body["data"].as_array().map(Vec::len), Some(1), "{}", list.text);
 });
+
+/// A provider's token endpoint on loopback at `path`, answering every authorization-code grant
+/// with tokens and the fields `extra` makes of its own origin (a Salesforce login server naming
+/// an `instance_url`, friendly or not): its origin, and the grants it received.
+async fn token_endpoint(
+    path: &str,
+    extra: impl FnOnce(&str) -> Value,
+) -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap_or_else(|e| panic!("{e}"));
+    let origin = format!("http://{}", listener.local_addr().unwrap_or_else(|e| panic!("{e}")));
+    let mut answer = json!({"access_token": "at-consent", "refresh_token": "rt-consent", "token_type": "Bearer"});
+    if let (Some(a), Value::Object(more)) = (answer.as_object_mut(), extra(&origin)) {
+        a.extend(more);
+    }
+    let grants = Arc::new(AtomicUsize::new(0));
+    let seen = grants.clone();
+    let grant = move |body: String| {
+        let (seen, answer) = (seen.clone(), answer.clone());
+        async move {
+            // A form body, or a JSON one (Atlassian's).
+            let form: std::collections::HashMap<String, String> = serde_json::from_str(&body)
+                .unwrap_or_else(|_| url::form_urlencoded::parse(body.as_bytes()).into_owned().collect());
+            if form.get("grant_type").map(String::as_str) != Some("authorization_code") {
+                return axum::Json(json!({"error": "unsupported_grant_type"}));
+            }
+            seen.fetch_add(1, Ordering::SeqCst);
+            axum::Json(answer)
+        }
+    };
+    let app = axum::Router::new().route(path, axum::routing::post(grant));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (origin, grants)
+}
+
+/// A value the token answer of a consent names (Salesforce's `instance_url`, which becomes the
+/// API's address and so where the access token goes) is checked as a refresh checks it before
+/// any connector exists: one off the token endpoint's domain fails the consent and stores
+/// nothing; one on the token endpoint's host makes the connector, with the value kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consents_token_answer_is_checked_before_its_connector_exists() {
+    let fake = fake().await;
+    let Some(e) = engine(Backend::Sqlite, &fake, |_| {}).await else { return };
+    let app = e.app_token().await;
+    let client = json!({"client_id": creds::OAUTH_CLIENT_ID, "client_secret": creds::OAUTH_CLIENT_SECRET});
+    let a = put(&e, "/api/v1/oauth/clients/salesforce", &app, client).await;
+    assert_eq!(a.status, 200, "{}", a.text);
+    let listing = format!("/api/v1/integrations/connectors?workspace_name={WS}");
+
+    // The friendly answer (None) names the token endpoint's own origin: plain HTTP on loopback,
+    // which the check allows for that very host only.
+    for hostile in
+        [Some("https://evil.example"), Some("https://127.0.0.1.evil.example"), Some("http://localhost"), None]
+    {
+        let (server, grants) =
+            token_endpoint("/services/oauth2/token", |origin| json!({"instance_url": hostile.unwrap_or(origin)})).await;
+        let instance_url = hostile.map_or_else(|| server.clone(), str::to_string);
+        let kept = hostile.is_none();
+        let token_url = format!("{server}/services/oauth2/token");
+        let body = json!({"connector_type": "salesforce", "workspace_name": WS, "config": {"token_url": token_url}});
+        let a = initiate(&e, &app, None, body).await;
+        assert_eq!(a.status, 200, "{}", a.text);
+        let state = a.body["state"].as_str().unwrap_or_default().to_string();
+        let (status, _, page, _) = visit(&e.url(&format!("/api/v1/oauth/callback?code=c-1&state={state}"))).await;
+        assert_eq!(grants.load(std::sync::atomic::Ordering::SeqCst), 1, "the code was exchanged once: {page}");
+        assert!(!page.contains("at-consent") && !page.contains("rt-consent"), "{page}");
+        assert!(!page.contains(creds::OAUTH_CLIENT_SECRET), "{page}");
+        let list = e.get(&listing, &app).await;
+        let made = list.body["data"].as_array().map(Vec::len).unwrap_or_default();
+        if !kept {
+            assert_eq!(status, 502, "{instance_url}: {page}");
+            assert!(page.contains("did not accept the authorization"), "{instance_url}: {page}");
+            assert!(page.contains("exchange_failed"), "{page}");
+            assert_eq!(made, 0, "{instance_url}: no connector from a refused answer: {}", list.text);
+            continue;
+        }
+        assert_eq!(status, 200, "{page}");
+        let id = connector_id_from_page(&page);
+        assert_eq!(made, 1, "{}", list.text);
+        let stored = stored_credentials(&e, &id).await;
+        assert_eq!(stored["instance_url"], json!(instance_url), "{stored}");
+        assert_eq!(stored["access_token"], json!("at-consent"), "{stored}");
+    }
+}
+
+/// A consent started before consents stored their config apart (its state row has no `config`;
+/// the server variables came in its replication config) still creates its connector, with those
+/// variables as its config.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consent_started_before_the_upgrade_creates_its_connector() {
+    let (token_server, grants) = token_endpoint("/oauth/token", |_| json!({})).await;
+    let fake = fake().await;
+    let Some(e) = engine(Backend::Sqlite, &fake, |s| {
+        s.upstream_base_urls.insert("jira".into(), token_server.clone());
+    })
+    .await
+    else {
+        return;
+    };
+    let app = e.app_token().await;
+    let client = json!({"client_id": creds::OAUTH_CLIENT_ID, "client_secret": creds::OAUTH_CLIENT_SECRET});
+    let a = put(&e, "/api/v1/oauth/clients/jira", &app, client).await;
+    assert_eq!(a.status, 200, "{}", a.text);
+    let body = json!({"connector_type": "jira", "workspace_name": WS, "config": {"subdomain": "acme"}});
+    let a = initiate(&e, &app, None, body).await;
+    assert_eq!(a.status, 200, "{}", a.text);
+    let state = a.body["state"].as_str().unwrap_or_default().to_string();
+    // The row as the release before wrote it.
+    let hash = switchboard_engine::services::oauth::state_hash(&state);
+    {
+        use sqlx::Connection;
+        let url = format!("sqlite://{}", e.dir.0.join("switchboard.db").display());
+        let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap_or_else(|e| panic!("{e}"));
+        let done = sqlx::query("UPDATE oauth_states SET config = NULL, replication_config = $1 WHERE state_hash = $2")
+            .bind(json!({"subdomain": "acme"}).to_string())
+            .bind(&hash)
+            .execute(&mut conn)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(done.rows_affected(), 1);
+    }
+    let (status, _, page, _) = visit(&e.url(&format!("/api/v1/oauth/callback?code=c-1&state={state}"))).await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(grants.load(std::sync::atomic::Ordering::SeqCst), 1);
+    let id = connector_id_from_page(&page);
+    let row = e.state.db.get_connector(&e.app.organization_id, None, &id).await.unwrap_or_else(|e| panic!("{e:?}"));
+    let config = row.and_then(|r| r.config).map(|c| serde_json::from_str::<Value>(&c).unwrap_or_default());
+    assert_eq!(config, Some(json!({"subdomain": "acme"})), "the replication config's server variables are its config");
+    let stored = stored_credentials(&e, &id).await;
+    assert_eq!(stored["refresh_token"], json!("rt-consent"), "{stored}");
+}

@@ -19,6 +19,7 @@
 //! back) in the query's transaction.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::time::Instant;
 
 use serde_json::{json, Map, Value};
@@ -388,9 +389,9 @@ async fn time_left(tx: &mut Transaction<'static, Any>, started: Instant) -> ApiR
 /// A turn among this engine's tenant queries ([`crate::db::Db::tenant_queries`]), waited for
 /// within the query's time limit; none by then is `unavailable` (retry in a moment): the query
 /// itself was not at fault.
-async fn turn(cache: &PgCache, started: Instant) -> ApiResult<tokio::sync::OwnedSemaphorePermit> {
+async fn turn(queries: &Arc<tokio::sync::Semaphore>, started: Instant) -> ApiResult<tokio::sync::OwnedSemaphorePermit> {
     let left = TIME_LIMIT.saturating_sub(started.elapsed());
-    match tokio::time::timeout(left, cache.queries.clone().acquire_owned()).await {
+    match tokio::time::timeout(left, queries.clone().acquire_owned()).await {
         Ok(permit) => permit.map_err(internal),
         Err(_) => {
             let mut e = refused(
@@ -435,7 +436,7 @@ pub async fn search(
         return Err(super::search::not_synced(&entity));
     }
     let table = cache.qualified(&table_name(&connector_id, &entity));
-    let _turn = turn(&cache, started).await?;
+    let _turn = turn(&cache.queries, started).await?;
     let mut tx = cache.pool().begin().await.map_err(internal)?;
     let sets = match &parsed.query.filter {
         Some(f) => text_sets(&mut tx, &table, f, started).await?,
@@ -550,7 +551,7 @@ pub async fn sql_query(
     if entities.is_empty() {
         return Err(super::search::not_synced(&entity));
     }
-    let _turn = turn(&cache, started).await?;
+    let _turn = turn(&cache.queries, started).await?;
     let mut conn = cache.pool().acquire().await.map_err(internal)?;
     let result = run_sql(&mut conn, &cache, &connector_id, &entities, &sql, limit, started).await;
     // Session state a query could leave on the pooled connection despite the rollback.
@@ -647,7 +648,84 @@ async fn run_sql(
 
 #[cfg(test)]
 mod tests {
-    use super::scrub;
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    use switchboard_core::ErrorCode;
+    use tokio::sync::Semaphore;
+
+    use super::{scrub, search_error, time_left, turn, TIME_LIMIT};
+
+    fn reason(e: &crate::error::ApiError) -> Option<&str> {
+        e.details.as_ref().and_then(|d| d["reason"].as_str())
+    }
+
+    /// A search waits for a turn among the engine's tenant queries within what is left of its
+    /// own time limit, then gives up with `unavailable` (reason `busy`, retry in a second): the
+    /// query was not at fault. A turn freed while it waits is taken.
+    #[tokio::test]
+    async fn a_turn_is_waited_for_within_the_searchs_time_limit() {
+        let queries = Arc::new(Semaphore::new(0));
+        let started = Instant::now() - (TIME_LIMIT - Duration::from_millis(150));
+        let waited = Instant::now();
+        let e = turn(&queries, started).await.err().unwrap_or_else(|| panic!("a turn out of none"));
+        assert!(waited.elapsed() < Duration::from_secs(2), "waited {:?}, past the search's limit", waited.elapsed());
+        assert_eq!((e.code, reason(&e), e.retry_after), (ErrorCode::Unavailable, Some("busy"), Some(1.0)));
+
+        let freed = queries.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            freed.add_permits(1);
+        });
+        let permit = turn(&queries, Instant::now()).await.unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(queries.available_permits(), 0);
+        drop(permit);
+        assert_eq!(queries.available_permits(), 1, "the turn is given back");
+        // A search whose time is up is not kept waiting for one.
+        let e = turn(&Arc::new(Semaphore::new(0)), Instant::now() - TIME_LIMIT).await.err();
+        assert_eq!(e.map(|e| e.code), Some(ErrorCode::Unavailable));
+    }
+
+    /// The time limit bounds a search as a whole: each statement gets what is left of it, and
+    /// none once it is spent. A statement that would have fit the whole limit is stopped when
+    /// the search's earlier steps used most of it. On the PostgreSQL the tests start (under
+    /// `CI` it must be there).
+    #[tokio::test]
+    async fn each_statement_of_a_search_gets_what_is_left_of_its_limit() {
+        let Ok(url) = std::env::var("SWITCHBOARD_TEST_DATABASE_URL") else {
+            assert!(std::env::var_os("CI").is_none(), "SWITCHBOARD_TEST_DATABASE_URL must be set in CI");
+            eprintln!("left out: SWITCHBOARD_TEST_DATABASE_URL is not set");
+            return;
+        };
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::AnyPool::connect(&url).await.unwrap_or_else(|e| panic!("{e}"));
+        let sleep = "SELECT pg_sleep(1)::text";
+
+        // A fresh search: a one-second statement runs.
+        let mut tx = pool.begin().await.unwrap_or_else(|e| panic!("{e}"));
+        time_left(&mut tx, Instant::now()).await.unwrap_or_else(|e| panic!("{e:?}"));
+        sqlx::query(sleep).execute(&mut *tx).await.unwrap_or_else(|e| panic!("{e}"));
+        let _ = tx.rollback().await;
+
+        // The same statement, 300 ms before the search's limit: stopped, as `time_limit`.
+        let mut tx = pool.begin().await.unwrap_or_else(|e| panic!("{e}"));
+        time_left(&mut tx, Instant::now() - (TIME_LIMIT - Duration::from_millis(300)))
+            .await
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        let ran = Instant::now();
+        let e = sqlx::query(sleep).execute(&mut *tx).await.map_err(search_error).err();
+        let e = e.unwrap_or_else(|| panic!("the statement outlived the search's limit"));
+        assert_eq!((e.code, reason(&e)), (ErrorCode::Validation, Some("time_limit")), "{e:?}");
+        assert!(ran.elapsed() < Duration::from_millis(900), "stopped after {:?}", ran.elapsed());
+        let _ = tx.rollback().await;
+
+        // Spent: no statement at all.
+        let mut tx = pool.begin().await.unwrap_or_else(|e| panic!("{e}"));
+        let e = time_left(&mut tx, Instant::now() - TIME_LIMIT).await.err();
+        assert_eq!(e.as_ref().and_then(reason), Some("time_limit"));
+        let _ = tx.rollback().await;
+        pool.close().await;
+    }
 
     #[test]
     fn scrub_hides_cache_names() {
