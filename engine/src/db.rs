@@ -1357,27 +1357,60 @@ impl Db {
 
     /// Registers `origin` for the whole organization.
     pub async fn add_widget_origin(&self, organization_id: &str, origin: &str) -> StoreResult<()> {
-        self.add_widget_origin_in(organization_id, None, origin).await
+        self.add_widget_origin_in(organization_id, None, origin, i64::MAX).await.map(drop)
     }
 
-    /// Registers `origin` for one workspace of the organization (`None`: the whole organization).
+    /// Registers `origin` for one workspace of the organization (`None`: the whole organization)
+    /// unless it is new to the organization, which has `max` distinct origins already: whether
+    /// it is registered. An origin the organization knows is added at once; a new one is
+    /// counted and added in one transaction under a lock (SQLite's write lock; on PostgreSQL the
+    /// organization's row), so mints racing with new origins, across replicas too, never
+    /// register more than `max`.
     pub async fn add_widget_origin_in(
         &self,
         organization_id: &str,
         workspace_id: Option<&str>,
         origin: &str,
-    ) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO widget_origins (organization_id, workspace_id, origin, created_at) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (organization_id, workspace_id, origin) DO NOTHING",
-        )
-        .bind(organization_id)
-        .bind(workspace_id.unwrap_or(""))
-        .bind(origin)
-        .bind(now())
-        .execute(&self.here())
-        .await?;
-        Ok(())
+        max: i64,
+    ) -> StoreResult<bool> {
+        const INSERT: &str = "INSERT INTO widget_origins (organization_id, workspace_id, origin, created_at) \
+                              VALUES ($1, $2, $3, $4) ON CONFLICT (organization_id, workspace_id, origin) DO NOTHING";
+        let insert =
+            || sqlx::query(INSERT).bind(organization_id).bind(workspace_id.unwrap_or("")).bind(origin).bind(now());
+        if self.widget_origin_known(organization_id, origin).await? {
+            insert().execute(&self.here()).await?;
+            return Ok(true);
+        }
+        let mut conn = self.pool.acquire().await?;
+        let mut tx = if self.postgres {
+            let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+            sqlx::query("SELECT id FROM organizations WHERE id = $1 FOR UPDATE")
+                .bind(organization_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+            tx
+        } else {
+            sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE").await?
+        };
+        // Counted under the lock; an origin registered meanwhile is in the count already.
+        let (registered, known): (i64, i64) = {
+            let row = sqlx::query(
+                "SELECT COUNT(DISTINCT origin) AS registered, \
+                 COUNT(CASE WHEN origin = $2 THEN 1 END) AS known \
+                 FROM widget_origins WHERE organization_id = $1",
+            )
+            .bind(organization_id)
+            .bind(origin)
+            .fetch_one(&mut *tx)
+            .await?;
+            (row.try_get("registered")?, row.try_get("known")?)
+        };
+        if known == 0 && registered >= max {
+            return Ok(false);
+        }
+        insert().execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// Whether the organization has registered `origin`, for any workspace.
@@ -1389,14 +1422,6 @@ impl Db {
                 .fetch_optional(&self.here())
                 .await?;
         Ok(known.is_some())
-    }
-
-    /// How many distinct widget origins the organization has registered.
-    pub async fn widget_origin_count(&self, organization_id: &str) -> StoreResult<i64> {
-        Ok(sqlx::query_scalar("SELECT COUNT(DISTINCT origin) FROM widget_origins WHERE organization_id = $1")
-            .bind(organization_id)
-            .fetch_one(&self.here())
-            .await?)
     }
 
     /// Every registered widget origin, of every organization.
@@ -2060,7 +2085,7 @@ mod tests {
                 origin: "https://old.example".into(),
             };
             assert_eq!(db.widget_origins().await.unwrap_or_else(|e| panic!("{e}")), vec![old.clone()]);
-            db.add_widget_origin_in(&org.id, Some(&ws.id), "https://old.example")
+            db.add_widget_origin_in(&org.id, Some(&ws.id), "https://old.example", i64::MAX)
                 .await
                 .unwrap_or_else(|e| panic!("{e}"));
             db.add_widget_origin(&org.id, "https://old.example").await.unwrap_or_else(|e| panic!("{e}"));

@@ -110,15 +110,19 @@ impl WidgetOrigins {
     }
 
     /// Registers `origin` for one workspace of `organization_id` (`None`: all of them), in the
-    /// database and in this process.
+    /// database and in this process, unless it is new to the organization and the organization
+    /// has `max` origins already ([`Db::add_widget_origin_in`]): whether it is registered.
     pub async fn add_in(
         &self,
         db: &Db,
         organization_id: &str,
         workspace_id: Option<&str>,
         origin: &str,
-    ) -> ApiResult<()> {
-        db.add_widget_origin_in(organization_id, workspace_id, origin).await?;
+        max: i64,
+    ) -> ApiResult<bool> {
+        if !db.add_widget_origin_in(organization_id, workspace_id, origin, max).await? {
+            return Ok(false);
+        }
         let _guard = self.refresh.lock().await;
         let mut l = self.loaded.write().unwrap_or_else(|e| e.into_inner());
         if let Some(l) = l.as_mut() {
@@ -127,7 +131,7 @@ impl WidgetOrigins {
                 Arc::make_mut(&mut l.origins).entry(origin.to_string()).or_default().insert(owner);
             }
         }
-        Ok(())
+        Ok(true)
     }
 }
 
@@ -145,7 +149,7 @@ mod tests {
         let db = Db::open(None, &dir).await.unwrap_or_else(|e| panic!("{e}"));
         let cache = WidgetOrigins::new(Duration::from_secs(600), Arc::new(Metrics::default()));
         for (org, ws, origin) in [("b", None, "https://b.example"), ("c", Some("w1"), "https://c.example")] {
-            db.add_widget_origin_in(org, ws, origin).await.unwrap_or_else(|e| panic!("{e}"));
+            db.add_widget_origin_in(org, ws, origin, i64::MAX).await.unwrap_or_else(|e| panic!("{e}"));
         }
         assert!(cache.contains(&db, "https://b.example").await, "a preflight is answered for any registered origin");
         assert!(!cache.contains(&db, "https://nobody.example").await);
@@ -156,7 +160,7 @@ mod tests {
         assert!(cache.allows(&db, "https://c.example", "c", None).await);
         assert!(!cache.allows(&db, "https://c.example", "c", Some("w2")).await, "another workspace of c");
         // Added in this process: at once, for its owner only.
-        cache.add_in(&db, "a", Some("w9"), "https://a.example").await.unwrap_or_else(|e| panic!("{e:?}"));
+        cache.add_in(&db, "a", Some("w9"), "https://a.example", i64::MAX).await.unwrap_or_else(|e| panic!("{e:?}"));
         assert!(cache.allows(&db, "https://a.example", "a", Some("w9")).await);
         assert!(!cache.allows(&db, "https://a.example", "b", None).await);
         assert_eq!(index(vec![o("x", None, "https://x"), o("y", None, "https://x")]).len(), 1);

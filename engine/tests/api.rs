@@ -341,13 +341,21 @@ both_backends!(widget_origins_are_real_origins_and_bounded, |backend| async move
         let a = mint(bad.to_string(), "w0").await;
         assert_eq!((a.status, a.body["code"].as_str()), (422, Some("validation")), "{bad}: {}", a.text);
     }
-    // An organization registers at most MAX_WIDGET_ORIGINS distinct origins; one it has
+    // An organization registers at most MAX_WIDGET_ORIGINS distinct origins, even when mints
+    // with new origins race (the last five places, fifteen mints at once); one it has
     // registered goes on minting, for any workspace.
     let max = switchboard_engine::services::tokens::MAX_WIDGET_ORIGINS;
-    for i in 0..max {
+    for i in 0..max - 5 {
         let a = mint(format!("https://app{i}.example"), "w0").await;
         assert_eq!(a.status, 200, "{i}: {}", a.text);
     }
+    let racing = futures::future::join_all((0..15).map(|i| mint(format!("https://race{i}.example"), "w0"))).await;
+    let statuses: Vec<u16> = racing.iter().map(|a| a.status).collect();
+    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 5, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == 422).count(), 10, "{statuses:?}");
+    let stored: std::collections::HashSet<String> =
+        e.state.db.widget_origins().await.unwrap_or_else(|e| panic!("{e:?}")).into_iter().map(|o| o.origin).collect();
+    assert_eq!(stored.len() as i64, max, "distinct origins stored");
     let over = mint("https://one-more.example".into(), "w0").await;
     assert_eq!((over.status, over.body["code"].as_str()), (422, Some("validation")), "{}", over.text);
     assert!(over.text.contains(&format!("registered {max} widget origins")), "{}", over.text);
@@ -1134,7 +1142,7 @@ both_backends!(cors_origins_belong_to_the_organization_that_registered_them, |ba
     let (w1, w2) = (ws("w1").await, ws("w2").await);
     e.state
         .origins
-        .add_in(&e.state.db, &org_b.organization_id, Some(&w1.id), "https://w1.example")
+        .add_in(&e.state.db, &org_b.organization_id, Some(&w1.id), "https://w1.example", i64::MAX)
         .await
         .unwrap_or_else(|e| panic!("{e:?}"));
     let widget_of = |w: &switchboard_engine::db::Workspace| {

@@ -148,8 +148,33 @@ impl Db {
         Ok(r.rows_affected() > 0)
     }
 
-    /// Stores a pending consent.
-    pub async fn insert_oauth_state(&self, row: &OAuthStateRow) -> StoreResult<()> {
+    /// Stores a pending consent unless its workspace has `max` waiting for their end user at
+    /// `now_ms` (unused, unexpired) already: whether it was stored. The count and the insert
+    /// are one transaction under a lock (SQLite's write lock; on PostgreSQL the workspace's row,
+    /// which no tenant query can lock), so initiates racing on one workspace, across replicas
+    /// too, never store more than `max`.
+    pub async fn insert_oauth_state_within(&self, row: &OAuthStateRow, now_ms: i64, max: i64) -> StoreResult<bool> {
+        let mut conn = self.pool.acquire().await?;
+        let mut tx = if self.postgres {
+            let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+            sqlx::query("SELECT id FROM workspaces WHERE id = $1 FOR UPDATE")
+                .bind(&row.workspace_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+            tx
+        } else {
+            sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE").await?
+        };
+        let pending: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM oauth_states WHERE workspace_id = $1 AND expires_at > $2 AND used_at IS NULL",
+        )
+        .bind(&row.workspace_id)
+        .bind(now_ms)
+        .fetch_one(&mut *tx)
+        .await?;
+        if pending >= max {
+            return Ok(false);
+        }
         sqlx::query(
             "INSERT INTO oauth_states (state_hash, organization_id, workspace_id, connector_type, origin, redirect_url, \
              redirect_uri, name, replication_config, config, verifier_key_id, verifier_ct, expires_at, created_at) \
@@ -169,9 +194,10 @@ impl Db {
         .bind(&row.verifier.ciphertext)
         .bind(row.expires_at)
         .bind(now())
-        .execute(&self.here())
+        .execute(&mut *tx)
         .await?;
-        Ok(())
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// The pending consent of a state hash, used or not.
@@ -192,18 +218,6 @@ impl Db {
         .execute(&self.here())
         .await?;
         Ok(r.rows_affected() == 1)
-    }
-
-    /// How many consents of a workspace wait for their end user at `now_ms` (unused, unexpired).
-    pub async fn pending_oauth_states(&self, workspace_id: &str, now_ms: i64) -> StoreResult<i64> {
-        let n: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM oauth_states WHERE workspace_id = $1 AND expires_at > $2 AND used_at IS NULL",
-        )
-        .bind(workspace_id)
-        .bind(now_ms)
-        .fetch_one(&self.here())
-        .await?;
-        Ok(n)
     }
 
     /// Deletes consents that expired before `before_ms` (kept a while after expiry so a late

@@ -343,7 +343,22 @@ pub async fn initiate(
     let _ = st.db.prune_oauth_states(now - KEEP_EXPIRED.as_millis() as i64).await;
     // Each consent is a row kept a day: a loop of initiates by one end user's token would
     // fill the store.
-    if st.db.pending_oauth_states(&ws.id, now).await? >= MAX_PENDING_CONSENTS {
+    let row = OAuthStateRow {
+        verifier: st.keys.seal(verifier.as_bytes(), &hash)?,
+        state_hash: hash,
+        organization_id: caller.org().to_string(),
+        workspace_id: ws.id.clone(),
+        connector_type: spec.slug.clone(),
+        origin,
+        redirect_url: req.redirect_url.clone(),
+        redirect_uri: redirect_uri.clone(),
+        name: req.name.clone(),
+        replication_config: req.replication_config.as_ref().filter(|v| !v.is_null()).map(Value::to_string),
+        config: (!config.is_empty()).then(|| Value::Object(config.clone()).to_string()),
+        expires_at: now + ttl.as_millis() as i64,
+        used_at: None,
+    };
+    if !st.db.insert_oauth_state_within(&row, now, MAX_PENDING_CONSENTS).await? {
         let mut e = ApiError::new(
             ErrorCode::RateLimited,
             format!(
@@ -355,23 +370,6 @@ pub async fn initiate(
         e.retry_after = Some(60.0);
         return Err(e);
     }
-    st.db
-        .insert_oauth_state(&OAuthStateRow {
-            verifier: st.keys.seal(verifier.as_bytes(), &hash)?,
-            state_hash: hash,
-            organization_id: caller.org().to_string(),
-            workspace_id: ws.id.clone(),
-            connector_type: spec.slug.clone(),
-            origin,
-            redirect_url: req.redirect_url.clone(),
-            redirect_uri: redirect_uri.clone(),
-            name: req.name.clone(),
-            replication_config: req.replication_config.as_ref().filter(|v| !v.is_null()).map(Value::to_string),
-            config: (!config.is_empty()).then(|| Value::Object(config.clone()).to_string()),
-            expires_at: now + ttl.as_millis() as i64,
-            used_at: None,
-        })
-        .await?;
     let scopes = if client.scopes.is_empty() { cfg.scopes.join(" ") } else { client.scopes.clone() };
     let authorization_url = resolve(st, &spec, cfg.authorization_url.as_deref().unwrap_or_default(), Some(&config));
     let mut url = url::Url::parse(&authorization_url)

@@ -221,18 +221,13 @@ pub async fn widget_token(st: &AppState, caller: &Caller, req: WorkspaceRef) -> 
         )
     })?;
     let allowed = crate::widget::allowed_slugs(st, caller, req.allowed_templates.as_deref()).await?;
-    // Counted only for an origin new to the organization (rare), looked up for every mint.
-    if !st.db.widget_origin_known(caller.org(), &origin).await? {
-        let registered = st.db.widget_origin_count(caller.org()).await?;
-        if registered >= MAX_WIDGET_ORIGINS {
-            return Err(ApiError::validation(format!(
-                "this organization has registered {registered} widget origins, the most it may: mint widget tokens \
-                 for an origin already registered"
-            )));
-        }
-    }
     let ws = st.db.workspace_for(caller.org(), name).await?;
-    st.origins.add_in(&st.db, caller.org(), Some(&ws.id), &origin).await?;
+    if !st.origins.add_in(&st.db, caller.org(), Some(&ws.id), &origin, MAX_WIDGET_ORIGINS).await? {
+        return Err(ApiError::validation(format!(
+            "this organization has registered {MAX_WIDGET_ORIGINS} widget origins, the most it may: mint widget \
+             tokens for an origin already registered"
+        )));
+    }
     let ttl = st.settings.widget_token_ttl;
     let mut c = claims(Widget, &caller.claims.sub, caller.org(), Some((&ws.id, &ws.name)), Some(&origin));
     c.tpl = allowed;
