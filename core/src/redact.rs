@@ -211,7 +211,44 @@ fn encodings(value: &str) -> Vec<String> {
         out.push(json_escape_conservative(value, upper, false));
         out.push(json_escape_conservative(value, upper, true));
     }
+    // Hex of the bytes, both cases (a provider or proxy logging what it received as bytes).
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    out.push(hex.to_ascii_uppercase());
+    out.push(hex);
+    // HTML escapes (an echo in an HTML error page): named entities, and numeric ones in decimal
+    // and hex, for the characters a page escapes.
+    for style in [HtmlStyle::Named, HtmlStyle::Decimal, HtmlStyle::Hex] {
+        out.push(html_escape(value, style));
+    }
     out.retain(|f| f.chars().count() >= MIN_SECRET_LEN);
+    out
+}
+
+#[derive(Clone, Copy)]
+enum HtmlStyle {
+    /// `&amp;`, `&lt;`, `&gt;`, `&quot;`, `&#39;` (what most template engines write).
+    Named,
+    /// `&#38;`, `&#60;`...
+    Decimal,
+    /// `&#x26;`, `&#x3c;`...
+    Hex,
+}
+
+/// `s` as an HTML page shows it: `&`, `<`, `>`, `"` and `'` escaped in `style`.
+fn html_escape(s: &str, style: HtmlStyle) -> String {
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match (c, style) {
+            ('&' | '<' | '>' | '"' | '\'', HtmlStyle::Decimal) => out.push_str(&format!("&#{};", c as u32)),
+            ('&' | '<' | '>' | '"' | '\'', HtmlStyle::Hex) => out.push_str(&format!("&#x{:x};", c as u32)),
+            ('&', HtmlStyle::Named) => out.push_str("&amp;"),
+            ('<', HtmlStyle::Named) => out.push_str("&lt;"),
+            ('>', HtmlStyle::Named) => out.push_str("&gt;"),
+            ('"', HtmlStyle::Named) => out.push_str("&quot;"),
+            ('\'', HtmlStyle::Named) => out.push_str("&#39;"),
+            (c, _) => out.push(c),
+        }
+    }
     out
 }
 
@@ -286,6 +323,11 @@ mod tests {
             utf8_percent_encode(SECRET, NON_ALPHANUMERIC).to_string().to_ascii_lowercase(),
             serde_json::to_string(&json!({"k": SECRET})).unwrap_or_default(),
             json_escape_conservative(SECRET, false, true),
+            SECRET.bytes().map(|b| format!("{b:02x}")).collect(),
+            SECRET.bytes().map(|b| format!("{b:02X}")).collect(),
+            "s3cr+t/v=l&amp;ue &quot;q&quot; &lt;x&gt; é".to_string(),
+            "s3cr+t/v=l&#38;ue &#34;q&#34; &#60;x&#62; é".to_string(),
+            "s3cr+t/v=l&#x26;ue &#x22;q&#x22; &#x3c;x&#x3e; é".to_string(),
         ];
         for sample in samples {
             let text = format!("before {sample} after");

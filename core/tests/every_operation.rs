@@ -284,6 +284,7 @@ async fn generic_behaviour(spec: &Arc<ConnectorSpec>, t: &Target, fake: &FakeUps
         delay_ms: None,
         skip: 0,
         echo: false,
+        echo_as: None,
     });
     if let Ok(c) = connector(spec, t, t.credentials.clone()) {
         match c.execute(&op.entity, &op.action, params, &opts).await {

@@ -340,6 +340,7 @@ async fn a_token_answer_naming_a_foreign_instance_url_is_refused() {
             delay_ms: None,
             skip: 0,
             echo: false,
+            echo_as: None,
         });
         let c = sf_by_token(&fake, None);
         let err = accounts(&c).await.err().unwrap_or_else(|| panic!("{hostile}: must be refused"));

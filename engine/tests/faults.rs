@@ -31,6 +31,7 @@ fn fault(prefix: &str, status: u16, retry_after: Option<&str>, delay_ms: Option<
         delay_ms,
         skip: 0,
         echo: false,
+        echo_as: None,
     }
 }
 

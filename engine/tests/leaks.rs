@@ -33,6 +33,13 @@ fn runs(slug: &str, scheme: &AuthScheme) -> Vec<Run> {
         let name = format!("{slug}/{}: every field, {status}", scheme.name);
         out.push(Run { name, creds, fault, watch, refreshes: false });
     }
+    // The echo written as an HTML error page shows it.
+    let mut watch = Watch::default();
+    let creds = random_credentials(scheme, &[], &mut watch);
+    let mut fault = Fault::echo(slug, 400);
+    fault.echo_as = Some("html".to_string());
+    let name = format!("{slug}/{}: every field, 400, echoed as HTML", scheme.name);
+    out.push(Run { name, creds, fault, watch, refreshes: false });
     // The refresh runs drop the access token: only for OAuth options that run without one
     // (Slack's requires its access token and refreshes only after a 401).
     let refreshable =

@@ -12,11 +12,13 @@ use serde_json::Value;
 pub fn secret(field: &str) -> (String, String) {
     let core: String = uuid::Uuid::new_v4().simple().to_string().chars().take(20).collect();
     let core = format!("Sx{core}");
-    (format!("{core}+/=&\"\\<>%~ é.{field}"), core)
+    // An HTML-escaped character within the first characters too: a start shorter than the
+    // runtime's partial-secret masking takes must be masked in its encoded form.
+    (format!("S&'{core}+/=&\"\\<>%~ é.{field}"), core)
 }
 
 /// The names of the encodings [`encodings`] returns, in order.
-pub const ENCODINGS: [&str; 11] = [
+pub const ENCODINGS: [&str; 13] = [
     "raw",
     "base64",
     "base64 without padding",
@@ -28,6 +30,8 @@ pub const ENCODINGS: [&str; 11] = [
     "JSON-escaped",
     "JSON-escaped, ASCII only",
     "JSON-escaped twice",
+    "hex",
+    "HTML-escaped",
 ];
 
 fn json_inside(s: &str) -> String {
@@ -50,8 +54,29 @@ fn percent(value: &str, lower: bool) -> String {
     out
 }
 
+/// The bytes of `value` in lower-case hex.
+pub fn hex(value: &str) -> String {
+    value.bytes().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `value` as an HTML page shows it: `&<>"'` as named entities.
+pub fn html_escaped(value: &str) -> String {
+    let mut out = String::new();
+    for c in value.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// Every encoding `value` may be sent or echoed in (see [`ENCODINGS`]).
-pub fn encodings(value: &str) -> [String; 11] {
+pub fn encodings(value: &str) -> [String; 13] {
     let b = value.as_bytes();
     let ascii: String = json_inside(value)
         .chars()
@@ -69,6 +94,8 @@ pub fn encodings(value: &str) -> [String; 11] {
         json_inside(value),
         ascii,
         json_inside(&json_inside(value)),
+        hex(value),
+        html_escaped(value),
     ]
 }
 

@@ -121,6 +121,10 @@ pub struct Fault {
     /// Echo the whole request (headers, query, body) in the error body and request-id headers.
     #[serde(default)]
     pub echo: bool,
+    /// How the echo is written: as sent (absent), or `"html"` (HTML-escaped, as an HTML error
+    /// page shows it).
+    #[serde(default)]
+    pub echo_as: Option<String>,
 }
 
 impl Fault {
@@ -135,6 +139,7 @@ impl Fault {
             delay_ms: None,
             skip: 0,
             echo: true,
+            echo_as: None,
         }
     }
 }
@@ -488,7 +493,7 @@ async fn record_and_fault(State(state): State<Shared>, req: Request, next: Next)
             first => first,
         };
         if f.echo {
-            return echo_response(api, status, &recorded);
+            return echo_response(api, status, &recorded, f.echo_as.as_deref());
         }
         let body = f.body.unwrap_or_else(|| error_body(api, status));
         let mut resp = (status, Json(body)).into_response();
@@ -547,8 +552,12 @@ fn replace_strings(v: &mut Value, from: &str, to: &str) {
 /// An error answer echoing `req` everywhere a client may copy text from: the API's own error
 /// body with its message replaced by the request, the usual request-id and description fields,
 /// the request as JSON under `echo`, and the request in the request-id headers.
-fn echo_response(api: &str, status: StatusCode, req: &RecordedRequest) -> Response {
-    let text = echo_text(req);
+fn echo_response(api: &str, status: StatusCode, req: &RecordedRequest, echo_as: Option<&str>) -> Response {
+    let written = |text: String| match echo_as {
+        Some("html") => leaks::html_escaped(&text),
+        _ => text,
+    };
+    let text = written(echo_text(req));
     let dump = json!({
         "method": req.method,
         "path": req.path,
@@ -557,7 +566,7 @@ fn echo_response(api: &str, status: StatusCode, req: &RecordedRequest) -> Respon
         "headers": req.headers,
         "body": req.body,
     });
-    let dump_json = dump.to_string();
+    let dump_json = written(dump.to_string());
     let mut body = error_body(api, status);
     replace_strings(&mut body, status.canonical_reason().unwrap_or("Error"), &text);
     if let Some(m) = body.as_object_mut() {
@@ -567,7 +576,7 @@ fn echo_response(api: &str, status: StatusCode, req: &RecordedRequest) -> Respon
         for key in ["error_description", "detail", "title"] {
             m.insert(key.into(), json!(text));
         }
-        m.insert("echo".into(), dump);
+        m.insert("echo".into(), if echo_as.is_some() { json!(dump_json) } else { dump });
     }
     let mut resp = (status, Json(body)).into_response();
     let headers = resp.headers_mut();
