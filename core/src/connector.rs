@@ -532,9 +532,12 @@ impl Connector {
                     // Records are read from JSON; an answer that is not JSON (an HTML page from a
                     // proxy or a wrong base URL) holds none, and reading it as an empty page would
                     // tell the caller there are none.
-                    let what = if std::str::from_utf8(&resp.body).is_ok() { "JSON" } else { "UTF-8 text" };
+                    let what = match std::str::from_utf8(&resp.body) {
+                        Err(_) => "not UTF-8 text".to_string(),
+                        Ok(_) => not_json(&resp.body),
+                    };
                     let reason = format!(
-                        "the answer is not {what} ({}), so no records could be read from it",
+                        "the answer is {what} ({}), so no records could be read from it",
                         resp.header("content-type").unwrap_or("no content-type")
                     );
                     return Err(self.upstream_error(&resp, &body, ErrorCode::UpstreamHttp, Some(&reason)));
@@ -779,6 +782,17 @@ fn parse_body(bytes: &[u8]) -> Option<Value> {
     match extract::parse_json(bytes) {
         Ok(value) => Some(value),
         Err(_) => extract::parse_json(extract::mend_lone_surrogates(bytes)?.as_bytes()).ok(),
+    }
+}
+
+/// Why a UTF-8 body that did not parse is no JSON to read records from: a number JSON allows
+/// but no 64-bit float holds (`1e999`) is said to be that, with where it is, rather than "not JSON".
+fn not_json(body: &[u8]) -> String {
+    match serde_json::from_slice::<Value>(body) {
+        Err(e) if e.to_string().starts_with("number out of range") => {
+            format!("JSON holding a number too large for a 64-bit float (line {}, column {})", e.line(), e.column())
+        }
+        _ => "not JSON".to_string(),
     }
 }
 

@@ -97,6 +97,14 @@ async fn a_list_answered_with_a_page_that_is_not_json_is_an_error_not_an_empty_l
     let err = latin1.execute("customers", "list", json!({}), &ExecuteOptions::default()).await.err();
     let err = err.unwrap_or_else(|| panic!("a page that is not UTF-8 read as a list"));
     assert!(err.message.contains("not UTF-8 text (application/json; charset=iso-8859-1)"), "{}", err.message);
+    // A number beyond what a 64-bit float holds is valid JSON no parser here reads: said so,
+    // with where it is.
+    let huge =
+        stripe(&answering("application/json", b"{\"data\": [{\"id\": \"cus_1\", \"balance\": 1e999999}]}").await);
+    let err = huge.execute("customers", "list", json!({}), &ExecuteOptions::default()).await.err();
+    let err = err.unwrap_or_else(|| panic!("a page with an unreadable number read as a list"));
+    assert_eq!(err.code, ErrorCode::UpstreamHttp, "{err}");
+    assert!(err.message.contains("a number too large for a 64-bit float (line 1, column"), "{}", err.message);
     // A health check against such an answer is unhealthy (it read an empty page as healthy).
     assert_eq!(c.check().await.status, "unhealthy");
     // An operation that reads no records from a path keeps a text answer as its value.
