@@ -432,6 +432,53 @@ async fn a_deleted_connectors_cache_goes_with_it() {
     }
 }
 
+/// A connector's delete and a page of its sync committing at once wait for each other: the
+/// delete takes the sync's rows before dropping its tables, in the order a page's commit takes
+/// them (its fenced UPDATE, then its INSERT), where it used to drop first and deadlock with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delete_and_a_page_commit_at_once_do_not_deadlock() {
+    use sqlx::Connection;
+    let (fake_base, _fake) = start_fake(30).await;
+    let Some(e) = start(Backend::Postgres, |_| {}).await else { return };
+    let app = e.app_token().await;
+    let id = create(&e.base, &app, stripe_body(&fake_base, "ws-race")).await;
+    synced(&e, &app, &id, 30).await;
+    let ws = workspace_id(&e, &app, "ws-race").await;
+    let cache = pg::PgCache::of_workspace(&e.state.db, &e.app.organization_id, &ws)
+        .unwrap_or_else(|| panic!("the store is PostgreSQL"));
+    let url = e.state.settings.database_url.clone().unwrap_or_else(|| panic!("no database URL"));
+    let mut page = sqlx::PgConnection::connect(&url).await.unwrap_or_else(|e| panic!("{e}"));
+    let mut tx = page.begin().await.unwrap_or_else(|e| panic!("{e}"));
+    // A page's commit, half way: its fenced UPDATE holds the sync's row.
+    let updated = sqlx::query(&format!(
+        "UPDATE \"{}\".sync_state SET pages = pages + 1 WHERE connector_id = $1 AND entity = 'customers'",
+        cache.schema
+    ))
+    .bind(&id)
+    .execute(&mut *tx)
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(updated.rows_affected(), 1);
+    let forget = {
+        let (cache, id) = (cache.clone(), id.clone());
+        tokio::spawn(async move { cache.forget(&id).await })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Then its INSERT, while the delete runs.
+    let table = cache.qualified(&pg::table_name(&id, "customers"));
+    let inserted = sqlx::query(&format!(
+        "INSERT INTO {table} (id, record, synced_at, generation) VALUES ('cus_late', '{{}}'::jsonb, 'now', 1)"
+    ))
+    .execute(&mut *tx)
+    .await;
+    assert!(inserted.is_ok(), "the page's commit failed: {:?}", inserted.err());
+    tx.commit().await.unwrap_or_else(|e| panic!("the page's commit failed: {e}"));
+    let forgot = tokio::time::timeout(Duration::from_secs(10), forget).await;
+    let forgot = forgot.unwrap_or_else(|_| panic!("the delete never finished")).unwrap_or_else(|e| panic!("{e}"));
+    assert!(forgot.is_ok(), "the delete failed: {:?}", forgot.err().map(|e| e.message));
+    assert!(!cache.table_exists(&id, "customers").await.unwrap_or_else(|e| panic!("{e:?}")), "the table stays");
+}
+
 /// SQL runs as the workspace's read-only role: the database refuses writes, DDL, other
 /// workspaces' schemas, the catalog's secrets, server files, changing the role back and long
 /// statements, with the SQLite cache's typed errors, naming no other workspace's schema; other

@@ -123,11 +123,14 @@ impl PgCache {
             .await
             .map_err(store_error)?;
         let state = self.qualified("sync_state");
-        let entities: Vec<String> = sqlx::query_scalar(&format!("SELECT entity FROM {state} WHERE connector_id = $1"))
-            .bind(connector_id)
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(store_error)?;
+        // The rows before the tables, as a page's commit takes them (its fenced UPDATE, then its
+        // INSERT): a delete and a commit at once wait for each other instead of deadlocking.
+        let entities: Vec<String> =
+            sqlx::query_scalar(&format!("SELECT entity FROM {state} WHERE connector_id = $1 FOR UPDATE"))
+                .bind(connector_id)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(store_error)?;
         for entity in entities.iter().filter(|e| valid_entity(e)) {
             let table = self.qualified(&table_name(connector_id, entity));
             sqlx::query(&format!("DROP TABLE IF EXISTS {table}"))

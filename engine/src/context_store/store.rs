@@ -169,8 +169,11 @@ pub fn ensure_table(conn: &Connection, table: &str) -> rusqlite::Result<()> {
 /// Drops the tables of connector `connector_id`'s entities in the file at `path`, with their
 /// sync state.
 pub fn forget(path: &Path, connector_id: &str) -> rusqlite::Result<()> {
-    let conn = open_rw(path)?;
-    let tx = conn.unchecked_transaction()?;
+    let mut conn = open_rw(path)?;
+    // The write lock first (waiting under the busy timeout): a deferred transaction that read
+    // before a page's commit could not then write (`SQLITE_BUSY_SNAPSHOT`, which no busy
+    // timeout waits out).
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let entities: Vec<String> = {
         let mut stmt = tx.prepare("SELECT entity FROM sync_state WHERE connector_id = ?1")?;
         let rows = stmt.query_map([connector_id], |r| r.get(0))?;

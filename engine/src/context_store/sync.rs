@@ -693,12 +693,14 @@ async fn pages(
     let tracked =
         st.registry.get(&row.slug).ok().and_then(|s| s.operation(entity, "list").and_then(|o| o.incremental.clone()));
     loop {
+        // A deleted connector first: a lease lost to its delete (its lease rows go with it)
+        // must not leave what this sync wrote behind.
+        if stopped_by_delete(st, row, entity).await {
+            return Ok(());
+        }
         if lease.is_lost() {
             // Another process may sync it now; what is committed stays, checkpoint included.
             tracing::warn!(connector_id = %row.id, entity = %entity, "context store lease lost: this process stops syncing");
-            return Ok(());
-        }
-        if stopped_by_delete(st, row, entity).await {
             return Ok(());
         }
         let res = connector.execute(entity, "list", params_now.clone(), &opts).await.map_err(ApiError::from)?;
@@ -740,7 +742,9 @@ async fn pages(
             ));
         }
         if lease.is_lost() {
-            tracing::warn!(connector_id = %row.id, entity = %entity, "context store lease lost: this process stops syncing");
+            if !stopped_by_delete(st, row, entity).await {
+                tracing::warn!(connector_id = %row.id, entity = %entity, "context store lease lost: this process stops syncing");
+            }
             return Ok(());
         }
         let (t, cid, ent) = (table.clone(), row.id.clone(), entity.to_string());
