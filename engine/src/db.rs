@@ -858,7 +858,7 @@ impl Db {
     }
 
     /// The turns of tenants' context store queries on the shared pool (a quarter of it).
-    pub(crate) fn tenant_queries(&self) -> Arc<Semaphore> {
+    pub fn tenant_queries(&self) -> Arc<Semaphore> {
         self.tenant_queries.clone()
     }
 

@@ -479,6 +479,41 @@ async fn a_delete_and_a_page_commit_at_once_do_not_deadlock() {
     assert!(!cache.table_exists(&id, "customers").await.unwrap_or_else(|e| panic!("{e:?}")), "the table stays");
 }
 
+/// A query whose caller went away keeps its turn among the engine's tenant queries until the
+/// database is done with it (its time limit at most): the turns bound the statements running on
+/// the server, not the requests still waiting for an answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_query_whose_caller_left_keeps_its_turn_until_the_database_is_done() {
+    let (fake_base, _fake) = start_fake(30).await;
+    let Some(e) = start(Backend::Postgres, |_| {}).await else { return };
+    let app = e.app_token().await;
+    let id = create(&e.base, &app, stripe_body(&fake_base, "ws-left")).await;
+    synced(&e, &app, &id, 30).await;
+    let turns = e.state.db.tenant_queries();
+    let free = turns.available_permits();
+    let body = json!({"entity": "customers", "action": "context_store_sql_query",
+        "params": {"sql": "SELECT pg_sleep(30)::text AS slept"}});
+    let gone = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_millis(300))
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"))
+        .post(e.url(&format!("/api/v1/integrations/connectors/{id}/execute")))
+        .bearer_auth(&app)
+        .json(&body)
+        .send()
+        .await;
+    assert!(gone.is_err(), "the caller was to leave before the answer");
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(turns.available_permits(), free - 1, "the statement runs on: its turn is held");
+    // Given back once the statement is stopped at the query's time limit.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while turns.available_permits() != free {
+        assert!(Instant::now() < deadline, "the turn was never given back");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// SQL runs as the workspace's read-only role: the database refuses writes, DDL, other
 /// workspaces' schemas, the catalog's secrets, server files, changing the role back and long
 /// statements, with the SQLite cache's typed errors, naming no other workspace's schema; other
