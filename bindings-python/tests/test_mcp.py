@@ -315,14 +315,19 @@ async def test_http_tools_are_the_workspace_connectors_by_name(
         again = await names(session)
         assert "work_gh_execute" in again and f"work_gh_{third[:8]}_execute" in again
         assert ok(await session.call_tool("work_gh_execute", LIST_ISSUES))["data"][0]["number"] == 5
-    # An application token sees its organization (as execute allows); another organization's
-    # sees none of it.
+    # An application token sees its organization (as execute allows), each name carrying its
+    # connector's id: the list spans end users, so a name never comes to mean another end
+    # user's connector when one is deleted or renamed. Another organization's sees none of it.
+    own = {f"work_gh_{work[:8]}_execute", f"foreign_gh_{foreign[:8]}_execute"}
     async with http_session(mcp_engine, app_token(mcp_engine)) as session:
-        assert {"work_gh_execute", "foreign_gh_execute"} <= set(await names(session))
+        listed = set(await names(session))
+        assert own <= listed and "work_gh_execute" not in listed, listed
+        assert ok(await session.call_tool(f"work_gh_{work[:8]}_execute", LIST_ISSUES))["data"][0]["number"] == 5
     async with http_session(mcp_engine, app_token(mcp_engine, other=True)) as session:
         assert await names(session) == ["describe"]
-        with pytest.raises(MCPError):
-            await session.call_tool("work_gh_execute", LIST_ISSUES)
+        for name in [*own, "work_gh_execute"]:
+            with pytest.raises(MCPError):
+                await session.call_tool(name, LIST_ISSUES)
     # The engine's audit and the execute route saw the calls: the upstream got each one.
     assert len(fake.requests("github")) >= 3
 

@@ -95,7 +95,8 @@ fn object(v: Value, what: &str) -> Result<Map<String, Value>> {
     }
 }
 
-fn type_name(v: &Value) -> &'static str {
+/// What kind of JSON value `v` is, as a message says it: `a string`, `an object`, `null`...
+pub fn type_name(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",

@@ -223,7 +223,7 @@ async fn hosted_stdio_answers_bad_input_with_protocol_errors_and_keeps_serving()
     assert_eq!(metric(&e, "switchboard_executions_total").await, executes);
     // An unknown method and a line that is not JSON at all.
     let nothing = mcp.request("resources/list", json!({})).await;
-    assert!(nothing["error"]["code"].is_i64(), "{nothing}");
+    assert_eq!(nothing["error"]["code"], json!(-32601), "method not found: {nothing}");
     // Lines JSON-RPC refuses, each answered with its code and an id (null when unreadable).
     for (line, id, code) in [
         ("{this is not json", Value::Null, -32700),

@@ -464,11 +464,17 @@ async fn mcp_tools_are_the_callers_own(e: &Engine, owner: &Owner, token_of: &dyn
         .and_then(|t| t["name"].as_str())
         .unwrap_or_else(|| panic!("the owner's connector is not a tool of its application: {}", listed.text))
         .to_string();
-    let prefix = owner_tool.trim_end_matches("_execute").to_string();
-    let list_issues = json!({"name": owner_tool, "arguments": {"entity": "issues", "action": "list",
-        "params": {"owner": "octo", "repo": "hello", "per_page": 1}}});
-    let describe = json!({"name": "describe", "arguments": {"connector": prefix}});
+    // An application token's names carry the connector's id (its list spans end users); a
+    // scoped token's is the bare name.
+    let id8: String = owner.connector.chars().take(8).collect();
+    assert!(owner_tool.ends_with(&format!("_{id8}_execute")), "{owner_tool}");
+    let scoped_tool = owner_tool.replace(&format!("_{id8}_execute"), "_execute");
     for kind in KINDS {
+        let own = if kind == Kind::Scoped { &scoped_tool } else { &owner_tool };
+        let prefix = own.trim_end_matches("_execute").to_string();
+        let list_issues = json!({"name": own, "arguments": {"entity": "issues", "action": "list",
+            "params": {"owner": "octo", "repo": "hello", "per_page": 1}}});
+        let describe = json!({"name": "describe", "arguments": {"connector": prefix}});
         let token = token_of(kind);
         let list = mcp(e, token.as_deref(), kind, "tools/list", json!({})).await;
         let run = mcp(e, token.as_deref(), kind, "tools/call", list_issues.clone()).await;
@@ -476,7 +482,7 @@ async fn mcp_tools_are_the_callers_own(e: &Engine, owner: &Owner, token_of: &dyn
         let cell = format!("{kind:?} /mcp");
         match kind {
             Kind::App | Kind::Scoped => {
-                assert!(tool_names(&list).contains(&owner_tool), "{cell}: {}", list.text);
+                assert!(tool_names(&list).contains(own), "{cell}: {}", list.text);
                 let (text, failed) = tool_result(&run);
                 assert!(!failed && json_of(&text)["data"][0]["number"].is_u64(), "{cell}: {}", run.text);
                 let (text, failed) = tool_result(&told);
@@ -490,7 +496,8 @@ async fn mcp_tools_are_the_callers_own(e: &Engine, owner: &Owner, token_of: &dyn
                 }
             }
             Kind::OtherOrg | Kind::OtherWorkspace => {
-                assert!(!tool_names(&list).iter().any(|n| n.starts_with(&prefix)), "{cell}: {}", list.text);
+                let bare = scoped_tool.trim_end_matches("_execute");
+                assert!(!tool_names(&list).iter().any(|n| n.starts_with(bare)), "{cell}: {}", list.text);
                 assert_eq!(run.status, 200, "{cell}: {}", run.text);
                 assert_eq!(run.body["error"]["code"], json!(-32602), "{cell}: an unknown tool: {}", run.text);
                 let (text, failed) = tool_result(&told);

@@ -44,14 +44,15 @@ use switchboard_core::{ErrorCode, ExecutionResult};
 
 use super::synced;
 use super::{
-    describe_result, error_result, operation_names, resolve, server_info, success_result, tools, unique_prefixes, Call,
-    Entry, ToolStyle, DEFAULT_MAX_OUTPUT_CHARS, MAX_ARGUMENT_BYTES,
+    describe_result, error_result, error_result_with, operation_names, resolve, server_info, success_result, tools,
+    unique_prefixes, Call, Entry, ToolStyle, DEFAULT_MAX_OUTPUT_CHARS, MAX_ARGUMENT_BYTES,
 };
 use crate::context_store::search;
 use crate::error::{current_request_id, ApiError, REQUEST_ID};
 use crate::extract::Caller;
 use crate::services::{connectors, execution};
 use crate::state::AppState;
+use crate::tokens::TokenKind;
 use crate::tokens::TokenKind::{Application, Scoped};
 
 /// The request id of the HTTP request carrying an MCP message (rmcp runs handlers on its own
@@ -200,7 +201,9 @@ impl HostedServer {
         let list = connectors::list(&self.st, caller, &ConnectorQuery::default()).await?;
         let keys: Vec<(&str, &str, &str)> =
             list.data.iter().map(|c| (c.name.as_str(), c.slug.as_str(), c.id.as_str())).collect();
-        let prefixes = unique_prefixes(&keys);
+        // An application token's list spans end users: its names carry their connector's id,
+        // so a name a client listed never comes to mean another end user's connector.
+        let prefixes = unique_prefixes(&keys, caller.kind() == TokenKind::Application);
         let (mut out, mut workspaces) = (Vec::new(), Vec::new());
         for (c, prefix) in list.data.iter().zip(prefixes) {
             // A connector whose type this engine no longer loads is left out.
@@ -323,7 +326,7 @@ impl HostedServer {
         }
         let result = match resolve(&entries, style, &request)? {
             Err(bad) => bad,
-            Ok(Call::Describe(e)) => describe_result(e, DEFAULT_MAX_OUTPUT_CHARS),
+            Ok(Call::Describe(e)) => describe_result(e, style, DEFAULT_MAX_OUTPUT_CHARS),
             Ok(Call::Execute(e, args)) => {
                 let body = ExecuteBody {
                     entity: args.entity.clone(),
@@ -396,7 +399,7 @@ impl HostedServer {
 /// An engine error as a tool error, with the message and details the HTTP API would answer.
 fn api_error(e: ApiError) -> rmcp::model::CallToolResult {
     let (message, details) = e.public();
-    error_result(e.code, &message, details.as_ref())
+    error_result_with(e.code, &message, details.as_ref(), e.retry_after, current_request_id().as_deref())
 }
 
 /// An engine error listing the tools, as the protocol's error, with the HTTP API's message.
@@ -451,5 +454,22 @@ mod tests {
         }
         let called = serde_json::to_string(&api_error(ApiError::new(ErrorCode::NotFound, "no connector c1")));
         assert!(called.unwrap_or_default().contains("no connector c1"));
+    }
+
+    /// A tool error carries what the HTTP API's error body does beyond the message: how long to
+    /// wait (`rate_limited`, `unavailable`) and the request id an `internal` message refers to.
+    #[tokio::test]
+    async fn tool_errors_say_how_long_to_wait_and_which_request() {
+        let body = |r: rmcp::model::CallToolResult| -> Value {
+            let v = serde_json::to_value(&r).unwrap_or_default();
+            serde_json::from_str(v["content"][0]["text"].as_str().unwrap_or_default()).unwrap_or_default()
+        };
+        let mut limited = ApiError::new(ErrorCode::RateLimited, "GitHub is rate limiting");
+        limited.retry_after = Some(7.5);
+        let got = REQUEST_ID.scope("req-1234".to_string(), async { body(api_error(limited)) }).await;
+        assert_eq!((got["code"].as_str(), got["retry_after"].as_f64()), (Some("rate_limited"), Some(7.5)), "{got}");
+        assert_eq!(got["request_id"], "req-1234", "{got}");
+        let got = body(api_error(ApiError::new(ErrorCode::NotFound, "no connector c1")));
+        assert!(got.get("retry_after").is_none() && got.get("request_id").is_none(), "{got}");
     }
 }

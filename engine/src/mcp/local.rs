@@ -35,7 +35,8 @@ use switchboard_core::wire::{WorkspaceRef, WorkspaceToken};
 use switchboard_core::{Connector, ConnectorOptions, Error, Registry};
 
 use super::{
-    describe_result, error_result, resolve, server_info, success_result, tools, unique_prefixes, Call, Entry, ToolStyle,
+    describe_result, error_result_with, resolve, server_info, success_result, tools, unique_prefixes, Call, Entry,
+    ToolStyle,
 };
 
 /// One connector of the credentials file.
@@ -180,15 +181,26 @@ impl LocalServer {
         }
         let mut parsed = Vec::new();
         for (name, v) in mapping {
+            // A mapping only (serde would read a list as the entry's fields in order, a token
+            // in it as the connector's name), and without the values serde quotes: a token
+            // written where the entry was due (`github: ghp_...`) would be in the message, on
+            // stderr, in the host's logs.
+            if !v.is_object() {
+                return Err(Error::configuration(format!(
+                    "connector {name:?}: expected a mapping {{connector, credentials, config}}, got {}",
+                    switchboard_core::connector::type_name(&v)
+                )));
+            }
             let e: ConnectorEntry = serde_json::from_value(v).map_err(|e| {
-                Error::configuration(format!("connector {name:?}: expected {{connector, credentials, config}}: {e}"))
+                let why = switchboard_core::redact::without_values(&e.to_string());
+                Error::configuration(format!("connector {name:?}: expected {{connector, credentials, config}}: {why}"))
             })?;
             let spec = registry.get(e.connector.as_deref().unwrap_or(&name))?;
             parsed.push((name, spec, e));
         }
         let keys: Vec<(&str, &str, &str)> =
             parsed.iter().map(|(n, s, _)| (n.as_str(), s.slug.as_str(), s.slug.as_str())).collect();
-        let prefixes = unique_prefixes(&keys);
+        let prefixes = unique_prefixes(&keys, false);
         let mut entries = Vec::new();
         for ((_, spec, e), prefix) in parsed.into_iter().zip(prefixes) {
             let or_empty = |v: Value| if v.is_null() { json!({}) } else { v };
@@ -218,7 +230,7 @@ impl LocalServer {
             .collect();
         let keys: Vec<(&str, &str, &str)> =
             listed.iter().map(|(c, _)| (c.name.as_str(), c.slug.as_str(), c.id.as_str())).collect();
-        let prefixes = unique_prefixes(&keys);
+        let prefixes = unique_prefixes(&keys, false);
         let entries = listed
             .into_iter()
             .zip(prefixes)
@@ -276,7 +288,7 @@ impl ServerHandler for LocalServer {
     ) -> Result<CallToolResponse, McpError> {
         let result = match resolve(&self.entries, self.style, &request)? {
             Err(bad) => bad,
-            Ok(Call::Describe(e)) => describe_result(e, self.max_output_chars),
+            Ok(Call::Describe(e)) => describe_result(e, self.style, self.max_output_chars),
             Ok(Call::Execute(e, args)) => {
                 let opts = args.options();
                 let request = ExecuteRequest {
@@ -288,7 +300,13 @@ impl ServerHandler for LocalServer {
                 let run = async { self.executor(&e.target)?.execute(request).await };
                 match run.await {
                     Ok(r) => success_result(&r, self.max_output_chars),
-                    Err(err) => error_result(err.code, &err.message, err.details.as_ref()),
+                    Err(err) => error_result_with(
+                        err.code,
+                        &err.message,
+                        err.details.as_ref(),
+                        err.retry_after,
+                        err.request_id.as_deref(),
+                    ),
                 }
             }
         };
@@ -445,6 +463,29 @@ mod tests {
                 assert!(e.code == switchboard_core::ErrorCode::Configuration && e.message.contains("--workspace"))
             }
             Ok(_) => panic!("client credentials without a workspace were accepted"),
+        }
+    }
+
+    /// An entry written as a scalar, or a field of the wrong type (a token where an entry or a
+    /// mapping was due, an easy mistake in a hand-written file), is a configuration error that
+    /// names the shape, never the value: it goes to stderr and the host's logs.
+    #[test]
+    fn a_malformed_entry_is_refused_without_its_value() {
+        let registry = Registry::builtin().unwrap_or_else(|e| panic!("{e}"));
+        for entry in [
+            json!("ghp_scalar_secret_1234"),
+            json!({"credentials": "ghp_scalar_secret_1234"}),
+            json!({"connector": 1234567890123_i64, "credentials": {}}),
+            json!(["ghp_scalar_secret_1234"]),
+        ] {
+            let mapping = BTreeMap::from([("github".to_string(), entry.clone())]);
+            let e = LocalServer::new(registry, mapping, 1000, ToolStyle::Connector).err();
+            let e = e.unwrap_or_else(|| panic!("{entry} was accepted"));
+            use switchboard_core::ErrorCode::{Configuration, Validation};
+            assert!(matches!(e.code, Configuration | Validation), "{entry}: {e}");
+            for value in ["ghp_scalar_secret_1234", "1234567890123"] {
+                assert!(!e.message.contains(value), "{entry}: {}", e.message);
+            }
         }
     }
 }

@@ -76,8 +76,10 @@ pub const MAX_PREFIX_CHARS: usize = MAX_TOOL_NAME_CHARS - SUFFIX.len() - 9;
 
 /// Tool name prefixes for `items` (each `(wanted name, fallback, stable id)`, in a stable order):
 /// the safe form of the wanted name, else of the fallback; a prefix already taken (or `describe`)
-/// gets the first 8 safe characters of the id appended, then a counter.
-pub fn unique_prefixes(items: &[(&str, &str, &str)]) -> Vec<String> {
+/// gets the first 8 safe characters of the id appended, then a counter. With `always_id` every
+/// prefix carries its id's characters: a name then never comes to mean another item when the
+/// one holding it is deleted or renamed (a client keeps the names it listed for its session).
+pub fn unique_prefixes(items: &[(&str, &str, &str)], always_id: bool) -> Vec<String> {
     let mut used: HashSet<String> = HashSet::from([DESCRIBE_TOOL.to_string()]);
     items
         .iter()
@@ -90,12 +92,15 @@ pub fn unique_prefixes(items: &[(&str, &str, &str)]) -> Vec<String> {
                 base = "connector".into();
             }
             let mut prefix = base.clone();
-            if used.contains(&prefix) {
+            if always_id || used.contains(&prefix) {
                 let id: String = safe_name(id, 8);
                 prefix = format!("{base}_{id}");
                 let mut n = 2;
                 while used.contains(&prefix) {
-                    prefix = format!("{base}_{id}{n}");
+                    // The counter's digits come off the base, so the name still fits.
+                    let digits = n.to_string();
+                    let cut = &base[..base.len().saturating_sub(digits.len())];
+                    prefix = format!("{cut}_{id}{digits}");
                     n += 1;
                 }
             }
@@ -191,7 +196,7 @@ pub fn tools<T>(entries: &[Entry<T>], style: ToolStyle) -> Vec<Tool> {
     let names: Vec<&str> = entries.iter().map(|e| e.prefix.as_str()).collect();
     let mut connector = json!({
         "type": "string",
-        "description": "The connector: the name its tools start with (the part before _execute).",
+        "description": "The connector: the name its tools start with (the part before _execute, or before _<entity>_<action>).",
     });
     if !names.is_empty() {
         connector["enum"] = json!(names);
@@ -356,10 +361,14 @@ pub fn resolve<'a, T>(
 }
 
 /// The `describe` tool's answer for `entry`.
-pub fn describe_result<T>(entry: &Entry<T>, max_chars: usize) -> CallToolResult {
+pub fn describe_result<T>(entry: &Entry<T>, style: ToolStyle, max_chars: usize) -> CallToolResult {
     let mut text = switchboard_core::describe(&entry.spec);
     if let Some(label) = &entry.label {
-        text = format!("{label}. Tool {}{SUFFIX}.\n{text}", entry.prefix);
+        let tools = match style {
+            ToolStyle::Connector => format!("Tool {}{SUFFIX}", entry.prefix),
+            ToolStyle::Operation => format!("Tools {}_<entity>_<action>", entry.prefix),
+        };
+        text = format!("{label}. {tools}.\n{text}");
     }
     CallToolResult::success(vec![ContentBlock::text(truncate(&text, max_chars))])
 }
@@ -371,9 +380,28 @@ pub fn success_result(result: &ExecutionResult, max_chars: usize) -> CallToolRes
 
 /// A failure as a tool result (`isError: true`): `{"code", "message", "details"?}`.
 pub fn error_result(code: ErrorCode, message: &str, details: Option<&Value>) -> CallToolResult {
+    error_result_with(code, message, details, None, None)
+}
+
+/// [`error_result`] with `retry_after` (seconds to wait, for `rate_limited` and `unavailable`,
+/// as the HTTP API's body and `Retry-After` say) and `request_id` (what an `internal` message
+/// refers to) when there are.
+pub fn error_result_with(
+    code: ErrorCode,
+    message: &str,
+    details: Option<&Value>,
+    retry_after: Option<f64>,
+    request_id: Option<&str>,
+) -> CallToolResult {
     let mut body = json!({"code": code.as_str(), "message": message});
     if let Some(d) = details {
         body["details"] = d.clone();
+    }
+    if let Some(secs) = retry_after {
+        body["retry_after"] = json!(secs);
+    }
+    if let Some(id) = request_id.filter(|id| !id.is_empty()) {
+        body["request_id"] = json!(id);
     }
     CallToolResult::error(vec![ContentBlock::text(body.to_string())])
 }
@@ -403,16 +431,52 @@ mod tests {
             ("acme github", "github", "99887766-eeee"),
             ("", "stripe", "x"),
         ];
-        let p = unique_prefixes(&items);
+        let p = unique_prefixes(&items, false);
         assert_eq!(p, ["acme_github", "acme_github_99887766", "stripe"]);
         // The same list gives the same names.
-        assert_eq!(unique_prefixes(&items), p);
+        assert_eq!(unique_prefixes(&items, false), p);
         // `describe` is taken by the describe tool.
-        assert_eq!(unique_prefixes(&[("describe", "github", "abc")]), ["describe_abc"]);
+        assert_eq!(unique_prefixes(&[("describe", "github", "abc")], false), ["describe_abc"]);
+        // Long names, also when ids share their first characters (a counter then).
         let long = "x".repeat(200);
-        let p = unique_prefixes(&[(&long, "github", "a"), (&long, "github", "b")]);
-        assert!(p.iter().all(|n| format!("{n}{SUFFIX}").len() <= MAX_TOOL_NAME_CHARS), "{p:?}");
-        assert_ne!(p[0], p[1]);
+        for always_id in [false, true] {
+            let items: Vec<(&str, &str, &str)> = (0..12).map(|_| (long.as_str(), "github", "same-id-0")).collect();
+            let p = unique_prefixes(&items, always_id);
+            assert!(p.iter().all(|n| format!("{n}{SUFFIX}").len() <= MAX_TOOL_NAME_CHARS), "{p:?}");
+            assert_eq!(p.iter().collect::<HashSet<_>>().len(), 12, "{p:?}");
+        }
+    }
+
+    /// `describe` names the tools the listing has: `<prefix>_execute` in connector style, the
+    /// operation tools in operation style (where no `_execute` tool exists).
+    #[test]
+    fn describe_names_the_tools_of_the_style() {
+        let mut e = entry("work_gh", "github");
+        e.label = Some("Connector \"Work GH\"".into());
+        let text = |style| {
+            let r = describe_result(&e, style, 100_000);
+            serde_json::to_value(&r).unwrap_or_default()["content"][0]["text"].as_str().unwrap_or_default().to_string()
+        };
+        assert!(text(ToolStyle::Connector).starts_with("Connector \"Work GH\". Tool work_gh_execute.\n"));
+        let op = text(ToolStyle::Operation);
+        assert!(
+            op.starts_with("Connector \"Work GH\". Tools work_gh_<entity>_<action>.\n") && !op.contains("_execute"),
+            "{op}"
+        );
+    }
+
+    /// With `always_id` (an application token's list, which spans end users) a name is its
+    /// connector's for life: deleting or renaming the first of two same-named connectors does
+    /// not hand its name to the other, as it does without.
+    #[test]
+    fn names_carrying_ids_are_never_handed_on() {
+        let items = [("GitHub", "github", "0a1b2c3d-ffff"), ("GitHub", "github", "99887766-eeee")];
+        let p = unique_prefixes(&items, true);
+        assert_eq!(p, ["github_0a1b2c3d", "github_99887766"]);
+        assert_eq!(unique_prefixes(&items[1..], true), ["github_99887766"], "after a delete");
+        let renamed = [("GitHub Work", "github", "0a1b2c3d-ffff"), ("GitHub", "github", "99887766-eeee")];
+        assert_eq!(unique_prefixes(&renamed, true), ["github_work_0a1b2c3d", "github_99887766"], "after a rename");
+        assert_eq!(unique_prefixes(&items[1..], false), ["github"], "without: the bare name moves on");
     }
 
     #[test]

@@ -450,7 +450,9 @@ impl Flow<'_, '_> {
                     self.ws();
                     match self.peek() {
                         None => break,
-                        Some('}') => {
+                        // A `]` closing a `{` (a typo) ends the mapping as well: read as a key,
+                        // it would be read again and again, the cursor never moving.
+                        Some('}' | ']') => {
                             self.bump();
                             break;
                         }
@@ -486,7 +488,8 @@ impl Flow<'_, '_> {
                     self.ws();
                     match self.peek() {
                         None => break,
-                        Some(']') => {
+                        // A `}` closing a `[` ends the sequence, as `]` a mapping above.
+                        Some(']' | '}') => {
                             self.bump();
                             break;
                         }
@@ -559,5 +562,21 @@ mod tests {
         for junk in ["{", "[{\"a\": ", "a: \"open\n", "- : :\n  -", "\u{e9}: [\u{e9}"] {
             let _ = SourceMap::new(junk).locate("/a/0/b");
         }
+    }
+
+    /// A closer that does not match its opener (`{"a": 1]}`, the commonest JSON typo) ends the
+    /// collection: it used to be read as a key or an item forever, the cursor never moving.
+    #[test]
+    fn mismatched_closers_end_their_collection() {
+        for junk in ["paths: {a: 1]}", "{\"a\": 1]}", "[a}]", "{]", "x: [{a: [1}, b: 2]}]\ny: 3"] {
+            let (done, finished) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                let p = SourceMap::new(junk).locate("/a");
+                let _ = done.send((p.line, p.column));
+            });
+            let located = finished.recv_timeout(std::time::Duration::from_secs(10));
+            assert!(located.is_ok(), "{junk:?}: the map was never made");
+        }
+        assert_eq!(at("x: {a: 1]}\ny: 3\n", "/y"), (2, 1, true));
     }
 }
