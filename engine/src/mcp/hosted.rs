@@ -208,9 +208,14 @@ impl HostedServer {
         for (c, prefix) in list.data.iter().zip(prefixes) {
             // A connector whose type this engine no longer loads is left out.
             let Ok(spec) = self.st.registry.get(&c.slug) else { continue };
+            // The names are end users' words: quoted as JSON strings, so none can end its quote
+            // and read as the description's own text.
             let label = format!(
-                "Connector \"{}\" ({}, id {}) of workspace \"{}\"",
-                c.name, c.connector_type, c.id, c.workspace_name
+                "Connector {} ({}, id {}) of workspace {}",
+                Value::from(c.name.as_str()),
+                c.connector_type,
+                c.id,
+                Value::from(c.workspace_name.as_str())
             );
             out.push(Entry { prefix, spec, label: Some(label), target: c.id.clone() });
             workspaces.push(c.workspace_id.clone());

@@ -235,7 +235,7 @@ impl LocalServer {
             .into_iter()
             .zip(prefixes)
             .map(|((c, spec), prefix)| {
-                let label = format!("Connector \"{}\" ({}, id {})", c.name, c.connector_type, c.id);
+                let label = format!("Connector {} ({}, id {})", Value::from(c.name.as_str()), c.connector_type, c.id);
                 Entry { prefix, spec, label: Some(label), target: Target::Hosted(c.id) }
             })
             .collect();
