@@ -151,7 +151,7 @@ fn execute_sources_alias() {}
         (status = 401, description = "no token, a refused token, or a widget token", body = ErrorBody),
         (status = 406, description = "`Accept` does not name application/json and text/event-stream", body = ErrorBody),
         (status = 413, description = "a body over the engine's body limit", body = ErrorBody),
-        (status = 400, description = "a body that is not JSON (JSON-RPC error -32700) or JSON that is not a JSON-RPC message (-32600): a JSON-RPC error answer with a null id", body = Object, content_type = "application/json"),
+        (status = 400, description = "a body that is not JSON (JSON-RPC error -32700), JSON that is not a JSON-RPC message (-32600), or a request naming a method with params that cannot be read (-32602): a JSON-RPC error answer with the request's id when it can be read, else a null id", body = Object, content_type = "application/json"),
         (status = 415, description = "a `Content-Type` other than application/json", body = ErrorBody)),
     security(("bearer" = [])))]
 #[allow(dead_code)]

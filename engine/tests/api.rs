@@ -556,7 +556,21 @@ both_backends!(bad_requests_and_limits, |backend| async move {
     assert_eq!((s, &b["error"]["code"], &b["id"]), (400, &json!(-32700), &Value::Null), "{b}");
     assert!(b["error"]["message"].as_str().is_some_and(|m| m.contains("not JSON")), "{b}");
     let (s, b) = mcp("application/json; charset=utf-8", br#"{"jsonrpc": "2.0", "id": 1, "method": 7}"#.to_vec()).await;
-    assert_eq!((s, &b["error"]["code"], &b["jsonrpc"]), (400, &json!(-32600), &json!("2.0")), "{b}");
+    assert_eq!(
+        (s, &b["error"]["code"], &b["jsonrpc"], &b["id"]),
+        (400, &json!(-32600), &json!("2.0"), &json!(1)),
+        "{b}"
+    );
+    // A request naming a method with params that cannot be read: invalid params, with its id
+    // (as the stdio server answers the same line); a notification that cannot be read: 202.
+    let (s, b) =
+        mcp("application/json", br#"{"jsonrpc": "2.0", "id": "p", "method": "tools/call", "params": 5}"#.to_vec())
+            .await;
+    assert_eq!((s, &b["error"]["code"], &b["id"]), (400, &json!(-32602), &json!("p")), "{b}");
+    let (s, _) =
+        mcp("application/json", br#"{"jsonrpc": "2.0", "method": "notifications/cancelled", "params": 5}"#.to_vec())
+            .await;
+    assert_eq!(s, 202, "an unreadable notification is accepted, not answered");
     let (s, b) = mcp("text/plain", br#"{"jsonrpc": "2.0", "id": 1, "method": "tools/list"}"#.to_vec()).await;
     assert_eq!((s, &b["code"]), (415, &json!("bad_request")), "{b}");
     let (s, b) = mcp("application/json", vec![b' '; 2 * 1024 * 1024]).await;

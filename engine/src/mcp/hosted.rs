@@ -28,7 +28,8 @@ use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, ListToolsResult, PaginatedRequestParams, ServerConfig, Tool,
+    CallToolRequestParams, CallToolResponse, ClientJsonRpcMessage, ListToolsResult, PaginatedRequestParams,
+    ServerConfig, Tool,
 };
 use rmcp::service::RequestContext;
 use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
@@ -45,7 +46,7 @@ use switchboard_core::{ErrorCode, ExecutionResult};
 use super::synced;
 use super::{
     describe_result, error_result, error_result_with, operation_names, resolve, server_info, success_result, tools,
-    unique_prefixes, Call, Entry, ToolStyle, DEFAULT_MAX_OUTPUT_CHARS, MAX_ARGUMENT_BYTES,
+    tools_page, unique_prefixes, Call, Entry, ToolStyle, DEFAULT_MAX_OUTPUT_CHARS, MAX_ARGUMENT_BYTES,
 };
 use crate::context_store::search;
 use crate::error::{current_request_id, ApiError, REQUEST_ID};
@@ -82,26 +83,27 @@ pub async fn handle(State(st): State<AppState>, req: Request) -> Response {
     parts.extensions.insert(style);
     parts.extensions.insert(caller);
     parts.extensions.insert(RequestId(current_request_id().unwrap_or_default()));
-    let body = match json_body(&parts, body, st.settings.body_limit).await {
+    let (body, parsed) = match json_body(&parts, body, st.settings.body_limit).await {
         Ok(body) => body,
         Err(refused) => return refused,
     };
     let answer = service(st).handle(Request::from_parts(parts, body)).await.map(Body::new);
-    as_engine_error(answer).await
+    as_engine_error(answer, parsed.as_ref()).await
 }
 
 /// A POST's JSON body, read and checked to be JSON before rmcp sees it: text that is not JSON
 /// is a JSON-RPC parse error (-32700) with status 400, as JSON-RPC and the streamable HTTP
 /// transport describe it, where rmcp would answer a plain-text 415. Another media type, or
 /// another method, goes to rmcp as it came.
-async fn json_body(parts: &Parts, body: Body, limit: usize) -> Result<Body, Response> {
+/// The JSON comes back with the body, for [`as_engine_error`].
+async fn json_body(parts: &Parts, body: Body, limit: usize) -> Result<(Body, Option<Value>), Response> {
     let json = parts
         .headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.split(';').next().unwrap_or_default().trim().eq_ignore_ascii_case("application/json"));
     if parts.method != axum::http::Method::POST || !json {
-        return Ok(body);
+        return Ok((body, None));
     }
     let bytes = match axum::body::to_bytes(body, limit).await {
         Ok(bytes) => bytes,
@@ -110,8 +112,8 @@ async fn json_body(parts: &Parts, body: Body, limit: usize) -> Result<Body, Resp
         }
         Err(_) => return Err(ApiError::bad_request("the request body could not be read").into_response()),
     };
-    match serde_json::from_slice::<serde::de::IgnoredAny>(&bytes) {
-        Ok(_) => Ok(Body::from(bytes)),
+    match serde_json::from_slice::<Value>(&bytes) {
+        Ok(parsed) => Ok((Body::from(bytes), Some(parsed))),
         // serde's syntax errors name a place (line and column), never the text.
         Err(e) => Err(json_rpc_error(JSON_RPC_PARSE_ERROR, format!("Parse error: the body is not JSON ({e})"))),
     }
@@ -128,8 +130,11 @@ fn json_rpc_error(code: i32, message: String) -> Response {
 }
 
 /// rmcp's plain-text refusals (405, 406, 413, 415, ...) as the engine's error JSON, with the
-/// same status; every other answer as it is.
-async fn as_engine_error(answer: Response<Body>) -> Response {
+/// same status; every other answer as it is. JSON rmcp could not read as a message (`parsed`:
+/// the body) is answered as JSON-RPC says, as the stdio transport answers it: invalid params
+/// (-32602) with the request's id for a request naming a method, invalid request (-32600) with
+/// the id when it can be read, and nothing (202) for a notification or a response.
+async fn as_engine_error(answer: Response<Body>, parsed: Option<&Value>) -> Response {
     let status = answer.status();
     let json = answer
         .headers()
@@ -144,8 +149,16 @@ async fn as_engine_error(answer: Response<Body>) -> Response {
     let said: String = String::from_utf8_lossy(&text).trim().chars().take(300).collect();
     // JSON that is not a JSON-RPC message (the body was checked to be JSON: `json_body`).
     if let Some(why) = said.strip_prefix("fail to deserialize request body") {
-        let why = switchboard_core::redact::without_values(why.trim());
-        return json_rpc_error(JSON_RPC_INVALID_REQUEST, format!("Invalid Request: not a JSON-RPC message ({why})"));
+        let unread =
+            parsed.and_then(|v| serde_json::from_value::<ClientJsonRpcMessage>(v.clone()).err().map(|e| (v, e)));
+        return match unread.map(|(v, e)| super::stdio::refusal(v, &e)) {
+            Some(super::stdio::Line::Answer(answer)) => (StatusCode::BAD_REQUEST, axum::Json(answer)).into_response(),
+            Some(super::stdio::Line::Skip) => StatusCode::ACCEPTED.into_response(),
+            _ => {
+                let why = switchboard_core::redact::without_values(why.trim());
+                json_rpc_error(JSON_RPC_INVALID_REQUEST, format!("Invalid Request: not a JSON-RPC message ({why})"))
+            }
+        };
     }
     let mut e = match status {
         StatusCode::METHOD_NOT_ALLOWED => ApiError::bad_request(
@@ -259,7 +272,10 @@ impl HostedServer {
                 }
             }
             ToolStyle::Operation => {
-                let taken: std::collections::HashSet<String> = list.iter().map(|t| t.name.to_string()).collect();
+                // Names are unique: a search tool whose name another tool (or an earlier search
+                // tool: prefix `a` with entity `b_c`, prefix `a_b` with entity `c`) has is left
+                // out; a call by that name goes to the one listed.
+                let mut taken: std::collections::HashSet<String> = list.iter().map(|t| t.name.to_string()).collect();
                 for (e, names) in entries.iter().zip(&synced) {
                     for entity in names {
                         let fields = search::entity_fields(&e.spec, entity);
@@ -279,6 +295,7 @@ impl HostedServer {
                         let schema = t["inputSchema"].as_object().cloned().unwrap_or_default();
                         let name = t["name"].as_str().unwrap_or_default().to_string();
                         let description = t["description"].as_str().unwrap_or_default().to_string();
+                        taken.insert(name.clone());
                         list.push(Tool::new(name, description, Arc::new(schema)));
                     }
                 }
@@ -420,12 +437,12 @@ impl ServerHandler for HostedServer {
 
     async fn list_tools(
         &self,
-        _request: Option<PaginatedRequestParams>,
+        request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
         let (caller, style, id) = Self::caller(&context)?;
         let list = REQUEST_ID.scope(id, self.list(&caller, style)).await.map_err(list_error)?;
-        Ok(ListToolsResult::with_all_items(list))
+        tools_page(list, request.as_ref())
     }
 
     async fn call_tool(

@@ -35,8 +35,8 @@ use switchboard_core::wire::{WorkspaceRef, WorkspaceToken};
 use switchboard_core::{Connector, ConnectorOptions, Error, Registry};
 
 use super::{
-    describe_result, error_result_with, resolve, server_info, success_result, tools, unique_prefixes, Call, Entry,
-    ToolStyle,
+    describe_result, error_result_with, resolve, server_info, success_result, tools, tools_page, unique_prefixes, Call,
+    Entry, ToolStyle,
 };
 
 /// One connector of the credentials file.
@@ -275,10 +275,10 @@ impl ServerHandler for LocalServer {
 
     async fn list_tools(
         &self,
-        _request: Option<PaginatedRequestParams>,
+        request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
-        Ok(ListToolsResult::with_all_items(tools(&self.entries, self.style)))
+        tools_page(tools(&self.entries, self.style), request.as_ref())
     }
 
     async fn call_tool(

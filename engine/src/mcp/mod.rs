@@ -22,8 +22,8 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use rmcp::model::{
-    CallToolRequestParams, CallToolResult, ContentBlock, Implementation, JsonObject, ServerCapabilities, ServerConfig,
-    Tool,
+    CallToolRequestParams, CallToolResult, ContentBlock, Implementation, JsonObject, ListToolsResult,
+    PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
 };
 use rmcp::ErrorData as McpError;
 use serde::Deserialize;
@@ -41,6 +41,30 @@ pub const MAX_ARGUMENT_BYTES: usize = 256 * 1024;
 
 /// The name of the tool describing a connector.
 pub const DESCRIBE_TOOL: &str = "describe";
+
+/// Most tools in one `tools/list` answer; more come on pages (`nextCursor`).
+pub const TOOLS_PER_PAGE: usize = 500;
+
+/// One page of `list` for a `tools/list` request: from the request's cursor (the offset this
+/// server gave as `nextCursor`; any other is invalid params, as MCP's pagination says), at most
+/// [`TOOLS_PER_PAGE`] tools, with the next page's cursor when there are more. The list's order
+/// is stable (the store's), so pages follow each other.
+pub fn tools_page(mut list: Vec<Tool>, request: Option<&PaginatedRequestParams>) -> Result<ListToolsResult, McpError> {
+    let start = match request.and_then(|r| r.cursor.as_deref()) {
+        None => 0,
+        Some(c) => c.parse::<usize>().ok().filter(|n| *n > 0 && *n < list.len()).ok_or_else(|| {
+            McpError::invalid_params("the cursor is not one this server gave: list from the start", None)
+        })?,
+    };
+    let end = list.len().min(start + TOOLS_PER_PAGE);
+    let more = end < list.len();
+    list.truncate(end);
+    let mut page = ListToolsResult::with_all_items(list.split_off(start));
+    if more {
+        page.next_cursor = Some(end.to_string());
+    }
+    Ok(page)
+}
 
 const SUFFIX: &str = "_execute";
 
@@ -444,6 +468,34 @@ mod tests {
             let p = unique_prefixes(&items, always_id);
             assert!(p.iter().all(|n| format!("{n}{SUFFIX}").len() <= MAX_TOOL_NAME_CHARS), "{p:?}");
             assert_eq!(p.iter().collect::<HashSet<_>>().len(), 12, "{p:?}");
+        }
+    }
+
+    /// `tools/list` comes in pages of [`TOOLS_PER_PAGE`], each naming the next; a cursor this
+    /// server did not give is invalid params.
+    #[test]
+    fn tools_come_in_pages_that_follow_each_other() {
+        let tool = |i: usize| Tool::new(format!("t{i}"), "d", Arc::new(JsonObject::new()));
+        let all: Vec<Tool> = (0..TOOLS_PER_PAGE * 2 + 7).map(tool).collect();
+        let (mut seen, mut cursor, mut pages) = (Vec::new(), None::<String>, 0);
+        loop {
+            let request = cursor.clone().map(|c| PaginatedRequestParams::default().with_cursor(Some(c)));
+            let page = tools_page(all.clone(), request.as_ref()).unwrap_or_else(|e| panic!("{e:?}"));
+            pages += 1;
+            seen.extend(page.tools.iter().map(|t| t.name.to_string()));
+            match page.next_cursor {
+                Some(c) => cursor = Some(c),
+                None => break,
+            }
+        }
+        assert_eq!(pages, 3);
+        assert_eq!(seen, all.iter().map(|t| t.name.to_string()).collect::<Vec<_>>());
+        let one = tools_page(all[..3].to_vec(), None).unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!((one.tools.len(), one.next_cursor), (3, None));
+        for bad in ["x", "0", "-1", "99999"] {
+            let request = PaginatedRequestParams::default().with_cursor(Some(bad.into()));
+            let e = tools_page(all.clone(), Some(&request)).err().map(|e| e.code.0);
+            assert_eq!(e, Some(-32602), "{bad}");
         }
     }
 

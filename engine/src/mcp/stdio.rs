@@ -15,9 +15,9 @@ const PARSE_ERROR: i32 = -32700;
 const INVALID_REQUEST: i32 = -32600;
 const INVALID_PARAMS: i32 = -32602;
 
-/// What to do with one line of input.
+/// What to do with one line of input (or one `/mcp` body).
 #[derive(Debug, PartialEq)]
-enum Line {
+pub(super) enum Line {
     /// A message rmcp reads: passed on.
     Forward,
     /// Nothing to pass on or answer: a blank line, or a notification or response rmcp cannot
@@ -44,6 +44,13 @@ fn check(line: &[u8]) -> Line {
         }
         Ok(v) => v,
     };
+    refusal(&value, &unread)
+}
+
+/// What JSON-RPC says of a JSON `value` rmcp could not read as a message (`unread`: why): the
+/// answer, with the request's id when it can be read, or nothing for a notification or a
+/// response. Both transports (these lines, and `/mcp`'s bodies) answer with it.
+pub(super) fn refusal(value: &Value, unread: &serde_json::Error) -> Line {
     let Some(object) = value.as_object() else {
         let what = if value.is_array() { "a batch (MCP has none since 2025-06-18)" } else { "not an object" };
         return Line::Answer(error(Value::Null, INVALID_REQUEST, format!("Invalid Request: {what}")));
