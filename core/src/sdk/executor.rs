@@ -446,9 +446,14 @@ impl From<CheckResult> for ResultView {
 
 /// A result as a model should see it: `{"data", "meta"}` as JSON text of at most `max_chars`
 /// characters (long lists lose their last records, long text is cut, and a `_truncated` note
-/// says what was cut and how to page on).
+/// says what was cut and how to page on), with `next_page_params` when there is a next page:
+/// the params to add to the same call for it (`{"starting_after": "cus_9"}`), which the records
+/// may no longer show once `select_fields` trimmed them.
 pub fn tool_output(result: &ExecutionResult, max_chars: usize) -> String {
-    let value = json!({"data": result.data, "meta": result.meta});
+    let mut value = json!({"data": result.data, "meta": result.meta});
+    if let Some(next) = &result.next_page {
+        value["next_page_params"] = json!({ next.param.as_str(): next.cursor });
+    }
     let (bounded, _cut) = bound_output(&value, max_chars);
     bounded.to_string()
 }
@@ -479,6 +484,23 @@ mod tests {
         assert_eq!(e.code, ErrorCode::Configuration, "{e:?}");
         assert!(e.message.contains(action) && e.message.contains("hosted mode"), "{}", e.message);
         assert_eq!(e.details, Some(json!({"reason": "hosted_only", "action": action})));
+    }
+
+    /// The next page's params come with the records, also when the records lost the field the
+    /// cursor is read from (`select_fields`) or were cut to fit.
+    #[test]
+    fn tool_output_says_how_to_ask_for_the_next_page() {
+        let next = crate::wire::NextPage { param: "starting_after".into(), cursor: json!("cus_9") };
+        let records: Vec<Value> = (0..200).map(|i| json!({"email": format!("user{i}@example.com")})).collect();
+        let result =
+            ExecutionResult { data: Value::Array(records), meta: serde_json::Map::new(), next_page: Some(next) };
+        for max_chars in [100_000, 2_000] {
+            let out: Value = serde_json::from_str(&tool_output(&result, max_chars)).unwrap_or_default();
+            assert_eq!(out["next_page_params"], json!({"starting_after": "cus_9"}), "{max_chars}: {out}");
+        }
+        let last = ExecutionResult { next_page: None, ..result };
+        let out: Value = serde_json::from_str(&tool_output(&last, 100_000)).unwrap_or_default();
+        assert!(out.get("next_page_params").is_none(), "{out}");
     }
 
     #[tokio::test]

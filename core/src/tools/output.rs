@@ -48,8 +48,8 @@ fn bound_list(value: &Value, key: Option<&str>, max_chars: usize) -> Value {
     let assemble = |kept: Vec<Value>, cut_text: bool| {
         let note = format!(
             "showing {} of {total} records{} to fit the output limit; the rest of this page was dropped \
-             (a next-page cursor in meta skips them): ask for a smaller page, fewer fields (select_fields) \
-             or a narrower query",
+             (the next page, next_page_params or a cursor in meta, skips them): ask for a smaller page, fewer \
+             fields (select_fields) or a narrower query",
             kept.len(),
             if cut_text { ", long text cut," } else { "" },
         );
@@ -214,7 +214,7 @@ mod tests {
         let v = json!({"result": records(50)});
         let (out, cut) = bound_output(&v, 800);
         assert!(cut && json_chars(&out) <= 800);
-        assert!(out[TRUNCATED_KEY].as_str().is_some_and(|n| n.ends_with("of 50 records to fit the output limit; the rest of this page was dropped (a next-page cursor in meta skips them): ask for a smaller page, fewer fields (select_fields) or a narrower query")));
+        assert!(out[TRUNCATED_KEY].as_str().is_some_and(|n| n.ends_with("of 50 records to fit the output limit; the rest of this page was dropped (the next page, next_page_params or a cursor in meta, skips them): ask for a smaller page, fewer fields (select_fields) or a narrower query")));
 
         let v = Value::Array(records(50));
         let (out, cut) = bound_output(&v, 800);
