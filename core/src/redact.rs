@@ -114,8 +114,25 @@ impl Secrets {
         self.values.len()
     }
 
-    /// `text` with every form of every secret replaced by [`MASK`].
+    /// `text` with every form of every secret replaced by [`MASK`]. A text holding HTML
+    /// entities (an HTML page quoting the request, in any mix of named, decimal and hex
+    /// entities) is looked at with them decoded too: when that shows a secret, the decoded text
+    /// is what comes back, masked.
     pub fn redact(&self, text: &str) -> String {
+        let out = self.replace_forms(text);
+        if out.contains('&') {
+            let decoded = html_decode(&out);
+            if decoded != out {
+                let masked = self.replace_forms(&decoded);
+                if masked != decoded {
+                    return masked;
+                }
+            }
+        }
+        out
+    }
+
+    fn replace_forms(&self, text: &str) -> String {
         let mut out = text.to_string();
         for form in &self.forms {
             if out.contains(form.as_str()) {
@@ -221,6 +238,49 @@ fn encodings(value: &str) -> Vec<String> {
         out.push(html_escape(value, style));
     }
     out.retain(|f| f.chars().count() >= MIN_SECRET_LEN);
+    out
+}
+
+/// `s` with its HTML character references decoded: `&amp;`, `&lt;`, `&gt;`, `&quot;`, `&apos;`
+/// and numeric ones (`&#39;`, `&#x27;`); anything else stays as written.
+fn html_decode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(at) = rest.find('&') {
+        out.push_str(&rest[..at]);
+        rest = &rest[at..];
+        // A reference is short: its `;` within the next 10 bytes (never a scan of the rest).
+        let decoded = rest.bytes().take(11).position(|b| b == b';').and_then(|end| {
+            let name = &rest[1..end];
+            let c = match name {
+                "amp" => Some('&'),
+                "lt" => Some('<'),
+                "gt" => Some('>'),
+                "quot" => Some('"'),
+                "apos" => Some('\''),
+                _ => {
+                    let n = name.strip_prefix('#')?;
+                    let code = match n.strip_prefix(['x', 'X']) {
+                        Some(hex) => u32::from_str_radix(hex, 16).ok()?,
+                        None => n.parse().ok()?,
+                    };
+                    char::from_u32(code)
+                }
+            }?;
+            Some((c, end + 1))
+        });
+        match decoded {
+            Some((c, len)) => {
+                out.push(c);
+                rest = &rest[len..];
+            }
+            None => {
+                out.push('&');
+                rest = &rest[1..];
+            }
+        }
+    }
+    out.push_str(rest);
     out
 }
 
@@ -340,6 +400,28 @@ mod tests {
         assert_eq!(with_basic.redact(&header), "Basic ****");
         let inside = STANDARD.encode(format!("xy{SECRET}zw"));
         assert!(s.redact(&inside).contains(MASK), "{inside}");
+    }
+
+    /// An HTML page's echo in any mix of entities (Go's `&#34;`, Jinja's `&#34;` with `&amp;`,
+    /// Python's `&#x27;`), and the start of a long secret so echoed, is masked.
+    #[test]
+    fn html_echoes_in_any_mix_of_entities_are_masked() {
+        let secret = "p&ss\"word-123456'<x>";
+        let s = Secrets::from_values([secret]);
+        for echo in [
+            "p&amp;ss&#34;word-123456&#39;&lt;x&gt;",
+            "p&amp;ss&quot;word-123456&#x27;&lt;x&gt;",
+            "p&#38;ss&#x22;word-123456&apos;&#60;x&#62;",
+        ] {
+            let r = s.redact(&format!("<p>bad key {echo} given</p>"));
+            assert_eq!(r, "<p>bad key **** given</p>", "{echo}");
+        }
+        let long = Secrets::from_values(["sk&live_0123456789abcdef"]);
+        let r = long.redact("key sk&amp;live_0123456789ab... refused");
+        assert!(!r.contains("0123456789ab"), "{r}");
+        // Text without a secret keeps its entities.
+        assert_eq!(s.redact("a &amp; b &#39;c&#39; &unknown; &#xZZ;"), "a &amp; b &#39;c&#39; &unknown; &#xZZ;");
+        assert_eq!(html_decode("&amp;&lt;&#39;&#x27;&#X41;&bogus;&"), "&<''A&bogus;&");
     }
 
     /// A provider naming the key it saw by its start or end, or in another case, is masked too;

@@ -857,7 +857,9 @@ impl Db {
         Some(Held { conn: self.pool.try_acquire()?, _room: room })
     }
 
-    /// The turns of tenants' context store queries on the shared pool (a quarter of it).
+    /// The turns of tenants' context store queries on the shared pool (a quarter of it). Public
+    /// for the tests that count them.
+    #[doc(hidden)]
     pub fn tenant_queries(&self) -> Arc<Semaphore> {
         self.tenant_queries.clone()
     }
@@ -1381,10 +1383,12 @@ impl Db {
             insert().execute(&self.here()).await?;
             return Ok(true);
         }
-        let mut conn = self.pool.acquire().await?;
+        let mut conn = self.here().acquire().await?;
         let mut tx = if self.postgres {
             let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-            sqlx::query("SELECT id FROM organizations WHERE id = $1 FOR UPDATE")
+            // NO KEY: rows referencing this one (new workspaces, connectors) are not held up.
+            sqlx::query("SET LOCAL lock_timeout = '5s'").execute(&mut *tx).await?;
+            sqlx::query("SELECT id FROM organizations WHERE id = $1 FOR NO KEY UPDATE")
                 .bind(organization_id)
                 .fetch_optional(&mut *tx)
                 .await?;

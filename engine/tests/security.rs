@@ -500,6 +500,11 @@ async fn mcp_tools_are_the_callers_own(e: &Engine, owner: &Owner, token_of: &dyn
                 assert!(!tool_names(&list).iter().any(|n| n.starts_with(bare)), "{cell}: {}", list.text);
                 assert_eq!(run.status, 200, "{cell}: {}", run.text);
                 assert_eq!(run.body["error"]["code"], json!(-32602), "{cell}: an unknown tool: {}", run.text);
+                // The owner's bare name too (as the owner's scoped token lists it).
+                let mut by_bare = list_issues.clone();
+                by_bare["name"] = json!(scoped_tool);
+                let bare_run = mcp(e, token.as_deref(), kind, "tools/call", by_bare).await;
+                assert_eq!(bare_run.body["error"]["code"], json!(-32602), "{cell}: {}", bare_run.text);
                 let (text, failed) = tool_result(&told);
                 assert!(failed && json_of(&text)["code"] == "not_found", "{cell}: {}", told.text);
             }

@@ -78,18 +78,14 @@ pub async fn execute(st: &AppState, row: &ConnectorRow, body: &ExecuteBody) -> A
     let started = Instant::now();
     let params = body.params.clone().unwrap_or(Value::Null);
     if let Some(cache) = pg::PgCache::of(st, row) {
-        // A task of its own: a query holds its turn and its connection until the database is
-        // done with it (its time limit at most), even when its caller goes away, or the turns
-        // would no longer bound the statements running on the server.
-        let task = match body.action.as_str() {
+        let result = match body.action.as_str() {
             "context_store_search" => {
                 let spec = st.registry.get(&row.slug)?;
                 let fields = search::entity_fields(&spec, &body.entity);
-                tokio::spawn(pg_search::search(cache, row.id.clone(), body.entity.clone(), params, fields, started))
+                pg_search::search(cache, row.id.clone(), body.entity.clone(), params, fields, started).await?
             }
-            _ => tokio::spawn(pg_search::sql_query(cache, row.id.clone(), body.entity.clone(), params, started)),
+            _ => pg_search::sql_query(cache, row.id.clone(), body.entity.clone(), params, started).await?,
         };
-        let result = task.await.map_err(|e| ApiError::internal(format!("context store: {e}")))??;
         return Ok(ExecuteResponse { result, connector_metadata: ConnectorMetadata::default() });
     }
     let file = store::workspace_file(&st.settings.data_dir, &row.organization_id, &row.workspace_id);

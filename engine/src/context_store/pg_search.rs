@@ -436,57 +436,64 @@ pub async fn search(
         return Err(super::search::not_synced(&entity));
     }
     let table = cache.qualified(&table_name(&connector_id, &entity));
-    let _turn = turn(&cache.queries, started).await?;
-    let mut tx = cache.pool().begin().await.map_err(internal)?;
-    let sets = match &parsed.query.filter {
-        Some(f) => text_sets(&mut tx, &table, f, started).await?,
-        None => Vec::new(),
-    };
-    let mut c = Compiler { sql: Sql::default(), alias: 0, sets: &sets, next_set: 0 };
-    c.sql.push(&format!("SELECT record::text FROM {table}"));
-    if let Some(f) = &parsed.query.filter {
-        c.sql.push(" WHERE ");
-        c.filter(f, "record", true);
-    }
-    let order = c.order(&parsed.query.sort);
-    c.sql.push(" ORDER BY ");
-    if !order.is_empty() {
-        c.sql.push(&order);
-        c.sql.push(", ");
-    }
-    c.sql.push("id COLLATE \"C\" ASC LIMIT ");
-    c.sql.param((parsed.limit + 1).to_string(), "bigint");
-    c.sql.push(" OFFSET ");
-    c.sql.param(parsed.offset.to_string(), "bigint");
-    let mut q = sqlx::query_scalar::<_, String>(&c.sql.text);
-    for p in &c.sql.params {
-        q = q.bind(p.clone());
-    }
-    time_left(&mut tx, started).await?;
-    // Read row by row, and no further than the answer's bound (one record at least).
-    let (mut data, mut bytes, mut has_more) = (Vec::new(), 0, false);
-    {
-        use futures::TryStreamExt;
-        let mut rows = q.fetch(&mut *tx);
-        while let Some(text) = rows.try_next().await.map_err(search_error)? {
-            bytes += text.len();
-            if data.len() as u64 == parsed.limit || (bytes > ANSWER_LIMIT && !data.is_empty()) {
-                has_more = true;
-                break;
-            }
-            let record: Value = serde_json::from_str(&text).map_err(internal)?;
-            data.push(match &parsed.paths {
-                Some(p) => project(&record, p),
-                None => record,
-            });
+    let permit = turn(&cache.queries, started).await?;
+    // A task of its own from here, the turn moved in: a search holds its turn and its
+    // connection until the database is done with it (its time limit at most), even when its
+    // caller goes away, or the turns would no longer bound the statements running on the server.
+    let task = tokio::spawn(async move {
+        let _turn = permit;
+        let mut tx = cache.pool().begin().await.map_err(internal)?;
+        let sets = match &parsed.query.filter {
+            Some(f) => text_sets(&mut tx, &table, f, started).await?,
+            None => Vec::new(),
+        };
+        let mut c = Compiler { sql: Sql::default(), alias: 0, sets: &sets, next_set: 0 };
+        c.sql.push(&format!("SELECT record::text FROM {table}"));
+        if let Some(f) = &parsed.query.filter {
+            c.sql.push(" WHERE ");
+            c.filter(f, "record", true);
         }
-    }
-    let _ = tx.rollback().await;
-    let cursor = has_more.then(|| super::search::encode_cursor(parsed.offset + data.len() as u64, &parsed.digest));
-    Ok(json!({
-        "data": data,
-        "meta": {"has_more": has_more, "cursor": cursor, "took_ms": started.elapsed().as_millis() as u64},
-    }))
+        let order = c.order(&parsed.query.sort);
+        c.sql.push(" ORDER BY ");
+        if !order.is_empty() {
+            c.sql.push(&order);
+            c.sql.push(", ");
+        }
+        c.sql.push("id COLLATE \"C\" ASC LIMIT ");
+        c.sql.param((parsed.limit + 1).to_string(), "bigint");
+        c.sql.push(" OFFSET ");
+        c.sql.param(parsed.offset.to_string(), "bigint");
+        let mut q = sqlx::query_scalar::<_, String>(&c.sql.text);
+        for p in &c.sql.params {
+            q = q.bind(p.clone());
+        }
+        time_left(&mut tx, started).await?;
+        // Read row by row, and no further than the answer's bound (one record at least).
+        let (mut data, mut bytes, mut has_more) = (Vec::new(), 0, false);
+        {
+            use futures::TryStreamExt;
+            let mut rows = q.fetch(&mut *tx);
+            while let Some(text) = rows.try_next().await.map_err(search_error)? {
+                bytes += text.len();
+                if data.len() as u64 == parsed.limit || (bytes > ANSWER_LIMIT && !data.is_empty()) {
+                    has_more = true;
+                    break;
+                }
+                let record: Value = serde_json::from_str(&text).map_err(internal)?;
+                data.push(match &parsed.paths {
+                    Some(p) => project(&record, p),
+                    None => record,
+                });
+            }
+        }
+        let _ = tx.rollback().await;
+        let cursor = has_more.then(|| super::search::encode_cursor(parsed.offset + data.len() as u64, &parsed.digest));
+        Ok(json!({
+            "data": data,
+            "meta": {"has_more": has_more, "cursor": cursor, "took_ms": started.elapsed().as_millis() as u64},
+        }))
+    });
+    task.await.map_err(internal)?
 }
 
 // ---------------------------------------------------------------- SQL
@@ -551,14 +558,20 @@ pub async fn sql_query(
     if entities.is_empty() {
         return Err(super::search::not_synced(&entity));
     }
-    let _turn = turn(&cache.queries, started).await?;
-    let mut conn = cache.pool().acquire().await.map_err(internal)?;
-    let result = run_sql(&mut conn, &cache, &connector_id, &entities, &sql, limit, started).await;
-    // Session state a query could leave on the pooled connection despite the rollback.
-    if sqlx::query("SELECT count(*) FROM (SELECT pg_advisory_unlock_all()) AS u").execute(&mut *conn).await.is_err() {
-        conn.detach();
-    }
-    let rows = result?;
+    let permit = turn(&cache.queries, started).await?;
+    // A task of its own, the turn moved in, as a search's.
+    let task = tokio::spawn(async move {
+        let _turn = permit;
+        let mut conn = cache.pool().acquire().await.map_err(internal)?;
+        let result = run_sql(&mut conn, &cache, &connector_id, &entities, &sql, limit, started).await;
+        // Session state a query could leave on the pooled connection despite the rollback.
+        if sqlx::query("SELECT count(*) FROM (SELECT pg_advisory_unlock_all()) AS u").execute(&mut *conn).await.is_err()
+        {
+            conn.detach();
+        }
+        result
+    });
+    let rows = task.await.map_err(internal)??;
     let has_more = rows.len() as u64 > limit;
     let mut data = Vec::with_capacity(rows.len());
     for text in rows.into_iter().take(limit as usize) {

@@ -254,7 +254,9 @@ fn first_params(op: &Operation) -> Value {
 /// high-water mark), as [`incremental::decide`] says.
 fn begin(conn: &mut Connection, row: &ConnectorRow, entity: &str, plan: &Plan) -> rusqlite::Result<SyncStart> {
     let connector_id = row.id.as_str();
-    let tx = conn.transaction()?;
+    // The write lock first: it reads, then writes, and a deferred transaction whose snapshot
+    // another commit outdated could not write (`SQLITE_BUSY_SNAPSHOT`, no busy timeout waits).
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let prior = incremental::prior(&tx, connector_id, entity)?;
     let t = now();
     let start = match incremental::decide(prior.as_ref(), plan) {
@@ -838,7 +840,7 @@ fn commit_page(
     high_water: Option<i64>,
 ) -> rusqlite::Result<bool> {
     let t = now();
-    let tx = conn.transaction()?;
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let last = checkpoint.is_none();
     // Fenced: the page lands only while this sync's generation is the entity's running one. A
     // process that stalled past its lease, while another took the sync over and started a new

@@ -154,10 +154,12 @@ impl Db {
     /// which no tenant query can lock), so initiates racing on one workspace, across replicas
     /// too, never store more than `max`.
     pub async fn insert_oauth_state_within(&self, row: &OAuthStateRow, now_ms: i64, max: i64) -> StoreResult<bool> {
-        let mut conn = self.pool.acquire().await?;
+        let mut conn = self.here().acquire().await?;
         let mut tx = if self.postgres {
             let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-            sqlx::query("SELECT id FROM workspaces WHERE id = $1 FOR UPDATE")
+            // NO KEY: rows referencing this one (new workspaces, connectors) are not held up.
+            sqlx::query("SET LOCAL lock_timeout = '5s'").execute(&mut *tx).await?;
+            sqlx::query("SELECT id FROM workspaces WHERE id = $1 FOR NO KEY UPDATE")
                 .bind(&row.workspace_id)
                 .fetch_optional(&mut *tx)
                 .await?;

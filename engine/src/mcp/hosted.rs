@@ -83,20 +83,20 @@ pub async fn handle(State(st): State<AppState>, req: Request) -> Response {
     parts.extensions.insert(style);
     parts.extensions.insert(caller);
     parts.extensions.insert(RequestId(current_request_id().unwrap_or_default()));
-    let (body, parsed) = match json_body(&parts, body, st.settings.body_limit).await {
+    let (body, sent) = match json_body(&parts, body, st.settings.body_limit).await {
         Ok(body) => body,
         Err(refused) => return refused,
     };
     let answer = service(st).handle(Request::from_parts(parts, body)).await.map(Body::new);
-    as_engine_error(answer, parsed.as_ref()).await
+    as_engine_error(answer, sent.as_deref()).await
 }
 
 /// A POST's JSON body, read and checked to be JSON before rmcp sees it: text that is not JSON
 /// is a JSON-RPC parse error (-32700) with status 400, as JSON-RPC and the streamable HTTP
 /// transport describe it, where rmcp would answer a plain-text 415. Another media type, or
 /// another method, goes to rmcp as it came.
-/// The JSON comes back with the body, for [`as_engine_error`].
-async fn json_body(parts: &Parts, body: Body, limit: usize) -> Result<(Body, Option<Value>), Response> {
+/// The JSON's bytes come back with the body, for [`as_engine_error`].
+async fn json_body(parts: &Parts, body: Body, limit: usize) -> Result<(Body, Option<axum::body::Bytes>), Response> {
     let json = parts
         .headers
         .get(header::CONTENT_TYPE)
@@ -112,8 +112,8 @@ async fn json_body(parts: &Parts, body: Body, limit: usize) -> Result<(Body, Opt
         }
         Err(_) => return Err(ApiError::bad_request("the request body could not be read").into_response()),
     };
-    match serde_json::from_slice::<Value>(&bytes) {
-        Ok(parsed) => Ok((Body::from(bytes), Some(parsed))),
+    match serde_json::from_slice::<serde::de::IgnoredAny>(&bytes) {
+        Ok(_) => Ok((Body::from(bytes.clone()), Some(bytes))),
         // serde's syntax errors name a place (line and column), never the text.
         Err(e) => Err(json_rpc_error(JSON_RPC_PARSE_ERROR, format!("Parse error: the body is not JSON ({e})"))),
     }
@@ -130,11 +130,11 @@ fn json_rpc_error(code: i32, message: String) -> Response {
 }
 
 /// rmcp's plain-text refusals (405, 406, 413, 415, ...) as the engine's error JSON, with the
-/// same status; every other answer as it is. JSON rmcp could not read as a message (`parsed`:
+/// same status; every other answer as it is. JSON rmcp could not read as a message (`sent`:
 /// the body) is answered as JSON-RPC says, as the stdio transport answers it: invalid params
 /// (-32602) with the request's id for a request naming a method, invalid request (-32600) with
 /// the id when it can be read, and nothing (202) for a notification or a response.
-async fn as_engine_error(answer: Response<Body>, parsed: Option<&Value>) -> Response {
+async fn as_engine_error(answer: Response<Body>, sent: Option<&[u8]>) -> Response {
     let status = answer.status();
     let json = answer
         .headers()
@@ -149,9 +149,10 @@ async fn as_engine_error(answer: Response<Body>, parsed: Option<&Value>) -> Resp
     let said: String = String::from_utf8_lossy(&text).trim().chars().take(300).collect();
     // JSON that is not a JSON-RPC message (the body was checked to be JSON: `json_body`).
     if let Some(why) = said.strip_prefix("fail to deserialize request body") {
+        let parsed = sent.and_then(|b| serde_json::from_slice::<Value>(b).ok());
         let unread =
             parsed.and_then(|v| serde_json::from_value::<ClientJsonRpcMessage>(v.clone()).err().map(|e| (v, e)));
-        return match unread.map(|(v, e)| super::stdio::refusal(v, &e)) {
+        return match unread.map(|(v, e)| super::stdio::refusal(&v, &e)) {
             Some(super::stdio::Line::Answer(answer)) => (StatusCode::BAD_REQUEST, axum::Json(answer)).into_response(),
             Some(super::stdio::Line::Skip) => StatusCode::ACCEPTED.into_response(),
             _ => {
