@@ -432,17 +432,24 @@ async fn a_deleted_connectors_cache_goes_with_it() {
     }
 }
 
+/// An engine on PostgreSQL with one Stripe connector in workspace `ws` whose 30 customers are
+/// synced: the fake (kept alive), the engine, its application token and the connector's id.
+async fn synced_on_postgres(ws: &str) -> Option<(std::sync::Arc<context_store_fake::Fake>, Engine, String, String)> {
+    let (fake_base, fake) = start_fake(30).await;
+    let e = start(Backend::Postgres, |_| {}).await?;
+    let app = e.app_token().await;
+    let id = create(&e.base, &app, stripe_body(&fake_base, ws)).await;
+    synced(&e, &app, &id, 30).await;
+    Some((fake, e, app, id))
+}
+
 /// A connector's delete and a page of its sync committing at once wait for each other: the
 /// delete takes the sync's rows before dropping its tables, in the order a page's commit takes
 /// them (its fenced UPDATE, then its INSERT), where it used to drop first and deadlock with it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_delete_and_a_page_commit_at_once_do_not_deadlock() {
     use sqlx::Connection;
-    let (fake_base, _fake) = start_fake(30).await;
-    let Some(e) = start(Backend::Postgres, |_| {}).await else { return };
-    let app = e.app_token().await;
-    let id = create(&e.base, &app, stripe_body(&fake_base, "ws-race")).await;
-    synced(&e, &app, &id, 30).await;
+    let Some((_fake, e, app, id)) = synced_on_postgres("ws-race").await else { return };
     let ws = workspace_id(&e, &app, "ws-race").await;
     let cache = pg::PgCache::of_workspace(&e.state.db, &e.app.organization_id, &ws)
         .unwrap_or_else(|| panic!("the store is PostgreSQL"));
@@ -484,11 +491,7 @@ async fn a_delete_and_a_page_commit_at_once_do_not_deadlock() {
 /// the server, not the requests still waiting for an answer.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_query_whose_caller_left_keeps_its_turn_until_the_database_is_done() {
-    let (fake_base, _fake) = start_fake(30).await;
-    let Some(e) = start(Backend::Postgres, |_| {}).await else { return };
-    let app = e.app_token().await;
-    let id = create(&e.base, &app, stripe_body(&fake_base, "ws-left")).await;
-    synced(&e, &app, &id, 30).await;
+    let Some((_fake, e, app, id)) = synced_on_postgres("ws-left").await else { return };
     let turns = e.state.db.tenant_queries();
     let free = turns.available_permits();
     let body = json!({"entity": "customers", "action": "context_store_sql_query",

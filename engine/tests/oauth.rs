@@ -71,6 +71,13 @@ async fn set_client(e: &Engine, app: &str) {
     assert!(!a.text.contains(creds::OAUTH_CLIENT_SECRET), "{}", a.text);
 }
 
+/// The operator sets the fake's OAuth client (no scopes of its own) for `connector_type`.
+async fn client_without_scopes(e: &Engine, app: &str, connector_type: &str) {
+    let client = json!({"client_id": creds::OAUTH_CLIENT_ID, "client_secret": creds::OAUTH_CLIENT_SECRET});
+    let a = put(e, &format!("/api/v1/oauth/clients/{connector_type}"), app, client).await;
+    assert_eq!(a.status, 200, "{}", a.text);
+}
+
 /// `POST /api/v1/oauth/initiate` with `token` (and `Origin` when given).
 async fn initiate(e: &Engine, token: &str, origin: Option<&str>, body: Value) -> Answer {
     let headers: Vec<(&str, &str)> = origin.map(|o| vec![("origin", o)]).unwrap_or_default();
@@ -330,9 +337,7 @@ async fn a_consents_config_is_checked_before_the_consent_and_kept() {
     let fake = fake().await;
     let Some(e) = engine(Backend::Sqlite, &fake, |_| {}).await else { return };
     let app = e.app_token().await;
-    let client = json!({"client_id": creds::OAUTH_CLIENT_ID, "client_secret": creds::OAUTH_CLIENT_SECRET});
-    let a = put(&e, "/api/v1/oauth/clients/jira", &app, client).await;
-    assert_eq!(a.status, 200, "{}", a.text);
+    client_without_scopes(&e, &app, "jira").await;
     let before = pending_states(&e).await;
     for (config, field, said) in [
         (json!(null), "config.subdomain", "is required"),
@@ -861,9 +866,7 @@ async fn a_consents_token_answer_is_checked_before_its_connector_exists() {
     let fake = fake().await;
     let Some(e) = engine(Backend::Sqlite, &fake, |_| {}).await else { return };
     let app = e.app_token().await;
-    let client = json!({"client_id": creds::OAUTH_CLIENT_ID, "client_secret": creds::OAUTH_CLIENT_SECRET});
-    let a = put(&e, "/api/v1/oauth/clients/salesforce", &app, client).await;
-    assert_eq!(a.status, 200, "{}", a.text);
+    client_without_scopes(&e, &app, "salesforce").await;
     let listing = format!("/api/v1/integrations/connectors?workspace_name={WS}");
 
     // The friendly answer (None) names the token endpoint's own origin: plain HTTP on loopback,
@@ -917,9 +920,7 @@ async fn a_consent_started_before_the_upgrade_creates_its_connector() {
         return;
     };
     let app = e.app_token().await;
-    let client = json!({"client_id": creds::OAUTH_CLIENT_ID, "client_secret": creds::OAUTH_CLIENT_SECRET});
-    let a = put(&e, "/api/v1/oauth/clients/jira", &app, client).await;
-    assert_eq!(a.status, 200, "{}", a.text);
+    client_without_scopes(&e, &app, "jira").await;
     let body = json!({"connector_type": "jira", "workspace_name": WS, "config": {"subdomain": "acme"}});
     let a = initiate(&e, &app, None, body).await;
     assert_eq!(a.status, 200, "{}", a.text);
