@@ -232,11 +232,8 @@ fn encodings(value: &str) -> Vec<String> {
     let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
     out.push(hex.to_ascii_uppercase());
     out.push(hex);
-    // HTML escapes (an echo in an HTML error page): named entities, and numeric ones in decimal
-    // and hex, for the characters a page escapes.
-    for style in [HtmlStyle::Named, HtmlStyle::Decimal, HtmlStyle::Hex] {
-        out.push(html_escape(value, style));
-    }
+    // HTML escapes need no forms of their own: `redact` looks at a text holding entities
+    // decoded as well, which covers any mix of them.
     out.retain(|f| f.chars().count() >= MIN_SECRET_LEN);
     out
 }
@@ -281,34 +278,6 @@ fn html_decode(s: &str) -> String {
         }
     }
     out.push_str(rest);
-    out
-}
-
-#[derive(Clone, Copy)]
-enum HtmlStyle {
-    /// `&amp;`, `&lt;`, `&gt;`, `&quot;`, `&#39;` (what most template engines write).
-    Named,
-    /// `&#38;`, `&#60;`...
-    Decimal,
-    /// `&#x26;`, `&#x3c;`...
-    Hex,
-}
-
-/// `s` as an HTML page shows it: `&`, `<`, `>`, `"` and `'` escaped in `style`.
-fn html_escape(s: &str, style: HtmlStyle) -> String {
-    let mut out = String::with_capacity(s.len() + 8);
-    for c in s.chars() {
-        match (c, style) {
-            ('&' | '<' | '>' | '"' | '\'', HtmlStyle::Decimal) => out.push_str(&format!("&#{};", c as u32)),
-            ('&' | '<' | '>' | '"' | '\'', HtmlStyle::Hex) => out.push_str(&format!("&#x{:x};", c as u32)),
-            ('&', HtmlStyle::Named) => out.push_str("&amp;"),
-            ('<', HtmlStyle::Named) => out.push_str("&lt;"),
-            ('>', HtmlStyle::Named) => out.push_str("&gt;"),
-            ('"', HtmlStyle::Named) => out.push_str("&quot;"),
-            ('\'', HtmlStyle::Named) => out.push_str("&#39;"),
-            (c, _) => out.push(c),
-        }
-    }
     out
 }
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
 use sqlx::pool::PoolConnection;
-use sqlx::{Any, AnyPool, Executor, Row};
+use sqlx::{Any, AnyPool, Executor, Row, Transaction};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -874,6 +874,33 @@ impl Db {
         &self.pool
     }
 
+    /// A transaction on `conn` that, on SQLite, holds the write lock from its start (`BEGIN
+    /// IMMEDIATE`, waiting under the busy timeout): what it reads stays true until it commits,
+    /// and its first write cannot fail on a snapshot another commit outdated. On PostgreSQL a
+    /// plain one: its callers lock the rows they depend on ([`Db::lock_row`]).
+    async fn begin_writing<'c>(&self, conn: &'c mut sqlx::AnyConnection) -> Result<Transaction<'c, Any>, sqlx::Error> {
+        if self.postgres {
+            sqlx::Connection::begin(conn).await
+        } else {
+            sqlx::Connection::begin_with(conn, "BEGIN IMMEDIATE").await
+        }
+    }
+
+    /// Serializes the transactions that check a bound before they write on the row `id` of
+    /// `table`: on PostgreSQL it is locked `FOR NO KEY UPDATE` (rows referencing it, new
+    /// workspaces or connectors, are not held up), waiting 5 s at most; on SQLite the write lock
+    /// [`Db::begin_writing`] took does it already.
+    async fn lock_row(&self, tx: &mut Transaction<'_, Any>, table: &str, id: &str) -> Result<(), sqlx::Error> {
+        if self.postgres {
+            sqlx::query("SET LOCAL lock_timeout = '5s'").execute(&mut **tx).await?;
+            sqlx::query(&format!("SELECT id FROM {table} WHERE id = $1 FOR NO KEY UPDATE"))
+                .bind(id)
+                .fetch_optional(&mut **tx)
+                .await?;
+        }
+        Ok(())
+    }
+
     async fn migrate(&self) -> StoreResult<()> {
         self.migrate_to(i64::MAX).await
     }
@@ -896,11 +923,7 @@ impl Db {
                 // Processes opening one new SQLite file together migrate one at a time: each
                 // takes the write lock first (waiting up to the busy timeout), then checks again
                 // under it whether another applied the step meanwhile.
-                let mut tx = if self.postgres {
-                    sqlx::Connection::begin(&mut *conn).await?
-                } else {
-                    sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE").await?
-                };
+                let mut tx = self.begin_writing(&mut conn).await?;
                 if sqlx::query(applied).bind(*version).fetch_optional(&mut *tx).await?.is_some() {
                     continue;
                 }
@@ -1384,18 +1407,8 @@ impl Db {
             return Ok(true);
         }
         let mut conn = self.here().acquire().await?;
-        let mut tx = if self.postgres {
-            let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-            // NO KEY: rows referencing this one (new workspaces, connectors) are not held up.
-            sqlx::query("SET LOCAL lock_timeout = '5s'").execute(&mut *tx).await?;
-            sqlx::query("SELECT id FROM organizations WHERE id = $1 FOR NO KEY UPDATE")
-                .bind(organization_id)
-                .fetch_optional(&mut *tx)
-                .await?;
-            tx
-        } else {
-            sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE").await?
-        };
+        let mut tx = self.begin_writing(&mut conn).await?;
+        self.lock_row(&mut tx, "organizations", organization_id).await?;
         // Counted under the lock; an origin registered meanwhile is in the count already.
         let (registered, known): (i64, i64) = {
             let row = sqlx::query(
@@ -1468,11 +1481,7 @@ impl Db {
     /// other's keys, leaving none. Answers how many keys were deleted.
     pub async fn add_signing_key(&self, kid: &str, sealed: &Sealed, retire_others: bool) -> StoreResult<u64> {
         let mut conn = self.pool.acquire().await?;
-        let mut tx = if self.postgres {
-            sqlx::Connection::begin(&mut *conn).await?
-        } else {
-            sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE").await?
-        };
+        let mut tx = self.begin_writing(&mut conn).await?;
         sqlx::query("INSERT INTO signing_keys (kid, secret_key_id, secret_ct, created_at) VALUES ($1, $2, $3, $4)")
             .bind(kid)
             .bind(&sealed.key_id)
@@ -1487,17 +1496,6 @@ impl Db {
         };
         tx.commit().await?;
         Ok(retired)
-    }
-
-    pub async fn insert_signing_key(&self, kid: &str, sealed: &Sealed) -> StoreResult<()> {
-        sqlx::query("INSERT INTO signing_keys (kid, secret_key_id, secret_ct, created_at) VALUES ($1, $2, $3, $4)")
-            .bind(kid)
-            .bind(&sealed.key_id)
-            .bind(&sealed.ciphertext)
-            .bind(now())
-            .execute(&self.here())
-            .await?;
-        Ok(())
     }
 
     // ---- server keys (sealed under the master key, by name)

@@ -50,10 +50,8 @@ pub struct StoreSink {
     credentials: Mutex<Map<String, Value>>,
     /// The start of this handle's lease owner ids (a lease can only be released by its owner).
     owner_base: String,
-    /// The lease owner id of the refresh in progress: one per refresh, so a late release of an
-    /// abandoned refresh's lease never lets go of a later refresh's.
-    owner: Mutex<String>,
-    /// Refreshes begun, numbering the owner ids.
+    /// Refreshes begun, numbering the owner ids: one per refresh ([`StoreSink::owner`]), so a
+    /// late release of an abandoned refresh's lease never lets go of a later refresh's.
     refreshes: std::sync::atomic::AtomicU64,
     /// Renews our lease while a refresh runs; stopped by `end_refresh`.
     renewer: Mutex<Option<tokio::task::JoinHandle<()>>>,
@@ -95,7 +93,6 @@ impl StoreSink {
             version: AtomicI64::new(version),
             credentials: Mutex::new(credentials),
             owner_base: random_token(12),
-            owner: Mutex::new(String::new()),
             refreshes: std::sync::atomic::AtomicU64::new(0),
             renewer: Mutex::new(None),
             current: Mutex::new(None),
@@ -156,9 +153,9 @@ impl StoreSink {
         }
     }
 
-    /// The lease owner id of the refresh in progress.
+    /// The lease owner id of the refresh in progress (the last one begun).
     fn owner(&self) -> String {
-        self.owner.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        format!("{}.{}", self.owner_base, self.refreshes.load(Ordering::SeqCst))
     }
 
     fn internal(e: impl std::fmt::Display) -> Error {
@@ -233,8 +230,8 @@ impl TokenSink for StoreSink {
     fn begin_refresh(&self, spends_refresh_token: bool) -> BoxFuture<'_, switchboard_core::Result<RefreshStart>> {
         Box::pin(async move {
             let started = Instant::now();
-            let owner = format!("{}.{}", self.owner_base, self.refreshes.fetch_add(1, Ordering::SeqCst));
-            *self.owner.lock().unwrap_or_else(|e| e.into_inner()) = owner.clone();
+            self.refreshes.fetch_add(1, Ordering::SeqCst);
+            let owner = self.owner();
             loop {
                 if self.db.try_lease(&self.connector_id, &owner, LEASE_MS).await.map_err(Self::internal)? {
                     // Someone may have refreshed between our 401 and taking the lease.

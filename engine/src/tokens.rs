@@ -177,7 +177,7 @@ impl Signer {
         s.reload(db, ring, true).await?;
         if s.read().1.is_empty() {
             let (kid, sealed) = sealed_signing_key(ring)?;
-            db.insert_signing_key(&kid, &sealed).await?;
+            db.add_signing_key(&kid, &sealed, false).await?;
             s.reload(db, ring, true).await?;
         }
         Ok(s)

@@ -843,7 +843,7 @@ both_backends!(forged_key_ids_do_not_make_every_request_read_the_keys, |backend|
     // A key another replica adds is picked up once the interval has passed.
     let secret = b"a-key-made-by-another-replica-0123456789";
     let sealed = e.state.keys.seal(secret, "signing_key:kreplica").unwrap_or_else(|e| panic!("{e:?}"));
-    e.state.db.insert_signing_key("kreplica", &sealed).await.unwrap_or_else(|e| panic!("{e:?}"));
+    e.state.db.add_signing_key("kreplica", &sealed, false).await.unwrap_or_else(|e| panic!("{e:?}"));
     let token = token_signed_with(&e, "kreplica", secret);
     let soon = e.get("/api/v1/workspaces", &token).await;
     let after_flood = counter(&e, RELOADS).await - before;

@@ -377,7 +377,7 @@ async fn text_sets(
 
 /// Gives the next statement of a search what is left of the search's time limit: the limit
 /// bounds the search, not each of its statements.
-async fn time_left(tx: &mut Transaction<'static, Any>, started: Instant) -> ApiResult<()> {
+async fn time_left(tx: &mut Transaction<'_, Any>, started: Instant) -> ApiResult<()> {
     let left = TIME_LIMIT.saturating_sub(started.elapsed()).as_millis();
     if left == 0 {
         return Err(time_limit());
@@ -597,14 +597,10 @@ async fn run_sql(
     started: Instant,
 ) -> ApiResult<Vec<String>> {
     use sqlx::Connection;
-    // What is left of the query's time limit after its wait for a turn and a connection.
-    let left = TIME_LIMIT.saturating_sub(started.elapsed()).as_millis();
-    if left == 0 {
-        return Err(time_limit());
-    }
     let mut tx = conn.begin().await.map_err(internal)?;
+    // What is left of the query's time limit after its wait for a turn and a connection.
+    time_left(&mut tx, started).await?;
     let setup = async {
-        sqlx::query(&format!("SET LOCAL statement_timeout = {left}")).execute(&mut *tx).await?;
         // The connector's entities, by name: temporary views, gone with the rollback.
         for e in entities {
             let table = cache.qualified(&table_name(connector_id, e));

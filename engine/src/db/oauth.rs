@@ -155,18 +155,8 @@ impl Db {
     /// too, never store more than `max`.
     pub async fn insert_oauth_state_within(&self, row: &OAuthStateRow, now_ms: i64, max: i64) -> StoreResult<bool> {
         let mut conn = self.here().acquire().await?;
-        let mut tx = if self.postgres {
-            let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-            // NO KEY: rows referencing this one (new workspaces, connectors) are not held up.
-            sqlx::query("SET LOCAL lock_timeout = '5s'").execute(&mut *tx).await?;
-            sqlx::query("SELECT id FROM workspaces WHERE id = $1 FOR NO KEY UPDATE")
-                .bind(&row.workspace_id)
-                .fetch_optional(&mut *tx)
-                .await?;
-            tx
-        } else {
-            sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE").await?
-        };
+        let mut tx = self.begin_writing(&mut conn).await?;
+        self.lock_row(&mut tx, "workspaces", &row.workspace_id).await?;
         let pending: i64 = sqlx::query_scalar(
             "SELECT count(*) FROM oauth_states WHERE workspace_id = $1 AND expires_at > $2 AND used_at IS NULL",
         )

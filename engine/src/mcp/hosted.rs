@@ -28,8 +28,7 @@ use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, ClientJsonRpcMessage, ListToolsResult, PaginatedRequestParams,
-    ServerConfig, Tool,
+    CallToolRequestParams, CallToolResponse, ListToolsResult, PaginatedRequestParams, ServerConfig, Tool,
 };
 use rmcp::service::RequestContext;
 use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
@@ -45,8 +44,9 @@ use switchboard_core::{ErrorCode, ExecutionResult};
 
 use super::synced;
 use super::{
-    describe_result, error_result, error_result_with, operation_names, resolve, server_info, success_result, tools,
-    tools_page, unique_prefixes, Call, Entry, ToolStyle, DEFAULT_MAX_OUTPUT_CHARS, MAX_ARGUMENT_BYTES,
+    connector_label, describe_result, error_result, error_result_with, operation_names, resolve, server_info,
+    success_result, tools, tools_page, unique_prefixes, Call, Entry, ToolStyle, DEFAULT_MAX_OUTPUT_CHARS,
+    MAX_ARGUMENT_BYTES,
 };
 use crate::context_store::search;
 use crate::error::{current_request_id, ApiError, REQUEST_ID};
@@ -149,10 +149,7 @@ async fn as_engine_error(answer: Response<Body>, sent: Option<&[u8]>) -> Respons
     let said: String = String::from_utf8_lossy(&text).trim().chars().take(300).collect();
     // JSON that is not a JSON-RPC message (the body was checked to be JSON: `json_body`).
     if let Some(why) = said.strip_prefix("fail to deserialize request body") {
-        let parsed = sent.and_then(|b| serde_json::from_slice::<Value>(b).ok());
-        let unread =
-            parsed.and_then(|v| serde_json::from_value::<ClientJsonRpcMessage>(v.clone()).err().map(|e| (v, e)));
-        return match unread.map(|(v, e)| super::stdio::refusal(&v, &e)) {
+        return match sent.map(super::stdio::check) {
             Some(super::stdio::Line::Answer(answer)) => (StatusCode::BAD_REQUEST, axum::Json(answer)).into_response(),
             Some(super::stdio::Line::Skip) => StatusCode::ACCEPTED.into_response(),
             _ => {
@@ -222,15 +219,7 @@ impl HostedServer {
         for (c, prefix) in list.data.iter().zip(prefixes) {
             // A connector whose type this engine no longer loads is left out.
             let Ok(spec) = self.st.registry.get(&c.slug) else { continue };
-            // The names are end users' words: quoted as JSON strings, so none can end its quote
-            // and read as the description's own text.
-            let label = format!(
-                "Connector {} ({}, id {}) of workspace {}",
-                Value::from(c.name.as_str()),
-                c.connector_type,
-                c.id,
-                Value::from(c.workspace_name.as_str())
-            );
+            let label = connector_label(&c.name, &c.connector_type, &c.id, Some(&c.workspace_name));
             out.push(Entry { prefix, spec, label: Some(label), target: c.id.clone() });
             workspaces.push(c.workspace_id.clone());
         }

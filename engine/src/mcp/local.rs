@@ -35,8 +35,8 @@ use switchboard_core::wire::{WorkspaceRef, WorkspaceToken};
 use switchboard_core::{Connector, ConnectorOptions, Error, Registry};
 
 use super::{
-    describe_result, error_result_with, resolve, server_info, success_result, tools, tools_page, unique_prefixes, Call,
-    Entry, ToolStyle,
+    connector_label, describe_result, error_result_with, resolve, server_info, success_result, tools, tools_page,
+    unique_prefixes, Call, Entry, ToolStyle,
 };
 
 /// One connector of the credentials file.
@@ -235,7 +235,7 @@ impl LocalServer {
             .into_iter()
             .zip(prefixes)
             .map(|((c, spec), prefix)| {
-                let label = format!("Connector {} ({}, id {})", Value::from(c.name.as_str()), c.connector_type, c.id);
+                let label = connector_label(&c.name, &c.connector_type, &c.id, None);
                 Entry { prefix, spec, label: Some(label), target: Target::Hosted(c.id) }
             })
             .collect();

@@ -42,6 +42,17 @@ pub const MAX_ARGUMENT_BYTES: usize = 256 * 1024;
 /// The name of the tool describing a connector.
 pub const DESCRIBE_TOOL: &str = "describe";
 
+/// How a hosted tool's description names its connector (and its workspace, when the list spans
+/// several). The names are end users' words: quoted as JSON strings, so none can end its quote
+/// and read as the description's own text.
+pub fn connector_label(name: &str, connector_type: &str, id: &str, workspace: Option<&str>) -> String {
+    let mut label = format!("Connector {} ({connector_type}, id {id})", Value::from(name));
+    if let Some(w) = workspace {
+        label.push_str(&format!(" of workspace {}", Value::from(w)));
+    }
+    label
+}
+
 /// Most tools in one `tools/list` answer; more come on pages (`nextCursor`).
 pub const TOOLS_PER_PAGE: usize = 500;
 

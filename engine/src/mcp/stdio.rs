@@ -27,7 +27,10 @@ pub(super) enum Line {
     Answer(Value),
 }
 
-fn check(line: &[u8]) -> Line {
+/// What JSON-RPC says of one line (or one `/mcp` body): passed on to rmcp when it reads it as a
+/// message; else the answer, with the request's id when it can be read, or nothing for a
+/// notification or a response. Both transports answer with it.
+pub(super) fn check(line: &[u8]) -> Line {
     let line = line.strip_prefix(b"\xEF\xBB\xBF".as_slice()).unwrap_or(line);
     let line = line.strip_suffix(b"\r").unwrap_or(line);
     if line.iter().all(u8::is_ascii_whitespace) {
@@ -44,13 +47,6 @@ fn check(line: &[u8]) -> Line {
         }
         Ok(v) => v,
     };
-    refusal(&value, &unread)
-}
-
-/// What JSON-RPC says of a JSON `value` rmcp could not read as a message (`unread`: why): the
-/// answer, with the request's id when it can be read, or nothing for a notification or a
-/// response. Both transports (these lines, and `/mcp`'s bodies) answer with it.
-pub(super) fn refusal(value: &Value, unread: &serde_json::Error) -> Line {
     let Some(object) = value.as_object() else {
         let what = if value.is_array() { "a batch (MCP has none since 2025-06-18)" } else { "not an object" };
         return Line::Answer(error(Value::Null, INVALID_REQUEST, format!("Invalid Request: {what}")));
